@@ -1,0 +1,90 @@
+/**
+ * What differs between SQLite and PostgreSQL, in one place (STYLE.md §1). Everything else in
+ * store/ is shared Kysely code.
+ */
+import { sql, type RawBuilder } from 'kysely';
+
+export interface DialectAdapter {
+  readonly name: 'sqlite' | 'postgres';
+  /** Column type for JSON documents. */
+  readonly jsonColumnType: string;
+  /** Column definition for an auto-incrementing integer primary key. */
+  readonly serialPrimaryKey: string;
+  /**
+   * The value at `path` inside a JSON document column, as SQL text (strings unquoted).
+   * Booleans come out as `'true'`/`'false'` on both databases, numbers as their text.
+   */
+  jsonText(document: RawBuilder<unknown>, path: readonly string[]): RawBuilder<string | null>;
+  /**
+   * A table expression with one row per element of the JSON array at `path`, aliased `alias`,
+   * for use in `EXISTS (SELECT 1 FROM <this> WHERE …)`.
+   */
+  jsonArrayElements(document: RawBuilder<unknown>, path: readonly string[], alias: string): RawBuilder<unknown>;
+  /** The value at `path` inside one element produced by jsonArrayElements (empty path: the element itself). */
+  jsonElementText(alias: string, path: readonly string[]): RawBuilder<string | null>;
+  /** Serialises a JSON document for a parameter of jsonColumnType. */
+  toJsonParameter(document: unknown): unknown;
+  /** Reads a jsonColumnType value back into an object. */
+  fromJsonColumn(value: unknown): unknown;
+}
+
+function jsonPathLiteral(path: readonly string[]): string {
+  // Keys come from the schema (attribute names and URNs), never from raw client text, but
+  // quote them anyway: URNs contain ':' and '.'.
+  return '$' + path.map((key) => `."${key.replace(/"/g, '')}"`).join('');
+}
+
+/** SQLite: JSON kept as TEXT and read with the JSON1 functions. */
+export const sqliteDialect: DialectAdapter = {
+  name: 'sqlite',
+  jsonColumnType: 'TEXT',
+  serialPrimaryKey: 'INTEGER PRIMARY KEY AUTOINCREMENT',
+  jsonText(document, path) {
+    const p = jsonPathLiteral(path);
+    // json_extract gives 1/0 for JSON booleans; json_type tells them apart from numbers.
+    return sql<string | null>`(CASE json_type(${document}, ${p}) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' ELSE CAST(json_extract(${document}, ${p}) AS TEXT) END)`;
+  },
+  jsonArrayElements(document, path, alias) {
+    return sql`json_each(${document}, ${jsonPathLiteral(path)}) AS ${sql.ref(alias)}`;
+  },
+  jsonElementText(alias, path) {
+    const value = sql.ref(`${alias}.value`);
+    if (path.length === 0) {
+      const type = sql.ref(`${alias}.type`);
+      return sql<string | null>`(CASE ${type} WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' ELSE CAST(${value} AS TEXT) END)`;
+    }
+    const p = jsonPathLiteral(path);
+    return sql<string | null>`(CASE json_type(${value}, ${p}) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' ELSE CAST(json_extract(${value}, ${p}) AS TEXT) END)`;
+  },
+  toJsonParameter(document) {
+    return JSON.stringify(document);
+  },
+  fromJsonColumn(value) {
+    return typeof value === 'string' ? (JSON.parse(value) as unknown) : value;
+  },
+};
+
+/** PostgreSQL: JSON kept as JSONB and read with its operators. */
+export const postgresDialect: DialectAdapter = {
+  name: 'postgres',
+  jsonColumnType: 'JSONB',
+  serialPrimaryKey: 'BIGSERIAL PRIMARY KEY',
+  jsonText(document, path) {
+    return sql<string | null>`(${document} #>> ${sql.lit(`{${path.map((k) => `"${k}"`).join(',')}}`)})`;
+  },
+  jsonArrayElements(document, path, alias) {
+    const p = sql.lit(`{${path.map((k) => `"${k}"`).join(',')}}`);
+    return sql`jsonb_array_elements(CASE jsonb_typeof(${document} #> ${p}) WHEN 'array' THEN ${document} #> ${p} ELSE '[]'::jsonb END) AS ${sql.ref(alias)}(value)`;
+  },
+  jsonElementText(alias, path) {
+    const value = sql.ref(`${alias}.value`);
+    if (path.length === 0) return sql<string | null>`(${value} #>> '{}')`;
+    return sql<string | null>`(${value} #>> ${sql.lit(`{${path.map((k) => `"${k}"`).join(',')}}`)})`;
+  },
+  toJsonParameter(document) {
+    return JSON.stringify(document);
+  },
+  fromJsonColumn(value) {
+    return typeof value === 'string' ? (JSON.parse(value) as unknown) : value;
+  },
+};

@@ -1,0 +1,93 @@
+/** Row types of every table, for Kysely (see migrations/ for the DDL and the reasons). */
+import type { Generated } from 'kysely';
+
+export interface UsersTable {
+  id: string;
+  login: string;
+  display_name: string | null;
+  email: string | null;
+  active: number;
+  local: number;
+  password_hash: string | null;
+  external_id: string | null;
+  /** JSON text (SQLite) or JSONB (PostgreSQL); read through the dialect adapter. */
+  scim_data: unknown;
+  created_at: string;
+  updated_at: string;
+  version: number;
+  last_connection_at: string | null;
+}
+
+export interface ScimUsersTable {
+  scim_id: string;
+  user_id: string;
+}
+
+export interface UserEmailsTable {
+  user_id: string;
+  position: number;
+  value: string | null;
+  type: string | null;
+  is_primary: number;
+  display: string | null;
+}
+
+export interface GroupsTable {
+  id: string;
+  name: string;
+  description: string | null;
+  external_id: string | null;
+  scim_data: unknown;
+  created_at: string;
+  updated_at: string;
+  version: number;
+}
+
+export interface ScimGroupsTable {
+  scim_id: string;
+  group_id: string;
+}
+
+export interface MembershipsTable {
+  group_id: string;
+  user_id: string;
+  created_at: string;
+}
+
+export interface TokensTable {
+  id: string;
+  name: string;
+  user_id: string | null;
+  hash: string;
+  created_at: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
+export interface SettingsTable {
+  key: string;
+  value: string;
+  updated_at: string;
+}
+
+export interface AuditEventsTable {
+  seq: Generated<number>;
+  at: string;
+  actor: string;
+  action: string;
+  target_type: string;
+  target_id: string | null;
+  details: string | null;
+}
+
+export interface Database {
+  users: UsersTable;
+  scim_users: ScimUsersTable;
+  user_emails: UserEmailsTable;
+  groups: GroupsTable;
+  scim_groups: ScimGroupsTable;
+  memberships: MembershipsTable;
+  tokens: TokensTable;
+  settings: SettingsTable;
+  audit_events: AuditEventsTable;
+}
