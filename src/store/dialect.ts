@@ -22,6 +22,11 @@ export interface DialectAdapter {
   jsonArrayElements(document: RawBuilder<unknown>, path: readonly string[], alias: string): RawBuilder<unknown>;
   /** The value at `path` inside one element produced by jsonArrayElements (empty path: the element itself). */
   jsonElementText(alias: string, path: readonly string[]): RawBuilder<string | null>;
+  /**
+   * The 1-based position of `needle` in `haystack`, 0 when absent; case-sensitive on both
+   * databases (SQLite's LIKE ignores ASCII case, so it cannot test caseExact containment).
+   */
+  strpos(haystack: RawBuilder<unknown>, needle: RawBuilder<unknown>): RawBuilder<number>;
   /** Serialises a JSON document for a parameter of jsonColumnType. */
   toJsonParameter(document: unknown): unknown;
   /** Reads a jsonColumnType value back into an object. */
@@ -56,6 +61,9 @@ export const sqliteDialect: DialectAdapter = {
     const p = jsonPathLiteral(path);
     return sql<string | null>`(CASE json_type(${value}, ${p}) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' ELSE CAST(json_extract(${value}, ${p}) AS TEXT) END)`;
   },
+  strpos(haystack, needle) {
+    return sql<number>`instr(${haystack}, ${needle})`;
+  },
   toJsonParameter(document) {
     return JSON.stringify(document);
   },
@@ -80,6 +88,9 @@ export const postgresDialect: DialectAdapter = {
     const value = sql.ref(`${alias}.value`);
     if (path.length === 0) return sql<string | null>`(${value} #>> '{}')`;
     return sql<string | null>`(${value} #>> ${sql.lit(`{${path.map((k) => `"${k}"`).join(',')}}`)})`;
+  },
+  strpos(haystack, needle) {
+    return sql<number>`strpos(${haystack}, ${needle})`;
   },
   toJsonParameter(document) {
     return JSON.stringify(document);

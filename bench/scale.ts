@@ -1,0 +1,108 @@
+/**
+ * Scale benchmark (not part of `npm test`): seeds 100k users and one group with 100k members
+ * in a fresh SQLite file, starts Roster on a real port and measures, over HTTP, the latency of
+ * the requests IdPs make most. Run with `npm run bench` (BENCH_USERS=… to change the size).
+ * Figures go to docs/performance.md.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { buildApp } from '../src/http/app.ts';
+import { createServices } from '../src/services.ts';
+import { openStore } from '../src/store/index.ts';
+import { testCertificate } from '../test/support/app.ts';
+
+const USERS = Number(process.env.BENCH_USERS ?? 100_000);
+const SMALL_GROUPS = Number(process.env.BENCH_GROUPS ?? 1_000);
+const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 500);
+const actor = { kind: 'system' } as const;
+
+function percentile(sorted: readonly number[], p: number): number {
+  const index = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1);
+  return sorted[Math.max(0, index)] ?? NaN;
+}
+
+async function measure(name: string, run: (i: number) => Promise<void>): Promise<{ name: string; median: number; p99: number }> {
+  for (let i = 0; i < 20; i += 1) await run(i); // warm-up
+  const times: number[] = [];
+  for (let i = 0; i < SAMPLES; i += 1) {
+    const start = performance.now();
+    await run(i + 20);
+    times.push(performance.now() - start);
+  }
+  times.sort((a, b) => a - b);
+  const result = { name, median: percentile(times, 50), p99: percentile(times, 99) };
+  console.log(`${name.padEnd(52)} median ${result.median.toFixed(2).padStart(7)} ms   p99 ${result.p99.toFixed(2).padStart(7)} ms`);
+  return result;
+}
+
+async function main(): Promise<void> {
+  const directory = mkdtempSync(join(tmpdir(), 'roster-bench-'));
+  const store = await openStore({ kind: 'sqlite', path: join(directory, 'roster.db') });
+  const services = createServices(store);
+  console.log(`machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`);
+
+  // Seeding goes through the directory (the same code as SCIM writes), not raw SQL.
+  let seedStart = performance.now();
+  const userIds: string[] = [];
+  for (let i = 0; i < USERS; i += 1) {
+    const user = await services.users.create(
+      {
+        schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
+        userName: `user${i}@bench.example`,
+        externalId: `ext-${i}`,
+        name: { givenName: `Given${i}`, familyName: `Family${i}` },
+        emails: [{ value: `user${i}@bench.example`, type: 'work', primary: true }],
+      },
+      actor,
+    );
+    userIds.push(user.scimId);
+  }
+  console.log(`seeded ${USERS} users in ${((performance.now() - seedStart) / 1000).toFixed(1)} s`);
+  seedStart = performance.now();
+  const big = await services.groups.create({ displayName: 'Everyone' }, userIds, actor);
+  console.log(`created one group with ${USERS} members in ${((performance.now() - seedStart) / 1000).toFixed(1)} s`);
+  const small = await services.groups.create({ displayName: 'Ten' }, userIds.slice(0, 10), actor);
+  for (let g = 0; g < SMALL_GROUPS; g += 1) {
+    await services.groups.create({ displayName: `Team ${g}` }, userIds.slice(g * 10, g * 10 + 10), actor);
+  }
+  // Users outside every group, to add to the big and the small group.
+  const newcomers: string[] = [];
+  for (let i = 0; i < 2 * (SAMPLES + 20); i += 1) {
+    newcomers.push((await services.users.create({ userName: `newcomer${i}@bench.example` }, actor)).scimId);
+  }
+
+  const { token } = await services.tokens.create('bench', actor);
+  const app = await buildApp({ services, baseUrl: 'http://127.0.0.1' });
+  const address = await app.listen({ port: 0, host: '127.0.0.1' });
+  const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/scim+json' };
+  const call = async (method: string, path: string, body?: unknown, expected = 200) => {
+    const response = await fetch(`${address}/api/scim/v2${path}`, { method, headers, ...(body ? { body: JSON.stringify(body) } : {}) });
+    await response.arrayBuffer();
+    if (response.status !== expected) throw new Error(`${method} ${path}: ${response.status}`);
+  };
+  const pick = (i: number) => Math.floor((i * 7919) % USERS);
+  const addMember = (id: string) => ({
+    schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+    Operations: [{ op: 'add', path: 'members', value: [{ value: id }] }],
+  });
+
+  // SCIM is switched on as an administrator would: SAML first, then the switch.
+  await services.saml.configure({ providerId: 'https://idp.example/bench', loginUrl: 'https://idp.example/sso', certificates: [testCertificate()] }, actor);
+  await services.provisioning.enable(actor);
+
+  const results = [
+    await measure('GET /Users?filter=userName eq "…"', (i) => call('GET', `/Users?filter=${encodeURIComponent(`userName eq "user${pick(i)}@bench.example"`)}`)),
+    await measure('GET /Users/{id}', (i) => call('GET', `/Users/${userIds[pick(i)]}`)),
+    await measure(`PATCH add 1 member to the ${USERS}-member group`, (i) => call('PATCH', `/Groups/${big.scimId}`, addMember(newcomers[i]!), 204)),
+    await measure('PATCH add 1 member to a 10-member group', (i) => call('PATCH', `/Groups/${small.scimId}`, addMember(newcomers[SAMPLES + 20 + i]!), 204)),
+    await measure('GET /Groups?excludedAttributes=members (100/page)', (i) => call('GET', `/Groups?excludedAttributes=members&startIndex=${(i % 10) * 100 + 1}&count=100`)),
+  ];
+  console.log(JSON.stringify({ users: USERS, groups: SMALL_GROUPS + 2, samples: SAMPLES, results }));
+  await app.close();
+  await store.close();
+  rmSync(directory, { recursive: true, force: true });
+}
+
+await main();

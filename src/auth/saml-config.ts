@@ -1,0 +1,282 @@
+/**
+ * The SAML identity provider as Roster trusts it: who it is (entity ID), where to send
+ * users to sign in, and which certificates may sign its responses. Stored as the `saml`
+ * setting. Validation returns a result naming the wrong field (STYLE.md §6) so the CLI and
+ * the admin console can point at it.
+ */
+import { X509Certificate } from 'node:crypto';
+import { DOMParser } from '@xmldom/xmldom';
+import type { Element } from '@xmldom/xmldom';
+import type { Actor } from '../directory/audit.ts';
+import { defineSetting, type Settings } from '../directory/settings.ts';
+
+/** The stored configuration. Certificates are PEM, one certificate each. */
+export interface SamlConfig {
+  /** The IdP's entity ID (the Issuer of its responses). */
+  readonly providerId: string;
+  /** The IdP's single sign-on URL. */
+  readonly loginUrl: string;
+  readonly certificates: readonly string[];
+}
+
+/** Unchecked input, e.g. from CLI flags or parsed metadata. Certificates may be PEM or bare base64 DER. */
+export interface SamlConfigInput {
+  readonly providerId: string;
+  readonly loginUrl: string;
+  readonly certificates: readonly string[];
+}
+
+export type SamlField = 'providerId' | 'loginUrl' | 'certificates';
+
+/** One problem with one field; `index` says which certificate. */
+export interface SamlIssue {
+  readonly field: SamlField;
+  readonly message: string;
+  readonly index?: number;
+}
+
+/** What an administrator needs to know about a certificate. Dates are ISO 8601. */
+export interface CertificateInfo {
+  readonly subject: string;
+  readonly issuer: string;
+  readonly validFrom: string;
+  readonly validTo: string;
+  readonly fingerprint256: string;
+}
+
+export type SamlValidation =
+  | {
+      readonly ok: true;
+      readonly config: SamlConfig;
+      readonly certificates: readonly CertificateInfo[];
+      readonly warnings: readonly SamlIssue[];
+    }
+  | { readonly ok: false; readonly errors: readonly SamlIssue[]; readonly warnings: readonly SamlIssue[] };
+
+export type MetadataResult =
+  | { readonly ok: true; readonly input: SamlConfigInput }
+  | { readonly ok: false; readonly message: string };
+
+const MD = 'urn:oasis:names:tc:SAML:2.0:metadata';
+const DS = 'http://www.w3.org/2000/09/xmldsig#';
+const BINDING_REDIRECT = 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect';
+const BINDING_POST = 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST';
+const DAY_MS = 24 * 60 * 60 * 1000;
+const EXPIRY_WARNING_DAYS = 30;
+const MAX_PROVIDER_ID_LENGTH = 1024;
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/** The `saml` setting. Its audit summary leaves out the PEM text but keeps fingerprints, so a rotation is traceable. */
+export const samlSetting = defineSetting<SamlConfig>({
+  key: 'saml',
+  parse: parseStoredConfig,
+  audit: (config) => ({
+    providerId: config.providerId,
+    loginUrl: config.loginUrl,
+    certificates: config.certificates.map((pem) => new X509Certificate(pem).fingerprint256),
+  }),
+});
+
+/** Reads and stores the SAML configuration through the settings table. */
+export interface SamlConfigService {
+  /** The stored configuration, or undefined when SAML is not configured. */
+  get(): Promise<SamlConfig | undefined>;
+  /** Validates `input` and stores it only if valid; the result says what was wrong. */
+  configure(input: SamlConfigInput, actor: Actor): Promise<SamlValidation>;
+}
+
+/** Creates the SAML configuration service. */
+export function createSamlConfigService(settings: Settings): SamlConfigService {
+  return {
+    get: () => settings.get(samlSetting),
+    async configure(input, actor) {
+      const result = validateSamlConfig(input);
+      if (result.ok) await settings.set(samlSetting, result.config, actor);
+      return result;
+    },
+  };
+}
+
+/** Checks every field and normalises the certificates to PEM; `now` is for tests. */
+export function validateSamlConfig(input: SamlConfigInput, now: Date = new Date()): SamlValidation {
+  const errors: SamlIssue[] = [];
+  const warnings: SamlIssue[] = [];
+
+  const providerId = input.providerId.trim();
+  if (providerId === '') errors.push({ field: 'providerId', message: 'the IdP entity ID must not be empty' });
+  else if (providerId.length > MAX_PROVIDER_ID_LENGTH) {
+    errors.push({ field: 'providerId', message: `the IdP entity ID must be at most ${MAX_PROVIDER_ID_LENGTH} characters` });
+  }
+
+  const loginUrl = input.loginUrl.trim();
+  const urlProblem = checkLoginUrl(loginUrl);
+  if (urlProblem !== undefined) errors.push({ field: 'loginUrl', message: urlProblem });
+
+  const pems: string[] = [];
+  const infos: CertificateInfo[] = [];
+  if (input.certificates.length === 0) {
+    // Without a certificate no response could be verified, so sign-in could never work.
+    errors.push({ field: 'certificates', message: 'at least one IdP signing certificate is required' });
+  }
+  input.certificates.forEach((text, index) => {
+    const checked = checkCertificate(text, now);
+    if ('error' in checked) {
+      errors.push({ field: 'certificates', index, message: checked.error });
+      return;
+    }
+    if (checked.warning !== undefined) warnings.push({ field: 'certificates', index, message: checked.warning });
+    // IdPs often list the same certificate twice (once per use); keep one.
+    if (infos.some((info) => info.fingerprint256 === checked.info.fingerprint256)) return;
+    pems.push(checked.pem);
+    infos.push(checked.info);
+  });
+
+  if (errors.length > 0) return { ok: false, errors, warnings };
+  return { ok: true, config: { providerId, loginUrl, certificates: pems }, certificates: infos, warnings };
+}
+
+/** Splits a PEM file's text into its certificates (bare base64 counts as one); key blocks are ignored. */
+export function splitPemCertificates(text: string): string[] {
+  const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g);
+  if (blocks !== null) return blocks;
+  const trimmed = text.trim();
+  return trimmed === '' || trimmed.includes('-----BEGIN') ? [] : [trimmed];
+}
+
+/** Describes a PEM certificate for display (subject, issuer, validity, SHA-256 fingerprint). */
+export function describeCertificate(pem: string): CertificateInfo {
+  const cert = new X509Certificate(pem);
+  return {
+    // Node separates RDNs with newlines; one line reads better in a terminal and a log.
+    subject: cert.subject.split('\n').join(', '),
+    issuer: cert.issuer.split('\n').join(', '),
+    validFrom: new Date(cert.validFrom).toISOString(),
+    validTo: new Date(cert.validTo).toISOString(),
+    fingerprint256: cert.fingerprint256,
+  };
+}
+
+/** Reads an IdP's SAML 2.0 metadata (an EntityDescriptor) into unchecked configuration input. */
+export function parseIdpMetadata(xml: string): MetadataResult {
+  // Metadata never needs a DTD; refusing one rules out entity-expansion tricks outright.
+  if (/<!DOCTYPE/i.test(xml)) return { ok: false, message: 'the metadata must not contain a DOCTYPE' };
+  let root: Element | null;
+  try {
+    const parser = new DOMParser({
+      onError(level, message) {
+        if (level !== 'warning') throw new Error(message);
+      },
+    });
+    root = parser.parseFromString(xml, 'text/xml').documentElement;
+  } catch (error) {
+    return { ok: false, message: `the metadata is not well-formed XML (${firstLine(error)})` };
+  }
+  if (root === null || root.namespaceURI !== MD) {
+    return { ok: false, message: 'the metadata must be a SAML 2.0 EntityDescriptor' };
+  }
+
+  let entity: Element | undefined;
+  if (root.localName === 'EntityDescriptor') entity = root;
+  else if (root.localName === 'EntitiesDescriptor') {
+    // An aggregate (federation) file: usable only if exactly one entity in it is an IdP.
+    const idps = elements(root, MD, 'EntityDescriptor').filter((e) => elements(e, MD, 'IDPSSODescriptor').length > 0);
+    if (idps.length !== 1) {
+      return { ok: false, message: `the metadata describes ${idps.length} identity providers; give the file of exactly one` };
+    }
+    entity = idps[0];
+  }
+  if (entity === undefined) return { ok: false, message: 'the metadata must be a SAML 2.0 EntityDescriptor' };
+
+  const providerId = entity.getAttribute('entityID') ?? '';
+  if (providerId.trim() === '') return { ok: false, message: 'the EntityDescriptor has no entityID' };
+  const idp = elements(entity, MD, 'IDPSSODescriptor')[0];
+  if (idp === undefined) return { ok: false, message: 'the metadata has no IDPSSODescriptor: it does not describe an identity provider' };
+
+  const services = elements(idp, MD, 'SingleSignOnService');
+  // Redirect is what a browser-initiated AuthnRequest uses by default; POST is the fallback.
+  const service =
+    services.find((s) => s.getAttribute('Binding') === BINDING_REDIRECT) ??
+    services.find((s) => s.getAttribute('Binding') === BINDING_POST);
+  const loginUrl = service?.getAttribute('Location') ?? '';
+  if (loginUrl === '') {
+    return { ok: false, message: 'the IDPSSODescriptor has no SingleSignOnService with the HTTP-Redirect or HTTP-POST binding' };
+  }
+
+  const certificates: string[] = [];
+  for (const descriptor of elements(idp, MD, 'KeyDescriptor')) {
+    const use = descriptor.getAttribute('use');
+    // No `use` means the key serves both signing and encryption (SAML metadata §2.4.1.1).
+    if (use !== null && use !== '' && use !== 'signing') continue;
+    for (const cert of elements(descriptor, DS, 'X509Certificate')) {
+      const base64 = (cert.textContent ?? '').replace(/\s+/g, '');
+      if (base64 !== '') certificates.push(toPem(base64));
+    }
+  }
+  if (certificates.length === 0) return { ok: false, message: 'the IDPSSODescriptor has no signing certificate (KeyDescriptor/X509Certificate)' };
+
+  return { ok: true, input: { providerId: providerId.trim(), loginUrl: loginUrl.trim(), certificates } };
+}
+
+function checkLoginUrl(value: string): string | undefined {
+  const rule = 'must be an absolute https URL (http is allowed only for localhost)';
+  if (value === '') return `the IdP sign-in URL ${rule}`;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return `the IdP sign-in URL ${rule} (got "${value}")`;
+  }
+  const local = LOOPBACK_HOSTS.has(url.hostname);
+  if (url.protocol === 'https:' || (url.protocol === 'http:' && local)) return undefined;
+  return `the IdP sign-in URL ${rule} (got "${value}")`;
+}
+
+type CertificateCheck = { pem: string; info: CertificateInfo; warning?: string } | { error: string };
+
+function checkCertificate(text: string, now: Date): CertificateCheck {
+  const trimmed = text.trim();
+  const pem = trimmed.startsWith('-----BEGIN') ? trimmed : toPem(trimmed.replace(/\s+/g, ''));
+  let info: CertificateInfo;
+  try {
+    info = describeCertificate(pem);
+  } catch (error) {
+    return { error: `not a valid X.509 certificate (${firstLine(error)})` };
+  }
+  const validTo = Date.parse(info.validTo);
+  if (validTo <= now.getTime()) return { error: `the certificate ${info.subject} expired on ${info.validTo}` };
+  const checked: { pem: string; info: CertificateInfo; warning?: string } = { pem: normalisePem(pem), info };
+  if (Date.parse(info.validFrom) > now.getTime()) {
+    checked.warning = `the certificate ${info.subject} is not valid before ${info.validFrom}`;
+  } else if (validTo - now.getTime() < EXPIRY_WARNING_DAYS * DAY_MS) {
+    const days = Math.floor((validTo - now.getTime()) / DAY_MS);
+    checked.warning = `the certificate ${info.subject} expires on ${info.validTo} (in ${days} days); ask the IdP for its next one`;
+  }
+  return checked;
+}
+
+/** Rewrites a PEM certificate in the canonical layout, so stored values compare and print alike. */
+function normalisePem(pem: string): string {
+  return new X509Certificate(pem).toString().trim();
+}
+
+function toPem(base64: string): string {
+  const lines = base64.match(/.{1,64}/g) ?? [];
+  return ['-----BEGIN CERTIFICATE-----', ...lines, '-----END CERTIFICATE-----'].join('\n');
+}
+
+function elements(parent: Element, namespace: string, localName: string): Element[] {
+  return Array.from(parent.getElementsByTagNameNS(namespace, localName));
+}
+
+function firstLine(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.split('\n')[0] ?? message;
+}
+
+function parseStoredConfig(raw: unknown): SamlConfig | undefined {
+  if (typeof raw !== 'object' || raw === null) return undefined;
+  const { providerId, loginUrl, certificates } = raw as Record<string, unknown>;
+  if (typeof providerId !== 'string' || typeof loginUrl !== 'string' || !Array.isArray(certificates)) return undefined;
+  if (!certificates.every((c): c is string => typeof c === 'string')) return undefined;
+  return { providerId, loginUrl, certificates };
+}

@@ -1,0 +1,161 @@
+/**
+ * The `roster` command line: `roster <group> <command> [options]`, plus `roster serve`.
+ *
+ * Exit codes: 0 success, 1 the operation failed (the message says why), 2 the command line
+ * itself was wrong (usage is printed). Results go to stdout, everything else to stderr, so
+ * that scripts can capture output (e.g. a new token on the last line) safely.
+ */
+import type { Config } from '../config.ts';
+import { ConfigError, loadConfig } from '../config.ts';
+import type { Actor } from '../directory/audit.ts';
+import { DirectoryError } from '../directory/errors.ts';
+import { createServices, type Services } from '../services.ts';
+import { openStore, type Store } from '../store/index.ts';
+import { samlCommands } from './saml.ts';
+import { scimCommands } from './scim.ts';
+import { tokenCommands } from './tokens.ts';
+
+/** What a command may use. The store is opened on first use (so `--help` never touches it) and closed by the dispatcher. */
+export interface CliContext {
+  readonly config: Readonly<Config>;
+  readonly actor: Actor;
+  out(text: string): void;
+  err(text: string): void;
+  services(): Promise<Services>;
+}
+
+/**
+ * What a command reports when its arguments parse but do not make sense together (exit 2);
+ * success is `undefined`. Failures of the operation itself are thrown.
+ */
+export type CommandOutcome = undefined | { readonly usageError: string };
+
+export interface Command {
+  /** One line for the group's usage. */
+  readonly summary: string;
+  /** The full usage, printed by `--help` and after a usage error. */
+  readonly usage: string;
+  /** Parses `args` (with `util.parseArgs`, whose errors become usage errors) and runs. */
+  run(args: string[], context: CliContext): Promise<CommandOutcome>;
+}
+
+export interface CommandGroup {
+  readonly name: string;
+  readonly summary: string;
+  readonly commands: Readonly<Record<string, Command>>;
+}
+
+const GROUPS: readonly CommandGroup[] = [tokenCommands, samlCommands, scimCommands];
+
+const USAGE = [
+  'Usage: roster <command> [options]',
+  '',
+  'Commands:',
+  '  serve                 start the Roster server',
+  ...GROUPS.map((group) => `  ${`${group.name} <command>`.padEnd(22)}${group.summary}`),
+  '',
+  'Run `roster <command> --help` for details. Configuration comes from ROSTER_* environment variables.',
+].join('\n');
+
+const SERVE_USAGE = 'Usage: roster serve\n\nStarts the server with the configuration from the ROSTER_* environment variables.';
+
+/** Runs one command line and returns the exit code. */
+async function runCli(argv: readonly string[]): Promise<number> {
+  const out = (text: string): void => void process.stdout.write(`${text}\n`);
+  const err = (text: string): void => void process.stderr.write(`${text}\n`);
+  const usageError = (message: string, usage: string): number => {
+    err(`roster: ${message}\n\n${usage}`);
+    return 2;
+  };
+  const help = (usage: string): number => {
+    out(usage);
+    return 0;
+  };
+
+  const [first, second, ...rest] = argv;
+  if (first === undefined) return usageError('no command given', USAGE);
+  if (isHelp(first)) return help(USAGE);
+
+  if (first === 'serve') {
+    if (second !== undefined && isHelp(second)) return help(SERVE_USAGE);
+    if (second !== undefined) return usageError(`unexpected argument "${second}"`, SERVE_USAGE);
+    return failures(err, async () => {
+      const config = loadConfig();
+      await import('../main.ts').then((m) => m.serve(config));
+      return 0;
+    });
+  }
+
+  const group = GROUPS.find((candidate) => candidate.name === first);
+  if (group === undefined) return usageError(`unknown command "${first}"`, USAGE);
+  const groupUsage = usageOf(group);
+  if (second === undefined) return usageError(`"${group.name}" needs a command`, groupUsage);
+  if (isHelp(second)) return help(groupUsage);
+  const command = Object.hasOwn(group.commands, second) ? group.commands[second] : undefined;
+  if (command === undefined) return usageError(`unknown command "${group.name} ${second}"`, groupUsage);
+  if (wantsHelp(rest)) return help(command.usage);
+
+  let store: Store | undefined;
+  let services: Services | undefined;
+  const result = await failures(err, async () => {
+    const config = loadConfig();
+    const context: CliContext = {
+      config,
+      actor: { kind: 'cli' },
+      out,
+      err,
+      async services() {
+        store ??= await openStore(config.database);
+        services ??= createServices(store);
+        return services;
+      },
+    };
+    try {
+      const outcome = await command.run(rest, context);
+      return outcome === undefined ? 0 : usageError(outcome.usageError, command.usage);
+    } catch (error) {
+      if (isParseArgsError(error)) return usageError(error.message, command.usage);
+      throw error;
+    }
+  });
+  await store?.close();
+  return result;
+}
+
+/** Maps expected failures to their message and exit code 1; anything else is reported as unexpected. */
+async function failures(err: (text: string) => void, body: () => Promise<number>): Promise<number> {
+  try {
+    return await body();
+  } catch (error) {
+    if (error instanceof DirectoryError || error instanceof ConfigError) {
+      err(error.message);
+      return 1;
+    }
+    const debug = /^(debug|trace)$/i.test(process.env['ROSTER_LOG_LEVEL'] ?? '');
+    err(`roster: unexpected error: ${error instanceof Error ? (debug ? (error.stack ?? error.message) : error.message) : String(error)}`);
+    return 1;
+  }
+}
+
+function usageOf(group: CommandGroup): string {
+  const lines = Object.entries(group.commands).map(([name, command]) => `  ${name.padEnd(20)}${command.summary}`);
+  return [`Usage: roster ${group.name} <command> [options]`, '', 'Commands:', ...lines, '', `Run \`roster ${group.name} <command> --help\` for details.`].join('\n');
+}
+
+function isHelp(arg: string): boolean {
+  return arg === '--help' || arg === '-h' || arg === 'help';
+}
+
+/** `--help` anywhere before a `--` terminator; `help` is not special here because it may be a value. */
+function wantsHelp(args: readonly string[]): boolean {
+  const end = args.indexOf('--');
+  return (end === -1 ? args : args.slice(0, end)).some((arg) => arg === '--help' || arg === '-h');
+}
+
+/** util.parseArgs throws TypeErrors with codes like ERR_PARSE_ARGS_UNKNOWN_OPTION. */
+function isParseArgsError(error: unknown): error is Error {
+  if (!(error instanceof Error) || !('code' in error)) return false;
+  return typeof error.code === 'string' && error.code.startsWith('ERR_PARSE_ARGS_');
+}
+
+process.exitCode = await runCli(process.argv.slice(2));

@@ -1,0 +1,136 @@
+/** `roster saml …`: configure and show the SAML identity provider. */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import {
+  describeCertificate,
+  parseIdpMetadata,
+  splitPemCertificates,
+  type SamlConfig,
+  type SamlConfigInput,
+  type SamlIssue,
+} from '../auth/saml-config.ts';
+import { DirectoryError } from '../directory/errors.ts';
+import type { CliContext, CommandGroup } from './roster.ts';
+
+const CONFIGURE_USAGE = [
+  'Usage: roster saml configure --idp-entity-id <id> --idp-sso-url <url> --idp-certificate <pem-file>',
+  '       roster saml configure --idp-metadata <xml-file>',
+  '',
+  'Stores the identity provider that users sign in with. Replaces any earlier configuration.',
+  '',
+  'Options:',
+  '  --idp-entity-id <id>          the IdP entity ID (Entra ID: "Microsoft Entra Identifier"; Okta: "Identity Provider Issuer")',
+  '  --idp-sso-url <url>           the IdP sign-in URL (https; http only for localhost)',
+  '  --idp-certificate <pem-file>  the IdP signing certificate; repeat it to trust several during a rollover',
+  '  --idp-metadata <xml-file>     the IdP federation metadata XML, instead of the three options above',
+].join('\n');
+
+/** Which option each field came from, for messages that point at what to fix. */
+const FLAG_LABELS: Record<SamlIssue['field'], string> = {
+  providerId: '--idp-entity-id',
+  loginUrl: '--idp-sso-url',
+  certificates: '--idp-certificate',
+};
+const METADATA_LABELS: Record<SamlIssue['field'], string> = {
+  providerId: 'metadata entityID',
+  loginUrl: 'metadata SingleSignOnService Location',
+  certificates: 'metadata X509Certificate',
+};
+
+/** The `saml` command group. */
+export const samlCommands: CommandGroup = {
+  name: 'saml',
+  summary: 'configure SAML sign-in (required before SCIM)',
+  commands: {
+    configure: {
+      summary: 'set the identity provider (from options or from metadata XML)',
+      usage: CONFIGURE_USAGE,
+      async run(args, context) {
+        const { values } = parseArgs({
+          args,
+          options: {
+            'idp-entity-id': { type: 'string' },
+            'idp-sso-url': { type: 'string' },
+            'idp-certificate': { type: 'string', multiple: true },
+            'idp-metadata': { type: 'string' },
+          },
+        });
+        const certificateFiles = values['idp-certificate'] ?? [];
+        const direct = [values['idp-entity-id'], values['idp-sso-url']].some((v) => v !== undefined) || certificateFiles.length > 0;
+        let input: SamlConfigInput;
+        let labels: Record<SamlIssue['field'], string>;
+        if (values['idp-metadata'] !== undefined) {
+          if (direct) return { usageError: 'give either --idp-metadata or the --idp-* options, not both' };
+          const file = values['idp-metadata'];
+          const parsed = parseIdpMetadata(readFile(file, '--idp-metadata'));
+          if (!parsed.ok) throw new DirectoryError('invalid', `SAML configuration refused: ${file}: ${parsed.message}.`, 'metadata');
+          input = parsed.input;
+          labels = METADATA_LABELS;
+        } else {
+          const entityId = values['idp-entity-id'];
+          const ssoUrl = values['idp-sso-url'];
+          if (entityId === undefined || ssoUrl === undefined || certificateFiles.length === 0) {
+            return { usageError: 'give --idp-entity-id, --idp-sso-url and --idp-certificate, or --idp-metadata' };
+          }
+          const certificates = certificateFiles.flatMap((file) => {
+            const found = splitPemCertificates(readFile(file, '--idp-certificate'));
+            if (found.length === 0) throw new DirectoryError('invalid', `SAML configuration refused: --idp-certificate ${file} holds no certificate.`, 'certificates');
+            return found;
+          });
+          input = { providerId: entityId, loginUrl: ssoUrl, certificates };
+          labels = FLAG_LABELS;
+        }
+
+        const result = await (await context.services()).saml.configure(input, context.actor);
+        for (const warning of result.warnings) context.err(`warning: ${describeIssue(warning, labels)}`);
+        if (!result.ok) {
+          const lines = result.errors.map((issue) => `  ${describeIssue(issue, labels)}`);
+          throw new DirectoryError('invalid', ['SAML configuration refused:', ...lines].join('\n'), result.errors[0]?.field);
+        }
+        context.out('SAML configured.');
+        printConfig(context, result.config);
+        return undefined;
+      },
+    },
+    show: {
+      summary: 'print the stored configuration and certificate expiry dates',
+      usage: 'Usage: roster saml show\n\nPrints the identity provider, with each certificate\'s subject and expiry date.',
+      async run(args, context) {
+        parseArgs({ args, options: {} });
+        const config = await (await context.services()).saml.get();
+        if (config === undefined) {
+          context.out('SAML is not configured. See `roster saml configure --help`.');
+          return undefined;
+        }
+        printConfig(context, config);
+        return undefined;
+      },
+    },
+  },
+};
+
+function printConfig(context: CliContext, config: SamlConfig): void {
+  context.out(`IdP entity ID:    ${config.providerId}`);
+  context.out(`IdP sign-in URL:  ${config.loginUrl}`);
+  config.certificates.forEach((pem, index) => {
+    const info = describeCertificate(pem);
+    const expired = Date.parse(info.validTo) <= Date.now() ? ' (EXPIRED)' : '';
+    context.out(`Certificate ${index + 1}:    ${info.subject}`);
+    context.out(`  expires:        ${info.validTo}${expired}`);
+    context.out(`  SHA-256:        ${info.fingerprint256}`);
+  });
+}
+
+function describeIssue(issue: SamlIssue, labels: Record<SamlIssue['field'], string>): string {
+  const which = issue.index === undefined ? '' : ` #${issue.index + 1}`;
+  return `${labels[issue.field]}${which}: ${issue.message}`;
+}
+
+function readFile(path: string, option: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    const reason = error instanceof Error && 'code' in error ? String(error.code) : String(error);
+    throw new DirectoryError('invalid', `Cannot read the ${option} file "${path}" (${reason}).`);
+  }
+}

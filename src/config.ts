@@ -1,0 +1,110 @@
+/**
+ * Configuration from the environment, parsed once and shared by the server and the CLI
+ * (STYLE.md §7). A bad value stops start-up with a message naming the variable.
+ */
+import { resolve } from 'node:path';
+import type { DatabaseLocation } from './store/index.ts';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  /** The public URL of this instance, without a trailing slash (e.g. `https://roster.example.com`). */
+  readonly baseUrl: string;
+  readonly database: DatabaseLocation;
+  readonly logLevel: LogLevel;
+}
+
+/** A configuration value that cannot be used; the message names the variable and what it expects. */
+export class ConfigError extends Error {
+  readonly variable: string;
+
+  constructor(variable: string, message: string) {
+    super(message);
+    this.name = 'ConfigError';
+    this.variable = variable;
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** Reads and validates the configuration; throws ConfigError on the first bad value. */
+export function loadConfig(env: Env = process.env): Readonly<Config> {
+  const port = parsePort(value(env, 'ROSTER_PORT'));
+  const host = value(env, 'ROSTER_HOST') ?? '0.0.0.0';
+  const baseUrl = parseBaseUrl(value(env, 'ROSTER_BASE_URL') ?? `http://localhost:${port}`);
+  const database = Object.freeze(parseDatabaseUrl(value(env, 'ROSTER_DATABASE_URL') ?? 'sqlite:./data/roster.db'));
+  const logLevel = parseLogLevel(value(env, 'ROSTER_LOG_LEVEL') ?? 'info');
+  return Object.freeze({ port, host, baseUrl, database, logLevel });
+}
+
+/** An empty variable counts as unset: compose files and CI often define `VAR=` to mean "default". */
+function value(env: Env, name: string): string | undefined {
+  const raw = env[name];
+  return raw === undefined || raw.trim() === '' ? undefined : raw.trim();
+}
+
+function parsePort(raw: string | undefined): number {
+  if (raw === undefined) return 8080;
+  const port = /^\d{1,5}$/.test(raw) ? Number(raw) : NaN;
+  if (!(port >= 1 && port <= 65535)) {
+    throw new ConfigError('ROSTER_PORT', `ROSTER_PORT must be an integer between 1 and 65535 (got "${raw}")`);
+  }
+  return port;
+}
+
+function parseBaseUrl(raw: string): string {
+  const expected = 'ROSTER_BASE_URL must be an absolute http(s) URL without query, fragment or credentials';
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError('ROSTER_BASE_URL', `${expected} (got "${raw}")`);
+  }
+  // `new URL` drops an empty `?` or `#`, so look at the raw text too.
+  if (
+    (url.protocol !== 'http:' && url.protocol !== 'https:') ||
+    raw.includes('?') ||
+    raw.includes('#') ||
+    url.username !== '' ||
+    url.password !== ''
+  ) {
+    throw new ConfigError('ROSTER_BASE_URL', `${expected} (got "${redact(raw)}")`);
+  }
+  // Routes are appended as `${baseUrl}/api/...`; a trailing slash would double it.
+  return url.href.replace(/\/+$/, '');
+}
+
+function parseDatabaseUrl(raw: string): DatabaseLocation {
+  if (raw === 'sqlite::memory:') return { kind: 'sqlite', path: ':memory:' };
+  if (raw.startsWith('sqlite:') && raw.length > 'sqlite:'.length) {
+    return { kind: 'sqlite', path: resolve(process.cwd(), raw.slice('sqlite:'.length)) };
+  }
+  if (raw.startsWith('postgres://') || raw.startsWith('postgresql://')) {
+    try {
+      new URL(raw);
+    } catch {
+      throw new ConfigError('ROSTER_DATABASE_URL', `ROSTER_DATABASE_URL must be a valid postgres:// URL (got "${redact(raw)}")`);
+    }
+    return { kind: 'postgres', url: raw };
+  }
+  throw new ConfigError(
+    'ROSTER_DATABASE_URL',
+    `ROSTER_DATABASE_URL must be sqlite:<path>, sqlite::memory: or postgres://user:password@host/database (got "${redact(raw)}")`,
+  );
+}
+
+function parseLogLevel(raw: string): LogLevel {
+  const level = LOG_LEVELS.find((candidate) => candidate === raw.toLowerCase());
+  if (level === undefined) {
+    throw new ConfigError('ROSTER_LOG_LEVEL', `ROSTER_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got "${raw}")`);
+  }
+  return level;
+}
+
+/** Hides a password in a URL-like value, since error messages end up in logs. */
+function redact(raw: string): string {
+  return raw.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@/]*@/i, '$1***@');
+}

@@ -1,0 +1,279 @@
+/**
+ * Groups and their memberships: the domain rules, whatever API asks. Member changes are
+ * applied as row inserts and deletes, so their cost follows the members changed, never the
+ * size of the group.
+ */
+import type { AttributePath, Filter } from '../scim/filter/ast.ts';
+import { GROUP_SCHEMA } from '../scim/schemas.ts';
+import { compileFilter, compileSortKey } from '../store/filter-sql.ts';
+import type { Store } from '../store/index.ts';
+import type { Executor } from '../store/executor.ts';
+import { isUniqueViolation } from '../store/errors.ts';
+import { createGroupQueries, type GroupWrite, type StoredGroup } from '../store/groups.ts';
+import { createMembershipQueries, type LinkedReference } from '../store/memberships.ts';
+import { newId } from '../ids.ts';
+import { recordEvent, type Actor } from './audit.ts';
+import { DirectoryError } from './errors.ts';
+import type { Document, VersionCheck } from './users.ts';
+
+/** A change to a group's members, by SCIM user id, applied in the order given. */
+export type MemberChange =
+  | { readonly kind: 'add'; readonly ids: readonly string[] }
+  | { readonly kind: 'remove'; readonly ids: readonly string[] }
+  | { readonly kind: 'removeAll' }
+  | { readonly kind: 'replace'; readonly ids: readonly string[] };
+
+export interface ScimGroup {
+  readonly group: StoredGroup;
+  readonly scimId: string;
+  /** Without id and meta; `members` is filled only when members were loaded. */
+  readonly document: Document;
+}
+
+export interface GroupListQuery {
+  readonly filter?: Filter;
+  readonly sortBy?: AttributePath;
+  readonly descending: boolean;
+  readonly offset: number;
+  readonly limit: number;
+  /** False when `members` will not be shown: memberships are then never read. */
+  readonly withMembers: boolean;
+}
+
+/** What an update produces: the new document (without members) and the member changes. */
+export interface GroupChange {
+  readonly document: Document;
+  readonly memberChanges: readonly MemberChange[];
+}
+
+function toWrite(document: Document): GroupWrite {
+  const { displayName, externalId, members: _members, id: _id, meta: _meta, ...data } = document;
+  if (typeof displayName !== 'string' || displayName.trim() === '') {
+    throw new DirectoryError('invalid', 'displayName is required.', 'displayName');
+  }
+  return { name: displayName, externalId: typeof externalId === 'string' ? externalId : null, data };
+}
+
+/** The SCIM document of a stored group, without id, meta and members. */
+export function groupDocument(group: StoredGroup): Document {
+  const document: Document = { ...group.data, schemas: [GROUP_SCHEMA], displayName: group.name };
+  if (group.externalId !== null) document.externalId = group.externalId;
+  return document;
+}
+
+function withMembers(document: Document, members: readonly LinkedReference[] | undefined): Document {
+  if (!members || members.length === 0) return document;
+  return { ...document, members: members.map((member) => ({ value: member.scimId, display: member.display, type: 'User' })) };
+}
+
+// How many unknown ids an error message lists before it says "and N more".
+const LISTED_IDS = 10;
+
+/** The group directory: closure over the store, wired once in main.ts. */
+export function createGroupDirectory(store: Store) {
+  const groups = createGroupQueries(store.dialect);
+  const memberships = createMembershipQueries();
+
+  async function load(db: Executor, scimId: string, includeMembers: boolean): Promise<ScimGroup> {
+    const group = await groups.findByScimId(db, scimId);
+    if (!group || group.scimId === null) throw new DirectoryError('not_found', `Group ${scimId} not found.`);
+    const members = includeMembers ? (await memberships.membersOf(db, [group.id])).get(group.id) : undefined;
+    return { group, scimId: group.scimId, document: withMembers(groupDocument(group), members) };
+  }
+
+  /** Internal ids of the given SCIM user ids; every id must be a known user (a clear 400 otherwise). */
+  async function resolveMembers(db: Executor, scimIds: readonly string[], strict: boolean): Promise<string[]> {
+    const resolved = await memberships.resolveUserScimIds(db, scimIds);
+    if (strict) {
+      const unknown = [...new Set(scimIds.filter((id) => !resolved.has(id)))];
+      if (unknown.length > 0) {
+        const listed = unknown.slice(0, LISTED_IDS).map((id) => `"${id}"`).join(', ');
+        const more = unknown.length > LISTED_IDS ? ` and ${unknown.length - LISTED_IDS} more` : '';
+        throw new DirectoryError(
+          'invalid',
+          `members: no user has the id ${listed}${more}. Members must be ids of existing users, as returned by /Users.`,
+          'members',
+        );
+      }
+    }
+    return [...resolved.values()];
+  }
+
+  /** Applies member changes in order; returns counts for the audit trail. */
+  async function applyMemberChanges(db: Executor, groupId: string, changes: readonly MemberChange[], now: string) {
+    let added = 0;
+    let removed = 0;
+    const addedIds: string[] = [];
+    const removedIds: string[] = [];
+    for (const change of changes) {
+      switch (change.kind) {
+        case 'add': {
+          const userIds = await resolveMembers(db, change.ids, true);
+          added += await memberships.add(db, groupId, userIds, now);
+          addedIds.push(...change.ids);
+          break;
+        }
+        case 'remove': {
+          // Removing someone who is not a member, or not a user at all, leaves the group as asked.
+          const userIds = await resolveMembers(db, change.ids, false);
+          removed += await memberships.remove(db, groupId, userIds);
+          removedIds.push(...change.ids);
+          break;
+        }
+        case 'removeAll':
+          removed += await memberships.removeAll(db, groupId);
+          break;
+        case 'replace': {
+          const userIds = await resolveMembers(db, change.ids, true);
+          removed += await memberships.removeAll(db, groupId);
+          added += await memberships.add(db, groupId, userIds, now);
+          addedIds.push(...change.ids);
+          break;
+        }
+      }
+    }
+    return { added, removed, addedIds, removedIds };
+  }
+
+  async function write<T>(work: (db: Executor) => Promise<T>, name: () => string): Promise<T> {
+    try {
+      return await store.db.transaction().execute(work);
+    } catch (error) {
+      if (isUniqueViolation(error)) {
+        throw new DirectoryError('conflict', `displayName "${name()}" is already used by another group.`, 'displayName');
+      }
+      throw error;
+    }
+  }
+
+  return {
+    /**
+     * Creates a SCIM group with its members. An existing group of the same name that is not
+     * linked to SCIM is taken over (linked, renamed to the IdP's spelling, its members replaced).
+     */
+    async create(document: Document, memberIds: readonly string[], actor: Actor): Promise<ScimGroup> {
+      const values = toWrite(document);
+      return write(async (trx) => {
+        const now = new Date().toISOString();
+        const existing = await groups.findByName(trx, values.name);
+        if (existing?.scimId) {
+          throw new DirectoryError('conflict', `displayName "${values.name}" is already used by another group.`, 'displayName');
+        }
+        const scimId = newId();
+        let id: string;
+        if (existing) {
+          id = existing.id;
+          await groups.update(trx, id, values, now);
+        } else {
+          id = newId();
+          await groups.insert(trx, id, values, now);
+        }
+        await groups.link(trx, scimId, id);
+        const counts = await applyMemberChanges(trx, id, [existing ? { kind: 'replace', ids: memberIds } : { kind: 'add', ids: memberIds }], now);
+        await recordEvent(trx, actor, {
+          action: existing ? 'group.linked' : 'group.created',
+          targetType: 'group',
+          targetId: id,
+          details: { scimId, name: values.name, externalId: values.externalId, membersAdded: counts.addedIds },
+        }, now);
+        return load(trx, scimId, true);
+      }, () => values.name);
+    },
+
+    /** Reads one SCIM group, with its members unless told otherwise. */
+    async get(scimId: string, includeMembers: boolean): Promise<ScimGroup> {
+      return load(store.db, scimId, includeMembers);
+    },
+
+    /**
+     * Updates a group in one transaction: `change` receives the current document WITHOUT
+     * members (never loaded, however big the group) and returns the new one plus member changes.
+     */
+    async update(scimId: string, change: (current: Document) => GroupChange, allows: VersionCheck, actor: Actor): Promise<ScimGroup> {
+      let name = '';
+      return write(async (trx) => {
+        const current = await load(trx, scimId, false);
+        if (!allows(current.group.version)) {
+          throw new DirectoryError('stale', `Group ${scimId} has changed since version ${current.group.version} was read; fetch it again.`);
+        }
+        const next = change(current.document);
+        const values = toWrite(next.document);
+        name = values.name;
+        const now = new Date().toISOString();
+        const attributesChanged =
+          JSON.stringify(groupDocument(current.group)) !== JSON.stringify({ ...values.data, schemas: [GROUP_SCHEMA], displayName: values.name, ...(values.externalId !== null ? { externalId: values.externalId } : {}) });
+        if (attributesChanged) {
+          const other = await groups.findByName(trx, values.name);
+          if (other && other.id !== current.group.id) {
+            throw new DirectoryError('conflict', `displayName "${values.name}" is already used by another group.`, 'displayName');
+          }
+          await groups.update(trx, current.group.id, values, now);
+          await recordEvent(trx, actor, {
+            action: 'group.updated',
+            targetType: 'group',
+            targetId: current.group.id,
+            details: { scimId, before: groupDocument(current.group), after: { displayName: values.name, externalId: values.externalId } },
+          }, now);
+        }
+        const counts = await applyMemberChanges(trx, current.group.id, next.memberChanges, now);
+        if (counts.added > 0 || counts.removed > 0) {
+          if (!attributesChanged) await groups.touch(trx, current.group.id, now);
+          await recordEvent(trx, actor, {
+            action: 'group.members_changed',
+            targetType: 'group',
+            targetId: current.group.id,
+            details: { scimId, added: counts.added, removed: counts.removed, addedIds: counts.addedIds, removedIds: counts.removedIds },
+          }, now);
+        }
+        return load(trx, scimId, false);
+      }, () => name);
+    },
+
+    /** Deletes a group and its memberships. */
+    async remove(scimId: string, allows: VersionCheck, actor: Actor): Promise<void> {
+      await write(async (trx) => {
+        const current = await load(trx, scimId, false);
+        if (!allows(current.group.version)) {
+          throw new DirectoryError('stale', `Group ${scimId} has changed since it was read; fetch it again.`);
+        }
+        await groups.delete(trx, current.group.id);
+        await recordEvent(trx, actor, {
+          action: 'group.deleted',
+          targetType: 'group',
+          targetId: current.group.id,
+          details: { scimId, name: current.group.name },
+        });
+      }, () => '');
+    },
+
+    /** A page of SCIM groups and the total matching the filter. */
+    async list(query: GroupListQuery): Promise<{ total: number; groups: ScimGroup[] }> {
+      const where = query.filter ? compileFilter(query.filter, 'Group', store.dialect) : undefined;
+      const orderBy = query.sortBy ? compileSortKey(query.sortBy, 'Group', store.dialect) : undefined;
+      return store.db.transaction().execute(async (trx) => {
+        const total = await groups.countLinked(trx, where);
+        const page =
+          query.limit === 0
+            ? []
+            : await groups.listLinked(trx, {
+                ...(where ? { where } : {}),
+                ...(orderBy ? { orderBy } : {}),
+                descending: query.descending,
+                offset: query.offset,
+                limit: query.limit,
+              });
+        const members = query.withMembers ? await memberships.membersOf(trx, page.map((group) => group.id)) : undefined;
+        return {
+          total,
+          groups: page.map((group) => ({
+            group,
+            scimId: group.scimId ?? '',
+            document: withMembers(groupDocument(group), members?.get(group.id)),
+          })),
+        };
+      });
+    },
+  };
+}
+
+export type GroupDirectory = ReturnType<typeof createGroupDirectory>;

@@ -1,0 +1,67 @@
+/**
+ * The provisioning mode: just-in-time (users appear at their first SAML sign-in, the
+ * default) or SCIM (the IdP manages users and groups). The mode is a setting in the
+ * database, never process memory, because several instances share one database.
+ */
+import type { Store } from '../store/index.ts';
+import { samlSetting } from '../auth/saml-config.ts';
+import { recordEvent, type Actor } from './audit.ts';
+import { DirectoryError } from './errors.ts';
+import { defineSetting, type Settings } from './settings.ts';
+
+export type ProvisioningMode = 'jit' | 'scim';
+
+/** The `provisioning.mode` setting; unset means `jit`. */
+export const provisioningModeSetting = defineSetting<ProvisioningMode>({
+  key: 'provisioning.mode',
+  parse: (raw) => (raw === 'jit' || raw === 'scim' ? raw : undefined),
+  audit: (mode) => mode,
+});
+
+/** Shown when SCIM is asked for before SAML: SCIM users sign in through SAML, so it must come first. */
+export const SAML_REQUIRED_MESSAGE =
+  'SCIM provisioning requires SAML to be configured first: run `npm run roster -- saml configure …`';
+
+export interface Provisioning {
+  /** The switch as the admin API reports it (`GET /api/scim_management/status`). */
+  status(): Promise<{ enabled: boolean }>;
+  /** Turns SCIM provisioning on; refused unless SAML is configured. Idempotent. */
+  enable(actor: Actor): Promise<void>;
+  /** Turns SCIM provisioning off (back to just-in-time). Idempotent. */
+  disable(actor: Actor): Promise<void>;
+  /** Whether SCIM requests and read-only rules apply right now. */
+  isScimEnabled(): Promise<boolean>;
+}
+
+/** Creates the provisioning-mode service. */
+export function createProvisioning(store: Store, settings: Settings): Provisioning {
+  async function isScimEnabled(): Promise<boolean> {
+    return (await settings.get(provisioningModeSetting)) === 'scim';
+  }
+
+  /** Writes the mode and its event in one transaction; a no-op when the mode is already `mode`. */
+  async function switchTo(mode: ProvisioningMode, actor: Actor): Promise<void> {
+    await store.db.transaction().execute(async (trx) => {
+      // Checked inside the transaction so the prerequisite and the switch are one decision.
+      if (mode === 'scim' && (await settings.read(trx, samlSetting)) === undefined) {
+        throw new DirectoryError('precondition', SAML_REQUIRED_MESSAGE);
+      }
+      const current = (await settings.read(trx, provisioningModeSetting)) ?? 'jit';
+      if (current === mode) return;
+      await settings.write(trx, provisioningModeSetting, mode);
+      // The managed-mode issue adds here: on disable, drop the SCIM links (users and groups
+      // become local again), in this same transaction.
+      const action = mode === 'scim' ? 'provisioning.enabled' : 'provisioning.disabled';
+      await recordEvent(trx, actor, { action, targetType: 'setting', targetId: provisioningModeSetting.key, details: { from: current, to: mode } });
+    });
+  }
+
+  return {
+    async status() {
+      return { enabled: await isScimEnabled() };
+    },
+    enable: (actor) => switchTo('scim', actor),
+    disable: (actor) => switchTo('jit', actor),
+    isScimEnabled,
+  };
+}

@@ -1,0 +1,88 @@
+/**
+ * Instance settings, kept in the `settings` table as JSON so that every Roster instance
+ * sharing the database sees the same values (nothing is cached in process memory).
+ *
+ * Each setting is declared once with `defineSetting`: its key, a parser that checks the
+ * stored JSON (the table is plain text and may have been edited by hand or by an older
+ * version), and what of its value may appear in the audit log.
+ */
+import type { Kysely, Transaction } from 'kysely';
+import type { Database, Store } from '../store/index.ts';
+import { recordEvent, type Actor } from './audit.ts';
+
+/** A database handle: the store's Kysely instance or a transaction opened on it. */
+export type Db = Kysely<Database> | Transaction<Database>;
+
+/** How one setting is stored and checked. */
+export interface SettingDefinition<T> {
+  readonly key: string;
+  /** Returns the value if `raw` (parsed JSON) is well-formed, else undefined. */
+  readonly parse: (raw: unknown) => T | undefined;
+  /**
+   * What the `setting.changed` event may say about the new value. Omit it for settings that
+   * hold secrets: the event then names only the key.
+   */
+  readonly audit?: (value: T) => unknown;
+}
+
+/** Declares a setting (a typed key). */
+export function defineSetting<T>(definition: SettingDefinition<T>): SettingDefinition<T> {
+  return definition;
+}
+
+/** Typed access to the settings table. */
+export interface Settings {
+  /** The stored value, or undefined when the setting has never been set. */
+  get<T>(setting: SettingDefinition<T>): Promise<T | undefined>;
+  /** Stores a value and records `setting.changed`, in one transaction. */
+  set<T>(setting: SettingDefinition<T>, value: T, actor: Actor): Promise<void>;
+  /** Reads inside a caller's transaction (for read-check-write sequences). */
+  read<T>(db: Db, setting: SettingDefinition<T>): Promise<T | undefined>;
+  /** Writes inside a caller's transaction WITHOUT an audit event: the caller records a more specific one. */
+  write<T>(trx: Transaction<Database>, setting: SettingDefinition<T>, value: T): Promise<void>;
+}
+
+/** Creates the settings service over a store. */
+export function createSettings(store: Store): Settings {
+  return {
+    get: (setting) => readSetting(store.db, setting),
+    read: readSetting,
+    write: writeSetting,
+    async set(setting, value, actor) {
+      await store.db.transaction().execute(async (trx) => {
+        await writeSetting(trx, setting, value);
+        const details: Record<string, unknown> = { key: setting.key };
+        if (setting.audit !== undefined) details['value'] = setting.audit(value);
+        await recordEvent(trx, actor, { action: 'setting.changed', targetType: 'setting', targetId: setting.key, details });
+      });
+    },
+  };
+}
+
+/** Reads and checks one setting; a malformed stored value is a fault, not "unset". */
+export async function readSetting<T>(db: Db, setting: SettingDefinition<T>): Promise<T | undefined> {
+  const row = await db.selectFrom('settings').select('value').where('key', '=', setting.key).executeTakeFirst();
+  if (row === undefined) return undefined;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(row.value);
+  } catch {
+    raw = undefined;
+  }
+  const value = raw === undefined ? undefined : setting.parse(raw);
+  // Treating a corrupt value as unset could silently turn SCIM off or drop the SAML trust
+  // anchor, so stop loudly instead.
+  if (value === undefined) throw new Error(`The stored value of setting "${setting.key}" is malformed.`);
+  return value;
+}
+
+/** Upserts one setting; records no audit event (see Settings.write). */
+export async function writeSetting<T>(trx: Transaction<Database>, setting: SettingDefinition<T>, value: T): Promise<void> {
+  const text = JSON.stringify(value);
+  const updatedAt = new Date().toISOString();
+  await trx
+    .insertInto('settings')
+    .values({ key: setting.key, value: text, updated_at: updatedAt })
+    .onConflict((conflict) => conflict.column('key').doUpdateSet({ value: text, updated_at: updatedAt }))
+    .execute();
+}

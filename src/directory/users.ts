@@ -1,0 +1,280 @@
+/**
+ * Users: the domain rules for creating, updating, deactivating and finding users, whatever
+ * API asks. Every write is one transaction that also appends its audit event.
+ */
+import type { Filter, AttributePath } from '../scim/filter/ast.ts';
+import { ENTERPRISE_USER_SCHEMA, USER_SCHEMA } from '../scim/schemas.ts';
+import { compileFilter, compileSortKey } from '../store/filter-sql.ts';
+import type { Store } from '../store/index.ts';
+import type { Executor } from '../store/executor.ts';
+import { isUniqueViolation } from '../store/errors.ts';
+import { createMembershipQueries, type LinkedReference } from '../store/memberships.ts';
+import { createUserQueries, type EmailRow, type StoredUser, type UserWrite } from '../store/users.ts';
+import { newId } from '../ids.ts';
+import { recordEvent, type Actor } from './audit.ts';
+import { DirectoryError } from './errors.ts';
+
+/** A SCIM document: canonical attribute names, extensions under their URN. */
+export type Document = Record<string, unknown>;
+
+/** A user with the groups it belongs to (SCIM-linked groups only), as read by the SCIM API. */
+export interface ScimUser {
+  readonly user: StoredUser;
+  readonly scimId: string;
+  /** The client-visible document without id and meta; `groups` is filled when loaded. */
+  readonly document: Document;
+}
+
+export interface UserListQuery {
+  readonly filter?: Filter;
+  readonly sortBy?: AttributePath;
+  readonly descending: boolean;
+  /** 0-based. */
+  readonly offset: number;
+  readonly limit: number;
+  /** False when the caller will not show `groups`: memberships are then not read. */
+  readonly withGroups: boolean;
+}
+
+/** The attributes kept in columns rather than in the JSON document. */
+const COLUMN_ATTRIBUTES = ['userName', 'externalId', 'active'] as const;
+
+/** Splits a validated SCIM User document into columns, JSON data and the email index. */
+function toWrite(document: Document): { write: UserWrite; emails: EmailRow[] } {
+  const { userName, externalId, active, password: _password, groups: _groups, id: _id, meta: _meta, ...data } = document;
+  // `password` is dropped on purpose: SCIM users sign in through SAML, so Roster never keeps a
+  // password it would have to protect (docs/scim.md says so).
+  if (typeof userName !== 'string' || userName.trim() === '') {
+    throw new DirectoryError('invalid', 'userName is required.', 'userName');
+  }
+  const emails = Array.isArray(data.emails) ? (data.emails as Record<string, unknown>[]) : [];
+  const emailRows: EmailRow[] = emails.map((email) => ({
+    value: typeof email.value === 'string' ? email.value : null,
+    type: typeof email.type === 'string' ? email.type : null,
+    primary: email.primary === true,
+    display: typeof email.display === 'string' ? email.display : null,
+  }));
+  const primaryEmail = emailRows.find((email) => email.primary) ?? emailRows[0];
+  return {
+    write: {
+      login: userName,
+      displayName: displayNameOf(data),
+      email: primaryEmail?.value ?? null,
+      // RFC 7643 leaves the default to the service provider; IdPs expect a new user to be active.
+      active: active === undefined ? true : active === true,
+      externalId: typeof externalId === 'string' ? externalId : null,
+      data,
+    },
+    emails: emailRows,
+  };
+}
+
+/** The name shown for a user: displayName, else the formatted name, else given and family names. */
+function displayNameOf(data: Document): string | null {
+  if (typeof data.displayName === 'string' && data.displayName !== '') return data.displayName;
+  const name = data.name as Record<string, unknown> | undefined;
+  if (name && typeof name === 'object') {
+    if (typeof name.formatted === 'string' && name.formatted !== '') return name.formatted;
+    const parts = [name.givenName, name.familyName].filter((part): part is string => typeof part === 'string' && part !== '');
+    if (parts.length > 0) return parts.join(' ');
+  }
+  return null;
+}
+
+/** The SCIM document of a stored user (without id, meta and groups). */
+export function userDocument(user: StoredUser): Document {
+  const document: Document = { ...user.data, userName: user.login, active: user.active };
+  if (user.externalId !== null) document.externalId = user.externalId;
+  const schemas = [USER_SCHEMA];
+  if (document[ENTERPRISE_USER_SCHEMA] !== undefined) schemas.push(ENTERPRISE_USER_SCHEMA);
+  document.schemas = schemas;
+  return document;
+}
+
+function withGroups(document: Document, groups: readonly LinkedReference[] | undefined): Document {
+  if (!groups || groups.length === 0) return document;
+  return { ...document, groups: groups.map((group) => ({ value: group.scimId, display: group.display, type: 'direct' })) };
+}
+
+/** Throws the domain's "stale" error when If-Match does not allow writing `version`. */
+export type VersionCheck = (version: number) => boolean;
+
+/** The user directory: closure over the store, wired once in main.ts. */
+export function createUserDirectory(store: Store) {
+  const users = createUserQueries(store.dialect);
+  const memberships = createMembershipQueries();
+
+  async function load(db: Executor, scimId: string, includeGroups: boolean): Promise<ScimUser> {
+    const user = await users.findByScimId(db, scimId);
+    if (!user || user.scimId === null) throw new DirectoryError('not_found', `User ${scimId} not found.`);
+    const groups = includeGroups ? (await memberships.groupsOf(db, [user.id])).get(user.id) : undefined;
+    return { user, scimId: user.scimId, document: withGroups(userDocument(user), groups) };
+  }
+
+  async function ensureLoginFree(db: Executor, login: string, exceptUserId: string): Promise<void> {
+    const other = await users.findByLogin(db, login);
+    if (other && other.id !== exceptUserId) {
+      throw new DirectoryError('conflict', `userName "${login}" is already used by another user.`, 'userName');
+    }
+  }
+
+  async function write<T>(work: (db: Executor) => Promise<T>, conflictMessage: string): Promise<T> {
+    try {
+      return await store.db.transaction().execute(work);
+    } catch (error) {
+      // A racing request may have taken the name between our check and our write.
+      if (isUniqueViolation(error)) throw new DirectoryError('conflict', conflictMessage, 'userName');
+      throw error;
+    }
+  }
+
+  return {
+    /**
+     * Creates a SCIM user. A user with the same login that is not linked to SCIM (a local user,
+     * or one whose SCIM resource was deleted) is linked and updated instead of duplicated.
+     */
+    async create(document: Document, actor: Actor): Promise<ScimUser> {
+      const { write: values, emails } = toWrite(document);
+      return write(async (trx) => {
+        const now = new Date().toISOString();
+        const scimId = newId();
+        const existing = await users.findByLogin(trx, values.login);
+        if (existing?.scimId) {
+          throw new DirectoryError('conflict', `userName "${values.login}" is already used by another user.`, 'userName');
+        }
+        let id: string;
+        if (existing) {
+          id = existing.id;
+          await users.update(trx, id, values, now);
+        } else {
+          id = newId();
+          await users.insert(trx, id, values, now);
+        }
+        await users.replaceEmails(trx, id, emails);
+        await users.link(trx, scimId, id);
+        await recordEvent(trx, actor, {
+          action: existing ? 'user.linked' : 'user.created',
+          targetType: 'user',
+          targetId: id,
+          details: { scimId, after: redact(document), ...(existing ? { before: userDocument(existing) } : {}) },
+        }, now);
+        return load(trx, scimId, true);
+      }, `userName "${values.login}" is already used by another user.`);
+    },
+
+    /** Reads one SCIM user. */
+    async get(scimId: string, includeGroups = true): Promise<ScimUser> {
+      return load(store.db, scimId, includeGroups);
+    },
+
+    /**
+     * Updates a SCIM user in one transaction: `change` receives the current document and
+     * returns the new one (a PUT body, or the result of PATCH operations).
+     */
+    async update(scimId: string, change: (current: Document) => Document, allows: VersionCheck, actor: Actor): Promise<ScimUser> {
+      return write(async (trx) => {
+        const current = await load(trx, scimId, true);
+        if (!allows(current.user.version)) {
+          throw new DirectoryError('stale', `User ${scimId} has changed since version ${current.user.version} was read; fetch it again.`);
+        }
+        const next = change(current.document);
+        const { write: values, emails } = toWrite(next);
+        const before = userDocument(current.user);
+        const after: Document = { ...values.data, userName: values.login, active: values.active };
+        if (values.externalId !== null) after.externalId = values.externalId;
+        if (JSON.stringify(comparable(before)) === JSON.stringify(comparable(after))) {
+          return current; // nothing changed: no new version, no event
+        }
+        await ensureLoginFree(trx, values.login, current.user.id);
+        const now = new Date().toISOString();
+        await users.update(trx, current.user.id, values, now);
+        await users.replaceEmails(trx, current.user.id, emails);
+        await recordEvent(trx, actor, {
+          action: current.user.active && !values.active ? 'user.deactivated' : !current.user.active && values.active ? 'user.reactivated' : 'user.updated',
+          targetType: 'user',
+          targetId: current.user.id,
+          details: { scimId, before: redact(before), after: redact(after) },
+        }, now);
+        return load(trx, scimId, true);
+      }, 'userName is already used by another user.');
+    },
+
+    /**
+     * SCIM DELETE: the account is kept but deactivated, removed from every group and unlinked
+     * from SCIM, so that the id answers 404 from now on while the history stays.
+     */
+    async remove(scimId: string, allows: VersionCheck, actor: Actor): Promise<void> {
+      await write(async (trx) => {
+        const current = await load(trx, scimId, false);
+        if (!allows(current.user.version)) {
+          throw new DirectoryError('stale', `User ${scimId} has changed since it was read; fetch it again.`);
+        }
+        const now = new Date().toISOString();
+        const { write: values } = toWrite(current.document);
+        await users.update(trx, current.user.id, { ...values, active: false }, now);
+        const groupIds = await memberships.removeUserEverywhere(trx, current.user.id);
+        await users.unlink(trx, current.user.id);
+        await recordEvent(trx, actor, {
+          action: 'user.deleted',
+          targetType: 'user',
+          targetId: current.user.id,
+          details: { scimId, login: current.user.login, removedFromGroups: groupIds.length },
+        }, now);
+      }, 'conflict');
+    },
+
+    /** A page of SCIM users and the total matching the filter. */
+    async list(query: UserListQuery): Promise<{ total: number; users: ScimUser[] }> {
+      const where = query.filter ? compileFilter(query.filter, 'User', store.dialect) : undefined;
+      const orderBy = query.sortBy ? compileSortKey(query.sortBy, 'User', store.dialect) : undefined;
+      return store.db.transaction().execute(async (trx) => {
+        const total = await users.countLinked(trx, where);
+        const page =
+          query.limit === 0
+            ? []
+            : await users.listLinked(trx, {
+                ...(where ? { where } : {}),
+                ...(orderBy ? { orderBy } : {}),
+                descending: query.descending,
+                offset: query.offset,
+                limit: query.limit,
+              });
+        const groups = query.withGroups ? await memberships.groupsOf(trx, page.map((user) => user.id)) : undefined;
+        return {
+          total,
+          users: page.map((user) => ({
+            user,
+            scimId: user.scimId ?? '',
+            document: withGroups(userDocument(user), groups?.get(user.id)),
+          })),
+        };
+      });
+    },
+  };
+}
+
+/** The parts of a document that matter for "did anything change" (order of keys ignored). */
+function comparable(document: Document): unknown {
+  const { schemas: _schemas, groups: _groups, ...rest } = document;
+  return sortKeys(rest);
+}
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .map((key) => [key, sortKeys((value as Record<string, unknown>)[key])]),
+    );
+  }
+  return value;
+}
+
+/** A document fit for the audit trail: never the password. */
+function redact(document: Document): Document {
+  const { password: _password, groups: _groups, ...rest } = document;
+  return rest;
+}
+
+export type UserDirectory = ReturnType<typeof createUserDirectory>;

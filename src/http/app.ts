@@ -1,0 +1,60 @@
+/**
+ * Builds the Fastify application (STYLE.md §3: a plain function; only main.ts listens).
+ * Tests call buildApp() with a fresh database and use inject().
+ */
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { sql } from 'kysely';
+import { badRequest } from '../scim/errors.ts';
+import type { Services } from '../services.ts';
+import { adminApi } from './routes/api/index.ts';
+import { scimEndpoint } from './routes/scim/index.ts';
+
+export interface AppOptions {
+  readonly services: Services;
+  /** Public URL of this instance, without trailing slash; used for meta.location. */
+  readonly baseUrl: string;
+  readonly logger?: FastifyServerOptions['logger'];
+}
+
+// A PUT of a group with 100k members is a few megabytes; leave room, but keep a bound.
+const BODY_LIMIT = 64 * 1024 * 1024;
+
+/** Creates the application with every route registered; call `ready()` or `listen()` next. */
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: BODY_LIMIT,
+    // IdPs put spaces as `+` and percent-encode filters; Fastify's default parser handles both.
+    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 500 },
+  });
+  app.decorateRequest('actor', null as never);
+
+  // SCIM bodies come as application/scim+json or application/json, with or without charset.
+  // Okta sends a JSON content type on DELETE with no body: an empty body is "no body".
+  const parseJson = app.getDefaultJsonParser('error', 'ignore');
+  app.removeContentTypeParser(['application/json']);
+  app.addContentTypeParser(['application/json', 'application/scim+json'], { parseAs: 'string' }, (request, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text.trim() === '') {
+      done(null, undefined);
+      return;
+    }
+    parseJson(request, text, (error, value) => {
+      if (error) done(badRequest('invalidSyntax', `The request body is not valid JSON: ${error.message}`), undefined);
+      else done(null, value);
+    });
+  });
+
+  app.get('/healthz', async (_request, reply) => {
+    try {
+      await sql`SELECT 1`.execute(options.services.store.db);
+      return { status: 'ok' };
+    } catch {
+      return reply.code(503).send({ status: 'unavailable', detail: 'The database does not answer.' });
+    }
+  });
+
+  await app.register(scimEndpoint, { prefix: '/api/scim/v2', services: options.services, baseUrl: options.baseUrl });
+  await app.register(adminApi, { services: options.services });
+  return app;
+}

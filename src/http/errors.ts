@@ -1,0 +1,76 @@
+/**
+ * One place where failures become responses (STYLE.md §5). SCIM routes answer with the
+ * RFC 7644 error body; the admin API with SonarQube's v2 shape `{"message": …}`.
+ */
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { ScimError, type ScimType } from '../scim/errors.ts';
+import { DirectoryError, type DirectoryErrorCode } from '../directory/errors.ts';
+
+export const SCIM_CONTENT_TYPE = 'application/scim+json; charset=utf-8';
+
+const DIRECTORY_STATUS: Record<DirectoryErrorCode, number> = {
+  invalid: 400,
+  not_found: 404,
+  conflict: 409,
+  precondition: 409,
+  stale: 412,
+};
+
+const DIRECTORY_SCIM_TYPE: Partial<Record<DirectoryErrorCode, ScimType>> = {
+  invalid: 'invalidValue',
+  conflict: 'uniqueness',
+};
+
+/** Fastify's own errors (body too large, bad content type …) carry a statusCode below 500. */
+function isClientFrameworkError(error: unknown): error is FastifyError & { statusCode: number } {
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    'statusCode' in error &&
+    typeof (error as { statusCode: unknown }).statusCode === 'number' &&
+    (error as { statusCode: number }).statusCode >= 400 &&
+    (error as { statusCode: number }).statusCode < 500
+  );
+}
+
+/** Converts any error into a ScimError; unknown errors become a 500 without internals. */
+export function toScimError(error: unknown): ScimError {
+  if (error instanceof ScimError) return error;
+  if (error instanceof DirectoryError) {
+    return new ScimError(DIRECTORY_STATUS[error.code], DIRECTORY_SCIM_TYPE[error.code], error.message);
+  }
+  if (isClientFrameworkError(error)) {
+    const scimType: ScimType | undefined = error.statusCode === 400 ? 'invalidSyntax' : undefined;
+    return new ScimError(error.statusCode, scimType, frameworkDetail(error));
+  }
+  return new ScimError(500, undefined, 'Roster could not complete the request because of an internal error; it has been logged.');
+}
+
+function frameworkDetail(error: FastifyError & { statusCode: number }): string {
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return 'The request body is larger than Roster accepts.';
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return 'Send request bodies as application/scim+json or application/json.';
+    default:
+      return error.message;
+  }
+}
+
+/** The error handler of the SCIM routes. */
+export function scimErrorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const scimError = toScimError(error);
+  if (scimError.status >= 500) request.log.error({ err: error }, 'SCIM request failed');
+  else request.log.info({ status: scimError.status, scimType: scimError.scimType, detail: scimError.message }, 'SCIM request refused');
+  if (scimError.status === 401) reply.header('WWW-Authenticate', 'Bearer realm="Roster SCIM"');
+  return reply.code(scimError.status).type(SCIM_CONTENT_TYPE).send(scimError.toBody());
+}
+
+/** The error handler of the admin API: `{"message": "…"}` as SonarQube's Web API v2 answers. */
+export function apiErrorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const scimError = toScimError(error);
+  if (scimError.status >= 500) request.log.error({ err: error }, 'API request failed');
+  if (scimError.status === 401) reply.header('WWW-Authenticate', 'Bearer realm="Roster"');
+  const status = error instanceof DirectoryError && error.code === 'precondition' ? 400 : scimError.status;
+  return reply.code(status).send({ message: scimError.message });
+}

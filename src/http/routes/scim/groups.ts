@@ -1,0 +1,148 @@
+/**
+ * /Groups (RFC 7644 §3.2–§3.6). Members are never loaded to apply a change: PATCH operations
+ * on `members` become row inserts and deletes in the directory.
+ */
+import type { FastifyInstance } from 'fastify';
+import { badRequest } from '../../../scim/errors.ts';
+import type { JsonObject } from '../../../scim/json.ts';
+import { listResponse, type RawListParameters } from '../../../scim/list.ts';
+import { applyPatch, parsePatchRequest, splitGroupMemberOperations, type MemberChange as PatchMemberChange } from '../../../scim/patch.ts';
+import { etagOf, ifNoneMatchHits, type ResourceState } from '../../../scim/resources.ts';
+import { normaliseResource } from '../../../scim/validate.ts';
+import type { GroupDirectory, MemberChange, ScimGroup } from '../../../directory/groups.ts';
+import type { Document } from '../../../directory/users.ts';
+import { SCIM_CONTENT_TYPE } from '../../errors.ts';
+import { checkId, parseListRequest, parseProjection, present, requireBody, sendResource, shows, versionCheck, type ListRequest, type Projection } from './common.ts';
+
+function stateOf(group: ScimGroup): ResourceState {
+  return {
+    id: group.scimId,
+    document: group.document,
+    created: group.group.createdAt,
+    lastModified: group.group.updatedAt,
+    version: group.group.version,
+  };
+}
+
+/** Splits a validated Group document into its attributes and its member ids. */
+function splitMembers(document: JsonObject): { document: Document; memberIds: string[] } {
+  const { members, ...rest } = document;
+  const memberIds = Array.isArray(members)
+    ? members.map((member, index) => {
+        const value = member && typeof member === 'object' && !Array.isArray(member) ? member.value : undefined;
+        if (typeof value !== 'string') throw badRequest('invalidValue', `members[${index}].value must be the id of a user.`);
+        return value;
+      })
+    : [];
+  return { document: rest, memberIds };
+}
+
+/** The directory's member changes for the PATCH engine's. */
+function toDirectoryChange(change: PatchMemberChange): MemberChange {
+  switch (change.kind) {
+    case 'add':
+    case 'remove':
+    case 'replace':
+      return { kind: change.kind, ids: change.ids };
+    case 'removeAll':
+      return { kind: 'removeAll' };
+    case 'removeWhere':
+      throw badRequest(
+        'invalidFilter',
+        'Removing members by a filter other than value is not supported: use members[value eq "<user id>"] (several may be joined with "or").',
+      );
+  }
+}
+
+/** Registers the /Groups routes. */
+export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, baseUrl: string): void {
+  async function list(request: ListRequest) {
+    const result = await groups.list({
+      ...(request.filter ? { filter: request.filter } : {}),
+      ...(request.sortBy ? { sortBy: request.sortBy } : {}),
+      descending: request.descending,
+      offset: request.startIndex - 1,
+      limit: request.count,
+      withMembers: shows('Group', 'members', request.projection),
+    });
+    const resources = result.groups.map((group) => present('Group', stateOf(group), baseUrl, request.projection));
+    return listResponse(resources, result.total, request.startIndex);
+  }
+
+  /** A write answers with the group; members only when the client asked for them. */
+  async function answer(group: ScimGroup, projection: Projection) {
+    const withMembers = projection.attributes !== undefined && shows('Group', 'members', projection);
+    return withMembers ? groups.get(group.scimId, true) : group;
+  }
+
+  app.get<{ Querystring: RawListParameters }>('/Groups', async (request, reply) => {
+    return reply.type(SCIM_CONTENT_TYPE).send(await list(parseListRequest(request.query)));
+  });
+
+  app.post<{ Body: RawListParameters }>('/Groups/.search', async (request, reply) => {
+    const body = requireBody(request.body) as RawListParameters;
+    return reply.type(SCIM_CONTENT_TYPE).send(await list(parseListRequest(body)));
+  });
+
+  app.post<{ Querystring: RawListParameters }>('/Groups', async (request, reply) => {
+    const { document, memberIds } = splitMembers(normaliseResource('Group', requireBody(request.body), 'create'));
+    const group = await groups.create(document, memberIds, request.actor);
+    const projection = parseProjection(request.query);
+    return sendResource(reply, 201, 'Group', stateOf(group), present('Group', stateOf(group), baseUrl, projection), baseUrl);
+  });
+
+  app.get<{ Params: { id: string }; Querystring: RawListParameters }>('/Groups/:id', async (request, reply) => {
+    checkId(request.params.id, 'Group');
+    const projection = parseProjection(request.query);
+    const group = await groups.get(request.params.id, shows('Group', 'members', projection));
+    const ifNoneMatch = request.headers['if-none-match'];
+    if (typeof ifNoneMatch === 'string' && ifNoneMatchHits(ifNoneMatch, group.group.version)) {
+      return reply.code(304).header('ETag', etagOf(group.group.version)).send();
+    }
+    return sendResource(reply, 200, 'Group', stateOf(group), present('Group', stateOf(group), baseUrl, projection), baseUrl);
+  });
+
+  app.put<{ Params: { id: string }; Querystring: RawListParameters }>('/Groups/:id', async (request, reply) => {
+    checkId(request.params.id, 'Group');
+    const { document, memberIds } = splitMembers(normaliseResource('Group', requireBody(request.body), 'replace'));
+    const updated = await groups.update(
+      request.params.id,
+      () => ({ document, memberChanges: [{ kind: 'replace', ids: memberIds }] }),
+      versionCheck(request),
+      request.actor,
+    );
+    const projection = parseProjection(request.query);
+    const group = await groups.get(updated.scimId, shows('Group', 'members', projection));
+    return sendResource(reply, 200, 'Group', stateOf(group), present('Group', stateOf(group), baseUrl, projection), baseUrl);
+  });
+
+  // PATCH answers 204 unless the client asks for attributes (RFC 7644 §3.5.2 allows both);
+  // a 200 with every member of a 100k-member group would be an expensive surprise.
+  app.patch<{ Params: { id: string }; Querystring: RawListParameters }>('/Groups/:id', async (request, reply) => {
+    checkId(request.params.id, 'Group');
+    const operations = parsePatchRequest(requireBody(request.body));
+    const { memberChanges, otherOperations } = splitGroupMemberOperations(operations);
+    const changes = memberChanges.map(toDirectoryChange);
+    const group = await groups.update(
+      request.params.id,
+      (current) => ({
+        document: otherOperations.length > 0 ? applyPatch('Group', current as JsonObject, otherOperations, { id: request.params.id }) : current,
+        memberChanges: changes,
+      }),
+      versionCheck(request),
+      request.actor,
+    );
+    const projection = parseProjection(request.query);
+    if (projection.attributes === undefined && projection.excludedAttributes === undefined) {
+      return reply.code(204).header('ETag', etagOf(group.group.version)).send();
+    }
+    const shown = await answer(group, projection);
+    return sendResource(reply, 200, 'Group', stateOf(shown), present('Group', stateOf(shown), baseUrl, projection), baseUrl);
+  });
+
+  app.delete<{ Params: { id: string } }>('/Groups/:id', async (request, reply) => {
+    checkId(request.params.id, 'Group');
+    await groups.remove(request.params.id, versionCheck(request), request.actor);
+    return reply.code(204).send();
+  });
+}

@@ -1,0 +1,41 @@
+/**
+ * The SCIM 2.0 endpoint, mounted at /api/scim/v2: authentication, the provisioning switch,
+ * SCIM errors for everything (including unknown paths), then the resource routes.
+ */
+import type { FastifyInstance } from 'fastify';
+import { ScimError } from '../../../scim/errors.ts';
+import type { Services } from '../../../services.ts';
+import { authenticate } from '../../auth.ts';
+import { scimErrorHandler } from '../../errors.ts';
+import { discoveryRoutes } from './discovery.ts';
+import { groupRoutes } from './groups.ts';
+import { userRoutes } from './users.ts';
+
+const NOT_ENABLED =
+  'SCIM provisioning is not enabled on this Roster instance. An administrator enables it with `npm run roster -- scim enable` (SAML must be configured first).';
+
+/** Registers the SCIM endpoint on a Fastify scope (prefix /api/scim/v2). */
+export async function scimEndpoint(app: FastifyInstance, options: { services: Services; baseUrl: string }): Promise<void> {
+  const { services, baseUrl } = options;
+  app.setErrorHandler(scimErrorHandler);
+  app.setNotFoundHandler((request, reply) =>
+    scimErrorHandler(new ScimError(404, undefined, `There is no SCIM endpoint ${request.method} ${request.url}.`), request, reply),
+  );
+
+  app.addHook('onRequest', async (request) => {
+    await authenticate(request, services.tokens);
+    if (!(await services.provisioning.isScimEnabled())) throw new ScimError(403, undefined, NOT_ENABLED);
+  });
+
+  discoveryRoutes(app, baseUrl);
+  userRoutes(app, services.users, baseUrl);
+  groupRoutes(app, services.groups, baseUrl);
+
+  // Optional parts of RFC 7644 that Roster does not implement yet; ServiceProviderConfig says so.
+  const notImplemented = (feature: string) => async () => {
+    throw new ScimError(501, undefined, `${feature} is not supported by Roster; see /ServiceProviderConfig.`);
+  };
+  app.post('/Bulk', notImplemented('Bulk operations (RFC 7644 §3.7)'));
+  app.post('/.search', notImplemented('Searching from the root of the endpoint (RFC 7644 §3.4.3)'));
+  app.all('/Me', notImplemented('The /Me alias (RFC 7644 §3.11)'));
+}

@@ -1,0 +1,50 @@
+/**
+ * The composition root: config → store → services → HTTP. Only this file opens a port and
+ * handles signals.
+ */
+import type { Config } from './config.ts';
+import { buildApp } from './http/app.ts';
+import { createServices } from './services.ts';
+import { openStore } from './store/index.ts';
+
+/** Runs the server until SIGTERM or SIGINT, then shuts down gracefully. */
+export async function serve(config: Config): Promise<void> {
+  const store = await openStore(config.database);
+  const services = createServices(store);
+  const app = await buildApp({ services, baseUrl: config.baseUrl, logger: { level: config.logLevel } });
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    app.log.info({ signal }, 'shutting down: finishing in-flight requests');
+    try {
+      // close() stops accepting connections and waits for requests in flight.
+      await app.close();
+      await store.close();
+      app.log.info('stopped cleanly');
+      process.exitCode = 0;
+    } catch (error) {
+      app.log.error({ err: error }, 'shutdown failed');
+      process.exitCode = 1;
+    }
+  };
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
+
+  await app.listen({ port: config.port, host: config.host });
+  const where = config.database.kind === 'sqlite' ? config.database.path : 'PostgreSQL';
+  const enabled = (await services.provisioning.status()).enabled;
+  process.stdout.write(
+    [
+      '',
+      `Roster is running on ${config.baseUrl} (database: ${where})`,
+      `SCIM base URL (the IdP's "tenant URL"): ${config.baseUrl}/api/scim/v2`,
+      enabled
+        ? 'SCIM provisioning is enabled.'
+        : 'SCIM provisioning is off. Next: `npm run roster -- saml configure …`, then `npm run roster -- scim enable`.',
+      'Create a token for your IdP with: npm run roster -- tokens create --name <name>',
+      '',
+    ].join('\n') + '\n',
+  );
+}

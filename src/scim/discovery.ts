@@ -1,0 +1,102 @@
+/**
+ * The discovery documents (RFC 7644 §4, RFC 7643 §5–§7). They describe exactly what Roster
+ * implements: a feature is `supported: true` only when its endpoint works.
+ */
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './list.ts';
+import {
+  RESOURCE_TYPES,
+  SCHEMAS,
+  type AttributeDefinition,
+  type ResourceTypeDefinition,
+  type SchemaDefinition,
+} from './schemas.ts';
+
+const SPC_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig';
+const RESOURCE_TYPE_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:ResourceType';
+const SCHEMA_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:Schema';
+
+function scimBase(baseUrl: string): string {
+  return `${baseUrl}/api/scim/v2`;
+}
+
+/** /ServiceProviderConfig (RFC 7643 §5). */
+export function serviceProviderConfig(baseUrl: string): Record<string, unknown> {
+  return {
+    schemas: [SPC_SCHEMA],
+    documentationUri: `${baseUrl}/docs/scim.md`,
+    patch: { supported: true },
+    bulk: { supported: false, maxOperations: 0, maxPayloadSize: 0 },
+    filter: { supported: true, maxResults: MAX_PAGE_SIZE },
+    changePassword: { supported: false },
+    sort: { supported: true },
+    etag: { supported: true },
+    // Roster extension for clients that read it: the page size used when `count` is absent.
+    pagination: { defaultPageSize: DEFAULT_PAGE_SIZE, maxPageSize: MAX_PAGE_SIZE },
+    authenticationSchemes: [
+      {
+        type: 'oauthbearertoken',
+        name: 'Bearer token',
+        description: 'Authentication with a Roster API token in the Authorization header (RFC 6750).',
+        primary: true,
+      },
+    ],
+    meta: {
+      resourceType: 'ServiceProviderConfig',
+      location: `${scimBase(baseUrl)}/ServiceProviderConfig`,
+    },
+  };
+}
+
+/** One /ResourceTypes entry (RFC 7643 §6). */
+export function resourceTypeRepresentation(type: ResourceTypeDefinition, baseUrl: string): Record<string, unknown> {
+  return {
+    schemas: [RESOURCE_TYPE_SCHEMA],
+    id: type.id,
+    name: type.name,
+    endpoint: type.endpoint,
+    description: type.description,
+    schema: type.schema,
+    schemaExtensions: type.schemaExtensions.map((extension) => ({ ...extension })),
+    meta: { resourceType: 'ResourceType', location: `${scimBase(baseUrl)}/ResourceTypes/${type.id}` },
+  };
+}
+
+/** Every resource type. */
+export function resourceTypes(baseUrl: string): Record<string, unknown>[] {
+  return Object.values(RESOURCE_TYPES).map((type) => resourceTypeRepresentation(type, baseUrl));
+}
+
+function attributeRepresentation(attribute: AttributeDefinition): Record<string, unknown> {
+  const representation: Record<string, unknown> = {
+    name: attribute.name,
+    type: attribute.type,
+    multiValued: attribute.multiValued,
+    description: attribute.description,
+    required: attribute.required,
+    caseExact: attribute.caseExact,
+    mutability: attribute.mutability,
+    returned: attribute.returned,
+    uniqueness: attribute.uniqueness,
+  };
+  if (attribute.canonicalValues) representation.canonicalValues = [...attribute.canonicalValues];
+  if (attribute.referenceTypes) representation.referenceTypes = [...attribute.referenceTypes];
+  if (attribute.subAttributes) representation.subAttributes = attribute.subAttributes.map(attributeRepresentation);
+  return representation;
+}
+
+/** One /Schemas entry (RFC 7643 §7). */
+export function schemaRepresentation(schema: SchemaDefinition, baseUrl: string): Record<string, unknown> {
+  return {
+    schemas: [SCHEMA_SCHEMA],
+    id: schema.id,
+    name: schema.name,
+    description: schema.description,
+    attributes: schema.attributes.map(attributeRepresentation),
+    meta: { resourceType: 'Schema', location: `${scimBase(baseUrl)}/Schemas/${schema.id}` },
+  };
+}
+
+/** Every schema. */
+export function schemas(baseUrl: string): Record<string, unknown>[] {
+  return SCHEMAS.map((schema) => schemaRepresentation(schema, baseUrl));
+}

@@ -1,0 +1,278 @@
+/**
+ * In-memory filter evaluation over one JSON resource or one element of a multi-valued
+ * attribute (the PATCH engine's value paths, RFC 7644 §3.5.2), plus the type rules the SQL
+ * compiler (store/filter-sql.ts) shares, so that both sides agree on what a filter means.
+ *
+ * Semantics, identical in SQL:
+ * - names are case-insensitive (RFC 7643 §2.1); strings compare case-insensitively unless the
+ *   attribute is caseExact (RFC 7644 §3.4.2.2); dateTime values compare as instants;
+ * - a comparison on a multi-valued attribute is true when any element matches; without a
+ *   sub-attribute, a multi-valued complex attribute is compared through its `value`;
+ * - `x ne v` is exactly `not (x eq v)`: true when x is absent, and on a multi-valued attribute
+ *   true when no element equals v. `not (F)` is true wherever F is false, absent values included;
+ * - `eq null` means "not present" and `ne null` means "present";
+ * - `pr` is true for a value that is not null, not "", not an empty array and, for a complex
+ *   value, has at least one present sub-attribute (RFC 7643 §2.5: those states are equivalent);
+ * - comparisons that make no sense for the attribute's type (`gt` on a boolean, a string
+ *   against a boolean…) never match here; the SQL compiler rejects them with invalidFilter.
+ */
+import type { AttributePath, CompareOperator, Filter, FilterValue } from './ast.ts';
+import { findAttribute, findSchema, type AttributeDefinition } from '../schemas.ts';
+
+// xsd:dateTime (RFC 7643 §2.3.5), with the time optional (a date alone means midnight UTC).
+const DATE_TIME =
+  /^(\d{4}-\d{2}-\d{2})(?:[Tt](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)([Zz]|[+-]\d{2}:\d{2})?)?$/;
+
+/**
+ * Normalises an xsd:dateTime to `Date#toISOString()` form (how the store writes timestamps, so
+ * text comparison orders instants); undefined when it is not a date. A time without a zone is
+ * taken as UTC, so that results never depend on the server's time zone.
+ */
+export function normaliseDateTime(text: string): string | undefined {
+  const match = DATE_TIME.exec(text);
+  if (!match) return undefined;
+  const [, date, time, zone] = match;
+  const iso = time === undefined ? `${date}T00:00:00Z` : `${date}T${time}${zone ?? 'Z'}`;
+  const instant = new Date(iso);
+  return Number.isNaN(instant.getTime()) ? undefined : instant.toISOString();
+}
+
+const TEXT_OPERATORS: ReadonlySet<CompareOperator> = new Set(['co', 'sw', 'ew']);
+
+/**
+ * Why `name op value` makes no sense for an attribute of this definition (RFC 7644 §3.4.2.2:
+ * gt/ge/lt/le are undefined for booleans and complex attributes), or undefined when it does.
+ */
+export function comparisonProblem(
+  definition: AttributeDefinition,
+  op: CompareOperator,
+  value: FilterValue,
+  name: string,
+): string | undefined {
+  if (value === null) {
+    return op === 'eq' || op === 'ne' ? undefined : `'${op}' cannot compare '${name}' with null; use 'pr' or 'eq null'`;
+  }
+  switch (definition.type) {
+    case 'complex':
+      return `'${name}' is a complex attribute: filter on one of its sub-attributes`;
+    case 'boolean':
+      if (op !== 'eq' && op !== 'ne') return `'${op}' does not apply to the boolean attribute '${name}'; use eq or ne`;
+      return typeof value === 'boolean' ? undefined : `'${name}' is a boolean: compare it with true or false, not ${JSON.stringify(value)}`;
+    case 'integer':
+    case 'decimal':
+      if (TEXT_OPERATORS.has(op)) return `'${op}' does not apply to the number attribute '${name}'`;
+      return typeof value === 'number' ? undefined : `'${name}' is a number: compare it with a number, not ${JSON.stringify(value)}`;
+    case 'dateTime':
+      if (TEXT_OPERATORS.has(op)) return `'${op}' does not apply to the dateTime attribute '${name}'; use gt, ge, lt or le`;
+      if (typeof value !== 'string' || normaliseDateTime(value) === undefined) {
+        return `'${name}' is a dateTime: compare it with a date such as "2024-01-31T12:00:00Z", not ${JSON.stringify(value)}`;
+      }
+      return undefined;
+    default:
+      return typeof value === 'string' ? undefined : `'${name}' is a string: compare it with a "string", not ${JSON.stringify(value)}`;
+  }
+}
+
+/** The operands of a chain of one logical operator, in order, without recursion (chains can be long). */
+export function logicalOperands(filter: Filter & { readonly kind: 'and' | 'or' }): Filter[] {
+  const operands: Filter[] = [];
+  const stack: Filter[] = [filter];
+  for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
+    if (node.kind === filter.kind) stack.push(node.right, node.left);
+    else operands.push(node);
+  }
+  return operands;
+}
+
+type JsonObject = Readonly<Record<string, unknown>>;
+
+function isObject(value: unknown): value is JsonObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The member of `object` named `name`, case-insensitively (RFC 7643 §2.1). */
+function member(object: JsonObject, name: string): unknown {
+  if (Object.hasOwn(object, name)) return object[name];
+  const wanted = name.toLowerCase();
+  const key = Object.keys(object).find((k) => k.toLowerCase() === wanted);
+  return key === undefined ? undefined : object[key];
+}
+
+function isPresent(value: unknown): boolean {
+  if (value === null || value === undefined || value === '') return false;
+  if (Array.isArray(value)) return value.some(isPresent);
+  if (isObject(value)) return Object.values(value).some(isPresent);
+  return true;
+}
+
+function asList(value: unknown): readonly unknown[] {
+  if (Array.isArray(value)) return value;
+  return value === undefined || value === null ? [] : [value];
+}
+
+interface Located {
+  /** The attribute the path names (before any sub-attribute), when known. */
+  readonly attribute: AttributeDefinition | undefined;
+  /** Its raw JSON value. */
+  readonly raw: unknown;
+}
+
+/**
+ * Finds the attribute a path names. A schema URN that is a key of `value` (an extension,
+ * RFC 7643 §3.3) selects that nested object and the extension's definitions.
+ */
+function locate(path: AttributePath, value: JsonObject, attributes: readonly AttributeDefinition[]): Located {
+  let container = value;
+  let definitions = attributes;
+  if (path.schema !== undefined) {
+    const nested = member(value, path.schema);
+    if (isObject(nested)) {
+      container = nested;
+      definitions = findSchema(path.schema)?.attributes ?? [];
+    }
+  }
+  return { attribute: findAttribute(definitions, path.attribute), raw: member(container, path.attribute) };
+}
+
+/** The scalar values a comparison looks at, with their definition. */
+function comparedValues(path: AttributePath, located: Located): { definition: AttributeDefinition | undefined; values: unknown[] } {
+  const { attribute, raw } = located;
+  const items = asList(raw);
+  if (path.subAttribute !== undefined) {
+    const subAttribute = path.subAttribute;
+    return {
+      definition: findAttribute(attribute?.subAttributes ?? [], subAttribute),
+      values: items.filter(isObject).map((item) => member(item, subAttribute)),
+    };
+  }
+  const multiValued = attribute?.multiValued ?? Array.isArray(raw);
+  if (multiValued && (attribute?.type === 'complex' || items.some(isObject))) {
+    // A multi-valued complex attribute without a sub-attribute is compared through `value`.
+    return {
+      definition: findAttribute(attribute?.subAttributes ?? [], 'value'),
+      values: items.map((item) => (isObject(item) ? member(item, 'value') : item)),
+    };
+  }
+  return { definition: attribute, values: [...items] };
+}
+
+function order(op: CompareOperator, comparison: number): boolean {
+  switch (op) {
+    case 'eq':
+      return comparison === 0;
+    case 'gt':
+      return comparison > 0;
+    case 'ge':
+      return comparison >= 0;
+    case 'lt':
+      return comparison < 0;
+    case 'le':
+      return comparison <= 0;
+    default:
+      return false;
+  }
+}
+
+function compareText(candidate: string, op: CompareOperator, wanted: string): boolean {
+  switch (op) {
+    case 'co':
+      return candidate.includes(wanted);
+    case 'sw':
+      return candidate.startsWith(wanted);
+    case 'ew':
+      return candidate.endsWith(wanted);
+    default:
+      return order(op, candidate < wanted ? -1 : candidate > wanted ? 1 : 0);
+  }
+}
+
+/** One stored scalar against the filter's value; `op` is never 'ne' here. */
+function matches(candidate: unknown, op: CompareOperator, wanted: FilterValue, definition: AttributeDefinition | undefined): boolean {
+  const type = definition?.type ?? (typeof wanted === 'number' ? 'decimal' : typeof wanted === 'boolean' ? 'boolean' : 'string');
+  switch (type) {
+    case 'complex':
+      return false;
+    case 'boolean':
+      return op === 'eq' && typeof candidate === 'boolean' && candidate === wanted;
+    case 'integer':
+    case 'decimal':
+      // order() is false for co/sw/ew, which comparisonProblem rejects for numbers anyway.
+      if (typeof candidate !== 'number' || typeof wanted !== 'number') return false;
+      return order(op, candidate - wanted);
+    case 'dateTime': {
+      const left = typeof candidate === 'string' ? normaliseDateTime(candidate) : undefined;
+      const right = typeof wanted === 'string' ? normaliseDateTime(wanted) : undefined;
+      if (left === undefined || right === undefined || TEXT_OPERATORS.has(op)) return false;
+      return order(op, left < right ? -1 : left > right ? 1 : 0);
+    }
+    default: {
+      if (typeof candidate !== 'string' || typeof wanted !== 'string') return false;
+      const caseExact = definition?.caseExact ?? false;
+      return caseExact
+        ? compareText(candidate, op, wanted)
+        : compareText(candidate.toLowerCase(), op, wanted.toLowerCase());
+    }
+  }
+}
+
+function evaluateCompare(
+  filter: Filter & { readonly kind: 'compare' },
+  value: JsonObject,
+  attributes: readonly AttributeDefinition[],
+): boolean {
+  const { definition, values } = comparedValues(filter.path, locate(filter.path, value, attributes));
+  if (filter.value === null) {
+    if (filter.op === 'eq') return !values.some(isPresent);
+    return filter.op === 'ne' && values.some(isPresent);
+  }
+  if (definition !== undefined && comparisonProblem(definition, filter.op, filter.value, filter.path.attribute) !== undefined) {
+    return false;
+  }
+  if (filter.op === 'ne') return !values.some((candidate) => matches(candidate, 'eq', filter.value, definition));
+  return values.some((candidate) => matches(candidate, filter.op, filter.value, definition));
+}
+
+function evaluatePresent(path: AttributePath, value: JsonObject, attributes: readonly AttributeDefinition[]): boolean {
+  const located = locate(path, value, attributes);
+  if (path.subAttribute === undefined) return isPresent(located.raw);
+  return comparedValues(path, located).values.some(isPresent);
+}
+
+function evaluateValuePath(
+  filter: Filter & { readonly kind: 'valuePath' },
+  value: JsonObject,
+  attributes: readonly AttributeDefinition[],
+): boolean {
+  const { attribute, raw } = locate(filter.path, value, attributes);
+  const subAttributes = attribute?.subAttributes ?? [];
+  return asList(raw).some((element) =>
+    isObject(element)
+      ? evaluateFilter(filter.filter, element, subAttributes)
+      : evaluateFilter(filter.filter, { value: element }, attribute ? [{ ...attribute, multiValued: false, name: 'value' }] : []),
+  );
+}
+
+/**
+ * Whether `value` (a resource, or one element of a multi-valued attribute) matches `filter`;
+ * `attributes` defines its keys (e.g. the sub-attributes of `emails`). Never throws.
+ */
+export function evaluateFilter(
+  filter: Filter,
+  value: Readonly<Record<string, unknown>>,
+  attributes: readonly AttributeDefinition[],
+): boolean {
+  switch (filter.kind) {
+    case 'and':
+      return logicalOperands(filter).every((operand) => evaluateFilter(operand, value, attributes));
+    case 'or':
+      return logicalOperands(filter).some((operand) => evaluateFilter(operand, value, attributes));
+    case 'not':
+      return !evaluateFilter(filter.filter, value, attributes);
+    case 'present':
+      return evaluatePresent(filter.path, value, attributes);
+    case 'compare':
+      return evaluateCompare(filter, value, attributes);
+    case 'valuePath':
+      return evaluateValuePath(filter, value, attributes);
+  }
+}

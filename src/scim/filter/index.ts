@@ -1,0 +1,8 @@
+/**
+ * The public surface of SCIM filtering: parse (RFC 7644 §3.4.2.2) and evaluate in memory.
+ * The SQL compiler lives in store/filter-sql.ts.
+ */
+export type { AttributePath, CompareOperator, Filter, FilterValue, ParseResult, PatchPath } from './ast.ts';
+export { parseFilter, MAX_DEPTH } from './parser.ts';
+export { MAX_INPUT_LENGTH } from './lexer.ts';
+export { evaluateFilter, comparisonProblem, normaliseDateTime } from './evaluate.ts';

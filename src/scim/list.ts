@@ -1,0 +1,79 @@
+/**
+ * Query parameters of list and search requests (RFC 7644 §3.4.2, §3.4.3) and the ListResponse
+ * message. Parsing only: the store runs the query.
+ */
+import { badRequest } from './errors.ts';
+import { LIST_RESPONSE_SCHEMA } from './schemas.ts';
+
+/** Paging limits, also reported by /ServiceProviderConfig (filter.maxResults). */
+export const DEFAULT_PAGE_SIZE = 100;
+export const MAX_PAGE_SIZE = 1000;
+
+/** Raw query parameters as strings (GET) or JSON values (POST /.search). */
+export interface RawListParameters {
+  readonly filter?: unknown;
+  readonly sortBy?: unknown;
+  readonly sortOrder?: unknown;
+  readonly startIndex?: unknown;
+  readonly count?: unknown;
+  readonly attributes?: unknown;
+  readonly excludedAttributes?: unknown;
+}
+
+export interface Paging {
+  /** 1-based, as in SCIM. */
+  readonly startIndex: number;
+  readonly count: number;
+}
+
+function integerOf(name: string, value: unknown): number | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  const number = typeof value === 'number' ? value : typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(number)) throw badRequest('invalidValue', `${name} must be an integer (got ${JSON.stringify(value)}).`);
+  return number;
+}
+
+/**
+ * Paging per RFC 7644 §3.4.2.4: startIndex below 1 is read as 1; a negative count as 0; a count
+ * above the maximum is reduced to it (the response's itemsPerPage tells the client).
+ */
+export function parsePaging(raw: RawListParameters): Paging {
+  const startIndex = Math.max(1, integerOf('startIndex', raw.startIndex) ?? 1);
+  const count = Math.min(MAX_PAGE_SIZE, Math.max(0, integerOf('count', raw.count) ?? DEFAULT_PAGE_SIZE));
+  return { startIndex, count };
+}
+
+/** sortOrder: `ascending` (default) or `descending`, case-insensitive. */
+export function parseSortOrder(raw: unknown): 'ascending' | 'descending' {
+  if (raw === undefined || raw === null || raw === '') return 'ascending';
+  if (typeof raw === 'string') {
+    const value = raw.toLowerCase();
+    if (value === 'ascending' || value === 'descending') return value;
+  }
+  throw badRequest('invalidValue', `sortOrder must be "ascending" or "descending" (got ${JSON.stringify(raw)}).`);
+}
+
+/** A comma-separated attribute list (GET) or an array of names (POST /.search). */
+export function parseNameList(name: string, raw: unknown): string[] {
+  if (raw === undefined || raw === null || raw === '') return [];
+  const items = typeof raw === 'string' ? raw.split(',') : Array.isArray(raw) ? raw : undefined;
+  if (!items || items.some((item) => typeof item !== 'string')) {
+    throw badRequest('invalidValue', `${name} must be a comma-separated list of attribute names.`);
+  }
+  return (items as string[]).map((item) => item.trim()).filter((item) => item.length > 0);
+}
+
+/** The ListResponse message (RFC 7644 §3.4.2). */
+export function listResponse(
+  resources: readonly unknown[],
+  totalResults: number,
+  startIndex: number,
+): Record<string, unknown> {
+  return {
+    schemas: [LIST_RESPONSE_SCHEMA],
+    totalResults,
+    startIndex,
+    itemsPerPage: resources.length,
+    Resources: resources,
+  };
+}

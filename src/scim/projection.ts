@@ -1,0 +1,190 @@
+/**
+ * Which attributes a response shows (RFC 7644 §3.4.2.5 `attributes` / `excludedAttributes`,
+ * RFC 7643 §2.2 `returned`).
+ *
+ * - `returned: always` (id, schemas) is always shown, whatever the parameters say;
+ *   `never` (password) never; `request` only when named in `attributes`; `default` unless
+ *   `attributes` leaves it out or `excludedAttributes` names it.
+ * - `attributes=name.givenName` shows `name` with only `givenName`; `emails.value` shows each
+ *   email with only its value; an extension URN (`urn:…:enterprise:2.0:User`) selects or
+ *   excludes the whole extension; `urn:…:User:employeeNumber` one of its attributes.
+ * - Names are case-insensitive; names that match no attribute select nothing (no error: the
+ *   RFC gives none, and clients send attributes of their own schemas).
+ * - When both parameters are sent (the RFC says clients should not), both apply: `attributes`
+ *   selects, then `excludedAttributes` removes.
+ * - Keys the schemas do not know are not shown.
+ */
+import type { AttributePath } from './filter/ast.ts';
+import { isJsonObject } from './json.ts';
+import type { JsonObject, JsonValue } from './json.ts';
+import { RESOURCE_TYPES, findAttribute, resolveAttribute, schemasOf } from './schemas.ts';
+import type { AttributeDefinition, ResourceTypeName, SchemaDefinition } from './schemas.ts';
+import { extensionSchemasOf, resolveLoosely, schemaNamedBy } from './validate.ts';
+
+/** The `attributes` / `excludedAttributes` request parameters, parsed. */
+export interface ProjectionOptions {
+  readonly attributes?: readonly AttributePath[];
+  readonly excludedAttributes?: readonly AttributePath[];
+}
+
+/** Attribute paths of one parameter, resolved against the schemas. */
+interface Named {
+  /** Attributes named whole (`name`, `emails`, `urn:…:User:manager`). */
+  readonly whole: ReadonlySet<AttributeDefinition>;
+  /** Attributes of which only some sub-attributes are named (`name.givenName`). */
+  readonly subs: ReadonlyMap<AttributeDefinition, ReadonlySet<AttributeDefinition>>;
+  /** Schemas named whole by URN (an extension, or the core schema). */
+  readonly schemas: ReadonlySet<string>;
+}
+
+/** How one top-level attribute is shown: all its (default) sub-attributes or only some. */
+interface Shown {
+  /** Undefined: every sub-attribute its `returned` allows. */
+  readonly only: ReadonlySet<AttributeDefinition> | undefined;
+  readonly excluded: ReadonlySet<AttributeDefinition>;
+}
+
+const NOTHING: ReadonlySet<AttributeDefinition> = new Set();
+
+function resolveNames(resourceType: ResourceTypeName, paths: readonly AttributePath[]): Named {
+  const whole = new Set<AttributeDefinition>();
+  const subs = new Map<AttributeDefinition, Set<AttributeDefinition>>();
+  const schemas = new Set<string>();
+  const known = new Set(schemasOf(resourceType).map((schema) => schema.id));
+  for (const path of paths) {
+    const schema = schemaNamedBy(path);
+    if (schema) {
+      if (known.has(schema.id)) schemas.add(schema.id);
+      continue;
+    }
+    const resolved = resolveLoosely(resourceType, path);
+    if (!resolved) continue;
+    if (resolved.subAttribute) {
+      const set = subs.get(resolved.attribute) ?? new Set();
+      set.add(resolved.subAttribute);
+      subs.set(resolved.attribute, set);
+    } else {
+      whole.add(resolved.attribute);
+    }
+  }
+  return { whole, subs, schemas };
+}
+
+interface Plan {
+  readonly requested: Named | undefined;
+  readonly excluded: Named;
+}
+
+function planOf(resourceType: ResourceTypeName, options: ProjectionOptions): Plan {
+  const attributes = options.attributes ?? [];
+  return {
+    requested: attributes.length > 0 ? resolveNames(resourceType, attributes) : undefined,
+    excluded: resolveNames(resourceType, options.excludedAttributes ?? []),
+  };
+}
+
+/** Whether and how a top-level attribute of schema `schemaUrn` ('' for id/externalId/meta) is shown. */
+function shownAs(attribute: AttributeDefinition, schemaUrn: string, plan: Plan): Shown | undefined {
+  if (attribute.returned === 'never') return undefined;
+  if (attribute.returned === 'always') return { only: undefined, excluded: NOTHING };
+  const { requested, excluded } = plan;
+  let only: ReadonlySet<AttributeDefinition> | undefined;
+  if (requested) {
+    const namedSubs = requested.subs.get(attribute);
+    // Naming a schema selects its default attributes, not the `request` ones (RFC 7643 §2.2).
+    const bySchema = requested.schemas.has(schemaUrn) && attribute.returned === 'default';
+    if (requested.whole.has(attribute) || bySchema) only = undefined;
+    else if (namedSubs) only = namedSubs;
+    else return undefined;
+  } else if (attribute.returned === 'request') {
+    return undefined;
+  }
+  if (excluded.whole.has(attribute) || excluded.schemas.has(schemaUrn)) return undefined;
+  return { only, excluded: excluded.subs.get(attribute) ?? NOTHING };
+}
+
+function subAttributeShown(subAttribute: AttributeDefinition, shown: Shown): boolean {
+  if (subAttribute.returned === 'never') return false;
+  if (subAttribute.returned === 'always') return true;
+  if (shown.excluded.has(subAttribute)) return false;
+  if (shown.only) return shown.only.has(subAttribute);
+  return subAttribute.returned === 'default';
+}
+
+function projectComplex(attribute: AttributeDefinition, value: JsonObject, shown: Shown): JsonObject | undefined {
+  const output: JsonObject = {};
+  for (const [key, raw] of Object.entries(value)) {
+    const subAttribute = findAttribute(attribute.subAttributes ?? [], key);
+    if (subAttribute && subAttributeShown(subAttribute, shown)) output[subAttribute.name] = raw;
+  }
+  return Object.keys(output).length > 0 ? output : undefined;
+}
+
+function projectValue(attribute: AttributeDefinition, value: JsonValue, shown: Shown): JsonValue | undefined {
+  if (attribute.type !== 'complex') return value;
+  if (Array.isArray(value)) {
+    // `members` of a big group: skip the per-element work when every sub-attribute is shown anyway.
+    if (!shown.only && shown.excluded.size === 0 && (attribute.subAttributes ?? []).every((sub) => sub.returned === 'default')) {
+      return value;
+    }
+    const elements = value
+      .map((element) => (isJsonObject(element) ? projectComplex(attribute, element, shown) : element))
+      .filter((element): element is JsonValue => element !== undefined);
+    return elements.length > 0 ? elements : undefined;
+  }
+  return isJsonObject(value) ? projectComplex(attribute, value, shown) : value;
+}
+
+function projectExtension(schema: SchemaDefinition, value: JsonObject, plan: Plan): JsonObject | undefined {
+  const output: JsonObject = {};
+  for (const [key, raw] of Object.entries(value)) {
+    const attribute = findAttribute(schema.attributes, key);
+    const shown = attribute && shownAs(attribute, schema.id, plan);
+    const projected = shown && projectValue(attribute, raw, shown);
+    if (attribute && projected !== undefined) output[attribute.name] = projected;
+  }
+  return Object.keys(output).length > 0 ? output : undefined;
+}
+
+/**
+ * The resource as the client asked to see it: `attributes` / `excludedAttributes` applied
+ * together with each attribute's `returned` characteristic. Returns a new object.
+ */
+export function project(resourceType: ResourceTypeName, resource: JsonObject, options: ProjectionOptions): JsonObject {
+  const plan = planOf(resourceType, options);
+  const extensions = extensionSchemasOf(resourceType);
+  const output: JsonObject = { schemas: [] };
+  for (const [key, value] of Object.entries(resource)) {
+    if (key === 'schemas') continue;
+    const extension = extensions.find((schema) => schema.id.toLowerCase() === key.toLowerCase());
+    if (extension) {
+      const projected = isJsonObject(value) ? projectExtension(extension, value, plan) : undefined;
+      if (projected) output[extension.id] = projected;
+      continue;
+    }
+    const resolved = resolveAttribute(resourceType, { attribute: key });
+    const shown = resolved && shownAs(resolved.attribute, resolved.schema, plan);
+    const projected = shown && projectValue(resolved.attribute, value, shown);
+    if (resolved && projected !== undefined) output[resolved.attribute.name] = projected;
+  }
+  // schemas is `returned: always`; it lists the core schema and the extensions still shown.
+  output['schemas'] = [RESOURCE_TYPES[resourceType].schema, ...extensions.filter((s) => s.id in output).map((s) => s.id)];
+  return output;
+}
+
+/**
+ * Whether the attribute at `path` would be shown under these options, so that the storage
+ * layer can skip work: e.g. not read memberships for Groups listed with excludedAttributes=members.
+ */
+export function isRequested(resourceType: ResourceTypeName, path: AttributePath, options: ProjectionOptions): boolean {
+  const plan = planOf(resourceType, options);
+  const schema = schemaNamedBy(path);
+  if (schema) {
+    return schema.attributes.some((attribute) => shownAs(attribute, schema.id, plan) !== undefined);
+  }
+  const resolved = resolveLoosely(resourceType, path);
+  if (!resolved) return false;
+  const shown = shownAs(resolved.attribute, resolved.schema, plan);
+  if (!shown) return false;
+  return resolved.subAttribute ? subAttributeShown(resolved.subAttribute, shown) : true;
+}

@@ -1,0 +1,65 @@
+/**
+ * Turning stored state into SCIM resources (RFC 7643 §3.1 `meta`, RFC 7644 §3.14 versions).
+ * Pure: the caller gives the document, the identifiers and the timestamps.
+ */
+import { RESOURCE_TYPES, type ResourceTypeName } from './schemas.ts';
+
+/** What a resource is made from, whatever the storage. */
+export interface ResourceState {
+  /** The SCIM id. */
+  readonly id: string;
+  /** The client-visible attributes (canonical names, extensions under their URN), without id and meta. */
+  readonly document: Readonly<Record<string, unknown>>;
+  readonly created: string;
+  readonly lastModified: string;
+  /** Incremented on every write; drives `meta.version` and the ETag. */
+  readonly version: number;
+}
+
+/** The entity tag of a version: weak, because equal versions are equivalent, not byte-identical. */
+export function etagOf(version: number): string {
+  return `W/"${version}"`;
+}
+
+/** The URL of a resource, for `meta.location` and the `Location` header. */
+export function locationOf(baseUrl: string, resourceType: ResourceTypeName, id: string): string {
+  return `${baseUrl}/api/scim/v2${RESOURCE_TYPES[resourceType].endpoint}/${encodeURIComponent(id)}`;
+}
+
+/** The full SCIM representation: `schemas` first, then `id`, the attributes, and `meta`. */
+export function renderResource(
+  resourceType: ResourceTypeName,
+  state: ResourceState,
+  baseUrl: string,
+): Record<string, unknown> {
+  const { schemas, ...attributes } = state.document;
+  return {
+    schemas: Array.isArray(schemas) && schemas.length > 0 ? schemas : [RESOURCE_TYPES[resourceType].schema],
+    id: state.id,
+    ...attributes,
+    meta: {
+      resourceType,
+      created: state.created,
+      lastModified: state.lastModified,
+      location: locationOf(baseUrl, resourceType, state.id),
+      version: etagOf(state.version),
+    },
+  };
+}
+
+/**
+ * True when an `If-Match` header value allows a write to `version` (RFC 7232 §3.1, as RFC 7644
+ * §3.14 uses it): `*`, or a list containing the current tag. Weak and strong forms of the same
+ * tag both match, since Roster only issues weak tags and clients sometimes drop the `W/`.
+ */
+export function ifMatchAllows(header: string, version: number): boolean {
+  const value = header.trim();
+  if (value === '*') return true;
+  const current = String(version);
+  return value.split(',').some((tag) => tag.trim().replace(/^W\//, '').replace(/^"|"$/g, '') === current);
+}
+
+/** True when an `If-None-Match` header value names the current version (answer 304 to a GET). */
+export function ifNoneMatchHits(header: string, version: number): boolean {
+  return ifMatchAllows(header, version);
+}

@@ -1,0 +1,505 @@
+/**
+ * Schema-driven validation and normalisation of what clients send: whole resources for create
+ * (POST, RFC 7644 §3.3) and replace (PUT, §3.5.1), and the values inside PATCH operations
+ * (patch.ts shares the value rules below so both paths accept and reject the same things).
+ *
+ * The output is a resource document keyed by canonical attribute names (schemas.ts), extension
+ * attributes nested under their schema URN.
+ *
+ * Decisions, and why:
+ * - Unknown attributes, unknown extension objects and unknown schema URIs are IGNORED, not
+ *   rejected; their names are reported through `options.ignored` for the caller to log. Entra
+ *   sends extra schema URIs (e.g. the ADSCIM Group schema) and admins map custom attributes we
+ *   have nowhere to store; failing the whole request would stall provisioning for every user.
+ * - readOnly attributes (id, meta, groups, members.display, manager.displayName) are ignored:
+ *   RFC 7644 §3.5.1 says values of readOnly attributes sent by the client SHALL be ignored.
+ * - `null` and `[]` mean "unassigned" (RFC 7643 §2.5) and are dropped.
+ * - canonicalValues are not enforced (RFC 7643 §7 makes them advisory; clients send custom types).
+ * - Tolerances for real clients: attribute names in any case; "True"/"False" strings for booleans
+ *   (Entra); a single object for a multi-valued attribute becomes a one-element array; a bare
+ *   value for a complex attribute with a `value` sub-attribute becomes `{ value }`, and a
+ *   one-element array for a singular complex attribute is unwrapped (Entra's `manager`).
+ */
+import { badRequest } from './errors.ts';
+import type { AttributePath } from './filter/ast.ts';
+import { isJsonObject } from './json.ts';
+import type { JsonObject, JsonValue } from './json.ts';
+import {
+  COMMON_ATTRIBUTES,
+  GROUP_SCHEMA_DEFINITION,
+  RESOURCE_TYPES,
+  SCHEMAS,
+  findAttribute,
+  findSchema,
+  resolveAttribute,
+  schemasOf,
+} from './schemas.ts';
+import type { AttributeDefinition, ResolvedAttribute, ResourceTypeName, SchemaDefinition } from './schemas.ts';
+
+export type { JsonObject, JsonValue } from './json.ts';
+
+/** Largest accepted string value, in UTF-8 bytes: generous for any directory attribute. */
+export const MAX_STRING_BYTES = 64 * 1024;
+/** Most elements accepted in one multi-valued attribute; Group.members is exempt (big groups). */
+export const MAX_MULTI_VALUED_ELEMENTS = 1000;
+
+export type WriteMode = 'create' | 'replace';
+
+export interface NormaliseOptions {
+  /** Receives the paths of ignored attributes (unknown, readOnly, unknown extensions), once each. */
+  readonly ignored?: string[];
+}
+
+/** How values are read: shared by validate.ts and patch.ts. */
+export interface ValueContext {
+  readonly resourceType: ResourceTypeName;
+  /** True for client input (readOnly values are ignored); false when re-checking a stored document. */
+  readonly dropReadOnly: boolean;
+  /** Ignored attribute paths, without element indexes so a 100k-member list reports each name once. */
+  readonly ignored: Set<string>;
+}
+
+/** Where a top-level key of a client-sent object points. */
+export type KeyTarget =
+  | { readonly kind: 'schemas' }
+  | { readonly kind: 'extension'; readonly schema: SchemaDefinition }
+  | { readonly kind: 'attribute'; readonly resolved: ResolvedAttribute }
+  | { readonly kind: 'unknown' };
+
+const GROUP_MEMBERS = findAttribute(GROUP_SCHEMA_DEFINITION.attributes, 'members');
+
+/** Creates the context for reading client input (or, with dropReadOnly=false, a stored document). */
+export function createValueContext(resourceType: ResourceTypeName, dropReadOnly = true): ValueContext {
+  return { resourceType, dropReadOnly, ignored: new Set() };
+}
+
+/** Records an ignored attribute path (indexes stripped), for the caller's log. */
+export function noteIgnored(context: ValueContext, label: string): void {
+  context.ignored.add(label.replace(/\[\d+\]/g, ''));
+}
+
+/** The extension schemas a resource type may carry (not its core schema). */
+export function extensionSchemasOf(resourceType: ResourceTypeName): readonly SchemaDefinition[] {
+  const core = RESOURCE_TYPES[resourceType].schema;
+  return schemasOf(resourceType).filter((schema) => schema.id !== core);
+}
+
+/**
+ * resolveAttribute, plus one tolerance: an unqualified name that is not in the core schema is
+ * looked up in the resource type's extensions (Entra sends PATCH path `manager` for the
+ * enterprise extension's manager).
+ */
+export function resolveLoosely(resourceType: ResourceTypeName, path: AttributePath): ResolvedAttribute | undefined {
+  const resolved = resolveAttribute(resourceType, path);
+  if (resolved || path.schema !== undefined) return resolved;
+  for (const schema of extensionSchemasOf(resourceType)) {
+    const found = resolveAttribute(resourceType, { ...path, schema: schema.id });
+    if (found) return found;
+  }
+  return undefined;
+}
+
+/**
+ * The schema a path names as a whole, if any. The path parser reads the URN
+ * `urn:…:enterprise:2.0:User` as schema `urn:…:enterprise:2.0` plus attribute `User`.
+ */
+export function schemaNamedBy(path: AttributePath): SchemaDefinition | undefined {
+  if (path.subAttribute !== undefined) return undefined;
+  return findSchema(path.schema !== undefined ? `${path.schema}:${path.attribute}` : path.attribute);
+}
+
+/** Splits `attr` or `attr.sub` (a JSON key, not filter syntax: `$ref` is a valid name here). */
+function splitDotted(text: string, schema?: string): AttributePath {
+  const dot = text.indexOf('.');
+  const base = dot < 0 ? { attribute: text } : { attribute: text.slice(0, dot), subAttribute: text.slice(dot + 1) };
+  return schema === undefined ? base : { ...base, schema };
+}
+
+/**
+ * Resolves a key of a resource body or of a PATCH no-path value: `schemas`, an extension URN
+ * (whole extension object), `urn:…:User:employeeNumber` (RFC 7644 §3.10 fully qualified name;
+ * core URNs too), `name.givenName`, or a plain attribute name. Case-insensitive.
+ */
+export function resolveKey(resourceType: ResourceTypeName, key: string): KeyTarget {
+  const lower = key.toLowerCase();
+  if (lower === 'schemas') return { kind: 'schemas' };
+  for (const schema of schemasOf(resourceType)) {
+    const urn = schema.id.toLowerCase();
+    if (lower === urn) {
+      return schema.id === RESOURCE_TYPES[resourceType].schema ? { kind: 'unknown' } : { kind: 'extension', schema };
+    }
+    if (lower.startsWith(`${urn}:`)) {
+      const resolved = resolveAttribute(resourceType, splitDotted(key.slice(urn.length + 1), schema.id));
+      return resolved ? { kind: 'attribute', resolved } : { kind: 'unknown' };
+    }
+  }
+  // Any other URN is an extension or schema Roster does not implement: ignored by the caller.
+  if (lower.startsWith('urn:')) return { kind: 'unknown' };
+  const resolved = resolveLoosely(resourceType, splitDotted(key));
+  return resolved ? { kind: 'attribute', resolved } : { kind: 'unknown' };
+}
+
+/** The path of a resolved attribute as a person would write it in a SCIM request. */
+export function attributeLabel(resolved: ResolvedAttribute): string {
+  const base = resolved.extension ? `${resolved.schema}:${resolved.attribute.name}` : resolved.attribute.name;
+  return resolved.subAttribute ? `${base}.${resolved.subAttribute.name}` : base;
+}
+
+/** True when the attribute (or the sub-attribute it names) is readOnly. */
+export function isReadOnly(resolved: ResolvedAttribute): boolean {
+  return resolved.attribute.mutability === 'readOnly' || resolved.subAttribute?.mutability === 'readOnly';
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object') return 'an object';
+  if (typeof value === 'string') return `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}`;
+  return `${typeof value} ${String(value)}`;
+}
+
+function invalid(label: string, expectation: string, value: unknown): never {
+  throw badRequest('invalidValue', `${label} must be ${expectation}, got ${describe(value)}`);
+}
+
+// xsd:dateTime as RFC 7643 §2.3.5 requires: date, 'T', time, optional fraction, optional zone.
+const DATE_TIME = /^-?\d{4,}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?$/;
+// RFC 7643 §2.3.6: binary is base64 (RFC 4648 §4); whitespace and the URL-safe alphabet tolerated.
+const BASE64 = /^[A-Za-z0-9+/\-_\s]*={0,2}\s*$/;
+
+function checkString(label: string, value: unknown): string {
+  if (typeof value !== 'string') invalid(label, 'a string', value);
+  // A UTF-16 code unit is at most 3 UTF-8 bytes, so short strings skip the byte count.
+  if (value.length > MAX_STRING_BYTES / 3 && Buffer.byteLength(value, 'utf8') > MAX_STRING_BYTES) {
+    throw badRequest('invalidValue', `${label} is longer than the ${MAX_STRING_BYTES / 1024} KiB Roster accepts`);
+  }
+  return value;
+}
+
+/** Checks (and for booleans, coerces) one simple value against its type (RFC 7643 §2.3). */
+function normaliseSimple(attribute: AttributeDefinition, value: unknown, label: string): JsonValue {
+  switch (attribute.type) {
+    case 'string':
+    case 'reference':
+      return checkString(label, value);
+    case 'boolean':
+      if (typeof value === 'boolean') return value;
+      // Entra sends "True"/"False" (its pre-aadOptscim062020 PATCH dialect).
+      if (typeof value === 'string' && /^(true|false)$/i.test(value)) return value.toLowerCase() === 'true';
+      return invalid(label, 'a boolean', value);
+    case 'integer':
+      if (typeof value === 'number' && Number.isSafeInteger(value)) return value;
+      return invalid(label, 'an integer', value);
+    case 'decimal':
+      if (typeof value === 'number' && Number.isFinite(value)) return value;
+      return invalid(label, 'a number', value);
+    case 'dateTime': {
+      const text = checkString(label, value);
+      if (!DATE_TIME.test(text) || Number.isNaN(Date.parse(text))) {
+        return invalid(label, 'an ISO 8601 date-time such as 2024-05-01T12:00:00Z', value);
+      }
+      return text;
+    }
+    case 'binary': {
+      const text = checkString(label, value);
+      if (!BASE64.test(text)) return invalid(label, 'base64-encoded binary data', value);
+      return text;
+    }
+    case 'complex':
+      throw new Error(`normaliseSimple called for complex attribute ${label}`);
+  }
+}
+
+function normaliseComplex(
+  context: ValueContext,
+  attribute: AttributeDefinition,
+  value: unknown,
+  label: string,
+): JsonObject | undefined {
+  const subAttributes = attribute.subAttributes ?? [];
+  let object: unknown = value;
+  if (!isJsonObject(value)) {
+    // A bare value for `manager` or an `emails` element: read as { value } (Entra sends manager so).
+    const valueSub = findAttribute(subAttributes, 'value');
+    if (valueSub && value !== null && typeof value !== 'object') object = { value };
+    else return invalid(label, 'a complex value (a JSON object)', value);
+  }
+  const output: JsonObject = {};
+  for (const [key, raw] of Object.entries(object as Record<string, unknown>)) {
+    const subAttribute = findAttribute(subAttributes, key);
+    if (!subAttribute) {
+      noteIgnored(context, `${label}.${key}`);
+      continue;
+    }
+    const subLabel = `${label}.${subAttribute.name}`;
+    if (subAttribute.mutability === 'readOnly' && context.dropReadOnly) {
+      noteIgnored(context, subLabel);
+      continue;
+    }
+    const normalised = normaliseAttributeValue(context, subAttribute, raw, subLabel);
+    if (normalised !== undefined) output[subAttribute.name] = normalised;
+  }
+  return Object.keys(output).length > 0 ? output : undefined;
+}
+
+/** Normalises one value of an attribute (an element, for multi-valued ones); undefined = unassigned. */
+export function normaliseSingleValue(
+  context: ValueContext,
+  attribute: AttributeDefinition,
+  value: unknown,
+  label: string,
+): JsonValue | undefined {
+  if (value === null || value === undefined) return undefined;
+  if (attribute.type === 'complex') return normaliseComplex(context, attribute, value, label);
+  return normaliseSimple(attribute, value, label);
+}
+
+/** The most elements a multi-valued attribute may hold. */
+export function maxElements(attribute: AttributeDefinition): number {
+  return attribute === GROUP_MEMBERS ? Number.POSITIVE_INFINITY : MAX_MULTI_VALUED_ELEMENTS;
+}
+
+/** Rejects a multi-valued value with more than one `primary: true` (RFC 7643 §2.4). */
+export function checkSinglePrimary(values: readonly JsonValue[], label: string): void {
+  const primaries = values.filter((value) => isJsonObject(value) && value['primary'] === true).length;
+  if (primaries > 1) {
+    throw badRequest(
+      'invalidValue',
+      `${label} has ${primaries} values with primary set to true; at most one may be primary (RFC 7643 §2.4)`,
+    );
+  }
+}
+
+/**
+ * Normalises a whole attribute value against its definition: type checks, canonical
+ * sub-attribute names, unassigned values dropped, multi-valued rules. Undefined = unassigned.
+ * Throws 400 invalidValue naming the path (`emails[0].primary must be a boolean`).
+ */
+export function normaliseAttributeValue(
+  context: ValueContext,
+  attribute: AttributeDefinition,
+  value: unknown,
+  label: string,
+): JsonValue | undefined {
+  if (value === null || value === undefined) return undefined;
+  if (attribute.multiValued) {
+    const elements = Array.isArray(value) ? value : [value];
+    const limit = maxElements(attribute);
+    if (elements.length > limit) {
+      throw badRequest(
+        'invalidValue',
+        `${label} has ${elements.length} values; Roster accepts at most ${limit} for this attribute`,
+      );
+    }
+    const output: JsonValue[] = [];
+    elements.forEach((element, index) => {
+      const normalised = normaliseSingleValue(context, attribute, element, `${label}[${index}]`);
+      if (normalised !== undefined) output.push(normalised);
+    });
+    checkSinglePrimary(output, label);
+    return output.length > 0 ? output : undefined;
+  }
+  if (Array.isArray(value)) {
+    // A one-element list for a singular complex attribute: Entra sends manager as [{"value": id}].
+    if (attribute.type === 'complex' && value.length <= 1) {
+      return value.length === 0 ? undefined : normaliseSingleValue(context, attribute, value[0], label);
+    }
+    return invalid(label, `a single ${attribute.type} value (it is not multi-valued)`, value);
+  }
+  return normaliseSingleValue(context, attribute, value, label);
+}
+
+/** The object a resolved attribute lives in: the document itself, or its extension object. */
+function containerOf(document: JsonObject, resolved: ResolvedAttribute, create: boolean): JsonObject | undefined {
+  if (!resolved.extension) return document;
+  const existing = document[resolved.schema];
+  if (isJsonObject(existing)) return existing;
+  if (!create) return undefined;
+  const created: JsonObject = {};
+  document[resolved.schema] = created;
+  return created;
+}
+
+/** Sets (or, for undefined, unassigns) an attribute or a sub-attribute of a singular complex one. */
+export function setResolvedValue(document: JsonObject, resolved: ResolvedAttribute, value: JsonValue | undefined): void {
+  const container = containerOf(document, resolved, value !== undefined);
+  if (!container) return;
+  const name = resolved.attribute.name;
+  if (resolved.subAttribute === undefined) {
+    if (value === undefined) delete container[name];
+    else container[name] = value;
+  } else {
+    const existing = container[name];
+    const parent: JsonObject = isJsonObject(existing) ? { ...existing } : {};
+    if (value === undefined) delete parent[resolved.subAttribute.name];
+    else parent[resolved.subAttribute.name] = value;
+    if (Object.keys(parent).length > 0) container[name] = parent;
+    else delete container[name];
+  }
+  if (resolved.extension && Object.keys(container).length === 0) delete document[resolved.schema];
+}
+
+/** Reads an attribute (or a sub-attribute of a singular complex one) from a document. */
+export function getResolvedValue(document: JsonObject, resolved: ResolvedAttribute): JsonValue | undefined {
+  const container = containerOf(document, resolved, false);
+  const value = container?.[resolved.attribute.name];
+  if (resolved.subAttribute === undefined || value === undefined) return value;
+  return isJsonObject(value) ? value[resolved.subAttribute.name] : undefined;
+}
+
+/**
+ * Writes one client-sent attribute into a document under construction. readOnly ones are
+ * ignored (RFC 7644 §3.5.1). A dotted key on a multi-valued attribute (`emails.value`) has no
+ * single target in a resource body and is ignored too.
+ */
+function writeClientAttribute(
+  context: ValueContext,
+  document: JsonObject,
+  resolved: ResolvedAttribute,
+  raw: unknown,
+): void {
+  const label = attributeLabel(resolved);
+  if (isReadOnly(resolved) || (resolved.subAttribute && resolved.attribute.multiValued)) {
+    noteIgnored(context, label);
+    return;
+  }
+  const definition = resolved.subAttribute ?? resolved.attribute;
+  setResolvedValue(document, resolved, normaliseAttributeValue(context, definition, raw, label));
+}
+
+/** Checks the `schemas` member of a resource body, if sent (RFC 7643 §3). */
+function checkSchemasMember(resourceType: ResourceTypeName, schemas: unknown): void {
+  if (schemas === undefined || schemas === null) return;
+  if (!Array.isArray(schemas) || !schemas.every((urn) => typeof urn === 'string')) {
+    throw badRequest('invalidSyntax', 'schemas must be an array of schema URIs');
+  }
+  const lower = schemas.map((urn: string) => urn.toLowerCase());
+  const core = RESOURCE_TYPES[resourceType].schema;
+  if (lower.includes(core.toLowerCase())) return;
+  // Only a different resource type's core schema is a real mistake; unknown URIs are tolerated.
+  const other = SCHEMAS.find((schema) => schema.id !== core && lower.includes(schema.id.toLowerCase()));
+  const otherIsCore = other && Object.values(RESOURCE_TYPES).some((type) => type.schema === other.id);
+  if (other && otherIsCore) {
+    throw badRequest('invalidValue', `schemas lists ${other.id}, but a ${resourceType} must use ${core}`);
+  }
+}
+
+function orderedAttributes(schema: SchemaDefinition, source: JsonObject, into: JsonObject): void {
+  for (const attribute of schema.attributes) {
+    const value = source[attribute.name];
+    if (value !== undefined) into[attribute.name] = value;
+  }
+}
+
+/**
+ * Finishes a normalised document: checks required attributes (RFC 7643 §2.2 `required`), sets
+ * `schemas` to the core schema plus the extensions present, and orders keys canonically.
+ * Keys the schemas do not know are kept at the end (never silently destroyed).
+ */
+export function finishDocument(
+  resourceType: ResourceTypeName,
+  document: JsonObject,
+  /** Completes "userName is required …", e.g. "to create a User". */
+  requiredReason: string,
+): JsonObject {
+  const type = RESOURCE_TYPES[resourceType];
+  const output: JsonObject = {};
+  const schemas: JsonValue[] = [type.schema];
+  output['schemas'] = schemas;
+  for (const common of COMMON_ATTRIBUTES) {
+    const value = document[common.name];
+    if (value !== undefined) output[common.name] = value;
+  }
+  for (const schema of schemasOf(resourceType)) {
+    if (schema.id === type.schema) {
+      checkRequired(schema, document, requiredReason);
+      orderedAttributes(schema, document, output);
+      continue;
+    }
+    const extension = document[schema.id];
+    if (!isJsonObject(extension) || Object.keys(extension).length === 0) continue;
+    checkRequired(schema, extension, requiredReason);
+    const ordered: JsonObject = {};
+    orderedAttributes(schema, extension, ordered);
+    for (const [key, value] of Object.entries(extension)) if (!(key in ordered)) ordered[key] = value;
+    output[schema.id] = ordered;
+    schemas.push(schema.id);
+  }
+  for (const [key, value] of Object.entries(document)) if (!(key in output)) output[key] = value;
+  return output;
+}
+
+function checkRequired(schema: SchemaDefinition, object: JsonObject, requiredReason: string): void {
+  for (const attribute of schema.attributes) {
+    if (!attribute.required || attribute.mutability === 'readOnly') continue;
+    const value = object[attribute.name];
+    if (value === undefined) {
+      throw badRequest('invalidValue', `${attribute.name} is required ${requiredReason}`);
+    }
+    // RFC 7643 §4.1: "Each User MUST include a non-empty userName value"; same for displayName.
+    if (typeof value === 'string' && value.trim() === '') {
+      throw badRequest('invalidValue', `${attribute.name} must not be empty`);
+    }
+  }
+}
+
+/** Copies the context's ignored paths into the caller's list. */
+export function reportIgnored(context: ValueContext, options: NormaliseOptions): void {
+  if (options.ignored) options.ignored.push(...context.ignored);
+}
+
+/**
+ * Validates and normalises a client-sent resource for create (POST) or replace (PUT).
+ * Throws ScimError 400 (invalidSyntax for a non-object body, invalidValue for bad values or a
+ * missing required attribute). `password` is kept: the caller hashes or drops it. Both modes
+ * apply the same rules (`mode` only words the messages): the RFC 7644 §3.5.1 immutable check
+ * needs the stored resource, and no client-writable top-level attribute of Roster is immutable.
+ */
+export function normaliseResource(
+  resourceType: ResourceTypeName,
+  body: unknown,
+  mode: WriteMode,
+  options: NormaliseOptions = {},
+): JsonObject {
+  if (!isJsonObject(body)) {
+    throw badRequest('invalidSyntax', `The request body must be a JSON object representing a ${resourceType}`);
+  }
+  const context = createValueContext(resourceType);
+  const document: JsonObject = {};
+  for (const [key, raw] of Object.entries(body)) {
+    const target = resolveKey(resourceType, key);
+    switch (target.kind) {
+      case 'schemas':
+        checkSchemasMember(resourceType, raw);
+        break;
+      case 'unknown':
+        noteIgnored(context, key);
+        break;
+      case 'attribute':
+        writeClientAttribute(context, document, target.resolved, raw);
+        break;
+      case 'extension':
+        writeExtensionObject(context, document, resourceType, target.schema, raw);
+        break;
+    }
+  }
+  reportIgnored(context, options);
+  return finishDocument(resourceType, document, `to ${mode} a ${resourceType}`);
+}
+
+/** Writes the attributes of an extension object (`"urn:…:enterprise:2.0:User": {…}`) one by one. */
+function writeExtensionObject(
+  context: ValueContext,
+  document: JsonObject,
+  resourceType: ResourceTypeName,
+  schema: SchemaDefinition,
+  raw: unknown,
+): void {
+  if (raw === null || raw === undefined) return;
+  if (!isJsonObject(raw)) invalid(schema.id, `an object of ${schema.name} attributes`, raw);
+  for (const [key, value] of Object.entries(raw)) {
+    const resolved = resolveAttribute(resourceType, splitDotted(key, schema.id));
+    if (!resolved) noteIgnored(context, `${schema.id}:${key}`);
+    else writeClientAttribute(context, document, resolved, value);
+  }
+}

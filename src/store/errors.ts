@@ -1,0 +1,9 @@
+/** Recognising database errors that mean something to the domain, on either database. */
+
+/** True when `error` is a violation of a UNIQUE index or primary key (SQLite or PostgreSQL). */
+export function isUniqueViolation(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null || !('code' in error)) return false;
+  const code = (error as { code: unknown }).code;
+  // better-sqlite3 reports extended result codes; pg reports SQLSTATE 23505.
+  return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === '23505';
+}

@@ -1,0 +1,626 @@
+/**
+ * SCIM filters and sort keys compiled to SQL (RFC 7644 §3.4.2.2, §3.4.2.3), so that searches
+ * run in the database and never load a table to filter it in memory.
+ *
+ * The fragments refer to the aliases of the surrounding query, which the callers write:
+ *   Users:  FROM users AS u INNER JOIN scim_users AS su ON su.user_id = u.id
+ *   Groups: FROM groups AS g INNER JOIN scim_groups AS sg ON sg.group_id = g.id
+ * Every client value is a bound parameter. Every fragment is two-valued (never SQL NULL), so
+ * `not` and `ne` keep the meaning the in-memory evaluator gives them (scim/filter/evaluate.ts):
+ * true where the attribute is absent.
+ */
+import { sql, type RawBuilder, type SqlBool } from 'kysely';
+import type { AttributePath, CompareOperator, Filter, FilterValue } from '../scim/filter/ast.ts';
+import { comparisonProblem, logicalOperands, normaliseDateTime } from '../scim/filter/evaluate.ts';
+import { ScimError, type ScimType } from '../scim/errors.ts';
+import {
+  findAttribute,
+  resolveAttribute,
+  schemasOf,
+  type AttributeDefinition,
+  type ResourceTypeName,
+} from '../scim/schemas.ts';
+import type { DialectAdapter } from './dialect.ts';
+
+type Expression = RawBuilder<unknown>;
+type Condition = RawBuilder<SqlBool>;
+
+/** How one scalar value is stored. */
+interface Column {
+  readonly expression: Expression;
+  readonly nullable: boolean;
+  /** 'integer': booleans as 0/1 columns (no comparison with ''); 'text': text, JSON values included. */
+  readonly storage: 'text' | 'integer';
+  /** Why the value cannot be filtered or sorted on, when it cannot. */
+  readonly unavailable?: string;
+}
+
+interface Scalar extends Column {
+  readonly kind: 'scalar';
+  readonly name: string;
+  readonly definition: AttributeDefinition;
+}
+
+/** A singular complex attribute (`name`, `meta`, `manager`): its sub-attributes are scalars. */
+interface Complex {
+  readonly kind: 'complex';
+  readonly name: string;
+  readonly definition: AttributeDefinition;
+  readonly scope: Scope;
+}
+
+/** A multi-valued attribute, stored in a side table or a JSON array. */
+interface Collection {
+  readonly kind: 'collection';
+  readonly name: string;
+  readonly definition: AttributeDefinition;
+  /** True when some element satisfies `where`; `selective` asks for the index-driven form. */
+  some(where: (element: Scope) => Condition, selective: boolean): Condition;
+  /** `pick` of the primary element, else of the first one (RFC 7644 §3.4.2.3). */
+  primary(pick: (element: Scope) => Expression): Expression;
+}
+
+type Target = Scalar | Complex | Collection;
+
+/** Resolves attribute names (case-insensitively, RFC 7643 §2.1) to where they are stored. */
+interface Scope {
+  attribute(name: string, schema: string | undefined): Target;
+}
+
+const TRUE = sql<SqlBool>`(1 = 1)`;
+
+const ORDER_SQL: Readonly<Record<CompareOperator, string>> = {
+  eq: '=',
+  ne: '<>',
+  gt: '>',
+  ge: '>=',
+  lt: '<',
+  le: '<=',
+  co: '',
+  sw: '',
+  ew: '',
+};
+
+/** Escapes LIKE wildcards so that the client's `%` and `_` match themselves. */
+function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, (char) => `\\${char}`);
+}
+
+function negate(condition: Condition): Condition {
+  return sql<SqlBool>`(NOT ${condition})`;
+}
+
+function isStringType(definition: AttributeDefinition): boolean {
+  return definition.type === 'string' || definition.type === 'reference' || definition.type === 'binary';
+}
+
+/** Whether a value filter pins `value` with eq, so that an index on the value can drive the search. */
+function pinsValue(filter: Filter): boolean {
+  if (filter.kind === 'compare') {
+    return filter.op === 'eq' && typeof filter.value === 'string' && filter.path.attribute.toLowerCase() === 'value';
+  }
+  return filter.kind === 'and' && logicalOperands(filter).some(pinsValue);
+}
+
+/** One compilation: fresh aliases for nested subqueries, and the error type to report. */
+class Compiler {
+  private aliases = 0;
+
+  constructor(
+    readonly resourceType: ResourceTypeName,
+    readonly dialect: DialectAdapter,
+    private readonly scimType: ScimType,
+    /** 'filtered' or 'sorted on', for messages. */
+    private readonly verb: string,
+  ) {}
+
+  /** A new alias such as `e_3`; the counter keeps nested subqueries from colliding. */
+  alias(prefix: string): string {
+    this.aliases += 1;
+    return `${prefix}_${this.aliases}`;
+  }
+
+  /** Throws the 400 this compilation reports (invalidFilter or invalidValue). */
+  fail(detail: string): never {
+    throw new ScimError(400, this.scimType, detail);
+  }
+
+  /** The detail for an attribute that exists but cannot be used here. */
+  unavailable(name: string, reason: string): string {
+    return `'${name}' cannot be ${this.verb}: ${reason}`;
+  }
+
+  // ---- resolution
+
+  /** The top-level scope of this resource type. */
+  root(): Scope {
+    return this.resourceType === 'User' ? userScope(this) : groupScope(this);
+  }
+
+  /** Resolves a top-level attribute to its ResolvedAttribute, or fails naming it. */
+  resolve(name: string, schema: string | undefined): { schema: string; extension: boolean; attribute: AttributeDefinition } {
+    const written = schema === undefined ? name : `${schema}:${name}`;
+    if (schema !== undefined && !schemasOf(this.resourceType).some((s) => s.id.toLowerCase() === schema.toLowerCase())) {
+      this.fail(`unknown schema '${schema}' in '${written}' for ${this.resourceType} resources`);
+    }
+    const resolved = resolveAttribute(this.resourceType, { ...(schema !== undefined ? { schema } : {}), attribute: name });
+    if (!resolved) this.fail(`unknown attribute '${written}' for ${this.resourceType} resources`);
+    return resolved;
+  }
+
+  /** The sub-attribute `sub` of a target, or the target itself. */
+  leaf(target: Target, sub: string | undefined): Target {
+    if (sub === undefined) return target;
+    if (target.kind === 'scalar') this.fail(`'${target.name}' has no sub-attributes, so '${target.name}.${sub}' does not exist`);
+    return target.kind === 'complex' ? target.scope.attribute(sub, undefined) : target;
+  }
+
+  /** A scalar, or a failure saying why the target is not one. */
+  scalar(target: Target): Scalar {
+    if (target.kind === 'scalar') {
+      if (target.unavailable !== undefined) this.fail(target.unavailable);
+      return target;
+    }
+    const example = target.definition.subAttributes?.[0]?.name ?? 'value';
+    return this.fail(`'${target.name}' is a complex attribute: name one of its sub-attributes, as in ${target.name}.${example}`);
+  }
+
+  /** What an element of a collection is compared through when no sub-attribute is named. */
+  elementValue(collection: Collection, sub: string | undefined): string {
+    if (sub !== undefined) return sub;
+    if (collection.definition.subAttributes && !findAttribute(collection.definition.subAttributes, 'value')) {
+      const example = collection.definition.subAttributes[0]?.name ?? 'type';
+      this.fail(`'${collection.name}' has no 'value' sub-attribute: name one, as in ${collection.name}.${example}`);
+    }
+    return 'value';
+  }
+
+  // ---- filters
+
+  /** The SQL condition for `filter`, with paths resolved in `scope`. */
+  condition(filter: Filter, scope: Scope): Condition {
+    switch (filter.kind) {
+      case 'and':
+      case 'or': {
+        // Chains are flattened: a long `a or b or c …` stays one flat SQL expression.
+        const parts = logicalOperands(filter).map((operand) => this.condition(operand, scope));
+        return sql<SqlBool>`(${sql.join(parts, filter.kind === 'and' ? sql` AND ` : sql` OR `)})`;
+      }
+      case 'not':
+        return negate(this.condition(filter.filter, scope));
+      case 'present':
+        return this.present(filter.path, scope);
+      case 'compare':
+        return this.compare(filter.path, filter.op, filter.value, scope);
+      case 'valuePath':
+        return this.valuePath(filter.path, filter.filter, scope);
+    }
+  }
+
+  private target(path: AttributePath, scope: Scope): Target {
+    return scope.attribute(path.attribute, path.schema);
+  }
+
+  private present(path: AttributePath, scope: Scope): Condition {
+    const target = this.target(path, scope);
+    if (target.kind === 'collection') {
+      const sub = path.subAttribute;
+      if (sub === undefined) return target.some(() => TRUE, false);
+      return target.some((element) => this.presentScalar(this.scalar(element.attribute(sub, undefined))), false);
+    }
+    return this.presentTarget(this.leaf(target, path.subAttribute));
+  }
+
+  /** `pr` (RFC 7644 §3.4.2.2): not null, not "", and for a complex value some present sub-attribute. */
+  private presentTarget(target: Target): Condition {
+    if (target.kind === 'scalar') return this.presentScalar(this.scalar(target));
+    if (target.kind === 'collection') return target.some(() => TRUE, false);
+    const parts = (target.definition.subAttributes ?? [])
+      .map((sub) => target.scope.attribute(sub.name, undefined))
+      .filter((sub): sub is Scalar => sub.kind === 'scalar' && sub.unavailable === undefined)
+      .map((sub) => this.presentScalar(sub));
+    return parts.length === 0 ? negate(TRUE) : sql<SqlBool>`(${sql.join(parts, sql` OR `)})`;
+  }
+
+  private presentScalar(scalar: Scalar): Condition {
+    const e = scalar.expression;
+    if (scalar.storage === 'text') return scalar.nullable ? sql<SqlBool>`(${e} IS NOT NULL AND ${e} <> '')` : sql<SqlBool>`(${e} <> '')`;
+    return scalar.nullable ? sql<SqlBool>`(${e} IS NOT NULL)` : TRUE;
+  }
+
+  private compare(path: AttributePath, op: CompareOperator, value: FilterValue, scope: Scope): Condition {
+    const target = this.target(path, scope);
+    if (target.kind === 'collection') {
+      // Any element matching makes the resource match; `ne` is `not eq` (see evaluate.ts).
+      const sub = this.elementValue(target, path.subAttribute);
+      const pick = (element: Scope): Scalar => this.scalar(element.attribute(sub, undefined));
+      if (value === null) {
+        if (op !== 'eq' && op !== 'ne') this.fail(`'${op}' cannot compare '${target.name}' with null; use 'pr' or 'eq null'`);
+        const some = target.some((element) => this.presentScalar(pick(element)), false);
+        return op === 'eq' ? negate(some) : some;
+      }
+      const selective = op === 'eq' && typeof value === 'string' && sub.toLowerCase() === 'value';
+      if (op === 'ne') return negate(target.some((element) => this.compareScalar(pick(element), 'eq', value), selective));
+      return target.some((element) => this.compareScalar(pick(element), op, value), selective);
+    }
+    const leaf = this.leaf(target, path.subAttribute);
+    if (leaf.kind !== 'scalar' && value === null && (op === 'eq' || op === 'ne')) {
+      const present = this.presentTarget(leaf);
+      return op === 'eq' ? negate(present) : present;
+    }
+    return this.compareScalar(this.scalar(leaf), op, value);
+  }
+
+  private compareScalar(scalar: Scalar, op: CompareOperator, value: FilterValue): Condition {
+    const problem = comparisonProblem(scalar.definition, op, value, scalar.name);
+    if (problem !== undefined) this.fail(problem);
+    if (value === null) return op === 'eq' ? negate(this.presentScalar(scalar)) : this.presentScalar(scalar);
+    if (op === 'ne') return negate(this.compareScalar(scalar, 'eq', value));
+    const test = this.test(scalar, op, value);
+    // The IS NOT NULL guard keeps the result two-valued, and leaves the test itself in a
+    // form an index on the column can serve.
+    return scalar.nullable ? sql<SqlBool>`(${scalar.expression} IS NOT NULL AND ${test})` : test;
+  }
+
+  /** The comparison itself, once comparisonProblem has checked the value's type. */
+  private test(scalar: Scalar, op: CompareOperator, value: string | number | boolean): Condition {
+    const e = scalar.expression;
+    const operator = sql.raw(ORDER_SQL[op]);
+    switch (scalar.definition.type) {
+      case 'boolean': {
+        const literal = scalar.storage === 'integer' ? (value ? 1 : 0) : value ? 'true' : 'false';
+        return sql<SqlBool>`${e} = ${literal}`;
+      }
+      case 'integer':
+      case 'decimal':
+        return sql<SqlBool>`CAST(${e} AS NUMERIC) ${operator} ${value}`;
+      case 'dateTime':
+        // Stored as Date#toISOString() text: normalising the literal the same way makes text
+        // order instant order (RFC 7644 §3.4.2.2: dateTime compared chronologically).
+        return sql<SqlBool>`${e} ${operator} ${normaliseDateTime(String(value)) ?? ''}`;
+      default:
+        return this.textTest(scalar, op, String(value));
+    }
+  }
+
+  private textTest(scalar: Scalar, op: CompareOperator, value: string): Condition {
+    const e = scalar.expression;
+    if (!scalar.definition.caseExact) {
+      // lower() on both sides: RFC 7643 §2.2 caseExact=false. Written `lower(col) = lower(?)`
+      // so that the lower(…) indexes (users.login, groups.name, user_emails.value) apply.
+      if (op === 'co' || op === 'sw' || op === 'ew') {
+        const pattern = `${op === 'sw' ? '' : '%'}${escapeLike(value)}${op === 'ew' ? '' : '%'}`;
+        return sql<SqlBool>`lower(${e}) LIKE lower(${pattern}) ESCAPE '\\'`;
+      }
+      return sql<SqlBool>`lower(${e}) ${sql.raw(ORDER_SQL[op])} lower(${value})`;
+    }
+    // Case-exact: SQLite's LIKE ignores ASCII case, so use position and substring tests.
+    switch (op) {
+      case 'co':
+        return sql<SqlBool>`${this.dialect.strpos(e, sql.val(value))} > 0`;
+      case 'sw':
+        return sql<SqlBool>`substr(${e}, 1, length(${value})) = ${value}`;
+      case 'ew':
+        return sql<SqlBool>`substr(${e}, length(${e}) - length(${value}) + 1) = ${value}`;
+      default:
+        return sql<SqlBool>`${e} ${sql.raw(ORDER_SQL[op])} ${value}`;
+    }
+  }
+
+  private valuePath(path: AttributePath, filter: Filter, scope: Scope): Condition {
+    const target = this.target(path, scope);
+    if (path.subAttribute !== undefined) this.fail(`a value filter cannot follow the sub-attribute '${path.attribute}.${path.subAttribute}'`);
+    if (target.kind === 'collection') return target.some((element) => this.condition(filter, element), pinsValue(filter));
+    if (target.kind === 'complex') return this.condition(filter, target.scope);
+    return this.fail(`'${target.name}' is neither multi-valued nor complex, so it cannot take a value filter '[…]'`);
+  }
+
+  // ---- sorting
+
+  /** The ORDER BY expression for a scalar: case-insensitive strings fold case (RFC 7644 §3.4.2.3). */
+  sortExpression(scalar: Scalar): Expression {
+    if (isStringType(scalar.definition) && !scalar.definition.caseExact) return sql`lower(${scalar.expression})`;
+    if (scalar.definition.type === 'integer' || scalar.definition.type === 'decimal') return sql`CAST(${scalar.expression} AS NUMERIC)`;
+    return scalar.expression;
+  }
+}
+
+// ---- scopes: where each attribute lives (see the migration for the tables)
+
+function scalarOf(name: string, definition: AttributeDefinition, column: Column): Scalar {
+  return { kind: 'scalar', name, definition, ...column };
+}
+
+function textColumn(expression: Expression, nullable: boolean): Column {
+  return { expression, nullable, storage: 'text' };
+}
+
+/** A scope over sub-attributes whose columns `columns` gives, keyed by canonical sub-attribute name. */
+function subAttributeScope(
+  compiler: Compiler,
+  parent: AttributeDefinition,
+  parentName: string,
+  columns: (definition: AttributeDefinition) => Column,
+): Scope {
+  return {
+    attribute(name, schema) {
+      const definition = findAttribute(parent.subAttributes ?? [], name);
+      if (schema !== undefined || !definition) {
+        return compiler.fail(`unknown attribute '${parentName}.${name}': '${parentName}' has no sub-attribute '${name}'`);
+      }
+      return scalarOf(`${parentName}.${definition.name}`, definition, columns(definition));
+    },
+  };
+}
+
+/** Columns from a fixed table, by canonical name; sub-attributes not listed cannot be used. */
+function fixedColumns(compiler: Compiler, parentName: string, table: Readonly<Record<string, Column>>) {
+  return (definition: AttributeDefinition): Column =>
+    table[definition.name] ?? {
+      expression: sql`NULL`,
+      nullable: true,
+      storage: 'text',
+      unavailable: compiler.unavailable(`${parentName}.${definition.name}`, 'it is computed when the resource is returned'),
+    };
+}
+
+/** An attribute kept in a JSON document column, at `path` (canonical names; RFC 7643 §3.3 for extensions). */
+function jsonTarget(
+  compiler: Compiler,
+  document: Expression,
+  path: readonly string[],
+  definition: AttributeDefinition,
+  name: string,
+): Target {
+  const { dialect } = compiler;
+  if (definition.multiValued) return jsonCollection(compiler, document, path, definition, name);
+  if (definition.type === 'complex') {
+    const scope = subAttributeScope(compiler, definition, name, (sub) =>
+      textColumn(dialect.jsonText(document, [...path, sub.name]), true),
+    );
+    return { kind: 'complex', name, definition, scope };
+  }
+  return scalarOf(name, definition, textColumn(dialect.jsonText(document, path), true));
+}
+
+function jsonCollection(
+  compiler: Compiler,
+  document: Expression,
+  path: readonly string[],
+  definition: AttributeDefinition,
+  name: string,
+): Collection {
+  const { dialect } = compiler;
+  const elementScope = (alias: string): Scope =>
+    definition.subAttributes
+      ? subAttributeScope(compiler, definition, name, (sub) => textColumn(dialect.jsonElementText(alias, [sub.name]), true))
+      : {
+          // A multi-valued simple attribute: its elements are the values themselves.
+          attribute: () => scalarOf(name, { ...definition, multiValued: false }, textColumn(dialect.jsonElementText(alias, []), true)),
+        };
+  const elements = (alias: string): Expression => dialect.jsonArrayElements(document, path, alias);
+  return {
+    kind: 'collection',
+    name,
+    definition,
+    some(where) {
+      const alias = compiler.alias('j');
+      return sql<SqlBool>`EXISTS (SELECT 1 FROM ${elements(alias)} WHERE ${where(elementScope(alias))})`;
+    },
+    primary(pick) {
+      const first = compiler.alias('j');
+      const firstValue = sql`(SELECT ${pick(elementScope(first))} FROM ${elements(first)} LIMIT 1)`;
+      if (!findAttribute(definition.subAttributes ?? [], 'primary')) return firstValue;
+      const primary = compiler.alias('j');
+      const isPrimary = dialect.jsonElementText(primary, ['primary']);
+      return sql`COALESCE((SELECT ${pick(elementScope(primary))} FROM ${elements(primary)} WHERE ${isPrimary} = 'true' LIMIT 1), ${firstValue})`;
+    },
+  };
+}
+
+/** The rows of a side table for one multi-valued attribute, with fresh aliases. */
+interface SideRows {
+  /** `table AS alias JOIN …` */
+  readonly from: Expression;
+  /** The column linking an element to its resource (users.id or groups.id). */
+  readonly owner: Expression;
+  readonly columns: Readonly<Record<string, Column>>;
+  /** Primary element first, then list order; without it, sorting takes the smallest value. */
+  readonly order?: Expression;
+}
+
+function sideTableCollection(
+  compiler: Compiler,
+  definition: AttributeDefinition,
+  name: string,
+  resourceId: Expression,
+  rows: () => SideRows,
+): Collection {
+  const scopeOf = (side: SideRows): Scope => subAttributeScope(compiler, definition, name, fixedColumns(compiler, name, side.columns));
+  return {
+    kind: 'collection',
+    name,
+    definition,
+    some(where, selective) {
+      const side = rows();
+      const condition = where(scopeOf(side));
+      // When the condition pins an indexed value, `id IN (SELECT …)` lets the database start
+      // from that index; a correlated EXISTS would visit every resource first.
+      if (selective) return sql<SqlBool>`${resourceId} IN (SELECT ${side.owner} FROM ${side.from} WHERE ${condition})`;
+      return sql<SqlBool>`EXISTS (SELECT 1 FROM ${side.from} WHERE ${side.owner} = ${resourceId} AND ${condition})`;
+    },
+    primary(pick) {
+      const side = rows();
+      const value = pick(scopeOf(side));
+      if (side.order === undefined) return sql`(SELECT min(${value}) FROM ${side.from} WHERE ${side.owner} = ${resourceId})`;
+      return sql`(SELECT ${value} FROM ${side.from} WHERE ${side.owner} = ${resourceId} ORDER BY ${side.order} LIMIT 1)`;
+    },
+  };
+}
+
+/** `emails`: the indexed user_emails table, kept in step with scim_data.emails by the store. */
+function emailsCollection(compiler: Compiler, definition: AttributeDefinition): Collection {
+  return sideTableCollection(compiler, definition, 'emails', sql.ref('u.id'), () => {
+    const e = compiler.alias('e');
+    const ref = (column: string) => sql.ref(`${e}.${column}`);
+    return {
+      from: sql`user_emails AS ${sql.id(e)}`,
+      owner: ref('user_id'),
+      columns: {
+        value: textColumn(ref('value'), true),
+        type: textColumn(ref('type'), true),
+        display: textColumn(ref('display'), true),
+        primary: { expression: ref('is_primary'), nullable: false, storage: 'integer' },
+      },
+      order: sql`${ref('is_primary')} DESC, ${ref('position')}`,
+    };
+  });
+}
+
+/** A User's `groups`: computed from memberships (RFC 7643 §4.1.2), all direct. */
+function userGroupsCollection(compiler: Compiler, definition: AttributeDefinition): Collection {
+  return sideTableCollection(compiler, definition, 'groups', sql.ref('u.id'), () => {
+    const m = compiler.alias('m');
+    const sg = compiler.alias('sg');
+    const g = compiler.alias('g');
+    return {
+      from: sql`memberships AS ${sql.id(m)} JOIN scim_groups AS ${sql.id(sg)} ON ${sql.ref(`${sg}.group_id`)} = ${sql.ref(`${m}.group_id`)} JOIN groups AS ${sql.id(g)} ON ${sql.ref(`${g}.id`)} = ${sql.ref(`${m}.group_id`)}`,
+      owner: sql.ref(`${m}.user_id`),
+      columns: {
+        value: textColumn(sql.ref(`${sg}.scim_id`), false),
+        display: textColumn(sql.ref(`${g}.name`), false),
+        type: textColumn(sql.lit('direct'), false),
+      },
+    };
+  });
+}
+
+/** A Group's `members`: the memberships table joined to the members' SCIM ids. */
+function membersCollection(compiler: Compiler, definition: AttributeDefinition): Collection {
+  return sideTableCollection(compiler, definition, 'members', sql.ref('g.id'), () => {
+    const m = compiler.alias('m');
+    const su = compiler.alias('su');
+    const mu = compiler.alias('mu');
+    return {
+      from: sql`memberships AS ${sql.id(m)} JOIN scim_users AS ${sql.id(su)} ON ${sql.ref(`${su}.user_id`)} = ${sql.ref(`${m}.user_id`)} JOIN users AS ${sql.id(mu)} ON ${sql.ref(`${mu}.id`)} = ${sql.ref(`${m}.user_id`)}`,
+      owner: sql.ref(`${m}.group_id`),
+      columns: {
+        value: textColumn(sql.ref(`${su}.scim_id`), false),
+        display: textColumn(sql`coalesce(${sql.ref(`${mu}.display_name`)}, ${sql.ref(`${mu}.login`)})`, false),
+        type: textColumn(sql.lit('User'), false),
+      },
+    };
+  });
+}
+
+/** id, externalId and meta (RFC 7643 §3.1), which live in columns of the resource's tables. */
+function commonTarget(compiler: Compiler, definition: AttributeDefinition, table: 'u' | 'g', idColumn: Expression): Target {
+  const column = (name: string) => sql.ref(`${table}.${name}`);
+  switch (definition.name) {
+    case 'id':
+      return scalarOf('id', definition, textColumn(idColumn, false));
+    case 'externalId':
+      return scalarOf('externalId', definition, textColumn(column('external_id'), true));
+    default: {
+      const columns: Record<string, Column> = {
+        created: textColumn(column('created_at'), false),
+        lastModified: textColumn(column('updated_at'), false),
+        resourceType: textColumn(sql.lit(compiler.resourceType), false),
+        version: textColumn(sql`('W/"' || ${column('version')} || '"')`, false),
+      };
+      const scope = subAttributeScope(compiler, definition, 'meta', (sub) =>
+        columns[sub.name] ?? {
+          expression: sql`NULL`,
+          nullable: true,
+          storage: 'text',
+          unavailable: compiler.unavailable(`meta.${sub.name}`, "it depends on the request's base URL"),
+        },
+      );
+      return { kind: 'complex', name: 'meta', definition, scope };
+    }
+  }
+}
+
+function userScope(compiler: Compiler): Scope {
+  const document = sql.ref('u.scim_data');
+  return {
+    attribute(name, schema) {
+      const resolved = compiler.resolve(name, schema);
+      const definition = resolved.attribute;
+      if (resolved.schema === '') return commonTarget(compiler, definition, 'u', sql.ref('su.scim_id'));
+      if (resolved.extension) {
+        return jsonTarget(compiler, document, [resolved.schema, definition.name], definition, `${resolved.schema}:${definition.name}`);
+      }
+      switch (definition.name) {
+        case 'userName':
+          return scalarOf('userName', definition, textColumn(sql.ref('u.login'), false));
+        case 'active':
+          return scalarOf('active', definition, { expression: sql.ref('u.active'), nullable: false, storage: 'integer' });
+        case 'password':
+          // RFC 7643 §4.1.1, §7: writeOnly, returned never; a filter would leak it bit by bit.
+          return compiler.fail(compiler.unavailable('password', 'it is write-only'));
+        case 'emails':
+          return emailsCollection(compiler, definition);
+        case 'groups':
+          return userGroupsCollection(compiler, definition);
+        default:
+          return jsonTarget(compiler, document, [definition.name], definition, definition.name);
+      }
+    },
+  };
+}
+
+function groupScope(compiler: Compiler): Scope {
+  const document = sql.ref('g.scim_data');
+  return {
+    attribute(name, schema) {
+      const resolved = compiler.resolve(name, schema);
+      const definition = resolved.attribute;
+      if (resolved.schema === '') return commonTarget(compiler, definition, 'g', sql.ref('sg.scim_id'));
+      if (resolved.extension) {
+        return jsonTarget(compiler, document, [resolved.schema, definition.name], definition, `${resolved.schema}:${definition.name}`);
+      }
+      switch (definition.name) {
+        case 'displayName':
+          return scalarOf('displayName', definition, textColumn(sql.ref('g.name'), false));
+        case 'members':
+          return membersCollection(compiler, definition);
+        default:
+          return jsonTarget(compiler, document, [definition.name], definition, definition.name);
+      }
+    },
+  };
+}
+
+// ---- public API
+
+/**
+ * Compiles a parsed filter to a condition over the resource type's query aliases (see the
+ * file comment); throws ScimError 400 invalidFilter for unknown attributes, write-only ones
+ * and comparisons that make no sense for the attribute's type.
+ */
+export function compileFilter(filter: Filter, resourceType: ResourceTypeName, dialect: DialectAdapter): RawBuilder<SqlBool> {
+  const compiler = new Compiler(resourceType, dialect, 'invalidFilter', 'filtered');
+  return compiler.condition(filter, compiler.root());
+}
+
+/**
+ * The ORDER BY expression for `sortBy` (RFC 7644 §3.4.2.3): case-insensitive strings fold
+ * case, a multi-valued attribute sorts by its primary (else first) value. Throws ScimError
+ * 400 invalidValue for attributes that do not exist or cannot be sorted on. NULLs (no value)
+ * sort first on SQLite and last on PostgreSQL unless the caller says `NULLS LAST`/`IS NULL`.
+ */
+export function compileSortKey(path: AttributePath, resourceType: ResourceTypeName, dialect: DialectAdapter): RawBuilder<unknown> {
+  const compiler = new Compiler(resourceType, dialect, 'invalidValue', 'sorted on');
+  const target = compiler.root().attribute(path.attribute, path.schema);
+  if (target.kind === 'collection') {
+    const sub = compiler.elementValue(target, path.subAttribute);
+    return target.primary((element) => compiler.sortExpression(compiler.scalar(element.attribute(sub, undefined))));
+  }
+  const leaf = compiler.leaf(target, path.subAttribute);
+  if (leaf.kind === 'complex') {
+    const example = leaf.definition.subAttributes?.[0]?.name ?? 'value';
+    compiler.fail(`'${leaf.name}' is a complex attribute: sort by one of its sub-attributes, as in ${leaf.name}.${example}`);
+  }
+  return compiler.sortExpression(compiler.scalar(leaf));
+}

@@ -1,0 +1,155 @@
+/** SQL for groups and their SCIM links. Members are in memberships.ts. */
+import { sql } from 'kysely';
+import type { DialectAdapter } from './dialect.ts';
+import type { Executor } from './executor.ts';
+import type { GroupsTable } from './tables.ts';
+import type { ListQuery } from './users.ts';
+
+/** A group row as the domain sees it. `scimId` is null for local groups. */
+export interface StoredGroup {
+  readonly id: string;
+  readonly scimId: string | null;
+  readonly name: string;
+  readonly description: string | null;
+  readonly externalId: string | null;
+  readonly data: Record<string, unknown>;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly version: number;
+}
+
+export interface GroupWrite {
+  readonly name: string;
+  readonly externalId: string | null;
+  readonly data: Record<string, unknown>;
+}
+
+const GROUP_COLUMNS = [
+  'g.id',
+  'sg.scim_id',
+  'g.name',
+  'g.description',
+  'g.external_id',
+  'g.scim_data',
+  'g.created_at',
+  'g.updated_at',
+  'g.version',
+] as const;
+
+type GroupRow = GroupsTable & { scim_id: string | null };
+
+/** Query factory for groups. */
+export function createGroupQueries(dialect: DialectAdapter) {
+  function toGroup(row: GroupRow): StoredGroup {
+    return {
+      id: row.id,
+      scimId: row.scim_id,
+      name: row.name,
+      description: row.description,
+      externalId: row.external_id,
+      data: (dialect.fromJsonColumn(row.scim_data) ?? {}) as Record<string, unknown>,
+      createdAt: row.created_at,
+      updatedAt: row.updated_at,
+      version: row.version,
+    };
+  }
+
+  function selectGroups(db: Executor) {
+    return db.selectFrom('groups as g').leftJoin('scim_groups as sg', 'sg.group_id', 'g.id').select(GROUP_COLUMNS);
+  }
+
+  return {
+    /** The group linked to a SCIM id, or undefined. */
+    async findByScimId(db: Executor, scimId: string): Promise<StoredGroup | undefined> {
+      const row = await selectGroups(db).where('sg.scim_id', '=', scimId).executeTakeFirst();
+      return row ? toGroup(row) : undefined;
+    },
+
+    /** The group whose name equals `name` regardless of case (indexed). */
+    async findByName(db: Executor, name: string): Promise<StoredGroup | undefined> {
+      const row = await selectGroups(db)
+        .where(sql<string>`lower(g.name)`, '=', sql<string>`lower(${name})`)
+        .executeTakeFirst();
+      return row ? toGroup(row) : undefined;
+    },
+
+    /** Inserts a group row. */
+    async insert(db: Executor, id: string, write: GroupWrite, now: string): Promise<void> {
+      await db
+        .insertInto('groups')
+        .values({
+          id,
+          name: write.name,
+          description: null,
+          external_id: write.externalId,
+          scim_data: dialect.toJsonParameter(write.data),
+          created_at: now,
+          updated_at: now,
+          version: 1,
+        })
+        .execute();
+    },
+
+    /** Overwrites the SCIM-owned columns and bumps the version. */
+    async update(db: Executor, id: string, write: GroupWrite, now: string): Promise<void> {
+      await db
+        .updateTable('groups')
+        .set({
+          name: write.name,
+          external_id: write.externalId,
+          scim_data: dialect.toJsonParameter(write.data),
+          updated_at: now,
+          version: sql<number>`version + 1`,
+        })
+        .where('id', '=', id)
+        .execute();
+    },
+
+    /** Marks a group as changed (members added or removed): new version and lastModified. */
+    async touch(db: Executor, id: string, now: string): Promise<void> {
+      await db
+        .updateTable('groups')
+        .set({ updated_at: now, version: sql<number>`version + 1` })
+        .where('id', '=', id)
+        .execute();
+    },
+
+    /** Deletes a group; its memberships go with it (ON DELETE CASCADE) and so does its link. */
+    async delete(db: Executor, id: string): Promise<void> {
+      await db.deleteFrom('scim_groups').where('group_id', '=', id).execute();
+      await db.deleteFrom('groups').where('id', '=', id).execute();
+    },
+
+    /** Links a group to a SCIM id, making it managed. */
+    async link(db: Executor, scimId: string, groupId: string): Promise<void> {
+      await db.insertInto('scim_groups').values({ scim_id: scimId, group_id: groupId }).execute();
+    },
+
+    /** A page of SCIM-linked groups matching a compiled filter. */
+    async listLinked(db: Executor, query: ListQuery): Promise<StoredGroup[]> {
+      let builder = db
+        .selectFrom('groups as g')
+        .innerJoin('scim_groups as sg', 'sg.group_id', 'g.id')
+        .select(GROUP_COLUMNS);
+      if (query.where) builder = builder.where(query.where);
+      const direction = query.descending ? sql`DESC` : sql`ASC`;
+      if (query.orderBy) builder = builder.orderBy(sql`${query.orderBy} ${direction}`);
+      builder = builder.orderBy('sg.scim_id', query.descending ? 'desc' : 'asc');
+      const rows = await builder.limit(query.limit).offset(query.offset).execute();
+      return rows.map(toGroup);
+    },
+
+    /** How many SCIM-linked groups match a compiled filter. */
+    async countLinked(db: Executor, where: ListQuery['where']): Promise<number> {
+      let builder = db
+        .selectFrom('groups as g')
+        .innerJoin('scim_groups as sg', 'sg.group_id', 'g.id')
+        .select(sql<number>`count(*)`.as('n'));
+      if (where) builder = builder.where(where);
+      const row = await builder.executeTakeFirstOrThrow();
+      return Number(row.n);
+    },
+  };
+}
+
+export type GroupQueries = ReturnType<typeof createGroupQueries>;

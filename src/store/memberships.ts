@@ -1,0 +1,122 @@
+/**
+ * SQL for group memberships: one row per (group, user). Every function costs in proportion
+ * to the members it is given, never to the size of the group.
+ */
+import type { Executor } from './executor.ts';
+
+/** A member or a group as SCIM shows it: its SCIM id and a display name. */
+export interface LinkedReference {
+  readonly scimId: string;
+  readonly display: string;
+}
+
+// SQLite allows 32766 bound parameters per statement; PostgreSQL 65535. Stay well below.
+const CHUNK = 500;
+
+function chunks<T>(items: readonly T[]): T[][] {
+  const result: T[][] = [];
+  for (let i = 0; i < items.length; i += CHUNK) result.push(items.slice(i, i + CHUNK));
+  return result;
+}
+
+/** Query factory for memberships. */
+export function createMembershipQueries() {
+  return {
+    /** Maps SCIM user ids to internal user ids; ids that are not linked users are absent. */
+    async resolveUserScimIds(db: Executor, scimIds: readonly string[]): Promise<Map<string, string>> {
+      const result = new Map<string, string>();
+      for (const chunk of chunks([...new Set(scimIds)])) {
+        const rows = await db
+          .selectFrom('scim_users')
+          .select(['scim_id', 'user_id'])
+          .where('scim_id', 'in', chunk)
+          .execute();
+        for (const row of rows) result.set(row.scim_id, row.user_id);
+      }
+      return result;
+    },
+
+    /** Adds members, ignoring those already in the group. Returns how many were added. */
+    async add(db: Executor, groupId: string, userIds: readonly string[], now: string): Promise<number> {
+      let added = 0;
+      for (const chunk of chunks([...new Set(userIds)])) {
+        const result = await db
+          .insertInto('memberships')
+          .values(chunk.map((userId) => ({ group_id: groupId, user_id: userId, created_at: now })))
+          .onConflict((conflict) => conflict.columns(['group_id', 'user_id']).doNothing())
+          .executeTakeFirst();
+        added += Number(result.numInsertedOrUpdatedRows ?? 0);
+      }
+      return added;
+    },
+
+    /** Removes the given members; absent ones are ignored. Returns how many were removed. */
+    async remove(db: Executor, groupId: string, userIds: readonly string[]): Promise<number> {
+      let removed = 0;
+      for (const chunk of chunks([...new Set(userIds)])) {
+        const result = await db
+          .deleteFrom('memberships')
+          .where('group_id', '=', groupId)
+          .where('user_id', 'in', chunk)
+          .executeTakeFirst();
+        removed += Number(result.numDeletedRows);
+      }
+      return removed;
+    },
+
+    /** Removes every member of a group. */
+    async removeAll(db: Executor, groupId: string): Promise<number> {
+      const result = await db.deleteFrom('memberships').where('group_id', '=', groupId).executeTakeFirst();
+      return Number(result.numDeletedRows);
+    },
+
+    /** Removes a user from every group (deactivation); returns the internal ids of those groups. */
+    async removeUserEverywhere(db: Executor, userId: string): Promise<string[]> {
+      const rows = await db.selectFrom('memberships').select('group_id').where('user_id', '=', userId).execute();
+      await db.deleteFrom('memberships').where('user_id', '=', userId).execute();
+      return rows.map((row) => row.group_id);
+    },
+
+    /** The SCIM-linked members of each group, by internal group id, in a stable order. */
+    async membersOf(db: Executor, groupIds: readonly string[]): Promise<Map<string, LinkedReference[]>> {
+      const result = new Map<string, LinkedReference[]>();
+      for (const id of groupIds) result.set(id, []);
+      for (const chunk of chunks(groupIds)) {
+        const rows = await db
+          .selectFrom('memberships as m')
+          .innerJoin('scim_users as su', 'su.user_id', 'm.user_id')
+          .innerJoin('users as u', 'u.id', 'm.user_id')
+          .select(['m.group_id', 'su.scim_id', 'u.login', 'u.display_name'])
+          .where('m.group_id', 'in', chunk)
+          .orderBy('m.group_id')
+          .orderBy('su.scim_id')
+          .execute();
+        for (const row of rows) {
+          result.get(row.group_id)?.push({ scimId: row.scim_id, display: row.display_name ?? row.login });
+        }
+      }
+      return result;
+    },
+
+    /** The SCIM-linked groups of each user, by internal user id. */
+    async groupsOf(db: Executor, userIds: readonly string[]): Promise<Map<string, LinkedReference[]>> {
+      const result = new Map<string, LinkedReference[]>();
+      for (const id of userIds) result.set(id, []);
+      for (const chunk of chunks(userIds)) {
+        const rows = await db
+          .selectFrom('memberships as m')
+          .innerJoin('scim_groups as sg', 'sg.group_id', 'm.group_id')
+          .innerJoin('groups as g', 'g.id', 'm.group_id')
+          .select(['m.user_id', 'sg.scim_id', 'g.name'])
+          .where('m.user_id', 'in', chunk)
+          .orderBy('m.user_id')
+          .orderBy('g.name')
+          .execute();
+        for (const row of rows) result.get(row.user_id)?.push({ scimId: row.scim_id, display: row.name });
+      }
+      return result;
+    },
+  };
+}
+
+export type MembershipQueries = ReturnType<typeof createMembershipQueries>;

@@ -1,0 +1,211 @@
+/**
+ * SQL for users, their SCIM links and their email index. Query functions take an executor
+ * so that the directory layer decides the transaction boundaries.
+ */
+import { sql, type RawBuilder, type SqlBool } from 'kysely';
+import type { DialectAdapter } from './dialect.ts';
+import type { Executor } from './executor.ts';
+import type { UsersTable } from './tables.ts';
+
+/** A user row as the domain sees it. `scimId` is null for users not linked to SCIM (local users). */
+export interface StoredUser {
+  readonly id: string;
+  readonly scimId: string | null;
+  readonly login: string;
+  readonly displayName: string | null;
+  readonly email: string | null;
+  readonly active: boolean;
+  readonly local: boolean;
+  readonly externalId: string | null;
+  /** The SCIM attributes that do not live in columns (see migrations/001-initial.ts). */
+  readonly data: Record<string, unknown>;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly version: number;
+  readonly lastConnectionAt: string | null;
+}
+
+/** The columns a write sets. */
+export interface UserWrite {
+  readonly login: string;
+  readonly displayName: string | null;
+  readonly email: string | null;
+  readonly active: boolean;
+  readonly externalId: string | null;
+  readonly data: Record<string, unknown>;
+}
+
+/** One email, mirrored into user_emails for indexed lookups. */
+export interface EmailRow {
+  readonly value: string | null;
+  readonly type: string | null;
+  readonly primary: boolean;
+  readonly display: string | null;
+}
+
+export interface ListQuery {
+  readonly where?: RawBuilder<SqlBool>;
+  readonly orderBy?: RawBuilder<unknown>;
+  readonly descending?: boolean;
+  /** 0-based offset. */
+  readonly offset: number;
+  readonly limit: number;
+}
+
+const USER_COLUMNS = [
+  'u.id',
+  'su.scim_id',
+  'u.login',
+  'u.display_name',
+  'u.email',
+  'u.active',
+  'u.local',
+  'u.external_id',
+  'u.scim_data',
+  'u.created_at',
+  'u.updated_at',
+  'u.version',
+  'u.last_connection_at',
+] as const;
+
+type UserRow = Omit<UsersTable, 'password_hash'> & { scim_id: string | null };
+
+/** Query factory for users (STYLE.md: `createXQueries(db)`). */
+export function createUserQueries(dialect: DialectAdapter) {
+  function toUser(row: UserRow): StoredUser {
+    return {
+      id: row.id,
+      scimId: row.scim_id,
+      login: row.login,
+      displayName: row.display_name,
+      email: row.email,
+      active: row.active === 1,
+      local: row.local === 1,
+      externalId: row.external_id,
+      data: (dialect.fromJsonColumn(row.scim_data) ?? {}) as Record<string, unknown>,
+      createdAt: row.created_at,
+      updatedAt: row.updated_at,
+      version: row.version,
+      lastConnectionAt: row.last_connection_at,
+    };
+  }
+
+  function selectUsers(db: Executor) {
+    return db
+      .selectFrom('users as u')
+      .leftJoin('scim_users as su', 'su.user_id', 'u.id')
+      .select(USER_COLUMNS);
+  }
+
+  return {
+    /** The user linked to a SCIM id, or undefined. */
+    async findByScimId(db: Executor, scimId: string): Promise<StoredUser | undefined> {
+      const row = await selectUsers(db).where('su.scim_id', '=', scimId).executeTakeFirst();
+      return row ? toUser(row) : undefined;
+    },
+
+    /** The user whose login equals `login` regardless of case (uses the lower(login) index). */
+    async findByLogin(db: Executor, login: string): Promise<StoredUser | undefined> {
+      const row = await selectUsers(db)
+        .where(sql<string>`lower(u.login)`, '=', sql<string>`lower(${login})`)
+        .executeTakeFirst();
+      return row ? toUser(row) : undefined;
+    },
+
+    /** Inserts a user row. */
+    async insert(db: Executor, id: string, write: UserWrite, now: string): Promise<void> {
+      await db
+        .insertInto('users')
+        .values({
+          id,
+          login: write.login,
+          display_name: write.displayName,
+          email: write.email,
+          active: write.active ? 1 : 0,
+          local: 0,
+          password_hash: null,
+          external_id: write.externalId,
+          scim_data: dialect.toJsonParameter(write.data),
+          created_at: now,
+          updated_at: now,
+          version: 1,
+        })
+        .execute();
+    },
+
+    /** Overwrites the SCIM-owned columns and bumps the version. */
+    async update(db: Executor, id: string, write: UserWrite, now: string): Promise<void> {
+      await db
+        .updateTable('users')
+        .set({
+          login: write.login,
+          display_name: write.displayName,
+          email: write.email,
+          active: write.active ? 1 : 0,
+          external_id: write.externalId,
+          scim_data: dialect.toJsonParameter(write.data),
+          updated_at: now,
+          version: sql<number>`version + 1`,
+        })
+        .where('id', '=', id)
+        .execute();
+    },
+
+    /** Replaces the indexed copy of a user's emails. */
+    async replaceEmails(db: Executor, userId: string, emails: readonly EmailRow[]): Promise<void> {
+      await db.deleteFrom('user_emails').where('user_id', '=', userId).execute();
+      if (emails.length === 0) return;
+      await db
+        .insertInto('user_emails')
+        .values(
+          emails.map((email, position) => ({
+            user_id: userId,
+            position,
+            value: email.value,
+            type: email.type,
+            is_primary: email.primary ? 1 : 0,
+            display: email.display,
+          })),
+        )
+        .execute();
+    },
+
+    /** Links a user to a SCIM id, making it managed. */
+    async link(db: Executor, scimId: string, userId: string): Promise<void> {
+      await db.insertInto('scim_users').values({ scim_id: scimId, user_id: userId }).execute();
+    },
+
+    /** Removes a user's SCIM link; later SCIM requests for that id find nothing. */
+    async unlink(db: Executor, userId: string): Promise<void> {
+      await db.deleteFrom('scim_users').where('user_id', '=', userId).execute();
+    },
+
+    /** A page of SCIM-linked users matching a compiled filter. */
+    async listLinked(db: Executor, query: ListQuery): Promise<StoredUser[]> {
+      let builder = db
+        .selectFrom('users as u')
+        .innerJoin('scim_users as su', 'su.user_id', 'u.id')
+        .select(USER_COLUMNS);
+      if (query.where) builder = builder.where(query.where);
+      const direction = query.descending ? sql`DESC` : sql`ASC`;
+      if (query.orderBy) builder = builder.orderBy(sql`${query.orderBy} ${direction}`);
+      // The SCIM id breaks ties, so that walking the pages visits every user exactly once.
+      builder = builder.orderBy('su.scim_id', query.descending ? 'desc' : 'asc');
+      const rows = await builder.limit(query.limit).offset(query.offset).execute();
+      return rows.map(toUser);
+    },
+
+    /** How many SCIM-linked users match a compiled filter. */
+    async countLinked(db: Executor, where: RawBuilder<SqlBool> | undefined): Promise<number> {
+      let builder = db
+        .selectFrom('users as u')
+        .innerJoin('scim_users as su', 'su.user_id', 'u.id')
+        .select(sql<number>`count(*)`.as('n'));
+      if (where) builder = builder.where(where);
+      const row = await builder.executeTakeFirstOrThrow();
+      return Number(row.n);
+    },
+  };
+}
+
+export type UserQueries = ReturnType<typeof createUserQueries>;

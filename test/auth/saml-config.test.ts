@@ -1,0 +1,249 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import {
+  createSamlConfigService,
+  describeCertificate,
+  parseIdpMetadata,
+  samlSetting,
+  splitPemCertificates,
+  validateSamlConfig,
+  type SamlConfigInput,
+  type SamlValidation,
+} from '../../src/auth/saml-config.ts';
+import { createSettings } from '../../src/directory/settings.ts';
+import { openStore } from '../../src/store/index.ts';
+
+const DAY = 24 * 60 * 60 * 1000;
+
+let dir: string;
+/** A self-signed certificate valid for a year. */
+let validPem: string;
+/** A self-signed certificate that expired in 2020. */
+let expiredPem: string;
+
+/** Generates throwaway certificates; `openssl ca` is the only way OpenSSL 3.0 sets a past end date. */
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'roster-saml-'));
+  const run = (args: string[]): void => void execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  run(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=test-idp', '-days', '365', '-keyout', 'valid.key', '-out', 'valid.pem']);
+  writeFileSync(
+    join(dir, 'ca.cnf'),
+    ['[ca]', 'default_ca = d', '[d]', 'database = index.txt', 'new_certs_dir = .', 'serial = serial', 'default_md = sha256', 'policy = p', '[p]', 'commonName = supplied', ''].join('\n'),
+  );
+  writeFileSync(join(dir, 'index.txt'), '');
+  writeFileSync(join(dir, 'serial'), '01\n');
+  run(['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=expired-idp', '-keyout', 'expired.key', '-out', 'expired.csr']);
+  run(['ca', '-config', 'ca.cnf', '-selfsign', '-keyfile', 'expired.key', '-in', 'expired.csr', '-out', 'expired.pem', '-startdate', '20200101000000Z', '-enddate', '20200201000000Z', '-batch', '-notext']);
+  validPem = readFileSync(join(dir, 'valid.pem'), 'utf8');
+  expiredPem = readFileSync(join(dir, 'expired.pem'), 'utf8');
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function base64Of(pem: string): string {
+  return pem.replace(/-----(BEGIN|END) CERTIFICATE-----/g, '').replace(/\s+/g, '');
+}
+
+function input(overrides: Partial<SamlConfigInput> = {}): SamlConfigInput {
+  return { providerId: 'https://sts.windows.net/tenant/', loginUrl: 'https://login.example.com/saml2', certificates: [validPem], ...overrides };
+}
+
+function errorsOf(result: SamlValidation): Array<[string, string]> {
+  assert.equal(result.ok, false);
+  return result.ok ? [] : result.errors.map((issue) => [issue.field, issue.message]);
+}
+
+describe('validateSamlConfig', () => {
+  test('accepts a valid configuration and reports the certificate expiry', () => {
+    const result = validateSamlConfig(input());
+    assert.ok(result.ok);
+    assert.equal(result.warnings.length, 0);
+    assert.equal(result.config.providerId, 'https://sts.windows.net/tenant/');
+    assert.equal(result.certificates[0]?.subject, 'CN=test-idp');
+    const validTo = Date.parse(result.certificates[0]?.validTo ?? '');
+    assert.ok(Math.abs(validTo - (Date.now() + 365 * DAY)) < 2 * DAY);
+    assert.match(result.config.certificates[0] ?? '', /^-----BEGIN CERTIFICATE-----\n[\s\S]+\n-----END CERTIFICATE-----$/);
+  });
+
+  test('accepts a bare base64 certificate and stores it as PEM', () => {
+    const result = validateSamlConfig(input({ certificates: [base64Of(validPem)] }));
+    assert.ok(result.ok);
+    assert.equal(result.config.certificates[0], validPem.trim());
+  });
+
+  test('an expired certificate is an error naming its expiry date', () => {
+    const errors = errorsOf(validateSamlConfig(input({ certificates: [expiredPem] })));
+    assert.equal(errors.length, 1);
+    assert.equal(errors[0]?.[0], 'certificates');
+    assert.match(errors[0]?.[1] ?? '', /CN=expired-idp expired on 2020-02-01T00:00:00\.000Z/);
+  });
+
+  test('a certificate expiring within 30 days is a warning', () => {
+    const validTo = Date.parse(describeCertificate(validPem).validTo);
+    const result = validateSamlConfig(input(), new Date(validTo - 10 * DAY));
+    assert.ok(result.ok);
+    assert.equal(result.warnings.length, 1);
+    assert.equal(result.warnings[0]?.field, 'certificates');
+    assert.match(result.warnings[0]?.message ?? '', /expires on .* \(in 10 days\)/);
+    assert.equal(validateSamlConfig(input(), new Date(validTo - 31 * DAY)).warnings.length, 0);
+  });
+
+  test('a value that is not a certificate is an error with its index', () => {
+    const result = validateSamlConfig(input({ certificates: [validPem, 'not a certificate'] }));
+    assert.ok(!result.ok);
+    assert.equal(result.errors[0]?.field, 'certificates');
+    assert.equal(result.errors[0]?.index, 1);
+    assert.match(result.errors[0]?.message ?? '', /not a valid X\.509 certificate/);
+  });
+
+  test('at least one certificate is required', () => {
+    assert.deepEqual(errorsOf(validateSamlConfig(input({ certificates: [] }))), [['certificates', 'at least one IdP signing certificate is required']]);
+  });
+
+  test('the same certificate given twice is stored once', () => {
+    const result = validateSamlConfig(input({ certificates: [validPem, base64Of(validPem)] }));
+    assert.ok(result.ok);
+    assert.equal(result.config.certificates.length, 1);
+  });
+
+  test('the login URL must be absolute https, or http on localhost', () => {
+    for (const loginUrl of ['http://idp.example.com/sso', 'ftp://idp.example.com/sso', '/sso', 'not a url', '']) {
+      const errors = errorsOf(validateSamlConfig(input({ loginUrl })));
+      assert.equal(errors[0]?.[0], 'loginUrl', loginUrl);
+      assert.match(errors[0]?.[1] ?? '', /absolute https URL/);
+    }
+    for (const loginUrl of ['http://localhost:8081/sso', 'http://127.0.0.1/sso', 'https://idp.example.com/sso?tenant=1']) {
+      assert.ok(validateSamlConfig(input({ loginUrl })).ok, loginUrl);
+    }
+  });
+
+  test('the provider ID must not be empty', () => {
+    assert.deepEqual(errorsOf(validateSamlConfig(input({ providerId: '  ' }))), [['providerId', 'the IdP entity ID must not be empty']]);
+  });
+
+  test('every wrong field is reported at once', () => {
+    const errors = errorsOf(validateSamlConfig({ providerId: '', loginUrl: 'http://idp', certificates: ['x'] }));
+    assert.deepEqual(
+      errors.map(([field]) => field),
+      ['providerId', 'loginUrl', 'certificates'],
+    );
+  });
+});
+
+describe('splitPemCertificates', () => {
+  test('finds every certificate block and ignores private keys', () => {
+    const key = readFileSync(join(dir, 'valid.key'), 'utf8');
+    assert.equal(splitPemCertificates(`${key}\n${validPem}\n${expiredPem}`).length, 2);
+    assert.deepEqual(splitPemCertificates(key), []);
+    assert.deepEqual(splitPemCertificates(` ${base64Of(validPem)}\n`), [base64Of(validPem)]);
+  });
+});
+
+describe('parseIdpMetadata', () => {
+  const metadata = (body: string, entityId = 'https://idp.example.com/metadata'): string => `<?xml version="1.0"?>
+<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="${entityId}">
+  <md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">${body}
+  </md:IDPSSODescriptor>
+</md:EntityDescriptor>`;
+  const key = (use: string | null, pem: string): string => `
+    <md:KeyDescriptor${use === null ? '' : ` use="${use}"`}>
+      <ds:KeyInfo><ds:X509Data><ds:X509Certificate>
+        ${base64Of(pem)}
+      </ds:X509Certificate></ds:X509Data></ds:KeyInfo>
+    </md:KeyDescriptor>`;
+  const post = '<md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://idp.example.com/sso/post"/>';
+  const redirect = '<md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.example.com/sso/redirect"/>';
+
+  test('reads the entity ID, the Redirect sign-in URL and the signing certificates', () => {
+    const result = parseIdpMetadata(metadata(key('signing', validPem) + key('encryption', expiredPem) + post + redirect));
+    assert.ok(result.ok);
+    assert.equal(result.input.providerId, 'https://idp.example.com/metadata');
+    assert.equal(result.input.loginUrl, 'https://idp.example.com/sso/redirect');
+    assert.deepEqual(result.input.certificates, [validPem.trim()]);
+    assert.ok(validateSamlConfig(result.input).ok);
+  });
+
+  test('falls back to the POST binding and takes keys without a use', () => {
+    const result = parseIdpMetadata(metadata(key(null, validPem) + post));
+    assert.ok(result.ok);
+    assert.equal(result.input.loginUrl, 'https://idp.example.com/sso/post');
+    assert.equal(result.input.certificates.length, 1);
+  });
+
+  test('accepts unprefixed (default namespace) metadata inside an EntitiesDescriptor', () => {
+    const xml = `<EntitiesDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata">
+      <EntityDescriptor entityID="urn:sp"><SPSSODescriptor protocolSupportEnumeration="x"/></EntityDescriptor>
+      <EntityDescriptor entityID="urn:idp"><IDPSSODescriptor protocolSupportEnumeration="x">
+        <KeyDescriptor><KeyInfo xmlns="http://www.w3.org/2000/09/xmldsig#"><X509Data><X509Certificate>${base64Of(validPem)}</X509Certificate></X509Data></KeyInfo></KeyDescriptor>
+        <SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp/sso"/>
+      </IDPSSODescriptor></EntityDescriptor>
+    </EntitiesDescriptor>`;
+    const result = parseIdpMetadata(xml);
+    assert.ok(result.ok, result.ok ? '' : result.message);
+    assert.equal(result.input.providerId, 'urn:idp');
+  });
+
+  test('says what is missing or wrong', () => {
+    const cases: Array<[string, RegExp]> = [
+      ['<md:EntityDescriptor', /not well-formed XML/],
+      ['<!DOCTYPE x [<!ENTITY a "b">]><x/>', /DOCTYPE/],
+      ['<root/>', /EntityDescriptor/],
+      [metadata(key('signing', validPem) + post, ''), /no entityID/],
+      [metadata(key('signing', validPem)), /no SingleSignOnService/],
+      [metadata(key('encryption', validPem) + post), /no signing certificate/],
+      [
+        '<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="urn:sp"><md:SPSSODescriptor/></md:EntityDescriptor>',
+        /no IDPSSODescriptor/,
+      ],
+    ];
+    for (const [xml, expected] of cases) {
+      const result = parseIdpMetadata(xml);
+      assert.ok(!result.ok, xml);
+      assert.match(result.message, expected);
+    }
+  });
+});
+
+describe('SAML configuration service', () => {
+  test('stores a valid configuration under the `saml` setting and records setting.changed without PEM text', async () => {
+    const store = await openStore({ kind: 'sqlite', path: ':memory:' });
+    try {
+      const saml = createSamlConfigService(createSettings(store));
+      assert.equal(await saml.get(), undefined);
+      const result = await saml.configure(input(), { kind: 'cli' });
+      assert.ok(result.ok);
+      assert.deepEqual(await saml.get(), result.config);
+
+      const row = await store.db.selectFrom('settings').selectAll().where('key', '=', samlSetting.key).executeTakeFirstOrThrow();
+      assert.equal(samlSetting.key, 'saml');
+      assert.deepEqual(JSON.parse(row.value), result.config);
+
+      const events = await store.db.selectFrom('audit_events').selectAll().execute();
+      assert.equal(events.length, 1);
+      assert.equal(events[0]?.action, 'setting.changed');
+      assert.equal(events[0]?.target_id, 'saml');
+      const details = JSON.parse(events[0]?.details ?? '{}') as { key: string; value: { certificates: string[] } };
+      assert.equal(details.key, 'saml');
+      assert.deepEqual(details.value.certificates, [result.certificates[0]?.fingerprint256]);
+      assert.ok(!(events[0]?.details ?? '').includes('BEGIN CERTIFICATE'));
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('an invalid configuration is not stored', async () => {
+    const store = await openStore({ kind: 'sqlite', path: ':memory:' });
+    try {
+      const saml = createSamlConfigService(createSettings(store));
+      const result = await saml.configure(input({ certificates: [expiredPem] }), { kind: 'cli' });
+      assert.ok(!result.ok);
+      assert.equal(await saml.get(), undefined);
+      assert.equal((await store.db.selectFrom('audit_events').selectAll().execute()).length, 0);
+    } finally {
+      await store.close();
+    }
+  });
+});

@@ -1,0 +1,206 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, test } from 'node:test';
+import { createTokenService } from '../../src/auth/tokens.ts';
+import { openStore } from '../../src/store/index.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+let dir: string;
+let certFile: string;
+let certBase64: string;
+let databaseCount = 0;
+
+interface Run {
+  readonly status: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** A fresh database file per test, so tests do not depend on each other's state. */
+function freshDatabase(): string {
+  databaseCount += 1;
+  return join(dir, `roster-${databaseCount}.db`);
+}
+
+/** Runs `roster …` as a user would, against the database at `database`. */
+function roster(database: string, args: string[], env: Record<string, string> = {}): Run {
+  const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/roster.ts', ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, ROSTER_DATABASE_URL: `sqlite:${database}`, ROSTER_BASE_URL: 'https://roster.example.com', ...env },
+  });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+function configureSaml(database: string): void {
+  const run = roster(database, ['saml', 'configure', '--idp-entity-id', 'https://idp.example.com', '--idp-sso-url', 'https://idp.example.com/sso', '--idp-certificate', certFile]);
+  assert.equal(run.status, 0, run.stderr);
+}
+
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'roster-cli-'));
+  spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=cli-test-idp', '-days', '365', '-keyout', 'idp.key', '-out', 'idp.pem'], {
+    cwd: dir,
+    stdio: 'pipe',
+  });
+  certFile = join(dir, 'idp.pem');
+  certBase64 = readFileSync(certFile, 'utf8').replace(/-----(BEGIN|END) CERTIFICATE-----|\s+/g, '');
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('roster (usage)', () => {
+  test('no command prints usage on stderr and exits 2', () => {
+    const run = roster(freshDatabase(), []);
+    assert.equal(run.status, 2);
+    assert.match(run.stderr, /Usage: roster <command>/);
+    assert.equal(run.stdout, '');
+  });
+
+  test('--help prints usage on stdout and exits 0, at every level', () => {
+    for (const args of [['--help'], ['tokens', '--help'], ['tokens', 'create', '--help'], ['saml', 'configure', '--help'], ['scim', 'status', '--help'], ['serve', '--help']]) {
+      const run = roster(freshDatabase(), args);
+      assert.equal(run.status, 0, args.join(' '));
+      assert.match(run.stdout, /Usage: roster/, args.join(' '));
+    }
+  });
+
+  test('unknown commands and flags print usage on stderr and exit 2', () => {
+    for (const args of [['frobnicate'], ['tokens', 'frobnicate'], ['tokens'], ['tokens', 'create', '--name', 'x', '--colour', 'red'], ['scim', 'status', 'extra']]) {
+      const run = roster(freshDatabase(), args);
+      assert.equal(run.status, 2, args.join(' '));
+      assert.match(run.stderr, /^roster: .*\n\nUsage: roster/, args.join(' '));
+    }
+  });
+
+  test('a bad configuration value exits 1 naming the variable', () => {
+    const run = roster(freshDatabase(), ['scim', 'status'], { ROSTER_PORT: 'abc' });
+    assert.equal(run.status, 1);
+    assert.match(run.stderr, /^ROSTER_PORT must be an integer between 1 and 65535 \(got "abc"\)/);
+  });
+});
+
+describe('roster tokens', () => {
+  test('create prints the token alone on the last line, and it verifies', async () => {
+    const database = freshDatabase();
+    const run = roster(database, ['tokens', 'create', '--name', 'entra-id']);
+    assert.equal(run.status, 0, run.stderr);
+    const lines = run.stdout.trimEnd().split('\n');
+    assert.ok(lines.length >= 2, 'a human line comes first');
+    const token = lines.at(-1) ?? '';
+    assert.match(token, /^roster_[A-Za-z0-9_-]{43}$/);
+
+    const store = await openStore({ kind: 'sqlite', path: database });
+    try {
+      assert.equal((await createTokenService(store).verify(token))?.name, 'entra-id');
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('create without --name is a usage error; a taken name is exit 1', () => {
+    const database = freshDatabase();
+    assert.equal(roster(database, ['tokens', 'create']).status, 2);
+    assert.equal(roster(database, ['tokens', 'create', '--name', 'okta']).status, 0);
+    const again = roster(database, ['tokens', 'create', '--name', 'okta']);
+    assert.equal(again.status, 1);
+    assert.match(again.stderr, /A token named "okta" already exists/);
+  });
+
+  test('list shows the token without its secret; revoke removes it', () => {
+    const database = freshDatabase();
+    const token = roster(database, ['tokens', 'create', '--name', 'okta']).stdout.trimEnd().split('\n').at(-1) ?? '';
+    const listed = roster(database, ['tokens', 'list']);
+    assert.equal(listed.status, 0);
+    assert.match(listed.stdout, /^okta\s+-\s+\S+\s+never\s+live$/m);
+    assert.ok(!listed.stdout.includes(token.slice('roster_'.length)));
+
+    const revoked = roster(database, ['tokens', 'revoke', 'okta']);
+    assert.equal(revoked.status, 0, revoked.stderr);
+    assert.match(revoked.stdout, /Revoked token "okta"/);
+    assert.match(roster(database, ['tokens', 'list']).stdout, /No live tokens/);
+    assert.match(roster(database, ['tokens', 'list', '--all']).stdout, /^okta\s.*revoked /m);
+
+    const again = roster(database, ['tokens', 'revoke', 'okta']);
+    assert.equal(again.status, 1);
+    assert.match(again.stderr, /No live token is named "okta"/);
+  });
+});
+
+describe('roster saml', () => {
+  test('configure with a certificate file, then show prints subject and expiry', () => {
+    const database = freshDatabase();
+    const before = roster(database, ['saml', 'show']);
+    assert.match(before.stdout, /SAML is not configured/);
+    configureSaml(database);
+    const shown = roster(database, ['saml', 'show']);
+    assert.equal(shown.status, 0);
+    assert.match(shown.stdout, /IdP entity ID: +https:\/\/idp\.example\.com$/m);
+    assert.match(shown.stdout, /IdP sign-in URL: +https:\/\/idp\.example\.com\/sso$/m);
+    assert.match(shown.stdout, /Certificate 1: +CN=cli-test-idp$/m);
+    assert.match(shown.stdout, /expires: +\d{4}-\d\d-\d\dT/);
+  });
+
+  test('configure with metadata XML', () => {
+    const database = freshDatabase();
+    const metadata = join(dir, 'idp-metadata.xml');
+    writeFileSync(
+      metadata,
+      `<?xml version="1.0" encoding="utf-8"?>
+<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://sts.example.com/tenant/">
+  <IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    <KeyDescriptor use="signing">
+      <KeyInfo xmlns="http://www.w3.org/2000/09/xmldsig#"><X509Data><X509Certificate>${certBase64}</X509Certificate></X509Data></KeyInfo>
+    </KeyDescriptor>
+    <SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://login.example.com/tenant/saml2" />
+  </IDPSSODescriptor>
+</EntityDescriptor>`,
+    );
+    const run = roster(database, ['saml', 'configure', '--idp-metadata', metadata]);
+    assert.equal(run.status, 0, run.stderr);
+    const shown = roster(database, ['saml', 'show']).stdout;
+    assert.match(shown, /IdP entity ID: +https:\/\/sts\.example\.com\/tenant\/$/m);
+    assert.match(shown, /IdP sign-in URL: +https:\/\/login\.example\.com\/tenant\/saml2$/m);
+  });
+
+  test('a wrong value exits 1 naming the option', () => {
+    const database = freshDatabase();
+    const run = roster(database, ['saml', 'configure', '--idp-entity-id', 'urn:idp', '--idp-sso-url', 'http://idp.example.com/sso', '--idp-certificate', certFile]);
+    assert.equal(run.status, 1);
+    assert.match(run.stderr, /--idp-sso-url: the IdP sign-in URL must be an absolute https URL/);
+    assert.match(roster(database, ['saml', 'show']).stdout, /SAML is not configured/);
+  });
+
+  test('a missing file exits 1; mixing metadata with options or omitting one is a usage error', () => {
+    const database = freshDatabase();
+    const missing = roster(database, ['saml', 'configure', '--idp-metadata', join(dir, 'nope.xml')]);
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /Cannot read the --idp-metadata file .*ENOENT/);
+    assert.equal(roster(database, ['saml', 'configure', '--idp-metadata', 'x.xml', '--idp-entity-id', 'urn:idp']).status, 2);
+    assert.equal(roster(database, ['saml', 'configure', '--idp-entity-id', 'urn:idp', '--idp-certificate', certFile]).status, 2);
+  });
+});
+
+describe('roster scim', () => {
+  test('enable is refused before SAML is configured and accepted after', () => {
+    const database = freshDatabase();
+    const refused = roster(database, ['scim', 'enable']);
+    assert.equal(refused.status, 1);
+    assert.match(refused.stderr, /^SCIM provisioning requires SAML to be configured first: run `npm run roster -- saml configure …`/);
+    assert.match(roster(database, ['scim', 'status']).stdout, /SCIM provisioning: disabled/);
+
+    configureSaml(database);
+    const enabled = roster(database, ['scim', 'enable']);
+    assert.equal(enabled.status, 0, enabled.stderr);
+    assert.match(enabled.stdout, /https:\/\/roster\.example\.com\/api\/scim\/v2/);
+    const status = roster(database, ['scim', 'status']);
+    assert.equal(status.status, 0);
+    assert.match(status.stdout, /SCIM provisioning: enabled \(tenant URL https:\/\/roster\.example\.com\/api\/scim\/v2\)/);
+
+    assert.equal(roster(database, ['scim', 'disable']).status, 0);
+    assert.match(roster(database, ['scim', 'status']).stdout, /SCIM provisioning: disabled/);
+  });
+});

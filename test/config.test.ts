@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict';
+import { resolve } from 'node:path';
+import { describe, test } from 'node:test';
+import { ConfigError, loadConfig } from '../src/config.ts';
+
+/** Asserts that `env` is refused with a ConfigError naming `variable` and saying what is expected. */
+function refuses(env: Record<string, string>, variable: string, expected: RegExp): void {
+  assert.throws(
+    () => loadConfig(env),
+    (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.equal(error.variable, variable);
+      assert.ok(error.message.startsWith(`${variable} must `), error.message);
+      assert.match(error.message, expected);
+      return true;
+    },
+  );
+}
+
+describe('loadConfig', () => {
+  test('defaults', () => {
+    const config = loadConfig({});
+    assert.deepEqual(config, {
+      port: 8080,
+      host: '0.0.0.0',
+      baseUrl: 'http://localhost:8080',
+      database: { kind: 'sqlite', path: resolve(process.cwd(), 'data/roster.db') },
+      logLevel: 'info',
+    });
+  });
+
+  test('the result is frozen, database location included', () => {
+    const config = loadConfig({});
+    assert.ok(Object.isFrozen(config));
+    assert.ok(Object.isFrozen(config.database));
+  });
+
+  test('empty variables count as unset', () => {
+    assert.equal(loadConfig({ ROSTER_PORT: '', ROSTER_LOG_LEVEL: ' ' }).port, 8080);
+  });
+
+  test('ROSTER_PORT', () => {
+    assert.equal(loadConfig({ ROSTER_PORT: '3000' }).port, 3000);
+    assert.equal(loadConfig({ ROSTER_PORT: '65535' }).port, 65535);
+    for (const bad of ['abc', '0', '65536', '-1', '80.5', '1e3', '0x50']) {
+      refuses({ ROSTER_PORT: bad }, 'ROSTER_PORT', new RegExp(`an integer between 1 and 65535 \\(got "${bad.replace('.', '\\.')}"\\)`));
+    }
+  });
+
+  test('ROSTER_PORT example message', () => {
+    assert.throws(() => loadConfig({ ROSTER_PORT: 'abc' }), { message: 'ROSTER_PORT must be an integer between 1 and 65535 (got "abc")' });
+  });
+
+  test('ROSTER_HOST', () => {
+    assert.equal(loadConfig({ ROSTER_HOST: '127.0.0.1' }).host, '127.0.0.1');
+    assert.equal(loadConfig({ ROSTER_HOST: '::' }).host, '::');
+  });
+
+  test('ROSTER_BASE_URL defaults to localhost on the configured port', () => {
+    assert.equal(loadConfig({ ROSTER_PORT: '9000' }).baseUrl, 'http://localhost:9000');
+  });
+
+  test('ROSTER_BASE_URL loses its trailing slash and keeps its path', () => {
+    assert.equal(loadConfig({ ROSTER_BASE_URL: 'https://roster.example.com/' }).baseUrl, 'https://roster.example.com');
+    assert.equal(loadConfig({ ROSTER_BASE_URL: 'https://example.com/roster/' }).baseUrl, 'https://example.com/roster');
+    assert.equal(loadConfig({ ROSTER_BASE_URL: 'http://10.0.0.5:8080' }).baseUrl, 'http://10.0.0.5:8080');
+  });
+
+  test('ROSTER_BASE_URL must be an absolute http(s) URL without query or fragment', () => {
+    for (const bad of ['roster.example.com', '/roster', 'ftp://example.com', 'https://example.com/?a=1', 'https://example.com/?', 'https://example.com/#x']) {
+      refuses({ ROSTER_BASE_URL: bad }, 'ROSTER_BASE_URL', /absolute http\(s\) URL without query, fragment/);
+    }
+  });
+
+  test('ROSTER_BASE_URL with credentials is refused without echoing the password', () => {
+    refuses({ ROSTER_BASE_URL: 'https://admin:hunter2@example.com' }, 'ROSTER_BASE_URL', /admin:\*\*\*@example\.com/);
+    assert.throws(() => loadConfig({ ROSTER_BASE_URL: 'https://admin:hunter2@example.com' }), (error: unknown) => !String(error).includes('hunter2'));
+  });
+
+  test('ROSTER_DATABASE_URL sqlite paths resolve against the working directory', () => {
+    assert.deepEqual(loadConfig({ ROSTER_DATABASE_URL: 'sqlite:./db/x.db' }).database, { kind: 'sqlite', path: resolve(process.cwd(), 'db/x.db') });
+    assert.deepEqual(loadConfig({ ROSTER_DATABASE_URL: 'sqlite:/var/lib/roster.db' }).database, { kind: 'sqlite', path: '/var/lib/roster.db' });
+    assert.deepEqual(loadConfig({ ROSTER_DATABASE_URL: 'sqlite::memory:' }).database, { kind: 'sqlite', path: ':memory:' });
+  });
+
+  test('ROSTER_DATABASE_URL postgres URLs are passed through', () => {
+    for (const url of ['postgres://roster:pw@db:5432/roster', 'postgresql://db/roster']) {
+      assert.deepEqual(loadConfig({ ROSTER_DATABASE_URL: url }).database, { kind: 'postgres', url });
+    }
+  });
+
+  test('ROSTER_DATABASE_URL of another kind is refused, password hidden', () => {
+    refuses({ ROSTER_DATABASE_URL: 'mysql://root:secret@db/roster' }, 'ROSTER_DATABASE_URL', /sqlite:<path>, sqlite::memory: or postgres:\/\/.*\(got "mysql:\/\/root:\*\*\*@db\/roster"\)/);
+    refuses({ ROSTER_DATABASE_URL: 'sqlite:' }, 'ROSTER_DATABASE_URL', /sqlite:<path>/);
+    refuses({ ROSTER_DATABASE_URL: './roster.db' }, 'ROSTER_DATABASE_URL', /sqlite:<path>/);
+  });
+
+  test('ROSTER_LOG_LEVEL', () => {
+    for (const level of ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const) {
+      assert.equal(loadConfig({ ROSTER_LOG_LEVEL: level }).logLevel, level);
+    }
+    assert.equal(loadConfig({ ROSTER_LOG_LEVEL: 'DEBUG' }).logLevel, 'debug');
+    refuses({ ROSTER_LOG_LEVEL: 'verbose' }, 'ROSTER_LOG_LEVEL', /one of fatal, error, warn, info, debug, trace, silent \(got "verbose"\)/);
+  });
+});

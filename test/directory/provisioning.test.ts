@@ -1,0 +1,127 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
+import { createSamlConfigService } from '../../src/auth/saml-config.ts';
+import type { Actor } from '../../src/directory/audit.ts';
+import { DirectoryError } from '../../src/directory/errors.ts';
+import { createProvisioning, provisioningModeSetting, SAML_REQUIRED_MESSAGE, type Provisioning } from '../../src/directory/provisioning.ts';
+import { createSettings } from '../../src/directory/settings.ts';
+import { openStore, type Store } from '../../src/store/index.ts';
+
+const cli: Actor = { kind: 'cli' };
+let dir: string;
+let certificate: string;
+
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'roster-provisioning-'));
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=test-idp', '-days', '365', '-keyout', 'k.pem', '-out', 'c.pem'], { cwd: dir, stdio: 'pipe' });
+  certificate = readFileSync(join(dir, 'c.pem'), 'utf8');
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('provisioning mode', () => {
+  let store: Store;
+  let provisioning: Provisioning;
+
+  async function configureSaml(): Promise<void> {
+    const result = await createSamlConfigService(createSettings(store)).configure(
+      { providerId: 'https://idp.example.com', loginUrl: 'https://idp.example.com/sso', certificates: [certificate] },
+      cli,
+    );
+    assert.ok(result.ok);
+  }
+
+  async function actions(): Promise<string[]> {
+    const events = await store.db.selectFrom('audit_events').select('action').orderBy('seq').execute();
+    return events.map((event) => event.action);
+  }
+
+  beforeEach(async () => {
+    store = await openStore({ kind: 'sqlite', path: ':memory:' });
+    provisioning = createProvisioning(store, createSettings(store));
+  });
+  afterEach(async () => {
+    await store.close();
+  });
+
+  test('is just-in-time by default', async () => {
+    assert.deepEqual(await provisioning.status(), { enabled: false });
+    assert.equal(await provisioning.isScimEnabled(), false);
+  });
+
+  test('enable is refused until SAML is configured, and nothing is written', async () => {
+    await assert.rejects(provisioning.enable(cli), (error: unknown) => {
+      assert.ok(error instanceof DirectoryError);
+      assert.equal(error.code, 'precondition');
+      assert.equal(error.message, SAML_REQUIRED_MESSAGE);
+      assert.match(error.message, /npm run roster -- saml configure/);
+      return true;
+    });
+    assert.equal(await provisioning.isScimEnabled(), false);
+    assert.deepEqual(await actions(), []);
+  });
+
+  test('enable after SAML turns SCIM on and records provisioning.enabled', async () => {
+    await configureSaml();
+    await provisioning.enable(cli);
+    assert.deepEqual(await provisioning.status(), { enabled: true });
+    assert.equal(await provisioning.isScimEnabled(), true);
+    assert.deepEqual(await actions(), ['setting.changed', 'provisioning.enabled']);
+    const event = await store.db.selectFrom('audit_events').selectAll().where('action', '=', 'provisioning.enabled').executeTakeFirstOrThrow();
+    assert.equal(event.actor, 'cli');
+    assert.deepEqual(JSON.parse(event.details ?? '{}'), { from: 'jit', to: 'scim' });
+  });
+
+  test('disable returns to just-in-time and records provisioning.disabled', async () => {
+    await configureSaml();
+    await provisioning.enable(cli);
+    await provisioning.disable(cli);
+    assert.deepEqual(await provisioning.status(), { enabled: false });
+    assert.deepEqual(await actions(), ['setting.changed', 'provisioning.enabled', 'provisioning.disabled']);
+    const row = await store.db.selectFrom('settings').select('value').where('key', '=', provisioningModeSetting.key).executeTakeFirstOrThrow();
+    assert.equal(JSON.parse(row.value), 'jit');
+  });
+
+  test('enabling or disabling twice records one event', async () => {
+    await configureSaml();
+    await provisioning.enable(cli);
+    await provisioning.enable(cli);
+    await provisioning.disable(cli);
+    await provisioning.disable(cli);
+    assert.deepEqual(await actions(), ['setting.changed', 'provisioning.enabled', 'provisioning.disabled']);
+  });
+
+  test('a malformed stored mode is an error, not silently just-in-time', async () => {
+    const now = new Date().toISOString();
+    await store.db.insertInto('settings').values({ key: 'provisioning.mode', value: '"managed"', updated_at: now }).execute();
+    await assert.rejects(provisioning.status(), /setting "provisioning.mode" is malformed/);
+  });
+});
+
+describe('provisioning mode across instances', () => {
+  test('lives in the database: a second instance on the same file sees the switch', async () => {
+    const path = join(dir, 'shared.db');
+    const first = await openStore({ kind: 'sqlite', path });
+    const second = await openStore({ kind: 'sqlite', path });
+    try {
+      const result = await createSamlConfigService(createSettings(first)).configure(
+        { providerId: 'urn:idp', loginUrl: 'https://idp.example.com/sso', certificates: [certificate] },
+        cli,
+      );
+      assert.ok(result.ok);
+      const a = createProvisioning(first, createSettings(first));
+      const b = createProvisioning(second, createSettings(second));
+      assert.equal(await b.isScimEnabled(), false);
+      await a.enable(cli);
+      assert.equal(await b.isScimEnabled(), true);
+      await b.disable(cli);
+      assert.equal(await a.isScimEnabled(), false);
+    } finally {
+      await first.close();
+      await second.close();
+    }
+  });
+});

@@ -1,0 +1,140 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { groupBody, startTestApp, userBody, type TestApp } from '../support/app.ts';
+
+const PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
+
+describe('SCIM /Groups', () => {
+  let roster: TestApp;
+  const users: string[] = [];
+  before(async () => {
+    roster = await startTestApp();
+    for (let i = 0; i < 6; i += 1) {
+      users.push((await roster.request('POST', '/Users', userBody(`member-${i}@example.com`, { displayName: `Member ${i}` }))).body.id);
+    }
+  });
+  after(async () => {
+    await roster.close();
+  });
+
+  async function memberIds(groupId: string): Promise<string[]> {
+    const group = (await roster.request('GET', `/Groups/${groupId}`)).body;
+    return (group.members ?? []).map((member: any) => member.value).sort();
+  }
+
+  test('POST /Groups creates a group with its members; User.groups shows the membership', async () => {
+    const response = await roster.request('POST', '/Groups', groupBody('Engineering', [users[0]!, users[1]!]));
+    assert.equal(response.status, 201);
+    assert.equal(response.body.displayName, 'Engineering');
+    assert.deepEqual(response.body.members.map((m: any) => m.value).sort(), [users[0], users[1]].sort());
+    assert.equal(response.body.members.find((m: any) => m.value === users[0]).display, 'Member 0');
+    const user = (await roster.request('GET', `/Users/${users[0]}`)).body;
+    assert.deepEqual(user.groups.map((g: any) => g.display), ['Engineering']);
+    assert.equal(user.groups[0].value, response.body.id);
+  });
+
+  test('a group displayName is unique regardless of case (409 uniqueness)', async () => {
+    await roster.request('POST', '/Groups', groupBody('Unique Group'));
+    const response = await roster.request('POST', '/Groups', groupBody('unique group'));
+    assert.equal(response.status, 409);
+    assert.equal(response.body.scimType, 'uniqueness');
+  });
+
+  test('a member id that is not a user is a 400 naming the id, and nothing is created', async () => {
+    const response = await roster.request('POST', '/Groups', groupBody('Ghosts', [users[0]!, 'no-such-user']));
+    assert.equal(response.status, 400);
+    assert.match(response.body.detail, /no-such-user/);
+    const lookup = await roster.request('GET', `/Groups?filter=${encodeURIComponent('displayName eq "Ghosts"')}`);
+    assert.equal(lookup.body.totalResults, 0);
+  });
+
+  test('PATCH adds and removes members by value filter and by value array; answers 204', async () => {
+    const group = (await roster.request('POST', '/Groups', groupBody('Patchers', [users[0]!]))).body;
+    const add = await roster.request('PATCH', `/Groups/${group.id}`, {
+      schemas: [PATCH_OP],
+      Operations: [{ op: 'Add', path: 'members', value: [{ value: users[1] }, { value: users[2] }] }],
+    });
+    assert.equal(add.status, 204);
+    assert.deepEqual(await memberIds(group.id), [users[0], users[1], users[2]].sort());
+    const removeByFilter = await roster.request('PATCH', `/Groups/${group.id}`, {
+      schemas: [PATCH_OP],
+      Operations: [{ op: 'remove', path: `members[value eq "${users[0]}"]` }],
+    });
+    assert.equal(removeByFilter.status, 204);
+    assert.deepEqual(await memberIds(group.id), [users[1], users[2]].sort());
+    await roster.request('PATCH', `/Groups/${group.id}`, {
+      schemas: [PATCH_OP],
+      Operations: [{ op: 'Remove', path: 'members', value: [{ value: users[1] }] }],
+    });
+    assert.deepEqual(await memberIds(group.id), [users[2]]);
+  });
+
+  test('PATCH replace of members sets exactly the given members; rename without path', async () => {
+    const group = (await roster.request('POST', '/Groups', groupBody('Replacers', [users[0]!, users[1]!]))).body;
+    const response = await roster.request('PATCH', `/Groups/${group.id}`, {
+      schemas: [PATCH_OP],
+      Operations: [
+        { op: 'replace', path: 'members', value: [{ value: users[3] }] },
+        { op: 'replace', value: { id: group.id, displayName: 'Replacers Renamed' } },
+      ],
+    });
+    assert.equal(response.status, 204);
+    const after = (await roster.request('GET', `/Groups/${group.id}`)).body;
+    assert.equal(after.displayName, 'Replacers Renamed');
+    assert.deepEqual(after.members.map((m: any) => m.value), [users[3]]);
+  });
+
+  test('PUT /Groups/:id replaces name and members', async () => {
+    const group = (await roster.request('POST', '/Groups', groupBody('Putters', [users[0]!]))).body;
+    const response = await roster.request('PUT', `/Groups/${group.id}`, groupBody('Putters 2', [users[4]!, users[5]!]));
+    assert.equal(response.status, 200);
+    assert.equal(response.body.displayName, 'Putters 2');
+    assert.deepEqual(await memberIds(group.id), [users[4], users[5]].sort());
+  });
+
+  test('GET /Groups?excludedAttributes=members lists groups without members', async () => {
+    const response = await roster.request('GET', '/Groups?excludedAttributes=members&startIndex=1&count=100');
+    assert.equal(response.status, 200);
+    assert.ok(response.body.totalResults >= 1);
+    for (const group of response.body.Resources) assert.equal(group.members, undefined);
+  });
+
+  test('filters on members.value find the groups of a user', async () => {
+    const group = (await roster.request('POST', '/Groups', groupBody('Findable', [users[5]!]))).body;
+    const response = await roster.request('GET', `/Groups?filter=${encodeURIComponent(`members.value eq "${users[5]}"`)}&excludedAttributes=members`);
+    assert.ok(response.body.Resources.some((g: any) => g.id === group.id));
+  });
+
+  test('DELETE /Groups/:id removes the group and its memberships', async () => {
+    const group = (await roster.request('POST', '/Groups', groupBody('Doomed', [users[0]!]))).body;
+    assert.equal((await roster.request('DELETE', `/Groups/${group.id}`)).status, 204);
+    assert.equal((await roster.request('GET', `/Groups/${group.id}`)).status, 404);
+    const user = (await roster.request('GET', `/Users/${users[0]}`)).body;
+    assert.ok(!(user.groups ?? []).some((g: any) => g.value === group.id));
+  });
+
+  test('deleting a user removes it from its groups', async () => {
+    const extra = (await roster.request('POST', '/Users', userBody('leaver@example.com'))).body.id;
+    const group = (await roster.request('POST', '/Groups', groupBody('Left Behind', [extra, users[0]!]))).body;
+    await roster.request('DELETE', `/Users/${extra}`);
+    assert.deepEqual(await memberIds(group.id), [users[0]]);
+  });
+
+  test('dozens of parallel single-member PATCHes to one group lose nothing', async () => {
+    const many: string[] = [];
+    for (let i = 0; i < 40; i += 1) many.push((await roster.request('POST', '/Users', userBody(`parallel-${i}@example.com`))).body.id);
+    const group = (await roster.request('POST', '/Groups', groupBody('Parallel'))).body;
+    const responses = await Promise.all(
+      many.map((id) => roster.request('PATCH', `/Groups/${group.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'add', path: 'members', value: [{ value: id }] }] })),
+    );
+    assert.ok(responses.every((response) => response.status === 204));
+    assert.deepEqual(await memberIds(group.id), [...many].sort());
+    const removed = many.filter((_, index) => index % 2 === 0);
+    await Promise.all([
+      ...removed.map((id) => roster.request('PATCH', `/Groups/${group.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'remove', path: `members[value eq "${id}"]` }] })),
+      ...users.map((id) => roster.request('PATCH', `/Groups/${group.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'add', path: 'members', value: [{ value: id }] }] })),
+    ]);
+    const expected = [...many.filter((_, index) => index % 2 === 1), ...users].sort();
+    assert.deepEqual(await memberIds(group.id), expected);
+  });
+});

@@ -1,0 +1,248 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { startTestApp, userBody, BASE_URL, type TestApp } from '../support/app.ts';
+
+const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
+
+describe('SCIM /Users', () => {
+  let roster: TestApp;
+  before(async () => {
+    roster = await startTestApp();
+  });
+  after(async () => {
+    await roster.close();
+  });
+
+  test('POST /Users creates a user: 201, Location, ETag, meta, and no password in the answer', async () => {
+    const response = await roster.request('POST', '/Users', userBody('bjensen@example.com', {
+      externalId: 'bjensen-ext',
+      name: { givenName: 'Barbara', familyName: 'Jensen' },
+      emails: [{ value: 'bjensen@example.com', type: 'work', primary: true }],
+      password: 't1meMa$heen',
+      [ENTERPRISE]: { employeeNumber: '701984', manager: { value: 'boss-id' } },
+    }));
+    assert.equal(response.status, 201);
+    assert.match(String(response.headers['content-type']), /^application\/scim\+json/);
+    const user = response.body;
+    assert.ok(user.id);
+    assert.equal(response.headers.location, `${BASE_URL}/api/scim/v2/Users/${user.id}`);
+    assert.equal(response.headers.etag, user.meta.version);
+    assert.equal(user.meta.resourceType, 'User');
+    assert.equal(user.meta.location, response.headers.location);
+    assert.equal(user.userName, 'bjensen@example.com');
+    assert.equal(user.externalId, 'bjensen-ext');
+    assert.equal(user.active, true);
+    assert.equal(user.password, undefined);
+    assert.equal(user[ENTERPRISE].employeeNumber, '701984');
+    assert.deepEqual(user.schemas.sort(), ['urn:ietf:params:scim:schemas:core:2.0:User', ENTERPRISE].sort());
+  });
+
+  test('POST /Users with a userName that differs only in case answers 409 uniqueness', async () => {
+    await roster.request('POST', '/Users', userBody('casey@example.com'));
+    const response = await roster.request('POST', '/Users', userBody('CASEY@example.com'));
+    assert.equal(response.status, 409);
+    assert.equal(response.body.scimType, 'uniqueness');
+    assert.equal(response.body.status, '409');
+    assert.deepEqual(response.body.schemas, ['urn:ietf:params:scim:api:messages:2.0:Error']);
+    assert.match(response.body.detail, /CASEY@example.com/);
+  });
+
+  test('POST /Users without userName answers 400 with a detail naming it', async () => {
+    const response = await roster.request('POST', '/Users', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], displayName: 'x' });
+    assert.equal(response.status, 400);
+    assert.match(response.body.detail, /userName/);
+  });
+
+  test('GET /Users/:id reads the user; an unknown id is 404 with a SCIM error', async () => {
+    const created = (await roster.request('POST', '/Users', userBody('reader@example.com'))).body;
+    const response = await roster.request('GET', `/Users/${created.id}`);
+    assert.equal(response.status, 200);
+    assert.equal(response.body.userName, 'reader@example.com');
+    const missing = await roster.request('GET', '/Users/not-a-uuid-at-all');
+    assert.equal(missing.status, 404);
+    assert.equal(missing.body.status, '404');
+  });
+
+  test('GET /Users?filter=userName eq "…" finds the user regardless of case; no match is an empty list', async () => {
+    await roster.request('POST', '/Users', userBody('Finder@Example.com'));
+    const found = await roster.request('GET', `/Users?filter=${encodeURIComponent('userName eq "finder@example.com"')}`);
+    assert.equal(found.status, 200);
+    assert.equal(found.body.totalResults, 1);
+    assert.equal(found.body.Resources[0].userName, 'Finder@Example.com');
+    assert.deepEqual(found.body.schemas, ['urn:ietf:params:scim:api:messages:2.0:ListResponse']);
+    const none = await roster.request('GET', '/Users?filter=userName+eq+%22nobody-0f3a%22');
+    assert.equal(none.status, 200);
+    assert.equal(none.body.totalResults, 0);
+    assert.deepEqual(none.body.Resources, []);
+  });
+
+  test('a malformed filter is 400 invalidFilter that says where it broke', async () => {
+    const response = await roster.request('GET', `/Users?filter=${encodeURIComponent('userName eq')}`);
+    assert.equal(response.status, 400);
+    assert.equal(response.body.scimType, 'invalidFilter');
+    assert.match(response.body.detail, /character/);
+  });
+
+  test('a filter on an unknown attribute is 400 invalidFilter', async () => {
+    const response = await roster.request('GET', `/Users?filter=${encodeURIComponent('shoeSize eq 42')}`);
+    assert.equal(response.status, 400);
+    assert.equal(response.body.scimType, 'invalidFilter');
+  });
+
+  test('filters on emails, the enterprise extension and with and/or/not select the right users', async () => {
+    await roster.request('POST', '/Users', userBody('f1@corp.example', { emails: [{ value: 'f1@corp.example', type: 'work' }], [ENTERPRISE]: { department: 'Sales' } }));
+    await roster.request('POST', '/Users', userBody('f2@corp.example', { emails: [{ value: 'f2@home.example', type: 'home' }], [ENTERPRISE]: { department: 'R&D' } }));
+    const byEmail = await roster.request('GET', `/Users?filter=${encodeURIComponent('emails[type eq "work" and value co "@corp.example"]')}`);
+    assert.deepEqual(byEmail.body.Resources.map((u: any) => u.userName), ['f1@corp.example']);
+    const byDepartment = await roster.request('GET', `/Users?filter=${encodeURIComponent(`${ENTERPRISE}:department eq "r&d"`)}`);
+    assert.deepEqual(byDepartment.body.Resources.map((u: any) => u.userName), ['f2@corp.example']);
+    const combined = await roster.request('GET', `/Users?filter=${encodeURIComponent('userName sw "f" and not (emails.type eq "home")')}`);
+    assert.ok(combined.body.Resources.some((u: any) => u.userName === 'f1@corp.example'));
+    assert.ok(!combined.body.Resources.some((u: any) => u.userName === 'f2@corp.example'));
+  });
+
+  test('paging with startIndex and count visits every user exactly once, with exact totalResults', async () => {
+    for (let i = 0; i < 7; i += 1) await roster.request('POST', '/Users', userBody(`page-${i}@paging.example`));
+    const seen: string[] = [];
+    let total = -1;
+    for (let start = 1; ; start += 3) {
+      const page = await roster.request('GET', `/Users?filter=${encodeURIComponent('userName ew "@paging.example"')}&startIndex=${start}&count=3`);
+      total = page.body.totalResults;
+      assert.equal(page.body.startIndex, start);
+      seen.push(...page.body.Resources.map((u: any) => u.userName));
+      if (page.body.Resources.length < 3) break;
+    }
+    assert.equal(total, 7);
+    assert.equal(seen.length, 7);
+    assert.equal(new Set(seen).size, 7);
+  });
+
+  test('sortBy and sortOrder order the list', async () => {
+    for (const name of ['s-b', 's-c', 's-a']) await roster.request('POST', '/Users', userBody(`${name}@sort.example`));
+    const response = await roster.request('GET', `/Users?filter=${encodeURIComponent('userName ew "@sort.example"')}&sortBy=userName&sortOrder=descending`);
+    assert.deepEqual(response.body.Resources.map((u: any) => u.userName), ['s-c@sort.example', 's-b@sort.example', 's-a@sort.example']);
+  });
+
+  test('attributes and excludedAttributes shape the returned resources; id is always returned', async () => {
+    await roster.request('POST', '/Users', userBody('shape@example.com', { displayName: 'Shape', title: 'Boss' }));
+    const filter = encodeURIComponent('userName eq "shape@example.com"');
+    const only = await roster.request('GET', `/Users?filter=${filter}&attributes=displayName`);
+    const resource = only.body.Resources[0];
+    assert.equal(resource.displayName, 'Shape');
+    assert.ok(resource.id);
+    assert.equal(resource.title, undefined);
+    assert.equal(resource.userName, undefined);
+    const excluded = await roster.request('GET', `/Users?filter=${filter}&excludedAttributes=title`);
+    assert.equal(excluded.body.Resources[0].title, undefined);
+    assert.equal(excluded.body.Resources[0].displayName, 'Shape');
+  });
+
+  test('POST /Users/.search takes the same parameters in a body', async () => {
+    await roster.request('POST', '/Users', userBody('searched@example.com'));
+    const response = await roster.request('POST', '/Users/.search', {
+      schemas: ['urn:ietf:params:scim:api:messages:2.0:SearchRequest'],
+      filter: 'userName eq "searched@example.com"',
+      attributes: ['userName'],
+      startIndex: 1,
+      count: 10,
+    });
+    assert.equal(response.status, 200);
+    assert.equal(response.body.totalResults, 1);
+    assert.equal(response.body.Resources[0].userName, 'searched@example.com');
+  });
+
+  test('PUT /Users/:id replaces the user and changes meta.version', async () => {
+    const created = (await roster.request('POST', '/Users', userBody('put@example.com', { title: 'Old', nickName: 'Nick' }))).body;
+    const response = await roster.request('PUT', `/Users/${created.id}`, userBody('put@example.com', { title: 'New' }));
+    assert.equal(response.status, 200);
+    assert.equal(response.body.title, 'New');
+    assert.equal(response.body.nickName, undefined);
+    assert.notEqual(response.body.meta.version, created.meta.version);
+    assert.equal(response.body.meta.created, created.meta.created);
+  });
+
+  test('PATCH /Users/:id replaces a work email through a value path, creating it when missing', async () => {
+    const created = (await roster.request('POST', '/Users', userBody('patch@example.com'))).body;
+    const response = await roster.request('PATCH', `/Users/${created.id}`, {
+      schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+      Operations: [
+        { op: 'replace', path: 'emails[type eq "work"].value', value: 'patch@work.example' },
+        { op: 'add', path: 'title', value: 'Engineer' },
+        { op: 'replace', path: `${ENTERPRISE}:department`, value: 'Ops' },
+      ],
+    });
+    assert.equal(response.status, 200);
+    assert.deepEqual(response.body.emails.map((e: any) => [e.type, e.value]), [['work', 'patch@work.example']]);
+    assert.equal(response.body.title, 'Engineer');
+    assert.equal(response.body[ENTERPRISE].department, 'Ops');
+    const found = await roster.request('GET', `/Users?filter=${encodeURIComponent('emails.value eq "PATCH@work.example"')}`);
+    assert.equal(found.body.totalResults, 1);
+  });
+
+  test('PATCH that targets id or meta is 400 mutability and changes nothing', async () => {
+    const created = (await roster.request('POST', '/Users', userBody('immutable@example.com'))).body;
+    for (const path of ['id', 'meta.created']) {
+      const response = await roster.request('PATCH', `/Users/${created.id}`, {
+        schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+        Operations: [{ op: 'replace', path, value: 'x' }],
+      });
+      assert.equal(response.status, 400, path);
+      assert.equal(response.body.scimType, 'mutability', path);
+    }
+    const after = (await roster.request('GET', `/Users/${created.id}`)).body;
+    assert.equal(after.meta.version, created.meta.version);
+  });
+
+  test('PATCH active=false keeps the user visible as inactive; active=true restores it', async () => {
+    const created = (await roster.request('POST', '/Users', userBody('soft@example.com'))).body;
+    const off = await roster.request('PATCH', `/Users/${created.id}`, {
+      schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+      Operations: [{ op: 'Replace', path: 'active', value: 'False' }],
+    });
+    assert.equal(off.status, 200);
+    assert.equal(off.body.active, false);
+    const filtered = await roster.request('GET', `/Users?filter=${encodeURIComponent('userName eq "soft@example.com" and active eq false')}`);
+    assert.equal(filtered.body.totalResults, 1);
+    const on = await roster.request('PATCH', `/Users/${created.id}`, {
+      schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+      Operations: [{ op: 'replace', value: { active: true } }],
+    });
+    assert.equal(on.body.active, true);
+  });
+
+  test('If-Match with a stale version is 412; the current version is accepted; If-None-Match gives 304', async () => {
+    const created = (await roster.request('POST', '/Users', userBody('etag@example.com'))).body;
+    const patch = { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', path: 'title', value: 'A' }] };
+    const first = await roster.request('PATCH', `/Users/${created.id}`, patch, { 'if-match': created.meta.version });
+    assert.equal(first.status, 200);
+    const stale = await roster.request('PATCH', `/Users/${created.id}`, { ...patch, Operations: [{ op: 'replace', path: 'title', value: 'B' }] }, { 'if-match': created.meta.version });
+    assert.equal(stale.status, 412);
+    const unchanged = await roster.request('GET', `/Users/${created.id}`, undefined, { 'if-none-match': first.body.meta.version });
+    assert.equal(unchanged.status, 304);
+    const current = await roster.request('GET', `/Users/${created.id}`);
+    assert.equal(current.body.title, 'A');
+  });
+
+  test('DELETE /Users/:id answers 204; the id is then 404, and the userName can be provisioned again', async () => {
+    const created = (await roster.request('POST', '/Users', userBody('gone@example.com'))).body;
+    const deleted = await roster.request('DELETE', `/Users/${created.id}`, undefined, { 'content-type': 'application/scim+json; charset=utf-8' });
+    assert.equal(deleted.status, 204);
+    assert.equal((await roster.request('GET', `/Users/${created.id}`)).status, 404);
+    assert.equal((await roster.request('DELETE', `/Users/${created.id}`)).status, 404);
+    const again = await roster.request('POST', '/Users', userBody('gone@example.com'));
+    assert.equal(again.status, 201);
+    assert.notEqual(again.body.id, created.id);
+    assert.equal(again.body.active, true);
+  });
+
+  test('malformed JSON is 400 invalidSyntax', async () => {
+    const response = await roster.request('POST', '/Users', '{"userName": ');
+    assert.equal(response.status, 400);
+    assert.equal(response.body.scimType, 'invalidSyntax');
+  });
+
+  test('application/json bodies are accepted as well as application/scim+json', async () => {
+    const response = await roster.request('POST', '/Users', userBody('plainjson@example.com'), { 'content-type': 'application/json; charset=utf-8' });
+    assert.equal(response.status, 201);
+  });
+});
