@@ -16,6 +16,7 @@ export interface UsersTable {
   updated_at: string;
   version: number;
   last_connection_at: string | null;
+  is_admin: Generated<number>;
 }
 
 export interface ScimUsersTable {
@@ -80,6 +81,28 @@ export interface AuditEventsTable {
   details: string | null;
 }
 
+export interface SessionsTable {
+  /** SHA-256 hex of the cookie value. */
+  id: string;
+  user_id: string;
+  created_at: string;
+  last_seen_at: string;
+  /** Absolute expiry; the idle expiry is computed from last_seen_at. */
+  expires_at: string;
+}
+
+export interface SamlRequestsTable {
+  id: string;
+  created_at: string;
+  expires_at: string;
+  return_to: string | null;
+}
+
+export interface SamlAssertionsTable {
+  id: string;
+  expires_at: string;
+}
+
 export interface Database {
   users: UsersTable;
   scim_users: ScimUsersTable;
@@ -90,4 +113,7 @@ export interface Database {
   tokens: TokensTable;
   settings: SettingsTable;
   audit_events: AuditEventsTable;
+  sessions: SessionsTable;
+  saml_requests: SamlRequestsTable;
+  saml_assertions: SamlAssertionsTable;
 }

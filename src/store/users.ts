@@ -23,6 +23,8 @@ export interface StoredUser {
   readonly updatedAt: string;
   readonly version: number;
   readonly lastConnectionAt: string | null;
+  /** Administrators' tokens may call the SCIM and admin APIs. */
+  readonly admin: boolean;
 }
 
 /** The columns a write sets. */
@@ -66,9 +68,10 @@ const USER_COLUMNS = [
   'u.updated_at',
   'u.version',
   'u.last_connection_at',
+  'u.is_admin',
 ] as const;
 
-type UserRow = Omit<UsersTable, 'password_hash'> & { scim_id: string | null };
+type UserRow = Omit<UsersTable, 'password_hash' | 'is_admin'> & { scim_id: string | null; is_admin: number };
 
 /** Query factory for users (STYLE.md: `createXQueries(db)`). */
 export function createUserQueries(dialect: DialectAdapter) {
@@ -87,6 +90,7 @@ export function createUserQueries(dialect: DialectAdapter) {
       updatedAt: row.updated_at,
       version: row.version,
       lastConnectionAt: row.last_connection_at,
+      admin: row.is_admin === 1,
     };
   }
 
