@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
+import { eachDatabase } from '../support/databases.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 
-describe('SCIM discovery', () => {
+eachDatabase('SCIM discovery', (database) => {
   let roster: TestApp;
   before(async () => {
-    roster = await startTestApp();
+    roster = await startTestApp({ database });
   });
   after(async () => {
     await roster.close();

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
+import { eachDatabase } from '../support/databases.ts';
 import { groupBody, startTestApp, userBody, type TestApp } from '../support/app.ts';
 
 const PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
 
-describe('SCIM /Groups', () => {
+eachDatabase('SCIM /Groups', (database) => {
   let roster: TestApp;
   const users: string[] = [];
   before(async () => {

@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
+import { eachDatabase } from '../support/databases.ts';
 import { startTestApp, userBody, BASE_URL, type TestApp } from '../support/app.ts';
 
 const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
 
-describe('SCIM /Users', () => {
+eachDatabase('SCIM /Users', (database) => {
   let roster: TestApp;
   before(async () => {
-    roster = await startTestApp();
+    roster = await startTestApp({ database });
   });
   after(async () => {
     await roster.close();

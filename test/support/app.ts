@@ -10,6 +10,7 @@ import type { FastifyInstance, HTTPMethods, LightMyRequestResponse } from 'fasti
 import { buildApp } from '../../src/http/app.ts';
 import { createServices, type Services } from '../../src/services.ts';
 import { openStore } from '../../src/store/index.ts';
+import type { TestDatabase } from './databases.ts';
 
 export const BASE_URL = 'https://roster.test';
 export const SCIM = '/api/scim/v2';
@@ -50,9 +51,10 @@ export interface TestResponse {
   readonly raw: LightMyRequestResponse;
 }
 
-/** Starts a fresh instance; `scim: false` leaves provisioning off. */
-export async function startTestApp(options: { scim?: boolean; saml?: boolean } = {}): Promise<TestApp> {
+/** Starts a fresh instance on `database` (SQLite by default); `scim: false` leaves provisioning off. */
+export async function startTestApp(options: { scim?: boolean; saml?: boolean; database?: TestDatabase } = {}): Promise<TestApp> {
   const directory = mkdtempSync(join(tmpdir(), 'roster-test-'));
+  if (options.database === 'postgres') throw new Error('PostgreSQL test databases are not wired yet');
   const store = await openStore({ kind: 'sqlite', path: join(directory, 'roster.db') });
   const services = createServices(store);
   const actor = { kind: 'cli' } as const;
