@@ -163,8 +163,12 @@ eachDatabase('Microsoft Entra ID provisioning replay', (database) => {
     assert.equal(again.body.meta.version, user.meta.version);
   });
 
-  test('PATCH roles with "True"/"False" strings inside the values', async () => {
-    let user = await patchUser(entra.assignRole('Reader'));
+  test('PATCH roles with "True"/"False" strings: in value paths and inside the values', async () => {
+    let user = await patchUser(entra.assignRoleByPath('Writer'));
+    assert.deepEqual(user.roles, [{ primary: true, display: 'Writer', value: 'Writer', type: 'WindowsAzureActiveDirectoryRole' }]);
+    user = await patchUser(entra.patch({ op: 'Remove', path: 'roles[primary eq "True"]' }));
+    assert.equal(user.roles, undefined);
+    user = await patchUser(entra.assignRole('Reader'));
     assert.deepEqual(user.roles, [{ value: 'Reader', display: 'Reader', type: 'WindowsAzureActiveDirectoryRole', primary: true }]);
     user = await patchUser(entra.replaceRoles('Admin', 'Reader'));
     assert.deepEqual(
