@@ -62,6 +62,8 @@ eachDatabase('Microsoft Entra ID provisioning replay', (database) => {
     const groups = await lookup(`displayName eq "${randomUUID()}"`, 'Groups', { excludedAttributes: 'members' });
     assert.equal(groups.totalResults, 0);
     expectStatus(await roster.request('GET', `/Users/${randomUUID()}`), 404);
+    // A tenant URL entered with a trailing slash makes Entra send `//Users`.
+    expectStatus(await roster.request('GET', `/api/scim/v2//Users?${query}`), 200);
   });
 
   test('Saving the configuration reads /Schemas and /ServiceProviderConfig', async () => {
@@ -271,6 +273,16 @@ eachDatabase('Microsoft Entra ID provisioning replay', (database) => {
     const read = await roster.request('GET', `/Groups/${groupId}`);
     assert.deepEqual(memberValues(read.body), []);
     expectStatus(await roster.request('PATCH', `/Users/${userId}`, entra.setActive(false, false)), 404);
+  });
+
+  test('Assigned again after a DELETE, the user is created anew under a new id', async () => {
+    assert.equal((await lookup('userName eq "adele@contoso.example"')).totalResults, 0);
+    const response = await roster.request('POST', '/Users', entra.createUser('adele@contoso.example', objectId, mail));
+    expectStatus(response, 201);
+    assert.notEqual(response.body.id, userId);
+    assert.equal(response.body.active, true);
+    assert.equal(response.body.roles, undefined, 'nothing of the deleted resource comes back');
+    expectStatus(await roster.request('GET', `/Users/${userId}`), 404);
   });
 
   test('DELETE /Groups answers 204, then 404', async () => {
