@@ -67,9 +67,15 @@ describe('evaluateFilter: other types', () => {
     assert.equal(matches('active ne false'), true);
   });
 
+  it('reads "True"/"False" as booleans, as Entra ID writes them in PATCH value paths', () => {
+    assert.equal(matches('active eq "True"'), true);
+    assert.equal(matches('active eq "FALSE"'), false);
+    assert.equal(matches('active ne "False"'), true);
+  });
+
   it('treats nonsense comparisons as no match', () => {
     assert.equal(matches('active gt false'), false);
-    assert.equal(matches('active eq "true"'), false);
+    assert.equal(matches('active eq "yes"'), false);
     assert.equal(matches('name gt "a"'), false);
     assert.equal(matches('userName eq 1'), false);
     assert.equal(matches('meta.created co "2024"'), false);

@@ -153,6 +153,18 @@ describe('parseFilter: value filters', () => {
     });
   });
 
+  it('reads Entra ID\'s emails[type eq "work"].value eq "x" as one value filter', () => {
+    assert.deepEqual(parsed('emails[type eq "work"].value eq "a@example.com"'), {
+      kind: 'valuePath',
+      path: { attribute: 'emails' },
+      filter: {
+        kind: 'and',
+        left: { kind: 'compare', path: { attribute: 'type' }, op: 'eq', value: 'work' },
+        right: { kind: 'compare', path: { attribute: 'value' }, op: 'eq', value: 'a@example.com' },
+      },
+    });
+  });
+
   it('accepts a URN before the multi-valued attribute', () => {
     const filter = parsed('urn:ietf:params:scim:schemas:core:2.0:User:emails[primary eq true]');
     assert.equal(filter.kind, 'valuePath');
@@ -191,7 +203,8 @@ describe('parseFilter: errors name the problem and its position', () => {
     ['emails[value.x pr]', /name a sub-attribute of 'emails'/, 7],
     ['emails[urn:x:y:value pr]', /name a sub-attribute of 'emails'/, 7],
     ['name.familyName[value pr]', /not to the sub-attribute 'name.familyName'/, 15],
-    ['emails[type eq "work"].value eq "x"', /'.value' cannot follow a value filter/, 22],
+    ['emails[type eq "work"].value.x eq "x"', /more than one '\.'/, 22],
+    ['emails[type eq "work"].value', /expected an operator after 'value'/, 28],
     ['a.b.c pr', /more than one '\.'/, 0],
     ['1abc pr', /invalid attribute name '1abc'/, 0],
     ['user@name pr', /invalid attribute name 'user@name'/, 0],

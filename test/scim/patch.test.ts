@@ -148,6 +148,16 @@ test('add on emails[type eq "work"].value creates the work email next to other e
   ]);
 });
 
+test('roles[primary eq "True"].display/.value/.type build ONE role: the string "True" matches the created primary', () => {
+  const user = patchUser(
+    plainUser(),
+    { op: 'Add', path: 'roles[primary eq "True"].display', value: 'Admin' },
+    { op: 'Add', path: 'roles[primary eq "True"].value', value: 'admin' },
+    { op: 'Add', path: 'roles[primary eq "True"].type', value: 'WindowsAzureActiveDirectoryRole' },
+  );
+  assert.deepEqual(user['roles'], [{ primary: true, display: 'Admin', value: 'admin', type: 'WindowsAzureActiveDirectoryRole' }]);
+});
+
 test('replace on emails[type eq "work"].value changes only the work email and keeps its primary flag', () => {
   const start = { ...barbara(), emails: [{ value: 'w@x', type: 'work', primary: true }, { value: 'h@x', type: 'home' }] };
   const user = patchUser(start, { op: 'replace', path: 'emails[type eq "work"].value', value: 'w2@x' });

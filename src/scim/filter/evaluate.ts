@@ -14,7 +14,8 @@
  * - `pr` is true for a value that is not null, not "", not an empty array and, for a complex
  *   value, has at least one present sub-attribute (RFC 7643 §2.5: those states are equivalent);
  * - comparisons that make no sense for the attribute's type (`gt` on a boolean, a string
- *   against a boolean…) never match here; the SQL compiler rejects them with invalidFilter.
+ *   against a number…) never match here; the SQL compiler rejects them with invalidFilter.
+ *   One exception, for PATCH value paths only: "True"/"False" against a boolean (Entra ID).
  */
 import type { AttributePath, CompareOperator, Filter, FilterValue } from './ast.ts';
 import { findAttribute, findSchema, type AttributeDefinition } from '../schemas.ts';
@@ -215,21 +216,34 @@ function matches(candidate: unknown, op: CompareOperator, wanted: FilterValue, d
   }
 }
 
+/**
+ * The filter's value as the attribute's type reads it. Entra ID writes booleans in PATCH value
+ * paths as strings (`roles[primary eq "True"].value`, its SingleAppRoleAssignment mapping), the
+ * same "True"/"False" it sends as values, which validate.ts already reads as booleans.
+ */
+function operandFor(definition: AttributeDefinition | undefined, value: FilterValue): FilterValue {
+  if (definition?.type === 'boolean' && typeof value === 'string' && /^(true|false)$/i.test(value)) {
+    return value.toLowerCase() === 'true';
+  }
+  return value;
+}
+
 function evaluateCompare(
   filter: Filter & { readonly kind: 'compare' },
   value: JsonObject,
   attributes: readonly AttributeDefinition[],
 ): boolean {
   const { definition, values } = comparedValues(filter.path, locate(filter.path, value, attributes));
-  if (filter.value === null) {
+  const wanted = operandFor(definition, filter.value);
+  if (wanted === null) {
     if (filter.op === 'eq') return !values.some(isPresent);
     return filter.op === 'ne' && values.some(isPresent);
   }
-  if (definition !== undefined && comparisonProblem(definition, filter.op, filter.value, filter.path.attribute) !== undefined) {
+  if (definition !== undefined && comparisonProblem(definition, filter.op, wanted, filter.path.attribute) !== undefined) {
     return false;
   }
-  if (filter.op === 'ne') return !values.some((candidate) => matches(candidate, 'eq', filter.value, definition));
-  return values.some((candidate) => matches(candidate, filter.op, filter.value, definition));
+  if (filter.op === 'ne') return !values.some((candidate) => matches(candidate, 'eq', wanted, definition));
+  return values.some((candidate) => matches(candidate, filter.op, wanted, definition));
 }
 
 function evaluatePresent(path: AttributePath, value: JsonObject, attributes: readonly AttributeDefinition[]): boolean {

@@ -266,10 +266,7 @@ export class TokenParser {
       const filter = this.bracketFilter(path, after.position);
       const following = this.peek();
       if (following.kind === 'word' && following.text.startsWith('.')) {
-        throw syntaxError(
-          `'${following.text}' cannot follow a value filter in a filter: write the condition inside the brackets instead`,
-          following.position,
-        );
+        return { kind: 'valuePath', path, filter: this.subAttributeCondition(path.attribute, filter, following) };
       }
       return { kind: 'valuePath', path, filter };
     }
@@ -293,6 +290,22 @@ export class TokenParser {
     }
     this.next();
     return { kind: 'compare', path, op: op as CompareOperator, value: this.value(after.text) };
+  }
+
+  /**
+   * `emails[type eq "work"].value eq "x"`: not in RFC 7644's grammar, but Entra ID sends exactly
+   * this to match users on their work email (use-scim-to-provision-users-and-groups.md, "/Users").
+   * It means the same as `emails[type eq "work" and value eq "x"]`, which is what it becomes.
+   */
+  private subAttributeCondition(container: string, filter: Filter, word: Extract<Token, { kind: 'word' }>): Filter {
+    this.next();
+    const name = word.text.slice(1);
+    if (name.includes('.')) {
+      throw syntaxError(`'${word.text}' has more than one '.': only one sub-attribute may follow ']'`, word.position);
+    }
+    checkAttributeName(name, word.position + 1);
+    const condition = this.attributeExpression({ kind: 'word', text: name, position: word.position + 1 }, container);
+    return { kind: 'and', left: filter, right: condition };
   }
 
   /** `compValue = false / null / true / number / string` (RFC 7644 Figure 1). */
