@@ -16,7 +16,8 @@ import { createSignInQueries, findProfile, type SignInAttempt, type UserProfile 
 import { createUserQueries, type StoredUser } from '../store/users.ts';
 import { newId } from '../ids.ts';
 import { recordEvent, type Actor } from './audit.ts';
-import type { Provisioning } from './provisioning.ts';
+import { provisioningModeSetting, type Provisioning } from './provisioning.ts';
+import { readSetting } from './settings.ts';
 
 /** Shown to anyone SCIM mode does not let in (SonarQube's wording, with our name). */
 export const NO_ACCOUNT_MESSAGE = 'You have no account on Roster. Please make sure with your administrator that your account is provisioned.';
@@ -84,11 +85,16 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
   const memberships = createMembershipQueries();
   const queries = createSignInQueries();
 
+  /** Read through `db`: inside a transaction on SQLite's single connection, another handle would wait forever. */
+  async function scimMode(db: Executor): Promise<boolean> {
+    return (await readSetting(db, provisioningModeSetting)) === 'scim';
+  }
+
   /** The decision alone, without writing anything (also what /saml/validation shows). */
   async function decide(db: Executor, identity: SignInIdentity): Promise<SignInDecision> {
     if (identity.login === null) return { ok: false, reason: 'no_login', message: NO_LOGIN_MESSAGE, user: undefined };
     const user = await users.findByLogin(db, identity.login);
-    if (await provisioning.isScimEnabled()) {
+    if (await scimMode(db)) {
       // A deactivated user is told the same as a stranger: SCIM mode does not reveal which accounts exist.
       if (user === undefined || user.scimId === null) return { ok: false, reason: 'not_provisioned', message: NO_ACCOUNT_MESSAGE, user };
       if (!user.active) return { ok: false, reason: 'deactivated', message: NO_ACCOUNT_MESSAGE, user };
@@ -169,7 +175,7 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
           const user = decision.user;
           if (user === undefined) throw new Error('sign-in decision without a user');
           userId = user.id;
-          const scim = await provisioning.isScimEnabled();
+          const scim = await scimMode(trx);
           // In SCIM mode the IdP's provisioning owns name and email; sign-in changes nothing.
           if (!scim && (identity.name !== user.displayName || identity.email !== user.email)) {
             await queries.updateProfile(trx, userId, identity.name, identity.email, now);
@@ -182,7 +188,7 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
             }, now);
           }
         }
-        if (identity.groups !== null && !(await provisioning.isScimEnabled())) {
+        if (identity.groups !== null && !(await scimMode(trx))) {
           const change = await syncGroups(trx, userId, identity.groups, now);
           if (change.added.length + change.removed.length > 0) details['groups'] = change;
         }
