@@ -54,6 +54,16 @@ function view(config: SamlConfig, services: Services) {
   };
 }
 
+/** Compares by fingerprint: the stored PEM is normalised, the posted one may differ in layout. */
+function sameCertificate(a: string | null, b: string | null): boolean {
+  if (a === null || b === null) return false;
+  try {
+    return describeCertificate(a).fingerprint256 === describeCertificate(b).fingerprint256;
+  } catch {
+    return false;
+  }
+}
+
 type Parsed = { input: SamlConfigInput } | { error: string; field: string };
 
 /** Checks JSON types; the values themselves are checked by validateSamlConfig. */
@@ -80,7 +90,10 @@ function toInput(body: Record<string, unknown>, current: SamlConfig | undefined)
   else if (Array.isArray(raw) && raw.every((item): item is string => typeof item === 'string')) certificates = raw;
   else if (raw !== undefined) return { error: 'Value for field certificate was rejected: must be PEM text or a list of PEM texts.', field: 'certificates' };
   // The key is write-only: omitted means "keep", as long as the certificate it belongs to is kept too.
-  const keepKey = body['spPrivateKey'] === undefined && current?.spPrivateKey != null && (values.spCertificate === undefined || values.spCertificate === current.spCertificate);
+  const keepKey =
+    body['spPrivateKey'] === undefined &&
+    current?.spPrivateKey != null &&
+    (values.spCertificate === undefined || sameCertificate(values.spCertificate, current.spCertificate));
   return {
     input: {
       providerId: values.providerId ?? '',
