@@ -159,7 +159,8 @@ export const samlCommands: CommandGroup = {
 function printConfig(context: CliContext, config: SamlConfig): void {
   const unset = (value: string | null, fallback: string): string => value ?? fallback;
   context.out(`Provider name:    ${config.providerName}`);
-  context.out(`Application ID:   ${unset(config.applicationId, '<base URL>/saml/metadata')}`);
+  context.out(`Application ID:   ${unset(config.applicationId, `${context.config.baseUrl}/saml/metadata`)}`);
+  context.out(`ACS URL:          ${context.config.baseUrl}/saml/acs`);
   context.out(`IdP entity ID:    ${config.providerId}`);
   context.out(`IdP sign-in URL:  ${config.loginUrl}`);
   context.out(`Login attribute:  ${unset(config.userLoginAttribute, '(NameID)')}`);
