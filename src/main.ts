@@ -10,7 +10,7 @@ import { openStore } from './store/index.ts';
 /** Runs the server until SIGTERM or SIGINT, then shuts down gracefully. */
 export async function serve(config: Config): Promise<void> {
   const store = await openStore(config.database);
-  const services = createServices(store);
+  const services = createServices(store, { baseUrl: config.baseUrl });
   const app = await buildApp({ services, baseUrl: config.baseUrl, logger: { level: config.logLevel } });
 
   let stopping = false;

@@ -1,10 +1,11 @@
 /**
  * The SAML identity provider as Roster trusts it: who it is (entity ID), where to send
- * users to sign in, and which certificates may sign its responses. Stored as the `saml`
- * setting. Validation returns a result naming the wrong field (STYLE.md §6) so the CLI and
- * the admin console can point at it.
+ * users to sign in, which certificates may sign its responses, and which attributes carry
+ * the login, name, email and groups. Field names follow SonarQube's SAML settings. Stored as
+ * the `saml` setting. Validation returns a result naming the wrong field (STYLE.md §6) so the
+ * CLI and the admin console can point at it.
  */
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
 import { DOMParser } from '@xmldom/xmldom';
 import type { Element } from '@xmldom/xmldom';
 import type { Actor } from '../directory/audit.ts';
@@ -12,21 +13,65 @@ import { defineSetting, type Settings } from '../directory/settings.ts';
 
 /** The stored configuration. Certificates are PEM, one certificate each. */
 export interface SamlConfig {
+  /** Our SP entity ID (the audience of assertions); null means `<base URL>/saml/metadata`. */
+  readonly applicationId: string | null;
+  /** The name shown on the sign-in button and pages. */
+  readonly providerName: string;
   /** The IdP's entity ID (the Issuer of its responses). */
   readonly providerId: string;
   /** The IdP's single sign-on URL. */
   readonly loginUrl: string;
   readonly certificates: readonly string[];
+  /** The attribute matched to the SCIM userName; null means the assertion's NameID. */
+  readonly userLoginAttribute: string | null;
+  /** The attribute holding the display name; null means the login. */
+  readonly userNameAttribute: string | null;
+  readonly userEmailAttribute: string | null;
+  /** The attribute listing group names (just-in-time mode only); null leaves groups alone. */
+  readonly groupAttribute: string | null;
+  /** Sign AuthnRequests with the SP key (SonarQube's "Sign requests"). */
+  readonly signRequests: boolean;
+  /** The SP certificate (PEM), published in our metadata for request signing and assertion encryption. */
+  readonly spCertificate: string | null;
+  /** The SP private key (PEM, unencrypted): signs requests and decrypts encrypted assertions. */
+  readonly spPrivateKey: string | null;
+  /** Accept responses that answer no request of ours (IdP-initiated sign-in); off by default. */
+  readonly allowIdpInitiated: boolean;
 }
 
-/** Unchecked input, e.g. from CLI flags or parsed metadata. Certificates may be PEM or bare base64 DER. */
+/**
+ * Unchecked input, e.g. from CLI flags, the admin API or parsed metadata. Certificates may be
+ * PEM or bare base64 DER. Omitted optional fields take their defaults.
+ */
 export interface SamlConfigInput {
   readonly providerId: string;
   readonly loginUrl: string;
   readonly certificates: readonly string[];
+  readonly applicationId?: string | null | undefined;
+  readonly providerName?: string | null | undefined;
+  readonly userLoginAttribute?: string | null | undefined;
+  readonly userNameAttribute?: string | null | undefined;
+  readonly userEmailAttribute?: string | null | undefined;
+  readonly groupAttribute?: string | null | undefined;
+  readonly signRequests?: boolean | undefined;
+  readonly spCertificate?: string | null | undefined;
+  readonly spPrivateKey?: string | null | undefined;
+  readonly allowIdpInitiated?: boolean | undefined;
 }
 
-export type SamlField = 'providerId' | 'loginUrl' | 'certificates';
+export type SamlField =
+  | 'applicationId'
+  | 'providerName'
+  | 'providerId'
+  | 'loginUrl'
+  | 'certificates'
+  | 'userLoginAttribute'
+  | 'userNameAttribute'
+  | 'userEmailAttribute'
+  | 'groupAttribute'
+  | 'signRequests'
+  | 'spCertificate'
+  | 'spPrivateKey';
 
 /** One problem with one field; `index` says which certificate. */
 export interface SamlIssue {
@@ -64,6 +109,8 @@ const BINDING_POST = 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST';
 const DAY_MS = 24 * 60 * 60 * 1000;
 const EXPIRY_WARNING_DAYS = 30;
 const MAX_PROVIDER_ID_LENGTH = 1024;
+const MAX_NAME_LENGTH = 100;
+const DEFAULT_PROVIDER_NAME = 'SAML';
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 
 /** The `saml` setting. Its audit summary leaves out the PEM text but keeps fingerprints, so a rotation is traceable. */
@@ -71,9 +118,11 @@ export const samlSetting = defineSetting<SamlConfig>({
   key: 'saml',
   parse: parseStoredConfig,
   audit: (config) => ({
-    providerId: config.providerId,
-    loginUrl: config.loginUrl,
+    ...config,
     certificates: config.certificates.map((pem) => new X509Certificate(pem).fingerprint256),
+    spCertificate: config.spCertificate === null ? null : new X509Certificate(config.spCertificate).fingerprint256,
+    // Never the key itself: the audit trail is delivered to other applications.
+    spPrivateKey: config.spPrivateKey === null ? null : 'configured',
   }),
 });
 
@@ -131,8 +180,94 @@ export function validateSamlConfig(input: SamlConfigInput, now: Date = new Date(
     infos.push(checked.info);
   });
 
+  const applicationId = optionalText(input.applicationId);
+  if (applicationId !== null && applicationId.length > MAX_PROVIDER_ID_LENGTH) {
+    errors.push({ field: 'applicationId', message: `the application ID must be at most ${MAX_PROVIDER_ID_LENGTH} characters` });
+  }
+  const providerName = optionalText(input.providerName) ?? DEFAULT_PROVIDER_NAME;
+  if (providerName.length > MAX_NAME_LENGTH) {
+    errors.push({ field: 'providerName', message: `the provider name must be at most ${MAX_NAME_LENGTH} characters` });
+  }
+  const attributes = {
+    userLoginAttribute: optionalText(input.userLoginAttribute),
+    userNameAttribute: optionalText(input.userNameAttribute),
+    userEmailAttribute: optionalText(input.userEmailAttribute),
+    groupAttribute: optionalText(input.groupAttribute),
+  };
+  for (const [field, value] of Object.entries(attributes) as Array<[SamlField, string | null]>) {
+    if (value !== null && value.length > MAX_PROVIDER_ID_LENGTH) {
+      errors.push({ field, message: `the attribute name must be at most ${MAX_PROVIDER_ID_LENGTH} characters` });
+    }
+  }
+  const keyPair = checkKeyPair(optionalText(input.spCertificate), optionalText(input.spPrivateKey), now, errors, warnings);
+  const signRequests = input.signRequests === true;
+  if (signRequests && keyPair === undefined) {
+    errors.push({ field: 'signRequests', message: 'signing requests needs the SP certificate and private key' });
+  }
+
   if (errors.length > 0) return { ok: false, errors, warnings };
-  return { ok: true, config: { providerId, loginUrl, certificates: pems }, certificates: infos, warnings };
+  return {
+    ok: true,
+    config: {
+      applicationId,
+      providerName,
+      providerId,
+      loginUrl,
+      certificates: pems,
+      ...attributes,
+      signRequests,
+      spCertificate: keyPair?.certificate ?? null,
+      spPrivateKey: keyPair?.privateKey ?? null,
+      allowIdpInitiated: input.allowIdpInitiated === true,
+    },
+    certificates: infos,
+    warnings,
+  };
+}
+
+/** Checks the optional SP key pair: both or neither, each parses, and the key belongs to the certificate. */
+function checkKeyPair(
+  certificateText: string | null,
+  keyText: string | null,
+  now: Date,
+  errors: SamlIssue[],
+  warnings: SamlIssue[],
+): { certificate: string; privateKey: string } | undefined {
+  if (certificateText === null && keyText === null) return undefined;
+  if (certificateText === null) {
+    errors.push({ field: 'spCertificate', message: 'the SP certificate is required with the SP private key' });
+    return undefined;
+  }
+  if (keyText === null) {
+    errors.push({ field: 'spPrivateKey', message: 'the SP private key is required with the SP certificate' });
+    return undefined;
+  }
+  const checked = checkCertificate(certificateText, now);
+  if ('error' in checked) {
+    errors.push({ field: 'spCertificate', message: checked.error });
+    return undefined;
+  }
+  if (checked.warning !== undefined) warnings.push({ field: 'spCertificate', message: checked.warning });
+  let publicOfKey: string;
+  try {
+    publicOfKey = createPublicKey(createPrivateKey(keyText)).export({ type: 'spki', format: 'pem' }).toString();
+  } catch (error) {
+    errors.push({ field: 'spPrivateKey', message: `not a valid unencrypted PEM private key (${firstLine(error)})` });
+    return undefined;
+  }
+  const publicOfCertificate = new X509Certificate(checked.pem).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  if (publicOfKey !== publicOfCertificate) {
+    errors.push({ field: 'spPrivateKey', message: 'the SP private key does not belong to the SP certificate' });
+    return undefined;
+  }
+  return { certificate: checked.pem, privateKey: keyText };
+}
+
+/** Blank means "not set", so forms and flags can clear a field by sending an empty value. */
+function optionalText(value: string | null | undefined): string | null {
+  if (value === undefined || value === null) return null;
+  const trimmed = value.trim();
+  return trimmed === '' ? null : trimmed;
 }
 
 /** Splits a PEM file's text into its certificates (bare base64 counts as one); key blocks are ignored. */
@@ -273,10 +408,51 @@ function firstLine(error: unknown): string {
   return message.split('\n')[0] ?? message;
 }
 
+/** Reads the stored JSON; fields added after the first version take their defaults when absent. */
 function parseStoredConfig(raw: unknown): SamlConfig | undefined {
   if (typeof raw !== 'object' || raw === null) return undefined;
-  const { providerId, loginUrl, certificates } = raw as Record<string, unknown>;
+  const value = raw as Record<string, unknown>;
+  const { providerId, loginUrl, certificates } = value;
   if (typeof providerId !== 'string' || typeof loginUrl !== 'string' || !Array.isArray(certificates)) return undefined;
   if (!certificates.every((c): c is string => typeof c === 'string')) return undefined;
-  return { providerId, loginUrl, certificates };
+  const text = (key: string): string | null | false => {
+    const field = value[key];
+    if (field === undefined || field === null) return null;
+    return typeof field === 'string' ? field : false;
+  };
+  const flag = (key: string): boolean | undefined => {
+    const field = value[key];
+    if (field === undefined) return false;
+    return typeof field === 'boolean' ? field : undefined;
+  };
+  const fields = {
+    applicationId: text('applicationId'),
+    providerName: text('providerName'),
+    userLoginAttribute: text('userLoginAttribute'),
+    userNameAttribute: text('userNameAttribute'),
+    userEmailAttribute: text('userEmailAttribute'),
+    groupAttribute: text('groupAttribute'),
+    spCertificate: text('spCertificate'),
+    spPrivateKey: text('spPrivateKey'),
+  };
+  if (Object.values(fields).some((field) => field === false)) return undefined;
+  const signRequests = flag('signRequests');
+  const allowIdpInitiated = flag('allowIdpInitiated');
+  if (signRequests === undefined || allowIdpInitiated === undefined) return undefined;
+  const t = fields as Record<keyof typeof fields, string | null>;
+  return {
+    applicationId: t.applicationId,
+    providerName: t.providerName ?? DEFAULT_PROVIDER_NAME,
+    providerId,
+    loginUrl,
+    certificates,
+    userLoginAttribute: t.userLoginAttribute,
+    userNameAttribute: t.userNameAttribute,
+    userEmailAttribute: t.userEmailAttribute,
+    groupAttribute: t.groupAttribute,
+    signRequests,
+    spCertificate: t.spCertificate,
+    spPrivateKey: t.spPrivateKey,
+    allowIdpInitiated,
+  };
 }

@@ -106,7 +106,7 @@ async function runCli(argv: readonly string[]): Promise<number> {
       err,
       async services() {
         store ??= await openStore(config.database);
-        services ??= createServices(store);
+        services ??= createServices(store, { baseUrl: config.baseUrl });
         return services;
       },
     };

@@ -23,15 +23,38 @@ const CONFIGURE_USAGE = [
   '  --idp-sso-url <url>           the IdP sign-in URL (https; http only for localhost)',
   '  --idp-certificate <pem-file>  the IdP signing certificate; repeat it to trust several during a rollover',
   '  --idp-metadata <xml-file>     the IdP federation metadata XML, instead of the three options above',
+  '  --application-id <id>         our SP entity ID (default: <ROSTER_BASE_URL>/saml/metadata)',
+  '  --provider-name <name>        the name shown to users (default: SAML)',
+  '  --login-attribute <name>      the attribute matched to the SCIM userName (default: the NameID)',
+  '  --name-attribute <name>       the attribute holding the display name',
+  '  --email-attribute <name>      the attribute holding the email address',
+  '  --group-attribute <name>      the attribute listing group names (just-in-time mode)',
+  '  --sp-certificate <pem-file>   our certificate, published in /saml/metadata',
+  '  --sp-private-key <pem-file>   our private key: signs requests, decrypts encrypted assertions',
+  '  --sign-requests               sign AuthnRequests (needs --sp-certificate and --sp-private-key)',
+  '  --allow-idp-initiated         accept sign-ins started at the IdP (off: only sign-ins started at Roster)',
 ].join('\n');
 
 /** Which option each field came from, for messages that point at what to fix. */
+const COMMON_LABELS = {
+  applicationId: '--application-id',
+  providerName: '--provider-name',
+  userLoginAttribute: '--login-attribute',
+  userNameAttribute: '--name-attribute',
+  userEmailAttribute: '--email-attribute',
+  groupAttribute: '--group-attribute',
+  signRequests: '--sign-requests',
+  spCertificate: '--sp-certificate',
+  spPrivateKey: '--sp-private-key',
+} as const;
 const FLAG_LABELS: Record<SamlIssue['field'], string> = {
+  ...COMMON_LABELS,
   providerId: '--idp-entity-id',
   loginUrl: '--idp-sso-url',
   certificates: '--idp-certificate',
 };
 const METADATA_LABELS: Record<SamlIssue['field'], string> = {
+  ...COMMON_LABELS,
   providerId: 'metadata entityID',
   loginUrl: 'metadata SingleSignOnService Location',
   certificates: 'metadata X509Certificate',
@@ -53,8 +76,32 @@ export const samlCommands: CommandGroup = {
             'idp-sso-url': { type: 'string' },
             'idp-certificate': { type: 'string', multiple: true },
             'idp-metadata': { type: 'string' },
+            'application-id': { type: 'string' },
+            'provider-name': { type: 'string' },
+            'login-attribute': { type: 'string' },
+            'name-attribute': { type: 'string' },
+            'email-attribute': { type: 'string' },
+            'group-attribute': { type: 'string' },
+            'sp-certificate': { type: 'string' },
+            'sp-private-key': { type: 'string' },
+            'sign-requests': { type: 'boolean' },
+            'allow-idp-initiated': { type: 'boolean' },
           },
         });
+        const spCertificateFile = values['sp-certificate'];
+        const spPrivateKeyFile = values['sp-private-key'];
+        const settings = {
+          applicationId: values['application-id'],
+          providerName: values['provider-name'],
+          userLoginAttribute: values['login-attribute'],
+          userNameAttribute: values['name-attribute'],
+          userEmailAttribute: values['email-attribute'],
+          groupAttribute: values['group-attribute'],
+          spCertificate: spCertificateFile === undefined ? undefined : readFile(spCertificateFile, '--sp-certificate'),
+          spPrivateKey: spPrivateKeyFile === undefined ? undefined : readFile(spPrivateKeyFile, '--sp-private-key'),
+          signRequests: values['sign-requests'],
+          allowIdpInitiated: values['allow-idp-initiated'],
+        };
         const certificateFiles = values['idp-certificate'] ?? [];
         const direct = [values['idp-entity-id'], values['idp-sso-url']].some((v) => v !== undefined) || certificateFiles.length > 0;
         let input: SamlConfigInput;
@@ -64,7 +111,7 @@ export const samlCommands: CommandGroup = {
           const file = values['idp-metadata'];
           const parsed = parseIdpMetadata(readFile(file, '--idp-metadata'));
           if (!parsed.ok) throw new DirectoryError('invalid', `SAML configuration refused: ${file}: ${parsed.message}.`, 'metadata');
-          input = parsed.input;
+          input = { ...parsed.input, ...settings };
           labels = METADATA_LABELS;
         } else {
           const entityId = values['idp-entity-id'];
@@ -77,7 +124,7 @@ export const samlCommands: CommandGroup = {
             if (found.length === 0) throw new DirectoryError('invalid', `SAML configuration refused: --idp-certificate ${file} holds no certificate.`, 'certificates');
             return found;
           });
-          input = { providerId: entityId, loginUrl: ssoUrl, certificates };
+          input = { providerId: entityId, loginUrl: ssoUrl, certificates, ...settings };
           labels = FLAG_LABELS;
         }
 
@@ -110,11 +157,23 @@ export const samlCommands: CommandGroup = {
 };
 
 function printConfig(context: CliContext, config: SamlConfig): void {
+  const unset = (value: string | null, fallback: string): string => value ?? fallback;
+  context.out(`Provider name:    ${config.providerName}`);
+  context.out(`Application ID:   ${unset(config.applicationId, `${context.config.baseUrl}/saml/metadata`)}`);
+  context.out(`ACS URL:          ${context.config.baseUrl}/saml/acs`);
   context.out(`IdP entity ID:    ${config.providerId}`);
   context.out(`IdP sign-in URL:  ${config.loginUrl}`);
+  context.out(`Login attribute:  ${unset(config.userLoginAttribute, '(NameID)')}`);
+  context.out(`Name attribute:   ${unset(config.userNameAttribute, '(the login)')}`);
+  context.out(`Email attribute:  ${unset(config.userEmailAttribute, '(none)')}`);
+  context.out(`Group attribute:  ${unset(config.groupAttribute, '(none)')}`);
+  context.out(`SP key pair:      ${config.spCertificate === null ? '(none)' : describeCertificate(config.spCertificate).subject}`);
+  context.out(`Sign requests:    ${config.signRequests ? 'yes' : 'no'}`);
+  context.out(`IdP-initiated:    ${config.allowIdpInitiated ? 'allowed' : 'refused'}`);
   config.certificates.forEach((pem, index) => {
     const info = describeCertificate(pem);
-    const expired = Date.parse(info.validTo) <= Date.now() ? ' (EXPIRED)' : '';
+    const remaining = Date.parse(info.validTo) - Date.now();
+    const expired = remaining <= 0 ? ' (EXPIRED)' : remaining < 30 * 24 * 60 * 60 * 1000 ? ' (expires within 30 days)' : '';
     context.out(`Certificate ${index + 1}:    ${info.subject}`);
     context.out(`  expires:        ${info.validTo}${expired}`);
     context.out(`  SHA-256:        ${info.fingerprint256}`);

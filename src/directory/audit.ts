@@ -10,6 +10,10 @@ import type { Database } from '../store/index.ts';
 export type Actor =
   | { readonly kind: 'token'; readonly name: string; readonly userId?: string | null }
   | { readonly kind: 'cli' }
+  /** A browser signing in through SAML, named by the login its assertion carried (if any). */
+  | { readonly kind: 'saml'; readonly login: string | null }
+  /** A signed-in user acting through their session. */
+  | { readonly kind: 'session'; readonly login: string }
   | { readonly kind: 'system' };
 
 export interface AuditEvent {
@@ -27,6 +31,10 @@ export function describeActor(actor: Actor): string {
       return `token:${actor.name}`;
     case 'cli':
       return 'cli';
+    case 'saml':
+      return actor.login === null ? 'saml' : `saml:${actor.login}`;
+    case 'session':
+      return `session:${actor.login}`;
     case 'system':
       return 'system';
   }

@@ -7,6 +7,8 @@ import { sql } from 'kysely';
 import { badRequest } from '../scim/errors.ts';
 import type { Services } from '../services.ts';
 import { adminApi } from './routes/api/index.ts';
+import { sessionApi } from './routes/api/session-api.ts';
+import { samlRoutes } from './routes/saml/index.ts';
 import { scimEndpoint } from './routes/scim/index.ts';
 
 export interface AppOptions {
@@ -55,6 +57,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   await app.register(scimEndpoint, { prefix: '/api/scim/v2', services: options.services, baseUrl: options.baseUrl });
+  await app.register(sessionApi, { services: options.services });
   await app.register(adminApi, { services: options.services });
+  await app.register(samlRoutes, { services: options.services });
   return app;
 }

@@ -103,6 +103,18 @@ export interface SamlAssertionsTable {
   expires_at: string;
 }
 
+export interface SamlSignInAttemptsTable {
+  /** lower(login), so each login has one row whatever its case. */
+  login_key: string;
+  login: string;
+  name_id: string | null;
+  email: string | null;
+  at: string;
+  /** 'accepted' or 'refused'. */
+  outcome: string;
+  reason: string | null;
+}
+
 export interface Database {
   users: UsersTable;
   scim_users: ScimUsersTable;
@@ -116,4 +128,5 @@ export interface Database {
   sessions: SessionsTable;
   saml_requests: SamlRequestsTable;
   saml_assertions: SamlAssertionsTable;
+  saml_sign_in_attempts: SamlSignInAttemptsTable;
 }

@@ -144,6 +144,26 @@ describe('roster saml', () => {
     assert.match(shown.stdout, /expires: +\d{4}-\d\d-\d\dT/);
   });
 
+  test('configure with the attribute, SP key and IdP-initiated options, then show prints them', () => {
+    const database = freshDatabase();
+    const run = roster(database, [
+      'saml', 'configure', '--idp-entity-id', 'https://idp.example.com', '--idp-sso-url', 'https://idp.example.com/sso', '--idp-certificate', certFile,
+      '--login-attribute', 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name', '--email-attribute', 'mail', '--provider-name', 'Entra ID',
+      '--sp-certificate', certFile, '--sp-private-key', join(dir, 'idp.key'), '--sign-requests', '--allow-idp-initiated',
+    ]);
+    assert.equal(run.status, 0, run.stderr);
+    const shown = roster(database, ['saml', 'show']).stdout;
+    assert.match(shown, /Provider name: +Entra ID$/m);
+    assert.match(shown, /Application ID: +https:\/\/roster\.example\.com\/saml\/metadata$/m);
+    assert.match(shown, /ACS URL: +https:\/\/roster\.example\.com\/saml\/acs$/m);
+    assert.match(shown, /Login attribute: +http:\/\/schemas\.xmlsoap\.org\/ws\/2005\/05\/identity\/claims\/name$/m);
+    assert.match(shown, /Sign requests: +yes$/m);
+    assert.match(shown, /IdP-initiated: +allowed$/m);
+    const refused = roster(database, ['saml', 'configure', '--idp-entity-id', 'urn:idp', '--idp-sso-url', 'https://idp.example.com/sso', '--idp-certificate', certFile, '--sign-requests']);
+    assert.equal(refused.status, 1);
+    assert.match(refused.stderr, /--sign-requests: signing requests needs the SP certificate and private key/);
+  });
+
   test('configure with metadata XML', () => {
     const database = freshDatabase();
     const metadata = join(dir, 'idp-metadata.xml');

@@ -15,24 +15,41 @@ import type { TestDatabase } from './databases.ts';
 export const BASE_URL = 'https://roster.test';
 export const SCIM = '/api/scim/v2';
 
-let certificate: string | undefined;
+/** A private key (PEM) and its self-signed certificate (PEM). */
+export interface TestKeyPair {
+  readonly privateKey: string;
+  readonly certificate: string;
+}
 
-/** A self-signed IdP certificate, made once per test process. */
-export function testCertificate(): string {
-  if (certificate) return certificate;
+const keyPairs = new Map<string, TestKeyPair>();
+
+/** A self-signed key pair made with openssl, once per test process and `name`; `days` sets its validity. */
+export function testKeyPair(name = 'test-idp', days = 365): TestKeyPair {
+  const cacheKey = `${name}/${days}`;
+  const cached = keyPairs.get(cacheKey);
+  if (cached) return cached;
   const dir = mkdtempSync(join(tmpdir(), 'roster-cert-'));
   try {
     execFileSync(
       'openssl',
-      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=test-idp', '-days', '365', '-keyout', 'key.pem', '-out', 'cert.pem'],
+      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${name}`, '-days', String(days), '-keyout', 'key.pem', '-out', 'cert.pem'],
       { cwd: dir, stdio: 'pipe' },
     );
-    certificate = readFileSync(join(dir, 'cert.pem'), 'utf8');
-    return certificate;
+    const pair = { privateKey: readFileSync(join(dir, 'key.pem'), 'utf8'), certificate: readFileSync(join(dir, 'cert.pem'), 'utf8') };
+    keyPairs.set(cacheKey, pair);
+    return pair;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/** A self-signed IdP certificate, made once per test process (its key: `testKeyPair().privateKey`). */
+export function testCertificate(): string {
+  return testKeyPair().certificate;
+}
+
+/** The IdP that startTestApp() configures, for tests that sign in. */
+export const TEST_IDP = { providerId: 'https://idp.example.com/metadata', loginUrl: 'https://idp.example.com/sso' } as const;
 
 export interface TestApp {
   readonly app: FastifyInstance;
@@ -56,11 +73,11 @@ export async function startTestApp(options: { scim?: boolean; saml?: boolean; da
   const directory = mkdtempSync(join(tmpdir(), 'roster-test-'));
   if (options.database === 'postgres') throw new Error('PostgreSQL test databases are not wired yet');
   const store = await openStore({ kind: 'sqlite', path: join(directory, 'roster.db') });
-  const services = createServices(store);
+  const services = createServices(store, { baseUrl: BASE_URL });
   const actor = { kind: 'cli' } as const;
   if (options.saml !== false) {
     const result = await services.saml.configure(
-      { providerId: 'https://idp.example.com/metadata', loginUrl: 'https://idp.example.com/sso', certificates: [testCertificate()] },
+      { ...TEST_IDP, certificates: [testCertificate()] },
       actor,
     );
     if (!result.ok) throw new Error('SAML test configuration refused');

@@ -1,0 +1,311 @@
+/**
+ * Roster as a SAML 2.0 service provider, over @node-saml/node-saml: the AuthnRequest redirect,
+ * our metadata, and the validation of responses posted to the ACS. XML signatures are checked
+ * by node-saml (xml-crypto); this module adds what node-saml leaves to its caller: the issuer,
+ * the destination and recipient, the one-time use of InResponseTo under concurrency, and the
+ * replay cache. Validation never throws for a bad response: it returns a failure saying
+ * exactly what was wrong (STYLE.md §6).
+ */
+import { randomBytes } from 'node:crypto';
+import { SAML, SamlStatusError, ValidateInResponseTo, type Profile, type SamlConfig as NodeSamlConfig } from '@node-saml/node-saml';
+import { DOMParser } from '@xmldom/xmldom';
+import type { Store } from '../store/index.ts';
+import type { SamlConfig, SamlConfigService } from './saml-config.ts';
+import { createRequestCache, purgeExpired, rememberAssertion, type RequestCache } from './saml-requests.ts';
+
+/** Why a response was refused. Each code has a sentence in `describeSamlFailure`. */
+export type SamlFailure =
+  | { readonly code: 'not_configured' }
+  | { readonly code: 'malformed'; readonly detail: string }
+  | { readonly code: 'idp_error'; readonly detail: string }
+  | { readonly code: 'signature'; readonly detail: string }
+  | { readonly code: 'encrypted_without_key' }
+  | { readonly code: 'wrong_issuer'; readonly expected: string; readonly received: string | null }
+  | { readonly code: 'wrong_audience'; readonly detail: string }
+  | { readonly code: 'wrong_destination'; readonly expected: string; readonly received: string | null }
+  | { readonly code: 'expired' }
+  | { readonly code: 'not_yet_valid' }
+  | { readonly code: 'unsolicited' }
+  | { readonly code: 'unknown_request' }
+  | { readonly code: 'replayed' };
+
+/** What a valid assertion says. Attribute values are always lists, whatever the IdP sent. */
+export interface SamlAssertion {
+  readonly assertionId: string;
+  readonly issuer: string;
+  readonly nameId: string | null;
+  readonly nameIdFormat: string | null;
+  readonly sessionIndex: string | null;
+  readonly attributes: Readonly<Record<string, readonly string[]>>;
+  /** The request this answers; null for an IdP-initiated sign-in. */
+  readonly inResponseTo: string | null;
+  /** The local path to return to, as given to /saml/login. */
+  readonly returnTo: string | null;
+}
+
+export type SamlResult =
+  | { readonly ok: true; readonly assertion: SamlAssertion }
+  /** `returnTo` is that of the request the response claimed to answer, when Roster found it. */
+  | { readonly ok: false; readonly failure: SamlFailure; readonly returnTo: string | null };
+
+/** The SP's side of SAML, over the stored configuration (read on every call: instances share it). */
+export interface SamlServiceProvider {
+  /** The IdP URL to redirect the browser to, or undefined when SAML is not configured. */
+  loginRedirect(returnTo: string | null): Promise<string | undefined>;
+  /** Our SP metadata XML, or undefined when SAML is not configured. */
+  metadata(): Promise<string | undefined>;
+  /** Validates a base64 SAMLResponse from the POST binding. */
+  validate(samlResponse: string): Promise<SamlResult>;
+  /** Our ACS URL (what Destination and Recipient must say). */
+  readonly acsUrl: string;
+  /** Our entity ID under `config` (the audience assertions must name). */
+  entityId(config: SamlConfig): string;
+}
+
+/** Time allowed between our AuthnRequest and the IdP's answer (MFA prompts can take a while). */
+export const REQUEST_LIFETIME_MS = 15 * 60 * 1000;
+/** Clock skew tolerated on NotBefore/NotOnOrAfter. */
+export const CLOCK_SKEW_MS = 2 * 60 * 1000;
+/** Kept in the replay cache when an assertion states no NotOnOrAfter at all. */
+const DEFAULT_ASSERTION_LIFETIME_MS = 60 * 60 * 1000;
+const UNSPECIFIED_NAME_ID = 'urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified';
+
+/** Creates the service provider over the store and the stored configuration. */
+export function createSamlServiceProvider(store: Store, configs: SamlConfigService, baseUrl: string): SamlServiceProvider {
+  const acsUrl = `${baseUrl}/saml/acs`;
+  const entityId = (config: SamlConfig): string => config.applicationId ?? `${baseUrl}/saml/metadata`;
+
+  function nodeSaml(config: SamlConfig, cache: RequestCache): SAML {
+    const options: NodeSamlConfig = {
+      issuer: entityId(config),
+      callbackUrl: acsUrl,
+      entryPoint: config.loginUrl,
+      idpCert: [...config.certificates],
+      audience: entityId(config),
+      // "The response or assertion must be signed": node-saml then demands a valid signature
+      // on the assertion whenever the response itself carries none.
+      wantAssertionsSigned: false,
+      wantAuthnResponseSigned: false,
+      acceptedClockSkewMs: CLOCK_SKEW_MS,
+      validateInResponseTo: config.allowIdpInitiated ? ValidateInResponseTo.ifPresent : ValidateInResponseTo.always,
+      requestIdExpirationPeriodMs: REQUEST_LIFETIME_MS,
+      cacheProvider: cache,
+      identifierFormat: UNSPECIFIED_NAME_ID,
+      // Entra ID refuses a requested PasswordProtectedTransport context when the user signs in
+      // with MFA or passwordless (AADSTS75011); the IdP's own policy decides instead.
+      disableRequestedAuthnContext: true,
+      generateUniqueId: () => `_${randomBytes(20).toString('hex')}`,
+      signatureAlgorithm: 'sha256',
+      digestAlgorithm: 'sha256',
+    };
+    if (config.signRequests && config.spPrivateKey !== null) options.privateKey = config.spPrivateKey;
+    if (config.spPrivateKey !== null) options.decryptionPvk = config.spPrivateKey;
+    return new SAML(options);
+  }
+
+  return {
+    acsUrl,
+    entityId,
+
+    async loginRedirect(returnTo) {
+      const config = await configs.get();
+      if (config === undefined) return undefined;
+      await purgeExpired(store.db);
+      const cache = createRequestCache(store.db, { lifetimeMs: REQUEST_LIFETIME_MS, returnTo });
+      return nodeSaml(config, cache).getAuthorizeUrlAsync('', undefined, {});
+    },
+
+    async metadata() {
+      const config = await configs.get();
+      if (config === undefined) return undefined;
+      const cache = createRequestCache(store.db, { lifetimeMs: REQUEST_LIFETIME_MS });
+      const certificate = config.spCertificate;
+      return nodeSaml(config, cache).generateServiceProviderMetadata(certificate, certificate);
+    },
+
+    async validate(samlResponse) {
+      const config = await configs.get();
+      if (config === undefined) return { ok: false, failure: { code: 'not_configured' }, returnTo: null };
+      const cache = createRequestCache(store.db, { lifetimeMs: REQUEST_LIFETIME_MS });
+      const fail = (failure: SamlFailure): SamlResult => ({ ok: false, failure, returnTo: cache.firstReturnTo() });
+      const xml = decodeBase64(samlResponse);
+      if (xml === undefined) return fail({ code: 'malformed', detail: 'SAMLResponse is not base64' });
+      // A DTD has no place in a SAML message; refusing it rules out entity-expansion tricks.
+      if (/<!DOCTYPE/i.test(xml)) return fail({ code: 'malformed', detail: 'the response contains a DOCTYPE' });
+
+      let profile: Profile | null;
+      try {
+        profile = (await nodeSaml(config, cache).validatePostResponseAsync({ SAMLResponse: samlResponse })).profile;
+      } catch (error) {
+        return fail(classify(error, xml));
+      }
+      if (profile === null) return fail({ code: 'malformed', detail: 'the response carries no assertion' });
+      return checkProfile(config, profile, xml, cache);
+    },
+  };
+
+  /** The checks node-saml leaves to us, on an assertion whose signature it verified. */
+  async function checkProfile(config: SamlConfig, profile: Profile, xml: string, cache: RequestCache): Promise<SamlResult> {
+    const fail = (failure: SamlFailure): SamlResult => ({ ok: false, failure, returnTo: cache.firstReturnTo() });
+    if (profile.issuer !== config.providerId) {
+      return fail({ code: 'wrong_issuer', expected: config.providerId, received: profile.issuer ?? null });
+    }
+    const destination = responseDestination(xml);
+    if (destination !== null && destination !== acsUrl) return fail({ code: 'wrong_destination', expected: acsUrl, received: destination });
+    const assertion = assertionOf(profile);
+    const confirmations = subjectConfirmations(assertion);
+    // Web SSO profile §4.1.4.3: the bearer confirmation must name our ACS as Recipient.
+    if (!confirmations.some((data) => data.Recipient === acsUrl)) {
+      const received = confirmations.find((data) => data.Recipient !== undefined)?.Recipient ?? null;
+      return fail({ code: 'wrong_destination', expected: acsUrl, received });
+    }
+    const inResponseTo = typeof profile.inResponseTo === 'string' ? profile.inResponseTo : null;
+    // node-saml reads then deletes the request; two racing responses could both read it, but
+    // only one deletes it.
+    if (inResponseTo !== null && !cache.consumed(inResponseTo)) return fail({ code: 'unknown_request' });
+    const assertionId = attributeOf(assertion, 'ID');
+    if (assertionId === null) return fail({ code: 'malformed', detail: 'the assertion has no ID' });
+    if (!(await rememberAssertion(store.db, assertionId, replayHorizon(assertion, confirmations)))) return fail({ code: 'replayed' });
+    return {
+      ok: true,
+      assertion: {
+        assertionId,
+        issuer: profile.issuer,
+        nameId: typeof profile.nameID === 'string' && profile.nameID !== '' ? profile.nameID : null,
+        nameIdFormat: typeof profile.nameIDFormat === 'string' ? profile.nameIDFormat : null,
+        sessionIndex: profile.sessionIndex ?? null,
+        attributes: normaliseAttributes(profile.attributes),
+        inResponseTo,
+        returnTo: inResponseTo === null ? null : cache.returnToOf(inResponseTo),
+      },
+    };
+  }
+}
+
+/** One sentence per failure, for the refusal page and the audit trail. */
+export function describeSamlFailure(failure: SamlFailure): string {
+  switch (failure.code) {
+    case 'not_configured':
+      return 'SAML sign-in is not configured on this Roster instance.';
+    case 'malformed':
+      return `The SAML response could not be read: ${failure.detail}.`;
+    case 'idp_error':
+      return `The identity provider refused the sign-in: ${failure.detail}.`;
+    case 'signature':
+      return `The SAML response is not signed by a certificate Roster trusts (${failure.detail}).`;
+    case 'encrypted_without_key':
+      return 'The assertion is encrypted but Roster has no SP private key to decrypt it.';
+    case 'wrong_issuer':
+      return `The assertion was issued by "${failure.received ?? '(none)'}", not by the configured identity provider "${failure.expected}".`;
+    case 'wrong_audience':
+      return `The assertion is meant for another application (${failure.detail}).`;
+    case 'wrong_destination':
+      return `The response was sent to "${failure.received ?? '(none)'}", not to this Roster's ACS URL "${failure.expected}".`;
+    case 'expired':
+      return 'The assertion has expired. Sign in again; if it keeps happening, check the clocks of Roster and the identity provider.';
+    case 'not_yet_valid':
+      return 'The assertion is not valid yet. Check the clocks of Roster and the identity provider.';
+    case 'unsolicited':
+      return 'The response answers no sign-in started at Roster, and IdP-initiated sign-in is turned off. Start the sign-in from Roster.';
+    case 'unknown_request':
+      return 'The response answers a sign-in request that Roster did not issue, that expired, or that was already used. Start the sign-in again.';
+    case 'replayed':
+      return 'This assertion was already used to sign in; it cannot be used twice.';
+  }
+}
+
+/** Maps node-saml's exceptions (plain Errors with fixed messages) to our failures. */
+function classify(error: unknown, xml: string): SamlFailure {
+  if (error instanceof SamlStatusError) return { code: 'idp_error', detail: error.message };
+  const message = error instanceof Error ? error.message : String(error);
+  if (message.startsWith('InResponseTo is missing')) return { code: 'unsolicited' };
+  if (/InResponseTo/.test(message)) return { code: 'unknown_request' };
+  if (/signature|signed data/i.test(message)) return { code: 'signature', detail: message };
+  if (message.startsWith('No decryption key')) return { code: 'encrypted_without_key' };
+  if (message.startsWith('SAML assertion not yet valid')) return { code: 'not_yet_valid' };
+  if (message.startsWith('SAML assertion expired')) return { code: 'expired' };
+  if (/audience|AudienceRestriction/i.test(message)) return { code: 'wrong_audience', detail: message };
+  // node-saml says this when no SubjectConfirmationData is within its time window; the
+  // signature was already verified, so the timestamps say which way it failed.
+  if (message.startsWith('No valid subject confirmation')) return timingFailure(xml);
+  return { code: 'malformed', detail: message.split('\n')[0] ?? message };
+}
+
+function timingFailure(xml: string): SamlFailure {
+  const notBefore = [...xml.matchAll(/NotBefore="([^"]+)"/g)].map((m) => Date.parse(m[1] ?? ''));
+  const now = Date.now();
+  return notBefore.some((at) => at - CLOCK_SKEW_MS > now) ? { code: 'not_yet_valid' } : { code: 'expired' };
+}
+
+function decodeBase64(value: string): string | undefined {
+  const compact = value.replace(/\s+/g, '');
+  if (compact === '' || !/^[A-Za-z0-9+/]+={0,2}$/.test(compact)) return undefined;
+  return Buffer.from(compact, 'base64').toString('utf8');
+}
+
+/** The Response's Destination attribute, or null when absent or unreadable. */
+function responseDestination(xml: string): string | null {
+  try {
+    const root = new DOMParser().parseFromString(xml, 'text/xml').documentElement;
+    const value = root?.getAttribute('Destination') ?? null;
+    return value === '' ? null : value;
+  } catch {
+    return null;
+  }
+}
+
+type XmlNode = Record<string, unknown>;
+interface ConfirmationData {
+  readonly Recipient?: string;
+  readonly NotOnOrAfter?: string;
+}
+
+function assertionOf(profile: Profile): XmlNode {
+  const parsed = profile.getAssertion?.() as XmlNode | undefined;
+  const assertion = parsed?.['Assertion'];
+  return typeof assertion === 'object' && assertion !== null ? (assertion as XmlNode) : {};
+}
+
+function attributeOf(node: XmlNode, name: string): string | null {
+  const attributes = node['$'] as Record<string, unknown> | undefined;
+  const value = attributes?.[name];
+  return typeof value === 'string' && value !== '' ? value : null;
+}
+
+function children(node: XmlNode, name: string): XmlNode[] {
+  const value = node[name];
+  return Array.isArray(value) ? value.filter((item): item is XmlNode => typeof item === 'object' && item !== null) : [];
+}
+
+function subjectConfirmations(assertion: XmlNode): ConfirmationData[] {
+  return children(assertion, 'Subject')
+    .flatMap((subject) => children(subject, 'SubjectConfirmation'))
+    .flatMap((confirmation) => children(confirmation, 'SubjectConfirmationData'))
+    .map((data) => {
+      const recipient = attributeOf(data, 'Recipient');
+      const notOnOrAfter = attributeOf(data, 'NotOnOrAfter');
+      return { ...(recipient !== null ? { Recipient: recipient } : {}), ...(notOnOrAfter !== null ? { NotOnOrAfter: notOnOrAfter } : {}) };
+    });
+}
+
+/** Until when a replay must be caught: past the latest NotOnOrAfter (plus skew) it is refused as expired anyway. */
+function replayHorizon(assertion: XmlNode, confirmations: readonly ConfirmationData[]): Date {
+  const limits = [
+    ...children(assertion, 'Conditions').map((conditions) => attributeOf(conditions, 'NotOnOrAfter')),
+    ...confirmations.map((data) => data.NotOnOrAfter ?? null),
+  ]
+    .map((value) => (value === null ? NaN : Date.parse(value)))
+    .filter((value) => !Number.isNaN(value));
+  const latest = limits.length > 0 ? Math.max(...limits) : Date.now() + DEFAULT_ASSERTION_LIFETIME_MS;
+  return new Date(latest + CLOCK_SKEW_MS);
+}
+
+function normaliseAttributes(raw: unknown): Record<string, string[]> {
+  const result: Record<string, string[]> = {};
+  if (typeof raw !== 'object' || raw === null) return result;
+  for (const [name, value] of Object.entries(raw as Record<string, unknown>)) {
+    const values = Array.isArray(value) ? value : [value];
+    result[name] = values.filter((item): item is string => typeof item === 'string');
+  }
+  return result;
+}

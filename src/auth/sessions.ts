@@ -1,0 +1,121 @@
+/**
+ * Browser sessions after a SAML sign-in, kept server-side in the `sessions` table so that
+ * every instance accepts them and a sign-out or deactivation ends them everywhere. The cookie
+ * holds 256 random bits; only their SHA-256 is stored, so a copy of the database opens no
+ * session. A session ends at the first of: its idle expiry, its absolute expiry, sign-out,
+ * or its user no longer being active.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import type { Store } from '../store/index.ts';
+
+export const SESSION_COOKIE = 'roster_session';
+
+export interface SessionPolicy {
+  /** A session unused for this long ends. */
+  readonly idleMs: number;
+  /** A session ends this long after sign-in, however busy. */
+  readonly absoluteMs: number;
+}
+
+/** Eight idle hours cover a working day; a week bounds how long a stolen cookie could live. */
+export const DEFAULT_SESSION_POLICY: SessionPolicy = { idleMs: 8 * 60 * 60 * 1000, absoluteMs: 7 * 24 * 60 * 60 * 1000 };
+/** last_seen_at is refreshed at most this often, sparing a write per request. */
+const TOUCH_RESOLUTION_MS = 60_000;
+
+/** The signed-in user behind a session. */
+export interface SessionInfo {
+  readonly userId: string;
+  readonly createdAt: string;
+  readonly expiresAt: string;
+}
+
+export interface Sessions {
+  /** Opens a session for `userId`; returns the cookie value (shown once, never stored). */
+  open(userId: string): Promise<{ value: string; expiresAt: Date }>;
+  /** The live session behind a cookie value, or undefined; refreshes its idle expiry. */
+  find(value: string): Promise<SessionInfo | undefined>;
+  /** Ends the session behind a cookie value (sign-out); a no-op when there is none. */
+  close(value: string): Promise<void>;
+  /** Ends every session of a user (deactivation). */
+  closeAllOf(userId: string): Promise<number>;
+  /** The cookie attributes for a value (Secure when the base URL is https). */
+  cookie(value: string, expiresAt: Date): string;
+  /** A Set-Cookie value that deletes the cookie. */
+  clearCookie(): string;
+}
+
+/** Creates the session service; `secure` adds the Secure attribute (base URL is https). */
+export function createSessions(store: Store, options: { secure: boolean; policy?: SessionPolicy }): Sessions {
+  const policy = options.policy ?? DEFAULT_SESSION_POLICY;
+  const { db } = store;
+  const attributes = ['Path=/', 'HttpOnly', 'SameSite=Lax', ...(options.secure ? ['Secure'] : [])];
+
+  return {
+    async open(userId) {
+      const value = randomBytes(32).toString('base64url');
+      const now = new Date();
+      const expiresAt = new Date(now.getTime() + policy.absoluteMs);
+      await db
+        .insertInto('sessions')
+        .values({ id: hashSession(value), user_id: userId, created_at: now.toISOString(), last_seen_at: now.toISOString(), expires_at: expiresAt.toISOString() })
+        .execute();
+      return { value, expiresAt };
+    },
+
+    async find(value) {
+      if (!/^[A-Za-z0-9_-]{43}$/.test(value)) return undefined;
+      const id = hashSession(value);
+      const row = await db
+        .selectFrom('sessions as s')
+        .innerJoin('users as u', 'u.id', 's.user_id')
+        .select(['s.user_id', 's.created_at', 's.last_seen_at', 's.expires_at', 'u.active'])
+        .where('s.id', '=', id)
+        .executeTakeFirst();
+      if (row === undefined) return undefined;
+      const now = Date.now();
+      const idleExpired = Date.parse(row.last_seen_at) + policy.idleMs <= now;
+      const expired = Date.parse(row.expires_at) <= now;
+      if (idleExpired || expired || row.active !== 1) {
+        // A deactivated user's sessions go too, even if deactivation left a row behind.
+        if (row.active !== 1) await db.deleteFrom('sessions').where('user_id', '=', row.user_id).execute();
+        else await db.deleteFrom('sessions').where('id', '=', id).execute();
+        return undefined;
+      }
+      if (now - Date.parse(row.last_seen_at) >= TOUCH_RESOLUTION_MS) {
+        await db.updateTable('sessions').set({ last_seen_at: new Date(now).toISOString() }).where('id', '=', id).execute();
+      }
+      return { userId: row.user_id, createdAt: row.created_at, expiresAt: row.expires_at };
+    },
+
+    async close(value) {
+      await db.deleteFrom('sessions').where('id', '=', hashSession(value)).execute();
+    },
+
+    async closeAllOf(userId) {
+      const result = await db.deleteFrom('sessions').where('user_id', '=', userId).executeTakeFirst();
+      return Number(result.numDeletedRows);
+    },
+
+    cookie(value, expiresAt) {
+      return [`${SESSION_COOKIE}=${value}`, ...attributes, `Expires=${expiresAt.toUTCString()}`].join('; ');
+    },
+
+    clearCookie() {
+      return [`${SESSION_COOKIE}=`, ...attributes, 'Expires=Thu, 01 Jan 1970 00:00:00 GMT', 'Max-Age=0'].join('; ');
+    },
+  };
+}
+
+/** Reads the session cookie from a Cookie header. */
+export function sessionCookieValue(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  for (const part of header.split(';')) {
+    const [name, ...rest] = part.trim().split('=');
+    if (name === SESSION_COOKIE) return rest.join('=');
+  }
+  return undefined;
+}
+
+function hashSession(value: string): string {
+  return createHash('sha256').update(value).digest('hex');
+}

@@ -1,0 +1,272 @@
+/**
+ * Who gets in after a valid SAML assertion. In SCIM mode the IdP's provisioning decides who
+ * exists: only an active, SCIM-provisioned user whose login equals the login attribute
+ * (regardless of case) signs in, and nobody is created. In just-in-time mode the first
+ * sign-in creates the user, later ones refresh name, email and (with `groupAttribute`) group
+ * memberships. Every attempt is remembered per login so an administrator can ask why a user
+ * cannot sign in.
+ */
+import type { SamlConfig } from '../auth/saml-config.ts';
+import { describeCertificate } from '../auth/saml-config.ts';
+import type { Store } from '../store/index.ts';
+import type { Executor } from '../store/executor.ts';
+import { createGroupQueries } from '../store/groups.ts';
+import { createMembershipQueries } from '../store/memberships.ts';
+import { createSignInQueries, findProfile, type SignInAttempt, type UserProfile } from '../store/sign-in.ts';
+import { createUserQueries, type StoredUser } from '../store/users.ts';
+import { newId } from '../ids.ts';
+import { recordEvent, type Actor } from './audit.ts';
+import { provisioningModeSetting, type Provisioning } from './provisioning.ts';
+import { readSetting } from './settings.ts';
+
+/** Shown to anyone SCIM mode does not let in (SonarQube's wording, with our name). */
+export const NO_ACCOUNT_MESSAGE = 'You have no account on Roster. Please make sure with your administrator that your account is provisioned.';
+const DEACTIVATED_MESSAGE = 'Your Roster account is deactivated. Please contact your administrator.';
+const NO_LOGIN_MESSAGE = 'The identity provider did not send the attribute Roster uses as login. Please contact your administrator.';
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** What an assertion says about the person, read through the configured attribute names. */
+export interface SignInIdentity {
+  /** The login attribute's value (or the NameID when no login attribute is configured). */
+  readonly login: string | null;
+  readonly name: string | null;
+  readonly email: string | null;
+  /** Group names when `groupAttribute` is configured, else null (groups left alone). */
+  readonly groups: readonly string[] | null;
+  readonly nameId: string | null;
+}
+
+export type SignInRefusal = 'no_login' | 'not_provisioned' | 'deactivated';
+
+export type SignInDecision =
+  | { readonly ok: true; readonly user: StoredUser | undefined; readonly create: boolean }
+  | { readonly ok: false; readonly reason: SignInRefusal; readonly message: string; readonly user: StoredUser | undefined };
+
+export type SignInResult =
+  | { readonly ok: true; readonly user: StoredUser; readonly created: boolean }
+  | { readonly ok: false; readonly reason: SignInRefusal; readonly message: string };
+
+/** One reason why a user cannot sign in now, in plain words. */
+export interface SignInProblem {
+  readonly code: 'saml_not_configured' | 'certificate_expired' | 'not_provisioned' | 'deactivated' | 'login_mismatch';
+  readonly message: string;
+}
+
+/** The answer of the sign-in check for one user. */
+export interface SignInCheck {
+  readonly userId: string;
+  readonly login: string;
+  readonly canSignIn: boolean;
+  readonly problems: readonly SignInProblem[];
+  readonly warnings: readonly string[];
+  readonly lastAttempt: SignInAttempt | null;
+  readonly lastConnectionDate: string | null;
+}
+
+/** Reads the person out of an assertion's NameID and attributes. */
+export function identityOf(config: SamlConfig, assertion: { nameId: string | null; attributes: Readonly<Record<string, readonly string[]>> }): SignInIdentity {
+  const first = (name: string | null): string | null => {
+    if (name === null) return null;
+    const value = assertion.attributes[name]?.find((item) => item.trim() !== '');
+    return value === undefined ? null : value.trim();
+  };
+  const login = config.userLoginAttribute === null ? assertion.nameId?.trim() || null : first(config.userLoginAttribute);
+  const groups =
+    config.groupAttribute === null
+      ? null
+      : [...new Set((assertion.attributes[config.groupAttribute] ?? []).map((name) => name.trim()).filter((name) => name !== ''))];
+  return { login, name: first(config.userNameAttribute), email: first(config.userEmailAttribute), groups, nameId: assertion.nameId };
+}
+
+/** Creates the sign-in service. */
+export function createSignIn(store: Store, provisioning: Provisioning, samlConfig: () => Promise<SamlConfig | undefined>) {
+  const users = createUserQueries(store.dialect);
+  const groups = createGroupQueries(store.dialect);
+  const memberships = createMembershipQueries();
+  const queries = createSignInQueries();
+
+  /** Read through `db`: inside a transaction on SQLite's single connection, another handle would wait forever. */
+  async function scimMode(db: Executor): Promise<boolean> {
+    return (await readSetting(db, provisioningModeSetting)) === 'scim';
+  }
+
+  /** The decision alone, without writing anything (also what /saml/validation shows). */
+  async function decide(db: Executor, identity: SignInIdentity): Promise<SignInDecision> {
+    if (identity.login === null) return { ok: false, reason: 'no_login', message: NO_LOGIN_MESSAGE, user: undefined };
+    const user = await users.findByLogin(db, identity.login);
+    if (await scimMode(db)) {
+      // A deactivated user is told the same as a stranger: SCIM mode does not reveal which accounts exist.
+      if (user === undefined || user.scimId === null) return { ok: false, reason: 'not_provisioned', message: NO_ACCOUNT_MESSAGE, user };
+      if (!user.active) return { ok: false, reason: 'deactivated', message: NO_ACCOUNT_MESSAGE, user };
+      return { ok: true, user, create: false };
+    }
+    // An administrator's deactivation sticks in just-in-time mode too: the IdP vouches for who
+    // the person is, not for whether Roster still wants them.
+    if (user !== undefined && !user.active) return { ok: false, reason: 'deactivated', message: DEACTIVATED_MESSAGE, user };
+    return { ok: true, user, create: user === undefined };
+  }
+
+  async function remember(db: Executor, identity: SignInIdentity, outcome: 'accepted' | 'refused', reason: string | null, at: string): Promise<void> {
+    if (identity.login === null) return;
+    await queries.recordAttempt(db, { login: identity.login, nameId: identity.nameId, email: identity.email, at, outcome, reason });
+  }
+
+  /** Makes the user's groups those named in the assertion (just-in-time mode with groupAttribute). */
+  async function syncGroups(db: Executor, userId: string, names: readonly string[], now: string): Promise<{ added: string[]; removed: string[] }> {
+    const current = await queries.groupsOf(db, userId);
+    const wanted = new Map(names.map((name) => [name.toLowerCase(), name]));
+    const removed = current.filter((group) => !wanted.has(group.name.toLowerCase()));
+    for (const group of removed) {
+      await memberships.remove(db, group.id, [userId]);
+      await groups.touch(db, group.id, now);
+    }
+    const have = new Set(current.map((group) => group.name.toLowerCase()));
+    const added: string[] = [];
+    for (const [key, name] of wanted) {
+      if (have.has(key)) continue;
+      let group = await groups.findByName(db, name);
+      if (group === undefined) {
+        const id = newId();
+        await groups.insert(db, id, { name, externalId: null, data: {} }, now);
+        group = await groups.findByName(db, name);
+      }
+      if (group === undefined) continue;
+      await memberships.add(db, group.id, [userId], now);
+      await groups.touch(db, group.id, now);
+      added.push(group.name);
+    }
+    return { added, removed: removed.map((group) => group.name) };
+  }
+
+  return {
+    /** Maps an identity to a user without changing anything (for the validation page). */
+    async preview(identity: SignInIdentity): Promise<SignInDecision> {
+      return decide(store.db, identity);
+    },
+
+    /** Lets the person in or not; writes the user (JIT), the attempt, the last connection and the audit event. */
+    async signIn(identity: SignInIdentity): Promise<SignInResult> {
+      const actor: Actor = { kind: 'saml', login: identity.login };
+      return store.db.transaction().execute(async (trx): Promise<SignInResult> => {
+        const now = new Date().toISOString();
+        const decision = await decide(trx, identity);
+        if (!decision.ok) {
+          await remember(trx, identity, 'refused', decision.reason, now);
+          await recordEvent(trx, actor, {
+            action: 'saml.sign_in_refused',
+            targetType: 'user',
+            targetId: decision.user?.id ?? null,
+            details: { reason: decision.reason, login: identity.login, nameId: identity.nameId },
+          }, now);
+          return { ok: false, reason: decision.reason, message: decision.message };
+        }
+        const login = identity.login ?? '';
+        let userId: string;
+        const details: Record<string, unknown> = { login };
+        if (decision.create) {
+          userId = newId();
+          const data: Record<string, unknown> = {};
+          if (identity.name !== null) data['displayName'] = identity.name;
+          if (identity.email !== null) data['emails'] = [{ value: identity.email, primary: true }];
+          await users.insert(trx, userId, { login, displayName: identity.name, email: identity.email, active: true, externalId: null, data }, now);
+          if (identity.email !== null) await users.replaceEmails(trx, userId, [{ value: identity.email, type: null, primary: true, display: null }]);
+          await recordEvent(trx, actor, { action: 'user.created', targetType: 'user', targetId: userId, details: { login, name: identity.name, email: identity.email, by: 'saml' } }, now);
+        } else {
+          const user = decision.user;
+          if (user === undefined) throw new Error('sign-in decision without a user');
+          userId = user.id;
+          const scim = await scimMode(trx);
+          // In SCIM mode the IdP's provisioning owns name and email; sign-in changes nothing.
+          if (!scim && (identity.name !== user.displayName || identity.email !== user.email)) {
+            await queries.updateProfile(trx, userId, identity.name, identity.email, now);
+            await users.replaceEmails(trx, userId, identity.email === null ? [] : [{ value: identity.email, type: null, primary: true, display: null }]);
+            await recordEvent(trx, actor, {
+              action: 'user.updated',
+              targetType: 'user',
+              targetId: userId,
+              details: { before: { name: user.displayName, email: user.email }, after: { name: identity.name, email: identity.email }, by: 'saml' },
+            }, now);
+          }
+        }
+        if (identity.groups !== null && !(await scimMode(trx))) {
+          const change = await syncGroups(trx, userId, identity.groups, now);
+          if (change.added.length + change.removed.length > 0) details['groups'] = change;
+        }
+        await queries.touchLastConnection(trx, userId, now);
+        await remember(trx, identity, 'accepted', null, now);
+        await recordEvent(trx, actor, { action: 'saml.signed_in', targetType: 'user', targetId: userId, details }, now);
+        const user = await users.findByLogin(trx, login);
+        if (user === undefined) throw new Error('signed-in user vanished');
+        return { ok: true, user, created: decision.create };
+      });
+    },
+
+    /** Audits a response refused before the question of who it is (bad signature, replay …). */
+    async recordRefusal(reason: string, message: string, identity?: SignInIdentity): Promise<void> {
+      await store.db.transaction().execute(async (trx) => {
+        const now = new Date().toISOString();
+        if (identity !== undefined) await remember(trx, identity, 'refused', reason, now);
+        await recordEvent(trx, { kind: 'saml', login: identity?.login ?? null }, {
+          action: 'saml.sign_in_refused',
+          targetType: 'user',
+          targetId: null,
+          details: { reason, message },
+        }, now);
+      });
+    },
+
+    /** Says in plain words whether a user can sign in now and, if not, why; undefined when no such user. */
+    async check(id: string, now: Date = new Date()): Promise<SignInCheck | undefined> {
+      const profile = await findProfile(store.db, id);
+      if (profile === undefined) return undefined;
+      const problems: SignInProblem[] = [];
+      const warnings: string[] = [];
+      const config = await samlConfig();
+      if (config === undefined) {
+        problems.push({ code: 'saml_not_configured', message: 'SAML sign-in is not configured, so nobody can sign in through an identity provider.' });
+      } else {
+        checkCertificates(config, now, problems, warnings);
+      }
+      checkAccount(profile, await provisioning.isScimEnabled(), problems);
+      const lastAttempt = (await queries.latestAttemptOf(store.db, profile.login, profile.email)) ?? null;
+      if (lastAttempt !== null && lastAttempt.login.toLowerCase() !== profile.login.toLowerCase()) {
+        problems.push({
+          code: 'login_mismatch',
+          message: `The last sign-in attempt (${lastAttempt.at}) sent the login "${lastAttempt.login}", which differs from this user's login "${profile.login}". Make the IdP's login attribute and the SCIM userName agree.`,
+        });
+      }
+      return {
+        userId: profile.id,
+        login: profile.login,
+        canSignIn: problems.length === 0,
+        problems,
+        warnings,
+        lastAttempt,
+        lastConnectionDate: profile.lastConnectionAt,
+      };
+    },
+  };
+}
+
+function checkCertificates(config: SamlConfig, now: Date, problems: SignInProblem[], warnings: string[]): void {
+  const infos = config.certificates.map(describeCertificate);
+  const live = infos.filter((info) => Date.parse(info.validTo) > now.getTime());
+  if (live.length === 0) {
+    const last = infos.map((info) => info.validTo).sort().at(-1) ?? 'unknown';
+    problems.push({ code: 'certificate_expired', message: `Every IdP signing certificate has expired (the last on ${last}); no assertion can be verified. Configure the IdP's new certificate.` });
+    return;
+  }
+  for (const info of live) {
+    const days = Math.floor((Date.parse(info.validTo) - now.getTime()) / DAY_MS);
+    if (days < 30) warnings.push(`The IdP signing certificate ${info.subject} expires on ${info.validTo} (in ${days} days).`);
+  }
+}
+
+function checkAccount(profile: UserProfile, scim: boolean, problems: SignInProblem[]): void {
+  if (!profile.active) problems.push({ code: 'deactivated', message: 'The user is deactivated.' });
+  if (scim && !profile.managed) {
+    problems.push({ code: 'not_provisioned', message: 'SCIM provisioning is on and this user was not provisioned by the identity provider.' });
+  }
+}
+
+export type SignIn = ReturnType<typeof createSignIn>;

@@ -1,0 +1,75 @@
+/**
+ * POST /saml/acs: the assertion consumer service (HTTP-POST binding). A response that fails
+ * any check, or a person the provisioning mode does not let in, gets a page saying what
+ * failed and an audit event with the reason; a valid one opens a session.
+ */
+import type { FastifyInstance } from 'fastify';
+import { describeSamlFailure, type SamlAssertion } from '../../../auth/saml.ts';
+import { identityOf, type SignInDecision, type SignInIdentity } from '../../../directory/sign-in.ts';
+import type { Services } from '../../../services.ts';
+import { VALIDATION_MARKER, isLocalPath, sendHtml } from './common.ts';
+import { refusalPage, validationPage, type ValidationRow } from './pages.ts';
+
+/** Registers POST /saml/acs. */
+export function acsRoute(app: FastifyInstance, services: Services): void {
+  app.post('/saml/acs', async (request, reply) => {
+    const form = (request.body ?? {}) as Record<string, unknown>;
+    const samlResponse = form['SAMLResponse'];
+    if (typeof samlResponse !== 'string' || samlResponse === '') {
+      return sendHtml(reply, 400, refusalPage('The request carries no SAMLResponse: sign-in responses come from the identity provider as a form post.'));
+    }
+
+    const result = await services.samlSp.validate(samlResponse);
+    if (!result.ok) {
+      const message = describeSamlFailure(result.failure);
+      if (result.returnTo === VALIDATION_MARKER) {
+        return sendHtml(reply, 200, validationPage({ ok: false, message: `The response would be refused: ${message}` }, [{ label: 'Check failed', value: result.failure.code }], {}));
+      }
+      await services.signIn.recordRefusal(result.failure.code, message);
+      request.log.info({ reason: result.failure.code }, 'SAML sign-in refused');
+      return sendHtml(reply, 403, refusalPage(message));
+    }
+
+    const config = await services.saml.get();
+    if (config === undefined) return sendHtml(reply, 403, refusalPage(describeSamlFailure({ code: 'not_configured' })));
+    const identity = identityOf(config, result.assertion);
+    if (result.assertion.returnTo === VALIDATION_MARKER) {
+      const decision = await services.signIn.preview(identity);
+      return sendHtml(reply, 200, validationReport(result.assertion, identity, decision));
+    }
+
+    const outcome = await services.signIn.signIn(identity);
+    if (!outcome.ok) {
+      request.log.info({ reason: outcome.reason }, 'SAML sign-in refused');
+      return sendHtml(reply, 403, refusalPage(outcome.message));
+    }
+    const session = await services.sessions.open(outcome.user.id);
+    return reply
+      .header('set-cookie', services.sessions.cookie(session.value, session.expiresAt))
+      .header('cache-control', 'no-store')
+      .redirect(destination(result.assertion, form['RelayState']), 303);
+  });
+}
+
+/** Where to send the browser: the returnTo of our request, or for IdP-initiated sign-in a local RelayState. */
+function destination(assertion: SamlAssertion, relayState: unknown): string {
+  if (assertion.returnTo !== null && isLocalPath(assertion.returnTo)) return assertion.returnTo;
+  if (assertion.inResponseTo === null && typeof relayState === 'string' && isLocalPath(relayState)) return relayState;
+  return '/';
+}
+
+function validationReport(assertion: SamlAssertion, identity: SignInIdentity, decision: SignInDecision): string {
+  const rows: ValidationRow[] = [
+    { label: 'Issuer', value: assertion.issuer },
+    { label: 'NameID', value: `${assertion.nameId ?? '(none)'}${assertion.nameIdFormat === null ? '' : ` (${assertion.nameIdFormat})`}` },
+    { label: 'Login', value: identity.login ?? '(missing)' },
+    { label: 'Name', value: identity.name ?? '(none)' },
+    { label: 'Email', value: identity.email ?? '(none)' },
+    { label: 'Groups', value: identity.groups === null ? '(group attribute not configured)' : identity.groups.join(', ') || '(none)' },
+    { label: 'Roster user', value: decision.user === undefined ? (decision.ok ? 'would be created at sign-in' : 'none') : `${decision.user.login} (${decision.user.id})` },
+  ];
+  const verdict = decision.ok
+    ? { ok: true, message: 'The response is valid and this person would be signed in.' }
+    : { ok: false, message: `The response is valid, but sign-in would be refused (${decision.reason}): ${decision.message}` };
+  return validationPage(verdict, rows, assertion.attributes);
+}

@@ -1,0 +1,59 @@
+/** The few HTML pages of the SAML flow. Everything interpolated is escaped. */
+
+/** Escapes text for HTML content and attribute values. */
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c);
+}
+
+/** A whole page around already-escaped body HTML. */
+function page(title: string, bodyHtml: string): string {
+  return [
+    '<!DOCTYPE html>',
+    '<html lang="en"><head><meta charset="utf-8">',
+    '<meta name="viewport" content="width=device-width, initial-scale=1">',
+    `<title>${escapeHtml(title)} · Roster</title>`,
+    '<style>body{font-family:system-ui,sans-serif;max-width:46rem;margin:3rem auto;padding:0 1rem;line-height:1.5}',
+    'table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;vertical-align:top}',
+    '.refused{color:#a00}.ok{color:#070}</style>',
+    '</head><body>',
+    `<h1>${escapeHtml(title)}</h1>`,
+    bodyHtml,
+    '</body></html>',
+  ].join('\n');
+}
+
+/** The page shown when a sign-in is refused: what failed, in one or two sentences. */
+export function refusalPage(message: string, detail?: string): string {
+  const extra = detail === undefined ? '' : `\n<p>${escapeHtml(detail)}</p>`;
+  return page('Sign-in refused', `<p class="refused">${escapeHtml(message)}</p>${extra}\n<p><a href="/saml/login">Try again</a></p>`);
+}
+
+/** A plain message page (e.g. SAML not configured). */
+export function messagePage(title: string, message: string): string {
+  return page(title, `<p>${escapeHtml(message)}</p>`);
+}
+
+/** One row of the validation report. */
+export interface ValidationRow {
+  readonly label: string;
+  readonly value: string;
+}
+
+/** The administrator's "test configuration" report: what the IdP sent and what Roster would do. */
+export function validationPage(verdict: { ok: boolean; message: string }, rows: readonly ValidationRow[], attributes: Readonly<Record<string, readonly string[]>>): string {
+  const verdictHtml = `<p class="${verdict.ok ? 'ok' : 'refused'}">${escapeHtml(verdict.message)}</p>`;
+  const table = (entries: ReadonlyArray<readonly [string, string]>): string =>
+    `<table>${entries.map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(v)}</td></tr>`).join('')}</table>`;
+  const attributeEntries = Object.entries(attributes).map(([name, values]) => [name, values.join(', ')] as const);
+  return page(
+    'SAML configuration test',
+    [
+      verdictHtml,
+      '<h2>Result</h2>',
+      table(rows.map((row) => [row.label, row.value] as const)),
+      '<h2>Attributes sent by the identity provider</h2>',
+      attributeEntries.length === 0 ? '<p>None.</p>' : table(attributeEntries),
+      '<p>No session was opened and no user was changed by this test.</p>',
+    ].join('\n'),
+  );
+}

@@ -1,0 +1,35 @@
+/**
+ * Browser sessions on the HTTP side: who is signed in, and the admin check that accepts a
+ * bearer token or the session of an administrator.
+ */
+import type { FastifyRequest } from 'fastify';
+import { sessionCookieValue } from '../auth/sessions.ts';
+import { ScimError } from '../scim/errors.ts';
+import type { Services } from '../services.ts';
+import { findProfile, type UserProfile } from '../store/sign-in.ts';
+import { authenticate, bearerToken } from './auth.ts';
+
+/** The user signed in through the request's session cookie, or undefined. */
+export async function sessionUser(request: FastifyRequest, services: Services): Promise<UserProfile | undefined> {
+  const value = sessionCookieValue(request.headers.cookie);
+  if (value === undefined) return undefined;
+  const session = await services.sessions.find(value);
+  if (session === undefined) return undefined;
+  const profile = await findProfile(services.store.db, session.userId);
+  return profile?.active === true ? profile : undefined;
+}
+
+/** Lets in a bearer token or an administrator's session; sets request.actor. Throws 401/403. */
+export async function authenticateAdmin(request: FastifyRequest, services: Services): Promise<void> {
+  // A presented token decides alone: a bad token is refused even if a session cookie came too.
+  if (bearerToken(request) !== undefined) {
+    await authenticate(request, services.tokens);
+    return;
+  }
+  const user = await sessionUser(request, services);
+  if (user === undefined) {
+    throw new ScimError(401, undefined, 'Authentication required: sign in, or send "Authorization: Bearer <token>".');
+  }
+  if (!user.admin) throw new ScimError(403, undefined, 'Insufficient privileges');
+  request.actor = { kind: 'session', login: user.login };
+}

@@ -1,0 +1,124 @@
+/** SQL for SAML sign-in: profile refresh, last connection, group names, and the attempts log. */
+import { sql } from 'kysely';
+import type { Executor } from './executor.ts';
+
+/** The last sign-in attempt made with one login. */
+export interface SignInAttempt {
+  readonly login: string;
+  readonly nameId: string | null;
+  readonly email: string | null;
+  readonly at: string;
+  readonly outcome: 'accepted' | 'refused';
+  readonly reason: string | null;
+}
+
+/** Query factory for sign-in bookkeeping. */
+export function createSignInQueries() {
+  return {
+    /** Sets name and email from the IdP (just-in-time mode) and bumps the version. */
+    async updateProfile(db: Executor, userId: string, displayName: string | null, email: string | null, now: string): Promise<void> {
+      await db
+        .updateTable('users')
+        .set({ display_name: displayName, email, updated_at: now, version: sql<number>`version + 1` })
+        .where('id', '=', userId)
+        .execute();
+    },
+
+    /** Records a successful sign-in (SonarQube's lastConnectionDate). Not a version change: nothing the IdP sees. */
+    async touchLastConnection(db: Executor, userId: string, now: string): Promise<void> {
+      await db.updateTable('users').set({ last_connection_at: now }).where('id', '=', userId).execute();
+    },
+
+    /** The names and ids of every group a user belongs to. */
+    async groupsOf(db: Executor, userId: string): Promise<Array<{ id: string; name: string }>> {
+      return db
+        .selectFrom('memberships as m')
+        .innerJoin('groups as g', 'g.id', 'm.group_id')
+        .select(['g.id', 'g.name'])
+        .where('m.user_id', '=', userId)
+        .orderBy('g.name')
+        .execute();
+    },
+
+    /** Overwrites the attempt row of this login. */
+    async recordAttempt(db: Executor, attempt: SignInAttempt): Promise<void> {
+      const values = {
+        login: attempt.login,
+        name_id: attempt.nameId,
+        email: attempt.email,
+        at: attempt.at,
+        outcome: attempt.outcome,
+        reason: attempt.reason,
+      };
+      await db
+        .insertInto('saml_sign_in_attempts')
+        .values({ login_key: attempt.login.toLowerCase(), ...values })
+        .onConflict((conflict) => conflict.column('login_key').doUpdateSet(values))
+        .execute();
+    },
+
+    /**
+     * The latest attempt that plausibly was this user's: same login, or the user's email as
+     * the attempt's email or NameID (how a changed UPN still finds its owner).
+     */
+    async latestAttemptOf(db: Executor, login: string, email: string | null): Promise<SignInAttempt | undefined> {
+      const keys = [login.toLowerCase(), ...(email === null ? [] : [email.toLowerCase()])];
+      const row = await db
+        .selectFrom('saml_sign_in_attempts')
+        .selectAll()
+        .where((eb) =>
+          eb.or([
+            eb('login_key', '=', login.toLowerCase()),
+            ...(email === null ? [] : [eb(sql<string>`lower(email)`, '=', email.toLowerCase())]),
+            eb(sql<string>`lower(name_id)`, 'in', keys),
+          ]),
+        )
+        .orderBy('at', 'desc')
+        .executeTakeFirst();
+      if (row === undefined) return undefined;
+      return {
+        login: row.login,
+        nameId: row.name_id,
+        email: row.email,
+        at: row.at,
+        outcome: row.outcome === 'accepted' ? 'accepted' : 'refused',
+        reason: row.reason,
+      };
+    },
+  };
+}
+
+/** A user as the sign-in pages and /api/users/current show it. */
+export interface UserProfile {
+  readonly id: string;
+  readonly login: string;
+  readonly name: string | null;
+  readonly email: string | null;
+  readonly active: boolean;
+  readonly local: boolean;
+  readonly managed: boolean;
+  readonly admin: boolean;
+  readonly lastConnectionAt: string | null;
+}
+
+/** The profile of a user by internal id or, failing that, by SCIM id. */
+export async function findProfile(db: Executor, id: string): Promise<UserProfile | undefined> {
+  const row = await db
+    .selectFrom('users as u')
+    .leftJoin('scim_users as su', 'su.user_id', 'u.id')
+    .select(['u.id', 'u.login', 'u.display_name', 'u.email', 'u.active', 'u.local', 'u.is_admin', 'u.last_connection_at', 'su.scim_id'])
+    .where((eb) => eb.or([eb('u.id', '=', id), eb('su.scim_id', '=', id)]))
+    .executeTakeFirst();
+  if (row === undefined) return undefined;
+  return {
+    id: row.id,
+    login: row.login,
+    name: row.display_name,
+    email: row.email,
+    active: row.active === 1,
+    local: row.local === 1,
+    managed: row.scim_id !== null,
+    admin: row.is_admin === 1,
+    lastConnectionAt: row.last_connection_at,
+  };
+}

@@ -1,0 +1,133 @@
+/**
+ * A test identity provider: builds SAML 2.0 Responses by hand, signs them with xml-crypto
+ * (the library node-saml verifies with) and posts them to /saml/acs as a browser would.
+ * Every knob a refusal test needs is an option, so each test says what it breaks.
+ */
+import { randomUUID } from 'node:crypto';
+import { inflateRawSync } from 'node:zlib';
+import { SignedXml } from 'xml-crypto';
+import type { LightMyRequestResponse } from 'fastify';
+import { BASE_URL, TEST_IDP, testKeyPair, type TestApp, type TestKeyPair } from '../support/app.ts';
+
+export const ACS_URL = `${BASE_URL}/saml/acs`;
+export const SP_ENTITY_ID = `${BASE_URL}/saml/metadata`;
+
+const MINUTE = 60 * 1000;
+const RSA_SHA256 = 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256';
+const EXC_C14N = 'http://www.w3.org/2001/10/xml-exc-c14n#';
+const ENVELOPED = 'http://www.w3.org/2000/09/xmldsig#enveloped-signature';
+const SHA256 = 'http://www.w3.org/2001/04/xmlenc#sha256';
+
+export interface ResponseOptions {
+  /** The SAML login: NameID, and the `login` attribute. */
+  readonly login: string;
+  readonly inResponseTo?: string | null;
+  readonly attributes?: Readonly<Record<string, readonly string[]>>;
+  readonly issuer?: string;
+  readonly audience?: string;
+  readonly destination?: string;
+  readonly recipient?: string;
+  readonly notBefore?: Date;
+  readonly notOnOrAfter?: Date;
+  readonly assertionId?: string;
+  /** What to sign: the assertion (default, as Entra ID does), the response, both, or nothing. */
+  readonly sign?: 'assertion' | 'response' | 'both' | 'none';
+  /** The signing key pair; defaults to the one startTestApp() trusts. */
+  readonly keyPair?: TestKeyPair;
+}
+
+function escapeXml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c] ?? c);
+}
+
+/** The unsigned assertion XML. */
+export function assertionXml(options: ResponseOptions): string {
+  const now = new Date();
+  const notBefore = (options.notBefore ?? new Date(now.getTime() - MINUTE)).toISOString();
+  const notOnOrAfter = (options.notOnOrAfter ?? new Date(now.getTime() + 5 * MINUTE)).toISOString();
+  const inResponseTo = options.inResponseTo == null ? '' : ` InResponseTo="${escapeXml(options.inResponseTo)}"`;
+  const attributes = Object.entries({ login: [options.login], ...options.attributes })
+    .map(
+      ([name, values]) =>
+        `<saml:Attribute Name="${escapeXml(name)}">${values.map((v) => `<saml:AttributeValue>${escapeXml(v)}</saml:AttributeValue>`).join('')}</saml:Attribute>`,
+    )
+    .join('');
+  return (
+    `<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="${options.assertionId ?? `_a${randomUUID()}`}" Version="2.0" IssueInstant="${now.toISOString()}">` +
+    `<saml:Issuer>${escapeXml(options.issuer ?? TEST_IDP.providerId)}</saml:Issuer>` +
+    `<saml:Subject><saml:NameID Format="urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified">${escapeXml(options.login)}</saml:NameID>` +
+    `<saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer">` +
+    `<saml:SubjectConfirmationData${inResponseTo} NotOnOrAfter="${notOnOrAfter}" Recipient="${escapeXml(options.recipient ?? ACS_URL)}"/>` +
+    `</saml:SubjectConfirmation></saml:Subject>` +
+    `<saml:Conditions NotBefore="${notBefore}" NotOnOrAfter="${notOnOrAfter}">` +
+    `<saml:AudienceRestriction><saml:Audience>${escapeXml(options.audience ?? SP_ENTITY_ID)}</saml:Audience></saml:AudienceRestriction>` +
+    `</saml:Conditions>` +
+    `<saml:AuthnStatement AuthnInstant="${now.toISOString()}" SessionIndex="_s${randomUUID()}"><saml:AuthnContext><saml:AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:Password</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>` +
+    `<saml:AttributeStatement>${attributes}</saml:AttributeStatement>` +
+    `</saml:Assertion>`
+  );
+}
+
+/** Wraps assertion XML (signed or not) in a Response. */
+export function responseXml(assertion: string, options: Pick<ResponseOptions, 'inResponseTo' | 'destination' | 'issuer'> = {}): string {
+  const inResponseTo = options.inResponseTo == null ? '' : ` InResponseTo="${escapeXml(options.inResponseTo)}"`;
+  return (
+    `<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_r${randomUUID()}" Version="2.0" IssueInstant="${new Date().toISOString()}" Destination="${escapeXml(options.destination ?? ACS_URL)}"${inResponseTo}>` +
+    `<saml:Issuer>${escapeXml(options.issuer ?? TEST_IDP.providerId)}</saml:Issuer>` +
+    `<samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status>` +
+    assertion +
+    `</samlp:Response>`
+  );
+}
+
+/** Signs the first element named `localName` with an enveloped signature placed after its Issuer. */
+export function sign(xml: string, localName: 'Assertion' | 'Response', keyPair: TestKeyPair = testKeyPair()): string {
+  const signer = new SignedXml({ privateKey: keyPair.privateKey, publicCert: keyPair.certificate, signatureAlgorithm: RSA_SHA256, canonicalizationAlgorithm: EXC_C14N });
+  const element = `//*[local-name(.)='${localName}']`;
+  signer.addReference({ xpath: element, transforms: [ENVELOPED, EXC_C14N], digestAlgorithm: SHA256 });
+  signer.computeSignature(xml, { location: { reference: `${element}/*[local-name(.)='Issuer']`, action: 'after' } });
+  return signer.getSignedXml();
+}
+
+/** A complete Response, signed as `options.sign` says. */
+export function buildResponse(options: ResponseOptions): string {
+  const mode = options.sign ?? 'assertion';
+  const keyPair = options.keyPair ?? testKeyPair();
+  let assertion = assertionXml(options);
+  if (mode === 'assertion' || mode === 'both') assertion = sign(assertion, 'Assertion', keyPair);
+  let response = responseXml(assertion, options);
+  if (mode === 'response' || mode === 'both') response = sign(response, 'Response', keyPair);
+  return response;
+}
+
+/** Posts a Response to the ACS as the browser's auto-submitted form would. */
+export async function postResponse(app: TestApp, xml: string, relayState?: string): Promise<LightMyRequestResponse> {
+  const form = new URLSearchParams({ SAMLResponse: Buffer.from(xml, 'utf8').toString('base64') });
+  if (relayState !== undefined) form.set('RelayState', relayState);
+  return app.app.inject({ method: 'POST', url: '/saml/acs', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: form.toString() });
+}
+
+/** Starts an SP-initiated sign-in and returns the AuthnRequest's ID (what InResponseTo must say). */
+export async function startLogin(app: TestApp, path = '/saml/login', headers: Record<string, string> = {}): Promise<{ requestId: string; location: string }> {
+  const response = await app.app.inject({ method: 'GET', url: path, headers });
+  if (response.statusCode !== 302) throw new Error(`${path} answered ${response.statusCode}: ${response.body}`);
+  const location = String(response.headers.location);
+  const samlRequest = new URL(location).searchParams.get('SAMLRequest') ?? '';
+  const request = inflateRawSync(Buffer.from(samlRequest, 'base64')).toString('utf8');
+  const id = /\sID="([^"]+)"/.exec(request)?.[1];
+  if (id === undefined) throw new Error(`no ID in AuthnRequest: ${request}`);
+  return { requestId: id, location };
+}
+
+/** The session cookie's value from a Set-Cookie header, or undefined. */
+export function sessionCookieOf(response: LightMyRequestResponse): string | undefined {
+  const header = response.headers['set-cookie'];
+  const first = Array.isArray(header) ? header[0] : header;
+  return first === undefined ? undefined : /^roster_session=([^;]*)/.exec(first)?.[1];
+}
+
+/** The whole browser flow: start, answer as the IdP, post. */
+export async function signIn(app: TestApp, options: Omit<ResponseOptions, 'inResponseTo'>, loginPath?: string): Promise<LightMyRequestResponse> {
+  const { requestId } = await startLogin(app, loginPath);
+  return postResponse(app, buildResponse({ ...options, inResponseTo: requestId }));
+}

@@ -1,0 +1,123 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { after, before, test } from 'node:test';
+import { startTestApp, testCertificate, TEST_IDP, type TestApp } from '../support/app.ts';
+import { eachDatabase } from '../support/databases.ts';
+import { sessionCookieOf, signIn, startLogin } from './idp.ts';
+
+const JIT_ATTRIBUTES = {
+  userLoginAttribute: 'login',
+  userNameAttribute: 'displayName',
+  userEmailAttribute: 'mail',
+  groupAttribute: 'groups',
+} as const;
+
+async function current(app: TestApp, cookie: string) {
+  return app.app.inject({ method: 'GET', url: '/api/users/current', headers: { cookie: `roster_session=${cookie}` } });
+}
+
+eachDatabase('SAML sign-in in just-in-time mode', (database) => {
+  let app: TestApp;
+  before(async () => {
+    app = await startTestApp({ database, scim: false });
+    const configured = await app.services.saml.configure({ ...TEST_IDP, certificates: [testCertificate()], ...JIT_ATTRIBUTES }, { kind: 'cli' });
+    assert.ok(configured.ok);
+  });
+  after(() => app.close());
+
+  test('the first sign-in creates the user with name, email and groups from the attributes', async () => {
+    const response = await signIn(app, { login: 'dave@example.com', attributes: { displayName: ['Dave'], mail: ['dave@example.com'], groups: ['developers', 'ops'] } });
+    assert.equal(response.statusCode, 303, response.body);
+    const me = (await current(app, sessionCookieOf(response) ?? '')).json();
+    assert.deepEqual(me, { login: 'dave@example.com', name: 'Dave', email: 'dave@example.com', active: true, local: false, managed: false, groups: ['developers', 'ops'] });
+  });
+
+  test('a later sign-in updates name, email and group memberships', async () => {
+    const response = await signIn(app, { login: 'Dave@example.com', attributes: { displayName: ['David'], mail: ['david@example.com'], groups: ['ops', 'admins'] } });
+    assert.equal(response.statusCode, 303, response.body);
+    const me = (await current(app, sessionCookieOf(response) ?? '')).json();
+    assert.equal(me.login, 'dave@example.com');
+    assert.equal(me.name, 'David');
+    assert.equal(me.email, 'david@example.com');
+    assert.deepEqual(me.groups, ['admins', 'ops']);
+    const count = await app.services.store.db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    assert.equal(Number(count.n), 1);
+  });
+
+  test('an assertion without the login attribute is refused with a message saying so', async () => {
+    await app.services.saml.configure({ ...TEST_IDP, certificates: [testCertificate()], ...JIT_ATTRIBUTES, userLoginAttribute: 'upn' }, { kind: 'cli' });
+    try {
+      const response = await signIn(app, { login: 'erin@example.com' });
+      assert.equal(response.statusCode, 403);
+      assert.match(response.body, /did not send the attribute Roster uses as login/);
+    } finally {
+      await app.services.saml.configure({ ...TEST_IDP, certificates: [testCertificate()], ...JIT_ATTRIBUTES }, { kind: 'cli' });
+    }
+  });
+});
+
+eachDatabase('Roster sessions', (database) => {
+  let app: TestApp;
+  before(async () => {
+    app = await startTestApp({ database, scim: false });
+  });
+  after(() => app.close());
+
+  test('the session cookie is HttpOnly, SameSite=Lax, Secure on an https base URL, and only its hash is stored', async () => {
+    const response = await signIn(app, { login: 'frank@example.com' });
+    const header = String(response.headers['set-cookie']);
+    assert.match(header, /^roster_session=[A-Za-z0-9_-]{43}; /);
+    assert.match(header, /; HttpOnly/);
+    assert.match(header, /; SameSite=Lax/);
+    assert.match(header, /; Secure/);
+    assert.match(header, /; Path=\//);
+    const value = sessionCookieOf(response) ?? '';
+    const rows = await app.services.store.db.selectFrom('sessions').select('id').execute();
+    assert.ok(rows.some((row) => row.id === createHash('sha256').update(value).digest('hex')));
+    assert.ok(rows.every((row) => row.id !== value));
+  });
+
+  test('GET /api/users/current answers 401 without a session or with an unknown one', async () => {
+    assert.equal((await app.app.inject({ method: 'GET', url: '/api/users/current' })).statusCode, 401);
+    assert.equal((await current(app, 'x'.repeat(43))).statusCode, 401);
+  });
+
+  test('POST /saml/logout ends the session everywhere and clears the cookie', async () => {
+    const value = sessionCookieOf(await signIn(app, { login: 'frank@example.com' })) ?? '';
+    assert.equal((await current(app, value)).statusCode, 200);
+    const logout = await app.app.inject({ method: 'POST', url: '/saml/logout', headers: { cookie: `roster_session=${value}` } });
+    assert.equal(logout.statusCode, 303);
+    assert.match(String(logout.headers['set-cookie']), /^roster_session=; .*Max-Age=0/);
+    assert.equal((await current(app, value)).statusCode, 401);
+  });
+
+  test('an idle session expires', async () => {
+    const value = sessionCookieOf(await signIn(app, { login: 'frank@example.com' })) ?? '';
+    const id = createHash('sha256').update(value).digest('hex');
+    await app.services.store.db.updateTable('sessions').set({ last_seen_at: '2000-01-01T00:00:00.000Z' }).where('id', '=', id).execute();
+    assert.equal((await current(app, value)).statusCode, 401);
+  });
+
+  test('a session past its absolute expiry ends however busy', async () => {
+    const value = sessionCookieOf(await signIn(app, { login: 'frank@example.com' })) ?? '';
+    const id = createHash('sha256').update(value).digest('hex');
+    await app.services.store.db.updateTable('sessions').set({ expires_at: '2000-01-01T00:00:00.000Z' }).where('id', '=', id).execute();
+    assert.equal((await current(app, value)).statusCode, 401);
+  });
+
+  test('deactivation ends the sessions even if their rows remained', async () => {
+    const value = sessionCookieOf(await signIn(app, { login: 'grace@example.com' })) ?? '';
+    assert.equal((await current(app, value)).statusCode, 200);
+    await app.services.store.db.updateTable('users').set({ active: 0 }).where('login', '=', 'grace@example.com').execute();
+    assert.equal((await current(app, value)).statusCode, 401);
+  });
+
+  test('GET /saml/login refuses a returnTo that leaves the server', async () => {
+    for (const returnTo of ['https://evil.example.com/', '//evil.example.com/', '/\\evil.example.com']) {
+      const response = await app.app.inject({ method: 'GET', url: `/saml/login?returnTo=${encodeURIComponent(returnTo)}` });
+      assert.equal(response.statusCode, 400, returnTo);
+    }
+    const { location } = await startLogin(app, '/saml/login?returnTo=%2Fhome');
+    assert.ok(location.startsWith(`${TEST_IDP.loginUrl}?SAMLRequest=`));
+  });
+});
