@@ -4,7 +4,12 @@
  */
 import { createSamlConfigService, type SamlConfigService } from './auth/saml-config.ts';
 import { createTokenService, type TokenService } from './auth/tokens.ts';
+import { createAccounts, type Accounts } from './directory/accounts.ts';
+import { createAdministrators, type Administrators } from './directory/administrators.ts';
+import { createAuditLog, type AuditLog } from './directory/audit-log.ts';
+import { createGroupManagement, type GroupManagement } from './directory/group-management.ts';
 import { createGroupDirectory, type GroupDirectory } from './directory/groups.ts';
+import { createMembershipManagement, type MembershipManagement } from './directory/memberships.ts';
 import { createProvisioning, type Provisioning } from './directory/provisioning.ts';
 import { createSettings } from './directory/settings.ts';
 import { createUserDirectory, type UserDirectory } from './directory/users.ts';
@@ -15,8 +20,17 @@ export interface Services {
   readonly tokens: TokenService;
   readonly saml: SamlConfigService;
   readonly provisioning: Provisioning;
+  /** SCIM's view of users. */
   readonly users: UserDirectory;
+  /** SCIM's view of groups. */
   readonly groups: GroupDirectory;
+  /** Users as administrators manage them (admin API, CLI). */
+  readonly accounts: Accounts;
+  readonly administrators: Administrators;
+  /** Groups as administrators manage them (admin API, CLI). */
+  readonly groupManagement: GroupManagement;
+  readonly memberships: MembershipManagement;
+  readonly auditLog: AuditLog;
 }
 
 /** Builds every service over one store. */
@@ -29,5 +43,10 @@ export function createServices(store: Store): Services {
     provisioning: createProvisioning(store, settings),
     users: createUserDirectory(store),
     groups: createGroupDirectory(store),
+    accounts: createAccounts(store),
+    administrators: createAdministrators(store),
+    groupManagement: createGroupManagement(store),
+    memberships: createMembershipManagement(store),
+    auditLog: createAuditLog(store),
   };
 }

@@ -10,6 +10,7 @@ import { sqliteDialect, type DialectAdapter } from './dialect.ts';
 import type { Database } from './tables.ts';
 import * as initial from './migrations/001-initial.ts';
 import * as accounts from './migrations/002-accounts-and-sessions.ts';
+import * as managedMode from './migrations/003-managed-mode.ts';
 
 export type { Database } from './tables.ts';
 export type { DialectAdapter } from './dialect.ts';
@@ -57,6 +58,7 @@ export async function openStore(location: DatabaseLocation): Promise<Store> {
 const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) => Promise<void>> = {
   '001-initial': initial.up,
   '002-accounts-and-sessions': accounts.up,
+  '003-managed-mode': managedMode.up,
 };
 
 /** Runs pending migrations under Kysely's migration lock, so that concurrent starts apply them once. */
