@@ -1,6 +1,8 @@
 /** `roster users …` and `roster groups …`: the admin API's user and group operations, same rules. */
 import { parseArgs } from 'node:util';
+import { generatePassword } from '../auth/passwords.ts';
 import { DirectoryError } from '../directory/errors.ts';
+import { membershipId } from '../directory/memberships.ts';
 import type { Services } from '../services.ts';
 import type { StoredUser } from '../store/users.ts';
 import type { CliContext, CommandGroup } from './roster.ts';
@@ -67,7 +69,6 @@ export const userCommands: CommandGroup = {
           options: { login: { type: 'string' }, name: { type: 'string' }, email: { type: 'string' }, saml: { type: 'boolean', default: false } },
         });
         const services = await context.services();
-        const { generatePassword } = await import('../auth/passwords.ts');
         const password = values.saml ? undefined : generatePassword();
         const user = await services.accounts.create({ login: values.login, name: values.name, email: values.email, password, local: !values.saml }, context.actor);
         context.out(`Created user "${user.login}" (id ${user.id}).`);
@@ -157,7 +158,6 @@ export const groupCommands: CommandGroup = {
         const services = await context.services();
         const group = await groupByName(services, values.group);
         const user = await userByLogin(services, values.user);
-        const { membershipId } = await import('../directory/memberships.ts');
         await services.memberships.remove(membershipId(group.id, user.id), context.actor);
         context.out(`Removed "${user.login}" from "${group.name}".`);
         return undefined;
