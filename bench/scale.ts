@@ -73,7 +73,10 @@ async function main(): Promise<void> {
     newcomers.push((await services.users.create({ userName: `newcomer${i}@bench.example` }, actor)).scimId);
   }
 
-  const { token } = await services.tokens.create('bench', actor);
+  await services.administrators.ensureAdministrator();
+  const admin = await services.accounts.findByLogin('admin');
+  if (!admin) throw new Error('no administrator');
+  const { token } = await services.tokens.create('bench', actor, admin.id);
   const app = await buildApp({ services, baseUrl: 'http://127.0.0.1' });
   const address = await app.listen({ port: 0, host: '127.0.0.1' });
   const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/scim+json' };

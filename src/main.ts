@@ -2,6 +2,7 @@
  * The composition root: config → store → services → HTTP. Only this file opens a port and
  * handles signals.
  */
+import { firstStartMessage } from './cli/first-start.ts';
 import type { Config } from './config.ts';
 import { buildApp } from './http/app.ts';
 import { createServices } from './services.ts';
@@ -11,6 +12,8 @@ import { openStore } from './store/index.ts';
 export async function serve(config: Config): Promise<void> {
   const store = await openStore(config.database);
   const services = createServices(store, { baseUrl: config.baseUrl });
+  // Of several instances starting on a new database, exactly one creates and prints it.
+  const issued = await services.administrators.ensureAdministrator();
   const app = await buildApp({ services, baseUrl: config.baseUrl, logger: { level: config.logLevel } });
 
   let stopping = false;
@@ -44,6 +47,8 @@ export async function serve(config: Config): Promise<void> {
         ? 'SCIM provisioning is enabled.'
         : 'SCIM provisioning is off. Next: `npm run roster -- saml configure …`, then `npm run roster -- scim enable`.',
       'Create a token for your IdP with: npm run roster -- tokens create --name <name>',
+      // Written to the console, never through the logger, so it does not reach log storage.
+      ...(issued ? ['', firstStartMessage(issued.login, issued.password)] : []),
       '',
     ].join('\n') + '\n',
   );

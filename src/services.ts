@@ -7,7 +7,12 @@ import { createSamlServiceProvider, type SamlServiceProvider } from './auth/saml
 import { createSessions, type SessionPolicy, type Sessions } from './auth/sessions.ts';
 import { createTokenService, type TokenService } from './auth/tokens.ts';
 import { createSignIn, type SignIn } from './directory/sign-in.ts';
+import { createAccounts, type Accounts } from './directory/accounts.ts';
+import { createAdministrators, type Administrators } from './directory/administrators.ts';
+import { createAuditLog, type AuditLog } from './directory/audit-log.ts';
+import { createGroupManagement, type GroupManagement } from './directory/group-management.ts';
 import { createGroupDirectory, type GroupDirectory } from './directory/groups.ts';
+import { createMembershipManagement, type MembershipManagement } from './directory/memberships.ts';
 import { createProvisioning, type Provisioning } from './directory/provisioning.ts';
 import { createSettings } from './directory/settings.ts';
 import { createUserDirectory, type UserDirectory } from './directory/users.ts';
@@ -18,12 +23,21 @@ export interface Services {
   readonly tokens: TokenService;
   readonly saml: SamlConfigService;
   readonly provisioning: Provisioning;
+  /** SCIM's view of users. */
   readonly users: UserDirectory;
+  /** SCIM's view of groups. */
   readonly groups: GroupDirectory;
   /** Roster as a SAML service provider (login redirect, metadata, response validation). */
   readonly samlSp: SamlServiceProvider;
   readonly sessions: Sessions;
   readonly signIn: SignIn;
+  /** Users as administrators manage them (admin API, CLI). */
+  readonly accounts: Accounts;
+  readonly administrators: Administrators;
+  /** Groups as administrators manage them (admin API, CLI). */
+  readonly groupManagement: GroupManagement;
+  readonly memberships: MembershipManagement;
+  readonly auditLog: AuditLog;
 }
 
 export interface ServiceOptions {
@@ -51,5 +65,10 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
       ...(options.sessionPolicy !== undefined ? { policy: options.sessionPolicy } : {}),
     }),
     signIn: createSignIn(store, provisioning, () => saml.get()),
+    accounts: createAccounts(store),
+    administrators: createAdministrators(store),
+    groupManagement: createGroupManagement(store),
+    memberships: createMembershipManagement(store),
+    auditLog: createAuditLog(store),
   };
 }

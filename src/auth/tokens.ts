@@ -15,22 +15,38 @@ import { isUniqueViolation } from '../store/errors.ts';
 export interface TokenInfo {
   readonly id: string;
   readonly name: string;
-  /** The user the token acts as, or null for an instance-level token. */
+  /** The user the token acts as; null only for tokens issued before tokens had owners. */
   readonly userId: string | null;
   readonly createdAt: string;
   readonly lastUsedAt: string | null;
   readonly revokedAt: string | null;
 }
 
+/** The user a verified token acts as: whether it may call the APIs depends on it. */
+export interface TokenOwner {
+  readonly id: string;
+  readonly login: string;
+  readonly active: boolean;
+  readonly admin: boolean;
+}
+
+/** A live token and its owner (null for a token issued before tokens had owners). */
+export interface VerifiedToken {
+  readonly token: TokenInfo;
+  readonly owner: TokenOwner | null;
+}
+
 export interface TokenService {
-  /** Issues a token; the secret is returned once, here, and never stored. */
-  create(name: string, actor: Actor, userId?: string | null): Promise<{ token: string; record: TokenInfo }>;
+  /** Issues a token acting as the active user `userId`; the secret is returned once, here, and never stored. */
+  create(name: string, actor: Actor, userId: string): Promise<{ token: string; record: TokenInfo }>;
   /** All tokens, live and revoked, oldest first (ties by name). */
   list(): Promise<TokenInfo[]>;
   /** Revokes the live token with this name; false when there is none. */
   revoke(name: string, actor: Actor): Promise<boolean>;
   /** The live token matching a presented secret, or undefined. */
   verify(presented: string): Promise<TokenInfo | undefined>;
+  /** The live token matching a presented secret with its owner, or undefined (one indexed join). */
+  authenticate(presented: string): Promise<VerifiedToken | undefined>;
 }
 
 /** Prefix of every token, so that secret scanners (and people) recognise a leaked one. */
@@ -46,8 +62,43 @@ const LAST_USED_RESOLUTION_MS = 60_000;
 export function createTokenService(store: Store): TokenService {
   const { db } = store;
 
+  async function authenticate(presented: string): Promise<VerifiedToken | undefined> {
+    // Cheap shape check first: anything else cannot match and need not reach the database.
+    if (presented.length !== TOKEN_LENGTH || !presented.startsWith(TOKEN_PREFIX)) return undefined;
+    const hash = hashToken(presented);
+    const row = await db
+      .selectFrom('tokens as t')
+      .leftJoin('users as u', 'u.id', 't.user_id')
+      .selectAll('t')
+      .select(['u.login as owner_login', 'u.active as owner_active', 'u.is_admin as owner_admin'])
+      .where('t.hash', '=', hash)
+      .executeTakeFirst();
+    if (row === undefined) return undefined;
+    // The index lookup already matched; comparing in constant time as well keeps the
+    // check independent of how the database compares strings.
+    if (!timingSafeEqual(Buffer.from(row.hash, 'utf8'), Buffer.from(hash, 'utf8'))) return undefined;
+    if (row.revoked_at !== null) return undefined;
+    const { owner_login: login, owner_active: active, owner_admin: admin, ...tokenRow } = row;
+    const owner = row.user_id !== null && login !== null ? { id: row.user_id, login, active: active === 1, admin: admin === 1 } : null;
+
+    const now = Date.now();
+    if (row.last_used_at === null || now - Date.parse(row.last_used_at) >= LAST_USED_RESOLUTION_MS) {
+      const at = new Date(now).toISOString();
+      const cutoff = new Date(now - LAST_USED_RESOLUTION_MS).toISOString();
+      // The condition is repeated in SQL so that concurrent requests (or instances) write once.
+      await db
+        .updateTable('tokens')
+        .set({ last_used_at: at })
+        .where('id', '=', row.id)
+        .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<=', cutoff)]))
+        .execute();
+      return { token: toInfo({ ...tokenRow, last_used_at: at }), owner };
+    }
+    return { token: toInfo(tokenRow), owner };
+  }
+
   return {
-    async create(name, actor, userId = null) {
+    async create(name, actor, userId) {
       const checkedName = checkName(name);
       const token = TOKEN_PREFIX + randomBytes(SECRET_BYTES).toString('base64url');
       const row = {
@@ -68,12 +119,10 @@ export function createTokenService(store: Store): TokenService {
             .where('revoked_at', 'is', null)
             .executeTakeFirst();
           if (taken !== undefined) throw nameTaken(checkedName);
-          if (userId !== null) {
-            const user = await trx.selectFrom('users').select('active').where('id', '=', userId).executeTakeFirst();
-            if (user === undefined) throw new DirectoryError('not_found', `No user has the id "${userId}".`, 'userId');
-            // Deactivation removes a user's tokens; issuing a new one would undo that.
-            if (user.active === 0) throw new DirectoryError('invalid', `The user "${userId}" is deactivated.`, 'userId');
-          }
+          const user = await trx.selectFrom('users').select('active').where('id', '=', userId).executeTakeFirst();
+          if (user === undefined) throw new DirectoryError('not_found', `No user has the id "${userId}".`, 'userId');
+          // Deactivation removes a user's tokens; issuing a new one would undo that.
+          if (user.active === 0) throw new DirectoryError('invalid', `The user "${userId}" is deactivated.`, 'userId');
           await trx.insertInto('tokens').values(row).execute();
           await recordEvent(
             trx,
@@ -114,31 +163,10 @@ export function createTokenService(store: Store): TokenService {
     },
 
     async verify(presented) {
-      // Cheap shape check first: anything else cannot match and need not reach the database.
-      if (presented.length !== TOKEN_LENGTH || !presented.startsWith(TOKEN_PREFIX)) return undefined;
-      const hash = hashToken(presented);
-      const row = await db.selectFrom('tokens').selectAll().where('hash', '=', hash).executeTakeFirst();
-      if (row === undefined) return undefined;
-      // The index lookup already matched; comparing in constant time as well keeps the
-      // check independent of how the database compares strings.
-      if (!timingSafeEqual(Buffer.from(row.hash, 'utf8'), Buffer.from(hash, 'utf8'))) return undefined;
-      if (row.revoked_at !== null) return undefined;
-
-      const now = Date.now();
-      if (row.last_used_at === null || now - Date.parse(row.last_used_at) >= LAST_USED_RESOLUTION_MS) {
-        const at = new Date(now).toISOString();
-        const cutoff = new Date(now - LAST_USED_RESOLUTION_MS).toISOString();
-        // The condition is repeated in SQL so that concurrent requests (or instances) write once.
-        await db
-          .updateTable('tokens')
-          .set({ last_used_at: at })
-          .where('id', '=', row.id)
-          .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<=', cutoff)]))
-          .execute();
-        return toInfo({ ...row, last_used_at: at });
-      }
-      return toInfo(row);
+      return (await authenticate(presented))?.token;
     },
+
+    authenticate,
   };
 }
 

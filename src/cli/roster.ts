@@ -11,9 +11,13 @@ import type { Actor } from '../directory/audit.ts';
 import { DirectoryError } from '../directory/errors.ts';
 import { createServices, type Services } from '../services.ts';
 import { openStore, type Store } from '../store/index.ts';
+import { adminCommands } from './admin.ts';
+import { firstStartMessage } from './first-start.ts';
+import { auditCommands } from './audit.ts';
 import { samlCommands } from './saml.ts';
 import { scimCommands } from './scim.ts';
 import { tokenCommands } from './tokens.ts';
+import { groupCommands, userCommands } from './users.ts';
 
 /** What a command may use. The store is opened on first use (so `--help` never touches it) and closed by the dispatcher. */
 export interface CliContext {
@@ -21,7 +25,11 @@ export interface CliContext {
   readonly actor: Actor;
   out(text: string): void;
   err(text: string): void;
-  services(): Promise<Services>;
+  /**
+   * Opens the store. Unless `bootstrap` is false, first start creates the local administrator
+   * and prints its password once on stderr (stdout stays the command's own output).
+   */
+  services(options?: { readonly bootstrap?: boolean }): Promise<Services>;
 }
 
 /**
@@ -45,7 +53,7 @@ export interface CommandGroup {
   readonly commands: Readonly<Record<string, Command>>;
 }
 
-const GROUPS: readonly CommandGroup[] = [tokenCommands, samlCommands, scimCommands];
+const GROUPS: readonly CommandGroup[] = [tokenCommands, samlCommands, scimCommands, userCommands, groupCommands, adminCommands, auditCommands];
 
 const USAGE = [
   'Usage: roster <command> [options]',
@@ -104,9 +112,13 @@ async function runCli(argv: readonly string[]): Promise<number> {
       actor: { kind: 'cli' },
       out,
       err,
-      async services() {
+      async services(options = {}) {
         store ??= await openStore(config.database);
         services ??= createServices(store, { baseUrl: config.baseUrl });
+        if (options.bootstrap !== false) {
+          const issued = await services.administrators.ensureAdministrator();
+          if (issued !== undefined) err(firstStartMessage(issued.login, issued.password));
+        }
         return services;
       },
     };

@@ -1,6 +1,7 @@
 /** `roster scim …`: switch between just-in-time and SCIM provisioning. */
 import { parseArgs } from 'node:util';
-import type { Provisioning } from '../directory/provisioning.ts';
+import { DirectoryError } from '../directory/errors.ts';
+import { DISABLE_CONFIRMATION_MESSAGE, type Provisioning } from '../directory/provisioning.ts';
 import type { CliContext, CommandGroup } from './roster.ts';
 
 /** The provisioning service over the CLI's store. */
@@ -36,12 +37,22 @@ export const scimCommands: CommandGroup = {
       },
     },
     disable: {
-      summary: 'return to just-in-time provisioning at SAML sign-in',
-      usage: 'Usage: roster scim disable\n\nReturns to just-in-time provisioning: users are created at their first SAML sign-in.',
+      summary: 'return to just-in-time provisioning (removes every SCIM link; needs --yes)',
+      usage: [
+        'Usage: roster scim disable --yes',
+        '',
+        'Returns to just-in-time provisioning: users are created at their first SAML sign-in.',
+        'Every SCIM link is removed: all users and groups become local, and the identity provider',
+        'can no longer update them. Nothing else is lost. This cannot be undone, hence --yes.',
+        '',
+        'Options:',
+        '  --yes  confirm',
+      ].join('\n'),
       async run(args, context) {
-        parseArgs({ args, options: {} });
+        const { values } = parseArgs({ args, options: { yes: { type: 'boolean', default: false } } });
+        if (!values.yes) throw new DirectoryError('invalid', DISABLE_CONFIRMATION_MESSAGE, 'confirm');
         await (await provisioning(context)).disable(context.actor);
-        context.out('SCIM provisioning is disabled; users are provisioned just in time at SAML sign-in.');
+        context.out('SCIM provisioning is disabled; every user and group is local again. Users are provisioned just in time at SAML sign-in.');
         return undefined;
       },
     },

@@ -1,6 +1,7 @@
 /** `roster tokens …`: issue, list and revoke API tokens. */
 import { parseArgs } from 'node:util';
 import type { TokenInfo } from '../auth/tokens.ts';
+import { BOOTSTRAP_LOGIN } from '../directory/administrators.ts';
 import { DirectoryError } from '../directory/errors.ts';
 import type { CommandGroup } from './roster.ts';
 
@@ -10,23 +11,30 @@ export const tokenCommands: CommandGroup = {
   summary: 'create, list and revoke API tokens (for the IdP and for scripts)',
   commands: {
     create: {
-      summary: 'create a token and print it once',
+      summary: 'create a token for an administrator and print it once',
       usage: [
-        'Usage: roster tokens create --name <name> [--user <user-id>]',
+        'Usage: roster tokens create --name <name> [--user <login>]',
         '',
         'Creates a bearer token and prints it ALONE on the last line of output. Roster keeps only',
-        'a hash: copy the token now, it cannot be shown again.',
+        'a hash: copy the token now, it cannot be shown again. Only tokens of active administrators',
+        'may call the SCIM and admin APIs; a token stops working when its user is deactivated.',
         '',
         'Options:',
         '  --name <name>     a name unique among live tokens (1-100 characters), e.g. entra-id',
-        '  --user <user-id>  the user the token acts as (default: none, an instance token)',
+        `  --user <login>    the user the token acts as (default: ${BOOTSTRAP_LOGIN})`,
       ].join('\n'),
       async run(args, context) {
         const { values } = parseArgs({ args, options: { name: { type: 'string' }, user: { type: 'string' } } });
         if (values.name === undefined) return { usageError: '--name is required' };
-        const { tokens } = await context.services();
-        const { token, record } = await tokens.create(values.name, context.actor, values.user ?? null);
-        context.out(`Created token "${record.name}" (id ${record.id}).`);
+        const services = await context.services();
+        const login = values.user ?? BOOTSTRAP_LOGIN;
+        const user = await services.accounts.findByLogin(login);
+        if (user === undefined) throw new DirectoryError('not_found', `No user has the login "${login}".`, 'user');
+        const { token, record } = await services.tokens.create(values.name, context.actor, user.id);
+        if (!user.admin) {
+          context.err(`warning: "${user.login}" is not an administrator: this token cannot call the SCIM or admin APIs.`);
+        }
+        context.out(`Created token "${record.name}" for ${user.login} (id ${record.id}).`);
         context.out('Copy it now; Roster stores only its hash and cannot show it again:');
         // Alone on the last line, so that `... | tail -n 1` captures exactly the secret.
         context.out(token);
@@ -38,13 +46,20 @@ export const tokenCommands: CommandGroup = {
       usage: ['Usage: roster tokens list [--all]', '', 'Options:', '  --all  include revoked tokens'].join('\n'),
       async run(args, context) {
         const { values } = parseArgs({ args, options: { all: { type: 'boolean', default: false } } });
-        const tokens = await (await context.services()).tokens.list();
+        const services = await context.services();
+        const tokens = await services.tokens.list();
         const shown = values.all ? tokens : tokens.filter((token) => token.revokedAt === null);
         if (shown.length === 0) {
           context.out(values.all ? 'No tokens.' : 'No live tokens.');
           return undefined;
         }
-        context.out(formatTable(shown));
+        // Tokens are few; one lookup per distinct owner keeps the service's TokenInfo small.
+        const logins = new Map<string, string>();
+        for (const userId of new Set(shown.map((token) => token.userId))) {
+          if (userId === null) continue;
+          logins.set(userId, (await services.accounts.get(userId).catch(() => undefined))?.login ?? userId);
+        }
+        context.out(formatTable(shown, logins));
         return undefined;
       },
     },
@@ -65,12 +80,12 @@ export const tokenCommands: CommandGroup = {
   },
 };
 
-function formatTable(tokens: readonly TokenInfo[]): string {
+function formatTable(tokens: readonly TokenInfo[], logins: ReadonlyMap<string, string>): string {
   const rows = [
     ['NAME', 'USER', 'CREATED', 'LAST USED', 'STATUS'],
     ...tokens.map((token) => [
       token.name,
-      token.userId ?? '-',
+      token.userId === null ? '-' : (logins.get(token.userId) ?? token.userId),
       token.createdAt,
       token.lastUsedAt ?? 'never',
       token.revokedAt === null ? 'live' : `revoked ${token.revokedAt}`,

@@ -8,9 +8,16 @@
  * Why an operation was refused. Suggested HTTP mapping:
  * `invalid` → 400, `not_found` → 404, `conflict` → 409, `precondition` → 409 (the state of
  * the instance, not the request, must change first), `stale` → 412 (the client's version
- * of the resource, from If-Match, is out of date).
+ * of the resource, from If-Match, is out of date), `managed` → 400 (the identity provider
+ * owns this; SonarQube answers 400 too), `forbidden` → 403 (the caller may not do this at all).
  */
-export type DirectoryErrorCode = 'invalid' | 'not_found' | 'conflict' | 'precondition' | 'stale';
+export type DirectoryErrorCode = 'invalid' | 'not_found' | 'conflict' | 'precondition' | 'stale' | 'managed' | 'forbidden';
+
+/** SonarQube's exact words for a change refused because the identity provider owns the data. */
+export const MANAGED_MESSAGE = 'Operation not allowed when the instance is externally managed.';
+
+/** SonarQube's exact words when an administrator tries to deactivate their own account. */
+export const SELF_DEACTIVATION_MESSAGE = 'Self-deactivation is not possible';
 
 /** An expected failure whose message is written for the person who caused it. */
 export class DirectoryError extends Error {
@@ -24,4 +31,15 @@ export class DirectoryError extends Error {
     this.code = code;
     this.field = field;
   }
+}
+
+/** The refusal of a change the identity provider owns. */
+export function managedError(): DirectoryError {
+  return new DirectoryError('managed', MANAGED_MESSAGE);
+}
+
+/** A refused field value, worded as SonarQube's Web API v2 words it (`{}` stands for no value). */
+export function rejected(field: string, value: unknown, reason: string): DirectoryError {
+  const shown = value === undefined || value === null ? '{}' : String(value);
+  return new DirectoryError('invalid', `Value ${shown} for field ${field} was rejected. Error: ${reason}.`, field);
 }

@@ -4,6 +4,8 @@
  * database, never process memory, because several instances share one database.
  */
 import type { Store } from '../store/index.ts';
+import { createGroupQueries } from '../store/groups.ts';
+import { createUserQueries } from '../store/users.ts';
 import { samlSetting } from '../auth/saml-config.ts';
 import { recordEvent, type Actor } from './audit.ts';
 import { DirectoryError } from './errors.ts';
@@ -22,19 +24,35 @@ export const provisioningModeSetting = defineSetting<ProvisioningMode>({
 export const SAML_REQUIRED_MESSAGE =
   'SCIM provisioning requires SAML to be configured first: run `npm run roster -- saml configure …`';
 
+/** Why switching back to just-in-time needs an explicit confirmation (API flag, CLI `--yes`). */
+export const DISABLE_CONFIRMATION_MESSAGE =
+  'Disabling SCIM provisioning removes every SCIM link: all users and groups become local and the identity provider can no longer update them. This cannot be undone. Confirm with {"confirm": true} (CLI: --yes).';
+
+/** Shown when SAML removal is asked for while SCIM users depend on it to sign in. */
+export const SCIM_NEEDS_SAML_MESSAGE =
+  'SAML cannot be disabled while SCIM provisioning is on: provisioned users sign in through SAML. Disable SCIM provisioning first.';
+
 export interface Provisioning {
   /** The switch as the admin API reports it (`GET /api/scim_management/status`). */
   status(): Promise<{ enabled: boolean }>;
   /** Turns SCIM provisioning on; refused unless SAML is configured. Idempotent. */
   enable(actor: Actor): Promise<void>;
-  /** Turns SCIM provisioning off (back to just-in-time). Idempotent. */
+  /**
+   * Turns SCIM provisioning off (back to just-in-time) and removes every SCIM link, in one
+   * transaction; the caller has obtained the confirmation. Idempotent.
+   */
   disable(actor: Actor): Promise<void>;
+  /** Throws unless SAML may be disabled now (it may not while SCIM is on); for a future SAML-disable operation. */
+  assertSamlMayBeDisabled(): Promise<void>;
   /** Whether SCIM requests and read-only rules apply right now. */
   isScimEnabled(): Promise<boolean>;
 }
 
 /** Creates the provisioning-mode service. */
 export function createProvisioning(store: Store, settings: Settings): Provisioning {
+  const users = createUserQueries(store.dialect);
+  const groups = createGroupQueries(store.dialect);
+
   async function isScimEnabled(): Promise<boolean> {
     return (await settings.get(provisioningModeSetting)) === 'scim';
   }
@@ -49,10 +67,15 @@ export function createProvisioning(store: Store, settings: Settings): Provisioni
       const current = (await settings.read(trx, provisioningModeSetting)) ?? 'jit';
       if (current === mode) return;
       await settings.write(trx, provisioningModeSetting, mode);
-      // The managed-mode issue adds here: on disable, drop the SCIM links (users and groups
-      // become local again), in this same transaction.
+      // Back to just-in-time: every user and group becomes local again; nothing else is lost.
+      const unlinked = mode === 'jit' ? { users: await users.unlinkAll(trx), groups: await groups.unlinkAll(trx) } : undefined;
       const action = mode === 'scim' ? 'provisioning.enabled' : 'provisioning.disabled';
-      await recordEvent(trx, actor, { action, targetType: 'setting', targetId: provisioningModeSetting.key, details: { from: current, to: mode } });
+      await recordEvent(trx, actor, {
+        action,
+        targetType: 'setting',
+        targetId: provisioningModeSetting.key,
+        details: { from: current, to: mode, ...(unlinked ? { unlinkedUsers: unlinked.users, unlinkedGroups: unlinked.groups } : {}) },
+      });
     });
   }
 
@@ -63,5 +86,8 @@ export function createProvisioning(store: Store, settings: Settings): Provisioni
     enable: (actor) => switchTo('scim', actor),
     disable: (actor) => switchTo('jit', actor),
     isScimEnabled,
+    async assertSamlMayBeDisabled() {
+      if (await isScimEnabled()) throw new DirectoryError('precondition', SCIM_NEEDS_SAML_MESSAGE);
+    },
   };
 }

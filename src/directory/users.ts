@@ -12,6 +12,7 @@ import { createMembershipQueries, type LinkedReference } from '../store/membersh
 import { createUserQueries, type EmailRow, type StoredUser, type UserWrite } from '../store/users.ts';
 import { newId } from '../ids.ts';
 import { recordEvent, type Actor } from './audit.ts';
+import { assertNotSelf, createDeactivation } from './deactivation.ts';
 import { DirectoryError } from './errors.ts';
 
 /** A SCIM document: canonical attribute names, extensions under their URN. */
@@ -103,6 +104,7 @@ export type VersionCheck = (version: number) => boolean;
 export function createUserDirectory(store: Store) {
   const users = createUserQueries(store.dialect);
   const memberships = createMembershipQueries();
+  const removeAccess = createDeactivation(store.dialect);
 
   async function load(db: Executor, scimId: string, includeGroups: boolean): Promise<ScimUser> {
     const user = await users.findByScimId(db, scimId);
@@ -186,14 +188,18 @@ export function createUserDirectory(store: Store) {
           return current; // nothing changed: no new version, no event
         }
         await ensureLoginFree(trx, values.login, current.user.id);
+        const deactivating = current.user.active && !values.active;
+        if (deactivating) assertNotSelf(actor, current.user.id);
         const now = new Date().toISOString();
         await users.update(trx, current.user.id, values, now);
         await users.replaceEmails(trx, current.user.id, emails);
+        // active=false is a deactivation like any other: memberships, tokens and sessions go.
+        const removed = deactivating ? await removeAccess(trx, current.user.id, now) : undefined;
         await recordEvent(trx, actor, {
-          action: current.user.active && !values.active ? 'user.deactivated' : !current.user.active && values.active ? 'user.reactivated' : 'user.updated',
+          action: deactivating ? 'user.deactivated' : !current.user.active && values.active ? 'user.reactivated' : 'user.updated',
           targetType: 'user',
           targetId: current.user.id,
-          details: { scimId, before: redact(before), after: redact(after) },
+          details: { scimId, before: redact(before), after: redact(after), ...removed },
         }, now);
         return load(trx, scimId, true);
       }, 'userName is already used by another user.');
@@ -209,16 +215,17 @@ export function createUserDirectory(store: Store) {
         if (!allows(current.user.version)) {
           throw new DirectoryError('stale', `User ${scimId} has changed since it was read; fetch it again.`);
         }
+        assertNotSelf(actor, current.user.id);
         const now = new Date().toISOString();
         const { write: values } = toWrite(current.document);
         await users.update(trx, current.user.id, { ...values, active: false }, now);
-        const groupIds = await memberships.removeUserEverywhere(trx, current.user.id);
+        const removed = await removeAccess(trx, current.user.id, now);
         await users.unlink(trx, current.user.id);
         await recordEvent(trx, actor, {
           action: 'user.deleted',
           targetType: 'user',
           targetId: current.user.id,
-          details: { scimId, login: current.user.login, removedFromGroups: groupIds.length },
+          details: { scimId, login: current.user.login, wasActive: current.user.active, ...removed },
         }, now);
       }, 'conflict');
     },

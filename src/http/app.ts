@@ -33,9 +33,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   // SCIM bodies come as application/scim+json or application/json, with or without charset.
   // Okta sends a JSON content type on DELETE with no body: an empty body is "no body".
+  // The admin API's PATCH is a JSON merge patch (RFC 7396), as in SonarQube's Web API v2.
   const parseJson = app.getDefaultJsonParser('error', 'ignore');
   app.removeContentTypeParser(['application/json']);
-  app.addContentTypeParser(['application/json', 'application/scim+json'], { parseAs: 'string' }, (request, body, done) => {
+  app.addContentTypeParser(['application/json', 'application/scim+json', 'application/merge-patch+json'], { parseAs: 'string' }, (request, body, done) => {
     const text = typeof body === 'string' ? body : body.toString('utf8');
     if (text.trim() === '') {
       done(null, undefined);

@@ -1,4 +1,4 @@
-/** Bearer-token authentication shared by the SCIM and admin APIs. */
+/** Bearer-token authentication shared by the SCIM and admin APIs: only active administrators' tokens pass. */
 import type { FastifyRequest } from 'fastify';
 import type { TokenInfo, TokenService } from '../auth/tokens.ts';
 import type { Actor } from '../directory/audit.ts';
@@ -11,6 +11,9 @@ declare module 'fastify' {
   }
 }
 
+/** SonarQube's words for a valid token that may not call this API. */
+export const INSUFFICIENT_PRIVILEGES = 'Insufficient privileges';
+
 /** Reads `Authorization: Bearer <token>` (scheme case-insensitive, RFC 6750 §2.1). */
 export function bearerToken(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization;
@@ -19,14 +22,22 @@ export function bearerToken(request: FastifyRequest): string | undefined {
   return match?.[1];
 }
 
-/** Verifies the bearer token; throws a 401 ScimError with a detail the administrator can act on. */
+/**
+ * Verifies the bearer token: 401 when it is missing, unknown, revoked or its user is
+ * deactivated (the token no longer exists for any purpose), 403 when its user is not an
+ * administrator. The owner is read on every request, so a deactivation takes effect at once.
+ */
 export async function authenticate(request: FastifyRequest, tokens: TokenService): Promise<TokenInfo> {
   const presented = bearerToken(request);
   if (presented === undefined) {
     throw new ScimError(401, undefined, 'Authentication required: send "Authorization: Bearer <token>" with a token from `npm run roster -- tokens create`.');
   }
-  const token = await tokens.verify(presented);
-  if (!token) throw new ScimError(401, undefined, 'The bearer token is not valid: it is unknown or has been revoked.');
-  request.actor = { kind: 'token', name: token.name, userId: token.userId };
+  const verified = await tokens.authenticate(presented);
+  if (!verified || (verified.owner !== null && !verified.owner.active)) {
+    throw new ScimError(401, undefined, 'The bearer token is not valid: it is unknown or has been revoked.');
+  }
+  const { token, owner } = verified;
+  if (owner === null || !owner.admin) throw new ScimError(403, undefined, INSUFFICIENT_PRIVILEGES);
+  request.actor = { kind: 'token', name: token.name, userId: owner.id, login: owner.login };
   return token;
 }

@@ -14,11 +14,14 @@ const DIRECTORY_STATUS: Record<DirectoryErrorCode, number> = {
   conflict: 409,
   precondition: 409,
   stale: 412,
+  managed: 400,
+  forbidden: 403,
 };
 
 const DIRECTORY_SCIM_TYPE: Partial<Record<DirectoryErrorCode, ScimType>> = {
   invalid: 'invalidValue',
   conflict: 'uniqueness',
+  managed: 'mutability',
 };
 
 /** Fastify's own errors (body too large, bad content type …) carry a statusCode below 500. */

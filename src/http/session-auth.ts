@@ -31,5 +31,5 @@ export async function authenticateAdmin(request: FastifyRequest, services: Servi
     throw new ScimError(401, undefined, 'Authentication required: sign in, or send "Authorization: Bearer <token>".');
   }
   if (!user.admin) throw new ScimError(403, undefined, 'Insufficient privileges');
-  request.actor = { kind: 'session', login: user.login };
+  request.actor = { kind: 'session', userId: user.id, login: user.login };
 }

@@ -1,9 +1,9 @@
 /** SQL for groups and their SCIM links. Members are in memberships.ts. */
-import { sql } from 'kysely';
+import { sql, type SelectQueryBuilder, type SqlBool } from 'kysely';
 import type { DialectAdapter } from './dialect.ts';
 import type { Executor } from './executor.ts';
-import type { GroupsTable } from './tables.ts';
-import type { ListQuery } from './users.ts';
+import type { Database, GroupsTable } from './tables.ts';
+import { containsPattern, type ListQuery } from './users.ts';
 
 /** A group row as the domain sees it. `scimId` is null for local groups. */
 export interface StoredGroup {
@@ -22,6 +22,15 @@ export interface GroupWrite {
   readonly name: string;
   readonly externalId: string | null;
   readonly data: Record<string, unknown>;
+}
+
+/** Filters of the admin API's group list. */
+export interface GroupFilter {
+  /** Contained in the name, regardless of case. */
+  readonly q?: string;
+  readonly managed?: boolean;
+  /** Only groups this user (internal id) belongs to. */
+  readonly userId?: string;
 }
 
 const GROUP_COLUMNS = [
@@ -71,6 +80,50 @@ export function createGroupQueries(dialect: DialectAdapter) {
         .where(sql<string>`lower(g.name)`, '=', sql<string>`lower(${name})`)
         .executeTakeFirst();
       return row ? toGroup(row) : undefined;
+    },
+
+    /** The group with this internal id, linked or not. */
+    async findById(db: Executor, id: string): Promise<StoredGroup | undefined> {
+      const row = await selectGroups(db).where('g.id', '=', id).executeTakeFirst();
+      return row ? toGroup(row) : undefined;
+    },
+
+    /** Inserts a local group (admin API). */
+    async insertLocal(db: Executor, id: string, name: string, description: string | null, now: string): Promise<void> {
+      await db
+        .insertInto('groups')
+        .values({ id, name, description, external_id: null, scim_data: dialect.toJsonParameter({}), created_at: now, updated_at: now, version: 1 })
+        .execute();
+    },
+
+    /** Renames a group or changes its description (admin API); SCIM attributes are kept. */
+    async updateLocal(db: Executor, id: string, name: string, description: string | null, now: string): Promise<void> {
+      await db
+        .updateTable('groups')
+        .set({ name, description, updated_at: now, version: sql<number>`version + 1` })
+        .where('id', '=', id)
+        .execute();
+    },
+
+    /** A page of all groups, linked or not, ordered by name (the lower(name) index). */
+    async listAll(db: Executor, filter: GroupFilter, offset: number, limit: number): Promise<StoredGroup[]> {
+      const rows = await filterGroups(selectGroups(db), filter).orderBy(sql`lower(g.name)`).orderBy('g.id').limit(limit).offset(offset).execute();
+      return rows.map(toGroup);
+    },
+
+    /** How many groups match the admin API's filters. */
+    async countAll(db: Executor, filter: GroupFilter): Promise<number> {
+      const row = await filterGroups(
+        db.selectFrom('groups as g').leftJoin('scim_groups as sg', 'sg.group_id', 'g.id').select(sql<number>`count(*)`.as('n')),
+        filter,
+      ).executeTakeFirstOrThrow();
+      return Number(row.n);
+    },
+
+    /** Removes every SCIM link of groups (back to just-in-time); returns how many there were. */
+    async unlinkAll(db: Executor): Promise<number> {
+      const result = await db.deleteFrom('scim_groups').executeTakeFirst();
+      return Number(result.numDeletedRows);
     },
 
     /** Inserts a group row. */
@@ -150,6 +203,24 @@ export function createGroupQueries(dialect: DialectAdapter) {
       return Number(row.n);
     },
   };
+}
+
+type GroupSelect = SelectQueryBuilder<Database & { g: Database['groups']; sg: Database['scim_groups'] }, 'g' | 'sg', any>;
+
+function filterGroups<Q extends GroupSelect>(builder: Q, filter: GroupFilter): Q {
+  let query: GroupSelect = builder;
+  if (filter.q !== undefined && filter.q !== '') {
+    query = query.where(sql<SqlBool>`lower(g.name) LIKE lower(${containsPattern(filter.q)}) ESCAPE '\\'`);
+  }
+  if (filter.managed !== undefined) query = query.where('sg.scim_id', filter.managed ? 'is not' : 'is', null);
+  if (filter.userId !== undefined) {
+    const userId = filter.userId;
+    // EXISTS on the (user_id, group_id) index: cost follows the user's groups, not the groups' sizes.
+    query = query.where((eb) =>
+      eb.exists(eb.selectFrom('memberships as m').select('m.group_id').whereRef('m.group_id', '=', 'g.id').where('m.user_id', '=', userId)),
+    );
+  }
+  return query as Q;
 }
 
 export type GroupQueries = ReturnType<typeof createGroupQueries>;

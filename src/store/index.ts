@@ -11,6 +11,7 @@ import type { Database } from './tables.ts';
 import * as initial from './migrations/001-initial.ts';
 import * as accounts from './migrations/002-accounts-and-sessions.ts';
 import * as signInAttempts from './migrations/003-saml-sign-in-attempts.ts';
+import * as managedMode from './migrations/004-managed-mode.ts';
 
 export type { Database } from './tables.ts';
 export type { DialectAdapter } from './dialect.ts';
@@ -59,6 +60,7 @@ const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) 
   '001-initial': initial.up,
   '002-accounts-and-sessions': accounts.up,
   '003-saml-sign-in-attempts': signInAttempts.up,
+  '004-managed-mode': managedMode.up,
 };
 
 /** Runs pending migrations under Kysely's migration lock, so that concurrent starts apply them once. */

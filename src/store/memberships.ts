@@ -10,6 +10,18 @@ export interface LinkedReference {
   readonly display: string;
 }
 
+/** One membership row. */
+export interface MembershipRow {
+  readonly groupId: string;
+  readonly userId: string;
+}
+
+/** Filters of the admin API's membership list; at least one keeps it on an index. */
+export interface MembershipFilter {
+  readonly groupId?: string;
+  readonly userId?: string;
+}
+
 // SQLite allows 32766 bound parameters per statement; PostgreSQL 65535. Stay well below.
 const CHUNK = 500;
 
@@ -34,6 +46,30 @@ export function createMembershipQueries() {
         for (const row of rows) result.set(row.scim_id, row.user_id);
       }
       return result;
+    },
+
+    /** Whether this user is a member of this group. */
+    async exists(db: Executor, groupId: string, userId: string): Promise<boolean> {
+      const row = await db.selectFrom('memberships').select('user_id').where('group_id', '=', groupId).where('user_id', '=', userId).executeTakeFirst();
+      return row !== undefined;
+    },
+
+    /** A page of memberships, in (group, user) order: the primary key or the user index serves it. */
+    async list(db: Executor, filter: MembershipFilter, offset: number, limit: number): Promise<MembershipRow[]> {
+      let builder = db.selectFrom('memberships').select(['group_id', 'user_id']);
+      if (filter.groupId !== undefined) builder = builder.where('group_id', '=', filter.groupId);
+      if (filter.userId !== undefined) builder = builder.where('user_id', '=', filter.userId);
+      const rows = await builder.orderBy('group_id').orderBy('user_id').limit(limit).offset(offset).execute();
+      return rows.map((row) => ({ groupId: row.group_id, userId: row.user_id }));
+    },
+
+    /** How many memberships match. */
+    async count(db: Executor, filter: MembershipFilter): Promise<number> {
+      let builder = db.selectFrom('memberships').select((eb) => eb.fn.countAll<number>().as('n'));
+      if (filter.groupId !== undefined) builder = builder.where('group_id', '=', filter.groupId);
+      if (filter.userId !== undefined) builder = builder.where('user_id', '=', filter.userId);
+      const row = await builder.executeTakeFirstOrThrow();
+      return Number(row.n);
     },
 
     /** Adds members, ignoring those already in the group. Returns how many were added. */

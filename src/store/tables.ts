@@ -79,6 +79,8 @@ export interface AuditEventsTable {
   target_type: string;
   target_id: string | null;
   details: string | null;
+  /** Login of the user behind the actor (a token's owner), when there is one. */
+  actor_user: string | null;
 }
 
 export interface SessionsTable {

@@ -2,10 +2,10 @@
  * SQL for users, their SCIM links and their email index. Query functions take an executor
  * so that the directory layer decides the transaction boundaries.
  */
-import { sql, type RawBuilder, type SqlBool } from 'kysely';
+import { sql, type RawBuilder, type SelectQueryBuilder, type SqlBool } from 'kysely';
 import type { DialectAdapter } from './dialect.ts';
 import type { Executor } from './executor.ts';
-import type { UsersTable } from './tables.ts';
+import type { Database, UsersTable } from './tables.ts';
 
 /** A user row as the domain sees it. `scimId` is null for users not linked to SCIM (local users). */
 export interface StoredUser {
@@ -45,6 +45,33 @@ export interface EmailRow {
   readonly display: string | null;
 }
 
+/** A user created outside SCIM (the bootstrap administrator, the admin API). */
+export interface AccountWrite {
+  readonly login: string;
+  readonly displayName: string | null;
+  readonly email: string | null;
+  readonly local: boolean;
+  readonly passwordHash: string | null;
+  readonly admin: boolean;
+}
+
+/** The attributes the admin API may change. */
+export interface ProfileWrite {
+  readonly login: string;
+  readonly displayName: string | null;
+  readonly email: string | null;
+  readonly externalId: string | null;
+}
+
+/** Filters of the admin API's user list. */
+export interface AccountFilter {
+  /** Contained in login, name or email, regardless of case. */
+  readonly q?: string;
+  readonly active?: boolean;
+  /** True: linked to SCIM only; false: local only. */
+  readonly managed?: boolean;
+}
+
 export interface ListQuery {
   readonly where?: RawBuilder<SqlBool>;
   readonly orderBy?: RawBuilder<unknown>;
@@ -72,6 +99,11 @@ const USER_COLUMNS = [
 ] as const;
 
 type UserRow = Omit<UsersTable, 'password_hash' | 'is_admin'> & { scim_id: string | null; is_admin: number };
+
+/** `%text%` for LIKE, with LIKE's own wildcards escaped (the query adds `ESCAPE '\\'`). */
+export function containsPattern(text: string): string {
+  return `%${text.replace(/[\\%_]/g, (char) => `\\${char}`)}%`;
+}
 
 /** Query factory for users (STYLE.md: `createXQueries(db)`). */
 export function createUserQueries(dialect: DialectAdapter) {
@@ -114,6 +146,105 @@ export function createUserQueries(dialect: DialectAdapter) {
         .where(sql<string>`lower(u.login)`, '=', sql<string>`lower(${login})`)
         .executeTakeFirst();
       return row ? toUser(row) : undefined;
+    },
+
+    /** The user with this internal id, linked or not. */
+    async findById(db: Executor, id: string): Promise<StoredUser | undefined> {
+      const row = await selectUsers(db).where('u.id', '=', id).executeTakeFirst();
+      return row ? toUser(row) : undefined;
+    },
+
+    /** Whether any administrator exists, active or not (first start creates one only if none). */
+    async hasAdministrator(db: Executor): Promise<boolean> {
+      const row = await db.selectFrom('users').select('id').where('is_admin', '=', 1).limit(1).executeTakeFirst();
+      return row !== undefined;
+    },
+
+    /**
+     * Inserts an account unless its login is taken (the unique lower(login) index decides, so
+     * that two instances starting at once create it once). Returns whether it was inserted.
+     */
+    async insertAccount(db: Executor, id: string, write: AccountWrite, now: string): Promise<boolean> {
+      const result = await db
+        .insertInto('users')
+        .values({
+          id,
+          login: write.login,
+          display_name: write.displayName,
+          email: write.email,
+          active: 1,
+          local: write.local ? 1 : 0,
+          password_hash: write.passwordHash,
+          external_id: null,
+          scim_data: dialect.toJsonParameter({}),
+          created_at: now,
+          updated_at: now,
+          version: 1,
+          is_admin: write.admin ? 1 : 0,
+        })
+        .onConflict((conflict) => conflict.doNothing())
+        .executeTakeFirst();
+      return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
+    },
+
+    /** Sets a local password hash (the account becomes local). */
+    async setPassword(db: Executor, id: string, passwordHash: string, now: string): Promise<void> {
+      await db
+        .updateTable('users')
+        .set({ password_hash: passwordHash, local: 1, updated_at: now, version: sql<number>`version + 1` })
+        .where('id', '=', id)
+        .execute();
+    },
+
+    /** Overwrites what the admin API edits; the SCIM attributes in scim_data are kept. */
+    async updateProfile(db: Executor, id: string, write: ProfileWrite, now: string): Promise<void> {
+      await db
+        .updateTable('users')
+        .set({
+          login: write.login,
+          display_name: write.displayName,
+          email: write.email,
+          external_id: write.externalId,
+          updated_at: now,
+          version: sql<number>`version + 1`,
+        })
+        .where('id', '=', id)
+        .execute();
+    },
+
+    /** Activates or deactivates a user. */
+    async setActive(db: Executor, id: string, active: boolean, now: string): Promise<void> {
+      await db
+        .updateTable('users')
+        .set({ active: active ? 1 : 0, updated_at: now, version: sql<number>`version + 1` })
+        .where('id', '=', id)
+        .execute();
+    },
+
+    /** A page of all users, linked or not, ordered by login (the lower(login) index). */
+    async listAccounts(db: Executor, filter: AccountFilter, offset: number, limit: number): Promise<StoredUser[]> {
+      const rows = await filterAccounts(selectUsers(db), filter)
+        .orderBy(sql`lower(u.login)`)
+        .orderBy('u.id')
+        .limit(limit)
+        .offset(offset)
+        .execute();
+      return rows.map(toUser);
+    },
+
+    /** How many users match the admin API's filters. */
+    async countAccounts(db: Executor, filter: AccountFilter): Promise<number> {
+      const row = await filterAccounts(
+        db.selectFrom('users as u').leftJoin('scim_users as su', 'su.user_id', 'u.id').select(sql<number>`count(*)`.as('n')),
+        filter,
+      ).executeTakeFirstOrThrow();
+      return Number(row.n);
+    },
+
+    /** Removes every SCIM link of users (back to just-in-time); returns how many there were. */
+    async unlinkAll(db: Executor): Promise<number> {
+      const result = await db.deleteFrom('scim_users').executeTakeFirst();
+      return Number(result.numDeletedRows);
     },
 
     /** Inserts a user row. */
@@ -210,6 +341,21 @@ export function createUserQueries(dialect: DialectAdapter) {
       return Number(row.n);
     },
   };
+}
+
+type AccountSelect = SelectQueryBuilder<Database & { u: Database['users']; su: Database['scim_users'] }, 'u' | 'su', any>;
+
+function filterAccounts<Q extends AccountSelect>(builder: Q, filter: AccountFilter): Q {
+  let query: AccountSelect = builder;
+  if (filter.q !== undefined && filter.q !== '') {
+    const pattern = containsPattern(filter.q);
+    query = query.where(
+      sql<SqlBool>`(lower(u.login) LIKE lower(${pattern}) ESCAPE '\\' OR lower(coalesce(u.display_name, '')) LIKE lower(${pattern}) ESCAPE '\\' OR lower(coalesce(u.email, '')) LIKE lower(${pattern}) ESCAPE '\\')`,
+    );
+  }
+  if (filter.active !== undefined) query = query.where('u.active', '=', filter.active ? 1 : 0);
+  if (filter.managed !== undefined) query = query.where('su.scim_id', filter.managed ? 'is not' : 'is', null);
+  return query as Q;
 }
 
 export type UserQueries = ReturnType<typeof createUserQueries>;

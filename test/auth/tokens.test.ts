@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { createTokenService, TOKEN_PREFIX, type TokenService } from '../../src/auth/tokens.ts';
 import type { Actor } from '../../src/directory/audit.ts';
+import { createAdministrators } from '../../src/directory/administrators.ts';
 import { DirectoryError } from '../../src/directory/errors.ts';
 import { openStore, type Store } from '../../src/store/index.ts';
 
@@ -12,27 +13,31 @@ describe('token service', () => {
   let store: Store;
   let tokens: TokenService;
 
+  let adminId: string;
+
   beforeEach(async () => {
     store = await openStore({ kind: 'sqlite', path: ':memory:' });
     tokens = createTokenService(store);
+    await createAdministrators(store).ensureAdministrator();
+    adminId = (await store.db.selectFrom('users').select('id').where('login', '=', 'admin').executeTakeFirstOrThrow()).id;
   });
   afterEach(async () => {
     await store.close();
   });
 
   test('create issues a prefixed 256-bit token that verifies', async () => {
-    const { token, record } = await tokens.create('entra-id', cli);
+    const { token, record } = await tokens.create('entra-id', cli, adminId);
     assert.match(token, /^roster_[A-Za-z0-9_-]{43}$/);
     assert.ok(token.startsWith(TOKEN_PREFIX));
     assert.equal(record.name, 'entra-id');
-    assert.equal(record.userId, null);
+    assert.equal(record.userId, adminId);
     assert.equal(record.revokedAt, null);
     const verified = await tokens.verify(token);
     assert.equal(verified?.id, record.id);
   });
 
   test('only the SHA-256 hex hash is stored, and no secret reaches the audit log', async () => {
-    const { token, record } = await tokens.create('okta', cli);
+    const { token, record } = await tokens.create('okta', cli, adminId);
     const row = await store.db.selectFrom('tokens').selectAll().where('id', '=', record.id).executeTakeFirstOrThrow();
     assert.equal(row.hash, createHash('sha256').update(token).digest('hex'));
     const dump = JSON.stringify([
@@ -45,7 +50,7 @@ describe('token service', () => {
   });
 
   test('TokenInfo never carries the hash', async () => {
-    const { token, record } = await tokens.create('a', cli);
+    const { token, record } = await tokens.create('a', cli, adminId);
     const listed = await tokens.list();
     const verified = await tokens.verify(token);
     for (const info of [record, ...listed, verified]) {
@@ -54,7 +59,7 @@ describe('token service', () => {
   });
 
   test('verify refuses unknown, malformed and differently-prefixed tokens', async () => {
-    const { token } = await tokens.create('a', cli);
+    const { token } = await tokens.create('a', cli, adminId);
     const other = 'roster_' + 'A'.repeat(43);
     assert.equal(await tokens.verify(other), undefined);
     assert.equal(await tokens.verify(''), undefined);
@@ -65,32 +70,32 @@ describe('token service', () => {
 
   test('names are 1 to 100 characters', async () => {
     for (const name of ['', '   ', 'x'.repeat(101), 'bad\nname']) {
-      await assert.rejects(tokens.create(name, cli), (error: unknown) => {
+      await assert.rejects(tokens.create(name, cli, adminId), (error: unknown) => {
         assert.ok(error instanceof DirectoryError);
         assert.equal(error.code, 'invalid');
         assert.equal(error.field, 'name');
         return true;
       });
     }
-    const { record } = await tokens.create('x'.repeat(100), cli);
+    const { record } = await tokens.create('x'.repeat(100), cli, adminId);
     assert.equal(record.name.length, 100);
   });
 
   test('a name is unique among live tokens, and free again once revoked', async () => {
-    await tokens.create('entra-id', cli);
-    await assert.rejects(tokens.create('entra-id', cli), (error: unknown) => {
+    await tokens.create('entra-id', cli, adminId);
+    await assert.rejects(tokens.create('entra-id', cli, adminId), (error: unknown) => {
       assert.ok(error instanceof DirectoryError);
       assert.equal(error.code, 'conflict');
       assert.match(error.message, /"entra-id" already exists/);
       return true;
     });
     assert.equal(await tokens.revoke('entra-id', cli), true);
-    const again = await tokens.create('entra-id', cli);
+    const again = await tokens.create('entra-id', cli, adminId);
     assert.equal(again.record.name, 'entra-id');
   });
 
   test('revoke makes verify fail and records token.revoked; unknown names give false', async () => {
-    const { token, record } = await tokens.create('a', cli);
+    const { token, record } = await tokens.create('a', cli, adminId);
     assert.equal(await tokens.revoke('a', cli), true);
     assert.equal(await tokens.verify(token), undefined);
     assert.equal(await tokens.revoke('a', cli), false);
@@ -100,16 +105,17 @@ describe('token service', () => {
     assert.deepEqual(
       events.map((event) => [event.action, event.target_type, event.target_id, event.actor]),
       [
+        ['user.created', 'user', adminId, 'system'],
         ['token.created', 'token', record.id, 'cli'],
         ['token.revoked', 'token', record.id, 'cli'],
       ],
     );
-    assert.deepEqual(JSON.parse(events[1]?.details ?? 'null'), { name: 'a' });
+    assert.deepEqual(JSON.parse(events[2]?.details ?? 'null'), { name: 'a' });
   });
 
   test('list returns live and revoked tokens, oldest first', async () => {
-    await tokens.create('first', cli);
-    await tokens.create('second', cli);
+    await tokens.create('first', cli, adminId);
+    await tokens.create('second', cli, adminId);
     await tokens.revoke('first', cli);
     const listed = await tokens.list();
     assert.deepEqual(
@@ -122,7 +128,7 @@ describe('token service', () => {
   });
 
   test('last_used_at is written on first use, then at most once a minute', async () => {
-    const { token, record } = await tokens.create('a', cli);
+    const { token, record } = await tokens.create('a', cli, adminId);
     const lastUsed = async (): Promise<string | null> =>
       (await store.db.selectFrom('tokens').select('last_used_at').where('id', '=', record.id).executeTakeFirstOrThrow()).last_used_at;
 

@@ -115,7 +115,7 @@ describe('roster tokens', () => {
     const token = roster(database, ['tokens', 'create', '--name', 'okta']).stdout.trimEnd().split('\n').at(-1) ?? '';
     const listed = roster(database, ['tokens', 'list']);
     assert.equal(listed.status, 0);
-    assert.match(listed.stdout, /^okta\s+-\s+\S+\s+never\s+live$/m);
+    assert.match(listed.stdout, /^okta\s+admin\s+\S+\s+never\s+live$/m);
     assert.ok(!listed.stdout.includes(token.slice('roster_'.length)));
 
     const revoked = roster(database, ['tokens', 'revoke', 'okta']);
@@ -209,7 +209,7 @@ describe('roster scim', () => {
     const database = freshDatabase();
     const refused = roster(database, ['scim', 'enable']);
     assert.equal(refused.status, 1);
-    assert.match(refused.stderr, /^SCIM provisioning requires SAML to be configured first: run `npm run roster -- saml configure …`/);
+    assert.match(refused.stderr, /^SCIM provisioning requires SAML to be configured first: run `npm run roster -- saml configure …`/m);
     assert.match(roster(database, ['scim', 'status']).stdout, /SCIM provisioning: disabled/);
 
     configureSaml(database);
@@ -220,7 +220,81 @@ describe('roster scim', () => {
     assert.equal(status.status, 0);
     assert.match(status.stdout, /SCIM provisioning: enabled \(tenant URL https:\/\/roster\.example\.com\/api\/scim\/v2\)/);
 
-    assert.equal(roster(database, ['scim', 'disable']).status, 0);
+    const unconfirmed = roster(database, ['scim', 'disable']);
+    assert.equal(unconfirmed.status, 1);
+    assert.match(unconfirmed.stderr, /removes every SCIM link.*cannot be undone/);
+    assert.match(roster(database, ['scim', 'status']).stdout, /SCIM provisioning: enabled/);
+    assert.equal(roster(database, ['scim', 'disable', '--yes']).status, 0);
     assert.match(roster(database, ['scim', 'status']).stdout, /SCIM provisioning: disabled/);
+  });
+
+  test('while SCIM is on, users and groups cannot be created from the CLI either', () => {
+    const database = freshDatabase();
+    configureSaml(database);
+    assert.equal(roster(database, ['scim', 'enable']).status, 0);
+    const user = roster(database, ['users', 'create', '--login', 'ada', '--name', 'Ada']);
+    assert.equal(user.status, 1);
+    assert.equal(user.stderr.trim(), 'Operation not allowed when the instance is externally managed.');
+    const group = roster(database, ['groups', 'create', '--name', 'ops']);
+    assert.equal(group.stderr.trim(), 'Operation not allowed when the instance is externally managed.');
+  });
+});
+
+describe('roster admin, users and audit', () => {
+  test('first start creates admin once and prints its password on stderr; reset-password prints a new one', async () => {
+    const database = freshDatabase();
+    const first = roster(database, ['scim', 'status']);
+    assert.match(first.stderr, /Created the local administrator "admin"/);
+    const password = /^  (\S+)$/m.exec(first.stderr)?.[1] ?? '';
+    assert.ok(password.length >= 20);
+    assert.ok(!first.stdout.includes(password));
+    const second = roster(database, ['scim', 'status']);
+    assert.doesNotMatch(second.stderr, /Created the local administrator/);
+
+    const reset = roster(database, ['admin', 'reset-password']);
+    assert.equal(reset.status, 0, reset.stderr);
+    const fresh = reset.stdout.trimEnd().split('\n').at(-1) ?? '';
+    assert.notEqual(fresh, password);
+    const store = await openStore({ kind: 'sqlite', path: database });
+    try {
+      const { verifyPassword } = await import('../../src/auth/passwords.ts');
+      const row = await store.db.selectFrom('users').select(['password_hash', 'is_admin', 'local']).where('login', '=', 'admin').executeTakeFirstOrThrow();
+      assert.equal(await verifyPassword(fresh, row.password_hash ?? ''), true);
+      assert.equal(await verifyPassword(password, row.password_hash ?? ''), false);
+      assert.deepEqual([row.is_admin, row.local], [1, 1]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('tokens create --user names the owner; a non-administrator gets a warning; unknown logins exit 1', () => {
+    const database = freshDatabase();
+    const created = roster(database, ['users', 'create', '--login', 'ada', '--name', 'Ada', '--saml']);
+    assert.equal(created.status, 0, created.stderr);
+    const token = roster(database, ['tokens', 'create', '--name', 'ada-script', '--user', 'ada']);
+    assert.equal(token.status, 0, token.stderr);
+    assert.match(token.stderr, /"ada" is not an administrator/);
+    assert.match(token.stdout.trimEnd().split('\n').at(-1) ?? '', /^roster_/);
+    const unknown = roster(database, ['tokens', 'create', '--name', 'x', '--user', 'nobody']);
+    assert.equal(unknown.status, 1);
+    assert.match(unknown.stderr, /No user has the login "nobody"/);
+    const deactivated = roster(database, ['users', 'deactivate', 'ada']);
+    assert.equal(deactivated.status, 0, deactivated.stderr);
+    assert.match(roster(database, ['tokens', 'list', '--all']).stdout, /^ada-script\s+ada\s.*revoked /m);
+  });
+
+  test('audit export prints JSON lines, oldest first, with filters', () => {
+    const database = freshDatabase();
+    roster(database, ['groups', 'create', '--name', 'ops']);
+    const run = roster(database, ['audit', 'export']);
+    assert.equal(run.status, 0, run.stderr);
+    const events = run.stdout.trimEnd().split('\n').map((line) => JSON.parse(line));
+    assert.deepEqual(events.map((event) => event.action), ['user.created', 'group.created']);
+    assert.ok(events[0].seq < events[1].seq);
+    const filtered = roster(database, ['audit', 'export', '--actor', 'cli', '--target-type', 'group']);
+    assert.equal(filtered.stdout.trimEnd().split('\n').length, 1);
+    const future = roster(database, ['audit', 'export', '--from', '2999-01-01']);
+    assert.equal(future.stdout, '');
+    assert.equal(roster(database, ['audit', 'export', '--from', 'soon']).status, 1);
   });
 });

@@ -54,7 +54,12 @@ export const TEST_IDP = { providerId: 'https://idp.example.com/metadata', loginU
 export interface TestApp {
   readonly app: FastifyInstance;
   readonly services: Services;
+  /** A token of the local administrator `admin`, named `test-idp`. */
   readonly token: string;
+  /** The internal id of the local administrator `admin`. */
+  readonly adminId: string;
+  /** Issues another token acting as `userId` (admin or not). */
+  tokenFor(userId: string, name: string): Promise<string>;
   readonly directory: string;
   /** Sends a request with the bearer token and a JSON body; parses the JSON answer. */
   request(method: HTTPMethods, url: string, body?: unknown, headers?: Record<string, string>): Promise<TestResponse>;
@@ -68,7 +73,10 @@ export interface TestResponse {
   readonly raw: LightMyRequestResponse;
 }
 
-/** Starts a fresh instance on `database` (SQLite by default); `scim: false` leaves provisioning off. */
+/**
+ * Starts a fresh instance on `database` (SQLite by default) with the local administrator
+ * `admin` and a token of it; `scim: false` leaves provisioning off.
+ */
 export async function startTestApp(options: { scim?: boolean; saml?: boolean; database?: TestDatabase } = {}): Promise<TestApp> {
   const directory = mkdtempSync(join(tmpdir(), 'roster-test-'));
   if (options.database === 'postgres') throw new Error('PostgreSQL test databases are not wired yet');
@@ -83,7 +91,10 @@ export async function startTestApp(options: { scim?: boolean; saml?: boolean; da
     if (!result.ok) throw new Error('SAML test configuration refused');
   }
   if (options.scim !== false && options.saml !== false) await services.provisioning.enable(actor);
-  const { token } = await services.tokens.create('test-idp', actor);
+  await services.administrators.ensureAdministrator();
+  const admin = await services.accounts.findByLogin('admin');
+  if (!admin) throw new Error('the local administrator was not created');
+  const { token } = await services.tokens.create('test-idp', actor, admin.id);
   const app = await buildApp({ services, baseUrl: BASE_URL });
   await app.ready();
 
@@ -91,6 +102,10 @@ export async function startTestApp(options: { scim?: boolean; saml?: boolean; da
     app,
     services,
     token,
+    adminId: admin.id,
+    async tokenFor(userId, name) {
+      return (await services.tokens.create(name, actor, userId)).token;
+    },
     directory,
     async request(method, url, body, headers = {}) {
       const raw: LightMyRequestResponse = await app.inject({

@@ -1,0 +1,167 @@
+/** `roster users …` and `roster groups …`: the admin API's user and group operations, same rules. */
+import { parseArgs } from 'node:util';
+import { generatePassword } from '../auth/passwords.ts';
+import { DirectoryError } from '../directory/errors.ts';
+import { membershipId } from '../directory/memberships.ts';
+import type { Services } from '../services.ts';
+import type { StoredUser } from '../store/users.ts';
+import type { CliContext, CommandGroup } from './roster.ts';
+
+const LIST_LIMIT = 500;
+
+async function userByLogin(services: Services, login: string): Promise<StoredUser> {
+  const user = await services.accounts.findByLogin(login);
+  if (user === undefined) throw new DirectoryError('not_found', `No user has the login "${login}".`, 'login');
+  return user;
+}
+
+async function groupByName(services: Services, name: string): Promise<{ id: string; name: string }> {
+  const { groups } = await services.groupManagement.list({ q: name }, { offset: 0, limit: LIST_LIMIT });
+  const group = groups.find((candidate) => candidate.name.toLowerCase() === name.toLowerCase());
+  if (group === undefined) throw new DirectoryError('not_found', `No group is named "${name}".`, 'name');
+  return group;
+}
+
+function positional(args: string[], what: string): string | { usageError: string } {
+  const { positionals } = parseArgs({ args, options: {}, allowPositionals: true });
+  const [value, ...extra] = positionals;
+  if (value === undefined) return { usageError: `the ${what} is required` };
+  if (extra.length > 0) return { usageError: `unexpected argument "${extra[0] ?? ''}"` };
+  return value;
+}
+
+function flags(user: StoredUser): string {
+  return [user.active ? 'active' : 'deactivated', user.local ? 'local' : 'saml', user.scimId !== null ? 'managed' : '', user.admin ? 'admin' : '']
+    .filter((flag) => flag !== '')
+    .join(',');
+}
+
+async function listUsers(args: string[], context: CliContext): Promise<undefined> {
+  const { values } = parseArgs({ args, options: { q: { type: 'string' } } });
+  const services = await context.services();
+  const { users, total } = await services.accounts.list(values.q !== undefined ? { q: values.q } : {}, { offset: 0, limit: LIST_LIMIT });
+  for (const user of users) context.out(`${user.login}\t${user.displayName ?? ''}\t${user.email ?? ''}\t${flags(user)}`);
+  if (total > users.length) context.err(`(${users.length} of ${total} shown; narrow with --q or use the admin API)`);
+  return undefined;
+}
+
+/** The `users` command group. */
+export const userCommands: CommandGroup = {
+  name: 'users',
+  summary: 'list, create and deactivate users',
+  commands: {
+    list: {
+      summary: 'list users (login, name, email, flags)',
+      usage: 'Usage: roster users list [--q <text>]\n\nOptions:\n  --q <text>  only users whose login, name or email contains <text>',
+      run: listUsers,
+    },
+    create: {
+      summary: 'create a local user (refused while SCIM is on)',
+      usage: [
+        'Usage: roster users create --login <login> --name <name> [--email <email>] [--saml]',
+        '',
+        'Creates a local user and prints its random password alone on the last line, or with --saml',
+        'a user who signs in through SAML (no password).',
+      ].join('\n'),
+      async run(args, context) {
+        const { values } = parseArgs({
+          args,
+          options: { login: { type: 'string' }, name: { type: 'string' }, email: { type: 'string' }, saml: { type: 'boolean', default: false } },
+        });
+        const services = await context.services();
+        const password = values.saml ? undefined : generatePassword();
+        const user = await services.accounts.create({ login: values.login, name: values.name, email: values.email, password, local: !values.saml }, context.actor);
+        context.out(`Created user "${user.login}" (id ${user.id}).`);
+        if (password !== undefined) {
+          context.out('Password (shown only this once):');
+          context.out(password);
+        }
+        return undefined;
+      },
+    },
+    deactivate: {
+      summary: 'deactivate a user: memberships, tokens and sessions are removed',
+      usage: 'Usage: roster users deactivate <login>\n\nWhile SCIM is on, only local users may be deactivated here.',
+      async run(args, context) {
+        const login = positional(args, 'login');
+        if (typeof login !== 'string') return login;
+        const services = await context.services();
+        const user = await userByLogin(services, login);
+        await services.accounts.deactivate(user.id, context.actor);
+        context.out(`Deactivated "${user.login}".`);
+        return undefined;
+      },
+    },
+  },
+};
+
+/** The `groups` command group. */
+export const groupCommands: CommandGroup = {
+  name: 'groups',
+  summary: 'list, create and delete groups and change their members',
+  commands: {
+    list: {
+      summary: 'list groups',
+      usage: 'Usage: roster groups list [--q <text>]',
+      async run(args, context) {
+        const { values } = parseArgs({ args, options: { q: { type: 'string' } } });
+        const services = await context.services();
+        const { groups, total } = await services.groupManagement.list(values.q !== undefined ? { q: values.q } : {}, { offset: 0, limit: LIST_LIMIT });
+        for (const group of groups) context.out(`${group.name}\t${group.scimId !== null ? 'managed' : 'local'}\t${group.description ?? ''}`);
+        if (total > groups.length) context.err(`(${groups.length} of ${total} shown)`);
+        return undefined;
+      },
+    },
+    create: {
+      summary: 'create a local group (refused while SCIM is on)',
+      usage: 'Usage: roster groups create --name <name> [--description <text>]',
+      async run(args, context) {
+        const { values } = parseArgs({ args, options: { name: { type: 'string' }, description: { type: 'string' } } });
+        const group = await (await context.services()).groupManagement.create({ name: values.name, description: values.description }, context.actor);
+        context.out(`Created group "${group.name}" (id ${group.id}).`);
+        return undefined;
+      },
+    },
+    delete: {
+      summary: 'delete a group (while SCIM is on, local groups only)',
+      usage: 'Usage: roster groups delete <name>',
+      async run(args, context) {
+        const name = positional(args, 'group name');
+        if (typeof name !== 'string') return name;
+        const services = await context.services();
+        const group = await groupByName(services, name);
+        await services.groupManagement.delete(group.id, context.actor);
+        context.out(`Deleted group "${group.name}".`);
+        return undefined;
+      },
+    },
+    'add-member': {
+      summary: 'add a user to a group (refused while SCIM is on)',
+      usage: 'Usage: roster groups add-member --group <name> --user <login>',
+      async run(args, context) {
+        const { values } = parseArgs({ args, options: { group: { type: 'string' }, user: { type: 'string' } } });
+        if (values.group === undefined || values.user === undefined) return { usageError: '--group and --user are required' };
+        const services = await context.services();
+        const group = await groupByName(services, values.group);
+        const user = await userByLogin(services, values.user);
+        await services.memberships.add({ groupId: group.id, userId: user.id }, context.actor);
+        context.out(`Added "${user.login}" to "${group.name}".`);
+        return undefined;
+      },
+    },
+    'remove-member': {
+      summary: 'remove a user from a group (refused while SCIM is on)',
+      usage: 'Usage: roster groups remove-member --group <name> --user <login>',
+      async run(args, context) {
+        const { values } = parseArgs({ args, options: { group: { type: 'string' }, user: { type: 'string' } } });
+        if (values.group === undefined || values.user === undefined) return { usageError: '--group and --user are required' };
+        const services = await context.services();
+        const group = await groupByName(services, values.group);
+        const user = await userByLogin(services, values.user);
+        await services.memberships.remove(membershipId(group.id, user.id), context.actor);
+        context.out(`Removed "${user.login}" from "${group.name}".`);
+        return undefined;
+      },
+    },
+  },
+};

@@ -1,0 +1,84 @@
+/**
+ * The local administrator `admin`, created at first start with a random password that is
+ * shown once and never logged, and the password reset that recovers it.
+ */
+import { generatePassword, hashPassword } from '../auth/passwords.ts';
+import { newId } from '../ids.ts';
+import type { Store } from '../store/index.ts';
+import { adoptOwnerlessTokens } from '../store/user-credentials.ts';
+import { createUserQueries } from '../store/users.ts';
+import { recordEvent, type Actor } from './audit.ts';
+import { DirectoryError } from './errors.ts';
+
+/** The login of the administrator created at first start. */
+export const BOOTSTRAP_LOGIN = 'admin';
+
+/** A password to show once. */
+export interface IssuedPassword {
+  readonly login: string;
+  readonly password: string;
+}
+
+/** The administrator service over a store. */
+export function createAdministrators(store: Store) {
+  const users = createUserQueries(store.dialect);
+
+  /** Inserts `admin` unless the login is taken; true when this call created it. */
+  async function insertAdmin(passwordHash: string, actor: Actor): Promise<boolean> {
+    return store.db.transaction().execute(async (trx) => {
+      const id = newId();
+      const now = new Date().toISOString();
+      // ON CONFLICT DO NOTHING on the login index: of several instances starting at once,
+      // exactly one inserts, and only that one prints a password.
+      const inserted = await users.insertAccount(
+        trx,
+        id,
+        { login: BOOTSTRAP_LOGIN, displayName: 'Administrator', email: null, local: true, passwordHash, admin: true },
+        now,
+      );
+      if (!inserted) return false;
+      const adoptedTokens = await adoptOwnerlessTokens(trx, id);
+      await recordEvent(trx, actor, {
+        action: 'user.created',
+        targetType: 'user',
+        targetId: id,
+        details: { after: { login: BOOTSTRAP_LOGIN, local: true, admin: true, active: true }, adoptedTokens },
+      }, now);
+      return true;
+    });
+  }
+
+  return {
+    /**
+     * Creates the local administrator `admin` if the instance has no administrator yet, and
+     * returns its password (to print once); undefined when nothing was created.
+     */
+    async ensureAdministrator(): Promise<IssuedPassword | undefined> {
+      if (await users.hasAdministrator(store.db)) return undefined;
+      const password = generatePassword();
+      const created = await insertAdmin(await hashPassword(password), { kind: 'system' });
+      return created ? { login: BOOTSTRAP_LOGIN, password } : undefined;
+    },
+
+    /** Sets a new random password for an administrator (creating `admin` if it is missing) and returns it. */
+    async resetPassword(login: string, actor: Actor): Promise<IssuedPassword> {
+      const password = generatePassword();
+      const passwordHash = await hashPassword(password);
+      if (login.toLowerCase() === BOOTSTRAP_LOGIN && !(await users.findByLogin(store.db, login)) && (await insertAdmin(passwordHash, actor))) {
+        return { login: BOOTSTRAP_LOGIN, password };
+      }
+      await store.db.transaction().execute(async (trx) => {
+        const user = await users.findByLogin(trx, login);
+        if (!user) throw new DirectoryError('not_found', `No user has the login "${login}".`, 'login');
+        if (!user.admin) throw new DirectoryError('invalid', `The user "${user.login}" is not an administrator.`, 'login');
+        if (!user.active) throw new DirectoryError('invalid', `The user "${user.login}" is deactivated; an administrator must reactivate it first.`, 'login');
+        const now = new Date().toISOString();
+        await users.setPassword(trx, user.id, passwordHash, now);
+        await recordEvent(trx, actor, { action: 'user.password_reset', targetType: 'user', targetId: user.id, details: { login: user.login } }, now);
+      });
+      return { login, password };
+    },
+  };
+}
+
+export type Administrators = ReturnType<typeof createAdministrators>;

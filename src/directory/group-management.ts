@@ -1,0 +1,134 @@
+/**
+ * Groups as administrators manage them (admin API, CLI). SCIM's view of groups is groups.ts.
+ * While SCIM is on, groups are read-only except that a local group may still be deleted.
+ */
+import { newId } from '../ids.ts';
+import type { Transaction } from 'kysely';
+import type { Database, Store } from '../store/index.ts';
+import { isUniqueViolation } from '../store/errors.ts';
+import { createGroupQueries, type GroupFilter, type StoredGroup } from '../store/groups.ts';
+import { createMembershipQueries } from '../store/memberships.ts';
+import type { PageRequest } from './accounts.ts';
+import { recordEvent, type Actor } from './audit.ts';
+import { DirectoryError, managedError, rejected } from './errors.ts';
+import { assertNotManagedInstance, isManagedInstance } from './managed-mode.ts';
+
+/** The body of a create or a merge-patch: present keys are set. */
+export interface GroupInput {
+  readonly name?: unknown;
+  readonly description?: unknown;
+}
+
+const MAX_NAME = 255;
+const MAX_DESCRIPTION = 200;
+
+function checkName(value: unknown): string {
+  if (value === undefined || value === null) throw rejected('name', value, 'must not be null');
+  if (typeof value !== 'string') throw rejected('name', value, 'must be a string');
+  if (value.trim() === '' || value.length > MAX_NAME) throw rejected('name', value, `size must be between 1 and ${MAX_NAME}`);
+  return value;
+}
+
+function checkDescription(value: unknown): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'string') throw rejected('description', value, 'must be a string');
+  if (value.length > MAX_DESCRIPTION) throw rejected('description', value, `size must be between 0 and ${MAX_DESCRIPTION}`);
+  return value;
+}
+
+function nameTaken(name: string): DirectoryError {
+  return new DirectoryError('conflict', `Group '${name}' already exists`, 'name');
+}
+
+/** The group administration service: closure over the store. */
+export function createGroupManagement(store: Store) {
+  const groups = createGroupQueries(store.dialect);
+  const memberships = createMembershipQueries();
+
+  async function write<T>(name: () => string, work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+    try {
+      return await store.db.transaction().execute(work);
+    } catch (error) {
+      // A racing request may have taken the name between our check and our write.
+      if (isUniqueViolation(error)) throw nameTaken(name());
+      throw error;
+    }
+  }
+
+  return {
+    /** A page of groups and the total; `managed` may only filter a managed instance. */
+    async list(filter: GroupFilter, page: PageRequest): Promise<{ groups: StoredGroup[]; total: number }> {
+      return store.db.transaction().execute(async (trx) => {
+        if (filter.managed !== undefined && !(await isManagedInstance(trx))) {
+          throw new DirectoryError('invalid', "The 'managed' parameter is only available for managed instances.", 'managed');
+        }
+        const total = await groups.countAll(trx, filter);
+        const found = page.limit === 0 ? [] : await groups.listAll(trx, filter, page.offset, page.limit);
+        return { groups: found, total };
+      });
+    },
+
+    /** One group by internal id (404 otherwise). */
+    async get(id: string): Promise<StoredGroup> {
+      const group = await groups.findById(store.db, id);
+      if (!group) throw new DirectoryError('not_found', `Group '${id}' not found`);
+      return group;
+    },
+
+    /** Creates a local group; refused while SCIM is on. */
+    async create(input: GroupInput, actor: Actor): Promise<StoredGroup> {
+      const name = checkName(input.name);
+      const description = checkDescription(input.description);
+      return write(() => name, async (trx) => {
+        await assertNotManagedInstance(trx);
+        if (await groups.findByName(trx, name)) throw nameTaken(name);
+        const id = newId();
+        const now = new Date().toISOString();
+        await groups.insertLocal(trx, id, name, description, now);
+        await recordEvent(trx, actor, { action: 'group.created', targetType: 'group', targetId: id, details: { after: { name, description } } }, now);
+        const created = await groups.findById(trx, id);
+        if (!created) throw new Error('created group vanished');
+        return created;
+      });
+    },
+
+    /** Renames a group or changes its description; refused while SCIM is on. */
+    async update(id: string, patch: GroupInput, actor: Actor): Promise<StoredGroup> {
+      let name = '';
+      return write(() => name, async (trx) => {
+        const current = await groups.findById(trx, id);
+        if (!current) throw new DirectoryError('not_found', `Group '${id}' not found`);
+        await assertNotManagedInstance(trx);
+        name = Object.hasOwn(patch, 'name') ? checkName(patch.name) : current.name;
+        const description = Object.hasOwn(patch, 'description') ? checkDescription(patch.description) : current.description;
+        const other = await groups.findByName(trx, name);
+        if (other && other.id !== id) throw nameTaken(name);
+        const now = new Date().toISOString();
+        await groups.updateLocal(trx, id, name, description, now);
+        await recordEvent(trx, actor, {
+          action: 'group.updated',
+          targetType: 'group',
+          targetId: id,
+          details: { before: { name: current.name, description: current.description }, after: { name, description } },
+        }, now);
+        const updated = await groups.findById(trx, id);
+        if (!updated) throw new Error('updated group vanished');
+        return updated;
+      });
+    },
+
+    /** Deletes a group and its memberships; a managed group is the identity provider's to delete. */
+    async delete(id: string, actor: Actor): Promise<void> {
+      await store.db.transaction().execute(async (trx) => {
+        const current = await groups.findById(trx, id);
+        if (!current) throw new DirectoryError('not_found', `Group '${id}' not found`);
+        if (current.scimId !== null) throw managedError();
+        const members = await memberships.count(trx, { groupId: id });
+        await groups.delete(trx, id);
+        await recordEvent(trx, actor, { action: 'group.deleted', targetType: 'group', targetId: id, details: { name: current.name, members } });
+      });
+    },
+  };
+}
+
+export type GroupManagement = ReturnType<typeof createGroupManagement>;

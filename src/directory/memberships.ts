@@ -1,0 +1,116 @@
+/**
+ * Group memberships as administrators manage them (admin API, CLI). Read-only while SCIM is
+ * on, whatever the group: the identity provider owns who belongs where.
+ *
+ * A membership's id encodes its key, (group id, user id), rather than living in a column:
+ * the table keeps one narrow row per member, so SCIM writes to 100k-member groups pay
+ * nothing for ids the admin API alone needs, and the id stays stable for as long as the
+ * membership exists. It is base64url, so clients treat it as opaque.
+ */
+import type { Store } from '../store/index.ts';
+import { createGroupQueries } from '../store/groups.ts';
+import { createMembershipQueries, type MembershipFilter, type MembershipRow } from '../store/memberships.ts';
+import { createUserQueries } from '../store/users.ts';
+import type { PageRequest } from './accounts.ts';
+import { recordEvent, type Actor } from './audit.ts';
+import { DirectoryError, rejected } from './errors.ts';
+import { assertNotManagedInstance } from './managed-mode.ts';
+
+/** A membership as the admin API shows it. */
+export interface Membership {
+  readonly id: string;
+  readonly groupId: string;
+  readonly userId: string;
+}
+
+// Internal ids never contain a newline, so it separates the two unambiguously.
+const SEPARATOR = '\n';
+
+/** The opaque, stable id of the membership of `userId` in `groupId`. */
+export function membershipId(groupId: string, userId: string): string {
+  return Buffer.from(`${groupId}${SEPARATOR}${userId}`, 'utf8').toString('base64url');
+}
+
+/** The key a membership id encodes, or undefined for anything that is not one. */
+export function parseMembershipId(id: string): MembershipRow | undefined {
+  if (!/^[A-Za-z0-9_-]{1,600}$/.test(id)) return undefined;
+  const [groupId, userId, ...rest] = Buffer.from(id, 'base64url').toString('utf8').split(SEPARATOR);
+  if (!groupId || !userId || rest.length > 0 || membershipId(groupId, userId) !== id) return undefined;
+  return { groupId, userId };
+}
+
+function toMembership(row: MembershipRow): Membership {
+  return { id: membershipId(row.groupId, row.userId), groupId: row.groupId, userId: row.userId };
+}
+
+/** The membership administration service: closure over the store. */
+export function createMembershipManagement(store: Store) {
+  const memberships = createMembershipQueries();
+  const groups = createGroupQueries(store.dialect);
+  const users = createUserQueries(store.dialect);
+
+  function notFound(id: string): DirectoryError {
+    return new DirectoryError('not_found', `Group membership '${id}' not found`);
+  }
+
+  return {
+    /** A page of memberships of a group, of a user, or of both. */
+    async list(filter: MembershipFilter, page: PageRequest): Promise<{ memberships: Membership[]; total: number }> {
+      return store.db.transaction().execute(async (trx) => {
+        const total = await memberships.count(trx, filter);
+        const rows = page.limit === 0 ? [] : await memberships.list(trx, filter, page.offset, page.limit);
+        return { memberships: rows.map(toMembership), total };
+      });
+    },
+
+    /** Adds an active user to a group; refused while SCIM is on. */
+    async add(input: { readonly groupId?: unknown; readonly userId?: unknown }, actor: Actor): Promise<Membership> {
+      for (const field of ['groupId', 'userId'] as const) {
+        const value = input[field];
+        if (value === undefined || value === null) throw rejected(field, value, 'must not be null');
+        if (typeof value !== 'string') throw rejected(field, value, 'must be a string');
+      }
+      const groupId = input.groupId as string;
+      const userId = input.userId as string;
+      return store.db.transaction().execute(async (trx) => {
+        await assertNotManagedInstance(trx);
+        const group = await groups.findById(trx, groupId);
+        if (!group) throw new DirectoryError('not_found', `Group '${groupId}' not found`);
+        const user = await users.findById(trx, userId);
+        if (!user) throw new DirectoryError('not_found', `User '${userId}' not found`);
+        // Deactivation removed the user from every group; adding it back would undo that.
+        if (!user.active) throw new DirectoryError('invalid', `User '${user.login}' is deactivated and cannot join a group.`, 'userId');
+        if (await memberships.exists(trx, groupId, userId)) {
+          throw new DirectoryError('conflict', `User '${user.login}' is already a member of group '${group.name}'.`, 'userId');
+        }
+        const now = new Date().toISOString();
+        await memberships.add(trx, groupId, [userId], now);
+        await groups.touch(trx, groupId, now);
+        const membership = toMembership({ groupId, userId });
+        await recordEvent(trx, actor, {
+          action: 'membership.added',
+          targetType: 'membership',
+          targetId: membership.id,
+          details: { groupId, userId, group: group.name, login: user.login },
+        }, now);
+        return membership;
+      });
+    },
+
+    /** Removes a membership by id; refused while SCIM is on. */
+    async remove(id: string, actor: Actor): Promise<void> {
+      const key = parseMembershipId(id);
+      if (!key) throw notFound(id);
+      await store.db.transaction().execute(async (trx) => {
+        if (!(await memberships.exists(trx, key.groupId, key.userId))) throw notFound(id);
+        await assertNotManagedInstance(trx);
+        const now = new Date().toISOString();
+        await memberships.remove(trx, key.groupId, [key.userId]);
+        await groups.touch(trx, key.groupId, now);
+        await recordEvent(trx, actor, { action: 'membership.removed', targetType: 'membership', targetId: id, details: { groupId: key.groupId, userId: key.userId } }, now);
+      });
+    },
+  };
+}
+
+export type MembershipManagement = ReturnType<typeof createMembershipManagement>;

@@ -1,0 +1,205 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { eachDatabase } from '../support/databases.ts';
+import { groupBody, startTestApp, userBody, type TestApp } from '../support/app.ts';
+
+const USERS = '/api/v2/users-management/users';
+const GROUPS = '/api/v2/authorizations/groups';
+const MEMBERSHIPS = '/api/v2/authorizations/group-memberships';
+const MANAGED = 'Operation not allowed when the instance is externally managed.';
+const PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
+const MERGE_PATCH = { 'content-type': 'application/merge-patch+json' };
+
+/** The admin API's view of the user with this login. */
+async function byLogin(roster: TestApp, login: string): Promise<Record<string, any>> {
+  const found = (await roster.request('GET', `${USERS}?q=${encodeURIComponent(login)}`)).body.users.find((u: { login: string }) => u.login === login);
+  assert.ok(found, `no user ${login}`);
+  return found;
+}
+
+async function addSession(roster: TestApp, userId: string, id: string): Promise<void> {
+  const now = new Date().toISOString();
+  await roster.services.store.db.insertInto('sessions').values({ id, user_id: userId, created_at: now, last_seen_at: now, expires_at: now }).execute();
+}
+
+async function sessionsOf(roster: TestApp, userId: string): Promise<number> {
+  return (await roster.services.store.db.selectFrom('sessions').select('id').where('user_id', '=', userId).execute()).length;
+}
+
+eachDatabase('managed mode: SCIM and the admin API together', (database) => {
+  describe('groups and memberships while SCIM is on', () => {
+    let roster: TestApp;
+    let localGroup: string;
+    let localUser: string;
+    before(async () => {
+      roster = await startTestApp({ database, scim: false });
+      localGroup = (await roster.request('POST', GROUPS, { name: 'local-team', description: 'by hand' })).body.id;
+      localUser = (await roster.request('POST', USERS, { login: 'lou', name: 'Lou', local: false })).body.id;
+      assert.equal((await roster.request('POST', MEMBERSHIPS, { groupId: localGroup, userId: localUser })).status, 201);
+      await roster.services.provisioning.enable({ kind: 'cli' });
+    });
+    after(async () => {
+      await roster.close();
+    });
+
+    test('creating or updating groups and changing members are refused; reads work', async () => {
+      const create = await roster.request('POST', GROUPS, { name: 'new' });
+      assert.equal(create.status, 400);
+      assert.deepEqual(create.body, { message: MANAGED });
+      const update = await roster.request('PATCH', `${GROUPS}/${localGroup}`, { description: 'x' }, MERGE_PATCH);
+      assert.deepEqual([update.status, update.body], [400, { message: MANAGED }]);
+      const add = await roster.request('POST', MEMBERSHIPS, { groupId: localGroup, userId: roster.adminId });
+      assert.deepEqual([add.status, add.body], [400, { message: MANAGED }]);
+      const listed = await roster.request('GET', `${MEMBERSHIPS}?groupId=${localGroup}`);
+      assert.equal(listed.body.page.total, 1);
+      const remove = await roster.request('DELETE', `${MEMBERSHIPS}/${listed.body.groupMemberships[0].id}`);
+      assert.deepEqual([remove.status, remove.body], [400, { message: MANAGED }]);
+      const groups = await roster.request('GET', `${GROUPS}?userId=${localUser}`);
+      assert.deepEqual(groups.body.groups, [{ id: localGroup, name: 'local-team', description: 'by hand', managed: false, default: false }]);
+    });
+
+    test('a SCIM group create takes over the local group of the same name, which then cannot be deleted', async () => {
+      const scim = await roster.request('POST', '/Groups', groupBody('Local-Team'));
+      assert.equal(scim.status, 201);
+      const group = await roster.request('GET', `${GROUPS}/${localGroup}`);
+      assert.equal(group.body.managed, true);
+      assert.equal(group.body.name, 'Local-Team');
+      assert.notEqual(scim.body.id, localGroup, 'the SCIM id is not the internal id');
+      const managed = await roster.request('GET', `${GROUPS}?managed=true`);
+      assert.equal(managed.body.page.total, 1);
+      const refused = await roster.request('DELETE', `${GROUPS}/${localGroup}`);
+      assert.deepEqual([refused.status, refused.body], [400, { message: MANAGED }]);
+    });
+
+    test('a local group may still be deleted', async () => {
+      await roster.services.provisioning.disable({ kind: 'cli' });
+      const other = (await roster.request('POST', GROUPS, { name: 'short-lived' })).body.id;
+      await roster.services.provisioning.enable({ kind: 'cli' });
+      assert.equal((await roster.request('DELETE', `${GROUPS}/${other}`)).status, 204);
+      assert.equal((await roster.request('GET', `${GROUPS}/${other}`)).status, 404);
+    });
+  });
+
+  describe('deactivation and reactivation through SCIM', () => {
+    let roster: TestApp;
+    before(async () => {
+      roster = await startTestApp({ database });
+    });
+    after(async () => {
+      await roster.close();
+    });
+
+    test('active=false removes memberships, tokens and sessions; reactivation restores none of them', async () => {
+      const scimUser = (await roster.request('POST', '/Users', userBody('pat@example.com'))).body;
+      const group = (await roster.request('POST', '/Groups', groupBody('Engineers', [scimUser.id]))).body;
+      const user = await byLogin(roster, 'pat@example.com');
+      const token = await roster.tokenFor(user.id, 'pat-token');
+      await addSession(roster, user.id, 'pat-session');
+      const groupVersion = (await roster.request('GET', `/Groups/${group.id}`)).headers.etag;
+
+      const patched = await roster.request('PATCH', `/Users/${scimUser.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: 'active', value: false }] });
+      assert.equal(patched.status, 200);
+      assert.equal(patched.body.active, false);
+      assert.equal(patched.body.groups, undefined);
+      assert.equal((await roster.request('GET', `/Groups/${group.id}`)).body.members, undefined);
+      assert.notEqual((await roster.request('GET', `/Groups/${group.id}`)).headers.etag, groupVersion, 'the group version changes');
+      assert.equal(await roster.services.tokens.verify(token), undefined);
+      assert.equal(await sessionsOf(roster, user.id), 0);
+
+      const event = await roster.request('GET', `/api/v2/audit-logs?targetType=user&targetId=${user.id}&pageSize=1`);
+      assert.equal(event.body.auditLogs[0].action, 'user.deactivated');
+      assert.equal(event.body.auditLogs[0].actor, 'token:test-idp');
+      assert.equal(event.body.auditLogs[0].actorUser, 'admin');
+      assert.deepEqual(event.body.auditLogs[0].details.removedFromGroups.length, 1);
+
+      const put = await roster.request('PUT', `/Users/${scimUser.id}`, userBody('pat@example.com', { active: true }));
+      assert.equal(put.body.active, true);
+      assert.equal((await roster.request('GET', `/Groups/${group.id}`)).body.members, undefined);
+      assert.equal(await roster.services.tokens.verify(token), undefined);
+    });
+
+    test('SCIM DELETE deactivates and unlinks: SCIM says 404, the admin API shows the user deactivated', async () => {
+      const scimUser = (await roster.request('POST', '/Users', userBody('quinn@example.com'))).body;
+      const user = await byLogin(roster, 'quinn@example.com');
+      const token = await roster.tokenFor(user.id, 'quinn-token');
+      await addSession(roster, user.id, 'quinn-session');
+      assert.equal((await roster.request('DELETE', `/Users/${scimUser.id}`)).status, 204);
+      assert.equal((await roster.request('GET', `/Users/${scimUser.id}`)).status, 404);
+      const shown = await roster.request('GET', `${USERS}/${user.id}`);
+      assert.equal(shown.body.active, false);
+      assert.equal(shown.body.managed, false);
+      assert.equal(await roster.services.tokens.verify(token), undefined);
+      assert.equal(await sessionsOf(roster, user.id), 0);
+
+      const again = await roster.request('POST', '/Users', userBody('QUINN@example.com'));
+      assert.equal(again.status, 201);
+      assert.notEqual(again.body.id, scimUser.id, 'a new SCIM id');
+      assert.equal(again.body.active, true);
+      const reactivated = await roster.request('GET', `${USERS}/${user.id}`);
+      assert.equal(reactivated.body.active, true, 'same internal id, active again');
+      assert.equal(reactivated.body.managed, true);
+      const history = await roster.request('GET', `/api/v2/audit-logs?targetId=${user.id}&sort=seq`);
+      assert.deepEqual(history.body.auditLogs.map((e: { action: string }) => e.action), ['user.created', 'user.deleted', 'user.linked']);
+    });
+
+    test('a token\'s owner cannot deactivate itself through SCIM either', async () => {
+      const scimAdmin = await roster.request('POST', '/Users', userBody('admin'));
+      assert.equal(scimAdmin.status, 201, 'the local administrator is linked, not duplicated');
+      assert.equal((await byLogin(roster, 'admin')).id, roster.adminId);
+      const refused = await roster.request('PATCH', `/Users/${scimAdmin.body.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: 'active', value: false }] });
+      assert.equal(refused.status, 400);
+      assert.match(refused.body.detail, /Self-deactivation is not possible/);
+    });
+  });
+
+  describe('the switch in both directions', () => {
+    let roster: TestApp;
+    before(async () => {
+      roster = await startTestApp({ database, scim: false });
+    });
+    after(async () => {
+      await roster.close();
+    });
+
+    test('enable keeps local users and groups; disable needs confirmation, then makes everything local', async () => {
+      const local = (await roster.request('POST', USERS, { login: 'kept', name: 'Kept', password: 'correct horse battery' })).body;
+      assert.equal((await roster.request('POST', '/api/scim_management/enable')).status, 204);
+      assert.deepEqual((await roster.request('GET', '/api/scim_management/status')).body, { enabled: true });
+      assert.equal((await roster.request('GET', `${USERS}/${local.id}`)).body.active, true);
+      const scimUser = (await roster.request('POST', '/Users', userBody('sam@example.com'))).body;
+      const scimGroup = (await roster.request('POST', '/Groups', groupBody('Sales', [scimUser.id]))).body;
+
+      const unconfirmed = await roster.request('POST', '/api/scim_management/disable');
+      assert.equal(unconfirmed.status, 400);
+      assert.match(unconfirmed.body.message, /cannot be undone/);
+      assert.deepEqual((await roster.request('GET', '/api/scim_management/status')).body, { enabled: true });
+
+      assert.equal((await roster.request('POST', '/api/scim_management/disable', { confirm: true })).status, 204);
+      assert.deepEqual((await roster.request('GET', '/api/scim_management/status')).body, { enabled: false });
+      const sam = await byLogin(roster, 'sam@example.com');
+      assert.equal(sam.managed, false);
+      assert.equal(sam.active, true);
+      const groups = await roster.request('GET', `${GROUPS}?q=sales`);
+      assert.equal(groups.body.groups[0].managed, false);
+      const members = await roster.request('GET', `${MEMBERSHIPS}?groupId=${groups.body.groups[0].id}`);
+      assert.deepEqual(members.body.groupMemberships.map((m: { userId: string }) => m.userId), [sam.id], 'memberships are kept');
+      const links = await roster.services.store.db.selectFrom('scim_users').select('scim_id').execute();
+      assert.deepEqual(links, []);
+
+      // Everything is editable again, and SCIM ids are gone for good.
+      assert.equal((await roster.request('PATCH', `${USERS}/${sam.id}`, { name: 'Sam' }, MERGE_PATCH)).status, 200);
+      assert.equal((await roster.request('POST', GROUPS, { name: 'new-after' })).status, 201);
+      await roster.request('POST', '/api/scim_management/enable');
+      assert.equal((await roster.request('GET', `/Groups/${scimGroup.id}`)).status, 404);
+      const event = await roster.request('GET', '/api/v2/audit-logs?targetType=setting&pageSize=50');
+      const disabled = event.body.auditLogs.find((e: { action: string }) => e.action === 'provisioning.disabled');
+      assert.deepEqual([disabled.details.unlinkedUsers, disabled.details.unlinkedGroups], [1, 1]);
+    });
+
+    test('?confirm=true also confirms; SAML may not be disabled while SCIM is on', async () => {
+      await assert.rejects(roster.services.provisioning.assertSamlMayBeDisabled(), /SAML cannot be disabled while SCIM provisioning is on/);
+      assert.equal((await roster.request('POST', '/api/scim_management/disable?confirm=true')).status, 204);
+      await roster.services.provisioning.assertSamlMayBeDisabled();
+    });
+  });
+});
