@@ -1,0 +1,35 @@
+/** The one list of migrations, applied to SQLite and PostgreSQL alike under a database lock. */
+import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import type { DialectAdapter } from './dialect.ts';
+import type { Store } from './index.ts';
+import * as initial from './migrations/001-initial.ts';
+import * as accounts from './migrations/002-accounts-and-sessions.ts';
+
+const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) => Promise<void>> = {
+  '001-initial': initial.up,
+  '002-accounts-and-sessions': accounts.up,
+};
+
+/**
+ * Runs pending migrations once, whichever instance starts first: on PostgreSQL Kysely holds
+ * a session advisory lock and runs them in one transaction; on SQLite our adapter makes
+ * that transaction BEGIN IMMEDIATE, the database's write lock (see sqlite.ts). The others
+ * wait, then find nothing left to do.
+ */
+export async function migrate(store: Store): Promise<void> {
+  const provider: MigrationProvider = {
+    async getMigrations() {
+      const migrations: Record<string, Migration> = {};
+      for (const [name, up] of Object.entries(MIGRATIONS)) {
+        migrations[name] = { up: (db) => up(db, store.dialect) };
+      }
+      return migrations;
+    },
+  };
+  const { error, results } = await new Migrator({ db: store.db, provider }).migrateToLatest();
+  if (error) {
+    const failed = results?.find((result) => result.status === 'Error');
+    const message = error instanceof Error ? error.message : String(error);
+    throw new Error(`Database migration ${failed?.migrationName ?? ''} failed: ${message}`);
+  }
+}
