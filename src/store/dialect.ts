@@ -27,6 +27,16 @@ export interface DialectAdapter {
    * databases (SQLite's LIKE ignores ASCII case, so it cannot test caseExact containment).
    */
   strpos(haystack: RawBuilder<unknown>, needle: RawBuilder<unknown>): RawBuilder<number>;
+  /**
+   * The expression compared in code-point order, as SQLite's default BINARY collation does;
+   * for ordering (`gt`, `lt`, sortBy) only, so that equality keeps using the indexes.
+   */
+  binaryOrder(expression: RawBuilder<unknown>): RawBuilder<unknown>;
+  /**
+   * Whether SELECT … FOR UPDATE / FOR SHARE exist. PostgreSQL locks rows; SQLite has no row
+   * locks and needs none, since its transactions are serialised (BEGIN IMMEDIATE, sqlite.ts).
+   */
+  readonly supportsRowLocks: boolean;
   /** Serialises a JSON document for a parameter of jsonColumnType. */
   toJsonParameter(document: unknown): unknown;
   /** Reads a jsonColumnType value back into an object. */
@@ -64,6 +74,10 @@ export const sqliteDialect: DialectAdapter = {
   strpos(haystack, needle) {
     return sql<number>`instr(${haystack}, ${needle})`;
   },
+  binaryOrder(expression) {
+    return expression;
+  },
+  supportsRowLocks: false,
   toJsonParameter(document) {
     return JSON.stringify(document);
   },
@@ -92,6 +106,12 @@ export const postgresDialect: DialectAdapter = {
   strpos(haystack, needle) {
     return sql<number>`strpos(${haystack}, ${needle})`;
   },
+  binaryOrder(expression) {
+    // The database's own collation (en_US.UTF-8, say) would order 'a' < 'B' < 'b'; "C" is
+    // code-point order, like SQLite, whatever locale the database was created with.
+    return sql`(${expression} COLLATE "C")`;
+  },
+  supportsRowLocks: true,
   toJsonParameter(document) {
     return JSON.stringify(document);
   },

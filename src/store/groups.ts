@@ -132,7 +132,9 @@ export function createGroupQueries(dialect: DialectAdapter) {
         .innerJoin('scim_groups as sg', 'sg.group_id', 'g.id')
         .select(GROUP_COLUMNS);
       if (query.where) builder = builder.where(query.where);
-      const direction = query.descending ? sql`DESC` : sql`ASC`;
+      // RFC 7644 §3.4.2.3: resources without a value sort last ascending, first descending
+      // (PostgreSQL's default; SQLite's is the opposite, so say it).
+      const direction = query.descending ? sql`DESC NULLS FIRST` : sql`ASC NULLS LAST`;
       if (query.orderBy) builder = builder.orderBy(sql`${query.orderBy} ${direction}`);
       builder = builder.orderBy('sg.scim_id', query.descending ? 'desc' : 'asc');
       const rows = await builder.limit(query.limit).offset(query.offset).execute();

@@ -191,7 +191,9 @@ export function createUserQueries(dialect: DialectAdapter) {
         .innerJoin('scim_users as su', 'su.user_id', 'u.id')
         .select(USER_COLUMNS);
       if (query.where) builder = builder.where(query.where);
-      const direction = query.descending ? sql`DESC` : sql`ASC`;
+      // RFC 7644 §3.4.2.3: resources without a value sort last ascending, first descending
+      // (PostgreSQL's default; SQLite's is the opposite, so say it).
+      const direction = query.descending ? sql`DESC NULLS FIRST` : sql`ASC NULLS LAST`;
       if (query.orderBy) builder = builder.orderBy(sql`${query.orderBy} ${direction}`);
       // The SCIM id breaks ties, so that walking the pages visits every user exactly once.
       builder = builder.orderBy('su.scim_id', query.descending ? 'desc' : 'asc');
