@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import type { DialectAdapter } from './dialect.ts';
 import type { Executor } from './executor.ts';
 import type { GroupsTable } from './tables.ts';
-import type { ListQuery } from './users.ts';
+import type { ListQuery, RowLock } from './users.ts';
 
 /** A group row as the domain sees it. `scimId` is null for local groups. */
 export interface StoredGroup {
@@ -59,9 +59,18 @@ export function createGroupQueries(dialect: DialectAdapter) {
   }
 
   return {
-    /** The group linked to a SCIM id, or undefined. */
-    async findByScimId(db: Executor, scimId: string): Promise<StoredGroup | undefined> {
-      const row = await selectGroups(db).where('sg.scim_id', '=', scimId).executeTakeFirst();
+    /**
+     * The group linked to a SCIM id, or undefined; `lock` locks it for the rest of the
+     * transaction, which serialises every change to one group, members included.
+     */
+    async findByScimId(db: Executor, scimId: string, lock?: RowLock): Promise<StoredGroup | undefined> {
+      if (lock === undefined || !dialect.supportsRowLocks) {
+        const row = await selectGroups(db).where('sg.scim_id', '=', scimId).executeTakeFirst();
+        return row ? toGroup(row) : undefined;
+      }
+      // See users.ts findByScimId for the inner join and the lock strengths.
+      const query = db.selectFrom('groups as g').innerJoin('scim_groups as sg', 'sg.group_id', 'g.id').select(GROUP_COLUMNS).where('sg.scim_id', '=', scimId);
+      const row = await (lock === 'delete' ? query.forUpdate(['g', 'sg']) : query.forNoKeyUpdate(['g', 'sg'])).executeTakeFirst();
       return row ? toGroup(row) : undefined;
     },
 
