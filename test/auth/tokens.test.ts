@@ -4,16 +4,17 @@ import { afterEach, beforeEach, describe, test } from 'node:test';
 import { createTokenService, TOKEN_PREFIX, type TokenService } from '../../src/auth/tokens.ts';
 import type { Actor } from '../../src/directory/audit.ts';
 import { DirectoryError } from '../../src/directory/errors.ts';
-import { openStore, type Store } from '../../src/store/index.ts';
+import type { Store } from '../../src/store/index.ts';
+import { eachDatabase, openTestStore } from '../support/databases.ts';
 
 const cli: Actor = { kind: 'cli' };
 
-describe('token service', () => {
+eachDatabase('token service', (database) => {
   let store: Store;
   let tokens: TokenService;
 
   beforeEach(async () => {
-    store = await openStore({ kind: 'sqlite', path: ':memory:' });
+    store = await openTestStore(database);
     tokens = createTokenService(store);
   });
   afterEach(async () => {
