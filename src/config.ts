@@ -97,7 +97,18 @@ function parseDatabase(env: Env): DatabaseLocation {
   };
 }
 
-function parseDatabaseUrl(raw: string): DatabaseLocation {
+/**
+ * Parses a database URL given on the command line (e.g. `db copy --from`), with its TLS from
+ * `sslmode`; `name` is what error messages call it.
+ */
+export function parseDatabaseArgument(raw: string, name: string): DatabaseLocation {
+  const location = parseDatabaseUrl(raw, name);
+  if (location.kind === 'sqlite') return Object.freeze(location);
+  const tls = parseTls(location.url, undefined, name);
+  return Object.freeze({ ...location, ...(tls !== undefined ? { tls: Object.freeze(tls) } : {}) });
+}
+
+function parseDatabaseUrl(raw: string, variable = 'ROSTER_DATABASE_URL'): DatabaseLocation {
   if (raw === 'sqlite::memory:') return { kind: 'sqlite', path: ':memory:' };
   if (raw.startsWith('sqlite:') && raw.length > 'sqlite:'.length) {
     return { kind: 'sqlite', path: resolve(process.cwd(), raw.slice('sqlite:'.length)) };
@@ -106,13 +117,13 @@ function parseDatabaseUrl(raw: string): DatabaseLocation {
     try {
       new URL(raw);
     } catch {
-      throw new ConfigError('ROSTER_DATABASE_URL', `ROSTER_DATABASE_URL must be a valid postgres:// URL (got "${redact(raw)}")`);
+      throw new ConfigError(variable, `${variable} must be a valid postgres:// URL (got "${redact(raw)}")`);
     }
     return { kind: 'postgres', url: raw };
   }
   throw new ConfigError(
-    'ROSTER_DATABASE_URL',
-    `ROSTER_DATABASE_URL must be sqlite:<path>, sqlite::memory: or postgres://user:password@host/database (got "${redact(raw)}")`,
+    variable,
+    `${variable} must be sqlite:<path>, sqlite::memory: or postgres://user:password@host/database (got "${redact(raw)}")`,
   );
 }
 
@@ -131,11 +142,11 @@ function parsePoolSize(raw: string): number {
  * `allow` are refused: they fall back to plain text without saying so, and node-postgres
  * cannot do that fallback anyway.
  */
-function parseTls(url: string, caPath: string | undefined): PostgresTls | undefined {
+function parseTls(url: string, caPath: string | undefined, variable = 'ROSTER_DATABASE_URL'): PostgresTls | undefined {
   const mode = new URL(url).searchParams.get('sslmode') ?? undefined;
   const modes = ['disable', 'require', 'verify-ca', 'verify-full'];
   if (mode !== undefined && !modes.includes(mode)) {
-    throw new ConfigError('ROSTER_DATABASE_URL', `ROSTER_DATABASE_URL must have sslmode set to one of ${modes.join(', ')} (got "${mode}")`);
+    throw new ConfigError(variable, `${variable} must have sslmode set to one of ${modes.join(', ')} (got "${mode}")`);
   }
   let ca: string | undefined;
   if (caPath !== undefined) {

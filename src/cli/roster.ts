@@ -11,6 +11,7 @@ import type { Actor } from '../directory/audit.ts';
 import { DirectoryError } from '../directory/errors.ts';
 import { createServices, type Services } from '../services.ts';
 import { openStore, type Store } from '../store/index.ts';
+import { dbCommands } from './db.ts';
 import { samlCommands } from './saml.ts';
 import { scimCommands } from './scim.ts';
 import { tokenCommands } from './tokens.ts';
@@ -45,7 +46,7 @@ export interface CommandGroup {
   readonly commands: Readonly<Record<string, Command>>;
 }
 
-const GROUPS: readonly CommandGroup[] = [tokenCommands, samlCommands, scimCommands];
+const GROUPS: readonly CommandGroup[] = [tokenCommands, samlCommands, scimCommands, dbCommands];
 
 const USAGE = [
   'Usage: roster <command> [options]',

@@ -37,6 +37,12 @@ export interface DialectAdapter {
    * locks and needs none, since its transactions are serialised (BEGIN IMMEDIATE, sqlite.ts).
    */
   readonly supportsRowLocks: boolean;
+  /**
+   * After rows were inserted with explicit values for a serial column (db copy), the
+   * statement that makes the next generated value follow the largest one; undefined when the
+   * database does that by itself (SQLite's AUTOINCREMENT does).
+   */
+  resyncSerial(table: string, column: string): RawBuilder<unknown> | undefined;
   /** Serialises a JSON document for a parameter of jsonColumnType. */
   toJsonParameter(document: unknown): unknown;
   /** Reads a jsonColumnType value back into an object. */
@@ -78,6 +84,9 @@ export const sqliteDialect: DialectAdapter = {
     return expression;
   },
   supportsRowLocks: false,
+  resyncSerial() {
+    return undefined;
+  },
   toJsonParameter(document) {
     return JSON.stringify(document);
   },
@@ -112,6 +121,9 @@ export const postgresDialect: DialectAdapter = {
     return sql`(${expression} COLLATE "C")`;
   },
   supportsRowLocks: true,
+  resyncSerial(table, column) {
+    return sql`SELECT setval(pg_get_serial_sequence(${table}, ${column}), COALESCE((SELECT max(${sql.ref(column)}) FROM ${sql.table(table)}), 0) + 1, false)`;
+  },
   toJsonParameter(document) {
     return JSON.stringify(document);
   },

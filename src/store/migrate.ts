@@ -33,3 +33,14 @@ export async function migrate(store: Store): Promise<void> {
     throw new Error(`Database migration ${failed?.migrationName ?? ''} failed: ${message}`);
   }
 }
+
+/** Names of migrations this version of Roster knows that the database has not applied. */
+export async function pendingMigrations(store: Store): Promise<string[]> {
+  const provider: MigrationProvider = {
+    async getMigrations() {
+      return Object.fromEntries(Object.keys(MIGRATIONS).map((name) => [name, { up: async () => {} }]));
+    },
+  };
+  const migrations = await new Migrator({ db: store.db, provider }).getMigrations();
+  return migrations.filter((migration) => migration.executedAt === undefined).map((migration) => migration.name);
+}
