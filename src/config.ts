@@ -2,8 +2,9 @@
  * Configuration from the environment, parsed once and shared by the server and the CLI
  * (STYLE.md §7). A bad value stops start-up with a message naming the variable.
  */
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { DatabaseLocation } from './store/index.ts';
+import type { DatabaseLocation, PostgresTls } from './store/index.ts';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -35,7 +36,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const port = parsePort(value(env, 'ROSTER_PORT'));
   const host = value(env, 'ROSTER_HOST') ?? '0.0.0.0';
   const baseUrl = parseBaseUrl(value(env, 'ROSTER_BASE_URL') ?? `http://localhost:${port}`);
-  const database = Object.freeze(parseDatabaseUrl(value(env, 'ROSTER_DATABASE_URL') ?? 'sqlite:./data/roster.db'));
+  const database = Object.freeze(parseDatabase(env));
   const logLevel = parseLogLevel(value(env, 'ROSTER_LOG_LEVEL') ?? 'info');
   return Object.freeze({ port, host, baseUrl, database, logLevel });
 }
@@ -77,7 +78,37 @@ function parseBaseUrl(raw: string): string {
   return url.href.replace(/\/+$/, '');
 }
 
-function parseDatabaseUrl(raw: string): DatabaseLocation {
+function parseDatabase(env: Env): DatabaseLocation {
+  const location = parseDatabaseUrl(value(env, 'ROSTER_DATABASE_URL') ?? 'sqlite:./data/roster.db');
+  const poolSize = value(env, 'ROSTER_DATABASE_POOL_SIZE');
+  const ca = value(env, 'ROSTER_DATABASE_SSL_CA');
+  if (location.kind === 'sqlite') {
+    // Silently ignoring them would let an operator believe TLS or pooling is in effect.
+    for (const [name, raw] of [['ROSTER_DATABASE_POOL_SIZE', poolSize], ['ROSTER_DATABASE_SSL_CA', ca]] as const) {
+      if (raw !== undefined) throw new ConfigError(name, `${name} must be unset with a sqlite: ROSTER_DATABASE_URL (it only applies to PostgreSQL)`);
+    }
+    return location;
+  }
+  const tls = parseTls(location.url, ca);
+  return {
+    ...location,
+    ...(poolSize !== undefined ? { poolSize: parsePoolSize(poolSize) } : {}),
+    ...(tls !== undefined ? { tls: Object.freeze(tls) } : {}),
+  };
+}
+
+/**
+ * Parses a database URL given on the command line (e.g. `db copy --from`), with its TLS from
+ * `sslmode`; `name` is what error messages call it.
+ */
+export function parseDatabaseArgument(raw: string, name: string): DatabaseLocation {
+  const location = parseDatabaseUrl(raw, name);
+  if (location.kind === 'sqlite') return Object.freeze(location);
+  const tls = parseTls(location.url, undefined, name);
+  return Object.freeze({ ...location, ...(tls !== undefined ? { tls: Object.freeze(tls) } : {}) });
+}
+
+function parseDatabaseUrl(raw: string, variable = 'ROSTER_DATABASE_URL'): DatabaseLocation {
   if (raw === 'sqlite::memory:') return { kind: 'sqlite', path: ':memory:' };
   if (raw.startsWith('sqlite:') && raw.length > 'sqlite:'.length) {
     return { kind: 'sqlite', path: resolve(process.cwd(), raw.slice('sqlite:'.length)) };
@@ -86,14 +117,53 @@ function parseDatabaseUrl(raw: string): DatabaseLocation {
     try {
       new URL(raw);
     } catch {
-      throw new ConfigError('ROSTER_DATABASE_URL', `ROSTER_DATABASE_URL must be a valid postgres:// URL (got "${redact(raw)}")`);
+      throw new ConfigError(variable, `${variable} must be a valid postgres:// URL (got "${redact(raw)}")`);
     }
     return { kind: 'postgres', url: raw };
   }
   throw new ConfigError(
-    'ROSTER_DATABASE_URL',
-    `ROSTER_DATABASE_URL must be sqlite:<path>, sqlite::memory: or postgres://user:password@host/database (got "${redact(raw)}")`,
+    variable,
+    `${variable} must be sqlite:<path>, sqlite::memory: or postgres://user:password@host/database (got "${redact(raw)}")`,
   );
+}
+
+const MAX_POOL_SIZE = 1000;
+
+function parsePoolSize(raw: string): number {
+  const size = /^\d{1,4}$/.test(raw) ? Number(raw) : NaN;
+  if (!(size >= 1 && size <= MAX_POOL_SIZE)) {
+    throw new ConfigError('ROSTER_DATABASE_POOL_SIZE', `ROSTER_DATABASE_POOL_SIZE must be an integer between 1 and ${MAX_POOL_SIZE} (got "${raw}")`);
+  }
+  return size;
+}
+
+/**
+ * TLS from the URL's `sslmode` (libpq's names) and ROSTER_DATABASE_SSL_CA. `prefer` and
+ * `allow` are refused: they fall back to plain text without saying so, and node-postgres
+ * cannot do that fallback anyway.
+ */
+function parseTls(url: string, caPath: string | undefined, variable = 'ROSTER_DATABASE_URL'): PostgresTls | undefined {
+  const mode = new URL(url).searchParams.get('sslmode') ?? undefined;
+  const modes = ['disable', 'require', 'verify-ca', 'verify-full'];
+  if (mode !== undefined && !modes.includes(mode)) {
+    throw new ConfigError(variable, `${variable} must have sslmode set to one of ${modes.join(', ')} (got "${mode}")`);
+  }
+  let ca: string | undefined;
+  if (caPath !== undefined) {
+    if (mode === 'disable' || mode === 'require') {
+      throw new ConfigError('ROSTER_DATABASE_SSL_CA', `ROSTER_DATABASE_SSL_CA must come with sslmode=verify-ca or verify-full in ROSTER_DATABASE_URL, not sslmode=${mode}`);
+    }
+    try {
+      ca = readFileSync(resolve(process.cwd(), caPath), 'utf8');
+    } catch (error) {
+      throw new ConfigError('ROSTER_DATABASE_SSL_CA', `ROSTER_DATABASE_SSL_CA must name a readable PEM file (${(error as Error).message})`);
+    }
+    if (!ca.includes('-----BEGIN CERTIFICATE-----')) {
+      throw new ConfigError('ROSTER_DATABASE_SSL_CA', `ROSTER_DATABASE_SSL_CA must name a PEM file of CA certificates (got "${caPath}")`);
+    }
+  }
+  if (mode === undefined || mode === 'disable') return ca === undefined ? undefined : { mode: 'verify-full', ca };
+  return { mode: mode as PostgresTls['mode'], ...(ca !== undefined ? { ca } : {}) };
 }
 
 function parseLogLevel(raw: string): LogLevel {

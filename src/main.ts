@@ -6,7 +6,7 @@ import { firstStartMessage } from './cli/first-start.ts';
 import type { Config } from './config.ts';
 import { buildApp } from './http/app.ts';
 import { createServices } from './services.ts';
-import { openStore } from './store/index.ts';
+import { describeLocation, openStore } from './store/index.ts';
 
 /** Runs the server until SIGTERM or SIGINT, then shuts down gracefully. */
 export async function serve(config: Config): Promise<void> {
@@ -36,7 +36,7 @@ export async function serve(config: Config): Promise<void> {
   process.once('SIGINT', () => void stop('SIGINT'));
 
   await app.listen({ port: config.port, host: config.host });
-  const where = config.database.kind === 'sqlite' ? config.database.path : 'PostgreSQL';
+  const where = describeLocation(config.database);
   const enabled = (await services.provisioning.status()).enabled;
   process.stdout.write(
     [

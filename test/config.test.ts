@@ -89,6 +89,20 @@ describe('loadConfig', () => {
     }
   });
 
+  test('PostgreSQL pool size and TLS come from ROSTER_DATABASE_POOL_SIZE, sslmode and ROSTER_DATABASE_SSL_CA', () => {
+    const url = 'postgres://roster:pw@db/roster?sslmode=verify-full';
+    assert.deepEqual(loadConfig({ ROSTER_DATABASE_URL: url, ROSTER_DATABASE_POOL_SIZE: '25' }).database, { kind: 'postgres', url, poolSize: 25, tls: { mode: 'verify-full' } });
+    assert.deepEqual(loadConfig({ ROSTER_DATABASE_URL: 'postgres://db/r?sslmode=require' }).database, { kind: 'postgres', url: 'postgres://db/r?sslmode=require', tls: { mode: 'require' } });
+    assert.deepEqual(loadConfig({ ROSTER_DATABASE_URL: 'postgres://db/r?sslmode=disable' }).database, { kind: 'postgres', url: 'postgres://db/r?sslmode=disable' });
+    for (const size of ['0', '1001', 'ten', '2.5']) {
+      refuses({ ROSTER_DATABASE_URL: url, ROSTER_DATABASE_POOL_SIZE: size }, 'ROSTER_DATABASE_POOL_SIZE', /between 1 and 1000/);
+    }
+    refuses({ ROSTER_DATABASE_URL: 'postgres://db/r?sslmode=prefer' }, 'ROSTER_DATABASE_URL', /sslmode .*disable, require, verify-ca, verify-full \(got "prefer"\)/);
+    refuses({ ROSTER_DATABASE_URL: url, ROSTER_DATABASE_SSL_CA: '/nonexistent/ca.pem' }, 'ROSTER_DATABASE_SSL_CA', /readable PEM file/);
+    refuses({ ROSTER_DATABASE_URL: 'postgres://db/r?sslmode=require', ROSTER_DATABASE_SSL_CA: '/nonexistent/ca.pem' }, 'ROSTER_DATABASE_SSL_CA', /verify-ca or verify-full/);
+    refuses({ ROSTER_DATABASE_URL: 'sqlite:./x.db', ROSTER_DATABASE_POOL_SIZE: '5' }, 'ROSTER_DATABASE_POOL_SIZE', /only applies to PostgreSQL/);
+  });
+
   test('ROSTER_DATABASE_URL of another kind is refused, password hidden', () => {
     refuses({ ROSTER_DATABASE_URL: 'mysql://root:secret@db/roster' }, 'ROSTER_DATABASE_URL', /sqlite:<path>, sqlite::memory: or postgres:\/\/.*\(got "mysql:\/\/root:\*\*\*@db\/roster"\)/);
     refuses({ ROSTER_DATABASE_URL: 'sqlite:' }, 'ROSTER_DATABASE_URL', /sqlite:<path>/);

@@ -14,6 +14,7 @@ import { openStore, type Store } from '../store/index.ts';
 import { adminCommands } from './admin.ts';
 import { firstStartMessage } from './first-start.ts';
 import { auditCommands } from './audit.ts';
+import { dbCommands } from './db.ts';
 import { samlCommands } from './saml.ts';
 import { scimCommands } from './scim.ts';
 import { tokenCommands } from './tokens.ts';
@@ -53,7 +54,7 @@ export interface CommandGroup {
   readonly commands: Readonly<Record<string, Command>>;
 }
 
-const GROUPS: readonly CommandGroup[] = [tokenCommands, samlCommands, scimCommands, userCommands, groupCommands, adminCommands, auditCommands];
+const GROUPS: readonly CommandGroup[] = [tokenCommands, samlCommands, scimCommands, userCommands, groupCommands, adminCommands, auditCommands, dbCommands];
 
 const USAGE = [
   'Usage: roster <command> [options]',

@@ -29,7 +29,7 @@ export function assertNotSelf(actor: Actor, userId: string): void {
 /** Builds the deactivation step over a dialect. */
 export function createDeactivation(dialect: DialectAdapter) {
   const groups = createGroupQueries(dialect);
-  const memberships = createMembershipQueries();
+  const memberships = createMembershipQueries(dialect);
 
   /** Removes memberships, revokes tokens and deletes sessions of `userId`, in the caller's transaction. */
   return async function removeAccess(db: Executor, userId: string, now: string): Promise<AccessRemoved> {

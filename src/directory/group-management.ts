@@ -43,7 +43,7 @@ function nameTaken(name: string): DirectoryError {
 /** The group administration service: closure over the store. */
 export function createGroupManagement(store: Store) {
   const groups = createGroupQueries(store.dialect);
-  const memberships = createMembershipQueries();
+  const memberships = createMembershipQueries(store.dialect);
 
   async function write<T>(name: () => string, work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
     try {

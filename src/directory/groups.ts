@@ -8,7 +8,9 @@ import { GROUP_SCHEMA } from '../scim/schemas.ts';
 import { compileFilter, compileSortKey } from '../store/filter-sql.ts';
 import type { Store } from '../store/index.ts';
 import type { Executor } from '../store/executor.ts';
+import type { RowLock } from '../store/users.ts';
 import { isUniqueViolation } from '../store/errors.ts';
+import { transact } from '../store/transact.ts';
 import { createGroupQueries, type GroupWrite, type StoredGroup } from '../store/groups.ts';
 import { createMembershipQueries, type LinkedReference } from '../store/memberships.ts';
 import { newId } from '../ids.ts';
@@ -72,10 +74,11 @@ const LISTED_IDS = 10;
 /** The group directory: closure over the store, wired once in main.ts. */
 export function createGroupDirectory(store: Store) {
   const groups = createGroupQueries(store.dialect);
-  const memberships = createMembershipQueries();
+  const memberships = createMembershipQueries(store.dialect);
 
-  async function load(db: Executor, scimId: string, includeMembers: boolean): Promise<ScimGroup> {
-    const group = await groups.findByScimId(db, scimId);
+  /** Reads a SCIM group; writers pass `lock` so that their If-Match check and write are one step. */
+  async function load(db: Executor, scimId: string, includeMembers: boolean, lock?: RowLock): Promise<ScimGroup> {
+    const group = await groups.findByScimId(db, scimId, lock);
     if (!group || group.scimId === null) throw new DirectoryError('not_found', `Group ${scimId} not found.`);
     const members = includeMembers ? (await memberships.membersOf(db, [group.id])).get(group.id) : undefined;
     return { group, scimId: group.scimId, document: withMembers(groupDocument(group), members) };
@@ -137,7 +140,7 @@ export function createGroupDirectory(store: Store) {
 
   async function write<T>(work: (db: Executor) => Promise<T>, name: () => string): Promise<T> {
     try {
-      return await store.db.transaction().execute(work);
+      return await transact(store.db, work);
     } catch (error) {
       if (isUniqueViolation(error)) {
         throw new DirectoryError('conflict', `displayName "${name()}" is already used by another group.`, 'displayName');
@@ -192,7 +195,7 @@ export function createGroupDirectory(store: Store) {
     async update(scimId: string, change: (current: Document) => GroupChange, allows: VersionCheck, actor: Actor): Promise<ScimGroup> {
       let name = '';
       return write(async (trx) => {
-        const current = await load(trx, scimId, false);
+        const current = await load(trx, scimId, false, 'write');
         if (!allows(current.group.version)) {
           throw new DirectoryError('stale', `Group ${scimId} has changed since version ${current.group.version} was read; fetch it again.`);
         }
@@ -232,7 +235,7 @@ export function createGroupDirectory(store: Store) {
     /** Deletes a group and its memberships. */
     async remove(scimId: string, allows: VersionCheck, actor: Actor): Promise<void> {
       await write(async (trx) => {
-        const current = await load(trx, scimId, false);
+        const current = await load(trx, scimId, false, 'delete');
         if (!allows(current.group.version)) {
           throw new DirectoryError('stale', `Group ${scimId} has changed since it was read; fetch it again.`);
         }
@@ -250,7 +253,11 @@ export function createGroupDirectory(store: Store) {
     async list(query: GroupListQuery): Promise<{ total: number; groups: ScimGroup[] }> {
       const where = query.filter ? compileFilter(query.filter, 'Group', store.dialect) : undefined;
       const orderBy = query.sortBy ? compileSortKey(query.sortBy, 'Group', store.dialect) : undefined;
-      return store.db.transaction().execute(async (trx) => {
+      // One snapshot for the count and the page, so that totalResults matches what was paged
+      // through even while other instances write (PostgreSQL's READ COMMITTED would take a
+      // new snapshot per statement). Read-only: no locks taken, none waited for.
+      const snapshot = store.db.transaction().setIsolationLevel('repeatable read').setAccessMode('read only');
+      return snapshot.execute(async (trx) => {
         const total = await groups.countLinked(trx, where);
         const page =
           query.limit === 0

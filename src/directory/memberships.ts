@@ -45,7 +45,7 @@ function toMembership(row: MembershipRow): Membership {
 
 /** The membership administration service: closure over the store. */
 export function createMembershipManagement(store: Store) {
-  const memberships = createMembershipQueries();
+  const memberships = createMembershipQueries(store.dialect);
   const groups = createGroupQueries(store.dialect);
   const users = createUserQueries(store.dialect);
 

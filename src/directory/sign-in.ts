@@ -82,7 +82,7 @@ export function identityOf(config: SamlConfig, assertion: { nameId: string | nul
 export function createSignIn(store: Store, provisioning: Provisioning, samlConfig: () => Promise<SamlConfig | undefined>) {
   const users = createUserQueries(store.dialect);
   const groups = createGroupQueries(store.dialect);
-  const memberships = createMembershipQueries();
+  const memberships = createMembershipQueries(store.dialect);
   const queries = createSignInQueries();
 
   /** Read through `db`: inside a transaction on SQLite's single connection, another handle would wait forever. */

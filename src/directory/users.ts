@@ -8,8 +8,9 @@ import { compileFilter, compileSortKey } from '../store/filter-sql.ts';
 import type { Store } from '../store/index.ts';
 import type { Executor } from '../store/executor.ts';
 import { isUniqueViolation } from '../store/errors.ts';
+import { transact } from '../store/transact.ts';
 import { createMembershipQueries, type LinkedReference } from '../store/memberships.ts';
-import { createUserQueries, type EmailRow, type StoredUser, type UserWrite } from '../store/users.ts';
+import { createUserQueries, type EmailRow, type RowLock, type StoredUser, type UserWrite } from '../store/users.ts';
 import { newId } from '../ids.ts';
 import { recordEvent, type Actor } from './audit.ts';
 import { assertNotSelf, createDeactivation } from './deactivation.ts';
@@ -103,11 +104,12 @@ export type VersionCheck = (version: number) => boolean;
 /** The user directory: closure over the store, wired once in main.ts. */
 export function createUserDirectory(store: Store) {
   const users = createUserQueries(store.dialect);
-  const memberships = createMembershipQueries();
+  const memberships = createMembershipQueries(store.dialect);
   const removeAccess = createDeactivation(store.dialect);
 
-  async function load(db: Executor, scimId: string, includeGroups: boolean): Promise<ScimUser> {
-    const user = await users.findByScimId(db, scimId);
+  /** Reads a SCIM user; writers pass `lock` so that their If-Match check and write are one step. */
+  async function load(db: Executor, scimId: string, includeGroups: boolean, lock?: RowLock): Promise<ScimUser> {
+    const user = await users.findByScimId(db, scimId, lock);
     if (!user || user.scimId === null) throw new DirectoryError('not_found', `User ${scimId} not found.`);
     const groups = includeGroups ? (await memberships.groupsOf(db, [user.id])).get(user.id) : undefined;
     return { user, scimId: user.scimId, document: withGroups(userDocument(user), groups) };
@@ -122,7 +124,7 @@ export function createUserDirectory(store: Store) {
 
   async function write<T>(work: (db: Executor) => Promise<T>, conflictMessage: string): Promise<T> {
     try {
-      return await store.db.transaction().execute(work);
+      return await transact(store.db, work);
     } catch (error) {
       // A racing request may have taken the name between our check and our write.
       if (isUniqueViolation(error)) throw new DirectoryError('conflict', conflictMessage, 'userName');
@@ -175,7 +177,7 @@ export function createUserDirectory(store: Store) {
      */
     async update(scimId: string, change: (current: Document) => Document, allows: VersionCheck, actor: Actor): Promise<ScimUser> {
       return write(async (trx) => {
-        const current = await load(trx, scimId, true);
+        const current = await load(trx, scimId, true, 'write');
         if (!allows(current.user.version)) {
           throw new DirectoryError('stale', `User ${scimId} has changed since version ${current.user.version} was read; fetch it again.`);
         }
@@ -211,7 +213,7 @@ export function createUserDirectory(store: Store) {
      */
     async remove(scimId: string, allows: VersionCheck, actor: Actor): Promise<void> {
       await write(async (trx) => {
-        const current = await load(trx, scimId, false);
+        const current = await load(trx, scimId, false, 'delete');
         if (!allows(current.user.version)) {
           throw new DirectoryError('stale', `User ${scimId} has changed since it was read; fetch it again.`);
         }
@@ -234,7 +236,11 @@ export function createUserDirectory(store: Store) {
     async list(query: UserListQuery): Promise<{ total: number; users: ScimUser[] }> {
       const where = query.filter ? compileFilter(query.filter, 'User', store.dialect) : undefined;
       const orderBy = query.sortBy ? compileSortKey(query.sortBy, 'User', store.dialect) : undefined;
-      return store.db.transaction().execute(async (trx) => {
+      // One snapshot for the count and the page, so that totalResults matches what was paged
+      // through even while other instances write (PostgreSQL's READ COMMITTED would take a
+      // new snapshot per statement). Read-only: no locks taken, none waited for.
+      const snapshot = store.db.transaction().setIsolationLevel('repeatable read').setAccessMode('read only');
+      return snapshot.execute(async (trx) => {
         const total = await users.countLinked(trx, where);
         const page =
           query.limit === 0

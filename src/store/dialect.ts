@@ -27,6 +27,22 @@ export interface DialectAdapter {
    * databases (SQLite's LIKE ignores ASCII case, so it cannot test caseExact containment).
    */
   strpos(haystack: RawBuilder<unknown>, needle: RawBuilder<unknown>): RawBuilder<number>;
+  /**
+   * The expression compared in code-point order, as SQLite's default BINARY collation does;
+   * for ordering (`gt`, `lt`, sortBy) only, so that equality keeps using the indexes.
+   */
+  binaryOrder(expression: RawBuilder<unknown>): RawBuilder<unknown>;
+  /**
+   * Whether SELECT … FOR UPDATE / FOR SHARE exist. PostgreSQL locks rows; SQLite has no row
+   * locks and needs none, since its transactions are serialised (BEGIN IMMEDIATE, sqlite.ts).
+   */
+  readonly supportsRowLocks: boolean;
+  /**
+   * After rows were inserted with explicit values for a serial column (db copy), the
+   * statement that makes the next generated value follow the largest one; undefined when the
+   * database does that by itself (SQLite's AUTOINCREMENT does).
+   */
+  resyncSerial(table: string, column: string): RawBuilder<unknown> | undefined;
   /** Serialises a JSON document for a parameter of jsonColumnType. */
   toJsonParameter(document: unknown): unknown;
   /** Reads a jsonColumnType value back into an object. */
@@ -64,6 +80,13 @@ export const sqliteDialect: DialectAdapter = {
   strpos(haystack, needle) {
     return sql<number>`instr(${haystack}, ${needle})`;
   },
+  binaryOrder(expression) {
+    return expression;
+  },
+  supportsRowLocks: false,
+  resyncSerial() {
+    return undefined;
+  },
   toJsonParameter(document) {
     return JSON.stringify(document);
   },
@@ -91,6 +114,15 @@ export const postgresDialect: DialectAdapter = {
   },
   strpos(haystack, needle) {
     return sql<number>`strpos(${haystack}, ${needle})`;
+  },
+  binaryOrder(expression) {
+    // The database's own collation (en_US.UTF-8, say) would order 'a' < 'B' < 'b'; "C" is
+    // code-point order, like SQLite, whatever locale the database was created with.
+    return sql`(${expression} COLLATE "C")`;
+  },
+  supportsRowLocks: true,
+  resyncSerial(table, column) {
+    return sql`SELECT setval(pg_get_serial_sequence(${table}, ${column}), COALESCE((SELECT max(${sql.ref(column)}) FROM ${sql.table(table)}), 0) + 1, false)`;
   },
   toJsonParameter(document) {
     return JSON.stringify(document);

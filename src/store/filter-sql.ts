@@ -292,7 +292,8 @@ class Compiler {
         const pattern = `${op === 'sw' ? '' : '%'}${escapeLike(value)}${op === 'ew' ? '' : '%'}`;
         return sql<SqlBool>`lower(${e}) LIKE lower(${pattern}) ESCAPE '\\'`;
       }
-      return sql<SqlBool>`lower(${e}) ${sql.raw(ORDER_SQL[op])} lower(${value})`;
+      if (op === 'eq') return sql<SqlBool>`lower(${e}) = lower(${value})`;
+      return sql<SqlBool>`${this.dialect.binaryOrder(sql`lower(${e})`)} ${sql.raw(ORDER_SQL[op])} lower(${value})`;
     }
     // Case-exact: SQLite's LIKE ignores ASCII case, so use position and substring tests.
     switch (op) {
@@ -302,8 +303,10 @@ class Compiler {
         return sql<SqlBool>`substr(${e}, 1, length(${value})) = ${value}`;
       case 'ew':
         return sql<SqlBool>`substr(${e}, length(${e}) - length(${value}) + 1) = ${value}`;
+      case 'eq':
+        return sql<SqlBool>`${e} = ${value}`;
       default:
-        return sql<SqlBool>`${e} ${sql.raw(ORDER_SQL[op])} ${value}`;
+        return sql<SqlBool>`${this.dialect.binaryOrder(e)} ${sql.raw(ORDER_SQL[op])} ${value}`;
     }
   }
 
@@ -319,8 +322,9 @@ class Compiler {
 
   /** The ORDER BY expression for a scalar: case-insensitive strings fold case (RFC 7644 §3.4.2.3). */
   sortExpression(scalar: Scalar): Expression {
-    if (isStringType(scalar.definition) && !scalar.definition.caseExact) return sql`lower(${scalar.expression})`;
+    if (isStringType(scalar.definition) && !scalar.definition.caseExact) return this.dialect.binaryOrder(sql`lower(${scalar.expression})`);
     if (scalar.definition.type === 'integer' || scalar.definition.type === 'decimal') return sql`CAST(${scalar.expression} AS NUMERIC)`;
+    if (isStringType(scalar.definition)) return this.dialect.binaryOrder(scalar.expression);
     return scalar.expression;
   }
 }

@@ -3,7 +3,7 @@ import { sql, type SelectQueryBuilder, type SqlBool } from 'kysely';
 import type { DialectAdapter } from './dialect.ts';
 import type { Executor } from './executor.ts';
 import type { Database, GroupsTable } from './tables.ts';
-import { containsPattern, type ListQuery } from './users.ts';
+import { containsPattern, type ListQuery, type RowLock } from './users.ts';
 
 /** A group row as the domain sees it. `scimId` is null for local groups. */
 export interface StoredGroup {
@@ -68,9 +68,18 @@ export function createGroupQueries(dialect: DialectAdapter) {
   }
 
   return {
-    /** The group linked to a SCIM id, or undefined. */
-    async findByScimId(db: Executor, scimId: string): Promise<StoredGroup | undefined> {
-      const row = await selectGroups(db).where('sg.scim_id', '=', scimId).executeTakeFirst();
+    /**
+     * The group linked to a SCIM id, or undefined; `lock` locks it for the rest of the
+     * transaction, which serialises every change to one group, members included.
+     */
+    async findByScimId(db: Executor, scimId: string, lock?: RowLock): Promise<StoredGroup | undefined> {
+      if (lock === undefined || !dialect.supportsRowLocks) {
+        const row = await selectGroups(db).where('sg.scim_id', '=', scimId).executeTakeFirst();
+        return row ? toGroup(row) : undefined;
+      }
+      // See users.ts findByScimId for the inner join and the lock strengths.
+      const query = db.selectFrom('groups as g').innerJoin('scim_groups as sg', 'sg.group_id', 'g.id').select(GROUP_COLUMNS).where('sg.scim_id', '=', scimId);
+      const row = await (lock === 'delete' ? query.forUpdate(['g', 'sg']) : query.forNoKeyUpdate(['g', 'sg'])).executeTakeFirst();
       return row ? toGroup(row) : undefined;
     },
 
@@ -185,7 +194,9 @@ export function createGroupQueries(dialect: DialectAdapter) {
         .innerJoin('scim_groups as sg', 'sg.group_id', 'g.id')
         .select(GROUP_COLUMNS);
       if (query.where) builder = builder.where(query.where);
-      const direction = query.descending ? sql`DESC` : sql`ASC`;
+      // RFC 7644 §3.4.2.3: resources without a value sort last ascending, first descending
+      // (PostgreSQL's default; SQLite's is the opposite, so say it).
+      const direction = query.descending ? sql`DESC NULLS FIRST` : sql`ASC NULLS LAST`;
       if (query.orderBy) builder = builder.orderBy(sql`${query.orderBy} ${direction}`);
       builder = builder.orderBy('sg.scim_id', query.descending ? 'desc' : 'asc');
       const rows = await builder.limit(query.limit).offset(query.offset).execute();

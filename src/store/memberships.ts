@@ -2,6 +2,7 @@
  * SQL for group memberships: one row per (group, user). Every function costs in proportion
  * to the members it is given, never to the size of the group.
  */
+import type { DialectAdapter } from './dialect.ts';
 import type { Executor } from './executor.ts';
 
 /** A member or a group as SCIM shows it: its SCIM id and a display name. */
@@ -32,17 +33,20 @@ function chunks<T>(items: readonly T[]): T[][] {
 }
 
 /** Query factory for memberships. */
-export function createMembershipQueries() {
+export function createMembershipQueries(dialect: DialectAdapter) {
   return {
-    /** Maps SCIM user ids to internal user ids; ids that are not linked users are absent. */
+    /**
+     * Maps SCIM user ids to internal user ids; ids that are not linked users are absent.
+     * On PostgreSQL the links found are share-locked (FOR KEY SHARE) until the transaction
+     * ends, so that a user deleted concurrently cannot be added to a group after its removal
+     * from every group: the deletion waits, or this read waits and finds the user gone.
+     */
     async resolveUserScimIds(db: Executor, scimIds: readonly string[]): Promise<Map<string, string>> {
       const result = new Map<string, string>();
       for (const chunk of chunks([...new Set(scimIds)])) {
-        const rows = await db
-          .selectFrom('scim_users')
-          .select(['scim_id', 'user_id'])
-          .where('scim_id', 'in', chunk)
-          .execute();
+        const query = db.selectFrom('scim_users').select(['scim_id', 'user_id']).where('scim_id', 'in', chunk).orderBy('scim_id');
+        // Sorted, so that two transactions lock shared users in the same order.
+        const rows = await (dialect.supportsRowLocks ? query.forKeyShare() : query).execute();
         for (const row of rows) result.set(row.scim_id, row.user_id);
       }
       return result;

@@ -72,6 +72,14 @@ export interface AccountFilter {
   readonly managed?: boolean;
 }
 
+/**
+ * How a read-modify-write locks the row it reads, until its transaction ends: `write` for an
+ * update (other writers of the same resource wait, then read the new version), `delete` when
+ * the transaction will also remove the SCIM link (memberships being added for the user wait,
+ * then find it gone). Ignored on SQLite, whose write transactions are serialised anyway.
+ */
+export type RowLock = 'write' | 'delete';
+
 export interface ListQuery {
   readonly where?: RawBuilder<SqlBool>;
   readonly orderBy?: RawBuilder<unknown>;
@@ -134,9 +142,17 @@ export function createUserQueries(dialect: DialectAdapter) {
   }
 
   return {
-    /** The user linked to a SCIM id, or undefined. */
-    async findByScimId(db: Executor, scimId: string): Promise<StoredUser | undefined> {
-      const row = await selectUsers(db).where('su.scim_id', '=', scimId).executeTakeFirst();
+    /** The user linked to a SCIM id, or undefined; `lock` locks it for the rest of the transaction. */
+    async findByScimId(db: Executor, scimId: string, lock?: RowLock): Promise<StoredUser | undefined> {
+      if (lock === undefined || !dialect.supportsRowLocks) {
+        const row = await selectUsers(db).where('su.scim_id', '=', scimId).executeTakeFirst();
+        return row ? toUser(row) : undefined;
+      }
+      // An inner join, since FOR UPDATE cannot lock the nullable side of an outer join. Both
+      // rows are locked: a concurrent unlink (DELETE) then makes this read find nothing.
+      // NO KEY UPDATE for plain writes leaves foreign-key checks (memberships) unblocked.
+      const query = db.selectFrom('users as u').innerJoin('scim_users as su', 'su.user_id', 'u.id').select(USER_COLUMNS).where('su.scim_id', '=', scimId);
+      const row = await (lock === 'delete' ? query.forUpdate(['u', 'su']) : query.forNoKeyUpdate(['u', 'su'])).executeTakeFirst();
       return row ? toUser(row) : undefined;
     },
 
@@ -322,7 +338,9 @@ export function createUserQueries(dialect: DialectAdapter) {
         .innerJoin('scim_users as su', 'su.user_id', 'u.id')
         .select(USER_COLUMNS);
       if (query.where) builder = builder.where(query.where);
-      const direction = query.descending ? sql`DESC` : sql`ASC`;
+      // RFC 7644 §3.4.2.3: resources without a value sort last ascending, first descending
+      // (PostgreSQL's default; SQLite's is the opposite, so say it).
+      const direction = query.descending ? sql`DESC NULLS FIRST` : sql`ASC NULLS LAST`;
       if (query.orderBy) builder = builder.orderBy(sql`${query.orderBy} ${direction}`);
       // The SCIM id breaks ties, so that walking the pages visits every user exactly once.
       builder = builder.orderBy('su.scim_id', query.descending ? 'desc' : 'asc');

@@ -15,7 +15,7 @@ import {
   type SamlValidation,
 } from '../../src/auth/saml-config.ts';
 import { createSettings } from '../../src/directory/settings.ts';
-import { openStore } from '../../src/store/index.ts';
+import { eachDatabase, openTestStore } from '../support/databases.ts';
 
 const DAY = 24 * 60 * 60 * 1000;
 
@@ -207,9 +207,9 @@ describe('parseIdpMetadata', () => {
   });
 });
 
-describe('SAML configuration service', () => {
+eachDatabase('SAML configuration service', (database) => {
   test('stores a valid configuration under the `saml` setting and records setting.changed without PEM text', async () => {
-    const store = await openStore({ kind: 'sqlite', path: ':memory:' });
+    const store = await openTestStore(database);
     try {
       const saml = createSamlConfigService(createSettings(store));
       assert.equal(await saml.get(), undefined);
@@ -235,7 +235,7 @@ describe('SAML configuration service', () => {
   });
 
   test('an invalid configuration is not stored', async () => {
-    const store = await openStore({ kind: 'sqlite', path: ':memory:' });
+    const store = await openTestStore(database);
     try {
       const saml = createSamlConfigService(createSettings(store));
       const result = await saml.configure(input({ certificates: [expiredPem] }), { kind: 'cli' });

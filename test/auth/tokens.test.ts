@@ -5,18 +5,19 @@ import { createTokenService, TOKEN_PREFIX, type TokenService } from '../../src/a
 import type { Actor } from '../../src/directory/audit.ts';
 import { createAdministrators } from '../../src/directory/administrators.ts';
 import { DirectoryError } from '../../src/directory/errors.ts';
-import { openStore, type Store } from '../../src/store/index.ts';
+import type { Store } from '../../src/store/index.ts';
+import { eachDatabase, openTestStore } from '../support/databases.ts';
 
 const cli: Actor = { kind: 'cli' };
 
-describe('token service', () => {
+eachDatabase('token service', (database) => {
   let store: Store;
   let tokens: TokenService;
 
   let adminId: string;
 
   beforeEach(async () => {
-    store = await openStore({ kind: 'sqlite', path: ':memory:' });
+    store = await openTestStore(database);
     tokens = createTokenService(store);
     await createAdministrators(store).ensureAdministrator();
     adminId = (await store.db.selectFrom('users').select('id').where('login', '=', 'admin').executeTakeFirstOrThrow()).id;

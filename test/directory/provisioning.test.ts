@@ -10,6 +10,7 @@ import { DirectoryError } from '../../src/directory/errors.ts';
 import { createProvisioning, provisioningModeSetting, SAML_REQUIRED_MESSAGE, type Provisioning } from '../../src/directory/provisioning.ts';
 import { createSettings } from '../../src/directory/settings.ts';
 import { openStore, type Store } from '../../src/store/index.ts';
+import { createTestDatabase, eachDatabase, openTestStore } from '../support/databases.ts';
 
 const cli: Actor = { kind: 'cli' };
 let dir: string;
@@ -22,7 +23,7 @@ before(() => {
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-describe('provisioning mode', () => {
+eachDatabase('provisioning mode', (database) => {
   let store: Store;
   let provisioning: Provisioning;
 
@@ -40,7 +41,7 @@ describe('provisioning mode', () => {
   }
 
   beforeEach(async () => {
-    store = await openStore({ kind: 'sqlite', path: ':memory:' });
+    store = await openTestStore(database);
     provisioning = createProvisioning(store, createSettings(store));
   });
   afterEach(async () => {
@@ -101,11 +102,11 @@ describe('provisioning mode', () => {
   });
 });
 
-describe('provisioning mode across instances', () => {
-  test('lives in the database: a second instance on the same file sees the switch', async () => {
-    const path = join(dir, 'shared.db');
-    const first = await openStore({ kind: 'sqlite', path });
-    const second = await openStore({ kind: 'sqlite', path });
+eachDatabase('provisioning mode across instances', (database) => {
+  test('lives in the database: a second instance on the same database sees the switch', async () => {
+    const scratch = await createTestDatabase(database);
+    const first = await openStore(scratch.location);
+    const second = await openStore(scratch.location);
     try {
       const result = await createSamlConfigService(createSettings(first)).configure(
         { providerId: 'urn:idp', loginUrl: 'https://idp.example.com/sso', certificates: [certificate] },
@@ -122,6 +123,7 @@ describe('provisioning mode across instances', () => {
     } finally {
       await first.close();
       await second.close();
+      await scratch.drop();
     }
   });
 });

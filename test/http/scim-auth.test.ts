@@ -1,79 +1,83 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { startTestApp, SCIM } from '../support/app.ts';
+import { eachDatabase } from '../support/databases.ts';
 
-test('a request without a token is 401 with WWW-Authenticate: Bearer and a SCIM error body', async () => {
-  const roster = await startTestApp();
-  try {
-    const response = await roster.app.inject({ method: 'GET', url: `${SCIM}/Users` });
-    assert.equal(response.statusCode, 401);
-    assert.match(String(response.headers['www-authenticate']), /^Bearer/);
-    const body = JSON.parse(response.body);
-    assert.equal(body.status, '401');
-    assert.deepEqual(body.schemas, ['urn:ietf:params:scim:api:messages:2.0:Error']);
-  } finally {
-    await roster.close();
-  }
-});
+eachDatabase('SCIM authentication and the SCIM switch', (database) => {
 
-test('a wrong or revoked token is 401', async () => {
-  const roster = await startTestApp();
-  try {
-    const wrong = await roster.app.inject({ method: 'GET', url: `${SCIM}/Users`, headers: { authorization: 'Bearer roster_nope' } });
-    assert.equal(wrong.statusCode, 401);
-    await roster.services.tokens.revoke('test-idp', { kind: 'cli' });
-    const revoked = await roster.request('GET', '/Users');
-    assert.equal(revoked.status, 401);
-  } finally {
-    await roster.close();
-  }
-});
+  test('a request without a token is 401 with WWW-Authenticate: Bearer and a SCIM error body', async () => {
+    const roster = await startTestApp({ database });
+    try {
+      const response = await roster.app.inject({ method: 'GET', url: `${SCIM}/Users` });
+      assert.equal(response.statusCode, 401);
+      assert.match(String(response.headers['www-authenticate']), /^Bearer/);
+      const body = JSON.parse(response.body);
+      assert.equal(body.status, '401');
+      assert.deepEqual(body.schemas, ['urn:ietf:params:scim:api:messages:2.0:Error']);
+    } finally {
+      await roster.close();
+    }
+  });
 
-test('while SCIM provisioning is off, the SCIM endpoint answers 403 saying so', async () => {
-  const roster = await startTestApp({ scim: false });
-  try {
-    const response = await roster.request('GET', '/Users');
-    assert.equal(response.status, 403);
-    assert.match(response.body.detail, /not enabled/);
-    await roster.services.provisioning.enable({ kind: 'cli' });
-    assert.equal((await roster.request('GET', '/Users')).status, 200);
-  } finally {
-    await roster.close();
-  }
-});
+  test('a wrong or revoked token is 401', async () => {
+    const roster = await startTestApp({ database });
+    try {
+      const wrong = await roster.app.inject({ method: 'GET', url: `${SCIM}/Users`, headers: { authorization: 'Bearer roster_nope' } });
+      assert.equal(wrong.statusCode, 401);
+      await roster.services.tokens.revoke('test-idp', { kind: 'cli' });
+      const revoked = await roster.request('GET', '/Users');
+      assert.equal(revoked.status, 401);
+    } finally {
+      await roster.close();
+    }
+  });
 
-test('the SCIM switch API refuses to enable SCIM before SAML is configured, then reports the state', async () => {
-  const roster = await startTestApp({ saml: false });
-  try {
-    const refused = await roster.request('POST', '/api/scim_management/enable');
-    assert.equal(refused.status, 400);
-    assert.match(refused.body.message, /SAML/);
-    const status = await roster.request('GET', '/api/scim_management/status');
-    assert.deepEqual(status.body, { enabled: false });
-  } finally {
-    await roster.close();
-  }
-});
+  test('while SCIM provisioning is off, the SCIM endpoint answers 403 saying so', async () => {
+    const roster = await startTestApp({ scim: false, database });
+    try {
+      const response = await roster.request('GET', '/Users');
+      assert.equal(response.status, 403);
+      assert.match(response.body.detail, /not enabled/);
+      await roster.services.provisioning.enable({ kind: 'cli' });
+      assert.equal((await roster.request('GET', '/Users')).status, 200);
+    } finally {
+      await roster.close();
+    }
+  });
 
-test('GET /healthz answers 200', async () => {
-  const roster = await startTestApp();
-  try {
-    const response = await roster.app.inject({ method: 'GET', url: '/healthz' });
-    assert.equal(response.statusCode, 200);
-  } finally {
-    await roster.close();
-  }
-});
+  test('the SCIM switch API refuses to enable SCIM before SAML is configured, then reports the state', async () => {
+    const roster = await startTestApp({ saml: false, database });
+    try {
+      const refused = await roster.request('POST', '/api/scim_management/enable');
+      assert.equal(refused.status, 400);
+      assert.match(refused.body.message, /SAML/);
+      const status = await roster.request('GET', '/api/scim_management/status');
+      assert.deepEqual(status.body, { enabled: false });
+    } finally {
+      await roster.close();
+    }
+  });
 
-test('unknown SCIM paths and unimplemented features answer with SCIM errors', async () => {
-  const roster = await startTestApp();
-  try {
-    const unknown = await roster.request('GET', '/Widgets');
-    assert.equal(unknown.status, 404);
-    assert.equal(unknown.body.status, '404');
-    const bulk = await roster.request('POST', '/Bulk', { schemas: ['urn:ietf:params:scim:api:messages:2.0:BulkRequest'], Operations: [] });
-    assert.equal(bulk.status, 501);
-  } finally {
-    await roster.close();
-  }
+  test('GET /healthz answers 200', async () => {
+    const roster = await startTestApp({ database });
+    try {
+      const response = await roster.app.inject({ method: 'GET', url: '/healthz' });
+      assert.equal(response.statusCode, 200);
+    } finally {
+      await roster.close();
+    }
+  });
+
+  test('unknown SCIM paths and unimplemented features answer with SCIM errors', async () => {
+    const roster = await startTestApp({ database });
+    try {
+      const unknown = await roster.request('GET', '/Widgets');
+      assert.equal(unknown.status, 404);
+      assert.equal(unknown.body.status, '404');
+      const bulk = await roster.request('POST', '/Bulk', { schemas: ['urn:ietf:params:scim:api:messages:2.0:BulkRequest'], Operations: [] });
+      assert.equal(bulk.status, 501);
+    } finally {
+      await roster.close();
+    }
+  });
 });

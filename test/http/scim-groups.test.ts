@@ -9,7 +9,7 @@ eachDatabase('SCIM /Groups', (database) => {
   let roster: TestApp;
   const users: string[] = [];
   before(async () => {
-    roster = await startTestApp();
+    roster = await startTestApp({ database });
     for (let i = 0; i < 6; i += 1) {
       users.push((await roster.request('POST', '/Users', userBody(`member-${i}@example.com`, { displayName: `Member ${i}` }))).body.id);
     }

@@ -1,6 +1,7 @@
 /**
- * A Roster instance for HTTP tests: a real SQLite file in a temporary directory, the real
- * services, SAML configured with a throwaway certificate, SCIM enabled, and one token.
+ * A Roster instance for HTTP tests: a fresh database of its own (a SQLite file in a temporary
+ * directory, or a new PostgreSQL database), the real services, SAML configured with a
+ * throwaway certificate, SCIM enabled, and one token.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -10,7 +11,7 @@ import type { FastifyInstance, HTTPMethods, LightMyRequestResponse } from 'fasti
 import { buildApp } from '../../src/http/app.ts';
 import { createServices, type Services } from '../../src/services.ts';
 import { openStore } from '../../src/store/index.ts';
-import type { TestDatabase } from './databases.ts';
+import { createTestDatabase, type TestDatabase } from './databases.ts';
 
 export const BASE_URL = 'https://roster.test';
 export const SCIM = '/api/scim/v2';
@@ -79,8 +80,8 @@ export interface TestResponse {
  */
 export async function startTestApp(options: { scim?: boolean; saml?: boolean; database?: TestDatabase } = {}): Promise<TestApp> {
   const directory = mkdtempSync(join(tmpdir(), 'roster-test-'));
-  if (options.database === 'postgres') throw new Error('PostgreSQL test databases are not wired yet');
-  const store = await openStore({ kind: 'sqlite', path: join(directory, 'roster.db') });
+  const scratch = await createTestDatabase(options.database ?? 'sqlite');
+  const store = await openStore(scratch.location);
   const services = createServices(store, { baseUrl: BASE_URL });
   const actor = { kind: 'cli' } as const;
   if (options.saml !== false) {
@@ -129,6 +130,7 @@ export async function startTestApp(options: { scim?: boolean; saml?: boolean; da
     async close() {
       await app.close();
       await store.close();
+      await scratch.drop();
       rmSync(directory, { recursive: true, force: true });
     },
   };

@@ -1,9 +1,15 @@
 /**
  * One suite, every real database (STYLE.md §2): wrap a suite in `eachDatabase` and it runs on
  * SQLite always, and on PostgreSQL when ROSTER_TEST_POSTGRES_URL is set (it says it skipped
- * otherwise).
+ * otherwise). `createTestDatabase` gives each test its own empty database on either.
  */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe } from 'node:test';
+import pg from 'pg';
+import { openStore, type DatabaseLocation, type Store } from '../../src/store/index.ts';
 
 export type TestDatabase = 'sqlite' | 'postgres';
 
@@ -20,5 +26,68 @@ export function eachDatabase(name: string, suite: (database: TestDatabase) => vo
       continue;
     }
     describe(`${name} (on ${LABEL[database]})`, () => suite(database));
+  }
+}
+
+/** A fresh, empty database that no other test sees; `drop` deletes it. */
+export interface ScratchDatabase {
+  readonly location: DatabaseLocation;
+  /** A ROSTER_DATABASE_URL for child processes. */
+  readonly url: string;
+  drop(): Promise<void>;
+}
+
+/**
+ * Creates an empty database: a file in a temporary directory, or a new PostgreSQL database
+ * on the ROSTER_TEST_POSTGRES_URL server (a database rather than a schema, so that each
+ * test app is isolated exactly as an installation is, migration bookkeeping included).
+ */
+export async function createTestDatabase(database: TestDatabase): Promise<ScratchDatabase> {
+  if (database === 'sqlite') {
+    const directory = mkdtempSync(join(tmpdir(), 'roster-db-'));
+    const path = join(directory, 'roster.db');
+    return {
+      location: { kind: 'sqlite', path },
+      url: `sqlite:${path}`,
+      async drop() {
+        rmSync(directory, { recursive: true, force: true });
+      },
+    };
+  }
+  if (POSTGRES_URL === undefined) throw new Error('ROSTER_TEST_POSTGRES_URL is not set');
+  const name = `roster_test_${randomBytes(6).toString('hex')}`;
+  await admin(`CREATE DATABASE ${name}`);
+  const url = new URL(POSTGRES_URL);
+  url.pathname = `/${name}`;
+  return {
+    location: { kind: 'postgres', url: url.href, poolSize: 4 },
+    url: url.href,
+    async drop() {
+      // FORCE ends connections a failed test may have left open (PostgreSQL 13+).
+      await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    },
+  };
+}
+
+/** A migrated store on a fresh database; closing it drops the database. */
+export async function openTestStore(database: TestDatabase): Promise<Store> {
+  const scratch = await createTestDatabase(database);
+  const store = await openStore(scratch.location);
+  return {
+    ...store,
+    async close() {
+      await store.close();
+      await scratch.drop();
+    },
+  };
+}
+
+async function admin(statement: string): Promise<void> {
+  const client = new pg.Client({ connectionString: POSTGRES_URL });
+  await client.connect();
+  try {
+    await client.query(statement);
+  } finally {
+    await client.end();
   }
 }

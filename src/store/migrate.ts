@@ -1,0 +1,50 @@
+/** The one list of migrations, applied to SQLite and PostgreSQL alike under a database lock. */
+import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import type { DialectAdapter } from './dialect.ts';
+import type { Store } from './index.ts';
+import * as initial from './migrations/001-initial.ts';
+import * as accounts from './migrations/002-accounts-and-sessions.ts';
+import * as signInAttempts from './migrations/003-saml-sign-in-attempts.ts';
+import * as managedMode from './migrations/004-managed-mode.ts';
+
+const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) => Promise<void>> = {
+  '001-initial': initial.up,
+  '002-accounts-and-sessions': accounts.up,
+  '003-saml-sign-in-attempts': signInAttempts.up,
+  '004-managed-mode': managedMode.up,
+};
+
+/**
+ * Runs pending migrations once, whichever instance starts first: on PostgreSQL Kysely holds
+ * a session advisory lock and runs them in one transaction; on SQLite our adapter makes
+ * that transaction BEGIN IMMEDIATE, the database's write lock (see sqlite.ts). The others
+ * wait, then find nothing left to do.
+ */
+export async function migrate(store: Store): Promise<void> {
+  const provider: MigrationProvider = {
+    async getMigrations() {
+      const migrations: Record<string, Migration> = {};
+      for (const [name, up] of Object.entries(MIGRATIONS)) {
+        migrations[name] = { up: (db) => up(db, store.dialect) };
+      }
+      return migrations;
+    },
+  };
+  const { error, results } = await new Migrator({ db: store.db, provider }).migrateToLatest();
+  if (error) {
+    const failed = results?.find((result) => result.status === 'Error');
+    const message = error instanceof Error ? error.message : String(error);
+    throw new Error(`Database migration ${failed?.migrationName ?? ''} failed: ${message}`);
+  }
+}
+
+/** Names of migrations this version of Roster knows that the database has not applied. */
+export async function pendingMigrations(store: Store): Promise<string[]> {
+  const provider: MigrationProvider = {
+    async getMigrations() {
+      return Object.fromEntries(Object.keys(MIGRATIONS).map((name) => [name, { up: async () => {} }]));
+    },
+  };
+  const migrations = await new Migrator({ db: store.db, provider }).getMigrations();
+  return migrations.filter((migration) => migration.executedAt === undefined).map((migration) => migration.name);
+}

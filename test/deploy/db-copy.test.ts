@@ -1,0 +1,125 @@
+/**
+ * `roster db copy` round trip: SQLite → X → SQLite gives back the same data, where X is each
+ * available database (PostgreSQL when ROSTER_TEST_POSTGRES_URL is set). The first hop runs
+ * the real command line; the data is made through the real services.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { after, before, test } from 'node:test';
+import { sql } from 'kysely';
+import { copyDatabase, COPIED_TABLES } from '../../src/store/copy.ts';
+import { createServices } from '../../src/services.ts';
+import { openStore, type Store } from '../../src/store/index.ts';
+import { createTestDatabase, eachDatabase, type ScratchDatabase } from '../support/databases.ts';
+import { testCertificate } from '../support/app.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
+const GROUP = 'urn:ietf:params:scim:schemas:core:2.0:Group';
+const cli = { kind: 'cli' } as const;
+
+/** Every row of every copied table, JSON columns parsed, in key order. */
+async function dump(store: Store): Promise<Record<string, unknown[]>> {
+  const result: Record<string, unknown[]> = {};
+  for (const spec of COPIED_TABLES) {
+    let query = store.db.selectFrom(spec.name).selectAll();
+    for (const column of spec.key) query = query.orderBy(sql.ref(column));
+    const rows = await query.execute();
+    result[spec.name] = rows.map((row) => {
+      const copy: Record<string, unknown> = { ...row };
+      for (const column of spec.json ?? []) copy[column] = store.dialect.fromJsonColumn(copy[column]);
+      return copy;
+    });
+  }
+  return result;
+}
+
+/** Fills a store through the services: users with emails, groups with members, tokens, settings, audit events, a session. */
+async function populate(store: Store): Promise<void> {
+  const services = createServices(store);
+  const saml = await services.saml.configure(
+    { providerId: 'https://idp.example.com', loginUrl: 'https://idp.example.com/sso', certificates: [testCertificate()] },
+    cli,
+  );
+  assert.ok(saml.ok);
+  await services.provisioning.enable(cli);
+  const ids: string[] = [];
+  for (let i = 0; i < 12; i += 1) {
+    const user = await services.users.create(
+      { schemas: [USER], userName: `user${i}`, name: { givenName: `Given ${i}`, familyName: 'Family' }, emails: [{ value: `user${i}@example.com`, primary: true }], externalId: `ext-${i}` },
+      cli,
+    );
+    ids.push(user.scimId);
+  }
+  await services.users.remove(ids[11] as string, () => true, cli);
+  await services.groups.create({ schemas: [GROUP], displayName: 'Everyone' }, ids.slice(0, 11), cli);
+  await services.groups.create({ schemas: [GROUP], displayName: 'Few' }, ids.slice(0, 2), cli);
+  await services.administrators.ensureAdministrator();
+  const admin = await services.accounts.findByLogin('admin');
+  assert.ok(admin);
+  await services.tokens.create('okta', cli, admin.id);
+  await services.tokens.revoke('okta', cli);
+  const user = await store.db.selectFrom('users').select('id').where('login', '=', 'user0').executeTakeFirstOrThrow();
+  const now = new Date().toISOString();
+  await store.db.insertInto('sessions').values({ id: 'a'.repeat(64), user_id: user.id, created_at: now, last_seen_at: now, expires_at: now }).execute();
+  // More audit events than one page (500 rows), so that paging is exercised.
+  const events = Array.from({ length: 1100 }, (_, i) => ({ at: now, actor: 'system', action: 'test.filler', target_type: 'user', target_id: null, details: JSON.stringify({ i }) }));
+  for (let i = 0; i < events.length; i += 200) await store.db.insertInto('audit_events').values(events.slice(i, i + 200)).execute();
+}
+
+eachDatabase('db copy round trip through', (database) => {
+  let origin: ScratchDatabase;
+  let middle: ScratchDatabase;
+  let back: ScratchDatabase;
+
+  before(async () => {
+    origin = await createTestDatabase('sqlite');
+    middle = await createTestDatabase(database);
+    back = await createTestDatabase('sqlite');
+  });
+  after(async () => {
+    for (const scratch of [origin, middle, back]) await scratch.drop();
+  });
+
+  test('SQLite → here → SQLite gives the same users, groups, memberships, links, tokens and audit trail', async () => {
+    const source = await openStore(origin.location);
+    await populate(source);
+    const before = await dump(source);
+    await source.close();
+
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/roster.ts', 'db', 'copy', '--from', origin.url, '--to', middle.url], { cwd: ROOT, encoding: 'utf8' });
+    assert.equal(run.status, 0, run.stderr);
+    // Progress is shown page by page: the audit trail is larger than one page.
+    const events = before.audit_events?.length ?? 0;
+    assert.ok(events > 1000);
+    assert.match(run.stderr, new RegExp(`audit_events\\s+500 / ${events}\\n.*audit_events\\s+${events} / ${events}`, 's'));
+    assert.match(run.stdout, /Copy complete/);
+
+    const there = await openStore(middle.location);
+    const home = await openStore(back.location);
+    try {
+      assert.deepEqual(await dump(there), before);
+      const report = await copyDatabase(there, home, () => {});
+      assert.ok(report.every((row) => row.source === row.target && row.source > 0 === (before[row.table]?.length ?? 0) > 0));
+      assert.deepEqual(await dump(home), before);
+      // The copied installation keeps working: new audit events follow the copied ones.
+      const copied = createServices(there);
+      const admin = await copied.accounts.findByLogin('admin');
+      assert.ok(admin);
+      await copied.tokens.create('after-copy', cli, admin.id);
+      const last = await there.db.selectFrom('audit_events').select(['seq', 'action']).orderBy('seq', 'desc').executeTakeFirstOrThrow();
+      assert.equal(last.action, 'token.created');
+      assert.equal(last.seq, Math.max(...(before.audit_events as { seq: number }[]).map((row) => row.seq)) + 1);
+    } finally {
+      await there.close();
+      await home.close();
+    }
+  });
+
+  test('a target that is not empty is refused, and left as it was', async () => {
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/roster.ts', 'db', 'copy', '--from', origin.url, '--to', middle.url], { cwd: ROOT, encoding: 'utf8' });
+    assert.equal(run.status, 1);
+    assert.match(run.stderr, /target database is not empty/);
+  });
+});

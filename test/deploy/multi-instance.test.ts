@@ -1,0 +1,218 @@
+/**
+ * Two real Roster processes on one PostgreSQL database, driven at once, as behind a load
+ * balancer. PostgreSQL only, by nature: SQLite serves one machine (two processes on one file
+ * are covered by BEGIN IMMEDIATE, not by this deployment shape).
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, test } from 'node:test';
+import { createServices } from '../../src/services.ts';
+import { openStore } from '../../src/store/index.ts';
+import { testCertificate } from '../support/app.ts';
+import { createTestDatabase, POSTGRES_URL, type ScratchDatabase } from '../support/databases.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const SCIM = '/api/scim/v2';
+const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
+const GROUP = 'urn:ietf:params:scim:schemas:core:2.0:Group';
+const PATCH = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
+
+interface Instance {
+  readonly process: ChildProcess;
+  readonly base: string;
+  output: string;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+async function startInstance(databaseUrl: string): Promise<Instance> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/roster.ts', 'serve'], {
+    cwd: ROOT,
+    env: { ...process.env, ROSTER_DATABASE_URL: databaseUrl, ROSTER_PORT: String(port), ROSTER_HOST: '127.0.0.1', ROSTER_BASE_URL: `http://127.0.0.1:${port}`, ROSTER_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const instance: Instance = { process: child, base: `http://127.0.0.1:${port}`, output: '' };
+  child.stdout?.on('data', (chunk: Buffer) => (instance.output += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (instance.output += chunk.toString()));
+  return instance;
+}
+
+async function waitHealthy(instance: Instance): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (instance.process.exitCode !== null) throw new Error(`instance exited early:\n${instance.output}`);
+    try {
+      if ((await fetch(`${instance.base}/healthz`)).status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`instance not healthy after 30 s:\n${instance.output}`);
+}
+
+async function stop(instance: Instance): Promise<number | null> {
+  if (instance.process.exitCode !== null) return instance.process.exitCode;
+  const exited = new Promise<number | null>((resolve) => instance.process.once('exit', (code) => resolve(code)));
+  instance.process.kill('SIGTERM');
+  return exited;
+}
+
+describe('several Roster instances on one PostgreSQL database', { skip: POSTGRES_URL === undefined ? 'PostgreSQL skipped: set ROSTER_TEST_POSTGRES_URL to run it' : false }, () => {
+  let scratch: ScratchDatabase;
+  let instances: Instance[] = [];
+  let token = '';
+  const at = (i: number): Instance => instances[i % 2] as Instance;
+
+  async function call(i: number, method: string, path: string, body?: unknown, bearer = token): Promise<{ status: number; body: any }> {
+    const response = await fetch(`${at(i).base}${SCIM}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${bearer}`, ...(body !== undefined ? { 'content-type': 'application/scim+json' } : {}) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    const text = await response.text();
+    return { status: response.status, body: text === '' ? undefined : JSON.parse(text) };
+  }
+
+  before(async () => {
+    scratch = await createTestDatabase('postgres');
+    // Both start at once on an EMPTY database: the migrations must run once, under the lock,
+    // and both must then serve.
+    instances = await Promise.all([startInstance(scratch.url), startInstance(scratch.url)]);
+    await Promise.all(instances.map(waitHealthy));
+    // Set up as an administrator would, from a third process's point of view.
+    const store = await openStore(scratch.location);
+    try {
+      const services = createServices(store);
+      const saml = await services.saml.configure({ providerId: 'https://idp.example.com', loginUrl: 'https://idp.example.com/sso', certificates: [testCertificate()] }, { kind: 'cli' });
+      assert.ok(saml.ok);
+      await services.provisioning.enable({ kind: 'cli' });
+      // The instances created the administrator when they started.
+      const admin = await services.accounts.findByLogin('admin');
+      assert.ok(admin);
+      token = (await services.tokens.create('idp', { kind: 'cli' }, admin.id)).token;
+    } finally {
+      await store.close();
+    }
+  });
+
+  after(async () => {
+    await Promise.all(instances.map(stop));
+    await scratch?.drop();
+  });
+
+  test('both instances started on an empty database; the migrations ran once', async () => {
+    const store = await openStore(scratch.location, { migrate: false });
+    try {
+      const rows = await store.db.selectFrom('kysely_migration' as never).selectAll().execute();
+      assert.equal(rows.length, readdirSync(new URL('../../src/store/migrations/', import.meta.url)).length);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('racing creates of one user through both instances: one 201, the rest 409', async () => {
+    const responses = await Promise.all(Array.from({ length: 12 }, (_, i) => call(i, 'POST', '/Users', { schemas: [USER], userName: i % 2 ? 'Racer@Example.com' : 'racer@example.com' })));
+    const statuses = responses.map((response) => response.status).sort();
+    assert.deepEqual(statuses, [201, ...Array(11).fill(409)]);
+    assert.equal(responses.find((response) => response.status === 409)?.body.scimType, 'uniqueness');
+  });
+
+  test('parallel membership changes to one group through both instances give the exact members', async () => {
+    const users: string[] = [];
+    for (let i = 0; i < 24; i += 1) users.push((await call(i, 'POST', '/Users', { schemas: [USER], userName: `member${i}` })).body.id);
+    const group = await call(0, 'POST', '/Groups', { schemas: [GROUP], displayName: 'Shared', members: users.slice(16).map((value) => ({ value })) });
+    assert.equal(group.status, 201);
+    const adds = users.slice(0, 16).map((id, i) => call(i, 'PATCH', `/Groups/${group.body.id}`, { schemas: [PATCH], Operations: [{ op: 'add', path: 'members', value: [{ value: id }] }] }));
+    const removes = users.slice(16, 20).map((id, i) => call(i + 1, 'PATCH', `/Groups/${group.body.id}`, { schemas: [PATCH], Operations: [{ op: 'remove', path: `members[value eq "${id}"]` }] }));
+    const statuses = (await Promise.all([...adds, ...removes])).map((response) => response.status);
+    assert.ok(statuses.every((status) => status === 200 || status === 204), statuses.join());
+    for (const i of [0, 1]) {
+      const final = await call(i, 'GET', `/Groups/${group.body.id}`);
+      const members = (final.body.members as { value: string }[]).map((member) => member.value).sort();
+      assert.deepEqual(members, [...users.slice(0, 16), ...users.slice(20)].sort());
+    }
+  });
+
+  test('a token revoked elsewhere is refused at once by both instances', async () => {
+    const store = await openStore(scratch.location);
+    let second = '';
+    try {
+      const services = createServices(store);
+      const admin = await services.accounts.findByLogin('admin');
+      assert.ok(admin);
+      second = (await services.tokens.create('second', { kind: 'cli' }, admin.id)).token;
+    } finally {
+      await store.close();
+    }
+    assert.equal((await call(0, 'GET', '/Users?count=1', undefined, second)).status, 200);
+    assert.equal((await call(1, 'GET', '/Users?count=1', undefined, second)).status, 200);
+    const revoke = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/roster.ts', 'tokens', 'revoke', 'second'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: { ...process.env, ROSTER_DATABASE_URL: scratch.url },
+    });
+    assert.equal(revoke.status, 0, revoke.stderr);
+    assert.equal((await call(0, 'GET', '/Users?count=1', undefined, second)).status, 401);
+    assert.equal((await call(1, 'GET', '/Users?count=1', undefined, second)).status, 401);
+  });
+
+  test('turning SCIM off through one instance takes effect on the other at once', async () => {
+    const off = await fetch(`${at(0).base}/api/scim_management/disable`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ confirm: true }),
+    });
+    assert.ok(off.ok, await off.text());
+    assert.equal((await call(1, 'GET', '/Users')).status, 403);
+    const on = await fetch(`${at(1).base}/api/scim_management/enable`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+    assert.ok(on.ok, await on.text());
+    assert.equal((await call(0, 'GET', '/Users')).status, 200);
+  });
+
+  test('a deactivation through one instance ends, at once, a session the other instance accepts', async () => {
+    const created = await call(0, 'POST', '/Users', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: 'session-user@example.com' });
+    assert.equal(created.status, 201);
+    // A session as a SAML sign-in on any instance leaves it: a row in the shared database.
+    const store = await openStore(scratch.location);
+    let cookie = '';
+    try {
+      const services = createServices(store);
+      const user = await services.accounts.findByLogin('session-user@example.com');
+      assert.ok(user);
+      cookie = `roster_session=${(await services.sessions.open(user.id)).value}`;
+    } finally {
+      await store.close();
+    }
+    const current = (i: number) => fetch(`${at(i).base}/api/users/current`, { headers: { cookie } });
+    assert.equal((await current(0)).status, 200);
+    assert.equal((await current(1)).status, 200);
+    const off = await call(1, 'PATCH', `/Users/${created.body.id}`, {
+      schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+      Operations: [{ op: 'replace', path: 'active', value: false }],
+    });
+    assert.equal(off.status, 200);
+    assert.equal((await current(0)).status, 401);
+    assert.equal((await current(1)).status, 401);
+  });
+
+  test('SIGTERM stops an instance cleanly, and the other keeps serving', async () => {
+    const code = await stop(at(0));
+    // Exit code 0 is what main.ts sets once in-flight requests finished and the pool closed.
+    assert.equal(code, 0, at(0).output);
+    assert.equal((await call(1, 'GET', '/Users?count=1')).status, 200);
+  });
+});
