@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { buildApp } from '../src/http/app.ts';
 import { createServices } from '../src/services.ts';
-import { openStore } from '../src/store/index.ts';
+import { loadConfig } from '../src/config.ts';
+import { describeLocation, openStore } from '../src/store/index.ts';
 import { testCertificate } from '../test/support/app.ts';
 
 const USERS = Number(process.env.BENCH_USERS ?? 100_000);
@@ -39,7 +40,15 @@ async function measure(name: string, run: (i: number) => Promise<void>): Promise
 
 async function main(): Promise<void> {
   const directory = mkdtempSync(join(tmpdir(), 'roster-bench-'));
-  const store = await openStore({ kind: 'sqlite', path: join(directory, 'roster.db') });
+  // BENCH_DATABASE_URL (e.g. postgres://…/an_empty_database) measures another database;
+  // by default a fresh SQLite file.
+  const location = process.env.BENCH_DATABASE_URL
+    ? loadConfig({ ROSTER_DATABASE_URL: process.env.BENCH_DATABASE_URL }).database
+    : ({ kind: 'sqlite', path: join(directory, 'roster.db') } as const);
+  const store = await openStore(location);
+  const existing = await store.db.selectFrom('users').select('id').limit(1).executeTakeFirst();
+  if (existing) throw new Error('BENCH_DATABASE_URL must name an empty database: the benchmark seeds its own data.');
+  console.log(`database: ${describeLocation(location)}`);
   const services = createServices(store);
   console.log(`machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`);
 
