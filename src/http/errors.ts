@@ -55,6 +55,11 @@ function frameworkDetail(error: FastifyError & { statusCode: number }): string {
       return 'The request body is larger than Roster accepts.';
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return 'Send request bodies as application/scim+json or application/json.';
+    // The framework's own messages repeat the whole URL, which may be kilobytes of garbage.
+    case 'FST_ERR_BAD_URL':
+      return 'The URL is not valid: it contains a malformed percent-encoding.';
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return 'A path segment of the URL (an id) is longer than the 500 characters Roster accepts.';
     default:
       return error.message;
   }
