@@ -210,6 +210,8 @@ eachDatabase('hostile input', (database) => {
       return;
     }
     if (status < 400 || kind === 'html') return;
+    // A clear error names the problem; it does not echo a megabyte of the input back.
+    if (response.body.length > 4096) problems.push(`${status} with a ${response.body.length}-character error for ${what}: ${response.body.slice(0, 200)}`);
 
     let body: any;
     try {

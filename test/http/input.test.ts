@@ -89,6 +89,16 @@ eachDatabase('request parsing limits', (database) => {
     assert.equal(read.body.displayName, '😀 Smile');
   });
 
+  test('an error that quotes a megabyte of input stays short and says how long the input was', async () => {
+    const scim = await roster.request('GET', `/Users?attributes=${'a'.repeat(20_000)}`);
+    assertScimError(scim, 400, 'invalidValue');
+    assert.ok(scim.body.detail.length <= 1000, scim.body.detail);
+    assert.match(scim.body.detail, /^attributes: "a{79}…\(20002 characters\) is not an attribute path/);
+    const api = await roster.request('POST', '/api/v2/users-management/users', { login: 'x'.repeat(1024 * 1024), name: 'Big' }, { 'content-type': 'application/json' });
+    assert.equal(api.status, 400);
+    assert.match(api.body.message, /^Value x{80}…\(1048576 characters\) for field login was rejected/);
+  });
+
   test('a malformed percent-encoding or an over-long id answers in the error shape of its API', async () => {
     assertScimError(await roster.request('GET', `${SCIM}/Users/%E0%A4%A`), 400, 'invalidSyntax');
     const long = await roster.request('GET', `${SCIM}/Groups/${'a'.repeat(600)}`);
