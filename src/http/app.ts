@@ -10,6 +10,8 @@ import { adminApi } from './routes/api/index.ts';
 import { sessionApi } from './routes/api/session-api.ts';
 import { samlRoutes } from './routes/saml/index.ts';
 import { scimEndpoint } from './routes/scim/index.ts';
+import { apiErrorHandler, scimErrorHandler } from './errors.ts';
+import { MAX_JSON_DEPTH, checkStorableText, jsonTooDeep } from './input.ts';
 
 export interface AppOptions {
   readonly services: Services;
@@ -20,6 +22,7 @@ export interface AppOptions {
 
 // A PUT of a group with 100k members is a few megabytes; leave room, but keep a bound.
 const BODY_LIMIT = 64 * 1024 * 1024;
+const SCIM_PREFIX = '/api/scim/v2';
 
 /** Creates the application with every route registered; call `ready()` or `listen()` next. */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
@@ -28,6 +31,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     bodyLimit: BODY_LIMIT,
     // IdPs put spaces as `+` and percent-encode filters; Fastify's default parser handles both.
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 500 },
+    // A malformed percent-encoding or an over-long id fails before routing, so no scope's error
+    // handler sees it: answer in the shape of the API the URL belongs to.
+    frameworkErrors: (error, request, reply) => {
+      if (request.url.startsWith(`${SCIM_PREFIX}/`)) return scimErrorHandler(error, request, reply);
+      return apiErrorHandler(error, request, reply);
+    },
   });
   app.decorateRequest('actor', null as never);
 
@@ -42,10 +51,23 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       done(null, undefined);
       return;
     }
+    if (jsonTooDeep(text, MAX_JSON_DEPTH)) {
+      done(badRequest('invalidSyntax', `The request body nests JSON more than ${MAX_JSON_DEPTH} levels deep; Roster accepts at most ${MAX_JSON_DEPTH}.`), undefined);
+      return;
+    }
     parseJson(request, text, (error, value) => {
       if (error) done(badRequest('invalidSyntax', `The request body is not valid JSON: ${error.message}`), undefined);
       else done(null, value);
     });
+  });
+
+  // The ids and query parameters of the JSON APIs reach SQL; the body is checked the same way.
+  // The /saml pages check their few parameters themselves and answer with HTML.
+  app.addHook('preValidation', async (request) => {
+    if (!request.url.startsWith('/api/')) return;
+    for (const [name, value] of Object.entries((request.params ?? {}) as Record<string, unknown>)) checkStorableText(value, `The ${name} in the URL`);
+    for (const [name, value] of Object.entries((request.query ?? {}) as Record<string, unknown>)) checkStorableText(value, `Query parameter ${name}`);
+    checkStorableText(request.body, 'The request body');
   });
 
   app.get('/healthz', async (_request, reply) => {
@@ -57,7 +79,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     }
   });
 
-  await app.register(scimEndpoint, { prefix: '/api/scim/v2', services: options.services, baseUrl: options.baseUrl });
+  await app.register(scimEndpoint, { prefix: SCIM_PREFIX, services: options.services, baseUrl: options.baseUrl });
   await app.register(sessionApi, { services: options.services });
   await app.register(adminApi, { services: options.services });
   await app.register(samlRoutes, { services: options.services });

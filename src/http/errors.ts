@@ -55,9 +55,26 @@ function frameworkDetail(error: FastifyError & { statusCode: number }): string {
       return 'The request body is larger than Roster accepts.';
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return 'Send request bodies as application/scim+json or application/json.';
+    // The framework's own messages repeat the whole URL, which may be kilobytes of garbage.
+    case 'FST_ERR_BAD_URL':
+      return 'The URL is not valid: it contains a malformed percent-encoding.';
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return 'A path segment of the URL (an id) is longer than the 500 characters Roster accepts.';
     default:
       return error.message;
   }
+}
+
+/** Longest error message sent; messages quote the input, and the input may be megabytes. */
+export const MAX_DETAIL_LENGTH = 1000;
+
+// An unbroken run this long is echoed input (a value, a path, JSON), never the words of a message.
+const LONG_RUN = /\S{121,}/g;
+
+/** The message shortened for a response: long echoed runs abbreviated, then the whole capped. */
+function concise(message: string): string {
+  const shortened = message.replace(LONG_RUN, (run) => `${run.slice(0, 80)}…(${run.length} characters)`);
+  return shortened.length <= MAX_DETAIL_LENGTH ? shortened : `${shortened.slice(0, MAX_DETAIL_LENGTH - 1)}…`;
 }
 
 /** The error handler of the SCIM routes. */
@@ -66,7 +83,7 @@ export function scimErrorHandler(error: unknown, request: FastifyRequest, reply:
   if (scimError.status >= 500) request.log.error({ err: error }, 'SCIM request failed');
   else request.log.info({ status: scimError.status, scimType: scimError.scimType, detail: scimError.message }, 'SCIM request refused');
   if (scimError.status === 401) reply.header('WWW-Authenticate', 'Bearer realm="Roster SCIM"');
-  return reply.code(scimError.status).type(SCIM_CONTENT_TYPE).send(scimError.toBody());
+  return reply.code(scimError.status).type(SCIM_CONTENT_TYPE).send({ ...scimError.toBody(), detail: concise(scimError.message) });
 }
 
 /** The error handler of the admin API: `{"message": "…"}` as SonarQube's Web API v2 answers. */
@@ -75,5 +92,5 @@ export function apiErrorHandler(error: unknown, request: FastifyRequest, reply: 
   if (scimError.status >= 500) request.log.error({ err: error }, 'API request failed');
   if (scimError.status === 401) reply.header('WWW-Authenticate', 'Bearer realm="Roster"');
   const status = error instanceof DirectoryError && error.code === 'precondition' ? 400 : scimError.status;
-  return reply.code(status).send({ message: scimError.message });
+  return reply.code(status).send({ message: concise(scimError.message) });
 }

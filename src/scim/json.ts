@@ -9,6 +9,17 @@ export interface JsonObject {
   [key: string]: JsonValue;
 }
 
+// PostgreSQL text cannot hold U+0000 (the query fails), and an unpaired surrogate is not
+// Unicode: both databases would store U+FFFD instead, silently changing what the client sent.
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** What makes `text` unstorable (a NUL, an unpaired surrogate), or undefined when it can be stored as sent. */
+export function unstorableText(text: string): string | undefined {
+  const match = UNSTORABLE.exec(text);
+  if (!match) return undefined;
+  return match[0] === '\u0000' ? 'a NUL character (U+0000)' : 'an unpaired UTF-16 surrogate (not Unicode text)';
+}
+
 /** True for a plain JSON object (not null, not an array). */
 export function isJsonObject(value: unknown): value is JsonObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

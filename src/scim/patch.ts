@@ -676,6 +676,13 @@ export function splitGroupMemberOperations(operations: readonly PatchOperation[]
     }
     const rest: JsonObject = {};
     for (const [key, value] of Object.entries(operation.value)) {
+      // applyPatch reads a key with '[' as a value path; one naming members must not reach it.
+      const keyPath = key.includes('[') ? parsePath(key, key) : undefined;
+      if (keyPath?.target.kind === 'attribute' && isMembersPath(keyPath.target.path)) {
+        const change = memberChangeForPath({ op: operation.op, path: keyPath, value }, keyPath.target.path, key);
+        if (change) memberChanges.push(change);
+        continue;
+      }
       const target = resolveKey('Group', key);
       if (target.kind === 'attribute' && target.resolved.attribute === GROUP_MEMBERS) {
         if (target.resolved.subAttribute) {

@@ -515,6 +515,13 @@ test('add or replace on a filtered members path, or on members.value, is 400 inv
   rejects(() => split({ op: 'replace', path: 'members.value', value: 'x' }), 'invalidPath', /name the members themselves/);
 });
 
+test('a members value path used as a key of a no-path value is split out too (400 invalidPath, not a 500)', () => {
+  rejects(() => split({ op: 'add', value: { 'members[value eq "x"]': [{ value: 'x' }] } }), 'invalidPath', /to add members use/);
+  rejects(() => split({ op: 'replace', value: { 'members[value eq "x"].value': 'y' } }), 'invalidPath', /to add members use/);
+  const { otherOperations } = split({ op: 'add', value: { 'emails[type eq "work"].value': 'a@example.com' } });
+  assert.equal(otherOperations.length, 1, 'other value-path keys still reach applyPatch');
+});
+
 test('members inside a no-path add are split out; the other attributes stay an operation', () => {
   const { memberChanges, otherOperations } = split({ op: 'add', value: { displayName: 'Renamed', members: [{ value: 'u1' }, { value: 'u2' }] } });
   assert.deepEqual(memberChanges, [{ kind: 'add', ids: ['u1', 'u2'] }]);

@@ -9,6 +9,7 @@
  * digits from being mis-tokenised here.
  */
 import type { ParseResult } from './ast.ts';
+import { unstorableText } from '../json.ts';
 
 export type Token =
   | { readonly kind: '(' | ')' | '[' | ']'; readonly position: number }
@@ -78,7 +79,12 @@ function readString(text: string, start: number): ParseResult<{ value: string; e
   let i = start + 1;
   while (i < text.length) {
     const char = text.charAt(i);
-    if (char === '"') return { ok: true, value: { value, end: i + 1 } };
+    if (char === '"') {
+      // A \u0000 or lone \ud800 escape decodes to text no database stores faithfully.
+      const problem = unstorableText(value);
+      if (problem) return fail(`the string starting at position ${start} contains ${problem}, which Roster does not accept`, start);
+      return { ok: true, value: { value, end: i + 1 } };
+    }
     if (char !== '\\') {
       value += char;
       i += 1;
