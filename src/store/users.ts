@@ -170,6 +170,12 @@ export function createUserQueries(dialect: DialectAdapter) {
       return row ? toUser(row) : undefined;
     },
 
+    /** Whether the user with this internal id is active; undefined when there is no such user. */
+    async isActive(db: Executor, id: string): Promise<boolean | undefined> {
+      const row = await db.selectFrom('users').select('active').where('id', '=', id).executeTakeFirst();
+      return row === undefined ? undefined : row.active !== 0;
+    },
+
     /** Whether any administrator exists, active or not (first start creates one only if none). */
     async hasAdministrator(db: Executor): Promise<boolean> {
       const row = await db.selectFrom('users').select('id').where('is_admin', '=', 1).limit(1).executeTakeFirst();
