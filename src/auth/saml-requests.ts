@@ -1,11 +1,13 @@
 /**
  * SAML bookkeeping kept in the database so that any instance can finish a sign-in another
  * started: the AuthnRequest ids we issued (node-saml's InResponseTo cache) and the ids of
- * assertions already accepted (the replay cache).
+ * assertions already accepted (the replay cache). The SQL is in store/saml-requests.ts.
  */
 import type { CacheItem, CacheProvider } from '@node-saml/node-saml';
 import type { Executor } from '../store/executor.ts';
-import { isUniqueViolation } from '../store/errors.ts';
+import { createSamlRequestQueries } from '../store/saml-requests.ts';
+
+const queries = createSamlRequestQueries();
 
 /** A cache provider for one request or one response: it remembers what it read and removed. */
 export interface RequestCache extends CacheProvider {
@@ -29,33 +31,19 @@ export function createRequestCache(db: Executor, options: { lifetimeMs: number; 
     async saveAsync(key: string, value: string): Promise<CacheItem | null> {
       const createdAt = new Date(value);
       const now = Number.isNaN(createdAt.getTime()) ? new Date() : createdAt;
-      await db
-        .insertInto('saml_requests')
-        .values({
-          id: key,
-          created_at: now.toISOString(),
-          expires_at: new Date(now.getTime() + options.lifetimeMs).toISOString(),
-          return_to: options.returnTo ?? null,
-        })
-        .execute();
+      await queries.insertRequest(db, key, now.toISOString(), new Date(now.getTime() + options.lifetimeMs).toISOString(), options.returnTo ?? null);
       return { value, createdAt: now.getTime() };
     },
     async getAsync(key: string): Promise<string | null> {
-      const row = await db
-        .selectFrom('saml_requests')
-        .select(['created_at', 'return_to'])
-        .where('id', '=', key)
-        .where('expires_at', '>', new Date().toISOString())
-        .executeTakeFirst();
-      if (row === undefined) return null;
-      returnTos.set(key, row.return_to);
-      return row.created_at;
+      const request = await queries.findRequest(db, key, new Date().toISOString());
+      if (request === undefined) return null;
+      returnTos.set(key, request.returnTo);
+      return request.createdAt;
     },
     async removeAsync(key: string | null): Promise<string | null> {
       if (key === null) return null;
-      const result = await db.deleteFrom('saml_requests').where('id', '=', key).executeTakeFirst();
       // Only one of two concurrent responses can delete the row: that one wins.
-      if (Number(result.numDeletedRows) > 0) consumedIds.add(key);
+      if (await queries.deleteRequest(db, key)) consumedIds.add(key);
       return key;
     },
     returnToOf: (requestId) => returnTos.get(requestId) ?? null,
@@ -66,18 +54,10 @@ export function createRequestCache(db: Executor, options: { lifetimeMs: number; 
 
 /** Records an accepted assertion id; false when it was already used (a replay). */
 export async function rememberAssertion(db: Executor, id: string, expiresAt: Date): Promise<boolean> {
-  try {
-    await db.insertInto('saml_assertions').values({ id, expires_at: expiresAt.toISOString() }).execute();
-    return true;
-  } catch (error) {
-    if (isUniqueViolation(error)) return false;
-    throw error;
-  }
+  return queries.rememberAssertion(db, id, expiresAt.toISOString());
 }
 
 /** Deletes requests and remembered assertions that can no longer be used. */
 export async function purgeExpired(db: Executor, now: Date = new Date()): Promise<void> {
-  const cutoff = now.toISOString();
-  await db.deleteFrom('saml_requests').where('expires_at', '<=', cutoff).execute();
-  await db.deleteFrom('saml_assertions').where('expires_at', '<=', cutoff).execute();
+  await queries.purgeExpired(db, now.toISOString());
 }

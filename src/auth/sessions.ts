@@ -7,6 +7,8 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Store } from '../store/index.ts';
+import { createSessionQueries } from '../store/sessions.ts';
+import { deleteSessionsOf } from '../store/user-credentials.ts';
 
 export const SESSION_COOKIE = 'roster_session';
 
@@ -48,6 +50,7 @@ export interface Sessions {
 export function createSessions(store: Store, options: { secure: boolean; policy?: SessionPolicy }): Sessions {
   const policy = options.policy ?? DEFAULT_SESSION_POLICY;
   const { db } = store;
+  const sessions = createSessionQueries();
   const attributes = ['Path=/', 'HttpOnly', 'SameSite=Lax', ...(options.secure ? ['Secure'] : [])];
 
   return {
@@ -55,45 +58,36 @@ export function createSessions(store: Store, options: { secure: boolean; policy?
       const value = randomBytes(32).toString('base64url');
       const now = new Date();
       const expiresAt = new Date(now.getTime() + policy.absoluteMs);
-      await db
-        .insertInto('sessions')
-        .values({ id: hashSession(value), user_id: userId, created_at: now.toISOString(), last_seen_at: now.toISOString(), expires_at: expiresAt.toISOString() })
-        .execute();
+      await sessions.insert(db, { id: hashSession(value), userId, createdAt: now.toISOString(), expiresAt: expiresAt.toISOString() });
       return { value, expiresAt };
     },
 
     async find(value) {
       if (!/^[A-Za-z0-9_-]{43}$/.test(value)) return undefined;
       const id = hashSession(value);
-      const row = await db
-        .selectFrom('sessions as s')
-        .innerJoin('users as u', 'u.id', 's.user_id')
-        .select(['s.user_id', 's.created_at', 's.last_seen_at', 's.expires_at', 'u.active'])
-        .where('s.id', '=', id)
-        .executeTakeFirst();
-      if (row === undefined) return undefined;
+      const session = await sessions.find(db, id);
+      if (session === undefined) return undefined;
       const now = Date.now();
-      const idleExpired = Date.parse(row.last_seen_at) + policy.idleMs <= now;
-      const expired = Date.parse(row.expires_at) <= now;
-      if (idleExpired || expired || row.active !== 1) {
+      const idleExpired = Date.parse(session.lastSeenAt) + policy.idleMs <= now;
+      const expired = Date.parse(session.expiresAt) <= now;
+      if (idleExpired || expired || !session.userActive) {
         // A deactivated user's sessions go too, even if deactivation left a row behind.
-        if (row.active !== 1) await db.deleteFrom('sessions').where('user_id', '=', row.user_id).execute();
-        else await db.deleteFrom('sessions').where('id', '=', id).execute();
+        if (!session.userActive) await deleteSessionsOf(db, session.userId);
+        else await sessions.delete(db, id);
         return undefined;
       }
-      if (now - Date.parse(row.last_seen_at) >= TOUCH_RESOLUTION_MS) {
-        await db.updateTable('sessions').set({ last_seen_at: new Date(now).toISOString() }).where('id', '=', id).execute();
+      if (now - Date.parse(session.lastSeenAt) >= TOUCH_RESOLUTION_MS) {
+        await sessions.touch(db, id, new Date(now).toISOString());
       }
-      return { userId: row.user_id, createdAt: row.created_at, expiresAt: row.expires_at };
+      return { userId: session.userId, createdAt: session.createdAt, expiresAt: session.expiresAt };
     },
 
     async close(value) {
-      await db.deleteFrom('sessions').where('id', '=', hashSession(value)).execute();
+      await sessions.delete(db, hashSession(value));
     },
 
     async closeAllOf(userId) {
-      const result = await db.deleteFrom('sessions').where('user_id', '=', userId).executeTakeFirst();
-      return Number(result.numDeletedRows);
+      return deleteSessionsOf(db, userId);
     },
 
     cookie(value, expiresAt) {

@@ -4,9 +4,9 @@
  * lets `verify` find the row through the unique index on `hash`.
  */
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import type { Selectable } from 'kysely';
 import type { Store } from '../store/index.ts';
-import type { TokensTable } from '../store/tables.ts';
+import { createTokenQueries, type StoredToken } from '../store/tokens.ts';
+import { createUserQueries } from '../store/users.ts';
 import { recordEvent, type Actor } from '../directory/audit.ts';
 import { DirectoryError } from '../directory/errors.ts';
 import { isUniqueViolation } from '../store/errors.ts';
@@ -61,74 +61,59 @@ const LAST_USED_RESOLUTION_MS = 60_000;
 /** Creates the token service over a store. */
 export function createTokenService(store: Store): TokenService {
   const { db } = store;
+  const tokens = createTokenQueries();
+  const users = createUserQueries(store.dialect);
 
   async function authenticate(presented: string): Promise<VerifiedToken | undefined> {
     // Cheap shape check first: anything else cannot match and need not reach the database.
     if (presented.length !== TOKEN_LENGTH || !presented.startsWith(TOKEN_PREFIX)) return undefined;
     const hash = hashToken(presented);
-    const row = await db
-      .selectFrom('tokens as t')
-      .leftJoin('users as u', 'u.id', 't.user_id')
-      .selectAll('t')
-      .select(['u.login as owner_login', 'u.active as owner_active', 'u.is_admin as owner_admin'])
-      .where('t.hash', '=', hash)
-      .executeTakeFirst();
-    if (row === undefined) return undefined;
+    const found = await tokens.findByHash(db, hash);
+    if (found === undefined) return undefined;
+    const { token, owner } = found;
     // The index lookup already matched; comparing in constant time as well keeps the
     // check independent of how the database compares strings.
-    if (!timingSafeEqual(Buffer.from(row.hash, 'utf8'), Buffer.from(hash, 'utf8'))) return undefined;
-    if (row.revoked_at !== null) return undefined;
-    const { owner_login: login, owner_active: active, owner_admin: admin, ...tokenRow } = row;
-    const owner = row.user_id !== null && login !== null ? { id: row.user_id, login, active: active === 1, admin: admin === 1 } : null;
+    if (!timingSafeEqual(Buffer.from(token.hash, 'utf8'), Buffer.from(hash, 'utf8'))) return undefined;
+    if (token.revokedAt !== null) return undefined;
 
     const now = Date.now();
-    if (row.last_used_at === null || now - Date.parse(row.last_used_at) >= LAST_USED_RESOLUTION_MS) {
+    if (token.lastUsedAt === null || now - Date.parse(token.lastUsedAt) >= LAST_USED_RESOLUTION_MS) {
       const at = new Date(now).toISOString();
       const cutoff = new Date(now - LAST_USED_RESOLUTION_MS).toISOString();
-      // The condition is repeated in SQL so that concurrent requests (or instances) write once.
-      await db
-        .updateTable('tokens')
-        .set({ last_used_at: at })
-        .where('id', '=', row.id)
-        .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<=', cutoff)]))
-        .execute();
-      return { token: toInfo({ ...tokenRow, last_used_at: at }), owner };
+      // The condition is repeated in SQL (touchLastUsed) so that concurrent requests (or
+      // instances) write once.
+      await tokens.touchLastUsed(db, token.id, at, cutoff);
+      return { token: toInfo({ ...token, lastUsedAt: at }), owner };
     }
-    return { token: toInfo(tokenRow), owner };
+    return { token: toInfo(token), owner };
   }
 
   return {
     async create(name, actor, userId) {
       const checkedName = checkName(name);
       const token = TOKEN_PREFIX + randomBytes(SECRET_BYTES).toString('base64url');
-      const row = {
+      const row: StoredToken = {
         id: randomUUID(),
         name: checkedName,
-        user_id: userId,
+        userId,
         hash: hashToken(token),
-        created_at: new Date().toISOString(),
-        last_used_at: null,
-        revoked_at: null,
+        createdAt: new Date().toISOString(),
+        lastUsedAt: null,
+        revokedAt: null,
       };
       try {
         await db.transaction().execute(async (trx) => {
-          const taken = await trx
-            .selectFrom('tokens')
-            .select('id')
-            .where('name', '=', checkedName)
-            .where('revoked_at', 'is', null)
-            .executeTakeFirst();
-          if (taken !== undefined) throw nameTaken(checkedName);
-          const user = await trx.selectFrom('users').select('active').where('id', '=', userId).executeTakeFirst();
-          if (user === undefined) throw new DirectoryError('not_found', `No user has the id "${userId}".`, 'userId');
+          if ((await tokens.findLiveIdByName(trx, checkedName)) !== undefined) throw nameTaken(checkedName);
+          const active = await users.isActive(trx, userId);
+          if (active === undefined) throw new DirectoryError('not_found', `No user has the id "${userId}".`, 'userId');
           // Deactivation removes a user's tokens; issuing a new one would undo that.
-          if (user.active === 0) throw new DirectoryError('invalid', `The user "${userId}" is deactivated.`, 'userId');
-          await trx.insertInto('tokens').values(row).execute();
+          if (!active) throw new DirectoryError('invalid', `The user "${userId}" is deactivated.`, 'userId');
+          await tokens.insert(trx, row);
           await recordEvent(
             trx,
             actor,
             { action: 'token.created', targetType: 'token', targetId: row.id, details: { name: checkedName, userId } },
-            row.created_at,
+            row.createdAt,
           );
         });
       } catch (error) {
@@ -140,24 +125,18 @@ export function createTokenService(store: Store): TokenService {
     },
 
     async list() {
-      const rows = await db.selectFrom('tokens').selectAll().orderBy('created_at').orderBy('name').execute();
-      return rows.map(toInfo);
+      return (await tokens.list(db)).map(toInfo);
     },
 
     async revoke(name, actor) {
       // Names are stored trimmed (see checkName), so look them up the same way.
       const key = name.trim();
       return db.transaction().execute(async (trx) => {
-        const live = await trx
-          .selectFrom('tokens')
-          .select('id')
-          .where('name', '=', key)
-          .where('revoked_at', 'is', null)
-          .executeTakeFirst();
-        if (live === undefined) return false;
+        const id = await tokens.findLiveIdByName(trx, key);
+        if (id === undefined) return false;
         const at = new Date().toISOString();
-        await trx.updateTable('tokens').set({ revoked_at: at }).where('id', '=', live.id).execute();
-        await recordEvent(trx, actor, { action: 'token.revoked', targetType: 'token', targetId: live.id, details: { name: key } }, at);
+        await tokens.revoke(trx, id, at);
+        await recordEvent(trx, actor, { action: 'token.revoked', targetType: 'token', targetId: id, details: { name: key } }, at);
         return true;
       });
     },
@@ -190,13 +169,14 @@ function nameTaken(name: string): DirectoryError {
   return new DirectoryError('conflict', `A token named "${name}" already exists; revoke it first or choose another name.`, 'name');
 }
 
-function toInfo(row: Selectable<TokensTable>): TokenInfo {
+/** Drops the hash: it is never shown. */
+function toInfo(token: StoredToken): TokenInfo {
   return {
-    id: row.id,
-    name: row.name,
-    userId: row.user_id,
-    createdAt: row.created_at,
-    lastUsedAt: row.last_used_at,
-    revokedAt: row.revoked_at,
+    id: token.id,
+    name: token.name,
+    userId: token.userId,
+    createdAt: token.createdAt,
+    lastUsedAt: token.lastUsedAt,
+    revokedAt: token.revokedAt,
   };
 }

@@ -10,7 +10,7 @@ import type { Store } from '../store/index.ts';
 import type { Executor } from '../store/executor.ts';
 import type { RowLock } from '../store/users.ts';
 import { isUniqueViolation } from '../store/errors.ts';
-import { transact } from '../store/transact.ts';
+import { readSnapshot, transact } from '../store/transact.ts';
 import { createGroupQueries, type GroupWrite, type StoredGroup } from '../store/groups.ts';
 import { createMembershipQueries, type LinkedReference } from '../store/memberships.ts';
 import { newId } from '../ids.ts';
@@ -254,10 +254,8 @@ export function createGroupDirectory(store: Store) {
       const where = query.filter ? compileFilter(query.filter, 'Group', store.dialect) : undefined;
       const orderBy = query.sortBy ? compileSortKey(query.sortBy, 'Group', store.dialect) : undefined;
       // One snapshot for the count and the page, so that totalResults matches what was paged
-      // through even while other instances write (PostgreSQL's READ COMMITTED would take a
-      // new snapshot per statement). Read-only: no locks taken, none waited for.
-      const snapshot = store.db.transaction().setIsolationLevel('repeatable read').setAccessMode('read only');
-      return snapshot.execute(async (trx) => {
+      // through even while other instances write.
+      return readSnapshot(store.db, async (trx) => {
         const total = await groups.countLinked(trx, where);
         const page =
           query.limit === 0

@@ -6,12 +6,16 @@
  * stored JSON (the table is plain text and may have been edited by hand or by an older
  * version), and what of its value may appear in the audit log.
  */
-import type { Kysely, Transaction } from 'kysely';
+import type { Transaction } from 'kysely';
+import type { Executor } from '../store/executor.ts';
 import type { Database, Store } from '../store/index.ts';
+import { createSettingQueries } from '../store/settings.ts';
 import { recordEvent, type Actor } from './audit.ts';
 
 /** A database handle: the store's Kysely instance or a transaction opened on it. */
-export type Db = Kysely<Database> | Transaction<Database>;
+export type Db = Executor;
+
+const queries = createSettingQueries();
 
 /** How one setting is stored and checked. */
 export interface SettingDefinition<T> {
@@ -61,11 +65,11 @@ export function createSettings(store: Store): Settings {
 
 /** Reads and checks one setting; a malformed stored value is a fault, not "unset". */
 export async function readSetting<T>(db: Db, setting: SettingDefinition<T>): Promise<T | undefined> {
-  const row = await db.selectFrom('settings').select('value').where('key', '=', setting.key).executeTakeFirst();
-  if (row === undefined) return undefined;
+  const text = await queries.read(db, setting.key);
+  if (text === undefined) return undefined;
   let raw: unknown;
   try {
-    raw = JSON.parse(row.value);
+    raw = JSON.parse(text);
   } catch {
     raw = undefined;
   }
@@ -78,11 +82,5 @@ export async function readSetting<T>(db: Db, setting: SettingDefinition<T>): Pro
 
 /** Upserts one setting; records no audit event (see Settings.write). */
 export async function writeSetting<T>(trx: Transaction<Database>, setting: SettingDefinition<T>, value: T): Promise<void> {
-  const text = JSON.stringify(value);
-  const updatedAt = new Date().toISOString();
-  await trx
-    .insertInto('settings')
-    .values({ key: setting.key, value: text, updated_at: updatedAt })
-    .onConflict((conflict) => conflict.column('key').doUpdateSet({ value: text, updated_at: updatedAt }))
-    .execute();
+  await queries.upsert(trx, setting.key, JSON.stringify(value), new Date().toISOString());
 }

@@ -8,7 +8,7 @@ import { compileFilter, compileSortKey } from '../store/filter-sql.ts';
 import type { Store } from '../store/index.ts';
 import type { Executor } from '../store/executor.ts';
 import { isUniqueViolation } from '../store/errors.ts';
-import { transact } from '../store/transact.ts';
+import { readSnapshot, transact } from '../store/transact.ts';
 import { createMembershipQueries, type LinkedReference } from '../store/memberships.ts';
 import { createUserQueries, type EmailRow, type RowLock, type StoredUser, type UserWrite } from '../store/users.ts';
 import { newId } from '../ids.ts';
@@ -237,10 +237,8 @@ export function createUserDirectory(store: Store) {
       const where = query.filter ? compileFilter(query.filter, 'User', store.dialect) : undefined;
       const orderBy = query.sortBy ? compileSortKey(query.sortBy, 'User', store.dialect) : undefined;
       // One snapshot for the count and the page, so that totalResults matches what was paged
-      // through even while other instances write (PostgreSQL's READ COMMITTED would take a
-      // new snapshot per statement). Read-only: no locks taken, none waited for.
-      const snapshot = store.db.transaction().setIsolationLevel('repeatable read').setAccessMode('read only');
-      return snapshot.execute(async (trx) => {
+      // through even while other instances write.
+      return readSnapshot(store.db, async (trx) => {
         const total = await users.countLinked(trx, where);
         const page =
           query.limit === 0

@@ -3,9 +3,9 @@
  * Tests call buildApp() with a fresh database and use inject().
  */
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import { sql } from 'kysely';
 import { badRequest } from '../scim/errors.ts';
 import type { Services } from '../services.ts';
+import { ping } from '../store/index.ts';
 import { adminApi } from './routes/api/index.ts';
 import { sessionApi } from './routes/api/session-api.ts';
 import { samlRoutes } from './routes/saml/index.ts';
@@ -72,7 +72,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   app.get('/healthz', async (_request, reply) => {
     try {
-      await sql`SELECT 1`.execute(options.services.store.db);
+      await ping(options.services.store);
       return { status: 'ok' };
     } catch {
       return reply.code(503).send({ status: 'unavailable', detail: 'The database does not answer.' });

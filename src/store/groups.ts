@@ -3,7 +3,7 @@ import { sql, type SelectQueryBuilder, type SqlBool } from 'kysely';
 import type { DialectAdapter } from './dialect.ts';
 import type { Executor } from './executor.ts';
 import type { Database, GroupsTable } from './tables.ts';
-import { containsPattern, type ListQuery, type RowLock } from './users.ts';
+import { containsPattern, orderScimList, type ListQuery, type RowLock } from './users.ts';
 
 /** A group row as the domain sees it. `scimId` is null for local groups. */
 export interface StoredGroup {
@@ -194,12 +194,7 @@ export function createGroupQueries(dialect: DialectAdapter) {
         .innerJoin('scim_groups as sg', 'sg.group_id', 'g.id')
         .select(GROUP_COLUMNS);
       if (query.where) builder = builder.where(query.where);
-      // RFC 7644 §3.4.2.3: resources without a value sort last ascending, first descending
-      // (PostgreSQL's default; SQLite's is the opposite, so say it).
-      const direction = query.descending ? sql`DESC NULLS FIRST` : sql`ASC NULLS LAST`;
-      if (query.orderBy) builder = builder.orderBy(sql`${query.orderBy} ${direction}`);
-      builder = builder.orderBy('sg.scim_id', query.descending ? 'desc' : 'asc');
-      const rows = await builder.limit(query.limit).offset(query.offset).execute();
+      const rows = await orderScimList(builder, query, 'sg.scim_id').limit(query.limit).offset(query.offset).execute();
       return rows.map(toGroup);
     },
 

@@ -2,7 +2,7 @@
  * The store: one Kysely instance over SQLite (embedded, default) or PostgreSQL, with its
  * dialect adapter and migrations. Everything that touches SQL lives under store/.
  */
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { DialectAdapter } from './dialect.ts';
 import { migrate } from './migrate.ts';
 import { openPostgres } from './postgres.ts';
@@ -43,6 +43,11 @@ export async function openStore(location: DatabaseLocation, options: { migrate?:
     throw error;
   }
   return store;
+}
+
+/** Resolves when the database answers a trivial query (the health check); rejects otherwise. */
+export async function ping(store: Store): Promise<void> {
+  await sql`SELECT 1`.execute(store.db);
 }
 
 /** Describes a location for people (logs, progress): never the password. */

@@ -1,4 +1,4 @@
-/** Write transactions that survive a transient conflict with another transaction. */
+/** Write transactions that survive a transient conflict with another transaction, and read snapshots. */
 import type { Kysely, Transaction } from 'kysely';
 import { isTransientConflict } from './errors.ts';
 import type { Database } from './tables.ts';
@@ -20,4 +20,13 @@ export async function transact<T>(db: Kysely<Database>, work: (trx: Transaction<
       await new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 20 * attempt));
     }
   }
+}
+
+/**
+ * Runs `work` in one read-only snapshot, so that several reads (a count and a page, say)
+ * agree with each other even while other instances write: PostgreSQL's READ COMMITTED would
+ * take a new snapshot per statement. Read-only: no locks taken, none waited for.
+ */
+export async function readSnapshot<T>(db: Kysely<Database>, work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+  return db.transaction().setIsolationLevel('repeatable read').setAccessMode('read only').execute(work);
 }

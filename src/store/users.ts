@@ -108,6 +108,21 @@ const USER_COLUMNS = [
 
 type UserRow = Omit<UsersTable, 'password_hash' | 'is_admin'> & { scim_id: string | null; is_admin: number };
 
+/**
+ * Orders a page of SCIM resources as ListQuery asks, then by SCIM id. Users and groups are
+ * listed the same way; only the table aliases differ.
+ */
+export function orderScimList<Q extends SelectQueryBuilder<any, any, any>>(builder: Q, query: ListQuery, scimId: 'su.scim_id' | 'sg.scim_id'): Q {
+  let ordered: SelectQueryBuilder<any, any, any> = builder;
+  // RFC 7644 §3.4.2.3: resources without a value sort last ascending, first descending
+  // (PostgreSQL's default; SQLite's is the opposite, so say it).
+  const direction = query.descending ? sql`DESC NULLS FIRST` : sql`ASC NULLS LAST`;
+  if (query.orderBy) ordered = ordered.orderBy(sql`${query.orderBy} ${direction}`);
+  // The SCIM id breaks ties, so that walking the pages visits every resource exactly once.
+  ordered = ordered.orderBy(sql.ref(scimId), query.descending ? 'desc' : 'asc');
+  return ordered as Q;
+}
+
 /** `%text%` for LIKE, with LIKE's own wildcards escaped (the query adds `ESCAPE '\\'`). */
 export function containsPattern(text: string): string {
   return `%${text.replace(/[\\%_]/g, (char) => `\\${char}`)}%`;
@@ -168,6 +183,12 @@ export function createUserQueries(dialect: DialectAdapter) {
     async findById(db: Executor, id: string): Promise<StoredUser | undefined> {
       const row = await selectUsers(db).where('u.id', '=', id).executeTakeFirst();
       return row ? toUser(row) : undefined;
+    },
+
+    /** Whether the user with this internal id is active; undefined when there is no such user. */
+    async isActive(db: Executor, id: string): Promise<boolean | undefined> {
+      const row = await db.selectFrom('users').select('active').where('id', '=', id).executeTakeFirst();
+      return row === undefined ? undefined : row.active !== 0;
     },
 
     /** Whether any administrator exists, active or not (first start creates one only if none). */
@@ -338,13 +359,7 @@ export function createUserQueries(dialect: DialectAdapter) {
         .innerJoin('scim_users as su', 'su.user_id', 'u.id')
         .select(USER_COLUMNS);
       if (query.where) builder = builder.where(query.where);
-      // RFC 7644 §3.4.2.3: resources without a value sort last ascending, first descending
-      // (PostgreSQL's default; SQLite's is the opposite, so say it).
-      const direction = query.descending ? sql`DESC NULLS FIRST` : sql`ASC NULLS LAST`;
-      if (query.orderBy) builder = builder.orderBy(sql`${query.orderBy} ${direction}`);
-      // The SCIM id breaks ties, so that walking the pages visits every user exactly once.
-      builder = builder.orderBy('su.scim_id', query.descending ? 'desc' : 'asc');
-      const rows = await builder.limit(query.limit).offset(query.offset).execute();
+      const rows = await orderScimList(builder, query, 'su.scim_id').limit(query.limit).offset(query.offset).execute();
       return rows.map(toUser);
     },
 

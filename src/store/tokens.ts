@@ -1,0 +1,118 @@
+/**
+ * SQL for API tokens: issuing, listing, revoking, and the lookup behind every authenticated
+ * request. The secrets themselves never reach the store, only their hashes (auth/tokens.ts).
+ * What cuts a user's tokens at deactivation is in user-credentials.ts.
+ */
+import type { Selectable } from 'kysely';
+import type { Executor } from './executor.ts';
+import type { TokensTable } from './tables.ts';
+
+/** A token row as the auth layer sees it. */
+export interface StoredToken {
+  readonly id: string;
+  readonly name: string;
+  /** The user the token acts as; null only for tokens issued before tokens had owners. */
+  readonly userId: string | null;
+  /** SHA-256 of the secret, hex. */
+  readonly hash: string;
+  readonly createdAt: string;
+  readonly lastUsedAt: string | null;
+  readonly revokedAt: string | null;
+}
+
+/** The user a token acts as, as read with the token. */
+export interface StoredTokenOwner {
+  readonly id: string;
+  readonly login: string;
+  readonly active: boolean;
+  readonly admin: boolean;
+}
+
+function toToken(row: Selectable<TokensTable>): StoredToken {
+  return {
+    id: row.id,
+    name: row.name,
+    userId: row.user_id,
+    hash: row.hash,
+    createdAt: row.created_at,
+    lastUsedAt: row.last_used_at,
+    revokedAt: row.revoked_at,
+  };
+}
+
+/** Query factory for tokens. */
+export function createTokenQueries() {
+  return {
+    /**
+     * The token, live or revoked, whose hash this is (the unique index on `hash`), with its
+     * owner in the same indexed join; the owner is null when the token has none or the user
+     * row is gone.
+     */
+    async findByHash(db: Executor, hash: string): Promise<{ token: StoredToken; owner: StoredTokenOwner | null } | undefined> {
+      const row = await db
+        .selectFrom('tokens as t')
+        .leftJoin('users as u', 'u.id', 't.user_id')
+        .selectAll('t')
+        .select(['u.login as owner_login', 'u.active as owner_active', 'u.is_admin as owner_admin'])
+        .where('t.hash', '=', hash)
+        .executeTakeFirst();
+      if (row === undefined) return undefined;
+      const { owner_login: login, owner_active: active, owner_admin: admin, ...tokenRow } = row;
+      const owner = row.user_id !== null && login !== null ? { id: row.user_id, login, active: active === 1, admin: admin === 1 } : null;
+      return { token: toToken(tokenRow), owner };
+    },
+
+    /**
+     * Sets `last_used_at` to `at` unless it was already set after `cutoff`. The condition is
+     * repeated in SQL so that concurrent requests (or instances) write once.
+     */
+    async touchLastUsed(db: Executor, id: string, at: string, cutoff: string): Promise<void> {
+      await db
+        .updateTable('tokens')
+        .set({ last_used_at: at })
+        .where('id', '=', id)
+        .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<=', cutoff)]))
+        .execute();
+    },
+
+    /** The id of the live (unrevoked) token with this name, or undefined. */
+    async findLiveIdByName(db: Executor, name: string): Promise<string | undefined> {
+      const row = await db
+        .selectFrom('tokens')
+        .select('id')
+        .where('name', '=', name)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst();
+      return row?.id;
+    },
+
+    /** Inserts a token; a live token with the same name fails the unique index (isUniqueViolation). */
+    async insert(db: Executor, token: StoredToken): Promise<void> {
+      await db
+        .insertInto('tokens')
+        .values({
+          id: token.id,
+          name: token.name,
+          user_id: token.userId,
+          hash: token.hash,
+          created_at: token.createdAt,
+          last_used_at: token.lastUsedAt,
+          revoked_at: token.revokedAt,
+        })
+        .execute();
+    },
+
+    /** All tokens, live and revoked, oldest first (ties by name). */
+    async list(db: Executor): Promise<StoredToken[]> {
+      const rows = await db.selectFrom('tokens').selectAll().orderBy('created_at').orderBy('name').execute();
+      return rows.map(toToken);
+    },
+
+    /** Marks one token revoked at `at`. */
+    async revoke(db: Executor, id: string, at: string): Promise<void> {
+      await db.updateTable('tokens').set({ revoked_at: at }).where('id', '=', id).execute();
+    },
+  };
+}
+
+export type TokenQueries = ReturnType<typeof createTokenQueries>;

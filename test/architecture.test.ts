@@ -1,0 +1,134 @@
+/**
+ * The layering rules of docs ARCHITECTURE.md, checked on the source text so that they keep
+ * holding: all SQL lives in src/store/, and src/ modules import one another without cycles.
+ * A static scan, not a type-checker: it reads every .ts file under src/ as text.
+ */
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const SRC = join(ROOT, 'src');
+
+/** Every .ts file under `directory`, as absolute paths. */
+function sourceFiles(directory: string): string[] {
+  return readdirSync(directory, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(directory, entry.name);
+    if (entry.isDirectory()) return sourceFiles(path);
+    return entry.name.endsWith('.ts') ? [path] : [];
+  });
+}
+
+/**
+ * The code without its comments, so that a comment may name a query method. Line comments
+ * count only after whitespace or at a line start, which leaves `http://` in strings alone.
+ */
+function withoutComments(text: string): string {
+  return text.replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|\s)\/\/.*$/gm, '$1');
+}
+
+const QUERY_BUILDER_CALL = /\b(selectFrom|insertInto|updateTable|deleteFrom)\s*\(/g;
+/** `import { sql } from 'kysely'`, `import { sql as raw, type X } from "kysely"`: a value import of `sql`. */
+const SQL_IMPORT = /\bimport\s+(?!type\b)\{([^}]*)\}\s*from\s*['"]kysely['"]/g;
+
+/** What in one file breaks "all SQL lives in src/store/". */
+function sqlOutsideStore(text: string): string[] {
+  const code = withoutComments(text);
+  const found = [...code.matchAll(QUERY_BUILDER_CALL)].map((match) => `${match[1]}(`);
+  for (const match of code.matchAll(SQL_IMPORT)) {
+    const names = (match[1] ?? '').split(',').map((name) => name.trim());
+    if (names.some((name) => /^sql\b/.test(name))) found.push("import { sql } from 'kysely'");
+  }
+  return found;
+}
+
+/** Relative module specifiers a file imports or re-exports at run time (`import type` / `export type` left out). */
+function runtimeImports(text: string): string[] {
+  const code = withoutComments(text);
+  const statement = /\b(import|export)\s+(type\s+)?(?:[^'";]*?\s+from\s+)?['"](\.{1,2}\/[^'"]+)['"]/g;
+  return [...code.matchAll(statement)].filter((match) => match[2] === undefined).map((match) => match[3] ?? '');
+}
+
+/** The import cycles among `graph`'s modules, each as a path that returns to its start. */
+function findCycles(graph: ReadonlyMap<string, readonly string[]>): string[][] {
+  const cycles: string[][] = [];
+  const state = new Map<string, 'open' | 'done'>();
+  const stack: string[] = [];
+  const visit = (node: string): void => {
+    state.set(node, 'open');
+    stack.push(node);
+    for (const next of graph.get(node) ?? []) {
+      if (state.get(next) === 'open') cycles.push([...stack.slice(stack.indexOf(next)), next]);
+      else if (state.get(next) === undefined) visit(next);
+    }
+    stack.pop();
+    state.set(node, 'done');
+  };
+  for (const node of [...graph.keys()].sort()) if (state.get(node) === undefined) visit(node);
+  return cycles;
+}
+
+const files = sourceFiles(SRC);
+const name = (path: string): string => relative(ROOT, path).split('\\').join('/');
+
+describe('architecture', () => {
+  test('no file under src/ outside src/store/ builds queries or imports sql from kysely', () => {
+    const store = join(SRC, 'store') + '/';
+    const offenders = files
+      .filter((path) => !path.startsWith(store))
+      .flatMap((path) => sqlOutsideStore(readFileSync(path, 'utf8')).map((what) => `${name(path)}: ${what}`));
+    assert.deepEqual(offenders, [], `SQL belongs in src/store/ (ARCHITECTURE.md); move these into a query factory there:\n${offenders.join('\n')}`);
+  });
+
+  test('src/ modules import one another without cycles', () => {
+    const graph = new Map<string, string[]>();
+    for (const path of files) {
+      const imports = runtimeImports(readFileSync(path, 'utf8')).map((specifier) => name(resolve(dirname(path), specifier)));
+      graph.set(name(path), imports);
+    }
+    // The scan must see the real edges, or an empty graph would pass.
+    assert.ok((graph.get('src/services.ts') ?? []).includes('src/auth/tokens.ts'), 'the import scan found no edges');
+    const cycles = findCycles(graph).map((cycle) => cycle.join(' -> '));
+    assert.deepEqual(cycles, [], `import cycles:\n${cycles.join('\n')}`);
+  });
+
+  describe('the scanners themselves', () => {
+    test('a query builder call or a value import of sql is found; comments, type imports and other names are not', () => {
+      assert.deepEqual(sqlOutsideStore("await db.selectFrom('users').execute();"), ['selectFrom(']);
+      assert.deepEqual(sqlOutsideStore("db\n  .deleteFrom('sessions')"), ['deleteFrom(']);
+      assert.deepEqual(sqlOutsideStore("import { type Kysely, sql } from 'kysely';"), ["import { sql } from 'kysely'"]);
+      assert.deepEqual(sqlOutsideStore("import {\n  sql,\n} from \"kysely\";"), ["import { sql } from 'kysely'"]);
+      assert.deepEqual(sqlOutsideStore("import type { Transaction } from 'kysely';"), []);
+      assert.deepEqual(sqlOutsideStore("import { sqlish } from './x.ts';\n// db.insertInto('x') was here\n/* updateTable( */"), []);
+      assert.deepEqual(sqlOutsideStore("const url = 'http://x'; tokens.insert(db, row);"), []);
+    });
+
+    test('relative value imports and re-exports are edges; type-only ones and packages are not', () => {
+      const text = [
+        "import { a } from './a.ts';",
+        "import type { B } from '../b.ts';",
+        "import * as c from './c.ts';",
+        "import './d.ts';",
+        "export { e } from './e.ts';",
+        "export type { F } from './f.ts';",
+        "import { g, type G } from './g.ts';",
+        "import Fastify from 'fastify';",
+        "import {\n  h,\n} from './h.ts';",
+      ].join('\n');
+      assert.deepEqual(runtimeImports(text), ['./a.ts', './c.ts', './d.ts', './e.ts', './g.ts', './h.ts']);
+    });
+
+    test('a cycle is reported as the path that closes it', () => {
+      const graph = new Map([
+        ['a', ['b']],
+        ['b', ['c']],
+        ['c', ['a', 'd']],
+        ['d', []],
+      ]);
+      assert.deepEqual(findCycles(graph), [['a', 'b', 'c', 'a']]);
+      assert.deepEqual(findCycles(new Map([['a', ['b']], ['b', []]])), []);
+    });
+  });
+});
