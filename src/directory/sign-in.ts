@@ -16,6 +16,7 @@ import { createSignInQueries, findProfile, type SignInAttempt, type UserProfile 
 import { createUserQueries, type StoredUser } from '../store/users.ts';
 import { newId } from '../ids.ts';
 import { recordEvent, type Actor } from './audit.ts';
+import { membershipId } from './memberships.ts';
 import { provisioningModeSetting, type Provisioning } from './provisioning.ts';
 import { readSetting } from './settings.ts';
 
@@ -23,6 +24,8 @@ import { readSetting } from './settings.ts';
 export const NO_ACCOUNT_MESSAGE = 'You have no account on Roster. Please make sure with your administrator that your account is provisioned.';
 const DEACTIVATED_MESSAGE = 'Your Roster account is deactivated. Please contact your administrator.';
 const NO_LOGIN_MESSAGE = 'The identity provider did not send the attribute Roster uses as login. Please contact your administrator.';
+/** Shown when the login belongs to a local (password) account, which SAML must not take over. */
+export const LOCAL_ACCOUNT_MESSAGE = 'This login belongs to a local Roster account, which signs in with its password, not through the identity provider. Please contact your administrator.';
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** What an assertion says about the person, read through the configured attribute names. */
@@ -36,7 +39,7 @@ export interface SignInIdentity {
   readonly nameId: string | null;
 }
 
-export type SignInRefusal = 'no_login' | 'not_provisioned' | 'deactivated';
+export type SignInRefusal = 'no_login' | 'not_provisioned' | 'deactivated' | 'local_account';
 
 export type SignInDecision =
   | { readonly ok: true; readonly user: StoredUser | undefined; readonly create: boolean }
@@ -48,7 +51,7 @@ export type SignInResult =
 
 /** One reason why a user cannot sign in now, in plain words. */
 export interface SignInProblem {
-  readonly code: 'saml_not_configured' | 'certificate_expired' | 'not_provisioned' | 'deactivated' | 'login_mismatch';
+  readonly code: 'saml_not_configured' | 'certificate_expired' | 'not_provisioned' | 'deactivated' | 'login_mismatch' | 'local_account';
   readonly message: string;
 }
 
@@ -103,6 +106,9 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
     // An administrator's deactivation sticks in just-in-time mode too: the IdP vouches for who
     // the person is, not for whether Roster still wants them.
     if (user !== undefined && !user.active) return { ok: false, reason: 'deactivated', message: DEACTIVATED_MESSAGE, user };
+    // Without SCIM nobody vouched that this IdP identity is that local account (e.g. `admin`):
+    // whoever the IdP names "admin" would otherwise become Roster's administrator.
+    if (user !== undefined && user.local) return { ok: false, reason: 'local_account', message: LOCAL_ACCOUNT_MESSAGE, user };
     return { ok: true, user, create: user === undefined };
   }
 
@@ -111,14 +117,17 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
     await queries.recordAttempt(db, { login: identity.login, nameId: identity.nameId, email: identity.email, at, outcome, reason });
   }
 
-  /** Makes the user's groups those named in the assertion (just-in-time mode with groupAttribute). */
-  async function syncGroups(db: Executor, userId: string, names: readonly string[], now: string): Promise<{ added: string[]; removed: string[] }> {
+  /** Makes the user's groups those named in the assertion (just-in-time mode with groupAttribute), auditing each change. */
+  async function syncGroups(db: Executor, actor: Actor, userId: string, names: readonly string[], now: string): Promise<{ added: string[]; removed: string[] }> {
     const current = await queries.groupsOf(db, userId);
     const wanted = new Map(names.map((name) => [name.toLowerCase(), name]));
     const removed = current.filter((group) => !wanted.has(group.name.toLowerCase()));
+    // One event per group and membership change, as the admin API records them: consumers of
+    // the trail must not have to unpack saml.signed_in to see who joined what.
     for (const group of removed) {
       await memberships.remove(db, group.id, [userId]);
       await groups.touch(db, group.id, now);
+      await recordEvent(db, actor, { action: 'membership.removed', targetType: 'membership', targetId: membershipId(group.id, userId), details: { groupId: group.id, userId, group: group.name, by: 'saml' } }, now);
     }
     const have = new Set(current.map((group) => group.name.toLowerCase()));
     const added: string[] = [];
@@ -129,10 +138,14 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
         const id = newId();
         await groups.insert(db, id, { name, externalId: null, data: {} }, now);
         group = await groups.findByName(db, name);
+        if (group !== undefined) {
+          await recordEvent(db, actor, { action: 'group.created', targetType: 'group', targetId: group.id, details: { after: { name: group.name, description: null }, by: 'saml' } }, now);
+        }
       }
       if (group === undefined) continue;
       await memberships.add(db, group.id, [userId], now);
       await groups.touch(db, group.id, now);
+      await recordEvent(db, actor, { action: 'membership.added', targetType: 'membership', targetId: membershipId(group.id, userId), details: { groupId: group.id, userId, group: group.name, by: 'saml' } }, now);
       added.push(group.name);
     }
     return { added, removed: removed.map((group) => group.name) };
@@ -189,7 +202,7 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
           }
         }
         if (identity.groups !== null && !(await scimMode(trx))) {
-          const change = await syncGroups(trx, userId, identity.groups, now);
+          const change = await syncGroups(trx, actor, userId, identity.groups, now);
           if (change.added.length + change.removed.length > 0) details['groups'] = change;
         }
         await queries.touchLastConnection(trx, userId, now);
@@ -264,6 +277,9 @@ function checkCertificates(config: SamlConfig, now: Date, problems: SignInProble
 
 function checkAccount(profile: UserProfile, scim: boolean, problems: SignInProblem[]): void {
   if (!profile.active) problems.push({ code: 'deactivated', message: 'The user is deactivated.' });
+  if (!scim && profile.local) {
+    problems.push({ code: 'local_account', message: 'This is a local account with a password: SAML sign-in may not take it over while SCIM provisioning is off.' });
+  }
   if (scim && !profile.managed) {
     problems.push({ code: 'not_provisioned', message: 'SCIM provisioning is on and this user was not provisioned by the identity provider.' });
   }

@@ -49,6 +49,34 @@ eachDatabase('SAML sign-in in just-in-time mode', (database) => {
     assert.equal(Number(count.n), 1);
   });
 
+  test('group and membership changes made at sign-in are each in the audit trail', async () => {
+    const events = await app.services.store.db
+      .selectFrom('audit_events')
+      .select(['actor', 'action', 'details'])
+      .where('actor', '=', 'saml:Dave@example.com')
+      .where('action', 'in', ['group.created', 'membership.added', 'membership.removed'])
+      .orderBy('seq')
+      .execute();
+    const seen = events.map((event) => `${event.action} ${JSON.parse(event.details ?? '{}').group ?? JSON.parse(event.details ?? '{}').after?.name}`);
+    assert.deepEqual(seen, ['membership.removed developers', 'group.created admins', 'membership.added admins']);
+    const first = await app.services.store.db.selectFrom('audit_events').select('action').where('actor', '=', 'saml:dave@example.com').orderBy('seq').execute();
+    assert.deepEqual(
+      first.map((event) => event.action),
+      ['user.created', 'group.created', 'membership.added', 'group.created', 'membership.added', 'saml.signed_in'],
+    );
+  });
+
+  test('a login that belongs to a local account (the administrator) is refused, and no session opens', async () => {
+    const response = await signIn(app, { login: 'ADMIN', attributes: { displayName: ['Mallory'], groups: ['developers'] } });
+    assert.equal(response.statusCode, 403);
+    assert.match(response.body, /belongs to a local Roster account/);
+    assert.equal(sessionCookieOf(response), undefined);
+    const admin = await app.services.accounts.get(app.adminId);
+    assert.equal(admin.displayName, 'Administrator');
+    const check = await app.request('GET', `/api/v2/users-management/users/${app.adminId}/sign-in-check`);
+    assert.ok(check.body.problems.some((problem: { code: string }) => problem.code === 'local_account'));
+  });
+
   test('an assertion without the login attribute is refused with a message saying so', async () => {
     await app.services.saml.configure({ ...TEST_IDP, certificates: [testCertificate()], ...JIT_ATTRIBUTES, userLoginAttribute: 'upn' }, { kind: 'cli' });
     try {
