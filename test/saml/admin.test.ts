@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startTestApp, testCertificate, testKeyPair, userBody, TEST_IDP, BASE_URL, type TestApp } from '../support/app.ts';
@@ -123,6 +124,18 @@ eachDatabase('GET /api/v2/users-management/users/{id}/sign-in-check', (database)
     const kate = await app.services.store.db.selectFrom('users').select('id').where('login', '=', 'kate@example.com').executeTakeFirstOrThrow();
     const response = await check(kate.id);
     assert.deepEqual(response.body.problems.map((p: { code: string }) => p.code), ['not_provisioned']);
+  });
+
+  test('every IdP certificate expired is reported, and one expiring within 30 days is a warning', async () => {
+    const created = await app.request('POST', '/Users', userBody('mona@example.com'));
+    const validTo = Date.parse(new X509Certificate(testCertificate()).validTo);
+    const later = await app.services.signIn.check(created.body.id, new Date(validTo + 24 * 60 * 60 * 1000));
+    assert.equal(later?.canSignIn, false);
+    assert.deepEqual(later?.problems.map((p) => p.code), ['certificate_expired']);
+    assert.match(later?.problems[0]?.message ?? '', /has expired/);
+    const soon = await app.services.signIn.check(created.body.id, new Date(validTo - 10 * 24 * 60 * 60 * 1000));
+    assert.equal(soon?.canSignIn, true);
+    assert.match(soon?.warnings[0] ?? '', /expires on .* \(in 10 days\)/);
   });
 
   test('an unknown user is a 404', async () => {
