@@ -238,6 +238,30 @@ describe('roster scim', () => {
     const group = roster(database, ['groups', 'create', '--name', 'ops']);
     assert.equal(group.stderr.trim(), 'Operation not allowed when the instance is externally managed.');
   });
+
+  test('while SCIM is on, members cannot change from the CLI; a local user may be deactivated and a local group deleted', () => {
+    const database = freshDatabase();
+    configureSaml(database);
+    for (const args of [
+      ['users', 'create', '--login', 'bea', '--name', 'Bea', '--saml'],
+      ['users', 'create', '--login', 'cy', '--name', 'Cy', '--saml'],
+      ['groups', 'create', '--name', 'ops'],
+      ['groups', 'add-member', '--group', 'ops', '--user', 'bea'],
+      ['scim', 'enable'],
+    ]) assert.equal(roster(database, args).status, 0, args.join(' '));
+    for (const args of [
+      ['groups', 'add-member', '--group', 'ops', '--user', 'cy'],
+      ['groups', 'remove-member', '--group', 'ops', '--user', 'bea'],
+    ]) {
+      const refused = roster(database, args);
+      assert.equal(refused.status, 1, args.join(' '));
+      assert.equal(refused.stderr.trim(), 'Operation not allowed when the instance is externally managed.');
+    }
+    assert.equal(roster(database, ['users', 'deactivate', 'cy']).status, 0);
+    assert.match(roster(database, ['users', 'list', '--q', 'cy']).stdout, /^cy\tCy\t\tdeactivated,saml$/m);
+    assert.equal(roster(database, ['groups', 'delete', 'ops']).status, 0);
+    assert.equal(roster(database, ['groups', 'list']).stdout.trim(), '');
+  });
 });
 
 describe('roster admin, users and audit', () => {
