@@ -211,7 +211,12 @@ export function createAccounts(store: Store) {
         const now = new Date().toISOString();
         await users.setActive(trx, id, false, now);
         const removed = await removeAccess(trx, id, now);
-        await recordEvent(trx, actor, { action: 'user.deactivated', targetType: 'user', targetId: id, details: { login: current.login, ...removed } }, now);
+        await recordEvent(trx, actor, {
+          action: 'user.deactivated',
+          targetType: 'user',
+          targetId: id,
+          details: { login: current.login, before: snapshot(current), after: { ...snapshot(current), active: false }, ...removed },
+        }, now);
       });
     },
   };

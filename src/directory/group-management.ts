@@ -125,7 +125,7 @@ export function createGroupManagement(store: Store) {
         if (current.scimId !== null) throw managedError();
         const members = await memberships.count(trx, { groupId: id });
         await groups.delete(trx, id);
-        await recordEvent(trx, actor, { action: 'group.deleted', targetType: 'group', targetId: id, details: { name: current.name, members } });
+        await recordEvent(trx, actor, { action: 'group.deleted', targetType: 'group', targetId: id, details: { name: current.name, before: { name: current.name, description: current.description }, members } });
       });
     },
   };

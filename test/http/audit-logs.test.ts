@@ -53,6 +53,19 @@ eachDatabase('GET /api/v2/audit-logs', (database) => {
     assert.equal((await roster.request('GET', `${LOGS}?targetType=planet`)).status, 400);
   });
 
+  test('a deactivation and a group deletion record the attributes before and after', async () => {
+    const user = (await roster.request('POST', '/api/v2/users-management/users', { login: 'gone', name: 'Gone', local: false })).body;
+    await roster.request('DELETE', `/api/v2/users-management/users/${user.id}`);
+    const deactivated = (await roster.request('GET', `${LOGS}?targetId=${user.id}`)).body.auditLogs[0];
+    assert.equal(deactivated.action, 'user.deactivated');
+    assert.deepEqual([deactivated.details.before.active, deactivated.details.after.active], [true, false]);
+    const group = (await roster.request('POST', '/api/v2/authorizations/groups', { name: 'short-lived', description: 'soon gone' })).body;
+    await roster.request('DELETE', `/api/v2/authorizations/groups/${group.id}`);
+    const deleted = (await roster.request('GET', `${LOGS}?targetId=${group.id}`)).body.auditLogs[0];
+    assert.equal(deleted.action, 'group.deleted');
+    assert.deepEqual(deleted.details.before, { name: 'short-lived', description: 'soon gone' });
+  });
+
   test('the bootstrap administrator is created by the system, without its password', async () => {
     const created = await roster.request('GET', `${LOGS}?targetId=${roster.adminId}`);
     assert.equal(created.body.auditLogs[0].actor, 'system');
