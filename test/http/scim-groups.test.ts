@@ -93,6 +93,89 @@ eachDatabase('SCIM /Groups', (database) => {
     assert.deepEqual(await memberIds(group.id), [users[4], users[5]].sort());
   });
 
+  test('PUT /Groups/:id without members removes every member (PUT replaces, RFC 7644 §3.5.1)', async () => {
+    const group = (await roster.request('POST', '/Groups', groupBody('Emptied by PUT', [users[0]!, users[1]!]))).body;
+    const { members: _members, ...withoutMembers } = groupBody('Emptied by PUT');
+    const response = await roster.request('PUT', `/Groups/${group.id}`, withoutMembers);
+    assert.equal(response.status, 200);
+    assert.equal(response.body.members, undefined);
+    assert.deepEqual(await memberIds(group.id), []);
+  });
+
+  test('PATCH replace of members with an empty list removes every member', async () => {
+    const group = (await roster.request('POST', '/Groups', groupBody('Emptied by PATCH', [users[0]!, users[1]!]))).body;
+    const response = await roster.request('PATCH', `/Groups/${group.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: 'members', value: [] }] });
+    assert.equal(response.status, 204);
+    assert.deepEqual(await memberIds(group.id), []);
+  });
+
+  test('PATCH add of a member already present adds no duplicate and changes no version', async () => {
+    const group = (await roster.request('POST', '/Groups', groupBody('Idempotent', [users[0]!]))).body;
+    const response = await roster.request('PATCH', `/Groups/${group.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'add', path: 'members', value: [{ value: users[0] }, { value: users[0] }] }] });
+    assert.equal(response.status, 204);
+    assert.equal(response.headers.etag, group.meta.version);
+    assert.deepEqual(await memberIds(group.id), [users[0]]);
+  });
+
+  test('attributes and excludedAttributes shape the answers of POST, PUT and PATCH /Groups', async () => {
+    const created = await roster.request('POST', '/Groups?excludedAttributes=members', groupBody('Projected', [users[0]!]));
+    assert.equal(created.status, 201);
+    assert.equal(created.body.members, undefined);
+    assert.equal(created.body.displayName, 'Projected');
+    const id = created.body.id;
+    const put = await roster.request('PUT', `/Groups/${id}?attributes=displayName`, groupBody('Projected', [users[0]!, users[1]!]));
+    assert.deepEqual(Object.keys(put.body).sort(), ['displayName', 'id', 'schemas']);
+    const rename = { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: 'displayName', value: 'Projected 2' }] };
+    const patched = await roster.request('PATCH', `/Groups/${id}?excludedAttributes=meta`, rename);
+    assert.equal(patched.status, 200);
+    assert.equal(patched.body.meta, undefined);
+    assert.equal(patched.body.displayName, 'Projected 2');
+    // members is returned by default: excluding something else does not hide them.
+    assert.deepEqual(patched.body.members.map((m: any) => m.value).sort(), [users[0], users[1]].sort());
+    const onlyName = await roster.request('PATCH', `/Groups/${id}?attributes=displayName`, rename);
+    assert.deepEqual(Object.keys(onlyName.body).sort(), ['displayName', 'id', 'schemas']);
+  });
+
+  test('If-Match guards PUT, PATCH and DELETE /Groups/:id: stale is 412 and changes nothing; current or * passes', async () => {
+    const group = (await roster.request('POST', '/Groups', groupBody('Guarded', [users[0]!]))).body;
+    const stale = { 'if-match': 'W/"999"' };
+    const rename = { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: 'displayName', value: 'Guarded 2' }] };
+    assert.equal((await roster.request('PUT', `/Groups/${group.id}`, groupBody('Guarded 2'), stale)).status, 412);
+    assert.equal((await roster.request('PATCH', `/Groups/${group.id}`, rename, stale)).status, 412);
+    const refused = await roster.request('DELETE', `/Groups/${group.id}`, undefined, stale);
+    assert.equal(refused.status, 412);
+    assert.equal(refused.body.status, '412');
+    const unchanged = await roster.request('GET', `/Groups/${group.id}`);
+    assert.equal(unchanged.body.displayName, 'Guarded');
+    assert.equal(unchanged.body.meta.version, group.meta.version);
+    const patched = await roster.request('PATCH', `/Groups/${group.id}`, rename, { 'if-match': group.meta.version });
+    assert.equal(patched.status, 204);
+    assert.notEqual(patched.headers.etag, group.meta.version);
+    assert.equal((await roster.request('PUT', `/Groups/${group.id}`, groupBody('Guarded 3'), { 'if-match': String(patched.headers.etag) })).status, 200);
+    assert.equal((await roster.request('DELETE', `/Groups/${group.id}`, undefined, { 'if-match': '*' })).status, 204);
+  });
+
+  test('If-None-Match on GET /Groups/:id: the current version or * gives 304, an old one the group', async () => {
+    const group = (await roster.request('POST', '/Groups', groupBody('Cached'))).body;
+    const current = await roster.request('GET', `/Groups/${group.id}`, undefined, { 'if-none-match': group.meta.version });
+    assert.equal(current.status, 304);
+    assert.equal(current.headers.etag, group.meta.version);
+    assert.equal((await roster.request('GET', `/Groups/${group.id}`, undefined, { 'if-none-match': '*' })).status, 304);
+    assert.equal((await roster.request('GET', `/Groups/${group.id}`, undefined, { 'if-none-match': 'W/"999"' })).status, 200);
+  });
+
+  test('renaming a group to the name of another, by PUT or PATCH, is 409 uniqueness', async () => {
+    await roster.request('POST', '/Groups', groupBody('Taken Name'));
+    const group = (await roster.request('POST', '/Groups', groupBody('Free Name'))).body;
+    const put = await roster.request('PUT', `/Groups/${group.id}`, groupBody('TAKEN name'));
+    assert.equal(put.status, 409);
+    assert.equal(put.body.scimType, 'uniqueness');
+    const patch = await roster.request('PATCH', `/Groups/${group.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', value: { displayName: 'taken NAME' } }] });
+    assert.equal(patch.status, 409);
+    assert.equal(patch.body.scimType, 'uniqueness');
+    assert.equal((await roster.request('GET', `/Groups/${group.id}`)).body.displayName, 'Free Name');
+  });
+
   test('GET /Groups?excludedAttributes=members lists groups without members', async () => {
     const response = await roster.request('GET', '/Groups?excludedAttributes=members&startIndex=1&count=100');
     assert.equal(response.status, 200);

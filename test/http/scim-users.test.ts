@@ -4,6 +4,8 @@ import { eachDatabase } from '../support/databases.ts';
 import { startTestApp, userBody, BASE_URL, type TestApp } from '../support/app.ts';
 
 const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
+const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
+const PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
 
 eachDatabase('SCIM /Users', (database) => {
   let roster: TestApp;
@@ -234,6 +236,97 @@ eachDatabase('SCIM /Users', (database) => {
     assert.equal(again.status, 201);
     assert.notEqual(again.body.id, created.id);
     assert.equal(again.body.active, true);
+  });
+
+  test('attributes and excludedAttributes shape the answers of POST, PUT and PATCH /Users; password is never returned', async () => {
+    const created = await roster.request('POST', '/Users?attributes=userName,password', userBody('writes@example.com', { password: 'S3cret!', title: 'T' }));
+    assert.equal(created.status, 201);
+    assert.deepEqual(Object.keys(created.body).sort(), ['id', 'schemas', 'userName']);
+    const id = created.body.id;
+    const read = await roster.request('GET', `/Users/${id}?attributes=password`);
+    assert.deepEqual(Object.keys(read.body).sort(), ['id', 'schemas']);
+    const put = await roster.request('PUT', `/Users/${id}?excludedAttributes=meta,title`, userBody('writes@example.com', { title: 'U', password: 'x' }));
+    assert.equal(put.status, 200);
+    assert.equal(put.body.meta, undefined);
+    assert.equal(put.body.title, undefined);
+    assert.equal(put.body.password, undefined);
+    assert.equal(put.body.userName, 'writes@example.com');
+    const patch = { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: 'title', value: 'V' }] };
+    const patched = await roster.request('PATCH', `/Users/${id}?attributes=title`, patch);
+    assert.deepEqual(patched.body, { schemas: [USER], id, title: 'V' });
+  });
+
+  test('count=0 answers only totalResults; a startIndex past the end answers an empty page', async () => {
+    for (let i = 0; i < 3; i += 1) await roster.request('POST', '/Users', userBody(`count-${i}@count.example`));
+    const filter = encodeURIComponent('userName ew "@count.example"');
+    const none = await roster.request('GET', `/Users?filter=${filter}&count=0`);
+    assert.equal(none.status, 200);
+    assert.equal(none.body.totalResults, 3);
+    assert.deepEqual(none.body.Resources, []);
+    const beyond = await roster.request('GET', `/Users?filter=${filter}&startIndex=10&count=5`);
+    assert.equal(beyond.status, 200);
+    assert.equal(beyond.body.totalResults, 3);
+    assert.equal(beyond.body.startIndex, 10);
+    assert.equal(beyond.body.itemsPerPage, 0);
+    assert.deepEqual(beyond.body.Resources, []);
+  });
+
+  test('filters: externalId is case-exact, pr on a complex attribute, groups.value, meta.version as the ETag reads', async () => {
+    const a = (await roster.request('POST', '/Users', userBody('fa@filters.example', { externalId: 'Ext-A', name: { givenName: 'A' } }))).body;
+    const b = (await roster.request('POST', '/Users', userBody('fb@filters.example', { externalId: 'ext-a' }))).body;
+    const group = (await roster.request('POST', '/Groups', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: 'Filtered', members: [{ value: b.id }] })).body;
+    const ids = async (filter: string) =>
+      (await roster.request('GET', `/Users?filter=${encodeURIComponent(`userName ew "@filters.example" and (${filter})`)}`)).body.Resources.map((u: any) => u.id);
+    assert.deepEqual(await ids('externalId eq "Ext-A"'), [a.id]);
+    assert.deepEqual(await ids('externalId eq "EXT-A"'), []);
+    assert.deepEqual(await ids('name pr'), [a.id]);
+    assert.deepEqual(await ids('not (name pr)'), [b.id]);
+    assert.deepEqual(await ids(`groups.value eq "${group.id}"`), [b.id]);
+    assert.deepEqual(await ids('groups[display eq "filtered"]'), [b.id]);
+    await roster.request('PATCH', `/Users/${a.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: 'title', value: 'Versioned' }] });
+    const etag = (await roster.request('GET', `/Users/${a.id}`)).headers.etag;
+    assert.notEqual(etag, b.meta.version);
+    assert.deepEqual(await ids(`meta.version eq ${JSON.stringify(etag)}`), [a.id]);
+  });
+
+  test('If-Match guards PUT and DELETE /Users/:id; If-None-Match: * gives 304', async () => {
+    const created = (await roster.request('POST', '/Users', userBody('guarded@example.com'))).body;
+    const stale = { 'if-match': 'W/"999"' };
+    assert.equal((await roster.request('PUT', `/Users/${created.id}`, userBody('guarded@example.com', { title: 'X' }), stale)).status, 412);
+    assert.equal((await roster.request('DELETE', `/Users/${created.id}`, undefined, stale)).status, 412);
+    assert.equal((await roster.request('GET', `/Users/${created.id}`)).body.active, true);
+    assert.equal((await roster.request('GET', `/Users/${created.id}`, undefined, { 'if-none-match': '*' })).status, 304);
+    const put = await roster.request('PUT', `/Users/${created.id}`, userBody('guarded@example.com', { title: 'X' }), { 'if-match': created.meta.version });
+    assert.equal(put.status, 200);
+    assert.equal((await roster.request('DELETE', `/Users/${created.id}`, undefined, { 'if-match': put.body.meta.version })).status, 204);
+  });
+
+  test('PATCH removes a sub-attribute of a complex attribute; adding an email already present changes nothing', async () => {
+    const created = (await roster.request('POST', '/Users', userBody('subattr@example.com', {
+      name: { givenName: 'Sub', familyName: 'Attr' },
+      emails: [{ value: 'subattr@example.com', type: 'work' }],
+    }))).body;
+    const removed = await roster.request('PATCH', `/Users/${created.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'remove', path: 'name.givenName' }] });
+    assert.deepEqual(removed.body.name, { familyName: 'Attr' });
+    const again = await roster.request('PATCH', `/Users/${created.id}`, {
+      schemas: [PATCH_OP],
+      Operations: [{ op: 'add', path: 'emails', value: [{ value: 'subattr@example.com', type: 'work' }] }],
+    });
+    assert.equal(again.status, 200);
+    assert.deepEqual(again.body.emails, [{ value: 'subattr@example.com', type: 'work' }]);
+    assert.equal(again.body.meta.version, removed.body.meta.version);
+  });
+
+  test('renaming a user to a userName already taken, by PUT or PATCH, is 409 uniqueness', async () => {
+    await roster.request('POST', '/Users', userBody('taken@example.com'));
+    const created = (await roster.request('POST', '/Users', userBody('free@example.com'))).body;
+    const put = await roster.request('PUT', `/Users/${created.id}`, userBody('TAKEN@example.com'));
+    assert.equal(put.status, 409);
+    assert.equal(put.body.scimType, 'uniqueness');
+    const patch = await roster.request('PATCH', `/Users/${created.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: 'userName', value: 'Taken@Example.com' }] });
+    assert.equal(patch.status, 409);
+    assert.equal(patch.body.scimType, 'uniqueness');
+    assert.equal((await roster.request('GET', `/Users/${created.id}`)).body.userName, 'free@example.com');
   });
 
   test('malformed JSON is 400 invalidSyntax', async () => {

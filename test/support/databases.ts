@@ -64,7 +64,7 @@ export async function createTestDatabase(database: TestDatabase): Promise<Scratc
     url: url.href,
     async drop() {
       // FORCE ends connections a failed test may have left open (PostgreSQL 13+).
-      await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await retryWhileBusy(() => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
     },
   };
 }
@@ -89,5 +89,21 @@ async function admin(statement: string): Promise<void> {
     await client.query(statement);
   } finally {
     await client.end();
+  }
+}
+
+/**
+ * Retries a DROP that meets a backend our role may not end: an autovacuum worker that has just
+ * entered the fresh database (42501) or a session still leaving it (55006). Both go within moments.
+ */
+async function retryWhileBusy(drop: () => Promise<void>): Promise<void> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await drop();
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      if (attempt >= 50 || (code !== '42501' && code !== '55006')) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   }
 }

@@ -69,10 +69,10 @@ export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, baseUr
     return listResponse(resources, result.total, request.startIndex);
   }
 
-  /** A write answers with the group; members only when the client asked for them. */
+  /** A PATCH answer: the group as projected; members are read only when the projection shows them. */
   async function answer(group: ScimGroup, projection: Projection) {
-    const withMembers = projection.attributes !== undefined && shows('Group', 'members', projection);
-    return withMembers ? groups.get(group.scimId, true) : group;
+    // `members` is returned by default (RFC 7643 §4.2), so `excludedAttributes=displayName` shows them.
+    return shows('Group', 'members', projection) ? groups.get(group.scimId, true) : group;
   }
 
   app.get<{ Querystring: RawListParameters }>('/Groups', async (request, reply) => {
