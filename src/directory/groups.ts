@@ -15,8 +15,10 @@ import { createGroupQueries, type GroupWrite, type StoredGroup } from '../store/
 import { createMembershipQueries, type LinkedReference } from '../store/memberships.ts';
 import { newId } from '../ids.ts';
 import { recordEvent, type Actor } from './audit.ts';
+import { sameAttributes } from './documents.ts';
 import { DirectoryError } from './errors.ts';
-import type { Document, VersionCheck } from './users.ts';
+import type { Document } from './documents.ts';
+import type { VersionCheck } from './users.ts';
 
 /** A change to a group's members, by SCIM user id, applied in the order given. */
 export type MemberChange =
@@ -203,8 +205,11 @@ export function createGroupDirectory(store: Store) {
         const values = toWrite(next.document);
         name = values.name;
         const now = new Date().toISOString();
-        const attributesChanged =
-          JSON.stringify(groupDocument(current.group)) !== JSON.stringify({ ...values.data, schemas: [GROUP_SCHEMA], displayName: values.name, ...(values.externalId !== null ? { externalId: values.externalId } : {}) });
+        const attributesChanged = !sameAttributes(groupDocument(current.group), {
+          ...values.data,
+          displayName: values.name,
+          ...(values.externalId !== null ? { externalId: values.externalId } : {}),
+        });
         if (attributesChanged) {
           const other = await groups.findByName(trx, values.name);
           if (other && other.id !== current.group.id) {

@@ -14,10 +14,10 @@ import { createUserQueries, type EmailRow, type RowLock, type StoredUser, type U
 import { newId } from '../ids.ts';
 import { recordEvent, type Actor } from './audit.ts';
 import { assertNotSelf, createDeactivation } from './deactivation.ts';
+import { sameAttributes, type Document } from './documents.ts';
 import { DirectoryError } from './errors.ts';
 
-/** A SCIM document: canonical attribute names, extensions under their URN. */
-export type Document = Record<string, unknown>;
+export type { Document } from './documents.ts';
 
 /** A user with the groups it belongs to (SCIM-linked groups only), as read by the SCIM API. */
 export interface ScimUser {
@@ -186,7 +186,7 @@ export function createUserDirectory(store: Store) {
         const before = userDocument(current.user);
         const after: Document = { ...values.data, userName: values.login, active: values.active };
         if (values.externalId !== null) after.externalId = values.externalId;
-        if (JSON.stringify(comparable(before)) === JSON.stringify(comparable(after))) {
+        if (sameAttributes(before, after)) {
           return current; // nothing changed: no new version, no event
         }
         await ensureLoginFree(trx, values.login, current.user.id);
@@ -262,24 +262,6 @@ export function createUserDirectory(store: Store) {
       });
     },
   };
-}
-
-/** The parts of a document that matter for "did anything change" (order of keys ignored). */
-function comparable(document: Document): unknown {
-  const { schemas: _schemas, groups: _groups, ...rest } = document;
-  return sortKeys(rest);
-}
-
-function sortKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sortKeys);
-  if (value && typeof value === 'object') {
-    return Object.fromEntries(
-      Object.keys(value)
-        .sort()
-        .map((key) => [key, sortKeys((value as Record<string, unknown>)[key])]),
-    );
-  }
-  return value;
 }
 
 /** A document fit for the audit trail: never the password. */
