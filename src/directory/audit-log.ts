@@ -4,18 +4,8 @@ import { countEvents, eventsAfter, listEvents, type EventFilter, type StoredEven
 import type { PageRequest } from './accounts.ts';
 import { rejected } from './errors.ts';
 
-/** An event as APIs show it: details parsed back into JSON. */
-export interface AuditEntry {
-  readonly seq: number;
-  readonly at: string;
-  readonly actor: string;
-  /** The login of the user behind the actor (a token's owner), when there is one. */
-  readonly actorUser: string | null;
-  readonly action: string;
-  readonly targetType: string;
-  readonly targetId: string | null;
-  readonly details: unknown;
-}
+/** An event as APIs show it: the stored event with its details parsed back into JSON. */
+export type AuditEntry = Omit<StoredEvent, 'details'> & { readonly details: unknown };
 
 function toEntry(event: StoredEvent): AuditEntry {
   let details: unknown = null;
