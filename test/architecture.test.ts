@@ -82,6 +82,19 @@ describe('architecture', () => {
     assert.deepEqual(offenders, [], `SQL belongs in src/store/ (ARCHITECTURE.md); move these into a query factory there:\n${offenders.join('\n')}`);
   });
 
+  test('src/http/ reaches the database only through the services (store/index.ts for the health check aside)', () => {
+    const http = join(SRC, 'http') + '/';
+    const offenders = files
+      .filter((path) => path.startsWith(http))
+      .flatMap((path) =>
+        runtimeImports(readFileSync(path, 'utf8'))
+          .map((specifier) => name(resolve(dirname(path), specifier)))
+          .filter((module) => module.startsWith('src/store/') && module !== 'src/store/index.ts')
+          .map((module) => `${name(path)} imports ${module}`),
+      );
+    assert.deepEqual(offenders, [], `Each layer only calls the one below it (ARCHITECTURE.md); go through directory/ or auth/:\n${offenders.join('\n')}`);
+  });
+
   test('src/ modules import one another without cycles', () => {
     const graph = new Map<string, string[]>();
     for (const path of files) {

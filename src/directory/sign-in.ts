@@ -12,7 +12,7 @@ import type { Store } from '../store/index.ts';
 import type { Executor } from '../store/executor.ts';
 import { createGroupQueries } from '../store/groups.ts';
 import { createMembershipQueries } from '../store/memberships.ts';
-import { createSignInQueries, findProfile, type SignInAttempt, type UserProfile } from '../store/sign-in.ts';
+import { createSignInQueries, type SignInAttempt } from '../store/sign-in.ts';
 import { createUserQueries, type StoredUser } from '../store/users.ts';
 import { newId } from '../ids.ts';
 import { recordEvent, type Actor } from './audit.ts';
@@ -27,6 +27,33 @@ const NO_LOGIN_MESSAGE = 'The identity provider did not send the attribute Roste
 /** Shown when the login belongs to a local (password) account, which SAML must not take over. */
 export const LOCAL_ACCOUNT_MESSAGE = 'This login belongs to a local Roster account, which signs in with its password, not through the identity provider. Please contact your administrator.';
 const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** A user as the sign-in pages, the sign-in check and /api/users/current show it. */
+export interface UserProfile {
+  readonly id: string;
+  readonly login: string;
+  readonly name: string | null;
+  readonly email: string | null;
+  readonly active: boolean;
+  readonly local: boolean;
+  readonly managed: boolean;
+  readonly admin: boolean;
+  readonly lastConnectionAt: string | null;
+}
+
+function profileOf(user: StoredUser): UserProfile {
+  return {
+    id: user.id,
+    login: user.login,
+    name: user.displayName,
+    email: user.email,
+    active: user.active,
+    local: user.local,
+    managed: user.scimId !== null,
+    admin: user.admin,
+    lastConnectionAt: user.lastConnectionAt,
+  };
+}
 
 /** What an assertion says about the person, read through the configured attribute names. */
 export interface SignInIdentity {
@@ -87,6 +114,12 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
   const groups = createGroupQueries(store.dialect);
   const memberships = createMembershipQueries(store.dialect);
   const queries = createSignInQueries();
+
+  /** A user by internal id or, failing that, by SCIM id (the sign-in check accepts both). */
+  async function findProfile(db: Executor, id: string): Promise<UserProfile | undefined> {
+    const user = (await users.findById(db, id)) ?? (await users.findByScimId(db, id));
+    return user === undefined ? undefined : profileOf(user);
+  }
 
   /** Read through `db`: inside a transaction on SQLite's single connection, another handle would wait forever. */
   async function scimMode(db: Executor): Promise<boolean> {
@@ -152,6 +185,16 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
   }
 
   return {
+    /** The profile of the user with this internal or SCIM id (sessions, /api/users/current). */
+    async profile(id: string): Promise<UserProfile | undefined> {
+      return findProfile(store.db, id);
+    },
+
+    /** Names of every group the user belongs to, local or managed, sorted. */
+    async groupNames(userId: string): Promise<string[]> {
+      return (await queries.groupsOf(store.db, userId)).map((group) => group.name);
+    },
+
     /** Maps an identity to a user without changing anything (for the validation page). */
     async preview(identity: SignInIdentity): Promise<SignInDecision> {
       return decide(store.db, identity);

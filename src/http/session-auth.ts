@@ -5,8 +5,8 @@
 import type { FastifyRequest } from 'fastify';
 import { sessionCookieValue } from '../auth/sessions.ts';
 import { ScimError } from '../scim/errors.ts';
+import type { UserProfile } from '../directory/sign-in.ts';
 import type { Services } from '../services.ts';
-import { findProfile, type UserProfile } from '../store/sign-in.ts';
 import { authenticate, bearerToken } from './auth.ts';
 
 /** The user signed in through the request's session cookie, or undefined. */
@@ -15,7 +15,7 @@ export async function sessionUser(request: FastifyRequest, services: Services): 
   if (value === undefined) return undefined;
   const session = await services.sessions.find(value);
   if (session === undefined) return undefined;
-  const profile = await findProfile(services.store.db, session.userId);
+  const profile = await services.signIn.profile(session.userId);
   return profile?.active === true ? profile : undefined;
 }
 

@@ -87,38 +87,3 @@ export function createSignInQueries() {
     },
   };
 }
-
-/** A user as the sign-in pages and /api/users/current show it. */
-export interface UserProfile {
-  readonly id: string;
-  readonly login: string;
-  readonly name: string | null;
-  readonly email: string | null;
-  readonly active: boolean;
-  readonly local: boolean;
-  readonly managed: boolean;
-  readonly admin: boolean;
-  readonly lastConnectionAt: string | null;
-}
-
-/** The profile of a user by internal id or, failing that, by SCIM id. */
-export async function findProfile(db: Executor, id: string): Promise<UserProfile | undefined> {
-  const row = await db
-    .selectFrom('users as u')
-    .leftJoin('scim_users as su', 'su.user_id', 'u.id')
-    .select(['u.id', 'u.login', 'u.display_name', 'u.email', 'u.active', 'u.local', 'u.is_admin', 'u.last_connection_at', 'su.scim_id'])
-    .where((eb) => eb.or([eb('u.id', '=', id), eb('su.scim_id', '=', id)]))
-    .executeTakeFirst();
-  if (row === undefined) return undefined;
-  return {
-    id: row.id,
-    login: row.login,
-    name: row.display_name,
-    email: row.email,
-    active: row.active === 1,
-    local: row.local === 1,
-    managed: row.scim_id !== null,
-    admin: row.is_admin === 1,
-    lastConnectionAt: row.last_connection_at,
-  };
-}

@@ -1,17 +1,15 @@
 /** GET /api/users/current: the signed-in user, as SonarQube answers it; 401 without a valid session. */
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../../services.ts';
-import { createSignInQueries } from '../../../store/sign-in.ts';
 import { ScimError } from '../../../scim/errors.ts';
 import { sessionUser } from '../../session-auth.ts';
 
 /** Registers GET /api/users/current. */
 export function currentUserRoute(app: FastifyInstance, services: Services): void {
-  const queries = createSignInQueries();
   app.get('/api/users/current', async (request) => {
     const user = await sessionUser(request, services);
     if (user === undefined) throw new ScimError(401, undefined, 'Not signed in: sign in through /saml/login.');
-    const groups = await queries.groupsOf(services.store.db, user.id);
+    const groups = await services.signIn.groupNames(user.id);
     return {
       login: user.login,
       name: user.name ?? user.login,
@@ -19,7 +17,7 @@ export function currentUserRoute(app: FastifyInstance, services: Services): void
       active: user.active,
       local: user.local,
       managed: user.managed,
-      groups: groups.map((group) => group.name),
+      groups,
     };
   });
 }
