@@ -3,7 +3,7 @@ import { sql, type SelectQueryBuilder, type SqlBool } from 'kysely';
 import type { DialectAdapter } from './dialect.ts';
 import type { Executor } from './executor.ts';
 import type { Database, GroupsTable } from './tables.ts';
-import { containsPattern, orderScimList, type ListQuery, type RowLock } from './users.ts';
+import { containsPattern, orderScimList, withRowLock, type ListQuery, type RowLock } from './users.ts';
 
 /** A group row as the domain sees it. `scimId` is null for local groups. */
 export interface StoredGroup {
@@ -79,7 +79,7 @@ export function createGroupQueries(dialect: DialectAdapter) {
       }
       // See users.ts findByScimId for the inner join and the lock strengths.
       const query = db.selectFrom('groups as g').innerJoin('scim_groups as sg', 'sg.group_id', 'g.id').select(GROUP_COLUMNS).where('sg.scim_id', '=', scimId);
-      const row = await (lock === 'delete' ? query.forUpdate(['g', 'sg']) : query.forNoKeyUpdate(['g', 'sg'])).executeTakeFirst();
+      const row = await withRowLock(query, lock, ['g', 'sg']).executeTakeFirst();
       return row ? toGroup(row) : undefined;
     },
 

@@ -80,6 +80,18 @@ export interface AccountFilter {
  */
 export type RowLock = 'write' | 'delete';
 
+/**
+ * Locks the rows of `tables` that `query` reads. FOR UPDATE before a delete; NO KEY UPDATE for
+ * plain writes, which leaves foreign-key checks (memberships being inserted) unblocked.
+ */
+export function withRowLock<DB, TB extends keyof DB & string, O>(
+  query: SelectQueryBuilder<DB, TB, O>,
+  lock: RowLock,
+  tables: readonly TB[],
+): SelectQueryBuilder<DB, TB, O> {
+  return lock === 'delete' ? query.forUpdate(tables) : query.forNoKeyUpdate(tables);
+}
+
 export interface ListQuery {
   readonly where?: RawBuilder<SqlBool>;
   readonly orderBy?: RawBuilder<unknown>;
@@ -165,9 +177,8 @@ export function createUserQueries(dialect: DialectAdapter) {
       }
       // An inner join, since FOR UPDATE cannot lock the nullable side of an outer join. Both
       // rows are locked: a concurrent unlink (DELETE) then makes this read find nothing.
-      // NO KEY UPDATE for plain writes leaves foreign-key checks (memberships) unblocked.
       const query = db.selectFrom('users as u').innerJoin('scim_users as su', 'su.user_id', 'u.id').select(USER_COLUMNS).where('su.scim_id', '=', scimId);
-      const row = await (lock === 'delete' ? query.forUpdate(['u', 'su']) : query.forNoKeyUpdate(['u', 'su'])).executeTakeFirst();
+      const row = await withRowLock(query, lock, ['u', 'su']).executeTakeFirst();
       return row ? toUser(row) : undefined;
     },
 
