@@ -1,13 +1,10 @@
 /** Processes starting at once on an empty database apply the migrations once, under a lock. */
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
 import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { openStore } from '../../src/store/index.ts';
-import { createTestDatabase, eachDatabase } from '../support/databases.ts';
-
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+import { appliedMigrations, createTestDatabase, eachDatabase, MIGRATION_COUNT } from '../support/databases.ts';
+import { ROOT } from '../support/process.ts';
 
 function roster(databaseUrl: string, args: string[]): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve) => {
@@ -26,8 +23,7 @@ eachDatabase('migration lock', (database) => {
       for (const run of runs) assert.equal(run.code, 0, run.stderr);
       const store = await openStore(scratch.location, { migrate: false });
       try {
-        const rows = await store.db.selectFrom('kysely_migration' as never).selectAll().execute();
-        assert.equal(rows.length, readdirSync(new URL('../../src/store/migrations/', import.meta.url)).length);
+        assert.equal(await appliedMigrations(store), MIGRATION_COUNT);
       } finally {
         await store.close();
       }

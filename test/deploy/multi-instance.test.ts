@@ -4,72 +4,18 @@
  * are covered by BEGIN IMMEDIATE, not by this deployment shape).
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readdirSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { createServices } from '../../src/services.ts';
 import { openStore } from '../../src/store/index.ts';
 import { testCertificate } from '../support/app.ts';
-import { createTestDatabase, POSTGRES_URL, type ScratchDatabase } from '../support/databases.ts';
+import { appliedMigrations, createTestDatabase, MIGRATION_COUNT, POSTGRES_URL, type ScratchDatabase } from '../support/databases.ts';
+import { ROOT, startInstance, stop, waitHealthy, type Instance } from '../support/process.ts';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SCIM = '/api/scim/v2';
 const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
 const GROUP = 'urn:ietf:params:scim:schemas:core:2.0:Group';
 const PATCH = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
-
-interface Instance {
-  readonly process: ChildProcess;
-  readonly base: string;
-  output: string;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-async function startInstance(databaseUrl: string): Promise<Instance> {
-  const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/roster.ts', 'serve'], {
-    cwd: ROOT,
-    env: { ...process.env, ROSTER_DATABASE_URL: databaseUrl, ROSTER_PORT: String(port), ROSTER_HOST: '127.0.0.1', ROSTER_BASE_URL: `http://127.0.0.1:${port}`, ROSTER_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const instance: Instance = { process: child, base: `http://127.0.0.1:${port}`, output: '' };
-  child.stdout?.on('data', (chunk: Buffer) => (instance.output += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (instance.output += chunk.toString()));
-  return instance;
-}
-
-async function waitHealthy(instance: Instance): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    if (instance.process.exitCode !== null) throw new Error(`instance exited early:\n${instance.output}`);
-    try {
-      if ((await fetch(`${instance.base}/healthz`)).status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`instance not healthy after 30 s:\n${instance.output}`);
-}
-
-async function stop(instance: Instance): Promise<number | null> {
-  if (instance.process.exitCode !== null) return instance.process.exitCode;
-  const exited = new Promise<number | null>((resolve) => instance.process.once('exit', (code) => resolve(code)));
-  instance.process.kill('SIGTERM');
-  return exited;
-}
 
 describe('several Roster instances on one PostgreSQL database', { skip: POSTGRES_URL === undefined ? 'PostgreSQL skipped: set ROSTER_TEST_POSTGRES_URL to run it' : false }, () => {
   let scratch: ScratchDatabase;
@@ -117,8 +63,7 @@ describe('several Roster instances on one PostgreSQL database', { skip: POSTGRES
   test('both instances started on an empty database; the migrations ran once', async () => {
     const store = await openStore(scratch.location, { migrate: false });
     try {
-      const rows = await store.db.selectFrom('kysely_migration' as never).selectAll().execute();
-      assert.equal(rows.length, readdirSync(new URL('../../src/store/migrations/', import.meta.url)).length);
+      assert.equal(await appliedMigrations(store), MIGRATION_COUNT);
     } finally {
       await store.close();
     }

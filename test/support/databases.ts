@@ -4,7 +4,7 @@
  * otherwise). `createTestDatabase` gives each test its own empty database on either.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe } from 'node:test';
@@ -106,4 +106,13 @@ async function retryWhileBusy(drop: () => Promise<void>): Promise<void> {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
+}
+
+/** How many migrations this version of Roster has: one file each in src/store/migrations/. */
+export const MIGRATION_COUNT = readdirSync(new URL('../../src/store/migrations/', import.meta.url)).length;
+
+/** How many migrations a database records as applied (Kysely's own bookkeeping table). */
+export async function appliedMigrations(store: Store): Promise<number> {
+  const rows = await store.db.selectFrom('kysely_migration' as never).selectAll().execute();
+  return rows.length;
 }
