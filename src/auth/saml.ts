@@ -63,9 +63,9 @@ export interface SamlServiceProvider {
 }
 
 /** Time allowed between our AuthnRequest and the IdP's answer (MFA prompts can take a while). */
-export const REQUEST_LIFETIME_MS = 15 * 60 * 1000;
+const REQUEST_LIFETIME_MS = 15 * 60 * 1000;
 /** Clock skew tolerated on NotBefore/NotOnOrAfter. */
-export const CLOCK_SKEW_MS = 2 * 60 * 1000;
+const CLOCK_SKEW_MS = 2 * 60 * 1000;
 /** Kept in the replay cache when an assertion states no NotOnOrAfter at all. */
 const DEFAULT_ASSERTION_LIFETIME_MS = 60 * 60 * 1000;
 const UNSPECIFIED_NAME_ID = 'urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified';

@@ -10,7 +10,7 @@ import type { Store } from '../store/index.ts';
 import { createSessionQueries } from '../store/sessions.ts';
 import { deleteSessionsOf } from '../store/user-credentials.ts';
 
-export const SESSION_COOKIE = 'roster_session';
+const SESSION_COOKIE = 'roster_session';
 
 export interface SessionPolicy {
   /** A session unused for this long ends. */
@@ -20,7 +20,7 @@ export interface SessionPolicy {
 }
 
 /** Eight idle hours cover a working day; a week bounds how long a stolen cookie could live. */
-export const DEFAULT_SESSION_POLICY: SessionPolicy = { idleMs: 8 * 60 * 60 * 1000, absoluteMs: 7 * 24 * 60 * 60 * 1000 };
+const DEFAULT_SESSION_POLICY: SessionPolicy = { idleMs: 8 * 60 * 60 * 1000, absoluteMs: 7 * 24 * 60 * 60 * 1000 };
 /** last_seen_at is refreshed at most this often, sparing a write per request. */
 const TOUCH_RESOLUTION_MS = 60_000;
 

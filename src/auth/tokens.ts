@@ -150,7 +150,7 @@ export function createTokenService(store: Store): TokenService {
 }
 
 /** The stored form of a token: SHA-256, hex. */
-export function hashToken(token: string): string {
+function hashToken(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
 }
 

@@ -28,7 +28,7 @@ export interface AuditEvent {
 }
 
 /** Describes an actor as one string for the log, e.g. `token:okta-provisioning`. */
-export function describeActor(actor: Actor): string {
+function describeActor(actor: Actor): string {
   switch (actor.kind) {
     case 'token':
       return `token:${actor.name}`;
@@ -44,7 +44,7 @@ export function describeActor(actor: Actor): string {
 }
 
 /** The login of the user behind an actor (a token's owner, a session's user), or null. */
-export function actorLogin(actor: Actor): string | null {
+function actorLogin(actor: Actor): string | null {
   switch (actor.kind) {
     case 'token':
       return actor.login ?? null;

@@ -14,7 +14,7 @@
 export type DirectoryErrorCode = 'invalid' | 'not_found' | 'conflict' | 'precondition' | 'stale' | 'managed' | 'forbidden';
 
 /** SonarQube's exact words for a change refused because the identity provider owns the data. */
-export const MANAGED_MESSAGE = 'Operation not allowed when the instance is externally managed.';
+const MANAGED_MESSAGE = 'Operation not allowed when the instance is externally managed.';
 
 /** SonarQube's exact words when an administrator tries to deactivate their own account. */
 export const SELF_DEACTIVATION_MESSAGE = 'Self-deactivation is not possible';

@@ -59,7 +59,7 @@ function toWrite(document: Document): GroupWrite {
 }
 
 /** The SCIM document of a stored group, without id, meta and members. */
-export function groupDocument(group: StoredGroup): Document {
+function groupDocument(group: StoredGroup): Document {
   const document: Document = { ...group.data, schemas: [GROUP_SCHEMA], displayName: group.name };
   if (group.externalId !== null) document.externalId = group.externalId;
   return document;

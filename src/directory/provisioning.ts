@@ -29,7 +29,7 @@ export const DISABLE_CONFIRMATION_MESSAGE =
   'Disabling SCIM provisioning removes every SCIM link: all users and groups become local and the identity provider can no longer update them. This cannot be undone. Confirm with {"confirm": true} (CLI: --yes).';
 
 /** Shown when SAML removal is asked for while SCIM users depend on it to sign in. */
-export const SCIM_NEEDS_SAML_MESSAGE =
+const SCIM_NEEDS_SAML_MESSAGE =
   'SAML cannot be disabled while SCIM provisioning is on: provisioned users sign in through SAML. Disable SCIM provisioning first.';
 
 export interface Provisioning {

@@ -81,6 +81,6 @@ export async function readSetting<T>(db: Db, setting: SettingDefinition<T>): Pro
 }
 
 /** Upserts one setting; records no audit event (see Settings.write). */
-export async function writeSetting<T>(trx: Transaction<Database>, setting: SettingDefinition<T>, value: T): Promise<void> {
+async function writeSetting<T>(trx: Transaction<Database>, setting: SettingDefinition<T>, value: T): Promise<void> {
   await queries.upsert(trx, setting.key, JSON.stringify(value), new Date().toISOString());
 }

@@ -25,7 +25,7 @@ export const NO_ACCOUNT_MESSAGE = 'You have no account on Roster. Please make su
 const DEACTIVATED_MESSAGE = 'Your Roster account is deactivated. Please contact your administrator.';
 const NO_LOGIN_MESSAGE = 'The identity provider did not send the attribute Roster uses as login. Please contact your administrator.';
 /** Shown when the login belongs to a local (password) account, which SAML must not take over. */
-export const LOCAL_ACCOUNT_MESSAGE = 'This login belongs to a local Roster account, which signs in with its password, not through the identity provider. Please contact your administrator.';
+const LOCAL_ACCOUNT_MESSAGE = 'This login belongs to a local Roster account, which signs in with its password, not through the identity provider. Please contact your administrator.';
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** A user as the sign-in pages, the sign-in check and /api/users/current show it. */

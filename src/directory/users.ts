@@ -84,7 +84,7 @@ function displayNameOf(data: Document): string | null {
 }
 
 /** The SCIM document of a stored user (without id, meta and groups). */
-export function userDocument(user: StoredUser): Document {
+function userDocument(user: StoredUser): Document {
   const document: Document = { ...user.data, userName: user.login, active: user.active };
   if (user.externalId !== null) document.externalId = user.externalId;
   const schemas = [USER_SCHEMA];

@@ -12,7 +12,7 @@ declare module 'fastify' {
 }
 
 /** SonarQube's words for a valid token that may not call this API. */
-export const INSUFFICIENT_PRIVILEGES = 'Insufficient privileges';
+const INSUFFICIENT_PRIVILEGES = 'Insufficient privileges';
 
 /** Reads `Authorization: Bearer <token>` (scheme case-insensitive, RFC 6750 §2.1). */
 export function bearerToken(request: FastifyRequest): string | undefined {

@@ -66,7 +66,7 @@ function frameworkDetail(error: FastifyError & { statusCode: number }): string {
 }
 
 /** Longest error message sent; messages quote the input, and the input may be megabytes. */
-export const MAX_DETAIL_LENGTH = 1000;
+const MAX_DETAIL_LENGTH = 1000;
 
 // An unbroken run this long is echoed input (a value, a path, JSON), never the words of a message.
 const LONG_RUN = /\S{121,}/g;

@@ -59,7 +59,6 @@ export const GROUP_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:Group';
 export const ENTERPRISE_USER_SCHEMA = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
 export const LIST_RESPONSE_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:ListResponse';
 export const PATCH_OP_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
-export const SEARCH_REQUEST_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:SearchRequest';
 
 // ---- compact builders: the RFC's defaults are required=false, caseExact=false,
 // mutability=readWrite, returned=default, uniqueness=none, multiValued=false.
@@ -235,7 +234,7 @@ export const USER_SCHEMA_DEFINITION: SchemaDefinition = {
   ],
 };
 
-export const ENTERPRISE_USER_SCHEMA_DEFINITION: SchemaDefinition = {
+const ENTERPRISE_USER_SCHEMA_DEFINITION: SchemaDefinition = {
   id: ENTERPRISE_USER_SCHEMA,
   name: 'EnterpriseUser',
   description: 'Enterprise User',

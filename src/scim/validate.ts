@@ -39,7 +39,7 @@ import type { AttributeDefinition, ResolvedAttribute, ResourceTypeName, SchemaDe
 export type { JsonObject, JsonValue } from './json.ts';
 
 /** Largest accepted string value, in UTF-8 bytes: generous for any directory attribute. */
-export const MAX_STRING_BYTES = 64 * 1024;
+const MAX_STRING_BYTES = 64 * 1024;
 /** Most elements accepted in one multi-valued attribute; Group.members is exempt (big groups). */
 export const MAX_MULTI_VALUED_ELEMENTS = 1000;
 
@@ -255,12 +255,12 @@ export function normaliseSingleValue(
 }
 
 /** The most elements a multi-valued attribute may hold. */
-export function maxElements(attribute: AttributeDefinition): number {
+function maxElements(attribute: AttributeDefinition): number {
   return attribute === GROUP_MEMBERS ? Number.POSITIVE_INFINITY : MAX_MULTI_VALUED_ELEMENTS;
 }
 
 /** Rejects a multi-valued value with more than one `primary: true` (RFC 7643 §2.4). */
-export function checkSinglePrimary(values: readonly JsonValue[], label: string): void {
+function checkSinglePrimary(values: readonly JsonValue[], label: string): void {
   const primaries = values.filter((value) => isJsonObject(value) && value['primary'] === true).length;
   if (primaries > 1) {
     throw badRequest(

@@ -7,7 +7,7 @@ import { objectBody, optionalBoolean, optionalString, pageInfo, parsePaging, typ
 const PATH = '/api/v2/authorizations/groups';
 
 /** A group as SonarQube's v2 API shows one; Roster has no default group. */
-export function presentGroup(group: StoredGroup): Record<string, unknown> {
+function presentGroup(group: StoredGroup): Record<string, unknown> {
   return { id: group.id, name: group.name, description: group.description, managed: group.scimId !== null, default: false };
 }
 

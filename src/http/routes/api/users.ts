@@ -15,7 +15,7 @@ function providerOf(user: StoredUser): string {
 }
 
 /** A user as SonarQube's v2 API shows one. */
-export function presentUser(user: StoredUser): Record<string, unknown> {
+function presentUser(user: StoredUser): Record<string, unknown> {
   return {
     id: user.id,
     login: user.login,
