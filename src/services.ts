@@ -13,6 +13,7 @@ import { createAuditLog, type AuditLog } from './directory/audit-log.ts';
 import { createGroupManagement, type GroupManagement } from './directory/group-management.ts';
 import { createGroupDirectory, type GroupDirectory } from './directory/groups.ts';
 import { createMembershipManagement, type MembershipManagement } from './directory/memberships.ts';
+import { createPasswordCheck, type PasswordCheck } from './directory/password-check.ts';
 import { createProvisioning, type Provisioning } from './directory/provisioning.ts';
 import { createSettings } from './directory/settings.ts';
 import { createUserDirectory, type UserDirectory } from './directory/users.ts';
@@ -34,6 +35,8 @@ export interface Services {
   /** Users as administrators manage them (admin API, CLI). */
   readonly accounts: Accounts;
   readonly administrators: Administrators;
+  /** The password check of local accounts (sign-in with a password). */
+  readonly passwordCheck: PasswordCheck;
   /** Groups as administrators manage them (admin API, CLI). */
   readonly groupManagement: GroupManagement;
   readonly memberships: MembershipManagement;
@@ -67,6 +70,7 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
     signIn: createSignIn(store, provisioning, () => saml.get()),
     accounts: createAccounts(store),
     administrators: createAdministrators(store),
+    passwordCheck: createPasswordCheck(store),
     groupManagement: createGroupManagement(store),
     memberships: createMembershipManagement(store),
     auditLog: createAuditLog(store),

@@ -1,23 +1,74 @@
 /**
  * Local passwords: scrypt (node:crypto) with a random salt per password. Stored as
- * `scrypt$N$r$p$salt$hash` (base64url) so that the cost can be raised later without
- * invalidating existing hashes.
+ * `scrypt$N$r$p$salt$hash` (base64url), so that the cost can be raised without invalidating
+ * existing hashes: a hash made with a lower cost still verifies, and `needsRehash` tells the
+ * sign-in to store a new one (see directory/password-check.ts).
  */
 import { randomBytes, scrypt as scryptCallback, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 
-const COST = { N: 16384, r: 8, p: 1 } as const;
+/**
+ * OWASP's Password Storage Cheat Sheet (2025): scrypt with N=2^17, r=8, p=1. That is 128 MiB
+ * and about a quarter of a second per hash on the 2-core development machine (docs/saml.md).
+ */
+const COST = { N: 2 ** 17, r: 8, p: 1 } as const;
 const KEY_BYTES = 32;
 const SALT_BYTES = 16;
-// 16384 × 8 × 128 bytes = 16 MiB, Node's default maxmem is 32 MiB: leave headroom for N bumps.
-const MAX_MEMORY = 64 * 1024 * 1024;
+// scrypt needs 128 × N × r bytes (128 MiB at the cost above); Node refuses above maxmem.
+const MAX_MEMORY = 128 * COST.N * COST.r + 16 * 1024 * 1024;
+// Stored parameters come from our own database, but a corrupted or hand-edited row must not
+// make one sign-in allocate gigabytes: anything above these bounds is a malformed hash.
+const MAX_STORED = { N: 2 ** 20, r: 16, p: 16 } as const;
+/**
+ * At most this many hashes run at once in one process, so that a burst of sign-ins costs at
+ * most 2 × 128 MiB of memory; the others wait their turn (libuv's pool would run 4 at once).
+ */
+const MAX_CONCURRENT_HASHES = 2;
 
-function scrypt(password: string, salt: Buffer, options: ScryptOptions): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    scryptCallback(password, salt, KEY_BYTES, { ...options, maxmem: MAX_MEMORY }, (error, key) => (error ? reject(error) : resolve(key)));
-  });
+let running = 0;
+const waiting: Array<() => void> = [];
+
+async function withHashSlot<T>(work: () => Promise<T>): Promise<T> {
+  if (running >= MAX_CONCURRENT_HASHES) await new Promise<void>((resolve) => waiting.push(resolve));
+  else running += 1;
+  try {
+    return await work();
+  } finally {
+    const next = waiting.shift();
+    // The slot passes straight to the next waiter, so `running` only drops when nobody waits.
+    if (next) next();
+    else running -= 1;
+  }
 }
 
-/** Hashes a password for storage. */
+function scrypt(password: string, salt: Buffer, options: ScryptOptions): Promise<Buffer> {
+  return withHashSlot(
+    () =>
+      new Promise<Buffer>((resolve, reject) => {
+        scryptCallback(password, salt, KEY_BYTES, { ...options, maxmem: MAX_MEMORY }, (error, key) => (error ? reject(error) : resolve(key)));
+      }),
+  );
+}
+
+interface StoredHash {
+  readonly N: number;
+  readonly r: number;
+  readonly p: number;
+  readonly salt: Buffer;
+  readonly hash: Buffer;
+}
+
+function parseStored(stored: string): StoredHash | undefined {
+  const [scheme, n, r, p, salt, hash, ...rest] = stored.split('$');
+  if (scheme !== 'scrypt' || salt === undefined || hash === undefined || rest.length > 0) return undefined;
+  const cost = { N: Number(n), r: Number(r), p: Number(p) };
+  const powerOfTwo = Number.isInteger(cost.N) && cost.N > 1 && (cost.N & (cost.N - 1)) === 0;
+  if (!powerOfTwo || cost.N > MAX_STORED.N) return undefined;
+  if (!Number.isInteger(cost.r) || cost.r < 1 || cost.r > MAX_STORED.r) return undefined;
+  if (!Number.isInteger(cost.p) || cost.p < 1 || cost.p > MAX_STORED.p) return undefined;
+  return { ...cost, salt: Buffer.from(salt, 'base64url'), hash: Buffer.from(hash, 'base64url') };
+}
+
+/** Hashes a password for storage with the current cost. */
 export async function hashPassword(password: string): Promise<string> {
   const salt = randomBytes(SALT_BYTES);
   const key = await scrypt(password, salt, COST);
@@ -26,11 +77,17 @@ export async function hashPassword(password: string): Promise<string> {
 
 /** Checks a password against a stored hash, in constant time; false for any malformed hash. */
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
-  const [scheme, n, r, p, salt, hash] = stored.split('$');
-  if (scheme !== 'scrypt' || salt === undefined || hash === undefined) return false;
-  const expected = Buffer.from(hash, 'base64url');
-  const key = await scrypt(password, Buffer.from(salt, 'base64url'), { N: Number(n), r: Number(r), p: Number(p) });
-  return key.length === expected.length && timingSafeEqual(key, expected);
+  const parsed = parseStored(stored);
+  if (!parsed) return false;
+  const key = await scrypt(password, parsed.salt, { N: parsed.N, r: parsed.r, p: parsed.p });
+  return key.length === parsed.hash.length && timingSafeEqual(key, parsed.hash);
+}
+
+/** True when a stored hash was made with less than today's cost, so it should be replaced. */
+export function needsRehash(stored: string): boolean {
+  const parsed = parseStored(stored);
+  if (!parsed) return false;
+  return parsed.N < COST.N || parsed.r < COST.r || parsed.p < COST.p;
 }
 
 /** A random password for a new administrator: 24 base64url characters (144 bits). */

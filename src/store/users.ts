@@ -244,6 +244,26 @@ export function createUserQueries(dialect: DialectAdapter) {
         .execute();
     },
 
+    /** The stored password hash of a user (null when it has none: SAML and SCIM users). */
+    async passwordHashOf(db: Executor, id: string): Promise<string | null> {
+      const row = await db.selectFrom('users').select('password_hash').where('id', '=', id).executeTakeFirst();
+      return row?.password_hash ?? null;
+    },
+
+    /**
+     * Replaces a hash by a stronger one of the same password, only if it is still `expected`
+     * (a password reset in between wins). Not a version change: nothing a client sees changes.
+     */
+    async replacePasswordHash(db: Executor, id: string, expected: string, next: string): Promise<boolean> {
+      const result = await db
+        .updateTable('users')
+        .set({ password_hash: next })
+        .where('id', '=', id)
+        .where('password_hash', '=', expected)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) > 0;
+    },
+
     /** Overwrites what the admin API edits; the SCIM attributes in scim_data are kept. */
     async updateProfile(db: Executor, id: string, write: ProfileWrite, now: string): Promise<void> {
       await db

@@ -1,0 +1,46 @@
+/**
+ * The password check of local accounts (such as `admin`), the one rule every password sign-in
+ * goes through: only an active local account that SCIM does not manage may use a password, and
+ * a hash made with an older, weaker cost is replaced by a current one once the password is
+ * known to be right (the only moment Roster holds the plain password).
+ */
+import { hashPassword, needsRehash, verifyPassword } from '../auth/passwords.ts';
+import type { Store } from '../store/index.ts';
+import { createUserQueries, type StoredUser } from '../store/users.ts';
+import { recordEvent } from './audit.ts';
+
+/** Builds the password check over a store. */
+export function createPasswordCheck(store: Store) {
+  const users = createUserQueries(store.dialect);
+  // Compared against when the login is unknown or may not use a password, so that the answer
+  // takes as long as for a real account and does not tell which logins exist.
+  let decoy: Promise<string> | undefined;
+
+  return {
+    /**
+     * The account when `password` is right for `login`, undefined otherwise (unknown login,
+     * wrong password, deactivated, SAML or SCIM-managed account). Upgrades an outdated hash.
+     */
+    async verify(login: string, password: string): Promise<StoredUser | undefined> {
+      const user = await users.findByLogin(store.db, login);
+      const stored = user && user.active && user.local && user.scimId === null ? await users.passwordHashOf(store.db, user.id) : null;
+      if (!user || stored === null) {
+        decoy ??= hashPassword('roster decoy password');
+        await verifyPassword(password, await decoy);
+        return undefined;
+      }
+      if (!(await verifyPassword(password, stored))) return undefined;
+      if (needsRehash(stored)) {
+        const upgraded = await hashPassword(password);
+        await store.db.transaction().execute(async (trx) => {
+          if (await users.replacePasswordHash(trx, user.id, stored, upgraded)) {
+            await recordEvent(trx, { kind: 'system' }, { action: 'user.password_rehashed', targetType: 'user', targetId: user.id, details: { login: user.login } });
+          }
+        });
+      }
+      return user;
+    },
+  };
+}
+
+export type PasswordCheck = ReturnType<typeof createPasswordCheck>;
