@@ -97,5 +97,3 @@ export function createDeactivation(dialect: DialectAdapter) {
     },
   };
 }
-
-export type Deactivation = ReturnType<typeof createDeactivation>;
