@@ -7,6 +7,7 @@ import { createSamlServiceProvider, type SamlServiceProvider } from './auth/saml
 import { createSessions, type SessionPolicy, type Sessions } from './auth/sessions.ts';
 import { createTokenService, type TokenService } from './auth/tokens.ts';
 import { createSignIn, type SignIn } from './directory/sign-in.ts';
+import { createAccess, type Access } from './directory/access.ts';
 import { createAccounts, type Accounts } from './directory/accounts.ts';
 import { createAdministrators, type Administrators } from './directory/administrators.ts';
 import { createAuditLog, type AuditLog } from './directory/audit-log.ts';
@@ -40,6 +41,8 @@ export interface Services {
   /** Groups as administrators manage them (admin API, CLI). */
   readonly groupManagement: GroupManagement;
   readonly memberships: MembershipManagement;
+  /** The groups that count for a user's access: every access decision asks here. */
+  readonly access: Access;
   readonly auditLog: AuditLog;
 }
 
@@ -73,6 +76,7 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
     passwordCheck: createPasswordCheck(store),
     groupManagement: createGroupManagement(store),
     memberships: createMembershipManagement(store),
+    access: createAccess(store),
     auditLog: createAuditLog(store),
   };
 }

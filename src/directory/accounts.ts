@@ -77,7 +77,7 @@ function snapshot(user: StoredUser): Record<string, unknown> {
 /** The account directory: closure over the store, wired once in services.ts. */
 export function createAccounts(store: Store) {
   const users = createUserQueries(store.dialect);
-  const removeAccess = createDeactivation(store.dialect);
+  const deactivation = createDeactivation(store.dialect);
 
   async function find(id: string): Promise<StoredUser> {
     const user = await users.findById(store.db, id);
@@ -136,13 +136,15 @@ export function createAccounts(store: Store) {
           if (existing?.active) throw loginTaken(login);
           if (existing) {
             // SonarQube reactivates a deactivated account created again; its tokens, sessions
-            // and memberships stay gone.
+            // and memberships stay gone. A user the IdP suspended (SCIM active=false) before
+            // SCIM was turned off still has its memberships: they go now, by the same rule.
             await users.updateProfile(trx, existing.id, { login, displayName: name, email, externalId: existing.externalId }, now);
             await users.setActive(trx, existing.id, true, now);
             if (passwordHash !== null) await users.setPassword(trx, existing.id, passwordHash, now);
+            const dropped = await deactivation.dropKeptMemberships(trx, existing.id, now);
             const after = await users.findById(trx, existing.id);
             if (!after) throw new Error('reactivated user vanished');
-            await recordEvent(trx, actor, { action: 'user.reactivated', targetType: 'user', targetId: existing.id, details: { before: snapshot(existing), after: snapshot(after) } }, now);
+            await recordEvent(trx, actor, { action: 'user.reactivated', targetType: 'user', targetId: existing.id, details: { before: snapshot(existing), after: snapshot(after), ...dropped } }, now);
             return after;
           }
           const id = newId();
@@ -198,8 +200,9 @@ export function createAccounts(store: Store) {
     },
 
     /**
-     * Deactivates a user: memberships, tokens and sessions go with it. Allowed while SCIM is on
-     * only for local users; never for oneself. Deactivating an inactive user changes nothing.
+     * Deactivates a user with SonarQube's rule: memberships, tokens and sessions go with it
+     * (unlike SCIM active=false, which keeps memberships). Allowed while SCIM is on only for
+     * local users; never for oneself. Deactivating an inactive user changes nothing.
      */
     async deactivate(id: string, actor: Actor): Promise<void> {
       await store.db.transaction().execute(async (trx) => {
@@ -210,7 +213,7 @@ export function createAccounts(store: Store) {
         if (!current.active) return;
         const now = new Date().toISOString();
         await users.setActive(trx, id, false, now);
-        const removed = await removeAccess(trx, id, now);
+        const removed = await deactivation.deactivate(trx, id, now);
         await recordEvent(trx, actor, {
           action: 'user.deactivated',
           targetType: 'user',

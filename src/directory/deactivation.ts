@@ -1,8 +1,16 @@
 /**
- * What a deactivation does, whoever asks (SCIM active=false, SCIM DELETE, the admin API):
- * the user's group memberships, tokens and sessions go, inside the caller's transaction, so
- * that a deactivated user can do nothing from the moment the transaction commits.
- * Reactivation restores none of them, as in SonarQube.
+ * What ending a user's access does, by who asks. Both steps run inside the caller's
+ * transaction, so that the user can do nothing from the moment it commits:
+ *
+ * - `suspend`: SCIM `active=false` (PUT, PATCH, or a create that links an account inactive).
+ *   Tokens are revoked and sessions deleted; group memberships are KEPT, because the identity
+ *   provider owns them and never re-sends them when it enables the user again (Entra ID's
+ *   disable/enable; Okta's deactivate/reactivate). While the user is inactive they grant nothing:
+ *   access decisions go through access.ts, which counts no group for an inactive user.
+ * - `deactivate`: SCIM DELETE, the admin API and the CLI. SonarQube's rule: memberships are
+ *   removed too, and reactivation restores none of them.
+ *
+ * Each returns what it did, for the audit event of the change.
  */
 import type { DialectAdapter } from '../store/dialect.ts';
 import type { Executor } from '../store/executor.ts';
@@ -12,8 +20,19 @@ import { deleteSessionsOf, revokeTokensOf } from '../store/user-credentials.ts';
 import { actorUserId, type Actor } from './audit.ts';
 import { DirectoryError, SELF_DEACTIVATION_MESSAGE } from './errors.ts';
 
-/** What a deactivation removed, for its audit event. */
-export interface AccessRemoved {
+/** What a suspension did (SCIM active=false): credentials ended, memberships kept. */
+export interface Suspended {
+  readonly memberships: 'kept';
+  /** Internal ids of the groups the user is still a member of (they count again on reactivation). */
+  readonly keptGroups: readonly string[];
+  /** Ids of the tokens revoked. */
+  readonly revokedTokens: readonly string[];
+  readonly deletedSessions: number;
+}
+
+/** What a deactivation did (SCIM DELETE, admin API, CLI): credentials ended, memberships removed. */
+export interface Deactivated {
+  readonly memberships: 'removed';
   /** Internal ids of the groups the user was removed from. */
   readonly removedFromGroups: readonly string[];
   /** Ids of the tokens revoked. */
@@ -26,21 +45,55 @@ export function assertNotSelf(actor: Actor, userId: string): void {
   if (actorUserId(actor) === userId) throw new DirectoryError('invalid', SELF_DEACTIVATION_MESSAGE);
 }
 
-/** Builds the deactivation step over a dialect. */
+/** Builds the suspension and deactivation steps over a dialect. */
 export function createDeactivation(dialect: DialectAdapter) {
   const groups = createGroupQueries(dialect);
   const memberships = createMembershipQueries(dialect);
 
-  /** Removes memberships, revokes tokens and deletes sessions of `userId`, in the caller's transaction. */
-  return async function removeAccess(db: Executor, userId: string, now: string): Promise<AccessRemoved> {
+  async function endCredentials(db: Executor, userId: string, now: string): Promise<{ revokedTokens: string[]; deletedSessions: number }> {
+    const revokedTokens = await revokeTokensOf(db, userId, now);
+    const deletedSessions = await deleteSessionsOf(db, userId);
+    return { revokedTokens, deletedSessions };
+  }
+
+  /** Removes every membership of `userId`, touching each group; returns the groups' ids. */
+  async function removeMemberships(db: Executor, userId: string, now: string): Promise<string[]> {
     const removedFromGroups = await memberships.removeUserEverywhere(db, userId);
     // Each group's members changed: its SCIM version (ETag) must change too. The cost follows
     // the user's groups, not their sizes.
     for (const groupId of removedFromGroups) await groups.touch(db, groupId, now);
-    const revokedTokens = await revokeTokensOf(db, userId, now);
-    const deletedSessions = await deleteSessionsOf(db, userId);
-    return { removedFromGroups, revokedTokens, deletedSessions };
+    return removedFromGroups;
+  }
+
+  return {
+    /**
+     * SCIM active=false: revokes tokens and deletes sessions of `userId`, keeps its memberships.
+     * No group changes, so no group version moves.
+     */
+    async suspend(db: Executor, userId: string, now: string): Promise<Suspended> {
+      const credentials = await endCredentials(db, userId, now);
+      return { memberships: 'kept', keptGroups: await memberships.groupIdsOfUser(db, userId), ...credentials };
+    },
+
+    /** SonarQube's deactivation: removes memberships, revokes tokens and deletes sessions of `userId`. */
+    async deactivate(db: Executor, userId: string, now: string): Promise<Deactivated> {
+      const removedFromGroups = await removeMemberships(db, userId, now);
+      return { memberships: 'removed', removedFromGroups, ...(await endCredentials(db, userId, now)) };
+    },
+
+    /**
+     * Removes the memberships a suspended user kept, when an administrator reactivates it
+     * (SonarQube's rule: a reactivated account starts without groups); `undefined` when there
+     * were none.
+     */
+    async dropKeptMemberships(db: Executor, userId: string, now: string): Promise<{ memberships: 'removed'; removedFromGroups: string[] } | undefined> {
+      const removedFromGroups = await removeMemberships(db, userId, now);
+      return removedFromGroups.length === 0 ? undefined : { memberships: 'removed', removedFromGroups };
+    },
+
+    /** The ids of the groups `userId` is a member of, for the audit event of a reactivation. */
+    async groupIdsOf(db: Executor, userId: string): Promise<string[]> {
+      return memberships.groupIdsOfUser(db, userId);
+    },
   };
 }
-
-export type RemoveAccess = ReturnType<typeof createDeactivation>;

@@ -78,7 +78,8 @@ export function createMembershipManagement(store: Store) {
         if (!group) throw new DirectoryError('not_found', `Group '${groupId}' not found`);
         const user = await users.findById(trx, userId);
         if (!user) throw new DirectoryError('not_found', `User '${userId}' not found`);
-        // Deactivation removed the user from every group; adding it back would undo that.
+        // An administrator's deactivation removed the user from every group; adding it back
+        // would undo that. (Only SCIM, which owns them, keeps a suspended user's memberships.)
         if (!user.active) throw new DirectoryError('invalid', `User '${user.login}' is deactivated and cannot join a group.`, 'userId');
         if (await memberships.exists(trx, groupId, userId)) {
           throw new DirectoryError('conflict', `User '${user.login}' is already a member of group '${group.name}'.`, 'userId');

@@ -190,11 +190,6 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
       return findProfile(store.db, id);
     },
 
-    /** Names of every group the user belongs to, local or managed, sorted. */
-    async groupNames(userId: string): Promise<string[]> {
-      return (await queries.groupsOf(store.db, userId)).map((group) => group.name);
-    },
-
     /** Maps an identity to a user without changing anything (for the validation page). */
     async preview(identity: SignInIdentity): Promise<SignInDecision> {
       return decide(store.db, identity);

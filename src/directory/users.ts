@@ -105,7 +105,7 @@ export type VersionCheck = (version: number) => boolean;
 export function createUserDirectory(store: Store) {
   const users = createUserQueries(store.dialect);
   const memberships = createMembershipQueries(store.dialect);
-  const removeAccess = createDeactivation(store.dialect);
+  const deactivation = createDeactivation(store.dialect);
 
   /** Reads a SCIM user; writers pass `lock` so that their If-Match check and write are one step. */
   async function load(db: Executor, scimId: string, includeGroups: boolean, lock?: RowLock): Promise<ScimUser> {
@@ -147,7 +147,10 @@ export function createUserDirectory(store: Store) {
           throw new DirectoryError('conflict', `userName "${values.login}" is already used by another user.`, 'userName');
         }
         let id: string;
+        // Linking an active account with active=false suspends it like any SCIM active=false.
+        const suspending = existing !== undefined && existing.active && !values.active;
         if (existing) {
+          if (suspending) assertNotSelf(actor, existing.id);
           id = existing.id;
           await users.update(trx, id, values, now);
         } else {
@@ -156,11 +159,12 @@ export function createUserDirectory(store: Store) {
         }
         await users.replaceEmails(trx, id, emails);
         await users.link(trx, scimId, id);
+        const suspended = suspending ? await deactivation.suspend(trx, id, now) : undefined;
         await recordEvent(trx, actor, {
           action: existing ? 'user.linked' : 'user.created',
           targetType: 'user',
           targetId: id,
-          details: { scimId, after: redact(document), ...(existing ? { before: userDocument(existing) } : {}) },
+          details: { scimId, after: redact(document), ...(existing ? { before: userDocument(existing) } : {}), ...suspended },
         }, now);
         return load(trx, scimId, true);
       }, `userName "${values.login}" is already used by another user.`);
@@ -191,25 +195,33 @@ export function createUserDirectory(store: Store) {
         }
         await ensureLoginFree(trx, values.login, current.user.id);
         const deactivating = current.user.active && !values.active;
+        const reactivating = !current.user.active && values.active;
         if (deactivating) assertNotSelf(actor, current.user.id);
         const now = new Date().toISOString();
         await users.update(trx, current.user.id, values, now);
         await users.replaceEmails(trx, current.user.id, emails);
-        // active=false is a deactivation like any other: memberships, tokens and sessions go.
-        const removed = deactivating ? await removeAccess(trx, current.user.id, now) : undefined;
+        // active=false suspends: tokens and sessions end, memberships stay (the IdP owns them and
+        // does not re-send them on active=true); they grant nothing while the user is inactive.
+        // Reactivation changes nothing but the flag, so the trail says which memberships count again.
+        const access = deactivating
+          ? await deactivation.suspend(trx, current.user.id, now)
+          : reactivating
+            ? { memberships: 'kept', keptGroups: await deactivation.groupIdsOf(trx, current.user.id) }
+            : undefined;
         await recordEvent(trx, actor, {
-          action: deactivating ? 'user.deactivated' : !current.user.active && values.active ? 'user.reactivated' : 'user.updated',
+          action: deactivating ? 'user.deactivated' : reactivating ? 'user.reactivated' : 'user.updated',
           targetType: 'user',
           targetId: current.user.id,
-          details: { scimId, before: redact(before), after: redact(after), ...removed },
+          details: { scimId, before: redact(before), after: redact(after), ...access },
         }, now);
         return load(trx, scimId, true);
       }, 'userName is already used by another user.');
     },
 
     /**
-     * SCIM DELETE: the account is kept but deactivated, removed from every group and unlinked
-     * from SCIM, so that the id answers 404 from now on while the history stays.
+     * SCIM DELETE: the account is kept but deactivated with SonarQube's rule (removed from every
+     * group, memberships kept by an earlier active=false included) and unlinked from SCIM, so
+     * that the id answers 404 from now on while the history stays.
      */
     async remove(scimId: string, allows: VersionCheck, actor: Actor): Promise<void> {
       await write(async (trx) => {
@@ -221,7 +233,7 @@ export function createUserDirectory(store: Store) {
         const now = new Date().toISOString();
         const { write: values } = toWrite(current.document);
         await users.update(trx, current.user.id, { ...values, active: false }, now);
-        const removed = await removeAccess(trx, current.user.id, now);
+        const removed = await deactivation.deactivate(trx, current.user.id, now);
         await users.unlink(trx, current.user.id);
         await recordEvent(trx, actor, {
           action: 'user.deleted',

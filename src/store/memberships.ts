@@ -110,11 +110,35 @@ export function createMembershipQueries(dialect: DialectAdapter) {
       return Number(result.numDeletedRows);
     },
 
+    /** The internal ids of every group a user belongs to, whether the user is active or not. */
+    async groupIdsOfUser(db: Executor, userId: string): Promise<string[]> {
+      const rows = await db.selectFrom('memberships').select('group_id').where('user_id', '=', userId).orderBy('group_id').execute();
+      return rows.map((row) => row.group_id);
+    },
+
     /** Removes a user from every group (deactivation); returns the internal ids of those groups. */
     async removeUserEverywhere(db: Executor, userId: string): Promise<string[]> {
-      const rows = await db.selectFrom('memberships').select('group_id').where('user_id', '=', userId).execute();
+      const rows = await db.selectFrom('memberships').select('group_id').where('user_id', '=', userId).orderBy('group_id').execute();
       await db.deleteFrom('memberships').where('user_id', '=', userId).execute();
       return rows.map((row) => row.group_id);
+    },
+
+    /**
+     * The groups of a user that count for access: its memberships if the user is active, none
+     * otherwise. The active flag is read in the same statement, so no deactivation can slip
+     * between the check and the read. Served by the memberships' user index.
+     */
+    async accessGroupsOf(db: Executor, userId: string): Promise<Array<{ id: string; name: string }>> {
+      return db
+        .selectFrom('memberships as m')
+        .innerJoin('users as u', 'u.id', 'm.user_id')
+        .innerJoin('groups as g', 'g.id', 'm.group_id')
+        .select(['g.id', 'g.name'])
+        .where('m.user_id', '=', userId)
+        .where('u.active', '=', 1)
+        .orderBy('g.name')
+        .orderBy('g.id')
+        .execute();
     },
 
     /** The SCIM-linked members of each group, by internal group id, in a stable order. */

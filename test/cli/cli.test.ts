@@ -259,6 +259,12 @@ describe('roster scim', () => {
     }
     assert.equal(roster(database, ['users', 'deactivate', 'cy']).status, 0);
     assert.match(roster(database, ['users', 'list', '--q', 'cy']).stdout, /^cy\tCy\t\tdeactivated,saml$/m);
+    // A local user deactivated here loses its memberships (SonarQube's rule), and the trail says so.
+    assert.equal(roster(database, ['users', 'deactivate', 'bea']).status, 0);
+    const events = roster(database, ['audit', 'export', '--target-type', 'user']).stdout.trimEnd().split('\n').map((line) => JSON.parse(line));
+    const bea = events.filter((event) => event.action === 'user.deactivated').at(-1);
+    assert.equal(bea.details.memberships, 'removed');
+    assert.equal(bea.details.removedFromGroups.length, 1);
     assert.equal(roster(database, ['groups', 'delete', 'ops']).status, 0);
     assert.equal(roster(database, ['groups', 'list']).stdout.trim(), '');
   });

@@ -101,6 +101,16 @@ eachDatabase('admin API /api/v2/users-management/users', (database) => {
       assert.deepEqual(sessions, []);
       const inactive = await roster.request('GET', `${USERS}?active=false`);
       assert.deepEqual(inactive.body.users.map((u: { login: string }) => u.login), ['dave']);
+      const event = (await roster.request('GET', `/api/v2/audit-logs?targetType=user&targetId=${user.id}&pageSize=1`)).body.auditLogs[0];
+      assert.equal(event.action, 'user.deactivated');
+      const { memberships: outcome, removedFromGroups, keptGroups, revokedTokens, deletedSessions } = event.details;
+      assert.deepEqual({ outcome, removedFromGroups, keptGroups, revokedTokens: revokedTokens.length, deletedSessions }, {
+        outcome: 'removed',
+        removedFromGroups: [group.body.id],
+        keptGroups: undefined,
+        revokedTokens: 1,
+        deletedSessions: 1,
+      });
 
       const self = await roster.request('DELETE', `${USERS}/${roster.adminId}`);
       assert.equal(self.status, 400);

@@ -89,10 +89,11 @@ eachDatabase('managed mode: SCIM and the admin API together', (database) => {
       await roster.close();
     });
 
-    test('active=false removes memberships, tokens and sessions; reactivation restores none of them', async () => {
+    test('active=false ends tokens and sessions but keeps memberships, which count for nothing until active=true', async () => {
       const scimUser = (await roster.request('POST', '/Users', userBody('pat@example.com'))).body;
       const group = (await roster.request('POST', '/Groups', groupBody('Engineers', [scimUser.id]))).body;
       const user = await byLogin(roster, 'pat@example.com');
+      const groupId = (await roster.request('GET', `${GROUPS}?q=engineers`)).body.groups[0].id;
       const token = await roster.tokenFor(user.id, 'pat-token');
       await addSession(roster, user.id, 'pat-session');
       const groupVersion = (await roster.request('GET', `/Groups/${group.id}`)).headers.etag;
@@ -100,9 +101,17 @@ eachDatabase('managed mode: SCIM and the admin API together', (database) => {
       const patched = await roster.request('PATCH', `/Users/${scimUser.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: 'active', value: false }] });
       assert.equal(patched.status, 200);
       assert.equal(patched.body.active, false);
-      assert.equal(patched.body.groups, undefined);
-      assert.equal((await roster.request('GET', `/Groups/${group.id}`)).body.members, undefined);
-      assert.notEqual((await roster.request('GET', `/Groups/${group.id}`)).headers.etag, groupVersion, 'the group version changes');
+      // The IdP still sees the membership it set, so it has nothing to re-send or fight over.
+      assert.deepEqual(patched.body.groups, [{ value: group.id, display: 'Engineers', type: 'direct' }]);
+      const read = await roster.request('GET', `/Groups/${group.id}`);
+      assert.deepEqual(read.body.members, [{ value: scimUser.id, display: 'pat@example.com', type: 'User' }]);
+      assert.equal(read.headers.etag, groupVersion, 'the group did not change');
+      const listed = await roster.request('GET', `${MEMBERSHIPS}?userId=${user.id}`);
+      assert.deepEqual(listed.body.groupMemberships.map((m: { groupId: string }) => m.groupId), [groupId]);
+      // ... and stays the IdP's: the admin API may not remove it.
+      const remove = await roster.request('DELETE', `${MEMBERSHIPS}/${listed.body.groupMemberships[0].id}`);
+      assert.deepEqual([remove.status, remove.body], [400, { message: MANAGED }]);
+      assert.deepEqual(await roster.services.access.groupsOf(user.id), []);
       assert.equal(await roster.services.tokens.verify(token), undefined);
       assert.equal(await sessionsOf(roster, user.id), 0);
 
@@ -110,12 +119,41 @@ eachDatabase('managed mode: SCIM and the admin API together', (database) => {
       assert.equal(event.body.auditLogs[0].action, 'user.deactivated');
       assert.equal(event.body.auditLogs[0].actor, 'token:test-idp');
       assert.equal(event.body.auditLogs[0].actorUser, 'admin');
-      assert.deepEqual(event.body.auditLogs[0].details.removedFromGroups.length, 1);
+      const { memberships, keptGroups, removedFromGroups, revokedTokens, deletedSessions } = event.body.auditLogs[0].details;
+      assert.deepEqual({ memberships, keptGroups, removedFromGroups, revokedTokens: revokedTokens.length, deletedSessions }, {
+        memberships: 'kept',
+        keptGroups: [groupId],
+        removedFromGroups: undefined,
+        revokedTokens: 1,
+        deletedSessions: 1,
+      });
 
       const put = await roster.request('PUT', `/Users/${scimUser.id}`, userBody('pat@example.com', { active: true }));
       assert.equal(put.body.active, true);
-      assert.equal((await roster.request('GET', `/Groups/${group.id}`)).body.members, undefined);
-      assert.equal(await roster.services.tokens.verify(token), undefined);
+      assert.deepEqual((await roster.services.access.groupsOf(user.id)).map((g) => g.name), ['Engineers']);
+      assert.equal(await roster.services.tokens.verify(token), undefined, 'revoked tokens stay revoked');
+      const reactivated = await roster.request('GET', `/api/v2/audit-logs?targetType=user&targetId=${user.id}&pageSize=1`);
+      assert.equal(reactivated.body.auditLogs[0].action, 'user.reactivated');
+      assert.deepEqual([reactivated.body.auditLogs[0].details.memberships, reactivated.body.auditLogs[0].details.keptGroups], ['kept', [groupId]]);
+    });
+
+    test('SCIM DELETE removes memberships too, even those kept by an earlier active=false', async () => {
+      const scimUser = (await roster.request('POST', '/Users', userBody('rory@example.com'))).body;
+      const group = (await roster.request('POST', '/Groups', groupBody('Reviewers', [scimUser.id]))).body;
+      const user = await byLogin(roster, 'rory@example.com');
+      const groupId = (await roster.request('GET', `${GROUPS}?q=reviewers`)).body.groups[0].id;
+      const groupVersion = (await roster.request('GET', `/Groups/${group.id}`)).headers.etag;
+      await roster.request('PATCH', `/Users/${scimUser.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', value: { active: false } }] });
+      assert.equal((await roster.request('GET', `${MEMBERSHIPS}?userId=${user.id}`)).body.page.total, 1);
+
+      assert.equal((await roster.request('DELETE', `/Users/${scimUser.id}`)).status, 204);
+      assert.equal((await roster.request('GET', `${MEMBERSHIPS}?userId=${user.id}`)).body.page.total, 0);
+      const read = await roster.request('GET', `/Groups/${group.id}`);
+      assert.equal(read.body.members, undefined);
+      assert.notEqual(read.headers.etag, groupVersion, 'the group version changes with its members');
+      const event = await roster.request('GET', `/api/v2/audit-logs?targetType=user&targetId=${user.id}&pageSize=1`);
+      assert.equal(event.body.auditLogs[0].action, 'user.deleted');
+      assert.deepEqual([event.body.auditLogs[0].details.memberships, event.body.auditLogs[0].details.removedFromGroups], ['removed', [groupId]]);
     });
 
     test('SCIM DELETE deactivates and unlinks: SCIM says 404, the admin API shows the user deactivated', async () => {
@@ -149,6 +187,53 @@ eachDatabase('managed mode: SCIM and the admin API together', (database) => {
       const refused = await roster.request('PATCH', `/Users/${scimAdmin.body.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: 'active', value: false }] });
       assert.equal(refused.status, 400);
       assert.match(refused.body.detail, /Self-deactivation is not possible/);
+    });
+  });
+
+  describe('suspended users at the edges of SCIM', () => {
+    let roster: TestApp;
+    before(async () => {
+      roster = await startTestApp({ database, scim: false });
+    });
+    after(async () => {
+      await roster.close();
+    });
+
+    test('a SCIM create that links an active account with active=false ends its tokens and sessions', async () => {
+      const lee = (await roster.request('POST', USERS, { login: 'lee', name: 'Lee', local: false })).body;
+      const token = await roster.tokenFor(lee.id, 'lee-token');
+      await addSession(roster, lee.id, 'lee-session');
+      await roster.services.provisioning.enable({ kind: 'cli' });
+      const linked = await roster.request('POST', '/Users', userBody('lee', { active: false }));
+      assert.equal(linked.status, 201);
+      assert.equal(linked.body.active, false);
+      assert.equal(await roster.services.tokens.verify(token), undefined);
+      assert.equal(await sessionsOf(roster, lee.id), 0);
+      await roster.request('PATCH', `/Users/${linked.body.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', value: { active: true } }] });
+      assert.equal(await roster.services.tokens.verify(token), undefined, 'reactivation does not bring the token back');
+      const event = await roster.request('GET', `/api/v2/audit-logs?targetType=user&targetId=${lee.id}`);
+      const linkedEvent = event.body.auditLogs.find((e: { action: string }) => e.action === 'user.linked');
+      assert.deepEqual([linkedEvent.details.memberships, linkedEvent.details.revokedTokens.length, linkedEvent.details.deletedSessions], ['kept', 1, 1]);
+      await roster.services.provisioning.disable({ kind: 'cli' });
+    });
+
+    test('once SCIM is off, an administrator who creates a suspended user again gets it back without its groups', async () => {
+      await roster.services.provisioning.enable({ kind: 'cli' });
+      const scimUser = (await roster.request('POST', '/Users', userBody('sky@example.com'))).body;
+      await roster.request('POST', '/Groups', groupBody('Skyward', [scimUser.id]));
+      await roster.request('PATCH', `/Users/${scimUser.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: 'active', value: 'False' }] });
+      await roster.services.provisioning.disable({ kind: 'cli' });
+      const sky = await byLogin(roster, 'sky@example.com');
+      assert.equal((await roster.request('GET', `${MEMBERSHIPS}?userId=${sky.id}`)).body.page.total, 1, 'kept while suspended');
+      assert.deepEqual(await roster.services.access.groupsOf(sky.id), []);
+
+      const again = await roster.request('POST', USERS, { login: 'sky@example.com', name: 'Sky', local: false });
+      assert.equal(again.status, 200);
+      assert.equal(again.body.id, sky.id);
+      assert.equal((await roster.request('GET', `${MEMBERSHIPS}?userId=${sky.id}`)).body.page.total, 0);
+      assert.deepEqual(await roster.services.access.groupsOf(sky.id), []);
+      const event = (await roster.request('GET', `/api/v2/audit-logs?targetType=user&targetId=${sky.id}&pageSize=1`)).body.auditLogs[0];
+      assert.deepEqual([event.action, event.details.memberships, event.details.removedFromGroups.length], ['user.reactivated', 'removed', 1]);
     });
   });
 

@@ -255,6 +255,37 @@ eachDatabase('Microsoft Entra ID provisioning replay', (database) => {
     assert.deepEqual((await get(userId)).groups, [{ value: groupId, display: 'Sales', type: 'direct' }]);
   });
 
+  test('Disable then enable ("False"/"True"): sessions and tokens end, memberships stay, and count again once enabled', async () => {
+    // Entra never re-sends the memberships of a re-enabled user: in Entra it never left its groups.
+    const internal = (await roster.request('GET', `/api/v2/users-management/users?q=${encodeURIComponent('adele@contoso.example')}`)).body.users[0];
+    const internalGroup = (await roster.request('GET', '/api/v2/authorizations/groups?q=Sales')).body.groups[0];
+    const token = await roster.tokenFor(internal.id, 'adele-script');
+    const session = await roster.services.sessions.open(internal.id);
+    assert.deepEqual((await roster.services.access.groupsOf(internal.id)).map((group) => group.name), ['Sales']);
+
+    assert.equal((await patchUser(entra.setActive(false, true))).active, false);
+    assert.equal(await roster.services.tokens.verify(token), undefined);
+    assert.equal(await roster.services.sessions.find(session.value), undefined);
+    // Entra reads back what it set: the disabled user is still a member, on both sides.
+    assert.deepEqual((await get(userId)).groups, [{ value: groupId, display: 'Sales', type: 'direct' }]);
+    assert.ok(memberValues((await roster.request('GET', `/Groups/${groupId}`)).body).includes(userId));
+    const member = await lookup(`id eq "${groupId}" and members.value eq "${userId}"`, 'Groups', { excludedAttributes: 'members' });
+    assert.equal(member.totalResults, 1);
+    const memberships = await roster.request('GET', `/api/v2/authorizations/group-memberships?userId=${internal.id}`);
+    assert.deepEqual(memberships.body.groupMemberships.map((m: { groupId: string }) => m.groupId), [internalGroup.id]);
+    // ... but grants nothing while disabled.
+    assert.deepEqual(await roster.services.access.groupsOf(internal.id), []);
+    const suspended = (await roster.request('GET', `/api/v2/audit-logs?targetType=user&targetId=${internal.id}&pageSize=1`)).body.auditLogs[0];
+    assert.equal(suspended.action, 'user.deactivated');
+    assert.deepEqual([suspended.details.memberships, suspended.details.keptGroups], ['kept', [internalGroup.id]]);
+    assert.equal(suspended.details.revokedTokens.length, 1);
+    assert.equal(suspended.details.deletedSessions, 1);
+
+    assert.equal((await patchUser(entra.setActive(true, true))).active, true);
+    assert.deepEqual((await roster.services.access.groupsOf(internal.id)).map((group) => group.name), ['Sales']);
+    assert.equal(await roster.services.tokens.verify(token), undefined, 'tokens stay revoked');
+  });
+
   test('PATCH /Groups: Remove members with a value array (legacy) and by value filter (aadOptscim062020)', async () => {
     expectStatus(await roster.request('PATCH', `/Groups/${groupId}`, entra.removeMembersLegacy(managerId)), 204);
     let read = await roster.request('GET', `/Groups/${groupId}`);
@@ -267,7 +298,10 @@ eachDatabase('Microsoft Entra ID provisioning replay', (database) => {
   });
 
   test('DELETE /Users is final: 204, then 404, and lookups and groups no longer show the user', async () => {
+    const internal = (await roster.request('GET', `/api/v2/users-management/users?q=${encodeURIComponent('adele@contoso.example')}`)).body.users[0];
     expectStatus(await roster.request('DELETE', `/Users/${userId}`), 204);
+    // Unlike a disable, a delete removes the memberships themselves.
+    assert.equal((await roster.request('GET', `/api/v2/authorizations/group-memberships?userId=${internal.id}`)).body.page.total, 0);
     expectStatus(await roster.request('GET', `/Users/${userId}`), 404);
     assert.equal((await lookup('userName eq "adele@contoso.example"')).totalResults, 0);
     const read = await roster.request('GET', `/Groups/${groupId}`);

@@ -207,6 +207,25 @@ eachDatabase('Okta provisioning replay', (database) => {
     assert.deepEqual(memberValues((await send('GET', `/Groups/${groupId}`)).body), [first.id, userId].sort());
   });
 
+  test('Deactivation by PATCH or PUT active=false keeps pushed memberships; they count again on reactivation', async () => {
+    const internal = (await send('GET', `/api/v2/users-management/users?q=${encodeURIComponent(userName)}`)).body.users[0];
+    for (const deactivate of [
+      () => send('PATCH', `/Users/${userId}`, okta.setActive(false)),
+      async () => send('PUT', `/Users/${userId}`, { ...(await read(userId)), active: false }),
+    ]) {
+      const token = await roster.tokenFor(internal.id, 'okta-user-script');
+      expectStatus(await deactivate(), 200);
+      assert.equal(await roster.services.tokens.verify(token), undefined);
+      assert.ok(memberValues((await send('GET', `/Groups/${groupId}`)).body).includes(userId), 'Okta still sees its membership');
+      assert.deepEqual((await read(userId)).groups?.map((group: any) => group.value), [groupId]);
+      assert.deepEqual(await roster.services.access.groupsOf(internal.id), []);
+      const event = (await send('GET', `/api/v2/audit-logs?targetType=user&targetId=${internal.id}&pageSize=1`)).body.auditLogs[0];
+      assert.deepEqual([event.action, event.details.memberships, event.details.keptGroups.length], ['user.deactivated', 'kept', 1]);
+      expectStatus(await send('PATCH', `/Users/${userId}`, okta.setActive(true)), 200);
+      assert.deepEqual((await roster.services.access.groupsOf(internal.id)).map((group) => group.name), ['Test SCIMv20']);
+    }
+  });
+
   test('PUT /Groups with members (custom app integrations) replaces name and members', async () => {
     const members = others.slice(2, 5);
     const response = await send('PUT', `/Groups/${groupId}`, okta.putGroup(groupId, 'Test SCIMv2 (renamed)', members));

@@ -9,7 +9,9 @@ export function currentUserRoute(app: FastifyInstance, services: Services): void
   app.get('/api/users/current', async (request) => {
     const user = await sessionUser(request, services);
     if (user === undefined) throw new ScimError(401, undefined, 'Not signed in: sign in through /saml/login.');
-    const groups = await services.signIn.groupNames(user.id);
+    // The groups that count for access, not the raw memberships: the one answer every access
+    // decision shares (directory/access.ts).
+    const groups = (await services.access.groupsOf(user.id)).map((group) => group.name);
     return {
       login: user.login,
       name: user.name ?? user.login,
