@@ -2,8 +2,8 @@
  * Builds the Fastify application (STYLE.md §3: a plain function; only main.ts listens).
  * Tests call buildApp() with a fresh database and use inject().
  */
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import { badRequest } from '../scim/errors.ts';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import { ScimError, badRequest } from '../scim/errors.ts';
 import type { Services } from '../services.ts';
 import { ping } from '../store/index.ts';
 import { adminApi } from './routes/api/index.ts';
@@ -12,6 +12,7 @@ import { samlRoutes } from './routes/saml/index.ts';
 import { scimEndpoint } from './routes/scim/index.ts';
 import { apiErrorHandler, scimErrorHandler } from './errors.ts';
 import { MAX_JSON_DEPTH, checkStorableText, jsonTooDeep } from './input.ts';
+import { SCIM_PREFIX, apiOfPath, routedPath } from './routing.ts';
 
 export interface AppOptions {
   readonly services: Services;
@@ -22,7 +23,11 @@ export interface AppOptions {
 
 // A PUT of a group with 100k members is a few megabytes; leave room, but keep a bound.
 const BODY_LIMIT = 64 * 1024 * 1024;
-const SCIM_PREFIX = '/api/scim/v2';
+
+/** Answers an error of a request no route took, in the error shape of the API its path belongs to. */
+function unroutedError(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  return apiOfPath(routedPath(request.url)) === 'scim' ? scimErrorHandler(error, request, reply) : apiErrorHandler(error, request, reply);
+}
 
 /** Creates the application with every route registered; call `ready()` or `listen()` next. */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
@@ -32,13 +37,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // IdPs put spaces as `+` and percent-encode filters; Fastify's default parser handles both.
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 500 },
     // A malformed percent-encoding or an over-long id fails before routing, so no scope's error
-    // handler sees it: answer in the shape of the API the URL belongs to.
-    frameworkErrors: (error, request, reply) => {
-      if (request.url.startsWith(`${SCIM_PREFIX}/`)) return scimErrorHandler(error, request, reply);
-      return apiErrorHandler(error, request, reply);
-    },
+    // handler sees it: answer in the shape of the API the path belongs to.
+    frameworkErrors: unroutedError,
   });
   app.decorateRequest('actor', null as never);
+  // The scopes' own 404 handlers only see their prefix spelled exactly; `//api/scim/v2/Nope` lands here.
+  app.setNotFoundHandler((request, reply) => unroutedError(new ScimError(404, undefined, `There is no endpoint ${request.method} ${request.url}.`), request, reply));
 
   // SCIM bodies come as application/scim+json or application/json, with or without charset.
   // Okta sends a JSON content type on DELETE with no body: an empty body is "no body".
@@ -62,9 +66,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   // The ids and query parameters of the JSON APIs reach SQL; the body is checked the same way.
+  // The route's pattern says which API a request reached, however its URL was spelled.
   // The /saml pages check their few parameters themselves and answer with HTML.
   app.addHook('preValidation', async (request) => {
-    if (!request.url.startsWith('/api/')) return;
+    const route = request.routeOptions.url;
+    if (route === undefined || apiOfPath(route) === 'other') return;
     for (const [name, value] of Object.entries((request.params ?? {}) as Record<string, unknown>)) checkStorableText(value, `The ${name} in the URL`);
     for (const [name, value] of Object.entries((request.query ?? {}) as Record<string, unknown>)) checkStorableText(value, `Query parameter ${name}`);
     checkStorableText(request.body, 'The request body');

@@ -2,9 +2,11 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { toScimError } from '../../src/http/errors.ts';
 import { MAX_JSON_DEPTH, checkStorableText, jsonTooDeep } from '../../src/http/input.ts';
+import { apiOfPath, routedPath } from '../../src/http/routing.ts';
 import { ScimError } from '../../src/scim/errors.ts';
 import { eachDatabase } from '../support/databases.ts';
 import { SCIM, startTestApp, userBody, type TestApp } from '../support/app.ts';
+import type { LightMyRequestResponse } from 'fastify';
 
 const ERROR_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:Error';
 const PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
@@ -31,6 +33,14 @@ test('an unknown error still becomes a 500 that says nothing of the internals', 
   const error = toScimError(new RangeError('Maximum call stack size exceeded'));
   assert.equal(error.status, 500);
   assert.doesNotMatch(error.message, /stack/);
+});
+
+test('routedPath reads a URL as the router does, so that every spelling of a path belongs to the same API', () => {
+  for (const url of ['/api/scim/v2/Users', '//api/scim/v2/Users', '///api//scim/v2/Users/', '/%61pi/scim/v2/Users?x=/api/', 'http://roster.test/api/scim/v2/Users/%E0%A4%A', '/api/scim/v2']) {
+    assert.equal(apiOfPath(routedPath(url)), 'scim', url);
+  }
+  for (const url of ['//api/v2/users-management/users?q=%00', '/api', '/api/scim/v2x/Users']) assert.equal(apiOfPath(routedPath(url)), 'admin', url);
+  for (const url of ['/saml/metadata', '//healthz', '/api%2Fscim/v2/Users', '/?/api/scim/v2', '/apis/x', '/%FF/api/scim/v2']) assert.equal(apiOfPath(routedPath(url)), 'other', url);
 });
 
 eachDatabase('request parsing limits', (database) => {
@@ -107,5 +117,59 @@ eachDatabase('request parsing limits', (database) => {
     const api = await roster.request('GET', '/api/v2/users-management/users/%FF');
     assert.equal(api.status, 400);
     assert.match(api.body.message, /malformed percent-encoding/);
+  });
+
+  /** Sends exactly what it is given (URL spelling, bytes, headers) with the token; parses a JSON answer. */
+  async function send(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', url: string, payload?: string | Buffer, headers: Record<string, string> = {}): Promise<{ status: number; body: any; raw: LightMyRequestResponse }> {
+    const raw = await roster.app.inject({
+      method,
+      url,
+      headers: { authorization: `Bearer ${roster.token}`, ...(payload !== undefined ? { 'content-type': 'application/scim+json' } : {}), ...headers },
+      ...(payload !== undefined ? { payload } : {}),
+    });
+    let body: unknown;
+    try {
+      body = raw.body === '' ? undefined : JSON.parse(raw.body);
+    } catch {
+      body = raw.body;
+    }
+    return { status: raw.statusCode, body, raw };
+  }
+
+  async function countUsers(prefix: string): Promise<number> {
+    return (await roster.request('GET', `/Users?filter=${encodeURIComponent(`userName sw "${prefix}"`)}`)).body.totalResults;
+  }
+
+  test('a NUL in a query or a body is refused whatever the spelling of the URL (it listed everyone, or was stored, through //api/...)', async () => {
+    for (const path of ['//api/v2/users-management/users', '///api/v2/users-management/users', '/api//v2/users-management/users', '/api/v2/users-management//users', '/%61pi/v2/users-management/users']) {
+      const listed = await send('GET', `${path}?q=%00`);
+      assert.equal(listed.status, 400, `${path}: ${JSON.stringify(listed.body).slice(0, 200)}`);
+      assert.match(listed.body.message, /Query parameter q contains a NUL character/);
+    }
+    for (const path of ['//api/scim/v2/Users', '///api/scim/v2/Users', '/api//scim/v2/Users', '/api/scim/v2//Users', '/api/%73cim/v2/Users', '/%61pi/scim/v2/%55sers']) {
+      assertScimError(await send('POST', path, JSON.stringify(userBody('spelled-\u0000@example.com'))), 400, 'invalidValue');
+      assertScimError(await send('GET', `${path}?filter=${encodeURIComponent('userName eq "\u0000"')}`), 400, 'invalidValue');
+      assertScimError(await send('GET', `${path}/x%00y`), 400, 'invalidValue');
+    }
+    assert.equal(await countUsers('spelled-'), 0, 'nothing was stored');
+  });
+
+  test('a malformed URL, an over-long id or an unknown path under the SCIM endpoint answers in the SCIM error shape, whatever the spelling', async () => {
+    assertScimError(await send('GET', '//api/scim/v2/Users/%E0%A4%A'), 400, 'invalidSyntax');
+    assertScimError(await send('GET', '/%61pi/scim/v2/Users/%FF'), 400, 'invalidSyntax');
+    assertScimError(await send('GET', `/api//scim/v2/Groups/${'a'.repeat(600)}`), 414);
+    assertScimError(await send('GET', '//api/scim/v2/Nope'), 404);
+    assertScimError(await send('GET', '/api/scim//v2/Nope'), 404);
+    const api = await send('GET', '//api/v2/users-management/users/%FF');
+    assert.equal(api.status, 400);
+    assert.match(api.body.message, /malformed percent-encoding/);
+    const unknown = await send('GET', `//nowhere/${'x'.repeat(5000)}`);
+    assert.equal(unknown.status, 404);
+    assert.ok(unknown.body.message.length <= 1000, 'a 404 does not echo kilobytes of URL');
+  });
+
+  test('//api/scim/v2/Users still needs a token', async () => {
+    const response = await roster.app.inject({ method: 'GET', url: '//api/scim/v2/Users' });
+    assert.equal(response.statusCode, 401);
   });
 });
