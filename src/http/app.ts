@@ -11,7 +11,7 @@ import { sessionApi } from './routes/api/session-api.ts';
 import { samlRoutes } from './routes/saml/index.ts';
 import { scimEndpoint } from './routes/scim/index.ts';
 import { apiErrorHandler, scimErrorHandler } from './errors.ts';
-import { MAX_JSON_DEPTH, checkStorableText, jsonTooDeep } from './input.ts';
+import { DEFAULT_BODY_LIMIT, MAX_JSON_DEPTH, checkStorableText, jsonTooDeep } from './input.ts';
 import { SCIM_PREFIX, apiOfPath, routedPath } from './routing.ts';
 
 export interface AppOptions {
@@ -19,10 +19,9 @@ export interface AppOptions {
   /** Public URL of this instance, without trailing slash; used for meta.location. */
   readonly baseUrl: string;
   readonly logger?: FastifyServerOptions['logger'];
+  /** Largest request body in bytes (ROSTER_MAX_BODY_SIZE); DEFAULT_BODY_LIMIT when unset. */
+  readonly maxBodySize?: number;
 }
-
-// A PUT of a group with 100k members is a few megabytes; leave room, but keep a bound.
-const BODY_LIMIT = 64 * 1024 * 1024;
 
 /** Answers an error of a request no route took, in the error shape of the API its path belongs to. */
 function unroutedError(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
@@ -33,7 +32,7 @@ function unroutedError(error: unknown, request: FastifyRequest, reply: FastifyRe
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? false,
-    bodyLimit: BODY_LIMIT,
+    bodyLimit: options.maxBodySize ?? DEFAULT_BODY_LIMIT,
     // IdPs put spaces as `+` and percent-encode filters; Fastify's default parser handles both.
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 500 },
     // A malformed percent-encoding or an over-long id fails before routing, so no scope's error

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { toScimError } from '../../src/http/errors.ts';
-import { MAX_JSON_DEPTH, checkStorableText, jsonTooDeep } from '../../src/http/input.ts';
+import { DEFAULT_BODY_LIMIT, MAX_JSON_DEPTH, checkStorableText, jsonTooDeep } from '../../src/http/input.ts';
 import { apiOfPath, routedPath } from '../../src/http/routing.ts';
 import { ScimError } from '../../src/scim/errors.ts';
 import { eachDatabase } from '../support/databases.ts';
@@ -41,6 +41,19 @@ test('routedPath reads a URL as the router does, so that every spelling of a pat
   }
   for (const url of ['//api/v2/users-management/users?q=%00', '/api', '/api/scim/v2x/Users']) assert.equal(apiOfPath(routedPath(url)), 'admin', url);
   for (const url of ['/saml/metadata', '//healthz', '/api%2Fscim/v2/Users', '/?/api/scim/v2', '/apis/x', '/%FF/api/scim/v2']) assert.equal(apiOfPath(routedPath(url)), 'other', url);
+});
+
+test('the default body limit holds the largest real request: a 100 000-member group PUT, compact or pretty-printed', () => {
+  // Okta's group push sends every member as {"value", "display"}; a client that reads a group and
+  // writes it back sends Roster's own representation, which adds "type". 100 000 members is the
+  // largest group docs/performance.md measures.
+  const id = '01a22c42-f0e8-73e5-b689-e3a4a1f0f1bd';
+  const display = 'firstname.lastname-with-a-long-name@subsidiary.example.com'.padEnd(60, 'x');
+  const members = Array.from({ length: 100_000 }, () => ({ value: id, display, type: 'User' }));
+  const group = { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], id, displayName: 'Everyone', members };
+  assert.ok(Buffer.byteLength(JSON.stringify(group)) < DEFAULT_BODY_LIMIT);
+  assert.ok(Buffer.byteLength(JSON.stringify(group, null, 2)) < DEFAULT_BODY_LIMIT);
+  assert.ok(DEFAULT_BODY_LIMIT <= 32 * 1024 * 1024, 'sized from the request, not generous by default');
 });
 
 eachDatabase('request parsing limits', (database) => {
@@ -171,5 +184,22 @@ eachDatabase('request parsing limits', (database) => {
   test('//api/scim/v2/Users still needs a token', async () => {
     const response = await roster.app.inject({ method: 'GET', url: '//api/scim/v2/Users' });
     assert.equal(response.statusCode, 401);
+  });
+
+  test(`a body one byte over the ${DEFAULT_BODY_LIMIT / 1024 / 1024} MiB limit is 413 in the API's error shape; one at the limit is accepted`, async () => {
+    const padded = (json: string, size: number): string => json + ' '.repeat(size - Buffer.byteLength(json));
+    const user = JSON.stringify(userBody('at-the-limit@example.com'));
+    const atLimit = await send('POST', `${SCIM}/Users`, padded(user, DEFAULT_BODY_LIMIT));
+    assert.equal(atLimit.status, 201, JSON.stringify(atLimit.body).slice(0, 300));
+    const over = await send('POST', `${SCIM}/Users`, padded(JSON.stringify(userBody('over-the-limit@example.com')), DEFAULT_BODY_LIMIT + 1));
+    assertScimError(over, 413);
+    assert.match(over.body.detail, /larger than the 20 MiB Roster accepts/);
+    assert.equal(await countUsers('over-the-limit'), 0);
+    const group = JSON.stringify({ name: 'Big' });
+    const apiAtLimit = await send('POST', '/api/v2/authorizations/groups', padded(group, DEFAULT_BODY_LIMIT), { 'content-type': 'application/json' });
+    assert.match(apiAtLimit.body.message, /externally managed/, 'parsed, then refused for what it asks');
+    const apiOver = await send('POST', '/api/v2/authorizations/groups', padded(group, DEFAULT_BODY_LIMIT + 1), { 'content-type': 'application/json' });
+    assert.equal(apiOver.status, 413);
+    assert.match(apiOver.body.message, /larger than the 20 MiB Roster accepts/);
   });
 });
