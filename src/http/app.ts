@@ -11,7 +11,7 @@ import { sessionApi } from './routes/api/session-api.ts';
 import { samlRoutes } from './routes/saml/index.ts';
 import { scimEndpoint } from './routes/scim/index.ts';
 import { apiErrorHandler, scimErrorHandler } from './errors.ts';
-import { DEFAULT_BODY_LIMIT, MAX_JSON_DEPTH, checkStorableText, jsonTooDeep } from './input.ts';
+import { DEFAULT_BODY_LIMIT, MAX_JSON_DEPTH, checkStorableText, decodeJsonBody, jsonTooDeep } from './input.ts';
 import { SCIM_PREFIX, apiOfPath, routedPath } from './routing.ts';
 
 export interface AppOptions {
@@ -46,10 +46,17 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // SCIM bodies come as application/scim+json or application/json, with or without charset.
   // Okta sends a JSON content type on DELETE with no body: an empty body is "no body".
   // The admin API's PATCH is a JSON merge patch (RFC 7396), as in SonarQube's Web API v2.
+  // The body is read as bytes, so that bytes that are not UTF-8 are refused, not replaced.
   const parseJson = app.getDefaultJsonParser('error', 'ignore');
   app.removeContentTypeParser(['application/json']);
-  app.addContentTypeParser(['application/json', 'application/scim+json', 'application/merge-patch+json'], { parseAs: 'string' }, (request, body, done) => {
-    const text = typeof body === 'string' ? body : body.toString('utf8');
+  app.addContentTypeParser(['application/json', 'application/scim+json', 'application/merge-patch+json'], { parseAs: 'buffer' }, (request, body, done) => {
+    let text: string;
+    try {
+      text = decodeJsonBody(typeof body === 'string' ? Buffer.from(body) : body, request.headers['content-type']);
+    } catch (error) {
+      done(error as Error, undefined);
+      return;
+    }
     if (text.trim() === '') {
       done(null, undefined);
       return;

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
+import { isUtf8 } from 'node:buffer';
 import { after, before, test } from 'node:test';
 import { toScimError } from '../../src/http/errors.ts';
-import { DEFAULT_BODY_LIMIT, MAX_JSON_DEPTH, checkStorableText, jsonTooDeep } from '../../src/http/input.ts';
+import { DEFAULT_BODY_LIMIT, MAX_JSON_DEPTH, checkStorableText, firstInvalidUtf8, jsonTooDeep } from '../../src/http/input.ts';
 import { apiOfPath, routedPath } from '../../src/http/routing.ts';
 import { ScimError } from '../../src/scim/errors.ts';
 import { eachDatabase } from '../support/databases.ts';
@@ -33,6 +34,24 @@ test('an unknown error still becomes a 500 that says nothing of the internals', 
   const error = toScimError(new RangeError('Maximum call stack size exceeded'));
   assert.equal(error.status, 500);
   assert.doesNotMatch(error.message, /stack/);
+});
+
+test('firstInvalidUtf8 agrees with the platform\'s UTF-8 validator, and points at the first bad byte', () => {
+  assert.equal(firstInvalidUtf8(Buffer.from('René 😀 ✓', 'utf8')), -1);
+  assert.equal(firstInvalidUtf8(Buffer.from('René', 'latin1')), 3);
+  for (const [bytes, offset] of [[[0x61, 0xc0, 0x80], 1], [[0xe0, 0x80, 0x80], 0], [[0xed, 0xa0, 0x80], 0], [[0xf4, 0x90, 0x80, 0x80], 0], [[0xf5], 0], [[0x61, 0xe2, 0x82], 1], [[0x80], 0]] as const) {
+    assert.equal(firstInvalidUtf8(Uint8Array.from(bytes)), offset, bytes.join(','));
+  }
+  // Short random byte strings biased towards the edges of the ranges that matter.
+  let state = 7;
+  const next = (): number => (state = (Math.imul(state, 1103515245) + 12345) >>> 0) >>> 8;
+  const edges = [0x00, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xe1, 0xec, 0xed, 0xee, 0xef, 0xf0, 0xf1, 0xf3, 0xf4, 0xf5, 0xff];
+  for (let round = 0; round < 20_000; round += 1) {
+    const bytes = Buffer.from(Array.from({ length: 1 + (next() % 6) }, () => edges[next() % edges.length] ?? 0));
+    const offset = firstInvalidUtf8(bytes);
+    assert.equal(offset === -1, isUtf8(bytes), bytes.toString('hex'));
+    if (offset !== -1) assert.ok(isUtf8(bytes.subarray(0, offset)), `${bytes.toString('hex')}: everything before ${offset} is UTF-8`);
+  }
 });
 
 test('routedPath reads a URL as the router does, so that every spelling of a path belongs to the same API', () => {
@@ -201,5 +220,44 @@ eachDatabase('request parsing limits', (database) => {
     const apiOver = await send('POST', '/api/v2/authorizations/groups', padded(group, DEFAULT_BODY_LIMIT + 1), { 'content-type': 'application/json' });
     assert.equal(apiOver.status, 413);
     assert.match(apiOver.body.message, /larger than the 20 MiB Roster accepts/);
+  });
+
+  test('a body that is not UTF-8 (René in ISO-8859-1) is 400 invalidSyntax and nothing is stored (it was stored as Ren\\uFFFD)', async () => {
+    const latin1 = Buffer.from(JSON.stringify(userBody('René-latin1@example.com')), 'latin1');
+    const scim = await send('POST', `${SCIM}/Users`, latin1);
+    assertScimError(scim, 400, 'invalidSyntax');
+    assert.match(scim.body.detail, /not valid UTF-8: byte 0xE9 at offset 73/);
+    const surrogate = Buffer.concat([Buffer.from('{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"Ren-surrogate'), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('"}')]);
+    assertScimError(await send('POST', `${SCIM}/Users`, surrogate), 400, 'invalidSyntax');
+    const truncated = Buffer.concat([Buffer.from('{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"Ren-truncated'), Buffer.from([0xc3])]);
+    assertScimError(await send('POST', `${SCIM}/Users`, truncated), 400, 'invalidSyntax');
+    assert.equal(await countUsers('Ren'), 0);
+    const api = await send('POST', '/api/v2/authorizations/groups', Buffer.from('{"name":"René"}', 'latin1'), { 'content-type': 'application/json' });
+    assert.equal(api.status, 400);
+    assert.match(api.body.message, /not valid UTF-8/);
+  });
+
+  test('a declared charset other than UTF-8 is 415 in the error shape of its API', async () => {
+    const body = JSON.stringify(userBody('charset@example.com'));
+    for (const contentType of ['application/scim+json; charset=ISO-8859-1', 'application/json; charset=latin1', 'application/scim+json; charset=utf-16', 'application/scim+json; charset="windows-1252"']) {
+      const response = await send('POST', `${SCIM}/Users`, body, { 'content-type': contentType });
+      assertScimError(response, 415);
+      assert.match(response.body.detail, /UTF-8/);
+    }
+    const api = await send('POST', '/api/v2/authorizations/groups', '{"name":"x"}', { 'content-type': 'application/json; charset=iso-8859-1' });
+    assert.equal(api.status, 415);
+    assert.match(api.body.message, /UTF-8/);
+    assert.equal(await countUsers('charset'), 0);
+  });
+
+  test('UTF-8 however the charset is spelled is accepted and stored exactly', async () => {
+    const spellings = ['application/scim+json; charset=utf-8', 'application/scim+json;charset=UTF-8', 'application/json; charset="utf-8"', 'application/scim+json; Charset="Utf-8"', 'application/json; charset=utf8', 'application/scim+json'];
+    for (const [index, contentType] of spellings.entries()) {
+      const created = await send('POST', `${SCIM}/Users`, Buffer.from(JSON.stringify(userBody(`rené-${index}@example.com`, { displayName: 'René Ærø 😀' })), 'utf8'), { 'content-type': contentType });
+      assert.equal(created.status, 201, `${contentType}: ${JSON.stringify(created.body)}`);
+      const read = await roster.request('GET', `/Users/${created.body.id}`);
+      assert.equal(read.body.userName, `rené-${index}@example.com`);
+      assert.equal(read.body.displayName, 'René Ærø 😀');
+    }
   });
 });
