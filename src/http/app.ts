@@ -28,6 +28,12 @@ function unroutedError(error: unknown, request: FastifyRequest, reply: FastifyRe
   return apiOfPath(routedPath(request.url)) === 'scim' ? scimErrorHandler(error, request, reply) : apiErrorHandler(error, request, reply);
 }
 
+// Browsers must not guess a type from the content: a JSON error that echoes input, or the SAML
+// metadata, could otherwise be sniffed and rendered as HTML.
+function noSniff(reply: FastifyReply): void {
+  reply.header('x-content-type-options', 'nosniff');
+}
+
 /** Creates the application with every route registered; call `ready()` or `listen()` next. */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
@@ -36,10 +42,16 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // IdPs put spaces as `+` and percent-encode filters; Fastify's default parser handles both.
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 500 },
     // A malformed percent-encoding or an over-long id fails before routing, so no scope's error
-    // handler sees it: answer in the shape of the API the path belongs to.
-    frameworkErrors: unroutedError,
+    // handler sees it (nor any hook): answer in the shape of the API the path belongs to.
+    frameworkErrors: (error, request, reply) => {
+      noSniff(reply);
+      return unroutedError(error, request, reply);
+    },
   });
   app.decorateRequest('actor', null as never);
+  app.addHook('onSend', async (_request, reply) => {
+    noSniff(reply);
+  });
   // The scopes' own 404 handlers only see their prefix spelled exactly; `//api/scim/v2/Nope` lands here.
   app.setNotFoundHandler((request, reply) => unroutedError(new ScimError(404, undefined, `There is no endpoint ${request.method} ${request.url}.`), request, reply));
 

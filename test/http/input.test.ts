@@ -260,4 +260,21 @@ eachDatabase('request parsing limits', (database) => {
       assert.equal(read.body.displayName, 'René Ærø 😀');
     }
   });
+
+  test('every response says X-Content-Type-Options: nosniff: JSON, errors, 404s, framework errors and the SAML metadata', async () => {
+    const responses: Array<[string, LightMyRequestResponse]> = [
+      ['healthz', (await send('GET', '/healthz')).raw],
+      ['SCIM list', (await send('GET', `${SCIM}/Users`)).raw],
+      ['SCIM 404', (await send('GET', `${SCIM}/Users/nope`)).raw],
+      ['SCIM unknown path', (await send('GET', `${SCIM}/Nope`)).raw],
+      ['SCIM without a token', await roster.app.inject({ method: 'GET', url: `${SCIM}/Users` })],
+      ['SCIM bad JSON', (await send('POST', `${SCIM}/Users`, '{')).raw],
+      ['admin API list', (await send('GET', '/api/v2/users-management/users')).raw],
+      ['admin API bad URL', (await send('GET', '/api/v2/users-management/users/%FF')).raw],
+      ['SCIM bad URL', (await send('GET', `${SCIM}/Users/%FF`)).raw],
+      ['root 404', (await send('GET', '/nope')).raw],
+      ['SAML metadata', (await send('GET', '/saml/metadata')).raw],
+    ];
+    for (const [what, response] of responses) assert.equal(response.headers['x-content-type-options'], 'nosniff', `${what} (${response.statusCode})`);
+  });
 });
