@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { DEFAULT_BODY_LIMIT, formatBytes } from './http/input.ts';
 import type { DatabaseLocation, PostgresTls } from './store/index.ts';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -16,6 +17,8 @@ export interface Config {
   readonly baseUrl: string;
   readonly database: DatabaseLocation;
   readonly logLevel: LogLevel;
+  /** The largest request body accepted, in bytes. */
+  readonly maxBodySize: number;
 }
 
 /** A configuration value that cannot be used; the message names the variable and what it expects. */
@@ -38,7 +41,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const baseUrl = parseBaseUrl(value(env, 'ROSTER_BASE_URL') ?? `http://localhost:${port}`);
   const database = Object.freeze(parseDatabase(env));
   const logLevel = parseLogLevel(value(env, 'ROSTER_LOG_LEVEL') ?? 'info');
-  return Object.freeze({ port, host, baseUrl, database, logLevel });
+  const maxBodySize = parseBodySize(value(env, 'ROSTER_MAX_BODY_SIZE'));
+  return Object.freeze({ port, host, baseUrl, database, logLevel, maxBodySize });
 }
 
 /** An empty variable counts as unset: compose files and CI often define `VAR=` to mean "default". */
@@ -172,6 +176,25 @@ function parseLogLevel(raw: string): LogLevel {
     throw new ConfigError('ROSTER_LOG_LEVEL', `ROSTER_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got "${raw}")`);
   }
   return level;
+}
+
+// Below 64 KiB a single SCIM attribute (64 KiB of text) no longer fits, and `20` most likely
+// meant MiB; above 256 MiB the decoded text nears V8's largest string.
+const MIN_BODY_SIZE = 64 * 1024;
+const MAX_BODY_SIZE = 256 * 1024 * 1024;
+const UNITS: Readonly<Record<string, number>> = { '': 1, kib: 1024, mib: 1024 * 1024 };
+
+function parseBodySize(raw: string | undefined): number {
+  if (raw === undefined) return DEFAULT_BODY_LIMIT;
+  const match = /^(\d{1,12})\s*(kib|mib)?$/i.exec(raw);
+  const size = match ? Number(match[1]) * (UNITS[(match[2] ?? '').toLowerCase()] ?? NaN) : NaN;
+  if (!(size >= MIN_BODY_SIZE && size <= MAX_BODY_SIZE)) {
+    throw new ConfigError(
+      'ROSTER_MAX_BODY_SIZE',
+      `ROSTER_MAX_BODY_SIZE must be a size from ${formatBytes(MIN_BODY_SIZE)} to ${formatBytes(MAX_BODY_SIZE)}, in bytes or with a KiB or MiB suffix, e.g. 32MiB (got "${raw}")`,
+    );
+  }
+  return size;
 }
 
 /** Hides a password in a URL-like value, since error messages end up in logs. */

@@ -14,7 +14,7 @@ export async function serve(config: Config): Promise<void> {
   const services = createServices(store, { baseUrl: config.baseUrl });
   // Of several instances starting on a new database, exactly one creates and prints it.
   const issued = await services.administrators.ensureAdministrator();
-  const app = await buildApp({ services, baseUrl: config.baseUrl, logger: { level: config.logLevel } });
+  const app = await buildApp({ services, baseUrl: config.baseUrl, logger: { level: config.logLevel }, maxBodySize: config.maxBodySize });
 
   let stopping = false;
   const stop = async (signal: string) => {

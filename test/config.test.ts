@@ -26,6 +26,7 @@ describe('loadConfig', () => {
       baseUrl: 'http://localhost:8080',
       database: { kind: 'sqlite', path: resolve(process.cwd(), 'data/roster.db') },
       logLevel: 'info',
+      maxBodySize: 20 * 1024 * 1024,
     });
   });
 
@@ -49,6 +50,16 @@ describe('loadConfig', () => {
 
   test('ROSTER_PORT example message', () => {
     assert.throws(() => loadConfig({ ROSTER_PORT: 'abc' }), { message: 'ROSTER_PORT must be an integer between 1 and 65535 (got "abc")' });
+  });
+
+  test('ROSTER_MAX_BODY_SIZE takes bytes, KiB or MiB, and refuses sizes that are surely a mistake', () => {
+    assert.equal(loadConfig({ ROSTER_MAX_BODY_SIZE: '32MiB' }).maxBodySize, 32 * 1024 * 1024);
+    assert.equal(loadConfig({ ROSTER_MAX_BODY_SIZE: '512 kib' }).maxBodySize, 512 * 1024);
+    assert.equal(loadConfig({ ROSTER_MAX_BODY_SIZE: '1048576' }).maxBodySize, 1048576);
+    assert.equal(loadConfig({ ROSTER_MAX_BODY_SIZE: '256MiB' }).maxBodySize, 256 * 1024 * 1024);
+    for (const bad of ['20', '65535', '257MiB', '20MB', '1GiB', '1.5MiB', '-1', 'lots', '0x100000']) {
+      refuses({ ROSTER_MAX_BODY_SIZE: bad }, 'ROSTER_MAX_BODY_SIZE', new RegExp(`from 64 KiB to 256 MiB, in bytes or with a KiB or MiB suffix, e\\.g\\. 32MiB \\(got "${bad.replace('.', '\\.')}"\\)`));
+    }
   });
 
   test('ROSTER_HOST', () => {

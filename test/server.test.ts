@@ -4,6 +4,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { createServices } from '../src/services.ts';
+import { openStore } from '../src/store/index.ts';
 import { startInstance, stop, waitHealthy } from './support/process.ts';
 
 test('roster serve answers /healthz, prints the SCIM base URL, and exits cleanly on SIGTERM', async () => {
@@ -32,4 +34,40 @@ test('a bad ROSTER_PORT stops start-up with a message naming the variable', asyn
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   assert.notEqual(code, 0);
   assert.match(stderr, /ROSTER_PORT/);
+});
+
+test('ROSTER_MAX_BODY_SIZE sets the largest body the server accepts: one byte over is 413, the limit itself passes', async () => {
+  const directory = mkdtempSync(join(tmpdir(), 'roster-serve-'));
+  const path = join(directory, 'roster.db');
+  const instance = await startInstance(`sqlite:${path}`, { ROSTER_MAX_BODY_SIZE: '64KiB' });
+  try {
+    await waitHealthy(instance);
+    const store = await openStore({ kind: 'sqlite', path });
+    let token: string;
+    try {
+      const services = createServices(store);
+      const admin = await services.accounts.findByLogin('admin');
+      assert.ok(admin, 'the server created the administrator');
+      token = (await services.tokens.create('limit', { kind: 'cli' }, admin.id)).token;
+    } finally {
+      await store.close();
+    }
+    const post = async (size: number) => {
+      const json = JSON.stringify({ name: `Group of ${size}` });
+      const response = await fetch(`${instance.base}/api/v2/authorizations/groups`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: json + ' '.repeat(size - json.length),
+      });
+      return { status: response.status, body: (await response.json()) as { message?: string } };
+    };
+    const over = await post(64 * 1024 + 1);
+    assert.equal(over.status, 413);
+    assert.match(over.body.message ?? '', /larger than the 64 KiB Roster accepts/);
+    assert.equal((await post(64 * 1024)).status, 201);
+    assert.equal(await stop(instance), 0, instance.output);
+  } finally {
+    if (instance.process.exitCode === null) instance.process.kill('SIGKILL');
+    rmSync(directory, { recursive: true, force: true });
+  }
 });

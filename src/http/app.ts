@@ -2,8 +2,8 @@
  * Builds the Fastify application (STYLE.md §3: a plain function; only main.ts listens).
  * Tests call buildApp() with a fresh database and use inject().
  */
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import { badRequest } from '../scim/errors.ts';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import { ScimError, badRequest } from '../scim/errors.ts';
 import type { Services } from '../services.ts';
 import { ping } from '../store/index.ts';
 import { adminApi } from './routes/api/index.ts';
@@ -11,42 +11,64 @@ import { sessionApi } from './routes/api/session-api.ts';
 import { samlRoutes } from './routes/saml/index.ts';
 import { scimEndpoint } from './routes/scim/index.ts';
 import { apiErrorHandler, scimErrorHandler } from './errors.ts';
-import { MAX_JSON_DEPTH, checkStorableText, jsonTooDeep } from './input.ts';
+import { DEFAULT_BODY_LIMIT, MAX_JSON_DEPTH, checkStorableText, decodeJsonBody, jsonTooDeep } from './input.ts';
+import { SCIM_PREFIX, apiOfPath, routedPath } from './routing.ts';
 
 export interface AppOptions {
   readonly services: Services;
   /** Public URL of this instance, without trailing slash; used for meta.location. */
   readonly baseUrl: string;
   readonly logger?: FastifyServerOptions['logger'];
+  /** Largest request body in bytes (ROSTER_MAX_BODY_SIZE); DEFAULT_BODY_LIMIT when unset. */
+  readonly maxBodySize?: number;
 }
 
-// A PUT of a group with 100k members is a few megabytes; leave room, but keep a bound.
-const BODY_LIMIT = 64 * 1024 * 1024;
-const SCIM_PREFIX = '/api/scim/v2';
+/** Answers an error of a request no route took, in the error shape of the API its path belongs to. */
+function unroutedError(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  return apiOfPath(routedPath(request.url)) === 'scim' ? scimErrorHandler(error, request, reply) : apiErrorHandler(error, request, reply);
+}
+
+// Browsers must not guess a type from the content: a JSON error that echoes input, or the SAML
+// metadata, could otherwise be sniffed and rendered as HTML.
+function noSniff(reply: FastifyReply): void {
+  reply.header('x-content-type-options', 'nosniff');
+}
 
 /** Creates the application with every route registered; call `ready()` or `listen()` next. */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? false,
-    bodyLimit: BODY_LIMIT,
+    bodyLimit: options.maxBodySize ?? DEFAULT_BODY_LIMIT,
     // IdPs put spaces as `+` and percent-encode filters; Fastify's default parser handles both.
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 500 },
     // A malformed percent-encoding or an over-long id fails before routing, so no scope's error
-    // handler sees it: answer in the shape of the API the URL belongs to.
+    // handler sees it (nor any hook): answer in the shape of the API the path belongs to.
     frameworkErrors: (error, request, reply) => {
-      if (request.url.startsWith(`${SCIM_PREFIX}/`)) return scimErrorHandler(error, request, reply);
-      return apiErrorHandler(error, request, reply);
+      noSniff(reply);
+      return unroutedError(error, request, reply);
     },
   });
   app.decorateRequest('actor', null as never);
+  app.addHook('onSend', async (_request, reply) => {
+    noSniff(reply);
+  });
+  // The scopes' own 404 handlers only see their prefix spelled exactly; `//api/scim/v2/Nope` lands here.
+  app.setNotFoundHandler((request, reply) => unroutedError(new ScimError(404, undefined, `There is no endpoint ${request.method} ${request.url}.`), request, reply));
 
   // SCIM bodies come as application/scim+json or application/json, with or without charset.
   // Okta sends a JSON content type on DELETE with no body: an empty body is "no body".
   // The admin API's PATCH is a JSON merge patch (RFC 7396), as in SonarQube's Web API v2.
+  // The body is read as bytes, so that bytes that are not UTF-8 are refused, not replaced.
   const parseJson = app.getDefaultJsonParser('error', 'ignore');
   app.removeContentTypeParser(['application/json']);
-  app.addContentTypeParser(['application/json', 'application/scim+json', 'application/merge-patch+json'], { parseAs: 'string' }, (request, body, done) => {
-    const text = typeof body === 'string' ? body : body.toString('utf8');
+  app.addContentTypeParser(['application/json', 'application/scim+json', 'application/merge-patch+json'], { parseAs: 'buffer' }, (request, body, done) => {
+    let text: string;
+    try {
+      text = decodeJsonBody(typeof body === 'string' ? Buffer.from(body) : body, request.headers['content-type']);
+    } catch (error) {
+      done(error as Error, undefined);
+      return;
+    }
     if (text.trim() === '') {
       done(null, undefined);
       return;
@@ -62,9 +84,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   // The ids and query parameters of the JSON APIs reach SQL; the body is checked the same way.
+  // The route's pattern says which API a request reached, however its URL was spelled.
   // The /saml pages check their few parameters themselves and answer with HTML.
   app.addHook('preValidation', async (request) => {
-    if (!request.url.startsWith('/api/')) return;
+    const route = request.routeOptions.url;
+    if (route === undefined || apiOfPath(route) === 'other') return;
     for (const [name, value] of Object.entries((request.params ?? {}) as Record<string, unknown>)) checkStorableText(value, `The ${name} in the URL`);
     for (const [name, value] of Object.entries((request.query ?? {}) as Record<string, unknown>)) checkStorableText(value, `Query parameter ${name}`);
     checkStorableText(request.body, 'The request body');

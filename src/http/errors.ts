@@ -5,6 +5,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ScimError, type ScimType } from '../scim/errors.ts';
 import { DirectoryError, type DirectoryErrorCode } from '../directory/errors.ts';
+import { formatBytes } from './input.ts';
 
 export const SCIM_CONTENT_TYPE = 'application/scim+json; charset=utf-8';
 
@@ -36,23 +37,28 @@ function isClientFrameworkError(error: unknown): error is FastifyError & { statu
   );
 }
 
-/** Converts any error into a ScimError; unknown errors become a 500 without internals. */
-export function toScimError(error: unknown): ScimError {
+/**
+ * Converts any error into a ScimError; unknown errors become a 500 without internals.
+ * `bodyLimit` (bytes) lets a 413 say what the limit is.
+ */
+export function toScimError(error: unknown, bodyLimit?: number): ScimError {
   if (error instanceof ScimError) return error;
   if (error instanceof DirectoryError) {
     return new ScimError(DIRECTORY_STATUS[error.code], DIRECTORY_SCIM_TYPE[error.code], error.message);
   }
   if (isClientFrameworkError(error)) {
     const scimType: ScimType | undefined = error.statusCode === 400 ? 'invalidSyntax' : undefined;
-    return new ScimError(error.statusCode, scimType, frameworkDetail(error));
+    return new ScimError(error.statusCode, scimType, frameworkDetail(error, bodyLimit));
   }
   return new ScimError(500, undefined, 'Roster could not complete the request because of an internal error; it has been logged.');
 }
 
-function frameworkDetail(error: FastifyError & { statusCode: number }): string {
+function frameworkDetail(error: FastifyError & { statusCode: number }, bodyLimit: number | undefined): string {
   switch (error.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return 'The request body is larger than Roster accepts.';
+      return bodyLimit === undefined
+        ? 'The request body is larger than Roster accepts.'
+        : `The request body is larger than the ${formatBytes(bodyLimit)} Roster accepts (ROSTER_MAX_BODY_SIZE).`;
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return 'Send request bodies as application/scim+json or application/json.';
     // The framework's own messages repeat the whole URL, which may be kilobytes of garbage.
@@ -79,7 +85,7 @@ function concise(message: string): string {
 
 /** The error handler of the SCIM routes. */
 export function scimErrorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const scimError = toScimError(error);
+  const scimError = toScimError(error, request.routeOptions.bodyLimit);
   if (scimError.status >= 500) request.log.error({ err: error }, 'SCIM request failed');
   else request.log.info({ status: scimError.status, scimType: scimError.scimType, detail: scimError.message }, 'SCIM request refused');
   if (scimError.status === 401) reply.header('WWW-Authenticate', 'Bearer realm="Roster SCIM"');
@@ -88,7 +94,7 @@ export function scimErrorHandler(error: unknown, request: FastifyRequest, reply:
 
 /** The error handler of the admin API: `{"message": "…"}` as SonarQube's Web API v2 answers. */
 export function apiErrorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const scimError = toScimError(error);
+  const scimError = toScimError(error, request.routeOptions.bodyLimit);
   if (scimError.status >= 500) request.log.error({ err: error }, 'API request failed');
   if (scimError.status === 401) reply.header('WWW-Authenticate', 'Bearer realm="Roster"');
   const status = error instanceof DirectoryError && error.code === 'precondition' ? 400 : scimError.status;

@@ -1,9 +1,93 @@
 /**
- * Request-parsing rules that hold for every API, before any route sees the input: how deep a
- * JSON body may nest, and which text Roster can store at all.
+ * Request-parsing rules that hold for every API, before any route sees the input: how large a
+ * body may be, how it is encoded, how deep its JSON may nest, and which text Roster can store at all.
  */
-import { badRequest } from '../scim/errors.ts';
+import { ScimError, badRequest } from '../scim/errors.ts';
 import { unstorableText } from '../scim/json.ts';
+
+/**
+ * The default largest request body, in bytes (ROSTER_MAX_BODY_SIZE changes it). Sized from the
+ * largest real request: a PUT of a group with all its members (Okta's group push) at the 100,000
+ * members docs/performance.md measures, at 200 bytes a member (a 36-character id, a display name
+ * of 60 characters, "type", two-space indentation: 170 bytes measured) = 20 MB.
+ */
+export const DEFAULT_BODY_LIMIT = 20 * 1024 * 1024;
+
+/** A byte count as people write it: `20 MiB`, `512 KiB`, or `1000 bytes`. */
+export function formatBytes(bytes: number): string {
+  if (bytes % (1024 * 1024) === 0) return `${bytes / (1024 * 1024)} MiB`;
+  if (bytes % 1024 === 0) return `${bytes / 1024} KiB`;
+  return `${bytes} bytes`;
+}
+
+// A fatal decoder refuses what a lenient one would silently turn into U+FFFD (encoded
+// surrogates included). It drops a leading byte order mark, as Fastify's JSON parser did.
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The text of a JSON request body, or a ScimError: 415 when the Content-Type declares a charset
+ * other than UTF-8, 400 invalidSyntax when the bytes are not UTF-8. RFC 8259 §8.1 and RFC 7644
+ * §3.8 make UTF-8 the encoding of JSON; decoding anything else would store altered data.
+ */
+export function decodeJsonBody(body: Buffer, contentType: string | undefined): string {
+  const charset = contentType === undefined ? undefined : declaredCharset(contentType);
+  // An empty body (Okta's DELETE with a JSON content type) has no encoding to get wrong.
+  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8' && body.length > 0) {
+    throw new ScimError(415, undefined, `The request body is declared as charset=${charset.slice(0, 40)}; Roster reads JSON as UTF-8 only: send it as UTF-8, with charset=utf-8 or no charset.`);
+  }
+  try {
+    return UTF8.decode(body);
+  } catch {
+    const offset = firstInvalidUtf8(body);
+    throw badRequest('invalidSyntax', `The request body is not valid UTF-8: byte 0x${(body[offset] ?? 0).toString(16).toUpperCase().padStart(2, '0')} at offset ${offset} does not begin a complete UTF-8 character. Roster reads JSON as UTF-8 only.`);
+  }
+}
+
+/** The charset parameter of a Content-Type header (RFC 9110 §8.3.2), unquoted and lower-cased, or undefined. */
+function declaredCharset(contentType: string): string | undefined {
+  // A quoted value is matched whole, so that a `;charset=` inside it is not taken for a parameter.
+  for (const match of contentType.matchAll(/;\s*([^=;\s]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)/g)) {
+    if (match[1]?.toLowerCase() !== 'charset') continue;
+    const raw = (match[2] ?? '').trim();
+    const value = raw.startsWith('"') ? raw.slice(1, -1).replace(/\\(.)/g, '$1') : raw;
+    return value.trim().toLowerCase();
+  }
+  return undefined;
+}
+
+/**
+ * The offset of the first byte that does not begin a well-formed UTF-8 sequence (RFC 3629 §4:
+ * no overlong forms, no surrogates, nothing above U+10FFFF), or -1 when all of `bytes` is UTF-8.
+ */
+export function firstInvalidUtf8(bytes: Uint8Array): number {
+  let i = 0;
+  while (i < bytes.length) {
+    const lead = bytes[i] ?? 0;
+    if (lead < 0x80) {
+      i += 1;
+      continue;
+    }
+    // The continuation bytes to follow, and the range of the first one (which excludes the
+    // overlong forms, the surrogates D800–DFFF and code points above 10FFFF).
+    const [count, low, high] =
+      lead >= 0xc2 && lead <= 0xdf ? [1, 0x80, 0xbf]
+      : lead === 0xe0 ? [2, 0xa0, 0xbf]
+      : lead === 0xed ? [2, 0x80, 0x9f]
+      : lead >= 0xe1 && lead <= 0xef ? [2, 0x80, 0xbf]
+      : lead === 0xf0 ? [3, 0x90, 0xbf]
+      : lead === 0xf4 ? [3, 0x80, 0x8f]
+      : lead >= 0xf1 && lead <= 0xf3 ? [3, 0x80, 0xbf]
+      : [0, 0, 0];
+    if (count === 0) return i;
+    for (let k = 1; k <= count; k += 1) {
+      const byte = bytes[i + k];
+      const [min, max] = k === 1 ? [low, high] : [0x80, 0xbf];
+      if (byte === undefined || byte < min || byte > max) return i;
+    }
+    i += count + 1;
+  }
+  return -1;
+}
 
 /** Deepest JSON nesting accepted; SCIM resources need 4 levels, and deeper input only serves to blow the stack. */
 export const MAX_JSON_DEPTH = 32;

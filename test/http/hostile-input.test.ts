@@ -349,6 +349,13 @@ eachDatabase('hostile input', (database) => {
       }
       await scim({ method: 'PATCH', url: `/Groups/${sentinel.group}`, payload: json({ schemas: [PATCH_OP], Operations: [operation] }), headers: { 'if-match': 'W/"never"' } });
     }
+    // The same endpoint however its URL is spelled: the router ignores duplicate slashes and decodes the path.
+    for (const prefix of ['//api/scim/v2', '///api/scim/v2/', '/api//scim/v2', '/%61pi/scim/v2']) {
+      for (const filter of FILTERS) await send(roster, 'scim', { method: 'GET', url: `${prefix}/Users?filter=${encodeURIComponent(filter)}` });
+      for (const id of IDS) await send(roster, 'scim', { method: 'GET', url: `${prefix}/Groups/${id}` });
+      await send(roster, 'scim', { method: 'POST', url: `${prefix}/Users`, payload: `{"schemas":["${USER_SCHEMA}"],"userName":"a\\u0000b"}` });
+      await send(roster, 'scim', { method: 'GET', url: `${prefix}/Nope` });
+    }
     for (const url of ['/ServiceProviderConfig?filter=x&filter=y', '/Schemas?count=-1&attributes=%00', '/ResourceTypes?filter=%00', '/Bulk', '/.search', '/Me', '/Nope', '/Users/x/y/z', '//Users', '/Users/.search/x']) {
       await scim({ method: 'GET', url });
       await scim({ method: 'POST', url, payload: '{"a":[' });

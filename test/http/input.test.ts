@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
+import { isUtf8 } from 'node:buffer';
 import { after, before, test } from 'node:test';
 import { toScimError } from '../../src/http/errors.ts';
-import { MAX_JSON_DEPTH, checkStorableText, jsonTooDeep } from '../../src/http/input.ts';
+import { DEFAULT_BODY_LIMIT, MAX_JSON_DEPTH, checkStorableText, firstInvalidUtf8, jsonTooDeep } from '../../src/http/input.ts';
+import { apiOfPath, routedPath } from '../../src/http/routing.ts';
 import { ScimError } from '../../src/scim/errors.ts';
 import { eachDatabase } from '../support/databases.ts';
 import { SCIM, startTestApp, userBody, type TestApp } from '../support/app.ts';
+import type { LightMyRequestResponse } from 'fastify';
 
 const ERROR_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:Error';
 const PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
@@ -31,6 +34,45 @@ test('an unknown error still becomes a 500 that says nothing of the internals', 
   const error = toScimError(new RangeError('Maximum call stack size exceeded'));
   assert.equal(error.status, 500);
   assert.doesNotMatch(error.message, /stack/);
+});
+
+test('firstInvalidUtf8 agrees with the platform\'s UTF-8 validator, and points at the first bad byte', () => {
+  assert.equal(firstInvalidUtf8(Buffer.from('René 😀 ✓', 'utf8')), -1);
+  assert.equal(firstInvalidUtf8(Buffer.from('René', 'latin1')), 3);
+  for (const [bytes, offset] of [[[0x61, 0xc0, 0x80], 1], [[0xe0, 0x80, 0x80], 0], [[0xed, 0xa0, 0x80], 0], [[0xf4, 0x90, 0x80, 0x80], 0], [[0xf5], 0], [[0x61, 0xe2, 0x82], 1], [[0x80], 0]] as const) {
+    assert.equal(firstInvalidUtf8(Uint8Array.from(bytes)), offset, bytes.join(','));
+  }
+  // Short random byte strings biased towards the edges of the ranges that matter.
+  let state = 7;
+  const next = (): number => (state = (Math.imul(state, 1103515245) + 12345) >>> 0) >>> 8;
+  const edges = [0x00, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xe1, 0xec, 0xed, 0xee, 0xef, 0xf0, 0xf1, 0xf3, 0xf4, 0xf5, 0xff];
+  for (let round = 0; round < 20_000; round += 1) {
+    const bytes = Buffer.from(Array.from({ length: 1 + (next() % 6) }, () => edges[next() % edges.length] ?? 0));
+    const offset = firstInvalidUtf8(bytes);
+    assert.equal(offset === -1, isUtf8(bytes), bytes.toString('hex'));
+    if (offset !== -1) assert.ok(isUtf8(bytes.subarray(0, offset)), `${bytes.toString('hex')}: everything before ${offset} is UTF-8`);
+  }
+});
+
+test('routedPath reads a URL as the router does, so that every spelling of a path belongs to the same API', () => {
+  for (const url of ['/api/scim/v2/Users', '//api/scim/v2/Users', '///api//scim/v2/Users/', '/%61pi/scim/v2/Users?x=/api/', 'http://roster.test/api/scim/v2/Users/%E0%A4%A', '/api/scim/v2']) {
+    assert.equal(apiOfPath(routedPath(url)), 'scim', url);
+  }
+  for (const url of ['//api/v2/users-management/users?q=%00', '/api', '/api/scim/v2x/Users']) assert.equal(apiOfPath(routedPath(url)), 'admin', url);
+  for (const url of ['/saml/metadata', '//healthz', '/api%2Fscim/v2/Users', '/?/api/scim/v2', '/apis/x', '/%FF/api/scim/v2']) assert.equal(apiOfPath(routedPath(url)), 'other', url);
+});
+
+test('the default body limit holds the largest real request: a 100 000-member group PUT, compact or pretty-printed', () => {
+  // Okta's group push sends every member as {"value", "display"}; a client that reads a group and
+  // writes it back sends Roster's own representation, which adds "type". 100 000 members is the
+  // largest group docs/performance.md measures.
+  const id = '01a22c42-f0e8-73e5-b689-e3a4a1f0f1bd';
+  const display = 'firstname.lastname-with-a-long-name@subsidiary.example.com'.padEnd(60, 'x');
+  const members = Array.from({ length: 100_000 }, () => ({ value: id, display, type: 'User' }));
+  const group = { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], id, displayName: 'Everyone', members };
+  assert.ok(Buffer.byteLength(JSON.stringify(group)) < DEFAULT_BODY_LIMIT);
+  assert.ok(Buffer.byteLength(JSON.stringify(group, null, 2)) < DEFAULT_BODY_LIMIT);
+  assert.ok(DEFAULT_BODY_LIMIT <= 32 * 1024 * 1024, 'sized from the request, not generous by default');
 });
 
 eachDatabase('request parsing limits', (database) => {
@@ -107,5 +149,132 @@ eachDatabase('request parsing limits', (database) => {
     const api = await roster.request('GET', '/api/v2/users-management/users/%FF');
     assert.equal(api.status, 400);
     assert.match(api.body.message, /malformed percent-encoding/);
+  });
+
+  /** Sends exactly what it is given (URL spelling, bytes, headers) with the token; parses a JSON answer. */
+  async function send(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', url: string, payload?: string | Buffer, headers: Record<string, string> = {}): Promise<{ status: number; body: any; raw: LightMyRequestResponse }> {
+    const raw = await roster.app.inject({
+      method,
+      url,
+      headers: { authorization: `Bearer ${roster.token}`, ...(payload !== undefined ? { 'content-type': 'application/scim+json' } : {}), ...headers },
+      ...(payload !== undefined ? { payload } : {}),
+    });
+    let body: unknown;
+    try {
+      body = raw.body === '' ? undefined : JSON.parse(raw.body);
+    } catch {
+      body = raw.body;
+    }
+    return { status: raw.statusCode, body, raw };
+  }
+
+  async function countUsers(prefix: string): Promise<number> {
+    return (await roster.request('GET', `/Users?filter=${encodeURIComponent(`userName sw "${prefix}"`)}`)).body.totalResults;
+  }
+
+  test('a NUL in a query or a body is refused whatever the spelling of the URL (it listed everyone, or was stored, through //api/...)', async () => {
+    for (const path of ['//api/v2/users-management/users', '///api/v2/users-management/users', '/api//v2/users-management/users', '/api/v2/users-management//users', '/%61pi/v2/users-management/users']) {
+      const listed = await send('GET', `${path}?q=%00`);
+      assert.equal(listed.status, 400, `${path}: ${JSON.stringify(listed.body).slice(0, 200)}`);
+      assert.match(listed.body.message, /Query parameter q contains a NUL character/);
+    }
+    for (const path of ['//api/scim/v2/Users', '///api/scim/v2/Users', '/api//scim/v2/Users', '/api/scim/v2//Users', '/api/%73cim/v2/Users', '/%61pi/scim/v2/%55sers']) {
+      assertScimError(await send('POST', path, JSON.stringify(userBody('spelled-\u0000@example.com'))), 400, 'invalidValue');
+      assertScimError(await send('GET', `${path}?filter=${encodeURIComponent('userName eq "\u0000"')}`), 400, 'invalidValue');
+      assertScimError(await send('GET', `${path}/x%00y`), 400, 'invalidValue');
+    }
+    assert.equal(await countUsers('spelled-'), 0, 'nothing was stored');
+  });
+
+  test('a malformed URL, an over-long id or an unknown path under the SCIM endpoint answers in the SCIM error shape, whatever the spelling', async () => {
+    assertScimError(await send('GET', '//api/scim/v2/Users/%E0%A4%A'), 400, 'invalidSyntax');
+    assertScimError(await send('GET', '/%61pi/scim/v2/Users/%FF'), 400, 'invalidSyntax');
+    assertScimError(await send('GET', `/api//scim/v2/Groups/${'a'.repeat(600)}`), 414);
+    assertScimError(await send('GET', '//api/scim/v2/Nope'), 404);
+    assertScimError(await send('GET', '/api/scim//v2/Nope'), 404);
+    const api = await send('GET', '//api/v2/users-management/users/%FF');
+    assert.equal(api.status, 400);
+    assert.match(api.body.message, /malformed percent-encoding/);
+    const unknown = await send('GET', `//nowhere/${'x'.repeat(5000)}`);
+    assert.equal(unknown.status, 404);
+    assert.ok(unknown.body.message.length <= 1000, 'a 404 does not echo kilobytes of URL');
+  });
+
+  test('//api/scim/v2/Users still needs a token', async () => {
+    const response = await roster.app.inject({ method: 'GET', url: '//api/scim/v2/Users' });
+    assert.equal(response.statusCode, 401);
+  });
+
+  test(`a body one byte over the ${DEFAULT_BODY_LIMIT / 1024 / 1024} MiB limit is 413 in the API's error shape; one at the limit is accepted`, async () => {
+    const padded = (json: string, size: number): string => json + ' '.repeat(size - Buffer.byteLength(json));
+    const user = JSON.stringify(userBody('at-the-limit@example.com'));
+    const atLimit = await send('POST', `${SCIM}/Users`, padded(user, DEFAULT_BODY_LIMIT));
+    assert.equal(atLimit.status, 201, JSON.stringify(atLimit.body).slice(0, 300));
+    const over = await send('POST', `${SCIM}/Users`, padded(JSON.stringify(userBody('over-the-limit@example.com')), DEFAULT_BODY_LIMIT + 1));
+    assertScimError(over, 413);
+    assert.match(over.body.detail, /larger than the 20 MiB Roster accepts/);
+    assert.equal(await countUsers('over-the-limit'), 0);
+    const group = JSON.stringify({ name: 'Big' });
+    const apiAtLimit = await send('POST', '/api/v2/authorizations/groups', padded(group, DEFAULT_BODY_LIMIT), { 'content-type': 'application/json' });
+    assert.match(apiAtLimit.body.message, /externally managed/, 'parsed, then refused for what it asks');
+    const apiOver = await send('POST', '/api/v2/authorizations/groups', padded(group, DEFAULT_BODY_LIMIT + 1), { 'content-type': 'application/json' });
+    assert.equal(apiOver.status, 413);
+    assert.match(apiOver.body.message, /larger than the 20 MiB Roster accepts/);
+  });
+
+  test('a body that is not UTF-8 (René in ISO-8859-1) is 400 invalidSyntax and nothing is stored (it was stored as Ren\\uFFFD)', async () => {
+    const latin1 = Buffer.from(JSON.stringify(userBody('René-latin1@example.com')), 'latin1');
+    const scim = await send('POST', `${SCIM}/Users`, latin1);
+    assertScimError(scim, 400, 'invalidSyntax');
+    assert.match(scim.body.detail, /not valid UTF-8: byte 0xE9 at offset 73/);
+    const surrogate = Buffer.concat([Buffer.from('{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"Ren-surrogate'), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('"}')]);
+    assertScimError(await send('POST', `${SCIM}/Users`, surrogate), 400, 'invalidSyntax');
+    const truncated = Buffer.concat([Buffer.from('{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"Ren-truncated'), Buffer.from([0xc3])]);
+    assertScimError(await send('POST', `${SCIM}/Users`, truncated), 400, 'invalidSyntax');
+    assert.equal(await countUsers('Ren'), 0);
+    const api = await send('POST', '/api/v2/authorizations/groups', Buffer.from('{"name":"René"}', 'latin1'), { 'content-type': 'application/json' });
+    assert.equal(api.status, 400);
+    assert.match(api.body.message, /not valid UTF-8/);
+  });
+
+  test('a declared charset other than UTF-8 is 415 in the error shape of its API', async () => {
+    const body = JSON.stringify(userBody('charset@example.com'));
+    for (const contentType of ['application/scim+json; charset=ISO-8859-1', 'application/json; charset=latin1', 'application/scim+json; charset=utf-16', 'application/scim+json; charset="windows-1252"']) {
+      const response = await send('POST', `${SCIM}/Users`, body, { 'content-type': contentType });
+      assertScimError(response, 415);
+      assert.match(response.body.detail, /UTF-8/);
+    }
+    const api = await send('POST', '/api/v2/authorizations/groups', '{"name":"x"}', { 'content-type': 'application/json; charset=iso-8859-1' });
+    assert.equal(api.status, 415);
+    assert.match(api.body.message, /UTF-8/);
+    assert.equal(await countUsers('charset'), 0);
+  });
+
+  test('UTF-8 however the charset is spelled is accepted and stored exactly', async () => {
+    const spellings = ['application/scim+json; charset=utf-8', 'application/scim+json;charset=UTF-8', 'application/json; charset="utf-8"', 'application/scim+json; Charset="Utf-8"', 'application/json; charset=utf8', 'application/scim+json'];
+    for (const [index, contentType] of spellings.entries()) {
+      const created = await send('POST', `${SCIM}/Users`, Buffer.from(JSON.stringify(userBody(`rené-${index}@example.com`, { displayName: 'René Ærø 😀' })), 'utf8'), { 'content-type': contentType });
+      assert.equal(created.status, 201, `${contentType}: ${JSON.stringify(created.body)}`);
+      const read = await roster.request('GET', `/Users/${created.body.id}`);
+      assert.equal(read.body.userName, `rené-${index}@example.com`);
+      assert.equal(read.body.displayName, 'René Ærø 😀');
+    }
+  });
+
+  test('every response says X-Content-Type-Options: nosniff: JSON, errors, 404s, framework errors and the SAML metadata', async () => {
+    const responses: Array<[string, LightMyRequestResponse]> = [
+      ['healthz', (await send('GET', '/healthz')).raw],
+      ['SCIM list', (await send('GET', `${SCIM}/Users`)).raw],
+      ['SCIM 404', (await send('GET', `${SCIM}/Users/nope`)).raw],
+      ['SCIM unknown path', (await send('GET', `${SCIM}/Nope`)).raw],
+      ['SCIM without a token', await roster.app.inject({ method: 'GET', url: `${SCIM}/Users` })],
+      ['SCIM bad JSON', (await send('POST', `${SCIM}/Users`, '{')).raw],
+      ['admin API list', (await send('GET', '/api/v2/users-management/users')).raw],
+      ['admin API bad URL', (await send('GET', '/api/v2/users-management/users/%FF')).raw],
+      ['SCIM bad URL', (await send('GET', `${SCIM}/Users/%FF`)).raw],
+      ['root 404', (await send('GET', '/nope')).raw],
+      ['SAML metadata', (await send('GET', '/saml/metadata')).raw],
+    ];
+    for (const [what, response] of responses) assert.equal(response.headers['x-content-type-options'], 'nosniff', `${what} (${response.statusCode})`);
   });
 });
