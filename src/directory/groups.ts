@@ -111,28 +111,31 @@ export function createGroupDirectory(store: Store) {
     const addedIds: string[] = [];
     const removedIds: string[] = [];
     for (const change of changes) {
+      // Members are a set of users: an id named twice ({"value": id} and {"value": id, "type":
+      // "User"} are two SCIM values but one member) is one change, and is recorded once.
+      const ids = change.kind === 'removeAll' ? [] : [...new Set(change.ids)];
       switch (change.kind) {
         case 'add': {
-          const userIds = await resolveMembers(db, change.ids, true);
+          const userIds = await resolveMembers(db, ids, true);
           added += await memberships.add(db, groupId, userIds, now);
-          addedIds.push(...change.ids);
+          addedIds.push(...ids);
           break;
         }
         case 'remove': {
           // Removing someone who is not a member, or not a user at all, leaves the group as asked.
-          const userIds = await resolveMembers(db, change.ids, false);
+          const userIds = await resolveMembers(db, ids, false);
           removed += await memberships.remove(db, groupId, userIds);
-          removedIds.push(...change.ids);
+          removedIds.push(...ids);
           break;
         }
         case 'removeAll':
           removed += await memberships.removeAll(db, groupId);
           break;
         case 'replace': {
-          const userIds = await resolveMembers(db, change.ids, true);
+          const userIds = await resolveMembers(db, ids, true);
           removed += await memberships.removeAll(db, groupId);
           added += await memberships.add(db, groupId, userIds, now);
-          addedIds.push(...change.ids);
+          addedIds.push(...ids);
           break;
         }
       }

@@ -184,7 +184,8 @@ interface PatchState {
 /**
  * Applies PATCH operations in order to a resource document and returns the new document
  * (the input is never changed). Values are checked with validate.ts's rules, and every
- * attribute an operation touches is re-validated afterwards (types, one primary, sizes).
+ * attribute an operation touches is re-validated afterwards (types, one primary, sizes,
+ * duplicates merged).
  */
 export function applyPatch(
   resourceType: ResourceTypeName,

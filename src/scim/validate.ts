@@ -15,6 +15,10 @@
  *   RFC 7644 §3.5.1 says values of readOnly attributes sent by the client SHALL be ignored.
  * - `null` and `[]` mean "unassigned" (RFC 7643 §2.5) and are dropped.
  * - canonicalValues are not enforced (RFC 7643 §7 makes them advisory; clients send custom types).
+ * - Duplicates in a multi-valued attribute collapse into one value (RFC 7643 §2.4: the same
+ *   (type, value) SHOULD NOT appear twice), compared under each sub-attribute's case rule, so
+ *   `CAROL@x.example` is a duplicate of `carol@x.example`. Every write reaches this rule: POST and
+ *   PUT here, and every PATCH operation when patch.ts re-checks the attribute it touched.
  * - Tolerances for real clients: attribute names in any case; "True"/"False" strings for booleans
  *   (Entra); a single object for a multi-valued attribute becomes a one-element array; a bare
  *   value for a complex attribute with a `value` sub-attribute becomes `{ value }`, and a
@@ -270,9 +274,75 @@ function checkSinglePrimary(values: readonly JsonValue[], label: string): void {
   }
 }
 
+/** Sub-attributes that describe a value rather than tell it apart from the others. */
+const DESCRIPTIVE_SUB_ATTRIBUTES: ReadonlySet<string> = new Set(['primary', 'display']);
+
+/**
+ * Whether values of an attribute compare case-sensitively: its caseExact, and always for
+ * binaries and references ("A binary is case exact", RFC 7643 §2.3.6; "A reference is case
+ * exact", §2.3.7), although §8.7.1 lists photos.value and x509Certificates.value as not
+ * case-exact: two certificates or photo URLs differing in case are different values.
+ */
+function comparesCaseExactly(attribute: AttributeDefinition): boolean {
+  return attribute.caseExact || attribute.type === 'binary' || attribute.type === 'reference';
+}
+
+function comparable(attribute: AttributeDefinition, value: JsonValue | undefined): JsonValue {
+  if (value === undefined) return null;
+  return typeof value === 'string' && !comparesCaseExactly(attribute) ? value.toLowerCase() : value;
+}
+
+/**
+ * What tells a value of a multi-valued attribute apart from the others: its sub-attributes
+ * except `primary` and `display`, under their case rules. That is (type, value) for the RFC's
+ * multi-valued attributes (RFC 7643 §2.4), (value, $ref, type) for Group members, and every
+ * component plus the type for addresses.
+ */
+function identityOf(attribute: AttributeDefinition, value: JsonValue): string {
+  if (attribute.type !== 'complex' || !isJsonObject(value)) return JSON.stringify(comparable(attribute, value));
+  const parts = (attribute.subAttributes ?? [])
+    .filter((sub) => !DESCRIPTIVE_SUB_ATTRIBUTES.has(sub.name))
+    .map((sub) => comparable(sub, value[sub.name]));
+  return JSON.stringify(parts);
+}
+
+/**
+ * Merges a duplicate into the value kept. The first occurrence keeps its place and its
+ * spelling; it is primary when any of its duplicates is (so that a value the client marked
+ * primary stays primary, and two duplicates both marked primary leave one primary, not a 400),
+ * and it takes the `display` of the last duplicate that has one: the latest the client said,
+ * which in a PATCH add is the value being added.
+ */
+function mergeDuplicate(kept: JsonValue, duplicate: JsonValue): JsonValue {
+  if (!isJsonObject(kept) || !isJsonObject(duplicate)) return kept;
+  const merged: JsonObject = { ...kept };
+  if (duplicate['primary'] === true) merged['primary'] = true;
+  if (duplicate['display'] !== undefined) merged['display'] = duplicate['display'];
+  return merged;
+}
+
+/** The values of a multi-valued attribute with duplicates merged, in first-seen order (RFC 7643 §2.4). */
+function collapseDuplicates(attribute: AttributeDefinition, values: readonly JsonValue[]): JsonValue[] {
+  const positions = new Map<string, number>();
+  const output: JsonValue[] = [];
+  for (const value of values) {
+    const identity = identityOf(attribute, value);
+    const position = positions.get(identity);
+    if (position === undefined) {
+      positions.set(identity, output.length);
+      output.push(value);
+      continue;
+    }
+    const kept = output[position];
+    if (kept !== undefined) output[position] = mergeDuplicate(kept, value);
+  }
+  return output;
+}
+
 /**
  * Normalises a whole attribute value against its definition: type checks, canonical
- * sub-attribute names, unassigned values dropped, multi-valued rules. Undefined = unassigned.
+ * sub-attribute names, unassigned values dropped, duplicates merged, multi-valued rules.
+ * Undefined = unassigned.
  * Throws 400 invalidValue naming the path (`emails[0].primary must be a boolean`).
  */
 export function normaliseAttributeValue(
@@ -291,11 +361,12 @@ export function normaliseAttributeValue(
         `${label} has ${elements.length} values; Roster accepts at most ${limit} for this attribute`,
       );
     }
-    const output: JsonValue[] = [];
+    const normalised: JsonValue[] = [];
     elements.forEach((element, index) => {
-      const normalised = normaliseSingleValue(context, attribute, element, `${label}[${index}]`);
-      if (normalised !== undefined) output.push(normalised);
+      const single = normaliseSingleValue(context, attribute, element, `${label}[${index}]`);
+      if (single !== undefined) normalised.push(single);
     });
+    const output = collapseDuplicates(attribute, normalised);
     checkSinglePrimary(output, label);
     return output.length > 0 ? output : undefined;
   }

@@ -155,6 +155,19 @@ eachDatabase('SCIM /Groups', (database) => {
     assert.equal((await roster.request('DELETE', `/Groups/${group.id}`, undefined, { 'if-match': '*' })).status, 204);
   });
 
+  test('the same member twice in POST or PUT /Groups is one member, recorded once', async () => {
+    const twice = { ...groupBody('Twice'), members: [{ value: users[2] }, { value: users[2], type: 'User' }, { value: users[2] }] };
+    const created = await roster.request('POST', '/Groups', twice);
+    assert.equal(created.status, 201);
+    assert.deepEqual(created.body.members.map((m: any) => m.value), [users[2]]);
+    const put = await roster.request('PUT', `/Groups/${created.body.id}`, { ...twice, members: [{ value: users[3] }, { value: users[3] }] });
+    assert.equal(put.status, 200);
+    assert.deepEqual(await memberIds(created.body.id), [users[3]]);
+    const audit = await roster.request('GET', '/api/v2/audit-logs?targetType=group&pageSize=500');
+    const entry = audit.body.auditLogs.find((e: any) => e.action === 'group.created' && e.details.scimId === created.body.id);
+    assert.deepEqual(entry.details.membersAdded, [users[2]]);
+  });
+
   test('If-None-Match on GET /Groups/:id: the current version or * gives 304, an old one the group', async () => {
     const group = (await roster.request('POST', '/Groups', groupBody('Cached'))).body;
     const current = await roster.request('GET', `/Groups/${group.id}`, undefined, { 'if-none-match': group.meta.version });

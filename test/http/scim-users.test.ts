@@ -366,6 +366,38 @@ eachDatabase('SCIM /Users', (database) => {
     assert.equal(stillOff.body.active, false);
   });
 
+  test('duplicate multi-valued values collapse regardless of case on POST, PUT and PATCH; one primary survives', async () => {
+    const created = await roster.request('POST', '/Users', userBody('carol@x.example', {
+      emails: [
+        { value: 'carol@x.example', type: 'work', display: 'Carol' },
+        { value: 'CAROL@x.example', type: 'Work', primary: true },
+        { value: 'carol@x.example', type: 'home' },
+      ],
+      phoneNumbers: [{ value: '+1 555 0100', type: 'work' }, { value: '+1 555 0100', type: 'work' }],
+    }));
+    assert.equal(created.status, 201);
+    assert.deepEqual(created.body.emails, [
+      { value: 'carol@x.example', type: 'work', display: 'Carol', primary: true },
+      { value: 'carol@x.example', type: 'home' },
+    ]);
+    assert.deepEqual(created.body.phoneNumbers, [{ value: '+1 555 0100', type: 'work' }]);
+    const id = created.body.id;
+    const put = await roster.request('PUT', `/Users/${id}`, userBody('carol@x.example', {
+      emails: [{ value: 'carol@x.example', type: 'work', primary: true }, { value: 'Carol@X.example', type: 'work', primary: true }],
+    }));
+    assert.equal(put.status, 200);
+    assert.deepEqual(put.body.emails, [{ value: 'carol@x.example', type: 'work', primary: true }]);
+    const added = await roster.request('PATCH', `/Users/${id}`, {
+      schemas: [PATCH_OP],
+      Operations: [{ op: 'add', path: 'emails', value: [{ value: 'CAROL@x.example', type: 'work' }] }],
+    });
+    assert.equal(added.status, 200);
+    assert.deepEqual(added.body.emails, [{ value: 'carol@x.example', type: 'work', primary: true }]);
+    assert.equal(added.body.meta.version, put.body.meta.version, 'adding a duplicate changes nothing');
+    const stored = (await roster.request('GET', `/Users/${id}`)).body;
+    assert.deepEqual(stored.emails, [{ value: 'carol@x.example', type: 'work', primary: true }]);
+  });
+
   test('malformed JSON is 400 invalidSyntax', async () => {
     const response = await roster.request('POST', '/Users', '{"userName": ');
     assert.equal(response.status, 400);
