@@ -112,6 +112,16 @@ export function schemaNamedBy(path: AttributePath): SchemaDefinition | undefined
   return findSchema(path.schema !== undefined ? `${path.schema}:${path.attribute}` : path.attribute);
 }
 
+/**
+ * True when `urn` (a path's schema prefix) is none of the resource type's schemas: an extension
+ * Roster does not implement, whose attributes are ignored wherever they are named (resolveKey).
+ */
+export function isUnknownSchema(resourceType: ResourceTypeName, urn: string | undefined): boolean {
+  if (urn === undefined) return false;
+  const lower = urn.toLowerCase();
+  return !schemasOf(resourceType).some((schema) => schema.id.toLowerCase() === lower);
+}
+
 /** Splits `attr` or `attr.sub` (a JSON key, not filter syntax: `$ref` is a valid name here). */
 function splitDotted(text: string, schema?: string): AttributePath {
   const dot = text.indexOf('.');

@@ -489,6 +489,41 @@ test('a path to an unknown attribute is 400 invalidPath', () => {
   rejects(() => patchUser(barbara(), { op: 'replace', path: 'name.nickname', value: 'x' }), 'invalidPath', /names no attribute/);
 });
 
+test('a path into an extension Roster does not know is ignored and reported; the other operations apply', () => {
+  const CUSTOM = 'urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User';
+  const ignored: string[] = [];
+  const user = applyPatch(
+    'User',
+    barbara(),
+    parsePatchRequest(message(
+      { op: 'Add', path: `${CUSTOM}:customAttribute`, value: '701984' },
+      { op: 'replace', path: 'title', value: 'Lead' },
+      { op: 'Replace', path: `${CUSTOM}:customAttribute`, value: 'x' },
+      { op: 'remove', path: `${CUSTOM}:customAttribute` },
+      { op: 'replace', path: `${CUSTOM}:emails[type eq "work"].value`, value: 'x@x' },
+      { op: 'add', path: CUSTOM, value: { customAttribute: 'y' } },
+      { op: 'add', value: { [`${CUSTOM}:customAttribute`]: 'z', [`${CUSTOM}:emails[type eq "work"].value`]: 'z@x', [CUSTOM]: { a: 1 }, nickName: 'Babs' } },
+    )),
+    { ignored },
+  );
+  assert.equal(user['title'], 'Lead');
+  assert.equal(user['nickName'], 'Babs');
+  assert.deepEqual(user['emails'], barbara()['emails']);
+  assert.equal(user[CUSTOM], undefined);
+  assert.ok(ignored.length > 0 && ignored.every((path) => path.startsWith(CUSTOM)), ignored.join(', '));
+  const group = applyPatch('Group', { schemas: [GROUP_SCHEMA], displayName: 'G' }, parsePatchRequest(message(
+    { op: 'replace', path: 'urn:ietf:params:scim:schemas:extension:Custom:2.0:Group:tag', value: 'x' },
+    { op: 'replace', path: 'displayName', value: 'H' },
+  )));
+  assert.deepEqual(group, { schemas: [GROUP_SCHEMA], displayName: 'H' });
+});
+
+test('an unknown attribute of a schema Roster implements stays 400 invalidPath, with or without its URN', () => {
+  for (const path of [`${EXT}:shoeSize`, `${USER_SCHEMA}:shoeSize`, 'shoeSize', `${EXT}:manager.shoeSize`]) {
+    rejects(() => patchUser(barbara(), { op: 'replace', path, value: 'x' }), 'invalidPath', /names no attribute of a User/);
+  }
+});
+
 test('a value path used as a key of a no-path value is applied like a path', () => {
   const user = patchUser(plainUser(), { op: 'replace', value: { 'emails[type eq "work"].value': 'w@x' } });
   assert.deepEqual(user['emails'], [{ type: 'work', value: 'w@x' }]);
