@@ -18,7 +18,7 @@ import { recordEvent, type Actor } from './audit.ts';
 import { sameAttributes } from './documents.ts';
 import { DirectoryError } from './errors.ts';
 import type { Document } from './documents.ts';
-import type { VersionCheck } from './users.ts';
+import { assertVersion, type VersionCheck } from './users.ts';
 
 /** A change to a group's members, by SCIM user id, applied in the order given. */
 export type MemberChange =
@@ -201,9 +201,7 @@ export function createGroupDirectory(store: Store) {
       let name = '';
       return write(async (trx) => {
         const current = await load(trx, scimId, false, 'write');
-        if (!allows(current.group.version)) {
-          throw new DirectoryError('stale', `Group ${scimId} has changed since version ${current.group.version} was read; fetch it again.`);
-        }
+        assertVersion(allows, `Group ${scimId}`, current.group.version);
         const next = change(current.document);
         const values = toWrite(next.document);
         name = values.name;
@@ -244,9 +242,7 @@ export function createGroupDirectory(store: Store) {
     async remove(scimId: string, allows: VersionCheck, actor: Actor): Promise<void> {
       await write(async (trx) => {
         const current = await load(trx, scimId, false, 'delete');
-        if (!allows(current.group.version)) {
-          throw new DirectoryError('stale', `Group ${scimId} has changed since it was read; fetch it again.`);
-        }
+        assertVersion(allows, `Group ${scimId}`, current.group.version);
         await groups.delete(trx, current.group.id);
         await recordEvent(trx, actor, {
           action: 'group.deleted',

@@ -105,8 +105,21 @@ function withGroups(document: Document, groups: readonly LinkedReference[] | und
   return { ...document, groups: groups.map((group) => ({ value: group.scimId, display: group.display, type: 'direct' })) };
 }
 
-/** Throws the domain's "stale" error when If-Match does not allow writing `version`. */
-export type VersionCheck = (version: number) => boolean;
+/**
+ * The If-Match precondition of a write: true when it allows writing over `version`. `sent` is
+ * what the client sent (its If-Match value), for the message when it does not.
+ */
+export type VersionCheck = ((version: number) => boolean) & { readonly sent?: string };
+
+/**
+ * Throws the domain's "stale" error (412) when `allows` refuses `version`. The message names
+ * the version the client sent, not the current one: the client must fetch that anyway.
+ */
+export function assertVersion(allows: VersionCheck, resource: string, version: number): void {
+  if (allows(version)) return;
+  const since = allows.sent === undefined ? 'it was read' : `version ${allows.sent}`;
+  throw new DirectoryError('stale', `${resource} has changed since ${since}; fetch it again.`);
+}
 
 /** The user directory: closure over the store, wired once in main.ts. */
 export function createUserDirectory(store: Store) {
@@ -185,9 +198,7 @@ export function createUserDirectory(store: Store) {
     async update(scimId: string, change: (current: Document) => Document, allows: VersionCheck, actor: Actor): Promise<ScimUser> {
       return write(async (trx) => {
         const current = await load(trx, scimId, true, 'write');
-        if (!allows(current.user.version)) {
-          throw new DirectoryError('stale', `User ${scimId} has changed since version ${current.user.version} was read; fetch it again.`);
-        }
+        assertVersion(allows, `User ${scimId}`, current.user.version);
         const next = change(current.document);
         const { write: values, emails } = toWrite(next, current.user.active);
         const before = userDocument(current.user);
@@ -221,9 +232,7 @@ export function createUserDirectory(store: Store) {
     async remove(scimId: string, allows: VersionCheck, actor: Actor): Promise<void> {
       await write(async (trx) => {
         const current = await load(trx, scimId, false, 'delete');
-        if (!allows(current.user.version)) {
-          throw new DirectoryError('stale', `User ${scimId} has changed since it was read; fetch it again.`);
-        }
+        assertVersion(allows, `User ${scimId}`, current.user.version);
         assertNotSelf(actor, current.user.id);
         const now = new Date().toISOString();
         const { write: values } = toWrite(current.document, current.user.active);

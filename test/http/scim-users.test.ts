@@ -398,6 +398,20 @@ eachDatabase('SCIM /Users', (database) => {
     assert.deepEqual(stored.emails, [{ value: 'carol@x.example', type: 'work', primary: true }]);
   });
 
+  test('a 412 names the version the client sent in If-Match, for PUT, PATCH and DELETE', async () => {
+    const created = (await roster.request('POST', '/Users', userBody('stale412@example.com'))).body;
+    const sent = created.meta.version;
+    const changed = await roster.request('PUT', `/Users/${created.id}`, userBody('stale412@example.com', { title: 'Now' }), { 'if-match': sent });
+    assert.equal(changed.status, 200);
+    const patch = { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: 'title', value: 'Later' }] };
+    for (const [method, body] of [['PUT', userBody('stale412@example.com', { title: 'Later' })], ['PATCH', patch], ['DELETE', undefined]] as const) {
+      const refused = await roster.request(method, `/Users/${created.id}`, body, { 'if-match': sent });
+      assert.equal(refused.status, 412, method);
+      assert.equal(refused.body.detail, `User ${created.id} has changed since version ${sent}; fetch it again.`, method);
+      assert.ok(!refused.body.detail.includes(changed.body.meta.version), method);
+    }
+  });
+
   test('malformed JSON is 400 invalidSyntax', async () => {
     const response = await roster.request('POST', '/Users', '{"userName": ');
     assert.equal(response.status, 400);
