@@ -26,7 +26,7 @@
  */
 import { badRequest } from './errors.ts';
 import type { AttributePath } from './filter/ast.ts';
-import { isJsonObject } from './json.ts';
+import { isJsonObject, jsonEqual } from './json.ts';
 import type { JsonObject, JsonValue } from './json.ts';
 import {
   COMMON_ATTRIBUTES,
@@ -297,23 +297,49 @@ function comparesCaseExactly(attribute: AttributeDefinition): boolean {
   return attribute.caseExact || attribute.type === 'binary' || attribute.type === 'reference';
 }
 
-function comparable(attribute: AttributeDefinition, value: JsonValue | undefined): JsonValue {
-  if (value === undefined) return null;
-  return typeof value === 'string' && !comparesCaseExactly(attribute) ? value.toLowerCase() : value;
+/** A simple value as it compares under its attribute's case rule. */
+function comparable(exact: boolean, value: JsonValue | undefined): JsonValue | undefined {
+  return typeof value === 'string' && !exact ? value.toLowerCase() : value;
+}
+
+function sameSimple(exact: boolean, a: JsonValue | undefined, b: JsonValue | undefined): boolean {
+  if (typeof a === 'string' && typeof b === 'string') return comparable(exact, a) === comparable(exact, b);
+  return a === b || (a !== undefined && b !== undefined && jsonEqual(a, b));
+}
+
+/** How duplicates of one multi-valued attribute are found: a cheap bucket key, then an exact test. */
+interface Identity {
+  /** Equal for duplicates (and rarely for others): the `value` as it compares. */
+  readonly bucket: (value: JsonValue) => string | number | boolean | undefined;
+  readonly same: (a: JsonValue, b: JsonValue) => boolean;
+}
+
+/** A Map key for a simple value (a complex one, never expected here, by its JSON text). */
+function bucketOf(value: JsonValue | undefined): string | number | boolean | undefined {
+  return typeof value === 'object' && value !== null ? JSON.stringify(value) : (value ?? undefined);
 }
 
 /**
  * What tells a value of a multi-valued attribute apart from the others: its sub-attributes
  * except `primary` and `display`, under their case rules. That is (type, value) for the RFC's
  * multi-valued attributes (RFC 7643 §2.4), (value, $ref, type) for Group members, and every
- * component plus the type for addresses.
+ * component plus the type for addresses. Built once per attribute and bucketed by `value`, so
+ * that a 100k-member group costs one map lookup per member.
  */
-function identityOf(attribute: AttributeDefinition, value: JsonValue): string {
-  if (attribute.type !== 'complex' || !isJsonObject(value)) return JSON.stringify(comparable(attribute, value));
+function identityOf(attribute: AttributeDefinition): Identity {
+  const exact = comparesCaseExactly(attribute);
+  if (attribute.type !== 'complex') {
+    return { bucket: (value) => bucketOf(comparable(exact, value)), same: (a, b) => sameSimple(exact, a, b) };
+  }
   const parts = (attribute.subAttributes ?? [])
     .filter((sub) => !DESCRIPTIVE_SUB_ATTRIBUTES.has(sub.name))
-    .map((sub) => comparable(sub, value[sub.name]));
-  return JSON.stringify(parts);
+    .map((sub) => ({ name: sub.name, exact: comparesCaseExactly(sub) }));
+  const first = parts.find((part) => part.name === 'value') ?? parts[0];
+  const field = (value: JsonValue, name: string): JsonValue | undefined => (isJsonObject(value) ? value[name] : undefined);
+  return {
+    bucket: (value) => (first ? bucketOf(comparable(first.exact, field(value, first.name))) : undefined),
+    same: (a, b) => parts.every((part) => sameSimple(part.exact, field(a, part.name), field(b, part.name))),
+  };
 }
 
 /**
@@ -333,13 +359,20 @@ function mergeDuplicate(kept: JsonValue, duplicate: JsonValue): JsonValue {
 
 /** The values of a multi-valued attribute with duplicates merged, in first-seen order (RFC 7643 §2.4). */
 function collapseDuplicates(attribute: AttributeDefinition, values: readonly JsonValue[]): JsonValue[] {
-  const positions = new Map<string, number>();
+  const identity = identityOf(attribute);
+  // Positions in `output` by bucket; a bucket holds more than one only for near-duplicates.
+  const buckets = new Map<string | number | boolean | undefined, number[]>();
   const output: JsonValue[] = [];
   for (const value of values) {
-    const identity = identityOf(attribute, value);
-    const position = positions.get(identity);
+    const bucket = identity.bucket(value);
+    const positions = buckets.get(bucket);
+    const position = positions?.find((candidate) => {
+      const kept = output[candidate];
+      return kept !== undefined && identity.same(kept, value);
+    });
     if (position === undefined) {
-      positions.set(identity, output.length);
+      if (positions) positions.push(output.length);
+      else buckets.set(bucket, [output.length]);
       output.push(value);
       continue;
     }
