@@ -18,7 +18,7 @@ import { recordEvent, type Actor } from './audit.ts';
 import { sameAttributes } from './documents.ts';
 import { DirectoryError } from './errors.ts';
 import type { Document } from './documents.ts';
-import type { VersionCheck } from './users.ts';
+import { assertVersion, type VersionCheck } from './users.ts';
 
 /** A change to a group's members, by SCIM user id, applied in the order given. */
 export type MemberChange =
@@ -111,28 +111,31 @@ export function createGroupDirectory(store: Store) {
     const addedIds: string[] = [];
     const removedIds: string[] = [];
     for (const change of changes) {
+      // Members are a set of users: an id named twice ({"value": id} and {"value": id, "type":
+      // "User"} are two SCIM values but one member) is one change, and is recorded once.
+      const ids = change.kind === 'removeAll' ? [] : [...new Set(change.ids)];
       switch (change.kind) {
         case 'add': {
-          const userIds = await resolveMembers(db, change.ids, true);
+          const userIds = await resolveMembers(db, ids, true);
           added += await memberships.add(db, groupId, userIds, now);
-          addedIds.push(...change.ids);
+          addedIds.push(...ids);
           break;
         }
         case 'remove': {
           // Removing someone who is not a member, or not a user at all, leaves the group as asked.
-          const userIds = await resolveMembers(db, change.ids, false);
+          const userIds = await resolveMembers(db, ids, false);
           removed += await memberships.remove(db, groupId, userIds);
-          removedIds.push(...change.ids);
+          removedIds.push(...ids);
           break;
         }
         case 'removeAll':
           removed += await memberships.removeAll(db, groupId);
           break;
         case 'replace': {
-          const userIds = await resolveMembers(db, change.ids, true);
+          const userIds = await resolveMembers(db, ids, true);
           removed += await memberships.removeAll(db, groupId);
           added += await memberships.add(db, groupId, userIds, now);
-          addedIds.push(...change.ids);
+          addedIds.push(...ids);
           break;
         }
       }
@@ -198,9 +201,7 @@ export function createGroupDirectory(store: Store) {
       let name = '';
       return write(async (trx) => {
         const current = await load(trx, scimId, false, 'write');
-        if (!allows(current.group.version)) {
-          throw new DirectoryError('stale', `Group ${scimId} has changed since version ${current.group.version} was read; fetch it again.`);
-        }
+        assertVersion(allows, `Group ${scimId}`, current.group.version);
         const next = change(current.document);
         const values = toWrite(next.document);
         name = values.name;
@@ -241,9 +242,7 @@ export function createGroupDirectory(store: Store) {
     async remove(scimId: string, allows: VersionCheck, actor: Actor): Promise<void> {
       await write(async (trx) => {
         const current = await load(trx, scimId, false, 'delete');
-        if (!allows(current.group.version)) {
-          throw new DirectoryError('stale', `Group ${scimId} has changed since it was read; fetch it again.`);
-        }
+        assertVersion(allows, `Group ${scimId}`, current.group.version);
         await groups.delete(trx, current.group.id);
         await recordEvent(trx, actor, {
           action: 'group.deleted',

@@ -41,8 +41,12 @@ export interface UserListQuery {
 /** The attributes kept in columns rather than in the JSON document. */
 const COLUMN_ATTRIBUTES = ['userName', 'externalId', 'active'] as const;
 
-/** Splits a validated SCIM User document into columns, JSON data and the email index. */
-function toWrite(document: Document): { write: UserWrite; emails: EmailRow[] } {
+/**
+ * Splits a validated SCIM User document into columns, JSON data and the email index.
+ * `activeIfAbsent` is what a document without `active` means: true for a new user, the
+ * current state for an existing one.
+ */
+function toWrite(document: Document, activeIfAbsent: boolean): { write: UserWrite; emails: EmailRow[] } {
   const { userName, externalId, active, password: _password, groups: _groups, id: _id, meta: _meta, ...data } = document;
   // `password` is dropped on purpose: SCIM users sign in through SAML, so Roster never keeps a
   // password it would have to protect (docs/scim.md says so).
@@ -62,8 +66,11 @@ function toWrite(document: Document): { write: UserWrite; emails: EmailRow[] } {
       login: userName,
       displayName: displayNameOf(data),
       email: primaryEmail?.value ?? null,
-      // RFC 7643 leaves the default to the service provider; IdPs expect a new user to be active.
-      active: active === undefined ? true : active === true,
+      // RFC 7643 leaves the default to the service provider: IdPs expect a new user to be active.
+      // A PUT or PATCH that leaves `active` out (or sends null, i.e. unassigned) keeps it as it
+      // is, as RFC 7644 §3.5.1 lets a server keep what the client cannot be expected to send:
+      // only an explicit `active: true` reactivates a deactivated user.
+      active: active === undefined ? activeIfAbsent : active === true,
       externalId: typeof externalId === 'string' ? externalId : null,
       data,
     },
@@ -98,8 +105,21 @@ function withGroups(document: Document, groups: readonly LinkedReference[] | und
   return { ...document, groups: groups.map((group) => ({ value: group.scimId, display: group.display, type: 'direct' })) };
 }
 
-/** Throws the domain's "stale" error when If-Match does not allow writing `version`. */
-export type VersionCheck = (version: number) => boolean;
+/**
+ * The If-Match precondition of a write: true when it allows writing over `version`. `sent` is
+ * what the client sent (its If-Match value), for the message when it does not.
+ */
+export type VersionCheck = ((version: number) => boolean) & { readonly sent?: string };
+
+/**
+ * Throws the domain's "stale" error (412) when `allows` refuses `version`. The message names
+ * the version the client sent, not the current one: the client must fetch that anyway.
+ */
+export function assertVersion(allows: VersionCheck, resource: string, version: number): void {
+  if (allows(version)) return;
+  const since = allows.sent === undefined ? 'it was read' : `version ${allows.sent}`;
+  throw new DirectoryError('stale', `${resource} has changed since ${since}; fetch it again.`);
+}
 
 /** The user directory: closure over the store, wired once in main.ts. */
 export function createUserDirectory(store: Store) {
@@ -138,7 +158,7 @@ export function createUserDirectory(store: Store) {
      * or one whose SCIM resource was deleted) is linked and updated instead of duplicated.
      */
     async create(document: Document, actor: Actor): Promise<ScimUser> {
-      const { write: values, emails } = toWrite(document);
+      const { write: values, emails } = toWrite(document, true);
       return write(async (trx) => {
         const now = new Date().toISOString();
         const scimId = newId();
@@ -182,11 +202,9 @@ export function createUserDirectory(store: Store) {
     async update(scimId: string, change: (current: Document) => Document, allows: VersionCheck, actor: Actor): Promise<ScimUser> {
       return write(async (trx) => {
         const current = await load(trx, scimId, true, 'write');
-        if (!allows(current.user.version)) {
-          throw new DirectoryError('stale', `User ${scimId} has changed since version ${current.user.version} was read; fetch it again.`);
-        }
+        assertVersion(allows, `User ${scimId}`, current.user.version);
         const next = change(current.document);
-        const { write: values, emails } = toWrite(next);
+        const { write: values, emails } = toWrite(next, current.user.active);
         const before = userDocument(current.user);
         const after: Document = { ...values.data, userName: values.login, active: values.active };
         if (values.externalId !== null) after.externalId = values.externalId;
@@ -226,12 +244,10 @@ export function createUserDirectory(store: Store) {
     async remove(scimId: string, allows: VersionCheck, actor: Actor): Promise<void> {
       await write(async (trx) => {
         const current = await load(trx, scimId, false, 'delete');
-        if (!allows(current.user.version)) {
-          throw new DirectoryError('stale', `User ${scimId} has changed since it was read; fetch it again.`);
-        }
+        assertVersion(allows, `User ${scimId}`, current.user.version);
         assertNotSelf(actor, current.user.id);
         const now = new Date().toISOString();
-        const { write: values } = toWrite(current.document);
+        const { write: values } = toWrite(current.document, current.user.active);
         await users.update(trx, current.user.id, { ...values, active: false }, now);
         const removed = await deactivation.deactivate(trx, current.user.id, now);
         await users.unlink(trx, current.user.id);

@@ -11,7 +11,12 @@
  * - A value with no path: readOnly attributes are ignored as in PUT (RFC 7644 §3.5.1), since
  *   Okta's group rename repeats the group's `id`; an `id` different from `options.id` is refused
  *   (400 mutability). Unknown attributes are ignored, as in validate.ts.
- * - With a path: a readOnly target is 400 mutability, an unknown attribute 400 invalidPath.
+ * - With a path: a readOnly target is 400 mutability, an unknown attribute 400 invalidPath;
+ *   but a path under a URN that is no schema of the resource type (Entra's custom attribute
+ *   mappings, `urn:…:CustomExtensionName:2.0:User:customAttribute`) is ignored like the same key
+ *   in a body, so the other operations still apply: failing them would stall provisioning.
+ * - Duplicates an operation creates (`add` of `CAROL@x.example` beside `carol@x.example`) are
+ *   merged when the attribute is re-checked (validate.ts, RFC 7643 §2.4).
  * - Removing a required attribute is 400 invalidValue ("a required value was missing", Table 9).
  * - Group members never enter the document (groups may have 100k members): call
  *   splitGroupMemberOperations first and hand the MemberChanges to the storage layer; applyPatch
@@ -34,6 +39,7 @@ import {
   finishDocument,
   getResolvedValue,
   isReadOnly,
+  isUnknownSchema,
   noteIgnored,
   normaliseAttributeValue,
   normaliseSingleValue,
@@ -184,7 +190,8 @@ interface PatchState {
 /**
  * Applies PATCH operations in order to a resource document and returns the new document
  * (the input is never changed). Values are checked with validate.ts's rules, and every
- * attribute an operation touches is re-validated afterwards (types, one primary, sizes).
+ * attribute an operation touches is re-validated afterwards (types, one primary, sizes,
+ * duplicates merged).
  */
 export function applyPatch(
   resourceType: ResourceTypeName,
@@ -298,7 +305,13 @@ function applyToExtension(
 
 function applyToPath(state: PatchState, op: PatchOpName, path: PatchPath, value: JsonValue | undefined, text: string): void {
   const resolved = resolveLoosely(state.resourceType, path.attribute);
-  if (!resolved) throw badRequest('invalidPath', `The path ${JSON.stringify(text)} names no attribute of a ${state.resourceType}`);
+  if (!resolved) {
+    if (isUnknownSchema(state.resourceType, path.attribute.schema)) {
+      noteIgnored(state.context, text);
+      return;
+    }
+    throw badRequest('invalidPath', `The path ${JSON.stringify(text)} names no attribute of a ${state.resourceType}`);
+  }
   refuseGroupMembers(state, resolved);
   if (isReadOnly(resolved)) {
     throw badRequest('mutability', `${text} is readOnly and cannot be changed (RFC 7643 §2.2)`);

@@ -15,6 +15,10 @@
  *   RFC 7644 §3.5.1 says values of readOnly attributes sent by the client SHALL be ignored.
  * - `null` and `[]` mean "unassigned" (RFC 7643 §2.5) and are dropped.
  * - canonicalValues are not enforced (RFC 7643 §7 makes them advisory; clients send custom types).
+ * - Duplicates in a multi-valued attribute collapse into one value (RFC 7643 §2.4: the same
+ *   (type, value) SHOULD NOT appear twice), compared under each sub-attribute's case rule, so
+ *   `CAROL@x.example` is a duplicate of `carol@x.example`. Every write reaches this rule: POST and
+ *   PUT here, and every PATCH operation when patch.ts re-checks the attribute it touched.
  * - Tolerances for real clients: attribute names in any case; "True"/"False" strings for booleans
  *   (Entra); a single object for a multi-valued attribute becomes a one-element array; a bare
  *   value for a complex attribute with a `value` sub-attribute becomes `{ value }`, and a
@@ -22,7 +26,7 @@
  */
 import { badRequest } from './errors.ts';
 import type { AttributePath } from './filter/ast.ts';
-import { isJsonObject } from './json.ts';
+import { isJsonObject, jsonEqual } from './json.ts';
 import type { JsonObject, JsonValue } from './json.ts';
 import {
   COMMON_ATTRIBUTES,
@@ -106,6 +110,16 @@ export function resolveLoosely(resourceType: ResourceTypeName, path: AttributePa
 export function schemaNamedBy(path: AttributePath): SchemaDefinition | undefined {
   if (path.subAttribute !== undefined) return undefined;
   return findSchema(path.schema !== undefined ? `${path.schema}:${path.attribute}` : path.attribute);
+}
+
+/**
+ * True when `urn` (a path's schema prefix) is none of the resource type's schemas: an extension
+ * Roster does not implement, whose attributes are ignored wherever they are named (resolveKey).
+ */
+export function isUnknownSchema(resourceType: ResourceTypeName, urn: string | undefined): boolean {
+  if (urn === undefined) return false;
+  const lower = urn.toLowerCase();
+  return !schemasOf(resourceType).some((schema) => schema.id.toLowerCase() === lower);
 }
 
 /** Splits `attr` or `attr.sub` (a JSON key, not filter syntax: `$ref` is a valid name here). */
@@ -270,9 +284,108 @@ function checkSinglePrimary(values: readonly JsonValue[], label: string): void {
   }
 }
 
+/** Sub-attributes that describe a value rather than tell it apart from the others. */
+const DESCRIPTIVE_SUB_ATTRIBUTES: ReadonlySet<string> = new Set(['primary', 'display']);
+
+/**
+ * Whether values of an attribute compare case-sensitively: its caseExact, and always for
+ * binaries and references ("A binary is case exact", RFC 7643 §2.3.6; "A reference is case
+ * exact", §2.3.7), although §8.7.1 lists photos.value and x509Certificates.value as not
+ * case-exact: two certificates or photo URLs differing in case are different values.
+ */
+function comparesCaseExactly(attribute: AttributeDefinition): boolean {
+  return attribute.caseExact || attribute.type === 'binary' || attribute.type === 'reference';
+}
+
+/** A simple value as it compares under its attribute's case rule. */
+function comparable(exact: boolean, value: JsonValue | undefined): JsonValue | undefined {
+  return typeof value === 'string' && !exact ? value.toLowerCase() : value;
+}
+
+function sameSimple(exact: boolean, a: JsonValue | undefined, b: JsonValue | undefined): boolean {
+  if (typeof a === 'string' && typeof b === 'string') return comparable(exact, a) === comparable(exact, b);
+  return a === b || (a !== undefined && b !== undefined && jsonEqual(a, b));
+}
+
+/** How duplicates of one multi-valued attribute are found: a cheap bucket key, then an exact test. */
+interface Identity {
+  /** Equal for duplicates (and rarely for others): the `value` as it compares. */
+  readonly bucket: (value: JsonValue) => string | number | boolean | undefined;
+  readonly same: (a: JsonValue, b: JsonValue) => boolean;
+}
+
+/** A Map key for a simple value (a complex one, never expected here, by its JSON text). */
+function bucketOf(value: JsonValue | undefined): string | number | boolean | undefined {
+  return typeof value === 'object' && value !== null ? JSON.stringify(value) : (value ?? undefined);
+}
+
+/**
+ * What tells a value of a multi-valued attribute apart from the others: its sub-attributes
+ * except `primary` and `display`, under their case rules. That is (type, value) for the RFC's
+ * multi-valued attributes (RFC 7643 §2.4), (value, $ref, type) for Group members, and every
+ * component plus the type for addresses. Built once per attribute and bucketed by `value`, so
+ * that a 100k-member group costs one map lookup per member.
+ */
+function identityOf(attribute: AttributeDefinition): Identity {
+  const exact = comparesCaseExactly(attribute);
+  if (attribute.type !== 'complex') {
+    return { bucket: (value) => bucketOf(comparable(exact, value)), same: (a, b) => sameSimple(exact, a, b) };
+  }
+  const parts = (attribute.subAttributes ?? [])
+    .filter((sub) => !DESCRIPTIVE_SUB_ATTRIBUTES.has(sub.name))
+    .map((sub) => ({ name: sub.name, exact: comparesCaseExactly(sub) }));
+  const first = parts.find((part) => part.name === 'value') ?? parts[0];
+  const field = (value: JsonValue, name: string): JsonValue | undefined => (isJsonObject(value) ? value[name] : undefined);
+  return {
+    bucket: (value) => (first ? bucketOf(comparable(first.exact, field(value, first.name))) : undefined),
+    same: (a, b) => parts.every((part) => sameSimple(part.exact, field(a, part.name), field(b, part.name))),
+  };
+}
+
+/**
+ * Merges a duplicate into the value kept. The first occurrence keeps its place and its
+ * spelling; it is primary when any of its duplicates is (so that a value the client marked
+ * primary stays primary, and two duplicates both marked primary leave one primary, not a 400),
+ * and it takes the `display` of the last duplicate that has one: the latest the client said,
+ * which in a PATCH add is the value being added.
+ */
+function mergeDuplicate(kept: JsonValue, duplicate: JsonValue): JsonValue {
+  if (!isJsonObject(kept) || !isJsonObject(duplicate)) return kept;
+  const merged: JsonObject = { ...kept };
+  if (duplicate['primary'] === true) merged['primary'] = true;
+  if (duplicate['display'] !== undefined) merged['display'] = duplicate['display'];
+  return merged;
+}
+
+/** The values of a multi-valued attribute with duplicates merged, in first-seen order (RFC 7643 §2.4). */
+function collapseDuplicates(attribute: AttributeDefinition, values: readonly JsonValue[]): JsonValue[] {
+  const identity = identityOf(attribute);
+  // Positions in `output` by bucket; a bucket holds more than one only for near-duplicates.
+  const buckets = new Map<string | number | boolean | undefined, number[]>();
+  const output: JsonValue[] = [];
+  for (const value of values) {
+    const bucket = identity.bucket(value);
+    const positions = buckets.get(bucket);
+    const position = positions?.find((candidate) => {
+      const kept = output[candidate];
+      return kept !== undefined && identity.same(kept, value);
+    });
+    if (position === undefined) {
+      if (positions) positions.push(output.length);
+      else buckets.set(bucket, [output.length]);
+      output.push(value);
+      continue;
+    }
+    const kept = output[position];
+    if (kept !== undefined) output[position] = mergeDuplicate(kept, value);
+  }
+  return output;
+}
+
 /**
  * Normalises a whole attribute value against its definition: type checks, canonical
- * sub-attribute names, unassigned values dropped, multi-valued rules. Undefined = unassigned.
+ * sub-attribute names, unassigned values dropped, duplicates merged, multi-valued rules.
+ * Undefined = unassigned.
  * Throws 400 invalidValue naming the path (`emails[0].primary must be a boolean`).
  */
 export function normaliseAttributeValue(
@@ -291,11 +404,12 @@ export function normaliseAttributeValue(
         `${label} has ${elements.length} values; Roster accepts at most ${limit} for this attribute`,
       );
     }
-    const output: JsonValue[] = [];
+    const normalised: JsonValue[] = [];
     elements.forEach((element, index) => {
-      const normalised = normaliseSingleValue(context, attribute, element, `${label}[${index}]`);
-      if (normalised !== undefined) output.push(normalised);
+      const single = normaliseSingleValue(context, attribute, element, `${label}[${index}]`);
+      if (single !== undefined) normalised.push(single);
     });
+    const output = collapseDuplicates(attribute, normalised);
     checkSinglePrimary(output, label);
     return output.length > 0 ? output : undefined;
   }

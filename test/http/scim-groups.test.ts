@@ -155,6 +155,33 @@ eachDatabase('SCIM /Groups', (database) => {
     assert.equal((await roster.request('DELETE', `/Groups/${group.id}`, undefined, { 'if-match': '*' })).status, 204);
   });
 
+  test('a 412 names the version the client sent in If-Match, for PUT, PATCH and DELETE', async () => {
+    const group = (await roster.request('POST', '/Groups', groupBody('Stale 412'))).body;
+    const sent = group.meta.version;
+    const rename = (name: string) => ({ schemas: [PATCH_OP], Operations: [{ op: 'replace', path: 'displayName', value: name }] });
+    const changed = await roster.request('PATCH', `/Groups/${group.id}`, rename('Stale 412 b'), { 'if-match': sent });
+    assert.equal(changed.status, 204);
+    for (const [method, body] of [['PUT', groupBody('Stale 412 c')], ['PATCH', rename('Stale 412 c')], ['DELETE', undefined]] as const) {
+      const refused = await roster.request(method, `/Groups/${group.id}`, body, { 'if-match': sent });
+      assert.equal(refused.status, 412, method);
+      assert.equal(refused.body.detail, `Group ${group.id} has changed since version ${sent}; fetch it again.`, method);
+      assert.ok(!refused.body.detail.includes(String(changed.headers.etag)), method);
+    }
+  });
+
+  test('the same member twice in POST or PUT /Groups is one member, recorded once', async () => {
+    const twice = { ...groupBody('Twice'), members: [{ value: users[2] }, { value: users[2], type: 'User' }, { value: users[2] }] };
+    const created = await roster.request('POST', '/Groups', twice);
+    assert.equal(created.status, 201);
+    assert.deepEqual(created.body.members.map((m: any) => m.value), [users[2]]);
+    const put = await roster.request('PUT', `/Groups/${created.body.id}`, { ...twice, members: [{ value: users[3] }, { value: users[3] }] });
+    assert.equal(put.status, 200);
+    assert.deepEqual(await memberIds(created.body.id), [users[3]]);
+    const audit = await roster.request('GET', '/api/v2/audit-logs?targetType=group&pageSize=500');
+    const entry = audit.body.auditLogs.find((e: any) => e.action === 'group.created' && e.details.scimId === created.body.id);
+    assert.deepEqual(entry.details.membersAdded, [users[2]]);
+  });
+
   test('If-None-Match on GET /Groups/:id: the current version or * gives 304, an old one the group', async () => {
     const group = (await roster.request('POST', '/Groups', groupBody('Cached'))).body;
     const current = await roster.request('GET', `/Groups/${group.id}`, undefined, { 'if-none-match': group.meta.version });

@@ -329,6 +329,89 @@ eachDatabase('SCIM /Users', (database) => {
     assert.equal((await roster.request('GET', `/Users/${created.id}`)).body.userName, 'free@example.com');
   });
 
+  test('PUT /Users/:id without active, or with active null, leaves a deactivated user deactivated; only active true reactivates', async () => {
+    const created = (await roster.request('POST', '/Users', userBody('dormant@example.com'))).body;
+    const off = await roster.request('PATCH', `/Users/${created.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: 'active', value: false }] });
+    assert.equal(off.body.active, false);
+    const put = await roster.request('PUT', `/Users/${created.id}`, userBody('dormant@example.com', { title: 'Away' }));
+    assert.equal(put.status, 200);
+    assert.equal(put.body.active, false);
+    assert.equal(put.body.title, 'Away');
+    const nulled = await roster.request('PUT', `/Users/${created.id}`, userBody('dormant@example.com', { title: 'Away', active: null }));
+    assert.equal(nulled.status, 200);
+    assert.equal(nulled.body.active, false);
+    assert.equal(nulled.body.meta.version, put.body.meta.version, 'nothing changed');
+    const removed = await roster.request('PATCH', `/Users/${created.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'remove', path: 'active' }] });
+    assert.equal(removed.status, 200);
+    assert.equal(removed.body.active, false);
+    const inactive = await roster.request('GET', `/Users?filter=${encodeURIComponent('userName eq "dormant@example.com" and active eq false')}`);
+    assert.equal(inactive.body.totalResults, 1);
+    const on = await roster.request('PUT', `/Users/${created.id}`, userBody('dormant@example.com', { title: 'Back', active: true }));
+    assert.equal(on.body.active, true);
+    const kept = await roster.request('PUT', `/Users/${created.id}`, userBody('dormant@example.com', { title: 'Here' }));
+    assert.equal(kept.body.active, true, 'a PUT without active keeps an active user active too');
+  });
+
+  test('POST /Users of a deactivated user: 409 while it is linked; after DELETE it is reactivated as before', async () => {
+    const created = (await roster.request('POST', '/Users', userBody('returning@example.com'))).body;
+    await roster.request('PATCH', `/Users/${created.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: 'active', value: false }] });
+    const linked = await roster.request('POST', '/Users', userBody('returning@example.com'));
+    assert.equal(linked.status, 409);
+    assert.equal((await roster.request('GET', `/Users/${created.id}`)).body.active, false);
+    assert.equal((await roster.request('DELETE', `/Users/${created.id}`)).status, 204);
+    const again = await roster.request('POST', '/Users', userBody('returning@example.com'));
+    assert.equal(again.status, 201);
+    assert.equal(again.body.active, true);
+    const stillOff = await roster.request('POST', '/Users', userBody('returning-off@example.com', { active: false }));
+    assert.equal(stillOff.body.active, false);
+  });
+
+  test('duplicate multi-valued values collapse regardless of case on POST, PUT and PATCH; one primary survives', async () => {
+    const created = await roster.request('POST', '/Users', userBody('carol@x.example', {
+      emails: [
+        { value: 'carol@x.example', type: 'work', display: 'Carol' },
+        { value: 'CAROL@x.example', type: 'Work', primary: true },
+        { value: 'carol@x.example', type: 'home' },
+      ],
+      phoneNumbers: [{ value: '+1 555 0100', type: 'work' }, { value: '+1 555 0100', type: 'work' }],
+    }));
+    assert.equal(created.status, 201);
+    assert.deepEqual(created.body.emails, [
+      { value: 'carol@x.example', type: 'work', display: 'Carol', primary: true },
+      { value: 'carol@x.example', type: 'home' },
+    ]);
+    assert.deepEqual(created.body.phoneNumbers, [{ value: '+1 555 0100', type: 'work' }]);
+    const id = created.body.id;
+    const put = await roster.request('PUT', `/Users/${id}`, userBody('carol@x.example', {
+      emails: [{ value: 'carol@x.example', type: 'work', primary: true }, { value: 'Carol@X.example', type: 'work', primary: true }],
+    }));
+    assert.equal(put.status, 200);
+    assert.deepEqual(put.body.emails, [{ value: 'carol@x.example', type: 'work', primary: true }]);
+    const added = await roster.request('PATCH', `/Users/${id}`, {
+      schemas: [PATCH_OP],
+      Operations: [{ op: 'add', path: 'emails', value: [{ value: 'CAROL@x.example', type: 'work' }] }],
+    });
+    assert.equal(added.status, 200);
+    assert.deepEqual(added.body.emails, [{ value: 'carol@x.example', type: 'work', primary: true }]);
+    assert.equal(added.body.meta.version, put.body.meta.version, 'adding a duplicate changes nothing');
+    const stored = (await roster.request('GET', `/Users/${id}`)).body;
+    assert.deepEqual(stored.emails, [{ value: 'carol@x.example', type: 'work', primary: true }]);
+  });
+
+  test('a 412 names the version the client sent in If-Match, for PUT, PATCH and DELETE', async () => {
+    const created = (await roster.request('POST', '/Users', userBody('stale412@example.com'))).body;
+    const sent = created.meta.version;
+    const changed = await roster.request('PUT', `/Users/${created.id}`, userBody('stale412@example.com', { title: 'Now' }), { 'if-match': sent });
+    assert.equal(changed.status, 200);
+    const patch = { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: 'title', value: 'Later' }] };
+    for (const [method, body] of [['PUT', userBody('stale412@example.com', { title: 'Later' })], ['PATCH', patch], ['DELETE', undefined]] as const) {
+      const refused = await roster.request(method, `/Users/${created.id}`, body, { 'if-match': sent });
+      assert.equal(refused.status, 412, method);
+      assert.equal(refused.body.detail, `User ${created.id} has changed since version ${sent}; fetch it again.`, method);
+      assert.ok(!refused.body.detail.includes(changed.body.meta.version), method);
+    }
+  });
+
   test('malformed JSON is 400 invalidSyntax', async () => {
     const response = await roster.request('POST', '/Users', '{"userName": ');
     assert.equal(response.status, 400);

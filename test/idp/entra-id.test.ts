@@ -147,6 +147,16 @@ eachDatabase('Microsoft Entra ID provisioning replay', (database) => {
     assert.deepEqual(user[ENTERPRISE], { employeeNumber: '4300' });
   });
 
+  test('PATCH of a custom extension attribute mapping: the attribute is ignored, the rest of the PatchOp applies', async () => {
+    let user = await patchUser(entra.replaceWithCustomAttribute(true, 'CC-17', 'en-GB'));
+    assert.equal(user.preferredLanguage, 'en-GB');
+    assert.equal(user[entra.CUSTOM], undefined);
+    user = await patchUser(entra.replaceWithCustomAttribute(false, 'CC-18', 'en-US'));
+    assert.equal(user.preferredLanguage, 'en-US');
+    assert.equal(user[entra.CUSTOM], undefined);
+    assert.deepEqual(user.schemas, [entra.USER, ENTERPRISE]);
+  });
+
   test('PATCH value paths that match nothing create the entry; several ops build one address', async () => {
     const user = await patchUser(entra.addMissingEntries());
     assert.deepEqual(user.phoneNumbers, [

@@ -392,6 +392,67 @@ test('the core schema URN as a path is 400 invalidPath', () => {
   rejects(() => patchUser(plainUser(), { op: 'add', path: USER_SCHEMA, value: { title: 'x' } }), 'invalidPath', /is not an extension/);
 });
 
+// ---- applyPatch: duplicates in multi-valued attributes (RFC 7643 §2.4)
+
+test('add of an email that differs only in case from one present adds nothing (emails.value is not case-exact)', () => {
+  const start = { ...plainUser(), emails: [{ value: 'carol@x.example', type: 'work' }] };
+  const user = patchUser(start, { op: 'add', path: 'emails', value: [{ value: 'CAROL@x.example', type: 'work' }] });
+  assert.deepEqual(user['emails'], [{ value: 'carol@x.example', type: 'work' }]);
+});
+
+test('the same (type, value) twice collapses to one after every kind of operation', () => {
+  const phone = { value: '+1 555 0100', type: 'work' };
+  for (const operation of [
+    { op: 'add', path: 'phoneNumbers', value: [phone, phone] },
+    { op: 'replace', path: 'phoneNumbers', value: [phone, { ...phone, type: 'WORK' }] },
+    { op: 'replace', value: { phoneNumbers: [phone, phone] } },
+    { op: 'add', value: { [`${USER_SCHEMA}:phoneNumbers`]: [phone, phone] } },
+  ]) {
+    assert.deepEqual(patchUser(plainUser(), operation)['phoneNumbers'], [phone], JSON.stringify(operation));
+  }
+  const start = { ...plainUser(), emails: [{ value: 'a@x', type: 'work' }, { value: 'b@x', type: 'work' }, { value: 'a@x' }] };
+  const renamed = patchUser(start, { op: 'replace', path: 'emails[value eq "b@x"].value', value: 'A@X' });
+  assert.deepEqual(renamed['emails'], [{ value: 'a@x', type: 'work' }, { value: 'a@x' }]);
+  const untyped = patchUser(start, { op: 'remove', path: 'emails[type eq "work"].type' });
+  assert.deepEqual(untyped['emails'], [{ value: 'a@x' }, { value: 'b@x' }]);
+  const replaced = patchUser(start, { op: 'replace', path: 'emails[value eq "b@x"]', value: { value: 'a@x', type: 'Work' } });
+  assert.deepEqual(replaced['emails'], [{ value: 'a@x', type: 'work' }, { value: 'a@x' }]);
+});
+
+test('the same value with another type is not a duplicate', () => {
+  const user = patchUser(plainUser(), { op: 'add', path: 'emails', value: [{ value: 'a@x', type: 'work' }, { value: 'A@x', type: 'home' }, { value: 'a@x' }] });
+  assert.deepEqual(user['emails'], [{ value: 'a@x', type: 'work' }, { value: 'A@x', type: 'home' }, { value: 'a@x' }]);
+});
+
+test('duplicates that disagree merge: primary if any was, the display of the last that has one; one primary survives', () => {
+  const start = {
+    ...plainUser(),
+    emails: [{ value: 'carol@x.example', type: 'work', display: 'Carol' }, { value: 'bob@x.example', type: 'work', primary: true }],
+  };
+  const user = patchUser(start, { op: 'add', path: 'emails', value: [{ value: 'CAROL@x.example', type: 'work', primary: true, display: 'Carol (work)' }] });
+  assert.deepEqual(user['emails'], [
+    { value: 'carol@x.example', type: 'work', display: 'Carol (work)', primary: true },
+    { value: 'bob@x.example', type: 'work', primary: false },
+  ]);
+  const kept = patchUser(user, { op: 'add', path: 'emails', value: { value: 'Carol@X.example', type: 'work' } });
+  assert.deepEqual(kept['emails'], user['emails'], 'a duplicate without primary or display changes neither');
+  const both = patchUser(plainUser(), { op: 'replace', path: 'emails', value: [{ value: 'a@x', primary: true }, { value: 'A@X', primary: true }] });
+  assert.deepEqual(both['emails'], [{ value: 'a@x', primary: true }]);
+});
+
+test('duplicates follow each attribute\'s case rule: addresses by every component, binary and reference values exactly', () => {
+  const address = { type: 'work', streetAddress: '1 Main St', locality: 'Redmond' };
+  const addresses = patchUser(plainUser(), { op: 'add', path: 'addresses', value: [address, { ...address, streetAddress: '1 MAIN ST', primary: true }] });
+  assert.deepEqual(addresses['addresses'], [{ ...address, primary: true }]);
+  const other = patchUser(plainUser(), { op: 'add', path: 'addresses', value: [address, { ...address, postalCode: '98052' }] });
+  assert.equal((other['addresses'] as unknown[]).length, 2);
+  // RFC 7643 §2.3.6: "A binary is case exact"; §2.3.7: "A reference is case exact".
+  const certificates = patchUser(plainUser(), { op: 'add', path: 'x509Certificates', value: [{ value: 'TUlJQg==' }, { value: 'tuliqg==' }, { value: 'TUlJQg==' }] });
+  assert.deepEqual(certificates['x509Certificates'], [{ value: 'TUlJQg==' }, { value: 'tuliqg==' }]);
+  const photos = patchUser(plainUser(), { op: 'add', path: 'photos', value: [{ value: 'https://x.example/A.jpg' }, { value: 'https://x.example/a.jpg' }] });
+  assert.equal((photos['photos'] as unknown[]).length, 2);
+});
+
 // ---- applyPatch: readOnly, unknown, id
 
 test("Okta's group rename repeating the group's own id is accepted; a different id is 400 mutability", () => {
@@ -426,6 +487,41 @@ test('a path to id, meta, meta.* or groups is 400 mutability', () => {
 test('a path to an unknown attribute is 400 invalidPath', () => {
   rejects(() => patchUser(barbara(), { op: 'replace', path: 'shoeSize', value: 9 }), 'invalidPath', /^The path "shoeSize" names no attribute of a User$/);
   rejects(() => patchUser(barbara(), { op: 'replace', path: 'name.nickname', value: 'x' }), 'invalidPath', /names no attribute/);
+});
+
+test('a path into an extension Roster does not know is ignored and reported; the other operations apply', () => {
+  const CUSTOM = 'urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User';
+  const ignored: string[] = [];
+  const user = applyPatch(
+    'User',
+    barbara(),
+    parsePatchRequest(message(
+      { op: 'Add', path: `${CUSTOM}:customAttribute`, value: '701984' },
+      { op: 'replace', path: 'title', value: 'Lead' },
+      { op: 'Replace', path: `${CUSTOM}:customAttribute`, value: 'x' },
+      { op: 'remove', path: `${CUSTOM}:customAttribute` },
+      { op: 'replace', path: `${CUSTOM}:emails[type eq "work"].value`, value: 'x@x' },
+      { op: 'add', path: CUSTOM, value: { customAttribute: 'y' } },
+      { op: 'add', value: { [`${CUSTOM}:customAttribute`]: 'z', [`${CUSTOM}:emails[type eq "work"].value`]: 'z@x', [CUSTOM]: { a: 1 }, nickName: 'Babs' } },
+    )),
+    { ignored },
+  );
+  assert.equal(user['title'], 'Lead');
+  assert.equal(user['nickName'], 'Babs');
+  assert.deepEqual(user['emails'], barbara()['emails']);
+  assert.equal(user[CUSTOM], undefined);
+  assert.ok(ignored.length > 0 && ignored.every((path) => path.startsWith(CUSTOM)), ignored.join(', '));
+  const group = applyPatch('Group', { schemas: [GROUP_SCHEMA], displayName: 'G' }, parsePatchRequest(message(
+    { op: 'replace', path: 'urn:ietf:params:scim:schemas:extension:Custom:2.0:Group:tag', value: 'x' },
+    { op: 'replace', path: 'displayName', value: 'H' },
+  )));
+  assert.deepEqual(group, { schemas: [GROUP_SCHEMA], displayName: 'H' });
+});
+
+test('an unknown attribute of a schema Roster implements stays 400 invalidPath, with or without its URN', () => {
+  for (const path of [`${EXT}:shoeSize`, `${USER_SCHEMA}:shoeSize`, 'shoeSize', `${EXT}:manager.shoeSize`]) {
+    rejects(() => patchUser(barbara(), { op: 'replace', path, value: 'x' }), 'invalidPath', /names no attribute of a User/);
+  }
 });
 
 test('a value path used as a key of a no-path value is applied like a path', () => {

@@ -251,6 +251,40 @@ test('more than one primary value in a multi-valued attribute is 400 invalidValu
   );
 });
 
+test('the same (type, value) twice in any multi-valued attribute is kept once, compared under its case rule (RFC 7643 §2.4)', () => {
+  for (const name of ['emails', 'phoneNumbers', 'ims', 'entitlements', 'roles']) {
+    for (const mode of ['create', 'replace'] as const) {
+      const user = normaliseResource('User', { userName: 'a', [name]: [{ value: 'Same', type: 'work' }, { value: 'same', type: 'WORK' }, { value: 'same' }] }, mode);
+      assert.deepEqual(user[name], [{ value: 'Same', type: 'work' }, { value: 'same' }], `${name} on ${mode}`);
+    }
+  }
+  // References and binaries are case exact (RFC 7643 §2.3.6, §2.3.7), whatever the schema's caseExact says.
+  const exact = normaliseResource('User', { userName: 'a', photos: [{ value: 'https://x/A' }, { value: 'https://x/a' }, { value: 'https://x/A' }], x509Certificates: [{ value: 'QUJD' }, { value: 'qujd' }, { value: 'QUJD' }] }, 'create');
+  assert.deepEqual(exact['photos'], [{ value: 'https://x/A' }, { value: 'https://x/a' }]);
+  assert.deepEqual(exact['x509Certificates'], [{ value: 'QUJD' }, { value: 'qujd' }]);
+  const address = { type: 'work', streetAddress: '1 Main St' };
+  const addresses = normaliseResource('User', { userName: 'a', addresses: [address, { ...address, streetAddress: '1 main st', primary: true }] }, 'create');
+  assert.deepEqual(addresses['addresses'], [{ ...address, primary: true }]);
+  // Group members: value is case-exact, so only the very same id collapses.
+  const group = normaliseResource('Group', { displayName: 'g', members: [{ value: 'u1' }, { value: 'U1' }, { value: 'u1', display: 'x' }] }, 'replace');
+  assert.deepEqual(group['members'], [{ value: 'u1' }, { value: 'U1' }]);
+});
+
+test('duplicates that disagree on primary or display merge into the first: primary if any was, the last display given', () => {
+  const user = normaliseResource('User', {
+    userName: 'a',
+    emails: [
+      { value: 'a@x', type: 'work', display: 'First' },
+      { value: 'b@x', type: 'work' },
+      { value: 'A@X', type: 'work', primary: true },
+      { value: 'a@x', type: 'work', display: 'Last', primary: false },
+    ],
+  }, 'create');
+  assert.deepEqual(user['emails'], [{ value: 'a@x', type: 'work', display: 'Last', primary: true }, { value: 'b@x', type: 'work' }]);
+  const twoPrimaries = normaliseResource('User', { userName: 'a', emails: [{ value: 'a@x', primary: true }, { value: 'A@x', primary: 'True' }] }, 'create');
+  assert.deepEqual(twoPrimaries['emails'], [{ value: 'a@x', primary: true }]);
+});
+
 test('canonicalValues are not enforced: custom email types are kept', () => {
   const user = normaliseResource('User', { userName: 'a', emails: [{ value: 'a@x', type: 'proxyAddress' }] }, 'create');
   assert.deepEqual(user['emails'], [{ value: 'a@x', type: 'proxyAddress' }]);

@@ -83,7 +83,8 @@ export function versionCheck(request: FastifyRequest): VersionCheck {
   const header = request.headers['if-match'];
   if (header === undefined) return () => true;
   const value = Array.isArray(header) ? header.join(',') : header;
-  return (version) => ifMatchAllows(value, version);
+  // `sent` lets the 412 name the version the client holds, not the current one.
+  return Object.assign((version: number) => ifMatchAllows(value, version), { sent: value.trim() });
 }
 
 /** Sends one resource with its ETag (and Location on create). */
