@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { RawListParameters } from '../../../scim/list.ts';
 import { listResponse } from '../../../scim/list.ts';
-import { ifNoneMatchHits, etagOf } from '../../../scim/resources.ts';
+import { ifNoneMatchHits, etagOf, locationBase } from '../../../scim/resources.ts';
 import { normaliseResource } from '../../../scim/validate.ts';
 import { applyPatch, parsePatchRequest } from '../../../scim/patch.ts';
 import type { JsonObject } from '../../../scim/json.ts';
@@ -27,6 +27,7 @@ export function userRoutes(app: FastifyInstance, users: UserDirectory, baseUrl: 
     const result = await users.list({
       ...(request.filter ? { filter: request.filter } : {}),
       ...(request.sortBy ? { sortBy: request.sortBy } : {}),
+      locationBase: locationBase(baseUrl, 'User'),
       descending: request.descending,
       offset: request.startIndex - 1,
       limit: request.count,
