@@ -1,7 +1,7 @@
 /** /Users (RFC 7644 §3.2–§3.6): create, read, list, search, replace, patch, delete. */
 import type { FastifyInstance } from 'fastify';
 import type { RawListParameters } from '../../../scim/list.ts';
-import { listResponse } from '../../../scim/list.ts';
+import { listResponse, parseSearchRequest } from '../../../scim/list.ts';
 import { ifNoneMatchHits, etagOf, locationBase } from '../../../scim/resources.ts';
 import { normaliseResource } from '../../../scim/validate.ts';
 import { applyPatch, parsePatchRequest } from '../../../scim/patch.ts';
@@ -41,9 +41,8 @@ export function userRoutes(app: FastifyInstance, users: UserDirectory, baseUrl: 
     return reply.type(SCIM_CONTENT_TYPE).send(await list(parseListRequest(request.query)));
   });
 
-  app.post<{ Body: RawListParameters }>('/Users/.search', async (request, reply) => {
-    const body = (requireBody(request.body) ?? {}) as RawListParameters;
-    return reply.type(SCIM_CONTENT_TYPE).send(await list(parseListRequest(body)));
+  app.post<{ Body: unknown }>('/Users/.search', async (request, reply) => {
+    return reply.type(SCIM_CONTENT_TYPE).send(await list(parseListRequest(parseSearchRequest(requireBody(request.body)))));
   });
 
   app.post<{ Querystring: RawListParameters }>('/Users', async (request, reply) => {
