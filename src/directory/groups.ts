@@ -37,6 +37,8 @@ export interface ScimGroup {
 export interface GroupListQuery {
   readonly filter?: Filter;
   readonly sortBy?: AttributePath;
+  /** The URL of the SCIM endpoint of these resources, with its trailing '/': filters and sorting read meta.location as this followed by the id. */
+  readonly locationBase: string;
   readonly descending: boolean;
   readonly offset: number;
   readonly limit: number;
@@ -255,8 +257,9 @@ export function createGroupDirectory(store: Store) {
 
     /** A page of SCIM groups and the total matching the filter. */
     async list(query: GroupListQuery): Promise<{ total: number; groups: ScimGroup[] }> {
-      const where = query.filter ? compileFilter(query.filter, 'Group', store.dialect) : undefined;
-      const orderBy = query.sortBy ? compileSortKey(query.sortBy, 'Group', store.dialect) : undefined;
+      const options = { locationBase: query.locationBase };
+      const where = query.filter ? compileFilter(query.filter, 'Group', store.dialect, options) : undefined;
+      const orderBy = query.sortBy ? compileSortKey(query.sortBy, 'Group', store.dialect, options) : undefined;
       // One snapshot for the count and the page, so that totalResults matches what was paged
       // through even while other instances write.
       return readSnapshot(store.db, async (trx) => {

@@ -30,6 +30,8 @@ export interface ScimUser {
 export interface UserListQuery {
   readonly filter?: Filter;
   readonly sortBy?: AttributePath;
+  /** The URL of the SCIM endpoint of these resources, with its trailing '/': filters and sorting read meta.location as this followed by the id. */
+  readonly locationBase: string;
   readonly descending: boolean;
   /** 0-based. */
   readonly offset: number;
@@ -262,8 +264,9 @@ export function createUserDirectory(store: Store) {
 
     /** A page of SCIM users and the total matching the filter. */
     async list(query: UserListQuery): Promise<{ total: number; users: ScimUser[] }> {
-      const where = query.filter ? compileFilter(query.filter, 'User', store.dialect) : undefined;
-      const orderBy = query.sortBy ? compileSortKey(query.sortBy, 'User', store.dialect) : undefined;
+      const options = { locationBase: query.locationBase };
+      const where = query.filter ? compileFilter(query.filter, 'User', store.dialect, options) : undefined;
+      const orderBy = query.sortBy ? compileSortKey(query.sortBy, 'User', store.dialect, options) : undefined;
       // One snapshot for the count and the page, so that totalResults matches what was paged
       // through even while other instances write.
       return readSnapshot(store.db, async (trx) => {

@@ -3,7 +3,8 @@
  * message. Parsing only: the store runs the query.
  */
 import { badRequest } from './errors.ts';
-import { LIST_RESPONSE_SCHEMA } from './schemas.ts';
+import { isJsonObject } from './json.ts';
+import { LIST_RESPONSE_SCHEMA, SEARCH_REQUEST_SCHEMA } from './schemas.ts';
 
 /** Paging limits, also reported by /ServiceProviderConfig (filter.maxResults). */
 export const DEFAULT_PAGE_SIZE = 100;
@@ -18,6 +19,49 @@ export interface RawListParameters {
   readonly count?: unknown;
   readonly attributes?: unknown;
   readonly excludedAttributes?: unknown;
+}
+
+/** The members of a SearchRequest (RFC 7644 §3.4.3), spelt as the RFC spells them. */
+const SEARCH_REQUEST_KEYS = ['schemas', 'attributes', 'excludedAttributes', 'filter', 'sortBy', 'sortOrder', 'startIndex', 'count'] as const;
+
+/**
+ * Reads the body of `POST …/.search` (RFC 7644 §3.4.3) into list parameters. Keys are matched
+ * case-insensitively, as attribute names are (RFC 7643 §2.1) and as PatchOp keys are. Any other
+ * key, or one key given twice in different cases, is a 400 invalidSyntax: ignoring a misspelt
+ * "filter" would answer with every resource. `schemas`, when sent, must name the SearchRequest URN.
+ */
+export function parseSearchRequest(body: unknown): RawListParameters {
+  if (!isJsonObject(body)) {
+    throw badRequest('invalidSyntax', `The search body must be a JSON object: {"schemas": ["${SEARCH_REQUEST_SCHEMA}"], "filter": …}.`);
+  }
+  const found = new Map<string, { key: string; value: unknown }>();
+  for (const [key, value] of Object.entries(body)) {
+    const name = SEARCH_REQUEST_KEYS.find((known) => known.toLowerCase() === key.toLowerCase());
+    if (name === undefined) {
+      throw badRequest('invalidSyntax', `${JSON.stringify(key)} is not a SearchRequest attribute; expected ${SEARCH_REQUEST_KEYS.join(', ')}.`);
+    }
+    const earlier = found.get(name);
+    if (earlier !== undefined) {
+      throw badRequest('invalidSyntax', `The search body names ${name} twice, as ${JSON.stringify(earlier.key)} and ${JSON.stringify(key)}.`);
+    }
+    found.set(name, { key, value });
+  }
+  // Leniency as for PatchOp: a client that leaves `schemas` out still means a search (the
+  // endpoint says so), but a body that names another message schema is not one.
+  const schemas = found.get('schemas')?.value;
+  const wanted = SEARCH_REQUEST_SCHEMA.toLowerCase();
+  const valid = schemas === undefined || (Array.isArray(schemas) && schemas.length > 0 && schemas.every((urn) => typeof urn === 'string' && urn.toLowerCase() === wanted));
+  if (!valid) throw badRequest('invalidSyntax', `schemas must be ["${SEARCH_REQUEST_SCHEMA}"] in a search request.`);
+  const value = (name: (typeof SEARCH_REQUEST_KEYS)[number]) => found.get(name)?.value;
+  return {
+    filter: value('filter'),
+    sortBy: value('sortBy'),
+    sortOrder: value('sortOrder'),
+    startIndex: value('startIndex'),
+    count: value('count'),
+    attributes: value('attributes'),
+    excludedAttributes: value('excludedAttributes'),
+  };
 }
 
 export interface Paging {

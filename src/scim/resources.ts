@@ -23,7 +23,12 @@ export function etagOf(version: number): string {
 
 /** The URL of a resource, for `meta.location` and the `Location` header. */
 export function locationOf(baseUrl: string, resourceType: ResourceTypeName, id: string): string {
-  return `${baseUrl}/api/scim/v2${RESOURCE_TYPES[resourceType].endpoint}/${encodeURIComponent(id)}`;
+  return `${locationBase(baseUrl, resourceType)}${encodeURIComponent(id)}`;
+}
+
+/** What every `meta.location` of a resource type starts with: its endpoint's URL and a '/'. */
+export function locationBase(baseUrl: string, resourceType: ResourceTypeName): string {
+  return `${baseUrl}/api/scim/v2${RESOURCE_TYPES[resourceType].endpoint}/`;
 }
 
 /** The full SCIM representation: `schemas` first, then `id`, the attributes, and `meta`. */

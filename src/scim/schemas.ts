@@ -58,10 +58,11 @@ export const USER_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:User';
 export const GROUP_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:Group';
 export const ENTERPRISE_USER_SCHEMA = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
 export const LIST_RESPONSE_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:ListResponse';
+export const SEARCH_REQUEST_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:SearchRequest';
 export const PATCH_OP_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
 
-// ---- compact builders: the RFC's defaults are required=false, caseExact=false,
-// mutability=readWrite, returned=default, uniqueness=none, multiValued=false.
+// ---- compact builders: the RFC's defaults are required=false, caseExact=false (true for
+// binary), mutability=readWrite, returned=default, uniqueness=none, multiValued=false.
 
 type Options = Partial<Omit<AttributeDefinition, 'name' | 'type' | 'description' | 'subAttributes'>>;
 
@@ -72,7 +73,9 @@ function attr(name: string, type: AttributeType, description: string, options: O
     multiValued: false,
     description,
     required: false,
-    caseExact: false,
+    // RFC 7643 §2.3.6: "A binary is case exact" (base64 is), although §8.7.1 lists
+    // x509Certificates.value with caseExact false; filters compare it exactly.
+    caseExact: type === 'binary',
     mutability: 'readWrite',
     returned: 'default',
     uniqueness: 'none',

@@ -49,10 +49,13 @@ export interface DialectAdapter {
   fromJsonColumn(value: unknown): unknown;
 }
 
-function jsonPathLiteral(path: readonly string[]): string {
-  // Keys come from the schema (attribute names and URNs), never from raw client text, but
-  // quote them anyway: URNs contain ':' and '.'.
-  return '$' + path.map((key) => `."${key.replace(/"/g, '')}"`).join('');
+/**
+ * A JSON path as an SQL literal. Keys come from the schema (attribute names and URNs), never
+ * from raw client text, so they need no parameter (which would count against SQLite's limit
+ * on bound values); quoted all the same, since URNs contain ':' and '.'.
+ */
+function jsonPathLiteral(path: readonly string[]): RawBuilder<string> {
+  return sql.lit('$' + path.map((key) => `."${key.replace(/"/g, '')}"`).join(''));
 }
 
 /** SQLite: JSON kept as TEXT and read with the JSON1 functions. */

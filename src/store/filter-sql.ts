@@ -8,8 +8,13 @@
  * Every client value is a bound parameter. Every fragment is two-valued (never SQL NULL), so
  * `not` and `ne` keep the meaning the in-memory evaluator gives them (scim/filter/evaluate.ts):
  * true where the attribute is absent.
+ *
+ * Any filter the parser accepts compiles to SQL both databases run, however many terms it
+ * chains: `or`/`and` chains become balanced trees (SQLite refuses expressions nested more than
+ * 1000 deep, and reads a flat `a OR b OR …` as one level per term), `eq` on one attribute
+ * becomes one `IN (…)`, and the bound values stay under SQLite's limit.
  */
-import { sql, type RawBuilder, type SqlBool } from 'kysely';
+import { sql, type OperationNode, type RawBuilder, type RawNode, type SqlBool, type ValueNode } from 'kysely';
 import type { AttributePath, CompareOperator, Filter, FilterValue } from '../scim/filter/ast.ts';
 import { comparisonProblem, logicalOperands, normaliseDateTime } from '../scim/filter/evaluate.ts';
 import { ScimError, type ScimType } from '../scim/errors.ts';
@@ -33,6 +38,12 @@ interface Column {
   readonly storage: 'text' | 'integer';
   /** Why the value cannot be filtered or sorted on, when it cannot. */
   readonly unavailable?: string;
+  /**
+   * For a value computed from an indexed column (meta.location from the id): `eq` compares
+   * `column` with `key(value)` instead, so that the index serves it; no resource matches a
+   * value `key` gives undefined for.
+   */
+  readonly keyed?: { readonly column: Expression; key(value: string): string | undefined };
 }
 
 interface Scalar extends Column {
@@ -68,6 +79,17 @@ interface Scope {
 }
 
 const TRUE = sql<SqlBool>`(1 = 1)`;
+const FALSE = sql<SqlBool>`(1 = 0)`;
+
+/**
+ * The most values one filter may bind. SQLite allows 32766 parameters in a statement (its
+ * default SQLITE_MAX_VARIABLE_NUMBER; PostgreSQL allows 65535) and the rest of a list query
+ * binds a few more. Only client values and the location base are bound (JSON paths are
+ * literals), no comparison binds more than one value per five characters of its text
+ * (`id sw""or ` binds two), so a filter within the parser's MAX_INPUT_LENGTH binds about 2000
+ * at most: this guards against that limit growing.
+ */
+export const MAX_BOUND_VALUES = 30_000;
 
 const ORDER_SQL: Readonly<Record<CompareOperator, string>> = {
   eq: '=',
@@ -90,6 +112,58 @@ function negate(condition: Condition): Condition {
   return sql<SqlBool>`(NOT ${condition})`;
 }
 
+/**
+ * `parts` joined by AND or OR as a balanced tree, built bottom-up: n terms nest log2(n)
+ * deep, where SQLite parses a flat chain one level deeper per term and refuses 1000 levels.
+ * Both databases flatten nested ANDs and ORs again when planning, so plans do not change.
+ */
+function combine(parts: readonly Condition[], operator: 'AND' | 'OR'): Condition {
+  const joiner = operator === 'AND' ? sql` AND ` : sql` OR `;
+  let level = parts;
+  while (level.length > 1) {
+    const next: Condition[] = [];
+    for (let i = 0; i < level.length; i += 2) {
+      const left = level[i];
+      const right = level[i + 1];
+      if (left === undefined) continue;
+      next.push(right === undefined ? left : sql<SqlBool>`(${left}${joiner}${right})`);
+    }
+    level = next;
+  }
+  return level[0] ?? (operator === 'AND' ? TRUE : FALSE);
+}
+
+/** `left = v` for one value, `left IN (v1, v2, …)` for several (one node, served by the same index). */
+function equalsAny(left: Expression, rights: readonly Expression[]): Condition {
+  const [only] = rights;
+  if (only !== undefined && rights.length === 1) return sql<SqlBool>`${left} = ${only}`;
+  return sql<SqlBool>`${left} IN (${sql.join(rights)})`;
+}
+
+/** A compare node that `eq`s a string: the operands an or-chain gathers into one `IN`. */
+type StringEquality = Filter & { readonly kind: 'compare'; readonly op: 'eq'; readonly value: string };
+
+function isStringEquality(filter: Filter): filter is StringEquality {
+  return filter.kind === 'compare' && filter.op === 'eq' && typeof filter.value === 'string';
+}
+
+/** The path as a key: equal for paths naming the same attribute the same way (names are case-insensitive). */
+function pathKey(path: AttributePath): string {
+  return [path.schema ?? '', path.attribute, path.subAttribute ?? ''].join(' ').toLowerCase();
+}
+
+/** How many values a compiled condition binds (immediate values are SQL literals, not parameters). */
+function boundValues(root: OperationNode): number {
+  let count = 0;
+  const stack: OperationNode[] = [root];
+  for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
+    // The fragments here are built from sql`…` alone: raw nodes holding values, references and identifiers.
+    if (node.kind === 'ValueNode' && (node as ValueNode).immediate !== true) count += 1;
+    else if (node.kind === 'RawNode') stack.push(...(node as RawNode).parameters);
+  }
+  return count;
+}
+
 function isStringType(definition: AttributeDefinition): boolean {
   return definition.type === 'string' || definition.type === 'reference' || definition.type === 'binary';
 }
@@ -109,6 +183,8 @@ class Compiler {
   constructor(
     readonly resourceType: ResourceTypeName,
     readonly dialect: DialectAdapter,
+    /** The resources' URL without the id: meta.location is this followed by the id. */
+    readonly locationBase: string,
     private readonly scimType: ScimType,
     /** 'filtered' or 'sorted on', for messages. */
     private readonly verb: string,
@@ -181,11 +257,12 @@ class Compiler {
   condition(filter: Filter, scope: Scope): Condition {
     switch (filter.kind) {
       case 'and':
-      case 'or': {
-        // Chains are flattened: a long `a or b or c …` stays one flat SQL expression.
-        const parts = logicalOperands(filter).map((operand) => this.condition(operand, scope));
-        return sql<SqlBool>`(${sql.join(parts, filter.kind === 'and' ? sql` AND ` : sql` OR `)})`;
-      }
+        return combine(
+          logicalOperands(filter).map((operand) => this.condition(operand, scope)),
+          'AND',
+        );
+      case 'or':
+        return this.disjunction(logicalOperands(filter), scope);
       case 'not':
         return negate(this.condition(filter.filter, scope));
       case 'present':
@@ -195,6 +272,69 @@ class Compiler {
       case 'valuePath':
         return this.valuePath(filter.path, filter.filter, scope);
     }
+  }
+
+  /**
+   * `a or b or …`: the `eq` comparisons of one attribute with strings become one `IN (…)`
+   * (where the first of them stood), the other operands stay as they are.
+   */
+  private disjunction(operands: readonly Filter[], scope: Scope): Condition {
+    const values = new Map<string, string[]>();
+    for (const operand of operands) {
+      if (!isStringEquality(operand)) continue;
+      const key = pathKey(operand.path);
+      const list = values.get(key);
+      if (list) list.push(operand.value);
+      else values.set(key, [operand.value]);
+    }
+    const parts: Condition[] = [];
+    for (const operand of operands) {
+      if (!isStringEquality(operand)) {
+        parts.push(this.condition(operand, scope));
+        continue;
+      }
+      const key = pathKey(operand.path);
+      const list = values.get(key);
+      if (list === undefined) continue; // gathered into an earlier operand's IN
+      values.delete(key);
+      parts.push(list.length === 1 ? this.compare(operand.path, 'eq', operand.value, scope) : this.equalsOneOf(operand.path, list, scope));
+    }
+    return combine(parts, 'OR');
+  }
+
+  /** `path eq v1 or path eq v2 or …`, exactly as compare() reads each, as one test. */
+  private equalsOneOf(path: AttributePath, values: readonly string[], scope: Scope): Condition {
+    const target = this.target(path, scope);
+    if (target.kind === 'collection') {
+      const sub = this.elementValue(target, path.subAttribute);
+      const selective = sub.toLowerCase() === 'value';
+      return target.some((element) => this.scalarEqualsOneOf(this.scalar(element.attribute(sub, undefined)), values), selective);
+    }
+    return this.scalarEqualsOneOf(this.scalar(this.leaf(target, path.subAttribute)), values);
+  }
+
+  private scalarEqualsOneOf(scalar: Scalar, values: readonly string[]): Condition {
+    for (const value of values) {
+      const problem = comparisonProblem(scalar.definition, 'eq', value, scalar.name);
+      if (problem !== undefined) this.fail(problem);
+    }
+    // Only text compares as text: a dateTime's values are instants, each normalised by test().
+    if (!isStringType(scalar.definition)) return combine(values.map((value) => this.compareScalar(scalar, 'eq', value)), 'OR');
+    const test = this.textEquals(scalar, [...new Set(values)]);
+    return scalar.nullable ? sql<SqlBool>`(${scalar.expression} IS NOT NULL AND ${test})` : test;
+  }
+
+  /** Text equality with any of `values`, by the attribute's case rule (RFC 7643 §2.2 caseExact). */
+  private textEquals(scalar: Scalar, values: readonly string[]): Condition {
+    if (scalar.keyed) {
+      const { column, key } = scalar.keyed;
+      const keys = values.map((value) => key(value)).filter((value) => value !== undefined);
+      return keys.length === 0 ? FALSE : equalsAny(column, keys.map((value) => sql.val(value)));
+    }
+    // lower() on both sides, written `lower(col) = lower(?)` / `lower(col) IN (lower(?), …)`
+    // so that the lower(…) indexes (users.login, groups.name, user_emails.value) apply.
+    if (!scalar.definition.caseExact) return equalsAny(sql`lower(${scalar.expression})`, values.map((value) => sql`lower(${value})`));
+    return equalsAny(scalar.expression, values.map((value) => sql.val(value)));
   }
 
   private target(path: AttributePath, scope: Scope): Target {
@@ -219,7 +359,7 @@ class Compiler {
       .map((sub) => target.scope.attribute(sub.name, undefined))
       .filter((sub): sub is Scalar => sub.kind === 'scalar' && sub.unavailable === undefined)
       .map((sub) => this.presentScalar(sub));
-    return parts.length === 0 ? negate(TRUE) : sql<SqlBool>`(${sql.join(parts, sql` OR `)})`;
+    return combine(parts, 'OR');
   }
 
   private presentScalar(scalar: Scalar): Condition {
@@ -285,14 +425,13 @@ class Compiler {
 
   private textTest(scalar: Scalar, op: CompareOperator, value: string): Condition {
     const e = scalar.expression;
+    if (op === 'eq') return this.textEquals(scalar, [value]);
     if (!scalar.definition.caseExact) {
-      // lower() on both sides: RFC 7643 §2.2 caseExact=false. Written `lower(col) = lower(?)`
-      // so that the lower(…) indexes (users.login, groups.name, user_emails.value) apply.
+      // lower() on both sides: RFC 7643 §2.2 caseExact=false.
       if (op === 'co' || op === 'sw' || op === 'ew') {
         const pattern = `${op === 'sw' ? '' : '%'}${escapeLike(value)}${op === 'ew' ? '' : '%'}`;
         return sql<SqlBool>`lower(${e}) LIKE lower(${pattern}) ESCAPE '\\'`;
       }
-      if (op === 'eq') return sql<SqlBool>`lower(${e}) = lower(${value})`;
       return sql<SqlBool>`${this.dialect.binaryOrder(sql`lower(${e})`)} ${sql.raw(ORDER_SQL[op])} lower(${value})`;
     }
     // Case-exact: SQLite's LIKE ignores ASCII case, so use position and substring tests.
@@ -303,8 +442,6 @@ class Compiler {
         return sql<SqlBool>`substr(${e}, 1, length(${value})) = ${value}`;
       case 'ew':
         return sql<SqlBool>`substr(${e}, length(${e}) - length(${value}) + 1) = ${value}`;
-      case 'eq':
-        return sql<SqlBool>`${e} = ${value}`;
       default:
         return sql<SqlBool>`${this.dialect.binaryOrder(e)} ${sql.raw(ORDER_SQL[op])} ${value}`;
     }
@@ -526,10 +663,17 @@ function commonTarget(compiler: Compiler, definition: AttributeDefinition, table
     case 'externalId':
       return scalarOf('externalId', definition, textColumn(column('external_id'), true));
     default: {
+      const base = compiler.locationBase;
       const columns: Record<string, Column> = {
         created: textColumn(column('created_at'), false),
         lastModified: textColumn(column('updated_at'), false),
         resourceType: textColumn(sql.lit(compiler.resourceType), false),
+        // Rendered as base + encodeURIComponent(id) (scim/resources.ts); SCIM ids are UUIDs
+        // (ids.ts), which encoding leaves as they are. `eq` becomes `id = …` on the id's index.
+        location: {
+          ...textColumn(sql`(${base} || ${idColumn})`, false),
+          keyed: { column: idColumn, key: (value) => (value.startsWith(base) ? value.slice(base.length) : undefined) },
+        },
         version: textColumn(sql`('W/"' || ${column('version')} || '"')`, false),
       };
       const scope = subAttributeScope(compiler, definition, 'meta', (sub) =>
@@ -537,7 +681,7 @@ function commonTarget(compiler: Compiler, definition: AttributeDefinition, table
           expression: sql`NULL`,
           nullable: true,
           storage: 'text',
-          unavailable: compiler.unavailable(`meta.${sub.name}`, "it depends on the request's base URL"),
+          unavailable: compiler.unavailable(`meta.${sub.name}`, 'it is not stored'),
         },
       );
       return { kind: 'complex', name: 'meta', definition, scope };
@@ -598,14 +742,31 @@ function groupScope(compiler: Compiler): Scope {
 
 // ---- public API
 
+/** What compiling needs beyond the filter. */
+export interface CompileOptions {
+  /** The URL of the resources' endpoint with its trailing '/': meta.location is this followed by the id. */
+  readonly locationBase: string;
+}
+
 /**
  * Compiles a parsed filter to a condition over the resource type's query aliases (see the
- * file comment); throws ScimError 400 invalidFilter for unknown attributes, write-only ones
- * and comparisons that make no sense for the attribute's type.
+ * file comment); throws ScimError 400 invalidFilter for unknown attributes, write-only ones,
+ * comparisons that make no sense for the attribute's type, and more values than one
+ * statement may bind.
  */
-export function compileFilter(filter: Filter, resourceType: ResourceTypeName, dialect: DialectAdapter): RawBuilder<SqlBool> {
-  const compiler = new Compiler(resourceType, dialect, 'invalidFilter', 'filtered');
-  return compiler.condition(filter, compiler.root());
+export function compileFilter(
+  filter: Filter,
+  resourceType: ResourceTypeName,
+  dialect: DialectAdapter,
+  options: CompileOptions,
+): RawBuilder<SqlBool> {
+  const compiler = new Compiler(resourceType, dialect, options.locationBase, 'invalidFilter', 'filtered');
+  const condition = compiler.condition(filter, compiler.root());
+  const values = boundValues(condition.toOperationNode());
+  if (values > MAX_BOUND_VALUES) {
+    compiler.fail(`the filter compares ${values} values; at most ${MAX_BOUND_VALUES} are accepted: split it into several requests`);
+  }
+  return condition;
 }
 
 /**
@@ -614,8 +775,13 @@ export function compileFilter(filter: Filter, resourceType: ResourceTypeName, di
  * 400 invalidValue for attributes that do not exist or cannot be sorted on. NULLs (no value)
  * sort first on SQLite and last on PostgreSQL unless the caller says `NULLS LAST`/`IS NULL`.
  */
-export function compileSortKey(path: AttributePath, resourceType: ResourceTypeName, dialect: DialectAdapter): RawBuilder<unknown> {
-  const compiler = new Compiler(resourceType, dialect, 'invalidValue', 'sorted on');
+export function compileSortKey(
+  path: AttributePath,
+  resourceType: ResourceTypeName,
+  dialect: DialectAdapter,
+  options: CompileOptions,
+): RawBuilder<unknown> {
+  const compiler = new Compiler(resourceType, dialect, options.locationBase, 'invalidValue', 'sorted on');
   const target = compiler.root().attribute(path.attribute, path.schema);
   if (target.kind === 'collection') {
     const sub = compiler.elementValue(target, path.subAttribute);

@@ -16,6 +16,7 @@ import { groupBody, SCIM, startTestApp, userBody, type TestApp } from '../suppor
 
 const ERROR_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:Error';
 const PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
+const SEARCH_REQUEST = 'urn:ietf:params:scim:api:messages:2.0:SearchRequest';
 const USER_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:User';
 const GROUP_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:Group';
 const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
@@ -118,7 +119,7 @@ const FILTERS: readonly string[] = [
   'x eq "y"', 'userName[value eq "x"]', '(userName eq "x"', 'userName eq "x")', 'userName eq', 'eq "x"', 'and or not',
   '('.repeat(10_000) + 'userName pr' + ')'.repeat(10_000), '('.repeat(40) + 'userName pr' + ')'.repeat(40),
   'not ('.repeat(60) + 'userName pr' + ')'.repeat(60), `userName eq "${'z'.repeat(9_980)}"`, `userName eq "${MEGABYTE}"`,
-  'userName eq "x" or '.repeat(400) + 'userName pr', 'name.familyName eq null', 'userName lt null', 'emails.primary gt true',
+  'userName eq "x" or '.repeat(400) + 'userName pr', 'id pr or '.repeat(1110) + 'id pr', 'id eq""or '.repeat(999) + 'id pr', 'name.familyName eq null', 'userName lt null', 'emails.primary gt true',
   'externalId eq "\\"\\\\"', 'displayName eq "%00"', 'userName eq "\u202e"', 'urn:x:y:z eq "x"', 'emails[type eq "work"][value pr]',
 ];
 const SORT_BY: readonly string[] = [
@@ -150,6 +151,8 @@ function listQuery(random: Random): string {
 /** A search body: the list parameters as JSON values of every type. */
 function searchBody(random: Random): string {
   const entries: Array<readonly [string, string]> = [];
+  // Mostly a valid SearchRequest, so that the parameters behind `schemas` get exercised too.
+  if (random.chance(0.9)) entries.push(['schemas', random.chance(0.9) ? json([SEARCH_REQUEST]) : hostile(random, 2)]);
   for (const name of ['filter', 'sortBy', 'sortOrder', 'startIndex', 'count', 'attributes', 'excludedAttributes']) {
     if (!random.chance(0.5)) continue;
     const plausible = name === 'filter' ? random.pick(FILTERS) : name === 'sortBy' ? random.pick(SORT_BY) : random.pick(NUMBERS);
@@ -315,7 +318,7 @@ eachDatabase('hostile input', (database) => {
     for (const resource of ['Users', 'Groups']) {
       for (const filter of FILTERS) {
         await scim({ method: 'GET', url: `/${resource}?filter=${encodeURIComponent(filter)}` });
-        await scim({ method: 'POST', url: `/${resource}/.search`, payload: json({ filter }) });
+        await scim({ method: 'POST', url: `/${resource}/.search`, payload: json({ schemas: [SEARCH_REQUEST], filter }) });
       }
       for (const sortBy of SORT_BY) await scim({ method: 'GET', url: `/${resource}?sortBy=${encodeURIComponent(sortBy)}&sortOrder=descending` });
       for (const number of NUMBERS) await scim({ method: 'GET', url: `/${resource}?startIndex=${encodeURIComponent(number)}&count=${encodeURIComponent(number)}` });

@@ -11,6 +11,7 @@ import type { LightMyRequestResponse } from 'fastify';
 
 const ERROR_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:Error';
 const PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
+const SEARCH_REQUEST = 'urn:ietf:params:scim:api:messages:2.0:SearchRequest';
 
 const nested = (levels: number, inner = '1'): string => '['.repeat(levels) + inner + ']'.repeat(levels);
 
@@ -114,7 +115,7 @@ eachDatabase('request parsing limits', (database) => {
     assertScimError(await roster.request('POST', '/Users', userBody('a\u0000b@example.com')), 400, 'invalidValue');
     assertScimError(await roster.request('POST', '/Users', '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"lone\\ud800"}'), 400, 'invalidValue');
     assertScimError(await roster.request('GET', `/Users?filter=${encodeURIComponent('userName eq "\u0000"')}`), 400, 'invalidValue');
-    assertScimError(await roster.request('POST', '/Groups/.search', { filter: 'displayName eq "\\u0000"' }), 400, 'invalidFilter');
+    assertScimError(await roster.request('POST', '/Groups/.search', { schemas: [SEARCH_REQUEST], filter: 'displayName eq "\\u0000"' }), 400, 'invalidFilter');
     assertScimError(await roster.request('GET', '/Users/x%00y'), 400, 'invalidValue');
     assertScimError(await roster.request('DELETE', '/Groups/%00'), 400, 'invalidValue');
     const api = await roster.request('GET', '/api/v2/authorizations/groups/x%00y');

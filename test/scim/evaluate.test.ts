@@ -90,6 +90,19 @@ describe('evaluateFilter: other types', () => {
     assert.equal(matches('meta.created gt "yesterday"'), false);
   });
 
+  // RFC 7644 §3.4.2.2: ordering a binary attribute "SHALL" fail (the SQL compiler answers 400);
+  // RFC 7643 §2.3.6: a binary is case exact.
+  it('never orders binary values, and compares them exactly', () => {
+    const withCertificate = { ...user, x509Certificates: [{ value: 'QUJDRA==' }] };
+    assert.equal(matches('x509Certificates eq "QUJDRA=="', withCertificate), true);
+    assert.equal(matches('x509Certificates eq "qujdra=="', withCertificate), false);
+    assert.equal(matches('x509Certificates.value sw "QUJ"', withCertificate), true);
+    for (const op of ['gt', 'ge', 'lt', 'le']) {
+      assert.equal(matches(`x509Certificates ${op} "A"`, withCertificate), false, op);
+      assert.equal(matches(`x509Certificates[value ${op} "QUJDRA=="]`, withCertificate), false, op);
+    }
+  });
+
   it('compares numbers numerically', () => {
     const attributes: AttributeDefinition[] = [
       { name: 'age', type: 'integer', multiValued: false, description: '', required: false, caseExact: false, mutability: 'readWrite', returned: 'default', uniqueness: 'none' },

@@ -18,7 +18,7 @@
  *   One exception, for PATCH value paths only: "True"/"False" against a boolean (Entra ID).
  */
 import type { AttributePath, CompareOperator, Filter, FilterValue } from './ast.ts';
-import { findAttribute, findSchema, type AttributeDefinition } from '../schemas.ts';
+import { findAttribute, findSchema, type AttributeDefinition, type AttributeType } from '../schemas.ts';
 
 // xsd:dateTime (RFC 7643 §2.3.5), with the time optional (a date alone means midnight UTC).
 const DATE_TIME =
@@ -41,8 +41,52 @@ export function normaliseDateTime(text: string): string | undefined {
 const TEXT_OPERATORS: ReadonlySet<CompareOperator> = new Set(['co', 'sw', 'ew']);
 
 /**
- * Why `name op value` makes no sense for an attribute of this definition (RFC 7644 §3.4.2.2:
- * gt/ge/lt/le are undefined for booleans and complex attributes), or undefined when it does.
+ * The comparison operators each attribute type takes (RFC 7644 §3.4.2.2): gt/ge/lt/le "SHALL"
+ * fail on boolean and binary attributes; co/sw/ew are substring tests, meaningless for
+ * booleans, numbers and instants. `pr`, and `eq`/`ne` null, apply to every type.
+ */
+const OPERATORS: Readonly<Record<AttributeType, ReadonlySet<CompareOperator>>> = {
+  string: new Set(['eq', 'ne', 'co', 'sw', 'ew', 'gt', 'ge', 'lt', 'le']),
+  reference: new Set(['eq', 'ne', 'co', 'sw', 'ew', 'gt', 'ge', 'lt', 'le']),
+  binary: new Set(['eq', 'ne', 'co', 'sw', 'ew']),
+  boolean: new Set(['eq', 'ne']),
+  integer: new Set(['eq', 'ne', 'gt', 'ge', 'lt', 'le']),
+  decimal: new Set(['eq', 'ne', 'gt', 'ge', 'lt', 'le']),
+  dateTime: new Set(['eq', 'ne', 'gt', 'ge', 'lt', 'le']),
+  complex: new Set(),
+};
+
+/** How messages name each type: "the <adjective> attribute", "is <noun>", "compare it with <value>". */
+const TYPE_WORDS: Readonly<Record<AttributeType, { readonly adjective: string; readonly noun: string; readonly value: string }>> = {
+  string: { adjective: 'string', noun: 'a string', value: 'a "string"' },
+  reference: { adjective: 'reference', noun: 'a reference', value: 'a "string"' },
+  binary: { adjective: 'binary', noun: 'binary data', value: 'a "string" of base64' },
+  boolean: { adjective: 'boolean', noun: 'a boolean', value: 'true or false' },
+  integer: { adjective: 'number', noun: 'a number', value: 'a number' },
+  decimal: { adjective: 'number', noun: 'a number', value: 'a number' },
+  dateTime: { adjective: 'dateTime', noun: 'a dateTime', value: 'a date such as "2024-01-31T12:00:00Z"' },
+  complex: { adjective: 'complex', noun: 'a complex attribute', value: 'one of its sub-attributes' },
+};
+
+/** Whether `value` is of the JSON type the attribute's type compares with. */
+function fitsType(type: AttributeType, value: string | number | boolean): boolean {
+  switch (type) {
+    case 'boolean':
+      return typeof value === 'boolean';
+    case 'integer':
+    case 'decimal':
+      return typeof value === 'number';
+    case 'dateTime':
+      return typeof value === 'string' && normaliseDateTime(value) !== undefined;
+    default:
+      return typeof value === 'string';
+  }
+}
+
+/**
+ * Why `name op value` makes no sense for an attribute of this definition, or undefined when it
+ * does: the one place, driven by the attribute's type in the schema, where the SQL compiler
+ * (400 invalidFilter) and the in-memory evaluator (no match) learn which comparisons apply.
  */
 export function comparisonProblem(
   definition: AttributeDefinition,
@@ -53,25 +97,13 @@ export function comparisonProblem(
   if (value === null) {
     return op === 'eq' || op === 'ne' ? undefined : `'${op}' cannot compare '${name}' with null; use 'pr' or 'eq null'`;
   }
-  switch (definition.type) {
-    case 'complex':
-      return `'${name}' is a complex attribute: filter on one of its sub-attributes`;
-    case 'boolean':
-      if (op !== 'eq' && op !== 'ne') return `'${op}' does not apply to the boolean attribute '${name}'; use eq or ne`;
-      return typeof value === 'boolean' ? undefined : `'${name}' is a boolean: compare it with true or false, not ${JSON.stringify(value)}`;
-    case 'integer':
-    case 'decimal':
-      if (TEXT_OPERATORS.has(op)) return `'${op}' does not apply to the number attribute '${name}'`;
-      return typeof value === 'number' ? undefined : `'${name}' is a number: compare it with a number, not ${JSON.stringify(value)}`;
-    case 'dateTime':
-      if (TEXT_OPERATORS.has(op)) return `'${op}' does not apply to the dateTime attribute '${name}'; use gt, ge, lt or le`;
-      if (typeof value !== 'string' || normaliseDateTime(value) === undefined) {
-        return `'${name}' is a dateTime: compare it with a date such as "2024-01-31T12:00:00Z", not ${JSON.stringify(value)}`;
-      }
-      return undefined;
-    default:
-      return typeof value === 'string' ? undefined : `'${name}' is a string: compare it with a "string", not ${JSON.stringify(value)}`;
-  }
+  const type = definition.type;
+  if (type === 'complex') return `'${name}' is a complex attribute: filter on one of its sub-attributes`;
+  const operators = OPERATORS[type];
+  const words = TYPE_WORDS[type];
+  if (!operators.has(op)) return `'${op}' does not apply to the ${words.adjective} attribute '${name}'; use ${[...operators].join(', ')} or pr`;
+  if (!fitsType(type, value)) return `'${name}' is ${words.noun}: compare it with ${words.value}, not ${JSON.stringify(value)}`;
+  return undefined;
 }
 
 /** The operands of a chain of one logical operator, in order, without recursion (chains can be long). */

@@ -5,9 +5,9 @@
 import type { FastifyInstance } from 'fastify';
 import { badRequest } from '../../../scim/errors.ts';
 import type { JsonObject } from '../../../scim/json.ts';
-import { listResponse, type RawListParameters } from '../../../scim/list.ts';
+import { listResponse, parseSearchRequest, type RawListParameters } from '../../../scim/list.ts';
 import { applyPatch, parsePatchRequest, splitGroupMemberOperations, type MemberChange as PatchMemberChange } from '../../../scim/patch.ts';
-import { etagOf, ifNoneMatchHits, type ResourceState } from '../../../scim/resources.ts';
+import { etagOf, ifNoneMatchHits, locationBase, type ResourceState } from '../../../scim/resources.ts';
 import { normaliseResource } from '../../../scim/validate.ts';
 import type { GroupDirectory, MemberChange, ScimGroup } from '../../../directory/groups.ts';
 import type { Document } from '../../../directory/users.ts';
@@ -60,6 +60,7 @@ export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, baseUr
     const result = await groups.list({
       ...(request.filter ? { filter: request.filter } : {}),
       ...(request.sortBy ? { sortBy: request.sortBy } : {}),
+      locationBase: locationBase(baseUrl, 'Group'),
       descending: request.descending,
       offset: request.startIndex - 1,
       limit: request.count,
@@ -79,9 +80,8 @@ export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, baseUr
     return reply.type(SCIM_CONTENT_TYPE).send(await list(parseListRequest(request.query)));
   });
 
-  app.post<{ Body: RawListParameters }>('/Groups/.search', async (request, reply) => {
-    const body = requireBody(request.body) as RawListParameters;
-    return reply.type(SCIM_CONTENT_TYPE).send(await list(parseListRequest(body)));
+  app.post<{ Body: unknown }>('/Groups/.search', async (request, reply) => {
+    return reply.type(SCIM_CONTENT_TYPE).send(await list(parseListRequest(parseSearchRequest(requireBody(request.body)))));
   });
 
   app.post<{ Querystring: RawListParameters }>('/Groups', async (request, reply) => {

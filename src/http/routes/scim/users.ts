@@ -1,8 +1,8 @@
 /** /Users (RFC 7644 §3.2–§3.6): create, read, list, search, replace, patch, delete. */
 import type { FastifyInstance } from 'fastify';
 import type { RawListParameters } from '../../../scim/list.ts';
-import { listResponse } from '../../../scim/list.ts';
-import { ifNoneMatchHits, etagOf } from '../../../scim/resources.ts';
+import { listResponse, parseSearchRequest } from '../../../scim/list.ts';
+import { ifNoneMatchHits, etagOf, locationBase } from '../../../scim/resources.ts';
 import { normaliseResource } from '../../../scim/validate.ts';
 import { applyPatch, parsePatchRequest } from '../../../scim/patch.ts';
 import type { JsonObject } from '../../../scim/json.ts';
@@ -27,6 +27,7 @@ export function userRoutes(app: FastifyInstance, users: UserDirectory, baseUrl: 
     const result = await users.list({
       ...(request.filter ? { filter: request.filter } : {}),
       ...(request.sortBy ? { sortBy: request.sortBy } : {}),
+      locationBase: locationBase(baseUrl, 'User'),
       descending: request.descending,
       offset: request.startIndex - 1,
       limit: request.count,
@@ -40,9 +41,8 @@ export function userRoutes(app: FastifyInstance, users: UserDirectory, baseUrl: 
     return reply.type(SCIM_CONTENT_TYPE).send(await list(parseListRequest(request.query)));
   });
 
-  app.post<{ Body: RawListParameters }>('/Users/.search', async (request, reply) => {
-    const body = (requireBody(request.body) ?? {}) as RawListParameters;
-    return reply.type(SCIM_CONTENT_TYPE).send(await list(parseListRequest(body)));
+  app.post<{ Body: unknown }>('/Users/.search', async (request, reply) => {
+    return reply.type(SCIM_CONTENT_TYPE).send(await list(parseListRequest(parseSearchRequest(requireBody(request.body)))));
   });
 
   app.post<{ Querystring: RawListParameters }>('/Users', async (request, reply) => {
