@@ -7,12 +7,12 @@ import type { FastifyInstance } from 'fastify';
 import { describeSamlFailure, type SamlAssertion } from '../../../auth/saml.ts';
 import { identityOf, type SignInDecision, type SignInIdentity } from '../../../directory/sign-in.ts';
 import type { Services } from '../../../services.ts';
-import { VALIDATION_MARKER, isLocalPath, sendHtml } from './common.ts';
+import { SAML_BODY_LIMIT, VALIDATION_MARKER, isLocalPath, sendHtml } from './common.ts';
 import { refusalPage, validationPage, type ValidationRow } from './pages.ts';
 
 /** Registers POST /saml/acs. */
 export function acsRoute(app: FastifyInstance, services: Services): void {
-  app.post('/saml/acs', async (request, reply) => {
+  app.post('/saml/acs', { bodyLimit: SAML_BODY_LIMIT }, async (request, reply) => {
     const form = (request.body ?? {}) as Record<string, unknown>;
     const samlResponse = form['SAMLResponse'];
     if (typeof samlResponse !== 'string' || samlResponse === '') {

@@ -1,6 +1,12 @@
 /** Helpers shared by the /saml routes. */
 import type { FastifyReply } from 'fastify';
 
+/**
+ * The largest body the /saml routes read, whatever its content type: a SAML response with a
+ * few hundred group names stays well under it.
+ */
+export const SAML_BODY_LIMIT = 1024 * 1024;
+
 /** `return_to` of a request started by GET /saml/validation: never a path, so never a redirect target. */
 export const VALIDATION_MARKER = '#validation';
 
