@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { SAML, SamlStatusError, ValidateInResponseTo, type Profile, type SamlConfig as NodeSamlConfig } from '@node-saml/node-saml';
 import { DOMParser } from '@xmldom/xmldom';
 import type { Store } from '../store/index.ts';
+import { shorten } from '../text.ts';
 import type { SamlConfig, SamlConfigService } from './saml-config.ts';
 import { createRequestCache, purgeExpired, rememberAssertion, type RequestCache } from './saml-requests.ts';
 
@@ -214,21 +215,29 @@ export function describeSamlFailure(failure: SamlFailure): string {
   }
 }
 
-/** Maps node-saml's exceptions (plain Errors with fixed messages) to our failures. */
+/** The most characters of a library's error message kept in a failure's detail. */
+const MAX_DETAIL = 200;
+
+/**
+ * Maps node-saml's exceptions to our failures. Their messages are mostly fixed, but the XML
+ * parser's quote the input (an entity or tag name of any length): only the first line is
+ * kept, cut to MAX_DETAIL characters.
+ */
 function classify(error: unknown, xml: string): SamlFailure {
-  if (error instanceof SamlStatusError) return { code: 'idp_error', detail: error.message };
+  if (error instanceof SamlStatusError) return { code: 'idp_error', detail: shorten(error.message, MAX_DETAIL) };
   const message = error instanceof Error ? error.message : String(error);
+  const detail = shorten(message.split('\n')[0] ?? '', MAX_DETAIL);
   if (message.startsWith('InResponseTo is missing')) return { code: 'unsolicited' };
   if (/InResponseTo/.test(message)) return { code: 'unknown_request' };
-  if (/signature|signed data/i.test(message)) return { code: 'signature', detail: message };
+  if (/signature|signed data/i.test(message)) return { code: 'signature', detail };
   if (message.startsWith('No decryption key')) return { code: 'encrypted_without_key' };
   if (message.startsWith('SAML assertion not yet valid')) return { code: 'not_yet_valid' };
   if (message.startsWith('SAML assertion expired')) return { code: 'expired' };
-  if (/audience|AudienceRestriction/i.test(message)) return { code: 'wrong_audience', detail: message };
+  if (/audience|AudienceRestriction/i.test(message)) return { code: 'wrong_audience', detail };
   // node-saml says this when no SubjectConfirmationData is within its time window; the
   // signature was already verified, so the timestamps say which way it failed.
   if (message.startsWith('No valid subject confirmation')) return timingFailure(xml);
-  return { code: 'malformed', detail: message.split('\n')[0] ?? message };
+  return { code: 'malformed', detail };
 }
 
 function timingFailure(xml: string): SamlFailure {

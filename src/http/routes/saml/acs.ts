@@ -25,7 +25,7 @@ export function acsRoute(app: FastifyInstance, services: Services): void {
       if (result.returnTo === VALIDATION_MARKER) {
         return sendHtml(reply, 200, validationPage({ ok: false, message: `The response would be refused: ${message}` }, [{ label: 'Check failed', value: result.failure.code }], {}));
       }
-      await services.signIn.recordRefusal(result.failure.code, message);
+      await services.signIn.recordRefusal(result.failure.code, message, request.ip);
       request.log.info({ reason: result.failure.code }, 'SAML sign-in refused');
       return sendHtml(reply, 403, refusalPage(message));
     }
