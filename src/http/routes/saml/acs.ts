@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { describeSamlFailure, type SamlAssertion } from '../../../auth/saml.ts';
 import { identityOf, type SignInDecision, type SignInIdentity } from '../../../directory/sign-in.ts';
 import type { Services } from '../../../services.ts';
-import { SAML_BODY_LIMIT, VALIDATION_MARKER, isLocalPath, sendHtml } from './common.ts';
+import { SAML_BODY_LIMIT, VALIDATION_MARKER, localPath, sendHtml } from './common.ts';
 import { refusalPage, validationPage, type ValidationRow } from './pages.ts';
 
 /** Registers POST /saml/acs. */
@@ -38,6 +38,9 @@ export function acsRoute(app: FastifyInstance, services: Services): void {
       return sendHtml(reply, 200, validationReport(result.assertion, identity, decision));
     }
 
+    // Where to go is settled before anything is written: the session opens only when the
+    // answer that carries its cookie can be sent.
+    const location = destination(result.assertion, form['RelayState']);
     const outcome = await services.signIn.signIn(identity);
     if (!outcome.ok) {
       request.log.info({ reason: outcome.reason }, 'SAML sign-in refused');
@@ -47,14 +50,18 @@ export function acsRoute(app: FastifyInstance, services: Services): void {
     return reply
       .header('set-cookie', services.sessions.cookie(session.value, session.expiresAt))
       .header('cache-control', 'no-store')
-      .redirect(destination(result.assertion, form['RelayState']), 303);
+      .redirect(location, 303);
   });
 }
 
-/** Where to send the browser: the returnTo of our request, or for IdP-initiated sign-in a local RelayState. */
+/**
+ * Where to send the browser: the returnTo of our request, or for IdP-initiated sign-in a
+ * local RelayState; `/` otherwise. Encoded again here: a request stored by an earlier version
+ * may hold a raw path.
+ */
 function destination(assertion: SamlAssertion, relayState: unknown): string {
-  if (assertion.returnTo !== null && isLocalPath(assertion.returnTo)) return assertion.returnTo;
-  if (assertion.inResponseTo === null && typeof relayState === 'string' && isLocalPath(relayState)) return relayState;
+  if (assertion.returnTo !== null) return localPath(assertion.returnTo) ?? '/';
+  if (assertion.inResponseTo === null && typeof relayState === 'string') return localPath(relayState) ?? '/';
   return '/';
 }
 

@@ -10,9 +10,33 @@ export const SAML_BODY_LIMIT = 1024 * 1024;
 /** `return_to` of a request started by GET /saml/validation: never a path, so never a redirect target. */
 export const VALIDATION_MARKER = '#validation';
 
-/** True for a path on this server (`/…`), never `//host` or `/\host`, which browsers treat as other hosts. */
-export function isLocalPath(value: string): boolean {
-  return /^\/(?![/\\])/.test(value) && !/[\u0000-\u001f\u007f\\]/.test(value) && value.length <= 2048;
+/** The longest return path kept, once percent-encoded. */
+const MAX_RETURN_PATH = 2048;
+/** Resolves return paths against nothing real: only its origin is compared. */
+const PLACEHOLDER_ORIGIN = 'https://roster.invalid';
+/** A path on this server: `/…`, never `//host` or `/\host`, which browsers treat as other hosts. */
+const LOCAL_PATH = /^\/(?![/\\])/;
+
+/**
+ * `value` as a path on this server, percent-encoded the way browsers encode URLs (WHATWG URL),
+ * or undefined when it is not one. The result is printable ASCII only, so it can be sent as a
+ * Location header as it is (RFC 9110 §10.2.2): a path with characters above U+00FF once made
+ * the ACS fail after the assertion was used. Control characters and backslashes are refused
+ * rather than dropped, and the check is made again after dot segments are resolved
+ * (`/.//host` would become `//host`).
+ */
+export function localPath(value: string): string | undefined {
+  if (value.length > MAX_RETURN_PATH || !LOCAL_PATH.test(value) || /[\u0000-\u001f\u007f\\]/.test(value)) return undefined;
+  let url: URL;
+  try {
+    url = new URL(value, PLACEHOLDER_ORIGIN);
+  } catch {
+    return undefined;
+  }
+  if (url.origin !== PLACEHOLDER_ORIGIN) return undefined;
+  const path = `${url.pathname}${url.search}${url.hash}`;
+  if (path.length > MAX_RETURN_PATH || !LOCAL_PATH.test(path) || !/^[\x21-\x7e]+$/.test(path)) return undefined;
+  return path;
 }
 
 /** Sends an HTML page with headers that keep it out of caches and frames. */
