@@ -19,7 +19,7 @@ export function acsRoute(app: FastifyInstance, services: Services): void {
       return sendHtml(reply, 400, refusalPage('The request carries no SAMLResponse: sign-in responses come from the identity provider as a form post.'));
     }
 
-    const result = await services.samlSp.validate(samlResponse);
+    const result = await services.samlSp.validate(samlResponse, request.headers.cookie);
     if (!result.ok) {
       const message = describeSamlFailure(result.failure);
       if (result.returnTo === VALIDATION_MARKER) {

@@ -15,8 +15,8 @@ export function loginRoute(app: FastifyInstance, services: Services): void {
     if (path === undefined) {
       return sendHtml(reply, 400, refusalPage('returnTo must be a path on this server, such as /projects, of at most 2048 characters once percent-encoded.'));
     }
-    const url = await services.samlSp.loginRedirect(path);
-    if (url === undefined) return sendHtml(reply, 404, messagePage('SAML is not configured', 'Ask your administrator to configure SAML sign-in.'));
-    return reply.header('cache-control', 'no-store').redirect(url, 302);
+    const login = await services.samlSp.loginRedirect(path, request.headers.cookie);
+    if (login === undefined) return sendHtml(reply, 404, messagePage('SAML is not configured', 'Ask your administrator to configure SAML sign-in.'));
+    return reply.header('set-cookie', login.setCookie).header('cache-control', 'no-store').redirect(login.url, 302);
   });
 }
