@@ -122,6 +122,15 @@ eachDatabase('the audit trail under anonymous SAML posts', (database) => {
     }
   });
 
+  test('IPv6 clients count by their /64 network', async () => {
+    await withinOneMinute(10);
+    for (let i = 0; i < BUDGET + 5; i += 1) {
+      assert.equal((await post(quotingParserError(1_000), `2001:db8:1:2::${(i + 1).toString(16)}`)).statusCode, 403);
+    }
+    const counted = await tally('2001:db8:1:2::/64');
+    assert.deepEqual({ stored: counted.stored, summaries: counted.summaries, suppressed: counted.suppressed }, { stored: BUDGET, summaries: 1, suppressed: 5 });
+  });
+
   test('another address is still recorded one refusal at a time while the first is over budget', async () => {
     const response = await post(quotingParserError(1_000), '198.51.100.9');
     assert.equal(response.statusCode, 403);

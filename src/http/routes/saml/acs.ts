@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { describeSamlFailure, type SamlAssertion } from '../../../auth/saml.ts';
 import { identityOf, type SignInDecision, type SignInIdentity } from '../../../directory/sign-in.ts';
 import type { Services } from '../../../services.ts';
-import { SAML_BODY_LIMIT, VALIDATION_MARKER, localPath, sendHtml } from './common.ts';
+import { SAML_BODY_LIMIT, VALIDATION_MARKER, auditSource, localPath, sendHtml } from './common.ts';
 import { refusalPage, validationPage, type ValidationRow } from './pages.ts';
 
 /** Registers POST /saml/acs. */
@@ -25,7 +25,7 @@ export function acsRoute(app: FastifyInstance, services: Services): void {
       if (result.returnTo === VALIDATION_MARKER) {
         return sendHtml(reply, 200, validationPage({ ok: false, message: `The response would be refused: ${message}` }, [{ label: 'Check failed', value: result.failure.code }], {}));
       }
-      await services.signIn.recordRefusal(result.failure.code, message, request.ip);
+      await services.signIn.recordRefusal(result.failure.code, message, auditSource(request.ip));
       request.log.info({ reason: result.failure.code }, 'SAML sign-in refused');
       return sendHtml(reply, 403, refusalPage(message));
     }

@@ -1,4 +1,5 @@
 /** Helpers shared by the /saml routes. */
+import { isIPv4, isIPv6 } from 'node:net';
 import type { FastifyReply } from 'fastify';
 
 /**
@@ -37,6 +38,27 @@ export function localPath(value: string): string | undefined {
   const path = `${url.pathname}${url.search}${url.hash}`;
   if (path.length > MAX_RETURN_PATH || !LOCAL_PATH.test(path) || !/^[\x21-\x7e]+$/.test(path)) return undefined;
   return path;
+}
+
+/**
+ * Who an anonymous post counts against in the audit budget: its client address, an IPv6
+ * client by its /64 network (one subscriber usually holds a whole /64, so single addresses
+ * would give it billions of budgets), an IPv4-mapped address as IPv4.
+ */
+export function auditSource(ip: string): string {
+  const address = ip.replace(/%.*$/, '');
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
+  if (mapped !== undefined && isIPv4(mapped)) return mapped;
+  if (!isIPv6(address)) return address;
+  const [head = '', tail] = address.split('::');
+  const groups = head === '' ? [] : head.split(':');
+  // With `::`, the missing groups are zeros; an embedded IPv4 tail only ever fills the last two.
+  if (tail !== undefined) {
+    const tailGroups = tail === '' ? 0 : tail.split(':').reduce((count, part) => count + (part.includes('.') ? 2 : 1), 0);
+    groups.push(...Array.from({ length: 8 - groups.length - tailGroups }, () => '0'));
+    groups.push(...(tail === '' ? [] : tail.split(':')));
+  }
+  return `${groups.slice(0, 4).map((group) => (group.includes('.') ? group : parseInt(group, 16).toString(16))).join(':')}::/64`;
 }
 
 /** Sends an HTML page with headers that keep it out of caches and frames. */
