@@ -55,7 +55,7 @@ export function createBrowserBinding(options: { secure: boolean; lifetimeMs: num
 }
 
 /** What is stored for a binding value: its SHA-256, hex. */
-export function bindingHash(value: string): string {
+function bindingHash(value: string): string {
   return createHash('sha256').update(value).digest('hex');
 }
 

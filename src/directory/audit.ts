@@ -14,11 +14,11 @@ import { insertEvent, purgeAuditBudgets, setBudgetSummary, updateEventDetails, u
 import { shorten } from '../text.ts';
 
 /** The most characters any one text of an audit entry keeps (a detail, a key, the actor). */
-export const MAX_AUDIT_TEXT = 500;
+const MAX_AUDIT_TEXT = 500;
 /** Audit entries one anonymous source may write per minute; the rest are only counted. */
-export const AUDIT_BUDGET_PER_MINUTE = 30;
+const AUDIT_BUDGET_PER_MINUTE = 30;
 /** The action of the entry that counts a source's entries past its budget in one minute. */
-export const SUPPRESSED_ACTION = 'audit.suppressed';
+const SUPPRESSED_ACTION = 'audit.suppressed';
 
 /**
  * Who made a change: a token (its name and the user it belongs to), a signed-in user acting
