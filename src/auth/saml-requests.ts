@@ -13,6 +13,8 @@ const queries = createSamlRequestQueries();
 export interface RequestCache extends CacheProvider {
   /** The `returnTo` stored with a request this cache has read, if any. */
   returnToOf(requestId: string): string | null;
+  /** The browser hash stored with a request this cache has read, if any. */
+  browserHashOf(requestId: string): string | null;
   /** The `returnTo` of the first request this cache read, even if validation failed later. */
   firstReturnTo(): string | null;
   /** True when this cache deleted the row itself; a concurrent response that raced it did not. */
@@ -24,20 +26,28 @@ export interface RequestCache extends CacheProvider {
  * with its issue instant as value, reads it back when the response arrives and removes it
  * once used (or on any failure), so each request can be answered once.
  */
-export function createRequestCache(db: Executor, options: { lifetimeMs: number; returnTo?: string | null }): RequestCache {
+export function createRequestCache(db: Executor, options: { lifetimeMs: number; returnTo?: string | null; browserHash?: string }): RequestCache {
   const returnTos = new Map<string, string | null>();
+  const browserHashes = new Map<string, string | null>();
   const consumedIds = new Set<string>();
   return {
     async saveAsync(key: string, value: string): Promise<CacheItem | null> {
       const createdAt = new Date(value);
       const now = Number.isNaN(createdAt.getTime()) ? new Date() : createdAt;
-      await queries.insertRequest(db, key, now.toISOString(), new Date(now.getTime() + options.lifetimeMs).toISOString(), options.returnTo ?? null);
+      await queries.insertRequest(db, {
+        id: key,
+        createdAt: now.toISOString(),
+        expiresAt: new Date(now.getTime() + options.lifetimeMs).toISOString(),
+        returnTo: options.returnTo ?? null,
+        browserHash: options.browserHash ?? null,
+      });
       return { value, createdAt: now.getTime() };
     },
     async getAsync(key: string): Promise<string | null> {
       const request = await queries.findRequest(db, key, new Date().toISOString());
       if (request === undefined) return null;
       returnTos.set(key, request.returnTo);
+      browserHashes.set(key, request.browserHash);
       return request.createdAt;
     },
     async removeAsync(key: string | null): Promise<string | null> {
@@ -47,6 +57,7 @@ export function createRequestCache(db: Executor, options: { lifetimeMs: number; 
       return key;
     },
     returnToOf: (requestId) => returnTos.get(requestId) ?? null,
+    browserHashOf: (requestId) => browserHashes.get(requestId) ?? null,
     firstReturnTo: () => [...returnTos.values()][0] ?? null,
     consumed: (requestId) => consumedIds.has(requestId),
   };

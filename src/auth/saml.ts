@@ -10,7 +10,9 @@ import { randomBytes } from 'node:crypto';
 import { SAML, SamlStatusError, ValidateInResponseTo, type Profile, type SamlConfig as NodeSamlConfig } from '@node-saml/node-saml';
 import { DOMParser } from '@xmldom/xmldom';
 import type { Store } from '../store/index.ts';
+import { shorten } from '../text.ts';
 import type { SamlConfig, SamlConfigService } from './saml-config.ts';
+import { createBrowserBinding, isSameBrowser } from './saml-browser.ts';
 import { createRequestCache, purgeExpired, rememberAssertion, type RequestCache } from './saml-requests.ts';
 
 /** Why a response was refused. Each code has a sentence in `describeSamlFailure`. */
@@ -27,6 +29,7 @@ export type SamlFailure =
   | { readonly code: 'not_yet_valid' }
   | { readonly code: 'unsolicited' }
   | { readonly code: 'unknown_request' }
+  | { readonly code: 'wrong_browser' }
   | { readonly code: 'replayed' };
 
 /** What a valid assertion says. Attribute values are always lists, whatever the IdP sent. */
@@ -48,14 +51,28 @@ export type SamlResult =
   /** `returnTo` is that of the request the response claimed to answer, when Roster found it. */
   | { readonly ok: false; readonly failure: SamlFailure; readonly returnTo: string | null };
 
+/** A sign-in to start: where to send the browser, and the cookie that binds the request to it. */
+export interface LoginRedirect {
+  /** The IdP URL carrying the AuthnRequest. */
+  readonly url: string;
+  /** A Set-Cookie header value for the browser (see saml-browser.ts). */
+  readonly setCookie: string;
+}
+
 /** The SP's side of SAML, over the stored configuration (read on every call: instances share it). */
 export interface SamlServiceProvider {
-  /** The IdP URL to redirect the browser to, or undefined when SAML is not configured. */
-  loginRedirect(returnTo: string | null): Promise<string | undefined>;
+  /**
+   * Issues an AuthnRequest bound to the browser whose Cookie header is `cookies`; undefined
+   * when SAML is not configured.
+   */
+  loginRedirect(returnTo: string | null, cookies: string | undefined): Promise<LoginRedirect | undefined>;
   /** Our SP metadata XML, or undefined when SAML is not configured. */
   metadata(): Promise<string | undefined>;
-  /** Validates a base64 SAMLResponse from the POST binding. */
-  validate(samlResponse: string): Promise<SamlResult>;
+  /**
+   * Validates a base64 SAMLResponse from the POST binding, posted by the browser whose Cookie
+   * header is `cookies`: an answer to our request must come from the browser that started it.
+   */
+  validate(samlResponse: string, cookies: string | undefined): Promise<SamlResult>;
   /** Our ACS URL (what Destination and Recipient must say). */
   readonly acsUrl: string;
   /** Our entity ID under `config` (the audience assertions must name). */
@@ -73,6 +90,7 @@ const UNSPECIFIED_NAME_ID = 'urn:oasis:names:tc:SAML:1.1:nameid-format:unspecifi
 /** Creates the service provider over the store and the stored configuration. */
 export function createSamlServiceProvider(store: Store, configs: SamlConfigService, baseUrl: string): SamlServiceProvider {
   const acsUrl = `${baseUrl}/saml/acs`;
+  const browsers = createBrowserBinding({ secure: baseUrl.startsWith('https:'), lifetimeMs: REQUEST_LIFETIME_MS });
   const entityId = (config: SamlConfig): string => config.applicationId ?? `${baseUrl}/saml/metadata`;
 
   function nodeSaml(config: SamlConfig, cache: RequestCache): SAML {
@@ -107,12 +125,14 @@ export function createSamlServiceProvider(store: Store, configs: SamlConfigServi
     acsUrl,
     entityId,
 
-    async loginRedirect(returnTo) {
+    async loginRedirect(returnTo, cookies) {
       const config = await configs.get();
       if (config === undefined) return undefined;
       await purgeExpired(store.db);
-      const cache = createRequestCache(store.db, { lifetimeMs: REQUEST_LIFETIME_MS, returnTo });
-      return nodeSaml(config, cache).getAuthorizeUrlAsync('', undefined, {});
+      const browser = browsers.issue(cookies);
+      const cache = createRequestCache(store.db, { lifetimeMs: REQUEST_LIFETIME_MS, returnTo, browserHash: browser.hash });
+      const url = await nodeSaml(config, cache).getAuthorizeUrlAsync('', undefined, {});
+      return { url, setCookie: browser.setCookie };
     },
 
     async metadata() {
@@ -123,7 +143,7 @@ export function createSamlServiceProvider(store: Store, configs: SamlConfigServi
       return nodeSaml(config, cache).generateServiceProviderMetadata(certificate, certificate);
     },
 
-    async validate(samlResponse) {
+    async validate(samlResponse, cookies) {
       const config = await configs.get();
       if (config === undefined) return { ok: false, failure: { code: 'not_configured' }, returnTo: null };
       const cache = createRequestCache(store.db, { lifetimeMs: REQUEST_LIFETIME_MS });
@@ -140,12 +160,12 @@ export function createSamlServiceProvider(store: Store, configs: SamlConfigServi
         return fail(classify(error, xml));
       }
       if (profile === null) return fail({ code: 'malformed', detail: 'the response carries no assertion' });
-      return checkProfile(config, profile, xml, cache);
+      return checkProfile(config, profile, xml, cache, browsers.presented(cookies));
     },
   };
 
   /** The checks node-saml leaves to us, on an assertion whose signature it verified. */
-  async function checkProfile(config: SamlConfig, profile: Profile, xml: string, cache: RequestCache): Promise<SamlResult> {
+  async function checkProfile(config: SamlConfig, profile: Profile, xml: string, cache: RequestCache, browser: string | undefined): Promise<SamlResult> {
     const fail = (failure: SamlFailure): SamlResult => ({ ok: false, failure, returnTo: cache.firstReturnTo() });
     if (profile.issuer !== config.providerId) {
       return fail({ code: 'wrong_issuer', expected: config.providerId, received: profile.issuer ?? null });
@@ -163,6 +183,9 @@ export function createSamlServiceProvider(store: Store, configs: SamlConfigServi
     // node-saml reads then deletes the request; two racing responses could both read it, but
     // only one deletes it.
     if (inResponseTo !== null && !cache.consumed(inResponseTo)) return fail({ code: 'unknown_request' });
+    // Login CSRF: an answer to our request opens a session only in the browser that started
+    // it. IdP-initiated responses answer no request and cannot be bound (docs/saml.md).
+    if (inResponseTo !== null && !isSameBrowser(browser, cache.browserHashOf(inResponseTo))) return fail({ code: 'wrong_browser' });
     const assertionId = attributeOf(assertion, 'ID');
     if (assertionId === null) return fail({ code: 'malformed', detail: 'the assertion has no ID' });
     if (!(await rememberAssertion(store.db, assertionId, replayHorizon(assertion, confirmations)))) return fail({ code: 'replayed' });
@@ -209,26 +232,36 @@ export function describeSamlFailure(failure: SamlFailure): string {
       return 'The response answers no sign-in started at Roster, and IdP-initiated sign-in is turned off. Start the sign-in from Roster.';
     case 'unknown_request':
       return 'The response answers a sign-in request that Roster did not issue, that expired, or that was already used. Start the sign-in again.';
+    case 'wrong_browser':
+      return 'This sign-in was started in another browser, or this browser did not keep the sign-in cookie (it lasts 15 minutes). Start the sign-in again from this browser.';
     case 'replayed':
       return 'This assertion was already used to sign in; it cannot be used twice.';
   }
 }
 
-/** Maps node-saml's exceptions (plain Errors with fixed messages) to our failures. */
+/** The most characters of a library's error message kept in a failure's detail. */
+const MAX_DETAIL = 200;
+
+/**
+ * Maps node-saml's exceptions to our failures. Their messages are mostly fixed, but the XML
+ * parser's quote the input (an entity or tag name of any length): only the first line is
+ * kept, cut to MAX_DETAIL characters.
+ */
 function classify(error: unknown, xml: string): SamlFailure {
-  if (error instanceof SamlStatusError) return { code: 'idp_error', detail: error.message };
+  if (error instanceof SamlStatusError) return { code: 'idp_error', detail: shorten(error.message, MAX_DETAIL) };
   const message = error instanceof Error ? error.message : String(error);
+  const detail = shorten(message.split('\n')[0] ?? '', MAX_DETAIL);
   if (message.startsWith('InResponseTo is missing')) return { code: 'unsolicited' };
   if (/InResponseTo/.test(message)) return { code: 'unknown_request' };
-  if (/signature|signed data/i.test(message)) return { code: 'signature', detail: message };
+  if (/signature|signed data/i.test(message)) return { code: 'signature', detail };
   if (message.startsWith('No decryption key')) return { code: 'encrypted_without_key' };
   if (message.startsWith('SAML assertion not yet valid')) return { code: 'not_yet_valid' };
   if (message.startsWith('SAML assertion expired')) return { code: 'expired' };
-  if (/audience|AudienceRestriction/i.test(message)) return { code: 'wrong_audience', detail: message };
+  if (/audience|AudienceRestriction/i.test(message)) return { code: 'wrong_audience', detail };
   // node-saml says this when no SubjectConfirmationData is within its time window; the
   // signature was already verified, so the timestamps say which way it failed.
   if (message.startsWith('No valid subject confirmation')) return timingFailure(xml);
-  return { code: 'malformed', detail: message.split('\n')[0] ?? message };
+  return { code: 'malformed', detail };
 }
 
 function timingFailure(xml: string): SamlFailure {

@@ -7,6 +7,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Store } from '../store/index.ts';
+import { cookieValue } from './cookies.ts';
 import { createSessionQueries } from '../store/sessions.ts';
 import { deleteSessionsOf } from '../store/user-credentials.ts';
 
@@ -102,12 +103,7 @@ export function createSessions(store: Store, options: { secure: boolean; policy?
 
 /** Reads the session cookie from a Cookie header. */
 export function sessionCookieValue(header: string | undefined): string | undefined {
-  if (header === undefined) return undefined;
-  for (const part of header.split(';')) {
-    const [name, ...rest] = part.trim().split('=');
-    if (name === SESSION_COOKIE) return rest.join('=');
-  }
-  return undefined;
+  return cookieValue(header, SESSION_COOKIE);
 }
 
 function hashSession(value: string): string {

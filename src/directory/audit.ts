@@ -1,10 +1,24 @@
 /**
  * The audit trail: one event per change, appended in the same transaction as the change so
  * that the log and the data can never disagree. Later issues deliver these events to host
- * applications, so every write path must call `recordEvent`.
+ * applications, so every write path must call `recordEvent` (or `recordBudgetedEvent`).
+ *
+ * Every entry is bounded whoever writes it: each text in it is cut to MAX_AUDIT_TEXT
+ * characters here, below every caller. Writes anyone can cause without signing in (refused
+ * SAML responses) also draw on a budget per source and minute, kept in the database so that
+ * all instances share it; past the budget they are counted in one summary entry instead of
+ * being stored one by one (security review, issue 15, finding 1).
  */
 import type { Executor } from '../store/executor.ts';
-import { insertEvent } from '../store/audit.ts';
+import { insertEvent, purgeAuditBudgets, setBudgetSummary, updateEventDetails, useAuditBudget } from '../store/audit.ts';
+import { shorten } from '../text.ts';
+
+/** The most characters any one text of an audit entry keeps (a detail, a key, the actor). */
+const MAX_AUDIT_TEXT = 500;
+/** Audit entries one anonymous source may write per minute; the rest are only counted. */
+const AUDIT_BUDGET_PER_MINUTE = 30;
+/** The action of the entry that counts a source's entries past its budget in one minute. */
+const SUPPRESSED_ACTION = 'audit.suppressed';
 
 /**
  * Who made a change: a token (its name and the user it belongs to), a signed-in user acting
@@ -64,13 +78,65 @@ export function actorUserId(actor: Actor): string | null {
 
 /** Appends an event; call it with the transaction that makes the change. */
 export async function recordEvent(db: Executor, actor: Actor, event: AuditEvent, at: string = new Date().toISOString()): Promise<void> {
-  await insertEvent(db, {
+  await insertEvent(db, toWrite(actor, event, at));
+}
+
+/**
+ * Appends an event written on behalf of an anonymous `source` (the client address of a SAML
+ * post), within that source's budget of AUDIT_BUDGET_PER_MINUTE entries per minute: past it,
+ * the event is only counted, in one `audit.suppressed` entry per source and minute whose
+ * `suppressed` grows with each. Returns whether the event itself was stored.
+ */
+export async function recordBudgetedEvent(db: Executor, source: string, actor: Actor, event: AuditEvent, at: string = new Date().toISOString()): Promise<boolean> {
+  const key = shorten(source, MAX_AUDIT_TEXT);
+  const minute = minuteOf(at);
+  const { used, summarySeq } = await useAuditBudget(db, key, minute);
+  // The first write of a source in a minute clears the minutes no write can count in any more
+  // (the previous one is kept for instances whose clocks lag a little).
+  if (used === 1) await purgeAuditBudgets(db, minuteOf(new Date(Date.parse(at) - 60_000).toISOString()));
+  if (used <= AUDIT_BUDGET_PER_MINUTE) {
+    await recordEvent(db, actor, { ...event, details: { ...event.details, source: key } }, at);
+    return true;
+  }
+  const summary = { action: event.action, source: key, minute, suppressed: used - AUDIT_BUDGET_PER_MINUTE, budget: AUDIT_BUDGET_PER_MINUTE };
+  if (summarySeq === null) {
+    const seq = await insertEvent(db, toWrite(actor, { action: SUPPRESSED_ACTION, targetType: event.targetType, targetId: null, details: summary }, at));
+    await setBudgetSummary(db, key, minute, seq);
+  } else {
+    await updateEventDetails(db, summarySeq, serialize(summary));
+  }
+  return false;
+}
+
+/** `2025-01-31T12:34Z`: the minute of an ISO 8601 instant, the unit of the audit budget. */
+function minuteOf(at: string): string {
+  return `${at.slice(0, 16)}Z`;
+}
+
+function toWrite(actor: Actor, event: AuditEvent, at: string) {
+  const actorUser = actorLogin(actor);
+  return {
     at,
-    actor: describeActor(actor),
-    actorUser: actorLogin(actor),
+    actor: shorten(describeActor(actor), MAX_AUDIT_TEXT),
+    actorUser: actorUser === null ? null : shorten(actorUser, MAX_AUDIT_TEXT),
     action: event.action,
     targetType: event.targetType,
-    targetId: event.targetId ?? null,
-    details: event.details === undefined ? null : JSON.stringify(event.details),
+    targetId: event.targetId == null ? null : shorten(event.targetId, MAX_AUDIT_TEXT),
+    details: event.details === undefined ? null : serialize(event.details),
+  };
+}
+
+/**
+ * The details as stored: JSON with every string and every key cut to MAX_AUDIT_TEXT
+ * characters, wherever it sits (a parser's error message, an assertion's login, an attribute
+ * of a SCIM document). One pass, so a large but legitimate entry costs no more than before.
+ */
+function serialize(details: Readonly<Record<string, unknown>>): string {
+  return JSON.stringify(details, (_key, value: unknown) => {
+    if (typeof value === 'string') return shorten(value, MAX_AUDIT_TEXT);
+    if (typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).some((name) => name.length > MAX_AUDIT_TEXT)) {
+      return Object.fromEntries(Object.entries(value).map(([name, item]) => [shorten(name, MAX_AUDIT_TEXT), item]));
+    }
+    return value;
   });
 }

@@ -10,12 +10,13 @@ import type { SamlConfig } from '../auth/saml-config.ts';
 import { describeCertificate } from '../auth/saml-config.ts';
 import type { Store } from '../store/index.ts';
 import type { Executor } from '../store/executor.ts';
+import { transact } from '../store/transact.ts';
 import { createGroupQueries } from '../store/groups.ts';
 import { createMembershipQueries } from '../store/memberships.ts';
 import { createSignInQueries, type SignInAttempt } from '../store/sign-in.ts';
 import { createUserQueries, type StoredUser } from '../store/users.ts';
 import { newId } from '../ids.ts';
-import { recordEvent, type Actor } from './audit.ts';
+import { recordBudgetedEvent, recordEvent, type Actor } from './audit.ts';
 import { membershipId } from './memberships.ts';
 import { provisioningModeSetting, type Provisioning } from './provisioning.ts';
 import { readSetting } from './settings.ts';
@@ -252,12 +253,16 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
       });
     },
 
-    /** Audits a response refused before the question of who it is (bad signature, replay …). */
-    async recordRefusal(reason: string, message: string, identity?: SignInIdentity): Promise<void> {
-      await store.db.transaction().execute(async (trx) => {
+    /**
+     * Audits a response refused before the question of who it is (bad signature, replay …).
+     * Anyone can post such responses, so they draw on the budget of their `source` (the
+     * client address): past it they are counted, not stored one by one.
+     */
+    async recordRefusal(reason: string, message: string, source: string, identity?: SignInIdentity): Promise<void> {
+      await transact(store.db, async (trx) => {
         const now = new Date().toISOString();
         if (identity !== undefined) await remember(trx, identity, 'refused', reason, now);
-        await recordEvent(trx, { kind: 'saml', login: identity?.login ?? null }, {
+        await recordBudgetedEvent(trx, source, { kind: 'saml', login: identity?.login ?? null }, {
           action: 'saml.sign_in_refused',
           targetType: 'user',
           targetId: null,

@@ -36,6 +36,7 @@ export const COPIED_TABLES: readonly TableSpec[] = [
   { name: 'tokens', key: ['id'] },
   { name: 'settings', key: ['key'] },
   { name: 'audit_events', key: ['seq'], serial: 'seq' },
+  { name: 'audit_budgets', key: ['source', 'minute'] },
   { name: 'sessions', key: ['id'] },
   { name: 'saml_requests', key: ['id'] },
   { name: 'saml_assertions', key: ['id'] },

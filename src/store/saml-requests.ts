@@ -12,25 +12,39 @@ export interface StoredSamlRequest {
   readonly createdAt: string;
   /** Where to send the browser after sign-in, if the request said. */
   readonly returnTo: string | null;
+  /** SHA-256 of the value in the cookie of the browser that started it; null before migration 005. */
+  readonly browserHash: string | null;
+}
+
+/** An AuthnRequest to remember. */
+export interface SamlRequestWrite {
+  readonly id: string;
+  readonly createdAt: string;
+  readonly expiresAt: string;
+  readonly returnTo: string | null;
+  readonly browserHash: string | null;
 }
 
 /** Query factory for SAML requests and assertions. */
 export function createSamlRequestQueries() {
   return {
     /** Remembers an AuthnRequest id until `expiresAt`. */
-    async insertRequest(db: Executor, id: string, createdAt: string, expiresAt: string, returnTo: string | null): Promise<void> {
-      await db.insertInto('saml_requests').values({ id, created_at: createdAt, expires_at: expiresAt, return_to: returnTo }).execute();
+    async insertRequest(db: Executor, request: SamlRequestWrite): Promise<void> {
+      await db
+        .insertInto('saml_requests')
+        .values({ id: request.id, created_at: request.createdAt, expires_at: request.expiresAt, return_to: request.returnTo, browser_hash: request.browserHash })
+        .execute();
     },
 
     /** The request with this id unless it expired before `now`, or undefined. */
     async findRequest(db: Executor, id: string, now: string): Promise<StoredSamlRequest | undefined> {
       const row = await db
         .selectFrom('saml_requests')
-        .select(['created_at', 'return_to'])
+        .select(['created_at', 'return_to', 'browser_hash'])
         .where('id', '=', id)
         .where('expires_at', '>', now)
         .executeTakeFirst();
-      return row === undefined ? undefined : { createdAt: row.created_at, returnTo: row.return_to };
+      return row === undefined ? undefined : { createdAt: row.created_at, returnTo: row.return_to, browserHash: row.browser_hash };
     },
 
     /**

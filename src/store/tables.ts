@@ -98,6 +98,8 @@ export interface SamlRequestsTable {
   created_at: string;
   expires_at: string;
   return_to: string | null;
+  /** SHA-256 hex of the browser's SAML request cookie value; null for requests older than migration 005. */
+  browser_hash: string | null;
 }
 
 export interface SamlAssertionsTable {
@@ -117,6 +119,17 @@ export interface SamlSignInAttemptsTable {
   reason: string | null;
 }
 
+export interface AuditBudgetsTable {
+  /** Who writes: a client address for anonymous SAML posts. */
+  source: string;
+  /** The minute counted, `YYYY-MM-DDTHH:MMZ`. */
+  minute: string;
+  /** Audit entries the source asked to write in that minute, stored or not. */
+  used: number;
+  /** The `audit.suppressed` entry counting those past the budget, once there is one. */
+  summary_seq: number | null;
+}
+
 export interface Database {
   users: UsersTable;
   scim_users: ScimUsersTable;
@@ -127,6 +140,7 @@ export interface Database {
   tokens: TokensTable;
   settings: SettingsTable;
   audit_events: AuditEventsTable;
+  audit_budgets: AuditBudgetsTable;
   sessions: SessionsTable;
   saml_requests: SamlRequestsTable;
   saml_assertions: SamlAssertionsTable;

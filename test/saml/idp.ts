@@ -100,23 +100,53 @@ export function buildResponse(options: ResponseOptions): string {
   return response;
 }
 
-/** Posts a Response to the ACS as the browser's auto-submitted form would. */
-export async function postResponse(app: TestApp, xml: string, relayState?: string): Promise<LightMyRequestResponse> {
-  const form = new URLSearchParams({ SAMLResponse: Buffer.from(xml, 'utf8').toString('base64') });
-  if (relayState !== undefined) form.set('RelayState', relayState);
-  return app.app.inject({ method: 'POST', url: '/saml/acs', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: form.toString() });
+/**
+ * The SAML request cookie (`__Host-roster_saml=…`) each test app's "browser" received from its
+ * last /saml/login, sent back with its responses as a browser would.
+ */
+const browserCookies = new WeakMap<TestApp, string>();
+
+/** The `name=value` of the SAML request cookie set by a /saml/login answer, or undefined. */
+export function samlCookieOf(response: LightMyRequestResponse): string | undefined {
+  const header = response.headers['set-cookie'];
+  const all = Array.isArray(header) ? header : header === undefined ? [] : [header];
+  const found = all.map((line) => /^((?:__Host-)?roster_saml=[^;]*)/.exec(line)?.[1]).find((value) => value !== undefined);
+  return found;
 }
 
-/** Starts an SP-initiated sign-in and returns the AuthnRequest's ID (what InResponseTo must say). */
-export async function startLogin(app: TestApp, path = '/saml/login', headers: Record<string, string> = {}): Promise<{ requestId: string; location: string }> {
-  const response = await app.app.inject({ method: 'GET', url: path, headers });
+/**
+ * Posts a Response to the ACS as the browser's auto-submitted form would, with the SAML
+ * request cookie of the browser that started the sign-in unless `cookie` says otherwise
+ * (`null`: no cookie at all, as from a browser that started nothing).
+ */
+export async function postResponse(app: TestApp, xml: string, relayState?: string, options: { cookie?: string | null } = {}): Promise<LightMyRequestResponse> {
+  const form = new URLSearchParams({ SAMLResponse: Buffer.from(xml, 'utf8').toString('base64') });
+  if (relayState !== undefined) form.set('RelayState', relayState);
+  const cookie = options.cookie === undefined ? browserCookies.get(app) : options.cookie;
+  return app.app.inject({
+    method: 'POST',
+    url: '/saml/acs',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie != null ? { cookie } : {}) },
+    payload: form.toString(),
+  });
+}
+
+/**
+ * Starts an SP-initiated sign-in and returns the AuthnRequest's ID (what InResponseTo must
+ * say) and the SAML request cookie, which later posts send back.
+ */
+export async function startLogin(app: TestApp, path = '/saml/login', headers: Record<string, string> = {}): Promise<{ requestId: string; location: string; cookie: string | undefined }> {
+  const cookie = browserCookies.get(app);
+  const response = await app.app.inject({ method: 'GET', url: path, headers: { ...(cookie !== undefined && headers['cookie'] === undefined ? { cookie } : {}), ...headers } });
   if (response.statusCode !== 302) throw new Error(`${path} answered ${response.statusCode}: ${response.body}`);
   const location = String(response.headers.location);
   const samlRequest = new URL(location).searchParams.get('SAMLRequest') ?? '';
   const request = inflateRawSync(Buffer.from(samlRequest, 'base64')).toString('utf8');
   const id = /\sID="([^"]+)"/.exec(request)?.[1];
   if (id === undefined) throw new Error(`no ID in AuthnRequest: ${request}`);
-  return { requestId: id, location };
+  const issued = samlCookieOf(response);
+  if (issued !== undefined && headers['cookie'] === undefined) browserCookies.set(app, issued);
+  return { requestId: id, location, cookie: issued };
 }
 
 /** The session cookie's value from a Set-Cookie header, or undefined. */

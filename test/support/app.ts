@@ -76,13 +76,15 @@ export interface TestResponse {
 
 /**
  * Starts a fresh instance on `database` (SQLite by default) with the local administrator
- * `admin` and a token of it; `scim: false` leaves provisioning off.
+ * `admin` and a token of it; `scim: false` leaves provisioning off; `baseUrl` replaces the
+ * https BASE_URL (the IdP helpers in test/saml/idp.ts assume BASE_URL).
  */
-export async function startTestApp(options: { scim?: boolean; saml?: boolean; database?: TestDatabase } = {}): Promise<TestApp> {
+export async function startTestApp(options: { scim?: boolean; saml?: boolean; database?: TestDatabase; baseUrl?: string } = {}): Promise<TestApp> {
   const directory = mkdtempSync(join(tmpdir(), 'roster-test-'));
   const scratch = await createTestDatabase(options.database ?? 'sqlite');
   const store = await openStore(scratch.location);
-  const services = createServices(store, { baseUrl: BASE_URL });
+  const baseUrl = options.baseUrl ?? BASE_URL;
+  const services = createServices(store, { baseUrl });
   const actor = { kind: 'cli' } as const;
   if (options.saml !== false) {
     const result = await services.saml.configure(
@@ -96,7 +98,7 @@ export async function startTestApp(options: { scim?: boolean; saml?: boolean; da
   const admin = await services.accounts.findByLogin('admin');
   if (!admin) throw new Error('the local administrator was not created');
   const { token } = await services.tokens.create('test-idp', actor, admin.id);
-  const app = await buildApp({ services, baseUrl: BASE_URL });
+  const app = await buildApp({ services, baseUrl });
   await app.ready();
 
   return {

@@ -7,25 +7,25 @@ import type { FastifyInstance } from 'fastify';
 import { describeSamlFailure, type SamlAssertion } from '../../../auth/saml.ts';
 import { identityOf, type SignInDecision, type SignInIdentity } from '../../../directory/sign-in.ts';
 import type { Services } from '../../../services.ts';
-import { VALIDATION_MARKER, isLocalPath, sendHtml } from './common.ts';
+import { SAML_BODY_LIMIT, VALIDATION_MARKER, auditSource, localPath, sendHtml } from './common.ts';
 import { refusalPage, validationPage, type ValidationRow } from './pages.ts';
 
 /** Registers POST /saml/acs. */
 export function acsRoute(app: FastifyInstance, services: Services): void {
-  app.post('/saml/acs', async (request, reply) => {
+  app.post('/saml/acs', { bodyLimit: SAML_BODY_LIMIT }, async (request, reply) => {
     const form = (request.body ?? {}) as Record<string, unknown>;
     const samlResponse = form['SAMLResponse'];
     if (typeof samlResponse !== 'string' || samlResponse === '') {
       return sendHtml(reply, 400, refusalPage('The request carries no SAMLResponse: sign-in responses come from the identity provider as a form post.'));
     }
 
-    const result = await services.samlSp.validate(samlResponse);
+    const result = await services.samlSp.validate(samlResponse, request.headers.cookie);
     if (!result.ok) {
       const message = describeSamlFailure(result.failure);
       if (result.returnTo === VALIDATION_MARKER) {
         return sendHtml(reply, 200, validationPage({ ok: false, message: `The response would be refused: ${message}` }, [{ label: 'Check failed', value: result.failure.code }], {}));
       }
-      await services.signIn.recordRefusal(result.failure.code, message);
+      await services.signIn.recordRefusal(result.failure.code, message, auditSource(request.ip));
       request.log.info({ reason: result.failure.code }, 'SAML sign-in refused');
       return sendHtml(reply, 403, refusalPage(message));
     }
@@ -38,6 +38,9 @@ export function acsRoute(app: FastifyInstance, services: Services): void {
       return sendHtml(reply, 200, validationReport(result.assertion, identity, decision));
     }
 
+    // Where to go is settled before anything is written: the session opens only when the
+    // answer that carries its cookie can be sent.
+    const location = destination(result.assertion, form['RelayState']);
     const outcome = await services.signIn.signIn(identity);
     if (!outcome.ok) {
       request.log.info({ reason: outcome.reason }, 'SAML sign-in refused');
@@ -47,14 +50,18 @@ export function acsRoute(app: FastifyInstance, services: Services): void {
     return reply
       .header('set-cookie', services.sessions.cookie(session.value, session.expiresAt))
       .header('cache-control', 'no-store')
-      .redirect(destination(result.assertion, form['RelayState']), 303);
+      .redirect(location, 303);
   });
 }
 
-/** Where to send the browser: the returnTo of our request, or for IdP-initiated sign-in a local RelayState. */
+/**
+ * Where to send the browser: the returnTo of our request, or for IdP-initiated sign-in a
+ * local RelayState; `/` otherwise. Encoded again here: a request stored by an earlier version
+ * may hold a raw path.
+ */
 function destination(assertion: SamlAssertion, relayState: unknown): string {
-  if (assertion.returnTo !== null && isLocalPath(assertion.returnTo)) return assertion.returnTo;
-  if (assertion.inResponseTo === null && typeof relayState === 'string' && isLocalPath(relayState)) return relayState;
+  if (assertion.returnTo !== null) return localPath(assertion.returnTo) ?? '/';
+  if (assertion.inResponseTo === null && typeof relayState === 'string') return localPath(relayState) ?? '/';
   return '/';
 }
 

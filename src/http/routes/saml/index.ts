@@ -1,25 +1,49 @@
 /** The browser side of SAML: /saml/metadata, /saml/login, /saml/acs, /saml/logout, /saml/validation. */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Services } from '../../../services.ts';
 import { acsRoute } from './acs.ts';
+import { SAML_BODY_LIMIT, sendHtml } from './common.ts';
 import { loginRoute } from './login.ts';
 import { logoutRoute } from './logout.ts';
 import { metadataRoute } from './metadata.ts';
+import { messagePage } from './pages.ts';
 import { validationRoute } from './validation.ts';
 
-// A SAML response with a few hundred group names stays well under this.
-const FORM_LIMIT = 1024 * 1024;
+const FORM = 'application/x-www-form-urlencoded';
 
-/** Registers the /saml routes in their own scope, with a form parser for the POST binding. */
+/**
+ * Registers the /saml routes in their own scope. The HTTP-POST binding (SAML Bindings §3.5)
+ * sends a form and nothing else, so this scope drops every parser the app registered (JSON,
+ * text) and keeps one form parser within SAML_BODY_LIMIT: any other body is refused with 415
+ * from its headers, before it is read, whatever the app-wide limit.
+ */
 export async function samlRoutes(app: FastifyInstance, options: { services: Services }): Promise<void> {
+  app.removeAllContentTypeParsers();
   // Only this scope parses forms: the SCIM and admin APIs keep refusing them.
-  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: FORM_LIMIT }, (_request, body, done) => {
+  app.addContentTypeParser(FORM, { parseAs: 'string', bodyLimit: SAML_BODY_LIMIT }, (_request, body, done) => {
     const text = typeof body === 'string' ? body : body.toString('utf8');
     done(null, Object.fromEntries(new URLSearchParams(text)));
   });
+  app.setErrorHandler(samlErrorHandler);
   metadataRoute(app, options.services);
   loginRoute(app, options.services);
   acsRoute(app, options.services);
   logoutRoute(app, options.services);
   validationRoute(app, options.services);
+}
+
+/** Errors of the /saml scope as HTML pages, like every other answer there; never the error's own text. */
+function samlErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500;
+  // The unread rest of a refused body is not worth reading: close the connection instead.
+  if (status === 413 || status === 415) reply.header('connection', 'close');
+  if (status === 415) {
+    return sendHtml(reply, 415, messagePage('Unsupported request', `The SAML endpoints accept only ${FORM} forms, as identity providers and browsers post them.`));
+  }
+  if (status === 413) {
+    return sendHtml(reply, 413, messagePage('Request too large', `The form is larger than ${SAML_BODY_LIMIT / (1024 * 1024)} MiB, more than any SAML response needs.`));
+  }
+  if (status < 500) return sendHtml(reply, status, messagePage('Bad request', 'The request could not be read.'));
+  request.log.error({ err: error }, 'SAML request failed');
+  return sendHtml(reply, 500, messagePage('Something went wrong', 'Roster could not complete this request. Try again; if it keeps failing, tell your administrator.'));
 }

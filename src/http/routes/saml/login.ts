@@ -1,7 +1,7 @@
 /** GET /saml/login?returnTo=…: starts an SP-initiated sign-in (HTTP-Redirect binding). */
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../../services.ts';
-import { isLocalPath, sendHtml } from './common.ts';
+import { localPath, sendHtml } from './common.ts';
 import { messagePage, refusalPage } from './pages.ts';
 
 /** Registers GET /saml/login. */
@@ -9,12 +9,14 @@ export function loginRoute(app: FastifyInstance, services: Services): void {
   app.get<{ Querystring: { returnTo?: string | string[] } }>('/saml/login', async (request, reply) => {
     const raw = request.query.returnTo;
     const returnTo = Array.isArray(raw) ? raw[0] : raw;
-    // An open redirect after sign-in would lend Roster's name to phishing: only our own paths.
-    if (returnTo !== undefined && !isLocalPath(returnTo)) {
-      return sendHtml(reply, 400, refusalPage('returnTo must be a path on this server, such as /projects.'));
+    // An open redirect after sign-in would lend Roster's name to phishing: only our own paths,
+    // stored percent-encoded so that the ACS can always send them as its Location.
+    const path = returnTo === undefined ? null : localPath(returnTo);
+    if (path === undefined) {
+      return sendHtml(reply, 400, refusalPage('returnTo must be a path on this server, such as /projects, of at most 2048 characters once percent-encoded.'));
     }
-    const url = await services.samlSp.loginRedirect(returnTo ?? null);
-    if (url === undefined) return sendHtml(reply, 404, messagePage('SAML is not configured', 'Ask your administrator to configure SAML sign-in.'));
-    return reply.header('cache-control', 'no-store').redirect(url, 302);
+    const login = await services.samlSp.loginRedirect(path, request.headers.cookie);
+    if (login === undefined) return sendHtml(reply, 404, messagePage('SAML is not configured', 'Ask your administrator to configure SAML sign-in.'));
+    return reply.header('set-cookie', login.setCookie).header('cache-control', 'no-store').redirect(login.url, 302);
   });
 }

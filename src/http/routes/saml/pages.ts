@@ -1,4 +1,11 @@
-/** The few HTML pages of the SAML flow. Everything interpolated is escaped. */
+/**
+ * The few HTML pages of the SAML flow. Everything interpolated is escaped, and every message
+ * is cut to MAX_MESSAGE characters: some quote what a client sent.
+ */
+import { shorten } from '../../../text.ts';
+
+/** The most characters a page shows of any one message. */
+const MAX_MESSAGE = 500;
 
 /** Escapes text for HTML content and attribute values. */
 function escapeHtml(text: string): string {
@@ -24,13 +31,13 @@ function page(title: string, bodyHtml: string): string {
 
 /** The page shown when a sign-in is refused: what failed, in one or two sentences. */
 export function refusalPage(message: string, detail?: string): string {
-  const extra = detail === undefined ? '' : `\n<p>${escapeHtml(detail)}</p>`;
-  return page('Sign-in refused', `<p class="refused">${escapeHtml(message)}</p>${extra}\n<p><a href="/saml/login">Try again</a></p>`);
+  const extra = detail === undefined ? '' : `\n<p>${escapeHtml(shorten(detail, MAX_MESSAGE))}</p>`;
+  return page('Sign-in refused', `<p class="refused">${escapeHtml(shorten(message, MAX_MESSAGE))}</p>${extra}\n<p><a href="/saml/login">Try again</a></p>`);
 }
 
 /** A plain message page (e.g. SAML not configured). */
 export function messagePage(title: string, message: string): string {
-  return page(title, `<p>${escapeHtml(message)}</p>`);
+  return page(title, `<p>${escapeHtml(shorten(message, MAX_MESSAGE))}</p>`);
 }
 
 /** One row of the validation report. */
@@ -41,7 +48,7 @@ export interface ValidationRow {
 
 /** The administrator's "test configuration" report: what the IdP sent and what Roster would do. */
 export function validationPage(verdict: { ok: boolean; message: string }, rows: readonly ValidationRow[], attributes: Readonly<Record<string, readonly string[]>>): string {
-  const verdictHtml = `<p class="${verdict.ok ? 'ok' : 'refused'}">${escapeHtml(verdict.message)}</p>`;
+  const verdictHtml = `<p class="${verdict.ok ? 'ok' : 'refused'}">${escapeHtml(shorten(verdict.message, MAX_MESSAGE))}</p>`;
   const table = (entries: ReadonlyArray<readonly [string, string]>): string =>
     `<table>${entries.map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(v)}</td></tr>`).join('')}</table>`;
   const attributeEntries = Object.entries(attributes).map(([name, values]) => [name, values.join(', ')] as const);

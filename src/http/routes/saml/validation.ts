@@ -19,8 +19,8 @@ export function validationRoute(app: FastifyInstance, services: Services): void 
       const refused = toScimError(error);
       return sendHtml(reply, refused.status, messagePage('Administrators only', refused.message));
     }
-    const url = await services.samlSp.loginRedirect(VALIDATION_MARKER);
-    if (url === undefined) return sendHtml(reply, 404, messagePage('SAML is not configured', 'Configure SAML before testing it.'));
-    return reply.header('cache-control', 'no-store').redirect(url, 302);
+    const login = await services.samlSp.loginRedirect(VALIDATION_MARKER, request.headers.cookie);
+    if (login === undefined) return sendHtml(reply, 404, messagePage('SAML is not configured', 'Configure SAML before testing it.'));
+    return reply.header('set-cookie', login.setCookie).header('cache-control', 'no-store').redirect(login.url, 302);
   });
 }
