@@ -70,6 +70,14 @@ function findCycles(graph: ReadonlyMap<string, readonly string[]>): string[][] {
   return cycles;
 }
 
+/** Modules that import nothing of Roster's own, so any layer may use them. */
+const LEAF_MODULES = ['src/text.ts', 'src/ids.ts'];
+/**
+ * What auth/ still imports from directory/: the settings (SAML configuration lives there) and
+ * the domain error type. The audit arrow is gone (src/journal/); do not add to this list.
+ */
+const AUTH_UPWARD_ARROWS_LEFT = ['src/directory/settings.ts', 'src/directory/errors.ts'];
+
 const files = sourceFiles(SRC);
 const name = (path: string): string => relative(ROOT, path).split('\\').join('/');
 
@@ -93,6 +101,46 @@ describe('architecture', () => {
           .map((module) => `${name(path)} imports ${module}`),
       );
     assert.deepEqual(offenders, [], `Each layer only calls the one below it (ARCHITECTURE.md); go through directory/ or auth/:\n${offenders.join('\n')}`);
+  });
+
+  test('src/journal/ sits below auth/ and directory/: it imports only store/ and leaf modules', () => {
+    const journal = join(SRC, 'journal') + '/';
+    const allowed = (module: string): boolean => module.startsWith('src/journal/') || module.startsWith('src/store/') || LEAF_MODULES.includes(module);
+    const offenders = files
+      .filter((path) => path.startsWith(journal))
+      .flatMap((path) =>
+        runtimeImports(readFileSync(path, 'utf8'))
+          .map((specifier) => name(resolve(dirname(path), specifier)))
+          .filter((module) => !allowed(module))
+          .map((module) => `${name(path)} imports ${module}`),
+      );
+    assert.ok(files.some((path) => path.startsWith(journal)), 'src/journal/ has no files');
+    assert.deepEqual(offenders, [], `The journal is the writer below auth/ and directory/ (ARCHITECTURE.md); it may not reach up:\n${offenders.join('\n')}`);
+  });
+
+  test('auth/ does not reach up into directory/ (beyond the two arrows still listed in ARCHITECTURE.md)', () => {
+    const auth = join(SRC, 'auth') + '/';
+    const offenders = files
+      .filter((path) => path.startsWith(auth))
+      .flatMap((path) =>
+        runtimeImports(readFileSync(path, 'utf8'))
+          .map((specifier) => name(resolve(dirname(path), specifier)))
+          .filter((module) => module.startsWith('src/directory/') && !AUTH_UPWARD_ARROWS_LEFT.includes(module))
+          .map((module) => `${name(path)} imports ${module}`),
+      );
+    assert.deepEqual(offenders, [], `auth/ is below directory/; record changes through src/journal/ instead:\n${offenders.join('\n')}`);
+  });
+
+  test('audit entries and events are written only through src/journal/: nothing else imports the journal SQL', () => {
+    const offenders = files
+      .filter((path) => !name(path).startsWith('src/journal/') && !name(path).startsWith('src/store/'))
+      .flatMap((path) =>
+        runtimeImports(readFileSync(path, 'utf8'))
+          .map((specifier) => name(resolve(dirname(path), specifier)))
+          .filter((module) => module === 'src/store/journal.ts')
+          .map((module) => `${name(path)} imports ${module}`),
+      );
+    assert.deepEqual(offenders, [], `One writer (ARCHITECTURE.md): record changes with src/journal/journal.ts:\n${offenders.join('\n')}`);
   });
 
   test('src/ modules import one another without cycles', () => {

@@ -8,7 +8,7 @@
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
 import { DOMParser } from '@xmldom/xmldom';
 import type { Element } from '@xmldom/xmldom';
-import type { Actor } from '../directory/audit.ts';
+import type { Actor } from '../journal/actor.ts';
 import { defineSetting, type Settings } from '../directory/settings.ts';
 
 /** The stored configuration. Certificates are PEM, one certificate each. */

@@ -7,7 +7,8 @@ import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypt
 import type { Store } from '../store/index.ts';
 import { createTokenQueries, type StoredToken } from '../store/tokens.ts';
 import { createUserQueries } from '../store/users.ts';
-import { recordEvent, type Actor } from '../directory/audit.ts';
+import type { Actor } from '../journal/actor.ts';
+import { createJournal } from '../journal/journal.ts';
 import { DirectoryError } from '../directory/errors.ts';
 import { isUniqueViolation } from '../store/errors.ts';
 
@@ -63,6 +64,7 @@ export function createTokenService(store: Store): TokenService {
   const { db } = store;
   const tokens = createTokenQueries();
   const users = createUserQueries(store.dialect);
+  const journal = createJournal(store.dialect);
 
   async function authenticate(presented: string): Promise<VerifiedToken | undefined> {
     // Cheap shape check first: anything else cannot match and need not reach the database.
@@ -109,7 +111,7 @@ export function createTokenService(store: Store): TokenService {
           // Deactivation removes a user's tokens; issuing a new one would undo that.
           if (!active) throw new DirectoryError('invalid', `The user "${userId}" is deactivated.`, 'userId');
           await tokens.insert(trx, row);
-          await recordEvent(
+          await journal.record(
             trx,
             actor,
             { action: 'token.created', targetType: 'token', targetId: row.id, details: { name: checkedName, userId } },
@@ -136,7 +138,7 @@ export function createTokenService(store: Store): TokenService {
         if (id === undefined) return false;
         const at = new Date().toISOString();
         await tokens.revoke(trx, id, at);
-        await recordEvent(trx, actor, { action: 'token.revoked', targetType: 'token', targetId: id, details: { name: key } }, at);
+        await journal.record(trx, actor, { action: 'token.revoked', targetType: 'token', targetId: id, details: { name: key } }, at);
         return true;
       });
     },

@@ -7,7 +7,7 @@
  */
 import type { Config } from '../config.ts';
 import { ConfigError, loadConfig } from '../config.ts';
-import type { Actor } from '../directory/audit.ts';
+import type { Actor } from '../journal/actor.ts';
 import { DirectoryError } from '../directory/errors.ts';
 import { createServices, type Services } from '../services.ts';
 import { openStore, type Store } from '../store/index.ts';

@@ -8,7 +8,8 @@ import { newId } from '../ids.ts';
 import type { Store } from '../store/index.ts';
 import { isUniqueViolation } from '../store/errors.ts';
 import { createUserQueries, type AccountFilter, type StoredUser } from '../store/users.ts';
-import { recordEvent, type Actor } from './audit.ts';
+import type { Actor } from '../journal/actor.ts';
+import { createJournal } from '../journal/journal.ts';
 import { assertNotSelf, createDeactivation } from './deactivation.ts';
 import { DirectoryError, managedError, rejected } from './errors.ts';
 import { assertNotManagedInstance, isManagedInstance } from './managed-mode.ts';
@@ -78,6 +79,7 @@ function snapshot(user: StoredUser): Record<string, unknown> {
 export function createAccounts(store: Store) {
   const users = createUserQueries(store.dialect);
   const deactivation = createDeactivation(store.dialect);
+  const journal = createJournal(store.dialect);
 
   async function find(id: string): Promise<StoredUser> {
     const user = await users.findById(store.db, id);
@@ -144,7 +146,7 @@ export function createAccounts(store: Store) {
             const dropped = await deactivation.dropKeptMemberships(trx, existing.id, now);
             const after = await users.findById(trx, existing.id);
             if (!after) throw new Error('reactivated user vanished');
-            await recordEvent(trx, actor, { action: 'user.reactivated', targetType: 'user', targetId: existing.id, details: { before: snapshot(existing), after: snapshot(after), ...dropped } }, now);
+            await journal.record(trx, actor, { action: 'user.reactivated', targetType: 'user', targetId: existing.id, details: { before: snapshot(existing), after: snapshot(after), ...dropped } }, now);
             return after;
           }
           const id = newId();
@@ -152,7 +154,7 @@ export function createAccounts(store: Store) {
           if (!inserted) throw loginTaken(login);
           const created = await users.findById(trx, id);
           if (!created) throw new Error('created user vanished');
-          await recordEvent(trx, actor, { action: 'user.created', targetType: 'user', targetId: id, details: { after: snapshot(created) } }, now);
+          await journal.record(trx, actor, { action: 'user.created', targetType: 'user', targetId: id, details: { after: snapshot(created) } }, now);
           return created;
         });
       } catch (error) {
@@ -190,7 +192,7 @@ export function createAccounts(store: Store) {
           await users.updateProfile(trx, id, next, now);
           const after = await users.findById(trx, id);
           if (!after) throw new Error('updated user vanished');
-          await recordEvent(trx, actor, { action: 'user.updated', targetType: 'user', targetId: id, details: { before: snapshot(current), after: snapshot(after) } }, now);
+          await journal.record(trx, actor, { action: 'user.updated', targetType: 'user', targetId: id, details: { before: snapshot(current), after: snapshot(after) } }, now);
           return after;
         });
       } catch (error) {
@@ -214,7 +216,7 @@ export function createAccounts(store: Store) {
         const now = new Date().toISOString();
         await users.setActive(trx, id, false, now);
         const removed = await deactivation.deactivate(trx, id, now);
-        await recordEvent(trx, actor, {
+        await journal.record(trx, actor, {
           action: 'user.deactivated',
           targetType: 'user',
           targetId: id,

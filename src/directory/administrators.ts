@@ -7,7 +7,8 @@ import { newId } from '../ids.ts';
 import type { Store } from '../store/index.ts';
 import { adoptOwnerlessTokens } from '../store/user-credentials.ts';
 import { createUserQueries } from '../store/users.ts';
-import { recordEvent, type Actor } from './audit.ts';
+import type { Actor } from '../journal/actor.ts';
+import { createJournal } from '../journal/journal.ts';
 import { DirectoryError } from './errors.ts';
 
 /** The login of the administrator created at first start. */
@@ -22,6 +23,7 @@ export interface IssuedPassword {
 /** The administrator service over a store. */
 export function createAdministrators(store: Store) {
   const users = createUserQueries(store.dialect);
+  const journal = createJournal(store.dialect);
 
   /** Inserts `admin` unless the login is taken; true when this call created it. */
   async function insertAdmin(passwordHash: string, actor: Actor): Promise<boolean> {
@@ -38,7 +40,7 @@ export function createAdministrators(store: Store) {
       );
       if (!inserted) return false;
       const adoptedTokens = await adoptOwnerlessTokens(trx, id);
-      await recordEvent(trx, actor, {
+      await journal.record(trx, actor, {
         action: 'user.created',
         targetType: 'user',
         targetId: id,
@@ -74,7 +76,7 @@ export function createAdministrators(store: Store) {
         if (!user.active) throw new DirectoryError('invalid', `The user "${user.login}" is deactivated; an administrator must reactivate it first.`, 'login');
         const now = new Date().toISOString();
         await users.setPassword(trx, user.id, passwordHash, now);
-        await recordEvent(trx, actor, { action: 'user.password_reset', targetType: 'user', targetId: user.id, details: { login: user.login } }, now);
+        await journal.record(trx, actor, { action: 'user.password_reset', targetType: 'user', targetId: user.id, details: { login: user.login } }, now);
       });
       return { login, password };
     },

@@ -17,7 +17,7 @@ import type { Executor } from '../store/executor.ts';
 import { createGroupQueries } from '../store/groups.ts';
 import { createMembershipQueries } from '../store/memberships.ts';
 import { deleteSessionsOf, revokeTokensOf } from '../store/user-credentials.ts';
-import { actorUserId, type Actor } from './audit.ts';
+import { actorUserId, type Actor } from '../journal/actor.ts';
 import { DirectoryError, SELF_DEACTIVATION_MESSAGE } from './errors.ts';
 
 /** What a suspension did (SCIM active=false): credentials ended, memberships kept. */

@@ -9,7 +9,8 @@ import { isUniqueViolation } from '../store/errors.ts';
 import { createGroupQueries, type GroupFilter, type StoredGroup } from '../store/groups.ts';
 import { createMembershipQueries } from '../store/memberships.ts';
 import type { PageRequest } from './accounts.ts';
-import { recordEvent, type Actor } from './audit.ts';
+import type { Actor } from '../journal/actor.ts';
+import { createJournal } from '../journal/journal.ts';
 import { DirectoryError, managedError, rejected } from './errors.ts';
 import { assertNotManagedInstance, isManagedInstance } from './managed-mode.ts';
 
@@ -44,6 +45,7 @@ function nameTaken(name: string): DirectoryError {
 export function createGroupManagement(store: Store) {
   const groups = createGroupQueries(store.dialect);
   const memberships = createMembershipQueries(store.dialect);
+  const journal = createJournal(store.dialect);
 
   async function write<T>(name: () => string, work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
     try {
@@ -85,7 +87,7 @@ export function createGroupManagement(store: Store) {
         const id = newId();
         const now = new Date().toISOString();
         await groups.insertLocal(trx, id, name, description, now);
-        await recordEvent(trx, actor, { action: 'group.created', targetType: 'group', targetId: id, details: { after: { name, description } } }, now);
+        await journal.record(trx, actor, { action: 'group.created', targetType: 'group', targetId: id, details: { after: { name, description } } }, now);
         const created = await groups.findById(trx, id);
         if (!created) throw new Error('created group vanished');
         return created;
@@ -105,7 +107,7 @@ export function createGroupManagement(store: Store) {
         if (other && other.id !== id) throw nameTaken(name);
         const now = new Date().toISOString();
         await groups.updateLocal(trx, id, name, description, now);
-        await recordEvent(trx, actor, {
+        await journal.record(trx, actor, {
           action: 'group.updated',
           targetType: 'group',
           targetId: id,
@@ -125,7 +127,7 @@ export function createGroupManagement(store: Store) {
         if (current.scimId !== null) throw managedError();
         const members = await memberships.count(trx, { groupId: id });
         await groups.delete(trx, id);
-        await recordEvent(trx, actor, { action: 'group.deleted', targetType: 'group', targetId: id, details: { name: current.name, before: { name: current.name, description: current.description }, members } });
+        await journal.record(trx, actor, { action: 'group.deleted', targetType: 'group', targetId: id, details: { name: current.name, before: { name: current.name, description: current.description }, members } });
       });
     },
   };

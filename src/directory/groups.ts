@@ -14,7 +14,8 @@ import { readSnapshot, transact } from '../store/transact.ts';
 import { createGroupQueries, type GroupWrite, type StoredGroup } from '../store/groups.ts';
 import { createMembershipQueries, type LinkedReference } from '../store/memberships.ts';
 import { newId } from '../ids.ts';
-import { recordEvent, type Actor } from './audit.ts';
+import type { Actor } from '../journal/actor.ts';
+import { createJournal } from '../journal/journal.ts';
 import { sameAttributes } from './documents.ts';
 import { DirectoryError } from './errors.ts';
 import type { Document } from './documents.ts';
@@ -79,6 +80,7 @@ const LISTED_IDS = 10;
 export function createGroupDirectory(store: Store) {
   const groups = createGroupQueries(store.dialect);
   const memberships = createMembershipQueries(store.dialect);
+  const journal = createJournal(store.dialect);
 
   /** Reads a SCIM group; writers pass `lock` so that their If-Match check and write are one step. */
   async function load(db: Executor, scimId: string, includeMembers: boolean, lock?: RowLock): Promise<ScimGroup> {
@@ -180,7 +182,7 @@ export function createGroupDirectory(store: Store) {
         }
         await groups.link(trx, scimId, id);
         const counts = await applyMemberChanges(trx, id, [existing ? { kind: 'replace', ids: memberIds } : { kind: 'add', ids: memberIds }], now);
-        await recordEvent(trx, actor, {
+        await journal.record(trx, actor, {
           action: existing ? 'group.linked' : 'group.created',
           targetType: 'group',
           targetId: id,
@@ -219,7 +221,7 @@ export function createGroupDirectory(store: Store) {
             throw new DirectoryError('conflict', `displayName "${values.name}" is already used by another group.`, 'displayName');
           }
           await groups.update(trx, current.group.id, values, now);
-          await recordEvent(trx, actor, {
+          await journal.record(trx, actor, {
             action: 'group.updated',
             targetType: 'group',
             targetId: current.group.id,
@@ -229,7 +231,7 @@ export function createGroupDirectory(store: Store) {
         const counts = await applyMemberChanges(trx, current.group.id, next.memberChanges, now);
         if (counts.added > 0 || counts.removed > 0) {
           if (!attributesChanged) await groups.touch(trx, current.group.id, now);
-          await recordEvent(trx, actor, {
+          await journal.record(trx, actor, {
             action: 'group.members_changed',
             targetType: 'group',
             targetId: current.group.id,
@@ -246,7 +248,7 @@ export function createGroupDirectory(store: Store) {
         const current = await load(trx, scimId, false, 'delete');
         assertVersion(allows, `Group ${scimId}`, current.group.version);
         await groups.delete(trx, current.group.id);
-        await recordEvent(trx, actor, {
+        await journal.record(trx, actor, {
           action: 'group.deleted',
           targetType: 'group',
           targetId: current.group.id,

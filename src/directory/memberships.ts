@@ -12,7 +12,8 @@ import { createGroupQueries } from '../store/groups.ts';
 import { createMembershipQueries, type MembershipFilter, type MembershipRow } from '../store/memberships.ts';
 import { createUserQueries } from '../store/users.ts';
 import type { PageRequest } from './accounts.ts';
-import { recordEvent, type Actor } from './audit.ts';
+import type { Actor } from '../journal/actor.ts';
+import { createJournal } from '../journal/journal.ts';
 import { DirectoryError, rejected } from './errors.ts';
 import { assertNotManagedInstance } from './managed-mode.ts';
 
@@ -48,6 +49,7 @@ export function createMembershipManagement(store: Store) {
   const memberships = createMembershipQueries(store.dialect);
   const groups = createGroupQueries(store.dialect);
   const users = createUserQueries(store.dialect);
+  const journal = createJournal(store.dialect);
 
   function notFound(id: string): DirectoryError {
     return new DirectoryError('not_found', `Group membership '${id}' not found`);
@@ -88,7 +90,7 @@ export function createMembershipManagement(store: Store) {
         await memberships.add(trx, groupId, [userId], now);
         await groups.touch(trx, groupId, now);
         const membership = toMembership({ groupId, userId });
-        await recordEvent(trx, actor, {
+        await journal.record(trx, actor, {
           action: 'membership.added',
           targetType: 'membership',
           targetId: membership.id,
@@ -108,7 +110,7 @@ export function createMembershipManagement(store: Store) {
         const now = new Date().toISOString();
         await memberships.remove(trx, key.groupId, [key.userId]);
         await groups.touch(trx, key.groupId, now);
-        await recordEvent(trx, actor, { action: 'membership.removed', targetType: 'membership', targetId: id, details: { groupId: key.groupId, userId: key.userId } }, now);
+        await journal.record(trx, actor, { action: 'membership.removed', targetType: 'membership', targetId: id, details: { groupId: key.groupId, userId: key.userId } }, now);
       });
     },
   };

@@ -7,11 +7,12 @@
 import { hashPassword, needsRehash, verifyPassword } from '../auth/passwords.ts';
 import type { Store } from '../store/index.ts';
 import { createUserQueries, type StoredUser } from '../store/users.ts';
-import { recordEvent } from './audit.ts';
+import { createJournal } from '../journal/journal.ts';
 
 /** Builds the password check over a store. */
 export function createPasswordCheck(store: Store) {
   const users = createUserQueries(store.dialect);
+  const journal = createJournal(store.dialect);
   // Compared against when the login is unknown or may not use a password, so that the answer
   // takes as long as for a real account and does not tell which logins exist.
   let decoy: Promise<string> | undefined;
@@ -34,7 +35,7 @@ export function createPasswordCheck(store: Store) {
         const upgraded = await hashPassword(password);
         await store.db.transaction().execute(async (trx) => {
           if (await users.replacePasswordHash(trx, user.id, stored, upgraded)) {
-            await recordEvent(trx, { kind: 'system' }, { action: 'user.password_rehashed', targetType: 'user', targetId: user.id, details: { login: user.login } });
+            await journal.record(trx, { kind: 'system' }, { action: 'user.password_rehashed', targetType: 'user', targetId: user.id, details: { login: user.login } });
           }
         });
       }

@@ -7,7 +7,8 @@ import type { Store } from '../store/index.ts';
 import { createGroupQueries } from '../store/groups.ts';
 import { createUserQueries } from '../store/users.ts';
 import { samlSetting } from '../auth/saml-config.ts';
-import { recordEvent, type Actor } from './audit.ts';
+import type { Actor } from '../journal/actor.ts';
+import { createJournal } from '../journal/journal.ts';
 import { DirectoryError } from './errors.ts';
 import { defineSetting, type Settings } from './settings.ts';
 
@@ -52,6 +53,7 @@ export interface Provisioning {
 export function createProvisioning(store: Store, settings: Settings): Provisioning {
   const users = createUserQueries(store.dialect);
   const groups = createGroupQueries(store.dialect);
+  const journal = createJournal(store.dialect);
 
   async function isScimEnabled(): Promise<boolean> {
     return (await settings.get(provisioningModeSetting)) === 'scim';
@@ -70,7 +72,7 @@ export function createProvisioning(store: Store, settings: Settings): Provisioni
       // Back to just-in-time: every user and group becomes local again; nothing else is lost.
       const unlinked = mode === 'jit' ? { users: await users.unlinkAll(trx), groups: await groups.unlinkAll(trx) } : undefined;
       const action = mode === 'scim' ? 'provisioning.enabled' : 'provisioning.disabled';
-      await recordEvent(trx, actor, {
+      await journal.record(trx, actor, {
         action,
         targetType: 'setting',
         targetId: provisioningModeSetting.key,

@@ -10,7 +10,8 @@ import type { Transaction } from 'kysely';
 import type { Executor } from '../store/executor.ts';
 import type { Database, Store } from '../store/index.ts';
 import { createSettingQueries } from '../store/settings.ts';
-import { recordEvent, type Actor } from './audit.ts';
+import type { Actor } from '../journal/actor.ts';
+import { createJournal } from '../journal/journal.ts';
 
 /** A database handle: the store's Kysely instance or a transaction opened on it. */
 export type Db = Executor;
@@ -48,6 +49,7 @@ export interface Settings {
 
 /** Creates the settings service over a store. */
 export function createSettings(store: Store): Settings {
+  const journal = createJournal(store.dialect);
   return {
     get: (setting) => readSetting(store.db, setting),
     read: readSetting,
@@ -57,7 +59,7 @@ export function createSettings(store: Store): Settings {
         await writeSetting(trx, setting, value);
         const details: Record<string, unknown> = { key: setting.key };
         if (setting.audit !== undefined) details['value'] = setting.audit(value);
-        await recordEvent(trx, actor, { action: 'setting.changed', targetType: 'setting', targetId: setting.key, details });
+        await journal.record(trx, actor, { action: 'setting.changed', targetType: 'setting', targetId: setting.key, details });
       });
     },
   };

@@ -16,7 +16,8 @@ import { createMembershipQueries } from '../store/memberships.ts';
 import { createSignInQueries, type SignInAttempt } from '../store/sign-in.ts';
 import { createUserQueries, type StoredUser } from '../store/users.ts';
 import { newId } from '../ids.ts';
-import { recordBudgetedEvent, recordEvent, type Actor } from './audit.ts';
+import type { Actor } from '../journal/actor.ts';
+import { createJournal } from '../journal/journal.ts';
 import { membershipId } from './memberships.ts';
 import { provisioningModeSetting, type Provisioning } from './provisioning.ts';
 import { readSetting } from './settings.ts';
@@ -115,6 +116,7 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
   const groups = createGroupQueries(store.dialect);
   const memberships = createMembershipQueries(store.dialect);
   const queries = createSignInQueries();
+  const journal = createJournal(store.dialect);
 
   /** A user by internal id or, failing that, by SCIM id (the sign-in check accepts both). */
   async function findProfile(db: Executor, id: string): Promise<UserProfile | undefined> {
@@ -161,7 +163,7 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
     for (const group of removed) {
       await memberships.remove(db, group.id, [userId]);
       await groups.touch(db, group.id, now);
-      await recordEvent(db, actor, { action: 'membership.removed', targetType: 'membership', targetId: membershipId(group.id, userId), details: { groupId: group.id, userId, group: group.name, by: 'saml' } }, now);
+      await journal.record(db, actor, { action: 'membership.removed', targetType: 'membership', targetId: membershipId(group.id, userId), details: { groupId: group.id, userId, group: group.name, by: 'saml' } }, now);
     }
     const have = new Set(current.map((group) => group.name.toLowerCase()));
     const added: string[] = [];
@@ -173,13 +175,13 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
         await groups.insert(db, id, { name, externalId: null, data: {} }, now);
         group = await groups.findByName(db, name);
         if (group !== undefined) {
-          await recordEvent(db, actor, { action: 'group.created', targetType: 'group', targetId: group.id, details: { after: { name: group.name, description: null }, by: 'saml' } }, now);
+          await journal.record(db, actor, { action: 'group.created', targetType: 'group', targetId: group.id, details: { after: { name: group.name, description: null }, by: 'saml' } }, now);
         }
       }
       if (group === undefined) continue;
       await memberships.add(db, group.id, [userId], now);
       await groups.touch(db, group.id, now);
-      await recordEvent(db, actor, { action: 'membership.added', targetType: 'membership', targetId: membershipId(group.id, userId), details: { groupId: group.id, userId, group: group.name, by: 'saml' } }, now);
+      await journal.record(db, actor, { action: 'membership.added', targetType: 'membership', targetId: membershipId(group.id, userId), details: { groupId: group.id, userId, group: group.name, by: 'saml' } }, now);
       added.push(group.name);
     }
     return { added, removed: removed.map((group) => group.name) };
@@ -204,7 +206,7 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
         const decision = await decide(trx, identity);
         if (!decision.ok) {
           await remember(trx, identity, 'refused', decision.reason, now);
-          await recordEvent(trx, actor, {
+          await journal.record(trx, actor, {
             action: 'saml.sign_in_refused',
             targetType: 'user',
             targetId: decision.user?.id ?? null,
@@ -222,7 +224,7 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
           if (identity.email !== null) data['emails'] = [{ value: identity.email, primary: true }];
           await users.insert(trx, userId, { login, displayName: identity.name, email: identity.email, active: true, externalId: null, data }, now);
           if (identity.email !== null) await users.replaceEmails(trx, userId, [{ value: identity.email, type: null, primary: true, display: null }]);
-          await recordEvent(trx, actor, { action: 'user.created', targetType: 'user', targetId: userId, details: { login, name: identity.name, email: identity.email, by: 'saml' } }, now);
+          await journal.record(trx, actor, { action: 'user.created', targetType: 'user', targetId: userId, details: { login, name: identity.name, email: identity.email, by: 'saml' } }, now);
         } else {
           const user = decision.user;
           if (user === undefined) throw new Error('sign-in decision without a user');
@@ -232,7 +234,7 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
           if (!scim && (identity.name !== user.displayName || identity.email !== user.email)) {
             await queries.updateProfile(trx, userId, identity.name, identity.email, now);
             await users.replaceEmails(trx, userId, identity.email === null ? [] : [{ value: identity.email, type: null, primary: true, display: null }]);
-            await recordEvent(trx, actor, {
+            await journal.record(trx, actor, {
               action: 'user.updated',
               targetType: 'user',
               targetId: userId,
@@ -246,7 +248,7 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
         }
         await queries.touchLastConnection(trx, userId, now);
         await remember(trx, identity, 'accepted', null, now);
-        await recordEvent(trx, actor, { action: 'saml.signed_in', targetType: 'user', targetId: userId, details }, now);
+        await journal.record(trx, actor, { action: 'saml.signed_in', targetType: 'user', targetId: userId, details }, now);
         const user = await users.findByLogin(trx, login);
         if (user === undefined) throw new Error('signed-in user vanished');
         return { ok: true, user, created: decision.create };
@@ -262,7 +264,7 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
       await transact(store.db, async (trx) => {
         const now = new Date().toISOString();
         if (identity !== undefined) await remember(trx, identity, 'refused', reason, now);
-        await recordBudgetedEvent(trx, source, { kind: 'saml', login: identity?.login ?? null }, {
+        await journal.recordBudgeted(trx, source, { kind: 'saml', login: identity?.login ?? null }, {
           action: 'saml.sign_in_refused',
           targetType: 'user',
           targetId: null,

@@ -12,7 +12,8 @@ import { readSnapshot, transact } from '../store/transact.ts';
 import { createMembershipQueries, type LinkedReference } from '../store/memberships.ts';
 import { createUserQueries, type EmailRow, type RowLock, type StoredUser, type UserWrite } from '../store/users.ts';
 import { newId } from '../ids.ts';
-import { recordEvent, type Actor } from './audit.ts';
+import type { Actor } from '../journal/actor.ts';
+import { createJournal } from '../journal/journal.ts';
 import { assertNotSelf, createDeactivation } from './deactivation.ts';
 import { sameAttributes, type Document } from './documents.ts';
 import { DirectoryError } from './errors.ts';
@@ -128,6 +129,7 @@ export function createUserDirectory(store: Store) {
   const users = createUserQueries(store.dialect);
   const memberships = createMembershipQueries(store.dialect);
   const deactivation = createDeactivation(store.dialect);
+  const journal = createJournal(store.dialect);
 
   /** Reads a SCIM user; writers pass `lock` so that their If-Match check and write are one step. */
   async function load(db: Executor, scimId: string, includeGroups: boolean, lock?: RowLock): Promise<ScimUser> {
@@ -182,7 +184,7 @@ export function createUserDirectory(store: Store) {
         await users.replaceEmails(trx, id, emails);
         await users.link(trx, scimId, id);
         const suspended = suspending ? await deactivation.suspend(trx, id, now) : undefined;
-        await recordEvent(trx, actor, {
+        await journal.record(trx, actor, {
           action: existing ? 'user.linked' : 'user.created',
           targetType: 'user',
           targetId: id,
@@ -228,7 +230,7 @@ export function createUserDirectory(store: Store) {
           : reactivating
             ? { memberships: 'kept', keptGroups: await deactivation.groupIdsOf(trx, current.user.id) }
             : undefined;
-        await recordEvent(trx, actor, {
+        await journal.record(trx, actor, {
           action: deactivating ? 'user.deactivated' : reactivating ? 'user.reactivated' : 'user.updated',
           targetType: 'user',
           targetId: current.user.id,
@@ -253,7 +255,7 @@ export function createUserDirectory(store: Store) {
         await users.update(trx, current.user.id, { ...values, active: false }, now);
         const removed = await deactivation.deactivate(trx, current.user.id, now);
         await users.unlink(trx, current.user.id);
-        await recordEvent(trx, actor, {
+        await journal.record(trx, actor, {
           action: 'user.deleted',
           targetType: 'user',
           targetId: current.user.id,

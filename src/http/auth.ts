@@ -1,7 +1,7 @@
 /** Bearer-token authentication shared by the SCIM and admin APIs: only active administrators' tokens pass. */
 import type { FastifyRequest } from 'fastify';
 import type { TokenInfo, TokenService } from '../auth/tokens.ts';
-import type { Actor } from '../directory/audit.ts';
+import type { Actor } from '../journal/actor.ts';
 import { ScimError } from '../scim/errors.ts';
 
 declare module 'fastify' {

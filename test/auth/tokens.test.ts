@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { createTokenService, TOKEN_PREFIX, type TokenService } from '../../src/auth/tokens.ts';
-import type { Actor } from '../../src/directory/audit.ts';
+import type { Actor } from '../../src/journal/actor.ts';
 import { createAdministrators } from '../../src/directory/administrators.ts';
 import { DirectoryError } from '../../src/directory/errors.ts';
 import type { Store } from '../../src/store/index.ts';

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { Actor } from '../../src/directory/audit.ts';
+import type { Actor } from '../../src/journal/actor.ts';
 import { DirectoryError } from '../../src/directory/errors.ts';
 import { createGroupDirectory, type GroupDirectory } from '../../src/directory/groups.ts';
 import { createUserDirectory, type UserDirectory } from '../../src/directory/users.ts';

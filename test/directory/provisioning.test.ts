@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import { createSamlConfigService } from '../../src/auth/saml-config.ts';
-import type { Actor } from '../../src/directory/audit.ts';
+import type { Actor } from '../../src/journal/actor.ts';
 import { DirectoryError } from '../../src/directory/errors.ts';
 import { createProvisioning, provisioningModeSetting, SAML_REQUIRED_MESSAGE, type Provisioning } from '../../src/directory/provisioning.ts';
 import { createSettings } from '../../src/directory/settings.ts';

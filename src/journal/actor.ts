@@ -1,0 +1,71 @@
+/**
+ * Who made a change, as the journal records it: in the audit trail as one string
+ * (`token:okta`), in the event feed as an object.
+ */
+
+/**
+ * Who made a change: a token (its name and the user it belongs to), a signed-in user acting
+ * through their session, a SAML sign-in, the command line, or Roster itself.
+ */
+export type Actor =
+  | { readonly kind: 'token'; readonly name: string; readonly userId?: string | null; readonly login?: string | null }
+  /** A signed-in user acting through their session. */
+  | { readonly kind: 'session'; readonly userId: string; readonly login: string }
+  /** A browser signing in through SAML, named by the login its assertion carried (if any). */
+  | { readonly kind: 'saml'; readonly login: string | null }
+  | { readonly kind: 'cli' }
+  | { readonly kind: 'system' };
+
+/** Describes an actor as one string for the audit trail, e.g. `token:okta-provisioning`. */
+export function describeActor(actor: Actor): string {
+  switch (actor.kind) {
+    case 'token':
+      return `token:${actor.name}`;
+    case 'session':
+      return `session:${actor.login}`;
+    case 'saml':
+      return actor.login === null ? 'saml' : `saml:${actor.login}`;
+    case 'cli':
+      return 'cli';
+    case 'system':
+      return 'system';
+  }
+}
+
+/** The login of the user behind an actor (a token's owner, a session's user), or null. */
+export function actorLogin(actor: Actor): string | null {
+  switch (actor.kind) {
+    case 'token':
+      return actor.login ?? null;
+    case 'session':
+    case 'saml':
+      return actor.login;
+    case 'cli':
+    case 'system':
+      return null;
+  }
+}
+
+/** The internal id of the user behind an actor, or null (the self-deactivation rule needs it). */
+export function actorUserId(actor: Actor): string | null {
+  return actor.kind === 'token' || actor.kind === 'session' ? (actor.userId ?? null) : null;
+}
+
+/**
+ * The actor as the event feed shows it: `{"kind":"token","name":"okta","userId":"…","login":"admin"}`,
+ * `{"kind":"session","userId":"…","login":"ada"}`, `{"kind":"saml","login":"ada"}`, `{"kind":"cli"}`,
+ * `{"kind":"system"}`. Never a secret.
+ */
+export function actorObject(actor: Actor): Record<string, string | null> {
+  switch (actor.kind) {
+    case 'token':
+      return { kind: 'token', name: actor.name, userId: actor.userId ?? null, login: actor.login ?? null };
+    case 'session':
+      return { kind: 'session', userId: actor.userId, login: actor.login };
+    case 'saml':
+      return { kind: 'saml', login: actor.login };
+    case 'cli':
+    case 'system':
+      return { kind: actor.kind };
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * The journal: the one writer of the audit trail, below both auth/ and directory/. Every
+ * change is recorded here, in the transaction that makes it, so that the log and the data
+ * can never disagree.
+ *
+ * Every audit entry is bounded whoever writes it: each text in it is cut to MAX_AUDIT_TEXT
+ * characters here, below every caller. Writes anyone can cause without signing in (refused
+ * SAML responses) also draw on a budget per source and minute, kept in the database so that
+ * all instances share it; past the budget they are counted in one summary entry instead of
+ * being stored one by one (security review, issue 15, finding 1).
+ */
+import type { DialectAdapter } from '../store/dialect.ts';
+import type { Executor } from '../store/executor.ts';
+import { insertAuditEntry, purgeAuditBudgets, setBudgetSummary, updateAuditDetails, useAuditBudget } from '../store/journal.ts';
+import { shorten } from '../text.ts';
+import { actorLogin, describeActor, type Actor } from './actor.ts';
+
+/** The most characters any one text of an audit entry keeps (a detail, a key, the actor). */
+const MAX_AUDIT_TEXT = 500;
+/** Audit entries one anonymous source may write per minute; the rest are only counted. */
+const AUDIT_BUDGET_PER_MINUTE = 30;
+/** The action of the entry that counts a source's entries past its budget in one minute. */
+const SUPPRESSED_ACTION = 'audit.suppressed';
+
+/** The audit entry of one change. */
+export interface AuditEntry {
+  readonly action: string;
+  readonly targetType: 'user' | 'group' | 'membership' | 'token' | 'setting';
+  readonly targetId?: string | null;
+  /** Before/after attributes or other context. Never secrets (passwords, token values, hashes). */
+  readonly details?: Readonly<Record<string, unknown>>;
+}
+
+/** One change as the journal records it. */
+export type Change = AuditEntry;
+
+/** The journal over one database dialect; wired once per service. */
+export interface Journal {
+  /** Records a change: its audit entry. Call it with the transaction that makes the change. */
+  record(db: Executor, actor: Actor, change: Change, at?: string): Promise<void>;
+  /**
+   * Records an audit entry written on behalf of an anonymous `source` (the client address of
+   * a SAML post), within that source's budget of AUDIT_BUDGET_PER_MINUTE entries per minute:
+   * past it, the entry is only counted, in one `audit.suppressed` entry per source and minute
+   * whose `suppressed` grows with each. Returns whether the entry itself was stored.
+   */
+  recordBudgeted(db: Executor, source: string, actor: Actor, entry: AuditEntry, at?: string): Promise<boolean>;
+}
+
+/** Builds the journal for a dialect. */
+export function createJournal(_dialect: DialectAdapter): Journal {
+  async function record(db: Executor, actor: Actor, change: Change, at: string = new Date().toISOString()): Promise<void> {
+    await insertAuditEntry(db, toWrite(actor, change, at));
+  }
+
+  return {
+    record,
+    async recordBudgeted(db, source, actor, entry, at = new Date().toISOString()) {
+      const key = shorten(source, MAX_AUDIT_TEXT);
+      const minute = minuteOf(at);
+      const { used, summarySeq } = await useAuditBudget(db, key, minute);
+      // The first write of a source in a minute clears the minutes no write can count in any more
+      // (the previous one is kept for instances whose clocks lag a little).
+      if (used === 1) await purgeAuditBudgets(db, minuteOf(new Date(Date.parse(at) - 60_000).toISOString()));
+      if (used <= AUDIT_BUDGET_PER_MINUTE) {
+        await record(db, actor, { ...entry, details: { ...entry.details, source: key } }, at);
+        return true;
+      }
+      const summary = { action: entry.action, source: key, minute, suppressed: used - AUDIT_BUDGET_PER_MINUTE, budget: AUDIT_BUDGET_PER_MINUTE };
+      if (summarySeq === null) {
+        const seq = await insertAuditEntry(db, toWrite(actor, { action: SUPPRESSED_ACTION, targetType: entry.targetType, targetId: null, details: summary }, at));
+        await setBudgetSummary(db, key, minute, seq);
+      } else {
+        await updateAuditDetails(db, summarySeq, serialize(summary));
+      }
+      return false;
+    },
+  };
+}
+
+/** `2025-01-31T12:34Z`: the minute of an ISO 8601 instant, the unit of the audit budget. */
+function minuteOf(at: string): string {
+  return `${at.slice(0, 16)}Z`;
+}
+
+function toWrite(actor: Actor, entry: AuditEntry, at: string) {
+  const actorUser = actorLogin(actor);
+  return {
+    at,
+    actor: shorten(describeActor(actor), MAX_AUDIT_TEXT),
+    actorUser: actorUser === null ? null : shorten(actorUser, MAX_AUDIT_TEXT),
+    action: entry.action,
+    targetType: entry.targetType,
+    targetId: entry.targetId == null ? null : shorten(entry.targetId, MAX_AUDIT_TEXT),
+    details: entry.details === undefined ? null : serialize(entry.details),
+  };
+}
+
+/**
+ * The details as stored: JSON with every string and every key cut to MAX_AUDIT_TEXT
+ * characters, wherever it sits (a parser's error message, an assertion's login, an attribute
+ * of a SCIM document). One pass, so a large but legitimate entry costs no more than before.
+ */
+function serialize(details: Readonly<Record<string, unknown>>): string {
+  return JSON.stringify(details, (_key, value: unknown) => {
+    if (typeof value === 'string') return shorten(value, MAX_AUDIT_TEXT);
+    if (typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).some((name) => name.length > MAX_AUDIT_TEXT)) {
+      return Object.fromEntries(Object.entries(value).map(([name, item]) => [shorten(name, MAX_AUDIT_TEXT), item]));
+    }
+    return value;
+  });
+}
