@@ -13,6 +13,7 @@ import { createJournal } from '../journal/journal.ts';
 import { assertNotSelf, createDeactivation } from './deactivation.ts';
 import { DirectoryError, managedError, rejected } from './errors.ts';
 import { assertNotManagedInstance, isManagedInstance } from './managed-mode.ts';
+import { userEvent } from './shapes.ts';
 
 /** A new user from the admin API: `local` users sign in with a password, others through SAML. */
 export interface NewAccount {
@@ -143,10 +144,16 @@ export function createAccounts(store: Store) {
             await users.updateProfile(trx, existing.id, { login, displayName: name, email, externalId: existing.externalId }, now);
             await users.setActive(trx, existing.id, true, now);
             if (passwordHash !== null) await users.setPassword(trx, existing.id, passwordHash, now);
-            const dropped = await deactivation.dropKeptMemberships(trx, existing.id, now);
+            const dropped = await deactivation.dropKeptMemberships(trx, existing.id, now, journal.stamp(actor, now));
             const after = await users.findById(trx, existing.id);
             if (!after) throw new Error('reactivated user vanished');
-            await journal.record(trx, actor, { action: 'user.reactivated', targetType: 'user', targetId: existing.id, details: { before: snapshot(existing), after: snapshot(after), ...dropped } }, now);
+            await journal.record(trx, actor, {
+              action: 'user.reactivated',
+              targetType: 'user',
+              targetId: existing.id,
+              details: { before: snapshot(existing), after: snapshot(after), ...dropped },
+              events: userEvent(existing, after),
+            }, now);
             return after;
           }
           const id = newId();
@@ -154,7 +161,7 @@ export function createAccounts(store: Store) {
           if (!inserted) throw loginTaken(login);
           const created = await users.findById(trx, id);
           if (!created) throw new Error('created user vanished');
-          await journal.record(trx, actor, { action: 'user.created', targetType: 'user', targetId: id, details: { after: snapshot(created) } }, now);
+          await journal.record(trx, actor, { action: 'user.created', targetType: 'user', targetId: id, details: { after: snapshot(created) }, events: userEvent(undefined, created) }, now);
           return created;
         });
       } catch (error) {
@@ -192,7 +199,13 @@ export function createAccounts(store: Store) {
           await users.updateProfile(trx, id, next, now);
           const after = await users.findById(trx, id);
           if (!after) throw new Error('updated user vanished');
-          await journal.record(trx, actor, { action: 'user.updated', targetType: 'user', targetId: id, details: { before: snapshot(current), after: snapshot(after) } }, now);
+          await journal.record(trx, actor, {
+            action: 'user.updated',
+            targetType: 'user',
+            targetId: id,
+            details: { before: snapshot(current), after: snapshot(after) },
+            events: userEvent(current, after),
+          }, now);
           return after;
         });
       } catch (error) {
@@ -215,12 +228,15 @@ export function createAccounts(store: Store) {
         if (!current.active) return;
         const now = new Date().toISOString();
         await users.setActive(trx, id, false, now);
-        const removed = await deactivation.deactivate(trx, id, now);
+        const removed = await deactivation.deactivate(trx, id, now, journal.stamp(actor, now));
+        const after = await users.findById(trx, id);
+        if (!after) throw new Error('deactivated user vanished');
         await journal.record(trx, actor, {
           action: 'user.deactivated',
           targetType: 'user',
           targetId: id,
           details: { login: current.login, before: snapshot(current), after: { ...snapshot(current), active: false }, ...removed },
+          events: userEvent(current, after),
         }, now);
       });
     },

@@ -10,6 +10,7 @@ import { createUserQueries } from '../store/users.ts';
 import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
 import { DirectoryError } from './errors.ts';
+import { userEvent } from './shapes.ts';
 
 /** The login of the administrator created at first start. */
 export const BOOTSTRAP_LOGIN = 'admin';
@@ -40,11 +41,14 @@ export function createAdministrators(store: Store) {
       );
       if (!inserted) return false;
       const adoptedTokens = await adoptOwnerlessTokens(trx, id);
+      const created = await users.findById(trx, id);
+      if (!created) throw new Error('created administrator vanished');
       await journal.record(trx, actor, {
         action: 'user.created',
         targetType: 'user',
         targetId: id,
         details: { after: { login: BOOTSTRAP_LOGIN, local: true, admin: true, active: true }, adoptedTokens },
+        events: userEvent(undefined, created),
       }, now);
       return true;
     });

@@ -10,12 +10,14 @@
  * - `deactivate`: SCIM DELETE, the admin API and the CLI. SonarQube's rule: memberships are
  *   removed too, and reactivation restores none of them.
  *
- * Each returns what it did, for the audit event of the change.
+ * Each returns what it did, for the audit event of the change. Memberships removed give one
+ * `group.user_removed` event each (with `stamp`, the journal's).
  */
 import type { DialectAdapter } from '../store/dialect.ts';
 import type { Executor } from '../store/executor.ts';
 import { createGroupQueries } from '../store/groups.ts';
 import { createMembershipQueries } from '../store/memberships.ts';
+import type { EventStamp } from '../store/journal.ts';
 import { deleteSessionsOf, revokeTokensOf } from '../store/user-credentials.ts';
 import { actorUserId, type Actor } from '../journal/actor.ts';
 import { DirectoryError, SELF_DEACTIVATION_MESSAGE } from './errors.ts';
@@ -57,8 +59,8 @@ export function createDeactivation(dialect: DialectAdapter) {
   }
 
   /** Removes every membership of `userId`, touching each group; returns the groups' ids. */
-  async function removeMemberships(db: Executor, userId: string, now: string): Promise<string[]> {
-    const removedFromGroups = await memberships.removeUserEverywhere(db, userId);
+  async function removeMemberships(db: Executor, userId: string, now: string, stamp: EventStamp): Promise<string[]> {
+    const removedFromGroups = await memberships.removeUserEverywhere(db, userId, stamp);
     // Each group's members changed: its SCIM version (ETag) must change too. The cost follows
     // the user's groups, not their sizes.
     for (const groupId of removedFromGroups) await groups.touch(db, groupId, now);
@@ -76,8 +78,8 @@ export function createDeactivation(dialect: DialectAdapter) {
     },
 
     /** SonarQube's deactivation: removes memberships, revokes tokens and deletes sessions of `userId`. */
-    async deactivate(db: Executor, userId: string, now: string): Promise<Deactivated> {
-      const removedFromGroups = await removeMemberships(db, userId, now);
+    async deactivate(db: Executor, userId: string, now: string, stamp: EventStamp): Promise<Deactivated> {
+      const removedFromGroups = await removeMemberships(db, userId, now, stamp);
       return { memberships: 'removed', removedFromGroups, ...(await endCredentials(db, userId, now)) };
     },
 
@@ -86,8 +88,8 @@ export function createDeactivation(dialect: DialectAdapter) {
      * (SonarQube's rule: a reactivated account starts without groups); `undefined` when there
      * were none.
      */
-    async dropKeptMemberships(db: Executor, userId: string, now: string): Promise<{ memberships: 'removed'; removedFromGroups: string[] } | undefined> {
-      const removedFromGroups = await removeMemberships(db, userId, now);
+    async dropKeptMemberships(db: Executor, userId: string, now: string, stamp: EventStamp): Promise<{ memberships: 'removed'; removedFromGroups: string[] } | undefined> {
+      const removedFromGroups = await removeMemberships(db, userId, now, stamp);
       return removedFromGroups.length === 0 ? undefined : { memberships: 'removed', removedFromGroups };
     },
 

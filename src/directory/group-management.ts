@@ -13,6 +13,7 @@ import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
 import { DirectoryError, managedError, rejected } from './errors.ts';
 import { assertNotManagedInstance, isManagedInstance } from './managed-mode.ts';
+import { groupEvent, groupShape } from './shapes.ts';
 
 /** The body of a create or a merge-patch: present keys are set. */
 export interface GroupInput {
@@ -87,9 +88,9 @@ export function createGroupManagement(store: Store) {
         const id = newId();
         const now = new Date().toISOString();
         await groups.insertLocal(trx, id, name, description, now);
-        await journal.record(trx, actor, { action: 'group.created', targetType: 'group', targetId: id, details: { after: { name, description } } }, now);
         const created = await groups.findById(trx, id);
         if (!created) throw new Error('created group vanished');
+        await journal.record(trx, actor, { action: 'group.created', targetType: 'group', targetId: id, details: { after: { name, description } }, events: groupEvent(undefined, created) }, now);
         return created;
       });
     },
@@ -107,14 +108,15 @@ export function createGroupManagement(store: Store) {
         if (other && other.id !== id) throw nameTaken(name);
         const now = new Date().toISOString();
         await groups.updateLocal(trx, id, name, description, now);
+        const updated = await groups.findById(trx, id);
+        if (!updated) throw new Error('updated group vanished');
         await journal.record(trx, actor, {
           action: 'group.updated',
           targetType: 'group',
           targetId: id,
           details: { before: { name: current.name, description: current.description }, after: { name, description } },
+          events: groupEvent(current, updated),
         }, now);
-        const updated = await groups.findById(trx, id);
-        if (!updated) throw new Error('updated group vanished');
         return updated;
       });
     },
@@ -127,7 +129,14 @@ export function createGroupManagement(store: Store) {
         if (current.scimId !== null) throw managedError();
         const members = await memberships.count(trx, { groupId: id });
         await groups.delete(trx, id);
-        await journal.record(trx, actor, { action: 'group.deleted', targetType: 'group', targetId: id, details: { name: current.name, before: { name: current.name, description: current.description }, members } });
+        // Its memberships go with it: `group.deleted` says so for all of them at once.
+        await journal.record(trx, actor, {
+          action: 'group.deleted',
+          targetType: 'group',
+          targetId: id,
+          details: { name: current.name, before: { name: current.name, description: current.description }, members },
+          events: [{ type: 'group.deleted', data: groupShape(current) }],
+        });
       });
     },
   };

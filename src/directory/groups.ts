@@ -12,11 +12,13 @@ import type { RowLock } from '../store/users.ts';
 import { isUniqueViolation } from '../store/errors.ts';
 import { readSnapshot, transact } from '../store/transact.ts';
 import { createGroupQueries, type GroupWrite, type StoredGroup } from '../store/groups.ts';
+import type { EventStamp } from '../store/journal.ts';
 import { createMembershipQueries, type LinkedReference } from '../store/memberships.ts';
 import { newId } from '../ids.ts';
 import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
 import { sameAttributes } from './documents.ts';
+import { groupEvent, groupShape } from './shapes.ts';
 import { DirectoryError } from './errors.ts';
 import type { Document } from './documents.ts';
 import { assertVersion, type VersionCheck } from './users.ts';
@@ -90,59 +92,60 @@ export function createGroupDirectory(store: Store) {
     return { group, scimId: group.scimId, document: withMembers(groupDocument(group), members) };
   }
 
-  /** Internal ids of the given SCIM user ids; every id must be a known user (a clear 400 otherwise). */
-  async function resolveMembers(db: Executor, scimIds: readonly string[], strict: boolean): Promise<string[]> {
-    const resolved = await memberships.resolveUserScimIds(db, scimIds);
-    if (strict) {
-      const unknown = [...new Set(scimIds.filter((id) => !resolved.has(id)))];
-      if (unknown.length > 0) {
-        const listed = unknown.slice(0, LISTED_IDS).map((id) => `"${id}"`).join(', ');
-        const more = unknown.length > LISTED_IDS ? ` and ${unknown.length - LISTED_IDS} more` : '';
-        throw new DirectoryError(
-          'invalid',
-          `members: no user has the id ${listed}${more}. Members must be ids of existing users, as returned by /Users.`,
-          'members',
-        );
-      }
-    }
-    return [...resolved.values()];
+  /** Refuses staged ids that are no user, with a clear 400 naming the first few. */
+  async function assertStagedKnown(db: Executor, batch: string): Promise<void> {
+    const unknown = await memberships.unknownStaged(db, batch, LISTED_IDS);
+    if (unknown.count === 0) return;
+    const listed = unknown.ids.map((id) => `"${id}"`).join(', ');
+    const more = unknown.count > LISTED_IDS ? ` and ${unknown.count - LISTED_IDS} more` : '';
+    throw new DirectoryError(
+      'invalid',
+      `members: no user has the id ${listed}${more}. Members must be ids of existing users, as returned by /Users.`,
+      'members',
+    );
   }
 
-  /** Applies member changes in order; returns counts for the audit trail. */
-  async function applyMemberChanges(db: Executor, groupId: string, changes: readonly MemberChange[], now: string) {
+  /**
+   * Applies member changes in order; returns counts for the audit trail. The ids a change
+   * names are staged in the database and applied with set-based statements that write one
+   * event per member added or removed, so that the group's members never come into memory.
+   */
+  async function applyMemberChanges(db: Executor, groupId: string, changes: readonly MemberChange[], now: string, stamp: EventStamp) {
     let added = 0;
     let removed = 0;
     const addedIds: string[] = [];
     const removedIds: string[] = [];
     for (const change of changes) {
+      if (change.kind === 'removeAll') {
+        removed += await memberships.removeAll(db, groupId, stamp);
+        continue;
+      }
       // Members are a set of users: an id named twice ({"value": id} and {"value": id, "type":
       // "User"} are two SCIM values but one member) is one change, and is recorded once.
-      const ids = change.kind === 'removeAll' ? [] : [...new Set(change.ids)];
+      const batch = newId();
+      await memberships.stage(db, batch, change.ids);
       switch (change.kind) {
-        case 'add': {
-          const userIds = await resolveMembers(db, ids, true);
-          added += await memberships.add(db, groupId, userIds, now);
-          addedIds.push(...ids);
+        case 'add':
+          await assertStagedKnown(db, batch);
+          await memberships.lockStaged(db, batch);
+          added += await memberships.addStaged(db, groupId, batch, now, stamp);
+          addedIds.push(...new Set(change.ids));
           break;
-        }
-        case 'remove': {
+        case 'remove':
           // Removing someone who is not a member, or not a user at all, leaves the group as asked.
-          const userIds = await resolveMembers(db, ids, false);
-          removed += await memberships.remove(db, groupId, userIds);
-          removedIds.push(...ids);
+          removed += await memberships.removeStaged(db, groupId, batch, stamp);
+          removedIds.push(...new Set(change.ids));
           break;
-        }
-        case 'removeAll':
-          removed += await memberships.removeAll(db, groupId);
+        case 'replace':
+          // The membership diff: members not named go, users named and not yet members come.
+          await assertStagedKnown(db, batch);
+          await memberships.lockStaged(db, batch);
+          removed += await memberships.keepOnlyStaged(db, groupId, batch, stamp);
+          added += await memberships.addStaged(db, groupId, batch, now, stamp);
+          addedIds.push(...new Set(change.ids));
           break;
-        case 'replace': {
-          const userIds = await resolveMembers(db, ids, true);
-          removed += await memberships.removeAll(db, groupId);
-          added += await memberships.add(db, groupId, userIds, now);
-          addedIds.push(...ids);
-          break;
-        }
       }
+      await memberships.unstage(db, batch);
     }
     return { added, removed, addedIds, removedIds };
   }
@@ -181,13 +184,17 @@ export function createGroupDirectory(store: Store) {
           await groups.insert(trx, id, values, now);
         }
         await groups.link(trx, scimId, id);
-        const counts = await applyMemberChanges(trx, id, [existing ? { kind: 'replace', ids: memberIds } : { kind: 'add', ids: memberIds }], now);
+        const linked = await groups.findById(trx, id);
+        if (linked === undefined) throw new Error('created group vanished');
+        // Recorded before the members, so that its event comes before theirs in the feed.
         await journal.record(trx, actor, {
           action: existing ? 'group.linked' : 'group.created',
           targetType: 'group',
           targetId: id,
-          details: { scimId, name: values.name, externalId: values.externalId, membersAdded: counts.addedIds },
+          details: { scimId, name: values.name, externalId: values.externalId, membersAdded: [...new Set(memberIds)] },
+          events: groupEvent(existing, linked),
         }, now);
+        await applyMemberChanges(trx, id, [existing ? { kind: 'replace', ids: memberIds } : { kind: 'add', ids: memberIds }], now, journal.stamp(actor, now));
         return load(trx, scimId, true);
       }, () => values.name);
     },
@@ -221,14 +228,17 @@ export function createGroupDirectory(store: Store) {
             throw new DirectoryError('conflict', `displayName "${values.name}" is already used by another group.`, 'displayName');
           }
           await groups.update(trx, current.group.id, values, now);
+          const updated = await groups.findById(trx, current.group.id);
+          if (updated === undefined) throw new Error('updated group vanished');
           await journal.record(trx, actor, {
             action: 'group.updated',
             targetType: 'group',
             targetId: current.group.id,
             details: { scimId, before: groupDocument(current.group), after: { displayName: values.name, externalId: values.externalId } },
+            events: groupEvent(current.group, updated),
           }, now);
         }
-        const counts = await applyMemberChanges(trx, current.group.id, next.memberChanges, now);
+        const counts = await applyMemberChanges(trx, current.group.id, next.memberChanges, now, journal.stamp(actor, now));
         if (counts.added > 0 || counts.removed > 0) {
           if (!attributesChanged) await groups.touch(trx, current.group.id, now);
           await journal.record(trx, actor, {
@@ -248,11 +258,13 @@ export function createGroupDirectory(store: Store) {
         const current = await load(trx, scimId, false, 'delete');
         assertVersion(allows, `Group ${scimId}`, current.group.version);
         await groups.delete(trx, current.group.id);
+        // Its memberships go with it: `group.deleted` says so for all of them at once.
         await journal.record(trx, actor, {
           action: 'group.deleted',
           targetType: 'group',
           targetId: current.group.id,
           details: { scimId, name: current.group.name },
+          events: [{ type: 'group.deleted', data: groupShape(current.group) }],
         });
       }, () => '');
     },

@@ -87,7 +87,7 @@ export function createMembershipManagement(store: Store) {
           throw new DirectoryError('conflict', `User '${user.login}' is already a member of group '${group.name}'.`, 'userId');
         }
         const now = new Date().toISOString();
-        await memberships.add(trx, groupId, [userId], now);
+        await memberships.add(trx, groupId, [userId], now, journal.stamp(actor, now));
         await groups.touch(trx, groupId, now);
         const membership = toMembership({ groupId, userId });
         await journal.record(trx, actor, {
@@ -108,7 +108,7 @@ export function createMembershipManagement(store: Store) {
         if (!(await memberships.exists(trx, key.groupId, key.userId))) throw notFound(id);
         await assertNotManagedInstance(trx);
         const now = new Date().toISOString();
-        await memberships.remove(trx, key.groupId, [key.userId]);
+        await memberships.remove(trx, key.groupId, [key.userId], journal.stamp(actor, now));
         await groups.touch(trx, key.groupId, now);
         await journal.record(trx, actor, { action: 'membership.removed', targetType: 'membership', targetId: id, details: { groupId: key.groupId, userId: key.userId } }, now);
       });

@@ -77,6 +77,9 @@ export function createProvisioning(store: Store, settings: Settings): Provisioni
         targetType: 'setting',
         targetId: provisioningModeSetting.key,
         details: { from: current, to: mode, ...(unlinked ? { unlinkedUsers: unlinked.users, unlinkedGroups: unlinked.groups } : {}) },
+        // Disabling makes every user and group local (managed: false) at once; this one event
+        // says so for all of them (docs/events.md).
+        events: [{ type: action, data: { enabled: mode === 'scim' } }],
       });
     });
   }

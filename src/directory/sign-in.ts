@@ -20,6 +20,7 @@ import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
 import { membershipId } from './memberships.ts';
 import { provisioningModeSetting, type Provisioning } from './provisioning.ts';
+import { groupEvent, userEvent } from './shapes.ts';
 import { readSetting } from './settings.ts';
 
 /** Shown to anyone SCIM mode does not let in (SonarQube's wording, with our name). */
@@ -161,7 +162,7 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
     // One event per group and membership change, as the admin API records them: consumers of
     // the trail must not have to unpack saml.signed_in to see who joined what.
     for (const group of removed) {
-      await memberships.remove(db, group.id, [userId]);
+      await memberships.remove(db, group.id, [userId], journal.stamp(actor, now));
       await groups.touch(db, group.id, now);
       await journal.record(db, actor, { action: 'membership.removed', targetType: 'membership', targetId: membershipId(group.id, userId), details: { groupId: group.id, userId, group: group.name, by: 'saml' } }, now);
     }
@@ -175,11 +176,17 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
         await groups.insert(db, id, { name, externalId: null, data: {} }, now);
         group = await groups.findByName(db, name);
         if (group !== undefined) {
-          await journal.record(db, actor, { action: 'group.created', targetType: 'group', targetId: group.id, details: { after: { name: group.name, description: null }, by: 'saml' } }, now);
+          await journal.record(db, actor, {
+            action: 'group.created',
+            targetType: 'group',
+            targetId: group.id,
+            details: { after: { name: group.name, description: null }, by: 'saml' },
+            events: groupEvent(undefined, group),
+          }, now);
         }
       }
       if (group === undefined) continue;
-      await memberships.add(db, group.id, [userId], now);
+      await memberships.add(db, group.id, [userId], now, journal.stamp(actor, now));
       await groups.touch(db, group.id, now);
       await journal.record(db, actor, { action: 'membership.added', targetType: 'membership', targetId: membershipId(group.id, userId), details: { groupId: group.id, userId, group: group.name, by: 'saml' } }, now);
       added.push(group.name);
@@ -224,7 +231,15 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
           if (identity.email !== null) data['emails'] = [{ value: identity.email, primary: true }];
           await users.insert(trx, userId, { login, displayName: identity.name, email: identity.email, active: true, externalId: null, data }, now);
           if (identity.email !== null) await users.replaceEmails(trx, userId, [{ value: identity.email, type: null, primary: true, display: null }]);
-          await journal.record(trx, actor, { action: 'user.created', targetType: 'user', targetId: userId, details: { login, name: identity.name, email: identity.email, by: 'saml' } }, now);
+          const created = await users.findById(trx, userId);
+          if (created === undefined) throw new Error('created user vanished');
+          await journal.record(trx, actor, {
+            action: 'user.created',
+            targetType: 'user',
+            targetId: userId,
+            details: { login, name: identity.name, email: identity.email, by: 'saml' },
+            events: userEvent(undefined, created),
+          }, now);
         } else {
           const user = decision.user;
           if (user === undefined) throw new Error('sign-in decision without a user');
@@ -234,11 +249,14 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
           if (!scim && (identity.name !== user.displayName || identity.email !== user.email)) {
             await queries.updateProfile(trx, userId, identity.name, identity.email, now);
             await users.replaceEmails(trx, userId, identity.email === null ? [] : [{ value: identity.email, type: null, primary: true, display: null }]);
+            const updated = await users.findById(trx, userId);
+            if (updated === undefined) throw new Error('updated user vanished');
             await journal.record(trx, actor, {
               action: 'user.updated',
               targetType: 'user',
               targetId: userId,
               details: { before: { name: user.displayName, email: user.email }, after: { name: identity.name, email: identity.email }, by: 'saml' },
+              events: userEvent(user, updated),
             }, now);
           }
         }

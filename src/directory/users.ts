@@ -16,6 +16,7 @@ import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
 import { assertNotSelf, createDeactivation } from './deactivation.ts';
 import { sameAttributes, type Document } from './documents.ts';
+import { userEvent } from './shapes.ts';
 import { DirectoryError } from './errors.ts';
 
 export type { Document } from './documents.ts';
@@ -184,13 +185,16 @@ export function createUserDirectory(store: Store) {
         await users.replaceEmails(trx, id, emails);
         await users.link(trx, scimId, id);
         const suspended = suspending ? await deactivation.suspend(trx, id, now) : undefined;
+        const created = await load(trx, scimId, true);
         await journal.record(trx, actor, {
           action: existing ? 'user.linked' : 'user.created',
           targetType: 'user',
           targetId: id,
           details: { scimId, after: redact(document), ...(existing ? { before: userDocument(existing) } : {}), ...suspended },
+          // Linking makes an account managed (and may suspend or reactivate it): an update to applications.
+          events: userEvent(existing, created.user),
         }, now);
-        return load(trx, scimId, true);
+        return created;
       }, `userName "${values.login}" is already used by another user.`);
     },
 
@@ -230,13 +234,15 @@ export function createUserDirectory(store: Store) {
           : reactivating
             ? { memberships: 'kept', keptGroups: await deactivation.groupIdsOf(trx, current.user.id) }
             : undefined;
+        const updated = await load(trx, scimId, true);
         await journal.record(trx, actor, {
           action: deactivating ? 'user.deactivated' : reactivating ? 'user.reactivated' : 'user.updated',
           targetType: 'user',
           targetId: current.user.id,
           details: { scimId, before: redact(before), after: redact(after), ...access },
+          events: userEvent(current.user, updated.user),
         }, now);
-        return load(trx, scimId, true);
+        return updated;
       }, 'userName is already used by another user.');
     },
 
@@ -253,13 +259,18 @@ export function createUserDirectory(store: Store) {
         const now = new Date().toISOString();
         const { write: values } = toWrite(current.document, current.user.active);
         await users.update(trx, current.user.id, { ...values, active: false }, now);
-        const removed = await deactivation.deactivate(trx, current.user.id, now);
+        const removed = await deactivation.deactivate(trx, current.user.id, now, journal.stamp(actor, now));
         await users.unlink(trx, current.user.id);
+        const after = await users.findById(trx, current.user.id);
+        if (after === undefined) throw new Error('deleted user vanished');
         await journal.record(trx, actor, {
           action: 'user.deleted',
           targetType: 'user',
           targetId: current.user.id,
           details: { scimId, login: current.user.login, wasActive: current.user.active, ...removed },
+          // For applications a SCIM DELETE is a deactivation (the account and its history stay);
+          // of a user already suspended, an update (it is no longer managed).
+          events: userEvent(current.user, after),
         }, now);
       }, 'conflict');
     },

@@ -1,7 +1,13 @@
 /**
- * The journal: the one writer of the audit trail, below both auth/ and directory/. Every
- * change is recorded here, in the transaction that makes it, so that the log and the data
- * can never disagree.
+ * The journal: the one writer of the audit trail and of the event feed, below both auth/ and
+ * directory/. Every change is recorded here, in the transaction that makes it: its audit
+ * entry and, for changes to users, groups, memberships and the provisioning switch, the
+ * events applications read from the feed (journal/feed.ts) and webhooks. Nothing changes
+ * without its entry and events, and no entry or event exists without its change.
+ *
+ * Membership events are the exception in form only: a change to 100k members writes its
+ * 100k events with set-based statements beside the change itself (store/memberships.ts),
+ * from the `stamp` made here.
  *
  * Every audit entry is bounded whoever writes it: each text in it is cut to MAX_AUDIT_TEXT
  * characters here, below every caller. Writes anyone can cause without signing in (refused
@@ -11,9 +17,36 @@
  */
 import type { DialectAdapter } from '../store/dialect.ts';
 import type { Executor } from '../store/executor.ts';
-import { insertAuditEntry, purgeAuditBudgets, setBudgetSummary, updateAuditDetails, useAuditBudget } from '../store/journal.ts';
+import { insertAuditEntry, insertEvents, purgeAuditBudgets, setBudgetSummary, updateAuditDetails, useAuditBudget, type EventStamp } from '../store/journal.ts';
 import { shorten } from '../text.ts';
-import { actorLogin, describeActor, type Actor } from './actor.ts';
+import { actorLogin, actorObject, describeActor, type Actor } from './actor.ts';
+
+/** Every type of event the feed carries, in the order docs/events.md describes them. */
+export const EVENT_TYPES = [
+  'user.created',
+  'user.updated',
+  'user.deactivated',
+  'user.reactivated',
+  'group.created',
+  'group.updated',
+  'group.deleted',
+  'group.user_added',
+  'group.user_removed',
+  'provisioning.enabled',
+  'provisioning.disabled',
+] as const;
+
+export type EventType = (typeof EVENT_TYPES)[number];
+
+/**
+ * One event of the feed. `data` is the user or group in the admin API's shape
+ * (directory/shapes.ts) after the change; `previous` the same before it, for updates.
+ */
+export interface FeedEvent {
+  readonly type: EventType;
+  readonly data: Readonly<Record<string, unknown>>;
+  readonly previous?: Readonly<Record<string, unknown>>;
+}
 
 /** The most characters any one text of an audit entry keeps (a detail, a key, the actor). */
 const MAX_AUDIT_TEXT = 500;
@@ -31,13 +64,21 @@ export interface AuditEntry {
   readonly details?: Readonly<Record<string, unknown>>;
 }
 
-/** One change as the journal records it. */
-export type Change = AuditEntry;
+/** One change as the journal records it: its audit entry and its feed events, in order. */
+export interface Change extends AuditEntry {
+  /** None for changes applications do not follow (tokens, settings, sign-ins, passwords). */
+  readonly events?: readonly FeedEvent[];
+}
 
 /** The journal over one database dialect; wired once per service. */
 export interface Journal {
-  /** Records a change: its audit entry. Call it with the transaction that makes the change. */
+  /** Records a change: its audit entry, then its events. Call it with the transaction that makes the change. */
   record(db: Executor, actor: Actor, change: Change, at?: string): Promise<void>;
+  /**
+   * What the membership events of a change share (who, when), for the set-based statements
+   * of store/memberships.ts that write them beside the change.
+   */
+  stamp(actor: Actor, at: string): EventStamp;
   /**
    * Records an audit entry written on behalf of an anonymous `source` (the client address of
    * a SAML post), within that source's budget of AUDIT_BUDGET_PER_MINUTE entries per minute:
@@ -48,13 +89,28 @@ export interface Journal {
 }
 
 /** Builds the journal for a dialect. */
-export function createJournal(_dialect: DialectAdapter): Journal {
+export function createJournal(dialect: DialectAdapter): Journal {
   async function record(db: Executor, actor: Actor, change: Change, at: string = new Date().toISOString()): Promise<void> {
-    await insertAuditEntry(db, toWrite(actor, change, at));
+    const { events, ...entry } = change;
+    await insertAuditEntry(db, toWrite(actor, entry, at));
+    if (events === undefined || events.length === 0) return;
+    const who = feedActor(actor);
+    await insertEvents(
+      db,
+      dialect,
+      events.map((event) => ({
+        type: event.type,
+        occurredAt: at,
+        actor: who,
+        data: JSON.stringify(event.data),
+        previous: event.previous === undefined ? null : JSON.stringify(event.previous),
+      })),
+    );
   }
 
   return {
     record,
+    stamp: (actor, at) => ({ occurredAt: at, actor: feedActor(actor) }),
     async recordBudgeted(db, source, actor, entry, at = new Date().toISOString()) {
       const key = shorten(source, MAX_AUDIT_TEXT);
       const minute = minuteOf(at);
@@ -76,6 +132,11 @@ export function createJournal(_dialect: DialectAdapter): Journal {
       return false;
     },
   };
+}
+
+/** The actor as feed events store it: JSON, each text capped as in the audit trail. */
+function feedActor(actor: Actor): string {
+  return JSON.stringify(actorObject(actor), (_key, value: unknown) => (typeof value === 'string' ? shorten(value, MAX_AUDIT_TEXT) : value));
 }
 
 /** `2025-01-31T12:34Z`: the minute of an ISO 8601 instant, the unit of the audit budget. */

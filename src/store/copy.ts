@@ -8,6 +8,7 @@
  */
 import { sql, type RawBuilder, type Transaction } from 'kysely';
 import type { Store } from './index.ts';
+import { continueEventClock, eventClockNow } from './journal.ts';
 import { pendingMigrations } from './migrate.ts';
 import type { Database } from './tables.ts';
 
@@ -41,7 +42,15 @@ export const COPIED_TABLES: readonly TableSpec[] = [
   { name: 'saml_requests', key: ['id'] },
   { name: 'saml_assertions', key: ['id'] },
   { name: 'saml_sign_in_attempts', key: ['login_key'] },
+  { name: 'events', key: ['id'], serial: 'id' },
 ];
+
+/**
+ * Tables the copy knows but does not copy row by row: `event_feed` is rewritten for the
+ * target (its clock must continue after the source's, see store/journal.ts), and
+ * `staged_members` never holds a committed row.
+ */
+export const NOT_COPIED_TABLES: readonly (keyof Database)[] = ['event_feed', 'staged_members'];
 
 // Rows per page: small enough for SQLite's bound-parameter limit with every column bound.
 const PAGE_ROWS = 500;
@@ -71,13 +80,13 @@ export async function copyDatabase(source: Store, target: Store, onProgress: (pr
   }
   const unknown = (await source.db.introspection.getTables())
     .map((table) => table.name)
-    .filter((name) => !INTERNAL_TABLES.test(name) && !COPIED_TABLES.some((spec) => spec.name === name));
+    .filter((name) => !INTERNAL_TABLES.test(name) && !COPIED_TABLES.some((spec) => spec.name === name) && !NOT_COPIED_TABLES.some((known) => known === name));
   if (unknown.length > 0) {
     throw new CopyRefused(`The source has tables db copy does not know (${unknown.join(', ')}): add them to COPIED_TABLES in src/store/copy.ts.`);
   }
   const occupied = [];
-  for (const spec of COPIED_TABLES) {
-    if ((await countRows(target.db, spec.name)) > 0) occupied.push(spec.name);
+  for (const name of [...COPIED_TABLES.map((spec) => spec.name), ...NOT_COPIED_TABLES]) {
+    if ((await countRows(target.db, name)) > 0) occupied.push(name);
   }
   if (occupied.length > 0) {
     throw new CopyRefused(`The target database is not empty (rows in ${occupied.join(', ')}): copy only into a new, empty database.`);
@@ -87,8 +96,11 @@ export async function copyDatabase(source: Store, target: Store, onProgress: (pr
   const sourceCounts = await snapshot.execute(async (reader) => {
     const counts = new Map<string, number>();
     for (const spec of COPIED_TABLES) counts.set(spec.name, await countRows(reader, spec.name));
+    const clock = await eventClockNow(reader, source.dialect);
     await target.db.transaction().execute(async (writer) => {
       for (const spec of COPIED_TABLES) await copyTable(spec, reader, writer, source, target, counts.get(spec.name) ?? 0, onProgress);
+      // Readers' cursors of the source stay valid on the target: new events follow every copied one.
+      await continueEventClock(writer, target.dialect, clock);
     });
     return counts;
   });

@@ -43,6 +43,36 @@ export interface DialectAdapter {
    * database does that by itself (SQLite's AUTOINCREMENT does).
    */
   resyncSerial(table: string, column: string): RawBuilder<unknown> | undefined;
+  /**
+   * The event feed's transaction clock (store/journal.ts), the one place where "never skip an
+   * event committed late" differs between databases:
+   *
+   * - `transactionClock`: a number for the transaction writing an event, the same for all its
+   *   events. PostgreSQL: its 64-bit transaction id (`pg_current_xact_id()`, PostgreSQL 13+),
+   *   which never wraps around. SQLite: 0, since its writes are serialised (BEGIN IMMEDIATE,
+   *   sqlite.ts) and event ids alone are therefore in commit order.
+   * - `oldestRunningTransaction`: below it no transaction can still commit, so events with a
+   *   smaller clock are final (`pg_snapshot_xmin` of the reader's snapshot). Undefined where
+   *   writes are serialised: there, every committed event is final.
+   * - `clockNow`: at least the clock of any transaction that has written or will write
+   *   (`pg_snapshot_xmax`), for a copy to put the target's clock after the source's.
+   *
+   * CockroachDB and YugabyteDB have no xid8 functions: an adapter for them must supply these
+   * three from their own commit timestamps, or the feed there must number events at commit.
+   */
+  readonly transactionClock: RawBuilder<number>;
+  readonly oldestRunningTransaction: RawBuilder<number> | undefined;
+  readonly clockNow: RawBuilder<number>;
+  /**
+   * Whether `WITH changed AS (DELETE … RETURNING …) INSERT … SELECT … FROM changed` works
+   * (PostgreSQL, CockroachDB). Without it (SQLite) the rows a statement will change are read
+   * first, which is exact only because SQLite's writes are serialised.
+   */
+  readonly dataModifyingCte: boolean;
+  /** A JSON object built from SQL values (nest by passing jsonObject results as values). */
+  jsonObject(entries: ReadonlyArray<readonly [string, RawBuilder<unknown>]>): RawBuilder<unknown>;
+  /** A jsonObject result as JSON text, for a TEXT column. */
+  jsonAsText(json: RawBuilder<unknown>): RawBuilder<string>;
   /** Serialises a JSON document for a parameter of jsonColumnType. */
   toJsonParameter(document: unknown): unknown;
   /** Reads a jsonColumnType value back into an object. */
@@ -90,6 +120,16 @@ export const sqliteDialect: DialectAdapter = {
   resyncSerial() {
     return undefined;
   },
+  transactionClock: sql<number>`0`,
+  oldestRunningTransaction: undefined,
+  clockNow: sql<number>`0`,
+  dataModifyingCte: false,
+  jsonObject(entries) {
+    return sql`json_object(${sql.join(entries.map(([key, value]) => sql`${sql.lit(key)}, ${value}`))})`;
+  },
+  jsonAsText(json) {
+    return sql<string>`${json}`;
+  },
   toJsonParameter(document) {
     return JSON.stringify(document);
   },
@@ -126,6 +166,18 @@ export const postgresDialect: DialectAdapter = {
   supportsRowLocks: true,
   resyncSerial(table, column) {
     return sql`SELECT setval(pg_get_serial_sequence(${table}, ${column}), COALESCE((SELECT max(${sql.ref(column)}) FROM ${sql.table(table)}), 0) + 1, false)`;
+  },
+  // xid8 has no direct cast to bigint; its text form is the 64-bit number.
+  transactionClock: sql<number>`(pg_current_xact_id()::text::bigint)`,
+  oldestRunningTransaction: sql<number>`(pg_snapshot_xmin(pg_current_snapshot())::text::bigint)`,
+  clockNow: sql<number>`(pg_snapshot_xmax(pg_current_snapshot())::text::bigint)`,
+  dataModifyingCte: true,
+  jsonObject(entries) {
+    // json, not jsonb: the keys keep the order given.
+    return sql`json_build_object(${sql.join(entries.map(([key, value]) => sql`${sql.lit(key)}::text, ${value}`))})`;
+  },
+  jsonAsText(json) {
+    return sql<string>`(${json})::text`;
   },
   toJsonParameter(document) {
     return JSON.stringify(document);

@@ -1,9 +1,14 @@
 /**
  * SQL for group memberships: one row per (group, user). Every function costs in proportion
- * to the members it is given, never to the size of the group.
+ * to the members it is given, never to the size of the group (a replace: to the members
+ * named and the members removed). Every change writes its membership events itself, in the
+ * same statements' transaction (store/journal.ts): no membership changes without its event.
  */
+import { sql, type ExpressionBuilder, type RawBuilder } from 'kysely';
 import type { DialectAdapter } from './dialect.ts';
 import type { Executor } from './executor.ts';
+import { membershipEvents, type EventStamp } from './journal.ts';
+import type { Database } from './tables.ts';
 
 /** A member or a group as SCIM shows it: its SCIM id and a display name. */
 export interface LinkedReference {
@@ -34,24 +39,44 @@ function chunks<T>(items: readonly T[]): T[][] {
 
 /** Query factory for memberships. */
 export function createMembershipQueries(dialect: DialectAdapter) {
-  return {
-    /**
-     * Maps SCIM user ids to internal user ids; ids that are not linked users are absent.
-     * On PostgreSQL the links found are share-locked (FOR KEY SHARE) until the transaction
-     * ends, so that a user deleted concurrently cannot be added to a group after its removal
-     * from every group: the deletion waits, or this read waits and finds the user gone.
-     */
-    async resolveUserScimIds(db: Executor, scimIds: readonly string[]): Promise<Map<string, string>> {
-      const result = new Map<string, string>();
-      for (const chunk of chunks([...new Set(scimIds)])) {
-        const query = db.selectFrom('scim_users').select(['scim_id', 'user_id']).where('scim_id', 'in', chunk).orderBy('scim_id');
-        // Sorted, so that two transactions lock shared users in the same order.
-        const rows = await (dialect.supportsRowLocks ? query.forKeyShare() : query).execute();
-        for (const row of rows) result.set(row.scim_id, row.user_id);
-      }
-      return result;
-    },
+  /**
+   * Runs `change` (an INSERT or DELETE on memberships, without RETURNING) and writes one
+   * membership event of `type` per row it actually changed, in the same transaction. Where
+   * the database allows, one statement: the events are made from the rows the change
+   * returns, so a row another transaction changed first is never counted twice. Elsewhere
+   * (SQLite) `preview` selects those rows first, which is exact because writes there are
+   * serialised. Returns how many rows changed.
+   */
+  async function changeWithEvents(db: Executor, type: string, stamp: EventStamp, change: RawBuilder<unknown>, preview: RawBuilder<unknown>): Promise<number> {
+    if (dialect.dataModifyingCte) {
+      const result = await sql`WITH changed AS (${change} RETURNING group_id, user_id) ${membershipEvents(dialect, type, stamp, sql`changed AS r`)}`.execute(db);
+      return Number(result.numAffectedRows ?? 0);
+    }
+    const events = Number((await membershipEvents(dialect, type, stamp, sql`(${preview}) AS r`).execute(db)).numAffectedRows ?? 0);
+    const changed = Number((await change.execute(db)).numAffectedRows ?? 0);
+    // A guard on the two statements agreeing: failing rolls the whole change back.
+    if (events !== changed) throw new Error(`membership change wrote ${events} events for ${changed} rows`);
+    return changed;
+  }
 
+  /** Deletes the memberships matching `where`, with one `group.user_removed` event each. */
+  async function deleteWithEvents(db: Executor, stamp: EventStamp, where: RawBuilder<unknown>): Promise<number> {
+    return changeWithEvents(
+      db,
+      'group.user_removed',
+      stamp,
+      sql`DELETE FROM memberships WHERE ${where}`,
+      sql`SELECT group_id, user_id FROM memberships WHERE ${where}`,
+    );
+  }
+
+  /** Whether a membership's user is (or is not) among the staged SCIM ids of `batch`. */
+  function staged(batch: string, among: boolean): RawBuilder<unknown> {
+    const exists = sql`EXISTS (SELECT 1 FROM staged_members s JOIN scim_users su ON su.scim_id = s.scim_id WHERE s.batch = ${batch} AND su.user_id = memberships.user_id)`;
+    return among ? exists : sql`NOT ${exists}`;
+  }
+
+  return {
     /** Whether this user is a member of this group. */
     async exists(db: Executor, groupId: string, userId: string): Promise<boolean> {
       const row = await db.selectFrom('memberships').select('user_id').where('group_id', '=', groupId).where('user_id', '=', userId).executeTakeFirst();
@@ -76,38 +101,100 @@ export function createMembershipQueries(dialect: DialectAdapter) {
       return Number(row.n);
     },
 
-    /** Adds members, ignoring those already in the group. Returns how many were added. */
-    async add(db: Executor, groupId: string, userIds: readonly string[], now: string): Promise<number> {
+    /**
+     * Adds members by internal user id, ignoring those already in the group (and ids that are
+     * no user), with one `group.user_added` event per member added. Returns how many were added.
+     */
+    async add(db: Executor, groupId: string, userIds: readonly string[], now: string, stamp: EventStamp): Promise<number> {
       let added = 0;
       for (const chunk of chunks([...new Set(userIds)])) {
-        const result = await db
-          .insertInto('memberships')
-          .values(chunk.map((userId) => ({ group_id: groupId, user_id: userId, created_at: now })))
-          .onConflict((conflict) => conflict.columns(['group_id', 'user_id']).doNothing())
-          .executeTakeFirst();
-        added += Number(result.numInsertedOrUpdatedRows ?? 0);
+        const candidates = sql`FROM users u WHERE u.id IN (${sql.join(chunk)})`;
+        added += await changeWithEvents(
+          db,
+          'group.user_added',
+          stamp,
+          sql`INSERT INTO memberships (group_id, user_id, created_at) SELECT ${groupId}, u.id, ${now} ${candidates} ON CONFLICT (group_id, user_id) DO NOTHING`,
+          sql`SELECT ${groupId} AS group_id, u.id AS user_id ${candidates} AND NOT EXISTS (SELECT 1 FROM memberships m WHERE m.group_id = ${groupId} AND m.user_id = u.id)`,
+        );
       }
       return added;
     },
 
-    /** Removes the given members; absent ones are ignored. Returns how many were removed. */
-    async remove(db: Executor, groupId: string, userIds: readonly string[]): Promise<number> {
+    /**
+     * Removes the given members (internal ids; absent ones are ignored), with one
+     * `group.user_removed` event per member removed. Returns how many were removed.
+     */
+    async remove(db: Executor, groupId: string, userIds: readonly string[], stamp: EventStamp): Promise<number> {
       let removed = 0;
       for (const chunk of chunks([...new Set(userIds)])) {
-        const result = await db
-          .deleteFrom('memberships')
-          .where('group_id', '=', groupId)
-          .where('user_id', 'in', chunk)
-          .executeTakeFirst();
-        removed += Number(result.numDeletedRows);
+        removed += await deleteWithEvents(db, stamp, sql`group_id = ${groupId} AND user_id IN (${sql.join(chunk)})`);
       }
       return removed;
     },
 
-    /** Removes every member of a group. */
-    async removeAll(db: Executor, groupId: string): Promise<number> {
-      const result = await db.deleteFrom('memberships').where('group_id', '=', groupId).executeTakeFirst();
-      return Number(result.numDeletedRows);
+    /** Removes every member of a group, with one `group.user_removed` event each. */
+    async removeAll(db: Executor, groupId: string, stamp: EventStamp): Promise<number> {
+      return deleteWithEvents(db, stamp, sql`group_id = ${groupId}`);
+    },
+
+    /**
+     * Stages SCIM user ids for the set-based changes below (`batch`: a fresh id per change).
+     * A repeated id is staged once, at its first position.
+     */
+    async stage(db: Executor, batch: string, scimIds: readonly string[]): Promise<void> {
+      for (let start = 0; start < scimIds.length; start += CHUNK) {
+        const rows = scimIds.slice(start, start + CHUNK).map((scimId, index) => ({ batch, scim_id: scimId, position: start + index }));
+        await db.insertInto('staged_members').values(rows).onConflict((conflict) => conflict.columns(['batch', 'scim_id']).doNothing()).execute();
+      }
+    },
+
+    /** Staged ids that are no SCIM user: the first `limit` in request order, and how many. */
+    async unknownStaged(db: Executor, batch: string, limit: number): Promise<{ ids: string[]; count: number }> {
+      const unknown = (eb: ExpressionBuilder<Database, 'staged_members'>) =>
+        eb.not(eb.exists(eb.selectFrom('scim_users as su').select('su.scim_id').whereRef('su.scim_id', '=', 'staged_members.scim_id')));
+      const rows = await db.selectFrom('staged_members').select('scim_id').where('batch', '=', batch).where(unknown).orderBy('position').limit(limit).execute();
+      if (rows.length < limit) return { ids: rows.map((row) => row.scim_id), count: rows.length };
+      const total = await db.selectFrom('staged_members').select((eb) => eb.fn.countAll<number>().as('n')).where('batch', '=', batch).where(unknown).executeTakeFirstOrThrow();
+      return { ids: rows.map((row) => row.scim_id), count: Number(total.n) };
+    },
+
+    /**
+     * On PostgreSQL, share-locks (FOR KEY SHARE) the SCIM links of the staged users until the
+     * transaction ends, so that a user deleted concurrently cannot be added to a group after
+     * its removal from every group: the deletion waits, or this waits and finds the user gone.
+     * Sorted, so that two transactions lock shared users in the same order. Nothing is read
+     * back but a count.
+     */
+    async lockStaged(db: Executor, batch: string): Promise<void> {
+      if (!dialect.supportsRowLocks) return;
+      await sql`SELECT count(*) FROM (SELECT su.scim_id FROM staged_members s JOIN scim_users su ON su.scim_id = s.scim_id WHERE s.batch = ${batch} ORDER BY su.scim_id FOR KEY SHARE OF su) locked`.execute(db);
+    },
+
+    /** Adds the staged users that are not members yet, with their events. Returns how many. */
+    async addStaged(db: Executor, groupId: string, batch: string, now: string, stamp: EventStamp): Promise<number> {
+      const candidates = sql`FROM staged_members s JOIN scim_users su ON su.scim_id = s.scim_id WHERE s.batch = ${batch}`;
+      return changeWithEvents(
+        db,
+        'group.user_added',
+        stamp,
+        sql`INSERT INTO memberships (group_id, user_id, created_at) SELECT ${groupId}, su.user_id, ${now} ${candidates} ON CONFLICT (group_id, user_id) DO NOTHING`,
+        sql`SELECT ${groupId} AS group_id, su.user_id AS user_id ${candidates} AND NOT EXISTS (SELECT 1 FROM memberships m WHERE m.group_id = ${groupId} AND m.user_id = su.user_id)`,
+      );
+    },
+
+    /** Removes the staged users from the group, with their events. Returns how many. */
+    async removeStaged(db: Executor, groupId: string, batch: string, stamp: EventStamp): Promise<number> {
+      return deleteWithEvents(db, stamp, sql`group_id = ${groupId} AND ${staged(batch, true)}`);
+    },
+
+    /** Removes every member that is not staged (the first half of a replace), with their events. */
+    async keepOnlyStaged(db: Executor, groupId: string, batch: string, stamp: EventStamp): Promise<number> {
+      return deleteWithEvents(db, stamp, sql`group_id = ${groupId} AND ${staged(batch, false)}`);
+    },
+
+    /** Forgets a batch; call it before the transaction ends. */
+    async unstage(db: Executor, batch: string): Promise<void> {
+      await db.deleteFrom('staged_members').where('batch', '=', batch).execute();
     },
 
     /** The internal ids of every group a user belongs to, whether the user is active or not. */
@@ -116,10 +203,13 @@ export function createMembershipQueries(dialect: DialectAdapter) {
       return rows.map((row) => row.group_id);
     },
 
-    /** Removes a user from every group (deactivation); returns the internal ids of those groups. */
-    async removeUserEverywhere(db: Executor, userId: string): Promise<string[]> {
+    /**
+     * Removes a user from every group (deactivation), with one `group.user_removed` event per
+     * group; returns the internal ids of those groups.
+     */
+    async removeUserEverywhere(db: Executor, userId: string, stamp: EventStamp): Promise<string[]> {
       const rows = await db.selectFrom('memberships').select('group_id').where('user_id', '=', userId).orderBy('group_id').execute();
-      await db.deleteFrom('memberships').where('user_id', '=', userId).execute();
+      await deleteWithEvents(db, stamp, sql`user_id = ${userId}`);
       return rows.map((row) => row.group_id);
     },
 

@@ -130,6 +130,40 @@ export interface AuditBudgetsTable {
   summary_seq: number | null;
 }
 
+/** One event of the feed; see migrations/010-events.ts. */
+export interface EventsTable {
+  id: Generated<number>;
+  /** The writing transaction's clock value (store/journal.ts): the feed's order is (tx, id). */
+  tx: number;
+  type: string;
+  occurred_at: string;
+  /** JSON text of the actor (journal/actor.ts actorObject). */
+  actor: string;
+  /** JSON text of the event's data (a user, a group, a membership). */
+  data: string;
+  /** JSON text of the attributes before the change, for updates. */
+  previous: string | null;
+}
+
+/** The feed's single row of bookkeeping (id = 1), created on first use. */
+export interface EventFeedTable {
+  id: number;
+  tx_offset: number;
+  /** Retention deleted every event before (kept_from_tx, kept_from_id). */
+  kept_from_tx: number;
+  kept_from_id: number;
+  /** No instance starts a clean-up before this instant (ISO 8601); null: any may. */
+  cleanup_after: string | null;
+}
+
+/** SCIM member ids staged for one transaction's set-based member change. */
+export interface StagedMembersTable {
+  batch: string;
+  scim_id: string;
+  /** Order in the request, for messages and the order of events. */
+  position: number;
+}
+
 export interface Database {
   users: UsersTable;
   scim_users: ScimUsersTable;
@@ -145,4 +179,7 @@ export interface Database {
   saml_requests: SamlRequestsTable;
   saml_assertions: SamlAssertionsTable;
   saml_sign_in_attempts: SamlSignInAttemptsTable;
+  events: EventsTable;
+  event_feed: EventFeedTable;
+  staged_members: StagedMembersTable;
 }

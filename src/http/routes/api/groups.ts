@@ -1,15 +1,10 @@
 /** `/api/v2/authorizations/groups`, shaped as SonarQube's Web API v2. */
 import type { FastifyInstance } from 'fastify';
 import type { GroupManagement } from '../../../directory/group-management.ts';
-import type { StoredGroup } from '../../../store/groups.ts';
+import { groupShape as presentGroup } from '../../../directory/shapes.ts';
 import { objectBody, optionalBoolean, optionalString, pageInfo, parsePaging, type Query } from './common.ts';
 
 const PATH = '/api/v2/authorizations/groups';
-
-/** A group as SonarQube's v2 API shows one; Roster has no default group. */
-function presentGroup(group: StoredGroup): Record<string, unknown> {
-  return { id: group.id, name: group.name, description: group.description, managed: group.scimId !== null, default: false };
-}
 
 /** Registers the groups routes. */
 export function groupRoutes(app: FastifyInstance, groups: GroupManagement): void {

@@ -4,33 +4,10 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Accounts } from '../../../directory/accounts.ts';
-import type { StoredUser } from '../../../store/users.ts';
+import { userShape as presentUser } from '../../../directory/shapes.ts';
 import { objectBody, optionalBoolean, optionalString, pageInfo, parsePaging, type Query } from './common.ts';
 
 const PATH = '/api/v2/users-management/users';
-
-/** The identity provider a user signs in with: a local password, or SAML with the login as the SAML login. */
-function providerOf(user: StoredUser): string {
-  return user.local ? 'roster' : 'saml';
-}
-
-/** A user as SonarQube's v2 API shows one. */
-function presentUser(user: StoredUser): Record<string, unknown> {
-  return {
-    id: user.id,
-    login: user.login,
-    name: user.displayName,
-    email: user.email,
-    active: user.active,
-    local: user.local,
-    managed: user.scimId !== null,
-    externalLogin: user.login,
-    externalProvider: providerOf(user),
-    externalId: user.externalId,
-    // SonarQube's field name, kept so that scripts written for SonarQube read it unchanged.
-    sonarQubeLastConnectionDate: user.lastConnectionAt,
-  };
-}
 
 /** Registers the users routes. */
 export function userRoutes(app: FastifyInstance, accounts: Accounts): void {
