@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { DEFAULT_EVENT_RETENTION_DAYS } from './directory/event-feed.ts';
 import { DEFAULT_BODY_LIMIT, formatBytes } from './http/input.ts';
 import type { DatabaseLocation, PostgresTls } from './store/index.ts';
 
@@ -19,6 +20,8 @@ export interface Config {
   readonly logLevel: LogLevel;
   /** The largest request body accepted, in bytes. */
   readonly maxBodySize: number;
+  /** Days change events are kept in the feed (ROSTER_EVENT_RETENTION_DAYS). */
+  readonly eventRetentionDays: number;
 }
 
 /** A configuration value that cannot be used; the message names the variable and what it expects. */
@@ -42,7 +45,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const database = Object.freeze(parseDatabase(env));
   const logLevel = parseLogLevel(value(env, 'ROSTER_LOG_LEVEL') ?? 'info');
   const maxBodySize = parseBodySize(value(env, 'ROSTER_MAX_BODY_SIZE'));
-  return Object.freeze({ port, host, baseUrl, database, logLevel, maxBodySize });
+  const eventRetentionDays = parseRetentionDays(value(env, 'ROSTER_EVENT_RETENTION_DAYS'));
+  return Object.freeze({ port, host, baseUrl, database, logLevel, maxBodySize, eventRetentionDays });
 }
 
 /** An empty variable counts as unset: compose files and CI often define `VAR=` to mean "default". */
@@ -195,6 +199,18 @@ function parseBodySize(raw: string | undefined): number {
     );
   }
   return size;
+}
+
+// Ten years: beyond that the feed is an archive, which the audit log export serves better.
+const MAX_RETENTION_DAYS = 3650;
+
+function parseRetentionDays(raw: string | undefined): number {
+  if (raw === undefined) return DEFAULT_EVENT_RETENTION_DAYS;
+  const days = /^\d{1,4}$/.test(raw) ? Number(raw) : NaN;
+  if (!(days >= 1 && days <= MAX_RETENTION_DAYS)) {
+    throw new ConfigError('ROSTER_EVENT_RETENTION_DAYS', `ROSTER_EVENT_RETENTION_DAYS must be a whole number of days from 1 to ${MAX_RETENTION_DAYS} (got "${raw}")`);
+  }
+  return days;
 }
 
 /** Hides a password in a URL-like value, since error messages end up in logs. */

@@ -5,16 +5,19 @@
 import { firstStartMessage } from './cli/first-start.ts';
 import type { Config } from './config.ts';
 import { buildApp } from './http/app.ts';
+import { startEventRetention } from './directory/event-feed.ts';
 import { createServices } from './services.ts';
 import { describeLocation, openStore } from './store/index.ts';
 
 /** Runs the server until SIGTERM or SIGINT, then shuts down gracefully. */
 export async function serve(config: Config): Promise<void> {
   const store = await openStore(config.database);
-  const services = createServices(store, { baseUrl: config.baseUrl });
+  const services = createServices(store, { baseUrl: config.baseUrl, eventRetentionDays: config.eventRetentionDays });
   // Of several instances starting on a new database, exactly one creates and prints it.
   const issued = await services.administrators.ensureAdministrator();
   const app = await buildApp({ services, baseUrl: config.baseUrl, logger: { level: config.logLevel }, maxBodySize: config.maxBodySize });
+  // Background work; safe with any number of instances (the database lets one do each turn).
+  const retention = startEventRetention(services.eventFeed, (error) => app.log.warn({ err: error }, 'event feed clean-up failed; trying again later'));
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -24,6 +27,7 @@ export async function serve(config: Config): Promise<void> {
     try {
       // close() stops accepting connections and waits for requests in flight.
       await app.close();
+      await retention.stop();
       await store.close();
       app.log.info('stopped cleanly');
       process.exitCode = 0;

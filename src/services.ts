@@ -11,6 +11,7 @@ import { createAccess, type Access } from './directory/access.ts';
 import { createAccounts, type Accounts } from './directory/accounts.ts';
 import { createAdministrators, type Administrators } from './directory/administrators.ts';
 import { createAuditLog, type AuditLog } from './directory/audit-log.ts';
+import { createEventFeed, DEFAULT_EVENT_RETENTION_DAYS, type EventFeed } from './directory/event-feed.ts';
 import { createGroupManagement, type GroupManagement } from './directory/group-management.ts';
 import { createGroupDirectory, type GroupDirectory } from './directory/groups.ts';
 import { createMembershipManagement, type MembershipManagement } from './directory/memberships.ts';
@@ -44,12 +45,16 @@ export interface Services {
   /** The groups that count for a user's access: every access decision asks here. */
   readonly access: Access;
   readonly auditLog: AuditLog;
+  /** The pull feed of change events and its retention. */
+  readonly eventFeed: EventFeed;
 }
 
 export interface ServiceOptions {
   /** The public URL of this instance (ACS URL, entity ID, Secure cookies); see config.ts. */
   readonly baseUrl?: string;
   readonly sessionPolicy?: SessionPolicy;
+  /** Days events are kept in the feed (ROSTER_EVENT_RETENTION_DAYS); 30 when unset. */
+  readonly eventRetentionDays?: number;
 }
 
 /** Builds every service over one store. */
@@ -78,5 +83,6 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
     memberships: createMembershipManagement(store),
     access: createAccess(store),
     auditLog: createAuditLog(store),
+    eventFeed: createEventFeed(store, { retentionDays: options.eventRetentionDays ?? DEFAULT_EVENT_RETENTION_DAYS }),
   };
 }

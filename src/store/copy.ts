@@ -8,7 +8,7 @@
  */
 import { sql, type RawBuilder, type Transaction } from 'kysely';
 import type { Store } from './index.ts';
-import { continueEventClock, eventClockNow } from './journal.ts';
+import { continueEventClock, eventClockNow } from './feed.ts';
 import { pendingMigrations } from './migrate.ts';
 import type { Database } from './tables.ts';
 

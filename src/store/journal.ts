@@ -1,8 +1,9 @@
 /**
  * The journal's SQL: appending audit entries (with the anonymous-write budget) and feed
- * events, reading the feed, and its retention. Only src/journal/ calls these, and the
- * membership statements of store/memberships.ts that write their events themselves
- * (test/architecture.test.ts keeps it so): every change is recorded through one writer.
+ * events (read back, and kept to their retention, by store/feed.ts). Only src/journal/ calls
+ * these, and the membership statements of store/memberships.ts that write their events
+ * themselves (test/architecture.test.ts keeps it so): every change is recorded through one
+ * writer.
  *
  * ## The feed's order
  * Events are ordered by position (tx, id). `tx` is the writing transaction's clock value
@@ -20,6 +21,7 @@ import { sql, type RawBuilder } from 'kysely';
 import type { DialectAdapter } from './dialect.ts';
 import type { Executor } from './executor.ts';
 import type { StoredEvent } from './audit.ts';
+import { FEED_ROW } from './feed.ts';
 
 /** An audit entry to append; `details` is JSON text. */
 export type AuditWrite = Omit<StoredEvent, 'seq'>;
@@ -111,16 +113,9 @@ export interface EventStamp {
   readonly actor: string;
 }
 
-const FEED_ROW = 1;
-
 /** The clock value of the writing transaction, offset as event_feed says. */
 function transactionTx(dialect: DialectAdapter): RawBuilder<number> {
   return sql<number>`(${dialect.transactionClock} + COALESCE((SELECT tx_offset FROM event_feed WHERE id = ${sql.lit(FEED_ROW)}), 0))`;
-}
-
-/** `(tx, id) >= position` (or `<`), served by the events_position index. */
-function compare(operator: '>=' | '<', position: FeedPosition): RawBuilder<boolean> {
-  return sql<boolean>`(tx, id) ${sql.raw(operator)} (${position.tx}, ${position.id})`;
 }
 
 /** Appends feed events in the given order, in the caller's transaction. */
@@ -150,132 +145,4 @@ export function membershipEvents(dialect: DialectAdapter, type: string, stamp: E
     JOIN groups g ON g.id = r.group_id
     JOIN users u ON u.id = r.user_id
     ORDER BY r.group_id, u.login, u.id`;
-}
-
-/** The feed's bookkeeping row, or its defaults before it exists. */
-async function feedRow(db: Executor): Promise<{ offset: number; keptFrom: FeedPosition }> {
-  const row = await db.selectFrom('event_feed').select(['tx_offset', 'kept_from_tx', 'kept_from_id']).where('id', '=', FEED_ROW).executeTakeFirst();
-  return row === undefined
-    ? { offset: 0, keptFrom: { tx: 0, id: 0 } }
-    : { offset: Number(row.tx_offset), keptFrom: { tx: Number(row.kept_from_tx), id: Number(row.kept_from_id) } };
-}
-
-/**
- * The horizon: every event before it is committed (or gone for good) and visible to `db`'s
- * snapshot; every event still to become visible comes at or after it. Read it in the same
- * snapshot as the page it bounds (transact.ts readSnapshot).
- */
-export async function feedHorizon(db: Executor, dialect: DialectAdapter): Promise<FeedPosition> {
-  const { offset } = await feedRow(db);
-  if (dialect.oldestRunningTransaction !== undefined) {
-    const result = await sql<{ tx: number | string }>`SELECT ${dialect.oldestRunningTransaction} AS tx`.execute(db);
-    return { tx: Number(result.rows[0]?.tx ?? 0) + offset, id: 0 };
-  }
-  const last = await db.selectFrom('events').select((eb) => eb.fn.max('id').as('id')).executeTakeFirst();
-  return { tx: offset, id: Number(last?.id ?? 0) + 1 };
-}
-
-/** The first position still kept: retention deleted every event before it. */
-export async function feedKeptFrom(db: Executor): Promise<FeedPosition> {
-  return (await feedRow(db)).keptFrom;
-}
-
-/** Events in [from, before), oldest first, of the given types (all when undefined). */
-export async function feedPage(
-  db: Executor,
-  range: { readonly from: FeedPosition; readonly before: FeedPosition },
-  types: readonly string[] | undefined,
-  limit: number,
-): Promise<StoredFeedEvent[]> {
-  let query = db
-    .selectFrom('events')
-    .select(['id', 'tx', 'type', 'occurred_at', 'actor', 'data', 'previous'])
-    .where(compare('>=', range.from))
-    .where(compare('<', range.before));
-  if (types !== undefined) query = query.where('type', 'in', types);
-  const rows = await query.orderBy('tx').orderBy('id').limit(limit).execute();
-  return rows.map((row) => ({
-    id: Number(row.id),
-    tx: Number(row.tx),
-    type: row.type,
-    occurredAt: row.occurred_at,
-    actor: row.actor,
-    data: row.data,
-    previous: row.previous,
-  }));
-}
-
-/**
- * Claims the next clean-up for this instance: true when no other instance has claimed one
- * that is still due after `now`; the claim holds until `until`. One conditional upsert, so
- * that of several instances exactly one wins.
- */
-export async function claimFeedCleanup(db: Executor, now: string, until: string): Promise<boolean> {
-  const result = await db
-    .insertInto('event_feed')
-    .values({ id: FEED_ROW, tx_offset: 0, kept_from_tx: 0, kept_from_id: 0, cleanup_after: until })
-    .onConflict((conflict) =>
-      conflict
-        .column('id')
-        .doUpdateSet({ cleanup_after: until })
-        .where((eb) => eb.or([eb('event_feed.cleanup_after', 'is', null), eb('event_feed.cleanup_after', '<=', now)])),
-    )
-    .executeTakeFirst();
-  return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
-}
-
-/**
- * Deletes, oldest first, up to `limit` events before `horizon` that occurred before
- * `cutoff`, stopping at the first younger one so that what is kept is always a suffix of
- * the feed; records where the kept feed now starts. Returns how many were deleted.
- */
-export async function purgeFeed(db: Executor, horizon: FeedPosition, cutoff: string, limit: number): Promise<number> {
-  const rows = await db
-    .selectFrom('events')
-    .select(['tx', 'id', 'occurred_at'])
-    .where(compare('<', horizon))
-    .orderBy('tx')
-    .orderBy('id')
-    .limit(limit)
-    .execute();
-  const expired = rows.findIndex((row) => row.occurred_at >= cutoff);
-  const last = rows[(expired === -1 ? rows.length : expired) - 1];
-  if (last === undefined) return 0;
-  const keptFrom = { tx: Number(last.tx), id: Number(last.id) + 1 };
-  // The start moves first (in the same transaction): a reader never sees events gone
-  // without also seeing that they are.
-  await db
-    .insertInto('event_feed')
-    .values({ id: FEED_ROW, tx_offset: 0, kept_from_tx: keptFrom.tx, kept_from_id: keptFrom.id, cleanup_after: null })
-    .onConflict((conflict) =>
-      conflict
-        .column('id')
-        .doUpdateSet({ kept_from_tx: keptFrom.tx, kept_from_id: keptFrom.id })
-        .where(sql<boolean>`(event_feed.kept_from_tx, event_feed.kept_from_id) < (${keptFrom.tx}, ${keptFrom.id})`),
-    )
-    .execute();
-  const result = await db.deleteFrom('events').where(compare('<', keptFrom)).executeTakeFirst();
-  return Number(result.numDeletedRows);
-}
-
-/** The source's clock now (its offset included), read in the copy's snapshot of it. */
-export async function eventClockNow(db: Executor, dialect: DialectAdapter): Promise<{ clock: number; keptFrom: FeedPosition }> {
-  const { offset, keptFrom } = await feedRow(db);
-  const result = await sql<{ clock: number | string }>`SELECT ${dialect.clockNow} AS clock`.execute(db);
-  return { clock: Number(result.rows[0]?.clock ?? 0) + offset, keptFrom };
-}
-
-/**
- * After a copy: sets the target's offset so that its next transactions' clocks come after
- * `sourceClock` (every copied event, every position a reader of the source was given), and
- * keeps the source's retention start. Cursors of the source therefore stay valid.
- */
-export async function continueEventClock(db: Executor, dialect: DialectAdapter, source: { clock: number; keptFrom: FeedPosition }): Promise<void> {
-  const result = await sql<{ clock: number | string }>`SELECT ${dialect.clockNow} AS clock`.execute(db);
-  const offset = source.clock + 1 - Number(result.rows[0]?.clock ?? 0);
-  await db
-    .insertInto('event_feed')
-    .values({ id: FEED_ROW, tx_offset: offset, kept_from_tx: source.keptFrom.tx, kept_from_id: source.keptFrom.id, cleanup_after: null })
-    .onConflict((conflict) => conflict.column('id').doUpdateSet({ tx_offset: offset, kept_from_tx: source.keptFrom.tx, kept_from_id: source.keptFrom.id }))
-    .execute();
 }

@@ -62,6 +62,8 @@ export interface TestApp {
   /** Issues another token acting as `userId` (admin or not). */
   tokenFor(userId: string, name: string): Promise<string>;
   readonly directory: string;
+  /** ROSTER_DATABASE_URL of the app's database, for the CLI or another instance. */
+  readonly databaseUrl: string;
   /** Sends a request with the bearer token and a JSON body; parses the JSON answer. */
   request(method: HTTPMethods, url: string, body?: unknown, headers?: Record<string, string>): Promise<TestResponse>;
   close(): Promise<void>;
@@ -110,6 +112,7 @@ export async function startTestApp(options: { scim?: boolean; saml?: boolean; da
       return (await services.tokens.create(name, actor, userId)).token;
     },
     directory,
+    databaseUrl: scratch.url,
     async request(method, url, body, headers = {}) {
       const raw: LightMyRequestResponse = await app.inject({
         method,

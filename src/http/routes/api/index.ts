@@ -4,6 +4,7 @@ import type { Services } from '../../../services.ts';
 import { authenticate } from '../../auth.ts';
 import { apiErrorHandler } from '../../errors.ts';
 import { auditLogRoutes } from './audit-logs.ts';
+import { eventRoutes } from './events.ts';
 import { groupMembershipRoutes } from './group-memberships.ts';
 import { groupRoutes } from './groups.ts';
 import { scimManagementRoutes } from './scim-management.ts';
@@ -21,4 +22,5 @@ export async function adminApi(app: FastifyInstance, options: { services: Servic
   groupRoutes(app, services.groupManagement);
   groupMembershipRoutes(app, services.memberships);
   auditLogRoutes(app, services.auditLog);
+  eventRoutes(app, services.eventFeed);
 }

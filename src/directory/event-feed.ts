@@ -1,0 +1,197 @@
+/**
+ * The pull feed of change events (`GET /api/v2/events`, docs/events.md): pages of events in
+ * the feed's order after an opaque cursor, and the retention that deletes old events. The
+ * journal writes the events (journal/journal.ts); store/journal.ts explains why a page never
+ * skips an event committed late.
+ */
+import { EVENT_TYPES, type EventType } from '../journal/journal.ts';
+import { claimFeedCleanup, feedHorizon, feedKeptFrom, feedPage, purgeFeed } from '../store/feed.ts';
+import type { Store } from '../store/index.ts';
+import type { FeedPosition, StoredFeedEvent } from '../store/journal.ts';
+import { readSnapshot, transact } from '../store/transact.ts';
+import { rejected } from './errors.ts';
+
+/** Days events are kept when ROSTER_EVENT_RETENTION_DAYS is unset. */
+export const DEFAULT_EVENT_RETENTION_DAYS = 30;
+/** Events per page unless `limit` says otherwise, and the most one page may hold. */
+export const DEFAULT_FEED_LIMIT = 100;
+export const MAX_FEED_LIMIT = 1000;
+/** How long an instance's claim on the clean-up lasts: at most one clean-up per interval. */
+const CLEANUP_INTERVAL_MS = 10 * 60 * 1000;
+/** How often each instance asks whether a clean-up is due. */
+const CLEANUP_CHECK_MS = 60 * 1000;
+/** Events deleted per transaction, so that a clean-up never holds long locks. */
+const PURGE_BATCH = 5000;
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** What a caller asks the feed: where to start, which types, how many. */
+export interface FeedRequest {
+  /** After this position; `now`: nothing, only the current end; undefined: from the oldest event kept. */
+  readonly after: FeedPosition | 'now' | undefined;
+  /** Only these types; undefined: all. */
+  readonly types: readonly EventType[] | undefined;
+  readonly limit: number;
+}
+
+/** One event as the feed shows it. */
+export interface FeedEntry {
+  readonly id: string;
+  readonly type: string;
+  readonly occurredAt: string;
+  readonly actor: unknown;
+  readonly data: unknown;
+  readonly previous?: unknown;
+}
+
+/**
+ * A page, or the answer to a cursor older than the retention: its events were deleted, and
+ * the caller must resynchronise from the lists, then go on from `next`.
+ */
+export type FeedAnswer =
+  | { readonly kind: 'page'; readonly events: readonly FeedEntry[]; readonly next: string }
+  | { readonly kind: 'expired'; readonly message: string; readonly next: string };
+
+const CURSOR_VERSION = '1';
+
+/** The opaque cursor of a position: base64url of `1:<tx>:<id>`. */
+export function encodeCursor(position: FeedPosition): string {
+  return Buffer.from(`${CURSOR_VERSION}:${position.tx}:${position.id}`, 'utf8').toString('base64url');
+}
+
+/** The position a cursor names, or undefined for anything this feed never handed out. */
+export function decodeCursor(cursor: string): FeedPosition | undefined {
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(cursor)) return undefined;
+  const match = /^1:(\d{1,16}):(\d{1,16})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (match === null) return undefined;
+  const position = { tx: Number(match[1]), id: Number(match[2]) };
+  if (!Number.isSafeInteger(position.tx) || !Number.isSafeInteger(position.id) || encodeCursor(position) !== cursor) return undefined;
+  return position;
+}
+
+function before(a: FeedPosition, b: FeedPosition): boolean {
+  return a.tx < b.tx || (a.tx === b.tx && a.id < b.id);
+}
+
+function text(query: Readonly<Record<string, unknown>>, name: string): string | undefined {
+  const raw = query[name];
+  if (raw === undefined || raw === '') return undefined;
+  if (typeof raw !== 'string') throw rejected(name, raw, 'must be given once');
+  return raw;
+}
+
+/** Reads `after`, `limit` and `types` of a feed request, refusing what they cannot be. */
+export function parseFeedRequest(query: Readonly<Record<string, unknown>>): FeedRequest {
+  const rawAfter = text(query, 'after');
+  let after: FeedRequest['after'];
+  if (rawAfter === 'now') after = 'now';
+  else if (rawAfter !== undefined) {
+    after = decodeCursor(rawAfter);
+    if (after === undefined) throw rejected('after', rawAfter, 'must be a cursor this feed returned as "next", or now');
+  }
+  const rawLimit = text(query, 'limit');
+  const limit = rawLimit === undefined ? DEFAULT_FEED_LIMIT : /^\d{1,4}$/.test(rawLimit) ? Number(rawLimit) : NaN;
+  if (!(limit >= 1 && limit <= MAX_FEED_LIMIT)) throw rejected('limit', rawLimit, `must be between 1 and ${MAX_FEED_LIMIT}`);
+  const rawTypes = text(query, 'types');
+  let types: EventType[] | undefined;
+  if (rawTypes !== undefined) {
+    const names = rawTypes.split(',').map((name) => name.trim()).filter((name) => name !== '');
+    const known = new Set<string>(EVENT_TYPES);
+    const unknown = names.filter((name) => !known.has(name));
+    if (names.length === 0 || unknown.length > 0) {
+      throw rejected('types', rawTypes, `must be a comma-separated list of ${EVENT_TYPES.join(', ')}`);
+    }
+    types = [...new Set(names)] as EventType[];
+  }
+  return { after, types, limit };
+}
+
+function toEntry(event: StoredFeedEvent): FeedEntry {
+  return {
+    id: String(event.id),
+    type: event.type,
+    occurredAt: event.occurredAt,
+    actor: JSON.parse(event.actor) as unknown,
+    data: JSON.parse(event.data) as unknown,
+    ...(event.previous !== null ? { previous: JSON.parse(event.previous) as unknown } : {}),
+  };
+}
+
+/** The event feed over a store; `retentionDays` is ROSTER_EVENT_RETENTION_DAYS. */
+export function createEventFeed(store: Store, options: { readonly retentionDays: number }) {
+  const expiredMessage = (days: number) =>
+    `This cursor is older than the ${days} days events are kept (ROSTER_EVENT_RETENTION_DAYS): events after it have been deleted. ` +
+    'Resynchronise from the lists (/api/v2/users-management/users, /api/v2/authorizations/groups, /api/v2/authorizations/group-memberships), ' +
+    'then continue the feed from "next", taken before you read them.';
+
+  return {
+    /** Days an event is kept. */
+    retentionDays: options.retentionDays,
+
+    /**
+     * One page of events after `request.after`, oldest first, and the cursor to ask again with.
+     * A short page means the caller has caught up: `next` is then the current end of the feed,
+     * past events it will never need, but before any event still to commit.
+     */
+    async read(request: FeedRequest): Promise<FeedAnswer> {
+      // One snapshot for the horizon, the page and the retention start: the page holds exactly
+      // what lies below the horizon in that snapshot.
+      return readSnapshot(store.db, async (trx): Promise<FeedAnswer> => {
+        const horizon = await feedHorizon(trx, store.dialect);
+        const keptFrom = await feedKeptFrom(trx);
+        if (request.after === 'now') return { kind: 'page', events: [], next: encodeCursor(horizon) };
+        const from = request.after ?? keptFrom;
+        if (before(from, keptFrom)) return { kind: 'expired', message: expiredMessage(options.retentionDays), next: encodeCursor(horizon) };
+        const rows = await feedPage(trx, { from, before: horizon }, request.types, request.limit);
+        const last = rows.at(-1);
+        const next = rows.length === request.limit && last !== undefined ? { tx: last.tx, id: last.id + 1 } : before(horizon, from) ? from : horizon;
+        return { kind: 'page', events: rows.map(toEntry), next: encodeCursor(next) };
+      });
+    },
+
+    /**
+     * Deletes the events older than the retention, if no other instance is doing it (the first
+     * to ask in each interval claims it in the database). Returns how many were deleted.
+     */
+    async purge(now: Date = new Date()): Promise<number> {
+      const claimed = await transact(store.db, (trx) => claimFeedCleanup(trx, now.toISOString(), new Date(now.getTime() + CLEANUP_INTERVAL_MS).toISOString()));
+      if (!claimed) return 0;
+      const cutoff = new Date(now.getTime() - options.retentionDays * DAY_MS).toISOString();
+      let deleted = 0;
+      for (;;) {
+        const batch = await transact(store.db, async (trx) => purgeFeed(trx, await feedHorizon(trx, store.dialect), cutoff, PURGE_BATCH));
+        deleted += batch;
+        if (batch < PURGE_BATCH) return deleted;
+      }
+    },
+  };
+}
+
+export type EventFeed = ReturnType<typeof createEventFeed>;
+
+/** A running clean-up loop; `stop` waits for a clean-up in progress. */
+export interface RetentionLoop {
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs the feed's clean-up in the background of `roster serve`: each instance asks every
+ * minute, and the database lets one of them do it per interval. Errors are reported, never
+ * thrown: a failed clean-up is tried again at the next turn.
+ */
+export function startEventRetention(feed: EventFeed, onError: (error: unknown) => void): RetentionLoop {
+  let running: Promise<unknown> = Promise.resolve();
+  const run = () => {
+    running = feed.purge().catch(onError);
+  };
+  const first = setTimeout(run, 5_000);
+  const timer = setInterval(run, CLEANUP_CHECK_MS);
+  first.unref();
+  timer.unref();
+  return {
+    async stop() {
+      clearTimeout(first);
+      clearInterval(timer);
+      await running;
+    },
+  };
+}
