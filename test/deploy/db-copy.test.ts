@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { sql } from 'kysely';
+import { decodeCursor } from '../../src/directory/event-feed.ts';
 import { copyDatabase, COPIED_TABLES, CopyRefused } from '../../src/store/copy.ts';
 import { createServices } from '../../src/services.ts';
 import { openStore, type Store } from '../../src/store/index.ts';
@@ -72,6 +73,21 @@ async function populate(store: Store): Promise<void> {
   for (let i = 0; i < events.length; i += 200) await store.db.insertInto('audit_events').values(events.slice(i, i + 200)).execute();
 }
 
+/** A change made on `services` after a copy is the first event after `cursor`, taken on the source. */
+async function assertFeedContinues(services: ReturnType<typeof createServices>, cursor: string, login: string): Promise<void> {
+  await services.users.create({ schemas: [USER], userName: login }, cli);
+  const from = decodeCursor(cursor);
+  assert.ok(from);
+  let page = await services.eventFeed.read({ after: from, types: undefined, limit: 10 });
+  // On PostgreSQL the feed waits for the server's oldest writing transaction, other tests' included.
+  for (let waited = 0; page.kind === 'page' && page.events.length === 0 && waited < 30_000; waited += 50) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    page = await services.eventFeed.read({ after: from, types: undefined, limit: 10 });
+  }
+  assert.equal(page.kind, 'page');
+  assert.deepEqual(page.kind === 'page' ? page.events.map((event) => [event.type, (event.data as { login: string }).login]) : [], [['user.created', login]]);
+}
+
 eachDatabase('db copy round trip through', (database) => {
   let origin: ScratchDatabase;
   let middle: ScratchDatabase;
@@ -90,6 +106,8 @@ eachDatabase('db copy round trip through', (database) => {
     const source = await openStore(origin.location);
     await populate(source);
     const before = await dump(source);
+    // Where a reader of the source's event feed stands at the copy.
+    const sourceEnd = await createServices(source).eventFeed.read({ after: 'now', types: undefined, limit: 1 });
     await source.close();
     // A table left empty here would be copied untested: a new table needs rows in populate().
     assert.deepEqual(COPIED_TABLES.filter((spec) => (before[spec.name]?.length ?? 0) === 0).map((spec) => spec.name), []);
@@ -106,6 +124,7 @@ eachDatabase('db copy round trip through', (database) => {
     const home = await openStore(back.location);
     try {
       assert.deepEqual(await dump(there), before);
+      const thereEnd = await createServices(there).eventFeed.read({ after: 'now', types: undefined, limit: 1 });
       const report = await copyDatabase(there, home, () => {});
       assert.ok(report.every((row) => row.source === row.target && row.source > 0 === (before[row.table]?.length ?? 0) > 0));
       assert.deepEqual(await dump(home), before);
@@ -117,6 +136,9 @@ eachDatabase('db copy round trip through', (database) => {
       const last = await there.db.selectFrom('audit_events').select(['seq', 'action']).orderBy('seq', 'desc').executeTakeFirstOrThrow();
       assert.equal(last.action, 'token.created');
       assert.equal(last.seq, Math.max(...(before.audit_events as { seq: number }[]).map((row) => row.seq)) + 1);
+      // And new feed events follow the copied ones: a reader's cursor goes on from where it was.
+      await assertFeedContinues(copied, sourceEnd.next, 'after-copy');
+      await assertFeedContinues(createServices(home), thereEnd.next, 'after-second-copy');
     } finally {
       await there.close();
       await home.close();

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
+import { decodeCursor } from '../../src/directory/event-feed.ts';
 import { createServices } from '../../src/services.ts';
 import { openStore } from '../../src/store/index.ts';
 import { testCertificate } from '../support/app.ts';
@@ -152,6 +153,54 @@ describe('several Roster instances on one PostgreSQL database', { skip: POSTGRES
     assert.equal(off.status, 200);
     assert.equal((await current(0)).status, 401);
     assert.equal((await current(1)).status, 401);
+  });
+
+  test('the event feed, written and read through both instances at once, has every event once, in one order', async () => {
+    const feed = async (i: number, after: string): Promise<{ events: { id: string }[]; next: string }> => {
+      const response = await fetch(`${at(i).base}/api/v2/events?limit=5${after === '' ? '' : `&after=${after}`}`, { headers: { authorization: `Bearer ${token}` } });
+      assert.equal(response.status, 200);
+      return (await response.json()) as { events: { id: string }[]; next: string };
+    };
+    let writing = true;
+    const writers = Array.from({ length: 20 }, (_, i) => call(i, 'POST', '/Users', { schemas: [USER], userName: `feed-writer${i}` }));
+    const readers = [0, 1, 0, 1].map(async (first) => {
+      const seen: string[] = [];
+      let next = '';
+      for (let i = first; ; i += 1) {
+        // Each page from the other instance than the last.
+        const page = await feed(i, next);
+        seen.push(...page.events.map((event) => event.id));
+        next = page.next;
+        if (page.events.length === 0) {
+          if (!writing) return seen;
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      }
+    });
+    assert.ok((await Promise.all(writers)).every((response) => response.status === 201));
+    const store = await openStore(scratch.location);
+    try {
+      const stored = await store.db.selectFrom('events').select(['tx', 'id']).orderBy('tx').orderBy('id').execute();
+      const last = stored.at(-1);
+      assert.ok(last);
+      // The horizon passes the last event once no older writing transaction runs on the server
+      // (other tests' databases share it); only then may an empty page mean "all seen".
+      for (let turn = 0; ; turn += 1) {
+        const horizon = decodeCursor((await feed(turn, 'now')).next);
+        assert.ok(horizon);
+        if (horizon.tx > Number(last.tx)) break;
+        assert.ok(turn < 600, 'the feed did not catch up within 30 s');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      writing = false;
+      const ids = stored.map((row) => String(row.id));
+      for (const seen of await Promise.all(readers)) {
+        assert.equal(new Set(seen).size, seen.length, 'a duplicate');
+        assert.deepEqual(seen, ids, 'every event, in the one order');
+      }
+    } finally {
+      await store.close();
+    }
   });
 
   test('SIGTERM stops an instance cleanly, and the other keeps serving', async () => {
