@@ -2,7 +2,7 @@
  * The journal: the one writer of the audit trail and of the event feed, below both auth/ and
  * directory/. Every change is recorded here, in the transaction that makes it: its audit
  * entry and, for changes to users, groups, memberships and the provisioning switch, the
- * events applications read from the feed (journal/feed.ts) and webhooks. Nothing changes
+ * events applications read from the feed (directory/event-feed.ts) and webhooks. Nothing changes
  * without its entry and events, and no entry or event exists without its change.
  *
  * Membership events are the exception in form only: a change to 100k members writes its
