@@ -33,7 +33,7 @@ export function createDeactivation(dialect: DialectAdapter) {
 
   /** Removes memberships, revokes tokens and deletes sessions of `userId`, in the caller's transaction. */
   return async function removeAccess(db: Executor, userId: string, now: string): Promise<AccessRemoved> {
-    const removedFromGroups = await memberships.removeUserEverywhere(db, userId);
+    const removedFromGroups = await memberships.removeUserEverywhere(db, userId, now);
     // Each group's members changed: its SCIM version (ETag) must change too. The cost follows
     // the user's groups, not their sizes.
     for (const groupId of removedFromGroups) await groups.touch(db, groupId, now);

@@ -121,17 +121,19 @@ export function createGroupDirectory(store: Store) {
         case 'remove': {
           // Removing someone who is not a member, or not a user at all, leaves the group as asked.
           const userIds = await resolveMembers(db, change.ids, false);
-          removed += await memberships.remove(db, groupId, userIds);
+          removed += await memberships.remove(db, groupId, userIds, now);
           removedIds.push(...change.ids);
           break;
         }
         case 'removeAll':
-          removed += await memberships.removeAll(db, groupId);
+          removed += await memberships.removeAll(db, groupId, now);
           break;
         case 'replace': {
+          // Only the differences are written: members kept are not changed, nor are their versions.
           const userIds = await resolveMembers(db, change.ids, true);
-          removed += await memberships.removeAll(db, groupId);
-          added += await memberships.add(db, groupId, userIds, now);
+          const counts = await memberships.replace(db, groupId, userIds, now);
+          added += counts.added;
+          removed += counts.removed;
           addedIds.push(...change.ids);
           break;
         }
@@ -173,7 +175,7 @@ export function createGroupDirectory(store: Store) {
           id = newId();
           await groups.insert(trx, id, values, now);
         }
-        await groups.link(trx, scimId, id);
+        await groups.link(trx, scimId, id, now);
         const counts = await applyMemberChanges(trx, id, [existing ? { kind: 'replace', ids: memberIds } : { kind: 'add', ids: memberIds }], now);
         await recordEvent(trx, actor, {
           action: existing ? 'group.linked' : 'group.created',
@@ -198,7 +200,7 @@ export function createGroupDirectory(store: Store) {
       let name = '';
       return write(async (trx) => {
         const current = await load(trx, scimId, false, 'write');
-        if (!allows(current.group.version)) {
+        if (!allows(String(current.group.version))) {
           throw new DirectoryError('stale', `Group ${scimId} has changed since version ${current.group.version} was read; fetch it again.`);
         }
         const next = change(current.document);
@@ -241,16 +243,17 @@ export function createGroupDirectory(store: Store) {
     async remove(scimId: string, allows: VersionCheck, actor: Actor): Promise<void> {
       await write(async (trx) => {
         const current = await load(trx, scimId, false, 'delete');
-        if (!allows(current.group.version)) {
+        if (!allows(String(current.group.version))) {
           throw new DirectoryError('stale', `Group ${scimId} has changed since it was read; fetch it again.`);
         }
-        await groups.delete(trx, current.group.id);
+        const now = new Date().toISOString();
+        await groups.delete(trx, current.group.id, now);
         await recordEvent(trx, actor, {
           action: 'group.deleted',
           targetType: 'group',
           targetId: current.group.id,
           details: { scimId, name: current.group.name },
-        });
+        }, now);
       }, () => '');
     },
 

@@ -16,6 +16,7 @@ import { recordEvent, type Actor } from './audit.ts';
 import { assertNotSelf, createDeactivation } from './deactivation.ts';
 import { sameAttributes, type Document } from './documents.ts';
 import { DirectoryError } from './errors.ts';
+import { createMemberDisplay } from './member-display.ts';
 
 export type { Document } from './documents.ts';
 
@@ -98,14 +99,15 @@ function withGroups(document: Document, groups: readonly LinkedReference[] | und
   return { ...document, groups: groups.map((group) => ({ value: group.scimId, display: group.display, type: 'direct' })) };
 }
 
-/** Throws the domain's "stale" error when If-Match does not allow writing `version`. */
-export type VersionCheck = (version: number) => boolean;
+/** Whether If-Match allows writing a resource whose `meta.version` is `version` (without `W/"…"`). */
+export type VersionCheck = (version: string) => boolean;
 
 /** The user directory: closure over the store, wired once in main.ts. */
 export function createUserDirectory(store: Store) {
   const users = createUserQueries(store.dialect);
   const memberships = createMembershipQueries(store.dialect);
   const removeAccess = createDeactivation(store.dialect);
+  const memberDisplay = createMemberDisplay(store.dialect);
 
   /** Reads a SCIM user; writers pass `lock` so that their If-Match check and write are one step. */
   async function load(db: Executor, scimId: string, includeGroups: boolean, lock?: RowLock): Promise<ScimUser> {
@@ -156,6 +158,8 @@ export function createUserDirectory(store: Store) {
         }
         await users.replaceEmails(trx, id, emails);
         await users.link(trx, scimId, id);
+        // A linked user appears in the members of the groups it already belonged to.
+        if (existing) await memberDisplay.linkChanged(trx, id, now);
         await recordEvent(trx, actor, {
           action: existing ? 'user.linked' : 'user.created',
           targetType: 'user',
@@ -178,8 +182,10 @@ export function createUserDirectory(store: Store) {
     async update(scimId: string, change: (current: Document) => Document, allows: VersionCheck, actor: Actor): Promise<ScimUser> {
       return write(async (trx) => {
         const current = await load(trx, scimId, true, 'write');
-        if (!allows(current.user.version)) {
-          throw new DirectoryError('stale', `User ${scimId} has changed since version ${current.user.version} was read; fetch it again.`);
+        // The version GET shows, groups included: a client that read the user before it joined a
+        // group must not overwrite it unawares (RFC 7644 §3.14).
+        if (!allows(current.user.resourceVersion)) {
+          throw new DirectoryError('stale', `User ${scimId} has changed since version ${current.user.resourceVersion} was read; fetch it again.`);
         }
         const next = change(current.document);
         const { write: values, emails } = toWrite(next);
@@ -195,6 +201,7 @@ export function createUserDirectory(store: Store) {
         const now = new Date().toISOString();
         await users.update(trx, current.user.id, values, now);
         await users.replaceEmails(trx, current.user.id, emails);
+        await memberDisplay.changed(trx, current.user.id, current.user, values, now);
         // active=false is a deactivation like any other: memberships, tokens and sessions go.
         const removed = deactivating ? await removeAccess(trx, current.user.id, now) : undefined;
         await recordEvent(trx, actor, {
@@ -214,7 +221,7 @@ export function createUserDirectory(store: Store) {
     async remove(scimId: string, allows: VersionCheck, actor: Actor): Promise<void> {
       await write(async (trx) => {
         const current = await load(trx, scimId, false, 'delete');
-        if (!allows(current.user.version)) {
+        if (!allows(current.user.resourceVersion)) {
           throw new DirectoryError('stale', `User ${scimId} has changed since it was read; fetch it again.`);
         }
         assertNotSelf(actor, current.user.id);
@@ -223,6 +230,8 @@ export function createUserDirectory(store: Store) {
         await users.update(trx, current.user.id, { ...values, active: false }, now);
         const removed = await removeAccess(trx, current.user.id, now);
         await users.unlink(trx, current.user.id);
+        // Whatever memberships remain, the user no longer appears among their groups' members.
+        await memberDisplay.linkChanged(trx, current.user.id, now);
         await recordEvent(trx, actor, {
           action: 'user.deleted',
           targetType: 'user',

@@ -33,6 +33,11 @@ export interface DialectAdapter {
    */
   binaryOrder(expression: RawBuilder<unknown>): RawBuilder<unknown>;
   /**
+   * The largest of two or more values that are never NULL (SQLite's max() would answer NULL
+   * for a NULL argument, PostgreSQL's GREATEST would skip it: wrap nullable ones in coalesce).
+   */
+  greatest(values: readonly RawBuilder<unknown>[]): RawBuilder<string>;
+  /**
    * Whether SELECT … FOR UPDATE / FOR SHARE exist. PostgreSQL locks rows; SQLite has no row
    * locks and needs none, since its transactions are serialised (BEGIN IMMEDIATE, sqlite.ts).
    */
@@ -83,6 +88,10 @@ export const sqliteDialect: DialectAdapter = {
   binaryOrder(expression) {
     return expression;
   },
+  greatest(values) {
+    // max() with several arguments is SQLite's scalar maximum (with one, it is the aggregate).
+    return sql<string>`max(${sql.join(values)})`;
+  },
   supportsRowLocks: false,
   resyncSerial() {
     return undefined;
@@ -119,6 +128,9 @@ export const postgresDialect: DialectAdapter = {
     // The database's own collation (en_US.UTF-8, say) would order 'a' < 'B' < 'b'; "C" is
     // code-point order, like SQLite, whatever locale the database was created with.
     return sql`(${expression} COLLATE "C")`;
+  },
+  greatest(values) {
+    return sql<string>`GREATEST(${sql.join(values)})`;
   },
   supportsRowLocks: true,
   resyncSerial(table, column) {

@@ -21,6 +21,7 @@ import {
   type ResourceTypeName,
 } from '../scim/schemas.ts';
 import type { DialectAdapter } from './dialect.ts';
+import { userModifiedAfter, userResourceModifiedAt, userResourceVersion } from './resource-versions.ts';
 
 type Expression = RawBuilder<unknown>;
 type Condition = RawBuilder<SqlBool>;
@@ -33,6 +34,11 @@ interface Column {
   readonly storage: 'text' | 'integer';
   /** Why the value cannot be filtered or sorted on, when it cannot. */
   readonly unavailable?: string;
+  /**
+   * `expression > instant` (or `>=`) in a form indexes can serve, for a dateTime computed
+   * from several tables (a user's lastModified); the other orderings are its negations.
+   */
+  readonly after?: (operator: '>' | '>=', instant: string) => Condition;
 }
 
 interface Scalar extends Column {
@@ -274,10 +280,19 @@ class Compiler {
       case 'integer':
       case 'decimal':
         return sql<SqlBool>`CAST(${e} AS NUMERIC) ${operator} ${value}`;
-      case 'dateTime':
+      case 'dateTime': {
         // Stored as Date#toISOString() text: normalising the literal the same way makes text
         // order instant order (RFC 7644 §3.4.2.2: dateTime compared chronologically).
-        return sql<SqlBool>`${e} ${operator} ${normaliseDateTime(String(value)) ?? ''}`;
+        const instant = normaliseDateTime(String(value)) ?? '';
+        if (scalar.after !== undefined) {
+          // x < t is not (x >= t): exact, since such a value is never NULL.
+          if (op === 'gt') return scalar.after('>', instant);
+          if (op === 'ge') return scalar.after('>=', instant);
+          if (op === 'lt') return negate(scalar.after('>=', instant));
+          if (op === 'le') return negate(scalar.after('>', instant));
+        }
+        return sql<SqlBool>`${e} ${operator} ${instant}`;
+      }
       default:
         return this.textTest(scalar, op, String(value));
     }
@@ -526,11 +541,16 @@ function commonTarget(compiler: Compiler, definition: AttributeDefinition, table
     case 'externalId':
       return scalarOf('externalId', definition, textColumn(column('external_id'), true));
     default: {
+      // A user's version and lastModified follow its groups too: the same SQL as its reads
+      // (resource-versions.ts), so a filter matches what GET shows. A group's are its columns.
+      const user = table === 'u';
       const columns: Record<string, Column> = {
         created: textColumn(column('created_at'), false),
-        lastModified: textColumn(column('updated_at'), false),
+        lastModified: user
+          ? { ...textColumn(userResourceModifiedAt(compiler.dialect, 'u'), false), after: (operator, instant) => userModifiedAfter('u', operator, instant) }
+          : textColumn(column('updated_at'), false),
         resourceType: textColumn(sql.lit(compiler.resourceType), false),
-        version: textColumn(sql`('W/"' || ${column('version')} || '"')`, false),
+        version: textColumn(sql`('W/"' || ${user ? userResourceVersion('u') : column('version')} || '"')`, false),
       };
       const scope = subAttributeScope(compiler, definition, 'meta', (sub) =>
         columns[sub.name] ?? {

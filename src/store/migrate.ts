@@ -6,12 +6,14 @@ import * as initial from './migrations/001-initial.ts';
 import * as accounts from './migrations/002-accounts-and-sessions.ts';
 import * as signInAttempts from './migrations/003-saml-sign-in-attempts.ts';
 import * as managedMode from './migrations/004-managed-mode.ts';
+import * as embeddedVersions from './migrations/007-embedded-versions.ts';
 
 const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) => Promise<void>> = {
   '001-initial': initial.up,
   '002-accounts-and-sessions': accounts.up,
   '003-saml-sign-in-attempts': signInAttempts.up,
   '004-managed-mode': managedMode.up,
+  '007-embedded-versions': embeddedVersions.up,
 };
 
 /**
