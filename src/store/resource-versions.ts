@@ -10,13 +10,18 @@
  * - joining or leaving a group bumps the user's row in `user_membership_changes` (the store's
  *   membership functions do it, in the same transaction, at a cost that follows the members
  *   changed);
- * - renaming (or linking) a group bumps its `name_version` and `name_changed_at`, which users
- *   read through their memberships when they are read: a few rows, by index.
+ * - renaming a group, or linking it to SCIM (it then appears in its members' `groups`), bumps
+ *   its `name_version` and `name_changed_at`, which users read through their memberships when
+ *   they are read: a few rows, by index. Local groups count too, though users do not show
+ *   them: a harmless extra change, and it saves joining scim_groups on every read.
  *
  * The version is the three counters `own.memberships.groupNames`, the last being the sum of the
- * name versions of the user's SCIM groups. No value repeats with different content: own writes
- * and membership changes only ever count up, and while both stand still the user's groups are
- * the same ones, whose name versions only count up, so their sum does too.
+ * name versions of the user's groups. No value repeats with different content: own writes and
+ * membership changes only ever count up, and while both stand still the user's groups are the
+ * same ones, whose name versions only count up (linking included), so their sum does too.
+ *
+ * These are correlated subqueries: evaluate them for the rows returned, never for rows a list
+ * skips or sorts (users.ts reads a page first, then the versions of that page).
  *
  * A group's `members` show each member's display name, so a group's version is its own
  * `groups.version`, bumped (`touch`) when its members change or one of them changes display.
@@ -30,7 +35,6 @@ export function userResourceVersion(user: string): RawBuilder<string> {
   const own = sql.ref(`${user}.version`);
   const memberships = sql`(SELECT rv_c.changes FROM user_membership_changes AS rv_c WHERE rv_c.user_id = ${id})`;
   const groupNames = sql`(SELECT coalesce(sum(rv_g.name_version), 0) FROM memberships AS rv_m
-    JOIN scim_groups AS rv_sg ON rv_sg.group_id = rv_m.group_id
     JOIN groups AS rv_g ON rv_g.id = rv_m.group_id
     WHERE rv_m.user_id = ${id})`;
   return sql<string>`(CAST(${own} AS TEXT) || '.' || CAST(coalesce(${memberships}, 0) AS TEXT) || '.' || CAST(${groupNames} AS TEXT))`;
@@ -38,13 +42,12 @@ export function userResourceVersion(user: string): RawBuilder<string> {
 
 /**
  * A user's `meta.lastModified`: the latest of its own last write, its last membership change and
- * the last rename of one of its SCIM groups. ISO 8601 text, which compares as the instants do.
+ * the last rename (or link) of one of its groups. ISO 8601 text, which compares as the instants do.
  */
 export function userResourceModifiedAt(dialect: DialectAdapter, user: string): RawBuilder<string> {
   const id = sql.ref(`${user}.id`);
   const memberships = sql`coalesce((SELECT rv_c.changed_at FROM user_membership_changes AS rv_c WHERE rv_c.user_id = ${id}), '')`;
   const groupNames = sql`coalesce((SELECT max(rv_g.name_changed_at) FROM memberships AS rv_m
-    JOIN scim_groups AS rv_sg ON rv_sg.group_id = rv_m.group_id
     JOIN groups AS rv_g ON rv_g.id = rv_m.group_id
     WHERE rv_m.user_id = ${id}), '')`;
   return dialect.greatest([sql.ref(`${user}.updated_at`), memberships, groupNames]);
@@ -54,7 +57,7 @@ export function userResourceModifiedAt(dialect: DialectAdapter, user: string): R
  * `userResourceModifiedAt(user) > instant` (or `>=`), written so that indexes find the users:
  * one of the three parts is later, and each part has an index on its time (users.updated_at,
  * user_membership_changes.changed_at, groups.name_changed_at then the memberships' primary
- * key). Delta sync (`meta.lastModified gt "<last sync>"`) thus reads what changed, not every user.
+ * key). UNION ALL, not UNION: IN removes duplicates anyway, and UNION would sort every user. Delta sync (`meta.lastModified gt "<last sync>"`) thus reads what changed, not every user.
  */
 export function userModifiedAfter(user: string, operator: '>' | '>=', instant: string): RawBuilder<SqlBool> {
   const op = sql.raw(operator);
@@ -62,7 +65,6 @@ export function userModifiedAfter(user: string, operator: '>' | '>=', instant: s
     SELECT rv_u.id FROM users AS rv_u WHERE rv_u.updated_at ${op} ${instant}
     UNION ALL SELECT rv_c.user_id FROM user_membership_changes AS rv_c WHERE rv_c.changed_at ${op} ${instant}
     UNION ALL SELECT rv_m.user_id FROM groups AS rv_g
-      JOIN scim_groups AS rv_sg ON rv_sg.group_id = rv_g.id
       JOIN memberships AS rv_m ON rv_m.group_id = rv_g.id
       WHERE rv_g.name_changed_at ${op} ${instant}))`;
 }

@@ -127,12 +127,14 @@ const USER_COLUMNS = [
   'u.is_admin',
 ] as const;
 
-type UserRow = Omit<UsersTable, 'password_hash' | 'is_admin'> & {
-  scim_id: string | null;
-  is_admin: number;
+type BaseUserRow = Omit<UsersTable, 'password_hash' | 'is_admin'> & { scim_id: string | null; is_admin: number };
+
+interface ResourceVersionRow {
   resource_version: string;
   resource_modified_at: string;
-};
+}
+
+type UserRow = BaseUserRow & ResourceVersionRow;
 
 /**
  * Orders a page of SCIM resources as ListQuery asks, then by SCIM id. Users and groups are
@@ -156,14 +158,34 @@ export function containsPattern(text: string): string {
 
 /** Query factory for users (STYLE.md: `createXQueries(db)`). */
 export function createUserQueries(dialect: DialectAdapter) {
-  // Computed in the same statement as the row, before any embedded value is read: a change
-  // committed in between then shows new content under the old version (fetched again next
-  // time), never old content under a new version (cached for good).
-  const columns = [
-    ...USER_COLUMNS,
-    userResourceVersion('u').as('resource_version'),
-    userResourceModifiedAt(dialect, 'u').as('resource_modified_at'),
-  ] as const;
+  const versionColumns = [userResourceVersion('u').as('resource_version'), userResourceModifiedAt(dialect, 'u').as('resource_modified_at')] as const;
+  // One user: its version in the same statement as the row, before any embedded value is
+  // read. A change committed in between then shows new content under the old version
+  // (fetched again next time), never old content under a new version (cached for good).
+  const columns = [...USER_COLUMNS, ...versionColumns] as const;
+
+  /**
+   * A page of rows with their versions, read by a second query over the page's ids: in the
+   * page query the subqueries would also run for every row that OFFSET skips or ORDER BY sorts.
+   */
+  async function withVersions(db: Executor, rows: readonly BaseUserRow[]): Promise<StoredUser[]> {
+    if (rows.length === 0) return [];
+    const found = await db
+      .selectFrom('users as u')
+      .select(['u.id', ...versionColumns])
+      .where('u.id', 'in', rows.map((row) => row.id))
+      .execute();
+    const versions = new Map(found.map((row) => [row.id, row]));
+    // Users are never deleted (only deactivated), so each row has its versions.
+    return rows.map((row) => {
+      const version = versions.get(row.id);
+      return toUser({
+        ...row,
+        resource_version: version?.resource_version ?? `${row.version}.0.0`,
+        resource_modified_at: version?.resource_modified_at ?? row.updated_at,
+      });
+    });
+  }
 
   function toUser(row: UserRow): StoredUser {
     return {
@@ -307,13 +329,13 @@ export function createUserQueries(dialect: DialectAdapter) {
 
     /** A page of all users, linked or not, ordered by login (the lower(login) index). */
     async listAccounts(db: Executor, filter: AccountFilter, offset: number, limit: number): Promise<StoredUser[]> {
-      const rows = await filterAccounts(selectUsers(db), filter)
+      const rows = await filterAccounts(db.selectFrom('users as u').leftJoin('scim_users as su', 'su.user_id', 'u.id').select(USER_COLUMNS), filter)
         .orderBy(sql`lower(u.login)`)
         .orderBy('u.id')
         .limit(limit)
         .offset(offset)
         .execute();
-      return rows.map(toUser);
+      return withVersions(db, rows);
     },
 
     /** How many users match the admin API's filters. */
@@ -404,10 +426,10 @@ export function createUserQueries(dialect: DialectAdapter) {
       let builder = db
         .selectFrom('users as u')
         .innerJoin('scim_users as su', 'su.user_id', 'u.id')
-        .select(columns);
+        .select(USER_COLUMNS);
       if (query.where) builder = builder.where(query.where);
       const rows = await orderScimList(builder, query, 'su.scim_id').limit(query.limit).offset(query.offset).execute();
-      return rows.map(toUser);
+      return withVersions(db, rows);
     },
 
     /** How many SCIM-linked users match a compiled filter. */

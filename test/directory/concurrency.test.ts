@@ -105,7 +105,7 @@ eachDatabase('concurrent writers', (database) => {
     });
 
     test('a member renamed while it joins groups: no group version is seen with two member names', async () => {
-      const groups = [];
+      const groups: string[] = [];
       for (let i = 0; i < 8; i += 1) groups.push((await at(0).groups.create({ schemas: [GROUP], displayName: `Joined ${i}` }, [], cli)).scimId);
       for (let round = 0; round < 6; round += 1) {
         const { scimId } = await at(0).users.create({ schemas: [USER], userName: `joiner${round}`, displayName: 'Before' }, cli);
@@ -126,7 +126,7 @@ eachDatabase('concurrent writers', (database) => {
         };
         // allSettled: a watcher's failure is reported below, not as an unhandled rejection.
         const watchers = Promise.allSettled([watch(at(0)), watch(at(1))]);
-        const writes = [
+        const writes: Promise<unknown>[] = [
           ...groups.map((group, i) =>
             at(i).groups.update(group, (document) => ({ document, memberChanges: [{ kind: 'add', ids: [scimId] }] }), () => true, cli),
           ),
