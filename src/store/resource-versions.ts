@@ -21,7 +21,7 @@
  * same ones, whose name versions only count up (linking included), so their sum does too.
  *
  * These are correlated subqueries: evaluate them for the rows returned, never for rows a list
- * skips or sorts (users.ts reads a page first, then the versions of that page).
+ * skips or sorts (users.ts listLinked).
  *
  * A group's `members` show each member's display name, so a group's version is its own
  * `groups.version`, bumped (`touch`) when its members change or one of them changes display.
@@ -29,14 +29,20 @@
 import { sql, type RawBuilder, type SqlBool } from 'kysely';
 import type { DialectAdapter } from './dialect.ts';
 
+/**
+ * A column of the group of membership `rv_m`, by primary key. A subquery per membership rather
+ * than a join: PostgreSQL would hash-join a small groups table with a scan for every user read.
+ */
+function ofGroup(column: 'name_version' | 'name_changed_at'): RawBuilder<unknown> {
+  return sql`(SELECT rv_g.${sql.raw(column)} FROM groups AS rv_g WHERE rv_g.id = rv_m.group_id)`;
+}
+
 /** The text of a user's `meta.version`, without the `W/"…"` of the ETag; `user` is the alias of its users row. */
 export function userResourceVersion(user: string): RawBuilder<string> {
   const id = sql.ref(`${user}.id`);
   const own = sql.ref(`${user}.version`);
   const memberships = sql`(SELECT rv_c.changes FROM user_membership_changes AS rv_c WHERE rv_c.user_id = ${id})`;
-  const groupNames = sql`(SELECT coalesce(sum(rv_g.name_version), 0) FROM memberships AS rv_m
-    JOIN groups AS rv_g ON rv_g.id = rv_m.group_id
-    WHERE rv_m.user_id = ${id})`;
+  const groupNames = sql`(SELECT coalesce(sum(${ofGroup('name_version')}), 0) FROM memberships AS rv_m WHERE rv_m.user_id = ${id})`;
   return sql<string>`(CAST(${own} AS TEXT) || '.' || CAST(coalesce(${memberships}, 0) AS TEXT) || '.' || CAST(${groupNames} AS TEXT))`;
 }
 
@@ -47,9 +53,7 @@ export function userResourceVersion(user: string): RawBuilder<string> {
 export function userResourceModifiedAt(dialect: DialectAdapter, user: string): RawBuilder<string> {
   const id = sql.ref(`${user}.id`);
   const memberships = sql`coalesce((SELECT rv_c.changed_at FROM user_membership_changes AS rv_c WHERE rv_c.user_id = ${id}), '')`;
-  const groupNames = sql`coalesce((SELECT max(rv_g.name_changed_at) FROM memberships AS rv_m
-    JOIN groups AS rv_g ON rv_g.id = rv_m.group_id
-    WHERE rv_m.user_id = ${id}), '')`;
+  const groupNames = sql`coalesce((SELECT max(${ofGroup('name_changed_at')}) FROM memberships AS rv_m WHERE rv_m.user_id = ${id}), '')`;
   return dialect.greatest([sql.ref(`${user}.updated_at`), memberships, groupNames]);
 }
 

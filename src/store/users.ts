@@ -127,14 +127,12 @@ const USER_COLUMNS = [
   'u.is_admin',
 ] as const;
 
-type BaseUserRow = Omit<UsersTable, 'password_hash' | 'is_admin'> & { scim_id: string | null; is_admin: number };
-
-interface ResourceVersionRow {
+type UserRow = Omit<UsersTable, 'password_hash' | 'is_admin'> & {
+  scim_id: string | null;
+  is_admin: number;
   resource_version: string;
   resource_modified_at: string;
-}
-
-type UserRow = BaseUserRow & ResourceVersionRow;
+};
 
 /**
  * Orders a page of SCIM resources as ListQuery asks, then by SCIM id. Users and groups are
@@ -158,34 +156,14 @@ export function containsPattern(text: string): string {
 
 /** Query factory for users (STYLE.md: `createXQueries(db)`). */
 export function createUserQueries(dialect: DialectAdapter) {
-  const versionColumns = [userResourceVersion('u').as('resource_version'), userResourceModifiedAt(dialect, 'u').as('resource_modified_at')] as const;
-  // One user: its version in the same statement as the row, before any embedded value is
-  // read. A change committed in between then shows new content under the old version
-  // (fetched again next time), never old content under a new version (cached for good).
-  const columns = [...USER_COLUMNS, ...versionColumns] as const;
-
-  /**
-   * A page of rows with their versions, read by a second query over the page's ids: in the
-   * page query the subqueries would also run for every row that OFFSET skips or ORDER BY sorts.
-   */
-  async function withVersions(db: Executor, rows: readonly BaseUserRow[]): Promise<StoredUser[]> {
-    if (rows.length === 0) return [];
-    const found = await db
-      .selectFrom('users as u')
-      .select(['u.id', ...versionColumns])
-      .where('u.id', 'in', rows.map((row) => row.id))
-      .execute();
-    const versions = new Map(found.map((row) => [row.id, row]));
-    // Users are never deleted (only deactivated), so each row has its versions.
-    return rows.map((row) => {
-      const version = versions.get(row.id);
-      return toUser({
-        ...row,
-        resource_version: version?.resource_version ?? `${row.version}.0.0`,
-        resource_modified_at: version?.resource_modified_at ?? row.updated_at,
-      });
-    });
-  }
+  // The version is read in the same statement as the row, before any embedded value is read:
+  // a change committed in between then shows new content under the old version (fetched
+  // again next time), never old content under a new version (cached for good).
+  const columns = [
+    ...USER_COLUMNS,
+    userResourceVersion('u').as('resource_version'),
+    userResourceModifiedAt(dialect, 'u').as('resource_modified_at'),
+  ] as const;
 
   function toUser(row: UserRow): StoredUser {
     return {
@@ -329,13 +307,14 @@ export function createUserQueries(dialect: DialectAdapter) {
 
     /** A page of all users, linked or not, ordered by login (the lower(login) index). */
     async listAccounts(db: Executor, filter: AccountFilter, offset: number, limit: number): Promise<StoredUser[]> {
-      const rows = await filterAccounts(db.selectFrom('users as u').leftJoin('scim_users as su', 'su.user_id', 'u.id').select(USER_COLUMNS), filter)
+      const page = filterAccounts(db.selectFrom('users as u').leftJoin('scim_users as su', 'su.user_id', 'u.id').select('u.id'), filter)
         .orderBy(sql`lower(u.login)`)
         .orderBy('u.id')
         .limit(limit)
-        .offset(offset)
-        .execute();
-      return withVersions(db, rows);
+        .offset(offset);
+      // The page's ids first, then its rows: see listLinked.
+      const rows = await selectUsers(db).where('u.id', 'in', page).orderBy(sql`lower(u.login)`).orderBy('u.id').execute();
+      return rows.map(toUser);
     },
 
     /** How many users match the admin API's filters. */
@@ -423,13 +402,18 @@ export function createUserQueries(dialect: DialectAdapter) {
 
     /** A page of SCIM-linked users matching a compiled filter. */
     async listLinked(db: Executor, query: ListQuery): Promise<StoredUser[]> {
-      let builder = db
-        .selectFrom('users as u')
-        .innerJoin('scim_users as su', 'su.user_id', 'u.id')
-        .select(USER_COLUMNS);
-      if (query.where) builder = builder.where(query.where);
-      const rows = await orderScimList(builder, query, 'su.scim_id').limit(query.limit).offset(query.offset).execute();
-      return withVersions(db, rows);
+      const linked = () => db.selectFrom('users as u').innerJoin('scim_users as su', 'su.user_id', 'u.id');
+      if (query.offset === 0 && dialect.limitsSelectListWork) {
+        let builder = linked().select(columns);
+        if (query.where) builder = builder.where(query.where);
+        return (await orderScimList(builder, query, 'su.scim_id').limit(query.limit).execute()).map(toUser);
+      }
+      // The page's ids in a subquery, then its rows in the same order, so that the versions'
+      // subqueries run for the page only, not for every row that OFFSET skips or a sort sorts.
+      let page = linked().select('u.id');
+      if (query.where) page = page.where(query.where);
+      page = orderScimList(page, query, 'su.scim_id').limit(query.limit).offset(query.offset);
+      return (await orderScimList(linked().select(columns).where('u.id', 'in', page), query, 'su.scim_id').execute()).map(toUser);
     },
 
     /** How many SCIM-linked users match a compiled filter. */
