@@ -525,6 +525,7 @@ function membersCollection(compiler: Compiler, definition: AttributeDefinition):
       owner: sql.ref(`${m}.group_id`),
       columns: {
         value: textColumn(sql.ref(`${su}.scim_id`), false),
+        // memberDisplay() in memberships.ts, in SQL.
         display: textColumn(sql`coalesce(${sql.ref(`${mu}.display_name`)}, ${sql.ref(`${mu}.login`)})`, false),
         type: textColumn(sql.lit('User'), false),
       },

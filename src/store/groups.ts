@@ -199,10 +199,16 @@ export function createGroupQueries(dialect: DialectAdapter) {
      * (its display name, its SCIM link). Costs the user's groups, never their sizes.
      */
     async touchGroupsOf(db: Executor, userId: string, now: string): Promise<void> {
+      const groupsOfUser = db.selectFrom('memberships').select('group_id').where('user_id', '=', userId);
+      if (dialect.supportsRowLocks) {
+        // Locked in id order first: two users' changes that touch the same groups then lock
+        // them in the same order (an UPDATE … WHERE id IN (…) locks them in any order).
+        await db.selectFrom('groups').select('id').where('id', 'in', groupsOfUser).orderBy('id').forNoKeyUpdate().execute();
+      }
       await db
         .updateTable('groups')
         .set({ updated_at: now, version: sql<number>`version + 1` })
-        .where('id', 'in', (eb) => eb.selectFrom('memberships').select('group_id').where('user_id', '=', userId))
+        .where('id', 'in', groupsOfUser)
         .execute();
     },
 
