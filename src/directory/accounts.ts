@@ -12,6 +12,7 @@ import { recordEvent, type Actor } from './audit.ts';
 import { assertNotSelf, createDeactivation } from './deactivation.ts';
 import { DirectoryError, managedError, rejected } from './errors.ts';
 import { assertNotManagedInstance, isManagedInstance } from './managed-mode.ts';
+import { createMemberDisplay } from './member-display.ts';
 
 /** A new user from the admin API: `local` users sign in with a password, others through SAML. */
 export interface NewAccount {
@@ -78,6 +79,7 @@ function snapshot(user: StoredUser): Record<string, unknown> {
 export function createAccounts(store: Store) {
   const users = createUserQueries(store.dialect);
   const deactivation = createDeactivation(store.dialect);
+  const memberDisplay = createMemberDisplay(store.dialect);
 
   async function find(id: string): Promise<StoredUser> {
     const user = await users.findById(store.db, id);
@@ -139,6 +141,7 @@ export function createAccounts(store: Store) {
             // and memberships stay gone. A user the IdP suspended (SCIM active=false) before
             // SCIM was turned off still has its memberships: they go now, by the same rule.
             await users.updateProfile(trx, existing.id, { login, displayName: name, email, externalId: existing.externalId }, now);
+            await memberDisplay.changed(trx, existing.id, existing, { login, displayName: name }, now);
             await users.setActive(trx, existing.id, true, now);
             if (passwordHash !== null) await users.setPassword(trx, existing.id, passwordHash, now);
             const dropped = await deactivation.dropKeptMemberships(trx, existing.id, now);
@@ -188,6 +191,7 @@ export function createAccounts(store: Store) {
           if (next.login.toLowerCase() !== current.login.toLowerCase() && (await users.findByLogin(trx, next.login))) throw loginTaken(next.login);
           const now = new Date().toISOString();
           await users.updateProfile(trx, id, next, now);
+          await memberDisplay.changed(trx, id, current, next, now);
           const after = await users.findById(trx, id);
           if (!after) throw new Error('updated user vanished');
           await recordEvent(trx, actor, { action: 'user.updated', targetType: 'user', targetId: id, details: { before: snapshot(current), after: snapshot(after) } }, now);

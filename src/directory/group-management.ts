@@ -124,7 +124,7 @@ export function createGroupManagement(store: Store) {
         if (!current) throw new DirectoryError('not_found', `Group '${id}' not found`);
         if (current.scimId !== null) throw managedError();
         const members = await memberships.count(trx, { groupId: id });
-        await groups.delete(trx, id);
+        await groups.delete(trx, id, new Date().toISOString());
         await recordEvent(trx, actor, { action: 'group.deleted', targetType: 'group', targetId: id, details: { name: current.name, before: { name: current.name, description: current.description }, members } });
       });
     },

@@ -126,17 +126,19 @@ export function createGroupDirectory(store: Store) {
         case 'remove': {
           // Removing someone who is not a member, or not a user at all, leaves the group as asked.
           const userIds = await resolveMembers(db, ids, false);
-          removed += await memberships.remove(db, groupId, userIds);
+          removed += await memberships.remove(db, groupId, userIds, now);
           removedIds.push(...ids);
           break;
         }
         case 'removeAll':
-          removed += await memberships.removeAll(db, groupId);
+          removed += await memberships.removeAll(db, groupId, now);
           break;
         case 'replace': {
+          // Only the differences are written: members kept are not changed, nor are their versions.
           const userIds = await resolveMembers(db, ids, true);
-          removed += await memberships.removeAll(db, groupId);
-          added += await memberships.add(db, groupId, userIds, now);
+          const counts = await memberships.replace(db, groupId, userIds, now);
+          added += counts.added;
+          removed += counts.removed;
           addedIds.push(...ids);
           break;
         }
@@ -178,7 +180,7 @@ export function createGroupDirectory(store: Store) {
           id = newId();
           await groups.insert(trx, id, values, now);
         }
-        await groups.link(trx, scimId, id);
+        await groups.link(trx, scimId, id, now);
         const counts = await applyMemberChanges(trx, id, [existing ? { kind: 'replace', ids: memberIds } : { kind: 'add', ids: memberIds }], now);
         await recordEvent(trx, actor, {
           action: existing ? 'group.linked' : 'group.created',
@@ -203,7 +205,7 @@ export function createGroupDirectory(store: Store) {
       let name = '';
       return write(async (trx) => {
         const current = await load(trx, scimId, false, 'write');
-        assertVersion(allows, `Group ${scimId}`, current.group.version);
+        assertVersion(allows, `Group ${scimId}`, String(current.group.version));
         const next = change(current.document);
         const values = toWrite(next.document);
         name = values.name;
@@ -244,14 +246,15 @@ export function createGroupDirectory(store: Store) {
     async remove(scimId: string, allows: VersionCheck, actor: Actor): Promise<void> {
       await write(async (trx) => {
         const current = await load(trx, scimId, false, 'delete');
-        assertVersion(allows, `Group ${scimId}`, current.group.version);
-        await groups.delete(trx, current.group.id);
+        assertVersion(allows, `Group ${scimId}`, String(current.group.version));
+        const now = new Date().toISOString();
+        await groups.delete(trx, current.group.id, now);
         await recordEvent(trx, actor, {
           action: 'group.deleted',
           targetType: 'group',
           targetId: current.group.id,
           details: { scimId, name: current.group.name },
-        });
+        }, now);
       }, () => '');
     },
 

@@ -33,6 +33,7 @@ export const COPIED_TABLES: readonly TableSpec[] = [
   { name: 'groups', key: ['id'], json: ['scim_data'] },
   { name: 'scim_groups', key: ['scim_id'] },
   { name: 'memberships', key: ['group_id', 'user_id'] },
+  { name: 'user_membership_changes', key: ['user_id'] },
   { name: 'tokens', key: ['id'] },
   { name: 'settings', key: ['key'] },
   { name: 'audit_events', key: ['seq'], serial: 'seq' },

@@ -42,6 +42,9 @@ export interface GroupsTable {
   created_at: string;
   updated_at: string;
   version: number;
+  /** Bumped when what users show of the group changes: its name, its SCIM link (migration 007). */
+  name_version: Generated<number>;
+  name_changed_at: Generated<string>;
 }
 
 export interface ScimGroupsTable {
@@ -53,6 +56,13 @@ export interface MembershipsTable {
   group_id: string;
   user_id: string;
   created_at: string;
+}
+
+/** How many times and when a user's memberships last changed (migration 007). */
+export interface UserMembershipChangesTable {
+  user_id: string;
+  changes: number;
+  changed_at: string;
 }
 
 export interface TokensTable {
@@ -137,6 +147,7 @@ export interface Database {
   groups: GroupsTable;
   scim_groups: ScimGroupsTable;
   memberships: MembershipsTable;
+  user_membership_changes: UserMembershipChangesTable;
   tokens: TokensTable;
   settings: SettingsTable;
   audit_events: AuditEventsTable;

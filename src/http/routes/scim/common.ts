@@ -84,7 +84,7 @@ export function versionCheck(request: FastifyRequest): VersionCheck {
   if (header === undefined) return () => true;
   const value = Array.isArray(header) ? header.join(',') : header;
   // `sent` lets the 412 name the version the client holds, not the current one.
-  return Object.assign((version: number) => ifMatchAllows(value, version), { sent: value.trim() });
+  return Object.assign((version: string) => ifMatchAllows(value, version), { sent: value.trim() });
 }
 
 /** Sends one resource with its ETag (and Location on create). */

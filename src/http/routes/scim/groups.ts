@@ -19,8 +19,9 @@ function stateOf(group: ScimGroup): ResourceState {
     id: group.scimId,
     document: group.document,
     created: group.group.createdAt,
+    // Touched whenever its members or their display names change (directory/member-display.ts).
     lastModified: group.group.updatedAt,
-    version: group.group.version,
+    version: String(group.group.version),
   };
 }
 
@@ -96,8 +97,8 @@ export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, baseUr
     const projection = parseProjection(request.query);
     const group = await groups.get(request.params.id, shows('Group', 'members', projection));
     const ifNoneMatch = request.headers['if-none-match'];
-    if (typeof ifNoneMatch === 'string' && ifNoneMatchHits(ifNoneMatch, group.group.version)) {
-      return reply.code(304).header('ETag', etagOf(group.group.version)).send();
+    if (typeof ifNoneMatch === 'string' && ifNoneMatchHits(ifNoneMatch, String(group.group.version))) {
+      return reply.code(304).header('ETag', etagOf(String(group.group.version))).send();
     }
     return sendResource(reply, 200, 'Group', stateOf(group), present('Group', stateOf(group), baseUrl, projection), baseUrl);
   });
@@ -134,7 +135,7 @@ export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, baseUr
     );
     const projection = parseProjection(request.query);
     if (projection.attributes === undefined && projection.excludedAttributes === undefined) {
-      return reply.code(204).header('ETag', etagOf(group.group.version)).send();
+      return reply.code(204).header('ETag', etagOf(String(group.group.version))).send();
     }
     const shown = await answer(group, projection);
     return sendResource(reply, 200, 'Group', stateOf(shown), present('Group', stateOf(shown), baseUrl, projection), baseUrl);

@@ -16,8 +16,9 @@ function stateOf(user: ScimUser): ResourceState {
     id: user.scimId,
     document: user.document,
     created: user.user.createdAt,
-    lastModified: user.user.updatedAt,
-    version: user.user.version,
+    // What GET shows, groups included (store/resource-versions.ts).
+    lastModified: user.user.resourceModifiedAt,
+    version: user.user.resourceVersion,
   };
 }
 
@@ -57,8 +58,8 @@ export function userRoutes(app: FastifyInstance, users: UserDirectory, baseUrl: 
     const projection = parseProjection(request.query);
     const user = await users.get(request.params.id, shows('User', 'groups', projection));
     const ifNoneMatch = request.headers['if-none-match'];
-    if (typeof ifNoneMatch === 'string' && ifNoneMatchHits(ifNoneMatch, user.user.version)) {
-      return reply.code(304).header('ETag', etagOf(user.user.version)).send();
+    if (typeof ifNoneMatch === 'string' && ifNoneMatchHits(ifNoneMatch, user.user.resourceVersion)) {
+      return reply.code(304).header('ETag', etagOf(user.user.resourceVersion)).send();
     }
     return sendResource(reply, 200, 'User', stateOf(user), present('User', stateOf(user), baseUrl, projection), baseUrl);
   });
