@@ -116,6 +116,16 @@ export function jsonTooDeep(text: string, max: number): boolean {
   return false;
 }
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * The route checks the text of its body itself (checkStorableText), part by part: /Bulk, where
+     * text one operation carries must fail that operation only (RFC 7644 §3.7).
+     */
+    checksBodyText?: boolean;
+  }
+}
+
 /**
  * Throws 400 invalidValue when a string (or an object key) anywhere in `value` holds text no
  * database can store faithfully; `where` names the value for the message (`body`, `query parameter filter`).
