@@ -171,6 +171,16 @@ eachDatabase('SCIM /Bulk', (database) => {
     assert.equal(await userNamed(roster, 'circle-a'), undefined);
     assert.equal(await groupNamed(roster, 'Circle G1'), undefined);
     assert.ok(await userNamed(roster, 'circle-outside'));
+
+    // What docs/scim.md advises instead: create both, then set one reference by PATCH.
+    const advised = await roster.request('POST', '/Bulk', bulk([
+      { method: 'POST', path: '/Users', bulkId: 'a', data: userBody('circle-a') },
+      { method: 'POST', path: '/Users', bulkId: 'b', data: userBody('circle-b', { [ENTERPRISE]: { manager: { value: 'bulkId:a' } } }) },
+      { method: 'PATCH', path: '/Users/bulkId:a', data: { schemas: [PATCH_OP], Operations: [{ op: 'add', path: 'manager', value: 'bulkId:b' }] } },
+    ]));
+    assert.deepEqual(advised.body.Operations.map((entry: any) => entry.status), ['201', '201', '200']);
+    const [a, b] = [await userNamed(roster, 'circle-a'), await userNamed(roster, 'circle-b')];
+    assert.deepEqual([a[ENTERPRISE].manager.value, b[ENTERPRISE].manager.value], [b.id, a.id]);
   });
 
   test('a reference to a POST that failed answers 409; to a bulkId no POST has, 400 invalidValue', async () => {
