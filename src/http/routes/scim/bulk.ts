@@ -20,7 +20,6 @@ import {
   type Created,
 } from '../../../scim/bulk.ts';
 import { ScimError } from '../../../scim/errors.ts';
-import type { JsonValue } from '../../../scim/json.ts';
 import { etagOf, locationOf, type ResourceState } from '../../../scim/resources.ts';
 import type { ResourceTypeName } from '../../../scim/schemas.ts';
 import type { VersionCheck } from '../../../directory/users.ts';
@@ -90,7 +89,7 @@ export function bulkRoutes(app: FastifyInstance, options: BulkOptions): void {
     const id = resolved.id;
     const location = id === undefined ? undefined : locationOf(baseUrl, resourceType, id);
     const allows = versionCheckOf(operation.version);
-    const data: JsonValue | undefined = resolved.data;
+    const { data } = resolved;
     try {
       if (method === 'POST') {
         const state = await target.create(data, request.actor);
