@@ -80,10 +80,15 @@ eachDatabase('SCIM /Bulk', (database) => {
     assert.deepEqual(entries[0], { location: `${USERS}${created.id}`, method: 'POST', bulkId: 'created', version: created.meta.version, status: '201' });
     const afterPut = (await roster.request('GET', `/Users/${replaced.id}`)).body;
     assert.equal(afterPut.title, 'Replaced');
-    assert.deepEqual(entries[1], { location: `${USERS}${replaced.id}`, method: 'PUT', version: afterPut.meta.version, status: '200' });
+    // The later group operations of the same request add these users to a group and rename it,
+    // which moves their versions on (a user's version follows its groups): the entries carry
+    // the version right after their own write, so only the user's own part matches GET's now.
+    const ownPart = (etag: string) => /^W\/"(\d+)\./.exec(etag)?.[1];
+    assert.deepEqual({ ...entries[1], version: ownPart(entries[1].version) }, { location: `${USERS}${replaced.id}`, method: 'PUT', version: ownPart(afterPut.meta.version), status: '200' });
+    assert.notEqual(entries[1].version, afterPut.meta.version, 'joining and renaming a group changed the version');
     const afterPatch = (await roster.request('GET', `/Users/${patched.id}`)).body;
     assert.equal(afterPatch.title, 'Patched');
-    assert.deepEqual(entries[2], { location: `${USERS}${patched.id}`, method: 'PATCH', version: afterPatch.meta.version, status: '200' });
+    assert.deepEqual({ ...entries[2], version: ownPart(entries[2].version) }, { location: `${USERS}${patched.id}`, method: 'PATCH', version: ownPart(afterPatch.meta.version), status: '200' });
     assert.equal((await roster.request('GET', `/Users/${deleted.id}`)).status, 404);
     assert.deepEqual(entries[3], { location: `${USERS}${deleted.id}`, method: 'DELETE', status: '204' });
     // A group PATCH answers 204, as the single request does without `attributes`.
@@ -262,7 +267,7 @@ eachDatabase('SCIM /Bulk', (database) => {
     entries.forEach(assertEntryShape);
     assert.deepEqual(entries.map((entry: any) => entry.status), ['412', '412', '200']);
     assert.equal(entries[0].location, `${USERS}${user.id}`);
-    assert.match(entries[0].response.detail, /has changed since version W\/"1"/);
+    assert.ok(entries[0].response.detail.includes(`has changed since version ${user.meta.version}`), entries[0].response.detail);
     assert.equal(entries[1].location, `${GROUPS}${group.id}`);
     assert.equal((await roster.request('GET', `/Groups/${group.id}`)).status, 200);
     assert.equal((await roster.request('GET', `/Users/${user.id}`)).body.title, 'fresh');
