@@ -89,7 +89,10 @@ export function scimErrorHandler(error: unknown, request: FastifyRequest, reply:
   if (scimError.status >= 500) request.log.error({ err: error }, 'SCIM request failed');
   else request.log.info({ status: scimError.status, scimType: scimError.scimType, detail: scimError.message }, 'SCIM request refused');
   if (scimError.status === 401) reply.header('WWW-Authenticate', 'Bearer realm="Roster SCIM"');
-  return reply.code(scimError.status).type(SCIM_CONTENT_TYPE).send({ ...scimError.toBody(), detail: concise(scimError.message) });
+  const detail = concise(scimError.message);
+  // For the provisioning activity (http/activity.ts), which records what the IdP was told.
+  request.scimFailure = { scimType: scimError.scimType, detail };
+  return reply.code(scimError.status).type(SCIM_CONTENT_TYPE).send({ ...scimError.toBody(), detail });
 }
 
 /** The error handler of the admin API: `{"message": "…"}` as SonarQube's Web API v2 answers. */
