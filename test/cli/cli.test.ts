@@ -358,5 +358,12 @@ describe('roster admin, users and audit', () => {
     const future = roster(database, ['audit', 'export', '--from', '2999-01-01']);
     assert.equal(future.stdout, '');
     assert.equal(roster(database, ['audit', 'export', '--from', 'soon']).status, 1);
+    const csv = roster(database, ['audit', 'export', '--format', 'csv', '--action', 'group.*']);
+    assert.equal(csv.status, 0, csv.stderr);
+    const records = csv.stdout.split('\r\n');
+    assert.equal(records[0], 'seq,at,actor,actorUser,action,targetType,targetId,details');
+    assert.match(records[1] ?? '', /^\d+,[^,]+,cli,,group\.created,group,[^,]+,"\{""after"":\{""name"":""ops""/);
+    assert.equal(records[2], '');
+    assert.equal(roster(database, ['audit', 'export', '--format', 'xml']).status, 1);
   });
 });
