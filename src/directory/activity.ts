@@ -72,6 +72,8 @@ export interface ObservedRequest {
   readonly source: string;
   /** For an error answer: its scimType and detail. */
   readonly failure: { readonly scimType: string | undefined; readonly detail: string } | null;
+  /** Requests without a token this one stands for, folded before recording (default 1). */
+  readonly count?: number;
 }
 
 /** A recorded request as the admin API and the CLI show it. */
@@ -149,6 +151,15 @@ function minuteOf(at: string): string {
   return `${at.slice(0, 16)}Z`;
 }
 
+/**
+ * The key under which requests without a valid token are folded: their minute and source.
+ * Requests with a token are never folded (undefined).
+ */
+export function foldKeyOf(request: ObservedRequest): string | undefined {
+  if (request.token !== null) return undefined;
+  return `${minuteOf(request.at.toISOString())} ${shorten(request.source, MAX_NAME)}`;
+}
+
 /** The cursor after an entry: its time and id. */
 function cursorOf(entry: ActivityKey): string {
   return `${entry.at}_${entry.id}`;
@@ -165,18 +176,19 @@ function parseCursor(cursor: string): ActivityKey {
 export function createProvisioningActivity(store: Store) {
   const { db } = store;
 
-  /** Stores a request without a valid token within the budget of sources per minute (see above). */
-  async function recordAnonymous(request: ObservedRequest): Promise<void> {
-    const write = toWrite(request);
-    const minute = minuteOf(write.at);
-    const own = `${minute} ${write.source ?? ''}`;
-    if (await countFolded(db, own)) return;
+  /**
+   * Stores `count` requests without a valid token from one source in one minute (`own`, their
+   * fold key; `first` is the earliest), within the budget of sources per minute (see above).
+   */
+  async function recordAnonymous(own: string, first: RequestWrite, count: number): Promise<void> {
+    const minute = minuteOf(first.at);
+    if (await countFolded(db, own, count)) return;
     const sources = await useFoldBudget(db, minute);
     // The first source of a minute clears the minutes no request can count in any more (the
     // previous one is kept for instances whose clocks lag a little).
-    if (sources === 1) await purgeFoldBudgets(db, minuteOf(new Date(Date.parse(write.at) - 60_000).toISOString()));
-    if (sources <= ANONYMOUS_SOURCES_PER_MINUTE) await insertFolded(db, own, write);
-    else await insertFolded(db, `${minute} *`, { ...write, source: null });
+    if (sources === 1) await purgeFoldBudgets(db, minuteOf(new Date(Date.parse(first.at) - 60_000).toISOString()));
+    if (sources <= ANONYMOUS_SOURCES_PER_MINUTE) await insertFolded(db, own, first, count);
+    else await insertFolded(db, `${minute} *`, { ...first, source: null }, count);
   }
 
   return {
@@ -186,7 +198,21 @@ export function createProvisioningActivity(store: Store) {
      */
     async record(requests: readonly ObservedRequest[]): Promise<void> {
       await insertRequests(db, requests.filter((request) => request.token !== null).map(toWrite));
-      for (const request of requests) if (request.token === null) await recordAnonymous(request);
+      // Folded here first, so that a flood from one source costs one write per batch, not per request.
+      const folded = new Map<string, { first: RequestWrite; count: number }>();
+      for (const request of requests) {
+        const key = foldKeyOf(request);
+        if (key === undefined) continue;
+        const write = toWrite(request);
+        const count = Math.max(1, request.count ?? 1);
+        const group = folded.get(key);
+        if (group === undefined) folded.set(key, { first: write, count });
+        else {
+          group.count += count;
+          if (write.at < group.first.at) group.first = write;
+        }
+      }
+      for (const [key, { first, count }] of folded) await recordAnonymous(key, first, count);
     },
 
     /** A page of the activity, newest first, with the total and the cursor of the next page. */

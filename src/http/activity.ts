@@ -6,7 +6,7 @@
  * fraction of a second of activity; the data itself is never at stake.
  */
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
-import type { ObservedRequest, ProvisioningActivity, RequestToken } from '../directory/activity.ts';
+import { foldKeyOf, type ObservedRequest, type ProvisioningActivity, type RequestToken } from '../directory/activity.ts';
 import { auditSource } from './routes/saml/common.ts';
 import { routedPath } from './routing.ts';
 
@@ -21,6 +21,12 @@ const BATCH_ROWS = 100;
 const BATCH_DELAY_MS = 200;
 /** Requests waiting or being written, past which new ones are dropped (a database that stopped answering). */
 const MAX_PENDING = 10_000;
+/**
+ * Requests without a valid token are folded in memory by source and minute until the next
+ * write, so a flood of them takes one place in the queue per source, not one per request;
+ * past this many sources in one batch, the others are dropped (the database keeps 10 a minute).
+ */
+const MAX_FOLDED_SOURCES = 1000;
 
 /** Collects answered SCIM requests and writes them behind the responses. */
 export interface ActivityRecorder {
@@ -60,6 +66,7 @@ function observed(request: FastifyRequest, reply: FastifyReply): ObservedRequest
 /** Creates the recorder writing through `activity`; failures are logged on `log`. */
 export function createActivityRecorder(activity: ProvisioningActivity, log: FastifyBaseLogger): ActivityRecorder {
   let queue: ObservedRequest[] = [];
+  let folded = new Map<string, { request: ObservedRequest; count: number }>();
   let pending = 0;
   let dropped = 0;
   let timer: NodeJS.Timeout | undefined;
@@ -68,6 +75,8 @@ export function createActivityRecorder(activity: ProvisioningActivity, log: Fast
   function flush(): void {
     if (timer !== undefined) clearTimeout(timer);
     timer = undefined;
+    for (const { request, count } of folded.values()) queue.push({ ...request, count });
+    folded = new Map();
     if (queue.length === 0) return;
     const batch = queue;
     queue = [];
@@ -85,11 +94,6 @@ export function createActivityRecorder(activity: ProvisioningActivity, log: Fast
 
   return {
     observe(request, reply) {
-      if (pending >= MAX_PENDING) {
-        dropped += 1;
-        if (dropped === 1 || dropped % 1000 === 0) log.warn({ dropped }, 'provisioning activity writes are not keeping up; SCIM requests are left out of it');
-        return;
-      }
       let entry: ObservedRequest;
       try {
         entry = observed(request, reply);
@@ -97,9 +101,21 @@ export function createActivityRecorder(activity: ProvisioningActivity, log: Fast
         log.warn({ err: error }, 'could not read a SCIM request for the provisioning activity');
         return;
       }
-      queue.push(entry);
+      const key = foldKeyOf(entry);
+      const group = key === undefined ? undefined : folded.get(key);
+      if (group !== undefined) {
+        group.count += 1;
+        return;
+      }
+      if (pending >= MAX_PENDING || (key !== undefined && folded.size >= MAX_FOLDED_SOURCES)) {
+        dropped += 1;
+        if (dropped === 1 || dropped % 1000 === 0) log.warn({ dropped }, 'provisioning activity writes are not keeping up; SCIM requests are left out of it');
+        return;
+      }
+      if (key === undefined) queue.push(entry);
+      else folded.set(key, { request: entry, count: 1 });
       pending += 1;
-      if (queue.length >= BATCH_ROWS) flush();
+      if (queue.length + folded.size >= BATCH_ROWS) flush();
       else timer ??= setTimeout(flush, BATCH_DELAY_MS).unref();
     },
 

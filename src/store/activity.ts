@@ -52,7 +52,7 @@ function toRequest(row: Selectable<ScimActivityTable>): StoredRequest {
   };
 }
 
-function columns(request: RequestWrite, foldKey: string | null) {
+function columns(request: RequestWrite, foldKey: string | null, count = 1) {
   return {
     at: request.at,
     method: request.method,
@@ -66,7 +66,7 @@ function columns(request: RequestWrite, foldKey: string | null) {
     source: request.source,
     scim_type: request.scimType,
     detail: request.detail,
-    request_count: 1,
+    request_count: count,
     fold_key: foldKey,
   };
 }
@@ -84,25 +84,25 @@ export async function insertRequests(db: Executor, requests: readonly RequestWri
   }
 }
 
-/** Counts one more request in the folded row `foldKey`; false when there is no such row yet. */
-export async function countFolded(db: Executor, foldKey: string): Promise<boolean> {
+/** Counts `count` more requests in the folded row `foldKey`; false when there is no such row yet. */
+export async function countFolded(db: Executor, foldKey: string, count: number): Promise<boolean> {
   const result = await db
     .updateTable('scim_activity')
-    .set({ request_count: sql<number>`request_count + 1` })
+    .set({ request_count: sql<number>`request_count + ${count}` })
     .where('fold_key', '=', foldKey)
     .executeTakeFirst();
   return Number(result.numUpdatedRows) > 0;
 }
 
 /**
- * Starts the folded row `foldKey` with `request`, or counts one more request in it when a
- * concurrent writer (another instance) started it first.
+ * Starts the folded row `foldKey` with `request` standing for `count` requests, or adds them
+ * to it when a concurrent writer (another instance) started it first.
  */
-export async function insertFolded(db: Executor, foldKey: string, request: RequestWrite): Promise<void> {
+export async function insertFolded(db: Executor, foldKey: string, request: RequestWrite, count: number): Promise<void> {
   await db
     .insertInto('scim_activity')
-    .values(columns(request, foldKey))
-    .onConflict((conflict) => conflict.column('fold_key').doUpdateSet({ request_count: sql<number>`scim_activity.request_count + 1` }))
+    .values(columns(request, foldKey, count))
+    .onConflict((conflict) => conflict.column('fold_key').doUpdateSet({ request_count: sql<number>`scim_activity.request_count + ${count}` }))
     .execute();
 }
 

@@ -219,6 +219,21 @@ eachDatabase('provisioning activity of unauthenticated and failed writes', (data
         const rest = unauthenticated.find((entry) => entry.source === null);
         assert.equal(rest?.count, 6);
       }
+      // A flood from one address adds a row a minute at most, and loses no count.
+      const unauthorized = async () => ((await roster.request('GET', `${ACTIVITY}?status=failures&pageSize=500`)).body.requests as Entry[]).filter((entry) => entry.status === 401);
+      const beforeFlood = await unauthorized();
+      await Promise.all(Array.from({ length: 500 }, () => roster.app.inject({ method: 'GET', url: `${SCIM}/Groups`, remoteAddress: '198.51.100.50' })));
+      await roster.app.scimActivity.settle();
+      const afterFlood = await unauthorized();
+      const counted = (entries: Entry[]) => entries.reduce((sum, entry) => sum + entry.count, 0);
+      assert.equal(counted(afterFlood) - counted(beforeFlood), 500);
+      assert.ok(afterFlood.length - beforeFlood.length <= 2, String(afterFlood.length - beforeFlood.length));
+      // A burst written in one batch is folded before it reaches the database: one row.
+      const at = new Date(Date.now() - 3 * 60_000);
+      const burst = { ...observedAt(at, `${SCIM}/Users`), token: null, status: 401, source: '198.51.100.200' };
+      await roster.services.activity.record(Array.from({ length: 300 }, () => burst));
+      const rows = ((await roster.request('GET', `${ACTIVITY}?status=failures&pageSize=500`)).body.requests as Entry[]).filter((entry) => entry.source === '198.51.100.200');
+      assert.deepEqual(rows.map((entry) => [entry.count, entry.at]), [[300, at.toISOString()]]);
     } finally {
       await roster.close();
     }
