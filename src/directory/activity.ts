@@ -119,7 +119,7 @@ const TOKEN_TEXT = new RegExp(`${TOKEN_PREFIX}[A-Za-z0-9_-]{20,}`, 'g');
 
 /** `text` with Roster tokens masked, and the raw query string cut out (a detail may echo the URL). */
 function scrub(text: string, query: string): string {
-  const withoutQuery = query === '' ? text : text.split(query).join('…');
+  const withoutQuery = query === '' ? text : text.split(`?${query}`).join('?…');
   return withoutQuery.replace(TOKEN_TEXT, `${TOKEN_PREFIX}…`);
 }
 

@@ -138,6 +138,11 @@ eachDatabase('provisioning activity', (database) => {
     const [entry] = (await activity('?pageSize=1')).requests;
     assert.equal(entry?.path, `${SCIM}/Nope`);
     assert.ok(entry?.detail !== null && !entry?.detail.includes(roster.token) && !entry?.detail.includes('hunter2'), entry?.detail ?? '');
+    // Only the query string as sent is cut out, not its letters wherever they appear.
+    const short = await roster.request('GET', `${SCIM}/Users/nobody?o`);
+    assert.equal(short.status, 404);
+    const [shortEntry] = (await activity('?pageSize=1')).requests;
+    assert.equal(shortEntry?.detail, short.body.detail);
   });
 
   test('a token that may not call SCIM is named, and so is the refusal', async () => {
