@@ -123,19 +123,30 @@ function scrub(text: string, query: string): string {
   return withoutQuery.replace(TOKEN_TEXT, `${TOKEN_PREFIX}…`);
 }
 
+// NUL, which PostgreSQL cannot store in text, and UTF-16 surrogates without their pair.
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/**
+ * What a client sent (a path with `%00`, a filter no route checked before the 401) made
+ * storable: one such character must not fail the insert of a whole batch.
+ */
+function storable(text: string): string {
+  return text.replace(UNSTORABLE, '\ufffd');
+}
+
 function toWrite(request: ObservedRequest): RequestWrite {
-  const text = (value: string, max: number): string => shorten(scrub(value, request.query), max);
+  const text = (value: string, max: number): string => storable(shorten(scrub(value, request.query), max));
   return {
     at: request.at.toISOString(),
-    method: shorten(request.method, 16),
+    method: text(request.method, 16),
     path: text(request.path, MAX_PATH),
     filter: request.filter === undefined ? null : text(request.filter, MAX_FILTER),
     status: request.status,
     durationMs: Math.max(0, Math.round(request.durationMs)),
     tokenId: request.token?.id ?? null,
-    tokenName: request.token === null ? null : shorten(request.token.name, MAX_NAME),
-    tokenUser: request.token?.login == null ? null : shorten(request.token.login, MAX_NAME),
-    source: shorten(request.source, MAX_NAME),
+    tokenName: request.token === null ? null : text(request.token.name, MAX_NAME),
+    tokenUser: request.token?.login == null ? null : text(request.token.login, MAX_NAME),
+    source: text(request.source, MAX_NAME),
     scimType: request.failure?.scimType ?? null,
     detail: request.failure === null ? null : text(request.failure.detail, MAX_DETAIL),
   };
@@ -157,7 +168,7 @@ function minuteOf(at: string): string {
  */
 export function foldKeyOf(request: ObservedRequest): string | undefined {
   if (request.token !== null) return undefined;
-  return `${minuteOf(request.at.toISOString())} ${shorten(request.source, MAX_NAME)}`;
+  return `${minuteOf(request.at.toISOString())} ${storable(shorten(request.source, MAX_NAME))}`;
 }
 
 /** The cursor after an entry: its time and id. */

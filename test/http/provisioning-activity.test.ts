@@ -244,6 +244,26 @@ eachDatabase('provisioning activity of unauthenticated and failed writes', (data
     }
   });
 
+  test('text no database stores (NUL, a lone surrogate) is replaced, and does not take the rest of its batch down', async () => {
+    const roster = await startTestApp({ database });
+    try {
+      const headers = { authorization: `Bearer ${roster.token}` };
+      // Written in one batch: the anonymous request with NULs first, then the IdP's.
+      await Promise.all([
+        roster.app.inject({ method: 'GET', url: `${SCIM}/Users/a%00b?filter=${encodeURIComponent('userName eq "\u0000"')}`, remoteAddress: '192.0.2.44' }),
+        roster.app.inject({ method: 'GET', url: `${SCIM}/Users/x%ED%A0%80y`, headers }),
+        roster.app.inject({ method: 'GET', url: `${SCIM}/Users`, headers }),
+      ]);
+      await roster.app.scimActivity.settle();
+      const entries = (await roster.request('GET', `${ACTIVITY}?pageSize=10`)).body.requests as Entry[];
+      const paths = entries.map((entry) => entry.path).sort();
+      assert.deepEqual(paths, [`${SCIM}/Users`, `${SCIM}/Users/a\ufffdb`, `${SCIM}/Users/x%ED%A0%80y`]);
+      assert.equal(entries.find((entry) => entry.source === '192.0.2.44')?.filter, 'userName eq "\ufffd"');
+    } finally {
+      await roster.close();
+    }
+  });
+
   test('a SCIM request still succeeds when its activity cannot be written, and the failure is logged', async () => {
     const roster = await startTestApp({ database });
     const lines: string[] = [];
