@@ -19,6 +19,8 @@ export interface Config {
   readonly logLevel: LogLevel;
   /** The largest request body accepted, in bytes. */
   readonly maxBodySize: number;
+  /** Days the provisioning activity (the SCIM requests of the IdP) is kept. */
+  readonly activityRetentionDays: number;
 }
 
 /** A configuration value that cannot be used; the message names the variable and what it expects. */
@@ -42,7 +44,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const database = Object.freeze(parseDatabase(env));
   const logLevel = parseLogLevel(value(env, 'ROSTER_LOG_LEVEL') ?? 'info');
   const maxBodySize = parseBodySize(value(env, 'ROSTER_MAX_BODY_SIZE'));
-  return Object.freeze({ port, host, baseUrl, database, logLevel, maxBodySize });
+  const activityRetentionDays = parseRetentionDays(value(env, 'ROSTER_ACTIVITY_RETENTION_DAYS'));
+  return Object.freeze({ port, host, baseUrl, database, logLevel, maxBodySize, activityRetentionDays });
 }
 
 /** An empty variable counts as unset: compose files and CI often define `VAR=` to mean "default". */
@@ -195,6 +198,22 @@ function parseBodySize(raw: string | undefined): number {
     );
   }
   return size;
+}
+
+const DEFAULT_RETENTION_DAYS = 30;
+// Ten years: beyond that the value is surely a mistake (milliseconds, a date).
+const MAX_RETENTION_DAYS = 3650;
+
+function parseRetentionDays(raw: string | undefined): number {
+  if (raw === undefined) return DEFAULT_RETENTION_DAYS;
+  const days = /^\d{1,5}$/.test(raw) ? Number(raw) : NaN;
+  if (!(days >= 1 && days <= MAX_RETENTION_DAYS)) {
+    throw new ConfigError(
+      'ROSTER_ACTIVITY_RETENTION_DAYS',
+      `ROSTER_ACTIVITY_RETENTION_DAYS must be a whole number of days from 1 to ${MAX_RETENTION_DAYS} (got "${raw}")`,
+    );
+  }
+  return days;
 }
 
 /** Hides a password in a URL-like value, since error messages end up in logs. */

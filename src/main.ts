@@ -5,8 +5,12 @@
 import { firstStartMessage } from './cli/first-start.ts';
 import type { Config } from './config.ts';
 import { buildApp } from './http/app.ts';
+import { runPeriodically } from './periodic.ts';
 import { createServices } from './services.ts';
 import { describeLocation, openStore } from './store/index.ts';
+
+/** How often each instance deletes the provisioning activity past its retention. */
+const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
 
 /** Runs the server until SIGTERM or SIGINT, then shuts down gracefully. */
 export async function serve(config: Config): Promise<void> {
@@ -15,6 +19,15 @@ export async function serve(config: Config): Promise<void> {
   // Of several instances starting on a new database, exactly one creates and prints it.
   const issued = await services.administrators.ensureAdministrator();
   const app = await buildApp({ services, baseUrl: config.baseUrl, logger: { level: config.logLevel }, maxBodySize: config.maxBodySize });
+  // Every instance runs the clean-up: deleting expired rows in batches is idempotent.
+  const retention = runPeriodically(async () => {
+    try {
+      const deleted = await services.activity.purge(config.activityRetentionDays);
+      if (deleted > 0) app.log.info({ deleted, retentionDays: config.activityRetentionDays }, 'deleted provisioning activity older than the retention period');
+    } catch (error) {
+      app.log.warn({ err: error }, 'the provisioning activity clean-up failed; it runs again within the hour');
+    }
+  }, RETENTION_INTERVAL_MS);
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -24,6 +37,7 @@ export async function serve(config: Config): Promise<void> {
     try {
       // close() stops accepting connections and waits for requests in flight.
       await app.close();
+      await retention.stop();
       await store.close();
       app.log.info('stopped cleanly');
       process.exitCode = 0;

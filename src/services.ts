@@ -8,6 +8,7 @@ import { createSessions, type SessionPolicy, type Sessions } from './auth/sessio
 import { createTokenService, type TokenService } from './auth/tokens.ts';
 import { createSignIn, type SignIn } from './directory/sign-in.ts';
 import { createAccess, type Access } from './directory/access.ts';
+import { createProvisioningActivity, type ProvisioningActivity } from './directory/activity.ts';
 import { createAccounts, type Accounts } from './directory/accounts.ts';
 import { createAdministrators, type Administrators } from './directory/administrators.ts';
 import { createAuditLog, type AuditLog } from './directory/audit-log.ts';
@@ -44,6 +45,8 @@ export interface Services {
   /** The groups that count for a user's access: every access decision asks here. */
   readonly access: Access;
   readonly auditLog: AuditLog;
+  /** The SCIM requests the identity provider made, kept for the retention period. */
+  readonly activity: ProvisioningActivity;
 }
 
 export interface ServiceOptions {
@@ -78,5 +81,6 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
     memberships: createMembershipManagement(store),
     access: createAccess(store),
     auditLog: createAuditLog(store),
+    activity: createProvisioningActivity(store),
   };
 }

@@ -27,6 +27,7 @@ describe('loadConfig', () => {
       database: { kind: 'sqlite', path: resolve(process.cwd(), 'data/roster.db') },
       logLevel: 'info',
       maxBodySize: 20 * 1024 * 1024,
+      activityRetentionDays: 30,
     });
   });
 
@@ -59,6 +60,14 @@ describe('loadConfig', () => {
     assert.equal(loadConfig({ ROSTER_MAX_BODY_SIZE: '256MiB' }).maxBodySize, 256 * 1024 * 1024);
     for (const bad of ['20', '65535', '257MiB', '20MB', '1GiB', '1.5MiB', '-1', 'lots', '0x100000']) {
       refuses({ ROSTER_MAX_BODY_SIZE: bad }, 'ROSTER_MAX_BODY_SIZE', new RegExp(`from 64 KiB to 256 MiB, in bytes or with a KiB or MiB suffix, e\\.g\\. 32MiB \\(got "${bad.replace('.', '\\.')}"\\)`));
+    }
+  });
+
+  test('ROSTER_ACTIVITY_RETENTION_DAYS takes whole days from 1 to 3650', () => {
+    assert.equal(loadConfig({ ROSTER_ACTIVITY_RETENTION_DAYS: '7' }).activityRetentionDays, 7);
+    assert.equal(loadConfig({ ROSTER_ACTIVITY_RETENTION_DAYS: '3650' }).activityRetentionDays, 3650);
+    for (const bad of ['0', '3651', '1.5', '-1', '30d', 'forever']) {
+      refuses({ ROSTER_ACTIVITY_RETENTION_DAYS: bad }, 'ROSTER_ACTIVITY_RETENTION_DAYS', new RegExp(`from 1 to 3650 \\(got "${bad.replace('.', '\\.')}"\\)`));
     }
   });
 

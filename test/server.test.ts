@@ -71,3 +71,52 @@ test('ROSTER_MAX_BODY_SIZE sets the largest body the server accepts: one byte ov
     rmSync(directory, { recursive: true, force: true });
   }
 });
+
+test('roster serve deletes provisioning activity past ROSTER_ACTIVITY_RETENTION_DAYS, and writes the last requests before it exits', async () => {
+  const directory = mkdtempSync(join(tmpdir(), 'roster-serve-'));
+  const path = join(directory, 'roster.db');
+  const request = (days: number, name: string) => ({
+    at: new Date(Date.now() - days * 86_400_000),
+    method: 'GET',
+    path: `/api/scim/v2/Users/${name}`,
+    query: '',
+    filter: undefined,
+    status: 200,
+    durationMs: 1,
+    token: { id: 'token-id', name: 'okta', login: 'admin' },
+    source: '192.0.2.1',
+    failure: null,
+  });
+  let store = await openStore({ kind: 'sqlite', path });
+  let token: string;
+  try {
+    const services = createServices(store);
+    await services.activity.record([request(8, 'old'), request(6, 'recent')]);
+    await services.administrators.ensureAdministrator();
+    const admin = await services.accounts.findByLogin('admin');
+    assert.ok(admin);
+    token = (await services.tokens.create('idp', { kind: 'cli' }, admin.id)).token;
+  } finally {
+    await store.close();
+  }
+  const instance = await startInstance(`sqlite:${path}`, { ROSTER_ACTIVITY_RETENTION_DAYS: '7' });
+  try {
+    await waitHealthy(instance);
+    // SCIM is off: a 403, recorded all the same, and written before the process exits.
+    assert.equal((await fetch(`${instance.base}/api/scim/v2/Users`, { headers: { authorization: `Bearer ${token}` } })).status, 403);
+    assert.equal(await stop(instance), 0, instance.output);
+    store = await openStore({ kind: 'sqlite', path });
+    try {
+      const { requests } = await createServices(store).activity.list({ failuresOnly: false, limit: 10, offset: 0 });
+      assert.deepEqual(requests.map((entry) => [entry.path, entry.status]), [
+        ['/api/scim/v2/Users', 403],
+        ['/api/scim/v2/Users/recent', 200],
+      ]);
+    } finally {
+      await store.close();
+    }
+  } finally {
+    if (instance.process.exitCode === null) instance.process.kill('SIGKILL');
+    rmSync(directory, { recursive: true, force: true });
+  }
+});

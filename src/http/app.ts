@@ -6,6 +6,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, 
 import { ScimError, badRequest } from '../scim/errors.ts';
 import type { Services } from '../services.ts';
 import { ping } from '../store/index.ts';
+import { createActivityRecorder, type ActivityRecorder } from './activity.ts';
 import { adminApi } from './routes/api/index.ts';
 import { sessionApi } from './routes/api/session-api.ts';
 import { samlRoutes } from './routes/saml/index.ts';
@@ -13,6 +14,18 @@ import { scimEndpoint } from './routes/scim/index.ts';
 import { apiErrorHandler, scimErrorHandler } from './errors.ts';
 import { DEFAULT_BODY_LIMIT, MAX_JSON_DEPTH, checkStorableText, decodeJsonBody, jsonTooDeep } from './input.ts';
 import { SCIM_PREFIX, apiOfPath, routedPath } from './routing.ts';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The provisioning activity's writer: `settle()` waits until what was answered is stored. */
+    scimActivity: ActivityRecorder;
+  }
+}
+
+/** Whether a request belongs to the SCIM API, on the path the router read. */
+function isScimRequest(request: FastifyRequest): boolean {
+  return apiOfPath(request.routeOptions.url ?? routedPath(request.url)) === 'scim';
+}
 
 export interface AppOptions {
   readonly services: Services;
@@ -45,10 +58,25 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // handler sees it (nor any hook): answer in the shape of the API the path belongs to.
     frameworkErrors: (error, request, reply) => {
       noSniff(reply);
-      return unroutedError(error, request, reply);
+      const answered = unroutedError(error, request, reply);
+      // No hook runs for these requests: record them here.
+      if (isScimRequest(request)) recorder.observe(request, reply);
+      return answered;
     },
   });
+  const recorder = createActivityRecorder(options.services.activity, app.log);
+  app.decorate('scimActivity', recorder);
   app.decorateRequest('actor', null as never);
+  app.decorateRequest('bearer', null);
+  app.decorateRequest('scimFailure', null);
+  // After the response is sent, so that recording never delays nor fails a SCIM request.
+  app.addHook('onResponse', async (request, reply) => {
+    if (isScimRequest(request)) recorder.observe(request, reply);
+  });
+  // Fastify closes after the requests in flight; their activity is written before the store closes.
+  app.addHook('onClose', async () => {
+    await recorder.settle();
+  });
   app.addHook('onSend', async (_request, reply) => {
     noSniff(reply);
   });

@@ -1,6 +1,7 @@
 /** Bearer-token authentication shared by the SCIM and admin APIs: only active administrators' tokens pass. */
 import type { FastifyRequest } from 'fastify';
 import type { TokenInfo, TokenService } from '../auth/tokens.ts';
+import type { RequestToken } from '../directory/activity.ts';
 import type { Actor } from '../directory/audit.ts';
 import { ScimError } from '../scim/errors.ts';
 
@@ -8,6 +9,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Who is making the request; set by the authentication hook. */
     actor: Actor;
+    /** The bearer token once verified, even when its user may not call the API; else null. */
+    bearer: RequestToken | null;
   }
 }
 
@@ -37,6 +40,7 @@ export async function authenticate(request: FastifyRequest, tokens: TokenService
     throw new ScimError(401, undefined, 'The bearer token is not valid: it is unknown or has been revoked.');
   }
   const { token, owner } = verified;
+  request.bearer = { id: token.id, name: token.name, login: owner?.login ?? null };
   if (owner === null || !owner.admin) throw new ScimError(403, undefined, INSUFFICIENT_PRIVILEGES);
   request.actor = { kind: 'token', name: token.name, userId: owner.id, login: owner.login };
   return token;

@@ -98,6 +98,8 @@ export function describeScimError(error: unknown, request: FastifyRequest): { st
 export function scimErrorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const { status, body } = describeScimError(error, request);
   if (status === 401) reply.header('WWW-Authenticate', 'Bearer realm="Roster SCIM"');
+  // For the provisioning activity (http/activity.ts), which records what the IdP was told.
+  request.scimFailure = { scimType: body.scimType, detail: body.detail };
   return reply.code(status).type(SCIM_CONTENT_TYPE).send(body);
 }
 

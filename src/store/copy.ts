@@ -42,6 +42,8 @@ export const COPIED_TABLES: readonly TableSpec[] = [
   { name: 'saml_requests', key: ['id'] },
   { name: 'saml_assertions', key: ['id'] },
   { name: 'saml_sign_in_attempts', key: ['login_key'] },
+  { name: 'scim_activity', key: ['id'], serial: 'id' },
+  { name: 'scim_activity_budgets', key: ['minute'] },
 ];
 
 // Rows per page: small enough for SQLite's bound-parameter limit with every column bound.

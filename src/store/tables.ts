@@ -140,6 +140,40 @@ export interface AuditBudgetsTable {
   summary_seq: number | null;
 }
 
+export interface ScimActivityTable {
+  id: Generated<number>;
+  /** When the request arrived, ISO 8601 UTC. */
+  at: string;
+  method: string;
+  /** The path as the router read it, without the query string. */
+  path: string;
+  /** The request's `filter` query parameter, shortened; the only part of the query kept. */
+  filter: string | null;
+  status: number;
+  duration_ms: number;
+  /** The bearer token, once verified (even when its user may not call SCIM). */
+  token_id: string | null;
+  token_name: string | null;
+  /** Login of the token's user. */
+  token_user: string | null;
+  /** The client address. */
+  source: string | null;
+  /** For failures: the SCIM error's scimType and detail, shortened. */
+  scim_type: string | null;
+  detail: string | null;
+  /** Requests the row stands for: more than 1 only for folded unauthenticated requests. */
+  request_count: number;
+  /** Unauthenticated rows: `<minute> <source>` or `<minute> *`; null otherwise. */
+  fold_key: string | null;
+}
+
+export interface ScimActivityBudgetsTable {
+  /** The minute counted, `YYYY-MM-DDTHH:MMZ`. */
+  minute: string;
+  /** Sources of unauthenticated requests given a row of their own in that minute. */
+  sources: number;
+}
+
 export interface Database {
   users: UsersTable;
   scim_users: ScimUsersTable;
@@ -156,4 +190,6 @@ export interface Database {
   saml_requests: SamlRequestsTable;
   saml_assertions: SamlAssertionsTable;
   saml_sign_in_attempts: SamlSignInAttemptsTable;
+  scim_activity: ScimActivityTable;
+  scim_activity_budgets: ScimActivityBudgetsTable;
 }

@@ -121,6 +121,8 @@ export async function startTestApp(options: { scim?: boolean; saml?: boolean; da
         },
         ...(body !== undefined ? { payload: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
       });
+      // The provisioning activity is written after the response: wait, so tests can read it.
+      await app.scimActivity.settle();
       let parsed: unknown;
       try {
         parsed = raw.body === '' ? undefined : JSON.parse(raw.body);

@@ -6,6 +6,7 @@ import { apiErrorHandler } from '../../errors.ts';
 import { auditLogRoutes } from './audit-logs.ts';
 import { groupMembershipRoutes } from './group-memberships.ts';
 import { groupRoutes } from './groups.ts';
+import { provisioningActivityRoutes } from './provisioning-activity.ts';
 import { scimManagementRoutes } from './scim-management.ts';
 import { userRoutes } from './users.ts';
 
@@ -21,4 +22,5 @@ export async function adminApi(app: FastifyInstance, options: { services: Servic
   groupRoutes(app, services.groupManagement);
   groupMembershipRoutes(app, services.memberships);
   auditLogRoutes(app, services.auditLog);
+  provisioningActivityRoutes(app, services.activity);
 }
