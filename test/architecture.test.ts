@@ -148,6 +148,11 @@ describe('architecture', () => {
     assert.deepEqual(adminRouteProblems({ method: 'GET', url: '/api/v2/widgets', schema: { response } }), ['it has no operationId']);
     assert.deepEqual(adminRouteProblems({ method: 'GET', url: '/api/v2/widgets', schema: { operationId: 'w' } }), ['it describes no success response (schema.response)']);
     assert.deepEqual(adminRouteProblems({ method: 'POST', url: '/api/v2/widgets', schema: { operationId: 'w', body: strictObject({ name: { type: 'string' } }), response } }), []);
+    const checkedElsewhere = strictObject({ definition: { type: 'object', additionalProperties: true, description: 'checked by scim/' } });
+    assert.deepEqual(adminRouteProblems({ method: 'POST', url: '/api/v2/widgets', schema: { operationId: 'w', body: checkedElsewhere, response } }), [], 'open on purpose');
+    assert.deepEqual(adminRouteProblems({ method: 'POST', url: '/api/v2/widgets', schema: { operationId: 'w', body: { type: 'object', additionalProperties: true }, response } }), [
+      'body accepts unknown fields: give it additionalProperties: false (strictObject() does)',
+    ], 'the body itself never');
     assert.deepEqual(adminRouteProblems({ method: 'POST', url: '/api/scim/v2/Widgets' }), [], 'SCIM keeps its own validation');
     assert.deepEqual(adminRouteProblems({ method: 'POST', url: '/saml/widgets' }), []);
 

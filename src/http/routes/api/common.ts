@@ -23,7 +23,9 @@
  * ```
  *
  * - POST, PUT and PATCH need a `body` schema whose objects all say `additionalProperties:
- *   false` (`strictObject` does): an unknown field is then a 400 naming it, never dropped. A
+ *   false` (`strictObject` does): an unknown field is then a 400 naming it, never dropped.
+ *   A nested object whose fields another layer checks may say `additionalProperties: true`
+ *   instead, explicitly (then that layer must refuse what it does not know). A
  *   route that takes no body but is a POST says `body: NO_BODY`. A PUT or PATCH accepts every
  *   field its GET answer returns, so that an answer can be sent back (read-only fields: accept
  *   them when they hold the current value, refuse them otherwise; document which).
@@ -224,13 +226,20 @@ export interface RouteDeclaration {
 
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
-/** The object schemas within `schema` that accept properties they do not list, as JSON paths. */
+/**
+ * The object schemas within a body schema that may accept properties they do not list, as JSON
+ * paths. The body itself must refuse them; a nested object may be open only on purpose, saying
+ * `additionalProperties: true` (or a schema for the values of a map), for values that another
+ * layer checks field by field (a SCIM schema definition, checked by scim/).
+ */
 function openObjects(schema: unknown, path: string): string[] {
   if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) return [];
   const node = schema as JsonSchema;
   const found: string[] = [];
   const types = Array.isArray(node['type']) ? node['type'] : [node['type']];
-  if ((types.includes('object') || node['properties'] !== undefined) && node['additionalProperties'] !== false) found.push(path);
+  const isObject = types.includes('object') || node['properties'] !== undefined;
+  const refusesUnknown = node['additionalProperties'] === false || (path !== 'body' && node['additionalProperties'] !== undefined);
+  if (isObject && !refusesUnknown) found.push(path);
   const properties = (node['properties'] ?? {}) as Record<string, unknown>;
   for (const [name, child] of Object.entries(properties)) found.push(...openObjects(child, `${path}.${name}`));
   found.push(...openObjects(node['items'], `${path}[]`));
