@@ -27,7 +27,9 @@ function text(query: Readonly<Record<string, unknown>>, name: string): string | 
   return raw;
 }
 
-const TARGET_TYPES = ['user', 'group', 'membership', 'token', 'setting'];
+/** What an audit entry may be about; the filter accepts these alone. */
+export const AUDIT_TARGET_TYPES = ['user', 'group', 'membership', 'token', 'setting'] as const;
+const TARGET_TYPES: readonly string[] = AUDIT_TARGET_TYPES;
 
 /** An ISO 8601 instant, normalised to the stored form (UTC, milliseconds) so that text comparison is time comparison. */
 function instant(query: Readonly<Record<string, unknown>>, name: 'from' | 'to'): string | undefined {

@@ -7,13 +7,16 @@ import { ScimError, badRequest } from '../scim/errors.ts';
 import type { Services } from '../services.ts';
 import { ping } from '../store/index.ts';
 import { createActivityRecorder, type ActivityRecorder } from './activity.ts';
+import { apiDocsRoute, registerApiDocs } from './api-docs.ts';
 import { adminApi } from './routes/api/index.ts';
+import { COMMON_SCHEMAS, addSchemas, enforceAdminRoutePattern } from './routes/api/common.ts';
 import { sessionApi } from './routes/api/session-api.ts';
 import { samlRoutes } from './routes/saml/index.ts';
 import { scimEndpoint } from './routes/scim/index.ts';
 import { apiErrorHandler, scimErrorHandler } from './errors.ts';
 import { DEFAULT_BODY_LIMIT, MAX_JSON_DEPTH, checkStorableText, decodeJsonBody, jsonTooDeep } from './input.ts';
 import { SCIM_PREFIX, apiOfPath, routedPath } from './routing.ts';
+import { AJV_OPTIONS, coerceQuery, schemaErrorFormatter } from './validation.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -54,6 +57,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     bodyLimit: options.maxBodySize ?? DEFAULT_BODY_LIMIT,
     // IdPs put spaces as `+` and percent-encode filters; Fastify's default parser handles both.
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 500 },
+    // Route schemas refuse unknown fields and wrong types instead of dropping or converting them,
+    // and their failures read as the admin API's messages (validation.ts).
+    ajv: AJV_OPTIONS,
+    schemaErrorFormatter,
     // A malformed percent-encoding or an over-long id fails before routing, so no scope's error
     // handler sees it (nor any hook): answer in the shape of the API the path belongs to.
     frameworkErrors: (error, request, reply) => {
@@ -77,6 +84,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.addHook('onClose', async () => {
     await recorder.settle();
   });
+  enforceAdminRoutePattern(app);
+  await registerApiDocs(app, options.baseUrl);
+  addSchemas(app, COMMON_SCHEMAS);
   app.addHook('onSend', async (_request, reply) => {
     noSniff(reply);
   });
@@ -120,6 +130,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     for (const [name, value] of Object.entries((request.params ?? {}) as Record<string, unknown>)) checkStorableText(value, `The ${name} in the URL`);
     for (const [name, value] of Object.entries((request.query ?? {}) as Record<string, unknown>)) checkStorableText(value, `Query parameter ${name}`);
     if (request.routeOptions.config.checksBodyText !== true) checkStorableText(request.body, 'The request body');
+    coerceQuery(request);
   });
 
   app.get('/healthz', async (_request, reply) => {
@@ -135,5 +146,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(sessionApi, { services: options.services });
   await app.register(adminApi, { services: options.services });
   await app.register(samlRoutes, { services: options.services });
+  // After the routes it describes: the document is generated from them (api-docs.ts).
+  await apiDocsRoute(app);
   return app;
 }

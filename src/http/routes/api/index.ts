@@ -1,14 +1,16 @@
 /** Roster's own admin API: administrators' bearer tokens and SonarQube-shaped `{"message"}` errors. */
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../../services.ts';
+import { describeRoutes } from '../../api-docs.ts';
 import { authenticate } from '../../auth.ts';
 import { apiErrorHandler } from '../../errors.ts';
-import { auditLogRoutes } from './audit-logs.ts';
-import { groupMembershipRoutes } from './group-memberships.ts';
-import { groupRoutes } from './groups.ts';
-import { provisioningActivityRoutes } from './provisioning-activity.ts';
-import { scimManagementRoutes } from './scim-management.ts';
-import { userRoutes } from './users.ts';
+import { AUDIT_LOG_ENTRY, auditLogRoutes } from './audit-logs.ts';
+import { addSchemas } from './common.ts';
+import { GROUP_MEMBERSHIP, groupMembershipRoutes } from './group-memberships.ts';
+import { GROUP, groupRoutes } from './groups.ts';
+import { ACTIVITY_ENTRY, provisioningActivityRoutes } from './provisioning-activity.ts';
+import { SCIM_STATUS, scimManagementRoutes } from './scim-management.ts';
+import { USER, userRoutes } from './users.ts';
 
 /** Registers the admin API on a Fastify scope. */
 export async function adminApi(app: FastifyInstance, options: { services: Services }): Promise<void> {
@@ -17,6 +19,8 @@ export async function adminApi(app: FastifyInstance, options: { services: Servic
   app.addHook('onRequest', async (request) => {
     await authenticate(request, services.tokens);
   });
+  describeRoutes(app, 'token');
+  addSchemas(app, [USER, GROUP, GROUP_MEMBERSHIP, AUDIT_LOG_ENTRY, SCIM_STATUS, ACTIVITY_ENTRY]);
   scimManagementRoutes(app, services);
   userRoutes(app, services.accounts);
   groupRoutes(app, services.groupManagement);
