@@ -41,7 +41,7 @@ export interface Services {
   /** Groups as administrators manage them (admin API, CLI). */
   readonly groupManagement: GroupManagement;
   readonly memberships: MembershipManagement;
-  /** The groups that count for a user's access: every access decision asks here. */
+  /** The groups that count for a user's access, and whether a user is an administrator: every access decision asks here. */
   readonly access: Access;
   readonly auditLog: AuditLog;
 }
@@ -50,6 +50,8 @@ export interface ServiceOptions {
   /** The public URL of this instance (ACS URL, entity ID, Secure cookies); see config.ts. */
   readonly baseUrl?: string;
   readonly sessionPolicy?: SessionPolicy;
+  /** The group whose members are administrators (ROSTER_ADMIN_GROUP); DEFAULT_ADMIN_GROUP when unset. */
+  readonly adminGroup?: string;
 }
 
 /** Builds every service over one store. */
@@ -58,6 +60,7 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
   const settings = createSettings(store);
   const saml = createSamlConfigService(settings);
   const provisioning = createProvisioning(store, settings);
+  const access = createAccess(store, options.adminGroup !== undefined ? { adminGroup: options.adminGroup } : {});
   return {
     store,
     tokens: createTokenService(store),
@@ -72,11 +75,11 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
     }),
     signIn: createSignIn(store, provisioning, () => saml.get()),
     accounts: createAccounts(store),
-    administrators: createAdministrators(store),
+    administrators: createAdministrators(store, access),
     passwordCheck: createPasswordCheck(store),
     groupManagement: createGroupManagement(store),
     memberships: createMembershipManagement(store),
-    access: createAccess(store),
+    access,
     auditLog: createAuditLog(store),
   };
 }

@@ -38,7 +38,6 @@ export interface UserProfile {
   readonly active: boolean;
   readonly local: boolean;
   readonly managed: boolean;
-  readonly admin: boolean;
   readonly lastConnectionAt: string | null;
 }
 
@@ -51,7 +50,6 @@ function profileOf(user: StoredUser): UserProfile {
     active: user.active,
     local: user.local,
     managed: user.scimId !== null,
-    admin: user.admin,
     lastConnectionAt: user.lastConnectionAt,
   };
 }

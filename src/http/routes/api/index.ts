@@ -1,7 +1,10 @@
-/** Roster's own admin API: administrators' bearer tokens and SonarQube-shaped `{"message"}` errors. */
+/**
+ * Roster's own admin API: administrators' bearer tokens (or an administrator's browser session
+ * with its CSRF token, for the console's scripts) and SonarQube-shaped `{"message"}` errors.
+ */
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../../services.ts';
-import { authenticate } from '../../auth.ts';
+import { authenticateAdmin } from '../../session-auth.ts';
 import { apiErrorHandler } from '../../errors.ts';
 import { auditLogRoutes } from './audit-logs.ts';
 import { groupMembershipRoutes } from './group-memberships.ts';
@@ -14,7 +17,7 @@ export async function adminApi(app: FastifyInstance, options: { services: Servic
   const { services } = options;
   app.setErrorHandler(apiErrorHandler);
   app.addHook('onRequest', async (request) => {
-    await authenticate(request, services.tokens);
+    await authenticateAdmin(request, services);
   });
   scimManagementRoutes(app, services);
   userRoutes(app, services.accounts);
