@@ -15,6 +15,7 @@ import { createGroupManagement, type GroupManagement } from './directory/group-m
 import { createGroupDirectory, type GroupDirectory } from './directory/groups.ts';
 import { createMembershipManagement, type MembershipManagement } from './directory/memberships.ts';
 import { createPasswordCheck, type PasswordCheck } from './directory/password-check.ts';
+import { createPasswordSignIn, type PasswordSignIn } from './directory/password-sign-in.ts';
 import { createProvisioning, type Provisioning } from './directory/provisioning.ts';
 import { createSettings } from './directory/settings.ts';
 import { createUserDirectory, type UserDirectory } from './directory/users.ts';
@@ -43,6 +44,8 @@ export interface Services {
   readonly memberships: MembershipManagement;
   /** The groups that count for a user's access, and whether a user is an administrator: every access decision asks here. */
   readonly access: Access;
+  /** Password sign-in of local accounts, with its backoff and audit trail. */
+  readonly passwordSignIn: PasswordSignIn;
   readonly auditLog: AuditLog;
 }
 
@@ -60,6 +63,7 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
   const settings = createSettings(store);
   const saml = createSamlConfigService(settings);
   const provisioning = createProvisioning(store, settings);
+  const passwordCheck = createPasswordCheck(store);
   const access = createAccess(store, options.adminGroup !== undefined ? { adminGroup: options.adminGroup } : {});
   return {
     store,
@@ -76,7 +80,8 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
     signIn: createSignIn(store, provisioning, () => saml.get()),
     accounts: createAccounts(store),
     administrators: createAdministrators(store, access),
-    passwordCheck: createPasswordCheck(store),
+    passwordCheck,
+    passwordSignIn: createPasswordSignIn(store, passwordCheck, () => saml.get()),
     groupManagement: createGroupManagement(store),
     memberships: createMembershipManagement(store),
     access,

@@ -8,6 +8,7 @@ import type { Services } from '../services.ts';
 import { ping } from '../store/index.ts';
 import { adminApi } from './routes/api/index.ts';
 import { sessionApi } from './routes/api/session-api.ts';
+import { consoleRoutes, notFoundPage } from './console/index.ts';
 import { samlRoutes } from './routes/saml/index.ts';
 import { scimEndpoint } from './routes/scim/index.ts';
 import { apiErrorHandler, scimErrorHandler } from './errors.ts';
@@ -34,6 +35,12 @@ function noSniff(reply: FastifyReply): void {
   reply.header('x-content-type-options', 'nosniff');
 }
 
+/** A browser navigating (GET, accepting HTML) to a path outside the APIs. */
+function wantsPage(request: FastifyRequest): boolean {
+  const accept = request.headers.accept;
+  return request.method === 'GET' && typeof accept === 'string' && accept.includes('text/html') && apiOfPath(routedPath(request.url)) === 'other';
+}
+
 /** Creates the application with every route registered; call `ready()` or `listen()` next. */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
@@ -53,7 +60,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     noSniff(reply);
   });
   // The scopes' own 404 handlers only see their prefix spelled exactly; `//api/scim/v2/Nope` lands here.
-  app.setNotFoundHandler((request, reply) => unroutedError(new ScimError(404, undefined, `There is no endpoint ${request.method} ${request.url}.`), request, reply));
+  // A browser asking for a page outside the APIs gets the console's HTML 404.
+  app.setNotFoundHandler((request, reply) => {
+    if (wantsPage(request)) return notFoundPage(request, reply);
+    return unroutedError(new ScimError(404, undefined, `There is no endpoint ${request.method} ${request.url}.`), request, reply);
+  });
 
   // SCIM bodies come as application/scim+json or application/json, with or without charset.
   // Okta sends a JSON content type on DELETE with no body: an empty body is "no body".
@@ -107,5 +118,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(sessionApi, { services: options.services });
   await app.register(adminApi, { services: options.services });
   await app.register(samlRoutes, { services: options.services });
+  await app.register(consoleRoutes, { services: options.services, baseUrl: options.baseUrl });
   return app;
 }

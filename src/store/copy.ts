@@ -41,6 +41,7 @@ export const COPIED_TABLES: readonly TableSpec[] = [
   { name: 'saml_requests', key: ['id'] },
   { name: 'saml_assertions', key: ['id'] },
   { name: 'saml_sign_in_attempts', key: ['login_key'] },
+  { name: 'password_backoff', key: ['key'] },
 ];
 
 // Rows per page: small enough for SQLite's bound-parameter limit with every column bound.

@@ -130,6 +130,13 @@ export interface AuditBudgetsTable {
   summary_seq: number | null;
 }
 
+export interface PasswordBackoffTable {
+  /** SHA-256 hex of what is counted: `login:<lower-cased login>` or `source:<client address>`. */
+  key: string;
+  /** When the key has its whole allowance again (ISO 8601). */
+  free_at: string;
+}
+
 export interface Database {
   users: UsersTable;
   scim_users: ScimUsersTable;
@@ -145,4 +152,5 @@ export interface Database {
   saml_requests: SamlRequestsTable;
   saml_assertions: SamlAssertionsTable;
   saml_sign_in_attempts: SamlSignInAttemptsTable;
+  password_backoff: PasswordBackoffTable;
 }
