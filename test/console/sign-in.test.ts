@@ -111,6 +111,16 @@ eachDatabase('the console\'s sign-in', (database) => {
       assert.equal(response.statusCode, 302);
       assert.equal(response.headers.location, '/admin');
     });
+
+    test('a return path to the sign-in pages themselves leads to /, so that no redirect goes round in circles', async () => {
+      const session = await sessionFor(app, app.adminId);
+      for (const returnTo of ['/sessions/new', '/sessions/new?returnTo=%2Fsessions%2Fnew', '/sessions']) {
+        const response = await getPage(app, `/sessions/new?returnTo=${encodeURIComponent(returnTo)}`, session);
+        assert.equal(response.headers.location, '/', returnTo);
+      }
+      const form = await getPage(app, '/sessions/new?returnTo=%2Fsessions%2Fnew');
+      assert.doesNotMatch(form.body, /name="returnTo"/);
+    });
   });
 
   describe('POST /sessions (password)', () => {

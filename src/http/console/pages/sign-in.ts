@@ -28,10 +28,20 @@ const NOTICES = {
   'session-ended': { tone: 'info', text: 'Your session has ended. Sign in again to continue.' },
 } as const;
 
+/**
+ * Where to go after signing in: `raw` when it is a path on this server (checked as /saml/login
+ * checks it), but never back to the sign-in pages themselves, which would send a signed-in
+ * browser round in circles; undefined means `/`.
+ */
+function returnPath(raw: string | undefined): string | undefined {
+  const path = raw === undefined || raw === '' ? undefined : localPath(raw);
+  return path === undefined || path === '/' || /^\/sessions(?:[/?#]|$)/.test(path) ? undefined : path;
+}
+
 /** The sign-in page's URL that comes back to `path` afterwards. */
 export function signInUrl(returnTo?: string): string {
-  const path = returnTo === undefined ? undefined : localPath(returnTo);
-  return path === undefined || path === '/' ? SIGN_IN_PATH : hrefWith(SIGN_IN_PATH, {}, { returnTo: path });
+  const path = returnPath(returnTo);
+  return path === undefined ? SIGN_IN_PATH : hrefWith(SIGN_IN_PATH, {}, { returnTo: path });
 }
 
 interface FormState {
@@ -53,15 +63,13 @@ export function signInPages(app: FastifyInstance, context: ConsoleContext): void
   }
 
   app.get<{ Querystring: Query }>(SIGN_IN_PATH, { config: { access: 'anonymous' } }, async (request, reply) => {
-    const raw = queryValue(request.query, 'returnTo');
-    const returnTo = raw === undefined ? undefined : localPath(raw);
+    const returnTo = returnPath(queryValue(request.query, 'returnTo'));
     if (request.viewer !== null) return reply.redirect(returnTo ?? '/', 302);
     return renderForm(request, reply, { status: 200, returnTo });
   });
 
   app.post('/sessions', { config: { access: 'anonymous' } }, async (request, reply) => {
-    const rawReturn = formValue(request, 'returnTo');
-    const returnTo = rawReturn === undefined || rawReturn === '' ? undefined : localPath(rawReturn);
+    const returnTo = returnPath(formValue(request, 'returnTo'));
     const login = (formValue(request, 'login') ?? '').trim();
     const password = formValue(request, 'password') ?? '';
     if (login === '' || password === '') {
