@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { DEFAULT_ADMIN_GROUP } from './directory/access.ts';
 import { DEFAULT_BODY_LIMIT, formatBytes } from './http/input.ts';
 import type { DatabaseLocation, PostgresTls } from './store/index.ts';
 
@@ -21,6 +22,8 @@ export interface Config {
   readonly maxBodySize: number;
   /** Days the provisioning activity (the SCIM requests of the IdP) is kept. */
   readonly activityRetentionDays: number;
+  /** The group whose members are administrators, besides users flagged admin (ROSTER_ADMIN_GROUP). */
+  readonly adminGroup: string;
 }
 
 /** A configuration value that cannot be used; the message names the variable and what it expects. */
@@ -45,7 +48,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const logLevel = parseLogLevel(value(env, 'ROSTER_LOG_LEVEL') ?? 'info');
   const maxBodySize = parseBodySize(value(env, 'ROSTER_MAX_BODY_SIZE'));
   const activityRetentionDays = parseRetentionDays(value(env, 'ROSTER_ACTIVITY_RETENTION_DAYS'));
-  return Object.freeze({ port, host, baseUrl, database, logLevel, maxBodySize, activityRetentionDays });
+  const adminGroup = parseAdminGroup(value(env, 'ROSTER_ADMIN_GROUP'));
+  return Object.freeze({ port, host, baseUrl, database, logLevel, maxBodySize, activityRetentionDays, adminGroup });
 }
 
 /** An empty variable counts as unset: compose files and CI often define `VAR=` to mean "default". */
@@ -214,6 +218,18 @@ function parseRetentionDays(raw: string | undefined): number {
     );
   }
   return days;
+}
+
+/** A group name can be at most this long (the admin API's limit). */
+const MAX_GROUP_NAME = 255;
+
+function parseAdminGroup(raw: string | undefined): string {
+  if (raw === undefined) return DEFAULT_ADMIN_GROUP;
+  // A name no group can have would silently make nobody an administrator through a group.
+  if (raw.length > MAX_GROUP_NAME || /\p{Cc}/u.test(raw)) {
+    throw new ConfigError('ROSTER_ADMIN_GROUP', `ROSTER_ADMIN_GROUP must be a group name of at most ${MAX_GROUP_NAME} characters without control characters (got "${raw.slice(0, 40)}${raw.length > 40 ? '…' : ''}")`);
+  }
+  return raw;
 }
 
 /** Hides a password in a URL-like value, since error messages end up in logs. */

@@ -15,7 +15,7 @@ const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
 /** Runs the server until SIGTERM or SIGINT, then shuts down gracefully. */
 export async function serve(config: Config): Promise<void> {
   const store = await openStore(config.database);
-  const services = createServices(store, { baseUrl: config.baseUrl });
+  const services = createServices(store, { baseUrl: config.baseUrl, adminGroup: config.adminGroup });
   // Of several instances starting on a new database, exactly one creates and prints it.
   const issued = await services.administrators.ensureAdministrator();
   const app = await buildApp({ services, baseUrl: config.baseUrl, logger: { level: config.logLevel }, maxBodySize: config.maxBodySize });
@@ -52,17 +52,19 @@ export async function serve(config: Config): Promise<void> {
   await app.listen({ port: config.port, host: config.host });
   const where = describeLocation(config.database);
   const enabled = (await services.provisioning.status()).enabled;
+  const consoleUrl = `${config.baseUrl}/`;
   process.stdout.write(
     [
       '',
       `Roster is running on ${config.baseUrl} (database: ${where})`,
+      `Console: ${consoleUrl}`,
       `SCIM base URL (the IdP's "tenant URL"): ${config.baseUrl}/api/scim/v2`,
       enabled
         ? 'SCIM provisioning is enabled.'
-        : 'SCIM provisioning is off. Next: `npm run roster -- saml configure …`, then `npm run roster -- scim enable`.',
+        : 'SCIM provisioning is off. Next: sign in to the console, or configure SAML with `npm run roster -- saml configure …`, then `npm run roster -- scim enable`.',
       'Create a token for your IdP with: npm run roster -- tokens create --name <name>',
       // Written to the console, never through the logger, so it does not reach log storage.
-      ...(issued ? ['', firstStartMessage(issued.login, issued.password)] : []),
+      ...(issued ? ['', firstStartMessage(issued.login, issued.password, consoleUrl)] : []),
       '',
     ].join('\n') + '\n',
   );

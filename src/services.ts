@@ -16,6 +16,7 @@ import { createGroupManagement, type GroupManagement } from './directory/group-m
 import { createGroupDirectory, type GroupDirectory } from './directory/groups.ts';
 import { createMembershipManagement, type MembershipManagement } from './directory/memberships.ts';
 import { createPasswordCheck, type PasswordCheck } from './directory/password-check.ts';
+import { createPasswordSignIn, type PasswordSignIn } from './directory/password-sign-in.ts';
 import { createProvisioning, type Provisioning } from './directory/provisioning.ts';
 import { createSettings } from './directory/settings.ts';
 import { createUserDirectory, type UserDirectory } from './directory/users.ts';
@@ -42,8 +43,10 @@ export interface Services {
   /** Groups as administrators manage them (admin API, CLI). */
   readonly groupManagement: GroupManagement;
   readonly memberships: MembershipManagement;
-  /** The groups that count for a user's access: every access decision asks here. */
+  /** The groups that count for a user's access, and whether a user is an administrator: every access decision asks here. */
   readonly access: Access;
+  /** Password sign-in of local accounts, with its backoff and audit trail. */
+  readonly passwordSignIn: PasswordSignIn;
   readonly auditLog: AuditLog;
   /** The SCIM requests the identity provider made, kept for the retention period. */
   readonly activity: ProvisioningActivity;
@@ -53,6 +56,8 @@ export interface ServiceOptions {
   /** The public URL of this instance (ACS URL, entity ID, Secure cookies); see config.ts. */
   readonly baseUrl?: string;
   readonly sessionPolicy?: SessionPolicy;
+  /** The group whose members are administrators (ROSTER_ADMIN_GROUP); DEFAULT_ADMIN_GROUP when unset. */
+  readonly adminGroup?: string;
 }
 
 /** Builds every service over one store. */
@@ -61,6 +66,8 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
   const settings = createSettings(store);
   const saml = createSamlConfigService(settings);
   const provisioning = createProvisioning(store, settings);
+  const passwordCheck = createPasswordCheck(store);
+  const access = createAccess(store, options.adminGroup !== undefined ? { adminGroup: options.adminGroup } : {});
   return {
     store,
     tokens: createTokenService(store),
@@ -75,11 +82,12 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
     }),
     signIn: createSignIn(store, provisioning, () => saml.get()),
     accounts: createAccounts(store),
-    administrators: createAdministrators(store),
-    passwordCheck: createPasswordCheck(store),
+    administrators: createAdministrators(store, access),
+    passwordCheck,
+    passwordSignIn: createPasswordSignIn(store, passwordCheck, () => saml.get()),
     groupManagement: createGroupManagement(store),
     memberships: createMembershipManagement(store),
-    access: createAccess(store),
+    access,
     auditLog: createAuditLog(store),
     activity: createProvisioningActivity(store),
   };

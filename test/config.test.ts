@@ -28,6 +28,7 @@ describe('loadConfig', () => {
       logLevel: 'info',
       maxBodySize: 20 * 1024 * 1024,
       activityRetentionDays: 30,
+      adminGroup: 'roster-administrators',
     });
   });
 
@@ -135,5 +136,11 @@ describe('loadConfig', () => {
     }
     assert.equal(loadConfig({ ROSTER_LOG_LEVEL: 'DEBUG' }).logLevel, 'debug');
     refuses({ ROSTER_LOG_LEVEL: 'verbose' }, 'ROSTER_LOG_LEVEL', /one of fatal, error, warn, info, debug, trace, silent \(got "verbose"\)/);
+  });
+
+  test('ROSTER_ADMIN_GROUP names the administrators\' group; a name no group can have is refused', () => {
+    assert.equal(loadConfig({ ROSTER_ADMIN_GROUP: ' Roster Admins ' }).adminGroup, 'Roster Admins');
+    refuses({ ROSTER_ADMIN_GROUP: 'a'.repeat(256) }, 'ROSTER_ADMIN_GROUP', /at most 255 characters/);
+    refuses({ ROSTER_ADMIN_GROUP: 'admins\u0007' }, 'ROSTER_ADMIN_GROUP', /without control characters/);
   });
 });

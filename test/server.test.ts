@@ -8,14 +8,31 @@ import { createServices } from '../src/services.ts';
 import { openStore } from '../src/store/index.ts';
 import { startInstance, stop, waitHealthy } from './support/process.ts';
 
-test('roster serve answers /healthz, prints the SCIM base URL, and exits cleanly on SIGTERM', async () => {
+test('roster serve answers /healthz, prints the console and SCIM URLs, and exits cleanly on SIGTERM', async () => {
   const directory = mkdtempSync(join(tmpdir(), 'roster-serve-'));
   // No ROSTER_BASE_URL: the default, http://localhost:<port>, is what the banner must show.
   const instance = await startInstance(`sqlite:${join(directory, 'roster.db')}`, { ROSTER_BASE_URL: '', ROSTER_LOG_LEVEL: 'info' });
   try {
     await waitHealthy(instance);
+    assert.match(instance.output, new RegExp(`Console: http://localhost:${instance.port}/\n`));
     assert.match(instance.output, new RegExp(`SCIM base URL.*http://localhost:${instance.port}/api/scim/v2`));
     assert.match(instance.output, /tokens create --name/);
+    assert.match(instance.output, new RegExp(`Sign in to the console at http://localhost:${instance.port}/ as "admin" with this password\.`));
+
+    // The printed password signs in on the printed console, as a browser would.
+    const password = /^  (\S+)$/m.exec(instance.output)?.[1] ?? '';
+    const form = await fetch(`${instance.base}/sessions/new`);
+    assert.equal(form.status, 200);
+    const preSession = (form.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+    const token = /name="_csrf" value="([^"]+)"/.exec(await form.text())?.[1] ?? '';
+    const signIn = await fetch(`${instance.base}/sessions`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: preSession },
+      body: new URLSearchParams({ _csrf: token, login: 'admin', password }).toString(),
+    });
+    assert.equal(signIn.status, 303);
+    assert.match(signIn.headers.get('set-cookie') ?? '', /^roster_session=/);
     assert.equal(await stop(instance), 0, instance.output);
     assert.match(instance.output, /stopped cleanly/);
   } finally {

@@ -39,7 +39,6 @@ export interface UserProfile {
   readonly active: boolean;
   readonly local: boolean;
   readonly managed: boolean;
-  readonly admin: boolean;
   readonly lastConnectionAt: string | null;
 }
 
@@ -52,7 +51,6 @@ function profileOf(user: StoredUser): UserProfile {
     active: user.active,
     local: user.local,
     managed: user.scimId !== null,
-    admin: user.admin,
     lastConnectionAt: user.lastConnectionAt,
   };
 }

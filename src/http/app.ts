@@ -11,6 +11,7 @@ import { apiDocsRoute, registerApiDocs } from './api-docs.ts';
 import { adminApi } from './routes/api/index.ts';
 import { COMMON_SCHEMAS, addSchemas, enforceAdminRoutePattern } from './routes/api/common.ts';
 import { sessionApi } from './routes/api/session-api.ts';
+import { consoleRoutes, notFoundPage } from './console/index.ts';
 import { samlRoutes } from './routes/saml/index.ts';
 import { scimEndpoint } from './routes/scim/index.ts';
 import { apiErrorHandler, scimErrorHandler } from './errors.ts';
@@ -48,6 +49,12 @@ function unroutedError(error: unknown, request: FastifyRequest, reply: FastifyRe
 // metadata, could otherwise be sniffed and rendered as HTML.
 function noSniff(reply: FastifyReply): void {
   reply.header('x-content-type-options', 'nosniff');
+}
+
+/** A browser navigating (GET, accepting HTML) to a path outside the APIs. */
+function wantsPage(request: FastifyRequest): boolean {
+  const accept = request.headers.accept;
+  return request.method === 'GET' && typeof accept === 'string' && accept.includes('text/html') && apiOfPath(routedPath(request.url)) === 'other';
 }
 
 /** Creates the application with every route registered; call `ready()` or `listen()` next. */
@@ -91,7 +98,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     noSniff(reply);
   });
   // The scopes' own 404 handlers only see their prefix spelled exactly; `//api/scim/v2/Nope` lands here.
-  app.setNotFoundHandler((request, reply) => unroutedError(new ScimError(404, undefined, `There is no endpoint ${request.method} ${request.url}.`), request, reply));
+  // A browser asking for a page outside the APIs gets the console's HTML 404.
+  app.setNotFoundHandler((request, reply) => {
+    if (wantsPage(request)) return notFoundPage(request, reply);
+    return unroutedError(new ScimError(404, undefined, `There is no endpoint ${request.method} ${request.url}.`), request, reply);
+  });
 
   // SCIM bodies come as application/scim+json or application/json, with or without charset.
   // Okta sends a JSON content type on DELETE with no body: an empty body is "no body".
@@ -146,6 +157,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(sessionApi, { services: options.services });
   await app.register(adminApi, { services: options.services });
   await app.register(samlRoutes, { services: options.services });
+  await app.register(consoleRoutes, { services: options.services, baseUrl: options.baseUrl });
   // After the routes it describes: the document is generated from them (api-docs.ts).
   await apiDocsRoute(app);
   return app;

@@ -44,6 +44,7 @@ export const COPIED_TABLES: readonly TableSpec[] = [
   { name: 'saml_sign_in_attempts', key: ['login_key'] },
   { name: 'scim_activity', key: ['id'], serial: 'id' },
   { name: 'scim_activity_budgets', key: ['minute'] },
+  { name: 'password_backoff', key: ['key'] },
 ];
 
 // Rows per page: small enough for SQLite's bound-parameter limit with every column bound.

@@ -205,6 +205,35 @@ export function createMembershipQueries(dialect: DialectAdapter) {
         .execute();
     },
 
+    /**
+     * Whether `userId` is an administrator now: an active user flagged admin, or an active
+     * member of the group named `adminGroup` (regardless of case, as group names are unique).
+     * One statement, so that no deactivation or membership change slips between two reads;
+     * the user's primary key, the group-name index and the memberships' key serve it.
+     */
+    async isAdministrator(db: Executor, userId: string, adminGroup: string): Promise<boolean> {
+      const row = await db
+        .selectFrom('users as u')
+        .select('u.id')
+        .where('u.id', '=', userId)
+        .where('u.active', '=', 1)
+        .where((eb) =>
+          eb.or([
+            eb('u.is_admin', '=', 1),
+            eb.exists(
+              eb
+                .selectFrom('groups as g')
+                .innerJoin('memberships as m', 'm.group_id', 'g.id')
+                .select('m.user_id')
+                .where(sql<string>`lower(g.name)`, '=', sql<string>`lower(${adminGroup})`)
+                .whereRef('m.user_id', '=', 'u.id'),
+            ),
+          ]),
+        )
+        .executeTakeFirst();
+      return row !== undefined;
+    },
+
     /** The SCIM-linked members of each group, by internal group id, in a stable order. */
     async membersOf(db: Executor, groupIds: readonly string[]): Promise<Map<string, LinkedReference[]>> {
       const result = new Map<string, LinkedReference[]>();

@@ -8,6 +8,7 @@ import * as signInAttempts from './migrations/003-saml-sign-in-attempts.ts';
 import * as managedMode from './migrations/004-managed-mode.ts';
 import * as samlBindingAndAuditBudget from './migrations/005-saml-binding-and-audit-budget.ts';
 import * as embeddedVersions from './migrations/007-embedded-versions.ts';
+import * as passwordBackoff from './migrations/008-password-backoff.ts';
 import * as provisioningActivity from './migrations/009-provisioning-activity.ts';
 
 const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) => Promise<void>> = {
@@ -17,6 +18,7 @@ const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) 
   '004-managed-mode': managedMode.up,
   '005-saml-binding-and-audit-budget': samlBindingAndAuditBudget.up,
   '007-embedded-versions': embeddedVersions.up,
+  '008-password-backoff': passwordBackoff.up,
   '009-provisioning-activity': provisioningActivity.up,
 };
 

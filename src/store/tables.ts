@@ -174,6 +174,13 @@ export interface ScimActivityBudgetsTable {
   sources: number;
 }
 
+export interface PasswordBackoffTable {
+  /** SHA-256 hex of what is counted: `login:<lower-cased login>` or `source:<client address>`. */
+  key: string;
+  /** When the key has its whole allowance again (ISO 8601). */
+  free_at: string;
+}
+
 export interface Database {
   users: UsersTable;
   scim_users: ScimUsersTable;
@@ -192,4 +199,5 @@ export interface Database {
   saml_sign_in_attempts: SamlSignInAttemptsTable;
   scim_activity: ScimActivityTable;
   scim_activity_budgets: ScimActivityBudgetsTable;
+  password_backoff: PasswordBackoffTable;
 }

@@ -345,6 +345,21 @@ describe('roster admin, users and audit', () => {
     assert.match(roster(database, ['tokens', 'list', '--all']).stdout, /^ada-script\s+ada\s.*revoked /m);
   });
 
+  test('a member of the administrators\' group is listed as admin and gets no warning for its token', () => {
+    const database = freshDatabase();
+    for (const args of [
+      ['users', 'create', '--login', 'bob', '--name', 'Bob', '--saml'],
+      ['groups', 'create', '--name', 'Ops Admins'],
+      ['groups', 'add-member', '--group', 'Ops Admins', '--user', 'bob'],
+    ]) assert.equal(roster(database, args).status, 0, args.join(' '));
+    assert.match(roster(database, ['users', 'list', '--q', 'bob']).stdout, /^bob\tBob\t\tactive,saml$/m, 'not an administrator under the default group name');
+    const env = { ROSTER_ADMIN_GROUP: 'ops admins' };
+    assert.match(roster(database, ['users', 'list', '--q', 'bob'], env).stdout, /^bob\tBob\t\tactive,saml,admin$/m);
+    const token = roster(database, ['tokens', 'create', '--name', 'bob-script', '--user', 'bob'], env);
+    assert.equal(token.status, 0, token.stderr);
+    assert.doesNotMatch(token.stderr, /not an administrator/);
+  });
+
   test('audit export prints JSON lines, oldest first, with filters', () => {
     const database = freshDatabase();
     roster(database, ['groups', 'create', '--name', 'ops']);

@@ -73,6 +73,8 @@ async function populate(store: Store): Promise<void> {
     { ...request, token: { id: 'token-id', name: 'okta', login: 'admin' } },
     { ...request, status: 401, token: null, failure: { scimType: undefined, detail: 'Authentication required' } },
   ]);
+  // A refused password sign-in: the backoff keeps its count.
+  assert.equal((await services.passwordSignIn.signIn({ login: 'admin', password: 'wrong', source: '192.0.2.1' })).ok, false);
   // More audit events than one page (500 rows), so that paging is exercised.
   const events = Array.from({ length: 1100 }, (_, i) => ({ at: now, actor: 'system', action: 'test.filler', target_type: 'user', target_id: null, details: JSON.stringify({ i }) }));
   for (let i = 0; i < events.length; i += 200) await store.db.insertInto('audit_events').values(events.slice(i, i + 200)).execute();

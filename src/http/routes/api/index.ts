@@ -1,8 +1,11 @@
-/** Roster's own admin API: administrators' bearer tokens and SonarQube-shaped `{"message"}` errors. */
+/**
+ * Roster's own admin API: administrators' bearer tokens (or an administrator's browser session
+ * with its CSRF token, for the console's scripts) and SonarQube-shaped `{"message"}` errors.
+ */
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../../services.ts';
 import { describeRoutes } from '../../api-docs.ts';
-import { authenticate } from '../../auth.ts';
+import { authenticateAdmin } from '../../session-auth.ts';
 import { apiErrorHandler } from '../../errors.ts';
 import { AUDIT_LOG_ENTRY, auditLogRoutes } from './audit-logs.ts';
 import { addSchemas } from './common.ts';
@@ -17,9 +20,9 @@ export async function adminApi(app: FastifyInstance, options: { services: Servic
   const { services } = options;
   app.setErrorHandler(apiErrorHandler);
   app.addHook('onRequest', async (request) => {
-    await authenticate(request, services.tokens);
+    await authenticateAdmin(request, services);
   });
-  describeRoutes(app, 'token');
+  describeRoutes(app, 'tokenOrSession');
   addSchemas(app, [USER, GROUP, GROUP_MEMBERSHIP, AUDIT_LOG_ENTRY, SCIM_STATUS, ACTIVITY_ENTRY]);
   scimManagementRoutes(app, services);
   userRoutes(app, services.accounts);

@@ -25,7 +25,7 @@ export async function scimEndpoint(app: FastifyInstance, options: { services: Se
   );
 
   app.addHook('onRequest', async (request) => {
-    await authenticate(request, services.tokens);
+    await authenticate(request, services);
     if (!(await services.provisioning.isScimEnabled())) throw new ScimError(403, undefined, NOT_ENABLED);
   });
 
