@@ -157,7 +157,8 @@ describe('GET /api/v2/api-docs', () => {
   test('declares how to authenticate: a bearer token, or an administrator\'s session where the route takes one', () => {
     assert.equal(doc.components.securitySchemes.bearerToken.scheme, 'bearer');
     assert.deepEqual(doc.components.securitySchemes.session, { type: 'apiKey', in: 'cookie', name: 'roster_session', description: doc.components.securitySchemes.session.description });
-    assert.deepEqual(doc.paths['/api/v2/users-management/users'].get.security, [{ bearerToken: [] }]);
+    // The console's scripts call the admin API with the administrator's session (and its CSRF token).
+    assert.deepEqual(doc.paths['/api/v2/users-management/users'].get.security, [{ bearerToken: [] }, { session: [] }]);
     assert.deepEqual(doc.paths['/api/v2/authentication/saml'].put.security, [{ bearerToken: [] }, { session: [] }]);
     assert.deepEqual(doc.paths['/api/users/current'].get.security, [{ session: [] }]);
   });
