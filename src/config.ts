@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { DEFAULT_ADMIN_GROUP } from './directory/access.ts';
 import { DEFAULT_EVENT_RETENTION_DAYS } from './directory/event-feed.ts';
 import { DEFAULT_BODY_LIMIT, formatBytes } from './http/input.ts';
 import type { DatabaseLocation, PostgresTls } from './store/index.ts';
@@ -20,6 +21,10 @@ export interface Config {
   readonly logLevel: LogLevel;
   /** The largest request body accepted, in bytes. */
   readonly maxBodySize: number;
+  /** Days the provisioning activity (the SCIM requests of the IdP) is kept. */
+  readonly activityRetentionDays: number;
+  /** The group whose members are administrators, besides users flagged admin (ROSTER_ADMIN_GROUP). */
+  readonly adminGroup: string;
   /** Days change events are kept in the feed (ROSTER_EVENT_RETENTION_DAYS). */
   readonly eventRetentionDays: number;
 }
@@ -45,8 +50,10 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const database = Object.freeze(parseDatabase(env));
   const logLevel = parseLogLevel(value(env, 'ROSTER_LOG_LEVEL') ?? 'info');
   const maxBodySize = parseBodySize(value(env, 'ROSTER_MAX_BODY_SIZE'));
-  const eventRetentionDays = parseRetentionDays(value(env, 'ROSTER_EVENT_RETENTION_DAYS'));
-  return Object.freeze({ port, host, baseUrl, database, logLevel, maxBodySize, eventRetentionDays });
+  const activityRetentionDays = parseRetentionDays('ROSTER_ACTIVITY_RETENTION_DAYS', value(env, 'ROSTER_ACTIVITY_RETENTION_DAYS'), DEFAULT_ACTIVITY_RETENTION_DAYS);
+  const eventRetentionDays = parseRetentionDays('ROSTER_EVENT_RETENTION_DAYS', value(env, 'ROSTER_EVENT_RETENTION_DAYS'), DEFAULT_EVENT_RETENTION_DAYS);
+  const adminGroup = parseAdminGroup(value(env, 'ROSTER_ADMIN_GROUP'));
+  return Object.freeze({ port, host, baseUrl, database, logLevel, maxBodySize, activityRetentionDays, eventRetentionDays, adminGroup });
 }
 
 /** An empty variable counts as unset: compose files and CI often define `VAR=` to mean "default". */
@@ -201,16 +208,30 @@ function parseBodySize(raw: string | undefined): number {
   return size;
 }
 
-// Ten years: beyond that the feed is an archive, which the audit log export serves better.
+const DEFAULT_ACTIVITY_RETENTION_DAYS = 30;
+// Ten years: beyond that the value is surely a mistake (milliseconds, a date), and the feed an
+// archive, which the audit log export serves better.
 const MAX_RETENTION_DAYS = 3650;
 
-function parseRetentionDays(raw: string | undefined): number {
-  if (raw === undefined) return DEFAULT_EVENT_RETENTION_DAYS;
-  const days = /^\d{1,4}$/.test(raw) ? Number(raw) : NaN;
+function parseRetentionDays(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const days = /^\d{1,5}$/.test(raw) ? Number(raw) : NaN;
   if (!(days >= 1 && days <= MAX_RETENTION_DAYS)) {
-    throw new ConfigError('ROSTER_EVENT_RETENTION_DAYS', `ROSTER_EVENT_RETENTION_DAYS must be a whole number of days from 1 to ${MAX_RETENTION_DAYS} (got "${raw}")`);
+    throw new ConfigError(name, `${name} must be a whole number of days from 1 to ${MAX_RETENTION_DAYS} (got "${raw}")`);
   }
   return days;
+}
+
+/** A group name can be at most this long (the admin API's limit). */
+const MAX_GROUP_NAME = 255;
+
+function parseAdminGroup(raw: string | undefined): string {
+  if (raw === undefined) return DEFAULT_ADMIN_GROUP;
+  // A name no group can have would silently make nobody an administrator through a group.
+  if (raw.length > MAX_GROUP_NAME || /\p{Cc}/u.test(raw)) {
+    throw new ConfigError('ROSTER_ADMIN_GROUP', `ROSTER_ADMIN_GROUP must be a group name of at most ${MAX_GROUP_NAME} characters without control characters (got "${raw.slice(0, 40)}${raw.length > 40 ? '…' : ''}")`);
+  }
+  return raw;
 }
 
 /** Hides a password in a URL-like value, since error messages end up in logs. */

@@ -27,6 +27,8 @@ describe('loadConfig', () => {
       database: { kind: 'sqlite', path: resolve(process.cwd(), 'data/roster.db') },
       logLevel: 'info',
       maxBodySize: 20 * 1024 * 1024,
+      activityRetentionDays: 30,
+      adminGroup: 'roster-administrators',
       eventRetentionDays: 30,
     });
   });
@@ -60,6 +62,14 @@ describe('loadConfig', () => {
     assert.equal(loadConfig({ ROSTER_MAX_BODY_SIZE: '256MiB' }).maxBodySize, 256 * 1024 * 1024);
     for (const bad of ['20', '65535', '257MiB', '20MB', '1GiB', '1.5MiB', '-1', 'lots', '0x100000']) {
       refuses({ ROSTER_MAX_BODY_SIZE: bad }, 'ROSTER_MAX_BODY_SIZE', new RegExp(`from 64 KiB to 256 MiB, in bytes or with a KiB or MiB suffix, e\\.g\\. 32MiB \\(got "${bad.replace('.', '\\.')}"\\)`));
+    }
+  });
+
+  test('ROSTER_ACTIVITY_RETENTION_DAYS takes whole days from 1 to 3650', () => {
+    assert.equal(loadConfig({ ROSTER_ACTIVITY_RETENTION_DAYS: '7' }).activityRetentionDays, 7);
+    assert.equal(loadConfig({ ROSTER_ACTIVITY_RETENTION_DAYS: '3650' }).activityRetentionDays, 3650);
+    for (const bad of ['0', '3651', '1.5', '-1', '30d', 'forever']) {
+      refuses({ ROSTER_ACTIVITY_RETENTION_DAYS: bad }, 'ROSTER_ACTIVITY_RETENTION_DAYS', new RegExp(`from 1 to 3650 \\(got "${bad.replace('.', '\\.')}"\\)`));
     }
   });
 
@@ -135,5 +145,11 @@ describe('loadConfig', () => {
     }
     assert.equal(loadConfig({ ROSTER_LOG_LEVEL: 'DEBUG' }).logLevel, 'debug');
     refuses({ ROSTER_LOG_LEVEL: 'verbose' }, 'ROSTER_LOG_LEVEL', /one of fatal, error, warn, info, debug, trace, silent \(got "verbose"\)/);
+  });
+
+  test('ROSTER_ADMIN_GROUP names the administrators\' group; a name no group can have is refused', () => {
+    assert.equal(loadConfig({ ROSTER_ADMIN_GROUP: ' Roster Admins ' }).adminGroup, 'Roster Admins');
+    refuses({ ROSTER_ADMIN_GROUP: 'a'.repeat(256) }, 'ROSTER_ADMIN_GROUP', /at most 255 characters/);
+    refuses({ ROSTER_ADMIN_GROUP: 'admins\u0007' }, 'ROSTER_ADMIN_GROUP', /without control characters/);
   });
 });

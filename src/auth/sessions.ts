@@ -6,6 +6,8 @@
  * or its user no longer being active.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import type { Actor } from '../journal/actor.ts';
+import { createJournal } from '../journal/journal.ts';
 import type { Store } from '../store/index.ts';
 import { cookieValue } from './cookies.ts';
 import { createSessionQueries } from '../store/sessions.ts';
@@ -24,6 +26,18 @@ export interface SessionPolicy {
 const DEFAULT_SESSION_POLICY: SessionPolicy = { idleMs: 8 * 60 * 60 * 1000, absoluteMs: 7 * 24 * 60 * 60 * 1000 };
 /** last_seen_at is refreshed at most this often, sparing a write per request. */
 const TOUCH_RESOLUTION_MS = 60_000;
+/** The most sessions "My account" lists; a user rarely has more than a few. */
+const MAX_LISTED = 50;
+
+/** A live session of a user, as "My account" lists it. */
+export interface SessionSummary {
+  readonly createdAt: string;
+  readonly lastSeenAt: string;
+  /** When it ends unless used: the earlier of its idle and absolute expiry. */
+  readonly expiresAt: string;
+  /** Whether it is the session of the cookie the list was asked with. */
+  readonly current: boolean;
+}
 
 /** The signed-in user behind a session. */
 export interface SessionInfo {
@@ -33,6 +47,8 @@ export interface SessionInfo {
 }
 
 export interface Sessions {
+  /** How long sessions live. */
+  readonly policy: SessionPolicy;
   /** Opens a session for `userId`; returns the cookie value (shown once, never stored). */
   open(userId: string): Promise<{ value: string; expiresAt: Date }>;
   /** The live session behind a cookie value, or undefined; refreshes its idle expiry. */
@@ -41,6 +57,12 @@ export interface Sessions {
   close(value: string): Promise<void>;
   /** Ends every session of a user (deactivation). */
   closeAllOf(userId: string): Promise<number>;
+  /** Signs out: ends the session behind a cookie value and audits `session.signed_out`; false when it had already ended. */
+  signOut(value: string, actor: Actor): Promise<boolean>;
+  /** "Sign out everywhere": ends every session of a user and audits `session.signed_out_everywhere`; returns how many. */
+  signOutEverywhere(userId: string, actor: Actor): Promise<number>;
+  /** The live sessions of a user, most recently used first (at most 50), marking the one of `currentValue`. */
+  listOf(userId: string, currentValue?: string): Promise<SessionSummary[]>;
   /** The cookie attributes for a value (Secure when the base URL is https). */
   cookie(value: string, expiresAt: Date): string;
   /** A Set-Cookie value that deletes the cookie. */
@@ -52,9 +74,12 @@ export function createSessions(store: Store, options: { secure: boolean; policy?
   const policy = options.policy ?? DEFAULT_SESSION_POLICY;
   const { db } = store;
   const sessions = createSessionQueries();
+  const journal = createJournal(store.dialect);
   const attributes = ['Path=/', 'HttpOnly', 'SameSite=Lax', ...(options.secure ? ['Secure'] : [])];
 
   return {
+    policy,
+
     async open(userId) {
       const value = randomBytes(32).toString('base64url');
       const now = new Date();
@@ -89,6 +114,35 @@ export function createSessions(store: Store, options: { secure: boolean; policy?
 
     async closeAllOf(userId) {
       return deleteSessionsOf(db, userId);
+    },
+
+    async signOut(value, actor) {
+      const id = hashSession(value);
+      return db.transaction().execute(async (trx) => {
+        const session = await sessions.find(trx, id);
+        if (session === undefined || !(await sessions.deleteOne(trx, id))) return false;
+        await journal.record(trx, actor, { action: 'session.signed_out', targetType: 'user', targetId: session.userId });
+        return true;
+      });
+    },
+
+    async signOutEverywhere(userId, actor) {
+      return db.transaction().execute(async (trx) => {
+        const ended = await deleteSessionsOf(trx, userId);
+        await journal.record(trx, actor, { action: 'session.signed_out_everywhere', targetType: 'user', targetId: userId, details: { sessions: ended } });
+        return ended;
+      });
+    },
+
+    async listOf(userId, currentValue) {
+      const now = Date.now();
+      const current = currentValue === undefined ? undefined : hashSession(currentValue);
+      const rows = await sessions.listLiveOf(db, userId, new Date(now).toISOString(), new Date(now - policy.idleMs).toISOString(), MAX_LISTED);
+      return rows.map((row) => {
+        const idleEnd = Date.parse(row.lastSeenAt) + policy.idleMs;
+        const expiresAt = Math.min(idleEnd, Date.parse(row.expiresAt));
+        return { createdAt: row.createdAt, lastSeenAt: row.lastSeenAt, expiresAt: new Date(expiresAt).toISOString(), current: row.id === current };
+      });
     },
 
     cookie(value, expiresAt) {

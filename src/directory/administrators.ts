@@ -9,6 +9,7 @@ import { adoptOwnerlessTokens } from '../store/user-credentials.ts';
 import { createUserQueries } from '../store/users.ts';
 import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
+import { createAccess, type Access } from './access.ts';
 import { DirectoryError } from './errors.ts';
 import { userEvent } from './shapes.ts';
 
@@ -21,8 +22,8 @@ export interface IssuedPassword {
   readonly password: string;
 }
 
-/** The administrator service over a store. */
-export function createAdministrators(store: Store) {
+/** The administrator service over a store; `access` decides who is an administrator. */
+export function createAdministrators(store: Store, access: Access = createAccess(store)) {
   const users = createUserQueries(store.dialect);
   const journal = createJournal(store.dialect);
 
@@ -76,8 +77,8 @@ export function createAdministrators(store: Store) {
       await store.db.transaction().execute(async (trx) => {
         const user = await users.findByLogin(trx, login);
         if (!user) throw new DirectoryError('not_found', `No user has the login "${login}".`, 'login');
-        if (!user.admin) throw new DirectoryError('invalid', `The user "${user.login}" is not an administrator.`, 'login');
         if (!user.active) throw new DirectoryError('invalid', `The user "${user.login}" is deactivated; an administrator must reactivate it first.`, 'login');
+        if (!(await access.isAdministrator(user.id, trx))) throw new DirectoryError('invalid', `The user "${user.login}" is not an administrator.`, 'login');
         const now = new Date().toISOString();
         await users.setPassword(trx, user.id, passwordHash, now);
         await journal.record(trx, actor, { action: 'user.password_reset', targetType: 'user', targetId: user.id, details: { login: user.login } }, now);

@@ -18,8 +18,11 @@ export const DEFAULT_FEED_LIMIT = 100;
 export const MAX_FEED_LIMIT = 1000;
 /** How long an instance's claim on the clean-up lasts: at most one clean-up per interval. */
 const CLEANUP_INTERVAL_MS = 10 * 60 * 1000;
-/** How often each instance asks whether a clean-up is due. */
-const CLEANUP_CHECK_MS = 60 * 1000;
+/**
+ * How often each instance of `roster serve` asks whether a clean-up is due (main.ts); the
+ * database lets one of them do it per CLEANUP_INTERVAL_MS.
+ */
+export const EVENT_CLEANUP_CHECK_MS = 60 * 1000;
 /** Events deleted per transaction, so that a clean-up never holds long locks. */
 const PURGE_BATCH = 5000;
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -88,9 +91,10 @@ export function parseFeedRequest(query: Readonly<Record<string, unknown>>): Feed
     after = decodeCursor(rawAfter);
     if (after === undefined) throw rejected('after', rawAfter, 'must be a cursor this feed returned as "next", or now');
   }
-  const rawLimit = text(query, 'limit');
-  const limit = rawLimit === undefined ? DEFAULT_FEED_LIMIT : /^\d{1,4}$/.test(rawLimit) ? Number(rawLimit) : NaN;
-  if (!(limit >= 1 && limit <= MAX_FEED_LIMIT)) throw rejected('limit', rawLimit, `must be between 1 and ${MAX_FEED_LIMIT}`);
+  // The admin API's schema types `limit` as an integer; other callers may pass its text.
+  const rawLimit = typeof query['limit'] === 'number' ? query['limit'] : text(query, 'limit');
+  const limit = rawLimit === undefined ? DEFAULT_FEED_LIMIT : typeof rawLimit === 'number' ? rawLimit : /^\d{1,4}$/.test(rawLimit) ? Number(rawLimit) : NaN;
+  if (!(Number.isInteger(limit) && limit >= 1 && limit <= MAX_FEED_LIMIT)) throw rejected('limit', rawLimit, `must be between 1 and ${MAX_FEED_LIMIT}`);
   const rawTypes = text(query, 'types');
   let types: EventType[] | undefined;
   if (rawTypes !== undefined) {
@@ -167,31 +171,3 @@ export function createEventFeed(store: Store, options: { readonly retentionDays:
 }
 
 export type EventFeed = ReturnType<typeof createEventFeed>;
-
-/** A running clean-up loop; `stop` waits for a clean-up in progress. */
-export interface RetentionLoop {
-  stop(): Promise<void>;
-}
-
-/**
- * Runs the feed's clean-up in the background of `roster serve`: each instance asks every
- * minute, and the database lets one of them do it per interval. Errors are reported, never
- * thrown: a failed clean-up is tried again at the next turn.
- */
-export function startEventRetention(feed: EventFeed, onError: (error: unknown) => void): RetentionLoop {
-  let running: Promise<unknown> = Promise.resolve();
-  const run = () => {
-    running = feed.purge().catch(onError);
-  };
-  const first = setTimeout(run, 5_000);
-  const timer = setInterval(run, CLEANUP_CHECK_MS);
-  first.unref();
-  timer.unref();
-  return {
-    async stop() {
-      clearTimeout(first);
-      clearInterval(timer);
-      await running;
-    },
-  };
-}

@@ -138,6 +138,8 @@ export function createGroupDirectory(store: Store) {
           break;
         case 'replace':
           // The membership diff: members not named go, users named and not yet members come.
+          // Only the differences are written: members kept are not changed, nor are their
+          // versions, and they give no event.
           await assertStagedKnown(db, batch);
           await memberships.lockStaged(db, batch);
           removed += await memberships.keepOnlyStaged(db, groupId, batch, stamp);
@@ -183,7 +185,7 @@ export function createGroupDirectory(store: Store) {
           id = newId();
           await groups.insert(trx, id, values, now);
         }
-        await groups.link(trx, scimId, id);
+        await groups.link(trx, scimId, id, now);
         const linked = await groups.findById(trx, id);
         if (linked === undefined) throw new Error('created group vanished');
         // Recorded before the members, so that its event comes before theirs in the feed.
@@ -212,7 +214,7 @@ export function createGroupDirectory(store: Store) {
       let name = '';
       return write(async (trx) => {
         const current = await load(trx, scimId, false, 'write');
-        assertVersion(allows, `Group ${scimId}`, current.group.version);
+        assertVersion(allows, `Group ${scimId}`, String(current.group.version));
         const next = change(current.document);
         const values = toWrite(next.document);
         name = values.name;
@@ -256,8 +258,9 @@ export function createGroupDirectory(store: Store) {
     async remove(scimId: string, allows: VersionCheck, actor: Actor): Promise<void> {
       await write(async (trx) => {
         const current = await load(trx, scimId, false, 'delete');
-        assertVersion(allows, `Group ${scimId}`, current.group.version);
-        await groups.delete(trx, current.group.id);
+        assertVersion(allows, `Group ${scimId}`, String(current.group.version));
+        const now = new Date().toISOString();
+        await groups.delete(trx, current.group.id, now);
         // Its memberships go with it: `group.deleted` says so for all of them at once.
         await journal.record(trx, actor, {
           action: 'group.deleted',
@@ -265,7 +268,7 @@ export function createGroupDirectory(store: Store) {
           targetId: current.group.id,
           details: { scimId, name: current.group.name },
           events: [{ type: 'group.deleted', data: groupShape(current.group) }],
-        });
+        }, now);
       }, () => '');
     },
 

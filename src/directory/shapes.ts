@@ -31,6 +31,15 @@ export type GroupShape = {
   readonly default: boolean;
 };
 
+/**
+ * The identity provider a user signs in with, in SonarQube's terms: `roster` (a local password)
+ * or `saml`, with the login as the SAML login (`externalLogin`). Roster's providers are fixed,
+ * so both are derived and cannot be set.
+ */
+export function externalProviderOf(user: StoredUser): 'roster' | 'saml' {
+  return user.local ? 'roster' : 'saml';
+}
+
 /** The admin API's user. */
 export function userShape(user: StoredUser): UserShape {
   return {
@@ -42,8 +51,7 @@ export function userShape(user: StoredUser): UserShape {
     local: user.local,
     managed: user.scimId !== null,
     externalLogin: user.login,
-    // The identity provider a user signs in with: a local password, or SAML with the login as the SAML login.
-    externalProvider: user.local ? 'roster' : 'saml',
+    externalProvider: externalProviderOf(user),
     externalId: user.externalId,
     // SonarQube's field name, kept so that scripts written for SonarQube read it unchanged.
     sonarQubeLastConnectionDate: user.lastConnectionAt,

@@ -18,6 +18,7 @@ import { createUserQueries, type StoredUser } from '../store/users.ts';
 import { newId } from '../ids.ts';
 import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
+import { createMemberDisplay } from './member-display.ts';
 import { membershipId } from './memberships.ts';
 import { provisioningModeSetting, type Provisioning } from './provisioning.ts';
 import { groupEvent, userEvent } from './shapes.ts';
@@ -40,7 +41,6 @@ export interface UserProfile {
   readonly active: boolean;
   readonly local: boolean;
   readonly managed: boolean;
-  readonly admin: boolean;
   readonly lastConnectionAt: string | null;
 }
 
@@ -53,7 +53,6 @@ function profileOf(user: StoredUser): UserProfile {
     active: user.active,
     local: user.local,
     managed: user.scimId !== null,
-    admin: user.admin,
     lastConnectionAt: user.lastConnectionAt,
   };
 }
@@ -118,6 +117,7 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
   const memberships = createMembershipQueries(store.dialect);
   const queries = createSignInQueries();
   const journal = createJournal(store.dialect);
+  const memberDisplay = createMemberDisplay(store.dialect);
 
   /** A user by internal id or, failing that, by SCIM id (the sign-in check accepts both). */
   async function findProfile(db: Executor, id: string): Promise<UserProfile | undefined> {
@@ -248,6 +248,7 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
           // In SCIM mode the IdP's provisioning owns name and email; sign-in changes nothing.
           if (!scim && (identity.name !== user.displayName || identity.email !== user.email)) {
             await queries.updateProfile(trx, userId, identity.name, identity.email, now);
+            await memberDisplay.changed(trx, userId, user, { login: user.login, displayName: identity.name }, now);
             await users.replaceEmails(trx, userId, identity.email === null ? [] : [{ value: identity.email, type: null, primary: true, display: null }]);
             const updated = await users.findById(trx, userId);
             if (updated === undefined) throw new Error('updated user vanished');

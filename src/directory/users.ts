@@ -18,6 +18,7 @@ import { assertNotSelf, createDeactivation } from './deactivation.ts';
 import { sameAttributes, type Document } from './documents.ts';
 import { userEvent } from './shapes.ts';
 import { DirectoryError } from './errors.ts';
+import { createMemberDisplay } from './member-display.ts';
 
 export type { Document } from './documents.ts';
 
@@ -110,16 +111,17 @@ function withGroups(document: Document, groups: readonly LinkedReference[] | und
 }
 
 /**
- * The If-Match precondition of a write: true when it allows writing over `version`. `sent` is
+ * The If-Match precondition of a write: true when it allows writing over `version` (the
+ * `meta.version` GET shows, without `W/"…"`). `sent` is
  * what the client sent (its If-Match value), for the message when it does not.
  */
-export type VersionCheck = ((version: number) => boolean) & { readonly sent?: string };
+export type VersionCheck = ((version: string) => boolean) & { readonly sent?: string };
 
 /**
  * Throws the domain's "stale" error (412) when `allows` refuses `version`. The message names
  * the version the client sent, not the current one: the client must fetch that anyway.
  */
-export function assertVersion(allows: VersionCheck, resource: string, version: number): void {
+export function assertVersion(allows: VersionCheck, resource: string, version: string): void {
   if (allows(version)) return;
   const since = allows.sent === undefined ? 'it was read' : `version ${allows.sent}`;
   throw new DirectoryError('stale', `${resource} has changed since ${since}; fetch it again.`);
@@ -131,6 +133,7 @@ export function createUserDirectory(store: Store) {
   const memberships = createMembershipQueries(store.dialect);
   const deactivation = createDeactivation(store.dialect);
   const journal = createJournal(store.dialect);
+  const memberDisplay = createMemberDisplay(store.dialect);
 
   /** Reads a SCIM user; writers pass `lock` so that their If-Match check and write are one step. */
   async function load(db: Executor, scimId: string, includeGroups: boolean, lock?: RowLock): Promise<ScimUser> {
@@ -184,6 +187,8 @@ export function createUserDirectory(store: Store) {
         }
         await users.replaceEmails(trx, id, emails);
         await users.link(trx, scimId, id);
+        // A linked user appears in the members of the groups it already belonged to.
+        if (existing) await memberDisplay.linkChanged(trx, id, now);
         const suspended = suspending ? await deactivation.suspend(trx, id, now) : undefined;
         const created = await load(trx, scimId, true);
         await journal.record(trx, actor, {
@@ -210,7 +215,9 @@ export function createUserDirectory(store: Store) {
     async update(scimId: string, change: (current: Document) => Document, allows: VersionCheck, actor: Actor): Promise<ScimUser> {
       return write(async (trx) => {
         const current = await load(trx, scimId, true, 'write');
-        assertVersion(allows, `User ${scimId}`, current.user.version);
+        // The version GET shows, groups included: a client that read the user before it joined a
+        // group must not overwrite it unawares (RFC 7644 §3.14).
+        assertVersion(allows, `User ${scimId}`, current.user.resourceVersion);
         const next = change(current.document);
         const { write: values, emails } = toWrite(next, current.user.active);
         const before = userDocument(current.user);
@@ -226,6 +233,7 @@ export function createUserDirectory(store: Store) {
         const now = new Date().toISOString();
         await users.update(trx, current.user.id, values, now);
         await users.replaceEmails(trx, current.user.id, emails);
+        await memberDisplay.changed(trx, current.user.id, current.user, values, now);
         // active=false suspends: tokens and sessions end, memberships stay (the IdP owns them and
         // does not re-send them on active=true); they grant nothing while the user is inactive.
         // Reactivation changes nothing but the flag, so the trail says which memberships count again.
@@ -254,13 +262,15 @@ export function createUserDirectory(store: Store) {
     async remove(scimId: string, allows: VersionCheck, actor: Actor): Promise<void> {
       await write(async (trx) => {
         const current = await load(trx, scimId, false, 'delete');
-        assertVersion(allows, `User ${scimId}`, current.user.version);
+        assertVersion(allows, `User ${scimId}`, current.user.resourceVersion);
         assertNotSelf(actor, current.user.id);
         const now = new Date().toISOString();
         const { write: values } = toWrite(current.document, current.user.active);
         await users.update(trx, current.user.id, { ...values, active: false }, now);
         const removed = await deactivation.deactivate(trx, current.user.id, now, journal.stamp(actor, now));
         await users.unlink(trx, current.user.id);
+        // Whatever memberships remain, the user no longer appears among their groups' members.
+        await memberDisplay.linkChanged(trx, current.user.id, now);
         const after = await users.findById(trx, current.user.id);
         if (after === undefined) throw new Error('deleted user vanished');
         await journal.record(trx, actor, {

@@ -5,7 +5,7 @@
 
 /**
  * Who made a change: a token (its name and the user it belongs to), a signed-in user acting
- * through their session, a SAML sign-in, the command line, or Roster itself.
+ * through their session, a SAML or password sign-in, the command line, or Roster itself.
  */
 export type Actor =
   | { readonly kind: 'token'; readonly name: string; readonly userId?: string | null; readonly login?: string | null }
@@ -13,6 +13,8 @@ export type Actor =
   | { readonly kind: 'session'; readonly userId: string; readonly login: string }
   /** A browser signing in through SAML, named by the login its assertion carried (if any). */
   | { readonly kind: 'saml'; readonly login: string | null }
+  /** A browser signing in with a local account's password, named by the login it typed. */
+  | { readonly kind: 'password'; readonly login: string }
   | { readonly kind: 'cli' }
   | { readonly kind: 'system' };
 
@@ -25,6 +27,8 @@ export function describeActor(actor: Actor): string {
       return `session:${actor.login}`;
     case 'saml':
       return actor.login === null ? 'saml' : `saml:${actor.login}`;
+    case 'password':
+      return `password:${actor.login}`;
     case 'cli':
       return 'cli';
     case 'system':
@@ -39,6 +43,7 @@ export function actorLogin(actor: Actor): string | null {
       return actor.login ?? null;
     case 'session':
     case 'saml':
+    case 'password':
       return actor.login;
     case 'cli':
     case 'system':
@@ -53,7 +58,8 @@ export function actorUserId(actor: Actor): string | null {
 
 /**
  * The actor as the event feed shows it: `{"kind":"token","name":"okta","userId":"…","login":"admin"}`,
- * `{"kind":"session","userId":"…","login":"ada"}`, `{"kind":"saml","login":"ada"}`, `{"kind":"cli"}`,
+ * `{"kind":"session","userId":"…","login":"ada"}`, `{"kind":"saml","login":"ada"}`,
+ * `{"kind":"password","login":"ada"}`, `{"kind":"cli"}`,
  * `{"kind":"system"}`. Never a secret.
  */
 export function actorObject(actor: Actor): Record<string, string | null> {
@@ -63,7 +69,8 @@ export function actorObject(actor: Actor): Record<string, string | null> {
     case 'session':
       return { kind: 'session', userId: actor.userId, login: actor.login };
     case 'saml':
-      return { kind: 'saml', login: actor.login };
+    case 'password':
+      return { kind: actor.kind, login: actor.login };
     case 'cli':
     case 'system':
       return { kind: actor.kind };

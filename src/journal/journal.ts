@@ -11,7 +11,7 @@
  *
  * Every audit entry is bounded whoever writes it: each text in it is cut to MAX_AUDIT_TEXT
  * characters here, below every caller. Writes anyone can cause without signing in (refused
- * SAML responses) also draw on a budget per source and minute, kept in the database so that
+ * SAML responses, refused passwords) also draw on a budget per source and minute, kept in the database so that
  * all instances share it; past the budget they are counted in one summary entry instead of
  * being stored one by one (security review, issue 15, finding 1).
  */
@@ -81,7 +81,7 @@ export interface Journal {
   stamp(actor: Actor, at: string): EventStamp;
   /**
    * Records an audit entry written on behalf of an anonymous `source` (the client address of
-   * a SAML post), within that source's budget of AUDIT_BUDGET_PER_MINUTE entries per minute:
+   * a SAML post or of a password sign-in), within that source's budget of AUDIT_BUDGET_PER_MINUTE entries per minute:
    * past it, the entry is only counted, in one `audit.suppressed` entry per source and minute
    * whose `suppressed` grows with each. Returns whether the entry itself was stored.
    */

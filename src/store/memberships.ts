@@ -1,8 +1,14 @@
 /**
  * SQL for group memberships: one row per (group, user). Every function costs in proportion
  * to the members it is given, never to the size of the group (a replace: to the members
- * named and the members removed). Every change writes its membership events itself, in the
- * same statements' transaction (store/journal.ts): no membership changes without its event.
+ * named and the members removed). Every change, in the same statements:
+ *
+ * - writes its membership events (store/journal.ts): no membership changes without its event;
+ * - counts one more membership change, in user_membership_changes, for each user it concerns,
+ *   since a user's SCIM version and lastModified follow its groups (resource-versions.ts).
+ *
+ * Both are made from the rows the change actually inserted or deleted, set-based, so that a
+ * 100k-member replace never brings the group into memory and a member kept is not touched.
  */
 import { sql, type ExpressionBuilder, type RawBuilder } from 'kysely';
 import type { DialectAdapter } from './dialect.ts';
@@ -14,6 +20,20 @@ import type { Database } from './tables.ts';
 export interface LinkedReference {
   readonly scimId: string;
   readonly display: string;
+}
+
+/** What a group's `members[].display` shows of a user. */
+export interface MemberDisplaySource {
+  readonly login: string;
+  readonly displayName: string | null;
+}
+
+/**
+ * How a group shows a member (Group.members[].display): its display name, else its userName.
+ * One function, so that writers can tell when a user's change changes its groups.
+ */
+export function memberDisplay(user: MemberDisplaySource): string {
+  return user.displayName ?? user.login;
 }
 
 /** One membership row. */
@@ -40,23 +60,51 @@ function chunks<T>(items: readonly T[]): T[][] {
 /** Query factory for memberships. */
 export function createMembershipQueries(dialect: DialectAdapter) {
   /**
-   * Runs `change` (an INSERT or DELETE on memberships, without RETURNING) and writes one
-   * membership event of `type` per row it actually changed, in the same transaction. Where
-   * the database allows, one statement: the events are made from the rows the change
-   * returns, so a row another transaction changed first is never counted twice. Elsewhere
-   * (SQLite) `preview` selects those rows first, which is exact because writes there are
-   * serialised. Returns how many rows changed.
+   * `INSERT INTO user_membership_changes … SELECT`: one more change, dated `now`, for each
+   * distinct user of `rows` (a table expression aliased `r` with a `user_id` column). Users are
+   * taken in id order, so that two transactions marking the same users lock their rows in the
+   * same order. (`WHERE true`: SQLite's parser needs it before an upsert's ON CONFLICT.)
    */
-  async function changeWithEvents(db: Executor, type: string, stamp: EventStamp, change: RawBuilder<unknown>, preview: RawBuilder<unknown>): Promise<number> {
+  function markChanged(rows: RawBuilder<unknown>, now: string): RawBuilder<unknown> {
+    return sql`INSERT INTO user_membership_changes (user_id, changes, changed_at)
+      SELECT DISTINCT r.user_id, 1, ${now} FROM ${rows} WHERE true ORDER BY r.user_id
+      ON CONFLICT (user_id) DO UPDATE SET changes = user_membership_changes.changes + 1, changed_at = ${now}`;
+  }
+
+  /**
+   * Runs `change` (an INSERT or DELETE on memberships, without RETURNING) and, in the same
+   * transaction, for the rows it actually changed: one membership event of `events.type` each
+   * (none when `events` is undefined: a group's deletion, whose `group.deleted` stands for
+   * them), and one more membership change per user concerned, dated `now`. Where the database
+   * allows, one statement: both are made from the rows the change returns, so a row another
+   * transaction changed first is never counted twice. Elsewhere (SQLite) `preview` selects those
+   * rows first, which is exact because writes there are serialised. Returns how many rows changed.
+   */
+  async function recordedChange(
+    db: Executor,
+    events: { readonly type: string; readonly stamp: EventStamp } | undefined,
+    now: string,
+    change: RawBuilder<unknown>,
+    preview: RawBuilder<unknown>,
+  ): Promise<number> {
     if (dialect.dataModifyingCte) {
-      const result = await sql`WITH changed AS (${change} RETURNING group_id, user_id) ${membershipEvents(dialect, type, stamp, sql`changed AS r`)}`.execute(db);
-      return Number(result.numAffectedRows ?? 0);
+      const written = events === undefined ? sql`` : sql`, written AS (${membershipEvents(dialect, events.type, events.stamp, sql`changed AS r`)})`;
+      const result = await sql<{ n: number | string }>`WITH changed AS (${change} RETURNING group_id, user_id)${written},
+        marked AS (${markChanged(sql`changed AS r`, now)})
+        SELECT count(*) AS n FROM changed`.execute(db);
+      return Number(result.rows[0]?.n ?? 0);
     }
-    const events = Number((await membershipEvents(dialect, type, stamp, sql`(${preview}) AS r`).execute(db)).numAffectedRows ?? 0);
+    const eventCount = events === undefined ? undefined : Number((await membershipEvents(dialect, events.type, events.stamp, sql`(${preview}) AS r`).execute(db)).numAffectedRows ?? 0);
+    await markChanged(sql`(${preview}) AS r`, now).execute(db);
     const changed = Number((await change.execute(db)).numAffectedRows ?? 0);
-    // A guard on the two statements agreeing: failing rolls the whole change back.
-    if (events !== changed) throw new Error(`membership change wrote ${events} events for ${changed} rows`);
+    // A guard on the statements agreeing: failing rolls the whole change back.
+    if (eventCount !== undefined && eventCount !== changed) throw new Error(`membership change wrote ${eventCount} events for ${changed} rows`);
     return changed;
+  }
+
+  /** Changes memberships with one event of `type` per row changed; the stamp dates the change. */
+  async function changeWithEvents(db: Executor, type: string, stamp: EventStamp, change: RawBuilder<unknown>, preview: RawBuilder<unknown>): Promise<number> {
+    return recordedChange(db, { type, stamp }, stamp.occurredAt, change, preview);
   }
 
   /** Deletes the memberships matching `where`, with one `group.user_removed` event each. */
@@ -135,6 +183,16 @@ export function createMembershipQueries(dialect: DialectAdapter) {
     /** Removes every member of a group, with one `group.user_removed` event each. */
     async removeAll(db: Executor, groupId: string, stamp: EventStamp): Promise<number> {
       return deleteWithEvents(db, stamp, sql`group_id = ${groupId}`);
+    },
+
+    /**
+     * Removes every member of a group being deleted (store/groups.ts `delete`), counting the
+     * change for each member; no membership events: the group's `group.deleted` stands for
+     * them (docs/events.md).
+     */
+    async removeAllOfDeletedGroup(db: Executor, groupId: string, now: string): Promise<number> {
+      const where = sql`group_id = ${groupId}`;
+      return recordedChange(db, undefined, now, sql`DELETE FROM memberships WHERE ${where}`, sql`SELECT group_id, user_id FROM memberships WHERE ${where}`);
     },
 
     /**
@@ -231,6 +289,35 @@ export function createMembershipQueries(dialect: DialectAdapter) {
         .execute();
     },
 
+    /**
+     * Whether `userId` is an administrator now: an active user flagged admin, or an active
+     * member of the group named `adminGroup` (regardless of case, as group names are unique).
+     * One statement, so that no deactivation or membership change slips between two reads;
+     * the user's primary key, the group-name index and the memberships' key serve it.
+     */
+    async isAdministrator(db: Executor, userId: string, adminGroup: string): Promise<boolean> {
+      const row = await db
+        .selectFrom('users as u')
+        .select('u.id')
+        .where('u.id', '=', userId)
+        .where('u.active', '=', 1)
+        .where((eb) =>
+          eb.or([
+            eb('u.is_admin', '=', 1),
+            eb.exists(
+              eb
+                .selectFrom('groups as g')
+                .innerJoin('memberships as m', 'm.group_id', 'g.id')
+                .select('m.user_id')
+                .where(sql<string>`lower(g.name)`, '=', sql<string>`lower(${adminGroup})`)
+                .whereRef('m.user_id', '=', 'u.id'),
+            ),
+          ]),
+        )
+        .executeTakeFirst();
+      return row !== undefined;
+    },
+
     /** The SCIM-linked members of each group, by internal group id, in a stable order. */
     async membersOf(db: Executor, groupIds: readonly string[]): Promise<Map<string, LinkedReference[]>> {
       const result = new Map<string, LinkedReference[]>();
@@ -246,7 +333,7 @@ export function createMembershipQueries(dialect: DialectAdapter) {
           .orderBy('su.scim_id')
           .execute();
         for (const row of rows) {
-          result.get(row.group_id)?.push({ scimId: row.scim_id, display: row.display_name ?? row.login });
+          result.get(row.group_id)?.push({ scimId: row.scim_id, display: memberDisplay({ login: row.login, displayName: row.display_name }) });
         }
       }
       return result;

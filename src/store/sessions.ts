@@ -14,6 +14,15 @@ export interface StoredSession {
   readonly userActive: boolean;
 }
 
+/** A live session as its user's account page lists it. */
+export interface ListedSession {
+  /** SHA-256 hex of the cookie value: compared, never shown. */
+  readonly id: string;
+  readonly createdAt: string;
+  readonly lastSeenAt: string;
+  readonly expiresAt: string;
+}
+
 /** What opening a session writes. */
 export interface SessionWrite {
   readonly id: string;
@@ -54,6 +63,30 @@ export function createSessionQueries() {
     /** Sets when the session was last seen (its idle expiry counts from there). */
     async touch(db: Executor, id: string, at: string): Promise<void> {
       await db.updateTable('sessions').set({ last_seen_at: at }).where('id', '=', id).execute();
+    },
+
+    /**
+     * The sessions of a user still live at `now` (not past `expiresAt`, seen since `seenSince`),
+     * most recently seen first, at most `limit`; served by the sessions' user index.
+     */
+    async listLiveOf(db: Executor, userId: string, now: string, seenSince: string, limit: number): Promise<ListedSession[]> {
+      const rows = await db
+        .selectFrom('sessions')
+        .select(['id', 'created_at', 'last_seen_at', 'expires_at'])
+        .where('user_id', '=', userId)
+        .where('expires_at', '>', now)
+        .where('last_seen_at', '>', seenSince)
+        .orderBy('last_seen_at', 'desc')
+        .orderBy('id')
+        .limit(limit)
+        .execute();
+      return rows.map((row) => ({ id: row.id, createdAt: row.created_at, lastSeenAt: row.last_seen_at, expiresAt: row.expires_at }));
+    },
+
+    /** Deletes one session; returns whether there was one. */
+    async deleteOne(db: Executor, id: string): Promise<boolean> {
+      const result = await db.deleteFrom('sessions').where('id', '=', id).executeTakeFirst();
+      return Number(result.numDeletedRows) > 0;
     },
 
     /** Deletes one session; a no-op when there is none. */

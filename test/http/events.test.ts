@@ -170,6 +170,70 @@ eachDatabase('the event feed, source by source', (database) => {
     }
   });
 
+  test('SCIM PUT /Groups: the same members give no event and move no version; a changed member gives its event and moves its version', async () => {
+    const app = await startTestApp({ database });
+    try {
+      const ids: string[] = [];
+      for (const name of ['s1', 's2', 's3']) ids.push((await app.request('POST', '/Users', userBody(name))).body.id);
+      const [s1, s2, s3] = ids as [string, string, string];
+      const group = (await app.request('POST', '/Groups', groupBody('steady', [s1, s2]))).body;
+      const etag = async (path: string) => String((await app.request('GET', path)).headers.etag);
+      const before = { group: await etag(`/Groups/${group.id}`), s1: await etag(`/Users/${s1}`), s2: await etag(`/Users/${s2}`), s3: await etag(`/Users/${s3}`) };
+      const start = await mark(app);
+      assert.equal((await app.request('PUT', `/Groups/${group.id}`, groupBody('steady', [s2, s1]))).status, 200);
+      assert.deepEqual(await lines(app, start), []);
+      assert.deepEqual({ group: await etag(`/Groups/${group.id}`), s1: await etag(`/Users/${s1}`), s2: await etag(`/Users/${s2}`), s3: await etag(`/Users/${s3}`) }, before);
+      // s2 goes, s3 comes, s1 stays: two events, and s1's version alone does not move.
+      assert.equal((await app.request('PUT', `/Groups/${group.id}`, groupBody('steady', [s1, s3]))).status, 200);
+      assert.deepEqual(await lines(app, start), ['group.user_removed steady s2', 'group.user_added steady s3']);
+      assert.notEqual(await etag(`/Groups/${group.id}`), before.group);
+      assert.equal(await etag(`/Users/${s1}`), before.s1);
+      assert.notEqual(await etag(`/Users/${s2}`), before.s2);
+      assert.notEqual(await etag(`/Users/${s3}`), before.s3);
+      // s2 back in the same group: its own event, and a version it never had (RFC 7644 §3.14).
+      assert.equal((await app.request('PUT', `/Groups/${group.id}`, groupBody('steady', [s1, s2, s3]))).status, 200);
+      assert.deepEqual((await lines(app, start)).slice(2), ['group.user_added steady s2']);
+      assert.notEqual(await etag(`/Users/${s2}`), before.s2);
+    } finally {
+      await app.close();
+    }
+  });
+
+  test('SCIM /Bulk: each operation gives the events of the same request made alone', async () => {
+    const app = await startTestApp({ database });
+    try {
+      const start = await mark(app);
+      const response = await app.request('POST', '/Bulk', {
+        schemas: ['urn:ietf:params:scim:api:messages:2.0:BulkRequest'],
+        Operations: [
+          { method: 'POST', path: '/Groups', bulkId: 'g', data: groupBody('bulk-team', ['bulkId:b1']) },
+          { method: 'POST', path: '/Users', bulkId: 'b1', data: userBody('b1') },
+          { method: 'POST', path: '/Users', bulkId: 'b2', data: userBody('b2') },
+          { method: 'PATCH', path: '/Groups/bulkId:g', data: patch({ op: 'add', path: 'members', value: [{ value: 'bulkId:b2' }] }) },
+          { method: 'PATCH', path: '/Users/bulkId:b1', data: patch({ op: 'replace', path: 'active', value: false }) },
+          { method: 'DELETE', path: '/Users/bulkId:b2' },
+        ],
+      });
+      assert.equal(response.status, 200, JSON.stringify(response.body));
+      assert.deepEqual(response.body.Operations.map((entry: { status: string }) => entry.status), ['201', '201', '201', '204', '200', '204']);
+      const { events } = await since(app, start);
+      assert.deepEqual(events.map(line), [
+        'user.created b1',
+        'group.created bulk-team',
+        'group.user_added bulk-team b1',
+        'user.created b2',
+        'group.user_added bulk-team b2',
+        // active=false keeps b1 in the group; DELETE takes b2 out of it first.
+        'user.deactivated b1',
+        'group.user_removed bulk-team b2',
+        'user.deactivated b2',
+      ]);
+      assert.ok(events.every((event) => event.actor.kind === 'token' && event.actor.name === 'test-idp'));
+    } finally {
+      await app.close();
+    }
+  });
+
   test('the admin API: users, groups and memberships give one event per change', async () => {
     const app = await startTestApp({ database, scim: false });
     try {
@@ -337,10 +401,16 @@ eachDatabase('the event feed', (database) => {
       if (page.body.events.length === 0) break;
     }
     assert.deepEqual(single, all);
-    for (const limit of ['0', '1001', 'ten', '1.5', '-1']) {
+    // The route's schema checks it as it checks pageSize elsewhere in the admin API.
+    for (const limit of ['0', '1001', '-1']) {
       const refused = await read(app, `limit=${limit}`);
       assert.equal(refused.status, 400, limit);
       assert.match(refused.body.message, /field limit .* must be between 1 and 1000/);
+    }
+    for (const limit of ['ten', '1.5']) {
+      const refused = await read(app, `limit=${limit}`);
+      assert.equal(refused.status, 400, limit);
+      assert.match(refused.body.message, /field limit .* must be an integer/);
     }
   });
 

@@ -79,9 +79,9 @@ export interface TestResponse {
 /**
  * Starts a fresh instance on `database` (SQLite by default) with the local administrator
  * `admin` and a token of it; `scim: false` leaves provisioning off; `baseUrl` replaces the
- * https BASE_URL (the IdP helpers in test/saml/idp.ts assume BASE_URL).
+ * https BASE_URL (the IdP helpers in test/saml/idp.ts assume BASE_URL); `maxBodySize` is ROSTER_MAX_BODY_SIZE.
  */
-export async function startTestApp(options: { scim?: boolean; saml?: boolean; database?: TestDatabase; baseUrl?: string } = {}): Promise<TestApp> {
+export async function startTestApp(options: { scim?: boolean; saml?: boolean; database?: TestDatabase; baseUrl?: string; maxBodySize?: number } = {}): Promise<TestApp> {
   const directory = mkdtempSync(join(tmpdir(), 'roster-test-'));
   const scratch = await createTestDatabase(options.database ?? 'sqlite');
   const store = await openStore(scratch.location);
@@ -100,7 +100,7 @@ export async function startTestApp(options: { scim?: boolean; saml?: boolean; da
   const admin = await services.accounts.findByLogin('admin');
   if (!admin) throw new Error('the local administrator was not created');
   const { token } = await services.tokens.create('test-idp', actor, admin.id);
-  const app = await buildApp({ services, baseUrl });
+  const app = await buildApp({ services, baseUrl, ...(options.maxBodySize !== undefined ? { maxBodySize: options.maxBodySize } : {}) });
   await app.ready();
 
   return {
@@ -124,6 +124,8 @@ export async function startTestApp(options: { scim?: boolean; saml?: boolean; da
         },
         ...(body !== undefined ? { payload: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
       });
+      // The provisioning activity is written after the response: wait, so tests can read it.
+      await app.scimActivity.settle();
       let parsed: unknown;
       try {
         parsed = raw.body === '' ? undefined : JSON.parse(raw.body);

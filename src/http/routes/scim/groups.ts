@@ -12,15 +12,16 @@ import { normaliseResource } from '../../../scim/validate.ts';
 import type { GroupDirectory, MemberChange, ScimGroup } from '../../../directory/groups.ts';
 import type { Document } from '../../../directory/users.ts';
 import { SCIM_CONTENT_TYPE } from '../../errors.ts';
-import { checkId, parseListRequest, parseProjection, present, requireBody, sendResource, shows, versionCheck, type ListRequest, type Projection } from './common.ts';
+import { checkId, parseListRequest, parseProjection, present, requireBody, sendResource, shows, versionCheck, type ListRequest, type Projection, type ResourceWrites } from './common.ts';
 
 function stateOf(group: ScimGroup): ResourceState {
   return {
     id: group.scimId,
     document: group.document,
     created: group.group.createdAt,
+    // Touched whenever its members or their display names change (directory/member-display.ts).
     lastModified: group.group.updatedAt,
-    version: group.group.version,
+    version: String(group.group.version),
   };
 }
 
@@ -54,8 +55,50 @@ function toDirectoryChange(change: PatchMemberChange): MemberChange {
   }
 }
 
+/**
+ * The writes of /Groups, for its routes and for /Bulk. A replace or patch returns the group
+ * without its members (never loaded to apply a change).
+ */
+export function groupWrites(groups: GroupDirectory): ResourceWrites<ScimGroup> {
+  return {
+    resourceType: 'Group',
+    patchStatus: 204,
+    stateOf,
+    async create(body, actor) {
+      const { document, memberIds } = splitMembers(normaliseResource('Group', requireBody(body), 'create'));
+      return groups.create(document, memberIds, actor);
+    },
+    async replace(id, body, allows, actor) {
+      checkId(id, 'Group');
+      const { document, memberIds } = splitMembers(normaliseResource('Group', requireBody(body), 'replace'));
+      return groups.update(id, () => ({ document, memberChanges: [{ kind: 'replace', ids: memberIds }] }), allows, actor);
+    },
+    async patch(id, body, allows, actor) {
+      checkId(id, 'Group');
+      const operations = parsePatchRequest(requireBody(body));
+      const { memberChanges, otherOperations } = splitGroupMemberOperations(operations);
+      const changes = memberChanges.map(toDirectoryChange);
+      return groups.update(
+        id,
+        (current) => ({
+          document: otherOperations.length > 0 ? applyPatch('Group', current as JsonObject, otherOperations, { id }) : current,
+          memberChanges: changes,
+        }),
+        allows,
+        actor,
+      );
+    },
+    async remove(id, allows, actor) {
+      checkId(id, 'Group');
+      await groups.remove(id, allows, actor);
+    },
+  };
+}
+
 /** Registers the /Groups routes. */
 export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, baseUrl: string): void {
+  const writes = groupWrites(groups);
+
   async function list(request: ListRequest) {
     const result = await groups.list({
       ...(request.filter ? { filter: request.filter } : {}),
@@ -85,8 +128,7 @@ export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, baseUr
   });
 
   app.post<{ Querystring: RawListParameters }>('/Groups', async (request, reply) => {
-    const { document, memberIds } = splitMembers(normaliseResource('Group', requireBody(request.body), 'create'));
-    const group = await groups.create(document, memberIds, request.actor);
+    const group = await writes.create(request.body, request.actor);
     const projection = parseProjection(request.query);
     return sendResource(reply, 201, 'Group', stateOf(group), present('Group', stateOf(group), baseUrl, projection), baseUrl);
   });
@@ -96,21 +138,14 @@ export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, baseUr
     const projection = parseProjection(request.query);
     const group = await groups.get(request.params.id, shows('Group', 'members', projection));
     const ifNoneMatch = request.headers['if-none-match'];
-    if (typeof ifNoneMatch === 'string' && ifNoneMatchHits(ifNoneMatch, group.group.version)) {
-      return reply.code(304).header('ETag', etagOf(group.group.version)).send();
+    if (typeof ifNoneMatch === 'string' && ifNoneMatchHits(ifNoneMatch, String(group.group.version))) {
+      return reply.code(304).header('ETag', etagOf(String(group.group.version))).send();
     }
     return sendResource(reply, 200, 'Group', stateOf(group), present('Group', stateOf(group), baseUrl, projection), baseUrl);
   });
 
   app.put<{ Params: { id: string }; Querystring: RawListParameters }>('/Groups/:id', async (request, reply) => {
-    checkId(request.params.id, 'Group');
-    const { document, memberIds } = splitMembers(normaliseResource('Group', requireBody(request.body), 'replace'));
-    const updated = await groups.update(
-      request.params.id,
-      () => ({ document, memberChanges: [{ kind: 'replace', ids: memberIds }] }),
-      versionCheck(request),
-      request.actor,
-    );
+    const updated = await writes.replace(request.params.id, request.body, versionCheck(request), request.actor);
     const projection = parseProjection(request.query);
     const group = await groups.get(updated.scimId, shows('Group', 'members', projection));
     return sendResource(reply, 200, 'Group', stateOf(group), present('Group', stateOf(group), baseUrl, projection), baseUrl);
@@ -119,30 +154,17 @@ export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, baseUr
   // PATCH answers 204 unless the client asks for attributes (RFC 7644 §3.5.2 allows both);
   // a 200 with every member of a 100k-member group would be an expensive surprise.
   app.patch<{ Params: { id: string }; Querystring: RawListParameters }>('/Groups/:id', async (request, reply) => {
-    checkId(request.params.id, 'Group');
-    const operations = parsePatchRequest(requireBody(request.body));
-    const { memberChanges, otherOperations } = splitGroupMemberOperations(operations);
-    const changes = memberChanges.map(toDirectoryChange);
-    const group = await groups.update(
-      request.params.id,
-      (current) => ({
-        document: otherOperations.length > 0 ? applyPatch('Group', current as JsonObject, otherOperations, { id: request.params.id }) : current,
-        memberChanges: changes,
-      }),
-      versionCheck(request),
-      request.actor,
-    );
+    const group = await writes.patch(request.params.id, request.body, versionCheck(request), request.actor);
     const projection = parseProjection(request.query);
     if (projection.attributes === undefined && projection.excludedAttributes === undefined) {
-      return reply.code(204).header('ETag', etagOf(group.group.version)).send();
+      return reply.code(writes.patchStatus).header('ETag', etagOf(String(group.group.version))).send();
     }
     const shown = await answer(group, projection);
     return sendResource(reply, 200, 'Group', stateOf(shown), present('Group', stateOf(shown), baseUrl, projection), baseUrl);
   });
 
   app.delete<{ Params: { id: string } }>('/Groups/:id', async (request, reply) => {
-    checkId(request.params.id, 'Group');
-    await groups.remove(request.params.id, versionCheck(request), request.actor);
+    await writes.remove(request.params.id, versionCheck(request), request.actor);
     return reply.code(204).send();
   });
 }

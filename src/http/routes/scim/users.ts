@@ -8,7 +8,7 @@ import { applyPatch, parsePatchRequest } from '../../../scim/patch.ts';
 import type { JsonObject } from '../../../scim/json.ts';
 import type { ScimUser, UserDirectory } from '../../../directory/users.ts';
 import type { ResourceState } from '../../../scim/resources.ts';
-import { checkId, parseListRequest, parseProjection, present, requireBody, sendResource, shows, versionCheck, type ListRequest } from './common.ts';
+import { checkId, parseListRequest, parseProjection, present, requireBody, sendResource, shows, versionCheck, type ListRequest, type ResourceWrites } from './common.ts';
 import { SCIM_CONTENT_TYPE } from '../../errors.ts';
 
 function stateOf(user: ScimUser): ResourceState {
@@ -16,13 +16,42 @@ function stateOf(user: ScimUser): ResourceState {
     id: user.scimId,
     document: user.document,
     created: user.user.createdAt,
-    lastModified: user.user.updatedAt,
-    version: user.user.version,
+    // What GET shows, groups included (store/resource-versions.ts).
+    lastModified: user.user.resourceModifiedAt,
+    version: user.user.resourceVersion,
+  };
+}
+
+/** The writes of /Users, for its routes and for /Bulk. */
+export function userWrites(users: UserDirectory): ResourceWrites<ScimUser> {
+  return {
+    resourceType: 'User',
+    patchStatus: 200,
+    stateOf,
+    async create(body, actor) {
+      return users.create(normaliseResource('User', requireBody(body), 'create'), actor);
+    },
+    async replace(id, body, allows, actor) {
+      checkId(id, 'User');
+      const document = normaliseResource('User', requireBody(body), 'replace');
+      return users.update(id, () => document, allows, actor);
+    },
+    async patch(id, body, allows, actor) {
+      checkId(id, 'User');
+      const operations = parsePatchRequest(requireBody(body));
+      return users.update(id, (current) => applyPatch('User', current as JsonObject, operations, { id }), allows, actor);
+    },
+    async remove(id, allows, actor) {
+      checkId(id, 'User');
+      await users.remove(id, allows, actor);
+    },
   };
 }
 
 /** Registers the /Users routes. */
 export function userRoutes(app: FastifyInstance, users: UserDirectory, baseUrl: string): void {
+  const writes = userWrites(users);
+
   async function list(request: ListRequest) {
     const result = await users.list({
       ...(request.filter ? { filter: request.filter } : {}),
@@ -46,8 +75,7 @@ export function userRoutes(app: FastifyInstance, users: UserDirectory, baseUrl: 
   });
 
   app.post<{ Querystring: RawListParameters }>('/Users', async (request, reply) => {
-    const document = normaliseResource('User', requireBody(request.body), 'create');
-    const user = await users.create(document, request.actor);
+    const user = await writes.create(request.body, request.actor);
     const projection = parseProjection(request.query);
     return sendResource(reply, 201, 'User', stateOf(user), present('User', stateOf(user), baseUrl, projection), baseUrl);
   });
@@ -57,36 +85,26 @@ export function userRoutes(app: FastifyInstance, users: UserDirectory, baseUrl: 
     const projection = parseProjection(request.query);
     const user = await users.get(request.params.id, shows('User', 'groups', projection));
     const ifNoneMatch = request.headers['if-none-match'];
-    if (typeof ifNoneMatch === 'string' && ifNoneMatchHits(ifNoneMatch, user.user.version)) {
-      return reply.code(304).header('ETag', etagOf(user.user.version)).send();
+    if (typeof ifNoneMatch === 'string' && ifNoneMatchHits(ifNoneMatch, user.user.resourceVersion)) {
+      return reply.code(304).header('ETag', etagOf(user.user.resourceVersion)).send();
     }
     return sendResource(reply, 200, 'User', stateOf(user), present('User', stateOf(user), baseUrl, projection), baseUrl);
   });
 
   app.put<{ Params: { id: string }; Querystring: RawListParameters }>('/Users/:id', async (request, reply) => {
-    checkId(request.params.id, 'User');
-    const document = normaliseResource('User', requireBody(request.body), 'replace');
-    const user = await users.update(request.params.id, () => document, versionCheck(request), request.actor);
+    const user = await writes.replace(request.params.id, request.body, versionCheck(request), request.actor);
     const projection = parseProjection(request.query);
     return sendResource(reply, 200, 'User', stateOf(user), present('User', stateOf(user), baseUrl, projection), baseUrl);
   });
 
   app.patch<{ Params: { id: string }; Querystring: RawListParameters }>('/Users/:id', async (request, reply) => {
-    checkId(request.params.id, 'User');
-    const operations = parsePatchRequest(requireBody(request.body));
-    const user = await users.update(
-      request.params.id,
-      (current) => applyPatch('User', current as JsonObject, operations, { id: request.params.id }),
-      versionCheck(request),
-      request.actor,
-    );
+    const user = await writes.patch(request.params.id, request.body, versionCheck(request), request.actor);
     const projection = parseProjection(request.query);
     return sendResource(reply, 200, 'User', stateOf(user), present('User', stateOf(user), baseUrl, projection), baseUrl);
   });
 
   app.delete<{ Params: { id: string } }>('/Users/:id', async (request, reply) => {
-    checkId(request.params.id, 'User');
-    await users.remove(request.params.id, versionCheck(request), request.actor);
+    await writes.remove(request.params.id, versionCheck(request), request.actor);
     return reply.code(204).send();
   });
 }
