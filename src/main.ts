@@ -15,10 +15,17 @@ const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
 /** Runs the server until SIGTERM or SIGINT, then shuts down gracefully. */
 export async function serve(config: Config): Promise<void> {
   const store = await openStore(config.database);
-  const services = createServices(store, { baseUrl: config.baseUrl, adminGroup: config.adminGroup });
+  const services = createServices(store, { baseUrl: config.baseUrl, adminGroup: config.adminGroup, cookieDomain: config.cookieDomain });
   // Of several instances starting on a new database, exactly one creates and prints it.
   const issued = await services.administrators.ensureAdministrator();
-  const app = await buildApp({ services, baseUrl: config.baseUrl, logger: { level: config.logLevel }, maxBodySize: config.maxBodySize });
+  const app = await buildApp({
+    services,
+    baseUrl: config.baseUrl,
+    logger: { level: config.logLevel },
+    maxBodySize: config.maxBodySize,
+    cookieDomain: config.cookieDomain,
+    trustedHosts: config.trustedHosts,
+  });
   // Every instance runs the clean-up: deleting expired rows in batches is idempotent.
   const retention = runPeriodically(async () => {
     try {

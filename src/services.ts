@@ -58,6 +58,8 @@ export interface ServiceOptions {
   readonly sessionPolicy?: SessionPolicy;
   /** The group whose members are administrators (ROSTER_ADMIN_GROUP); DEFAULT_ADMIN_GROUP when unset. */
   readonly adminGroup?: string;
+  /** The session cookie's Domain (ROSTER_COOKIE_DOMAIN); host-only when unset. */
+  readonly cookieDomain?: string | undefined;
 }
 
 /** Builds every service over one store. */
@@ -78,6 +80,7 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
     samlSp: createSamlServiceProvider(store, saml, baseUrl),
     sessions: createSessions(store, {
       secure: baseUrl.startsWith('https:'),
+      domain: options.cookieDomain,
       ...(options.sessionPolicy !== undefined ? { policy: options.sessionPolicy } : {}),
     }),
     signIn: createSignIn(store, provisioning, () => saml.get()),

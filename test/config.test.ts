@@ -29,6 +29,8 @@ describe('loadConfig', () => {
       maxBodySize: 20 * 1024 * 1024,
       activityRetentionDays: 30,
       adminGroup: 'roster-administrators',
+      cookieDomain: undefined,
+      trustedHosts: [],
     });
   });
 
@@ -142,5 +144,24 @@ describe('loadConfig', () => {
     assert.equal(loadConfig({ ROSTER_ADMIN_GROUP: ' Roster Admins ' }).adminGroup, 'Roster Admins');
     refuses({ ROSTER_ADMIN_GROUP: 'a'.repeat(256) }, 'ROSTER_ADMIN_GROUP', /at most 255 characters/);
     refuses({ ROSTER_ADMIN_GROUP: 'admins\u0007' }, 'ROSTER_ADMIN_GROUP', /without control characters/);
+  });
+
+  test('ROSTER_COOKIE_DOMAIN must contain the base URL\'s host, and is kept without its leading dot', () => {
+    const base = { ROSTER_BASE_URL: 'https://roster.example.com' };
+    assert.equal(loadConfig({ ...base, ROSTER_COOKIE_DOMAIN: '.Example.COM' }).cookieDomain, 'example.com');
+    assert.equal(loadConfig({ ...base, ROSTER_COOKIE_DOMAIN: 'roster.example.com' }).cookieDomain, 'roster.example.com');
+    refuses({ ...base, ROSTER_COOKIE_DOMAIN: '.example.org' }, 'ROSTER_COOKIE_DOMAIN', /the host of ROSTER_BASE_URL \(roster\.example\.com\) belongs to/);
+    refuses({ ...base, ROSTER_COOKIE_DOMAIN: '.ample.com' }, 'ROSTER_COOKIE_DOMAIN', /belongs to/);
+    refuses({ ...base, ROSTER_COOKIE_DOMAIN: '.com' }, 'ROSTER_COOKIE_DOMAIN', /at least two labels/);
+    refuses({ ...base, ROSTER_COOKIE_DOMAIN: 'https://example.com' }, 'ROSTER_COOKIE_DOMAIN', /DNS domain/);
+    refuses({ ROSTER_BASE_URL: 'http://10.0.0.5:8080', ROSTER_COOKIE_DOMAIN: '0.0.5' }, 'ROSTER_COOKIE_DOMAIN', /DNS domain/);
+  });
+
+  test('ROSTER_TRUSTED_HOSTS is a comma-separated list of bare host names', () => {
+    assert.deepEqual(loadConfig({ ROSTER_TRUSTED_HOSTS: ' Grafana.Example.org, wiki.example.net,,grafana.example.org' }).trustedHosts, ['grafana.example.org', 'wiki.example.net']);
+    assert.deepEqual(loadConfig({ ROSTER_TRUSTED_HOSTS: 'bücher.example' }).trustedHosts, ['xn--bcher-kva.example']);
+    for (const entry of ['https://grafana.example.org', 'grafana.example.org:3000', 'grafana.example.org/path', 'user@host', 'a b']) {
+      refuses({ ROSTER_TRUSTED_HOSTS: `ok.example.org,${entry}` }, 'ROSTER_TRUSTED_HOSTS', /without scheme, port or path/);
+    }
   });
 });

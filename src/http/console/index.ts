@@ -20,6 +20,7 @@
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Services } from '../../services.ts';
+import type { ReturnTrust } from '../client.ts';
 import { preSessionCookie, csrfTokenMatches, isSafeMethod, presentedCsrfToken } from '../csrf.ts';
 import { shorten } from '../../text.ts';
 import { toScimError } from '../errors.ts';
@@ -45,11 +46,12 @@ const MAX_MESSAGE = 500;
 const PAGE_MODULES: ReadonlyArray<(app: FastifyInstance, context: ConsoleContext) => void> = [homePages, signInPages, accountPages];
 
 /** Registers the console in its own scope. */
-export async function consoleRoutes(app: FastifyInstance, options: { services: Services; baseUrl: string }): Promise<void> {
+export async function consoleRoutes(app: FastifyInstance, options: { services: Services; baseUrl: string; trust: ReturnTrust }): Promise<void> {
   const context: ConsoleContext = {
     services: options.services,
     baseUrl: options.baseUrl,
     preSession: preSessionCookie({ secure: options.baseUrl.startsWith('https:') }),
+    trust: options.trust,
   };
 
   app.decorateRequest('viewer', null);
