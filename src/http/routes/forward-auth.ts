@@ -111,7 +111,7 @@ export function forwardAuthRoutes(app: FastifyInstance, options: { services: Ser
       const outcome = signInOutcome(request, baseUrl, trust);
       if (outcome.kind === 'untrusted') {
         request.log.warn({ url: outcome.url.slice(0, 200) }, 'forward auth: the original URL is on a host Roster may not send browsers back to');
-        return text(reply, query.redirect ? 400 : 401, `Roster does not send browsers back to this address after sign-in: its host must be under ROSTER_COOKIE_DOMAIN or listed in ROSTER_TRUSTED_HOSTS, over https.`);
+        return text(reply, query.redirect ? 400 : 401, 'Roster does not send browsers back to this address after sign-in: it must be an https URL (http only for localhost) of at most 2048 characters, on a host under ROSTER_COOKIE_DOMAIN or listed in ROSTER_TRUSTED_HOSTS.');
       }
       if (query.redirect) return reply.redirect(outcome.location, 302);
       return text(reply.header('location', outcome.location), 401, 'Sign in to Roster first.');
