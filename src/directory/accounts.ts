@@ -102,6 +102,21 @@ function snapshot(user: StoredUser): Record<string, unknown> {
   return { login: user.login, name: user.displayName, email: user.email, active: user.active, local: user.local, externalId: user.externalId };
 }
 
+/**
+ * Why `actor` may not deactivate `user`, or undefined when it may: never oneself, never a user
+ * the identity provider manages (SCIM-linked). The console greys its button out by this same
+ * rule, and deactivate() throws what it returns.
+ */
+export function deactivationRefusal(user: StoredUser, actor: Actor): DirectoryError | undefined {
+  try {
+    assertNotSelf(actor, user.id);
+  } catch (error) {
+    if (error instanceof DirectoryError) return error;
+    throw error;
+  }
+  return user.scimId !== null ? managedError() : undefined;
+}
+
 /** The account directory: closure over the store, wired once in services.ts. */
 export function createAccounts(store: Store) {
   const users = createUserQueries(store.dialect);
@@ -254,8 +269,8 @@ export function createAccounts(store: Store) {
       await store.db.transaction().execute(async (trx) => {
         const current = await users.findById(trx, id);
         if (!current) throw new DirectoryError('not_found', `User '${id}' not found`);
-        assertNotSelf(actor, id);
-        if (current.scimId !== null) throw managedError();
+        const refusal = deactivationRefusal(current, actor);
+        if (refusal !== undefined) throw refusal;
         if (!current.active) return;
         const now = new Date().toISOString();
         await users.setActive(trx, id, false, now);

@@ -79,6 +79,8 @@ export interface AccountFilter {
   readonly active?: boolean;
   /** True: linked to SCIM only; false: local only. */
   readonly managed?: boolean;
+  /** Only members of this group (internal id): a group's members page, searched and paged in SQL. */
+  readonly groupId?: string;
 }
 
 /**
@@ -461,6 +463,11 @@ function filterAccounts<Q extends AccountSelect>(builder: Q, filter: AccountFilt
   }
   if (filter.active !== undefined) query = query.where('u.active', '=', filter.active ? 1 : 0);
   if (filter.managed !== undefined) query = query.where('su.scim_id', filter.managed ? 'is not' : 'is', null);
+  const groupId = filter.groupId;
+  if (groupId !== undefined) {
+    // Through the memberships primary key (group_id, user_id): a 100k-member group is never read whole.
+    query = query.where('u.id', 'in', (eb) => eb.selectFrom('memberships as m').select('m.user_id').where('m.group_id', '=', groupId));
+  }
   return query as Q;
 }
 
