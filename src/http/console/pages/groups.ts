@@ -85,7 +85,7 @@ ${pager({ path: GROUPS, query, page, total, noun: total === 1 ? 'group' : 'group
 ${postForm(request, {
   action: GROUPS,
   label: 'Create a group',
-  body: html`${groupFields(values, false, 'create')}${submitButton('Create group', { tone: 'primary', disabled: scimOn, ...(scimOn ? { describedBy: 'managed-note' } : {}) })}`,
+  body: html`${groupFields(values, scimOn, 'create')}${submitButton('Create group', { tone: 'primary', disabled: scimOn, ...(scimOn ? { describedBy: 'managed-note' } : {}) })}`,
 })}
 </section>`;
     return sendPage(request, reply, { title: 'Groups', body, ...(shown !== undefined ? { status: shown.status } : {}) });
@@ -128,14 +128,6 @@ ${facts([
 ])}
 <div class="actions">${deleteControl(request, group, 'delete-group')}</div>
 </section>
-<section aria-labelledby="rename-title">
-<h2 id="rename-title">Rename</h2>
-${postForm(request, {
-  action: path,
-  label: 'Rename the group',
-  body: html`${groupFields({ name: values.name ?? group.name, description: values.description ?? group.description ?? '' }, false, 'rename')}${submitButton('Save', { tone: 'primary', disabled: scimOn, ...(scimOn ? { describedBy: 'managed-note' } : {}) })}`,
-})}
-</section>
 <section aria-labelledby="members-title">
 <h2 id="members-title">Members</h2>
 ${postForm(request, {
@@ -147,6 +139,14 @@ ${postForm(request, {
 ${searchForm({ path, query, label: 'Search members', placeholder: 'Login, name or email' })}
 ${dataTable({ caption: `Members of ${group.name}`, captionHidden: true, columns: ['Login', 'Name', 'Email', 'Actions'], rows, empty: q ? `No member matches “${q}”.` : 'No members.' })}
 ${pager({ path, query, page, total: members.total, noun: members.total === 1 ? 'member' : 'members' })}
+</section>
+<section aria-labelledby="rename-title">
+<h2 id="rename-title">Rename</h2>
+${postForm(request, {
+  action: path,
+  label: 'Rename the group',
+  body: html`${groupFields({ name: values.name ?? group.name, description: values.description ?? group.description ?? '' }, scimOn, 'rename')}${submitButton('Save', { tone: 'primary', disabled: scimOn, ...(scimOn ? { describedBy: 'managed-note' } : {}) })}`,
+})}
 </section>`;
     return sendPage(request, reply, {
       title: group.name,
