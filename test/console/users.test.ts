@@ -180,6 +180,30 @@ eachDatabase('console: Users while SCIM is on', (database) => {
     assert.notEqual(await app.services.tokens.verify(app.token), undefined);
   });
 
+  test("editing a provisioned user is greyed out and, sent anyway, refused with the domain's message", async () => {
+    const adaId = await idOf(app, 'ada@example.com');
+    const page = await getPage(app, `/admin/users/${adaId}`, admin);
+    assert.match(page.body, /Your identity provider manages this user: change them there\./);
+    assert.match(page.body, /<button type="submit" class="button primary" disabled aria-describedby="edit-note">Save<\/button>/);
+    const response = await postForm(app, `/admin/users/${adaId}`, { name: 'Someone Else' }, { session: admin });
+    assert.equal(response.statusCode, 400);
+    assert.match(response.body, new RegExp(MANAGED.replace(/\./g, '\\.')));
+    assert.equal((await app.services.accounts.get(adaId)).displayName, 'Ada Lovelace');
+  });
+
+  test("a local user's name can change while SCIM is on, but not their login", async () => {
+    const carolId = await idOf(app, 'carol');
+    const renamed = await postForm(app, `/admin/users/${carolId}`, { name: 'Carol Renamed', email: 'carol@corp.example' }, { session: admin });
+    assert.equal(renamed.statusCode, 303);
+    assert.equal(renamed.headers.location, `/admin/users/${carolId}?notice=updated`);
+    assert.equal((await app.services.accounts.get(carolId)).displayName, 'Carol Renamed');
+    const relogin = await postForm(app, `/admin/users/${carolId}`, { login: 'caroline', name: 'Carol Renamed' }, { session: admin });
+    assert.equal(relogin.statusCode, 400);
+    assert.match(relogin.body, new RegExp(MANAGED.replace(/\./g, '\\.')));
+    assert.equal((await app.services.accounts.get(carolId)).login, 'carol');
+    await app.services.accounts.update(carolId, { name: 'Carol Local' }, cli);
+  });
+
   test('an unknown user is a 404 page; a non-administrator gets 403', async () => {
     assert.equal((await getPage(app, '/admin/users/nope', admin)).statusCode, 404);
     const ada = await sessionFor(app, await idOf(app, 'ada@example.com'));
@@ -241,6 +265,38 @@ eachDatabase('console: Users while SCIM is off', (database) => {
     const taken = await postForm(app, '/admin/users', { login: 'admin', name: 'Again', signIn: 'saml' }, { session: admin });
     assert.equal(taken.statusCode, 409);
     assert.match(taken.body, /A user with login &#39;admin&#39; already exists/);
+  });
+
+  test("changes a user's login, name and email; a bad email is refused with the domain's message", async () => {
+    const user = await app.services.accounts.create({ login: 'old-login', name: 'Old', local: false }, cli);
+    const changed = await postForm(app, `/admin/users/${user.id}`, { login: 'new-login', name: 'New Name', email: 'new@example.com' }, { session: admin });
+    assert.equal(changed.statusCode, 303);
+    const after = await app.services.accounts.get(user.id);
+    assert.deepEqual([after.login, after.displayName, after.email], ['new-login', 'New Name', 'new@example.com']);
+    const bad = await postForm(app, `/admin/users/${user.id}`, { login: 'new-login', name: 'New Name', email: 'not-an-email' }, { session: admin });
+    assert.equal(bad.statusCode, 400);
+    assert.match(bad.body, /Value not-an-email for field email was rejected\. Error: must be a well-formed email address\./);
+    assert.match(bad.body, /value="not-an-email"/);
+  });
+
+  test("signs a user out everywhere after confirmation; without the CSRF token nothing ends", async () => {
+    const user = await app.services.accounts.create({ login: 'roaming', name: 'Roaming', local: false }, cli);
+    const theirs = await sessionFor(app, user.id);
+    const page = await getPage(app, `/admin/users/${user.id}`, admin);
+    assert.match(page.body, /<h2 id="end-sessions-title">Sign roaming out everywhere\?<\/h2>/);
+    assert.equal((await postForm(app, `/admin/users/${user.id}/sign-out-everywhere`, {}, { session: admin, csrf: false })).statusCode, 403);
+    assert.equal((await getPage(app, '/account', theirs)).statusCode, 200);
+    const ended = await postForm(app, `/admin/users/${user.id}/sign-out-everywhere`, {}, { session: admin });
+    assert.equal(ended.statusCode, 303);
+    assert.equal((await getPage(app, '/account', theirs)).statusCode, 303, 'their session is gone');
+    const event = await app.services.store.db.selectFrom('audit_events').select(['actor']).where('action', '=', 'session.signed_out_everywhere').where('target_id', '=', user.id).executeTakeFirstOrThrow();
+    assert.equal(event.actor, 'session:admin');
+  });
+
+  test('the sign-in check of an active local account says it signs in with its password', async () => {
+    const page = await getPage(app, `/admin/users/${app.adminId}`, admin);
+    assert.match(page.body, /Can sign in<\/span> with their password on the sign-in page: a local account\./);
+    assert.match(page.body, /<p>Not through SAML:<\/p><ul><li>This is a local account with a password/);
   });
 
   test('a creation without the CSRF token is refused with 403', async () => {

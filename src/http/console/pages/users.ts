@@ -28,6 +28,8 @@ const NOTICES = {
   created: { tone: 'success', text: 'The user was created.' },
   deactivated: { tone: 'success', text: 'The user was deactivated: their group memberships, tokens and sessions are gone.' },
   revoked: { tone: 'success', text: 'The token was revoked.' },
+  updated: { tone: 'success', text: 'The user was changed.' },
+  'signed-out': { tone: 'success', text: 'Every session of the user was ended.' },
 } as const;
 
 /** What the create form was sent with, to show it again with the refusal. */
@@ -36,6 +38,32 @@ interface CreateValues {
   readonly name?: string;
   readonly email?: string;
   readonly signIn?: string;
+}
+
+/** What the edit form was sent with, to show it again with the refusal. */
+interface EditValues {
+  readonly login: string;
+  readonly name: string;
+  readonly email: string;
+}
+
+/**
+ * Login, name and email of a user. While SCIM is on, the identity provider owns its users and
+ * every login (accounts.update refuses those changes): the form is then greyed out for them,
+ * and the login field for everyone.
+ */
+function editForm(request: FastifyRequest, user: StoredUser, scimOn: boolean, values?: EditValues): SafeHtml {
+  const locked = scimOn && user.scimId !== null;
+  const describedBy = scimOn ? { describedBy: 'edit-note' } : {};
+  return postForm(request, {
+    action: `${USERS}/${encodeURIComponent(user.id)}`,
+    label: `Edit ${user.login}`,
+    body: html`${scimOn && html`<p class="hint" id="edit-note">${locked ? 'Your identity provider manages this user: change them there.' : 'While SCIM is on, logins are managed by your identity provider.'}</p>`}
+${textField({ name: 'login', label: 'Login', value: values?.login ?? user.login, required: true, disabled: scimOn, autocomplete: 'off', spellcheck: false })}
+${textField({ name: 'name', label: 'Name', value: values?.name ?? user.displayName ?? '', required: true, disabled: locked, autocomplete: 'off' })}
+${textField({ name: 'email', label: 'Email', type: 'email', value: values?.email ?? user.email ?? '', disabled: locked, autocomplete: 'off' })}
+<div class="actions">${submitButton('Save', { tone: 'primary', disabled: locked, ...describedBy })}</div>`,
+  });
 }
 
 /** The user's badges in lists: Deactivated, and Local while SCIM is on. */
@@ -121,7 +149,7 @@ ${textField({ name: 'password', label: 'Password (local users)', type: 'password
     return sendPage(request, reply, { title: 'Create user', body, ...(refusal !== undefined ? { status: refusal.status } : {}) });
   }
 
-  async function userPage(request: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply, refusal?: Refusal): Promise<FastifyReply> {
+  async function userPage(request: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply, refusal?: Refusal, edits?: EditValues): Promise<FastifyReply> {
     const user = await services.accounts.get(request.params.id);
     const scimOn = await services.provisioning.isScimEnabled();
     const [groups, tokens, sessions, check, audit, scimUser] = await Promise.all([
@@ -139,11 +167,12 @@ ${textField({ name: 'password', label: 'Password (local users)', type: 'password
     const checkSection =
       check === undefined
         ? html``
-        : html`${check.canSignIn
-            ? html`<p>${badge('Can sign in', 'success')} Nothing stands in the way of a SAML sign-in by <strong>${user.login}</strong> now.</p>`
-            : html`<p>${badge('Cannot sign in', 'danger')} Why not:</p><ul>${check.problems.map((problem) => html`<li>${problem.message}</li>`)}</ul>`}
+        : html`${user.local && user.active
+            ? html`<p>${badge('Can sign in', 'success')} with their password on the sign-in page: a local account.</p>${check.problems.length > 0 && html`<p>Not through SAML:</p><ul>${check.problems.map((problem) => html`<li>${problem.message}</li>`)}</ul>`}`
+            : check.canSignIn
+              ? html`<p>${badge('Can sign in', 'success')} Nothing stands in the way of a SAML sign-in by <strong>${user.login}</strong> now.</p>`
+              : html`<p>${badge('Cannot sign in', 'danger')} Why not:</p><ul>${check.problems.map((problem) => html`<li>${problem.message}</li>`)}</ul>`}
 ${check.warnings.length > 0 && html`<ul>${check.warnings.map((warning) => html`<li>${badge('Warning', 'warning')} ${warning}</li>`)}</ul>`}
-${user.local && html`<p class="hint">A local account signs in with its password on the sign-in page${user.active ? '' : ' (not while deactivated)'}; the check above is about SAML.</p>`}
 ${facts([
   ['Last SAML attempt', check.lastAttempt === null ? html`<span class="empty">none recorded</span>` : html`${timeTag(check.lastAttempt.at)} · ${check.lastAttempt.outcome === 'accepted' ? badge('accepted', 'success') : badge('refused', 'danger')} with login <code>${check.lastAttempt.login}</code>${check.lastAttempt.reason !== null && html` (${check.lastAttempt.reason})`}`],
   ['Last sign-in', timeTag(check.lastConnectionDate)],
@@ -164,6 +193,10 @@ ${facts([
   ['Roster id', html`<code>${user.id}</code>`],
 ])}
 <div class="actions">${deactivateControl(request, user, 'deactivate-user')}</div>
+</section>
+<section aria-labelledby="edit-title">
+<h2 id="edit-title">Edit</h2>
+${editForm(request, user, scimOn, edits)}
 </section>
 <section aria-labelledby="sign-in-title">
 <h2 id="sign-in-title">Can this person sign in now?</h2>
@@ -216,6 +249,14 @@ ${dataTable({
   rows: sessions.map((session) => [timeTag(session.createdAt), timeTag(session.lastSeenAt), timeTag(session.expiresAt)]),
   empty: 'No active sessions.',
 })}
+${sessions.length > 0 && html`<div class="actions">${confirmDialog(request, {
+  id: 'end-sessions',
+  trigger: 'Sign out everywhere',
+  title: `Sign ${user.login} out everywhere?`,
+  message: html`<p>This ends every session of <strong>${user.login}</strong>, in every browser. They can sign in again unless they are deactivated.</p>`,
+  action: `${path}/sign-out-everywhere`,
+  confirmLabel: `Sign ${user.login} out`,
+})}</div>`}
 </section>
 <section aria-labelledby="scim-title">
 <h2 id="scim-title">As your identity provider sees it (SCIM)</h2>
@@ -285,6 +326,36 @@ ${audit.total > audit.events.length && html`<p class="hint">The latest ${audit.e
       target = `${url.pathname}${url.search}`;
     }
     return reply.redirect(target, 303);
+  });
+
+  app.post<{ Params: { id: string } }>(`${USERS}/:id`, async (request, reply) => {
+    const current = await services.accounts.get(request.params.id);
+    // A disabled field is not sent: what is missing keeps its value (a merge patch).
+    const sent = (name: string): string | undefined => formValue(request, name);
+    const login = sent('login');
+    // A user provisioned without a name shows an empty field: leaving it empty changes nothing.
+    const name = sent('name') === '' && current.displayName === null ? undefined : sent('name');
+    const email = sent('email');
+    const edits: EditValues = { login: login ?? current.login, name: name ?? current.displayName ?? '', email: email ?? current.email ?? '' };
+    const changed = await attempt(() =>
+      services.accounts.update(
+        current.id,
+        {
+          ...(login !== undefined ? { login } : {}),
+          ...(name !== undefined ? { name } : {}),
+          ...(email !== undefined ? { email: email === '' ? null : email } : {}),
+        },
+        actorOf(request),
+      ),
+    );
+    if (!changed.ok) return userPage(request, reply, changed.refusal, edits);
+    return reply.redirect(`${USERS}/${encodeURIComponent(current.id)}?notice=updated`, 303);
+  });
+
+  app.post<{ Params: { id: string } }>(`${USERS}/:id/sign-out-everywhere`, async (request, reply) => {
+    const user = await services.accounts.get(request.params.id);
+    await services.sessions.signOutEverywhere(user.id, actorOf(request));
+    return reply.redirect(`${USERS}/${encodeURIComponent(user.id)}?notice=signed-out`, 303);
   });
 
   app.post<{ Params: { id: string } }>(`${USERS}/:id/tokens/revoke`, async (request, reply) => {
