@@ -8,9 +8,9 @@ import { newId } from '../ids.ts';
 import type { Store } from '../store/index.ts';
 import { isUniqueViolation } from '../store/errors.ts';
 import { createUserQueries, type AccountFilter, type StoredUser } from '../store/users.ts';
-import { recordEvent, type Actor } from './audit.ts';
-import { assertNotSelf, createDeactivation } from './deactivation.ts';
-import { DirectoryError, managedError, rejected } from './errors.ts';
+import { actorUserId, recordEvent, type Actor } from './audit.ts';
+import { createDeactivation } from './deactivation.ts';
+import { DirectoryError, managedError, rejected, SELF_DEACTIVATION_MESSAGE } from './errors.ts';
 import { assertNotManagedInstance, isManagedInstance } from './managed-mode.ts';
 import { createMemberDisplay } from './member-display.ts';
 
@@ -108,12 +108,7 @@ function snapshot(user: StoredUser): Record<string, unknown> {
  * rule, and deactivate() throws what it returns.
  */
 export function deactivationRefusal(user: StoredUser, actor: Actor): DirectoryError | undefined {
-  try {
-    assertNotSelf(actor, user.id);
-  } catch (error) {
-    if (error instanceof DirectoryError) return error;
-    throw error;
-  }
+  if (actorUserId(actor) === user.id) return new DirectoryError('invalid', SELF_DEACTIVATION_MESSAGE);
   return user.scimId !== null ? managedError() : undefined;
 }
 
