@@ -79,6 +79,8 @@ export interface AccountFilter {
   readonly active?: boolean;
   /** True: linked to SCIM only; false: local only. */
   readonly managed?: boolean;
+  /** Only members of this group (internal id): a group's members page, searched and paged in SQL. */
+  readonly groupId?: string;
 }
 
 /**
@@ -461,6 +463,13 @@ function filterAccounts<Q extends AccountSelect>(builder: Q, filter: AccountFilt
   }
   if (filter.active !== undefined) query = query.where('u.active', '=', filter.active ? 1 : 0);
   if (filter.managed !== undefined) query = query.where('su.scim_id', filter.managed ? 'is not' : 'is', null);
+  const groupId = filter.groupId;
+  if (groupId !== undefined) {
+    // EXISTS probes the memberships primary key (group_id, user_id) for each user in login
+    // order, so a page of a 100k-member group stops after its rows (SQLite: ~0.1 s where
+    // `u.id IN (members)` sorted all 100k first, ~0.6 s); PostgreSQL plans either as a semi-join.
+    query = query.where((eb) => eb.exists(eb.selectFrom('memberships as m').select('m.user_id').where('m.group_id', '=', groupId).whereRef('m.user_id', '=', 'u.id')));
+  }
   return query as Q;
 }
 

@@ -11,7 +11,8 @@ import type { ResourceState } from '../../../scim/resources.ts';
 import { checkId, parseListRequest, parseProjection, present, requireBody, sendResource, shows, versionCheck, type ListRequest, type ResourceWrites } from './common.ts';
 import { SCIM_CONTENT_TYPE } from '../../errors.ts';
 
-function stateOf(user: ScimUser): ResourceState {
+/** A SCIM user's id, document, timestamps and version, as every /Users answer renders them (renderResource). */
+export function stateOf(user: ScimUser): ResourceState {
   return {
     id: user.scimId,
     document: user.document,
