@@ -29,7 +29,7 @@ export const DISABLE_CONFIRMATION_MESSAGE =
   'Disabling SCIM provisioning removes every SCIM link: all users and groups become local and the identity provider can no longer update them. This cannot be undone. Confirm with {"confirm": true} (CLI: --yes).';
 
 /** Shown when SAML removal is asked for while SCIM users depend on it to sign in. */
-const SCIM_NEEDS_SAML_MESSAGE =
+export const SCIM_NEEDS_SAML_MESSAGE =
   'SAML cannot be disabled while SCIM provisioning is on: provisioned users sign in through SAML. Disable SCIM provisioning first.';
 
 export interface Provisioning {
@@ -42,8 +42,13 @@ export interface Provisioning {
    * transaction; the caller has obtained the confirmation. Idempotent.
    */
   disable(actor: Actor): Promise<void>;
-  /** Throws unless SAML may be disabled now (it may not while SCIM is on); for a future SAML-disable operation. */
+  /** Throws unless SAML may be disabled now (it may not while SCIM is on). */
   assertSamlMayBeDisabled(): Promise<void>;
+  /**
+   * Removes the SAML configuration (nobody signs in through SAML any more); refused while SCIM
+   * is on, checked in the same transaction as the removal. False when SAML was not configured.
+   */
+  removeSaml(actor: Actor): Promise<boolean>;
   /** Whether SCIM requests and read-only rules apply right now. */
   isScimEnabled(): Promise<boolean>;
 }
@@ -88,6 +93,15 @@ export function createProvisioning(store: Store, settings: Settings): Provisioni
     isScimEnabled,
     async assertSamlMayBeDisabled() {
       if (await isScimEnabled()) throw new DirectoryError('precondition', SCIM_NEEDS_SAML_MESSAGE);
+    },
+    async removeSaml(actor) {
+      return store.db.transaction().execute(async (trx) => {
+        // Read in the transaction that deletes, so that SCIM cannot be turned on in between.
+        if ((await settings.read(trx, provisioningModeSetting)) === 'scim') throw new DirectoryError('precondition', SCIM_NEEDS_SAML_MESSAGE);
+        if (!(await settings.remove(trx, samlSetting))) return false;
+        await recordEvent(trx, actor, { action: 'setting.removed', targetType: 'setting', targetId: samlSetting.key, details: { key: samlSetting.key } });
+        return true;
+      });
     },
   };
 }

@@ -44,6 +44,8 @@ export interface Settings {
   read<T>(db: Db, setting: SettingDefinition<T>): Promise<T | undefined>;
   /** Writes inside a caller's transaction WITHOUT an audit event: the caller records a more specific one. */
   write<T>(trx: Transaction<Database>, setting: SettingDefinition<T>, value: T): Promise<void>;
+  /** Deletes inside a caller's transaction WITHOUT an audit event; true when it was set. */
+  remove<T>(trx: Transaction<Database>, setting: SettingDefinition<T>): Promise<boolean>;
 }
 
 /** Creates the settings service over a store. */
@@ -52,6 +54,7 @@ export function createSettings(store: Store): Settings {
     get: (setting) => readSetting(store.db, setting),
     read: readSetting,
     write: writeSetting,
+    remove: (trx, setting) => queries.remove(trx, setting.key),
     async set(setting, value, actor) {
       await store.db.transaction().execute(async (trx) => {
         await writeSetting(trx, setting, value);

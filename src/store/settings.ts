@@ -21,6 +21,12 @@ export function createSettingQueries() {
         .onConflict((conflict) => conflict.column('key').doUpdateSet({ value, updated_at: updatedAt }))
         .execute();
     },
+
+    /** Deletes a setting; true when there was one. */
+    async remove(db: Executor, key: string): Promise<boolean> {
+      const result = await db.deleteFrom('settings').where('key', '=', key).executeTakeFirst();
+      return Number(result.numDeletedRows) > 0;
+    },
   };
 }
 

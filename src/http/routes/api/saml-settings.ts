@@ -142,8 +142,8 @@ export function samlSettingsRoutes(app: FastifyInstance, services: Services): vo
 
 type View = ReturnType<typeof view>;
 
-/** The configuration as administrators see it: no private key, certificate details and the URLs to give the IdP. */
-function view(config: SamlConfig, services: Services) {
+/** The configuration as administrators see it (admin API and console): no private key, certificate details and the URLs to give the IdP. */
+export function view(config: SamlConfig, services: Services) {
   const now = Date.now();
   const { spPrivateKey, ...visible } = config;
   return {
@@ -225,8 +225,11 @@ function sameCertificate(a: string | null, b: string | null): boolean {
 
 type Parsed = { input: SamlConfigInput } | Problem;
 
-/** Checks JSON types; the values themselves are checked by validateSamlConfig. */
-function toInput(body: Record<string, unknown>, current: SamlConfig | undefined): Parsed {
+/**
+ * The configuration input a PUT body (or the console's form, turned into the same shape) asks
+ * for: checks JSON types and keeps the write-only key; the values are checked by validateSamlConfig.
+ */
+export function toInput(body: Record<string, unknown>, current: SamlConfig | undefined): Parsed {
   const text = (field: string): string | null | undefined | false => {
     const value = body[field];
     if (value === undefined || value === null) return value;
