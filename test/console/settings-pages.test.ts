@@ -245,7 +245,7 @@ eachDatabase('SCIM page', (database) => {
     assert.equal((await app.request('GET', `/Users/%3Cimg%20src%3Dx%3E`)).status, 404);
     const page = await getPage(app, '/admin/scim', admin);
     assert.match(page.body, /<h2 id="activity-title">Provisioning activity<\/h2>/);
-    assert.match(page.body, /<code>POST<\/code><\/td><td><code class="path">\/api\/scim\/v2\/Users<\/code><\/td><td><span class="badge badge-warning">409<\/span><\/td><td>\d+ ms<\/td><td>test-idp<\/td><td><code>uniqueness<\/code>: [^<]*already/);
+    assert.match(page.body, /<code class="nowrap">POST<\/code><\/td><td><code class="path">\/api\/scim\/v2\/Users<\/code><\/td><td><span class="badge badge-warning">409<\/span><\/td><td>\d+ ms<\/td><td>test-idp<\/td><td><code>uniqueness<\/code>: [^<]*already/);
     assert.match(page.body, /filter: <code>userName eq &quot;&lt;script&gt;&quot;<\/code>/);
     assert.doesNotMatch(page.body, /<script>"|<img src=x>/);
     const failures = await getPage(app, '/admin/scim?show=failures', admin);
@@ -283,7 +283,7 @@ eachDatabase('Audit log page', (database) => {
   test('lists the entries newest first, escaped, with export links', async () => {
     const page = await getPage(app, '/admin/audit', admin);
     assert.equal(page.statusCode, 200);
-    assert.match(page.body, /<code>group\.created<\/code>.*<code>user\.created<\/code>/s);
+    assert.match(page.body, /<code class="nowrap">group\.created<\/code>.*<code class="nowrap">user\.created<\/code>/s);
     assert.match(page.body, /&lt;i&gt;Audited&lt;\/i&gt;/);
     assert.doesNotMatch(page.body, /<i>Audited/);
     assert.match(page.body, /href="\/api\/v2\/audit-logs\/export\?format=csv"/);
@@ -292,12 +292,12 @@ eachDatabase('Audit log page', (database) => {
 
   test('filters by action, actor, target and time, and the export links carry the filters', async () => {
     const byAction = await getPage(app, '/admin/audit?action=user.*', admin);
-    assert.match(byAction.body, /<code>user\.created<\/code>/);
-    assert.doesNotMatch(byAction.body, /<code>group\.created<\/code>/);
+    assert.match(byAction.body, /<code class="nowrap">user\.created<\/code>/);
+    assert.doesNotMatch(byAction.body, /<code class="nowrap">group\.created<\/code>/);
     assert.match(byAction.body, /href="\/api\/v2\/audit-logs\/export\?format=csv&amp;action=user\.\*"/);
     const byTarget = await getPage(app, '/admin/audit?targetType=group', admin);
-    assert.match(byTarget.body, /<code>group\.created<\/code>/);
-    assert.doesNotMatch(byTarget.body, /<code>user\.created<\/code>/);
+    assert.match(byTarget.body, /<code class="nowrap">group\.created<\/code>/);
+    assert.doesNotMatch(byTarget.body, /<code class="nowrap">user\.created<\/code>/);
     assert.match(byTarget.body, /<option value="group" selected>group<\/option>/);
     const byActor = await getPage(app, '/admin/audit?actor=nobody-at-all', admin);
     assert.match(byActor.body, /No entry matches these filters/);
@@ -306,7 +306,7 @@ eachDatabase('Audit log page', (database) => {
     const past = await getPage(app, `/admin/audit?to=2000-01-01&actor=token:test-idp`, admin);
     assert.match(past.body, /No entry matches these filters/);
     const recent = await getPage(app, `/admin/audit?from=2000-01-01&actor=token:test-idp`, admin);
-    assert.match(recent.body, /<code>user\.created<\/code>/);
+    assert.match(recent.body, /<code class="nowrap">user\.created<\/code>/);
   });
 
   test('a filter the API refuses is explained on the page with its message', async () => {
@@ -325,7 +325,7 @@ eachDatabase('Audit log page', (database) => {
     const second = await getPage(app, next ?? '', admin);
     assert.equal(second.statusCode, 200);
     assert.match(second.body, /older entries/);
-    assert.match(second.body, /<code>user\.created<\/code>/);
+    assert.match(second.body, /<code class="nowrap">user\.created<\/code>/);
     assert.ok(!second.body.includes('u50@example.com'), 'the newest entry is on the first page only');
   });
 

@@ -60,9 +60,9 @@ export function auditPages(app: FastifyInstance, context: ConsoleContext): void 
         columns: ['Time', 'Actor', 'Action', 'Target', 'Details'],
         rows: page.events.map((entry) => [
           timeTag(entry.at),
-          html`<code>${entry.actor}</code>${entry.actorUser !== null && !entry.actor.endsWith(`:${entry.actorUser}`) && html`<br><span class="hint">${entry.actorUser}</span>`}`,
-          html`<code>${entry.action}</code>`,
-          html`${entry.targetType}${entry.targetId !== null && html` <code>${entry.targetId}</code>`}`,
+          html`<code class="nowrap">${entry.actor}</code>${entry.actorUser !== null && !entry.actor.endsWith(`:${entry.actorUser}`) && html`<br><span class="hint">${entry.actorUser}</span>`}`,
+          html`<code class="nowrap">${entry.action}</code>`,
+          html`${entry.targetType}${entry.targetId !== null && html`<br><code class="nowrap">${entry.targetId}</code>`}`,
           html`<code class="details">${detailsText(entry)}</code>`,
         ]),
         empty: Object.keys(filters).length > 0 ? 'No entry matches these filters.' : 'The audit log is empty.',

@@ -71,7 +71,7 @@ export function scimPages(app: FastifyInstance, context: ConsoleContext): void {
     const page = await services.activity.list({ failuresOnly, limit: ACTIVITY_PAGE_SIZE, offset: 0, ...(cursor !== undefined ? { cursor } : {}) });
     const rows = page.requests.map((entry) => [
       timeTag(entry.at),
-      html`<code>${entry.method}</code>`,
+      html`<code class="nowrap">${entry.method}</code>`,
       html`<code class="path">${entry.path}</code>${entry.filter !== null && html`<br><span class="hint">filter: <code>${entry.filter}</code></span>`}`,
       badge(String(entry.status), entry.status >= 500 ? 'danger' : entry.status >= 400 ? 'warning' : 'success'),
       `${entry.durationMs} ms`,
