@@ -64,6 +64,22 @@ eachDatabase('Authentication page', (database) => {
       assert.ok(audit.events.some((event) => event.targetId === 'saml' && event.actor === 'session:admin'));
     });
 
+    test('the form is filled in from pasted IdP metadata, and nothing is saved until Save', async () => {
+      const base64 = testCertificate().replace(/-----[A-Z ]+-----|\s+/g, '');
+      const metadata = `<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://sts.example.net/tenant/"><IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><KeyDescriptor use="signing"><KeyInfo xmlns="http://www.w3.org/2000/09/xmldsig#"><X509Data><X509Certificate>${base64}</X509Certificate></X509Data></KeyInfo></KeyDescriptor><SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://sts.example.net/tenant/saml2"/></IDPSSODescriptor></EntityDescriptor>`;
+      const before = await app.services.saml.get();
+      const filled = await postForm(app, '/admin/authentication/saml/metadata', { metadata }, { session: admin });
+      assert.equal(filled.statusCode, 200);
+      assert.match(filled.body, /id="field-providerId" name="providerId" type="text" value="https:\/\/sts\.example\.net\/tenant\/"/);
+      assert.match(filled.body, /value="https:\/\/sts\.example\.net\/tenant\/saml2"/);
+      assert.match(filled.body, /-----BEGIN CERTIFICATE-----/);
+      assert.match(filled.body, /Nothing is saved yet/);
+      assert.deepEqual(await app.services.saml.get(), before);
+      const refused = await postForm(app, '/admin/authentication/saml/metadata', { metadata: '<!DOCTYPE x><x/>' }, { session: admin });
+      assert.equal(refused.statusCode, 400);
+      assert.match(refused.body, /The metadata cannot be used: the metadata must not contain a DOCTYPE/);
+    });
+
     test('deleting the configuration while SCIM is off removes it and is audited', async () => {
       await postForm(app, '/admin/authentication/saml', samlForm(), { session: admin });
       const response = await postForm(app, '/admin/authentication/saml/delete', {}, { session: admin });

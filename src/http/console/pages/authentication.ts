@@ -8,7 +8,7 @@
  * services.saml), the switch calls services.provisioning, and refusals are their messages.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { SamlConfig, SamlField, SamlIssue } from '../../../auth/saml-config.ts';
+import { parseIdpMetadata, type SamlConfig, type SamlField, type SamlIssue } from '../../../auth/saml-config.ts';
 import { DISABLE_CONFIRMATION_MESSAGE } from '../../../directory/provisioning.ts';
 import { DirectoryError } from '../../../directory/errors.ts';
 import { toInput as samlInputFromBody, view as samlSettingsView } from '../../routes/api/saml-settings.ts';
@@ -271,7 +271,11 @@ ${provisioning}`,
     });
   });
 
-  const editPage = (request: FastifyRequest, reply: FastifyReply, options: { config: SamlConfig | undefined; values: FormValues; errors: readonly SamlIssue[] | ReadonlyArray<{ field: string; message: string }>; status?: number }) => {
+  const editPage = (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    options: { config: SamlConfig | undefined; values: FormValues; errors: readonly SamlIssue[] | ReadonlyArray<{ field: string; message: string }>; status?: number; metadataError?: string; fromMetadata?: boolean },
+  ) => {
     const errors = new Map<string, string>();
     for (const issue of options.errors) if (!errors.has(issue.field)) errors.set(issue.field, issue.message);
     const summary =
@@ -281,7 +285,18 @@ ${provisioning}`,
     return sendPage(request, reply, {
       status: options.status ?? 200,
       title: options.config === undefined ? 'Configure SAML' : 'Edit the SAML configuration',
-      body: html`${summary}<p><a href="${AUTHENTICATION_PATH}">Back to Authentication</a></p>${samlForm(request, { config: options.config, values: options.values, errors })}`,
+      body: html`${summary}${options.fromMetadata === true && banner({ tone: 'info', body: 'The identity provider’s entity ID, login URL and certificates were read from the metadata. Nothing is saved yet: check the form and Save.' })}
+<p><a href="${AUTHENTICATION_PATH}">Back to Authentication</a></p>
+<details class="metadata-import"${options.metadataError !== undefined && html` open`}><summary>Fill in from the identity provider’s metadata</summary>
+${postForm(request, {
+  action: `${EDIT_PATH}/metadata`,
+  label: 'Read the identity provider’s metadata',
+  className: 'stack',
+  body: html`${textArea({ name: 'metadata', label: 'SAML metadata (XML)', rows: 6, hint: 'Paste the federation metadata XML of your identity provider (Entra ID: "Federation Metadata XML"; Okta: "Identity Provider metadata").', ...(options.metadataError !== undefined ? { error: options.metadataError } : {}) })}
+<div class="actions">${submitButton('Read metadata')}</div>`,
+})}
+</details>
+${samlForm(request, { config: options.config, values: options.values, errors })}`,
     });
   };
 
@@ -297,6 +312,15 @@ ${provisioning}`,
     const result = await services.saml.configure(parsed.input, actorOf(request));
     if (!result.ok) return editPage(request, reply, { config: current, values: postedValues(request), errors: result.errors, status: 400 });
     return reply.redirect(`${AUTHENTICATION_PATH}?notice=saml-saved`, 303);
+  });
+
+  app.post(`${EDIT_PATH}/metadata`, async (request, reply) => {
+    const current = await services.saml.get();
+    const parsed = parseIdpMetadata(formValue(request, 'metadata') ?? '');
+    if (!parsed.ok) return editPage(request, reply, { config: current, values: valuesOf(current), errors: [], metadataError: `The metadata cannot be used: ${parsed.message}.`, status: 400 });
+    // Only fills the form: the administrator checks it and saves, as with any edit.
+    const values = { ...valuesOf(current), providerId: parsed.input.providerId, loginUrl: parsed.input.loginUrl, certificates: parsed.input.certificates.join('\n') };
+    return editPage(request, reply, { config: current, values, errors: [], fromMetadata: true });
   });
 
   app.post(`${EDIT_PATH}/delete`, async (request, reply) => {
