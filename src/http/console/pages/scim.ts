@@ -8,6 +8,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { TokenInfo } from '../../../auth/tokens.ts';
+import { BOOTSTRAP_LOGIN } from '../../../directory/administrators.ts';
 import { DirectoryError } from '../../../directory/errors.ts';
 import { SCIM_PREFIX } from '../../routing.ts';
 import {
@@ -31,7 +32,6 @@ import {
 import type { ConsoleContext } from '../context.ts';
 import { html, type SafeHtml } from '../html.ts';
 import { sendPage } from '../layout.ts';
-import { viewerOf } from '../viewer.ts';
 import { actorOf, AUTHENTICATION_PATH } from './authentication.ts';
 
 /** The page's address. */
@@ -104,7 +104,6 @@ ${pagerNav({
     const logins = await owners(tokens);
     const live = tokens.filter((token) => token.revokedAt === null);
     const created = outcome.created;
-    const viewer = viewerOf(request);
     const fieldError = (field: string) => (outcome.error?.field === field ? { error: outcome.error.message } : {});
 
     const tokenRows = tokens.map((token, index) => [
@@ -153,7 +152,7 @@ ${postForm(request, {
   label: 'Create a token',
   className: 'stack',
   body: html`${textField({ name: 'name', label: 'Name', value: outcome.values?.name ?? '', required: true, maxLength: 100, spellcheck: false, hint: 'Unique among live tokens, e.g. entra-id or okta.', ...fieldError('name') })}
-${textField({ name: 'user', label: 'Acts as (login)', value: outcome.values?.user ?? viewer.user.login, required: true, spellcheck: false, hint: 'The user the token acts as: an administrator. Default: you.', ...fieldError('user') })}
+${textField({ name: 'user', label: 'Acts as (login)', value: outcome.values?.user ?? BOOTSTRAP_LOGIN, required: true, spellcheck: false, hint: `The administrator the token acts as. For an identity provider, prefer a local one such as ${BOOTSTRAP_LOGIN}: a provisioned one loses the token's access if the identity provider changes its groups.`, ...fieldError('user') })}
 <div class="actions">${submitButton('Create token', { tone: 'primary' })}</div>`,
 })}
 </section>
