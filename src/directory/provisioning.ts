@@ -65,8 +65,9 @@ export function createProvisioning(store: Store, settings: Settings): Provisioni
   /** Writes the mode and its event in one transaction; a no-op when the mode is already `mode`. */
   async function switchTo(mode: ProvisioningMode, actor: Actor): Promise<void> {
     await store.db.transaction().execute(async (trx) => {
-      // Checked inside the transaction so the prerequisite and the switch are one decision.
-      if (mode === 'scim' && (await settings.read(trx, samlSetting)) === undefined) {
+      // Checked inside the transaction so the prerequisite and the switch are one decision; the
+      // SAML row stays locked until commit, so that removeSaml cannot delete it in between.
+      if (mode === 'scim' && (await settings.readLocked(trx, samlSetting)) === undefined) {
         throw new DirectoryError('precondition', SAML_REQUIRED_MESSAGE);
       }
       const current = (await settings.read(trx, provisioningModeSetting)) ?? 'jit';
@@ -96,9 +97,11 @@ export function createProvisioning(store: Store, settings: Settings): Provisioni
     },
     async removeSaml(actor) {
       return store.db.transaction().execute(async (trx) => {
-        // Read in the transaction that deletes, so that SCIM cannot be turned on in between.
+        // Deleted first, then the mode checked (the throw rolls the delete back): the delete waits
+        // for an enable holding the SAML row (switchTo), and the check then sees its commit.
+        const removed = await settings.remove(trx, samlSetting);
         if ((await settings.read(trx, provisioningModeSetting)) === 'scim') throw new DirectoryError('precondition', SCIM_NEEDS_SAML_MESSAGE);
-        if (!(await settings.remove(trx, samlSetting))) return false;
+        if (!removed) return false;
         await recordEvent(trx, actor, { action: 'setting.removed', targetType: 'setting', targetId: samlSetting.key, details: { key: samlSetting.key } });
         return true;
       });
