@@ -153,4 +153,26 @@ describe('the Authentication, SCIM and Audit log pages in Chromium', { skip: bro
     tab.expectNoProblems();
     await tab.close();
   });
+
+  test('with SCIM off, SAML is deleted after a confirmation, and the SCIM choice is then disabled, saying why', async () => {
+    await app.services.provisioning.disable({ kind: 'cli' });
+    const tab = await adminTab('/admin/authentication');
+    const page = tab.page;
+    await page.getByRole('button', { name: 'Delete', exact: true }).click();
+    const dialog = page.getByRole('dialog', { name: 'Delete the SAML configuration?' });
+    await dialog.waitFor();
+    await expectAccessible(page, 'the delete-SAML dialog', 'dialog[open]');
+    await Promise.all([page.waitForURL('**/admin/authentication?notice=saml-deleted'), dialog.getByRole('button', { name: 'Delete the SAML configuration' }).click()]);
+    assert.equal(await app.services.saml.get(), undefined);
+    const scimChoice = page.getByRole('button', { name: 'Switch to SCIM' });
+    assert.equal(await scimChoice.isDisabled(), true);
+    assert.match((await scimChoice.getAttribute('aria-describedby')) ?? '', /scim-choice-why/);
+    await page.getByText('Configure SAML first').waitFor();
+    await expectAccessible(page, 'the Authentication page without SAML');
+    await page.getByRole('link', { name: 'Configure SAML' }).click();
+    await page.waitForURL('**/admin/authentication/saml');
+    await expectAccessible(page, 'the empty SAML form');
+    tab.expectNoProblems();
+    await tab.close();
+  });
 });
