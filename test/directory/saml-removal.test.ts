@@ -1,5 +1,5 @@
 /**
- * Removing the SAML configuration (the console's Delete): refused while SCIM is on, and never
+ * Removing the SAML configuration (the console's Delete, DELETE /api/v2/authentication/saml): refused while SCIM is on, and never
  * racing a concurrent "turn SCIM on" into SCIM without SAML, on either database.
  */
 import assert from 'node:assert/strict';
@@ -36,6 +36,20 @@ eachDatabase('removing the SAML configuration', (database) => {
     assert.equal(await app.services.provisioning.removeSaml(cli), false);
     const events = await app.services.auditLog.list({ action: 'setting.removed' }, { offset: 0, limit: 5, ascending: false });
     assert.equal(events.total, 1);
+  });
+
+  test('DELETE /api/v2/authentication/saml: 204 while SCIM is off, 404 when not configured, 400 with the message while SCIM is on', async () => {
+    await configure();
+    await app.services.provisioning.enable(cli);
+    const refused = await app.request('DELETE', '/api/v2/authentication/saml');
+    assert.equal(refused.status, 400);
+    assert.match(refused.body.message, /SAML cannot be disabled while SCIM provisioning is on/);
+    await app.services.provisioning.disable(cli);
+    assert.equal((await app.request('DELETE', '/api/v2/authentication/saml')).status, 204);
+    assert.equal(await app.services.saml.get(), undefined);
+    const again = await app.request('DELETE', '/api/v2/authentication/saml');
+    assert.equal(again.status, 404);
+    assert.equal(again.body.message, 'SAML is not configured.');
   });
 
   test('raced against turning SCIM on, never leaves SCIM on without SAML', async () => {

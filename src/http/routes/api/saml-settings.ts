@@ -8,7 +8,7 @@ import type { FastifyInstance, FastifySchema } from 'fastify';
 import { describeCertificate, splitPemCertificates, validateSamlConfig, type SamlConfig, type SamlConfigInput } from '../../../auth/saml-config.ts';
 import type { Services } from '../../../services.ts';
 import { TAGS } from '../../api-docs.ts';
-import { errorResponses, objectBody, ref, strictObject, type JsonSchema, type NamedSchema } from './common.ts';
+import { errorResponses, NO_BODY, noContent, objectBody, ref, strictObject, type JsonSchema, type NamedSchema } from './common.ts';
 
 const PATH = '/api/v2/authentication/saml';
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -97,7 +97,7 @@ const PUT_BODY = strictObject(
   { description: 'The whole configuration: fields left out take their defaults, the SP private key aside.' },
 );
 
-/** Registers GET and PUT /api/v2/authentication/saml. */
+/** Registers GET, PUT and DELETE /api/v2/authentication/saml. */
 export function samlSettingsRoutes(app: FastifyInstance, services: Services): void {
   const tags = [TAGS.saml];
   // Typed as FastifySchema, so that the handlers may answer the error statuses too.
@@ -137,6 +137,19 @@ export function samlSettingsRoutes(app: FastifyInstance, services: Services): vo
       return reply.code(400).send({ message, errors });
     }
     return { ...view(result.config, services), warnings: result.warnings.map((issue) => ({ field: issue.field, message: issue.message, ...(issue.index === undefined ? {} : { index: issue.index }) })) };
+  });
+
+  // The console's Delete: the same domain rule (refused while SCIM is on) and message.
+  const deleteSchema: FastifySchema = {
+    operationId: 'deleteSamlSettings',
+    summary: 'Remove the SAML configuration (refused while SCIM provisioning is on)',
+    tags,
+    body: NO_BODY,
+    response: { 204: noContent('Removed: nobody signs in through SAML until it is configured again.'), ...errorResponses(400, 404) },
+  };
+  app.delete(PATH, { schema: deleteSchema }, async (request, reply) => {
+    if (!(await services.provisioning.removeSaml(request.actor))) return reply.code(404).send({ message: 'SAML is not configured.' });
+    return reply.code(204).send();
   });
 }
 
