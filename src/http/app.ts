@@ -13,6 +13,7 @@ import { COMMON_SCHEMAS, addSchemas, enforceAdminRoutePattern } from './routes/a
 import { sessionApi } from './routes/api/session-api.ts';
 import { consoleRoutes, notFoundPage } from './console/index.ts';
 import { samlRoutes } from './routes/saml/index.ts';
+import { oidcRoutes } from './oidc/routes.ts';
 import { scimEndpoint } from './routes/scim/index.ts';
 import { apiErrorHandler, scimErrorHandler } from './errors.ts';
 import { DEFAULT_BODY_LIMIT, MAX_JSON_DEPTH, checkStorableText, decodeJsonBody, jsonTooDeep } from './input.ts';
@@ -38,6 +39,8 @@ export interface AppOptions {
   readonly logger?: FastifyServerOptions['logger'];
   /** Largest request body in bytes (ROSTER_MAX_BODY_SIZE); DEFAULT_BODY_LIMIT when unset. */
   readonly maxBodySize?: number;
+  /** Lifetime of OpenID Connect access tokens in seconds (ROSTER_OIDC_ACCESS_TOKEN_TTL); five minutes when unset. */
+  readonly oidcAccessTokenTtlSeconds?: number;
 }
 
 /** Answers an error of a request no route took, in the error shape of the API its path belongs to. */
@@ -157,6 +160,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(sessionApi, { services: options.services });
   await app.register(adminApi, { services: options.services });
   await app.register(samlRoutes, { services: options.services });
+  await app.register(oidcRoutes, {
+    services: options.services,
+    baseUrl: options.baseUrl,
+    ...(options.oidcAccessTokenTtlSeconds !== undefined ? { accessTokenTtlSeconds: options.oidcAccessTokenTtlSeconds } : {}),
+  });
   await app.register(consoleRoutes, { services: options.services, baseUrl: options.baseUrl });
   // After the routes it describes: the document is generated from them (api-docs.ts).
   await apiDocsRoute(app);
