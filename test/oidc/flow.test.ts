@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import * as client from 'openid-client';
 import { startTestApp, userBody, groupBody, BASE_URL, type TestApp } from '../support/app.ts';
 import { eachDatabase } from '../support/databases.ts';
-import { sessionFor } from '../support/console.ts';
+import { passwordSignIn, sessionFor, sessionOf } from '../support/console.ts';
 import { CookieJar, follow, relyingParty } from '../support/oidc.ts';
 
 const REDIRECT = 'https://grafana.example.com/login/generic_oauth';
@@ -86,5 +86,109 @@ eachDatabase('OpenID Connect provider on', (database) => {
     // Rotation: the refresh token used is spent.
     assert.notEqual(refreshed.refresh_token, tokens.refresh_token);
     await assert.rejects(client.refreshTokenGrant(config, tokens.refresh_token), (error: { error?: string }) => error.error === 'invalid_grant');
+  });
+
+  test('a browser without a Roster session goes through the sign-in page and back to the application', async () => {
+    const { application } = await app.services.applications.create({ name: 'SPA', redirectUris: [REDIRECT], public: true, allowedGroups: [] }, cli);
+    const config = await relyingParty(app, application.clientId, undefined);
+    const jar = new CookieJar();
+    const { landing, verifier, state, nonce } = await authorize(app, config, jar, 'openid profile');
+    assert.equal(landing.url.pathname, '/sessions/new');
+    const returnTo = landing.url.searchParams.get('returnTo');
+    assert.match(returnTo ?? '', /^\/oidc\/interaction\/[\w-]+$/);
+
+    const { password } = await app.services.administrators.resetPassword('admin', cli);
+    const signedIn = await passwordSignIn(app, 'admin', password, { returnTo: returnTo! });
+    assert.equal(signedIn.statusCode, 303);
+    assert.equal(signedIn.headers.location, returnTo);
+    jar.add(sessionOf(signedIn).cookie);
+    const back = await follow(app, returnTo!, jar);
+    assert.equal(`${back.url.origin}${back.url.pathname}`, REDIRECT, `ended at ${back.url} (${back.status}): ${back.body.slice(0, 300)}`);
+    const tokens = await client.authorizationCodeGrant(config, back.url, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
+    assert.equal(tokens.claims()?.sub, app.adminId);
+    assert.equal(tokens.claims()?.preferred_username, 'admin');
+  });
+
+  test('a public application must use PKCE: an authorization request without a code challenge is refused', async () => {
+    const { application } = await app.services.applications.create({ name: 'SPA 2', redirectUris: [REDIRECT], public: true, allowedGroups: [] }, cli);
+    const config = await relyingParty(app, application.clientId, undefined);
+    const jar = new CookieJar();
+    jar.add((await sessionFor(app, userId)).cookie);
+    const url = client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid', state: 's' });
+    const landing = await follow(app, url, jar);
+    assert.equal(`${landing.url.origin}${landing.url.pathname}`, REDIRECT);
+    assert.equal(landing.url.searchParams.get('error'), 'invalid_request');
+    assert.match(landing.url.searchParams.get('error_description') ?? '', /PKCE/);
+  });
+
+  test('an application limited to a group refuses anyone else at the authorization step, and the audit trail says who and why', async () => {
+    const { application, secret } = await app.services.applications.create({ name: 'Ops console', redirectUris: [REDIRECT], public: false, allowedGroups: ['operators'] }, cli);
+    const config = await relyingParty(app, application.clientId, secret);
+    const jar = new CookieJar();
+    jar.add((await sessionFor(app, userId)).cookie);
+    const { landing } = await authorize(app, config, jar, 'openid groups');
+    assert.equal(`${landing.url.origin}${landing.url.pathname}`, REDIRECT);
+    assert.equal(landing.url.searchParams.get('error'), 'access_denied');
+    assert.match(landing.url.searchParams.get('error_description') ?? '', /Only members of "operators" may sign in to Ops console/);
+    assert.equal(landing.url.searchParams.get('code'), null);
+    const events = await app.services.auditLog.list({ action: 'application.access_refused', targetId: application.clientId }, { offset: 0, limit: 10, ascending: false });
+    assert.equal(events.events.length, 1, 'one audit entry for the refusal');
+    const details = events.events[0]?.details as { login?: string; reason?: string };
+    assert.equal(details.login, 'ada');
+    assert.match(String(details.reason), /operators/);
+
+    // A member of the group gets in.
+    await app.request('POST', '/Groups', groupBody('operators', [scimId]));
+    const allowed = await authorize(app, config, jar, 'openid groups');
+    assert.ok(allowed.landing.url.searchParams.get('code'), `no code: ${allowed.landing.url}`);
+  });
+
+  test('deactivation through SCIM revokes at once: the refresh fails, introspection says inactive, userinfo answers 401', async () => {
+    const created = await app.request('POST', '/Users', userBody('grace', { displayName: 'Grace Hopper' }));
+    const graceId = (await app.services.accounts.findByLogin('grace'))!.id;
+    const { application, secret } = await app.services.applications.create({ name: 'Wiki', redirectUris: [REDIRECT], public: false, allowedGroups: [] }, cli);
+    const config = await relyingParty(app, application.clientId, secret);
+    const jar = new CookieJar();
+    jar.add((await sessionFor(app, graceId)).cookie);
+    const { landing, verifier, state, nonce } = await authorize(app, config, jar, 'openid profile offline_access');
+    const tokens = await client.authorizationCodeGrant(config, landing.url, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
+    assert.ok(tokens.refresh_token);
+    assert.equal((await client.tokenIntrospection(config, tokens.access_token)).active, true);
+
+    const patched = await app.request('PATCH', `/Users/${created.body.id}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', path: 'active', value: false }] });
+    assert.equal(patched.status, 200);
+
+    await assert.rejects(client.refreshTokenGrant(config, tokens.refresh_token), (error: { error?: string }) => error.error === 'invalid_grant');
+    assert.equal((await client.tokenIntrospection(config, tokens.access_token)).active, false);
+    assert.equal((await client.tokenIntrospection(config, tokens.refresh_token)).active, false);
+    const userinfo = await app.app.inject({ method: 'GET', url: '/oidc/me', headers: { authorization: `Bearer ${tokens.access_token}` } });
+    assert.equal(userinfo.statusCode, 401);
+  });
+
+  test('a rotated key signs at once, and an ID token of the old key still verifies during the grace period', async () => {
+    const { application, secret } = await app.services.applications.create({ name: 'Rotated', redirectUris: [REDIRECT], public: false, allowedGroups: [] }, cli);
+    const config = await relyingParty(app, application.clientId, secret);
+    const jar = new CookieJar();
+    jar.add((await sessionFor(app, userId)).cookie);
+    const first = await authorize(app, config, jar, 'openid');
+    const before = await client.authorizationCodeGrant(config, first.landing.url, { pkceCodeVerifier: first.verifier, expectedState: first.state, expectedNonce: first.nonce });
+    const oldKid = JSON.parse(Buffer.from(before.id_token!.split('.')[0]!, 'base64url').toString()).kid;
+
+    const { kid } = await app.services.oidc.rotateKeys(cli);
+    assert.notEqual(kid, oldKid);
+    const jwks = JSON.parse((await app.app.inject({ method: 'GET', url: '/oidc/jwks' })).body) as { keys: { kid: string; d?: string }[] };
+    assert.deepEqual(jwks.keys.map((key) => key.kid), [kid, oldKid]);
+    assert.ok(jwks.keys.every((key) => key.d === undefined), 'the JWKS publishes public keys only');
+
+    // A fresh relying party (no cached keys) verifies a token of the new key …
+    const fresh = await relyingParty(app, application.clientId, secret);
+    const second = await authorize(app, fresh, jar, 'openid');
+    const after = await client.authorizationCodeGrant(fresh, second.landing.url, { pkceCodeVerifier: second.verifier, expectedState: second.state, expectedNonce: second.nonce });
+    assert.equal(JSON.parse(Buffer.from(after.id_token!.split('.')[0]!, 'base64url').toString()).kid, kid);
+    // … and the old key's token still verifies against the published JWKS.
+    const { createPublicKey, verify } = await import('node:crypto');
+    const [header, payload, signature] = before.id_token!.split('.') as [string, string, string];
+    const oldKey = createPublicKey({ key: jwks.keys.find((key) => key.kid === oldKid) as never, format: 'jwk' });
+    assert.ok(verify('sha256', Buffer.from(`${header}.${payload}`), oldKey, Buffer.from(signature, 'base64url')));
   });
 });
