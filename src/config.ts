@@ -24,6 +24,8 @@ export interface Config {
   readonly activityRetentionDays: number;
   /** The group whose members are administrators, besides users flagged admin (ROSTER_ADMIN_GROUP). */
   readonly adminGroup: string;
+  /** Seconds an OpenID Connect access token lives (ROSTER_OIDC_ACCESS_TOKEN_TTL). */
+  readonly oidcAccessTokenTtlSeconds: number;
 }
 
 /** A configuration value that cannot be used; the message names the variable and what it expects. */
@@ -49,7 +51,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const maxBodySize = parseBodySize(value(env, 'ROSTER_MAX_BODY_SIZE'));
   const activityRetentionDays = parseRetentionDays(value(env, 'ROSTER_ACTIVITY_RETENTION_DAYS'));
   const adminGroup = parseAdminGroup(value(env, 'ROSTER_ADMIN_GROUP'));
-  return Object.freeze({ port, host, baseUrl, database, logLevel, maxBodySize, activityRetentionDays, adminGroup });
+  const oidcAccessTokenTtlSeconds = parseAccessTokenTtl(value(env, 'ROSTER_OIDC_ACCESS_TOKEN_TTL'));
+  return Object.freeze({ port, host, baseUrl, database, logLevel, maxBodySize, activityRetentionDays, adminGroup, oidcAccessTokenTtlSeconds });
 }
 
 /** An empty variable counts as unset: compose files and CI often define `VAR=` to mean "default". */
@@ -218,6 +221,19 @@ function parseRetentionDays(raw: string | undefined): number {
     );
   }
   return days;
+}
+
+/** Five minutes: a deactivated user's access token outlives the deactivation at most this long. */
+const DEFAULT_ACCESS_TOKEN_TTL = 300;
+const MAX_ACCESS_TOKEN_TTL = 24 * 60 * 60;
+
+function parseAccessTokenTtl(raw: string | undefined): number {
+  if (raw === undefined) return DEFAULT_ACCESS_TOKEN_TTL;
+  const seconds = /^\d{1,6}$/.test(raw) ? Number(raw) : NaN;
+  if (!(seconds >= 30 && seconds <= MAX_ACCESS_TOKEN_TTL)) {
+    throw new ConfigError('ROSTER_OIDC_ACCESS_TOKEN_TTL', `ROSTER_OIDC_ACCESS_TOKEN_TTL must be a whole number of seconds from 30 to ${MAX_ACCESS_TOKEN_TTL} (got "${raw}")`);
+  }
+  return seconds;
 }
 
 /** A group name can be at most this long (the admin API's limit). */

@@ -204,6 +204,11 @@ export function createApplications(store: Store, access: Access) {
       return { ok: false, reason };
     },
 
+    /** Deletes the provider's expired codes, tokens, sessions and grants; returns how many. */
+    async purgeExpired(): Promise<number> {
+      return queries.purgeExpired(store.db, new Date().toISOString());
+    },
+
     /** The claims of an active user; undefined for an unknown or inactive one (its tokens then count for nothing). */
     async claimsOf(userId: string): Promise<UserClaims | undefined> {
       const user = await users.findById(store.db, userId);
