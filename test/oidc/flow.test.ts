@@ -5,6 +5,9 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import * as client from 'openid-client';
+import { buildApp } from '../../src/http/app.ts';
+import { createServices } from '../../src/services.ts';
+import { openStore } from '../../src/store/index.ts';
 import { startTestApp, userBody, groupBody, BASE_URL, type TestApp } from '../support/app.ts';
 import { eachDatabase } from '../support/databases.ts';
 import { passwordSignIn, sessionFor, sessionOf } from '../support/console.ts';
@@ -190,5 +193,54 @@ eachDatabase('OpenID Connect provider on', (database) => {
     const [header, payload, signature] = before.id_token!.split('.') as [string, string, string];
     const oldKey = createPublicKey({ key: jwks.keys.find((key) => key.kid === oldKid) as never, format: 'jwk' });
     assert.ok(verify('sha256', Buffer.from(`${header}.${payload}`), oldKey, Buffer.from(signature, 'base64url')));
+  });
+
+  test('two instances share everything: authorize on one, exchange the code, refresh and ask userinfo on the other', async () => {
+    const store = await openStore(app.location);
+    const services = createServices(store, { baseUrl: BASE_URL });
+    const other = await buildApp({ services, baseUrl: BASE_URL });
+    try {
+      const { application, secret } = await app.services.applications.create({ name: 'Shared', redirectUris: [REDIRECT], public: false, allowedGroups: [] }, cli);
+      const jar = new CookieJar();
+      jar.add((await sessionFor(app, userId)).cookie);
+      const here = await relyingParty(app, application.clientId, secret);
+      const there = await relyingParty({ ...app, app: other }, application.clientId, secret);
+      const { landing, verifier, state, nonce } = await authorize(app, here, jar, 'openid groups offline_access');
+      const tokens = await client.authorizationCodeGrant(there, landing.url, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
+      assert.ok((tokens.claims()?.groups as string[]).includes('engineers'));
+      const refreshed = await client.refreshTokenGrant(there, tokens.refresh_token!);
+      assert.equal((await client.fetchUserInfo(here, refreshed.access_token, userId)).sub, userId);
+    } finally {
+      await other.close();
+      await store.close();
+    }
+  });
+
+  test('RP-initiated logout ends the provider session and the Roster session: the next authorization asks to sign in again', async () => {
+    const { application, secret } = await app.services.applications.create({ name: 'Logout', redirectUris: [REDIRECT], public: false, allowedGroups: [] }, cli);
+    const config = await relyingParty(app, application.clientId, secret);
+    const jar = new CookieJar();
+    jar.add((await sessionFor(app, userId)).cookie);
+    const first = await authorize(app, config, jar, 'openid');
+    const tokens = await client.authorizationCodeGrant(config, first.landing.url, { pkceCodeVerifier: first.verifier, expectedState: first.state, expectedNonce: first.nonce });
+
+    const end = client.buildEndSessionUrl(config, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: REDIRECT, state: 'bye' });
+    const confirm = await follow(app, end, jar);
+    assert.equal(confirm.status, 200);
+    const xsrf = /name="xsrf" value="([^"]+)"/.exec(confirm.body)?.[1];
+    assert.ok(xsrf, confirm.body.slice(0, 500));
+    const posted = await app.app.inject({
+      method: 'POST',
+      url: '/oidc/session/end/confirm',
+      headers: { cookie: jar.header(), 'content-type': 'application/x-www-form-urlencoded' },
+      payload: new URLSearchParams({ xsrf, logout: 'yes' }).toString(),
+    });
+    assert.equal(posted.statusCode, 303);
+    assert.equal(posted.headers.location, `${REDIRECT}?state=bye`);
+    jar.store(posted.headers['set-cookie']);
+    assert.doesNotMatch(jar.header(), /roster_session=/);
+
+    const again = await authorize(app, config, jar, 'openid');
+    assert.equal(again.landing.url.pathname, '/sessions/new');
   });
 });

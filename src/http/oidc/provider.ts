@@ -13,6 +13,7 @@ import { sessionCookieValue } from '../../auth/sessions.ts';
 import { publishedKeys } from '../../auth/oidc-keys.ts';
 import type { OidcAdapter } from '../../auth/oidc-adapter.ts';
 import type { Services } from '../../services.ts';
+import { escapeHtml } from '../console/html.ts';
 
 /** Where the provider's endpoints live (the discovery document is at the issuer's root). */
 export const OIDC_PREFIX = '/oidc';
@@ -124,7 +125,16 @@ function buildProvider(services: Services, options: OidcOptions, jwks: Record<st
       devInteractions: { enabled: false },
       introspection: { enabled: true },
       revocation: { enabled: true },
-      rpInitiatedLogout: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        // The provider's own page loads web fonts; this one loads nothing.
+        async logoutSource(ctx: { body: string; type: string }, form: string) {
+          ctx.type = 'html';
+          ctx.body = plainPage('Sign out', `${form}<p>Sign out of Roster and the applications you signed in to through it?</p>
+<p><button autofocus type="submit" form="op.logoutForm" value="yes" name="logout">Yes, sign me out</button>
+<button type="submit" form="op.logoutForm">No, stay signed in</button></p>`);
+        },
+      },
       userinfo: { enabled: true },
     },
     // Registered applications are trusted: no consent screen. Every authorization asks here,
@@ -147,6 +157,10 @@ function buildProvider(services: Services, options: OidcOptions, jwks: Record<st
     pkce: {
       // Public clients must use PKCE (S256, the only method oidc-provider v9 accepts); confidential ones may.
       required: (_ctx: unknown, client: { clientAuthMethod: string }) => client.clientAuthMethod === 'none',
+    },
+    async renderError(ctx: { body: string; type: string }, out: { error?: string; error_description?: string }) {
+      ctx.type = 'html';
+      ctx.body = plainPage('Sign-in failed', `<p>${escapeHtml(out.error_description ?? out.error ?? 'The request could not be completed.')}</p><p>Go back to the application and try again.</p>`);
     },
     rotateRefreshToken: true,
     ttl: {
@@ -175,7 +189,23 @@ function buildProvider(services: Services, options: OidcOptions, jwks: Record<st
       credential: `${OIDC_PREFIX}/credential`,
     },
   });
+  // "Yes, sign me out" ends the Roster session too, or the next authorization would find it
+  // and sign the browser straight back in.
+  provider.on('end_session.success', (...args: unknown[]) => {
+    const ctx = args[0] as { get(name: string): string; append(name: string, value: string): void; oidc: { params?: Record<string, unknown> } };
+    if (!ctx.oidc.params?.['logout']) return;
+    const value = sessionCookieValue(ctx.get('cookie') || undefined);
+    if (value === undefined) return;
+    ctx.append('Set-Cookie', services.sessions.clearCookie());
+    void services.sessions.close(value).catch(() => undefined);
+  });
   // The route sets the forwarded protocol and host from ROSTER_BASE_URL (never the client's).
   provider.proxy = true;
   return provider;
+}
+
+/** A minimal page of the provider's (sign-out confirmation, errors): no external resources. */
+function plainPage(title: string, body: string): string {
+  return `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${escapeHtml(title)} · Roster</title></head>
+<body style="font-family: system-ui, sans-serif; max-width: 32rem; margin: 3rem auto; padding: 0 1rem"><h1>${escapeHtml(title)}</h1>${body}</body></html>`;
 }
