@@ -12,6 +12,7 @@ import { startTestApp, userBody, groupBody, BASE_URL, type TestApp } from '../su
 import { eachDatabase } from '../support/databases.ts';
 import { passwordSignIn, sessionFor, sessionOf } from '../support/console.ts';
 import { CookieJar, follow, relyingParty } from '../support/oidc.ts';
+import { buildResponse, postResponse, sessionCookieOf, startLogin } from '../saml/idp.ts';
 
 const REDIRECT = 'https://grafana.example.com/login/generic_oauth';
 const cli = { kind: 'cli' } as const;
@@ -242,5 +243,23 @@ eachDatabase('OpenID Connect provider on', (database) => {
 
     const again = await authorize(app, config, jar, 'openid');
     assert.equal(again.landing.url.pathname, '/sessions/new');
+  });
+
+  test('a provisioned user signs in through the SAML IdP from the sign-in page and lands back in the application', async () => {
+    const { application, secret } = await app.services.applications.create({ name: 'Via SAML', redirectUris: [REDIRECT], public: false, allowedGroups: ['engineers'] }, cli);
+    const config = await relyingParty(app, application.clientId, secret);
+    const jar = new CookieJar();
+    const { landing, verifier, state, nonce } = await authorize(app, config, jar, 'openid groups');
+    assert.equal(landing.url.pathname, '/sessions/new');
+    const returnTo = landing.url.searchParams.get('returnTo')!;
+    const { requestId } = await startLogin(app, `/saml/login?returnTo=${encodeURIComponent(returnTo)}`);
+    const acs = await postResponse(app, buildResponse({ login: 'ada', inResponseTo: requestId }));
+    assert.equal(acs.statusCode, 303, acs.body);
+    assert.equal(acs.headers.location, returnTo);
+    jar.add(`roster_session=${sessionCookieOf(acs)}`);
+    const back = await follow(app, returnTo, jar);
+    const tokens = await client.authorizationCodeGrant(config, back.url, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
+    assert.equal(tokens.claims()?.sub, userId);
+    assert.ok((tokens.claims()?.groups as string[]).includes('engineers'));
   });
 });
