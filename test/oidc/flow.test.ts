@@ -141,10 +141,18 @@ eachDatabase('OpenID Connect provider on', (database) => {
     assert.equal(details.login, 'ada');
     assert.match(String(details.reason), /operators/);
 
-    // A member of the group gets in.
-    await app.request('POST', '/Groups', groupBody('operators', [scimId]));
-    const allowed = await authorize(app, config, jar, 'openid groups');
+    // A member of the group gets in …
+    const operators = await app.request('POST', '/Groups', groupBody('operators', [scimId]));
+    const allowed = await authorize(app, config, jar, 'openid groups offline_access');
     assert.ok(allowed.landing.url.searchParams.get('code'), `no code: ${allowed.landing.url}`);
+    const tokens = await client.authorizationCodeGrant(config, allowed.landing.url, { pkceCodeVerifier: allowed.verifier, expectedState: allowed.state, expectedNonce: allowed.nonce });
+    // … until the IdP takes them out of the group: the next refresh is refused, and userinfo.
+    await app.request('PATCH', `/Groups/${operators.body.id}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'remove', path: `members[value eq "${scimId}"]` }] });
+    await assert.rejects(client.refreshTokenGrant(config, tokens.refresh_token!), (error: { error?: string }) => error.error === 'invalid_grant');
+    const userinfo = await app.app.inject({ method: 'GET', url: '/oidc/me', headers: { authorization: `Bearer ${tokens.access_token}` } });
+    assert.equal(userinfo.statusCode, 401);
+    // Back in the group for the tests that follow.
+    await app.request('PATCH', `/Groups/${operators.body.id}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'add', path: 'members', value: [{ value: scimId }] }] });
   });
 
   test('deactivation through SCIM revokes at once: the refresh fails, introspection says inactive, userinfo answers 401', async () => {

@@ -68,6 +68,7 @@ function buildProvider(services: Services, options: OidcOptions, jwks: Record<st
       this.#model = model;
     }
     override async find(id: string) {
+      if (this.#model === 'Grant') return this.#liveGrant(id);
       if (this.#model !== 'Client') return super.find(id);
       const application = await services.applications.findForProvider(id);
       if (application === undefined) return undefined;
@@ -84,6 +85,18 @@ function buildProvider(services: Services, options: OidcOptions, jwks: Record<st
         token_endpoint_auth_method: confidential ? 'client_secret_basic' : 'none',
         ...(confidential ? { client_secret: application.secretHash } : {}),
       };
+    }
+    /**
+     * A grant counts only while its user may still use its application: the provider loads the
+     * grant on every refresh, userinfo and introspection, so a user who left the allowed groups
+     * (or was deactivated) is refused there too, not only at the next authorization.
+     */
+    async #liveGrant(id: string) {
+      const grant = await super.find(id);
+      const accountId = grant?.['accountId'];
+      const clientId = grant?.['clientId'];
+      if (typeof accountId !== 'string' || typeof clientId !== 'string') return grant;
+      return (await services.applications.mayUse(clientId, accountId, { audit: false })).ok ? grant : undefined;
     }
   }
 
