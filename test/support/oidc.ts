@@ -84,6 +84,12 @@ export async function follow(app: TestApp, start: URL | string, jar: CookieJar, 
     if (url.origin !== new URL(BASE_URL).origin) return { url, status: 0, body: '' };
     const response = await app.app.inject({ method: 'GET', url: `${url.pathname}${url.search}`, headers: { cookie: jar.header(), accept: 'text/html' } });
     jar.store(response.headers['set-cookie']);
+    // Roster's interaction page moves on with a meta refresh (see http/oidc/routes.ts).
+    const refresh = response.statusCode === 200 ? /<meta http-equiv="refresh" content="0;url=([^"]+)">/.exec(response.body)?.[1] : undefined;
+    if (refresh !== undefined) {
+      url = new URL(refresh.replace(/&amp;/g, '&'), url);
+      continue;
+    }
     const location = response.headers.location;
     if (response.statusCode < 300 || response.statusCode >= 400 || typeof location !== 'string') return { url, status: response.statusCode, body: response.body };
     url = new URL(location, url);

@@ -12,7 +12,8 @@ import type { IncomingMessage } from 'node:http';
 import { hashClientSecret } from '../../directory/applications.ts';
 import type { Services } from '../../services.ts';
 import { signInUrl } from '../console/pages/sign-in.ts';
-import { messagePage, } from '../routes/saml/pages.ts';
+import { escapeHtml } from '../console/html.ts';
+import { messagePage } from '../routes/saml/pages.ts';
 import { sendHtml } from '../routes/saml/common.ts';
 import { sessionCookieValue } from '../../auth/sessions.ts';
 import { INTERACTION_PATH, OIDC_PREFIX, createProviderCache, type OidcOptions } from './provider.ts';
@@ -116,8 +117,23 @@ export async function oidcRoutes(app: FastifyInstance, options: OidcOptions & { 
     } else {
       return sendHtml(reply, 400, messagePage('Sign-in not possible', `Roster cannot answer the "${details.prompt.name}" prompt.`));
     }
+    if (details.prompt.name === 'login') {
+      // The browser often comes here from the sign-in form's answer (a 303 after POST /sessions
+      // or the IdP's post to /saml/acs). Browsers check every redirect of a form submission
+      // against the form page's CSP `form-action`, which would stop the chain at the
+      // application's redirect URI: a page that moves on by itself starts a new navigation.
+      const next = await provider.interactionResult(request.raw, reply.raw, result, { mergeWithLastSubmission: false });
+      return sendHtml(reply, 200, continuePage(next));
+    }
     reply.hijack();
-    await provider.interactionFinished(request.raw, reply.raw, result, { mergeWithLastSubmission: details.prompt.name !== 'login' });
+    await provider.interactionFinished(request.raw, reply.raw, result, { mergeWithLastSubmission: true });
     return reply;
   });
+}
+
+/** A page that continues to `url` (a path of the provider's) at once, with a link for browsers that do not. */
+function continuePage(url: string): string {
+  const target = escapeHtml(url);
+  return `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=${target}"><title>Signing in · Roster</title></head>
+<body><p>Signing you in… <a href="${target}">Continue</a></p></body></html>`;
 }
