@@ -35,9 +35,19 @@ export interface StoredApplication {
 
 type Lookup = 'id' | 'uid' | 'user_code';
 
+/**
+ * Whether a key sent by a client (a client id, a code, a token) can be looked up at all:
+ * PostgreSQL refuses a NUL character or text that is not valid UTF-8 with an error, where the
+ * answer is simply "no such row".
+ */
+function searchable(key: string): boolean {
+  return !/\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(key);
+}
+
 /** Query factory for the provider's models and the applications. */
 export function createOidcQueries() {
   async function findBy(db: Executor, model: string, column: Lookup, value: string, now: string): Promise<OidcModelRow | undefined> {
+    if (!searchable(value)) return undefined;
     const row = await db
       .selectFrom('oidc_models')
       .select(['payload', 'consumed_at'])
@@ -87,16 +97,19 @@ export function createOidcQueries() {
 
     /** Marks a row consumed (codes, rotated refresh tokens). */
     async consume(db: Executor, model: string, id: string, at: string): Promise<void> {
+      if (!searchable(id)) return;
       await db.updateTable('oidc_models').set({ consumed_at: at }).where('model', '=', model).where('id', '=', id).execute();
     },
 
     /** Deletes one row. */
     async destroy(db: Executor, model: string, id: string): Promise<void> {
+      if (!searchable(id)) return;
       await db.deleteFrom('oidc_models').where('model', '=', model).where('id', '=', id).execute();
     },
 
     /** Deletes every row issued under a grant (codes, tokens), of any model. */
     async revokeByGrantId(db: Executor, grantId: string): Promise<void> {
+      if (!searchable(grantId)) return;
       await db.deleteFrom('oidc_models').where('grant_id', '=', grantId).execute();
     },
 
@@ -130,6 +143,7 @@ export function createOidcQueries() {
 
     /** The application with this client id, or undefined. */
     async findApplication(db: Executor, clientId: string): Promise<StoredApplication | undefined> {
+      if (!searchable(clientId)) return undefined;
       const row = await db.selectFrom('oidc_applications').selectAll().where('client_id', '=', clientId).executeTakeFirst();
       return row === undefined ? undefined : toApplication(row);
     },

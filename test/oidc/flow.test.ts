@@ -270,4 +270,29 @@ eachDatabase('OpenID Connect provider on', (database) => {
     assert.equal(tokens.claims()?.sub, userId);
     assert.ok((tokens.claims()?.groups as string[]).includes('engineers'));
   });
+
+  test('hostile ids (a NUL, a lone surrogate) are answered as unknown, never with a 500', async () => {
+    for (const bad of ['%00', '%ED%A0%80', 'a%00b']) {
+      for (const url of [
+        `/oidc/auth?client_id=${bad}&response_type=code&scope=openid&redirect_uri=${encodeURIComponent(REDIRECT)}`,
+        `/oidc/session/end?client_id=${bad}`,
+        `/oidc/interaction/${bad}`,
+      ]) {
+        const response = await app.app.inject({ method: 'GET', url });
+        assert.ok(response.statusCode < 500, `${url}: ${response.statusCode} ${response.body.slice(0, 200)}`);
+      }
+      const { application, secret } = await app.services.applications.create({ name: `Hostile ${bad}`, redirectUris: [REDIRECT], public: false, allowedGroups: [] }, cli);
+      const basic = `Basic ${Buffer.from(`${application.clientId}:${secret}`).toString('base64')}`;
+      for (const payload of [`grant_type=authorization_code&code=${bad}&redirect_uri=${encodeURIComponent(REDIRECT)}&code_verifier=${'a'.repeat(43)}`, `grant_type=refresh_token&refresh_token=${bad}`]) {
+        const response = await app.app.inject({ method: 'POST', url: '/oidc/token', headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' }, payload });
+        assert.equal(response.statusCode, 400, response.body);
+      }
+      for (const url of ['/oidc/token/introspection', '/oidc/token/revocation']) {
+        const response = await app.app.inject({ method: 'POST', url, headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' }, payload: `token=${bad}` });
+        assert.equal(response.statusCode, 200, `${url}: ${response.body}`);
+      }
+      const userinfo = await app.app.inject({ method: 'GET', url: '/oidc/me', headers: { authorization: `Bearer a${decodeURIComponent(bad === '%ED%A0%80' ? '%00' : bad)}b` } });
+      assert.ok(userinfo.statusCode < 500, `userinfo: ${userinfo.statusCode}`);
+    }
+  });
 });

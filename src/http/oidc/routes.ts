@@ -81,6 +81,8 @@ export async function oidcRoutes(app: FastifyInstance, options: OidcOptions & { 
       }
     }
     reply.hijack();
+    // Hijacked answers skip the app's onSend hooks: the same no-sniff rule as every other answer.
+    reply.raw.setHeader('x-content-type-options', 'nosniff');
     provider.callback()(raw, reply.raw);
   }
 
