@@ -295,4 +295,22 @@ eachDatabase('OpenID Connect provider on', (database) => {
       assert.ok(userinfo.statusCode < 500, `userinfo: ${userinfo.statusCode}`);
     }
   });
+
+  test('SCIM DELETE (deactivation, as the admin API and the CLI do it) revokes the refresh token too', async () => {
+    const linus = await app.request('POST', '/Users', userBody('linus'));
+    const linusId = (await app.services.accounts.findByLogin('linus'))!.id;
+    const { application, secret } = await app.services.applications.create({ name: 'Deactivated', redirectUris: [REDIRECT], public: false, allowedGroups: [] }, cli);
+    const config = await relyingParty(app, application.clientId, secret);
+    const jar = new CookieJar();
+    jar.add((await sessionFor(app, linusId)).cookie);
+    const { landing, verifier, state, nonce } = await authorize(app, config, jar, 'openid offline_access');
+    const tokens = await client.authorizationCodeGrant(config, landing.url, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
+    assert.ok(tokens.refresh_token);
+    const removed = await app.request('DELETE', `/Users/${linus.body.id}`);
+    assert.equal(removed.status, 204, JSON.stringify(removed.body));
+    await assert.rejects(client.refreshTokenGrant(config, tokens.refresh_token), (error: { error?: string }) => error.error === 'invalid_grant');
+    assert.equal((await client.tokenIntrospection(config, tokens.access_token)).active, false);
+    const rows = await app.services.store.db.selectFrom('oidc_models').select('id').where('account_id', '=', linusId).execute();
+    assert.deepEqual(rows, []);
+  });
 });
