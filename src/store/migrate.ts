@@ -10,6 +10,7 @@ import * as samlBindingAndAuditBudget from './migrations/005-saml-binding-and-au
 import * as embeddedVersions from './migrations/007-embedded-versions.ts';
 import * as passwordBackoff from './migrations/008-password-backoff.ts';
 import * as provisioningActivity from './migrations/009-provisioning-activity.ts';
+import * as oidc from './migrations/012-oidc.ts';
 
 const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) => Promise<void>> = {
   '001-initial': initial.up,
@@ -20,6 +21,7 @@ const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) 
   '007-embedded-versions': embeddedVersions.up,
   '008-password-backoff': passwordBackoff.up,
   '009-provisioning-activity': provisioningActivity.up,
+  '012-oidc': oidc.up,
 };
 
 /**

@@ -23,6 +23,15 @@ export function createSettingQueries() {
       return row?.value;
     },
 
+    /** Inserts a setting unless one exists (two instances starting at once keep the first). */
+    async insertIfAbsent(db: Executor, key: string, value: string, updatedAt: string): Promise<void> {
+      await db
+        .insertInto('settings')
+        .values({ key, value, updated_at: updatedAt })
+        .onConflict((conflict) => conflict.column('key').doNothing())
+        .execute();
+    },
+
     /** Inserts or overwrites a setting (one statement, so two instances writing at once cannot collide). */
     async upsert(db: Executor, key: string, value: string, updatedAt: string): Promise<void> {
       await db

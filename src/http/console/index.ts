@@ -30,6 +30,7 @@ import type { ConsoleContext } from './context.ts';
 import { html } from './html.ts';
 import { applySecurityHeaders, sendPage } from './layout.ts';
 import { accountPages } from './pages/account.ts';
+import { applicationPages } from './pages/applications.ts';
 import { auditPages } from './pages/audit.ts';
 import { authenticationPages } from './pages/authentication.ts';
 import { groupPages } from './pages/groups.ts';
@@ -57,6 +58,7 @@ const PAGE_MODULES: ReadonlyArray<(app: FastifyInstance, context: ConsoleContext
   authenticationPages,
   scimPages,
   auditPages,
+  applicationPages,
 ];
 
 /** Registers the console in its own scope. */
