@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { DEFAULT_CURSOR_TIMEOUT } from './directory/list-cursors.ts';
 import { DEFAULT_BODY_LIMIT, formatBytes } from './http/input.ts';
 import type { DatabaseLocation, PostgresTls } from './store/index.ts';
 
@@ -19,6 +20,8 @@ export interface Config {
   readonly logLevel: LogLevel;
   /** The largest request body accepted, in bytes. */
   readonly maxBodySize: number;
+  /** Seconds a SCIM list cursor (RFC 9865) stays valid between pages. */
+  readonly scimCursorTimeout: number;
 }
 
 /** A configuration value that cannot be used; the message names the variable and what it expects. */
@@ -42,7 +45,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const database = Object.freeze(parseDatabase(env));
   const logLevel = parseLogLevel(value(env, 'ROSTER_LOG_LEVEL') ?? 'info');
   const maxBodySize = parseBodySize(value(env, 'ROSTER_MAX_BODY_SIZE'));
-  return Object.freeze({ port, host, baseUrl, database, logLevel, maxBodySize });
+  const scimCursorTimeout = parseCursorTimeout(value(env, 'ROSTER_SCIM_CURSOR_TIMEOUT'));
+  return Object.freeze({ port, host, baseUrl, database, logLevel, maxBodySize, scimCursorTimeout });
 }
 
 /** An empty variable counts as unset: compose files and CI often define `VAR=` to mean "default". */
@@ -195,6 +199,23 @@ function parseBodySize(raw: string | undefined): number {
     );
   }
   return size;
+}
+
+// A cursor costs nothing to keep (it is not stored), so the bounds only keep the value sane:
+// long enough to fetch a page, short enough that a leaked cursor soon stops working.
+const MIN_CURSOR_TIMEOUT = 10;
+const MAX_CURSOR_TIMEOUT = 7 * 24 * 3600;
+
+function parseCursorTimeout(raw: string | undefined): number {
+  if (raw === undefined) return DEFAULT_CURSOR_TIMEOUT;
+  const seconds = /^\d{1,7}$/.test(raw) ? Number(raw) : NaN;
+  if (!(seconds >= MIN_CURSOR_TIMEOUT && seconds <= MAX_CURSOR_TIMEOUT)) {
+    throw new ConfigError(
+      'ROSTER_SCIM_CURSOR_TIMEOUT',
+      `ROSTER_SCIM_CURSOR_TIMEOUT must be a number of seconds from ${MIN_CURSOR_TIMEOUT} to ${MAX_CURSOR_TIMEOUT} (got "${raw}")`,
+    );
+  }
+  return seconds;
 }
 
 /** Hides a password in a URL-like value, since error messages end up in logs. */

@@ -11,7 +11,7 @@ import { describeLocation, openStore } from './store/index.ts';
 /** Runs the server until SIGTERM or SIGINT, then shuts down gracefully. */
 export async function serve(config: Config): Promise<void> {
   const store = await openStore(config.database);
-  const services = createServices(store, { baseUrl: config.baseUrl });
+  const services = createServices(store, { baseUrl: config.baseUrl, scimCursorTimeout: config.scimCursorTimeout });
   // Of several instances starting on a new database, exactly one creates and prints it.
   const issued = await services.administrators.ensureAdministrator();
   const app = await buildApp({ services, baseUrl: config.baseUrl, logger: { level: config.logLevel }, maxBodySize: config.maxBodySize });

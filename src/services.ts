@@ -13,6 +13,7 @@ import { createAdministrators, type Administrators } from './directory/administr
 import { createAuditLog, type AuditLog } from './directory/audit-log.ts';
 import { createGroupManagement, type GroupManagement } from './directory/group-management.ts';
 import { createGroupDirectory, type GroupDirectory } from './directory/groups.ts';
+import { createListCursors, type ListCursors } from './directory/list-cursors.ts';
 import { createMembershipManagement, type MembershipManagement } from './directory/memberships.ts';
 import { createPasswordCheck, type PasswordCheck } from './directory/password-check.ts';
 import { createProvisioning, type Provisioning } from './directory/provisioning.ts';
@@ -29,6 +30,8 @@ export interface Services {
   readonly users: UserDirectory;
   /** SCIM's view of groups. */
   readonly groups: GroupDirectory;
+  /** The signing key and lifetime of SCIM list cursors (RFC 9865). */
+  readonly listCursors: ListCursors;
   /** Roster as a SAML service provider (login redirect, metadata, response validation). */
   readonly samlSp: SamlServiceProvider;
   readonly sessions: Sessions;
@@ -50,6 +53,8 @@ export interface ServiceOptions {
   /** The public URL of this instance (ACS URL, entity ID, Secure cookies); see config.ts. */
   readonly baseUrl?: string;
   readonly sessionPolicy?: SessionPolicy;
+  /** Seconds a SCIM list cursor stays valid (ROSTER_SCIM_CURSOR_TIMEOUT). */
+  readonly scimCursorTimeout?: number;
 }
 
 /** Builds every service over one store. */
@@ -65,6 +70,7 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
     provisioning,
     users: createUserDirectory(store),
     groups: createGroupDirectory(store),
+    listCursors: createListCursors(store, options.scimCursorTimeout !== undefined ? { timeoutSeconds: options.scimCursorTimeout } : {}),
     samlSp: createSamlServiceProvider(store, saml, baseUrl),
     sessions: createSessions(store, {
       secure: baseUrl.startsWith('https:'),

@@ -27,6 +27,7 @@ describe('loadConfig', () => {
       database: { kind: 'sqlite', path: resolve(process.cwd(), 'data/roster.db') },
       logLevel: 'info',
       maxBodySize: 20 * 1024 * 1024,
+      scimCursorTimeout: 3600,
     });
   });
 
@@ -59,6 +60,14 @@ describe('loadConfig', () => {
     assert.equal(loadConfig({ ROSTER_MAX_BODY_SIZE: '256MiB' }).maxBodySize, 256 * 1024 * 1024);
     for (const bad of ['20', '65535', '257MiB', '20MB', '1GiB', '1.5MiB', '-1', 'lots', '0x100000']) {
       refuses({ ROSTER_MAX_BODY_SIZE: bad }, 'ROSTER_MAX_BODY_SIZE', new RegExp(`from 64 KiB to 256 MiB, in bytes or with a KiB or MiB suffix, e\\.g\\. 32MiB \\(got "${bad.replace('.', '\\.')}"\\)`));
+    }
+  });
+
+  test('ROSTER_SCIM_CURSOR_TIMEOUT takes seconds from 10 to a week', () => {
+    assert.equal(loadConfig({ ROSTER_SCIM_CURSOR_TIMEOUT: '600' }).scimCursorTimeout, 600);
+    assert.equal(loadConfig({ ROSTER_SCIM_CURSOR_TIMEOUT: '604800' }).scimCursorTimeout, 604800);
+    for (const bad of ['9', '604801', '1h', '-5', '1.5']) {
+      refuses({ ROSTER_SCIM_CURSOR_TIMEOUT: bad }, 'ROSTER_SCIM_CURSOR_TIMEOUT', new RegExp(`from 10 to 604800 \\(got "${bad.replace('.', '\\.')}"\\)`));
     }
   });
 

@@ -4,7 +4,7 @@
  */
 import type { Filter, AttributePath } from '../scim/filter/ast.ts';
 import { ENTERPRISE_USER_SCHEMA, USER_SCHEMA } from '../scim/schemas.ts';
-import { compileFilter, compileSortKey } from '../store/filter-sql.ts';
+import { compileFilter, compileSort } from '../store/filter-sql.ts';
 import type { Store } from '../store/index.ts';
 import type { Executor } from '../store/executor.ts';
 import { isUniqueViolation } from '../store/errors.ts';
@@ -17,6 +17,7 @@ import { assertNotSelf, createDeactivation } from './deactivation.ts';
 import { sameAttributes, type Document } from './documents.ts';
 import { DirectoryError } from './errors.ts';
 import { createMemberDisplay } from './member-display.ts';
+import { readPage, type Page, type PageRequest } from './paging.ts';
 
 export type { Document } from './documents.ts';
 
@@ -34,9 +35,7 @@ export interface UserListQuery {
   /** The URL of the SCIM endpoint of these resources, with its trailing '/': filters and sorting read meta.location as this followed by the id. */
   readonly locationBase: string;
   readonly descending: boolean;
-  /** 0-based. */
-  readonly offset: number;
-  readonly limit: number;
+  readonly page: PageRequest;
   /** False when the caller will not show `groups`: memberships are then not read. */
   readonly withGroups: boolean;
 }
@@ -273,28 +272,28 @@ export function createUserDirectory(store: Store) {
     },
 
     /** A page of SCIM users and the total matching the filter. */
-    async list(query: UserListQuery): Promise<{ total: number; users: ScimUser[] }> {
+    async list(query: UserListQuery): Promise<Page<ScimUser>> {
       const options = { locationBase: query.locationBase };
       const where = query.filter ? compileFilter(query.filter, 'User', store.dialect, options) : undefined;
-      const orderBy = query.sortBy ? compileSortKey(query.sortBy, 'User', store.dialect, options) : undefined;
+      const sort = query.sortBy ? compileSort(query.sortBy, 'User', store.dialect, options) : undefined;
       // One snapshot for the count and the page, so that totalResults matches what was paged
       // through even while other instances write.
       return readSnapshot(store.db, async (trx) => {
-        const total = await users.countLinked(trx, where);
-        const page =
-          query.limit === 0
-            ? []
-            : await users.listLinked(trx, {
-                ...(where ? { where } : {}),
-                ...(orderBy ? { orderBy } : {}),
-                descending: query.descending,
-                offset: query.offset,
-                limit: query.limit,
-              });
-        const groups = query.withGroups ? await memberships.groupsOf(trx, page.map((user) => user.id)) : undefined;
+        const page = await readPage(
+          {
+            ...(where ? { where } : {}),
+            ...(sort ? { orderBy: sort.expression, orderByNullable: sort.nullable } : {}),
+            descending: query.descending,
+            list: (listQuery) => users.listLinked(trx, listQuery),
+            count: () => users.countLinked(trx, where),
+            idOf: (user) => user.scimId ?? '',
+          },
+          query.page,
+        );
+        const groups = query.withGroups ? await memberships.groupsOf(trx, page.items.map((user) => user.id)) : undefined;
         return {
-          total,
-          users: page.map((user) => ({
+          ...page,
+          items: page.items.map((user) => ({
             user,
             scimId: user.scimId ?? '',
             document: withGroups(userDocument(user), groups?.get(user.id)),

@@ -790,28 +790,47 @@ export function compileFilter(
   return condition;
 }
 
+/** A compiled sort key: the ORDER BY expression and whether it can be NULL (no value). */
+export interface CompiledSort {
+  readonly expression: RawBuilder<unknown>;
+  /** False when every resource has a value (userName, id, meta.created …): keyset conditions then need no NULL branch and indexes serve them. */
+  readonly nullable: boolean;
+}
+
 /**
  * The ORDER BY expression for `sortBy` (RFC 7644 §3.4.2.3): case-insensitive strings fold
  * case, a multi-valued attribute sorts by its primary (else first) value. Throws ScimError
  * 400 invalidValue for attributes that do not exist or cannot be sorted on. NULLs (no value)
  * sort first on SQLite and last on PostgreSQL unless the caller says `NULLS LAST`/`IS NULL`.
  */
-export function compileSortKey(
+export function compileSort(
   path: AttributePath,
   resourceType: ResourceTypeName,
   dialect: DialectAdapter,
   options: CompileOptions,
-): RawBuilder<unknown> {
+): CompiledSort {
   const compiler = new Compiler(resourceType, dialect, options.locationBase, 'invalidValue', 'sorted on');
   const target = compiler.root().attribute(path.attribute, path.schema);
   if (target.kind === 'collection') {
     const sub = compiler.elementValue(target, path.subAttribute);
-    return target.primary((element) => compiler.sortExpression(compiler.scalar(element.attribute(sub, undefined))));
+    // A resource may have no element: the primary value's subquery is then NULL.
+    return { expression: target.primary((element) => compiler.sortExpression(compiler.scalar(element.attribute(sub, undefined)))), nullable: true };
   }
   const leaf = compiler.leaf(target, path.subAttribute);
   if (leaf.kind === 'complex') {
     const example = leaf.definition.subAttributes?.[0]?.name ?? 'value';
     compiler.fail(`'${leaf.name}' is a complex attribute: sort by one of its sub-attributes, as in ${leaf.name}.${example}`);
   }
-  return compiler.sortExpression(compiler.scalar(leaf));
+  const scalar = compiler.scalar(leaf);
+  return { expression: compiler.sortExpression(scalar), nullable: scalar.nullable };
+}
+
+/** The ORDER BY expression alone of compileSort. */
+export function compileSortKey(
+  path: AttributePath,
+  resourceType: ResourceTypeName,
+  dialect: DialectAdapter,
+  options: CompileOptions,
+): RawBuilder<unknown> {
+  return compileSort(path, resourceType, dialect, options).expression;
 }

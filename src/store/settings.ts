@@ -13,6 +13,18 @@ export function createSettingQueries() {
       return row?.value;
     },
 
+    /**
+     * Stores a setting unless it already has a value, in one statement: of several instances
+     * doing this at once, the first insert wins and the others keep what it wrote.
+     */
+    async insertIfAbsent(db: Executor, key: string, value: string, updatedAt: string): Promise<void> {
+      await db
+        .insertInto('settings')
+        .values({ key, value, updated_at: updatedAt })
+        .onConflict((conflict) => conflict.column('key').doNothing())
+        .execute();
+    },
+
     /** Inserts or overwrites a setting (one statement, so two instances writing at once cannot collide). */
     async upsert(db: Executor, key: string, value: string, updatedAt: string): Promise<void> {
       await db

@@ -15,10 +15,10 @@ function refuseFilter(request: FastifyRequest): void {
 }
 
 /** Registers /ServiceProviderConfig, /ResourceTypes and /Schemas. */
-export function discoveryRoutes(app: FastifyInstance, baseUrl: string): void {
+export function discoveryRoutes(app: FastifyInstance, baseUrl: string, paging: { cursorTimeout: number }): void {
   app.get('/ServiceProviderConfig', async (request, reply) => {
     refuseFilter(request);
-    return reply.type(SCIM_CONTENT_TYPE).send(serviceProviderConfig(baseUrl));
+    return reply.type(SCIM_CONTENT_TYPE).send(serviceProviderConfig(baseUrl, paging));
   });
 
   app.get('/ResourceTypes', async (request, reply) => {

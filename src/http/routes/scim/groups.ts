@@ -5,14 +5,15 @@
 import type { FastifyInstance } from 'fastify';
 import { badRequest } from '../../../scim/errors.ts';
 import type { JsonObject } from '../../../scim/json.ts';
-import { listResponse, parseSearchRequest, type RawListParameters } from '../../../scim/list.ts';
+import { parseSearchRequest, type RawListParameters } from '../../../scim/list.ts';
 import { applyPatch, parsePatchRequest, splitGroupMemberOperations, type MemberChange as PatchMemberChange } from '../../../scim/patch.ts';
 import { etagOf, ifNoneMatchHits, locationBase, type ResourceState } from '../../../scim/resources.ts';
 import { normaliseResource } from '../../../scim/validate.ts';
 import type { GroupDirectory, MemberChange, ScimGroup } from '../../../directory/groups.ts';
 import type { Document } from '../../../directory/users.ts';
+import type { ListCursors } from '../../../directory/list-cursors.ts';
 import { SCIM_CONTENT_TYPE } from '../../errors.ts';
-import { checkId, parseListRequest, parseProjection, present, requireBody, sendResource, shows, versionCheck, type ListRequest, type Projection } from './common.ts';
+import { checkId, parseListRequest, parseProjection, present, requireBody, runList, sendResource, shows, versionCheck, type ListRequest, type Projection } from './common.ts';
 
 function stateOf(group: ScimGroup): ResourceState {
   return {
@@ -56,19 +57,23 @@ function toDirectoryChange(change: PatchMemberChange): MemberChange {
 }
 
 /** Registers the /Groups routes. */
-export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, baseUrl: string): void {
+export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, cursors: ListCursors, baseUrl: string): void {
   async function list(request: ListRequest) {
-    const result = await groups.list({
-      ...(request.filter ? { filter: request.filter } : {}),
-      ...(request.sortBy ? { sortBy: request.sortBy } : {}),
-      locationBase: locationBase(baseUrl, 'Group'),
-      descending: request.descending,
-      offset: request.startIndex - 1,
-      limit: request.count,
-      withMembers: shows('Group', 'members', request.projection),
-    });
-    const resources = result.groups.map((group) => present('Group', stateOf(group), baseUrl, request.projection));
-    return listResponse(resources, result.total, request.startIndex);
+    return runList(
+      'Group',
+      request,
+      cursors,
+      (page) =>
+        groups.list({
+          ...(request.filter ? { filter: request.filter } : {}),
+          ...(request.sortBy ? { sortBy: request.sortBy } : {}),
+          locationBase: locationBase(baseUrl, 'Group'),
+          descending: request.descending,
+          page,
+          withMembers: shows('Group', 'members', request.projection),
+        }),
+      (group) => present('Group', stateOf(group), baseUrl, request.projection),
+    );
   }
 
   /** A PATCH answer: the group as projected; members are read only when the projection shows them. */
