@@ -14,6 +14,7 @@ import { createAuditLog, type AuditLog } from './directory/audit-log.ts';
 import { createGroupManagement, type GroupManagement } from './directory/group-management.ts';
 import { createGroupDirectory, type GroupDirectory } from './directory/groups.ts';
 import { createListCursors, type ListCursors } from './directory/list-cursors.ts';
+import { createRootSearch, type RootSearch } from './directory/search.ts';
 import { createMembershipManagement, type MembershipManagement } from './directory/memberships.ts';
 import { createPasswordCheck, type PasswordCheck } from './directory/password-check.ts';
 import { createProvisioning, type Provisioning } from './directory/provisioning.ts';
@@ -30,6 +31,8 @@ export interface Services {
   readonly users: UserDirectory;
   /** SCIM's view of groups. */
   readonly groups: GroupDirectory;
+  /** SCIM's search over Users and Groups at once (the root /.search). */
+  readonly rootSearch: RootSearch;
   /** The signing key and lifetime of SCIM list cursors (RFC 9865). */
   readonly listCursors: ListCursors;
   /** Roster as a SAML service provider (login redirect, metadata, response validation). */
@@ -70,6 +73,7 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
     provisioning,
     users: createUserDirectory(store),
     groups: createGroupDirectory(store),
+    rootSearch: createRootSearch(store),
     listCursors: createListCursors(store, options.scimCursorTimeout !== undefined ? { timeoutSeconds: options.scimCursorTimeout } : {}),
     samlSp: createSamlServiceProvider(store, saml, baseUrl),
     sessions: createSessions(store, {

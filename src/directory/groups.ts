@@ -72,6 +72,11 @@ function withMembers(document: Document, members: readonly LinkedReference[] | u
   return { ...document, members: members.map((member) => ({ value: member.scimId, display: member.display, type: 'User' })) };
 }
 
+/** The SCIM group of a stored, linked group, with its members when they were read. */
+export function scimGroupOf(group: StoredGroup, members: readonly LinkedReference[] | undefined): ScimGroup {
+  return { group, scimId: group.scimId ?? '', document: withMembers(groupDocument(group), members) };
+}
+
 // How many unknown ids an error message lists before it says "and N more".
 const LISTED_IDS = 10;
 
@@ -280,11 +285,7 @@ export function createGroupDirectory(store: Store) {
         const members = query.withMembers ? await memberships.membersOf(trx, page.items.map((group) => group.id)) : undefined;
         return {
           ...page,
-          items: page.items.map((group) => ({
-            group,
-            scimId: group.scimId ?? '',
-            document: withMembers(groupDocument(group), members?.get(group.id)),
-          })),
+          items: page.items.map((group) => scimGroupOf(group, members?.get(group.id))),
         };
       });
     },

@@ -107,6 +107,11 @@ function withGroups(document: Document, groups: readonly LinkedReference[] | und
   return { ...document, groups: groups.map((group) => ({ value: group.scimId, display: group.display, type: 'direct' })) };
 }
 
+/** The SCIM user of a stored, linked user, with its groups when they were read. */
+export function scimUserOf(user: StoredUser, groups: readonly LinkedReference[] | undefined): ScimUser {
+  return { user, scimId: user.scimId ?? '', document: withGroups(userDocument(user), groups) };
+}
+
 /**
  * The If-Match precondition of a write: true when it allows writing over `version` (the
  * `meta.version` GET shows, without `W/"…"`). `sent` is
@@ -293,11 +298,7 @@ export function createUserDirectory(store: Store) {
         const groups = query.withGroups ? await memberships.groupsOf(trx, page.items.map((user) => user.id)) : undefined;
         return {
           ...page,
-          items: page.items.map((user) => ({
-            user,
-            scimId: user.scimId ?? '',
-            document: withGroups(userDocument(user), groups?.get(user.id)),
-          })),
+          items: page.items.map((user) => scimUserOf(user, groups?.get(user.id))),
         };
       });
     },

@@ -13,6 +13,9 @@ import { ScimError } from './errors.ts';
 import type { AttributePath, Filter } from './filter/ast.ts';
 import type { ResourceTypeName } from './schemas.ts';
 
+/** What a walk lists: one resource type, or both (the root search, RFC 7644 §3.4.3). */
+export type CursorScope = ResourceTypeName | 'root';
+
 /** A sort key as the database returned it (text, a number, or NULL for "no value"). */
 export type SortKey = string | number | null;
 
@@ -24,8 +27,8 @@ export interface KeysetPosition {
 
 /** What a cursor says: continue `query` after (or before) `position`, `count` at a time. */
 export interface CursorState {
-  /** The endpoint the walk is on: 'User', 'Group'. */
-  readonly resourceType: ResourceTypeName;
+  /** The endpoint the walk is on: 'User', 'Group', or 'root' for the search over both. */
+  readonly resourceType: CursorScope;
   /** queryDigest() of the filter and sort the walk belongs to. */
   readonly query: string;
   /** `next`: the resources after `position`; `previous`: the page that ends just before it. */
@@ -98,7 +101,7 @@ export function decodeCursor(text: string, key: CursorKey, now: number): CursorS
   if (!Array.isArray(body) || body.length !== 8 || body[0] !== VERSION) throw new ScimError(400, 'invalidCursor', INVALID);
   const [, resourceType, query, direction, positionKey, id, count, expiresAt] = body as unknown[];
   if (
-    (resourceType !== 'User' && resourceType !== 'Group') ||
+    (resourceType !== 'User' && resourceType !== 'Group' && resourceType !== 'root') ||
     typeof query !== 'string' ||
     (direction !== 'n' && direction !== 'p') ||
     !isSortKey(positionKey) ||

@@ -77,7 +77,16 @@ interface Collection {
   primary(pick: (element: Scope) => Expression): Expression;
 }
 
-type Target = Scalar | Complex | Collection;
+/**
+ * A top-level attribute the resource type does not have, in a search over several resource
+ * types (the root /.search, RFC 7644 §3.4.3): it is absent from every resource of this type.
+ */
+interface Absent {
+  readonly kind: 'absent';
+  readonly name: string;
+}
+
+type Target = Scalar | Complex | Collection | Absent;
 
 /** Resolves attribute names (case-insensitively, RFC 7643 §2.1) to where they are stored. */
 interface Scope {
@@ -194,7 +203,12 @@ class Compiler {
     private readonly scimType: ScimType,
     /** 'filtered' or 'sorted on', for messages. */
     private readonly verb: string,
+    /** True across resource types: an attribute this type lacks is absent, not an error. */
+    private readonly lenient = false,
   ) {}
+
+  /** The top-level attributes (as written) that this type lacks, found by a lenient compilation. */
+  readonly absent = new Set<string>();
 
   /** A new alias such as `e_3`; the counter keeps nested subqueries from colliding. */
   alias(prefix: string): string {
@@ -219,26 +233,33 @@ class Compiler {
     return this.resourceType === 'User' ? userScope(this) : groupScope(this);
   }
 
-  /** Resolves a top-level attribute to its ResolvedAttribute, or fails naming it. */
-  resolve(name: string, schema: string | undefined): { schema: string; extension: boolean; attribute: AttributeDefinition } {
+  /**
+   * Resolves a top-level attribute to its ResolvedAttribute, or fails naming it; in a lenient
+   * compilation, undefined for an attribute this type lacks (recorded in `absent`).
+   */
+  resolve(name: string, schema: string | undefined): { schema: string; extension: boolean; attribute: AttributeDefinition } | undefined {
     const written = schema === undefined ? name : `${schema}:${name}`;
-    if (schema !== undefined && !schemasOf(this.resourceType).some((s) => s.id.toLowerCase() === schema.toLowerCase())) {
-      this.fail(`unknown schema '${schema}' in '${written}' for ${this.resourceType} resources`);
+    const known = schema === undefined || schemasOf(this.resourceType).some((s) => s.id.toLowerCase() === schema.toLowerCase());
+    const resolved = known ? resolveAttribute(this.resourceType, { ...(schema !== undefined ? { schema } : {}), attribute: name }) : undefined;
+    if (resolved) return resolved;
+    if (this.lenient) {
+      this.absent.add(written);
+      return undefined;
     }
-    const resolved = resolveAttribute(this.resourceType, { ...(schema !== undefined ? { schema } : {}), attribute: name });
-    if (!resolved) this.fail(`unknown attribute '${written}' for ${this.resourceType} resources`);
-    return resolved;
+    if (!known) this.fail(`unknown schema '${schema}' in '${written}' for ${this.resourceType} resources`);
+    return this.fail(`unknown attribute '${written}' for ${this.resourceType} resources`);
   }
 
   /** The sub-attribute `sub` of a target, or the target itself. */
   leaf(target: Target, sub: string | undefined): Target {
-    if (sub === undefined) return target;
+    if (sub === undefined || target.kind === 'absent') return target;
     if (target.kind === 'scalar') this.fail(`'${target.name}' has no sub-attributes, so '${target.name}.${sub}' does not exist`);
     return target.kind === 'complex' ? target.scope.attribute(sub, undefined) : target;
   }
 
   /** A scalar, or a failure saying why the target is not one. */
   scalar(target: Target): Scalar {
+    if (target.kind === 'absent') return this.fail(`unknown attribute '${target.name}' for ${this.resourceType} resources`);
     if (target.kind === 'scalar') {
       if (target.unavailable !== undefined) this.fail(target.unavailable);
       return target;
@@ -311,6 +332,7 @@ class Compiler {
   /** `path eq v1 or path eq v2 or …`, exactly as compare() reads each, as one test. */
   private equalsOneOf(path: AttributePath, values: readonly string[], scope: Scope): Condition {
     const target = this.target(path, scope);
+    if (target.kind === 'absent') return FALSE;
     if (target.kind === 'collection') {
       const sub = this.elementValue(target, path.subAttribute);
       const selective = sub.toLowerCase() === 'value';
@@ -349,6 +371,7 @@ class Compiler {
 
   private present(path: AttributePath, scope: Scope): Condition {
     const target = this.target(path, scope);
+    if (target.kind === 'absent') return FALSE;
     if (target.kind === 'collection') {
       const sub = path.subAttribute;
       if (sub === undefined) return target.some(() => TRUE, false);
@@ -359,6 +382,7 @@ class Compiler {
 
   /** `pr` (RFC 7644 §3.4.2.2): not null, not "", and for a complex value some present sub-attribute. */
   private presentTarget(target: Target): Condition {
+    if (target.kind === 'absent') return FALSE;
     if (target.kind === 'scalar') return this.presentScalar(this.scalar(target));
     if (target.kind === 'collection') return target.some(() => TRUE, false);
     const parts = (target.definition.subAttributes ?? [])
@@ -376,6 +400,8 @@ class Compiler {
 
   private compare(path: AttributePath, op: CompareOperator, value: FilterValue, scope: Scope): Condition {
     const target = this.target(path, scope);
+    // Absent everywhere: only `eq null` and `ne` hold, as for any absent value (evaluate.ts).
+    if (target.kind === 'absent') return (value === null ? op === 'eq' : op === 'ne') ? TRUE : FALSE;
     if (target.kind === 'collection') {
       // Any element matching makes the resource match; `ne` is `not eq` (see evaluate.ts).
       const sub = this.elementValue(target, path.subAttribute);
@@ -464,6 +490,7 @@ class Compiler {
 
   private valuePath(path: AttributePath, filter: Filter, scope: Scope): Condition {
     const target = this.target(path, scope);
+    if (target.kind === 'absent') return FALSE;
     if (path.subAttribute !== undefined) this.fail(`a value filter cannot follow the sub-attribute '${path.attribute}.${path.subAttribute}'`);
     if (target.kind === 'collection') return target.some((element) => this.condition(filter, element), pinsValue(filter));
     if (target.kind === 'complex') return this.condition(filter, target.scope);
@@ -715,6 +742,7 @@ function userScope(compiler: Compiler): Scope {
   return {
     attribute(name, schema) {
       const resolved = compiler.resolve(name, schema);
+      if (resolved === undefined) return { kind: 'absent', name: schema === undefined ? name : `${schema}:${name}` };
       const definition = resolved.attribute;
       if (resolved.schema === '') return commonTarget(compiler, definition, 'u', sql.ref('su.scim_id'));
       if (resolved.extension) {
@@ -744,6 +772,7 @@ function groupScope(compiler: Compiler): Scope {
   return {
     attribute(name, schema) {
       const resolved = compiler.resolve(name, schema);
+      if (resolved === undefined) return { kind: 'absent', name: schema === undefined ? name : `${schema}:${name}` };
       const definition = resolved.attribute;
       if (resolved.schema === '') return commonTarget(compiler, definition, 'g', sql.ref('sg.scim_id'));
       if (resolved.extension) {
@@ -781,13 +810,44 @@ export function compileFilter(
   dialect: DialectAdapter,
   options: CompileOptions,
 ): RawBuilder<SqlBool> {
-  const compiler = new Compiler(resourceType, dialect, options.locationBase, 'invalidFilter', 'filtered');
+  return filterWith(new Compiler(resourceType, dialect, options.locationBase, 'invalidFilter', 'filtered'), filter);
+}
+
+function filterWith(compiler: Compiler, filter: Filter): RawBuilder<SqlBool> {
   const condition = compiler.condition(filter, compiler.root());
   const values = boundValues(condition.toOperationNode());
   if (values > MAX_BOUND_VALUES) {
     compiler.fail(`the filter compares ${values} values; at most ${MAX_BOUND_VALUES} are accepted: split it into several requests`);
   }
   return condition;
+}
+
+/** Fails (as `scimType`) for a top-level attribute that no resource type has. */
+function assertSomeTypeHas(compilers: readonly Compiler[], scimType: ScimType): void {
+  for (const name of compilers[0]?.absent ?? []) {
+    if (compilers.every((compiler) => compiler.absent.has(name))) {
+      throw new ScimError(400, scimType, `unknown attribute '${name}': neither User nor Group resources have it`);
+    }
+  }
+}
+
+/**
+ * A filter over every resource type (the root /.search, RFC 7644 §3.4.3), compiled for each:
+ * an attribute one type lacks is absent on its resources (comparisons with it are false, `pr`
+ * false, `not`/`ne` true), as RFC 7644 §3.4.2.2 treats absent values; an attribute neither
+ * type has is a 400 invalidFilter, as on one endpoint.
+ */
+export function compileRootFilter(
+  filter: Filter,
+  dialect: DialectAdapter,
+  options: Readonly<Record<ResourceTypeName, CompileOptions>>,
+): Record<ResourceTypeName, RawBuilder<SqlBool>> {
+  const compiler = (type: ResourceTypeName) => new Compiler(type, dialect, options[type].locationBase, 'invalidFilter', 'filtered', true);
+  const user = compiler('User');
+  const group = compiler('Group');
+  const result = { User: filterWith(user, filter), Group: filterWith(group, filter) };
+  assertSomeTypeHas([user, group], 'invalidFilter');
+  return result;
 }
 
 /** A compiled sort key: the ORDER BY expression and whether it can be NULL (no value). */
@@ -809,8 +869,13 @@ export function compileSort(
   dialect: DialectAdapter,
   options: CompileOptions,
 ): CompiledSort {
-  const compiler = new Compiler(resourceType, dialect, options.locationBase, 'invalidValue', 'sorted on');
+  return sortWith(new Compiler(resourceType, dialect, options.locationBase, 'invalidValue', 'sorted on'), path);
+}
+
+function sortWith(compiler: Compiler, path: AttributePath): CompiledSort {
   const target = compiler.root().attribute(path.attribute, path.schema);
+  // An attribute this type lacks (root search): no value, so its resources sort as NULLs do.
+  if (target.kind === 'absent') return { expression: sql`NULL`, nullable: true };
   if (target.kind === 'collection') {
     const sub = compiler.elementValue(target, path.subAttribute);
     // A resource may have no element: the primary value's subquery is then NULL.
@@ -823,6 +888,20 @@ export function compileSort(
   }
   const scalar = compiler.scalar(leaf);
   return { expression: compiler.sortExpression(scalar), nullable: scalar.nullable };
+}
+
+/** The sort key of `sortBy` for each resource type (root /.search): NULL where a type lacks the attribute. */
+export function compileRootSort(
+  path: AttributePath,
+  dialect: DialectAdapter,
+  options: Readonly<Record<ResourceTypeName, CompileOptions>>,
+): Record<ResourceTypeName, CompiledSort> {
+  const compiler = (type: ResourceTypeName) => new Compiler(type, dialect, options[type].locationBase, 'invalidValue', 'sorted on', true);
+  const user = compiler('User');
+  const group = compiler('Group');
+  const result = { User: sortWith(user, path), Group: sortWith(group, path) };
+  assertSomeTypeHas([user, group], 'invalidValue');
+  return result;
 }
 
 /** The ORDER BY expression alone of compileSort. */

@@ -98,6 +98,12 @@ export function createGroupQueries(dialect: DialectAdapter) {
       return row ? toGroup(row) : undefined;
     },
 
+    /** The groups linked to these SCIM ids (those that are), in no particular order. */
+    async findByScimIds(db: Executor, scimIds: readonly string[]): Promise<StoredGroup[]> {
+      if (scimIds.length === 0) return [];
+      return (await selectGroups(db).where('sg.scim_id', 'in', scimIds).execute()).map(toGroup);
+    },
+
     /** The group whose name equals `name` regardless of case (indexed). */
     async findByName(db: Executor, name: string): Promise<StoredGroup | undefined> {
       const row = await selectGroups(db)

@@ -119,6 +119,9 @@ export interface ListQuery {
   readonly after?: KeysetPosition;
 }
 
+/** The SCIM id column of a list: of users, of groups, or of both (resources.ts). */
+export type ScimIdColumn = 'su.scim_id' | 'sg.scim_id' | 'r.scim_id';
+
 /** A listed row with the value of its sort key, from which a keyset position is made. */
 export interface Listed<T> {
   readonly row: T;
@@ -154,7 +157,7 @@ type UserRow = Omit<UsersTable, 'password_hash' | 'is_admin'> & {
  * Orders a page of SCIM resources as ListQuery asks, then by SCIM id. Users and groups are
  * listed the same way; only the table aliases differ.
  */
-export function orderScimList<Q extends SelectQueryBuilder<any, any, any>>(builder: Q, query: ListQuery, scimId: 'su.scim_id' | 'sg.scim_id'): Q {
+export function orderScimList<Q extends SelectQueryBuilder<any, any, any>>(builder: Q, query: ListQuery, scimId: ScimIdColumn): Q {
   let ordered: SelectQueryBuilder<any, any, any> = builder;
   // RFC 7644 §3.4.2.3: resources without a value sort last ascending, first descending
   // (PostgreSQL's default; SQLite's is the opposite, so say it). Keys that are never NULL
@@ -173,7 +176,7 @@ export function orderScimList<Q extends SelectQueryBuilder<any, any, any>>(build
  * comparisons on the sort expression itself, so that an index on it can serve them, and the
  * position's key is bound as the database returned it, so that it compares as the rows do.
  */
-export function keysetAfter(query: ListQuery, position: KeysetPosition, scimId: 'su.scim_id' | 'sg.scim_id'): RawBuilder<SqlBool> {
+export function keysetAfter(query: ListQuery, position: KeysetPosition, scimId: ScimIdColumn): RawBuilder<SqlBool> {
   const id = sql.ref(scimId);
   const beyond = query.descending ? sql`<` : sql`>`;
   const idBeyond = sql<SqlBool>`${id} ${beyond} ${position.id}`;
@@ -269,6 +272,12 @@ export function createUserQueries(dialect: DialectAdapter) {
     async lockMemberships(db: Executor, id: string): Promise<void> {
       if (!dialect.supportsRowLocks) return;
       await db.selectFrom('users').select('id').where('id', '=', id).forUpdate().execute();
+    },
+
+    /** The users linked to these SCIM ids (those that are), in no particular order. */
+    async findByScimIds(db: Executor, scimIds: readonly string[]): Promise<StoredUser[]> {
+      if (scimIds.length === 0) return [];
+      return (await selectUsers(db).where('su.scim_id', 'in', scimIds).execute()).map(toUser);
     },
 
     /** The user whose login equals `login` regardless of case (uses the lower(login) index). */
@@ -500,12 +509,17 @@ export function createUserQueries(dialect: DialectAdapter) {
 
     /** How many SCIM-linked users match a compiled filter. */
     async countLinked(db: Executor, where: RawBuilder<SqlBool> | undefined): Promise<number> {
-      let builder = db
+      // Every link has its user (a foreign key): without a filter, the links alone are counted.
+      if (where === undefined) {
+        const row = await db.selectFrom('scim_users').select(sql<number>`count(*)`.as('n')).executeTakeFirstOrThrow();
+        return Number(row.n);
+      }
+      const row = await db
         .selectFrom('users as u')
         .innerJoin('scim_users as su', 'su.user_id', 'u.id')
-        .select(sql<number>`count(*)`.as('n'));
-      if (where) builder = builder.where(where);
-      const row = await builder.executeTakeFirstOrThrow();
+        .select(sql<number>`count(*)`.as('n'))
+        .where(where)
+        .executeTakeFirstOrThrow();
       return Number(row.n);
     },
   };

@@ -4,7 +4,7 @@ import type { AttributePath, Filter } from '../../../scim/filter/ast.ts';
 import { parseFilter } from '../../../scim/filter/index.ts';
 import { parseAttributePath } from '../../../scim/path.ts';
 import { badRequest, ScimError } from '../../../scim/errors.ts';
-import { decodeCursor, encodeCursor, queryDigest, type KeysetPosition } from '../../../scim/cursor.ts';
+import { decodeCursor, encodeCursor, queryDigest, type CursorScope, type KeysetPosition } from '../../../scim/cursor.ts';
 import { DEFAULT_PAGE_SIZE, cursorListResponse, listResponse, parseNameList, parsePaging, parseSortOrder, type Paging, type RawListParameters } from '../../../scim/list.ts';
 import { isRequested, project } from '../../../scim/projection.ts';
 import { etagOf, ifMatchAllows, locationOf, renderResource, type ResourceState } from '../../../scim/resources.ts';
@@ -76,7 +76,7 @@ export function parseListRequest(raw: RawListParameters): ListRequest {
  * endpoint, filter, sort and count; the response then carries the cursors that apply.
  */
 export async function runList<T>(
-  resourceType: ResourceTypeName,
+  resourceType: CursorScope,
   request: ListRequest,
   cursors: ListCursors,
   read: (page: PageRequest) => Promise<Page<T>>,

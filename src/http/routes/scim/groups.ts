@@ -15,7 +15,8 @@ import type { ListCursors } from '../../../directory/list-cursors.ts';
 import { SCIM_CONTENT_TYPE } from '../../errors.ts';
 import { checkId, parseListRequest, parseProjection, present, requireBody, runList, sendResource, shows, versionCheck, type ListRequest, type Projection } from './common.ts';
 
-function stateOf(group: ScimGroup): ResourceState {
+/** What a Group is rendered from. */
+export function groupStateOf(group: ScimGroup): ResourceState {
   return {
     id: group.scimId,
     document: group.document,
@@ -72,7 +73,7 @@ export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, cursor
           page,
           withMembers: shows('Group', 'members', request.projection),
         }),
-      (group) => present('Group', stateOf(group), baseUrl, request.projection),
+      (group) => present('Group', groupStateOf(group), baseUrl, request.projection),
     );
   }
 
@@ -94,7 +95,7 @@ export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, cursor
     const { document, memberIds } = splitMembers(normaliseResource('Group', requireBody(request.body), 'create'));
     const group = await groups.create(document, memberIds, request.actor);
     const projection = parseProjection(request.query);
-    return sendResource(reply, 201, 'Group', stateOf(group), present('Group', stateOf(group), baseUrl, projection), baseUrl);
+    return sendResource(reply, 201, 'Group', groupStateOf(group), present('Group', groupStateOf(group), baseUrl, projection), baseUrl);
   });
 
   app.get<{ Params: { id: string }; Querystring: RawListParameters }>('/Groups/:id', async (request, reply) => {
@@ -105,7 +106,7 @@ export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, cursor
     if (typeof ifNoneMatch === 'string' && ifNoneMatchHits(ifNoneMatch, String(group.group.version))) {
       return reply.code(304).header('ETag', etagOf(String(group.group.version))).send();
     }
-    return sendResource(reply, 200, 'Group', stateOf(group), present('Group', stateOf(group), baseUrl, projection), baseUrl);
+    return sendResource(reply, 200, 'Group', groupStateOf(group), present('Group', groupStateOf(group), baseUrl, projection), baseUrl);
   });
 
   app.put<{ Params: { id: string }; Querystring: RawListParameters }>('/Groups/:id', async (request, reply) => {
@@ -119,7 +120,7 @@ export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, cursor
     );
     const projection = parseProjection(request.query);
     const group = await groups.get(updated.scimId, shows('Group', 'members', projection));
-    return sendResource(reply, 200, 'Group', stateOf(group), present('Group', stateOf(group), baseUrl, projection), baseUrl);
+    return sendResource(reply, 200, 'Group', groupStateOf(group), present('Group', groupStateOf(group), baseUrl, projection), baseUrl);
   });
 
   // PATCH answers 204 unless the client asks for attributes (RFC 7644 §3.5.2 allows both);
@@ -143,7 +144,7 @@ export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, cursor
       return reply.code(204).header('ETag', etagOf(String(group.group.version))).send();
     }
     const shown = await answer(group, projection);
-    return sendResource(reply, 200, 'Group', stateOf(shown), present('Group', stateOf(shown), baseUrl, projection), baseUrl);
+    return sendResource(reply, 200, 'Group', groupStateOf(shown), present('Group', groupStateOf(shown), baseUrl, projection), baseUrl);
   });
 
   app.delete<{ Params: { id: string } }>('/Groups/:id', async (request, reply) => {

@@ -9,6 +9,7 @@ import { authenticate } from '../../auth.ts';
 import { scimErrorHandler } from '../../errors.ts';
 import { discoveryRoutes } from './discovery.ts';
 import { groupRoutes } from './groups.ts';
+import { rootRoutes } from './root.ts';
 import { userRoutes } from './users.ts';
 
 const NOT_ENABLED =
@@ -30,12 +31,12 @@ export async function scimEndpoint(app: FastifyInstance, options: { services: Se
   discoveryRoutes(app, baseUrl, { cursorTimeout: services.listCursors.timeoutSeconds });
   userRoutes(app, services.users, services.listCursors, baseUrl);
   groupRoutes(app, services.groups, services.listCursors, baseUrl);
+  rootRoutes(app, services.rootSearch, services.listCursors, baseUrl);
 
   // Optional parts of RFC 7644 that Roster does not implement yet; ServiceProviderConfig says so.
   const notImplemented = (feature: string) => async () => {
     throw new ScimError(501, undefined, `${feature} is not supported by Roster; see /ServiceProviderConfig.`);
   };
   app.post('/Bulk', notImplemented('Bulk operations (RFC 7644 §3.7)'));
-  app.post('/.search', notImplemented('Searching from the root of the endpoint (RFC 7644 §3.4.3)'));
   app.all('/Me', notImplemented('The /Me alias (RFC 7644 §3.11)'));
 }

@@ -12,7 +12,8 @@ import type { ResourceState } from '../../../scim/resources.ts';
 import { checkId, parseListRequest, parseProjection, present, requireBody, runList, sendResource, shows, versionCheck, type ListRequest } from './common.ts';
 import { SCIM_CONTENT_TYPE } from '../../errors.ts';
 
-function stateOf(user: ScimUser): ResourceState {
+/** What a User is rendered from. */
+export function userStateOf(user: ScimUser): ResourceState {
   return {
     id: user.scimId,
     document: user.document,
@@ -39,7 +40,7 @@ export function userRoutes(app: FastifyInstance, users: UserDirectory, cursors: 
           page,
           withGroups: shows('User', 'groups', request.projection),
         }),
-      (user) => present('User', stateOf(user), baseUrl, request.projection),
+      (user) => present('User', userStateOf(user), baseUrl, request.projection),
     );
   }
 
@@ -55,7 +56,7 @@ export function userRoutes(app: FastifyInstance, users: UserDirectory, cursors: 
     const document = normaliseResource('User', requireBody(request.body), 'create');
     const user = await users.create(document, request.actor);
     const projection = parseProjection(request.query);
-    return sendResource(reply, 201, 'User', stateOf(user), present('User', stateOf(user), baseUrl, projection), baseUrl);
+    return sendResource(reply, 201, 'User', userStateOf(user), present('User', userStateOf(user), baseUrl, projection), baseUrl);
   });
 
   app.get<{ Params: { id: string }; Querystring: RawListParameters }>('/Users/:id', async (request, reply) => {
@@ -66,7 +67,7 @@ export function userRoutes(app: FastifyInstance, users: UserDirectory, cursors: 
     if (typeof ifNoneMatch === 'string' && ifNoneMatchHits(ifNoneMatch, user.user.resourceVersion)) {
       return reply.code(304).header('ETag', etagOf(user.user.resourceVersion)).send();
     }
-    return sendResource(reply, 200, 'User', stateOf(user), present('User', stateOf(user), baseUrl, projection), baseUrl);
+    return sendResource(reply, 200, 'User', userStateOf(user), present('User', userStateOf(user), baseUrl, projection), baseUrl);
   });
 
   app.put<{ Params: { id: string }; Querystring: RawListParameters }>('/Users/:id', async (request, reply) => {
@@ -74,7 +75,7 @@ export function userRoutes(app: FastifyInstance, users: UserDirectory, cursors: 
     const document = normaliseResource('User', requireBody(request.body), 'replace');
     const user = await users.update(request.params.id, () => document, versionCheck(request), request.actor);
     const projection = parseProjection(request.query);
-    return sendResource(reply, 200, 'User', stateOf(user), present('User', stateOf(user), baseUrl, projection), baseUrl);
+    return sendResource(reply, 200, 'User', userStateOf(user), present('User', userStateOf(user), baseUrl, projection), baseUrl);
   });
 
   app.patch<{ Params: { id: string }; Querystring: RawListParameters }>('/Users/:id', async (request, reply) => {
@@ -87,7 +88,7 @@ export function userRoutes(app: FastifyInstance, users: UserDirectory, cursors: 
       request.actor,
     );
     const projection = parseProjection(request.query);
-    return sendResource(reply, 200, 'User', stateOf(user), present('User', stateOf(user), baseUrl, projection), baseUrl);
+    return sendResource(reply, 200, 'User', userStateOf(user), present('User', userStateOf(user), baseUrl, projection), baseUrl);
   });
 
   app.delete<{ Params: { id: string } }>('/Users/:id', async (request, reply) => {
