@@ -207,6 +207,22 @@ export function createUserDirectory(store: Store) {
     },
 
     /**
+     * The SCIM user of the account with this internal id (SCIM /Me, RFC 7644 §3.11): not_found
+     * when the account is not provisioned through SCIM, since it then has no SCIM resource.
+     */
+    async getOwn(userId: string, includeGroups = true): Promise<ScimUser> {
+      const user = await users.findById(store.db, userId);
+      if (user === undefined) throw new DirectoryError('not_found', 'Your account no longer exists.');
+      if (user.scimId === null) {
+        throw new DirectoryError(
+          'not_found',
+          `You are signed in as "${user.login}", an account that is not provisioned through SCIM, so it has no SCIM resource for /Me to return. Your identity provider's users have one.`,
+        );
+      }
+      return load(store.db, user.scimId, includeGroups);
+    },
+
+    /**
      * Updates a SCIM user in one transaction: `change` receives the current document and
      * returns the new one (a PUT body, or the result of PATCH operations).
      */

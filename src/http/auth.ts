@@ -25,9 +25,10 @@ export function bearerToken(request: FastifyRequest): string | undefined {
 /**
  * Verifies the bearer token: 401 when it is missing, unknown, revoked or its user is
  * deactivated (the token no longer exists for any purpose), 403 when its user is not an
- * administrator. The owner is read on every request, so a deactivation takes effect at once.
+ * administrator (unless `anyUser`: SCIM /Me, where a user reads its own resource). The owner
+ * is read on every request, so a deactivation takes effect at once.
  */
-export async function authenticate(request: FastifyRequest, tokens: TokenService): Promise<TokenInfo> {
+export async function authenticate(request: FastifyRequest, tokens: TokenService, options: { anyUser?: boolean } = {}): Promise<TokenInfo> {
   const presented = bearerToken(request);
   if (presented === undefined) {
     throw new ScimError(401, undefined, 'Authentication required: send "Authorization: Bearer <token>" with a token from `npm run roster -- tokens create`.');
@@ -37,7 +38,7 @@ export async function authenticate(request: FastifyRequest, tokens: TokenService
     throw new ScimError(401, undefined, 'The bearer token is not valid: it is unknown or has been revoked.');
   }
   const { token, owner } = verified;
-  if (owner === null || !owner.admin) throw new ScimError(403, undefined, INSUFFICIENT_PRIVILEGES);
+  if (owner === null || (!owner.admin && options.anyUser !== true)) throw new ScimError(403, undefined, INSUFFICIENT_PRIVILEGES);
   request.actor = { kind: 'token', name: token.name, userId: owner.id, login: owner.login };
   return token;
 }

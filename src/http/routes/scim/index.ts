@@ -6,9 +6,11 @@ import type { FastifyInstance } from 'fastify';
 import { ScimError } from '../../../scim/errors.ts';
 import type { Services } from '../../../services.ts';
 import { authenticate } from '../../auth.ts';
+import { authenticateSelf } from '../../session-auth.ts';
 import { scimErrorHandler } from '../../errors.ts';
 import { discoveryRoutes } from './discovery.ts';
 import { groupRoutes } from './groups.ts';
+import { meRoutes } from './me.ts';
 import { rootRoutes } from './root.ts';
 import { userRoutes } from './users.ts';
 
@@ -24,7 +26,10 @@ export async function scimEndpoint(app: FastifyInstance, options: { services: Se
   );
 
   app.addHook('onRequest', async (request) => {
-    await authenticate(request, services.tokens);
+    // /Me is the one SCIM route a user who is not an administrator may call, by session or token.
+    const config = request.routeOptions.config as { selfService?: boolean } | undefined;
+    if (config?.selfService === true) await authenticateSelf(request, services);
+    else await authenticate(request, services.tokens);
     if (!(await services.provisioning.isScimEnabled())) throw new ScimError(403, undefined, NOT_ENABLED);
   });
 
@@ -32,11 +37,11 @@ export async function scimEndpoint(app: FastifyInstance, options: { services: Se
   userRoutes(app, services.users, services.listCursors, baseUrl);
   groupRoutes(app, services.groups, services.listCursors, baseUrl);
   rootRoutes(app, services.rootSearch, services.listCursors, baseUrl);
+  meRoutes(app, services.users, baseUrl);
 
   // Optional parts of RFC 7644 that Roster does not implement yet; ServiceProviderConfig says so.
   const notImplemented = (feature: string) => async () => {
     throw new ScimError(501, undefined, `${feature} is not supported by Roster; see /ServiceProviderConfig.`);
   };
   app.post('/Bulk', notImplemented('Bulk operations (RFC 7644 §3.7)'));
-  app.all('/Me', notImplemented('The /Me alias (RFC 7644 §3.11)'));
 }
