@@ -15,7 +15,7 @@ import { readSnapshot } from '../store/transact.ts';
 import { createUserQueries } from '../store/users.ts';
 import { scimGroupOf, type ScimGroup } from './groups.ts';
 import { readPage, type Page, type PageRequest } from './paging.ts';
-import { scimUserOf, type ScimUser } from './users.ts';
+import { managerIdsOf, scimUserOf, type ScimUser } from './users.ts';
 
 /** A resource of either type. */
 export type ScimResource = { readonly resourceType: 'User'; readonly user: ScimUser } | { readonly resourceType: 'Group'; readonly group: ScimGroup };
@@ -65,8 +65,9 @@ export function createRootSearch(store: Store) {
         const foundGroups = await groups.findByScimIds(trx, ids('Group'));
         const groupsOf = query.withGroups ? await memberships.groupsOf(trx, foundUsers.map((user) => user.id)) : undefined;
         const membersOf = query.withMembers ? await memberships.membersOf(trx, foundGroups.map((group) => group.id)) : undefined;
+        const managers = await users.displaysByScimId(trx, managerIdsOf(foundUsers));
         const byId = new Map<string, ScimResource>();
-        for (const user of foundUsers) byId.set(`User:${user.scimId}`, { resourceType: 'User', user: scimUserOf(user, groupsOf?.get(user.id)) });
+        for (const user of foundUsers) byId.set(`User:${user.scimId}`, { resourceType: 'User', user: scimUserOf(user, groupsOf?.get(user.id), managers) });
         for (const group of foundGroups) byId.set(`Group:${group.scimId}`, { resourceType: 'Group', group: scimGroupOf(group, membersOf?.get(group.id)) });
         // Read in the same snapshot as the page, so every entry is found.
         const items = page.items.flatMap((entry) => byId.get(`${entry.resourceType}:${entry.scimId}`) ?? []);

@@ -27,6 +27,8 @@ export interface ScimUser {
   readonly scimId: string;
   /** The client-visible document without id and meta; `groups` is filled when loaded. */
   readonly document: Document;
+  /** How the user that the enterprise `manager.value` names is shown, when it names one (manager.displayName). */
+  readonly managerDisplay?: string;
 }
 
 export interface UserListQuery {
@@ -107,9 +109,27 @@ function withGroups(document: Document, groups: readonly LinkedReference[] | und
   return { ...document, groups: groups.map((group) => ({ value: group.scimId, display: group.display, type: 'direct' })) };
 }
 
-/** The SCIM user of a stored, linked user, with its groups when they were read. */
-export function scimUserOf(user: StoredUser, groups: readonly LinkedReference[] | undefined): ScimUser {
-  return { user, scimId: user.scimId ?? '', document: withGroups(userDocument(user), groups) };
+/** The SCIM id a user's enterprise `manager.value` names, if any. */
+function managerIdOf(user: StoredUser): string | undefined {
+  const extension = user.data[ENTERPRISE_USER_SCHEMA];
+  const manager = extension !== null && typeof extension === 'object' ? (extension as Record<string, unknown>).manager : undefined;
+  const value = manager !== null && typeof manager === 'object' ? (manager as Record<string, unknown>).value : undefined;
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+/**
+ * The SCIM user of a stored, linked user, with its groups when they were read and its
+ * manager's display name from `managers` (UserQueries.displaysByScimId of managerIdsOf).
+ */
+export function scimUserOf(user: StoredUser, groups: readonly LinkedReference[] | undefined, managers?: ReadonlyMap<string, string>): ScimUser {
+  const managerId = managerIdOf(user);
+  const managerDisplay = managerId === undefined ? undefined : managers?.get(managerId);
+  return { user, scimId: user.scimId ?? '', document: withGroups(userDocument(user), groups), ...(managerDisplay !== undefined ? { managerDisplay } : {}) };
+}
+
+/** The SCIM ids the users' managers are named by, for one batched lookup of their display names. */
+export function managerIdsOf(users: readonly StoredUser[]): string[] {
+  return users.map(managerIdOf).filter((id): id is string => id !== undefined);
 }
 
 /**
@@ -141,7 +161,7 @@ export function createUserDirectory(store: Store) {
     const user = await users.findByScimId(db, scimId, lock);
     if (!user || user.scimId === null) throw new DirectoryError('not_found', `User ${scimId} not found.`);
     const groups = includeGroups ? (await memberships.groupsOf(db, [user.id])).get(user.id) : undefined;
-    return { user, scimId: user.scimId, document: withGroups(userDocument(user), groups) };
+    return scimUserOf(user, groups, await users.displaysByScimId(db, managerIdsOf([user])));
   }
 
   async function ensureLoginFree(db: Executor, login: string, exceptUserId: string): Promise<void> {
@@ -312,9 +332,11 @@ export function createUserDirectory(store: Store) {
           query.page,
         );
         const groups = query.withGroups ? await memberships.groupsOf(trx, page.items.map((user) => user.id)) : undefined;
+        // One lookup for the page's managers, not one per user.
+        const managers = await users.displaysByScimId(trx, managerIdsOf(page.items));
         return {
           ...page,
-          items: page.items.map((user) => scimUserOf(user, groups?.get(user.id))),
+          items: page.items.map((user) => scimUserOf(user, groups?.get(user.id), managers)),
         };
       });
     },

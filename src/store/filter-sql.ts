@@ -19,6 +19,7 @@ import type { AttributePath, CompareOperator, Filter, FilterValue } from '../sci
 import { comparisonProblem, logicalOperands, normaliseDateTime } from '../scim/filter/evaluate.ts';
 import { ScimError, type ScimType } from '../scim/errors.ts';
 import {
+  ENTERPRISE_USER_SCHEMA,
   findAttribute,
   resolveAttribute,
   schemasOf,
@@ -26,7 +27,7 @@ import {
   type ResourceTypeName,
 } from '../scim/schemas.ts';
 import type { DialectAdapter } from './dialect.ts';
-import { userModifiedAfter, userResourceModifiedAt, userResourceVersion } from './resource-versions.ts';
+import { managerValue, userModifiedAfter, userResourceModifiedAt, userResourceVersion } from './resource-versions.ts';
 
 type Expression = RawBuilder<unknown>;
 type Condition = RawBuilder<SqlBool>;
@@ -722,7 +723,7 @@ function commonTarget(compiler: Compiler, definition: AttributeDefinition, table
           ...textColumn(sql`(${base} || ${idColumn})`, false),
           keyed: { column: idColumn, key: (value) => (value.startsWith(base) ? value.slice(base.length) : undefined) },
         },
-        version: textColumn(sql`('W/"' || ${user ? userResourceVersion('u') : column('version')} || '"')`, false),
+        version: textColumn(sql`('W/"' || ${user ? userResourceVersion(compiler.dialect, 'u') : column('version')} || '"')`, false),
       };
       const scope = subAttributeScope(compiler, definition, 'meta', (sub) =>
         columns[sub.name] ?? {
@@ -737,6 +738,26 @@ function commonTarget(compiler: Compiler, definition: AttributeDefinition, table
   }
 }
 
+/**
+ * The enterprise `manager`: `value` as stored, `displayName` and `$ref` as GET shows them,
+ * computed from the user that `value` names (none when it names no user).
+ */
+function managerTarget(compiler: Compiler, definition: AttributeDefinition): Target {
+  const value = managerValue(compiler.dialect, 'u');
+  const ms = compiler.alias('ms');
+  const mu = compiler.alias('mu');
+  // memberDisplay() in memberships.ts, in SQL.
+  const display = sql`(SELECT coalesce(${sql.ref(`${mu}.display_name`)}, ${sql.ref(`${mu}.login`)}) FROM scim_users AS ${sql.id(ms)} JOIN users AS ${sql.id(mu)} ON ${sql.ref(`${mu}.id`)} = ${sql.ref(`${ms}.user_id`)} WHERE ${sql.ref(`${ms}.scim_id`)} = ${value})`;
+  const usersBase = compiler.locationBase;
+  const columns: Record<string, Column> = {
+    value: textColumn(value, true),
+    displayName: textColumn(display, true),
+    $ref: textColumn(sql`(CASE WHEN ${display} IS NULL THEN NULL ELSE ${usersBase} || ${value} END)`, true),
+  };
+  const name = `${ENTERPRISE_USER_SCHEMA}:manager`;
+  return { kind: 'complex', name, definition, scope: subAttributeScope(compiler, definition, name, fixedColumns(compiler, name, columns)) };
+}
+
 function userScope(compiler: Compiler): Scope {
   const document = sql.ref('u.scim_data');
   return {
@@ -745,6 +766,7 @@ function userScope(compiler: Compiler): Scope {
       if (resolved === undefined) return { kind: 'absent', name: schema === undefined ? name : `${schema}:${name}` };
       const definition = resolved.attribute;
       if (resolved.schema === '') return commonTarget(compiler, definition, 'u', sql.ref('su.scim_id'));
+      if (resolved.schema === ENTERPRISE_USER_SCHEMA && definition.name === 'manager') return managerTarget(compiler, definition);
       if (resolved.extension) {
         return jsonTarget(compiler, document, [resolved.schema, definition.name], definition, `${resolved.schema}:${definition.name}`);
       }

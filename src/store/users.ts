@@ -6,6 +6,7 @@ import { sql, type RawBuilder, type SelectQueryBuilder, type SqlBool } from 'kys
 import type { KeysetPosition, SortKey } from '../scim/cursor.ts';
 import type { DialectAdapter } from './dialect.ts';
 import type { Executor } from './executor.ts';
+import { memberDisplay } from './memberships.ts';
 import { userResourceModifiedAt, userResourceVersion } from './resource-versions.ts';
 import type { Database, UsersTable } from './tables.ts';
 
@@ -217,7 +218,7 @@ export function createUserQueries(dialect: DialectAdapter) {
   // again next time), never old content under a new version (cached for good).
   const columns = [
     ...USER_COLUMNS,
-    userResourceVersion('u').as('resource_version'),
+    userResourceVersion(dialect, 'u').as('resource_version'),
     userResourceModifiedAt(dialect, 'u').as('resource_modified_at'),
   ] as const;
 
@@ -272,6 +273,25 @@ export function createUserQueries(dialect: DialectAdapter) {
     async lockMemberships(db: Executor, id: string): Promise<void> {
       if (!dialect.supportsRowLocks) return;
       await db.selectFrom('users').select('id').where('id', '=', id).forUpdate().execute();
+    },
+
+    /**
+     * How each of these SCIM ids' users is shown when another resource refers to it (a manager):
+     * memberDisplay(), the rule group members follow. Ids of no linked user are absent.
+     */
+    async displaysByScimId(db: Executor, scimIds: readonly string[]): Promise<Map<string, string>> {
+      const result = new Map<string, string>();
+      const unique = [...new Set(scimIds)];
+      for (let i = 0; i < unique.length; i += 500) {
+        const rows = await db
+          .selectFrom('scim_users as su')
+          .innerJoin('users as u', 'u.id', 'su.user_id')
+          .select(['su.scim_id', 'u.login', 'u.display_name'])
+          .where('su.scim_id', 'in', unique.slice(i, i + 500))
+          .execute();
+        for (const row of rows) result.set(row.scim_id, memberDisplay({ login: row.login, displayName: row.display_name }));
+      }
+      return result;
     },
 
     /** The users linked to these SCIM ids (those that are), in no particular order. */

@@ -21,6 +21,7 @@ export function userStateOf(user: ScimUser): ResourceState {
     // What GET shows, groups included (store/resource-versions.ts).
     lastModified: user.user.resourceModifiedAt,
     version: user.user.resourceVersion,
+    ...(user.managerDisplay !== undefined ? { managerDisplay: user.managerDisplay } : {}),
   };
 }
 
