@@ -40,7 +40,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     logger: options.logger ?? false,
     bodyLimit: options.maxBodySize ?? DEFAULT_BODY_LIMIT,
     // IdPs put spaces as `+` and percent-encode filters; Fastify's default parser handles both.
-    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 500 },
+    // Paths match regardless of case (`/users`, `/serviceproviderconfig`: SCIM clients spell
+    // endpoint names freely); parameters such as SCIM ids keep their case (find-my-way).
+    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 500, caseSensitive: false },
     // A malformed percent-encoding or an over-long id fails before routing, so no scope's error
     // handler sees it (nor any hook): answer in the shape of the API the path belongs to.
     frameworkErrors: (error, request, reply) => {

@@ -23,6 +23,32 @@ export interface RawListParameters {
   readonly excludedAttributes?: unknown;
 }
 
+/** The list and projection parameters of a query string (RFC 7644 §3.4.2, §3.9; `cursor` from RFC 9865). */
+const QUERY_PARAMETERS = ['filter', 'sortBy', 'sortOrder', 'startIndex', 'count', 'cursor', 'attributes', 'excludedAttributes'] as const;
+
+/**
+ * The list parameters of a query string, their names matched regardless of case: clients send
+ * `Filter=` or `startindex=`, and ignoring a misspelt filter would answer with every resource.
+ * Other names are ignored (Entra ID adds feature flags such as `aadOptscim062020`); one name
+ * given in two spellings is a 400 invalidSyntax.
+ */
+export function queryParameters(query: unknown): RawListParameters {
+  if (typeof query !== 'object' || query === null || Array.isArray(query)) return {};
+  const found = new Map<string, { key: string; value: unknown }>();
+  for (const [key, value] of Object.entries(query as Record<string, unknown>)) {
+    const name = QUERY_PARAMETERS.find((known) => known.toLowerCase() === key.toLowerCase());
+    if (name === undefined) continue;
+    const earlier = found.get(name);
+    if (earlier !== undefined) {
+      throw badRequest('invalidSyntax', `The query string names ${name} twice, as ${JSON.stringify(earlier.key)} and ${JSON.stringify(key)}.`);
+    }
+    found.set(name, { key, value });
+  }
+  const parameters: Record<string, unknown> = {};
+  for (const [name, { value }] of found) parameters[name] = value;
+  return parameters as RawListParameters;
+}
+
 /** The members of a SearchRequest (RFC 7644 §3.4.3, and `cursor` from RFC 9865 §3), spelt as the RFCs spell them. */
 const SEARCH_REQUEST_KEYS = ['schemas', 'attributes', 'excludedAttributes', 'filter', 'sortBy', 'sortOrder', 'startIndex', 'count', 'cursor'] as const;
 
@@ -129,10 +155,13 @@ export function parseSortOrder(raw: unknown): 'ascending' | 'descending' {
   throw badRequest('invalidValue', `sortOrder must be "ascending" or "descending" (got ${JSON.stringify(raw)}).`);
 }
 
-/** A comma-separated attribute list (GET) or an array of names (POST /.search). */
-export function parseNameList(name: string, raw: unknown): string[] {
+/**
+ * A comma-separated attribute list (GET) or an array of names (POST /.search); `split` divides
+ * the string form (default: at every comma).
+ */
+export function parseNameList(name: string, raw: unknown, split: (text: string) => string[] = (text) => text.split(',')): string[] {
   if (raw === undefined || raw === null || raw === '') return [];
-  const items = typeof raw === 'string' ? raw.split(',') : Array.isArray(raw) ? raw : undefined;
+  const items = typeof raw === 'string' ? split(raw) : Array.isArray(raw) ? raw : undefined;
   if (!items || items.some((item) => typeof item !== 'string')) {
     throw badRequest('invalidValue', `${name} must be a comma-separated list of attribute names.`);
   }

@@ -2,11 +2,11 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AttributePath, Filter } from '../../../scim/filter/ast.ts';
 import { parseFilter } from '../../../scim/filter/index.ts';
-import { parseAttributePath } from '../../../scim/path.ts';
+import { parseAttributePath, parseProjectionPath, splitAttributeList } from '../../../scim/path.ts';
 import { badRequest, ScimError } from '../../../scim/errors.ts';
 import { decodeCursor, encodeCursor, queryDigest, type CursorScope, type KeysetPosition } from '../../../scim/cursor.ts';
-import { DEFAULT_PAGE_SIZE, cursorListResponse, listResponse, parseNameList, parsePaging, parseSortOrder, type Paging, type RawListParameters } from '../../../scim/list.ts';
-import { isRequested, project } from '../../../scim/projection.ts';
+import { DEFAULT_PAGE_SIZE, cursorListResponse, listResponse, parseNameList, parsePaging, parseSortOrder, queryParameters, type Paging, type RawListParameters } from '../../../scim/list.ts';
+import { isRequested, project, type ProjectedPath } from '../../../scim/projection.ts';
 import { etagOf, ifMatchAllows, locationOf, renderResource, type ResourceState } from '../../../scim/resources.ts';
 import type { JsonObject } from '../../../scim/json.ts';
 import type { ResourceTypeName } from '../../../scim/schemas.ts';
@@ -15,10 +15,10 @@ import type { ListCursors } from '../../../directory/list-cursors.ts';
 import type { Page, PageRequest } from '../../../directory/paging.ts';
 import { SCIM_CONTENT_TYPE } from '../../errors.ts';
 
-/** `attributes` / `excludedAttributes` of a request (RFC 7644 §3.4.2.5). */
+/** `attributes` / `excludedAttributes` of a request (RFC 7644 §3.4.2.5), value filters allowed. */
 export interface Projection {
-  attributes?: readonly AttributePath[];
-  excludedAttributes?: readonly AttributePath[];
+  attributes?: readonly ProjectedPath[];
+  excludedAttributes?: readonly ProjectedPath[];
 }
 
 export interface ListRequest {
@@ -37,18 +37,32 @@ function attributePaths(name: string, raw: unknown): AttributePath[] {
   });
 }
 
-/** Reads `attributes` and `excludedAttributes` from a query string or a search body. */
-export function parseProjection(raw: { attributes?: unknown; excludedAttributes?: unknown }): Projection {
+/** The items of `attributes` or `excludedAttributes`, each a path or a multi-valued attribute with a value filter. */
+function projectedPaths(name: string, raw: unknown): ProjectedPath[] {
+  return parseNameList(name, raw, splitAttributeList).map((text) => {
+    const parsed = parseProjectionPath(text);
+    if (!parsed.ok) throw badRequest('invalidValue', `${name}: "${text}" is not an attribute path (${parsed.error.message}).`);
+    return parsed.value;
+  });
+}
+
+/** Reads `attributes` and `excludedAttributes` from a query string (names in any case) or a search body. */
+export function parseProjection(input: unknown): Projection {
+  const raw = queryParameters(input);
   const projection: Projection = {};
-  const attributes = attributePaths('attributes', raw.attributes);
-  const excludedAttributes = attributePaths('excludedAttributes', raw.excludedAttributes);
+  const attributes = projectedPaths('attributes', raw.attributes);
+  const excludedAttributes = projectedPaths('excludedAttributes', raw.excludedAttributes);
   if (attributes.length > 0) projection.attributes = attributes;
   if (excludedAttributes.length > 0) projection.excludedAttributes = excludedAttributes;
   return projection;
 }
 
-/** Reads every list parameter; a malformed filter is a 400 invalidFilter saying where it broke. */
-export function parseListRequest(raw: RawListParameters): ListRequest {
+/**
+ * Reads every list parameter from a query string (names in any case, see queryParameters) or a
+ * search body; a malformed filter is a 400 invalidFilter saying where it broke.
+ */
+export function parseListRequest(input: unknown): ListRequest {
+  const raw = queryParameters(input);
   const request: ListRequest = {
     descending: parseSortOrder(raw.sortOrder) === 'descending',
     paging: parsePaging(raw),

@@ -9,7 +9,7 @@ import { SCIM_CONTENT_TYPE } from '../../errors.ts';
 // RFC 7644 §4: filtering discovery resources is not defined; a filter SHOULD get 403.
 function refuseFilter(request: FastifyRequest): void {
   const query = request.query as Record<string, unknown> | undefined;
-  if (query && query.filter !== undefined) {
+  if (query && Object.keys(query).some((name) => name.toLowerCase() === 'filter')) {
     throw new ScimError(403, undefined, 'Discovery endpoints cannot be filtered.');
   }
 }
