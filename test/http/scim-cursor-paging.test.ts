@@ -180,6 +180,31 @@ eachDatabase('SCIM cursor paging (RFC 9865)', (database) => {
     assert.equal(typeof back.body.nextCursor, 'string');
   });
 
+  test('a walk sorted by meta.lastModified, computed from memberships too, follows the same order as index paging', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 7; i += 1) ids.push(await createUser(`lm-${i}@example.com`, undefined));
+    // Joining a group moves a user's lastModified (resource-versions.ts), not its own row; a
+    // later millisecond than the last creation, so that the order has no tie.
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const group = await roster.request('POST', '/Groups', groupBody('Last modified', [ids[2] ?? '', ids[5] ?? '']));
+    assert.equal(group.status, 201);
+    for (const order of ['ascending', 'descending']) {
+      const query = `filter=userName%20sw%20%22lm-%22&sortBy=meta.lastModified&sortOrder=${order}&count=2`;
+      const indexed = await roster.request('GET', `/Users?${query.replace('count=2', 'count=100')}`);
+      const walked: string[] = [];
+      let cursor = '';
+      do {
+        const page = await roster.request('GET', `/Users?${withCursor(query, cursor)}`);
+        assert.equal(page.status, 200, JSON.stringify(page.body));
+        walked.push(...page.body.Resources.map((user: Listed) => user.id));
+        cursor = page.body.nextCursor ?? '';
+      } while (cursor !== '');
+      assert.deepEqual(walked, indexed.body.Resources.map((user: Listed) => user.id));
+      const last = order === 'ascending' ? walked.slice(-2) : walked.slice(0, 2);
+      assert.deepEqual([...last].sort(), [ids[2], ids[5]].sort(), 'the members changed last');
+    }
+  });
+
   test('POST /Users/.search takes cursor and count in the body, and continues with the returned cursor', async () => {
     for (let i = 0; i < 10; i += 1) await createUser(`search-${i}@example.com`, undefined);
     const body = { schemas: [SEARCH_REQUEST], filter: 'userName sw "search-"', sortBy: 'userName', cursor: '', count: 4, attributes: ['userName'] };
