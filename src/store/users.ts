@@ -202,7 +202,8 @@ export function keysetAfter(query: ListQuery, position: KeysetPosition, scimId: 
 export function sortKeyOf(value: unknown): SortKey {
   if (value === null || value === undefined) return null;
   if (typeof value === 'string' || typeof value === 'number') return value;
-  // bigint (never produced by these drivers' default settings), booleans: compare as text would not; keep their text.
+  // Neither driver returns other types for these expressions by default (no bigint, no
+  // booleans); should one, its text still identifies the position.
   return String(value);
 }
 
