@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import type { TokenInfo } from '../auth/tokens.ts';
 import { BOOTSTRAP_LOGIN } from '../directory/administrators.ts';
 import { DirectoryError } from '../directory/errors.ts';
-import type { CommandGroup } from './roster.ts';
+import type { CommandGroup } from './command.ts';
 
 /** The `tokens` command group. */
 export const tokenCommands: CommandGroup = {
