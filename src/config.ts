@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DEFAULT_ADMIN_GROUP } from './directory/access.ts';
 import { DEFAULT_EVENT_RETENTION_DAYS } from './directory/event-feed.ts';
+import { DEFAULT_CURSOR_TIMEOUT } from './directory/list-cursors.ts';
 import { DEFAULT_BODY_LIMIT, formatBytes } from './http/input.ts';
 import type { DatabaseLocation, PostgresTls } from './store/index.ts';
 
@@ -27,6 +28,17 @@ export interface Config {
   readonly adminGroup: string;
   /** Days change events are kept in the feed (ROSTER_EVENT_RETENTION_DAYS). */
   readonly eventRetentionDays: number;
+  /**
+   * The Domain of the session cookie (ROSTER_COOKIE_DOMAIN, without its leading dot), so that
+   * applications on sibling hosts behind forward auth receive it; undefined keeps it host-only.
+   */
+  readonly cookieDomain: string | undefined;
+  /** Hosts outside the cookie domain that sign-in may send browsers back to (ROSTER_TRUSTED_HOSTS). */
+  readonly trustedHosts: readonly string[];
+  /** Seconds an OpenID Connect access token lives (ROSTER_OIDC_ACCESS_TOKEN_TTL). */
+  readonly oidcAccessTokenTtlSeconds: number;
+  /** Seconds a SCIM list cursor (RFC 9865) stays valid between pages. */
+  readonly scimCursorTimeout: number;
 }
 
 /** A configuration value that cannot be used; the message names the variable and what it expects. */
@@ -53,7 +65,11 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const activityRetentionDays = parseRetentionDays('ROSTER_ACTIVITY_RETENTION_DAYS', value(env, 'ROSTER_ACTIVITY_RETENTION_DAYS'), DEFAULT_ACTIVITY_RETENTION_DAYS);
   const eventRetentionDays = parseRetentionDays('ROSTER_EVENT_RETENTION_DAYS', value(env, 'ROSTER_EVENT_RETENTION_DAYS'), DEFAULT_EVENT_RETENTION_DAYS);
   const adminGroup = parseAdminGroup(value(env, 'ROSTER_ADMIN_GROUP'));
-  return Object.freeze({ port, host, baseUrl, database, logLevel, maxBodySize, activityRetentionDays, eventRetentionDays, adminGroup });
+  const cookieDomain = parseCookieDomain(value(env, 'ROSTER_COOKIE_DOMAIN'), baseUrl);
+  const trustedHosts = Object.freeze(parseTrustedHosts(value(env, 'ROSTER_TRUSTED_HOSTS')));
+  const oidcAccessTokenTtlSeconds = parseAccessTokenTtl(value(env, 'ROSTER_OIDC_ACCESS_TOKEN_TTL'));
+  const scimCursorTimeout = parseCursorTimeout(value(env, 'ROSTER_SCIM_CURSOR_TIMEOUT'));
+  return Object.freeze({ port, host, baseUrl, database, logLevel, maxBodySize, activityRetentionDays, eventRetentionDays, adminGroup, cookieDomain, trustedHosts, oidcAccessTokenTtlSeconds, scimCursorTimeout });
 }
 
 /** An empty variable counts as unset: compose files and CI often define `VAR=` to mean "default". */
@@ -222,6 +238,19 @@ function parseRetentionDays(name: string, raw: string | undefined, fallback: num
   return days;
 }
 
+/** Five minutes: a deactivated user's access token outlives the deactivation at most this long. */
+const DEFAULT_ACCESS_TOKEN_TTL = 300;
+const MAX_ACCESS_TOKEN_TTL = 24 * 60 * 60;
+
+function parseAccessTokenTtl(raw: string | undefined): number {
+  if (raw === undefined) return DEFAULT_ACCESS_TOKEN_TTL;
+  const seconds = /^\d{1,6}$/.test(raw) ? Number(raw) : NaN;
+  if (!(seconds >= 30 && seconds <= MAX_ACCESS_TOKEN_TTL)) {
+    throw new ConfigError('ROSTER_OIDC_ACCESS_TOKEN_TTL', `ROSTER_OIDC_ACCESS_TOKEN_TTL must be a whole number of seconds from 30 to ${MAX_ACCESS_TOKEN_TTL} (got "${raw}")`);
+  }
+  return seconds;
+}
+
 /** A group name can be at most this long (the admin API's limit). */
 const MAX_GROUP_NAME = 255;
 
@@ -232,6 +261,68 @@ function parseAdminGroup(raw: string | undefined): string {
     throw new ConfigError('ROSTER_ADMIN_GROUP', `ROSTER_ADMIN_GROUP must be a group name of at most ${MAX_GROUP_NAME} characters without control characters (got "${raw.slice(0, 40)}${raw.length > 40 ? '…' : ''}")`);
   }
   return raw;
+}
+
+/** A DNS host name: dot-separated labels of letters, digits and inner hyphens (IDNs in their xn-- form). */
+const HOST_NAME = /^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** `raw` as WHATWG URL parsing spells a host (lower case, IDNs as xn--), or undefined when it is not a bare host. */
+function hostOf(raw: string): string | undefined {
+  if (/[/:?#@\s\\]/.test(raw)) return undefined;
+  try {
+    return new URL(`https://${raw}`).hostname;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The session cookie's Domain. Browsers refuse a Domain the page's host is not within (RFC 6265
+ * §5.3 step 6), so a domain that does not contain the base URL's host would make every sign-in
+ * silently fail; an IP address cannot have subdomains; a single label (`com`) is a public suffix.
+ */
+function parseCookieDomain(raw: string | undefined, baseUrl: string): string | undefined {
+  if (raw === undefined) return undefined;
+  const baseHost = new URL(baseUrl).hostname;
+  const domain = hostOf(raw.replace(/^\./, ''));
+  if (domain === undefined || !HOST_NAME.test(domain) || !domain.includes('.') || /^[\d.]+$/.test(domain)) {
+    throw new ConfigError('ROSTER_COOKIE_DOMAIN', `ROSTER_COOKIE_DOMAIN must be a DNS domain of at least two labels, such as .example.com (got "${raw.slice(0, 80)}")`);
+  }
+  if (baseHost !== domain && !baseHost.endsWith(`.${domain}`)) {
+    throw new ConfigError('ROSTER_COOKIE_DOMAIN', `ROSTER_COOKIE_DOMAIN must be a domain that the host of ROSTER_BASE_URL (${baseHost}) belongs to, such as .${baseHost.split('.').slice(1).join('.') || 'example.com'} (got "${raw.slice(0, 80)}")`);
+  }
+  return domain;
+}
+
+/** ROSTER_TRUSTED_HOSTS: comma-separated host names (no scheme, port or path), stored as URL parsing spells them. */
+function parseTrustedHosts(raw: string | undefined): string[] {
+  if (raw === undefined) return [];
+  const hosts: string[] = [];
+  for (const entry of raw.split(',').map((item) => item.trim()).filter((item) => item !== '')) {
+    const host = hostOf(entry);
+    if (host === undefined || !(HOST_NAME.test(host) || /^\d{1,3}(?:\.\d{1,3}){3}$/.test(host))) {
+      throw new ConfigError('ROSTER_TRUSTED_HOSTS', `ROSTER_TRUSTED_HOSTS must be comma-separated host names without scheme, port or path, such as app.example.com,grafana.example.org (got "${entry.slice(0, 80)}")`);
+    }
+    if (!hosts.includes(host)) hosts.push(host);
+  }
+  return hosts;
+}
+
+// A cursor costs nothing to keep (it is not stored), so the bounds only keep the value sane:
+// long enough to fetch a page, short enough that a leaked cursor soon stops working.
+const MIN_CURSOR_TIMEOUT = 10;
+const MAX_CURSOR_TIMEOUT = 7 * 24 * 3600;
+
+function parseCursorTimeout(raw: string | undefined): number {
+  if (raw === undefined) return DEFAULT_CURSOR_TIMEOUT;
+  const seconds = /^\d{1,7}$/.test(raw) ? Number(raw) : NaN;
+  if (!(seconds >= MIN_CURSOR_TIMEOUT && seconds <= MAX_CURSOR_TIMEOUT)) {
+    throw new ConfigError(
+      'ROSTER_SCIM_CURSOR_TIMEOUT',
+      `ROSTER_SCIM_CURSOR_TIMEOUT must be a number of seconds from ${MIN_CURSOR_TIMEOUT} to ${MAX_CURSOR_TIMEOUT} (got "${raw}")`,
+    );
+  }
+  return seconds;
 }
 
 /** Hides a password in a URL-like value, since error messages end up in logs. */

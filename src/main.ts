@@ -16,15 +16,27 @@ const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
 /** Runs the server until SIGTERM or SIGINT, then shuts down gracefully. */
 export async function serve(config: Config): Promise<void> {
   const store = await openStore(config.database);
-  const services = createServices(store, { baseUrl: config.baseUrl, adminGroup: config.adminGroup, eventRetentionDays: config.eventRetentionDays });
+  const services = createServices(store, { baseUrl: config.baseUrl, adminGroup: config.adminGroup, cookieDomain: config.cookieDomain, scimCursorTimeout: config.scimCursorTimeout, eventRetentionDays: config.eventRetentionDays });
   // Of several instances starting on a new database, exactly one creates and prints it.
   const issued = await services.administrators.ensureAdministrator();
-  const app = await buildApp({ services, baseUrl: config.baseUrl, logger: { level: config.logLevel }, maxBodySize: config.maxBodySize });
+  const app = await buildApp({
+    services,
+    baseUrl: config.baseUrl,
+    logger: { level: config.logLevel },
+    maxBodySize: config.maxBodySize,
+    cookieDomain: config.cookieDomain,
+    trustedHosts: config.trustedHosts,
+    oidcAccessTokenTtlSeconds: config.oidcAccessTokenTtlSeconds,
+  });
+  // The OpenID provider's keys exist before the first request (created by the first instance).
+  await services.oidc.loadKeys();
   // Every instance runs the clean-up: deleting expired rows in batches is idempotent.
   const retention = runPeriodically(async () => {
     try {
       const deleted = await services.activity.purge(config.activityRetentionDays);
       if (deleted > 0) app.log.info({ deleted, retentionDays: config.activityRetentionDays }, 'deleted provisioning activity older than the retention period');
+      const expired = await services.applications.purgeExpired();
+      if (expired > 0) app.log.info({ deleted: expired }, 'deleted expired OpenID Connect codes, tokens and sessions');
     } catch (error) {
       app.log.warn({ err: error }, 'the provisioning activity clean-up failed; it runs again within the hour');
     }

@@ -8,6 +8,10 @@ import { createSessions, type SessionPolicy, type Sessions } from './auth/sessio
 import { createTokenService, type TokenService } from './auth/tokens.ts';
 import { createSignIn, type SignIn } from './directory/sign-in.ts';
 import { createAccess, type Access } from './directory/access.ts';
+import { createApplications, type Applications } from './directory/applications.ts';
+import { createOidcAdapter, type OidcAdapter } from './auth/oidc-adapter.ts';
+import { loadOidcKeys, rotateOidcKeys, type LoadedKeys } from './auth/oidc-keys.ts';
+import type { Actor } from './journal/actor.ts';
 import { createProvisioningActivity, type ProvisioningActivity } from './directory/activity.ts';
 import { createAccounts, type Accounts } from './directory/accounts.ts';
 import { createAdministrators, type Administrators } from './directory/administrators.ts';
@@ -15,6 +19,8 @@ import { createAuditLog, type AuditLog } from './directory/audit-log.ts';
 import { createEventFeed, DEFAULT_EVENT_RETENTION_DAYS, type EventFeed } from './directory/event-feed.ts';
 import { createGroupManagement, type GroupManagement } from './directory/group-management.ts';
 import { createGroupDirectory, type GroupDirectory } from './directory/groups.ts';
+import { createListCursors, type ListCursors } from './directory/list-cursors.ts';
+import { createRootSearch, type RootSearch } from './directory/search.ts';
 import { createMembershipManagement, type MembershipManagement } from './directory/memberships.ts';
 import { createPasswordCheck, type PasswordCheck } from './directory/password-check.ts';
 import { createPasswordSignIn, type PasswordSignIn } from './directory/password-sign-in.ts';
@@ -32,6 +38,10 @@ export interface Services {
   readonly users: UserDirectory;
   /** SCIM's view of groups. */
   readonly groups: GroupDirectory;
+  /** SCIM's search over Users and Groups at once (the root /.search). */
+  readonly rootSearch: RootSearch;
+  /** The signing key and lifetime of SCIM list cursors (RFC 9865). */
+  readonly listCursors: ListCursors;
   /** Roster as a SAML service provider (login redirect, metadata, response validation). */
   readonly samlSp: SamlServiceProvider;
   readonly sessions: Sessions;
@@ -53,6 +63,20 @@ export interface Services {
   readonly eventFeed: EventFeed;
   /** The SCIM requests the identity provider made, kept for the retention period. */
   readonly activity: ProvisioningActivity;
+  /** Applications that sign their users in through Roster's OpenID provider. */
+  readonly applications: Applications;
+  /** The OpenID provider's shared storage and keys. */
+  readonly oidc: OidcStorage;
+}
+
+/** What the OpenID provider keeps in the database, so that every instance shares it. */
+export interface OidcStorage {
+  /** oidc-provider's adapter class over this store. */
+  readonly Adapter: new (model: string) => OidcAdapter;
+  /** The signing and cookie keys, created on first use. */
+  loadKeys(): Promise<LoadedKeys>;
+  /** A new signing key signs at once; the old one stays published for the grace period. */
+  rotateKeys(actor: Actor): Promise<{ kid: string; retired: string[] }>;
 }
 
 export interface ServiceOptions {
@@ -63,6 +87,10 @@ export interface ServiceOptions {
   readonly eventRetentionDays?: number;
   /** The group whose members are administrators (ROSTER_ADMIN_GROUP); DEFAULT_ADMIN_GROUP when unset. */
   readonly adminGroup?: string;
+  /** The session cookie's Domain (ROSTER_COOKIE_DOMAIN); host-only when unset. */
+  readonly cookieDomain?: string | undefined;
+  /** Seconds a SCIM list cursor stays valid (ROSTER_SCIM_CURSOR_TIMEOUT). */
+  readonly scimCursorTimeout?: number;
 }
 
 /** Builds every service over one store. */
@@ -80,9 +108,12 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
     provisioning,
     users: createUserDirectory(store),
     groups: createGroupDirectory(store),
+    rootSearch: createRootSearch(store),
+    listCursors: createListCursors(store, options.scimCursorTimeout !== undefined ? { timeoutSeconds: options.scimCursorTimeout } : {}),
     samlSp: createSamlServiceProvider(store, saml, baseUrl),
     sessions: createSessions(store, {
       secure: baseUrl.startsWith('https:'),
+      domain: options.cookieDomain,
       ...(options.sessionPolicy !== undefined ? { policy: options.sessionPolicy } : {}),
     }),
     signIn: createSignIn(store, provisioning, () => saml.get()),
@@ -96,5 +127,11 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
     auditLog: createAuditLog(store),
     eventFeed: createEventFeed(store, { retentionDays: options.eventRetentionDays ?? DEFAULT_EVENT_RETENTION_DAYS }),
     activity: createProvisioningActivity(store),
+    applications: createApplications(store, access),
+    oidc: {
+      Adapter: createOidcAdapter(store),
+      loadKeys: () => loadOidcKeys(store),
+      rotateKeys: (actor) => rotateOidcKeys(store, actor),
+    },
   };
 }

@@ -30,6 +30,10 @@ describe('loadConfig', () => {
       activityRetentionDays: 30,
       adminGroup: 'roster-administrators',
       eventRetentionDays: 30,
+      cookieDomain: undefined,
+      trustedHosts: [],
+      oidcAccessTokenTtlSeconds: 300,
+      scimCursorTimeout: 3600,
     });
   });
 
@@ -78,6 +82,21 @@ describe('loadConfig', () => {
     assert.equal(loadConfig({ ROSTER_EVENT_RETENTION_DAYS: '3650' }).eventRetentionDays, 3650);
     for (const bad of ['0', '3651', '1.5', '-3', 'thirty', '30d']) {
       refuses({ ROSTER_EVENT_RETENTION_DAYS: bad }, 'ROSTER_EVENT_RETENTION_DAYS', new RegExp(`whole number of days from 1 to 3650 \\(got "${bad.replace('.', '\\.')}"\\)`));
+    }
+  });
+
+  test('ROSTER_OIDC_ACCESS_TOKEN_TTL takes whole seconds from 30 to 86400', () => {
+    assert.equal(loadConfig({ ROSTER_OIDC_ACCESS_TOKEN_TTL: '60' }).oidcAccessTokenTtlSeconds, 60);
+    for (const bad of ['29', '86401', '1.5', '5m', '-1']) {
+      refuses({ ROSTER_OIDC_ACCESS_TOKEN_TTL: bad }, 'ROSTER_OIDC_ACCESS_TOKEN_TTL', new RegExp(`from 30 to 86400 \\(got "${bad.replace('.', '\\.')}"\\)`));
+    }
+  });
+
+  test('ROSTER_SCIM_CURSOR_TIMEOUT takes seconds from 10 to a week', () => {
+    assert.equal(loadConfig({ ROSTER_SCIM_CURSOR_TIMEOUT: '600' }).scimCursorTimeout, 600);
+    assert.equal(loadConfig({ ROSTER_SCIM_CURSOR_TIMEOUT: '604800' }).scimCursorTimeout, 604800);
+    for (const bad of ['9', '604801', '1h', '-5', '1.5']) {
+      refuses({ ROSTER_SCIM_CURSOR_TIMEOUT: bad }, 'ROSTER_SCIM_CURSOR_TIMEOUT', new RegExp(`from 10 to 604800 \\(got "${bad.replace('.', '\\.')}"\\)`));
     }
   });
 
@@ -151,5 +170,24 @@ describe('loadConfig', () => {
     assert.equal(loadConfig({ ROSTER_ADMIN_GROUP: ' Roster Admins ' }).adminGroup, 'Roster Admins');
     refuses({ ROSTER_ADMIN_GROUP: 'a'.repeat(256) }, 'ROSTER_ADMIN_GROUP', /at most 255 characters/);
     refuses({ ROSTER_ADMIN_GROUP: 'admins\u0007' }, 'ROSTER_ADMIN_GROUP', /without control characters/);
+  });
+
+  test('ROSTER_COOKIE_DOMAIN must contain the base URL\'s host, and is kept without its leading dot', () => {
+    const base = { ROSTER_BASE_URL: 'https://roster.example.com' };
+    assert.equal(loadConfig({ ...base, ROSTER_COOKIE_DOMAIN: '.Example.COM' }).cookieDomain, 'example.com');
+    assert.equal(loadConfig({ ...base, ROSTER_COOKIE_DOMAIN: 'roster.example.com' }).cookieDomain, 'roster.example.com');
+    refuses({ ...base, ROSTER_COOKIE_DOMAIN: '.example.org' }, 'ROSTER_COOKIE_DOMAIN', /the host of ROSTER_BASE_URL \(roster\.example\.com\) belongs to/);
+    refuses({ ...base, ROSTER_COOKIE_DOMAIN: '.ample.com' }, 'ROSTER_COOKIE_DOMAIN', /belongs to/);
+    refuses({ ...base, ROSTER_COOKIE_DOMAIN: '.com' }, 'ROSTER_COOKIE_DOMAIN', /at least two labels/);
+    refuses({ ...base, ROSTER_COOKIE_DOMAIN: 'https://example.com' }, 'ROSTER_COOKIE_DOMAIN', /DNS domain/);
+    refuses({ ROSTER_BASE_URL: 'http://10.0.0.5:8080', ROSTER_COOKIE_DOMAIN: '0.0.5' }, 'ROSTER_COOKIE_DOMAIN', /DNS domain/);
+  });
+
+  test('ROSTER_TRUSTED_HOSTS is a comma-separated list of bare host names', () => {
+    assert.deepEqual(loadConfig({ ROSTER_TRUSTED_HOSTS: ' Grafana.Example.org, wiki.example.net,,grafana.example.org' }).trustedHosts, ['grafana.example.org', 'wiki.example.net']);
+    assert.deepEqual(loadConfig({ ROSTER_TRUSTED_HOSTS: 'bücher.example' }).trustedHosts, ['xn--bcher-kva.example']);
+    for (const entry of ['https://grafana.example.org', 'grafana.example.org:3000', 'grafana.example.org/path', 'user@host', 'a b']) {
+      refuses({ ROSTER_TRUSTED_HOSTS: `ok.example.org,${entry}` }, 'ROSTER_TRUSTED_HOSTS', /without scheme, port or path/);
+    }
   });
 });

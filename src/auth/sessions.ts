@@ -42,6 +42,10 @@ export interface SessionSummary {
 /** The signed-in user behind a session. */
 export interface SessionInfo {
   readonly userId: string;
+  /** The user's login, name and email, read with the session (forward auth needs no other lookup). */
+  readonly login: string;
+  readonly name: string | null;
+  readonly email: string | null;
   readonly createdAt: string;
   readonly expiresAt: string;
 }
@@ -69,13 +73,17 @@ export interface Sessions {
   clearCookie(): string;
 }
 
-/** Creates the session service; `secure` adds the Secure attribute (base URL is https). */
-export function createSessions(store: Store, options: { secure: boolean; policy?: SessionPolicy }): Sessions {
+/**
+ * Creates the session service; `secure` adds the Secure attribute (base URL is https), `domain`
+ * the Domain attribute (ROSTER_COOKIE_DOMAIN), which sends the cookie to every host under it
+ * too: the applications that forward auth protects read the session there.
+ */
+export function createSessions(store: Store, options: { secure: boolean; domain?: string | undefined; policy?: SessionPolicy }): Sessions {
   const policy = options.policy ?? DEFAULT_SESSION_POLICY;
   const { db } = store;
   const sessions = createSessionQueries();
   const journal = createJournal(store.dialect);
-  const attributes = ['Path=/', 'HttpOnly', 'SameSite=Lax', ...(options.secure ? ['Secure'] : [])];
+  const attributes = ['Path=/', 'HttpOnly', 'SameSite=Lax', ...(options.secure ? ['Secure'] : []), ...(options.domain !== undefined ? [`Domain=${options.domain}`] : [])];
 
   return {
     policy,
@@ -105,7 +113,7 @@ export function createSessions(store: Store, options: { secure: boolean; policy?
       if (now - Date.parse(session.lastSeenAt) >= TOUCH_RESOLUTION_MS) {
         await sessions.touch(db, id, new Date(now).toISOString());
       }
-      return { userId: session.userId, createdAt: session.createdAt, expiresAt: session.expiresAt };
+      return { userId: session.userId, login: session.userLogin, name: session.userName, email: session.userEmail, createdAt: session.createdAt, expiresAt: session.expiresAt };
     },
 
     async close(value) {

@@ -5,7 +5,7 @@ import { DirectoryError } from '../directory/errors.ts';
 import { membershipId } from '../directory/memberships.ts';
 import type { Services } from '../services.ts';
 import type { StoredUser } from '../store/users.ts';
-import type { CliContext, CommandGroup } from './roster.ts';
+import type { CliContext, CommandGroup } from './command.ts';
 
 const LIST_LIMIT = 500;
 

@@ -8,10 +8,10 @@ import { newId } from '../ids.ts';
 import type { Store } from '../store/index.ts';
 import { isUniqueViolation } from '../store/errors.ts';
 import { createUserQueries, type AccountFilter, type StoredUser } from '../store/users.ts';
-import type { Actor } from '../journal/actor.ts';
+import { actorUserId, type Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
-import { assertNotSelf, createDeactivation } from './deactivation.ts';
-import { DirectoryError, managedError, rejected } from './errors.ts';
+import { createDeactivation } from './deactivation.ts';
+import { DirectoryError, managedError, rejected, SELF_DEACTIVATION_MESSAGE } from './errors.ts';
 import { assertNotManagedInstance, isManagedInstance } from './managed-mode.ts';
 import { externalProviderOf, userEvent } from './shapes.ts';
 import { createMemberDisplay } from './member-display.ts';
@@ -93,6 +93,16 @@ function checkEmail(value: unknown): string | null {
 /** The audit view of a user: never the password hash. */
 function snapshot(user: StoredUser): Record<string, unknown> {
   return { login: user.login, name: user.displayName, email: user.email, active: user.active, local: user.local, externalId: user.externalId };
+}
+
+/**
+ * Why `actor` may not deactivate `user`, or undefined when it may: never oneself, never a user
+ * the identity provider manages (SCIM-linked). The console greys its button out by this same
+ * rule, and deactivate() throws what it returns.
+ */
+export function deactivationRefusal(user: StoredUser, actor: Actor): DirectoryError | undefined {
+  if (actorUserId(actor) === user.id) return new DirectoryError('invalid', SELF_DEACTIVATION_MESSAGE);
+  return user.scimId !== null ? managedError() : undefined;
 }
 
 /** The account directory: closure over the store, wired once in services.ts. */
@@ -260,8 +270,8 @@ export function createAccounts(store: Store) {
       await store.db.transaction().execute(async (trx) => {
         const current = await users.findById(trx, id);
         if (!current) throw new DirectoryError('not_found', `User '${id}' not found`);
-        assertNotSelf(actor, id);
-        if (current.scimId !== null) throw managedError();
+        const refusal = deactivationRefusal(current, actor);
+        if (refusal !== undefined) throw refusal;
         if (!current.active) return;
         const now = new Date().toISOString();
         await users.setActive(trx, id, false, now);

@@ -58,6 +58,15 @@ function nameTaken(name: string): DirectoryError {
   return new DirectoryError('conflict', `Group '${name}' already exists`, 'name');
 }
 
+/**
+ * Why an administrator may not delete `group`, or undefined when they may: a group the
+ * identity provider manages (SCIM-linked) is its to delete. The console greys its button out
+ * by this same rule, and delete() throws what it returns.
+ */
+export function deletionRefusal(group: StoredGroup): DirectoryError | undefined {
+  return group.scimId !== null ? managedError() : undefined;
+}
+
 /** The group administration service: closure over the store. */
 export function createGroupManagement(store: Store) {
   const groups = createGroupQueries(store.dialect);
@@ -153,7 +162,8 @@ export function createGroupManagement(store: Store) {
       await store.db.transaction().execute(async (trx) => {
         const current = await groups.findById(trx, id);
         if (!current) throw new DirectoryError('not_found', `Group '${id}' not found`);
-        if (current.scimId !== null) throw managedError();
+        const refusal = deletionRefusal(current);
+        if (refusal !== undefined) throw refusal;
         const members = await memberships.count(trx, { groupId: id });
         const now = new Date().toISOString();
         await groups.delete(trx, id, now);

@@ -43,8 +43,15 @@ export interface Settings {
   set<T>(setting: SettingDefinition<T>, value: T, actor: Actor): Promise<void>;
   /** Reads inside a caller's transaction (for read-check-write sequences). */
   read<T>(db: Db, setting: SettingDefinition<T>): Promise<T | undefined>;
+  /**
+   * Reads inside a caller's transaction and locks the setting's row until it ends, so that
+   * another transaction removing or changing it waits (a check that must hold until commit).
+   */
+  readLocked<T>(trx: Transaction<Database>, setting: SettingDefinition<T>): Promise<T | undefined>;
   /** Writes inside a caller's transaction WITHOUT an audit event: the caller records a more specific one. */
   write<T>(trx: Transaction<Database>, setting: SettingDefinition<T>, value: T): Promise<void>;
+  /** Deletes inside a caller's transaction WITHOUT an audit event; true when it was set. */
+  remove<T>(trx: Transaction<Database>, setting: SettingDefinition<T>): Promise<boolean>;
 }
 
 /** Creates the settings service over a store. */
@@ -53,7 +60,9 @@ export function createSettings(store: Store): Settings {
   return {
     get: (setting) => readSetting(store.db, setting),
     read: readSetting,
+    readLocked: (trx, setting) => (store.dialect.supportsRowLocks ? readSetting(trx, setting, queries.readLocked) : readSetting(trx, setting)),
     write: writeSetting,
+    remove: (trx, setting) => queries.remove(trx, setting.key),
     async set(setting, value, actor) {
       await store.db.transaction().execute(async (trx) => {
         await writeSetting(trx, setting, value);
@@ -66,8 +75,8 @@ export function createSettings(store: Store): Settings {
 }
 
 /** Reads and checks one setting; a malformed stored value is a fault, not "unset". */
-export async function readSetting<T>(db: Db, setting: SettingDefinition<T>): Promise<T | undefined> {
-  const text = await queries.read(db, setting.key);
+export async function readSetting<T>(db: Db, setting: SettingDefinition<T>, read: (db: Db, key: string) => Promise<string | undefined> = queries.read): Promise<T | undefined> {
+  const text = await read(db, setting.key);
   if (text === undefined) return undefined;
   let raw: unknown;
   try {
@@ -80,6 +89,20 @@ export async function readSetting<T>(db: Db, setting: SettingDefinition<T>): Pro
   // anchor, so stop loudly instead.
   if (value === undefined) throw new Error(`The stored value of setting "${setting.key}" is malformed.`);
   return value;
+}
+
+/**
+ * The value of a setting, storing `initial()` first when it has none: every instance sharing the
+ * database gets the same value, whichever stored it (keys made on first use, for one).
+ * Records no audit event: nobody changed a setting.
+ */
+export async function readOrInitialise<T>(db: Db, setting: SettingDefinition<T>, initial: () => T): Promise<T> {
+  const existing = await readSetting(db, setting);
+  if (existing !== undefined) return existing;
+  await queries.insertIfAbsent(db, setting.key, JSON.stringify(initial()), new Date().toISOString());
+  const stored = await readSetting(db, setting);
+  if (stored === undefined) throw new Error(`The setting "${setting.key}" could not be stored.`);
+  return stored;
 }
 
 /** Upserts one setting; records no audit event (see Settings.write). */

@@ -38,6 +38,7 @@ export const TAGS = {
   audit: 'Audit log',
   events: 'Change events',
   session: 'Session',
+  applications: 'Applications',
 } as const;
 
 const TAG_DESCRIPTIONS: Readonly<Record<string, string>> = {
@@ -49,6 +50,7 @@ const TAG_DESCRIPTIONS: Readonly<Record<string, string>> = {
   [TAGS.audit]: 'The audit trail of every change.',
   [TAGS.events]: 'The feed of changes to users, groups and memberships, for applications that keep a copy (docs/events.md).',
   [TAGS.session]: 'The user signed in through the browser.',
+  [TAGS.applications]: 'Applications that sign their users in through Roster (OpenID Connect clients).',
 };
 
 // A body that may be absent is described as an optional object: `null` is how Fastify

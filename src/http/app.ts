@@ -13,6 +13,9 @@ import { COMMON_SCHEMAS, addSchemas, enforceAdminRoutePattern } from './routes/a
 import { sessionApi } from './routes/api/session-api.ts';
 import { consoleRoutes, notFoundPage } from './console/index.ts';
 import { samlRoutes } from './routes/saml/index.ts';
+import { forwardAuthRoutes } from './routes/forward-auth.ts';
+import type { ReturnTrust } from './client.ts';
+import { oidcRoutes } from './oidc/routes.ts';
 import { scimEndpoint } from './routes/scim/index.ts';
 import { apiErrorHandler, scimErrorHandler } from './errors.ts';
 import { DEFAULT_BODY_LIMIT, MAX_JSON_DEPTH, checkStorableText, decodeJsonBody, jsonTooDeep } from './input.ts';
@@ -38,6 +41,12 @@ export interface AppOptions {
   readonly logger?: FastifyServerOptions['logger'];
   /** Largest request body in bytes (ROSTER_MAX_BODY_SIZE); DEFAULT_BODY_LIMIT when unset. */
   readonly maxBodySize?: number;
+  /** ROSTER_COOKIE_DOMAIN without its leading dot: sign-in may send browsers back to any host under it. */
+  readonly cookieDomain?: string | undefined;
+  /** ROSTER_TRUSTED_HOSTS: other hosts sign-in may send browsers back to. */
+  readonly trustedHosts?: readonly string[];
+  /** Lifetime of OpenID Connect access tokens in seconds (ROSTER_OIDC_ACCESS_TOKEN_TTL); five minutes when unset. */
+  readonly oidcAccessTokenTtlSeconds?: number;
 }
 
 /** Answers an error of a request no route took, in the error shape of the API its path belongs to. */
@@ -63,7 +72,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     logger: options.logger ?? false,
     bodyLimit: options.maxBodySize ?? DEFAULT_BODY_LIMIT,
     // IdPs put spaces as `+` and percent-encode filters; Fastify's default parser handles both.
-    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 500 },
+    // Paths match regardless of case (`/users`, `/serviceproviderconfig`: SCIM clients spell
+    // endpoint names freely); parameters such as SCIM ids keep their case (find-my-way).
+    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 500, caseSensitive: false },
     // Route schemas refuse unknown fields and wrong types instead of dropping or converting them,
     // and their failures read as the admin API's messages (validation.ts).
     ajv: AJV_OPTIONS,
@@ -156,8 +167,16 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(scimEndpoint, { prefix: SCIM_PREFIX, services: options.services, baseUrl: options.baseUrl, maxBodySize: options.maxBodySize ?? DEFAULT_BODY_LIMIT });
   await app.register(sessionApi, { services: options.services });
   await app.register(adminApi, { services: options.services });
-  await app.register(samlRoutes, { services: options.services });
-  await app.register(consoleRoutes, { services: options.services, baseUrl: options.baseUrl });
+  // Where sign-in may send a browser back to: one rule for the sign-in page, SAML and forward auth.
+  const trust: ReturnTrust = { origin: new URL(options.baseUrl).origin, cookieDomain: options.cookieDomain, trustedHosts: options.trustedHosts ?? [] };
+  await app.register(samlRoutes, { services: options.services, trust });
+  await app.register(oidcRoutes, {
+    services: options.services,
+    baseUrl: options.baseUrl,
+    ...(options.oidcAccessTokenTtlSeconds !== undefined ? { accessTokenTtlSeconds: options.oidcAccessTokenTtlSeconds } : {}),
+  });
+  await app.register(consoleRoutes, { services: options.services, baseUrl: options.baseUrl, trust });
+  forwardAuthRoutes(app, { services: options.services, baseUrl: options.baseUrl, trust });
   // After the routes it describes: the document is generated from them (api-docs.ts).
   await apiDocsRoute(app);
   return app;

@@ -34,6 +34,46 @@ export function localPath(value: string): string | undefined {
   return path;
 }
 
+/** The hosts besides Roster's own that a browser may be sent back to after sign-in. */
+export interface ReturnTrust {
+  /** Roster's own origin (ROSTER_BASE_URL): an absolute URL there is taken as a local path. */
+  readonly origin: string;
+  /** ROSTER_COOKIE_DOMAIN without its leading dot (`example.com`): that host and every host below it. */
+  readonly cookieDomain?: string | undefined;
+  /** ROSTER_TRUSTED_HOSTS: host names, lower case, IDNs in their `xn--` form. */
+  readonly trustedHosts?: readonly string[] | undefined;
+}
+
+/** Loopback hosts, which may be sent back to over plain http (a developer's machine). */
+const LOOPBACK = /^(?:localhost|.+\.localhost|127(?:\.\d{1,3}){3}|\[::1\])$/;
+
+/**
+ * Where a browser may be sent back to after sign-in (`/sessions/new`, `/saml/login`, the SAML
+ * ACS, forward auth): a path on this server (see localPath), or an absolute URL on a host
+ * `trust` names, over https (plain http only for loopback hosts), without credentials.
+ * Anything else is undefined: an open redirect would lend Roster's name to phishing. A URL on
+ * Roster's own origin comes back as its local path, so callers apply their local rules to it.
+ * The result is printable ASCII (hosts in their `xn--` form), ready for a Location header.
+ */
+export function returnAddress(value: string, trust: ReturnTrust): string | undefined {
+  if (value.startsWith('/')) return localPath(value);
+  if (value.length > MAX_RETURN_PATH || !/^https?:\/\//i.test(value) || /[\u0000-\u0020\u007f\\]/.test(value)) return undefined;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return undefined;
+  }
+  if (url.username !== '' || url.password !== '') return undefined;
+  if (url.origin === trust.origin) return localPath(`${url.pathname}${url.search}${url.hash}`);
+  const host = url.hostname;
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK.test(host))) return undefined;
+  const domain = trust.cookieDomain;
+  const trusted = (domain !== undefined && (host === domain || host.endsWith(`.${domain}`))) || (trust.trustedHosts ?? []).includes(host);
+  if (!trusted || url.href.length > MAX_RETURN_PATH || !/^[\x21-\x7e]+$/.test(url.href)) return undefined;
+  return url.href;
+}
+
 /**
  * Who an anonymous request counts against (the audit budget, the password backoff): its client address, an IPv6
  * client by its /64 network (one subscriber usually holds a whole /64, so single addresses

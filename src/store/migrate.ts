@@ -11,6 +11,7 @@ import * as embeddedVersions from './migrations/007-embedded-versions.ts';
 import * as passwordBackoff from './migrations/008-password-backoff.ts';
 import * as provisioningActivity from './migrations/009-provisioning-activity.ts';
 import * as events from './migrations/010-events.ts';
+import * as oidc from './migrations/012-oidc.ts';
 
 const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) => Promise<void>> = {
   '001-initial': initial.up,
@@ -22,6 +23,7 @@ const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) 
   '008-password-backoff': passwordBackoff.up,
   '009-provisioning-activity': provisioningActivity.up,
   '010-events': events.up,
+  '012-oidc': oidc.up,
 };
 
 /**
@@ -40,7 +42,7 @@ export async function migrate(store: Store): Promise<void> {
       return migrations;
     },
   };
-  const { error, results } = await new Migrator({ db: store.db, provider }).migrateToLatest();
+  const { error, results } = await new Migrator({ db: store.db, provider, allowUnorderedMigrations: true }).migrateToLatest();
   if (error) {
     const failed = results?.find((result) => result.status === 'Error');
     const message = error instanceof Error ? error.message : String(error);
@@ -55,6 +57,6 @@ export async function pendingMigrations(store: Store): Promise<string[]> {
       return Object.fromEntries(Object.keys(MIGRATIONS).map((name) => [name, { up: async () => {} }]));
     },
   };
-  const migrations = await new Migrator({ db: store.db, provider }).getMigrations();
+  const migrations = await new Migrator({ db: store.db, provider, allowUnorderedMigrations: true }).getMigrations();
   return migrations.filter((migration) => migration.executedAt === undefined).map((migration) => migration.name);
 }

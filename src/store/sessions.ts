@@ -5,9 +5,12 @@
  */
 import type { Executor } from './executor.ts';
 
-/** A session row with the one fact about its user that decides whether it still counts. */
+/** A session row with whether its user is active (which decides whether it still counts) and who the user is. */
 export interface StoredSession {
   readonly userId: string;
+  readonly userLogin: string;
+  readonly userName: string | null;
+  readonly userEmail: string | null;
   readonly createdAt: string;
   readonly lastSeenAt: string;
   readonly expiresAt: string;
@@ -48,16 +51,21 @@ export function createSessionQueries() {
         .execute();
     },
 
-    /** The session with this id and whether its user is active, or undefined. */
+    /** The session with this id, whether its user is active and who it is, or undefined. */
     async find(db: Executor, id: string): Promise<StoredSession | undefined> {
       const row = await db
         .selectFrom('sessions as s')
         .innerJoin('users as u', 'u.id', 's.user_id')
-        .select(['s.user_id', 's.created_at', 's.last_seen_at', 's.expires_at', 'u.active'])
+        .select(['s.user_id', 's.created_at', 's.last_seen_at', 's.expires_at', 'u.active', 'u.login', 'u.display_name', 'u.email'])
         .where('s.id', '=', id)
         .executeTakeFirst();
       if (row === undefined) return undefined;
-      return { userId: row.user_id, createdAt: row.created_at, lastSeenAt: row.last_seen_at, expiresAt: row.expires_at, userActive: row.active === 1 };
+      return {
+        userId: row.user_id,
+        userLogin: row.login,
+        userName: row.display_name,
+        userEmail: row.email,
+        createdAt: row.created_at, lastSeenAt: row.last_seen_at, expiresAt: row.expires_at, userActive: row.active === 1 };
     },
 
     /** Sets when the session was last seen (its idle expiry counts from there). */

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { FastifyInstance, HTTPMethods, LightMyRequestResponse } from 'fastify';
 import { buildApp } from '../../src/http/app.ts';
 import { createServices, type Services } from '../../src/services.ts';
-import { openStore } from '../../src/store/index.ts';
+import { openStore, type DatabaseLocation } from '../../src/store/index.ts';
 import { createTestDatabase, type TestDatabase } from './databases.ts';
 
 export const BASE_URL = 'https://roster.test';
@@ -64,6 +64,8 @@ export interface TestApp {
   readonly directory: string;
   /** ROSTER_DATABASE_URL of the app's database, for the CLI or another instance. */
   readonly databaseUrl: string;
+  /** Where its database is, for a second instance on the same data. */
+  readonly location: DatabaseLocation;
   /** Sends a request with the bearer token and a JSON body; parses the JSON answer. */
   request(method: HTTPMethods, url: string, body?: unknown, headers?: Record<string, string>): Promise<TestResponse>;
   close(): Promise<void>;
@@ -79,14 +81,21 @@ export interface TestResponse {
 /**
  * Starts a fresh instance on `database` (SQLite by default) with the local administrator
  * `admin` and a token of it; `scim: false` leaves provisioning off; `baseUrl` replaces the
- * https BASE_URL (the IdP helpers in test/saml/idp.ts assume BASE_URL); `maxBodySize` is ROSTER_MAX_BODY_SIZE.
+ * https BASE_URL (the IdP helpers in test/saml/idp.ts assume BASE_URL); `maxBodySize` is ROSTER_MAX_BODY_SIZE;
+ * `scimCursorTimeout` sets how many seconds SCIM list cursors stay valid.
  */
-export async function startTestApp(options: { scim?: boolean; saml?: boolean; database?: TestDatabase; baseUrl?: string; maxBodySize?: number } = {}): Promise<TestApp> {
+export async function startTestApp(
+  options: { scim?: boolean; saml?: boolean; database?: TestDatabase; baseUrl?: string; maxBodySize?: number; cookieDomain?: string; trustedHosts?: readonly string[]; scimCursorTimeout?: number } = {},
+): Promise<TestApp> {
   const directory = mkdtempSync(join(tmpdir(), 'roster-test-'));
   const scratch = await createTestDatabase(options.database ?? 'sqlite');
   const store = await openStore(scratch.location);
   const baseUrl = options.baseUrl ?? BASE_URL;
-  const services = createServices(store, { baseUrl });
+  const services = createServices(store, {
+    baseUrl,
+    cookieDomain: options.cookieDomain,
+    ...(options.scimCursorTimeout !== undefined ? { scimCursorTimeout: options.scimCursorTimeout } : {}),
+  });
   const actor = { kind: 'cli' } as const;
   if (options.saml !== false) {
     const result = await services.saml.configure(
@@ -100,7 +109,13 @@ export async function startTestApp(options: { scim?: boolean; saml?: boolean; da
   const admin = await services.accounts.findByLogin('admin');
   if (!admin) throw new Error('the local administrator was not created');
   const { token } = await services.tokens.create('test-idp', actor, admin.id);
-  const app = await buildApp({ services, baseUrl, ...(options.maxBodySize !== undefined ? { maxBodySize: options.maxBodySize } : {}) });
+  const app = await buildApp({
+    services,
+    baseUrl,
+    ...(options.maxBodySize !== undefined ? { maxBodySize: options.maxBodySize } : {}),
+    cookieDomain: options.cookieDomain,
+    ...(options.trustedHosts !== undefined ? { trustedHosts: options.trustedHosts } : {}),
+  });
   await app.ready();
 
   return {
@@ -113,6 +128,7 @@ export async function startTestApp(options: { scim?: boolean; saml?: boolean; da
     },
     directory,
     databaseUrl: scratch.url,
+    location: scratch.location,
     async request(method, url, body, headers = {}) {
       const raw: LightMyRequestResponse = await app.inject({
         method,

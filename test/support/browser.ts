@@ -68,7 +68,9 @@ export interface ServedApp extends TestApp {
  * Starts a test app on a free port of 127.0.0.1 (SAML configured with the test IdP, SCIM on,
  * unless the options say otherwise), its base URL being that address.
  */
-export async function startServedApp(options: { scim?: boolean; saml?: boolean; database?: TestDatabase } = {}): Promise<ServedApp> {
+export async function startServedApp(
+  options: { scim?: boolean; saml?: boolean; database?: TestDatabase; cookieDomain?: string; trustedHosts?: readonly string[] } = {},
+): Promise<ServedApp> {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const app = await startTestApp({ ...options, baseUrl: base });

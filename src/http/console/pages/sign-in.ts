@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { SamlConfig } from '../../../auth/saml-config.ts';
-import { auditSource, localPath } from '../../client.ts';
+import { auditSource, localPath, returnAddress, type ReturnTrust } from '../../client.ts';
 import { CSRF_FIELD, csrfTokenFor } from '../../csrf.ts';
 import { banner, formValue, hrefWith, noticeBanner, queryValue, submitButton, textField, type Query } from '../components.ts';
 import type { ConsoleContext } from '../context.ts';
@@ -29,16 +29,17 @@ const NOTICES = {
 } as const;
 
 /**
- * Where to go after signing in: `raw` when it is a path on this server (checked as /saml/login
- * checks it), but never back to the sign-in pages themselves, which would send a signed-in
- * browser round in circles; undefined means `/`.
+ * Where to go after signing in: `raw` when it is a path on this server or an address on a
+ * trusted host (checked as /saml/login checks it: client.ts returnAddress), but never back to
+ * the sign-in pages themselves, which would send a signed-in browser round in circles;
+ * undefined means `/`. Without `trust`, local paths only.
  */
-function returnPath(raw: string | undefined): string | undefined {
-  const path = raw === undefined || raw === '' ? undefined : localPath(raw);
+function returnPath(raw: string | undefined, trust?: ReturnTrust): string | undefined {
+  const path = raw === undefined || raw === '' ? undefined : trust === undefined ? localPath(raw) : returnAddress(raw, trust);
   return path === undefined || path === '/' || /^\/sessions(?:[/?#]|$)/.test(path) ? undefined : path;
 }
 
-/** The sign-in page's URL that comes back to `path` afterwards. */
+/** The sign-in page's URL that comes back to `path` (a path on this server) afterwards. */
 export function signInUrl(returnTo?: string): string {
   const path = returnPath(returnTo);
   return path === undefined ? SIGN_IN_PATH : hrefWith(SIGN_IN_PATH, {}, { returnTo: path });
@@ -53,7 +54,7 @@ interface FormState {
 
 /** Registers the sign-in and sign-out routes. */
 export function signInPages(app: FastifyInstance, context: ConsoleContext): void {
-  const { services, preSession } = context;
+  const { services, preSession, trust } = context;
 
   async function renderForm(request: FastifyRequest, reply: FastifyReply, state: FormState): Promise<FastifyReply> {
     const saml = await services.saml.get();
@@ -63,13 +64,13 @@ export function signInPages(app: FastifyInstance, context: ConsoleContext): void
   }
 
   app.get<{ Querystring: Query }>(SIGN_IN_PATH, { config: { access: 'anonymous' } }, async (request, reply) => {
-    const returnTo = returnPath(queryValue(request.query, 'returnTo'));
+    const returnTo = returnPath(queryValue(request.query, 'returnTo'), trust);
     if (request.viewer !== null) return reply.redirect(returnTo ?? '/', 302);
     return renderForm(request, reply, { status: 200, returnTo });
   });
 
   app.post('/sessions', { config: { access: 'anonymous' } }, async (request, reply) => {
-    const returnTo = returnPath(formValue(request, 'returnTo'));
+    const returnTo = returnPath(formValue(request, 'returnTo'), trust);
     const login = (formValue(request, 'login') ?? '').trim();
     const password = formValue(request, 'password') ?? '';
     if (login === '' || password === '') {

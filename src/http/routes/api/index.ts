@@ -7,6 +7,7 @@ import type { Services } from '../../../services.ts';
 import { describeRoutes } from '../../api-docs.ts';
 import { authenticateAdmin } from '../../session-auth.ts';
 import { apiErrorHandler } from '../../errors.ts';
+import { APPLICATION, applicationRoutes } from './applications.ts';
 import { AUDIT_LOG_ENTRY, auditLogRoutes } from './audit-logs.ts';
 import { addSchemas } from './common.ts';
 import { eventRoutes, FEED_EVENT } from './events.ts';
@@ -24,7 +25,7 @@ export async function adminApi(app: FastifyInstance, options: { services: Servic
     await authenticateAdmin(request, services);
   });
   describeRoutes(app, 'tokenOrSession');
-  addSchemas(app, [USER, GROUP, GROUP_MEMBERSHIP, AUDIT_LOG_ENTRY, SCIM_STATUS, ACTIVITY_ENTRY, FEED_EVENT]);
+  addSchemas(app, [USER, GROUP, GROUP_MEMBERSHIP, AUDIT_LOG_ENTRY, SCIM_STATUS, ACTIVITY_ENTRY, APPLICATION, FEED_EVENT]);
   scimManagementRoutes(app, services);
   userRoutes(app, services.accounts);
   groupRoutes(app, services.groupManagement);
@@ -32,4 +33,5 @@ export async function adminApi(app: FastifyInstance, options: { services: Servic
   auditLogRoutes(app, services.auditLog);
   provisioningActivityRoutes(app, services.activity);
   eventRoutes(app, services.eventFeed);
+  applicationRoutes(app, services.applications);
 }

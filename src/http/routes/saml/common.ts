@@ -2,7 +2,7 @@
 import type { FastifyReply } from 'fastify';
 
 // Shared with the console's sign-in page, which validates return paths the same way.
-export { auditSource, localPath } from '../../client.ts';
+export { auditSource, returnAddress, type ReturnTrust } from '../../client.ts';
 
 /**
  * The largest body the /saml routes read, whatever its content type: a SAML response with a

@@ -5,16 +5,18 @@
 import type { FastifyInstance } from 'fastify';
 import { badRequest } from '../../../scim/errors.ts';
 import type { JsonObject } from '../../../scim/json.ts';
-import { listResponse, parseSearchRequest, type RawListParameters } from '../../../scim/list.ts';
+import { parseSearchRequest, type RawListParameters } from '../../../scim/list.ts';
 import { applyPatch, parsePatchRequest, splitGroupMemberOperations, type MemberChange as PatchMemberChange } from '../../../scim/patch.ts';
 import { etagOf, ifNoneMatchHits, locationBase, type ResourceState } from '../../../scim/resources.ts';
 import { normaliseResource } from '../../../scim/validate.ts';
 import type { GroupDirectory, MemberChange, ScimGroup } from '../../../directory/groups.ts';
 import type { Document } from '../../../directory/users.ts';
+import type { ListCursors } from '../../../directory/list-cursors.ts';
 import { SCIM_CONTENT_TYPE } from '../../errors.ts';
-import { checkId, parseListRequest, parseProjection, present, requireBody, sendResource, shows, versionCheck, type ListRequest, type Projection, type ResourceWrites } from './common.ts';
+import { checkId, parseListRequest, parseProjection, present, requireBody, runList, sendResource, shows, versionCheck, type ListRequest, type Projection, type ResourceWrites } from './common.ts';
 
-function stateOf(group: ScimGroup): ResourceState {
+/** What a Group is rendered from. */
+export function groupStateOf(group: ScimGroup): ResourceState {
   return {
     id: group.scimId,
     document: group.document,
@@ -63,7 +65,7 @@ export function groupWrites(groups: GroupDirectory): ResourceWrites<ScimGroup> {
   return {
     resourceType: 'Group',
     patchStatus: 204,
-    stateOf,
+    stateOf: groupStateOf,
     async create(body, actor) {
       const { document, memberIds } = splitMembers(normaliseResource('Group', requireBody(body), 'create'));
       return groups.create(document, memberIds, actor);
@@ -96,21 +98,25 @@ export function groupWrites(groups: GroupDirectory): ResourceWrites<ScimGroup> {
 }
 
 /** Registers the /Groups routes. */
-export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, baseUrl: string): void {
+export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, cursors: ListCursors, baseUrl: string): void {
   const writes = groupWrites(groups);
 
   async function list(request: ListRequest) {
-    const result = await groups.list({
-      ...(request.filter ? { filter: request.filter } : {}),
-      ...(request.sortBy ? { sortBy: request.sortBy } : {}),
-      locationBase: locationBase(baseUrl, 'Group'),
-      descending: request.descending,
-      offset: request.startIndex - 1,
-      limit: request.count,
-      withMembers: shows('Group', 'members', request.projection),
-    });
-    const resources = result.groups.map((group) => present('Group', stateOf(group), baseUrl, request.projection));
-    return listResponse(resources, result.total, request.startIndex);
+    return runList(
+      'Group',
+      request,
+      cursors,
+      (page) =>
+        groups.list({
+          ...(request.filter ? { filter: request.filter } : {}),
+          ...(request.sortBy ? { sortBy: request.sortBy } : {}),
+          locationBase: locationBase(baseUrl, 'Group'),
+          descending: request.descending,
+          page,
+          withMembers: shows('Group', 'members', request.projection),
+        }),
+      (group) => present('Group', groupStateOf(group), baseUrl, request.projection),
+    );
   }
 
   /** A PATCH answer: the group as projected; members are read only when the projection shows them. */
@@ -130,7 +136,7 @@ export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, baseUr
   app.post<{ Querystring: RawListParameters }>('/Groups', async (request, reply) => {
     const group = await writes.create(request.body, request.actor);
     const projection = parseProjection(request.query);
-    return sendResource(reply, 201, 'Group', stateOf(group), present('Group', stateOf(group), baseUrl, projection), baseUrl);
+    return sendResource(reply, 201, 'Group', groupStateOf(group), present('Group', groupStateOf(group), baseUrl, projection), baseUrl);
   });
 
   app.get<{ Params: { id: string }; Querystring: RawListParameters }>('/Groups/:id', async (request, reply) => {
@@ -141,14 +147,14 @@ export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, baseUr
     if (typeof ifNoneMatch === 'string' && ifNoneMatchHits(ifNoneMatch, String(group.group.version))) {
       return reply.code(304).header('ETag', etagOf(String(group.group.version))).send();
     }
-    return sendResource(reply, 200, 'Group', stateOf(group), present('Group', stateOf(group), baseUrl, projection), baseUrl);
+    return sendResource(reply, 200, 'Group', groupStateOf(group), present('Group', groupStateOf(group), baseUrl, projection), baseUrl);
   });
 
   app.put<{ Params: { id: string }; Querystring: RawListParameters }>('/Groups/:id', async (request, reply) => {
     const updated = await writes.replace(request.params.id, request.body, versionCheck(request), request.actor);
     const projection = parseProjection(request.query);
     const group = await groups.get(updated.scimId, shows('Group', 'members', projection));
-    return sendResource(reply, 200, 'Group', stateOf(group), present('Group', stateOf(group), baseUrl, projection), baseUrl);
+    return sendResource(reply, 200, 'Group', groupStateOf(group), present('Group', groupStateOf(group), baseUrl, projection), baseUrl);
   });
 
   // PATCH answers 204 unless the client asks for attributes (RFC 7644 §3.5.2 allows both);
@@ -160,7 +166,7 @@ export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, baseUr
       return reply.code(writes.patchStatus).header('ETag', etagOf(String(group.group.version))).send();
     }
     const shown = await answer(group, projection);
-    return sendResource(reply, 200, 'Group', stateOf(shown), present('Group', stateOf(shown), baseUrl, projection), baseUrl);
+    return sendResource(reply, 200, 'Group', groupStateOf(shown), present('Group', groupStateOf(shown), baseUrl, projection), baseUrl);
   });
 
   app.delete<{ Params: { id: string } }>('/Groups/:id', async (request, reply) => {

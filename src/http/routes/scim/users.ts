@@ -1,17 +1,19 @@
 /** /Users (RFC 7644 §3.2–§3.6): create, read, list, search, replace, patch, delete. */
 import type { FastifyInstance } from 'fastify';
 import type { RawListParameters } from '../../../scim/list.ts';
-import { listResponse, parseSearchRequest } from '../../../scim/list.ts';
+import { parseSearchRequest } from '../../../scim/list.ts';
 import { ifNoneMatchHits, etagOf, locationBase } from '../../../scim/resources.ts';
 import { normaliseResource } from '../../../scim/validate.ts';
 import { applyPatch, parsePatchRequest } from '../../../scim/patch.ts';
 import type { JsonObject } from '../../../scim/json.ts';
 import type { ScimUser, UserDirectory } from '../../../directory/users.ts';
+import type { ListCursors } from '../../../directory/list-cursors.ts';
 import type { ResourceState } from '../../../scim/resources.ts';
-import { checkId, parseListRequest, parseProjection, present, requireBody, sendResource, shows, versionCheck, type ListRequest, type ResourceWrites } from './common.ts';
+import { checkId, parseListRequest, parseProjection, present, requireBody, runList, sendResource, shows, versionCheck, type ListRequest, type ResourceWrites } from './common.ts';
 import { SCIM_CONTENT_TYPE } from '../../errors.ts';
 
-function stateOf(user: ScimUser): ResourceState {
+/** A SCIM user's id, document, timestamps and version, as every /Users answer renders them (renderResource). */
+export function stateOf(user: ScimUser): ResourceState {
   return {
     id: user.scimId,
     document: user.document,
@@ -19,6 +21,7 @@ function stateOf(user: ScimUser): ResourceState {
     // What GET shows, groups included (store/resource-versions.ts).
     lastModified: user.user.resourceModifiedAt,
     version: user.user.resourceVersion,
+    ...(user.managerDisplay !== undefined ? { managerDisplay: user.managerDisplay } : {}),
   };
 }
 
@@ -49,21 +52,25 @@ export function userWrites(users: UserDirectory): ResourceWrites<ScimUser> {
 }
 
 /** Registers the /Users routes. */
-export function userRoutes(app: FastifyInstance, users: UserDirectory, baseUrl: string): void {
+export function userRoutes(app: FastifyInstance, users: UserDirectory, cursors: ListCursors, baseUrl: string): void {
   const writes = userWrites(users);
 
   async function list(request: ListRequest) {
-    const result = await users.list({
-      ...(request.filter ? { filter: request.filter } : {}),
-      ...(request.sortBy ? { sortBy: request.sortBy } : {}),
-      locationBase: locationBase(baseUrl, 'User'),
-      descending: request.descending,
-      offset: request.startIndex - 1,
-      limit: request.count,
-      withGroups: shows('User', 'groups', request.projection),
-    });
-    const resources = result.users.map((user) => present('User', stateOf(user), baseUrl, request.projection));
-    return listResponse(resources, result.total, request.startIndex);
+    return runList(
+      'User',
+      request,
+      cursors,
+      (page) =>
+        users.list({
+          ...(request.filter ? { filter: request.filter } : {}),
+          ...(request.sortBy ? { sortBy: request.sortBy } : {}),
+          locationBase: locationBase(baseUrl, 'User'),
+          descending: request.descending,
+          page,
+          withGroups: shows('User', 'groups', request.projection),
+        }),
+      (user) => present('User', stateOf(user), baseUrl, request.projection),
+    );
   }
 
   app.get<{ Querystring: RawListParameters }>('/Users', async (request, reply) => {
