@@ -11,11 +11,13 @@ import { createAccess, type Access } from './directory/access.ts';
 import { createAccounts, type Accounts } from './directory/accounts.ts';
 import { createAdministrators, type Administrators } from './directory/administrators.ts';
 import { createAuditLog, type AuditLog } from './directory/audit-log.ts';
+import { createCaseConflicts, type CaseConflicts } from './directory/case-conflicts.ts';
 import { createGroupManagement, type GroupManagement } from './directory/group-management.ts';
 import { createGroupDirectory, type GroupDirectory } from './directory/groups.ts';
 import { createMembershipManagement, type MembershipManagement } from './directory/memberships.ts';
 import { createPasswordCheck, type PasswordCheck } from './directory/password-check.ts';
 import { createProvisioning, type Provisioning } from './directory/provisioning.ts';
+import { createScimSchemas, type ScimSchemas } from './directory/scim-schemas.ts';
 import { createSettings } from './directory/settings.ts';
 import { createUserDirectory, type UserDirectory } from './directory/users.ts';
 import type { Store } from './store/index.ts';
@@ -44,6 +46,10 @@ export interface Services {
   /** The groups that count for a user's access: every access decision asks here. */
   readonly access: Access;
   readonly auditLog: AuditLog;
+  /** The SCIM schemas in force, and the extension schemas administrators declare. */
+  readonly scimSchemas: ScimSchemas;
+  /** Names equal regardless of case that migration 011 found on several users or groups. */
+  readonly caseConflicts: CaseConflicts;
 }
 
 export interface ServiceOptions {
@@ -58,13 +64,14 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
   const settings = createSettings(store);
   const saml = createSamlConfigService(settings);
   const provisioning = createProvisioning(store, settings);
+  const scimSchemas = createScimSchemas(store);
   return {
     store,
     tokens: createTokenService(store),
     saml,
     provisioning,
-    users: createUserDirectory(store),
-    groups: createGroupDirectory(store),
+    users: createUserDirectory(store, scimSchemas),
+    groups: createGroupDirectory(store, scimSchemas),
     samlSp: createSamlServiceProvider(store, saml, baseUrl),
     sessions: createSessions(store, {
       secure: baseUrl.startsWith('https:'),
@@ -78,5 +85,7 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
     memberships: createMembershipManagement(store),
     access: createAccess(store),
     auditLog: createAuditLog(store),
+    scimSchemas,
+    caseConflicts: createCaseConflicts(store),
   };
 }

@@ -5,6 +5,7 @@
  */
 import { hashPassword } from '../auth/passwords.ts';
 import { newId } from '../ids.ts';
+import { caseKey } from '../text.ts';
 import type { Store } from '../store/index.ts';
 import { isUniqueViolation } from '../store/errors.ts';
 import { createUserQueries, type AccountFilter, type StoredUser } from '../store/users.ts';
@@ -185,7 +186,7 @@ export function createAccounts(store: Store) {
             email: has('email') ? checkEmail(patch.email) : current.email,
             externalId: has('externalId') ? checkText('externalId', patch.externalId, MAX_LOGIN, false) : current.externalId,
           };
-          if (next.login.toLowerCase() !== current.login.toLowerCase() && (await users.findByLogin(trx, next.login))) throw loginTaken(next.login);
+          if (caseKey(next.login) !== caseKey(current.login) && (await users.findByLogin(trx, next.login))) throw loginTaken(next.login);
           const now = new Date().toISOString();
           await users.updateProfile(trx, id, next, now);
           const after = await users.findById(trx, id);

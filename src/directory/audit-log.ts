@@ -26,7 +26,7 @@ function text(query: Readonly<Record<string, unknown>>, name: string): string | 
   return raw;
 }
 
-const TARGET_TYPES = ['user', 'group', 'membership', 'token', 'setting'];
+const TARGET_TYPES = ['user', 'group', 'membership', 'token', 'setting', 'schema'];
 
 /** An ISO 8601 instant, normalised to the stored form (UTC, milliseconds) so that text comparison is time comparison. */
 function instant(query: Readonly<Record<string, unknown>>, name: 'from' | 'to'): string | undefined {

@@ -2,7 +2,7 @@
  * Turning stored state into SCIM resources (RFC 7643 §3.1 `meta`, RFC 7644 §3.14 versions).
  * Pure: the caller gives the document, the identifiers and the timestamps.
  */
-import { RESOURCE_TYPES, type ResourceTypeName } from './schemas.ts';
+import { RESOURCE_TYPES, resourceTypeName, type ResourceTypeName, type ResourceTypeRef } from './schemas.ts';
 
 /** What a resource is made from, whatever the storage. */
 export interface ResourceState {
@@ -33,20 +33,21 @@ export function locationBase(baseUrl: string, resourceType: ResourceTypeName): s
 
 /** The full SCIM representation: `schemas` first, then `id`, the attributes, and `meta`. */
 export function renderResource(
-  resourceType: ResourceTypeName,
+  resourceType: ResourceTypeRef,
   state: ResourceState,
   baseUrl: string,
 ): Record<string, unknown> {
+  const name = resourceTypeName(resourceType);
   const { schemas, ...attributes } = state.document;
   return {
-    schemas: Array.isArray(schemas) && schemas.length > 0 ? schemas : [RESOURCE_TYPES[resourceType].schema],
+    schemas: Array.isArray(schemas) && schemas.length > 0 ? schemas : [RESOURCE_TYPES[name].schema],
     id: state.id,
     ...attributes,
     meta: {
-      resourceType,
+      resourceType: name,
       created: state.created,
       lastModified: state.lastModified,
-      location: locationOf(baseUrl, resourceType, state.id),
+      location: locationOf(baseUrl, name, state.id),
       version: etagOf(state.version),
     },
   };

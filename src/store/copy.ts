@@ -27,10 +27,10 @@ interface TableSpec {
  * it behind.
  */
 export const COPIED_TABLES: readonly TableSpec[] = [
-  { name: 'users', key: ['id'], json: ['scim_data'] },
+  { name: 'users', key: ['id'], json: ['scim_data', 'scim_fold'] },
   { name: 'scim_users', key: ['scim_id'] },
   { name: 'user_emails', key: ['user_id', 'position'] },
-  { name: 'groups', key: ['id'], json: ['scim_data'] },
+  { name: 'groups', key: ['id'], json: ['scim_data', 'scim_fold'] },
   { name: 'scim_groups', key: ['scim_id'] },
   { name: 'memberships', key: ['group_id', 'user_id'] },
   { name: 'tokens', key: ['id'] },
@@ -41,6 +41,8 @@ export const COPIED_TABLES: readonly TableSpec[] = [
   { name: 'saml_requests', key: ['id'] },
   { name: 'saml_assertions', key: ['id'] },
   { name: 'saml_sign_in_attempts', key: ['login_key'] },
+  { name: 'scim_schemas', key: ['urn_key'] },
+  { name: 'scim_unique_values', key: ['resource_type', 'attribute', 'value_hash'] },
 ];
 
 // Rows per page: small enough for SQLite's bound-parameter limit with every column bound.

@@ -9,6 +9,14 @@
  * `not` and `ne` keep the meaning the in-memory evaluator gives them (scim/filter/evaluate.ts):
  * true where the attribute is absent.
  *
+ * Case: a caseExact=false text attribute is compared through its case key (text.ts caseKey),
+ * computed in code and stored beside the value (users.login_key, groups.name_key,
+ * user_emails.value_key …, and `scim_fold`, the document with such texts folded, from which
+ * every JSON attribute is read); the filter's value is folded the same way. Never the
+ * databases' lower(), which SQLite applies to ASCII only: both databases give the same answers
+ * for all of Unicode. Attributes of declared extensions live in scim_fold like the enterprise
+ * extension's, without an index of their own: a filter on one reads every row's JSON.
+ *
  * Any filter the parser accepts compiles to SQL both databases run, however many terms it
  * chains: `or`/`and` chains become balanced trees (SQLite refuses expressions nested more than
  * 1000 deep, and reads a flat `a OR b OR …` as one level per term), `eq` on one attribute
@@ -18,13 +26,16 @@ import { sql, type OperationNode, type RawBuilder, type RawNode, type SqlBool, t
 import type { AttributePath, CompareOperator, Filter, FilterValue } from '../scim/filter/ast.ts';
 import { comparisonProblem, logicalOperands, normaliseDateTime } from '../scim/filter/evaluate.ts';
 import { ScimError, type ScimType } from '../scim/errors.ts';
+import { comparesByCaseKey } from '../scim/keys.ts';
 import {
   findAttribute,
   resolveAttribute,
+  resourceTypeName,
   schemasOf,
   type AttributeDefinition,
-  type ResourceTypeName,
+  type ResourceTypeRef,
 } from '../scim/schemas.ts';
+import { caseKey } from '../text.ts';
 import type { DialectAdapter } from './dialect.ts';
 
 type Expression = RawBuilder<unknown>;
@@ -38,6 +49,12 @@ interface Column {
   readonly storage: 'text' | 'integer';
   /** Why the value cannot be filtered or sorted on, when it cannot. */
   readonly unavailable?: string;
+  /**
+   * The stored case key of the value (text.ts caseKey), for caseExact=false text: what `eq`,
+   * `co`, ordering and sorting compare. For JSON attributes, read from scim_fold, the
+   * expression itself holds the key.
+   */
+  readonly caseKey?: Expression;
   /**
    * For a value computed from an indexed column (meta.location from the id): `eq` compares
    * `column` with `key(value)` instead, so that the index serves it; no resource matches a
@@ -181,7 +198,7 @@ class Compiler {
   private aliases = 0;
 
   constructor(
-    readonly resourceType: ResourceTypeName,
+    readonly resourceType: ResourceTypeRef,
     readonly dialect: DialectAdapter,
     /** The resources' URL without the id: meta.location is this followed by the id. */
     readonly locationBase: string,
@@ -208,19 +225,30 @@ class Compiler {
 
   // ---- resolution
 
+  /** The resource type's name, for messages and meta.resourceType. */
+  get typeName(): string {
+    return resourceTypeName(this.resourceType);
+  }
+
   /** The top-level scope of this resource type. */
   root(): Scope {
-    return this.resourceType === 'User' ? userScope(this) : groupScope(this);
+    return this.typeName === 'User' ? userScope(this) : groupScope(this);
+  }
+
+  /** The case key column of a caseExact=false text scalar; every such column has one (see the file comment). */
+  keyOf(scalar: Scalar): Expression {
+    if (scalar.caseKey === undefined) throw new Error(`filter-sql: '${scalar.name}' compares regardless of case but has no case key column`);
+    return scalar.caseKey;
   }
 
   /** Resolves a top-level attribute to its ResolvedAttribute, or fails naming it. */
   resolve(name: string, schema: string | undefined): { schema: string; extension: boolean; attribute: AttributeDefinition } {
     const written = schema === undefined ? name : `${schema}:${name}`;
     if (schema !== undefined && !schemasOf(this.resourceType).some((s) => s.id.toLowerCase() === schema.toLowerCase())) {
-      this.fail(`unknown schema '${schema}' in '${written}' for ${this.resourceType} resources`);
+      this.fail(`unknown schema '${schema}' in '${written}' for ${this.typeName} resources`);
     }
     const resolved = resolveAttribute(this.resourceType, { ...(schema !== undefined ? { schema } : {}), attribute: name });
-    if (!resolved) this.fail(`unknown attribute '${written}' for ${this.resourceType} resources`);
+    if (!resolved) this.fail(`unknown attribute '${written}' for ${this.typeName} resources`);
     return resolved;
   }
 
@@ -331,9 +359,11 @@ class Compiler {
       const keys = values.map((value) => key(value)).filter((value) => value !== undefined);
       return keys.length === 0 ? FALSE : equalsAny(column, keys.map((value) => sql.val(value)));
     }
-    // lower() on both sides, written `lower(col) = lower(?)` / `lower(col) IN (lower(?), …)`
-    // so that the lower(…) indexes (users.login, groups.name, user_emails.value) apply.
-    if (!scalar.definition.caseExact) return equalsAny(sql`lower(${scalar.expression})`, values.map((value) => sql`lower(${value})`));
+    // Case keys on both sides, `key = ?` / `key IN (?, …)`, so that the key indexes
+    // (users_login_key, groups_name_key, user_emails_value_key) serve the common lookups.
+    if (comparesByCaseKey(scalar.definition)) {
+      return equalsAny(this.keyOf(scalar), [...new Set(values.map(caseKey))].map((value) => sql.val(value)));
+    }
     return equalsAny(scalar.expression, values.map((value) => sql.val(value)));
   }
 
@@ -426,13 +456,16 @@ class Compiler {
   private textTest(scalar: Scalar, op: CompareOperator, value: string): Condition {
     const e = scalar.expression;
     if (op === 'eq') return this.textEquals(scalar, [value]);
-    if (!scalar.definition.caseExact) {
-      // lower() on both sides: RFC 7643 §2.2 caseExact=false.
+    if (comparesByCaseKey(scalar.definition)) {
+      // RFC 7643 §2.2 caseExact=false: case keys on both sides. Keys hold no ASCII capitals,
+      // so SQLite's ASCII-blind LIKE and PostgreSQL's exact one agree.
+      const key = this.keyOf(scalar);
+      const folded = caseKey(value);
       if (op === 'co' || op === 'sw' || op === 'ew') {
-        const pattern = `${op === 'sw' ? '' : '%'}${escapeLike(value)}${op === 'ew' ? '' : '%'}`;
-        return sql<SqlBool>`lower(${e}) LIKE lower(${pattern}) ESCAPE '\\'`;
+        const pattern = `${op === 'sw' ? '' : '%'}${escapeLike(folded)}${op === 'ew' ? '' : '%'}`;
+        return sql<SqlBool>`${key} LIKE ${pattern} ESCAPE '\\'`;
       }
-      return sql<SqlBool>`${this.dialect.binaryOrder(sql`lower(${e})`)} ${sql.raw(ORDER_SQL[op])} lower(${value})`;
+      return sql<SqlBool>`${this.dialect.binaryOrder(key)} ${sql.raw(ORDER_SQL[op])} ${folded}`;
     }
     // Case-exact: SQLite's LIKE ignores ASCII case, so use position and substring tests.
     switch (op) {
@@ -459,7 +492,7 @@ class Compiler {
 
   /** The ORDER BY expression for a scalar: case-insensitive strings fold case (RFC 7644 §3.4.2.3). */
   sortExpression(scalar: Scalar): Expression {
-    if (isStringType(scalar.definition) && !scalar.definition.caseExact) return this.dialect.binaryOrder(sql`lower(${scalar.expression})`);
+    if (comparesByCaseKey(scalar.definition)) return this.dialect.binaryOrder(this.keyOf(scalar));
     if (scalar.definition.type === 'integer' || scalar.definition.type === 'decimal') return sql`CAST(${scalar.expression} AS NUMERIC)`;
     if (isStringType(scalar.definition)) return this.dialect.binaryOrder(scalar.expression);
     return scalar.expression;
@@ -472,8 +505,19 @@ function scalarOf(name: string, definition: AttributeDefinition, column: Column)
   return { kind: 'scalar', name, definition, ...column };
 }
 
-function textColumn(expression: Expression, nullable: boolean): Column {
-  return { expression, nullable, storage: 'text' };
+/** A text column; `caseKey` is its stored case key, for attributes compared regardless of case. */
+function textColumn(expression: Expression, nullable: boolean, caseKey?: Expression): Column {
+  return caseKey === undefined ? { expression, nullable, storage: 'text' } : { expression, nullable, storage: 'text', caseKey };
+}
+
+/** A JSON value read from scim_fold: the expression is its own case key (scim/keys.ts foldDocument). */
+function foldedColumn(expression: Expression): Column {
+  return textColumn(expression, true, expression);
+}
+
+/** A constant's column: the key is computed here. */
+function literalColumn(value: string): Column {
+  return textColumn(sql.lit(value), false, sql.lit(caseKey(value)));
 }
 
 /** A scope over sub-attributes whose columns `columns` gives, keyed by canonical sub-attribute name. */
@@ -516,12 +560,10 @@ function jsonTarget(
   const { dialect } = compiler;
   if (definition.multiValued) return jsonCollection(compiler, document, path, definition, name);
   if (definition.type === 'complex') {
-    const scope = subAttributeScope(compiler, definition, name, (sub) =>
-      textColumn(dialect.jsonText(document, [...path, sub.name]), true),
-    );
+    const scope = subAttributeScope(compiler, definition, name, (sub) => foldedColumn(dialect.jsonText(document, [...path, sub.name])));
     return { kind: 'complex', name, definition, scope };
   }
-  return scalarOf(name, definition, textColumn(dialect.jsonText(document, path), true));
+  return scalarOf(name, definition, foldedColumn(dialect.jsonText(document, path)));
 }
 
 function jsonCollection(
@@ -534,10 +576,10 @@ function jsonCollection(
   const { dialect } = compiler;
   const elementScope = (alias: string): Scope =>
     definition.subAttributes
-      ? subAttributeScope(compiler, definition, name, (sub) => textColumn(dialect.jsonElementText(alias, [sub.name]), true))
+      ? subAttributeScope(compiler, definition, name, (sub) => foldedColumn(dialect.jsonElementText(alias, [sub.name])))
       : {
           // A multi-valued simple attribute: its elements are the values themselves.
-          attribute: () => scalarOf(name, { ...definition, multiValued: false }, textColumn(dialect.jsonElementText(alias, []), true)),
+          attribute: () => scalarOf(name, { ...definition, multiValued: false }, foldedColumn(dialect.jsonElementText(alias, []))),
         };
   const elements = (alias: string): Expression => dialect.jsonArrayElements(document, path, alias);
   return {
@@ -608,9 +650,9 @@ function emailsCollection(compiler: Compiler, definition: AttributeDefinition): 
       from: sql`user_emails AS ${sql.id(e)}`,
       owner: ref('user_id'),
       columns: {
-        value: textColumn(ref('value'), true),
-        type: textColumn(ref('type'), true),
-        display: textColumn(ref('display'), true),
+        value: textColumn(ref('value'), true, ref('value_key')),
+        type: textColumn(ref('type'), true, ref('type_key')),
+        display: textColumn(ref('display'), true, ref('display_key')),
         primary: { expression: ref('is_primary'), nullable: false, storage: 'integer' },
       },
       order: sql`${ref('is_primary')} DESC, ${ref('position')}`,
@@ -629,8 +671,8 @@ function userGroupsCollection(compiler: Compiler, definition: AttributeDefinitio
       owner: sql.ref(`${m}.user_id`),
       columns: {
         value: textColumn(sql.ref(`${sg}.scim_id`), false),
-        display: textColumn(sql.ref(`${g}.name`), false),
-        type: textColumn(sql.lit('direct'), false),
+        display: textColumn(sql.ref(`${g}.name`), false, sql.ref(`${g}.name_key`)),
+        type: literalColumn('direct'),
       },
     };
   });
@@ -647,8 +689,12 @@ function membersCollection(compiler: Compiler, definition: AttributeDefinition):
       owner: sql.ref(`${m}.group_id`),
       columns: {
         value: textColumn(sql.ref(`${su}.scim_id`), false),
-        display: textColumn(sql`coalesce(${sql.ref(`${mu}.display_name`)}, ${sql.ref(`${mu}.login`)})`, false),
-        type: textColumn(sql.lit('User'), false),
+        display: textColumn(
+          sql`coalesce(${sql.ref(`${mu}.display_name`)}, ${sql.ref(`${mu}.login`)})`,
+          false,
+          sql`coalesce(${sql.ref(`${mu}.display_name_key`)}, ${sql.ref(`${mu}.login_key`)})`,
+        ),
+        type: literalColumn('User'),
       },
     };
   });
@@ -667,7 +713,7 @@ function commonTarget(compiler: Compiler, definition: AttributeDefinition, table
       const columns: Record<string, Column> = {
         created: textColumn(column('created_at'), false),
         lastModified: textColumn(column('updated_at'), false),
-        resourceType: textColumn(sql.lit(compiler.resourceType), false),
+        resourceType: textColumn(sql.lit(compiler.typeName), false),
         // Rendered as base + encodeURIComponent(id) (scim/resources.ts); SCIM ids are UUIDs
         // (ids.ts), which encoding leaves as they are. `eq` becomes `id = …` on the id's index.
         location: {
@@ -690,7 +736,8 @@ function commonTarget(compiler: Compiler, definition: AttributeDefinition, table
 }
 
 function userScope(compiler: Compiler): Scope {
-  const document = sql.ref('u.scim_data');
+  // JSON attributes are read from the folded document (see the file comment).
+  const document = sql.ref('u.scim_fold');
   return {
     attribute(name, schema) {
       const resolved = compiler.resolve(name, schema);
@@ -701,7 +748,7 @@ function userScope(compiler: Compiler): Scope {
       }
       switch (definition.name) {
         case 'userName':
-          return scalarOf('userName', definition, textColumn(sql.ref('u.login'), false));
+          return scalarOf('userName', definition, textColumn(sql.ref('u.login'), false, sql.ref('u.login_key')));
         case 'active':
           return scalarOf('active', definition, { expression: sql.ref('u.active'), nullable: false, storage: 'integer' });
         case 'password':
@@ -719,7 +766,7 @@ function userScope(compiler: Compiler): Scope {
 }
 
 function groupScope(compiler: Compiler): Scope {
-  const document = sql.ref('g.scim_data');
+  const document = sql.ref('g.scim_fold');
   return {
     attribute(name, schema) {
       const resolved = compiler.resolve(name, schema);
@@ -730,7 +777,7 @@ function groupScope(compiler: Compiler): Scope {
       }
       switch (definition.name) {
         case 'displayName':
-          return scalarOf('displayName', definition, textColumn(sql.ref('g.name'), false));
+          return scalarOf('displayName', definition, textColumn(sql.ref('g.name'), false, sql.ref('g.name_key')));
         case 'members':
           return membersCollection(compiler, definition);
         default:
@@ -756,7 +803,7 @@ export interface CompileOptions {
  */
 export function compileFilter(
   filter: Filter,
-  resourceType: ResourceTypeName,
+  resourceType: ResourceTypeRef,
   dialect: DialectAdapter,
   options: CompileOptions,
 ): RawBuilder<SqlBool> {
@@ -777,7 +824,7 @@ export function compileFilter(
  */
 export function compileSortKey(
   path: AttributePath,
-  resourceType: ResourceTypeName,
+  resourceType: ResourceTypeRef,
   dialect: DialectAdapter,
   options: CompileOptions,
 ): RawBuilder<unknown> {

@@ -4,6 +4,7 @@ import type { DialectAdapter } from './dialect.ts';
 import type { Executor } from './executor.ts';
 import type { Database, GroupsTable } from './tables.ts';
 import { containsPattern, orderScimList, withRowLock, type ListQuery, type RowLock } from './users.ts';
+import { caseKey } from '../text.ts';
 
 /** A group row as the domain sees it. `scimId` is null for local groups. */
 export interface StoredGroup {
@@ -22,6 +23,23 @@ export interface GroupWrite {
   readonly name: string;
   readonly externalId: string | null;
   readonly data: Record<string, unknown>;
+  /** `data` folded for filtering (scim/keys.ts foldDocument), kept in step with it. */
+  readonly fold: Record<string, unknown>;
+}
+
+/** A group that shares its name key with another group (migration 011 kept them all). */
+export interface NameConflict {
+  readonly id: string;
+  readonly name: string;
+  readonly key: string;
+  /** 0 for the group that keeps the name, n > 0 for the others. */
+  readonly conflict: number;
+  readonly managed: boolean;
+}
+
+/** See users.ts conflictAfter: the mark is kept while the name keeps its key. */
+function conflictAfter(name: string) {
+  return sql<number>`CASE WHEN name_key = ${caseKey(name)} THEN name_conflict ELSE 0 END`;
 }
 
 /** Filters of the admin API's group list. */
@@ -45,7 +63,7 @@ const GROUP_COLUMNS = [
   'g.version',
 ] as const;
 
-type GroupRow = GroupsTable & { scim_id: string | null };
+type GroupRow = Omit<GroupsTable, 'name_key' | 'name_conflict' | 'scim_fold'> & { scim_id: string | null };
 
 /** Query factory for groups. */
 export function createGroupQueries(dialect: DialectAdapter) {
@@ -83,12 +101,35 @@ export function createGroupQueries(dialect: DialectAdapter) {
       return row ? toGroup(row) : undefined;
     },
 
-    /** The group whose name equals `name` regardless of case (indexed). */
+    /**
+     * The group whose name equals `name` regardless of case (text.ts caseKey, on the
+     * groups_name_key index); where migration 011 left several, the one spelt exactly so wins.
+     */
     async findByName(db: Executor, name: string): Promise<StoredGroup | undefined> {
       const row = await selectGroups(db)
-        .where(sql<string>`lower(g.name)`, '=', sql<string>`lower(${name})`)
+        .where('g.name_key', '=', caseKey(name))
+        .orderBy(sql`CASE WHEN g.name = ${name} THEN 0 ELSE 1 END`)
+        .orderBy('g.name_conflict')
+        .limit(1)
         .executeTakeFirst();
       return row ? toGroup(row) : undefined;
+    },
+
+    /** Groups that share a name key with another group (see migration 011), by key. */
+    async nameConflicts(db: Executor): Promise<NameConflict[]> {
+      const rows = await db
+        .selectFrom('groups as g')
+        .leftJoin('scim_groups as sg', 'sg.group_id', 'g.id')
+        .select(['g.id', 'g.name', 'g.name_key', 'g.name_conflict', 'sg.scim_id'])
+        .where('g.name_key', 'in', (eb) => eb.selectFrom('groups').select('name_key').where('name_conflict', '>', 0))
+        .orderBy('g.name_key')
+        .orderBy('g.name_conflict')
+        .execute();
+      const counts = new Map<string, number>();
+      for (const row of rows) counts.set(row.name_key, (counts.get(row.name_key) ?? 0) + 1);
+      return rows
+        .filter((row) => (counts.get(row.name_key) ?? 0) > 1)
+        .map((row) => ({ id: row.id, name: row.name, key: row.name_key, conflict: row.name_conflict, managed: row.scim_id !== null }));
     },
 
     /** The group with this internal id, linked or not. */
@@ -101,7 +142,18 @@ export function createGroupQueries(dialect: DialectAdapter) {
     async insertLocal(db: Executor, id: string, name: string, description: string | null, now: string): Promise<void> {
       await db
         .insertInto('groups')
-        .values({ id, name, description, external_id: null, scim_data: dialect.toJsonParameter({}), created_at: now, updated_at: now, version: 1 })
+        .values({
+          id,
+          name,
+          name_key: caseKey(name),
+          description,
+          external_id: null,
+          scim_data: dialect.toJsonParameter({}),
+          scim_fold: dialect.toJsonParameter({}),
+          created_at: now,
+          updated_at: now,
+          version: 1,
+        })
         .execute();
     },
 
@@ -109,14 +161,14 @@ export function createGroupQueries(dialect: DialectAdapter) {
     async updateLocal(db: Executor, id: string, name: string, description: string | null, now: string): Promise<void> {
       await db
         .updateTable('groups')
-        .set({ name, description, updated_at: now, version: sql<number>`version + 1` })
+        .set({ name, name_key: caseKey(name), name_conflict: conflictAfter(name), description, updated_at: now, version: sql<number>`version + 1` })
         .where('id', '=', id)
         .execute();
     },
 
-    /** A page of all groups, linked or not, ordered by name (the lower(name) index). */
+    /** A page of all groups, linked or not, ordered by name regardless of case (the groups_name_key index). */
     async listAll(db: Executor, filter: GroupFilter, offset: number, limit: number): Promise<StoredGroup[]> {
-      const rows = await filterGroups(selectGroups(db), filter).orderBy(sql`lower(g.name)`).orderBy('g.id').limit(limit).offset(offset).execute();
+      const rows = await filterGroups(selectGroups(db), filter).orderBy('g.name_key').orderBy('g.id').limit(limit).offset(offset).execute();
       return rows.map(toGroup);
     },
 
@@ -142,9 +194,11 @@ export function createGroupQueries(dialect: DialectAdapter) {
         .values({
           id,
           name: write.name,
+          name_key: caseKey(write.name),
           description: null,
           external_id: write.externalId,
           scim_data: dialect.toJsonParameter(write.data),
+          scim_fold: dialect.toJsonParameter(write.fold),
           created_at: now,
           updated_at: now,
           version: 1,
@@ -158,8 +212,11 @@ export function createGroupQueries(dialect: DialectAdapter) {
         .updateTable('groups')
         .set({
           name: write.name,
+          name_key: caseKey(write.name),
+          name_conflict: conflictAfter(write.name),
           external_id: write.externalId,
           scim_data: dialect.toJsonParameter(write.data),
+          scim_fold: dialect.toJsonParameter(write.fold),
           updated_at: now,
           version: sql<number>`version + 1`,
         })
@@ -216,7 +273,7 @@ type GroupSelect = SelectQueryBuilder<Database & { g: Database['groups']; sg: Da
 function filterGroups<Q extends GroupSelect>(builder: Q, filter: GroupFilter): Q {
   let query: GroupSelect = builder;
   if (filter.q !== undefined && filter.q !== '') {
-    query = query.where(sql<SqlBool>`lower(g.name) LIKE lower(${containsPattern(filter.q)}) ESCAPE '\\'`);
+    query = query.where(sql<SqlBool>`g.name_key LIKE ${containsPattern(caseKey(filter.q))} ESCAPE '\\'`);
   }
   if (filter.managed !== undefined) query = query.where('sg.scim_id', filter.managed ? 'is not' : 'is', null);
   if (filter.userId !== undefined) {

@@ -7,6 +7,7 @@ import * as accounts from './migrations/002-accounts-and-sessions.ts';
 import * as signInAttempts from './migrations/003-saml-sign-in-attempts.ts';
 import * as managedMode from './migrations/004-managed-mode.ts';
 import * as samlBindingAndAuditBudget from './migrations/005-saml-binding-and-audit-budget.ts';
+import * as caseKeysAndCustomSchemas from './migrations/011-case-keys-and-custom-schemas.ts';
 
 const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) => Promise<void>> = {
   '001-initial': initial.up,
@@ -14,6 +15,7 @@ const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) 
   '003-saml-sign-in-attempts': signInAttempts.up,
   '004-managed-mode': managedMode.up,
   '005-saml-binding-and-audit-budget': samlBindingAndAuditBudget.up,
+  '011-case-keys-and-custom-schemas': caseKeysAndCustomSchemas.up,
 };
 
 /**

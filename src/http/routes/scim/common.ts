@@ -8,7 +8,7 @@ import { parseNameList, parsePaging, parseSortOrder, type RawListParameters } fr
 import { isRequested, project } from '../../../scim/projection.ts';
 import { etagOf, ifMatchAllows, locationOf, renderResource, type ResourceState } from '../../../scim/resources.ts';
 import type { JsonObject } from '../../../scim/json.ts';
-import type { ResourceTypeName } from '../../../scim/schemas.ts';
+import type { ResourceTypeName, ResourceTypeRef } from '../../../scim/schemas.ts';
 import type { VersionCheck } from '../../../directory/users.ts';
 import { SCIM_CONTENT_TYPE } from '../../errors.ts';
 
@@ -69,12 +69,12 @@ export function parseListRequest(raw: RawListParameters): ListRequest {
 }
 
 /** Whether the response will show an attribute: decides if memberships must be read at all. */
-export function shows(resourceType: ResourceTypeName, attribute: string, projection: Projection): boolean {
+export function shows(resourceType: ResourceTypeRef, attribute: string, projection: Projection): boolean {
   return isRequested(resourceType, { attribute }, projection);
 }
 
 /** The resource as the client asked to see it. */
-export function present(resourceType: ResourceTypeName, state: ResourceState, baseUrl: string, projection: Projection): JsonObject {
+export function present(resourceType: ResourceTypeRef, state: ResourceState, baseUrl: string, projection: Projection): JsonObject {
   return project(resourceType, renderResource(resourceType, state, baseUrl) as JsonObject, projection);
 }
 

@@ -8,9 +8,10 @@ import type { JsonObject } from '../../../scim/json.ts';
 import { listResponse, parseSearchRequest, type RawListParameters } from '../../../scim/list.ts';
 import { applyPatch, parsePatchRequest, splitGroupMemberOperations, type MemberChange as PatchMemberChange } from '../../../scim/patch.ts';
 import { etagOf, ifNoneMatchHits, locationBase, type ResourceState } from '../../../scim/resources.ts';
-import { normaliseResource } from '../../../scim/validate.ts';
+import { keepImmutable, normaliseResource } from '../../../scim/validate.ts';
 import type { GroupDirectory, MemberChange, ScimGroup } from '../../../directory/groups.ts';
 import type { Document } from '../../../directory/users.ts';
+import type { ScimSchemas } from '../../../directory/scim-schemas.ts';
 import { SCIM_CONTENT_TYPE } from '../../errors.ts';
 import { checkId, parseListRequest, parseProjection, present, requireBody, sendResource, shows, versionCheck, type ListRequest, type Projection } from './common.ts';
 
@@ -54,9 +55,12 @@ function toDirectoryChange(change: PatchMemberChange): MemberChange {
   }
 }
 
-/** Registers the /Groups routes. */
-export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, baseUrl: string): void {
+/** Registers the /Groups routes; each request reads the schemas in force once (see userRoutes). */
+export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, baseUrl: string, schemas: ScimSchemas): void {
+  const groupType = async () => (await schemas.current()).Group;
+
   async function list(request: ListRequest) {
+    const type = await groupType();
     const result = await groups.list({
       ...(request.filter ? { filter: request.filter } : {}),
       ...(request.sortBy ? { sortBy: request.sortBy } : {}),
@@ -64,9 +68,9 @@ export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, baseUr
       descending: request.descending,
       offset: request.startIndex - 1,
       limit: request.count,
-      withMembers: shows('Group', 'members', request.projection),
+      withMembers: shows(type, 'members', request.projection),
     });
-    const resources = result.groups.map((group) => present('Group', stateOf(group), baseUrl, request.projection));
+    const resources = result.groups.map((group) => present(type, stateOf(group), baseUrl, request.projection));
     return listResponse(resources, result.total, request.startIndex);
   }
 
@@ -85,59 +89,68 @@ export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, baseUr
   });
 
   app.post<{ Querystring: RawListParameters }>('/Groups', async (request, reply) => {
-    const { document, memberIds } = splitMembers(normaliseResource('Group', requireBody(request.body), 'create'));
-    const group = await groups.create(document, memberIds, request.actor);
+    const type = await groupType();
+    const unknown: string[] = [];
+    const { document, memberIds } = splitMembers(normaliseResource(type, requireBody(request.body), 'create', { unknown }));
+    const group = await groups.create(document, memberIds, request.actor, { ignoredAttributes: unknown });
     const projection = parseProjection(request.query);
-    return sendResource(reply, 201, 'Group', stateOf(group), present('Group', stateOf(group), baseUrl, projection), baseUrl);
+    return sendResource(reply, 201, 'Group', stateOf(group), present(type, stateOf(group), baseUrl, projection), baseUrl);
   });
 
   app.get<{ Params: { id: string }; Querystring: RawListParameters }>('/Groups/:id', async (request, reply) => {
     checkId(request.params.id, 'Group');
+    const type = await groupType();
     const projection = parseProjection(request.query);
-    const group = await groups.get(request.params.id, shows('Group', 'members', projection));
+    const group = await groups.get(request.params.id, shows(type, 'members', projection));
     const ifNoneMatch = request.headers['if-none-match'];
     if (typeof ifNoneMatch === 'string' && ifNoneMatchHits(ifNoneMatch, group.group.version)) {
       return reply.code(304).header('ETag', etagOf(group.group.version)).send();
     }
-    return sendResource(reply, 200, 'Group', stateOf(group), present('Group', stateOf(group), baseUrl, projection), baseUrl);
+    return sendResource(reply, 200, 'Group', stateOf(group), present(type, stateOf(group), baseUrl, projection), baseUrl);
   });
 
   app.put<{ Params: { id: string }; Querystring: RawListParameters }>('/Groups/:id', async (request, reply) => {
     checkId(request.params.id, 'Group');
-    const { document, memberIds } = splitMembers(normaliseResource('Group', requireBody(request.body), 'replace'));
+    const type = await groupType();
+    const unknown: string[] = [];
+    const { document, memberIds } = splitMembers(normaliseResource(type, requireBody(request.body), 'replace', { unknown }));
     const updated = await groups.update(
       request.params.id,
-      () => ({ document, memberChanges: [{ kind: 'replace', ids: memberIds }] }),
+      (current) => ({ document: keepImmutable(type, current as JsonObject, document as JsonObject), memberChanges: [{ kind: 'replace', ids: memberIds }] }),
       versionCheck(request),
       request.actor,
+      { ignoredAttributes: unknown },
     );
     const projection = parseProjection(request.query);
-    const group = await groups.get(updated.scimId, shows('Group', 'members', projection));
-    return sendResource(reply, 200, 'Group', stateOf(group), present('Group', stateOf(group), baseUrl, projection), baseUrl);
+    const group = await groups.get(updated.scimId, shows(type, 'members', projection));
+    return sendResource(reply, 200, 'Group', stateOf(group), present(type, stateOf(group), baseUrl, projection), baseUrl);
   });
 
   // PATCH answers 204 unless the client asks for attributes (RFC 7644 §3.5.2 allows both);
   // a 200 with every member of a 100k-member group would be an expensive surprise.
   app.patch<{ Params: { id: string }; Querystring: RawListParameters }>('/Groups/:id', async (request, reply) => {
     checkId(request.params.id, 'Group');
+    const type = await groupType();
     const operations = parsePatchRequest(requireBody(request.body));
     const { memberChanges, otherOperations } = splitGroupMemberOperations(operations);
     const changes = memberChanges.map(toDirectoryChange);
+    const unknown: string[] = [];
     const group = await groups.update(
       request.params.id,
       (current) => ({
-        document: otherOperations.length > 0 ? applyPatch('Group', current as JsonObject, otherOperations, { id: request.params.id }) : current,
+        document: otherOperations.length > 0 ? applyPatch(type, current as JsonObject, otherOperations, { id: request.params.id, unknown }) : current,
         memberChanges: changes,
       }),
       versionCheck(request),
       request.actor,
+      { ignoredAttributes: unknown },
     );
     const projection = parseProjection(request.query);
     if (projection.attributes === undefined && projection.excludedAttributes === undefined) {
       return reply.code(204).header('ETag', etagOf(group.group.version)).send();
     }
     const shown = await answer(group, projection);
-    return sendResource(reply, 200, 'Group', stateOf(shown), present('Group', stateOf(shown), baseUrl, projection), baseUrl);
+    return sendResource(reply, 200, 'Group', stateOf(shown), present(type, stateOf(shown), baseUrl, projection), baseUrl);
   });
 
   app.delete<{ Params: { id: string } }>('/Groups/:id', async (request, reply) => {

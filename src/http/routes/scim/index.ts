@@ -27,9 +27,9 @@ export async function scimEndpoint(app: FastifyInstance, options: { services: Se
     if (!(await services.provisioning.isScimEnabled())) throw new ScimError(403, undefined, NOT_ENABLED);
   });
 
-  discoveryRoutes(app, baseUrl);
-  userRoutes(app, services.users, baseUrl);
-  groupRoutes(app, services.groups, baseUrl);
+  discoveryRoutes(app, baseUrl, services.scimSchemas);
+  userRoutes(app, services.users, baseUrl, services.scimSchemas);
+  groupRoutes(app, services.groups, baseUrl, services.scimSchemas);
 
   // Optional parts of RFC 7644 that Roster does not implement yet; ServiceProviderConfig says so.
   const notImplemented = (feature: string) => async () => {

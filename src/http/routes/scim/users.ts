@@ -3,10 +3,11 @@ import type { FastifyInstance } from 'fastify';
 import type { RawListParameters } from '../../../scim/list.ts';
 import { listResponse, parseSearchRequest } from '../../../scim/list.ts';
 import { ifNoneMatchHits, etagOf, locationBase } from '../../../scim/resources.ts';
-import { normaliseResource } from '../../../scim/validate.ts';
+import { keepImmutable, normaliseResource } from '../../../scim/validate.ts';
 import { applyPatch, parsePatchRequest } from '../../../scim/patch.ts';
 import type { JsonObject } from '../../../scim/json.ts';
 import type { ScimUser, UserDirectory } from '../../../directory/users.ts';
+import type { ScimSchemas } from '../../../directory/scim-schemas.ts';
 import type { ResourceState } from '../../../scim/resources.ts';
 import { checkId, parseListRequest, parseProjection, present, requireBody, sendResource, shows, versionCheck, type ListRequest } from './common.ts';
 import { SCIM_CONTENT_TYPE } from '../../errors.ts';
@@ -21,9 +22,15 @@ function stateOf(user: ScimUser): ResourceState {
   };
 }
 
-/** Registers the /Users routes. */
-export function userRoutes(app: FastifyInstance, users: UserDirectory, baseUrl: string): void {
+/**
+ * Registers the /Users routes. Each request reads the schemas in force (declared extensions
+ * included) once, for reading the body and for the response.
+ */
+export function userRoutes(app: FastifyInstance, users: UserDirectory, baseUrl: string, schemas: ScimSchemas): void {
+  const userType = async () => (await schemas.current()).User;
+
   async function list(request: ListRequest) {
+    const type = await userType();
     const result = await users.list({
       ...(request.filter ? { filter: request.filter } : {}),
       ...(request.sortBy ? { sortBy: request.sortBy } : {}),
@@ -31,9 +38,9 @@ export function userRoutes(app: FastifyInstance, users: UserDirectory, baseUrl: 
       descending: request.descending,
       offset: request.startIndex - 1,
       limit: request.count,
-      withGroups: shows('User', 'groups', request.projection),
+      withGroups: shows(type, 'groups', request.projection),
     });
-    const resources = result.users.map((user) => present('User', stateOf(user), baseUrl, request.projection));
+    const resources = result.users.map((user) => present(type, stateOf(user), baseUrl, request.projection));
     return listResponse(resources, result.total, request.startIndex);
   }
 
@@ -46,42 +53,56 @@ export function userRoutes(app: FastifyInstance, users: UserDirectory, baseUrl: 
   });
 
   app.post<{ Querystring: RawListParameters }>('/Users', async (request, reply) => {
-    const document = normaliseResource('User', requireBody(request.body), 'create');
-    const user = await users.create(document, request.actor);
+    const type = await userType();
+    const unknown: string[] = [];
+    const document = normaliseResource(type, requireBody(request.body), 'create', { unknown });
+    const user = await users.create(document, request.actor, { ignoredAttributes: unknown });
     const projection = parseProjection(request.query);
-    return sendResource(reply, 201, 'User', stateOf(user), present('User', stateOf(user), baseUrl, projection), baseUrl);
+    return sendResource(reply, 201, 'User', stateOf(user), present(type, stateOf(user), baseUrl, projection), baseUrl);
   });
 
   app.get<{ Params: { id: string }; Querystring: RawListParameters }>('/Users/:id', async (request, reply) => {
     checkId(request.params.id, 'User');
+    const type = await userType();
     const projection = parseProjection(request.query);
-    const user = await users.get(request.params.id, shows('User', 'groups', projection));
+    const user = await users.get(request.params.id, shows(type, 'groups', projection));
     const ifNoneMatch = request.headers['if-none-match'];
     if (typeof ifNoneMatch === 'string' && ifNoneMatchHits(ifNoneMatch, user.user.version)) {
       return reply.code(304).header('ETag', etagOf(user.user.version)).send();
     }
-    return sendResource(reply, 200, 'User', stateOf(user), present('User', stateOf(user), baseUrl, projection), baseUrl);
+    return sendResource(reply, 200, 'User', stateOf(user), present(type, stateOf(user), baseUrl, projection), baseUrl);
   });
 
   app.put<{ Params: { id: string }; Querystring: RawListParameters }>('/Users/:id', async (request, reply) => {
     checkId(request.params.id, 'User');
-    const document = normaliseResource('User', requireBody(request.body), 'replace');
-    const user = await users.update(request.params.id, () => document, versionCheck(request), request.actor);
+    const type = await userType();
+    const unknown: string[] = [];
+    const document = normaliseResource(type, requireBody(request.body), 'replace', { unknown });
+    const user = await users.update(
+      request.params.id,
+      (current) => keepImmutable(type, current as JsonObject, document),
+      versionCheck(request),
+      request.actor,
+      { ignoredAttributes: unknown },
+    );
     const projection = parseProjection(request.query);
-    return sendResource(reply, 200, 'User', stateOf(user), present('User', stateOf(user), baseUrl, projection), baseUrl);
+    return sendResource(reply, 200, 'User', stateOf(user), present(type, stateOf(user), baseUrl, projection), baseUrl);
   });
 
   app.patch<{ Params: { id: string }; Querystring: RawListParameters }>('/Users/:id', async (request, reply) => {
     checkId(request.params.id, 'User');
+    const type = await userType();
     const operations = parsePatchRequest(requireBody(request.body));
+    const unknown: string[] = [];
     const user = await users.update(
       request.params.id,
-      (current) => applyPatch('User', current as JsonObject, operations, { id: request.params.id }),
+      (current) => applyPatch(type, current as JsonObject, operations, { id: request.params.id, unknown }),
       versionCheck(request),
       request.actor,
+      { ignoredAttributes: unknown },
     );
     const projection = parseProjection(request.query);
-    return sendResource(reply, 200, 'User', stateOf(user), present('User', stateOf(user), baseUrl, projection), baseUrl);
+    return sendResource(reply, 200, 'User', stateOf(user), present(type, stateOf(user), baseUrl, projection), baseUrl);
   });
 
   app.delete<{ Params: { id: string } }>('/Users/:id', async (request, reply) => {
