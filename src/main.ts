@@ -4,6 +4,7 @@
  */
 import { firstStartMessage } from './cli/first-start.ts';
 import type { Config } from './config.ts';
+import { describeCaseConflict } from './directory/case-conflicts.ts';
 import { buildApp } from './http/app.ts';
 import { createServices } from './services.ts';
 import { describeLocation, openStore } from './store/index.ts';
@@ -15,6 +16,9 @@ export async function serve(config: Config): Promise<void> {
   // Of several instances starting on a new database, exactly one creates and prints it.
   const issued = await services.administrators.ensureAdministrator();
   const app = await buildApp({ services, baseUrl: config.baseUrl, logger: { level: config.logLevel }, maxBodySize: config.maxBodySize });
+  // Names that migration 011 found equal regardless of case: said at every start until resolved.
+  const conflicts = await services.caseConflicts.list();
+  for (const conflict of conflicts) app.log.warn({ key: conflict.key, ids: conflict.members.map((member) => member.id) }, `name conflict: ${describeCaseConflict(conflict)}`);
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -47,6 +51,9 @@ export async function serve(config: Config): Promise<void> {
         ? 'SCIM provisioning is enabled.'
         : 'SCIM provisioning is off. Next: `npm run roster -- saml configure …`, then `npm run roster -- scim enable`.',
       'Create a token for your IdP with: npm run roster -- tokens create --name <name>',
+      ...(conflicts.length > 0
+        ? [`Warning: ${conflicts.length} name${conflicts.length === 1 ? ' is' : 's are'} shared by several users or groups regardless of case; see \`npm run roster -- db case-conflicts\`.`]
+        : []),
       // Written to the console, never through the logger, so it does not reach log storage.
       ...(issued ? ['', firstStartMessage(issued.login, issued.password)] : []),
       '',

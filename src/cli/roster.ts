@@ -16,6 +16,7 @@ import { firstStartMessage } from './first-start.ts';
 import { auditCommands } from './audit.ts';
 import { dbCommands } from './db.ts';
 import { samlCommands } from './saml.ts';
+import { schemaCommands } from './schemas.ts';
 import { scimCommands } from './scim.ts';
 import { tokenCommands } from './tokens.ts';
 import { groupCommands, userCommands } from './users.ts';
@@ -54,7 +55,7 @@ export interface CommandGroup {
   readonly commands: Readonly<Record<string, Command>>;
 }
 
-const GROUPS: readonly CommandGroup[] = [tokenCommands, samlCommands, scimCommands, userCommands, groupCommands, adminCommands, auditCommands, dbCommands];
+const GROUPS: readonly CommandGroup[] = [tokenCommands, samlCommands, scimCommands, schemaCommands, userCommands, groupCommands, adminCommands, auditCommands, dbCommands];
 
 const USAGE = [
   'Usage: roster <command> [options]',

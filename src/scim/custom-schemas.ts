@@ -44,6 +44,7 @@ const MAX_URN_LENGTH = 200;
 const MAX_NAME_LENGTH = 64;
 const MAX_TEXT_LENGTH = 1000;
 const MAX_LISTED_VALUES = 100;
+const MAX_PROBLEMS_SHOWN = 12;
 
 const URN = /^urn:[A-Za-z0-9][A-Za-z0-9-]{0,31}:[A-Za-z0-9._:-]+$/;
 const RESERVED_NAMESPACES = ['urn:ietf:params:scim:schemas:core:', 'urn:ietf:params:scim:api:'];
@@ -86,7 +87,7 @@ function show(value: unknown): string {
 function unknownMembers(object: JsonObject, allowed: readonly string[], at: string, problems: Problems): void {
   const unknown = Object.keys(object).filter((key) => !allowed.includes(key));
   if (unknown.length > 0) {
-    problems.add(at, `unknown member${unknown.length > 1 ? 's' : ''} ${unknown.map((key) => JSON.stringify(key)).join(', ')} (allowed: ${allowed.join(', ')})`);
+    problems.add(at, `unknown member${unknown.length > 1 ? 's' : ''} ${unknown.map((key) => JSON.stringify(key)).join(', ')}`);
   }
 }
 
@@ -119,12 +120,12 @@ function choice<T extends string>(object: JsonObject, key: string, at: string, p
   const value = object[key];
   if (value === undefined || value === null) return fallback;
   if (typeof value === 'string' && refused[value] !== undefined) {
-    problems.add(`${at}${key}`, `${JSON.stringify(value)} is not supported: ${refused[value]}`);
+    problems.add(`${at}${key}`, `${value} is not supported: ${refused[value]}`);
     return fallback;
   }
   const found = allowed.find((candidate) => typeof value === 'string' && candidate === value);
   if (found === undefined) {
-    problems.add(`${at}${key}`, `must be one of ${allowed.map((item) => JSON.stringify(item)).join(', ')}, not ${show(value)}`);
+    problems.add(`${at}${key}`, `must be ${allowed.join(', ')} (not ${show(value)})`);
     return fallback;
   }
   return found;
@@ -141,11 +142,10 @@ function stringList(object: JsonObject, key: string, at: string, problems: Probl
   return value as string[];
 }
 
-const REFUSED_MUTABILITY = {
-  readOnly: 'nothing in Roster would ever set the value (identity providers may not write readOnly attributes)',
-  writeOnly: 'Roster keeps extension values in order to return them; it would keep a value it never shows',
-};
-const REFUSED_RETURNED = { never: 'Roster keeps extension values in order to return them' };
+// Why: identity providers may not write readOnly attributes, so nothing would ever set one;
+// Roster keeps extension values in order to return them, so it would keep a secret it never shows.
+const REFUSED_MUTABILITY = { readOnly: 'nothing would ever set it', writeOnly: 'Roster returns the values it keeps' };
+const REFUSED_RETURNED = { never: 'Roster returns the values it keeps' };
 
 /** Reads one attribute definition; undefined when it is too broken to use. */
 function readAttribute(raw: JsonValue, at: string, depth: 0 | 1, problems: Problems): AttributeDefinition | undefined {
@@ -157,14 +157,13 @@ function readAttribute(raw: JsonValue, at: string, depth: 0 | 1, problems: Probl
   unknownMembers(raw, ATTRIBUTE_KEYS, at, problems);
   const name = text(raw, 'name', prefix, problems, { required: true, max: MAX_NAME_LENGTH });
   if (name !== undefined && name !== '' && !ATTRIBUTE_NAME.test(name)) {
-    problems.add(`${prefix}name`, `${show(name)} is not an attribute name: a letter, then letters, digits, "-" or "_" (RFC 7643 §2.1)`);
+    problems.add(`${prefix}name`, `${show(name)} is not an attribute name (a letter, then letters, digits, - or _)`);
   }
   if (raw['type'] === undefined || raw['type'] === null) {
     problems.add(`${prefix}type`, `is required: one of ${TYPES.join(', ')}`);
     return undefined;
   }
   const type = choice(raw, 'type', prefix, problems, TYPES, 'string');
-  const where = name ? `${at} (${name})` : at;
   const multiValued = flag(raw, 'multiValued', prefix, problems, false);
   const required = flag(raw, 'required', prefix, problems, false);
   if (required && depth === 1) problems.add(`${prefix}required`, 'is not supported on sub-attributes: make the attribute itself required');
@@ -184,7 +183,7 @@ function readAttribute(raw: JsonValue, at: string, depth: 0 | 1, problems: Probl
   let subAttributes: AttributeDefinition[] | undefined;
   const rawSubs = raw['subAttributes'];
   if (type === 'complex') {
-    if (depth === 1) problems.add(`${prefix}type`, `${where} is a sub-attribute and cannot be complex (RFC 7643 §2.3.8)`);
+    if (depth === 1) problems.add(`${prefix}type`, 'a sub-attribute cannot be complex (RFC 7643 §2.3.8)');
     if (!Array.isArray(rawSubs) || rawSubs.length === 0) {
       problems.add(`${prefix}subAttributes`, 'a complex attribute needs a non-empty array of sub-attributes');
     } else if (depth === 0) {
@@ -236,19 +235,19 @@ function readExtends(object: JsonObject, problems: Problems): ResourceTypeName |
     if (lower === 'user') return 'User';
     if (lower === 'group') return 'Group';
   }
-  problems.add('extends', `must be "User" or "Group" (the resource type the schema extends), not ${value === undefined ? 'missing' : show(value)}`);
+  problems.add('extends', `must be "User" or "Group" (not ${value === undefined ? 'missing' : show(value)})`);
   return undefined;
 }
 
 function checkUrn(id: string, registry: SchemaRegistry, problems: Problems): void {
   if (id.length > MAX_URN_LENGTH) problems.add('id', `is longer than ${MAX_URN_LENGTH} characters`);
   if (!URN.test(id)) {
-    problems.add('id', `${show(id)} is not a URN Roster accepts: "urn:" then letters, digits, ".", "_", "-" and ":", e.g. urn:ietf:params:scim:schemas:extension:acme:2.0:User`);
+    problems.add('id', `${show(id)} is not a URN Roster accepts ("urn:" then letters, digits, . _ - and :)`);
     return;
   }
   const lower = id.toLowerCase();
   const reserved = RESERVED_NAMESPACES.find((namespace) => lower.startsWith(namespace));
-  if (reserved !== undefined) problems.add('id', `${reserved}… is reserved by RFC 7643 for the protocol's own schemas; use an extension URN`);
+  if (reserved !== undefined) problems.add('id', `${reserved}… is reserved for the protocol's own schemas (RFC 7643); use an extension URN`);
   for (const schema of registry.schemas) {
     const other = schema.id.toLowerCase();
     if (other === lower) {
@@ -299,7 +298,10 @@ export function readSchemaDeclaration(input: unknown, registry: SchemaRegistry):
     problems.add('the definition', `${MAX_DECLARED_SCHEMAS} extension schemas are declared already, the most Roster accepts`);
   }
   if (problems.list.length > 0 || id === undefined || name === undefined || extendsType === undefined) {
-    return { ok: false, problems: problems.list.length > 0 ? problems.list : ['the definition is incomplete'] };
+    // Error messages are capped (about 1000 characters): the first problems, and how many more.
+    const shown = problems.list.slice(0, MAX_PROBLEMS_SHOWN);
+    if (problems.list.length > shown.length) shown.push(`and ${problems.list.length - shown.length} more`);
+    return { ok: false, problems: shown.length > 0 ? shown : ['the definition is incomplete'] };
   }
   return { ok: true, schema: { id, name, description, extends: extendsType, attributes } };
 }

@@ -6,6 +6,7 @@ import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './list.ts';
 import {
   BUILT_IN_REGISTRY,
   type AttributeDefinition,
+  type DeclaredSchema,
   type ResourceTypeDefinition,
   type SchemaDefinition,
   type SchemaRegistry,
@@ -93,6 +94,21 @@ export function schemaRepresentation(schema: SchemaDefinition, baseUrl: string):
     description: schema.description,
     attributes: schema.attributes.map(attributeRepresentation),
     meta: { resourceType: 'Schema', location: `${scimBase(baseUrl)}/Schemas/${schema.id}` },
+  };
+}
+
+/**
+ * A declared schema as the admin API and the CLI show it: the /Schemas entry without `meta`,
+ * plus `extends`, which is exactly what declaring it takes (so it can be sent back as it is).
+ */
+export function declaredSchemaRepresentation(schema: DeclaredSchema): Record<string, unknown> {
+  return {
+    schemas: [SCHEMA_SCHEMA],
+    id: schema.id,
+    name: schema.name,
+    description: schema.description,
+    extends: schema.extends,
+    attributes: schema.attributes.map(attributeRepresentation),
   };
 }
 

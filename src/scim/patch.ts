@@ -42,6 +42,7 @@ import {
   isReadOnly,
   isUnknownSchema,
   noteIgnored,
+  noteUnknownKey,
   normaliseAttributeValue,
   normaliseSingleValue,
   reportIgnored,
@@ -246,7 +247,7 @@ function applyWithoutPath(state: PatchState, op: 'add' | 'replace', value: JsonV
       case 'schemas':
         break;
       case 'unknown':
-        noteIgnored(state.context, key);
+        noteUnknownKey(state.context, key, raw);
         break;
       case 'extension':
         applyExtensionValue(state, op, target.schema, raw, key);

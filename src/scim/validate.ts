@@ -98,6 +98,18 @@ export function noteIgnored(context: ValueContext, label: string, why: 'unknown'
   if (why === 'unknown') context.unknown.add(path);
 }
 
+/**
+ * Records a top-level key no schema in force knows. An object under an extension URN is
+ * reported attribute by attribute (`urn:…:User:costCentre`), as an IdP mapping names them.
+ */
+export function noteUnknownKey(context: ValueContext, key: string, value: unknown): void {
+  if (key.toLowerCase().startsWith('urn:') && isJsonObject(value as JsonValue) && Object.keys(value as JsonObject).length > 0) {
+    for (const name of Object.keys(value as JsonObject)) noteIgnored(context, `${key}:${name}`);
+  } else {
+    noteIgnored(context, key);
+  }
+}
+
 /** The extension schemas a resource type may carry (not its core schema). */
 export function extensionSchemasOf(resourceType: ResourceTypeRef): readonly SchemaDefinition[] {
   return resourceSchemas(resourceType).extensions;
@@ -609,7 +621,7 @@ export function normaliseResource(
         checkSchemasMember(resourceType, raw);
         break;
       case 'unknown':
-        noteIgnored(context, key);
+        noteUnknownKey(context, key, raw);
         break;
       case 'attribute':
         writeClientAttribute(context, document, target.resolved, raw);

@@ -7,6 +7,7 @@ import { auditLogRoutes } from './audit-logs.ts';
 import { groupMembershipRoutes } from './group-memberships.ts';
 import { groupRoutes } from './groups.ts';
 import { scimManagementRoutes } from './scim-management.ts';
+import { scimSchemaRoutes } from './scim-schemas.ts';
 import { userRoutes } from './users.ts';
 
 /** Registers the admin API on a Fastify scope. */
@@ -17,6 +18,7 @@ export async function adminApi(app: FastifyInstance, options: { services: Servic
     await authenticate(request, services.tokens);
   });
   scimManagementRoutes(app, services);
+  scimSchemaRoutes(app, services.scimSchemas);
   userRoutes(app, services.accounts);
   groupRoutes(app, services.groupManagement);
   groupMembershipRoutes(app, services.memberships);
