@@ -35,8 +35,11 @@ export function createCaseConflicts(store: Store) {
           else conflicts.push({ kind, key: row.key, members: [member] });
         }
       };
-      collect('user', (await users.loginConflicts(store.db)).map((row) => ({ ...row, name: row.login })));
-      collect('group', await groups.nameConflicts(store.db));
+      // Sorted here, in code-point order: the databases' own collations would order keys differently.
+      const byKey = <T extends { key: string; conflict: number }>(rows: T[]) =>
+        rows.sort((a, b) => (a.key === b.key ? a.conflict - b.conflict : a.key < b.key ? -1 : 1));
+      collect('user', byKey((await users.loginConflicts(store.db)).map((row) => ({ ...row, name: row.login }))));
+      collect('group', byKey(await groups.nameConflicts(store.db)));
       return conflicts;
     },
   };

@@ -119,7 +119,7 @@ export function createScimSchemas(store: Store) {
         if (carrying > 0 && !options.force) {
           throw new DirectoryError(
             'conflict',
-            `${schema.id} is in use: ${carrying} ${carrying === 1 ? PLURAL[schema.extends].slice(0, -1) : PLURAL[schema.extends]} carry its attributes. Remove it with --force (admin API: ?force=true) to delete those values as well.`,
+            `${schema.id} is in use: ${carrying} ${carrying === 1 ? `${PLURAL[schema.extends].slice(0, -1)} carries` : `${PLURAL[schema.extends]} carry`} its attributes. Remove it with --force (admin API: ?force=true) to delete those values as well.`,
             'urn',
           );
         }
