@@ -233,9 +233,10 @@ export function createGroupQueries(dialect: DialectAdapter) {
         .execute();
     },
 
-    /** Deletes a group; its memberships go with it (ON DELETE CASCADE) and so does its link. */
+    /** Deletes a group; its memberships go with it (ON DELETE CASCADE), and so do its link and its unique values. */
     async delete(db: Executor, id: string): Promise<void> {
       await db.deleteFrom('scim_groups').where('group_id', '=', id).execute();
+      await db.deleteFrom('scim_unique_values').where('resource_type', '=', 'Group').where('resource_id', '=', id).execute();
       await db.deleteFrom('groups').where('id', '=', id).execute();
     },
 
