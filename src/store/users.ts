@@ -266,7 +266,7 @@ export function createUserQueries(dialect: DialectAdapter) {
     },
 
     /**
-     * Inserts an account unless its login is taken (the unique lower(login) index decides, so
+     * Inserts an account unless its login is taken (the unique users_login_key index decides, so
      * that two instances starting at once create it once). Returns whether it was inserted.
      */
     async insertAccount(db: Executor, id: string, write: AccountWrite, now: string): Promise<boolean> {
