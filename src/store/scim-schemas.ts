@@ -24,6 +24,9 @@ export interface UniqueEntry {
 
 type ResourceTable = 'users' | 'groups';
 
+/** Values checked per query by takenBy. */
+const TAKEN_BATCH = 50;
+
 function tableOf(resourceType: 'User' | 'Group'): ResourceTable {
   return resourceType === 'User' ? 'users' : 'groups';
 }
@@ -88,15 +91,19 @@ export function createScimSchemaQueries(dialect: DialectAdapter) {
      * before writing, for a message naming the attribute; the primary key still decides races.
      */
     async takenBy(db: Executor, resourceType: 'User' | 'Group', resourceId: string, entries: readonly UniqueEntry[]): Promise<UniqueEntry | undefined> {
-      for (const entry of entries) {
+      const hashed = entries.map((entry) => ({ entry, hash: hashOf(entry.key) }));
+      // A few dozen pairs per query: a multi-valued attribute may hold a thousand values, and
+      // SQLite refuses expressions nested 1000 deep (a flat OR nests one level per term).
+      for (let start = 0; start < hashed.length; start += TAKEN_BATCH) {
+        const batch = hashed.slice(start, start + TAKEN_BATCH);
         const row = await db
           .selectFrom('scim_unique_values')
-          .select('resource_id')
+          .select(['attribute', 'value_hash'])
           .where('resource_type', '=', resourceType)
-          .where('attribute', '=', entry.attribute)
-          .where('value_hash', '=', hashOf(entry.key))
+          .where('resource_id', '<>', resourceId)
+          .where((eb) => eb.or(batch.map(({ entry, hash }) => eb.and([eb('attribute', '=', entry.attribute), eb('value_hash', '=', hash)]))))
           .executeTakeFirst();
-        if (row !== undefined && row.resource_id !== resourceId) return entry;
+        if (row !== undefined) return batch.find(({ entry, hash }) => entry.attribute === row.attribute && hash === row.value_hash)?.entry;
       }
       return undefined;
     },

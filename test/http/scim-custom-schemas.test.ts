@@ -26,6 +26,7 @@ const ACME_SCHEMA = {
     { name: 'skills', type: 'string', multiValued: true },
     { name: 'site', type: 'complex', subAttributes: [{ name: 'city', type: 'string' }, { name: 'floor', type: 'integer' }] },
     { name: 'employeeId', type: 'string', mutability: 'immutable' },
+    { name: 'aliases', type: 'string', multiValued: true, uniqueness: 'server' },
   ],
 };
 
@@ -256,6 +257,13 @@ eachDatabase('SCIM custom attributes (declared extension schemas)', (database) =
     assert.equal(response.status, 409);
     const bob = await roster.request('GET', `/Users/${ids['bob@example.com']}`);
     assert.equal(bob.body[ACME].badge, 'B-2', 'the refused change left nothing behind');
+    // Each value of a multi-valued unique attribute is unique.
+    const aliases = (id: string | undefined, values: string[]) =>
+      roster.request('PATCH', `/Users/${id}`, { schemas: [PATCH_OP], Operations: [{ op: 'add', path: `${ACME}:aliases`, value: values }] });
+    assert.equal((await aliases(ids['cyd@example.com'], ['Ana', 'Β-1'])).status, 200);
+    const taken = await aliases(ids['bob@example.com'], ['bob', 'β-1']);
+    assert.equal(taken.status, 409);
+    assert.match(taken.body.detail, /aliases "β-1" is already used/);
     // A user may keep its own value through any number of writes.
     assert.equal((await roster.request('PUT', `/Users/${ids.ada}`, userBody('ada@example.com', { [ACME]: { badge: 'Ünit-7', employeeId: 'E1' } }))).status, 200);
     assert.equal((await roster.request('DELETE', `/Users/${ids.ada}`)).status, 204);
