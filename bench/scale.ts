@@ -104,12 +104,16 @@ async function main(): Promise<void> {
   await services.saml.configure({ providerId: 'https://idp.example/bench', loginUrl: 'https://idp.example/sso', certificates: [testCertificate()] }, actor);
   await services.provisioning.enable(actor);
 
+  // Delta sync: what changed since the membership changes below began (about a thousand users).
+  const since = new Date().toISOString();
   const results = [
     await measure('GET /Users?filter=userName eq "…"', (i) => call('GET', `/Users?filter=${encodeURIComponent(`userName eq "user${pick(i)}@bench.example"`)}`)),
     await measure('GET /Users/{id}', (i) => call('GET', `/Users/${userIds[pick(i)]}`)),
     await measure(`PATCH add 1 member to the ${USERS}-member group`, (i) => call('PATCH', `/Groups/${big.scimId}`, addMember(newcomers[i]!), 204)),
     await measure('PATCH add 1 member to a 10-member group', (i) => call('PATCH', `/Groups/${small.scimId}`, addMember(newcomers[SAMPLES + 20 + i]!), 204)),
     await measure('GET /Groups?excludedAttributes=members (100/page)', (i) => call('GET', `/Groups?excludedAttributes=members&startIndex=${(i % 10) * 100 + 1}&count=100`)),
+    await measure('GET /Users (100/page)', (i) => call('GET', `/Users?startIndex=${(i % 10) * 100 + 1}&count=100`)),
+    await measure('GET /Users?filter=meta.lastModified gt "…" (100/page)', () => call('GET', `/Users?filter=${encodeURIComponent(`meta.lastModified gt "${since}"`)}&count=100`)),
   ];
   console.log(JSON.stringify({ users: USERS, groups: SMALL_GROUPS + 2, samples: SAMPLES, results }));
   await app.close();

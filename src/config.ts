@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { DEFAULT_ADMIN_GROUP } from './directory/access.ts';
 import { DEFAULT_BODY_LIMIT, formatBytes } from './http/input.ts';
 import type { DatabaseLocation, PostgresTls } from './store/index.ts';
 
@@ -19,6 +20,17 @@ export interface Config {
   readonly logLevel: LogLevel;
   /** The largest request body accepted, in bytes. */
   readonly maxBodySize: number;
+  /** Days the provisioning activity (the SCIM requests of the IdP) is kept. */
+  readonly activityRetentionDays: number;
+  /** The group whose members are administrators, besides users flagged admin (ROSTER_ADMIN_GROUP). */
+  readonly adminGroup: string;
+  /**
+   * The Domain of the session cookie (ROSTER_COOKIE_DOMAIN, without its leading dot), so that
+   * applications on sibling hosts behind forward auth receive it; undefined keeps it host-only.
+   */
+  readonly cookieDomain: string | undefined;
+  /** Hosts outside the cookie domain that sign-in may send browsers back to (ROSTER_TRUSTED_HOSTS). */
+  readonly trustedHosts: readonly string[];
 }
 
 /** A configuration value that cannot be used; the message names the variable and what it expects. */
@@ -42,7 +54,11 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const database = Object.freeze(parseDatabase(env));
   const logLevel = parseLogLevel(value(env, 'ROSTER_LOG_LEVEL') ?? 'info');
   const maxBodySize = parseBodySize(value(env, 'ROSTER_MAX_BODY_SIZE'));
-  return Object.freeze({ port, host, baseUrl, database, logLevel, maxBodySize });
+  const activityRetentionDays = parseRetentionDays(value(env, 'ROSTER_ACTIVITY_RETENTION_DAYS'));
+  const adminGroup = parseAdminGroup(value(env, 'ROSTER_ADMIN_GROUP'));
+  const cookieDomain = parseCookieDomain(value(env, 'ROSTER_COOKIE_DOMAIN'), baseUrl);
+  const trustedHosts = Object.freeze(parseTrustedHosts(value(env, 'ROSTER_TRUSTED_HOSTS')));
+  return Object.freeze({ port, host, baseUrl, database, logLevel, maxBodySize, activityRetentionDays, adminGroup, cookieDomain, trustedHosts });
 }
 
 /** An empty variable counts as unset: compose files and CI often define `VAR=` to mean "default". */
@@ -195,6 +211,79 @@ function parseBodySize(raw: string | undefined): number {
     );
   }
   return size;
+}
+
+const DEFAULT_RETENTION_DAYS = 30;
+// Ten years: beyond that the value is surely a mistake (milliseconds, a date).
+const MAX_RETENTION_DAYS = 3650;
+
+function parseRetentionDays(raw: string | undefined): number {
+  if (raw === undefined) return DEFAULT_RETENTION_DAYS;
+  const days = /^\d{1,5}$/.test(raw) ? Number(raw) : NaN;
+  if (!(days >= 1 && days <= MAX_RETENTION_DAYS)) {
+    throw new ConfigError(
+      'ROSTER_ACTIVITY_RETENTION_DAYS',
+      `ROSTER_ACTIVITY_RETENTION_DAYS must be a whole number of days from 1 to ${MAX_RETENTION_DAYS} (got "${raw}")`,
+    );
+  }
+  return days;
+}
+
+/** A group name can be at most this long (the admin API's limit). */
+const MAX_GROUP_NAME = 255;
+
+function parseAdminGroup(raw: string | undefined): string {
+  if (raw === undefined) return DEFAULT_ADMIN_GROUP;
+  // A name no group can have would silently make nobody an administrator through a group.
+  if (raw.length > MAX_GROUP_NAME || /\p{Cc}/u.test(raw)) {
+    throw new ConfigError('ROSTER_ADMIN_GROUP', `ROSTER_ADMIN_GROUP must be a group name of at most ${MAX_GROUP_NAME} characters without control characters (got "${raw.slice(0, 40)}${raw.length > 40 ? '…' : ''}")`);
+  }
+  return raw;
+}
+
+/** A DNS host name: dot-separated labels of letters, digits and inner hyphens (IDNs in their xn-- form). */
+const HOST_NAME = /^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** `raw` as WHATWG URL parsing spells a host (lower case, IDNs as xn--), or undefined when it is not a bare host. */
+function hostOf(raw: string): string | undefined {
+  if (/[/:?#@\s\\]/.test(raw)) return undefined;
+  try {
+    return new URL(`https://${raw}`).hostname;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The session cookie's Domain. Browsers refuse a Domain the page's host is not within (RFC 6265
+ * §5.3 step 6), so a domain that does not contain the base URL's host would make every sign-in
+ * silently fail; an IP address cannot have subdomains; a single label (`com`) is a public suffix.
+ */
+function parseCookieDomain(raw: string | undefined, baseUrl: string): string | undefined {
+  if (raw === undefined) return undefined;
+  const baseHost = new URL(baseUrl).hostname;
+  const domain = hostOf(raw.replace(/^\./, ''));
+  if (domain === undefined || !HOST_NAME.test(domain) || !domain.includes('.') || /^[\d.]+$/.test(domain)) {
+    throw new ConfigError('ROSTER_COOKIE_DOMAIN', `ROSTER_COOKIE_DOMAIN must be a DNS domain of at least two labels, such as .example.com (got "${raw.slice(0, 80)}")`);
+  }
+  if (baseHost !== domain && !baseHost.endsWith(`.${domain}`)) {
+    throw new ConfigError('ROSTER_COOKIE_DOMAIN', `ROSTER_COOKIE_DOMAIN must be a domain that the host of ROSTER_BASE_URL (${baseHost}) belongs to, such as .${baseHost.split('.').slice(1).join('.') || 'example.com'} (got "${raw.slice(0, 80)}")`);
+  }
+  return domain;
+}
+
+/** ROSTER_TRUSTED_HOSTS: comma-separated host names (no scheme, port or path), stored as URL parsing spells them. */
+function parseTrustedHosts(raw: string | undefined): string[] {
+  if (raw === undefined) return [];
+  const hosts: string[] = [];
+  for (const entry of raw.split(',').map((item) => item.trim()).filter((item) => item !== '')) {
+    const host = hostOf(entry);
+    if (host === undefined || !(HOST_NAME.test(host) || /^\d{1,3}(?:\.\d{1,3}){3}$/.test(host))) {
+      throw new ConfigError('ROSTER_TRUSTED_HOSTS', `ROSTER_TRUSTED_HOSTS must be comma-separated host names without scheme, port or path, such as app.example.com,grafana.example.org (got "${entry.slice(0, 80)}")`);
+    }
+    if (!hosts.includes(host)) hosts.push(host);
+  }
+  return hosts;
 }
 
 /** Hides a password in a URL-like value, since error messages end up in logs. */

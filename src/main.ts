@@ -6,19 +6,39 @@ import { firstStartMessage } from './cli/first-start.ts';
 import type { Config } from './config.ts';
 import { describeCaseConflict } from './directory/case-conflicts.ts';
 import { buildApp } from './http/app.ts';
+import { runPeriodically } from './periodic.ts';
 import { createServices } from './services.ts';
 import { describeLocation, openStore } from './store/index.ts';
+
+/** How often each instance deletes the provisioning activity past its retention. */
+const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
 
 /** Runs the server until SIGTERM or SIGINT, then shuts down gracefully. */
 export async function serve(config: Config): Promise<void> {
   const store = await openStore(config.database);
-  const services = createServices(store, { baseUrl: config.baseUrl });
+  const services = createServices(store, { baseUrl: config.baseUrl, adminGroup: config.adminGroup, cookieDomain: config.cookieDomain });
   // Of several instances starting on a new database, exactly one creates and prints it.
   const issued = await services.administrators.ensureAdministrator();
-  const app = await buildApp({ services, baseUrl: config.baseUrl, logger: { level: config.logLevel }, maxBodySize: config.maxBodySize });
+  const app = await buildApp({
+    services,
+    baseUrl: config.baseUrl,
+    logger: { level: config.logLevel },
+    maxBodySize: config.maxBodySize,
+    cookieDomain: config.cookieDomain,
+    trustedHosts: config.trustedHosts,
+  });
   // Names that migration 011 found equal regardless of case: said at every start until resolved.
   const conflicts = await services.caseConflicts.list();
   for (const conflict of conflicts) app.log.warn({ key: conflict.key, ids: conflict.members.map((member) => member.id) }, `name conflict: ${describeCaseConflict(conflict)}`);
+  // Every instance runs the clean-up: deleting expired rows in batches is idempotent.
+  const retention = runPeriodically(async () => {
+    try {
+      const deleted = await services.activity.purge(config.activityRetentionDays);
+      if (deleted > 0) app.log.info({ deleted, retentionDays: config.activityRetentionDays }, 'deleted provisioning activity older than the retention period');
+    } catch (error) {
+      app.log.warn({ err: error }, 'the provisioning activity clean-up failed; it runs again within the hour');
+    }
+  }, RETENTION_INTERVAL_MS);
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -28,6 +48,7 @@ export async function serve(config: Config): Promise<void> {
     try {
       // close() stops accepting connections and waits for requests in flight.
       await app.close();
+      await retention.stop();
       await store.close();
       app.log.info('stopped cleanly');
       process.exitCode = 0;
@@ -42,20 +63,22 @@ export async function serve(config: Config): Promise<void> {
   await app.listen({ port: config.port, host: config.host });
   const where = describeLocation(config.database);
   const enabled = (await services.provisioning.status()).enabled;
+  const consoleUrl = `${config.baseUrl}/`;
   process.stdout.write(
     [
       '',
       `Roster is running on ${config.baseUrl} (database: ${where})`,
+      `Console: ${consoleUrl}`,
       `SCIM base URL (the IdP's "tenant URL"): ${config.baseUrl}/api/scim/v2`,
       enabled
         ? 'SCIM provisioning is enabled.'
-        : 'SCIM provisioning is off. Next: `npm run roster -- saml configure …`, then `npm run roster -- scim enable`.',
+        : 'SCIM provisioning is off. Next: sign in to the console, or configure SAML with `npm run roster -- saml configure …`, then `npm run roster -- scim enable`.',
       'Create a token for your IdP with: npm run roster -- tokens create --name <name>',
       ...(conflicts.length > 0
         ? [`Warning: ${conflicts.length} name${conflicts.length === 1 ? ' is' : 's are'} shared by several users or groups regardless of case; see \`npm run roster -- db case-conflicts\`.`]
         : []),
       // Written to the console, never through the logger, so it does not reach log storage.
-      ...(issued ? ['', firstStartMessage(issued.login, issued.password)] : []),
+      ...(issued ? ['', firstStartMessage(issued.login, issued.password, consoleUrl)] : []),
       '',
     ].join('\n') + '\n',
   );

@@ -8,6 +8,7 @@ import { createSessions, type SessionPolicy, type Sessions } from './auth/sessio
 import { createTokenService, type TokenService } from './auth/tokens.ts';
 import { createSignIn, type SignIn } from './directory/sign-in.ts';
 import { createAccess, type Access } from './directory/access.ts';
+import { createProvisioningActivity, type ProvisioningActivity } from './directory/activity.ts';
 import { createAccounts, type Accounts } from './directory/accounts.ts';
 import { createAdministrators, type Administrators } from './directory/administrators.ts';
 import { createAuditLog, type AuditLog } from './directory/audit-log.ts';
@@ -16,6 +17,7 @@ import { createGroupManagement, type GroupManagement } from './directory/group-m
 import { createGroupDirectory, type GroupDirectory } from './directory/groups.ts';
 import { createMembershipManagement, type MembershipManagement } from './directory/memberships.ts';
 import { createPasswordCheck, type PasswordCheck } from './directory/password-check.ts';
+import { createPasswordSignIn, type PasswordSignIn } from './directory/password-sign-in.ts';
 import { createProvisioning, type Provisioning } from './directory/provisioning.ts';
 import { createScimSchemas, type ScimSchemas } from './directory/scim-schemas.ts';
 import { createSettings } from './directory/settings.ts';
@@ -43,19 +45,27 @@ export interface Services {
   /** Groups as administrators manage them (admin API, CLI). */
   readonly groupManagement: GroupManagement;
   readonly memberships: MembershipManagement;
-  /** The groups that count for a user's access: every access decision asks here. */
+  /** The groups that count for a user's access, and whether a user is an administrator: every access decision asks here. */
   readonly access: Access;
+  /** Password sign-in of local accounts, with its backoff and audit trail. */
+  readonly passwordSignIn: PasswordSignIn;
   readonly auditLog: AuditLog;
   /** The SCIM schemas in force, and the extension schemas administrators declare. */
   readonly scimSchemas: ScimSchemas;
   /** Names equal regardless of case that migration 011 found on several users or groups. */
   readonly caseConflicts: CaseConflicts;
+  /** The SCIM requests the identity provider made, kept for the retention period. */
+  readonly activity: ProvisioningActivity;
 }
 
 export interface ServiceOptions {
   /** The public URL of this instance (ACS URL, entity ID, Secure cookies); see config.ts. */
   readonly baseUrl?: string;
   readonly sessionPolicy?: SessionPolicy;
+  /** The group whose members are administrators (ROSTER_ADMIN_GROUP); DEFAULT_ADMIN_GROUP when unset. */
+  readonly adminGroup?: string;
+  /** The session cookie's Domain (ROSTER_COOKIE_DOMAIN); host-only when unset. */
+  readonly cookieDomain?: string | undefined;
 }
 
 /** Builds every service over one store. */
@@ -65,6 +75,8 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
   const saml = createSamlConfigService(settings);
   const provisioning = createProvisioning(store, settings);
   const scimSchemas = createScimSchemas(store);
+  const passwordCheck = createPasswordCheck(store);
+  const access = createAccess(store, options.adminGroup !== undefined ? { adminGroup: options.adminGroup } : {});
   return {
     store,
     tokens: createTokenService(store),
@@ -75,17 +87,20 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
     samlSp: createSamlServiceProvider(store, saml, baseUrl),
     sessions: createSessions(store, {
       secure: baseUrl.startsWith('https:'),
+      domain: options.cookieDomain,
       ...(options.sessionPolicy !== undefined ? { policy: options.sessionPolicy } : {}),
     }),
     signIn: createSignIn(store, provisioning, () => saml.get()),
     accounts: createAccounts(store),
-    administrators: createAdministrators(store),
-    passwordCheck: createPasswordCheck(store),
+    administrators: createAdministrators(store, access),
+    passwordCheck,
+    passwordSignIn: createPasswordSignIn(store, passwordCheck, () => saml.get()),
     groupManagement: createGroupManagement(store),
     memberships: createMembershipManagement(store),
-    access: createAccess(store),
+    access,
     auditLog: createAuditLog(store),
     scimSchemas,
     caseConflicts: createCaseConflicts(store),
+    activity: createProvisioningActivity(store),
   };
 }

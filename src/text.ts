@@ -36,3 +36,22 @@ export function caseKey(text: string): string {
   for (const char of text.normalize('NFD')) folded += char === '\u0131' ? char : char.toLowerCase().toUpperCase().toLowerCase();
   return folded.normalize('NFC');
 }
+// A spreadsheet reads a cell starting with one of these as a formula (OWASP, "CSV Injection").
+const FORMULA_START = /^[=+\-@\t\r]/;
+
+/**
+ * One CSV record (RFC 4180), CRLF included. A cell that a spreadsheet would run as a formula
+ * (starting with = + - @, a tab or a carriage return) is prefixed with `'`, so that exported
+ * text someone else wrote (a login, a group name) stays text; a cell with a comma, a quote or a
+ * line break is quoted. `null` is an empty cell.
+ */
+export function csvRecord(cells: readonly (string | number | null)[]): string {
+  return `${cells
+    .map((cell) => {
+      if (cell === null) return '';
+      let text = String(cell);
+      if (typeof cell === 'string' && FORMULA_START.test(text)) text = `'${text}`;
+      return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+    })
+    .join(',')}\r\n`;
+}

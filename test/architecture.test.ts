@@ -1,13 +1,19 @@
 /**
  * The layering rules of docs ARCHITECTURE.md, checked on the source text so that they keep
  * holding: all SQL lives in src/store/, and src/ modules import one another without cycles.
- * A static scan, not a type-checker: it reads every .ts file under src/ as text.
+ * A static scan, not a type-checker: it reads every .ts file under src/ as text. And one rule
+ * of the HTTP layer, checked on the running app: every admin API route declares the schemas
+ * that validate its input and describe it (src/http/routes/api/common.ts).
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import Fastify from 'fastify';
+import { adminRouteProblems, enforceAdminRoutePattern, strictObject } from '../src/http/routes/api/common.ts';
+import { startTestApp } from './support/app.ts';
+import { registeredAdminRoutes } from './support/routes.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SRC = join(ROOT, 'src');
@@ -105,6 +111,56 @@ describe('architecture', () => {
     assert.ok((graph.get('src/services.ts') ?? []).includes('src/auth/tokens.ts'), 'the import scan found no edges');
     const cycles = findCycles(graph).map((cycle) => cycle.join(' -> '));
     assert.deepEqual(cycles, [], `import cycles:\n${cycles.join('\n')}`);
+  });
+
+  test('every admin API route that takes a body declares a schema refusing unknown fields, and is in the API description', async () => {
+    const roster = await startTestApp({ scim: false });
+    try {
+      const doc = JSON.parse((await roster.app.inject({ method: 'GET', url: '/api/v2/api-docs' })).body);
+      const routes = registeredAdminRoutes(roster.app);
+      assert.ok(routes.length >= 20, `the route scan found only ${routes.length} admin routes`);
+      const offenders = routes.flatMap((route) => {
+        const [method = '', path = ''] = route.split(' ');
+        const operation = doc.paths[path]?.[method.toLowerCase()];
+        if (operation === undefined) return [`${route}: not in /api/v2/api-docs`];
+        if (!['POST', 'PUT', 'PATCH'].includes(method)) return [];
+        const body = operation.requestBody?.content?.['application/json']?.schema;
+        const schema = body?.$ref === undefined ? body : doc.components.schemas[body.$ref.split('/').pop()];
+        return schema?.additionalProperties === false ? [] : [`${route}: its body schema does not refuse unknown fields`];
+      });
+      assert.deepEqual(offenders, [], `Declare admin API routes as src/http/routes/api/common.ts shows:\n${offenders.join('\n')}`);
+    } finally {
+      await roster.close();
+    }
+  });
+
+  test('an admin API route without a body schema, or with an open one, cannot be registered', async () => {
+    const response = { 200: { type: 'object', additionalProperties: false, properties: {} } };
+    assert.deepEqual(adminRouteProblems({ method: 'POST', url: '/api/v2/widgets' }), ['it declares no schema']);
+    assert.deepEqual(adminRouteProblems({ method: 'POST', url: '/api/v2/widgets', schema: { operationId: 'createWidget', response } }), [
+      'it takes a body but declares no body schema (use strictObject(), or NO_BODY)',
+    ]);
+    const open = { type: 'object', properties: { name: { type: 'string' }, size: { type: 'object', properties: {} } } };
+    assert.deepEqual(adminRouteProblems({ method: 'PATCH', url: '/api/v2/widgets/:id', schema: { operationId: 'w', body: open, response } }), [
+      'body accepts unknown fields: give it additionalProperties: false (strictObject() does)',
+      'body.size accepts unknown fields: give it additionalProperties: false (strictObject() does)',
+    ]);
+    assert.deepEqual(adminRouteProblems({ method: 'GET', url: '/api/v2/widgets', schema: { response } }), ['it has no operationId']);
+    assert.deepEqual(adminRouteProblems({ method: 'GET', url: '/api/v2/widgets', schema: { operationId: 'w' } }), ['it describes no success response (schema.response)']);
+    assert.deepEqual(adminRouteProblems({ method: 'POST', url: '/api/v2/widgets', schema: { operationId: 'w', body: strictObject({ name: { type: 'string' } }), response } }), []);
+    const checkedElsewhere = strictObject({ definition: { type: 'object', additionalProperties: true, description: 'checked by scim/' } });
+    assert.deepEqual(adminRouteProblems({ method: 'POST', url: '/api/v2/widgets', schema: { operationId: 'w', body: checkedElsewhere, response } }), [], 'open on purpose');
+    assert.deepEqual(adminRouteProblems({ method: 'POST', url: '/api/v2/widgets', schema: { operationId: 'w', body: { type: 'object', additionalProperties: true }, response } }), [
+      'body accepts unknown fields: give it additionalProperties: false (strictObject() does)',
+    ], 'the body itself never');
+    assert.deepEqual(adminRouteProblems({ method: 'POST', url: '/api/scim/v2/Widgets' }), [], 'SCIM keeps its own validation');
+    assert.deepEqual(adminRouteProblems({ method: 'POST', url: '/saml/widgets' }), []);
+
+    const app = Fastify();
+    enforceAdminRoutePattern(app);
+    assert.throws(() => app.post('/api/v2/widgets', async () => ({})), /Admin API route POST \/api\/v2\/widgets does not follow src\/http\/routes\/api\/common\.ts: it declares no schema/);
+    app.post('/saml/widgets', async () => ({}));
+    await app.close();
   });
 
   describe('the scanners themselves', () => {

@@ -27,6 +27,10 @@ describe('loadConfig', () => {
       database: { kind: 'sqlite', path: resolve(process.cwd(), 'data/roster.db') },
       logLevel: 'info',
       maxBodySize: 20 * 1024 * 1024,
+      activityRetentionDays: 30,
+      adminGroup: 'roster-administrators',
+      cookieDomain: undefined,
+      trustedHosts: [],
     });
   });
 
@@ -59,6 +63,14 @@ describe('loadConfig', () => {
     assert.equal(loadConfig({ ROSTER_MAX_BODY_SIZE: '256MiB' }).maxBodySize, 256 * 1024 * 1024);
     for (const bad of ['20', '65535', '257MiB', '20MB', '1GiB', '1.5MiB', '-1', 'lots', '0x100000']) {
       refuses({ ROSTER_MAX_BODY_SIZE: bad }, 'ROSTER_MAX_BODY_SIZE', new RegExp(`from 64 KiB to 256 MiB, in bytes or with a KiB or MiB suffix, e\\.g\\. 32MiB \\(got "${bad.replace('.', '\\.')}"\\)`));
+    }
+  });
+
+  test('ROSTER_ACTIVITY_RETENTION_DAYS takes whole days from 1 to 3650', () => {
+    assert.equal(loadConfig({ ROSTER_ACTIVITY_RETENTION_DAYS: '7' }).activityRetentionDays, 7);
+    assert.equal(loadConfig({ ROSTER_ACTIVITY_RETENTION_DAYS: '3650' }).activityRetentionDays, 3650);
+    for (const bad of ['0', '3651', '1.5', '-1', '30d', 'forever']) {
+      refuses({ ROSTER_ACTIVITY_RETENTION_DAYS: bad }, 'ROSTER_ACTIVITY_RETENTION_DAYS', new RegExp(`from 1 to 3650 \\(got "${bad.replace('.', '\\.')}"\\)`));
     }
   });
 
@@ -126,5 +138,30 @@ describe('loadConfig', () => {
     }
     assert.equal(loadConfig({ ROSTER_LOG_LEVEL: 'DEBUG' }).logLevel, 'debug');
     refuses({ ROSTER_LOG_LEVEL: 'verbose' }, 'ROSTER_LOG_LEVEL', /one of fatal, error, warn, info, debug, trace, silent \(got "verbose"\)/);
+  });
+
+  test('ROSTER_ADMIN_GROUP names the administrators\' group; a name no group can have is refused', () => {
+    assert.equal(loadConfig({ ROSTER_ADMIN_GROUP: ' Roster Admins ' }).adminGroup, 'Roster Admins');
+    refuses({ ROSTER_ADMIN_GROUP: 'a'.repeat(256) }, 'ROSTER_ADMIN_GROUP', /at most 255 characters/);
+    refuses({ ROSTER_ADMIN_GROUP: 'admins\u0007' }, 'ROSTER_ADMIN_GROUP', /without control characters/);
+  });
+
+  test('ROSTER_COOKIE_DOMAIN must contain the base URL\'s host, and is kept without its leading dot', () => {
+    const base = { ROSTER_BASE_URL: 'https://roster.example.com' };
+    assert.equal(loadConfig({ ...base, ROSTER_COOKIE_DOMAIN: '.Example.COM' }).cookieDomain, 'example.com');
+    assert.equal(loadConfig({ ...base, ROSTER_COOKIE_DOMAIN: 'roster.example.com' }).cookieDomain, 'roster.example.com');
+    refuses({ ...base, ROSTER_COOKIE_DOMAIN: '.example.org' }, 'ROSTER_COOKIE_DOMAIN', /the host of ROSTER_BASE_URL \(roster\.example\.com\) belongs to/);
+    refuses({ ...base, ROSTER_COOKIE_DOMAIN: '.ample.com' }, 'ROSTER_COOKIE_DOMAIN', /belongs to/);
+    refuses({ ...base, ROSTER_COOKIE_DOMAIN: '.com' }, 'ROSTER_COOKIE_DOMAIN', /at least two labels/);
+    refuses({ ...base, ROSTER_COOKIE_DOMAIN: 'https://example.com' }, 'ROSTER_COOKIE_DOMAIN', /DNS domain/);
+    refuses({ ROSTER_BASE_URL: 'http://10.0.0.5:8080', ROSTER_COOKIE_DOMAIN: '0.0.5' }, 'ROSTER_COOKIE_DOMAIN', /DNS domain/);
+  });
+
+  test('ROSTER_TRUSTED_HOSTS is a comma-separated list of bare host names', () => {
+    assert.deepEqual(loadConfig({ ROSTER_TRUSTED_HOSTS: ' Grafana.Example.org, wiki.example.net,,grafana.example.org' }).trustedHosts, ['grafana.example.org', 'wiki.example.net']);
+    assert.deepEqual(loadConfig({ ROSTER_TRUSTED_HOSTS: 'bücher.example' }).trustedHosts, ['xn--bcher-kva.example']);
+    for (const entry of ['https://grafana.example.org', 'grafana.example.org:3000', 'grafana.example.org/path', 'user@host', 'a b']) {
+      refuses({ ROSTER_TRUSTED_HOSTS: `ok.example.org,${entry}` }, 'ROSTER_TRUSTED_HOSTS', /without scheme, port or path/);
+    }
   });
 });

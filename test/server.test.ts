@@ -8,14 +8,31 @@ import { createServices } from '../src/services.ts';
 import { openStore } from '../src/store/index.ts';
 import { startInstance, stop, waitHealthy } from './support/process.ts';
 
-test('roster serve answers /healthz, prints the SCIM base URL, and exits cleanly on SIGTERM', async () => {
+test('roster serve answers /healthz, prints the console and SCIM URLs, and exits cleanly on SIGTERM', async () => {
   const directory = mkdtempSync(join(tmpdir(), 'roster-serve-'));
   // No ROSTER_BASE_URL: the default, http://localhost:<port>, is what the banner must show.
   const instance = await startInstance(`sqlite:${join(directory, 'roster.db')}`, { ROSTER_BASE_URL: '', ROSTER_LOG_LEVEL: 'info' });
   try {
     await waitHealthy(instance);
+    assert.match(instance.output, new RegExp(`Console: http://localhost:${instance.port}/\n`));
     assert.match(instance.output, new RegExp(`SCIM base URL.*http://localhost:${instance.port}/api/scim/v2`));
     assert.match(instance.output, /tokens create --name/);
+    assert.match(instance.output, new RegExp(`Sign in to the console at http://localhost:${instance.port}/ as "admin" with this password\.`));
+
+    // The printed password signs in on the printed console, as a browser would.
+    const password = /^  (\S+)$/m.exec(instance.output)?.[1] ?? '';
+    const form = await fetch(`${instance.base}/sessions/new`);
+    assert.equal(form.status, 200);
+    const preSession = (form.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+    const token = /name="_csrf" value="([^"]+)"/.exec(await form.text())?.[1] ?? '';
+    const signIn = await fetch(`${instance.base}/sessions`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: preSession },
+      body: new URLSearchParams({ _csrf: token, login: 'admin', password }).toString(),
+    });
+    assert.equal(signIn.status, 303);
+    assert.match(signIn.headers.get('set-cookie') ?? '', /^roster_session=/);
     assert.equal(await stop(instance), 0, instance.output);
     assert.match(instance.output, /stopped cleanly/);
   } finally {
@@ -66,6 +83,55 @@ test('ROSTER_MAX_BODY_SIZE sets the largest body the server accepts: one byte ov
     assert.match(over.body.message ?? '', /larger than the 64 KiB Roster accepts/);
     assert.equal((await post(64 * 1024)).status, 201);
     assert.equal(await stop(instance), 0, instance.output);
+  } finally {
+    if (instance.process.exitCode === null) instance.process.kill('SIGKILL');
+    rmSync(directory, { recursive: true, force: true });
+  }
+});
+
+test('roster serve deletes provisioning activity past ROSTER_ACTIVITY_RETENTION_DAYS, and writes the last requests before it exits', async () => {
+  const directory = mkdtempSync(join(tmpdir(), 'roster-serve-'));
+  const path = join(directory, 'roster.db');
+  const request = (days: number, name: string) => ({
+    at: new Date(Date.now() - days * 86_400_000),
+    method: 'GET',
+    path: `/api/scim/v2/Users/${name}`,
+    query: '',
+    filter: undefined,
+    status: 200,
+    durationMs: 1,
+    token: { id: 'token-id', name: 'okta', login: 'admin' },
+    source: '192.0.2.1',
+    failure: null,
+  });
+  let store = await openStore({ kind: 'sqlite', path });
+  let token: string;
+  try {
+    const services = createServices(store);
+    await services.activity.record([request(8, 'old'), request(6, 'recent')]);
+    await services.administrators.ensureAdministrator();
+    const admin = await services.accounts.findByLogin('admin');
+    assert.ok(admin);
+    token = (await services.tokens.create('idp', { kind: 'cli' }, admin.id)).token;
+  } finally {
+    await store.close();
+  }
+  const instance = await startInstance(`sqlite:${path}`, { ROSTER_ACTIVITY_RETENTION_DAYS: '7' });
+  try {
+    await waitHealthy(instance);
+    // SCIM is off: a 403, recorded all the same, and written before the process exits.
+    assert.equal((await fetch(`${instance.base}/api/scim/v2/Users`, { headers: { authorization: `Bearer ${token}` } })).status, 403);
+    assert.equal(await stop(instance), 0, instance.output);
+    store = await openStore({ kind: 'sqlite', path });
+    try {
+      const { requests } = await createServices(store).activity.list({ failuresOnly: false, limit: 10, offset: 0 });
+      assert.deepEqual(requests.map((entry) => [entry.path, entry.status]), [
+        ['/api/scim/v2/Users', 403],
+        ['/api/scim/v2/Users/recent', 200],
+      ]);
+    } finally {
+      await store.close();
+    }
   } finally {
     if (instance.process.exitCode === null) instance.process.kill('SIGKILL');
     rmSync(directory, { recursive: true, force: true });

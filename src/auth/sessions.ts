@@ -6,6 +6,7 @@
  * or its user no longer being active.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { recordEvent, type Actor } from '../directory/audit.ts';
 import type { Store } from '../store/index.ts';
 import { cookieValue } from './cookies.ts';
 import { createSessionQueries } from '../store/sessions.ts';
@@ -24,15 +25,33 @@ export interface SessionPolicy {
 const DEFAULT_SESSION_POLICY: SessionPolicy = { idleMs: 8 * 60 * 60 * 1000, absoluteMs: 7 * 24 * 60 * 60 * 1000 };
 /** last_seen_at is refreshed at most this often, sparing a write per request. */
 const TOUCH_RESOLUTION_MS = 60_000;
+/** The most sessions "My account" lists; a user rarely has more than a few. */
+const MAX_LISTED = 50;
+
+/** A live session of a user, as "My account" lists it. */
+export interface SessionSummary {
+  readonly createdAt: string;
+  readonly lastSeenAt: string;
+  /** When it ends unless used: the earlier of its idle and absolute expiry. */
+  readonly expiresAt: string;
+  /** Whether it is the session of the cookie the list was asked with. */
+  readonly current: boolean;
+}
 
 /** The signed-in user behind a session. */
 export interface SessionInfo {
   readonly userId: string;
+  /** The user's login, name and email, read with the session (forward auth needs no other lookup). */
+  readonly login: string;
+  readonly name: string | null;
+  readonly email: string | null;
   readonly createdAt: string;
   readonly expiresAt: string;
 }
 
 export interface Sessions {
+  /** How long sessions live. */
+  readonly policy: SessionPolicy;
   /** Opens a session for `userId`; returns the cookie value (shown once, never stored). */
   open(userId: string): Promise<{ value: string; expiresAt: Date }>;
   /** The live session behind a cookie value, or undefined; refreshes its idle expiry. */
@@ -41,20 +60,32 @@ export interface Sessions {
   close(value: string): Promise<void>;
   /** Ends every session of a user (deactivation). */
   closeAllOf(userId: string): Promise<number>;
+  /** Signs out: ends the session behind a cookie value and audits `session.signed_out`; false when it had already ended. */
+  signOut(value: string, actor: Actor): Promise<boolean>;
+  /** "Sign out everywhere": ends every session of a user and audits `session.signed_out_everywhere`; returns how many. */
+  signOutEverywhere(userId: string, actor: Actor): Promise<number>;
+  /** The live sessions of a user, most recently used first (at most 50), marking the one of `currentValue`. */
+  listOf(userId: string, currentValue?: string): Promise<SessionSummary[]>;
   /** The cookie attributes for a value (Secure when the base URL is https). */
   cookie(value: string, expiresAt: Date): string;
   /** A Set-Cookie value that deletes the cookie. */
   clearCookie(): string;
 }
 
-/** Creates the session service; `secure` adds the Secure attribute (base URL is https). */
-export function createSessions(store: Store, options: { secure: boolean; policy?: SessionPolicy }): Sessions {
+/**
+ * Creates the session service; `secure` adds the Secure attribute (base URL is https), `domain`
+ * the Domain attribute (ROSTER_COOKIE_DOMAIN), which sends the cookie to every host under it
+ * too: the applications that forward auth protects read the session there.
+ */
+export function createSessions(store: Store, options: { secure: boolean; domain?: string | undefined; policy?: SessionPolicy }): Sessions {
   const policy = options.policy ?? DEFAULT_SESSION_POLICY;
   const { db } = store;
   const sessions = createSessionQueries();
-  const attributes = ['Path=/', 'HttpOnly', 'SameSite=Lax', ...(options.secure ? ['Secure'] : [])];
+  const attributes = ['Path=/', 'HttpOnly', 'SameSite=Lax', ...(options.secure ? ['Secure'] : []), ...(options.domain !== undefined ? [`Domain=${options.domain}`] : [])];
 
   return {
+    policy,
+
     async open(userId) {
       const value = randomBytes(32).toString('base64url');
       const now = new Date();
@@ -80,7 +111,7 @@ export function createSessions(store: Store, options: { secure: boolean; policy?
       if (now - Date.parse(session.lastSeenAt) >= TOUCH_RESOLUTION_MS) {
         await sessions.touch(db, id, new Date(now).toISOString());
       }
-      return { userId: session.userId, createdAt: session.createdAt, expiresAt: session.expiresAt };
+      return { userId: session.userId, login: session.userLogin, name: session.userName, email: session.userEmail, createdAt: session.createdAt, expiresAt: session.expiresAt };
     },
 
     async close(value) {
@@ -89,6 +120,35 @@ export function createSessions(store: Store, options: { secure: boolean; policy?
 
     async closeAllOf(userId) {
       return deleteSessionsOf(db, userId);
+    },
+
+    async signOut(value, actor) {
+      const id = hashSession(value);
+      return db.transaction().execute(async (trx) => {
+        const session = await sessions.find(trx, id);
+        if (session === undefined || !(await sessions.deleteOne(trx, id))) return false;
+        await recordEvent(trx, actor, { action: 'session.signed_out', targetType: 'user', targetId: session.userId });
+        return true;
+      });
+    },
+
+    async signOutEverywhere(userId, actor) {
+      return db.transaction().execute(async (trx) => {
+        const ended = await deleteSessionsOf(trx, userId);
+        await recordEvent(trx, actor, { action: 'session.signed_out_everywhere', targetType: 'user', targetId: userId, details: { sessions: ended } });
+        return ended;
+      });
+    },
+
+    async listOf(userId, currentValue) {
+      const now = Date.now();
+      const current = currentValue === undefined ? undefined : hashSession(currentValue);
+      const rows = await sessions.listLiveOf(db, userId, new Date(now).toISOString(), new Date(now - policy.idleMs).toISOString(), MAX_LISTED);
+      return rows.map((row) => {
+        const idleEnd = Date.parse(row.lastSeenAt) + policy.idleMs;
+        const expiresAt = Math.min(idleEnd, Date.parse(row.expiresAt));
+        return { createdAt: row.createdAt, lastSeenAt: row.lastSeenAt, expiresAt: new Date(expiresAt).toISOString(), current: row.id === current };
+      });
     },
 
     cookie(value, expiresAt) {

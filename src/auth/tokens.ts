@@ -22,12 +22,14 @@ export interface TokenInfo {
   readonly revokedAt: string | null;
 }
 
-/** The user a verified token acts as: whether it may call the APIs depends on it. */
+/**
+ * The user a verified token acts as. Whether it may call the APIs is not read here: it is
+ * `access.isAdministrator`, asked on every request (directory/access.ts).
+ */
 export interface TokenOwner {
   readonly id: string;
   readonly login: string;
   readonly active: boolean;
-  readonly admin: boolean;
 }
 
 /** A live token and its owner (null for a token issued before tokens had owners). */

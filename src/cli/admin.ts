@@ -24,6 +24,8 @@ export const adminCommands: CommandGroup = {
         // No first-start bootstrap here: it would print a password this command replaces at once.
         const services = await context.services({ bootstrap: false });
         const issued = await services.administrators.resetPassword(values.user ?? BOOTSTRAP_LOGIN, context.actor);
+        // A new password deserves a fresh start: the login's sign-in backoff is lifted.
+        await services.passwordSignIn.clearLogin(issued.login);
         context.out(`New password for "${issued.login}" (shown only this once):`);
         context.out(issued.password);
         return undefined;

@@ -1,25 +1,28 @@
 /** `roster audit …`: export the audit trail. */
 import { parseArgs } from 'node:util';
-import { parseEventFilter } from '../directory/audit-log.ts';
+import { parseEventFilter, parseExportFormat } from '../directory/audit-log.ts';
 import type { CommandGroup } from './roster.ts';
 
 /** The `audit` command group. */
 export const auditCommands: CommandGroup = {
   name: 'audit',
-  summary: 'export the audit trail as JSON lines',
+  summary: 'export the audit trail as JSON lines or CSV',
   commands: {
     export: {
-      summary: 'print events as JSON lines, oldest first',
+      summary: 'print events as JSON lines (or CSV), oldest first',
       usage: [
-        'Usage: roster audit export [--from <time>] [--to <time>] [--actor <actor>] [--target-type <type>] [--target-id <id>]',
+        'Usage: roster audit export [--format jsonl|csv] [--from <time>] [--to <time>] [--actor <actor>]',
+        '                           [--action <action>] [--target-type <type>] [--target-id <id>]',
         '',
-        'Prints one JSON object per line to stdout, oldest first. The log is read in pages, so any',
-        'size can be exported: `roster audit export > audit.jsonl`.',
+        'Prints one JSON object per line to stdout (or CSV with a header line), oldest first. The log',
+        'is read in pages, so any size can be exported: `roster audit export > audit.jsonl`.',
         '',
         'Options:',
+        "  --format <f>          jsonl (default) or csv (a cell a spreadsheet would run as a formula starts with ')",
         '  --from <time>         ISO 8601, inclusive (e.g. 2025-01-01 or 2025-01-01T12:00:00Z)',
         '  --to <time>           ISO 8601, exclusive',
         '  --actor <actor>       e.g. token:entra-id, cli, system, or the login of a token\'s owner',
+        '  --action <action>     e.g. user.created, or user.* for every action starting with user.',
         '  --target-type <type>  user, group, membership, token or setting',
         '  --target-id <id>      the internal id of the target',
       ].join('\n'),
@@ -30,6 +33,8 @@ export const auditCommands: CommandGroup = {
             from: { type: 'string' },
             to: { type: 'string' },
             actor: { type: 'string' },
+            action: { type: 'string' },
+            format: { type: 'string' },
             'target-type': { type: 'string' },
             'target-id': { type: 'string' },
           },
@@ -38,11 +43,16 @@ export const auditCommands: CommandGroup = {
           from: values.from,
           to: values.to,
           actor: values.actor,
+          action: values.action,
           targetType: values['target-type'],
           targetId: values['target-id'],
         });
+        const format = parseExportFormat(values.format);
         const services = await context.services();
-        for await (const event of services.auditLog.stream(filter)) context.out(JSON.stringify(event));
+        // Written as produced: an export of any size never sits in memory.
+        for await (const line of services.auditLog.exportLines(filter, format)) {
+          if (!process.stdout.write(line)) await new Promise((resolve) => process.stdout.once('drain', resolve));
+        }
         return undefined;
       },
     },

@@ -116,7 +116,7 @@ async function runCli(argv: readonly string[]): Promise<number> {
       err,
       async services(options = {}) {
         store ??= await openStore(config.database);
-        services ??= createServices(store, { baseUrl: config.baseUrl });
+        services ??= createServices(store, { baseUrl: config.baseUrl, adminGroup: config.adminGroup });
         if (options.bootstrap !== false) {
           const issued = await services.administrators.ensureAdministrator();
           if (issued !== undefined) err(firstStartMessage(issued.login, issued.password));

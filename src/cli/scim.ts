@@ -1,5 +1,6 @@
-/** `roster scim …`: switch between just-in-time and SCIM provisioning. */
+/** `roster scim …`: switch between just-in-time and SCIM provisioning; read the provisioning activity. */
 import { parseArgs } from 'node:util';
+import type { ActivityEntry } from '../directory/activity.ts';
 import { DirectoryError } from '../directory/errors.ts';
 import { DISABLE_CONFIRMATION_MESSAGE, type Provisioning } from '../directory/provisioning.ts';
 import type { CliContext, CommandGroup } from './roster.ts';
@@ -14,10 +15,15 @@ function tenantUrl(context: CliContext): string {
   return `${context.config.baseUrl}/api/scim/v2`;
 }
 
+const DEFAULT_ACTIVITY_LIMIT = 20;
+const MAX_ACTIVITY_LIMIT = 500;
+/** Longest error shown in a table cell; the admin API has the whole (already shortened) detail. */
+const MAX_ERROR_CELL = 120;
+
 /** The `scim` command group. */
 export const scimCommands: CommandGroup = {
   name: 'scim',
-  summary: 'turn SCIM provisioning on or off (requires SAML)',
+  summary: 'turn SCIM provisioning on or off (requires SAML), show what the IdP called',
   commands: {
     enable: {
       summary: 'let the identity provider manage users and groups',
@@ -70,5 +76,85 @@ export const scimCommands: CommandGroup = {
         return undefined;
       },
     },
+    activity: {
+      summary: 'print the last SCIM requests the identity provider made (--failures: only those that failed)',
+      usage: [
+        'Usage: roster scim activity [--failures] [--limit <n>]',
+        '',
+        'Prints the last SCIM requests, newest first: time, status, method, path with its filter,',
+        'duration, token, and for failures the error sent to the identity provider. Requests',
+        'without a valid token are folded per address and minute (×N says how many).',
+        'Requests are kept for ROSTER_ACTIVITY_RETENTION_DAYS days (default 30).',
+        '',
+        'Options:',
+        '  --failures   only requests answered with a status of 400 or more',
+        `  --limit <n>  how many to print (default ${DEFAULT_ACTIVITY_LIMIT}, at most ${MAX_ACTIVITY_LIMIT})`,
+      ].join('\n'),
+      async run(args, context) {
+        const { values } = parseArgs({ args, options: { failures: { type: 'boolean', default: false }, limit: { type: 'string' } } });
+        const limit = parseLimit(values.limit);
+        if (limit === undefined) return { usageError: `--limit must be a whole number from 1 to ${MAX_ACTIVITY_LIMIT}` };
+        const page = await (await context.services()).activity.list({ failuresOnly: values.failures, limit, offset: 0 });
+        if (page.requests.length === 0) {
+          context.out(values.failures ? 'No failed SCIM requests recorded.' : 'No SCIM requests recorded.');
+          return undefined;
+        }
+        context.out(formatActivity(page.requests));
+        if (page.total > page.requests.length) context.out(`(${page.requests.length} of ${page.total}; --limit shows more)`);
+        return undefined;
+      },
+    },
+    'purge-activity': {
+      summary: 'delete provisioning activity older than ROSTER_ACTIVITY_RETENTION_DAYS now',
+      usage: [
+        'Usage: roster scim purge-activity',
+        '',
+        'Deletes the recorded SCIM requests older than ROSTER_ACTIVITY_RETENTION_DAYS days.',
+        '`roster serve` does this every hour by itself; run it to reclaim space at once,',
+        'e.g. after lowering the retention.',
+      ].join('\n'),
+      async run(args, context) {
+        parseArgs({ args, options: {} });
+        const days = context.config.activityRetentionDays;
+        const deleted = await (await context.services()).activity.purge(days);
+        context.out(`Deleted ${deleted} SCIM request${deleted === 1 ? '' : 's'} older than ${days} day${days === 1 ? '' : 's'}.`);
+        return undefined;
+      },
+    },
   },
 };
+
+/** The --limit option, or undefined when it is not a whole number in range. */
+function parseLimit(raw: string | undefined): number | undefined {
+  if (raw === undefined) return DEFAULT_ACTIVITY_LIMIT;
+  const limit = /^\d{1,4}$/.test(raw) ? Number(raw) : NaN;
+  return limit >= 1 && limit <= MAX_ACTIVITY_LIMIT ? limit : undefined;
+}
+
+/**
+ * Text a client sent, made safe for a terminal: control characters (an escape sequence in a
+ * percent-encoded path) are shown as `\xNN` instead of being interpreted.
+ */
+function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (char) => `\\x${char.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+function formatActivity(requests: readonly ActivityEntry[]): string {
+  const rows = [
+    ['TIME', 'STATUS', 'METHOD', 'PATH', 'MS', 'TOKEN', 'ERROR'],
+    ...requests.map((entry) => {
+      const error = entry.detail === null ? '' : `${entry.scimType === null ? '' : `${entry.scimType}: `}${entry.detail}`;
+      return [
+        entry.at,
+        entry.count > 1 ? `${entry.status} ×${entry.count}` : String(entry.status),
+        entry.method,
+        printable(entry.filter === null ? entry.path : `${entry.path}?filter=${entry.filter}`),
+        String(entry.durationMs),
+        entry.tokenName === null ? `- (${entry.source ?? 'other addresses'})` : printable(entry.tokenName),
+        printable(error.length > MAX_ERROR_CELL ? `${error.slice(0, MAX_ERROR_CELL - 1)}…` : error),
+      ];
+    }),
+  ];
+  const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length))) ?? [];
+  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd()).join('\n');
+}

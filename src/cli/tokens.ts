@@ -31,8 +31,8 @@ export const tokenCommands: CommandGroup = {
         const user = await services.accounts.findByLogin(login);
         if (user === undefined) throw new DirectoryError('not_found', `No user has the login "${login}".`, 'user');
         const { token, record } = await services.tokens.create(values.name, context.actor, user.id);
-        if (!user.admin) {
-          context.err(`warning: "${user.login}" is not an administrator: this token cannot call the SCIM or admin APIs.`);
+        if (!(await services.access.isAdministrator(user.id))) {
+          context.err(`warning: "${user.login}" is not an administrator (neither flagged admin nor in the group "${services.access.adminGroup}"): this token cannot call the SCIM or admin APIs until it is.`);
         }
         context.out(`Created token "${record.name}" for ${user.login} (id ${record.id}).`);
         context.out('Copy it now; Roster stores only its hash and cannot show it again:');

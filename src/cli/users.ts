@@ -32,8 +32,9 @@ function positional(args: string[], what: string): string | { usageError: string
   return value;
 }
 
-function flags(user: StoredUser): string {
-  return [user.active ? 'active' : 'deactivated', user.local ? 'local' : 'saml', user.scimId !== null ? 'managed' : '', user.admin ? 'admin' : '']
+/** The flags shown for a user; `admin` when it is an administrator now (flagged, or in the administrators' group). */
+function flags(user: StoredUser, administrator: boolean): string {
+  return [user.active ? 'active' : 'deactivated', user.local ? 'local' : 'saml', user.scimId !== null ? 'managed' : '', administrator ? 'admin' : '']
     .filter((flag) => flag !== '')
     .join(',');
 }
@@ -42,7 +43,10 @@ async function listUsers(args: string[], context: CliContext): Promise<undefined
   const { values } = parseArgs({ args, options: { q: { type: 'string' } } });
   const services = await context.services();
   const { users, total } = await services.accounts.list(values.q !== undefined ? { q: values.q } : {}, { offset: 0, limit: LIST_LIMIT });
-  for (const user of users) context.out(`${user.login}\t${user.displayName ?? ''}\t${user.email ?? ''}\t${flags(user)}`);
+  for (const user of users) {
+    const administrator = await services.access.isAdministrator(user.id);
+    context.out(`${user.login}\t${user.displayName ?? ''}\t${user.email ?? ''}\t${flags(user, administrator)}`);
+  }
   if (total > users.length) context.err(`(${users.length} of ${total} shown; narrow with --q or use the admin API)`);
   return undefined;
 }

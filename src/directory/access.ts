@@ -5,6 +5,12 @@
  * inactive user. Every access decision made from group membership, today and later (the groups
  * of /api/users/current, SAML or OIDC group claims, forward auth, an administrators' group),
  * must ask `groupsOf` here and never read memberships on its own.
+ *
+ * "Is this user an administrator now" is decided here too, by `isAdministrator` alone: users
+ * flagged admin (such as `admin`) and the active members of the administrators' group
+ * (ROSTER_ADMIN_GROUP), as SonarQube grants permissions through groups. Every admin check
+ * (bearer tokens of the SCIM and admin APIs, browser sessions, the console) asks it on every
+ * request, without caching, so a user who leaves the group stops being an administrator at once.
  */
 import type { Executor } from '../store/executor.ts';
 import type { Store } from '../store/index.ts';
@@ -17,11 +23,27 @@ export interface AccessGroup {
   readonly name: string;
 }
 
+/** The group whose members are administrators when ROSTER_ADMIN_GROUP is not set. */
+export const DEFAULT_ADMIN_GROUP = 'roster-administrators';
+
 /** The access service: closure over the store, wired once in services.ts. */
-export function createAccess(store: Store) {
+export function createAccess(store: Store, options: { readonly adminGroup?: string } = {}) {
   const memberships = createMembershipQueries(store.dialect);
+  const adminGroup = options.adminGroup ?? DEFAULT_ADMIN_GROUP;
 
   return {
+    /** The name of the group whose members are administrators (ROSTER_ADMIN_GROUP). */
+    adminGroup,
+
+    /**
+     * Whether `userId` is an administrator now: active, and flagged admin or a member of the
+     * administrators' group. The only admin check: never cache its answer. Pass `db` to read
+     * inside a transaction.
+     */
+    async isAdministrator(userId: string, db: Executor = store.db): Promise<boolean> {
+      return memberships.isAdministrator(db, userId, adminGroup);
+    },
+
     /**
      * The groups that count for the access of `userId`, sorted by name: its memberships while
      * it is active, none while it is inactive (SCIM-suspended memberships grant nothing) or

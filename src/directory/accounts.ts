@@ -9,10 +9,11 @@ import { caseKey } from '../text.ts';
 import type { Store } from '../store/index.ts';
 import { isUniqueViolation } from '../store/errors.ts';
 import { createUserQueries, type AccountFilter, type StoredUser } from '../store/users.ts';
-import { recordEvent, type Actor } from './audit.ts';
-import { assertNotSelf, createDeactivation } from './deactivation.ts';
-import { DirectoryError, managedError, rejected } from './errors.ts';
+import { actorUserId, recordEvent, type Actor } from './audit.ts';
+import { createDeactivation } from './deactivation.ts';
+import { DirectoryError, managedError, rejected, SELF_DEACTIVATION_MESSAGE } from './errors.ts';
 import { assertNotManagedInstance, isManagedInstance } from './managed-mode.ts';
+import { createMemberDisplay } from './member-display.ts';
 
 /** A new user from the admin API: `local` users sign in with a password, others through SAML. */
 export interface NewAccount {
@@ -23,14 +24,28 @@ export interface NewAccount {
   readonly local?: unknown;
 }
 
-/** A merge-patch of a user: present keys change, absent keys stay. */
+/**
+ * A merge-patch of a user: present keys change, absent keys stay. A key sent with the value it
+ * already has changes nothing, so that what the API shows of a user can be sent back as it is:
+ * the read-only keys are accepted when they hold the user's value and refused otherwise.
+ */
 export interface AccountPatch {
   readonly login?: unknown;
   readonly name?: unknown;
   readonly email?: unknown;
   readonly externalId?: unknown;
+  /** Derived from login: accepted when equal to the login before or after the patch. */
   readonly externalLogin?: unknown;
+  /** Derived from local (see externalProviderOf): accepted when equal to it. */
   readonly externalProvider?: unknown;
+  /** Read-only. */
+  readonly id?: unknown;
+  /** Read-only: DELETE deactivates, POST reactivates. */
+  readonly active?: unknown;
+  /** Read-only: chosen at creation. */
+  readonly local?: unknown;
+  /** Read-only: whether SCIM manages the user. */
+  readonly managed?: unknown;
 }
 
 /** A 0-based page. */
@@ -39,17 +54,30 @@ export interface PageRequest {
   readonly limit: number;
 }
 
-const MAX_LOGIN = 255;
-const MAX_NAME = 200;
-const MAX_EMAIL = 100;
-const MIN_PASSWORD = 12;
-const MAX_PASSWORD = 1000;
+/** The limits of an account's fields, shared with the admin API's schemas. */
+export const ACCOUNT_LIMITS = { login: { min: 2, max: 255 }, name: 200, email: 100, password: { min: 12, max: 1000 }, externalId: 255 } as const;
+const MAX_LOGIN = ACCOUNT_LIMITS.login.max;
+const MAX_NAME = ACCOUNT_LIMITS.name;
+const MAX_EMAIL = ACCOUNT_LIMITS.email;
+const MIN_PASSWORD = ACCOUNT_LIMITS.password.min;
+const MAX_PASSWORD = ACCOUNT_LIMITS.password.max;
+
+/**
+ * The identity provider a user signs in with, in SonarQube's terms: `roster` (a local password)
+ * or `saml`, with the login as the SAML login (`externalLogin`). Roster's providers are fixed,
+ * so both are derived and cannot be set.
+ */
+export function externalProviderOf(user: StoredUser): 'roster' | 'saml' {
+  return user.local ? 'roster' : 'saml';
+}
+
+const DERIVED = 'is derived from login and local in Roster and cannot be set';
 
 /** A login is the SAML login, so it may be an email address, but never blank or with spaces. */
 function checkLogin(value: unknown): string {
   if (value === undefined || value === null) throw rejected('login', value, 'must not be null');
   if (typeof value !== 'string') throw rejected('login', value, 'must be a string');
-  if (value.length < 2 || value.length > MAX_LOGIN) throw rejected('login', value, `size must be between 2 and ${MAX_LOGIN}`);
+  if (value.length < ACCOUNT_LIMITS.login.min || value.length > MAX_LOGIN) throw rejected('login', value, `size must be between ${ACCOUNT_LIMITS.login.min} and ${MAX_LOGIN}`);
   if (/[\s\p{Cc}]/u.test(value)) throw rejected('login', value, 'must not contain spaces or control characters');
   return value;
 }
@@ -75,10 +103,21 @@ function snapshot(user: StoredUser): Record<string, unknown> {
   return { login: user.login, name: user.displayName, email: user.email, active: user.active, local: user.local, externalId: user.externalId };
 }
 
+/**
+ * Why `actor` may not deactivate `user`, or undefined when it may: never oneself, never a user
+ * the identity provider manages (SCIM-linked). The console greys its button out by this same
+ * rule, and deactivate() throws what it returns.
+ */
+export function deactivationRefusal(user: StoredUser, actor: Actor): DirectoryError | undefined {
+  if (actorUserId(actor) === user.id) return new DirectoryError('invalid', SELF_DEACTIVATION_MESSAGE);
+  return user.scimId !== null ? managedError() : undefined;
+}
+
 /** The account directory: closure over the store, wired once in services.ts. */
 export function createAccounts(store: Store) {
   const users = createUserQueries(store.dialect);
   const deactivation = createDeactivation(store.dialect);
+  const memberDisplay = createMemberDisplay(store.dialect);
 
   async function find(id: string): Promise<StoredUser> {
     const user = await users.findById(store.db, id);
@@ -140,6 +179,7 @@ export function createAccounts(store: Store) {
             // and memberships stay gone. A user the IdP suspended (SCIM active=false) before
             // SCIM was turned off still has its memberships: they go now, by the same rule.
             await users.updateProfile(trx, existing.id, { login, displayName: name, email, externalId: existing.externalId }, now);
+            await memberDisplay.changed(trx, existing.id, existing, { login, displayName: name }, now);
             await users.setActive(trx, existing.id, true, now);
             if (passwordHash !== null) await users.setPassword(trx, existing.id, passwordHash, now);
             const dropped = await deactivation.dropKeptMemberships(trx, existing.id, now);
@@ -164,7 +204,8 @@ export function createAccounts(store: Store) {
 
     /**
      * Applies a merge-patch. While SCIM is on, the login and the identity provider may not
-     * change, and a managed user may not change at all: the identity provider would overwrite it.
+     * change, and a managed user may not change at all: the identity provider would overwrite
+     * it. A patch that changes nothing writes nothing (no version, no audit entry) in any mode.
      */
     async update(id: string, patch: AccountPatch, actor: Actor): Promise<StoredUser> {
       const has = (key: keyof AccountPatch): boolean => Object.hasOwn(patch, key);
@@ -172,23 +213,38 @@ export function createAccounts(store: Store) {
         return await store.db.transaction().execute(async (trx) => {
           const current = await users.findById(trx, id);
           if (!current) throw new DirectoryError('not_found', `User '${id}' not found`);
-          const managedInstance = await isManagedInstance(trx);
-          const identityChange = has('login') || has('externalLogin') || has('externalProvider') || has('externalId');
-          if (managedInstance && (identityChange || current.scimId !== null)) throw managedError();
-          // Roster's identity providers are fixed: a local password or SAML with the login as
-          // the SAML login, so neither field can be set on its own.
-          for (const field of ['externalLogin', 'externalProvider'] as const) {
-            if (has(field)) throw rejected(field, patch[field], 'is derived from login and local in Roster and cannot be set');
-          }
-          const next = {
-            login: has('login') ? checkLogin(patch.login) : current.login,
-            displayName: has('name') ? checkText('name', patch.name, MAX_NAME, true) : current.displayName,
-            email: has('email') ? checkEmail(patch.email) : current.email,
-            externalId: has('externalId') ? checkText('externalId', patch.externalId, MAX_LOGIN, false) : current.externalId,
+          const readOnly = (field: 'id' | 'active' | 'local' | 'managed', value: unknown, why: string): void => {
+            if (has(field) && patch[field] !== value) throw rejected(field, patch[field], why);
           };
+          readOnly('id', current.id, 'is read-only: it must be the id in the URL');
+          readOnly('active', current.active, 'is read-only: DELETE deactivates a user, and POST with its login reactivates it');
+          readOnly('local', current.local, 'is read-only: it is chosen when the user is created');
+          readOnly('managed', current.scimId !== null, 'is read-only: it says whether the identity provider manages the user through SCIM');
+          // A value equal to the stored one is not checked again: a user provisioned without a
+          // name shows `"name": null`, and sending that back must not be refused.
+          const sent = (key: 'login' | 'name' | 'email' | 'externalId', stored: string | null): boolean => has(key) && patch[key] !== stored;
+          const next = {
+            login: sent('login', current.login) ? checkLogin(patch.login) : current.login,
+            displayName: sent('name', current.displayName) ? checkText('name', patch.name, MAX_NAME, true) : current.displayName,
+            email: sent('email', current.email) ? checkEmail(patch.email) : current.email,
+            externalId: sent('externalId', current.externalId) ? checkText('externalId', patch.externalId, ACCOUNT_LIMITS.externalId, false) : current.externalId,
+          };
+          // The derived fields hold what a GET showed (the old login) or what the patch makes of them.
+          const derivedChanges = [
+            ...(has('externalLogin') && patch.externalLogin !== current.login && patch.externalLogin !== next.login ? (['externalLogin'] as const) : []),
+            ...(has('externalProvider') && patch.externalProvider !== externalProviderOf(current) ? (['externalProvider'] as const) : []),
+          ];
+          const identityChange = next.login !== current.login || next.externalId !== current.externalId || derivedChanges.length > 0;
+          const changed = identityChange || next.displayName !== current.displayName || next.email !== current.email;
+          if (!changed) return current;
+          const managedInstance = await isManagedInstance(trx);
+          if (managedInstance && (identityChange || current.scimId !== null)) throw managedError();
+          const derived = derivedChanges[0];
+          if (derived !== undefined) throw rejected(derived, patch[derived], DERIVED);
           if (caseKey(next.login) !== caseKey(current.login) && (await users.findByLogin(trx, next.login))) throw loginTaken(next.login);
           const now = new Date().toISOString();
           await users.updateProfile(trx, id, next, now);
+          await memberDisplay.changed(trx, id, current, next, now);
           const after = await users.findById(trx, id);
           if (!after) throw new Error('updated user vanished');
           await recordEvent(trx, actor, { action: 'user.updated', targetType: 'user', targetId: id, details: { before: snapshot(current), after: snapshot(after) } }, now);
@@ -209,8 +265,8 @@ export function createAccounts(store: Store) {
       await store.db.transaction().execute(async (trx) => {
         const current = await users.findById(trx, id);
         if (!current) throw new DirectoryError('not_found', `User '${id}' not found`);
-        assertNotSelf(actor, id);
-        if (current.scimId !== null) throw managedError();
+        const refusal = deactivationRefusal(current, actor);
+        if (refusal !== undefined) throw refusal;
         if (!current.active) return;
         const now = new Date().toISOString();
         await users.setActive(trx, id, false, now);

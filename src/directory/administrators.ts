@@ -7,6 +7,7 @@ import { newId } from '../ids.ts';
 import type { Store } from '../store/index.ts';
 import { adoptOwnerlessTokens } from '../store/user-credentials.ts';
 import { createUserQueries } from '../store/users.ts';
+import { createAccess, type Access } from './access.ts';
 import { recordEvent, type Actor } from './audit.ts';
 import { DirectoryError } from './errors.ts';
 
@@ -19,8 +20,8 @@ export interface IssuedPassword {
   readonly password: string;
 }
 
-/** The administrator service over a store. */
-export function createAdministrators(store: Store) {
+/** The administrator service over a store; `access` decides who is an administrator. */
+export function createAdministrators(store: Store, access: Access = createAccess(store)) {
   const users = createUserQueries(store.dialect);
 
   /** Inserts `admin` unless the login is taken; true when this call created it. */
@@ -70,8 +71,8 @@ export function createAdministrators(store: Store) {
       await store.db.transaction().execute(async (trx) => {
         const user = await users.findByLogin(trx, login);
         if (!user) throw new DirectoryError('not_found', `No user has the login "${login}".`, 'login');
-        if (!user.admin) throw new DirectoryError('invalid', `The user "${user.login}" is not an administrator.`, 'login');
         if (!user.active) throw new DirectoryError('invalid', `The user "${user.login}" is deactivated; an administrator must reactivate it first.`, 'login');
+        if (!(await access.isAdministrator(user.id, trx))) throw new DirectoryError('invalid', `The user "${user.login}" is not an administrator.`, 'login');
         const now = new Date().toISOString();
         await users.setPassword(trx, user.id, passwordHash, now);
         await recordEvent(trx, actor, { action: 'user.password_reset', targetType: 'user', targetId: user.id, details: { login: user.login } }, now);

@@ -1,6 +1,7 @@
-/** Reading the audit trail back: pages for the admin API, a streamed walk for the export. */
+/** Reading the audit trail back: pages for the admin API, a streamed walk for the exports. */
 import type { Store } from '../store/index.ts';
 import { countEvents, eventsAfter, listEvents, type EventFilter, type StoredEvent } from '../store/audit.ts';
+import { csvRecord } from '../text.ts';
 import type { PageRequest } from './accounts.ts';
 import { rejected } from './errors.ts';
 
@@ -26,7 +27,9 @@ function text(query: Readonly<Record<string, unknown>>, name: string): string | 
   return raw;
 }
 
-const TARGET_TYPES = ['user', 'group', 'membership', 'token', 'setting', 'schema'];
+/** What an audit entry may be about; the filter accepts these alone. */
+export const AUDIT_TARGET_TYPES = ['user', 'group', 'membership', 'token', 'setting', 'schema'] as const;
+const TARGET_TYPES: readonly string[] = AUDIT_TARGET_TYPES;
 
 /** An ISO 8601 instant, normalised to the stored form (UTC, milliseconds) so that text comparison is time comparison. */
 function instant(query: Readonly<Record<string, unknown>>, name: 'from' | 'to'): string | undefined {
@@ -44,8 +47,13 @@ export function parseEventFilter(query: Readonly<Record<string, unknown>>): Even
   const actor = text(query, 'actor');
   const targetType = text(query, 'targetType');
   const targetId = text(query, 'targetId');
+  const action = text(query, 'action');
   if (targetType !== undefined && !TARGET_TYPES.includes(targetType)) throw rejected('targetType', targetType, `must be one of ${TARGET_TYPES.join(', ')}`);
+  if (action !== undefined && (action.length > MAX_ACTION || action === '*')) throw rejected('action', action, `must be an action (user.created) or a prefix ending in * (user.*), at most ${MAX_ACTION} characters`);
+  // `user.*`: every action whose name starts with `user.`.
+  const prefix = action?.endsWith('*') === true ? action.slice(0, -1) : undefined;
   return {
+    ...(action !== undefined ? (prefix !== undefined ? { actionPrefix: prefix } : { action }) : {}),
     ...(from !== undefined ? { from } : {}),
     ...(to !== undefined ? { to } : {}),
     ...(actor !== undefined ? { actor } : {}),
@@ -54,29 +62,86 @@ export function parseEventFilter(query: Readonly<Record<string, unknown>>): Even
   };
 }
 
+const MAX_ACTION = 100;
 const EXPORT_BATCH = 1000;
+
+/** The formats of an export: CSV for spreadsheets, JSON lines for programs. */
+export const EXPORT_FORMATS = ['csv', 'jsonl'] as const;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+
+const CSV_COLUMNS = ['seq', 'at', 'actor', 'actorUser', 'action', 'targetType', 'targetId', 'details'] as const;
+
+/** Reads a `format` value; anything else is a 400 naming the field. */
+export function parseExportFormat(raw: unknown, field = 'format'): ExportFormat {
+  if (raw === undefined || raw === '') return 'jsonl';
+  const format = EXPORT_FORMATS.find((candidate) => candidate === raw);
+  if (format === undefined) throw rejected(field, raw, `must be one of ${EXPORT_FORMATS.join(', ')}`);
+  return format;
+}
+
+/** The next-page cursor of an audit-log page: the seq of its last event, as text. */
+function parseSeqCursor(cursor: string): number {
+  if (!/^\d{1,15}$/.test(cursor)) throw rejected('cursor', cursor, 'must be the page.next value of an earlier answer');
+  return Number(cursor);
+}
 
 /** The audit-log reader over a store. */
 export function createAuditLog(store: Store) {
+  /** Every event matching `filter`, oldest first, read in batches so memory stays flat. */
+  async function* stream(filter: EventFilter): AsyncGenerator<AuditEntry> {
+    let after = 0;
+    for (;;) {
+      const batch = await eventsAfter(store.db, after, filter, EXPORT_BATCH);
+      for (const event of batch) yield toEntry(event);
+      const last = batch.at(-1);
+      if (last === undefined || batch.length < EXPORT_BATCH) return;
+      after = last.seq;
+    }
+  }
+
   return {
-    /** A page of events matching `filter`, newest first unless `ascending` (by seq either way). */
-    async list(filter: EventFilter, page: PageRequest & { readonly ascending: boolean }): Promise<{ events: AuditEntry[]; total: number }> {
-      return store.db.transaction().execute(async (trx) => {
+    /**
+     * A page of events matching `filter`, newest first unless `ascending` (by seq either way),
+     * with the total and the cursor of the next page (null on the last). With `cursor` (the
+     * `next` of an earlier page) the page starts right after it and `offset` is not used.
+     */
+    async list(
+      filter: EventFilter,
+      page: PageRequest & { readonly ascending: boolean; readonly cursor?: string },
+    ): Promise<{ events: AuditEntry[]; total: number; next: string | null }> {
+      const afterSeq = page.cursor === undefined ? undefined : parseSeqCursor(page.cursor);
+      return store.db.transaction().setAccessMode('read only').execute(async (trx) => {
         const total = await countEvents(trx, filter);
-        const events = page.limit === 0 ? [] : await listEvents(trx, filter, page);
-        return { events: events.map(toEntry), total };
+        if (page.limit === 0) return { events: [], total, next: null };
+        // One row more than asked says whether there is a next page.
+        const rows = await listEvents(trx, filter, {
+          limit: page.limit + 1,
+          offset: afterSeq === undefined ? page.offset : 0,
+          ascending: page.ascending,
+          ...(afterSeq !== undefined ? { afterSeq } : {}),
+        });
+        const events = rows.slice(0, page.limit).map(toEntry);
+        const last = events.at(-1);
+        return { events, total, next: rows.length > page.limit && last !== undefined ? String(last.seq) : null };
       });
     },
 
-    /** Every event matching `filter`, oldest first, read in batches so memory stays flat. */
-    async *stream(filter: EventFilter): AsyncGenerator<AuditEntry> {
-      let after = 0;
-      for (;;) {
-        const batch = await eventsAfter(store.db, after, filter, EXPORT_BATCH);
-        for (const event of batch) yield toEntry(event);
-        const last = batch.at(-1);
-        if (last === undefined || batch.length < EXPORT_BATCH) return;
-        after = last.seq;
+    stream,
+
+    /**
+     * The events matching `filter`, oldest first, as the lines of an export file: CSV (a
+     * header, then one record per event, `details` as JSON text) or JSON lines. Read in
+     * batches as the consumer pulls, so an export of any size holds one batch in memory.
+     */
+    async *exportLines(filter: EventFilter, format: ExportFormat): AsyncGenerator<string> {
+      if (format === 'csv') yield csvRecord(CSV_COLUMNS);
+      for await (const entry of stream(filter)) {
+        if (format === 'jsonl') {
+          yield `${JSON.stringify(entry)}\n`;
+        } else {
+          const details = entry.details === null ? null : JSON.stringify(entry.details);
+          yield csvRecord([entry.seq, entry.at, entry.actor, entry.actorUser, entry.action, entry.targetType, entry.targetId, details]);
+        }
       }
     },
   };

@@ -5,7 +5,7 @@
  *
  * Every entry is bounded whoever writes it: each text in it is cut to MAX_AUDIT_TEXT
  * characters here, below every caller. Writes anyone can cause without signing in (refused
- * SAML responses) also draw on a budget per source and minute, kept in the database so that
+ * SAML responses, refused passwords) also draw on a budget per source and minute, kept in the database so that
  * all instances share it; past the budget they are counted in one summary entry instead of
  * being stored one by one (security review, issue 15, finding 1).
  */
@@ -22,7 +22,7 @@ const SUPPRESSED_ACTION = 'audit.suppressed';
 
 /**
  * Who made a change: a token (its name and the user it belongs to), a signed-in user acting
- * through their session, a SAML sign-in, the command line, or Roster itself.
+ * through their session, a SAML or password sign-in, the command line, or Roster itself.
  */
 export type Actor =
   | { readonly kind: 'token'; readonly name: string; readonly userId?: string | null; readonly login?: string | null }
@@ -30,6 +30,8 @@ export type Actor =
   | { readonly kind: 'session'; readonly userId: string; readonly login: string }
   /** A browser signing in through SAML, named by the login its assertion carried (if any). */
   | { readonly kind: 'saml'; readonly login: string | null }
+  /** A browser signing in with a local account's password, named by the login it typed. */
+  | { readonly kind: 'password'; readonly login: string }
   | { readonly kind: 'cli' }
   | { readonly kind: 'system' };
 
@@ -50,6 +52,8 @@ function describeActor(actor: Actor): string {
       return `session:${actor.login}`;
     case 'saml':
       return actor.login === null ? 'saml' : `saml:${actor.login}`;
+    case 'password':
+      return `password:${actor.login}`;
     case 'cli':
       return 'cli';
     case 'system':
@@ -64,6 +68,7 @@ function actorLogin(actor: Actor): string | null {
       return actor.login ?? null;
     case 'session':
     case 'saml':
+    case 'password':
       return actor.login;
     case 'cli':
     case 'system':
@@ -83,7 +88,7 @@ export async function recordEvent(db: Executor, actor: Actor, event: AuditEvent,
 
 /**
  * Appends an event written on behalf of an anonymous `source` (the client address of a SAML
- * post), within that source's budget of AUDIT_BUDGET_PER_MINUTE entries per minute: past it,
+ * post or of a password sign-in), within that source's budget of AUDIT_BUDGET_PER_MINUTE entries per minute: past it,
  * the event is only counted, in one `audit.suppressed` entry per source and minute whose
  * `suppressed` grows with each. Returns whether the event itself was stored.
  */

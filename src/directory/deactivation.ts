@@ -58,7 +58,7 @@ export function createDeactivation(dialect: DialectAdapter) {
 
   /** Removes every membership of `userId`, touching each group; returns the groups' ids. */
   async function removeMemberships(db: Executor, userId: string, now: string): Promise<string[]> {
-    const removedFromGroups = await memberships.removeUserEverywhere(db, userId);
+    const removedFromGroups = await memberships.removeUserEverywhere(db, userId, now);
     // Each group's members changed: its SCIM version (ETag) must change too. The cost follows
     // the user's groups, not their sizes.
     for (const groupId of removedFromGroups) await groups.touch(db, groupId, now);

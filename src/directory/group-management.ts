@@ -19,8 +19,24 @@ export interface GroupInput {
   readonly description?: unknown;
 }
 
-const MAX_NAME = 255;
-const MAX_DESCRIPTION = 200;
+/**
+ * A merge-patch of a group. A key sent with the value it already has changes nothing, so that
+ * what the API shows of a group can be sent back as it is: the read-only keys are accepted
+ * when they hold the group's value and refused otherwise.
+ */
+export interface GroupPatch extends GroupInput {
+  /** Read-only. */
+  readonly id?: unknown;
+  /** Read-only: whether SCIM manages the group. */
+  readonly managed?: unknown;
+  /** Read-only and always false: Roster has no default group (SonarQube's `sonar-users`). */
+  readonly default?: unknown;
+}
+
+/** The limits of a group's fields, shared with the admin API's schemas. */
+export const GROUP_LIMITS = { name: 255, description: 200 } as const;
+const MAX_NAME = GROUP_LIMITS.name;
+const MAX_DESCRIPTION = GROUP_LIMITS.description;
 
 function checkName(value: unknown): string {
   if (value === undefined || value === null) throw rejected('name', value, 'must not be null');
@@ -38,6 +54,15 @@ function checkDescription(value: unknown): string | null {
 
 function nameTaken(name: string): DirectoryError {
   return new DirectoryError('conflict', `Group '${name}' already exists`, 'name');
+}
+
+/**
+ * Why an administrator may not delete `group`, or undefined when they may: a group the
+ * identity provider manages (SCIM-linked) is its to delete. The console greys its button out
+ * by this same rule, and delete() throws what it returns.
+ */
+export function deletionRefusal(group: StoredGroup): DirectoryError | undefined {
+  return group.scimId !== null ? managedError() : undefined;
 }
 
 /** The group administration service: closure over the store. */
@@ -92,15 +117,26 @@ export function createGroupManagement(store: Store) {
       });
     },
 
-    /** Renames a group or changes its description; refused while SCIM is on. */
-    async update(id: string, patch: GroupInput, actor: Actor): Promise<StoredGroup> {
+    /**
+     * Renames a group or changes its description; refused while SCIM is on. A patch that
+     * changes nothing writes nothing (no audit entry), in any mode.
+     */
+    async update(id: string, patch: GroupPatch, actor: Actor): Promise<StoredGroup> {
       let name = '';
+      const has = (key: keyof GroupPatch): boolean => Object.hasOwn(patch, key);
       return write(() => name, async (trx) => {
         const current = await groups.findById(trx, id);
         if (!current) throw new DirectoryError('not_found', `Group '${id}' not found`);
+        const readOnly = (field: 'id' | 'managed' | 'default', value: unknown, why: string): void => {
+          if (has(field) && patch[field] !== value) throw rejected(field, patch[field], why);
+        };
+        readOnly('id', current.id, 'is read-only: it must be the id in the URL');
+        readOnly('managed', current.scimId !== null, 'is read-only: it says whether the identity provider manages the group through SCIM');
+        readOnly('default', false, 'is read-only: Roster has no default group');
+        name = has('name') && patch.name !== current.name ? checkName(patch.name) : current.name;
+        const description = has('description') && patch.description !== current.description ? checkDescription(patch.description) : current.description;
+        if (name === current.name && description === current.description) return current;
         await assertNotManagedInstance(trx);
-        name = Object.hasOwn(patch, 'name') ? checkName(patch.name) : current.name;
-        const description = Object.hasOwn(patch, 'description') ? checkDescription(patch.description) : current.description;
         const other = await groups.findByName(trx, name);
         if (other && other.id !== id) throw nameTaken(name);
         const now = new Date().toISOString();
@@ -122,9 +158,10 @@ export function createGroupManagement(store: Store) {
       await store.db.transaction().execute(async (trx) => {
         const current = await groups.findById(trx, id);
         if (!current) throw new DirectoryError('not_found', `Group '${id}' not found`);
-        if (current.scimId !== null) throw managedError();
+        const refusal = deletionRefusal(current);
+        if (refusal !== undefined) throw refusal;
         const members = await memberships.count(trx, { groupId: id });
-        await groups.delete(trx, id);
+        await groups.delete(trx, id, new Date().toISOString());
         await recordEvent(trx, actor, { action: 'group.deleted', targetType: 'group', targetId: id, details: { name: current.name, before: { name: current.name, description: current.description }, members } });
       });
     },

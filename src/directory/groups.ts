@@ -137,17 +137,19 @@ export function createGroupDirectory(store: Store, scimSchemas: ScimSchemas) {
         case 'remove': {
           // Removing someone who is not a member, or not a user at all, leaves the group as asked.
           const userIds = await resolveMembers(db, ids, false);
-          removed += await memberships.remove(db, groupId, userIds);
+          removed += await memberships.remove(db, groupId, userIds, now);
           removedIds.push(...ids);
           break;
         }
         case 'removeAll':
-          removed += await memberships.removeAll(db, groupId);
+          removed += await memberships.removeAll(db, groupId, now);
           break;
         case 'replace': {
+          // Only the differences are written: members kept are not changed, nor are their versions.
           const userIds = await resolveMembers(db, ids, true);
-          removed += await memberships.removeAll(db, groupId);
-          added += await memberships.add(db, groupId, userIds, now);
+          const counts = await memberships.replace(db, groupId, userIds, now);
+          added += counts.added;
+          removed += counts.removed;
           addedIds.push(...ids);
           break;
         }
@@ -192,7 +194,7 @@ export function createGroupDirectory(store: Store, scimSchemas: ScimSchemas) {
           await groups.insert(trx, id, values, now);
         }
         await unique.keep(trx, schemas, id, values.data);
-        await groups.link(trx, scimId, id);
+        await groups.link(trx, scimId, id, now);
         const counts = await applyMemberChanges(trx, id, [existing ? { kind: 'replace', ids: memberIds } : { kind: 'add', ids: memberIds }], now);
         await recordEvent(trx, actor, {
           action: existing ? 'group.linked' : 'group.created',
@@ -219,7 +221,7 @@ export function createGroupDirectory(store: Store, scimSchemas: ScimSchemas) {
       return write(async (trx) => {
         const schemas = (await scimSchemas.current(trx)).Group;
         const current = await load(trx, scimId, false, 'write');
-        assertVersion(allows, `Group ${scimId}`, current.group.version);
+        assertVersion(allows, `Group ${scimId}`, String(current.group.version));
         const next = change(current.document);
         const values = toWrite(next.document, schemas);
         name = values.name;
@@ -266,15 +268,16 @@ export function createGroupDirectory(store: Store, scimSchemas: ScimSchemas) {
     async remove(scimId: string, allows: VersionCheck, actor: Actor): Promise<void> {
       await write(async (trx) => {
         const current = await load(trx, scimId, false, 'delete');
-        assertVersion(allows, `Group ${scimId}`, current.group.version);
+        assertVersion(allows, `Group ${scimId}`, String(current.group.version));
+        const now = new Date().toISOString();
         await unique.forget(trx, 'Group', current.group.id);
-        await groups.delete(trx, current.group.id);
+        await groups.delete(trx, current.group.id, now);
         await recordEvent(trx, actor, {
           action: 'group.deleted',
           targetType: 'group',
           targetId: current.group.id,
           details: { scimId, name: current.group.name },
-        });
+        }, now);
       }, () => '');
     },
 

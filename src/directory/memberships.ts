@@ -106,7 +106,7 @@ export function createMembershipManagement(store: Store) {
         if (!(await memberships.exists(trx, key.groupId, key.userId))) throw notFound(id);
         await assertNotManagedInstance(trx);
         const now = new Date().toISOString();
-        await memberships.remove(trx, key.groupId, [key.userId]);
+        await memberships.remove(trx, key.groupId, [key.userId], now);
         await groups.touch(trx, key.groupId, now);
         await recordEvent(trx, actor, { action: 'membership.removed', targetType: 'membership', targetId: id, details: { groupId: key.groupId, userId: key.userId } }, now);
       });

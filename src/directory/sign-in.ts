@@ -19,6 +19,7 @@ import { newId } from '../ids.ts';
 import { foldDocument } from '../scim/keys.ts';
 import { caseKey } from '../text.ts';
 import { recordBudgetedEvent, recordEvent, type Actor } from './audit.ts';
+import { createMemberDisplay } from './member-display.ts';
 import { membershipId } from './memberships.ts';
 import { provisioningModeSetting, type Provisioning } from './provisioning.ts';
 import { readSetting } from './settings.ts';
@@ -40,7 +41,6 @@ export interface UserProfile {
   readonly active: boolean;
   readonly local: boolean;
   readonly managed: boolean;
-  readonly admin: boolean;
   readonly lastConnectionAt: string | null;
 }
 
@@ -53,7 +53,6 @@ function profileOf(user: StoredUser): UserProfile {
     active: user.active,
     local: user.local,
     managed: user.scimId !== null,
-    admin: user.admin,
     lastConnectionAt: user.lastConnectionAt,
   };
 }
@@ -117,6 +116,7 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
   const groups = createGroupQueries(store.dialect);
   const memberships = createMembershipQueries(store.dialect);
   const queries = createSignInQueries();
+  const memberDisplay = createMemberDisplay(store.dialect);
 
   /** A user by internal id or, failing that, by SCIM id (the sign-in check accepts both). */
   async function findProfile(db: Executor, id: string): Promise<UserProfile | undefined> {
@@ -162,7 +162,7 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
     // One event per group and membership change, as the admin API records them: consumers of
     // the trail must not have to unpack saml.signed_in to see who joined what.
     for (const group of removed) {
-      await memberships.remove(db, group.id, [userId]);
+      await memberships.remove(db, group.id, [userId], now);
       await groups.touch(db, group.id, now);
       await recordEvent(db, actor, { action: 'membership.removed', targetType: 'membership', targetId: membershipId(group.id, userId), details: { groupId: group.id, userId, group: group.name, by: 'saml' } }, now);
     }
@@ -234,6 +234,7 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
           // In SCIM mode the IdP's provisioning owns name and email; sign-in changes nothing.
           if (!scim && (identity.name !== user.displayName || identity.email !== user.email)) {
             await queries.updateProfile(trx, userId, identity.name, identity.email, now);
+            await memberDisplay.changed(trx, userId, user, { login: user.login, displayName: identity.name }, now);
             await users.replaceEmails(trx, userId, identity.email === null ? [] : [{ value: identity.email, type: null, primary: true, display: null }]);
             await recordEvent(trx, actor, {
               action: 'user.updated',

@@ -19,6 +19,7 @@ import { extensionUrns, sameAttributes, type Document, type WriteNotes } from '.
 import { DirectoryError } from './errors.ts';
 import type { ScimSchemas } from './scim-schemas.ts';
 import { createUniqueValues } from './unique-values.ts';
+import { createMemberDisplay } from './member-display.ts';
 
 export type { Document, WriteNotes } from './documents.ts';
 
@@ -110,16 +111,17 @@ function withGroups(document: Document, groups: readonly LinkedReference[] | und
 }
 
 /**
- * The If-Match precondition of a write: true when it allows writing over `version`. `sent` is
+ * The If-Match precondition of a write: true when it allows writing over `version` (the
+ * `meta.version` GET shows, without `W/"…"`). `sent` is
  * what the client sent (its If-Match value), for the message when it does not.
  */
-export type VersionCheck = ((version: number) => boolean) & { readonly sent?: string };
+export type VersionCheck = ((version: string) => boolean) & { readonly sent?: string };
 
 /**
  * Throws the domain's "stale" error (412) when `allows` refuses `version`. The message names
  * the version the client sent, not the current one: the client must fetch that anyway.
  */
-export function assertVersion(allows: VersionCheck, resource: string, version: number): void {
+export function assertVersion(allows: VersionCheck, resource: string, version: string): void {
   if (allows(version)) return;
   const since = allows.sent === undefined ? 'it was read' : `version ${allows.sent}`;
   throw new DirectoryError('stale', `${resource} has changed since ${since}; fetch it again.`);
@@ -135,6 +137,7 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
   const memberships = createMembershipQueries(store.dialect);
   const deactivation = createDeactivation(store.dialect);
   const unique = createUniqueValues(store);
+  const memberDisplay = createMemberDisplay(store.dialect);
 
   /** Reads a SCIM user; writers pass `lock` so that their If-Match check and write are one step. */
   async function load(db: Executor, scimId: string, includeGroups: boolean, lock?: RowLock): Promise<ScimUser> {
@@ -190,6 +193,8 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
         await users.replaceEmails(trx, id, emails);
         await unique.keep(trx, schemas, id, values.data);
         await users.link(trx, scimId, id);
+        // A linked user appears in the members of the groups it already belonged to.
+        if (existing) await memberDisplay.linkChanged(trx, id, now);
         const suspended = suspending ? await deactivation.suspend(trx, id, now) : undefined;
         await recordEvent(trx, actor, {
           action: existing ? 'user.linked' : 'user.created',
@@ -215,7 +220,9 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
       return write(async (trx) => {
         const schemas = (await scimSchemas.current(trx)).User;
         const current = await load(trx, scimId, true, 'write');
-        assertVersion(allows, `User ${scimId}`, current.user.version);
+        // The version GET shows, groups included: a client that read the user before it joined a
+        // group must not overwrite it unawares (RFC 7644 §3.14).
+        assertVersion(allows, `User ${scimId}`, current.user.resourceVersion);
         const next = change(current.document);
         const { write: values, emails } = toWrite(next, current.user.active, schemas);
         const before = userDocument(current.user);
@@ -238,6 +245,7 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
         await users.update(trx, current.user.id, values, now);
         await users.replaceEmails(trx, current.user.id, emails);
         await unique.keep(trx, schemas, current.user.id, values.data);
+        await memberDisplay.changed(trx, current.user.id, current.user, values, now);
         // active=false suspends: tokens and sessions end, memberships stay (the IdP owns them and
         // does not re-send them on active=true); they grant nothing while the user is inactive.
         // Reactivation changes nothing but the flag, so the trail says which memberships count again.
@@ -264,7 +272,7 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
     async remove(scimId: string, allows: VersionCheck, actor: Actor): Promise<void> {
       await write(async (trx) => {
         const current = await load(trx, scimId, false, 'delete');
-        assertVersion(allows, `User ${scimId}`, current.user.version);
+        assertVersion(allows, `User ${scimId}`, current.user.resourceVersion);
         assertNotSelf(actor, current.user.id);
         const now = new Date().toISOString();
         const { write: values } = toWrite(current.document, current.user.active, (await scimSchemas.current(trx)).User);
@@ -273,6 +281,8 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
         await users.unlink(trx, current.user.id);
         // The SCIM resource is gone (404 from now on): its unique values are free again.
         await unique.forget(trx, 'User', current.user.id);
+        // Whatever memberships remain, the user no longer appears among their groups' members.
+        await memberDisplay.linkChanged(trx, current.user.id, now);
         await recordEvent(trx, actor, {
           action: 'user.deleted',
           targetType: 'user',

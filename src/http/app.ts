@@ -6,13 +6,32 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, 
 import { ScimError, badRequest } from '../scim/errors.ts';
 import type { Services } from '../services.ts';
 import { ping } from '../store/index.ts';
+import { createActivityRecorder, type ActivityRecorder } from './activity.ts';
+import { apiDocsRoute, registerApiDocs } from './api-docs.ts';
 import { adminApi } from './routes/api/index.ts';
+import { COMMON_SCHEMAS, addSchemas, enforceAdminRoutePattern } from './routes/api/common.ts';
 import { sessionApi } from './routes/api/session-api.ts';
+import { consoleRoutes, notFoundPage } from './console/index.ts';
 import { samlRoutes } from './routes/saml/index.ts';
+import { forwardAuthRoutes } from './routes/forward-auth.ts';
+import type { ReturnTrust } from './client.ts';
 import { scimEndpoint } from './routes/scim/index.ts';
 import { apiErrorHandler, scimErrorHandler } from './errors.ts';
 import { DEFAULT_BODY_LIMIT, MAX_JSON_DEPTH, checkStorableText, decodeJsonBody, jsonTooDeep } from './input.ts';
 import { SCIM_PREFIX, apiOfPath, routedPath } from './routing.ts';
+import { AJV_OPTIONS, coerceQuery, schemaErrorFormatter } from './validation.ts';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The provisioning activity's writer: `settle()` waits until what was answered is stored. */
+    scimActivity: ActivityRecorder;
+  }
+}
+
+/** Whether a request belongs to the SCIM API, on the path the router read. */
+function isScimRequest(request: FastifyRequest): boolean {
+  return apiOfPath(request.routeOptions.url ?? routedPath(request.url)) === 'scim';
+}
 
 export interface AppOptions {
   readonly services: Services;
@@ -21,6 +40,10 @@ export interface AppOptions {
   readonly logger?: FastifyServerOptions['logger'];
   /** Largest request body in bytes (ROSTER_MAX_BODY_SIZE); DEFAULT_BODY_LIMIT when unset. */
   readonly maxBodySize?: number;
+  /** ROSTER_COOKIE_DOMAIN without its leading dot: sign-in may send browsers back to any host under it. */
+  readonly cookieDomain?: string | undefined;
+  /** ROSTER_TRUSTED_HOSTS: other hosts sign-in may send browsers back to. */
+  readonly trustedHosts?: readonly string[];
 }
 
 /** Answers an error of a request no route took, in the error shape of the API its path belongs to. */
@@ -34,6 +57,12 @@ function noSniff(reply: FastifyReply): void {
   reply.header('x-content-type-options', 'nosniff');
 }
 
+/** A browser navigating (GET, accepting HTML) to a path outside the APIs. */
+function wantsPage(request: FastifyRequest): boolean {
+  const accept = request.headers.accept;
+  return request.method === 'GET' && typeof accept === 'string' && accept.includes('text/html') && apiOfPath(routedPath(request.url)) === 'other';
+}
+
 /** Creates the application with every route registered; call `ready()` or `listen()` next. */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
@@ -41,19 +70,45 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     bodyLimit: options.maxBodySize ?? DEFAULT_BODY_LIMIT,
     // IdPs put spaces as `+` and percent-encode filters; Fastify's default parser handles both.
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 500 },
+    // Route schemas refuse unknown fields and wrong types instead of dropping or converting them,
+    // and their failures read as the admin API's messages (validation.ts).
+    ajv: AJV_OPTIONS,
+    schemaErrorFormatter,
     // A malformed percent-encoding or an over-long id fails before routing, so no scope's error
     // handler sees it (nor any hook): answer in the shape of the API the path belongs to.
     frameworkErrors: (error, request, reply) => {
       noSniff(reply);
-      return unroutedError(error, request, reply);
+      const answered = unroutedError(error, request, reply);
+      // No hook runs for these requests: record them here.
+      if (isScimRequest(request)) recorder.observe(request, reply);
+      return answered;
     },
   });
+  const recorder = createActivityRecorder(options.services.activity, app.log);
+  app.decorate('scimActivity', recorder);
   app.decorateRequest('actor', null as never);
+  app.decorateRequest('bearer', null);
+  app.decorateRequest('scimFailure', null);
+  // After the response is sent, so that recording never delays nor fails a SCIM request.
+  app.addHook('onResponse', async (request, reply) => {
+    if (isScimRequest(request)) recorder.observe(request, reply);
+  });
+  // Fastify closes after the requests in flight; their activity is written before the store closes.
+  app.addHook('onClose', async () => {
+    await recorder.settle();
+  });
+  enforceAdminRoutePattern(app);
+  await registerApiDocs(app, options.baseUrl);
+  addSchemas(app, COMMON_SCHEMAS);
   app.addHook('onSend', async (_request, reply) => {
     noSniff(reply);
   });
   // The scopes' own 404 handlers only see their prefix spelled exactly; `//api/scim/v2/Nope` lands here.
-  app.setNotFoundHandler((request, reply) => unroutedError(new ScimError(404, undefined, `There is no endpoint ${request.method} ${request.url}.`), request, reply));
+  // A browser asking for a page outside the APIs gets the console's HTML 404.
+  app.setNotFoundHandler((request, reply) => {
+    if (wantsPage(request)) return notFoundPage(request, reply);
+    return unroutedError(new ScimError(404, undefined, `There is no endpoint ${request.method} ${request.url}.`), request, reply);
+  });
 
   // SCIM bodies come as application/scim+json or application/json, with or without charset.
   // Okta sends a JSON content type on DELETE with no body: an empty body is "no body".
@@ -91,7 +146,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     if (route === undefined || apiOfPath(route) === 'other') return;
     for (const [name, value] of Object.entries((request.params ?? {}) as Record<string, unknown>)) checkStorableText(value, `The ${name} in the URL`);
     for (const [name, value] of Object.entries((request.query ?? {}) as Record<string, unknown>)) checkStorableText(value, `Query parameter ${name}`);
-    checkStorableText(request.body, 'The request body');
+    if (request.routeOptions.config.checksBodyText !== true) checkStorableText(request.body, 'The request body');
+    coerceQuery(request);
   });
 
   app.get('/healthz', async (_request, reply) => {
@@ -103,9 +159,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     }
   });
 
-  await app.register(scimEndpoint, { prefix: SCIM_PREFIX, services: options.services, baseUrl: options.baseUrl });
+  await app.register(scimEndpoint, { prefix: SCIM_PREFIX, services: options.services, baseUrl: options.baseUrl, maxBodySize: options.maxBodySize ?? DEFAULT_BODY_LIMIT });
   await app.register(sessionApi, { services: options.services });
   await app.register(adminApi, { services: options.services });
-  await app.register(samlRoutes, { services: options.services });
+  // Where sign-in may send a browser back to: one rule for the sign-in page, SAML and forward auth.
+  const trust: ReturnTrust = { origin: new URL(options.baseUrl).origin, cookieDomain: options.cookieDomain, trustedHosts: options.trustedHosts ?? [] };
+  await app.register(samlRoutes, { services: options.services, trust });
+  await app.register(consoleRoutes, { services: options.services, baseUrl: options.baseUrl, trust });
+  forwardAuthRoutes(app, { services: options.services, baseUrl: options.baseUrl, trust });
+  // After the routes it describes: the document is generated from them (api-docs.ts).
+  await apiDocsRoute(app);
   return app;
 }

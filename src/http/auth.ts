@@ -1,6 +1,8 @@
 /** Bearer-token authentication shared by the SCIM and admin APIs: only active administrators' tokens pass. */
 import type { FastifyRequest } from 'fastify';
 import type { TokenInfo, TokenService } from '../auth/tokens.ts';
+import type { RequestToken } from '../directory/activity.ts';
+import type { Access } from '../directory/access.ts';
 import type { Actor } from '../directory/audit.ts';
 import { ScimError } from '../scim/errors.ts';
 
@@ -8,6 +10,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Who is making the request; set by the authentication hook. */
     actor: Actor;
+    /** The bearer token once verified, even when its user may not call the API; else null. */
+    bearer: RequestToken | null;
   }
 }
 
@@ -25,19 +29,21 @@ export function bearerToken(request: FastifyRequest): string | undefined {
 /**
  * Verifies the bearer token: 401 when it is missing, unknown, revoked or its user is
  * deactivated (the token no longer exists for any purpose), 403 when its user is not an
- * administrator. The owner is read on every request, so a deactivation takes effect at once.
+ * administrator now (access.isAdministrator: flagged admin, or in the administrators' group).
+ * Both are read on every request, so a deactivation or a group change takes effect at once.
  */
-export async function authenticate(request: FastifyRequest, tokens: TokenService): Promise<TokenInfo> {
+export async function authenticate(request: FastifyRequest, services: { readonly tokens: TokenService; readonly access: Access }): Promise<TokenInfo> {
   const presented = bearerToken(request);
   if (presented === undefined) {
     throw new ScimError(401, undefined, 'Authentication required: send "Authorization: Bearer <token>" with a token from `npm run roster -- tokens create`.');
   }
-  const verified = await tokens.authenticate(presented);
+  const verified = await services.tokens.authenticate(presented);
   if (!verified || (verified.owner !== null && !verified.owner.active)) {
     throw new ScimError(401, undefined, 'The bearer token is not valid: it is unknown or has been revoked.');
   }
   const { token, owner } = verified;
-  if (owner === null || !owner.admin) throw new ScimError(403, undefined, INSUFFICIENT_PRIVILEGES);
+  request.bearer = { id: token.id, name: token.name, login: owner?.login ?? null };
+  if (owner === null || !(await services.access.isAdministrator(owner.id))) throw new ScimError(403, undefined, INSUFFICIENT_PRIVILEGES);
   request.actor = { kind: 'token', name: token.name, userId: owner.id, login: owner.login };
   return token;
 }

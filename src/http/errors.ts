@@ -3,7 +3,7 @@
  * RFC 7644 error body; the admin API with SonarQube's v2 shape `{"message": …}`.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { ScimError, type ScimType } from '../scim/errors.ts';
+import { ScimError, type ScimErrorBody, type ScimType } from '../scim/errors.ts';
 import { DirectoryError, type DirectoryErrorCode } from '../directory/errors.ts';
 import { formatBytes } from './input.ts';
 
@@ -83,13 +83,29 @@ function concise(message: string): string {
   return shortened.length <= MAX_DETAIL_LENGTH ? shortened : `${shortened.slice(0, MAX_DETAIL_LENGTH - 1)}…`;
 }
 
-/** The error handler of the SCIM routes. */
-export function scimErrorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+/**
+ * A failure as SCIM reports it: the status and the RFC 7644 §3.12 body, logged. The error
+ * handler sends it; a Bulk operation puts it in its `response` (RFC 7644 §3.7.3).
+ */
+export function describeScimError(error: unknown, request: FastifyRequest): { status: number; body: ScimErrorBody } {
   const scimError = toScimError(error, request.routeOptions.bodyLimit);
   if (scimError.status >= 500) request.log.error({ err: error }, 'SCIM request failed');
   else request.log.info({ status: scimError.status, scimType: scimError.scimType, detail: scimError.message }, 'SCIM request refused');
-  if (scimError.status === 401) reply.header('WWW-Authenticate', 'Bearer realm="Roster SCIM"');
-  return reply.code(scimError.status).type(SCIM_CONTENT_TYPE).send({ ...scimError.toBody(), detail: concise(scimError.message) });
+  return { status: scimError.status, body: { ...scimError.toBody(), detail: concise(scimError.message) } };
+}
+
+/** The error handler of the SCIM routes. */
+export function scimErrorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const { status, body } = describeScimError(error, request);
+  if (status === 401) reply.header('WWW-Authenticate', 'Bearer realm="Roster SCIM"');
+  // For the provisioning activity (http/activity.ts), which records what the IdP was told.
+  request.scimFailure = { scimType: body.scimType, detail: body.detail };
+  return reply.code(status).type(SCIM_CONTENT_TYPE).send(body);
+}
+
+/** True for the framework's refusal of a body larger than the route's limit. */
+export function isBodyTooLarge(error: unknown): boolean {
+  return isClientFrameworkError(error) && error.code === 'FST_ERR_CTP_BODY_TOO_LARGE';
 }
 
 /** The error handler of the admin API: `{"message": "…"}` as SonarQube's Web API v2 answers. */

@@ -6,10 +6,13 @@ import { ScimError, badRequest } from '../scim/errors.ts';
 import { unstorableText } from '../scim/json.ts';
 
 /**
- * The default largest request body, in bytes (ROSTER_MAX_BODY_SIZE changes it). Sized from the
- * largest real request: a PUT of a group with all its members (Okta's group push) at the 100,000
- * members docs/performance.md measures, at 200 bytes a member (a 36-character id, a display name
- * of 60 characters, "type", two-space indentation: 170 bytes measured) = 20 MB.
+ * The default largest request body, in bytes (ROSTER_MAX_BODY_SIZE changes it). It is also the
+ * `maxPayloadSize` /Bulk advertises (RFC 7644 §3.7.4), so it must hold the largest of the real
+ * requests: a PUT of a group with all its members (Okta's group push) at the 100,000 members
+ * docs/performance.md measures, at 200 bytes a member (a 36-character id, a display name of 60
+ * characters, "type", two-space indentation: 170 bytes measured) = 20 MB; and a Bulk request at
+ * its maxOperations (1000) of users with every attribute: 1.9 KB each pretty-printed, 2.2 MB in
+ * all (measured). A Bulk request may also carry that one large group PUT.
  */
 export const DEFAULT_BODY_LIMIT = 20 * 1024 * 1024;
 
@@ -114,6 +117,16 @@ export function jsonTooDeep(text: string, max: number): boolean {
     }
   }
   return false;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * The route checks the text of its body itself (checkStorableText), part by part: /Bulk, where
+     * text one operation carries must fail that operation only (RFC 7644 §3.7).
+     */
+    checksBodyText?: boolean;
+  }
 }
 
 /**

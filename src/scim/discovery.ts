@@ -20,13 +20,20 @@ function scimBase(baseUrl: string): string {
   return `${baseUrl}/api/scim/v2`;
 }
 
+/** The limits of /Bulk (RFC 7644 §3.7.4), as /ServiceProviderConfig advertises and the endpoint enforces them. */
+export interface BulkLimits {
+  readonly maxOperations: number;
+  /** In bytes. */
+  readonly maxPayloadSize: number;
+}
+
 /** /ServiceProviderConfig (RFC 7643 §5). */
-export function serviceProviderConfig(baseUrl: string): Record<string, unknown> {
+export function serviceProviderConfig(baseUrl: string, bulk: BulkLimits): Record<string, unknown> {
   return {
     schemas: [SPC_SCHEMA],
     documentationUri: `${baseUrl}/docs/scim.md`,
     patch: { supported: true },
-    bulk: { supported: false, maxOperations: 0, maxPayloadSize: 0 },
+    bulk: { supported: true, maxOperations: bulk.maxOperations, maxPayloadSize: bulk.maxPayloadSize },
     filter: { supported: true, maxResults: MAX_PAGE_SIZE },
     changePassword: { supported: false },
     sort: { supported: true },

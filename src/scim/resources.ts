@@ -11,13 +11,17 @@ export interface ResourceState {
   /** The client-visible attributes (canonical names, extensions under their URN), without id and meta. */
   readonly document: Readonly<Record<string, unknown>>;
   readonly created: string;
+  /** When what GET returns last changed, computed attributes (User.groups, Group.members) included. */
   readonly lastModified: string;
-  /** Incremented on every write; drives `meta.version` and the ETag. */
-  readonly version: number;
+  /**
+   * Changes whenever what GET returns changes, computed attributes included (RFC 7644 §3.14),
+   * and never comes back; drives `meta.version` and the ETag. Opaque text, compared exactly.
+   */
+  readonly version: string;
 }
 
 /** The entity tag of a version: weak, because equal versions are equivalent, not byte-identical. */
-export function etagOf(version: number): string {
+export function etagOf(version: string): string {
   return `W/"${version}"`;
 }
 
@@ -58,14 +62,13 @@ export function renderResource(
  * §3.14 uses it): `*`, or a list containing the current tag. Weak and strong forms of the same
  * tag both match, since Roster only issues weak tags and clients sometimes drop the `W/`.
  */
-export function ifMatchAllows(header: string, version: number): boolean {
+export function ifMatchAllows(header: string, version: string): boolean {
   const value = header.trim();
   if (value === '*') return true;
-  const current = String(version);
-  return value.split(',').some((tag) => tag.trim().replace(/^W\//, '').replace(/^"|"$/g, '') === current);
+  return value.split(',').some((tag) => tag.trim().replace(/^W\//, '').replace(/^"|"$/g, '') === version);
 }
 
 /** True when an `If-None-Match` header value names the current version (answer 304 to a GET). */
-export function ifNoneMatchHits(header: string, version: number): boolean {
+export function ifNoneMatchHits(header: string, version: string): boolean {
   return ifMatchAllows(header, version);
 }

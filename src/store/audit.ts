@@ -28,6 +28,10 @@ export interface EventFilter {
   readonly actor?: string;
   readonly targetType?: string;
   readonly targetId?: string;
+  /** The action exactly (`user.created`). */
+  readonly action?: string;
+  /** Actions starting with this text (`user.` for every user action). */
+  readonly actionPrefix?: string;
 }
 
 function toEvent(row: Selectable<AuditEventsTable>): StoredEvent {
@@ -53,6 +57,12 @@ function filtered(db: Executor, filter: EventFilter) {
   }
   if (filter.targetType !== undefined) builder = builder.where('target_type', '=', filter.targetType);
   if (filter.targetId !== undefined) builder = builder.where('target_id', '=', filter.targetId);
+  if (filter.action !== undefined) builder = builder.where('action', '=', filter.action);
+  if (filter.actionPrefix !== undefined) {
+    // substr rather than LIKE: no wildcard to escape, and case-sensitive on both databases.
+    const prefix = filter.actionPrefix;
+    builder = builder.where(sql`substr(action, 1, ${prefix.length})`, '=', prefix);
+  }
   return builder;
 }
 
@@ -111,14 +121,18 @@ export async function purgeAuditBudgets(db: Executor, minute: string): Promise<v
   await db.deleteFrom('audit_budgets').where('minute', '<', minute).execute();
 }
 
-/** A page of events matching `filter`, newest first unless `ascending`. */
+/**
+ * A page of events matching `filter`, newest first unless `ascending`: `offset` rows skipped,
+ * or (keyset, as cheap deep in the log as at its start) the events after `afterSeq` in that order.
+ */
 export async function listEvents(
   db: Executor,
   filter: EventFilter,
-  page: { readonly offset: number; readonly limit: number; readonly ascending: boolean },
+  page: { readonly offset: number; readonly limit: number; readonly ascending: boolean; readonly afterSeq?: number },
 ): Promise<StoredEvent[]> {
-  const rows = await filtered(db, filter)
-    .selectAll()
+  let builder = filtered(db, filter).selectAll();
+  if (page.afterSeq !== undefined) builder = builder.where('seq', page.ascending ? '>' : '<', page.afterSeq);
+  const rows = await builder
     .orderBy('seq', page.ascending ? 'asc' : 'desc')
     .limit(page.limit)
     .offset(page.offset)

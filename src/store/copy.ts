@@ -33,6 +33,7 @@ export const COPIED_TABLES: readonly TableSpec[] = [
   { name: 'groups', key: ['id'], json: ['scim_data', 'scim_fold'] },
   { name: 'scim_groups', key: ['scim_id'] },
   { name: 'memberships', key: ['group_id', 'user_id'] },
+  { name: 'user_membership_changes', key: ['user_id'] },
   { name: 'tokens', key: ['id'] },
   { name: 'settings', key: ['key'] },
   { name: 'audit_events', key: ['seq'], serial: 'seq' },
@@ -41,6 +42,9 @@ export const COPIED_TABLES: readonly TableSpec[] = [
   { name: 'saml_requests', key: ['id'] },
   { name: 'saml_assertions', key: ['id'] },
   { name: 'saml_sign_in_attempts', key: ['login_key'] },
+  { name: 'scim_activity', key: ['id'], serial: 'id' },
+  { name: 'scim_activity_budgets', key: ['minute'] },
+  { name: 'password_backoff', key: ['key'] },
   { name: 'scim_schemas', key: ['urn_key'] },
   { name: 'scim_unique_values', key: ['resource_type', 'attribute', 'value_hash'] },
 ];

@@ -35,6 +35,17 @@ export interface DialectAdapter {
    */
   binaryOrder(expression: RawBuilder<unknown>): RawBuilder<unknown>;
   /**
+   * The largest of two or more values that are never NULL (SQLite's max() would answer NULL
+   * for a NULL argument, PostgreSQL's GREATEST would skip it: wrap nullable ones in coalesce).
+   */
+  greatest(values: readonly RawBuilder<unknown>[]): RawBuilder<string>;
+  /**
+   * Whether, in `ORDER BY … LIMIT n` without OFFSET, subqueries of the select list run for the
+   * n rows returned only: PostgreSQL evaluates costly ones after its sort and limit, SQLite's
+   * sorter for every row it sorts. Decides whether a page is read in one statement (users.ts).
+   */
+  readonly limitsSelectListWork: boolean;
+  /**
    * Whether SELECT … FOR UPDATE / FOR SHARE exist. PostgreSQL locks rows; SQLite has no row
    * locks and needs none, since its transactions are serialised (BEGIN IMMEDIATE, sqlite.ts).
    */
@@ -91,6 +102,11 @@ export const sqliteDialect: DialectAdapter = {
   binaryOrder(expression) {
     return expression;
   },
+  greatest(values) {
+    // max() with several arguments is SQLite's scalar maximum (with one, it is the aggregate).
+    return sql<string>`max(${sql.join(values)})`;
+  },
+  limitsSelectListWork: false,
   supportsRowLocks: false,
   resyncSerial() {
     return undefined;
@@ -131,6 +147,10 @@ export const postgresDialect: DialectAdapter = {
     // code-point order, like SQLite, whatever locale the database was created with.
     return sql`(${expression} COLLATE "C")`;
   },
+  greatest(values) {
+    return sql<string>`GREATEST(${sql.join(values)})`;
+  },
+  limitsSelectListWork: true,
   supportsRowLocks: true,
   resyncSerial(table, column) {
     return sql`SELECT setval(pg_get_serial_sequence(${table}, ${column}), COALESCE((SELECT max(${sql.ref(column)}) FROM ${sql.table(table)}), 0) + 1, false)`;

@@ -37,6 +37,7 @@ import {
 } from '../scim/schemas.ts';
 import { caseKey } from '../text.ts';
 import type { DialectAdapter } from './dialect.ts';
+import { userModifiedAfter, userResourceModifiedAt, userResourceVersion } from './resource-versions.ts';
 
 type Expression = RawBuilder<unknown>;
 type Condition = RawBuilder<SqlBool>;
@@ -61,6 +62,11 @@ interface Column {
    * value `key` gives undefined for.
    */
   readonly keyed?: { readonly column: Expression; key(value: string): string | undefined };
+  /**
+   * `expression > instant` (or `>=`) in a form indexes can serve, for a dateTime computed
+   * from several tables (a user's lastModified); the other orderings are its negations.
+   */
+  readonly after?: (operator: '>' | '>=', instant: string) => Condition;
 }
 
 interface Scalar extends Column {
@@ -444,10 +450,19 @@ class Compiler {
       case 'integer':
       case 'decimal':
         return sql<SqlBool>`CAST(${e} AS NUMERIC) ${operator} ${value}`;
-      case 'dateTime':
+      case 'dateTime': {
         // Stored as Date#toISOString() text: normalising the literal the same way makes text
         // order instant order (RFC 7644 §3.4.2.2: dateTime compared chronologically).
-        return sql<SqlBool>`${e} ${operator} ${normaliseDateTime(String(value)) ?? ''}`;
+        const instant = normaliseDateTime(String(value)) ?? '';
+        if (scalar.after !== undefined) {
+          // x < t is not (x >= t): exact, since such a value is never NULL.
+          if (op === 'gt') return scalar.after('>', instant);
+          if (op === 'ge') return scalar.after('>=', instant);
+          if (op === 'lt') return negate(scalar.after('>=', instant));
+          if (op === 'le') return negate(scalar.after('>', instant));
+        }
+        return sql<SqlBool>`${e} ${operator} ${instant}`;
+      }
       default:
         return this.textTest(scalar, op, String(value));
     }
@@ -689,6 +704,7 @@ function membersCollection(compiler: Compiler, definition: AttributeDefinition):
       owner: sql.ref(`${m}.group_id`),
       columns: {
         value: textColumn(sql.ref(`${su}.scim_id`), false),
+        // memberDisplay() in memberships.ts, in SQL.
         display: textColumn(
           sql`coalesce(${sql.ref(`${mu}.display_name`)}, ${sql.ref(`${mu}.login`)})`,
           false,
@@ -710,9 +726,14 @@ function commonTarget(compiler: Compiler, definition: AttributeDefinition, table
       return scalarOf('externalId', definition, textColumn(column('external_id'), true));
     default: {
       const base = compiler.locationBase;
+      // A user's version and lastModified follow its groups too: the same SQL as its reads
+      // (resource-versions.ts), so a filter matches what GET shows. A group's are its columns.
+      const user = table === 'u';
       const columns: Record<string, Column> = {
         created: textColumn(column('created_at'), false),
-        lastModified: textColumn(column('updated_at'), false),
+        lastModified: user
+          ? { ...textColumn(userResourceModifiedAt(compiler.dialect, 'u'), false), after: (operator, instant) => userModifiedAfter('u', operator, instant) }
+          : textColumn(column('updated_at'), false),
         resourceType: textColumn(sql.lit(compiler.typeName), false),
         // Rendered as base + encodeURIComponent(id) (scim/resources.ts); SCIM ids are UUIDs
         // (ids.ts), which encoding leaves as they are. `eq` becomes `id = …` on the id's index.
@@ -720,7 +741,7 @@ function commonTarget(compiler: Compiler, definition: AttributeDefinition, table
           ...textColumn(sql`(${base} || ${idColumn})`, false),
           keyed: { column: idColumn, key: (value) => (value.startsWith(base) ? value.slice(base.length) : undefined) },
         },
-        version: textColumn(sql`('W/"' || ${column('version')} || '"')`, false),
+        version: textColumn(sql`('W/"' || ${user ? userResourceVersion('u') : column('version')} || '"')`, false),
       };
       const scope = subAttributeScope(compiler, definition, 'meta', (sub) =>
         columns[sub.name] ?? {

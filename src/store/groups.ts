@@ -2,6 +2,7 @@
 import { sql, type SelectQueryBuilder, type SqlBool } from 'kysely';
 import type { DialectAdapter } from './dialect.ts';
 import type { Executor } from './executor.ts';
+import { createMembershipQueries } from './memberships.ts';
 import type { Database, GroupsTable } from './tables.ts';
 import { containsPattern, orderScimList, withRowLock, type ListQuery, type RowLock } from './users.ts';
 import { caseKey } from '../text.ts';
@@ -63,10 +64,24 @@ const GROUP_COLUMNS = [
   'g.version',
 ] as const;
 
-type GroupRow = Omit<GroupsTable, 'name_key' | 'name_conflict' | 'scim_fold'> & { scim_id: string | null };
+type GroupRow = Omit<GroupsTable, 'name_key' | 'name_conflict' | 'scim_fold' | 'name_version' | 'name_changed_at'> & { scim_id: string | null };
+
+/**
+ * What users show of a group is its name (User.groups[].display) and its being linked to SCIM:
+ * when either changes, `name_version` and `name_changed_at` move, and with them the version
+ * and lastModified of every member (see resource-versions.ts), without writing their rows.
+ */
+function renamedIfChanged(name: string, now: string) {
+  return {
+    name_version: sql<number>`CASE WHEN name = ${name} THEN name_version ELSE name_version + 1 END`,
+    name_changed_at: sql<string>`CASE WHEN name = ${name} THEN name_changed_at ELSE ${now} END`,
+  };
+}
 
 /** Query factory for groups. */
 export function createGroupQueries(dialect: DialectAdapter) {
+  const memberships = createMembershipQueries(dialect);
+
   function toGroup(row: GroupRow): StoredGroup {
     return {
       id: row.id,
@@ -153,6 +168,8 @@ export function createGroupQueries(dialect: DialectAdapter) {
           created_at: now,
           updated_at: now,
           version: 1,
+          name_version: 1,
+          name_changed_at: now,
         })
         .execute();
     },
@@ -161,7 +178,15 @@ export function createGroupQueries(dialect: DialectAdapter) {
     async updateLocal(db: Executor, id: string, name: string, description: string | null, now: string): Promise<void> {
       await db
         .updateTable('groups')
-        .set({ name, name_key: caseKey(name), name_conflict: conflictAfter(name), description, updated_at: now, version: sql<number>`version + 1` })
+        .set({
+          name,
+          name_key: caseKey(name),
+          name_conflict: conflictAfter(name),
+          description,
+          updated_at: now,
+          version: sql<number>`version + 1`,
+          ...renamedIfChanged(name, now),
+        })
         .where('id', '=', id)
         .execute();
     },
@@ -202,6 +227,8 @@ export function createGroupQueries(dialect: DialectAdapter) {
           created_at: now,
           updated_at: now,
           version: 1,
+          name_version: 1,
+          name_changed_at: now,
         })
         .execute();
     },
@@ -219,6 +246,7 @@ export function createGroupQueries(dialect: DialectAdapter) {
           scim_fold: dialect.toJsonParameter(write.fold),
           updated_at: now,
           version: sql<number>`version + 1`,
+          ...renamedIfChanged(write.name, now),
         })
         .where('id', '=', id)
         .execute();
@@ -233,16 +261,43 @@ export function createGroupQueries(dialect: DialectAdapter) {
         .execute();
     },
 
-    /** Deletes a group; its memberships go with it (ON DELETE CASCADE), and so do its link and its unique values. */
-    async delete(db: Executor, id: string): Promise<void> {
+    /**
+     * Marks as changed the groups `userId` belongs to, because what they show of it changed
+     * (its display name, its SCIM link). Costs the user's groups, never their sizes.
+     */
+    async touchGroupsOf(db: Executor, userId: string, now: string): Promise<void> {
+      const groupsOfUser = db.selectFrom('memberships').select('group_id').where('user_id', '=', userId);
+      if (dialect.supportsRowLocks) {
+        // Locked in id order first: two users' changes that touch the same groups then lock
+        // them in the same order (an UPDATE … WHERE id IN (…) locks them in any order).
+        await db.selectFrom('groups').select('id').where('id', 'in', groupsOfUser).orderBy('id').forNoKeyUpdate().execute();
+      }
+      await db
+        .updateTable('groups')
+        .set({ updated_at: now, version: sql<number>`version + 1` })
+        .where('id', 'in', groupsOfUser)
+        .execute();
+    },
+
+    /**
+     * Deletes a group, its memberships, its link and its unique values. The memberships are removed explicitly
+     * rather than by ON DELETE CASCADE, so that each member's groups are marked as changed.
+     */
+    async delete(db: Executor, id: string, now: string): Promise<void> {
+      await memberships.removeAll(db, id, now);
       await db.deleteFrom('scim_groups').where('group_id', '=', id).execute();
       await db.deleteFrom('scim_unique_values').where('resource_type', '=', 'Group').where('resource_id', '=', id).execute();
       await db.deleteFrom('groups').where('id', '=', id).execute();
     },
 
-    /** Links a group to a SCIM id, making it managed. */
-    async link(db: Executor, scimId: string, groupId: string): Promise<void> {
+    /** Links a group to a SCIM id, making it managed: its members' User.groups now show it. */
+    async link(db: Executor, scimId: string, groupId: string, now: string): Promise<void> {
       await db.insertInto('scim_groups').values({ scim_id: scimId, group_id: groupId }).execute();
+      await db
+        .updateTable('groups')
+        .set({ name_version: sql<number>`name_version + 1`, name_changed_at: now })
+        .where('id', '=', groupId)
+        .execute();
     },
 
     /** A page of SCIM-linked groups matching a compiled filter. */

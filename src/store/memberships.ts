@@ -1,14 +1,32 @@
 /**
  * SQL for group memberships: one row per (group, user). Every function costs in proportion
- * to the members it is given, never to the size of the group.
+ * to the members it is given, never to the size of the group. Every change is also counted
+ * in user_membership_changes for the users it concerns, in the same statement sequence, since
+ * a user's SCIM version and lastModified follow its groups (resource-versions.ts).
  */
+import { sql } from 'kysely';
 import type { DialectAdapter } from './dialect.ts';
 import type { Executor } from './executor.ts';
+import { caseKey } from '../text.ts';
 
 /** A member or a group as SCIM shows it: its SCIM id and a display name. */
 export interface LinkedReference {
   readonly scimId: string;
   readonly display: string;
+}
+
+/** What a group's `members[].display` shows of a user. */
+export interface MemberDisplaySource {
+  readonly login: string;
+  readonly displayName: string | null;
+}
+
+/**
+ * How a group shows a member (Group.members[].display): its display name, else its userName.
+ * One function, so that writers can tell when a user's change changes its groups.
+ */
+export function memberDisplay(user: MemberDisplaySource): string {
+  return user.displayName ?? user.login;
 }
 
 /** One membership row. */
@@ -34,6 +52,54 @@ function chunks<T>(items: readonly T[]): T[][] {
 
 /** Query factory for memberships. */
 export function createMembershipQueries(dialect: DialectAdapter) {
+  /**
+   * Counts one more membership change for each user, dated `now`. Users are taken in id
+   * order, so that two transactions marking the same users lock their rows in the same order.
+   */
+  async function markChanged(db: Executor, userIds: readonly string[], now: string): Promise<void> {
+    for (const chunk of chunks([...new Set(userIds)].sort())) {
+      await db
+        .insertInto('user_membership_changes')
+        .values(chunk.map((userId) => ({ user_id: userId, changes: 1, changed_at: now })))
+        .onConflict((conflict) =>
+          conflict.column('user_id').doUpdateSet({ changes: sql<number>`user_membership_changes.changes + 1`, changed_at: now }),
+        )
+        .execute();
+    }
+  }
+
+  /** Removes the given members, in chunks, and returns those that were members. */
+  async function removeRows(db: Executor, groupId: string, userIds: readonly string[]): Promise<string[]> {
+    const removed: string[] = [];
+    for (const chunk of chunks([...new Set(userIds)])) {
+      const rows = await db
+        .deleteFrom('memberships')
+        .where('group_id', '=', groupId)
+        .where('user_id', 'in', chunk)
+        .returning('user_id')
+        .execute();
+      for (const row of rows) removed.push(row.user_id);
+    }
+    return removed;
+  }
+
+  /** Adds members, ignoring those already in the group. Returns how many were added. */
+  async function add(db: Executor, groupId: string, userIds: readonly string[], now: string): Promise<number> {
+    const added: string[] = [];
+    for (const chunk of chunks([...new Set(userIds)])) {
+      // RETURNING lists the rows inserted, not those the conflict skipped (both databases).
+      const rows = await db
+        .insertInto('memberships')
+        .values(chunk.map((userId) => ({ group_id: groupId, user_id: userId, created_at: now })))
+        .onConflict((conflict) => conflict.columns(['group_id', 'user_id']).doNothing())
+        .returning('user_id')
+        .execute();
+      for (const row of rows) added.push(row.user_id);
+    }
+    await markChanged(db, added, now);
+    return added.length;
+  }
+
   return {
     /**
      * Maps SCIM user ids to internal user ids; ids that are not linked users are absent.
@@ -76,38 +142,36 @@ export function createMembershipQueries(dialect: DialectAdapter) {
       return Number(row.n);
     },
 
-    /** Adds members, ignoring those already in the group. Returns how many were added. */
-    async add(db: Executor, groupId: string, userIds: readonly string[], now: string): Promise<number> {
-      let added = 0;
-      for (const chunk of chunks([...new Set(userIds)])) {
-        const result = await db
-          .insertInto('memberships')
-          .values(chunk.map((userId) => ({ group_id: groupId, user_id: userId, created_at: now })))
-          .onConflict((conflict) => conflict.columns(['group_id', 'user_id']).doNothing())
-          .executeTakeFirst();
-        added += Number(result.numInsertedOrUpdatedRows ?? 0);
-      }
-      return added;
-    },
+    add,
 
     /** Removes the given members; absent ones are ignored. Returns how many were removed. */
-    async remove(db: Executor, groupId: string, userIds: readonly string[]): Promise<number> {
-      let removed = 0;
-      for (const chunk of chunks([...new Set(userIds)])) {
-        const result = await db
-          .deleteFrom('memberships')
-          .where('group_id', '=', groupId)
-          .where('user_id', 'in', chunk)
-          .executeTakeFirst();
-        removed += Number(result.numDeletedRows);
-      }
-      return removed;
+    async remove(db: Executor, groupId: string, userIds: readonly string[], now: string): Promise<number> {
+      const removed = await removeRows(db, groupId, userIds);
+      await markChanged(db, removed, now);
+      return removed.length;
     },
 
-    /** Removes every member of a group. */
-    async removeAll(db: Executor, groupId: string): Promise<number> {
-      const result = await db.deleteFrom('memberships').where('group_id', '=', groupId).executeTakeFirst();
-      return Number(result.numDeletedRows);
+    /** Removes every member of a group; returns how many there were. */
+    async removeAll(db: Executor, groupId: string, now: string): Promise<number> {
+      const rows = await db.deleteFrom('memberships').where('group_id', '=', groupId).returning('user_id').execute();
+      const removed = rows.map((row) => row.user_id);
+      await markChanged(db, removed, now);
+      return removed.length;
+    },
+
+    /**
+     * Makes the group's members exactly `userIds`: removes the others, adds the missing ones,
+     * leaves the rest alone, so that replacing members with the same members changes no user.
+     * Reads the group's current members (a replace names all of them anyway).
+     */
+    async replace(db: Executor, groupId: string, userIds: readonly string[], now: string): Promise<{ added: number; removed: number }> {
+      const wanted = new Set(userIds);
+      const current = await db.selectFrom('memberships').select('user_id').where('group_id', '=', groupId).execute();
+      const present = new Set(current.map((row) => row.user_id));
+      const removed = await removeRows(db, groupId, [...present].filter((id) => !wanted.has(id)));
+      await markChanged(db, removed, now);
+      const added = await add(db, groupId, [...wanted].filter((id) => !present.has(id)), now);
+      return { added, removed: removed.length };
     },
 
     /** The internal ids of every group a user belongs to, whether the user is active or not. */
@@ -117,9 +181,10 @@ export function createMembershipQueries(dialect: DialectAdapter) {
     },
 
     /** Removes a user from every group (deactivation); returns the internal ids of those groups. */
-    async removeUserEverywhere(db: Executor, userId: string): Promise<string[]> {
+    async removeUserEverywhere(db: Executor, userId: string, now: string): Promise<string[]> {
       const rows = await db.selectFrom('memberships').select('group_id').where('user_id', '=', userId).orderBy('group_id').execute();
       await db.deleteFrom('memberships').where('user_id', '=', userId).execute();
+      if (rows.length > 0) await markChanged(db, [userId], now);
       return rows.map((row) => row.group_id);
     },
 
@@ -141,6 +206,35 @@ export function createMembershipQueries(dialect: DialectAdapter) {
         .execute();
     },
 
+    /**
+     * Whether `userId` is an administrator now: an active user flagged admin, or an active
+     * member of the group named `adminGroup` (regardless of case, as group names are unique).
+     * One statement, so that no deactivation or membership change slips between two reads;
+     * the user's primary key, the group-name index and the memberships' key serve it.
+     */
+    async isAdministrator(db: Executor, userId: string, adminGroup: string): Promise<boolean> {
+      const row = await db
+        .selectFrom('users as u')
+        .select('u.id')
+        .where('u.id', '=', userId)
+        .where('u.active', '=', 1)
+        .where((eb) =>
+          eb.or([
+            eb('u.is_admin', '=', 1),
+            eb.exists(
+              eb
+                .selectFrom('groups as g')
+                .innerJoin('memberships as m', 'm.group_id', 'g.id')
+                .select('m.user_id')
+                .where('g.name_key', '=', caseKey(adminGroup))
+                .whereRef('m.user_id', '=', 'u.id'),
+            ),
+          ]),
+        )
+        .executeTakeFirst();
+      return row !== undefined;
+    },
+
     /** The SCIM-linked members of each group, by internal group id, in a stable order. */
     async membersOf(db: Executor, groupIds: readonly string[]): Promise<Map<string, LinkedReference[]>> {
       const result = new Map<string, LinkedReference[]>();
@@ -156,7 +250,7 @@ export function createMembershipQueries(dialect: DialectAdapter) {
           .orderBy('su.scim_id')
           .execute();
         for (const row of rows) {
-          result.get(row.group_id)?.push({ scimId: row.scim_id, display: row.display_name ?? row.login });
+          result.get(row.group_id)?.push({ scimId: row.scim_id, display: memberDisplay({ login: row.login, displayName: row.display_name }) });
         }
       }
       return result;

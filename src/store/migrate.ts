@@ -7,6 +7,9 @@ import * as accounts from './migrations/002-accounts-and-sessions.ts';
 import * as signInAttempts from './migrations/003-saml-sign-in-attempts.ts';
 import * as managedMode from './migrations/004-managed-mode.ts';
 import * as samlBindingAndAuditBudget from './migrations/005-saml-binding-and-audit-budget.ts';
+import * as embeddedVersions from './migrations/007-embedded-versions.ts';
+import * as passwordBackoff from './migrations/008-password-backoff.ts';
+import * as provisioningActivity from './migrations/009-provisioning-activity.ts';
 import * as caseKeysAndCustomSchemas from './migrations/011-case-keys-and-custom-schemas.ts';
 
 const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) => Promise<void>> = {
@@ -15,6 +18,9 @@ const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) 
   '003-saml-sign-in-attempts': signInAttempts.up,
   '004-managed-mode': managedMode.up,
   '005-saml-binding-and-audit-budget': samlBindingAndAuditBudget.up,
+  '007-embedded-versions': embeddedVersions.up,
+  '008-password-backoff': passwordBackoff.up,
+  '009-provisioning-activity': provisioningActivity.up,
   '011-case-keys-and-custom-schemas': caseKeysAndCustomSchemas.up,
 };
 

@@ -5,13 +5,25 @@
  */
 import type { Executor } from './executor.ts';
 
-/** A session row with the one fact about its user that decides whether it still counts. */
+/** A session row with whether its user is active (which decides whether it still counts) and who the user is. */
 export interface StoredSession {
   readonly userId: string;
+  readonly userLogin: string;
+  readonly userName: string | null;
+  readonly userEmail: string | null;
   readonly createdAt: string;
   readonly lastSeenAt: string;
   readonly expiresAt: string;
   readonly userActive: boolean;
+}
+
+/** A live session as its user's account page lists it. */
+export interface ListedSession {
+  /** SHA-256 hex of the cookie value: compared, never shown. */
+  readonly id: string;
+  readonly createdAt: string;
+  readonly lastSeenAt: string;
+  readonly expiresAt: string;
 }
 
 /** What opening a session writes. */
@@ -39,21 +51,50 @@ export function createSessionQueries() {
         .execute();
     },
 
-    /** The session with this id and whether its user is active, or undefined. */
+    /** The session with this id, whether its user is active and who it is, or undefined. */
     async find(db: Executor, id: string): Promise<StoredSession | undefined> {
       const row = await db
         .selectFrom('sessions as s')
         .innerJoin('users as u', 'u.id', 's.user_id')
-        .select(['s.user_id', 's.created_at', 's.last_seen_at', 's.expires_at', 'u.active'])
+        .select(['s.user_id', 's.created_at', 's.last_seen_at', 's.expires_at', 'u.active', 'u.login', 'u.display_name', 'u.email'])
         .where('s.id', '=', id)
         .executeTakeFirst();
       if (row === undefined) return undefined;
-      return { userId: row.user_id, createdAt: row.created_at, lastSeenAt: row.last_seen_at, expiresAt: row.expires_at, userActive: row.active === 1 };
+      return {
+        userId: row.user_id,
+        userLogin: row.login,
+        userName: row.display_name,
+        userEmail: row.email,
+        createdAt: row.created_at, lastSeenAt: row.last_seen_at, expiresAt: row.expires_at, userActive: row.active === 1 };
     },
 
     /** Sets when the session was last seen (its idle expiry counts from there). */
     async touch(db: Executor, id: string, at: string): Promise<void> {
       await db.updateTable('sessions').set({ last_seen_at: at }).where('id', '=', id).execute();
+    },
+
+    /**
+     * The sessions of a user still live at `now` (not past `expiresAt`, seen since `seenSince`),
+     * most recently seen first, at most `limit`; served by the sessions' user index.
+     */
+    async listLiveOf(db: Executor, userId: string, now: string, seenSince: string, limit: number): Promise<ListedSession[]> {
+      const rows = await db
+        .selectFrom('sessions')
+        .select(['id', 'created_at', 'last_seen_at', 'expires_at'])
+        .where('user_id', '=', userId)
+        .where('expires_at', '>', now)
+        .where('last_seen_at', '>', seenSince)
+        .orderBy('last_seen_at', 'desc')
+        .orderBy('id')
+        .limit(limit)
+        .execute();
+      return rows.map((row) => ({ id: row.id, createdAt: row.created_at, lastSeenAt: row.last_seen_at, expiresAt: row.expires_at }));
+    },
+
+    /** Deletes one session; returns whether there was one. */
+    async deleteOne(db: Executor, id: string): Promise<boolean> {
+      const result = await db.deleteFrom('sessions').where('id', '=', id).executeTakeFirst();
+      return Number(result.numDeletedRows) > 0;
     },
 
     /** Deletes one session; a no-op when there is none. */

@@ -64,6 +64,9 @@ export interface GroupsTable {
   name_conflict: Generated<number>;
   /** See UsersTable.scim_fold. */
   scim_fold: unknown;
+  /** Bumped when what users show of the group changes: its name, its SCIM link (migration 007). */
+  name_version: Generated<number>;
+  name_changed_at: Generated<string>;
 }
 
 export interface ScimGroupsTable {
@@ -75,6 +78,13 @@ export interface MembershipsTable {
   group_id: string;
   user_id: string;
   created_at: string;
+}
+
+/** How many times and when a user's memberships last changed (migration 007). */
+export interface UserMembershipChangesTable {
+  user_id: string;
+  changes: number;
+  changed_at: string;
 }
 
 export interface TokensTable {
@@ -173,6 +183,47 @@ export interface ScimUniqueValuesTable {
   resource_id: string;
 }
 
+export interface ScimActivityTable {
+  id: Generated<number>;
+  /** When the request arrived, ISO 8601 UTC. */
+  at: string;
+  method: string;
+  /** The path as the router read it, without the query string. */
+  path: string;
+  /** The request's `filter` query parameter, shortened; the only part of the query kept. */
+  filter: string | null;
+  status: number;
+  duration_ms: number;
+  /** The bearer token, once verified (even when its user may not call SCIM). */
+  token_id: string | null;
+  token_name: string | null;
+  /** Login of the token's user. */
+  token_user: string | null;
+  /** The client address. */
+  source: string | null;
+  /** For failures: the SCIM error's scimType and detail, shortened. */
+  scim_type: string | null;
+  detail: string | null;
+  /** Requests the row stands for: more than 1 only for folded unauthenticated requests. */
+  request_count: number;
+  /** Unauthenticated rows: `<minute> <source>` or `<minute> *`; null otherwise. */
+  fold_key: string | null;
+}
+
+export interface ScimActivityBudgetsTable {
+  /** The minute counted, `YYYY-MM-DDTHH:MMZ`. */
+  minute: string;
+  /** Sources of unauthenticated requests given a row of their own in that minute. */
+  sources: number;
+}
+
+export interface PasswordBackoffTable {
+  /** SHA-256 hex of what is counted: `login:<text.ts caseKey of the login>` or `source:<client address>`. */
+  key: string;
+  /** When the key has its whole allowance again (ISO 8601). */
+  free_at: string;
+}
+
 export interface Database {
   users: UsersTable;
   scim_users: ScimUsersTable;
@@ -180,6 +231,7 @@ export interface Database {
   groups: GroupsTable;
   scim_groups: ScimGroupsTable;
   memberships: MembershipsTable;
+  user_membership_changes: UserMembershipChangesTable;
   tokens: TokensTable;
   settings: SettingsTable;
   audit_events: AuditEventsTable;
@@ -190,4 +242,7 @@ export interface Database {
   saml_sign_in_attempts: SamlSignInAttemptsTable;
   scim_schemas: ScimSchemasTable;
   scim_unique_values: ScimUniqueValuesTable;
+  scim_activity: ScimActivityTable;
+  scim_activity_budgets: ScimActivityBudgetsTable;
+  password_backoff: PasswordBackoffTable;
 }

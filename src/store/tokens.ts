@@ -25,7 +25,6 @@ export interface StoredTokenOwner {
   readonly id: string;
   readonly login: string;
   readonly active: boolean;
-  readonly admin: boolean;
 }
 
 function toToken(row: Selectable<TokensTable>): StoredToken {
@@ -53,12 +52,12 @@ export function createTokenQueries() {
         .selectFrom('tokens as t')
         .leftJoin('users as u', 'u.id', 't.user_id')
         .selectAll('t')
-        .select(['u.login as owner_login', 'u.active as owner_active', 'u.is_admin as owner_admin'])
+        .select(['u.login as owner_login', 'u.active as owner_active'])
         .where('t.hash', '=', hash)
         .executeTakeFirst();
       if (row === undefined) return undefined;
-      const { owner_login: login, owner_active: active, owner_admin: admin, ...tokenRow } = row;
-      const owner = row.user_id !== null && login !== null ? { id: row.user_id, login, active: active === 1, admin: admin === 1 } : null;
+      const { owner_login: login, owner_active: active, ...tokenRow } = row;
+      const owner = row.user_id !== null && login !== null ? { id: row.user_id, login, active: active === 1 } : null;
       return { token: toToken(tokenRow), owner };
     },
 

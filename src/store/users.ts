@@ -5,6 +5,7 @@
 import { sql, type RawBuilder, type SelectQueryBuilder, type SqlBool } from 'kysely';
 import type { DialectAdapter } from './dialect.ts';
 import type { Executor } from './executor.ts';
+import { userResourceModifiedAt, userResourceVersion } from './resource-versions.ts';
 import type { Database, UsersTable } from './tables.ts';
 import { caseKey } from '../text.ts';
 
@@ -22,7 +23,15 @@ export interface StoredUser {
   readonly data: Record<string, unknown>;
   readonly createdAt: string;
   readonly updatedAt: string;
+  /** Bumped by the user's own writes only; see resourceVersion for what SCIM shows. */
   readonly version: number;
+  /**
+   * `meta.version` as SCIM shows it (without `W/"…"`): changes with the user's own writes, its
+   * memberships and its groups' names, since GET shows its groups (resource-versions.ts).
+   */
+  readonly resourceVersion: string;
+  /** `meta.lastModified` as SCIM shows it: updatedAt, or later when its groups changed since. */
+  readonly resourceModifiedAt: string;
   readonly lastConnectionAt: string | null;
   /** Administrators' tokens may call the SCIM and admin APIs. */
   readonly admin: boolean;
@@ -73,6 +82,8 @@ export interface AccountFilter {
   readonly active?: boolean;
   /** True: linked to SCIM only; false: local only. */
   readonly managed?: boolean;
+  /** Only members of this group (internal id): a group's members page, searched and paged in SQL. */
+  readonly groupId?: string;
 }
 
 /**
@@ -124,7 +135,12 @@ const USER_COLUMNS = [
 /** The columns derived from others (case keys, the folded document): written, never read back. */
 type DerivedColumns = 'login_key' | 'login_conflict' | 'display_name_key' | 'email_key' | 'scim_fold';
 
-type UserRow = Omit<UsersTable, 'password_hash' | 'is_admin' | DerivedColumns> & { scim_id: string | null; is_admin: number };
+type UserRow = Omit<UsersTable, 'password_hash' | 'is_admin' | DerivedColumns> & {
+  scim_id: string | null;
+  is_admin: number;
+  resource_version: string;
+  resource_modified_at: string;
+};
 
 /** A user that shares its login key with others (migration 011 kept them all). */
 export interface LoginConflict {
@@ -175,6 +191,15 @@ export function containsPattern(text: string): string {
 
 /** Query factory for users (STYLE.md: `createXQueries(db)`). */
 export function createUserQueries(dialect: DialectAdapter) {
+  // The version is read in the same statement as the row, before any embedded value is read:
+  // a change committed in between then shows new content under the old version (fetched
+  // again next time), never old content under a new version (cached for good).
+  const columns = [
+    ...USER_COLUMNS,
+    userResourceVersion('u').as('resource_version'),
+    userResourceModifiedAt(dialect, 'u').as('resource_modified_at'),
+  ] as const;
+
   function toUser(row: UserRow): StoredUser {
     return {
       id: row.id,
@@ -189,6 +214,8 @@ export function createUserQueries(dialect: DialectAdapter) {
       createdAt: row.created_at,
       updatedAt: row.updated_at,
       version: row.version,
+      resourceVersion: row.resource_version,
+      resourceModifiedAt: row.resource_modified_at,
       lastConnectionAt: row.last_connection_at,
       admin: row.is_admin === 1,
     };
@@ -198,7 +225,7 @@ export function createUserQueries(dialect: DialectAdapter) {
     return db
       .selectFrom('users as u')
       .leftJoin('scim_users as su', 'su.user_id', 'u.id')
-      .select(USER_COLUMNS);
+      .select(columns);
   }
 
   return {
@@ -210,9 +237,20 @@ export function createUserQueries(dialect: DialectAdapter) {
       }
       // An inner join, since FOR UPDATE cannot lock the nullable side of an outer join. Both
       // rows are locked: a concurrent unlink (DELETE) then makes this read find nothing.
-      const query = db.selectFrom('users as u').innerJoin('scim_users as su', 'su.user_id', 'u.id').select(USER_COLUMNS).where('su.scim_id', '=', scimId);
+      const query = db.selectFrom('users as u').innerJoin('scim_users as su', 'su.user_id', 'u.id').select(columns).where('su.scim_id', '=', scimId);
       const row = await withRowLock(query, lock, ['u', 'su']).executeTakeFirst();
       return row ? toUser(row) : undefined;
+    },
+
+    /**
+     * Makes memberships being added for this user wait for the end of the transaction (their
+     * foreign-key check needs a KEY SHARE lock on the row, which FOR UPDATE excludes), so that a
+     * transaction that is about to touch the user's groups sees every group it belongs to.
+     * No-op on SQLite, whose write transactions are serialised anyway.
+     */
+    async lockMemberships(db: Executor, id: string): Promise<void> {
+      if (!dialect.supportsRowLocks) return;
+      await db.selectFrom('users').select('id').where('id', '=', id).forUpdate().execute();
     },
 
     /**
@@ -352,12 +390,13 @@ export function createUserQueries(dialect: DialectAdapter) {
 
     /** A page of all users, linked or not, ordered by login regardless of case (the users_login_key index). */
     async listAccounts(db: Executor, filter: AccountFilter, offset: number, limit: number): Promise<StoredUser[]> {
-      const rows = await filterAccounts(selectUsers(db), filter)
+      const page = filterAccounts(db.selectFrom('users as u').leftJoin('scim_users as su', 'su.user_id', 'u.id').select('u.id'), filter)
         .orderBy('u.login_key')
         .orderBy('u.id')
         .limit(limit)
-        .offset(offset)
-        .execute();
+        .offset(offset);
+      // The page's ids first, then its rows: see listLinked.
+      const rows = await selectUsers(db).where('u.id', 'in', page).orderBy('u.login_key').orderBy('u.id').execute();
       return rows.map(toUser);
     },
 
@@ -454,13 +493,18 @@ export function createUserQueries(dialect: DialectAdapter) {
 
     /** A page of SCIM-linked users matching a compiled filter. */
     async listLinked(db: Executor, query: ListQuery): Promise<StoredUser[]> {
-      let builder = db
-        .selectFrom('users as u')
-        .innerJoin('scim_users as su', 'su.user_id', 'u.id')
-        .select(USER_COLUMNS);
-      if (query.where) builder = builder.where(query.where);
-      const rows = await orderScimList(builder, query, 'su.scim_id').limit(query.limit).offset(query.offset).execute();
-      return rows.map(toUser);
+      const linked = () => db.selectFrom('users as u').innerJoin('scim_users as su', 'su.user_id', 'u.id');
+      if (query.offset === 0 && dialect.limitsSelectListWork) {
+        let builder = linked().select(columns);
+        if (query.where) builder = builder.where(query.where);
+        return (await orderScimList(builder, query, 'su.scim_id').limit(query.limit).execute()).map(toUser);
+      }
+      // The page's ids in a subquery, then its rows in the same order, so that the versions'
+      // subqueries run for the page only, not for every row that OFFSET skips or a sort sorts.
+      let page = linked().select('u.id');
+      if (query.where) page = page.where(query.where);
+      page = orderScimList(page, query, 'su.scim_id').limit(query.limit).offset(query.offset);
+      return (await orderScimList(linked().select(columns).where('u.id', 'in', page), query, 'su.scim_id').execute()).map(toUser);
     },
 
     /** How many SCIM-linked users match a compiled filter. */
@@ -489,6 +533,13 @@ function filterAccounts<Q extends AccountSelect>(builder: Q, filter: AccountFilt
   }
   if (filter.active !== undefined) query = query.where('u.active', '=', filter.active ? 1 : 0);
   if (filter.managed !== undefined) query = query.where('su.scim_id', filter.managed ? 'is not' : 'is', null);
+  const groupId = filter.groupId;
+  if (groupId !== undefined) {
+    // EXISTS probes the memberships primary key (group_id, user_id) for each user in login
+    // order, so a page of a 100k-member group stops after its rows (SQLite: ~0.1 s where
+    // `u.id IN (members)` sorted all 100k first, ~0.6 s); PostgreSQL plans either as a semi-join.
+    query = query.where((eb) => eb.exists(eb.selectFrom('memberships as m').select('m.user_id').where('m.group_id', '=', groupId).whereRef('m.user_id', '=', 'u.id')));
+  }
   return query as Q;
 }
 

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { createTokenService } from '../../src/auth/tokens.ts';
+import { createServices } from '../../src/services.ts';
 import { openStore } from '../../src/store/index.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -268,6 +269,37 @@ describe('roster scim', () => {
     assert.equal(roster(database, ['groups', 'delete', 'ops']).status, 0);
     assert.equal(roster(database, ['groups', 'list']).stdout.trim(), '');
   });
+
+  test('activity prints the last SCIM requests as a table, failures alone with --failures; purge-activity applies the retention', async () => {
+    const database = freshDatabase();
+    const store = await openStore({ kind: 'sqlite', path: database });
+    try {
+      const request = { method: 'GET', query: '', filter: undefined, durationMs: 12, source: '192.0.2.1', token: { id: 'token-id', name: 'entra-id', login: 'admin' } };
+      await createServices(store).activity.record([
+        { ...request, at: new Date(Date.now() - 40 * 86_400_000), path: '/api/scim/v2/Users/ancient', status: 200, failure: null },
+        { ...request, at: new Date(Date.now() - 2000), path: '/api/scim/v2/Users', filter: 'userName eq "ada"', status: 200, failure: null },
+        { ...request, at: new Date(Date.now() - 1000), method: 'POST', path: '/api/scim/v2/Users/\u001b[31mred', status: 409, failure: { scimType: 'uniqueness', detail: 'The userName "ada" is already taken.' } },
+      ]);
+    } finally {
+      await store.close();
+    }
+    const all = roster(database, ['scim', 'activity']);
+    assert.equal(all.status, 0, all.stderr);
+    const lines = all.stdout.trimEnd().split('\n');
+    assert.match(lines[0] ?? '', /^TIME\s+STATUS\s+METHOD\s+PATH\s+MS\s+TOKEN\s+ERROR$/);
+    assert.match(lines[1] ?? '', /409\s+POST\s+\/api\/scim\/v2\/Users\/\\x1b\[31mred\s+12\s+entra-id\s+uniqueness: The userName "ada" is already taken\.$/);
+    assert.match(lines[2] ?? '', /200\s+GET\s+\/api\/scim\/v2\/Users\?filter=userName eq "ada"\s+12\s+entra-id$/);
+    assert.ok(!all.stdout.includes('\u001b'), 'no control character reaches the terminal');
+    const failures = roster(database, ['scim', 'activity', '--failures', '--limit', '5']);
+    assert.equal(failures.stdout.trimEnd().split('\n').length, 2);
+    const one = roster(database, ['scim', 'activity', '--limit', '1']);
+    assert.match(one.stdout, /\(1 of 3; --limit shows more\)/);
+    assert.equal(roster(database, ['scim', 'activity', '--limit', '0']).status, 2);
+    const purge = roster(database, ['scim', 'purge-activity'], { ROSTER_ACTIVITY_RETENTION_DAYS: '30' });
+    assert.equal(purge.status, 0, purge.stderr);
+    assert.equal(purge.stdout.trim(), 'Deleted 1 SCIM request older than 30 days.');
+    assert.ok(!roster(database, ['scim', 'activity']).stdout.includes('ancient'));
+  });
 });
 
 describe('roster admin, users and audit', () => {
@@ -313,6 +345,21 @@ describe('roster admin, users and audit', () => {
     assert.match(roster(database, ['tokens', 'list', '--all']).stdout, /^ada-script\s+ada\s.*revoked /m);
   });
 
+  test('a member of the administrators\' group is listed as admin and gets no warning for its token', () => {
+    const database = freshDatabase();
+    for (const args of [
+      ['users', 'create', '--login', 'bob', '--name', 'Bob', '--saml'],
+      ['groups', 'create', '--name', 'Ops Admins'],
+      ['groups', 'add-member', '--group', 'Ops Admins', '--user', 'bob'],
+    ]) assert.equal(roster(database, args).status, 0, args.join(' '));
+    assert.match(roster(database, ['users', 'list', '--q', 'bob']).stdout, /^bob\tBob\t\tactive,saml$/m, 'not an administrator under the default group name');
+    const env = { ROSTER_ADMIN_GROUP: 'ops admins' };
+    assert.match(roster(database, ['users', 'list', '--q', 'bob'], env).stdout, /^bob\tBob\t\tactive,saml,admin$/m);
+    const token = roster(database, ['tokens', 'create', '--name', 'bob-script', '--user', 'bob'], env);
+    assert.equal(token.status, 0, token.stderr);
+    assert.doesNotMatch(token.stderr, /not an administrator/);
+  });
+
   test('audit export prints JSON lines, oldest first, with filters', () => {
     const database = freshDatabase();
     roster(database, ['groups', 'create', '--name', 'ops']);
@@ -326,6 +373,13 @@ describe('roster admin, users and audit', () => {
     const future = roster(database, ['audit', 'export', '--from', '2999-01-01']);
     assert.equal(future.stdout, '');
     assert.equal(roster(database, ['audit', 'export', '--from', 'soon']).status, 1);
+    const csv = roster(database, ['audit', 'export', '--format', 'csv', '--action', 'group.*']);
+    assert.equal(csv.status, 0, csv.stderr);
+    const records = csv.stdout.split('\r\n');
+    assert.equal(records[0], 'seq,at,actor,actorUser,action,targetType,targetId,details');
+    assert.match(records[1] ?? '', /^\d+,[^,]+,cli,,group\.created,group,[^,]+,"\{""after"":\{""name"":""ops""/);
+    assert.equal(records[2], '');
+    assert.equal(roster(database, ['audit', 'export', '--format', 'xml']).status, 1);
   });
 });
 

@@ -77,6 +77,14 @@ async function populate(store: Store): Promise<void> {
   assert.ok(await services.samlSp.loginRedirect('/after-copy', undefined));
   await store.db.insertInto('saml_assertions').values({ id: '_assertion-1', expires_at: now }).execute();
   await services.signIn.recordRefusal('not_provisioned', 'test', '192.0.2.1', { login: 'user0', name: null, email: 'user0@example.com', groups: null, nameId: 'user0' });
+  // The provisioning activity: a request with a token, and one without (its budget row too).
+  const request = { at: new Date(), method: 'GET', path: '/api/scim/v2/Users', query: '', filter: 'userName eq "user0"', status: 200, durationMs: 4, source: '192.0.2.1', failure: null };
+  await services.activity.record([
+    { ...request, token: { id: 'token-id', name: 'okta', login: 'admin' } },
+    { ...request, status: 401, token: null, failure: { scimType: undefined, detail: 'Authentication required' } },
+  ]);
+  // A refused password sign-in: the backoff keeps its count.
+  assert.equal((await services.passwordSignIn.signIn({ login: 'admin', password: 'wrong', source: '192.0.2.1' })).ok, false);
   // More audit events than one page (500 rows), so that paging is exercised.
   const events = Array.from({ length: 1100 }, (_, i) => ({ at: now, actor: 'system', action: 'test.filler', target_type: 'user', target_id: null, details: JSON.stringify({ i }) }));
   for (let i = 0; i < events.length; i += 200) await store.db.insertInto('audit_events').values(events.slice(i, i + 200)).execute();

@@ -76,6 +76,20 @@ describe('several Roster instances on one PostgreSQL database', { skip: POSTGRES
     assert.equal(responses.find((response) => response.status === 409)?.body.scimType, 'uniqueness');
   });
 
+  test('the provisioning activity of both instances is one list, read from either', async () => {
+    // Written shortly after each answer: wait for the racing creates above to appear.
+    const creates = async (i: number) => {
+      const response = await fetch(`${at(i).base}/api/v2/provisioning-activity?pageSize=500`, { headers: { authorization: `Bearer ${token}` } });
+      const body = (await response.json()) as { requests: { method: string; status: number; tokenName: string }[] };
+      return body.requests.filter((entry) => entry.method === 'POST').map((entry) => `${entry.status} ${entry.tokenName}`).sort();
+    };
+    const expected = ['201 idp', ...Array<string>(11).fill('409 idp')];
+    const deadline = Date.now() + 10_000;
+    while ((await creates(0)).length < expected.length && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual(await creates(0), expected);
+    assert.deepEqual(await creates(1), expected);
+  });
+
   test('parallel membership changes to one group through both instances give the exact members', async () => {
     const users: string[] = [];
     for (let i = 0; i < 24; i += 1) users.push((await call(i, 'POST', '/Users', { schemas: [USER], userName: `member${i}` })).body.id);

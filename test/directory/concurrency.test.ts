@@ -68,7 +68,7 @@ eachDatabase('concurrent writers', (database) => {
 
     test('If-Match is checked atomically with the write: one winner per version', async () => {
       const { scimId, user } = await at(0).users.create({ schemas: [USER], userName: 'etag' }, cli);
-      const version = user.version;
+      const version = user.resourceVersion;
       const results = await outcomes(
         Array.from({ length: 10 }, (_, i) =>
           at(i).users.update(scimId, (current) => ({ ...current, title: `writer ${i}` }), (v) => v === version, cli),
@@ -103,6 +103,41 @@ eachDatabase('concurrent writers', (database) => {
       const ids = ((final.document.members ?? []) as { value: string }[]).map((member) => member.value).sort();
       assert.deepEqual(ids, [...members.slice(0, 20), ...members.slice(25)].sort());
       assert.equal(final.group.version, 1 + 25);
+    });
+
+    test('a member renamed while it joins groups: no group version is seen with two member names', async () => {
+      const groups: string[] = [];
+      for (let i = 0; i < 8; i += 1) groups.push((await at(0).groups.create({ schemas: [GROUP], displayName: `Joined ${i}` }, [], cli)).scimId);
+      for (let round = 0; round < 6; round += 1) {
+        const { scimId } = await at(0).users.create({ schemas: [USER], userName: `joiner${round}`, displayName: 'Before' }, cli);
+        // What each group showed at each version, read in snapshots while the writers race.
+        const seen = new Map<string, string>();
+        let racing = true;
+        const watch = async (instance: Instance) => {
+          while (racing) {
+            const page = await instance.groups.list({ descending: false, offset: 0, limit: 100, withMembers: true, locationBase: 'http://roster.test/api/scim/v2/Groups/' });
+            for (const group of page.groups) {
+              const members = (group.document.members ?? []) as { value: string; display: string }[];
+              const shown = members.find((member) => member.value === scimId)?.display ?? '-';
+              const key = `${group.scimId}@${group.group.version}`;
+              assert.equal(seen.get(key) ?? shown, shown, `${key} showed ${seen.get(key)} then ${shown}`);
+              seen.set(key, shown);
+            }
+          }
+        };
+        // allSettled: a watcher's failure is reported below, not as an unhandled rejection.
+        const watchers = Promise.allSettled([watch(at(0)), watch(at(1))]);
+        const writes: Promise<unknown>[] = [
+          ...groups.map((group, i) =>
+            at(i).groups.update(group, (document) => ({ document, memberChanges: [{ kind: 'add', ids: [scimId] }] }), () => true, cli),
+          ),
+          at(round).users.update(scimId, (current) => ({ ...current, displayName: `After ${round}` }), () => true, cli),
+        ];
+        const results = await outcomes(writes);
+        racing = false;
+        for (const watcher of await watchers) if (watcher.status === 'rejected') throw watcher.reason;
+        assert.deepEqual(results, Array(writes.length).fill('ok'));
+      }
     });
 
     test('racing creates of one group name: one succeeds, the rest conflict', async () => {

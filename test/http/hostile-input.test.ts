@@ -17,6 +17,7 @@ import { groupBody, SCIM, startTestApp, userBody, type TestApp } from '../suppor
 const ERROR_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:Error';
 const PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
 const SEARCH_REQUEST = 'urn:ietf:params:scim:api:messages:2.0:SearchRequest';
+const BULK_REQUEST = 'urn:ietf:params:scim:api:messages:2.0:BulkRequest';
 const USER_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:User';
 const GROUP_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:Group';
 const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
@@ -108,6 +109,43 @@ function resourceBody(random: Random, schema: string, nameKey: string): string {
   entries.push([nameKey, random.chance(0.5) ? json(`hostile-${random.int(1e9)}`) : hostile(random, 1)]);
   for (let i = random.int(4); i > 0; i -= 1) entries.push([random.pick(KEYS), hostile(random)]);
   return object(entries);
+}
+
+/**
+ * A Bulk body: operations of every method with bulkId references, some parts hostile. Writes
+ * reach the victims and the resources the request creates; a sentinel only with a version that
+ * never matches. DELETE spares the victims, which the other requests keep exercising.
+ */
+function bulkBody(random: Random, resource: 'Users' | 'Groups', schema: string, nameKey: string, victimId: string, sentinelId: string): string {
+  if (random.chance(0.1)) {
+    return random.pick([deepArray(10_000), '[]', 'null', '{}', '{"Operations":{}}', `{"Operations":[${hostile(random)}]}`, `{"failOnErrors":${hostile(random, 1)},"Operations":[]}`]);
+  }
+  const count = 1 + random.int(6);
+  const bulkIds = Array.from({ length: count }, (_unused, index) => `b${index}`);
+  const reference = () => json(`bulkId:${random.pick(bulkIds)}`);
+  const operation = (index: number): string => {
+    const method = random.chance(0.92) ? random.pick(['POST', 'POST', 'PUT', 'PATCH', 'DELETE', 'post'] as const) : undefined;
+    const entries: Array<readonly [string, string]> = [['method', method !== undefined ? json(method) : hostile(random, 1)]];
+    if (random.chance(0.8)) entries.push(['bulkId', random.chance(0.97) ? json(bulkIds[index]) : hostile(random, 1)]);
+    const targets = [`/${resource}/bulkId:${random.pick(bulkIds)}`, `/${resource}/${random.pick(IDS)}`, `/${resource}/${sentinelId}`, ...(method === 'DELETE' ? [] : [`/${resource}/${victimId}`])];
+    const path = method === 'POST' || method === 'post' ? random.pick([`/${resource}`, `/${resource}`, `/${resource}`, resource.toLowerCase(), `/${resource}/x`]) : random.pick(targets);
+    entries.push(['path', random.chance(0.95) ? json(path) : hostile(random, 1)]);
+    if (path.endsWith(sentinelId)) entries.push(['version', json(random.pick(IF_MATCH))]);
+    else if (random.chance(0.2)) entries.push(['version', hostile(random, 1)]);
+    if (method === 'PATCH') {
+      entries.push(['data', random.chance(0.5) ? patchBody(random) : object([['Operations', `[${object([['op', json('add')], ['path', json(random.pick(['members', `${ENTERPRISE}:manager`, 'members[value eq "bulkId:b0"]']))], ['value', `[{"value":${reference()}}]`]])}]`]])]);
+    } else if (method !== 'DELETE' && random.chance(0.95)) {
+      // Half of them valid, so that references resolve and later operations use what earlier ones made.
+      const body = random.chance(0.6) ? object([['schemas', json([schema])], [nameKey, json(`bulk-${random.int(1e9)}`)]]) : resourceBody(random, schema, nameKey);
+      const withReference = random.chance(0.5) ? `${body.slice(0, -1)},${json(random.pick(['members', 'manager']))}:[{"value":${reference()}}]}` : body;
+      entries.push(['data', random.chance(0.95) ? withReference : hostile(random, 2)]);
+    }
+    return object(entries);
+  };
+  const envelope: Array<readonly [string, string]> = [['schemas', random.chance(0.9) ? json([BULK_REQUEST]) : hostile(random, 1)]];
+  if (random.chance(0.3)) envelope.push(['failOnErrors', random.chance(0.7) ? json(1 + random.int(3)) : hostile(random, 1)]);
+  envelope.push(['Operations', `[${Array.from({ length: count }, (_unused, index) => operation(index)).join(',')}]`]);
+  return object(envelope);
 }
 
 const FILTERS: readonly string[] = [
@@ -206,10 +244,22 @@ eachDatabase('hostile input', (database) => {
     });
     const what = `${sent.method} ${sent.url.slice(0, 160)} ${(sent.payload ?? '').slice(0, 160)} ${JSON.stringify(sent.headers ?? {}).slice(0, 100)}`;
     const status = response.statusCode;
-    // RFC 7644 §3.11 asks for 501 when /Me is not supported; /Bulk and a root search answer the same.
-    const unimplemented = status === 501 && /^\/api\/scim\/v2\/(Me|Bulk|\.search)(\?|$)/.test(sent.url);
+    // RFC 7644 §3.11 asks for 501 when /Me is not supported; a root search answers the same.
+    const unimplemented = status === 501 && /^\/api\/scim\/v2\/(Me|\.search)(\?|$)/.test(sent.url);
     if (status >= 500 && !unimplemented) {
       problems.push(`${status} for ${what}: ${response.body.slice(0, 300)}`);
+      return;
+    }
+    // A Bulk request answers 200 with one status per operation: each must meet the same rules.
+    if (status === 200 && kind === 'scim' && /\/Bulk(\?|$)/.test(sent.url)) {
+      for (const entry of JSON.parse(response.body).Operations) {
+        const code = Number(entry.status);
+        const body = entry.response;
+        if (!(code >= 200 && code < 500)) problems.push(`operation status ${entry.status} for ${what}: ${JSON.stringify(entry).slice(0, 300)}`);
+        else if (code >= 400 && !(Array.isArray(body?.schemas) && body.schemas.includes(ERROR_SCHEMA) && body.status === entry.status && typeof body.detail === 'string')) {
+          problems.push(`operation ${entry.status} not in the RFC 7644 error shape for ${what}: ${JSON.stringify(entry).slice(0, 300)}`);
+        }
+      }
       return;
     }
     if (status < 400) return;
@@ -384,6 +434,7 @@ eachDatabase('hostile input', (database) => {
         await scim({ method: 'PATCH', url: `/${resource}/${sentinelId}`, payload: patchBody(random), headers: ifMatch });
         await scim({ method: 'PUT', url: `/${resource}/${sentinelId}`, payload: resourceBody(random, schema, nameKey), headers: ifMatch });
         await scim({ method: 'DELETE', url: `/${resource}/${random.pick(IDS)}` });
+        await scim({ method: 'POST', url: '/Bulk', payload: bulkBody(random, resource, schema, nameKey, victimId ?? '', sentinelId ?? '') });
       }
     }
     assert.deepEqual(problems.slice(0, 25), []);

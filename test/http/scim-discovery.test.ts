@@ -12,11 +12,11 @@ eachDatabase('SCIM discovery', (database) => {
     await roster.close();
   });
 
-  test('GET /ServiceProviderConfig describes what is implemented (no bulk)', async () => {
+  test('GET /ServiceProviderConfig describes what is implemented', async () => {
     const response = await roster.request('GET', '/ServiceProviderConfig');
     assert.equal(response.status, 200);
     assert.equal(response.body.patch.supported, true);
-    assert.equal(response.body.bulk.supported, false);
+    assert.deepEqual(response.body.bulk, { supported: true, maxOperations: 1000, maxPayloadSize: 20 * 1024 * 1024 });
     assert.equal(response.body.filter.supported, true);
     assert.equal(response.body.filter.maxResults, 1000);
     assert.equal(response.body.sort.supported, true);

@@ -42,6 +42,11 @@ eachDatabase('Unicode case-insensitive names', (database) => {
     assert.deepEqual(await userNames('userName co "MILE@"'), ['émile@example.com']);
   });
 
+  test('an or-chain of eq (one IN list) compares case keys, so ÉMILE finds émile on both databases', async () => {
+    assert.deepEqual(await userNames('userName eq "ÉMILE@EXAMPLE.COM" or userName eq "nobody@example.com"'), ['émile@example.com']);
+    assert.deepEqual(await userNames('emails.value eq "ÉMILE@EXAMPLE.COM" or emails.value eq "NOBODY@EXAMPLE.COM"'), []);
+  });
+
   test('a name in NFC and the same name in NFD are the same user', async () => {
     assert.equal((await create(ZOE_NFC)).status, 201);
     const duplicate = await create(ZOE_NFD);

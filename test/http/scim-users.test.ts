@@ -126,6 +126,25 @@ eachDatabase('SCIM /Users', (database) => {
     assert.deepEqual(response.body.Resources.map((u: any) => u.userName), ['s-c@sort.example', 's-b@sort.example', 's-a@sort.example']);
   });
 
+  test('sortBy across pages keeps the order of one page: every user once, ties by id, absent values last', async () => {
+    const titles = ['b', 'a', null, 'b', 'c', null, 'a'];
+    for (const [i, title] of titles.entries()) {
+      await roster.request('POST', '/Users', userBody(`p${i}@sortpages.example`, title === null ? {} : { title }));
+    }
+    const filter = encodeURIComponent('userName ew "@sortpages.example"');
+    const whole = (await roster.request('GET', `/Users?filter=${filter}&sortBy=title`)).body.Resources.map((u: any) => u.id);
+    assert.deepEqual(
+      (await Promise.all(whole.map(async (id: string) => (await roster.request('GET', `/Users/${id}`)).body.title ?? null))),
+      ['a', 'a', 'b', 'b', 'c', null, null],
+    );
+    const paged: string[] = [];
+    for (let start = 1; start <= titles.length; start += 2) {
+      const page = await roster.request('GET', `/Users?filter=${filter}&sortBy=title&startIndex=${start}&count=2`);
+      paged.push(...page.body.Resources.map((u: any) => u.id));
+    }
+    assert.deepEqual(paged, whole);
+  });
+
   test('attributes and excludedAttributes shape the returned resources; id is always returned', async () => {
     await roster.request('POST', '/Users', userBody('shape@example.com', { displayName: 'Shape', title: 'Boss' }));
     const filter = encodeURIComponent('userName eq "shape@example.com"');

@@ -295,7 +295,9 @@ eachDatabase('filter → SQL', (database) => {
       ['meta.lastModified eq "2024-01-10T00:00:00Z"', ['u2']],
       ['meta.created le "2024-01-01T00:00:00.000Z"', ['u1', 'u2', 'u3', 'u4']],
       ['meta.resourceType eq "User"', ['u1', 'u2', 'u3', 'u4']],
-      ['meta.version eq "W/\\"1\\""', ['u1', 'u2', 'u3', 'u4']],
+      // Own writes, membership changes, then the sum of the groups' name versions (u1 is in two groups).
+      ['meta.version eq "W/\\"1.0.0\\""', ['u3', 'u4']],
+      ['meta.version eq "W/\\"1.0.2\\""', ['u1']],
       ['meta pr', ['u1', 'u2', 'u3', 'u4']],
       [`meta.location eq "${BASE}/Users/u2"`, ['u2']],
       [`meta.location eq "${BASE}/Users/U2"`, []],
@@ -574,6 +576,10 @@ eachDatabase('filter → SQL', (database) => {
       ['id eq "u1" or id eq "u2"', /SEARCH su USING (COVERING )?INDEX sqlite_autoindex_scim_users_1/, /Index (Only )?Scan (using|on) scim_users_pkey/],
       [`meta.location eq "${BASE}/Users/u1"`, /SEARCH su USING (COVERING )?INDEX sqlite_autoindex_scim_users_1/, /Index (Only )?Scan using scim_users_pkey/],
       [`meta.location eq "${BASE}/Users/u1" or meta.location eq "${BASE}/Users/u2"`, /SEARCH su USING (COVERING )?INDEX sqlite_autoindex_scim_users_1/, /Index (Only )?Scan (using|on) scim_users_pkey/],
+      // Delta sync: users changed since, their memberships included, found from the three time indexes.
+      ['meta.lastModified gt "2024-02-01T00:00:00Z"', /users_updated_at/, /users_updated_at/],
+      ['meta.lastModified ge "2024-02-01T00:00:00Z"', /user_membership_changes_at/, /user_membership_changes_at/],
+      ['meta.lastModified gt "2024-02-01T00:00:00Z" and active eq true', /groups_name_changed_at/, /groups_name_changed_at/],
     ];
     for (const [filter, sqliteIndex, postgresIndex] of cases) {
       const index = database === 'sqlite' ? sqliteIndex : postgresIndex;

@@ -77,14 +77,16 @@ export interface TestResponse {
 /**
  * Starts a fresh instance on `database` (SQLite by default) with the local administrator
  * `admin` and a token of it; `scim: false` leaves provisioning off; `baseUrl` replaces the
- * https BASE_URL (the IdP helpers in test/saml/idp.ts assume BASE_URL).
+ * https BASE_URL (the IdP helpers in test/saml/idp.ts assume BASE_URL); `maxBodySize` is ROSTER_MAX_BODY_SIZE.
  */
-export async function startTestApp(options: { scim?: boolean; saml?: boolean; database?: TestDatabase; baseUrl?: string } = {}): Promise<TestApp> {
+export async function startTestApp(
+  options: { scim?: boolean; saml?: boolean; database?: TestDatabase; baseUrl?: string; maxBodySize?: number; cookieDomain?: string; trustedHosts?: readonly string[] } = {},
+): Promise<TestApp> {
   const directory = mkdtempSync(join(tmpdir(), 'roster-test-'));
   const scratch = await createTestDatabase(options.database ?? 'sqlite');
   const store = await openStore(scratch.location);
   const baseUrl = options.baseUrl ?? BASE_URL;
-  const services = createServices(store, { baseUrl });
+  const services = createServices(store, { baseUrl, cookieDomain: options.cookieDomain });
   const actor = { kind: 'cli' } as const;
   if (options.saml !== false) {
     const result = await services.saml.configure(
@@ -98,7 +100,13 @@ export async function startTestApp(options: { scim?: boolean; saml?: boolean; da
   const admin = await services.accounts.findByLogin('admin');
   if (!admin) throw new Error('the local administrator was not created');
   const { token } = await services.tokens.create('test-idp', actor, admin.id);
-  const app = await buildApp({ services, baseUrl });
+  const app = await buildApp({
+    services,
+    baseUrl,
+    ...(options.maxBodySize !== undefined ? { maxBodySize: options.maxBodySize } : {}),
+    cookieDomain: options.cookieDomain,
+    ...(options.trustedHosts !== undefined ? { trustedHosts: options.trustedHosts } : {}),
+  });
   await app.ready();
 
   return {
@@ -121,6 +129,8 @@ export async function startTestApp(options: { scim?: boolean; saml?: boolean; da
         },
         ...(body !== undefined ? { payload: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
       });
+      // The provisioning activity is written after the response: wait, so tests can read it.
+      await app.scimActivity.settle();
       let parsed: unknown;
       try {
         parsed = raw.body === '' ? undefined : JSON.parse(raw.body);

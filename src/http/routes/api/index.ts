@@ -1,26 +1,35 @@
-/** Roster's own admin API: administrators' bearer tokens and SonarQube-shaped `{"message"}` errors. */
+/**
+ * Roster's own admin API: administrators' bearer tokens (or an administrator's browser session
+ * with its CSRF token, for the console's scripts) and SonarQube-shaped `{"message"}` errors.
+ */
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../../services.ts';
-import { authenticate } from '../../auth.ts';
+import { describeRoutes } from '../../api-docs.ts';
+import { authenticateAdmin } from '../../session-auth.ts';
 import { apiErrorHandler } from '../../errors.ts';
-import { auditLogRoutes } from './audit-logs.ts';
-import { groupMembershipRoutes } from './group-memberships.ts';
-import { groupRoutes } from './groups.ts';
-import { scimManagementRoutes } from './scim-management.ts';
+import { AUDIT_LOG_ENTRY, auditLogRoutes } from './audit-logs.ts';
+import { addSchemas } from './common.ts';
+import { GROUP_MEMBERSHIP, groupMembershipRoutes } from './group-memberships.ts';
+import { GROUP, groupRoutes } from './groups.ts';
+import { ACTIVITY_ENTRY, provisioningActivityRoutes } from './provisioning-activity.ts';
+import { SCIM_STATUS, scimManagementRoutes } from './scim-management.ts';
 import { scimSchemaRoutes } from './scim-schemas.ts';
-import { userRoutes } from './users.ts';
+import { USER, userRoutes } from './users.ts';
 
 /** Registers the admin API on a Fastify scope. */
 export async function adminApi(app: FastifyInstance, options: { services: Services }): Promise<void> {
   const { services } = options;
   app.setErrorHandler(apiErrorHandler);
   app.addHook('onRequest', async (request) => {
-    await authenticate(request, services.tokens);
+    await authenticateAdmin(request, services);
   });
+  describeRoutes(app, 'tokenOrSession');
+  addSchemas(app, [USER, GROUP, GROUP_MEMBERSHIP, AUDIT_LOG_ENTRY, SCIM_STATUS, ACTIVITY_ENTRY]);
   scimManagementRoutes(app, services);
   scimSchemaRoutes(app, services.scimSchemas);
   userRoutes(app, services.accounts);
   groupRoutes(app, services.groupManagement);
   groupMembershipRoutes(app, services.memberships);
   auditLogRoutes(app, services.auditLog);
+  provisioningActivityRoutes(app, services.activity);
 }

@@ -3,16 +3,83 @@
  * merge-patch, and DELETE = deactivate.
  */
 import type { FastifyInstance } from 'fastify';
-import type { Accounts } from '../../../directory/accounts.ts';
+import { ACCOUNT_LIMITS, externalProviderOf, type Accounts } from '../../../directory/accounts.ts';
 import type { StoredUser } from '../../../store/users.ts';
-import { objectBody, optionalBoolean, optionalString, pageInfo, parsePaging, type Query } from './common.ts';
+import { TAGS } from '../../api-docs.ts';
+import {
+  ID_PARAMS, errorResponses, listOf, noContent, objectBody, optionalBoolean, optionalString, pageInfo, pagedQuery, parsePaging, ref, strictObject,
+  type JsonSchema, type NamedSchema, type Query,
+} from './common.ts';
 
 const PATH = '/api/v2/users-management/users';
 
-/** The identity provider a user signs in with: a local password, or SAML with the login as the SAML login. */
-function providerOf(user: StoredUser): string {
-  return user.local ? 'roster' : 'saml';
-}
+const NULLABLE_TEXT = ['string', 'null'];
+
+/** A user, as SonarQube's v2 API shows one. */
+export const USER: NamedSchema = {
+  $id: 'User',
+  type: 'object',
+  required: ['id', 'login', 'name', 'email', 'active', 'local', 'managed', 'externalLogin', 'externalProvider', 'externalId', 'sonarQubeLastConnectionDate'],
+  properties: {
+    id: { type: 'string', description: "Roster's internal id (not the SCIM id)." },
+    login: { type: 'string', description: 'The login; for SAML users, the value of the SAML login attribute.' },
+    name: { type: NULLABLE_TEXT },
+    email: { type: NULLABLE_TEXT },
+    active: { type: 'boolean', description: 'False once deactivated.' },
+    local: { type: 'boolean', description: 'Signs in with a password (true) or through SAML (false).' },
+    managed: { type: 'boolean', description: 'Linked to SCIM: the identity provider owns it.' },
+    externalLogin: { type: 'string', description: 'The login (Roster signs SAML users in by login).' },
+    externalProvider: { type: 'string', enum: ['roster', 'saml'], description: '`roster` for local users, `saml` for the others.' },
+    externalId: { type: NULLABLE_TEXT, description: "The identity provider's id of the user." },
+    sonarQubeLastConnectionDate: { type: NULLABLE_TEXT, format: 'date-time', description: 'The last sign-in (SonarQube\'s field name).' },
+  },
+};
+
+const LOGIN: JsonSchema = {
+  type: 'string',
+  minLength: ACCOUNT_LIMITS.login.min,
+  maxLength: ACCOUNT_LIMITS.login.max,
+  description: 'No spaces or control characters; may be an email address.',
+};
+const NAME: JsonSchema = { type: 'string', minLength: 1, maxLength: ACCOUNT_LIMITS.name };
+const EMAIL: JsonSchema = { type: NULLABLE_TEXT, maxLength: ACCOUNT_LIMITS.email };
+
+const CREATE_BODY = strictObject(
+  {
+    login: LOGIN,
+    name: NAME,
+    email: EMAIL,
+    password: {
+      type: NULLABLE_TEXT,
+      writeOnly: true,
+      minLength: ACCOUNT_LIMITS.password.min,
+      maxLength: ACCOUNT_LIMITS.password.max,
+      description: 'Required for a local user; refused for the others.',
+    },
+    local: { type: 'boolean', default: true, description: 'A local user signs in with a password; the others through SAML.' },
+  },
+  ['login', 'name'],
+);
+
+/** A user as GET shows it, with what each field does in a merge patch. */
+const PATCH_BODY = strictObject(
+  {
+    login: { ...LOGIN, description: 'Refused while SCIM is on.' },
+    // A user provisioned without a name shows null, and may send it back.
+    name: { ...NAME, type: NULLABLE_TEXT, description: 'null only when it is null already.' },
+    email: EMAIL,
+    externalId: { type: NULLABLE_TEXT, maxLength: ACCOUNT_LIMITS.externalId, description: 'Refused while SCIM is on.' },
+    id: { type: 'string', description: 'Read-only: accepted when it is the id in the URL.' },
+    active: { type: 'boolean', description: 'Read-only: accepted when unchanged. DELETE deactivates; POST with the login reactivates.' },
+    local: { type: 'boolean', description: 'Read-only: accepted when unchanged.' },
+    managed: { type: 'boolean', description: 'Read-only: accepted when unchanged.' },
+    externalLogin: { type: 'string', description: 'Derived from login: accepted when it is the login before or after the patch.' },
+    externalProvider: { type: 'string', description: 'Derived from local: accepted when unchanged.' },
+    sonarQubeLastConnectionDate: { type: NULLABLE_TEXT, description: 'Ignored: sign-ins set it.' },
+  },
+  [],
+  { description: 'A JSON merge patch (RFC 7396): fields present change, fields absent stay; a field sent with its current value changes nothing, so a GET answer can be sent back.' },
+);
 
 /** A user as SonarQube's v2 API shows one. */
 function presentUser(user: StoredUser): Record<string, unknown> {
@@ -25,7 +92,7 @@ function presentUser(user: StoredUser): Record<string, unknown> {
     local: user.local,
     managed: user.scimId !== null,
     externalLogin: user.login,
-    externalProvider: providerOf(user),
+    externalProvider: externalProviderOf(user),
     externalId: user.externalId,
     // SonarQube's field name, kept so that scripts written for SonarQube read it unchanged.
     sonarQubeLastConnectionDate: user.lastConnectionAt,
@@ -34,7 +101,20 @@ function presentUser(user: StoredUser): Record<string, unknown> {
 
 /** Registers the users routes. */
 export function userRoutes(app: FastifyInstance, accounts: Accounts): void {
-  app.get<{ Querystring: Query }>(PATH, async (request) => {
+  const tags = [TAGS.users];
+  app.get<{ Querystring: Query }>(PATH, {
+    schema: {
+      operationId: 'listUsers',
+      summary: 'List users, by login',
+      tags,
+      querystring: pagedQuery({
+        q: { type: 'string', description: 'Login, name or email contains this (any case).' },
+        active: { type: 'boolean' },
+        managed: { type: 'boolean', description: 'Only while SCIM is on (400 otherwise).' },
+      }),
+      response: { 200: listOf('users', USER, 'A page of users.') },
+    },
+  }, async (request) => {
     const query = request.query;
     const paging = parsePaging(query);
     const q = optionalString(query, 'q');
@@ -48,15 +128,41 @@ export function userRoutes(app: FastifyInstance, accounts: Accounts): void {
   });
 
   // SonarQube answers a creation with 200 and the user, not 201.
-  app.post(PATH, async (request) => presentUser(await accounts.create(objectBody(request.body), request.actor)));
+  app.post(PATH, {
+    schema: {
+      operationId: 'createUser',
+      summary: 'Create a user, or reactivate the deactivated user with this login',
+      tags,
+      body: CREATE_BODY,
+      response: { 200: { ...ref(USER), description: 'The user.' }, ...errorResponses(409) },
+    },
+  }, async (request) => presentUser(await accounts.create(objectBody(request.body), request.actor)));
 
-  app.get<{ Params: { id: string } }>(`${PATH}/:id`, async (request) => presentUser(await accounts.get(request.params.id)));
+  app.get<{ Params: { id: string } }>(`${PATH}/:id`, {
+    schema: { operationId: 'getUser', summary: 'Read a user', tags, params: ID_PARAMS, response: { 200: { ...ref(USER), description: 'The user.' } } },
+  }, async (request) => presentUser(await accounts.get(request.params.id)));
 
-  app.patch<{ Params: { id: string } }>(`${PATH}/:id`, async (request) =>
-    presentUser(await accounts.update(request.params.id, objectBody(request.body), request.actor)),
-  );
+  app.patch<{ Params: { id: string } }>(`${PATH}/:id`, {
+    schema: {
+      operationId: 'updateUser',
+      summary: 'Change a user (merge patch)',
+      tags,
+      params: ID_PARAMS,
+      body: PATCH_BODY,
+      consumes: ['application/merge-patch+json', 'application/json'],
+      response: { 200: { ...ref(USER), description: 'The user, changed.' }, ...errorResponses(409) },
+    },
+  }, async (request) => presentUser(await accounts.update(request.params.id, objectBody(request.body), request.actor)));
 
-  app.delete<{ Params: { id: string } }>(`${PATH}/:id`, async (request, reply) => {
+  app.delete<{ Params: { id: string } }>(`${PATH}/:id`, {
+    schema: {
+      operationId: 'deactivateUser',
+      summary: 'Deactivate a user: its memberships, tokens and sessions go',
+      tags,
+      params: ID_PARAMS,
+      response: { 204: noContent('Deactivated (or already inactive).') },
+    },
+  }, async (request, reply) => {
     await accounts.deactivate(request.params.id, request.actor);
     return reply.code(204).send();
   });

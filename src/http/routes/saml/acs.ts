@@ -7,11 +7,11 @@ import type { FastifyInstance } from 'fastify';
 import { describeSamlFailure, type SamlAssertion } from '../../../auth/saml.ts';
 import { identityOf, type SignInDecision, type SignInIdentity } from '../../../directory/sign-in.ts';
 import type { Services } from '../../../services.ts';
-import { SAML_BODY_LIMIT, VALIDATION_MARKER, auditSource, localPath, sendHtml } from './common.ts';
+import { SAML_BODY_LIMIT, VALIDATION_MARKER, auditSource, returnAddress, sendHtml, type ReturnTrust } from './common.ts';
 import { refusalPage, validationPage, type ValidationRow } from './pages.ts';
 
 /** Registers POST /saml/acs. */
-export function acsRoute(app: FastifyInstance, services: Services): void {
+export function acsRoute(app: FastifyInstance, services: Services, trust: ReturnTrust): void {
   app.post('/saml/acs', { bodyLimit: SAML_BODY_LIMIT }, async (request, reply) => {
     const form = (request.body ?? {}) as Record<string, unknown>;
     const samlResponse = form['SAMLResponse'];
@@ -40,7 +40,7 @@ export function acsRoute(app: FastifyInstance, services: Services): void {
 
     // Where to go is settled before anything is written: the session opens only when the
     // answer that carries its cookie can be sent.
-    const location = destination(result.assertion, form['RelayState']);
+    const location = destination(result.assertion, form['RelayState'], trust);
     const outcome = await services.signIn.signIn(identity);
     if (!outcome.ok) {
       request.log.info({ reason: outcome.reason }, 'SAML sign-in refused');
@@ -56,12 +56,12 @@ export function acsRoute(app: FastifyInstance, services: Services): void {
 
 /**
  * Where to send the browser: the returnTo of our request, or for IdP-initiated sign-in a
- * local RelayState; `/` otherwise. Encoded again here: a request stored by an earlier version
+ * RelayState that is a local path or on a trusted host (client.ts returnAddress); `/` otherwise. Encoded again here: a request stored by an earlier version
  * may hold a raw path.
  */
-function destination(assertion: SamlAssertion, relayState: unknown): string {
-  if (assertion.returnTo !== null) return localPath(assertion.returnTo) ?? '/';
-  if (assertion.inResponseTo === null && typeof relayState === 'string') return localPath(relayState) ?? '/';
+function destination(assertion: SamlAssertion, relayState: unknown, trust: ReturnTrust): string {
+  if (assertion.returnTo !== null) return returnAddress(assertion.returnTo, trust) ?? '/';
+  if (assertion.inResponseTo === null && typeof relayState === 'string') return returnAddress(relayState, trust) ?? '/';
   return '/';
 }
 

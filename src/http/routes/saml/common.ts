@@ -1,6 +1,8 @@
 /** Helpers shared by the /saml routes. */
-import { isIPv4, isIPv6 } from 'node:net';
 import type { FastifyReply } from 'fastify';
+
+// Shared with the console's sign-in page, which validates return paths the same way.
+export { auditSource, returnAddress, type ReturnTrust } from '../../client.ts';
 
 /**
  * The largest body the /saml routes read, whatever its content type: a SAML response with a
@@ -11,63 +13,13 @@ export const SAML_BODY_LIMIT = 1024 * 1024;
 /** `return_to` of a request started by GET /saml/validation: never a path, so never a redirect target. */
 export const VALIDATION_MARKER = '#validation';
 
-/** The longest return path kept, once percent-encoded. */
-const MAX_RETURN_PATH = 2048;
-/** Resolves return paths against nothing real: only its origin is compared. */
-const PLACEHOLDER_ORIGIN = 'https://roster.invalid';
-/** A path on this server: `/…`, never `//host` or `/\host`, which browsers treat as other hosts. */
-const LOCAL_PATH = /^\/(?![/\\])/;
-
-/**
- * `value` as a path on this server, percent-encoded the way browsers encode URLs (WHATWG URL),
- * or undefined when it is not one. The result is printable ASCII only, so it can be sent as a
- * Location header as it is (RFC 9110 §10.2.2): a path with characters above U+00FF once made
- * the ACS fail after the assertion was used. Control characters and backslashes are refused
- * rather than dropped, and the check is made again after dot segments are resolved
- * (`/.//host` would become `//host`).
- */
-export function localPath(value: string): string | undefined {
-  if (value.length > MAX_RETURN_PATH || !LOCAL_PATH.test(value) || /[\u0000-\u001f\u007f\\]/.test(value)) return undefined;
-  let url: URL;
-  try {
-    url = new URL(value, PLACEHOLDER_ORIGIN);
-  } catch {
-    return undefined;
-  }
-  if (url.origin !== PLACEHOLDER_ORIGIN) return undefined;
-  const path = `${url.pathname}${url.search}${url.hash}`;
-  if (path.length > MAX_RETURN_PATH || !LOCAL_PATH.test(path) || !/^[\x21-\x7e]+$/.test(path)) return undefined;
-  return path;
-}
-
-/**
- * Who an anonymous post counts against in the audit budget: its client address, an IPv6
- * client by its /64 network (one subscriber usually holds a whole /64, so single addresses
- * would give it billions of budgets), an IPv4-mapped address as IPv4.
- */
-export function auditSource(ip: string): string {
-  const address = ip.replace(/%.*$/, '');
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
-  if (mapped !== undefined && isIPv4(mapped)) return mapped;
-  if (!isIPv6(address)) return address;
-  const [head = '', tail] = address.split('::');
-  const groups = head === '' ? [] : head.split(':');
-  // With `::`, the missing groups are zeros; an embedded IPv4 tail only ever fills the last two.
-  if (tail !== undefined) {
-    const tailGroups = tail === '' ? 0 : tail.split(':').reduce((count, part) => count + (part.includes('.') ? 2 : 1), 0);
-    groups.push(...Array.from({ length: 8 - groups.length - tailGroups }, () => '0'));
-    groups.push(...(tail === '' ? [] : tail.split(':')));
-  }
-  return `${groups.slice(0, 4).map((group) => (group.includes('.') ? group : parseInt(group, 16).toString(16))).join(':')}::/64`;
-}
-
 /** Sends an HTML page with headers that keep it out of caches and frames. */
 export function sendHtml(reply: FastifyReply, status: number, html: string): FastifyReply {
   return reply
     .code(status)
     .header('cache-control', 'no-store')
     .header('x-frame-options', 'DENY')
-    .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'")
+    .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
     .type('text/html; charset=utf-8')
     .send(html);
 }

@@ -1,6 +1,7 @@
 /** The browser side of SAML: /saml/metadata, /saml/login, /saml/acs, /saml/logout, /saml/validation. */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Services } from '../../../services.ts';
+import type { ReturnTrust } from '../../client.ts';
 import { acsRoute } from './acs.ts';
 import { SAML_BODY_LIMIT, sendHtml } from './common.ts';
 import { loginRoute } from './login.ts';
@@ -17,7 +18,7 @@ const FORM = 'application/x-www-form-urlencoded';
  * text) and keeps one form parser within SAML_BODY_LIMIT: any other body is refused with 415
  * from its headers, before it is read, whatever the app-wide limit.
  */
-export async function samlRoutes(app: FastifyInstance, options: { services: Services }): Promise<void> {
+export async function samlRoutes(app: FastifyInstance, options: { services: Services; trust: ReturnTrust }): Promise<void> {
   app.removeAllContentTypeParsers();
   // Only this scope parses forms: the SCIM and admin APIs keep refusing them.
   app.addContentTypeParser(FORM, { parseAs: 'string', bodyLimit: SAML_BODY_LIMIT }, (_request, body, done) => {
@@ -26,8 +27,8 @@ export async function samlRoutes(app: FastifyInstance, options: { services: Serv
   });
   app.setErrorHandler(samlErrorHandler);
   metadataRoute(app, options.services);
-  loginRoute(app, options.services);
-  acsRoute(app, options.services);
+  loginRoute(app, options.services, options.trust);
+  acsRoute(app, options.services, options.trust);
   logoutRoute(app, options.services);
   validationRoute(app, options.services);
 }

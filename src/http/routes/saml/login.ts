@@ -1,19 +1,20 @@
 /** GET /saml/login?returnTo=…: starts an SP-initiated sign-in (HTTP-Redirect binding). */
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../../services.ts';
-import { localPath, sendHtml } from './common.ts';
+import { returnAddress, sendHtml, type ReturnTrust } from './common.ts';
 import { messagePage, refusalPage } from './pages.ts';
 
 /** Registers GET /saml/login. */
-export function loginRoute(app: FastifyInstance, services: Services): void {
+export function loginRoute(app: FastifyInstance, services: Services, trust: ReturnTrust): void {
   app.get<{ Querystring: { returnTo?: string | string[] } }>('/saml/login', async (request, reply) => {
     const raw = request.query.returnTo;
     const returnTo = Array.isArray(raw) ? raw[0] : raw;
-    // An open redirect after sign-in would lend Roster's name to phishing: only our own paths,
-    // stored percent-encoded so that the ACS can always send them as its Location.
-    const path = returnTo === undefined ? null : localPath(returnTo);
+    // An open redirect after sign-in would lend Roster's name to phishing: only our own paths
+    // and trusted hosts (forward auth), stored percent-encoded so that the ACS can always send
+    // them as its Location.
+    const path = returnTo === undefined ? null : returnAddress(returnTo, trust);
     if (path === undefined) {
-      return sendHtml(reply, 400, refusalPage('returnTo must be a path on this server, such as /projects, of at most 2048 characters once percent-encoded.'));
+      return sendHtml(reply, 400, refusalPage('returnTo must be a path on this server, such as /projects, or an https address on a host under ROSTER_COOKIE_DOMAIN or in ROSTER_TRUSTED_HOSTS, of at most 2048 characters once percent-encoded.'));
     }
     const login = await services.samlSp.loginRedirect(path, request.headers.cookie);
     if (login === undefined) return sendHtml(reply, 404, messagePage('SAML is not configured', 'Ask your administrator to configure SAML sign-in.'));

@@ -8,8 +8,9 @@ import { parseNameList, parsePaging, parseSortOrder, type RawListParameters } fr
 import { isRequested, project } from '../../../scim/projection.ts';
 import { etagOf, ifMatchAllows, locationOf, renderResource, type ResourceState } from '../../../scim/resources.ts';
 import type { JsonObject } from '../../../scim/json.ts';
-import type { ResourceTypeName, ResourceTypeRef } from '../../../scim/schemas.ts';
+import type { ResourceSchemas, ResourceTypeName, ResourceTypeRef } from '../../../scim/schemas.ts';
 import type { VersionCheck } from '../../../directory/users.ts';
+import type { Actor } from '../../../directory/audit.ts';
 import { SCIM_CONTENT_TYPE } from '../../errors.ts';
 
 /** `attributes` / `excludedAttributes` of a request (RFC 7644 §3.4.2.5). */
@@ -81,10 +82,40 @@ export function present(resourceType: ResourceTypeRef, state: ResourceState, bas
 /** The `If-Match` precondition of a write, checked by the directory inside its transaction. */
 export function versionCheck(request: FastifyRequest): VersionCheck {
   const header = request.headers['if-match'];
-  if (header === undefined) return () => true;
-  const value = Array.isArray(header) ? header.join(',') : header;
+  return versionCheckOf(Array.isArray(header) ? header.join(',') : header);
+}
+
+/**
+ * The precondition an `If-Match` value sets (a header, or a Bulk operation's `version`, RFC 7644
+ * §3.7): none when absent.
+ */
+export function versionCheckOf(value: string | undefined): VersionCheck {
+  if (value === undefined) return () => true;
   // `sent` lets the 412 name the version the client holds, not the current one.
-  return Object.assign((version: number) => ifMatchAllows(value, version), { sent: value.trim() });
+  return Object.assign((version: string) => ifMatchAllows(value, version), { sent: value.trim() });
+}
+
+/**
+ * The writes of one resource type, shared by its routes and by /Bulk so that an operation in a
+ * Bulk request runs exactly the code of the single request it stands for: the same parsing,
+ * then one directory call (one transaction, with its audit entry).
+ */
+export interface ResourceWrites<Resource> {
+  readonly resourceType: ResourceTypeName;
+  /** What PATCH answers when the client asks for no attributes (204 for a group, see groups.ts). */
+  readonly patchStatus: 200 | 204;
+  /**
+   * The resource type with the schemas in force, declared extensions included: read once per
+   * request (or Bulk operation) and passed to the writes, which would otherwise drop the
+   * attributes of declared extensions.
+   */
+  schemasInForce(): Promise<ResourceSchemas>;
+  create(type: ResourceSchemas, body: unknown, actor: Actor): Promise<Resource>;
+  replace(type: ResourceSchemas, id: string, body: unknown, allows: VersionCheck, actor: Actor): Promise<Resource>;
+  patch(type: ResourceSchemas, id: string, body: unknown, allows: VersionCheck, actor: Actor): Promise<Resource>;
+  remove(id: string, allows: VersionCheck, actor: Actor): Promise<void>;
+  /** The id, timestamps and version of a written resource. */
+  stateOf(resource: Resource): ResourceState;
 }
 
 /** Sends one resource with its ETag (and Location on create). */

@@ -1,6 +1,6 @@
 /** Discovery endpoints (RFC 7644 §4): what this service provider supports. */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { resourceTypeRepresentation, resourceTypes, schemaRepresentation, schemas, serviceProviderConfig } from '../../../scim/discovery.ts';
+import { resourceTypeRepresentation, resourceTypes, schemaRepresentation, schemas, serviceProviderConfig, type BulkLimits } from '../../../scim/discovery.ts';
 import { ScimError } from '../../../scim/errors.ts';
 import { listResponse } from '../../../scim/list.ts';
 import { findSchemaIn } from '../../../scim/schemas.ts';
@@ -16,10 +16,10 @@ function refuseFilter(request: FastifyRequest): void {
 }
 
 /** Registers /ServiceProviderConfig, /ResourceTypes and /Schemas, which show the declared extension schemas too. */
-export function discoveryRoutes(app: FastifyInstance, baseUrl: string, scimSchemas: ScimSchemas): void {
+export function discoveryRoutes(app: FastifyInstance, baseUrl: string, bulk: BulkLimits, scimSchemas: ScimSchemas): void {
   app.get('/ServiceProviderConfig', async (request, reply) => {
     refuseFilter(request);
-    return reply.type(SCIM_CONTENT_TYPE).send(serviceProviderConfig(baseUrl));
+    return reply.type(SCIM_CONTENT_TYPE).send(serviceProviderConfig(baseUrl, bulk));
   });
 
   app.get('/ResourceTypes', async (request, reply) => {

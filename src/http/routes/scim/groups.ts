@@ -13,15 +13,16 @@ import type { GroupDirectory, MemberChange, ScimGroup } from '../../../directory
 import type { Document } from '../../../directory/users.ts';
 import type { ScimSchemas } from '../../../directory/scim-schemas.ts';
 import { SCIM_CONTENT_TYPE } from '../../errors.ts';
-import { checkId, parseListRequest, parseProjection, present, requireBody, sendResource, shows, versionCheck, type ListRequest, type Projection } from './common.ts';
+import { checkId, parseListRequest, parseProjection, present, requireBody, sendResource, shows, versionCheck, type ListRequest, type Projection, type ResourceWrites } from './common.ts';
 
 function stateOf(group: ScimGroup): ResourceState {
   return {
     id: group.scimId,
     document: group.document,
     created: group.group.createdAt,
+    // Touched whenever its members or their display names change (directory/member-display.ts).
     lastModified: group.group.updatedAt,
-    version: group.group.version,
+    version: String(group.group.version),
   };
 }
 
@@ -55,9 +56,64 @@ function toDirectoryChange(change: PatchMemberChange): MemberChange {
   }
 }
 
+/**
+ * The writes of /Groups, for its routes and for /Bulk. A replace or patch returns the group
+ * without its members (never loaded to apply a change). Attributes of undeclared extensions
+ * are dropped and named in the audit entry (`details.ignoredAttributes`).
+ */
+export function groupWrites(groups: GroupDirectory, schemas: ScimSchemas): ResourceWrites<ScimGroup> {
+  return {
+    resourceType: 'Group',
+    patchStatus: 204,
+    stateOf,
+    async schemasInForce() {
+      return (await schemas.current()).Group;
+    },
+    async create(type, body, actor) {
+      const unknown: string[] = [];
+      const { document, memberIds } = splitMembers(normaliseResource(type, requireBody(body), 'create', { unknown }));
+      return groups.create(document, memberIds, actor, { ignoredAttributes: unknown });
+    },
+    async replace(type, id, body, allows, actor) {
+      checkId(id, 'Group');
+      const unknown: string[] = [];
+      const { document, memberIds } = splitMembers(normaliseResource(type, requireBody(body), 'replace', { unknown }));
+      return groups.update(
+        id,
+        (current) => ({ document: keepImmutable(type, current as JsonObject, document as JsonObject), memberChanges: [{ kind: 'replace', ids: memberIds }] }),
+        allows,
+        actor,
+        { ignoredAttributes: unknown },
+      );
+    },
+    async patch(type, id, body, allows, actor) {
+      checkId(id, 'Group');
+      const operations = parsePatchRequest(requireBody(body));
+      const { memberChanges, otherOperations } = splitGroupMemberOperations(operations);
+      const changes = memberChanges.map(toDirectoryChange);
+      const unknown: string[] = [];
+      return groups.update(
+        id,
+        (current) => ({
+          document: otherOperations.length > 0 ? applyPatch(type, current as JsonObject, otherOperations, { id, unknown }) : current,
+          memberChanges: changes,
+        }),
+        allows,
+        actor,
+        { ignoredAttributes: unknown },
+      );
+    },
+    async remove(id, allows, actor) {
+      checkId(id, 'Group');
+      await groups.remove(id, allows, actor);
+    },
+  };
+}
+
 /** Registers the /Groups routes; each request reads the schemas in force once (see userRoutes). */
 export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, baseUrl: string, schemas: ScimSchemas): void {
-  const groupType = async () => (await schemas.current()).Group;
+  const writes = groupWrites(groups, schemas);
+  const groupType = () => writes.schemasInForce();
 
   async function list(request: ListRequest) {
     const type = await groupType();
@@ -90,9 +146,7 @@ export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, baseUr
 
   app.post<{ Querystring: RawListParameters }>('/Groups', async (request, reply) => {
     const type = await groupType();
-    const unknown: string[] = [];
-    const { document, memberIds } = splitMembers(normaliseResource(type, requireBody(request.body), 'create', { unknown }));
-    const group = await groups.create(document, memberIds, request.actor, { ignoredAttributes: unknown });
+    const group = await writes.create(type, request.body, request.actor);
     const projection = parseProjection(request.query);
     return sendResource(reply, 201, 'Group', stateOf(group), present(type, stateOf(group), baseUrl, projection), baseUrl);
   });
@@ -103,24 +157,15 @@ export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, baseUr
     const projection = parseProjection(request.query);
     const group = await groups.get(request.params.id, shows(type, 'members', projection));
     const ifNoneMatch = request.headers['if-none-match'];
-    if (typeof ifNoneMatch === 'string' && ifNoneMatchHits(ifNoneMatch, group.group.version)) {
-      return reply.code(304).header('ETag', etagOf(group.group.version)).send();
+    if (typeof ifNoneMatch === 'string' && ifNoneMatchHits(ifNoneMatch, String(group.group.version))) {
+      return reply.code(304).header('ETag', etagOf(String(group.group.version))).send();
     }
     return sendResource(reply, 200, 'Group', stateOf(group), present(type, stateOf(group), baseUrl, projection), baseUrl);
   });
 
   app.put<{ Params: { id: string }; Querystring: RawListParameters }>('/Groups/:id', async (request, reply) => {
-    checkId(request.params.id, 'Group');
     const type = await groupType();
-    const unknown: string[] = [];
-    const { document, memberIds } = splitMembers(normaliseResource(type, requireBody(request.body), 'replace', { unknown }));
-    const updated = await groups.update(
-      request.params.id,
-      (current) => ({ document: keepImmutable(type, current as JsonObject, document as JsonObject), memberChanges: [{ kind: 'replace', ids: memberIds }] }),
-      versionCheck(request),
-      request.actor,
-      { ignoredAttributes: unknown },
-    );
+    const updated = await writes.replace(type, request.params.id, request.body, versionCheck(request), request.actor);
     const projection = parseProjection(request.query);
     const group = await groups.get(updated.scimId, shows(type, 'members', projection));
     return sendResource(reply, 200, 'Group', stateOf(group), present(type, stateOf(group), baseUrl, projection), baseUrl);
@@ -129,33 +174,18 @@ export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, baseUr
   // PATCH answers 204 unless the client asks for attributes (RFC 7644 §3.5.2 allows both);
   // a 200 with every member of a 100k-member group would be an expensive surprise.
   app.patch<{ Params: { id: string }; Querystring: RawListParameters }>('/Groups/:id', async (request, reply) => {
-    checkId(request.params.id, 'Group');
     const type = await groupType();
-    const operations = parsePatchRequest(requireBody(request.body));
-    const { memberChanges, otherOperations } = splitGroupMemberOperations(operations);
-    const changes = memberChanges.map(toDirectoryChange);
-    const unknown: string[] = [];
-    const group = await groups.update(
-      request.params.id,
-      (current) => ({
-        document: otherOperations.length > 0 ? applyPatch(type, current as JsonObject, otherOperations, { id: request.params.id, unknown }) : current,
-        memberChanges: changes,
-      }),
-      versionCheck(request),
-      request.actor,
-      { ignoredAttributes: unknown },
-    );
+    const group = await writes.patch(type, request.params.id, request.body, versionCheck(request), request.actor);
     const projection = parseProjection(request.query);
     if (projection.attributes === undefined && projection.excludedAttributes === undefined) {
-      return reply.code(204).header('ETag', etagOf(group.group.version)).send();
+      return reply.code(writes.patchStatus).header('ETag', etagOf(String(group.group.version))).send();
     }
     const shown = await answer(group, projection);
     return sendResource(reply, 200, 'Group', stateOf(shown), present(type, stateOf(shown), baseUrl, projection), baseUrl);
   });
 
   app.delete<{ Params: { id: string } }>('/Groups/:id', async (request, reply) => {
-    checkId(request.params.id, 'Group');
-    await groups.remove(request.params.id, versionCheck(request), request.actor);
+    await writes.remove(request.params.id, versionCheck(request), request.actor);
     return reply.code(204).send();
   });
 }

@@ -7,6 +7,8 @@ import { ScimError } from '../../../scim/errors.ts';
 import type { Services } from '../../../services.ts';
 import { authenticate } from '../../auth.ts';
 import { scimErrorHandler } from '../../errors.ts';
+import { MAX_BULK_OPERATIONS } from '../../../scim/bulk.ts';
+import { bulkRoutes } from './bulk.ts';
 import { discoveryRoutes } from './discovery.ts';
 import { groupRoutes } from './groups.ts';
 import { userRoutes } from './users.ts';
@@ -15,27 +17,30 @@ const NOT_ENABLED =
   'SCIM provisioning is not enabled on this Roster instance. An administrator enables it with `npm run roster -- scim enable` (SAML must be configured first).';
 
 /** Registers the SCIM endpoint on a Fastify scope (prefix /api/scim/v2). */
-export async function scimEndpoint(app: FastifyInstance, options: { services: Services; baseUrl: string }): Promise<void> {
-  const { services, baseUrl } = options;
+export async function scimEndpoint(app: FastifyInstance, options: { services: Services; baseUrl: string; maxBodySize: number }): Promise<void> {
+  const { services, baseUrl, maxBodySize } = options;
   app.setErrorHandler(scimErrorHandler);
   app.setNotFoundHandler((request, reply) =>
     scimErrorHandler(new ScimError(404, undefined, `There is no SCIM endpoint ${request.method} ${request.url}.`), request, reply),
   );
 
   app.addHook('onRequest', async (request) => {
-    await authenticate(request, services.tokens);
+    await authenticate(request, services);
     if (!(await services.provisioning.isScimEnabled())) throw new ScimError(403, undefined, NOT_ENABLED);
   });
 
-  discoveryRoutes(app, baseUrl, services.scimSchemas);
+  // A Bulk request may be as large as any request: the body limit is sized for a Bulk request
+  // at maxOperations (http/input.ts), so one number says both.
+  const bulk = { maxOperations: MAX_BULK_OPERATIONS, maxPayloadSize: maxBodySize };
+  discoveryRoutes(app, baseUrl, bulk, services.scimSchemas);
   userRoutes(app, services.users, baseUrl, services.scimSchemas);
   groupRoutes(app, services.groups, baseUrl, services.scimSchemas);
+  bulkRoutes(app, { users: services.users, groups: services.groups, scimSchemas: services.scimSchemas, baseUrl, maxPayloadSize: bulk.maxPayloadSize });
 
   // Optional parts of RFC 7644 that Roster does not implement yet; ServiceProviderConfig says so.
   const notImplemented = (feature: string) => async () => {
     throw new ScimError(501, undefined, `${feature} is not supported by Roster; see /ServiceProviderConfig.`);
   };
-  app.post('/Bulk', notImplemented('Bulk operations (RFC 7644 §3.7)'));
   app.post('/.search', notImplemented('Searching from the root of the endpoint (RFC 7644 §3.4.3)'));
   app.all('/Me', notImplemented('The /Me alias (RFC 7644 §3.11)'));
 }

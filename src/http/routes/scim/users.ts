@@ -9,16 +9,54 @@ import type { JsonObject } from '../../../scim/json.ts';
 import type { ScimUser, UserDirectory } from '../../../directory/users.ts';
 import type { ScimSchemas } from '../../../directory/scim-schemas.ts';
 import type { ResourceState } from '../../../scim/resources.ts';
-import { checkId, parseListRequest, parseProjection, present, requireBody, sendResource, shows, versionCheck, type ListRequest } from './common.ts';
+import { checkId, parseListRequest, parseProjection, present, requireBody, sendResource, shows, versionCheck, type ListRequest, type ResourceWrites } from './common.ts';
 import { SCIM_CONTENT_TYPE } from '../../errors.ts';
 
-function stateOf(user: ScimUser): ResourceState {
+/** A SCIM user's id, document, timestamps and version, as every /Users answer renders them (renderResource). */
+export function stateOf(user: ScimUser): ResourceState {
   return {
     id: user.scimId,
     document: user.document,
     created: user.user.createdAt,
-    lastModified: user.user.updatedAt,
-    version: user.user.version,
+    // What GET shows, groups included (store/resource-versions.ts).
+    lastModified: user.user.resourceModifiedAt,
+    version: user.user.resourceVersion,
+  };
+}
+
+/**
+ * The writes of /Users, for its routes and for /Bulk. Attributes of undeclared extensions are
+ * dropped and named in the audit entry (`details.ignoredAttributes`).
+ */
+export function userWrites(users: UserDirectory, schemas: ScimSchemas): ResourceWrites<ScimUser> {
+  return {
+    resourceType: 'User',
+    patchStatus: 200,
+    stateOf,
+    async schemasInForce() {
+      return (await schemas.current()).User;
+    },
+    async create(type, body, actor) {
+      const unknown: string[] = [];
+      const document = normaliseResource(type, requireBody(body), 'create', { unknown });
+      return users.create(document, actor, { ignoredAttributes: unknown });
+    },
+    async replace(type, id, body, allows, actor) {
+      checkId(id, 'User');
+      const unknown: string[] = [];
+      const document = normaliseResource(type, requireBody(body), 'replace', { unknown });
+      return users.update(id, (current) => keepImmutable(type, current as JsonObject, document), allows, actor, { ignoredAttributes: unknown });
+    },
+    async patch(type, id, body, allows, actor) {
+      checkId(id, 'User');
+      const operations = parsePatchRequest(requireBody(body));
+      const unknown: string[] = [];
+      return users.update(id, (current) => applyPatch(type, current as JsonObject, operations, { id, unknown }), allows, actor, { ignoredAttributes: unknown });
+    },
+    async remove(id, allows, actor) {
+      checkId(id, 'User');
+      await users.remove(id, allows, actor);
+    },
   };
 }
 
@@ -27,7 +65,8 @@ function stateOf(user: ScimUser): ResourceState {
  * included) once, for reading the body and for the response.
  */
 export function userRoutes(app: FastifyInstance, users: UserDirectory, baseUrl: string, schemas: ScimSchemas): void {
-  const userType = async () => (await schemas.current()).User;
+  const writes = userWrites(users, schemas);
+  const userType = () => writes.schemasInForce();
 
   async function list(request: ListRequest) {
     const type = await userType();
@@ -54,9 +93,7 @@ export function userRoutes(app: FastifyInstance, users: UserDirectory, baseUrl: 
 
   app.post<{ Querystring: RawListParameters }>('/Users', async (request, reply) => {
     const type = await userType();
-    const unknown: string[] = [];
-    const document = normaliseResource(type, requireBody(request.body), 'create', { unknown });
-    const user = await users.create(document, request.actor, { ignoredAttributes: unknown });
+    const user = await writes.create(type, request.body, request.actor);
     const projection = parseProjection(request.query);
     return sendResource(reply, 201, 'User', stateOf(user), present(type, stateOf(user), baseUrl, projection), baseUrl);
   });
@@ -67,47 +104,28 @@ export function userRoutes(app: FastifyInstance, users: UserDirectory, baseUrl: 
     const projection = parseProjection(request.query);
     const user = await users.get(request.params.id, shows(type, 'groups', projection));
     const ifNoneMatch = request.headers['if-none-match'];
-    if (typeof ifNoneMatch === 'string' && ifNoneMatchHits(ifNoneMatch, user.user.version)) {
-      return reply.code(304).header('ETag', etagOf(user.user.version)).send();
+    if (typeof ifNoneMatch === 'string' && ifNoneMatchHits(ifNoneMatch, user.user.resourceVersion)) {
+      return reply.code(304).header('ETag', etagOf(user.user.resourceVersion)).send();
     }
     return sendResource(reply, 200, 'User', stateOf(user), present(type, stateOf(user), baseUrl, projection), baseUrl);
   });
 
   app.put<{ Params: { id: string }; Querystring: RawListParameters }>('/Users/:id', async (request, reply) => {
-    checkId(request.params.id, 'User');
     const type = await userType();
-    const unknown: string[] = [];
-    const document = normaliseResource(type, requireBody(request.body), 'replace', { unknown });
-    const user = await users.update(
-      request.params.id,
-      (current) => keepImmutable(type, current as JsonObject, document),
-      versionCheck(request),
-      request.actor,
-      { ignoredAttributes: unknown },
-    );
+    const user = await writes.replace(type, request.params.id, request.body, versionCheck(request), request.actor);
     const projection = parseProjection(request.query);
     return sendResource(reply, 200, 'User', stateOf(user), present(type, stateOf(user), baseUrl, projection), baseUrl);
   });
 
   app.patch<{ Params: { id: string }; Querystring: RawListParameters }>('/Users/:id', async (request, reply) => {
-    checkId(request.params.id, 'User');
     const type = await userType();
-    const operations = parsePatchRequest(requireBody(request.body));
-    const unknown: string[] = [];
-    const user = await users.update(
-      request.params.id,
-      (current) => applyPatch(type, current as JsonObject, operations, { id: request.params.id, unknown }),
-      versionCheck(request),
-      request.actor,
-      { ignoredAttributes: unknown },
-    );
+    const user = await writes.patch(type, request.params.id, request.body, versionCheck(request), request.actor);
     const projection = parseProjection(request.query);
     return sendResource(reply, 200, 'User', stateOf(user), present(type, stateOf(user), baseUrl, projection), baseUrl);
   });
 
   app.delete<{ Params: { id: string } }>('/Users/:id', async (request, reply) => {
-    checkId(request.params.id, 'User');
-    await users.remove(request.params.id, versionCheck(request), request.actor);
+    await writes.remove(request.params.id, versionCheck(request), request.actor);
     return reply.code(204).send();
   });
 }

@@ -1,0 +1,191 @@
+/**
+ * Signing in with a password (local accounts such as `admin`), around the one password check
+ * (password-check.ts): the backoff against guessing, the audit trail of every attempt, and
+ * what the person is told.
+ *
+ * Backoff: each login and each client address has an allowance of failed attempts that comes
+ * back over a window (PASSWORD_BACKOFF), counted with the generic cell rate algorithm (GCRA):
+ * a key holds the instant at which its whole allowance is back (`free_at`), each failure
+ * pushes it by window / attempts, and an attempt that would push it more than a window ahead
+ * is refused with the time to wait. So 5 failures in a row on a login lock it, one more try
+ * comes back every 3 minutes, and all 5 after 15 quiet minutes. The attempt is reserved before
+ * the password is checked, in the database, so that parallel guesses on several instances
+ * cannot slip past the limit; a success gives the reservation back.
+ *
+ * What the person is told: a local account gets "login or password incorrect" whatever was
+ * wrong (a wrong password, a deactivated account: nothing that would confirm the password).
+ * Any other login, unknown ones included, is told to use the SAML button when SAML is
+ * configured: so the answer tells an anonymous guesser only whether a login is a local
+ * password account, the one thing the form is for, and never whether a SAML or SCIM account
+ * exists. Without SAML every refusal reads "login or password incorrect".
+ */
+import { createHash } from 'node:crypto';
+import type { SamlConfig } from '../auth/saml-config.ts';
+import type { Executor } from '../store/executor.ts';
+import type { Store } from '../store/index.ts';
+import { createPasswordBackoffQueries } from '../store/password-backoff.ts';
+import { createSignInQueries } from '../store/sign-in.ts';
+import { transact } from '../store/transact.ts';
+import { createUserQueries, type StoredUser } from '../store/users.ts';
+import { caseKey } from '../text.ts';
+import { recordBudgetedEvent, recordEvent, type Actor } from './audit.ts';
+import type { PasswordCheck } from './password-check.ts';
+
+const MINUTE_MS = 60_000;
+
+/** How many failed attempts a key may make, and over what window they come back. */
+export interface BackoffRule {
+  readonly attempts: number;
+  readonly windowMs: number;
+}
+
+/**
+ * Per login: 5 failures, then one more every 3 minutes. Per client address (an IPv6 /64):
+ * 10 failures, then one more every 90 seconds, which stops one address from trying a common
+ * password on many logins. docs/console.md states these figures.
+ */
+export const PASSWORD_BACKOFF: { readonly login: BackoffRule; readonly source: BackoffRule } = {
+  login: { attempts: 5, windowMs: 15 * MINUTE_MS },
+  source: { attempts: 10, windowMs: 15 * MINUTE_MS },
+};
+
+/** Shown for every refusal of a local account, whatever was wrong. */
+export const INVALID_CREDENTIALS_MESSAGE = 'The login or password is incorrect.';
+
+/** Shown when a login that has no password tries one while SAML is configured. */
+export function useSamlMessage(providerName: string): string {
+  return `This login has no Roster password: passwords are only for local Roster accounts, such as admin. Everyone else signs in with ${providerName}: use the "Sign in with ${providerName}" button.`;
+}
+
+/** Shown while a login or an address must wait. */
+export function throttledMessage(retryAfterSeconds: number): string {
+  const minutes = Math.ceil(retryAfterSeconds / 60);
+  const wait = retryAfterSeconds < 60 ? `${retryAfterSeconds} seconds` : minutes === 1 ? 'a minute' : `${minutes} minutes`;
+  return `Too many failed sign-in attempts. Try again in ${wait}.`;
+}
+
+/** Why a password sign-in was refused (the audit entry's `reason`). */
+export type PasswordRefusal = 'throttled' | 'wrong_password' | 'deactivated' | 'unknown_login' | 'no_password';
+
+export type PasswordSignInResult =
+  | { readonly ok: true; readonly user: StoredUser }
+  | { readonly ok: false; readonly reason: 'throttled'; readonly message: string; readonly retryAfterSeconds: number }
+  | {
+      readonly ok: false;
+      readonly reason: Exclude<PasswordRefusal, 'throttled'>;
+      readonly message: string;
+      /** True when the person is told to use the SAML button instead. */
+      readonly useSaml: boolean;
+    };
+
+/** One attempt: what was typed, and who it counts against (the client address, see http/client.ts). */
+export interface PasswordAttempt {
+  readonly login: string;
+  readonly password: string;
+  readonly source: string;
+}
+
+/** The keys an attempt counts against: hashes, so that no attacker-chosen text is stored. */
+function backoffKeys(login: string, source: string): { login: string; source: string } {
+  const hash = (text: string): string => createHash('sha256').update(text, 'utf8').digest('hex');
+  return { login: hash(`login:${caseKey(login)}`), source: hash(`source:${source}`) };
+}
+
+type Reservation = { readonly allowed: true } | { readonly allowed: false; readonly retryAfterMs: number };
+
+/** Builds the password sign-in over a store, the password check and the SAML configuration. */
+export function createPasswordSignIn(store: Store, passwordCheck: PasswordCheck, samlConfig: () => Promise<SamlConfig | undefined>) {
+  const users = createUserQueries(store.dialect);
+  const backoff = createPasswordBackoffQueries(store.dialect);
+  const signIns = createSignInQueries();
+
+  /** Reserves one failure on both keys, or says how long to wait; nothing is written when refused. */
+  async function reserve(keys: { login: string; source: string }, now: number): Promise<Reservation> {
+    const decision = await transact(store.db, async (trx): Promise<Reservation> => {
+      const freeAt = await backoff.lock(trx, [keys.login, keys.source], new Date(now).toISOString());
+      const next: Array<[string, number]> = [];
+      let wait = 0;
+      for (const [key, rule] of [[keys.login, PASSWORD_BACKOFF.login], [keys.source, PASSWORD_BACKOFF.source]] as const) {
+        const interval = rule.windowMs / rule.attempts;
+        const pushed = Math.max(Date.parse(freeAt.get(key) ?? ''), now) + interval;
+        if (pushed - now > rule.windowMs) wait = Math.max(wait, pushed - rule.windowMs - now);
+        next.push([key, pushed]);
+      }
+      if (wait > 0) return { allowed: false, retryAfterMs: wait };
+      for (const [key, pushed] of next) await backoff.set(trx, key, new Date(pushed).toISOString());
+      return { allowed: true };
+    });
+    // Keys whose allowance is whole again mean nothing: forget a few, outside the reservation.
+    await backoff.purge(store.db, new Date(now).toISOString());
+    return decision;
+  }
+
+  /** Gives a successful attempt's reservation back: the login starts afresh, the address gets one attempt back. */
+  async function release(trx: Executor, keys: { login: string; source: string }, now: number): Promise<void> {
+    await backoff.remove(trx, keys.login);
+    const freeAt = (await backoff.lock(trx, [keys.source], new Date(now).toISOString())).get(keys.source);
+    const interval = PASSWORD_BACKOFF.source.windowMs / PASSWORD_BACKOFF.source.attempts;
+    const back = Date.parse(freeAt ?? '') - interval;
+    if (!(back > now)) await backoff.remove(trx, keys.source);
+    else await backoff.set(trx, keys.source, new Date(back).toISOString());
+  }
+
+  return {
+    /**
+     * Checks a login and password under the backoff; audits the outcome (refusals within the
+     * anonymous audit budget of `source`). The caller opens the session on success.
+     */
+    async signIn(attempt: PasswordAttempt): Promise<PasswordSignInResult> {
+      const keys = backoffKeys(attempt.login, attempt.source);
+      const actor: Actor = { kind: 'password', login: attempt.login };
+      const reservation = await reserve(keys, Date.now());
+      if (!reservation.allowed) {
+        const retryAfterSeconds = Math.max(1, Math.ceil(reservation.retryAfterMs / 1000));
+        await transact(store.db, async (trx) => {
+          await recordBudgetedEvent(trx, attempt.source, actor, {
+            action: 'session.password_refused',
+            targetType: 'user',
+            targetId: null,
+            details: { reason: 'throttled', login: attempt.login, retryAfterSeconds },
+          });
+        });
+        return { ok: false, reason: 'throttled', message: throttledMessage(retryAfterSeconds), retryAfterSeconds };
+      }
+
+      const user = await passwordCheck.verify(attempt.login, attempt.password);
+      if (user !== undefined) {
+        await transact(store.db, async (trx) => {
+          const now = new Date();
+          await release(trx, keys, now.getTime());
+          await signIns.touchLastConnection(trx, user.id, now.toISOString());
+          await recordEvent(trx, actor, { action: 'session.password_sign_in', targetType: 'user', targetId: user.id, details: { login: user.login } }, now.toISOString());
+        });
+        return { ok: true, user };
+      }
+
+      const known = await users.findByLogin(store.db, attempt.login);
+      const passwordAccount = known !== undefined && known.local && known.scimId === null;
+      const reason: Exclude<PasswordRefusal, 'throttled'> =
+        known === undefined ? 'unknown_login' : !passwordAccount ? 'no_password' : !known.active ? 'deactivated' : 'wrong_password';
+      await transact(store.db, async (trx) => {
+        await recordBudgetedEvent(trx, attempt.source, actor, {
+          action: 'session.password_refused',
+          targetType: 'user',
+          targetId: known?.id ?? null,
+          details: { reason, login: attempt.login },
+        });
+      });
+      const saml = passwordAccount ? undefined : await samlConfig();
+      return saml === undefined
+        ? { ok: false, reason, message: INVALID_CREDENTIALS_MESSAGE, useSaml: false }
+        : { ok: false, reason, message: useSamlMessage(saml.providerName), useSaml: true };
+    },
+
+    /** Gives a login its whole allowance back (an administrator has just set its password). */
+    async clearLogin(login: string): Promise<void> {
+      await backoff.remove(store.db, backoffKeys(login, '').login);
+    },
+  };
+}
+
+export type PasswordSignIn = ReturnType<typeof createPasswordSignIn>;

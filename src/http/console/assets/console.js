@@ -1,0 +1,60 @@
+// Roster console: the one script, loaded with `defer` from Roster itself (no inline scripts,
+// which the Content-Security-Policy forbids). Every page works without it; it only improves:
+// - confirmation dialogs open as modals instead of reloading the page with ?confirm=<id>;
+// - copy buttons copy their text to the clipboard;
+// - `Roster.fetch` sends the session's CSRF token with same-origin requests of other scripts.
+'use strict';
+
+(function () {
+  function csrfToken() {
+    var meta = document.querySelector('meta[name="roster-csrf"]');
+    return meta ? meta.getAttribute('content') : null;
+  }
+
+  // A <form data-confirm="id"> is the trigger of the <dialog id="id"> (components.ts confirmDialog).
+  document.addEventListener('submit', function (event) {
+    var form = event.target;
+    if (!(form instanceof HTMLFormElement) || !form.hasAttribute('data-confirm')) return;
+    var dialog = document.getElementById(form.getAttribute('data-confirm'));
+    if (!(dialog instanceof HTMLDialogElement) || typeof dialog.showModal !== 'function') return;
+    event.preventDefault();
+    if (dialog.open) dialog.close();
+    dialog.showModal();
+  });
+
+  // <button data-copy="id"> copies the text of #id (components.ts copyable); hidden until this script runs.
+  function enableCopyButtons() {
+    var buttons = document.querySelectorAll('button[data-copy]');
+    for (var i = 0; i < buttons.length; i += 1) {
+      var button = buttons[i];
+      if (!navigator.clipboard) continue;
+      button.hidden = false;
+      button.addEventListener('click', function (event) {
+        var trigger = event.currentTarget;
+        var source = document.getElementById(trigger.getAttribute('data-copy'));
+        var status = trigger.parentElement ? trigger.parentElement.querySelector('.copy-status') : null;
+        if (!source) return;
+        navigator.clipboard.writeText(source.textContent || '').then(
+          function () { if (status) status.textContent = 'Copied.'; },
+          function () { if (status) status.textContent = 'Could not copy: select the text and copy it.'; }
+        );
+      });
+    }
+  }
+
+  window.Roster = {
+    csrfToken: csrfToken,
+    // fetch() for same-origin calls that change something (the admin API accepts a session with this header).
+    fetch: function (input, init) {
+      var options = Object.assign({ credentials: 'same-origin' }, init || {});
+      var headers = new Headers(options.headers || {});
+      var token = csrfToken();
+      if (token) headers.set('X-CSRF-Token', token);
+      options.headers = headers;
+      return window.fetch(input, options);
+    },
+  };
+
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', enableCopyButtons);
+  else enableCopyButtons();
+})();

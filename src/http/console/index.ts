@@ -1,0 +1,158 @@
+/**
+ * The console: server-rendered HTML pages served by Roster itself at `/`, for everyone who
+ * signs in ("My account") and for administrators (`/admin/...`). No build step and no CDN:
+ * the pages are `html` templates (html.ts) in one layout (layout.ts), with one stylesheet and
+ * one small script from ./assets/.
+ *
+ * One scope, one set of rules for every page:
+ * - who may see a route is its `config.access` (viewer.ts), administrators only by default;
+ * - every state change (anything but GET/HEAD) carries a CSRF token (http/csrf.ts): the
+ *   session's when signed in, the pre-session cookie's on the sign-in form; cross-site
+ *   requests (Sec-Fetch-Site) are refused outright;
+ * - bodies are urlencoded forms of at most CONSOLE_BODY_LIMIT, their text checked as the
+ *   APIs check theirs (nothing a client sends gives a 500);
+ * - every answer carries the console's security headers (a strict CSP, no framing);
+ * - errors are pages in the layout, with the same messages the APIs give.
+ *
+ * To add a page: write `pages/<name>.ts` exporting `function <name>Pages(app, context)` that
+ * registers its routes (with `config: { access }` unless administrators only) and answers with
+ * `sendPage`; add it to PAGE_MODULES below.
+ */
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Services } from '../../services.ts';
+import type { ReturnTrust } from '../client.ts';
+import { preSessionCookie, csrfTokenMatches, isSafeMethod, presentedCsrfToken } from '../csrf.ts';
+import { shorten } from '../../text.ts';
+import { toScimError } from '../errors.ts';
+import { checkStorableText } from '../input.ts';
+import { assetRoutes } from './assets.ts';
+import type { ConsoleContext } from './context.ts';
+import { html } from './html.ts';
+import { applySecurityHeaders, sendPage } from './layout.ts';
+import { accountPages } from './pages/account.ts';
+import { groupPages } from './pages/groups.ts';
+import { homePages, sectionPlaceholder } from './pages/home.ts';
+import { SIGN_IN_PATH, signInPages, signInUrl } from './pages/sign-in.ts';
+import { userPages } from './pages/users.ts';
+import { ADMIN_SECTIONS } from './sections.ts';
+import { accessOf, resolveViewer } from './viewer.ts';
+
+/** The largest form the console reads: far above any of its forms, far below the API limit. */
+export const CONSOLE_BODY_LIMIT = 64 * 1024;
+
+const FORM = 'application/x-www-form-urlencoded';
+/** The most characters an error page shows of a message, which may quote what was sent. */
+const MAX_MESSAGE = 500;
+
+/** The page modules, registered in this order before the placeholders of missing sections. */
+const PAGE_MODULES: ReadonlyArray<(app: FastifyInstance, context: ConsoleContext) => void> = [homePages, signInPages, accountPages, userPages, groupPages];
+
+/** Registers the console in its own scope. */
+export async function consoleRoutes(app: FastifyInstance, options: { services: Services; baseUrl: string; trust: ReturnTrust }): Promise<void> {
+  const context: ConsoleContext = {
+    services: options.services,
+    baseUrl: options.baseUrl,
+    preSession: preSessionCookie({ secure: options.baseUrl.startsWith('https:') }),
+    trust: options.trust,
+  };
+
+  app.decorateRequest('viewer', null);
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(FORM, { parseAs: 'string', bodyLimit: CONSOLE_BODY_LIMIT }, (_request, body, done) => {
+    const fields: Record<string, string | string[]> = {};
+    for (const [name, value] of new URLSearchParams(typeof body === 'string' ? body : body.toString('utf8'))) {
+      const previous = fields[name];
+      fields[name] = previous === undefined ? value : Array.isArray(previous) ? [...previous, value] : [previous, value];
+    }
+    done(null, fields);
+  });
+  app.setErrorHandler(consoleErrorHandler);
+
+  app.addHook('onSend', async (_request, reply) => {
+    applySecurityHeaders(reply);
+  });
+  app.addHook('onRequest', async (request) => {
+    if (accessOf(request) !== 'public') request.viewer = await resolveViewer(request, context.services);
+  });
+  app.addHook('preValidation', async (request) => {
+    for (const [name, value] of Object.entries((request.query ?? {}) as Record<string, unknown>)) checkStorableText(value, `The URL parameter ${name}`);
+    checkStorableText(request.body, 'The form');
+  });
+  app.addHook('preHandler', async (request, reply) => guard(request, reply, context));
+
+  assetRoutes(app);
+  for (const register of PAGE_MODULES) register(app, context);
+  for (const section of ADMIN_SECTIONS) {
+    if (!app.hasRoute({ method: 'GET', url: section.path })) sectionPlaceholder(app, section);
+  }
+}
+
+/** Enforces the route's access and the CSRF token; answers (and so stops the request) when refused. */
+async function guard(request: FastifyRequest, reply: FastifyReply, context: ConsoleContext): Promise<FastifyReply | undefined> {
+  const access = accessOf(request);
+  if (access === 'public') return undefined;
+  const safe = isSafeMethod(request.method);
+  if (!safe && request.headers['sec-fetch-site'] === 'cross-site') return refuseForgery(request, reply);
+  if (access === 'anonymous') {
+    if (!safe && !csrfTokenMatches(context.preSession.presented(request.headers.cookie), presentedCsrfToken(request.headers, request.body))) {
+      return refuseForgery(request, reply);
+    }
+    return undefined;
+  }
+  const viewer = request.viewer;
+  if (viewer === null) {
+    // Back to where the person was going once signed in; a form post cannot be replayed, so it
+    // only explains why the session is gone.
+    return reply.redirect(safe ? signInUrl(request.url) : `${SIGN_IN_PATH}?notice=session-ended`, 303);
+  }
+  if (!safe && !csrfTokenMatches(viewer.sessionValue, presentedCsrfToken(request.headers, request.body))) return refuseForgery(request, reply);
+  if (access === 'admin' && !viewer.administrator) {
+    return sendPage(request, reply, {
+      status: 403,
+      title: 'Administrators only',
+      body: html`<p>This page is for Roster administrators. Your account, <strong>${viewer.user.login}</strong>, is not one.</p>
+<p>Administrators are the members of the administrators’ group. Ask one of them if you need access.</p>
+<p><a href="/account">Go to My account</a></p>`,
+    });
+  }
+  return undefined;
+}
+
+function refuseForgery(request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  request.log.info({ url: request.url }, 'console request refused: CSRF token missing or wrong');
+  return sendPage(request, reply, {
+    status: 403,
+    title: 'Request refused',
+    body: html`<p>This form has expired, or was sent from another site. Go back, reload the page and try again.</p>
+<p>Roster needs cookies to be allowed for this site.</p>`,
+  });
+}
+
+/** Errors of the console as pages in the layout: the message of a refusal, never an internal one. */
+function consoleErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const refused = toScimError(error, CONSOLE_BODY_LIMIT);
+  if (refused.status >= 500) {
+    request.log.error({ err: error }, 'console request failed');
+    return sendPage(request, reply, {
+      status: 500,
+      title: 'Something went wrong',
+      body: html`<p>Roster could not complete this request; the error has been logged. Try again, and tell your administrator if it keeps failing.</p>`,
+    });
+  }
+  if (refused.status === 413 || refused.status === 415) reply.header('connection', 'close');
+  const message = refused.status === 415 ? `The console accepts only forms (${FORM}).` : shorten(refused.message, MAX_MESSAGE);
+  return sendPage(request, reply, { status: refused.status, title: refused.status === 404 ? 'Not found' : 'Request refused', body: html`<p>${message}</p>` });
+}
+
+/**
+ * The HTML 404 for a browser that asked for a page no route serves (not an API path): the app's
+ * not-found handler calls it when the request accepts text/html.
+ */
+export function notFoundPage(request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  applySecurityHeaders(reply);
+  return sendPage(request, reply, {
+    status: 404,
+    title: 'Page not found',
+    body: html`<p>There is no page at this address.</p><p><a href="/">Go to the start page</a></p>`,
+  });
+}

@@ -1,0 +1,129 @@
+/**
+ * The sign-in page (`GET /sessions/new`), password sign-in (`POST /sessions`) and sign-out
+ * (`POST /sessions/sign-out`). The page offers "Sign in with <provider>" when SAML is
+ * configured, which starts /saml/login with the same return path, and a login/password form
+ * for local accounts. Both open the same server-side session (services.sessions).
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { SamlConfig } from '../../../auth/saml-config.ts';
+import { auditSource, localPath, returnAddress, type ReturnTrust } from '../../client.ts';
+import { CSRF_FIELD, csrfTokenFor } from '../../csrf.ts';
+import { banner, formValue, hrefWith, noticeBanner, queryValue, submitButton, textField, type Query } from '../components.ts';
+import type { ConsoleContext } from '../context.ts';
+import { html, type SafeHtml } from '../html.ts';
+import { sendPage } from '../layout.ts';
+import { viewerOf } from '../viewer.ts';
+
+/** Where signed-out visitors are sent. */
+export const SIGN_IN_PATH = '/sessions/new';
+
+/** The longest login and password the form accepts: beyond any real one, well within the body limit. */
+const MAX_LOGIN = 255;
+const MAX_PASSWORD = 1000;
+
+/** The messages a redirect to the sign-in page may show (`?notice=`). */
+const NOTICES = {
+  'signed-out': { tone: 'success', text: 'You are signed out.' },
+  'signed-out-everywhere': { tone: 'success', text: 'You are signed out everywhere: every session of your account has ended.' },
+  'session-ended': { tone: 'info', text: 'Your session has ended. Sign in again to continue.' },
+} as const;
+
+/**
+ * Where to go after signing in: `raw` when it is a path on this server or an address on a
+ * trusted host (checked as /saml/login checks it: client.ts returnAddress), but never back to
+ * the sign-in pages themselves, which would send a signed-in browser round in circles;
+ * undefined means `/`. Without `trust`, local paths only.
+ */
+function returnPath(raw: string | undefined, trust?: ReturnTrust): string | undefined {
+  const path = raw === undefined || raw === '' ? undefined : trust === undefined ? localPath(raw) : returnAddress(raw, trust);
+  return path === undefined || path === '/' || /^\/sessions(?:[/?#]|$)/.test(path) ? undefined : path;
+}
+
+/** The sign-in page's URL that comes back to `path` (a path on this server) afterwards. */
+export function signInUrl(returnTo?: string): string {
+  const path = returnPath(returnTo);
+  return path === undefined ? SIGN_IN_PATH : hrefWith(SIGN_IN_PATH, {}, { returnTo: path });
+}
+
+interface FormState {
+  readonly status: number;
+  readonly returnTo: string | undefined;
+  readonly login?: string;
+  readonly error?: SafeHtml;
+}
+
+/** Registers the sign-in and sign-out routes. */
+export function signInPages(app: FastifyInstance, context: ConsoleContext): void {
+  const { services, preSession, trust } = context;
+
+  async function renderForm(request: FastifyRequest, reply: FastifyReply, state: FormState): Promise<FastifyReply> {
+    const saml = await services.saml.get();
+    const { secret, setCookie } = preSession.issue(request.headers.cookie);
+    reply.header('set-cookie', setCookie);
+    return sendPage(request, reply, { title: 'Sign in', narrow: true, status: state.status, heading: html`<h1>Sign in to Roster</h1>`, body: signInBody(request, saml, state, csrfTokenFor(secret)) });
+  }
+
+  app.get<{ Querystring: Query }>(SIGN_IN_PATH, { config: { access: 'anonymous' } }, async (request, reply) => {
+    const returnTo = returnPath(queryValue(request.query, 'returnTo'), trust);
+    if (request.viewer !== null) return reply.redirect(returnTo ?? '/', 302);
+    return renderForm(request, reply, { status: 200, returnTo });
+  });
+
+  app.post('/sessions', { config: { access: 'anonymous' } }, async (request, reply) => {
+    const returnTo = returnPath(formValue(request, 'returnTo'), trust);
+    const login = (formValue(request, 'login') ?? '').trim();
+    const password = formValue(request, 'password') ?? '';
+    if (login === '' || password === '') {
+      return renderForm(request, reply, { status: 400, returnTo, login, error: html`Enter your login and your password.` });
+    }
+    if (login.length > MAX_LOGIN || password.length > MAX_PASSWORD) {
+      return renderForm(request, reply, { status: 400, returnTo, error: html`The login or the password is longer than Roster accepts.` });
+    }
+    const result = await services.passwordSignIn.signIn({ login, password, source: auditSource(request.ip) });
+    if (!result.ok) {
+      if (result.reason === 'throttled') reply.header('retry-after', String(result.retryAfterSeconds));
+      const status = result.reason === 'throttled' ? 429 : 403;
+      return renderForm(request, reply, { status, returnTo, login, error: html`${result.message}` });
+    }
+    // A browser that was signed in as someone else gives that session up, rather than leave it open.
+    if (request.viewer !== null) await services.sessions.close(request.viewer.sessionValue);
+    const session = await services.sessions.open(result.user.id);
+    return reply.header('set-cookie', services.sessions.cookie(session.value, session.expiresAt)).redirect(returnTo ?? '/', 303);
+  });
+
+  app.post('/sessions/sign-out', { config: { access: 'signed-in' } }, async (request, reply) => {
+    const viewer = viewerOf(request);
+    await services.sessions.signOut(viewer.sessionValue, { kind: 'session', userId: viewer.user.id, login: viewer.user.login });
+    return reply.header('set-cookie', services.sessions.clearCookie()).redirect(`${SIGN_IN_PATH}?notice=signed-out`, 303);
+  });
+}
+
+function signInBody(request: FastifyRequest, saml: SamlConfig | undefined, state: FormState, csrfToken: string): SafeHtml {
+  const samlHref = state.returnTo === undefined || state.returnTo === '/' ? '/saml/login' : hrefWith('/saml/login', {}, { returnTo: state.returnTo });
+  const sso =
+    saml === undefined
+      ? html``
+      : html`<section class="sign-in-sso" aria-labelledby="sso-title">
+<h2 id="sso-title" class="visually-hidden">Single sign-on</h2>
+<a class="button primary wide" href="${samlHref}">Sign in with ${saml.providerName}</a>
+</section>`;
+  const passwordTitle = saml === undefined ? 'Local account' : 'Or with a local account';
+  const hint =
+    saml === undefined
+      ? html`Single sign-on is not configured yet. Sign in with a local account, such as <code>admin</code>.`
+      : html`Only for local Roster accounts, such as <code>admin</code>. Everyone else: use the button above.`;
+  return html`${noticeBanner(request, NOTICES)}
+${state.error !== undefined && banner({ tone: 'error', body: state.error })}
+${sso}
+<section class="sign-in-password" aria-labelledby="password-title">
+<h2 id="password-title">${passwordTitle}</h2>
+<p class="hint" id="password-hint">${hint}</p>
+<form method="post" action="/sessions" aria-describedby="password-hint">
+<input type="hidden" name="${CSRF_FIELD}" value="${csrfToken}">
+${state.returnTo !== undefined && html`<input type="hidden" name="returnTo" value="${state.returnTo}">`}
+${textField({ name: 'login', label: 'Login', value: state.login ?? '', autocomplete: 'username', required: true, maxLength: MAX_LOGIN, spellcheck: false, autofocus: state.login === undefined || state.login === '' })}
+${textField({ name: 'password', label: 'Password', type: 'password', autocomplete: 'current-password', required: true, maxLength: MAX_PASSWORD, autofocus: state.login !== undefined && state.login !== '' })}
+${submitButton('Sign in', { tone: 'primary' })}
+</form>
+</section>`;
+}

@@ -1,0 +1,370 @@
+/**
+ * The Users pages of the administration (issue 9): `/admin/users` (search, filters, paging,
+ * create, deactivate) and `/admin/users/<id>` (attributes, groups, tokens, sessions, the
+ * sign-in check, the SCIM document, the audit history). Lists are searched and paged in SQL,
+ * so 100k users are never loaded.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { deactivationRefusal } from '../../../directory/accounts.ts';
+import { renderResource } from '../../../scim/resources.ts';
+import type { StoredUser } from '../../../store/users.ts';
+import { stateOf } from '../../routes/scim/users.ts';
+import {
+  badge, confirmDialog, dataTable, facts, formValue, hrefWith, noticeBanner, pageOf, pager, postForm, queryValue, searchForm, selectField, submitButton, textField, timeTag,
+  filterLinks, type Query,
+} from '../components.ts';
+import type { ConsoleContext } from '../context.ts';
+import { html, type SafeHtml } from '../html.ts';
+import { sendPage } from '../layout.ts';
+import { actorOf, attempt, managedBanner, managedFilter, refusalBanner, sourceBadge, sourceFilter, type Refusal } from './directory.ts';
+
+const USERS = '/admin/users';
+const PAGE_SIZE = 50;
+/** How many groups, tokens and audit entries a user's page shows before linking on. */
+const SHORT_LIST = 50;
+const AUDIT_ENTRIES = 20;
+
+const NOTICES = {
+  created: { tone: 'success', text: 'The user was created.' },
+  deactivated: { tone: 'success', text: 'The user was deactivated: their group memberships, tokens and sessions are gone.' },
+  revoked: { tone: 'success', text: 'The token was revoked.' },
+  updated: { tone: 'success', text: 'The user was changed.' },
+  'signed-out': { tone: 'success', text: 'Every session of the user was ended.' },
+} as const;
+
+/** What the create form was sent with, to show it again with the refusal. */
+interface CreateValues {
+  readonly login?: string;
+  readonly name?: string;
+  readonly email?: string;
+  readonly signIn?: string;
+}
+
+/** What the edit form was sent with, to show it again with the refusal. */
+interface EditValues {
+  readonly login: string;
+  readonly name: string;
+  readonly email: string;
+}
+
+/**
+ * Login, name and email of a user. While SCIM is on, the identity provider owns its users and
+ * every login (accounts.update refuses those changes): the form is then greyed out for them,
+ * and the login field for everyone.
+ */
+function editForm(request: FastifyRequest, user: StoredUser, scimOn: boolean, values?: EditValues): SafeHtml {
+  const locked = scimOn && user.scimId !== null;
+  const describedBy = scimOn ? { describedBy: 'edit-note' } : {};
+  return postForm(request, {
+    action: `${USERS}/${encodeURIComponent(user.id)}`,
+    label: `Edit ${user.login}`,
+    body: html`${scimOn && html`<p class="hint" id="edit-note">${locked ? 'Your identity provider manages this user: change them there.' : 'While SCIM is on, logins are managed by your identity provider.'}</p>`}
+${textField({ name: 'login', label: 'Login', value: values?.login ?? user.login, required: true, disabled: scimOn, autocomplete: 'off', spellcheck: false })}
+${textField({ name: 'name', label: 'Name', value: values?.name ?? user.displayName ?? '', required: true, disabled: locked, autocomplete: 'off' })}
+${textField({ name: 'email', label: 'Email', type: 'email', value: values?.email ?? user.email ?? '', disabled: locked, autocomplete: 'off' })}
+<div class="actions">${submitButton('Save', { tone: 'primary', disabled: locked, ...describedBy })}</div>`,
+  });
+}
+
+/** The user's badges in lists: Deactivated, and Local while SCIM is on. */
+function userBadges(scimOn: boolean, user: StoredUser): SafeHtml {
+  return html`${sourceBadge(scimOn, user)}${!user.active && html` ${badge('Deactivated', 'neutral')}`}`;
+}
+
+/** A deactivate button with its confirmation naming the user, or the same greyed out with the domain's reason. */
+function deactivateControl(request: FastifyRequest, user: StoredUser, id: string, back?: string): SafeHtml {
+  if (!user.active) return html``;
+  const refusal = deactivationRefusal(user, actorOf(request));
+  if (refusal !== undefined) {
+    return html`${submitButton('Deactivate', { tone: 'danger', disabled: true, describedBy: `${id}-why` })}<span class="visually-hidden" id="${id}-why">${refusal.message}</span>`;
+  }
+  return confirmDialog(request, {
+    id,
+    trigger: 'Deactivate',
+    title: `Deactivate ${user.login}?`,
+    message: html`<p><strong>${user.login}</strong>${user.displayName !== null && html` (${user.displayName})`} will no longer be able to sign in. Their group memberships, tokens and sessions are removed; creating the user again reactivates the account without them.</p>`,
+    action: `${USERS}/${encodeURIComponent(user.id)}/deactivate`,
+    confirmLabel: `Deactivate ${user.login}`,
+    ...(back !== undefined ? { fields: { back } } : {}),
+  });
+}
+
+/** Registers the Users pages. */
+export function userPages(app: FastifyInstance, context: ConsoleContext): void {
+  const { services } = context;
+
+  async function listPage(request: FastifyRequest, reply: FastifyReply, refusal?: Refusal): Promise<FastifyReply> {
+    const query = request.query as Query;
+    const scimOn = await services.provisioning.isScimEnabled();
+    const page = pageOf(query, { defaultSize: PAGE_SIZE });
+    const q = queryValue(query, 'q')?.trim();
+    const status = queryValue(query, 'status');
+    const listed = await attempt(() =>
+      services.accounts.list(
+        {
+          ...(q !== undefined && q !== '' ? { q } : {}),
+          ...(status === 'active' ? { active: true } : status === 'deactivated' ? { active: false } : {}),
+          ...managedFilter(query),
+        },
+        { offset: page.offset, limit: page.pageSize },
+      ),
+    );
+    const shown = refusal ?? (listed.ok ? undefined : listed.refusal);
+    const { users, total } = listed.ok ? listed.value : { users: [], total: 0 };
+    const back = request.url;
+    const rows = users.map((user, index) => [
+      html`<a href="${USERS}/${encodeURIComponent(user.id)}">${user.login}</a>`,
+      user.displayName ?? '',
+      user.email ?? '',
+      userBadges(scimOn, user),
+      timeTag(user.lastConnectionAt),
+      deactivateControl(request, user, `deactivate-${index + 1}`, back),
+    ]);
+    const body = html`${noticeBanner(request, NOTICES)}${refusalBanner(shown)}${scimOn && managedBanner('users')}
+<div class="actions">${scimOn
+      ? html`<span class="button primary" aria-disabled="true" aria-describedby="managed-note">Create user</span>`
+      : html`<a class="button primary" href="${USERS}/new">Create user</a>`}</div>
+${searchForm({ path: USERS, query, label: 'Search users', placeholder: 'Login, name or email' })}
+${scimOn && sourceFilter(USERS, query)}
+${filterLinks({ label: 'Status', path: USERS, query, param: 'status', options: [{ label: 'Active and deactivated', value: undefined }, { label: 'Active', value: 'active' }, { label: 'Deactivated', value: 'deactivated' }] })}
+${dataTable({ caption: 'Users', captionHidden: true, columns: ['Login', 'Name', 'Email', '', 'Last sign-in', 'Actions'], rows, empty: q ? `No user matches “${q}”.` : 'No users.' })}
+${pager({ path: USERS, query, page, total, noun: total === 1 ? 'user' : 'users' })}`;
+    return sendPage(request, reply, { title: 'Users', body, ...(shown !== undefined ? { status: shown.status } : {}) });
+  }
+
+  async function createPage(request: FastifyRequest, reply: FastifyReply, values: CreateValues = {}, refusal?: Refusal): Promise<FastifyReply> {
+    const scimOn = await services.provisioning.isScimEnabled();
+    const body = html`${refusalBanner(refusal)}${scimOn && managedBanner('users')}
+<p>A <strong>local</strong> user signs in with a password at the sign-in page; a <strong>SAML</strong> user signs in through your identity provider with this login.</p>
+${postForm(request, {
+  action: USERS,
+  label: 'Create user',
+  body: html`${textField({ name: 'login', label: 'Login', value: values.login ?? '', required: true, autocomplete: 'off', spellcheck: false, hint: 'For SAML users, the value of the SAML login attribute (often the email address).' })}
+${textField({ name: 'name', label: 'Name', value: values.name ?? '', required: true, autocomplete: 'off' })}
+${textField({ name: 'email', label: 'Email', type: 'email', value: values.email ?? '', autocomplete: 'off' })}
+${selectField({ name: 'signIn', label: 'Signs in with', value: values.signIn ?? 'password', options: [{ value: 'password', label: 'A local password' }, { value: 'saml', label: 'SAML (the identity provider)' }] })}
+${textField({ name: 'password', label: 'Password (local users)', type: 'password', autocomplete: 'new-password', hint: 'At least 12 characters. Leave empty for a SAML user.' })}
+<div class="actions">${submitButton('Create user', { tone: 'primary', disabled: scimOn, ...(scimOn ? { describedBy: 'managed-note' } : {}) })} <a href="${USERS}">Cancel</a></div>`,
+})}`;
+    return sendPage(request, reply, { title: 'Create user', body, ...(refusal !== undefined ? { status: refusal.status } : {}) });
+  }
+
+  async function userPage(request: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply, refusal?: Refusal, edits?: EditValues): Promise<FastifyReply> {
+    const user = await services.accounts.get(request.params.id);
+    const scimOn = await services.provisioning.isScimEnabled();
+    const [groups, tokens, sessions, check, audit, scimUser] = await Promise.all([
+      services.groupManagement.list({ userId: user.id }, { offset: 0, limit: SHORT_LIST }),
+      services.tokens.list(),
+      services.sessions.listOf(user.id),
+      services.signIn.check(user.id),
+      services.auditLog.list({ targetType: 'user', targetId: user.id }, { offset: 0, limit: AUDIT_ENTRIES, ascending: false }),
+      user.scimId === null ? Promise.resolve(undefined) : services.users.get(user.scimId),
+    ]);
+    const own = tokens.filter((token) => token.userId === user.id);
+    const path = `${USERS}/${encodeURIComponent(user.id)}`;
+    const source = user.scimId !== null ? 'Provisioned by your identity provider (SCIM)' : scimOn ? 'Local (not managed by your identity provider)' : 'Managed here';
+
+    const checkSection =
+      check === undefined
+        ? html``
+        : html`${user.local && user.active
+            ? html`<p>${badge('Can sign in', 'success')} with their password on the sign-in page: a local account.</p>${check.problems.length > 0 && html`<p>Not through SAML:</p><ul>${check.problems.map((problem) => html`<li>${problem.message}</li>`)}</ul>`}`
+            : check.canSignIn
+              ? html`<p>${badge('Can sign in', 'success')} Nothing stands in the way of a SAML sign-in by <strong>${user.login}</strong> now.</p>`
+              : html`<p>${badge('Cannot sign in', 'danger')} Why not:</p><ul>${check.problems.map((problem) => html`<li>${problem.message}</li>`)}</ul>`}
+${check.warnings.length > 0 && html`<ul>${check.warnings.map((warning) => html`<li>${badge('Warning', 'warning')} ${warning}</li>`)}</ul>`}
+${facts([
+  ['Last SAML attempt', check.lastAttempt === null ? html`<span class="empty">none recorded</span>` : html`${timeTag(check.lastAttempt.at)} · ${check.lastAttempt.outcome === 'accepted' ? badge('accepted', 'success') : badge('refused', 'danger')} with login <code>${check.lastAttempt.login}</code>${check.lastAttempt.reason !== null && html` (${check.lastAttempt.reason})`}`],
+  ['Last sign-in', timeTag(check.lastConnectionDate)],
+])}`;
+
+    const body = html`${noticeBanner(request, NOTICES)}${refusalBanner(refusal)}${scimOn && user.scimId !== null && managedBanner('users')}
+<section aria-labelledby="attributes-title">
+<h2 id="attributes-title">Attributes</h2>
+${facts([
+  ['Login', html`<code>${user.login}</code>`],
+  ['Name', user.displayName ?? html`<span class="empty">not set</span>`],
+  ['Email', user.email ?? html`<span class="empty">not set</span>`],
+  ['Status', user.active ? badge('Active', 'success') : badge('Deactivated', 'neutral')],
+  ['Signs in with', user.local ? 'A local password' : 'SAML'],
+  ['Source', html`${source} ${sourceBadge(scimOn, user)}`],
+  ['External id', user.externalId ?? html`<span class="empty">none</span>`],
+  ['Created', timeTag(user.createdAt)],
+  ['Roster id', html`<code>${user.id}</code>`],
+])}
+<div class="actions">${deactivateControl(request, user, 'deactivate-user')}</div>
+</section>
+<section aria-labelledby="edit-title">
+<h2 id="edit-title">Edit</h2>
+${editForm(request, user, scimOn, edits)}
+</section>
+<section aria-labelledby="sign-in-title">
+<h2 id="sign-in-title">Can this person sign in now?</h2>
+${checkSection}
+</section>
+<section aria-labelledby="groups-title">
+<h2 id="groups-title">Groups</h2>
+${dataTable({
+  caption: `Groups of ${user.login}`,
+  captionHidden: true,
+  columns: ['Group', ''],
+  rows: groups.groups.map((group) => [html`<a href="/admin/groups/${encodeURIComponent(group.id)}">${group.name}</a>`, sourceBadge(scimOn, group)]),
+  empty: user.active ? 'In no group.' : 'In no group (deactivation removes every membership).',
+})}
+${groups.total > groups.groups.length && html`<p class="hint">The first ${groups.groups.length} of ${groups.total} groups.</p>`}
+</section>
+<section aria-labelledby="tokens-title">
+<h2 id="tokens-title">Tokens</h2>
+<p class="hint">API tokens acting as this user. Tokens are created with the command line or on the SCIM page.</p>
+${dataTable({
+  caption: `Tokens of ${user.login}`,
+  captionHidden: true,
+  columns: ['Name', 'Created', 'Last used', 'Status', ''],
+  rows: own.slice(0, SHORT_LIST).map((token, index) => [
+    token.name,
+    timeTag(token.createdAt),
+    timeTag(token.lastUsedAt),
+    token.revokedAt === null ? badge('Live', 'success') : html`${badge('Revoked', 'neutral')} ${timeTag(token.revokedAt)}`,
+    token.revokedAt === null
+      ? confirmDialog(request, {
+          id: `revoke-token-${index + 1}`,
+          trigger: 'Revoke',
+          title: `Revoke the token “${token.name}”?`,
+          message: html`<p>Whatever uses this token (a script, your identity provider) will be refused from now on. This cannot be undone.</p>`,
+          action: `${path}/tokens/revoke`,
+          confirmLabel: `Revoke ${token.name}`,
+          fields: { name: token.name },
+        })
+      : '',
+  ]),
+  empty: 'No tokens.',
+})}
+</section>
+<section aria-labelledby="sessions-title">
+<h2 id="sessions-title">Sessions</h2>
+${dataTable({
+  caption: `Sessions of ${user.login}`,
+  captionHidden: true,
+  columns: ['Signed in', 'Last active', 'Ends'],
+  rows: sessions.map((session) => [timeTag(session.createdAt), timeTag(session.lastSeenAt), timeTag(session.expiresAt)]),
+  empty: 'No active sessions.',
+})}
+${sessions.length > 0 && html`<div class="actions">${confirmDialog(request, {
+  id: 'end-sessions',
+  trigger: 'Sign out everywhere',
+  title: `Sign ${user.login} out everywhere?`,
+  message: html`<p>This ends every session of <strong>${user.login}</strong>, in every browser. They can sign in again unless they are deactivated.</p>`,
+  action: `${path}/sign-out-everywhere`,
+  confirmLabel: `Sign ${user.login} out`,
+})}</div>`}
+</section>
+<section aria-labelledby="scim-title">
+<h2 id="scim-title">As your identity provider sees it (SCIM)</h2>
+${scimUser === undefined
+  ? html`<p class="empty">Not provisioned through SCIM: your identity provider has no SCIM resource for this user.</p>`
+  : html`<p class="hint">What <code>GET /api/scim/v2/Users/${scimUser.scimId}</code> answers.</p><pre class="scim-document"><code>${JSON.stringify(renderResource('User', stateOf(scimUser), context.baseUrl), null, 2)}</code></pre>`}
+</section>
+<section aria-labelledby="history-title">
+<h2 id="history-title">History</h2>
+${dataTable({
+  caption: `Audit history of ${user.login}`,
+  captionHidden: true,
+  columns: ['When', 'Who', 'What'],
+  rows: audit.events.map((event) => [timeTag(event.at), event.actor, html`<code>${event.action}</code>`]),
+  empty: 'Nothing recorded.',
+})}
+${audit.total > audit.events.length && html`<p class="hint">The latest ${audit.events.length} of ${audit.total} entries: <a href="${hrefWith('/admin/audit', {}, { targetType: 'user', targetId: user.id })}">all of them in the audit log</a>.</p>`}
+</section>`;
+    return sendPage(request, reply, {
+      title: user.login,
+      heading: html`<h1>${user.login} ${userBadges(scimOn, user)}</h1><p><a href="${USERS}">All users</a></p>`,
+      body,
+      ...(refusal !== undefined ? { status: refusal.status } : {}),
+    });
+  }
+
+  app.get(USERS, async (request, reply) => listPage(request, reply));
+  app.get(`${USERS}/new`, async (request, reply) => createPage(request, reply));
+
+  app.post(USERS, async (request, reply) => {
+    const values: CreateValues = {
+      login: formValue(request, 'login') ?? '',
+      name: formValue(request, 'name') ?? '',
+      email: formValue(request, 'email') ?? '',
+      signIn: formValue(request, 'signIn') === 'saml' ? 'saml' : 'password',
+    };
+    const local = values.signIn !== 'saml';
+    const password = formValue(request, 'password') ?? '';
+    const created = await attempt(() =>
+      services.accounts.create(
+        {
+          login: values.login,
+          name: values.name,
+          email: values.email === '' ? null : values.email,
+          local,
+          ...(local ? { password } : password !== '' ? { password } : {}),
+        },
+        actorOf(request),
+      ),
+    );
+    if (!created.ok) return createPage(request, reply, values, created.refusal);
+    return reply.redirect(`${USERS}/${encodeURIComponent(created.value.id)}?notice=created`, 303);
+  });
+
+  app.get<{ Params: { id: string } }>(`${USERS}/:id`, async (request, reply) => userPage(request, reply));
+
+  app.post<{ Params: { id: string } }>(`${USERS}/:id/deactivate`, async (request, reply) => {
+    const done = await attempt(() => services.accounts.deactivate(request.params.id, actorOf(request)));
+    if (!done.ok) return userPage(request, reply, done.refusal);
+    // Back to the list the button was on (only a /admin/users address), else the user's page.
+    const back = formValue(request, 'back');
+    let target = `${USERS}/${encodeURIComponent(request.params.id)}?notice=deactivated`;
+    if (back !== undefined && /^\/admin\/users(\?[^#]*)?$/.test(back)) {
+      const url = new URL(back, 'http://console.invalid');
+      url.searchParams.delete('confirm');
+      url.searchParams.set('notice', 'deactivated');
+      target = `${url.pathname}${url.search}`;
+    }
+    return reply.redirect(target, 303);
+  });
+
+  app.post<{ Params: { id: string } }>(`${USERS}/:id`, async (request, reply) => {
+    const current = await services.accounts.get(request.params.id);
+    // A disabled field is not sent: what is missing keeps its value (a merge patch).
+    const sent = (name: string): string | undefined => formValue(request, name);
+    const login = sent('login');
+    // A user provisioned without a name shows an empty field: leaving it empty changes nothing.
+    const name = sent('name') === '' && current.displayName === null ? undefined : sent('name');
+    const email = sent('email');
+    const edits: EditValues = { login: login ?? current.login, name: name ?? current.displayName ?? '', email: email ?? current.email ?? '' };
+    const changed = await attempt(() =>
+      services.accounts.update(
+        current.id,
+        {
+          ...(login !== undefined ? { login } : {}),
+          ...(name !== undefined ? { name } : {}),
+          ...(email !== undefined ? { email: email === '' ? null : email } : {}),
+        },
+        actorOf(request),
+      ),
+    );
+    if (!changed.ok) return userPage(request, reply, changed.refusal, edits);
+    return reply.redirect(`${USERS}/${encodeURIComponent(current.id)}?notice=updated`, 303);
+  });
+
+  app.post<{ Params: { id: string } }>(`${USERS}/:id/sign-out-everywhere`, async (request, reply) => {
+    const user = await services.accounts.get(request.params.id);
+    await services.sessions.signOutEverywhere(user.id, actorOf(request));
+    return reply.redirect(`${USERS}/${encodeURIComponent(user.id)}?notice=signed-out`, 303);
+  });
+
+  app.post<{ Params: { id: string } }>(`${USERS}/:id/tokens/revoke`, async (request, reply) => {
+    const user = await services.accounts.get(request.params.id);
+    const name = formValue(request, 'name') ?? '';
+    // Only this user's live token of that name: the form cannot revoke someone else's.
+    const token = (await services.tokens.list()).find((candidate) => candidate.userId === user.id && candidate.revokedAt === null && candidate.name === name.trim());
+    if (token === undefined) return userPage(request, reply, { status: 404, message: `This user has no live token named '${name}'.` });
+    await services.tokens.revoke(token.name, actorOf(request));
+    return reply.redirect(`${USERS}/${encodeURIComponent(user.id)}?notice=revoked`, 303);
+  });
+}

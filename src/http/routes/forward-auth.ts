@@ -1,0 +1,140 @@
+/**
+ * Forward auth for reverse proxies (nginx `auth_request`, Traefik ForwardAuth, Caddy
+ * `forward_auth`): before every request to an application, the proxy asks `GET /auth/verify`
+ * with the browser's cookies. 200 lets the request through with who the user is in Remote-*
+ * headers, which the proxy copies onto the request; 401 means "not signed in" (with a Location
+ * to the sign-in page, which nginx can send on with `error_page 401 =302`); 403 means "signed
+ * in, but in none of the groups this application asks for". `?redirect=true` answers 302 to
+ * the sign-in page instead of 401, as Traefik and Caddy pass the answer to the browser.
+ *
+ * Each call costs one session lookup (which also reads the user) and one groups query: the
+ * proxy asks before every request, so nothing else is read, and nothing is cached, so that a
+ * deactivation or a membership change counts at the next request.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { sessionCookieValue } from '../../auth/sessions.ts';
+import type { Services } from '../../services.ts';
+import { caseKey } from '../../text.ts';
+import { returnAddress, type ReturnTrust } from '../client.ts';
+
+/** The path proxies are configured with. */
+export const VERIFY_PATH = '/auth/verify';
+/** Where browsers sign in (the console's sign-in page). */
+const SIGN_IN_PATH = '/sessions/new';
+/** More `group` parameters than any proxy configuration needs; beyond is a mistake. */
+const MAX_GROUPS = 100;
+const MAX_GROUP_NAME = 255;
+
+/** The headers of a 200, as the proxies are told to copy them (docs/applications.md). */
+export const IDENTITY_HEADERS = ['remote-user', 'remote-user-id', 'remote-name', 'remote-email', 'remote-groups'] as const;
+
+/**
+ * A header value that survives every proxy and says exactly what Roster holds: UTF-8,
+ * percent-encoded (RFC 3986 §2.1) outside printable ASCII, the `%` sign itself, leading or
+ * trailing spaces (which HTTP trims, RFC 9110 §5.5) and, in group names, the comma that
+ * separates them. A plain ASCII login, name or email arrives unchanged; CR and LF can never
+ * end a header early. Applications decode with decodeURIComponent or its equivalent.
+ */
+export function headerValue(text: string, options: { readonly encodeComma?: boolean } = {}): string {
+  const trimmed = /^( *)(.*?)( *)$/s.exec(text);
+  const [, lead = '', middle = '', trail = ''] = trimmed ?? [];
+  const encoded = Array.from(middle, (char) => {
+    const code = char.codePointAt(0) ?? 0;
+    if (code >= 0x20 && code <= 0x7e && char !== '%' && !(options.encodeComma === true && char === ',')) return char;
+    // Byte by byte: a lone surrogate becomes U+FFFD's bytes instead of throwing.
+    return Array.from(Buffer.from(char, 'utf8'), (byte) => `%${byte.toString(16).toUpperCase().padStart(2, '0')}`).join('');
+  }).join('');
+  return `${'%20'.repeat(lead.length)}${encoded}${'%20'.repeat(trail.length)}`;
+}
+
+/** The original URL the proxy asks about: nginx's X-Original-URL, else X-Forwarded-Proto/Host/Uri (Traefik, Caddy). */
+function originalUrl(request: FastifyRequest): string | undefined {
+  const header = (name: string): string | undefined => {
+    const value = request.headers[name];
+    const first = Array.isArray(value) ? value[0] : value;
+    // A proxy chain may append: the first entry is the one the browser reached.
+    return first === undefined || first === '' ? undefined : first.split(',')[0]?.trim();
+  };
+  const original = request.headers['x-original-url'];
+  if (typeof original === 'string' && original !== '') return original;
+  const host = header('x-forwarded-host');
+  if (host === undefined) return undefined;
+  const proto = header('x-forwarded-proto') ?? 'https';
+  const uri = request.headers['x-forwarded-uri'];
+  return `${proto}://${host}${typeof uri === 'string' && uri.startsWith('/') ? uri : '/'}`;
+}
+
+type Outcome =
+  | { readonly kind: 'sign-in'; readonly location: string }
+  | { readonly kind: 'untrusted'; readonly url: string };
+
+/** Where to send a signed-out browser: the sign-in page, coming back to the original URL when it may. */
+function signInOutcome(request: FastifyRequest, baseUrl: string, trust: ReturnTrust): Outcome {
+  const original = originalUrl(request);
+  if (original === undefined) return { kind: 'sign-in', location: `${baseUrl}${SIGN_IN_PATH}` };
+  const target = returnAddress(original, trust);
+  if (target === undefined) return { kind: 'untrusted', url: original };
+  return { kind: 'sign-in', location: `${baseUrl}${SIGN_IN_PATH}?${new URLSearchParams({ returnTo: target }).toString()}` };
+}
+
+function text(reply: FastifyReply, status: number, message: string): FastifyReply {
+  return reply.code(status).header('content-type', 'text/plain; charset=utf-8').send(`${message}\n`);
+}
+
+/** Reads `group` and `redirect`; a string when the query is unusable (the proxy's configuration is wrong). */
+function readQuery(query: Record<string, string | string[] | undefined>): { groups: string[]; redirect: boolean } | string {
+  const raw = query['group'];
+  const groups = (raw === undefined ? [] : Array.isArray(raw) ? raw : [raw]).filter((name) => name !== '');
+  if (groups.length > MAX_GROUPS || groups.some((name) => name.length > MAX_GROUP_NAME)) {
+    return `At most ${MAX_GROUPS} group parameters of at most ${MAX_GROUP_NAME} characters each.`;
+  }
+  const redirect = query['redirect'];
+  if (redirect !== undefined && (Array.isArray(redirect) || !['true', 'false', '1', '0'].includes(redirect))) {
+    return 'The redirect parameter must be true or false.';
+  }
+  return { groups, redirect: redirect === 'true' || redirect === '1' };
+}
+
+/** Registers GET (and HEAD) /auth/verify. */
+export function forwardAuthRoutes(app: FastifyInstance, options: { services: Services; baseUrl: string; trust: ReturnTrust }): void {
+  const { services, baseUrl, trust } = options;
+
+  app.get<{ Querystring: Record<string, string | string[] | undefined> }>(VERIFY_PATH, async (request, reply) => {
+    // Every answer depends on the cookie: no cache between the proxy and Roster may keep one.
+    reply.header('cache-control', 'no-store');
+    const query = readQuery(request.query);
+    if (typeof query === 'string') return text(reply, 400, query);
+
+    const value = sessionCookieValue(request.headers.cookie);
+    // find() refuses an ended session and the session of a user no longer active.
+    const session = value === undefined ? undefined : await services.sessions.find(value);
+    if (session === undefined) {
+      const outcome = signInOutcome(request, baseUrl, trust);
+      if (outcome.kind === 'untrusted') {
+        request.log.warn({ url: outcome.url.slice(0, 200) }, 'forward auth: the original URL is on a host Roster may not send browsers back to');
+        return text(reply, query.redirect ? 400 : 401, 'Roster does not send browsers back to this address after sign-in: it must be an https URL (http only for localhost) of at most 2048 characters, on a host under ROSTER_COOKIE_DOMAIN or listed in ROSTER_TRUSTED_HOSTS.');
+      }
+      if (query.redirect) return reply.redirect(outcome.location, 302);
+      return text(reply.header('location', outcome.location), 401, 'Sign in to Roster first.');
+    }
+
+    // The one access rule: an inactive user counts in no group (services.access).
+    const groups = await services.access.groupsOf(session.userId);
+    if (query.groups.length > 0) {
+      // Group names are unique regardless of case (text.ts caseKey), so they are matched that way.
+      const wanted = new Set(query.groups.map(caseKey));
+      if (!groups.some((group) => wanted.has(caseKey(group.name)))) {
+        return text(reply, 403, 'Your Roster account is not in a group that may use this application. Ask your administrator for access.');
+      }
+    }
+    return reply
+      .header('remote-user', headerValue(session.login))
+      .header('remote-user-id', session.userId)
+      .header('remote-name', headerValue(session.name ?? ''))
+      .header('remote-email', headerValue(session.email ?? ''))
+      .header('remote-groups', groups.map((group) => headerValue(group.name, { encodeComma: true })).join(','))
+      .code(200)
+      .header('content-type', 'text/plain; charset=utf-8')
+      .send('OK\n');
+  });
+}

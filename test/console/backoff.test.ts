@@ -1,0 +1,101 @@
+/**
+ * Guessing protection of password sign-in (issue 9): 5 failures on a login, or 10 from one
+ * address, within 15 minutes answer 429 with Retry-After; the count lives in the database, so
+ * every instance applies the same one, and parallel guesses cannot slip past it.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { buildApp } from '../../src/http/app.ts';
+import { PASSWORD_BACKOFF } from '../../src/directory/password-sign-in.ts';
+import { createServices } from '../../src/services.ts';
+import { BASE_URL, startTestApp, type TestApp } from '../support/app.ts';
+import { eachDatabase } from '../support/databases.ts';
+import { passwordSignIn } from '../support/console.ts';
+
+const cli = { kind: 'cli' } as const;
+
+eachDatabase('password sign-in backoff', (database) => {
+  let app: TestApp;
+  let adminPassword = '';
+
+  before(async () => {
+    app = await startTestApp({ database, scim: false });
+    adminPassword = (await app.services.administrators.resetPassword('admin', cli)).password;
+    for (const login of ['erin', 'frank']) {
+      await app.services.accounts.create({ login, name: login, password: `${login}-password-1`, local: true }, cli);
+    }
+  });
+  after(() => app.close());
+
+  test('the figures are 5 per login and 10 per address within 15 minutes', () => {
+    assert.deepEqual(PASSWORD_BACKOFF, { login: { attempts: 5, windowMs: 15 * 60_000 }, source: { attempts: 10, windowMs: 15 * 60_000 } });
+  });
+
+  test('after 5 failures on a login, the 6th attempt gets 429 with Retry-After, even with the right password', async () => {
+    for (let i = 1; i <= 5; i += 1) {
+      const response = await passwordSignIn(app, 'erin', `guess-${i}`, { remoteAddress: `192.0.2.${i}` });
+      assert.equal(response.statusCode, 403, `attempt ${i}`);
+    }
+    const refused = await passwordSignIn(app, 'ERIN', 'erin-password-1', { remoteAddress: '192.0.2.99' });
+    assert.equal(refused.statusCode, 429);
+    const retryAfter = Number(refused.headers['retry-after']);
+    assert.ok(retryAfter > 0 && retryAfter <= 180, `Retry-After ${String(refused.headers['retry-after'])}`);
+    assert.match(refused.body, /Too many failed sign-in attempts\. Try again in (3 minutes|\d+ seconds|a minute|2 minutes)\./);
+    const audit = await app.services.store.db.selectFrom('audit_events').select('details').where('action', '=', 'session.password_refused').orderBy('seq', 'desc').executeTakeFirstOrThrow();
+    assert.equal(JSON.parse(audit.details ?? '{}').reason, 'throttled');
+  });
+
+  test('another instance on the same database refuses the same login: the count is not kept in memory', async () => {
+    const second = await buildApp({ services: createServices(app.services.store, { baseUrl: BASE_URL }), baseUrl: BASE_URL });
+    try {
+      const other: TestApp = { ...app, app: second };
+      assert.equal((await passwordSignIn(other, 'erin', 'erin-password-1', { remoteAddress: '192.0.2.98' })).statusCode, 429);
+    } finally {
+      await second.close();
+    }
+  });
+
+  test('other logins are not held back by one login\'s failures', async () => {
+    const response = await passwordSignIn(app, 'frank', 'frank-password-1', { remoteAddress: '192.0.2.1' });
+    assert.equal(response.statusCode, 303, response.body);
+  });
+
+  test('after 10 failures from one address, that address gets 429 for any login; other addresses do not', async () => {
+    const address = '203.0.113.7';
+    for (let i = 1; i <= 10; i += 1) {
+      assert.equal((await passwordSignIn(app, `spray-${i}`, 'Summer2025!', { remoteAddress: address })).statusCode, 403, `attempt ${i}`);
+    }
+    const refused = await passwordSignIn(app, 'admin', adminPassword, { remoteAddress: address });
+    assert.equal(refused.statusCode, 429);
+    assert.ok(Number(refused.headers['retry-after']) <= 90);
+    // An IPv6 client counts by its /64, the address of its IPv4-mapped form as IPv4.
+    assert.equal((await passwordSignIn(app, 'admin', adminPassword, { remoteAddress: `::ffff:${address}` })).statusCode, 429);
+    assert.equal((await passwordSignIn(app, 'admin', adminPassword, { remoteAddress: '203.0.113.8' })).statusCode, 303);
+  });
+
+  test('a success gives the attempt back: a login that signs in starts afresh', async () => {
+    for (let i = 1; i <= 4; i += 1) await passwordSignIn(app, 'frank', `guess-${i}`, { remoteAddress: `198.18.0.${i}` });
+    assert.equal((await passwordSignIn(app, 'frank', 'frank-password-1', { remoteAddress: '198.18.0.10' })).statusCode, 303);
+    for (let i = 1; i <= 5; i += 1) {
+      assert.equal((await passwordSignIn(app, 'frank', `again-${i}`, { remoteAddress: `198.18.1.${i}` })).statusCode, 403, `attempt ${i} after the success`);
+    }
+    assert.equal((await passwordSignIn(app, 'frank', 'frank-password-1', { remoteAddress: '198.18.1.9' })).statusCode, 429);
+  });
+
+  test('parallel guesses on one login get exactly 5 checks, the rest 429', async () => {
+    await app.services.accounts.create({ login: 'grace', name: 'Grace', password: 'grace-password-1', local: true }, cli);
+    const statuses = await Promise.all(Array.from({ length: 9 }, (_, i) => passwordSignIn(app, 'grace', `parallel-${i}`, { remoteAddress: `198.19.0.${i + 1}` }).then((response) => response.statusCode)));
+    assert.deepEqual(statuses.sort(), [403, 403, 403, 403, 403, 429, 429, 429, 429]);
+  });
+
+  test('the backoff keeps no login or address in clear, and forgets keys whose allowance is whole again', async () => {
+    const rows = await app.services.store.db.selectFrom('password_backoff').selectAll().execute();
+    assert.ok(rows.length > 0);
+    for (const row of rows) assert.match(row.key, /^[0-9a-f]{64}$/);
+    const past = new Date(Date.now() - 1000).toISOString();
+    await app.services.store.db.updateTable('password_backoff').set({ free_at: past }).execute();
+    await passwordSignIn(app, 'admin', 'wrong', { remoteAddress: '198.20.0.1' });
+    const left = await app.services.store.db.selectFrom('password_backoff').select('key').execute();
+    assert.equal(left.length, 2, 'only the keys of the last attempt remain');
+  });
+});

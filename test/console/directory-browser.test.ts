@@ -1,0 +1,142 @@
+/**
+ * The Users and Groups pages in a real browser (issue 9): the administrator walks the users
+ * list (search, filters), deactivates a local user through the confirmation dialog, opens a
+ * user's page, the groups list and a group's page; managed-mode buttons are disabled while
+ * SCIM is on. axe-core runs on every page (and the open dialog), and no console error occurs.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { Browser } from 'playwright-core';
+import { groupBody, userBody } from '../support/app.ts';
+import { browserSkip, expectAccessible, launchBrowser, openTab, screenshot, signInWithPassword, startServedApp, type ServedApp, type Tab } from '../support/browser.ts';
+
+const cli = { kind: 'cli' } as const;
+
+describe('the Users and Groups pages in Chromium', { skip: browserSkip() }, () => {
+  let browser: Browser;
+  let app: ServedApp;
+  let tab: Tab;
+
+  before(async () => {
+    [browser, app] = await Promise.all([launchBrowser(), startServedApp({ scim: false })]);
+    // Local users and a local group first, then SCIM on and what the identity provider sends.
+    await app.services.accounts.create({ login: 'carol', name: 'Carol Local', email: 'carol@corp.example', local: false }, cli);
+    await app.services.accounts.create({ login: 'build-bot', name: 'Build robot', password: 'a-long-robot-password', local: true }, cli);
+    const ops = await app.services.groupManagement.create({ name: 'local-ops', description: 'Made in Roster' }, cli);
+    const carol = await app.services.accounts.findByLogin('carol');
+    await app.services.memberships.add({ groupId: ops.id, userId: carol?.id ?? '' }, cli);
+    await app.services.provisioning.enable(cli);
+    const ids: string[] = [];
+    for (const [login, name] of [['ada@example.com', 'Ada Lovelace'], ['alan@example.com', 'Alan Turing'], ['grace@example.com', 'Grace Hopper']] as const) {
+      const created = await app.request('POST', '/Users', userBody(login, { displayName: name, emails: [{ value: login, primary: true }] }));
+      assert.equal(created.status, 201);
+      ids.push(created.body.id);
+    }
+    assert.equal((await app.request('POST', '/Groups', groupBody('engineers', ids))).status, 201);
+    assert.equal((await app.request('POST', '/Groups', groupBody('roster-administrators', ids.slice(0, 1)))).status, 201);
+    const password = await app.adminPassword();
+    tab = await openTab(browser, app);
+    await signInWithPassword(tab.page, 'admin', password);
+    assert.equal(new URL(tab.page.url()).pathname, '/admin/users');
+  });
+  after(async () => {
+    await tab?.close();
+    await browser?.close();
+    await app?.close();
+  });
+
+  test('the users list: banner, Local badges, disabled Create user, search and filters', async () => {
+    const { page } = tab;
+    await page.goto('/admin/users');
+    assert.equal(await page.title(), 'Users · Roster');
+    await page.getByText('Users are managed by your identity provider; only local users can be deactivated here.').waitFor();
+    assert.equal(await page.locator('span.button[aria-disabled="true"]', { hasText: 'Create user' }).count(), 1);
+    assert.equal(await page.getByRole('row').filter({ hasText: 'carol' }).getByText('Local', { exact: true }).count(), 1);
+    assert.equal(await page.getByRole('row').filter({ hasText: 'Ada Lovelace' }).getByText('Local', { exact: true }).count(), 0);
+    assert.equal(await page.getByRole('row').filter({ hasText: 'Ada Lovelace' }).getByRole('button', { name: 'Deactivate' }).isDisabled(), true);
+    await expectAccessible(page, 'the users list');
+    await screenshot(page, 'users');
+
+    await page.getByLabel('Search users').fill('turing');
+    await Promise.all([page.waitForURL('**/admin/users?q=turing'), page.getByRole('button', { name: 'Search' }).click()]);
+    assert.equal(await page.getByRole('row').count(), 2, 'the header and Alan');
+    await page.getByRole('navigation', { name: 'Source' }).getByRole('link', { name: 'Local' }).click();
+    await page.waitForURL('**/admin/users?q=turing&source=local');
+    await page.getByText('No user matches “turing”.').waitFor();
+    await expectAccessible(page, 'the users list, filtered to nothing');
+    tab.expectNoProblems();
+  });
+
+  test('deactivating a local user asks for confirmation naming the user, then says it is done', async () => {
+    const { page } = tab;
+    await page.goto('/admin/users?source=local');
+    const row = page.getByRole('row').filter({ hasText: 'Carol Local' });
+    await row.getByRole('button', { name: 'Deactivate' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Deactivate carol?' });
+    await dialog.waitFor();
+    assert.match((await dialog.textContent()) ?? '', /Carol Local/);
+    await expectAccessible(page, 'the deactivate dialog', 'dialog[open]');
+    await screenshot(page, 'users-deactivate');
+    // Cancel first: nothing happens.
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    assert.equal(await dialog.isVisible(), false);
+    assert.equal((await app.services.accounts.findByLogin('carol'))?.active, true);
+
+    await row.getByRole('button', { name: 'Deactivate' }).click();
+    await Promise.all([page.waitForURL('**/admin/users?source=local&notice=deactivated'), dialog.getByRole('button', { name: 'Deactivate carol' }).click()]);
+    await page.getByText('The user was deactivated').waitFor();
+    assert.equal(await page.getByRole('row').filter({ hasText: 'Carol Local' }).getByText('Deactivated', { exact: true }).count(), 1);
+    assert.equal((await app.services.accounts.findByLogin('carol'))?.active, false);
+    await expectAccessible(page, 'the users list after a deactivation');
+    tab.expectNoProblems();
+  });
+
+  test("a user's page: attributes, sign-in check, groups, SCIM document, history", async () => {
+    const { page } = tab;
+    await page.goto('/admin/users?q=ada');
+    await page.getByRole('link', { name: 'ada@example.com' }).click();
+    await page.getByRole('heading', { level: 1, name: 'ada@example.com' }).waitFor();
+    for (const heading of ['Attributes', 'Can this person sign in now?', 'Groups', 'Tokens', 'Sessions', 'As your identity provider sees it (SCIM)', 'History']) {
+      assert.equal(await page.getByRole('heading', { level: 2, name: heading }).count(), 1, heading);
+    }
+    await page.getByText('Can sign in', { exact: true }).waitFor();
+    assert.equal(await page.getByRole('link', { name: 'engineers' }).count(), 1);
+    assert.match((await page.locator('pre.scim-document').textContent()) ?? '', /"userName": "ada@example.com"/);
+    assert.equal(await page.getByRole('button', { name: 'Deactivate' }).isDisabled(), true);
+    await expectAccessible(page, "a user's page");
+    await screenshot(page, 'user');
+    tab.expectNoProblems();
+  });
+
+  test('the groups list and a group: Delete for local groups only, members searched and paged', async () => {
+    const { page } = tab;
+    await page.goto('/admin/groups');
+    await page.getByText('only local groups can be deleted here').waitFor();
+    assert.equal(await page.getByRole('row').filter({ hasText: 'local-ops' }).getByRole('button', { name: 'Delete' }).isDisabled(), false);
+    assert.equal(await page.getByRole('row').filter({ hasText: 'engineers' }).getByRole('button', { name: 'Delete' }).isDisabled(), true);
+    assert.equal(await page.getByRole('button', { name: 'Create group' }).isDisabled(), true);
+    await expectAccessible(page, 'the groups list');
+    await screenshot(page, 'groups');
+
+    await page.getByRole('link', { name: 'engineers' }).click();
+    await page.getByRole('heading', { level: 1, name: 'engineers' }).waitFor();
+    await page.getByText('Page 1 of 1 · 3 members').waitFor();
+    await page.getByLabel('Search members').fill('hopper');
+    await Promise.all([page.waitForURL(/q=hopper/), page.getByRole('search').getByRole('button', { name: 'Search' }).click()]);
+    await page.getByText('Page 1 of 1 · 1 member', { exact: true }).waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Remove grace@example.com' }).isDisabled(), true);
+    assert.equal(await page.getByRole('button', { name: 'Save' }).isDisabled(), true);
+    await expectAccessible(page, "a group's page");
+    await screenshot(page, 'group');
+
+    // Deleting the local group: confirmed, then gone.
+    await page.goto('/admin/groups');
+    await page.getByRole('row').filter({ hasText: 'local-ops' }).getByRole('button', { name: 'Delete' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Delete the group local-ops?' });
+    await dialog.waitFor();
+    await expectAccessible(page, 'the delete dialog', 'dialog[open]');
+    await Promise.all([page.waitForURL('**/admin/groups?notice=deleted'), dialog.getByRole('button', { name: 'Delete local-ops' }).click()]);
+    assert.equal(await page.getByRole('link', { name: 'local-ops' }).count(), 0);
+    tab.expectNoProblems();
+  });
+});

@@ -1,0 +1,237 @@
+/**
+ * The console's doors (issue 9): where `/` sends each visitor, the sign-in page, password
+ * sign-in of local accounts with what SAML users are told, sign-out, and the headers of every
+ * page. HTTP-level (inject) on both databases; test/console/browser.test.ts drives the same
+ * pages in Chromium.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { startTestApp, testCertificate, userBody, TEST_IDP, type TestApp } from '../support/app.ts';
+import { eachDatabase } from '../support/databases.ts';
+import { getPage, passwordSignIn, postForm, sessionFor, sessionOf, setCookieOf, type ConsoleSession } from '../support/console.ts';
+
+const cli = { kind: 'cli' } as const;
+
+/** The audit entries of one action, oldest first, details parsed. */
+async function audited(app: TestApp, action: string): Promise<Array<{ actor: string; targetId: string | null; details: Record<string, unknown> }>> {
+  const rows = await app.services.store.db.selectFrom('audit_events').select(['actor', 'target_id', 'details']).where('action', '=', action).orderBy('seq').execute();
+  return rows.map((row) => ({ actor: row.actor, targetId: row.target_id, details: JSON.parse(row.details ?? '{}') as Record<string, unknown> }));
+}
+
+eachDatabase('the console\'s sign-in', (database) => {
+  let app: TestApp;
+  let adminPassword = '';
+  let bobId = '';
+
+  before(async () => {
+    app = await startTestApp({ database, scim: false });
+    adminPassword = (await app.services.administrators.resetPassword('admin', cli)).password;
+    // A local account, deactivated; then SCIM on, and a user provisioned through it.
+    const carol = await app.services.accounts.create({ login: 'carol', name: 'Carol', password: 'carol-password-1', local: true }, cli);
+    await app.services.accounts.deactivate(carol.id, cli);
+    await app.services.provisioning.enable(cli);
+    assert.equal((await app.request('POST', '/Users', userBody('bob@example.com', { displayName: 'Bob <b>Builder</b>' }))).status, 201);
+    bobId = (await app.services.accounts.findByLogin('bob@example.com'))?.id ?? '';
+  });
+  after(() => app.close());
+
+  /** Whether `/` still sees the session (it sends signed-out visitors to the sign-in page). */
+  async function stillSignedIn(session: ConsoleSession): Promise<boolean> {
+    return (await getPage(app, '/', session)).headers.location !== '/sessions/new';
+  }
+
+  describe('GET /', () => {
+    test('signed out, / redirects to the sign-in page', async () => {
+      const response = await getPage(app, '/');
+      assert.equal(response.statusCode, 302);
+      assert.equal(response.headers.location, '/sessions/new');
+    });
+
+    test('an administrator lands in the console, anyone else on My account', async () => {
+      assert.equal((await getPage(app, '/', await sessionFor(app, app.adminId))).headers.location, '/admin/users');
+      assert.equal((await getPage(app, '/', await sessionFor(app, bobId))).headers.location, '/account');
+    });
+
+    test('a signed-out visitor of a console page is sent to sign in and back', async () => {
+      const response = await getPage(app, '/admin/users?q=ada');
+      assert.equal(response.statusCode, 303);
+      assert.equal(response.headers.location, '/sessions/new?returnTo=%2Fadmin%2Fusers%3Fq%3Dada');
+    });
+
+    test('someone who is not an administrator gets 403 on administration pages', async () => {
+      const response = await getPage(app, '/admin', await sessionFor(app, bobId));
+      assert.equal(response.statusCode, 403);
+      assert.match(response.body, /Administrators only/);
+    });
+
+    test('/admin lists every administration section with a link', async () => {
+      const response = await getPage(app, '/admin', await sessionFor(app, app.adminId));
+      assert.equal(response.statusCode, 200);
+      for (const path of ['/admin/users', '/admin/groups', '/admin/authentication', '/admin/scim', '/admin/audit']) {
+        assert.match(response.body, new RegExp(`<a href="${path}">`));
+      }
+    });
+  });
+
+  describe('GET /sessions/new', () => {
+    test('offers "Sign in with <provider>" starting /saml/login with the return path, and the password form', async () => {
+      assert.ok((await app.services.saml.configure({ ...TEST_IDP, certificates: [testCertificate()], providerName: 'Contoso SSO' }, cli)).ok);
+      const response = await getPage(app, '/sessions/new?returnTo=%2Faccount');
+      assert.equal(response.statusCode, 200);
+      assert.match(response.body, /<a class="button primary wide" href="\/saml\/login\?returnTo=%2Faccount">Sign in with Contoso SSO<\/a>/);
+      assert.match(response.body, /<form method="post" action="\/sessions"/);
+      assert.match(response.body, /<input type="hidden" name="returnTo" value="\/account">/);
+      assert.match(response.body, /<label for="field-login">Login<\/label>/);
+      assert.match(response.body, /<label for="field-password">Password<\/label>/);
+    });
+
+    test('a return path that leads off the server is dropped, as /saml/login would refuse it', async () => {
+      for (const returnTo of ['https://evil.example.com/', '//evil.example.com/x', '/\\evil.example.com']) {
+        const response = await getPage(app, `/sessions/new?returnTo=${encodeURIComponent(returnTo)}`);
+        assert.equal(response.statusCode, 200);
+        assert.doesNotMatch(response.body, /evil\.example\.com/);
+        assert.match(response.body, /href="\/saml\/login"/);
+      }
+    });
+
+    test('the page sends a strict CSP without unsafe-inline, no framing, no caching', async () => {
+      const response = await getPage(app, '/sessions/new');
+      const csp = String(response.headers['content-security-policy']);
+      assert.match(csp, /frame-ancestors 'none'/);
+      assert.match(csp, /script-src 'self'(;|$)/);
+      assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
+      assert.equal(response.headers['x-frame-options'], 'DENY');
+      assert.equal(response.headers['cache-control'], 'no-store');
+      assert.equal(response.headers['x-content-type-options'], 'nosniff');
+      assert.doesNotMatch(response.body, /<script>|<style>|\sstyle=|\son[a-z]+=/i, 'no inline script, style or handler');
+    });
+
+    test('a signed-in visitor is sent on to the return path', async () => {
+      const response = await getPage(app, '/sessions/new?returnTo=%2Fadmin', await sessionFor(app, app.adminId));
+      assert.equal(response.statusCode, 302);
+      assert.equal(response.headers.location, '/admin');
+    });
+
+    test('a return path to the sign-in pages themselves leads to /, so that no redirect goes round in circles', async () => {
+      const session = await sessionFor(app, app.adminId);
+      for (const returnTo of ['/sessions/new', '/sessions/new?returnTo=%2Fsessions%2Fnew', '/sessions']) {
+        const response = await getPage(app, `/sessions/new?returnTo=${encodeURIComponent(returnTo)}`, session);
+        assert.equal(response.headers.location, '/', returnTo);
+      }
+      const form = await getPage(app, '/sessions/new?returnTo=%2Fsessions%2Fnew');
+      assert.doesNotMatch(form.body, /name="returnTo"/);
+    });
+  });
+
+  describe('POST /sessions (password)', () => {
+    test('the right password of a local account opens a session and goes to the return path', async () => {
+      const response = await passwordSignIn(app, 'ADMIN', adminPassword, { returnTo: '/admin/groups' });
+      assert.equal(response.statusCode, 303, response.body);
+      assert.equal(response.headers.location, '/admin/groups');
+      const cookie = String(setCookieOf(response, 'roster_session'));
+      assert.match(String(response.headers['set-cookie']), /roster_session=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Lax; Secure/);
+      assert.equal(await stillSignedIn({ cookie, csrf: '' }), true);
+      const signedIn = await audited(app, 'session.password_sign_in');
+      assert.deepEqual(signedIn.at(-1), { actor: 'password:ADMIN', targetId: app.adminId, details: { login: 'admin' } });
+      assert.ok((await app.services.accounts.get(app.adminId)).lastConnectionAt !== null, 'the last connection is recorded');
+    });
+
+    test('a wrong password is refused with 403 and a message that does not say which part was wrong', async () => {
+      const response = await passwordSignIn(app, 'admin', 'not the password', { remoteAddress: '198.51.100.1' });
+      assert.equal(response.statusCode, 403);
+      assert.match(response.body, /The login or password is incorrect\./);
+      assert.equal(setCookieOf(response, 'roster_session'), undefined);
+      assert.match(response.body, /value="admin"/, 'the login is kept in the form');
+      const refused = await audited(app, 'session.password_refused');
+      assert.deepEqual(refused.at(-1)?.details, { reason: 'wrong_password', login: 'admin', source: '198.51.100.1' });
+      const everything = JSON.stringify(await app.services.store.db.selectFrom('audit_events').select('details').execute());
+      assert.ok(!everything.includes('not the password') && !everything.includes(adminPassword), 'no password is ever audited');
+    });
+
+    test('a SCIM user trying a password is told to use the SAML button, and so is an unknown login, in the same words', async () => {
+      const bob = await passwordSignIn(app, 'bob@example.com', 'whatever-he-types', { remoteAddress: '198.51.100.2' });
+      const nobody = await passwordSignIn(app, 'nobody@example.com', 'whatever-he-types', { remoteAddress: '198.51.100.2' });
+      for (const response of [bob, nobody]) {
+        assert.equal(response.statusCode, 403);
+        assert.match(response.body, /This login has no Roster password: passwords are only for local Roster accounts, such as admin\. Everyone else signs in with Contoso SSO: use the &quot;Sign in with Contoso SSO&quot; button\./);
+      }
+      const bodyOf = (text: string) => text.replace(/value="[^"]*"/g, '');
+      assert.equal(bodyOf(bob.body), bodyOf(nobody.body), 'nothing tells a provisioned login from an unknown one');
+      const reasons = (await audited(app, 'session.password_refused')).slice(-2).map((entry) => entry.details['reason']);
+      assert.deepEqual(reasons, ['no_password', 'unknown_login']);
+    });
+
+    test('a deactivated local account is told the same as a wrong password, even with its right password', async () => {
+      const response = await passwordSignIn(app, 'carol', 'carol-password-1', { remoteAddress: '198.51.100.3' });
+      assert.equal(response.statusCode, 403);
+      assert.match(response.body, /The login or password is incorrect\./);
+    });
+
+    test('empty fields are refused with 400 and nothing is counted', async () => {
+      const response = await passwordSignIn(app, 'admin', '');
+      assert.equal(response.statusCode, 400);
+      assert.match(response.body, /Enter your login and your password\./);
+    });
+
+    test('without its CSRF token (pre-session cookie and field), the form is refused with 403 before any check', async () => {
+      const before_ = (await audited(app, 'session.password_refused')).length;
+      const noToken = await postForm(app, '/sessions', { login: 'admin', password: adminPassword });
+      assert.equal(noToken.statusCode, 403);
+      assert.equal(setCookieOf(noToken, 'roster_session'), undefined);
+      const form = await getPage(app, '/sessions/new');
+      const preSession = setCookieOf(form, '__Host-roster_csrf') ?? '';
+      const wrongToken = await postForm(app, '/sessions', { login: 'admin', password: adminPassword }, { cookie: preSession, csrf: 'x'.repeat(43) });
+      assert.equal(wrongToken.statusCode, 403);
+      assert.equal((await audited(app, 'session.password_refused')).length, before_);
+    });
+
+    test('a form posted from another site (Sec-Fetch-Site: cross-site) is refused even with a token', async () => {
+      const form = await getPage(app, '/sessions/new');
+      const preSession = setCookieOf(form, '__Host-roster_csrf') ?? '';
+      const token = /name="_csrf" value="([^"]+)"/.exec(form.body)?.[1] ?? '';
+      const response = await postForm(app, '/sessions', { login: 'admin', password: adminPassword }, { cookie: preSession, csrf: token, headers: { 'sec-fetch-site': 'cross-site' } });
+      assert.equal(response.statusCode, 403);
+    });
+  });
+
+  describe('sign-out', () => {
+    test('POST /sessions/sign-out with the token ends the session everywhere and clears the cookie', async () => {
+      const session = sessionOf(await passwordSignIn(app, 'admin', adminPassword));
+      const response = await postForm(app, '/sessions/sign-out', {}, { session });
+      assert.equal(response.statusCode, 303);
+      assert.equal(response.headers.location, '/sessions/new?notice=signed-out');
+      assert.match(String(response.headers['set-cookie']), /roster_session=; .*Max-Age=0/);
+      assert.equal(await stillSignedIn(session), false, 'the session is gone');
+      assert.equal((await audited(app, 'session.signed_out')).at(-1)?.targetId, app.adminId);
+      assert.match((await getPage(app, '/sessions/new?notice=signed-out')).body, /You are signed out\./);
+    });
+
+    test('without the session\'s CSRF token, sign-out is refused with 403 and the session lives on', async () => {
+      const session = await sessionFor(app, bobId);
+      assert.equal((await postForm(app, '/sessions/sign-out', {}, { session, csrf: false })).statusCode, 403);
+      const other = await sessionFor(app, app.adminId);
+      assert.equal((await postForm(app, '/sessions/sign-out', {}, { session, csrf: other.csrf })).statusCode, 403, 'another session\'s token does not do');
+      assert.equal(await stillSignedIn(session), true);
+    });
+  });
+});
+
+eachDatabase('the sign-in page without SAML', (database) => {
+  let app: TestApp;
+  before(async () => {
+    app = await startTestApp({ database, saml: false });
+    await app.request('POST', '/api/v2/users-management/users', { login: 'dave', name: 'Dave', local: false }, { 'content-type': 'application/json' });
+  });
+  after(() => app.close());
+
+  test('shows the password form alone, and every refusal reads "login or password incorrect"', async () => {
+    const page = await getPage(app, '/sessions/new');
+    assert.doesNotMatch(page.body, /\/saml\/login/, "no SAML button");
+    assert.match(page.body, /Single sign-on is not configured yet/);
+    for (const login of ['dave', 'nobody']) {
+      const response = await passwordSignIn(app, login, 'some password');
+      assert.equal(response.statusCode, 403);
+      assert.match(response.body, /The login or password is incorrect\./);
+    }
+  });
+});

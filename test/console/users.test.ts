@@ -1,0 +1,321 @@
+/**
+ * The Users pages of the console (issue 9), HTTP-level on both databases: search, filters and
+ * paging; the managed-mode rules while SCIM is on (banner, Local badge, Create and Deactivate
+ * greyed out, and the domain's refusal when a form is posted anyway); CSRF; a user's page.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { groupBody, startTestApp, userBody, type TestApp } from '../support/app.ts';
+import { eachDatabase } from '../support/databases.ts';
+import { getPage, postForm, sessionFor, type ConsoleSession } from '../support/console.ts';
+
+const MANAGED = 'Operation not allowed when the instance is externally managed.';
+const cli = { kind: 'cli' } as const;
+
+/** The <tr> of the users table whose login link is `login`. */
+function rowOf(body: string, login: string): string {
+  const row = body.split('<tr>').find((candidate) => candidate.includes(`">${login}</a></td>`));
+  assert.ok(row !== undefined, `no row for ${login}`);
+  return row;
+}
+
+async function idOf(app: TestApp, login: string): Promise<string> {
+  const user = await app.services.accounts.findByLogin(login);
+  assert.ok(user, login);
+  return user.id;
+}
+
+eachDatabase('console: Users while SCIM is on', (database) => {
+  let app: TestApp;
+  let admin: ConsoleSession;
+  let adaScimId = '';
+
+  before(async () => {
+    // Local users first (SCIM off), then SCIM on and users from the identity provider.
+    app = await startTestApp({ database, scim: false });
+    await app.services.accounts.create({ login: 'carol', name: 'Carol Local', email: 'carol@corp.example', local: false }, cli);
+    await app.services.accounts.create({ login: 'dave', name: 'Dave Local', local: false }, cli);
+    await app.services.provisioning.enable(cli);
+    const ada = await app.request('POST', '/Users', userBody('ada@example.com', { displayName: 'Ada Lovelace', emails: [{ value: 'ada@example.com', primary: true }] }));
+    assert.equal(ada.status, 201);
+    adaScimId = ada.body.id;
+    assert.equal((await app.request('POST', '/Groups', groupBody('engineers', [adaScimId]))).status, 201);
+    admin = await sessionFor(app, app.adminId);
+  });
+  after(() => app.close());
+
+  test('shows the managed banner, the Local badge on local users only, and Create user greyed out', async () => {
+    const page = await getPage(app, '/admin/users', admin);
+    assert.equal(page.statusCode, 200);
+    assert.match(page.body, /users are managed by your identity provider; only local users can be deactivated here/i);
+    assert.match(rowOf(page.body, 'carol'), />Local</);
+    assert.doesNotMatch(rowOf(page.body, 'ada@example.com'), />Local</);
+    assert.match(page.body, /<span class="button primary" aria-disabled="true" aria-describedby="managed-note">Create user<\/span>/);
+    assert.doesNotMatch(page.body, /href="\/admin\/users\/new"/);
+  });
+
+  test('Deactivate is offered only for active local users, with a confirmation naming the user', async () => {
+    const page = await getPage(app, '/admin/users', admin);
+    const carol = rowOf(page.body, 'carol');
+    assert.match(carol, /<h2 id="deactivate-\d+-title">Deactivate carol\?<\/h2>/);
+    assert.match(carol, /Deactivate carol<\/button>/);
+    assert.match(rowOf(page.body, 'ada@example.com'), /<button type="submit" class="button danger" disabled aria-describedby="deactivate-\d+-why">Deactivate<\/button><span class="visually-hidden" id="deactivate-\d+-why">Operation not allowed/);
+    // Nobody deactivates themselves.
+    assert.match(rowOf(page.body, 'admin'), /disabled[^>]*>Deactivate<\/button><span class="visually-hidden"[^>]*>Self-deactivation is not possible/);
+  });
+
+  test('searches login, name and email, and filters by source and status', async () => {
+    const byEmail = await getPage(app, '/admin/users?q=CORP.example', admin);
+    assert.match(byEmail.body, /">carol<\/a>/);
+    assert.doesNotMatch(byEmail.body, /">dave<\/a>/);
+    assert.match(byEmail.body, /Page 1 of 1 · 1 user</);
+    const byName = await getPage(app, '/admin/users?q=lovelace', admin);
+    assert.match(byName.body, /">ada@example\.com<\/a>/);
+    assert.doesNotMatch(byName.body, /">carol<\/a>/);
+
+    const fromIdp = await getPage(app, '/admin/users?source=idp', admin);
+    assert.match(fromIdp.body, /">ada@example\.com<\/a>/);
+    assert.doesNotMatch(fromIdp.body, /">carol<\/a>|">admin<\/a>/);
+    assert.match(fromIdp.body, /<a href="\/admin\/users\?source=idp" aria-current="true">From IdP<\/a>/);
+    const local = await getPage(app, '/admin/users?source=local', admin);
+    assert.match(local.body, /">carol<\/a>/);
+    assert.doesNotMatch(local.body, /">ada@example\.com<\/a>/);
+    const none = await getPage(app, '/admin/users?status=deactivated', admin);
+    assert.match(none.body, /No users\./);
+  });
+
+  test('pages on the server: a page of two, with Previous and Next', async () => {
+    const first = await getPage(app, '/admin/users?size=2', admin);
+    assert.match(first.body, /Page 1 of 2 · 4 users/);
+    assert.equal((first.body.match(/<tr><td><a href="\/admin\/users\//g) ?? []).length, 2);
+    assert.match(first.body, /<a class="button default" rel="next" href="\/admin\/users\?size=2&amp;page=2">Next<\/a>/);
+    const second = await getPage(app, '/admin/users?size=2&page=2', admin);
+    assert.match(second.body, /Page 2 of 2 · 4 users/);
+    assert.equal((second.body.match(/<tr><td><a href="\/admin\/users\//g) ?? []).length, 2);
+  });
+
+  test('a deactivation of a provisioned user sent anyway shows the domain refusal and changes nothing', async () => {
+    const adaId = await idOf(app, 'ada@example.com');
+    const response = await postForm(app, `/admin/users/${adaId}/deactivate`, {}, { session: admin });
+    assert.equal(response.statusCode, 400);
+    assert.match(response.body, new RegExp(MANAGED.replace(/\./g, '\\.')));
+    assert.match(response.body, /role="alert"/);
+    assert.equal((await app.services.accounts.get(adaId)).active, true);
+  });
+
+  test('a user creation sent anyway shows the domain refusal and creates nobody', async () => {
+    const form = await getPage(app, '/admin/users/new', admin);
+    assert.match(form.body, /<button type="submit" class="button primary" disabled aria-describedby="managed-note">Create user<\/button>/);
+    const response = await postForm(app, '/admin/users', { login: 'mallory', name: 'Mallory', signIn: 'password', password: 'a-long-enough-password' }, { session: admin });
+    assert.equal(response.statusCode, 400);
+    assert.match(response.body, new RegExp(MANAGED.replace(/\./g, '\\.')));
+    assert.match(response.body, /value="mallory"/, 'the form keeps what was typed');
+    assert.equal(await app.services.accounts.findByLogin('mallory'), undefined);
+  });
+
+  test('a deactivation without the CSRF token is refused with 403 and changes nothing', async () => {
+    const daveId = await idOf(app, 'dave');
+    const response = await postForm(app, `/admin/users/${daveId}/deactivate`, {}, { session: admin, csrf: false });
+    assert.equal(response.statusCode, 403);
+    assert.equal((await app.services.accounts.get(daveId)).active, true);
+  });
+
+  test('deactivating a local user from the list comes back to the list, and is audited as the administrator', async () => {
+    const daveId = await idOf(app, 'dave');
+    const response = await postForm(app, `/admin/users/${daveId}/deactivate`, { back: '/admin/users?q=dave&confirm=deactivate-1' }, { session: admin });
+    assert.equal(response.statusCode, 303);
+    assert.equal(response.headers.location, '/admin/users?q=dave&notice=deactivated');
+    assert.equal((await app.services.accounts.get(daveId)).active, false);
+    const list = await getPage(app, String(response.headers.location), admin);
+    assert.match(list.body, /The user was deactivated/);
+    assert.match(rowOf(list.body, 'dave'), />Deactivated</);
+    assert.doesNotMatch(rowOf(list.body, 'dave'), />Deactivate</, 'no button for a deactivated user');
+    const event = await app.services.store.db.selectFrom('audit_events').select(['actor']).where('action', '=', 'user.deactivated').where('target_id', '=', daveId).executeTakeFirstOrThrow();
+    assert.equal(event.actor, 'session:admin');
+    // The "back" field only ever leads to the users list.
+    const carolId = await idOf(app, 'carol');
+    const elsewhere = await postForm(app, `/admin/users/${carolId}/deactivate`, { back: 'https://evil.example/' }, { session: admin });
+    assert.equal(elsewhere.headers.location, `/admin/users/${carolId}?notice=deactivated`);
+  });
+
+  test("a user's page: attributes, groups, tokens, sessions, the sign-in check, the SCIM document and the history", async () => {
+    const adaId = await idOf(app, 'ada@example.com');
+    await app.tokenFor(adaId, 'ada-script');
+    await sessionFor(app, adaId);
+    const page = await getPage(app, `/admin/users/${adaId}`, admin);
+    assert.equal(page.statusCode, 200);
+    assert.match(page.body, /<title>ada@example\.com · Roster<\/title>/);
+    assert.match(page.body, /Ada Lovelace/);
+    assert.match(page.body, /Provisioned by your identity provider \(SCIM\)/);
+    assert.match(page.body, /<a href="\/admin\/groups\/[^"]+">engineers<\/a>/);
+    assert.match(page.body, /<td>ada-script<\/td>/);
+    assert.match(page.body, /Revoke ada-script<\/button>/);
+    assert.match(page.body, /<h2 id="sessions-title">Sessions<\/h2>\s*<div class="table-wrap">/);
+    assert.match(page.body, /Can sign in<\/span>/);
+    assert.match(page.body, /<code>user\.created<\/code>|<code>scim\.user\.created<\/code>|<code>user\.provisioned<\/code>/);
+    // The SCIM document is what the SCIM API answers, byte for byte once unescaped.
+    const scim = await app.request('GET', `/Users/${adaScimId}`);
+    const shown = /<pre class="scim-document"><code>([\s\S]*?)<\/code><\/pre>/.exec(page.body)?.[1] ?? '';
+    const unescaped = shown.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+    assert.deepEqual(JSON.parse(unescaped), scim.body);
+  });
+
+  test('the sign-in check says why a local user cannot sign in with SAML while SCIM is on', async () => {
+    const page = await getPage(app, `/admin/users/${await idOf(app, 'carol')}`, admin);
+    assert.match(page.body, /Cannot sign in<\/span>/);
+    assert.match(page.body, /<li>SCIM provisioning is on and this user was not provisioned by the identity provider\.<\/li>/);
+  });
+
+  test("revoking a user's token from their page: confirmed, audited, and only that user's tokens", async () => {
+    const adaId = await idOf(app, 'ada@example.com');
+    const token = await app.tokenFor(adaId, 'ada-revoke-me');
+    const response = await postForm(app, `/admin/users/${adaId}/tokens/revoke`, { name: 'ada-revoke-me' }, { session: admin });
+    assert.equal(response.statusCode, 303);
+    assert.equal(response.headers.location, `/admin/users/${adaId}?notice=revoked`);
+    assert.equal(await app.services.tokens.verify(token), undefined);
+    // Another user's token cannot be revoked through this page.
+    const carolId = await idOf(app, 'carol');
+    const other = await postForm(app, `/admin/users/${carolId}/tokens/revoke`, { name: 'test-idp' }, { session: admin });
+    assert.equal(other.statusCode, 404);
+    assert.notEqual(await app.services.tokens.verify(app.token), undefined);
+  });
+
+  test("editing a provisioned user is greyed out and, sent anyway, refused with the domain's message", async () => {
+    const adaId = await idOf(app, 'ada@example.com');
+    const page = await getPage(app, `/admin/users/${adaId}`, admin);
+    assert.match(page.body, /Your identity provider manages this user: change them there\./);
+    assert.match(page.body, /<button type="submit" class="button primary" disabled aria-describedby="edit-note">Save<\/button>/);
+    const response = await postForm(app, `/admin/users/${adaId}`, { name: 'Someone Else' }, { session: admin });
+    assert.equal(response.statusCode, 400);
+    assert.match(response.body, new RegExp(MANAGED.replace(/\./g, '\\.')));
+    assert.equal((await app.services.accounts.get(adaId)).displayName, 'Ada Lovelace');
+  });
+
+  test("a local user's name can change while SCIM is on, but not their login", async () => {
+    const carolId = await idOf(app, 'carol');
+    const renamed = await postForm(app, `/admin/users/${carolId}`, { name: 'Carol Renamed', email: 'carol@corp.example' }, { session: admin });
+    assert.equal(renamed.statusCode, 303);
+    assert.equal(renamed.headers.location, `/admin/users/${carolId}?notice=updated`);
+    assert.equal((await app.services.accounts.get(carolId)).displayName, 'Carol Renamed');
+    const relogin = await postForm(app, `/admin/users/${carolId}`, { login: 'caroline', name: 'Carol Renamed' }, { session: admin });
+    assert.equal(relogin.statusCode, 400);
+    assert.match(relogin.body, new RegExp(MANAGED.replace(/\./g, '\\.')));
+    assert.equal((await app.services.accounts.get(carolId)).login, 'carol');
+    await app.services.accounts.update(carolId, { name: 'Carol Local' }, cli);
+  });
+
+  test('an unknown user is a 404 page; a non-administrator gets 403', async () => {
+    assert.equal((await getPage(app, '/admin/users/nope', admin)).statusCode, 404);
+    const ada = await sessionFor(app, await idOf(app, 'ada@example.com'));
+    assert.equal((await getPage(app, '/admin/users', ada)).statusCode, 403);
+    assert.equal((await postForm(app, `/admin/users/${await idOf(app, 'carol')}/deactivate`, {}, { session: ada })).statusCode, 403);
+  });
+
+  test('names are shown as text, never as markup', async () => {
+    assert.equal((await app.request('POST', '/Users', userBody('eve@example.com', { displayName: '<b>Eve</b>' }))).status, 201);
+    const page = await getPage(app, '/admin/users?q=eve', admin);
+    assert.match(page.body, /&lt;b&gt;Eve&lt;\/b&gt;/);
+    assert.doesNotMatch(page.body, /<b>Eve/);
+  });
+});
+
+eachDatabase('console: Users while SCIM is off', (database) => {
+  let app: TestApp;
+  let admin: ConsoleSession;
+
+  before(async () => {
+    app = await startTestApp({ database, scim: false });
+    admin = await sessionFor(app, app.adminId);
+  });
+  after(() => app.close());
+
+  test('no managed banner, no Local badge, no source filter; Create user is a link', async () => {
+    const page = await getPage(app, '/admin/users', admin);
+    assert.doesNotMatch(page.body, /managed by your identity provider/);
+    assert.doesNotMatch(page.body, />Local</);
+    assert.doesNotMatch(page.body, />From IdP</);
+    assert.match(page.body, /<a class="button primary" href="\/admin\/users\/new">Create user<\/a>/);
+  });
+
+  test('creates a local user with a password, who can then sign in with it', async () => {
+    const response = await postForm(app, '/admin/users', { login: 'grace', name: 'Grace Hopper', email: 'grace@example.com', signIn: 'password', password: 'a-long-enough-password' }, { session: admin });
+    assert.equal(response.statusCode, 303);
+    const grace = await app.services.accounts.findByLogin('grace');
+    assert.ok(grace);
+    assert.equal(grace.local, true);
+    assert.equal(response.headers.location, `/admin/users/${grace.id}?notice=created`);
+    assert.equal((await app.services.passwordCheck.verify('grace', 'a-long-enough-password')) !== undefined, true);
+    const page = await getPage(app, String(response.headers.location), admin);
+    assert.match(page.body, /The user was created\./);
+  });
+
+  test('creates a SAML user without a password', async () => {
+    const response = await postForm(app, '/admin/users', { login: 'linus@example.com', name: 'Linus', email: '', signIn: 'saml', password: '' }, { session: admin });
+    assert.equal(response.statusCode, 303);
+    const linus = await app.services.accounts.findByLogin('linus@example.com');
+    assert.equal(linus?.local, false);
+    assert.equal(linus?.email, null);
+  });
+
+  test("a refused creation shows the domain's message and keeps the form", async () => {
+    const response = await postForm(app, '/admin/users', { login: 'short', name: 'Short', signIn: 'password', password: 'tiny' }, { session: admin });
+    assert.equal(response.statusCode, 400);
+    assert.match(response.body, /Value \*\*\* for field password was rejected\. Error: must be at least 12 characters long\./);
+    assert.match(response.body, /value="short"/);
+    const taken = await postForm(app, '/admin/users', { login: 'admin', name: 'Again', signIn: 'saml' }, { session: admin });
+    assert.equal(taken.statusCode, 409);
+    assert.match(taken.body, /A user with login &#39;admin&#39; already exists/);
+  });
+
+  test("changes a user's login, name and email; a bad email is refused with the domain's message", async () => {
+    const user = await app.services.accounts.create({ login: 'old-login', name: 'Old', local: false }, cli);
+    const changed = await postForm(app, `/admin/users/${user.id}`, { login: 'new-login', name: 'New Name', email: 'new@example.com' }, { session: admin });
+    assert.equal(changed.statusCode, 303);
+    const after = await app.services.accounts.get(user.id);
+    assert.deepEqual([after.login, after.displayName, after.email], ['new-login', 'New Name', 'new@example.com']);
+    const bad = await postForm(app, `/admin/users/${user.id}`, { login: 'new-login', name: 'New Name', email: 'not-an-email' }, { session: admin });
+    assert.equal(bad.statusCode, 400);
+    assert.match(bad.body, /Value not-an-email for field email was rejected\. Error: must be a well-formed email address\./);
+    assert.match(bad.body, /value="not-an-email"/);
+  });
+
+  test("signs a user out everywhere after confirmation; without the CSRF token nothing ends", async () => {
+    const user = await app.services.accounts.create({ login: 'roaming', name: 'Roaming', local: false }, cli);
+    const theirs = await sessionFor(app, user.id);
+    const page = await getPage(app, `/admin/users/${user.id}`, admin);
+    assert.match(page.body, /<h2 id="end-sessions-title">Sign roaming out everywhere\?<\/h2>/);
+    assert.equal((await postForm(app, `/admin/users/${user.id}/sign-out-everywhere`, {}, { session: admin, csrf: false })).statusCode, 403);
+    assert.equal((await getPage(app, '/account', theirs)).statusCode, 200);
+    const ended = await postForm(app, `/admin/users/${user.id}/sign-out-everywhere`, {}, { session: admin });
+    assert.equal(ended.statusCode, 303);
+    assert.equal((await getPage(app, '/account', theirs)).statusCode, 303, 'their session is gone');
+    const event = await app.services.store.db.selectFrom('audit_events').select(['actor']).where('action', '=', 'session.signed_out_everywhere').where('target_id', '=', user.id).executeTakeFirstOrThrow();
+    assert.equal(event.actor, 'session:admin');
+  });
+
+  test('the sign-in check of an active local account says it signs in with its password', async () => {
+    const page = await getPage(app, `/admin/users/${app.adminId}`, admin);
+    assert.match(page.body, /Can sign in<\/span> with their password on the sign-in page: a local account\./);
+    assert.match(page.body, /<p>Not through SAML:<\/p><ul><li>This is a local account with a password/);
+  });
+
+  test('a creation without the CSRF token is refused with 403', async () => {
+    const response = await postForm(app, '/admin/users', { login: 'nocsrf', name: 'No', signIn: 'saml' }, { session: admin, csrf: false });
+    assert.equal(response.statusCode, 403);
+    assert.equal(await app.services.accounts.findByLogin('nocsrf'), undefined);
+  });
+});
+
+describe('console: Users source filter', () => {
+  test('is only offered while SCIM is on (the domain refuses it otherwise)', async () => {
+    const app = await startTestApp({ scim: false });
+    try {
+      const admin = await sessionFor(app, app.adminId);
+      const page = await getPage(app, '/admin/users?source=idp', admin);
+      assert.equal(page.statusCode, 400);
+      assert.match(page.body, /The &#39;managed&#39; parameter is only available for managed instances\./);
+    } finally {
+      await app.close();
+    }
+  });
+});
