@@ -31,6 +31,8 @@ export interface Config {
   readonly cookieDomain: string | undefined;
   /** Hosts outside the cookie domain that sign-in may send browsers back to (ROSTER_TRUSTED_HOSTS). */
   readonly trustedHosts: readonly string[];
+  /** Seconds an OpenID Connect access token lives (ROSTER_OIDC_ACCESS_TOKEN_TTL). */
+  readonly oidcAccessTokenTtlSeconds: number;
 }
 
 /** A configuration value that cannot be used; the message names the variable and what it expects. */
@@ -58,7 +60,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const adminGroup = parseAdminGroup(value(env, 'ROSTER_ADMIN_GROUP'));
   const cookieDomain = parseCookieDomain(value(env, 'ROSTER_COOKIE_DOMAIN'), baseUrl);
   const trustedHosts = Object.freeze(parseTrustedHosts(value(env, 'ROSTER_TRUSTED_HOSTS')));
-  return Object.freeze({ port, host, baseUrl, database, logLevel, maxBodySize, activityRetentionDays, adminGroup, cookieDomain, trustedHosts });
+  const oidcAccessTokenTtlSeconds = parseAccessTokenTtl(value(env, 'ROSTER_OIDC_ACCESS_TOKEN_TTL'));
+  return Object.freeze({ port, host, baseUrl, database, logLevel, maxBodySize, activityRetentionDays, adminGroup, cookieDomain, trustedHosts, oidcAccessTokenTtlSeconds });
 }
 
 /** An empty variable counts as unset: compose files and CI often define `VAR=` to mean "default". */
@@ -227,6 +230,19 @@ function parseRetentionDays(raw: string | undefined): number {
     );
   }
   return days;
+}
+
+/** Five minutes: a deactivated user's access token outlives the deactivation at most this long. */
+const DEFAULT_ACCESS_TOKEN_TTL = 300;
+const MAX_ACCESS_TOKEN_TTL = 24 * 60 * 60;
+
+function parseAccessTokenTtl(raw: string | undefined): number {
+  if (raw === undefined) return DEFAULT_ACCESS_TOKEN_TTL;
+  const seconds = /^\d{1,6}$/.test(raw) ? Number(raw) : NaN;
+  if (!(seconds >= 30 && seconds <= MAX_ACCESS_TOKEN_TTL)) {
+    throw new ConfigError('ROSTER_OIDC_ACCESS_TOKEN_TTL', `ROSTER_OIDC_ACCESS_TOKEN_TTL must be a whole number of seconds from 30 to ${MAX_ACCESS_TOKEN_TTL} (got "${raw}")`);
+  }
+  return seconds;
 }
 
 /** A group name can be at most this long (the admin API's limit). */

@@ -26,15 +26,20 @@ export async function serve(config: Config): Promise<void> {
     maxBodySize: config.maxBodySize,
     cookieDomain: config.cookieDomain,
     trustedHosts: config.trustedHosts,
+    oidcAccessTokenTtlSeconds: config.oidcAccessTokenTtlSeconds,
   });
   // Names that migration 011 found equal regardless of case: said at every start until resolved.
   const conflicts = await services.caseConflicts.list();
   for (const conflict of conflicts) app.log.warn({ key: conflict.key, ids: conflict.members.map((member) => member.id) }, `name conflict: ${describeCaseConflict(conflict)}`);
+  // The OpenID provider's keys exist before the first request (created by the first instance).
+  await services.oidc.loadKeys();
   // Every instance runs the clean-up: deleting expired rows in batches is idempotent.
   const retention = runPeriodically(async () => {
     try {
       const deleted = await services.activity.purge(config.activityRetentionDays);
       if (deleted > 0) app.log.info({ deleted, retentionDays: config.activityRetentionDays }, 'deleted provisioning activity older than the retention period');
+      const expired = await services.applications.purgeExpired();
+      if (expired > 0) app.log.info({ deleted: expired }, 'deleted expired OpenID Connect codes, tokens and sessions');
     } catch (error) {
       app.log.warn({ err: error }, 'the provisioning activity clean-up failed; it runs again within the hour');
     }

@@ -8,6 +8,10 @@ import { createSessions, type SessionPolicy, type Sessions } from './auth/sessio
 import { createTokenService, type TokenService } from './auth/tokens.ts';
 import { createSignIn, type SignIn } from './directory/sign-in.ts';
 import { createAccess, type Access } from './directory/access.ts';
+import { createApplications, type Applications } from './directory/applications.ts';
+import { createOidcAdapter, type OidcAdapter } from './auth/oidc-adapter.ts';
+import { loadOidcKeys, rotateOidcKeys, type LoadedKeys } from './auth/oidc-keys.ts';
+import type { Actor } from './directory/audit.ts';
 import { createProvisioningActivity, type ProvisioningActivity } from './directory/activity.ts';
 import { createAccounts, type Accounts } from './directory/accounts.ts';
 import { createAdministrators, type Administrators } from './directory/administrators.ts';
@@ -56,6 +60,20 @@ export interface Services {
   readonly caseConflicts: CaseConflicts;
   /** The SCIM requests the identity provider made, kept for the retention period. */
   readonly activity: ProvisioningActivity;
+  /** Applications that sign their users in through Roster's OpenID provider. */
+  readonly applications: Applications;
+  /** The OpenID provider's shared storage and keys. */
+  readonly oidc: OidcStorage;
+}
+
+/** What the OpenID provider keeps in the database, so that every instance shares it. */
+export interface OidcStorage {
+  /** oidc-provider's adapter class over this store. */
+  readonly Adapter: new (model: string) => OidcAdapter;
+  /** The signing and cookie keys, created on first use. */
+  loadKeys(): Promise<LoadedKeys>;
+  /** A new signing key signs at once; the old one stays published for the grace period. */
+  rotateKeys(actor: Actor): Promise<{ kid: string; retired: string[] }>;
 }
 
 export interface ServiceOptions {
@@ -102,5 +120,11 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
     scimSchemas,
     caseConflicts: createCaseConflicts(store),
     activity: createProvisioningActivity(store),
+    applications: createApplications(store, access),
+    oidc: {
+      Adapter: createOidcAdapter(store),
+      loadKeys: () => loadOidcKeys(store),
+      rotateKeys: (actor) => rotateOidcKeys(store, actor),
+    },
   };
 }

@@ -31,6 +31,7 @@ describe('loadConfig', () => {
       adminGroup: 'roster-administrators',
       cookieDomain: undefined,
       trustedHosts: [],
+      oidcAccessTokenTtlSeconds: 300,
     });
   });
 
@@ -71,6 +72,13 @@ describe('loadConfig', () => {
     assert.equal(loadConfig({ ROSTER_ACTIVITY_RETENTION_DAYS: '3650' }).activityRetentionDays, 3650);
     for (const bad of ['0', '3651', '1.5', '-1', '30d', 'forever']) {
       refuses({ ROSTER_ACTIVITY_RETENTION_DAYS: bad }, 'ROSTER_ACTIVITY_RETENTION_DAYS', new RegExp(`from 1 to 3650 \\(got "${bad.replace('.', '\\.')}"\\)`));
+    }
+  });
+
+  test('ROSTER_OIDC_ACCESS_TOKEN_TTL takes whole seconds from 30 to 86400', () => {
+    assert.equal(loadConfig({ ROSTER_OIDC_ACCESS_TOKEN_TTL: '60' }).oidcAccessTokenTtlSeconds, 60);
+    for (const bad of ['29', '86401', '1.5', '5m', '-1']) {
+      refuses({ ROSTER_OIDC_ACCESS_TOKEN_TTL: bad }, 'ROSTER_OIDC_ACCESS_TOKEN_TTL', new RegExp(`from 30 to 86400 \\(got "${bad.replace('.', '\\.')}"\\)`));
     }
   });
 

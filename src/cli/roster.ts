@@ -12,6 +12,7 @@ import { DirectoryError } from '../directory/errors.ts';
 import { createServices, type Services } from '../services.ts';
 import { openStore, type Store } from '../store/index.ts';
 import { adminCommands } from './admin.ts';
+import { appCommands, keyCommands } from './apps.ts';
 import { firstStartMessage } from './first-start.ts';
 import { auditCommands } from './audit.ts';
 import { dbCommands } from './db.ts';
@@ -55,7 +56,7 @@ export interface CommandGroup {
   readonly commands: Readonly<Record<string, Command>>;
 }
 
-const GROUPS: readonly CommandGroup[] = [tokenCommands, samlCommands, scimCommands, schemaCommands, userCommands, groupCommands, adminCommands, auditCommands, dbCommands];
+const GROUPS: readonly CommandGroup[] = [tokenCommands, samlCommands, scimCommands, schemaCommands, userCommands, groupCommands, adminCommands, auditCommands, dbCommands, appCommands, keyCommands];
 
 const USAGE = [
   'Usage: roster <command> [options]',

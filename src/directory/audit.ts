@@ -37,7 +37,7 @@ export type Actor =
 
 export interface AuditEvent {
   readonly action: string;
-  readonly targetType: 'user' | 'group' | 'membership' | 'token' | 'setting' | 'schema';
+  readonly targetType: 'user' | 'group' | 'membership' | 'token' | 'setting' | 'schema' | 'application';
   readonly targetId?: string | null;
   /** Before/after attributes or other context. Never secrets (passwords, token values, hashes). */
   readonly details?: Readonly<Record<string, unknown>>;

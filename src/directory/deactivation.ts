@@ -2,6 +2,9 @@
  * What ending a user's access does, by who asks. Both steps run inside the caller's
  * transaction, so that the user can do nothing from the moment it commits:
  *
+ * Both end the user's API tokens, browser sessions and everything the OpenID provider issued
+ * to them (grants, refresh and access tokens).
+ *
  * - `suspend`: SCIM `active=false` (PUT, PATCH, or a create that links an account inactive).
  *   Tokens are revoked and sessions deleted; group memberships are KEPT, because the identity
  *   provider owns them and never re-sends them when it enables the user again (Entra ID's
@@ -16,6 +19,7 @@ import type { DialectAdapter } from '../store/dialect.ts';
 import type { Executor } from '../store/executor.ts';
 import { createGroupQueries } from '../store/groups.ts';
 import { createMembershipQueries } from '../store/memberships.ts';
+import { createOidcQueries } from '../store/oidc.ts';
 import { deleteSessionsOf, revokeTokensOf } from '../store/user-credentials.ts';
 import { actorUserId, type Actor } from './audit.ts';
 import { DirectoryError, SELF_DEACTIVATION_MESSAGE } from './errors.ts';
@@ -49,10 +53,14 @@ export function assertNotSelf(actor: Actor, userId: string): void {
 export function createDeactivation(dialect: DialectAdapter) {
   const groups = createGroupQueries(dialect);
   const memberships = createMembershipQueries(dialect);
+  const oidc = createOidcQueries();
 
   async function endCredentials(db: Executor, userId: string, now: string): Promise<{ revokedTokens: string[]; deletedSessions: number }> {
     const revokedTokens = await revokeTokensOf(db, userId, now);
     const deletedSessions = await deleteSessionsOf(db, userId);
+    // The OpenID provider's grants, codes, refresh and access tokens and sessions of the user,
+    // on every instance at once (they all read the same table): the next refresh fails.
+    await oidc.deleteOfAccount(db, userId);
     return { revokedTokens, deletedSessions };
   }
 

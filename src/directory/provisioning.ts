@@ -29,7 +29,7 @@ export const DISABLE_CONFIRMATION_MESSAGE =
   'Disabling SCIM provisioning removes every SCIM link: all users and groups become local and the identity provider can no longer update them. This cannot be undone. Confirm with {"confirm": true} (CLI: --yes).';
 
 /** Shown when SAML removal is asked for while SCIM users depend on it to sign in. */
-const SCIM_NEEDS_SAML_MESSAGE =
+export const SCIM_NEEDS_SAML_MESSAGE =
   'SAML cannot be disabled while SCIM provisioning is on: provisioned users sign in through SAML. Disable SCIM provisioning first.';
 
 export interface Provisioning {
@@ -42,8 +42,13 @@ export interface Provisioning {
    * transaction; the caller has obtained the confirmation. Idempotent.
    */
   disable(actor: Actor): Promise<void>;
-  /** Throws unless SAML may be disabled now (it may not while SCIM is on); for a future SAML-disable operation. */
+  /** Throws unless SAML may be disabled now (it may not while SCIM is on). */
   assertSamlMayBeDisabled(): Promise<void>;
+  /**
+   * Removes the SAML configuration (nobody signs in through SAML any more); refused while SCIM
+   * is on, checked in the same transaction as the removal. False when SAML was not configured.
+   */
+  removeSaml(actor: Actor): Promise<boolean>;
   /** Whether SCIM requests and read-only rules apply right now. */
   isScimEnabled(): Promise<boolean>;
 }
@@ -60,8 +65,9 @@ export function createProvisioning(store: Store, settings: Settings): Provisioni
   /** Writes the mode and its event in one transaction; a no-op when the mode is already `mode`. */
   async function switchTo(mode: ProvisioningMode, actor: Actor): Promise<void> {
     await store.db.transaction().execute(async (trx) => {
-      // Checked inside the transaction so the prerequisite and the switch are one decision.
-      if (mode === 'scim' && (await settings.read(trx, samlSetting)) === undefined) {
+      // Checked inside the transaction so the prerequisite and the switch are one decision; the
+      // SAML row stays locked until commit, so that removeSaml cannot delete it in between.
+      if (mode === 'scim' && (await settings.readLocked(trx, samlSetting)) === undefined) {
         throw new DirectoryError('precondition', SAML_REQUIRED_MESSAGE);
       }
       const current = (await settings.read(trx, provisioningModeSetting)) ?? 'jit';
@@ -88,6 +94,17 @@ export function createProvisioning(store: Store, settings: Settings): Provisioni
     isScimEnabled,
     async assertSamlMayBeDisabled() {
       if (await isScimEnabled()) throw new DirectoryError('precondition', SCIM_NEEDS_SAML_MESSAGE);
+    },
+    async removeSaml(actor) {
+      return store.db.transaction().execute(async (trx) => {
+        // Deleted first, then the mode checked (the throw rolls the delete back): the delete waits
+        // for an enable holding the SAML row (switchTo), and the check then sees its commit.
+        const removed = await settings.remove(trx, samlSetting);
+        if ((await settings.read(trx, provisioningModeSetting)) === 'scim') throw new DirectoryError('precondition', SCIM_NEEDS_SAML_MESSAGE);
+        if (!removed) return false;
+        await recordEvent(trx, actor, { action: 'setting.removed', targetType: 'setting', targetId: samlSetting.key, details: { key: samlSetting.key } });
+        return true;
+      });
     },
   };
 }

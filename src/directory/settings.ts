@@ -42,8 +42,15 @@ export interface Settings {
   set<T>(setting: SettingDefinition<T>, value: T, actor: Actor): Promise<void>;
   /** Reads inside a caller's transaction (for read-check-write sequences). */
   read<T>(db: Db, setting: SettingDefinition<T>): Promise<T | undefined>;
+  /**
+   * Reads inside a caller's transaction and locks the setting's row until it ends, so that
+   * another transaction removing or changing it waits (a check that must hold until commit).
+   */
+  readLocked<T>(trx: Transaction<Database>, setting: SettingDefinition<T>): Promise<T | undefined>;
   /** Writes inside a caller's transaction WITHOUT an audit event: the caller records a more specific one. */
   write<T>(trx: Transaction<Database>, setting: SettingDefinition<T>, value: T): Promise<void>;
+  /** Deletes inside a caller's transaction WITHOUT an audit event; true when it was set. */
+  remove<T>(trx: Transaction<Database>, setting: SettingDefinition<T>): Promise<boolean>;
 }
 
 /** Creates the settings service over a store. */
@@ -51,7 +58,9 @@ export function createSettings(store: Store): Settings {
   return {
     get: (setting) => readSetting(store.db, setting),
     read: readSetting,
+    readLocked: (trx, setting) => (store.dialect.supportsRowLocks ? readSetting(trx, setting, queries.readLocked) : readSetting(trx, setting)),
     write: writeSetting,
+    remove: (trx, setting) => queries.remove(trx, setting.key),
     async set(setting, value, actor) {
       await store.db.transaction().execute(async (trx) => {
         await writeSetting(trx, setting, value);
@@ -64,8 +73,8 @@ export function createSettings(store: Store): Settings {
 }
 
 /** Reads and checks one setting; a malformed stored value is a fault, not "unset". */
-export async function readSetting<T>(db: Db, setting: SettingDefinition<T>): Promise<T | undefined> {
-  const text = await queries.read(db, setting.key);
+export async function readSetting<T>(db: Db, setting: SettingDefinition<T>, read: (db: Db, key: string) => Promise<string | undefined> = queries.read): Promise<T | undefined> {
+  const text = await read(db, setting.key);
   if (text === undefined) return undefined;
   let raw: unknown;
   try {

@@ -38,6 +38,7 @@ export const TAGS = {
   saml: 'SAML',
   audit: 'Audit log',
   session: 'Session',
+  applications: 'Applications',
 } as const;
 
 const TAG_DESCRIPTIONS: Readonly<Record<string, string>> = {
@@ -49,6 +50,7 @@ const TAG_DESCRIPTIONS: Readonly<Record<string, string>> = {
   [TAGS.saml]: 'The SAML identity provider Roster trusts, and whether a user can sign in.',
   [TAGS.audit]: 'The audit trail of every change.',
   [TAGS.session]: 'The user signed in through the browser.',
+  [TAGS.applications]: 'Applications that sign their users in through Roster (OpenID Connect clients).',
 };
 
 // A body that may be absent is described as an optional object: `null` is how Fastify

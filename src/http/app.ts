@@ -15,6 +15,7 @@ import { consoleRoutes, notFoundPage } from './console/index.ts';
 import { samlRoutes } from './routes/saml/index.ts';
 import { forwardAuthRoutes } from './routes/forward-auth.ts';
 import type { ReturnTrust } from './client.ts';
+import { oidcRoutes } from './oidc/routes.ts';
 import { scimEndpoint } from './routes/scim/index.ts';
 import { apiErrorHandler, scimErrorHandler } from './errors.ts';
 import { DEFAULT_BODY_LIMIT, MAX_JSON_DEPTH, checkStorableText, decodeJsonBody, jsonTooDeep } from './input.ts';
@@ -44,6 +45,8 @@ export interface AppOptions {
   readonly cookieDomain?: string | undefined;
   /** ROSTER_TRUSTED_HOSTS: other hosts sign-in may send browsers back to. */
   readonly trustedHosts?: readonly string[];
+  /** Lifetime of OpenID Connect access tokens in seconds (ROSTER_OIDC_ACCESS_TOKEN_TTL); five minutes when unset. */
+  readonly oidcAccessTokenTtlSeconds?: number;
 }
 
 /** Answers an error of a request no route took, in the error shape of the API its path belongs to. */
@@ -165,6 +168,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // Where sign-in may send a browser back to: one rule for the sign-in page, SAML and forward auth.
   const trust: ReturnTrust = { origin: new URL(options.baseUrl).origin, cookieDomain: options.cookieDomain, trustedHosts: options.trustedHosts ?? [] };
   await app.register(samlRoutes, { services: options.services, trust });
+  await app.register(oidcRoutes, {
+    services: options.services,
+    baseUrl: options.baseUrl,
+    ...(options.oidcAccessTokenTtlSeconds !== undefined ? { accessTokenTtlSeconds: options.oidcAccessTokenTtlSeconds } : {}),
+  });
   await app.register(consoleRoutes, { services: options.services, baseUrl: options.baseUrl, trust });
   forwardAuthRoutes(app, { services: options.services, baseUrl: options.baseUrl, trust });
   // After the routes it describes: the document is generated from them (api-docs.ts).

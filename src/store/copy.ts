@@ -47,6 +47,8 @@ export const COPIED_TABLES: readonly TableSpec[] = [
   { name: 'password_backoff', key: ['key'] },
   { name: 'scim_schemas', key: ['urn_key'] },
   { name: 'scim_unique_values', key: ['resource_type', 'attribute', 'value_hash'] },
+  { name: 'oidc_models', key: ['model', 'id'] },
+  { name: 'oidc_applications', key: ['client_id'] },
 ];
 
 // Rows per page: small enough for SQLite's bound-parameter limit with every column bound.

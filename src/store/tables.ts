@@ -224,6 +224,36 @@ export interface PasswordBackoffTable {
   free_at: string;
 }
 
+/** What oidc-provider stores (migration 012): codes, tokens, sessions, grants, interactions. */
+export interface OidcModelsTable {
+  /** The provider's model name: `AuthorizationCode`, `RefreshToken`, `Session`, `Grant` … */
+  model: string;
+  id: string;
+  /** The model's JSON text. */
+  payload: string;
+  grant_id: string | null;
+  uid: string | null;
+  user_code: string | null;
+  /** The Roster user id the row belongs to, when it has one (deactivation deletes them). */
+  account_id: string | null;
+  expires_at: string | null;
+  consumed_at: string | null;
+}
+
+/** Applications (OpenID Connect clients) registered by administrators (migration 012). */
+export interface OidcApplicationsTable {
+  client_id: string;
+  name: string;
+  /** SHA-256 hex of the client secret; NULL for a public client. */
+  secret_hash: string | null;
+  /** JSON array of exact redirect URIs. */
+  redirect_uris: string;
+  /** JSON array of group names; empty: everyone active may sign in. */
+  allowed_groups: string;
+  created_at: string;
+  updated_at: string;
+}
+
 export interface Database {
   users: UsersTable;
   scim_users: ScimUsersTable;
@@ -245,4 +275,6 @@ export interface Database {
   scim_activity: ScimActivityTable;
   scim_activity_budgets: ScimActivityBudgetsTable;
   password_backoff: PasswordBackoffTable;
+  oidc_models: OidcModelsTable;
+  oidc_applications: OidcApplicationsTable;
 }

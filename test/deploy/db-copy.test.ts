@@ -85,6 +85,9 @@ async function populate(store: Store): Promise<void> {
   ]);
   // A refused password sign-in: the backoff keeps its count.
   assert.equal((await services.passwordSignIn.signIn({ login: 'admin', password: 'wrong', source: '192.0.2.1' })).ok, false);
+  // An OpenID Connect application, and a row of what the provider stores (a grant).
+  await services.applications.create({ name: 'Grafana', redirectUris: ['https://grafana.example.com/login/generic_oauth'], public: false, allowedGroups: ['Few'] }, cli);
+  await new services.oidc.Adapter('Grant').upsert('grant-1', { accountId: user.id, clientId: 'client' }, 3600);
   // More audit events than one page (500 rows), so that paging is exercised.
   const events = Array.from({ length: 1100 }, (_, i) => ({ at: now, actor: 'system', action: 'test.filler', target_type: 'user', target_id: null, details: JSON.stringify({ i }) }));
   for (let i = 0; i < events.length; i += 200) await store.db.insertInto('audit_events').values(events.slice(i, i + 200)).execute();

@@ -15,6 +15,10 @@ import * as accounts from '../../src/store/migrations/002-accounts-and-sessions.
 import * as signInAttempts from '../../src/store/migrations/003-saml-sign-in-attempts.ts';
 import * as managedMode from '../../src/store/migrations/004-managed-mode.ts';
 import * as samlBinding from '../../src/store/migrations/005-saml-binding-and-audit-budget.ts';
+import * as embeddedVersions from '../../src/store/migrations/007-embedded-versions.ts';
+import * as passwordBackoff from '../../src/store/migrations/008-password-backoff.ts';
+import * as provisioningActivity from '../../src/store/migrations/009-provisioning-activity.ts';
+import * as oidc from '../../src/store/migrations/012-oidc.ts';
 import { createTestDatabase, eachDatabase, type ScratchDatabase } from '../support/databases.ts';
 
 const BEFORE_011: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) => Promise<void>> = {
@@ -23,11 +27,16 @@ const BEFORE_011: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) 
   '003-saml-sign-in-attempts': signInAttempts.up,
   '004-managed-mode': managedMode.up,
   '005-saml-binding-and-audit-budget': samlBinding.up,
+  '007-embedded-versions': embeddedVersions.up,
+  '008-password-backoff': passwordBackoff.up,
+  '009-provisioning-activity': provisioningActivity.up,
+  // Released before 011: a database that ran it must still take 011 (unordered migrations).
+  '012-oidc': oidc.up,
 };
 
 const cli = { kind: 'cli' } as const;
 
-/** Brings a fresh database to the schema Roster had before migration 011. */
+/** Brings a fresh database to the schema Roster had before migration 011, 012 included. */
 async function migrateBefore011(store: Store): Promise<void> {
   const migrations: Record<string, Migration> = {};
   for (const [name, up] of Object.entries(BEFORE_011)) migrations[name] = { up: (db) => up(db, store.dialect) };

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { FastifyInstance, HTTPMethods, LightMyRequestResponse } from 'fastify';
 import { buildApp } from '../../src/http/app.ts';
 import { createServices, type Services } from '../../src/services.ts';
-import { openStore } from '../../src/store/index.ts';
+import { openStore, type DatabaseLocation } from '../../src/store/index.ts';
 import { createTestDatabase, type TestDatabase } from './databases.ts';
 
 export const BASE_URL = 'https://roster.test';
@@ -62,6 +62,8 @@ export interface TestApp {
   /** Issues another token acting as `userId` (admin or not). */
   tokenFor(userId: string, name: string): Promise<string>;
   readonly directory: string;
+  /** Where its database is, for a second instance on the same data. */
+  readonly location: DatabaseLocation;
   /** Sends a request with the bearer token and a JSON body; parses the JSON answer. */
   request(method: HTTPMethods, url: string, body?: unknown, headers?: Record<string, string>): Promise<TestResponse>;
   close(): Promise<void>;
@@ -118,6 +120,7 @@ export async function startTestApp(
       return (await services.tokens.create(name, actor, userId)).token;
     },
     directory,
+    location: scratch.location,
     async request(method, url, body, headers = {}) {
       const raw: LightMyRequestResponse = await app.inject({
         method,

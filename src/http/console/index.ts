@@ -30,8 +30,12 @@ import type { ConsoleContext } from './context.ts';
 import { html } from './html.ts';
 import { applySecurityHeaders, sendPage } from './layout.ts';
 import { accountPages } from './pages/account.ts';
+import { applicationPages } from './pages/applications.ts';
+import { auditPages } from './pages/audit.ts';
+import { authenticationPages } from './pages/authentication.ts';
 import { groupPages } from './pages/groups.ts';
 import { homePages, sectionPlaceholder } from './pages/home.ts';
+import { scimPages } from './pages/scim.ts';
 import { SIGN_IN_PATH, signInPages, signInUrl } from './pages/sign-in.ts';
 import { userPages } from './pages/users.ts';
 import { ADMIN_SECTIONS } from './sections.ts';
@@ -45,7 +49,17 @@ const FORM = 'application/x-www-form-urlencoded';
 const MAX_MESSAGE = 500;
 
 /** The page modules, registered in this order before the placeholders of missing sections. */
-const PAGE_MODULES: ReadonlyArray<(app: FastifyInstance, context: ConsoleContext) => void> = [homePages, signInPages, accountPages, userPages, groupPages];
+const PAGE_MODULES: ReadonlyArray<(app: FastifyInstance, context: ConsoleContext) => void> = [
+  homePages,
+  signInPages,
+  accountPages,
+  userPages,
+  groupPages,
+  authenticationPages,
+  scimPages,
+  auditPages,
+  applicationPages,
+];
 
 /** Registers the console in its own scope. */
 export async function consoleRoutes(app: FastifyInstance, options: { services: Services; baseUrl: string; trust: ReturnTrust }): Promise<void> {

@@ -19,6 +19,7 @@ export const ADMIN_SECTIONS: readonly AdminSection[] = [
   { path: '/admin/groups', title: 'Groups', description: 'Groups and their members, including the administrators’ group.' },
   { path: '/admin/authentication', title: 'Authentication', description: 'The SAML configuration, its certificates, and the provisioning mode: just-in-time or SCIM.' },
   { path: '/admin/scim', title: 'SCIM', description: 'The SCIM base URL and the tokens of your identity provider, and what it has been calling.' },
+  { path: '/admin/applications', title: 'Applications', description: 'The applications that sign their users in through Roster (OpenID Connect): their redirect URIs, secrets and allowed groups.' },
   { path: '/admin/audit', title: 'Audit log', description: 'Every change and sign-in: who, what, when.' },
 ];
 

@@ -11,6 +11,7 @@
  * - 'admin' (the default): administrators (access.isAdministrator, asked on every request).
  */
 import type { FastifyRequest } from 'fastify';
+import type { Actor } from '../../directory/audit.ts';
 import type { UserProfile } from '../../directory/sign-in.ts';
 import type { Services } from '../../services.ts';
 import { csrfTokenFor } from '../csrf.ts';
@@ -62,4 +63,10 @@ export async function resolveViewer(request: FastifyRequest, services: Services)
 export function viewerOf(request: FastifyRequest): Viewer {
   if (request.viewer === null) throw new Error(`${request.url}: a signed-in route ran without a viewer`);
   return request.viewer;
+}
+
+/** The actor of a change made in the console: the signed-in user's session (audit `session:<login>`). */
+export function actorOf(request: FastifyRequest): Actor {
+  const { user } = viewerOf(request);
+  return { kind: 'session', userId: user.id, login: user.login };
 }

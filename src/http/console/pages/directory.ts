@@ -7,18 +7,11 @@
  * while SCIM is on; pages only grey out what the same rule would refuse.
  */
 import type { FastifyRequest } from 'fastify';
-import type { Actor } from '../../../directory/audit.ts';
 import { DirectoryError } from '../../../directory/errors.ts';
 import { toScimError } from '../../errors.ts';
 import { badge, banner, filterLinks, queryValue, type Query } from '../components.ts';
 import { html, type SafeHtml } from '../html.ts';
 import { viewerOf } from '../viewer.ts';
-
-/** The actor of a change made in the console: the signed-in administrator's session. */
-export function actorOf(request: FastifyRequest): Actor {
-  const { user } = viewerOf(request);
-  return { kind: 'session', userId: user.id, login: user.login };
-}
 
 /** A refusal to show on the page that was acted on: the domain's message and its HTTP status. */
 export interface Refusal {

@@ -16,7 +16,8 @@ import {
 import type { ConsoleContext } from '../context.ts';
 import { html, type SafeHtml } from '../html.ts';
 import { sendPage } from '../layout.ts';
-import { actorOf, attempt, managedBanner, managedFilter, refusalBanner, sourceBadge, sourceFilter, type Refusal } from './directory.ts';
+import { attempt, managedBanner, managedFilter, refusalBanner, sourceBadge, sourceFilter, type Refusal } from './directory.ts';
+import { actorOf } from '../viewer.ts';
 
 const USERS = '/admin/users';
 const PAGE_SIZE = 50;

@@ -7,6 +7,7 @@ import type { Services } from '../../../services.ts';
 import { describeRoutes } from '../../api-docs.ts';
 import { authenticateAdmin } from '../../session-auth.ts';
 import { apiErrorHandler } from '../../errors.ts';
+import { APPLICATION, applicationRoutes } from './applications.ts';
 import { AUDIT_LOG_ENTRY, auditLogRoutes } from './audit-logs.ts';
 import { addSchemas } from './common.ts';
 import { GROUP_MEMBERSHIP, groupMembershipRoutes } from './group-memberships.ts';
@@ -24,7 +25,7 @@ export async function adminApi(app: FastifyInstance, options: { services: Servic
     await authenticateAdmin(request, services);
   });
   describeRoutes(app, 'tokenOrSession');
-  addSchemas(app, [USER, GROUP, GROUP_MEMBERSHIP, AUDIT_LOG_ENTRY, SCIM_STATUS, ACTIVITY_ENTRY]);
+  addSchemas(app, [USER, GROUP, GROUP_MEMBERSHIP, AUDIT_LOG_ENTRY, SCIM_STATUS, ACTIVITY_ENTRY, APPLICATION]);
   scimManagementRoutes(app, services);
   scimSchemaRoutes(app, services.scimSchemas);
   userRoutes(app, services.accounts);
@@ -32,4 +33,5 @@ export async function adminApi(app: FastifyInstance, options: { services: Servic
   groupMembershipRoutes(app, services.memberships);
   auditLogRoutes(app, services.auditLog);
   provisioningActivityRoutes(app, services.activity);
+  applicationRoutes(app, services.applications);
 }

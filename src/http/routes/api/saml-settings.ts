@@ -8,7 +8,7 @@ import type { FastifyInstance, FastifySchema } from 'fastify';
 import { describeCertificate, splitPemCertificates, validateSamlConfig, type SamlConfig, type SamlConfigInput } from '../../../auth/saml-config.ts';
 import type { Services } from '../../../services.ts';
 import { TAGS } from '../../api-docs.ts';
-import { errorResponses, objectBody, ref, strictObject, type JsonSchema, type NamedSchema } from './common.ts';
+import { errorResponses, NO_BODY, noContent, objectBody, ref, strictObject, type JsonSchema, type NamedSchema } from './common.ts';
 
 const PATH = '/api/v2/authentication/saml';
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -97,7 +97,7 @@ const PUT_BODY = strictObject(
   { description: 'The whole configuration: fields left out take their defaults, the SP private key aside.' },
 );
 
-/** Registers GET and PUT /api/v2/authentication/saml. */
+/** Registers GET, PUT and DELETE /api/v2/authentication/saml. */
 export function samlSettingsRoutes(app: FastifyInstance, services: Services): void {
   const tags = [TAGS.saml];
   // Typed as FastifySchema, so that the handlers may answer the error statuses too.
@@ -138,12 +138,25 @@ export function samlSettingsRoutes(app: FastifyInstance, services: Services): vo
     }
     return { ...view(result.config, services), warnings: result.warnings.map((issue) => ({ field: issue.field, message: issue.message, ...(issue.index === undefined ? {} : { index: issue.index }) })) };
   });
+
+  // The console's Delete: the same domain rule (refused while SCIM is on) and message.
+  const deleteSchema: FastifySchema = {
+    operationId: 'deleteSamlSettings',
+    summary: 'Remove the SAML configuration (refused while SCIM provisioning is on)',
+    tags,
+    body: NO_BODY,
+    response: { 204: noContent('Removed: nobody signs in through SAML until it is configured again.'), ...errorResponses(400, 404) },
+  };
+  app.delete(PATH, { schema: deleteSchema }, async (request, reply) => {
+    if (!(await services.provisioning.removeSaml(request.actor))) return reply.code(404).send({ message: 'SAML is not configured.' });
+    return reply.code(204).send();
+  });
 }
 
 type View = ReturnType<typeof view>;
 
-/** The configuration as administrators see it: no private key, certificate details and the URLs to give the IdP. */
-function view(config: SamlConfig, services: Services) {
+/** The configuration as administrators see it (admin API and console): no private key, certificate details and the URLs to give the IdP. */
+export function view(config: SamlConfig, services: Services) {
   const now = Date.now();
   const { spPrivateKey, ...visible } = config;
   return {
@@ -225,8 +238,11 @@ function sameCertificate(a: string | null, b: string | null): boolean {
 
 type Parsed = { input: SamlConfigInput } | Problem;
 
-/** Checks JSON types; the values themselves are checked by validateSamlConfig. */
-function toInput(body: Record<string, unknown>, current: SamlConfig | undefined): Parsed {
+/**
+ * The configuration input a PUT body (or the console's form, turned into the same shape) asks
+ * for: checks JSON types and keeps the write-only key; the values are checked by validateSamlConfig.
+ */
+export function toInput(body: Record<string, unknown>, current: SamlConfig | undefined): Parsed {
   const text = (field: string): string | null | undefined | false => {
     const value = body[field];
     if (value === undefined || value === null) return value;

@@ -1,0 +1,231 @@
+/**
+ * Applications that sign their users in through Roster's OpenID provider (issue 10):
+ * registration by administrators (CLI, admin API), who may use each one, and the claims
+ * they receive. One source of truth for the rules and messages, whichever way they are called.
+ *
+ * Client secrets are 256 random bits shown once; only their SHA-256 is stored, and the
+ * provider compares hashes (http/oidc/ hashes the presented secret before the provider sees it).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import type { Store } from '../store/index.ts';
+import { createOidcQueries, type StoredApplication } from '../store/oidc.ts';
+import { createUserQueries } from '../store/users.ts';
+import type { Access } from './access.ts';
+import { recordEvent, type Actor } from './audit.ts';
+import { DirectoryError } from './errors.ts';
+
+/** What registering an application takes. */
+export interface NewApplication {
+  readonly name: string;
+  readonly redirectUris: readonly string[];
+  /** A public client (a single-page or native app) has no secret and must use PKCE. */
+  readonly public: boolean;
+  /** Group names; when not empty, only their members may sign in. */
+  readonly allowedGroups: readonly string[];
+}
+
+/** An application as administrators see it: never its secret. */
+export interface Application {
+  readonly clientId: string;
+  readonly name: string;
+  readonly public: boolean;
+  readonly redirectUris: readonly string[];
+  readonly allowedGroups: readonly string[];
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+/** What an application learns about a user (OpenID Connect claims). */
+export interface UserClaims {
+  readonly sub: string;
+  readonly preferred_username: string;
+  readonly name?: string;
+  readonly email?: string;
+  readonly groups: readonly string[];
+}
+
+const MAX_NAME = 100;
+const MAX_REDIRECT_URIS = 20;
+const MAX_URI = 2000;
+const MAX_GROUPS = 50;
+
+/** SHA-256 hex of a client secret, as stored and as the provider compares it. */
+export function hashClientSecret(secret: string): string {
+  return createHash('sha256').update(secret).digest('hex');
+}
+
+function view(stored: StoredApplication): Application {
+  return {
+    clientId: stored.clientId,
+    name: stored.name,
+    public: stored.secretHash === null,
+    redirectUris: stored.redirectUris,
+    allowedGroups: stored.allowedGroups,
+    createdAt: stored.createdAt,
+    updatedAt: stored.updatedAt,
+  };
+}
+
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/** Checks one redirect URI: absolute, https (http only for localhost), no fragment (OAuth 2.0 §3.1.2). */
+function checkRedirectUri(uri: string): string {
+  if (uri.length === 0 || uri.length > MAX_URI) throw new DirectoryError('invalid', `A redirect URI must have 1 to ${MAX_URI} characters.`, 'redirectUris');
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    throw new DirectoryError('invalid', `The redirect URI "${uri}" is not an absolute URL.`, 'redirectUris');
+  }
+  if (url.hash !== '' || uri.includes('#')) throw new DirectoryError('invalid', `The redirect URI "${uri}" may not have a fragment (#…).`, 'redirectUris');
+  if (url.protocol === 'http:' && !LOOPBACK.has(url.hostname)) {
+    throw new DirectoryError('invalid', `The redirect URI "${uri}" must use https; http is allowed only for localhost.`, 'redirectUris');
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new DirectoryError('invalid', `The redirect URI "${uri}" must use https.`, 'redirectUris');
+  if (url.username !== '' || url.password !== '') throw new DirectoryError('invalid', `The redirect URI "${uri}" may not contain credentials.`, 'redirectUris');
+  // Matched exactly, as given: no normalisation that could make two spellings equal.
+  return uri;
+}
+
+function checkNew(input: NewApplication): NewApplication {
+  const name = input.name.trim();
+  if (name.length === 0 || name.length > MAX_NAME) throw new DirectoryError('invalid', `An application's name must have 1 to ${MAX_NAME} characters.`, 'name');
+  if (input.redirectUris.length === 0) throw new DirectoryError('invalid', 'An application needs at least one redirect URI.', 'redirectUris');
+  if (input.redirectUris.length > MAX_REDIRECT_URIS) throw new DirectoryError('invalid', `An application may have at most ${MAX_REDIRECT_URIS} redirect URIs.`, 'redirectUris');
+  if (input.allowedGroups.length > MAX_GROUPS) throw new DirectoryError('invalid', `An application may name at most ${MAX_GROUPS} allowed groups.`, 'allowedGroups');
+  const groups = input.allowedGroups.map((group) => group.trim());
+  if (groups.some((group) => group.length === 0 || group.length > 255)) throw new DirectoryError('invalid', 'An allowed group name must have 1 to 255 characters.', 'allowedGroups');
+  return { name, redirectUris: [...new Set(input.redirectUris.map(checkRedirectUri))], public: input.public, allowedGroups: [...new Set(groups)] };
+}
+
+/** The applications service: closure over the store, wired once in services.ts. */
+export function createApplications(store: Store, access: Access) {
+  const queries = createOidcQueries();
+  const users = createUserQueries(store.dialect);
+
+  async function find(clientId: string): Promise<StoredApplication> {
+    const stored = await queries.findApplication(store.db, clientId);
+    if (stored === undefined) throw new DirectoryError('not_found', `No application has the client id '${clientId}'.`);
+    return stored;
+  }
+
+  return {
+    /** Registers an application; returns it and, unless it is public, its secret (shown once). */
+    async create(input: NewApplication, actor: Actor): Promise<{ application: Application; secret: string | undefined }> {
+      const checked = checkNew(input);
+      const clientId = randomBytes(16).toString('base64url');
+      const secret = checked.public ? undefined : randomBytes(32).toString('base64url');
+      const now = new Date().toISOString();
+      const stored: StoredApplication = {
+        clientId,
+        name: checked.name,
+        secretHash: secret === undefined ? null : hashClientSecret(secret),
+        redirectUris: checked.redirectUris,
+        allowedGroups: checked.allowedGroups,
+        createdAt: now,
+        updatedAt: now,
+      };
+      await store.db.transaction().execute(async (trx) => {
+        await queries.insertApplication(trx, stored);
+        await recordEvent(trx, actor, {
+          action: 'application.created',
+          targetType: 'application',
+          targetId: clientId,
+          details: { name: stored.name, public: checked.public, redirectUris: stored.redirectUris, allowedGroups: stored.allowedGroups },
+        }, now);
+      });
+      return { application: view(stored), secret };
+    },
+
+    /** Every application, by name. */
+    async list(): Promise<Application[]> {
+      return (await queries.listApplications(store.db)).map(view);
+    },
+
+    /** One application, or a not_found DirectoryError. */
+    async get(clientId: string): Promise<Application> {
+      return view(await find(clientId));
+    },
+
+    /** The stored application for the provider (with its secret's hash), or undefined. */
+    async findForProvider(clientId: string): Promise<StoredApplication | undefined> {
+      return queries.findApplication(store.db, clientId);
+    },
+
+    /** Deletes an application: its tokens stop working, since the provider no longer finds it. */
+    async delete(clientId: string, actor: Actor): Promise<void> {
+      await store.db.transaction().execute(async (trx) => {
+        const stored = await queries.findApplication(trx, clientId);
+        if (stored === undefined || !(await queries.deleteApplication(trx, clientId))) {
+          throw new DirectoryError('not_found', `No application has the client id '${clientId}'.`);
+        }
+        await recordEvent(trx, actor, { action: 'application.deleted', targetType: 'application', targetId: clientId, details: { name: stored.name } });
+      });
+    },
+
+    /** Replaces a confidential application's secret; returns the new one (shown once). */
+    async rotateSecret(clientId: string, actor: Actor): Promise<string> {
+      const secret = randomBytes(32).toString('base64url');
+      await store.db.transaction().execute(async (trx) => {
+        const stored = await queries.findApplication(trx, clientId);
+        if (stored === undefined) throw new DirectoryError('not_found', `No application has the client id '${clientId}'.`);
+        if (stored.secretHash === null) throw new DirectoryError('invalid', `The application '${stored.name}' is public: it has no secret.`);
+        const now = new Date().toISOString();
+        await queries.setSecretHash(trx, clientId, hashClientSecret(secret), now);
+        await recordEvent(trx, actor, { action: 'application.secret_rotated', targetType: 'application', targetId: clientId, details: { name: stored.name } }, now);
+      });
+      return secret;
+    },
+
+    /**
+     * Whether `userId` may sign in to `clientId` now: an active user, in one of the allowed
+     * groups when the application names any (through access.groupsOf, the one rule). A refusal
+     * is audited with who and why (unless `audit` is false: the checks of every token use),
+     * and its reason returned for the error description.
+     */
+    async mayUse(clientId: string, userId: string, options: { audit?: boolean } = {}): Promise<{ ok: true } | { ok: false; reason: string }> {
+      const application = await queries.findApplication(store.db, clientId);
+      const user = await users.findById(store.db, userId);
+      let reason: string | undefined;
+      if (application === undefined) reason = 'The application is not registered.';
+      else if (user === undefined || !user.active) reason = 'The account is not active.';
+      else if (application.allowedGroups.length > 0) {
+        const groups = new Set((await access.groupsOf(userId)).map((group) => group.name));
+        if (!application.allowedGroups.some((group) => groups.has(group))) {
+          reason = `Only members of ${application.allowedGroups.map((group) => `"${group}"`).join(', ')} may sign in to ${application.name}.`;
+        }
+      }
+      if (reason === undefined) return { ok: true };
+      if (options.audit === false) return { ok: false, reason };
+      await recordEvent(store.db, { kind: 'system' }, {
+        action: 'application.access_refused',
+        targetType: 'application',
+        targetId: clientId,
+        details: { userId, login: user?.login ?? null, application: application?.name ?? null, reason },
+      });
+      return { ok: false, reason };
+    },
+
+    /** Deletes the provider's expired codes, tokens, sessions and grants; returns how many. */
+    async purgeExpired(): Promise<number> {
+      return queries.purgeExpired(store.db, new Date().toISOString());
+    },
+
+    /** The claims of an active user; undefined for an unknown or inactive one (its tokens then count for nothing). */
+    async claimsOf(userId: string): Promise<UserClaims | undefined> {
+      const user = await users.findById(store.db, userId);
+      if (user === undefined || !user.active) return undefined;
+      const groups = (await access.groupsOf(userId)).map((group) => group.name);
+      return {
+        sub: user.id,
+        preferred_username: user.login,
+        ...(user.displayName !== null ? { name: user.displayName } : {}),
+        ...(user.email !== null ? { email: user.email } : {}),
+        groups,
+      };
+    },
+  };
+}
+
+export type Applications = ReturnType<typeof createApplications>;
+

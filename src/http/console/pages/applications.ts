@@ -1,0 +1,124 @@
+/**
+ * Administration › Applications (`/admin/applications`): the OpenID Connect applications, with
+ * the same rules and messages as `roster apps` and the admin API (directory/applications.ts).
+ * A new secret is shown on the page that answers its creation, once.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Application } from '../../../directory/applications.ts';
+import { DirectoryError } from '../../../directory/errors.ts';
+import { badge, banner, checkboxField, confirmDialog, copyable, dataTable, formValue, noticeBanner, postForm, submitButton, textArea, textField } from '../components.ts';
+import type { ConsoleContext } from '../context.ts';
+import { html, type SafeHtml } from '../html.ts';
+import { sendPage } from '../layout.ts';
+import { viewerOf } from '../viewer.ts';
+
+const PATH = '/admin/applications';
+
+/** The lines of a textarea, trimmed, without empty ones. */
+function lines(value: string | undefined): string[] {
+  return (value ?? '').split(/\r?\n/).map((line) => line.trim()).filter((line) => line !== '');
+}
+
+/** Registers the applications pages. */
+export function applicationPages(app: FastifyInstance, context: ConsoleContext): void {
+  const { services } = context;
+  const actorOf = (request: FastifyRequest) => {
+    const { user } = viewerOf(request);
+    return { kind: 'session', userId: user.id, login: user.login } as const;
+  };
+
+  function createForm(request: FastifyRequest, values: { name?: string; uris?: string; groups?: string; public?: boolean; error?: DirectoryError }): SafeHtml {
+    const error = values.error;
+    const fieldError = (field: string) => (error !== undefined && error.field === field ? { error: error.message } : {});
+    return html`<section aria-labelledby="create-title">
+<h2 id="create-title">Register an application</h2>
+${error !== undefined && error.field === undefined && banner({ tone: 'error', body: error.message })}
+${postForm(request, {
+  action: PATH,
+  body: html`${textField({ name: 'name', label: 'Name', value: values.name ?? '', required: true, maxLength: 100, ...fieldError('name') })}
+${textArea({ name: 'redirectUris', label: 'Redirect URIs', value: values.uris ?? '', rows: 3, required: true, hint: 'One per line, matched exactly. https, or http for localhost only.', ...fieldError('redirectUris') })}
+${textArea({ name: 'allowedGroups', label: 'Allowed groups', value: values.groups ?? '', rows: 2, hint: 'One group name per line: only their members may sign in. Empty: every active user.', ...fieldError('allowedGroups') })}
+${checkboxField({ name: 'public', label: 'Public client (single-page or native app: no secret, PKCE required)', checked: values.public === true })}
+${submitButton('Register', { tone: 'primary' })}`,
+})}
+</section>`;
+  }
+
+  function listing(request: FastifyRequest, applications: readonly Application[]): SafeHtml {
+    return dataTable({
+      caption: 'Registered applications',
+      columns: ['Name', 'Client id', 'Type', 'Allowed groups', 'Redirect URIs', ''],
+      rows: applications.map((application) => [
+        application.name,
+        html`<code>${application.clientId}</code>`,
+        application.public ? badge('Public', 'neutral') : badge('Confidential', 'info'),
+        application.allowedGroups.length === 0 ? html`<span class="empty">everyone</span>` : application.allowedGroups.join(', '),
+        html`${application.redirectUris.map((uri) => html`<code>${uri}</code><br>`)}`,
+        html`${!application.public && confirmDialog(request, {
+          id: `rotate-${application.clientId}`,
+          trigger: 'New secret',
+          title: `Give ${application.name} a new secret?`,
+          message: html`<p>The current secret stops working at once: ${application.name} cannot sign anyone in until you enter the new one in its configuration.</p>`,
+          action: `${PATH}/${encodeURIComponent(application.clientId)}/secret`,
+          confirmLabel: 'Issue a new secret',
+        })}
+${confirmDialog(request, {
+  id: `delete-${application.clientId}`,
+  trigger: 'Delete',
+  title: `Delete ${application.name}?`,
+  message: html`<p>Nobody can sign in to ${application.name} through Roster any more, and the tokens it holds stop working.</p>`,
+  action: `${PATH}/${encodeURIComponent(application.clientId)}/delete`,
+  confirmLabel: `Delete ${application.name}`,
+})}`,
+      ]),
+      empty: 'No applications yet.',
+    });
+  }
+
+  async function page(request: FastifyRequest, reply: FastifyReply, top: SafeHtml, form: SafeHtml, status = 200): Promise<FastifyReply> {
+    const applications = await services.applications.list();
+    const issuer = context.baseUrl;
+    return sendPage(request, reply, {
+      status,
+      title: 'Applications',
+      body: html`${top}
+<p>Applications sign their users in through Roster with OpenID Connect. Issuer: <code>${issuer}</code>, discovery at <code>${issuer}/.well-known/openid-configuration</code> (<code>docs/applications.md</code>).</p>
+${listing(request, applications)}
+${form}`,
+    });
+  }
+
+  const notices = { deleted: { tone: 'success', text: 'The application was deleted.' } } as const;
+
+  app.get(PATH, async (request, reply) => page(request, reply, noticeBanner(request, notices), createForm(request, {})));
+
+  app.post(PATH, async (request, reply) => {
+    const name = formValue(request, 'name') ?? '';
+    const uris = formValue(request, 'redirectUris') ?? '';
+    const groups = formValue(request, 'allowedGroups') ?? '';
+    const isPublic = formValue(request, 'public') === 'true';
+    try {
+      const { application, secret } = await services.applications.create({ name, redirectUris: lines(uris), public: isPublic, allowedGroups: lines(groups) }, actorOf(request));
+      const shown = html`${banner({ tone: 'success', title: `${application.name} is registered`, body: html`<p>Enter these in the application’s OpenID Connect settings.${secret !== undefined && ' Copy the secret now: Roster keeps only its hash and cannot show it again.'}</p>` })}
+${copyable({ id: 'client-id', label: 'client id', value: application.clientId })}
+${secret !== undefined && copyable({ id: 'client-secret', label: 'client secret', value: secret })}`;
+      return page(request, reply, shown, createForm(request, {}), 201);
+    } catch (error) {
+      if (!(error instanceof DirectoryError)) throw error;
+      return page(request, reply, html``, createForm(request, { name, uris, groups, public: isPublic, error }), 400);
+    }
+  });
+
+  app.post<{ Params: { clientId: string } }>(`${PATH}/:clientId/secret`, async (request, reply) => {
+    const secret = await services.applications.rotateSecret(request.params.clientId, actorOf(request));
+    const application = await services.applications.get(request.params.clientId);
+    const shown = html`${banner({ tone: 'success', title: `New secret for ${application.name}`, body: html`<p>The old secret no longer works. Copy this one now: it cannot be shown again.</p>` })}
+${copyable({ id: 'client-secret', label: 'client secret', value: secret })}`;
+    return page(request, reply, shown, createForm(request, {}));
+  });
+
+  app.post<{ Params: { clientId: string } }>(`${PATH}/:clientId/delete`, async (request, reply) => {
+    await services.applications.delete(request.params.clientId, actorOf(request));
+    return reply.redirect(`${PATH}?notice=deleted`, 303);
+  });
+}

@@ -1,0 +1,97 @@
+/**
+ * Audit log (`/admin/audit`): the audit trail, newest first, filtered by actor, action, target
+ * and time, paged by cursor (as cheap deep in the log as at its start), with links to export
+ * what the filters select (the admin API's `/api/v2/audit-logs/export`, which accepts an
+ * administrator's session for GET). The filters are read by the API's own parseEventFilter,
+ * so they accept and refuse the same values with the same messages.
+ */
+import type { FastifyInstance } from 'fastify';
+import { AUDIT_TARGET_TYPES, parseEventFilter, type AuditEntry } from '../../../directory/audit-log.ts';
+import { DirectoryError } from '../../../directory/errors.ts';
+import { shorten } from '../../../text.ts';
+import { banner, dataTable, hrefWith, pagerNav, queryValue, selectField, submitButton, textField, timeTag, type Query } from '../components.ts';
+import type { ConsoleContext } from '../context.ts';
+import { html, type SafeHtml } from '../html.ts';
+import { sendPage } from '../layout.ts';
+
+/** The page's address. */
+export const AUDIT_PATH = '/admin/audit';
+const EXPORT_PATH = '/api/v2/audit-logs/export';
+const PAGE_SIZE = 50;
+/** The most characters of an entry's details shown in the table (the export has them whole). */
+const MAX_DETAILS = 300;
+const FILTERS = ['actor', 'action', 'targetType', 'targetId', 'from', 'to'] as const;
+
+/** The filters present in the query, as the API reads them (blank ones left out). */
+function filtersOf(query: Query): Record<string, string> {
+  const filters: Record<string, string> = {};
+  for (const name of FILTERS) {
+    const value = queryValue(query, name)?.trim();
+    if (value !== undefined && value !== '') filters[name] = value;
+  }
+  return filters;
+}
+
+function detailsText(entry: AuditEntry): string {
+  if (entry.details === null || entry.details === undefined) return '';
+  return shorten(typeof entry.details === 'string' ? entry.details : JSON.stringify(entry.details), MAX_DETAILS);
+}
+
+function exportHref(format: 'csv' | 'jsonl', filters: Record<string, string>): string {
+  return `${EXPORT_PATH}?${new URLSearchParams({ format, ...filters }).toString()}`;
+}
+
+/** Registers the Audit log page. */
+export function auditPages(app: FastifyInstance, context: ConsoleContext): void {
+  const { services } = context;
+
+  app.get(AUDIT_PATH, async (request, reply) => {
+    const query = request.query as Query;
+    const filters = filtersOf(query);
+    const cursor = queryValue(query, 'cursor');
+    let list: SafeHtml;
+    let status = 200;
+    try {
+      const page = await services.auditLog.list(parseEventFilter(filters), { offset: 0, limit: PAGE_SIZE, ascending: false, ...(cursor !== undefined ? { cursor } : {}) });
+      const first = hrefWith(AUDIT_PATH, query, { cursor: undefined });
+      list = html`${dataTable({
+        caption: 'Audit entries, newest first',
+        captionHidden: true,
+        columns: ['Time', 'Actor', 'Action', 'Target', 'Details'],
+        rows: page.events.map((entry) => [
+          timeTag(entry.at),
+          html`<code class="nowrap">${entry.actor}</code>${entry.actorUser !== null && !entry.actor.endsWith(`:${entry.actorUser}`) && html`<br><span class="hint">${entry.actorUser}</span>`}`,
+          html`<code class="nowrap">${entry.action}</code>`,
+          html`${entry.targetType}${entry.targetId !== null && html`<br><code class="nowrap">${entry.targetId}</code>`}`,
+          html`<code class="details">${detailsText(entry)}</code>`,
+        ]),
+        empty: Object.keys(filters).length > 0 ? 'No entry matches these filters.' : 'The audit log is empty.',
+      })}
+${pagerNav({
+  label: 'Pages of the audit log',
+  ...(cursor !== undefined ? { previous: first } : {}),
+  ...(page.next !== null ? { next: hrefWith(AUDIT_PATH, query, { cursor: page.next }) } : {}),
+  summary: `${page.total.toLocaleString('en-US')} ${page.total === 1 ? 'entry' : 'entries'}${cursor !== undefined ? ' · older entries' : ''}`,
+})}`;
+    } catch (error) {
+      // A filter the API would refuse (a malformed date, an unknown target type): its message, on the page.
+      if (!(error instanceof DirectoryError)) throw error;
+      status = 400;
+      list = banner({ tone: 'error', title: 'These filters cannot be used', body: error.message });
+    }
+
+    const value = (name: string) => queryValue(query, name) ?? '';
+    const body = html`<form method="get" action="${AUDIT_PATH}" class="filters-form" aria-label="Filter the audit log">
+${textField({ name: 'actor', label: 'Actor', value: value('actor'), spellcheck: false, hint: 'A login, or token:<name>, session:<login>, cli …' })}
+${textField({ name: 'action', label: 'Action', value: value('action'), spellcheck: false, hint: 'user.created, or a prefix: user.*' })}
+${selectField({ name: 'targetType', label: 'Target type', value: value('targetType'), options: [{ value: '', label: 'Any' }, ...AUDIT_TARGET_TYPES.map((type) => ({ value: type, label: type }))] })}
+${textField({ name: 'targetId', label: 'Target ID', value: value('targetId'), spellcheck: false })}
+${textField({ name: 'from', label: 'From', value: value('from'), spellcheck: false, hint: 'Inclusive, ISO 8601: 2025-01-31 or 2025-01-31T12:00:00Z' })}
+${textField({ name: 'to', label: 'To', value: value('to'), spellcheck: false, hint: 'Exclusive, ISO 8601' })}
+<div class="actions">${submitButton('Filter', { tone: 'primary' })} <a class="button default" href="${AUDIT_PATH}">Clear</a></div>
+</form>
+<p class="export">Export ${Object.keys(filters).length > 0 ? 'the entries these filters select' : 'the whole log'}: <a href="${exportHref('csv', filters)}" download>CSV</a> · <a href="${exportHref('jsonl', filters)}" download>JSON lines</a></p>
+${list}`;
+    return sendPage(request, reply, { status, title: 'Audit log', body });
+  });
+}

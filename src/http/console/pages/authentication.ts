@@ -1,0 +1,346 @@
+/**
+ * Authentication (`/admin/authentication`): the SAML configuration (view, create, edit, delete
+ * while SCIM is off), its certificates and the URLs to give the identity provider, and the
+ * Provisioning section, SonarQube's switch between just-in-time and SCIM.
+ *
+ * The rules are the admin API's: the form is turned into the body of `PUT
+ * /api/v2/authentication/saml` and read by the same code (saml-settings.ts `toInput`, then
+ * services.saml), the switch calls services.provisioning, and refusals are their messages.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { parseIdpMetadata, type SamlConfig, type SamlField, type SamlIssue } from '../../../auth/saml-config.ts';
+import { DISABLE_CONFIRMATION_MESSAGE } from '../../../directory/provisioning.ts';
+import { DirectoryError } from '../../../directory/errors.ts';
+import { toInput as samlInputFromBody, view as samlSettingsView } from '../../routes/api/saml-settings.ts';
+import {
+  badge,
+  banner,
+  checkboxField,
+  confirmDialog,
+  copyable,
+  dataTable,
+  facts,
+  formValue,
+  noticeBanner,
+  postForm,
+  submitButton,
+  textArea,
+  textField,
+  timeTag,
+} from '../components.ts';
+import type { ConsoleContext } from '../context.ts';
+import { html, type SafeHtml } from '../html.ts';
+import { sendPage } from '../layout.ts';
+import { actorOf, viewerOf } from '../viewer.ts';
+
+/** The page's address. */
+export const AUTHENTICATION_PATH = '/admin/authentication';
+const EDIT_PATH = `${AUTHENTICATION_PATH}/saml`;
+
+const NOTICES = {
+  'saml-saved': { tone: 'success', text: 'The SAML configuration is saved.' },
+  'saml-deleted': { tone: 'success', text: 'The SAML configuration is deleted: nobody can sign in through SAML until it is configured again.' },
+  'scim-enabled': { tone: 'success', text: 'SCIM provisioning is on: your identity provider now manages users and groups.' },
+  'scim-disabled': { tone: 'success', text: 'SCIM provisioning is off: users appear at their first SAML sign-in (just-in-time), and every user and group is local.' },
+} as const;
+
+/** The text fields of the form, in order, with their labels and help. */
+const TEXT_FIELDS: ReadonlyArray<{ readonly name: SamlField; readonly label: string; readonly hint?: string; readonly required?: boolean; readonly type?: 'url' }> = [
+  { name: 'providerName', label: 'Provider name', hint: 'Shown on the sign-in button ("Sign in with …"). Default: SAML.' },
+  { name: 'providerId', label: 'Provider ID (IdP entity ID)', hint: 'The Issuer of the identity provider’s responses.', required: true },
+  { name: 'loginUrl', label: 'SAML login URL', hint: 'The identity provider’s single sign-on URL (https).', required: true, type: 'url' },
+  { name: 'applicationId', label: 'Application ID (Roster’s entity ID)', hint: 'Empty: the metadata URL.' },
+  { name: 'userLoginAttribute', label: 'User login attribute', hint: 'Empty: the NameID of the assertion.' },
+  { name: 'userNameAttribute', label: 'User name attribute', hint: 'Empty: the login.' },
+  { name: 'userEmailAttribute', label: 'User email attribute' },
+  { name: 'groupAttribute', label: 'Group attribute', hint: 'The attribute listing group names (just-in-time provisioning only).' },
+];
+
+/** The posted form as the admin API's PUT body (toInput reads both). */
+function bodyOfForm(request: FastifyRequest): Record<string, unknown> {
+  const optional = (name: string): string | null => {
+    const value = formValue(request, name)?.trim() ?? '';
+    return value === '' ? null : value;
+  };
+  const body: Record<string, unknown> = {
+    providerId: formValue(request, 'providerId')?.trim() ?? '',
+    loginUrl: formValue(request, 'loginUrl')?.trim() ?? '',
+    certificates: formValue(request, 'certificates') ?? '',
+    signRequests: formValue(request, 'signRequests') === 'true',
+    allowIdpInitiated: formValue(request, 'allowIdpInitiated') === 'true',
+    spCertificate: optional('spCertificate'),
+  };
+  for (const name of ['providerName', 'applicationId', 'userLoginAttribute', 'userNameAttribute', 'userEmailAttribute', 'groupAttribute']) body[name] = optional(name);
+  // The key is write-only: an empty field keeps the stored one (as a PUT that omits it), the checkbox removes it.
+  if (formValue(request, 'removeSpPrivateKey') === 'true') body['spPrivateKey'] = null;
+  else if (optional('spPrivateKey') !== null) body['spPrivateKey'] = formValue(request, 'spPrivateKey');
+  return body;
+}
+
+/** The form's values: what was posted, else the stored configuration. */
+type FormValues = Readonly<Record<string, string | boolean>>;
+
+function valuesOf(config: SamlConfig | undefined): FormValues {
+  if (config === undefined) return { signRequests: false, allowIdpInitiated: false };
+  return {
+    providerName: config.providerName,
+    providerId: config.providerId,
+    loginUrl: config.loginUrl,
+    certificates: config.certificates.join('\n'),
+    applicationId: config.applicationId ?? '',
+    userLoginAttribute: config.userLoginAttribute ?? '',
+    userNameAttribute: config.userNameAttribute ?? '',
+    userEmailAttribute: config.userEmailAttribute ?? '',
+    groupAttribute: config.groupAttribute ?? '',
+    spCertificate: config.spCertificate ?? '',
+    signRequests: config.signRequests,
+    allowIdpInitiated: config.allowIdpInitiated,
+  };
+}
+
+function postedValues(request: FastifyRequest): FormValues {
+  const values: Record<string, string | boolean> = {};
+  for (const field of TEXT_FIELDS) values[field.name] = formValue(request, field.name) ?? '';
+  values['certificates'] = formValue(request, 'certificates') ?? '';
+  values['spCertificate'] = formValue(request, 'spCertificate') ?? '';
+  values['signRequests'] = formValue(request, 'signRequests') === 'true';
+  values['allowIdpInitiated'] = formValue(request, 'allowIdpInitiated') === 'true';
+  return values;
+}
+
+/** The SAML form; `errors` are the refused fields' messages. */
+function samlForm(request: FastifyRequest, options: { config: SamlConfig | undefined; values: FormValues; errors: ReadonlyMap<string, string> }): SafeHtml {
+  const text = (name: string): string => {
+    const value = options.values[name];
+    return typeof value === 'string' ? value : '';
+  };
+  const error = (name: string) => {
+    const message = options.errors.get(name);
+    return message === undefined ? {} : { error: message };
+  };
+  const keyStored = options.config?.spPrivateKey != null;
+  return postForm(request, {
+    action: EDIT_PATH,
+    label: 'SAML configuration',
+    className: 'stack',
+    body: html`<fieldset><legend>Identity provider</legend>
+${TEXT_FIELDS.slice(0, 3).map((field) => textField({ name: field.name, label: field.label, value: text(field.name), spellcheck: false, ...(field.hint !== undefined ? { hint: field.hint } : {}), ...(field.required === true ? { required: true } : {}), ...(field.type !== undefined ? { type: field.type } : {}), ...error(field.name) }))}
+${textArea({ name: 'certificates', label: 'Identity provider certificates (PEM)', value: text('certificates'), rows: 8, required: true, hint: 'One or more certificates that may sign the responses; paste several one after the other while the IdP rotates its key.', ...error('certificates') })}
+</fieldset>
+<fieldset><legend>Attributes</legend>
+${TEXT_FIELDS.slice(3).map((field) => textField({ name: field.name, label: field.label, value: text(field.name), spellcheck: false, ...(field.hint !== undefined ? { hint: field.hint } : {}), ...error(field.name) }))}
+</fieldset>
+<fieldset><legend>Service provider (Roster)</legend>
+${checkboxField({ name: 'signRequests', label: 'Sign requests (needs the SP certificate and key)', checked: options.values['signRequests'] === true, ...error('signRequests') })}
+${checkboxField({ name: 'allowIdpInitiated', label: 'Allow IdP-initiated sign-in', checked: options.values['allowIdpInitiated'] === true, hint: 'Accept responses that answer no request of Roster’s. Off unless your identity provider needs it.' })}
+${textArea({ name: 'spCertificate', label: 'SP certificate (PEM)', value: text('spCertificate'), rows: 5, hint: 'Published in Roster’s metadata, for signed requests and encrypted assertions.', ...error('spCertificate') })}
+${textArea({ name: 'spPrivateKey', label: 'SP private key (PEM)', value: '', rows: 5, hint: keyStored ? 'A key is stored and is never shown. Leave empty to keep it.' : 'Unencrypted PEM. Never shown again once saved.', ...error('spPrivateKey') })}
+${keyStored && checkboxField({ name: 'removeSpPrivateKey', label: 'Remove the stored SP private key' })}
+</fieldset>
+<div class="actions">${submitButton('Save', { tone: 'primary' })} <a class="button default" href="${AUTHENTICATION_PATH}">Cancel</a></div>`,
+  });
+}
+
+/** The certificates, each with its expiry; within 30 days (or past) they are flagged. */
+function certificateTable(details: ReturnType<typeof samlSettingsView>['certificateDetails']): SafeHtml {
+  return dataTable({
+    caption: 'Identity provider certificates',
+    columns: ['Subject', 'Expires', 'Status', 'SHA-256 fingerprint'],
+    rows: details.map((certificate) => [
+      certificate.subject,
+      timeTag(certificate.validTo),
+      certificate.expired
+        ? badge('Expired', 'danger')
+        : certificate.expiresWithin30Days
+          ? badge(`Expires in ${certificate.daysLeft} ${certificate.daysLeft === 1 ? 'day' : 'days'}`, 'warning')
+          : badge(`Valid, ${certificate.daysLeft} days left`, 'success'),
+      html`<code class="fingerprint">${certificate.fingerprint256}</code>`,
+    ]),
+    empty: 'No certificate.',
+  });
+}
+
+function expiryBanner(details: ReturnType<typeof samlSettingsView>['certificateDetails']): SafeHtml {
+  const expired = details.filter((certificate) => certificate.expired).length;
+  const soon = details.filter((certificate) => !certificate.expired && certificate.expiresWithin30Days).length;
+  if (expired === 0 && soon === 0) return html``;
+  const usable = details.length - expired;
+  return banner({
+    tone: usable === 0 ? 'error' : 'warning',
+    title: expired > 0 ? 'An identity provider certificate has expired' : 'An identity provider certificate expires within 30 days',
+    body: html`<p>${usable === 0 ? 'No certificate is valid: nobody can sign in through SAML.' : 'Add the identity provider’s new certificate (Edit) before the old one expires, so that sign-in keeps working.'}</p>`,
+  });
+}
+
+/** Registers the Authentication page and its forms. */
+export function authenticationPages(app: FastifyInstance, context: ConsoleContext): void {
+  const { services } = context;
+
+  app.get(AUTHENTICATION_PATH, async (request, reply) => {
+    const [config, scim] = await Promise.all([services.saml.get(), services.provisioning.isScimEnabled()]);
+    const view = config === undefined ? undefined : samlSettingsView(config, services);
+    const saml =
+      view === undefined
+        ? html`<p>SAML is not configured: only local accounts (such as <code>admin</code>) can sign in, and SCIM provisioning cannot be turned on.</p>
+<p><a class="button primary" href="${EDIT_PATH}">Configure SAML</a></p>`
+        : html`${expiryBanner(view.certificateDetails)}
+${facts([
+  ['Provider name', view.providerName],
+  ['Provider ID', html`<code>${view.providerId}</code>`],
+  ['SAML login URL', html`<code>${view.loginUrl}</code>`],
+  ['User login attribute', view.userLoginAttribute ?? html`<span class="empty">NameID</span>`],
+  ['User name attribute', view.userNameAttribute ?? html`<span class="empty">the login</span>`],
+  ['User email attribute', view.userEmailAttribute ?? html`<span class="empty">not set</span>`],
+  ['Group attribute', view.groupAttribute ?? html`<span class="empty">not set</span>`],
+  ['Sign requests', view.signRequests ? 'Yes' : 'No'],
+  ['IdP-initiated sign-in', view.allowIdpInitiated ? 'Allowed' : 'Refused'],
+  ['SP private key', view.spPrivateKeyConfigured ? 'Stored (never shown)' : 'None'],
+])}
+${certificateTable(view.certificateDetails)}
+<h3>For your identity provider</h3>
+${facts([
+  ['Entity ID (audience)', copyable({ id: 'sp-entity-id', label: 'the entity ID', value: view.serviceProvider.entityId })],
+  ['ACS URL (reply URL)', copyable({ id: 'sp-acs-url', label: 'the ACS URL', value: view.serviceProvider.acsUrl })],
+  ['Metadata URL', copyable({ id: 'sp-metadata-url', label: 'the metadata URL', value: view.serviceProvider.metadataUrl })],
+])}
+<div class="actions">
+<a class="button primary" href="${EDIT_PATH}">Edit</a>
+<a class="button default" href="/saml/validation" target="_blank" rel="noopener">Test configuration<span class="visually-hidden"> (opens in a new tab)</span></a>
+${confirmDialog(request, {
+  id: 'delete-saml',
+  trigger: 'Delete',
+  title: 'Delete the SAML configuration?',
+  message: html`<p>Nobody will be able to sign in through <strong>${view.providerName}</strong> until SAML is configured again; their sessions stay open until they end. Local accounts keep signing in with their password.</p>`,
+  action: `${EDIT_PATH}/delete`,
+  confirmLabel: 'Delete the SAML configuration',
+  disabled: scim,
+  ...(scim ? { describedBy: 'delete-saml-why' } : {}),
+})}
+</div>
+${scim && html`<p class="hint" id="delete-saml-why">SAML cannot be deleted while SCIM provisioning is on: provisioned users sign in through SAML. Switch to just-in-time first.</p>`}`;
+
+    const scimWhy = view === undefined ? html`<p class="hint" id="scim-choice-why">Configure SAML first: users provisioned by SCIM sign in through SAML.</p>` : html``;
+    const provisioning = html`<section aria-labelledby="provisioning-title">
+<h2 id="provisioning-title">Provisioning</h2>
+<ul class="choices">
+<li class="choice${!scim && ' current'}">
+<h3>Just-in-time</h3>
+<p>Users appear at their first SAML sign-in, with the groups of the assertion (group attribute). Users and groups are managed here.</p>
+${!scim
+  ? badge('Current', 'success')
+  : confirmDialog(request, {
+      id: 'switch-to-jit',
+      trigger: 'Switch to just-in-time',
+      title: 'Switch to just-in-time provisioning?',
+      message: html`<p><strong>Every SCIM link is removed, and that cannot be undone.</strong> All users and groups become local: your identity provider can no longer update or deactivate them, and they can be changed here again.</p>`,
+      action: `${AUTHENTICATION_PATH}/provisioning`,
+      fields: { mode: 'jit', confirm: 'true' },
+      confirmLabel: 'Remove every SCIM link and switch',
+    })}
+</li>
+<li class="choice${scim && ' current'}">
+<h3>SCIM</h3>
+<p>Your identity provider creates, updates and deactivates users and groups through the SCIM API (see <a href="/admin/scim">SCIM</a> for its URL and tokens).</p>
+${scim
+  ? badge('Current', 'success')
+  : confirmDialog(request, {
+      id: 'switch-to-scim',
+      trigger: 'Switch to SCIM',
+      title: 'Switch to SCIM provisioning?',
+      message: html`<p>Users and groups from your identity provider become <strong>read-only here</strong>: only the identity provider changes them. Local accounts, such as <code>admin</code>, stay as they are.</p>`,
+      action: `${AUTHENTICATION_PATH}/provisioning`,
+      fields: { mode: 'scim' },
+      confirmLabel: 'Switch to SCIM',
+      tone: 'primary',
+      disabled: view === undefined,
+      ...(view === undefined ? { describedBy: 'scim-choice-why' } : {}),
+    })}
+${scimWhy}
+</li>
+</ul>
+</section>`;
+
+    return sendPage(request, reply, {
+      title: 'Authentication',
+      body: html`${noticeBanner(request, NOTICES)}
+<section aria-labelledby="saml-title">
+<h2 id="saml-title">SAML</h2>
+${saml}
+</section>
+${provisioning}`,
+    });
+  });
+
+  const editPage = (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    options: { config: SamlConfig | undefined; values: FormValues; errors: readonly SamlIssue[] | ReadonlyArray<{ field: string; message: string }>; status?: number; metadataError?: string; fromMetadata?: boolean },
+  ) => {
+    const errors = new Map<string, string>();
+    for (const issue of options.errors) if (!errors.has(issue.field)) errors.set(issue.field, issue.message);
+    const summary =
+      options.errors.length === 0
+        ? html``
+        : banner({ tone: 'error', title: 'The configuration was not saved', body: html`<ul>${options.errors.map((issue) => html`<li>Value for field ${issue.field} was rejected: ${issue.message}.</li>`)}</ul>` });
+    return sendPage(request, reply, {
+      status: options.status ?? 200,
+      title: options.config === undefined ? 'Configure SAML' : 'Edit the SAML configuration',
+      body: html`${summary}${options.fromMetadata === true && banner({ tone: 'info', body: 'The identity provider’s entity ID, login URL and certificates were read from the metadata. Nothing is saved yet: check the form and Save.' })}
+<p><a href="${AUTHENTICATION_PATH}">Back to Authentication</a></p>
+<details class="metadata-import"${options.metadataError !== undefined && html` open`}><summary>Fill in from the identity provider’s metadata</summary>
+${postForm(request, {
+  action: `${EDIT_PATH}/metadata`,
+  label: 'Read the identity provider’s metadata',
+  className: 'stack',
+  body: html`${textArea({ name: 'metadata', label: 'SAML metadata (XML)', rows: 6, hint: 'Paste the federation metadata XML of your identity provider (Entra ID: "Federation Metadata XML"; Okta: "Identity Provider metadata").', ...(options.metadataError !== undefined ? { error: options.metadataError } : {}) })}
+<div class="actions">${submitButton('Read metadata')}</div>`,
+})}
+</details>
+${samlForm(request, { config: options.config, values: options.values, errors })}`,
+    });
+  };
+
+  app.get(EDIT_PATH, async (request, reply) => {
+    const config = await services.saml.get();
+    return editPage(request, reply, { config, values: valuesOf(config), errors: [] });
+  });
+
+  app.post(EDIT_PATH, async (request, reply) => {
+    const current = await services.saml.get();
+    const parsed = samlInputFromBody(bodyOfForm(request), current);
+    if ('error' in parsed) return editPage(request, reply, { config: current, values: postedValues(request), errors: [{ field: parsed.field, message: parsed.error }], status: 400 });
+    const result = await services.saml.configure(parsed.input, actorOf(request));
+    if (!result.ok) return editPage(request, reply, { config: current, values: postedValues(request), errors: result.errors, status: 400 });
+    return reply.redirect(`${AUTHENTICATION_PATH}?notice=saml-saved`, 303);
+  });
+
+  app.post(`${EDIT_PATH}/metadata`, async (request, reply) => {
+    const current = await services.saml.get();
+    const parsed = parseIdpMetadata(formValue(request, 'metadata') ?? '');
+    if (!parsed.ok) return editPage(request, reply, { config: current, values: valuesOf(current), errors: [], metadataError: `The metadata cannot be used: ${parsed.message}.`, status: 400 });
+    // Only fills the form: the administrator checks it and saves, as with any edit.
+    const values = { ...valuesOf(current), providerId: parsed.input.providerId, loginUrl: parsed.input.loginUrl, certificates: parsed.input.certificates.join('\n') };
+    return editPage(request, reply, { config: current, values, errors: [], fromMetadata: true });
+  });
+
+  app.post(`${EDIT_PATH}/delete`, async (request, reply) => {
+    await services.provisioning.removeSaml(actorOf(request));
+    return reply.redirect(`${AUTHENTICATION_PATH}?notice=saml-deleted`, 303);
+  });
+
+  app.post(`${AUTHENTICATION_PATH}/provisioning`, async (request, reply) => {
+    const mode = formValue(request, 'mode');
+    if (mode === 'scim') {
+      await services.provisioning.enable(actorOf(request));
+      return reply.redirect(`${AUTHENTICATION_PATH}?notice=scim-enabled`, 303);
+    }
+    if (mode === 'jit') {
+      // The dialog is the confirmation; a form posted without it is refused as the API refuses.
+      if (formValue(request, 'confirm') !== 'true') throw new DirectoryError('invalid', DISABLE_CONFIRMATION_MESSAGE, 'confirm');
+      await services.provisioning.disable(actorOf(request));
+      return reply.redirect(`${AUTHENTICATION_PATH}?notice=scim-disabled`, 303);
+    }
+    throw new DirectoryError('invalid', 'The provisioning mode must be jit (just-in-time) or scim.', 'mode');
+  });
+}
+

@@ -1,0 +1,187 @@
+/**
+ * SCIM (`/admin/scim`): what to give the identity provider (the SCIM base URL and a token),
+ * the tokens (create, with the secret shown once; last use; revoke), and the provisioning
+ * activity: the last SCIM requests, to answer "is it calling us, and what failed?".
+ *
+ * Tokens go through services.tokens and the activity through services.activity, as for the
+ * CLI and the admin API. Paths, filters and error details are what a client sent: escaped.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { TokenInfo } from '../../../auth/tokens.ts';
+import { BOOTSTRAP_LOGIN } from '../../../directory/administrators.ts';
+import { DirectoryError } from '../../../directory/errors.ts';
+import { SCIM_PREFIX } from '../../routing.ts';
+import {
+  badge,
+  banner,
+  confirmDialog,
+  copyable,
+  dataTable,
+  filterLinks,
+  formValue,
+  hrefWith,
+  noticeBanner,
+  pagerNav,
+  postForm,
+  queryValue,
+  submitButton,
+  textField,
+  timeTag,
+  type Query,
+} from '../components.ts';
+import type { ConsoleContext } from '../context.ts';
+import { html, type SafeHtml } from '../html.ts';
+import { sendPage } from '../layout.ts';
+import { AUTHENTICATION_PATH } from './authentication.ts';
+import { actorOf } from '../viewer.ts';
+
+/** The page's address. */
+export const SCIM_PATH = '/admin/scim';
+/** Requests shown per page of the activity. */
+const ACTIVITY_PAGE_SIZE = 25;
+
+const NOTICES = {
+  'token-revoked': { tone: 'success', text: 'The token is revoked: requests that present it are refused from now on.' },
+} as const;
+
+/** What the page shows besides the lists: a token just created, or the create form's refusal. */
+interface Outcome {
+  readonly created?: { readonly name: string; readonly secret: string; readonly owner: string; readonly ownerIsAdministrator: boolean };
+  readonly error?: { readonly field: string; readonly message: string };
+  readonly values?: { readonly name: string; readonly user: string };
+}
+
+/** Registers the SCIM page and its token forms. */
+export function scimPages(app: FastifyInstance, context: ConsoleContext): void {
+  const { services } = context;
+  const scimBaseUrl = `${context.baseUrl}${SCIM_PREFIX}`;
+
+  /** The login of each token's user (a handful of tokens: one lookup each). */
+  async function owners(tokens: readonly TokenInfo[]): Promise<Map<string, string>> {
+    const logins = new Map<string, string>();
+    for (const id of new Set(tokens.map((token) => token.userId).filter((id) => id !== null))) {
+      const user = await services.accounts.get(id);
+      if (user !== undefined) logins.set(id, user.login);
+    }
+    return logins;
+  }
+
+  async function activitySection(query: Query): Promise<SafeHtml> {
+    const failuresOnly = queryValue(query, 'show') === 'failures';
+    const cursor = queryValue(query, 'cursor');
+    const page = await services.activity.list({ failuresOnly, limit: ACTIVITY_PAGE_SIZE, offset: 0, ...(cursor !== undefined ? { cursor } : {}) });
+    const rows = page.requests.map((entry) => [
+      timeTag(entry.at),
+      html`<code class="nowrap">${entry.method}</code>`,
+      html`<code class="path">${entry.path}</code>${entry.filter !== null && html`<br><span class="hint">filter: <code>${entry.filter}</code></span>`}`,
+      badge(String(entry.status), entry.status >= 500 ? 'danger' : entry.status >= 400 ? 'warning' : 'success'),
+      `${entry.durationMs} ms`,
+      entry.tokenName ?? html`<span class="empty">no valid token${entry.source !== null ? html` (${entry.source})` : ''}</span>`,
+      entry.detail === null ? '' : html`${entry.scimType !== null && html`<code>${entry.scimType}</code>: `}${entry.detail}${entry.count > 1 && html` <span class="hint">(×${entry.count})</span>`}`,
+    ]);
+    const first = hrefWith(SCIM_PATH, query, { cursor: undefined });
+    return html`<section aria-labelledby="activity-title">
+<h2 id="activity-title">Provisioning activity</h2>
+<p class="hint">The SCIM requests your identity provider made, newest first: never their bodies or secrets. Kept for the retention period (<code>ROSTER_ACTIVITY_RETENTION_DAYS</code>).</p>
+${filterLinks({ label: 'Which requests', path: SCIM_PATH, query, param: 'show', options: [{ label: 'All', value: undefined }, { label: 'Failures', value: 'failures' }] })}
+${dataTable({
+  caption: failuresOnly ? 'Failed SCIM requests' : 'SCIM requests',
+  columns: ['Time', 'Method', 'Path', 'Status', 'Duration', 'Token', 'Error'],
+  rows,
+  empty: failuresOnly ? 'No failed SCIM request.' : 'No SCIM request yet: your identity provider has not called Roster (or not within the retention period).',
+})}
+${pagerNav({
+  label: 'Pages of the activity',
+  ...(cursor !== undefined ? { previous: first } : {}),
+  ...(page.next !== null ? { next: hrefWith(SCIM_PATH, query, { cursor: page.next, confirm: undefined, notice: undefined }) } : {}),
+  summary: `${page.total.toLocaleString('en-US')} ${failuresOnly ? 'failed requests' : 'requests'}${cursor !== undefined ? ' · older requests' : ''}`,
+})}
+</section>`;
+  }
+
+  async function scimPage(request: FastifyRequest, reply: FastifyReply, outcome: Outcome, status = 200): Promise<FastifyReply> {
+    const query = request.query as Query;
+    const [scim, tokens] = await Promise.all([services.provisioning.isScimEnabled(), services.tokens.list()]);
+    const logins = await owners(tokens);
+    const live = tokens.filter((token) => token.revokedAt === null);
+    const created = outcome.created;
+    const fieldError = (field: string) => (outcome.error?.field === field ? { error: outcome.error.message } : {});
+
+    const tokenRows = tokens.map((token, index) => [
+      html`<strong>${token.name}</strong>`,
+      token.userId === null ? html`<span class="empty">nobody</span>` : (logins.get(token.userId) ?? html`<span class="empty">deleted user</span>`),
+      timeTag(token.createdAt),
+      timeTag(token.lastUsedAt),
+      token.revokedAt === null
+        ? confirmDialog(request, {
+            id: `revoke-token-${index}`,
+            trigger: `Revoke`,
+            title: `Revoke the token ${token.name}?`,
+            message: html`<p>Requests that present <strong>${token.name}</strong> are refused from now on. An identity provider that uses it stops provisioning until it is given a new token.</p>`,
+            action: `${SCIM_PATH}/tokens/revoke`,
+            fields: { name: token.name },
+            confirmLabel: `Revoke ${token.name}`,
+          })
+        : html`${badge('Revoked', 'neutral')} ${timeTag(token.revokedAt)}`,
+    ]);
+
+    const body = html`${noticeBanner(request, NOTICES)}
+${created !== undefined &&
+banner({
+  tone: 'success',
+  title: `Token ${created.name} created`,
+  body: html`<p>Copy it now: Roster keeps only its hash and <strong>cannot show it again</strong>. Give it to your identity provider as the bearer token (secret token) of the SCIM connection.</p>
+${copyable({ id: 'new-token', label: 'the new token', value: created.secret })}
+${!created.ownerIsAdministrator && html`<p><strong>${created.owner}</strong> is not an administrator: this token cannot call the SCIM or admin APIs until they are.</p>`}`,
+})}
+${outcome.error !== undefined && banner({ tone: 'error', title: 'The token was not created', body: outcome.error.message })}
+<section aria-labelledby="connection-title">
+<h2 id="connection-title">Connection</h2>
+${scim
+  ? html`<p>${badge('SCIM provisioning is on', 'success')} Your identity provider manages users and groups.</p>`
+  : html`<p>${badge('SCIM provisioning is off', 'neutral')} Requests are refused until it is turned on in <a href="${AUTHENTICATION_PATH}">Authentication › Provisioning</a>.</p>`}
+${copyable({ id: 'scim-base-url', label: 'the SCIM base URL', value: scimBaseUrl })}
+<p class="hint">The tenant URL (SCIM base URL) to give your identity provider, with a token below.</p>
+</section>
+<section aria-labelledby="tokens-title">
+<h2 id="tokens-title">Tokens</h2>
+<p class="hint">A token acts as its user and may call the SCIM and admin APIs while that user is an administrator. ${live.length} live ${live.length === 1 ? 'token' : 'tokens'}.</p>
+${dataTable({ caption: 'Tokens', captionHidden: true, columns: ['Name', 'Acts as', 'Created', 'Last used', ''], rows: tokenRows, empty: 'No token yet: create one for your identity provider.' })}
+<h3 id="create-token-title">Create a token</h3>
+${postForm(request, {
+  action: `${SCIM_PATH}/tokens`,
+  label: 'Create a token',
+  className: 'stack',
+  body: html`${textField({ name: 'name', label: 'Name', value: outcome.values?.name ?? '', required: true, maxLength: 100, spellcheck: false, hint: 'Unique among live tokens, e.g. entra-id or okta.', ...fieldError('name') })}
+${textField({ name: 'user', label: 'Acts as (login)', value: outcome.values?.user ?? BOOTSTRAP_LOGIN, required: true, spellcheck: false, hint: `The administrator the token acts as. For an identity provider, prefer a local one such as ${BOOTSTRAP_LOGIN}: a provisioned one loses the token's access if the identity provider changes its groups.`, ...fieldError('user') })}
+<div class="actions">${submitButton('Create token', { tone: 'primary' })}</div>`,
+})}
+</section>
+${await activitySection(query)}`;
+    return sendPage(request, reply, { status, title: 'SCIM', body });
+  }
+
+  app.get(SCIM_PATH, async (request, reply) => scimPage(request, reply, {}));
+
+  app.post(`${SCIM_PATH}/tokens`, async (request, reply) => {
+    const name = formValue(request, 'name') ?? '';
+    const login = (formValue(request, 'user') ?? '').trim();
+    const values = { name, user: login };
+    const user = await services.accounts.findByLogin(login);
+    if (user === undefined) return scimPage(request, reply, { error: { field: 'user', message: `No user has the login "${login}".` }, values }, 404);
+    try {
+      const { token, record } = await services.tokens.create(name, actorOf(request), user.id);
+      // Answered here, not redirected: the secret must never be in a URL or stored to be shown later.
+      return scimPage(request, reply, { created: { name: record.name, secret: token, owner: user.login, ownerIsAdministrator: await services.access.isAdministrator(user.id) } }, 201);
+    } catch (error) {
+      if (!(error instanceof DirectoryError)) throw error;
+      return scimPage(request, reply, { error: { field: error.field ?? 'name', message: error.message }, values }, error.code === 'conflict' ? 409 : 400);
+    }
+  });
+
+  app.post(`${SCIM_PATH}/tokens/revoke`, async (request, reply) => {
+    const name = formValue(request, 'name') ?? '';
+    if (!(await services.tokens.revoke(name, actorOf(request)))) throw new DirectoryError('not_found', `No live token is named "${name}".`, 'name');
+    return reply.redirect(`${SCIM_PATH}?notice=token-revoked`, 303);
+  });
+}

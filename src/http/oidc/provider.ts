@@ -1,0 +1,224 @@
+/**
+ * Roster's OpenID provider: panva's oidc-provider (a certified implementation; Roster writes
+ * none of the protocol), configured over Roster's database and users. Issuer: ROSTER_BASE_URL;
+ * discovery at `/.well-known/openid-configuration`, every other endpoint under `/oidc/`.
+ *
+ * Nothing lives only in this process: codes, tokens, sessions and grants are rows of
+ * `oidc_models`, clients are Roster's applications, and the keys are in the database. The
+ * provider object is rebuilt when the stored keys change (`roster keys rotate` on any
+ * instance), so every instance signs with the new key from its next request.
+ */
+import Provider, { errors, interactionPolicy, type KoaContextLike } from 'oidc-provider';
+import { sessionCookieValue } from '../../auth/sessions.ts';
+import { publishedKeys } from '../../auth/oidc-keys.ts';
+import type { OidcAdapter } from '../../auth/oidc-adapter.ts';
+import type { Services } from '../../services.ts';
+import { escapeHtml } from '../console/html.ts';
+
+/** Where the provider's endpoints live (the discovery document is at the issuer's root). */
+export const OIDC_PREFIX = '/oidc';
+/** The interaction (sign-in) page the provider sends the browser to. */
+export const INTERACTION_PATH = `${OIDC_PREFIX}/interaction`;
+
+/** How long access tokens live when ROSTER_OIDC_ACCESS_TOKEN_TTL is not set: five minutes. */
+export const DEFAULT_ACCESS_TOKEN_TTL_SECONDS = 300;
+// Rebuilt at least this often, so that a retired key leaves the JWKS once its grace period ends.
+const REBUILD_MS = 60 * 60 * 1000;
+
+export interface OidcOptions {
+  readonly baseUrl: string;
+  readonly accessTokenTtlSeconds?: number;
+}
+
+/** The provider of the current keys, rebuilt when they change. */
+export interface OidcProviderCache {
+  current(): Promise<Provider>;
+}
+
+/** Builds the provider lazily and again whenever the stored keys change. */
+export function createProviderCache(services: Services, options: OidcOptions): OidcProviderCache {
+  let cached: { version: string; builtAt: number; provider: Provider } | undefined;
+  return {
+    async current() {
+      const keys = await services.oidc.loadKeys();
+      const now = Date.now();
+      if (cached === undefined || cached.version !== keys.version || now - cached.builtAt > REBUILD_MS) {
+        const provider = buildProvider(services, options, publishedKeys(keys.material, now), [...keys.material.cookieKeys]);
+        cached = { version: keys.version, builtAt: now, provider };
+      }
+      return cached.provider;
+    },
+  };
+}
+
+/** The Roster user signed in in the browser of this request, if any. */
+async function rosterSessionUser(services: Services, cookieHeader: string | undefined): Promise<string | undefined> {
+  const value = sessionCookieValue(cookieHeader);
+  if (value === undefined) return undefined;
+  return (await services.sessions.find(value))?.userId;
+}
+
+function buildProvider(services: Services, options: OidcOptions, jwks: Record<string, unknown>[], cookieKeys: string[]): Provider {
+  const Base = services.oidc.Adapter;
+  // Clients are Roster's applications: the provider asks its 'Client' adapter for them.
+  class Adapter extends Base implements OidcAdapter {
+    readonly #model: string;
+    constructor(model: string) {
+      super(model);
+      this.#model = model;
+    }
+    override async find(id: string) {
+      if (this.#model === 'Grant') return this.#liveGrant(id);
+      if (this.#model !== 'Client') return super.find(id);
+      const application = await services.applications.findForProvider(id);
+      if (application === undefined) return undefined;
+      const confidential = application.secretHash !== null;
+      return {
+        client_id: application.clientId,
+        client_name: application.name,
+        redirect_uris: [...application.redirectUris],
+        post_logout_redirect_uris: [...application.redirectUris],
+        grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+        // Only HTTP Basic: the route hashes the secret in the Authorization header, and the
+        // provider compares it to the stored hash (directory/applications.ts).
+        token_endpoint_auth_method: confidential ? 'client_secret_basic' : 'none',
+        ...(confidential ? { client_secret: application.secretHash } : {}),
+      };
+    }
+    /**
+     * A grant counts only while its user may still use its application: the provider loads the
+     * grant on every refresh, userinfo and introspection, so a user who left the allowed groups
+     * (or was deactivated) is refused there too, not only at the next authorization.
+     */
+    async #liveGrant(id: string) {
+      const grant = await super.find(id);
+      const accountId = grant?.['accountId'];
+      const clientId = grant?.['clientId'];
+      if (typeof accountId !== 'string' || typeof clientId !== 'string') return grant;
+      return (await services.applications.mayUse(clientId, accountId, { audit: false })).ok ? grant : undefined;
+    }
+  }
+
+  const policy = interactionPolicy.base();
+  // The browser's Roster session is the sign-in: the provider's own session counts only
+  // while the same user is signed in to Roster (a sign-out or a deactivation ends both).
+  policy.get('login')?.checks.add(
+    new interactionPolicy.Check('roster_session', 'the Roster session ended or changed user', async (ctx: KoaContextLike) => {
+      const userId = await rosterSessionUser(services, ctx.get('cookie') || undefined);
+      return userId === undefined || userId !== ctx.oidc.session?.accountId;
+    }),
+  );
+
+  const ttl = options.accessTokenTtlSeconds ?? DEFAULT_ACCESS_TOKEN_TTL_SECONDS;
+  const provider = new Provider(options.baseUrl, {
+    adapter: Adapter,
+    jwks: { keys: jwks },
+    cookies: { keys: cookieKeys },
+    async findAccount(_ctx: unknown, sub: string) {
+      // An inactive or unknown user has no account: userinfo answers 401, introspection inactive.
+      const claims = await services.applications.claimsOf(sub);
+      if (claims === undefined) return undefined;
+      return { accountId: sub, claims: async () => ({ ...claims, groups: [...claims.groups] }) };
+    },
+    claims: {
+      openid: ['sub'],
+      profile: ['name', 'preferred_username'],
+      email: ['email'],
+      groups: ['groups'],
+    },
+    scopes: ['openid', 'offline_access', 'profile', 'email', 'groups'],
+    // The claims of the granted scopes in the ID token too, not only from userinfo.
+    conformIdTokenClaims: false,
+    interactions: {
+      policy,
+      url: (_ctx: unknown, interaction: { uid: string }) => `${INTERACTION_PATH}/${interaction.uid}`,
+    },
+    features: {
+      devInteractions: { enabled: false },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        // The provider's own page loads web fonts; this one loads nothing.
+        async logoutSource(ctx: { body: string; type: string }, form: string) {
+          ctx.type = 'html';
+          ctx.body = plainPage('Sign out', `${form}<p>Sign out of Roster and the applications you signed in to through it?</p>
+<p><button autofocus type="submit" form="op.logoutForm" value="yes" name="logout">Yes, sign me out</button>
+<button type="submit" form="op.logoutForm">No, stay signed in</button></p>`);
+        },
+      },
+      userinfo: { enabled: true },
+    },
+    // Registered applications are trusted: no consent screen. Every authorization asks here,
+    // so the application's group restriction is checked on each one (also with a provider
+    // session and an existing grant).
+    async loadExistingGrant(ctx: KoaContextLike & { oidc: { provider: Provider; session: { accountId?: string; grantIdFor(clientId: string): string | undefined } } }) {
+      const clientId = ctx.oidc.client?.clientId;
+      const accountId = ctx.oidc.session.accountId;
+      if (clientId === undefined || accountId === undefined) return undefined;
+      const decision = await services.applications.mayUse(clientId, accountId);
+      if (!decision.ok) throw new errors.AccessDenied(decision.reason);
+      const grantId = (ctx.oidc.result?.consent as { grantId?: string } | undefined)?.grantId ?? ctx.oidc.session.grantIdFor(clientId);
+      const existing = grantId === undefined ? undefined : await ctx.oidc.provider.Grant.find(grantId);
+      const grant = existing ?? new ctx.oidc.provider.Grant({ accountId, clientId });
+      const scope = typeof ctx.oidc.params?.scope === 'string' ? ctx.oidc.params.scope : 'openid';
+      grant.addOIDCScope(scope);
+      await grant.save();
+      return grant;
+    },
+    pkce: {
+      // Public clients must use PKCE (S256, the only method oidc-provider v9 accepts); confidential ones may.
+      required: (_ctx: unknown, client: { clientAuthMethod: string }) => client.clientAuthMethod === 'none',
+    },
+    async renderError(ctx: { body: string; type: string }, out: { error?: string; error_description?: string }) {
+      ctx.type = 'html';
+      ctx.body = plainPage('Sign-in failed', `<p>${escapeHtml(out.error_description ?? out.error ?? 'The request could not be completed.')}</p><p>Go back to the application and try again.</p>`);
+    },
+    rotateRefreshToken: true,
+    ttl: {
+      AccessToken: ttl,
+      AuthorizationCode: 60,
+      IdToken: 3600,
+      Interaction: 3600,
+      Grant: 14 * 24 * 3600,
+      Session: 14 * 24 * 3600,
+      RefreshToken: 14 * 24 * 3600,
+    },
+    routes: {
+      authorization: `${OIDC_PREFIX}/auth`,
+      backchannel_authentication: `${OIDC_PREFIX}/backchannel`,
+      code_verification: `${OIDC_PREFIX}/device`,
+      challenge: `${OIDC_PREFIX}/challenge`,
+      device_authorization: `${OIDC_PREFIX}/device/auth`,
+      end_session: `${OIDC_PREFIX}/session/end`,
+      introspection: `${OIDC_PREFIX}/token/introspection`,
+      jwks: `${OIDC_PREFIX}/jwks`,
+      pushed_authorization_request: `${OIDC_PREFIX}/request`,
+      registration: `${OIDC_PREFIX}/reg`,
+      revocation: `${OIDC_PREFIX}/token/revocation`,
+      token: `${OIDC_PREFIX}/token`,
+      userinfo: `${OIDC_PREFIX}/me`,
+      credential: `${OIDC_PREFIX}/credential`,
+    },
+  });
+  // "Yes, sign me out" ends the Roster session too, or the next authorization would find it
+  // and sign the browser straight back in.
+  provider.on('end_session.success', (...args: unknown[]) => {
+    const ctx = args[0] as { get(name: string): string; append(name: string, value: string): void; oidc: { params?: Record<string, unknown> } };
+    if (!ctx.oidc.params?.['logout']) return;
+    const value = sessionCookieValue(ctx.get('cookie') || undefined);
+    if (value === undefined) return;
+    ctx.append('Set-Cookie', services.sessions.clearCookie());
+    void services.sessions.close(value).catch(() => undefined);
+  });
+  // The route sets the forwarded protocol and host from ROSTER_BASE_URL (never the client's).
+  provider.proxy = true;
+  return provider;
+}
+
+/** A minimal page of the provider's (sign-out confirmation, errors): no external resources. */
+function plainPage(title: string, body: string): string {
+  return `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${escapeHtml(title)} · Roster</title></head>
+<body style="font-family: system-ui, sans-serif; max-width: 32rem; margin: 3rem auto; padding: 0 1rem"><h1>${escapeHtml(title)}</h1>${body}</body></html>`;
+}

@@ -1,0 +1,141 @@
+/**
+ * Mounts the OpenID provider (provider.ts) in the Fastify app: the discovery document at the
+ * issuer's root, the provider's endpoints under /oidc/, and the interaction page where the
+ * browser's Roster session (or the sign-in page and back) answers the provider's login prompt.
+ *
+ * The provider reads the request body itself, so these routes parse none; and it builds its
+ * URLs from the request, so the route gives it ROSTER_BASE_URL's host and protocol rather than
+ * whatever Host or X-Forwarded-* the client sent.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { IncomingMessage } from 'node:http';
+import { hashClientSecret } from '../../directory/applications.ts';
+import type { Services } from '../../services.ts';
+import { signInUrl } from '../console/pages/sign-in.ts';
+import { escapeHtml } from '../console/html.ts';
+import { messagePage } from '../routes/saml/pages.ts';
+import { sendHtml } from '../routes/saml/common.ts';
+import { sessionCookieValue } from '../../auth/sessions.ts';
+import { INTERACTION_PATH, OIDC_PREFIX, createProviderCache, type OidcOptions } from './provider.ts';
+
+// Endpoints where a confidential client authenticates with its secret (HTTP Basic).
+const CLIENT_AUTH_PATHS = new Set([`${OIDC_PREFIX}/token`, `${OIDC_PREFIX}/token/introspection`, `${OIDC_PREFIX}/token/revocation`]);
+
+/** RFC 6749 §2.3.1: the id and secret in Basic credentials are form-urlencoded first. */
+function formDecode(value: string): string | undefined {
+  try {
+    return decodeURIComponent(value.replace(/\+/g, ' '));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Replaces the secret in HTTP Basic client credentials by its SHA-256, which is what the
+ * provider knows of it (only hashes are stored). Malformed credentials are left for the
+ * provider to refuse.
+ */
+function hashBasicSecret(raw: IncomingMessage): void {
+  const header = raw.headers.authorization;
+  const match = header === undefined ? null : /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
+  if (match === null) return;
+  const decoded = Buffer.from(match[1] ?? '', 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) return;
+  const id = formDecode(decoded.slice(0, colon));
+  const secret = formDecode(decoded.slice(colon + 1));
+  if (id === undefined || secret === undefined) return;
+  raw.headers.authorization = `Basic ${Buffer.from(`${encodeURIComponent(id)}:${hashClientSecret(secret)}`).toString('base64')}`;
+}
+
+/** Registers the provider's routes. */
+export async function oidcRoutes(app: FastifyInstance, options: OidcOptions & { services: Services }): Promise<void> {
+  const { services } = options;
+  const providers = createProviderCache(services, options);
+  const base = new URL(options.baseUrl);
+
+  // The provider reads bodies itself (form posts to /oidc/token …): leave the stream unread.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined));
+
+  function pin(raw: IncomingMessage): void {
+    raw.headers.host = base.host;
+    raw.headers['x-forwarded-proto'] = base.protocol.replace(':', '');
+    delete raw.headers['x-forwarded-host'];
+  }
+
+  async function handOver(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const provider = await providers.current();
+    const raw = request.raw;
+    pin(raw);
+    const path = (raw.url ?? '').split('?')[0] ?? '';
+    if (CLIENT_AUTH_PATHS.has(path)) hashBasicSecret(raw);
+    // Registered applications are trusted (no consent screen), so `offline_access` is granted
+    // without `prompt=consent`, which OpenID Connect Core §11 otherwise requires of the client.
+    if (path === `${OIDC_PREFIX}/auth` && request.method === 'GET') {
+      const url = new URL(raw.url ?? '', options.baseUrl);
+      const scope = url.searchParams.get('scope') ?? '';
+      if (scope.split(' ').includes('offline_access') && !url.searchParams.has('prompt')) {
+        url.searchParams.set('prompt', 'consent');
+        raw.url = `${url.pathname}${url.search}`;
+      }
+    }
+    reply.hijack();
+    // Hijacked answers skip the app's onSend hooks: the same no-sniff rule as every other answer.
+    reply.raw.setHeader('x-content-type-options', 'nosniff');
+    provider.callback()(raw, reply.raw);
+  }
+
+  app.get('/.well-known/openid-configuration', handOver);
+  app.route({ method: ['GET', 'POST', 'OPTIONS'], url: `${OIDC_PREFIX}/*`, handler: handOver });
+
+  // The provider's login and consent prompts. Login: the browser's Roster session, or the
+  // sign-in page and back here. Consent: granted, since administrators registered the application.
+  app.get<{ Params: { uid: string } }>(`${INTERACTION_PATH}/:uid`, async (request, reply) => {
+    const provider = await providers.current();
+    pin(request.raw);
+    let details;
+    try {
+      details = await provider.interactionDetails(request.raw, reply.raw);
+    } catch {
+      return sendHtml(reply, 400, messagePage('Sign-in expired', 'This sign-in request has expired or belongs to another browser. Go back to the application and sign in again.'));
+    }
+    if (details.uid !== request.params.uid) {
+      return sendHtml(reply, 400, messagePage('Sign-in expired', 'This sign-in request has expired or belongs to another browser. Go back to the application and sign in again.'));
+    }
+    let result: Record<string, unknown>;
+    if (details.prompt.name === 'login') {
+      const value = sessionCookieValue(request.headers.cookie);
+      const session = value === undefined ? undefined : await services.sessions.find(value);
+      if (session === undefined) return reply.redirect(signInUrl(`${INTERACTION_PATH}/${details.uid}`));
+      result = { login: { accountId: session.userId } };
+    } else if (details.prompt.name === 'consent') {
+      const accountId = details.session?.accountId;
+      const clientId = details.params.client_id;
+      if (accountId === undefined || clientId === undefined) return sendHtml(reply, 400, messagePage('Sign-in expired', 'Go back to the application and sign in again.'));
+      const grant = (details.grantId === undefined ? undefined : await provider.Grant.find(details.grantId)) ?? new provider.Grant({ accountId, clientId });
+      grant.addOIDCScope(typeof details.params.scope === 'string' ? details.params.scope : 'openid');
+      result = { consent: { grantId: await grant.save() } };
+    } else {
+      return sendHtml(reply, 400, messagePage('Sign-in not possible', `Roster cannot answer the "${details.prompt.name}" prompt.`));
+    }
+    if (details.prompt.name === 'login') {
+      // The browser often comes here from the sign-in form's answer (a 303 after POST /sessions
+      // or the IdP's post to /saml/acs). Browsers check every redirect of a form submission
+      // against the form page's CSP `form-action`, which would stop the chain at the
+      // application's redirect URI: a page that moves on by itself starts a new navigation.
+      const next = await provider.interactionResult(request.raw, reply.raw, result, { mergeWithLastSubmission: false });
+      return sendHtml(reply, 200, continuePage(next));
+    }
+    reply.hijack();
+    await provider.interactionFinished(request.raw, reply.raw, result, { mergeWithLastSubmission: true });
+    return reply;
+  });
+}
+
+/** A page that continues to `url` (a path of the provider's) at once, with a link for browsers that do not. */
+function continuePage(url: string): string {
+  const target = escapeHtml(url);
+  return `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=${target}"><title>Signing in · Roster</title></head>
+<body><p>Signing you in… <a href="${target}">Continue</a></p></body></html>`;
+}

@@ -1,0 +1,112 @@
+/**
+ * `/api/v2/applications`: the OpenID Connect applications, for administrators; the same rules
+ * and messages as `roster apps` (directory/applications.ts). A secret is in the answer of the
+ * request that created it, once, and never again.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Application, Applications } from '../../../directory/applications.ts';
+import { TAGS } from '../../api-docs.ts';
+import { NO_BODY, errorResponses, listOf, noContent, pageInfo, pagedQuery, parsePaging, ref, strictObject, type JsonSchema, type NamedSchema, type Query } from './common.ts';
+
+const PATH = '/api/v2/applications';
+
+/** An application as the admin API shows it: never its secret. */
+export const APPLICATION: NamedSchema = {
+  $id: 'Application',
+  type: 'object',
+  required: ['clientId', 'name', 'public', 'redirectUris', 'allowedGroups', 'createdAt', 'updatedAt'],
+  properties: {
+    clientId: { type: 'string' },
+    name: { type: 'string' },
+    public: { type: 'boolean', description: 'A public client has no secret and must use PKCE.' },
+    redirectUris: { type: 'array', items: { type: 'string' }, description: 'Matched exactly.' },
+    allowedGroups: { type: 'array', items: { type: 'string' }, description: 'Only members of one of these groups may sign in; empty: every active user.' },
+    createdAt: { type: 'string', format: 'date-time' },
+    updatedAt: { type: 'string', format: 'date-time' },
+  },
+};
+
+const CLIENT_PARAMS: JsonSchema = strictObject({ clientId: { type: 'string', minLength: 1, maxLength: 100, description: 'The client id.' } }, ['clientId']);
+
+const CREATE_BODY = strictObject(
+  {
+    name: { type: 'string', minLength: 1, maxLength: 100 },
+    redirectUris: { type: 'array', minItems: 1, maxItems: 20, items: { type: 'string', minLength: 1, maxLength: 2000 }, description: 'https, or http for localhost only.' },
+    public: { type: 'boolean', default: false },
+    allowedGroups: { type: 'array', maxItems: 50, items: { type: 'string', minLength: 1, maxLength: 255 }, default: [] },
+  },
+  ['name', 'redirectUris'],
+);
+
+const CREATED: JsonSchema = {
+  type: 'object',
+  required: ['application'],
+  properties: {
+    application: ref(APPLICATION),
+    clientSecret: { type: 'string', description: 'Shown once, in this answer only (absent for a public client).' },
+  },
+};
+
+function present(application: Application): Record<string, unknown> {
+  return { ...application, redirectUris: [...application.redirectUris], allowedGroups: [...application.allowedGroups] };
+}
+
+/** Registers the applications routes. */
+export function applicationRoutes(app: FastifyInstance, applications: Applications): void {
+  const tags = [TAGS.applications];
+  app.get<{ Querystring: Query }>(PATH, {
+    schema: {
+      operationId: 'listApplications',
+      summary: 'List the OpenID Connect applications, by name',
+      tags,
+      querystring: pagedQuery({}),
+      response: { 200: listOf('applications', APPLICATION, 'A page of applications.') },
+    },
+  }, async (request) => {
+    const paging = parsePaging(request.query);
+    const all = await applications.list();
+    return { applications: all.slice(paging.offset, paging.offset + paging.limit).map(present), page: pageInfo(paging, all.length) };
+  });
+
+  app.post<{ Body: { name: string; redirectUris: string[]; public?: boolean; allowedGroups?: string[] } }>(PATH, {
+    schema: {
+      operationId: 'createApplication',
+      summary: 'Register an application; the answer holds its secret, once',
+      tags,
+      body: CREATE_BODY,
+      response: { 201: { ...CREATED, description: 'The application and its secret.' } },
+    },
+  }, async (request, reply) => {
+    const body = request.body;
+    const { application, secret } = await applications.create(
+      { name: body.name, redirectUris: body.redirectUris, public: body.public ?? false, allowedGroups: body.allowedGroups ?? [] },
+      request.actor,
+    );
+    return reply.code(201).send({ application: present(application), ...(secret !== undefined ? { clientSecret: secret } : {}) });
+  });
+
+  app.get<{ Params: { clientId: string } }>(`${PATH}/:clientId`, {
+    schema: { operationId: 'getApplication', summary: 'Read an application', tags, params: CLIENT_PARAMS, response: { 200: { ...ref(APPLICATION), description: 'The application.' } } },
+  }, async (request) => present(await applications.get(request.params.clientId)));
+
+  app.delete<{ Params: { clientId: string } }>(`${PATH}/:clientId`, {
+    schema: { operationId: 'deleteApplication', summary: 'Delete an application; its tokens stop working', tags, params: CLIENT_PARAMS, response: { 204: noContent('Deleted.') } },
+  }, async (request, reply) => {
+    await applications.delete(request.params.clientId, request.actor);
+    return reply.code(204).send();
+  });
+
+  app.post<{ Params: { clientId: string } }>(`${PATH}/:clientId/secret`, {
+    schema: {
+      operationId: 'rotateApplicationSecret',
+      summary: 'Replace an application\'s secret (the old one stops working); the answer holds the new one, once',
+      tags,
+      params: CLIENT_PARAMS,
+      body: NO_BODY,
+      response: {
+        200: { type: 'object', required: ['clientId', 'clientSecret'], properties: { clientId: { type: 'string' }, clientSecret: { type: 'string' } }, description: 'The new secret.' },
+        ...errorResponses(400),
+      },
+    },
+  }, async (request) => ({ clientId: request.params.clientId, clientSecret: await applications.rotateSecret(request.params.clientId, request.actor) }));
+}

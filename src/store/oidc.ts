@@ -1,0 +1,172 @@
+/**
+ * SQL for the OpenID Connect provider (migration 012): the rows of oidc-provider's models
+ * (auth/oidc-adapter.ts is the glue) and the registered applications. Times are ISO 8601 text.
+ */
+import type { Executor } from './executor.ts';
+
+/** One model row as the adapter writes it. */
+export interface OidcModelWrite {
+  readonly model: string;
+  readonly id: string;
+  readonly payload: string;
+  readonly grantId: string | null;
+  readonly uid: string | null;
+  readonly userCode: string | null;
+  readonly accountId: string | null;
+  readonly expiresAt: string | null;
+}
+
+/** A stored model: its JSON text and when it was consumed, if it was. */
+export interface OidcModelRow {
+  readonly payload: string;
+  readonly consumedAt: string | null;
+}
+
+/** A registered application as stored. */
+export interface StoredApplication {
+  readonly clientId: string;
+  readonly name: string;
+  readonly secretHash: string | null;
+  readonly redirectUris: readonly string[];
+  readonly allowedGroups: readonly string[];
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+type Lookup = 'id' | 'uid' | 'user_code';
+
+/**
+ * Whether a key sent by a client (a client id, a code, a token) can be looked up at all:
+ * PostgreSQL refuses a NUL character or text that is not valid UTF-8 with an error, where the
+ * answer is simply "no such row".
+ */
+function searchable(key: string): boolean {
+  return !/\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(key);
+}
+
+/** Query factory for the provider's models and the applications. */
+export function createOidcQueries() {
+  async function findBy(db: Executor, model: string, column: Lookup, value: string, now: string): Promise<OidcModelRow | undefined> {
+    if (!searchable(value)) return undefined;
+    const row = await db
+      .selectFrom('oidc_models')
+      .select(['payload', 'consumed_at'])
+      .where('model', '=', model)
+      .where(column, '=', value)
+      .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
+      .executeTakeFirst();
+    return row === undefined ? undefined : { payload: row.payload, consumedAt: row.consumed_at };
+  }
+
+  function toApplication(row: { client_id: string; name: string; secret_hash: string | null; redirect_uris: string; allowed_groups: string; created_at: string; updated_at: string }): StoredApplication {
+    return {
+      clientId: row.client_id,
+      name: row.name,
+      secretHash: row.secret_hash,
+      redirectUris: JSON.parse(row.redirect_uris) as string[],
+      allowedGroups: JSON.parse(row.allowed_groups) as string[],
+      createdAt: row.created_at,
+      updatedAt: row.updated_at,
+    };
+  }
+
+  return {
+    /** Inserts or replaces a model row (the provider saves a model again when it changes). */
+    async upsert(db: Executor, row: OidcModelWrite): Promise<void> {
+      const values = {
+        payload: row.payload,
+        grant_id: row.grantId,
+        uid: row.uid,
+        user_code: row.userCode,
+        account_id: row.accountId,
+        expires_at: row.expiresAt,
+      };
+      await db
+        .insertInto('oidc_models')
+        .values({ model: row.model, id: row.id, consumed_at: null, ...values })
+        .onConflict((conflict) => conflict.columns(['model', 'id']).doUpdateSet(values))
+        .execute();
+    },
+
+    /** The unexpired row of `model` with this id. */
+    find: (db: Executor, model: string, id: string, now: string) => findBy(db, model, 'id', id, now),
+    /** The unexpired row of `model` with this uid (sessions). */
+    findByUid: (db: Executor, model: string, uid: string, now: string) => findBy(db, model, 'uid', uid, now),
+    /** The unexpired row of `model` with this user code (device flow). */
+    findByUserCode: (db: Executor, model: string, userCode: string, now: string) => findBy(db, model, 'user_code', userCode, now),
+
+    /** Marks a row consumed (codes, rotated refresh tokens). */
+    async consume(db: Executor, model: string, id: string, at: string): Promise<void> {
+      if (!searchable(id)) return;
+      await db.updateTable('oidc_models').set({ consumed_at: at }).where('model', '=', model).where('id', '=', id).execute();
+    },
+
+    /** Deletes one row. */
+    async destroy(db: Executor, model: string, id: string): Promise<void> {
+      if (!searchable(id)) return;
+      await db.deleteFrom('oidc_models').where('model', '=', model).where('id', '=', id).execute();
+    },
+
+    /** Deletes every row issued under a grant (codes, tokens), of any model. */
+    async revokeByGrantId(db: Executor, grantId: string): Promise<void> {
+      if (!searchable(grantId)) return;
+      await db.deleteFrom('oidc_models').where('grant_id', '=', grantId).execute();
+    },
+
+    /** Deletes everything of a user: grants, codes, tokens, provider sessions; returns how many rows. */
+    async deleteOfAccount(db: Executor, accountId: string): Promise<number> {
+      const result = await db.deleteFrom('oidc_models').where('account_id', '=', accountId).executeTakeFirst();
+      return Number(result.numDeletedRows);
+    },
+
+    /** Deletes rows expired before `now`; returns how many. */
+    async purgeExpired(db: Executor, now: string): Promise<number> {
+      const result = await db.deleteFrom('oidc_models').where('expires_at', '<=', now).executeTakeFirst();
+      return Number(result.numDeletedRows);
+    },
+
+    /** Inserts an application. */
+    async insertApplication(db: Executor, application: StoredApplication): Promise<void> {
+      await db
+        .insertInto('oidc_applications')
+        .values({
+          client_id: application.clientId,
+          name: application.name,
+          secret_hash: application.secretHash,
+          redirect_uris: JSON.stringify(application.redirectUris),
+          allowed_groups: JSON.stringify(application.allowedGroups),
+          created_at: application.createdAt,
+          updated_at: application.updatedAt,
+        })
+        .execute();
+    },
+
+    /** The application with this client id, or undefined. */
+    async findApplication(db: Executor, clientId: string): Promise<StoredApplication | undefined> {
+      if (!searchable(clientId)) return undefined;
+      const row = await db.selectFrom('oidc_applications').selectAll().where('client_id', '=', clientId).executeTakeFirst();
+      return row === undefined ? undefined : toApplication(row);
+    },
+
+    /** Every application, by name (administrators register a handful). */
+    async listApplications(db: Executor): Promise<StoredApplication[]> {
+      const rows = await db.selectFrom('oidc_applications').selectAll().orderBy('name').orderBy('client_id').execute();
+      return rows.map(toApplication);
+    },
+
+    /** Replaces an application's secret hash; returns whether it exists. */
+    async setSecretHash(db: Executor, clientId: string, secretHash: string, at: string): Promise<boolean> {
+      const result = await db.updateTable('oidc_applications').set({ secret_hash: secretHash, updated_at: at }).where('client_id', '=', clientId).executeTakeFirst();
+      return Number(result.numUpdatedRows) > 0;
+    },
+
+    /** Deletes an application and whatever the provider holds for it; returns whether it existed. */
+    async deleteApplication(db: Executor, clientId: string): Promise<boolean> {
+      // What the provider issued to it stops working with it: the provider finds no client.
+      const result = await db.deleteFrom('oidc_applications').where('client_id', '=', clientId).executeTakeFirst();
+      return Number(result.numDeletedRows) > 0;
+    },
+  };
+}
+
+export type OidcQueries = ReturnType<typeof createOidcQueries>;

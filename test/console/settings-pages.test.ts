@@ -1,0 +1,358 @@
+/**
+ * The console's Authentication, SCIM and Audit log pages (issue 9), HTTP-level on both
+ * databases: the SAML configuration and its rules, the provisioning switch, tokens (the secret
+ * shown once), the provisioning activity, the audit filters, and CSRF on every form.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { startTestApp, testCertificate, testKeyPair, TEST_IDP, userBody, type TestApp } from '../support/app.ts';
+import { eachDatabase } from '../support/databases.ts';
+import { getPage, postForm, sessionFor, type ConsoleSession } from '../support/console.ts';
+
+/** The SAML form's fields for the test IdP, as a browser would post them. */
+function samlForm(extra: Record<string, string> = {}): Record<string, string> {
+  return { providerName: 'Acme SSO', providerId: TEST_IDP.providerId, loginUrl: TEST_IDP.loginUrl, certificates: testCertificate(), ...extra };
+}
+
+eachDatabase('Authentication page', (database) => {
+  describe('without SAML', () => {
+    let app: TestApp;
+    let admin: ConsoleSession;
+    before(async () => {
+      app = await startTestApp({ database, saml: false, scim: false });
+      admin = await sessionFor(app, app.adminId);
+    });
+    after(() => app.close());
+
+    test('says SAML is not configured and the SCIM choice is disabled, saying why', async () => {
+      const page = await getPage(app, '/admin/authentication', admin);
+      assert.equal(page.statusCode, 200);
+      assert.match(page.body, /SAML is not configured/);
+      assert.match(page.body, /<button type="submit" class="button primary" disabled aria-describedby="scim-choice-why">Switch to SCIM<\/button>/);
+      assert.match(page.body, /id="scim-choice-why">Configure SAML first/);
+    });
+
+    test('switching to SCIM anyway is refused with the admin API’s message, and SCIM stays off', async () => {
+      const response = await postForm(app, '/admin/authentication/provisioning', { mode: 'scim' }, { session: admin });
+      assert.equal(response.statusCode, 409);
+      assert.match(response.body, /SCIM provisioning requires SAML to be configured first/);
+      assert.equal(await app.services.provisioning.isScimEnabled(), false);
+    });
+
+    test('a form with a wrong field is refused naming the field, and nothing is stored', async () => {
+      const response = await postForm(app, '/admin/authentication/saml', samlForm({ loginUrl: 'ftp://idp.example.com/<x>' }), { session: admin });
+      assert.equal(response.statusCode, 400);
+      assert.match(response.body, /Value for field loginUrl was rejected/);
+      assert.match(response.body, /aria-invalid="true"/);
+      assert.match(response.body, /ftp:\/\/idp\.example\.com\/&lt;x&gt;/, 'the posted value is kept, escaped');
+      assert.equal(await app.services.saml.get(), undefined);
+    });
+
+    test('creating the configuration stores it, audits it, and enables the SCIM choice', async () => {
+      const response = await postForm(app, '/admin/authentication/saml', samlForm(), { session: admin });
+      assert.equal(response.statusCode, 303);
+      assert.equal(response.headers.location, '/admin/authentication?notice=saml-saved');
+      const stored = await app.services.saml.get();
+      assert.equal(stored?.providerName, 'Acme SSO');
+      assert.equal(stored?.userLoginAttribute, null, 'an empty field takes its default');
+      const page = await getPage(app, '/admin/authentication?notice=saml-saved', admin);
+      assert.match(page.body, /The SAML configuration is saved/);
+      assert.match(page.body, /<code id="sp-metadata-url">http:\/\/localhost:8080\/saml\/metadata<\/code>|<code id="sp-metadata-url">https:\/\/roster\.test\/saml\/metadata<\/code>/);
+      assert.match(page.body, /href="\/saml\/validation"/);
+      assert.doesNotMatch(page.body, /disabled aria-describedby="scim-choice-why"/);
+      const audit = await app.services.auditLog.list({ action: 'setting.changed', actor: 'admin' }, { offset: 0, limit: 5, ascending: false });
+      assert.ok(audit.events.some((event) => event.targetId === 'saml' && event.actor === 'session:admin'));
+    });
+
+    test('the form is filled in from pasted IdP metadata, and nothing is saved until Save', async () => {
+      const base64 = testCertificate().replace(/-----[A-Z ]+-----|\s+/g, '');
+      const metadata = `<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://sts.example.net/tenant/"><IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><KeyDescriptor use="signing"><KeyInfo xmlns="http://www.w3.org/2000/09/xmldsig#"><X509Data><X509Certificate>${base64}</X509Certificate></X509Data></KeyInfo></KeyDescriptor><SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://sts.example.net/tenant/saml2"/></IDPSSODescriptor></EntityDescriptor>`;
+      const before = await app.services.saml.get();
+      const filled = await postForm(app, '/admin/authentication/saml/metadata', { metadata }, { session: admin });
+      assert.equal(filled.statusCode, 200);
+      assert.match(filled.body, /id="field-providerId" name="providerId" type="text" value="https:\/\/sts\.example\.net\/tenant\/"/);
+      assert.match(filled.body, /value="https:\/\/sts\.example\.net\/tenant\/saml2"/);
+      assert.match(filled.body, /-----BEGIN CERTIFICATE-----/);
+      assert.match(filled.body, /Nothing is saved yet/);
+      assert.deepEqual(await app.services.saml.get(), before);
+      const refused = await postForm(app, '/admin/authentication/saml/metadata', { metadata: '<!DOCTYPE x><x/>' }, { session: admin });
+      assert.equal(refused.statusCode, 400);
+      assert.match(refused.body, /The metadata cannot be used: the metadata must not contain a DOCTYPE/);
+    });
+
+    test('deleting the configuration while SCIM is off removes it and is audited', async () => {
+      await postForm(app, '/admin/authentication/saml', samlForm(), { session: admin });
+      const response = await postForm(app, '/admin/authentication/saml/delete', {}, { session: admin });
+      assert.equal(response.statusCode, 303);
+      assert.equal(await app.services.saml.get(), undefined);
+      const audit = await app.services.auditLog.list({ action: 'setting.removed' }, { offset: 0, limit: 5, ascending: false });
+      assert.equal(audit.events[0]?.targetId, 'saml');
+    });
+  });
+
+  describe('with SAML and SCIM on', () => {
+    let app: TestApp;
+    let admin: ConsoleSession;
+    before(async () => {
+      app = await startTestApp({ database });
+      admin = await sessionFor(app, app.adminId);
+    });
+    after(() => app.close());
+
+    test('shows the configuration, its certificates and the SP URLs, escaped', async () => {
+      const page = await getPage(app, '/admin/authentication', admin);
+      assert.equal(page.statusCode, 200);
+      assert.match(page.body, /<code>https:\/\/idp\.example\.com\/metadata<\/code>/);
+      assert.match(page.body, /<code id="sp-acs-url">https:\/\/roster\.test\/saml\/acs<\/code>/);
+      assert.match(page.body, /Valid, \d+ days left/);
+      assert.doesNotMatch(page.body, /expires within 30 days/i);
+    });
+
+    test('a certificate expiring within 30 days is flagged with a warning', async () => {
+      const soon = testKeyPair('expiring-idp', 10).certificate;
+      const saved = await app.services.saml.configure({ ...TEST_IDP, certificates: [testCertificate(), soon] }, { kind: 'cli' });
+      assert.ok(saved.ok);
+      const page = await getPage(app, '/admin/authentication', admin);
+      assert.match(page.body, /An identity provider certificate expires within 30 days/);
+      assert.match(page.body, /badge-warning">Expires in (9|10) days/);
+      await app.services.saml.configure({ ...TEST_IDP, certificates: [testCertificate()] }, { kind: 'cli' });
+    });
+
+    test('editing keeps the stored SP private key when its field is left empty', async () => {
+      const sp = testKeyPair('roster-sp', 365);
+      const saved = await app.services.saml.configure({ ...TEST_IDP, certificates: [testCertificate()], spCertificate: sp.certificate, spPrivateKey: sp.privateKey }, { kind: 'cli' });
+      assert.ok(saved.ok);
+      const form = await getPage(app, '/admin/authentication/saml', admin);
+      assert.doesNotMatch(form.body, /PRIVATE KEY/, 'the key is never shown');
+      const response = await postForm(app, '/admin/authentication/saml', samlForm({ spCertificate: sp.certificate, signRequests: 'true' }), { session: admin });
+      assert.equal(response.statusCode, 303);
+      const stored = await app.services.saml.get();
+      assert.equal(stored?.spPrivateKey, saved.config.spPrivateKey);
+      assert.equal(stored?.signRequests, true);
+      await app.services.saml.configure({ ...TEST_IDP, certificates: [testCertificate()] }, { kind: 'cli' });
+    });
+
+    test('Delete is disabled while SCIM is on, and the request sent anyway is refused', async () => {
+      const page = await getPage(app, '/admin/authentication', admin);
+      assert.match(page.body, /disabled aria-describedby="delete-saml-why">Delete<\/button>/);
+      const response = await postForm(app, '/admin/authentication/saml/delete', {}, { session: admin });
+      assert.equal(response.statusCode, 409);
+      assert.match(response.body, /SAML cannot be disabled while SCIM provisioning is on/);
+      assert.ok((await app.services.saml.get()) !== undefined);
+    });
+
+    test('switching to just-in-time asks for confirmation naming the consequence', async () => {
+      const page = await getPage(app, '/admin/authentication?confirm=switch-to-jit', admin);
+      assert.match(page.body, /<dialog id="switch-to-jit" class="confirm" aria-labelledby="switch-to-jit-title" open>/);
+      assert.match(page.body, /Every SCIM link is removed, and that cannot be undone/);
+    });
+
+    test('a switch to just-in-time posted without the confirmation is refused', async () => {
+      const response = await postForm(app, '/admin/authentication/provisioning', { mode: 'jit' }, { session: admin });
+      assert.equal(response.statusCode, 400);
+      assert.match(response.body, /removes every SCIM link/);
+      assert.equal(await app.services.provisioning.isScimEnabled(), true);
+    });
+
+    test('the provisioning switch without the CSRF token is refused with 403', async () => {
+      const response = await postForm(app, '/admin/authentication/provisioning', { mode: 'jit', confirm: 'true' }, { session: admin, csrf: false });
+      assert.equal(response.statusCode, 403);
+      assert.equal(await app.services.provisioning.isScimEnabled(), true);
+      assert.equal((await postForm(app, '/admin/authentication/saml', samlForm(), { session: admin, csrf: false })).statusCode, 403);
+      assert.equal((await postForm(app, '/admin/authentication/saml/delete', {}, { session: admin, csrf: false })).statusCode, 403);
+    });
+
+    test('confirmed, the switch to just-in-time unlinks users; back to SCIM makes them read-only again', async () => {
+      assert.equal((await app.request('POST', '/Users', userBody('linked@example.com'))).status, 201);
+      const off = await postForm(app, '/admin/authentication/provisioning', { mode: 'jit', confirm: 'true' }, { session: admin });
+      assert.equal(off.statusCode, 303);
+      assert.equal(off.headers.location, '/admin/authentication?notice=scim-disabled');
+      assert.equal(await app.services.provisioning.isScimEnabled(), false);
+      assert.equal((await app.services.accounts.findByLogin('linked@example.com'))?.scimId, null, 'the SCIM link is gone');
+      const page = await getPage(app, '/admin/authentication', admin);
+      assert.match(page.body, /Users and groups from your identity provider become <strong>read-only here<\/strong>/);
+      const on = await postForm(app, '/admin/authentication/provisioning', { mode: 'scim' }, { session: admin });
+      assert.equal(on.statusCode, 303);
+      assert.equal(await app.services.provisioning.isScimEnabled(), true);
+    });
+
+    test('someone who is not an administrator gets 403 and changes nothing', async () => {
+      const created = await app.request('POST', '/Users', userBody('member@example.com'));
+      assert.equal(created.status, 201);
+      const member = await sessionFor(app, (await app.services.accounts.findByLogin('member@example.com'))?.id ?? '');
+      assert.equal((await getPage(app, '/admin/authentication', member)).statusCode, 403);
+      assert.equal((await postForm(app, '/admin/authentication/provisioning', { mode: 'jit', confirm: 'true' }, { session: member })).statusCode, 403);
+      assert.equal(await app.services.provisioning.isScimEnabled(), true);
+    });
+  });
+});
+
+eachDatabase('SCIM page', (database) => {
+  let app: TestApp;
+  let admin: ConsoleSession;
+  before(async () => {
+    app = await startTestApp({ database });
+    admin = await sessionFor(app, app.adminId);
+  });
+  after(() => app.close());
+
+  test('shows the SCIM base URL to copy and the tokens with their last use', async () => {
+    assert.equal((await app.request('GET', '/Users')).status, 200);
+    const page = await getPage(app, '/admin/scim', admin);
+    assert.equal(page.statusCode, 200);
+    assert.match(page.body, /<code id="scim-base-url">https:\/\/roster\.test\/api\/scim\/v2<\/code>/);
+    assert.match(page.body, /<strong>test-idp<\/strong><\/td><td>admin<\/td><td><time[^>]*>[^<]+<\/time><\/td><td><time/);
+  });
+
+  test('a token created is shown once, then never again', async () => {
+    const response = await postForm(app, '/admin/scim/tokens', { name: 'okta', user: 'admin' }, { session: admin });
+    assert.equal(response.statusCode, 201);
+    assert.equal(response.headers['cache-control'], 'no-store');
+    const secret = /<code id="new-token">(roster_[A-Za-z0-9_-]+)<\/code>/.exec(response.body)?.[1];
+    assert.ok(secret !== undefined, 'the secret is on the page');
+    assert.match(response.body, /cannot show it again/);
+    const verified = await app.services.tokens.verify(secret);
+    assert.equal(verified?.name, 'okta');
+    const later = await getPage(app, '/admin/scim', admin);
+    assert.match(later.body, /<strong>okta<\/strong>/);
+    assert.ok(!later.body.includes(secret), 'the secret is never shown again');
+    assert.doesNotMatch(later.body, /id="new-token"/);
+  });
+
+  test('a second live token with the same name is refused with the token service’s message', async () => {
+    const response = await postForm(app, '/admin/scim/tokens', { name: 'okta', user: 'admin' }, { session: admin });
+    assert.equal(response.statusCode, 409);
+    assert.match(response.body, /The token was not created/);
+    assert.doesNotMatch(response.body, /id="new-token"/);
+  });
+
+  test('a token for an unknown login is refused and none is created', async () => {
+    const before = (await app.services.tokens.list()).length;
+    const response = await postForm(app, '/admin/scim/tokens', { name: 'nobody', user: 'no-such-user' }, { session: admin });
+    assert.equal(response.statusCode, 404);
+    assert.match(response.body, /No user has the login &quot;no-such-user&quot;/);
+    assert.equal((await app.services.tokens.list()).length, before);
+  });
+
+  test('revoking a token stops it at once', async () => {
+    const secret = await app.tokenFor(app.adminId, 'to-revoke');
+    const response = await postForm(app, '/admin/scim/tokens/revoke', { name: 'to-revoke' }, { session: admin });
+    assert.equal(response.statusCode, 303);
+    assert.equal(response.headers.location, '/admin/scim?notice=token-revoked');
+    assert.equal((await app.request('GET', '/Users', undefined, { authorization: `Bearer ${secret}` })).status, 401);
+    const page = await getPage(app, '/admin/scim?notice=token-revoked', admin);
+    assert.match(page.body, /The token is revoked/);
+    assert.match(page.body, /<strong>to-revoke<\/strong>.*badge-neutral">Revoked/s);
+  });
+
+  test('token forms without the CSRF token are refused with 403', async () => {
+    const before = (await app.services.tokens.list()).length;
+    assert.equal((await postForm(app, '/admin/scim/tokens', { name: 'forged', user: 'admin' }, { session: admin, csrf: false })).statusCode, 403);
+    assert.equal((await postForm(app, '/admin/scim/tokens/revoke', { name: 'test-idp' }, { session: admin, csrf: false })).statusCode, 403);
+    const tokens = await app.services.tokens.list();
+    assert.equal(tokens.length, before);
+    assert.equal(tokens.find((token) => token.name === 'test-idp')?.revokedAt, null);
+  });
+
+  test('the activity lists the last SCIM calls, a failing one with its message, all escaped; Failures filters', async () => {
+    assert.equal((await app.request('POST', '/Users', userBody('ada@example.com'))).status, 201);
+    assert.equal((await app.request('POST', '/Users', userBody('ADA@example.com'))).status, 409);
+    assert.equal((await app.request('GET', `/Users?filter=${encodeURIComponent('userName eq "<script>"')}`)).status, 200);
+    assert.equal((await app.request('GET', `/Users/%3Cimg%20src%3Dx%3E`)).status, 404);
+    const page = await getPage(app, '/admin/scim', admin);
+    assert.match(page.body, /<h2 id="activity-title">Provisioning activity<\/h2>/);
+    assert.match(page.body, /<code class="nowrap">POST<\/code><\/td><td><code class="path">\/api\/scim\/v2\/Users<\/code><\/td><td><span class="badge badge-warning">409<\/span><\/td><td>\d+ ms<\/td><td>test-idp<\/td><td><code>uniqueness<\/code>: [^<]*already/);
+    assert.match(page.body, /filter: <code>userName eq &quot;&lt;script&gt;&quot;<\/code>/);
+    assert.doesNotMatch(page.body, /<script>"|<img src=x>/);
+    const failures = await getPage(app, '/admin/scim?show=failures', admin);
+    assert.match(failures.body, /<a href="\/admin\/scim\?show=failures" aria-current="true">Failures<\/a>/);
+    assert.match(failures.body, /badge-warning">409/);
+    assert.doesNotMatch(failures.body, /badge-success">20\d/);
+  });
+
+  test('the activity pages by its cursor', async () => {
+    for (let index = 0; index < 26; index += 1) assert.equal((await app.request('GET', `/Users?count=1&startIndex=${index + 1}`)).status, 200);
+    const first = await getPage(app, '/admin/scim', admin);
+    const next = /<a class="button default" rel="next" href="([^"]+)">Next<\/a>/.exec(first.body)?.[1]?.replace(/&amp;/g, '&');
+    assert.ok(next !== undefined && next.startsWith('/admin/scim?cursor='), `next link: ${next}`);
+    const second = await getPage(app, next, admin);
+    assert.equal(second.statusCode, 200);
+    assert.match(second.body, /older requests/);
+    assert.match(second.body, /rel="prev" href="\/admin\/scim"/);
+    const bad = await getPage(app, '/admin/scim?cursor=%3Cb%3E', admin);
+    assert.equal(bad.statusCode, 400);
+    assert.doesNotMatch(bad.body, /<b>/);
+  });
+});
+
+eachDatabase('Audit log page', (database) => {
+  let app: TestApp;
+  let admin: ConsoleSession;
+  before(async () => {
+    app = await startTestApp({ database });
+    admin = await sessionFor(app, app.adminId);
+    assert.equal((await app.request('POST', '/Users', userBody('audited@example.com', { displayName: '<i>Audited</i>' }))).status, 201);
+    assert.equal((await app.request('POST', `/Groups`, { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: 'auditors' })).status, 201);
+  });
+  after(() => app.close());
+
+  test('lists the entries newest first, escaped, with export links', async () => {
+    const page = await getPage(app, '/admin/audit', admin);
+    assert.equal(page.statusCode, 200);
+    assert.match(page.body, /<code class="nowrap">group\.created<\/code>.*<code class="nowrap">user\.created<\/code>/s);
+    assert.match(page.body, /&lt;i&gt;Audited&lt;\/i&gt;/);
+    assert.doesNotMatch(page.body, /<i>Audited/);
+    assert.match(page.body, /href="\/api\/v2\/audit-logs\/export\?format=csv"/);
+    assert.match(page.body, /href="\/api\/v2\/audit-logs\/export\?format=jsonl"/);
+  });
+
+  test('filters by action, actor, target and time, and the export links carry the filters', async () => {
+    const byAction = await getPage(app, '/admin/audit?action=user.*', admin);
+    assert.match(byAction.body, /<code class="nowrap">user\.created<\/code>/);
+    assert.doesNotMatch(byAction.body, /<code class="nowrap">group\.created<\/code>/);
+    assert.match(byAction.body, /href="\/api\/v2\/audit-logs\/export\?format=csv&amp;action=user\.\*"/);
+    const byTarget = await getPage(app, '/admin/audit?targetType=group', admin);
+    assert.match(byTarget.body, /<code class="nowrap">group\.created<\/code>/);
+    assert.doesNotMatch(byTarget.body, /<code class="nowrap">user\.created<\/code>/);
+    assert.match(byTarget.body, /<option value="group" selected>group<\/option>/);
+    const byActor = await getPage(app, '/admin/audit?actor=nobody-at-all', admin);
+    assert.match(byActor.body, /No entry matches these filters/);
+    const future = await getPage(app, '/admin/audit?from=2999-01-01', admin);
+    assert.match(future.body, /No entry matches these filters/);
+    const past = await getPage(app, `/admin/audit?to=2000-01-01&actor=token:test-idp`, admin);
+    assert.match(past.body, /No entry matches these filters/);
+    const recent = await getPage(app, `/admin/audit?from=2000-01-01&actor=token:test-idp`, admin);
+    assert.match(recent.body, /<code class="nowrap">user\.created<\/code>/);
+  });
+
+  test('a filter the API refuses is explained on the page with its message', async () => {
+    const page = await getPage(app, '/admin/audit?from=yesterday%3Cb%3E', admin);
+    assert.equal(page.statusCode, 400);
+    assert.match(page.body, /These filters cannot be used/);
+    assert.match(page.body, /must be an ISO 8601 date/);
+    assert.doesNotMatch(page.body, /yesterday<b>/);
+  });
+
+  test('pages by its cursor', async () => {
+    for (let index = 0; index < 51; index += 1) assert.equal((await app.request('POST', '/Users', userBody(`u${index}@example.com`))).status, 201);
+    const first = await getPage(app, '/admin/audit?action=user.created', admin);
+    const next = /rel="next" href="([^"]+)"/.exec(first.body)?.[1]?.replace(/&amp;/g, '&');
+    assert.ok(next?.includes('cursor='), `next link: ${next}`);
+    const second = await getPage(app, next ?? '', admin);
+    assert.equal(second.statusCode, 200);
+    assert.match(second.body, /older entries/);
+    assert.match(second.body, /<code class="nowrap">user\.created<\/code>/);
+    assert.ok(!second.body.includes('u50@example.com'), 'the newest entry is on the first page only');
+  });
+
+  test('the export link answers an administrator’s session', async () => {
+    const response = await app.app.inject({ method: 'GET', url: '/api/v2/audit-logs/export?format=csv&action=group.created', headers: { cookie: admin.cookie } });
+    assert.equal(response.statusCode, 200);
+    assert.match(response.body, /group\.created/);
+  });
+
+  test('is for administrators only', async () => {
+    const member = await sessionFor(app, (await app.services.accounts.findByLogin('audited@example.com'))?.id ?? '');
+    assert.equal((await getPage(app, '/admin/audit', member)).statusCode, 403);
+  });
+});

@@ -1,0 +1,73 @@
+/** The admin API's applications (/api/v2/applications), on SQLite and PostgreSQL. */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { startTestApp, userBody, type TestApp } from '../support/app.ts';
+import { eachDatabase } from '../support/databases.ts';
+
+const PATH = '/api/v2/applications';
+
+eachDatabase('admin API applications on', (database) => {
+  let app: TestApp;
+  before(async () => {
+    app = await startTestApp({ database });
+  });
+  after(async () => app.close());
+
+  const json = (method: 'GET' | 'POST' | 'DELETE', url: string, body?: unknown, token?: string) =>
+    app.request(method, url, body === undefined ? undefined : JSON.stringify(body), { 'content-type': 'application/json', ...(token !== undefined ? { authorization: `Bearer ${token}` } : {}) });
+
+  test('create answers the application and its secret once; list and get never show it; rotate gives a new one; delete removes it', async () => {
+    const created = await json('POST', PATH, { name: 'Grafana', redirectUris: ['https://grafana.example.com/login/generic_oauth'], allowedGroups: ['grafana-users'] });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const { application, clientSecret } = created.body;
+    assert.match(clientSecret, /^[\w-]{43}$/);
+    assert.deepEqual(application.allowedGroups, ['grafana-users']);
+    assert.equal(application.public, false);
+
+    const listed = await json('GET', PATH);
+    assert.equal(listed.status, 200);
+    assert.deepEqual(listed.body.applications.map((item: { clientId: string }) => item.clientId), [application.clientId]);
+    assert.equal(listed.body.page.total, 1);
+    assert.doesNotMatch(listed.raw.body, new RegExp(clientSecret));
+    const got = await json('GET', `${PATH}/${application.clientId}`);
+    assert.deepEqual(got.body, application);
+
+    const rotated = await json('POST', `${PATH}/${application.clientId}/secret`);
+    assert.equal(rotated.status, 200);
+    assert.notEqual(rotated.body.clientSecret, clientSecret);
+
+    assert.equal((await json('DELETE', `${PATH}/${application.clientId}`)).status, 204);
+    const gone = await json('GET', `${PATH}/${application.clientId}`);
+    assert.equal(gone.status, 404);
+    assert.match(gone.body.message, /No application has the client id/);
+  });
+
+  test('a public application has no secret, and rotating one is refused', async () => {
+    const created = await json('POST', PATH, { name: 'SPA', redirectUris: ['http://localhost:3000/callback'], public: true });
+    assert.equal(created.status, 201);
+    assert.equal(created.body.clientSecret, undefined);
+    const rotated = await json('POST', `${PATH}/${created.body.application.clientId}/secret`);
+    assert.equal(rotated.status, 400);
+    assert.match(rotated.body.message, /is public: it has no secret/);
+  });
+
+  test('redirect URIs: http only for localhost, no fragment; unknown fields are refused', async () => {
+    const plain = await json('POST', PATH, { name: 'Plain', redirectUris: ['http://app.example.com/cb'] });
+    assert.equal(plain.status, 400);
+    assert.match(plain.body.message, /must use https; http is allowed only for localhost/);
+    const fragment = await json('POST', PATH, { name: 'Fragment', redirectUris: ['https://app.example.com/cb#x'] });
+    assert.equal(fragment.status, 400);
+    assert.match(fragment.body.message, /fragment/);
+    const unknown = await json('POST', PATH, { name: 'X', redirectUris: ['https://app.example.com/cb'], secret: 'mine' });
+    assert.equal(unknown.status, 400);
+  });
+
+  test('only administrators may manage applications', async () => {
+    await app.request('POST', '/Users', userBody('mallory'));
+    const mallory = (await app.services.accounts.findByLogin('mallory'))!;
+    const token = await app.tokenFor(mallory.id, 'mallory');
+    const refused = await json('POST', PATH, { name: 'Sneaky', redirectUris: ['https://evil.example.com/cb'] }, token);
+    assert.equal(refused.status, 403);
+    assert.equal((await json('GET', PATH, undefined, token)).status, 403);
+  });
+});

@@ -1,0 +1,316 @@
+/**
+ * Roster as an OpenID provider, driven by a real relying party (openid-client) through the
+ * whole authorization code flow with PKCE, on SQLite and PostgreSQL.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import * as client from 'openid-client';
+import { buildApp } from '../../src/http/app.ts';
+import { createServices } from '../../src/services.ts';
+import { openStore } from '../../src/store/index.ts';
+import { startTestApp, userBody, groupBody, BASE_URL, type TestApp } from '../support/app.ts';
+import { eachDatabase } from '../support/databases.ts';
+import { passwordSignIn, sessionFor, sessionOf } from '../support/console.ts';
+import { CookieJar, follow, relyingParty } from '../support/oidc.ts';
+import { buildResponse, postResponse, sessionCookieOf, startLogin } from '../saml/idp.ts';
+
+const REDIRECT = 'https://grafana.example.com/login/generic_oauth';
+const cli = { kind: 'cli' } as const;
+
+/** Signs `jar`'s browser in to `config`'s application; returns the tokens. */
+async function authorize(app: TestApp, config: client.Configuration, jar: CookieJar, scope: string) {
+  const verifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const nonce = client.randomNonce();
+  const url = client.buildAuthorizationUrl(config, {
+    redirect_uri: REDIRECT,
+    scope,
+    code_challenge: await client.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state,
+    nonce,
+  });
+  const landing = await follow(app, url, jar);
+  return { landing, verifier, state, nonce };
+}
+
+eachDatabase('OpenID Connect provider on', (database) => {
+  let app: TestApp;
+  let userId: string;
+  let scimId: string;
+
+  before(async () => {
+    app = await startTestApp({ database });
+    const created = await app.request('POST', '/Users', userBody('ada', { displayName: 'Ada Lovelace', emails: [{ value: 'ada@example.com', primary: true }] }));
+    assert.equal(created.status, 201);
+    scimId = created.body.id;
+    const group = await app.request('POST', '/Groups', groupBody('engineers', [scimId]));
+    assert.equal(group.status, 201);
+    userId = (await app.services.accounts.findByLogin('ada'))!.id;
+  });
+  after(async () => app.close());
+
+  test('discovery names Roster as issuer and its endpoints under /oidc', async () => {
+    const { application, secret } = await app.services.applications.create({ name: 'Grafana', redirectUris: [REDIRECT], public: false, allowedGroups: [] }, cli);
+    const config = await relyingParty(app, application.clientId, secret);
+    const metadata = config.serverMetadata();
+    assert.equal(metadata.issuer, BASE_URL);
+    assert.equal(metadata.authorization_endpoint, `${BASE_URL}/oidc/auth`);
+    assert.equal(metadata.token_endpoint, `${BASE_URL}/oidc/token`);
+    assert.equal(metadata.jwks_uri, `${BASE_URL}/oidc/jwks`);
+    assert.deepEqual(metadata.code_challenge_methods_supported, ['S256']);
+    assert.ok(metadata.scopes_supported?.includes('groups'));
+  });
+
+  test('a signed-in user is sent back with a code; the exchange with PKCE gives a signed ID token with the claims, userinfo the groups, and a working refresh', async () => {
+    const { application, secret } = await app.services.applications.create({ name: 'Grafana 2', redirectUris: [REDIRECT], public: false, allowedGroups: [] }, cli);
+    const config = await relyingParty(app, application.clientId, secret);
+    const jar = new CookieJar();
+    jar.add((await sessionFor(app, userId)).cookie);
+    const { landing, verifier, state, nonce } = await authorize(app, config, jar, 'openid profile email groups offline_access');
+    assert.equal(`${landing.url.origin}${landing.url.pathname}`, REDIRECT, `ended at ${landing.url} (${landing.status}): ${landing.body.slice(0, 300)}`);
+
+    const tokens = await client.authorizationCodeGrant(config, landing.url, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
+    const claims = tokens.claims();
+    assert.ok(claims);
+    assert.equal(claims.sub, userId);
+    assert.equal(claims.preferred_username, 'ada');
+    assert.equal(claims.name, 'Ada Lovelace');
+    assert.equal(claims.email, 'ada@example.com');
+    assert.deepEqual(claims.groups, ['engineers']);
+    assert.ok(tokens.expires_in !== undefined && tokens.expires_in <= 300);
+
+    const info = await client.fetchUserInfo(config, tokens.access_token, userId);
+    assert.deepEqual(info.groups, ['engineers']);
+    assert.equal(info.preferred_username, 'ada');
+
+    assert.ok(tokens.refresh_token);
+    const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token);
+    assert.ok(refreshed.access_token);
+    // Rotation: the refresh token used is spent.
+    assert.notEqual(refreshed.refresh_token, tokens.refresh_token);
+    await assert.rejects(client.refreshTokenGrant(config, tokens.refresh_token), (error: { error?: string }) => error.error === 'invalid_grant');
+  });
+
+  test('a browser without a Roster session goes through the sign-in page and back to the application', async () => {
+    const { application } = await app.services.applications.create({ name: 'SPA', redirectUris: [REDIRECT], public: true, allowedGroups: [] }, cli);
+    const config = await relyingParty(app, application.clientId, undefined);
+    const jar = new CookieJar();
+    const { landing, verifier, state, nonce } = await authorize(app, config, jar, 'openid profile');
+    assert.equal(landing.url.pathname, '/sessions/new');
+    const returnTo = landing.url.searchParams.get('returnTo');
+    assert.match(returnTo ?? '', /^\/oidc\/interaction\/[\w-]+$/);
+
+    const { password } = await app.services.administrators.resetPassword('admin', cli);
+    const signedIn = await passwordSignIn(app, 'admin', password, { returnTo: returnTo! });
+    assert.equal(signedIn.statusCode, 303);
+    assert.equal(signedIn.headers.location, returnTo);
+    jar.add(sessionOf(signedIn).cookie);
+    const back = await follow(app, returnTo!, jar);
+    assert.equal(`${back.url.origin}${back.url.pathname}`, REDIRECT, `ended at ${back.url} (${back.status}): ${back.body.slice(0, 300)}`);
+    const tokens = await client.authorizationCodeGrant(config, back.url, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
+    assert.equal(tokens.claims()?.sub, app.adminId);
+    assert.equal(tokens.claims()?.preferred_username, 'admin');
+  });
+
+  test('a public application must use PKCE: an authorization request without a code challenge is refused', async () => {
+    const { application } = await app.services.applications.create({ name: 'SPA 2', redirectUris: [REDIRECT], public: true, allowedGroups: [] }, cli);
+    const config = await relyingParty(app, application.clientId, undefined);
+    const jar = new CookieJar();
+    jar.add((await sessionFor(app, userId)).cookie);
+    const url = client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid', state: 's' });
+    const landing = await follow(app, url, jar);
+    assert.equal(`${landing.url.origin}${landing.url.pathname}`, REDIRECT);
+    assert.equal(landing.url.searchParams.get('error'), 'invalid_request');
+    assert.match(landing.url.searchParams.get('error_description') ?? '', /PKCE/);
+  });
+
+  test('an application limited to a group refuses anyone else at the authorization step, and the audit trail says who and why', async () => {
+    const { application, secret } = await app.services.applications.create({ name: 'Ops console', redirectUris: [REDIRECT], public: false, allowedGroups: ['operators'] }, cli);
+    const config = await relyingParty(app, application.clientId, secret);
+    const jar = new CookieJar();
+    jar.add((await sessionFor(app, userId)).cookie);
+    const { landing } = await authorize(app, config, jar, 'openid groups');
+    assert.equal(`${landing.url.origin}${landing.url.pathname}`, REDIRECT);
+    assert.equal(landing.url.searchParams.get('error'), 'access_denied');
+    assert.match(landing.url.searchParams.get('error_description') ?? '', /Only members of "operators" may sign in to Ops console/);
+    assert.equal(landing.url.searchParams.get('code'), null);
+    const events = await app.services.auditLog.list({ action: 'application.access_refused', targetId: application.clientId }, { offset: 0, limit: 10, ascending: false });
+    assert.equal(events.events.length, 1, 'one audit entry for the refusal');
+    const details = events.events[0]?.details as { login?: string; reason?: string };
+    assert.equal(details.login, 'ada');
+    assert.match(String(details.reason), /operators/);
+
+    // A member of the group gets in …
+    const operators = await app.request('POST', '/Groups', groupBody('operators', [scimId]));
+    const allowed = await authorize(app, config, jar, 'openid groups offline_access');
+    assert.ok(allowed.landing.url.searchParams.get('code'), `no code: ${allowed.landing.url}`);
+    const tokens = await client.authorizationCodeGrant(config, allowed.landing.url, { pkceCodeVerifier: allowed.verifier, expectedState: allowed.state, expectedNonce: allowed.nonce });
+    // … until the IdP takes them out of the group: the next refresh is refused, and userinfo.
+    await app.request('PATCH', `/Groups/${operators.body.id}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'remove', path: `members[value eq "${scimId}"]` }] });
+    await assert.rejects(client.refreshTokenGrant(config, tokens.refresh_token!), (error: { error?: string }) => error.error === 'invalid_grant');
+    const userinfo = await app.app.inject({ method: 'GET', url: '/oidc/me', headers: { authorization: `Bearer ${tokens.access_token}` } });
+    assert.equal(userinfo.statusCode, 401);
+    // Back in the group for the tests that follow.
+    await app.request('PATCH', `/Groups/${operators.body.id}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'add', path: 'members', value: [{ value: scimId }] }] });
+  });
+
+  test('deactivation through SCIM revokes at once: the refresh fails, introspection says inactive, userinfo answers 401', async () => {
+    const created = await app.request('POST', '/Users', userBody('grace', { displayName: 'Grace Hopper' }));
+    const graceId = (await app.services.accounts.findByLogin('grace'))!.id;
+    const { application, secret } = await app.services.applications.create({ name: 'Wiki', redirectUris: [REDIRECT], public: false, allowedGroups: [] }, cli);
+    const config = await relyingParty(app, application.clientId, secret);
+    const jar = new CookieJar();
+    jar.add((await sessionFor(app, graceId)).cookie);
+    const { landing, verifier, state, nonce } = await authorize(app, config, jar, 'openid profile offline_access');
+    const tokens = await client.authorizationCodeGrant(config, landing.url, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
+    assert.ok(tokens.refresh_token);
+    assert.equal((await client.tokenIntrospection(config, tokens.access_token)).active, true);
+
+    const patched = await app.request('PATCH', `/Users/${created.body.id}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', path: 'active', value: false }] });
+    assert.equal(patched.status, 200);
+
+    await assert.rejects(client.refreshTokenGrant(config, tokens.refresh_token), (error: { error?: string }) => error.error === 'invalid_grant');
+    assert.equal((await client.tokenIntrospection(config, tokens.access_token)).active, false);
+    assert.equal((await client.tokenIntrospection(config, tokens.refresh_token)).active, false);
+    const userinfo = await app.app.inject({ method: 'GET', url: '/oidc/me', headers: { authorization: `Bearer ${tokens.access_token}` } });
+    assert.equal(userinfo.statusCode, 401);
+  });
+
+  test('a rotated key signs at once, and an ID token of the old key still verifies during the grace period', async () => {
+    const { application, secret } = await app.services.applications.create({ name: 'Rotated', redirectUris: [REDIRECT], public: false, allowedGroups: [] }, cli);
+    const config = await relyingParty(app, application.clientId, secret);
+    const jar = new CookieJar();
+    jar.add((await sessionFor(app, userId)).cookie);
+    const first = await authorize(app, config, jar, 'openid');
+    const before = await client.authorizationCodeGrant(config, first.landing.url, { pkceCodeVerifier: first.verifier, expectedState: first.state, expectedNonce: first.nonce });
+    const oldKid = JSON.parse(Buffer.from(before.id_token!.split('.')[0]!, 'base64url').toString()).kid;
+
+    const { kid } = await app.services.oidc.rotateKeys(cli);
+    assert.notEqual(kid, oldKid);
+    const jwks = JSON.parse((await app.app.inject({ method: 'GET', url: '/oidc/jwks' })).body) as { keys: { kid: string; d?: string }[] };
+    assert.deepEqual(jwks.keys.map((key) => key.kid), [kid, oldKid]);
+    assert.ok(jwks.keys.every((key) => key.d === undefined), 'the JWKS publishes public keys only');
+
+    // A fresh relying party (no cached keys) verifies a token of the new key …
+    const fresh = await relyingParty(app, application.clientId, secret);
+    const second = await authorize(app, fresh, jar, 'openid');
+    const after = await client.authorizationCodeGrant(fresh, second.landing.url, { pkceCodeVerifier: second.verifier, expectedState: second.state, expectedNonce: second.nonce });
+    assert.equal(JSON.parse(Buffer.from(after.id_token!.split('.')[0]!, 'base64url').toString()).kid, kid);
+    // … and the old key's token still verifies against the published JWKS.
+    const { createPublicKey, verify } = await import('node:crypto');
+    const [header, payload, signature] = before.id_token!.split('.') as [string, string, string];
+    const oldKey = createPublicKey({ key: jwks.keys.find((key) => key.kid === oldKid) as never, format: 'jwk' });
+    assert.ok(verify('sha256', Buffer.from(`${header}.${payload}`), oldKey, Buffer.from(signature, 'base64url')));
+  });
+
+  test('two instances share everything: authorize on one, exchange the code, refresh and ask userinfo on the other', async () => {
+    const store = await openStore(app.location);
+    const services = createServices(store, { baseUrl: BASE_URL });
+    const other = await buildApp({ services, baseUrl: BASE_URL });
+    try {
+      const { application, secret } = await app.services.applications.create({ name: 'Shared', redirectUris: [REDIRECT], public: false, allowedGroups: [] }, cli);
+      const jar = new CookieJar();
+      jar.add((await sessionFor(app, userId)).cookie);
+      const here = await relyingParty(app, application.clientId, secret);
+      const there = await relyingParty({ ...app, app: other }, application.clientId, secret);
+      const { landing, verifier, state, nonce } = await authorize(app, here, jar, 'openid groups offline_access');
+      const tokens = await client.authorizationCodeGrant(there, landing.url, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
+      assert.ok((tokens.claims()?.groups as string[]).includes('engineers'));
+      const refreshed = await client.refreshTokenGrant(there, tokens.refresh_token!);
+      assert.equal((await client.fetchUserInfo(here, refreshed.access_token, userId)).sub, userId);
+    } finally {
+      await other.close();
+      await store.close();
+    }
+  });
+
+  test('RP-initiated logout ends the provider session and the Roster session: the next authorization asks to sign in again', async () => {
+    const { application, secret } = await app.services.applications.create({ name: 'Logout', redirectUris: [REDIRECT], public: false, allowedGroups: [] }, cli);
+    const config = await relyingParty(app, application.clientId, secret);
+    const jar = new CookieJar();
+    jar.add((await sessionFor(app, userId)).cookie);
+    const first = await authorize(app, config, jar, 'openid');
+    const tokens = await client.authorizationCodeGrant(config, first.landing.url, { pkceCodeVerifier: first.verifier, expectedState: first.state, expectedNonce: first.nonce });
+
+    const end = client.buildEndSessionUrl(config, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: REDIRECT, state: 'bye' });
+    const confirm = await follow(app, end, jar);
+    assert.equal(confirm.status, 200);
+    const xsrf = /name="xsrf" value="([^"]+)"/.exec(confirm.body)?.[1];
+    assert.ok(xsrf, confirm.body.slice(0, 500));
+    const posted = await app.app.inject({
+      method: 'POST',
+      url: '/oidc/session/end/confirm',
+      headers: { cookie: jar.header(), 'content-type': 'application/x-www-form-urlencoded' },
+      payload: new URLSearchParams({ xsrf, logout: 'yes' }).toString(),
+    });
+    assert.equal(posted.statusCode, 303);
+    assert.equal(posted.headers.location, `${REDIRECT}?state=bye`);
+    jar.store(posted.headers['set-cookie']);
+    assert.doesNotMatch(jar.header(), /roster_session=/);
+
+    const again = await authorize(app, config, jar, 'openid');
+    assert.equal(again.landing.url.pathname, '/sessions/new');
+  });
+
+  test('a provisioned user signs in through the SAML IdP from the sign-in page and lands back in the application', async () => {
+    const { application, secret } = await app.services.applications.create({ name: 'Via SAML', redirectUris: [REDIRECT], public: false, allowedGroups: ['engineers'] }, cli);
+    const config = await relyingParty(app, application.clientId, secret);
+    const jar = new CookieJar();
+    const { landing, verifier, state, nonce } = await authorize(app, config, jar, 'openid groups');
+    assert.equal(landing.url.pathname, '/sessions/new');
+    const returnTo = landing.url.searchParams.get('returnTo')!;
+    const { requestId } = await startLogin(app, `/saml/login?returnTo=${encodeURIComponent(returnTo)}`);
+    const acs = await postResponse(app, buildResponse({ login: 'ada', inResponseTo: requestId }));
+    assert.equal(acs.statusCode, 303, acs.body);
+    assert.equal(acs.headers.location, returnTo);
+    jar.add(`roster_session=${sessionCookieOf(acs)}`);
+    const back = await follow(app, returnTo, jar);
+    const tokens = await client.authorizationCodeGrant(config, back.url, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
+    assert.equal(tokens.claims()?.sub, userId);
+    assert.ok((tokens.claims()?.groups as string[]).includes('engineers'));
+  });
+
+  test('hostile ids (a NUL, a lone surrogate) are answered as unknown, never with a 500', async () => {
+    for (const bad of ['%00', '%ED%A0%80', 'a%00b']) {
+      for (const url of [
+        `/oidc/auth?client_id=${bad}&response_type=code&scope=openid&redirect_uri=${encodeURIComponent(REDIRECT)}`,
+        `/oidc/session/end?client_id=${bad}`,
+        `/oidc/interaction/${bad}`,
+      ]) {
+        const response = await app.app.inject({ method: 'GET', url });
+        assert.ok(response.statusCode < 500, `${url}: ${response.statusCode} ${response.body.slice(0, 200)}`);
+      }
+      const { application, secret } = await app.services.applications.create({ name: `Hostile ${bad}`, redirectUris: [REDIRECT], public: false, allowedGroups: [] }, cli);
+      const basic = `Basic ${Buffer.from(`${application.clientId}:${secret}`).toString('base64')}`;
+      for (const payload of [`grant_type=authorization_code&code=${bad}&redirect_uri=${encodeURIComponent(REDIRECT)}&code_verifier=${'a'.repeat(43)}`, `grant_type=refresh_token&refresh_token=${bad}`]) {
+        const response = await app.app.inject({ method: 'POST', url: '/oidc/token', headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' }, payload });
+        assert.equal(response.statusCode, 400, response.body);
+      }
+      for (const url of ['/oidc/token/introspection', '/oidc/token/revocation']) {
+        const response = await app.app.inject({ method: 'POST', url, headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' }, payload: `token=${bad}` });
+        assert.equal(response.statusCode, 200, `${url}: ${response.body}`);
+      }
+      const userinfo = await app.app.inject({ method: 'GET', url: '/oidc/me', headers: { authorization: `Bearer a${decodeURIComponent(bad === '%ED%A0%80' ? '%00' : bad)}b` } });
+      assert.ok(userinfo.statusCode < 500, `userinfo: ${userinfo.statusCode}`);
+    }
+  });
+
+  test('SCIM DELETE (deactivation, as the admin API and the CLI do it) revokes the refresh token too', async () => {
+    const linus = await app.request('POST', '/Users', userBody('linus'));
+    const linusId = (await app.services.accounts.findByLogin('linus'))!.id;
+    const { application, secret } = await app.services.applications.create({ name: 'Deactivated', redirectUris: [REDIRECT], public: false, allowedGroups: [] }, cli);
+    const config = await relyingParty(app, application.clientId, secret);
+    const jar = new CookieJar();
+    jar.add((await sessionFor(app, linusId)).cookie);
+    const { landing, verifier, state, nonce } = await authorize(app, config, jar, 'openid offline_access');
+    const tokens = await client.authorizationCodeGrant(config, landing.url, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
+    assert.ok(tokens.refresh_token);
+    const removed = await app.request('DELETE', `/Users/${linus.body.id}`);
+    assert.equal(removed.status, 204, JSON.stringify(removed.body));
+    await assert.rejects(client.refreshTokenGrant(config, tokens.refresh_token), (error: { error?: string }) => error.error === 'invalid_grant');
+    assert.equal((await client.tokenIntrospection(config, tokens.access_token)).active, false);
+    const rows = await app.services.store.db.selectFrom('oidc_models').select('id').where('account_id', '=', linusId).execute();
+    assert.deepEqual(rows, []);
+  });
+});
