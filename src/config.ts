@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DEFAULT_ADMIN_GROUP } from './directory/access.ts';
+import { DEFAULT_CURSOR_TIMEOUT } from './directory/list-cursors.ts';
 import { DEFAULT_BODY_LIMIT, formatBytes } from './http/input.ts';
 import type { DatabaseLocation, PostgresTls } from './store/index.ts';
 
@@ -33,6 +34,8 @@ export interface Config {
   readonly trustedHosts: readonly string[];
   /** Seconds an OpenID Connect access token lives (ROSTER_OIDC_ACCESS_TOKEN_TTL). */
   readonly oidcAccessTokenTtlSeconds: number;
+  /** Seconds a SCIM list cursor (RFC 9865) stays valid between pages. */
+  readonly scimCursorTimeout: number;
 }
 
 /** A configuration value that cannot be used; the message names the variable and what it expects. */
@@ -61,7 +64,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const cookieDomain = parseCookieDomain(value(env, 'ROSTER_COOKIE_DOMAIN'), baseUrl);
   const trustedHosts = Object.freeze(parseTrustedHosts(value(env, 'ROSTER_TRUSTED_HOSTS')));
   const oidcAccessTokenTtlSeconds = parseAccessTokenTtl(value(env, 'ROSTER_OIDC_ACCESS_TOKEN_TTL'));
-  return Object.freeze({ port, host, baseUrl, database, logLevel, maxBodySize, activityRetentionDays, adminGroup, cookieDomain, trustedHosts, oidcAccessTokenTtlSeconds });
+  const scimCursorTimeout = parseCursorTimeout(value(env, 'ROSTER_SCIM_CURSOR_TIMEOUT'));
+  return Object.freeze({ port, host, baseUrl, database, logLevel, maxBodySize, activityRetentionDays, adminGroup, cookieDomain, trustedHosts, oidcAccessTokenTtlSeconds, scimCursorTimeout });
 }
 
 /** An empty variable counts as unset: compose files and CI often define `VAR=` to mean "default". */
@@ -300,6 +304,23 @@ function parseTrustedHosts(raw: string | undefined): string[] {
     if (!hosts.includes(host)) hosts.push(host);
   }
   return hosts;
+}
+
+// A cursor costs nothing to keep (it is not stored), so the bounds only keep the value sane:
+// long enough to fetch a page, short enough that a leaked cursor soon stops working.
+const MIN_CURSOR_TIMEOUT = 10;
+const MAX_CURSOR_TIMEOUT = 7 * 24 * 3600;
+
+function parseCursorTimeout(raw: string | undefined): number {
+  if (raw === undefined) return DEFAULT_CURSOR_TIMEOUT;
+  const seconds = /^\d{1,7}$/.test(raw) ? Number(raw) : NaN;
+  if (!(seconds >= MIN_CURSOR_TIMEOUT && seconds <= MAX_CURSOR_TIMEOUT)) {
+    throw new ConfigError(
+      'ROSTER_SCIM_CURSOR_TIMEOUT',
+      `ROSTER_SCIM_CURSOR_TIMEOUT must be a number of seconds from ${MIN_CURSOR_TIMEOUT} to ${MAX_CURSOR_TIMEOUT} (got "${raw}")`,
+    );
+  }
+  return seconds;
 }
 
 /** Hides a password in a URL-like value, since error messages end up in logs. */

@@ -16,7 +16,7 @@ const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
 /** Runs the server until SIGTERM or SIGINT, then shuts down gracefully. */
 export async function serve(config: Config): Promise<void> {
   const store = await openStore(config.database);
-  const services = createServices(store, { baseUrl: config.baseUrl, adminGroup: config.adminGroup, cookieDomain: config.cookieDomain });
+  const services = createServices(store, { baseUrl: config.baseUrl, adminGroup: config.adminGroup, cookieDomain: config.cookieDomain, scimCursorTimeout: config.scimCursorTimeout });
   // Of several instances starting on a new database, exactly one creates and prints it.
   const issued = await services.administrators.ensureAdministrator();
   const app = await buildApp({

@@ -19,6 +19,8 @@ import { createAuditLog, type AuditLog } from './directory/audit-log.ts';
 import { createCaseConflicts, type CaseConflicts } from './directory/case-conflicts.ts';
 import { createGroupManagement, type GroupManagement } from './directory/group-management.ts';
 import { createGroupDirectory, type GroupDirectory } from './directory/groups.ts';
+import { createListCursors, type ListCursors } from './directory/list-cursors.ts';
+import { createRootSearch, type RootSearch } from './directory/search.ts';
 import { createMembershipManagement, type MembershipManagement } from './directory/memberships.ts';
 import { createPasswordCheck, type PasswordCheck } from './directory/password-check.ts';
 import { createPasswordSignIn, type PasswordSignIn } from './directory/password-sign-in.ts';
@@ -37,6 +39,10 @@ export interface Services {
   readonly users: UserDirectory;
   /** SCIM's view of groups. */
   readonly groups: GroupDirectory;
+  /** SCIM's search over Users and Groups at once (the root /.search). */
+  readonly rootSearch: RootSearch;
+  /** The signing key and lifetime of SCIM list cursors (RFC 9865). */
+  readonly listCursors: ListCursors;
   /** Roster as a SAML service provider (login redirect, metadata, response validation). */
   readonly samlSp: SamlServiceProvider;
   readonly sessions: Sessions;
@@ -84,6 +90,8 @@ export interface ServiceOptions {
   readonly adminGroup?: string;
   /** The session cookie's Domain (ROSTER_COOKIE_DOMAIN); host-only when unset. */
   readonly cookieDomain?: string | undefined;
+  /** Seconds a SCIM list cursor stays valid (ROSTER_SCIM_CURSOR_TIMEOUT). */
+  readonly scimCursorTimeout?: number;
 }
 
 /** Builds every service over one store. */
@@ -102,6 +110,8 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
     provisioning,
     users: createUserDirectory(store, scimSchemas),
     groups: createGroupDirectory(store, scimSchemas),
+    rootSearch: createRootSearch(store, scimSchemas),
+    listCursors: createListCursors(store, options.scimCursorTimeout !== undefined ? { timeoutSeconds: options.scimCursorTimeout } : {}),
     samlSp: createSamlServiceProvider(store, saml, baseUrl),
     sessions: createSessions(store, {
       secure: baseUrl.startsWith('https:'),

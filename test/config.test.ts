@@ -32,6 +32,7 @@ describe('loadConfig', () => {
       cookieDomain: undefined,
       trustedHosts: [],
       oidcAccessTokenTtlSeconds: 300,
+      scimCursorTimeout: 3600,
     });
   });
 
@@ -79,6 +80,14 @@ describe('loadConfig', () => {
     assert.equal(loadConfig({ ROSTER_OIDC_ACCESS_TOKEN_TTL: '60' }).oidcAccessTokenTtlSeconds, 60);
     for (const bad of ['29', '86401', '1.5', '5m', '-1']) {
       refuses({ ROSTER_OIDC_ACCESS_TOKEN_TTL: bad }, 'ROSTER_OIDC_ACCESS_TOKEN_TTL', new RegExp(`from 30 to 86400 \\(got "${bad.replace('.', '\\.')}"\\)`));
+    }
+  });
+
+  test('ROSTER_SCIM_CURSOR_TIMEOUT takes seconds from 10 to a week', () => {
+    assert.equal(loadConfig({ ROSTER_SCIM_CURSOR_TIMEOUT: '600' }).scimCursorTimeout, 600);
+    assert.equal(loadConfig({ ROSTER_SCIM_CURSOR_TIMEOUT: '604800' }).scimCursorTimeout, 604800);
+    for (const bad of ['9', '604801', '1h', '-5', '1.5']) {
+      refuses({ ROSTER_SCIM_CURSOR_TIMEOUT: bad }, 'ROSTER_SCIM_CURSOR_TIMEOUT', new RegExp(`from 10 to 604800 \\(got "${bad.replace('.', '\\.')}"\\)`));
     }
   });
 

@@ -1,7 +1,7 @@
 /** `roster admin …`: recover access to the local administrator. */
 import { parseArgs } from 'node:util';
 import { BOOTSTRAP_LOGIN } from '../directory/administrators.ts';
-import type { CommandGroup } from './roster.ts';
+import type { CommandGroup } from './command.ts';
 
 /** The `admin` command group. */
 export const adminCommands: CommandGroup = {

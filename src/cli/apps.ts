@@ -1,7 +1,7 @@
 /** `roster apps …` and `roster keys rotate`: applications of the OpenID provider and its signing keys. */
 import { parseArgs } from 'node:util';
 import type { Application } from '../directory/applications.ts';
-import type { CommandGroup } from './roster.ts';
+import type { CommandGroup } from './command.ts';
 
 /** The `apps` command group. */
 export const appCommands: CommandGroup = {

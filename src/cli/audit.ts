@@ -1,7 +1,7 @@
 /** `roster audit …`: export the audit trail. */
 import { parseArgs } from 'node:util';
 import { parseEventFilter, parseExportFormat } from '../directory/audit-log.ts';
-import type { CommandGroup } from './roster.ts';
+import type { CommandGroup } from './command.ts';
 
 /** The `audit` command group. */
 export const auditCommands: CommandGroup = {

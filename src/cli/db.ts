@@ -5,7 +5,7 @@ import { DirectoryError } from '../directory/errors.ts';
 import { describeCaseConflict } from '../directory/case-conflicts.ts';
 import { copyDatabase, CopyRefused, type CopyProgress } from '../store/copy.ts';
 import { describeLocation, openStore, type Store } from '../store/index.ts';
-import type { CommandGroup } from './roster.ts';
+import type { CommandGroup } from './command.ts';
 
 /** The `db` command group. */
 export const dbCommands: CommandGroup = {

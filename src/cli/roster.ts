@@ -5,12 +5,11 @@
  * itself was wrong (usage is printed). Results go to stdout, everything else to stderr, so
  * that scripts can capture output (e.g. a new token on the last line) safely.
  */
-import type { Config } from '../config.ts';
 import { ConfigError, loadConfig } from '../config.ts';
-import type { Actor } from '../directory/audit.ts';
 import { DirectoryError } from '../directory/errors.ts';
 import { createServices, type Services } from '../services.ts';
 import { openStore, type Store } from '../store/index.ts';
+import type { CliContext, CommandGroup } from './command.ts';
 import { adminCommands } from './admin.ts';
 import { appCommands, keyCommands } from './apps.ts';
 import { firstStartMessage } from './first-start.ts';
@@ -21,40 +20,6 @@ import { schemaCommands } from './schemas.ts';
 import { scimCommands } from './scim.ts';
 import { tokenCommands } from './tokens.ts';
 import { groupCommands, userCommands } from './users.ts';
-
-/** What a command may use. The store is opened on first use (so `--help` never touches it) and closed by the dispatcher. */
-export interface CliContext {
-  readonly config: Readonly<Config>;
-  readonly actor: Actor;
-  out(text: string): void;
-  err(text: string): void;
-  /**
-   * Opens the store. Unless `bootstrap` is false, first start creates the local administrator
-   * and prints its password once on stderr (stdout stays the command's own output).
-   */
-  services(options?: { readonly bootstrap?: boolean }): Promise<Services>;
-}
-
-/**
- * What a command reports when its arguments parse but do not make sense together (exit 2);
- * success is `undefined`. Failures of the operation itself are thrown.
- */
-export type CommandOutcome = undefined | { readonly usageError: string };
-
-export interface Command {
-  /** One line for the group's usage. */
-  readonly summary: string;
-  /** The full usage, printed by `--help` and after a usage error. */
-  readonly usage: string;
-  /** Parses `args` (with `util.parseArgs`, whose errors become usage errors) and runs. */
-  run(args: string[], context: CliContext): Promise<CommandOutcome>;
-}
-
-export interface CommandGroup {
-  readonly name: string;
-  readonly summary: string;
-  readonly commands: Readonly<Record<string, Command>>;
-}
 
 const GROUPS: readonly CommandGroup[] = [tokenCommands, samlCommands, scimCommands, schemaCommands, userCommands, groupCommands, adminCommands, auditCommands, dbCommands, appCommands, keyCommands];
 

@@ -10,7 +10,7 @@ import {
   type SamlIssue,
 } from '../auth/saml-config.ts';
 import { DirectoryError } from '../directory/errors.ts';
-import type { CliContext, CommandGroup } from './roster.ts';
+import type { CliContext, CommandGroup } from './command.ts';
 
 const CONFIGURE_USAGE = [
   'Usage: roster saml configure --idp-entity-id <id> --idp-sso-url <url> --idp-certificate <pem-file>',

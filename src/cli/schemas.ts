@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { DirectoryError } from '../directory/errors.ts';
 import type { DeclaredSchema } from '../scim/schemas.ts';
-import type { CliContext, CommandGroup } from './roster.ts';
+import type { CliContext, CommandGroup } from './command.ts';
 
 /** The positional argument of a command that takes exactly one. */
 function single(args: string[], what: string): string | { usageError: string } {

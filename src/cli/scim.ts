@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import type { ActivityEntry } from '../directory/activity.ts';
 import { DirectoryError } from '../directory/errors.ts';
 import { DISABLE_CONFIRMATION_MESSAGE, type Provisioning } from '../directory/provisioning.ts';
-import type { CliContext, CommandGroup } from './roster.ts';
+import type { CliContext, CommandGroup } from './command.ts';
 
 /** The provisioning service over the CLI's store. */
 async function provisioning(context: CliContext): Promise<Provisioning> {

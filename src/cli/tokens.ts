@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import type { TokenInfo } from '../auth/tokens.ts';
 import { BOOTSTRAP_LOGIN } from '../directory/administrators.ts';
 import { DirectoryError } from '../directory/errors.ts';
-import type { CommandGroup } from './roster.ts';
+import type { CommandGroup } from './command.ts';
 
 /** The `tokens` command group. */
 export const tokenCommands: CommandGroup = {
@@ -17,7 +17,8 @@ export const tokenCommands: CommandGroup = {
         '',
         'Creates a bearer token and prints it ALONE on the last line of output. Roster keeps only',
         'a hash: copy the token now, it cannot be shown again. Only tokens of active administrators',
-        'may call the SCIM and admin APIs; a token stops working when its user is deactivated.',
+        'may call the SCIM and admin APIs (another user\'s token may only read its own user at SCIM',
+        '/Me); a token stops working when its user is deactivated.',
         '',
         'Options:',
         '  --name <name>     a name unique among live tokens (1-100 characters), e.g. entra-id',
@@ -32,7 +33,7 @@ export const tokenCommands: CommandGroup = {
         if (user === undefined) throw new DirectoryError('not_found', `No user has the login "${login}".`, 'user');
         const { token, record } = await services.tokens.create(values.name, context.actor, user.id);
         if (!(await services.access.isAdministrator(user.id))) {
-          context.err(`warning: "${user.login}" is not an administrator (neither flagged admin nor in the group "${services.access.adminGroup}"): this token cannot call the SCIM or admin APIs until it is.`);
+          context.err(`warning: "${user.login}" is not an administrator (neither flagged admin nor in the group "${services.access.adminGroup}"): this token can only read its own user at SCIM /Me, not call the SCIM or admin APIs, until it is.`);
         }
         context.out(`Created token "${record.name}" for ${user.login} (id ${record.id}).`);
         context.out('Copy it now; Roster stores only its hash and cannot show it again:');

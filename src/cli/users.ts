@@ -6,7 +6,7 @@ import { membershipId } from '../directory/memberships.ts';
 import type { Services } from '../services.ts';
 import { caseKey } from '../text.ts';
 import type { StoredUser } from '../store/users.ts';
-import type { CliContext, CommandGroup } from './roster.ts';
+import type { CliContext, CommandGroup } from './command.ts';
 
 const LIST_LIMIT = 500;
 

@@ -76,25 +76,8 @@ export interface ObservedRequest {
   readonly count?: number;
 }
 
-/** A recorded request as the admin API and the CLI show it. */
-export interface ActivityEntry {
-  readonly id: number;
-  readonly at: string;
-  readonly method: string;
-  readonly path: string;
-  readonly filter: string | null;
-  readonly status: number;
-  readonly durationMs: number;
-  readonly tokenId: string | null;
-  readonly tokenName: string | null;
-  /** Login of the token's user. */
-  readonly tokenUser: string | null;
-  readonly source: string | null;
-  readonly scimType: string | null;
-  readonly detail: string | null;
-  /** Requests this entry stands for: more than 1 for folded requests without a valid token. */
-  readonly count: number;
-}
+/** A recorded request as the admin API and the CLI show it: the stored row, with `count` the requests it stands for (more than 1 for folded requests without a valid token). */
+export type ActivityEntry = Omit<StoredRequest, 'requestCount'> & { readonly count: number };
 
 /** What to list: everything or failures (status 400 and above), newest first. */
 export interface ActivityQuery {

@@ -6,7 +6,7 @@
 import type { AttributePath, Filter } from '../scim/filter/ast.ts';
 import { foldDocument } from '../scim/keys.ts';
 import { GROUP_SCHEMA, type ResourceSchemas } from '../scim/schemas.ts';
-import { compileFilter, compileSortKey } from '../store/filter-sql.ts';
+import { compileFilter, compileSort } from '../store/filter-sql.ts';
 import type { Store } from '../store/index.ts';
 import type { Executor } from '../store/executor.ts';
 import type { RowLock } from '../store/users.ts';
@@ -19,6 +19,7 @@ import { recordEvent, type Actor } from './audit.ts';
 import { extensionUrns, sameAttributes } from './documents.ts';
 import { DirectoryError } from './errors.ts';
 import type { Document, WriteNotes } from './documents.ts';
+import { readPage, type Page, type PageRequest } from './paging.ts';
 import type { ScimSchemas } from './scim-schemas.ts';
 import { createUniqueValues } from './unique-values.ts';
 import { assertVersion, type VersionCheck } from './users.ts';
@@ -43,8 +44,7 @@ export interface GroupListQuery {
   /** The URL of the SCIM endpoint of these resources, with its trailing '/': filters and sorting read meta.location as this followed by the id. */
   readonly locationBase: string;
   readonly descending: boolean;
-  readonly offset: number;
-  readonly limit: number;
+  readonly page: PageRequest;
   /** False when `members` will not be shown: memberships are then never read. */
   readonly withMembers: boolean;
 }
@@ -80,6 +80,11 @@ function groupDocument(group: StoredGroup): Document {
 function withMembers(document: Document, members: readonly LinkedReference[] | undefined): Document {
   if (!members || members.length === 0) return document;
   return { ...document, members: members.map((member) => ({ value: member.scimId, display: member.display, type: 'User' })) };
+}
+
+/** The SCIM group of a stored, linked group, with its members when they were read. */
+export function scimGroupOf(group: StoredGroup, members: readonly LinkedReference[] | undefined): ScimGroup {
+  return { group, scimId: group.scimId ?? '', document: withMembers(groupDocument(group), members) };
 }
 
 // How many unknown ids an error message lists before it says "and N more".
@@ -282,33 +287,29 @@ export function createGroupDirectory(store: Store, scimSchemas: ScimSchemas) {
     },
 
     /** A page of SCIM groups and the total matching the filter. */
-    async list(query: GroupListQuery): Promise<{ total: number; groups: ScimGroup[] }> {
+    async list(query: GroupListQuery): Promise<Page<ScimGroup>> {
       const options = { locationBase: query.locationBase };
       const schemas = (await scimSchemas.current()).Group;
       const where = query.filter ? compileFilter(query.filter, schemas, store.dialect, options) : undefined;
-      const orderBy = query.sortBy ? compileSortKey(query.sortBy, schemas, store.dialect, options) : undefined;
+      const sort = query.sortBy ? compileSort(query.sortBy, schemas, store.dialect, options) : undefined;
       // One snapshot for the count and the page, so that totalResults matches what was paged
       // through even while other instances write.
       return readSnapshot(store.db, async (trx) => {
-        const total = await groups.countLinked(trx, where);
-        const page =
-          query.limit === 0
-            ? []
-            : await groups.listLinked(trx, {
-                ...(where ? { where } : {}),
-                ...(orderBy ? { orderBy } : {}),
-                descending: query.descending,
-                offset: query.offset,
-                limit: query.limit,
-              });
-        const members = query.withMembers ? await memberships.membersOf(trx, page.map((group) => group.id)) : undefined;
+        const page = await readPage(
+          {
+            ...(where ? { where } : {}),
+            ...(sort ? { orderBy: sort.expression, orderByNullable: sort.nullable } : {}),
+            descending: query.descending,
+            list: (listQuery) => groups.listLinked(trx, listQuery),
+            count: () => groups.countLinked(trx, where),
+            idOf: (group) => group.scimId ?? '',
+          },
+          query.page,
+        );
+        const members = query.withMembers ? await memberships.membersOf(trx, page.items.map((group) => group.id)) : undefined;
         return {
-          total,
-          groups: page.map((group) => ({
-            group,
-            scimId: group.scimId ?? '',
-            document: withMembers(groupDocument(group), members?.get(group.id)),
-          })),
+          ...page,
+          items: page.items.map((group) => scimGroupOf(group, members?.get(group.id))),
         };
       });
     },

@@ -89,6 +89,20 @@ export async function readSetting<T>(db: Db, setting: SettingDefinition<T>, read
   return value;
 }
 
+/**
+ * The value of a setting, storing `initial()` first when it has none: every instance sharing the
+ * database gets the same value, whichever stored it (keys made on first use, for one).
+ * Records no audit event: nobody changed a setting.
+ */
+export async function readOrInitialise<T>(db: Db, setting: SettingDefinition<T>, initial: () => T): Promise<T> {
+  const existing = await readSetting(db, setting);
+  if (existing !== undefined) return existing;
+  await queries.insertIfAbsent(db, setting.key, JSON.stringify(initial()), new Date().toISOString());
+  const stored = await readSetting(db, setting);
+  if (stored === undefined) throw new Error(`The setting "${setting.key}" could not be stored.`);
+  return stored;
+}
+
 /** Upserts one setting; records no audit event (see Settings.write). */
 async function writeSetting<T>(trx: Transaction<Database>, setting: SettingDefinition<T>, value: T): Promise<void> {
   await queries.upsert(trx, setting.key, JSON.stringify(value), new Date().toISOString());

@@ -4,8 +4,8 @@
  */
 import type { Filter, AttributePath } from '../scim/filter/ast.ts';
 import { foldDocument } from '../scim/keys.ts';
-import { USER_SCHEMA, type ResourceSchemas } from '../scim/schemas.ts';
-import { compileFilter, compileSortKey } from '../store/filter-sql.ts';
+import { ENTERPRISE_USER_SCHEMA, USER_SCHEMA, type ResourceSchemas } from '../scim/schemas.ts';
+import { compileFilter, compileSort } from '../store/filter-sql.ts';
 import type { Store } from '../store/index.ts';
 import type { Executor } from '../store/executor.ts';
 import { isUniqueViolation } from '../store/errors.ts';
@@ -20,6 +20,7 @@ import { DirectoryError } from './errors.ts';
 import type { ScimSchemas } from './scim-schemas.ts';
 import { createUniqueValues } from './unique-values.ts';
 import { createMemberDisplay } from './member-display.ts';
+import { readPage, type Page, type PageRequest } from './paging.ts';
 
 export type { Document, WriteNotes } from './documents.ts';
 
@@ -29,6 +30,8 @@ export interface ScimUser {
   readonly scimId: string;
   /** The client-visible document without id and meta; `groups` is filled when loaded. */
   readonly document: Document;
+  /** How the user that the enterprise `manager.value` names is shown, when it names one (manager.displayName). */
+  readonly managerDisplay?: string;
 }
 
 export interface UserListQuery {
@@ -37,9 +40,7 @@ export interface UserListQuery {
   /** The URL of the SCIM endpoint of these resources, with its trailing '/': filters and sorting read meta.location as this followed by the id. */
   readonly locationBase: string;
   readonly descending: boolean;
-  /** 0-based. */
-  readonly offset: number;
-  readonly limit: number;
+  readonly page: PageRequest;
   /** False when the caller will not show `groups`: memberships are then not read. */
   readonly withGroups: boolean;
 }
@@ -110,6 +111,29 @@ function withGroups(document: Document, groups: readonly LinkedReference[] | und
   return { ...document, groups: groups.map((group) => ({ value: group.scimId, display: group.display, type: 'direct' })) };
 }
 
+/** The SCIM id a user's enterprise `manager.value` names, if any. */
+function managerIdOf(user: StoredUser): string | undefined {
+  const extension = user.data[ENTERPRISE_USER_SCHEMA];
+  const manager = extension !== null && typeof extension === 'object' ? (extension as Record<string, unknown>).manager : undefined;
+  const value = manager !== null && typeof manager === 'object' ? (manager as Record<string, unknown>).value : undefined;
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+/**
+ * The SCIM user of a stored, linked user, with its groups when they were read and its
+ * manager's display name from `managers` (UserQueries.displaysByScimId of managerIdsOf).
+ */
+export function scimUserOf(user: StoredUser, groups: readonly LinkedReference[] | undefined, managers?: ReadonlyMap<string, string>): ScimUser {
+  const managerId = managerIdOf(user);
+  const managerDisplay = managerId === undefined ? undefined : managers?.get(managerId);
+  return { user, scimId: user.scimId ?? '', document: withGroups(userDocument(user), groups), ...(managerDisplay !== undefined ? { managerDisplay } : {}) };
+}
+
+/** The SCIM ids the users' managers are named by, for one batched lookup of their display names. */
+export function managerIdsOf(users: readonly StoredUser[]): string[] {
+  return users.map(managerIdOf).filter((id): id is string => id !== undefined);
+}
+
 /**
  * The If-Match precondition of a write: true when it allows writing over `version` (the
  * `meta.version` GET shows, without `W/"…"`). `sent` is
@@ -144,7 +168,7 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
     const user = await users.findByScimId(db, scimId, lock);
     if (!user || user.scimId === null) throw new DirectoryError('not_found', `User ${scimId} not found.`);
     const groups = includeGroups ? (await memberships.groupsOf(db, [user.id])).get(user.id) : undefined;
-    return { user, scimId: user.scimId, document: withGroups(userDocument(user), groups) };
+    return scimUserOf(user, groups, await users.displaysByScimId(db, managerIdsOf([user])));
   }
 
   async function ensureLoginFree(db: Executor, login: string, exceptUserId: string): Promise<void> {
@@ -209,6 +233,22 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
     /** Reads one SCIM user. */
     async get(scimId: string, includeGroups = true): Promise<ScimUser> {
       return load(store.db, scimId, includeGroups);
+    },
+
+    /**
+     * The SCIM user of the account with this internal id (SCIM /Me, RFC 7644 §3.11): not_found
+     * when the account is not provisioned through SCIM, since it then has no SCIM resource.
+     */
+    async getOwn(userId: string, includeGroups = true): Promise<ScimUser> {
+      const user = await users.findById(store.db, userId);
+      if (user === undefined) throw new DirectoryError('not_found', 'Your account no longer exists.');
+      if (user.scimId === null) {
+        throw new DirectoryError(
+          'not_found',
+          `You are signed in as "${user.login}", an account that is not provisioned through SCIM, so it has no SCIM resource for /Me to return. Your identity provider's users have one.`,
+        );
+      }
+      return load(store.db, user.scimId, includeGroups);
     },
 
     /**
@@ -293,33 +333,31 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
     },
 
     /** A page of SCIM users and the total matching the filter. */
-    async list(query: UserListQuery): Promise<{ total: number; users: ScimUser[] }> {
+    async list(query: UserListQuery): Promise<Page<ScimUser>> {
       const options = { locationBase: query.locationBase };
       const schemas = (await scimSchemas.current()).User;
       const where = query.filter ? compileFilter(query.filter, schemas, store.dialect, options) : undefined;
-      const orderBy = query.sortBy ? compileSortKey(query.sortBy, schemas, store.dialect, options) : undefined;
+      const sort = query.sortBy ? compileSort(query.sortBy, schemas, store.dialect, options) : undefined;
       // One snapshot for the count and the page, so that totalResults matches what was paged
       // through even while other instances write.
       return readSnapshot(store.db, async (trx) => {
-        const total = await users.countLinked(trx, where);
-        const page =
-          query.limit === 0
-            ? []
-            : await users.listLinked(trx, {
-                ...(where ? { where } : {}),
-                ...(orderBy ? { orderBy } : {}),
-                descending: query.descending,
-                offset: query.offset,
-                limit: query.limit,
-              });
-        const groups = query.withGroups ? await memberships.groupsOf(trx, page.map((user) => user.id)) : undefined;
+        const page = await readPage(
+          {
+            ...(where ? { where } : {}),
+            ...(sort ? { orderBy: sort.expression, orderByNullable: sort.nullable } : {}),
+            descending: query.descending,
+            list: (listQuery) => users.listLinked(trx, listQuery),
+            count: () => users.countLinked(trx, where),
+            idOf: (user) => user.scimId ?? '',
+          },
+          query.page,
+        );
+        const groups = query.withGroups ? await memberships.groupsOf(trx, page.items.map((user) => user.id)) : undefined;
+        // One lookup for the page's managers, not one per user.
+        const managers = await users.displaysByScimId(trx, managerIdsOf(page.items));
         return {
-          total,
-          users: page.map((user) => ({
-            user,
-            scimId: user.scimId ?? '',
-            document: withGroups(userDocument(user), groups?.get(user.id)),
-          })),
+          ...page,
+          items: page.items.map((user) => scimUserOf(user, groups?.get(user.id), managers)),
         };
       });
     },

@@ -72,7 +72,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     logger: options.logger ?? false,
     bodyLimit: options.maxBodySize ?? DEFAULT_BODY_LIMIT,
     // IdPs put spaces as `+` and percent-encode filters; Fastify's default parser handles both.
-    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 500 },
+    // Paths match regardless of case (`/users`, `/serviceproviderconfig`: SCIM clients spell
+    // endpoint names freely); parameters such as SCIM ids keep their case (find-my-way).
+    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 500, caseSensitive: false },
     // Route schemas refuse unknown fields and wrong types instead of dropping or converting them,
     // and their failures read as the admin API's messages (validation.ts).
     ajv: AJV_OPTIONS,

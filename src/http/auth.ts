@@ -29,10 +29,15 @@ export function bearerToken(request: FastifyRequest): string | undefined {
 /**
  * Verifies the bearer token: 401 when it is missing, unknown, revoked or its user is
  * deactivated (the token no longer exists for any purpose), 403 when its user is not an
- * administrator now (access.isAdministrator: flagged admin, or in the administrators' group).
- * Both are read on every request, so a deactivation or a group change takes effect at once.
+ * administrator now (access.isAdministrator: flagged admin, or in the administrators' group),
+ * unless `anyUser` (SCIM /Me, where a user reads its own resource). Both are read on every
+ * request, so a deactivation or a group change takes effect at once.
  */
-export async function authenticate(request: FastifyRequest, services: { readonly tokens: TokenService; readonly access: Access }): Promise<TokenInfo> {
+export async function authenticate(
+  request: FastifyRequest,
+  services: { readonly tokens: TokenService; readonly access: Access },
+  options: { anyUser?: boolean } = {},
+): Promise<TokenInfo> {
   const presented = bearerToken(request);
   if (presented === undefined) {
     throw new ScimError(401, undefined, 'Authentication required: send "Authorization: Bearer <token>" with a token from `npm run roster -- tokens create`.');
@@ -43,7 +48,8 @@ export async function authenticate(request: FastifyRequest, services: { readonly
   }
   const { token, owner } = verified;
   request.bearer = { id: token.id, name: token.name, login: owner?.login ?? null };
-  if (owner === null || !(await services.access.isAdministrator(owner.id))) throw new ScimError(403, undefined, INSUFFICIENT_PRIVILEGES);
+  if (owner === null) throw new ScimError(403, undefined, INSUFFICIENT_PRIVILEGES);
+  if (options.anyUser !== true && !(await services.access.isAdministrator(owner.id))) throw new ScimError(403, undefined, INSUFFICIENT_PRIVILEGES);
   request.actor = { kind: 'token', name: token.name, userId: owner.id, login: owner.login };
   return token;
 }

@@ -1,7 +1,8 @@
 /**
  * Which API a request belongs to, decided on the path the router reads, never on the spelling
- * of the URL: `//api/…`, `/api//scim/v2/…` and `/%61pi/…` reach the same routes as `/api/…`
- * (ignoreDuplicateSlashes, percent-decoding), so they must meet the same checks and error shapes.
+ * of the URL: `//api/…`, `/api//scim/v2/…`, `/%61pi/…` and `/API/…` reach the same routes as
+ * `/api/…` (ignoreDuplicateSlashes, percent-decoding, caseSensitive: false), so they must meet
+ * the same checks and error shapes.
  */
 
 /** Where the SCIM endpoint is mounted. */
@@ -10,10 +11,11 @@ export const SCIM_PREFIX = '/api/scim/v2';
 /** The SCIM endpoint, the admin API (`{"message"}` errors), or the rest (health check, /saml pages). */
 export type Api = 'scim' | 'admin' | 'other';
 
-/** The API a routed path (a route's pattern, or the result of routedPath) belongs to. */
+/** The API a routed path (a route's pattern, or the result of routedPath) belongs to; paths match regardless of case, as the router's do. */
 export function apiOfPath(path: string): Api {
-  if (path === SCIM_PREFIX || path.startsWith(`${SCIM_PREFIX}/`)) return 'scim';
-  if (path === '/api' || path.startsWith('/api/')) return 'admin';
+  const lower = path.toLowerCase();
+  if (lower === SCIM_PREFIX.toLowerCase() || lower.startsWith(`${SCIM_PREFIX.toLowerCase()}/`)) return 'scim';
+  if (lower === '/api' || lower.startsWith('/api/')) return 'admin';
   return 'other';
 }
 

@@ -36,6 +36,22 @@ export async function sessionUser(request: FastifyRequest, services: Services): 
 }
 
 /**
+ * Lets in any active user, administrator or not, by its own bearer token or its session; sets
+ * request.actor. Throws 401 (403 for a token that belongs to no user). For SCIM /Me only.
+ */
+export async function authenticateSelf(request: FastifyRequest, services: Services): Promise<void> {
+  if (bearerToken(request) !== undefined) {
+    await authenticate(request, services, { anyUser: true });
+    return;
+  }
+  const user = await sessionUser(request, services);
+  if (user === undefined) {
+    throw new ScimError(401, undefined, 'Authentication required: sign in to Roster, or send "Authorization: Bearer <token>" with a token of your own.');
+  }
+  request.actor = { kind: 'session', userId: user.id, login: user.login };
+}
+
+/**
  * Lets in a bearer token of an administrator, or an administrator's session (one that sends
  * the X-CSRF-Token header of its session with anything but GET, HEAD or OPTIONS); sets
  * request.actor. Throws 401/403. Called before the body is read, so only the header counts.

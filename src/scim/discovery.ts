@@ -27,8 +27,8 @@ export interface BulkLimits {
   readonly maxPayloadSize: number;
 }
 
-/** /ServiceProviderConfig (RFC 7643 §5). */
-export function serviceProviderConfig(baseUrl: string, bulk: BulkLimits): Record<string, unknown> {
+/** /ServiceProviderConfig (RFC 7643 §5, and `pagination` from RFC 9865 §4). */
+export function serviceProviderConfig(baseUrl: string, bulk: BulkLimits, paging: { readonly cursorTimeout: number }): Record<string, unknown> {
   return {
     schemas: [SPC_SCHEMA],
     documentationUri: `${baseUrl}/docs/scim.md`,
@@ -38,8 +38,16 @@ export function serviceProviderConfig(baseUrl: string, bulk: BulkLimits): Record
     changePassword: { supported: false },
     sort: { supported: true },
     etag: { supported: true },
-    // Roster extension for clients that read it: the page size used when `count` is absent.
-    pagination: { defaultPageSize: DEFAULT_PAGE_SIZE, maxPageSize: MAX_PAGE_SIZE },
+    // RFC 9865 §4. Index paging stays the default (§2.4: clients written for RFC 7644 expect
+    // it); a `cursor` parameter, even empty, switches a request to cursors.
+    pagination: {
+      cursor: true,
+      index: true,
+      defaultPaginationMethod: 'index',
+      defaultPageSize: DEFAULT_PAGE_SIZE,
+      maxPageSize: MAX_PAGE_SIZE,
+      cursorTimeout: paging.cursorTimeout,
+    },
     authenticationSchemes: [
       {
         type: 'oauthbearertoken',

@@ -5,7 +5,10 @@
  * RFC 7644 error body. Unknown errors never reach the client as-is.
  */
 
-/** The `scimType` values RFC 7644 §3.12 defines (Table 9), plus none for plain status errors. */
+/**
+ * The `scimType` values RFC 7644 §3.12 defines (Table 9) and those RFC 9865 §2.1 adds for
+ * cursor paging (Table 3), plus none for plain status errors.
+ */
 export type ScimType =
   | 'invalidFilter'
   | 'tooMany'
@@ -16,7 +19,10 @@ export type ScimType =
   | 'noTarget'
   | 'invalidValue'
   | 'invalidVers'
-  | 'sensitive';
+  | 'sensitive'
+  | 'invalidCursor'
+  | 'expiredCursor'
+  | 'invalidCount';
 
 export const ERROR_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:Error';
 

@@ -1,12 +1,12 @@
 /**
- * Query parameters of list and search requests (RFC 7644 §3.4.2, §3.4.3) and the ListResponse
- * message. Parsing only: the store runs the query.
+ * Query parameters of list and search requests (RFC 7644 §3.4.2, §3.4.3; `cursor` from RFC
+ * 9865) and the ListResponse message. Parsing only: the store runs the query.
  */
 import { badRequest } from './errors.ts';
 import { isJsonObject } from './json.ts';
 import { LIST_RESPONSE_SCHEMA, SEARCH_REQUEST_SCHEMA } from './schemas.ts';
 
-/** Paging limits, also reported by /ServiceProviderConfig (filter.maxResults). */
+/** Paging limits, also reported by /ServiceProviderConfig (filter.maxResults, pagination). */
 export const DEFAULT_PAGE_SIZE = 100;
 export const MAX_PAGE_SIZE = 1000;
 
@@ -17,12 +17,40 @@ export interface RawListParameters {
   readonly sortOrder?: unknown;
   readonly startIndex?: unknown;
   readonly count?: unknown;
+  /** RFC 9865: empty for the first page of a cursor walk, then a nextCursor or previousCursor. */
+  readonly cursor?: unknown;
   readonly attributes?: unknown;
   readonly excludedAttributes?: unknown;
 }
 
-/** The members of a SearchRequest (RFC 7644 §3.4.3), spelt as the RFC spells them. */
-const SEARCH_REQUEST_KEYS = ['schemas', 'attributes', 'excludedAttributes', 'filter', 'sortBy', 'sortOrder', 'startIndex', 'count'] as const;
+/** The list and projection parameters of a query string (RFC 7644 §3.4.2, §3.9; `cursor` from RFC 9865). */
+const QUERY_PARAMETERS = ['filter', 'sortBy', 'sortOrder', 'startIndex', 'count', 'cursor', 'attributes', 'excludedAttributes'] as const;
+
+/**
+ * The list parameters of a query string, their names matched regardless of case: clients send
+ * `Filter=` or `startindex=`, and ignoring a misspelt filter would answer with every resource.
+ * Other names are ignored (Entra ID adds feature flags such as `aadOptscim062020`); one name
+ * given in two spellings is a 400 invalidSyntax.
+ */
+export function queryParameters(query: unknown): RawListParameters {
+  if (typeof query !== 'object' || query === null || Array.isArray(query)) return {};
+  const found = new Map<string, { key: string; value: unknown }>();
+  for (const [key, value] of Object.entries(query as Record<string, unknown>)) {
+    const name = QUERY_PARAMETERS.find((known) => known.toLowerCase() === key.toLowerCase());
+    if (name === undefined) continue;
+    const earlier = found.get(name);
+    if (earlier !== undefined) {
+      throw badRequest('invalidSyntax', `The query string names ${name} twice, as ${JSON.stringify(earlier.key)} and ${JSON.stringify(key)}.`);
+    }
+    found.set(name, { key, value });
+  }
+  const parameters: Record<string, unknown> = {};
+  for (const [name, { value }] of found) parameters[name] = value;
+  return parameters as RawListParameters;
+}
+
+/** The members of a SearchRequest (RFC 7644 §3.4.3, and `cursor` from RFC 9865 §3), spelt as the RFCs spell them. */
+const SEARCH_REQUEST_KEYS = ['schemas', 'attributes', 'excludedAttributes', 'filter', 'sortBy', 'sortOrder', 'startIndex', 'count', 'cursor'] as const;
 
 /**
  * Reads the body of `POST …/.search` (RFC 7644 §3.4.3) into list parameters. Keys are matched
@@ -59,32 +87,62 @@ export function parseSearchRequest(body: unknown): RawListParameters {
     sortOrder: value('sortOrder'),
     startIndex: value('startIndex'),
     count: value('count'),
+    cursor: value('cursor'),
     attributes: value('attributes'),
     excludedAttributes: value('excludedAttributes'),
   };
 }
 
-export interface Paging {
-  /** 1-based, as in SCIM. */
-  readonly startIndex: number;
-  readonly count: number;
+/** How a list request pages: by index (RFC 7644 §3.4.2.4, the default) or by cursor (RFC 9865). */
+export type Paging =
+  | {
+      readonly kind: 'index';
+      /** 1-based, as in SCIM. */
+      readonly startIndex: number;
+      readonly count: number;
+    }
+  | {
+      readonly kind: 'cursor';
+      /** '' for the first page. */
+      readonly cursor: string;
+      /** Undefined when the request left `count` out: the cursor's own, or the default on the first page. */
+      readonly count: number | undefined;
+    };
+
+function given(value: unknown): boolean {
+  return value !== undefined && value !== null && value !== '';
 }
 
-function integerOf(name: string, value: unknown): number | undefined {
-  if (value === undefined || value === null || value === '') return undefined;
+function integerOf(name: string, value: unknown, scimType: 'invalidValue' | 'invalidCount' = 'invalidValue'): number | undefined {
+  if (!given(value)) return undefined;
   const number = typeof value === 'number' ? value : typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : NaN;
-  if (!Number.isSafeInteger(number)) throw badRequest('invalidValue', `${name} must be an integer (got ${JSON.stringify(value)}).`);
+  if (!Number.isSafeInteger(number)) throw badRequest(scimType, `${name} must be an integer (got ${JSON.stringify(value)}).`);
   return number;
 }
 
 /**
  * Paging per RFC 7644 §3.4.2.4: startIndex below 1 is read as 1; a negative count as 0; a count
  * above the maximum is reduced to it (the response's itemsPerPage tells the client).
+ *
+ * A `cursor` parameter, even empty, asks for cursor paging (RFC 9865 §2.4; index paging stays
+ * the default): `count` must then be an integer from 0 to MAX_PAGE_SIZE (a negative one reads as
+ * 0), else 400 invalidCount (RFC 9865 §2.1), and `startIndex` may not come with it.
  */
 export function parsePaging(raw: RawListParameters): Paging {
+  if (raw.cursor !== undefined && raw.cursor !== null) {
+    if (typeof raw.cursor !== 'string') throw badRequest('invalidCursor', 'cursor must be a string: empty for the first page, then a nextCursor or previousCursor value.');
+    if (given(raw.startIndex)) {
+      throw badRequest('invalidValue', 'startIndex and cursor ask for two kinds of paging: send startIndex (index paging) or cursor (cursor paging, RFC 9865), not both.');
+    }
+    const count = integerOf('count', raw.count, 'invalidCount');
+    if (count !== undefined && count > MAX_PAGE_SIZE) {
+      throw badRequest('invalidCount', `count must be between 0 and ${MAX_PAGE_SIZE} (maxPageSize) with cursor paging (got ${count}).`);
+    }
+    return { kind: 'cursor', cursor: raw.cursor.trim(), count: count === undefined ? undefined : Math.max(0, count) };
+  }
   const startIndex = Math.max(1, integerOf('startIndex', raw.startIndex) ?? 1);
   const count = Math.min(MAX_PAGE_SIZE, Math.max(0, integerOf('count', raw.count) ?? DEFAULT_PAGE_SIZE));
-  return { startIndex, count };
+  return { kind: 'index', startIndex, count };
 }
 
 /** sortOrder: `ascending` (default) or `descending`, case-insensitive. */
@@ -97,14 +155,33 @@ export function parseSortOrder(raw: unknown): 'ascending' | 'descending' {
   throw badRequest('invalidValue', `sortOrder must be "ascending" or "descending" (got ${JSON.stringify(raw)}).`);
 }
 
-/** A comma-separated attribute list (GET) or an array of names (POST /.search). */
-export function parseNameList(name: string, raw: unknown): string[] {
+/**
+ * A comma-separated attribute list (GET) or an array of names (POST /.search); `split` divides
+ * the string form (default: at every comma).
+ */
+export function parseNameList(name: string, raw: unknown, split: (text: string) => string[] = (text) => text.split(',')): string[] {
   if (raw === undefined || raw === null || raw === '') return [];
-  const items = typeof raw === 'string' ? raw.split(',') : Array.isArray(raw) ? raw : undefined;
+  const items = typeof raw === 'string' ? split(raw) : Array.isArray(raw) ? raw : undefined;
   if (!items || items.some((item) => typeof item !== 'string')) {
     throw badRequest('invalidValue', `${name} must be a comma-separated list of attribute names.`);
   }
   return (items as string[]).map((item) => item.trim()).filter((item) => item.length > 0);
+}
+
+/** The ListResponse message of a page reached by cursor (RFC 9865 §2): no startIndex, the cursors that apply. */
+export function cursorListResponse(
+  resources: readonly unknown[],
+  totalResults: number,
+  cursors: { readonly previousCursor?: string | undefined; readonly nextCursor?: string | undefined },
+): Record<string, unknown> {
+  return {
+    schemas: [LIST_RESPONSE_SCHEMA],
+    totalResults,
+    itemsPerPage: resources.length,
+    ...(cursors.previousCursor !== undefined ? { previousCursor: cursors.previousCursor } : {}),
+    ...(cursors.nextCursor !== undefined ? { nextCursor: cursors.nextCursor } : {}),
+    Resources: resources,
+  };
 }
 
 /** The ListResponse message (RFC 7644 §3.4.2). */

@@ -618,9 +618,14 @@ function isMembersPath(path: PatchPath): boolean {
   return resolveAttribute('Group', path.attribute)?.attribute === GROUP_MEMBERS;
 }
 
-/** The member ids in a members value: objects with a non-empty string `value` (400 invalidValue otherwise). */
+/**
+ * The member ids in a members value: objects with a non-empty string `value` (400 invalidValue
+ * otherwise). Leniency: a `value` that is one id string instead of a list of objects
+ * (`"value": "2819c223…"`) is read as that one member, as some clients send it.
+ */
 function memberIds(value: JsonValue | undefined, label: string): string[] {
   if (value === undefined || value === null) return [];
+  if (typeof value === 'string' && value !== '') return [value];
   const ids = new Set<string>();
   (Array.isArray(value) ? value : [value]).forEach((element, index) => {
     const where = Array.isArray(value) ? `${label}[${index}]` : label;

@@ -3,7 +3,7 @@
  * `attributes`, `excludedAttributes` and `sortBy` parameters (RFC 7644 §3.4.2.3, §3.9).
  * Same tokens and value-filter grammar as filters, so this reuses the filter lexer and parser.
  */
-import type { AttributePath, ParseResult, PatchPath } from './filter/ast.ts';
+import type { AttributePath, Filter, ParseResult, PatchPath } from './filter/ast.ts';
 import { tokenize, type Token } from './filter/lexer.ts';
 import { TokenParser, checkAttributeName, parseAttributeWord, runParser, syntaxError } from './filter/parser.ts';
 
@@ -78,4 +78,43 @@ export function parseAttributePath(text: string): ParseResult<AttributePath> {
     expectNothingAfter(parser, 'attribute path');
     return path;
   });
+}
+
+/**
+ * Parses one item of `attributes` / `excludedAttributes`: an attribute path, or (leniency) a
+ * multi-valued attribute with a value filter, `emails[type eq "work"]`, optionally followed by
+ * a sub-attribute, `emails[type eq "work"].value` (the PATCH path grammar, RFC 7644 §3.5.2).
+ */
+export function parseProjectionPath(text: string): ParseResult<AttributePath & { readonly filter?: Filter }> {
+  const parsed = parsePatchPath(text);
+  if (!parsed.ok) return parsed;
+  const { attribute, filter, subAttribute } = parsed.value;
+  if (filter === undefined) return { ok: true, value: attribute };
+  return { ok: true, value: { ...attribute, ...(subAttribute !== undefined ? { subAttribute } : {}), filter } };
+}
+
+/**
+ * Splits a comma-separated `attributes` list into items, leaving commas inside a value filter
+ * (`emails[value co ","]`) alone: only commas outside brackets and quotes separate items.
+ */
+export function splitAttributeList(text: string): string[] {
+  const items: string[] = [];
+  let depth = 0;
+  let quoted = false;
+  let start = 0;
+  for (let i = 0; i < text.length; i += 1) {
+    const char = text.charAt(i);
+    if (quoted) {
+      if (char === '\\') i += 1;
+      else if (char === '"') quoted = false;
+    } else if (char === '"') quoted = true;
+    else if (char === '[') depth += 1;
+    else if (char === ']') depth = Math.max(0, depth - 1);
+    else if (char === ',' && depth === 0) {
+      items.push(text.slice(start, i));
+      start = i + 1;
+    }
+  }
+  items.push(text.slice(start));
+  return items;
 }

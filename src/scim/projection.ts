@@ -12,19 +12,31 @@
  *   RFC gives none, and clients send attributes of their own schemas).
  * - When both parameters are sent (the RFC says clients should not), both apply: `attributes`
  *   selects, then `excludedAttributes` removes.
+ * - Leniency: a multi-valued attribute may carry a value filter, as in a PATCH path:
+ *   `attributes=emails[type eq "work"]` shows `emails` with only the matching values (and
+ *   `emails[type eq "work"].value` only their `value`); `excludedAttributes=emails[type eq "home"]`
+ *   leaves those values out. Naming the attribute without a filter as well shows every value.
  * - Keys the schemas do not know are not shown.
  */
-import type { AttributePath } from './filter/ast.ts';
+import type { AttributePath, Filter } from './filter/ast.ts';
+import { evaluateFilter } from './filter/evaluate.ts';
+import { badRequest } from './errors.ts';
 import { isJsonObject } from './json.ts';
 import type { JsonObject, JsonValue } from './json.ts';
 import { findAttribute, resolveAttribute, resourceSchemas, schemasOf } from './schemas.ts';
 import type { AttributeDefinition, ResourceTypeRef, SchemaDefinition } from './schemas.ts';
 import { extensionSchemasOf, resolveLoosely, schemaNamedBy } from './validate.ts';
 
+/** An item of `attributes` / `excludedAttributes`: a path, with a value filter on a multi-valued attribute. */
+export interface ProjectedPath extends AttributePath {
+  /** `emails[type eq "work"]`: only (or, excluded, all but) the values that match. */
+  readonly filter?: Filter;
+}
+
 /** The `attributes` / `excludedAttributes` request parameters, parsed. */
 export interface ProjectionOptions {
-  readonly attributes?: readonly AttributePath[];
-  readonly excludedAttributes?: readonly AttributePath[];
+  readonly attributes?: readonly ProjectedPath[];
+  readonly excludedAttributes?: readonly ProjectedPath[];
 }
 
 /** Attribute paths of one parameter, resolved against the schemas. */
@@ -35,6 +47,8 @@ interface Named {
   readonly subs: ReadonlyMap<AttributeDefinition, ReadonlySet<AttributeDefinition>>;
   /** Schemas named whole by URN (an extension, or the core schema). */
   readonly schemas: ReadonlySet<string>;
+  /** Multi-valued attributes named with value filters: the values they select. */
+  readonly filters: ReadonlyMap<AttributeDefinition, readonly Filter[]>;
 }
 
 /** How one top-level attribute is shown: all its (default) sub-attributes or only some. */
@@ -42,23 +56,40 @@ interface Shown {
   /** Undefined: every sub-attribute its `returned` allows. */
   readonly only: ReadonlySet<AttributeDefinition> | undefined;
   readonly excluded: ReadonlySet<AttributeDefinition>;
+  /** Multi-valued: shown values must match one of these (undefined: every value). */
+  readonly keep?: readonly Filter[];
+  /** Multi-valued: values matching one of these are left out. */
+  readonly drop?: readonly Filter[];
 }
 
 const NOTHING: ReadonlySet<AttributeDefinition> = new Set();
 
-function resolveNames(resourceType: ResourceTypeRef, paths: readonly AttributePath[]): Named {
+/** `excluded`: an excluded path with a value filter removes values, not the attribute. */
+function resolveNames(resourceType: ResourceTypeRef, paths: readonly ProjectedPath[], excluded: boolean): Named {
   const whole = new Set<AttributeDefinition>();
   const subs = new Map<AttributeDefinition, Set<AttributeDefinition>>();
   const schemas = new Set<string>();
+  const filters = new Map<AttributeDefinition, Filter[]>();
+  const unfiltered = new Set<AttributeDefinition>();
   const known = new Set(schemasOf(resourceType).map((schema) => schema.id));
   for (const path of paths) {
-    const schema = schemaNamedBy(path, resourceType);
+    const schema = path.filter === undefined ? schemaNamedBy(path, resourceType) : undefined;
     if (schema) {
       if (known.has(schema.id)) schemas.add(schema.id);
       continue;
     }
     const resolved = resolveLoosely(resourceType, path);
     if (!resolved) continue;
+    if (path.filter !== undefined) {
+      if (!resolved.attribute.multiValued || !resolved.attribute.subAttributes) {
+        throw badRequest('invalidValue', `A value filter applies to a multi-valued attribute with sub-attributes; '${resolved.attribute.name}' is not one.`);
+      }
+      filters.set(resolved.attribute, [...(filters.get(resolved.attribute) ?? []), path.filter]);
+      // Excluding some values leaves the attribute (and its sub-attributes) shown.
+      if (excluded) continue;
+    } else {
+      unfiltered.add(resolved.attribute);
+    }
     if (resolved.subAttribute) {
       const set = subs.get(resolved.attribute) ?? new Set();
       set.add(resolved.subAttribute);
@@ -67,7 +98,9 @@ function resolveNames(resourceType: ResourceTypeRef, paths: readonly AttributePa
       whole.add(resolved.attribute);
     }
   }
-  return { whole, subs, schemas };
+  // `attributes=emails,emails[type eq "work"]` shows every email: the unfiltered name wins.
+  if (!excluded) for (const attribute of unfiltered) filters.delete(attribute);
+  return { whole, subs, schemas, filters };
 }
 
 interface Plan {
@@ -78,8 +111,8 @@ interface Plan {
 function planOf(resourceType: ResourceTypeRef, options: ProjectionOptions): Plan {
   const attributes = options.attributes ?? [];
   return {
-    requested: attributes.length > 0 ? resolveNames(resourceType, attributes) : undefined,
-    excluded: resolveNames(resourceType, options.excludedAttributes ?? []),
+    requested: attributes.length > 0 ? resolveNames(resourceType, attributes, false) : undefined,
+    excluded: resolveNames(resourceType, options.excludedAttributes ?? [], true),
   };
 }
 
@@ -100,7 +133,19 @@ function shownAs(attribute: AttributeDefinition, schemaUrn: string, plan: Plan):
     return undefined;
   }
   if (excluded.whole.has(attribute) || excluded.schemas.has(schemaUrn)) return undefined;
-  return { only, excluded: excluded.subs.get(attribute) ?? NOTHING };
+  const keep = requested?.filters.get(attribute);
+  const drop = excluded.filters.get(attribute);
+  return { only, excluded: excluded.subs.get(attribute) ?? NOTHING, ...(keep ? { keep } : {}), ...(drop ? { drop } : {}) };
+}
+
+/** Whether a value of a multi-valued attribute passes the value filters of `shown`. */
+function valueShown(attribute: AttributeDefinition, element: JsonValue, shown: Shown): boolean {
+  if (shown.keep === undefined && shown.drop === undefined) return true;
+  if (!isJsonObject(element)) return shown.keep === undefined;
+  const subAttributes = attribute.subAttributes ?? [];
+  const matches = (filter: Filter) => evaluateFilter(filter, element, subAttributes);
+  if (shown.keep !== undefined && !shown.keep.some(matches)) return false;
+  return shown.drop === undefined || !shown.drop.some(matches);
 }
 
 function subAttributeShown(subAttribute: AttributeDefinition, shown: Shown): boolean {
@@ -123,11 +168,13 @@ function projectComplex(attribute: AttributeDefinition, value: JsonObject, shown
 function projectValue(attribute: AttributeDefinition, value: JsonValue, shown: Shown): JsonValue | undefined {
   if (attribute.type !== 'complex') return value;
   if (Array.isArray(value)) {
+    const filtered = shown.keep === undefined && shown.drop === undefined ? value : value.filter((element) => valueShown(attribute, element, shown));
     // `members` of a big group: skip the per-element work when every sub-attribute is shown anyway.
     if (!shown.only && shown.excluded.size === 0 && (attribute.subAttributes ?? []).every((sub) => sub.returned === 'default')) {
-      return value;
+      if (filtered === value) return value;
+      return filtered.length > 0 ? filtered : undefined;
     }
-    const elements = value
+    const elements = filtered
       .map((element) => (isJsonObject(element) ? projectComplex(attribute, element, shown) : element))
       .filter((element): element is JsonValue => element !== undefined);
     return elements.length > 0 ? elements : undefined;

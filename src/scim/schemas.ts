@@ -249,7 +249,10 @@ const ENTERPRISE_USER_SCHEMA_DEFINITION: SchemaDefinition = {
     attr('department', 'string', 'Identifies the name of a department.'),
     complex('manager', "The User's manager.", [
       attr('value', 'string', 'The id of the SCIM resource representing the manager.', { caseExact: true }),
+      // RFC 7643 §4.3 leaves it writable; Roster computes it from `value` (the manager's URL),
+      // so what a client sends is ignored, like displayName.
       attr('$ref', 'reference', 'The URI of the SCIM resource representing the manager.', {
+        mutability: 'readOnly',
         referenceTypes: ['User'],
       }),
       attr('displayName', 'string', "The displayName of the User's manager.", { mutability: 'readOnly' }),

@@ -28,16 +28,19 @@ import { comparisonProblem, logicalOperands, normaliseDateTime } from '../scim/f
 import { ScimError, type ScimType } from '../scim/errors.ts';
 import { comparesByCaseKey } from '../scim/keys.ts';
 import {
+  ENTERPRISE_USER_SCHEMA,
   findAttribute,
   resolveAttribute,
   resourceTypeName,
   schemasOf,
   type AttributeDefinition,
+  type ResourceSchemas,
+  type ResourceTypeName,
   type ResourceTypeRef,
 } from '../scim/schemas.ts';
 import { caseKey } from '../text.ts';
 import type { DialectAdapter } from './dialect.ts';
-import { userModifiedAfter, userResourceModifiedAt, userResourceVersion } from './resource-versions.ts';
+import { managerValue, userModifiedAfter, userResourceModifiedAt, userResourceVersion } from './resource-versions.ts';
 
 type Expression = RawBuilder<unknown>;
 type Condition = RawBuilder<SqlBool>;
@@ -94,7 +97,16 @@ interface Collection {
   primary(pick: (element: Scope) => Expression): Expression;
 }
 
-type Target = Scalar | Complex | Collection;
+/**
+ * A top-level attribute the resource type does not have, in a search over several resource
+ * types (the root /.search, RFC 7644 §3.4.3): it is absent from every resource of this type.
+ */
+interface Absent {
+  readonly kind: 'absent';
+  readonly name: string;
+}
+
+type Target = Scalar | Complex | Collection | Absent;
 
 /** Resolves attribute names (case-insensitively, RFC 7643 §2.1) to where they are stored. */
 interface Scope {
@@ -211,7 +223,12 @@ class Compiler {
     private readonly scimType: ScimType,
     /** 'filtered' or 'sorted on', for messages. */
     private readonly verb: string,
+    /** True across resource types: an attribute this type lacks is absent, not an error. */
+    private readonly lenient = false,
   ) {}
+
+  /** The top-level attributes (as written) that this type lacks, found by a lenient compilation. */
+  readonly absent = new Set<string>();
 
   /** A new alias such as `e_3`; the counter keeps nested subqueries from colliding. */
   alias(prefix: string): string {
@@ -247,26 +264,33 @@ class Compiler {
     return scalar.caseKey;
   }
 
-  /** Resolves a top-level attribute to its ResolvedAttribute, or fails naming it. */
-  resolve(name: string, schema: string | undefined): { schema: string; extension: boolean; attribute: AttributeDefinition } {
+  /**
+   * Resolves a top-level attribute to its ResolvedAttribute, or fails naming it; in a lenient
+   * compilation, undefined for an attribute this type lacks (recorded in `absent`).
+   */
+  resolve(name: string, schema: string | undefined): { schema: string; extension: boolean; attribute: AttributeDefinition } | undefined {
     const written = schema === undefined ? name : `${schema}:${name}`;
-    if (schema !== undefined && !schemasOf(this.resourceType).some((s) => s.id.toLowerCase() === schema.toLowerCase())) {
-      this.fail(`unknown schema '${schema}' in '${written}' for ${this.typeName} resources`);
+    const known = schema === undefined || schemasOf(this.resourceType).some((s) => s.id.toLowerCase() === schema.toLowerCase());
+    const resolved = known ? resolveAttribute(this.resourceType, { ...(schema !== undefined ? { schema } : {}), attribute: name }) : undefined;
+    if (resolved) return resolved;
+    if (this.lenient) {
+      this.absent.add(written);
+      return undefined;
     }
-    const resolved = resolveAttribute(this.resourceType, { ...(schema !== undefined ? { schema } : {}), attribute: name });
-    if (!resolved) this.fail(`unknown attribute '${written}' for ${this.typeName} resources`);
-    return resolved;
+    if (!known) this.fail(`unknown schema '${schema}' in '${written}' for ${this.typeName} resources`);
+    return this.fail(`unknown attribute '${written}' for ${this.typeName} resources`);
   }
 
   /** The sub-attribute `sub` of a target, or the target itself. */
   leaf(target: Target, sub: string | undefined): Target {
-    if (sub === undefined) return target;
+    if (sub === undefined || target.kind === 'absent') return target;
     if (target.kind === 'scalar') this.fail(`'${target.name}' has no sub-attributes, so '${target.name}.${sub}' does not exist`);
     return target.kind === 'complex' ? target.scope.attribute(sub, undefined) : target;
   }
 
   /** A scalar, or a failure saying why the target is not one. */
   scalar(target: Target): Scalar {
+    if (target.kind === 'absent') return this.fail(`unknown attribute '${target.name}' for ${this.typeName} resources`);
     if (target.kind === 'scalar') {
       if (target.unavailable !== undefined) this.fail(target.unavailable);
       return target;
@@ -339,6 +363,7 @@ class Compiler {
   /** `path eq v1 or path eq v2 or …`, exactly as compare() reads each, as one test. */
   private equalsOneOf(path: AttributePath, values: readonly string[], scope: Scope): Condition {
     const target = this.target(path, scope);
+    if (target.kind === 'absent') return FALSE;
     if (target.kind === 'collection') {
       const sub = this.elementValue(target, path.subAttribute);
       const selective = sub.toLowerCase() === 'value';
@@ -379,6 +404,7 @@ class Compiler {
 
   private present(path: AttributePath, scope: Scope): Condition {
     const target = this.target(path, scope);
+    if (target.kind === 'absent') return FALSE;
     if (target.kind === 'collection') {
       const sub = path.subAttribute;
       if (sub === undefined) return target.some(() => TRUE, false);
@@ -389,6 +415,7 @@ class Compiler {
 
   /** `pr` (RFC 7644 §3.4.2.2): not null, not "", and for a complex value some present sub-attribute. */
   private presentTarget(target: Target): Condition {
+    if (target.kind === 'absent') return FALSE;
     if (target.kind === 'scalar') return this.presentScalar(this.scalar(target));
     if (target.kind === 'collection') return target.some(() => TRUE, false);
     const parts = (target.definition.subAttributes ?? [])
@@ -406,6 +433,8 @@ class Compiler {
 
   private compare(path: AttributePath, op: CompareOperator, value: FilterValue, scope: Scope): Condition {
     const target = this.target(path, scope);
+    // Absent everywhere: only `eq null` and `ne` hold, as for any absent value (evaluate.ts).
+    if (target.kind === 'absent') return (value === null ? op === 'eq' : op === 'ne') ? TRUE : FALSE;
     if (target.kind === 'collection') {
       // Any element matching makes the resource match; `ne` is `not eq` (see evaluate.ts).
       const sub = this.elementValue(target, path.subAttribute);
@@ -497,6 +526,7 @@ class Compiler {
 
   private valuePath(path: AttributePath, filter: Filter, scope: Scope): Condition {
     const target = this.target(path, scope);
+    if (target.kind === 'absent') return FALSE;
     if (path.subAttribute !== undefined) this.fail(`a value filter cannot follow the sub-attribute '${path.attribute}.${path.subAttribute}'`);
     if (target.kind === 'collection') return target.some((element) => this.condition(filter, element), pinsValue(filter));
     if (target.kind === 'complex') return this.condition(filter, target.scope);
@@ -741,7 +771,7 @@ function commonTarget(compiler: Compiler, definition: AttributeDefinition, table
           ...textColumn(sql`(${base} || ${idColumn})`, false),
           keyed: { column: idColumn, key: (value) => (value.startsWith(base) ? value.slice(base.length) : undefined) },
         },
-        version: textColumn(sql`('W/"' || ${user ? userResourceVersion('u') : column('version')} || '"')`, false),
+        version: textColumn(sql`('W/"' || ${user ? userResourceVersion(compiler.dialect, 'u') : column('version')} || '"')`, false),
       };
       const scope = subAttributeScope(compiler, definition, 'meta', (sub) =>
         columns[sub.name] ?? {
@@ -756,14 +786,43 @@ function commonTarget(compiler: Compiler, definition: AttributeDefinition, table
   }
 }
 
+/**
+ * The enterprise `manager`: `value` as stored, `displayName` and `$ref` as GET shows them,
+ * computed from the user that `value` names (none when it names no user).
+ */
+function managerTarget(compiler: Compiler, definition: AttributeDefinition): Target {
+  const value = managerValue(compiler.dialect, 'u');
+  const ms = compiler.alias('ms');
+  const mu = compiler.alias('mu');
+  // memberDisplay() in memberships.ts, in SQL; `key` picks the same value's case key.
+  const ofManager = (columns: Expression) =>
+    sql`(SELECT ${columns} FROM scim_users AS ${sql.id(ms)} JOIN users AS ${sql.id(mu)} ON ${sql.ref(`${mu}.id`)} = ${sql.ref(`${ms}.user_id`)} WHERE ${sql.ref(`${ms}.scim_id`)} = ${value})`;
+  const display = ofManager(sql`coalesce(${sql.ref(`${mu}.display_name`)}, ${sql.ref(`${mu}.login`)})`);
+  const displayKey = ofManager(sql`coalesce(${sql.ref(`${mu}.display_name_key`)}, ${sql.ref(`${mu}.login_key`)})`);
+  const usersBase = compiler.locationBase;
+  // A $ref exists only when `value` is the SCIM id of a user: a server-made UUID, ASCII, which
+  // lower() folds alike on both databases; the base's key is computed here.
+  const ref = sql`(CASE WHEN ${display} IS NULL THEN NULL ELSE ${usersBase} || ${value} END)`;
+  const refKey = sql`(CASE WHEN ${display} IS NULL THEN NULL ELSE ${caseKey(usersBase)} || lower(${value}) END)`;
+  const columns: Record<string, Column> = {
+    value: textColumn(value, true),
+    displayName: textColumn(display, true, displayKey),
+    $ref: textColumn(ref, true, refKey),
+  };
+  const name = `${ENTERPRISE_USER_SCHEMA}:manager`;
+  return { kind: 'complex', name, definition, scope: subAttributeScope(compiler, definition, name, fixedColumns(compiler, name, columns)) };
+}
+
 function userScope(compiler: Compiler): Scope {
   // JSON attributes are read from the folded document (see the file comment).
   const document = sql.ref('u.scim_fold');
   return {
     attribute(name, schema) {
       const resolved = compiler.resolve(name, schema);
+      if (resolved === undefined) return { kind: 'absent', name: schema === undefined ? name : `${schema}:${name}` };
       const definition = resolved.attribute;
       if (resolved.schema === '') return commonTarget(compiler, definition, 'u', sql.ref('su.scim_id'));
+      if (resolved.schema === ENTERPRISE_USER_SCHEMA && definition.name === 'manager') return managerTarget(compiler, definition);
       if (resolved.extension) {
         return jsonTarget(compiler, document, [resolved.schema, definition.name], definition, `${resolved.schema}:${definition.name}`);
       }
@@ -791,6 +850,7 @@ function groupScope(compiler: Compiler): Scope {
   return {
     attribute(name, schema) {
       const resolved = compiler.resolve(name, schema);
+      if (resolved === undefined) return { kind: 'absent', name: schema === undefined ? name : `${schema}:${name}` };
       const definition = resolved.attribute;
       if (resolved.schema === '') return commonTarget(compiler, definition, 'g', sql.ref('sg.scim_id'));
       if (resolved.extension) {
@@ -828,7 +888,10 @@ export function compileFilter(
   dialect: DialectAdapter,
   options: CompileOptions,
 ): RawBuilder<SqlBool> {
-  const compiler = new Compiler(resourceType, dialect, options.locationBase, 'invalidFilter', 'filtered');
+  return filterWith(new Compiler(resourceType, dialect, options.locationBase, 'invalidFilter', 'filtered'), filter);
+}
+
+function filterWith(compiler: Compiler, filter: Filter): RawBuilder<SqlBool> {
   const condition = compiler.condition(filter, compiler.root());
   const values = boundValues(condition.toOperationNode());
   if (values > MAX_BOUND_VALUES) {
@@ -837,28 +900,101 @@ export function compileFilter(
   return condition;
 }
 
+/** CompileOptions of one resource type in a search over all of them, with the schemas in force for it (built-in ones when absent). */
+export interface RootCompileOptions extends CompileOptions {
+  readonly schemas?: ResourceSchemas;
+}
+
+/** Fails (as `scimType`) for a top-level attribute that no resource type has. */
+function assertSomeTypeHas(compilers: readonly Compiler[], scimType: ScimType): void {
+  for (const name of compilers[0]?.absent ?? []) {
+    if (compilers.every((compiler) => compiler.absent.has(name))) {
+      throw new ScimError(400, scimType, `unknown attribute '${name}': neither User nor Group resources have it`);
+    }
+  }
+}
+
+/**
+ * A filter over every resource type (the root /.search, RFC 7644 §3.4.3), compiled for each:
+ * an attribute one type lacks is absent on its resources (comparisons with it are false, `pr`
+ * false, `not`/`ne` true), as RFC 7644 §3.4.2.2 treats absent values; an attribute neither
+ * type has is a 400 invalidFilter, as on one endpoint.
+ */
+export function compileRootFilter(
+  filter: Filter,
+  dialect: DialectAdapter,
+  options: Readonly<Record<ResourceTypeName, RootCompileOptions>>,
+): Record<ResourceTypeName, RawBuilder<SqlBool>> {
+  const compiler = (type: ResourceTypeName) =>
+    new Compiler(options[type].schemas ?? type, dialect, options[type].locationBase, 'invalidFilter', 'filtered', true);
+  const user = compiler('User');
+  const group = compiler('Group');
+  const result = { User: filterWith(user, filter), Group: filterWith(group, filter) };
+  assertSomeTypeHas([user, group], 'invalidFilter');
+  return result;
+}
+
+/** A compiled sort key: the ORDER BY expression and whether it can be NULL (no value). */
+export interface CompiledSort {
+  readonly expression: RawBuilder<unknown>;
+  /** False when every resource has a value (userName, id, meta.created …): keyset conditions then need no NULL branch and indexes serve them. */
+  readonly nullable: boolean;
+}
+
 /**
  * The ORDER BY expression for `sortBy` (RFC 7644 §3.4.2.3): case-insensitive strings fold
  * case, a multi-valued attribute sorts by its primary (else first) value. Throws ScimError
  * 400 invalidValue for attributes that do not exist or cannot be sorted on. NULLs (no value)
  * sort first on SQLite and last on PostgreSQL unless the caller says `NULLS LAST`/`IS NULL`.
  */
-export function compileSortKey(
+export function compileSort(
   path: AttributePath,
   resourceType: ResourceTypeRef,
   dialect: DialectAdapter,
   options: CompileOptions,
-): RawBuilder<unknown> {
-  const compiler = new Compiler(resourceType, dialect, options.locationBase, 'invalidValue', 'sorted on');
+): CompiledSort {
+  return sortWith(new Compiler(resourceType, dialect, options.locationBase, 'invalidValue', 'sorted on'), path);
+}
+
+function sortWith(compiler: Compiler, path: AttributePath): CompiledSort {
   const target = compiler.root().attribute(path.attribute, path.schema);
+  // An attribute this type lacks (root search): no value, so its resources sort as NULLs do.
+  if (target.kind === 'absent') return { expression: sql`NULL`, nullable: true };
   if (target.kind === 'collection') {
     const sub = compiler.elementValue(target, path.subAttribute);
-    return target.primary((element) => compiler.sortExpression(compiler.scalar(element.attribute(sub, undefined))));
+    // A resource may have no element: the primary value's subquery is then NULL.
+    return { expression: target.primary((element) => compiler.sortExpression(compiler.scalar(element.attribute(sub, undefined)))), nullable: true };
   }
   const leaf = compiler.leaf(target, path.subAttribute);
   if (leaf.kind === 'complex') {
     const example = leaf.definition.subAttributes?.[0]?.name ?? 'value';
     compiler.fail(`'${leaf.name}' is a complex attribute: sort by one of its sub-attributes, as in ${leaf.name}.${example}`);
   }
-  return compiler.sortExpression(compiler.scalar(leaf));
+  const scalar = compiler.scalar(leaf);
+  return { expression: compiler.sortExpression(scalar), nullable: scalar.nullable };
+}
+
+/** The sort key of `sortBy` for each resource type (root /.search): NULL where a type lacks the attribute. */
+export function compileRootSort(
+  path: AttributePath,
+  dialect: DialectAdapter,
+  options: Readonly<Record<ResourceTypeName, RootCompileOptions>>,
+): Record<ResourceTypeName, CompiledSort> {
+  const compiler = (type: ResourceTypeName) =>
+    new Compiler(options[type].schemas ?? type, dialect, options[type].locationBase, 'invalidValue', 'sorted on', true);
+  const user = compiler('User');
+  const group = compiler('Group');
+  const result = { User: sortWith(user, path), Group: sortWith(group, path) };
+  assertSomeTypeHas([user, group], 'invalidValue');
+  return result;
+}
+
+/** The ORDER BY expression alone of compileSort. */
+export function compileSortKey(
+  path: AttributePath,
+  resourceType: ResourceTypeRef,
+  dialect: DialectAdapter,
+  options: CompileOptions,
+): RawBuilder<unknown> {
+  return compileSort(path, resourceType, dialect, options).expression;
 }

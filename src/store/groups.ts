@@ -4,7 +4,7 @@ import type { DialectAdapter } from './dialect.ts';
 import type { Executor } from './executor.ts';
 import { createMembershipQueries } from './memberships.ts';
 import type { Database, GroupsTable } from './tables.ts';
-import { containsPattern, orderScimList, withRowLock, type ListQuery, type RowLock } from './users.ts';
+import { containsPattern, keysetAfter, orderScimList, sortKeyOf, withRowLock, type Listed, type ListQuery, type RowLock } from './users.ts';
 import { caseKey } from '../text.ts';
 
 /** A group row as the domain sees it. `scimId` is null for local groups. */
@@ -114,6 +114,12 @@ export function createGroupQueries(dialect: DialectAdapter) {
       const query = db.selectFrom('groups as g').innerJoin('scim_groups as sg', 'sg.group_id', 'g.id').select(GROUP_COLUMNS).where('sg.scim_id', '=', scimId);
       const row = await withRowLock(query, lock, ['g', 'sg']).executeTakeFirst();
       return row ? toGroup(row) : undefined;
+    },
+
+    /** The groups linked to these SCIM ids (those that are), in no particular order. */
+    async findByScimIds(db: Executor, scimIds: readonly string[]): Promise<StoredGroup[]> {
+      if (scimIds.length === 0) return [];
+      return (await selectGroups(db).where('sg.scim_id', 'in', scimIds).execute()).map(toGroup);
     },
 
     /**
@@ -300,15 +306,16 @@ export function createGroupQueries(dialect: DialectAdapter) {
         .execute();
     },
 
-    /** A page of SCIM-linked groups matching a compiled filter. */
-    async listLinked(db: Executor, query: ListQuery): Promise<StoredGroup[]> {
+    /** A page of SCIM-linked groups matching a compiled filter, each with its sort key (see users.ts listLinked). */
+    async listLinked(db: Executor, query: ListQuery): Promise<Listed<StoredGroup>[]> {
       let builder = db
         .selectFrom('groups as g')
         .innerJoin('scim_groups as sg', 'sg.group_id', 'g.id')
-        .select(GROUP_COLUMNS);
+        .select([...GROUP_COLUMNS, (query.orderBy ?? sql`NULL`).as('sort_key')]);
       if (query.where) builder = builder.where(query.where);
+      if (query.after) builder = builder.where(keysetAfter(query, query.after, 'sg.scim_id'));
       const rows = await orderScimList(builder, query, 'sg.scim_id').limit(query.limit).offset(query.offset).execute();
-      return rows.map(toGroup);
+      return rows.map((row) => ({ row: toGroup(row), sortKey: sortKeyOf(row.sort_key) }));
     },
 
     /** How many SCIM-linked groups match a compiled filter. */

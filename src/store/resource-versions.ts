@@ -20,6 +20,13 @@
  * membership changes only ever count up, and while both stand still the user's groups are the
  * same ones, whose name versions only count up (linking included), so their sum does too.
  *
+ * A user with a `manager` (enterprise extension) shows its manager's display name, so its
+ * version has a fourth counter: the manager's own version (`users.version`), 0 once the manager
+ * is gone. It moves with any write of the manager (a harmless extra change of the ETag), and
+ * from 0 it never comes back up: SCIM ids are never reused. `meta.lastModified` does not follow
+ * the manager: delta-sync filters must stay on indexes, and finding the users a manager manages
+ * would need one on the JSON document.
+ *
  * These are correlated subqueries: evaluate them for the rows returned, never for rows a list
  * skips or sorts (users.ts listLinked).
  *
@@ -27,7 +34,13 @@
  * `groups.version`, bumped (`touch`) when its members change or one of them changes display.
  */
 import { sql, type RawBuilder, type SqlBool } from 'kysely';
+import { ENTERPRISE_USER_SCHEMA } from '../scim/schemas.ts';
 import type { DialectAdapter } from './dialect.ts';
+
+/** The SCIM id a user's enterprise `manager.value` names, as SQL (NULL when it has none). */
+export function managerValue(dialect: DialectAdapter, user: string): RawBuilder<string | null> {
+  return dialect.jsonText(sql.ref(`${user}.scim_data`), [ENTERPRISE_USER_SCHEMA, 'manager', 'value']);
+}
 
 /**
  * A column of the group of membership `rv_m`, by primary key. A subquery per membership rather
@@ -38,12 +51,16 @@ function ofGroup(column: 'name_version' | 'name_changed_at'): RawBuilder<unknown
 }
 
 /** The text of a user's `meta.version`, without the `W/"…"` of the ETag; `user` is the alias of its users row. */
-export function userResourceVersion(user: string): RawBuilder<string> {
+export function userResourceVersion(dialect: DialectAdapter, user: string): RawBuilder<string> {
   const id = sql.ref(`${user}.id`);
   const own = sql.ref(`${user}.version`);
   const memberships = sql`(SELECT rv_c.changes FROM user_membership_changes AS rv_c WHERE rv_c.user_id = ${id})`;
   const groupNames = sql`(SELECT coalesce(sum(${ofGroup('name_version')}), 0) FROM memberships AS rv_m WHERE rv_m.user_id = ${id})`;
-  return sql<string>`(CAST(${own} AS TEXT) || '.' || CAST(coalesce(${memberships}, 0) AS TEXT) || '.' || CAST(${groupNames} AS TEXT))`;
+  // Users without a manager keep three parts, as before managers were shown.
+  const manager = managerValue(dialect, user);
+  const managerVersion = sql`(SELECT rv_mu.version FROM scim_users AS rv_ms JOIN users AS rv_mu ON rv_mu.id = rv_ms.user_id WHERE rv_ms.scim_id = ${manager})`;
+  const managerPart = sql`(CASE WHEN ${manager} IS NULL THEN '' ELSE '.' || CAST(coalesce(${managerVersion}, 0) AS TEXT) END)`;
+  return sql<string>`(CAST(${own} AS TEXT) || '.' || CAST(coalesce(${memberships}, 0) AS TEXT) || '.' || CAST(${groupNames} AS TEXT) || ${managerPart})`;
 }
 
 /**

@@ -3,8 +3,10 @@
  * so that the directory layer decides the transaction boundaries.
  */
 import { sql, type RawBuilder, type SelectQueryBuilder, type SqlBool } from 'kysely';
+import type { KeysetPosition, SortKey } from '../scim/cursor.ts';
 import type { DialectAdapter } from './dialect.ts';
 import type { Executor } from './executor.ts';
+import { memberDisplay } from './memberships.ts';
 import { userResourceModifiedAt, userResourceVersion } from './resource-versions.ts';
 import type { Database, UsersTable } from './tables.ts';
 import { caseKey } from '../text.ts';
@@ -109,10 +111,28 @@ export function withRowLock<DB, TB extends keyof DB & string, O>(
 export interface ListQuery {
   readonly where?: RawBuilder<SqlBool>;
   readonly orderBy?: RawBuilder<unknown>;
+  /** False when `orderBy` is never NULL: the list then needs no NULL placement, so an index can order it. */
+  readonly orderByNullable?: boolean;
   readonly descending?: boolean;
-  /** 0-based offset. */
+  /** 0-based offset (index paging). */
   readonly offset: number;
   readonly limit: number;
+  /**
+   * Keyset paging: only the resources that come after this position in the list's order
+   * (with `offset` 0). Its `key` is a value of `orderBy` as a list returned it (null without
+   * `orderBy`), its `id` a SCIM id.
+   */
+  readonly after?: KeysetPosition;
+}
+
+/** The SCIM id column of a list: of users, of groups, or of both (resources.ts). */
+export type ScimIdColumn = 'su.scim_id' | 'sg.scim_id' | 'r.scim_id';
+
+/** A listed row with the value of its sort key, from which a keyset position is made. */
+export interface Listed<T> {
+  readonly row: T;
+  /** The value of ListQuery.orderBy for this row; null without orderBy. */
+  readonly sortKey: SortKey;
 }
 
 const USER_COLUMNS = [
@@ -173,15 +193,53 @@ function conflictAfter(login: string) {
  * Orders a page of SCIM resources as ListQuery asks, then by SCIM id. Users and groups are
  * listed the same way; only the table aliases differ.
  */
-export function orderScimList<Q extends SelectQueryBuilder<any, any, any>>(builder: Q, query: ListQuery, scimId: 'su.scim_id' | 'sg.scim_id'): Q {
+export function orderScimList<Q extends SelectQueryBuilder<any, any, any>>(builder: Q, query: ListQuery, scimId: ScimIdColumn): Q {
   let ordered: SelectQueryBuilder<any, any, any> = builder;
   // RFC 7644 §3.4.2.3: resources without a value sort last ascending, first descending
-  // (PostgreSQL's default; SQLite's is the opposite, so say it).
-  const direction = query.descending ? sql`DESC NULLS FIRST` : sql`ASC NULLS LAST`;
+  // (PostgreSQL's default; SQLite's is the opposite, so say it). Keys that are never NULL
+  // leave it out, so that SQLite can read them in the order of an index on the expression.
+  const nullable = query.orderByNullable !== false;
+  const direction = query.descending ? (nullable ? sql`DESC NULLS FIRST` : sql`DESC`) : nullable ? sql`ASC NULLS LAST` : sql`ASC`;
   if (query.orderBy) ordered = ordered.orderBy(sql`${query.orderBy} ${direction}`);
   // The SCIM id breaks ties, so that walking the pages visits every resource exactly once.
   ordered = ordered.orderBy(sql.ref(scimId), query.descending ? 'desc' : 'asc');
   return ordered as Q;
+}
+
+/**
+ * The rows after `position` in the order orderScimList gives (RFC 9865 cursors): sort key, then
+ * SCIM id, with the same NULL placement (NULLs last ascending, first descending). Written as
+ * comparisons on the sort expression itself, so that an index on it can serve them, and the
+ * position's key is bound as the database returned it, so that it compares as the rows do.
+ */
+export function keysetAfter(query: ListQuery, position: KeysetPosition, scimId: ScimIdColumn): RawBuilder<SqlBool> {
+  const id = sql.ref(scimId);
+  const beyond = query.descending ? sql`<` : sql`>`;
+  const idBeyond = sql<SqlBool>`${id} ${beyond} ${position.id}`;
+  const key = query.orderBy;
+  if (key === undefined) return idBeyond;
+  if (query.orderByNullable === false && position.key !== null) {
+    // `key >= k AND (key > k OR id > i)`: the first conjunct is a range an index on the key serves.
+    const atOrBeyond = query.descending ? sql`<=` : sql`>=`;
+    return sql<SqlBool>`(${key} ${atOrBeyond} ${position.key} AND (${key} ${beyond} ${position.key} OR ${idBeyond}))`;
+  }
+  if (position.key === null) {
+    // Ascending, NULLs come last: only NULLs remain. Descending, NULLs come first: the rest of them, then every value.
+    return query.descending
+      ? sql<SqlBool>`((${key} IS NULL AND ${idBeyond}) OR ${key} IS NOT NULL)`
+      : sql<SqlBool>`(${key} IS NULL AND ${idBeyond})`;
+  }
+  const tail = query.descending ? sql`` : sql` OR ${key} IS NULL`;
+  return sql<SqlBool>`(${key} ${beyond} ${position.key} OR (${key} = ${position.key} AND ${idBeyond})${tail})`;
+}
+
+/** The sort key column of a listed row, as the driver returned it. */
+export function sortKeyOf(value: unknown): SortKey {
+  if (value === null || value === undefined) return null;
+  if (typeof value === 'string' || typeof value === 'number') return value;
+  // Neither driver returns other types for these expressions by default (no bigint, no
+  // booleans); should one, its text still identifies the position.
+  return String(value);
 }
 
 /** `%text%` for LIKE, with LIKE's own wildcards escaped (the query adds `ESCAPE '\\'`). */
@@ -196,7 +254,7 @@ export function createUserQueries(dialect: DialectAdapter) {
   // again next time), never old content under a new version (cached for good).
   const columns = [
     ...USER_COLUMNS,
-    userResourceVersion('u').as('resource_version'),
+    userResourceVersion(dialect, 'u').as('resource_version'),
     userResourceModifiedAt(dialect, 'u').as('resource_modified_at'),
   ] as const;
 
@@ -251,6 +309,31 @@ export function createUserQueries(dialect: DialectAdapter) {
     async lockMemberships(db: Executor, id: string): Promise<void> {
       if (!dialect.supportsRowLocks) return;
       await db.selectFrom('users').select('id').where('id', '=', id).forUpdate().execute();
+    },
+
+    /**
+     * How each of these SCIM ids' users is shown when another resource refers to it (a manager):
+     * memberDisplay(), the rule group members follow. Ids of no linked user are absent.
+     */
+    async displaysByScimId(db: Executor, scimIds: readonly string[]): Promise<Map<string, string>> {
+      const result = new Map<string, string>();
+      const unique = [...new Set(scimIds)];
+      for (let i = 0; i < unique.length; i += 500) {
+        const rows = await db
+          .selectFrom('scim_users as su')
+          .innerJoin('users as u', 'u.id', 'su.user_id')
+          .select(['su.scim_id', 'u.login', 'u.display_name'])
+          .where('su.scim_id', 'in', unique.slice(i, i + 500))
+          .execute();
+        for (const row of rows) result.set(row.scim_id, memberDisplay({ login: row.login, displayName: row.display_name }));
+      }
+      return result;
+    },
+
+    /** The users linked to these SCIM ids (those that are), in no particular order. */
+    async findByScimIds(db: Executor, scimIds: readonly string[]): Promise<StoredUser[]> {
+      if (scimIds.length === 0) return [];
+      return (await selectUsers(db).where('su.scim_id', 'in', scimIds).execute()).map(toUser);
     },
 
     /**
@@ -491,30 +574,44 @@ export function createUserQueries(dialect: DialectAdapter) {
       await db.deleteFrom('scim_users').where('user_id', '=', userId).execute();
     },
 
-    /** A page of SCIM-linked users matching a compiled filter. */
-    async listLinked(db: Executor, query: ListQuery): Promise<StoredUser[]> {
+    /**
+     * A page of SCIM-linked users matching a compiled filter, each with its sort key: by offset,
+     * or after a keyset position (`query.after`), which costs the same on every page.
+     */
+    async listLinked(db: Executor, query: ListQuery): Promise<Listed<StoredUser>[]> {
       const linked = () => db.selectFrom('users as u').innerJoin('scim_users as su', 'su.user_id', 'u.id');
+      const sortKey = (query.orderBy ?? sql`NULL`).as('sort_key');
+      const filtered = <Q extends SelectQueryBuilder<any, any, any>>(builder: Q): Q => {
+        let result: SelectQueryBuilder<any, any, any> = builder;
+        if (query.where) result = result.where(query.where);
+        if (query.after) result = result.where(keysetAfter(query, query.after, 'su.scim_id'));
+        return result as Q;
+      };
+      const toListed = (row: UserRow & { sort_key: unknown }): Listed<StoredUser> => ({ row: toUser(row), sortKey: sortKeyOf(row.sort_key) });
       if (query.offset === 0 && dialect.limitsSelectListWork) {
-        let builder = linked().select(columns);
-        if (query.where) builder = builder.where(query.where);
-        return (await orderScimList(builder, query, 'su.scim_id').limit(query.limit).execute()).map(toUser);
+        const builder = filtered(linked().select([...columns, sortKey]));
+        return (await orderScimList(builder, query, 'su.scim_id').limit(query.limit).execute()).map(toListed);
       }
       // The page's ids in a subquery, then its rows in the same order, so that the versions'
       // subqueries run for the page only, not for every row that OFFSET skips or a sort sorts.
-      let page = linked().select('u.id');
-      if (query.where) page = page.where(query.where);
+      let page = filtered(linked().select('u.id'));
       page = orderScimList(page, query, 'su.scim_id').limit(query.limit).offset(query.offset);
-      return (await orderScimList(linked().select(columns).where('u.id', 'in', page), query, 'su.scim_id').execute()).map(toUser);
+      return (await orderScimList(linked().select([...columns, sortKey]).where('u.id', 'in', page), query, 'su.scim_id').execute()).map(toListed);
     },
 
     /** How many SCIM-linked users match a compiled filter. */
     async countLinked(db: Executor, where: RawBuilder<SqlBool> | undefined): Promise<number> {
-      let builder = db
+      // Every link has its user (a foreign key): without a filter, the links alone are counted.
+      if (where === undefined) {
+        const row = await db.selectFrom('scim_users').select(sql<number>`count(*)`.as('n')).executeTakeFirstOrThrow();
+        return Number(row.n);
+      }
+      const row = await db
         .selectFrom('users as u')
         .innerJoin('scim_users as su', 'su.user_id', 'u.id')
-        .select(sql<number>`count(*)`.as('n'));
-      if (where) builder = builder.where(where);
-      const row = await builder.executeTakeFirstOrThrow();
+        .select(sql<number>`count(*)`.as('n'))
+        .where(where)
+        .executeTakeFirstOrThrow();
       return Number(row.n);
     },
   };

@@ -15,7 +15,7 @@ const cli = { kind: 'cli' } as const;
 
 /** The <tr> whose link text is `name`. */
 function rowOf(body: string, name: string): string {
-  const row = body.split('<tr>').find((candidate) => candidate.includes(`">${name}</a></td>`));
+  const row = body.split('<tr>').find((candidate) => candidate.includes(`">${name}</a>`));
   assert.ok(row !== undefined, `no row for ${name}`);
   return row;
 }

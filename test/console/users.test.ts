@@ -14,7 +14,7 @@ const cli = { kind: 'cli' } as const;
 
 /** The <tr> of the users table whose login link is `login`. */
 function rowOf(body: string, login: string): string {
-  const row = body.split('<tr>').find((candidate) => candidate.includes(`">${login}</a></td>`));
+  const row = body.split('<tr>').find((candidate) => candidate.includes(`">${login}</a>`));
   assert.ok(row !== undefined, `no row for ${login}`);
   return row;
 }

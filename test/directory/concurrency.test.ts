@@ -115,8 +115,8 @@ eachDatabase('concurrent writers', (database) => {
         let racing = true;
         const watch = async (instance: Instance) => {
           while (racing) {
-            const page = await instance.groups.list({ descending: false, offset: 0, limit: 100, withMembers: true, locationBase: 'http://roster.test/api/scim/v2/Groups/' });
-            for (const group of page.groups) {
+            const page = await instance.groups.list({ descending: false, page: { kind: 'index', offset: 0, limit: 100 }, withMembers: true, locationBase: 'http://roster.test/api/scim/v2/Groups/' });
+            for (const group of page.items) {
               const members = (group.document.members ?? []) as { value: string; display: string }[];
               const shown = members.find((member) => member.value === scimId)?.display ?? '-';
               const key = `${group.scimId}@${group.group.version}`;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { eachDatabase } from '../support/databases.ts';
-import { groupBody, startTestApp, userBody, type TestApp } from '../support/app.ts';
+import { BASE_URL, groupBody, startTestApp, userBody, type TestApp } from '../support/app.ts';
 
 const USERS = '/api/v2/users-management/users';
 const GROUPS = '/api/v2/authorizations/groups';
@@ -102,9 +102,9 @@ eachDatabase('managed mode: SCIM and the admin API together', (database) => {
       assert.equal(patched.status, 200);
       assert.equal(patched.body.active, false);
       // The IdP still sees the membership it set, so it has nothing to re-send or fight over.
-      assert.deepEqual(patched.body.groups, [{ value: group.id, display: 'Engineers', type: 'direct' }]);
+      assert.deepEqual(patched.body.groups, [{ value: group.id, $ref: `${BASE_URL}/api/scim/v2/Groups/${group.id}`, display: 'Engineers', type: 'direct' }]);
       const read = await roster.request('GET', `/Groups/${group.id}`);
-      assert.deepEqual(read.body.members, [{ value: scimUser.id, display: 'pat@example.com', type: 'User' }]);
+      assert.deepEqual(read.body.members, [{ value: scimUser.id, $ref: `${BASE_URL}/api/scim/v2/Users/${scimUser.id}`, display: 'pat@example.com', type: 'User' }]);
       assert.equal(read.headers.etag, groupVersion, 'the group did not change');
       const listed = await roster.request('GET', `${MEMBERSHIPS}?userId=${user.id}`);
       assert.deepEqual(listed.body.groupMemberships.map((m: { groupId: string }) => m.groupId), [groupId]);

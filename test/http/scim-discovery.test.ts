@@ -22,6 +22,18 @@ eachDatabase('SCIM discovery', (database) => {
     assert.equal(response.body.sort.supported, true);
     assert.equal(response.body.etag.supported, true);
     assert.equal(response.body.changePassword.supported, false);
+    // RFC 9865 §4: both paging methods, index by default (what clients of RFC 7644 expect).
+    assert.equal(response.body.pagination.cursor, true);
+    assert.equal(response.body.pagination.index, true);
+    assert.equal(response.body.pagination.defaultPaginationMethod, 'index');
+    assert.equal(response.body.pagination.maxPageSize, 1000);
+  });
+
+  test('/Schemas marks what Roster computes as readOnly, manager.$ref included', async () => {
+    const enterprise = await roster.request('GET', '/Schemas/urn:ietf:params:scim:schemas:extension:enterprise:2.0:User');
+    const manager = enterprise.body.attributes.find((a: any) => a.name === 'manager');
+    const mutability = Object.fromEntries(manager.subAttributes.map((a: any) => [a.name, a.mutability]));
+    assert.deepEqual(mutability, { value: 'readWrite', $ref: 'readOnly', displayName: 'readOnly' });
   });
 
   test('GET /ResourceTypes lists User (with the enterprise extension) and Group', async () => {

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { startTestApp, type TestApp } from '../support/app.ts';
+import { BASE_URL, startTestApp, type TestApp } from '../support/app.ts';
 import { eachDatabase } from '../support/databases.ts';
 import * as entra from './fixtures/entra-id.ts';
 import { expectStatus, memberValues, withoutMeta } from './support.ts';
@@ -190,12 +190,16 @@ eachDatabase('Microsoft Entra ID provisioning replay', (database) => {
   });
 
   test('PATCH manager: path "manager" with an array, the enterprise URN path, then Remove', async () => {
-    managerId = (await roster.request('POST', '/Users', entra.createUser('boss@contoso.example', randomUUID(), 'boss@contoso.example'))).body.id;
-    otherManagerId = (await roster.request('POST', '/Users', entra.createUser('boss2@contoso.example', randomUUID(), 'boss2@contoso.example'))).body.id;
+    const boss = (await roster.request('POST', '/Users', entra.createUser('boss@contoso.example', randomUUID(), 'boss@contoso.example'))).body;
+    const otherBoss = (await roster.request('POST', '/Users', entra.createUser('boss2@contoso.example', randomUUID(), 'boss2@contoso.example'))).body;
+    managerId = boss.id;
+    otherManagerId = otherBoss.id;
+    // Roster fills in $ref and displayName: the manager's URL and how it shows it.
+    const shown = (manager: { id: string; displayName: string }) => ({ value: manager.id, $ref: `${BASE_URL}/api/scim/v2/Users/${manager.id}`, displayName: manager.displayName });
     let user = await patchUser(entra.setManagerLegacy(managerId));
-    assert.deepEqual(user[ENTERPRISE], { employeeNumber: '4300', manager: { value: managerId } });
+    assert.deepEqual(user[ENTERPRISE], { employeeNumber: '4300', manager: shown(boss) });
     user = await patchUser(entra.setManagerCompliant(otherManagerId));
-    assert.deepEqual(user[ENTERPRISE].manager, { value: otherManagerId });
+    assert.deepEqual(user[ENTERPRISE].manager, shown(otherBoss));
     const reports = await lookup(`${ENTERPRISE}:manager.value eq "${otherManagerId}"`);
     assert.deepEqual(reports.Resources.map((report: any) => report.id), [userId]);
     user = await patchUser(entra.removeManager(otherManagerId));
@@ -262,7 +266,7 @@ eachDatabase('Microsoft Entra ID provisioning replay', (database) => {
     const member = await lookup(`id eq "${groupId}" and members.value eq "${userId}"`, 'Groups', { excludedAttributes: 'members' });
     assert.equal(member.totalResults, 1);
     assert.equal(member.Resources[0].members, undefined);
-    assert.deepEqual((await get(userId)).groups, [{ value: groupId, display: 'Sales', type: 'direct' }]);
+    assert.deepEqual((await get(userId)).groups, [{ value: groupId, $ref: `${BASE_URL}/api/scim/v2/Groups/${groupId}`, display: 'Sales', type: 'direct' }]);
   });
 
   test('Disable then enable ("False"/"True"): sessions and tokens end, memberships stay, and count again once enabled', async () => {
@@ -277,7 +281,7 @@ eachDatabase('Microsoft Entra ID provisioning replay', (database) => {
     assert.equal(await roster.services.tokens.verify(token), undefined);
     assert.equal(await roster.services.sessions.find(session.value), undefined);
     // Entra reads back what it set: the disabled user is still a member, on both sides.
-    assert.deepEqual((await get(userId)).groups, [{ value: groupId, display: 'Sales', type: 'direct' }]);
+    assert.deepEqual((await get(userId)).groups, [{ value: groupId, $ref: `${BASE_URL}/api/scim/v2/Groups/${groupId}`, display: 'Sales', type: 'direct' }]);
     assert.ok(memberValues((await roster.request('GET', `/Groups/${groupId}`)).body).includes(userId));
     const member = await lookup(`id eq "${groupId}" and members.value eq "${userId}"`, 'Groups', { excludedAttributes: 'members' });
     assert.equal(member.totalResults, 1);

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { HTTPMethods } from 'fastify';
-import { startTestApp, type TestApp, type TestResponse } from '../support/app.ts';
+import { BASE_URL, startTestApp, type TestApp, type TestResponse } from '../support/app.ts';
 import { eachDatabase } from '../support/databases.ts';
 import * as okta from './fixtures/okta.ts';
 import { expectStatus, memberValues, withoutMeta } from './support.ts';
@@ -193,7 +193,7 @@ eachDatabase('Okta provisioning replay', (database) => {
     const second = others[1];
     assert.ok(second);
     const current = await read(second.id);
-    assert.deepEqual(current.groups, [{ value: groupId, display: 'Test SCIMv20', type: 'direct' }]);
+    assert.deepEqual(current.groups, [{ value: groupId, $ref: `${BASE_URL}/api/scim/v2/Groups/${groupId}`, display: 'Test SCIMv20', type: 'direct' }]);
     const response = await send('PUT', `/Users/${second.id}`, { ...current, title: 'Analyst' });
     expectStatus(response, 200);
     assert.deepEqual(response.body.groups, current.groups);

@@ -642,6 +642,13 @@ test('member ids must be non-empty strings in objects: 400 invalidValue otherwis
   rejects(() => split({ op: 'add', path: 'members', value: ['u1'] }), 'invalidValue', /^members\[0\] must be an object/);
 });
 
+test('a members value that is one id string is that one member, on add and on remove (leniency)', () => {
+  assert.deepEqual(split({ op: 'add', path: 'members', value: 'u1' }).memberChanges, [{ kind: 'add', ids: ['u1'] }]);
+  assert.deepEqual(split({ op: 'remove', path: 'members', value: 'u2' }).memberChanges, [{ kind: 'remove', ids: ['u2'] }]);
+  assert.deepEqual(split({ op: 'add', value: { members: 'u3' } }).memberChanges, [{ kind: 'add', ids: ['u3'] }]);
+  rejects(() => split({ op: 'add', path: 'members', value: '' }), 'invalidValue', /must be an object/);
+});
+
 test('member ids are kept exactly as sent (no trimming), duplicates once', () => {
   assert.deepEqual(split({ op: 'add', path: 'members', value: [{ value: ' u1 ' }, { value: ' u1 ' }, { value: 'U1' }] }).memberChanges, [
     { kind: 'add', ids: [' u1 ', 'U1'] },

@@ -88,8 +88,8 @@ eachDatabase('migration 011: case keys for existing rows', (database) => {
     const { parseFilter } = await import('../../src/scim/filter/index.ts');
     const parsed = parseFilter(filter);
     assert.ok(parsed.ok);
-    const result = await services.users.list({ filter: parsed.value, locationBase: 'https://roster.test/api/scim/v2/Users/', descending: false, offset: 0, limit: 100, withGroups: false });
-    return result.users.map((user) => user.user.login).sort();
+    const result = await services.users.list({ filter: parsed.value, locationBase: 'https://roster.test/api/scim/v2/Users/', descending: false, page: { kind: 'index', offset: 0, limit: 100 }, withGroups: false });
+    return result.items.map((user) => user.user.login).sort();
   }
 
   test('keeps every row whose name became equal to another, marks all but the oldest, and lists them', async () => {

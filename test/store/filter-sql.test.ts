@@ -295,9 +295,11 @@ eachDatabase('filter → SQL', (database) => {
       ['meta.lastModified eq "2024-01-10T00:00:00Z"', ['u2']],
       ['meta.created le "2024-01-01T00:00:00.000Z"', ['u1', 'u2', 'u3', 'u4']],
       ['meta.resourceType eq "User"', ['u1', 'u2', 'u3', 'u4']],
-      // Own writes, membership changes, then the sum of the groups' name versions (u1 is in two groups).
+      // Own writes, membership changes, then the sum of the groups' name versions (u1 is in two
+      // groups), then, for a user with a manager (u1's is u2), the manager's own version.
       ['meta.version eq "W/\\"1.0.0\\""', ['u3', 'u4']],
-      ['meta.version eq "W/\\"1.0.2\\""', ['u1']],
+      ['meta.version eq "W/\\"1.0.2.1\\""', ['u1']],
+      ['meta.version eq "W/\\"1.0.2\\""', []],
       ['meta pr', ['u1', 'u2', 'u3', 'u4']],
       [`meta.location eq "${BASE}/Users/u2"`, ['u2']],
       [`meta.location eq "${BASE}/Users/U2"`, []],
@@ -388,7 +390,11 @@ eachDatabase('filter → SQL', (database) => {
       [`${ENTERPRISE}:employeeNumber sw "1"`, ['u2']],
       [`${ENTERPRISE}:manager.value eq "u2"`, ['u1']],
       [`${ENTERPRISE}:manager.value eq "U2"`, []],
-      [`${ENTERPRISE}:manager.displayName eq "jim"`, ['u1']],
+      // displayName and $ref are what GET shows: from the user that manager.value names (u2,
+      // shown by its login, having no display name), never what was stored.
+      [`${ENTERPRISE}:manager.displayName eq "JSMITH"`, ['u1']],
+      [`${ENTERPRISE}:manager.displayName eq "jim"`, []],
+      [`${ENTERPRISE}:manager.$ref eq "${BASE}/Users/u2"`, ['u1']],
       [`${ENTERPRISE}:manager pr`, ['u1']],
       [`${ENTERPRISE}:department eq "r&d"`, ['u2']],
       [`not (${ENTERPRISE}:department pr)`, ['u1', 'u3', 'u4']],

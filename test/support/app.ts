@@ -79,16 +79,21 @@ export interface TestResponse {
 /**
  * Starts a fresh instance on `database` (SQLite by default) with the local administrator
  * `admin` and a token of it; `scim: false` leaves provisioning off; `baseUrl` replaces the
- * https BASE_URL (the IdP helpers in test/saml/idp.ts assume BASE_URL); `maxBodySize` is ROSTER_MAX_BODY_SIZE.
+ * https BASE_URL (the IdP helpers in test/saml/idp.ts assume BASE_URL); `maxBodySize` is ROSTER_MAX_BODY_SIZE;
+ * `scimCursorTimeout` sets how many seconds SCIM list cursors stay valid.
  */
 export async function startTestApp(
-  options: { scim?: boolean; saml?: boolean; database?: TestDatabase; baseUrl?: string; maxBodySize?: number; cookieDomain?: string; trustedHosts?: readonly string[] } = {},
+  options: { scim?: boolean; saml?: boolean; database?: TestDatabase; baseUrl?: string; maxBodySize?: number; cookieDomain?: string; trustedHosts?: readonly string[]; scimCursorTimeout?: number } = {},
 ): Promise<TestApp> {
   const directory = mkdtempSync(join(tmpdir(), 'roster-test-'));
   const scratch = await createTestDatabase(options.database ?? 'sqlite');
   const store = await openStore(scratch.location);
   const baseUrl = options.baseUrl ?? BASE_URL;
-  const services = createServices(store, { baseUrl, cookieDomain: options.cookieDomain });
+  const services = createServices(store, {
+    baseUrl,
+    cookieDomain: options.cookieDomain,
+    ...(options.scimCursorTimeout !== undefined ? { scimCursorTimeout: options.scimCursorTimeout } : {}),
+  });
   const actor = { kind: 'cli' } as const;
   if (options.saml !== false) {
     const result = await services.saml.configure(

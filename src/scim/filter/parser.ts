@@ -9,6 +9,7 @@
  */
 import type { AttributePath, CompareOperator, Filter, FilterValue, ParseResult } from './ast.ts';
 import { tokenize, type Token } from './lexer.ts';
+import { unstorableText } from '../json.ts';
 
 /** Nesting deeper than this (parentheses, `not`, brackets) is refused: it is never needed, and it bounds recursion. */
 export const MAX_DEPTH = 50;
@@ -308,7 +309,12 @@ export class TokenParser {
     return { kind: 'and', left: filter, right: condition };
   }
 
-  /** `compValue = false / null / true / number / string` (RFC 7644 Figure 1). */
+  /**
+   * `compValue = false / null / true / number / string` (RFC 7644 Figure 1). Leniency: a word
+   * that is none of these literals is read as the string it spells, as clients send
+   * `userName sw O` or `meta.created gt 2015-10-10T14:38:21.8617979-07:00` without quotes.
+   * Words in single quotes stay an error: the quotes would become part of the value.
+   */
   private value(operator: string): FilterValue {
     const token = this.next();
     if (token.kind === 'string') return token.value;
@@ -325,6 +331,10 @@ export class TokenParser {
       if (token.text.startsWith("'")) {
         throw syntaxError(`strings must be in double quotes, not single quotes: ${token.text}`, token.position);
       }
+      // A bare word cannot hold a NUL or a lone surrogate escape; the raw text may, though.
+      const problem = unstorableText(token.text);
+      if (problem) throw syntaxError(`the value '${token.text}' contains ${problem}, which Roster does not accept`, token.position);
+      return token.text;
     }
     throw syntaxError(
       `expected a value (a "string", a number, true, false or null) after '${operator}' but found ${describe(token, this.what)}`,

@@ -71,15 +71,14 @@ export function groupPages(app: FastifyInstance, context: ConsoleContext): void 
     const shown = refusal ?? (listed.ok ? undefined : listed.refusal);
     const { groups, total } = listed.ok ? listed.value : { groups: [], total: 0 };
     const rows = groups.map((group, index) => [
-      html`<a href="${GROUPS}/${encodeURIComponent(group.id)}">${group.name}</a>`,
+      html`<a href="${GROUPS}/${encodeURIComponent(group.id)}">${group.name}</a> ${sourceBadge(scimOn, group)}`,
       group.description ?? '',
-      sourceBadge(scimOn, group),
       deleteControl(request, group, `delete-${index + 1}`),
     ]);
     const body = html`${noticeBanner(request, NOTICES)}${refusalBanner(shown)}${scimOn && managedBanner('groups')}
 ${searchForm({ path: GROUPS, query, label: 'Search groups', placeholder: 'Name' })}
 ${scimOn && sourceFilter(GROUPS, query)}
-${dataTable({ caption: 'Groups', captionHidden: true, columns: ['Name', 'Description', '', 'Actions'], rows, empty: q ? `No group matches “${q}”.` : 'No groups.' })}
+${dataTable({ caption: 'Groups', captionHidden: true, columns: ['Name', 'Description', 'Actions'], rows, empty: q ? `No group matches “${q}”.` : 'No groups.' })}
 ${pager({ path: GROUPS, query, page, total, noun: total === 1 ? 'group' : 'groups' })}
 <section aria-labelledby="create-title">
 <h2 id="create-title">Create a group</h2>

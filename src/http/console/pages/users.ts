@@ -114,10 +114,10 @@ export function userPages(app: FastifyInstance, context: ConsoleContext): void {
     const { users, total } = listed.ok ? listed.value : { users: [], total: 0 };
     const back = request.url;
     const rows = users.map((user, index) => [
-      html`<a href="${USERS}/${encodeURIComponent(user.id)}">${user.login}</a>`,
+      // The badges stand beside the login they qualify, not in a column of their own without a heading.
+      html`<a href="${USERS}/${encodeURIComponent(user.id)}">${user.login}</a> ${userBadges(scimOn, user)}`,
       user.displayName ?? '',
       user.email ?? '',
-      userBadges(scimOn, user),
       timeTag(user.lastConnectionAt),
       deactivateControl(request, user, `deactivate-${index + 1}`, back),
     ]);
@@ -128,7 +128,7 @@ export function userPages(app: FastifyInstance, context: ConsoleContext): void {
 ${searchForm({ path: USERS, query, label: 'Search users', placeholder: 'Login, name or email' })}
 ${scimOn && sourceFilter(USERS, query)}
 ${filterLinks({ label: 'Status', path: USERS, query, param: 'status', options: [{ label: 'Active and deactivated', value: undefined }, { label: 'Active', value: 'active' }, { label: 'Deactivated', value: 'deactivated' }] })}
-${dataTable({ caption: 'Users', captionHidden: true, columns: ['Login', 'Name', 'Email', '', 'Last sign-in', 'Actions'], rows, empty: q ? `No user matches “${q}”.` : 'No users.' })}
+${dataTable({ caption: 'Users', captionHidden: true, columns: ['Login', 'Name', 'Email', 'Last sign-in', 'Actions'], rows, empty: q ? `No user matches “${q}”.` : 'No users.' })}
 ${pager({ path: USERS, query, page, total, noun: total === 1 ? 'user' : 'users' })}`;
     return sendPage(request, reply, { title: 'Users', body, ...(shown !== undefined ? { status: shown.status } : {}) });
   }

@@ -2,29 +2,31 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AttributePath, Filter } from '../../../scim/filter/ast.ts';
 import { parseFilter } from '../../../scim/filter/index.ts';
-import { parseAttributePath } from '../../../scim/path.ts';
+import { parseAttributePath, parseProjectionPath, splitAttributeList } from '../../../scim/path.ts';
 import { badRequest, ScimError } from '../../../scim/errors.ts';
-import { parseNameList, parsePaging, parseSortOrder, type RawListParameters } from '../../../scim/list.ts';
-import { isRequested, project } from '../../../scim/projection.ts';
+import { decodeCursor, encodeCursor, queryDigest, type CursorScope, type KeysetPosition } from '../../../scim/cursor.ts';
+import { DEFAULT_PAGE_SIZE, cursorListResponse, listResponse, parseNameList, parsePaging, parseSortOrder, queryParameters, type Paging, type RawListParameters } from '../../../scim/list.ts';
+import { isRequested, project, type ProjectedPath } from '../../../scim/projection.ts';
 import { etagOf, ifMatchAllows, locationOf, renderResource, type ResourceState } from '../../../scim/resources.ts';
 import type { JsonObject } from '../../../scim/json.ts';
 import type { ResourceSchemas, ResourceTypeName, ResourceTypeRef } from '../../../scim/schemas.ts';
 import type { VersionCheck } from '../../../directory/users.ts';
 import type { Actor } from '../../../directory/audit.ts';
+import type { ListCursors } from '../../../directory/list-cursors.ts';
+import type { Page, PageRequest } from '../../../directory/paging.ts';
 import { SCIM_CONTENT_TYPE } from '../../errors.ts';
 
-/** `attributes` / `excludedAttributes` of a request (RFC 7644 §3.4.2.5). */
+/** `attributes` / `excludedAttributes` of a request (RFC 7644 §3.4.2.5), value filters allowed. */
 export interface Projection {
-  attributes?: readonly AttributePath[];
-  excludedAttributes?: readonly AttributePath[];
+  attributes?: readonly ProjectedPath[];
+  excludedAttributes?: readonly ProjectedPath[];
 }
 
 export interface ListRequest {
   filter?: Filter;
   sortBy?: AttributePath;
   descending: boolean;
-  startIndex: number;
-  count: number;
+  paging: Paging;
   projection: Projection;
 }
 
@@ -36,21 +38,35 @@ function attributePaths(name: string, raw: unknown): AttributePath[] {
   });
 }
 
-/** Reads `attributes` and `excludedAttributes` from a query string or a search body. */
-export function parseProjection(raw: { attributes?: unknown; excludedAttributes?: unknown }): Projection {
+/** The items of `attributes` or `excludedAttributes`, each a path or a multi-valued attribute with a value filter. */
+function projectedPaths(name: string, raw: unknown): ProjectedPath[] {
+  return parseNameList(name, raw, splitAttributeList).map((text) => {
+    const parsed = parseProjectionPath(text);
+    if (!parsed.ok) throw badRequest('invalidValue', `${name}: "${text}" is not an attribute path (${parsed.error.message}).`);
+    return parsed.value;
+  });
+}
+
+/** Reads `attributes` and `excludedAttributes` from a query string (names in any case) or a search body. */
+export function parseProjection(input: unknown): Projection {
+  const raw = queryParameters(input);
   const projection: Projection = {};
-  const attributes = attributePaths('attributes', raw.attributes);
-  const excludedAttributes = attributePaths('excludedAttributes', raw.excludedAttributes);
+  const attributes = projectedPaths('attributes', raw.attributes);
+  const excludedAttributes = projectedPaths('excludedAttributes', raw.excludedAttributes);
   if (attributes.length > 0) projection.attributes = attributes;
   if (excludedAttributes.length > 0) projection.excludedAttributes = excludedAttributes;
   return projection;
 }
 
-/** Reads every list parameter; a malformed filter is a 400 invalidFilter saying where it broke. */
-export function parseListRequest(raw: RawListParameters): ListRequest {
+/**
+ * Reads every list parameter from a query string (names in any case, see queryParameters) or a
+ * search body; a malformed filter is a 400 invalidFilter saying where it broke.
+ */
+export function parseListRequest(input: unknown): ListRequest {
+  const raw = queryParameters(input);
   const request: ListRequest = {
     descending: parseSortOrder(raw.sortOrder) === 'descending',
-    ...parsePaging(raw),
+    paging: parsePaging(raw),
     projection: parseProjection(raw),
   };
   if (raw.filter !== undefined && raw.filter !== null && raw.filter !== '') {
@@ -67,6 +83,54 @@ export function parseListRequest(raw: RawListParameters): ListRequest {
     request.sortBy = sortBy;
   }
   return request;
+}
+
+/**
+ * Runs a list request and builds its ListResponse: by index (RFC 7644 §3.4.2.4), or by cursor
+ * (RFC 9865), checking that a cursor was signed by Roster, has not expired, and belongs to this
+ * endpoint, filter, sort and count; the response then carries the cursors that apply.
+ */
+export async function runList<T>(
+  resourceType: CursorScope,
+  request: ListRequest,
+  cursors: ListCursors,
+  read: (page: PageRequest) => Promise<Page<T>>,
+  render: (item: T) => JsonObject,
+): Promise<Record<string, unknown>> {
+  const { paging } = request;
+  if (paging.kind === 'index') {
+    const page = await read({ kind: 'index', offset: paging.startIndex - 1, limit: paging.count });
+    return listResponse(page.items.map(render), page.total, paging.startIndex);
+  }
+  const key = await cursors.key();
+  const now = Math.floor(Date.now() / 1000);
+  const query = queryDigest(resourceType, request.filter, request.sortBy, request.descending);
+  let count = paging.count;
+  let from: Extract<PageRequest, { kind: 'keyset' }>['from'];
+  if (paging.cursor !== '') {
+    const state = decodeCursor(paging.cursor, key, now);
+    if (state.resourceType !== resourceType || state.query !== query) {
+      throw badRequest(
+        'invalidCursor',
+        `The cursor belongs to another query: send the same endpoint, filter, sortBy and sortOrder as the request that started the walk (RFC 9865 §2), or an empty cursor to start a new one.`,
+      );
+    }
+    // RFC 9865 §2.1: count must stay what the walk started with; left out, it stays so.
+    if (count !== undefined && count !== state.count) {
+      throw badRequest('invalidCount', `count must stay ${state.count}, as in the request that started this cursor walk (got ${count}).`);
+    }
+    count = state.count;
+    from = { position: state.position, direction: state.direction };
+  }
+  const limit = count ?? DEFAULT_PAGE_SIZE;
+  const page = await read({ kind: 'keyset', limit, ...(from !== undefined ? { from } : {}) });
+  const expiresAt = now + cursors.timeoutSeconds;
+  const cursor = (direction: 'next' | 'previous', position: KeysetPosition) =>
+    encodeCursor({ resourceType, query, direction, position, count: limit, expiresAt }, key);
+  return cursorListResponse(page.items.map(render), page.total, {
+    previousCursor: page.hasPrevious && page.first !== undefined ? cursor('previous', page.first) : undefined,
+    nextCursor: page.hasNext && page.last !== undefined ? cursor('next', page.last) : undefined,
+  });
 }
 
 /** Whether the response will show an attribute: decides if memberships must be read at all. */

@@ -10,16 +10,16 @@ import { SCIM_CONTENT_TYPE } from '../../errors.ts';
 // RFC 7644 §4: filtering discovery resources is not defined; a filter SHOULD get 403.
 function refuseFilter(request: FastifyRequest): void {
   const query = request.query as Record<string, unknown> | undefined;
-  if (query && query.filter !== undefined) {
+  if (query && Object.keys(query).some((name) => name.toLowerCase() === 'filter')) {
     throw new ScimError(403, undefined, 'Discovery endpoints cannot be filtered.');
   }
 }
 
 /** Registers /ServiceProviderConfig, /ResourceTypes and /Schemas, which show the declared extension schemas too. */
-export function discoveryRoutes(app: FastifyInstance, baseUrl: string, bulk: BulkLimits, scimSchemas: ScimSchemas): void {
+export function discoveryRoutes(app: FastifyInstance, baseUrl: string, bulk: BulkLimits, paging: { cursorTimeout: number }, scimSchemas: ScimSchemas): void {
   app.get('/ServiceProviderConfig', async (request, reply) => {
     refuseFilter(request);
-    return reply.type(SCIM_CONTENT_TYPE).send(serviceProviderConfig(baseUrl, bulk));
+    return reply.type(SCIM_CONTENT_TYPE).send(serviceProviderConfig(baseUrl, bulk, paging));
   });
 
   app.get('/ResourceTypes', async (request, reply) => {

@@ -5,17 +5,19 @@
 import type { FastifyInstance } from 'fastify';
 import { badRequest } from '../../../scim/errors.ts';
 import type { JsonObject } from '../../../scim/json.ts';
-import { listResponse, parseSearchRequest, type RawListParameters } from '../../../scim/list.ts';
+import { parseSearchRequest, type RawListParameters } from '../../../scim/list.ts';
 import { applyPatch, parsePatchRequest, splitGroupMemberOperations, type MemberChange as PatchMemberChange } from '../../../scim/patch.ts';
 import { etagOf, ifNoneMatchHits, locationBase, type ResourceState } from '../../../scim/resources.ts';
 import { keepImmutable, normaliseResource } from '../../../scim/validate.ts';
 import type { GroupDirectory, MemberChange, ScimGroup } from '../../../directory/groups.ts';
 import type { Document } from '../../../directory/users.ts';
+import type { ListCursors } from '../../../directory/list-cursors.ts';
 import type { ScimSchemas } from '../../../directory/scim-schemas.ts';
 import { SCIM_CONTENT_TYPE } from '../../errors.ts';
-import { checkId, parseListRequest, parseProjection, present, requireBody, sendResource, shows, versionCheck, type ListRequest, type Projection, type ResourceWrites } from './common.ts';
+import { checkId, parseListRequest, parseProjection, present, requireBody, runList, sendResource, shows, versionCheck, type ListRequest, type Projection, type ResourceWrites } from './common.ts';
 
-function stateOf(group: ScimGroup): ResourceState {
+/** What a Group is rendered from. */
+export function groupStateOf(group: ScimGroup): ResourceState {
   return {
     id: group.scimId,
     document: group.document,
@@ -65,7 +67,7 @@ export function groupWrites(groups: GroupDirectory, schemas: ScimSchemas): Resou
   return {
     resourceType: 'Group',
     patchStatus: 204,
-    stateOf,
+    stateOf: groupStateOf,
     async schemasInForce() {
       return (await schemas.current()).Group;
     },
@@ -111,23 +113,27 @@ export function groupWrites(groups: GroupDirectory, schemas: ScimSchemas): Resou
 }
 
 /** Registers the /Groups routes; each request reads the schemas in force once (see userRoutes). */
-export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, baseUrl: string, schemas: ScimSchemas): void {
+export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, cursors: ListCursors, baseUrl: string, schemas: ScimSchemas): void {
   const writes = groupWrites(groups, schemas);
   const groupType = () => writes.schemasInForce();
 
   async function list(request: ListRequest) {
     const type = await groupType();
-    const result = await groups.list({
-      ...(request.filter ? { filter: request.filter } : {}),
-      ...(request.sortBy ? { sortBy: request.sortBy } : {}),
-      locationBase: locationBase(baseUrl, 'Group'),
-      descending: request.descending,
-      offset: request.startIndex - 1,
-      limit: request.count,
-      withMembers: shows(type, 'members', request.projection),
-    });
-    const resources = result.groups.map((group) => present(type, stateOf(group), baseUrl, request.projection));
-    return listResponse(resources, result.total, request.startIndex);
+    return runList(
+      'Group',
+      request,
+      cursors,
+      (page) =>
+        groups.list({
+          ...(request.filter ? { filter: request.filter } : {}),
+          ...(request.sortBy ? { sortBy: request.sortBy } : {}),
+          locationBase: locationBase(baseUrl, 'Group'),
+          descending: request.descending,
+          page,
+          withMembers: shows(type, 'members', request.projection),
+        }),
+      (group) => present(type, groupStateOf(group), baseUrl, request.projection),
+    );
   }
 
   /** A PATCH answer: the group as projected; members are read only when the projection shows them. */
@@ -148,7 +154,7 @@ export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, baseUr
     const type = await groupType();
     const group = await writes.create(type, request.body, request.actor);
     const projection = parseProjection(request.query);
-    return sendResource(reply, 201, 'Group', stateOf(group), present(type, stateOf(group), baseUrl, projection), baseUrl);
+    return sendResource(reply, 201, 'Group', groupStateOf(group), present(type, groupStateOf(group), baseUrl, projection), baseUrl);
   });
 
   app.get<{ Params: { id: string }; Querystring: RawListParameters }>('/Groups/:id', async (request, reply) => {
@@ -160,7 +166,7 @@ export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, baseUr
     if (typeof ifNoneMatch === 'string' && ifNoneMatchHits(ifNoneMatch, String(group.group.version))) {
       return reply.code(304).header('ETag', etagOf(String(group.group.version))).send();
     }
-    return sendResource(reply, 200, 'Group', stateOf(group), present(type, stateOf(group), baseUrl, projection), baseUrl);
+    return sendResource(reply, 200, 'Group', groupStateOf(group), present(type, groupStateOf(group), baseUrl, projection), baseUrl);
   });
 
   app.put<{ Params: { id: string }; Querystring: RawListParameters }>('/Groups/:id', async (request, reply) => {
@@ -168,7 +174,7 @@ export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, baseUr
     const updated = await writes.replace(type, request.params.id, request.body, versionCheck(request), request.actor);
     const projection = parseProjection(request.query);
     const group = await groups.get(updated.scimId, shows(type, 'members', projection));
-    return sendResource(reply, 200, 'Group', stateOf(group), present(type, stateOf(group), baseUrl, projection), baseUrl);
+    return sendResource(reply, 200, 'Group', groupStateOf(group), present(type, groupStateOf(group), baseUrl, projection), baseUrl);
   });
 
   // PATCH answers 204 unless the client asks for attributes (RFC 7644 §3.5.2 allows both);
@@ -181,7 +187,7 @@ export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, baseUr
       return reply.code(writes.patchStatus).header('ETag', etagOf(String(group.group.version))).send();
     }
     const shown = await answer(group, projection);
-    return sendResource(reply, 200, 'Group', stateOf(shown), present(type, stateOf(shown), baseUrl, projection), baseUrl);
+    return sendResource(reply, 200, 'Group', groupStateOf(shown), present(type, groupStateOf(shown), baseUrl, projection), baseUrl);
   });
 
   app.delete<{ Params: { id: string } }>('/Groups/:id', async (request, reply) => {

@@ -6,11 +6,14 @@ import type { FastifyInstance } from 'fastify';
 import { ScimError } from '../../../scim/errors.ts';
 import type { Services } from '../../../services.ts';
 import { authenticate } from '../../auth.ts';
+import { authenticateSelf } from '../../session-auth.ts';
 import { scimErrorHandler } from '../../errors.ts';
 import { MAX_BULK_OPERATIONS } from '../../../scim/bulk.ts';
 import { bulkRoutes } from './bulk.ts';
 import { discoveryRoutes } from './discovery.ts';
 import { groupRoutes } from './groups.ts';
+import { meRoutes } from './me.ts';
+import { rootRoutes } from './root.ts';
 import { userRoutes } from './users.ts';
 
 const NOT_ENABLED =
@@ -25,22 +28,25 @@ export async function scimEndpoint(app: FastifyInstance, options: { services: Se
   );
 
   app.addHook('onRequest', async (request) => {
-    await authenticate(request, services);
+    // /Me is the one SCIM route a user who is not an administrator may call, by session or token.
+    const config = request.routeOptions.config as { selfService?: boolean } | undefined;
+    if (config?.selfService === true) await authenticateSelf(request, services);
+    else await authenticate(request, services);
     if (!(await services.provisioning.isScimEnabled())) throw new ScimError(403, undefined, NOT_ENABLED);
   });
 
   // A Bulk request may be as large as any request: the body limit is sized for a Bulk request
   // at maxOperations (http/input.ts), so one number says both.
   const bulk = { maxOperations: MAX_BULK_OPERATIONS, maxPayloadSize: maxBodySize };
-  discoveryRoutes(app, baseUrl, bulk, services.scimSchemas);
-  userRoutes(app, services.users, baseUrl, services.scimSchemas);
-  groupRoutes(app, services.groups, baseUrl, services.scimSchemas);
+  discoveryRoutes(app, baseUrl, bulk, { cursorTimeout: services.listCursors.timeoutSeconds }, services.scimSchemas);
+  userRoutes(app, services.users, services.listCursors, baseUrl, services.scimSchemas);
+  groupRoutes(app, services.groups, services.listCursors, baseUrl, services.scimSchemas);
+  rootRoutes(app, services.rootSearch, services.listCursors, baseUrl, services.scimSchemas);
+  meRoutes(app, services.users, baseUrl, services.scimSchemas);
   bulkRoutes(app, { users: services.users, groups: services.groups, scimSchemas: services.scimSchemas, baseUrl, maxPayloadSize: bulk.maxPayloadSize });
 
   // Optional parts of RFC 7644 that Roster does not implement yet; ServiceProviderConfig says so.
   const notImplemented = (feature: string) => async () => {
     throw new ScimError(501, undefined, `${feature} is not supported by Roster; see /ServiceProviderConfig.`);
   };
-  app.post('/.search', notImplemented('Searching from the root of the endpoint (RFC 7644 §3.4.3)'));
-  app.all('/Me', notImplemented('The /Me alias (RFC 7644 §3.11)'));
 }

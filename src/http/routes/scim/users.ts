@@ -1,15 +1,16 @@
 /** /Users (RFC 7644 §3.2–§3.6): create, read, list, search, replace, patch, delete. */
 import type { FastifyInstance } from 'fastify';
 import type { RawListParameters } from '../../../scim/list.ts';
-import { listResponse, parseSearchRequest } from '../../../scim/list.ts';
+import { parseSearchRequest } from '../../../scim/list.ts';
 import { ifNoneMatchHits, etagOf, locationBase } from '../../../scim/resources.ts';
 import { keepImmutable, normaliseResource } from '../../../scim/validate.ts';
 import { applyPatch, parsePatchRequest } from '../../../scim/patch.ts';
 import type { JsonObject } from '../../../scim/json.ts';
 import type { ScimUser, UserDirectory } from '../../../directory/users.ts';
+import type { ListCursors } from '../../../directory/list-cursors.ts';
 import type { ScimSchemas } from '../../../directory/scim-schemas.ts';
 import type { ResourceState } from '../../../scim/resources.ts';
-import { checkId, parseListRequest, parseProjection, present, requireBody, sendResource, shows, versionCheck, type ListRequest, type ResourceWrites } from './common.ts';
+import { checkId, parseListRequest, parseProjection, present, requireBody, runList, sendResource, shows, versionCheck, type ListRequest, type ResourceWrites } from './common.ts';
 import { SCIM_CONTENT_TYPE } from '../../errors.ts';
 
 /** A SCIM user's id, document, timestamps and version, as every /Users answer renders them (renderResource). */
@@ -21,6 +22,7 @@ export function stateOf(user: ScimUser): ResourceState {
     // What GET shows, groups included (store/resource-versions.ts).
     lastModified: user.user.resourceModifiedAt,
     version: user.user.resourceVersion,
+    ...(user.managerDisplay !== undefined ? { managerDisplay: user.managerDisplay } : {}),
   };
 }
 
@@ -64,23 +66,27 @@ export function userWrites(users: UserDirectory, schemas: ScimSchemas): Resource
  * Registers the /Users routes. Each request reads the schemas in force (declared extensions
  * included) once, for reading the body and for the response.
  */
-export function userRoutes(app: FastifyInstance, users: UserDirectory, baseUrl: string, schemas: ScimSchemas): void {
+export function userRoutes(app: FastifyInstance, users: UserDirectory, cursors: ListCursors, baseUrl: string, schemas: ScimSchemas): void {
   const writes = userWrites(users, schemas);
   const userType = () => writes.schemasInForce();
 
   async function list(request: ListRequest) {
     const type = await userType();
-    const result = await users.list({
-      ...(request.filter ? { filter: request.filter } : {}),
-      ...(request.sortBy ? { sortBy: request.sortBy } : {}),
-      locationBase: locationBase(baseUrl, 'User'),
-      descending: request.descending,
-      offset: request.startIndex - 1,
-      limit: request.count,
-      withGroups: shows(type, 'groups', request.projection),
-    });
-    const resources = result.users.map((user) => present(type, stateOf(user), baseUrl, request.projection));
-    return listResponse(resources, result.total, request.startIndex);
+    return runList(
+      'User',
+      request,
+      cursors,
+      (page) =>
+        users.list({
+          ...(request.filter ? { filter: request.filter } : {}),
+          ...(request.sortBy ? { sortBy: request.sortBy } : {}),
+          locationBase: locationBase(baseUrl, 'User'),
+          descending: request.descending,
+          page,
+          withGroups: shows(type, 'groups', request.projection),
+        }),
+      (user) => present(type, stateOf(user), baseUrl, request.projection),
+    );
   }
 
   app.get<{ Querystring: RawListParameters }>('/Users', async (request, reply) => {

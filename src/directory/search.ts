@@ -1,0 +1,85 @@
+/**
+ * The search from the root of the SCIM endpoint (RFC 7644 §3.4.3): Users and Groups in one
+ * sorted, paged list. The filter is compiled for each resource type, an attribute one of them
+ * lacks being absent on its resources; the page is read in one snapshot, by index or by keyset
+ * like any list (paging.ts), then its resources are read by id.
+ */
+import type { AttributePath, Filter } from '../scim/filter/ast.ts';
+import type { ResourceTypeName } from '../scim/schemas.ts';
+import { compileRootFilter, compileRootSort } from '../store/filter-sql.ts';
+import { createGroupQueries } from '../store/groups.ts';
+import type { Store } from '../store/index.ts';
+import { createMembershipQueries } from '../store/memberships.ts';
+import { ROOT_SORT_KEY, createRootQueries, type RootBranch } from '../store/resources.ts';
+import { readSnapshot } from '../store/transact.ts';
+import { createUserQueries } from '../store/users.ts';
+import { scimGroupOf, type ScimGroup } from './groups.ts';
+import { readPage, type Page, type PageRequest } from './paging.ts';
+import type { ScimSchemas } from './scim-schemas.ts';
+import { managerIdsOf, scimUserOf, type ScimUser } from './users.ts';
+
+/** A resource of either type. */
+export type ScimResource = { readonly resourceType: 'User'; readonly user: ScimUser } | { readonly resourceType: 'Group'; readonly group: ScimGroup };
+
+export interface RootSearchQuery {
+  readonly filter?: Filter;
+  readonly sortBy?: AttributePath;
+  /** Each type's endpoint URL with its trailing '/', for meta.location in filters and sorting. */
+  readonly locationBases: Readonly<Record<ResourceTypeName, string>>;
+  readonly descending: boolean;
+  readonly page: PageRequest;
+  /** False when `groups` will not be shown (users), `members` (groups): memberships are then not read. */
+  readonly withGroups: boolean;
+  readonly withMembers: boolean;
+}
+
+/** Creates the root search over a store, with the schemas in force (declared extensions filter and sort too). */
+export function createRootSearch(store: Store, scimSchemas: ScimSchemas) {
+  const root = createRootQueries();
+  const users = createUserQueries(store.dialect);
+  const groups = createGroupQueries(store.dialect);
+  const memberships = createMembershipQueries(store.dialect);
+
+  return {
+    /** A page of Users and Groups matching the filter, and how many match in all. */
+    async list(query: RootSearchQuery): Promise<Page<ScimResource>> {
+      const registry = await scimSchemas.current();
+      const options = {
+        User: { locationBase: query.locationBases.User, schemas: registry.User },
+        Group: { locationBase: query.locationBases.Group, schemas: registry.Group },
+      };
+      const where = query.filter ? compileRootFilter(query.filter, store.dialect, options) : undefined;
+      const sort = query.sortBy ? compileRootSort(query.sortBy, store.dialect, options) : undefined;
+      const branches: Record<ResourceTypeName, RootBranch> = {
+        User: { ...(where ? { where: where.User } : {}), ...(sort ? { orderBy: sort.User.expression } : {}) },
+        Group: { ...(where ? { where: where.Group } : {}), ...(sort ? { orderBy: sort.Group.expression } : {}) },
+      };
+      return readSnapshot(store.db, async (trx) => {
+        const page = await readPage(
+          {
+            ...(sort ? { orderBy: ROOT_SORT_KEY, orderByNullable: sort.User.nullable || sort.Group.nullable } : {}),
+            descending: query.descending,
+            list: (listQuery) => root.list(trx, branches, listQuery),
+            count: () => root.count(trx, branches),
+            idOf: (entry) => entry.scimId,
+          },
+          query.page,
+        );
+        const ids = (type: ResourceTypeName) => page.items.filter((entry) => entry.resourceType === type).map((entry) => entry.scimId);
+        const foundUsers = await users.findByScimIds(trx, ids('User'));
+        const foundGroups = await groups.findByScimIds(trx, ids('Group'));
+        const groupsOf = query.withGroups ? await memberships.groupsOf(trx, foundUsers.map((user) => user.id)) : undefined;
+        const membersOf = query.withMembers ? await memberships.membersOf(trx, foundGroups.map((group) => group.id)) : undefined;
+        const managers = await users.displaysByScimId(trx, managerIdsOf(foundUsers));
+        const byId = new Map<string, ScimResource>();
+        for (const user of foundUsers) byId.set(`User:${user.scimId}`, { resourceType: 'User', user: scimUserOf(user, groupsOf?.get(user.id), managers) });
+        for (const group of foundGroups) byId.set(`Group:${group.scimId}`, { resourceType: 'Group', group: scimGroupOf(group, membersOf?.get(group.id)) });
+        // Read in the same snapshot as the page, so every entry is found.
+        const items = page.items.flatMap((entry) => byId.get(`${entry.resourceType}:${entry.scimId}`) ?? []);
+        return { ...page, items };
+      });
+    },
+  };
+}
+
+export type RootSearch = ReturnType<typeof createRootSearch>;
