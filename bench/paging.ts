@@ -16,6 +16,8 @@ import { buildApp } from '../src/http/app.ts';
 import { createServices } from '../src/services.ts';
 import { loadConfig } from '../src/config.ts';
 import { newId } from '../src/ids.ts';
+import { foldDocument } from '../src/scim/keys.ts';
+import { caseKey } from '../src/text.ts';
 import { describeLocation, openStore } from '../src/store/index.ts';
 import { testCertificate } from '../test/support/app.ts';
 
@@ -66,32 +68,53 @@ async function main(): Promise<void> {
       await trx
         .insertInto('users')
         .values(
-          batch.map(({ i, id, at }) => ({
-            id,
+          batch.map(({ i, id, at }) => {
             // Names in an order unrelated to creation, so that sorting by userName is real work.
-            login: `user${String((i * 7919) % USERS).padStart(6, '0')}@bench.example`,
-            display_name: `Given${i} Family${i}`,
-            email: `user${i}@bench.example`,
-            active: 1,
-            local: 0,
-            password_hash: null,
-            external_id: `ext-${i}`,
-            scim_data: store.dialect.toJsonParameter({
+            const login = `user${String((i * 7919) % USERS).padStart(6, '0')}@bench.example`;
+            const data = {
               name: { givenName: `Given${i}`, familyName: `Family${i}` },
               emails: [{ value: `user${i}@bench.example`, type: 'work', primary: true }],
               ...(i % 3 === 0 ? {} : { title: `Title ${i % 50}` }),
-            }),
-            created_at: at,
-            updated_at: at,
-            version: 1,
-            last_connection_at: null,
-          })),
+            };
+            // The case keys and folded document the store writes beside the values (migration 011).
+            return {
+              id,
+              login,
+              login_key: caseKey(login),
+              display_name: `Given${i} Family${i}`,
+              display_name_key: caseKey(`Given${i} Family${i}`),
+              email: `user${i}@bench.example`,
+              email_key: `user${i}@bench.example`,
+              active: 1,
+              local: 0,
+              password_hash: null,
+              external_id: `ext-${i}`,
+              scim_data: store.dialect.toJsonParameter(data),
+              scim_fold: store.dialect.toJsonParameter(foldDocument('User', data)),
+              created_at: at,
+              updated_at: at,
+              version: 1,
+              last_connection_at: null,
+            };
+          }),
         )
         .execute();
       await trx.insertInto('scim_users').values(batch.map(({ id, scimId }) => ({ scim_id: scimId, user_id: id }))).execute();
       await trx
         .insertInto('user_emails')
-        .values(batch.map(({ i, id }) => ({ user_id: id, position: 0, value: `user${i}@bench.example`, type: 'work', is_primary: 1, display: null })))
+        .values(
+          batch.map(({ i, id }) => ({
+            user_id: id,
+            position: 0,
+            value: `user${i}@bench.example`,
+            value_key: `user${i}@bench.example`,
+            type: 'work',
+            type_key: 'work',
+            is_primary: 1,
+            display: null,
+            display_key: null,
+          })),
+        )
         .execute();
     });
   }

@@ -4,6 +4,7 @@
  */
 import { firstStartMessage } from './cli/first-start.ts';
 import type { Config } from './config.ts';
+import { describeCaseConflict } from './directory/case-conflicts.ts';
 import { buildApp } from './http/app.ts';
 import { EVENT_CLEANUP_CHECK_MS } from './directory/event-feed.ts';
 import { runPeriodically } from './periodic.ts';
@@ -28,6 +29,9 @@ export async function serve(config: Config): Promise<void> {
     trustedHosts: config.trustedHosts,
     oidcAccessTokenTtlSeconds: config.oidcAccessTokenTtlSeconds,
   });
+  // Names that migration 011 found equal regardless of case: said at every start until resolved.
+  const conflicts = await services.caseConflicts.list();
+  for (const conflict of conflicts) app.log.warn({ key: conflict.key, ids: conflict.members.map((member) => member.id) }, `name conflict: ${describeCaseConflict(conflict)}`);
   // The OpenID provider's keys exist before the first request (created by the first instance).
   await services.oidc.loadKeys();
   // Every instance runs the clean-up: deleting expired rows in batches is idempotent.
@@ -86,6 +90,9 @@ export async function serve(config: Config): Promise<void> {
         ? 'SCIM provisioning is enabled.'
         : 'SCIM provisioning is off. Next: sign in to the console, or configure SAML with `npm run roster -- saml configure …`, then `npm run roster -- scim enable`.',
       'Create a token for your IdP with: npm run roster -- tokens create --name <name>',
+      ...(conflicts.length > 0
+        ? [`Warning: ${conflicts.length} name${conflicts.length === 1 ? ' is' : 's are'} shared by several users or groups regardless of case; see \`npm run roster -- db case-conflicts\`.`]
+        : []),
       // Written to the console, never through the logger, so it does not reach log storage.
       ...(issued ? ['', firstStartMessage(issued.login, issued.password, consoleUrl)] : []),
       '',

@@ -17,6 +17,7 @@ import { createAccounts, type Accounts } from './directory/accounts.ts';
 import { createAdministrators, type Administrators } from './directory/administrators.ts';
 import { createAuditLog, type AuditLog } from './directory/audit-log.ts';
 import { createEventFeed, DEFAULT_EVENT_RETENTION_DAYS, type EventFeed } from './directory/event-feed.ts';
+import { createCaseConflicts, type CaseConflicts } from './directory/case-conflicts.ts';
 import { createGroupManagement, type GroupManagement } from './directory/group-management.ts';
 import { createGroupDirectory, type GroupDirectory } from './directory/groups.ts';
 import { createListCursors, type ListCursors } from './directory/list-cursors.ts';
@@ -25,6 +26,7 @@ import { createMembershipManagement, type MembershipManagement } from './directo
 import { createPasswordCheck, type PasswordCheck } from './directory/password-check.ts';
 import { createPasswordSignIn, type PasswordSignIn } from './directory/password-sign-in.ts';
 import { createProvisioning, type Provisioning } from './directory/provisioning.ts';
+import { createScimSchemas, type ScimSchemas } from './directory/scim-schemas.ts';
 import { createSettings } from './directory/settings.ts';
 import { createUserDirectory, type UserDirectory } from './directory/users.ts';
 import type { Store } from './store/index.ts';
@@ -61,6 +63,10 @@ export interface Services {
   readonly auditLog: AuditLog;
   /** The pull feed of change events and its retention. */
   readonly eventFeed: EventFeed;
+  /** The SCIM schemas in force, and the extension schemas administrators declare. */
+  readonly scimSchemas: ScimSchemas;
+  /** Names equal regardless of case that migration 011 found on several users or groups. */
+  readonly caseConflicts: CaseConflicts;
   /** The SCIM requests the identity provider made, kept for the retention period. */
   readonly activity: ProvisioningActivity;
   /** Applications that sign their users in through Roster's OpenID provider. */
@@ -99,6 +105,7 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
   const settings = createSettings(store);
   const saml = createSamlConfigService(settings);
   const provisioning = createProvisioning(store, settings);
+  const scimSchemas = createScimSchemas(store);
   const passwordCheck = createPasswordCheck(store);
   const access = createAccess(store, options.adminGroup !== undefined ? { adminGroup: options.adminGroup } : {});
   return {
@@ -106,9 +113,9 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
     tokens: createTokenService(store),
     saml,
     provisioning,
-    users: createUserDirectory(store),
-    groups: createGroupDirectory(store),
-    rootSearch: createRootSearch(store),
+    users: createUserDirectory(store, scimSchemas),
+    groups: createGroupDirectory(store, scimSchemas),
+    rootSearch: createRootSearch(store, scimSchemas),
     listCursors: createListCursors(store, options.scimCursorTimeout !== undefined ? { timeoutSeconds: options.scimCursorTimeout } : {}),
     samlSp: createSamlServiceProvider(store, saml, baseUrl),
     sessions: createSessions(store, {
@@ -126,6 +133,8 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
     access,
     auditLog: createAuditLog(store),
     eventFeed: createEventFeed(store, { retentionDays: options.eventRetentionDays ?? DEFAULT_EVENT_RETENTION_DAYS }),
+    scimSchemas,
+    caseConflicts: createCaseConflicts(store),
     activity: createProvisioningActivity(store),
     applications: createApplications(store, access),
     oidc: {

@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { parseDatabaseArgument } from '../config.ts';
 import { DirectoryError } from '../directory/errors.ts';
+import { describeCaseConflict } from '../directory/case-conflicts.ts';
 import { copyDatabase, CopyRefused, type CopyProgress } from '../store/copy.ts';
 import { describeLocation, openStore, type Store } from '../store/index.ts';
 import type { CommandGroup } from './command.ts';
@@ -9,8 +10,29 @@ import type { CommandGroup } from './command.ts';
 /** The `db` command group. */
 export const dbCommands: CommandGroup = {
   name: 'db',
-  summary: 'copy a whole installation between SQLite and PostgreSQL',
+  summary: 'copy a whole installation between SQLite and PostgreSQL; check names',
   commands: {
+    'case-conflicts': {
+      summary: 'list users and groups whose names are equal regardless of case (exit 1 if any)',
+      usage: [
+        'Usage: roster db case-conflicts',
+        '',
+        'Names are unique regardless of case, compared by their Unicode case folding (docs/scim.md,',
+        '"Case and Unicode"). Databases from before that rule may hold users (or groups) whose',
+        'names differ only in case, e.g. "Émile" and "émile", which SQLite used to tell apart.',
+        'They were all kept; this lists them, oldest first, so that you can rename all but one.',
+        'Prints nothing and exits 0 when there are none.',
+      ].join('\n'),
+      async run(args, context) {
+        parseArgs({ args, options: {} });
+        const conflicts = await (await context.services()).caseConflicts.list();
+        for (const conflict of conflicts) context.out(describeCaseConflict(conflict));
+        if (conflicts.length > 0) {
+          throw new DirectoryError('conflict', `${conflicts.length} name${conflicts.length === 1 ? ' is' : 's are'} shared regardless of case: rename all but one of each (the admin API, or the identity provider for managed ones).`);
+        }
+        return undefined;
+      },
+    },
     copy: {
       summary: 'copy every table into a new, empty database and verify the counts',
       usage: [

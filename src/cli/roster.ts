@@ -16,11 +16,12 @@ import { firstStartMessage } from './first-start.ts';
 import { auditCommands } from './audit.ts';
 import { dbCommands } from './db.ts';
 import { samlCommands } from './saml.ts';
+import { schemaCommands } from './schemas.ts';
 import { scimCommands } from './scim.ts';
 import { tokenCommands } from './tokens.ts';
 import { groupCommands, userCommands } from './users.ts';
 
-const GROUPS: readonly CommandGroup[] = [tokenCommands, samlCommands, scimCommands, userCommands, groupCommands, adminCommands, auditCommands, dbCommands, appCommands, keyCommands];
+const GROUPS: readonly CommandGroup[] = [tokenCommands, samlCommands, scimCommands, schemaCommands, userCommands, groupCommands, adminCommands, auditCommands, dbCommands, appCommands, keyCommands];
 
 const USAGE = [
   'Usage: roster <command> [options]',

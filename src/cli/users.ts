@@ -4,6 +4,7 @@ import { generatePassword } from '../auth/passwords.ts';
 import { DirectoryError } from '../directory/errors.ts';
 import { membershipId } from '../directory/memberships.ts';
 import type { Services } from '../services.ts';
+import { caseKey } from '../text.ts';
 import type { StoredUser } from '../store/users.ts';
 import type { CliContext, CommandGroup } from './command.ts';
 
@@ -17,7 +18,8 @@ async function userByLogin(services: Services, login: string): Promise<StoredUse
 
 async function groupByName(services: Services, name: string): Promise<{ id: string; name: string }> {
   const { groups } = await services.groupManagement.list({ q: name }, { offset: 0, limit: LIST_LIMIT });
-  const group = groups.find((candidate) => candidate.name.toLowerCase() === name.toLowerCase());
+  // Group names are unique by their case key (text.ts): the same rule as the database's.
+  const group = groups.find((candidate) => caseKey(candidate.name) === caseKey(name));
   if (group === undefined) throw new DirectoryError('not_found', `No group is named "${name}".`, 'name');
   return group;
 }

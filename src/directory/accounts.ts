@@ -5,6 +5,7 @@
  */
 import { hashPassword } from '../auth/passwords.ts';
 import { newId } from '../ids.ts';
+import { caseKey } from '../text.ts';
 import type { Store } from '../store/index.ts';
 import { isUniqueViolation } from '../store/errors.ts';
 import { createUserQueries, type AccountFilter, type StoredUser } from '../store/users.ts';
@@ -240,7 +241,7 @@ export function createAccounts(store: Store) {
           if (managedInstance && (identityChange || current.scimId !== null)) throw managedError();
           const derived = derivedChanges[0];
           if (derived !== undefined) throw rejected(derived, patch[derived], DERIVED);
-          if (next.login.toLowerCase() !== current.login.toLowerCase() && (await users.findByLogin(trx, next.login))) throw loginTaken(next.login);
+          if (caseKey(next.login) !== caseKey(current.login) && (await users.findByLogin(trx, next.login))) throw loginTaken(next.login);
           const now = new Date().toISOString();
           await users.updateProfile(trx, id, next, now);
           await memberDisplay.changed(trx, id, current, next, now);

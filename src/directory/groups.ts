@@ -4,7 +4,8 @@
  * size of the group.
  */
 import type { AttributePath, Filter } from '../scim/filter/ast.ts';
-import { GROUP_SCHEMA } from '../scim/schemas.ts';
+import { foldDocument } from '../scim/keys.ts';
+import { GROUP_SCHEMA, type ResourceSchemas } from '../scim/schemas.ts';
 import { compileFilter, compileSort } from '../store/filter-sql.ts';
 import type { Store } from '../store/index.ts';
 import type { Executor } from '../store/executor.ts';
@@ -17,11 +18,13 @@ import { createMembershipQueries, type LinkedReference } from '../store/membersh
 import { newId } from '../ids.ts';
 import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
-import { sameAttributes } from './documents.ts';
+import { extensionUrns, sameAttributes } from './documents.ts';
 import { groupEvent, groupShape } from './shapes.ts';
 import { DirectoryError } from './errors.ts';
-import type { Document } from './documents.ts';
+import type { Document, WriteNotes } from './documents.ts';
 import { readPage, type Page, type PageRequest } from './paging.ts';
+import type { ScimSchemas } from './scim-schemas.ts';
+import { createUniqueValues } from './unique-values.ts';
 import { assertVersion, type VersionCheck } from './users.ts';
 
 /** A change to a group's members, by SCIM user id, applied in the order given. */
@@ -55,17 +58,24 @@ export interface GroupChange {
   readonly memberChanges: readonly MemberChange[];
 }
 
-function toWrite(document: Document): GroupWrite {
+function toWrite(document: Document, schemas: ResourceSchemas): GroupWrite {
   const { displayName, externalId, members: _members, id: _id, meta: _meta, ...data } = document;
   if (typeof displayName !== 'string' || displayName.trim() === '') {
     throw new DirectoryError('invalid', 'displayName is required.', 'displayName');
   }
-  return { name: displayName, externalId: typeof externalId === 'string' ? externalId : null, data };
+  return { name: displayName, externalId: typeof externalId === 'string' ? externalId : null, data, fold: foldDocument(schemas, data) };
+}
+
+/** `ignoredAttributes` for an audit entry's details, when the write ignored any. */
+function ignoredOf(notes: WriteNotes): { ignoredAttributes?: readonly string[] } {
+  const ignored = notes.ignoredAttributes;
+  // A transaction run again (a transient conflict) runs a PATCH's operations, and fills the list, again.
+  return ignored !== undefined && ignored.length > 0 ? { ignoredAttributes: [...new Set(ignored)] } : {};
 }
 
 /** The SCIM document of a stored group, without id, meta and members. */
 function groupDocument(group: StoredGroup): Document {
-  const document: Document = { ...group.data, schemas: [GROUP_SCHEMA], displayName: group.name };
+  const document: Document = { ...group.data, schemas: [GROUP_SCHEMA, ...extensionUrns(group.data)], displayName: group.name };
   if (group.externalId !== null) document.externalId = group.externalId;
   return document;
 }
@@ -83,11 +93,12 @@ export function scimGroupOf(group: StoredGroup, members: readonly LinkedReferenc
 // How many unknown ids an error message lists before it says "and N more".
 const LISTED_IDS = 10;
 
-/** The group directory: closure over the store, wired once in main.ts. */
-export function createGroupDirectory(store: Store) {
+/** The group directory: closure over the store and the schemas in force (see createUserDirectory). */
+export function createGroupDirectory(store: Store, scimSchemas: ScimSchemas) {
   const groups = createGroupQueries(store.dialect);
   const memberships = createMembershipQueries(store.dialect);
   const journal = createJournal(store.dialect);
+  const unique = createUniqueValues(store);
 
   /** Reads a SCIM group; writers pass `lock` so that their If-Match check and write are one step. */
   async function load(db: Executor, scimId: string, includeMembers: boolean, lock?: RowLock): Promise<ScimGroup> {
@@ -173,9 +184,11 @@ export function createGroupDirectory(store: Store) {
      * Creates a SCIM group with its members. An existing group of the same name that is not
      * linked to SCIM is taken over (linked, renamed to the IdP's spelling, its members replaced).
      */
-    async create(document: Document, memberIds: readonly string[], actor: Actor): Promise<ScimGroup> {
-      const values = toWrite(document);
+    async create(document: Document, memberIds: readonly string[], actor: Actor, notes: WriteNotes = {}): Promise<ScimGroup> {
+      const name = typeof document.displayName === 'string' ? document.displayName : '';
       return write(async (trx) => {
+        const schemas = (await scimSchemas.current(trx)).Group;
+        const values = toWrite(document, schemas);
         const now = new Date().toISOString();
         const existing = await groups.findByName(trx, values.name);
         if (existing?.scimId) {
@@ -190,6 +203,7 @@ export function createGroupDirectory(store: Store) {
           id = newId();
           await groups.insert(trx, id, values, now);
         }
+        await unique.keep(trx, schemas, id, values.data);
         await groups.link(trx, scimId, id, now);
         const linked = await groups.findById(trx, id);
         if (linked === undefined) throw new Error('created group vanished');
@@ -198,12 +212,12 @@ export function createGroupDirectory(store: Store) {
           action: existing ? 'group.linked' : 'group.created',
           targetType: 'group',
           targetId: id,
-          details: { scimId, name: values.name, externalId: values.externalId, membersAdded: [...new Set(memberIds)] },
+          details: { scimId, name: values.name, externalId: values.externalId, membersAdded: [...new Set(memberIds)], ...ignoredOf(notes) },
           events: groupEvent(existing, linked),
         }, now);
         await applyMemberChanges(trx, id, [existing ? { kind: 'replace', ids: memberIds } : { kind: 'add', ids: memberIds }], now, journal.stamp(actor, now));
         return load(trx, scimId, true);
-      }, () => values.name);
+      }, () => name);
     },
 
     /** Reads one SCIM group, with its members unless told otherwise. */
@@ -214,14 +228,16 @@ export function createGroupDirectory(store: Store) {
     /**
      * Updates a group in one transaction: `change` receives the current document WITHOUT
      * members (never loaded, however big the group) and returns the new one plus member changes.
+     * `notes` is read after `change` ran (see the user directory's update).
      */
-    async update(scimId: string, change: (current: Document) => GroupChange, allows: VersionCheck, actor: Actor): Promise<ScimGroup> {
+    async update(scimId: string, change: (current: Document) => GroupChange, allows: VersionCheck, actor: Actor, notes: WriteNotes = {}): Promise<ScimGroup> {
       let name = '';
       return write(async (trx) => {
+        const schemas = (await scimSchemas.current(trx)).Group;
         const current = await load(trx, scimId, false, 'write');
         assertVersion(allows, `Group ${scimId}`, String(current.group.version));
         const next = change(current.document);
-        const values = toWrite(next.document);
+        const values = toWrite(next.document, schemas);
         name = values.name;
         const now = new Date().toISOString();
         const attributesChanged = !sameAttributes(groupDocument(current.group), {
@@ -235,17 +251,23 @@ export function createGroupDirectory(store: Store) {
             throw new DirectoryError('conflict', `displayName "${values.name}" is already used by another group.`, 'displayName');
           }
           await groups.update(trx, current.group.id, values, now);
+          await unique.keep(trx, schemas, current.group.id, values.data);
           const updated = await groups.findById(trx, current.group.id);
           if (updated === undefined) throw new Error('updated group vanished');
           await journal.record(trx, actor, {
             action: 'group.updated',
             targetType: 'group',
             targetId: current.group.id,
-            details: { scimId, before: groupDocument(current.group), after: { displayName: values.name, externalId: values.externalId } },
+            details: { scimId, before: groupDocument(current.group), after: { ...values.data, displayName: values.name, externalId: values.externalId }, ...ignoredOf(notes) },
             events: groupEvent(current.group, updated),
           }, now);
         }
         const counts = await applyMemberChanges(trx, current.group.id, next.memberChanges, now, journal.stamp(actor, now));
+        const ignored = ignoredOf(notes);
+        if (!attributesChanged && ignored.ignoredAttributes !== undefined) {
+          // Attributes sent for nothing: the administrator learns that an IdP mapping has no effect.
+          await journal.record(trx, actor, { action: 'group.attributes_ignored', targetType: 'group', targetId: current.group.id, details: { scimId, ...ignored } }, now);
+        }
         if (counts.added > 0 || counts.removed > 0) {
           if (!attributesChanged) await groups.touch(trx, current.group.id, now);
           await journal.record(trx, actor, {
@@ -265,6 +287,7 @@ export function createGroupDirectory(store: Store) {
         const current = await load(trx, scimId, false, 'delete');
         assertVersion(allows, `Group ${scimId}`, String(current.group.version));
         const now = new Date().toISOString();
+        await unique.forget(trx, 'Group', current.group.id);
         await groups.delete(trx, current.group.id, now);
         // Its memberships go with it: `group.deleted` says so for all of them at once.
         await journal.record(trx, actor, {
@@ -280,8 +303,9 @@ export function createGroupDirectory(store: Store) {
     /** A page of SCIM groups and the total matching the filter. */
     async list(query: GroupListQuery): Promise<Page<ScimGroup>> {
       const options = { locationBase: query.locationBase };
-      const where = query.filter ? compileFilter(query.filter, 'Group', store.dialect, options) : undefined;
-      const sort = query.sortBy ? compileSort(query.sortBy, 'Group', store.dialect, options) : undefined;
+      const schemas = (await scimSchemas.current()).Group;
+      const where = query.filter ? compileFilter(query.filter, schemas, store.dialect, options) : undefined;
+      const sort = query.sortBy ? compileSort(query.sortBy, schemas, store.dialect, options) : undefined;
       // One snapshot for the count and the page, so that totalResults matches what was paged
       // through even while other instances write.
       return readSnapshot(store.db, async (trx) => {

@@ -27,6 +27,7 @@ import { createPasswordBackoffQueries } from '../store/password-backoff.ts';
 import { createSignInQueries } from '../store/sign-in.ts';
 import { transact } from '../store/transact.ts';
 import { createUserQueries, type StoredUser } from '../store/users.ts';
+import { caseKey } from '../text.ts';
 import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
 import type { PasswordCheck } from './password-check.ts';
@@ -88,7 +89,7 @@ export interface PasswordAttempt {
 /** The keys an attempt counts against: hashes, so that no attacker-chosen text is stored. */
 function backoffKeys(login: string, source: string): { login: string; source: string } {
   const hash = (text: string): string => createHash('sha256').update(text, 'utf8').digest('hex');
-  return { login: hash(`login:${login.toLowerCase()}`), source: hash(`source:${source}`) };
+  return { login: hash(`login:${caseKey(login)}`), source: hash(`source:${source}`) };
 }
 
 type Reservation = { readonly allowed: true } | { readonly allowed: false; readonly retryAfterMs: number };

@@ -15,6 +15,7 @@ import { readSnapshot } from '../store/transact.ts';
 import { createUserQueries } from '../store/users.ts';
 import { scimGroupOf, type ScimGroup } from './groups.ts';
 import { readPage, type Page, type PageRequest } from './paging.ts';
+import type { ScimSchemas } from './scim-schemas.ts';
 import { managerIdsOf, scimUserOf, type ScimUser } from './users.ts';
 
 /** A resource of either type. */
@@ -32,8 +33,8 @@ export interface RootSearchQuery {
   readonly withMembers: boolean;
 }
 
-/** Creates the root search over a store. */
-export function createRootSearch(store: Store) {
+/** Creates the root search over a store, with the schemas in force (declared extensions filter and sort too). */
+export function createRootSearch(store: Store, scimSchemas: ScimSchemas) {
   const root = createRootQueries();
   const users = createUserQueries(store.dialect);
   const groups = createGroupQueries(store.dialect);
@@ -42,7 +43,11 @@ export function createRootSearch(store: Store) {
   return {
     /** A page of Users and Groups matching the filter, and how many match in all. */
     async list(query: RootSearchQuery): Promise<Page<ScimResource>> {
-      const options = { User: { locationBase: query.locationBases.User }, Group: { locationBase: query.locationBases.Group } };
+      const registry = await scimSchemas.current();
+      const options = {
+        User: { locationBase: query.locationBases.User, schemas: registry.User },
+        Group: { locationBase: query.locationBases.Group, schemas: registry.Group },
+      };
       const where = query.filter ? compileRootFilter(query.filter, store.dialect, options) : undefined;
       const sort = query.sortBy ? compileRootSort(query.sortBy, store.dialect, options) : undefined;
       const branches: Record<ResourceTypeName, RootBranch> = {

@@ -16,6 +16,8 @@ import { createMembershipQueries } from '../store/memberships.ts';
 import { createSignInQueries, type SignInAttempt } from '../store/sign-in.ts';
 import { createUserQueries, type StoredUser } from '../store/users.ts';
 import { newId } from '../ids.ts';
+import { foldDocument } from '../scim/keys.ts';
+import { caseKey } from '../text.ts';
 import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
 import { createMemberDisplay } from './member-display.ts';
@@ -157,8 +159,9 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
   /** Makes the user's groups those named in the assertion (just-in-time mode with groupAttribute), auditing each change. */
   async function syncGroups(db: Executor, actor: Actor, userId: string, names: readonly string[], now: string): Promise<{ added: string[]; removed: string[] }> {
     const current = await queries.groupsOf(db, userId);
-    const wanted = new Map(names.map((name) => [name.toLowerCase(), name]));
-    const removed = current.filter((group) => !wanted.has(group.name.toLowerCase()));
+    // Group names match regardless of case as the groups_name_key index does (text.ts caseKey).
+    const wanted = new Map(names.map((name) => [caseKey(name), name]));
+    const removed = current.filter((group) => !wanted.has(caseKey(group.name)));
     // One event per group and membership change, as the admin API records them: consumers of
     // the trail must not have to unpack saml.signed_in to see who joined what.
     for (const group of removed) {
@@ -166,14 +169,14 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
       await groups.touch(db, group.id, now);
       await journal.record(db, actor, { action: 'membership.removed', targetType: 'membership', targetId: membershipId(group.id, userId), details: { groupId: group.id, userId, group: group.name, by: 'saml' } }, now);
     }
-    const have = new Set(current.map((group) => group.name.toLowerCase()));
+    const have = new Set(current.map((group) => caseKey(group.name)));
     const added: string[] = [];
     for (const [key, name] of wanted) {
       if (have.has(key)) continue;
       let group = await groups.findByName(db, name);
       if (group === undefined) {
         const id = newId();
-        await groups.insert(db, id, { name, externalId: null, data: {} }, now);
+        await groups.insert(db, id, { name, externalId: null, data: {}, fold: {} }, now);
         group = await groups.findByName(db, name);
         if (group !== undefined) {
           await journal.record(db, actor, {
@@ -229,7 +232,7 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
           const data: Record<string, unknown> = {};
           if (identity.name !== null) data['displayName'] = identity.name;
           if (identity.email !== null) data['emails'] = [{ value: identity.email, primary: true }];
-          await users.insert(trx, userId, { login, displayName: identity.name, email: identity.email, active: true, externalId: null, data }, now);
+          await users.insert(trx, userId, { login, displayName: identity.name, email: identity.email, active: true, externalId: null, data, fold: foldDocument('User', data) }, now);
           if (identity.email !== null) await users.replaceEmails(trx, userId, [{ value: identity.email, type: null, primary: true, display: null }]);
           const created = await users.findById(trx, userId);
           if (created === undefined) throw new Error('created user vanished');
@@ -306,7 +309,7 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
       }
       checkAccount(profile, await provisioning.isScimEnabled(), problems);
       const lastAttempt = (await queries.latestAttemptOf(store.db, profile.login, profile.email)) ?? null;
-      if (lastAttempt !== null && lastAttempt.login.toLowerCase() !== profile.login.toLowerCase()) {
+      if (lastAttempt !== null && caseKey(lastAttempt.login) !== caseKey(profile.login)) {
         problems.push({
           code: 'login_mismatch',
           message: `The last sign-in attempt (${lastAttempt.at}) sent the login "${lastAttempt.login}", which differs from this user's login "${profile.login}". Make the IdP's login attribute and the SCIM userName agree.`,

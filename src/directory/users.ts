@@ -3,7 +3,8 @@
  * API asks. Every write is one transaction that also appends its audit event.
  */
 import type { Filter, AttributePath } from '../scim/filter/ast.ts';
-import { ENTERPRISE_USER_SCHEMA, USER_SCHEMA } from '../scim/schemas.ts';
+import { foldDocument } from '../scim/keys.ts';
+import { ENTERPRISE_USER_SCHEMA, USER_SCHEMA, type ResourceSchemas } from '../scim/schemas.ts';
 import { compileFilter, compileSort } from '../store/filter-sql.ts';
 import type { Store } from '../store/index.ts';
 import type { Executor } from '../store/executor.ts';
@@ -15,13 +16,15 @@ import { newId } from '../ids.ts';
 import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
 import { assertNotSelf, createDeactivation } from './deactivation.ts';
-import { sameAttributes, type Document } from './documents.ts';
+import { extensionUrns, sameAttributes, type Document, type WriteNotes } from './documents.ts';
 import { userEvent } from './shapes.ts';
 import { DirectoryError } from './errors.ts';
+import type { ScimSchemas } from './scim-schemas.ts';
+import { createUniqueValues } from './unique-values.ts';
 import { createMemberDisplay } from './member-display.ts';
 import { readPage, type Page, type PageRequest } from './paging.ts';
 
-export type { Document } from './documents.ts';
+export type { Document, WriteNotes } from './documents.ts';
 
 /** A user with the groups it belongs to (SCIM-linked groups only), as read by the SCIM API. */
 export interface ScimUser {
@@ -48,11 +51,11 @@ export interface UserListQuery {
 const COLUMN_ATTRIBUTES = ['userName', 'externalId', 'active'] as const;
 
 /**
- * Splits a validated SCIM User document into columns, JSON data and the email index.
- * `activeIfAbsent` is what a document without `active` means: true for a new user, the
- * current state for an existing one.
+ * Splits a validated SCIM User document into columns, JSON data (and its folded copy, by the
+ * schemas in force) and the email index. `activeIfAbsent` is what a document without `active`
+ * means: true for a new user, the current state for an existing one.
  */
-function toWrite(document: Document, activeIfAbsent: boolean): { write: UserWrite; emails: EmailRow[] } {
+function toWrite(document: Document, activeIfAbsent: boolean, schemas: ResourceSchemas): { write: UserWrite; emails: EmailRow[] } {
   const { userName, externalId, active, password: _password, groups: _groups, id: _id, meta: _meta, ...data } = document;
   // `password` is dropped on purpose: SCIM users sign in through SAML, so Roster never keeps a
   // password it would have to protect (docs/scim.md says so).
@@ -79,6 +82,7 @@ function toWrite(document: Document, activeIfAbsent: boolean): { write: UserWrit
       active: active === undefined ? activeIfAbsent : active === true,
       externalId: typeof externalId === 'string' ? externalId : null,
       data,
+      fold: foldDocument(schemas, data),
     },
     emails: emailRows,
   };
@@ -100,9 +104,7 @@ function displayNameOf(data: Document): string | null {
 function userDocument(user: StoredUser): Document {
   const document: Document = { ...user.data, userName: user.login, active: user.active };
   if (user.externalId !== null) document.externalId = user.externalId;
-  const schemas = [USER_SCHEMA];
-  if (document[ENTERPRISE_USER_SCHEMA] !== undefined) schemas.push(ENTERPRISE_USER_SCHEMA);
-  document.schemas = schemas;
+  document.schemas = [USER_SCHEMA, ...extensionUrns(user.data)];
   return document;
 }
 
@@ -151,12 +153,17 @@ export function assertVersion(allows: VersionCheck, resource: string, version: s
   throw new DirectoryError('stale', `${resource} has changed since ${since}; fetch it again.`);
 }
 
-/** The user directory: closure over the store, wired once in main.ts. */
-export function createUserDirectory(store: Store) {
+/**
+ * The user directory: closure over the store and the schemas in force, wired once in
+ * services.ts. Every write reads the schemas in its own transaction, so that the folded
+ * document and the unique values follow the schemas declared when it commits.
+ */
+export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
   const users = createUserQueries(store.dialect);
   const memberships = createMembershipQueries(store.dialect);
   const deactivation = createDeactivation(store.dialect);
   const journal = createJournal(store.dialect);
+  const unique = createUniqueValues(store);
   const memberDisplay = createMemberDisplay(store.dialect);
 
   /** Reads a SCIM user; writers pass `lock` so that their If-Match check and write are one step. */
@@ -189,9 +196,10 @@ export function createUserDirectory(store: Store) {
      * Creates a SCIM user. A user with the same login that is not linked to SCIM (a local user,
      * or one whose SCIM resource was deleted) is linked and updated instead of duplicated.
      */
-    async create(document: Document, actor: Actor): Promise<ScimUser> {
-      const { write: values, emails } = toWrite(document, true);
+    async create(document: Document, actor: Actor, notes: WriteNotes = {}): Promise<ScimUser> {
       return write(async (trx) => {
+        const schemas = (await scimSchemas.current(trx)).User;
+        const { write: values, emails } = toWrite(document, true, schemas);
         const now = new Date().toISOString();
         const scimId = newId();
         const existing = await users.findByLogin(trx, values.login);
@@ -210,6 +218,7 @@ export function createUserDirectory(store: Store) {
           await users.insert(trx, id, values, now);
         }
         await users.replaceEmails(trx, id, emails);
+        await unique.keep(trx, schemas, id, values.data);
         await users.link(trx, scimId, id);
         // A linked user appears in the members of the groups it already belonged to.
         if (existing) await memberDisplay.linkChanged(trx, id, now);
@@ -219,12 +228,12 @@ export function createUserDirectory(store: Store) {
           action: existing ? 'user.linked' : 'user.created',
           targetType: 'user',
           targetId: id,
-          details: { scimId, after: redact(document), ...(existing ? { before: userDocument(existing) } : {}), ...suspended },
+          details: { scimId, after: redact(document), ...(existing ? { before: userDocument(existing) } : {}), ...suspended, ...ignoredOf(notes) },
           // Linking makes an account managed (and may suspend or reactivate it): an update to applications.
           events: userEvent(existing, created.user),
         }, now);
         return created;
-      }, `userName "${values.login}" is already used by another user.`);
+      }, typeof document.userName === 'string' ? `userName "${document.userName}" is already used by another user.` : 'userName is already used by another user.');
     },
 
     /** Reads one SCIM user. */
@@ -250,21 +259,29 @@ export function createUserDirectory(store: Store) {
 
     /**
      * Updates a SCIM user in one transaction: `change` receives the current document and
-     * returns the new one (a PUT body, or the result of PATCH operations).
+     * returns the new one (a PUT body, or the result of PATCH operations). `notes` is read
+     * after `change` ran, so that a PATCH can report what its operations ignored.
      */
-    async update(scimId: string, change: (current: Document) => Document, allows: VersionCheck, actor: Actor): Promise<ScimUser> {
+    async update(scimId: string, change: (current: Document) => Document, allows: VersionCheck, actor: Actor, notes: WriteNotes = {}): Promise<ScimUser> {
       return write(async (trx) => {
+        const schemas = (await scimSchemas.current(trx)).User;
         const current = await load(trx, scimId, true, 'write');
         // The version GET shows, groups included: a client that read the user before it joined a
         // group must not overwrite it unawares (RFC 7644 §3.14).
         assertVersion(allows, `User ${scimId}`, current.user.resourceVersion);
         const next = change(current.document);
-        const { write: values, emails } = toWrite(next, current.user.active);
+        const { write: values, emails } = toWrite(next, current.user.active, schemas);
         const before = userDocument(current.user);
         const after: Document = { ...values.data, userName: values.login, active: values.active };
         if (values.externalId !== null) after.externalId = values.externalId;
         if (sameAttributes(before, after)) {
-          return current; // nothing changed: no new version, no event
+          // Nothing changed: no new version. Attributes sent for nothing are still worth an
+          // entry: the administrator learns that an IdP mapping has no effect.
+          const ignored = ignoredOf(notes);
+          if (ignored.ignoredAttributes !== undefined) {
+            await journal.record(trx, actor, { action: 'user.attributes_ignored', targetType: 'user', targetId: current.user.id, details: { scimId, ...ignored } });
+          }
+          return current;
         }
         await ensureLoginFree(trx, values.login, current.user.id);
         const deactivating = current.user.active && !values.active;
@@ -273,6 +290,7 @@ export function createUserDirectory(store: Store) {
         const now = new Date().toISOString();
         await users.update(trx, current.user.id, values, now);
         await users.replaceEmails(trx, current.user.id, emails);
+        await unique.keep(trx, schemas, current.user.id, values.data);
         await memberDisplay.changed(trx, current.user.id, current.user, values, now);
         // active=false suspends: tokens and sessions end, memberships stay (the IdP owns them and
         // does not re-send them on active=true); they grant nothing while the user is inactive.
@@ -287,7 +305,7 @@ export function createUserDirectory(store: Store) {
           action: deactivating ? 'user.deactivated' : reactivating ? 'user.reactivated' : 'user.updated',
           targetType: 'user',
           targetId: current.user.id,
-          details: { scimId, before: redact(before), after: redact(after), ...access },
+          details: { scimId, before: redact(before), after: redact(after), ...access, ...ignoredOf(notes) },
           events: userEvent(current.user, updated.user),
         }, now);
         return updated;
@@ -305,10 +323,12 @@ export function createUserDirectory(store: Store) {
         assertVersion(allows, `User ${scimId}`, current.user.resourceVersion);
         assertNotSelf(actor, current.user.id);
         const now = new Date().toISOString();
-        const { write: values } = toWrite(current.document, current.user.active);
+        const { write: values } = toWrite(current.document, current.user.active, (await scimSchemas.current(trx)).User);
         await users.update(trx, current.user.id, { ...values, active: false }, now);
         const removed = await deactivation.deactivate(trx, current.user.id, now, journal.stamp(actor, now));
         await users.unlink(trx, current.user.id);
+        // The SCIM resource is gone (404 from now on): its unique values are free again.
+        await unique.forget(trx, 'User', current.user.id);
         // Whatever memberships remain, the user no longer appears among their groups' members.
         await memberDisplay.linkChanged(trx, current.user.id, now);
         const after = await users.findById(trx, current.user.id);
@@ -328,8 +348,9 @@ export function createUserDirectory(store: Store) {
     /** A page of SCIM users and the total matching the filter. */
     async list(query: UserListQuery): Promise<Page<ScimUser>> {
       const options = { locationBase: query.locationBase };
-      const where = query.filter ? compileFilter(query.filter, 'User', store.dialect, options) : undefined;
-      const sort = query.sortBy ? compileSort(query.sortBy, 'User', store.dialect, options) : undefined;
+      const schemas = (await scimSchemas.current()).User;
+      const where = query.filter ? compileFilter(query.filter, schemas, store.dialect, options) : undefined;
+      const sort = query.sortBy ? compileSort(query.sortBy, schemas, store.dialect, options) : undefined;
       // One snapshot for the count and the page, so that totalResults matches what was paged
       // through even while other instances write.
       return readSnapshot(store.db, async (trx) => {
@@ -354,6 +375,13 @@ export function createUserDirectory(store: Store) {
       });
     },
   };
+}
+
+/** `ignoredAttributes` for an audit entry's details, when the write ignored any (WriteNotes). */
+function ignoredOf(notes: WriteNotes): { ignoredAttributes?: readonly string[] } {
+  const ignored = notes.ignoredAttributes;
+  // A transaction run again (a transient conflict) runs a PATCH's operations, and fills the list, again.
+  return ignored !== undefined && ignored.length > 0 ? { ignoredAttributes: [...new Set(ignored)] } : {};
 }
 
 /** A document fit for the audit trail: never the password. */

@@ -4,11 +4,12 @@
  */
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './list.ts';
 import {
-  RESOURCE_TYPES,
-  SCHEMAS,
+  BUILT_IN_REGISTRY,
   type AttributeDefinition,
+  type DeclaredSchema,
   type ResourceTypeDefinition,
   type SchemaDefinition,
+  type SchemaRegistry,
 } from './schemas.ts';
 
 const SPC_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig';
@@ -76,9 +77,9 @@ export function resourceTypeRepresentation(type: ResourceTypeDefinition, baseUrl
   };
 }
 
-/** Every resource type. */
-export function resourceTypes(baseUrl: string): Record<string, unknown>[] {
-  return Object.values(RESOURCE_TYPES).map((type) => resourceTypeRepresentation(type, baseUrl));
+/** Every resource type, with the extensions of `registry` (declared ones included). */
+export function resourceTypes(baseUrl: string, registry: SchemaRegistry = BUILT_IN_REGISTRY): Record<string, unknown>[] {
+  return [registry.User, registry.Group].map((schemas) => resourceTypeRepresentation(schemas.type, baseUrl));
 }
 
 function attributeRepresentation(attribute: AttributeDefinition): Record<string, unknown> {
@@ -111,7 +112,22 @@ export function schemaRepresentation(schema: SchemaDefinition, baseUrl: string):
   };
 }
 
-/** Every schema. */
-export function schemas(baseUrl: string): Record<string, unknown>[] {
-  return SCHEMAS.map((schema) => schemaRepresentation(schema, baseUrl));
+/**
+ * A declared schema as the admin API and the CLI show it: the /Schemas entry without `meta`,
+ * plus `extends`, which is exactly what declaring it takes (so it can be sent back as it is).
+ */
+export function declaredSchemaRepresentation(schema: DeclaredSchema): Record<string, unknown> {
+  return {
+    schemas: [SCHEMA_SCHEMA],
+    id: schema.id,
+    name: schema.name,
+    description: schema.description,
+    extends: schema.extends,
+    attributes: schema.attributes.map(attributeRepresentation),
+  };
+}
+
+/** Every schema of `registry`: the built-in ones, then those administrators declared. */
+export function schemas(baseUrl: string, registry: SchemaRegistry = BUILT_IN_REGISTRY): Record<string, unknown>[] {
+  return registry.schemas.map((schema) => schemaRepresentation(schema, baseUrl));
 }

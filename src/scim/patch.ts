@@ -30,8 +30,9 @@ import { evaluateFilter } from './filter/evaluate.ts';
 import { cloneJson, isJsonObject, jsonEqual } from './json.ts';
 import type { JsonObject, JsonValue } from './json.ts';
 import { parsePatchPath } from './path.ts';
-import { GROUP_SCHEMA_DEFINITION, PATCH_OP_SCHEMA, findAttribute, resolveAttribute } from './schemas.ts';
-import type { AttributeDefinition, ResolvedAttribute, ResourceTypeName, SchemaDefinition } from './schemas.ts';
+import { GROUP_SCHEMA_DEFINITION, PATCH_OP_SCHEMA, findAttribute, resolveAttribute, resourceTypeName } from './schemas.ts';
+import type { AttributeDefinition, ResolvedAttribute, ResourceTypeRef, SchemaDefinition } from './schemas.ts';
+import { caseKey } from '../text.ts';
 import {
   attributeLabel,
   createValueContext,
@@ -41,6 +42,7 @@ import {
   isReadOnly,
   isUnknownSchema,
   noteIgnored,
+  noteUnknownKey,
   normaliseAttributeValue,
   normaliseSingleValue,
   reportIgnored,
@@ -86,6 +88,8 @@ export interface ApplyPatchOptions {
   readonly id?: string;
   /** Receives the paths of ignored attributes (unknown or readOnly in no-path values), for logging. */
   readonly ignored?: string[];
+  /** Receives the ignored paths that no schema in force defines (validate.ts NormaliseOptions.unknown). */
+  readonly unknown?: string[];
 }
 
 const GROUP_MEMBERS = findAttribute(GROUP_SCHEMA_DEFINITION.attributes, 'members');
@@ -178,7 +182,9 @@ export function parsePatchRequest(body: unknown): PatchOperation[] {
 // Applying operations to a document
 
 interface PatchState {
-  readonly resourceType: ResourceTypeName;
+  readonly resourceType: ResourceTypeRef;
+  /** The resource type's name, for messages. */
+  readonly name: string;
   readonly document: JsonObject;
   /** Reads client values: readOnly sub-attributes ignored. */
   readonly context: ValueContext;
@@ -194,13 +200,14 @@ interface PatchState {
  * duplicates merged).
  */
 export function applyPatch(
-  resourceType: ResourceTypeName,
+  resourceType: ResourceTypeRef,
   resource: JsonObject,
   operations: readonly PatchOperation[],
   options: ApplyPatchOptions = {},
 ): JsonObject {
   const state: PatchState = {
     resourceType,
+    name: resourceTypeName(resourceType),
     document: cloneJson(resource),
     context: createValueContext(resourceType),
     recheck: createValueContext(resourceType, false),
@@ -208,7 +215,7 @@ export function applyPatch(
   };
   operations.forEach((operation, index) => applyOperation(state, operation, `Operations[${index}]`));
   reportIgnored(state.context, options);
-  return finishDocument(resourceType, state.document, `and cannot be removed from a ${resourceType}`);
+  return finishDocument(resourceType, state.document, `and cannot be removed from a ${state.name}`);
 }
 
 function applyOperation(state: PatchState, operation: PatchOperation, label: string): void {
@@ -240,7 +247,7 @@ function applyWithoutPath(state: PatchState, op: 'add' | 'replace', value: JsonV
       case 'schemas':
         break;
       case 'unknown':
-        noteIgnored(state.context, key);
+        noteUnknownKey(state.context, key, raw);
         break;
       case 'extension':
         applyExtensionValue(state, op, target.schema, raw, key);
@@ -261,7 +268,7 @@ function applyKeyedAttribute(state: PatchState, op: 'add' | 'replace', resolved:
     if (isId && state.id !== undefined && raw !== state.id) {
       throw badRequest('mutability', `id is readOnly: ${JSON.stringify(raw)} is not this resource's id ${JSON.stringify(state.id)}`);
     }
-    noteIgnored(state.context, label);
+    noteIgnored(state.context, label, 'readOnly');
     return;
   }
   applyToAttribute(state, op, resolved, raw, label);
@@ -297,20 +304,27 @@ function applyToExtension(
 ): void {
   const schema = extensionSchemasOf(state.resourceType).find((candidate) => candidate.id === urn);
   if (!schema) {
-    throw badRequest('invalidPath', `${text} is not an extension of a ${state.resourceType}; name an attribute instead`);
+    throw badRequest('invalidPath', `${text} is not an extension of a ${state.name}; name an attribute instead`);
   }
   if (op === 'remove') delete state.document[schema.id];
   else applyExtensionValue(state, op, schema, value, text);
 }
 
 function applyToPath(state: PatchState, op: PatchOpName, path: PatchPath, value: JsonValue | undefined, text: string): void {
+  // parsePatchRequest knows the built-in schemas only: a path naming a declared extension
+  // as a whole is recognised here, where the schemas in force are known.
+  const schema = path.filter === undefined && path.subAttribute === undefined ? schemaNamedBy(path.attribute, state.resourceType) : undefined;
+  if (schema) {
+    applyToExtension(state, op, schema.id, value, text);
+    return;
+  }
   const resolved = resolveLoosely(state.resourceType, path.attribute);
   if (!resolved) {
     if (isUnknownSchema(state.resourceType, path.attribute.schema)) {
       noteIgnored(state.context, text);
       return;
     }
-    throw badRequest('invalidPath', `The path ${JSON.stringify(text)} names no attribute of a ${state.resourceType}`);
+    throw badRequest('invalidPath', `The path ${JSON.stringify(text)} names no attribute of a ${state.name}`);
   }
   refuseGroupMembers(state, resolved);
   if (isReadOnly(resolved)) {
@@ -327,7 +341,7 @@ function applyToPath(state: PatchState, op: PatchOpName, path: PatchPath, value:
 }
 
 function refuseGroupMembers(state: PatchState, resolved: ResolvedAttribute): void {
-  if (state.resourceType === 'Group' && resolved.attribute === GROUP_MEMBERS) {
+  if (state.name === 'Group' && resolved.attribute === GROUP_MEMBERS) {
     // A programming error, not a client one: members are applied as rows by the storage layer.
     throw new Error('applyPatch: Group member operations must be split out with splitGroupMemberOperations first');
   }
@@ -418,7 +432,7 @@ function sameValue(attribute: AttributeDefinition, a: JsonValue, b: JsonValue): 
     const left = a['value'];
     const right = b['value'];
     const caseExact = findAttribute(attribute.subAttributes ?? [], 'value')?.caseExact ?? true;
-    if (!caseExact && typeof left === 'string' && typeof right === 'string') return left.toLowerCase() === right.toLowerCase();
+    if (!caseExact && typeof left === 'string' && typeof right === 'string') return caseKey(left) === caseKey(right);
     return jsonEqual(left, right);
   }
   return jsonEqual(a, b);

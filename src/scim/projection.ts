@@ -23,8 +23,8 @@ import { evaluateFilter } from './filter/evaluate.ts';
 import { badRequest } from './errors.ts';
 import { isJsonObject } from './json.ts';
 import type { JsonObject, JsonValue } from './json.ts';
-import { RESOURCE_TYPES, findAttribute, resolveAttribute, schemasOf } from './schemas.ts';
-import type { AttributeDefinition, ResourceTypeName, SchemaDefinition } from './schemas.ts';
+import { findAttribute, resolveAttribute, resourceSchemas, schemasOf } from './schemas.ts';
+import type { AttributeDefinition, ResourceTypeRef, SchemaDefinition } from './schemas.ts';
 import { extensionSchemasOf, resolveLoosely, schemaNamedBy } from './validate.ts';
 
 /** An item of `attributes` / `excludedAttributes`: a path, with a value filter on a multi-valued attribute. */
@@ -65,7 +65,7 @@ interface Shown {
 const NOTHING: ReadonlySet<AttributeDefinition> = new Set();
 
 /** `excluded`: an excluded path with a value filter removes values, not the attribute. */
-function resolveNames(resourceType: ResourceTypeName, paths: readonly ProjectedPath[], excluded: boolean): Named {
+function resolveNames(resourceType: ResourceTypeRef, paths: readonly ProjectedPath[], excluded: boolean): Named {
   const whole = new Set<AttributeDefinition>();
   const subs = new Map<AttributeDefinition, Set<AttributeDefinition>>();
   const schemas = new Set<string>();
@@ -73,7 +73,7 @@ function resolveNames(resourceType: ResourceTypeName, paths: readonly ProjectedP
   const unfiltered = new Set<AttributeDefinition>();
   const known = new Set(schemasOf(resourceType).map((schema) => schema.id));
   for (const path of paths) {
-    const schema = path.filter === undefined ? schemaNamedBy(path) : undefined;
+    const schema = path.filter === undefined ? schemaNamedBy(path, resourceType) : undefined;
     if (schema) {
       if (known.has(schema.id)) schemas.add(schema.id);
       continue;
@@ -108,7 +108,7 @@ interface Plan {
   readonly excluded: Named;
 }
 
-function planOf(resourceType: ResourceTypeName, options: ProjectionOptions): Plan {
+function planOf(resourceType: ResourceTypeRef, options: ProjectionOptions): Plan {
   const attributes = options.attributes ?? [];
   return {
     requested: attributes.length > 0 ? resolveNames(resourceType, attributes, false) : undefined,
@@ -197,7 +197,7 @@ function projectExtension(schema: SchemaDefinition, value: JsonObject, plan: Pla
  * The resource as the client asked to see it: `attributes` / `excludedAttributes` applied
  * together with each attribute's `returned` characteristic. Returns a new object.
  */
-export function project(resourceType: ResourceTypeName, resource: JsonObject, options: ProjectionOptions): JsonObject {
+export function project(resourceType: ResourceTypeRef, resource: JsonObject, options: ProjectionOptions): JsonObject {
   const plan = planOf(resourceType, options);
   const extensions = extensionSchemasOf(resourceType);
   const output: JsonObject = { schemas: [] };
@@ -215,7 +215,7 @@ export function project(resourceType: ResourceTypeName, resource: JsonObject, op
     if (resolved && projected !== undefined) output[resolved.attribute.name] = projected;
   }
   // schemas is `returned: always`; it lists the core schema and the extensions still shown.
-  output['schemas'] = [RESOURCE_TYPES[resourceType].schema, ...extensions.filter((s) => s.id in output).map((s) => s.id)];
+  output['schemas'] = [resourceSchemas(resourceType).type.schema, ...extensions.filter((s) => s.id in output).map((s) => s.id)];
   return output;
 }
 
@@ -223,9 +223,9 @@ export function project(resourceType: ResourceTypeName, resource: JsonObject, op
  * Whether the attribute at `path` would be shown under these options, so that the storage
  * layer can skip work: e.g. not read memberships for Groups listed with excludedAttributes=members.
  */
-export function isRequested(resourceType: ResourceTypeName, path: AttributePath, options: ProjectionOptions): boolean {
+export function isRequested(resourceType: ResourceTypeRef, path: AttributePath, options: ProjectionOptions): boolean {
   const plan = planOf(resourceType, options);
-  const schema = schemaNamedBy(path);
+  const schema = schemaNamedBy(path, resourceType);
   if (schema) {
     return schema.attributes.some((attribute) => shownAs(attribute, schema.id, plan) !== undefined);
   }

@@ -2,7 +2,7 @@
  * Turning stored state into SCIM resources (RFC 7643 §3.1 `meta`, RFC 7644 §3.14 versions).
  * Pure: the caller gives the document, the identifiers and the timestamps.
  */
-import { ENTERPRISE_USER_SCHEMA, RESOURCE_TYPES, type ResourceTypeName } from './schemas.ts';
+import { ENTERPRISE_USER_SCHEMA, RESOURCE_TYPES, resourceTypeName, type ResourceTypeName, type ResourceTypeRef } from './schemas.ts';
 
 /** What a resource is made from, whatever the storage. */
 export interface ResourceState {
@@ -77,20 +77,21 @@ function withReferences(resourceType: ResourceTypeName, document: Readonly<Recor
 
 /** The full SCIM representation: `schemas` first, then `id`, the attributes, and `meta`. */
 export function renderResource(
-  resourceType: ResourceTypeName,
+  resourceType: ResourceTypeRef,
   state: ResourceState,
   baseUrl: string,
 ): Record<string, unknown> {
-  const { schemas, ...attributes } = withReferences(resourceType, state.document, state, baseUrl);
+  const name = resourceTypeName(resourceType);
+  const { schemas, ...attributes } = withReferences(name, state.document, state, baseUrl);
   return {
-    schemas: Array.isArray(schemas) && schemas.length > 0 ? schemas : [RESOURCE_TYPES[resourceType].schema],
+    schemas: Array.isArray(schemas) && schemas.length > 0 ? schemas : [RESOURCE_TYPES[name].schema],
     id: state.id,
     ...attributes,
     meta: {
-      resourceType,
+      resourceType: name,
       created: state.created,
       lastModified: state.lastModified,
-      location: locationOf(baseUrl, resourceType, state.id),
+      location: locationOf(baseUrl, name, state.id),
       version: etagOf(state.version),
     },
   };

@@ -283,12 +283,14 @@ export const GROUP_SCHEMA_DEFINITION: SchemaDefinition = {
   ],
 };
 
+/** The schemas built into Roster: the core schemas and the enterprise extension. */
 export const SCHEMAS: readonly SchemaDefinition[] = [
   USER_SCHEMA_DEFINITION,
   ENTERPRISE_USER_SCHEMA_DEFINITION,
   GROUP_SCHEMA_DEFINITION,
 ];
 
+/** The resource types with their built-in extensions only; `SchemaRegistry` adds declared ones. */
 export const RESOURCE_TYPES: Readonly<Record<ResourceTypeName, ResourceTypeDefinition>> = {
   User: {
     id: 'User',
@@ -308,17 +310,92 @@ export const RESOURCE_TYPES: Readonly<Record<ResourceTypeName, ResourceTypeDefin
   },
 };
 
-/** Finds a schema by URN, case-insensitively (URNs are compared that way, RFC 8141). */
+/** An extension schema an administrator declared (`roster schemas add`), and the resource type it extends. */
+export interface DeclaredSchema extends SchemaDefinition {
+  readonly extends: ResourceTypeName;
+}
+
+/**
+ * A resource type with the schemas in force for it: its core schema, then its extensions
+ * (built-in first, then declared ones in declaration order). What every schema-driven function
+ * of scim/ and the filter compiler reads; a bare ResourceTypeName means the built-in schemas.
+ */
+export interface ResourceSchemas {
+  readonly name: ResourceTypeName;
+  /** The /ResourceTypes entry, `schemaExtensions` included. */
+  readonly type: ResourceTypeDefinition;
+  readonly core: SchemaDefinition;
+  readonly extensions: readonly SchemaDefinition[];
+}
+
+/** A resource type by name (built-in schemas only) or with the schemas in force. */
+export type ResourceTypeRef = ResourceTypeName | ResourceSchemas;
+
+/** Every schema in force: the built-in ones and those administrators declared. */
+export interface SchemaRegistry {
+  readonly User: ResourceSchemas;
+  readonly Group: ResourceSchemas;
+  /** Every schema, for /Schemas: built-in first, then declared ones. */
+  readonly schemas: readonly SchemaDefinition[];
+  readonly declared: readonly DeclaredSchema[];
+}
+
+function builtInSchema(urn: string): SchemaDefinition {
+  const schema = SCHEMAS.find((candidate) => candidate.id === urn);
+  if (!schema) throw new Error(`no built-in schema ${urn}`);
+  return schema;
+}
+
+function resourceSchemasOf(name: ResourceTypeName, declared: readonly DeclaredSchema[]): ResourceSchemas {
+  const base = RESOURCE_TYPES[name];
+  const own = declared.filter((schema) => schema.extends === name);
+  const builtIn = base.schemaExtensions.map((extension) => builtInSchema(extension.schema));
+  return {
+    name,
+    type: { ...base, schemaExtensions: [...base.schemaExtensions, ...own.map((schema) => ({ schema: schema.id, required: false }))] },
+    core: builtInSchema(base.schema),
+    extensions: [...builtIn, ...own],
+  };
+}
+
+/** The registry of the built-in schemas plus `declared` (validated by custom-schemas.ts). */
+export function schemaRegistry(declared: readonly DeclaredSchema[]): SchemaRegistry {
+  return {
+    User: resourceSchemasOf('User', declared),
+    Group: resourceSchemasOf('Group', declared),
+    schemas: [...SCHEMAS, ...declared],
+    declared,
+  };
+}
+
+/** The built-in schemas alone. */
+export const BUILT_IN_REGISTRY: SchemaRegistry = schemaRegistry([]);
+
+/** The schemas in force for a resource type reference. */
+export function resourceSchemas(ref: ResourceTypeRef): ResourceSchemas {
+  return typeof ref === 'string' ? BUILT_IN_REGISTRY[ref] : ref;
+}
+
+/** The name of a referenced resource type. */
+export function resourceTypeName(ref: ResourceTypeRef): ResourceTypeName {
+  return typeof ref === 'string' ? ref : ref.name;
+}
+
+/** Finds a built-in schema by URN, case-insensitively (URNs are compared that way, RFC 8141). */
 export function findSchema(urn: string): SchemaDefinition | undefined {
+  return findSchemaIn(BUILT_IN_REGISTRY, urn);
+}
+
+/** Finds a schema of a registry by URN, case-insensitively. */
+export function findSchemaIn(registry: SchemaRegistry, urn: string): SchemaDefinition | undefined {
   const wanted = urn.toLowerCase();
-  return SCHEMAS.find((schema) => schema.id.toLowerCase() === wanted);
+  return registry.schemas.find((schema) => schema.id.toLowerCase() === wanted);
 }
 
 /** The schemas a resource of this type may carry: its core schema first, then its extensions. */
-export function schemasOf(resourceType: ResourceTypeName): readonly SchemaDefinition[] {
-  const type = RESOURCE_TYPES[resourceType];
-  const urns = [type.schema, ...type.schemaExtensions.map((extension) => extension.schema)];
-  return urns.map((urn) => findSchema(urn)).filter((schema): schema is SchemaDefinition => schema !== undefined);
+export function schemasOf(resourceType: ResourceTypeRef): readonly SchemaDefinition[] {
+  const schemas = resourceSchemas(resourceType);
+  return [schemas.core, ...schemas.extensions];
 }
 
 /** Case-insensitive lookup of an attribute by name in a list (RFC 7643 §2.1). */
@@ -346,8 +423,9 @@ export interface ResolvedAttribute {
  * common attributes and the core schema are searched (RFC 7644 §3.10: unqualified names
  * belong to the core schema). Undefined when the attribute or sub-attribute does not exist.
  */
-export function resolveAttribute(resourceType: ResourceTypeName, path: AttributePath): ResolvedAttribute | undefined {
-  const type = RESOURCE_TYPES[resourceType];
+export function resolveAttribute(resourceType: ResourceTypeRef, path: AttributePath): ResolvedAttribute | undefined {
+  const schemas = resourceSchemas(resourceType);
+  const type = schemas.type;
   let schemaUrn: string;
   let attribute: AttributeDefinition | undefined;
   if (path.schema !== undefined) {
@@ -363,8 +441,7 @@ export function resolveAttribute(resourceType: ResourceTypeName, path: Attribute
     attribute = findAttribute(COMMON_ATTRIBUTES, path.attribute);
     schemaUrn = '';
     if (!attribute) {
-      const core = findSchema(type.schema);
-      attribute = core ? findAttribute(core.attributes, path.attribute) : undefined;
+      attribute = findAttribute(schemas.core.attributes, path.attribute);
       schemaUrn = type.schema;
     }
   }

@@ -28,6 +28,7 @@ import { badRequest } from './errors.ts';
 import type { AttributePath } from './filter/ast.ts';
 import { isJsonObject, jsonEqual } from './json.ts';
 import type { JsonObject, JsonValue } from './json.ts';
+import { caseKey } from '../text.ts';
 import {
   COMMON_ATTRIBUTES,
   GROUP_SCHEMA_DEFINITION,
@@ -36,9 +37,11 @@ import {
   findAttribute,
   findSchema,
   resolveAttribute,
+  resourceSchemas,
+  resourceTypeName,
   schemasOf,
 } from './schemas.ts';
-import type { AttributeDefinition, ResolvedAttribute, ResourceTypeName, SchemaDefinition } from './schemas.ts';
+import type { AttributeDefinition, ResolvedAttribute, ResourceTypeRef, SchemaDefinition } from './schemas.ts';
 
 export type { JsonObject, JsonValue } from './json.ts';
 
@@ -52,15 +55,23 @@ export type WriteMode = 'create' | 'replace';
 export interface NormaliseOptions {
   /** Receives the paths of ignored attributes (unknown, readOnly, unknown extensions), once each. */
   readonly ignored?: string[];
+  /**
+   * Receives, once each, the paths of ignored attributes that no schema in force defines
+   * (an undeclared extension, a misspelt name): an IdP mapping that has no effect, which the
+   * audit trail reports. readOnly attributes a client echoes back (id, meta) are not among them.
+   */
+  readonly unknown?: string[];
 }
 
 /** How values are read: shared by validate.ts and patch.ts. */
 export interface ValueContext {
-  readonly resourceType: ResourceTypeName;
+  readonly resourceType: ResourceTypeRef;
   /** True for client input (readOnly values are ignored); false when re-checking a stored document. */
   readonly dropReadOnly: boolean;
   /** Ignored attribute paths, without element indexes so a 100k-member list reports each name once. */
   readonly ignored: Set<string>;
+  /** The subset of `ignored` that no schema in force defines (see NormaliseOptions.unknown). */
+  readonly unknown: Set<string>;
 }
 
 /** Where a top-level key of a client-sent object points. */
@@ -73,19 +84,35 @@ export type KeyTarget =
 const GROUP_MEMBERS = findAttribute(GROUP_SCHEMA_DEFINITION.attributes, 'members');
 
 /** Creates the context for reading client input (or, with dropReadOnly=false, a stored document). */
-export function createValueContext(resourceType: ResourceTypeName, dropReadOnly = true): ValueContext {
-  return { resourceType, dropReadOnly, ignored: new Set() };
+export function createValueContext(resourceType: ResourceTypeRef, dropReadOnly = true): ValueContext {
+  return { resourceType, dropReadOnly, ignored: new Set(), unknown: new Set() };
 }
 
-/** Records an ignored attribute path (indexes stripped), for the caller's log. */
-export function noteIgnored(context: ValueContext, label: string): void {
-  context.ignored.add(label.replace(/\[\d+\]/g, ''));
+/**
+ * Records an ignored attribute path (indexes stripped), for the caller's log; `why` says
+ * whether no schema defines it ('unknown') or it is defined but not the client's to write.
+ */
+export function noteIgnored(context: ValueContext, label: string, why: 'unknown' | 'readOnly' = 'unknown'): void {
+  const path = label.replace(/\[\d+\]/g, '');
+  context.ignored.add(path);
+  if (why === 'unknown') context.unknown.add(path);
+}
+
+/**
+ * Records a top-level key no schema in force knows. An object under an extension URN is
+ * reported attribute by attribute (`urn:…:User:costCentre`), as an IdP mapping names them.
+ */
+export function noteUnknownKey(context: ValueContext, key: string, value: unknown): void {
+  if (key.toLowerCase().startsWith('urn:') && isJsonObject(value as JsonValue) && Object.keys(value as JsonObject).length > 0) {
+    for (const name of Object.keys(value as JsonObject)) noteIgnored(context, `${key}:${name}`);
+  } else {
+    noteIgnored(context, key);
+  }
 }
 
 /** The extension schemas a resource type may carry (not its core schema). */
-export function extensionSchemasOf(resourceType: ResourceTypeName): readonly SchemaDefinition[] {
-  const core = RESOURCE_TYPES[resourceType].schema;
-  return schemasOf(resourceType).filter((schema) => schema.id !== core);
+export function extensionSchemasOf(resourceType: ResourceTypeRef): readonly SchemaDefinition[] {
+  return resourceSchemas(resourceType).extensions;
 }
 
 /**
@@ -93,7 +120,7 @@ export function extensionSchemasOf(resourceType: ResourceTypeName): readonly Sch
  * looked up in the resource type's extensions (Entra sends PATCH path `manager` for the
  * enterprise extension's manager).
  */
-export function resolveLoosely(resourceType: ResourceTypeName, path: AttributePath): ResolvedAttribute | undefined {
+export function resolveLoosely(resourceType: ResourceTypeRef, path: AttributePath): ResolvedAttribute | undefined {
   const resolved = resolveAttribute(resourceType, path);
   if (resolved || path.schema !== undefined) return resolved;
   for (const schema of extensionSchemasOf(resourceType)) {
@@ -104,19 +131,23 @@ export function resolveLoosely(resourceType: ResourceTypeName, path: AttributePa
 }
 
 /**
- * The schema a path names as a whole, if any. The path parser reads the URN
- * `urn:…:enterprise:2.0:User` as schema `urn:…:enterprise:2.0` plus attribute `User`.
+ * The schema a path names as a whole, if any: one of the resource type's schemas, or without
+ * a resource type any built-in one. The path parser reads the URN `urn:…:enterprise:2.0:User`
+ * as schema `urn:…:enterprise:2.0` plus attribute `User`.
  */
-export function schemaNamedBy(path: AttributePath): SchemaDefinition | undefined {
+export function schemaNamedBy(path: AttributePath, resourceType?: ResourceTypeRef): SchemaDefinition | undefined {
   if (path.subAttribute !== undefined) return undefined;
-  return findSchema(path.schema !== undefined ? `${path.schema}:${path.attribute}` : path.attribute);
+  const urn = path.schema !== undefined ? `${path.schema}:${path.attribute}` : path.attribute;
+  if (resourceType === undefined) return findSchema(urn);
+  const wanted = urn.toLowerCase();
+  return schemasOf(resourceType).find((schema) => schema.id.toLowerCase() === wanted);
 }
 
 /**
  * True when `urn` (a path's schema prefix) is none of the resource type's schemas: an extension
  * Roster does not implement, whose attributes are ignored wherever they are named (resolveKey).
  */
-export function isUnknownSchema(resourceType: ResourceTypeName, urn: string | undefined): boolean {
+export function isUnknownSchema(resourceType: ResourceTypeRef, urn: string | undefined): boolean {
   if (urn === undefined) return false;
   const lower = urn.toLowerCase();
   return !schemasOf(resourceType).some((schema) => schema.id.toLowerCase() === lower);
@@ -134,13 +165,14 @@ function splitDotted(text: string, schema?: string): AttributePath {
  * (whole extension object), `urn:…:User:employeeNumber` (RFC 7644 §3.10 fully qualified name;
  * core URNs too), `name.givenName`, or a plain attribute name. Case-insensitive.
  */
-export function resolveKey(resourceType: ResourceTypeName, key: string): KeyTarget {
+export function resolveKey(resourceType: ResourceTypeRef, key: string): KeyTarget {
   const lower = key.toLowerCase();
   if (lower === 'schemas') return { kind: 'schemas' };
+  const core = resourceSchemas(resourceType).core;
   for (const schema of schemasOf(resourceType)) {
     const urn = schema.id.toLowerCase();
     if (lower === urn) {
-      return schema.id === RESOURCE_TYPES[resourceType].schema ? { kind: 'unknown' } : { kind: 'extension', schema };
+      return schema === core ? { kind: 'unknown' } : { kind: 'extension', schema };
     }
     if (lower.startsWith(`${urn}:`)) {
       const resolved = resolveAttribute(resourceType, splitDotted(key.slice(urn.length + 1), schema.id));
@@ -247,7 +279,7 @@ function normaliseComplex(
     }
     const subLabel = `${label}.${subAttribute.name}`;
     if (subAttribute.mutability === 'readOnly' && context.dropReadOnly) {
-      noteIgnored(context, subLabel);
+      noteIgnored(context, subLabel, 'readOnly');
       continue;
     }
     const normalised = normaliseAttributeValue(context, subAttribute, raw, subLabel);
@@ -297,9 +329,9 @@ function comparesCaseExactly(attribute: AttributeDefinition): boolean {
   return attribute.caseExact || attribute.type === 'binary' || attribute.type === 'reference';
 }
 
-/** A simple value as it compares under its attribute's case rule. */
+/** A simple value as it compares under its attribute's case rule (text.ts caseKey, as the databases compare). */
 function comparable(exact: boolean, value: JsonValue | undefined): JsonValue | undefined {
-  return typeof value === 'string' && !exact ? value.toLowerCase() : value;
+  return typeof value === 'string' && !exact ? caseKey(value) : value;
 }
 
 function sameSimple(exact: boolean, a: JsonValue | undefined, b: JsonValue | undefined): boolean {
@@ -474,7 +506,7 @@ function writeClientAttribute(
 ): void {
   const label = attributeLabel(resolved);
   if (isReadOnly(resolved) || (resolved.subAttribute && resolved.attribute.multiValued)) {
-    noteIgnored(context, label);
+    noteIgnored(context, label, 'readOnly');
     return;
   }
   const definition = resolved.subAttribute ?? resolved.attribute;
@@ -482,19 +514,19 @@ function writeClientAttribute(
 }
 
 /** Checks the `schemas` member of a resource body, if sent (RFC 7643 §3). */
-function checkSchemasMember(resourceType: ResourceTypeName, schemas: unknown): void {
+function checkSchemasMember(resourceType: ResourceTypeRef, schemas: unknown): void {
   if (schemas === undefined || schemas === null) return;
   if (!Array.isArray(schemas) || !schemas.every((urn) => typeof urn === 'string')) {
     throw badRequest('invalidSyntax', 'schemas must be an array of schema URIs');
   }
   const lower = schemas.map((urn: string) => urn.toLowerCase());
-  const core = RESOURCE_TYPES[resourceType].schema;
+  const core = resourceSchemas(resourceType).type.schema;
   if (lower.includes(core.toLowerCase())) return;
   // Only a different resource type's core schema is a real mistake; unknown URIs are tolerated.
   const other = SCHEMAS.find((schema) => schema.id !== core && lower.includes(schema.id.toLowerCase()));
   const otherIsCore = other && Object.values(RESOURCE_TYPES).some((type) => type.schema === other.id);
   if (other && otherIsCore) {
-    throw badRequest('invalidValue', `schemas lists ${other.id}, but a ${resourceType} must use ${core}`);
+    throw badRequest('invalidValue', `schemas lists ${other.id}, but a ${resourceTypeName(resourceType)} must use ${core}`);
   }
 }
 
@@ -511,12 +543,12 @@ function orderedAttributes(schema: SchemaDefinition, source: JsonObject, into: J
  * Keys the schemas do not know are kept at the end (never silently destroyed).
  */
 export function finishDocument(
-  resourceType: ResourceTypeName,
+  resourceType: ResourceTypeRef,
   document: JsonObject,
   /** Completes "userName is required …", e.g. "to create a User". */
   requiredReason: string,
 ): JsonObject {
-  const type = RESOURCE_TYPES[resourceType];
+  const type = resourceSchemas(resourceType).type;
   const output: JsonObject = {};
   const schemas: JsonValue[] = [type.schema];
   output['schemas'] = schemas;
@@ -557,9 +589,10 @@ function checkRequired(schema: SchemaDefinition, object: JsonObject, requiredRea
   }
 }
 
-/** Copies the context's ignored paths into the caller's list. */
+/** Copies the context's ignored paths into the caller's lists. */
 export function reportIgnored(context: ValueContext, options: NormaliseOptions): void {
   if (options.ignored) options.ignored.push(...context.ignored);
+  if (options.unknown) options.unknown.push(...context.unknown);
 }
 
 /**
@@ -570,13 +603,14 @@ export function reportIgnored(context: ValueContext, options: NormaliseOptions):
  * needs the stored resource, and no client-writable top-level attribute of Roster is immutable.
  */
 export function normaliseResource(
-  resourceType: ResourceTypeName,
+  resourceType: ResourceTypeRef,
   body: unknown,
   mode: WriteMode,
   options: NormaliseOptions = {},
 ): JsonObject {
+  const name = resourceTypeName(resourceType);
   if (!isJsonObject(body)) {
-    throw badRequest('invalidSyntax', `The request body must be a JSON object representing a ${resourceType}`);
+    throw badRequest('invalidSyntax', `The request body must be a JSON object representing a ${name}`);
   }
   const context = createValueContext(resourceType);
   const document: JsonObject = {};
@@ -587,7 +621,7 @@ export function normaliseResource(
         checkSchemasMember(resourceType, raw);
         break;
       case 'unknown':
-        noteIgnored(context, key);
+        noteUnknownKey(context, key, raw);
         break;
       case 'attribute':
         writeClientAttribute(context, document, target.resolved, raw);
@@ -598,14 +632,14 @@ export function normaliseResource(
     }
   }
   reportIgnored(context, options);
-  return finishDocument(resourceType, document, `to ${mode} a ${resourceType}`);
+  return finishDocument(resourceType, document, `to ${mode} a ${name}`);
 }
 
 /** Writes the attributes of an extension object (`"urn:…:enterprise:2.0:User": {…}`) one by one. */
 function writeExtensionObject(
   context: ValueContext,
   document: JsonObject,
-  resourceType: ResourceTypeName,
+  resourceType: ResourceTypeRef,
   schema: SchemaDefinition,
   raw: unknown,
 ): void {
@@ -616,4 +650,35 @@ function writeExtensionObject(
     if (!resolved) noteIgnored(context, `${schema.id}:${key}`);
     else writeClientAttribute(context, document, resolved, value);
   }
+}
+
+/**
+ * RFC 7644 §3.5.1 for a replacement (PUT) of `current` by `next`: a value of an immutable
+ * attribute, once set, must be sent unchanged (400 mutability otherwise), and one the
+ * replacement leaves out is kept, since it cannot be unassigned. Only declared extensions
+ * have immutable top-level attributes. Returns `next`, or a copy with the kept values.
+ */
+export function keepImmutable(resourceType: ResourceTypeRef, current: JsonObject, next: JsonObject): JsonObject {
+  const schemas = resourceSchemas(resourceType);
+  let output = next;
+  for (const schema of [schemas.core, ...schemas.extensions]) {
+    for (const attribute of schema.attributes) {
+      if (attribute.mutability !== 'immutable') continue;
+      const extension = schema !== schemas.core;
+      const resolved: ResolvedAttribute = { schema: schema.id, extension, attribute };
+      const before = getResolvedValue(current, resolved);
+      if (before === undefined) continue;
+      const after = getResolvedValue(output, resolved);
+      if (after === undefined) {
+        if (output === next) output = { ...next };
+        // setResolvedValue writes into the extension object: copy it rather than change `next`.
+        const container = output[schema.id];
+        if (extension && isJsonObject(container)) output[schema.id] = { ...container };
+        setResolvedValue(output, resolved, before);
+      } else if (!jsonEqual(before, after)) {
+        throw badRequest('mutability', `${attributeLabel(resolved)} is immutable: it cannot be changed once set (RFC 7643 §2.2)`);
+      }
+    }
+  }
+  return output === next ? next : finishDocument(resourceType, output, `to replace a ${schemas.name}`);
 }

@@ -28,10 +28,10 @@ interface TableSpec {
  * it behind.
  */
 export const COPIED_TABLES: readonly TableSpec[] = [
-  { name: 'users', key: ['id'], json: ['scim_data'] },
+  { name: 'users', key: ['id'], json: ['scim_data', 'scim_fold'] },
   { name: 'scim_users', key: ['scim_id'] },
   { name: 'user_emails', key: ['user_id', 'position'] },
-  { name: 'groups', key: ['id'], json: ['scim_data'] },
+  { name: 'groups', key: ['id'], json: ['scim_data', 'scim_fold'] },
   { name: 'scim_groups', key: ['scim_id'] },
   { name: 'memberships', key: ['group_id', 'user_id'] },
   { name: 'user_membership_changes', key: ['user_id'] },
@@ -46,6 +46,8 @@ export const COPIED_TABLES: readonly TableSpec[] = [
   { name: 'scim_activity', key: ['id'], serial: 'id' },
   { name: 'scim_activity_budgets', key: ['minute'] },
   { name: 'password_backoff', key: ['key'] },
+  { name: 'scim_schemas', key: ['urn_key'] },
+  { name: 'scim_unique_values', key: ['resource_type', 'attribute', 'value_hash'] },
   { name: 'oidc_models', key: ['model', 'id'] },
   { name: 'oidc_applications', key: ['client_id'] },
   { name: 'events', key: ['id'], serial: 'id' },

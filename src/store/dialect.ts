@@ -20,6 +20,8 @@ export interface DialectAdapter {
    * for use in `EXISTS (SELECT 1 FROM <this> WHERE …)`.
    */
   jsonArrayElements(document: RawBuilder<unknown>, path: readonly string[], alias: string): RawBuilder<unknown>;
+  /** The document without its top-level member `key` (an extension removed from every resource). */
+  jsonWithout(document: RawBuilder<unknown>, key: string): RawBuilder<unknown>;
   /** The value at `path` inside one element produced by jsonArrayElements (empty path: the element itself). */
   jsonElementText(alias: string, path: readonly string[]): RawBuilder<string | null>;
   /**
@@ -112,6 +114,9 @@ export const sqliteDialect: DialectAdapter = {
   jsonArrayElements(document, path, alias) {
     return sql`json_each(${document}, ${jsonPathLiteral(path)}) AS ${sql.ref(alias)}`;
   },
+  jsonWithout(document, key) {
+    return sql`json_remove(${document}, ${jsonPathLiteral([key])})`;
+  },
   jsonElementText(alias, path) {
     const value = sql.ref(`${alias}.value`);
     if (path.length === 0) {
@@ -165,6 +170,9 @@ export const postgresDialect: DialectAdapter = {
   jsonArrayElements(document, path, alias) {
     const p = sql.lit(`{${path.map((k) => `"${k}"`).join(',')}}`);
     return sql`jsonb_array_elements(CASE jsonb_typeof(${document} #> ${p}) WHEN 'array' THEN ${document} #> ${p} ELSE '[]'::jsonb END) AS ${sql.ref(alias)}(value)`;
+  },
+  jsonWithout(document, key) {
+    return sql`(${document} - ${key})`;
   },
   jsonElementText(alias, path) {
     const value = sql.ref(`${alias}.value`);

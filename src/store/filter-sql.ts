@@ -9,6 +9,14 @@
  * `not` and `ne` keep the meaning the in-memory evaluator gives them (scim/filter/evaluate.ts):
  * true where the attribute is absent.
  *
+ * Case: a caseExact=false text attribute is compared through its case key (text.ts caseKey),
+ * computed in code and stored beside the value (users.login_key, groups.name_key,
+ * user_emails.value_key …, and `scim_fold`, the document with such texts folded, from which
+ * every JSON attribute is read); the filter's value is folded the same way. Never the
+ * databases' lower(), which SQLite applies to ASCII only: both databases give the same answers
+ * for all of Unicode. Attributes of declared extensions live in scim_fold like the enterprise
+ * extension's, without an index of their own: a filter on one reads every row's JSON.
+ *
  * Any filter the parser accepts compiles to SQL both databases run, however many terms it
  * chains: `or`/`and` chains become balanced trees (SQLite refuses expressions nested more than
  * 1000 deep, and reads a flat `a OR b OR …` as one level per term), `eq` on one attribute
@@ -18,14 +26,19 @@ import { sql, type OperationNode, type RawBuilder, type RawNode, type SqlBool, t
 import type { AttributePath, CompareOperator, Filter, FilterValue } from '../scim/filter/ast.ts';
 import { comparisonProblem, logicalOperands, normaliseDateTime } from '../scim/filter/evaluate.ts';
 import { ScimError, type ScimType } from '../scim/errors.ts';
+import { comparesByCaseKey } from '../scim/keys.ts';
 import {
   ENTERPRISE_USER_SCHEMA,
   findAttribute,
   resolveAttribute,
+  resourceTypeName,
   schemasOf,
   type AttributeDefinition,
+  type ResourceSchemas,
   type ResourceTypeName,
+  type ResourceTypeRef,
 } from '../scim/schemas.ts';
+import { caseKey } from '../text.ts';
 import type { DialectAdapter } from './dialect.ts';
 import { managerValue, userModifiedAfter, userResourceModifiedAt, userResourceVersion } from './resource-versions.ts';
 
@@ -40,6 +53,12 @@ interface Column {
   readonly storage: 'text' | 'integer';
   /** Why the value cannot be filtered or sorted on, when it cannot. */
   readonly unavailable?: string;
+  /**
+   * The stored case key of the value (text.ts caseKey), for caseExact=false text: what `eq`,
+   * `co`, ordering and sorting compare. For JSON attributes, read from scim_fold, the
+   * expression itself holds the key.
+   */
+  readonly caseKey?: Expression;
   /**
    * For a value computed from an indexed column (meta.location from the id): `eq` compares
    * `column` with `key(value)` instead, so that the index serves it; no resource matches a
@@ -197,7 +216,7 @@ class Compiler {
   private aliases = 0;
 
   constructor(
-    readonly resourceType: ResourceTypeName,
+    readonly resourceType: ResourceTypeRef,
     readonly dialect: DialectAdapter,
     /** The resources' URL without the id: meta.location is this followed by the id. */
     readonly locationBase: string,
@@ -229,9 +248,20 @@ class Compiler {
 
   // ---- resolution
 
+  /** The resource type's name, for messages and meta.resourceType. */
+  get typeName(): string {
+    return resourceTypeName(this.resourceType);
+  }
+
   /** The top-level scope of this resource type. */
   root(): Scope {
-    return this.resourceType === 'User' ? userScope(this) : groupScope(this);
+    return this.typeName === 'User' ? userScope(this) : groupScope(this);
+  }
+
+  /** The case key column of a caseExact=false text scalar; every such column has one (see the file comment). */
+  keyOf(scalar: Scalar): Expression {
+    if (scalar.caseKey === undefined) throw new Error(`filter-sql: '${scalar.name}' compares regardless of case but has no case key column`);
+    return scalar.caseKey;
   }
 
   /**
@@ -247,8 +277,8 @@ class Compiler {
       this.absent.add(written);
       return undefined;
     }
-    if (!known) this.fail(`unknown schema '${schema}' in '${written}' for ${this.resourceType} resources`);
-    return this.fail(`unknown attribute '${written}' for ${this.resourceType} resources`);
+    if (!known) this.fail(`unknown schema '${schema}' in '${written}' for ${this.typeName} resources`);
+    return this.fail(`unknown attribute '${written}' for ${this.typeName} resources`);
   }
 
   /** The sub-attribute `sub` of a target, or the target itself. */
@@ -260,7 +290,7 @@ class Compiler {
 
   /** A scalar, or a failure saying why the target is not one. */
   scalar(target: Target): Scalar {
-    if (target.kind === 'absent') return this.fail(`unknown attribute '${target.name}' for ${this.resourceType} resources`);
+    if (target.kind === 'absent') return this.fail(`unknown attribute '${target.name}' for ${this.typeName} resources`);
     if (target.kind === 'scalar') {
       if (target.unavailable !== undefined) this.fail(target.unavailable);
       return target;
@@ -360,9 +390,11 @@ class Compiler {
       const keys = values.map((value) => key(value)).filter((value) => value !== undefined);
       return keys.length === 0 ? FALSE : equalsAny(column, keys.map((value) => sql.val(value)));
     }
-    // lower() on both sides, written `lower(col) = lower(?)` / `lower(col) IN (lower(?), …)`
-    // so that the lower(…) indexes (users.login, groups.name, user_emails.value) apply.
-    if (!scalar.definition.caseExact) return equalsAny(sql`lower(${scalar.expression})`, values.map((value) => sql`lower(${value})`));
+    // Case keys on both sides, `key = ?` / `key IN (?, …)`, so that the key indexes
+    // (users_login_key, groups_name_key, user_emails_value_key) serve the common lookups.
+    if (comparesByCaseKey(scalar.definition)) {
+      return equalsAny(this.keyOf(scalar), [...new Set(values.map(caseKey))].map((value) => sql.val(value)));
+    }
     return equalsAny(scalar.expression, values.map((value) => sql.val(value)));
   }
 
@@ -468,13 +500,16 @@ class Compiler {
   private textTest(scalar: Scalar, op: CompareOperator, value: string): Condition {
     const e = scalar.expression;
     if (op === 'eq') return this.textEquals(scalar, [value]);
-    if (!scalar.definition.caseExact) {
-      // lower() on both sides: RFC 7643 §2.2 caseExact=false.
+    if (comparesByCaseKey(scalar.definition)) {
+      // RFC 7643 §2.2 caseExact=false: case keys on both sides. Keys hold no ASCII capitals,
+      // so SQLite's ASCII-blind LIKE and PostgreSQL's exact one agree.
+      const key = this.keyOf(scalar);
+      const folded = caseKey(value);
       if (op === 'co' || op === 'sw' || op === 'ew') {
-        const pattern = `${op === 'sw' ? '' : '%'}${escapeLike(value)}${op === 'ew' ? '' : '%'}`;
-        return sql<SqlBool>`lower(${e}) LIKE lower(${pattern}) ESCAPE '\\'`;
+        const pattern = `${op === 'sw' ? '' : '%'}${escapeLike(folded)}${op === 'ew' ? '' : '%'}`;
+        return sql<SqlBool>`${key} LIKE ${pattern} ESCAPE '\\'`;
       }
-      return sql<SqlBool>`${this.dialect.binaryOrder(sql`lower(${e})`)} ${sql.raw(ORDER_SQL[op])} lower(${value})`;
+      return sql<SqlBool>`${this.dialect.binaryOrder(key)} ${sql.raw(ORDER_SQL[op])} ${folded}`;
     }
     // Case-exact: SQLite's LIKE ignores ASCII case, so use position and substring tests.
     switch (op) {
@@ -502,7 +537,7 @@ class Compiler {
 
   /** The ORDER BY expression for a scalar: case-insensitive strings fold case (RFC 7644 §3.4.2.3). */
   sortExpression(scalar: Scalar): Expression {
-    if (isStringType(scalar.definition) && !scalar.definition.caseExact) return this.dialect.binaryOrder(sql`lower(${scalar.expression})`);
+    if (comparesByCaseKey(scalar.definition)) return this.dialect.binaryOrder(this.keyOf(scalar));
     if (scalar.definition.type === 'integer' || scalar.definition.type === 'decimal') return sql`CAST(${scalar.expression} AS NUMERIC)`;
     if (isStringType(scalar.definition)) return this.dialect.binaryOrder(scalar.expression);
     return scalar.expression;
@@ -515,8 +550,19 @@ function scalarOf(name: string, definition: AttributeDefinition, column: Column)
   return { kind: 'scalar', name, definition, ...column };
 }
 
-function textColumn(expression: Expression, nullable: boolean): Column {
-  return { expression, nullable, storage: 'text' };
+/** A text column; `caseKey` is its stored case key, for attributes compared regardless of case. */
+function textColumn(expression: Expression, nullable: boolean, caseKey?: Expression): Column {
+  return caseKey === undefined ? { expression, nullable, storage: 'text' } : { expression, nullable, storage: 'text', caseKey };
+}
+
+/** A JSON value read from scim_fold: the expression is its own case key (scim/keys.ts foldDocument). */
+function foldedColumn(expression: Expression): Column {
+  return textColumn(expression, true, expression);
+}
+
+/** A constant's column: the key is computed here. */
+function literalColumn(value: string): Column {
+  return textColumn(sql.lit(value), false, sql.lit(caseKey(value)));
 }
 
 /** A scope over sub-attributes whose columns `columns` gives, keyed by canonical sub-attribute name. */
@@ -559,12 +605,10 @@ function jsonTarget(
   const { dialect } = compiler;
   if (definition.multiValued) return jsonCollection(compiler, document, path, definition, name);
   if (definition.type === 'complex') {
-    const scope = subAttributeScope(compiler, definition, name, (sub) =>
-      textColumn(dialect.jsonText(document, [...path, sub.name]), true),
-    );
+    const scope = subAttributeScope(compiler, definition, name, (sub) => foldedColumn(dialect.jsonText(document, [...path, sub.name])));
     return { kind: 'complex', name, definition, scope };
   }
-  return scalarOf(name, definition, textColumn(dialect.jsonText(document, path), true));
+  return scalarOf(name, definition, foldedColumn(dialect.jsonText(document, path)));
 }
 
 function jsonCollection(
@@ -577,10 +621,10 @@ function jsonCollection(
   const { dialect } = compiler;
   const elementScope = (alias: string): Scope =>
     definition.subAttributes
-      ? subAttributeScope(compiler, definition, name, (sub) => textColumn(dialect.jsonElementText(alias, [sub.name]), true))
+      ? subAttributeScope(compiler, definition, name, (sub) => foldedColumn(dialect.jsonElementText(alias, [sub.name])))
       : {
           // A multi-valued simple attribute: its elements are the values themselves.
-          attribute: () => scalarOf(name, { ...definition, multiValued: false }, textColumn(dialect.jsonElementText(alias, []), true)),
+          attribute: () => scalarOf(name, { ...definition, multiValued: false }, foldedColumn(dialect.jsonElementText(alias, []))),
         };
   const elements = (alias: string): Expression => dialect.jsonArrayElements(document, path, alias);
   return {
@@ -651,9 +695,9 @@ function emailsCollection(compiler: Compiler, definition: AttributeDefinition): 
       from: sql`user_emails AS ${sql.id(e)}`,
       owner: ref('user_id'),
       columns: {
-        value: textColumn(ref('value'), true),
-        type: textColumn(ref('type'), true),
-        display: textColumn(ref('display'), true),
+        value: textColumn(ref('value'), true, ref('value_key')),
+        type: textColumn(ref('type'), true, ref('type_key')),
+        display: textColumn(ref('display'), true, ref('display_key')),
         primary: { expression: ref('is_primary'), nullable: false, storage: 'integer' },
       },
       order: sql`${ref('is_primary')} DESC, ${ref('position')}`,
@@ -672,8 +716,8 @@ function userGroupsCollection(compiler: Compiler, definition: AttributeDefinitio
       owner: sql.ref(`${m}.user_id`),
       columns: {
         value: textColumn(sql.ref(`${sg}.scim_id`), false),
-        display: textColumn(sql.ref(`${g}.name`), false),
-        type: textColumn(sql.lit('direct'), false),
+        display: textColumn(sql.ref(`${g}.name`), false, sql.ref(`${g}.name_key`)),
+        type: literalColumn('direct'),
       },
     };
   });
@@ -691,8 +735,12 @@ function membersCollection(compiler: Compiler, definition: AttributeDefinition):
       columns: {
         value: textColumn(sql.ref(`${su}.scim_id`), false),
         // memberDisplay() in memberships.ts, in SQL.
-        display: textColumn(sql`coalesce(${sql.ref(`${mu}.display_name`)}, ${sql.ref(`${mu}.login`)})`, false),
-        type: textColumn(sql.lit('User'), false),
+        display: textColumn(
+          sql`coalesce(${sql.ref(`${mu}.display_name`)}, ${sql.ref(`${mu}.login`)})`,
+          false,
+          sql`coalesce(${sql.ref(`${mu}.display_name_key`)}, ${sql.ref(`${mu}.login_key`)})`,
+        ),
+        type: literalColumn('User'),
       },
     };
   });
@@ -716,7 +764,7 @@ function commonTarget(compiler: Compiler, definition: AttributeDefinition, table
         lastModified: user
           ? { ...textColumn(userResourceModifiedAt(compiler.dialect, 'u'), false), after: (operator, instant) => userModifiedAfter('u', operator, instant) }
           : textColumn(column('updated_at'), false),
-        resourceType: textColumn(sql.lit(compiler.resourceType), false),
+        resourceType: textColumn(sql.lit(compiler.typeName), false),
         // Rendered as base + encodeURIComponent(id) (scim/resources.ts); SCIM ids are UUIDs
         // (ids.ts), which encoding leaves as they are. `eq` becomes `id = …` on the id's index.
         location: {
@@ -746,20 +794,28 @@ function managerTarget(compiler: Compiler, definition: AttributeDefinition): Tar
   const value = managerValue(compiler.dialect, 'u');
   const ms = compiler.alias('ms');
   const mu = compiler.alias('mu');
-  // memberDisplay() in memberships.ts, in SQL.
-  const display = sql`(SELECT coalesce(${sql.ref(`${mu}.display_name`)}, ${sql.ref(`${mu}.login`)}) FROM scim_users AS ${sql.id(ms)} JOIN users AS ${sql.id(mu)} ON ${sql.ref(`${mu}.id`)} = ${sql.ref(`${ms}.user_id`)} WHERE ${sql.ref(`${ms}.scim_id`)} = ${value})`;
+  // memberDisplay() in memberships.ts, in SQL; `key` picks the same value's case key.
+  const ofManager = (columns: Expression) =>
+    sql`(SELECT ${columns} FROM scim_users AS ${sql.id(ms)} JOIN users AS ${sql.id(mu)} ON ${sql.ref(`${mu}.id`)} = ${sql.ref(`${ms}.user_id`)} WHERE ${sql.ref(`${ms}.scim_id`)} = ${value})`;
+  const display = ofManager(sql`coalesce(${sql.ref(`${mu}.display_name`)}, ${sql.ref(`${mu}.login`)})`);
+  const displayKey = ofManager(sql`coalesce(${sql.ref(`${mu}.display_name_key`)}, ${sql.ref(`${mu}.login_key`)})`);
   const usersBase = compiler.locationBase;
+  // A $ref exists only when `value` is the SCIM id of a user: a server-made UUID, ASCII, which
+  // lower() folds alike on both databases; the base's key is computed here.
+  const ref = sql`(CASE WHEN ${display} IS NULL THEN NULL ELSE ${usersBase} || ${value} END)`;
+  const refKey = sql`(CASE WHEN ${display} IS NULL THEN NULL ELSE ${caseKey(usersBase)} || lower(${value}) END)`;
   const columns: Record<string, Column> = {
     value: textColumn(value, true),
-    displayName: textColumn(display, true),
-    $ref: textColumn(sql`(CASE WHEN ${display} IS NULL THEN NULL ELSE ${usersBase} || ${value} END)`, true),
+    displayName: textColumn(display, true, displayKey),
+    $ref: textColumn(ref, true, refKey),
   };
   const name = `${ENTERPRISE_USER_SCHEMA}:manager`;
   return { kind: 'complex', name, definition, scope: subAttributeScope(compiler, definition, name, fixedColumns(compiler, name, columns)) };
 }
 
 function userScope(compiler: Compiler): Scope {
-  const document = sql.ref('u.scim_data');
+  // JSON attributes are read from the folded document (see the file comment).
+  const document = sql.ref('u.scim_fold');
   return {
     attribute(name, schema) {
       const resolved = compiler.resolve(name, schema);
@@ -772,7 +828,7 @@ function userScope(compiler: Compiler): Scope {
       }
       switch (definition.name) {
         case 'userName':
-          return scalarOf('userName', definition, textColumn(sql.ref('u.login'), false));
+          return scalarOf('userName', definition, textColumn(sql.ref('u.login'), false, sql.ref('u.login_key')));
         case 'active':
           return scalarOf('active', definition, { expression: sql.ref('u.active'), nullable: false, storage: 'integer' });
         case 'password':
@@ -790,7 +846,7 @@ function userScope(compiler: Compiler): Scope {
 }
 
 function groupScope(compiler: Compiler): Scope {
-  const document = sql.ref('g.scim_data');
+  const document = sql.ref('g.scim_fold');
   return {
     attribute(name, schema) {
       const resolved = compiler.resolve(name, schema);
@@ -802,7 +858,7 @@ function groupScope(compiler: Compiler): Scope {
       }
       switch (definition.name) {
         case 'displayName':
-          return scalarOf('displayName', definition, textColumn(sql.ref('g.name'), false));
+          return scalarOf('displayName', definition, textColumn(sql.ref('g.name'), false, sql.ref('g.name_key')));
         case 'members':
           return membersCollection(compiler, definition);
         default:
@@ -828,7 +884,7 @@ export interface CompileOptions {
  */
 export function compileFilter(
   filter: Filter,
-  resourceType: ResourceTypeName,
+  resourceType: ResourceTypeRef,
   dialect: DialectAdapter,
   options: CompileOptions,
 ): RawBuilder<SqlBool> {
@@ -842,6 +898,11 @@ function filterWith(compiler: Compiler, filter: Filter): RawBuilder<SqlBool> {
     compiler.fail(`the filter compares ${values} values; at most ${MAX_BOUND_VALUES} are accepted: split it into several requests`);
   }
   return condition;
+}
+
+/** CompileOptions of one resource type in a search over all of them, with the schemas in force for it (built-in ones when absent). */
+export interface RootCompileOptions extends CompileOptions {
+  readonly schemas?: ResourceSchemas;
 }
 
 /** Fails (as `scimType`) for a top-level attribute that no resource type has. */
@@ -862,9 +923,10 @@ function assertSomeTypeHas(compilers: readonly Compiler[], scimType: ScimType): 
 export function compileRootFilter(
   filter: Filter,
   dialect: DialectAdapter,
-  options: Readonly<Record<ResourceTypeName, CompileOptions>>,
+  options: Readonly<Record<ResourceTypeName, RootCompileOptions>>,
 ): Record<ResourceTypeName, RawBuilder<SqlBool>> {
-  const compiler = (type: ResourceTypeName) => new Compiler(type, dialect, options[type].locationBase, 'invalidFilter', 'filtered', true);
+  const compiler = (type: ResourceTypeName) =>
+    new Compiler(options[type].schemas ?? type, dialect, options[type].locationBase, 'invalidFilter', 'filtered', true);
   const user = compiler('User');
   const group = compiler('Group');
   const result = { User: filterWith(user, filter), Group: filterWith(group, filter) };
@@ -887,7 +949,7 @@ export interface CompiledSort {
  */
 export function compileSort(
   path: AttributePath,
-  resourceType: ResourceTypeName,
+  resourceType: ResourceTypeRef,
   dialect: DialectAdapter,
   options: CompileOptions,
 ): CompiledSort {
@@ -916,9 +978,10 @@ function sortWith(compiler: Compiler, path: AttributePath): CompiledSort {
 export function compileRootSort(
   path: AttributePath,
   dialect: DialectAdapter,
-  options: Readonly<Record<ResourceTypeName, CompileOptions>>,
+  options: Readonly<Record<ResourceTypeName, RootCompileOptions>>,
 ): Record<ResourceTypeName, CompiledSort> {
-  const compiler = (type: ResourceTypeName) => new Compiler(type, dialect, options[type].locationBase, 'invalidValue', 'sorted on', true);
+  const compiler = (type: ResourceTypeName) =>
+    new Compiler(options[type].schemas ?? type, dialect, options[type].locationBase, 'invalidValue', 'sorted on', true);
   const user = compiler('User');
   const group = compiler('Group');
   const result = { User: sortWith(user, path), Group: sortWith(group, path) };
@@ -929,7 +992,7 @@ export function compileRootSort(
 /** The ORDER BY expression alone of compileSort. */
 export function compileSortKey(
   path: AttributePath,
-  resourceType: ResourceTypeName,
+  resourceType: ResourceTypeRef,
   dialect: DialectAdapter,
   options: CompileOptions,
 ): RawBuilder<unknown> {

@@ -5,6 +5,7 @@ import type { Executor } from './executor.ts';
 import { createMembershipQueries } from './memberships.ts';
 import type { Database, GroupsTable } from './tables.ts';
 import { containsPattern, keysetAfter, orderScimList, sortKeyOf, withRowLock, type Listed, type ListQuery, type RowLock } from './users.ts';
+import { caseKey } from '../text.ts';
 
 /** A group row as the domain sees it. `scimId` is null for local groups. */
 export interface StoredGroup {
@@ -23,6 +24,23 @@ export interface GroupWrite {
   readonly name: string;
   readonly externalId: string | null;
   readonly data: Record<string, unknown>;
+  /** `data` folded for filtering (scim/keys.ts foldDocument), kept in step with it. */
+  readonly fold: Record<string, unknown>;
+}
+
+/** A group that shares its name key with another group (migration 011 kept them all). */
+export interface NameConflict {
+  readonly id: string;
+  readonly name: string;
+  readonly key: string;
+  /** 0 for the group that keeps the name, n > 0 for the others. */
+  readonly conflict: number;
+  readonly managed: boolean;
+}
+
+/** See users.ts conflictAfter: the mark is kept while the name keeps its key. */
+function conflictAfter(name: string) {
+  return sql<number>`CASE WHEN name_key = ${caseKey(name)} THEN name_conflict ELSE 0 END`;
 }
 
 /** Filters of the admin API's group list. */
@@ -46,7 +64,7 @@ const GROUP_COLUMNS = [
   'g.version',
 ] as const;
 
-type GroupRow = Omit<GroupsTable, 'name_version' | 'name_changed_at'> & { scim_id: string | null };
+type GroupRow = Omit<GroupsTable, 'name_key' | 'name_conflict' | 'scim_fold' | 'name_version' | 'name_changed_at'> & { scim_id: string | null };
 
 /**
  * What users show of a group is its name (User.groups[].display) and its being linked to SCIM:
@@ -104,12 +122,35 @@ export function createGroupQueries(dialect: DialectAdapter) {
       return (await selectGroups(db).where('sg.scim_id', 'in', scimIds).execute()).map(toGroup);
     },
 
-    /** The group whose name equals `name` regardless of case (indexed). */
+    /**
+     * The group whose name equals `name` regardless of case (text.ts caseKey, on the
+     * groups_name_key index); where migration 011 left several, the one spelt exactly so wins.
+     */
     async findByName(db: Executor, name: string): Promise<StoredGroup | undefined> {
       const row = await selectGroups(db)
-        .where(sql<string>`lower(g.name)`, '=', sql<string>`lower(${name})`)
+        .where('g.name_key', '=', caseKey(name))
+        .orderBy(sql`CASE WHEN g.name = ${name} THEN 0 ELSE 1 END`)
+        .orderBy('g.name_conflict')
+        .limit(1)
         .executeTakeFirst();
       return row ? toGroup(row) : undefined;
+    },
+
+    /** Groups that share a name key with another group (see migration 011), by key. */
+    async nameConflicts(db: Executor): Promise<NameConflict[]> {
+      const rows = await db
+        .selectFrom('groups as g')
+        .leftJoin('scim_groups as sg', 'sg.group_id', 'g.id')
+        .select(['g.id', 'g.name', 'g.name_key', 'g.name_conflict', 'sg.scim_id'])
+        .where('g.name_key', 'in', (eb) => eb.selectFrom('groups').select('name_key').where('name_conflict', '>', 0))
+        .orderBy('g.name_key')
+        .orderBy('g.name_conflict')
+        .execute();
+      const counts = new Map<string, number>();
+      for (const row of rows) counts.set(row.name_key, (counts.get(row.name_key) ?? 0) + 1);
+      return rows
+        .filter((row) => (counts.get(row.name_key) ?? 0) > 1)
+        .map((row) => ({ id: row.id, name: row.name, key: row.name_key, conflict: row.name_conflict, managed: row.scim_id !== null }));
     },
 
     /** The group with this internal id, linked or not. */
@@ -122,7 +163,20 @@ export function createGroupQueries(dialect: DialectAdapter) {
     async insertLocal(db: Executor, id: string, name: string, description: string | null, now: string): Promise<void> {
       await db
         .insertInto('groups')
-        .values({ id, name, description, external_id: null, scim_data: dialect.toJsonParameter({}), created_at: now, updated_at: now, version: 1, name_version: 1, name_changed_at: now })
+        .values({
+          id,
+          name,
+          name_key: caseKey(name),
+          description,
+          external_id: null,
+          scim_data: dialect.toJsonParameter({}),
+          scim_fold: dialect.toJsonParameter({}),
+          created_at: now,
+          updated_at: now,
+          version: 1,
+          name_version: 1,
+          name_changed_at: now,
+        })
         .execute();
     },
 
@@ -130,14 +184,22 @@ export function createGroupQueries(dialect: DialectAdapter) {
     async updateLocal(db: Executor, id: string, name: string, description: string | null, now: string): Promise<void> {
       await db
         .updateTable('groups')
-        .set({ name, description, updated_at: now, version: sql<number>`version + 1`, ...renamedIfChanged(name, now) })
+        .set({
+          name,
+          name_key: caseKey(name),
+          name_conflict: conflictAfter(name),
+          description,
+          updated_at: now,
+          version: sql<number>`version + 1`,
+          ...renamedIfChanged(name, now),
+        })
         .where('id', '=', id)
         .execute();
     },
 
-    /** A page of all groups, linked or not, ordered by name (the lower(name) index). */
+    /** A page of all groups, linked or not, ordered by name regardless of case (the groups_name_key index). */
     async listAll(db: Executor, filter: GroupFilter, offset: number, limit: number): Promise<StoredGroup[]> {
-      const rows = await filterGroups(selectGroups(db), filter).orderBy(sql`lower(g.name)`).orderBy('g.id').limit(limit).offset(offset).execute();
+      const rows = await filterGroups(selectGroups(db), filter).orderBy('g.name_key').orderBy('g.id').limit(limit).offset(offset).execute();
       return rows.map(toGroup);
     },
 
@@ -163,9 +225,11 @@ export function createGroupQueries(dialect: DialectAdapter) {
         .values({
           id,
           name: write.name,
+          name_key: caseKey(write.name),
           description: null,
           external_id: write.externalId,
           scim_data: dialect.toJsonParameter(write.data),
+          scim_fold: dialect.toJsonParameter(write.fold),
           created_at: now,
           updated_at: now,
           version: 1,
@@ -181,8 +245,11 @@ export function createGroupQueries(dialect: DialectAdapter) {
         .updateTable('groups')
         .set({
           name: write.name,
+          name_key: caseKey(write.name),
+          name_conflict: conflictAfter(write.name),
           external_id: write.externalId,
           scim_data: dialect.toJsonParameter(write.data),
+          scim_fold: dialect.toJsonParameter(write.fold),
           updated_at: now,
           version: sql<number>`version + 1`,
           ...renamedIfChanged(write.name, now),
@@ -219,13 +286,14 @@ export function createGroupQueries(dialect: DialectAdapter) {
     },
 
     /**
-     * Deletes a group, its memberships and its link. The memberships are removed explicitly
-     * rather than by ON DELETE CASCADE, so that each member's groups are marked as changed
-     * (no membership events: the caller records `group.deleted`, which stands for them).
+     * Deletes a group, its memberships, its link and its unique values. The memberships are
+     * removed explicitly rather than by ON DELETE CASCADE, so that each member's groups are marked
+     * as changed (no membership events: the caller records `group.deleted`, which stands for them).
      */
     async delete(db: Executor, id: string, now: string): Promise<void> {
       await memberships.removeAllOfDeletedGroup(db, id, now);
       await db.deleteFrom('scim_groups').where('group_id', '=', id).execute();
+      await db.deleteFrom('scim_unique_values').where('resource_type', '=', 'Group').where('resource_id', '=', id).execute();
       await db.deleteFrom('groups').where('id', '=', id).execute();
     },
 
@@ -269,7 +337,7 @@ type GroupSelect = SelectQueryBuilder<Database & { g: Database['groups']; sg: Da
 function filterGroups<Q extends GroupSelect>(builder: Q, filter: GroupFilter): Q {
   let query: GroupSelect = builder;
   if (filter.q !== undefined && filter.q !== '') {
-    query = query.where(sql<SqlBool>`lower(g.name) LIKE lower(${containsPattern(filter.q)}) ESCAPE '\\'`);
+    query = query.where(sql<SqlBool>`g.name_key LIKE ${containsPattern(caseKey(filter.q))} ESCAPE '\\'`);
   }
   if (filter.managed !== undefined) query = query.where('sg.scim_id', filter.managed ? 'is not' : 'is', null);
   if (filter.userId !== undefined) {

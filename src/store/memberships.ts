@@ -15,6 +15,7 @@ import type { DialectAdapter } from './dialect.ts';
 import type { Executor } from './executor.ts';
 import { membershipEvents, type EventStamp } from './journal.ts';
 import type { Database } from './tables.ts';
+import { caseKey } from '../text.ts';
 
 /** A member or a group as SCIM shows it: its SCIM id and a display name. */
 export interface LinkedReference {
@@ -309,7 +310,7 @@ export function createMembershipQueries(dialect: DialectAdapter) {
                 .selectFrom('groups as g')
                 .innerJoin('memberships as m', 'm.group_id', 'g.id')
                 .select('m.user_id')
-                .where(sql<string>`lower(g.name)`, '=', sql<string>`lower(${adminGroup})`)
+                .where('g.name_key', '=', caseKey(adminGroup))
                 .whereRef('m.user_id', '=', 'u.id'),
             ),
           ]),

@@ -11,6 +11,7 @@ import * as embeddedVersions from './migrations/007-embedded-versions.ts';
 import * as passwordBackoff from './migrations/008-password-backoff.ts';
 import * as provisioningActivity from './migrations/009-provisioning-activity.ts';
 import * as events from './migrations/010-events.ts';
+import * as caseKeysAndCustomSchemas from './migrations/011-case-keys-and-custom-schemas.ts';
 import * as oidc from './migrations/012-oidc.ts';
 
 const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) => Promise<void>> = {
@@ -23,6 +24,7 @@ const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) 
   '008-password-backoff': passwordBackoff.up,
   '009-provisioning-activity': provisioningActivity.up,
   '010-events': events.up,
+  '011-case-keys-and-custom-schemas': caseKeysAndCustomSchemas.up,
   '012-oidc': oidc.up,
 };
 
@@ -42,6 +44,8 @@ export async function migrate(store: Store): Promise<void> {
       return migrations;
     },
   };
+  // Migration numbers are handed out ahead of time, so a release may bring one numbered below
+  // one a database already ran (011 after 012): each migration stands alone, so run it anyway.
   const { error, results } = await new Migrator({ db: store.db, provider, allowUnorderedMigrations: true }).migrateToLatest();
   if (error) {
     const failed = results?.find((result) => result.status === 'Error');

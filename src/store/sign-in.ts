@@ -1,6 +1,7 @@
 /** SQL for SAML sign-in: profile refresh, last connection, group names, and the attempts log. */
 import { sql } from 'kysely';
 import type { Executor } from './executor.ts';
+import { caseKey } from '../text.ts';
 
 /** The last sign-in attempt made with one login. */
 export interface SignInAttempt {
@@ -19,7 +20,14 @@ export function createSignInQueries() {
     async updateProfile(db: Executor, userId: string, displayName: string | null, email: string | null, now: string): Promise<void> {
       await db
         .updateTable('users')
-        .set({ display_name: displayName, email, updated_at: now, version: sql<number>`version + 1` })
+        .set({
+          display_name: displayName,
+          email,
+          display_name_key: displayName === null ? null : caseKey(displayName),
+          email_key: email === null ? null : caseKey(email),
+          updated_at: now,
+          version: sql<number>`version + 1`,
+        })
         .where('id', '=', userId)
         .execute();
     },

@@ -17,6 +17,18 @@ export interface UsersTable {
   version: number;
   last_connection_at: string | null;
   is_admin: Generated<number>;
+  /**
+   * text.ts caseKey of login, display_name and email (migration 011): what uniqueness and
+   * case-insensitive matching compare. Nullable in the database (added by ALTER TABLE), always
+   * written by store/users.ts, hence required here.
+   */
+  login_key: string;
+  /** 0, or n > 0 for the n-th user whose login migration 011 found equal to an older one's. */
+  login_conflict: Generated<number>;
+  display_name_key: string | null;
+  email_key: string | null;
+  /** scim_data with every case-insensitive text replaced by its key (scim/keys.ts foldDocument); what filters read. */
+  scim_fold: unknown;
 }
 
 export interface ScimUsersTable {
@@ -31,6 +43,10 @@ export interface UserEmailsTable {
   type: string | null;
   is_primary: number;
   display: string | null;
+  /** text.ts caseKey of value, type and display (migration 011). */
+  value_key: string | null;
+  type_key: string | null;
+  display_key: string | null;
 }
 
 export interface GroupsTable {
@@ -42,6 +58,12 @@ export interface GroupsTable {
   created_at: string;
   updated_at: string;
   version: number;
+  /** text.ts caseKey of name; see UsersTable.login_key. */
+  name_key: string;
+  /** See UsersTable.login_conflict. */
+  name_conflict: Generated<number>;
+  /** See UsersTable.scim_fold. */
+  scim_fold: unknown;
   /** Bumped when what users show of the group changes: its name, its SCIM link (migration 007). */
   name_version: Generated<number>;
   name_changed_at: Generated<string>;
@@ -174,6 +196,27 @@ export interface StagedMembersTable {
   position: number;
 }
 
+export interface ScimSchemasTable {
+  /** The URN lower-cased: URNs are unique regardless of case. */
+  urn_key: string;
+  urn: string;
+  /** 'User' or 'Group'. */
+  resource_type: string;
+  /** The canonical definition (scim/custom-schemas.ts), as JSON text. */
+  definition: string;
+  created_at: string;
+}
+
+export interface ScimUniqueValuesTable {
+  resource_type: string;
+  /** `urn:…:attribute`, lower-cased. */
+  attribute: string;
+  /** SHA-256 (hex) of the value's key (scim/keys.ts uniqueValues). */
+  value_hash: string;
+  /** users.id or groups.id. */
+  resource_id: string;
+}
+
 export interface ScimActivityTable {
   id: Generated<number>;
   /** When the request arrived, ISO 8601 UTC. */
@@ -209,7 +252,7 @@ export interface ScimActivityBudgetsTable {
 }
 
 export interface PasswordBackoffTable {
-  /** SHA-256 hex of what is counted: `login:<lower-cased login>` or `source:<client address>`. */
+  /** SHA-256 hex of what is counted: `login:<text.ts caseKey of the login>` or `source:<client address>`. */
   key: string;
   /** When the key has its whole allowance again (ISO 8601). */
   free_at: string;
@@ -264,6 +307,8 @@ export interface Database {
   events: EventsTable;
   event_feed: EventFeedTable;
   staged_members: StagedMembersTable;
+  scim_schemas: ScimSchemasTable;
+  scim_unique_values: ScimUniqueValuesTable;
   scim_activity: ScimActivityTable;
   scim_activity_budgets: ScimActivityBudgetsTable;
   password_backoff: PasswordBackoffTable;

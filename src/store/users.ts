@@ -9,6 +9,7 @@ import type { Executor } from './executor.ts';
 import { memberDisplay } from './memberships.ts';
 import { userResourceModifiedAt, userResourceVersion } from './resource-versions.ts';
 import type { Database, UsersTable } from './tables.ts';
+import { caseKey } from '../text.ts';
 
 /** A user row as the domain sees it. `scimId` is null for users not linked to SCIM (local users). */
 export interface StoredUser {
@@ -46,6 +47,8 @@ export interface UserWrite {
   readonly active: boolean;
   readonly externalId: string | null;
   readonly data: Record<string, unknown>;
+  /** `data` folded for filtering (scim/keys.ts foldDocument), kept in step with it. */
+  readonly fold: Record<string, unknown>;
 }
 
 /** One email, mirrored into user_emails for indexed lookups. */
@@ -149,12 +152,42 @@ const USER_COLUMNS = [
   'u.is_admin',
 ] as const;
 
-type UserRow = Omit<UsersTable, 'password_hash' | 'is_admin'> & {
+/** The columns derived from others (case keys, the folded document): written, never read back. */
+type DerivedColumns = 'login_key' | 'login_conflict' | 'display_name_key' | 'email_key' | 'scim_fold';
+
+type UserRow = Omit<UsersTable, 'password_hash' | 'is_admin' | DerivedColumns> & {
   scim_id: string | null;
   is_admin: number;
   resource_version: string;
   resource_modified_at: string;
 };
+
+/** A user that shares its login key with others (migration 011 kept them all). */
+export interface LoginConflict {
+  readonly id: string;
+  readonly login: string;
+  readonly key: string;
+  /** 0 for the user that keeps the name, n > 0 for the others. */
+  readonly conflict: number;
+  readonly managed: boolean;
+}
+
+/** The case keys of a user's name columns (text.ts caseKey), written with them. */
+function nameKeys(write: { readonly login: string; readonly displayName: string | null; readonly email: string | null }) {
+  return {
+    login_key: caseKey(write.login),
+    display_name_key: write.displayName === null ? null : caseKey(write.displayName),
+    email_key: write.email === null ? null : caseKey(write.email),
+  };
+}
+
+/**
+ * The conflict mark of an updated login: kept while the login keeps its key (a user marked by
+ * migration 011 stays writable), 0 otherwise, so that a new name must be unique.
+ */
+function conflictAfter(login: string) {
+  return sql<number>`CASE WHEN login_key = ${caseKey(login)} THEN login_conflict ELSE 0 END`;
+}
 
 /**
  * Orders a page of SCIM resources as ListQuery asks, then by SCIM id. Users and groups are
@@ -303,12 +336,36 @@ export function createUserQueries(dialect: DialectAdapter) {
       return (await selectUsers(db).where('su.scim_id', 'in', scimIds).execute()).map(toUser);
     },
 
-    /** The user whose login equals `login` regardless of case (uses the lower(login) index). */
+    /**
+     * The user whose login equals `login` regardless of case (text.ts caseKey, on the
+     * users_login_key index). Where migration 011 left several, the one spelt exactly so wins,
+     * else the one that kept the name.
+     */
     async findByLogin(db: Executor, login: string): Promise<StoredUser | undefined> {
       const row = await selectUsers(db)
-        .where(sql<string>`lower(u.login)`, '=', sql<string>`lower(${login})`)
+        .where('u.login_key', '=', caseKey(login))
+        .orderBy(sql`CASE WHEN u.login = ${login} THEN 0 ELSE 1 END`)
+        .orderBy('u.login_conflict')
+        .limit(1)
         .executeTakeFirst();
       return row ? toUser(row) : undefined;
+    },
+
+    /** Users that share a login key with another user (see migration 011), by key. */
+    async loginConflicts(db: Executor): Promise<LoginConflict[]> {
+      const rows = await db
+        .selectFrom('users as u')
+        .leftJoin('scim_users as su', 'su.user_id', 'u.id')
+        .select(['u.id', 'u.login', 'u.login_key', 'u.login_conflict', 'su.scim_id'])
+        .where('u.login_key', 'in', (eb) => eb.selectFrom('users').select('login_key').where('login_conflict', '>', 0))
+        .orderBy('u.login_key')
+        .orderBy('u.login_conflict')
+        .execute();
+      const counts = new Map<string, number>();
+      for (const row of rows) counts.set(row.login_key, (counts.get(row.login_key) ?? 0) + 1);
+      return rows
+        .filter((row) => (counts.get(row.login_key) ?? 0) > 1)
+        .map((row) => ({ id: row.id, login: row.login, key: row.login_key, conflict: row.login_conflict, managed: row.scim_id !== null }));
     },
 
     /** The user with this internal id, linked or not. */
@@ -330,7 +387,7 @@ export function createUserQueries(dialect: DialectAdapter) {
     },
 
     /**
-     * Inserts an account unless its login is taken (the unique lower(login) index decides, so
+     * Inserts an account unless its login is taken (the unique users_login_key index decides, so
      * that two instances starting at once create it once). Returns whether it was inserted.
      */
     async insertAccount(db: Executor, id: string, write: AccountWrite, now: string): Promise<boolean> {
@@ -341,11 +398,13 @@ export function createUserQueries(dialect: DialectAdapter) {
           login: write.login,
           display_name: write.displayName,
           email: write.email,
+          ...nameKeys(write),
           active: 1,
           local: write.local ? 1 : 0,
           password_hash: write.passwordHash,
           external_id: null,
           scim_data: dialect.toJsonParameter({}),
+          scim_fold: dialect.toJsonParameter({}),
           created_at: now,
           updated_at: now,
           version: 1,
@@ -393,6 +452,8 @@ export function createUserQueries(dialect: DialectAdapter) {
           login: write.login,
           display_name: write.displayName,
           email: write.email,
+          ...nameKeys(write),
+          login_conflict: conflictAfter(write.login),
           external_id: write.externalId,
           updated_at: now,
           version: sql<number>`version + 1`,
@@ -410,15 +471,15 @@ export function createUserQueries(dialect: DialectAdapter) {
         .execute();
     },
 
-    /** A page of all users, linked or not, ordered by login (the lower(login) index). */
+    /** A page of all users, linked or not, ordered by login regardless of case (the users_login_key index). */
     async listAccounts(db: Executor, filter: AccountFilter, offset: number, limit: number): Promise<StoredUser[]> {
       const page = filterAccounts(db.selectFrom('users as u').leftJoin('scim_users as su', 'su.user_id', 'u.id').select('u.id'), filter)
-        .orderBy(sql`lower(u.login)`)
+        .orderBy('u.login_key')
         .orderBy('u.id')
         .limit(limit)
         .offset(offset);
       // The page's ids first, then its rows: see listLinked.
-      const rows = await selectUsers(db).where('u.id', 'in', page).orderBy(sql`lower(u.login)`).orderBy('u.id').execute();
+      const rows = await selectUsers(db).where('u.id', 'in', page).orderBy('u.login_key').orderBy('u.id').execute();
       return rows.map(toUser);
     },
 
@@ -446,11 +507,13 @@ export function createUserQueries(dialect: DialectAdapter) {
           login: write.login,
           display_name: write.displayName,
           email: write.email,
+          ...nameKeys(write),
           active: write.active ? 1 : 0,
           local: 0,
           password_hash: null,
           external_id: write.externalId,
           scim_data: dialect.toJsonParameter(write.data),
+          scim_fold: dialect.toJsonParameter(write.fold),
           created_at: now,
           updated_at: now,
           version: 1,
@@ -466,9 +529,12 @@ export function createUserQueries(dialect: DialectAdapter) {
           login: write.login,
           display_name: write.displayName,
           email: write.email,
+          ...nameKeys(write),
+          login_conflict: conflictAfter(write.login),
           active: write.active ? 1 : 0,
           external_id: write.externalId,
           scim_data: dialect.toJsonParameter(write.data),
+          scim_fold: dialect.toJsonParameter(write.fold),
           updated_at: now,
           version: sql<number>`version + 1`,
         })
@@ -490,6 +556,9 @@ export function createUserQueries(dialect: DialectAdapter) {
             type: email.type,
             is_primary: email.primary ? 1 : 0,
             display: email.display,
+            value_key: email.value === null ? null : caseKey(email.value),
+            type_key: email.type === null ? null : caseKey(email.type),
+            display_key: email.display === null ? null : caseKey(email.display),
           })),
         )
         .execute();
@@ -553,9 +622,10 @@ type AccountSelect = SelectQueryBuilder<Database & { u: Database['users']; su: D
 function filterAccounts<Q extends AccountSelect>(builder: Q, filter: AccountFilter): Q {
   let query: AccountSelect = builder;
   if (filter.q !== undefined && filter.q !== '') {
-    const pattern = containsPattern(filter.q);
+    // Case keys on both sides (text.ts caseKey): the same matches on SQLite and PostgreSQL.
+    const pattern = containsPattern(caseKey(filter.q));
     query = query.where(
-      sql<SqlBool>`(lower(u.login) LIKE lower(${pattern}) ESCAPE '\\' OR lower(coalesce(u.display_name, '')) LIKE lower(${pattern}) ESCAPE '\\' OR lower(coalesce(u.email, '')) LIKE lower(${pattern}) ESCAPE '\\')`,
+      sql<SqlBool>`(u.login_key LIKE ${pattern} ESCAPE '\\' OR coalesce(u.display_name_key, '') LIKE ${pattern} ESCAPE '\\' OR coalesce(u.email_key, '') LIKE ${pattern} ESCAPE '\\')`,
     );
   }
   if (filter.active !== undefined) query = query.where('u.active', '=', filter.active ? 1 : 0);

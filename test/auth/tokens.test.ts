@@ -150,9 +150,9 @@ eachDatabase('token service', (database) => {
 
   test('a token may act as an existing active user, not an unknown or deactivated one', async () => {
     const now = new Date().toISOString();
-    const user = { login: 'ada', active: 1, local: 0, version: 1, scim_data: '{}', created_at: now, updated_at: now };
+    const user = { login: 'ada', login_key: 'ada', active: 1, local: 0, version: 1, scim_data: '{}', created_at: now, updated_at: now };
     await store.db.insertInto('users').values({ ...user, id: 'u1' }).execute();
-    await store.db.insertInto('users').values({ ...user, id: 'u2', login: 'bob', active: 0 }).execute();
+    await store.db.insertInto('users').values({ ...user, id: 'u2', login: 'bob', login_key: 'bob', active: 0 }).execute();
 
     const { token, record } = await tokens.create('ada-script', cli, 'u1');
     assert.equal(record.userId, 'u1');

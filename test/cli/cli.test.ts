@@ -382,3 +382,66 @@ describe('roster admin, users and audit', () => {
     assert.equal(roster(database, ['audit', 'export', '--format', 'xml']).status, 1);
   });
 });
+
+describe('roster schemas and db case-conflicts', () => {
+  const URN = 'urn:ietf:params:scim:schemas:extension:acme:2.0:User';
+
+  test('schemas add, list and remove, refused while users carry it unless --force', async () => {
+    const database = freshDatabase();
+    const file = join(dir, 'acme.json');
+    writeFileSync(file, JSON.stringify({ id: URN, name: 'AcmeUser', extends: 'User', attributes: [{ name: 'badge', type: 'string', uniqueness: 'server' }, { name: 'skills', type: 'string', multiValued: true }] }));
+    const added = roster(database, ['schemas', 'add', file]);
+    assert.equal(added.status, 0, added.stderr);
+    assert.match(added.stdout, new RegExp(`^Declared ${URN} \\(extends User, 2 attributes\\)\\.$`, 'm'));
+    assert.equal(roster(database, ['schemas', 'list']).stdout, `${URN}\tUser\tAcmeUser\tbadge (string), skills (string[])\n`);
+
+    const broken = join(dir, 'broken.json');
+    writeFileSync(broken, '{"id": ');
+    const notJson = roster(database, ['schemas', 'add', broken]);
+    assert.equal(notJson.status, 1);
+    assert.match(notJson.stderr, /broken\.json is not JSON/);
+    writeFileSync(broken, JSON.stringify({ id: URN, name: 'Again', extends: 'Users', attributes: [] }));
+    const invalid = roster(database, ['schemas', 'add', broken]);
+    assert.equal(invalid.status, 1);
+    assert.match(invalid.stderr, /^The schema definition is not valid: id: .* is already declared.*; extends: must be "User" or "Group" \(not "Users"\); attributes: must be a non-empty array/);
+    assert.equal(roster(database, ['schemas', 'add']).status, 2);
+
+    const store = await openStore({ kind: 'sqlite', path: database });
+    try {
+      const { createServices } = await import('../../src/services.ts');
+      await createServices(store).users.create({ schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: 'ada', [URN]: { badge: 'B1' } }, { kind: 'cli' });
+    } finally {
+      await store.close();
+    }
+    const refused = roster(database, ['schemas', 'remove', URN]);
+    assert.equal(refused.status, 1);
+    assert.match(refused.stderr, /is in use: 1 user carries its attributes\. Remove it with --force/);
+    const removed = roster(database, ['schemas', 'remove', URN, '--force']);
+    assert.equal(removed.status, 0, removed.stderr);
+    assert.match(removed.stdout, new RegExp(`^Removed ${URN}; its values were deleted from 1 user\\.$`, 'm'));
+    assert.match(roster(database, ['schemas', 'list']).stderr, /No extension schema is declared/);
+  });
+
+  test('db case-conflicts prints nothing when names are unique, and each shared name with exit 1', async () => {
+    const database = freshDatabase();
+    const clean = roster(database, ['db', 'case-conflicts']);
+    assert.equal(clean.status, 0, clean.stderr);
+    assert.equal(clean.stdout, '');
+
+    // What migration 011 leaves when two existing logins differ only in case (see its test).
+    const store = await openStore({ kind: 'sqlite', path: database });
+    try {
+      const { createServices } = await import('../../src/services.ts');
+      const services = createServices(store);
+      const anna = await services.accounts.create({ login: 'anna', name: 'Anna', local: false }, { kind: 'cli' });
+      const other = await services.accounts.create({ login: 'other', name: 'Other', local: false }, { kind: 'cli' });
+      await store.db.updateTable('users').set({ login: 'ANNA', login_key: 'anna', login_conflict: 1 }).where('id', '=', other.id).execute();
+      const run = roster(database, ['db', 'case-conflicts']);
+      assert.equal(run.status, 1);
+      assert.equal(run.stdout, `users "anna" (id ${anna.id}), "ANNA" (id ${other.id}) have the same name regardless of case\n`);
+      assert.match(run.stderr, /1 name is shared regardless of case: rename all but one/);
+    } finally {
+      await store.close();
+    }
+  });
+});

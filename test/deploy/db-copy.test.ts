@@ -45,10 +45,20 @@ async function populate(store: Store): Promise<void> {
   );
   assert.ok(saml.ok);
   await services.provisioning.enable(cli);
+  // A declared extension schema with a unique attribute (scim_schemas, scim_unique_values).
+  const acme = 'urn:example:scim:acme:1.0:User';
+  await services.scimSchemas.add({ id: acme, name: 'Acme', extends: 'User', attributes: [{ name: 'badge', type: 'string', uniqueness: 'server' }] }, cli);
   const ids: string[] = [];
   for (let i = 0; i < 12; i += 1) {
     const user = await services.users.create(
-      { schemas: [USER], userName: `user${i}`, name: { givenName: `Given ${i}`, familyName: 'Family' }, emails: [{ value: `user${i}@example.com`, primary: true }], externalId: `ext-${i}` },
+      {
+        schemas: [USER],
+        userName: `user${i}`,
+        name: { givenName: `Given ${i}`, familyName: 'Family' },
+        emails: [{ value: `user${i}@example.com`, primary: true }],
+        externalId: `ext-${i}`,
+        [acme]: { badge: `B-${i}` },
+      },
       cli,
     );
     ids.push(user.scimId);

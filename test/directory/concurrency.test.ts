@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Actor } from '../../src/journal/actor.ts';
 import { DirectoryError } from '../../src/directory/errors.ts';
 import { createGroupDirectory, type GroupDirectory } from '../../src/directory/groups.ts';
+import { createScimSchemas } from '../../src/directory/scim-schemas.ts';
 import { createUserDirectory, type UserDirectory } from '../../src/directory/users.ts';
 import { openStore, type Store } from '../../src/store/index.ts';
 import { createTestDatabase, eachDatabase, type ScratchDatabase } from '../support/databases.ts';
@@ -47,7 +48,7 @@ eachDatabase('concurrent writers', (database) => {
   before(async () => {
     scratch = await createTestDatabase(database);
     for (let i = 0; i < (database === 'postgres' ? 2 : 1); i += 1) stores.push(await openStore(scratch.location));
-    instances = stores.map((store) => ({ users: createUserDirectory(store), groups: createGroupDirectory(store) }));
+    instances = stores.map((store) => ({ users: createUserDirectory(store, createScimSchemas(store)), groups: createGroupDirectory(store, createScimSchemas(store)) }));
   });
   after(async () => {
     for (const store of stores) await store.close();

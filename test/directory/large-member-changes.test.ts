@@ -27,7 +27,7 @@ async function seedUsers(store: Store, count: number): Promise<string[]> {
     for (let i = start; i < Math.min(count, start + 500); i += 1) {
       const id = newId();
       const scimId = newId();
-      users.push({ id, login: `member${i}`, display_name: null, email: null, active: 1, local: 0, password_hash: null, external_id: null, scim_data: store.dialect.toJsonParameter({}), created_at: now, updated_at: now, version: 1, last_connection_at: null });
+      users.push({ id, login: `member${i}`, login_key: `member${i}`, display_name: null, display_name_key: null, email: null, email_key: null, scim_fold: store.dialect.toJsonParameter({}), active: 1, local: 0, password_hash: null, external_id: null, scim_data: store.dialect.toJsonParameter({}), created_at: now, updated_at: now, version: 1, last_connection_at: null });
       links.push({ scim_id: scimId, user_id: id });
       scimIds.push(scimId);
     }

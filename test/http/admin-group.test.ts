@@ -112,6 +112,11 @@ eachDatabase('administrators through a group', (database) => {
       const group = await roster.request('POST', '/Groups', groupBody('idp admins', [carolScimId]));
       assert.equal(group.status, 201);
       assert.equal((await call()).statusCode, 200);
+      // Matched by case key, as group names are unique: the same on both databases for all of Unicode.
+      const unicode = createServices(roster.services.store, { baseUrl: BASE_URL, adminGroup: 'Straße-Admins' });
+      assert.equal(await unicode.access.isAdministrator(carolId), false);
+      assert.equal((await roster.request('POST', '/Groups', groupBody('STRASSE-ADMINS', [carolScimId]))).status, 201);
+      assert.equal(await unicode.access.isAdministrator(carolId), true);
       // The flagged administrator stays one whatever the group.
       assert.equal((await app.inject({ method: 'GET', url: '/api/v2/users-management/users', headers: { authorization: `Bearer ${roster.token}` } })).statusCode, 200);
     } finally {

@@ -155,7 +155,7 @@ eachDatabase('sign-in check without SAML', (database) => {
   test('says SAML is not configured', async () => {
     await app.services.store.db
       .insertInto('users')
-      .values({ id: 'u1', login: 'leo@example.com', display_name: null, email: null, active: 1, local: 0, password_hash: null, external_id: null, scim_data: '{}', created_at: 'x', updated_at: 'x', version: 1, last_connection_at: null })
+      .values({ id: 'u1', login: 'leo@example.com', login_key: 'leo@example.com', display_name: null, email: null, active: 1, local: 0, password_hash: null, external_id: null, scim_data: '{}', created_at: 'x', updated_at: 'x', version: 1, last_connection_at: null })
       .execute();
     const response = await app.request('GET', '/api/v2/users-management/users/u1/sign-in-check');
     assert.deepEqual(response.body.problems.map((p: { code: string }) => p.code), ['saml_not_configured']);

@@ -152,7 +152,8 @@ test('unknown schema URIs and unknown extension objects are ignored (Entra sends
     { ignored },
   );
   assert.deepEqual(user, { schemas: [USER_SCHEMA], userName: 'a' });
-  assert.deepEqual(ignored, ['urn:ietf:params:scim:schemas:extension:custom:2.0:User']);
+  // Named attribute by attribute, as an IdP mapping names them (the audit trail shows these).
+  assert.deepEqual(ignored, ['urn:ietf:params:scim:schemas:extension:custom:2.0:User:employeeNumber', 'urn:ietf:params:scim:schemas:extension:custom:2.0:User:worksiteId']);
 });
 
 test('Entra group create with the ADSCIM schema URI and readOnly meta is accepted', () => {

@@ -8,6 +8,8 @@ import { parseFilter, type Filter } from '../../src/scim/filter/index.ts';
 import { parseAttributePath } from '../../src/scim/path.ts';
 import { ScimError } from '../../src/scim/errors.ts';
 import type { ResourceTypeName } from '../../src/scim/schemas.ts';
+import { foldDocument } from '../../src/scim/keys.ts';
+import { caseKey } from '../../src/text.ts';
 
 const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
 const BASE = 'https://roster.test/api/scim/v2';
@@ -109,13 +111,16 @@ eachDatabase('filter → SQL', (database) => {
         .values({
           id: user.id,
           login: user.login,
+          login_key: caseKey(user.login),
           display_name: user.displayName ?? null,
+          display_name_key: user.displayName === undefined ? null : caseKey(user.displayName),
           email: null,
           active: user.active ? 1 : 0,
           local: 0,
           password_hash: null,
           external_id: user.externalId ?? null,
           scim_data: dialect.toJsonParameter({ ...user.data, emails: user.emails }),
+          scim_fold: dialect.toJsonParameter(foldDocument('User', { ...user.data, emails: user.emails })),
           created_at: '2024-01-01T00:00:00.000Z',
           updated_at: user.updatedAt,
           version: 1,
@@ -126,7 +131,17 @@ eachDatabase('filter → SQL', (database) => {
       for (const [position, email] of user.emails.entries()) {
         await db
           .insertInto('user_emails')
-          .values({ user_id: user.id, position, value: email.value, type: email.type, is_primary: email.primary ? 1 : 0, display: null })
+          .values({
+            user_id: user.id,
+            position,
+            value: email.value,
+            type: email.type,
+            is_primary: email.primary ? 1 : 0,
+            display: null,
+            value_key: caseKey(email.value),
+            type_key: caseKey(email.type),
+            display_key: null,
+          })
           .execute();
       }
     }
@@ -136,6 +151,7 @@ eachDatabase('filter → SQL', (database) => {
         .values({
           id: group.id,
           name: group.name,
+          name_key: caseKey(group.name),
           description: null,
           external_id: group.externalId,
           scim_data: dialect.toJsonParameter({}),
@@ -433,8 +449,9 @@ eachDatabase('filter → SQL', (database) => {
   describe('compileFilter: client values are bound parameters', () => {
     it('never puts a client string into the SQL text', () => {
       const compiled = usersQuery('userName eq "x\'; DROP TABLE users; --" or emails co "secret%" or title sw "tt"').compile();
-      assert.doesNotMatch(compiled.sql, /DROP|secret|tt/);
-      assert.ok(compiled.parameters.includes("x'; DROP TABLE users; --"));
+      assert.doesNotMatch(compiled.sql, /DROP|drop|secret|tt/);
+      // userName compares regardless of case: its value is bound as its case key.
+      assert.ok(compiled.parameters.includes("x'; drop table users; --"), JSON.stringify(compiled.parameters));
     });
 
     it('keeps nested subquery aliases distinct', async () => {
@@ -446,8 +463,9 @@ eachDatabase('filter → SQL', (database) => {
 
     it('compiles an or-chain of eq on one attribute to one IN with one value per term', () => {
       const compiled = usersQuery('userName eq "a" or title pr or USERNAME eq "B" or userName eq "a" or emails eq "c" or emails eq "d"').compile();
-      assert.equal(compiled.sql.match(/ IN \(lower\(/g)?.length, 2, compiled.sql);
-      assert.deepEqual(compiled.parameters, ['a', 'B', 'c', 'd']);
+      assert.equal(compiled.sql.match(/"(login_key|value_key)" IN \(/g)?.length, 2, compiled.sql);
+      // Case keys: "a" and "B" are two values, "a" twice is one.
+      assert.deepEqual(compiled.parameters, ['a', 'b', 'c', 'd']);
     });
   });
 
@@ -551,16 +569,16 @@ eachDatabase('filter → SQL', (database) => {
     }
 
     const cases: readonly [string, RegExp, RegExp][] = [
-      ['userName eq "bjensen"', /users_login_ci/, /users_login_ci/],
+      ['userName eq "bjensen"', /users_login_key/, /users_login_key/],
       ['externalId eq "Ext-1"', /users_external_id/, /users_external_id/],
-      ['emails.value eq "bjensen@example.com"', /user_emails_value_ci/, /user_emails_value_ci/],
-      ['emails[value eq "bjensen@example.com" and type eq "work"]', /user_emails_value_ci/, /user_emails_value_ci/],
+      ['emails.value eq "bjensen@example.com"', /user_emails_value_key/, /user_emails_value_key/],
+      ['emails[value eq "bjensen@example.com" and type eq "work"]', /user_emails_value_key/, /user_emails_value_key/],
       ['id eq "u1"', /SEARCH su USING (COVERING )?INDEX sqlite_autoindex_scim_users_1/, /Index (Only )?Scan using scim_users_pkey/],
       ['groups.value eq "g1"', /SEARCH sg_\d+ USING (COVERING )?INDEX sqlite_autoindex_scim_groups_1/, /Index (Only )?Scan using scim_groups_pkey/],
       // An or-chain of eq on one attribute is one IN (…), served by the same indexes.
-      ['userName eq "bjensen" or userName eq "ZED" or userName eq "x"', /users_login_ci/, /users_login_ci/],
+      ['userName eq "bjensen" or userName eq "ZED" or userName eq "x"', /users_login_key/, /users_login_key/],
       ['externalId eq "Ext-1" or externalId eq "EXT-2"', /users_external_id/, /users_external_id/],
-      ['emails.value eq "bjensen@example.com" or emails eq "a@zed.org"', /user_emails_value_ci/, /user_emails_value_ci/],
+      ['emails.value eq "bjensen@example.com" or emails eq "a@zed.org"', /user_emails_value_key/, /user_emails_value_key/],
       ['id eq "u1" or id eq "u2"', /SEARCH su USING (COVERING )?INDEX sqlite_autoindex_scim_users_1/, /Index (Only )?Scan (using|on) scim_users_pkey/],
       [`meta.location eq "${BASE}/Users/u1"`, /SEARCH su USING (COVERING )?INDEX sqlite_autoindex_scim_users_1/, /Index (Only )?Scan using scim_users_pkey/],
       [`meta.location eq "${BASE}/Users/u1" or meta.location eq "${BASE}/Users/u2"`, /SEARCH su USING (COVERING )?INDEX sqlite_autoindex_scim_users_1/, /Index (Only )?Scan (using|on) scim_users_pkey/],

@@ -32,12 +32,12 @@ eachDatabase('user versions and lastModified', (database) => {
   });
 
   async function addUser(id: string, at: string): Promise<void> {
-    await users().insert(store.db, id, { login: id, displayName: null, email: null, active: true, externalId: null, data: {} }, at);
+    await users().insert(store.db, id, { login: id, displayName: null, email: null, active: true, externalId: null, data: {}, fold: {} }, at);
     await users().link(store.db, `scim-${id}`, id);
   }
 
   async function addGroup(id: string, name: string, at: string): Promise<void> {
-    await groups().insert(store.db, id, { name, externalId: null, data: {} }, at);
+    await groups().insert(store.db, id, { name, externalId: null, data: {}, fold: {} }, at);
     await groups().link(store.db, `scim-${id}`, id, at);
   }
 
@@ -75,7 +75,7 @@ eachDatabase('user versions and lastModified', (database) => {
       await memberships().add(store.db, 'lm-g2', ['lm-left'], T(15), stamp(T(15)));
       await memberships().remove(store.db, 'lm-g2', ['lm-left'], stamp(T(25)));
       await memberships().add(store.db, 'lm-g2', ['lm-joined'], T(30), stamp(T(30)));
-      await groups().update(store.db, 'lm-g1', { name: 'Renamed', externalId: null, data: {} }, T(40));
+      await groups().update(store.db, 'lm-g1', { name: 'Renamed', externalId: null, data: {}, fold: {} }, T(40));
     });
 
     it('reads the latest of the three', async () => {
@@ -106,7 +106,7 @@ eachDatabase('user versions and lastModified', (database) => {
 
     it('a rename that keeps the name changes nothing', async () => {
       const before = await read('lm-renamed');
-      await groups().update(store.db, 'lm-g1', { name: 'Renamed', externalId: 'x', data: {} }, T(50));
+      await groups().update(store.db, 'lm-g1', { name: 'Renamed', externalId: 'x', data: {}, fold: {} }, T(50));
       assert.deepEqual(await read('lm-renamed'), before);
     });
   });
@@ -132,7 +132,7 @@ eachDatabase('user versions and lastModified', (database) => {
     await memberships().add(store.db, 'v-b', ['v-user'], T(2), stamp(T(2)));
     await step('joined B');
     for (let i = 0; i < 3; i += 1) {
-      await groups().update(store.db, 'v-a', { name: `A${i}`, externalId: null, data: {} }, T(3 + i));
+      await groups().update(store.db, 'v-a', { name: `A${i}`, externalId: null, data: {}, fold: {} }, T(3 + i));
       await step(`renamed A ${i}`);
     }
     await memberships().remove(store.db, 'v-b', ['v-user'], stamp(T(10)));

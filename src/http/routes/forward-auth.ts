@@ -14,6 +14,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { sessionCookieValue } from '../../auth/sessions.ts';
 import type { Services } from '../../services.ts';
+import { caseKey } from '../../text.ts';
 import { returnAddress, type ReturnTrust } from '../client.ts';
 
 /** The path proxies are configured with. */
@@ -120,9 +121,9 @@ export function forwardAuthRoutes(app: FastifyInstance, options: { services: Ser
     // The one access rule: an inactive user counts in no group (services.access).
     const groups = await services.access.groupsOf(session.userId);
     if (query.groups.length > 0) {
-      // Group names are unique regardless of case, so they are matched that way.
-      const wanted = new Set(query.groups.map((name) => name.toLowerCase()));
-      if (!groups.some((group) => wanted.has(group.name.toLowerCase()))) {
+      // Group names are unique regardless of case (text.ts caseKey), so they are matched that way.
+      const wanted = new Set(query.groups.map(caseKey));
+      if (!groups.some((group) => wanted.has(caseKey(group.name)))) {
         return text(reply, 403, 'Your Roster account is not in a group that may use this application. Ask your administrator for access.');
       }
     }

@@ -5,7 +5,8 @@
  *
  * Semantics, identical in SQL:
  * - names are case-insensitive (RFC 7643 §2.1); strings compare case-insensitively unless the
- *   attribute is caseExact (RFC 7644 §3.4.2.2); dateTime values compare as instants;
+ *   attribute is caseExact (RFC 7644 §3.4.2.2), by their text.ts caseKey, which is what the
+ *   databases store and compare; dateTime values compare as instants;
  * - a comparison on a multi-valued attribute is true when any element matches; without a
  *   sub-attribute, a multi-valued complex attribute is compared through its `value`;
  * - `x ne v` is exactly `not (x eq v)`: true when x is absent, and on a multi-valued attribute
@@ -19,6 +20,7 @@
  */
 import type { AttributePath, CompareOperator, Filter, FilterValue } from './ast.ts';
 import { findAttribute, findSchema, type AttributeDefinition, type AttributeType } from '../schemas.ts';
+import { caseKey } from '../../text.ts';
 
 // xsd:dateTime (RFC 7643 §2.3.5), with the time optional (a date alone means midnight UTC).
 const DATE_TIME =
@@ -243,7 +245,7 @@ function matches(candidate: unknown, op: CompareOperator, wanted: FilterValue, d
       const caseExact = definition?.caseExact ?? false;
       return caseExact
         ? compareText(candidate, op, wanted)
-        : compareText(candidate.toLowerCase(), op, wanted.toLowerCase());
+        : compareText(caseKey(candidate), op, caseKey(wanted));
     }
   }
 }

@@ -7,6 +7,7 @@ import { actionButton, badge, confirmDialog, dataTable, facts, timeTag } from '.
 import type { ConsoleContext } from '../context.ts';
 import { html } from '../html.ts';
 import { sendPage } from '../layout.ts';
+import { caseKey } from '../../../text.ts';
 import { viewerOf } from '../viewer.ts';
 import { SIGN_IN_PATH } from './sign-in.ts';
 
@@ -27,8 +28,8 @@ export function accountPages(app: FastifyInstance, context: ConsoleContext): voi
     const viewer = viewerOf(request);
     const { user } = viewer;
     const [groups, sessions] = await Promise.all([services.access.groupsOf(user.id), services.sessions.listOf(user.id, viewer.sessionValue)]);
-    const adminGroup = services.access.adminGroup.toLowerCase();
-    const throughGroup = groups.some((group) => group.name.toLowerCase() === adminGroup);
+    const adminGroup = caseKey(services.access.adminGroup);
+    const throughGroup = groups.some((group) => caseKey(group.name) === adminGroup);
     const kind = user.local ? 'Local account: signs in with a password' : user.managed ? 'Provisioned by your identity provider (SCIM): signs in with SAML' : 'Signs in with SAML';
     const role = viewer.administrator
       ? html`${badge('Administrator', 'info')} ${throughGroup ? html`through the group <strong>${services.access.adminGroup}</strong>` : ''} · <a href="/admin">Administration</a>`

@@ -15,6 +15,7 @@ import { GROUP_MEMBERSHIP, groupMembershipRoutes } from './group-memberships.ts'
 import { GROUP, groupRoutes } from './groups.ts';
 import { ACTIVITY_ENTRY, provisioningActivityRoutes } from './provisioning-activity.ts';
 import { SCIM_STATUS, scimManagementRoutes } from './scim-management.ts';
+import { scimSchemaRoutes } from './scim-schemas.ts';
 import { USER, userRoutes } from './users.ts';
 
 /** Registers the admin API on a Fastify scope. */
@@ -27,6 +28,7 @@ export async function adminApi(app: FastifyInstance, options: { services: Servic
   describeRoutes(app, 'tokenOrSession');
   addSchemas(app, [USER, GROUP, GROUP_MEMBERSHIP, AUDIT_LOG_ENTRY, SCIM_STATUS, ACTIVITY_ENTRY, APPLICATION, FEED_EVENT]);
   scimManagementRoutes(app, services);
+  scimSchemaRoutes(app, services.scimSchemas);
   userRoutes(app, services.accounts);
   groupRoutes(app, services.groupManagement);
   groupMembershipRoutes(app, services.memberships);

@@ -8,6 +8,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { GroupDirectory } from '../../../directory/groups.ts';
 import type { UserDirectory } from '../../../directory/users.ts';
+import type { ScimSchemas } from '../../../directory/scim-schemas.ts';
 import type { Actor } from '../../../journal/actor.ts';
 import {
   MAX_BULK_OPERATIONS,
@@ -32,6 +33,8 @@ import { userWrites } from './users.ts';
 export interface BulkOptions {
   readonly users: UserDirectory;
   readonly groups: GroupDirectory;
+  /** The extension schemas administrators declared: Bulk writes with the schemas in force. */
+  readonly scimSchemas: ScimSchemas;
   readonly baseUrl: string;
   /** The largest Bulk request in bytes (`bulk.maxPayloadSize`): the app's body limit. */
   readonly maxPayloadSize: number;
@@ -49,9 +52,10 @@ interface StateWrites {
 function stateWrites<Resource>(writes: ResourceWrites<Resource>): StateWrites {
   return {
     patchStatus: writes.patchStatus,
-    create: async (body, actor) => writes.stateOf(await writes.create(body, actor)),
-    replace: async (id, body, allows, actor) => writes.stateOf(await writes.replace(id, body, allows, actor)),
-    patch: async (id, body, allows, actor) => writes.stateOf(await writes.patch(id, body, allows, actor)),
+    // Each operation reads the schemas in force, as the single request it stands for does.
+    create: async (body, actor) => writes.stateOf(await writes.create(await writes.schemasInForce(), body, actor)),
+    replace: async (id, body, allows, actor) => writes.stateOf(await writes.replace(await writes.schemasInForce(), id, body, allows, actor)),
+    patch: async (id, body, allows, actor) => writes.stateOf(await writes.patch(await writes.schemasInForce(), id, body, allows, actor)),
     remove: (id, allows, actor) => writes.remove(id, allows, actor),
   };
 }
@@ -66,8 +70,8 @@ interface Ran {
 export function bulkRoutes(app: FastifyInstance, options: BulkOptions): void {
   const { baseUrl, maxPayloadSize } = options;
   const writes: Readonly<Record<ResourceTypeName, StateWrites>> = {
-    User: stateWrites(userWrites(options.users)),
-    Group: stateWrites(groupWrites(options.groups)),
+    User: stateWrites(userWrites(options.users, options.scimSchemas)),
+    Group: stateWrites(groupWrites(options.groups, options.scimSchemas)),
   };
 
   /** Runs one operation; every failure becomes its result, never the request's. */

@@ -9,7 +9,7 @@ import { DEFAULT_PAGE_SIZE, cursorListResponse, listResponse, parseNameList, par
 import { isRequested, project, type ProjectedPath } from '../../../scim/projection.ts';
 import { etagOf, ifMatchAllows, locationOf, renderResource, type ResourceState } from '../../../scim/resources.ts';
 import type { JsonObject } from '../../../scim/json.ts';
-import type { ResourceTypeName } from '../../../scim/schemas.ts';
+import type { ResourceSchemas, ResourceTypeName, ResourceTypeRef } from '../../../scim/schemas.ts';
 import type { VersionCheck } from '../../../directory/users.ts';
 import type { Actor } from '../../../journal/actor.ts';
 import type { ListCursors } from '../../../directory/list-cursors.ts';
@@ -134,12 +134,12 @@ export async function runList<T>(
 }
 
 /** Whether the response will show an attribute: decides if memberships must be read at all. */
-export function shows(resourceType: ResourceTypeName, attribute: string, projection: Projection): boolean {
+export function shows(resourceType: ResourceTypeRef, attribute: string, projection: Projection): boolean {
   return isRequested(resourceType, { attribute }, projection);
 }
 
 /** The resource as the client asked to see it. */
-export function present(resourceType: ResourceTypeName, state: ResourceState, baseUrl: string, projection: Projection): JsonObject {
+export function present(resourceType: ResourceTypeRef, state: ResourceState, baseUrl: string, projection: Projection): JsonObject {
   return project(resourceType, renderResource(resourceType, state, baseUrl) as JsonObject, projection);
 }
 
@@ -168,9 +168,15 @@ export interface ResourceWrites<Resource> {
   readonly resourceType: ResourceTypeName;
   /** What PATCH answers when the client asks for no attributes (204 for a group, see groups.ts). */
   readonly patchStatus: 200 | 204;
-  create(body: unknown, actor: Actor): Promise<Resource>;
-  replace(id: string, body: unknown, allows: VersionCheck, actor: Actor): Promise<Resource>;
-  patch(id: string, body: unknown, allows: VersionCheck, actor: Actor): Promise<Resource>;
+  /**
+   * The resource type with the schemas in force, declared extensions included: read once per
+   * request (or Bulk operation) and passed to the writes, which would otherwise drop the
+   * attributes of declared extensions.
+   */
+  schemasInForce(): Promise<ResourceSchemas>;
+  create(type: ResourceSchemas, body: unknown, actor: Actor): Promise<Resource>;
+  replace(type: ResourceSchemas, id: string, body: unknown, allows: VersionCheck, actor: Actor): Promise<Resource>;
+  patch(type: ResourceSchemas, id: string, body: unknown, allows: VersionCheck, actor: Actor): Promise<Resource>;
   remove(id: string, allows: VersionCheck, actor: Actor): Promise<void>;
   /** The id, timestamps and version of a written resource. */
   stateOf(resource: Resource): ResourceState;

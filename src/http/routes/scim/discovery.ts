@@ -3,7 +3,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { resourceTypeRepresentation, resourceTypes, schemaRepresentation, schemas, serviceProviderConfig, type BulkLimits } from '../../../scim/discovery.ts';
 import { ScimError } from '../../../scim/errors.ts';
 import { listResponse } from '../../../scim/list.ts';
-import { RESOURCE_TYPES, findSchema, type ResourceTypeName } from '../../../scim/schemas.ts';
+import { findSchemaIn } from '../../../scim/schemas.ts';
+import type { ScimSchemas } from '../../../directory/scim-schemas.ts';
 import { SCIM_CONTENT_TYPE } from '../../errors.ts';
 
 // RFC 7644 §4: filtering discovery resources is not defined; a filter SHOULD get 403.
@@ -14,8 +15,8 @@ function refuseFilter(request: FastifyRequest): void {
   }
 }
 
-/** Registers /ServiceProviderConfig, /ResourceTypes and /Schemas. */
-export function discoveryRoutes(app: FastifyInstance, baseUrl: string, bulk: BulkLimits, paging: { cursorTimeout: number }): void {
+/** Registers /ServiceProviderConfig, /ResourceTypes and /Schemas, which show the declared extension schemas too. */
+export function discoveryRoutes(app: FastifyInstance, baseUrl: string, bulk: BulkLimits, paging: { cursorTimeout: number }, scimSchemas: ScimSchemas): void {
   app.get('/ServiceProviderConfig', async (request, reply) => {
     refuseFilter(request);
     return reply.type(SCIM_CONTENT_TYPE).send(serviceProviderConfig(baseUrl, bulk, paging));
@@ -23,24 +24,25 @@ export function discoveryRoutes(app: FastifyInstance, baseUrl: string, bulk: Bul
 
   app.get('/ResourceTypes', async (request, reply) => {
     refuseFilter(request);
-    const all = resourceTypes(baseUrl);
+    const all = resourceTypes(baseUrl, await scimSchemas.current());
     return reply.type(SCIM_CONTENT_TYPE).send(listResponse(all, all.length, 1));
   });
 
   app.get<{ Params: { id: string } }>('/ResourceTypes/:id', async (request, reply) => {
-    const type = Object.values(RESOURCE_TYPES).find((candidate) => candidate.id.toLowerCase() === request.params.id.toLowerCase());
+    const registry = await scimSchemas.current();
+    const type = [registry.User, registry.Group].find((candidate) => candidate.name.toLowerCase() === request.params.id.toLowerCase());
     if (!type) throw new ScimError(404, undefined, `Resource type ${request.params.id} not found; Roster has User and Group.`);
-    return reply.type(SCIM_CONTENT_TYPE).send(resourceTypeRepresentation(RESOURCE_TYPES[type.id as ResourceTypeName], baseUrl));
+    return reply.type(SCIM_CONTENT_TYPE).send(resourceTypeRepresentation(type.type, baseUrl));
   });
 
   app.get('/Schemas', async (request, reply) => {
     refuseFilter(request);
-    const all = schemas(baseUrl);
+    const all = schemas(baseUrl, await scimSchemas.current());
     return reply.type(SCIM_CONTENT_TYPE).send(listResponse(all, all.length, 1));
   });
 
   app.get<{ Params: { id: string } }>('/Schemas/:id', async (request, reply) => {
-    const schema = findSchema(request.params.id);
+    const schema = findSchemaIn(await scimSchemas.current(), request.params.id);
     if (!schema) throw new ScimError(404, undefined, `Schema ${request.params.id} not found.`);
     return reply.type(SCIM_CONTENT_TYPE).send(schemaRepresentation(schema, baseUrl));
   });

@@ -8,10 +8,11 @@ import type { JsonObject } from '../../../scim/json.ts';
 import { parseSearchRequest, type RawListParameters } from '../../../scim/list.ts';
 import { applyPatch, parsePatchRequest, splitGroupMemberOperations, type MemberChange as PatchMemberChange } from '../../../scim/patch.ts';
 import { etagOf, ifNoneMatchHits, locationBase, type ResourceState } from '../../../scim/resources.ts';
-import { normaliseResource } from '../../../scim/validate.ts';
+import { keepImmutable, normaliseResource } from '../../../scim/validate.ts';
 import type { GroupDirectory, MemberChange, ScimGroup } from '../../../directory/groups.ts';
 import type { Document } from '../../../directory/users.ts';
 import type { ListCursors } from '../../../directory/list-cursors.ts';
+import type { ScimSchemas } from '../../../directory/scim-schemas.ts';
 import { SCIM_CONTENT_TYPE } from '../../errors.ts';
 import { checkId, parseListRequest, parseProjection, present, requireBody, runList, sendResource, shows, versionCheck, type ListRequest, type Projection, type ResourceWrites } from './common.ts';
 
@@ -59,35 +60,49 @@ function toDirectoryChange(change: PatchMemberChange): MemberChange {
 
 /**
  * The writes of /Groups, for its routes and for /Bulk. A replace or patch returns the group
- * without its members (never loaded to apply a change).
+ * without its members (never loaded to apply a change). Attributes of undeclared extensions
+ * are dropped and named in the audit entry (`details.ignoredAttributes`).
  */
-export function groupWrites(groups: GroupDirectory): ResourceWrites<ScimGroup> {
+export function groupWrites(groups: GroupDirectory, schemas: ScimSchemas): ResourceWrites<ScimGroup> {
   return {
     resourceType: 'Group',
     patchStatus: 204,
     stateOf: groupStateOf,
-    async create(body, actor) {
-      const { document, memberIds } = splitMembers(normaliseResource('Group', requireBody(body), 'create'));
-      return groups.create(document, memberIds, actor);
+    async schemasInForce() {
+      return (await schemas.current()).Group;
     },
-    async replace(id, body, allows, actor) {
+    async create(type, body, actor) {
+      const unknown: string[] = [];
+      const { document, memberIds } = splitMembers(normaliseResource(type, requireBody(body), 'create', { unknown }));
+      return groups.create(document, memberIds, actor, { ignoredAttributes: unknown });
+    },
+    async replace(type, id, body, allows, actor) {
       checkId(id, 'Group');
-      const { document, memberIds } = splitMembers(normaliseResource('Group', requireBody(body), 'replace'));
-      return groups.update(id, () => ({ document, memberChanges: [{ kind: 'replace', ids: memberIds }] }), allows, actor);
+      const unknown: string[] = [];
+      const { document, memberIds } = splitMembers(normaliseResource(type, requireBody(body), 'replace', { unknown }));
+      return groups.update(
+        id,
+        (current) => ({ document: keepImmutable(type, current as JsonObject, document as JsonObject), memberChanges: [{ kind: 'replace', ids: memberIds }] }),
+        allows,
+        actor,
+        { ignoredAttributes: unknown },
+      );
     },
-    async patch(id, body, allows, actor) {
+    async patch(type, id, body, allows, actor) {
       checkId(id, 'Group');
       const operations = parsePatchRequest(requireBody(body));
       const { memberChanges, otherOperations } = splitGroupMemberOperations(operations);
       const changes = memberChanges.map(toDirectoryChange);
+      const unknown: string[] = [];
       return groups.update(
         id,
         (current) => ({
-          document: otherOperations.length > 0 ? applyPatch('Group', current as JsonObject, otherOperations, { id }) : current,
+          document: otherOperations.length > 0 ? applyPatch(type, current as JsonObject, otherOperations, { id, unknown }) : current,
           memberChanges: changes,
         }),
         allows,
         actor,
+        { ignoredAttributes: unknown },
       );
     },
     async remove(id, allows, actor) {
@@ -97,11 +112,13 @@ export function groupWrites(groups: GroupDirectory): ResourceWrites<ScimGroup> {
   };
 }
 
-/** Registers the /Groups routes. */
-export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, cursors: ListCursors, baseUrl: string): void {
-  const writes = groupWrites(groups);
+/** Registers the /Groups routes; each request reads the schemas in force once (see userRoutes). */
+export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, cursors: ListCursors, baseUrl: string, schemas: ScimSchemas): void {
+  const writes = groupWrites(groups, schemas);
+  const groupType = () => writes.schemasInForce();
 
   async function list(request: ListRequest) {
+    const type = await groupType();
     return runList(
       'Group',
       request,
@@ -113,9 +130,9 @@ export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, cursor
           locationBase: locationBase(baseUrl, 'Group'),
           descending: request.descending,
           page,
-          withMembers: shows('Group', 'members', request.projection),
+          withMembers: shows(type, 'members', request.projection),
         }),
-      (group) => present('Group', groupStateOf(group), baseUrl, request.projection),
+      (group) => present(type, groupStateOf(group), baseUrl, request.projection),
     );
   }
 
@@ -134,39 +151,43 @@ export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, cursor
   });
 
   app.post<{ Querystring: RawListParameters }>('/Groups', async (request, reply) => {
-    const group = await writes.create(request.body, request.actor);
+    const type = await groupType();
+    const group = await writes.create(type, request.body, request.actor);
     const projection = parseProjection(request.query);
-    return sendResource(reply, 201, 'Group', groupStateOf(group), present('Group', groupStateOf(group), baseUrl, projection), baseUrl);
+    return sendResource(reply, 201, 'Group', groupStateOf(group), present(type, groupStateOf(group), baseUrl, projection), baseUrl);
   });
 
   app.get<{ Params: { id: string }; Querystring: RawListParameters }>('/Groups/:id', async (request, reply) => {
     checkId(request.params.id, 'Group');
+    const type = await groupType();
     const projection = parseProjection(request.query);
-    const group = await groups.get(request.params.id, shows('Group', 'members', projection));
+    const group = await groups.get(request.params.id, shows(type, 'members', projection));
     const ifNoneMatch = request.headers['if-none-match'];
     if (typeof ifNoneMatch === 'string' && ifNoneMatchHits(ifNoneMatch, String(group.group.version))) {
       return reply.code(304).header('ETag', etagOf(String(group.group.version))).send();
     }
-    return sendResource(reply, 200, 'Group', groupStateOf(group), present('Group', groupStateOf(group), baseUrl, projection), baseUrl);
+    return sendResource(reply, 200, 'Group', groupStateOf(group), present(type, groupStateOf(group), baseUrl, projection), baseUrl);
   });
 
   app.put<{ Params: { id: string }; Querystring: RawListParameters }>('/Groups/:id', async (request, reply) => {
-    const updated = await writes.replace(request.params.id, request.body, versionCheck(request), request.actor);
+    const type = await groupType();
+    const updated = await writes.replace(type, request.params.id, request.body, versionCheck(request), request.actor);
     const projection = parseProjection(request.query);
-    const group = await groups.get(updated.scimId, shows('Group', 'members', projection));
-    return sendResource(reply, 200, 'Group', groupStateOf(group), present('Group', groupStateOf(group), baseUrl, projection), baseUrl);
+    const group = await groups.get(updated.scimId, shows(type, 'members', projection));
+    return sendResource(reply, 200, 'Group', groupStateOf(group), present(type, groupStateOf(group), baseUrl, projection), baseUrl);
   });
 
   // PATCH answers 204 unless the client asks for attributes (RFC 7644 §3.5.2 allows both);
   // a 200 with every member of a 100k-member group would be an expensive surprise.
   app.patch<{ Params: { id: string }; Querystring: RawListParameters }>('/Groups/:id', async (request, reply) => {
-    const group = await writes.patch(request.params.id, request.body, versionCheck(request), request.actor);
+    const type = await groupType();
+    const group = await writes.patch(type, request.params.id, request.body, versionCheck(request), request.actor);
     const projection = parseProjection(request.query);
     if (projection.attributes === undefined && projection.excludedAttributes === undefined) {
       return reply.code(writes.patchStatus).header('ETag', etagOf(String(group.group.version))).send();
     }
     const shown = await answer(group, projection);
-    return sendResource(reply, 200, 'Group', groupStateOf(shown), present('Group', groupStateOf(shown), baseUrl, projection), baseUrl);
+    return sendResource(reply, 200, 'Group', groupStateOf(shown), present(type, groupStateOf(shown), baseUrl, projection), baseUrl);
   });
 
   app.delete<{ Params: { id: string } }>('/Groups/:id', async (request, reply) => {

@@ -38,12 +38,12 @@ export async function scimEndpoint(app: FastifyInstance, options: { services: Se
   // A Bulk request may be as large as any request: the body limit is sized for a Bulk request
   // at maxOperations (http/input.ts), so one number says both.
   const bulk = { maxOperations: MAX_BULK_OPERATIONS, maxPayloadSize: maxBodySize };
-  discoveryRoutes(app, baseUrl, bulk, { cursorTimeout: services.listCursors.timeoutSeconds });
-  userRoutes(app, services.users, services.listCursors, baseUrl);
-  groupRoutes(app, services.groups, services.listCursors, baseUrl);
-  rootRoutes(app, services.rootSearch, services.listCursors, baseUrl);
-  meRoutes(app, services.users, baseUrl);
-  bulkRoutes(app, { users: services.users, groups: services.groups, baseUrl, maxPayloadSize: bulk.maxPayloadSize });
+  discoveryRoutes(app, baseUrl, bulk, { cursorTimeout: services.listCursors.timeoutSeconds }, services.scimSchemas);
+  userRoutes(app, services.users, services.listCursors, baseUrl, services.scimSchemas);
+  groupRoutes(app, services.groups, services.listCursors, baseUrl, services.scimSchemas);
+  rootRoutes(app, services.rootSearch, services.listCursors, baseUrl, services.scimSchemas);
+  meRoutes(app, services.users, baseUrl, services.scimSchemas);
+  bulkRoutes(app, { users: services.users, groups: services.groups, scimSchemas: services.scimSchemas, baseUrl, maxPayloadSize: bulk.maxPayloadSize });
 
   // Optional parts of RFC 7644 that Roster does not implement yet; ServiceProviderConfig says so.
   const notImplemented = (feature: string) => async () => {

@@ -4,6 +4,7 @@
  * provider owns the data, so every change through /Me is refused with 403.
  */
 import type { FastifyInstance } from 'fastify';
+import type { ScimSchemas } from '../../../directory/scim-schemas.ts';
 import type { UserDirectory } from '../../../directory/users.ts';
 import { ScimError } from '../../../scim/errors.ts';
 import type { RawListParameters } from '../../../scim/list.ts';
@@ -24,21 +25,22 @@ declare module 'fastify' {
 const READ_ONLY =
   'Your user cannot be changed through /Me: your identity provider owns it and provisions it into Roster. Change it in the identity provider.';
 
-/** Registers /Me. */
-export function meRoutes(app: FastifyInstance, users: UserDirectory, baseUrl: string): void {
+/** Registers /Me; the user shows the attributes of declared extensions too. */
+export function meRoutes(app: FastifyInstance, users: UserDirectory, baseUrl: string, schemas: ScimSchemas): void {
   app.get<{ Querystring: RawListParameters }>('/Me', { config: SELF_SERVICE }, async (request, reply) => {
     const projection = parseProjection(request.query);
     const { actor } = request;
     const userId = actor.kind === 'token' || actor.kind === 'session' ? actor.userId : null;
     if (userId === null || userId === undefined) throw new ScimError(403, undefined, 'Insufficient privileges');
-    const user = await users.getOwn(userId, shows('User', 'groups', projection));
+    const type = (await schemas.current()).User;
+    const user = await users.getOwn(userId, shows(type, 'groups', projection));
     const ifNoneMatch = request.headers['if-none-match'];
     if (typeof ifNoneMatch === 'string' && ifNoneMatchHits(ifNoneMatch, user.user.resourceVersion)) {
       return reply.code(304).header('ETag', etagOf(user.user.resourceVersion)).send();
     }
     // The resource is /Users/{id}; Content-Location says so (RFC 9110 §8.7).
     reply.header('Content-Location', locationOf(baseUrl, 'User', user.scimId));
-    return sendResource(reply, 200, 'User', stateOf(user), present('User', stateOf(user), baseUrl, projection), baseUrl);
+    return sendResource(reply, 200, 'User', stateOf(user), present(type, stateOf(user), baseUrl, projection), baseUrl);
   });
 
   for (const method of ['POST', 'PUT', 'PATCH', 'DELETE'] as const) {

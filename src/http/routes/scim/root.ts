@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { ListCursors } from '../../../directory/list-cursors.ts';
+import type { ScimSchemas } from '../../../directory/scim-schemas.ts';
 import type { RootSearch } from '../../../directory/search.ts';
 import { parseSearchRequest, type RawListParameters } from '../../../scim/list.ts';
 import { locationBase } from '../../../scim/resources.ts';
@@ -13,9 +14,10 @@ import { parseListRequest, present, requireBody, runList, shows, type ListReques
 import { groupStateOf } from './groups.ts';
 import { stateOf } from './users.ts';
 
-/** Registers POST /.search and GET / on the SCIM scope. */
-export function rootRoutes(app: FastifyInstance, search: RootSearch, cursors: ListCursors, baseUrl: string): void {
+/** Registers POST /.search and GET / on the SCIM scope; resources show the attributes of declared extensions too. */
+export function rootRoutes(app: FastifyInstance, search: RootSearch, cursors: ListCursors, baseUrl: string, schemas: ScimSchemas): void {
   async function list(request: ListRequest) {
+    const registry = await schemas.current();
     return runList(
       'root',
       request,
@@ -27,13 +29,13 @@ export function rootRoutes(app: FastifyInstance, search: RootSearch, cursors: Li
           locationBases: { User: locationBase(baseUrl, 'User'), Group: locationBase(baseUrl, 'Group') },
           descending: request.descending,
           page,
-          withGroups: shows('User', 'groups', request.projection),
-          withMembers: shows('Group', 'members', request.projection),
+          withGroups: shows(registry.User, 'groups', request.projection),
+          withMembers: shows(registry.Group, 'members', request.projection),
         }),
       (resource) =>
         resource.resourceType === 'User'
-          ? present('User', stateOf(resource.user), baseUrl, request.projection)
-          : present('Group', groupStateOf(resource.group), baseUrl, request.projection),
+          ? present(registry.User, stateOf(resource.user), baseUrl, request.projection)
+          : present(registry.Group, groupStateOf(resource.group), baseUrl, request.projection),
     );
   }
 

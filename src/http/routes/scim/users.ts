@@ -3,11 +3,12 @@ import type { FastifyInstance } from 'fastify';
 import type { RawListParameters } from '../../../scim/list.ts';
 import { parseSearchRequest } from '../../../scim/list.ts';
 import { ifNoneMatchHits, etagOf, locationBase } from '../../../scim/resources.ts';
-import { normaliseResource } from '../../../scim/validate.ts';
+import { keepImmutable, normaliseResource } from '../../../scim/validate.ts';
 import { applyPatch, parsePatchRequest } from '../../../scim/patch.ts';
 import type { JsonObject } from '../../../scim/json.ts';
 import type { ScimUser, UserDirectory } from '../../../directory/users.ts';
 import type { ListCursors } from '../../../directory/list-cursors.ts';
+import type { ScimSchemas } from '../../../directory/scim-schemas.ts';
 import type { ResourceState } from '../../../scim/resources.ts';
 import { checkId, parseListRequest, parseProjection, present, requireBody, runList, sendResource, shows, versionCheck, type ListRequest, type ResourceWrites } from './common.ts';
 import { SCIM_CONTENT_TYPE } from '../../errors.ts';
@@ -25,24 +26,34 @@ export function stateOf(user: ScimUser): ResourceState {
   };
 }
 
-/** The writes of /Users, for its routes and for /Bulk. */
-export function userWrites(users: UserDirectory): ResourceWrites<ScimUser> {
+/**
+ * The writes of /Users, for its routes and for /Bulk. Attributes of undeclared extensions are
+ * dropped and named in the audit entry (`details.ignoredAttributes`).
+ */
+export function userWrites(users: UserDirectory, schemas: ScimSchemas): ResourceWrites<ScimUser> {
   return {
     resourceType: 'User',
     patchStatus: 200,
     stateOf,
-    async create(body, actor) {
-      return users.create(normaliseResource('User', requireBody(body), 'create'), actor);
+    async schemasInForce() {
+      return (await schemas.current()).User;
     },
-    async replace(id, body, allows, actor) {
+    async create(type, body, actor) {
+      const unknown: string[] = [];
+      const document = normaliseResource(type, requireBody(body), 'create', { unknown });
+      return users.create(document, actor, { ignoredAttributes: unknown });
+    },
+    async replace(type, id, body, allows, actor) {
       checkId(id, 'User');
-      const document = normaliseResource('User', requireBody(body), 'replace');
-      return users.update(id, () => document, allows, actor);
+      const unknown: string[] = [];
+      const document = normaliseResource(type, requireBody(body), 'replace', { unknown });
+      return users.update(id, (current) => keepImmutable(type, current as JsonObject, document), allows, actor, { ignoredAttributes: unknown });
     },
-    async patch(id, body, allows, actor) {
+    async patch(type, id, body, allows, actor) {
       checkId(id, 'User');
       const operations = parsePatchRequest(requireBody(body));
-      return users.update(id, (current) => applyPatch('User', current as JsonObject, operations, { id }), allows, actor);
+      const unknown: string[] = [];
+      return users.update(id, (current) => applyPatch(type, current as JsonObject, operations, { id, unknown }), allows, actor, { ignoredAttributes: unknown });
     },
     async remove(id, allows, actor) {
       checkId(id, 'User');
@@ -51,11 +62,16 @@ export function userWrites(users: UserDirectory): ResourceWrites<ScimUser> {
   };
 }
 
-/** Registers the /Users routes. */
-export function userRoutes(app: FastifyInstance, users: UserDirectory, cursors: ListCursors, baseUrl: string): void {
-  const writes = userWrites(users);
+/**
+ * Registers the /Users routes. Each request reads the schemas in force (declared extensions
+ * included) once, for reading the body and for the response.
+ */
+export function userRoutes(app: FastifyInstance, users: UserDirectory, cursors: ListCursors, baseUrl: string, schemas: ScimSchemas): void {
+  const writes = userWrites(users, schemas);
+  const userType = () => writes.schemasInForce();
 
   async function list(request: ListRequest) {
+    const type = await userType();
     return runList(
       'User',
       request,
@@ -67,9 +83,9 @@ export function userRoutes(app: FastifyInstance, users: UserDirectory, cursors: 
           locationBase: locationBase(baseUrl, 'User'),
           descending: request.descending,
           page,
-          withGroups: shows('User', 'groups', request.projection),
+          withGroups: shows(type, 'groups', request.projection),
         }),
-      (user) => present('User', stateOf(user), baseUrl, request.projection),
+      (user) => present(type, stateOf(user), baseUrl, request.projection),
     );
   }
 
@@ -82,32 +98,36 @@ export function userRoutes(app: FastifyInstance, users: UserDirectory, cursors: 
   });
 
   app.post<{ Querystring: RawListParameters }>('/Users', async (request, reply) => {
-    const user = await writes.create(request.body, request.actor);
+    const type = await userType();
+    const user = await writes.create(type, request.body, request.actor);
     const projection = parseProjection(request.query);
-    return sendResource(reply, 201, 'User', stateOf(user), present('User', stateOf(user), baseUrl, projection), baseUrl);
+    return sendResource(reply, 201, 'User', stateOf(user), present(type, stateOf(user), baseUrl, projection), baseUrl);
   });
 
   app.get<{ Params: { id: string }; Querystring: RawListParameters }>('/Users/:id', async (request, reply) => {
     checkId(request.params.id, 'User');
+    const type = await userType();
     const projection = parseProjection(request.query);
-    const user = await users.get(request.params.id, shows('User', 'groups', projection));
+    const user = await users.get(request.params.id, shows(type, 'groups', projection));
     const ifNoneMatch = request.headers['if-none-match'];
     if (typeof ifNoneMatch === 'string' && ifNoneMatchHits(ifNoneMatch, user.user.resourceVersion)) {
       return reply.code(304).header('ETag', etagOf(user.user.resourceVersion)).send();
     }
-    return sendResource(reply, 200, 'User', stateOf(user), present('User', stateOf(user), baseUrl, projection), baseUrl);
+    return sendResource(reply, 200, 'User', stateOf(user), present(type, stateOf(user), baseUrl, projection), baseUrl);
   });
 
   app.put<{ Params: { id: string }; Querystring: RawListParameters }>('/Users/:id', async (request, reply) => {
-    const user = await writes.replace(request.params.id, request.body, versionCheck(request), request.actor);
+    const type = await userType();
+    const user = await writes.replace(type, request.params.id, request.body, versionCheck(request), request.actor);
     const projection = parseProjection(request.query);
-    return sendResource(reply, 200, 'User', stateOf(user), present('User', stateOf(user), baseUrl, projection), baseUrl);
+    return sendResource(reply, 200, 'User', stateOf(user), present(type, stateOf(user), baseUrl, projection), baseUrl);
   });
 
   app.patch<{ Params: { id: string }; Querystring: RawListParameters }>('/Users/:id', async (request, reply) => {
-    const user = await writes.patch(request.params.id, request.body, versionCheck(request), request.actor);
+    const type = await userType();
+    const user = await writes.patch(type, request.params.id, request.body, versionCheck(request), request.actor);
     const projection = parseProjection(request.query);
-    return sendResource(reply, 200, 'User', stateOf(user), present('User', stateOf(user), baseUrl, projection), baseUrl);
+    return sendResource(reply, 200, 'User', stateOf(user), present(type, stateOf(user), baseUrl, projection), baseUrl);
   });
 
   app.delete<{ Params: { id: string } }>('/Users/:id', async (request, reply) => {
