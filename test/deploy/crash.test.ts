@@ -19,6 +19,7 @@
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
 import { test, type TestContext } from 'node:test';
+import { sql } from 'kysely';
 import { csrfTokenFor } from '../../src/http/csrf.ts';
 import { createServices } from '../../src/services.ts';
 import { openStore, type Store } from '../../src/store/index.ts';
@@ -636,6 +637,20 @@ async function crashRounds(t: TestContext, database: TestDatabase): Promise<void
     await scratch.drop();
   }
 }
+
+test('SQLite commits are synced to disk before they are acknowledged (synchronous=FULL), so a power loss loses none either', async () => {
+  // kill -9 (below) cannot show the difference: the OS keeps what a killed process wrote. A
+  // power loss would roll back the last commits under synchronous=NORMAL (1).
+  const scratch = await createTestDatabase('sqlite');
+  const store = await openStore(scratch.location);
+  try {
+    const { rows } = await sql<{ synchronous: number }>`PRAGMA synchronous`.execute(store.db);
+    assert.equal(rows[0]?.synchronous, 2);
+  } finally {
+    await store.close();
+    await scratch.drop();
+  }
+});
 
 eachDatabase('kill -9 of roster serve during mixed writes', (database) => {
   test('after each kill at a random moment, every acknowledged write is there, none in flight is half there, and the feed and audit trail match the data', { timeout: 180_000 }, async (t) => {
