@@ -40,16 +40,17 @@ const BIG_GROUP_SIZE = 200;
 const BIG_PATCH_OPERATIONS = 300;
 /**
  * When a round's kill comes, chosen by the seed: once the round has this many acknowledged
- * writes (so that every round writes something however busy the machine), or after `cap` ms,
- * and then after a further random delay of up to `jitter` ms, so that the kill falls anywhere
- * in a request: before its transaction, inside it, between its commit and its answer.
+ * writes, one of them a big member PATCH (so that every round has all kinds of acknowledged
+ * write to check, however busy the machine), or after `cap` ms; then after a further random
+ * delay of up to `jitter` ms, so that the kill falls anywhere in a request: before its
+ * transaction, inside it, between its commit and its answer.
  */
-const KILL = { minWrites: 15, maxWrites: 80, cap: 4000, jitter: 400 } as const;
+const KILL = { minWrites: 15, maxWrites: 80, cap: 8000, jitter: 400 } as const;
 /**
  * A big member PATCH holds SQLite's one writer for up to a second or more on a busy machine:
  * the big clients pause up to this long (ms) between requests so that the others get their turn.
  */
-const BIG_PAUSE = 800;
+const BIG_PAUSE = 1500;
 
 /** mulberry32: a small seeded generator, so that a failing run can be replayed with its seed. */
 function generator(seed: number): () => number {
@@ -220,6 +221,7 @@ async function crashRounds(t: TestContext, database: TestDatabase): Promise<void
     const writes: Write[] = [];
     let sequence = 0;
     let acknowledgedInRound = 0;
+    let bigAcknowledgedInRound = 0;
     const unique = (label: string) => `${label} #${(sequence += 1)}`;
 
     for (const client of ['big-a', 'big-b']) {
@@ -247,6 +249,7 @@ async function crashRounds(t: TestContext, database: TestDatabase): Promise<void
       assert.equal(answer.status, expected, `${write.kind} ${write.key}: ${JSON.stringify(answer.body)?.slice(0, 500)}`);
       record.outcome = 'acknowledged';
       acknowledgedInRound += 1;
+      if (write.kind === 'members.big') bigAcknowledgedInRound += 1;
       return answer;
     }
 
@@ -411,12 +414,13 @@ async function crashRounds(t: TestContext, database: TestDatabase): Promise<void
     for (let round = 1; round <= ROUNDS; round += 1) {
       let running = true;
       acknowledgedInRound = 0;
+      bigAcknowledgedInRound = 0;
       const target = KILL.minWrites + Math.floor(random() * (KILL.maxWrites - KILL.minWrites));
       const jitter = Math.floor(random() * KILL.jitter);
       const isRunning = () => running;
       const loadStarted = Date.now();
       const clients = [userClient('users-a', round, isRunning), userClient('users-b', round, isRunning), bigClient('big-a', round, isRunning), bigClient('big-b', round, isRunning), groupsClient(round, isRunning), tokenClient(round, isRunning)];
-      while (acknowledgedInRound < target && Date.now() - loadStarted < KILL.cap) await new Promise((resolve) => setTimeout(resolve, 10));
+      while ((acknowledgedInRound < target || bigAcknowledgedInRound === 0) && Date.now() - loadStarted < KILL.cap) await new Promise((resolve) => setTimeout(resolve, 10));
       await new Promise((resolve) => setTimeout(resolve, jitter));
       const killAfter = Date.now() - loadStarted;
       running = false;
