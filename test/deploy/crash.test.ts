@@ -35,6 +35,12 @@ const BULK = 'urn:ietf:params:scim:api:messages:2.0:BulkRequest';
 
 const ROUNDS = 5;
 const POOL_SIZE = 400;
+/**
+ * Users only the small groups take members from, with the users the user clients create and
+ * update meanwhile: so that a small change does not always wait for a big PATCH holding the
+ * same users (it would, correctly, until that commits), and members get renamed while they join.
+ */
+const SMALL_POOL_SIZE = 40;
 const BIG_GROUP_SIZE = 200;
 /** Operations of one big member PATCH: half removals of members, half additions of others. */
 const BIG_PATCH_OPERATIONS = 300;
@@ -51,6 +57,11 @@ const KILL = { minWrites: 15, maxWrites: 80, cap: 8000, jitter: 400 } as const;
  * the big clients pause up to this long (ms) between requests so that the others get their turn.
  */
 const BIG_PAUSE = 1500;
+/**
+ * The other clients pause up to this long (ms) before each request, so that on a loaded
+ * machine they leave the server process some time for the big PATCHes (each 1,500 statements).
+ */
+const SMALL_PAUSE = 100;
 
 /** mulberry32: a small seeded generator, so that a failing run can be replayed with its seed. */
 function generator(seed: number): () => number {
@@ -203,14 +214,15 @@ async function crashRounds(t: TestContext, database: TestDatabase): Promise<void
 
     // The pool of members, in one Bulk request, and the two big groups.
     const pool: string[] = [];
+    const smallPool: string[] = [];
     const bulk = await send('POST', `${SCIM}/Bulk`, {
       schemas: [BULK],
-      Operations: Array.from({ length: POOL_SIZE }, (_, i) => ({ method: 'POST', path: '/Users', bulkId: `p${i}`, data: { schemas: [USER], userName: `pool${i}@example.com`, displayName: `Pool ${i}` } })),
+      Operations: Array.from({ length: POOL_SIZE + SMALL_POOL_SIZE }, (_, i) => ({ method: 'POST', path: '/Users', bulkId: `p${i}`, data: { schemas: [USER], userName: `pool${i}@example.com`, displayName: `Pool ${i}` } })),
     });
     assert.equal(bulk.status, 200, JSON.stringify(bulk.body).slice(0, 500));
     for (const operation of bulk.body.Operations as { status: string; location: string }[]) {
       assert.equal(operation.status, '201');
-      pool.push(operation.location.split('/').at(-1) as string);
+      (pool.length < POOL_SIZE ? pool : smallPool).push(operation.location.split('/').at(-1) as string);
     }
 
     const userModel = new Map<string, UserState & { scimId: string }>(); // by login
@@ -222,6 +234,7 @@ async function crashRounds(t: TestContext, database: TestDatabase): Promise<void
     let sequence = 0;
     let acknowledgedInRound = 0;
     let bigAcknowledgedInRound = 0;
+    const pause = (longest: number) => new Promise((resolve) => setTimeout(resolve, random() * longest));
     const unique = (label: string) => `${label} #${(sequence += 1)}`;
 
     for (const client of ['big-a', 'big-b']) {
@@ -257,6 +270,7 @@ async function crashRounds(t: TestContext, database: TestDatabase): Promise<void
       const owned = ownedUsers.get(client) as string[];
       return (async () => {
         while (running()) {
+          await pause(SMALL_PAUSE);
           const choice = random();
           if (owned.length < 3 || choice < 0.3) {
             const login = `${client}-${(sequence += 1)}@example.com`;
@@ -343,20 +357,24 @@ async function crashRounds(t: TestContext, database: TestDatabase): Promise<void
           const others = pool.filter((id) => !(groupModel.get(scimId) as GroupState).members.has(id));
           const added = sample(others, BIG_PATCH_OPERATIONS - removed.length, random);
           if (!(await memberPatch(client, 'members.big', round, scimId, added, removed))) return;
-          await new Promise((resolve) => setTimeout(resolve, random() * BIG_PAUSE));
+          await pause(BIG_PAUSE);
         }
       })();
     }
+
+    /** Members for the small groups: their own pool and every user the user clients made. */
+    const candidates = () => [...smallPool, ...[...userModel.values()].map((user) => user.scimId)];
 
     function groupsClient(round: number, running: () => boolean): Promise<void> {
       const client = 'groups';
       const owned = ownedGroups.get(client) as string[];
       return (async () => {
         while (running()) {
+          await pause(SMALL_PAUSE);
           const choice = random();
           if (owned.length < 2 || choice < 0.1) {
             const name = unique(client);
-            const members = sample(pool, Math.floor(random() * 5), random);
+            const members = sample(candidates(), Math.floor(random() * 5), random);
             const answer = await attempt(
               { client, kind: 'group.create', round, key: name, after: { name, members: new Set(members) }, added: members },
               () => send('POST', `${SCIM}/Groups`, { schemas: [GROUP], displayName: name, members: members.map((value) => ({ value })) }),
@@ -375,7 +393,7 @@ async function crashRounds(t: TestContext, database: TestDatabase): Promise<void
           const current = (groupModel.get(scimId) as GroupState).members;
           const removed = sample([...current], Math.min(current.size, Math.floor(random() * 4)), random);
           const added = sample(
-            pool.filter((id) => !current.has(id)),
+            candidates().filter((id) => !current.has(id)),
             1 + Math.floor(random() * 5),
             random,
           );
@@ -388,6 +406,7 @@ async function crashRounds(t: TestContext, database: TestDatabase): Promise<void
       const client = 'tokens';
       return (async () => {
         while (running()) {
+          await pause(SMALL_PAUSE);
           const name = `crash-${(sequence += 1)}`;
           // Tokens are created over HTTP only by the console's form (the admin API has no token route).
           const answer = await attempt(
@@ -405,7 +424,6 @@ async function crashRounds(t: TestContext, database: TestDatabase): Promise<void
           );
           if (answer === undefined) return;
           tokenNames.add(name);
-          await new Promise((resolve) => setTimeout(resolve, 20));
         }
       })();
     }
