@@ -437,15 +437,25 @@ async function crashRounds(t: TestContext, database: TestDatabase): Promise<void
       const jitter = Math.floor(random() * KILL.jitter);
       const isRunning = () => running;
       const loadStarted = Date.now();
-      const clients = [userClient('users-a', round, isRunning), userClient('users-b', round, isRunning), bigClient('big-a', round, isRunning), bigClient('big-b', round, isRunning), groupsClient(round, isRunning), tokenClient(round, isRunning)];
-      while ((acknowledgedInRound < target || bigAcknowledgedInRound === 0) && Date.now() - loadStarted < KILL.cap) await new Promise((resolve) => setTimeout(resolve, 10));
+      let failed = false;
+      // Settled at once, so that a client's failure (an unexpected status) ends the round early
+      // and is reported below rather than as an unhandled rejection.
+      const clients = Promise.allSettled(
+        [userClient('users-a', round, isRunning), userClient('users-b', round, isRunning), bigClient('big-a', round, isRunning), bigClient('big-b', round, isRunning), groupsClient(round, isRunning), tokenClient(round, isRunning)].map((client) =>
+          client.catch((error: unknown) => {
+            failed = true;
+            throw error;
+          }),
+        ),
+      );
+      while (!failed && (acknowledgedInRound < target || bigAcknowledgedInRound === 0) && Date.now() - loadStarted < KILL.cap) await new Promise((resolve) => setTimeout(resolve, 10));
       await new Promise((resolve) => setTimeout(resolve, jitter));
       const killAfter = Date.now() - loadStarted;
       running = false;
       const exited = new Promise((resolve) => instance.process.once('exit', resolve));
       instance.process.kill('SIGKILL');
       await exited;
-      await Promise.all(clients);
+      for (const client of await clients) if (client.status === 'rejected') throw client.reason;
       instance = await startInstance(scratch.url);
       await waitHealthy(instance);
       await verify(round);
