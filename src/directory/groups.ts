@@ -131,6 +131,16 @@ export function createGroupDirectory(store: Store, scimSchemas: ScimSchemas) {
     let removed = 0;
     const addedIds: string[] = [];
     const removedIds: string[] = [];
+    // Several changes in one request (one per PATCH operation) touch their users one change
+    // at a time: lock all their users first, in one order, so that two such requests on
+    // PostgreSQL wait for each other instead of deadlocking (store/memberships.ts lockChangeRows).
+    const named = changes.flatMap((change) => (change.kind === 'removeAll' ? [] : change.ids));
+    if (changes.length > 1 && named.length > 1) {
+      const batch = newId();
+      await memberships.stage(db, batch, named);
+      await memberships.lockChangeRows(db, batch);
+      await memberships.unstage(db, batch);
+    }
     for (const change of changes) {
       if (change.kind === 'removeAll') {
         removed += await memberships.removeAll(db, groupId, stamp);

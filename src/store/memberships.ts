@@ -229,6 +229,26 @@ export function createMembershipQueries(dialect: DialectAdapter) {
       await sql`SELECT count(*) FROM (SELECT su.scim_id FROM staged_members s JOIN scim_users su ON su.scim_id = s.scim_id WHERE s.batch = ${batch} ORDER BY su.scim_id FOR KEY SHARE OF su) locked`.execute(db);
     },
 
+    /**
+     * On PostgreSQL, locks the membership-change rows (user_membership_changes) of the users
+     * staged in `batch`, in user id order, until the transaction ends. A request whose member
+     * changes are several statements (a SCIM PATCH of 300 operations is 300 changes) would
+     * otherwise lock its users' rows in request order, one change at a time, and two such
+     * requests to different groups naming the same users in different orders deadlock;
+     * PostgreSQL then kills one, which fails again on each retry (found by
+     * test/deploy/crash.test.ts). Locked up front, in one order, they wait for each other instead.
+     * A user without a row gets one meaning "no change yet" (0 changes, changed_at ''), which
+     * resource-versions.ts reads exactly as a missing row, so versions and lastModified are
+     * unchanged by the lock itself.
+     */
+    async lockChangeRows(db: Executor, batch: string): Promise<void> {
+      if (!dialect.supportsRowLocks) return;
+      await sql`INSERT INTO user_membership_changes (user_id, changes, changed_at)
+        SELECT DISTINCT su.user_id, 0, '' FROM staged_members s JOIN scim_users su ON su.scim_id = s.scim_id WHERE s.batch = ${batch}
+        ORDER BY su.user_id
+        ON CONFLICT (user_id) DO UPDATE SET changes = user_membership_changes.changes`.execute(db);
+    },
+
     /** Adds the staged users that are not members yet, with their events. Returns how many. */
     async addStaged(db: Executor, groupId: string, batch: string, now: string, stamp: EventStamp): Promise<number> {
       const candidates = sql`FROM staged_members s JOIN scim_users su ON su.scim_id = s.scim_id WHERE s.batch = ${batch}`;

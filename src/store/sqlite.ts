@@ -64,7 +64,13 @@ export function openSqlite(path: string): Store {
   database.pragma('journal_mode = WAL');
   database.pragma('foreign_keys = ON');
   database.pragma('busy_timeout = 5000');
-  database.pragma('synchronous = NORMAL');
+  // FULL: each commit syncs the WAL to disk before it returns, so an acknowledged write
+  // survives an operating-system crash or a power loss too, as on PostgreSQL (fsync and
+  // synchronous_commit on). NORMAL survives a killed process only: the last commits could roll
+  // back after a power loss (https://www.sqlite.org/pragma.html#pragma_synchronous), and an
+  // IdP does not resend a change it saw acknowledged. Costs one fsync per write transaction
+  // (docs/operations.md).
+  database.pragma('synchronous = FULL');
   const db = new Kysely<Database>({ dialect: new RosterSqliteDialect(database) });
   return {
     db,

@@ -105,6 +105,27 @@ eachDatabase('concurrent writers', (database) => {
       assert.equal(final.group.version, 1 + 25);
     });
 
+    test('member PATCHes of many operations to different groups, naming the same users in different orders, all apply', async () => {
+      // Found by test/deploy/crash.test.ts: each operation of a PATCH is its own change, and
+      // on PostgreSQL two such requests took their users' row locks in opposite orders,
+      // deadlocked three times over and answered 500.
+      const users: string[] = [];
+      for (let i = 0; i < 60; i += 1) users.push((await at(0).users.create({ schemas: [USER], userName: `shared${i}` }, cli)).scimId);
+      const groups: string[] = [];
+      for (let i = 0; i < 4; i += 1) groups.push((await at(0).groups.create({ schemas: [GROUP], displayName: `Sharing ${i}` }, [], cli)).scimId);
+      const orders = [users, [...users].reverse(), [...users.slice(30), ...users.slice(0, 30)], [...users.slice(0, 30).reverse(), ...users.slice(30).reverse()]];
+      const results = await outcomes(
+        groups.map((group, i) =>
+          at(i).groups.update(group, (document) => ({ document, memberChanges: (orders[i] as string[]).map((id) => ({ kind: 'add', ids: [id] }) as const) }), () => true, cli),
+        ),
+      );
+      assert.deepEqual(results, Array(groups.length).fill('ok'));
+      for (const group of groups) {
+        const final = await at(1).groups.get(group, true);
+        assert.equal((final.document.members as unknown[]).length, users.length);
+      }
+    });
+
     test('a member renamed while it joins groups: no group version is seen with two member names', async () => {
       const groups: string[] = [];
       for (let i = 0; i < 8; i += 1) groups.push((await at(0).groups.create({ schemas: [GROUP], displayName: `Joined ${i}` }, [], cli)).scimId);

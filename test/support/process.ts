@@ -65,7 +65,8 @@ export async function waitHealthy(instance: Instance): Promise<void> {
 
 /** Sends SIGTERM and resolves with the exit code. */
 export async function stop(instance: Instance): Promise<number | null> {
-  if (instance.process.exitCode !== null) return instance.process.exitCode;
+  // A process ended by a signal (kill -9) has no exit code but a signalCode.
+  if (instance.process.exitCode !== null || instance.process.signalCode !== null) return instance.process.exitCode;
   const exited = new Promise<number | null>((resolve) => instance.process.once('exit', (code) => resolve(code)));
   instance.process.kill('SIGTERM');
   return exited;
