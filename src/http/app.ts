@@ -17,7 +17,8 @@ import { forwardAuthRoutes } from './routes/forward-auth.ts';
 import type { ReturnTrust } from './client.ts';
 import { oidcRoutes } from './oidc/routes.ts';
 import { scimEndpoint } from './routes/scim/index.ts';
-import { apiErrorHandler, scimErrorHandler } from './errors.ts';
+import { DATABASE_RETRY_AFTER_SECONDS, apiErrorHandler, scimErrorHandler } from './errors.ts';
+import { createReadiness } from './health.ts';
 import { DEFAULT_BODY_LIMIT, MAX_JSON_DEPTH, checkStorableText, decodeJsonBody, jsonTooDeep } from './input.ts';
 import { SCIM_PREFIX, apiOfPath, routedPath } from './routing.ts';
 import { AJV_OPTIONS, coerceQuery, schemaErrorFormatter } from './validation.ts';
@@ -108,6 +109,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.addHook('onSend', async (_request, reply) => {
     noSniff(reply);
   });
+  // Routes outside the API scopes (forward auth) answer their errors in the shape of their path.
+  app.setErrorHandler((error, request, reply) => unroutedError(error, request, reply));
   // The scopes' own 404 handlers only see their prefix spelled exactly; `//api/scim/v2/Nope` lands here.
   // A browser asking for a page outside the APIs gets the console's HTML 404.
   app.setNotFoundHandler((request, reply) => {
@@ -155,14 +158,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     coerceQuery(request);
   });
 
+  // Readiness: take traffic only with a database that answers. Liveness: the process runs; a
+  // database outage must not make an orchestrator restart instances that will recover alone.
+  const ready = createReadiness(() => ping(options.services.store));
   app.get('/healthz', async (_request, reply) => {
-    try {
-      await ping(options.services.store);
-      return { status: 'ok' };
-    } catch {
-      return reply.code(503).send({ status: 'unavailable', detail: 'The database does not answer.' });
-    }
+    if (await ready()) return { status: 'ok' };
+    reply.header('retry-after', String(DATABASE_RETRY_AFTER_SECONDS));
+    return reply.code(503).send({ status: 'unavailable', detail: 'The database does not answer.' });
   });
+  app.get('/livez', async () => ({ status: 'ok' }));
 
   await app.register(scimEndpoint, { prefix: SCIM_PREFIX, services: options.services, baseUrl: options.baseUrl, maxBodySize: options.maxBodySize ?? DEFAULT_BODY_LIMIT });
   await app.register(sessionApi, { services: options.services });

@@ -23,6 +23,21 @@ import type { Store } from './index.ts';
 import type { Database } from './tables.ts';
 
 class ImmediateSqliteDriver extends SqliteDriver {
+  readonly #database: SQLite.Database;
+
+  constructor(database: SQLite.Database) {
+    super({ database });
+    this.#database = database;
+  }
+
+  // SQLite rolls a transaction back by itself after some errors (SQLITE_FULL, SQLITE_IOERR, an
+  // interrupted write); a ROLLBACK then fails with "no transaction is active" and that error
+  // would hide the one that explains what happened.
+  override async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    if (!this.#database.inTransaction) return;
+    await super.rollbackTransaction(connection);
+  }
+
   override async beginTransaction(connection: DatabaseConnection, settings?: TransactionSettings): Promise<void> {
     // Read-only transactions (lists) need no write lock; WAL gives them a snapshot.
     const mode = settings?.accessMode === 'read only' ? 'deferred' : 'immediate';
@@ -47,7 +62,7 @@ class RosterSqliteDialect extends SqliteDialect {
   }
 
   override createDriver(): Driver {
-    return new ImmediateSqliteDriver({ database: this.#database });
+    return new ImmediateSqliteDriver(this.#database);
   }
 
   override createAdapter(): KyselyAdapter {
