@@ -15,7 +15,13 @@ const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
 /** Runs the server until SIGTERM or SIGINT, then shuts down gracefully. */
 export async function serve(config: Config): Promise<void> {
   const store = await openStore(config.database);
-  const services = createServices(store, { baseUrl: config.baseUrl, adminGroup: config.adminGroup, cookieDomain: config.cookieDomain, scimCursorTimeout: config.scimCursorTimeout });
+  const services = createServices(store, {
+    baseUrl: config.baseUrl,
+    adminGroup: config.adminGroup,
+    cookieDomain: config.cookieDomain,
+    scimCursorTimeout: config.scimCursorTimeout,
+    rateLimit: config.rateLimit,
+  });
   // Of several instances starting on a new database, exactly one creates and prints it.
   const issued = await services.administrators.ensureAdministrator();
   const app = await buildApp({
@@ -26,6 +32,7 @@ export async function serve(config: Config): Promise<void> {
     cookieDomain: config.cookieDomain,
     trustedHosts: config.trustedHosts,
     oidcAccessTokenTtlSeconds: config.oidcAccessTokenTtlSeconds,
+    ...(config.admission !== undefined ? { admission: config.admission } : {}),
   });
   // The OpenID provider's keys exist before the first request (created by the first instance).
   await services.oidc.loadKeys();
@@ -36,6 +43,8 @@ export async function serve(config: Config): Promise<void> {
       if (deleted > 0) app.log.info({ deleted, retentionDays: config.activityRetentionDays }, 'deleted provisioning activity older than the retention period');
       const expired = await services.applications.purgeExpired();
       if (expired > 0) app.log.info({ deleted: expired }, 'deleted expired OpenID Connect codes, tokens and sessions');
+      // Keys whose rate-limit budget is whole again mean the same as no row.
+      while ((await services.rateLimits.purge()) > 0);
     } catch (error) {
       app.log.warn({ err: error }, 'the provisioning activity clean-up failed; it runs again within the hour');
     }

@@ -19,6 +19,7 @@ import { oidcRoutes } from './oidc/routes.ts';
 import { scimEndpoint } from './routes/scim/index.ts';
 import { DATABASE_RETRY_AFTER_SECONDS, apiErrorHandler, scimErrorHandler } from './errors.ts';
 import { createReadiness } from './health.ts';
+import { createAdmission, type Admission, type AdmissionPolicy, type Release } from './admission.ts';
 import { DEFAULT_BODY_LIMIT, MAX_JSON_DEPTH, checkStorableText, decodeJsonBody, jsonTooDeep } from './input.ts';
 import { SCIM_PREFIX, apiOfPath, routedPath } from './routing.ts';
 import { AJV_OPTIONS, coerceQuery, schemaErrorFormatter } from './validation.ts';
@@ -48,7 +49,12 @@ export interface AppOptions {
   readonly trustedHosts?: readonly string[];
   /** Lifetime of OpenID Connect access tokens in seconds (ROSTER_OIDC_ACCESS_TOKEN_TTL); five minutes when unset. */
   readonly oidcAccessTokenTtlSeconds?: number;
+  /** The limit on requests in progress in this process and its queue; no limit when unset. */
+  readonly admission?: AdmissionPolicy;
 }
+
+/** The probes that must answer however busy the instance is: an orchestrator reads a timeout as "dead". */
+const PROBES = new Set(['/healthz', '/livez']);
 
 /** Answers an error of a request no route took, in the error shape of the API its path belongs to. */
 function unroutedError(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
@@ -65,6 +71,23 @@ function noSniff(reply: FastifyReply): void {
 function wantsPage(request: FastifyRequest): boolean {
   const accept = request.headers.accept;
   return request.method === 'GET' && typeof accept === 'string' && accept.includes('text/html') && apiOfPath(routedPath(request.url)) === 'other';
+}
+
+/**
+ * Holds every request but the probes to the process's admission limit; the slot is given back
+ * when the response is sent or the connection closes, whichever comes first.
+ */
+function admit(app: FastifyInstance, admission: Admission): void {
+  const releases = new WeakMap<FastifyRequest, Release>();
+  app.addHook('onRequest', async (request, reply) => {
+    if (PROBES.has(request.routeOptions.url ?? '')) return;
+    const release = await admission.enter();
+    releases.set(request, release);
+    reply.raw.once('close', release);
+  });
+  app.addHook('onResponse', async (request) => {
+    releases.get(request)?.();
+  });
 }
 
 /** Creates the application with every route registered; call `ready()` or `listen()` next. */
@@ -90,6 +113,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       return answered;
     },
   });
+  // First of all hooks: a request beyond the limit costs nothing more than its headers.
+  if (options.admission !== undefined) admit(app, createAdmission(options.admission));
   const recorder = createActivityRecorder(options.services.activity, app.log);
   app.decorate('scimActivity', recorder);
   app.decorateRequest('actor', null as never);

@@ -45,6 +45,7 @@ export const COPIED_TABLES: readonly TableSpec[] = [
   { name: 'scim_activity', key: ['id'], serial: 'id' },
   { name: 'scim_activity_budgets', key: ['minute'] },
   { name: 'password_backoff', key: ['key'] },
+  { name: 'rate_limits', key: ['key'] },
   { name: 'oidc_models', key: ['model', 'id'] },
   { name: 'oidc_applications', key: ['client_id'] },
 ];

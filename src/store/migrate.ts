@@ -11,6 +11,7 @@ import * as embeddedVersions from './migrations/007-embedded-versions.ts';
 import * as passwordBackoff from './migrations/008-password-backoff.ts';
 import * as provisioningActivity from './migrations/009-provisioning-activity.ts';
 import * as oidc from './migrations/012-oidc.ts';
+import * as rateLimits from './migrations/014-rate-limits.ts';
 
 const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) => Promise<void>> = {
   '001-initial': initial.up,
@@ -22,6 +23,7 @@ const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) 
   '008-password-backoff': passwordBackoff.up,
   '009-provisioning-activity': provisioningActivity.up,
   '012-oidc': oidc.up,
+  '014-rate-limits': rateLimits.up,
 };
 
 /**

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance, HTTPMethods, LightMyRequestResponse } from 'fastify';
 import { buildApp, type AppOptions } from '../../src/http/app.ts';
+import type { RateLimitPolicy } from '../../src/directory/rate-limits.ts';
 import { createServices, type Services } from '../../src/services.ts';
 import { openStore, type DatabaseLocation } from '../../src/store/index.ts';
 import { createTestDatabase, type TestDatabase } from './databases.ts';
@@ -96,6 +97,8 @@ export async function startTestApp(
     scimCursorTimeout?: number;
     /** More options for buildApp (limits). */
     app?: Partial<AppOptions>;
+    /** ROSTER_RATE_LIMIT and ROSTER_RATE_LIMIT_BURST; no limit when unset. */
+    rateLimit?: RateLimitPolicy;
   } = {},
 ): Promise<TestApp> {
   const directory = mkdtempSync(join(tmpdir(), 'roster-test-'));
@@ -106,6 +109,7 @@ export async function startTestApp(
     baseUrl,
     cookieDomain: options.cookieDomain,
     ...(options.scimCursorTimeout !== undefined ? { scimCursorTimeout: options.scimCursorTimeout } : {}),
+    rateLimit: options.rateLimit,
   });
   const actor = { kind: 'cli' } as const;
   if (options.saml !== false) {
