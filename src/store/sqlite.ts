@@ -73,14 +73,21 @@ class RosterSqliteDialect extends SqliteDialect {
 /** Opens (creating if needed) a SQLite database file, or `:memory:`, without migrating it. */
 export function openSqlite(path: string): Store {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-  const database = new SQLite(path);
-  // WAL lets readers (the CLI, backups) work while the server writes; foreign keys are off by
-  // default in SQLite; busy_timeout makes a second process wait instead of failing at once.
-  database.pragma('journal_mode = WAL');
-  database.pragma('foreign_keys = ON');
-  database.pragma('busy_timeout = 5000');
-  database.pragma('synchronous = NORMAL');
-  const db = new Kysely<Database>({ dialect: new RosterSqliteDialect(database) });
+  let database: SQLite.Database | undefined;
+  try {
+    database = new SQLite(path);
+    // WAL lets readers (the CLI, backups) work while the server writes; foreign keys are off by
+    // default in SQLite; busy_timeout makes a second process wait instead of failing at once.
+    database.pragma('journal_mode = WAL');
+    database.pragma('foreign_keys = ON');
+    database.pragma('busy_timeout = 5000');
+    database.pragma('synchronous = NORMAL');
+  } catch (error) {
+    database?.close();
+    throw cannotOpen(path, error);
+  }
+  const opened = database;
+  const db = new Kysely<Database>({ dialect: new RosterSqliteDialect(opened) });
   return {
     db,
     dialect: sqliteDialect,
@@ -88,4 +95,18 @@ export function openSqlite(path: string): Store {
       await db.destroy();
     },
   };
+}
+
+/**
+ * The failure to open a database file, saying what to check: SQLite needs to write the file and
+ * to create `<file>-wal` and `<file>-shm` beside it, so a read-only file, directory or mount, or
+ * a full disk, stops Roster at start rather than leaving it to fail on the first write.
+ */
+function cannotOpen(path: string, error: unknown): Error {
+  const code = typeof error === 'object' && error !== null && 'code' in error ? String((error as { code: unknown }).code) : 'unknown';
+  const message = error instanceof Error ? error.message : String(error);
+  return new Error(
+    `Cannot open the SQLite database ${path}: ${message} (${code}). Roster must be able to write the file and create ${path}-wal and ${path}-shm in its directory: check that the file, its directory and the file system are writable and not full.`,
+    { cause: error },
+  );
 }
