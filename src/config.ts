@@ -8,6 +8,8 @@ import { DEFAULT_ADMIN_GROUP } from './directory/access.ts';
 import { DEFAULT_EVENT_RETENTION_DAYS } from './directory/event-feed.ts';
 import { DEFAULT_CURSOR_TIMEOUT } from './directory/list-cursors.ts';
 import { DEFAULT_BODY_LIMIT, formatBytes } from './http/input.ts';
+import type { AdmissionPolicy } from './http/admission.ts';
+import { DEFAULT_RATE_LIMIT_PER_MINUTE, type RateLimitPolicy } from './directory/rate-limits.ts';
 import type { DatabaseLocation, PostgresTls } from './store/index.ts';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -39,6 +41,10 @@ export interface Config {
   readonly oidcAccessTokenTtlSeconds: number;
   /** Seconds a SCIM list cursor (RFC 9865) stays valid between pages. */
   readonly scimCursorTimeout: number;
+  /** Requests in progress in this process and the queue before them; undefined: no limit. */
+  readonly admission: AdmissionPolicy | undefined;
+  /** Each token's (and session's) request rate on the SCIM and admin APIs, shared by all instances; undefined: no limit. */
+  readonly rateLimit: RateLimitPolicy | undefined;
 }
 
 /** A configuration value that cannot be used; the message names the variable and what it expects. */
@@ -69,7 +75,9 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const trustedHosts = Object.freeze(parseTrustedHosts(value(env, 'ROSTER_TRUSTED_HOSTS')));
   const oidcAccessTokenTtlSeconds = parseAccessTokenTtl(value(env, 'ROSTER_OIDC_ACCESS_TOKEN_TTL'));
   const scimCursorTimeout = parseCursorTimeout(value(env, 'ROSTER_SCIM_CURSOR_TIMEOUT'));
-  return Object.freeze({ port, host, baseUrl, database, logLevel, maxBodySize, activityRetentionDays, eventRetentionDays, adminGroup, cookieDomain, trustedHosts, oidcAccessTokenTtlSeconds, scimCursorTimeout });
+  const admission = parseAdmission(env, database);
+  const rateLimit = parseRateLimit(env);
+  return Object.freeze({ port, host, baseUrl, database, logLevel, maxBodySize, activityRetentionDays, eventRetentionDays, adminGroup, cookieDomain, trustedHosts, oidcAccessTokenTtlSeconds, scimCursorTimeout, admission, rateLimit });
 }
 
 /** An empty variable counts as unset: compose files and CI often define `VAR=` to mean "default". */
@@ -328,4 +336,45 @@ function parseCursorTimeout(raw: string | undefined): number {
 /** Hides a password in a URL-like value, since error messages end up in logs. */
 function redact(raw: string): string {
   return raw.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@/]*@/i, '$1***@');
+}
+
+/** A whole number from `min` to `max`, or the ConfigError that names the variable. */
+function parseWhole(env: Env, name: string, min: number, max: number, what: string): number | undefined {
+  const raw = value(env, name);
+  if (raw === undefined) return undefined;
+  const number = /^\d{1,9}$/.test(raw) ? Number(raw) : NaN;
+  if (!(number >= min && number <= max)) throw new ConfigError(name, `${name} must be ${what} from ${min} to ${max} (got "${raw.slice(0, 40)}")`);
+  return number;
+}
+
+/** PostgreSQL pool size when ROSTER_DATABASE_POOL_SIZE is unset (store/postgres.ts). */
+const DEFAULT_POOL_SIZE = 10;
+/** SQLite runs one statement at a time; more requests in progress only wait longer for it. */
+const SQLITE_CONCURRENCY = 16;
+const DEFAULT_QUEUE_TIMEOUT_MS = 2000;
+/** Queued requests per admitted one at most: a short queue, not a second place to pile up. */
+const QUEUE_FACTOR = 8;
+
+/**
+ * ROSTER_MAX_CONCURRENT_REQUESTS (0: no limit) and ROSTER_QUEUE_TIMEOUT_MS. The default keeps
+ * two requests per database connection in progress: one querying while the other computes.
+ */
+function parseAdmission(env: Env, database: DatabaseLocation): AdmissionPolicy | undefined {
+  const configured = parseWhole(env, 'ROSTER_MAX_CONCURRENT_REQUESTS', 0, 100_000, 'a whole number of requests (0 for no limit)');
+  const maxConcurrent = configured ?? (database.kind === 'postgres' ? 2 * (database.poolSize ?? DEFAULT_POOL_SIZE) : SQLITE_CONCURRENCY);
+  const queueTimeoutMs = parseWhole(env, 'ROSTER_QUEUE_TIMEOUT_MS', 0, 60_000, 'a whole number of milliseconds') ?? DEFAULT_QUEUE_TIMEOUT_MS;
+  if (maxConcurrent === 0) return undefined;
+  return Object.freeze({ maxConcurrent, queueTimeoutMs, maxQueued: QUEUE_FACTOR * maxConcurrent });
+}
+
+/** ROSTER_RATE_LIMIT (requests per minute per token; 0: no limit) and ROSTER_RATE_LIMIT_BURST. */
+function parseRateLimit(env: Env): RateLimitPolicy | undefined {
+  const perMinute = parseWhole(env, 'ROSTER_RATE_LIMIT', 0, 1_000_000, 'a whole number of requests per minute (0 for no limit)') ?? DEFAULT_RATE_LIMIT_PER_MINUTE;
+  const burst = parseWhole(env, 'ROSTER_RATE_LIMIT_BURST', 1, 1_000_000, 'a whole number of requests');
+  if (perMinute === 0) {
+    if (burst !== undefined) throw new ConfigError('ROSTER_RATE_LIMIT_BURST', 'ROSTER_RATE_LIMIT_BURST must be unset when ROSTER_RATE_LIMIT is 0 (no rate limit)');
+    return undefined;
+  }
+  // By default a client may send what the rate allows in six seconds at once.
+  return Object.freeze({ perMinute, burst: burst ?? Math.max(1, Math.ceil(perMinute / 10)) });
 }

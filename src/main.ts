@@ -17,7 +17,14 @@ const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
 /** Runs the server until SIGTERM or SIGINT, then shuts down gracefully. */
 export async function serve(config: Config): Promise<void> {
   const store = await openStore(config.database);
-  const services = createServices(store, { baseUrl: config.baseUrl, adminGroup: config.adminGroup, cookieDomain: config.cookieDomain, scimCursorTimeout: config.scimCursorTimeout, eventRetentionDays: config.eventRetentionDays });
+  const services = createServices(store, {
+    baseUrl: config.baseUrl,
+    adminGroup: config.adminGroup,
+    cookieDomain: config.cookieDomain,
+    scimCursorTimeout: config.scimCursorTimeout,
+    rateLimit: config.rateLimit,
+    eventRetentionDays: config.eventRetentionDays,
+  });
   // Of several instances starting on a new database, exactly one creates and prints it.
   const issued = await services.administrators.ensureAdministrator();
   const app = await buildApp({
@@ -28,6 +35,7 @@ export async function serve(config: Config): Promise<void> {
     cookieDomain: config.cookieDomain,
     trustedHosts: config.trustedHosts,
     oidcAccessTokenTtlSeconds: config.oidcAccessTokenTtlSeconds,
+    ...(config.admission !== undefined ? { admission: config.admission } : {}),
   });
   // Names that migration 011 found equal regardless of case: said at every start until resolved.
   const conflicts = await services.caseConflicts.list();
@@ -41,6 +49,8 @@ export async function serve(config: Config): Promise<void> {
       if (deleted > 0) app.log.info({ deleted, retentionDays: config.activityRetentionDays }, 'deleted provisioning activity older than the retention period');
       const expired = await services.applications.purgeExpired();
       if (expired > 0) app.log.info({ deleted: expired }, 'deleted expired OpenID Connect codes, tokens and sessions');
+      // Keys whose rate-limit budget is whole again mean the same as no row.
+      while ((await services.rateLimits.purge()) > 0);
     } catch (error) {
       app.log.warn({ err: error }, 'the provisioning activity clean-up failed; it runs again within the hour');
     }

@@ -27,6 +27,7 @@ import { createPasswordCheck, type PasswordCheck } from './directory/password-ch
 import { createPasswordSignIn, type PasswordSignIn } from './directory/password-sign-in.ts';
 import { createProvisioning, type Provisioning } from './directory/provisioning.ts';
 import { createScimSchemas, type ScimSchemas } from './directory/scim-schemas.ts';
+import { createRateLimits, type RateLimitPolicy, type RateLimits } from './directory/rate-limits.ts';
 import { createSettings } from './directory/settings.ts';
 import { createUserDirectory, type UserDirectory } from './directory/users.ts';
 import type { Store } from './store/index.ts';
@@ -73,6 +74,8 @@ export interface Services {
   readonly applications: Applications;
   /** The OpenID provider's shared storage and keys. */
   readonly oidc: OidcStorage;
+  /** Per-token request budgets of the SCIM and admin APIs, shared by every instance. */
+  readonly rateLimits: RateLimits;
 }
 
 /** What the OpenID provider keeps in the database, so that every instance shares it. */
@@ -97,6 +100,8 @@ export interface ServiceOptions {
   readonly cookieDomain?: string | undefined;
   /** Seconds a SCIM list cursor stays valid (ROSTER_SCIM_CURSOR_TIMEOUT). */
   readonly scimCursorTimeout?: number;
+  /** ROSTER_RATE_LIMIT and ROSTER_RATE_LIMIT_BURST; no limit when unset. */
+  readonly rateLimit?: RateLimitPolicy | undefined;
 }
 
 /** Builds every service over one store. */
@@ -142,5 +147,6 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
       loadKeys: () => loadOidcKeys(store),
       rotateKeys: (actor) => rotateOidcKeys(store, actor),
     },
+    rateLimits: createRateLimits(store, options.rateLimit),
   };
 }

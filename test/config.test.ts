@@ -34,7 +34,24 @@ describe('loadConfig', () => {
       trustedHosts: [],
       oidcAccessTokenTtlSeconds: 300,
       scimCursorTimeout: 3600,
+      admission: { maxConcurrent: 16, queueTimeoutMs: 2000, maxQueued: 128 },
+      rateLimit: { perMinute: 6000, burst: 600 },
     });
+  });
+
+  test('the limits: ROSTER_MAX_CONCURRENT_REQUESTS defaults to twice the PostgreSQL pool, 0 turns limits off, bad values are refused', () => {
+    const postgres = { ROSTER_DATABASE_URL: 'postgres://roster@db/roster', ROSTER_DATABASE_POOL_SIZE: '15' };
+    assert.deepEqual(loadConfig(postgres).admission, { maxConcurrent: 30, queueTimeoutMs: 2000, maxQueued: 240 });
+    assert.deepEqual(loadConfig({ ROSTER_MAX_CONCURRENT_REQUESTS: '4', ROSTER_QUEUE_TIMEOUT_MS: '250' }).admission, { maxConcurrent: 4, queueTimeoutMs: 250, maxQueued: 32 });
+    assert.equal(loadConfig({ ROSTER_MAX_CONCURRENT_REQUESTS: '0' }).admission, undefined);
+    assert.deepEqual(loadConfig({ ROSTER_RATE_LIMIT: '1200' }).rateLimit, { perMinute: 1200, burst: 120 });
+    assert.deepEqual(loadConfig({ ROSTER_RATE_LIMIT: '1200', ROSTER_RATE_LIMIT_BURST: '50' }).rateLimit, { perMinute: 1200, burst: 50 });
+    assert.equal(loadConfig({ ROSTER_RATE_LIMIT: '0' }).rateLimit, undefined);
+    refuses({ ROSTER_RATE_LIMIT: '100/s' }, 'ROSTER_RATE_LIMIT', /requests per minute/);
+    refuses({ ROSTER_RATE_LIMIT: '0', ROSTER_RATE_LIMIT_BURST: '10' }, 'ROSTER_RATE_LIMIT_BURST', /unset/);
+    refuses({ ROSTER_RATE_LIMIT_BURST: '0' }, 'ROSTER_RATE_LIMIT_BURST', /from 1/);
+    refuses({ ROSTER_MAX_CONCURRENT_REQUESTS: '-1' }, 'ROSTER_MAX_CONCURRENT_REQUESTS', /whole number/);
+    refuses({ ROSTER_QUEUE_TIMEOUT_MS: '2s' }, 'ROSTER_QUEUE_TIMEOUT_MS', /milliseconds/);
   });
 
   test('the result is frozen, database location included', () => {

@@ -43,3 +43,22 @@ export function rejected(field: string, value: unknown, reason: string): Directo
   const shown = value === undefined || value === null ? '{}' : String(value);
   return new DirectoryError('invalid', `Value ${shown} for field ${field} was rejected. Error: ${reason}.`, field);
 }
+
+/**
+ * Why a request was not done and may be sent again later: the caller went past its rate limit,
+ * this instance has too much work in progress, or the database cannot be reached.
+ */
+export type RetryReason = 'rate_limited' | 'busy' | 'unavailable';
+
+/** A request refused for now, with how many seconds to wait (http/ answers 429 or 503 with Retry-After). */
+export class RetryLaterError extends Error {
+  readonly reason: RetryReason;
+  readonly retryAfterSeconds: number;
+
+  constructor(reason: RetryReason, retryAfterSeconds: number, message: string) {
+    super(message);
+    this.name = 'RetryLaterError';
+    this.reason = reason;
+    this.retryAfterSeconds = Math.max(1, Math.ceil(retryAfterSeconds));
+  }
+}

@@ -17,7 +17,9 @@ import { forwardAuthRoutes } from './routes/forward-auth.ts';
 import type { ReturnTrust } from './client.ts';
 import { oidcRoutes } from './oidc/routes.ts';
 import { scimEndpoint } from './routes/scim/index.ts';
-import { apiErrorHandler, scimErrorHandler } from './errors.ts';
+import { DATABASE_RETRY_AFTER_SECONDS, apiErrorHandler, scimErrorHandler } from './errors.ts';
+import { createReadiness } from './health.ts';
+import { createAdmission, type Admission, type AdmissionPolicy, type Release } from './admission.ts';
 import { DEFAULT_BODY_LIMIT, MAX_JSON_DEPTH, checkStorableText, decodeJsonBody, jsonTooDeep } from './input.ts';
 import { SCIM_PREFIX, apiOfPath, routedPath } from './routing.ts';
 import { AJV_OPTIONS, coerceQuery, schemaErrorFormatter } from './validation.ts';
@@ -47,7 +49,12 @@ export interface AppOptions {
   readonly trustedHosts?: readonly string[];
   /** Lifetime of OpenID Connect access tokens in seconds (ROSTER_OIDC_ACCESS_TOKEN_TTL); five minutes when unset. */
   readonly oidcAccessTokenTtlSeconds?: number;
+  /** The limit on requests in progress in this process and its queue; no limit when unset. */
+  readonly admission?: AdmissionPolicy;
 }
+
+/** The probes that must answer however busy the instance is: an orchestrator reads a timeout as "dead". */
+const PROBES = new Set(['/healthz', '/livez']);
 
 /** Answers an error of a request no route took, in the error shape of the API its path belongs to. */
 function unroutedError(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
@@ -64,6 +71,23 @@ function noSniff(reply: FastifyReply): void {
 function wantsPage(request: FastifyRequest): boolean {
   const accept = request.headers.accept;
   return request.method === 'GET' && typeof accept === 'string' && accept.includes('text/html') && apiOfPath(routedPath(request.url)) === 'other';
+}
+
+/**
+ * Holds every request but the probes to the process's admission limit; the slot is given back
+ * when the response is sent or the connection closes, whichever comes first.
+ */
+function admit(app: FastifyInstance, admission: Admission): void {
+  const releases = new WeakMap<FastifyRequest, Release>();
+  app.addHook('onRequest', async (request, reply) => {
+    if (PROBES.has(request.routeOptions.url ?? '')) return;
+    const release = await admission.enter();
+    releases.set(request, release);
+    reply.raw.once('close', release);
+  });
+  app.addHook('onResponse', async (request) => {
+    releases.get(request)?.();
+  });
 }
 
 /** Creates the application with every route registered; call `ready()` or `listen()` next. */
@@ -89,6 +113,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       return answered;
     },
   });
+  // First of all hooks: a request beyond the limit costs nothing more than its headers.
+  if (options.admission !== undefined) admit(app, createAdmission(options.admission));
   const recorder = createActivityRecorder(options.services.activity, app.log);
   app.decorate('scimActivity', recorder);
   app.decorateRequest('actor', null as never);
@@ -108,6 +134,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.addHook('onSend', async (_request, reply) => {
     noSniff(reply);
   });
+  // Routes outside the API scopes (forward auth) answer their errors in the shape of their path.
+  app.setErrorHandler((error, request, reply) => unroutedError(error, request, reply));
   // The scopes' own 404 handlers only see their prefix spelled exactly; `//api/scim/v2/Nope` lands here.
   // A browser asking for a page outside the APIs gets the console's HTML 404.
   app.setNotFoundHandler((request, reply) => {
@@ -155,14 +183,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     coerceQuery(request);
   });
 
+  // Readiness: take traffic only with a database that answers. Liveness: the process runs; a
+  // database outage must not make an orchestrator restart instances that will recover alone.
+  const ready = createReadiness(() => ping(options.services.store));
   app.get('/healthz', async (_request, reply) => {
-    try {
-      await ping(options.services.store);
-      return { status: 'ok' };
-    } catch {
-      return reply.code(503).send({ status: 'unavailable', detail: 'The database does not answer.' });
-    }
+    if (await ready()) return { status: 'ok' };
+    reply.header('retry-after', String(DATABASE_RETRY_AFTER_SECONDS));
+    return reply.code(503).send({ status: 'unavailable', detail: 'The database does not answer.' });
   });
+  app.get('/livez', async () => ({ status: 'ok' }));
 
   await app.register(scimEndpoint, { prefix: SCIM_PREFIX, services: options.services, baseUrl: options.baseUrl, maxBodySize: options.maxBodySize ?? DEFAULT_BODY_LIMIT });
   await app.register(sessionApi, { services: options.services });

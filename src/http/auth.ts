@@ -4,6 +4,7 @@ import type { TokenInfo, TokenService } from '../auth/tokens.ts';
 import type { RequestToken } from '../directory/activity.ts';
 import type { Access } from '../directory/access.ts';
 import type { Actor } from '../journal/actor.ts';
+import type { RateLimits } from '../directory/rate-limits.ts';
 import { ScimError } from '../scim/errors.ts';
 
 declare module 'fastify' {
@@ -52,4 +53,14 @@ export async function authenticate(
   if (options.anyUser !== true && !(await services.access.isAdministrator(owner.id))) throw new ScimError(403, undefined, INSUFFICIENT_PRIVILEGES);
   request.actor = { kind: 'token', name: token.name, userId: owner.id, login: owner.login };
   return token;
+}
+
+/**
+ * Counts the request against the rate limit of whoever made it, once authenticated: its bearer
+ * token, or the user of its session (the console's scripts). Throws RetryLaterError beyond it.
+ */
+export async function throttle(request: FastifyRequest, limits: RateLimits): Promise<void> {
+  if (request.bearer !== null) return limits.take(`token:${request.bearer.id}`);
+  const actor = request.actor as Actor | null;
+  if (actor?.kind === 'session') return limits.take(`session:${actor.userId}`);
 }

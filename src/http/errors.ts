@@ -4,7 +4,8 @@
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ScimError, type ScimErrorBody, type ScimType } from '../scim/errors.ts';
-import { DirectoryError, type DirectoryErrorCode } from '../directory/errors.ts';
+import { DirectoryError, RetryLaterError, type DirectoryErrorCode } from '../directory/errors.ts';
+import { isDatabaseUnavailable } from '../store/index.ts';
 import { formatBytes } from './input.ts';
 
 export const SCIM_CONTENT_TYPE = 'application/scim+json; charset=utf-8';
@@ -24,6 +25,32 @@ const DIRECTORY_SCIM_TYPE: Partial<Record<DirectoryErrorCode, ScimType>> = {
   conflict: 'uniqueness',
   managed: 'mutability',
 };
+
+/**
+ * Seconds a client is asked to wait when the database cannot be reached: long enough for a
+ * PostgreSQL restart or failover to finish, short enough that the IdP's queue keeps moving.
+ */
+export const DATABASE_RETRY_AFTER_SECONDS = 5;
+
+/** The answer while the database cannot be reached or written (a SQLite disk full or read-only). */
+export const DATABASE_UNAVAILABLE =
+  'Roster cannot reach or write its database right now, so the request was not carried out. Send it again in a few seconds; the cause has been logged.';
+
+/** Sets Retry-After (seconds, RFC 9110 §10.2.3) when the refusal says when to come back. */
+export function setRetryAfter(reply: FastifyReply, error: ScimError): void {
+  if (error.retryAfter !== undefined) reply.header('retry-after', String(error.retryAfter));
+}
+
+/**
+ * Logs a failure at the level it deserves: a refusal of the client's doing at info, a busy
+ * instance or a rate limit at warn (they come in bursts, and mean "retry"), everything else
+ * (the database gone, a bug) as an error with its cause.
+ */
+function logFailure(request: FastifyRequest, error: unknown, refused: ScimError, what: string): void {
+  if (error instanceof RetryLaterError) request.log.warn({ status: refused.status, reason: error.reason, retryAfter: refused.retryAfter }, `${what} deferred: ${error.message}`);
+  else if (refused.status >= 500) request.log.error({ err: error }, `${what} failed`);
+  else request.log.info({ status: refused.status, scimType: refused.scimType, detail: refused.message }, `${what} refused`);
+}
 
 /** Fastify's own errors (body too large, bad content type …) carry a statusCode below 500. */
 function isClientFrameworkError(error: unknown): error is FastifyError & { statusCode: number } {
@@ -46,6 +73,10 @@ export function toScimError(error: unknown, bodyLimit?: number): ScimError {
   if (error instanceof DirectoryError) {
     return new ScimError(DIRECTORY_STATUS[error.code], DIRECTORY_SCIM_TYPE[error.code], error.message);
   }
+  if (error instanceof RetryLaterError) {
+    return new ScimError(error.reason === 'rate_limited' ? 429 : 503, undefined, error.message, error.retryAfterSeconds);
+  }
+  if (isDatabaseUnavailable(error)) return new ScimError(503, undefined, DATABASE_UNAVAILABLE, DATABASE_RETRY_AFTER_SECONDS);
   if (isClientFrameworkError(error)) {
     const scimType: ScimType | undefined = error.statusCode === 400 ? 'invalidSyntax' : undefined;
     return new ScimError(error.statusCode, scimType, frameworkDetail(error, bodyLimit));
@@ -87,16 +118,16 @@ function concise(message: string): string {
  * A failure as SCIM reports it: the status and the RFC 7644 §3.12 body, logged. The error
  * handler sends it; a Bulk operation puts it in its `response` (RFC 7644 §3.7.3).
  */
-export function describeScimError(error: unknown, request: FastifyRequest): { status: number; body: ScimErrorBody } {
+export function describeScimError(error: unknown, request: FastifyRequest): { status: number; body: ScimErrorBody; retryAfter?: number } {
   const scimError = toScimError(error, request.routeOptions.bodyLimit);
-  if (scimError.status >= 500) request.log.error({ err: error }, 'SCIM request failed');
-  else request.log.info({ status: scimError.status, scimType: scimError.scimType, detail: scimError.message }, 'SCIM request refused');
-  return { status: scimError.status, body: { ...scimError.toBody(), detail: concise(scimError.message) } };
+  logFailure(request, error, scimError, 'SCIM request');
+  return { status: scimError.status, body: { ...scimError.toBody(), detail: concise(scimError.message) }, ...(scimError.retryAfter !== undefined ? { retryAfter: scimError.retryAfter } : {}) };
 }
 
 /** The error handler of the SCIM routes. */
 export function scimErrorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const { status, body } = describeScimError(error, request);
+  const { status, body, retryAfter } = describeScimError(error, request);
+  if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter));
   if (status === 401) reply.header('WWW-Authenticate', 'Bearer realm="Roster SCIM"');
   // For the provisioning activity (http/activity.ts), which records what the IdP was told.
   request.scimFailure = { scimType: body.scimType, detail: body.detail };
@@ -111,7 +142,8 @@ export function isBodyTooLarge(error: unknown): boolean {
 /** The error handler of the admin API: `{"message": "…"}` as SonarQube's Web API v2 answers. */
 export function apiErrorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const scimError = toScimError(error, request.routeOptions.bodyLimit);
-  if (scimError.status >= 500) request.log.error({ err: error }, 'API request failed');
+  if (scimError.status >= 500 || error instanceof RetryLaterError) logFailure(request, error, scimError, 'API request');
+  setRetryAfter(reply, scimError);
   if (scimError.status === 401) reply.header('WWW-Authenticate', 'Bearer realm="Roster"');
   const status = error instanceof DirectoryError && error.code === 'precondition' ? 400 : scimError.status;
   return reply.code(status).send({ message: concise(scimError.message) });

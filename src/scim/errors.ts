@@ -30,12 +30,15 @@ export const ERROR_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:Error';
 export class ScimError extends Error {
   readonly status: number;
   readonly scimType: ScimType | undefined;
+  /** Seconds the client should wait before trying again (the Retry-After header of a 429 or 503). */
+  readonly retryAfter: number | undefined;
 
-  constructor(status: number, scimType: ScimType | undefined, detail: string) {
+  constructor(status: number, scimType: ScimType | undefined, detail: string, retryAfter?: number) {
     super(detail);
     this.name = 'ScimError';
     this.status = status;
     this.scimType = scimType;
+    this.retryAfter = retryAfter;
   }
 
   /** The RFC 7644 §3.12 response body; `status` is a string there, as the RFC's examples show. */

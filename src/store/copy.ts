@@ -48,6 +48,7 @@ export const COPIED_TABLES: readonly TableSpec[] = [
   { name: 'password_backoff', key: ['key'] },
   { name: 'scim_schemas', key: ['urn_key'] },
   { name: 'scim_unique_values', key: ['resource_type', 'attribute', 'value_hash'] },
+  { name: 'rate_limits', key: ['key'] },
   { name: 'oidc_models', key: ['model', 'id'] },
   { name: 'oidc_applications', key: ['client_id'] },
   { name: 'events', key: ['id'], serial: 'id' },

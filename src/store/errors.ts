@@ -18,3 +18,46 @@ export function isTransientConflict(error: unknown): boolean {
   const code = (error as { code: unknown }).code;
   return code === '40P01' || code === '40001' || code === 'SQLITE_BUSY';
 }
+
+/** PostgreSQL SQLSTATEs that say the server is going away or cannot take work now (not the request's fault). */
+const UNAVAILABLE_SQLSTATES = new Set([
+  '57P01', // admin_shutdown: the server is stopping (pg_ctl stop -m fast)
+  '57P02', // crash_shutdown: another backend crashed, the server restarts
+  '57P03', // cannot_connect_now: starting up or in recovery
+  '53100', // disk_full
+  '53300', // too_many_connections
+]);
+
+/** Socket errors of a database connection that was refused, cut, or never made. */
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+
+/**
+ * SQLite's (extended) result codes for a file that cannot be written now: the disk is full, the
+ * file or its directory is read-only, it cannot be opened, or the operating system failed an I/O.
+ */
+const SQLITE_UNAVAILABLE = /^SQLITE_(FULL|READONLY|CANTOPEN|IOERR)(_[A-Z_]+)?$/;
+
+/** node-postgres reports a lost or never-made connection with these messages and no code. */
+const PG_CONNECTION_MESSAGES = [
+  'Connection terminated',
+  'timeout exceeded when trying to connect',
+  'is not queryable',
+  'Connection ended unexpectedly',
+];
+
+/**
+ * True when `error` says the database cannot be reached or written right now (PostgreSQL down,
+ * restarting or refusing connections; a SQLite file on a full or read-only disk) rather than
+ * that the request was wrong: the request may succeed later, so it is answered 503, not 500.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  for (let current: unknown = error, depth = 0; typeof current === 'object' && current !== null && depth < 5; depth += 1) {
+    const { code, message } = current as { code?: unknown; message?: unknown };
+    if (typeof code === 'string') {
+      if (UNAVAILABLE_SQLSTATES.has(code) || /^08[0-9A-Z]{3}$/.test(code) || NETWORK_CODES.has(code) || SQLITE_UNAVAILABLE.test(code)) return true;
+    }
+    if (typeof message === 'string' && PG_CONNECTION_MESSAGES.some((text) => message.includes(text))) return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}

@@ -10,6 +10,7 @@ import { openSqlite } from './sqlite.ts';
 import type { Database } from './tables.ts';
 
 export type { Database } from './tables.ts';
+export { isDatabaseUnavailable } from './errors.ts';
 export type { DialectAdapter } from './dialect.ts';
 
 export interface Store {

@@ -39,6 +39,13 @@ export function openPostgres(location: { readonly url: string; readonly poolSize
   // An idle client losing its connection (database restart) must not crash the process; the
   // pool replaces it and the next query reports any lasting problem.
   pool.on('error', () => {});
+  // The pool listens for errors only on idle clients. A client checked out (inside a
+  // transaction, between two queries) whose server goes away (pg_ctl stop, a failover) emits
+  // 'error' too, and an 'error' event nobody listens to ends the process. Its queries already
+  // reject with the error, and the pool discards the broken client when it is released.
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+  });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return {
     db,

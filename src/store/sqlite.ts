@@ -23,6 +23,21 @@ import type { Store } from './index.ts';
 import type { Database } from './tables.ts';
 
 class ImmediateSqliteDriver extends SqliteDriver {
+  readonly #database: SQLite.Database;
+
+  constructor(database: SQLite.Database) {
+    super({ database });
+    this.#database = database;
+  }
+
+  // SQLite rolls a transaction back by itself after some errors (SQLITE_FULL, SQLITE_IOERR, an
+  // interrupted write); a ROLLBACK then fails with "no transaction is active" and that error
+  // would hide the one that explains what happened.
+  override async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    if (!this.#database.inTransaction) return;
+    await super.rollbackTransaction(connection);
+  }
+
   override async beginTransaction(connection: DatabaseConnection, settings?: TransactionSettings): Promise<void> {
     // Read-only transactions (lists) need no write lock; WAL gives them a snapshot.
     const mode = settings?.accessMode === 'read only' ? 'deferred' : 'immediate';
@@ -47,7 +62,7 @@ class RosterSqliteDialect extends SqliteDialect {
   }
 
   override createDriver(): Driver {
-    return new ImmediateSqliteDriver({ database: this.#database });
+    return new ImmediateSqliteDriver(this.#database);
   }
 
   override createAdapter(): KyselyAdapter {
@@ -58,20 +73,27 @@ class RosterSqliteDialect extends SqliteDialect {
 /** Opens (creating if needed) a SQLite database file, or `:memory:`, without migrating it. */
 export function openSqlite(path: string): Store {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-  const database = new SQLite(path);
-  // WAL lets readers (the CLI, backups) work while the server writes; foreign keys are off by
-  // default in SQLite; busy_timeout makes a second process wait instead of failing at once.
-  database.pragma('journal_mode = WAL');
-  database.pragma('foreign_keys = ON');
-  database.pragma('busy_timeout = 5000');
-  // FULL: each commit syncs the WAL to disk before it returns, so an acknowledged write
-  // survives an operating-system crash or a power loss too, as on PostgreSQL (fsync and
-  // synchronous_commit on). NORMAL survives a killed process only: the last commits could roll
-  // back after a power loss (https://www.sqlite.org/pragma.html#pragma_synchronous), and an
-  // IdP does not resend a change it saw acknowledged. Costs one fsync per write transaction
-  // (docs/operations.md).
-  database.pragma('synchronous = FULL');
-  const db = new Kysely<Database>({ dialect: new RosterSqliteDialect(database) });
+  let database: SQLite.Database | undefined;
+  try {
+    database = new SQLite(path);
+    // WAL lets readers (the CLI, backups) work while the server writes; foreign keys are off by
+    // default in SQLite; busy_timeout makes a second process wait instead of failing at once.
+    database.pragma('journal_mode = WAL');
+    database.pragma('foreign_keys = ON');
+    database.pragma('busy_timeout = 5000');
+    // FULL: each commit syncs the WAL to disk before it returns, so an acknowledged write
+    // survives an operating-system crash or a power loss too, as on PostgreSQL (fsync and
+    // synchronous_commit on). NORMAL survives a killed process only: the last commits could roll
+    // back after a power loss (https://www.sqlite.org/pragma.html#pragma_synchronous), and an
+    // IdP does not resend a change it saw acknowledged. Costs one fsync per write transaction
+    // (docs/operations.md).
+    database.pragma('synchronous = FULL');
+  } catch (error) {
+    database?.close();
+    throw cannotOpen(path, error);
+  }
+  const opened = database;
+  const db = new Kysely<Database>({ dialect: new RosterSqliteDialect(opened) });
   return {
     db,
     dialect: sqliteDialect,
@@ -79,4 +101,18 @@ export function openSqlite(path: string): Store {
       await db.destroy();
     },
   };
+}
+
+/**
+ * The failure to open a database file, saying what to check: SQLite needs to write the file and
+ * to create `<file>-wal` and `<file>-shm` beside it, so a read-only file, directory or mount, or
+ * a full disk, stops Roster at start rather than leaving it to fail on the first write.
+ */
+function cannotOpen(path: string, error: unknown): Error {
+  const code = typeof error === 'object' && error !== null && 'code' in error ? String((error as { code: unknown }).code) : 'unknown';
+  const message = error instanceof Error ? error.message : String(error);
+  return new Error(
+    `Cannot open the SQLite database ${path}: ${message} (${code}). Roster must be able to write the file and create ${path}-wal and ${path}-shm in its directory: check that the file, its directory and the file system are writable and not full.`,
+    { cause: error },
+  );
 }

@@ -251,6 +251,15 @@ export interface ScimActivityBudgetsTable {
   sources: number;
 }
 
+export interface RateLimitsTable {
+  /** Who is limited: `token:<token id>` or `session:<user id>`. */
+  key: string;
+  /** GCRA's theoretical arrival time, microseconds since the epoch (see directory/rate-limits.ts). */
+  free_at: number;
+  /** Requests the last reservation obtained. */
+  granted: number;
+}
+
 export interface PasswordBackoffTable {
   /** SHA-256 hex of what is counted: `login:<text.ts caseKey of the login>` or `source:<client address>`. */
   key: string;
@@ -312,6 +321,7 @@ export interface Database {
   scim_activity: ScimActivityTable;
   scim_activity_budgets: ScimActivityBudgetsTable;
   password_backoff: PasswordBackoffTable;
+  rate_limits: RateLimitsTable;
   oidc_models: OidcModelsTable;
   oidc_applications: OidcApplicationsTable;
 }

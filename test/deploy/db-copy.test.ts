@@ -14,6 +14,7 @@ import { createServices } from '../../src/services.ts';
 import { openStore, type Store } from '../../src/store/index.ts';
 import { createTestDatabase, eachDatabase, type ScratchDatabase } from '../support/databases.ts';
 import { testCertificate } from '../support/app.ts';
+import { createRateLimits } from '../../src/directory/rate-limits.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
@@ -86,6 +87,8 @@ async function populate(store: Store): Promise<void> {
   ]);
   // A refused password sign-in: the backoff keeps its count.
   assert.equal((await services.passwordSignIn.signIn({ login: 'admin', password: 'wrong', source: '192.0.2.1' })).ok, false);
+  // A token's rate-limit budget.
+  await createRateLimits(store, { perMinute: 60, burst: 5 }).take('token:token-id');
   // An OpenID Connect application, and a row of what the provider stores (a grant).
   await services.applications.create({ name: 'Grafana', redirectUris: ['https://grafana.example.com/login/generic_oauth'], public: false, allowedGroups: ['Few'] }, cli);
   await new services.oidc.Adapter('Grant').upsert('grant-1', { accountId: user.id, clientId: 'client' }, 3600);

@@ -8,7 +8,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance, HTTPMethods, LightMyRequestResponse } from 'fastify';
-import { buildApp } from '../../src/http/app.ts';
+import { buildApp, type AppOptions } from '../../src/http/app.ts';
+import type { RateLimitPolicy } from '../../src/directory/rate-limits.ts';
 import { createServices, type Services } from '../../src/services.ts';
 import { openStore, type DatabaseLocation } from '../../src/store/index.ts';
 import { createTestDatabase, type TestDatabase } from './databases.ts';
@@ -85,16 +86,32 @@ export interface TestResponse {
  * `scimCursorTimeout` sets how many seconds SCIM list cursors stay valid.
  */
 export async function startTestApp(
-  options: { scim?: boolean; saml?: boolean; database?: TestDatabase; baseUrl?: string; maxBodySize?: number; cookieDomain?: string; trustedHosts?: readonly string[]; scimCursorTimeout?: number } = {},
+  options: {
+    scim?: boolean;
+    saml?: boolean;
+    database?: TestDatabase;
+    /** A database of the test's own (a throwaway PostgreSQL server, a SQLite file on a small disk) instead of a scratch one; close() leaves it. */
+    location?: DatabaseLocation;
+    baseUrl?: string;
+    maxBodySize?: number;
+    cookieDomain?: string;
+    trustedHosts?: readonly string[];
+    scimCursorTimeout?: number;
+    /** More options for buildApp (limits). */
+    app?: Partial<AppOptions>;
+    /** ROSTER_RATE_LIMIT and ROSTER_RATE_LIMIT_BURST; no limit when unset. */
+    rateLimit?: RateLimitPolicy;
+  } = {},
 ): Promise<TestApp> {
   const directory = mkdtempSync(join(tmpdir(), 'roster-test-'));
-  const scratch = await createTestDatabase(options.database ?? 'sqlite');
+  const scratch = options.location !== undefined ? { location: options.location, url: '', drop: async () => {} } : await createTestDatabase(options.database ?? 'sqlite');
   const store = await openStore(scratch.location);
   const baseUrl = options.baseUrl ?? BASE_URL;
   const services = createServices(store, {
     baseUrl,
     cookieDomain: options.cookieDomain,
     ...(options.scimCursorTimeout !== undefined ? { scimCursorTimeout: options.scimCursorTimeout } : {}),
+    rateLimit: options.rateLimit,
   });
   const actor = { kind: 'cli' } as const;
   if (options.saml !== false) {
@@ -115,6 +132,7 @@ export async function startTestApp(
     ...(options.maxBodySize !== undefined ? { maxBodySize: options.maxBodySize } : {}),
     cookieDomain: options.cookieDomain,
     ...(options.trustedHosts !== undefined ? { trustedHosts: options.trustedHosts } : {}),
+    ...options.app,
   });
   await app.ready();
 

@@ -23,7 +23,9 @@ import type { Services } from '../../services.ts';
 import type { ReturnTrust } from '../client.ts';
 import { preSessionCookie, csrfTokenMatches, isSafeMethod, presentedCsrfToken } from '../csrf.ts';
 import { shorten } from '../../text.ts';
-import { toScimError } from '../errors.ts';
+import { RetryLaterError } from '../../directory/errors.ts';
+import type { ScimError } from '../../scim/errors.ts';
+import { setRetryAfter, toScimError } from '../errors.ts';
 import { checkStorableText } from '../input.ts';
 import { assetRoutes } from './assets.ts';
 import type { ConsoleContext } from './context.ts';
@@ -145,6 +147,7 @@ function refuseForgery(request: FastifyRequest, reply: FastifyReply): FastifyRep
 /** Errors of the console as pages in the layout: the message of a refusal, never an internal one. */
 function consoleErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const refused = toScimError(error, CONSOLE_BODY_LIMIT);
+  if (refused.status === 503 || refused.status === 429) return temporarilyUnavailablePage(request, reply, error, refused);
   if (refused.status >= 500) {
     request.log.error({ err: error }, 'console request failed');
     return sendPage(request, reply, {
@@ -156,6 +159,23 @@ function consoleErrorHandler(error: FastifyError, request: FastifyRequest, reply
   if (refused.status === 413 || refused.status === 415) reply.header('connection', 'close');
   const message = refused.status === 415 ? `The console accepts only forms (${FORM}).` : shorten(refused.message, MAX_MESSAGE);
   return sendPage(request, reply, { status: refused.status, title: refused.status === 404 ? 'Not found' : 'Request refused', body: html`<p>${message}</p>` });
+}
+
+/**
+ * The page for a request that may succeed if sent again later (the database unreachable, the
+ * instance too busy): 503 with Retry-After, in the layout, with nothing of the cause.
+ */
+export function temporarilyUnavailablePage(request: FastifyRequest, reply: FastifyReply, error: unknown, refused: ScimError): FastifyReply {
+  if (refused.status >= 500 && !(error instanceof RetryLaterError)) request.log.error({ err: error }, 'console request failed');
+  else request.log.warn({ status: refused.status }, `console request deferred: ${refused.message}`);
+  setRetryAfter(reply, refused);
+  applySecurityHeaders(reply);
+  return sendPage(request, reply, {
+    status: refused.status,
+    title: 'Temporarily unavailable',
+    body: html`<p>Roster cannot complete this request right now${refused.status === 503 ? ' (its database is unavailable or the server is busy)' : ''}.</p>
+<p>Wait ${String(refused.retryAfter ?? 5)} seconds and try again, or reload the page.</p>`,
+  });
 }
 
 /**

@@ -5,6 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../../services.ts';
 import { describeRoutes } from '../../api-docs.ts';
+import { throttle } from '../../auth.ts';
 import { authenticateAdmin } from '../../session-auth.ts';
 import { apiErrorHandler } from '../../errors.ts';
 import { APPLICATION, applicationRoutes } from './applications.ts';
@@ -24,6 +25,7 @@ export async function adminApi(app: FastifyInstance, options: { services: Servic
   app.setErrorHandler(apiErrorHandler);
   app.addHook('onRequest', async (request) => {
     await authenticateAdmin(request, services);
+    await throttle(request, services.rateLimits);
   });
   describeRoutes(app, 'tokenOrSession');
   addSchemas(app, [USER, GROUP, GROUP_MEMBERSHIP, AUDIT_LOG_ENTRY, SCIM_STATUS, ACTIVITY_ENTRY, APPLICATION, FEED_EVENT]);

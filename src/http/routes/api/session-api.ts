@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../../services.ts';
 import { describeRoutes } from '../../api-docs.ts';
 import { apiErrorHandler } from '../../errors.ts';
+import { throttle } from '../../auth.ts';
 import { authenticateAdmin } from '../../session-auth.ts';
 import { addSchemas } from './common.ts';
 import { CURRENT_USER, currentUserRoute } from './current-user.ts';
@@ -24,6 +25,7 @@ export async function sessionApi(app: FastifyInstance, options: { services: Serv
   await app.register(async (admin) => {
     admin.addHook('onRequest', async (request) => {
       await authenticateAdmin(request, options.services);
+      await throttle(request, options.services.rateLimits);
     });
     describeRoutes(admin, 'tokenOrSession');
     addSchemas(admin, [SAML_SETTINGS, SAML_SETTINGS_SAVED, SIGN_IN_CHECK]);

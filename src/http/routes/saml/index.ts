@@ -1,7 +1,9 @@
 /** The browser side of SAML: /saml/metadata, /saml/login, /saml/acs, /saml/logout, /saml/validation. */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Services } from '../../../services.ts';
+import { RetryLaterError } from '../../../directory/errors.ts';
 import type { ReturnTrust } from '../../client.ts';
+import { setRetryAfter, toScimError } from '../../errors.ts';
 import { acsRoute } from './acs.ts';
 import { SAML_BODY_LIMIT, sendHtml } from './common.ts';
 import { loginRoute } from './login.ts';
@@ -45,6 +47,13 @@ function samlErrorHandler(error: FastifyError, request: FastifyRequest, reply: F
     return sendHtml(reply, 413, messagePage('Request too large', `The form is larger than ${SAML_BODY_LIMIT / (1024 * 1024)} MiB, more than any SAML response needs.`));
   }
   if (status < 500) return sendHtml(reply, status, messagePage('Bad request', 'The request could not be read.'));
+  const refused = toScimError(error);
+  if (refused.status === 503) {
+    if (error instanceof RetryLaterError) request.log.warn(`SAML request deferred: ${error.message}`);
+    else request.log.error({ err: error }, 'SAML request failed: the database is unavailable');
+    setRetryAfter(reply, refused);
+    return sendHtml(reply, 503, messagePage('Temporarily unavailable', `Roster cannot complete this request right now. Wait ${refused.retryAfter ?? 5} seconds and try again.`));
+  }
   request.log.error({ err: error }, 'SAML request failed');
   return sendHtml(reply, 500, messagePage('Something went wrong', 'Roster could not complete this request. Try again; if it keeps failing, tell your administrator.'));
 }

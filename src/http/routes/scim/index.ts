@@ -5,7 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import { ScimError } from '../../../scim/errors.ts';
 import type { Services } from '../../../services.ts';
-import { authenticate } from '../../auth.ts';
+import { authenticate, throttle } from '../../auth.ts';
 import { authenticateSelf } from '../../session-auth.ts';
 import { scimErrorHandler } from '../../errors.ts';
 import { MAX_BULK_OPERATIONS } from '../../../scim/bulk.ts';
@@ -32,6 +32,7 @@ export async function scimEndpoint(app: FastifyInstance, options: { services: Se
     const config = request.routeOptions.config as { selfService?: boolean } | undefined;
     if (config?.selfService === true) await authenticateSelf(request, services);
     else await authenticate(request, services);
+    await throttle(request, services.rateLimits);
     if (!(await services.provisioning.isScimEnabled())) throw new ScimError(403, undefined, NOT_ENABLED);
   });
 

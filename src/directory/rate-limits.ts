@@ -1,0 +1,127 @@
+/**
+ * Per-token rate limits of the SCIM and admin APIs (ROSTER_RATE_LIMIT requests per minute,
+ * ROSTER_RATE_LIMIT_BURST at once), one budget per token shared by every instance through the
+ * database (ARCHITECTURE.md, Scale-out). GCRA, the token bucket in one timestamp per key: after
+ * a quiet period a token may send `burst` requests at once, and then one per 60/perMinute s.
+ *
+ * Asking the database for every request would add a write to each one, so each instance
+ * reserves a chunk of requests at a time (one upsert: store/rate-limits.ts) and hands them out
+ * from memory. What that costs in accuracy is bounded and documented (docs/operations.md):
+ * a request reserved but not yet used by one instance is unavailable to the others, so a
+ * token may be refused up to (instances − 1) × chunk requests early, and may send up to
+ * chunk requests per instance late, from a reservation made earlier. Refusals are remembered
+ * locally until the Retry-After they announced, so a client hammering past its limit costs no
+ * database work.
+ */
+import type { Store } from '../store/index.ts';
+import { createRateLimitQueries } from '../store/rate-limits.ts';
+import { RetryLaterError } from './errors.ts';
+
+/** A rate limit: requests per minute, sustained, and how many may come at once. */
+export interface RateLimitPolicy {
+  readonly perMinute: number;
+  readonly burst: number;
+}
+
+/**
+ * 6,000 requests per minute (100 per second) per token: four times the 25 requests per second
+ * per tenant that Microsoft requires SCIM endpoints in the Entra gallery to sustain, so that
+ * an IdP is never slowed by the default (docs/operations.md cites the sources).
+ */
+export const DEFAULT_RATE_LIMIT_PER_MINUTE = 6000;
+
+/** Requests reserved at once at most: with the default burst, one upsert per 30 requests. */
+const MAX_CHUNK = 50;
+/** Keys remembered in memory before idle ones are forgotten. */
+const MAX_KEYS = 10_000;
+
+/** The rate limits of the APIs. */
+export interface RateLimits {
+  /** Counts one request of `key` (`token:<id>`, `session:<user id>`); rejects with RetryLaterError('rate_limited') beyond the limit. */
+  take(key: string): Promise<void>;
+  /** Deletes the rows of keys whose budget is whole again; returns how many. */
+  purge(): Promise<number>;
+  /** Requests reserved at once by this instance (the documented overshoot is bounded by it). */
+  readonly chunk: number;
+}
+
+/** The chunk for a policy: a twentieth of the burst, from 1 to MAX_CHUNK. */
+export function chunkFor(policy: RateLimitPolicy): number {
+  return Math.max(1, Math.min(MAX_CHUNK, Math.floor(policy.burst / 20)));
+}
+
+interface LocalBudget {
+  /** Requests reserved from the database and not yet used. */
+  units: number;
+  /** Until when (ms) refusals need no database work. */
+  refusedUntil: number;
+  /** Seconds announced with that refusal. */
+  retryAfter: number;
+  pending: Promise<void> | undefined;
+}
+
+/** Creates the limiter over `store`; without a policy every request passes. `now` (ms) is for tests. */
+export function createRateLimits(store: Store, policy: RateLimitPolicy | undefined, options: { now?: () => number } = {}): RateLimits {
+  const now = options.now ?? Date.now;
+  const queries = createRateLimitQueries(store.dialect);
+  if (policy === undefined) {
+    return { take: async () => {}, purge: () => queries.purge(store.db, now() * 1000), chunk: 0 };
+  }
+  const limit = { intervalUs: 60_000_000 / policy.perMinute, burst: policy.burst };
+  const chunk = chunkFor(policy);
+  const budgets = new Map<string, LocalBudget>();
+
+  const refusal = (budget: LocalBudget) =>
+    new RetryLaterError(
+      'rate_limited',
+      budget.retryAfter,
+      `Too many requests with this token: Roster allows ${policy.perMinute} requests per minute per token, ${policy.burst} at once (ROSTER_RATE_LIMIT, ROSTER_RATE_LIMIT_BURST). Retry after ${budget.retryAfter} seconds.`,
+    );
+
+  const forgetIdle = (at: number): void => {
+    if (budgets.size <= MAX_KEYS) return;
+    for (const [key, budget] of budgets) {
+      if (budget.units === 0 && budget.pending === undefined && budget.refusedUntil <= at) budgets.delete(key);
+    }
+  };
+
+  const reserve = async (key: string, budget: LocalBudget): Promise<void> => {
+    const nowUs = now() * 1000;
+    const { granted, freeAt } = await queries.reserve(store.db, key, chunk, nowUs, limit);
+    budget.units += granted;
+    if (granted === 0) {
+      // The next request fits once free_at − (burst − 1)·T has passed.
+      const waitUs = freeAt - (limit.burst - 1) * limit.intervalUs - nowUs;
+      budget.retryAfter = Math.max(1, Math.ceil(waitUs / 1_000_000));
+      budget.refusedUntil = now() + budget.retryAfter * 1000;
+    }
+  };
+
+  return {
+    chunk,
+    async take(key) {
+      for (;;) {
+        let budget = budgets.get(key);
+        if (budget === undefined) {
+          forgetIdle(now());
+          budget = { units: 0, refusedUntil: 0, retryAfter: 0, pending: undefined };
+          budgets.set(key, budget);
+        }
+        if (budget.units > 0) {
+          budget.units -= 1;
+          return;
+        }
+        if (now() < budget.refusedUntil) throw refusal(budget);
+        // One reservation per key at a time; the others wait for it and try again.
+        if (budget.pending === undefined) {
+          const current = budget;
+          current.pending = reserve(key, current).finally(() => {
+            current.pending = undefined;
+          });
+        }
+        await budget.pending;
+      }
+    },
+    purge: () => queries.purge(store.db, now() * 1000),
+  };
+}

@@ -1,0 +1,85 @@
+/**
+ * The limit on requests in progress in this process (ROSTER_MAX_CONCURRENT_REQUESTS): a burst
+ * beyond it waits in a short first-come-first-served queue (ROSTER_QUEUE_TIMEOUT_MS), then is
+ * refused with 503 and Retry-After, so that a burst cannot exhaust this process's memory or its
+ * database pool, and nothing waits without end. Per process by nature: it protects this
+ * process's resources, not a shared budget (that is the rate limit, kept in the database).
+ */
+import { RetryLaterError } from '../directory/errors.ts';
+
+/** How this process admits requests. */
+export interface AdmissionPolicy {
+  /** Requests in progress at most; further ones queue. */
+  readonly maxConcurrent: number;
+  /** How long a queued request waits for a slot before it is refused. */
+  readonly queueTimeoutMs: number;
+  /** Requests queued at most; further ones are refused at once. */
+  readonly maxQueued: number;
+}
+
+/** Seconds a refused client is asked to wait: a queue that overflowed drains within moments. */
+export const BUSY_RETRY_AFTER_SECONDS = 1;
+
+/** A slot held by a request; `release` is idempotent. */
+export type Release = () => void;
+
+/** The counter and queue of one process. */
+export interface Admission {
+  /** A slot, at once or after waiting in the queue; rejects with RetryLaterError('busy') when none comes in time. */
+  enter(): Promise<Release>;
+  /** Requests in progress and waiting, for tests and metrics. */
+  load(): { readonly active: number; readonly queued: number };
+}
+
+/** Creates the admission control of one process. */
+export function createAdmission(policy: AdmissionPolicy): Admission {
+  let active = 0;
+  const queue: Array<{ admit: () => void; timer: NodeJS.Timeout }> = [];
+
+  const busy = () =>
+    new RetryLaterError(
+      'busy',
+      BUSY_RETRY_AFTER_SECONDS,
+      `Roster is handling as many requests as it allows at once (ROSTER_MAX_CONCURRENT_REQUESTS=${policy.maxConcurrent}) and this one waited ${policy.queueTimeoutMs} ms without a turn. Send it again in ${BUSY_RETRY_AFTER_SECONDS} second.`,
+    );
+
+  const slot = (): Release => {
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = queue.shift();
+      if (next === undefined) {
+        active -= 1;
+        return;
+      }
+      // The slot passes straight to the oldest waiter: the count of active requests stays.
+      clearTimeout(next.timer);
+      next.admit();
+    };
+  };
+
+  return {
+    enter() {
+      if (active < policy.maxConcurrent) {
+        active += 1;
+        return Promise.resolve(slot());
+      }
+      if (queue.length >= policy.maxQueued) return Promise.reject(busy());
+      return new Promise<Release>((resolve, reject) => {
+        const waiter = {
+          admit: () => resolve(slot()),
+          timer: setTimeout(() => {
+            const index = queue.indexOf(waiter);
+            if (index !== -1) queue.splice(index, 1);
+            reject(busy());
+          }, policy.queueTimeoutMs),
+        };
+        queue.push(waiter);
+      });
+    },
+    load() {
+      return { active, queued: queue.length };
+    },
+  };
+}

@@ -1,0 +1,103 @@
+/**
+ * The limit on requests in progress in one process: excess requests wait in a short FIFO queue,
+ * then get 503 with Retry-After in their API's error shape; the probes are never held. The limit
+ * is per process and involves no database, so it runs on SQLite only.
+ */
+import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
+import { after, before, describe, test } from 'node:test';
+import { createAdmission } from '../../src/http/admission.ts';
+import { RetryLaterError } from '../../src/directory/errors.ts';
+import { SCIM, startTestApp, userBody, type TestApp } from '../support/app.ts';
+
+const ERROR_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:Error';
+
+describe('admission of requests into one process', () => {
+  test('a slot freed goes to the oldest waiter; a waiter past the timeout, or beyond the queue, is refused as busy', async () => {
+    const admission = createAdmission({ maxConcurrent: 1, queueTimeoutMs: 200, maxQueued: 2 });
+    const first = await admission.enter();
+    const order: string[] = [];
+    const second = admission.enter().then((release) => (order.push('second'), release));
+    const third = admission.enter().then((release) => (order.push('third'), release));
+    await assert.rejects(admission.enter(), (error: unknown) => error instanceof RetryLaterError && error.reason === 'busy');
+    assert.deepEqual(admission.load(), { active: 1, queued: 2 });
+    first();
+    first(); // releasing twice gives back one slot only
+    (await second)();
+    (await third)();
+    assert.deepEqual(order, ['second', 'third']);
+    assert.deepEqual(admission.load(), { active: 0, queued: 0 });
+
+    const held = await admission.enter();
+    const started = Date.now();
+    await assert.rejects(admission.enter(), (error: unknown) => error instanceof RetryLaterError && error.retryAfterSeconds === 1);
+    assert.ok(Date.now() - started >= 190);
+    held();
+    assert.deepEqual(admission.load(), { active: 0, queued: 0 });
+  });
+
+  describe('over HTTP', () => {
+    let roster: TestApp;
+    before(async () => {
+      roster = await startTestApp({ app: { admission: { maxConcurrent: 1, queueTimeoutMs: 150, maxQueued: 8 } } });
+    });
+    after(async () => roster.close());
+
+    /** Starts a SCIM create whose body arrives only when `finish` is called: it holds the one slot meanwhile. */
+    function slowCreate(userName: string) {
+      const body = new PassThrough();
+      const answer = roster.app.inject({
+        method: 'POST',
+        url: `${SCIM}/Users`,
+        headers: { authorization: `Bearer ${roster.token}`, 'content-type': 'application/scim+json' },
+        payload: body,
+      });
+      return { answer, finish: () => body.end(JSON.stringify(userBody(userName))) };
+    }
+
+    test('a request beyond the limit waits, then gets 503 with Retry-After and its API\'s error body; /healthz and /livez still answer', async () => {
+      const slow = slowCreate('slow@example.com');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const [scim, admin, health, live] = await Promise.all([
+        roster.app.inject({ method: 'GET', url: `${SCIM}/Users`, headers: { authorization: `Bearer ${roster.token}` } }),
+        roster.app.inject({ method: 'GET', url: '/api/v2/users-management/users', headers: { authorization: `Bearer ${roster.token}` } }),
+        roster.app.inject({ method: 'GET', url: '/healthz' }),
+        roster.app.inject({ method: 'GET', url: '/livez' }),
+      ]);
+      assert.equal(scim.statusCode, 503, scim.body);
+      assert.equal(scim.headers['retry-after'], '1');
+      assert.deepEqual(scim.json().schemas, [ERROR_SCHEMA]);
+      assert.equal(scim.json().status, '503');
+      assert.match(scim.json().detail, /ROSTER_MAX_CONCURRENT_REQUESTS=1/);
+      assert.equal(admin.statusCode, 503);
+      assert.equal(admin.headers['retry-after'], '1');
+      assert.deepEqual(Object.keys(admin.json()), ['message']);
+      assert.equal(health.statusCode, 200);
+      assert.equal(live.statusCode, 200);
+      slow.finish();
+      assert.equal((await slow.answer).statusCode, 201);
+    });
+
+    test('a request that gets a slot within the queue timeout is served', async () => {
+      const slow = slowCreate('second-slow@example.com');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const queued = roster.app.inject({ method: 'GET', url: `${SCIM}/Users?count=1`, headers: { authorization: `Bearer ${roster.token}` } });
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      slow.finish();
+      assert.equal((await slow.answer).statusCode, 201);
+      assert.equal((await queued).statusCode, 200);
+    });
+
+    test('a console page beyond the limit is an HTML 503 page', async () => {
+      const slow = slowCreate('third-slow@example.com');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const page = await roster.app.inject({ method: 'GET', url: '/sessions/new', headers: { accept: 'text/html' } });
+      slow.finish();
+      await slow.answer;
+      assert.equal(page.statusCode, 503);
+      assert.match(String(page.headers['content-type']), /text\/html/);
+      assert.equal(page.headers['retry-after'], '1');
+      assert.match(page.body, /Temporarily unavailable/);
+    });
+  });
+});

@@ -1,0 +1,153 @@
+/**
+ * Per-token rate limits of the SCIM and admin APIs: 429 with Retry-After and each API's error
+ * body beyond the limit, one budget per token shared by every instance through the database.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../../src/http/app.ts';
+import { createRateLimits } from '../../src/directory/rate-limits.ts';
+import { RetryLaterError } from '../../src/directory/errors.ts';
+import { createServices } from '../../src/services.ts';
+import { openStore, type Store } from '../../src/store/index.ts';
+import { BASE_URL, SCIM, startTestApp, type TestApp } from '../support/app.ts';
+import { eachDatabase, openTestStore } from '../support/databases.ts';
+
+const ERROR_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:Error';
+
+/** A second instance on the same database, with the same policy. */
+async function secondInstance(roster: TestApp, policy: { perMinute: number; burst: number }): Promise<{ app: FastifyInstance; store: Store }> {
+  const store = await openStore(roster.location);
+  const app = await buildApp({ services: createServices(store, { baseUrl: BASE_URL, rateLimit: policy }), baseUrl: BASE_URL });
+  await app.ready();
+  return { app, store };
+}
+
+const get = (app: FastifyInstance, token: string, url = `${SCIM}/Users?count=1`) => app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${token}` } });
+
+eachDatabase('rate limits', (database) => {
+  describe('one instance', () => {
+    let roster: TestApp;
+    before(async () => {
+      roster = await startTestApp({ database, rateLimit: { perMinute: 60, burst: 5 } });
+    });
+    after(async () => roster.close());
+
+    test('SCIM beyond the burst answers 429 with Retry-After and a SCIM error body (status "429", no scimType)', async () => {
+      for (let i = 0; i < 5; i += 1) assert.equal((await roster.request('GET', '/Users?count=1')).status, 200, `request ${i + 1}`);
+      const refused = await roster.request('GET', '/Users?count=1');
+      assert.equal(refused.status, 429);
+      const retryAfter = Number(refused.headers['retry-after']);
+      assert.ok(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 60, `Retry-After ${refused.headers['retry-after']}`);
+      assert.match(String(refused.headers['content-type']), /application\/scim\+json/);
+      assert.deepEqual(refused.body.schemas, [ERROR_SCHEMA]);
+      assert.equal(refused.body.status, '429');
+      assert.equal(refused.body.scimType, undefined);
+      assert.match(refused.body.detail, /60 requests per minute per token/);
+      // The same token is limited on the admin API too, in that API's error shape.
+      const admin = await roster.request('GET', '/api/v2/users-management/users?pageSize=1');
+      assert.equal(admin.status, 429);
+      assert.ok(Number(admin.headers['retry-after']) >= 1);
+      assert.deepEqual(Object.keys(admin.body), ['message']);
+      assert.match(admin.body.message, /Too many requests/);
+    });
+
+    test('another token has a budget of its own', async () => {
+      const other = await roster.tokenFor(roster.adminId, 'other-idp');
+      const answer = await get(roster.app, other);
+      assert.equal(answer.statusCode, 200);
+    });
+
+    test('the admin API alone is limited as well', async () => {
+      const token = await roster.tokenFor(roster.adminId, 'admin-script');
+      const statuses: number[] = [];
+      for (let i = 0; i < 7; i += 1) statuses.push((await get(roster.app, token, '/api/v2/users-management/users?pageSize=1')).statusCode);
+      assert.deepEqual(statuses, [200, 200, 200, 200, 200, 429, 429]);
+    });
+
+    test('a request without a valid token is refused 401 before counting', async () => {
+      const answer = await get(roster.app, 'not-a-token');
+      assert.equal(answer.statusCode, 401);
+    });
+  });
+
+  describe('several instances', () => {
+    let roster: TestApp;
+    let second: { app: FastifyInstance; store: Store };
+    const policy = { perMinute: 60, burst: 100 };
+    before(async () => {
+      roster = await startTestApp({ database, rateLimit: policy });
+      second = await secondInstance(roster, policy);
+    });
+    after(async () => {
+      await second.app.close();
+      await second.store.close();
+      await roster.close();
+    });
+
+    test('share one budget per token: together they admit at most the burst, and at least the burst less one chunk', async () => {
+      const chunk = roster.services.rateLimits.chunk;
+      assert.equal(chunk, 5);
+      let admitted = 0;
+      let refusedBy = 0;
+      const started = Date.now();
+      for (let i = 0; i < 150; i += 1) {
+        const app = i % 2 === 0 ? roster.app : second.app;
+        const answer = await get(app, roster.token);
+        if (answer.statusCode === 200) admitted += 1;
+        else {
+          assert.equal(answer.statusCode, 429);
+          refusedBy |= i % 2 === 0 ? 1 : 2;
+        }
+      }
+      assert.equal(refusedBy, 3, 'both instances refuse once the shared budget is spent');
+      // The budget refills by one request per second meanwhile.
+      const refilled = Math.ceil(((Date.now() - started) / 60_000) * policy.perMinute);
+      assert.ok(admitted <= policy.burst + refilled, `admitted ${admitted} of a burst of ${policy.burst} + ${refilled} refilled`);
+      assert.ok(admitted >= policy.burst - chunk, `admitted ${admitted}: at most one chunk (${chunk}) may sit unused in the other instance`);
+    });
+  });
+
+  describe('the budget refills at the configured rate', () => {
+    let store: Store;
+    before(async () => {
+      store = await openTestStore(database);
+    });
+    after(async () => store.close());
+
+    test('after the burst, one more request per interval; Retry-After says when', async () => {
+      let clock = 1_700_000_000_000;
+      const limits = createRateLimits(store, { perMinute: 60, burst: 2 }, { now: () => clock });
+      await limits.take('token:a');
+      await limits.take('token:a');
+      const refused = await limits.take('token:a').then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      assert.ok(refused instanceof RetryLaterError && refused.reason === 'rate_limited', String(refused));
+      assert.equal(refused.retryAfterSeconds, 1);
+      clock += 1000;
+      await limits.take('token:a');
+      await assert.rejects(limits.take('token:a'), RetryLaterError);
+      // A long pause gives back the whole burst, never more.
+      clock += 3_600_000;
+      await limits.take('token:a');
+      await limits.take('token:a');
+      await assert.rejects(limits.take('token:a'), RetryLaterError);
+    });
+
+    test('purge deletes the rows of keys whose budget is whole again, and only those', async () => {
+      let clock = 1_800_000_000_000;
+      const limits = createRateLimits(store, { perMinute: 60, burst: 2 }, { now: () => clock });
+      await limits.take('token:idle');
+      clock += 10_000;
+      await limits.take('token:busy');
+      await limits.take('token:busy');
+      const deleted = await limits.purge();
+      assert.ok(deleted >= 1);
+      const keys = (await store.db.selectFrom('rate_limits').select('key').execute()).map((row) => row.key);
+      assert.ok(keys.includes('token:busy'));
+      assert.ok(!keys.includes('token:idle'));
+    });
+  });
+});
