@@ -3,7 +3,7 @@
  * (STYLE.md §7). A bad value stops start-up with a message naming the variable.
  */
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { DEFAULT_ADMIN_GROUP } from './directory/access.ts';
 import { DEFAULT_CURSOR_TIMEOUT } from './directory/list-cursors.ts';
 import { DEFAULT_BODY_LIMIT, formatBytes } from './http/input.ts';
@@ -36,6 +36,8 @@ export interface Config {
   readonly oidcAccessTokenTtlSeconds: number;
   /** Seconds a SCIM list cursor (RFC 9865) stays valid between pages. */
   readonly scimCursorTimeout: number;
+  /** Where files of the instance go when the database is not a local file (ROSTER_DATA_DIR, absolute). */
+  readonly dataDir: string;
 }
 
 /** A configuration value that cannot be used; the message names the variable and what it expects. */
@@ -65,7 +67,16 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const trustedHosts = Object.freeze(parseTrustedHosts(value(env, 'ROSTER_TRUSTED_HOSTS')));
   const oidcAccessTokenTtlSeconds = parseAccessTokenTtl(value(env, 'ROSTER_OIDC_ACCESS_TOKEN_TTL'));
   const scimCursorTimeout = parseCursorTimeout(value(env, 'ROSTER_SCIM_CURSOR_TIMEOUT'));
-  return Object.freeze({ port, host, baseUrl, database, logLevel, maxBodySize, activityRetentionDays, adminGroup, cookieDomain, trustedHosts, oidcAccessTokenTtlSeconds, scimCursorTimeout });
+  const dataDir = resolve(process.cwd(), value(env, 'ROSTER_DATA_DIR') ?? './data');
+  return Object.freeze({ port, host, baseUrl, database, logLevel, maxBodySize, activityRetentionDays, adminGroup, cookieDomain, trustedHosts, oidcAccessTokenTtlSeconds, scimCursorTimeout, dataDir });
+}
+
+/**
+ * The folder of the `initial-admin-password` file: beside a SQLite database file, where its
+ * owner already keeps the data; ROSTER_DATA_DIR for PostgreSQL or an in-memory database.
+ */
+export function initialPasswordDirectory(config: Pick<Config, 'database' | 'dataDir'>): string {
+  return config.database.kind === 'sqlite' && config.database.path !== ':memory:' ? dirname(config.database.path) : config.dataDir;
 }
 
 /** An empty variable counts as unset: compose files and CI often define `VAR=` to mean "default". */

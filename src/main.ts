@@ -2,8 +2,8 @@
  * The composition root: config → store → services → HTTP. Only this file opens a port and
  * handles signals.
  */
-import { firstStartMessage } from './cli/first-start.ts';
-import type { Config } from './config.ts';
+import { deliverFirstStartPassword } from './cli/first-start.ts';
+import { initialPasswordDirectory, type Config } from './config.ts';
 import { buildApp } from './http/app.ts';
 import { runPeriodically } from './periodic.ts';
 import { createServices } from './services.ts';
@@ -15,7 +15,7 @@ const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
 /** Runs the server until SIGTERM or SIGINT, then shuts down gracefully. */
 export async function serve(config: Config): Promise<void> {
   const store = await openStore(config.database);
-  const services = createServices(store, { baseUrl: config.baseUrl, adminGroup: config.adminGroup, cookieDomain: config.cookieDomain, scimCursorTimeout: config.scimCursorTimeout });
+  const services = createServices(store, { baseUrl: config.baseUrl, adminGroup: config.adminGroup, cookieDomain: config.cookieDomain, scimCursorTimeout: config.scimCursorTimeout, initialPasswordDirectory: initialPasswordDirectory(config) });
   // Of several instances starting on a new database, exactly one creates and prints it.
   const issued = await services.administrators.ensureAdministrator();
   const app = await buildApp({
@@ -65,6 +65,9 @@ export async function serve(config: Config): Promise<void> {
   const where = describeLocation(config.database);
   const enabled = (await services.provisioning.status()).enabled;
   const consoleUrl = `${config.baseUrl}/`;
+  const firstStart = issued ? deliverFirstStartPassword(issued, process.stdout.isTTY === true, services.initialPassword, consoleUrl) : undefined;
+  // The path only, never the password: this line goes to log storage.
+  if (firstStart?.file !== undefined) app.log.warn({ file: firstStart.file }, `the first-start password of "${issued?.login ?? ''}" is in ${firstStart.file}; it is deleted once the password is changed`);
   process.stdout.write(
     [
       '',
@@ -75,8 +78,8 @@ export async function serve(config: Config): Promise<void> {
         ? 'SCIM provisioning is enabled.'
         : 'SCIM provisioning is off. Next: sign in to the console, or configure SAML with `npm run roster -- saml configure …`, then `npm run roster -- scim enable`.',
       'Create a token for your IdP with: npm run roster -- tokens create --name <name>',
-      // Written to the console, never through the logger, so it does not reach log storage.
-      ...(issued ? ['', firstStartMessage(issued.login, issued.password, consoleUrl)] : []),
+      // The password itself only on a terminal (deliverFirstStartPassword), never through the logger.
+      ...(firstStart ? ['', firstStart.message] : []),
       '',
     ].join('\n') + '\n',
   );

@@ -15,6 +15,7 @@ import type { Actor } from './directory/audit.ts';
 import { createProvisioningActivity, type ProvisioningActivity } from './directory/activity.ts';
 import { createAccounts, type Accounts } from './directory/accounts.ts';
 import { createAdministrators, type Administrators } from './directory/administrators.ts';
+import { initialPasswordFile, type InitialPasswordFile } from './directory/initial-password.ts';
 import { createAuditLog, type AuditLog } from './directory/audit-log.ts';
 import { createGroupManagement, type GroupManagement } from './directory/group-management.ts';
 import { createGroupDirectory, type GroupDirectory } from './directory/groups.ts';
@@ -64,6 +65,8 @@ export interface Services {
   readonly applications: Applications;
   /** The OpenID provider's shared storage and keys. */
   readonly oidc: OidcStorage;
+  /** Where the first-start password goes when no terminal shows it; undefined without a data directory. */
+  readonly initialPassword: InitialPasswordFile | undefined;
 }
 
 /** What the OpenID provider keeps in the database, so that every instance shares it. */
@@ -86,6 +89,8 @@ export interface ServiceOptions {
   readonly cookieDomain?: string | undefined;
   /** Seconds a SCIM list cursor stays valid (ROSTER_SCIM_CURSOR_TIMEOUT). */
   readonly scimCursorTimeout?: number;
+  /** The folder of the `initial-admin-password` file (see config.ts `initialPasswordDirectory`). */
+  readonly initialPasswordDirectory?: string;
 }
 
 /** Builds every service over one store. */
@@ -96,6 +101,7 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
   const provisioning = createProvisioning(store, settings);
   const passwordCheck = createPasswordCheck(store);
   const access = createAccess(store, options.adminGroup !== undefined ? { adminGroup: options.adminGroup } : {});
+  const initialPassword = options.initialPasswordDirectory !== undefined ? initialPasswordFile(options.initialPasswordDirectory) : undefined;
   return {
     store,
     tokens: createTokenService(store),
@@ -112,8 +118,8 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
       ...(options.sessionPolicy !== undefined ? { policy: options.sessionPolicy } : {}),
     }),
     signIn: createSignIn(store, provisioning, () => saml.get()),
-    accounts: createAccounts(store),
-    administrators: createAdministrators(store, access),
+    accounts: createAccounts(store, initialPassword),
+    administrators: createAdministrators(store, access, initialPassword),
     passwordCheck,
     passwordSignIn: createPasswordSignIn(store, passwordCheck, () => saml.get()),
     groupManagement: createGroupManagement(store),
@@ -127,5 +133,6 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
       loadKeys: () => loadOidcKeys(store),
       rotateKeys: (actor) => rotateOidcKeys(store, actor),
     },
+    initialPassword,
   };
 }

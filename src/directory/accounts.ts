@@ -11,6 +11,7 @@ import { createUserQueries, type AccountFilter, type StoredUser } from '../store
 import { actorUserId, recordEvent, type Actor } from './audit.ts';
 import { createDeactivation } from './deactivation.ts';
 import { DirectoryError, managedError, rejected, SELF_DEACTIVATION_MESSAGE } from './errors.ts';
+import type { InitialPasswordFile } from './initial-password.ts';
 import { assertNotManagedInstance, isManagedInstance } from './managed-mode.ts';
 import { createMemberDisplay } from './member-display.ts';
 
@@ -113,7 +114,8 @@ export function deactivationRefusal(user: StoredUser, actor: Actor): DirectoryEr
 }
 
 /** The account directory: closure over the store, wired once in services.ts. */
-export function createAccounts(store: Store) {
+/** The account service over a store; `initialPassword` is told when a local password is set. */
+export function createAccounts(store: Store, initialPassword?: InitialPasswordFile) {
   const users = createUserQueries(store.dialect);
   const deactivation = createDeactivation(store.dialect);
   const memberDisplay = createMemberDisplay(store.dialect);
@@ -168,7 +170,7 @@ export function createAccounts(store: Store) {
         throw new DirectoryError('invalid', 'Password should only be set on local user', 'password');
       }
       try {
-        return await store.db.transaction().execute(async (trx) => {
+        const account = await store.db.transaction().execute(async (trx) => {
           await assertNotManagedInstance(trx);
           const now = new Date().toISOString();
           const existing = await users.findByLogin(trx, login);
@@ -195,6 +197,8 @@ export function createAccounts(store: Store) {
           await recordEvent(trx, actor, { action: 'user.created', targetType: 'user', targetId: id, details: { after: snapshot(created) } }, now);
           return created;
         });
+        if (passwordHash !== null) initialPassword?.passwordSet(account.login);
+        return account;
       } catch (error) {
         if (isUniqueViolation(error)) throw loginTaken(login);
         throw error;

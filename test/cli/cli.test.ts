@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -303,13 +303,15 @@ describe('roster scim', () => {
 });
 
 describe('roster admin, users and audit', () => {
-  test('first start creates admin once and prints its password on stderr; reset-password prints a new one', async () => {
+  test('first start creates admin once and, without a terminal, writes its password to a file beside the database; reset-password prints a new one and deletes the file', async () => {
     const database = freshDatabase();
     const first = roster(database, ['scim', 'status']);
     assert.match(first.stderr, /Created the local administrator "admin"/);
-    const password = /^  (\S+)$/m.exec(first.stderr)?.[1] ?? '';
+    const file = join(dir, 'initial-admin-password');
+    assert.ok(first.stderr.includes(file), first.stderr);
+    const password = readFileSync(file, 'utf8').trim();
     assert.ok(password.length >= 20);
-    assert.ok(!first.stdout.includes(password));
+    assert.ok(!first.stdout.includes(password) && !first.stderr.includes(password));
     const second = roster(database, ['scim', 'status']);
     assert.doesNotMatch(second.stderr, /Created the local administrator/);
 
@@ -317,6 +319,7 @@ describe('roster admin, users and audit', () => {
     assert.equal(reset.status, 0, reset.stderr);
     const fresh = reset.stdout.trimEnd().split('\n').at(-1) ?? '';
     assert.notEqual(fresh, password);
+    assert.equal(existsSync(file), false);
     const store = await openStore({ kind: 'sqlite', path: database });
     try {
       const { verifyPassword } = await import('../../src/auth/passwords.ts');
