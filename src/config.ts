@@ -8,6 +8,7 @@ import { DEFAULT_ADMIN_GROUP } from './directory/access.ts';
 import { DEFAULT_CURSOR_TIMEOUT } from './directory/list-cursors.ts';
 import { DEFAULT_BODY_LIMIT, formatBytes } from './http/input.ts';
 import type { DatabaseLocation, PostgresTls } from './store/index.ts';
+import { parseSecretKey } from './store/secret-box.ts';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -38,6 +39,8 @@ export interface Config {
   readonly scimCursorTimeout: number;
   /** Where files of the instance go when the database is not a local file (ROSTER_DATA_DIR, absolute). */
   readonly dataDir: string;
+  /** ROSTER_SECRET_KEY: the 32-byte key that seals secrets at rest, or undefined to keep them in plaintext. */
+  readonly secretKey: Buffer | undefined;
 }
 
 /** A configuration value that cannot be used; the message names the variable and what it expects. */
@@ -68,7 +71,17 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const oidcAccessTokenTtlSeconds = parseAccessTokenTtl(value(env, 'ROSTER_OIDC_ACCESS_TOKEN_TTL'));
   const scimCursorTimeout = parseCursorTimeout(value(env, 'ROSTER_SCIM_CURSOR_TIMEOUT'));
   const dataDir = resolve(process.cwd(), value(env, 'ROSTER_DATA_DIR') ?? './data');
-  return Object.freeze({ port, host, baseUrl, database, logLevel, maxBodySize, activityRetentionDays, adminGroup, cookieDomain, trustedHosts, oidcAccessTokenTtlSeconds, scimCursorTimeout, dataDir });
+  const secretKey = parseKey(env, 'ROSTER_SECRET_KEY');
+  return Object.freeze({ port, host, baseUrl, database, logLevel, maxBodySize, activityRetentionDays, adminGroup, cookieDomain, trustedHosts, oidcAccessTokenTtlSeconds, scimCursorTimeout, dataDir, secretKey });
+}
+
+/** A 32-byte key from `variable` (ROSTER_SECRET_KEY, ROSTER_NEW_SECRET_KEY), or undefined when unset. */
+export function parseKey(env: Env, variable: string): Buffer | undefined {
+  const raw = value(env, variable);
+  if (raw === undefined) return undefined;
+  const key = parseSecretKey(raw);
+  if (typeof key === 'string') throw new ConfigError(variable, `${variable} ${key}`);
+  return key;
 }
 
 /**

@@ -14,7 +14,8 @@ const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
 
 /** Runs the server until SIGTERM or SIGINT, then shuts down gracefully. */
 export async function serve(config: Config): Promise<void> {
-  const store = await openStore(config.database);
+  // A wrong ROSTER_SECRET_KEY, or none while secrets are sealed, stops start-up here.
+  const store = await openStore(config.database, { secretKey: config.secretKey });
   const services = createServices(store, { baseUrl: config.baseUrl, adminGroup: config.adminGroup, cookieDomain: config.cookieDomain, scimCursorTimeout: config.scimCursorTimeout, initialPasswordDirectory: initialPasswordDirectory(config) });
   // Of several instances starting on a new database, exactly one creates and prints it.
   const issued = await services.administrators.ensureAdministrator();

@@ -9,6 +9,7 @@ import { ConfigError, initialPasswordDirectory, loadConfig } from '../config.ts'
 import { DirectoryError } from '../directory/errors.ts';
 import { createServices, type Services } from '../services.ts';
 import { openStore, type Store } from '../store/index.ts';
+import { SecretsError } from '../store/secret-box.ts';
 import type { CliContext, CommandGroup } from './command.ts';
 import { adminCommands } from './admin.ts';
 import { appCommands, keyCommands } from './apps.ts';
@@ -17,10 +18,11 @@ import { auditCommands } from './audit.ts';
 import { dbCommands } from './db.ts';
 import { samlCommands } from './saml.ts';
 import { scimCommands } from './scim.ts';
+import { secretsCommands } from './secrets.ts';
 import { tokenCommands } from './tokens.ts';
 import { groupCommands, userCommands } from './users.ts';
 
-const GROUPS: readonly CommandGroup[] = [tokenCommands, samlCommands, scimCommands, userCommands, groupCommands, adminCommands, auditCommands, dbCommands, appCommands, keyCommands];
+const GROUPS: readonly CommandGroup[] = [tokenCommands, samlCommands, scimCommands, userCommands, groupCommands, adminCommands, auditCommands, dbCommands, appCommands, keyCommands, secretsCommands];
 
 const USAGE = [
   'Usage: roster <command> [options]',
@@ -80,7 +82,7 @@ async function runCli(argv: readonly string[]): Promise<number> {
       out,
       err,
       async services(options = {}) {
-        store ??= await openStore(config.database);
+        store ??= await openStore(config.database, { secretKey: config.secretKey });
         services ??= createServices(store, { baseUrl: config.baseUrl, adminGroup: config.adminGroup, initialPasswordDirectory: initialPasswordDirectory(config) });
         if (options.bootstrap !== false) {
           const issued = await services.administrators.ensureAdministrator();
@@ -107,7 +109,7 @@ async function failures(err: (text: string) => void, body: () => Promise<number>
   try {
     return await body();
   } catch (error) {
-    if (error instanceof DirectoryError || error instanceof ConfigError) {
+    if (error instanceof DirectoryError || error instanceof ConfigError || error instanceof SecretsError) {
       err(error.message);
       return 1;
     }

@@ -56,7 +56,7 @@ class RosterSqliteDialect extends SqliteDialect {
 }
 
 /** Opens (creating if needed) a SQLite database file, or `:memory:`, without migrating it. */
-export function openSqlite(path: string): Store {
+export function openSqlite(path: string): Omit<Store, 'secrets'> {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const database = new SQLite(path);
   // WAL lets readers (the CLI, backups) work while the server writes; foreign keys are off by

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -383,5 +384,38 @@ describe('roster admin, users and audit', () => {
     assert.match(records[1] ?? '', /^\d+,[^,]+,cli,,group\.created,group,[^,]+,"\{""after"":\{""name"":""ops""/);
     assert.equal(records[2], '');
     assert.equal(roster(database, ['audit', 'export', '--format', 'xml']).status, 1);
+  });
+});
+
+describe('roster secrets', () => {
+  test('a wrong or malformed ROSTER_SECRET_KEY stops commands and serve with a clear message; rotate-key re-seals with the new key', () => {
+    const database = freshDatabase();
+    const first = randomBytes(32).toString('base64');
+    const second = randomBytes(32).toString('hex');
+    const configured = roster(database, ['saml', 'configure', '--idp-entity-id', 'https://idp.example.com', '--idp-sso-url', 'https://idp.example.com/sso', '--idp-certificate', certFile], { ROSTER_SECRET_KEY: first });
+    assert.equal(configured.status, 0, configured.stderr);
+    assert.match(roster(database, ['secrets', 'status'], { ROSTER_SECRET_KEY: first }).stdout, /^Secrets are sealed with key [0-9a-f]{8} \(AES-256-GCM\)\.\n\d+ sealed, 0 plaintext/);
+
+    const malformed = roster(database, ['scim', 'status'], { ROSTER_SECRET_KEY: 'hunter2' });
+    assert.equal(malformed.status, 1);
+    assert.match(malformed.stderr, /^ROSTER_SECRET_KEY must be 32 random bytes written as 64 hexadecimal digits or as base64/);
+    assert.doesNotMatch(malformed.stderr, /hunter2/);
+    const wrong = roster(database, ['scim', 'status'], { ROSTER_SECRET_KEY: second });
+    assert.equal(wrong.status, 1);
+    assert.match(wrong.stderr, /^ROSTER_SECRET_KEY is key [0-9a-f]{8}, but the database's secrets are sealed with key [0-9a-f]{8}/);
+    const serve = roster(database, ['serve'], { ROSTER_SECRET_KEY: second, ROSTER_PORT: '65531' });
+    assert.equal(serve.status, 1);
+    assert.match(serve.stderr, /ROSTER_SECRET_KEY is key [0-9a-f]{8}, but the database's secrets are sealed with key/);
+    const none = roster(database, ['scim', 'status']);
+    assert.equal(none.status, 1);
+    assert.match(none.stderr, /sealed with key [0-9a-f]{8}, but ROSTER_SECRET_KEY is not set/);
+
+    const rotated = roster(database, ['secrets', 'rotate-key'], { ROSTER_SECRET_KEY: first, ROSTER_NEW_SECRET_KEY: second });
+    assert.equal(rotated.status, 0, rotated.stderr);
+    assert.match(rotated.stdout.trim(), /^[0-9a-f]{8}$/);
+    assert.equal(roster(database, ['scim', 'status'], { ROSTER_SECRET_KEY: first }).status, 1);
+    const after = roster(database, ['secrets', 'status'], { ROSTER_SECRET_KEY: second });
+    assert.equal(after.status, 0, after.stderr);
+    assert.ok(after.stdout.includes(`sealed with key ${rotated.stdout.trim()}`));
   });
 });

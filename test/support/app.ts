@@ -80,14 +80,14 @@ export interface TestResponse {
  * Starts a fresh instance on `database` (SQLite by default) with the local administrator
  * `admin` and a token of it; `scim: false` leaves provisioning off; `baseUrl` replaces the
  * https BASE_URL (the IdP helpers in test/saml/idp.ts assume BASE_URL); `maxBodySize` is ROSTER_MAX_BODY_SIZE;
- * `scimCursorTimeout` sets how many seconds SCIM list cursors stay valid.
+ * `scimCursorTimeout` sets how many seconds SCIM list cursors stay valid; `secretKey` is ROSTER_SECRET_KEY.
  */
 export async function startTestApp(
-  options: { scim?: boolean; saml?: boolean; database?: TestDatabase; baseUrl?: string; maxBodySize?: number; cookieDomain?: string; trustedHosts?: readonly string[]; scimCursorTimeout?: number } = {},
+  options: { scim?: boolean; saml?: boolean; database?: TestDatabase; baseUrl?: string; maxBodySize?: number; cookieDomain?: string; trustedHosts?: readonly string[]; scimCursorTimeout?: number; secretKey?: Buffer } = {},
 ): Promise<TestApp> {
   const directory = mkdtempSync(join(tmpdir(), 'roster-test-'));
   const scratch = await createTestDatabase(options.database ?? 'sqlite');
-  const store = await openStore(scratch.location);
+  const store = await openStore(scratch.location, { secretKey: options.secretKey });
   const baseUrl = options.baseUrl ?? BASE_URL;
   const services = createServices(store, {
     baseUrl,
