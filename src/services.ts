@@ -121,7 +121,7 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
     accounts: createAccounts(store, initialPassword),
     administrators: createAdministrators(store, access, initialPassword),
     passwordCheck,
-    passwordSignIn: createPasswordSignIn(store, passwordCheck, () => saml.get()),
+    passwordSignIn: createPasswordSignIn(store, passwordCheck, () => saml.get(), initialPassword),
     groupManagement: createGroupManagement(store),
     memberships: createMembershipManagement(store),
     access,
