@@ -15,7 +15,8 @@ const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
 /** Runs the server until SIGTERM or SIGINT, then shuts down gracefully. */
 export async function serve(config: Config): Promise<void> {
   // A wrong ROSTER_SECRET_KEY, or none while secrets are sealed, stops start-up here.
-  const store = await openStore(config.database, { secretKey: config.secretKey });
+  let sealed = 0;
+  const store = await openStore(config.database, { secretKey: config.secretKey, onSealed: (count) => (sealed = count) });
   const services = createServices(store, { baseUrl: config.baseUrl, adminGroup: config.adminGroup, cookieDomain: config.cookieDomain, scimCursorTimeout: config.scimCursorTimeout, initialPasswordDirectory: initialPasswordDirectory(config) });
   // Of several instances starting on a new database, exactly one creates and prints it.
   const issued = await services.administrators.ensureAdministrator();
@@ -28,6 +29,7 @@ export async function serve(config: Config): Promise<void> {
     trustedHosts: config.trustedHosts,
     oidcAccessTokenTtlSeconds: config.oidcAccessTokenTtlSeconds,
   });
+  if (sealed > 0) app.log.info({ sealed, keyId: store.secrets.keyId }, `encrypted ${sealed} stored secret${sealed === 1 ? '' : 's'} with ROSTER_SECRET_KEY (key ${store.secrets.keyId ?? ''})`);
   // The OpenID provider's keys exist before the first request (created by the first instance).
   await services.oidc.loadKeys();
   // Every instance runs the clean-up: deleting expired rows in batches is idempotent.

@@ -42,6 +42,8 @@ export interface OpenOptions {
   readonly migrate?: boolean;
   /** ROSTER_SECRET_KEY (32 bytes), or undefined to keep secrets in plaintext. */
   readonly secretKey?: Buffer | undefined;
+  /** Told how many plaintext secrets start-up has just sealed (a key configured for the first time, or a new secret column). */
+  readonly onSealed?: (count: number) => void;
 }
 
 /**
@@ -55,7 +57,8 @@ export async function openStore(location: DatabaseLocation, options: OpenOptions
   if (options.migrate === false) return store;
   try {
     await migrate(store);
-    await prepareSecrets(store);
+    const report = await prepareSecrets(store);
+    if (report.sealed > 0) options.onSealed?.(report.sealed);
   } catch (error) {
     await store.close();
     throw error;
