@@ -3,7 +3,7 @@
  * (STYLE.md §7). A bad value stops start-up with a message naming the variable.
  */
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { DEFAULT_ADMIN_GROUP } from './directory/access.ts';
 import { DEFAULT_EVENT_RETENTION_DAYS } from './directory/event-feed.ts';
 import { DEFAULT_CURSOR_TIMEOUT } from './directory/list-cursors.ts';
@@ -11,6 +11,7 @@ import { DEFAULT_BODY_LIMIT, formatBytes } from './http/input.ts';
 import type { AdmissionPolicy } from './http/admission.ts';
 import { DEFAULT_RATE_LIMIT_PER_MINUTE, type RateLimitPolicy } from './directory/rate-limits.ts';
 import type { DatabaseLocation, PostgresTls } from './store/index.ts';
+import { parseSecretKey } from './store/secret-box.ts';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -45,6 +46,10 @@ export interface Config {
   readonly admission: AdmissionPolicy | undefined;
   /** Each token's (and session's) request rate on the SCIM and admin APIs, shared by all instances; undefined: no limit. */
   readonly rateLimit: RateLimitPolicy | undefined;
+  /** Where files of the instance go when the database is not a local file (ROSTER_DATA_DIR, absolute). */
+  readonly dataDir: string;
+  /** ROSTER_SECRET_KEY: the 32-byte key that seals secrets at rest, or undefined to keep them in plaintext. */
+  readonly secretKey: Buffer | undefined;
 }
 
 /** A configuration value that cannot be used; the message names the variable and what it expects. */
@@ -75,9 +80,28 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const trustedHosts = Object.freeze(parseTrustedHosts(value(env, 'ROSTER_TRUSTED_HOSTS')));
   const oidcAccessTokenTtlSeconds = parseAccessTokenTtl(value(env, 'ROSTER_OIDC_ACCESS_TOKEN_TTL'));
   const scimCursorTimeout = parseCursorTimeout(value(env, 'ROSTER_SCIM_CURSOR_TIMEOUT'));
+  const dataDir = resolve(process.cwd(), value(env, 'ROSTER_DATA_DIR') ?? './data');
+  const secretKey = parseKey(env, 'ROSTER_SECRET_KEY');
   const admission = parseAdmission(env, database);
   const rateLimit = parseRateLimit(env);
-  return Object.freeze({ port, host, baseUrl, database, logLevel, maxBodySize, activityRetentionDays, eventRetentionDays, adminGroup, cookieDomain, trustedHosts, oidcAccessTokenTtlSeconds, scimCursorTimeout, admission, rateLimit });
+  return Object.freeze({ port, host, baseUrl, database, logLevel, maxBodySize, activityRetentionDays, eventRetentionDays, adminGroup, cookieDomain, trustedHosts, oidcAccessTokenTtlSeconds, scimCursorTimeout, admission, rateLimit, dataDir, secretKey });
+}
+
+/** A 32-byte key from `variable` (ROSTER_SECRET_KEY, ROSTER_NEW_SECRET_KEY), or undefined when unset. */
+export function parseKey(env: Env, variable: string): Buffer | undefined {
+  const raw = value(env, variable);
+  if (raw === undefined) return undefined;
+  const key = parseSecretKey(raw);
+  if (typeof key === 'string') throw new ConfigError(variable, `${variable} ${key}`);
+  return key;
+}
+
+/**
+ * The folder of the `initial-admin-password` file: beside a SQLite database file, where its
+ * owner already keeps the data; ROSTER_DATA_DIR for PostgreSQL or an in-memory database.
+ */
+export function initialPasswordDirectory(config: Pick<Config, 'database' | 'dataDir'>): string {
+  return config.database.kind === 'sqlite' && config.database.path !== ':memory:' ? dirname(config.database.path) : config.dataDir;
 }
 
 /** An empty variable counts as unset: compose files and CI often define `VAR=` to mean "default". */

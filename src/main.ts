@@ -2,8 +2,8 @@
  * The composition root: config → store → services → HTTP. Only this file opens a port and
  * handles signals.
  */
-import { firstStartMessage } from './cli/first-start.ts';
-import type { Config } from './config.ts';
+import { deliverFirstStartPassword } from './cli/first-start.ts';
+import { initialPasswordDirectory, type Config } from './config.ts';
 import { describeCaseConflict } from './directory/case-conflicts.ts';
 import { buildApp } from './http/app.ts';
 import { EVENT_CLEANUP_CHECK_MS } from './directory/event-feed.ts';
@@ -16,7 +16,9 @@ const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
 
 /** Runs the server until SIGTERM or SIGINT, then shuts down gracefully. */
 export async function serve(config: Config): Promise<void> {
-  const store = await openStore(config.database);
+  // A wrong ROSTER_SECRET_KEY, or none while secrets are sealed, stops start-up here.
+  let sealed = 0;
+  const store = await openStore(config.database, { secretKey: config.secretKey, onSealed: (count) => (sealed = count) });
   const services = createServices(store, {
     baseUrl: config.baseUrl,
     adminGroup: config.adminGroup,
@@ -24,6 +26,7 @@ export async function serve(config: Config): Promise<void> {
     scimCursorTimeout: config.scimCursorTimeout,
     rateLimit: config.rateLimit,
     eventRetentionDays: config.eventRetentionDays,
+    initialPasswordDirectory: initialPasswordDirectory(config),
   });
   // Of several instances starting on a new database, exactly one creates and prints it.
   const issued = await services.administrators.ensureAdministrator();
@@ -40,6 +43,7 @@ export async function serve(config: Config): Promise<void> {
   // Names that migration 011 found equal regardless of case: said at every start until resolved.
   const conflicts = await services.caseConflicts.list();
   for (const conflict of conflicts) app.log.warn({ key: conflict.key, ids: conflict.members.map((member) => member.id) }, `name conflict: ${describeCaseConflict(conflict)}`);
+  if (sealed > 0) app.log.info({ sealed, keyId: store.secrets.keyId }, `encrypted ${sealed} stored secret${sealed === 1 ? '' : 's'} with ROSTER_SECRET_KEY (key ${store.secrets.keyId ?? ''})`);
   // The OpenID provider's keys exist before the first request (created by the first instance).
   await services.oidc.loadKeys();
   // Every instance runs the clean-up: deleting expired rows in batches is idempotent.
@@ -90,6 +94,9 @@ export async function serve(config: Config): Promise<void> {
   const where = describeLocation(config.database);
   const enabled = (await services.provisioning.status()).enabled;
   const consoleUrl = `${config.baseUrl}/`;
+  const firstStart = issued ? deliverFirstStartPassword(issued, process.stdout.isTTY === true, services.initialPassword, consoleUrl) : undefined;
+  // The path only, never the password: this line goes to log storage.
+  if (firstStart?.file !== undefined) app.log.warn({ file: firstStart.file }, `the first-start password of "${issued?.login ?? ''}" is in ${firstStart.file}; it is deleted once the password is changed`);
   process.stdout.write(
     [
       '',
@@ -103,8 +110,8 @@ export async function serve(config: Config): Promise<void> {
       ...(conflicts.length > 0
         ? [`Warning: ${conflicts.length} name${conflicts.length === 1 ? ' is' : 's are'} shared by several users or groups regardless of case; see \`npm run roster -- db case-conflicts\`.`]
         : []),
-      // Written to the console, never through the logger, so it does not reach log storage.
-      ...(issued ? ['', firstStartMessage(issued.login, issued.password, consoleUrl)] : []),
+      // The password itself only on a terminal (deliverFirstStartPassword), never through the logger.
+      ...(firstStart ? ['', firstStart.message] : []),
       '',
     ].join('\n') + '\n',
   );

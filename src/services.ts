@@ -15,6 +15,7 @@ import type { Actor } from './journal/actor.ts';
 import { createProvisioningActivity, type ProvisioningActivity } from './directory/activity.ts';
 import { createAccounts, type Accounts } from './directory/accounts.ts';
 import { createAdministrators, type Administrators } from './directory/administrators.ts';
+import { initialPasswordFile, type InitialPasswordFile } from './directory/initial-password.ts';
 import { createAuditLog, type AuditLog } from './directory/audit-log.ts';
 import { createEventFeed, DEFAULT_EVENT_RETENTION_DAYS, type EventFeed } from './directory/event-feed.ts';
 import { createCaseConflicts, type CaseConflicts } from './directory/case-conflicts.ts';
@@ -76,6 +77,8 @@ export interface Services {
   readonly oidc: OidcStorage;
   /** Per-token request budgets of the SCIM and admin APIs, shared by every instance. */
   readonly rateLimits: RateLimits;
+  /** Where the first-start password goes when no terminal shows it; undefined without a data directory. */
+  readonly initialPassword: InitialPasswordFile | undefined;
 }
 
 /** What the OpenID provider keeps in the database, so that every instance shares it. */
@@ -102,6 +105,8 @@ export interface ServiceOptions {
   readonly scimCursorTimeout?: number;
   /** ROSTER_RATE_LIMIT and ROSTER_RATE_LIMIT_BURST; no limit when unset. */
   readonly rateLimit?: RateLimitPolicy | undefined;
+  /** The folder of the `initial-admin-password` file (see config.ts `initialPasswordDirectory`). */
+  readonly initialPasswordDirectory?: string;
 }
 
 /** Builds every service over one store. */
@@ -113,6 +118,7 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
   const scimSchemas = createScimSchemas(store);
   const passwordCheck = createPasswordCheck(store);
   const access = createAccess(store, options.adminGroup !== undefined ? { adminGroup: options.adminGroup } : {});
+  const initialPassword = options.initialPasswordDirectory !== undefined ? initialPasswordFile(options.initialPasswordDirectory) : undefined;
   return {
     store,
     tokens: createTokenService(store),
@@ -129,10 +135,10 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
       ...(options.sessionPolicy !== undefined ? { policy: options.sessionPolicy } : {}),
     }),
     signIn: createSignIn(store, provisioning, () => saml.get()),
-    accounts: createAccounts(store),
-    administrators: createAdministrators(store, access),
+    accounts: createAccounts(store, initialPassword),
+    administrators: createAdministrators(store, access, initialPassword),
     passwordCheck,
-    passwordSignIn: createPasswordSignIn(store, passwordCheck, () => saml.get()),
+    passwordSignIn: createPasswordSignIn(store, passwordCheck, () => saml.get(), initialPassword),
     groupManagement: createGroupManagement(store),
     memberships: createMembershipManagement(store),
     access,
@@ -148,5 +154,6 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
       rotateKeys: (actor) => rotateOidcKeys(store, actor),
     },
     rateLimits: createRateLimits(store, options.rateLimit),
+    initialPassword,
   };
 }

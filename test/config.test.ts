@@ -36,6 +36,8 @@ describe('loadConfig', () => {
       scimCursorTimeout: 3600,
       admission: { maxConcurrent: 16, queueTimeoutMs: 2000, maxQueued: 128 },
       rateLimit: { perMinute: 6000, burst: 600 },
+      dataDir: resolve(process.cwd(), 'data'),
+      secretKey: undefined,
     });
   });
 
@@ -52,6 +54,20 @@ describe('loadConfig', () => {
     refuses({ ROSTER_RATE_LIMIT_BURST: '0' }, 'ROSTER_RATE_LIMIT_BURST', /from 1/);
     refuses({ ROSTER_MAX_CONCURRENT_REQUESTS: '-1' }, 'ROSTER_MAX_CONCURRENT_REQUESTS', /whole number/);
     refuses({ ROSTER_QUEUE_TIMEOUT_MS: '2s' }, 'ROSTER_QUEUE_TIMEOUT_MS', /milliseconds/);
+  });
+
+  test('ROSTER_SECRET_KEY is 32 bytes as hex or base64; anything else is refused without echoing it', () => {
+    const hex = 'ab'.repeat(32);
+    assert.deepEqual(loadConfig({ ROSTER_SECRET_KEY: hex }).secretKey, Buffer.from(hex, 'hex'));
+    const base64 = Buffer.alloc(32, 7).toString('base64');
+    assert.deepEqual(loadConfig({ ROSTER_SECRET_KEY: base64 }).secretKey, Buffer.alloc(32, 7));
+    refuses({ ROSTER_SECRET_KEY: 'my-password-123' }, 'ROSTER_SECRET_KEY', /^ROSTER_SECRET_KEY must be 32 random bytes written as 64 hexadecimal digits or as base64 .*15 characters long/);
+    refuses({ ROSTER_SECRET_KEY: 'ab'.repeat(16) }, 'ROSTER_SECRET_KEY', /openssl rand -base64 32/);
+    assert.throws(() => loadConfig({ ROSTER_SECRET_KEY: 'my-password-123' }), (error: Error) => !error.message.includes('my-password-123'));
+  });
+
+  test('ROSTER_DATA_DIR is resolved against the working directory', () => {
+    assert.equal(loadConfig({ ROSTER_DATA_DIR: 'state' }).dataDir, resolve(process.cwd(), 'state'));
   });
 
   test('the result is frozen, database location included', () => {

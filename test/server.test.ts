@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -17,10 +17,13 @@ test('roster serve answers /healthz, prints the console and SCIM URLs, and exits
     assert.match(instance.output, new RegExp(`Console: http://localhost:${instance.port}/\n`));
     assert.match(instance.output, new RegExp(`SCIM base URL.*http://localhost:${instance.port}/api/scim/v2`));
     assert.match(instance.output, /tokens create --name/);
-    assert.match(instance.output, new RegExp(`Sign in to the console at http://localhost:${instance.port}/ as "admin" with this password\.`));
+    assert.match(instance.output, new RegExp(`Sign in to the console at http://localhost:${instance.port}/ as "admin" with that password\.`));
 
-    // The printed password signs in on the printed console, as a browser would.
-    const password = /^  (\S+)$/m.exec(instance.output)?.[1] ?? '';
+    // Not a terminal: the password is in the file the output names, and signs in on the printed console, as a browser would.
+    const file = join(directory, 'initial-admin-password');
+    assert.ok(instance.output.includes(`Its password is in ${file}`), instance.output);
+    const password = readFileSync(file, 'utf8').trim();
+    assert.ok(!instance.output.includes(password), 'the password is not printed');
     const form = await fetch(`${instance.base}/sessions/new`);
     assert.equal(form.status, 200);
     const preSession = (form.headers.get('set-cookie') ?? '').split(';')[0] ?? '';

@@ -37,7 +37,6 @@ export interface LoadedKeys {
   readonly version: string;
 }
 
-const queries = createSettingQueries();
 
 function newSigningKey(now: string): StoredSigningKey {
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -55,6 +54,8 @@ function parse(text: string): OidcKeyMaterial {
 
 /** Reads the key material, creating it on first use. */
 export async function loadOidcKeys(store: Store): Promise<LoadedKeys> {
+  // Sealed with ROSTER_SECRET_KEY when it is set (store/secrets.ts).
+  const queries = createSettingQueries(store.secrets);
   let text = await queries.read(store.db, KEYS_SETTING);
   if (text === undefined) {
     const now = new Date().toISOString();
@@ -76,6 +77,7 @@ export function publishedKeys(material: OidcKeyMaterial, now: number): Record<st
 /** Puts a new signing key first and retires the others; returns the new key's id. Runs in one transaction. */
 export async function rotateOidcKeys(store: Store, actor: Actor): Promise<{ kid: string; retired: string[] }> {
   await loadOidcKeys(store);
+  const queries = createSettingQueries(store.secrets);
   return store.db.transaction().execute(async (trx) => {
     const text = await queries.read(trx, KEYS_SETTING);
     if (text === undefined) throw new Error(`The setting ${KEYS_SETTING} vanished.`);

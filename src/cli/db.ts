@@ -1,16 +1,18 @@
-/** `roster db …`: moving an installation between databases. */
+/** `roster db …`: moving an installation between databases, backups and their restore. */
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseDatabaseArgument } from '../config.ts';
 import { DirectoryError } from '../directory/errors.ts';
 import { describeCaseConflict } from '../directory/case-conflicts.ts';
+import { backupSqlite, BackupRefused, restoreSqlite } from '../store/backup.ts';
 import { copyDatabase, CopyRefused, type CopyProgress } from '../store/copy.ts';
-import { describeLocation, openStore, type Store } from '../store/index.ts';
+import { describeLocation, openStore, type DatabaseLocation, type Store } from '../store/index.ts';
 import type { CommandGroup } from './command.ts';
 
 /** The `db` command group. */
 export const dbCommands: CommandGroup = {
   name: 'db',
-  summary: 'copy a whole installation between SQLite and PostgreSQL; check names',
+  summary: 'back up and restore a SQLite database; copy an installation between SQLite and PostgreSQL; check names',
   commands: {
     'case-conflicts': {
       summary: 'list users and groups whose names are equal regardless of case (exit 1 if any)',
@@ -30,6 +32,54 @@ export const dbCommands: CommandGroup = {
         if (conflicts.length > 0) {
           throw new DirectoryError('conflict', `${conflicts.length} name${conflicts.length === 1 ? ' is' : 's are'} shared regardless of case: rename all but one of each (the admin API, or the identity provider for managed ones).`);
         }
+        return undefined;
+      },
+    },
+    backup: {
+      summary: 'copy the SQLite database to a new file, consistently, while Roster serves',
+      usage: [
+        'Usage: roster db backup <file>',
+        '',
+        'Copies the SQLite database of ROSTER_DATABASE_URL to <file> (a new file, mode 0600) with',
+        'SQLite\'s online backup: a consistent snapshot taken while Roster keeps serving and writing;',
+        'every write acknowledged before the backup starts is in it. The copy is then checked',
+        '(PRAGMA integrity_check) and its schema version printed.',
+        '',
+        'PostgreSQL: use pg_dump -Fc (see docs/operations.md#backups-and-restore).',
+      ].join('\n'),
+      async run(args, context) {
+        const { positionals } = parseArgs({ args, options: {}, allowPositionals: true });
+        const [file, extra] = positionals;
+        if (file === undefined || extra !== undefined) return { usageError: 'give exactly one backup file' };
+        const database = sqlitePath(context.config.database, 'backup');
+        const target = resolve(process.cwd(), file);
+        context.err(`Backing up ${database} → ${target}`);
+        const info = await refusals(() => backupSqlite(database, target));
+        context.out(`Backup complete: ${target} (${info.bytes} bytes, ${info.users} users, schema ${info.schema}, integrity ok).`);
+        return undefined;
+      },
+    },
+    restore: {
+      summary: 'replace the SQLite database with a backup (Roster stopped)',
+      usage: [
+        'Usage: roster db restore <file>',
+        '',
+        'Checks that <file> is an intact Roster database of a schema this version knows, then',
+        'replaces the SQLite database of ROSTER_DATABASE_URL with it. The replaced database is',
+        'kept as <database>.before-restore. Stop every Roster instance first: restore refuses',
+        'while another program has the database open. An older backup is migrated at next start.',
+        '',
+        'PostgreSQL: use pg_restore (see docs/operations.md#backups-and-restore).',
+      ].join('\n'),
+      async run(args, context) {
+        const { positionals } = parseArgs({ args, options: {}, allowPositionals: true });
+        const [file, extra] = positionals;
+        if (file === undefined || extra !== undefined) return { usageError: 'give exactly one backup file' };
+        const database = sqlitePath(context.config.database, 'restore');
+        const report = await refusals(async () => restoreSqlite(resolve(process.cwd(), file), database));
+        if (report.keptAs !== undefined) context.err(`The replaced database is kept as ${report.keptAs}.`);
+        if (report.pending.length > 0) context.err(`The backup's schema is older (${report.schema}): the next start migrates it (${report.pending.join(', ')}).`);
+        context.out(`Restored ${database} from ${file} (${report.users} users, schema ${report.schema}).`);
         return undefined;
       },
     },
@@ -100,4 +150,23 @@ function progressPrinter(err: (text: string) => void): (progress: CopyProgress) 
     if (step !== lastStep && (done || copied > 0)) err(line);
     lastStep = step;
   };
+}
+
+/** The SQLite file of `location`; PostgreSQL and in-memory databases have other tools. */
+function sqlitePath(location: DatabaseLocation, verb: 'backup' | 'restore'): string {
+  if (location.kind === 'postgres') {
+    const tool = verb === 'backup' ? 'pg_dump -Fc' : 'pg_restore';
+    throw new DirectoryError('precondition', `db ${verb} works on SQLite databases; for PostgreSQL use ${tool}: see docs/operations.md#backups-and-restore.`);
+  }
+  if (location.path === ':memory:') throw new DirectoryError('precondition', `db ${verb} needs a SQLite database file, not sqlite::memory:.`);
+  return location.path;
+}
+
+/** Backup refusals are reported like other refusals: the message alone, exit code 1. */
+async function refusals<T>(body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } catch (error) {
+    throw error instanceof BackupRefused ? new DirectoryError('precondition', error.message) : error;
+  }
 }

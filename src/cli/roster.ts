@@ -5,23 +5,25 @@
  * itself was wrong (usage is printed). Results go to stdout, everything else to stderr, so
  * that scripts can capture output (e.g. a new token on the last line) safely.
  */
-import { ConfigError, loadConfig } from '../config.ts';
+import { ConfigError, initialPasswordDirectory, loadConfig } from '../config.ts';
 import { DirectoryError } from '../directory/errors.ts';
 import { createServices, type Services } from '../services.ts';
 import { openStore, type Store } from '../store/index.ts';
+import { SecretsError } from '../store/secret-box.ts';
 import type { CliContext, CommandGroup } from './command.ts';
 import { adminCommands } from './admin.ts';
 import { appCommands, keyCommands } from './apps.ts';
-import { firstStartMessage } from './first-start.ts';
+import { deliverFirstStartPassword } from './first-start.ts';
 import { auditCommands } from './audit.ts';
 import { dbCommands } from './db.ts';
 import { samlCommands } from './saml.ts';
 import { schemaCommands } from './schemas.ts';
 import { scimCommands } from './scim.ts';
+import { secretsCommands } from './secrets.ts';
 import { tokenCommands } from './tokens.ts';
 import { groupCommands, userCommands } from './users.ts';
 
-const GROUPS: readonly CommandGroup[] = [tokenCommands, samlCommands, scimCommands, schemaCommands, userCommands, groupCommands, adminCommands, auditCommands, dbCommands, appCommands, keyCommands];
+const GROUPS: readonly CommandGroup[] = [tokenCommands, samlCommands, scimCommands, schemaCommands, userCommands, groupCommands, adminCommands, auditCommands, dbCommands, appCommands, keyCommands, secretsCommands];
 
 const USAGE = [
   'Usage: roster <command> [options]',
@@ -81,11 +83,12 @@ async function runCli(argv: readonly string[]): Promise<number> {
       out,
       err,
       async services(options = {}) {
-        store ??= await openStore(config.database);
-        services ??= createServices(store, { baseUrl: config.baseUrl, adminGroup: config.adminGroup });
+        store ??= await openStore(config.database, { secretKey: config.secretKey });
+        services ??= createServices(store, { baseUrl: config.baseUrl, adminGroup: config.adminGroup, initialPasswordDirectory: initialPasswordDirectory(config) });
         if (options.bootstrap !== false) {
           const issued = await services.administrators.ensureAdministrator();
-          if (issued !== undefined) err(firstStartMessage(issued.login, issued.password));
+          // stderr carries it (stdout is the command's own output): shown if stderr is a terminal.
+          if (issued !== undefined) err(deliverFirstStartPassword(issued, process.stderr.isTTY === true, services.initialPassword).message);
         }
         return services;
       },
@@ -107,7 +110,7 @@ async function failures(err: (text: string) => void, body: () => Promise<number>
   try {
     return await body();
   } catch (error) {
-    if (error instanceof DirectoryError || error instanceof ConfigError) {
+    if (error instanceof DirectoryError || error instanceof ConfigError || error instanceof SecretsError) {
       err(error.message);
       return 1;
     }

@@ -13,6 +13,7 @@ import { actorUserId, type Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
 import { createDeactivation } from './deactivation.ts';
 import { DirectoryError, managedError, rejected, SELF_DEACTIVATION_MESSAGE } from './errors.ts';
+import type { InitialPasswordFile } from './initial-password.ts';
 import { assertNotManagedInstance, isManagedInstance } from './managed-mode.ts';
 import { externalProviderOf, userEvent } from './shapes.ts';
 import { createMemberDisplay } from './member-display.ts';
@@ -107,7 +108,8 @@ export function deactivationRefusal(user: StoredUser, actor: Actor): DirectoryEr
 }
 
 /** The account directory: closure over the store, wired once in services.ts. */
-export function createAccounts(store: Store) {
+/** The account service over a store; `initialPassword` is told when a local password is set. */
+export function createAccounts(store: Store, initialPassword?: InitialPasswordFile) {
   const users = createUserQueries(store.dialect);
   const deactivation = createDeactivation(store.dialect);
   const journal = createJournal(store.dialect);
@@ -163,7 +165,7 @@ export function createAccounts(store: Store) {
         throw new DirectoryError('invalid', 'Password should only be set on local user', 'password');
       }
       try {
-        return await store.db.transaction().execute(async (trx) => {
+        const account = await store.db.transaction().execute(async (trx) => {
           await assertNotManagedInstance(trx);
           const now = new Date().toISOString();
           const existing = await users.findByLogin(trx, login);
@@ -196,6 +198,8 @@ export function createAccounts(store: Store) {
           await journal.record(trx, actor, { action: 'user.created', targetType: 'user', targetId: id, details: { after: snapshot(created) }, events: userEvent(undefined, created) }, now);
           return created;
         });
+        if (passwordHash !== null) initialPassword?.passwordSet(account.login);
+        return account;
       } catch (error) {
         if (isUniqueViolation(error)) throw loginTaken(login);
         throw error;

@@ -12,9 +12,9 @@ import { createJournal } from '../journal/journal.ts';
 import { createAccess, type Access } from './access.ts';
 import { DirectoryError } from './errors.ts';
 import { userEvent } from './shapes.ts';
+import { BOOTSTRAP_LOGIN, type InitialPasswordFile } from './initial-password.ts';
 
-/** The login of the administrator created at first start. */
-export const BOOTSTRAP_LOGIN = 'admin';
+export { BOOTSTRAP_LOGIN } from './initial-password.ts';
 
 /** A password to show once. */
 export interface IssuedPassword {
@@ -22,8 +22,11 @@ export interface IssuedPassword {
   readonly password: string;
 }
 
-/** The administrator service over a store; `access` decides who is an administrator. */
-export function createAdministrators(store: Store, access: Access = createAccess(store)) {
+/**
+ * The administrator service over a store; `access` decides who is an administrator, and
+ * `initialPassword` is the first-start password's file, deleted when admin's password changes.
+ */
+export function createAdministrators(store: Store, access: Access = createAccess(store), initialPassword?: InitialPasswordFile) {
   const users = createUserQueries(store.dialect);
   const journal = createJournal(store.dialect);
 
@@ -72,9 +75,10 @@ export function createAdministrators(store: Store, access: Access = createAccess
       const password = generatePassword();
       const passwordHash = await hashPassword(password);
       if (login.toLowerCase() === BOOTSTRAP_LOGIN && !(await users.findByLogin(store.db, login)) && (await insertAdmin(passwordHash, actor))) {
+        initialPassword?.passwordSet(BOOTSTRAP_LOGIN);
         return { login: BOOTSTRAP_LOGIN, password };
       }
-      await store.db.transaction().execute(async (trx) => {
+      const changed = await store.db.transaction().execute(async (trx) => {
         const user = await users.findByLogin(trx, login);
         if (!user) throw new DirectoryError('not_found', `No user has the login "${login}".`, 'login');
         if (!user.active) throw new DirectoryError('invalid', `The user "${user.login}" is deactivated; an administrator must reactivate it first.`, 'login');
@@ -82,7 +86,10 @@ export function createAdministrators(store: Store, access: Access = createAccess
         const now = new Date().toISOString();
         await users.setPassword(trx, user.id, passwordHash, now);
         await journal.record(trx, actor, { action: 'user.password_reset', targetType: 'user', targetId: user.id, details: { login: user.login } }, now);
+        return user.login;
       });
+      // After the commit: a rolled-back change must not take away the password that still works.
+      initialPassword?.passwordSet(changed);
       return { login, password };
     },
   };

@@ -35,7 +35,7 @@ export function createListCursors(store: Store, options: { timeoutSeconds?: numb
     timeoutSeconds: options.timeoutSeconds ?? DEFAULT_CURSOR_TIMEOUT,
     async key() {
       if (cached === undefined) {
-        const text = await readOrInitialise(store.db, cursorKeySetting, () => randomBytes(32).toString('base64url'));
+        const text = await readOrInitialise(store, cursorKeySetting, () => randomBytes(32).toString('base64url'));
         cached = { secret: Buffer.from(text, 'base64url') };
       }
       return cached;

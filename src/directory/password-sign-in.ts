@@ -30,6 +30,9 @@ import { createUserQueries, type StoredUser } from '../store/users.ts';
 import { caseKey } from '../text.ts';
 import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
+import { hashPassword } from '../auth/passwords.ts';
+import { ACCOUNT_LIMITS } from './accounts.ts';
+import type { InitialPasswordFile } from './initial-password.ts';
 import type { PasswordCheck } from './password-check.ts';
 
 const MINUTE_MS = 60_000;
@@ -94,8 +97,24 @@ function backoffKeys(login: string, source: string): { login: string; source: st
 
 type Reservation = { readonly allowed: true } | { readonly allowed: false; readonly retryAfterMs: number };
 
-/** Builds the password sign-in over a store, the password check and the SAML configuration. */
-export function createPasswordSignIn(store: Store, passwordCheck: PasswordCheck, samlConfig: () => Promise<SamlConfig | undefined>) {
+/** A change of one's own password: the current one proves it is the account's owner. */
+export interface PasswordChange {
+  readonly userId: string;
+  readonly current: string;
+  readonly next: string;
+  /** The client address, for the backoff (as for sign-in). */
+  readonly source: string;
+}
+
+export type PasswordChangeResult =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly field: 'current' | 'next'; readonly message: string };
+
+/**
+ * Builds the password sign-in over a store, the password check and the SAML configuration;
+ * `initialPassword` is told when a password changes (the first-start file goes with it).
+ */
+export function createPasswordSignIn(store: Store, passwordCheck: PasswordCheck, samlConfig: () => Promise<SamlConfig | undefined>, initialPassword?: InitialPasswordFile) {
   const users = createUserQueries(store.dialect);
   const backoff = createPasswordBackoffQueries(store.dialect);
   const signIns = createSignInQueries();
@@ -181,6 +200,39 @@ export function createPasswordSignIn(store: Store, passwordCheck: PasswordCheck,
       return saml === undefined
         ? { ok: false, reason, message: INVALID_CREDENTIALS_MESSAGE, useSaml: false }
         : { ok: false, reason, message: useSamlMessage(saml.providerName), useSaml: true };
+    },
+
+    /**
+     * Changes the password of a signed-in local account. The current password is checked under
+     * the same backoff as sign-in (a stolen session must not become a guessing oracle); the new
+     * one must be ACCOUNT_LIMITS.password long and differ from it.
+     */
+    async changePassword(change: PasswordChange): Promise<PasswordChangeResult> {
+      const user = await users.findById(store.db, change.userId);
+      if (user === undefined || !user.local || user.scimId !== null) return { ok: false, field: 'current', message: 'Only local accounts have a password in Roster.' };
+      const keys = backoffKeys(user.login, change.source);
+      const reservation = await reserve(keys, Date.now());
+      if (!reservation.allowed) return { ok: false, field: 'current', message: throttledMessage(Math.max(1, Math.ceil(reservation.retryAfterMs / 1000))) };
+      const actor: Actor = { kind: 'session', userId: user.id, login: user.login };
+      const verified = await passwordCheck.verify(user.login, change.current);
+      if (verified?.id !== user.id) {
+        await transact(store.db, async (trx) => {
+          await journal.record(trx, actor, { action: 'user.password_change_refused', targetType: 'user', targetId: user.id, details: { login: user.login, reason: 'wrong_password' } });
+        });
+        return { ok: false, field: 'current', message: 'The current password is incorrect.' };
+      }
+      const { min, max } = ACCOUNT_LIMITS.password;
+      if (change.next.length < min || change.next.length > max) return { ok: false, field: 'next', message: `The new password must be ${min} to ${max} characters long.` };
+      if (change.next === change.current) return { ok: false, field: 'next', message: 'The new password must differ from the current one.' };
+      const hash = await hashPassword(change.next);
+      await transact(store.db, async (trx) => {
+        const now = new Date();
+        await release(trx, keys, now.getTime());
+        await users.setPassword(trx, user.id, hash, now.toISOString());
+        await journal.record(trx, actor, { action: 'user.password_changed', targetType: 'user', targetId: user.id, details: { login: user.login } }, now.toISOString());
+      });
+      initialPassword?.passwordSet(user.login);
+      return { ok: true };
     },
 
     /** Gives a login its whole allowance back (an administrator has just set its password). */

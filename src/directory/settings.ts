@@ -54,18 +54,23 @@ export interface Settings {
   remove<T>(trx: Transaction<Database>, setting: SettingDefinition<T>): Promise<boolean>;
 }
 
-/** Creates the settings service over a store. */
+/** Creates the settings service over a store (secret settings are sealed with its key). */
 export function createSettings(store: Store): Settings {
   const journal = createJournal(store.dialect);
+  const sealing = createSettingQueries(store.secrets);
+  const read = <T>(db: Db, setting: SettingDefinition<T>): Promise<T | undefined> => readSetting(db, setting, sealing.read);
+  const write = async <T>(trx: Transaction<Database>, setting: SettingDefinition<T>, value: T): Promise<void> => {
+    await sealing.upsert(trx, setting.key, JSON.stringify(value), new Date().toISOString());
+  };
   return {
-    get: (setting) => readSetting(store.db, setting),
-    read: readSetting,
-    readLocked: (trx, setting) => (store.dialect.supportsRowLocks ? readSetting(trx, setting, queries.readLocked) : readSetting(trx, setting)),
-    write: writeSetting,
-    remove: (trx, setting) => queries.remove(trx, setting.key),
+    get: (setting) => read(store.db, setting),
+    read,
+    readLocked: (trx, setting) => (store.dialect.supportsRowLocks ? readSetting(trx, setting, sealing.readLocked) : read(trx, setting)),
+    write,
+    remove: (trx, setting) => sealing.remove(trx, setting.key),
     async set(setting, value, actor) {
       await store.db.transaction().execute(async (trx) => {
-        await writeSetting(trx, setting, value);
+        await write(trx, setting, value);
         const details: Record<string, unknown> = { key: setting.key };
         if (setting.audit !== undefined) details['value'] = setting.audit(value);
         await journal.record(trx, actor, { action: 'setting.changed', targetType: 'setting', targetId: setting.key, details });
@@ -74,7 +79,10 @@ export function createSettings(store: Store): Settings {
   };
 }
 
-/** Reads and checks one setting; a malformed stored value is a fault, not "unset". */
+/**
+ * Reads and checks one setting; a malformed stored value is a fault, not "unset". Without
+ * `read`, a secret setting cannot be read (no key): use the settings service for those.
+ */
 export async function readSetting<T>(db: Db, setting: SettingDefinition<T>, read: (db: Db, key: string) => Promise<string | undefined> = queries.read): Promise<T | undefined> {
   const text = await read(db, setting.key);
   if (text === undefined) return undefined;
@@ -96,16 +104,13 @@ export async function readSetting<T>(db: Db, setting: SettingDefinition<T>, read
  * database gets the same value, whichever stored it (keys made on first use, for one).
  * Records no audit event: nobody changed a setting.
  */
-export async function readOrInitialise<T>(db: Db, setting: SettingDefinition<T>, initial: () => T): Promise<T> {
-  const existing = await readSetting(db, setting);
+export async function readOrInitialise<T>(store: Store, setting: SettingDefinition<T>, initial: () => T): Promise<T> {
+  const sealing = createSettingQueries(store.secrets);
+  const existing = await readSetting(store.db, setting, sealing.read);
   if (existing !== undefined) return existing;
-  await queries.insertIfAbsent(db, setting.key, JSON.stringify(initial()), new Date().toISOString());
-  const stored = await readSetting(db, setting);
+  await sealing.insertIfAbsent(store.db, setting.key, JSON.stringify(initial()), new Date().toISOString());
+  const stored = await readSetting(store.db, setting, sealing.read);
   if (stored === undefined) throw new Error(`The setting "${setting.key}" could not be stored.`);
   return stored;
 }
 
-/** Upserts one setting; records no audit event (see Settings.write). */
-async function writeSetting<T>(trx: Transaction<Database>, setting: SettingDefinition<T>, value: T): Promise<void> {
-  await queries.upsert(trx, setting.key, JSON.stringify(value), new Date().toISOString());
-}

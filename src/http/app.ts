@@ -22,6 +22,7 @@ import { createReadiness } from './health.ts';
 import { createAdmission, type Admission, type AdmissionPolicy, type Release } from './admission.ts';
 import { DEFAULT_BODY_LIMIT, MAX_JSON_DEPTH, checkStorableText, decodeJsonBody, jsonTooDeep } from './input.ts';
 import { SCIM_PREFIX, apiOfPath, routedPath } from './routing.ts';
+import { securityHeaders } from './security-headers.ts';
 import { AJV_OPTIONS, coerceQuery, schemaErrorFormatter } from './validation.ts';
 
 declare module 'fastify' {
@@ -61,11 +62,6 @@ function unroutedError(error: unknown, request: FastifyRequest, reply: FastifyRe
   return apiOfPath(routedPath(request.url)) === 'scim' ? scimErrorHandler(error, request, reply) : apiErrorHandler(error, request, reply);
 }
 
-// Browsers must not guess a type from the content: a JSON error that echoes input, or the SAML
-// metadata, could otherwise be sniffed and rendered as HTML.
-function noSniff(reply: FastifyReply): void {
-  reply.header('x-content-type-options', 'nosniff');
-}
 
 /** A browser navigating (GET, accepting HTML) to a path outside the APIs. */
 function wantsPage(request: FastifyRequest): boolean {
@@ -92,6 +88,7 @@ function admit(app: FastifyInstance, admission: Admission): void {
 
 /** Creates the application with every route registered; call `ready()` or `listen()` next. */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const headers = securityHeaders(options.baseUrl);
   const app = Fastify({
     logger: options.logger ?? false,
     bodyLimit: options.maxBodySize ?? DEFAULT_BODY_LIMIT,
@@ -106,7 +103,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // A malformed percent-encoding or an over-long id fails before routing, so no scope's error
     // handler sees it (nor any hook): answer in the shape of the API the path belongs to.
     frameworkErrors: (error, request, reply) => {
-      noSniff(reply);
+      headers.apply(reply);
       const answered = unroutedError(error, request, reply);
       // No hook runs for these requests: record them here.
       if (isScimRequest(request)) recorder.observe(request, reply);
@@ -131,8 +128,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   enforceAdminRoutePattern(app);
   await registerApiDocs(app, options.baseUrl);
   addSchemas(app, COMMON_SCHEMAS);
+  // Every answer, whichever route or error handler made it (security-headers.ts).
   app.addHook('onSend', async (_request, reply) => {
-    noSniff(reply);
+    headers.apply(reply);
   });
   // Routes outside the API scopes (forward auth) answer their errors in the shape of their path.
   app.setErrorHandler((error, request, reply) => unroutedError(error, request, reply));

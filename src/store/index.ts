@@ -6,6 +6,8 @@ import { sql, type Kysely } from 'kysely';
 import type { DialectAdapter } from './dialect.ts';
 import { migrate } from './migrate.ts';
 import { openPostgres } from './postgres.ts';
+import { createSecretBox, type SecretBox } from './secret-box.ts';
+import { prepareSecrets } from './secrets.ts';
 import { openSqlite } from './sqlite.ts';
 import type { Database } from './tables.ts';
 
@@ -16,6 +18,8 @@ export type { DialectAdapter } from './dialect.ts';
 export interface Store {
   readonly db: Kysely<Database>;
   readonly dialect: DialectAdapter;
+  /** Seals and opens secrets at rest with ROSTER_SECRET_KEY (secret-box.ts); passes them through without a key. */
+  readonly secrets: SecretBox;
   /** Closes the connection(s); pending queries finish first. */
   close(): Promise<void>;
 }
@@ -33,12 +37,29 @@ export type DatabaseLocation =
   | { readonly kind: 'sqlite'; readonly path: string }
   | { readonly kind: 'postgres'; readonly url: string; readonly poolSize?: number; readonly tls?: PostgresTls };
 
-/** Opens the database and brings its schema up to date. */
-export async function openStore(location: DatabaseLocation, options: { migrate?: boolean } = {}): Promise<Store> {
-  const store = location.kind === 'postgres' ? openPostgres(location) : openSqlite(location.path);
+/** How to open a store. */
+export interface OpenOptions {
+  /** false opens the database as it is: no migrations and no secrets check (db copy's source). */
+  readonly migrate?: boolean;
+  /** ROSTER_SECRET_KEY (32 bytes), or undefined to keep secrets in plaintext. */
+  readonly secretKey?: Buffer | undefined;
+  /** Told how many plaintext secrets start-up has just sealed (a key configured for the first time, or a new secret column). */
+  readonly onSealed?: (count: number) => void;
+}
+
+/**
+ * Opens the database, brings its schema up to date, and checks the secret key against the
+ * database (sealing plaintext secrets when a key is first configured): a wrong or missing key
+ * fails here, before anything serves (secrets.ts).
+ */
+export async function openStore(location: DatabaseLocation, options: OpenOptions = {}): Promise<Store> {
+  const opened = location.kind === 'postgres' ? openPostgres(location) : openSqlite(location.path);
+  const store: Store = { ...opened, secrets: createSecretBox(options.secretKey) };
   if (options.migrate === false) return store;
   try {
     await migrate(store);
+    const report = await prepareSecrets(store);
+    if (report.sealed > 0) options.onSealed?.(report.sealed);
   } catch (error) {
     await store.close();
     throw error;

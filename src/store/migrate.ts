@@ -66,3 +66,8 @@ export async function pendingMigrations(store: Store): Promise<string[]> {
   const migrations = await new Migrator({ db: store.db, provider, allowUnorderedMigrations: true }).getMigrations();
   return migrations.filter((migration) => migration.executedAt === undefined).map((migration) => migration.name);
 }
+
+/** The names of every migration this version of Roster knows, oldest first. */
+export function knownMigrations(): string[] {
+  return Object.keys(MIGRATIONS);
+}

@@ -24,7 +24,7 @@ const types = {
 };
 
 /** Opens a pool on a postgres:// URL without migrating; connections are made on first use. */
-export function openPostgres(location: { readonly url: string; readonly poolSize?: number; readonly tls?: PostgresTls }): Store {
+export function openPostgres(location: { readonly url: string; readonly poolSize?: number; readonly tls?: PostgresTls }): Omit<Store, 'secrets'> {
   const pool = new pg.Pool({
     connectionString: withoutTlsParameters(location.url),
     max: location.poolSize ?? DEFAULT_POOL_SIZE,

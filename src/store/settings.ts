@@ -1,16 +1,23 @@
 /**
  * SQL for the `settings` table: one JSON text value per key. Parsing and checking the
- * values, and the audit trail of changes, are directory/settings.ts's.
+ * values, and the audit trail of changes, are directory/settings.ts's. The values of secret
+ * settings (secrets.ts SEALED_SETTINGS) are sealed with the store's key on every write and
+ * opened on every read, so callers only ever see JSON text.
  */
 import type { Executor } from './executor.ts';
+import { createSecretBox, type SecretBox } from './secret-box.ts';
+import { isSealedSetting } from './secrets.ts';
 
-/** Query factory for settings. */
-export function createSettingQueries() {
+const PLAINTEXT = createSecretBox(undefined);
+
+/** Query factory for settings; `secrets` is the store's box (store.secrets), without which a sealed value cannot be read. */
+export function createSettingQueries(secrets: SecretBox = PLAINTEXT) {
+  const stored = (key: string, value: string): string => (isSealedSetting(key) ? secrets.seal(value) : value);
   return {
     /** The stored JSON text of a setting, or undefined when it has never been set. */
     async read(db: Executor, key: string): Promise<string | undefined> {
       const row = await db.selectFrom('settings').select('value').where('key', '=', key).executeTakeFirst();
-      return row?.value;
+      return row === undefined ? undefined : secrets.open(row.value);
     },
 
     /**
@@ -20,20 +27,21 @@ export function createSettingQueries() {
      */
     async readLocked(db: Executor, key: string): Promise<string | undefined> {
       const row = await db.selectFrom('settings').select('value').where('key', '=', key).forUpdate().executeTakeFirst();
-      return row?.value;
+      return row === undefined ? undefined : secrets.open(row.value);
     },
 
     /** Inserts a setting unless one exists (two instances starting at once keep the first). */
-    async insertIfAbsent(db: Executor, key: string, value: string, updatedAt: string): Promise<void> {
+    async insertIfAbsent(db: Executor, key: string, text: string, updatedAt: string): Promise<void> {
       await db
         .insertInto('settings')
-        .values({ key, value, updated_at: updatedAt })
+        .values({ key, value: stored(key, text), updated_at: updatedAt })
         .onConflict((conflict) => conflict.column('key').doNothing())
         .execute();
     },
 
     /** Inserts or overwrites a setting (one statement, so two instances writing at once cannot collide). */
-    async upsert(db: Executor, key: string, value: string, updatedAt: string): Promise<void> {
+    async upsert(db: Executor, key: string, text: string, updatedAt: string): Promise<void> {
+      const value = stored(key, text);
       await db
         .insertInto('settings')
         .values({ key, value, updated_at: updatedAt })

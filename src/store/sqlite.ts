@@ -71,7 +71,7 @@ class RosterSqliteDialect extends SqliteDialect {
 }
 
 /** Opens (creating if needed) a SQLite database file, or `:memory:`, without migrating it. */
-export function openSqlite(path: string): Store {
+export function openSqlite(path: string): Omit<Store, 'secrets'> {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   let database: SQLite.Database | undefined;
   try {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -303,13 +304,15 @@ describe('roster scim', () => {
 });
 
 describe('roster admin, users and audit', () => {
-  test('first start creates admin once and prints its password on stderr; reset-password prints a new one', async () => {
+  test('first start creates admin once and, without a terminal, writes its password to a file beside the database; reset-password prints a new one and deletes the file', async () => {
     const database = freshDatabase();
     const first = roster(database, ['scim', 'status']);
     assert.match(first.stderr, /Created the local administrator "admin"/);
-    const password = /^  (\S+)$/m.exec(first.stderr)?.[1] ?? '';
+    const file = join(dir, 'initial-admin-password');
+    assert.ok(first.stderr.includes(file), first.stderr);
+    const password = readFileSync(file, 'utf8').trim();
     assert.ok(password.length >= 20);
-    assert.ok(!first.stdout.includes(password));
+    assert.ok(!first.stdout.includes(password) && !first.stderr.includes(password));
     const second = roster(database, ['scim', 'status']);
     assert.doesNotMatch(second.stderr, /Created the local administrator/);
 
@@ -317,6 +320,7 @@ describe('roster admin, users and audit', () => {
     assert.equal(reset.status, 0, reset.stderr);
     const fresh = reset.stdout.trimEnd().split('\n').at(-1) ?? '';
     assert.notEqual(fresh, password);
+    assert.equal(existsSync(file), false);
     const store = await openStore({ kind: 'sqlite', path: database });
     try {
       const { verifyPassword } = await import('../../src/auth/passwords.ts');
@@ -443,5 +447,38 @@ describe('roster schemas and db case-conflicts', () => {
     } finally {
       await store.close();
     }
+  });
+});
+
+describe('roster secrets', () => {
+  test('a wrong or malformed ROSTER_SECRET_KEY stops commands and serve with a clear message; rotate-key re-seals with the new key', () => {
+    const database = freshDatabase();
+    const first = randomBytes(32).toString('base64');
+    const second = randomBytes(32).toString('hex');
+    const configured = roster(database, ['saml', 'configure', '--idp-entity-id', 'https://idp.example.com', '--idp-sso-url', 'https://idp.example.com/sso', '--idp-certificate', certFile], { ROSTER_SECRET_KEY: first });
+    assert.equal(configured.status, 0, configured.stderr);
+    assert.match(roster(database, ['secrets', 'status'], { ROSTER_SECRET_KEY: first }).stdout, /^Secrets are sealed with key [0-9a-f]{8} \(AES-256-GCM\)\.\n\d+ sealed, 0 plaintext/);
+
+    const malformed = roster(database, ['scim', 'status'], { ROSTER_SECRET_KEY: 'hunter2' });
+    assert.equal(malformed.status, 1);
+    assert.match(malformed.stderr, /^ROSTER_SECRET_KEY must be 32 random bytes written as 64 hexadecimal digits or as base64/);
+    assert.doesNotMatch(malformed.stderr, /hunter2/);
+    const wrong = roster(database, ['scim', 'status'], { ROSTER_SECRET_KEY: second });
+    assert.equal(wrong.status, 1);
+    assert.match(wrong.stderr, /^ROSTER_SECRET_KEY is key [0-9a-f]{8}, but the database's secrets are sealed with key [0-9a-f]{8}/);
+    const serve = roster(database, ['serve'], { ROSTER_SECRET_KEY: second, ROSTER_PORT: '65531' });
+    assert.equal(serve.status, 1);
+    assert.match(serve.stderr, /ROSTER_SECRET_KEY is key [0-9a-f]{8}, but the database's secrets are sealed with key/);
+    const none = roster(database, ['scim', 'status']);
+    assert.equal(none.status, 1);
+    assert.match(none.stderr, /sealed with key [0-9a-f]{8}, but ROSTER_SECRET_KEY is not set/);
+
+    const rotated = roster(database, ['secrets', 'rotate-key'], { ROSTER_SECRET_KEY: first, ROSTER_NEW_SECRET_KEY: second });
+    assert.equal(rotated.status, 0, rotated.stderr);
+    assert.match(rotated.stdout.trim(), /^[0-9a-f]{8}$/);
+    assert.equal(roster(database, ['scim', 'status'], { ROSTER_SECRET_KEY: first }).status, 1);
+    const after = roster(database, ['secrets', 'status'], { ROSTER_SECRET_KEY: second });
+    assert.equal(after.status, 0, after.stderr);
+    assert.ok(after.stdout.includes(`sealed with key ${rotated.stdout.trim()}`));
   });
 });

@@ -83,7 +83,7 @@ export interface TestResponse {
  * Starts a fresh instance on `database` (SQLite by default) with the local administrator
  * `admin` and a token of it; `scim: false` leaves provisioning off; `baseUrl` replaces the
  * https BASE_URL (the IdP helpers in test/saml/idp.ts assume BASE_URL); `maxBodySize` is ROSTER_MAX_BODY_SIZE;
- * `scimCursorTimeout` sets how many seconds SCIM list cursors stay valid.
+ * `scimCursorTimeout` sets how many seconds SCIM list cursors stay valid; `secretKey` is ROSTER_SECRET_KEY.
  */
 export async function startTestApp(
   options: {
@@ -101,11 +101,12 @@ export async function startTestApp(
     app?: Partial<AppOptions>;
     /** ROSTER_RATE_LIMIT and ROSTER_RATE_LIMIT_BURST; no limit when unset. */
     rateLimit?: RateLimitPolicy;
+    secretKey?: Buffer;
   } = {},
 ): Promise<TestApp> {
   const directory = mkdtempSync(join(tmpdir(), 'roster-test-'));
   const scratch = options.location !== undefined ? { location: options.location, url: '', drop: async () => {} } : await createTestDatabase(options.database ?? 'sqlite');
-  const store = await openStore(scratch.location);
+  const store = await openStore(scratch.location, { secretKey: options.secretKey });
   const baseUrl = options.baseUrl ?? BASE_URL;
   const services = createServices(store, {
     baseUrl,

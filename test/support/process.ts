@@ -1,6 +1,9 @@
 /** Real `roster serve` processes for the tests that need a port, a signal or a second instance. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -38,6 +41,8 @@ export async function startInstance(databaseUrl: string, env: Record<string, str
       ROSTER_HOST: '127.0.0.1',
       ROSTER_BASE_URL: `http://127.0.0.1:${port}`,
       ROSTER_LOG_LEVEL: 'warn',
+      // First start on PostgreSQL writes admin's password file here, not into the checkout's ./data.
+      ROSTER_DATA_DIR: mkdtempSync(join(tmpdir(), 'roster-data-')),
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

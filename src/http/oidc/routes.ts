@@ -17,6 +17,7 @@ import { messagePage } from '../routes/saml/pages.ts';
 import { sendHtml } from '../routes/saml/common.ts';
 import { sessionCookieValue } from '../../auth/sessions.ts';
 import { INTERACTION_PATH, OIDC_PREFIX, createProviderCache, type OidcOptions } from './provider.ts';
+import { securityHeaders } from '../security-headers.ts';
 
 // Endpoints where a confidential client authenticates with its secret (HTTP Basic).
 const CLIENT_AUTH_PATHS = new Set([`${OIDC_PREFIX}/token`, `${OIDC_PREFIX}/token/introspection`, `${OIDC_PREFIX}/token/revocation`]);
@@ -53,6 +54,7 @@ export async function oidcRoutes(app: FastifyInstance, options: OidcOptions & { 
   const { services } = options;
   const providers = createProviderCache(services, options);
   const base = new URL(options.baseUrl);
+  const headers = securityHeaders(options.baseUrl);
 
   // The provider reads bodies itself (form posts to /oidc/token …): leave the stream unread.
   app.removeAllContentTypeParsers();
@@ -81,8 +83,8 @@ export async function oidcRoutes(app: FastifyInstance, options: OidcOptions & { 
       }
     }
     reply.hijack();
-    // Hijacked answers skip the app's onSend hooks: the same no-sniff rule as every other answer.
-    reply.raw.setHeader('x-content-type-options', 'nosniff');
+    // Hijacked answers skip the app's onSend hooks: the provider's pages get their headers here.
+    headers.applyRaw(reply.raw);
     provider.callback()(raw, reply.raw);
   }
 

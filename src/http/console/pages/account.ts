@@ -1,9 +1,12 @@
 /**
  * "My account" (`GET /account`), for everyone signed in: who Roster knows you as, the groups
- * that count for your access, your live sessions, and signing out here or everywhere.
+ * that count for your access, your live sessions, signing out here or everywhere, and (local
+ * accounts) changing one's password.
  */
-import type { FastifyInstance } from 'fastify';
-import { actionButton, badge, confirmDialog, dataTable, facts, timeTag } from '../components.ts';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ACCOUNT_LIMITS } from '../../../directory/accounts.ts';
+import { auditSource } from '../../client.ts';
+import { actionButton, badge, banner, confirmDialog, dataTable, facts, formValue, postForm, textField, timeTag } from '../components.ts';
 import type { ConsoleContext } from '../context.ts';
 import { html } from '../html.ts';
 import { sendPage } from '../layout.ts';
@@ -20,11 +23,30 @@ function duration(ms: number): string {
   return minutes === 1 ? '1 minute' : `${minutes} minutes`;
 }
 
-/** Registers `GET /account` and `POST /account/sign-out-everywhere`. */
+/** What the password form says after a POST: an error on one field, or success. */
+type PasswordOutcome = { readonly field: 'current' | 'next' | 'repeat'; readonly message: string } | 'changed' | undefined;
+
+/** Registers `GET /account`, `POST /account/password` and `POST /account/sign-out-everywhere`. */
 export function accountPages(app: FastifyInstance, context: ConsoleContext): void {
   const { services } = context;
 
-  app.get('/account', { config: { access: 'signed-in' } }, async (request, reply) => {
+  function passwordSection(request: FastifyRequest, outcome: PasswordOutcome): ReturnType<typeof html> {
+    const error = (field: 'current' | 'next' | 'repeat'): { error?: string } => (typeof outcome === 'object' && outcome.field === field ? { error: outcome.message } : {});
+    return html`<section aria-labelledby="password-title">
+<h2 id="password-title">Password</h2>
+${outcome === 'changed' && banner({ tone: 'success', body: html`<p>Your password is changed. Your other sessions stay open: end them with “Sign out everywhere”.</p>` })}
+${postForm(request, {
+  action: '/account/password',
+  label: 'Change your password',
+  body: html`${textField({ name: 'current', label: 'Current password', type: 'password', autocomplete: 'current-password', required: true, ...error('current') })}
+${textField({ name: 'next', label: 'New password', type: 'password', autocomplete: 'new-password', required: true, maxLength: ACCOUNT_LIMITS.password.max, hint: `At least ${ACCOUNT_LIMITS.password.min} characters.`, ...error('next') })}
+${textField({ name: 'repeat', label: 'New password again', type: 'password', autocomplete: 'new-password', required: true, maxLength: ACCOUNT_LIMITS.password.max, ...error('repeat') })}
+<div class="actions"><button type="submit">Change password</button></div>`,
+})}
+</section>`;
+  }
+
+  async function accountPage(request: FastifyRequest, reply: FastifyReply, outcome: PasswordOutcome): Promise<FastifyReply> {
     const viewer = viewerOf(request);
     const { user } = viewer;
     const [groups, sessions] = await Promise.all([services.access.groupsOf(user.id), services.sessions.listOf(user.id, viewer.sessionValue)]);
@@ -72,8 +94,24 @@ ${confirmDialog(request, {
   confirmLabel: 'Sign out everywhere',
 })}
 </div>
-</section>`;
-    return sendPage(request, reply, { title: 'My account', body });
+</section>
+${user.local && !user.managed && passwordSection(request, outcome)}`;
+    return sendPage(request, reply, { title: 'My account', body, ...(typeof outcome === 'object' ? { status: 400 } : {}) });
+  }
+
+  app.get<{ Querystring: { changed?: string } }>('/account', { config: { access: 'signed-in' } }, async (request, reply) =>
+    accountPage(request, reply, request.query.changed === 'password' ? 'changed' : undefined),
+  );
+
+  app.post('/account/password', { config: { access: 'signed-in' } }, async (request, reply) => {
+    const { user } = viewerOf(request);
+    const current = formValue(request, 'current') ?? '';
+    const next = formValue(request, 'next') ?? '';
+    if (next !== (formValue(request, 'repeat') ?? '')) return accountPage(request, reply, { field: 'repeat', message: 'The two new passwords differ.' });
+    const result = await services.passwordSignIn.changePassword({ userId: user.id, current, next, source: auditSource(request.ip) });
+    // Post/redirect/get: reloading the page must not send the passwords again.
+    if (result.ok) return reply.redirect('/account?changed=password', 303);
+    return accountPage(request, reply, { field: result.field, message: result.message });
   });
 
   app.post('/account/sign-out-everywhere', { config: { access: 'signed-in' } }, async (request, reply) => {

@@ -1,0 +1,62 @@
+/** `roster secrets …`: secrets at rest (ROSTER_SECRET_KEY) and their key rotation. */
+import { parseArgs } from 'node:util';
+import { parseKey } from '../config.ts';
+import { DirectoryError } from '../directory/errors.ts';
+import { keyIdOf } from '../store/secret-box.ts';
+import { rotateSecretKey, secretsStatus } from '../store/secrets.ts';
+import type { CommandGroup } from './command.ts';
+
+/** The `secrets` command group. */
+export const secretsCommands: CommandGroup = {
+  name: 'secrets',
+  summary: 'secrets at rest: their key (ROSTER_SECRET_KEY) and its rotation',
+  commands: {
+    status: {
+      summary: 'say whether secrets are sealed, and with which key',
+      usage: [
+        'Usage: roster secrets status',
+        '',
+        'Prints the id of the key that sealed the database\'s secrets (8 hex digits, never the key)',
+        'and how many secret values are sealed or still plaintext. Starting Roster checks',
+        'ROSTER_SECRET_KEY against them, so this command fails the same way on a wrong key.',
+      ].join('\n'),
+      async run(args, context) {
+        parseArgs({ args, options: {} });
+        const services = await context.services({ bootstrap: false });
+        const status = await secretsStatus(services.store);
+        context.out(status.keyId === undefined ? 'Secrets are not encrypted at rest (ROSTER_SECRET_KEY is not set).' : `Secrets are sealed with key ${status.keyId} (AES-256-GCM).`);
+        context.out(`${status.sealed} sealed, ${status.plaintext} plaintext`);
+        return undefined;
+      },
+    },
+    'rotate-key': {
+      summary: 're-encrypt every secret with ROSTER_NEW_SECRET_KEY, in one transaction',
+      usage: [
+        'Usage: ROSTER_SECRET_KEY=<current key> ROSTER_NEW_SECRET_KEY=<new key> roster secrets rotate-key',
+        '',
+        'Opens every secret stored in the database with the current key (ROSTER_SECRET_KEY) and',
+        'seals it again with the new one (ROSTER_NEW_SECRET_KEY), in one transaction: on any error',
+        'nothing changes. Without ROSTER_SECRET_KEY, plaintext secrets are sealed with the new key.',
+        'Stop every Roster instance first, and start them again with ROSTER_SECRET_KEY set to the',
+        'new key: an instance still running with the old key fails on the re-sealed secrets.',
+        '',
+        'Keys are 32 random bytes, as 64 hex digits or base64: openssl rand -base64 32',
+      ].join('\n'),
+      async run(args, context) {
+        parseArgs({ args, options: {} });
+        const newKey = parseKey(process.env, 'ROSTER_NEW_SECRET_KEY');
+        if (newKey === undefined) return { usageError: 'ROSTER_NEW_SECRET_KEY must be set to the new key' };
+        const oldKey = context.config.secretKey;
+        if (oldKey !== undefined && oldKey.equals(newKey)) return { usageError: 'ROSTER_NEW_SECRET_KEY is the same key as ROSTER_SECRET_KEY' };
+        // Opening the store checks ROSTER_SECRET_KEY against the database first.
+        const services = await context.services({ bootstrap: false });
+        const result = await rotateSecretKey(services.store, newKey);
+        if (result.keyId !== keyIdOf(newKey)) throw new DirectoryError('conflict', 'The new key id does not match ROSTER_NEW_SECRET_KEY.');
+        context.err(`Re-sealed ${result.resealed} secret${result.resealed === 1 ? '' : 's'}${oldKey !== undefined ? ` from key ${keyIdOf(oldKey)}` : ''} with key ${result.keyId}.`);
+        context.err('Start Roster with ROSTER_SECRET_KEY set to the new key (the value of ROSTER_NEW_SECRET_KEY).');
+        context.out(result.keyId);
+        return undefined;
+      },
+    },
+  },
+};

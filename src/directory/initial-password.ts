@@ -1,0 +1,62 @@
+/**
+ * Where the first-start password of `admin` goes when nobody watches a terminal: a file
+ * readable by its owner only (mode 0600), beside the SQLite database or in ROSTER_DATA_DIR,
+ * so that the password never passes through a log collector. The file is deleted as soon as
+ * the password it holds stops being the password (administrators.ts and accounts.ts call
+ * `passwordSet`, the one place that decides it).
+ */
+import { closeSync, fsyncSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** The login of the administrator created at first start. */
+export const BOOTSTRAP_LOGIN = 'admin';
+
+/** The file's name, in the directory the caller chose. */
+export const INITIAL_PASSWORD_FILE = 'initial-admin-password';
+
+/** The file of the first-start password, or nothing when the instance has no place for it. */
+export interface InitialPasswordFile {
+  /** The file's full path. */
+  readonly path: string;
+  /** Writes the password (owner read/write only) and returns the path. */
+  write(password: string): string;
+  /** Deletes the file if it exists; true when it did. */
+  discard(): boolean;
+  /** Called after a user's password was set (committed): the file goes when that user is `admin`. */
+  passwordSet(login: string): void;
+}
+
+/** The file in `directory` (created if missing, mode 0700). */
+export function initialPasswordFile(directory: string): InitialPasswordFile {
+  const path = join(directory, INITIAL_PASSWORD_FILE);
+  const discard = (): boolean => {
+    try {
+      rmSync(path);
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw error;
+    }
+  };
+  return {
+    path,
+    write(password) {
+      mkdirSync(directory, { recursive: true, mode: 0o700 });
+      // An older file (a previous database in the same folder) is replaced, never appended to:
+      // removing it first makes `mode` apply even if the old one had laxer permissions.
+      discard();
+      const fd = openSync(path, 'wx', 0o600);
+      try {
+        writeSync(fd, `${password}\n`);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      return path;
+    },
+    discard,
+    passwordSet(login) {
+      if (login.toLowerCase() === BOOTSTRAP_LOGIN) discard();
+    },
+  };
+}

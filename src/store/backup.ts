@@ -1,0 +1,163 @@
+/**
+ * Backups of a SQLite database while Roster serves, and their restore. The backup uses
+ * SQLite's online backup API (better-sqlite3 `backup()`): it copies a consistent snapshot, in
+ * one step, inside a read transaction that in WAL mode never blocks the server's writers; a
+ * write committed before the backup starts is in it. PostgreSQL has pg_dump for this
+ * (docs/operations.md#backups-and-restore).
+ */
+import { chmodSync, closeSync, copyFileSync, existsSync, fsyncSync, openSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
+import SQLite from 'better-sqlite3';
+import { knownMigrations } from './migrate.ts';
+
+/** Why a backup or restore cannot go ahead; the message says what to do. */
+export class BackupRefused extends Error {
+  override readonly name = 'BackupRefused';
+}
+
+/** What a checked backup file holds. */
+export interface BackupInfo {
+  /** The last migration applied in it (its schema version). */
+  readonly schema: string;
+  /** Migrations this version would apply on start (an older backup). */
+  readonly pending: readonly string[];
+  readonly bytes: number;
+  readonly users: number;
+}
+
+const HEADER = Buffer.from('SQLite format 3\0', 'latin1');
+
+/**
+ * Checks that `file` is an intact Roster database of a schema this version knows:
+ * a SQLite file, `PRAGMA integrity_check` ok, migrations all known to this version.
+ */
+export function inspectBackup(file: string): BackupInfo {
+  if (!existsSync(file)) throw new BackupRefused(`${file} does not exist.`);
+  const header = Buffer.alloc(HEADER.length);
+  const fd = openSync(file, 'r');
+  try {
+    readSync(fd, header, 0, HEADER.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  if (!header.equals(HEADER)) throw new BackupRefused(`${file} is not a SQLite database.`);
+  // Read-write, so that a WAL-mode file leaves no -wal/-shm behind (a read-only connection
+  // cannot delete them); nothing is written. Read-only media still open read-only.
+  let db: SQLite.Database;
+  try {
+    db = new SQLite(file, { fileMustExist: true });
+  } catch {
+    db = new SQLite(file, { readonly: true, fileMustExist: true });
+  }
+  try {
+    const integrity = db.pragma('integrity_check') as { integrity_check: string }[];
+    const problems = integrity.map((row) => row.integrity_check).filter((text) => text !== 'ok');
+    if (problems.length > 0) throw new BackupRefused(`${file} is damaged (PRAGMA integrity_check: ${problems.slice(0, 3).join('; ')}).`);
+    const hasMigrations = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'kysely_migration'").get() !== undefined;
+    if (!hasMigrations) throw new BackupRefused(`${file} is a SQLite database, but not a Roster database (it has no migration history).`);
+    const applied = (db.prepare('SELECT name FROM kysely_migration ORDER BY name').all() as { name: string }[]).map((row) => row.name);
+    const known = knownMigrations();
+    const unknown = applied.filter((name) => !known.includes(name));
+    if (unknown.length > 0) throw new BackupRefused(`${file} comes from a newer Roster (migrations ${unknown.join(', ')} are unknown to this version): restore it with that version.`);
+    const schema = applied.at(-1);
+    if (schema === undefined) throw new BackupRefused(`${file} is an empty Roster database (no migration applied).`);
+    const users = (db.prepare('SELECT COUNT(*) AS n FROM users').get() as { n: number }).n;
+    return { schema, pending: known.filter((name) => !applied.includes(name)), bytes: statSync(file).size, users };
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * Copies the SQLite database at `source` to the new file `target` while other connections
+ * (a serving Roster) keep writing, then checks the copy. Refuses to overwrite a file.
+ */
+export async function backupSqlite(source: string, target: string): Promise<BackupInfo> {
+  if (existsSync(target)) throw new BackupRefused(`${target} already exists: choose a new file name (a backup never overwrites one).`);
+  if (!existsSync(source)) throw new BackupRefused(`There is no database at ${source}.`);
+  const partial = `${target}.partial`;
+  rmSync(partial, { force: true });
+  const db = new SQLite(source, { fileMustExist: true });
+  try {
+    db.pragma('busy_timeout = 5000');
+    // Everything in the step after the first: one read snapshot, so a write by the server
+    // cannot restart the copy (SQLite restarts a backup whose source another connection
+    // changed between steps).
+    await db.backup(partial, { progress: () => 0x7fffffff });
+    // It holds what the database holds (password hashes, secrets unless ROSTER_SECRET_KEY is set).
+    chmodSync(partial, 0o600);
+  } catch (error) {
+    rmSync(partial, { force: true });
+    throw error;
+  } finally {
+    db.close();
+  }
+  try {
+    // A backup is one self-contained file: rollback journal mode, no -wal companion needed.
+    // Roster switches it back to WAL when it opens it.
+    const copy = new SQLite(partial, { fileMustExist: true });
+    try {
+      copy.pragma('journal_mode = DELETE');
+    } finally {
+      copy.close();
+    }
+    const fd = openSync(partial, 'r+');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    const info = inspectBackup(partial);
+    renameSync(partial, target);
+    return info;
+  } catch (error) {
+    rmSync(partial, { force: true });
+    throw error;
+  }
+}
+
+/**
+ * Whether another connection has the database at `path` open: SQLite's last connection to a
+ * WAL database checkpoints and deletes the `-wal` file when it closes, so a `-wal` that
+ * survives our own open and close belongs to someone else (a serving Roster, a CLI command).
+ */
+function inUse(path: string): boolean {
+  if (!existsSync(path)) return false;
+  const db = new SQLite(path, { fileMustExist: true });
+  db.pragma('busy_timeout = 5000');
+  db.prepare('SELECT COUNT(*) FROM sqlite_master').get();
+  db.close();
+  return existsSync(`${path}-wal`);
+}
+
+/** What a restore did. */
+export interface RestoreReport extends BackupInfo {
+  /** Where the replaced database was kept, if there was one. */
+  readonly keptAs: string | undefined;
+}
+
+/**
+ * Replaces the SQLite database at `target` with the backup `file`, after checking the backup,
+ * and keeps the replaced database as `<target>.before-restore`. Roster must be stopped:
+ * refused when another connection has the target open.
+ */
+export function restoreSqlite(file: string, target: string): RestoreReport {
+  const info = inspectBackup(file);
+  const keptAs = `${target}.before-restore`;
+  if (inUse(target)) throw new BackupRefused(`${target} is in use (Roster or another program has it open): stop every Roster instance and CLI command on it, then restore.`);
+  if (existsSync(target) && existsSync(keptAs)) throw new BackupRefused(`${keptAs} exists from an earlier restore: move it away first (it is the database that restore replaced).`);
+  const incoming = `${target}.restoring`;
+  copyFileSync(file, incoming);
+  const fd = openSync(incoming, 'r+');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  const kept = existsSync(target);
+  if (kept) renameSync(target, keptAs);
+  // The backup is a single file: no WAL of the old database may be applied to it.
+  rmSync(`${target}-wal`, { force: true });
+  rmSync(`${target}-shm`, { force: true });
+  renameSync(incoming, target);
+  return { ...info, keptAs: kept ? keptAs : undefined };
+}

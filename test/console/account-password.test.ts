@@ -1,0 +1,98 @@
+/**
+ * My account › Password: a local account changes its own password with its current one; the
+ * change is audited, the old password stops working, and the first-start password file goes.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { createServices } from '../../src/services.ts';
+import { startTestApp, userBody, type TestApp } from '../support/app.ts';
+import { eachDatabase, openTestStore } from '../support/databases.ts';
+import { getPage, passwordSignIn, postForm, sessionFor } from '../support/console.ts';
+
+const cli = { kind: 'cli' } as const;
+
+eachDatabase('My account › Password', (database) => {
+  let app: TestApp;
+  let password: string;
+  before(async () => {
+    app = await startTestApp({ database });
+    password = (await app.services.administrators.resetPassword('admin', cli)).password;
+  });
+  after(async () => app.close());
+
+  test('a local account sees the form; a wrong current password, a short or mismatched new one are refused with a 400 that says which field', async () => {
+    const session = await sessionFor(app, app.adminId);
+    const page = await getPage(app, '/account', session);
+    assert.match(page.body, /<form method="post" action="\/account\/password"/);
+    assert.match(page.body, /autocomplete="current-password"/);
+
+    const wrong = await postForm(app, '/account/password', { current: 'not the password', next: 'a brand new password', repeat: 'a brand new password' }, { session });
+    assert.equal(wrong.statusCode, 400);
+    assert.match(wrong.body, /The current password is incorrect\./);
+    const short = await postForm(app, '/account/password', { current: password, next: 'short', repeat: 'short' }, { session });
+    assert.equal(short.statusCode, 400);
+    assert.match(short.body, /The new password must be 12 to 1000 characters long\./);
+    const differ = await postForm(app, '/account/password', { current: password, next: 'a brand new password', repeat: 'another new password' }, { session });
+    assert.equal(differ.statusCode, 400);
+    assert.match(differ.body, /The two new passwords differ\./);
+    const noCsrf = await postForm(app, '/account/password', { current: password, next: 'a brand new password', repeat: 'a brand new password' }, { session, csrf: false });
+    assert.equal(noCsrf.statusCode, 403);
+  });
+
+  test('the right current password changes it: the new one signs in, the old one no longer does, and the change is audited', async () => {
+    const session = await sessionFor(app, app.adminId);
+    const changed = await postForm(app, '/account/password', { current: password, next: 'a brand new password', repeat: 'a brand new password' }, { session });
+    assert.equal(changed.statusCode, 303);
+    assert.equal(changed.headers.location, '/account?changed=password');
+    assert.match((await getPage(app, '/account?changed=password', session)).body, /Your password is changed\./);
+    assert.equal((await passwordSignIn(app, 'admin', 'a brand new password')).statusCode, 303);
+    assert.notEqual((await passwordSignIn(app, 'admin', password)).statusCode, 303);
+    const audited = await app.services.store.db.selectFrom('audit_events').select(['action', 'actor']).where('action', 'in', ['user.password_changed', 'user.password_change_refused']).orderBy('seq').execute();
+    assert.deepEqual(audited.map((row) => row.action), ['user.password_change_refused', 'user.password_changed']);
+    assert.ok(audited.every((row) => row.actor === 'session:admin'), JSON.stringify(audited));
+  });
+
+  test('an account the identity provider provisions has no password form, and changing its password is refused', async () => {
+    assert.equal((await app.request('POST', '/Users', userBody('samuel@example.com'))).status, 201);
+    const samuel = await app.services.accounts.findByLogin('samuel@example.com');
+    assert.ok(samuel);
+    const session = await sessionFor(app, samuel.id);
+    const page = await getPage(app, '/account', session);
+    assert.equal(page.statusCode, 200);
+    assert.doesNotMatch(page.body, /action="\/account\/password"/);
+    const refused = await postForm(app, '/account/password', { current: 'anything at all', next: 'a brand new password', repeat: 'a brand new password' }, { session });
+    assert.equal(refused.statusCode, 400);
+  });
+});
+
+eachDatabase('the first-start password file', (database) => {
+  test('goes when admin changes the password in My account, and when it is reset', async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'roster-initial-'));
+    const store = await openTestStore(database);
+    try {
+      const services = createServices(store, { initialPasswordDirectory: directory });
+      const issued = await services.administrators.ensureAdministrator();
+      assert.ok(issued);
+      const file = services.initialPassword?.write(issued.password) ?? '';
+      assert.equal(readFileSync(file, 'utf8').trim(), issued.password);
+      const admin = await services.accounts.findByLogin('admin');
+      assert.ok(admin);
+      const refused = await services.passwordSignIn.changePassword({ userId: admin.id, current: 'wrong', next: 'a brand new password', source: '192.0.2.1' });
+      assert.equal(refused.ok, false);
+      assert.ok(existsSync(file), 'a refused change keeps the file');
+      const changed = await services.passwordSignIn.changePassword({ userId: admin.id, current: issued.password, next: 'a brand new password', source: '192.0.2.1' });
+      assert.deepEqual(changed, { ok: true });
+      assert.equal(existsSync(file), false);
+
+      services.initialPassword?.write('again');
+      await services.administrators.resetPassword('admin', cli);
+      assert.equal(existsSync(file), false, 'admin reset-password deletes it too');
+    } finally {
+      await store.close();
+      rmSync(directory, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,85 @@
+/**
+ * The first-start password of `admin` never reaches logs: a real `roster serve` whose output is
+ * a pipe (as under systemd, Docker or CI) writes it to a 0600 file and prints only the file's
+ * path; on a terminal it is shown; changing the password deletes the file.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { verifyPassword } from '../../src/auth/passwords.ts';
+import { openStore } from '../../src/store/index.ts';
+import { createTestDatabase, eachDatabase, type ScratchDatabase } from '../support/databases.ts';
+import { ROOT, startInstance, stop, waitHealthy } from '../support/process.ts';
+
+function roster(args: string[], env: Record<string, string>): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/roster.ts', ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ...env } });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+eachDatabase('first start without a terminal', (database) => {
+  let scratch: ScratchDatabase;
+  let dataDir: string;
+  before(async () => {
+    scratch = await createTestDatabase(database);
+    dataDir = mkdtempSync(join(tmpdir(), 'roster-data-'));
+  });
+  after(async () => {
+    await scratch.drop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test('writes the password to initial-admin-password (0600) and logs only where it is; a password reset deletes the file', async () => {
+    const env = { ROSTER_DATA_DIR: dataDir, ROSTER_LOG_LEVEL: 'info' };
+    const instance = await startInstance(scratch.url, env);
+    try {
+      await waitHealthy(instance);
+      // Beside the SQLite file; in ROSTER_DATA_DIR with PostgreSQL.
+      const directory = scratch.location.kind === 'sqlite' ? join(scratch.location.path, '..') : dataDir;
+      const file = join(directory, 'initial-admin-password');
+      const deadline = Date.now() + 10_000;
+      // The console lines and the log line (pino, flushed on its own schedule) both name the file.
+      const both = (): boolean => instance.output.includes('Its password is in') && instance.output.includes('"msg":"the first-start password');
+      while (!both() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(statSync(file).mode & 0o777, 0o600);
+      const password = readFileSync(file, 'utf8').trim();
+      assert.ok(password.length >= 20);
+      assert.ok(!instance.output.includes(password), 'the password is not in the output');
+      assert.ok(instance.output.includes(file), `the output says where the password is:\n${instance.output}`);
+      assert.match(instance.output, /"msg":"the first-start password of \\"admin\\" is in /, 'a log line says where');
+
+      const store = await openStore(scratch.location, { migrate: false });
+      try {
+        const row = await store.db.selectFrom('users').select('password_hash').where('login', '=', 'admin').executeTakeFirstOrThrow();
+        assert.equal(await verifyPassword(password, row.password_hash ?? ''), true, 'the file holds the password that signs in');
+      } finally {
+        await store.close();
+      }
+
+      const reset = roster(['admin', 'reset-password'], { ROSTER_DATABASE_URL: scratch.url, ...env });
+      assert.equal(reset.status, 0, reset.stderr);
+      assert.equal(existsSync(file), false, 'the file goes once the password is changed');
+    } finally {
+      await stop(instance);
+    }
+  });
+});
+
+test('a CLI command on a terminal shows the first-start password and writes no file', { skip: existsSync('/usr/bin/script') ? false : 'needs script(1) for a pseudo-terminal' }, () => {
+  const directory = mkdtempSync(join(tmpdir(), 'roster-tty-'));
+  try {
+    const command = `${process.execPath} --import tsx src/cli/roster.ts scim status`;
+    const result = spawnSync('/usr/bin/script', ['-qec', command, '/dev/null'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: { ...process.env, ROSTER_DATABASE_URL: `sqlite:${join(directory, 'roster.db')}` },
+    });
+    assert.equal(result.status, 0, result.stdout + result.stderr);
+    assert.match(result.stdout, /Its password, shown only this once:\r?\n {2}\S{20,}/);
+    assert.equal(existsSync(join(directory, 'initial-admin-password')), false);
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
+});
