@@ -14,11 +14,14 @@ import { shorten } from '../text.ts';
 import type { SamlConfig, SamlConfigService } from './saml-config.ts';
 import { createBrowserBinding, isSameBrowser } from './saml-browser.ts';
 import { createRequestCache, purgeExpired, rememberAssertion, type RequestCache } from './saml-requests.ts';
+import { screenXml, wellFormednessError } from './xml-safety.ts';
 
 /** Why a response was refused. Each code has a sentence in `describeSamlFailure`. */
 export type SamlFailure =
   | { readonly code: 'not_configured' }
   | { readonly code: 'malformed'; readonly detail: string }
+  | { readonly code: 'too_large'; readonly size: number }
+  | { readonly code: 'xml_declaration'; readonly detail: string }
   | { readonly code: 'idp_error'; readonly detail: string }
   | { readonly code: 'signature'; readonly detail: string }
   | { readonly code: 'encrypted_without_key' }
@@ -79,6 +82,13 @@ export interface SamlServiceProvider {
   entityId(config: SamlConfig): string;
 }
 
+/**
+ * The longest SAMLResponse field read, in base64 characters (192 KiB of XML). Entra ID sends at
+ * most 150 groups in a SAML token (more become a Graph link) and a group value takes about 100
+ * bytes, so real responses stay under 50 KiB; the 1 MiB body limit alone would let a response
+ * decode to 768 KiB, and each KiB parsed costs CPU (three parsers read it).
+ */
+export const MAX_SAML_RESPONSE_LENGTH = 256 * 1024;
 /** Time allowed between our AuthnRequest and the IdP's answer (MFA prompts can take a while). */
 const REQUEST_LIFETIME_MS = 15 * 60 * 1000;
 /** Clock skew tolerated on NotBefore/NotOnOrAfter. */
@@ -148,10 +158,16 @@ export function createSamlServiceProvider(store: Store, configs: SamlConfigServi
       if (config === undefined) return { ok: false, failure: { code: 'not_configured' }, returnTo: null };
       const cache = createRequestCache(store.db, { lifetimeMs: REQUEST_LIFETIME_MS });
       const fail = (failure: SamlFailure): SamlResult => ({ ok: false, failure, returnTo: cache.firstReturnTo() });
-      const xml = decodeBase64(samlResponse);
-      if (xml === undefined) return fail({ code: 'malformed', detail: 'SAMLResponse is not base64' });
-      // A DTD has no place in a SAML message; refusing it rules out entity-expansion tricks.
-      if (/<!DOCTYPE/i.test(xml)) return fail({ code: 'malformed', detail: 'the response contains a DOCTYPE' });
+      // Checked before decoding: the size of the field bounds every later step's work.
+      if (samlResponse.length > MAX_SAML_RESPONSE_LENGTH) return fail({ code: 'too_large', size: samlResponse.length });
+      const bytes = decodeBase64(samlResponse);
+      if (bytes === undefined) return fail({ code: 'malformed', detail: 'SAMLResponse is not base64' });
+      // Before any parser sees it: a DTD has no place in a SAML message (xml-safety.ts).
+      const screened = screenXml(bytes);
+      if (screened !== undefined) return fail({ code: 'xml_declaration', detail: screened.detail });
+      const xml = bytes.toString('utf8');
+      const notWellFormed = wellFormednessError(xml);
+      if (notWellFormed !== undefined) return fail({ code: 'malformed', detail: `the response is not well-formed XML (${notWellFormed})` });
 
       let profile: Profile | null;
       try {
@@ -212,6 +228,10 @@ export function describeSamlFailure(failure: SamlFailure): string {
       return 'SAML sign-in is not configured on this Roster instance.';
     case 'malformed':
       return `The SAML response could not be read: ${failure.detail}.`;
+    case 'too_large':
+      return `The SAMLResponse field holds ${Math.ceil(failure.size / 1024)} KiB; Roster reads at most ${MAX_SAML_RESPONSE_LENGTH / 1024} KiB, far more than any identity provider sends.`;
+    case 'xml_declaration':
+      return `The SAML response was refused unread: ${failure.detail}.`;
     case 'idp_error':
       return `The identity provider refused the sign-in: ${failure.detail}.`;
     case 'signature':
@@ -270,10 +290,10 @@ function timingFailure(xml: string): SamlFailure {
   return notBefore.some((at) => at - CLOCK_SKEW_MS > now) ? { code: 'not_yet_valid' } : { code: 'expired' };
 }
 
-function decodeBase64(value: string): string | undefined {
+function decodeBase64(value: string): Buffer | undefined {
   const compact = value.replace(/\s+/g, '');
   if (compact === '' || !/^[A-Za-z0-9+/]+={0,2}$/.test(compact)) return undefined;
-  return Buffer.from(compact, 'base64').toString('utf8');
+  return Buffer.from(compact, 'base64');
 }
 
 /** The Response's Destination attribute, or null when absent or unreadable. */
