@@ -25,6 +25,7 @@ export type SamlFailure =
   | { readonly code: 'idp_error'; readonly detail: string }
   | { readonly code: 'signature'; readonly detail: string }
   | { readonly code: 'encrypted_without_key' }
+  | { readonly code: 'decryption_failed'; readonly detail: string }
   | { readonly code: 'wrong_issuer'; readonly expected: string; readonly received: string | null }
   | { readonly code: 'wrong_audience'; readonly detail: string }
   | { readonly code: 'wrong_destination'; readonly expected: string; readonly received: string | null }
@@ -238,6 +239,8 @@ export function describeSamlFailure(failure: SamlFailure): string {
       return `The SAML response is not signed by a certificate Roster trusts (${failure.detail}).`;
     case 'encrypted_without_key':
       return 'The assertion is encrypted but Roster has no SP private key to decrypt it.';
+    case 'decryption_failed':
+      return `The assertion could not be decrypted (${failure.detail}): it is encrypted to another key than Roster's SP certificate, or with an algorithm Roster does not accept. Give the identity provider the certificate published at /saml/metadata.`;
     case 'wrong_issuer':
       return `The assertion was issued by "${failure.received ?? '(none)'}", not by the configured identity provider "${failure.expected}".`;
     case 'wrong_audience':
@@ -275,6 +278,9 @@ function classify(error: unknown, xml: string): SamlFailure {
   if (/InResponseTo/.test(message)) return { code: 'unknown_request' };
   if (/signature|signed data/i.test(message)) return { code: 'signature', detail };
   if (message.startsWith('No decryption key')) return { code: 'encrypted_without_key' };
+  // xml-encryption passes on OpenSSL's errors ("error:02000079:rsa routines::oaep decoding
+  // error" for a key wrapped to another certificate) and names refused algorithms.
+  if (/EncryptedAssertion/.test(xml) && /^error:[0-9A-F]+:|decrypt|padding|encryption algorithm/i.test(message)) return { code: 'decryption_failed', detail };
   if (message.startsWith('SAML assertion not yet valid')) return { code: 'not_yet_valid' };
   if (message.startsWith('SAML assertion expired')) return { code: 'expired' };
   if (/audience|AudienceRestriction/i.test(message)) return { code: 'wrong_audience', detail };
