@@ -8,10 +8,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { SAML, SamlStatusError, ValidateInResponseTo, type Profile, type SamlConfig as NodeSamlConfig } from '@node-saml/node-saml';
+import { decryptXml, getVerifiedXml, parseDomFromString, xpath as samlXpath } from '@node-saml/node-saml/lib/xml.js';
 import { DOMParser } from '@xmldom/xmldom';
 import type { Store } from '../store/index.ts';
 import { shorten } from '../text.ts';
-import type { SamlConfig, SamlConfigService } from './saml-config.ts';
+import { describeCertificate, type SamlConfig, type SamlConfigService } from './saml-config.ts';
 import { createBrowserBinding, isSameBrowser } from './saml-browser.ts';
 import { createRequestCache, purgeExpired, rememberAssertion, type RequestCache } from './saml-requests.ts';
 import { screenXml, wellFormednessError } from './xml-safety.ts';
@@ -24,6 +25,7 @@ export type SamlFailure =
   | { readonly code: 'xml_declaration'; readonly detail: string }
   | { readonly code: 'idp_error'; readonly detail: string }
   | { readonly code: 'signature'; readonly detail: string }
+  | { readonly code: 'certificate_expired'; readonly subject: string; readonly validTo: string }
   | { readonly code: 'encrypted_without_key' }
   | { readonly code: 'decryption_failed'; readonly detail: string }
   | { readonly code: 'wrong_issuer'; readonly expected: string; readonly received: string | null }
@@ -104,12 +106,13 @@ export function createSamlServiceProvider(store: Store, configs: SamlConfigServi
   const browsers = createBrowserBinding({ secure: baseUrl.startsWith('https:'), lifetimeMs: REQUEST_LIFETIME_MS });
   const entityId = (config: SamlConfig): string => config.applicationId ?? `${baseUrl}/saml/metadata`;
 
-  function nodeSaml(config: SamlConfig, cache: RequestCache): SAML {
+  /** node-saml over `config`, trusting `certificates` (by default all configured ones). */
+  function nodeSaml(config: SamlConfig, cache: RequestCache, certificates: readonly string[] = config.certificates): SAML {
     const options: NodeSamlConfig = {
       issuer: entityId(config),
       callbackUrl: acsUrl,
       entryPoint: config.loginUrl,
-      idpCert: [...config.certificates],
+      idpCert: [...certificates],
       audience: entityId(config),
       // "The response or assertion must be signed": node-saml then demands a valid signature
       // on the assertion whenever the response itself carries none.
@@ -170,11 +173,19 @@ export function createSamlServiceProvider(store: Store, configs: SamlConfigServi
       const notWellFormed = wellFormednessError(xml);
       if (notWellFormed !== undefined) return fail({ code: 'malformed', detail: `the response is not well-formed XML (${notWellFormed})` });
 
+      // xml-crypto checks a signature against a certificate's key, never its dates: an expired
+      // certificate is left out here, and named if it is the one that signed (expiredSigner).
+      const now = Date.now();
+      const current = config.certificates.filter((pem) => Date.parse(describeCertificate(pem).validTo) > now);
+      const expired = config.certificates.filter((pem) => !current.includes(pem));
       let profile: Profile | null;
       try {
-        profile = (await nodeSaml(config, cache).validatePostResponseAsync({ SAMLResponse: samlResponse })).profile;
+        if (current.length === 0) throw new Error('Invalid signature: every configured IdP certificate has expired');
+        profile = (await nodeSaml(config, cache, current).validatePostResponseAsync({ SAMLResponse: samlResponse })).profile;
       } catch (error) {
-        return fail(classify(error, xml));
+        const failure = classify(error, xml);
+        if (failure.code !== 'signature' || expired.length === 0) return fail(failure);
+        return fail((await expiredSigner(xml, expired, config.spPrivateKey)) ?? failure);
       }
       if (profile === null) return fail({ code: 'malformed', detail: 'the response carries no assertion' });
       return checkProfile(config, profile, xml, cache, browsers.presented(cookies));
@@ -237,6 +248,8 @@ export function describeSamlFailure(failure: SamlFailure): string {
       return `The identity provider refused the sign-in: ${failure.detail}.`;
     case 'signature':
       return `The SAML response is not signed by a certificate Roster trusts (${failure.detail}).`;
+    case 'certificate_expired':
+      return `The SAML response is signed with the identity provider certificate ${failure.subject}, which expired on ${failure.validTo}. Configure the identity provider's current certificate.`;
     case 'encrypted_without_key':
       return 'The assertion is encrypted but Roster has no SP private key to decrypt it.';
     case 'decryption_failed':
@@ -260,6 +273,36 @@ export function describeSamlFailure(failure: SamlFailure): string {
     case 'replayed':
       return 'This assertion was already used to sign in; it cannot be used twice.';
   }
+}
+
+/**
+ * The expired certificate that signed the response or its assertion (decrypted with `spKey`
+ * when encrypted), as a certificate_expired failure; undefined when none did. Runs only after
+ * node-saml refused the signature, on XML already known to be well-formed.
+ */
+async function expiredSigner(xml: string, expired: readonly string[], spKey: string | null): Promise<SamlFailure | undefined> {
+  try {
+    const document = await parseDomFromString(xml);
+    const candidates: Array<{ xml: string; node: Parameters<typeof getVerifiedXml>[1] }> = [];
+    const root = document.documentElement;
+    if (root !== null) candidates.push({ xml, node: root });
+    for (const node of samlXpath.selectElements(document, "/*[local-name()='Response']/*[local-name()='Assertion']")) candidates.push({ xml, node });
+    const encrypted = samlXpath.selectElements(document, "/*[local-name()='Response']/*[local-name()='EncryptedAssertion']");
+    if (spKey !== null && encrypted.length === 1 && encrypted[0] !== undefined) {
+      const decrypted = await decryptXml(encrypted[0].toString(), spKey);
+      const inner = await parseDomFromString(decrypted);
+      for (const node of samlXpath.selectElements(inner, "/*[local-name()='Assertion']")) candidates.push({ xml: decrypted, node });
+    }
+    for (const pem of expired) {
+      if (candidates.some((candidate) => getVerifiedXml(candidate.xml, candidate.node, [pem]) !== null)) {
+        const info = describeCertificate(pem);
+        return { code: 'certificate_expired', subject: info.subject, validTo: info.validTo };
+      }
+    }
+  } catch {
+    // Whatever cannot be read here was refused for its signature already; that answer stands.
+  }
+  return undefined;
 }
 
 /** The most characters of a library's error message kept in a failure's detail. */
