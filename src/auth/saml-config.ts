@@ -10,6 +10,7 @@ import { DOMParser } from '@xmldom/xmldom';
 import type { Element } from '@xmldom/xmldom';
 import type { Actor } from '../journal/actor.ts';
 import { defineSetting, type Settings } from '../directory/settings.ts';
+import { screenXmlText } from './xml-safety.ts';
 
 /** The stored configuration. Certificates are PEM, one certificate each. */
 export interface SamlConfig {
@@ -294,7 +295,9 @@ export function describeCertificate(pem: string): CertificateInfo {
 /** Reads an IdP's SAML 2.0 metadata (an EntityDescriptor) into unchecked configuration input. */
 export function parseIdpMetadata(xml: string): MetadataResult {
   // Metadata never needs a DTD; refusing one rules out entity-expansion tricks outright.
-  if (/<!DOCTYPE/i.test(xml)) return { ok: false, message: 'the metadata must not contain a DOCTYPE' };
+  const screened = screenXmlText(xml);
+  if (screened?.code === 'declaration') return { ok: false, message: 'the metadata must not contain a DOCTYPE or ENTITY declaration' };
+  if (screened !== undefined) return { ok: false, message: `the metadata must be UTF-8 text (${screened.detail})` };
   let root: Element | null;
   try {
     const parser = new DOMParser({

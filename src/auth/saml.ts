@@ -8,20 +8,26 @@
  */
 import { randomBytes } from 'node:crypto';
 import { SAML, SamlStatusError, ValidateInResponseTo, type Profile, type SamlConfig as NodeSamlConfig } from '@node-saml/node-saml';
+import { decryptXml, getVerifiedXml, parseDomFromString, xpath as samlXpath } from '@node-saml/node-saml/lib/xml.js';
 import { DOMParser } from '@xmldom/xmldom';
 import type { Store } from '../store/index.ts';
 import { shorten } from '../text.ts';
-import type { SamlConfig, SamlConfigService } from './saml-config.ts';
+import { describeCertificate, type SamlConfig, type SamlConfigService } from './saml-config.ts';
 import { createBrowserBinding, isSameBrowser } from './saml-browser.ts';
 import { createRequestCache, purgeExpired, rememberAssertion, type RequestCache } from './saml-requests.ts';
+import { screenXml, wellFormednessError } from './xml-safety.ts';
 
 /** Why a response was refused. Each code has a sentence in `describeSamlFailure`. */
 export type SamlFailure =
   | { readonly code: 'not_configured' }
   | { readonly code: 'malformed'; readonly detail: string }
+  | { readonly code: 'too_large'; readonly size: number }
+  | { readonly code: 'xml_declaration'; readonly detail: string }
   | { readonly code: 'idp_error'; readonly detail: string }
   | { readonly code: 'signature'; readonly detail: string }
+  | { readonly code: 'certificate_expired'; readonly subject: string; readonly validTo: string }
   | { readonly code: 'encrypted_without_key' }
+  | { readonly code: 'decryption_failed'; readonly detail: string }
   | { readonly code: 'wrong_issuer'; readonly expected: string; readonly received: string | null }
   | { readonly code: 'wrong_audience'; readonly detail: string }
   | { readonly code: 'wrong_destination'; readonly expected: string; readonly received: string | null }
@@ -79,6 +85,13 @@ export interface SamlServiceProvider {
   entityId(config: SamlConfig): string;
 }
 
+/**
+ * The longest SAMLResponse field read, in base64 characters (192 KiB of XML). Entra ID sends at
+ * most 150 groups in a SAML token (more become a Graph link) and a group value takes about 100
+ * bytes, so real responses stay under 50 KiB; the 1 MiB body limit alone would let a response
+ * decode to 768 KiB, and each KiB parsed costs CPU (three parsers read it).
+ */
+export const MAX_SAML_RESPONSE_LENGTH = 256 * 1024;
 /** Time allowed between our AuthnRequest and the IdP's answer (MFA prompts can take a while). */
 const REQUEST_LIFETIME_MS = 15 * 60 * 1000;
 /** Clock skew tolerated on NotBefore/NotOnOrAfter. */
@@ -93,12 +106,13 @@ export function createSamlServiceProvider(store: Store, configs: SamlConfigServi
   const browsers = createBrowserBinding({ secure: baseUrl.startsWith('https:'), lifetimeMs: REQUEST_LIFETIME_MS });
   const entityId = (config: SamlConfig): string => config.applicationId ?? `${baseUrl}/saml/metadata`;
 
-  function nodeSaml(config: SamlConfig, cache: RequestCache): SAML {
+  /** node-saml over `config`, trusting `certificates` (by default all configured ones). */
+  function nodeSaml(config: SamlConfig, cache: RequestCache, certificates: readonly string[] = config.certificates): SAML {
     const options: NodeSamlConfig = {
       issuer: entityId(config),
       callbackUrl: acsUrl,
       entryPoint: config.loginUrl,
-      idpCert: [...config.certificates],
+      idpCert: [...certificates],
       audience: entityId(config),
       // "The response or assertion must be signed": node-saml then demands a valid signature
       // on the assertion whenever the response itself carries none.
@@ -148,16 +162,30 @@ export function createSamlServiceProvider(store: Store, configs: SamlConfigServi
       if (config === undefined) return { ok: false, failure: { code: 'not_configured' }, returnTo: null };
       const cache = createRequestCache(store.db, { lifetimeMs: REQUEST_LIFETIME_MS });
       const fail = (failure: SamlFailure): SamlResult => ({ ok: false, failure, returnTo: cache.firstReturnTo() });
-      const xml = decodeBase64(samlResponse);
-      if (xml === undefined) return fail({ code: 'malformed', detail: 'SAMLResponse is not base64' });
-      // A DTD has no place in a SAML message; refusing it rules out entity-expansion tricks.
-      if (/<!DOCTYPE/i.test(xml)) return fail({ code: 'malformed', detail: 'the response contains a DOCTYPE' });
+      // Checked before decoding: the size of the field bounds every later step's work.
+      if (samlResponse.length > MAX_SAML_RESPONSE_LENGTH) return fail({ code: 'too_large', size: samlResponse.length });
+      const bytes = decodeBase64(samlResponse);
+      if (bytes === undefined) return fail({ code: 'malformed', detail: 'SAMLResponse is not base64' });
+      // Before any parser sees it: a DTD has no place in a SAML message (xml-safety.ts).
+      const screened = screenXml(bytes);
+      if (screened !== undefined) return fail({ code: 'xml_declaration', detail: screened.detail });
+      const xml = bytes.toString('utf8');
+      const notWellFormed = wellFormednessError(xml);
+      if (notWellFormed !== undefined) return fail({ code: 'malformed', detail: `the response is not well-formed XML (${notWellFormed})` });
 
+      // xml-crypto checks a signature against a certificate's key, never its dates: an expired
+      // certificate is left out here, and named if it is the one that signed (expiredSigner).
+      const now = Date.now();
+      const current = config.certificates.filter((pem) => Date.parse(describeCertificate(pem).validTo) > now);
+      const expired = config.certificates.filter((pem) => !current.includes(pem));
       let profile: Profile | null;
       try {
-        profile = (await nodeSaml(config, cache).validatePostResponseAsync({ SAMLResponse: samlResponse })).profile;
+        if (current.length === 0) throw new Error('Invalid signature: every configured IdP certificate has expired');
+        profile = (await nodeSaml(config, cache, current).validatePostResponseAsync({ SAMLResponse: samlResponse })).profile;
       } catch (error) {
-        return fail(classify(error, xml));
+        const failure = classify(error, xml);
+        if (failure.code !== 'signature' || expired.length === 0) return fail(failure);
+        return fail((await expiredSigner(xml, expired, config.spPrivateKey)) ?? failure);
       }
       if (profile === null) return fail({ code: 'malformed', detail: 'the response carries no assertion' });
       return checkProfile(config, profile, xml, cache, browsers.presented(cookies));
@@ -212,12 +240,20 @@ export function describeSamlFailure(failure: SamlFailure): string {
       return 'SAML sign-in is not configured on this Roster instance.';
     case 'malformed':
       return `The SAML response could not be read: ${failure.detail}.`;
+    case 'too_large':
+      return `The SAMLResponse field holds ${Math.ceil(failure.size / 1024)} KiB; Roster reads at most ${MAX_SAML_RESPONSE_LENGTH / 1024} KiB, far more than any identity provider sends.`;
+    case 'xml_declaration':
+      return `The SAML response was refused unread: ${failure.detail}.`;
     case 'idp_error':
       return `The identity provider refused the sign-in: ${failure.detail}.`;
     case 'signature':
       return `The SAML response is not signed by a certificate Roster trusts (${failure.detail}).`;
+    case 'certificate_expired':
+      return `The SAML response is signed with the identity provider certificate ${failure.subject}, which expired on ${failure.validTo}. Configure the identity provider's current certificate.`;
     case 'encrypted_without_key':
       return 'The assertion is encrypted but Roster has no SP private key to decrypt it.';
+    case 'decryption_failed':
+      return `The assertion could not be decrypted (${failure.detail}): it is encrypted to another key than Roster's SP certificate, or with an algorithm Roster does not accept. Give the identity provider the certificate published at /saml/metadata.`;
     case 'wrong_issuer':
       return `The assertion was issued by "${failure.received ?? '(none)'}", not by the configured identity provider "${failure.expected}".`;
     case 'wrong_audience':
@@ -239,6 +275,36 @@ export function describeSamlFailure(failure: SamlFailure): string {
   }
 }
 
+/**
+ * The expired certificate that signed the response or its assertion (decrypted with `spKey`
+ * when encrypted), as a certificate_expired failure; undefined when none did. Runs only after
+ * node-saml refused the signature, on XML already known to be well-formed.
+ */
+async function expiredSigner(xml: string, expired: readonly string[], spKey: string | null): Promise<SamlFailure | undefined> {
+  try {
+    const document = await parseDomFromString(xml);
+    const candidates: Array<{ xml: string; node: Parameters<typeof getVerifiedXml>[1] }> = [];
+    const root = document.documentElement;
+    if (root !== null) candidates.push({ xml, node: root });
+    for (const node of samlXpath.selectElements(document, "/*[local-name()='Response']/*[local-name()='Assertion']")) candidates.push({ xml, node });
+    const encrypted = samlXpath.selectElements(document, "/*[local-name()='Response']/*[local-name()='EncryptedAssertion']");
+    if (spKey !== null && encrypted.length === 1 && encrypted[0] !== undefined) {
+      const decrypted = await decryptXml(encrypted[0].toString(), spKey);
+      const inner = await parseDomFromString(decrypted);
+      for (const node of samlXpath.selectElements(inner, "/*[local-name()='Assertion']")) candidates.push({ xml: decrypted, node });
+    }
+    for (const pem of expired) {
+      if (candidates.some((candidate) => getVerifiedXml(candidate.xml, candidate.node, [pem]) !== null)) {
+        const info = describeCertificate(pem);
+        return { code: 'certificate_expired', subject: info.subject, validTo: info.validTo };
+      }
+    }
+  } catch {
+    // Whatever cannot be read here was refused for its signature already; that answer stands.
+  }
+  return undefined;
+}
+
 /** The most characters of a library's error message kept in a failure's detail. */
 const MAX_DETAIL = 200;
 
@@ -255,6 +321,9 @@ function classify(error: unknown, xml: string): SamlFailure {
   if (/InResponseTo/.test(message)) return { code: 'unknown_request' };
   if (/signature|signed data/i.test(message)) return { code: 'signature', detail };
   if (message.startsWith('No decryption key')) return { code: 'encrypted_without_key' };
+  // xml-encryption passes on OpenSSL's errors ("error:02000079:rsa routines::oaep decoding
+  // error" for a key wrapped to another certificate) and names refused algorithms.
+  if (/EncryptedAssertion/.test(xml) && /^error:[0-9A-F]+:|decrypt|padding|encryption algorithm/i.test(message)) return { code: 'decryption_failed', detail };
   if (message.startsWith('SAML assertion not yet valid')) return { code: 'not_yet_valid' };
   if (message.startsWith('SAML assertion expired')) return { code: 'expired' };
   if (/audience|AudienceRestriction/i.test(message)) return { code: 'wrong_audience', detail };
@@ -270,10 +339,10 @@ function timingFailure(xml: string): SamlFailure {
   return notBefore.some((at) => at - CLOCK_SKEW_MS > now) ? { code: 'not_yet_valid' } : { code: 'expired' };
 }
 
-function decodeBase64(value: string): string | undefined {
+function decodeBase64(value: string): Buffer | undefined {
   const compact = value.replace(/\s+/g, '');
   if (compact === '' || !/^[A-Za-z0-9+/]+={0,2}$/.test(compact)) return undefined;
-  return Buffer.from(compact, 'base64').toString('utf8');
+  return Buffer.from(compact, 'base64');
 }
 
 /** The Response's Destination attribute, or null when absent or unreadable. */

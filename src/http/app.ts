@@ -7,6 +7,7 @@ import { ScimError, badRequest } from '../scim/errors.ts';
 import type { Services } from '../services.ts';
 import { ping } from '../store/index.ts';
 import { createActivityRecorder, type ActivityRecorder } from './activity.ts';
+import { answerClientError } from './client-errors.ts';
 import { apiDocsRoute, registerApiDocs } from './api-docs.ts';
 import { adminApi } from './routes/api/index.ts';
 import { COMMON_SCHEMAS, addSchemas, enforceAdminRoutePattern } from './routes/api/common.ts';
@@ -100,6 +101,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // and their failures read as the admin API's messages (validation.ts).
     ajv: AJV_OPTIONS,
     schemaErrorFormatter,
+    // Requests Node's parser refuses (headers over 16 KiB …) get an answer that says it closes.
+    clientErrorHandler: answerClientError,
     // A malformed percent-encoding or an over-long id fails before routing, so no scope's error
     // handler sees it (nor any hook): answer in the shape of the API the path belongs to.
     frameworkErrors: (error, request, reply) => {

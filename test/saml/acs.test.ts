@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { SignedXml } from 'xml-crypto';
 import { NO_ACCOUNT_MESSAGE } from '../../src/directory/sign-in.ts';
 import { startTestApp, testKeyPair, userBody, TEST_IDP, testCertificate, type TestApp } from '../support/app.ts';
 import { eachDatabase } from '../support/databases.ts';
@@ -92,6 +93,36 @@ eachDatabase('POST /saml/acs in SCIM mode', (database) => {
     const evil = assertionXml({ login: 'alice@example.com', inResponseTo: id });
     const wrapped = responseXml(evil, { inResponseTo: id }).replace('<samlp:Status>', `<samlp:Extensions>${signedAssertion}</samlp:Extensions><samlp:Status>`);
     await expectRefused(wrapped, /not signed by a certificate Roster trusts/, 'signature');
+  });
+
+  test('signature wrapping: the signed assertion duplicated under another ID with other content is refused', async () => {
+    for (const copyFirst of [true, false]) {
+      const id = await requestId();
+      const signedAssertion = sign(assertionXml({ login: 'mallory@example.com', inResponseTo: id, assertionId: '_signed' }), 'Assertion');
+      const copy = signedAssertion.replace('ID="_signed"', 'ID="_copy"').replace(/mallory@example\.com/g, 'alice@example.com');
+      const xml = responseXml(copyFirst ? copy + signedAssertion : signedAssertion + copy, { inResponseTo: id });
+      await expectRefused(xml, /not signed by a certificate Roster trusts/, 'signature');
+    }
+  });
+
+  test('signature wrapping: an unsigned assertion carrying a signature that references the original, hidden in ds:Object, is refused', async () => {
+    const id = await requestId();
+    const signedAssertion = sign(assertionXml({ login: 'mallory@example.com', inResponseTo: id, assertionId: '_signed' }), 'Assertion');
+    const signature = /<Signature[\s\S]*<\/Signature>/.exec(signedAssertion)?.[0] ?? '';
+    assert.notEqual(signature, '');
+    const hidden = signature.replace('</Signature>', `<Object>${signedAssertion}</Object></Signature>`);
+    const evil = assertionXml({ login: 'alice@example.com', inResponseTo: id, assertionId: '_evil' }).replace('</saml:Issuer>', `</saml:Issuer>${hidden}`);
+    await expectRefused(responseXml(evil, { inResponseTo: id }), /not signed by a certificate Roster trusts/, 'signature');
+  });
+
+  test('signature wrapping: a Response signature that references the assertion, not the Response, does not count', async () => {
+    const id = await requestId();
+    const xml = responseXml(assertionXml({ login: 'alice@example.com', inResponseTo: id, assertionId: '_only' }), { inResponseTo: id });
+    const signer = new SignedXml({ privateKey: testKeyPair().privateKey, publicCert: testKeyPair().certificate, signatureAlgorithm: 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256', canonicalizationAlgorithm: 'http://www.w3.org/2001/10/xml-exc-c14n#' });
+    signer.addReference({ xpath: "//*[local-name(.)='Assertion']", transforms: ['http://www.w3.org/2000/09/xmldsig#enveloped-signature', 'http://www.w3.org/2001/10/xml-exc-c14n#'], digestAlgorithm: 'http://www.w3.org/2001/04/xmlenc#sha256' });
+    // The signature sits in the Response (after its Issuer) but signs the assertion by reference.
+    signer.computeSignature(xml, { location: { reference: "/*[local-name(.)='Response']/*[local-name(.)='Issuer']", action: 'after' } });
+    await expectRefused(signer.getSignedXml(), /not signed by a certificate Roster trusts/, 'signature');
   });
 
   test('an expired assertion is refused', async () => {

@@ -3,9 +3,12 @@
  * (the library node-saml verifies with) and posts them to /saml/acs as a browser would.
  * Every knob a refusal test needs is an option, so each test says what it breaks.
  */
-import { randomUUID } from 'node:crypto';
+import { X509Certificate, randomUUID } from 'node:crypto';
+import { promisify } from 'node:util';
 import { inflateRawSync } from 'node:zlib';
 import { SignedXml } from 'xml-crypto';
+// node-saml's own dependency, the library it decrypts with: what the test IdP encrypts with.
+import xmlenc from 'xml-encryption';
 import type { LightMyRequestResponse } from 'fastify';
 import { BASE_URL, TEST_IDP, testKeyPair, type TestApp, type TestKeyPair } from '../support/app.ts';
 
@@ -160,4 +163,32 @@ export function sessionCookieOf(response: LightMyRequestResponse): string | unde
 export async function signIn(app: TestApp, options: Omit<ResponseOptions, 'inResponseTo'>, loginPath?: string): Promise<LightMyRequestResponse> {
   const { requestId } = await startLogin(app, loginPath);
   return postResponse(app, buildResponse({ ...options, inResponseTo: requestId }));
+}
+
+/**
+ * Encrypts assertion XML (signed or not) to `certificate` as Entra ID and Okta do: AES-256-GCM
+ * content, the key wrapped with RSA-OAEP, in a saml:EncryptedAssertion.
+ */
+export async function encryptAssertion(assertion: string, certificate: string): Promise<string> {
+  const rsaPub = new X509Certificate(certificate).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  const encrypt = promisify(xmlenc.encrypt.bind(xmlenc)) as (content: string, options: xmlenc.EncryptOptions) => Promise<string>;
+  const encrypted = await encrypt(assertion, {
+    rsa_pub: rsaPub,
+    pem: certificate,
+    encryptionAlgorithm: 'http://www.w3.org/2009/xmlenc11#aes256-gcm',
+    keyEncryptionAlgorithm: 'http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p',
+    disallowEncryptionWithInsecureAlgorithm: true,
+  });
+  return `<saml:EncryptedAssertion>${encrypted}</saml:EncryptedAssertion>`;
+}
+
+/** A Response whose assertion is signed (unless `sign` says otherwise) and then encrypted to `encryptTo`. */
+export async function buildEncryptedResponse(options: ResponseOptions & { readonly encryptTo: string }): Promise<string> {
+  const mode = options.sign ?? 'assertion';
+  const keyPair = options.keyPair ?? testKeyPair();
+  let assertion = assertionXml(options);
+  if (mode === 'assertion' || mode === 'both') assertion = sign(assertion, 'Assertion', keyPair);
+  let response = responseXml(await encryptAssertion(assertion, options.encryptTo), options);
+  if (mode === 'response' || mode === 'both') response = sign(response, 'Response', keyPair);
+  return response;
 }

@@ -4,7 +4,7 @@
  * throwaway certificate, SCIM enabled, and one token.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance, HTTPMethods, LightMyRequestResponse } from 'fastify';
@@ -40,6 +40,32 @@ export function testKeyPair(name = 'test-idp', days = 365): TestKeyPair {
     const pair = { privateKey: readFileSync(join(dir, 'key.pem'), 'utf8'), certificate: readFileSync(join(dir, 'cert.pem'), 'utf8') };
     keyPairs.set(cacheKey, pair);
     return pair;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+let expiredPair: TestKeyPair | undefined;
+
+/**
+ * A key pair whose self-signed certificate (CN=expired-idp) was valid in January 2020 only:
+ * `openssl ca` is the only way OpenSSL 3.0 sets a past end date.
+ */
+export function expiredTestKeyPair(): TestKeyPair {
+  if (expiredPair !== undefined) return expiredPair;
+  const dir = mkdtempSync(join(tmpdir(), 'roster-cert-'));
+  try {
+    const run = (args: string[]): void => void execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+    writeFileSync(
+      join(dir, 'ca.cnf'),
+      ['[ca]', 'default_ca = d', '[d]', 'database = index.txt', 'new_certs_dir = .', 'serial = serial', 'default_md = sha256', 'policy = p', '[p]', 'commonName = supplied', ''].join('\n'),
+    );
+    writeFileSync(join(dir, 'index.txt'), '');
+    writeFileSync(join(dir, 'serial'), '01\n');
+    run(['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=expired-idp', '-keyout', 'key.pem', '-out', 'req.csr']);
+    run(['ca', '-config', 'ca.cnf', '-selfsign', '-keyfile', 'key.pem', '-in', 'req.csr', '-out', 'cert.pem', '-startdate', '20200101000000Z', '-enddate', '20200201000000Z', '-batch', '-notext']);
+    expiredPair = { privateKey: readFileSync(join(dir, 'key.pem'), 'utf8'), certificate: readFileSync(join(dir, 'cert.pem'), 'utf8') };
+    return expiredPair;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -4,7 +4,7 @@
  * failed and an audit event with the reason; a valid one opens a session.
  */
 import type { FastifyInstance } from 'fastify';
-import { describeSamlFailure, type SamlAssertion } from '../../../auth/saml.ts';
+import { describeSamlFailure, type SamlAssertion, type SamlFailure } from '../../../auth/saml.ts';
 import { identityOf, type SignInDecision, type SignInIdentity } from '../../../directory/sign-in.ts';
 import type { Services } from '../../../services.ts';
 import { SAML_BODY_LIMIT, VALIDATION_MARKER, auditSource, returnAddress, sendHtml, type ReturnTrust } from './common.ts';
@@ -27,7 +27,7 @@ export function acsRoute(app: FastifyInstance, services: Services, trust: Return
       }
       await services.signIn.recordRefusal(result.failure.code, message, auditSource(request.ip));
       request.log.info({ reason: result.failure.code }, 'SAML sign-in refused');
-      return sendHtml(reply, 403, refusalPage(message));
+      return sendHtml(reply, refusalStatus(result.failure), refusalPage(message));
     }
 
     const config = await services.saml.get();
@@ -52,6 +52,13 @@ export function acsRoute(app: FastifyInstance, services: Services, trust: Return
       .header('cache-control', 'no-store')
       .redirect(location, 303);
   });
+}
+
+/** 413 for a response too large to read, 400 for XML refused unread, 403 for every other refusal. */
+function refusalStatus(failure: SamlFailure): number {
+  if (failure.code === 'too_large') return 413;
+  if (failure.code === 'xml_declaration') return 400;
+  return 403;
 }
 
 /**

@@ -1,0 +1,33 @@
+/**
+ * What Roster answers when Node's HTTP parser gives up on a request before any route sees it:
+ * headers over Node's 16 KiB limit (431), a request that timed out (408), bytes that are not
+ * HTTP (400). Fastify's default handler answers and then destroys the socket without saying
+ * `Connection: close`, so a keep-alive client (every IdP) sends its next request on the dying
+ * socket and sees it reset: a dropped request, which IdPs retry blindly. This answer says it
+ * closes, in the RFC 7644 error schema, since SCIM clients are the ones that keep connections.
+ */
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+
+const SCIM_ERROR = 'urn:ietf:params:scim:api:messages:2.0:Error';
+
+/** Fastify's `clientErrorHandler`: a complete answer that announces the close, then the close. */
+export function answerClientError(error: Error & { code?: string }, socket: Socket): void {
+  // A reset connection has nobody left to answer (Node's own handler does the same).
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, detail] =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'The request line and headers exceed 16 KiB (a URL that long is refused; send a filter in a POST /.search body instead).']
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'The request was not received in time.']
+        : [400, 'The request is not valid HTTP.'];
+  const body = JSON.stringify({ schemas: [SCIM_ERROR], status: String(status), detail });
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\nContent-Type: application/scim+json; charset=utf-8\r\n` +
+        `X-Content-Type-Options: nosniff\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+  }
+  // end(), not destroy(): the answer is flushed before the connection closes.
+  socket.end();
+}

@@ -1,0 +1,146 @@
+/**
+ * Roster's SP key pair end to end (issue 14): the metadata publishes the SP certificate for
+ * signing and for encryption; the test IdP encrypts assertions to that certificate and Roster
+ * decrypts them with its SP key; AuthnRequests signed with the SP key verify, as an IdP checks
+ * them (SAML Bindings §3.4.4.1), with the certificate taken from Roster's metadata.
+ */
+import assert from 'node:assert/strict';
+import { verify } from 'node:crypto';
+import { after, before, test } from 'node:test';
+import { DOMParser } from '@xmldom/xmldom';
+import { startTestApp, testCertificate, testKeyPair, userBody, TEST_IDP, type TestApp } from '../support/app.ts';
+import { eachDatabase } from '../support/databases.ts';
+import { buildEncryptedResponse, postResponse, startLogin } from './idp.ts';
+
+const MD = 'urn:oasis:names:tc:SAML:2.0:metadata';
+const DS = 'http://www.w3.org/2000/09/xmldsig#';
+const RSA_SHA256 = 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256';
+
+/** The certificates Roster's metadata publishes, by KeyDescriptor use, as PEM. */
+async function metadataCertificates(app: TestApp): Promise<Record<string, string[]>> {
+  const response = await app.app.inject({ method: 'GET', url: '/saml/metadata' });
+  assert.equal(response.statusCode, 200);
+  const document = new DOMParser().parseFromString(response.body, 'text/xml');
+  const result: Record<string, string[]> = {};
+  for (const descriptor of Array.from(document.getElementsByTagNameNS(MD, 'KeyDescriptor'))) {
+    const use = descriptor.getAttribute('use') ?? '(none)';
+    for (const cert of Array.from(descriptor.getElementsByTagNameNS(DS, 'X509Certificate'))) {
+      const base64 = (cert.textContent ?? '').replace(/\s+/g, '');
+      const pem = ['-----BEGIN CERTIFICATE-----', ...(base64.match(/.{1,64}/g) ?? []), '-----END CERTIFICATE-----'].join('\n');
+      (result[use] ??= []).push(pem);
+    }
+  }
+  return result;
+}
+
+eachDatabase('SAML with Roster\'s SP key pair', (database) => {
+  const sp = testKeyPair('roster-sp');
+  let app: TestApp;
+  before(async () => {
+    app = await startTestApp({ database });
+    const configured = await app.services.saml.configure(
+      { ...TEST_IDP, certificates: [testCertificate()], spCertificate: sp.certificate, spPrivateKey: sp.privateKey, signRequests: true },
+      { kind: 'cli' },
+    );
+    assert.ok(configured.ok);
+    await app.request('POST', '/Users', userBody('alice@example.com'));
+  });
+  after(() => app.close());
+
+  async function lastRefusal(): Promise<{ reason: string; message: string }> {
+    const event = await app.services.store.db.selectFrom('audit_events').select('details').where('action', '=', 'saml.sign_in_refused').orderBy('seq', 'desc').executeTakeFirstOrThrow();
+    return JSON.parse(event.details ?? '{}');
+  }
+
+  test('the metadata publishes the SP certificate for signing and for encryption', async () => {
+    const published = await metadataCertificates(app);
+    const normalise = (pem: string) => pem.replace(/\s+/g, '');
+    assert.deepEqual(published['signing']?.map(normalise), [normalise(sp.certificate)]);
+    assert.deepEqual(published['encryption']?.map(normalise), [normalise(sp.certificate)]);
+  });
+
+  test('an assertion signed by the IdP and encrypted to the SP certificate signs the user in', async () => {
+    const { requestId } = await startLogin(app);
+    const xml = await buildEncryptedResponse({ login: 'alice@example.com', inResponseTo: requestId, encryptTo: sp.certificate });
+    assert.match(xml, /EncryptedAssertion/);
+    assert.doesNotMatch(xml, /alice@example\.com/, 'the login travels encrypted');
+    const response = await postResponse(app, xml);
+    assert.equal(response.statusCode, 303, response.body);
+    assert.match(String(response.headers['set-cookie']), /roster_session=/);
+  });
+
+  test('an encrypted assertion whose response, not assertion, is signed signs in too', async () => {
+    const { requestId } = await startLogin(app);
+    const xml = await buildEncryptedResponse({ login: 'alice@example.com', inResponseTo: requestId, encryptTo: sp.certificate, sign: 'response' });
+    assert.equal((await postResponse(app, xml)).statusCode, 303);
+  });
+
+  test('an assertion encrypted to another certificate is refused, saying so, and audited', async () => {
+    const { requestId } = await startLogin(app);
+    const other = testKeyPair('someone-elses-sp');
+    const xml = await buildEncryptedResponse({ login: 'alice@example.com', inResponseTo: requestId, encryptTo: other.certificate });
+    const response = await postResponse(app, xml);
+    assert.equal(response.statusCode, 403);
+    assert.match(response.body, /encrypted to another key than Roster&#39;s SP certificate/);
+    assert.equal(response.headers['set-cookie'], undefined);
+    assert.equal((await lastRefusal()).reason, 'decryption_failed');
+  });
+
+  test('an encrypted assertion that is not signed is refused', async () => {
+    const { requestId } = await startLogin(app);
+    const xml = await buildEncryptedResponse({ login: 'alice@example.com', inResponseTo: requestId, encryptTo: sp.certificate, sign: 'none' });
+    const response = await postResponse(app, xml);
+    assert.equal(response.statusCode, 403);
+    assert.equal((await lastRefusal()).reason, 'signature');
+  });
+
+  test('the AuthnRequest is signed (redirect binding) and verifies with the certificate from the metadata', async () => {
+    const { location } = await startLogin(app, '/saml/login?returnTo=%2Fprojects');
+    const query = new URL(location).search.slice(1);
+    const parts = new Map(query.split('&').map((part) => [part.slice(0, part.indexOf('=')), part] as const));
+    assert.equal(decodeURIComponent(parts.get('SigAlg')?.split('=')[1] ?? ''), RSA_SHA256);
+    const signature = parts.get('Signature');
+    assert.ok(signature !== undefined, `no Signature in ${location}`);
+    // Bindings §3.4.4.1: the signed octets are SAMLRequest, RelayState (if present) and SigAlg
+    // as they appear, URL-encoded, in the query string, joined with "&".
+    const signed = ['SAMLRequest', 'RelayState', 'SigAlg'].flatMap((name) => parts.get(name) ?? []).join('&');
+    const signatureBytes = Buffer.from(decodeURIComponent(signature.split('=')[1] ?? ''), 'base64');
+    const [certificate] = (await metadataCertificates(app))['signing'] ?? [];
+    assert.ok(certificate !== undefined);
+    assert.equal(verify('RSA-SHA256', Buffer.from(signed), certificate, signatureBytes), true);
+    // Any change to the request breaks it: the IdP would refuse a tampered AuthnRequest.
+    const tampered = signed.replace('SAMLRequest=', 'SAMLRequest=x');
+    assert.equal(verify('RSA-SHA256', Buffer.from(tampered), certificate, signatureBytes), false);
+  });
+
+  test('without signRequests the AuthnRequest carries no signature', async () => {
+    const configured = await app.services.saml.configure(
+      { ...TEST_IDP, certificates: [testCertificate()], spCertificate: sp.certificate, spPrivateKey: sp.privateKey, signRequests: false },
+      { kind: 'cli' },
+    );
+    assert.ok(configured.ok);
+    const { location } = await startLogin(app);
+    assert.doesNotMatch(location, /[?&](Signature|SigAlg)=/);
+  });
+});
+
+eachDatabase('SAML without an SP key pair', (database) => {
+  let app: TestApp;
+  before(async () => {
+    app = await startTestApp({ database });
+    await app.request('POST', '/Users', userBody('alice@example.com'));
+  });
+  after(() => app.close());
+
+  test('an encrypted assertion is refused: Roster has no key to decrypt it', async () => {
+    const { requestId } = await startLogin(app);
+    const xml = await buildEncryptedResponse({ login: 'alice@example.com', inResponseTo: requestId, encryptTo: testKeyPair('roster-sp').certificate });
+    const response = await postResponse(app, xml);
+    assert.equal(response.statusCode, 403);
+    assert.match(response.body, /encrypted but Roster has no SP private key/);
+  });
+
+  test('the metadata publishes no key', async () => {
+    assert.deepEqual(await metadataCertificates(app), {});
+  });
+});
