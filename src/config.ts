@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DEFAULT_ADMIN_GROUP } from './directory/access.ts';
 import { DEFAULT_CURSOR_TIMEOUT } from './directory/list-cursors.ts';
+import { LOOPBACK, parseAddressRange, type AddressRange } from './http/address-ranges.ts';
 import { DEFAULT_BODY_LIMIT, formatBytes } from './http/input.ts';
 import type { DatabaseLocation, PostgresTls } from './store/index.ts';
 
@@ -36,6 +37,8 @@ export interface Config {
   readonly oidcAccessTokenTtlSeconds: number;
   /** Seconds a SCIM list cursor (RFC 9865) stays valid between pages. */
   readonly scimCursorTimeout: number;
+  /** The client addresses that may read /metrics without a token (ROSTER_METRICS_ALLOW). */
+  readonly metricsAllow: readonly AddressRange[];
 }
 
 /** A configuration value that cannot be used; the message names the variable and what it expects. */
@@ -65,7 +68,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const trustedHosts = Object.freeze(parseTrustedHosts(value(env, 'ROSTER_TRUSTED_HOSTS')));
   const oidcAccessTokenTtlSeconds = parseAccessTokenTtl(value(env, 'ROSTER_OIDC_ACCESS_TOKEN_TTL'));
   const scimCursorTimeout = parseCursorTimeout(value(env, 'ROSTER_SCIM_CURSOR_TIMEOUT'));
-  return Object.freeze({ port, host, baseUrl, database, logLevel, maxBodySize, activityRetentionDays, adminGroup, cookieDomain, trustedHosts, oidcAccessTokenTtlSeconds, scimCursorTimeout });
+  const metricsAllow = Object.freeze(parseMetricsAllow(value(env, 'ROSTER_METRICS_ALLOW')));
+  return Object.freeze({ port, host, baseUrl, database, logLevel, maxBodySize, activityRetentionDays, adminGroup, cookieDomain, trustedHosts, oidcAccessTokenTtlSeconds, scimCursorTimeout, metricsAllow });
 }
 
 /** An empty variable counts as unset: compose files and CI often define `VAR=` to mean "default". */
@@ -304,6 +308,21 @@ function parseTrustedHosts(raw: string | undefined): string[] {
     if (!hosts.includes(host)) hosts.push(host);
   }
   return hosts;
+}
+
+/** Comma-separated addresses and CIDR ranges; `none` lets no address in without a token. */
+function parseMetricsAllow(raw: string | undefined): AddressRange[] {
+  if (raw === undefined) return [...LOOPBACK];
+  if (raw.toLowerCase() === 'none') return [];
+  const ranges: AddressRange[] = [];
+  for (const entry of raw.split(',').map((item) => item.trim()).filter((item) => item !== '')) {
+    const range = parseAddressRange(entry);
+    if (typeof range === 'string') {
+      throw new ConfigError('ROSTER_METRICS_ALLOW', `ROSTER_METRICS_ALLOW must be comma-separated IP addresses or CIDR ranges, such as 127.0.0.1,10.0.0.0/8, or none: ${range.slice(0, 120)}`);
+    }
+    ranges.push(Object.freeze(range));
+  }
+  return ranges;
 }
 
 // A cursor costs nothing to keep (it is not stored), so the bounds only keep the value sane:

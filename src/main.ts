@@ -26,6 +26,7 @@ export async function serve(config: Config): Promise<void> {
     cookieDomain: config.cookieDomain,
     trustedHosts: config.trustedHosts,
     oidcAccessTokenTtlSeconds: config.oidcAccessTokenTtlSeconds,
+    metricsAllow: config.metricsAllow,
   });
   // The OpenID provider's keys exist before the first request (created by the first instance).
   await services.oidc.loadKeys();

@@ -21,6 +21,9 @@ import { apiErrorHandler, scimErrorHandler } from './errors.ts';
 import { DEFAULT_BODY_LIMIT, MAX_JSON_DEPTH, checkStorableText, decodeJsonBody, jsonTooDeep } from './input.ts';
 import { SCIM_PREFIX, apiOfPath, routedPath } from './routing.ts';
 import { AJV_OPTIONS, coerceQuery, schemaErrorFormatter } from './validation.ts';
+import { LOOPBACK, type AddressRange } from './address-ranges.ts';
+import { createMetrics, metricsRoute } from './metrics.ts';
+import { REQUEST_ID_HEADER, RequestLogController, logRequest, requestIdOf } from './request-log.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -47,6 +50,8 @@ export interface AppOptions {
   readonly trustedHosts?: readonly string[];
   /** Lifetime of OpenID Connect access tokens in seconds (ROSTER_OIDC_ACCESS_TOKEN_TTL); five minutes when unset. */
   readonly oidcAccessTokenTtlSeconds?: number;
+  /** Clients that may read /metrics without a token (ROSTER_METRICS_ALLOW); loopback when unset. */
+  readonly metricsAllow?: readonly AddressRange[];
 }
 
 /** Answers an error of a request no route took, in the error shape of the API its path belongs to. */
@@ -70,6 +75,10 @@ function wantsPage(request: FastifyRequest): boolean {
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? false,
+    // One line per request, written by the onResponse hook below (request-log.ts), instead of
+    // Fastify's two; the request id is the proxy's X-Request-Id or a new UUID.
+    logController: new RequestLogController({ requestIdLogLabel: 'requestId' }),
+    genReqId: (request) => requestIdOf(request.headers[REQUEST_ID_HEADER]),
     bodyLimit: options.maxBodySize ?? DEFAULT_BODY_LIMIT,
     // IdPs put spaces as `+` and percent-encode filters; Fastify's default parser handles both.
     // Paths match regardless of case (`/users`, `/serviceproviderconfig`: SCIM clients spell
@@ -83,11 +92,21 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // handler sees it (nor any hook): answer in the shape of the API the path belongs to.
     frameworkErrors: (error, request, reply) => {
       noSniff(reply);
+      reply.header(REQUEST_ID_HEADER, request.id);
       const answered = unroutedError(error, request, reply);
-      // No hook runs for these requests: record them here.
+      // No hook runs for these requests: record, count and log them here.
       if (isScimRequest(request)) recorder.observe(request, reply);
+      metrics.observeRequest(request, reply);
+      logRequest(request, reply);
       return answered;
     },
+  });
+  const metrics = createMetrics(options.services.store);
+  app.decorate('metrics', metrics);
+  // On the raw response, so that it is sent on every answer, those of the routes that write
+  // the response themselves (the OpenID provider) included.
+  app.addHook('onRequest', async (request, reply) => {
+    reply.raw.setHeader(REQUEST_ID_HEADER, request.id);
   });
   const recorder = createActivityRecorder(options.services.activity, app.log);
   app.decorate('scimActivity', recorder);
@@ -97,10 +116,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // After the response is sent, so that recording never delays nor fails a SCIM request.
   app.addHook('onResponse', async (request, reply) => {
     if (isScimRequest(request)) recorder.observe(request, reply);
+    metrics.observeRequest(request, reply);
+    logRequest(request, reply);
   });
   // Fastify closes after the requests in flight; their activity is written before the store closes.
   app.addHook('onClose', async () => {
     await recorder.settle();
+    metrics.close();
   });
   enforceAdminRoutePattern(app);
   await registerApiDocs(app, options.baseUrl);
@@ -155,7 +177,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     coerceQuery(request);
   });
 
-  app.get('/healthz', async (_request, reply) => {
+  app.get('/healthz', { config: { healthCheck: true } }, async (_request, reply) => {
     try {
       await ping(options.services.store);
       return { status: 'ok' };
@@ -163,6 +185,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       return reply.code(503).send({ status: 'unavailable', detail: 'The database does not answer.' });
     }
   });
+
+  metricsRoute(app, { metrics, allow: options.metricsAllow ?? LOOPBACK, services: options.services });
 
   await app.register(scimEndpoint, { prefix: SCIM_PREFIX, services: options.services, baseUrl: options.baseUrl, maxBodySize: options.maxBodySize ?? DEFAULT_BODY_LIMIT });
   await app.register(sessionApi, { services: options.services });

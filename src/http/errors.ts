@@ -90,7 +90,8 @@ function concise(message: string): string {
 export function describeScimError(error: unknown, request: FastifyRequest): { status: number; body: ScimErrorBody } {
   const scimError = toScimError(error, request.routeOptions.bodyLimit);
   if (scimError.status >= 500) request.log.error({ err: error }, 'SCIM request failed');
-  else request.log.info({ status: scimError.status, scimType: scimError.scimType, detail: scimError.message }, 'SCIM request refused');
+  // At debug: the request's one line at info (request-log.ts) carries the status and scimType.
+  else request.log.debug({ status: scimError.status, scimType: scimError.scimType, detail: scimError.message }, 'SCIM request refused');
   return { status: scimError.status, body: { ...scimError.toBody(), detail: concise(scimError.message) } };
 }
 

@@ -5,18 +5,24 @@
 import { sql, type Kysely } from 'kysely';
 import type { DialectAdapter } from './dialect.ts';
 import { migrate } from './migrate.ts';
+import type { PoolUse, QueryObserver } from './observe.ts';
 import { openPostgres } from './postgres.ts';
 import { openSqlite } from './sqlite.ts';
 import type { Database } from './tables.ts';
 
 export type { Database } from './tables.ts';
 export type { DialectAdapter } from './dialect.ts';
+export type { PoolUse, QueryKind, QueryObservation, QueryObserver } from './observe.ts';
 
 export interface Store {
   readonly db: Kysely<Database>;
   readonly dialect: DialectAdapter;
   /** Closes the connection(s); pending queries finish first. */
   close(): Promise<void>;
+  /** Calls `observer` after every statement (its kind and duration); returns the function that stops it. */
+  observeQueries(observer: QueryObserver): () => void;
+  /** The PostgreSQL pool's use now; undefined on SQLite (one connection, no pool). */
+  poolUse(): PoolUse | undefined;
 }
 
 /** TLS to PostgreSQL, in libpq's `sslmode` terms. */

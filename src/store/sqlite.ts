@@ -20,6 +20,7 @@ import {
 } from 'kysely';
 import { sqliteDialect } from './dialect.ts';
 import type { Store } from './index.ts';
+import { createQueryObservers } from './observe.ts';
 import type { Database } from './tables.ts';
 
 class ImmediateSqliteDriver extends SqliteDriver {
@@ -65,12 +66,15 @@ export function openSqlite(path: string): Store {
   database.pragma('foreign_keys = ON');
   database.pragma('busy_timeout = 5000');
   database.pragma('synchronous = NORMAL');
-  const db = new Kysely<Database>({ dialect: new RosterSqliteDialect(database) });
+  const observers = createQueryObservers();
+  const db = new Kysely<Database>({ dialect: new RosterSqliteDialect(database), log: observers.log });
   return {
     db,
     dialect: sqliteDialect,
     async close() {
       await db.destroy();
     },
+    observeQueries: observers.add,
+    poolUse: () => undefined,
   };
 }

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance, HTTPMethods, LightMyRequestResponse } from 'fastify';
-import { buildApp } from '../../src/http/app.ts';
+import { buildApp, type AppOptions } from '../../src/http/app.ts';
 import { createServices, type Services } from '../../src/services.ts';
 import { openStore, type DatabaseLocation } from '../../src/store/index.ts';
 import { createTestDatabase, type TestDatabase } from './databases.ts';
@@ -80,10 +80,22 @@ export interface TestResponse {
  * Starts a fresh instance on `database` (SQLite by default) with the local administrator
  * `admin` and a token of it; `scim: false` leaves provisioning off; `baseUrl` replaces the
  * https BASE_URL (the IdP helpers in test/saml/idp.ts assume BASE_URL); `maxBodySize` is ROSTER_MAX_BODY_SIZE;
- * `scimCursorTimeout` sets how many seconds SCIM list cursors stay valid.
+ * `scimCursorTimeout` sets how many seconds SCIM list cursors stay valid; `logger` and
+ * `metricsAllow` are buildApp's (a pino stream to read the log lines, ROSTER_METRICS_ALLOW).
  */
 export async function startTestApp(
-  options: { scim?: boolean; saml?: boolean; database?: TestDatabase; baseUrl?: string; maxBodySize?: number; cookieDomain?: string; trustedHosts?: readonly string[]; scimCursorTimeout?: number } = {},
+  options: {
+    scim?: boolean;
+    saml?: boolean;
+    database?: TestDatabase;
+    baseUrl?: string;
+    maxBodySize?: number;
+    cookieDomain?: string;
+    trustedHosts?: readonly string[];
+    scimCursorTimeout?: number;
+    logger?: AppOptions['logger'];
+    metricsAllow?: AppOptions['metricsAllow'];
+  } = {},
 ): Promise<TestApp> {
   const directory = mkdtempSync(join(tmpdir(), 'roster-test-'));
   const scratch = await createTestDatabase(options.database ?? 'sqlite');
@@ -113,6 +125,8 @@ export async function startTestApp(
     ...(options.maxBodySize !== undefined ? { maxBodySize: options.maxBodySize } : {}),
     cookieDomain: options.cookieDomain,
     ...(options.trustedHosts !== undefined ? { trustedHosts: options.trustedHosts } : {}),
+    ...(options.logger !== undefined ? { logger: options.logger } : {}),
+    ...(options.metricsAllow !== undefined ? { metricsAllow: options.metricsAllow } : {}),
   });
   await app.ready();
 
