@@ -4,11 +4,12 @@ FROM node:20-bookworm-slim AS build
 WORKDIR /app
 # better-sqlite3 compiles its native module when no prebuilt binary fits.
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
-COPY package.json package-lock.json ./
-# tsx runs the TypeScript sources (Roster has no build step), so devDependencies stay.
-RUN npm ci --no-audit --no-fund
+# `npm ci` runs the `prepare` script, which compiles src/ into dist/ (scripts/build.mjs); the
+# devDependencies (tsx, test tools) are dropped afterwards.
+COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+COPY scripts ./scripts
 COPY src ./src
-COPY tsconfig.json ./
+RUN npm ci --no-audit --no-fund && npm prune --omit=dev --no-audit --no-fund
 
 FROM node:20-bookworm-slim
 WORKDIR /app
@@ -24,4 +25,4 @@ EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.ROSTER_PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # node directly, not npm: SIGTERM from `docker stop` must reach Roster for a graceful stop.
-CMD ["node", "--import", "tsx", "src/cli/roster.ts", "serve"]
+CMD ["node", "dist/cli/roster.js", "serve"]

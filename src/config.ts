@@ -7,6 +7,7 @@ import { dirname, resolve } from 'node:path';
 import { DEFAULT_ADMIN_GROUP } from './directory/access.ts';
 import { DEFAULT_EVENT_RETENTION_DAYS } from './directory/event-feed.ts';
 import { DEFAULT_CURSOR_TIMEOUT } from './directory/list-cursors.ts';
+import { LOOPBACK, parseAddressRange, type AddressRange } from './http/address-ranges.ts';
 import { DEFAULT_BODY_LIMIT, formatBytes } from './http/input.ts';
 import type { AdmissionPolicy } from './http/admission.ts';
 import { DEFAULT_RATE_LIMIT_PER_MINUTE, type RateLimitPolicy } from './directory/rate-limits.ts';
@@ -50,6 +51,8 @@ export interface Config {
   readonly dataDir: string;
   /** ROSTER_SECRET_KEY: the 32-byte key that seals secrets at rest, or undefined to keep them in plaintext. */
   readonly secretKey: Buffer | undefined;
+  /** The client addresses that may read /metrics without a token (ROSTER_METRICS_ALLOW). */
+  readonly metricsAllow: readonly AddressRange[];
 }
 
 /** A configuration value that cannot be used; the message names the variable and what it expects. */
@@ -82,9 +85,10 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const scimCursorTimeout = parseCursorTimeout(value(env, 'ROSTER_SCIM_CURSOR_TIMEOUT'));
   const dataDir = resolve(process.cwd(), value(env, 'ROSTER_DATA_DIR') ?? './data');
   const secretKey = parseKey(env, 'ROSTER_SECRET_KEY');
+  const metricsAllow = Object.freeze(parseMetricsAllow(value(env, 'ROSTER_METRICS_ALLOW')));
   const admission = parseAdmission(env, database);
   const rateLimit = parseRateLimit(env);
-  return Object.freeze({ port, host, baseUrl, database, logLevel, maxBodySize, activityRetentionDays, eventRetentionDays, adminGroup, cookieDomain, trustedHosts, oidcAccessTokenTtlSeconds, scimCursorTimeout, admission, rateLimit, dataDir, secretKey });
+  return Object.freeze({ port, host, baseUrl, database, logLevel, maxBodySize, activityRetentionDays, eventRetentionDays, adminGroup, cookieDomain, trustedHosts, oidcAccessTokenTtlSeconds, scimCursorTimeout, admission, rateLimit, dataDir, secretKey, metricsAllow });
 }
 
 /** A 32-byte key from `variable` (ROSTER_SECRET_KEY, ROSTER_NEW_SECRET_KEY), or undefined when unset. */
@@ -338,6 +342,21 @@ function parseTrustedHosts(raw: string | undefined): string[] {
     if (!hosts.includes(host)) hosts.push(host);
   }
   return hosts;
+}
+
+/** Comma-separated addresses and CIDR ranges; `none` lets no address in without a token. */
+function parseMetricsAllow(raw: string | undefined): AddressRange[] {
+  if (raw === undefined) return [...LOOPBACK];
+  if (raw.toLowerCase() === 'none') return [];
+  const ranges: AddressRange[] = [];
+  for (const entry of raw.split(',').map((item) => item.trim()).filter((item) => item !== '')) {
+    const range = parseAddressRange(entry);
+    if (typeof range === 'string') {
+      throw new ConfigError('ROSTER_METRICS_ALLOW', `ROSTER_METRICS_ALLOW must be comma-separated IP addresses or CIDR ranges, such as 127.0.0.1,10.0.0.0/8, or none: ${range.slice(0, 120)}`);
+    }
+    ranges.push(Object.freeze(range));
+  }
+  return ranges;
 }
 
 // A cursor costs nothing to keep (it is not stored), so the bounds only keep the value sane:

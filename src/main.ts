@@ -39,6 +39,7 @@ export async function serve(config: Config): Promise<void> {
     trustedHosts: config.trustedHosts,
     oidcAccessTokenTtlSeconds: config.oidcAccessTokenTtlSeconds,
     ...(config.admission !== undefined ? { admission: config.admission } : {}),
+    metricsAllow: config.metricsAllow,
   });
   // Names that migration 011 found equal regardless of case: said at every start until resolved.
   const conflicts = await services.caseConflicts.list();

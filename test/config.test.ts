@@ -38,6 +38,10 @@ describe('loadConfig', () => {
       rateLimit: { perMinute: 6000, burst: 600 },
       dataDir: resolve(process.cwd(), 'data'),
       secretKey: undefined,
+      metricsAllow: [
+        { address: '127.0.0.0', prefix: 8, family: 'ipv4' },
+        { address: '::1', prefix: 128, family: 'ipv6' },
+      ],
     });
   });
 
@@ -189,6 +193,22 @@ describe('loadConfig', () => {
     refuses({ ROSTER_DATABASE_URL: 'mysql://root:secret@db/roster' }, 'ROSTER_DATABASE_URL', /sqlite:<path>, sqlite::memory: or postgres:\/\/.*\(got "mysql:\/\/root:\*\*\*@db\/roster"\)/);
     refuses({ ROSTER_DATABASE_URL: 'sqlite:' }, 'ROSTER_DATABASE_URL', /sqlite:<path>/);
     refuses({ ROSTER_DATABASE_URL: './roster.db' }, 'ROSTER_DATABASE_URL', /sqlite:<path>/);
+  });
+
+  test('ROSTER_METRICS_ALLOW lists the addresses and CIDR ranges that read /metrics without a token; loopback by default', () => {
+    assert.deepEqual(loadConfig({}).metricsAllow, [
+      { address: '127.0.0.0', prefix: 8, family: 'ipv4' },
+      { address: '::1', prefix: 128, family: 'ipv6' },
+    ]);
+    assert.deepEqual(loadConfig({ ROSTER_METRICS_ALLOW: ' 10.0.0.0/8, 192.0.2.7 ,fd00::/8' }).metricsAllow, [
+      { address: '10.0.0.0', prefix: 8, family: 'ipv4' },
+      { address: '192.0.2.7', prefix: 32, family: 'ipv4' },
+      { address: 'fd00::', prefix: 8, family: 'ipv6' },
+    ]);
+    assert.deepEqual(loadConfig({ ROSTER_METRICS_ALLOW: 'none' }).metricsAllow, []);
+    refuses({ ROSTER_METRICS_ALLOW: 'localhost' }, 'ROSTER_METRICS_ALLOW', /IP addresses or CIDR ranges.*"localhost" is not an IP address/);
+    refuses({ ROSTER_METRICS_ALLOW: '10.0.0.0/33' }, 'ROSTER_METRICS_ALLOW', /"10\.0\.0\.0\/33" has a prefix length outside 0–32/);
+    refuses({ ROSTER_METRICS_ALLOW: '10.0.0.0/8/1' }, 'ROSTER_METRICS_ALLOW', /not an IP address/);
   });
 
   test('ROSTER_LOG_LEVEL', () => {

@@ -25,6 +25,9 @@ import { DEFAULT_BODY_LIMIT, MAX_JSON_DEPTH, checkStorableText, decodeJsonBody, 
 import { SCIM_PREFIX, apiOfPath, routedPath } from './routing.ts';
 import { securityHeaders } from './security-headers.ts';
 import { AJV_OPTIONS, coerceQuery, schemaErrorFormatter } from './validation.ts';
+import { LOOPBACK, type AddressRange } from './address-ranges.ts';
+import { createMetrics, metricsRoute } from './metrics.ts';
+import { REQUEST_ID_HEADER, RequestLogController, logRequest, requestIdOf } from './request-log.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -53,6 +56,8 @@ export interface AppOptions {
   readonly oidcAccessTokenTtlSeconds?: number;
   /** The limit on requests in progress in this process and its queue; no limit when unset. */
   readonly admission?: AdmissionPolicy;
+  /** Clients that may read /metrics without a token (ROSTER_METRICS_ALLOW); loopback when unset. */
+  readonly metricsAllow?: readonly AddressRange[];
 }
 
 /** The probes that must answer however busy the instance is: an orchestrator reads a timeout as "dead". */
@@ -92,6 +97,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const headers = securityHeaders(options.baseUrl);
   const app = Fastify({
     logger: options.logger ?? false,
+    // One line per request, written by the onResponse hook below (request-log.ts), instead of
+    // Fastify's two; the request id is the proxy's X-Request-Id or a new UUID.
+    logController: new RequestLogController({ requestIdLogLabel: 'requestId' }),
+    genReqId: (request) => requestIdOf(request.headers[REQUEST_ID_HEADER]),
     bodyLimit: options.maxBodySize ?? DEFAULT_BODY_LIMIT,
     // IdPs put spaces as `+` and percent-encode filters; Fastify's default parser handles both.
     // Paths match regardless of case (`/users`, `/serviceproviderconfig`: SCIM clients spell
@@ -107,13 +116,23 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // handler sees it (nor any hook): answer in the shape of the API the path belongs to.
     frameworkErrors: (error, request, reply) => {
       headers.apply(reply);
+      reply.header(REQUEST_ID_HEADER, request.id);
       const answered = unroutedError(error, request, reply);
-      // No hook runs for these requests: record them here.
+      // No hook runs for these requests: record, count and log them here.
       if (isScimRequest(request)) recorder.observe(request, reply);
+      metrics.observeRequest(request, reply);
+      logRequest(request, reply);
       return answered;
     },
   });
-  // First of all hooks: a request beyond the limit costs nothing more than its headers.
+  const metrics = createMetrics(options.services.store);
+  app.decorate('metrics', metrics);
+  // On the raw response, so that it is sent on every answer, those of the routes that write
+  // the response themselves (the OpenID provider) included.
+  app.addHook('onRequest', async (request, reply) => {
+    reply.raw.setHeader(REQUEST_ID_HEADER, request.id);
+  });
+  // Then the admission limit: a request beyond it costs nothing more than its headers.
   if (options.admission !== undefined) admit(app, createAdmission(options.admission));
   const recorder = createActivityRecorder(options.services.activity, app.log);
   app.decorate('scimActivity', recorder);
@@ -123,10 +142,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // After the response is sent, so that recording never delays nor fails a SCIM request.
   app.addHook('onResponse', async (request, reply) => {
     if (isScimRequest(request)) recorder.observe(request, reply);
+    metrics.observeRequest(request, reply);
+    logRequest(request, reply);
   });
   // Fastify closes after the requests in flight; their activity is written before the store closes.
   app.addHook('onClose', async () => {
     await recorder.settle();
+    metrics.close();
   });
   enforceAdminRoutePattern(app);
   await registerApiDocs(app, options.baseUrl);
@@ -187,12 +209,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // Readiness: take traffic only with a database that answers. Liveness: the process runs; a
   // database outage must not make an orchestrator restart instances that will recover alone.
   const ready = createReadiness(() => ping(options.services.store));
-  app.get('/healthz', async (_request, reply) => {
+  app.get('/healthz', { config: { healthCheck: true } }, async (_request, reply) => {
     if (await ready()) return { status: 'ok' };
     reply.header('retry-after', String(DATABASE_RETRY_AFTER_SECONDS));
     return reply.code(503).send({ status: 'unavailable', detail: 'The database does not answer.' });
   });
   app.get('/livez', async () => ({ status: 'ok' }));
+
+  metricsRoute(app, { metrics, allow: options.metricsAllow ?? LOOPBACK, services: options.services });
 
   await app.register(scimEndpoint, { prefix: SCIM_PREFIX, services: options.services, baseUrl: options.baseUrl, maxBodySize: options.maxBodySize ?? DEFAULT_BODY_LIMIT });
   await app.register(sessionApi, { services: options.services });

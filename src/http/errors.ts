@@ -49,7 +49,8 @@ export function setRetryAfter(reply: FastifyReply, error: ScimError): void {
 function logFailure(request: FastifyRequest, error: unknown, refused: ScimError, what: string): void {
   if (error instanceof RetryLaterError) request.log.warn({ status: refused.status, reason: error.reason, retryAfter: refused.retryAfter }, `${what} deferred: ${error.message}`);
   else if (refused.status >= 500) request.log.error({ err: error }, `${what} failed`);
-  else request.log.info({ status: refused.status, scimType: refused.scimType, detail: refused.message }, `${what} refused`);
+  // At debug: the request's one line at info (request-log.ts) carries the status and scimType.
+  else request.log.debug({ status: refused.status, scimType: refused.scimType, detail: refused.message }, `${what} refused`);
 }
 
 /** Fastify's own errors (body too large, bad content type …) carry a statusCode below 500. */

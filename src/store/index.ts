@@ -5,6 +5,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { DialectAdapter } from './dialect.ts';
 import { migrate } from './migrate.ts';
+import type { PoolUse, QueryObserver } from './observe.ts';
 import { openPostgres } from './postgres.ts';
 import { createSecretBox, type SecretBox } from './secret-box.ts';
 import { prepareSecrets } from './secrets.ts';
@@ -14,6 +15,7 @@ import type { Database } from './tables.ts';
 export type { Database } from './tables.ts';
 export { isDatabaseUnavailable } from './errors.ts';
 export type { DialectAdapter } from './dialect.ts';
+export type { PoolUse, QueryKind, QueryObservation, QueryObserver } from './observe.ts';
 
 export interface Store {
   readonly db: Kysely<Database>;
@@ -22,6 +24,10 @@ export interface Store {
   readonly secrets: SecretBox;
   /** Closes the connection(s); pending queries finish first. */
   close(): Promise<void>;
+  /** Calls `observer` after every statement (its kind and duration); returns the function that stops it. */
+  observeQueries(observer: QueryObserver): () => void;
+  /** The PostgreSQL pool's use now; undefined on SQLite (one connection, no pool). */
+  poolUse(): PoolUse | undefined;
 }
 
 /** TLS to PostgreSQL, in libpq's `sslmode` terms. */

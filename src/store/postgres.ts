@@ -8,6 +8,7 @@ import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { postgresDialect } from './dialect.ts';
 import type { PostgresTls, Store } from './index.ts';
+import { createQueryObservers } from './observe.ts';
 import type { Database } from './tables.ts';
 
 const DEFAULT_POOL_SIZE = 10;
@@ -46,13 +47,17 @@ export function openPostgres(location: { readonly url: string; readonly poolSize
   pool.on('connect', (client) => {
     client.on('error', () => {});
   });
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const observers = createQueryObservers();
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log: observers.log });
+  const max = location.poolSize ?? DEFAULT_POOL_SIZE;
   return {
     db,
     dialect: postgresDialect,
     async close() {
       await db.destroy();
     },
+    observeQueries: observers.add,
+    poolUse: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max }),
   };
 }
 

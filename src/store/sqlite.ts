@@ -20,6 +20,7 @@ import {
 } from 'kysely';
 import { sqliteDialect } from './dialect.ts';
 import type { Store } from './index.ts';
+import { createQueryObservers } from './observe.ts';
 import type { Database } from './tables.ts';
 
 class ImmediateSqliteDriver extends SqliteDriver {
@@ -93,13 +94,16 @@ export function openSqlite(path: string): Omit<Store, 'secrets'> {
     throw cannotOpen(path, error);
   }
   const opened = database;
-  const db = new Kysely<Database>({ dialect: new RosterSqliteDialect(opened) });
+  const observers = createQueryObservers();
+  const db = new Kysely<Database>({ dialect: new RosterSqliteDialect(opened), log: observers.log });
   return {
     db,
     dialect: sqliteDialect,
     async close() {
       await db.destroy();
     },
+    observeQueries: observers.add,
+    poolUse: () => undefined,
   };
 }
 

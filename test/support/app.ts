@@ -109,7 +109,8 @@ export interface TestResponse {
  * Starts a fresh instance on `database` (SQLite by default) with the local administrator
  * `admin` and a token of it; `scim: false` leaves provisioning off; `baseUrl` replaces the
  * https BASE_URL (the IdP helpers in test/saml/idp.ts assume BASE_URL); `maxBodySize` is ROSTER_MAX_BODY_SIZE;
- * `scimCursorTimeout` sets how many seconds SCIM list cursors stay valid; `secretKey` is ROSTER_SECRET_KEY.
+ * `scimCursorTimeout` sets how many seconds SCIM list cursors stay valid; `secretKey` is ROSTER_SECRET_KEY; `logger` and
+ * `metricsAllow` are buildApp's (a pino stream to read the log lines, ROSTER_METRICS_ALLOW).
  */
 export async function startTestApp(
   options: {
@@ -128,6 +129,8 @@ export async function startTestApp(
     /** ROSTER_RATE_LIMIT and ROSTER_RATE_LIMIT_BURST; no limit when unset. */
     rateLimit?: RateLimitPolicy;
     secretKey?: Buffer;
+    logger?: AppOptions['logger'];
+    metricsAllow?: AppOptions['metricsAllow'];
   } = {},
 ): Promise<TestApp> {
   const directory = mkdtempSync(join(tmpdir(), 'roster-test-'));
@@ -160,6 +163,8 @@ export async function startTestApp(
     cookieDomain: options.cookieDomain,
     ...(options.trustedHosts !== undefined ? { trustedHosts: options.trustedHosts } : {}),
     ...options.app,
+    ...(options.logger !== undefined ? { logger: options.logger } : {}),
+    ...(options.metricsAllow !== undefined ? { metricsAllow: options.metricsAllow } : {}),
   });
   await app.ready();
 

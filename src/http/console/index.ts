@@ -135,7 +135,8 @@ async function guard(request: FastifyRequest, reply: FastifyReply, context: Cons
 }
 
 function refuseForgery(request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  request.log.info({ url: request.url }, 'console request refused: CSRF token missing or wrong');
+  // The route, not the URL: a query string may carry anything (request-log.ts).
+  request.log.info({ route: request.routeOptions.url }, 'console request refused: CSRF token missing or wrong');
   return sendPage(request, reply, {
     status: 403,
     title: 'Request refused',

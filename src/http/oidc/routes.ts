@@ -111,6 +111,8 @@ export async function oidcRoutes(app: FastifyInstance, options: OidcOptions & { 
       const session = value === undefined ? undefined : await services.sessions.find(value);
       if (session === undefined) return reply.redirect(signInUrl(`${INTERACTION_PATH}/${details.uid}`));
       result = { login: { accountId: session.userId } };
+      // An application's sign-in answered by the browser's Roster session.
+      request.server.metrics.signIn('oidc', 'success');
     } else if (details.prompt.name === 'consent') {
       const accountId = details.session?.accountId;
       const clientId = details.params.client_id;

@@ -80,6 +80,7 @@ export function signInPages(app: FastifyInstance, context: ConsoleContext): void
       return renderForm(request, reply, { status: 400, returnTo, error: html`The login or the password is longer than Roster accepts.` });
     }
     const result = await services.passwordSignIn.signIn({ login, password, source: auditSource(request.ip) });
+    request.server.metrics.signIn('password', result.ok ? 'success' : result.reason);
     if (!result.ok) {
       if (result.reason === 'throttled') reply.header('retry-after', String(result.retryAfterSeconds));
       const status = result.reason === 'throttled' ? 429 : 403;

@@ -27,6 +27,7 @@ export function acsRoute(app: FastifyInstance, services: Services, trust: Return
       }
       await services.signIn.recordRefusal(result.failure.code, message, auditSource(request.ip));
       request.log.info({ reason: result.failure.code }, 'SAML sign-in refused');
+      request.server.metrics.signIn('saml', result.failure.code);
       return sendHtml(reply, refusalStatus(result.failure), refusalPage(message));
     }
 
@@ -44,8 +45,10 @@ export function acsRoute(app: FastifyInstance, services: Services, trust: Return
     const outcome = await services.signIn.signIn(identity);
     if (!outcome.ok) {
       request.log.info({ reason: outcome.reason }, 'SAML sign-in refused');
+      request.server.metrics.signIn('saml', outcome.reason);
       return sendHtml(reply, 403, refusalPage(outcome.message));
     }
+    request.server.metrics.signIn('saml', 'success');
     const session = await services.sessions.open(outcome.user.id);
     return reply
       .header('set-cookie', services.sessions.cookie(session.value, session.expiresAt))

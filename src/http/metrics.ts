@@ -1,0 +1,196 @@
+/**
+ * The Prometheus metrics of one app (GET /metrics): requests by route, SCIM operations,
+ * database statements and the PostgreSQL pool, sign-ins, and the process's own metrics.
+ * Counters live in this process: each instance exposes its own, and Prometheus adds them up
+ * across instances (docs/deploy.md, "Logs and metrics"). Every label takes values from a short
+ * fixed list or from the app's route patterns, never from what a client sends.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Access } from '../directory/access.ts';
+import type { TokenService } from '../auth/tokens.ts';
+import type { Store } from '../store/index.ts';
+import { addressMatcher, type AddressRange } from './address-ranges.ts';
+import { authenticate, bearerToken } from './auth.ts';
+import { apiErrorHandler } from './errors.ts';
+import { SCIM_PREFIX, apiOfPath, routedPath } from './routing.ts';
+import { ScimError } from '../scim/errors.ts';
+
+/** The route label of requests no route took (404s, URLs the router could not read). */
+export const UNMATCHED_ROUTE = '(unmatched)';
+
+/** How a person signed in. */
+export type SignInMethod = 'saml' | 'password' | 'oidc';
+
+/** The metrics of one app. */
+export interface Metrics {
+  /** Counts an answered request, and its SCIM operation if it was one; called once per response. */
+  observeRequest(request: FastifyRequest, reply: FastifyReply): void;
+  /** Counts a sign-in: `outcome` is `success` or the refusal's reason code (a fixed list per method). */
+  signIn(method: SignInMethod, outcome: string): void;
+  /** The Prometheus text exposition of this app's and the process's metrics. */
+  render(): Promise<string>;
+  readonly contentType: string;
+  /** Stops listening to the store's queries (the app closes). */
+  close(): void;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** This app's metrics: routes count sign-ins through it (`request.server.metrics.signIn`). */
+    metrics: Metrics;
+  }
+}
+
+/** The route pattern a request reached (`/api/scim/v2/Users/:id`), or UNMATCHED_ROUTE. */
+export function routeOf(request: FastifyRequest): string {
+  return request.routeOptions.url ?? UNMATCHED_ROUTE;
+}
+
+// Seconds, as Prometheus names them; from a cached lookup to a slow page.
+const HTTP_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const QUERY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
+// The process's metrics (CPU, memory, event loop lag, GC) describe the process, not an app:
+// collected once per process, whatever number of apps (tests build hundreds) expose them.
+let processRegistry: Registry | undefined;
+function processMetrics(): Registry {
+  if (processRegistry === undefined) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry });
+  }
+  return processRegistry;
+}
+
+/** The SCIM resource and operation a route and method stand for (RFC 7644 §3). */
+function scimOperation(route: string, method: string): { resource: string; operation: string } {
+  if (route === UNMATCHED_ROUTE) return { resource: 'unknown', operation: 'unknown' };
+  const path = route.slice(SCIM_PREFIX.length);
+  const [resource = '', second] = path.split('/').filter((segment) => segment !== '');
+  const read = method === 'GET' || method === 'HEAD';
+  if (resource === '' || resource === '.search') return { resource: 'root', operation: read ? 'list' : 'search' };
+  if (second === '.search') return { resource, operation: 'search' };
+  if (resource === 'Bulk') return { resource, operation: 'bulk' };
+  if (second === undefined && resource !== 'Me') return { resource, operation: read ? 'list' : method === 'POST' ? 'create' : method.toLowerCase() };
+  switch (method) {
+    case 'GET':
+    case 'HEAD':
+      return { resource, operation: 'get' };
+    case 'PUT':
+      return { resource, operation: 'replace' };
+    case 'PATCH':
+      return { resource, operation: 'patch' };
+    case 'DELETE':
+      return { resource, operation: 'delete' };
+    default:
+      return { resource, operation: method.toLowerCase() };
+  }
+}
+
+function outcomeOf(status: number): 'success' | 'client_error' | 'server_error' {
+  return status >= 500 ? 'server_error' : status >= 400 ? 'client_error' : 'success';
+}
+
+/** Creates the metrics of an app over `store`; `close()` when the app closes. */
+export function createMetrics(store: Store): Metrics {
+  const registry = new Registry();
+  const registers = [registry];
+  const requests = new Counter({ name: 'roster_http_requests_total', help: 'HTTP requests answered, by route pattern, method and status.', labelNames: ['route', 'method', 'status'], registers });
+  const durations = new Histogram({
+    name: 'roster_http_request_duration_seconds',
+    help: 'Time from receiving a request to sending its answer, by route pattern, method and status.',
+    labelNames: ['route', 'method', 'status'],
+    buckets: HTTP_BUCKETS,
+    registers,
+  });
+  const scimOperations = new Counter({
+    name: 'roster_scim_operations_total',
+    help: 'SCIM requests by resource (Users, Groups, Bulk, …), operation (get, list, search, create, replace, patch, delete, bulk) and outcome (success, client_error, server_error).',
+    labelNames: ['resource', 'operation', 'outcome'],
+    registers,
+  });
+  const signIns = new Counter({
+    name: 'roster_sign_ins_total',
+    help: 'Sign-ins by method (saml, password, oidc) and outcome (success, or the reason of the refusal).',
+    labelNames: ['method', 'outcome'],
+    registers,
+  });
+  const queries = new Histogram({
+    name: 'roster_db_query_duration_seconds',
+    help: 'Database statements by kind (select, insert, update, delete, transaction, other) and outcome (ok, error).',
+    labelNames: ['kind', 'outcome'],
+    buckets: QUERY_BUCKETS,
+    registers,
+  });
+  const stopObserving = store.observeQueries((query) => {
+    queries.observe({ kind: query.kind, outcome: query.failed ? 'error' : 'ok' }, query.durationMs / 1000);
+  });
+  if (store.poolUse() !== undefined) {
+    new Gauge({
+      name: 'roster_db_pool_connections',
+      help: 'PostgreSQL connections of this instance by state (in_use, idle).',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        const use = store.poolUse();
+        if (use === undefined) return;
+        this.set({ state: 'in_use' }, use.total - use.idle);
+        this.set({ state: 'idle' }, use.idle);
+      },
+    });
+    new Gauge({
+      name: 'roster_db_pool_waiting',
+      help: 'Queries of this instance waiting for a PostgreSQL connection.',
+      registers,
+      collect() {
+        this.set(store.poolUse()?.waiting ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'roster_db_pool_max_connections',
+      help: 'The size of the PostgreSQL pool (ROSTER_DATABASE_POOL_SIZE).',
+      registers,
+      collect() {
+        this.set(store.poolUse()?.max ?? 0);
+      },
+    });
+  }
+
+  return {
+    observeRequest(request, reply) {
+      const route = routeOf(request);
+      const labels = { route, method: request.method, status: String(reply.statusCode) };
+      requests.inc(labels);
+      durations.observe(labels, reply.elapsedTime / 1000);
+      if (apiOfPath(route === UNMATCHED_ROUTE ? routedPath(request.url) : route) === 'scim') {
+        scimOperations.inc({ ...scimOperation(route, request.method), outcome: outcomeOf(reply.statusCode) });
+      }
+    },
+    signIn(method, outcome) {
+      signIns.inc({ method, outcome });
+    },
+    async render() {
+      return (await registry.metrics()) + (await processMetrics().metrics());
+    },
+    contentType: registry.contentType,
+    close: stopObserving,
+  };
+}
+
+/**
+ * Registers GET /metrics: answered without a token to the clients in `allow`
+ * (ROSTER_METRICS_ALLOW), to others with an administrator's bearer token only (401 without
+ * one, 403 for anyone else's).
+ */
+export function metricsRoute(app: FastifyInstance, options: { readonly metrics: Metrics; readonly allow: readonly AddressRange[]; readonly services: { readonly tokens: TokenService; readonly access: Access } }): void {
+  const allowed = addressMatcher(options.allow);
+  app.get('/metrics', { errorHandler: apiErrorHandler }, async (request, reply) => {
+    if (!allowed(request.ip)) {
+      if (bearerToken(request) === undefined) {
+        throw new ScimError(401, undefined, 'Authentication required: /metrics answers without a token only to the addresses in ROSTER_METRICS_ALLOW; send "Authorization: Bearer <token>" with an administrator\'s token.');
+      }
+      await authenticate(request, options.services);
+    }
+    return reply.type(options.metrics.contentType).header('cache-control', 'no-store').send(await options.metrics.render());
+  });
+}

@@ -1,0 +1,174 @@
+/**
+ * GET /metrics: Prometheus text with requests by route pattern, SCIM operations, database
+ * statements (and the PostgreSQL pool), sign-ins and the process's metrics; readable without a
+ * token from ROSTER_METRICS_ALLOW's addresses only, otherwise with an administrator's token.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { startTestApp, userBody, type TestApp } from '../support/app.ts';
+import { passwordSignIn } from '../support/console.ts';
+import { eachDatabase } from '../support/databases.ts';
+
+const SCIM = '/api/scim/v2';
+const OUTSIDE = '203.0.113.9';
+
+async function scrape(roster: TestApp, options: { remoteAddress?: string; token?: string } = {}): Promise<{ status: number; body: string; type: string | undefined }> {
+  const answer = await roster.app.inject({
+    method: 'GET',
+    url: '/metrics',
+    ...(options.remoteAddress !== undefined ? { remoteAddress: options.remoteAddress } : {}),
+    headers: options.token !== undefined ? { authorization: `Bearer ${options.token}` } : {},
+  });
+  return { status: answer.statusCode, body: answer.body, type: answer.headers['content-type'] as string | undefined };
+}
+
+/** The value of the sample `name{labels}` (labels in the order prom-client writes them), or undefined. */
+function sample(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((candidate) => candidate.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+eachDatabase('GET /metrics', (database) => {
+  test('counts requests by route pattern, method and status, and SCIM operations by resource, operation and outcome', async () => {
+    const roster = await startTestApp({ database });
+    try {
+      const created = await roster.request('POST', '/Users', userBody('grace'));
+      assert.equal(created.status, 201);
+      const id = created.body.id as string;
+      for (let i = 0; i < 3; i += 1) assert.equal((await roster.request('GET', `/Users/${id}`)).status, 200);
+      assert.equal((await roster.request('GET', '/Users/no-such-id')).status, 404);
+      assert.equal((await roster.request('PATCH', `/Users/${id}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', path: 'displayName', value: 'G' }] })).status, 200);
+      assert.equal((await roster.request('GET', `/Users?filter=${encodeURIComponent('userName eq "grace"')}`)).status, 200);
+      assert.equal((await roster.app.inject({ method: 'GET', url: '/no-such-page' })).statusCode, 404);
+
+      const { status, body, type } = await scrape(roster);
+      assert.equal(status, 200);
+      assert.match(type ?? '', /^text\/plain; version=0\.0\.4/);
+      assert.equal(sample(body, `roster_http_requests_total{route="${SCIM}/Users/:id",method="GET",status="200"}`), 3);
+      assert.equal(sample(body, `roster_http_requests_total{route="${SCIM}/Users/:id",method="GET",status="404"}`), 1);
+      assert.equal(sample(body, `roster_http_requests_total{route="${SCIM}/Users",method="POST",status="201"}`), 1);
+      assert.equal(sample(body, `roster_http_requests_total{route="(unmatched)",method="GET",status="404"}`), 1);
+      assert.equal(sample(body, `roster_http_request_duration_seconds_count{route="${SCIM}/Users/:id",method="GET",status="200"}`), 3);
+      assert.equal(sample(body, `roster_http_request_duration_seconds_bucket{le="+Inf",route="${SCIM}/Users/:id",method="GET",status="200"}`), 3);
+      // Labels are route patterns: no id, no query string, no path a client made up.
+      assert.ok(!body.includes(id));
+      assert.ok(!body.includes('grace'));
+      assert.ok(!body.includes('no-such'));
+
+      assert.equal(sample(body, 'roster_scim_operations_total{resource="Users",operation="create",outcome="success"}'), 1);
+      assert.equal(sample(body, 'roster_scim_operations_total{resource="Users",operation="get",outcome="success"}'), 3);
+      assert.equal(sample(body, 'roster_scim_operations_total{resource="Users",operation="get",outcome="client_error"}'), 1);
+      assert.equal(sample(body, 'roster_scim_operations_total{resource="Users",operation="patch",outcome="success"}'), 1);
+      assert.equal(sample(body, 'roster_scim_operations_total{resource="Users",operation="list",outcome="success"}'), 1);
+
+      // The process's own metrics come along.
+      assert.ok(sample(body, 'process_cpu_user_seconds_total') !== undefined, 'process metrics');
+      assert.match(body, /^nodejs_eventloop_lag_seconds /m);
+      assert.match(body, /^process_resident_memory_bytes /m);
+    } finally {
+      await roster.close();
+    }
+  });
+
+  test('times database statements by kind, and shows the pool on PostgreSQL', async () => {
+    const roster = await startTestApp({ database });
+    try {
+      assert.equal((await roster.request('POST', '/Users', userBody('linus'))).status, 201);
+      const before = await scrape(roster);
+      const selects = sample(before.body, 'roster_db_query_duration_seconds_count{kind="select",outcome="ok"}') ?? 0;
+      const inserts = sample(before.body, 'roster_db_query_duration_seconds_count{kind="insert",outcome="ok"}') ?? 0;
+      assert.ok(selects > 0, before.body);
+      assert.ok(inserts > 0, 'the create inserted rows');
+      assert.ok((sample(before.body, 'roster_db_query_duration_seconds_count{kind="transaction",outcome="ok"}') ?? 0) > 0, 'BEGIN and COMMIT count');
+      assert.ok(sample(before.body, 'roster_db_query_duration_seconds_bucket{le="+Inf",kind="select",outcome="ok"}') === selects);
+
+      // A read adds selects and no inserts.
+      assert.equal((await roster.request('GET', '/Users')).status, 200);
+      const after = await scrape(roster);
+      assert.ok((sample(after.body, 'roster_db_query_duration_seconds_count{kind="select",outcome="ok"}') ?? 0) > selects);
+
+      if (database === 'postgres') {
+        const size = roster.location.kind === 'postgres' ? roster.location.poolSize : undefined;
+        assert.equal(sample(after.body, 'roster_db_pool_max_connections'), size ?? 10, 'ROSTER_DATABASE_POOL_SIZE');
+        assert.ok((sample(after.body, 'roster_db_pool_connections{state="idle"}') ?? -1) >= 1, after.body);
+        assert.ok(sample(after.body, 'roster_db_pool_connections{state="in_use"}') !== undefined);
+        assert.equal(sample(after.body, 'roster_db_pool_waiting'), 0);
+      } else {
+        assert.doesNotMatch(after.body, /roster_db_pool/, 'SQLite has no pool');
+      }
+    } finally {
+      await roster.close();
+    }
+  });
+
+  test('counts password sign-ins by outcome', async () => {
+    const roster = await startTestApp({ database });
+    try {
+      const { password } = await roster.services.administrators.resetPassword('admin', { kind: 'cli' });
+      assert.equal((await passwordSignIn(roster, 'admin', 'wrong password')).statusCode, 403);
+      assert.equal((await passwordSignIn(roster, 'nobody', 'whatever')).statusCode, 403);
+      assert.equal((await passwordSignIn(roster, 'admin', password)).statusCode, 303);
+      const { body } = await scrape(roster);
+      assert.equal(sample(body, 'roster_sign_ins_total{method="password",outcome="wrong_password"}'), 1);
+      assert.equal(sample(body, 'roster_sign_ins_total{method="password",outcome="unknown_login"}'), 1);
+      assert.equal(sample(body, 'roster_sign_ins_total{method="password",outcome="success"}'), 1);
+    } finally {
+      await roster.close();
+    }
+  });
+});
+
+describe('GET /metrics access', () => {
+  test('loopback may read it without a token; another address needs an administrator\'s token', async () => {
+    const roster = await startTestApp();
+    try {
+      for (const address of ['127.0.0.1', '127.8.9.10', '::1', '::ffff:127.0.0.1']) assert.equal((await scrape(roster, { remoteAddress: address })).status, 200, address);
+
+      const anonymous = await scrape(roster, { remoteAddress: OUTSIDE });
+      assert.equal(anonymous.status, 401);
+      assert.match(JSON.parse(anonymous.body).message, /ROSTER_METRICS_ALLOW/);
+      assert.equal((await scrape(roster, { remoteAddress: '::ffff:10.0.0.1' })).status, 401);
+      assert.equal((await scrape(roster, { remoteAddress: OUTSIDE, token: 'roster_not-a-token' })).status, 401);
+
+      const admin = await scrape(roster, { remoteAddress: OUTSIDE, token: roster.token });
+      assert.equal(admin.status, 200);
+      assert.match(admin.body, /^# TYPE roster_http_requests_total counter$/m);
+
+      assert.equal((await roster.request('POST', '/Users', userBody('reader'))).status, 201);
+      const user = await roster.services.accounts.findByLogin('reader');
+      assert.ok(user);
+      const userToken = await roster.tokenFor(user.id, 'reader-token');
+      const refused = await scrape(roster, { remoteAddress: OUTSIDE, token: userToken });
+      assert.equal(refused.status, 403);
+      assert.equal(JSON.parse(refused.body).message, 'Insufficient privileges');
+    } finally {
+      await roster.close();
+    }
+  });
+
+  test('ROSTER_METRICS_ALLOW replaces loopback with its addresses and ranges', async () => {
+    const roster = await startTestApp({ metricsAllow: [{ address: '10.0.0.0', prefix: 8, family: 'ipv4' }, { address: '2001:db8::', prefix: 32, family: 'ipv6' }] });
+    try {
+      assert.equal((await scrape(roster, { remoteAddress: '10.20.30.40' })).status, 200);
+      assert.equal((await scrape(roster, { remoteAddress: '2001:db8::5' })).status, 200);
+      assert.equal((await scrape(roster, { remoteAddress: '127.0.0.1' })).status, 401);
+      assert.equal((await scrape(roster, { remoteAddress: '127.0.0.1', token: roster.token })).status, 200);
+    } finally {
+      await roster.close();
+    }
+  });
+
+  test('each app counts its own requests: two apps in one process do not share or collide', async () => {
+    const first = await startTestApp();
+    const second = await startTestApp();
+    try {
+      for (let i = 0; i < 2; i += 1) await first.app.inject({ method: 'GET', url: '/healthz' });
+      await second.app.inject({ method: 'GET', url: '/healthz' });
+      assert.equal(sample((await scrape(first)).body, 'roster_http_requests_total{route="/healthz",method="GET",status="200"}'), 2);
+      assert.equal(sample((await scrape(second)).body, 'roster_http_requests_total{route="/healthz",method="GET",status="200"}'), 1);
+    } finally {
+      await first.close();
+      await second.close();
+    }
+  });
+});

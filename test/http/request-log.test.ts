@@ -1,0 +1,193 @@
+/**
+ * The request log: one line per request at info (request id, method, route pattern, status,
+ * duration, token name), health checks at debug only, no URL, query string or secret, and the
+ * request id taken from a proxy's X-Request-Id or generated, returned on every answer. Logging
+ * does not touch the database, so these run on SQLite only.
+ */
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { describe, test } from 'node:test';
+import { startTestApp, userBody, type TestApp } from '../support/app.ts';
+import { passwordSignIn } from '../support/console.ts';
+
+const SCIM = '/api/scim/v2';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+interface LogLine {
+  readonly level: number;
+  readonly msg: string;
+  readonly requestId?: string;
+  readonly [field: string]: unknown;
+}
+
+/** An app whose pino output is captured, as text and as parsed lines. */
+async function loggedApp(level: 'info' | 'debug' = 'info'): Promise<{ roster: TestApp; text: () => string; lines: () => LogLine[] }> {
+  const chunks: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      chunks.push(chunk.toString());
+      done();
+    },
+  });
+  const roster = await startTestApp({ logger: { level, stream } });
+  const text = (): string => chunks.join('');
+  return {
+    roster,
+    text,
+    lines: () =>
+      text()
+        .split('\n')
+        .filter((line) => line !== '')
+        .map((line) => JSON.parse(line) as LogLine),
+  };
+}
+
+function linesOf(lines: readonly LogLine[], requestId: string): LogLine[] {
+  return lines.filter((line) => line.requestId === requestId);
+}
+
+describe('request log', () => {
+  test('each request writes exactly one info line: request id, method, route pattern, status, duration and the token name', async () => {
+    const { roster, lines } = await loggedApp();
+    try {
+      const created = await roster.request('POST', '/Users', userBody('ada'));
+      assert.equal(created.status, 201);
+      const id = created.body.id as string;
+      const answer = await roster.app.inject({ method: 'GET', url: `${SCIM}/Users/${id}`, headers: { authorization: `Bearer ${roster.token}` } });
+      assert.equal(answer.statusCode, 200);
+      const requestId = String(answer.headers['x-request-id']);
+      assert.match(requestId, UUID);
+
+      const mine = linesOf(lines(), requestId);
+      assert.equal(mine.length, 1, JSON.stringify(mine));
+      const line = mine[0] as LogLine;
+      assert.equal(line.level, 30, 'at info');
+      assert.equal(line.msg, 'request completed');
+      assert.equal(line.method, 'GET');
+      assert.equal(line.route, `${SCIM}/Users/:id`, 'the route pattern, not the path with the id');
+      assert.equal(line.status, 200);
+      assert.equal(typeof line.durationMs, 'number');
+      assert.ok((line.durationMs as number) >= 0);
+      assert.equal(line.token, 'test-idp');
+      assert.ok(!JSON.stringify(line).includes(id), 'the resource id is not in the line');
+      // Fastify's own "incoming request" and "request completed" lines are gone: one line in all.
+      assert.equal(lines().filter((candidate) => candidate.msg === 'incoming request').length, 0);
+    } finally {
+      await roster.close();
+    }
+  });
+
+  test('a request without a token is logged without a token name, a refused one with its status', async () => {
+    const { roster, lines } = await loggedApp();
+    try {
+      const anonymous = await roster.app.inject({ method: 'GET', url: `${SCIM}/Users` });
+      assert.equal(anonymous.statusCode, 401);
+      const line = linesOf(lines(), String(anonymous.headers['x-request-id']));
+      assert.equal(line.length, 1);
+      assert.equal(line[0]?.status, 401);
+      assert.equal(line[0]?.route, `${SCIM}/Users`);
+      assert.equal('token' in (line[0] ?? {}), false);
+
+      const missing = await roster.request('GET', '/Users/no-such-user');
+      assert.equal(missing.status, 404);
+      const refused = linesOf(lines(), String(missing.headers['x-request-id']));
+      assert.equal(refused.length, 1, 'the SCIM error is part of the one line, not a second one');
+      assert.equal(refused[0]?.status, 404);
+      assert.equal(refused[0]?.token, 'test-idp');
+    } finally {
+      await roster.close();
+    }
+  });
+
+  test('health checks are not logged at info, and are at debug', async () => {
+    const info = await loggedApp('info');
+    try {
+      const answer = await info.roster.app.inject({ method: 'GET', url: '/healthz' });
+      assert.equal(answer.statusCode, 200);
+      assert.deepEqual(linesOf(info.lines(), String(answer.headers['x-request-id'])), []);
+    } finally {
+      await info.roster.close();
+    }
+    const debug = await loggedApp('debug');
+    try {
+      const answer = await debug.roster.app.inject({ method: 'GET', url: '/healthz' });
+      const line = linesOf(debug.lines(), String(answer.headers['x-request-id']));
+      assert.equal(line.length, 1);
+      assert.equal(line[0]?.level, 20, 'at debug');
+      assert.equal(line[0]?.route, '/healthz');
+    } finally {
+      await debug.roster.close();
+    }
+  });
+
+  test('the line holds no URL, query string, token, password or sign-in code', async () => {
+    const { roster, text, lines } = await loggedApp();
+    try {
+      await roster.app.inject({ method: 'GET', url: '/oidc/auth?client_id=app&code=SECRET-CODE-1&state=SECRET-STATE-2' });
+      await roster.app.inject({ method: 'GET', url: '/saml/login?returnTo=%2FSECRET-RETURN-3' });
+      await roster.app.inject({ method: 'GET', url: `${SCIM}/Users?filter=${encodeURIComponent('userName eq "SECRET-NAME-4"')}`, headers: { authorization: `Bearer ${roster.token}` } });
+      await roster.app.inject({ method: 'GET', url: '/no-such-page?SECRET-QUERY-5=1' });
+      await passwordSignIn(roster, 'admin', 'SECRET-PASSWORD-6');
+      const all = text();
+      for (const secret of ['SECRET-CODE-1', 'SECRET-STATE-2', 'SECRET-RETURN-3', 'SECRET-NAME-4', 'SECRET-QUERY-5', 'SECRET-PASSWORD-6', roster.token]) {
+        assert.ok(!all.includes(secret), `${secret} must not be logged:\n${all}`);
+      }
+      const routes = lines()
+        .filter((line) => line.msg === 'request completed')
+        .map((line) => line.route);
+      assert.ok(routes.includes('/oidc/*'));
+      assert.ok(routes.includes('/saml/login'));
+      assert.ok(routes.includes('(unmatched)'));
+      assert.ok(routes.every((route) => typeof route === 'string' && !route.includes('?')), JSON.stringify(routes));
+    } finally {
+      await roster.close();
+    }
+  });
+});
+
+describe('X-Request-Id', () => {
+  test('a proxy\'s X-Request-Id is kept, returned and logged', async () => {
+    const { roster, lines } = await loggedApp();
+    try {
+      const id = 'proxy-7f3a:01/req=42';
+      const answer = await roster.app.inject({ method: 'GET', url: `${SCIM}/Users`, headers: { authorization: `Bearer ${roster.token}`, 'x-request-id': id } });
+      assert.equal(answer.statusCode, 200);
+      assert.equal(answer.headers['x-request-id'], id);
+      assert.equal(linesOf(lines(), id).length, 1);
+      const longest = 'r'.repeat(200);
+      assert.equal((await roster.app.inject({ method: 'GET', url: '/healthz', headers: { 'x-request-id': longest } })).headers['x-request-id'], longest);
+    } finally {
+      await roster.close();
+    }
+  });
+
+  test('without one, or with one too long or not printable ASCII, a UUID is generated and returned', async () => {
+    const { roster, lines } = await loggedApp();
+    try {
+      for (const headers of [{}, { 'x-request-id': 'r'.repeat(201) }, { 'x-request-id': 'café' }, { 'x-request-id': 'a\tb' }]) {
+        const answer = await roster.app.inject({ method: 'GET', url: `${SCIM}/Users`, headers: { authorization: `Bearer ${roster.token}`, ...headers } });
+        assert.equal(answer.statusCode, 200);
+        const id = String(answer.headers['x-request-id']);
+        assert.match(id, UUID, JSON.stringify(headers));
+        assert.equal(linesOf(lines(), id).length, 1);
+      }
+      const first = (await roster.app.inject({ method: 'GET', url: '/healthz' })).headers['x-request-id'];
+      const second = (await roster.app.inject({ method: 'GET', url: '/healthz' })).headers['x-request-id'];
+      assert.notEqual(first, second);
+    } finally {
+      await roster.close();
+    }
+  });
+
+  test('every answer carries it: errors, pages, URLs the router cannot read, and the OpenID provider\'s own answers', async () => {
+    const roster = await startTestApp();
+    try {
+      for (const url of ['/no-such-page', `${SCIM}/Users/%E0%A4%A`, '/sessions/new', '/.well-known/openid-configuration', '/oidc/auth', '/api/v2/users-management/users']) {
+        const answer = await roster.app.inject({ method: 'GET', url, headers: { 'x-request-id': `id-for-${url.length}` } });
+        assert.equal(answer.headers['x-request-id'], `id-for-${url.length}`, `${url} (${answer.statusCode})`);
+      }
+    } finally {
+      await roster.close();
+    }
+  });
+});

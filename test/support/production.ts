@@ -1,0 +1,126 @@
+/**
+ * The production runtime as an operator gets it: a copy of the working tree without dist/,
+ * data or node_modules, built and started through npm (`npm start` runs dist/, not tsx).
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TEST_IDP, testCertificate } from './app.ts';
+import { freePort, ROOT } from './process.ts';
+
+/** Why the production tests cannot run here (no git, no npm), or undefined when they can. */
+export function productionSkip(): string | undefined {
+  for (const [command, args] of [['git', ['--version']], ['npm', ['--version']]] as const) {
+    if (spawnSync(command, args).status !== 0) return `skipped: \`${command}\` is not available`;
+  }
+  return undefined;
+}
+
+/**
+ * Copies the files git would put in a clone of the working tree (tracked, and new files not
+ * ignored) into a fresh directory: no dist/, no data/, no node_modules.
+ */
+export function cleanCopy(): string {
+  const directory = mkdtempSync(join(tmpdir(), 'roster-production-'));
+  const listed = spawnSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: ROOT, encoding: 'utf8' });
+  assert.equal(listed.status, 0, listed.stderr);
+  for (const file of listed.stdout.split('\0').filter((name) => name !== '' && !name.startsWith('node_modules'))) {
+    try {
+      cpSync(join(ROOT, file), join(directory, file));
+    } catch (error) {
+      // A file deleted in the working tree but not yet in the index is not part of the copy.
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+  }
+  return directory;
+}
+
+/** Runs `npm <args>` in `cwd`, with ROSTER_* from `env` only (never the test's own). */
+export function npm(cwd: string, args: readonly string[], env: Record<string, string> = {}, timeoutMs = 300_000): SpawnSyncReturns<string> {
+  return spawnSync('npm', [...args], { cwd, env: { ...cleanEnv(), ...env }, encoding: 'utf8', timeout: timeoutMs });
+}
+
+function cleanEnv(): Record<string, string> {
+  return Object.fromEntries(Object.entries(process.env).filter((entry): entry is [string, string] => entry[1] !== undefined && !entry[0].startsWith('ROSTER_')));
+}
+
+/**
+ * In a built copy: configures SAML, enables SCIM and creates an administrator's token with
+ * `npm run roster`, starts `npm start`
+ * on an empty SQLite database, and checks the contract a deployment relies on: /healthz, the
+ * SCIM discovery document and an admin API call with the token (and without it: 401), the
+ * console's stylesheet.
+ */
+export async function checkCompiledServer(directory: string): Promise<void> {
+  const env = { ROSTER_DATABASE_URL: `sqlite:${join(directory, 'data', 'roster.db')}`, ROSTER_LOG_LEVEL: 'warn' };
+  // The README's three steps, through `npm run roster` (dist/ too).
+  const certificate = join(directory, 'idp.pem');
+  writeFileSync(certificate, testCertificate());
+  const roster = (...args: string[]): SpawnSyncReturns<string> => {
+    const result = npm(directory, ['run', '--silent', 'roster', '--', ...args], env, 60_000);
+    assert.equal(result.status, 0, `npm run roster -- ${args.join(' ')} failed:\n${result.stdout}\n${result.stderr}`);
+    return result;
+  };
+  roster('saml', 'configure', '--idp-entity-id', TEST_IDP.providerId, '--idp-sso-url', TEST_IDP.loginUrl, '--idp-certificate', certificate);
+  roster('scim', 'enable');
+  const created = roster('tokens', 'create', '--name', 'production-check');
+  const token = created.stdout.trim().split('\n').at(-1) ?? '';
+  assert.match(token, /^roster_\S+$/, created.stdout);
+
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  // Its own process group, so that the server under npm's shell stops with it.
+  const child = spawn('npm', ['start'], {
+    cwd: directory,
+    env: { ...cleanEnv(), ...env, ROSTER_PORT: String(port), ROSTER_HOST: '127.0.0.1', ROSTER_BASE_URL: base },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  try {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      assert.equal(child.exitCode, null, `npm start exited:\n${output}`);
+      assert.ok(Date.now() < deadline, `npm start: /healthz not ready after 30 s:\n${output}`);
+      const health = await fetch(`${base}/healthz`).catch(() => undefined);
+      if (health?.status === 200) {
+        assert.deepEqual(await health.json(), { status: 'ok' });
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    // The compiled server, not tsx: the process npm started runs dist/.
+    assert.match(output, /Roster is running on/);
+
+    const bearer = { authorization: `Bearer ${token}` };
+    const config = await fetch(`${base}/api/scim/v2/ServiceProviderConfig`, { headers: bearer });
+    assert.equal(config.status, 200, await config.clone().text());
+    assert.deepEqual(((await config.json()) as { schemas: string[] }).schemas, ['urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig']);
+
+    const users = await fetch(`${base}/api/v2/users-management/users`, { headers: bearer });
+    assert.equal(users.status, 200, await users.clone().text());
+    const listed = (await users.json()) as { users: { login: string }[] };
+    assert.ok(listed.users.some((user) => user.login === 'admin'));
+    const scimUsers = await fetch(`${base}/api/scim/v2/Users?filter=${encodeURIComponent('userName eq "nobody"')}`, { headers: bearer });
+    assert.equal(scimUsers.status, 200);
+    assert.equal(((await scimUsers.json()) as { totalResults: number }).totalResults, 0);
+    assert.equal((await fetch(`${base}/api/v2/users-management/users`)).status, 401);
+
+    // The console's stylesheet is served from dist/ too (non-TypeScript files are copied).
+    const page = await (await fetch(`${base}/sessions/new`)).text();
+    const stylesheet = /href="(\/assets\/console\.css\?v=[0-9a-f]+)"/.exec(page)?.[1];
+    assert.ok(stylesheet, 'the sign-in page links the stylesheet');
+    const css = await fetch(`${base}${stylesheet}`);
+    assert.equal(css.status, 200);
+    assert.match(css.headers.get('content-type') ?? '', /^text\/css/);
+  } finally {
+    if (child.exitCode === null && child.pid !== undefined) process.kill(-child.pid, 'SIGTERM');
+    await exited;
+  }
+}
+
