@@ -5,6 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DEFAULT_ADMIN_GROUP } from './directory/access.ts';
+import { DEFAULT_RETRY_SCHEDULE_MS, parseRetrySchedule } from './delivery/schedule.ts';
+import { DEFAULT_LEASE_MS } from './delivery/worker.ts';
 import { DEFAULT_EVENT_RETENTION_DAYS } from './directory/event-feed.ts';
 import { DEFAULT_BODY_LIMIT, formatBytes } from './http/input.ts';
 import type { DatabaseLocation, PostgresTls } from './store/index.ts';
@@ -27,6 +29,10 @@ export interface Config {
   readonly adminGroup: string;
   /** Days change events are kept in the feed (ROSTER_EVENT_RETENTION_DAYS). */
   readonly eventRetentionDays: number;
+  /** Delays before each retry of a failed webhook delivery, in ms (ROSTER_WEBHOOK_RETRY_SCHEDULE). */
+  readonly webhookRetrySchedule: readonly number[];
+  /** How long an instance's claim on a webhook endpoint lasts unless renewed, in ms (ROSTER_WEBHOOK_LEASE_SECONDS). */
+  readonly webhookLeaseMs: number;
 }
 
 /** A configuration value that cannot be used; the message names the variable and what it expects. */
@@ -53,7 +59,9 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const activityRetentionDays = parseRetentionDays('ROSTER_ACTIVITY_RETENTION_DAYS', value(env, 'ROSTER_ACTIVITY_RETENTION_DAYS'), DEFAULT_ACTIVITY_RETENTION_DAYS);
   const eventRetentionDays = parseRetentionDays('ROSTER_EVENT_RETENTION_DAYS', value(env, 'ROSTER_EVENT_RETENTION_DAYS'), DEFAULT_EVENT_RETENTION_DAYS);
   const adminGroup = parseAdminGroup(value(env, 'ROSTER_ADMIN_GROUP'));
-  return Object.freeze({ port, host, baseUrl, database, logLevel, maxBodySize, activityRetentionDays, eventRetentionDays, adminGroup });
+  const webhookRetrySchedule = parseWebhookRetrySchedule(value(env, 'ROSTER_WEBHOOK_RETRY_SCHEDULE'));
+  const webhookLeaseMs = parseLeaseSeconds(value(env, 'ROSTER_WEBHOOK_LEASE_SECONDS'));
+  return Object.freeze({ port, host, baseUrl, database, logLevel, maxBodySize, activityRetentionDays, eventRetentionDays, adminGroup, webhookRetrySchedule, webhookLeaseMs });
 }
 
 /** An empty variable counts as unset: compose files and CI often define `VAR=` to mean "default". */
@@ -220,6 +228,25 @@ function parseRetentionDays(name: string, raw: string | undefined, fallback: num
     throw new ConfigError(name, `${name} must be a whole number of days from 1 to ${MAX_RETENTION_DAYS} (got "${raw}")`);
   }
   return days;
+}
+
+function parseWebhookRetrySchedule(raw: string | undefined): readonly number[] {
+  if (raw === undefined) return DEFAULT_RETRY_SCHEDULE_MS;
+  const schedule = parseRetrySchedule(raw);
+  if (typeof schedule === 'string') {
+    throw new ConfigError('ROSTER_WEBHOOK_RETRY_SCHEDULE', `ROSTER_WEBHOOK_RETRY_SCHEDULE must be comma-separated delays such as 5s,30s,2m,1h,1d: ${schedule}`);
+  }
+  return Object.freeze(schedule);
+}
+
+function parseLeaseSeconds(raw: string | undefined): number {
+  if (raw === undefined) return DEFAULT_LEASE_MS;
+  const seconds = /^\d{1,4}$/.test(raw) ? Number(raw) : NaN;
+  // Renewed every third of it: one second is the least that leaves room for a database round trip.
+  if (!(seconds >= 1 && seconds <= 3600)) {
+    throw new ConfigError('ROSTER_WEBHOOK_LEASE_SECONDS', `ROSTER_WEBHOOK_LEASE_SECONDS must be a whole number of seconds from 1 to 3600 (got "${raw}")`);
+  }
+  return seconds * 1000;
 }
 
 /** A group name can be at most this long (the admin API's limit). */

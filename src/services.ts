@@ -21,6 +21,7 @@ import { createPasswordSignIn, type PasswordSignIn } from './directory/password-
 import { createProvisioning, type Provisioning } from './directory/provisioning.ts';
 import { createSettings } from './directory/settings.ts';
 import { createUserDirectory, type UserDirectory } from './directory/users.ts';
+import { createWebhooks, type Webhooks } from './directory/webhooks.ts';
 import type { Store } from './store/index.ts';
 
 export interface Services {
@@ -53,6 +54,8 @@ export interface Services {
   readonly eventFeed: EventFeed;
   /** The SCIM requests the identity provider made, kept for the retention period. */
   readonly activity: ProvisioningActivity;
+  /** The webhook endpoints administrators manage; delivery/ sends to them. */
+  readonly webhooks: Webhooks;
 }
 
 export interface ServiceOptions {
@@ -73,6 +76,7 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
   const provisioning = createProvisioning(store, settings);
   const passwordCheck = createPasswordCheck(store);
   const access = createAccess(store, options.adminGroup !== undefined ? { adminGroup: options.adminGroup } : {});
+  const eventFeed = createEventFeed(store, { retentionDays: options.eventRetentionDays ?? DEFAULT_EVENT_RETENTION_DAYS });
   return {
     store,
     tokens: createTokenService(store),
@@ -94,7 +98,8 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
     memberships: createMembershipManagement(store),
     access,
     auditLog: createAuditLog(store),
-    eventFeed: createEventFeed(store, { retentionDays: options.eventRetentionDays ?? DEFAULT_EVENT_RETENTION_DAYS }),
+    eventFeed,
     activity: createProvisioningActivity(store),
+    webhooks: createWebhooks(store, eventFeed),
   };
 }

@@ -47,6 +47,8 @@ export const COPIED_TABLES: readonly TableSpec[] = [
   { name: 'scim_activity_budgets', key: ['minute'] },
   { name: 'password_backoff', key: ['key'] },
   { name: 'events', key: ['id'], serial: 'id' },
+  { name: 'webhooks', key: ['id'] },
+  { name: 'webhook_deliveries', key: ['id'], serial: 'id' },
 ];
 
 /**

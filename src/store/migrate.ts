@@ -11,6 +11,7 @@ import * as embeddedVersions from './migrations/007-embedded-versions.ts';
 import * as passwordBackoff from './migrations/008-password-backoff.ts';
 import * as provisioningActivity from './migrations/009-provisioning-activity.ts';
 import * as events from './migrations/010-events.ts';
+import * as webhooks from './migrations/013-webhooks.ts';
 
 const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) => Promise<void>> = {
   '001-initial': initial.up,
@@ -22,6 +23,7 @@ const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) 
   '008-password-backoff': passwordBackoff.up,
   '009-provisioning-activity': provisioningActivity.up,
   '010-events': events.up,
+  '013-webhooks': webhooks.up,
 };
 
 /**

@@ -76,6 +76,10 @@ async function populate(store: Store): Promise<void> {
   ]);
   // A refused password sign-in: the backoff keeps its count.
   assert.equal((await services.passwordSignIn.signIn({ login: 'admin', password: 'wrong', source: '192.0.2.1' })).ok, false);
+  // A webhook endpoint and one logged attempt (the worker writes those; it does not run here).
+  const { webhook } = await services.webhooks.create({ url: 'https://receiver.example.com/hook', types: ['user.created'] }, cli);
+  await services.webhooks.rotateSecret(webhook.id, cli);
+  await store.db.insertInto('webhook_deliveries').values({ webhook_id: webhook.id, event_id: 1, event_type: 'user.created', attempt: 1, at: now, status: 500, latency_ms: 12, response: 'oops', error: 'answered 500', outcome: 'retrying' }).execute();
   // More audit events than one page (500 rows), so that paging is exercised.
   const events = Array.from({ length: 1100 }, (_, i) => ({ at: now, actor: 'system', action: 'test.filler', target_type: 'user', target_id: null, details: JSON.stringify({ i }) }));
   for (let i = 0; i < events.length; i += 200) await store.db.insertInto('audit_events').values(events.slice(i, i + 200)).execute();
