@@ -19,6 +19,7 @@ import { samlCommands } from './saml.ts';
 import { scimCommands } from './scim.ts';
 import { tokenCommands } from './tokens.ts';
 import { groupCommands, userCommands } from './users.ts';
+import { webhookCommands } from './webhooks.ts';
 
 /** What a command may use. The store is opened on first use (so `--help` never touches it) and closed by the dispatcher. */
 export interface CliContext {
@@ -54,7 +55,7 @@ export interface CommandGroup {
   readonly commands: Readonly<Record<string, Command>>;
 }
 
-const GROUPS: readonly CommandGroup[] = [tokenCommands, samlCommands, scimCommands, userCommands, groupCommands, adminCommands, auditCommands, dbCommands];
+const GROUPS: readonly CommandGroup[] = [tokenCommands, samlCommands, scimCommands, userCommands, groupCommands, adminCommands, auditCommands, webhookCommands, dbCommands];
 
 const USAGE = [
   'Usage: roster <command> [options]',
