@@ -15,6 +15,7 @@ import { GROUP, groupRoutes } from './groups.ts';
 import { ACTIVITY_ENTRY, provisioningActivityRoutes } from './provisioning-activity.ts';
 import { SCIM_STATUS, scimManagementRoutes } from './scim-management.ts';
 import { USER, userRoutes } from './users.ts';
+import { WEBHOOK, WEBHOOK_DELIVERY, webhookRoutes } from './webhooks.ts';
 
 /** Registers the admin API on a Fastify scope. */
 export async function adminApi(app: FastifyInstance, options: { services: Services }): Promise<void> {
@@ -24,7 +25,7 @@ export async function adminApi(app: FastifyInstance, options: { services: Servic
     await authenticateAdmin(request, services);
   });
   describeRoutes(app, 'tokenOrSession');
-  addSchemas(app, [USER, GROUP, GROUP_MEMBERSHIP, AUDIT_LOG_ENTRY, SCIM_STATUS, ACTIVITY_ENTRY, FEED_EVENT]);
+  addSchemas(app, [USER, GROUP, GROUP_MEMBERSHIP, AUDIT_LOG_ENTRY, SCIM_STATUS, ACTIVITY_ENTRY, FEED_EVENT, WEBHOOK, WEBHOOK_DELIVERY]);
   scimManagementRoutes(app, services);
   userRoutes(app, services.accounts);
   groupRoutes(app, services.groupManagement);
@@ -32,4 +33,5 @@ export async function adminApi(app: FastifyInstance, options: { services: Servic
   auditLogRoutes(app, services.auditLog);
   provisioningActivityRoutes(app, services.activity);
   eventRoutes(app, services.eventFeed);
+  webhookRoutes(app, services.webhooks);
 }
