@@ -31,6 +31,7 @@ import { applySecurityHeaders, sendPage } from './layout.ts';
 import { accountPages } from './pages/account.ts';
 import { homePages, sectionPlaceholder } from './pages/home.ts';
 import { SIGN_IN_PATH, signInPages, signInUrl } from './pages/sign-in.ts';
+import { webhookPages } from './pages/webhooks.ts';
 import { ADMIN_SECTIONS } from './sections.ts';
 import { accessOf, resolveViewer } from './viewer.ts';
 
@@ -42,7 +43,7 @@ const FORM = 'application/x-www-form-urlencoded';
 const MAX_MESSAGE = 500;
 
 /** The page modules, registered in this order before the placeholders of missing sections. */
-const PAGE_MODULES: ReadonlyArray<(app: FastifyInstance, context: ConsoleContext) => void> = [homePages, signInPages, accountPages];
+const PAGE_MODULES: ReadonlyArray<(app: FastifyInstance, context: ConsoleContext) => void> = [homePages, signInPages, accountPages, webhookPages];
 
 /** Registers the console in its own scope. */
 export async function consoleRoutes(app: FastifyInstance, options: { services: Services; baseUrl: string }): Promise<void> {
