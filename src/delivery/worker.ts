@@ -16,9 +16,10 @@ import { createJournal } from '../journal/journal.ts';
 import type { Store } from '../store/index.ts';
 import { transact } from '../store/transact.ts';
 import {
-  claimWebhooks, insertDelivery, purgeDeliveries, renewLease, updateClaimed,
-  type Claim, type ClaimedUpdate, type StoredWebhook,
+  claimWebhooks, insertDeliveries, purgeDeliveries, renewLease, updateClaimed,
+  type Claim, type ClaimedUpdate, type DeliveryWrite, type StoredWebhook,
 } from '../store/webhooks.ts';
+import type { FeedPosition } from '../store/journal.ts';
 import { describeDuration, retryAfterMs, withJitter } from './schedule.ts';
 import { signatureHeader } from './signature.ts';
 
@@ -32,6 +33,9 @@ const DEFAULT_POLL_MS = 1000;
 const DEFAULT_CONCURRENCY = 8;
 /** Events read per page: what one endpoint holds in memory at most. */
 const BATCH = 50;
+/** Delivered events recorded per transaction at most, and the longest a delivered event waits to be. */
+const RECORD_EVENTS = 50;
+const RECORD_MS = 1000;
 /** Events sent to one endpoint before its claim is given back (another instance may take it). */
 const EVENTS_PER_TURN = 500;
 /** The part of an answer kept in the log. */
@@ -75,6 +79,12 @@ interface Attempt {
   readonly response: string | null;
   readonly error: string | null;
   readonly retryAfterMs: number | undefined;
+}
+
+/** A delivered event, until it is recorded. */
+interface Delivered {
+  readonly write: DeliveryWrite;
+  readonly after: FeedPosition;
 }
 
 /** Starts delivering in the background. */
@@ -134,22 +144,46 @@ export function startDeliveries(store: Store, feed: EventFeed, options: Delivery
     }
   }
 
+  function attemptRow(webhook: StoredWebhook, event: PositionedEntry, attemptNumber: number, attempt: Attempt, at: string, outcome: string): DeliveryWrite {
+    return {
+      webhookId: webhook.id,
+      eventId: Number(event.entry.id),
+      eventType: event.entry.type,
+      attempt: attemptNumber,
+      at,
+      status: attempt.status,
+      latencyMs: attempt.latencyMs,
+      response: attempt.response,
+      error: attempt.error,
+      outcome,
+    };
+  }
+
   /**
-   * Records an attempt and what follows from it, under the claim; returns whether to go on
-   * with the next event (false: retry later, disabled, or the claim was lost).
+   * Records delivered events: their attempts, and the position past the last one while the
+   * claim holds. Returns whether it held.
    */
-  async function settle(webhook: StoredWebhook, claim: Claim, event: PositionedEntry, attemptNumber: number, attempt: Attempt): Promise<boolean> {
+  async function record(claim: Claim, delivered: readonly Delivered[]): Promise<boolean> {
+    const last = delivered[delivered.length - 1];
+    if (last === undefined) return true;
+    return transact(store.db, async (trx) => {
+      await insertDeliveries(trx, delivered.map((item) => item.write));
+      return updateClaimed(trx, claim, { position: last.after, attempts: 0, failingSince: null }, iso(Date.now()));
+    });
+  }
+
+  /**
+   * Records a failed attempt and what follows from it: a retry later, or the endpoint disabled
+   * (410 Gone, or the last retry failed), audited. The claim ends either way.
+   */
+  async function fail(webhook: StoredWebhook, claim: Claim, event: PositionedEntry, attemptNumber: number, attempt: Attempt): Promise<void> {
     const now = Date.now();
     const at = iso(now);
-    const delivered = attempt.status !== null && attempt.status >= 200 && attempt.status < 300;
-    const failingSince = webhook.attempts > 0 && webhook.failingSince !== null ? webhook.failingSince : at;
+    const failingSince = attemptNumber > 1 && webhook.failingSince !== null ? webhook.failingSince : at;
     let outcome: string;
     let update: ClaimedUpdate;
     let disabled: string | undefined;
-    if (delivered) {
-      outcome = 'delivered';
-      update = { position: event.after, attempts: 0, failingSince: null };
-    } else if (attempt.status === 410) {
+    if (attempt.status === 410) {
       outcome = 'gone';
       disabled = 'the endpoint answered 410 Gone';
       update = { attempts: attemptNumber, failingSince, disable: disabled };
@@ -162,24 +196,12 @@ export function startDeliveries(store: Store, feed: EventFeed, options: Delivery
       const delay = Math.max(withJitter(schedule[attemptNumber - 1] ?? 0), attempt.retryAfterMs ?? 0);
       update = { attempts: attemptNumber, failingSince, nextAttemptAt: iso(now + delay), release: true };
     }
-    return transact(store.db, async (trx) => {
-      await insertDelivery(trx, {
-        webhookId: webhook.id,
-        eventId: Number(event.entry.id),
-        eventType: event.entry.type,
-        attempt: attemptNumber,
-        at,
-        status: attempt.status,
-        latencyMs: attempt.latencyMs,
-        response: attempt.response,
-        error: attempt.error,
-        outcome,
-      });
+    await transact(store.db, async (trx) => {
+      await insertDeliveries(trx, [attemptRow(webhook, event, attemptNumber, attempt, at, outcome)]);
       const held = await updateClaimed(trx, claim, update, at);
       if (held && disabled !== undefined) {
         await journal.record(trx, { kind: 'system' }, { action: 'webhook.disabled', targetType: 'webhook', targetId: webhook.id, details: { url: webhook.url, reason: disabled, eventId: event.entry.id } }, at);
       }
-      return held && outcome === 'delivered';
     });
   }
 
@@ -196,12 +218,22 @@ export function startDeliveries(store: Store, feed: EventFeed, options: Delivery
         .catch(() => {});
     }, Math.max(leaseMs / 3, 50));
     heartbeat.unref();
+    // Delivered events are recorded in batches (one transaction per RECORD_EVENTS or
+    // RECORD_MS): a crash before a batch is recorded sends its events again, as at-least-once allows.
+    let delivered: Delivered[] = [];
+    let oldest = 0;
+    const flush = async (): Promise<boolean> => {
+      const batch = delivered;
+      delivered = [];
+      return record(claim, batch);
+    };
     let attempts = webhook.attempts;
     let position = webhook.position;
     try {
       for (let sent = 0; sent < EVENTS_PER_TURN; ) {
         const page = await feed.readFrom(position, webhook.types ?? undefined, BATCH);
         if (page.events.length === 0) {
+          if (!(await flush())) return;
           // Caught up: past everything final, and back in pollMs.
           await updateClaimed(store.db, claim, { position: page.end, nextAttemptAt: iso(Date.now() + pollMs), release: true }, iso(Date.now()));
           return;
@@ -212,16 +244,26 @@ export function startDeliveries(store: Store, feed: EventFeed, options: Delivery
           // Stopped or taken over mid-request: no verdict on this attempt; whoever holds the
           // endpoint next sends the event again.
           if (signal.aborted) return;
-          const goOn = await settle({ ...webhook, attempts }, claim, event, attempts + 1, attempt);
-          if (!goOn) return;
-          attempts = 0;
-          position = event.after;
-          sent += 1;
+          const now = Date.now();
+          if (attempt.status !== null && attempt.status >= 200 && attempt.status < 300) {
+            if (delivered.length === 0) oldest = now;
+            delivered.push({ write: attemptRow(webhook, event, attempts + 1, attempt, iso(now), 'delivered'), after: event.after });
+            if ((delivered.length >= RECORD_EVENTS || now - oldest >= RECORD_MS) && !(await flush())) return;
+            attempts = 0;
+            position = event.after;
+            sent += 1;
+            continue;
+          }
+          if (!(await flush())) return;
+          await fail({ ...webhook, attempts }, claim, event, attempts + 1, attempt);
+          return;
         }
       }
-      await updateClaimed(store.db, claim, { release: true }, iso(Date.now()));
+      if (await flush()) await updateClaimed(store.db, claim, { release: true }, iso(Date.now()));
     } finally {
       clearInterval(heartbeat);
+      // What was delivered is recorded on the way out too (shutdown, a lost claim, an error).
+      if (delivered.length > 0) await flush().catch(() => false);
       // Give the claim back at once on shutdown, so that another instance need not wait for the lease.
       if (stopping.signal.aborted) await updateClaimed(store.db, claim, { release: true }, iso(Date.now())).catch(() => false);
     }

@@ -270,22 +270,25 @@ export async function updateClaimed(db: Executor, claim: Claim, update: ClaimedU
   return Number(result.numUpdatedRows) > 0;
 }
 
-/** Appends one attempt to the log. */
-export async function insertDelivery(db: Executor, delivery: DeliveryWrite): Promise<void> {
+/** Appends attempts to the log, in the order given. */
+export async function insertDeliveries(db: Executor, deliveries: readonly DeliveryWrite[]): Promise<void> {
+  if (deliveries.length === 0) return;
   await db
     .insertInto('webhook_deliveries')
-    .values({
-      webhook_id: delivery.webhookId,
-      event_id: delivery.eventId,
-      event_type: delivery.eventType,
-      attempt: delivery.attempt,
-      at: delivery.at,
-      status: delivery.status,
-      latency_ms: delivery.latencyMs,
-      response: delivery.response,
-      error: delivery.error,
-      outcome: delivery.outcome,
-    })
+    .values(
+      deliveries.map((delivery) => ({
+        webhook_id: delivery.webhookId,
+        event_id: delivery.eventId,
+        event_type: delivery.eventType,
+        attempt: delivery.attempt,
+        at: delivery.at,
+        status: delivery.status,
+        latency_ms: delivery.latencyMs,
+        response: delivery.response,
+        error: delivery.error,
+        outcome: delivery.outcome,
+      })),
+    )
     .execute();
 }
 
