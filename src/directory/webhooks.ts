@@ -186,7 +186,8 @@ export function createWebhooks(store: Store, feed: EventFeed, options: { readonl
           const newTypes = types !== undefined && (types ?? []).join(',') !== (current.types ?? []).join(',') ? types : undefined;
           if (newUrl === undefined && newTypes === undefined) return undefined;
           return {
-            change: { ...(newUrl !== undefined ? { url: newUrl } : {}), ...(newTypes !== undefined ? { types: newTypes } : {}) },
+            // restart: a worker delivering now goes on with the new URL and types at once.
+            change: { ...(newUrl !== undefined ? { url: newUrl } : {}), ...(newTypes !== undefined ? { types: newTypes } : {}), restart: true },
             action: 'webhook.updated',
             details: { ...(newUrl !== undefined ? { before: { url: current.url }, after: { url: newUrl } } : {}), ...(newTypes !== undefined ? { types: newTypes } : {}) },
           };
@@ -211,7 +212,8 @@ export function createWebhooks(store: Store, feed: EventFeed, options: { readonl
     async rotateSecret(id, actor) {
       const secret = newSecret();
       const webhook = await change(id, actor, (current, at) => ({
-        change: { secret, previousSecret: current.secret, previousSecretUntil: new Date(at.getTime() + overlapMs).toISOString() },
+        // restart: a worker delivering now signs with the new secret from its next request.
+        change: { secret, previousSecret: current.secret, previousSecretUntil: new Date(at.getTime() + overlapMs).toISOString(), restart: true },
         action: 'webhook.secret_rotated',
       }));
       return { webhook, secret };

@@ -164,7 +164,10 @@ export interface WebhookChange {
   readonly previousSecretUntil?: string | null;
   /** Moving the position (replay) also forgets the failures of the event it was at. */
   readonly position?: FeedPosition;
-  /** Whether the change touches the delivery state (enable, disable, replay): bumps `generation`, due at once. */
+  /**
+   * Whether a worker delivering now must start again from the stored state (enable, disable,
+   * replay, a new URL, types or secret): bumps `generation`, ends the claim, due at once.
+   */
   readonly restart?: boolean;
 }
 
