@@ -14,9 +14,10 @@ import { hostname } from 'node:os';
 import type { EventFeed, PositionedEntry } from '../directory/event-feed.ts';
 import { createJournal } from '../journal/journal.ts';
 import type { Store } from '../store/index.ts';
+import { shorten } from '../text.ts';
 import { transact } from '../store/transact.ts';
 import {
-  claimWebhooks, insertDeliveries, purgeDeliveries, renewLease, updateClaimed,
+  claimWebhooks, findWebhook, insertDeliveries, purgeDeliveries, renewLease, updateClaimed,
   type Claim, type ClaimedUpdate, type DeliveryWrite, type StoredWebhook,
 } from '../store/webhooks.ts';
 import type { FeedPosition } from '../store/journal.ts';
@@ -132,10 +133,11 @@ export function startDeliveries(store: Store, feed: EventFeed, options: Delivery
         redirect: 'manual',
         signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), signal]),
       });
-      const text = await firstBytes(response, RESPONSE_BYTES);
+      // NUL cannot be stored in PostgreSQL text; the log shows it as U+FFFD.
+      const text = (await firstBytes(response, RESPONSE_BYTES))?.replace(/\u0000/g, '\uFFFD') ?? null;
       const status = response.status;
       let error: string | null = null;
-      if (status >= 300 && status < 400) error = `redirects are not followed (${status} to ${response.headers.get('location') ?? 'nowhere'})`;
+      if (status >= 300 && status < 400) error = `redirects are not followed (${status} to ${shorten(response.headers.get('location') ?? 'nowhere', 300)})`;
       else if (status < 200 || status >= 300) error = `answered ${status}`;
       const retryAfter = status === 429 || status === 503 ? retryAfterMs(response.headers.get('retry-after'), new Date()) : undefined;
       return { status, latencyMs: latency(), response: text, error, retryAfterMs: retryAfter };
@@ -167,8 +169,10 @@ export function startDeliveries(store: Store, feed: EventFeed, options: Delivery
     const last = delivered[delivered.length - 1];
     if (last === undefined) return true;
     return transact(store.db, async (trx) => {
-      await insertDeliveries(trx, delivered.map((item) => item.write));
-      return updateClaimed(trx, claim, { position: last.after, attempts: 0, failingSince: null }, iso(Date.now()));
+      const held = await updateClaimed(trx, claim, { position: last.after, attempts: 0, failingSince: null }, iso(Date.now()));
+      // The attempts happened whoever holds the endpoint now; not for an endpoint deleted meanwhile.
+      if (held || (await findWebhook(trx, store.dialect, claim.id)) !== undefined) await insertDeliveries(trx, delivered.map((item) => item.write));
+      return held;
     });
   }
 
@@ -197,8 +201,8 @@ export function startDeliveries(store: Store, feed: EventFeed, options: Delivery
       update = { attempts: attemptNumber, failingSince, nextAttemptAt: iso(now + delay), release: true };
     }
     await transact(store.db, async (trx) => {
-      await insertDeliveries(trx, [attemptRow(webhook, event, attemptNumber, attempt, at, outcome)]);
       const held = await updateClaimed(trx, claim, update, at);
+      if (held || (await findWebhook(trx, store.dialect, claim.id)) !== undefined) await insertDeliveries(trx, [attemptRow(webhook, event, attemptNumber, attempt, at, outcome)]);
       if (held && disabled !== undefined) {
         await journal.record(trx, { kind: 'system' }, { action: 'webhook.disabled', targetType: 'webhook', targetId: webhook.id, details: { url: webhook.url, reason: disabled, eventId: event.entry.id } }, at);
       }

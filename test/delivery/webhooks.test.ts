@@ -95,7 +95,8 @@ eachDatabase('webhook deliveries', (database) => {
   test('a receiver that fails its first attempts gets every event, in order, after it recovers; each attempt is logged', async () => {
     const id = await create();
     const ids = await changes(3);
-    receiver.answer = (_request, index) => (index < 3 ? { status: 500, body: 'x'.repeat(5000) } : { status: 200 });
+    // A NUL in the answer (PostgreSQL text cannot hold one) must not stop the log.
+    receiver.answer = (_request, index) => (index < 3 ? { status: 500, body: `oops\u0000${'x'.repeat(5000)}` } : { status: 200 });
     work();
     await receiver.until(() => receiver.acceptedIds().length >= 3);
     assert.deepEqual(receiver.acceptedIds(), ids);
@@ -106,6 +107,7 @@ eachDatabase('webhook deliveries', (database) => {
     const log = (await services.webhooks.deliveries(id)).deliveries.slice().reverse();
     assert.deepEqual(log.map((entry) => [entry.attempt, entry.status, entry.outcome]), [[1, 500, 'retrying'], [2, 500, 'retrying'], [3, 500, 'retrying'], [4, 200, 'delivered'], [1, 200, 'delivered'], [1, 200, 'delivered']]);
     assert.equal(log[0]?.response?.length, 1024, 'the first 1 KB of the answer');
+    assert.ok(log[0]?.response?.startsWith('oops\uFFFDxxx'));
     assert.equal(log[0]?.error, 'answered 500');
     assert.ok((await services.webhooks.get(id)).enabled);
   });
