@@ -15,11 +15,11 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { decodeCursor } from '../src/directory/event-feed.ts';
 import { buildApp } from '../src/http/app.ts';
-import { newId } from '../src/ids.ts';
 import { createServices } from '../src/services.ts';
 import { loadConfig } from '../src/config.ts';
-import { describeLocation, openStore, type Store } from '../src/store/index.ts';
+import { describeLocation, openStore } from '../src/store/index.ts';
 import { testCertificate } from '../test/support/app.ts';
+import { seedScimUsers } from './support/seed.ts';
 
 const MEMBERS = Number(process.env.BENCH_MEMBERS ?? 100_000);
 const actor = { kind: 'system' } as const;
@@ -56,25 +56,6 @@ async function measure(name: string, work: () => Promise<void>): Promise<{ name:
  * SCIM-linked users inserted in bulk: the subject here is the replace and its events, not the
  * creation of users (bench/scale.ts times that through the directory).
  */
-async function seedUsers(store: Store, count: number): Promise<string[]> {
-  const now = new Date().toISOString();
-  const scimIds: string[] = [];
-  for (let start = 0; start < count; start += 500) {
-    const users = [];
-    const links = [];
-    for (let i = start; i < Math.min(count, start + 500); i += 1) {
-      const id = newId();
-      const scimId = newId();
-      users.push({ id, login: `member${i}@bench.example`, login_key: `member${i}@bench.example`, display_name: null, display_name_key: null, email: null, email_key: null, scim_fold: store.dialect.toJsonParameter({}), active: 1, local: 0, password_hash: null, external_id: null, scim_data: store.dialect.toJsonParameter({}), created_at: now, updated_at: now, version: 1, last_connection_at: null });
-      links.push({ scim_id: scimId, user_id: id });
-      scimIds.push(scimId);
-    }
-    await store.db.insertInto('users').values(users).execute();
-    await store.db.insertInto('scim_users').values(links).execute();
-  }
-  return scimIds;
-}
-
 async function main(): Promise<void> {
   const directory = mkdtempSync(join(tmpdir(), 'roster-bench-'));
   const location = process.env.BENCH_DATABASE_URL
@@ -99,7 +80,7 @@ async function main(): Promise<void> {
   const address = await app.listen({ port: 0, host: '127.0.0.1' });
   const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/scim+json' };
 
-  const ids = await seedUsers(store, 2 * MEMBERS);
+  const ids = await seedScimUsers(store, 2 * MEMBERS);
   const group = await services.groups.create({ displayName: 'Everyone' }, ids.slice(0, MEMBERS), actor);
   // The end of the feed once the group's own events are below it (on PostgreSQL the horizon
   // waits for the server's oldest writing transaction, whatever its database).

@@ -5,6 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { DEFAULT_ADMIN_GROUP } from './directory/access.ts';
+import { DEFAULT_RETRY_SCHEDULE_MS, parseRetrySchedule } from './delivery/schedule.ts';
+import { DEFAULT_LEASE_MS } from './delivery/worker.ts';
 import { DEFAULT_EVENT_RETENTION_DAYS } from './directory/event-feed.ts';
 import { DEFAULT_CURSOR_TIMEOUT } from './directory/list-cursors.ts';
 import { LOOPBACK, parseAddressRange, type AddressRange } from './http/address-ranges.ts';
@@ -53,6 +55,10 @@ export interface Config {
   readonly secretKey: Buffer | undefined;
   /** The client addresses that may read /metrics without a token (ROSTER_METRICS_ALLOW). */
   readonly metricsAllow: readonly AddressRange[];
+  /** Delays before each retry of a failed webhook delivery, in ms (ROSTER_WEBHOOK_RETRY_SCHEDULE). */
+  readonly webhookRetrySchedule: readonly number[];
+  /** How long an instance's claim on a webhook endpoint lasts unless renewed, in ms (ROSTER_WEBHOOK_LEASE_SECONDS). */
+  readonly webhookLeaseMs: number;
 }
 
 /** A configuration value that cannot be used; the message names the variable and what it expects. */
@@ -86,9 +92,11 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const dataDir = resolve(process.cwd(), value(env, 'ROSTER_DATA_DIR') ?? './data');
   const secretKey = parseKey(env, 'ROSTER_SECRET_KEY');
   const metricsAllow = Object.freeze(parseMetricsAllow(value(env, 'ROSTER_METRICS_ALLOW')));
+  const webhookRetrySchedule = parseWebhookRetrySchedule(value(env, 'ROSTER_WEBHOOK_RETRY_SCHEDULE'));
+  const webhookLeaseMs = parseLeaseSeconds(value(env, 'ROSTER_WEBHOOK_LEASE_SECONDS'));
   const admission = parseAdmission(env, database);
   const rateLimit = parseRateLimit(env);
-  return Object.freeze({ port, host, baseUrl, database, logLevel, maxBodySize, activityRetentionDays, eventRetentionDays, adminGroup, cookieDomain, trustedHosts, oidcAccessTokenTtlSeconds, scimCursorTimeout, admission, rateLimit, dataDir, secretKey, metricsAllow });
+  return Object.freeze({ port, host, baseUrl, database, logLevel, maxBodySize, activityRetentionDays, eventRetentionDays, adminGroup, cookieDomain, trustedHosts, oidcAccessTokenTtlSeconds, scimCursorTimeout, admission, rateLimit, dataDir, secretKey, metricsAllow, webhookRetrySchedule, webhookLeaseMs });
 }
 
 /** A 32-byte key from `variable` (ROSTER_SECRET_KEY, ROSTER_NEW_SECRET_KEY), or undefined when unset. */
@@ -285,6 +293,25 @@ function parseAccessTokenTtl(raw: string | undefined): number {
     throw new ConfigError('ROSTER_OIDC_ACCESS_TOKEN_TTL', `ROSTER_OIDC_ACCESS_TOKEN_TTL must be a whole number of seconds from 30 to ${MAX_ACCESS_TOKEN_TTL} (got "${raw}")`);
   }
   return seconds;
+}
+
+function parseWebhookRetrySchedule(raw: string | undefined): readonly number[] {
+  if (raw === undefined) return DEFAULT_RETRY_SCHEDULE_MS;
+  const schedule = parseRetrySchedule(raw);
+  if (typeof schedule === 'string') {
+    throw new ConfigError('ROSTER_WEBHOOK_RETRY_SCHEDULE', `ROSTER_WEBHOOK_RETRY_SCHEDULE must be comma-separated delays such as 5s,30s,2m,1h,1d: ${schedule}`);
+  }
+  return Object.freeze(schedule);
+}
+
+function parseLeaseSeconds(raw: string | undefined): number {
+  if (raw === undefined) return DEFAULT_LEASE_MS;
+  const seconds = /^\d{1,4}$/.test(raw) ? Number(raw) : NaN;
+  // Renewed every third of it: one second is the least that leaves room for a database round trip.
+  if (!(seconds >= 1 && seconds <= 3600)) {
+    throw new ConfigError('ROSTER_WEBHOOK_LEASE_SECONDS', `ROSTER_WEBHOOK_LEASE_SECONDS must be a whole number of seconds from 1 to 3600 (got "${raw}")`);
+  }
+  return seconds * 1000;
 }
 
 /** A group name can be at most this long (the admin API's limit). */

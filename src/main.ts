@@ -6,6 +6,7 @@ import { deliverFirstStartPassword } from './cli/first-start.ts';
 import { initialPasswordDirectory, type Config } from './config.ts';
 import { describeCaseConflict } from './directory/case-conflicts.ts';
 import { buildApp } from './http/app.ts';
+import { startDeliveries } from './delivery/worker.ts';
 import { EVENT_CLEANUP_CHECK_MS } from './directory/event-feed.ts';
 import { runPeriodically } from './periodic.ts';
 import { createServices } from './services.ts';
@@ -70,6 +71,14 @@ export async function serve(config: Config): Promise<void> {
     }
   }, EVENT_CLEANUP_CHECK_MS);
 
+  // Every instance delivers webhooks; the database gives each endpoint to one of them at a time.
+  const deliveries = startDeliveries(store, services.eventFeed, {
+    retrySchedule: config.webhookRetrySchedule,
+    leaseMs: config.webhookLeaseMs,
+    retentionDays: config.eventRetentionDays,
+    log: app.log,
+  });
+
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -78,6 +87,7 @@ export async function serve(config: Config): Promise<void> {
     try {
       // close() stops accepting connections and waits for requests in flight.
       await app.close();
+      await deliveries.stop();
       await retention.stop();
       await eventRetention.stop();
       await store.close();

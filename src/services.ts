@@ -31,6 +31,7 @@ import { createScimSchemas, type ScimSchemas } from './directory/scim-schemas.ts
 import { createRateLimits, type RateLimitPolicy, type RateLimits } from './directory/rate-limits.ts';
 import { createSettings } from './directory/settings.ts';
 import { createUserDirectory, type UserDirectory } from './directory/users.ts';
+import { createWebhooks, type Webhooks } from './directory/webhooks.ts';
 import type { Store } from './store/index.ts';
 
 export interface Services {
@@ -71,6 +72,8 @@ export interface Services {
   readonly caseConflicts: CaseConflicts;
   /** The SCIM requests the identity provider made, kept for the retention period. */
   readonly activity: ProvisioningActivity;
+  /** The webhook endpoints administrators manage; delivery/ sends to them. */
+  readonly webhooks: Webhooks;
   /** Applications that sign their users in through Roster's OpenID provider. */
   readonly applications: Applications;
   /** The OpenID provider's shared storage and keys. */
@@ -119,6 +122,7 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
   const passwordCheck = createPasswordCheck(store);
   const access = createAccess(store, options.adminGroup !== undefined ? { adminGroup: options.adminGroup } : {});
   const initialPassword = options.initialPasswordDirectory !== undefined ? initialPasswordFile(options.initialPasswordDirectory) : undefined;
+  const eventFeed = createEventFeed(store, { retentionDays: options.eventRetentionDays ?? DEFAULT_EVENT_RETENTION_DAYS });
   return {
     store,
     tokens: createTokenService(store),
@@ -143,7 +147,7 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
     memberships: createMembershipManagement(store),
     access,
     auditLog: createAuditLog(store),
-    eventFeed: createEventFeed(store, { retentionDays: options.eventRetentionDays ?? DEFAULT_EVENT_RETENTION_DAYS }),
+    eventFeed,
     scimSchemas,
     caseConflicts: createCaseConflicts(store),
     activity: createProvisioningActivity(store),
@@ -155,5 +159,6 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
     },
     rateLimits: createRateLimits(store, options.rateLimit),
     initialPassword,
+    webhooks: createWebhooks(store, eventFeed),
   };
 }

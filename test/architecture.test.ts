@@ -149,6 +149,24 @@ describe('architecture', () => {
     assert.deepEqual(offenders, [], `One writer (ARCHITECTURE.md): record changes with src/journal/journal.ts:\n${offenders.join('\n')}`);
   });
 
+  test('the webhook worker (src/delivery/) runs inside serve: only main.ts starts it, and it never reaches into http/', () => {
+    const delivery = 'src/delivery/';
+    // config.ts reads the worker's defaults (the retry schedule, the lease) to validate the environment.
+    const allowedImporters = ['src/main.ts', 'src/config.ts'];
+    const offenders = files.flatMap((path) =>
+      runtimeImports(readFileSync(path, 'utf8'))
+        .map((specifier) => name(resolve(dirname(path), specifier)))
+        .filter((module) => {
+          const from = name(path);
+          if (from.startsWith(delivery)) return module.startsWith('src/http/') || module.startsWith('src/cli/');
+          return module.startsWith(delivery) && !allowedImporters.includes(from);
+        })
+        .map((module) => `${name(path)} imports ${module}`),
+    );
+    assert.ok(files.some((path) => name(path).startsWith(delivery)), 'src/delivery/ has no files');
+    assert.deepEqual(offenders, [], `The deliveries sit beside http/ on top of directory/ (ARCHITECTURE.md):\n${offenders.join('\n')}`);
+  });
+
   test('src/ modules import one another without cycles', () => {
     const graph = new Map<string, string[]>();
     for (const path of files) {

@@ -42,7 +42,21 @@ describe('loadConfig', () => {
         { address: '127.0.0.0', prefix: 8, family: 'ipv4' },
         { address: '::1', prefix: 128, family: 'ipv6' },
       ],
+      webhookRetrySchedule: [5_000, 30_000, 120_000, 600_000, 1_800_000, 3_600_000, 10_800_000, 21_600_000, 43_200_000, 86_400_000, 86_400_000],
+      webhookLeaseMs: 30_000,
     });
+  });
+
+  test('ROSTER_WEBHOOK_RETRY_SCHEDULE: delays with units, about three days by default', () => {
+    const total = loadConfig({}).webhookRetrySchedule.reduce((sum, delay) => sum + delay, 0);
+    assert.ok(total > 2.5 * 86_400_000 && total < 3 * 86_400_000);
+    assert.deepEqual(loadConfig({ ROSTER_WEBHOOK_RETRY_SCHEDULE: '500ms, 5s,2m,1h,1d' }).webhookRetrySchedule, [500, 5000, 120_000, 3_600_000, 86_400_000]);
+    for (const bad of ['5', '5x', '1s,,2s', '8d', '0s']) refuses({ ROSTER_WEBHOOK_RETRY_SCHEDULE: bad }, 'ROSTER_WEBHOOK_RETRY_SCHEDULE', /comma-separated delays/);
+  });
+
+  test('ROSTER_WEBHOOK_LEASE_SECONDS', () => {
+    assert.equal(loadConfig({ ROSTER_WEBHOOK_LEASE_SECONDS: '5' }).webhookLeaseMs, 5000);
+    for (const bad of ['0', '-1', '1.5', '3601']) refuses({ ROSTER_WEBHOOK_LEASE_SECONDS: bad }, 'ROSTER_WEBHOOK_LEASE_SECONDS', /whole number of seconds/);
   });
 
   test('the limits: ROSTER_MAX_CONCURRENT_REQUESTS defaults to twice the PostgreSQL pool, 0 turns limits off, bad values are refused', () => {

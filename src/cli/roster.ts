@@ -22,8 +22,9 @@ import { scimCommands } from './scim.ts';
 import { secretsCommands } from './secrets.ts';
 import { tokenCommands } from './tokens.ts';
 import { groupCommands, userCommands } from './users.ts';
+import { webhookCommands } from './webhooks.ts';
 
-const GROUPS: readonly CommandGroup[] = [tokenCommands, samlCommands, scimCommands, schemaCommands, userCommands, groupCommands, adminCommands, auditCommands, dbCommands, appCommands, keyCommands, secretsCommands];
+const GROUPS: readonly CommandGroup[] = [tokenCommands, samlCommands, scimCommands, schemaCommands, userCommands, groupCommands, adminCommands, auditCommands, dbCommands, appCommands, keyCommands, secretsCommands, webhookCommands];
 
 const USAGE = [
   'Usage: roster <command> [options]',

@@ -28,7 +28,7 @@ function text(query: Readonly<Record<string, unknown>>, name: string): string | 
 }
 
 /** What an audit entry may be about; the filter accepts these alone. */
-export const AUDIT_TARGET_TYPES = ['user', 'group', 'membership', 'token', 'setting', 'schema', 'application'] as const;
+export const AUDIT_TARGET_TYPES = ['user', 'group', 'membership', 'token', 'setting', 'schema', 'application', 'webhook'] as const;
 const TARGET_TYPES: readonly string[] = AUDIT_TARGET_TYPES;
 
 /** An ISO 8601 instant, normalised to the stored form (UTC, milliseconds) so that text comparison is time comparison. */

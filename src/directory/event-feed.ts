@@ -120,6 +120,23 @@ function toEntry(event: StoredFeedEvent): FeedEntry {
   };
 }
 
+/** An event with its place in the feed, for readers that keep their own position (webhooks). */
+export interface PositionedEntry {
+  readonly entry: FeedEntry;
+  /** Where the event is, and where the next read starts once it is handled. */
+  readonly at: FeedPosition;
+  readonly after: FeedPosition;
+}
+
+/** A page read from a stored position (`readFrom`). */
+export interface PositionedPage {
+  readonly events: readonly PositionedEntry[];
+  /** Where to read next when `events` is empty: past everything final that was read. */
+  readonly end: FeedPosition;
+  /** Whether `from` was before the oldest event kept (retention deleted events after it). */
+  readonly expired: boolean;
+}
+
 /** The event feed over a store; `retentionDays` is ROSTER_EVENT_RETENTION_DAYS. */
 export function createEventFeed(store: Store, options: { readonly retentionDays: number }) {
   const expiredMessage = (days: number) =>
@@ -150,6 +167,31 @@ export function createEventFeed(store: Store, options: { readonly retentionDays:
         const next = rows.length === request.limit && last !== undefined ? { tx: last.tx, id: last.id + 1 } : before(horizon, from) ? from : horizon;
         return { kind: 'page', events: rows.map(toEntry), next: encodeCursor(next) };
       });
+    },
+
+    /**
+     * Up to `limit` events at or after `from`, oldest first, under the same horizon as `read`
+     * (so a reader never skips an event committed late); from the oldest event kept when
+     * `from` is older. The webhook deliveries read with it (delivery/worker.ts).
+     */
+    async readFrom(from: FeedPosition, types: readonly string[] | undefined, limit: number): Promise<PositionedPage> {
+      return readSnapshot(store.db, async (trx): Promise<PositionedPage> => {
+        const horizon = await feedHorizon(trx, store.dialect);
+        const keptFrom = await feedKeptFrom(trx);
+        const expired = before(from, keptFrom);
+        const start = expired ? keptFrom : from;
+        const rows = await feedPage(trx, { from: start, before: horizon }, types, limit);
+        return {
+          events: rows.map((row) => ({ entry: toEntry(row), at: { tx: row.tx, id: row.id }, after: { tx: row.tx, id: row.id + 1 } })),
+          end: before(horizon, start) ? start : horizon,
+          expired,
+        };
+      });
+    },
+
+    /** The current end of the feed: where a reader that wants only new events starts. */
+    async end(): Promise<FeedPosition> {
+      return readSnapshot(store.db, (trx) => feedHorizon(trx, store.dialect));
     },
 
     /**

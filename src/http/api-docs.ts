@@ -38,6 +38,7 @@ export const TAGS = {
   saml: 'SAML',
   audit: 'Audit log',
   events: 'Change events',
+  webhooks: 'Webhooks',
   session: 'Session',
   applications: 'Applications',
 } as const;
@@ -51,6 +52,7 @@ const TAG_DESCRIPTIONS: Readonly<Record<string, string>> = {
   [TAGS.saml]: 'The SAML identity provider Roster trusts, and whether a user can sign in.',
   [TAGS.audit]: 'The audit trail of every change.',
   [TAGS.events]: 'The feed of changes to users, groups and memberships, for applications that keep a copy (docs/events.md).',
+  [TAGS.webhooks]: 'Endpoints that receive every change as a signed POST (Standard Webhooks), their deliveries and replays (docs/events.md).',
   [TAGS.session]: 'The user signed in through the browser.',
   [TAGS.applications]: 'Applications that sign their users in through Roster (OpenID Connect clients).',
 };

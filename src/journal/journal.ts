@@ -58,7 +58,7 @@ const SUPPRESSED_ACTION = 'audit.suppressed';
 /** The audit entry of one change. */
 export interface AuditEntry {
   readonly action: string;
-  readonly targetType: 'user' | 'group' | 'membership' | 'token' | 'setting' | 'schema' | 'application';
+  readonly targetType: 'user' | 'group' | 'membership' | 'token' | 'setting' | 'schema' | 'application' | 'webhook';
   readonly targetId?: string | null;
   /** Before/after attributes or other context. Never secrets (passwords, token values, hashes). */
   readonly details?: Readonly<Record<string, unknown>>;

@@ -13,6 +13,7 @@ import * as provisioningActivity from './migrations/009-provisioning-activity.ts
 import * as events from './migrations/010-events.ts';
 import * as caseKeysAndCustomSchemas from './migrations/011-case-keys-and-custom-schemas.ts';
 import * as oidc from './migrations/012-oidc.ts';
+import * as webhooks from './migrations/013-webhooks.ts';
 import * as rateLimits from './migrations/014-rate-limits.ts';
 
 const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) => Promise<void>> = {
@@ -27,6 +28,7 @@ const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) 
   '010-events': events.up,
   '011-case-keys-and-custom-schemas': caseKeysAndCustomSchemas.up,
   '012-oidc': oidc.up,
+  '013-webhooks': webhooks.up,
   '014-rate-limits': rateLimits.up,
 };
 

@@ -31,7 +31,12 @@ export const SEALED_SETTINGS: readonly string[] = ['saml', 'oidc.keys', 'scim.cu
  * start-up seals old plaintext and rotation re-seals it.
  * OpenID client secrets and API tokens are not here: only their SHA-256 is stored.
  */
-export const SEALED_COLUMNS: readonly SealedColumn[] = [{ table: 'settings', key: 'key', column: 'value', only: SEALED_SETTINGS }];
+export const SEALED_COLUMNS: readonly SealedColumn[] = [
+  { table: 'settings', key: 'key', column: 'value', only: SEALED_SETTINGS },
+  // Webhook signing secrets (store/webhooks.ts): signing needs them, so they cannot be hashed.
+  { table: 'webhooks', key: 'id', column: 'secret' },
+  { table: 'webhooks', key: 'id', column: 'previous_secret' },
+];
 
 /** The setting holding a sealed constant, so a wrong key is caught even when no secret is stored yet. */
 export const KEY_CHECK_SETTING = 'secrets.keyCheck';

@@ -297,6 +297,56 @@ export interface OidcApplicationsTable {
   updated_at: string;
 }
 
+/** A webhook endpoint and its delivery state; see migrations/013-webhooks.ts. */
+export interface WebhooksTable {
+  id: string;
+  url: string;
+  /** Comma-separated event types; null: all. */
+  types: string | null;
+  enabled: number;
+  disabled_reason: string | null;
+  disabled_at: string | null;
+  /** `whsec_…`, in clear: signing needs it. */
+  secret: string;
+  /** The secret before the last rotation, still signing until previous_secret_until. */
+  previous_secret: string | null;
+  previous_secret_until: string | null;
+  /** The next event to deliver is the first of the feed at or after (pos_tx, pos_id). */
+  pos_tx: number;
+  pos_id: number;
+  /** Bumped by every administrator's change of the delivery state; a worker's writes check it. */
+  generation: number;
+  /** Failed attempts at the event at the position, and when the first of them was made. */
+  attempts: number;
+  failing_since: string | null;
+  /** No instance delivers before this instant (ISO 8601). */
+  next_attempt_at: string;
+  /** The instance delivering now, and until when its claim holds unless renewed. */
+  claimed_by: string | null;
+  lease_until: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/** One delivery attempt; see migrations/013-webhooks.ts. */
+export interface WebhookDeliveriesTable {
+  id: Generated<number>;
+  webhook_id: string;
+  event_id: number;
+  event_type: string;
+  /** 1 for the first attempt at this event, 2 for the first retry … */
+  attempt: number;
+  at: string;
+  /** The HTTP status, or null when no answer came (timeout, refused connection). */
+  status: number | null;
+  latency_ms: number;
+  /** The first 1 KB of the answer's body. */
+  response: string | null;
+  error: string | null;
+  /** `delivered`, `retrying`, `given_up` (the endpoint is disabled) or `gone` (410: disabled). */
+  outcome: string;
+}
+
 export interface Database {
   users: UsersTable;
   scim_users: ScimUsersTable;
@@ -324,4 +374,6 @@ export interface Database {
   rate_limits: RateLimitsTable;
   oidc_models: OidcModelsTable;
   oidc_applications: OidcApplicationsTable;
+  webhooks: WebhooksTable;
+  webhook_deliveries: WebhookDeliveriesTable;
 }

@@ -92,6 +92,10 @@ async function populate(store: Store): Promise<void> {
   // An OpenID Connect application, and a row of what the provider stores (a grant).
   await services.applications.create({ name: 'Grafana', redirectUris: ['https://grafana.example.com/login/generic_oauth'], public: false, allowedGroups: ['Few'] }, cli);
   await new services.oidc.Adapter('Grant').upsert('grant-1', { accountId: user.id, clientId: 'client' }, 3600);
+  // A webhook endpoint and one logged attempt (the worker writes those; it does not run here).
+  const { webhook } = await services.webhooks.create({ url: 'https://receiver.example.com/hook', types: ['user.created'] }, cli);
+  await services.webhooks.rotateSecret(webhook.id, cli);
+  await store.db.insertInto('webhook_deliveries').values({ webhook_id: webhook.id, event_id: 1, event_type: 'user.created', attempt: 1, at: now, status: 500, latency_ms: 12, response: 'oops', error: 'answered 500', outcome: 'retrying' }).execute();
   // More audit events than one page (500 rows), so that paging is exercised.
   const events = Array.from({ length: 1100 }, (_, i) => ({ at: now, actor: 'system', action: 'test.filler', target_type: 'user', target_id: null, details: JSON.stringify({ i }) }));
   for (let i = 0; i < events.length; i += 200) await store.db.insertInto('audit_events').values(events.slice(i, i + 200)).execute();

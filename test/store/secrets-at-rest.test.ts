@@ -18,6 +18,7 @@ import { startTestApp, testCertificate, testKeyPair, TEST_IDP, type TestApp } fr
 import { sessionFor } from '../support/console.ts';
 import { createTestDatabase, eachDatabase, type ScratchDatabase } from '../support/databases.ts';
 import { CookieJar, follow, relyingParty } from '../support/oidc.ts';
+import { findWebhook } from '../../src/store/webhooks.ts';
 
 const cli = { kind: 'cli' } as const;
 const REDIRECT = 'https://app.example.com/callback';
@@ -85,6 +86,20 @@ eachDatabase('secrets at rest', (database) => {
     }
     const all = [...stored.values()].join('\n');
     assert.doesNotMatch(all, /PRIVATE KEY|"d":|BEGIN CERTIFICATE/);
+  });
+
+  test('webhook signing secrets are ciphertext in the database, and both sign after a rotation', async () => {
+    const actor = { kind: 'cli' } as const;
+    const { webhook, secret } = await app.services.webhooks.create({ url: 'https://receiver.example.com/hook', types: null }, actor);
+    const rotated = await app.services.webhooks.rotateSecret(webhook.id, actor);
+    const row = await app.services.store.db.selectFrom('webhooks').select(['secret', 'previous_secret']).where('id', '=', webhook.id).executeTakeFirstOrThrow();
+    assert.match(row.secret, /^enc:v1:[0-9a-f]{8}:/);
+    assert.match(row.previous_secret ?? '', /^enc:v1:[0-9a-f]{8}:/);
+    assert.doesNotMatch(`${row.secret} ${row.previous_secret ?? ''}`, /whsec_/);
+    // What the delivery worker reads to sign: the plaintext pair, newest first.
+    const stored = await findWebhook(app.services.store.db, app.services.store.dialect, app.services.store.secrets, webhook.id);
+    assert.equal(stored?.secret, rotated.secret);
+    assert.equal(stored?.previousSecret, secret);
   });
 
   test('SAML sign-in requests are still signed with the sealed SP key (the signature verifies with the SP certificate)', async () => {

@@ -40,6 +40,7 @@ import { homePages, sectionPlaceholder } from './pages/home.ts';
 import { scimPages } from './pages/scim.ts';
 import { SIGN_IN_PATH, signInPages, signInUrl } from './pages/sign-in.ts';
 import { userPages } from './pages/users.ts';
+import { webhookPages } from './pages/webhooks.ts';
 import { ADMIN_SECTIONS } from './sections.ts';
 import { accessOf, resolveViewer } from './viewer.ts';
 
@@ -61,6 +62,7 @@ const PAGE_MODULES: ReadonlyArray<(app: FastifyInstance, context: ConsoleContext
   scimPages,
   auditPages,
   applicationPages,
+  webhookPages,
 ];
 
 /** Registers the console in its own scope. */

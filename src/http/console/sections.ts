@@ -21,6 +21,7 @@ export const ADMIN_SECTIONS: readonly AdminSection[] = [
   { path: '/admin/scim', title: 'SCIM', description: 'The SCIM base URL and the tokens of your identity provider, and what it has been calling.' },
   { path: '/admin/applications', title: 'Applications', description: 'The applications that sign their users in through Roster (OpenID Connect): their redirect URIs, secrets and allowed groups.' },
   { path: '/admin/audit', title: 'Audit log', description: 'Every change and sign-in: who, what, when.' },
+  { path: '/admin/webhooks', title: 'Webhooks', description: 'Applications that receive every change as a signed request: their addresses, secrets and deliveries.' },
 ];
 
 /** The section a path belongs to (`/admin/users/123` → Users), or undefined. */

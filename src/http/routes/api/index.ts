@@ -18,6 +18,7 @@ import { ACTIVITY_ENTRY, provisioningActivityRoutes } from './provisioning-activ
 import { SCIM_STATUS, scimManagementRoutes } from './scim-management.ts';
 import { scimSchemaRoutes } from './scim-schemas.ts';
 import { USER, userRoutes } from './users.ts';
+import { WEBHOOK, WEBHOOK_DELIVERY, webhookRoutes } from './webhooks.ts';
 
 /** Registers the admin API on a Fastify scope. */
 export async function adminApi(app: FastifyInstance, options: { services: Services }): Promise<void> {
@@ -28,7 +29,7 @@ export async function adminApi(app: FastifyInstance, options: { services: Servic
     await throttle(request, services.rateLimits);
   });
   describeRoutes(app, 'tokenOrSession');
-  addSchemas(app, [USER, GROUP, GROUP_MEMBERSHIP, AUDIT_LOG_ENTRY, SCIM_STATUS, ACTIVITY_ENTRY, APPLICATION, FEED_EVENT]);
+  addSchemas(app, [USER, GROUP, GROUP_MEMBERSHIP, AUDIT_LOG_ENTRY, SCIM_STATUS, ACTIVITY_ENTRY, APPLICATION, FEED_EVENT, WEBHOOK, WEBHOOK_DELIVERY]);
   scimManagementRoutes(app, services);
   scimSchemaRoutes(app, services.scimSchemas);
   userRoutes(app, services.accounts);
@@ -38,4 +39,5 @@ export async function adminApi(app: FastifyInstance, options: { services: Servic
   provisioningActivityRoutes(app, services.activity);
   eventRoutes(app, services.eventFeed);
   applicationRoutes(app, services.applications);
+  webhookRoutes(app, services.webhooks);
 }

@@ -1,0 +1,358 @@
+/**
+ * The webhook deliveries, in the background of `roster serve` (main.ts): each instance claims
+ * endpoints that are due (store/webhooks.ts explains the claims and leases), reads their
+ * next events from the feed's reader (so an endpoint never skips an event committed late),
+ * and POSTs them one at a time, signed (signature.ts). Per endpoint, strictly in order: the
+ * next event is sent only once the previous one was answered 2xx or given up. At least once:
+ * the position moves past an event only after its 2xx, so an instance killed mid-delivery
+ * leaves the event to be sent again by whoever claims the endpoint next.
+ *
+ * Memory does not grow with a change: events are read BATCH at a time, whatever the feed holds.
+ */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { EventFeed, PositionedEntry } from '../directory/event-feed.ts';
+import { createJournal } from '../journal/journal.ts';
+import type { Store } from '../store/index.ts';
+import { shorten } from '../text.ts';
+import { transact } from '../store/transact.ts';
+import {
+  claimWebhooks, findWebhook, insertDeliveries, purgeDeliveries, renewLease, updateClaimed,
+  type Claim, type ClaimedUpdate, type DeliveryWrite, type StoredWebhook,
+} from '../store/webhooks.ts';
+import type { FeedPosition } from '../store/journal.ts';
+import { describeDuration, retryAfterMs, withJitter } from './schedule.ts';
+import { signatureHeader } from './signature.ts';
+
+/** How long a receiver has to answer (Standard Webhooks recommends 15 s or so). */
+export const DELIVERY_TIMEOUT_MS = 15_000;
+/** How long a claim holds unless renewed; renewed every third of it while delivering. */
+export const DEFAULT_LEASE_MS = 30_000;
+/** How often an idle instance looks for due endpoints. */
+const DEFAULT_POLL_MS = 1000;
+/** Endpoints one instance delivers to at once. */
+const DEFAULT_CONCURRENCY = 8;
+/** Events read per page: what one endpoint holds in memory at most. */
+const BATCH = 50;
+/** Delivered events recorded per transaction at most, and the longest a delivered event waits to be. */
+const RECORD_EVENTS = 50;
+const RECORD_MS = 1000;
+/** Events sent to one endpoint before its claim is given back (another instance may take it). */
+const EVENTS_PER_TURN = 500;
+/** The part of an answer kept in the log. */
+const RESPONSE_BYTES = 1024;
+/** How often the log of attempts is cut to the event retention, and how many rows at once. */
+const LOG_PURGE_INTERVAL_MS = 10 * 60 * 1000;
+const LOG_PURGE_BATCH = 5000;
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** What the worker logs: the app's logger fits. */
+export interface DeliveryLog {
+  warn(details: object, message: string): void;
+}
+
+export interface DeliveryOptions {
+  /** Delays before each retry (ROSTER_WEBHOOK_RETRY_SCHEDULE). */
+  readonly retrySchedule: readonly number[];
+  /** ROSTER_WEBHOOK_LEASE_SECONDS, in ms. */
+  readonly leaseMs?: number;
+  readonly pollMs?: number;
+  readonly concurrency?: number;
+  readonly timeoutMs?: number;
+  /** Days the log of attempts is kept: the event retention. */
+  readonly retentionDays: number;
+  /** This instance's name in claims; unique per process by default. */
+  readonly instance?: string;
+  readonly log?: DeliveryLog;
+}
+
+/** The running worker. */
+export interface DeliveryWorker {
+  readonly instance: string;
+  /** Stops claiming, aborts deliveries in flight and gives their claims back. */
+  stop(): Promise<void>;
+}
+
+/** What one attempt came to. */
+interface Attempt {
+  readonly status: number | null;
+  readonly latencyMs: number;
+  readonly response: string | null;
+  readonly error: string | null;
+  readonly retryAfterMs: number | undefined;
+}
+
+/** A delivered event, until it is recorded. */
+interface Delivered {
+  readonly write: DeliveryWrite;
+  readonly after: FeedPosition;
+}
+
+/** Starts delivering in the background. */
+export function startDeliveries(store: Store, feed: EventFeed, options: DeliveryOptions): DeliveryWorker {
+  const instance = options.instance ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+  const pollMs = options.pollMs ?? DEFAULT_POLL_MS;
+  const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
+  const timeoutMs = options.timeoutMs ?? DELIVERY_TIMEOUT_MS;
+  const schedule = options.retrySchedule;
+  const journal = createJournal(store.dialect);
+  const stopping = new AbortController();
+  let lastPurge = 0;
+
+  const iso = (ms: number): string => new Date(ms).toISOString();
+
+  async function send(webhook: StoredWebhook, event: PositionedEntry, signal: AbortSignal): Promise<Attempt> {
+    const { entry } = event;
+    const body = JSON.stringify({
+      id: entry.id,
+      type: entry.type,
+      timestamp: entry.occurredAt,
+      data: entry.data,
+      ...(entry.previous !== undefined ? { previous: entry.previous } : {}),
+    });
+    const now = Date.now();
+    const timestamp = Math.floor(now / 1000);
+    const previousValid = webhook.previousSecret !== null && webhook.previousSecretUntil !== null && Date.parse(webhook.previousSecretUntil) > now;
+    const secrets = previousValid && webhook.previousSecret !== null ? [webhook.secret, webhook.previousSecret] : [webhook.secret];
+    const started = performance.now();
+    const latency = (): number => Math.round(performance.now() - started);
+    try {
+      const response = await fetch(webhook.url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'Roster-Webhooks/1',
+          'webhook-id': entry.id,
+          'webhook-timestamp': String(timestamp),
+          'webhook-signature': signatureHeader(secrets, entry.id, timestamp, body),
+        },
+        body,
+        // A 3xx is an answer, not a place to go: following it would send the signed event
+        // wherever the receiver's server (or an attacker who controls it) points.
+        redirect: 'manual',
+        signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), signal]),
+      });
+      // NUL cannot be stored in PostgreSQL text; the log shows it as U+FFFD.
+      const text = (await firstBytes(response, RESPONSE_BYTES))?.replace(/\u0000/g, '\uFFFD') ?? null;
+      const status = response.status;
+      let error: string | null = null;
+      if (status >= 300 && status < 400) error = `redirects are not followed (${status} to ${shorten(response.headers.get('location') ?? 'nowhere', 300)})`;
+      else if (status < 200 || status >= 300) error = `answered ${status}`;
+      const retryAfter = status === 429 || status === 503 ? retryAfterMs(response.headers.get('retry-after'), new Date()) : undefined;
+      return { status, latencyMs: latency(), response: text, error, retryAfterMs: retryAfter };
+    } catch (error) {
+      return { status: null, latencyMs: latency(), response: null, error: describeFailure(error, timeoutMs), retryAfterMs: undefined };
+    }
+  }
+
+  function attemptRow(webhook: StoredWebhook, event: PositionedEntry, attemptNumber: number, attempt: Attempt, at: string, outcome: string): DeliveryWrite {
+    return {
+      webhookId: webhook.id,
+      eventId: Number(event.entry.id),
+      eventType: event.entry.type,
+      attempt: attemptNumber,
+      at,
+      status: attempt.status,
+      latencyMs: attempt.latencyMs,
+      response: attempt.response,
+      error: attempt.error,
+      outcome,
+    };
+  }
+
+  /**
+   * Records delivered events: their attempts, and the position past the last one while the
+   * claim holds. Returns whether it held.
+   */
+  async function record(claim: Claim, delivered: readonly Delivered[]): Promise<boolean> {
+    const last = delivered[delivered.length - 1];
+    if (last === undefined) return true;
+    return transact(store.db, async (trx) => {
+      const held = await updateClaimed(trx, claim, { position: last.after, attempts: 0, failingSince: null }, iso(Date.now()));
+      // The attempts happened whoever holds the endpoint now; not for an endpoint deleted meanwhile.
+      if (held || (await findWebhook(trx, store.dialect, store.secrets, claim.id)) !== undefined) await insertDeliveries(trx, delivered.map((item) => item.write));
+      return held;
+    });
+  }
+
+  /**
+   * Records a failed attempt and what follows from it: a retry later, or the endpoint disabled
+   * (410 Gone, or the last retry failed), audited. The claim ends either way.
+   */
+  async function fail(webhook: StoredWebhook, claim: Claim, event: PositionedEntry, attemptNumber: number, attempt: Attempt): Promise<void> {
+    const now = Date.now();
+    const at = iso(now);
+    const failingSince = attemptNumber > 1 && webhook.failingSince !== null ? webhook.failingSince : at;
+    let outcome: string;
+    let update: ClaimedUpdate;
+    let disabled: string | undefined;
+    if (attempt.status === 410) {
+      outcome = 'gone';
+      disabled = 'the endpoint answered 410 Gone';
+      update = { attempts: attemptNumber, failingSince, disable: disabled };
+    } else if (attemptNumber > schedule.length) {
+      outcome = 'given_up';
+      disabled = `gave up on event ${event.entry.id} after ${attemptNumber} failed attempts over ${describeDuration(now - Date.parse(failingSince))}`;
+      update = { attempts: attemptNumber, failingSince, disable: disabled };
+    } else {
+      outcome = 'retrying';
+      const delay = Math.max(withJitter(schedule[attemptNumber - 1] ?? 0), attempt.retryAfterMs ?? 0);
+      update = { attempts: attemptNumber, failingSince, nextAttemptAt: iso(now + delay), release: true };
+    }
+    await transact(store.db, async (trx) => {
+      const held = await updateClaimed(trx, claim, update, at);
+      if (held || (await findWebhook(trx, store.dialect, store.secrets, claim.id)) !== undefined) await insertDeliveries(trx, [attemptRow(webhook, event, attemptNumber, attempt, at, outcome)]);
+      if (held && disabled !== undefined) {
+        await journal.record(trx, { kind: 'system' }, { action: 'webhook.disabled', targetType: 'webhook', targetId: webhook.id, details: { url: webhook.url, reason: disabled, eventId: event.entry.id } }, at);
+      }
+    });
+  }
+
+  /** Delivers to one claimed endpoint until it is caught up, fails, or had its turn. */
+  async function serve(webhook: StoredWebhook): Promise<void> {
+    const claim: Claim = { id: webhook.id, instance, generation: webhook.generation };
+    const lost = new AbortController();
+    const signal = AbortSignal.any([lost.signal, stopping.signal]);
+    const heartbeat = setInterval(() => {
+      renewLease(store.db, claim, iso(Date.now() + leaseMs))
+        .then((held) => {
+          if (!held) lost.abort();
+        })
+        .catch(() => {});
+    }, Math.max(leaseMs / 3, 50));
+    heartbeat.unref();
+    // Delivered events are recorded in batches (one transaction per RECORD_EVENTS or
+    // RECORD_MS): a crash before a batch is recorded sends its events again, as at-least-once allows.
+    let delivered: Delivered[] = [];
+    let oldest = 0;
+    const flush = async (): Promise<boolean> => {
+      const batch = delivered;
+      delivered = [];
+      return record(claim, batch);
+    };
+    let attempts = webhook.attempts;
+    let position = webhook.position;
+    try {
+      for (let sent = 0; sent < EVENTS_PER_TURN; ) {
+        const page = await feed.readFrom(position, webhook.types ?? undefined, BATCH);
+        if (page.events.length === 0) {
+          if (!(await flush())) return;
+          // Caught up: past everything final, and back in pollMs.
+          await updateClaimed(store.db, claim, { position: page.end, nextAttemptAt: iso(Date.now() + pollMs), release: true }, iso(Date.now()));
+          return;
+        }
+        for (const event of page.events) {
+          if (signal.aborted) return;
+          const attempt = await send(webhook, event, signal);
+          // Stopped or taken over mid-request: no verdict on this attempt; whoever holds the
+          // endpoint next sends the event again.
+          if (signal.aborted) return;
+          const now = Date.now();
+          if (attempt.status !== null && attempt.status >= 200 && attempt.status < 300) {
+            if (delivered.length === 0) oldest = now;
+            delivered.push({ write: attemptRow(webhook, event, attempts + 1, attempt, iso(now), 'delivered'), after: event.after });
+            if ((delivered.length >= RECORD_EVENTS || now - oldest >= RECORD_MS) && !(await flush())) return;
+            attempts = 0;
+            position = event.after;
+            sent += 1;
+            continue;
+          }
+          if (!(await flush())) return;
+          await fail({ ...webhook, attempts }, claim, event, attempts + 1, attempt);
+          return;
+        }
+      }
+      if (await flush()) await updateClaimed(store.db, claim, { release: true }, iso(Date.now()));
+    } finally {
+      clearInterval(heartbeat);
+      // What was delivered is recorded on the way out too (shutdown, a lost claim, an error).
+      if (delivered.length > 0) await flush().catch(() => false);
+      // Give the claim back at once on shutdown, so that another instance need not wait for the lease.
+      if (stopping.signal.aborted) await updateClaimed(store.db, claim, { release: true }, iso(Date.now())).catch(() => false);
+    }
+  }
+
+  /** One round: claims what is due and serves it; whether anything was claimed. */
+  async function round(): Promise<boolean> {
+    const now = Date.now();
+    if (now - lastPurge >= LOG_PURGE_INTERVAL_MS) {
+      lastPurge = now;
+      const cutoff = iso(now - options.retentionDays * DAY_MS);
+      while ((await transact(store.db, (trx) => purgeDeliveries(trx, cutoff, LOG_PURGE_BATCH))) === LOG_PURGE_BATCH);
+    }
+    const claimed = await transact(store.db, (trx) => claimWebhooks(trx, store.dialect, store.secrets, instance, iso(now), iso(now + leaseMs), concurrency));
+    await Promise.all(
+      claimed.map((webhook) =>
+        serve(webhook).catch((error: unknown) => options.log?.warn({ err: error, webhook: webhook.id }, 'webhook delivery failed; the endpoint is tried again when its lease ends')),
+      ),
+    );
+    return claimed.length > 0;
+  }
+
+  const running = (async () => {
+    while (!stopping.signal.aborted) {
+      let busy = false;
+      try {
+        busy = await round();
+      } catch (error) {
+        options.log?.warn({ err: error }, 'webhook deliveries: a round failed; trying again shortly');
+      }
+      if (!busy && !stopping.signal.aborted) await sleep(pollMs, stopping.signal);
+    }
+  })();
+
+  return {
+    instance,
+    async stop() {
+      stopping.abort();
+      await running;
+    },
+  };
+}
+
+/** Reads at most `limit` bytes of a body, then lets the rest go. */
+async function firstBytes(response: Response, limit: number): Promise<string | null> {
+  if (response.body === null) return null;
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    while (size < limit) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      size += value.byteLength;
+    }
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
+  const bytes = Buffer.concat(chunks).subarray(0, limit);
+  return bytes.length === 0 ? null : new TextDecoder('utf-8', { fatal: false }).decode(bytes);
+}
+
+/** Why no answer came, in a few words. */
+function describeFailure(error: unknown, timeoutMs: number): string {
+  if (error instanceof Error) {
+    if (error.name === 'TimeoutError') return `no answer within ${timeoutMs / 1000} s`;
+    const cause = (error as { cause?: unknown }).cause;
+    if (cause instanceof Error) {
+      const code = (cause as { code?: unknown }).code;
+      return typeof code === 'string' ? `${code}: ${cause.message}` : cause.message;
+    }
+    return error.message;
+  }
+  return String(error);
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

@@ -1,0 +1,316 @@
+/**
+ * Webhook endpoints as administrators manage them, whatever asks (CLI, admin API, console):
+ * create (the signing secret is shown once), list, change, enable, disable, delete, rotate the
+ * secret, read the log of attempts, replay from an event. Every change is recorded in the
+ * audit trail in its transaction. The deliveries themselves run in src/delivery/.
+ *
+ * Secrets follow Standard Webhooks: `whsec_` and the base64 of 32 random bytes; the part
+ * after the prefix, decoded, is the HMAC-SHA256 key. Roster keeps them in clear, as it must
+ * to sign.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { EVENT_TYPES, createJournal } from '../journal/journal.ts';
+import type { Actor } from '../journal/actor.ts';
+import type { Store } from '../store/index.ts';
+import { transact } from '../store/transact.ts';
+import {
+  deleteWebhook, eventPosition, findWebhook, insertWebhook, listDeliveries, listWebhooks, updateWebhook,
+  type StoredDelivery, type StoredWebhook, type WebhookChange,
+} from '../store/webhooks.ts';
+import { DirectoryError, rejected } from './errors.ts';
+import type { EventFeed } from './event-feed.ts';
+
+/** The prefix of every signing secret (Standard Webhooks). */
+export const SECRET_PREFIX = 'whsec_';
+const SECRET_BYTES = 32;
+/** How long the previous secret keeps signing beside the new one after a rotation. */
+export const SECRET_OVERLAP_MS = 24 * 60 * 60 * 1000;
+/** The longest URL accepted. */
+export const MAX_URL_LENGTH = 2000;
+/** Attempts per page of the log, by default and at most. */
+export const DEFAULT_DELIVERIES_LIMIT = 50;
+export const MAX_DELIVERIES_LIMIT = 500;
+
+/** An endpoint as administrators see it: never its secret. */
+export interface WebhookInfo {
+  readonly id: string;
+  readonly url: string;
+  /** The event types sent; null: all of them. */
+  readonly types: readonly string[] | null;
+  readonly enabled: boolean;
+  /** Why it is disabled: an administrator, a `410 Gone`, or failures for the whole retry period. */
+  readonly disabledReason: string | null;
+  readonly disabledAt: string | null;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  /** Until when the secret before the last rotation still signs beside the new one; null when none does. */
+  readonly previousSecretExpiresAt: string | null;
+  /** Failed attempts at the next event to deliver (0 when all is well), since when, and when the next try is. */
+  readonly failedAttempts: number;
+  readonly failingSince: string | null;
+  readonly nextAttemptAt: string;
+}
+
+/** One delivery attempt as administrators see it. */
+export interface DeliveryInfo {
+  readonly id: string;
+  readonly eventId: string;
+  readonly eventType: string;
+  readonly attempt: number;
+  readonly at: string;
+  /** The HTTP status answered, or null when none came. */
+  readonly status: number | null;
+  readonly latencyMs: number;
+  /** The first 1 KB of the answer. */
+  readonly response: string | null;
+  readonly error: string | null;
+  /** `delivered`, `retrying`, `given_up` (the endpoint was disabled) or `gone` (410: disabled). */
+  readonly outcome: string;
+}
+
+/** A page of the log, newest first; `next` reads older attempts. */
+export interface DeliveryPage {
+  readonly deliveries: readonly DeliveryInfo[];
+  readonly next: string | null;
+}
+
+/** What creating an endpoint takes. */
+export interface WebhookInput {
+  readonly url: string;
+  /** Only these types; absent or null: every type. */
+  readonly types?: readonly string[] | null;
+}
+
+/** What a change may set (the admin API's PATCH, the console). */
+export interface WebhookPatch {
+  readonly url?: string;
+  readonly types?: readonly string[] | null;
+  readonly enabled?: boolean;
+}
+
+/** The webhook endpoints' management. */
+export interface Webhooks {
+  /** Registers an endpoint, delivering the events from now on; the secret is returned once, here. */
+  create(input: WebhookInput, actor: Actor): Promise<{ webhook: WebhookInfo; secret: string }>;
+  list(): Promise<WebhookInfo[]>;
+  /** One endpoint; not_found when no endpoint has this id. */
+  get(id: string): Promise<WebhookInfo>;
+  /** Changes the URL, the types, or whether it is enabled. */
+  update(id: string, patch: WebhookPatch, actor: Actor): Promise<WebhookInfo>;
+  /** Enables an endpoint: deliveries resume at the event it stopped at. */
+  enable(id: string, actor: Actor): Promise<WebhookInfo>;
+  /** Disables an endpoint: nothing is sent until it is enabled or replayed. */
+  disable(id: string, actor: Actor): Promise<WebhookInfo>;
+  /** Deletes an endpoint and its log. */
+  remove(id: string, actor: Actor): Promise<void>;
+  /** Issues a new secret; the previous one keeps signing beside it for SECRET_OVERLAP_MS. */
+  rotateSecret(id: string, actor: Actor): Promise<{ webhook: WebhookInfo; secret: string }>;
+  /** The log of attempts, newest first. */
+  deliveries(id: string, options?: { readonly limit?: number; readonly before?: string }): Promise<DeliveryPage>;
+  /** Delivers again from event `eventId` (still kept) onwards, in order, and enables the endpoint. */
+  replay(id: string, eventId: string, actor: Actor): Promise<WebhookInfo>;
+}
+
+/** A new signing secret: `whsec_` and base64 of 32 random bytes. */
+export function newSecret(): string {
+  return SECRET_PREFIX + randomBytes(SECRET_BYTES).toString('base64');
+}
+
+/** Builds the management of webhooks over a store; `secretOverlapMs` shortens the overlap of secrets for tests. */
+export function createWebhooks(store: Store, feed: EventFeed, options: { readonly secretOverlapMs?: number } = {}): Webhooks {
+  const journal = createJournal(store.dialect);
+  const now = (): Date => new Date();
+  const overlapMs = options.secretOverlapMs ?? SECRET_OVERLAP_MS;
+
+  async function existing(id: string, lock = false, db: Parameters<typeof findWebhook>[0] = store.db): Promise<StoredWebhook> {
+    const found = await findWebhook(db, store.dialect, store.secrets, id, lock);
+    if (found === undefined) throw notFound(id);
+    return found;
+  }
+
+  /** Applies `change` under the row's lock, with its audit entry, and returns the endpoint after it. */
+  async function change(
+    id: string,
+    actor: Actor,
+    make: (current: StoredWebhook, at: Date) => { change: WebhookChange; action: string; details?: Record<string, unknown> } | undefined,
+  ): Promise<WebhookInfo> {
+    return transact(store.db, async (trx) => {
+      const current = await existing(id, true, trx);
+      const at = now();
+      const planned = make(current, at);
+      if (planned === undefined) return toInfo(current, at);
+      await updateWebhook(trx, store.secrets, id, planned.change, at.toISOString());
+      await journal.record(trx, actor, { action: planned.action, targetType: 'webhook', targetId: id, details: { url: current.url, ...planned.details } }, at.toISOString());
+      return toInfo(await existing(id, false, trx), at);
+    });
+  }
+
+  const enable = (id: string, actor: Actor) =>
+    change(id, actor, (current) => (current.enabled ? undefined : { change: { enabled: true, restart: true }, action: 'webhook.enabled' }));
+  const disable = (id: string, actor: Actor) =>
+    change(id, actor, (current) => (current.enabled ? { change: { enabled: false, disabledReason: 'disabled by an administrator', restart: true }, action: 'webhook.disabled' } : undefined));
+
+  return {
+    async create(input, actor) {
+      const url = checkUrl(input.url);
+      const types = checkTypes(input.types);
+      const secret = newSecret();
+      const id = randomUUID();
+      // From the current end of the feed: an endpoint gets the changes made after it exists.
+      const position = await feed.end();
+      const at = now().toISOString();
+      const webhook = await transact(store.db, async (trx) => {
+        await insertWebhook(trx, store.secrets, { id, url, types, secret, position, at });
+        await journal.record(trx, actor, { action: 'webhook.created', targetType: 'webhook', targetId: id, details: { url, types } }, at);
+        return existing(id, false, trx);
+      });
+      return { webhook: toInfo(webhook, now()), secret };
+    },
+
+    async list() {
+      const at = now();
+      return (await listWebhooks(store.db, store.secrets)).map((webhook) => toInfo(webhook, at));
+    },
+
+    async get(id) {
+      return toInfo(await existing(id), now());
+    },
+
+    async update(id, patch, actor) {
+      const url = patch.url === undefined ? undefined : checkUrl(patch.url);
+      const types = patch.types === undefined ? undefined : checkTypes(patch.types);
+      let result: WebhookInfo | undefined;
+      if (url !== undefined || types !== undefined) {
+        result = await change(id, actor, (current) => {
+          const newUrl = url !== undefined && url !== current.url ? url : undefined;
+          const newTypes = types !== undefined && (types ?? []).join(',') !== (current.types ?? []).join(',') ? types : undefined;
+          if (newUrl === undefined && newTypes === undefined) return undefined;
+          return {
+            // restart: a worker delivering now goes on with the new URL and types at once.
+            change: { ...(newUrl !== undefined ? { url: newUrl } : {}), ...(newTypes !== undefined ? { types: newTypes } : {}), restart: true },
+            action: 'webhook.updated',
+            details: { ...(newUrl !== undefined ? { before: { url: current.url }, after: { url: newUrl } } : {}), ...(newTypes !== undefined ? { types: newTypes } : {}) },
+          };
+        });
+      }
+      if (patch.enabled === true) result = await enable(id, actor);
+      if (patch.enabled === false) result = await disable(id, actor);
+      return result ?? toInfo(await existing(id), now());
+    },
+
+    enable,
+    disable,
+
+    async remove(id, actor) {
+      await transact(store.db, async (trx) => {
+        const current = await existing(id, true, trx);
+        await deleteWebhook(trx, id);
+        await journal.record(trx, actor, { action: 'webhook.deleted', targetType: 'webhook', targetId: id, details: { url: current.url } });
+      });
+    },
+
+    async rotateSecret(id, actor) {
+      const secret = newSecret();
+      const webhook = await change(id, actor, (current, at) => ({
+        // restart: a worker delivering now signs with the new secret from its next request.
+        change: { secret, previousSecret: current.secret, previousSecretUntil: new Date(at.getTime() + overlapMs).toISOString(), restart: true },
+        action: 'webhook.secret_rotated',
+      }));
+      return { webhook, secret };
+    },
+
+    async deliveries(id, options = {}) {
+      await existing(id);
+      const limit = options.limit ?? DEFAULT_DELIVERIES_LIMIT;
+      if (!(Number.isInteger(limit) && limit >= 1 && limit <= MAX_DELIVERIES_LIMIT)) throw rejected('limit', limit, `must be between 1 and ${MAX_DELIVERIES_LIMIT}`);
+      let before: number | undefined;
+      if (options.before !== undefined) {
+        if (!/^\d{1,15}$/.test(options.before)) throw rejected('before', options.before, 'must be a "next" this list returned');
+        before = Number(options.before);
+      }
+      const rows = await listDeliveries(store.db, id, limit, before);
+      const last = rows.at(-1);
+      return { deliveries: rows.map(toDelivery), next: rows.length === limit && last !== undefined ? String(last.id) : null };
+    },
+
+    async replay(id, eventId, actor) {
+      if (!/^\d{1,15}$/.test(eventId)) throw rejected('from', eventId, 'must be the id of an event of the feed');
+      return transact(store.db, async (trx) => {
+        const current = await existing(id, true, trx);
+        const position = await eventPosition(trx, Number(eventId));
+        if (position === undefined) {
+          throw new DirectoryError('invalid', `The event ${eventId} is not in the feed: it does not exist, or it is older than the retention (ROSTER_EVENT_RETENTION_DAYS) and was deleted.`, 'from');
+        }
+        const at = now();
+        await updateWebhook(trx, store.secrets, id, { position, enabled: true, restart: true }, at.toISOString());
+        await journal.record(trx, actor, { action: 'webhook.replayed', targetType: 'webhook', targetId: id, details: { url: current.url, fromEventId: eventId } }, at.toISOString());
+        return toInfo(await existing(id, false, trx), at);
+      });
+    },
+  };
+}
+
+function notFound(id: string): DirectoryError {
+  return new DirectoryError('not_found', `No webhook has the id "${id}".`, 'id');
+}
+
+/** An absolute http(s) URL without credentials or fragment. */
+function checkUrl(raw: string): string {
+  const value = raw.trim();
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:') || value.length > MAX_URL_LENGTH || /[\s\p{Cc}]/u.test(value)) {
+    throw rejected('url', raw, `must be an absolute http or https URL of at most ${MAX_URL_LENGTH} characters`);
+  }
+  // Credentials would end up in logs and lists; the signature is what authenticates Roster.
+  if (url.username !== '' || url.password !== '') throw rejected('url', url.origin + url.pathname, 'must not contain a user name or password (receivers verify the signature instead)');
+  if (url.hash !== '') throw rejected('url', raw, 'must not have a fragment (#…)');
+  return url.href;
+}
+
+/** Known event types, without duplicates; null (or absent) for every type. */
+function checkTypes(raw: readonly string[] | null | undefined): readonly string[] | null {
+  if (raw === undefined || raw === null) return null;
+  const names = raw.map((name) => name.trim()).filter((name) => name !== '');
+  const known = new Set<string>(EVENT_TYPES);
+  const unknown = names.filter((name) => !known.has(name));
+  if (names.length === 0 || unknown.length > 0) throw rejected('types', raw.join(','), `must be a list of ${EVENT_TYPES.join(', ')}`);
+  return EVENT_TYPES.filter((type) => names.includes(type));
+}
+
+function toInfo(webhook: StoredWebhook, at: Date): WebhookInfo {
+  const overlap = webhook.previousSecret !== null && webhook.previousSecretUntil !== null && Date.parse(webhook.previousSecretUntil) > at.getTime();
+  return {
+    id: webhook.id,
+    url: webhook.url,
+    types: webhook.types,
+    enabled: webhook.enabled,
+    disabledReason: webhook.disabledReason,
+    disabledAt: webhook.disabledAt,
+    createdAt: webhook.createdAt,
+    updatedAt: webhook.updatedAt,
+    previousSecretExpiresAt: overlap ? webhook.previousSecretUntil : null,
+    failedAttempts: webhook.attempts,
+    failingSince: webhook.failingSince,
+    nextAttemptAt: webhook.nextAttemptAt,
+  };
+}
+
+function toDelivery(delivery: StoredDelivery): DeliveryInfo {
+  return {
+    id: String(delivery.id),
+    eventId: String(delivery.eventId),
+    eventType: delivery.eventType,
+    attempt: delivery.attempt,
+    at: delivery.at,
+    status: delivery.status,
+    latencyMs: delivery.latencyMs,
+    response: delivery.response,
+    error: delivery.error,
+    outcome: delivery.outcome,
+  };
+}

@@ -1,0 +1,253 @@
+/**
+ * Webhook deliveries end to end (issue 11): the real worker posting to a real HTTP receiver
+ * that verifies every request with the `standardwebhooks` package, on both databases.
+ */
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, test } from 'node:test';
+import { startDeliveries, type DeliveryWorker } from '../../src/delivery/worker.ts';
+import { createWebhooks, type Webhooks } from '../../src/directory/webhooks.ts';
+import { createServices, type Services } from '../../src/services.ts';
+import type { Store } from '../../src/store/index.ts';
+import { eachDatabase, openTestStore } from '../support/databases.ts';
+import { startReceiver, verifies, type Receiver } from '../support/receiver.ts';
+
+const cli = { kind: 'cli' } as const;
+/** Fast retries: the schedule is configurable (ROSTER_WEBHOOK_RETRY_SCHEDULE) so that tests run in seconds. */
+const FAST = [100, 150, 200];
+
+eachDatabase('webhook deliveries', (database) => {
+  let store: Store;
+  let services: Services;
+  let receiver: Receiver;
+  let workers: DeliveryWorker[] = [];
+
+  const work = (options: { schedule?: number[]; instance?: string } = {}): DeliveryWorker => {
+    const worker = startDeliveries(store, services.eventFeed, {
+      retrySchedule: options.schedule ?? FAST,
+      leaseMs: 2000,
+      pollMs: 30,
+      retentionDays: 30,
+      ...(options.instance !== undefined ? { instance: options.instance } : {}),
+    });
+    workers.push(worker);
+    return worker;
+  };
+
+  /** Creates `n` groups; returns the ids of their `group.created` events, in feed order. */
+  /** Creates `n` groups; returns the ids of their `group.created` events, in feed order, once the feed shows them all. */
+  async function changes(n: number, prefix = 'g'): Promise<string[]> {
+    for (let i = 0; i < n; i += 1) await services.groupManagement.create({ name: `${prefix}${i}` }, cli);
+    // On PostgreSQL the feed waits for the server's oldest writing transaction, other tests' included.
+    for (let waited = 0; ; waited += 50) {
+      const page = await services.eventFeed.read({ after: undefined, types: ['group.created'], limit: 1000 });
+      const ids = page.kind === 'page' ? page.events.filter((event) => String((event.data as { name: string }).name).startsWith(prefix)).map((event) => event.id) : [];
+      if (ids.length >= n || waited > 30_000) return ids;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+
+  async function create(types?: string[], management: Webhooks = services.webhooks): Promise<string> {
+    const { webhook, secret } = await management.create({ url: receiver.url, ...(types !== undefined ? { types } : {}) }, cli);
+    receiver.secrets = [secret];
+    return webhook.id;
+  }
+
+  beforeEach(async () => {
+    store = await openTestStore(database);
+    services = createServices(store);
+    receiver = await startReceiver();
+    workers = [];
+  });
+
+  afterEach(async () => {
+    await Promise.all(workers.map((worker) => worker.stop()));
+    await receiver.close();
+    await store.close();
+  });
+
+  test('every change after the endpoint exists arrives once, in order, signed so that standardwebhooks verifies it', async () => {
+    // Below the feed's horizon before the endpoint exists (on PostgreSQL the horizon may lag
+    // behind other transactions of the server; an endpoint starts at the horizon, as after=now).
+    await changes(1, 'before');
+    await create();
+    const ids = await changes(5);
+    work();
+    await receiver.until((received) => received.length >= 5);
+    assert.deepEqual(receiver.acceptedIds(), ids);
+    for (const request of receiver.received) {
+      assert.ok(request.verified, 'standardwebhooks verifies the request');
+      assert.equal(request.headers['webhook-id'], request.payload.id);
+      assert.equal(request.headers['content-type'], 'application/json');
+      assert.match(request.headers['webhook-signature'] ?? '', /^v1,[A-Za-z0-9+/]+=*$/);
+      assert.deepEqual(Object.keys(request.payload), ['id', 'type', 'timestamp', 'data']);
+      assert.equal(request.payload.type, 'group.created');
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(receiver.received.length, 5, 'nothing is sent twice');
+    const id = (await services.webhooks.list())[0]?.id ?? '';
+    // Delivered events are logged in batches, within a second.
+    await waitFor(async () => (await services.webhooks.deliveries(id)).deliveries.length === 5);
+    const log = await services.webhooks.deliveries(id);
+    assert.deepEqual(log.deliveries.map((entry) => [entry.eventId, entry.status, entry.outcome]).reverse(), ids.map((id) => [id, 204, 'delivered']));
+  });
+
+  test('a receiver that fails its first attempts gets every event, in order, after it recovers; each attempt is logged', async () => {
+    const id = await create();
+    const ids = await changes(3);
+    // A NUL in the answer (PostgreSQL text cannot hold one) must not stop the log.
+    receiver.answer = (_request, index) => (index < 3 ? { status: 500, body: `oops\u0000${'x'.repeat(5000)}` } : { status: 200 });
+    work();
+    await receiver.until(() => receiver.acceptedIds().length >= 3);
+    assert.deepEqual(receiver.acceptedIds(), ids);
+    // Nothing after the first event before the first event was accepted.
+    assert.deepEqual(receiver.received.slice(0, 4).map((request) => request.payload.id), [ids[0], ids[0], ids[0], ids[0]]);
+    assert.equal(new Set(receiver.received.map((request) => request.headers['webhook-id'])).size, 3, 'the same webhook-id on every retry');
+    await waitFor(async () => (await services.webhooks.deliveries(id)).deliveries.length === 6);
+    const log = (await services.webhooks.deliveries(id)).deliveries.slice().reverse();
+    assert.deepEqual(log.map((entry) => [entry.attempt, entry.status, entry.outcome]), [[1, 500, 'retrying'], [2, 500, 'retrying'], [3, 500, 'retrying'], [4, 200, 'delivered'], [1, 200, 'delivered'], [1, 200, 'delivered']]);
+    assert.equal(log[0]?.response?.length, 1024, 'the first 1 KB of the answer');
+    assert.ok(log[0]?.response?.startsWith('oops\uFFFDxxx'));
+    assert.equal(log[0]?.error, 'answered 500');
+    assert.ok((await services.webhooks.get(id)).enabled);
+  });
+
+  test('429 with Retry-After: the next attempt waits as long as the receiver asked', async () => {
+    await create();
+    await changes(1);
+    receiver.answer = (_request, index) => (index === 0 ? { status: 429, headers: { 'retry-after': '2' } } : { status: 204 });
+    work();
+    await receiver.until((received) => received.length >= 2);
+    const [first, second] = receiver.received;
+    assert.ok(first && second);
+    assert.ok(second.at - first.at >= 1900, `retried after ${second.at - first.at} ms, Retry-After asked for 2 s`);
+  });
+
+  test('410 Gone disables the endpoint at once, and the audit trail says why', async () => {
+    const id = await create();
+    await changes(2);
+    receiver.answer = () => ({ status: 410 });
+    work();
+    await receiver.until((received) => received.length >= 1);
+    await waitFor(async () => !(await services.webhooks.get(id)).enabled);
+    const webhook = await services.webhooks.get(id);
+    assert.equal(webhook.disabledReason, 'the endpoint answered 410 Gone');
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    assert.equal(receiver.received.length, 1, 'nothing more is sent');
+    const entries = await store.db.selectFrom('audit_events').select(['actor', 'action', 'target_id', 'details']).where('action', '=', 'webhook.disabled').execute();
+    assert.equal(entries.length, 1);
+    assert.equal(entries[0]?.actor, 'system');
+    assert.match(entries[0]?.details ?? '', /410 Gone/);
+  });
+
+  test('a redirect is not followed: it counts as a failure', async () => {
+    const target = await startReceiver();
+    try {
+      const id = await create();
+      await changes(1);
+      receiver.answer = () => ({ status: 307, headers: { location: target.url } });
+      work();
+      await receiver.until((received) => received.length >= 2);
+      assert.equal(target.received.length, 0);
+      const log = (await services.webhooks.deliveries(id)).deliveries;
+      assert.match(log.at(-1)?.error ?? '', /redirects are not followed \(307/);
+      assert.equal(log.at(-1)?.outcome, 'retrying');
+    } finally {
+      await target.close();
+    }
+  });
+
+  test('an endpoint failing for the whole retry period is disabled, and that is audited', async () => {
+    const id = await create();
+    await changes(2);
+    receiver.answer = () => ({ status: 503 });
+    work({ schedule: [50, 50] });
+    await waitFor(async () => !(await services.webhooks.get(id)).enabled);
+    assert.equal(receiver.received.length, 3, 'the first attempt and one per delay of the schedule');
+    const webhook = await services.webhooks.get(id);
+    assert.match(webhook.disabledReason ?? '', /^gave up on event \d+ after 3 failed attempts/);
+    const entries = await store.db.selectFrom('audit_events').select(['details']).where('action', '=', 'webhook.disabled').execute();
+    assert.equal(entries.length, 1);
+    // Enabling it again resumes with the event given up on: nothing is lost.
+    receiver.answer = () => ({ status: 204 });
+    await services.webhooks.enable(id, cli);
+    await receiver.until(() => receiver.acceptedIds().length >= 2);
+    assert.equal(receiver.acceptedIds()[0], receiver.received[0]?.payload.id);
+  });
+
+  test('secret rotation: both secrets sign during the overlap, then only the new one', async () => {
+    // Long enough for the first delivery even when PostgreSQL's horizon lags behind other tests.
+    const overlap = 6000;
+    const management = createWebhooks(store, services.eventFeed, { secretOverlapMs: overlap });
+    const id = await create(undefined, management);
+    const old = receiver.secrets[0] ?? '';
+    const { secret, webhook: rotated } = await management.rotateSecret(id, cli);
+    const expires = Date.parse(rotated.previousSecretExpiresAt ?? '');
+    assert.match(secret, /^whsec_[A-Za-z0-9+/]{43}=$/);
+    assert.notEqual(secret, old);
+    receiver.secrets = [secret];
+    await changes(1, 'during');
+    work();
+    await receiver.until((received) => received.length >= 1);
+    const during = receiver.received[0];
+    assert.ok(during);
+    assert.equal((during.headers['webhook-signature'] ?? '').split(' ').length, 2);
+    assert.ok(verifies(secret, during) && verifies(old, during));
+    assert.ok(Number(during.headers['webhook-timestamp']) * 1000 < expires, 'sent during the overlap');
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, expires - Date.now() + 100)));
+    await changes(1, 'after');
+    await receiver.until((received) => received.length >= 2);
+    const after = receiver.received[1];
+    assert.ok(after);
+    assert.equal((after.headers['webhook-signature'] ?? '').split(' ').length, 1);
+    assert.ok(verifies(secret, after));
+    assert.ok(!verifies(old, after), 'the old secret no longer signs');
+  });
+
+  test('replay sends again, in order, from an event still kept', async () => {
+    const id = await create();
+    const ids = await changes(3);
+    work();
+    await receiver.until((received) => received.length >= 3);
+    await services.webhooks.replay(id, ids[1] ?? '', cli);
+    await receiver.until((received) => received.length >= 5);
+    assert.deepEqual(receiver.acceptedIds(), [...ids, ids[1], ids[2]]);
+    await assert.rejects(services.webhooks.replay(id, '999999', cli), /not in the feed/);
+  });
+
+  test('types: only the chosen event types are sent', async () => {
+    await create(['group.deleted']);
+    await changes(2);
+    const group = await services.groupManagement.create({ name: 'doomed' }, cli);
+    await services.groupManagement.delete(group.id, cli);
+    work();
+    await receiver.until((received) => received.length >= 1);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.deepEqual(receiver.received.map((request) => request.payload.type), ['group.deleted']);
+  });
+
+  test('two workers on one database deliver each event once', async () => {
+    for (let i = 0; i < 3; i += 1) {
+      const { secret } = await services.webhooks.create({ url: `${receiver.url}/${i}` }, cli);
+      receiver.secrets.push(secret);
+    }
+    work({ instance: 'one' });
+    work({ instance: 'two' });
+    const ids = await changes(20);
+    await receiver.until((received) => received.length >= 60);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(receiver.received.length, 60, 'no duplicate');
+    for (let i = 0; i < 3; i += 1) {
+      assert.deepEqual(receiver.received.filter((request) => request.path === `/hook/${i}`).map((request) => request.payload.id), ids, `endpoint ${i} in order`);
+    }
+    assert.ok(receiver.received.every((request) => request.verified));
+  });
+});
+
+async function waitFor(condition: () => Promise<boolean>, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+  }
+}
