@@ -52,10 +52,6 @@ async function measure(name: string, work: () => Promise<void>): Promise<{ name:
   return { name, seconds, heapMiB, retainedMiB };
 }
 
-/**
- * SCIM-linked users inserted in bulk: the subject here is the replace and its events, not the
- * creation of users (bench/scale.ts times that through the directory).
- */
 async function main(): Promise<void> {
   const directory = mkdtempSync(join(tmpdir(), 'roster-bench-'));
   const location = process.env.BENCH_DATABASE_URL
