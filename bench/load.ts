@@ -74,6 +74,8 @@ interface Child {
   readonly url: string;
   /** Resident memory now, in MB, from /proc. */
   rss(): number;
+  /** CPU time used so far (user + system), in ms, from /proc. */
+  cpu(): number;
   stop(): Promise<void>;
 }
 
@@ -83,11 +85,18 @@ function rssOf(pid: number | undefined): number {
   return kb / 1024;
 }
 
+/** CPU time of a process in ms: utime + stime (fields 14 and 15 of /proc/PID/stat, in 1/100 s). */
+function cpuOf(pid: number | undefined): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 function childOf(process: ChildProcess, url: string): Child {
   return {
     process,
     url,
     rss: () => rssOf(process.pid),
+    cpu: () => cpuOf(process.pid),
     async stop() {
       if (process.exitCode !== null) return;
       const exited = new Promise((resolve) => process.once('exit', resolve));
@@ -146,15 +155,32 @@ function rate(result: Result, what: string): number {
   return result['2xx'] / result.duration;
 }
 
-async function bare(child: Child): Promise<number> {
-  const result = await autocannon({ url: `${child.url}/`, connections: READ_CONNECTIONS, duration: DURATION });
-  return rate(result, 'bare');
+/** Throughput and the server's CPU time per request of one autocannon run against `child`. */
+interface Load {
+  readonly rate: number;
+  /** Server CPU ms per answered request: what the throughput would follow on a machine where the server has a core to itself. */
+  readonly cpuPerRequest: number;
+  readonly result: Result;
+}
+
+async function load(child: Child, options: Omit<Parameters<typeof autocannon>[0], 'url'> & { path?: string }, what: string): Promise<Load> {
+  const before = child.cpu();
+  const result = await autocannon({ ...options, url: `${child.url}${options.path ?? ''}` });
+  const used = child.cpu() - before;
+  const value = rate(result, what);
+  return { rate: value, cpuPerRequest: used / result['2xx'], result };
+}
+
+async function bare(child: Child): Promise<Load> {
+  return load(child, { path: '/', connections: READ_CONNECTIONS, duration: DURATION }, 'bare');
 }
 
 const pickIndex = (): number => Math.floor(Math.random() * USERS);
 
 /** Creates `amount` users over `connections` connections; users/s in the first thousand and overall. */
-async function creates(url: string, headers: Record<string, string>, prefix: string, amount: number): Promise<{ first: number; overall: number }> {
+async function creates(child: Child, headers: Record<string, string>, prefix: string, amount: number): Promise<{ first: number; overall: number; cpuPerUser: number }> {
+  const { url } = child;
+  const cpuBefore = child.cpu();
   let answered = 0;
   let failed = 0;
   let firstThousand = NaN;
@@ -191,7 +217,7 @@ async function creates(url: string, headers: Record<string, string>, prefix: str
     ],
   });
   if (failed > 0 || result.errors > 0) throw new Error(`POST /Users: ${failed} failed answers, ${result.errors} errors`);
-  return { first: firstThousand, overall: result['2xx'] / ((performance.now() - start) / 1000) };
+  return { first: firstThousand, overall: result['2xx'] / ((performance.now() - start) / 1000), cpuPerUser: (child.cpu() - cpuBefore) / result['2xx'] };
 }
 
 /** Creates a fresh PostgreSQL database on the server of `serverUrl`; returns its URL and how to drop it. */
@@ -215,8 +241,12 @@ async function freshPostgres(serverUrl: string): Promise<{ url: string; drop(): 
 interface Row {
   readonly measure: string;
   readonly value: string;
-  readonly ratio?: string;
+  /** A read measure, to be compared with the bare route's. */
+  readonly load?: Load;
 }
+
+const describeLoad = (what: string, measured: Load): string =>
+  `${what}: ${measured.rate.toFixed(0)} req/s, p50 ${measured.result.latency.p50} ms, p99 ${measured.result.latency.p99} ms, ${measured.cpuPerRequest.toFixed(3)} CPU ms per request`;
 
 async function main(): Promise<void> {
   const postgres = args.postgres === undefined ? undefined : await freshPostgres(args.postgres);
@@ -239,10 +269,10 @@ async function main(): Promise<void> {
 
     const bareChild = await startBare();
     children.push(bareChild);
-    const bareRates: number[] = [];
+    const bareLoads: Load[] = [];
     if (runs('bare') || runs('filter') || runs('get')) {
-      bareRates.push(await bare(bareChild));
-      console.log(`bare Fastify route: ${bareRates[0]!.toFixed(0)} req/s`);
+      bareLoads.push(await bare(bareChild));
+      console.log(describeLoad('bare Fastify route', bareLoads[0]!));
     }
 
     const roster = await startRoster(bench.url, 'a');
@@ -250,10 +280,10 @@ async function main(): Promise<void> {
     const idle = roster.rss();
     console.log(`Roster idle (empty database): ${idle.toFixed(0)} MB resident`);
 
-    let atZero: { first: number; overall: number } | undefined;
+    let atZero: Awaited<ReturnType<typeof creates>> | undefined;
     if (runs('create')) {
-      atZero = await creates(roster.url, headers, 'zero', CREATES);
-      console.log(`POST /Users on an empty directory: ${atZero.first.toFixed(0)} users/s in the first thousand, ${atZero.overall.toFixed(0)} users/s over ${CREATES}`);
+      atZero = await creates(roster, headers, 'zero', CREATES);
+      console.log(`POST /Users on an empty directory: ${atZero.first.toFixed(0)} users/s in the first thousand, ${atZero.overall.toFixed(0)} users/s over ${CREATES}, ${atZero.cpuPerUser.toFixed(2)} CPU ms per user`);
     }
 
     const seedStart = performance.now();
@@ -277,36 +307,27 @@ async function main(): Promise<void> {
       }
     }
 
+    const reads = { connections: READ_CONNECTIONS, duration: DURATION, headers };
     if (runs('filter')) {
-      const result = await autocannon({
-        url: roster.url,
-        connections: READ_CONNECTIONS,
-        duration: DURATION,
-        headers,
-        requests: [{ method: 'GET', setupRequest: (request) => ({ ...request, path: `/api/scim/v2/Users?filter=${encodeURIComponent(`userName eq "user${pickIndex()}@bench.example"`)}` }) }],
-      });
-      const value = rate(result, 'filter');
-      rows.push({ measure: `GET /Users?filter=userName eq "…" (${USERS} users)`, value: `${value.toFixed(0)} req/s`, ratio: String(value) });
-      console.log(`filter GET: ${value.toFixed(0)} req/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms`);
+      const measured = await load(
+        roster,
+        { ...reads, requests: [{ method: 'GET', setupRequest: (request) => ({ ...request, path: `/api/scim/v2/Users?filter=${encodeURIComponent(`userName eq "user${pickIndex()}@bench.example"`)}` }) }] },
+        'filter',
+      );
+      console.log(describeLoad('GET /Users?filter=userName eq', measured));
+      rows.push({ measure: `GET /Users?filter=userName eq "…" (${USERS} users)`, value: `${measured.rate.toFixed(0)} req/s`, load: measured });
     }
     if (runs('get')) {
-      const result = await autocannon({
-        url: roster.url,
-        connections: READ_CONNECTIONS,
-        duration: DURATION,
-        headers,
-        requests: [{ method: 'GET', setupRequest: (request) => ({ ...request, path: `/api/scim/v2/Users/${seeded.scimIds[pickIndex()]}` }) }],
-      });
-      const value = rate(result, 'get');
-      rows.push({ measure: 'GET /Users/{id}', value: `${value.toFixed(0)} req/s`, ratio: String(value) });
-      console.log(`GET /Users/{id}: ${value.toFixed(0)} req/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms`);
+      const measured = await load(roster, { ...reads, requests: [{ method: 'GET', setupRequest: (request) => ({ ...request, path: `/api/scim/v2/Users/${seeded.scimIds[pickIndex()]}` }) }] }, 'get');
+      console.log(describeLoad('GET /Users/{id}', measured));
+      rows.push({ measure: 'GET /Users/{id}', value: `${measured.rate.toFixed(0)} req/s`, load: measured });
     }
     if (runs('create') && atZero !== undefined) {
-      const atN = await creates(roster.url, headers, 'seeded', CREATES);
-      console.log(`POST /Users at ${USERS} users: ${atN.first.toFixed(0)} users/s in the first thousand, ${atN.overall.toFixed(0)} users/s over ${CREATES}`);
+      const atN = await creates(roster, headers, 'seeded', CREATES);
+      console.log(`POST /Users at ${USERS} users: ${atN.first.toFixed(0)} users/s in the first thousand, ${atN.overall.toFixed(0)} users/s over ${CREATES}, ${atN.cpuPerUser.toFixed(2)} CPU ms per user`);
       rows.push({
         measure: `POST /Users, ${WRITE_CONNECTIONS} clients`,
-        value: `${atZero.overall.toFixed(0)} users/s from 0 (${atZero.first.toFixed(0)}/s in the first thousand); ${atN.overall.toFixed(0)} users/s at ${USERS}`,
+        value: `${atZero.overall.toFixed(0)} users/s from 0 (${atZero.first.toFixed(0)}/s in the first thousand); ${atN.overall.toFixed(0)} users/s at ${USERS}; ${atZero.cpuPerUser.toFixed(2)} and ${atN.cpuPerUser.toFixed(2)} CPU ms per user`,
       });
     }
     if (runs('members')) {
@@ -383,16 +404,30 @@ async function main(): Promise<void> {
       rows.push({ measure: `mixed SCIM writes, 2 instances × ${WRITE_CONNECTIONS} clients, ${MIXED} s`, value: `${writes.toFixed(0)} writes/s, ${errors} errors` });
     }
 
-    if (bareRates.length > 0) {
-      bareRates.push(await bare(bareChild));
-      const reference = (bareRates[0]! + bareRates[1]!) / 2;
-      console.log(`bare Fastify route again: ${bareRates[1]!.toFixed(0)} req/s (reference: the mean, ${reference.toFixed(0)} req/s)`);
-      rows.unshift({ measure: 'bare Fastify route, ~600-byte JSON', value: `${reference.toFixed(0)} req/s`, ratio: String(reference) });
-      for (const row of rows) if (row.ratio !== undefined) (row as { ratio: string }).ratio = `${(Number(row.ratio) / reference).toFixed(3)} × bare`;
+    let bareLoad: Load | undefined;
+    if (bareLoads.length > 0) {
+      bareLoads.push(await bare(bareChild));
+      console.log(describeLoad('bare Fastify route again', bareLoads[1]!));
+      // The reference: the mean of the runs before and after, which the other work on the machine moves.
+      bareLoad = {
+        rate: (bareLoads[0]!.rate + bareLoads[1]!.rate) / 2,
+        cpuPerRequest: (bareLoads[0]!.cpuPerRequest + bareLoads[1]!.cpuPerRequest) / 2,
+        result: bareLoads[1]!.result,
+      };
+      rows.unshift({ measure: 'bare Fastify route, ~600-byte JSON', value: `${bareLoad.rate.toFixed(0)} req/s`, load: bareLoad });
     }
     console.log(`\n${describeLocation(bench.location).split(' ')[0]}, ${USERS} users, ${READ_CONNECTIONS} connections for reads; load average now ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}\n`);
-    console.log('| measure | result | ratio |\n|---|---|---|');
-    for (const row of rows) console.log(`| ${row.measure} | ${row.value} | ${row.ratio ?? ''} |`);
+    // Two ratios to bare: of throughput (what autocannon saw, which depends on the CPU share the
+    // server got on a busy machine) and of server CPU time per request (its inverse ratio: what
+    // the throughput ratio would be with a core to itself).
+    console.log('| measure | result | ratio to bare (req/s) | ratio to bare (CPU per request) |\n|---|---|---|---|');
+    for (const row of rows) {
+      const ratios =
+        row.load !== undefined && bareLoad !== undefined
+          ? `${(row.load.rate / bareLoad.rate).toFixed(3)} × bare | ${(bareLoad.cpuPerRequest / row.load.cpuPerRequest).toFixed(3)} × bare (${row.load.cpuPerRequest.toFixed(3)} ms)`
+          : ' | ';
+      console.log(`| ${row.measure} | ${row.value} | ${ratios} |`);
+    }
   } finally {
     for (const child of children.reverse()) await child.stop();
     await bench.dispose();
