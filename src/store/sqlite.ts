@@ -15,6 +15,8 @@ import {
   SqliteDriver,
   type DatabaseConnection,
   type Driver,
+  type SqliteDatabase,
+  type SqliteStatement,
   type DialectAdapter as KyselyAdapter,
   type TransactionSettings,
 } from 'kysely';
@@ -38,12 +40,50 @@ class TransactionalDdlSqliteAdapter extends SqliteAdapter {
   }
 }
 
+/** How many prepared statements a connection keeps: far more than the distinct queries Roster makes. */
+const STATEMENT_CACHE_SIZE = 500;
+
+/**
+ * The database as Kysely's driver sees it, with prepared statements kept by SQL text: Kysely
+ * prepares every query anew, and compiling the SQL was the largest single cost of a read
+ * (docs/performance.md). A kept statement is safe to reuse: Kysely runs one query at a time on
+ * the one connection, Roster streams no query (a statement being iterated could not run
+ * again meanwhile), and SQLite recompiles a statement itself after a schema change. The least
+ * recently used statement goes when the cache is full (queries with `IN (?, ?, …)` lists make
+ * many texts).
+ */
+function withStatementCache(database: SQLite.Database): SqliteDatabase {
+  const statements = new Map<string, SqliteStatement>();
+  return {
+    prepare(text: string): SqliteStatement {
+      let statement = statements.get(text);
+      if (statement !== undefined) {
+        // Moved to the end: Map keeps insertion order, so the first key is the least recently used.
+        statements.delete(text);
+      } else {
+        statement = database.prepare(text);
+        if (statements.size >= STATEMENT_CACHE_SIZE) {
+          const oldest = statements.keys().next().value;
+          if (oldest !== undefined) statements.delete(oldest);
+        }
+      }
+      statements.set(text, statement);
+      return statement;
+    },
+    close(): void {
+      statements.clear();
+      database.close();
+    },
+  };
+}
+
 class RosterSqliteDialect extends SqliteDialect {
-  readonly #database: SQLite.Database;
+  readonly #database: SqliteDatabase;
 
   constructor(database: SQLite.Database) {
-    super({ database });
-    this.#database = database;
+    const cached = withStatementCache(database);
+    super({ database: cached });
+    this.#database = cached;
   }
 
   override createDriver(): Driver {
