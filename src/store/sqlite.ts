@@ -22,6 +22,7 @@ import {
 } from 'kysely';
 import { sqliteDialect } from './dialect.ts';
 import type { Store } from './index.ts';
+import { commitInGroups } from './transact.ts';
 import type { Database } from './tables.ts';
 
 class ImmediateSqliteDriver extends SqliteDriver {
@@ -104,8 +105,14 @@ export function openSqlite(path: string): Store {
   database.pragma('journal_mode = WAL');
   database.pragma('foreign_keys = ON');
   database.pragma('busy_timeout = 5000');
-  database.pragma('synchronous = NORMAL');
+  // A write is acknowledged only once it would survive a power cut: in WAL mode NORMAL syncs
+  // the log only at checkpoints, so the last transactions before a crash of the machine (not
+  // of the process) could be lost after the IdP was told they succeeded. FULL syncs the log at
+  // every commit.
+  database.pragma('synchronous = FULL');
   const db = new Kysely<Database>({ dialect: new RosterSqliteDialect(database) });
+  // One writer, and every commit waits for the disk: commit waiting writes together (transact.ts).
+  commitInGroups(db);
   return {
     db,
     dialect: sqliteDialect,
