@@ -17,6 +17,8 @@
  *   --profile DIR        run Roster under `node --cpu-prof`, profiles written to DIR
  *                        (summarise with `tsx bench/profile-summary.ts DIR/*.cpuprofile`)
  *   --log-level L        Roster's ROSTER_LOG_LEVEL (default info, what operators run)
+ *   --roster-dir DIR     run `roster serve` from another checkout (e.g. an export of main with
+ *                        node_modules linked), to compare before and after on the same machine
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -43,6 +45,7 @@ const { values: args } = parseArgs({
     only: { type: 'string' },
     profile: { type: 'string' },
     'log-level': { type: 'string', default: 'info' },
+    'roster-dir': { type: 'string' },
   },
 });
 const USERS = Number(args.users);
@@ -121,7 +124,7 @@ async function startRoster(databaseUrl: string, label: string): Promise<Child> {
   const port = await freePort();
   const node = ['--import', 'tsx', ...(args.profile ? ['--cpu-prof', `--cpu-prof-dir=${args.profile}`, `--cpu-prof-name=roster-${label}-${Date.now()}.cpuprofile`] : [])];
   const child = spawn(process.execPath, [...node, 'src/cli/roster.ts', 'serve'], {
-    cwd: ROOT,
+    cwd: args['roster-dir'] ?? ROOT,
     // The request log goes where an operator's would: written, then thrown away.
     stdio: ['ignore', 'ignore', 'inherit'],
     env: {
@@ -279,6 +282,9 @@ async function main(): Promise<void> {
     children.push(roster);
     const idle = roster.rss();
     console.log(`Roster idle (empty database): ${idle.toFixed(0)} MB resident`);
+    // Warm-up, so that the first measure is not the JIT's: reads of every kind measured, and a few creates.
+    await autocannon({ url: roster.url, connections: WRITE_CONNECTIONS, duration: 2, headers, requests: [{ method: 'GET', path: '/api/scim/v2/Users?filter=userName%20eq%20%22nobody%40bench.example%22' }] });
+    await creates(roster, headers, 'warm-up', 200);
 
     let atZero: Awaited<ReturnType<typeof creates>> | undefined;
     if (runs('create')) {
