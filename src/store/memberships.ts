@@ -6,6 +6,7 @@
  */
 import { sql } from 'kysely';
 import type { DialectAdapter } from './dialect.ts';
+import { compiledOnce } from './compiled.ts';
 import type { Executor } from './executor.ts';
 
 /** A member or a group as SCIM shows it: its SCIM id and a display name. */
@@ -51,6 +52,28 @@ function chunks<T>(items: readonly T[]): T[][] {
 
 /** Query factory for memberships. */
 export function createMembershipQueries(dialect: DialectAdapter) {
+  // The administrator check of every API request, compiled once (compiled.ts).
+  const selectAdministrator = compiledOnce((db: Executor, userId: string, adminGroup: string) =>
+    db
+        .selectFrom('users as u')
+        .select('u.id')
+        .where('u.id', '=', userId)
+        .where('u.active', '=', 1)
+        .where((eb) =>
+          eb.or([
+            eb('u.is_admin', '=', 1),
+            eb.exists(
+              eb
+                .selectFrom('groups as g')
+                .innerJoin('memberships as m', 'm.group_id', 'g.id')
+                .select('m.user_id')
+                .where(sql<string>`lower(g.name)`, '=', sql<string>`lower(${adminGroup})`)
+                .whereRef('m.user_id', '=', 'u.id'),
+            ),
+          ]),
+        ),
+  );
+
   /**
    * Counts one more membership change for each user, dated `now`. Users are taken in id
    * order, so that two transactions marking the same users lock their rows in the same order.
@@ -212,26 +235,7 @@ export function createMembershipQueries(dialect: DialectAdapter) {
      * the user's primary key, the group-name index and the memberships' key serve it.
      */
     async isAdministrator(db: Executor, userId: string, adminGroup: string): Promise<boolean> {
-      const row = await db
-        .selectFrom('users as u')
-        .select('u.id')
-        .where('u.id', '=', userId)
-        .where('u.active', '=', 1)
-        .where((eb) =>
-          eb.or([
-            eb('u.is_admin', '=', 1),
-            eb.exists(
-              eb
-                .selectFrom('groups as g')
-                .innerJoin('memberships as m', 'm.group_id', 'g.id')
-                .select('m.user_id')
-                .where(sql<string>`lower(g.name)`, '=', sql<string>`lower(${adminGroup})`)
-                .whereRef('m.user_id', '=', 'u.id'),
-            ),
-          ]),
-        )
-        .executeTakeFirst();
-      return row !== undefined;
+      return (await selectAdministrator(db, userId, adminGroup)).length > 0;
     },
 
     /** The SCIM-linked members of each group, by internal group id, in a stable order. */

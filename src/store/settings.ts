@@ -2,14 +2,18 @@
  * SQL for the `settings` table: one JSON text value per key. Parsing and checking the
  * values, and the audit trail of changes, are directory/settings.ts's.
  */
+import { compiledOnce } from './compiled.ts';
 import type { Executor } from './executor.ts';
 
 /** Query factory for settings. */
 export function createSettingQueries() {
+  // Read on every SCIM request (the provisioning switch), compiled once (compiled.ts).
+  const selectValue = compiledOnce((db: Executor, key: string) => db.selectFrom('settings').select('value').where('key', '=', key));
+
   return {
     /** The stored JSON text of a setting, or undefined when it has never been set. */
     async read(db: Executor, key: string): Promise<string | undefined> {
-      const row = await db.selectFrom('settings').select('value').where('key', '=', key).executeTakeFirst();
+      const [row] = await selectValue(db, key);
       return row?.value;
     },
 

@@ -5,6 +5,7 @@
 import { sql, type RawBuilder, type SelectQueryBuilder, type SqlBool } from 'kysely';
 import type { KeysetPosition, SortKey } from '../scim/cursor.ts';
 import type { DialectAdapter } from './dialect.ts';
+import { compiledOnce } from './compiled.ts';
 import type { Executor } from './executor.ts';
 import { memberDisplay } from './memberships.ts';
 import { userResourceModifiedAt, userResourceVersion } from './resource-versions.ts';
@@ -253,11 +254,15 @@ export function createUserQueries(dialect: DialectAdapter) {
       .select(columns);
   }
 
+  // The lookups of every SCIM read and write, compiled once (compiled.ts).
+  const selectByScimId = compiledOnce((db: Executor, scimId: string) => selectUsers(db).where('su.scim_id', '=', scimId));
+  const selectByLogin = compiledOnce((db: Executor, login: string) => selectUsers(db).where(sql<string>`lower(u.login)`, '=', sql<string>`lower(${login})`));
+
   return {
     /** The user linked to a SCIM id, or undefined; `lock` locks it for the rest of the transaction. */
     async findByScimId(db: Executor, scimId: string, lock?: RowLock): Promise<StoredUser | undefined> {
       if (lock === undefined || !dialect.supportsRowLocks) {
-        const row = await selectUsers(db).where('su.scim_id', '=', scimId).executeTakeFirst();
+        const [row] = await selectByScimId(db, scimId);
         return row ? toUser(row) : undefined;
       }
       // An inner join, since FOR UPDATE cannot lock the nullable side of an outer join. Both
@@ -305,9 +310,7 @@ export function createUserQueries(dialect: DialectAdapter) {
 
     /** The user whose login equals `login` regardless of case (uses the lower(login) index). */
     async findByLogin(db: Executor, login: string): Promise<StoredUser | undefined> {
-      const row = await selectUsers(db)
-        .where(sql<string>`lower(u.login)`, '=', sql<string>`lower(${login})`)
-        .executeTakeFirst();
+      const [row] = await selectByLogin(db, login);
       return row ? toUser(row) : undefined;
     },
 
