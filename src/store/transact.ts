@@ -6,6 +6,8 @@ import type { Database } from './tables.ts';
 const ATTEMPTS = 3;
 /** Most write transactions committed together: bounds how long the last one waits for the first. */
 const MAX_GROUP = 64;
+/** Microtask turns given to requests under way before a group starts (see drain). */
+const YIELD_TURNS = 200;
 
 type Work<T> = (trx: Transaction<Database>) => Promise<T>;
 
@@ -118,11 +120,12 @@ export function commitInGroups(db: Kysely<Database>): void {
     running = true;
     try {
       while (queue.length > 0) {
-        // One turn of the event loop first: requests already under way (reading their token,
-        // parsing their body) reach the queue and join this group instead of waiting for the
-        // next commit. SQLite's commit blocks the thread while it syncs, so nothing else
-        // moves forward meanwhile.
-        await new Promise((resolve) => setImmediate(resolve));
+        // Let other work run a little first: requests already under way (reading their token
+        // on the connection the last group just released) reach the queue and join this group
+        // instead of waiting for the next commit, during which (SQLite's commit blocks the
+        // thread while it syncs) nothing else moves forward. Microtask turns, not a macrotask
+        // (setImmediate): work that only ever awaits the database would never let one run.
+        for (let turn = 0; turn < YIELD_TURNS; turn += 1) await Promise.resolve();
         await commitGroup();
       }
     } finally {
