@@ -19,7 +19,7 @@ import { createServices } from '../src/services.ts';
 import { loadConfig } from '../src/config.ts';
 import { describeLocation, openStore } from '../src/store/index.ts';
 import { testCertificate } from '../test/support/app.ts';
-import { seedScimUsers } from './support/seed.ts';
+import { seedUsers } from './support.ts';
 
 const MEMBERS = Number(process.env.BENCH_MEMBERS ?? 100_000);
 const actor = { kind: 'system' } as const;
@@ -76,7 +76,7 @@ async function main(): Promise<void> {
   const address = await app.listen({ port: 0, host: '127.0.0.1' });
   const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/scim+json' };
 
-  const ids = await seedScimUsers(store, 2 * MEMBERS);
+  const ids = (await seedUsers(store, { count: 2 * MEMBERS, login: (i) => `member${i}@bench.example` })).scimIds;
   const group = await services.groups.create({ displayName: 'Everyone' }, ids.slice(0, MEMBERS), actor);
   // The end of the feed once the group's own events are below it (on PostgreSQL the horizon
   // waits for the server's oldest writing transaction, whatever its database).

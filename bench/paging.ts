@@ -8,116 +8,31 @@
  * user_emails), rather than one SCIM create each as bench/scale.ts does: this measures reads,
  * and 100,000 creates take minutes.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { buildApp } from '../src/http/app.ts';
 import { createServices } from '../src/services.ts';
-import { loadConfig } from '../src/config.ts';
-import { newId } from '../src/ids.ts';
-import { foldDocument } from '../src/scim/keys.ts';
-import { caseKey } from '../src/text.ts';
-import { describeLocation, openStore } from '../src/store/index.ts';
+import { describeLocation } from '../src/store/index.ts';
 import { testCertificate } from '../test/support/app.ts';
+import { machine, measure as measureTimes, openBenchDatabase, seedUsers, type Timing } from './support.ts';
 
 const USERS = Number(process.env.BENCH_USERS ?? 100_000);
 const PAGE = 100;
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 100);
 const actor = { kind: 'system' } as const;
 
-function percentile(sorted: readonly number[], p: number): number {
-  const index = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1);
-  return sorted[Math.max(0, index)] ?? NaN;
-}
-
-async function measure(name: string, run: () => Promise<void>): Promise<{ name: string; median: number; p99: number }> {
-  for (let i = 0; i < 5; i += 1) await run(); // warm-up
-  const times: number[] = [];
-  for (let i = 0; i < SAMPLES; i += 1) {
-    const start = performance.now();
-    await run();
-    times.push(performance.now() - start);
-  }
-  times.sort((a, b) => a - b);
-  const result = { name, median: percentile(times, 50), p99: percentile(times, 99) };
-  console.log(`${name.padEnd(60)} median ${result.median.toFixed(2).padStart(8)} ms   p99 ${result.p99.toFixed(2).padStart(8)} ms`);
-  return result;
+function measure(name: string, run: () => Promise<void>): Promise<Timing> {
+  return measureTimes(name, run, SAMPLES, 5);
 }
 
 async function main(): Promise<void> {
-  const directory = mkdtempSync(join(tmpdir(), 'roster-bench-'));
-  const location = process.env.BENCH_DATABASE_URL
-    ? loadConfig({ ROSTER_DATABASE_URL: process.env.BENCH_DATABASE_URL }).database
-    : ({ kind: 'sqlite', path: join(directory, 'roster.db') } as const);
-  const store = await openStore(location);
-  const existing = await store.db.selectFrom('users').select('id').limit(1).executeTakeFirst();
-  if (existing) throw new Error('BENCH_DATABASE_URL must name an empty database: the benchmark seeds its own data.');
+  const bench = await openBenchDatabase(process.env.BENCH_DATABASE_URL);
+  const { store, location } = bench;
   console.log(`database: ${describeLocation(location)}`);
-  console.log(`machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`);
+  console.log(`machine: ${machine()}`);
 
   const seedStart = performance.now();
-  const base = Date.parse('2026-01-01T00:00:00Z');
-  for (let start = 0; start < USERS; start += 1000) {
-    await store.db.transaction().execute(async (trx) => {
-      const batch = Array.from({ length: Math.min(1000, USERS - start) }, (_, k) => {
-        const i = start + k;
-        const at = new Date(base + i * 1000).toISOString();
-        return { i, id: newId(base + i), scimId: newId(base + i), at };
-      });
-      await trx
-        .insertInto('users')
-        .values(
-          batch.map(({ i, id, at }) => {
-            // Names in an order unrelated to creation, so that sorting by userName is real work.
-            const login = `user${String((i * 7919) % USERS).padStart(6, '0')}@bench.example`;
-            const data = {
-              name: { givenName: `Given${i}`, familyName: `Family${i}` },
-              emails: [{ value: `user${i}@bench.example`, type: 'work', primary: true }],
-              ...(i % 3 === 0 ? {} : { title: `Title ${i % 50}` }),
-            };
-            // The case keys and folded document the store writes beside the values (migration 011).
-            return {
-              id,
-              login,
-              login_key: caseKey(login),
-              display_name: `Given${i} Family${i}`,
-              display_name_key: caseKey(`Given${i} Family${i}`),
-              email: `user${i}@bench.example`,
-              email_key: `user${i}@bench.example`,
-              active: 1,
-              local: 0,
-              password_hash: null,
-              external_id: `ext-${i}`,
-              scim_data: store.dialect.toJsonParameter(data),
-              scim_fold: store.dialect.toJsonParameter(foldDocument('User', data)),
-              created_at: at,
-              updated_at: at,
-              version: 1,
-              last_connection_at: null,
-            };
-          }),
-        )
-        .execute();
-      await trx.insertInto('scim_users').values(batch.map(({ id, scimId }) => ({ scim_id: scimId, user_id: id }))).execute();
-      await trx
-        .insertInto('user_emails')
-        .values(
-          batch.map(({ i, id }) => ({
-            user_id: id,
-            position: 0,
-            value: `user${i}@bench.example`,
-            value_key: `user${i}@bench.example`,
-            type: 'work',
-            type_key: 'work',
-            is_primary: 1,
-            display: null,
-            display_key: null,
-          })),
-        )
-        .execute();
-    });
-  }
+  // Names in an order unrelated to creation, so that sorting by userName is real work.
+  await seedUsers(store, { count: USERS, login: (i) => `user${String((i * 7919) % USERS).padStart(6, '0')}@bench.example` });
   console.log(`inserted ${USERS} users in ${((performance.now() - seedStart) / 1000).toFixed(1)} s`);
 
   const services = createServices(store);
@@ -165,8 +80,7 @@ async function main(): Promise<void> {
   }
   console.log(JSON.stringify({ users: USERS, page: PAGE, samples: SAMPLES, results }));
   await app.close();
-  await store.close();
-  rmSync(directory, { recursive: true, force: true });
+  await bench.dispose();
 }
 
 await main();

@@ -4,53 +4,30 @@
  * the requests IdPs make most. Run with `npm run bench` (BENCH_USERS=… to change the size).
  * Figures go to docs/performance.md.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { buildApp } from '../src/http/app.ts';
 import { createServices } from '../src/services.ts';
-import { loadConfig } from '../src/config.ts';
-import { describeLocation, openStore } from '../src/store/index.ts';
+import { describeLocation } from '../src/store/index.ts';
 import { testCertificate } from '../test/support/app.ts';
+import { machine, measure as measureTimes, openBenchDatabase, type Timing } from './support.ts';
 
 const USERS = Number(process.env.BENCH_USERS ?? 100_000);
 const SMALL_GROUPS = Number(process.env.BENCH_GROUPS ?? 1_000);
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 500);
 const actor = { kind: 'system' } as const;
 
-function percentile(sorted: readonly number[], p: number): number {
-  const index = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1);
-  return sorted[Math.max(0, index)] ?? NaN;
-}
-
-async function measure(name: string, run: (i: number) => Promise<void>): Promise<{ name: string; median: number; p99: number }> {
-  for (let i = 0; i < 20; i += 1) await run(i); // warm-up
-  const times: number[] = [];
-  for (let i = 0; i < SAMPLES; i += 1) {
-    const start = performance.now();
-    await run(i + 20);
-    times.push(performance.now() - start);
-  }
-  times.sort((a, b) => a - b);
-  const result = { name, median: percentile(times, 50), p99: percentile(times, 99) };
-  console.log(`${name.padEnd(52)} median ${result.median.toFixed(2).padStart(7)} ms   p99 ${result.p99.toFixed(2).padStart(7)} ms`);
-  return result;
+function measure(name: string, run: (i: number) => Promise<void>): Promise<Timing> {
+  return measureTimes(name, run, SAMPLES);
 }
 
 async function main(): Promise<void> {
-  const directory = mkdtempSync(join(tmpdir(), 'roster-bench-'));
   // BENCH_DATABASE_URL (e.g. postgres://…/an_empty_database) measures another database;
   // by default a fresh SQLite file.
-  const location = process.env.BENCH_DATABASE_URL
-    ? loadConfig({ ROSTER_DATABASE_URL: process.env.BENCH_DATABASE_URL }).database
-    : ({ kind: 'sqlite', path: join(directory, 'roster.db') } as const);
-  const store = await openStore(location);
-  const existing = await store.db.selectFrom('users').select('id').limit(1).executeTakeFirst();
-  if (existing) throw new Error('BENCH_DATABASE_URL must name an empty database: the benchmark seeds its own data.');
+  const bench = await openBenchDatabase(process.env.BENCH_DATABASE_URL);
+  const { store, location } = bench;
   console.log(`database: ${describeLocation(location)}`);
   const services = createServices(store);
-  console.log(`machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`);
+  console.log(`machine: ${machine()}`);
 
   // Seeding goes through the directory (the same code as SCIM writes), not raw SQL.
   let seedStart = performance.now();
@@ -117,8 +94,9 @@ async function main(): Promise<void> {
   ];
   console.log(JSON.stringify({ users: USERS, groups: SMALL_GROUPS + 2, samples: SAMPLES, results }));
   await app.close();
-  await store.close();
-  rmSync(directory, { recursive: true, force: true });
+  await bench.dispose();
 }
 
-await main();
+// `npm run bench -- --load`: the load mode (bench/load.ts) instead.
+if (process.argv.includes('--load')) await import('./load.ts');
+else await main();

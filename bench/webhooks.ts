@@ -21,7 +21,7 @@ import { buildApp } from '../src/http/app.ts';
 import { createServices } from '../src/services.ts';
 import { describeLocation, openStore } from '../src/store/index.ts';
 import { testCertificate } from '../test/support/app.ts';
-import { seedScimUsers } from './support/seed.ts';
+import { seedUsers } from './support.ts';
 
 const MEMBERS = Number(process.env.BENCH_MEMBERS ?? 100_000);
 const actor = { kind: 'system' } as const;
@@ -77,7 +77,7 @@ async function main(): Promise<void> {
   await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
   const port = (receiver.address() as { port: number }).port;
 
-  const ids = await seedScimUsers(store, 2 * MEMBERS);
+  const ids = (await seedUsers(store, { count: 2 * MEMBERS, login: (i) => `member${i}@bench.example` })).scimIds;
   const group = await services.groups.create({ displayName: 'Everyone' }, ids.slice(0, MEMBERS), actor);
   // Created after the group: the endpoint receives the replace's events only.
   const { secret } = await services.webhooks.create({ url: `http://127.0.0.1:${port}/hook`, types: ['group.user_added', 'group.user_removed'] }, actor);

@@ -47,8 +47,15 @@ export interface PageSource<T> {
 
 /** Reads one page from `source`; call it inside one read snapshot. */
 export async function readPage<T>(source: PageSource<T>, page: PageRequest): Promise<Page<T>> {
-  const total = await source.count();
-  return { total, ...(await readItems(source, page)) };
+  const items = await readItems(source, page);
+  // A first page that is not full holds every match (the same snapshot): the count is its
+  // length, without counting again. This is the lookup IdPs make before each write
+  // (`userName eq "…"`), one match or none.
+  const whole =
+    page.limit > 0 &&
+    items.items.length < page.limit &&
+    (page.kind === 'index' ? page.offset === 0 : page.from === undefined && !items.hasNext);
+  return { total: whole ? items.items.length : await source.count(), ...items };
 }
 
 async function readItems<T>(source: PageSource<T>, page: PageRequest): Promise<Omit<Page<T>, 'total'>> {

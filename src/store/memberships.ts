@@ -12,6 +12,7 @@
  */
 import { sql, type ExpressionBuilder, type RawBuilder } from 'kysely';
 import type { DialectAdapter } from './dialect.ts';
+import { compiledOnce } from './compiled.ts';
 import type { Executor } from './executor.ts';
 import { membershipEvents, type EventStamp } from './journal.ts';
 import type { Database } from './tables.ts';
@@ -60,6 +61,28 @@ function chunks<T>(items: readonly T[]): T[][] {
 
 /** Query factory for memberships. */
 export function createMembershipQueries(dialect: DialectAdapter) {
+  // The administrator check of every API request, compiled once (compiled.ts).
+  const selectAdministrator = compiledOnce((db: Executor, userId: string, adminGroupKey: string) =>
+    db
+        .selectFrom('users as u')
+        .select('u.id')
+        .where('u.id', '=', userId)
+        .where('u.active', '=', 1)
+        .where((eb) =>
+          eb.or([
+            eb('u.is_admin', '=', 1),
+            eb.exists(
+              eb
+                .selectFrom('groups as g')
+                .innerJoin('memberships as m', 'm.group_id', 'g.id')
+                .select('m.user_id')
+                .where('g.name_key', '=', adminGroupKey)
+                .whereRef('m.user_id', '=', 'u.id'),
+            ),
+          ]),
+        ),
+  );
+
   /**
    * `INSERT INTO user_membership_changes … SELECT`: one more change, dated `now`, for each
    * distinct user of `rows` (a table expression aliased `r` with a `user_id` column). Users are
@@ -317,26 +340,7 @@ export function createMembershipQueries(dialect: DialectAdapter) {
      * the user's primary key, the group-name index and the memberships' key serve it.
      */
     async isAdministrator(db: Executor, userId: string, adminGroup: string): Promise<boolean> {
-      const row = await db
-        .selectFrom('users as u')
-        .select('u.id')
-        .where('u.id', '=', userId)
-        .where('u.active', '=', 1)
-        .where((eb) =>
-          eb.or([
-            eb('u.is_admin', '=', 1),
-            eb.exists(
-              eb
-                .selectFrom('groups as g')
-                .innerJoin('memberships as m', 'm.group_id', 'g.id')
-                .select('m.user_id')
-                .where('g.name_key', '=', caseKey(adminGroup))
-                .whereRef('m.user_id', '=', 'u.id'),
-            ),
-          ]),
-        )
-        .executeTakeFirst();
-      return row !== undefined;
+      return (await selectAdministrator(db, userId, caseKey(adminGroup))).length > 0;
     },
 
     /** The SCIM-linked members of each group, by internal group id, in a stable order. */

@@ -4,11 +4,14 @@
  * settings (secrets.ts SEALED_SETTINGS) are sealed with the store's key on every write and
  * opened on every read, so callers only ever see JSON text.
  */
+import { compiledOnce } from './compiled.ts';
 import type { Executor } from './executor.ts';
 import { createSecretBox, type SecretBox } from './secret-box.ts';
 import { isSealedSetting } from './secrets.ts';
 
 const PLAINTEXT = createSecretBox(undefined);
+// Read on every SCIM request (the provisioning switch), compiled once (compiled.ts).
+const selectValue = compiledOnce((db: Executor, key: string) => db.selectFrom('settings').select('value').where('key', '=', key));
 
 /** Query factory for settings; `secrets` is the store's box (store.secrets), without which a sealed value cannot be read. */
 export function createSettingQueries(secrets: SecretBox = PLAINTEXT) {
@@ -16,7 +19,7 @@ export function createSettingQueries(secrets: SecretBox = PLAINTEXT) {
   return {
     /** The stored JSON text of a setting, or undefined when it has never been set. */
     async read(db: Executor, key: string): Promise<string | undefined> {
-      const row = await db.selectFrom('settings').select('value').where('key', '=', key).executeTakeFirst();
+      const [row] = await selectValue(db, key);
       return row === undefined ? undefined : secrets.open(row.value);
     },
 

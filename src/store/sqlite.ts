@@ -15,20 +15,24 @@ import {
   SqliteDriver,
   type DatabaseConnection,
   type Driver,
+  type SqliteDatabase,
+  type SqliteStatement,
   type DialectAdapter as KyselyAdapter,
   type TransactionSettings,
 } from 'kysely';
 import { sqliteDialect } from './dialect.ts';
 import type { Store } from './index.ts';
 import { createQueryObservers } from './observe.ts';
+import { commitInGroups } from './transact.ts';
 import type { Database } from './tables.ts';
 
 class ImmediateSqliteDriver extends SqliteDriver {
   readonly #database: SQLite.Database;
 
-  constructor(database: SQLite.Database) {
+  /** `database` is what Kysely runs queries on (with its statement cache), `raw` the connection under it. */
+  constructor(database: SqliteDatabase, raw: SQLite.Database) {
     super({ database });
-    this.#database = database;
+    this.#database = raw;
   }
 
   // SQLite rolls a transaction back by itself after some errors (SQLITE_FULL, SQLITE_IOERR, an
@@ -54,16 +58,56 @@ class TransactionalDdlSqliteAdapter extends SqliteAdapter {
   }
 }
 
+/** How many prepared statements a connection keeps: far more than the distinct queries Roster makes. */
+const STATEMENT_CACHE_SIZE = 500;
+
+/**
+ * The database as Kysely's driver sees it, with prepared statements kept by SQL text: Kysely
+ * prepares every query anew, and compiling the SQL was the largest single cost of a read
+ * (docs/performance.md). A kept statement is safe to reuse: Kysely runs one query at a time on
+ * the one connection, Roster streams no query (a statement being iterated could not run
+ * again meanwhile), and SQLite recompiles a statement itself after a schema change. The least
+ * recently used statement goes when the cache is full (queries with `IN (?, ?, …)` lists make
+ * many texts).
+ */
+function withStatementCache(database: SQLite.Database): SqliteDatabase {
+  const statements = new Map<string, SqliteStatement>();
+  return {
+    prepare(text: string): SqliteStatement {
+      let statement = statements.get(text);
+      if (statement !== undefined) {
+        // Moved to the end: Map keeps insertion order, so the first key is the least recently used.
+        statements.delete(text);
+      } else {
+        statement = database.prepare(text);
+        if (statements.size >= STATEMENT_CACHE_SIZE) {
+          const oldest = statements.keys().next().value;
+          if (oldest !== undefined) statements.delete(oldest);
+        }
+      }
+      statements.set(text, statement);
+      return statement;
+    },
+    close(): void {
+      statements.clear();
+      database.close();
+    },
+  };
+}
+
 class RosterSqliteDialect extends SqliteDialect {
-  readonly #database: SQLite.Database;
+  readonly #database: SqliteDatabase;
+  readonly #raw: SQLite.Database;
 
   constructor(database: SQLite.Database) {
-    super({ database });
-    this.#database = database;
+    const cached = withStatementCache(database);
+    super({ database: cached });
+    this.#database = cached;
+    this.#raw = database;
   }
 
   override createDriver(): Driver {
-    return new ImmediateSqliteDriver(this.#database);
+    return new ImmediateSqliteDriver(this.#database, this.#raw);
   }
 
   override createAdapter(): KyselyAdapter {
@@ -96,6 +140,8 @@ export function openSqlite(path: string): Omit<Store, 'secrets'> {
   const opened = database;
   const observers = createQueryObservers();
   const db = new Kysely<Database>({ dialect: new RosterSqliteDialect(opened), log: observers.log });
+  // One writer, and every commit waits for the disk: commit waiting writes together (transact.ts).
+  commitInGroups(db);
   return {
     db,
     dialect: sqliteDialect,

@@ -4,6 +4,7 @@
  * What cuts a user's tokens at deactivation is in user-credentials.ts.
  */
 import type { Selectable } from 'kysely';
+import { compiledOnce } from './compiled.ts';
 import type { Executor } from './executor.ts';
 import type { TokensTable } from './tables.ts';
 
@@ -41,6 +42,16 @@ function toToken(row: Selectable<TokensTable>): StoredToken {
 
 /** Query factory for tokens. */
 export function createTokenQueries() {
+  // The bearer token of every API request, compiled once (compiled.ts).
+  const selectByHash = compiledOnce((db: Executor, hash: string) =>
+    db
+      .selectFrom('tokens as t')
+      .leftJoin('users as u', 'u.id', 't.user_id')
+      .selectAll('t')
+      .select(['u.login as owner_login', 'u.active as owner_active'])
+      .where('t.hash', '=', hash),
+  );
+
   return {
     /**
      * The token, live or revoked, whose hash this is (the unique index on `hash`), with its
@@ -48,13 +59,7 @@ export function createTokenQueries() {
      * row is gone.
      */
     async findByHash(db: Executor, hash: string): Promise<{ token: StoredToken; owner: StoredTokenOwner | null } | undefined> {
-      const row = await db
-        .selectFrom('tokens as t')
-        .leftJoin('users as u', 'u.id', 't.user_id')
-        .selectAll('t')
-        .select(['u.login as owner_login', 'u.active as owner_active'])
-        .where('t.hash', '=', hash)
-        .executeTakeFirst();
+      const [row] = await selectByHash(db, hash);
       if (row === undefined) return undefined;
       const { owner_login: login, owner_active: active, ...tokenRow } = row;
       const owner = row.user_id !== null && login !== null ? { id: row.user_id, login, active: active === 1 } : null;

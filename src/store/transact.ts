@@ -1,16 +1,27 @@
 /** Write transactions that survive a transient conflict with another transaction, and read snapshots. */
-import type { Kysely, Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import { isTransientConflict } from './errors.ts';
 import type { Database } from './tables.ts';
 
 const ATTEMPTS = 3;
+/** Most write transactions committed together: bounds how long the last one waits for the first. */
+const MAX_GROUP = 64;
+/** Microtask turns given to requests under way before a group starts (see drain). */
+const YIELD_TURNS = 200;
 
-/**
- * Runs `work` in one transaction, and again (up to 3 attempts in all) when the database
- * rolled it back for a deadlock or a busy lock. `work` must therefore have no effect outside
- * the database until it returns; everything it read is read again.
- */
-export async function transact<T>(db: Kysely<Database>, work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+type Work<T> = (trx: Transaction<Database>) => Promise<T>;
+
+interface Pending {
+  readonly work: Work<unknown>;
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+}
+
+/** The databases whose write transactions are committed in groups (commitInGroups). */
+const groups = new WeakMap<Kysely<Database>, (work: Work<unknown>) => Promise<unknown>>();
+
+/** Runs `work` in one transaction, again (up to 3 attempts in all) after a deadlock or a busy lock. */
+async function transactAlone<T>(db: Kysely<Database>, work: Work<T>): Promise<T> {
   for (let attempt = 1; ; attempt += 1) {
     try {
       return await db.transaction().execute(work);
@@ -20,6 +31,114 @@ export async function transact<T>(db: Kysely<Database>, work: (trx: Transaction<
       await new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 20 * attempt));
     }
   }
+}
+
+/**
+ * Runs `work` in one transaction, and again (up to 3 attempts in all) when the database
+ * rolled it back for a deadlock or a busy lock. `work` must therefore have no effect outside
+ * the database until it returns; everything it read is read again.
+ *
+ * On a database set up with commitInGroups (SQLite), write transactions that wait for the
+ * one in progress are committed together; each still succeeds or fails alone and is
+ * answered only once its commit is on disk.
+ */
+export async function transact<T>(db: Kysely<Database>, work: Work<T>): Promise<T> {
+  const grouped = groups.get(db);
+  if (grouped !== undefined) return grouped(work) as Promise<T>;
+  return transactAlone(db, work);
+}
+
+/**
+ * Group commit for a database with one writer whose every commit waits for the disk (SQLite
+ * with synchronous=FULL: one fsync of the log per commit, several milliseconds). Write
+ * transactions that arrive while one is in progress queue; the next transaction runs each
+ * of them in turn, each inside its own SAVEPOINT, and commits once. So:
+ * - each `work` is atomic on its own: when it throws, its savepoint is rolled back and only
+ *   its caller gets the error; the others commit;
+ * - they run one after the other in arrival order, each seeing the ones before, exactly as
+ *   if they had been separate transactions taken in that order (SQLite serialises writers
+ *   anyway);
+ * - none is answered before the commit is durable; a failed commit fails them all.
+ * Only one connection writes, so the queue lives in this process; other processes on the
+ * same file still take the write lock per transaction (BEGIN IMMEDIATE).
+ */
+export function commitInGroups(db: Kysely<Database>): void {
+  let queue: Pending[] = [];
+  let running = false;
+
+  /** Commits the next group: the writes queued by the time the connection is free. */
+  async function commitGroup(): Promise<void> {
+    // Taken once the transaction holds the connection, not before: writes that arrive while it
+    // waits for reads or for the previous commit join this group.
+    let batch: Pending[] | undefined;
+    let outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+    try {
+      await transactAlone(db, async (trx) => {
+        if (batch === undefined) {
+          batch = queue.slice(0, MAX_GROUP);
+          queue = queue.slice(batch.length);
+        }
+        // Run again from the start when the whole group is retried.
+        outcomes = [];
+        if (batch.length === 1) {
+          // Alone: the transaction is the work's own, as without grouping.
+          try {
+            outcomes.push({ ok: true, value: await batch[0]!.work(trx) });
+          } catch (error) {
+            outcomes.push({ ok: false, error });
+            throw error;
+          }
+          return;
+        }
+        for (const { work } of batch) {
+          await sql`SAVEPOINT roster_grouped`.execute(trx);
+          try {
+            const value = await work(trx);
+            await sql`RELEASE roster_grouped`.execute(trx);
+            outcomes.push({ ok: true, value });
+          } catch (error) {
+            // A busy lock or a deadlock concerns the whole transaction: retry it all.
+            if (isTransientConflict(error)) throw error;
+            await sql`ROLLBACK TO roster_grouped`.execute(trx);
+            await sql`RELEASE roster_grouped`.execute(trx);
+            outcomes.push({ ok: false, error });
+          }
+        }
+      });
+    } catch (error) {
+      for (const pending of batch ?? []) pending.reject(error);
+      return;
+    }
+    (batch ?? []).forEach((pending, i) => {
+      const outcome = outcomes[i]!;
+      if (outcome.ok) pending.resolve(outcome.value);
+      else pending.reject(outcome.error);
+    });
+  }
+
+  async function drain(): Promise<void> {
+    running = true;
+    try {
+      while (queue.length > 0) {
+        // Let other work run a little first: requests already under way (reading their token
+        // on the connection the last group just released) reach the queue and join this group
+        // instead of waiting for the next commit, during which (SQLite's commit blocks the
+        // thread while it syncs) nothing else moves forward. Microtask turns, not a macrotask
+        // (setImmediate): work that only ever awaits the database would never let one run.
+        for (let turn = 0; turn < YIELD_TURNS; turn += 1) await Promise.resolve();
+        await commitGroup();
+      }
+    } finally {
+      running = false;
+    }
+  }
+
+  groups.set(db, (work) =>
+    new Promise((resolve, reject) => {
+      queue.push({ work, resolve, reject });
+      if (!running) void drain();
+    }),
+  );
 }
 
 /**

@@ -5,6 +5,7 @@
 import { sql, type RawBuilder, type SelectQueryBuilder, type SqlBool } from 'kysely';
 import type { KeysetPosition, SortKey } from '../scim/cursor.ts';
 import type { DialectAdapter } from './dialect.ts';
+import { compiledOnce } from './compiled.ts';
 import type { Executor } from './executor.ts';
 import { memberDisplay } from './memberships.ts';
 import { userResourceModifiedAt, userResourceVersion } from './resource-versions.ts';
@@ -286,11 +287,23 @@ export function createUserQueries(dialect: DialectAdapter) {
       .select(columns);
   }
 
+  // The lookups of every SCIM read and write, compiled once (compiled.ts).
+  const selectByScimId = compiledOnce((db: Executor, scimId: string) => selectUsers(db).where('su.scim_id', '=', scimId));
+  // By case key; of logins equal regardless of case (migration 011 conflicts), the exact one,
+  // else the one that kept the name.
+  const selectByLogin = compiledOnce((db: Executor, loginKey: string, login: string) =>
+    selectUsers(db)
+      .where('u.login_key', '=', loginKey)
+      .orderBy(sql`CASE WHEN u.login = ${login} THEN 0 ELSE 1 END`)
+      .orderBy('u.login_conflict')
+      .limit(1),
+  );
+
   return {
     /** The user linked to a SCIM id, or undefined; `lock` locks it for the rest of the transaction. */
     async findByScimId(db: Executor, scimId: string, lock?: RowLock): Promise<StoredUser | undefined> {
       if (lock === undefined || !dialect.supportsRowLocks) {
-        const row = await selectUsers(db).where('su.scim_id', '=', scimId).executeTakeFirst();
+        const [row] = await selectByScimId(db, scimId);
         return row ? toUser(row) : undefined;
       }
       // An inner join, since FOR UPDATE cannot lock the nullable side of an outer join. Both
@@ -342,12 +355,7 @@ export function createUserQueries(dialect: DialectAdapter) {
      * else the one that kept the name.
      */
     async findByLogin(db: Executor, login: string): Promise<StoredUser | undefined> {
-      const row = await selectUsers(db)
-        .where('u.login_key', '=', caseKey(login))
-        .orderBy(sql`CASE WHEN u.login = ${login} THEN 0 ELSE 1 END`)
-        .orderBy('u.login_conflict')
-        .limit(1)
-        .executeTakeFirst();
+      const [row] = await selectByLogin(db, caseKey(login), login);
       return row ? toUser(row) : undefined;
     },
 

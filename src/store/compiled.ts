@@ -1,0 +1,44 @@
+/**
+ * Queries of a fixed shape compiled once. Kysely builds and compiles a query on every call,
+ * which cost more CPU than SQLite's own work for the lookups every request makes (the bearer
+ * token, the user by SCIM id: docs/performance.md). A query compiled here is built once, with
+ * markers where its values go, and each call executes the same SQL with its own values.
+ */
+import { randomBytes } from 'node:crypto';
+import type { CompiledQuery, Compilable } from 'kysely';
+import type { Executor } from './executor.ts';
+
+/**
+ * Wraps `build`, which must give a query of the same shape whatever its text arguments are
+ * (each used only as a bound value, never inspected): the first call builds it with markers,
+ * and every call executes that compiled SQL with its own `values` in the markers' places.
+ * The SQL depends on the dialect only: one compiled query per dialect serves every database
+ * and transaction of it.
+ */
+export function compiledOnce<R, A extends readonly string[]>(build: (db: Executor, ...values: A) => Compilable<R>): (db: Executor, ...values: A) => Promise<R[]> {
+  // By the dialect's adapter class: query factories may serve a SQLite and a PostgreSQL store
+  // in one process (the tests, `db copy`), and their SQL differs (`?` against `$1`, quoting).
+  const compiledFor = new Map<unknown, { readonly query: CompiledQuery<R>; readonly slots: readonly number[] }>();
+  return async (db, ...values) => {
+    const dialect = db.getExecutor().adapter.constructor;
+    let compiled = compiledFor.get(dialect);
+    if (compiled === undefined) {
+      const nonce = randomBytes(8).toString('hex');
+      const markers = values.map((_, i) => `\u0000compiled-once:${nonce}:${i}`) as unknown as A;
+      const query = build(db, ...markers).compile();
+      const slots = query.parameters.map((parameter) => (markers as readonly string[]).indexOf(parameter as string));
+      // Every value must have become a bound parameter, or the SQL would hold a marker.
+      for (let i = 0; i < markers.length; i += 1) {
+        if (!slots.includes(i)) throw new Error(`compiledOnce: value ${i} is not a bound parameter of ${query.sql}`);
+      }
+      compiled = { query, slots };
+      compiledFor.set(dialect, compiled);
+    }
+    const { query, slots } = compiled;
+    const parameters = query.parameters.map((parameter, i) => {
+      const slot = slots[i]!;
+      return slot === -1 ? parameter : values[slot];
+    });
+    return (await db.executeQuery<R>({ ...query, parameters })).rows;
+  };
+}

@@ -1,0 +1,76 @@
+/**
+ * Write transactions (store/transact.ts): concurrent writes, which SQLite commits in groups,
+ * each succeed or fail on their own, see the writes before them, and are on disk when
+ * acknowledged.
+ */
+import assert from 'node:assert/strict';
+import { after, before, it } from 'node:test';
+import { sql } from 'kysely';
+import type { Store } from '../../src/store/index.ts';
+import { transact } from '../../src/store/transact.ts';
+import { eachDatabase, openTestStore } from '../support/databases.ts';
+
+const AT = '2026-01-01T00:00:00.000Z';
+
+eachDatabase('concurrent write transactions', (database) => {
+  let store: Store;
+  before(async () => {
+    store = await openTestStore(database);
+  });
+  after(async () => {
+    await store.close();
+  });
+
+  const stored = async (prefix: string) =>
+    (await store.db.selectFrom('settings').select('key').where('key', 'like', `${prefix}%`).orderBy('key').execute()).map((row) => row.key);
+
+  it('a write that fails among concurrent writes leaves nothing behind, and the others are stored', async () => {
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 10 }, (_, i) =>
+        transact(store.db, async (trx) => {
+          await trx.insertInto('settings').values({ key: `batch-${i}-a`, value: 'v', updated_at: AT }).execute();
+          if (i === 4) throw new Error('refused');
+          // A duplicate key fails in the database itself.
+          if (i === 7) await trx.insertInto('settings').values({ key: 'batch-0-a', value: 'v', updated_at: AT }).execute();
+          await trx.insertInto('settings').values({ key: `batch-${i}-b`, value: 'v', updated_at: AT }).execute();
+          return i;
+        }),
+      ),
+    );
+    assert.deepEqual(
+      outcomes.map((outcome) => outcome.status),
+      ['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled'],
+    );
+    assert.equal((outcomes[4] as PromiseRejectedResult).reason.message, 'refused');
+    assert.deepEqual(outcomes.filter((o) => o.status === 'fulfilled').map((o) => (o as PromiseFulfilledResult<number>).value), [0, 1, 2, 3, 5, 6, 8, 9]);
+    const expected = [0, 1, 2, 3, 5, 6, 8, 9].flatMap((i) => [`batch-${i}-a`, `batch-${i}-b`]).sort();
+    assert.deepEqual(await stored('batch-'), expected);
+  });
+
+  if (database === 'sqlite') {
+    // SQLite has one writer: concurrent writes run one after the other (PostgreSQL runs them
+    // side by side, and a read-then-write needs a row lock there).
+    it('each of concurrent writes sees the writes queued before it', async () => {
+      // Each reads the counter and writes it plus one: lost updates would leave less than 20.
+      await Promise.all(
+        Array.from({ length: 20 }, () =>
+          transact(store.db, async (trx) => {
+            const row = await trx.selectFrom('settings').select('value').where('key', '=', 'counter').executeTakeFirst();
+            const next = String(Number(row?.value ?? 0) + 1);
+            if (row === undefined) await trx.insertInto('settings').values({ key: 'counter', value: next, updated_at: AT }).execute();
+            else await trx.updateTable('settings').set({ value: next }).where('key', '=', 'counter').execute();
+          }),
+        ),
+      );
+      const counter = await store.db.selectFrom('settings').select('value').where('key', '=', 'counter').executeTakeFirstOrThrow();
+      assert.equal(counter.value, '20');
+    });
+
+    it('SQLite syncs its log at every commit, so an acknowledged write survives a power cut', async () => {
+      const result = await sql<{ synchronous: number }>`PRAGMA synchronous`.execute(store.db);
+      // 2 is FULL; NORMAL (1) in WAL mode syncs only at checkpoints.
+      assert.equal(result.rows[0]?.synchronous, 2);
+    });
+  }
+});
+
