@@ -106,7 +106,14 @@ export function commitInGroups(db: Kysely<Database>): void {
         }
       });
     } catch (error) {
-      for (const pending of batch ?? []) pending.reject(error);
+      // A transaction that failed before it took its group (BEGIN refused: a full or read-only
+      // disk, a lost file) fails the writes it would have taken; left queued, drain would try
+      // them again at once, forever.
+      if (batch === undefined) {
+        batch = queue.slice(0, MAX_GROUP);
+        queue = queue.slice(batch.length);
+      }
+      for (const pending of batch) pending.reject(error);
       return;
     }
     (batch ?? []).forEach((pending, i) => {
