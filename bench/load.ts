@@ -22,8 +22,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import autocannon, { type Request, type Result } from 'autocannon';
@@ -122,9 +123,13 @@ async function startBare(): Promise<Child> {
 /** Starts `roster serve` on `databaseUrl` and waits until /healthz answers. */
 async function startRoster(databaseUrl: string, label: string): Promise<Child> {
   const port = await freePort();
-  const node = ['--import', 'tsx', ...(args.profile ? ['--cpu-prof', `--cpu-prof-dir=${args.profile}`, `--cpu-prof-name=roster-${label}-${Date.now()}.cpuprofile`] : [])];
-  const child = spawn(process.execPath, [...node, 'src/cli/roster.ts', 'serve'], {
-    cwd: args['roster-dir'] ?? ROOT,
+  const profile = args.profile ? ['--cpu-prof', `--cpu-prof-dir=${args.profile}`, `--cpu-prof-name=roster-${label}-${Date.now()}.cpuprofile`] : [];
+  // What `npm start` runs: the compiled server when the checkout has one (npm install builds it),
+  // else the sources through tsx (an older checkout given with --roster-dir).
+  const directory = args['roster-dir'] ?? ROOT;
+  const entry = existsSync(join(directory, 'dist/cli/roster.js')) ? ['dist/cli/roster.js'] : ['--import', 'tsx', 'src/cli/roster.ts'];
+  const child = spawn(process.execPath, [...profile, ...entry, 'serve'], {
+    cwd: directory,
     // The request log goes where an operator's would: written, then thrown away.
     stdio: ['ignore', 'ignore', 'inherit'],
     env: {
@@ -134,6 +139,8 @@ async function startRoster(databaseUrl: string, label: string): Promise<Child> {
       ROSTER_HOST: '127.0.0.1',
       ROSTER_BASE_URL: `http://127.0.0.1:${port}`,
       ROSTER_LOG_LEVEL: args['log-level'],
+      // The per-token rate limit is a policy, not a capacity: off, so the bench measures the server.
+      ROSTER_RATE_LIMIT: '0',
     },
   });
   const url = `http://127.0.0.1:${port}`;
