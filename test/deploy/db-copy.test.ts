@@ -152,7 +152,6 @@ eachDatabase('db copy round trip through', (database) => {
     const home = await openStore(back.location);
     try {
       assert.deepEqual(await dump(there), before);
-      const thereEnd = await createServices(there).eventFeed.read({ after: 'now', types: undefined, limit: 1 });
       const report = await copyDatabase(there, home, () => {});
       assert.ok(report.every((row) => row.source === row.target && row.source > 0 === (before[row.table]?.length ?? 0) > 0));
       assert.deepEqual(await dump(home), before);
@@ -166,7 +165,10 @@ eachDatabase('db copy round trip through', (database) => {
       assert.equal(last.seq, Math.max(...(before.audit_events as { seq: number }[]).map((row) => row.seq)) + 1);
       // And new feed events follow the copied ones: a reader's cursor goes on from where it was.
       await assertFeedContinues(copied, sourceEnd.next, 'after-copy');
-      await assertFeedContinues(createServices(home), thereEnd.next, 'after-second-copy');
+      // Through two copies: `home` holds what `there` held when copied, which is what the source
+      // held. (A cursor taken with after=now on PostgreSQL may stand behind the end while any
+      // transaction on the server is open, other tests' included: the feed's horizon.)
+      await assertFeedContinues(createServices(home), sourceEnd.next, 'after-second-copy');
     } finally {
       await there.close();
       await home.close();
