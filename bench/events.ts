@@ -7,19 +7,12 @@
  * (`NODE_OPTIONS=--max-old-space-size=128`) it still completes: what the peak shows beyond the
  * request itself is garbage V8 had not yet needed to collect.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { decodeCursor } from '../src/directory/event-feed.ts';
-import { buildApp } from '../src/http/app.ts';
-import { createServices } from '../src/services.ts';
-import { loadConfig } from '../src/config.ts';
-import { describeLocation, openStore } from '../src/store/index.ts';
-import { testCertificate } from '../test/support/app.ts';
-import { seedUsers } from './support.ts';
+import { describeLocation } from '../src/store/index.ts';
+import { machine, openBenchDatabase, seedUsers, startScimServer } from './support.ts';
 
 const MEMBERS = Number(process.env.BENCH_MEMBERS ?? 100_000);
 const actor = { kind: 'system' } as const;
@@ -53,27 +46,11 @@ async function measure(name: string, work: () => Promise<void>): Promise<{ name:
 }
 
 async function main(): Promise<void> {
-  const directory = mkdtempSync(join(tmpdir(), 'roster-bench-'));
-  const location = process.env.BENCH_DATABASE_URL
-    ? loadConfig({ ROSTER_DATABASE_URL: process.env.BENCH_DATABASE_URL }).database
-    : ({ kind: 'sqlite', path: join(directory, 'roster.db') } as const);
-  const store = await openStore(location);
-  if (await store.db.selectFrom('users').select('id').limit(1).executeTakeFirst()) {
-    throw new Error('BENCH_DATABASE_URL must name an empty database: the benchmark seeds its own data.');
-  }
+  const bench = await openBenchDatabase(process.env.BENCH_DATABASE_URL);
+  const { store, location } = bench;
   console.log(`database: ${describeLocation(location)}`);
-  console.log(`machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`);
-  const services = createServices(store);
-  await services.saml.configure({ providerId: 'https://idp.example/bench', loginUrl: 'https://idp.example/sso', certificates: [testCertificate()] }, actor);
-  await services.provisioning.enable(actor);
-  await services.administrators.ensureAdministrator();
-  const admin = await services.accounts.findByLogin('admin');
-  if (!admin) throw new Error('no administrator');
-  const { token } = await services.tokens.create('bench', actor, admin.id);
-  const app = await buildApp({ services, baseUrl: 'http://127.0.0.1' });
-  // Over a real port, as bench/scale.ts: inject() keeps each answer alive for a while, which
-  // would be measured as the server's memory.
-  const address = await app.listen({ port: 0, host: '127.0.0.1' });
+  console.log(`machine: ${machine()}`);
+  const { services, app, address, token } = await startScimServer(store);
   const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/scim+json' };
 
   const ids = (await seedUsers(store, { count: 2 * MEMBERS, login: (i) => `member${i}@bench.example` })).scimIds;
@@ -120,8 +97,7 @@ async function main(): Promise<void> {
   if (events !== 2 * MEMBERS) throw new Error(`expected ${2 * MEMBERS} events, read ${events}`);
   console.log(JSON.stringify({ members: MEMBERS, events, results }));
   await app.close();
-  await store.close();
-  rmSync(directory, { recursive: true, force: true });
+  await bench.dispose();
 }
 
 await main();

@@ -13,6 +13,10 @@ import { newId } from '../src/ids.ts';
 import { describeLocation, openStore, type DatabaseLocation, type Store } from '../src/store/index.ts';
 import { foldDocument } from '../src/scim/keys.ts';
 import { caseKey } from '../src/text.ts';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../src/http/app.ts';
+import { createServices, type Services } from '../src/services.ts';
+import { testCertificate } from '../test/support/app.ts';
 
 /** The median and 99th percentile of a timed request, in milliseconds. */
 export interface Timing {
@@ -155,4 +159,23 @@ export async function seedUsers(
     options.onProgress?.(start + batch.length - from);
   }
   return { userIds, scimIds };
+}
+
+/**
+ * A SCIM-enabled Roster over `store` on a free loopback port, with a token of `admin`: over a
+ * real port rather than inject(), which keeps each answer alive for a while and would be
+ * measured as the server's memory.
+ */
+export async function startScimServer(store: Store): Promise<{ services: Services; app: FastifyInstance; address: string; token: string }> {
+  const actor = { kind: 'system' } as const;
+  const services = createServices(store);
+  await services.saml.configure({ providerId: 'https://idp.example/bench', loginUrl: 'https://idp.example/sso', certificates: [testCertificate()] }, actor);
+  await services.provisioning.enable(actor);
+  await services.administrators.ensureAdministrator();
+  const admin = await services.accounts.findByLogin('admin');
+  if (!admin) throw new Error('no administrator');
+  const { token } = await services.tokens.create('bench', actor, admin.id);
+  const app = await buildApp({ services, baseUrl: 'http://127.0.0.1' });
+  const address = await app.listen({ port: 0, host: '127.0.0.1' });
+  return { services, app, address, token };
 }

@@ -7,21 +7,14 @@
  * PostgreSQL database). The receiver checks that ids only grow, and verifies one request in
  * 1,000 with the `standardwebhooks` package.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { cpus, tmpdir, totalmem } from 'node:os';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Webhook } from 'standardwebhooks';
-import { loadConfig } from '../src/config.ts';
 import { startDeliveries } from '../src/delivery/worker.ts';
-import { buildApp } from '../src/http/app.ts';
-import { createServices } from '../src/services.ts';
-import { describeLocation, openStore } from '../src/store/index.ts';
-import { testCertificate } from '../test/support/app.ts';
-import { seedUsers } from './support.ts';
+import { describeLocation } from '../src/store/index.ts';
+import { machine, openBenchDatabase, seedUsers, startScimServer } from './support.ts';
 
 const MEMBERS = Number(process.env.BENCH_MEMBERS ?? 100_000);
 const actor = { kind: 'system' } as const;
@@ -30,25 +23,11 @@ setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
 async function main(): Promise<void> {
-  const directory = mkdtempSync(join(tmpdir(), 'roster-bench-'));
-  const location = process.env.BENCH_DATABASE_URL
-    ? loadConfig({ ROSTER_DATABASE_URL: process.env.BENCH_DATABASE_URL }).database
-    : ({ kind: 'sqlite', path: join(directory, 'roster.db') } as const);
-  const store = await openStore(location);
-  if (await store.db.selectFrom('users').select('id').limit(1).executeTakeFirst()) {
-    throw new Error('BENCH_DATABASE_URL must name an empty database: the benchmark seeds its own data.');
-  }
+  const bench = await openBenchDatabase(process.env.BENCH_DATABASE_URL);
+  const { store, location } = bench;
   console.log(`database: ${describeLocation(location)}`);
-  console.log(`machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`);
-  const services = createServices(store);
-  await services.saml.configure({ providerId: 'https://idp.example/bench', loginUrl: 'https://idp.example/sso', certificates: [testCertificate()] }, actor);
-  await services.provisioning.enable(actor);
-  await services.administrators.ensureAdministrator();
-  const admin = await services.accounts.findByLogin('admin');
-  if (!admin) throw new Error('no administrator');
-  const { token } = await services.tokens.create('bench', actor, admin.id);
-  const app = await buildApp({ services, baseUrl: 'http://127.0.0.1' });
-  const address = await app.listen({ port: 0, host: '127.0.0.1' });
+  console.log(`machine: ${machine()}`);
+  const { services, app, address, token } = await startScimServer(store);
 
   // The receiver: counters only, so that what the heap shows is Roster's.
   let received = 0;
@@ -128,8 +107,7 @@ async function main(): Promise<void> {
   await worker.stop();
   await new Promise<void>((resolve) => receiver.close(() => resolve()));
   await app.close();
-  await store.close();
-  rmSync(directory, { recursive: true, force: true });
+  await bench.dispose();
 }
 
 await main();
