@@ -13,6 +13,9 @@ import {
   SqliteAdapter,
   SqliteDialect,
   SqliteDriver,
+  SqliteQueryCompiler,
+  type LimitNode,
+  type QueryCompiler,
   type DatabaseConnection,
   type Driver,
   type SqliteDatabase,
@@ -47,6 +50,21 @@ class ImmediateSqliteDriver extends SqliteDriver {
     // Read-only transactions (lists) need no write lock; WAL gives them a snapshot.
     const mode = settings?.accessMode === 'read only' ? 'deferred' : 'immediate';
     await connection.executeQuery(CompiledQuery.raw(`begin ${mode}`));
+  }
+}
+
+/**
+ * Writes `LIMIT ?` as `LIMIT (? + 0)`. SQLite's planner reads the value bound to a bare `LIMIT ?`
+ * and so marks the statement to be compiled again whenever that parameter is bound: every
+ * execution of a kept statement with a limit was recompiled, which cost a filtered list about
+ * five times its own work (docs/performance.md). An expression is not read by the planner, and
+ * means the same: the limit is still that integer, and a negative one still means no limit.
+ */
+class RosterSqliteQueryCompiler extends SqliteQueryCompiler {
+  protected override visitLimit(node: LimitNode): void {
+    this.append('limit (');
+    this.visitNode(node.limit);
+    this.append(' + 0)');
   }
 }
 
@@ -108,6 +126,10 @@ class RosterSqliteDialect extends SqliteDialect {
 
   override createDriver(): Driver {
     return new ImmediateSqliteDriver(this.#database, this.#raw);
+  }
+
+  override createQueryCompiler(): QueryCompiler {
+    return new RosterSqliteQueryCompiler();
   }
 
   override createAdapter(): KyselyAdapter {
