@@ -11,6 +11,7 @@ import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
 import { DirectoryError } from '../directory/errors.ts';
 import { isUniqueViolation } from '../store/errors.ts';
+import { caseKey } from '../text.ts';
 
 /** A token as shown to administrators: never the secret, never the hash. */
 export interface TokenInfo {
@@ -31,6 +32,11 @@ export interface TokenOwner {
   readonly id: string;
   readonly login: string;
   readonly active: boolean;
+  /**
+   * Whether the owner is an administrator now, read with the token in one statement by the
+   * same SQL condition as `access.isAdministrator` (store/memberships.ts administratorCondition).
+   */
+  readonly administrator: boolean;
 }
 
 /** A live token and its owner (null for a token issued before tokens had owners). */
@@ -48,8 +54,12 @@ export interface TokenService {
   revoke(name: string, actor: Actor): Promise<boolean>;
   /** The live token matching a presented secret, or undefined. */
   verify(presented: string): Promise<TokenInfo | undefined>;
-  /** The live token matching a presented secret with its owner, or undefined (one indexed join). */
-  authenticate(presented: string): Promise<VerifiedToken | undefined>;
+  /**
+   * The live token matching a presented secret with its owner, and whether the owner is an
+   * administrator now given the administrators' group `adminGroup` (access.adminGroup), or
+   * undefined: one indexed statement.
+   */
+  authenticate(presented: string, adminGroup: string): Promise<VerifiedToken | undefined>;
 }
 
 /** Prefix of every token, so that secret scanners (and people) recognise a leaked one. */
@@ -68,11 +78,11 @@ export function createTokenService(store: Store): TokenService {
   const users = createUserQueries(store.dialect);
   const journal = createJournal(store.dialect);
 
-  async function authenticate(presented: string): Promise<VerifiedToken | undefined> {
+  async function authenticate(presented: string, adminGroup: string): Promise<VerifiedToken | undefined> {
     // Cheap shape check first: anything else cannot match and need not reach the database.
     if (presented.length !== TOKEN_LENGTH || !presented.startsWith(TOKEN_PREFIX)) return undefined;
     const hash = hashToken(presented);
-    const found = await tokens.findByHash(db, hash);
+    const found = await tokens.findByHash(db, hash, caseKey(adminGroup));
     if (found === undefined) return undefined;
     const { token, owner } = found;
     // The index lookup already matched; comparing in constant time as well keeps the
@@ -146,7 +156,8 @@ export function createTokenService(store: Store): TokenService {
     },
 
     async verify(presented) {
-      return (await authenticate(presented))?.token;
+      // Whether the owner is an administrator does not matter here: any group name will do.
+      return (await authenticate(presented, ''))?.token;
     },
 
     authenticate,

@@ -9,8 +9,10 @@
  * "Is this user an administrator now" is decided here too, by `isAdministrator` alone: users
  * flagged admin (such as `admin`) and the active members of the administrators' group
  * (ROSTER_ADMIN_GROUP), as SonarQube grants permissions through groups. Every admin check
- * (bearer tokens of the SCIM and admin APIs, browser sessions, the console) asks it on every
- * request, without caching, so a user who leaves the group stops being an administrator at once.
+ * (browser sessions, the console) asks it on every request, without caching, so a user who
+ * leaves the group stops being an administrator at once. Bearer tokens read the same rule in
+ * the token's own lookup, also on every request: the SQL condition is defined once
+ * (store/memberships.ts administratorCondition) and both use it.
  */
 import type { Executor } from '../store/executor.ts';
 import type { Store } from '../store/index.ts';

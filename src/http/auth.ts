@@ -30,7 +30,8 @@ export function bearerToken(request: FastifyRequest): string | undefined {
 /**
  * Verifies the bearer token: 401 when it is missing, unknown, revoked or its user is
  * deactivated (the token no longer exists for any purpose), 403 when its user is not an
- * administrator now (access.isAdministrator: flagged admin, or in the administrators' group),
+ * administrator now (flagged admin, or in the administrators' group: access.isAdministrator's
+ * rule, read in the token's own statement),
  * unless `anyUser` (SCIM /Me, where a user reads its own resource). Both are read on every
  * request, so a deactivation or a group change takes effect at once.
  */
@@ -43,14 +44,15 @@ export async function authenticate(
   if (presented === undefined) {
     throw new ScimError(401, undefined, 'Authentication required: send "Authorization: Bearer <token>" with a token from `npm run roster -- tokens create`.');
   }
-  const verified = await services.tokens.authenticate(presented);
+  const verified = await services.tokens.authenticate(presented, services.access.adminGroup);
   if (!verified || (verified.owner !== null && !verified.owner.active)) {
     throw new ScimError(401, undefined, 'The bearer token is not valid: it is unknown or has been revoked.');
   }
   const { token, owner } = verified;
   request.bearer = { id: token.id, name: token.name, login: owner?.login ?? null };
   if (owner === null) throw new ScimError(403, undefined, INSUFFICIENT_PRIVILEGES);
-  if (options.anyUser !== true && !(await services.access.isAdministrator(owner.id))) throw new ScimError(403, undefined, INSUFFICIENT_PRIVILEGES);
+  // Read with the token, in the same statement, by access.isAdministrator's SQL condition.
+  if (options.anyUser !== true && !owner.administrator) throw new ScimError(403, undefined, INSUFFICIENT_PRIVILEGES);
   request.actor = { kind: 'token', name: token.name, userId: owner.id, login: owner.login };
   return token;
 }

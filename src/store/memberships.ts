@@ -60,27 +60,52 @@ function chunks<T>(items: readonly T[]): T[][] {
 }
 
 /** Query factory for memberships. */
+/**
+ * The condition "the user `u` is an administrator now": active, and flagged admin or a member
+ * of the group whose name key is `adminGroupKey`. The one definition of the rule in SQL: the
+ * administrator check (isAdministrator) and the bearer-token lookup, which reads it in the
+ * same statement as the token (tokens.ts), both use it.
+ */
+export function administratorCondition(eb: ExpressionBuilder<Database & { u: Database['users'] }, 'u'>, adminGroupKey: string) {
+  return eb.and([
+    eb('u.active', '=', 1),
+    eb.or([
+      eb('u.is_admin', '=', 1),
+      eb.exists(
+        eb
+          .selectFrom('groups as g')
+          .innerJoin('memberships as m', 'm.group_id', 'g.id')
+          .select('m.user_id')
+          .where('g.name_key', '=', adminGroupKey)
+          .whereRef('m.user_id', '=', 'u.id'),
+      ),
+    ]),
+  ]);
+}
+
 export function createMembershipQueries(dialect: DialectAdapter) {
   // The administrator check of every API request, compiled once (compiled.ts).
   const selectAdministrator = compiledOnce((db: Executor, userId: string, adminGroupKey: string) =>
+    db.selectFrom('users as u').select('u.id').where('u.id', '=', userId).where((eb) => administratorCondition(eb, adminGroupKey)),
+  );
+  // The groups of one user and the members of one group (a SCIM GET), compiled once.
+  const selectGroupsOfUser = compiledOnce((db: Executor, userId: string) =>
     db
-        .selectFrom('users as u')
-        .select('u.id')
-        .where('u.id', '=', userId)
-        .where('u.active', '=', 1)
-        .where((eb) =>
-          eb.or([
-            eb('u.is_admin', '=', 1),
-            eb.exists(
-              eb
-                .selectFrom('groups as g')
-                .innerJoin('memberships as m', 'm.group_id', 'g.id')
-                .select('m.user_id')
-                .where('g.name_key', '=', adminGroupKey)
-                .whereRef('m.user_id', '=', 'u.id'),
-            ),
-          ]),
-        ),
+      .selectFrom('memberships as m')
+      .innerJoin('scim_groups as sg', 'sg.group_id', 'm.group_id')
+      .innerJoin('groups as g', 'g.id', 'm.group_id')
+      .select(['m.user_id', 'sg.scim_id', 'g.name'])
+      .where('m.user_id', '=', userId)
+      .orderBy('g.name'),
+  );
+  const selectMembersOfGroup = compiledOnce((db: Executor, groupId: string) =>
+    db
+      .selectFrom('memberships as m')
+      .innerJoin('scim_users as su', 'su.user_id', 'm.user_id')
+      .innerJoin('users as u', 'u.id', 'm.user_id')
+      .select(['m.group_id', 'su.scim_id', 'u.login', 'u.display_name'])
+      .where('m.group_id', '=', groupId)
+      .orderBy('su.scim_id'),
   );
 
   /**
@@ -348,7 +373,7 @@ export function createMembershipQueries(dialect: DialectAdapter) {
       const result = new Map<string, LinkedReference[]>();
       for (const id of groupIds) result.set(id, []);
       for (const chunk of chunks(groupIds)) {
-        const rows = await db
+        const rows = chunk.length === 1 ? await selectMembersOfGroup(db, chunk[0]!) : await db
           .selectFrom('memberships as m')
           .innerJoin('scim_users as su', 'su.user_id', 'm.user_id')
           .innerJoin('users as u', 'u.id', 'm.user_id')
@@ -369,7 +394,7 @@ export function createMembershipQueries(dialect: DialectAdapter) {
       const result = new Map<string, LinkedReference[]>();
       for (const id of userIds) result.set(id, []);
       for (const chunk of chunks(userIds)) {
-        const rows = await db
+        const rows = chunk.length === 1 ? await selectGroupsOfUser(db, chunk[0]!) : await db
           .selectFrom('memberships as m')
           .innerJoin('scim_groups as sg', 'sg.group_id', 'm.group_id')
           .innerJoin('groups as g', 'g.id', 'm.group_id')

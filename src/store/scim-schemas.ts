@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
+import { compiledOnce } from './compiled.ts';
 import type { DialectAdapter } from './dialect.ts';
 import type { Executor } from './executor.ts';
 
@@ -37,6 +38,9 @@ function hashOf(key: string): string {
 
 /** Query factory for declared schemas and unique values. */
 export function createScimSchemaQueries(dialect: DialectAdapter) {
+  // Read by every SCIM request (the schemas in force), compiled once (compiled.ts).
+  const selectAll = compiledOnce((db: Executor) => db.selectFrom('scim_schemas').selectAll().orderBy('created_at').orderBy('urn_key'));
+
   /** The condition "this row's document has the extension `urn`". */
   function carries(urn: string) {
     return sql<boolean>`${dialect.jsonText(sql.ref('scim_data'), [urn])} IS NOT NULL`;
@@ -45,7 +49,7 @@ export function createScimSchemaQueries(dialect: DialectAdapter) {
   return {
     /** Every declared schema, in declaration order. */
     async list(db: Executor): Promise<StoredSchema[]> {
-      const rows = await db.selectFrom('scim_schemas').selectAll().orderBy('created_at').orderBy('urn_key').execute();
+      const rows = await selectAll(db);
       return rows.map((row) => ({ urn: row.urn, resourceType: row.resource_type, definition: row.definition, createdAt: row.created_at }));
     },
 

@@ -6,6 +6,7 @@
 import type { Selectable } from 'kysely';
 import { compiledOnce } from './compiled.ts';
 import type { Executor } from './executor.ts';
+import { administratorCondition } from './memberships.ts';
 import type { TokensTable } from './tables.ts';
 
 /** A token row as the auth layer sees it. */
@@ -26,6 +27,8 @@ export interface StoredTokenOwner {
   readonly id: string;
   readonly login: string;
   readonly active: boolean;
+  /** Whether the owner is an administrator now (memberships.ts administratorCondition), read in the same statement. */
+  readonly administrator: boolean;
 }
 
 function toToken(row: Selectable<TokensTable>): StoredToken {
@@ -43,26 +46,30 @@ function toToken(row: Selectable<TokensTable>): StoredToken {
 /** Query factory for tokens. */
 export function createTokenQueries() {
   // The bearer token of every API request, compiled once (compiled.ts).
-  const selectByHash = compiledOnce((db: Executor, hash: string) =>
+  // With the owner and whether it is an administrator now: one indexed statement for what every
+  // API request needs to know about its caller.
+  const selectByHash = compiledOnce((db: Executor, hash: string, adminGroupKey: string) =>
     db
       .selectFrom('tokens as t')
       .leftJoin('users as u', 'u.id', 't.user_id')
       .selectAll('t')
       .select(['u.login as owner_login', 'u.active as owner_active'])
+      .select((eb) => eb.case().when(administratorCondition(eb as never, adminGroupKey)).then(1).else(0).end().as('owner_is_admin'))
       .where('t.hash', '=', hash),
   );
 
   return {
     /**
      * The token, live or revoked, whose hash this is (the unique index on `hash`), with its
-     * owner in the same indexed join; the owner is null when the token has none or the user
+     * owner in the same indexed join, and whether that owner is an administrator now (members of
+     * the group whose name key is `adminGroupKey`, or flagged); the owner is null when the token has none or the user
      * row is gone.
      */
-    async findByHash(db: Executor, hash: string): Promise<{ token: StoredToken; owner: StoredTokenOwner | null } | undefined> {
-      const [row] = await selectByHash(db, hash);
+    async findByHash(db: Executor, hash: string, adminGroupKey: string): Promise<{ token: StoredToken; owner: StoredTokenOwner | null } | undefined> {
+      const [row] = await selectByHash(db, hash, adminGroupKey);
       if (row === undefined) return undefined;
-      const { owner_login: login, owner_active: active, ...tokenRow } = row;
-      const owner = row.user_id !== null && login !== null ? { id: row.user_id, login, active: active === 1 } : null;
+      const { owner_login: login, owner_active: active, owner_is_admin: administrator, ...tokenRow } = row;
+      const owner = row.user_id !== null && login !== null ? { id: row.user_id, login, active: active === 1, administrator: Number(administrator) === 1 } : null;
       return { token: toToken(tokenRow), owner };
     },
 
