@@ -19,6 +19,8 @@
  */
 import { TOKEN_PREFIX } from '../auth/tokens.ts';
 import type { Store } from '../store/index.ts';
+import type { Executor } from '../store/executor.ts';
+import { withoutWaitingForDisk } from '../store/transact.ts';
 import {
   countFolded,
   countRequests,
@@ -174,7 +176,7 @@ export function createProvisioningActivity(store: Store) {
    * Stores `count` requests without a valid token from one source in one minute (`own`, their
    * fold key; `first` is the earliest), within the budget of sources per minute (see above).
    */
-  async function recordAnonymous(own: string, first: RequestWrite, count: number): Promise<void> {
+  async function recordAnonymous(db: Executor, own: string, first: RequestWrite, count: number): Promise<void> {
     const minute = minuteOf(first.at);
     if (await countFolded(db, own, count)) return;
     const sources = await useFoldBudget(db, minute);
@@ -191,22 +193,26 @@ export function createProvisioningActivity(store: Store) {
      * within their budget. Rejects if the database does; the caller logs it and moves on.
      */
     async record(requests: readonly ObservedRequest[]): Promise<void> {
-      await insertRequests(db, requests.filter((request) => request.token !== null).map(toWrite));
-      // Folded here first, so that a flood from one source costs one write per batch, not per request.
-      const folded = new Map<string, { first: RequestWrite; count: number }>();
-      for (const request of requests) {
-        const key = foldKeyOf(request);
-        if (key === undefined) continue;
-        const write = toWrite(request);
-        const count = Math.max(1, request.count ?? 1);
-        const group = folded.get(key);
-        if (group === undefined) folded.set(key, { first: write, count });
-        else {
-          group.count += count;
-          if (write.at < group.first.at) group.first = write;
+      // A crash may lose the last moment of the activity (http/activity.ts): its writes need not
+      // wait for the disk, and so do not hold up the requests being answered meanwhile.
+      await withoutWaitingForDisk(store, async (db) => {
+        await insertRequests(db, requests.filter((request) => request.token !== null).map(toWrite));
+        // Folded here first, so that a flood from one source costs one write per batch, not per request.
+        const folded = new Map<string, { first: RequestWrite; count: number }>();
+        for (const request of requests) {
+          const key = foldKeyOf(request);
+          if (key === undefined) continue;
+          const write = toWrite(request);
+          const count = Math.max(1, request.count ?? 1);
+          const group = folded.get(key);
+          if (group === undefined) folded.set(key, { first: write, count });
+          else {
+            group.count += count;
+            if (write.at < group.first.at) group.first = write;
+          }
         }
-      }
-      for (const [key, { first, count }] of folded) await recordAnonymous(key, first, count);
+        for (const [key, { first, count }] of folded) await recordAnonymous(db, key, first, count);
+      });
     },
 
     /** A page of the activity, newest first, with the total and the cursor of the next page. */

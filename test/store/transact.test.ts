@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
 import { sql } from 'kysely';
 import type { Store } from '../../src/store/index.ts';
-import { transact } from '../../src/store/transact.ts';
+import { transact, withoutWaitingForDisk } from '../../src/store/transact.ts';
 import { eachDatabase, openTestStore } from '../support/databases.ts';
 
 const AT = '2026-01-01T00:00:00.000Z';
@@ -70,6 +70,34 @@ eachDatabase('concurrent write transactions', (database) => {
       const result = await sql<{ synchronous: number }>`PRAGMA synchronous`.execute(store.db);
       // 2 is FULL; NORMAL (1) in WAL mode syncs only at checkpoints.
       assert.equal(result.rows[0]?.synchronous, 2);
+    });
+
+    it('writes that need not wait for the disk run alone, and every other write still syncs (FULL) before and after them', async () => {
+      const seen: number[] = [];
+      const relaxed = withoutWaitingForDisk(store, async (db) => {
+        seen.push((await sql<{ synchronous: number }>`PRAGMA synchronous`.execute(db)).rows[0]!.synchronous);
+        await db.insertInto('settings').values({ key: 'behind-1', value: 'v', updated_at: AT }).execute();
+        // A write queued meanwhile waits for the connection: it never commits under NORMAL.
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        await db.insertInto('settings').values({ key: 'behind-2', value: 'v', updated_at: AT }).execute();
+      });
+      const durable = transact(store.db, async (trx) => {
+        seen.push((await sql<{ synchronous: number }>`PRAGMA synchronous`.execute(trx)).rows[0]!.synchronous);
+        await trx.insertInto('settings').values({ key: 'behind-3', value: 'v', updated_at: AT }).execute();
+      });
+      await Promise.all([relaxed, durable]);
+      assert.deepEqual(seen, [1, 2]);
+      assert.deepEqual(await stored('behind-'), ['behind-1', 'behind-2', 'behind-3']);
+      assert.equal((await sql<{ synchronous: number }>`PRAGMA synchronous`.execute(store.db)).rows[0]?.synchronous, 2);
+    });
+
+    it('a failing write that need not wait for the disk still leaves the connection syncing every commit', async () => {
+      await assert.rejects(
+        withoutWaitingForDisk(store, async (db) => {
+          await db.insertInto('settings').values({ key: 'counter', value: 'dup', updated_at: AT }).execute();
+        }),
+      );
+      assert.equal((await sql<{ synchronous: number }>`PRAGMA synchronous`.execute(store.db)).rows[0]?.synchronous, 2);
     });
   }
 });
