@@ -351,6 +351,7 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
       const schemas = (await scimSchemas.current()).User;
       const where = query.filter ? compileFilter(query.filter, schemas, store.dialect, options) : undefined;
       const sort = query.sortBy ? compileSort(query.sortBy, schemas, store.dialect, options) : undefined;
+      const userName = sort === undefined && query.filter ? userNameEquals(query.filter) : undefined;
       // One snapshot for the count and the page, so that totalResults matches what was paged
       // through even while other instances write.
       return readSnapshot(store.db, async (trx) => {
@@ -359,7 +360,11 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
             ...(where ? { where } : {}),
             ...(sort ? { orderBy: sort.expression, orderByNullable: sort.nullable } : {}),
             descending: query.descending,
-            list: (listQuery) => users.listLinked(trx, listQuery),
+            // The lookup IdPs make before each write, from a query compiled once (same rows).
+            list: (listQuery) =>
+              userName !== undefined && listQuery.offset === 0 && listQuery.after === undefined && !listQuery.descending
+                ? users.listLinkedByUserName(trx, userName, listQuery.limit)
+                : users.listLinked(trx, listQuery),
             count: () => users.countLinked(trx, where),
             idOf: (user) => user.scimId ?? '',
           },
@@ -375,6 +380,19 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
       });
     },
   };
+}
+
+/**
+ * The value of a filter that is exactly `userName eq "<text>"` (with or without the core
+ * schema's URN), else undefined. userName is compared regardless of case (RFC 7643 §4.1.1,
+ * caseExact false), by its case key, as the filter compiler does.
+ */
+function userNameEquals(filter: Filter): string | undefined {
+  if (filter.kind !== 'compare' || filter.op !== 'eq' || typeof filter.value !== 'string') return undefined;
+  const { schema, attribute, subAttribute } = filter.path;
+  if (subAttribute !== undefined || attribute.toLowerCase() !== 'username') return undefined;
+  if (schema !== undefined && schema.toLowerCase() !== USER_SCHEMA.toLowerCase()) return undefined;
+  return filter.value;
 }
 
 /** `ignoredAttributes` for an audit entry's details, when the write ignored any (WriteNotes). */

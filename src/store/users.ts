@@ -289,6 +289,16 @@ export function createUserQueries(dialect: DialectAdapter) {
 
   // The lookups of every SCIM read and write, compiled once (compiled.ts).
   const selectByScimId = compiledOnce((db: Executor, scimId: string) => selectUsers(db).where('su.scim_id', '=', scimId));
+  // The SCIM-linked users whose login has this case key (one, or a few that migration 011 found
+  // in conflict), in the list's default order: the answer to `userName eq "…"`.
+  const selectLinkedByLoginKey = compiledOnce((db: Executor, loginKey: string) =>
+    db
+      .selectFrom('users as u')
+      .innerJoin('scim_users as su', 'su.user_id', 'u.id')
+      .select([...columns, sql`NULL`.as('sort_key')])
+      .where('u.login_key', '=', loginKey)
+      .orderBy('su.scim_id'),
+  );
   // By case key; of logins equal regardless of case (migration 011 conflicts), the exact one,
   // else the one that kept the name.
   const selectByLogin = compiledOnce((db: Executor, loginKey: string, login: string) =>
@@ -605,6 +615,16 @@ export function createUserQueries(dialect: DialectAdapter) {
       let page = filtered(linked().select('u.id'));
       page = orderScimList(page, query, 'su.scim_id').limit(query.limit).offset(query.offset);
       return (await orderScimList(linked().select([...columns, sortKey]).where('u.id', 'in', page), query, 'su.scim_id').execute()).map(toListed);
+    },
+
+    /**
+     * The first `limit` SCIM-linked users whose userName equals `userName` regardless of case,
+     * in the default order (by SCIM id): what listLinked gives for the filter `userName eq`
+     * without a sort, from a query compiled once.
+     */
+    async listLinkedByUserName(db: Executor, userName: string, limit: number): Promise<Listed<StoredUser>[]> {
+      const rows = await selectLinkedByLoginKey(db, caseKey(userName));
+      return rows.slice(0, limit).map((row) => ({ row: toUser(row), sortKey: null }));
     },
 
     /** How many SCIM-linked users match a compiled filter. */
