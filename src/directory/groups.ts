@@ -50,6 +50,8 @@ export interface GroupListQuery {
   readonly page: PageRequest;
   /** False when `members` will not be shown: memberships are then never read. */
   readonly withMembers: boolean;
+  /** The schemas in force, when the caller has just read them (a request reads them once); else read here. */
+  readonly schemas?: ResourceSchemas;
 }
 
 /** What an update produces: the new document (without members) and the member changes. */
@@ -313,7 +315,7 @@ export function createGroupDirectory(store: Store, scimSchemas: ScimSchemas) {
     /** A page of SCIM groups and the total matching the filter. */
     async list(query: GroupListQuery): Promise<Page<ScimGroup>> {
       const options = { locationBase: query.locationBase };
-      const schemas = (await scimSchemas.current()).Group;
+      const schemas = query.schemas ?? (await scimSchemas.current()).Group;
       const where = query.filter ? compileFilter(query.filter, schemas, store.dialect, options) : undefined;
       const sort = query.sortBy ? compileSort(query.sortBy, schemas, store.dialect, options) : undefined;
       // One snapshot for the count and the page, so that totalResults matches what was paged

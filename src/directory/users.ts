@@ -45,6 +45,8 @@ export interface UserListQuery {
   readonly page: PageRequest;
   /** False when the caller will not show `groups`: memberships are then not read. */
   readonly withGroups: boolean;
+  /** The schemas in force, when the caller has just read them (a request reads them once); else read here. */
+  readonly schemas?: ResourceSchemas;
 }
 
 /** The attributes kept in columns rather than in the JSON document. */
@@ -348,7 +350,7 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
     /** A page of SCIM users and the total matching the filter. */
     async list(query: UserListQuery): Promise<Page<ScimUser>> {
       const options = { locationBase: query.locationBase };
-      const schemas = (await scimSchemas.current()).User;
+      const schemas = query.schemas ?? (await scimSchemas.current()).User;
       const where = query.filter ? compileFilter(query.filter, schemas, store.dialect, options) : undefined;
       const sort = query.sortBy ? compileSort(query.sortBy, schemas, store.dialect, options) : undefined;
       const userName = sort === undefined && query.filter ? userNameEquals(query.filter) : undefined;

@@ -130,6 +130,7 @@ export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, cursor
           locationBase: locationBase(baseUrl, 'Group'),
           descending: request.descending,
           page,
+          schemas: type,
           withMembers: shows(type, 'members', request.projection),
         }),
       (group) => present(type, groupStateOf(group), baseUrl, request.projection),

@@ -83,6 +83,7 @@ export function userRoutes(app: FastifyInstance, users: UserDirectory, cursors: 
           locationBase: locationBase(baseUrl, 'User'),
           descending: request.descending,
           page,
+          schemas: type,
           withGroups: shows(type, 'groups', request.projection),
         }),
       (user) => present(type, stateOf(user), baseUrl, request.projection),
