@@ -354,6 +354,34 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
       const where = query.filter ? compileFilter(query.filter, schemas, store.dialect, options) : undefined;
       const sort = query.sortBy ? compileSort(query.sortBy, schemas, store.dialect, options) : undefined;
       const userName = sort === undefined && query.filter ? userNameEquals(query.filter) : undefined;
+      /** The page's users with their groups and managers, read on `db`. */
+      const complete = async (db: Executor, page: Page<StoredUser>): Promise<Page<ScimUser>> => {
+        const groups = query.withGroups ? await memberships.groupsOf(db, page.items.map((user) => user.id)) : undefined;
+        // One lookup for the page's managers, not one per user.
+        const managers = await users.displaysByScimId(db, managerIdsOf(page.items));
+        return { ...page, items: page.items.map((user) => scimUserOf(user, groups?.get(user.id), managers)) };
+      };
+      // The lookup IdPs make before each write, from a query compiled once. When its rows fit in
+      // the first page, they are the whole answer (total included) from one statement: no
+      // snapshot is needed to agree with a count, and the user and its groups are read as
+      // GET /Users/{id} reads them.
+      const firstPage = query.page.kind === 'index' ? query.page.offset === 0 : query.page.from === undefined;
+      if (userName !== undefined && firstPage && query.page.limit > 0 && !query.descending) {
+        const rows = await users.listLinkedByUserName(store.db, userName, query.page.limit);
+        if (rows.length < query.page.limit) {
+          const items = rows.map((listed) => listed.row);
+          const head = rows[0];
+          const tail = rows[rows.length - 1];
+          const keyset =
+            query.page.kind === 'keyset'
+              ? {
+                  ...(head !== undefined ? { first: { key: head.sortKey, id: head.row.scimId ?? '' } } : {}),
+                  ...(tail !== undefined ? { last: { key: tail.sortKey, id: tail.row.scimId ?? '' } } : {}),
+                }
+              : {};
+          return complete(store.db, { total: items.length, items, ...keyset, hasNext: false, hasPrevious: false });
+        }
+      }
       // One snapshot for the count and the page, so that totalResults matches what was paged
       // through even while other instances write.
       return readSnapshot(store.db, async (trx) => {
@@ -362,23 +390,13 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
             ...(where ? { where } : {}),
             ...(sort ? { orderBy: sort.expression, orderByNullable: sort.nullable } : {}),
             descending: query.descending,
-            // The lookup IdPs make before each write, from a query compiled once (same rows).
-            list: (listQuery) =>
-              userName !== undefined && listQuery.offset === 0 && listQuery.after === undefined && !listQuery.descending
-                ? users.listLinkedByUserName(trx, userName, listQuery.limit)
-                : users.listLinked(trx, listQuery),
+            list: (listQuery) => users.listLinked(trx, listQuery),
             count: () => users.countLinked(trx, where),
             idOf: (user) => user.scimId ?? '',
           },
           query.page,
         );
-        const groups = query.withGroups ? await memberships.groupsOf(trx, page.items.map((user) => user.id)) : undefined;
-        // One lookup for the page's managers, not one per user.
-        const managers = await users.displaysByScimId(trx, managerIdsOf(page.items));
-        return {
-          ...page,
-          items: page.items.map((user) => scimUserOf(user, groups?.get(user.id), managers)),
-        };
+        return complete(trx, page);
       });
     },
   };
