@@ -9,6 +9,19 @@ import type { CompiledQuery, Compilable } from 'kysely';
 import type { Executor } from './executor.ts';
 
 /**
+ * The SQL of every query compiled here, with a name for it as a server-side prepared statement:
+ * a fixed, small set (the queries of every request). The PostgreSQL connections prepare these
+ * once each and then only bind and execute them (postgres.ts), which spares the server parsing
+ * and planning them on every call.
+ */
+const preparedNames = new Map<string, string>();
+
+/** The prepared-statement name of `sql` if it is a query compiled once, else undefined. */
+export function preparedNameOf(sql: string): string | undefined {
+  return preparedNames.get(sql);
+}
+
+/**
  * Wraps `build`, which must give a query of the same shape whatever its text arguments are
  * (each used only as a bound value, never inspected): the first call builds it with markers,
  * and every call executes that compiled SQL with its own `values` in the markers' places.
@@ -33,6 +46,7 @@ export function compiledOnce<R, A extends readonly string[]>(build: (db: Executo
       }
       compiled = { query, slots };
       compiledFor.set(dialect, compiled);
+      if (!preparedNames.has(query.sql)) preparedNames.set(query.sql, `roster_${preparedNames.size + 1}`);
     }
     const { query, slots } = compiled;
     const parameters = query.parameters.map((parameter, i) => {

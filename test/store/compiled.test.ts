@@ -61,3 +61,24 @@ it('one compiled query serves a SQLite and a PostgreSQL store in the same proces
     for (const store of stores) await store.close();
   }
 });
+
+it('on PostgreSQL a query compiled once is prepared once per connection, then only executed, and answers as before', { skip: POSTGRES_URL === undefined ? 'PostgreSQL skipped: set ROSTER_TEST_POSTGRES_URL to run it' : false }, async () => {
+  const byKey = compiledOnce((db: Executor, key: string) => db.selectFrom('settings').select(['key', 'value']).where('key', '=', key));
+  const store = await openTestStore('postgres');
+  try {
+    await store.db.insertInto('settings').values([{ key: 'a', value: 'A', updated_at: AT }, { key: 'b', value: 'B', updated_at: AT }]).execute();
+    await store.db.connection().execute(async (connection) => {
+      assert.deepEqual(await byKey(connection, 'a'), [{ key: 'a', value: 'A' }]);
+      assert.deepEqual(await byKey(connection, 'b'), [{ key: 'b', value: 'B' }]);
+      assert.deepEqual(await byKey(connection, 'none'), []);
+      const prepared = await sql<{ statement: string; calls: number }>`SELECT statement, (generic_plans + custom_plans)::int AS calls FROM pg_prepared_statements`.execute(connection);
+      const ours = prepared.rows.filter((row) => row.statement === 'select "key", "value" from "settings" where "key" = $1');
+      assert.equal(ours.length, 1, JSON.stringify(prepared.rows));
+      assert.equal(ours[0]?.calls, 3);
+      // Other queries are not kept as prepared statements.
+      assert.ok(!prepared.rows.some((row) => row.statement.includes('pg_prepared_statements')));
+    });
+  } finally {
+    await store.close();
+  }
+});
