@@ -30,6 +30,7 @@ import { createProvisioning, type Provisioning } from './directory/provisioning.
 import { createScimSchemas, type ScimSchemas } from './directory/scim-schemas.ts';
 import { createRateLimits, type RateLimitPolicy, type RateLimits } from './directory/rate-limits.ts';
 import { createSettings } from './directory/settings.ts';
+import { createScimState, type ScimState } from './directory/scim-state.ts';
 import { createUserDirectory, type UserDirectory } from './directory/users.ts';
 import { createWebhooks, type Webhooks } from './directory/webhooks.ts';
 import type { Store } from './store/index.ts';
@@ -68,6 +69,8 @@ export interface Services {
   readonly eventFeed: EventFeed;
   /** The SCIM schemas in force, and the extension schemas administrators declare. */
   readonly scimSchemas: ScimSchemas;
+  /** Whether SCIM is on and the schemas in force: what every SCIM request reads first, in one statement. */
+  readonly scimState: ScimState;
   /** Names equal regardless of case that migration 011 found on several users or groups. */
   readonly caseConflicts: CaseConflicts;
   /** The SCIM requests the identity provider made, kept for the retention period. */
@@ -118,7 +121,7 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
   const settings = createSettings(store);
   const saml = createSamlConfigService(settings);
   const provisioning = createProvisioning(store, settings);
-  const scimSchemas = createScimSchemas(store);
+  const scimSchemas = createScimSchemas(store, settings);
   const passwordCheck = createPasswordCheck(store);
   const access = createAccess(store, options.adminGroup !== undefined ? { adminGroup: options.adminGroup } : {});
   const initialPassword = options.initialPasswordDirectory !== undefined ? initialPasswordFile(options.initialPasswordDirectory) : undefined;
@@ -149,6 +152,7 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
     auditLog: createAuditLog(store),
     eventFeed,
     scimSchemas,
+    scimState: createScimState(store, settings, scimSchemas),
     caseConflicts: createCaseConflicts(store),
     activity: createProvisioningActivity(store),
     applications: createApplications(store, access),

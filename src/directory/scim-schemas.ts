@@ -2,11 +2,14 @@
  * Extension schemas declared by administrators: the schemas in force for every SCIM request,
  * and their declaration and removal (CLI `roster schemas`, admin API /api/v2/scim-schemas).
  *
- * They live in the database only. `current()` reads them on every call (a table of a few rows)
- * and reuses the parsed registry while the rows are unchanged, so that a schema declared
- * through one instance is in force on all of them at their next request, with no cache to
- * invalidate.
+ * They live in the database only. Every change to them also writes a new random *generation*
+ * (a setting, in the same transaction). `current()` reads the generation and reuses the
+ * registry it parsed last while the generation is the same, reading the schemas again only
+ * when it changed; so a schema declared through one instance is in force on all of them at
+ * their next request. `atGeneration` serves a caller that read the generation itself, with the
+ * provisioning switch in the same statement (every SCIM request: scim-state.ts).
  */
+import { randomUUID } from 'node:crypto';
 import { readSchemaDeclaration } from '../scim/custom-schemas.ts';
 import { schemaRegistry, type DeclaredSchema, type ResourceTypeName, type SchemaRegistry } from '../scim/schemas.ts';
 import type { Executor } from '../store/executor.ts';
@@ -17,6 +20,7 @@ import { transact } from '../store/transact.ts';
 import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
 import { DirectoryError } from './errors.ts';
+import { createSettings, defineSetting, type Settings } from './settings.ts';
 
 /** What removing a schema did. */
 export interface SchemaRemoval {
@@ -27,12 +31,27 @@ export interface SchemaRemoval {
 
 const PLURAL: Readonly<Record<ResourceTypeName, string>> = { User: 'users', Group: 'groups' };
 
+/**
+ * A new random value at every change of the declared schemas. Random, not a counter: two
+ * instances changing them at once each write their own value (the row lock orders them), so the
+ * last value written never equals one read before the last change committed.
+ */
+export const schemaGenerationSetting = defineSetting<string>({
+  key: 'scim.schemas.generation',
+  parse: (raw) => (typeof raw === 'string' && raw.length > 0 && raw.length <= 100 ? raw : undefined),
+});
+
+/** The generation of a database whose schemas were never changed (or changed before generations). */
+const NEVER_CHANGED = '';
+
 /** The schema service: closure over the store, wired once in services.ts. */
-export function createScimSchemas(store: Store) {
+export function createScimSchemas(store: Store, settings: Settings = createSettings(store)) {
   const queries = createScimSchemaQueries(store.dialect);
   const journal = createJournal(store.dialect);
   // The registry parsed from the rows last read, reused while they are the same rows.
   let parsed: { readonly signature: string; readonly registry: SchemaRegistry } | undefined;
+  // The registry in force at a generation, reused while the generation is the same.
+  let known: { readonly generation: string; readonly registry: SchemaRegistry } | undefined;
 
   function registryOf(rows: readonly StoredSchema[]): SchemaRegistry {
     const signature = rows.map((row) => row.definition).join('\n');
@@ -49,8 +68,22 @@ export function createScimSchemas(store: Store) {
     return registry;
   }
 
+  /** The registry in force at `generation`, read on `db` (the schemas are read only when it changed). */
+  async function atGeneration(generation: string, db: Executor): Promise<SchemaRegistry> {
+    if (known?.generation === generation) return known.registry;
+    // Read after the generation: a change committed in between makes the next generation differ.
+    const registry = registryOf(await queries.list(db));
+    known = { generation, registry };
+    return registry;
+  }
+
   async function current(db: Executor): Promise<SchemaRegistry> {
-    return registryOf(await queries.list(db));
+    return atGeneration((await settings.read(db, schemaGenerationSetting)) ?? NEVER_CHANGED, db);
+  }
+
+  /** Records a change of the schemas, in its transaction. */
+  async function changed(trx: Parameters<Settings['write']>[0]): Promise<void> {
+    await settings.write(trx, schemaGenerationSetting, randomUUID());
   }
 
   function find(registry: SchemaRegistry, urn: string): DeclaredSchema {
@@ -72,6 +105,7 @@ export function createScimSchemas(store: Store) {
       const now = new Date().toISOString();
       await queries.strip(trx, schema.extends, schema.id, now);
       await queries.insert(trx, { urn: schema.id, resourceType: schema.extends, definition: JSON.stringify(schema), createdAt: now });
+      await changed(trx);
       await journal.record(trx, actor, {
         action: 'scim.schema_added',
         targetType: 'schema',
@@ -86,6 +120,11 @@ export function createScimSchemas(store: Store) {
     /** The schemas in force: built-in and declared. Pass the transaction of a write that depends on them. */
     async current(db: Executor = store.db): Promise<SchemaRegistry> {
       return current(db);
+    },
+
+    /** The schemas in force when their generation (schemaGenerationSetting, undefined if never set) is `generation`. */
+    async atGeneration(generation: string | undefined, db: Executor = store.db): Promise<SchemaRegistry> {
+      return atGeneration(generation ?? NEVER_CHANGED, db);
     },
 
     /** The declared schemas, in declaration order. */
@@ -128,6 +167,7 @@ export function createScimSchemas(store: Store) {
         const now = new Date().toISOString();
         const resourcesChanged = await queries.strip(trx, schema.extends, schema.id, now);
         await queries.delete(trx, schema.id);
+        await changed(trx);
         await journal.record(trx, actor, {
           action: 'scim.schema_removed',
           targetType: 'schema',

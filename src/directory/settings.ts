@@ -43,6 +43,8 @@ export interface Settings {
   set<T>(setting: SettingDefinition<T>, value: T, actor: Actor): Promise<void>;
   /** Reads inside a caller's transaction (for read-check-write sequences). */
   read<T>(db: Db, setting: SettingDefinition<T>): Promise<T | undefined>;
+  /** Reads two settings in one statement (what every request of an API needs, say). */
+  readTwo<A, B>(db: Db, first: SettingDefinition<A>, second: SettingDefinition<B>): Promise<[A | undefined, B | undefined]>;
   /**
    * Reads inside a caller's transaction and locks the setting's row until it ends, so that
    * another transaction removing or changing it waits (a check that must hold until commit).
@@ -65,6 +67,10 @@ export function createSettings(store: Store): Settings {
   return {
     get: (setting) => read(store.db, setting),
     read,
+    async readTwo(db, first, second) {
+      const [a, b] = await sealing.readTwo(db, first.key, second.key);
+      return [parseSetting(first, a), parseSetting(second, b)];
+    },
     readLocked: (trx, setting) => (store.dialect.supportsRowLocks ? readSetting(trx, setting, sealing.readLocked) : read(trx, setting)),
     write,
     remove: (trx, setting) => sealing.remove(trx, setting.key),
@@ -84,7 +90,11 @@ export function createSettings(store: Store): Settings {
  * `read`, a secret setting cannot be read (no key): use the settings service for those.
  */
 export async function readSetting<T>(db: Db, setting: SettingDefinition<T>, read: (db: Db, key: string) => Promise<string | undefined> = queries.read): Promise<T | undefined> {
-  const text = await read(db, setting.key);
+  return parseSetting(setting, await read(db, setting.key));
+}
+
+/** Checks a setting's stored JSON text (undefined: never set). */
+function parseSetting<T>(setting: SettingDefinition<T>, text: string | undefined): T | undefined {
   if (text === undefined) return undefined;
   let raw: unknown;
   try {

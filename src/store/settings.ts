@@ -12,6 +12,8 @@ import { isSealedSetting } from './secrets.ts';
 const PLAINTEXT = createSecretBox(undefined);
 // Read on every SCIM request (the provisioning switch), compiled once (compiled.ts).
 const selectValue = compiledOnce((db: Executor, key: string) => db.selectFrom('settings').select('value').where('key', '=', key));
+// Two settings every SCIM request reads together (the provisioning switch and the schemas' generation).
+const selectTwo = compiledOnce((db: Executor, first: string, second: string) => db.selectFrom('settings').select(['key', 'value']).where('key', 'in', [first, second]));
 
 /** Query factory for settings; `secrets` is the store's box (store.secrets), without which a sealed value cannot be read. */
 export function createSettingQueries(secrets: SecretBox = PLAINTEXT) {
@@ -21,6 +23,16 @@ export function createSettingQueries(secrets: SecretBox = PLAINTEXT) {
     async read(db: Executor, key: string): Promise<string | undefined> {
       const [row] = await selectValue(db, key);
       return row === undefined ? undefined : secrets.open(row.value);
+    },
+
+    /** The stored JSON texts of two settings, in one statement (undefined for one never set). */
+    async readTwo(db: Executor, first: string, second: string): Promise<[string | undefined, string | undefined]> {
+      const rows = await selectTwo(db, first, second);
+      const text = (key: string) => {
+        const row = rows.find((candidate) => candidate.key === key);
+        return row === undefined ? undefined : secrets.open(row.value);
+      };
+      return [text(first), text(second)];
     },
 
     /**

@@ -337,10 +337,14 @@ eachDatabase('SCIM custom attributes (declared extension schemas)', (database) =
     assert.deepEqual(details?.ignoredAttributes, [`${UNDECLARED}:costCentre`, `${UNDECLARED}:department`, 'nickname2']);
   });
 
-  test('another instance sees a schema declared through this one at its next request', async () => {
+  test('another instance sees a schema declared or removed through this one at its next request', async () => {
     const other = createServices(roster.services.store, { baseUrl: BASE_URL });
     const app = await buildApp({ services: other, baseUrl: BASE_URL });
+    const schemaOnOther = async (urn: string) =>
+      (await app.inject({ method: 'GET', url: `${SCIM}/Schemas/${urn}`, headers: { authorization: `Bearer ${roster.token}` } })).statusCode;
     try {
+      // The other instance has read the schemas in force before the change (and keeps them while they do not change).
+      assert.equal(await schemaOnOther('urn:example:scim:late:1.0:User'), 404);
       const declared = await roster.request('POST', SCHEMAS, { id: 'urn:example:scim:late:1.0:User', name: 'Late', extends: 'User', attributes: [{ name: 'shoeSize', type: 'decimal' }] });
       assert.equal(declared.status, 201);
       const response = await app.inject({
@@ -351,6 +355,9 @@ eachDatabase('SCIM custom attributes (declared extension schemas)', (database) =
       });
       assert.equal(response.statusCode, 201, response.body);
       assert.deepEqual(JSON.parse(response.body)['urn:example:scim:late:1.0:User'], { shoeSize: 42.5 });
+      assert.equal(await schemaOnOther('urn:example:scim:late:1.0:User'), 200);
+      assert.equal((await roster.request('DELETE', `${SCHEMAS}/urn:example:scim:late:1.0:User?force=true`)).status, 204);
+      assert.equal(await schemaOnOther('urn:example:scim:late:1.0:User'), 404);
     } finally {
       await app.close();
     }

@@ -9,7 +9,7 @@ import { DEFAULT_PAGE_SIZE, cursorListResponse, listResponse, parseNameList, par
 import { isRequested, project, type ProjectedPath } from '../../../scim/projection.ts';
 import { etagOf, ifMatchAllows, locationOf, renderResource, type ResourceState } from '../../../scim/resources.ts';
 import type { JsonObject } from '../../../scim/json.ts';
-import type { ResourceSchemas, ResourceTypeName, ResourceTypeRef } from '../../../scim/schemas.ts';
+import type { ResourceSchemas, ResourceTypeName, ResourceTypeRef, SchemaRegistry } from '../../../scim/schemas.ts';
 import type { VersionCheck } from '../../../directory/users.ts';
 import type { Actor } from '../../../journal/actor.ts';
 import type { ListCursors } from '../../../directory/list-cursors.ts';
@@ -157,6 +157,19 @@ export function versionCheckOf(value: string | undefined): VersionCheck {
   if (value === undefined) return () => true;
   // `sent` lets the 412 name the version the client holds, not the current one.
   return Object.assign((version: string) => ifMatchAllows(value, version), { sent: value.trim() });
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The schemas in force, read once by the SCIM endpoint's first hook (index.ts); null outside it. */
+    scimSchemas: SchemaRegistry | null;
+  }
+}
+
+/** The schemas in force for a SCIM request, as its first hook read them. */
+export function schemasIn(request: FastifyRequest): SchemaRegistry {
+  if (request.scimSchemas === null) throw new Error('The SCIM state was not read for this request.');
+  return request.scimSchemas;
 }
 
 /**

@@ -4,7 +4,7 @@ import { resourceTypeRepresentation, resourceTypes, schemaRepresentation, schema
 import { ScimError } from '../../../scim/errors.ts';
 import { listResponse } from '../../../scim/list.ts';
 import { findSchemaIn } from '../../../scim/schemas.ts';
-import type { ScimSchemas } from '../../../directory/scim-schemas.ts';
+import { schemasIn } from './common.ts';
 import { SCIM_CONTENT_TYPE } from '../../errors.ts';
 
 // RFC 7644 §4: filtering discovery resources is not defined; a filter SHOULD get 403.
@@ -16,7 +16,7 @@ function refuseFilter(request: FastifyRequest): void {
 }
 
 /** Registers /ServiceProviderConfig, /ResourceTypes and /Schemas, which show the declared extension schemas too. */
-export function discoveryRoutes(app: FastifyInstance, baseUrl: string, bulk: BulkLimits, paging: { cursorTimeout: number }, scimSchemas: ScimSchemas): void {
+export function discoveryRoutes(app: FastifyInstance, baseUrl: string, bulk: BulkLimits, paging: { cursorTimeout: number }): void {
   app.get('/ServiceProviderConfig', async (request, reply) => {
     refuseFilter(request);
     return reply.type(SCIM_CONTENT_TYPE).send(serviceProviderConfig(baseUrl, bulk, paging));
@@ -24,12 +24,12 @@ export function discoveryRoutes(app: FastifyInstance, baseUrl: string, bulk: Bul
 
   app.get('/ResourceTypes', async (request, reply) => {
     refuseFilter(request);
-    const all = resourceTypes(baseUrl, await scimSchemas.current());
+    const all = resourceTypes(baseUrl, schemasIn(request));
     return reply.type(SCIM_CONTENT_TYPE).send(listResponse(all, all.length, 1));
   });
 
   app.get<{ Params: { id: string } }>('/ResourceTypes/:id', async (request, reply) => {
-    const registry = await scimSchemas.current();
+    const registry = schemasIn(request);
     const type = [registry.User, registry.Group].find((candidate) => candidate.name.toLowerCase() === request.params.id.toLowerCase());
     if (!type) throw new ScimError(404, undefined, `Resource type ${request.params.id} not found; Roster has User and Group.`);
     return reply.type(SCIM_CONTENT_TYPE).send(resourceTypeRepresentation(type.type, baseUrl));
@@ -37,12 +37,12 @@ export function discoveryRoutes(app: FastifyInstance, baseUrl: string, bulk: Bul
 
   app.get('/Schemas', async (request, reply) => {
     refuseFilter(request);
-    const all = schemas(baseUrl, await scimSchemas.current());
+    const all = schemas(baseUrl, schemasIn(request));
     return reply.type(SCIM_CONTENT_TYPE).send(listResponse(all, all.length, 1));
   });
 
   app.get<{ Params: { id: string } }>('/Schemas/:id', async (request, reply) => {
-    const schema = findSchemaIn(await scimSchemas.current(), request.params.id);
+    const schema = findSchemaIn(schemasIn(request), request.params.id);
     if (!schema) throw new ScimError(404, undefined, `Schema ${request.params.id} not found.`);
     return reply.type(SCIM_CONTENT_TYPE).send(schemaRepresentation(schema, baseUrl));
   });

@@ -13,8 +13,9 @@ import type { GroupDirectory, MemberChange, ScimGroup } from '../../../directory
 import type { Document } from '../../../directory/users.ts';
 import type { ListCursors } from '../../../directory/list-cursors.ts';
 import type { ScimSchemas } from '../../../directory/scim-schemas.ts';
+import type { ResourceSchemas } from '../../../scim/schemas.ts';
 import { SCIM_CONTENT_TYPE } from '../../errors.ts';
-import { checkId, parseListRequest, parseProjection, present, requireBody, runList, sendResource, shows, versionCheck, type ListRequest, type Projection, type ResourceWrites } from './common.ts';
+import { checkId, parseListRequest, schemasIn, parseProjection, present, requireBody, runList, sendResource, shows, versionCheck, type ListRequest, type Projection, type ResourceWrites } from './common.ts';
 
 /** What a Group is rendered from. */
 export function groupStateOf(group: ScimGroup): ResourceState {
@@ -115,10 +116,7 @@ export function groupWrites(groups: GroupDirectory, schemas: ScimSchemas): Resou
 /** Registers the /Groups routes; each request reads the schemas in force once (see userRoutes). */
 export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, cursors: ListCursors, baseUrl: string, schemas: ScimSchemas): void {
   const writes = groupWrites(groups, schemas);
-  const groupType = () => writes.schemasInForce();
-
-  async function list(request: ListRequest) {
-    const type = await groupType();
+  async function list(request: ListRequest, type: ResourceSchemas) {
     return runList(
       'Group',
       request,
@@ -144,15 +142,15 @@ export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, cursor
   }
 
   app.get<{ Querystring: RawListParameters }>('/Groups', async (request, reply) => {
-    return reply.type(SCIM_CONTENT_TYPE).send(await list(parseListRequest(request.query)));
+    return reply.type(SCIM_CONTENT_TYPE).send(await list(parseListRequest(request.query), schemasIn(request).Group));
   });
 
   app.post<{ Body: unknown }>('/Groups/.search', async (request, reply) => {
-    return reply.type(SCIM_CONTENT_TYPE).send(await list(parseListRequest(parseSearchRequest(requireBody(request.body)))));
+    return reply.type(SCIM_CONTENT_TYPE).send(await list(parseListRequest(parseSearchRequest(requireBody(request.body))), schemasIn(request).Group));
   });
 
   app.post<{ Querystring: RawListParameters }>('/Groups', async (request, reply) => {
-    const type = await groupType();
+    const type = schemasIn(request).Group;
     const group = await writes.create(type, request.body, request.actor);
     const projection = parseProjection(request.query);
     return sendResource(reply, 201, 'Group', groupStateOf(group), present(type, groupStateOf(group), baseUrl, projection), baseUrl);
@@ -160,7 +158,7 @@ export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, cursor
 
   app.get<{ Params: { id: string }; Querystring: RawListParameters }>('/Groups/:id', async (request, reply) => {
     checkId(request.params.id, 'Group');
-    const type = await groupType();
+    const type = schemasIn(request).Group;
     const projection = parseProjection(request.query);
     const group = await groups.get(request.params.id, shows(type, 'members', projection));
     const ifNoneMatch = request.headers['if-none-match'];
@@ -171,7 +169,7 @@ export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, cursor
   });
 
   app.put<{ Params: { id: string }; Querystring: RawListParameters }>('/Groups/:id', async (request, reply) => {
-    const type = await groupType();
+    const type = schemasIn(request).Group;
     const updated = await writes.replace(type, request.params.id, request.body, versionCheck(request), request.actor);
     const projection = parseProjection(request.query);
     const group = await groups.get(updated.scimId, shows(type, 'members', projection));
@@ -181,7 +179,7 @@ export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, cursor
   // PATCH answers 204 unless the client asks for attributes (RFC 7644 §3.5.2 allows both);
   // a 200 with every member of a 100k-member group would be an expensive surprise.
   app.patch<{ Params: { id: string }; Querystring: RawListParameters }>('/Groups/:id', async (request, reply) => {
-    const type = await groupType();
+    const type = schemasIn(request).Group;
     const group = await writes.patch(type, request.params.id, request.body, versionCheck(request), request.actor);
     const projection = parseProjection(request.query);
     if (projection.attributes === undefined && projection.excludedAttributes === undefined) {

@@ -23,6 +23,7 @@ const NOT_ENABLED =
 export async function scimEndpoint(app: FastifyInstance, options: { services: Services; baseUrl: string; maxBodySize: number }): Promise<void> {
   const { services, baseUrl, maxBodySize } = options;
   app.setErrorHandler(scimErrorHandler);
+  app.decorateRequest('scimSchemas', null);
   app.setNotFoundHandler((request, reply) =>
     scimErrorHandler(new ScimError(404, undefined, `There is no SCIM endpoint ${request.method} ${request.url}.`), request, reply),
   );
@@ -33,17 +34,20 @@ export async function scimEndpoint(app: FastifyInstance, options: { services: Se
     if (config?.selfService === true) await authenticateSelf(request, services);
     else await authenticate(request, services);
     await throttle(request, services.rateLimits);
-    if (!(await services.provisioning.isScimEnabled())) throw new ScimError(403, undefined, NOT_ENABLED);
+    // The switch and the schemas in force in one read; the routes use these schemas (schemasIn).
+    const state = await services.scimState.read();
+    if (!state.enabled) throw new ScimError(403, undefined, NOT_ENABLED);
+    request.scimSchemas = state.schemas;
   });
 
   // A Bulk request may be as large as any request: the body limit is sized for a Bulk request
   // at maxOperations (http/input.ts), so one number says both.
   const bulk = { maxOperations: MAX_BULK_OPERATIONS, maxPayloadSize: maxBodySize };
-  discoveryRoutes(app, baseUrl, bulk, { cursorTimeout: services.listCursors.timeoutSeconds }, services.scimSchemas);
+  discoveryRoutes(app, baseUrl, bulk, { cursorTimeout: services.listCursors.timeoutSeconds });
   userRoutes(app, services.users, services.listCursors, baseUrl, services.scimSchemas);
   groupRoutes(app, services.groups, services.listCursors, baseUrl, services.scimSchemas);
-  rootRoutes(app, services.rootSearch, services.listCursors, baseUrl, services.scimSchemas);
-  meRoutes(app, services.users, baseUrl, services.scimSchemas);
+  rootRoutes(app, services.rootSearch, services.listCursors, baseUrl);
+  meRoutes(app, services.users, baseUrl);
   bulkRoutes(app, { users: services.users, groups: services.groups, scimSchemas: services.scimSchemas, baseUrl, maxPayloadSize: bulk.maxPayloadSize });
 
   // Optional parts of RFC 7644 that Roster does not implement yet; ServiceProviderConfig says so.

@@ -4,12 +4,11 @@
  * provider owns the data, so every change through /Me is refused with 403.
  */
 import type { FastifyInstance } from 'fastify';
-import type { ScimSchemas } from '../../../directory/scim-schemas.ts';
 import type { UserDirectory } from '../../../directory/users.ts';
 import { ScimError } from '../../../scim/errors.ts';
 import type { RawListParameters } from '../../../scim/list.ts';
 import { etagOf, ifNoneMatchHits, locationOf } from '../../../scim/resources.ts';
-import { parseProjection, present, sendResource, shows } from './common.ts';
+import { parseProjection, present, schemasIn, sendResource, shows } from './common.ts';
 import { stateOf } from './users.ts';
 
 /** Route config that tells the SCIM scope's authentication to let any user in (see index.ts). */
@@ -26,13 +25,13 @@ const READ_ONLY =
   'Your user cannot be changed through /Me: your identity provider owns it and provisions it into Roster. Change it in the identity provider.';
 
 /** Registers /Me; the user shows the attributes of declared extensions too. */
-export function meRoutes(app: FastifyInstance, users: UserDirectory, baseUrl: string, schemas: ScimSchemas): void {
+export function meRoutes(app: FastifyInstance, users: UserDirectory, baseUrl: string): void {
   app.get<{ Querystring: RawListParameters }>('/Me', { config: SELF_SERVICE }, async (request, reply) => {
     const projection = parseProjection(request.query);
     const { actor } = request;
     const userId = actor.kind === 'token' || actor.kind === 'session' ? actor.userId : null;
     if (userId === null || userId === undefined) throw new ScimError(403, undefined, 'Insufficient privileges');
-    const type = (await schemas.current()).User;
+    const type = schemasIn(request).User;
     const user = await users.getOwn(userId, shows(type, 'groups', projection));
     const ifNoneMatch = request.headers['if-none-match'];
     if (typeof ifNoneMatch === 'string' && ifNoneMatchHits(ifNoneMatch, user.user.resourceVersion)) {

@@ -5,19 +5,18 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { ListCursors } from '../../../directory/list-cursors.ts';
-import type { ScimSchemas } from '../../../directory/scim-schemas.ts';
+import type { SchemaRegistry } from '../../../scim/schemas.ts';
 import type { RootSearch } from '../../../directory/search.ts';
 import { parseSearchRequest, type RawListParameters } from '../../../scim/list.ts';
 import { locationBase } from '../../../scim/resources.ts';
 import { SCIM_CONTENT_TYPE } from '../../errors.ts';
-import { parseListRequest, present, requireBody, runList, shows, type ListRequest } from './common.ts';
+import { parseListRequest, present, requireBody, runList, schemasIn, shows, type ListRequest } from './common.ts';
 import { groupStateOf } from './groups.ts';
 import { stateOf } from './users.ts';
 
 /** Registers POST /.search and GET / on the SCIM scope; resources show the attributes of declared extensions too. */
-export function rootRoutes(app: FastifyInstance, search: RootSearch, cursors: ListCursors, baseUrl: string, schemas: ScimSchemas): void {
-  async function list(request: ListRequest) {
-    const registry = await schemas.current();
+export function rootRoutes(app: FastifyInstance, search: RootSearch, cursors: ListCursors, baseUrl: string): void {
+  async function list(request: ListRequest, registry: SchemaRegistry) {
     return runList(
       'root',
       request,
@@ -40,10 +39,10 @@ export function rootRoutes(app: FastifyInstance, search: RootSearch, cursors: Li
   }
 
   app.post<{ Body: unknown }>('/.search', async (request, reply) => {
-    return reply.type(SCIM_CONTENT_TYPE).send(await list(parseListRequest(parseSearchRequest(requireBody(request.body)))));
+    return reply.type(SCIM_CONTENT_TYPE).send(await list(parseListRequest(parseSearchRequest(requireBody(request.body))), schemasIn(request)));
   });
 
   app.get<{ Querystring: RawListParameters }>('/', async (request, reply) => {
-    return reply.type(SCIM_CONTENT_TYPE).send(await list(parseListRequest(request.query)));
+    return reply.type(SCIM_CONTENT_TYPE).send(await list(parseListRequest(request.query), schemasIn(request)));
   });
 }

@@ -9,8 +9,9 @@ import type { JsonObject } from '../../../scim/json.ts';
 import type { ScimUser, UserDirectory } from '../../../directory/users.ts';
 import type { ListCursors } from '../../../directory/list-cursors.ts';
 import type { ScimSchemas } from '../../../directory/scim-schemas.ts';
+import type { ResourceSchemas } from '../../../scim/schemas.ts';
 import type { ResourceState } from '../../../scim/resources.ts';
-import { checkId, parseListRequest, parseProjection, present, requireBody, runList, sendResource, shows, versionCheck, type ListRequest, type ResourceWrites } from './common.ts';
+import { checkId, parseListRequest, schemasIn, parseProjection, present, requireBody, runList, sendResource, shows, versionCheck, type ListRequest, type ResourceWrites } from './common.ts';
 import { SCIM_CONTENT_TYPE } from '../../errors.ts';
 
 /** A SCIM user's id, document, timestamps and version, as every /Users answer renders them (renderResource). */
@@ -68,10 +69,7 @@ export function userWrites(users: UserDirectory, schemas: ScimSchemas): Resource
  */
 export function userRoutes(app: FastifyInstance, users: UserDirectory, cursors: ListCursors, baseUrl: string, schemas: ScimSchemas): void {
   const writes = userWrites(users, schemas);
-  const userType = () => writes.schemasInForce();
-
-  async function list(request: ListRequest) {
-    const type = await userType();
+  async function list(request: ListRequest, type: ResourceSchemas) {
     return runList(
       'User',
       request,
@@ -91,15 +89,15 @@ export function userRoutes(app: FastifyInstance, users: UserDirectory, cursors: 
   }
 
   app.get<{ Querystring: RawListParameters }>('/Users', async (request, reply) => {
-    return reply.type(SCIM_CONTENT_TYPE).send(await list(parseListRequest(request.query)));
+    return reply.type(SCIM_CONTENT_TYPE).send(await list(parseListRequest(request.query), schemasIn(request).User));
   });
 
   app.post<{ Body: unknown }>('/Users/.search', async (request, reply) => {
-    return reply.type(SCIM_CONTENT_TYPE).send(await list(parseListRequest(parseSearchRequest(requireBody(request.body)))));
+    return reply.type(SCIM_CONTENT_TYPE).send(await list(parseListRequest(parseSearchRequest(requireBody(request.body))), schemasIn(request).User));
   });
 
   app.post<{ Querystring: RawListParameters }>('/Users', async (request, reply) => {
-    const type = await userType();
+    const type = schemasIn(request).User;
     const user = await writes.create(type, request.body, request.actor);
     const projection = parseProjection(request.query);
     return sendResource(reply, 201, 'User', stateOf(user), present(type, stateOf(user), baseUrl, projection), baseUrl);
@@ -107,7 +105,7 @@ export function userRoutes(app: FastifyInstance, users: UserDirectory, cursors: 
 
   app.get<{ Params: { id: string }; Querystring: RawListParameters }>('/Users/:id', async (request, reply) => {
     checkId(request.params.id, 'User');
-    const type = await userType();
+    const type = schemasIn(request).User;
     const projection = parseProjection(request.query);
     const user = await users.get(request.params.id, shows(type, 'groups', projection));
     const ifNoneMatch = request.headers['if-none-match'];
@@ -118,14 +116,14 @@ export function userRoutes(app: FastifyInstance, users: UserDirectory, cursors: 
   });
 
   app.put<{ Params: { id: string }; Querystring: RawListParameters }>('/Users/:id', async (request, reply) => {
-    const type = await userType();
+    const type = schemasIn(request).User;
     const user = await writes.replace(type, request.params.id, request.body, versionCheck(request), request.actor);
     const projection = parseProjection(request.query);
     return sendResource(reply, 200, 'User', stateOf(user), present(type, stateOf(user), baseUrl, projection), baseUrl);
   });
 
   app.patch<{ Params: { id: string }; Querystring: RawListParameters }>('/Users/:id', async (request, reply) => {
-    const type = await userType();
+    const type = schemasIn(request).User;
     const user = await writes.patch(type, request.params.id, request.body, versionCheck(request), request.actor);
     const projection = parseProjection(request.query);
     return sendResource(reply, 200, 'User', stateOf(user), present(type, stateOf(user), baseUrl, projection), baseUrl);
