@@ -196,7 +196,7 @@ export function createProvisioningActivity(store: Store) {
       // A crash may lose the last moment of the activity (http/activity.ts): its writes need not
       // wait for the disk, and so do not hold up the requests being answered meanwhile.
       await withoutWaitingForDisk(store, async (db) => {
-        await insertRequests(db, requests.filter((request) => request.token !== null).map(toWrite));
+        await insertRequests(db, store.dialect, requests.filter((request) => request.token !== null).map(toWrite));
         // Folded here first, so that a flood from one source costs one write per batch, not per request.
         const folded = new Map<string, { first: RequestWrite; count: number }>();
         for (const request of requests) {

@@ -2,7 +2,8 @@
  * SQL for the provisioning activity: appending SCIM requests, folding unauthenticated ones,
  * reading them back newest first by keyset, and deleting them past their retention.
  */
-import { sql, type Selectable } from 'kysely';
+import { CompiledQuery, sql, type Selectable } from 'kysely';
+import type { DialectAdapter } from './dialect.ts';
 import type { Executor } from './executor.ts';
 import type { ScimActivityTable } from './tables.ts';
 
@@ -71,17 +72,54 @@ function columns(request: RequestWrite, foldKey: string | null, count = 1) {
   };
 }
 
-// Rows per INSERT: 14 bound values each stay far below SQLite's limit on bound values.
-const INSERT_ROWS = 500;
+/**
+ * Appends requests in one statement of fixed text whatever their number: the rows go as one
+ * JSON parameter (an array of arrays, in the order of APPENDED), which the database unpacks
+ * itself. Building and compiling a multi-row INSERT of 14 values a row cost more CPU than the
+ * requests it recorded took to answer (docs/performance.md); this statement is prepared once.
+ * Rows keep the order given (ids grow with it).
+ */
+const APPENDED = ['at', 'method', 'path', 'filter', 'status', 'duration_ms', 'token_id', 'token_name', 'token_user', 'source', 'scim_type', 'detail'] as const;
+const INTEGER_COLUMNS: ReadonlySet<string> = new Set(['status', 'duration_ms']);
 
-/** Appends requests, a few hundred per statement. */
-export async function insertRequests(db: Executor, requests: readonly RequestWrite[]): Promise<void> {
-  for (let start = 0; start < requests.length; start += INSERT_ROWS) {
-    await db
-      .insertInto('scim_activity')
-      .values(requests.slice(start, start + INSERT_ROWS).map((request) => columns(request, null)))
-      .execute();
+const appendStatements = new Map<string, string>();
+
+function appendStatement(dialect: DialectAdapter): string {
+  const known = appendStatements.get(dialect.name);
+  if (known !== undefined) return known;
+  const text = appendText(dialect);
+  appendStatements.set(dialect.name, text);
+  return text;
+}
+
+function appendText(dialect: DialectAdapter): string {
+  const targets = `${APPENDED.join(', ')}, request_count, fold_key`;
+  if (dialect.name === 'sqlite') {
+    const values = APPENDED.map((_, i) => `json_extract(item.value, '$[${i}]')`).join(', ');
+    return `INSERT INTO scim_activity (${targets}) SELECT ${values}, 1, NULL FROM json_each(?) AS item ORDER BY item.key`;
   }
+  const values = APPENDED.map((column, i) => (INTEGER_COLUMNS.has(column) ? `(item.value ->> ${i})::integer` : `item.value ->> ${i}`)).join(', ');
+  return `INSERT INTO scim_activity (${targets}) SELECT ${values}, 1, NULL FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS item(value, position) ORDER BY item.position`;
+}
+
+/** Appends requests, all of them in one statement. */
+export async function insertRequests(db: Executor, dialect: DialectAdapter, requests: readonly RequestWrite[]): Promise<void> {
+  if (requests.length === 0) return;
+  const rows = requests.map((request) => [
+    request.at,
+    request.method,
+    request.path,
+    request.filter,
+    request.status,
+    Math.round(request.durationMs),
+    request.tokenId,
+    request.tokenName,
+    request.tokenUser,
+    request.source,
+    request.scimType,
+    request.detail,
+  ]);
+  await db.executeQuery(CompiledQuery.raw(appendStatement(dialect), [JSON.stringify(rows)]));
 }
 
 /** Counts `count` more requests in the folded row `foldKey`; false when there is no such row yet. */
