@@ -170,6 +170,12 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
 
   /** Reads a SCIM user; writers pass `lock` so that their If-Match check and write are one step. */
   async function load(db: Executor, scimId: string, includeGroups: boolean, lock?: RowLock): Promise<ScimUser> {
+    if (includeGroups && lock === undefined) {
+      // A read (GET): the user and its groups in one statement.
+      const found = await users.findByScimIdWithGroups(db, scimId);
+      if (!found || found.user.scimId === null) throw new DirectoryError('not_found', `User ${scimId} not found.`);
+      return scimUserOf(found.user, found.groups, await users.displaysByScimId(db, managerIdsOf([found.user])));
+    }
     const user = await users.findByScimId(db, scimId, lock);
     if (!user || user.scimId === null) throw new DirectoryError('not_found', `User ${scimId} not found.`);
     const groups = includeGroups ? (await memberships.groupsOf(db, [user.id])).get(user.id) : undefined;

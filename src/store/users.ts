@@ -7,7 +7,7 @@ import type { KeysetPosition, SortKey } from '../scim/cursor.ts';
 import type { DialectAdapter } from './dialect.ts';
 import { compiledOnce } from './compiled.ts';
 import type { Executor } from './executor.ts';
-import { memberDisplay } from './memberships.ts';
+import { memberDisplay, type LinkedReference } from './memberships.ts';
 import { userResourceModifiedAt, userResourceVersion } from './resource-versions.ts';
 import type { Database, UsersTable } from './tables.ts';
 import { caseKey } from '../text.ts';
@@ -248,6 +248,17 @@ export function containsPattern(text: string): string {
   return `%${text.replace(/[\\%_]/g, (char) => `\\${char}`)}%`;
 }
 
+/**
+ * The SCIM-linked groups of the user `u` as JSON text, `[[scim id, name], …]` ordered by name
+ * (the order memberships.groupsOf gives), `[]` for none: its memberships' key serves it.
+ */
+function groupsJson(dialect: DialectAdapter): RawBuilder<string> {
+  const rows = sql`FROM memberships AS gj_m JOIN scim_groups AS gj_sg ON gj_sg.group_id = gj_m.group_id JOIN groups AS gj_g ON gj_g.id = gj_m.group_id WHERE gj_m.user_id = u.id`;
+  return dialect.name === 'sqlite'
+    ? sql<string>`(SELECT json_group_array(json_array(gj.scim_id, gj.name)) FROM (SELECT gj_sg.scim_id AS scim_id, gj_g.name AS name ${rows} ORDER BY gj_g.name) AS gj)`
+    : sql<string>`(SELECT coalesce(json_agg(json_build_array(gj_sg.scim_id, gj_g.name) ORDER BY gj_g.name), '[]'::json)::text ${rows})`;
+}
+
 /** Query factory for users (STYLE.md: `createXQueries(db)`). */
 export function createUserQueries(dialect: DialectAdapter) {
   // The version is read in the same statement as the row, before any embedded value is read:
@@ -289,6 +300,10 @@ export function createUserQueries(dialect: DialectAdapter) {
 
   // The lookups of every SCIM read and write, compiled once (compiled.ts).
   const selectByScimId = compiledOnce((db: Executor, scimId: string) => selectUsers(db).where('su.scim_id', '=', scimId));
+  // GET /Users/{id}: the user and its groups in one statement (a round trip less per request).
+  const selectByScimIdWithGroups = compiledOnce((db: Executor, scimId: string) =>
+    selectUsers(db).select(groupsJson(dialect).as('groups_json')).where('su.scim_id', '=', scimId),
+  );
   // The SCIM-linked users whose login has this case key (one, or a few that migration 011 found
   // in conflict), in the list's default order: the answer to `userName eq "…"`.
   const selectLinkedByLoginKey = compiledOnce((db: Executor, loginKey: string) =>
@@ -321,6 +336,17 @@ export function createUserQueries(dialect: DialectAdapter) {
       const query = db.selectFrom('users as u').innerJoin('scim_users as su', 'su.user_id', 'u.id').select(columns).where('su.scim_id', '=', scimId);
       const row = await withRowLock(query, lock, ['u', 'su']).executeTakeFirst();
       return row ? toUser(row) : undefined;
+    },
+
+    /**
+     * The user linked to a SCIM id with its SCIM-linked groups (by name, as
+     * memberships.groupsOf gives them), read in one statement; undefined when there is none.
+     */
+    async findByScimIdWithGroups(db: Executor, scimId: string): Promise<{ user: StoredUser; groups: LinkedReference[] } | undefined> {
+      const [row] = await selectByScimIdWithGroups(db, scimId);
+      if (row === undefined) return undefined;
+      const pairs = JSON.parse(row.groups_json) as Array<[string, string]>;
+      return { user: toUser(row), groups: pairs.map(([scimId, display]) => ({ scimId, display })) };
     },
 
     /**

@@ -82,6 +82,26 @@ eachDatabase('userName eq lookups', (database) => {
     assert.equal(seen(await list('userName eq "admin"')).totalResults, 0);
   });
 
+  test('GET /Users/{id} reads the user and its groups in one statement: the groups by name, as a list shows them', async () => {
+    const id = ids['Émile@example.com']!;
+    const names = ['zeta', 'Alpha', 'émile-team', 'Beta', 'alpha2', 'Zürich'];
+    for (const name of names) {
+      const group = await roster.request('POST', '/Groups', groupBody(name, [id]));
+      assert.equal(group.status, 201, JSON.stringify(group.body));
+    }
+    // A group not provisioned through SCIM is not a SCIM group of the user.
+    const user = await roster.request('GET', `/Users/${id}`);
+    assert.equal(user.status, 200, JSON.stringify(user.body));
+    const listed = seen(await roster.request('GET', `/Users?filter=${encodeURIComponent('userName eq "émile@example.com" and userName pr')}`));
+    assert.deepEqual(user.body.groups, listed.Resources[0].groups);
+    assert.equal(user.body.groups.length, names.length);
+    assert.deepEqual(user.body.groups.map((group: { display: string }) => group.display).sort(), [...names].sort());
+    for (const group of user.body.groups) assert.equal(group.$ref.endsWith(`/Groups/${group.value}`), true);
+    // And a user in no group has none.
+    const alone = await roster.request('GET', `/Users/${ids['STRASSE@example.com']}`);
+    assert.equal(alone.body.groups, undefined);
+  });
+
   test('the schema-qualified attribute and a cursor walk give the same users', async () => {
     const qualified = seen(await list('urn:ietf:params:scim:schemas:core:2.0:User:userName eq "twin@example.com"'));
     assert.deepEqual(qualified, seen(await list('userName eq "twin@example.com"')));
