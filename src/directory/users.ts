@@ -361,8 +361,8 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
       const sort = query.sortBy ? compileSort(query.sortBy, schemas, store.dialect, options) : undefined;
       const userName = sort === undefined && query.filter ? userNameEquals(query.filter) : undefined;
       /** The page's users with their groups and managers, read on `db`. */
-      const complete = async (db: Executor, page: Page<StoredUser>): Promise<Page<ScimUser>> => {
-        const groups = query.withGroups ? await memberships.groupsOf(db, page.items.map((user) => user.id)) : undefined;
+      const complete = async (db: Executor, page: Page<StoredUser>, known?: ReadonlyMap<string, LinkedReference[]>): Promise<Page<ScimUser>> => {
+        const groups = query.withGroups ? (known ?? (await memberships.groupsOf(db, page.items.map((user) => user.id)))) : undefined;
         // One lookup for the page's managers, not one per user.
         const managers = await users.displaysByScimId(db, managerIdsOf(page.items));
         return { ...page, items: page.items.map((user) => scimUserOf(user, groups?.get(user.id), managers)) };
@@ -385,7 +385,8 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
                   ...(tail !== undefined ? { last: { key: tail.sortKey, id: tail.row.scimId ?? '' } } : {}),
                 }
               : {};
-          return complete(store.db, { total: items.length, items, ...keyset, hasNext: false, hasPrevious: false });
+          const groups = new Map(rows.map((listed) => [listed.row.id, listed.groups]));
+          return complete(store.db, { total: items.length, items, ...keyset, hasNext: false, hasPrevious: false }, groups);
         }
       }
       // One snapshot for the count and the page, so that totalResults matches what was paged

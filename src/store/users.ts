@@ -259,6 +259,11 @@ function groupsJson(dialect: DialectAdapter): RawBuilder<string> {
     : sql<string>`(SELECT coalesce(json_agg(json_build_array(gj_sg.scim_id, gj_g.name) ORDER BY gj_g.name), '[]'::json)::text ${rows})`;
 }
 
+/** Reads groupsJson's text back. */
+function groupsOfJson(text: string): LinkedReference[] {
+  return (JSON.parse(text) as Array<[string, string]>).map(([scimId, display]) => ({ scimId, display }));
+}
+
 /** Query factory for users (STYLE.md: `createXQueries(db)`). */
 export function createUserQueries(dialect: DialectAdapter) {
   // The version is read in the same statement as the row, before any embedded value is read:
@@ -310,7 +315,7 @@ export function createUserQueries(dialect: DialectAdapter) {
     db
       .selectFrom('users as u')
       .innerJoin('scim_users as su', 'su.user_id', 'u.id')
-      .select([...columns, sql`NULL`.as('sort_key')])
+      .select([...columns, sql`NULL`.as('sort_key'), groupsJson(dialect).as('groups_json')])
       .where('u.login_key', '=', loginKey)
       .orderBy('su.scim_id'),
   );
@@ -345,8 +350,7 @@ export function createUserQueries(dialect: DialectAdapter) {
     async findByScimIdWithGroups(db: Executor, scimId: string): Promise<{ user: StoredUser; groups: LinkedReference[] } | undefined> {
       const [row] = await selectByScimIdWithGroups(db, scimId);
       if (row === undefined) return undefined;
-      const pairs = JSON.parse(row.groups_json) as Array<[string, string]>;
-      return { user: toUser(row), groups: pairs.map(([scimId, display]) => ({ scimId, display })) };
+      return { user: toUser(row), groups: groupsOfJson(row.groups_json) };
     },
 
     /**
@@ -646,11 +650,12 @@ export function createUserQueries(dialect: DialectAdapter) {
     /**
      * The first `limit` SCIM-linked users whose userName equals `userName` regardless of case,
      * in the default order (by SCIM id): what listLinked gives for the filter `userName eq`
-     * without a sort, from a query compiled once.
+     * without a sort, from a query compiled once; each with its SCIM-linked groups (as
+     * findByScimIdWithGroups), read in the same statement.
      */
-    async listLinkedByUserName(db: Executor, userName: string, limit: number): Promise<Listed<StoredUser>[]> {
+    async listLinkedByUserName(db: Executor, userName: string, limit: number): Promise<Array<Listed<StoredUser> & { groups: LinkedReference[] }>> {
       const rows = await selectLinkedByLoginKey(db, caseKey(userName));
-      return rows.slice(0, limit).map((row) => ({ row: toUser(row), sortKey: null }));
+      return rows.slice(0, limit).map((row) => ({ row: toUser(row), sortKey: null, groups: groupsOfJson(row.groups_json) }));
     },
 
     /** How many SCIM-linked users match a compiled filter. */
