@@ -12,6 +12,7 @@ import { isUniqueViolation } from '../store/errors.ts';
 import { readSnapshot, transact } from '../store/transact.ts';
 import { createMembershipQueries, type LinkedReference } from '../store/memberships.ts';
 import { createUserQueries, type EmailRow, type RowLock, type StoredUser, type UserWrite } from '../store/users.ts';
+import { createUserWriteQueries } from '../store/user-writes.ts';
 import { newId } from '../ids.ts';
 import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
@@ -62,13 +63,7 @@ function toWrite(document: Document, activeIfAbsent: boolean, schemas: ResourceS
   if (typeof userName !== 'string' || userName.trim() === '') {
     throw new DirectoryError('invalid', 'userName is required.', 'userName');
   }
-  const emails = Array.isArray(data.emails) ? (data.emails as Record<string, unknown>[]) : [];
-  const emailRows: EmailRow[] = emails.map((email) => ({
-    value: typeof email.value === 'string' ? email.value : null,
-    type: typeof email.type === 'string' ? email.type : null,
-    primary: email.primary === true,
-    display: typeof email.display === 'string' ? email.display : null,
-  }));
+  const emailRows = emailRowsOf(data);
   const primaryEmail = emailRows.find((email) => email.primary) ?? emailRows[0];
   return {
     write: {
@@ -86,6 +81,17 @@ function toWrite(document: Document, activeIfAbsent: boolean, schemas: ResourceS
     },
     emails: emailRows,
   };
+}
+
+/** The rows of user_emails a document's `emails` give. */
+function emailRowsOf(data: Document): EmailRow[] {
+  const emails = Array.isArray(data.emails) ? (data.emails as Record<string, unknown>[]) : [];
+  return emails.map((email) => ({
+    value: typeof email.value === 'string' ? email.value : null,
+    type: typeof email.type === 'string' ? email.type : null,
+    primary: email.primary === true,
+    display: typeof email.display === 'string' ? email.display : null,
+  }));
 }
 
 /** The name shown for a user: displayName, else the formatted name, else given and family names. */
@@ -160,6 +166,7 @@ export function assertVersion(allows: VersionCheck, resource: string, version: s
  */
 export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
   const users = createUserQueries(store.dialect);
+  const userWrites = createUserWriteQueries(store.dialect);
   const memberships = createMembershipQueries(store.dialect);
   const deactivation = createDeactivation(store.dialect);
   const journal = createJournal(store.dialect);
@@ -175,7 +182,7 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
   }
 
   async function ensureLoginFree(db: Executor, login: string, exceptUserId: string): Promise<void> {
-    const other = await users.findByLogin(db, login);
+    const other = await userWrites.loginHolder(db, login);
     if (other && other.id !== exceptUserId) {
       throw new DirectoryError('conflict', `userName "${login}" is already used by another user.`, 'userName');
     }
@@ -202,6 +209,29 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
         const { write: values, emails } = toWrite(document, true, schemas);
         const now = new Date().toISOString();
         const scimId = newId();
+        // Who holds the name, without reading the user in full: only a local user (or one whose
+        // SCIM resource was deleted) is read, to be linked. The unique index on login_key stays
+        // the judge of racing creates (write() turns its refusal into the same 409).
+        const holder = await userWrites.loginHolder(trx, values.login);
+        if (holder?.scimId != null) {
+          throw new DirectoryError('conflict', `userName "${values.login}" is already used by another user.`, 'userName');
+        }
+        if (holder === undefined) {
+          const id = newId();
+          const inserted = await userWrites.insertNew(trx, id, scimId, values, emails, now);
+          await unique.keep(trx, schemas, id, values.data);
+          // A new user is in no group; it is read back only when its version depends on a manager's.
+          const created = inserted === undefined ? await load(trx, scimId, true) : scimUserOf(inserted, undefined);
+          await journal.record(trx, actor, {
+            action: 'user.created',
+            targetType: 'user',
+            targetId: id,
+            details: { scimId, after: redact(document), ...ignoredOf(notes) },
+            events: userEvent(undefined, created.user),
+          }, now);
+          return created;
+        }
+        // Linking: read in full, as before (PostgreSQL may show a user committed since the check).
         const existing = await users.findByLogin(trx, values.login);
         if (existing?.scimId) {
           throw new DirectoryError('conflict', `userName "${values.login}" is already used by another user.`, 'userName');
@@ -289,7 +319,8 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
         if (deactivating) assertNotSelf(actor, current.user.id);
         const now = new Date().toISOString();
         await users.update(trx, current.user.id, values, now);
-        await users.replaceEmails(trx, current.user.id, emails);
+        // Rewritten only when they changed: most updates (a title, a name) leave them as they are.
+        await userWrites.replaceEmails(trx, current.user.id, emailRowsOf(current.user.data), emails);
         await unique.keep(trx, schemas, current.user.id, values.data);
         await memberDisplay.changed(trx, current.user.id, current.user, values, now);
         // active=false suspends: tokens and sessions end, memberships stay (the IdP owns them and

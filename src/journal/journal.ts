@@ -17,7 +17,7 @@
  */
 import type { DialectAdapter } from '../store/dialect.ts';
 import type { Executor } from '../store/executor.ts';
-import { insertAuditEntry, insertEvents, purgeAuditBudgets, setBudgetSummary, updateAuditDetails, useAuditBudget, type EventStamp } from '../store/journal.ts';
+import { appendAuditEntry, insertAuditEntry, insertEvents, purgeAuditBudgets, setBudgetSummary, updateAuditDetails, useAuditBudget, type EventStamp } from '../store/journal.ts';
 import { shorten } from '../text.ts';
 import { actorLogin, actorObject, describeActor, type Actor } from './actor.ts';
 
@@ -92,7 +92,7 @@ export interface Journal {
 export function createJournal(dialect: DialectAdapter): Journal {
   async function record(db: Executor, actor: Actor, change: Change, at: string = new Date().toISOString()): Promise<void> {
     const { events, ...entry } = change;
-    await insertAuditEntry(db, toWrite(actor, entry, at));
+    await appendAuditEntry(db, toWrite(actor, entry, at));
     if (events === undefined || events.length === 0) return;
     const who = feedActor(actor);
     await insertEvents(

@@ -1,0 +1,126 @@
+/**
+ * What a SCIM user write answers is what a later read shows. A create no longer reads the new
+ * user back (it builds the answer from what it wrote, version 1 and no group) and an update
+ * rewrites the email index only when the emails changed (issue 13, writes): these tests hold
+ * the answers to what GET and filters show, manager or not, on both databases.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { eachDatabase } from '../support/databases.ts';
+import { startTestApp, userBody, type TestApp } from '../support/app.ts';
+
+const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
+const PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
+
+eachDatabase('SCIM user writes answer what a read shows', (database) => {
+  let roster: TestApp;
+  before(async () => {
+    roster = await startTestApp({ database });
+  });
+  after(async () => {
+    await roster.close();
+  });
+
+  /** Creates a user and checks that the answer, its ETag included, is the same as a GET of it right after. */
+  async function createAndCompare(body: Record<string, unknown>): Promise<Record<string, any>> {
+    const created = await roster.request('POST', '/Users', body);
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const read = await roster.request('GET', `/Users/${created.body.id}`);
+    assert.equal(read.status, 200);
+    assert.deepEqual(created.body, read.body);
+    assert.equal(created.headers.etag, read.headers.etag);
+    assert.equal(created.headers.etag, created.body.meta.version);
+    assert.equal(created.headers.location, read.body.meta.location);
+    return created.body;
+  }
+
+  test('POST /Users answers what GET then shows: attributes, emails, meta and ETag', async () => {
+    const created = await createAndCompare(
+      userBody('Answer.Same@example.com', {
+        externalId: 'ext-answer',
+        name: { givenName: 'Ann', familyName: 'Swer', formatted: 'Ann Swer' },
+        displayName: 'Ann Swer',
+        title: 'Tester',
+        emails: [
+          { value: 'answer.same@example.com', type: 'work', primary: true },
+          { value: 'ann@home.example', type: 'home' },
+        ],
+        phoneNumbers: [{ value: '+33 1 23 45 67 89', type: 'work' }],
+        active: true,
+      }),
+    );
+    assert.equal(created.meta.created, created.meta.lastModified);
+    const byEmail = await roster.request('GET', `/Users?filter=${encodeURIComponent('emails.value eq "ANN@HOME.EXAMPLE"')}`);
+    assert.deepEqual(byEmail.body.Resources.map((user: { id: string }) => user.id), [created.id]);
+  });
+
+  test('POST /Users of an inactive user with an enterprise extension but no manager answers what GET shows', async () => {
+    await createAndCompare(userBody('no.manager@example.com', { active: false, schemas: ['urn:ietf:params:scim:schemas:core:2.0:User', ENTERPRISE], [ENTERPRISE]: { employeeNumber: '42', department: 'R&D' } }));
+  });
+
+  test('POST /Users naming a manager answers the version and manager.displayName GET shows, which follow the manager', async () => {
+    const boss = await createAndCompare(userBody('boss@example.com', { displayName: 'The Boss' }));
+    const managed = await createAndCompare(
+      userBody('managed@example.com', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User', ENTERPRISE], [ENTERPRISE]: { manager: { value: boss.id } } }),
+    );
+    assert.equal(managed[ENTERPRISE].manager.displayName, 'The Boss');
+    // The manager's own version is the fourth part: a write of the manager changes this user's version.
+    assert.notEqual(managed.meta.version, boss.meta.version);
+    const renamed = await roster.request('PATCH', `/Users/${boss.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: 'displayName', value: 'New Boss' }] });
+    assert.equal(renamed.status, 200);
+    const after = await roster.request('GET', `/Users/${managed.id}`);
+    assert.notEqual(after.body.meta.version, managed.meta.version);
+    assert.equal(after.body[ENTERPRISE].manager.displayName, 'New Boss');
+  });
+
+  test('POST /Users naming a manager that does not exist answers what GET shows', async () => {
+    await createAndCompare(userBody('orphan@example.com', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User', ENTERPRISE], [ENTERPRISE]: { manager: { value: 'no-such-user' } } }));
+  });
+
+  test('racing creates of one userName in different Unicode cases: one 201, the rest 409 uniqueness, none 500', async () => {
+    const spellings = ['ÉLODIE@example.com', 'élodie@example.com', 'Élodie@Example.com', 'ÉLODIE@EXAMPLE.COM', 'élodie@EXAMPLE.com', 'Élodie@example.COM'];
+    const answers = await Promise.all(spellings.map((userName) => roster.request('POST', '/Users', userBody(userName))));
+    const statuses = answers.map((answer) => answer.status).sort();
+    assert.deepEqual(statuses, [201, 409, 409, 409, 409, 409], JSON.stringify(answers.map((answer) => answer.body)));
+    for (const answer of answers.filter((candidate) => candidate.status === 409)) assert.equal(answer.body.scimType, 'uniqueness');
+    const found = await roster.request('GET', `/Users?filter=${encodeURIComponent('userName eq "élodie@example.com"')}`);
+    assert.equal(found.body.totalResults, 1);
+  });
+
+  test('PATCH and PUT answer what GET shows; the email filter follows changed emails and keeps unchanged ones', async () => {
+    const created = await createAndCompare(userBody('mailer@example.com', { emails: [{ value: 'first@mail.example', type: 'work', primary: true }] }));
+    const byEmail = async (value: string): Promise<string[]> => {
+      const response = await roster.request('GET', `/Users?filter=${encodeURIComponent(`emails.value eq "${value}"`)}`);
+      return response.body.Resources.map((user: { id: string }) => user.id);
+    };
+    // A change that leaves the emails as they are.
+    const titled = await roster.request('PATCH', `/Users/${created.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: 'title', value: 'Postmaster' }] });
+    assert.equal(titled.status, 200);
+    assert.deepEqual(titled.body, (await roster.request('GET', `/Users/${created.id}`)).body);
+    assert.deepEqual(await byEmail('first@mail.example'), [created.id]);
+    // A change of the emails.
+    const moved = await roster.request('PATCH', `/Users/${created.id}`, {
+      schemas: [PATCH_OP],
+      Operations: [{ op: 'replace', path: 'emails', value: [{ value: 'second@mail.example', type: 'work', primary: true }] }],
+    });
+    assert.equal(moved.status, 200);
+    assert.deepEqual(moved.body, (await roster.request('GET', `/Users/${created.id}`)).body);
+    assert.deepEqual(await byEmail('first@mail.example'), []);
+    assert.deepEqual(await byEmail('SECOND@mail.example'), [created.id]);
+    // Only the type changes: the index keeps the value and learns the type.
+    const retyped = await roster.request('PUT', `/Users/${created.id}`, userBody('mailer@example.com', { emails: [{ value: 'second@mail.example', type: 'home', primary: true }] }));
+    assert.equal(retyped.status, 200);
+    assert.deepEqual(retyped.body, (await roster.request('GET', `/Users/${created.id}`)).body);
+    const byType = await roster.request('GET', `/Users?filter=${encodeURIComponent('emails[type eq "home" and value eq "second@mail.example"]')}`);
+    assert.deepEqual(byType.body.Resources.map((user: { id: string }) => user.id), [created.id]);
+  });
+
+  test('a create is recorded with its audit entry', async () => {
+    const created = await createAndCompare(userBody('journaled@example.com', { displayName: 'Journaled' }));
+    const audit = await roster.request('GET', '/api/v2/audit-logs?action=user.created&pageSize=100');
+    assert.equal(audit.status, 200, JSON.stringify(audit.body));
+    const entries = audit.body.auditLogs.filter((entry: { details: { scimId?: string } }) => entry.details.scimId === created.id);
+    assert.equal(entries.length, 1);
+    assert.equal(entries[0].details.after.userName, 'journaled@example.com');
+  });
+});
