@@ -313,7 +313,9 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
           }
           return current;
         }
-        await ensureLoginFree(trx, values.login, current.user.id);
+        // An unchanged userName is the user's own: no other user has the same spelling (the
+        // check below refuses it whenever a name changes), so only a new name is looked up.
+        if (values.login !== current.user.login) await ensureLoginFree(trx, values.login, current.user.id);
         const deactivating = current.user.active && !values.active;
         const reactivating = !current.user.active && values.active;
         if (deactivating) assertNotSelf(actor, current.user.id);

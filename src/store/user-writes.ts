@@ -48,61 +48,50 @@ export function createUserWriteQueries(dialect: DialectAdapter) {
       .limit(1),
   );
 
-  const insertUser = compiledWrite(13, (db, [id, login, displayName, email, loginKey, displayNameKey, emailKey, active, externalId, data, fold, createdAt, updatedAt]) =>
-    db.insertInto('users').values({
-      id: id!,
-      login: login!,
-      display_name: displayName!,
-      email: email!,
-      login_key: loginKey!,
-      display_name_key: displayNameKey!,
-      email_key: emailKey!,
-      active: active as unknown as number,
-      local: 0,
-      password_hash: null,
-      external_id: externalId!,
-      scim_data: data,
-      scim_fold: fold,
-      created_at: createdAt!,
-      updated_at: updatedAt!,
-      version: 1,
-    }),
-  );
+  /** The values of a new user's row, from 13 markers (insertNew gives them in this order). */
+  const userRow = ([id, login, displayName, email, loginKey, displayNameKey, emailKey, active, externalId, data, fold, createdAt, updatedAt]: readonly string[]) => ({
+    id: id!,
+    login: login!,
+    display_name: displayName!,
+    email: email!,
+    login_key: loginKey!,
+    display_name_key: displayNameKey!,
+    email_key: emailKey!,
+    active: active as unknown as number,
+    local: 0,
+    password_hash: null,
+    external_id: externalId!,
+    scim_data: data,
+    scim_fold: fold,
+    created_at: createdAt!,
+    updated_at: updatedAt!,
+    version: 1,
+  });
+  const USER_VALUES = 13;
+  const insertUser = compiledWrite(USER_VALUES, (db, markers) => db.insertInto('users').values(userRow(markers)));
 
   const insertLink = compiledWrite(2, (db, [scimId, userId]) => db.insertInto('scim_users').values({ scim_id: scimId!, user_id: userId! }));
   const deleteEmails = compiledWrite(1, (db, [userId]) => db.deleteFrom('user_emails').where('user_id', '=', userId!));
 
   const EMAIL_COLUMNS = 9;
-  const emailInserts = new Map<number, CompiledWrite<unknown>>();
-  function emailInsert(count: number): CompiledWrite<unknown> {
-    let compiled = emailInserts.get(count);
-    if (compiled === undefined) {
-      compiled = compiledWrite(count * EMAIL_COLUMNS, (db, markers) =>
-        db.insertInto('user_emails').values(
-          Array.from({ length: count }, (_, row) => {
-            const [userId, position, value, type, primary, display, valueKey, typeKey, displayKey] = markers.slice(row * EMAIL_COLUMNS, (row + 1) * EMAIL_COLUMNS);
-            return {
-              user_id: userId!,
-              position: position as unknown as number,
-              value: value!,
-              type: type!,
-              is_primary: primary as unknown as number,
-              display: display!,
-              value_key: valueKey!,
-              type_key: typeKey!,
-              display_key: displayKey!,
-            };
-          }),
-        ),
-      );
-      if (count <= COMPILED_EMAIL_ROWS) emailInserts.set(count, compiled);
-    }
-    return compiled;
-  }
-
-  async function insertEmails(db: Executor, userId: string, emails: readonly EmailRow[]): Promise<void> {
-    if (emails.length === 0) return;
-    const values = emails.flatMap((email, position) => [
+  /** `count` rows of user_emails, from 9 markers each (emailValues gives them in this order). */
+  const emailRows = (markers: readonly string[], count: number) =>
+    Array.from({ length: count }, (_, row) => {
+      const [userId, position, value, type, primary, display, valueKey, typeKey, displayKey] = markers.slice(row * EMAIL_COLUMNS, (row + 1) * EMAIL_COLUMNS);
+      return {
+        user_id: userId!,
+        position: position as unknown as number,
+        value: value!,
+        type: type!,
+        is_primary: primary as unknown as number,
+        display: display!,
+        value_key: valueKey!,
+        type_key: typeKey!,
+        display_key: displayKey!,
+      };
+    });
+  const emailValues = (userId: string, emails: readonly EmailRow[]): unknown[] =>
+    emails.flatMap((email, position) => [
       userId,
       position,
       email.value,
@@ -113,7 +102,40 @@ export function createUserWriteQueries(dialect: DialectAdapter) {
       email.type === null ? null : caseKey(email.type),
       email.display === null ? null : caseKey(email.display),
     ]);
-    await emailInsert(emails.length)(db, values);
+
+  /** A statement per number of emails, compiled once for the usual few. */
+  function perCount(cache: Map<number, CompiledWrite<unknown>>, count: number, make: () => CompiledWrite<unknown>): CompiledWrite<unknown> {
+    let compiled = cache.get(count);
+    if (compiled === undefined) {
+      compiled = make();
+      if (count <= COMPILED_EMAIL_ROWS) cache.set(count, compiled);
+    }
+    return compiled;
+  }
+  const emailInserts = new Map<number, CompiledWrite<unknown>>();
+  const emailInsert = (count: number) =>
+    perCount(emailInserts, count, () => compiledWrite(count * EMAIL_COLUMNS, (db, markers) => db.insertInto('user_emails').values(emailRows(markers, count))));
+
+  // PostgreSQL: the user, its emails and its link in one statement (data-modifying CTEs), one
+  // round trip instead of three; the foreign keys are checked at the end of the statement.
+  const newUserInserts = new Map<number, CompiledWrite<unknown>>();
+  const newUserInsert = (count: number) =>
+    perCount(newUserInserts, count, () =>
+      compiledWrite(USER_VALUES + 2 + count * EMAIL_COLUMNS, (db, markers) => {
+        const [scimId, userId] = markers.slice(USER_VALUES, USER_VALUES + 2);
+        const withUser = db.with('new_user', (creator) => creator.insertInto('users').values(userRow(markers.slice(0, USER_VALUES))).returning('id'));
+        const link = { scim_id: scimId!, user_id: userId! };
+        if (count === 0) return withUser.insertInto('scim_users').values(link);
+        return withUser
+          .with('new_emails', (creator) => creator.insertInto('user_emails').values(emailRows(markers.slice(USER_VALUES + 2), count)).returning('user_id'))
+          .insertInto('scim_users')
+          .values(link);
+      }),
+    );
+
+  async function insertEmails(db: Executor, userId: string, emails: readonly EmailRow[]): Promise<void> {
+    if (emails.length === 0) return;
+    await emailInsert(emails.length)(db, emailValues(userId, emails));
   }
 
   return {
@@ -132,7 +154,7 @@ export function createUserWriteQueries(dialect: DialectAdapter) {
      */
     async insertNew(db: Executor, id: string, scimId: string, write: UserWrite, emails: readonly EmailRow[], now: string): Promise<StoredUser | undefined> {
       const data = dialect.toJsonParameter(write.data);
-      await insertUser(db, [
+      const row = [
         id,
         write.login,
         write.displayName,
@@ -146,9 +168,14 @@ export function createUserWriteQueries(dialect: DialectAdapter) {
         dialect.toJsonParameter(write.fold),
         now,
         now,
-      ]);
-      await insertEmails(db, id, emails);
-      await insertLink(db, [scimId, id]);
+      ];
+      if (dialect.dataModifyingCte) {
+        await newUserInsert(emails.length)(db, [...row, scimId, id, ...emailValues(id, emails)]);
+      } else {
+        await insertUser(db, row);
+        await insertEmails(db, id, emails);
+        await insertLink(db, [scimId, id]);
+      }
       if (mayNameManager(write.data)) return undefined;
       return {
         id,
