@@ -10,13 +10,14 @@
  *   --count N        requests per kind (default 2000)
  *   --users N        users seeded before the updates (default 5000)
  *   --profile FILE   V8 CPU profiles of the creates (FILE, and FILE-directory for the directory's alone; bench/profile-summary.ts reads them)
- *   --trace          print the SQL statements of one create, one user PATCH and one member PATCH (SQLite)
+ *   --trace          print the SQL statements of one create, one user PATCH and one member PATCH
  *   --timing         the time SQLite spends in each statement (wall, fsync included), per request kind
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { parseArgs } from 'node:util';
 import SQLite from 'better-sqlite3';
+import pg from 'pg';
 import { buildApp } from '../src/http/app.ts';
 import { createServices } from '../src/services.ts';
 import { testCertificate } from '../test/support/app.ts';
@@ -62,6 +63,17 @@ if (args.trace || args.timing) {
   }
 }
 
+if (args.trace && args.postgres !== undefined) {
+  // PostgreSQL: the statements node-postgres sends, BEGIN and COMMIT included.
+  const prototype = pg.Client.prototype as unknown as { query: (...rest: unknown[]) => unknown };
+  const original = prototype.query;
+  prototype.query = function (this: unknown, ...rest: unknown[]) {
+    const [first] = rest;
+    const text = typeof first === 'string' ? first : typeof first === 'object' && first !== null && 'text' in first ? String((first as { text: unknown }).text) : '?';
+    if (tracing) traced.push(text.replace(/\s+/g, ' ').slice(0, 160));
+    return original.apply(this, rest);
+  };
+}
 const bench = await openBenchDatabase(args.postgres);
 const actor = { kind: 'system' } as const;
 const services = createServices(bench.store);
@@ -130,11 +142,16 @@ async function measure(name: string, run: () => Promise<unknown>, profile?: stri
     await session.post('Profiler.start');
   }
   timings.clear();
+  let statements = 0;
+  const stopCounting = bench.store.observeQueries(() => {
+    statements += 1;
+  });
   const cpu = process.cpuUsage();
   const start = performance.now();
   for (let i = 0; i < COUNT; i += 1) await run();
   const wall = performance.now() - start;
   const used = process.cpuUsage(cpu);
+  stopCounting();
   if (session !== undefined && profile !== undefined) {
     const { profile: data } = await session.post('Profiler.stop');
     writeFileSync(profile, JSON.stringify(data));
@@ -148,7 +165,7 @@ async function measure(name: string, run: () => Promise<unknown>, profile?: stri
     for (const [key, { count, ms }] of rows.slice(0, 20)) console.log(`  ${(ms / COUNT).toFixed(3)} ms/req  ${(count / COUNT).toFixed(2)}×  ${key}`);
   }
   const perRequest = (used.user + used.system) / 1000 / COUNT;
-  console.log(`${name.padEnd(24)} ${perRequest.toFixed(3)} CPU ms per request (user ${(used.user / 1000 / COUNT).toFixed(3)}, system ${(used.system / 1000 / COUNT).toFixed(3)}), ${(wall / COUNT).toFixed(3)} wall ms`);
+  console.log(`${name.padEnd(24)} ${perRequest.toFixed(3)} CPU ms per request (user ${(used.user / 1000 / COUNT).toFixed(3)}, system ${(used.system / 1000 / COUNT).toFixed(3)}), ${(wall / COUNT).toFixed(3)} wall ms, ${(statements / COUNT).toFixed(1)} statements`);
 }
 
 console.log(`database: ${args.postgres === undefined ? 'SQLite (temporary file)' : 'PostgreSQL'}; ${machine()}`);

@@ -114,7 +114,9 @@ function userDocument(user: StoredUser): Document {
   return document;
 }
 
-function withGroups(document: Document, groups: readonly LinkedReference[] | undefined): Document {
+/** The document with its `groups`: from the memberships read, or as an earlier document of the same user showed them (`shown`). */
+function withGroups(document: Document, groups: readonly LinkedReference[] | undefined, shown?: unknown): Document {
+  if (shown !== undefined) return { ...document, groups: shown };
   if (!groups || groups.length === 0) return document;
   return { ...document, groups: groups.map((group) => ({ value: group.scimId, display: group.display, type: 'direct' })) };
 }
@@ -333,7 +335,11 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
           : reactivating
             ? { memberships: 'kept', keptGroups: await deactivation.groupIdsOf(trx, current.user.id) }
             : undefined;
-        const updated = await load(trx, scimId, true);
+        // Read back only when the version depends on a manager's (or the clock went back);
+        // otherwise it follows from what was read and written (store/user-writes.ts).
+        const known = userWrites.updatedUser(current.user, values, now);
+        const updated: ScimUser =
+          known === undefined ? await load(trx, scimId, true) : { user: known, scimId, document: withGroups(userDocument(known), undefined, current.document.groups) };
         await journal.record(trx, actor, {
           action: deactivating ? 'user.deactivated' : reactivating ? 'user.reactivated' : 'user.updated',
           targetType: 'user',

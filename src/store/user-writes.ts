@@ -199,6 +199,33 @@ export function createUserWriteQueries(dialect: DialectAdapter) {
     },
 
     /**
+     * The user as a read would show it after `users.update(before.id, write, now)` in the same
+     * transaction, when that is known without reading: the update bumps `version` only (the row
+     * is locked: no other write of it in between), leaves memberships and groups as `before` read
+     * them, and `now` is not before its last write, so lastModified is the later of `now` and
+     * what it was (resource-versions.ts). Undefined when the document may name a manager, or the
+     * clock went back: the caller then reads it.
+     */
+    updatedUser(before: StoredUser, write: UserWrite, now: string): StoredUser | undefined {
+      if (mayNameManager(write.data) || now < before.updatedAt) return undefined;
+      const [, memberships, groupNames] = before.resourceVersion.split('.');
+      if (memberships === undefined || groupNames === undefined) return undefined;
+      return {
+        ...before,
+        login: write.login,
+        displayName: write.displayName,
+        email: write.email,
+        active: write.active,
+        externalId: write.externalId,
+        data: (dialect.fromJsonColumn(dialect.toJsonParameter(write.data)) ?? {}) as Record<string, unknown>,
+        updatedAt: now,
+        version: before.version + 1,
+        resourceVersion: `${before.version + 1}.${memberships}.${groupNames}`,
+        resourceModifiedAt: now > before.resourceModifiedAt ? now : before.resourceModifiedAt,
+      };
+    },
+
+    /**
      * Replaces the indexed copy of a user's emails (users.ts replaceEmails), unless `before`
      * (the rows the previous document gave) are the same: the copy is then already right.
      */

@@ -115,6 +115,38 @@ eachDatabase('SCIM user writes answer what a read shows', (database) => {
     assert.deepEqual(byType.body.Resources.map((user: { id: string }) => user.id), [created.id]);
   });
 
+  test('PATCH of a member of renamed groups answers the groups and version GET shows', async () => {
+    const member = await createAndCompare(userBody('grouped@example.com'));
+    const group = await roster.request('POST', '/Groups', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: 'Before', members: [{ value: member.id }] });
+    assert.equal(group.status, 201);
+    const renamed = await roster.request('PATCH', `/Groups/${group.body.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: 'displayName', value: 'After' }] });
+    assert.ok(renamed.status === 200 || renamed.status === 204, JSON.stringify(renamed.body));
+    const patched = await roster.request('PATCH', `/Users/${member.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: 'nickName', value: 'Grouped' }] });
+    assert.equal(patched.status, 200);
+    const read = await roster.request('GET', `/Users/${member.id}`);
+    assert.deepEqual(patched.body, read.body);
+    assert.equal(patched.headers.etag, read.headers.etag);
+    assert.deepEqual(patched.body.groups.map((entry: { display: string }) => entry.display), ['After']);
+    // If-Match with the answered version is accepted: it is the version GET shows.
+    const next = await roster.request('PATCH', `/Users/${member.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: 'nickName', value: 'Again' }] }, { 'if-match': patched.headers.etag as string });
+    assert.equal(next.status, 200);
+    assert.deepEqual(next.body, (await roster.request('GET', `/Users/${member.id}`)).body);
+  });
+
+  test('PATCH that sets, then removes, a manager answers what GET shows', async () => {
+    const boss = await createAndCompare(userBody('chief@example.com', { displayName: 'Chief' }));
+    const report = await createAndCompare(userBody('report@example.com'));
+    const managed = await roster.request('PATCH', `/Users/${report.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'add', path: `${ENTERPRISE}:manager`, value: { value: boss.id } }] });
+    assert.equal(managed.status, 200, JSON.stringify(managed.body));
+    assert.deepEqual(managed.body, (await roster.request('GET', `/Users/${report.id}`)).body);
+    assert.equal(managed.body[ENTERPRISE].manager.displayName, 'Chief');
+    const unmanaged = await roster.request('PATCH', `/Users/${report.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'remove', path: `${ENTERPRISE}:manager` }] });
+    assert.equal(unmanaged.status, 200, JSON.stringify(unmanaged.body));
+    const read = await roster.request('GET', `/Users/${report.id}`);
+    assert.deepEqual(unmanaged.body, read.body);
+    assert.equal(unmanaged.headers.etag, read.headers.etag);
+  });
+
   test('a create is recorded with its audit entry', async () => {
     const created = await createAndCompare(userBody('journaled@example.com', { displayName: 'Journaled' }));
     const audit = await roster.request('GET', '/api/v2/audit-logs?action=user.created&pageSize=100');
