@@ -1,8 +1,8 @@
 /**
- * What a SCIM user write answers is what a later read shows. A create no longer reads the new
- * user back (it builds the answer from what it wrote, version 1 and no group) and an update
- * rewrites the email index only when the emails changed (issue 13, writes): these tests hold
- * the answers to what GET and filters show, manager or not, on both databases.
+ * What a SCIM write answers is what a later read shows. A user create or update, and a group
+ * PATCH, no longer read the resource back (they build the answer from what they read and
+ * wrote), and an update rewrites the email index only when the emails changed (issue 13,
+ * writes): these tests hold the answers to what GET and filters show, on both databases.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -12,7 +12,7 @@ import { startTestApp, userBody, type TestApp } from '../support/app.ts';
 const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
 const PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
 
-eachDatabase('SCIM user writes answer what a read shows', (database) => {
+eachDatabase('SCIM user and member writes answer what a read shows', (database) => {
   let roster: TestApp;
   before(async () => {
     roster = await startTestApp({ database });
@@ -145,6 +145,38 @@ eachDatabase('SCIM user writes answer what a read shows', (database) => {
     const read = await roster.request('GET', `/Users/${report.id}`);
     assert.deepEqual(unmanaged.body, read.body);
     assert.equal(unmanaged.headers.etag, read.headers.etag);
+  });
+
+  test('a member PATCH answers the ETag GET then shows: members added, nothing changed, renamed and added at once', async () => {
+    const first = await createAndCompare(userBody('member.one@example.com'));
+    const second = await createAndCompare(userBody('member.two@example.com'));
+    const created = await roster.request('POST', '/Groups', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: 'Answered' });
+    assert.equal(created.status, 201);
+    const id = created.body.id as string;
+    const patch = async (operations: unknown[]) => {
+      const answer = await roster.request('PATCH', `/Groups/${id}`, { schemas: [PATCH_OP], Operations: operations });
+      assert.equal(answer.status, 204, JSON.stringify(answer.body));
+      const read = await roster.request('GET', `/Groups/${id}`);
+      assert.equal(answer.headers.etag, read.headers.etag);
+      assert.equal(answer.headers.etag, read.body.meta.version);
+      return read.body;
+    };
+    const added = await patch([{ op: 'add', path: 'members', value: [{ value: first.id }] }]);
+    assert.notEqual(added.meta.version, created.body.meta.version);
+    const unchanged = await patch([{ op: 'add', path: 'members', value: [{ value: first.id }] }]);
+    assert.equal(unchanged.meta.version, added.meta.version);
+    const both = await patch([
+      { op: 'replace', path: 'displayName', value: 'Answered again' },
+      { op: 'add', path: 'members', value: [{ value: second.id }] },
+    ]);
+    assert.equal(both.displayName, 'Answered again');
+    assert.deepEqual(both.members.map((member: { value: string }) => member.value).sort(), [first.id, second.id].sort());
+    // With attributes asked for, the answer is the group as GET shows it.
+    const shown = await roster.request('PATCH', `/Groups/${id}?attributes=displayName,members`, { schemas: [PATCH_OP], Operations: [{ op: 'remove', path: `members[value eq "${first.id}"]` }] });
+    assert.equal(shown.status, 200, JSON.stringify(shown.body));
+    const read = await roster.request('GET', `/Groups/${id}?attributes=displayName,members`);
+    assert.deepEqual(shown.body, read.body);
+    assert.equal(shown.headers.etag, read.headers.etag);
   });
 
   test('a create is recorded with its audit entry', async () => {
