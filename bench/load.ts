@@ -194,6 +194,7 @@ async function creates(child: Child, headers: Record<string, string>, prefix: st
   let answered = 0;
   let failed = 0;
   let firstThousand = NaN;
+  let lastAnswer = NaN;
   let sequence = 0;
   const start = performance.now();
   const result = await autocannon({
@@ -221,13 +222,16 @@ async function creates(child: Child, headers: Record<string, string>, prefix: st
         onResponse: (status) => {
           if (status !== 201) failed += 1;
           answered += 1;
-          if (answered === 1000) firstThousand = 1000 / ((performance.now() - start) / 1000);
+          lastAnswer = performance.now();
+          if (answered === 1000) firstThousand = 1000 / ((lastAnswer - start) / 1000);
         },
       },
     ],
   });
   if (failed > 0 || result.errors > 0) throw new Error(`POST /Users: ${failed} failed answers, ${result.errors} errors`);
-  return { first: firstThousand, overall: result['2xx'] / ((performance.now() - start) / 1000), cpuPerUser: (child.cpu() - cpuBefore) / result['2xx'] };
+  // Up to the last answer: autocannon reports the end of a run given by `amount` only at its next
+  // one-second tick, which capped the rate of 2,000 creates at 1,000/s.
+  return { first: firstThousand, overall: result['2xx'] / ((lastAnswer - start) / 1000), cpuPerUser: (child.cpu() - cpuBefore) / result['2xx'] };
 }
 
 /** Creates a fresh PostgreSQL database on the server of `serverUrl`; returns its URL and how to drop it. */

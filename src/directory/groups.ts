@@ -257,6 +257,9 @@ export function createGroupDirectory(store: Store, scimSchemas: ScimSchemas) {
           displayName: values.name,
           ...(values.externalId !== null ? { externalId: values.externalId } : {}),
         });
+        // The group as it stands after this write: the row is locked ('write'), so only this
+        // transaction changes it, and it is not read back at the end.
+        let result: StoredGroup = current.group;
         if (attributesChanged) {
           const other = await groups.findByName(trx, values.name);
           if (other && other.id !== current.group.id) {
@@ -266,6 +269,7 @@ export function createGroupDirectory(store: Store, scimSchemas: ScimSchemas) {
           await unique.keep(trx, schemas, current.group.id, values.data);
           const updated = await groups.findById(trx, current.group.id);
           if (updated === undefined) throw new Error('updated group vanished');
+          result = updated;
           await journal.record(trx, actor, {
             action: 'group.updated',
             targetType: 'group',
@@ -281,7 +285,10 @@ export function createGroupDirectory(store: Store, scimSchemas: ScimSchemas) {
           await journal.record(trx, actor, { action: 'group.attributes_ignored', targetType: 'group', targetId: current.group.id, details: { scimId, ...ignored } }, now);
         }
         if (counts.added > 0 || counts.removed > 0) {
-          if (!attributesChanged) await groups.touch(trx, current.group.id, now);
+          if (!attributesChanged) {
+            await groups.touch(trx, current.group.id, now);
+            result = { ...result, updatedAt: now, version: result.version + 1 };
+          }
           await journal.record(trx, actor, {
             action: 'group.members_changed',
             targetType: 'group',
@@ -289,7 +296,7 @@ export function createGroupDirectory(store: Store, scimSchemas: ScimSchemas) {
             details: { scimId, added: counts.added, removed: counts.removed, addedIds: counts.addedIds, removedIds: counts.removedIds },
           }, now);
         }
-        return load(trx, scimId, false);
+        return scimGroupOf(result, undefined);
       }, () => name);
     },
 

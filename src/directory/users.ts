@@ -12,6 +12,7 @@ import { isUniqueViolation } from '../store/errors.ts';
 import { readSnapshot, transact } from '../store/transact.ts';
 import { createMembershipQueries, type LinkedReference } from '../store/memberships.ts';
 import { createUserQueries, type EmailRow, type RowLock, type StoredUser, type UserWrite } from '../store/users.ts';
+import { createUserWriteQueries } from '../store/user-writes.ts';
 import { newId } from '../ids.ts';
 import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
@@ -64,13 +65,7 @@ function toWrite(document: Document, activeIfAbsent: boolean, schemas: ResourceS
   if (typeof userName !== 'string' || userName.trim() === '') {
     throw new DirectoryError('invalid', 'userName is required.', 'userName');
   }
-  const emails = Array.isArray(data.emails) ? (data.emails as Record<string, unknown>[]) : [];
-  const emailRows: EmailRow[] = emails.map((email) => ({
-    value: typeof email.value === 'string' ? email.value : null,
-    type: typeof email.type === 'string' ? email.type : null,
-    primary: email.primary === true,
-    display: typeof email.display === 'string' ? email.display : null,
-  }));
+  const emailRows = emailRowsOf(data);
   const primaryEmail = emailRows.find((email) => email.primary) ?? emailRows[0];
   return {
     write: {
@@ -88,6 +83,17 @@ function toWrite(document: Document, activeIfAbsent: boolean, schemas: ResourceS
     },
     emails: emailRows,
   };
+}
+
+/** The rows of user_emails a document's `emails` give. */
+function emailRowsOf(data: Document): EmailRow[] {
+  const emails = Array.isArray(data.emails) ? (data.emails as Record<string, unknown>[]) : [];
+  return emails.map((email) => ({
+    value: typeof email.value === 'string' ? email.value : null,
+    type: typeof email.type === 'string' ? email.type : null,
+    primary: email.primary === true,
+    display: typeof email.display === 'string' ? email.display : null,
+  }));
 }
 
 /** The name shown for a user: displayName, else the formatted name, else given and family names. */
@@ -110,7 +116,9 @@ function userDocument(user: StoredUser): Document {
   return document;
 }
 
-function withGroups(document: Document, groups: readonly LinkedReference[] | undefined): Document {
+/** The document with its `groups`: from the memberships read, or as an earlier document of the same user showed them (`shown`). */
+function withGroups(document: Document, groups: readonly LinkedReference[] | undefined, shown?: unknown): Document {
+  if (shown !== undefined) return { ...document, groups: shown };
   if (!groups || groups.length === 0) return document;
   return { ...document, groups: groups.map((group) => ({ value: group.scimId, display: group.display, type: 'direct' })) };
 }
@@ -162,6 +170,7 @@ export function assertVersion(allows: VersionCheck, resource: string, version: s
  */
 export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
   const users = createUserQueries(store.dialect);
+  const userWrites = createUserWriteQueries(store.dialect);
   const memberships = createMembershipQueries(store.dialect);
   const deactivation = createDeactivation(store.dialect);
   const journal = createJournal(store.dialect);
@@ -183,7 +192,7 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
   }
 
   async function ensureLoginFree(db: Executor, login: string, exceptUserId: string): Promise<void> {
-    const other = await users.findByLogin(db, login);
+    const other = await userWrites.loginHolder(db, login);
     if (other && other.id !== exceptUserId) {
       throw new DirectoryError('conflict', `userName "${login}" is already used by another user.`, 'userName');
     }
@@ -210,6 +219,29 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
         const { write: values, emails } = toWrite(document, true, schemas);
         const now = new Date().toISOString();
         const scimId = newId();
+        // Who holds the name, without reading the user in full: only a local user (or one whose
+        // SCIM resource was deleted) is read, to be linked. The unique index on login_key stays
+        // the judge of racing creates (write() turns its refusal into the same 409).
+        const holder = await userWrites.loginHolder(trx, values.login);
+        if (holder?.scimId != null) {
+          throw new DirectoryError('conflict', `userName "${values.login}" is already used by another user.`, 'userName');
+        }
+        if (holder === undefined) {
+          const id = newId();
+          const inserted = await userWrites.insertNew(trx, id, scimId, values, emails, now);
+          await unique.keep(trx, schemas, id, values.data);
+          // A new user is in no group; it is read back only when its version depends on a manager's.
+          const created = inserted === undefined ? await load(trx, scimId, true) : scimUserOf(inserted, undefined);
+          await journal.record(trx, actor, {
+            action: 'user.created',
+            targetType: 'user',
+            targetId: id,
+            details: { scimId, after: redact(document), ...ignoredOf(notes) },
+            events: userEvent(undefined, created.user),
+          }, now);
+          return created;
+        }
+        // Linking: read in full, as before (PostgreSQL may show a user committed since the check).
         const existing = await users.findByLogin(trx, values.login);
         if (existing?.scimId) {
           throw new DirectoryError('conflict', `userName "${values.login}" is already used by another user.`, 'userName');
@@ -291,13 +323,16 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
           }
           return current;
         }
-        await ensureLoginFree(trx, values.login, current.user.id);
+        // An unchanged userName is the user's own: no other user has the same spelling (the
+        // check below refuses it whenever a name changes), so only a new name is looked up.
+        if (values.login !== current.user.login) await ensureLoginFree(trx, values.login, current.user.id);
         const deactivating = current.user.active && !values.active;
         const reactivating = !current.user.active && values.active;
         if (deactivating) assertNotSelf(actor, current.user.id);
         const now = new Date().toISOString();
         await users.update(trx, current.user.id, values, now);
-        await users.replaceEmails(trx, current.user.id, emails);
+        // Rewritten only when they changed: most updates (a title, a name) leave them as they are.
+        await userWrites.replaceEmails(trx, current.user.id, emailRowsOf(current.user.data), emails);
         await unique.keep(trx, schemas, current.user.id, values.data);
         await memberDisplay.changed(trx, current.user.id, current.user, values, now);
         // active=false suspends: tokens and sessions end, memberships stay (the IdP owns them and
@@ -308,7 +343,11 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
           : reactivating
             ? { memberships: 'kept', keptGroups: await deactivation.groupIdsOf(trx, current.user.id) }
             : undefined;
-        const updated = await load(trx, scimId, true);
+        // Read back only when the version depends on a manager's (or the clock went back);
+        // otherwise it follows from what was read and written (store/user-writes.ts).
+        const known = userWrites.updatedUser(current.user, values, now);
+        const updated: ScimUser =
+          known === undefined ? await load(trx, scimId, true) : { user: known, scimId, document: withGroups(userDocument(known), undefined, current.document.groups) };
         await journal.record(trx, actor, {
           action: deactivating ? 'user.deactivated' : reactivating ? 'user.reactivated' : 'user.updated',
           targetType: 'user',

@@ -17,7 +17,7 @@
  */
 import type { DialectAdapter } from '../store/dialect.ts';
 import type { Executor } from '../store/executor.ts';
-import { insertAuditEntry, insertEvents, purgeAuditBudgets, setBudgetSummary, updateAuditDetails, useAuditBudget, type EventStamp } from '../store/journal.ts';
+import { appendAuditEntry, appendChange, insertAuditEntry, purgeAuditBudgets, setBudgetSummary, updateAuditDetails, useAuditBudget, type EventStamp } from '../store/journal.ts';
 import { shorten } from '../text.ts';
 import { actorLogin, actorObject, describeActor, type Actor } from './actor.ts';
 
@@ -92,12 +92,15 @@ export interface Journal {
 export function createJournal(dialect: DialectAdapter): Journal {
   async function record(db: Executor, actor: Actor, change: Change, at: string = new Date().toISOString()): Promise<void> {
     const { events, ...entry } = change;
-    await insertAuditEntry(db, toWrite(actor, entry, at));
-    if (events === undefined || events.length === 0) return;
+    if (events === undefined || events.length === 0) {
+      await appendAuditEntry(db, toWrite(actor, entry, at));
+      return;
+    }
     const who = feedActor(actor);
-    await insertEvents(
+    await appendChange(
       db,
       dialect,
+      toWrite(actor, entry, at),
       events.map((event) => ({
         type: event.type,
         occurredAt: at,

@@ -22,6 +22,7 @@ import type { DialectAdapter } from './dialect.ts';
 import type { Executor } from './executor.ts';
 import type { StoredEvent } from './audit.ts';
 import { FEED_ROW } from './feed.ts';
+import { compiledWrite, type CompiledWrite } from './compiled-writes.ts';
 
 /** An audit entry to append; `details` is JSON text. */
 export type AuditWrite = Omit<StoredEvent, 'seq'>;
@@ -42,6 +43,23 @@ export async function insertAuditEntry(db: Executor, event: AuditWrite): Promise
     .returning('seq')
     .executeTakeFirstOrThrow();
   return Number(row.seq);
+}
+
+const appendAudit = compiledWrite(7, (db, [at, actor, actorUser, action, targetType, targetId, details]) =>
+  db.insertInto('audit_events').values({
+    at: at!,
+    actor: actor!,
+    actor_user: actorUser!,
+    action: action!,
+    target_type: targetType!,
+    target_id: targetId!,
+    details: details!,
+  }),
+);
+
+/** Appends one audit entry, when its `seq` is not needed: compiled once, for every change a write records. */
+export async function appendAuditEntry(db: Executor, event: AuditWrite): Promise<void> {
+  await appendAudit(db, [event.at, event.actor, event.actorUser, event.action, event.targetType, event.targetId, event.details]);
 }
 
 /** Replaces the details of one audit entry: only for the summary entry that counts suppressed ones. */
@@ -118,9 +136,58 @@ function transactionTx(dialect: DialectAdapter): RawBuilder<number> {
   return sql<number>`(${dialect.transactionClock} + COALESCE((SELECT tx_offset FROM event_feed WHERE id = ${sql.lit(FEED_ROW)}), 0))`;
 }
 
+/** The insert of one feed event, compiled once per dialect (its transaction clock is the dialect's SQL). */
+const eventInserts = new Map<DialectAdapter, CompiledWrite<unknown>>();
+function eventInsert(dialect: DialectAdapter): CompiledWrite<unknown> {
+  let compiled = eventInserts.get(dialect);
+  if (compiled === undefined) {
+    const tx = transactionTx(dialect);
+    compiled = compiledWrite(5, (db, [type, occurredAt, actor, data, previous]) => ({
+      compile: () => sql`INSERT INTO events (tx, type, occurred_at, actor, data, previous) VALUES (${tx}, ${type}, ${occurredAt}, ${actor}, ${data}, ${previous})`.compile(db),
+    }));
+    eventInserts.set(dialect, compiled);
+  }
+  return compiled;
+}
+
+/**
+ * PostgreSQL: an audit entry and the one event of its change in one statement (a
+ * data-modifying CTE), one round trip instead of two. Compiled once per dialect.
+ */
+const changeInserts = new Map<DialectAdapter, CompiledWrite<unknown>>();
+function changeInsert(dialect: DialectAdapter): CompiledWrite<unknown> {
+  let compiled = changeInserts.get(dialect);
+  if (compiled === undefined) {
+    const tx = transactionTx(dialect);
+    compiled = compiledWrite(12, (db, [at, actor, actorUser, action, targetType, targetId, details, type, occurredAt, eventActor, data, previous]) => ({
+      compile: () =>
+        sql`WITH new_audit AS (INSERT INTO audit_events (at, actor, actor_user, action, target_type, target_id, details) VALUES (${at}, ${actor}, ${actorUser}, ${action}, ${targetType}, ${targetId}, ${details}))
+          INSERT INTO events (tx, type, occurred_at, actor, data, previous) VALUES (${tx}, ${type}, ${occurredAt}, ${eventActor}, ${data}, ${previous})`.compile(db),
+    }));
+    changeInserts.set(dialect, compiled);
+  }
+  return compiled;
+}
+
+/** Appends a change's audit entry, then its events in order (one statement where the dialect allows it for one event). */
+export async function appendChange(db: Executor, dialect: DialectAdapter, entry: AuditWrite, events: readonly EventWrite[]): Promise<void> {
+  const [only] = events;
+  if (events.length === 1 && only !== undefined && dialect.dataModifyingCte) {
+    await changeInsert(dialect)(db, [entry.at, entry.actor, entry.actorUser, entry.action, entry.targetType, entry.targetId, entry.details, only.type, only.occurredAt, only.actor, only.data, only.previous]);
+    return;
+  }
+  await appendAuditEntry(db, entry);
+  await insertEvents(db, dialect, events);
+}
+
 /** Appends feed events in the given order, in the caller's transaction. */
 export async function insertEvents(db: Executor, dialect: DialectAdapter, events: readonly EventWrite[]): Promise<void> {
   if (events.length === 0) return;
+  const [only] = events;
+  if (events.length === 1 && only !== undefined) {
+    await eventInsert(dialect)(db, [only.type, only.occurredAt, only.actor, only.data, only.previous]);
+    return;
+  }
   const tx = transactionTx(dialect);
   const rows = events.map((event) => sql`(${tx}, ${event.type}, ${event.occurredAt}, ${event.actor}, ${event.data}, ${event.previous})`);
   await sql`INSERT INTO events (tx, type, occurred_at, actor, data, previous) VALUES ${sql.join(rows)}`.execute(db);

@@ -1,0 +1,247 @@
+/**
+ * The statements of a SCIM user create and update that run on every write, compiled once
+ * (compiled-writes.ts): who holds a login, the new user's rows, its emails. What they write is
+ * what store/users.ts `insert`, `link` and `replaceEmails` write; those stay for the other writers.
+ */
+import { sql } from 'kysely';
+import { ENTERPRISE_USER_SCHEMA } from '../scim/schemas.ts';
+import { caseKey } from '../text.ts';
+import { compiledOnce } from './compiled.ts';
+import { compiledWrite, type CompiledWrite } from './compiled-writes.ts';
+import type { DialectAdapter } from './dialect.ts';
+import type { Executor } from './executor.ts';
+import type { EmailRow, StoredUser, UserWrite } from './users.ts';
+
+/** The user that holds a login (regardless of case), and its SCIM id when it is linked. */
+export interface LoginHolder {
+  readonly id: string;
+  readonly scimId: string | null;
+}
+
+/** Email rows compiled per count up to this many; beyond, the statement is built each time. */
+const COMPILED_EMAIL_ROWS = 8;
+
+/**
+ * Whether the SQL of resource-versions.ts may find a manager in this document
+ * (`managerValue` not NULL): the enterprise extension has a `manager` member, or is not a plain
+ * object. Without one, a user's version has no fourth part.
+ */
+function mayNameManager(data: Readonly<Record<string, unknown>>): boolean {
+  const extension = data[ENTERPRISE_USER_SCHEMA];
+  if (extension === undefined) return false;
+  if (extension === null || typeof extension !== 'object' || Array.isArray(extension)) return true;
+  return Object.hasOwn(extension, 'manager');
+}
+
+/** Query factory for the hot SCIM user writes. */
+export function createUserWriteQueries(dialect: DialectAdapter) {
+  // The same choice as users.ts findByLogin (exact spelling first, then the one that kept the
+  // name), without the derived version: a create needs to know only whether and by whom it is held.
+  const selectHolder = compiledOnce((db: Executor, loginKey: string, login: string) =>
+    db
+      .selectFrom('users as u')
+      .leftJoin('scim_users as su', 'su.user_id', 'u.id')
+      .select(['u.id', 'su.scim_id'])
+      .where('u.login_key', '=', loginKey)
+      .orderBy(sql`CASE WHEN u.login = ${login} THEN 0 ELSE 1 END`)
+      .orderBy('u.login_conflict')
+      .limit(1),
+  );
+
+  /** The values of a new user's row, from 13 markers (insertNew gives them in this order). */
+  const userRow = ([id, login, displayName, email, loginKey, displayNameKey, emailKey, active, externalId, data, fold, createdAt, updatedAt]: readonly string[]) => ({
+    id: id!,
+    login: login!,
+    display_name: displayName!,
+    email: email!,
+    login_key: loginKey!,
+    display_name_key: displayNameKey!,
+    email_key: emailKey!,
+    active: active as unknown as number,
+    local: 0,
+    password_hash: null,
+    external_id: externalId!,
+    scim_data: data,
+    scim_fold: fold,
+    created_at: createdAt!,
+    updated_at: updatedAt!,
+    version: 1,
+  });
+  const USER_VALUES = 13;
+  const insertUser = compiledWrite(USER_VALUES, (db, markers) => db.insertInto('users').values(userRow(markers)));
+
+  const insertLink = compiledWrite(2, (db, [scimId, userId]) => db.insertInto('scim_users').values({ scim_id: scimId!, user_id: userId! }));
+  const deleteEmails = compiledWrite(1, (db, [userId]) => db.deleteFrom('user_emails').where('user_id', '=', userId!));
+
+  const EMAIL_COLUMNS = 9;
+  /** `count` rows of user_emails, from 9 markers each (emailValues gives them in this order). */
+  const emailRows = (markers: readonly string[], count: number) =>
+    Array.from({ length: count }, (_, row) => {
+      const [userId, position, value, type, primary, display, valueKey, typeKey, displayKey] = markers.slice(row * EMAIL_COLUMNS, (row + 1) * EMAIL_COLUMNS);
+      return {
+        user_id: userId!,
+        position: position as unknown as number,
+        value: value!,
+        type: type!,
+        is_primary: primary as unknown as number,
+        display: display!,
+        value_key: valueKey!,
+        type_key: typeKey!,
+        display_key: displayKey!,
+      };
+    });
+  const emailValues = (userId: string, emails: readonly EmailRow[]): unknown[] =>
+    emails.flatMap((email, position) => [
+      userId,
+      position,
+      email.value,
+      email.type,
+      email.primary ? 1 : 0,
+      email.display,
+      email.value === null ? null : caseKey(email.value),
+      email.type === null ? null : caseKey(email.type),
+      email.display === null ? null : caseKey(email.display),
+    ]);
+
+  /** A statement per number of emails, compiled once for the usual few. */
+  function perCount(cache: Map<number, CompiledWrite<unknown>>, count: number, make: () => CompiledWrite<unknown>): CompiledWrite<unknown> {
+    let compiled = cache.get(count);
+    if (compiled === undefined) {
+      compiled = make();
+      if (count <= COMPILED_EMAIL_ROWS) cache.set(count, compiled);
+    }
+    return compiled;
+  }
+  const emailInserts = new Map<number, CompiledWrite<unknown>>();
+  const emailInsert = (count: number) =>
+    perCount(emailInserts, count, () => compiledWrite(count * EMAIL_COLUMNS, (db, markers) => db.insertInto('user_emails').values(emailRows(markers, count))));
+
+  // PostgreSQL: the user, its emails and its link in one statement (data-modifying CTEs), one
+  // round trip instead of three; the foreign keys are checked at the end of the statement.
+  const newUserInserts = new Map<number, CompiledWrite<unknown>>();
+  const newUserInsert = (count: number) =>
+    perCount(newUserInserts, count, () =>
+      compiledWrite(USER_VALUES + 2 + count * EMAIL_COLUMNS, (db, markers) => {
+        const [scimId, userId] = markers.slice(USER_VALUES, USER_VALUES + 2);
+        const withUser = db.with('new_user', (creator) => creator.insertInto('users').values(userRow(markers.slice(0, USER_VALUES))).returning('id'));
+        const link = { scim_id: scimId!, user_id: userId! };
+        if (count === 0) return withUser.insertInto('scim_users').values(link);
+        return withUser
+          .with('new_emails', (creator) => creator.insertInto('user_emails').values(emailRows(markers.slice(USER_VALUES + 2), count)).returning('user_id'))
+          .insertInto('scim_users')
+          .values(link);
+      }),
+    );
+
+  async function insertEmails(db: Executor, userId: string, emails: readonly EmailRow[]): Promise<void> {
+    if (emails.length === 0) return;
+    await emailInsert(emails.length)(db, emailValues(userId, emails));
+  }
+
+  return {
+    /** Who holds `login` regardless of case (the users_login_key index), as users.ts findByLogin chooses. */
+    async loginHolder(db: Executor, login: string): Promise<LoginHolder | undefined> {
+      const [row] = await selectHolder(db, caseKey(login), login);
+      return row === undefined ? undefined : { id: row.id, scimId: row.scim_id };
+    },
+
+    /**
+     * Inserts a new SCIM user: its row, its emails and its SCIM link. Returns the user as a read
+     * of it in this transaction would (users.ts findByScimId), when that is known without
+     * reading: version 1, no membership, no group, hence `1.0.0` and lastModified = now
+     * (resource-versions.ts); undefined when its document may name a manager, whose own version
+     * is part of the user's: the caller then reads it.
+     */
+    async insertNew(db: Executor, id: string, scimId: string, write: UserWrite, emails: readonly EmailRow[], now: string): Promise<StoredUser | undefined> {
+      const data = dialect.toJsonParameter(write.data);
+      const row = [
+        id,
+        write.login,
+        write.displayName,
+        write.email,
+        caseKey(write.login),
+        write.displayName === null ? null : caseKey(write.displayName),
+        write.email === null ? null : caseKey(write.email),
+        write.active ? 1 : 0,
+        write.externalId,
+        data,
+        dialect.toJsonParameter(write.fold),
+        now,
+        now,
+      ];
+      if (dialect.dataModifyingCte) {
+        await newUserInsert(emails.length)(db, [...row, scimId, id, ...emailValues(id, emails)]);
+      } else {
+        await insertUser(db, row);
+        await insertEmails(db, id, emails);
+        await insertLink(db, [scimId, id]);
+      }
+      if (mayNameManager(write.data)) return undefined;
+      return {
+        id,
+        scimId,
+        login: write.login,
+        displayName: write.displayName,
+        email: write.email,
+        active: write.active,
+        local: false,
+        externalId: write.externalId,
+        // What a read parses, from the text written: no object shared with the caller's document.
+        data: (dialect.fromJsonColumn(data) ?? {}) as Record<string, unknown>,
+        createdAt: now,
+        updatedAt: now,
+        version: 1,
+        resourceVersion: '1.0.0',
+        resourceModifiedAt: now,
+        lastConnectionAt: null,
+        admin: false,
+      };
+    },
+
+    /**
+     * The user as a read would show it after `users.update(before.id, write, now)` in the same
+     * transaction, when that is known without reading: the update bumps `version` only (the row
+     * is locked: no other write of it in between), leaves memberships and groups as `before` read
+     * them, and `now` is not before its last write, so lastModified is the later of `now` and
+     * what it was (resource-versions.ts). Undefined when the document may name a manager, or the
+     * clock went back: the caller then reads it.
+     */
+    updatedUser(before: StoredUser, write: UserWrite, now: string): StoredUser | undefined {
+      if (mayNameManager(write.data) || now < before.updatedAt) return undefined;
+      const [, memberships, groupNames] = before.resourceVersion.split('.');
+      if (memberships === undefined || groupNames === undefined) return undefined;
+      return {
+        ...before,
+        login: write.login,
+        displayName: write.displayName,
+        email: write.email,
+        active: write.active,
+        externalId: write.externalId,
+        data: (dialect.fromJsonColumn(dialect.toJsonParameter(write.data)) ?? {}) as Record<string, unknown>,
+        updatedAt: now,
+        version: before.version + 1,
+        resourceVersion: `${before.version + 1}.${memberships}.${groupNames}`,
+        resourceModifiedAt: now > before.resourceModifiedAt ? now : before.resourceModifiedAt,
+      };
+    },
+
+    /**
+     * Replaces the indexed copy of a user's emails (users.ts replaceEmails), unless `before`
+     * (the rows the previous document gave) are the same: the copy is then already right.
+     */
+    async replaceEmails(db: Executor, userId: string, before: readonly EmailRow[], emails: readonly EmailRow[]): Promise<void> {
+      if (sameEmails(before, emails)) return;
+      await deleteEmails(db, [userId]);
+      await insertEmails(db, userId, emails);
+    },
+  };
+}
+
+function sameEmails(a: readonly EmailRow[], b: readonly EmailRow[]): boolean {
+  return a.length === b.length && a.every((email, i) => {
+    const other = b[i]!;
+    return email.value === other.value && email.type === other.type && email.primary === other.primary && email.display === other.display;
+  });
+}
+
+export type UserWriteQueries = ReturnType<typeof createUserWriteQueries>;
