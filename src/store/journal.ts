@@ -22,7 +22,7 @@ import type { DialectAdapter } from './dialect.ts';
 import type { Executor } from './executor.ts';
 import type { StoredEvent } from './audit.ts';
 import { FEED_ROW } from './feed.ts';
-import { compiledWrite, type CompiledWrite } from './compiled-writes.ts';
+import { compiledWrite, type CompiledWrite } from './compiled.ts';
 
 /** An audit entry to append; `details` is JSON text. */
 export type AuditWrite = Omit<StoredEvent, 'seq'>;

@@ -1,13 +1,12 @@
 /**
  * The statements of a SCIM user create and update that run on every write, compiled once
- * (compiled-writes.ts): who holds a login, the new user's rows, its emails. What they write is
+ * (compiled.ts compiledWrite): who holds a login, the new user's rows, its emails. What they write is
  * what store/users.ts `insert`, `link` and `replaceEmails` write; those stay for the other writers.
  */
 import { sql } from 'kysely';
 import { ENTERPRISE_USER_SCHEMA } from '../scim/schemas.ts';
 import { caseKey } from '../text.ts';
-import { compiledOnce } from './compiled.ts';
-import { compiledWrite, type CompiledWrite } from './compiled-writes.ts';
+import { compiledOnce, compiledWrite, type CompiledWrite } from './compiled.ts';
 import type { DialectAdapter } from './dialect.ts';
 import type { Executor } from './executor.ts';
 import type { EmailRow, StoredUser, UserWrite } from './users.ts';
