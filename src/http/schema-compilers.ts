@@ -65,6 +65,9 @@ export function createLazySchemaCompilers(): LazySchemaCompilers {
     // The factory itself builds an Ajv instance and compiles its meta-schema: deferred too.
     const compiler = deferred(() => fastifyDefaults().buildValidator(externalSchemas, options));
     return ((route: Parameters<ValidatorCompiler>[0]) => {
+      // Fastify lowercases a headers schema's names only for its own compiler, and Node gives
+      // header names in lowercase: with ours, `Authorization` would silently never match.
+      if (route.httpPart === 'headers') throw new Error(`${route.method} ${route.url}: route schemas do not declare headers (see src/http/schema-compilers.ts); check them in the handler`);
       const validator = deferred(() => compiler()(route));
       const standIn = (...args: unknown[]): unknown => (validator() as (...args: unknown[]) => unknown)(...args);
       // Fastify reads these off the function: `schemaEnv` (an Ajv validator, which it then

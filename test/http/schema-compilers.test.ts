@@ -8,6 +8,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import Fastify from 'fastify';
+import { createLazySchemaCompilers } from '../../src/http/schema-compilers.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 
 const USERS = '/api/v2/users-management/users';
@@ -52,5 +54,27 @@ describe('route schemas compiled on first use', () => {
     const docs = await roster.request('GET', '/api/v2/api-docs');
     assert.equal(docs.status, 200);
     assert.equal(docs.body.openapi, '3.1.0');
+  });
+});
+
+describe('the lazy schema compilers in a bare Fastify app', () => {
+  test('a route declaring a headers schema fails the start, naming the route', async () => {
+    const app = Fastify({ schemaController: { compilersFactory: createLazySchemaCompilers().compilersFactory } });
+    app.get('/probe', { schema: { headers: { type: 'object', properties: { 'X-Probe': { type: 'string' } }, required: ['X-Probe'] } } }, async () => ({}));
+    await assert.rejects(async () => app.ready(), /GET \/probe: route schemas do not declare headers/);
+  });
+
+  test('a schema that does not compile fails its first request with a 500, and the others still answer', async () => {
+    const compilers = createLazySchemaCompilers();
+    const app = Fastify({ schemaController: { compilersFactory: compilers.compilersFactory } });
+    app.post('/broken', { schema: { body: { type: 'object', properties: { a: { type: 'no-such-type' } } } } }, async () => ({}));
+    app.post('/fine', { schema: { body: { type: 'object', properties: { a: { type: 'string' } }, required: ['a'] } } }, async () => ({ ok: true }));
+    await app.ready();
+    const broken = await app.inject({ method: 'POST', url: '/broken', payload: { a: 'x' } });
+    assert.equal(broken.statusCode, 500);
+    assert.equal((await app.inject({ method: 'POST', url: '/fine', payload: { a: 'x' } })).json().ok, true);
+    assert.equal((await app.inject({ method: 'POST', url: '/fine', payload: { b: 'x' } })).statusCode, 400);
+    assert.throws(() => compilers.compilePending(), /no-such-type|type/);
+    await app.close();
   });
 });
