@@ -82,14 +82,16 @@ interface Child {
   readonly url: string;
   /** Resident memory now, in MB, from /proc. */
   rss(): number;
+  /** The most resident memory so far (VmHWM), in MB, from /proc. */
+  peakRss(): number;
   /** CPU time used so far (user + system), in ms, from /proc. */
   cpu(): number;
   stop(): Promise<void>;
 }
 
-function rssOf(pid: number | undefined): number {
+function rssOf(pid: number | undefined, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+  const kb = Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN);
   return kb / 1024;
 }
 
@@ -104,6 +106,7 @@ function childOf(process: ChildProcess, url: string): Child {
     process,
     url,
     rss: () => rssOf(process.pid),
+    peakRss: () => rssOf(process.pid, 'VmHWM'),
     cpu: () => cpuOf(process.pid),
     async stop() {
       if (process.exitCode !== null) return;
@@ -375,7 +378,8 @@ async function main(): Promise<void> {
       rows.push({ measure: 'add one member (median)', value: timings.map((t, i) => `${groups[i]!.size}: ${t.median.toFixed(2)} ms`).join(', ') });
     }
     const loaded = roster.rss();
-    rows.push({ measure: 'resident memory', value: `${idle.toFixed(0)} MB idle, ${afterSeeding.toFixed(0)} MB after seeding ${USERS} users, ${loaded.toFixed(0)} MB after the load` });
+    // The figure after the load depends on when V8 last collected; the peak says how high it went.
+    rows.push({ measure: 'resident memory', value: `${idle.toFixed(0)} MB idle, ${afterSeeding.toFixed(0)} MB after seeding ${USERS} users, ${loaded.toFixed(0)} MB after the load (peak ${roster.peakRss().toFixed(0)} MB)` });
 
     if (postgres !== undefined && runs('mixed')) {
       const second = await startRoster(bench.url, 'b');

@@ -6,7 +6,7 @@
  * CLI and the admin console can point at it.
  */
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
-import { DOMParser } from '@xmldom/xmldom';
+import { xmldom } from './xml-libraries.ts';
 import type { Element } from '@xmldom/xmldom';
 import type { Actor } from '../journal/actor.ts';
 import { defineSetting, type Settings } from '../directory/settings.ts';
@@ -300,7 +300,7 @@ export function parseIdpMetadata(xml: string): MetadataResult {
   if (screened !== undefined) return { ok: false, message: `the metadata must be UTF-8 text (${screened.detail})` };
   let root: Element | null;
   try {
-    const parser = new DOMParser({
+    const parser = new (xmldom().DOMParser)({
       onError(level, message) {
         if (level !== 'warning') throw new Error(message);
       },

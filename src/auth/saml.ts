@@ -7,15 +7,15 @@
  * exactly what was wrong (STYLE.md §6).
  */
 import { randomBytes } from 'node:crypto';
-import { SAML, SamlStatusError, ValidateInResponseTo, type Profile, type SamlConfig as NodeSamlConfig } from '@node-saml/node-saml';
-import { decryptXml, getVerifiedXml, parseDomFromString, xpath as samlXpath } from '@node-saml/node-saml/lib/xml.js';
-import { DOMParser } from '@xmldom/xmldom';
+import type { Profile, SAML, SamlConfig as NodeSamlConfig } from '@node-saml/node-saml';
+import type { getVerifiedXml } from '@node-saml/node-saml/lib/xml.js';
 import type { Store } from '../store/index.ts';
 import { shorten } from '../text.ts';
 import { describeCertificate, type SamlConfig, type SamlConfigService } from './saml-config.ts';
 import { createBrowserBinding, isSameBrowser } from './saml-browser.ts';
 import { createRequestCache, purgeExpired, rememberAssertion, type RequestCache } from './saml-requests.ts';
 import { screenXml, wellFormednessError } from './xml-safety.ts';
+import { samlLibrary, samlXmlLibrary, xmldom } from './xml-libraries.ts';
 
 /** Why a response was refused. Each code has a sentence in `describeSamlFailure`. */
 export type SamlFailure =
@@ -108,6 +108,7 @@ export function createSamlServiceProvider(store: Store, configs: SamlConfigServi
 
   /** node-saml over `config`, trusting `certificates` (by default all configured ones). */
   function nodeSaml(config: SamlConfig, cache: RequestCache, certificates: readonly string[] = config.certificates): SAML {
+    const { SAML, ValidateInResponseTo } = samlLibrary();
     const options: NodeSamlConfig = {
       issuer: entityId(config),
       callbackUrl: acsUrl,
@@ -282,6 +283,7 @@ export function describeSamlFailure(failure: SamlFailure): string {
  */
 async function expiredSigner(xml: string, expired: readonly string[], spKey: string | null): Promise<SamlFailure | undefined> {
   try {
+    const { decryptXml, getVerifiedXml, parseDomFromString, xpath: samlXpath } = samlXmlLibrary();
     const document = await parseDomFromString(xml);
     const candidates: Array<{ xml: string; node: Parameters<typeof getVerifiedXml>[1] }> = [];
     const root = document.documentElement;
@@ -314,7 +316,7 @@ const MAX_DETAIL = 200;
  * kept, cut to MAX_DETAIL characters.
  */
 function classify(error: unknown, xml: string): SamlFailure {
-  if (error instanceof SamlStatusError) return { code: 'idp_error', detail: shorten(error.message, MAX_DETAIL) };
+  if (error instanceof samlLibrary().SamlStatusError) return { code: 'idp_error', detail: shorten(error.message, MAX_DETAIL) };
   const message = error instanceof Error ? error.message : String(error);
   const detail = shorten(message.split('\n')[0] ?? '', MAX_DETAIL);
   if (message.startsWith('InResponseTo is missing')) return { code: 'unsolicited' };
@@ -348,7 +350,7 @@ function decodeBase64(value: string): Buffer | undefined {
 /** The Response's Destination attribute, or null when absent or unreadable. */
 function responseDestination(xml: string): string | null {
   try {
-    const root = new DOMParser().parseFromString(xml, 'text/xml').documentElement;
+    const root = new (xmldom().DOMParser)().parseFromString(xml, 'text/xml').documentElement;
     const value = root?.getAttribute('Destination') ?? null;
     return value === '' ? null : value;
   } catch {

@@ -6,7 +6,7 @@
  * the parser would do with them. The screen is one linear pass over the bytes, so its cost does
  * not grow with what a declaration would expand to.
  */
-import { DOMParser } from '@xmldom/xmldom';
+import { xmldom } from './xml-libraries.ts';
 import { shorten } from '../text.ts';
 
 /** Why a document was refused before parsing; undefined when it may be parsed. */
@@ -87,7 +87,7 @@ function isSpace(byte: number | undefined): boolean {
  */
 export function wellFormednessError(text: string): string | undefined {
   try {
-    const parser = new DOMParser({
+    const parser = new (xmldom().DOMParser)({
       onError(level, message) {
         if (level !== 'warning') throw new Error(message);
       },

@@ -28,11 +28,14 @@ import { AJV_OPTIONS, coerceQuery, schemaErrorFormatter } from './validation.ts'
 import { LOOPBACK, type AddressRange } from './address-ranges.ts';
 import { createMetrics, metricsRoute } from './metrics.ts';
 import { REQUEST_ID_HEADER, RequestLogController, logRequest, requestIdOf } from './request-log.ts';
+import { createLazySchemaCompilers, type LazySchemaCompilers } from './schema-compilers.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** The provisioning activity's writer: `settle()` waits until what was answered is stored. */
     scimActivity: ActivityRecorder;
+    /** The route schemas, compiled on first use (schema-compilers.ts). */
+    routeSchemas: LazySchemaCompilers;
   }
 }
 
@@ -95,6 +98,7 @@ function admit(app: FastifyInstance, admission: Admission): void {
 /** Creates the application with every route registered; call `ready()` or `listen()` next. */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const headers = securityHeaders(options.baseUrl);
+  const routeSchemas = createLazySchemaCompilers();
   const app = Fastify({
     logger: options.logger ?? false,
     // One line per request, written by the onResponse hook below (request-log.ts), instead of
@@ -110,6 +114,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // and their failures read as the admin API's messages (validation.ts).
     ajv: AJV_OPTIONS,
     schemaErrorFormatter,
+    // Each compiled when its route is first called, not all at start-up (schema-compilers.ts).
+    schemaController: { compilersFactory: routeSchemas.compilersFactory },
     // Requests Node's parser refuses (headers over 16 KiB …) get an answer that says it closes.
     clientErrorHandler: answerClientError,
     // A malformed percent-encoding or an over-long id fails before routing, so no scope's error
@@ -127,6 +133,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   const metrics = createMetrics(options.services.store);
   app.decorate('metrics', metrics);
+  app.decorate('routeSchemas', routeSchemas);
   // On the raw response, so that it is sent on every answer, those of the routes that write
   // the response themselves (the OpenID provider) included.
   app.addHook('onRequest', async (request, reply) => {

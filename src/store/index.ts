@@ -6,7 +6,6 @@ import { sql, type Kysely } from 'kysely';
 import type { DialectAdapter } from './dialect.ts';
 import { migrate } from './migrate.ts';
 import type { PoolUse, QueryObserver } from './observe.ts';
-import { openPostgres } from './postgres.ts';
 import { createSecretBox, type SecretBox } from './secret-box.ts';
 import { prepareSecrets } from './secrets.ts';
 import { openSqlite } from './sqlite.ts';
@@ -59,7 +58,8 @@ export interface OpenOptions {
  * fails here, before anything serves (secrets.ts).
  */
 export async function openStore(location: DatabaseLocation, options: OpenOptions = {}): Promise<Store> {
-  const opened = location.kind === 'postgres' ? openPostgres(location) : openSqlite(location.path);
+  // pg is loaded only for PostgreSQL: an instance on SQLite never needs it.
+  const opened = location.kind === 'postgres' ? (await import('./postgres.ts')).openPostgres(location) : openSqlite(location.path);
   const store: Store = { ...opened, secrets: createSecretBox(options.secretKey) };
   if (options.migrate === false) return store;
   try {

@@ -51,7 +51,7 @@ function cleanEnv(): Record<string, string> {
  * `npm run roster`, starts `npm start`
  * on an empty SQLite database, and checks the contract a deployment relies on: /healthz, the
  * SCIM discovery document and an admin API call with the token (and without it: 401), the
- * console's stylesheet.
+ * console's stylesheet, and the first OpenID Connect and SAML requests (their libraries load then).
  */
 export async function checkCompiledServer(directory: string): Promise<void> {
   const env = { ROSTER_DATABASE_URL: `sqlite:${join(directory, 'data', 'roster.db')}`, ROSTER_LOG_LEVEL: 'warn' };
@@ -118,6 +118,17 @@ export async function checkCompiledServer(directory: string): Promise<void> {
     const css = await fetch(`${base}${stylesheet}`);
     assert.equal(css.status, 200);
     assert.match(css.headers.get('content-type') ?? '', /^text\/css/);
+
+    // Loaded by their first request, not at start-up (docs/performance.md, "Start-up"): the
+    // OpenID provider and the SAML libraries answer their first requests.
+    const [discovery, samlLogin] = await Promise.all([
+      fetch(`${base}/.well-known/openid-configuration`),
+      fetch(`${base}/saml/login`, { redirect: 'manual' }),
+    ]);
+    assert.equal(discovery.status, 200, await discovery.clone().text());
+    assert.equal(((await discovery.json()) as { issuer: string }).issuer, base);
+    assert.equal(samlLogin.status, 302, await samlLogin.clone().text());
+    assert.ok((samlLogin.headers.get('location') ?? '').startsWith(`${TEST_IDP.loginUrl}?SAMLRequest=`));
   } finally {
     if (child.exitCode === null && child.pid !== undefined) process.kill(-child.pid, 'SIGTERM');
     await exited;

@@ -38,6 +38,8 @@
  *
  * buildApp refuses to start when an admin route breaks these rules (`adminRouteProblems`), and
  * test/http/api-docs.test.ts checks that every registered admin route is in the document.
+ * Schemas are compiled by their route's first request, not at start-up (http/schema-compilers.ts);
+ * test/http/schema-compilers.test.ts compiles them all. Route schemas declare no `headers`.
  */
 import type { FastifyInstance, FastifySchema } from 'fastify';
 import { rejected } from '../../../directory/errors.ts';
