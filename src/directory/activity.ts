@@ -104,19 +104,22 @@ const TOKEN_TEXT = new RegExp(`${TOKEN_PREFIX}[A-Za-z0-9_-]{20,}`, 'g');
 
 /** `text` with Roster tokens masked, and the raw query string cut out (a detail may echo the URL). */
 function scrub(text: string, query: string): string {
-  const withoutQuery = query === '' ? text : text.split(`?${query}`).join('?…');
-  return withoutQuery.replace(TOKEN_TEXT, `${TOKEN_PREFIX}…`);
+  const withoutQuery = query === '' || !text.includes(query) ? text : text.split(`?${query}`).join('?…');
+  // Every request is recorded: skip the regular expression when no token can be in the text.
+  return withoutQuery.includes(TOKEN_PREFIX) ? withoutQuery.replace(TOKEN_TEXT, `${TOKEN_PREFIX}…`) : withoutQuery;
 }
 
 // NUL, which PostgreSQL cannot store in text, and UTF-16 surrogates without their pair.
 const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+/** A cheap first test: a text without NUL or surrogates needs no replacing. */
+const MAYBE_UNSTORABLE = /[\u0000\ud800-\udfff]/;
 
 /**
  * What a client sent (a path with `%00`, a filter no route checked before the 401) made
  * storable: one such character must not fail the insert of a whole batch.
  */
 function storable(text: string): string {
-  return text.replace(UNSTORABLE, '\ufffd');
+  return MAYBE_UNSTORABLE.test(text) ? text.replace(UNSTORABLE, '\ufffd') : text;
 }
 
 function toWrite(request: ObservedRequest): RequestWrite {
