@@ -164,12 +164,13 @@ export function createGroupDirectory(store: Store, scimSchemas: ScimSchemas) {
       const ids = [...new Set(change.ids)];
       if (change.kind !== 'replace' && ids.length <= INLINE_MEMBERS) {
         if (change.kind === 'add') {
-          const users = await memberships.usersToAdd(db, ids);
-          if (users.size < ids.length) {
-            const unknown = ids.filter((id) => !users.has(id));
+          const result = await memberships.addByScimIds(db, groupId, ids, now, stamp);
+          if (result.known.size < ids.length) {
+            // Thrown, the transaction is rolled back: what the statement may have added goes with it.
+            const unknown = ids.filter((id) => !result.known.has(id));
             throw unknownMembers(unknown.slice(0, LISTED_IDS), unknown.length);
           }
-          added += await memberships.add(db, groupId, [...users.values()], now, stamp);
+          added += result.added;
           addedIds.push(...ids);
         } else {
           // Removing someone who is not a member, or not a user at all, leaves the group as asked.

@@ -181,6 +181,22 @@ export function createMembershipQueries(dialect: DialectAdapter) {
     return among ? exists : sql`NOT ${exists}`;
   }
 
+  /** Adds members by internal user id (see `add` below). */
+  async function addUsers(db: Executor, groupId: string, userIds: readonly string[], now: string, stamp: EventStamp): Promise<number> {
+    let added = 0;
+    for (const chunk of chunks([...new Set(userIds)])) {
+      const candidates = sql`FROM users u WHERE u.id IN (${sql.join(chunk)})`;
+      added += await changeWithEvents(
+        db,
+        'group.user_added',
+        stamp,
+        sql`INSERT INTO memberships (group_id, user_id, created_at) SELECT ${groupId}, u.id, ${now} ${candidates} ON CONFLICT (group_id, user_id) DO NOTHING`,
+        sql`SELECT ${groupId} AS group_id, u.id AS user_id ${candidates} AND NOT EXISTS (SELECT 1 FROM memberships m WHERE m.group_id = ${groupId} AND m.user_id = u.id)`,
+      );
+    }
+    return added;
+  }
+
   /** `su.scim_id IN (…)`: at most INLINE_MEMBERS ids, never none. */
   function scimIdIn(scimIds: readonly string[]): RawBuilder<unknown> {
     if (scimIds.length === 0 || scimIds.length > INLINE_MEMBERS) throw new Error(`inline member list of ${scimIds.length} ids`);
@@ -220,18 +236,7 @@ export function createMembershipQueries(dialect: DialectAdapter) {
      * no user), with one `group.user_added` event per member added. Returns how many were added.
      */
     async add(db: Executor, groupId: string, userIds: readonly string[], now: string, stamp: EventStamp): Promise<number> {
-      let added = 0;
-      for (const chunk of chunks([...new Set(userIds)])) {
-        const candidates = sql`FROM users u WHERE u.id IN (${sql.join(chunk)})`;
-        added += await changeWithEvents(
-          db,
-          'group.user_added',
-          stamp,
-          sql`INSERT INTO memberships (group_id, user_id, created_at) SELECT ${groupId}, u.id, ${now} ${candidates} ON CONFLICT (group_id, user_id) DO NOTHING`,
-          sql`SELECT ${groupId} AS group_id, u.id AS user_id ${candidates} AND NOT EXISTS (SELECT 1 FROM memberships m WHERE m.group_id = ${groupId} AND m.user_id = u.id)`,
-        );
-      }
-      return added;
+      return addUsers(db, groupId, userIds, now, stamp);
     },
 
     /**
@@ -315,18 +320,39 @@ export function createMembershipQueries(dialect: DialectAdapter) {
     },
 
     /**
-     * The internal ids of the users with these SCIM ids (at most INLINE_MEMBERS), by SCIM id; an
-     * id that is no user is absent. On PostgreSQL their SCIM links are share-locked (FOR KEY
-     * SHARE) in SCIM id order until the transaction ends, for the reason and in the order of
-     * `lockStaged`: the inline counterpart of staging, checking and locking, in one statement.
+     * Adds the users with these SCIM ids (at most INLINE_MEMBERS) that are not members yet, with
+     * their events: the inline counterpart of staging, checking, locking and `addStaged`. Returns
+     * the ids that are users and how many were added. When some id is no user, the caller must
+     * refuse the change and end the transaction: on PostgreSQL the known ones were added by the
+     * same statement (its rollback takes them back), elsewhere nothing was written. On
+     * PostgreSQL the users' SCIM links are share-locked (FOR KEY SHARE) in SCIM id order until
+     * the transaction ends, for the reason and in the order of `lockStaged`.
      */
-    async usersToAdd(db: Executor, scimIds: readonly string[]): Promise<Map<string, string>> {
-      const result = new Map<string, string>();
-      if (scimIds.length === 0) return result;
+    async addByScimIds(db: Executor, groupId: string, scimIds: readonly string[], now: string, stamp: EventStamp): Promise<{ known: Set<string>; added: number }> {
+      const known = new Set<string>();
+      if (scimIds.length === 0) return { known, added: 0 };
+      const resolve = sql`SELECT su.scim_id, su.user_id FROM scim_users su WHERE ${scimIdIn(scimIds)} ORDER BY su.scim_id`;
+      if (dialect.dataModifyingCte && dialect.supportsRowLocks) {
+        // One round trip: resolve and lock, insert, events, change counts.
+        const changed = sql`INSERT INTO memberships (group_id, user_id, created_at) SELECT ${groupId}, r.user_id, ${now} FROM resolved r
+          ON CONFLICT (group_id, user_id) DO NOTHING RETURNING group_id, user_id`;
+        const rows = await sql<{ scim_id: string | null; n: number | string | null }>`WITH resolved AS (${resolve} FOR KEY SHARE OF su),
+          changed AS (${changed}),
+          written AS (${membershipEvents(dialect, 'group.user_added', stamp, sql`changed AS r`)}),
+          marked AS (${markChanged(sql`changed AS r`, now)})
+          SELECT r.scim_id, NULL AS n FROM resolved r UNION ALL SELECT NULL, count(*) FROM changed`.execute(db);
+        let added = 0;
+        for (const row of rows.rows) {
+          if (row.scim_id !== null) known.add(row.scim_id);
+          else added = Number(row.n ?? 0);
+        }
+        return { known, added };
+      }
       const lock = dialect.supportsRowLocks ? sql` FOR KEY SHARE OF su` : sql``;
-      const rows = await sql<{ scim_id: string; user_id: string }>`SELECT su.scim_id, su.user_id FROM scim_users su WHERE ${scimIdIn(scimIds)} ORDER BY su.scim_id${lock}`.execute(db);
-      for (const row of rows.rows) result.set(row.scim_id, row.user_id);
-      return result;
+      const users = await sql<{ scim_id: string; user_id: string }>`${resolve}${lock}`.execute(db);
+      for (const row of users.rows) known.add(row.scim_id);
+      if (known.size < scimIds.length) return { known, added: 0 };
+      return { known, added: await addUsers(db, groupId, users.rows.map((row) => row.user_id), now, stamp) };
     },
 
     /**
