@@ -53,8 +53,8 @@ export interface MembershipFilter {
 /**
  * The most distinct SCIM ids a member change sends inline, as bound values of its statements;
  * longer lists are staged (staged_members) and applied set-based. IdPs (Entra ID, Okta) add or
- * remove one member per PATCH: inline, that is 2 statements on PostgreSQL instead of 5, and no
- * staging rows to write and delete.
+ * remove one member per PATCH: inline, an add is one statement on PostgreSQL instead of five and
+ * a removal one instead of three, with no staging rows to write and delete.
  */
 export const INLINE_MEMBERS = 50;
 
