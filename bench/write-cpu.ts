@@ -10,7 +10,8 @@
  *   --count N        requests per kind (default 2000)
  *   --users N        users seeded before the updates (default 5000)
  *   --profile FILE   V8 CPU profiles of the creates (FILE, and FILE-directory for the directory's alone; bench/profile-summary.ts reads them)
- *   --trace          print the SQL statements of one create, one user PATCH and one member PATCH
+ *   --trace          print the SQL statements of one create, one user PATCH and one member PATCH (add, then remove)
+ *   --only members   measure the member PATCHes alone
  *   --timing         the time SQLite spends in each statement (wall, fsync included), per request kind
  */
 import { writeFileSync } from 'node:fs';
@@ -31,6 +32,7 @@ const { values: args } = parseArgs({
     profile: { type: 'string' },
     trace: { type: 'boolean', default: false },
     timing: { type: 'boolean', default: false },
+    only: { type: 'string' },
   },
 });
 const COUNT = Number(args.count);
@@ -122,12 +124,29 @@ async function patchUser(): Promise<void> {
   if (response.statusCode !== 200) throw new Error(`PATCH /Users: ${response.statusCode} ${response.body}`);
 }
 
+// The members added, so that the removals remove real members (as an IdP does).
+const added: Array<{ group: string; user: string }> = [];
 async function addMember(): Promise<void> {
+  const group = groups[Math.floor(Math.random() * groups.length)]!;
+  const user = pick();
   const response = await app.inject({
     method: 'PATCH',
-    url: `/api/scim/v2/Groups/${groups[Math.floor(Math.random() * groups.length)]}`,
+    url: `/api/scim/v2/Groups/${group}`,
     headers,
-    payload: JSON.stringify({ schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'add', path: 'members', value: [{ value: pick() }] }] }),
+    payload: JSON.stringify({ schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'add', path: 'members', value: [{ value: user }] }] }),
+  });
+  if (response.statusCode !== 204 && response.statusCode !== 200) throw new Error(`PATCH /Groups: ${response.statusCode} ${response.body}`);
+  added.push({ group, user });
+}
+
+async function removeMember(): Promise<void> {
+  const member = added.pop();
+  if (member === undefined) throw new Error('no member left to remove: add more first');
+  const response = await app.inject({
+    method: 'PATCH',
+    url: `/api/scim/v2/Groups/${member.group}`,
+    headers,
+    payload: JSON.stringify({ schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'remove', path: `members[value eq "${member.user}"]` }] }),
   });
   if (response.statusCode !== 204 && response.statusCode !== 200) throw new Error(`PATCH /Groups: ${response.statusCode} ${response.body}`);
 }
@@ -170,7 +189,7 @@ async function measure(name: string, run: () => Promise<unknown>, profile?: stri
 
 console.log(`database: ${args.postgres === undefined ? 'SQLite (temporary file)' : 'PostgreSQL'}; ${machine()}`);
 if (args.trace) {
-  for (const [name, run] of [['create', create], ['user PATCH', patchUser], ['member PATCH', addMember]] as const) {
+  for (const [name, run] of [['create', create], ['user PATCH', patchUser], ['member PATCH (add)', addMember], ['member PATCH (remove)', removeMember]] as const) {
     await run();
     traced.length = 0;
     tracing = true;
@@ -188,9 +207,13 @@ const directoryDocument = (n: number) => ({
   name: { givenName: 'Load', familyName: `User ${n}` },
   emails: [{ value: `direct-${n}@load.example`, type: 'work', primary: true }],
 });
-await measure('users.create (directory)', () => services.users.create(directoryDocument((sequence += 1)), actor), args.profile?.replace(/(\.cpuprofile)?$/, '-directory.cpuprofile'));
-await measure('POST /Users', create, args.profile);
-await measure('PATCH /Users (title)', patchUser);
+if (args.only !== 'members') {
+  await measure('users.create (directory)', () => services.users.create(directoryDocument((sequence += 1)), actor), args.profile?.replace(/(\.cpuprofile)?$/, '-directory.cpuprofile'));
+  await measure('POST /Users', create, args.profile);
+  await measure('PATCH /Users (title)', patchUser);
+}
 await measure('PATCH /Groups (add 1)', addMember);
+// As many removals as the warm-up and the measure of the adds left members to remove.
+await measure('PATCH /Groups (remove 1)', removeMember);
 await app.close();
 await bench.dispose();

@@ -14,7 +14,7 @@ import { isUniqueViolation } from '../store/errors.ts';
 import { readSnapshot, transact } from '../store/transact.ts';
 import { createGroupQueries, type GroupWrite, type StoredGroup } from '../store/groups.ts';
 import type { EventStamp } from '../store/journal.ts';
-import { createMembershipQueries, type LinkedReference } from '../store/memberships.ts';
+import { createMembershipQueries, INLINE_MEMBERS, type LinkedReference } from '../store/memberships.ts';
 import { newId } from '../ids.ts';
 import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
@@ -110,23 +110,29 @@ export function createGroupDirectory(store: Store, scimSchemas: ScimSchemas) {
     return { group, scimId: group.scimId, document: withMembers(groupDocument(group), members) };
   }
 
-  /** Refuses staged ids that are no user, with a clear 400 naming the first few. */
-  async function assertStagedKnown(db: Executor, batch: string): Promise<void> {
-    const unknown = await memberships.unknownStaged(db, batch, LISTED_IDS);
-    if (unknown.count === 0) return;
-    const listed = unknown.ids.map((id) => `"${id}"`).join(', ');
-    const more = unknown.count > LISTED_IDS ? ` and ${unknown.count - LISTED_IDS} more` : '';
-    throw new DirectoryError(
+  /** The 400 for member ids that are no user: the first few (in request order) and how many. */
+  function unknownMembers(ids: readonly string[], count: number): DirectoryError {
+    const listed = ids.map((id) => `"${id}"`).join(', ');
+    const more = count > LISTED_IDS ? ` and ${count - LISTED_IDS} more` : '';
+    return new DirectoryError(
       'invalid',
       `members: no user has the id ${listed}${more}. Members must be ids of existing users, as returned by /Users.`,
       'members',
     );
   }
 
+  /** Refuses staged ids that are no user, with a clear 400 naming the first few. */
+  async function assertStagedKnown(db: Executor, batch: string): Promise<void> {
+    const unknown = await memberships.unknownStaged(db, batch, LISTED_IDS);
+    if (unknown.count > 0) throw unknownMembers(unknown.ids, unknown.count);
+  }
+
   /**
    * Applies member changes in order; returns counts for the audit trail. The ids a change
    * names are staged in the database and applied with set-based statements that write one
    * event per member added or removed, so that the group's members never come into memory.
+   * A few ids (the IdPs' one member per PATCH) are sent inline in the same statements instead,
+   * with the same effects: staging them would cost more statements than the change itself.
    */
   async function applyMemberChanges(db: Executor, groupId: string, changes: readonly MemberChange[], now: string, stamp: EventStamp) {
     let added = 0;
@@ -137,11 +143,16 @@ export function createGroupDirectory(store: Store, scimSchemas: ScimSchemas) {
     // at a time: lock all their users first, in one order, so that two such requests on
     // PostgreSQL wait for each other instead of deadlocking (store/memberships.ts lockChangeRows).
     const named = changes.flatMap((change) => (change.kind === 'removeAll' ? [] : change.ids));
-    if (changes.length > 1 && named.length > 1) {
-      const batch = newId();
-      await memberships.stage(db, batch, named);
-      await memberships.lockChangeRows(db, batch);
-      await memberships.unstage(db, batch);
+    if (changes.length > 1 && named.length > 1 && memberships.locksRows) {
+      const distinct = [...new Set(named)];
+      if (distinct.length <= INLINE_MEMBERS) {
+        await memberships.lockChangeRowsOf(db, distinct);
+      } else {
+        const batch = newId();
+        await memberships.stage(db, batch, named);
+        await memberships.lockChangeRows(db, batch);
+        await memberships.unstage(db, batch);
+      }
     }
     for (const change of changes) {
       if (change.kind === 'removeAll') {
@@ -150,6 +161,24 @@ export function createGroupDirectory(store: Store, scimSchemas: ScimSchemas) {
       }
       // Members are a set of users: an id named twice ({"value": id} and {"value": id, "type":
       // "User"} are two SCIM values but one member) is one change, and is recorded once.
+      const ids = [...new Set(change.ids)];
+      if (change.kind !== 'replace' && ids.length <= INLINE_MEMBERS) {
+        if (change.kind === 'add') {
+          const result = await memberships.addByScimIds(db, groupId, ids, now, stamp);
+          if (result.known.size < ids.length) {
+            // Thrown, the transaction is rolled back: what the statement may have added goes with it.
+            const unknown = ids.filter((id) => !result.known.has(id));
+            throw unknownMembers(unknown.slice(0, LISTED_IDS), unknown.length);
+          }
+          added += result.added;
+          addedIds.push(...ids);
+        } else {
+          // Removing someone who is not a member, or not a user at all, leaves the group as asked.
+          removed += await memberships.removeByScimIds(db, groupId, ids, stamp);
+          removedIds.push(...ids);
+        }
+        continue;
+      }
       const batch = newId();
       await memberships.stage(db, batch, change.ids);
       switch (change.kind) {

@@ -50,6 +50,14 @@ export interface MembershipFilter {
   readonly userId?: string;
 }
 
+/**
+ * The most distinct SCIM ids a member change sends inline, as bound values of its statements;
+ * longer lists are staged (staged_members) and applied set-based. IdPs (Entra ID, Okta) add or
+ * remove one member per PATCH: inline, an add is one statement on PostgreSQL instead of five and
+ * a removal one instead of three, with no staging rows to write and delete.
+ */
+export const INLINE_MEMBERS = 50;
+
 // SQLite allows 32766 bound parameters per statement; PostgreSQL 65535. Stay well below.
 const CHUNK = 500;
 
@@ -173,7 +181,32 @@ export function createMembershipQueries(dialect: DialectAdapter) {
     return among ? exists : sql`NOT ${exists}`;
   }
 
+  /** Adds members by internal user id (see `add` below). */
+  async function addUsers(db: Executor, groupId: string, userIds: readonly string[], now: string, stamp: EventStamp): Promise<number> {
+    let added = 0;
+    for (const chunk of chunks([...new Set(userIds)])) {
+      const candidates = sql`FROM users u WHERE u.id IN (${sql.join(chunk)})`;
+      added += await changeWithEvents(
+        db,
+        'group.user_added',
+        stamp,
+        sql`INSERT INTO memberships (group_id, user_id, created_at) SELECT ${groupId}, u.id, ${now} ${candidates} ON CONFLICT (group_id, user_id) DO NOTHING`,
+        sql`SELECT ${groupId} AS group_id, u.id AS user_id ${candidates} AND NOT EXISTS (SELECT 1 FROM memberships m WHERE m.group_id = ${groupId} AND m.user_id = u.id)`,
+      );
+    }
+    return added;
+  }
+
+  /** `su.scim_id IN (…)`: at most INLINE_MEMBERS ids, never none. */
+  function scimIdIn(scimIds: readonly string[]): RawBuilder<unknown> {
+    if (scimIds.length === 0 || scimIds.length > INLINE_MEMBERS) throw new Error(`inline member list of ${scimIds.length} ids`);
+    return sql`su.scim_id IN (${sql.join(scimIds)})`;
+  }
+
   return {
+    /** Whether the database locks rows (PostgreSQL): the change-row lock below is then needed. */
+    locksRows: dialect.supportsRowLocks,
+
     /** Whether this user is a member of this group. */
     async exists(db: Executor, groupId: string, userId: string): Promise<boolean> {
       const row = await db.selectFrom('memberships').select('user_id').where('group_id', '=', groupId).where('user_id', '=', userId).executeTakeFirst();
@@ -203,18 +236,7 @@ export function createMembershipQueries(dialect: DialectAdapter) {
      * no user), with one `group.user_added` event per member added. Returns how many were added.
      */
     async add(db: Executor, groupId: string, userIds: readonly string[], now: string, stamp: EventStamp): Promise<number> {
-      let added = 0;
-      for (const chunk of chunks([...new Set(userIds)])) {
-        const candidates = sql`FROM users u WHERE u.id IN (${sql.join(chunk)})`;
-        added += await changeWithEvents(
-          db,
-          'group.user_added',
-          stamp,
-          sql`INSERT INTO memberships (group_id, user_id, created_at) SELECT ${groupId}, u.id, ${now} ${candidates} ON CONFLICT (group_id, user_id) DO NOTHING`,
-          sql`SELECT ${groupId} AS group_id, u.id AS user_id ${candidates} AND NOT EXISTS (SELECT 1 FROM memberships m WHERE m.group_id = ${groupId} AND m.user_id = u.id)`,
-        );
-      }
-      return added;
+      return addUsers(db, groupId, userIds, now, stamp);
     },
 
     /**
@@ -293,6 +315,64 @@ export function createMembershipQueries(dialect: DialectAdapter) {
       if (!dialect.supportsRowLocks) return;
       await sql`INSERT INTO user_membership_changes (user_id, changes, changed_at)
         SELECT DISTINCT su.user_id, 0, '' FROM staged_members s JOIN scim_users su ON su.scim_id = s.scim_id WHERE s.batch = ${batch}
+        ORDER BY su.user_id
+        ON CONFLICT (user_id) DO UPDATE SET changes = user_membership_changes.changes`.execute(db);
+    },
+
+    /**
+     * Adds the users with these SCIM ids (at most INLINE_MEMBERS) that are not members yet, with
+     * their events: the inline counterpart of staging, checking, locking and `addStaged`. Returns
+     * the ids that are users and how many were added. When some id is no user, the caller must
+     * refuse the change and end the transaction: on PostgreSQL the known ones were added by the
+     * same statement (its rollback takes them back), elsewhere nothing was written. On
+     * PostgreSQL the users' SCIM links are share-locked (FOR KEY SHARE) in SCIM id order until
+     * the transaction ends, for the reason and in the order of `lockStaged`.
+     */
+    async addByScimIds(db: Executor, groupId: string, scimIds: readonly string[], now: string, stamp: EventStamp): Promise<{ known: Set<string>; added: number }> {
+      const known = new Set<string>();
+      if (scimIds.length === 0) return { known, added: 0 };
+      const resolve = sql`SELECT su.scim_id, su.user_id FROM scim_users su WHERE ${scimIdIn(scimIds)} ORDER BY su.scim_id`;
+      if (dialect.dataModifyingCte && dialect.supportsRowLocks) {
+        // One round trip: resolve and lock, insert, events, change counts.
+        const changed = sql`INSERT INTO memberships (group_id, user_id, created_at) SELECT ${groupId}, r.user_id, ${now} FROM resolved r
+          ON CONFLICT (group_id, user_id) DO NOTHING RETURNING group_id, user_id`;
+        const rows = await sql<{ scim_id: string | null; n: number | string | null }>`WITH resolved AS (${resolve} FOR KEY SHARE OF su),
+          changed AS (${changed}),
+          written AS (${membershipEvents(dialect, 'group.user_added', stamp, sql`changed AS r`)}),
+          marked AS (${markChanged(sql`changed AS r`, now)})
+          SELECT r.scim_id, NULL AS n FROM resolved r UNION ALL SELECT NULL, count(*) FROM changed`.execute(db);
+        let added = 0;
+        for (const row of rows.rows) {
+          if (row.scim_id !== null) known.add(row.scim_id);
+          else added = Number(row.n ?? 0);
+        }
+        return { known, added };
+      }
+      const lock = dialect.supportsRowLocks ? sql` FOR KEY SHARE OF su` : sql``;
+      const users = await sql<{ scim_id: string; user_id: string }>`${resolve}${lock}`.execute(db);
+      for (const row of users.rows) known.add(row.scim_id);
+      if (known.size < scimIds.length) return { known, added: 0 };
+      return { known, added: await addUsers(db, groupId, users.rows.map((row) => row.user_id), now, stamp) };
+    },
+
+    /**
+     * Removes the users with these SCIM ids (at most INLINE_MEMBERS; ids that are no user or no
+     * member are ignored) from the group, with their events: the inline counterpart of
+     * `removeStaged`. Returns how many were removed.
+     */
+    async removeByScimIds(db: Executor, groupId: string, scimIds: readonly string[], stamp: EventStamp): Promise<number> {
+      if (scimIds.length === 0) return 0;
+      return deleteWithEvents(db, stamp, sql`group_id = ${groupId} AND user_id IN (SELECT su.user_id FROM scim_users su WHERE ${scimIdIn(scimIds)})`);
+    },
+
+    /**
+     * The inline counterpart of `lockChangeRows`, for at most INLINE_MEMBERS SCIM ids: on
+     * PostgreSQL, locks their users' membership-change rows in user id order.
+     */
+    async lockChangeRowsOf(db: Executor, scimIds: readonly string[]): Promise<void> {
+      if (!dialect.supportsRowLocks || scimIds.length === 0) return;
+      await sql`INSERT INTO user_membership_changes (user_id, changes, changed_at)
+        SELECT DISTINCT su.user_id, 0, '' FROM scim_users su WHERE ${scimIdIn(scimIds)}
         ORDER BY su.user_id
         ON CONFLICT (user_id) DO UPDATE SET changes = user_membership_changes.changes`.execute(db);
     },
