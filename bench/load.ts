@@ -32,10 +32,8 @@ import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import autocannon, { type Request, type Result } from 'autocannon';
 import pg from 'pg';
-import { createServices } from '../src/services.ts';
 import { describeLocation } from '../src/store/index.ts';
-import { testCertificate } from '../test/support/app.ts';
-import { machine, measure, openBenchDatabase, seedUsers, type BenchDatabase, type Timing } from './support.ts';
+import { machine, measure, openBenchDatabase, seedUsers, type BenchDatabase, type Timing, provisionForBench } from './support.ts';
 
 const { values: args } = parseArgs({
   args: process.argv.slice(2).filter((arg) => arg !== '--load'),
@@ -279,13 +277,7 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   const children: Child[] = [];
   try {
-    const services = createServices(store);
-    await services.saml.configure({ providerId: 'https://idp.example/bench', loginUrl: 'https://idp.example/sso', certificates: [testCertificate()] }, actor);
-    await services.provisioning.enable(actor);
-    await services.administrators.ensureAdministrator();
-    const admin = await services.accounts.findByLogin('admin');
-    if (!admin) throw new Error('no administrator');
-    const { token } = await services.tokens.create('bench', actor, admin.id);
+    const { services, token } = await provisionForBench(store);
     const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/scim+json' };
 
     const bareChild = await startBare();

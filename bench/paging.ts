@@ -10,15 +10,12 @@
  */
 import { performance } from 'node:perf_hooks';
 import { buildApp } from '../src/http/app.ts';
-import { createServices } from '../src/services.ts';
 import { describeLocation } from '../src/store/index.ts';
-import { testCertificate } from '../test/support/app.ts';
-import { machine, measure as measureTimes, openBenchDatabase, seedUsers, type Timing } from './support.ts';
+import { machine, measure as measureTimes, openBenchDatabase, seedUsers, type Timing, provisionForBench } from './support.ts';
 
 const USERS = Number(process.env.BENCH_USERS ?? 100_000);
 const PAGE = 100;
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 100);
-const actor = { kind: 'system' } as const;
 
 function measure(name: string, run: () => Promise<void>): Promise<Timing> {
   return measureTimes(name, run, SAMPLES, 5);
@@ -35,13 +32,7 @@ async function main(): Promise<void> {
   await seedUsers(store, { count: USERS, login: (i) => `user${String((i * 7919) % USERS).padStart(6, '0')}@bench.example` });
   console.log(`inserted ${USERS} users in ${((performance.now() - seedStart) / 1000).toFixed(1)} s`);
 
-  const services = createServices(store);
-  await services.saml.configure({ providerId: 'https://idp.example/bench', loginUrl: 'https://idp.example/sso', certificates: [testCertificate()] }, actor);
-  await services.provisioning.enable(actor);
-  await services.administrators.ensureAdministrator();
-  const admin = await services.accounts.findByLogin('admin');
-  if (!admin) throw new Error('no administrator');
-  const { token } = await services.tokens.create('bench', actor, admin.id);
+  const { services, token } = await provisionForBench(store);
   const app = await buildApp({ services, baseUrl: 'http://127.0.0.1' });
   const address = await app.listen({ port: 0, host: '127.0.0.1' });
   const headers = { authorization: `Bearer ${token}` };

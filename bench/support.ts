@@ -166,11 +166,10 @@ export async function seedUsers(
 }
 
 /**
- * A SCIM-enabled Roster over `store` on a free loopback port, with a token of `admin`: over a
- * real port rather than inject(), which keeps each answer alive for a while and would be
- * measured as the server's memory.
+ * Services over `store` set up as an IdP finds them: SAML configured, SCIM switched on, and a
+ * token of the administrator `admin` (named `bench`).
  */
-export async function startScimServer(store: Store): Promise<{ services: Services; app: FastifyInstance; address: string; token: string }> {
+export async function provisionForBench(store: Store): Promise<{ services: Services; token: string }> {
   const actor = { kind: 'system' } as const;
   const services = createServices(store);
   await services.saml.configure({ providerId: 'https://idp.example/bench', loginUrl: 'https://idp.example/sso', certificates: [testCertificate()] }, actor);
@@ -179,6 +178,16 @@ export async function startScimServer(store: Store): Promise<{ services: Service
   const admin = await services.accounts.findByLogin('admin');
   if (!admin) throw new Error('no administrator');
   const { token } = await services.tokens.create('bench', actor, admin.id);
+  return { services, token };
+}
+
+/**
+ * A SCIM-enabled Roster over `store` on a free loopback port, with a token of `admin`: over a
+ * real port rather than inject(), which keeps each answer alive for a while and would be
+ * measured as the server's memory.
+ */
+export async function startScimServer(store: Store): Promise<{ services: Services; app: FastifyInstance; address: string; token: string }> {
+  const { services, token } = await provisionForBench(store);
   const app = await buildApp({ services, baseUrl: 'http://127.0.0.1' });
   const address = await app.listen({ port: 0, host: '127.0.0.1' });
   return { services, app, address, token };

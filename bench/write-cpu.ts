@@ -20,9 +20,7 @@ import { parseArgs } from 'node:util';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
 import { buildApp } from '../src/http/app.ts';
-import { createServices } from '../src/services.ts';
-import { testCertificate } from '../test/support/app.ts';
-import { machine, openBenchDatabase, seedUsers } from './support.ts';
+import { machine, openBenchDatabase, seedUsers, provisionForBench } from './support.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -78,13 +76,7 @@ if (args.trace && args.postgres !== undefined) {
 }
 const bench = await openBenchDatabase(args.postgres);
 const actor = { kind: 'system' } as const;
-const services = createServices(bench.store);
-await services.saml.configure({ providerId: 'https://idp.example/bench', loginUrl: 'https://idp.example/sso', certificates: [testCertificate()] }, actor);
-await services.provisioning.enable(actor);
-await services.administrators.ensureAdministrator();
-const admin = await services.accounts.findByLogin('admin');
-if (!admin) throw new Error('no administrator');
-const { token } = await services.tokens.create('bench', actor, admin.id);
+const { services, token } = await provisionForBench(bench.store);
 const app = await buildApp({ services, baseUrl: 'http://127.0.0.1' });
 const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/scim+json' };
 
