@@ -39,7 +39,10 @@ function hashOf(key: string): string {
 /** Query factory for declared schemas and unique values. */
 export function createScimSchemaQueries(dialect: DialectAdapter) {
   // Read by every SCIM request (the schemas in force), compiled once (compiled.ts).
-  const selectAll = compiledOnce((db: Executor) => db.selectFrom('scim_schemas').selectAll().orderBy('created_at').orderBy('urn_key'));
+  // Named columns (a prepared statement on PostgreSQL: see tokens.ts).
+  const selectAll = compiledOnce((db: Executor) =>
+    db.selectFrom('scim_schemas').select(['urn', 'resource_type', 'definition', 'created_at']).orderBy('created_at').orderBy('urn_key'),
+  );
 
   /** The condition "this row's document has the extension `urn`". */
   function carries(urn: string) {

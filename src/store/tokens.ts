@@ -52,7 +52,9 @@ export function createTokenQueries() {
     db
       .selectFrom('tokens as t')
       .leftJoin('users as u', 'u.id', 't.user_id')
-      .selectAll('t')
+      // Named columns, not t.*: on PostgreSQL this is a prepared statement, whose result type
+      // must not change under it when a later migration adds a column (a rolling upgrade).
+      .select(['t.id', 't.name', 't.user_id', 't.hash', 't.created_at', 't.last_used_at', 't.revoked_at'])
       .select(['u.login as owner_login', 'u.active as owner_active'])
       .select((eb) => eb.case().when(administratorCondition(eb as never, adminGroupKey)).then(1).else(0).end().as('owner_is_admin'))
       .where('t.hash', '=', hash),

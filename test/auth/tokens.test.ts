@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { sql } from 'kysely';
 import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { createTokenService, TOKEN_PREFIX, type TokenService } from '../../src/auth/tokens.ts';
@@ -35,6 +36,17 @@ eachDatabase('token service', (database) => {
     assert.equal(record.revokedAt, null);
     const verified = await tokens.verify(token);
     assert.equal(verified?.id, record.id);
+  });
+
+  test('tokens keep authenticating when a later migration adds columns while the server runs (a rolling upgrade)', async () => {
+    const { token } = await tokens.create('entra-id', cli, adminId);
+    // On PostgreSQL the lookup is a prepared statement kept per connection: its result must not
+    // depend on the tables' whole column lists.
+    for (let i = 0; i < 3; i += 1) assert.equal((await tokens.authenticate(token, 'roster-administrators'))?.owner?.administrator, true);
+    await sql`ALTER TABLE tokens ADD COLUMN added_later TEXT`.execute(store.db);
+    await sql`ALTER TABLE users ADD COLUMN added_later TEXT`.execute(store.db);
+    await sql`ALTER TABLE scim_schemas ADD COLUMN added_later TEXT`.execute(store.db);
+    for (let i = 0; i < 3; i += 1) assert.equal((await tokens.authenticate(token, 'roster-administrators'))?.owner?.administrator, true);
   });
 
   test('only the SHA-256 hex hash is stored, and no secret reaches the audit log', async () => {
