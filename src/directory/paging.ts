@@ -58,6 +58,27 @@ export async function readPage<T>(source: PageSource<T>, page: PageRequest): Pro
   return { total: whole ? items.items.length : await source.count(), ...items };
 }
 
+/**
+ * The first page of a list when `listed` (read in the list's order, fewer than the page's
+ * limit) is every match: its total is its length and nothing comes before or after it. For a
+ * lookup that reads its matches by itself (directory/users.ts, `userName eq`).
+ */
+export function wholeFirstPage<T>(listed: readonly Listed<T>[], page: PageRequest, idOf: (row: T) => string): Page<T> {
+  const items = listed.map((item) => item.row);
+  const head = listed[0];
+  const tail = listed[listed.length - 1];
+  const positions =
+    page.kind === 'keyset'
+      ? { ...(head !== undefined ? { first: positionOf(head, idOf) } : {}), ...(tail !== undefined ? { last: positionOf(tail, idOf) } : {}) }
+      : {};
+  return { total: items.length, items, ...positions, hasNext: false, hasPrevious: false };
+}
+
+/** Where an item stands in the list: its sort key, then its SCIM id. */
+function positionOf<T>(item: Listed<T>, idOf: (row: T) => string): KeysetPosition {
+  return { key: item.sortKey, id: idOf(item.row) };
+}
+
 async function readItems<T>(source: PageSource<T>, page: PageRequest): Promise<Omit<Page<T>, 'total'>> {
   const forward: ListQuery = {
     ...(source.where ? { where: source.where } : {}),
@@ -75,7 +96,7 @@ async function readItems<T>(source: PageSource<T>, page: PageRequest): Promise<O
   // The same order read backwards: ascending NULLS LAST with ids ascending reversed is
   // descending NULLS FIRST with ids descending (users.ts orderScimList), and vice versa.
   const backward: ListQuery = { ...forward, descending: !source.descending };
-  const position = (item: Listed<T>): KeysetPosition => ({ key: item.sortKey, id: source.idOf(item.row) });
+  const position = (item: Listed<T>): KeysetPosition => positionOf(item, source.idOf);
   const from = page.from;
 
   // One more than asked for tells whether another page follows in the direction read. The

@@ -15,6 +15,7 @@ import { createGroupQueries } from '../store/groups.ts';
 import { createMembershipQueries } from '../store/memberships.ts';
 import { createSignInQueries, type SignInAttempt } from '../store/sign-in.ts';
 import { createUserQueries, type StoredUser } from '../store/users.ts';
+import { createUserWriteQueries } from '../store/user-writes.ts';
 import { newId } from '../ids.ts';
 import { foldDocument } from '../scim/keys.ts';
 import { caseKey } from '../text.ts';
@@ -115,6 +116,7 @@ export function identityOf(config: SamlConfig, assertion: { nameId: string | nul
 /** Creates the sign-in service. */
 export function createSignIn(store: Store, provisioning: Provisioning, samlConfig: () => Promise<SamlConfig | undefined>) {
   const users = createUserQueries(store.dialect);
+  const userWrites = createUserWriteQueries(store.dialect);
   const groups = createGroupQueries(store.dialect);
   const memberships = createMembershipQueries(store.dialect);
   const queries = createSignInQueries();
@@ -232,8 +234,8 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
           const data: Record<string, unknown> = {};
           if (identity.name !== null) data['displayName'] = identity.name;
           if (identity.email !== null) data['emails'] = [{ value: identity.email, primary: true }];
-          await users.insert(trx, userId, { login, displayName: identity.name, email: identity.email, active: true, externalId: null, data, fold: foldDocument('User', data) }, now);
-          if (identity.email !== null) await users.replaceEmails(trx, userId, [{ value: identity.email, type: null, primary: true, display: null }]);
+          await userWrites.insert(trx, userId, { login, displayName: identity.name, email: identity.email, active: true, externalId: null, data, fold: foldDocument('User', data) }, now);
+          if (identity.email !== null) await userWrites.replaceEmails(trx, userId, [{ value: identity.email, type: null, primary: true, display: null }]);
           const created = await users.findById(trx, userId);
           if (created === undefined) throw new Error('created user vanished');
           await journal.record(trx, actor, {
@@ -252,7 +254,7 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
           if (!scim && (identity.name !== user.displayName || identity.email !== user.email)) {
             await queries.updateProfile(trx, userId, identity.name, identity.email, now);
             await memberDisplay.changed(trx, userId, user, { login: user.login, displayName: identity.name }, now);
-            await users.replaceEmails(trx, userId, identity.email === null ? [] : [{ value: identity.email, type: null, primary: true, display: null }]);
+            await userWrites.replaceEmails(trx, userId, identity.email === null ? [] : [{ value: identity.email, type: null, primary: true, display: null }]);
             const updated = await users.findById(trx, userId);
             if (updated === undefined) throw new Error('updated user vanished');
             await journal.record(trx, actor, {

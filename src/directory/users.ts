@@ -23,7 +23,7 @@ import { DirectoryError } from './errors.ts';
 import type { ScimSchemas } from './scim-schemas.ts';
 import { createUniqueValues } from './unique-values.ts';
 import { createMemberDisplay } from './member-display.ts';
-import { readPage, type Page, type PageRequest } from './paging.ts';
+import { readPage, wholeFirstPage, type Page, type PageRequest } from './paging.ts';
 
 export type { Document, WriteNotes } from './documents.ts';
 
@@ -255,11 +255,11 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
           await users.update(trx, id, values, now);
         } else {
           id = newId();
-          await users.insert(trx, id, values, now);
+          await userWrites.insert(trx, id, values, now);
         }
-        await users.replaceEmails(trx, id, emails);
+        await userWrites.replaceEmails(trx, id, emails);
         await unique.keep(trx, schemas, id, values.data);
-        await users.link(trx, scimId, id);
+        await userWrites.link(trx, scimId, id);
         // A linked user appears in the members of the groups it already belonged to.
         if (existing) await memberDisplay.linkChanged(trx, id, now);
         const suspended = suspending ? await deactivation.suspend(trx, id, now) : undefined;
@@ -332,7 +332,7 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
         const now = new Date().toISOString();
         await users.update(trx, current.user.id, values, now);
         // Rewritten only when they changed: most updates (a title, a name) leave them as they are.
-        await userWrites.replaceEmails(trx, current.user.id, emailRowsOf(current.user.data), emails);
+        await userWrites.replaceChangedEmails(trx, current.user.id, emailRowsOf(current.user.data), emails);
         await unique.keep(trx, schemas, current.user.id, values.data);
         await memberDisplay.changed(trx, current.user.id, current.user, values, now);
         // active=false suspends: tokens and sessions end, memberships stay (the IdP owns them and
@@ -414,18 +414,8 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
       if (userName !== undefined && firstPage && query.page.limit > 0 && !query.descending) {
         const rows = await users.listLinkedByUserName(store.db, userName, query.page.limit);
         if (rows.length < query.page.limit) {
-          const items = rows.map((listed) => listed.row);
-          const head = rows[0];
-          const tail = rows[rows.length - 1];
-          const keyset =
-            query.page.kind === 'keyset'
-              ? {
-                  ...(head !== undefined ? { first: { key: head.sortKey, id: head.row.scimId ?? '' } } : {}),
-                  ...(tail !== undefined ? { last: { key: tail.sortKey, id: tail.row.scimId ?? '' } } : {}),
-                }
-              : {};
           const groups = new Map(rows.map((listed) => [listed.row.id, listed.groups]));
-          return complete(store.db, { total: items.length, items, ...keyset, hasNext: false, hasPrevious: false }, groups);
+          return complete(store.db, wholeFirstPage(rows, query.page, scimIdOf), groups);
         }
       }
       // One snapshot for the count and the page, so that totalResults matches what was paged
@@ -438,7 +428,7 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
             descending: query.descending,
             list: (listQuery) => users.listLinked(trx, listQuery),
             count: () => users.countLinked(trx, where),
-            idOf: (user) => user.scimId ?? '',
+            idOf: scimIdOf,
           },
           query.page,
         );
@@ -446,6 +436,11 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
       });
     },
   };
+}
+
+/** A listed user's SCIM id, the tie-breaker of list positions. */
+function scimIdOf(user: StoredUser): string {
+  return user.scimId ?? '';
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
- * The statements of a SCIM user create and update that run on every write, compiled once
- * (compiled.ts compiledWrite): who holds a login, the new user's rows, its emails. What they write is
- * what store/users.ts `insert`, `link` and `replaceEmails` write; those stay for the other writers.
+ * The writes of a user's row, its emails and its SCIM link, for every writer (SCIM, SAML
+ * just-in-time sign-in), compiled once (compiled.ts compiledWrite), and who holds a login.
+ * Reads and the other writes of users are in users.ts.
  */
 import { sql } from 'kysely';
 import { ENTERPRISE_USER_SCHEMA } from '../scim/schemas.ts';
@@ -137,6 +137,28 @@ export function createUserWriteQueries(dialect: DialectAdapter) {
     await emailInsert(emails.length)(db, emailValues(userId, emails));
   }
 
+  /** The 13 values of a new user's row, in userRow's order. */
+  const userValues = (id: string, write: UserWrite, now: string): unknown[] => [
+    id,
+    write.login,
+    write.displayName,
+    write.email,
+    caseKey(write.login),
+    write.displayName === null ? null : caseKey(write.displayName),
+    write.email === null ? null : caseKey(write.email),
+    write.active ? 1 : 0,
+    write.externalId,
+    dialect.toJsonParameter(write.data),
+    dialect.toJsonParameter(write.fold),
+    now,
+    now,
+  ];
+
+  async function replaceEmails(db: Executor, userId: string, emails: readonly EmailRow[]): Promise<void> {
+    await deleteEmails(db, [userId]);
+    await insertEmails(db, userId, emails);
+  }
+
   return {
     /** Who holds `login` regardless of case (the users_login_key index), as users.ts findByLogin chooses. */
     async loginHolder(db: Executor, login: string): Promise<LoginHolder | undefined> {
@@ -152,22 +174,7 @@ export function createUserWriteQueries(dialect: DialectAdapter) {
      * is part of the user's: the caller then reads it.
      */
     async insertNew(db: Executor, id: string, scimId: string, write: UserWrite, emails: readonly EmailRow[], now: string): Promise<StoredUser | undefined> {
-      const data = dialect.toJsonParameter(write.data);
-      const row = [
-        id,
-        write.login,
-        write.displayName,
-        write.email,
-        caseKey(write.login),
-        write.displayName === null ? null : caseKey(write.displayName),
-        write.email === null ? null : caseKey(write.email),
-        write.active ? 1 : 0,
-        write.externalId,
-        data,
-        dialect.toJsonParameter(write.fold),
-        now,
-        now,
-      ];
+      const row = userValues(id, write, now);
       if (dialect.dataModifyingCte) {
         await newUserInsert(emails.length)(db, [...row, scimId, id, ...emailValues(id, emails)]);
       } else {
@@ -186,7 +193,7 @@ export function createUserWriteQueries(dialect: DialectAdapter) {
         local: false,
         externalId: write.externalId,
         // What a read parses, from the text written: no object shared with the caller's document.
-        data: (dialect.fromJsonColumn(data) ?? {}) as Record<string, unknown>,
+        data: (dialect.fromJsonColumn(row[9]) ?? {}) as Record<string, unknown>,
         createdAt: now,
         updatedAt: now,
         version: 1,
@@ -224,14 +231,25 @@ export function createUserWriteQueries(dialect: DialectAdapter) {
       };
     },
 
+    /** Inserts a user row (version 1, not local, no password). */
+    async insert(db: Executor, id: string, write: UserWrite, now: string): Promise<void> {
+      await insertUser(db, userValues(id, write, now));
+    },
+
+    /** Links a user to a SCIM id, making it managed. */
+    async link(db: Executor, scimId: string, userId: string): Promise<void> {
+      await insertLink(db, [scimId, userId]);
+    },
+
+    /** Replaces the indexed copy of a user's emails. */
+    replaceEmails,
+
     /**
-     * Replaces the indexed copy of a user's emails (users.ts replaceEmails), unless `before`
-     * (the rows the previous document gave) are the same: the copy is then already right.
+     * Replaces the indexed copy of a user's emails unless `before` (the rows the previous
+     * document gave) are the same: the copy is then already right.
      */
-    async replaceEmails(db: Executor, userId: string, before: readonly EmailRow[], emails: readonly EmailRow[]): Promise<void> {
-      if (sameEmails(before, emails)) return;
-      await deleteEmails(db, [userId]);
-      await insertEmails(db, userId, emails);
+    async replaceChangedEmails(db: Executor, userId: string, before: readonly EmailRow[], emails: readonly EmailRow[]): Promise<void> {
+      if (!sameEmails(before, emails)) await replaceEmails(db, userId, emails);
     },
   };
 }

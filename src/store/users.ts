@@ -546,29 +546,6 @@ export function createUserQueries(dialect: DialectAdapter) {
       return Number(result.numDeletedRows);
     },
 
-    /** Inserts a user row. */
-    async insert(db: Executor, id: string, write: UserWrite, now: string): Promise<void> {
-      await db
-        .insertInto('users')
-        .values({
-          id,
-          login: write.login,
-          display_name: write.displayName,
-          email: write.email,
-          ...nameKeys(write),
-          active: write.active ? 1 : 0,
-          local: 0,
-          password_hash: null,
-          external_id: write.externalId,
-          scim_data: dialect.toJsonParameter(write.data),
-          scim_fold: dialect.toJsonParameter(write.fold),
-          created_at: now,
-          updated_at: now,
-          version: 1,
-        })
-        .execute();
-    },
-
     /** Overwrites the SCIM-owned columns and bumps the version. */
     async update(db: Executor, id: string, write: UserWrite, now: string): Promise<void> {
       await db
@@ -588,33 +565,6 @@ export function createUserQueries(dialect: DialectAdapter) {
         })
         .where('id', '=', id)
         .execute();
-    },
-
-    /** Replaces the indexed copy of a user's emails. */
-    async replaceEmails(db: Executor, userId: string, emails: readonly EmailRow[]): Promise<void> {
-      await db.deleteFrom('user_emails').where('user_id', '=', userId).execute();
-      if (emails.length === 0) return;
-      await db
-        .insertInto('user_emails')
-        .values(
-          emails.map((email, position) => ({
-            user_id: userId,
-            position,
-            value: email.value,
-            type: email.type,
-            is_primary: email.primary ? 1 : 0,
-            display: email.display,
-            value_key: email.value === null ? null : caseKey(email.value),
-            type_key: email.type === null ? null : caseKey(email.type),
-            display_key: email.display === null ? null : caseKey(email.display),
-          })),
-        )
-        .execute();
-    },
-
-    /** Links a user to a SCIM id, making it managed. */
-    async link(db: Executor, scimId: string, userId: string): Promise<void> {
-      await db.insertInto('scim_users').values({ scim_id: scimId, user_id: userId }).execute();
     },
 
     /** Removes a user's SCIM link; later SCIM requests for that id find nothing. */

@@ -11,6 +11,7 @@ import { createJournal } from '../../src/journal/journal.ts';
 import { createGroupQueries } from '../../src/store/groups.ts';
 import { createMembershipQueries } from '../../src/store/memberships.ts';
 import { createUserQueries } from '../../src/store/users.ts';
+import { createUserWriteQueries } from '../../src/store/user-writes.ts';
 import { parseFilter } from '../../src/scim/filter/index.ts';
 import { eachDatabase, openTestStore } from '../support/databases.ts';
 
@@ -19,6 +20,7 @@ const T = (minute: number) => `2025-06-01T10:${String(minute).padStart(2, '0')}:
 eachDatabase('user versions and lastModified', (database) => {
   let store: Store;
   const users = () => createUserQueries(store.dialect);
+  const userWrites = () => createUserWriteQueries(store.dialect);
   const groups = () => createGroupQueries(store.dialect);
   const memberships = () => createMembershipQueries(store.dialect);
   // Membership changes are recorded with their events; the stamp dates them.
@@ -32,8 +34,8 @@ eachDatabase('user versions and lastModified', (database) => {
   });
 
   async function addUser(id: string, at: string): Promise<void> {
-    await users().insert(store.db, id, { login: id, displayName: null, email: null, active: true, externalId: null, data: {}, fold: {} }, at);
-    await users().link(store.db, `scim-${id}`, id);
+    await userWrites().insert(store.db, id, { login: id, displayName: null, email: null, active: true, externalId: null, data: {}, fold: {} }, at);
+    await userWrites().link(store.db, `scim-${id}`, id);
   }
 
   async function addGroup(id: string, name: string, at: string): Promise<void> {
