@@ -181,7 +181,7 @@ export async function appendChange(db: Executor, dialect: DialectAdapter, entry:
 }
 
 /** Appends feed events in the given order, in the caller's transaction. */
-export async function insertEvents(db: Executor, dialect: DialectAdapter, events: readonly EventWrite[]): Promise<void> {
+async function insertEvents(db: Executor, dialect: DialectAdapter, events: readonly EventWrite[]): Promise<void> {
   if (events.length === 0) return;
   const [only] = events;
   if (events.length === 1 && only !== undefined) {

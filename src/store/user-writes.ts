@@ -261,4 +261,3 @@ function sameEmails(a: readonly EmailRow[], b: readonly EmailRow[]): boolean {
   });
 }
 
-export type UserWriteQueries = ReturnType<typeof createUserWriteQueries>;
