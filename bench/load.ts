@@ -16,7 +16,9 @@
  *                        of CPU per user against 0.7 ms once warm)
  *   --samples N          timed member additions per group (default 200)
  *   --mixed S            seconds of mixed writes on two instances (PostgreSQL; default 20)
- *   --only a,b           run only these measures: bare, filter, get, create, members, mixed
+ *   --only a,b           run only these measures: bare, floor, filter, get, create, members, mixed
+ *                        (floor: Roster's own pipeline with no directory read — /healthz, and the
+ *                        authenticated SCIM ServiceProviderConfig — the least any read can cost)
  *   --profile DIR        run Roster under `node --cpu-prof`, profiles written to DIR
  *                        (summarise with `tsx bench/profile-summary.ts DIR/*.cpuprofile`)
  *   --log-level L        Roster's ROSTER_LOG_LEVEL (default info, what operators run)
@@ -283,7 +285,7 @@ async function main(): Promise<void> {
     const bareChild = await startBare();
     children.push(bareChild);
     const bareLoads: Load[] = [];
-    if (runs('bare') || runs('filter') || runs('get')) {
+    if (runs('bare') || runs('floor') || runs('filter') || runs('get')) {
       bareLoads.push(await bare(bareChild));
       console.log(describeLoad('bare Fastify route', bareLoads[0]!));
     }
@@ -324,6 +326,16 @@ async function main(): Promise<void> {
     }
 
     const reads = { connections: READ_CONNECTIONS, duration: DURATION, headers };
+    if (runs('floor')) {
+      // What every request pays before it reads the directory: routing, hooks, the log line, the
+      // metrics; then the same with the bearer token, the SCIM switch and the activity record.
+      const health = await load(roster, { connections: READ_CONNECTIONS, duration: DURATION, path: '/healthz' }, 'healthz');
+      console.log(describeLoad('GET /healthz', health));
+      rows.push({ measure: 'GET /healthz (no token, no read)', value: `${health.rate.toFixed(0)} req/s`, load: health });
+      const config = await load(roster, { ...reads, path: '/api/scim/v2/ServiceProviderConfig' }, 'config');
+      console.log(describeLoad('GET /ServiceProviderConfig', config));
+      rows.push({ measure: 'GET /ServiceProviderConfig (token, no directory read)', value: `${config.rate.toFixed(0)} req/s`, load: config });
+    }
     if (runs('filter')) {
       const measured = await load(
         roster,

@@ -140,6 +140,9 @@ eachDatabase('concurrent writers', (database) => {
         let racing = true;
         const watch = async (instance: Instance) => {
           while (racing) {
+            // A reader arrives through a socket, in its own turn of the event loop: a loop of
+            // reads that never yields would hold back the write group (and every socket) forever.
+            await new Promise((resolve) => setImmediate(resolve));
             const page = await instance.groups.list({ descending: false, page: { kind: 'index', offset: 0, limit: 100 }, withMembers: true, locationBase: 'http://roster.test/api/scim/v2/Groups/' });
             for (const group of page.items) {
               const members = (group.document.members ?? []) as { value: string; display: string }[];

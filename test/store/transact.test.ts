@@ -66,6 +66,27 @@ eachDatabase('concurrent write transactions', (database) => {
       assert.equal(counter.value, '20');
     });
 
+    it('writes that arrive in separate turns of the event loop, as requests on separate sockets do, are committed together', async () => {
+      // Each request is read in its own I/O callback; eight that arrived together must share
+      // one commit (and its sync), not take eight. The transaction object tells the commits apart.
+      const transactions = new Set<unknown>();
+      const arrivals = Array.from(
+        { length: 8 },
+        (_, i) =>
+          new Promise<void>((resolve, reject) =>
+            setImmediate(() => {
+              transact(store.db, async (trx) => {
+                transactions.add(trx);
+                await trx.insertInto('settings').values({ key: `arrived-${i}`, value: 'v', updated_at: AT }).execute();
+              }).then(resolve, reject);
+            }),
+          ),
+      );
+      await Promise.all(arrivals);
+      assert.equal(transactions.size, 1);
+      assert.equal((await stored('arrived-')).length, 8);
+    });
+
     it('SQLite syncs its log at every commit, so an acknowledged write survives a power cut', async () => {
       const result = await sql<{ synchronous: number }>`PRAGMA synchronous`.execute(store.db);
       // 2 is FULL; NORMAL (1) in WAL mode syncs only at checkpoints.
