@@ -9,7 +9,7 @@
  *   --postgres URL   an EMPTY PostgreSQL database (default: a SQLite file in a temporary directory)
  *   --count N        requests per kind (default 2000)
  *   --users N        users seeded before the updates (default 5000)
- *   --profile FILE   V8 CPU profiles of the creates (FILE, and FILE-directory for the directory's alone; bench/profile-summary.ts reads them)
+ *   --profile FILE   V8 CPU profiles of the creates (FILE, and FILE-directory for the directory's alone) and of the user PATCHes (FILE-user-patch); bench/profile-summary.ts reads them
  *   --trace          print the SQL statements of one create, one user PATCH and one member PATCH (add, then remove)
  *   --only members   measure the member PATCHes alone
  *   --timing         the time SQLite spends in each statement (wall, fsync included), per request kind
@@ -202,7 +202,7 @@ const directoryDocument = (n: number) => ({
 if (args.only !== 'members') {
   await measure('users.create (directory)', () => services.users.create(directoryDocument((sequence += 1)), actor), args.profile?.replace(/(\.cpuprofile)?$/, '-directory.cpuprofile'));
   await measure('POST /Users', create, args.profile);
-  await measure('PATCH /Users (title)', patchUser);
+  await measure('PATCH /Users (title)', patchUser, args.profile?.replace(/(\.cpuprofile)?$/, '-user-patch.cpuprofile'));
 }
 await measure('PATCH /Groups (add 1)', addMember);
 // As many removals as the warm-up and the measure of the adds left members to remove.

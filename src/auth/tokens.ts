@@ -60,6 +60,15 @@ export interface TokenService {
    * undefined: one indexed statement.
    */
   authenticate(presented: string, adminGroup: string): Promise<VerifiedToken | undefined>;
+  /**
+   * authenticate, and the stored texts of the settings `settingKeys` (null for one never set;
+   * settings.fromStored reads them), in the same statement: what a SCIM request needs first.
+   */
+  authenticateReading(
+    presented: string,
+    adminGroup: string,
+    settingKeys: readonly [string, string],
+  ): Promise<(VerifiedToken & { readonly settings: readonly [string | null, string | null] }) | undefined>;
 }
 
 /** Prefix of every token, so that secret scanners (and people) recognise a leaked one. */
@@ -78,16 +87,26 @@ export function createTokenService(store: Store): TokenService {
   const users = createUserQueries(store.dialect);
   const journal = createJournal(store.dialect);
 
-  async function authenticate(presented: string, adminGroup: string): Promise<VerifiedToken | undefined> {
+  /** The token row matching a presented secret, found by `find`; undefined when there is none. */
+  async function lookUp<F extends { token: StoredToken }>(presented: string, find: (hash: string) => Promise<F | undefined>): Promise<F | undefined> {
     // Cheap shape check first: anything else cannot match and need not reach the database.
     if (presented.length !== TOKEN_LENGTH || !presented.startsWith(TOKEN_PREFIX)) return undefined;
     const hash = hashToken(presented);
-    const found = await tokens.findByHash(db, hash, caseKey(adminGroup));
+    const found = await find(hash);
     if (found === undefined) return undefined;
-    const { token, owner } = found;
     // The index lookup already matched; comparing in constant time as well keeps the
     // check independent of how the database compares strings.
-    if (!timingSafeEqual(Buffer.from(token.hash, 'utf8'), Buffer.from(hash, 'utf8'))) return undefined;
+    if (!timingSafeEqual(Buffer.from(found.token.hash, 'utf8'), Buffer.from(hash, 'utf8'))) return undefined;
+    return found;
+  }
+
+  async function authenticate(presented: string, adminGroup: string): Promise<VerifiedToken | undefined> {
+    const found = await lookUp(presented, (hash) => tokens.findByHash(db, hash, caseKey(adminGroup)));
+    return found === undefined ? undefined : verified(found.token, found.owner);
+  }
+
+  /** The live token and its owner, `last_used_at` refreshed; undefined when revoked. */
+  async function verified(token: StoredToken, owner: VerifiedToken['owner']): Promise<VerifiedToken | undefined> {
     if (token.revokedAt !== null) return undefined;
 
     const now = Date.now();
@@ -103,6 +122,12 @@ export function createTokenService(store: Store): TokenService {
   }
 
   return {
+    async authenticateReading(presented, adminGroup, settingKeys) {
+      const found = await lookUp(presented, (hash) => tokens.findByHashWithSettings(db, hash, caseKey(adminGroup), settingKeys));
+      if (found === undefined) return undefined;
+      const live = await verified(found.token, found.owner);
+      return live === undefined ? undefined : { ...live, settings: found.settings };
+    },
     async create(name, actor, userId) {
       const checkedName = checkName(name);
       const token = TOKEN_PREFIX + randomBytes(SECRET_BYTES).toString('base64url');

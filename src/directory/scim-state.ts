@@ -1,7 +1,8 @@
 /**
  * What every SCIM request needs before its route runs: whether provisioning is switched to
  * SCIM, and the schemas in force. Both come from one statement (the switch and the schemas'
- * generation are two settings), and the declared schemas are read again only when their
+ * generation are two settings; a bearer token's request reads them with the token, in its
+ * statement: http/auth.ts), and the declared schemas are read again only when their
  * generation changed (scim-schemas.ts): a request does not pay three round trips to the
  * database for what almost never changes, and a change made through any instance still takes
  * effect at the next request everywhere.
@@ -17,12 +18,18 @@ export type ScimRequestState = { readonly enabled: false } | { readonly enabled:
 
 /** Creates the reader of the SCIM state over a store. */
 export function createScimState(store: Store, settings: Settings, scimSchemas: ScimSchemas) {
+  const stateOf = async ([mode, generation]: readonly [string | undefined, string | undefined]): Promise<ScimRequestState> =>
+    mode === 'scim' ? { enabled: true, schemas: await scimSchemas.atGeneration(generation) } : { enabled: false };
   return {
     /** Whether SCIM is on and, if so, the schemas in force, as of now. */
     async read(): Promise<ScimRequestState> {
-      const [mode, generation] = await settings.readTwo(store.db, provisioningModeSetting, schemaGenerationSetting);
-      if (mode !== 'scim') return { enabled: false };
-      return { enabled: true, schemas: await scimSchemas.atGeneration(generation) };
+      return stateOf(await settings.readTwo(store.db, provisioningModeSetting, schemaGenerationSetting));
+    },
+    /** The settings the state is made of, for a statement that reads them beside its own rows. */
+    settingKeys: [provisioningModeSetting.key, schemaGenerationSetting.key] as const,
+    /** The state from the stored texts of `settingKeys`, read by such a statement. */
+    fromStored(stored: readonly [string | null, string | null]): Promise<ScimRequestState> {
+      return stateOf(settings.fromStored(provisioningModeSetting, schemaGenerationSetting, stored));
     },
   };
 }

@@ -46,6 +46,11 @@ export interface Settings {
   /** Reads two settings in one statement (what every request of an API needs, say). */
   readTwo<A, B>(db: Db, first: SettingDefinition<A>, second: SettingDefinition<B>): Promise<[A | undefined, B | undefined]>;
   /**
+   * The values of two settings from their stored texts (null when unset), as another statement
+   * read them beside its own rows (the bearer token's: auth/tokens.ts).
+   */
+  fromStored<A, B>(first: SettingDefinition<A>, second: SettingDefinition<B>, stored: readonly [string | null, string | null]): [A | undefined, B | undefined];
+  /**
    * Reads inside a caller's transaction and locks the setting's row until it ends, so that
    * another transaction removing or changing it waits (a check that must hold until commit).
    */
@@ -71,6 +76,7 @@ export function createSettings(store: Store): Settings {
       const [a, b] = await sealing.readTwo(db, first.key, second.key);
       return [parseSetting(first, a), parseSetting(second, b)];
     },
+    fromStored: (first, second, [a, b]) => [parseSetting(first, sealing.opened(a)), parseSetting(second, sealing.opened(b))],
     readLocked: (trx, setting) => (store.dialect.supportsRowLocks ? readSetting(trx, setting, sealing.readLocked) : read(trx, setting)),
     write,
     remove: (trx, setting) => sealing.remove(trx, setting.key),

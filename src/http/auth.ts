@@ -1,6 +1,6 @@
 /** Bearer-token authentication shared by the SCIM and admin APIs: only active administrators' tokens pass. */
 import type { FastifyRequest } from 'fastify';
-import type { TokenInfo, TokenService } from '../auth/tokens.ts';
+import type { TokenInfo, TokenService, VerifiedToken } from '../auth/tokens.ts';
 import type { RequestToken } from '../directory/activity.ts';
 import type { Access } from '../directory/access.ts';
 import type { Actor } from '../journal/actor.ts';
@@ -40,11 +40,32 @@ export async function authenticate(
   services: { readonly tokens: TokenService; readonly access: Access },
   options: { anyUser?: boolean } = {},
 ): Promise<TokenInfo> {
+  return admit(request, await services.tokens.authenticate(presentedToken(request), services.access.adminGroup), options).token;
+}
+
+/**
+ * authenticate for an administrator's token, which also reads the stored texts of two settings
+ * in the token's statement (the SCIM switch: routes/scim/index.ts) and returns them.
+ */
+export async function authenticateReading(
+  request: FastifyRequest,
+  services: { readonly tokens: TokenService; readonly access: Access },
+  settingKeys: readonly [string, string],
+): Promise<readonly [string | null, string | null]> {
+  return admit(request, await services.tokens.authenticateReading(presentedToken(request), services.access.adminGroup, settingKeys), {}).settings;
+}
+
+/** The bearer token presented, or 401. */
+function presentedToken(request: FastifyRequest): string {
   const presented = bearerToken(request);
   if (presented === undefined) {
     throw new ScimError(401, undefined, 'Authentication required: send "Authorization: Bearer <token>" with a token from `npm run roster -- tokens create`.');
   }
-  const verified = await services.tokens.authenticate(presented, services.access.adminGroup);
+  return presented;
+}
+
+/** Lets the verified token's request in (request.bearer, request.actor), or throws 401/403. */
+function admit<V extends VerifiedToken>(request: FastifyRequest, verified: V | undefined, options: { anyUser?: boolean }): V {
   if (!verified || (verified.owner !== null && !verified.owner.active)) {
     throw new ScimError(401, undefined, 'The bearer token is not valid: it is unknown or has been revoked.');
   }
@@ -54,7 +75,7 @@ export async function authenticate(
   // Read with the token, in the same statement, by access.isAdministrator's SQL condition.
   if (options.anyUser !== true && !owner.administrator) throw new ScimError(403, undefined, INSUFFICIENT_PRIVILEGES);
   request.actor = { kind: 'token', name: token.name, userId: owner.id, login: owner.login };
-  return token;
+  return verified;
 }
 
 /**

@@ -25,6 +25,11 @@ export function createSettingQueries(secrets: SecretBox = PLAINTEXT) {
       return row === undefined ? undefined : secrets.open(row.value);
     },
 
+    /** The JSON text of a value as stored (read by another table's statement), null when unset. */
+    opened(stored: string | null): string | undefined {
+      return stored === null ? undefined : secrets.open(stored);
+    },
+
     /** The stored JSON texts of two settings, in one statement (undefined for one never set). */
     async readTwo(db: Executor, first: string, second: string): Promise<[string | undefined, string | undefined]> {
       const rows = await selectTwo(db, first, second);

@@ -43,12 +43,21 @@ function toToken(row: Selectable<TokensTable>): StoredToken {
   };
 }
 
+/** A row of the token query (tokenByHash below) as the token and its owner. */
+function tokenAndOwner(
+  row: Selectable<TokensTable> & { owner_login: string | null; owner_active: number | null; owner_is_admin: unknown },
+): { token: StoredToken; owner: StoredTokenOwner | null } {
+  const { owner_login: login, owner_active: active, owner_is_admin: administrator, ...tokenRow } = row;
+  const owner = row.user_id !== null && login !== null ? { id: row.user_id, login, active: active === 1, administrator: Number(administrator) === 1 } : null;
+  return { token: toToken(tokenRow), owner };
+}
+
 /** Query factory for tokens. */
 export function createTokenQueries() {
   // The bearer token of every API request, compiled once (compiled.ts).
   // With the owner and whether it is an administrator now: one indexed statement for what every
   // API request needs to know about its caller.
-  const selectByHash = compiledOnce((db: Executor, hash: string, adminGroupKey: string) =>
+  const tokenByHash = (db: Executor, hash: string, adminGroupKey: string) =>
     db
       .selectFrom('tokens as t')
       .leftJoin('users as u', 'u.id', 't.user_id')
@@ -57,7 +66,16 @@ export function createTokenQueries() {
       .select(['t.id', 't.name', 't.user_id', 't.hash', 't.created_at', 't.last_used_at', 't.revoked_at'])
       .select(['u.login as owner_login', 'u.active as owner_active'])
       .select((eb) => eb.case().when(administratorCondition(eb as never, adminGroupKey)).then(1).else(0).end().as('owner_is_admin'))
-      .where('t.hash', '=', hash),
+      .where('t.hash', '=', hash);
+  const selectByHash = compiledOnce(tokenByHash);
+
+  // The same, with the stored texts of two settings beside it (scalar subqueries on their
+  // primary key): a SCIM request needs its caller and the SCIM switch, and reading both in one
+  // statement spares a round trip per request (on PostgreSQL, about a sixth of a read's CPU).
+  const selectByHashWithSettings = compiledOnce((db: Executor, hash: string, adminGroupKey: string, firstKey: string, secondKey: string) =>
+    tokenByHash(db, hash, adminGroupKey)
+      .select((eb) => eb.selectFrom('settings').select('value').where('key', '=', firstKey).as('first_setting'))
+      .select((eb) => eb.selectFrom('settings').select('value').where('key', '=', secondKey).as('second_setting')),
   );
 
   return {
@@ -69,10 +87,23 @@ export function createTokenQueries() {
      */
     async findByHash(db: Executor, hash: string, adminGroupKey: string): Promise<{ token: StoredToken; owner: StoredTokenOwner | null } | undefined> {
       const [row] = await selectByHash(db, hash, adminGroupKey);
+      return row === undefined ? undefined : tokenAndOwner(row);
+    },
+
+    /**
+     * findByHash, and the stored texts (as settings.ts stores them: a sealed setting is still
+     * sealed) of the settings `keys`, null for one never set, read in the same statement.
+     */
+    async findByHashWithSettings(
+      db: Executor,
+      hash: string,
+      adminGroupKey: string,
+      keys: readonly [string, string],
+    ): Promise<{ token: StoredToken; owner: StoredTokenOwner | null; settings: readonly [string | null, string | null] } | undefined> {
+      const [row] = await selectByHashWithSettings(db, hash, adminGroupKey, keys[0], keys[1]);
       if (row === undefined) return undefined;
-      const { owner_login: login, owner_active: active, owner_is_admin: administrator, ...tokenRow } = row;
-      const owner = row.user_id !== null && login !== null ? { id: row.user_id, login, active: active === 1, administrator: Number(administrator) === 1 } : null;
-      return { token: toToken(tokenRow), owner };
+      const { first_setting: first, second_setting: second, ...rest } = row;
+      return { ...tokenAndOwner(rest), settings: [first ?? null, second ?? null] };
     },
 
     /**

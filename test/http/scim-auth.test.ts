@@ -58,6 +58,33 @@ eachDatabase('SCIM authentication and the SCIM switch', (database) => {
     }
   });
 
+  test('a SCIM request reads its token, its owner, whether the owner is an administrator and the SCIM switch in one statement, and a change of each counts at the next request', async () => {
+    const roster = await startTestApp({ database });
+    try {
+      // The first request of a token also records when it was last used; measure the next.
+      assert.equal((await roster.request('GET', '/ServiceProviderConfig')).status, 200);
+      const reads: string[] = [];
+      const stop = roster.services.store.observeQueries((query) => {
+        if (query.kind === 'select') reads.push(query.kind);
+      });
+      try {
+        assert.equal((await roster.request('GET', '/ServiceProviderConfig')).status, 200);
+      } finally {
+        stop();
+      }
+      assert.equal(reads.length, 1);
+      // Read at every request, not kept: the switch turned off, then the token revoked.
+      await roster.services.provisioning.disable({ kind: 'cli' });
+      assert.equal((await roster.request('GET', '/ServiceProviderConfig')).status, 403);
+      await roster.services.provisioning.enable({ kind: 'cli' });
+      assert.equal((await roster.request('GET', '/ServiceProviderConfig')).status, 200);
+      await roster.services.tokens.revoke('test-idp', { kind: 'cli' });
+      assert.equal((await roster.request('GET', '/ServiceProviderConfig')).status, 401);
+    } finally {
+      await roster.close();
+    }
+  });
+
   test('GET /healthz answers 200', async () => {
     const roster = await startTestApp({ database });
     try {

@@ -5,7 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import { ScimError } from '../../../scim/errors.ts';
 import type { Services } from '../../../services.ts';
-import { authenticate, throttle } from '../../auth.ts';
+import { authenticateReading, throttle } from '../../auth.ts';
 import { authenticateSelf } from '../../session-auth.ts';
 import { scimErrorHandler } from '../../errors.ts';
 import { MAX_BULK_OPERATIONS } from '../../../scim/bulk.ts';
@@ -31,11 +31,13 @@ export async function scimEndpoint(app: FastifyInstance, options: { services: Se
   app.addHook('onRequest', async (request) => {
     // /Me is the one SCIM route a user who is not an administrator may call, by session or token.
     const config = request.routeOptions.config as { selfService?: boolean } | undefined;
+    // The switch and the schemas in force; the routes use these schemas (schemasIn). An
+    // administrator's token is read with the switch in one statement.
+    let stored: readonly [string | null, string | null] | undefined;
     if (config?.selfService === true) await authenticateSelf(request, services);
-    else await authenticate(request, services);
+    else stored = await authenticateReading(request, services, services.scimState.settingKeys);
     await throttle(request, services.rateLimits);
-    // The switch and the schemas in force in one read; the routes use these schemas (schemasIn).
-    const state = await services.scimState.read();
+    const state = stored === undefined ? await services.scimState.read() : await services.scimState.fromStored(stored);
     if (!state.enabled) throw new ScimError(403, undefined, NOT_ENABLED);
     request.scimSchemas = state.schemas;
   });
