@@ -111,11 +111,23 @@ export function createApplications(store: Store, access: Access) {
     return stored;
   }
 
+  /**
+   * 128 random bits in base64url, never starting with "-": administrators pass a client id to
+   * the CLI as an argument (`apps rotate-secret <client id>`), where a leading "-" reads as an
+   * option (one id in 64 did).
+   */
+  function newClientId(): string {
+    for (;;) {
+      const id = randomBytes(16).toString('base64url');
+      if (!id.startsWith('-')) return id;
+    }
+  }
+
   return {
     /** Registers an application; returns it and, unless it is public, its secret (shown once). */
     async create(input: NewApplication, actor: Actor): Promise<{ application: Application; secret: string | undefined }> {
       const checked = checkNew(input);
-      const clientId = randomBytes(16).toString('base64url');
+      const clientId = newClientId();
       const secret = checked.public ? undefined : randomBytes(32).toString('base64url');
       const now = new Date().toISOString();
       const stored: StoredApplication = {
