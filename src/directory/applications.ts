@@ -11,6 +11,7 @@ import type { Store } from '../store/index.ts';
 import { createOidcQueries, type StoredApplication } from '../store/oidc.ts';
 import { createUserQueries } from '../store/users.ts';
 import type { Access } from './access.ts';
+import { caseKey } from '../text.ts';
 import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
 import { DirectoryError } from './errors.ts';
@@ -204,8 +205,10 @@ export function createApplications(store: Store, access: Access) {
       if (application === undefined) reason = 'The application is not registered.';
       else if (user === undefined || !user.active) reason = 'The account is not active.';
       else if (application.allowedGroups.length > 0) {
-        const groups = new Set((await access.groupsOf(userId)).map((group) => group.name));
-        if (!application.allowedGroups.some((group) => groups.has(group))) {
+        // By case key, as group names are compared everywhere (two names that differ only in
+        // case are one group's).
+        const groups = new Set((await access.groupsOf(userId)).map((group) => caseKey(group.name)));
+        if (!application.allowedGroups.some((group) => groups.has(caseKey(group)))) {
           reason = `Only members of ${application.allowedGroups.map((group) => `"${group}"`).join(', ')} may sign in to ${application.name}.`;
         }
       }

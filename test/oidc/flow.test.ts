@@ -125,6 +125,17 @@ eachDatabase('OpenID Connect provider on', (database) => {
     assert.match(landing.url.searchParams.get('error_description') ?? '', /PKCE/);
   });
 
+  test('allowed groups name groups as Roster compares their names, without regard to case', async () => {
+    // ada is a member of "engineers"; group names are unique regardless of case.
+    const { application, secret } = await app.services.applications.create({ name: 'Wiki', redirectUris: [REDIRECT], public: false, allowedGroups: ['ENGINEERS'] }, cli);
+    const config = await relyingParty(app, application.clientId, secret);
+    const jar = new CookieJar();
+    jar.add((await sessionFor(app, userId)).cookie);
+    const { landing } = await authorize(app, config, jar, 'openid');
+    assert.equal(landing.url.searchParams.get('error'), null, `refused: ${landing.url}`);
+    assert.ok(landing.url.searchParams.get('code'));
+  });
+
   test('an application limited to a group refuses anyone else at the authorization step, and the audit trail says who and why', async () => {
     const { application, secret } = await app.services.applications.create({ name: 'Ops console', redirectUris: [REDIRECT], public: false, allowedGroups: ['operators'] }, cli);
     const config = await relyingParty(app, application.clientId, secret);
