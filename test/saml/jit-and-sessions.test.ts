@@ -124,6 +124,17 @@ eachDatabase('Roster sessions', (database) => {
     assert.equal((await current(app, value)).statusCode, 401);
   });
 
+  test('POST /saml/logout from another site (Sec-Fetch-Site: cross-site) is refused and leaves the session and its cookie alone', async () => {
+    const value = sessionCookieOf(await signIn(app, { login: 'frank@example.com' })) ?? '';
+    const forged = await app.app.inject({ method: 'POST', url: '/saml/logout', headers: { cookie: `roster_session=${value}`, 'sec-fetch-site': 'cross-site' } });
+    assert.equal(forged.statusCode, 403);
+    assert.equal(forged.headers['set-cookie'], undefined);
+    assert.equal((await current(app, value)).statusCode, 200);
+    const own = await app.app.inject({ method: 'POST', url: '/saml/logout', headers: { cookie: `roster_session=${value}`, 'sec-fetch-site': 'same-origin' } });
+    assert.equal(own.statusCode, 303);
+    assert.equal((await current(app, value)).statusCode, 401);
+  });
+
   test('an idle session expires', async () => {
     const value = sessionCookieOf(await signIn(app, { login: 'frank@example.com' })) ?? '';
     const id = createHash('sha256').update(value).digest('hex');
