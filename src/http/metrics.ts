@@ -178,6 +178,17 @@ export function createMetrics(store: Store): Metrics {
 }
 
 /**
+ * Whether a proxy forwarded the request: then the TCP peer is the proxy, and the client is
+ * someone else. A reverse proxy on the same host as Roster connects from loopback, which
+ * ROSTER_METRICS_ALLOW admits by default; without this check it would serve /metrics without a
+ * token to anyone who can reach the proxy. A scraper that connects directly sends none of these.
+ */
+function forwarded(request: FastifyRequest): boolean {
+  const { headers } = request;
+  return headers['x-forwarded-for'] !== undefined || headers['forwarded'] !== undefined || headers['x-real-ip'] !== undefined || headers['via'] !== undefined;
+}
+
+/**
  * Registers GET /metrics: answered without a token to the clients in `allow`
  * (ROSTER_METRICS_ALLOW), to others with an administrator's bearer token only (401 without
  * one, 403 for anyone else's).
@@ -185,9 +196,13 @@ export function createMetrics(store: Store): Metrics {
 export function metricsRoute(app: FastifyInstance, options: { readonly metrics: Metrics; readonly allow: readonly AddressRange[]; readonly services: { readonly tokens: TokenService; readonly access: Access } }): void {
   const allowed = addressMatcher(options.allow);
   app.get('/metrics', { errorHandler: apiErrorHandler }, async (request, reply) => {
-    if (!allowed(request.ip)) {
+    if (!allowed(request.ip) || forwarded(request)) {
       if (bearerToken(request) === undefined) {
-        throw new ScimError(401, undefined, 'Authentication required: /metrics answers without a token only to the addresses in ROSTER_METRICS_ALLOW; send "Authorization: Bearer <token>" with an administrator\'s token.');
+        throw new ScimError(
+          401,
+          undefined,
+          'Authentication required: /metrics answers without a token only to the addresses in ROSTER_METRICS_ALLOW, connecting directly (not through a proxy); send "Authorization: Bearer <token>" with an administrator\'s token.',
+        );
       }
       await authenticate(request, options.services);
     }

@@ -12,12 +12,15 @@ import { eachDatabase } from '../support/databases.ts';
 const SCIM = '/api/scim/v2';
 const OUTSIDE = '203.0.113.9';
 
-async function scrape(roster: TestApp, options: { remoteAddress?: string; token?: string } = {}): Promise<{ status: number; body: string; type: string | undefined }> {
+async function scrape(
+  roster: TestApp,
+  options: { remoteAddress?: string; token?: string; headers?: Record<string, string> } = {},
+): Promise<{ status: number; body: string; type: string | undefined }> {
   const answer = await roster.app.inject({
     method: 'GET',
     url: '/metrics',
     ...(options.remoteAddress !== undefined ? { remoteAddress: options.remoteAddress } : {}),
-    headers: options.token !== undefined ? { authorization: `Bearer ${options.token}` } : {},
+    headers: { ...(options.token !== undefined ? { authorization: `Bearer ${options.token}` } : {}), ...options.headers },
   });
   return { status: answer.statusCode, body: answer.body, type: answer.headers['content-type'] as string | undefined };
 }
@@ -141,6 +144,21 @@ describe('GET /metrics access', () => {
       const refused = await scrape(roster, { remoteAddress: OUTSIDE, token: userToken });
       assert.equal(refused.status, 403);
       assert.equal(JSON.parse(refused.body).message, 'Insufficient privileges');
+    } finally {
+      await roster.close();
+    }
+  });
+
+  test('a request a proxy forwarded from loopback needs a token: the client is whoever reached the proxy', async () => {
+    const roster = await startTestApp();
+    try {
+      for (const headers of [{ 'x-forwarded-for': '203.0.113.9' }, { forwarded: 'for=203.0.113.9' }, { 'x-real-ip': '203.0.113.9' }, { via: '1.1 proxy' }]) {
+        const proxied = await scrape(roster, { remoteAddress: '127.0.0.1', headers });
+        assert.equal(proxied.status, 401, JSON.stringify(headers));
+        assert.match(JSON.parse(proxied.body).message, /not through a proxy/);
+        assert.equal((await scrape(roster, { remoteAddress: '127.0.0.1', headers, token: roster.token })).status, 200);
+      }
+      assert.equal((await scrape(roster, { remoteAddress: '127.0.0.1' })).status, 200);
     } finally {
       await roster.close();
     }
