@@ -4,8 +4,25 @@
  * provider calls `new Adapter(modelName)`; this module builds that class over a store.
  * Clients are not stored here: the provider's `findClient` reads Roster's applications.
  */
+import { createHash } from 'node:crypto';
 import type { Store } from '../store/index.ts';
 import { createOidcQueries } from '../store/oidc.ts';
+
+/**
+ * The models whose id is itself the secret a client presents (the authorization code, the
+ * access and refresh tokens). They are stored under the SHA-256 of the id, and without the
+ * `jti` that repeats it in the payload, so that a copy of the database (a backup, a dump)
+ * holds no code or token anyone could use; the provider looks them up only by id, which the
+ * client presents again, and the adapter puts `jti` back. (API tokens and client secrets are
+ * kept as hashes in the same way.) Rows stored in the clear by an earlier version are still
+ * found until they expire.
+ */
+const SECRET_ID_MODELS: ReadonlySet<string> = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'ClientCredentials']);
+
+/** The key a secret id is stored under: its SHA-256, marked so that it cannot be taken for an id. */
+function storedKey(id: string): string {
+  return `sha256:${createHash('sha256').update(id).digest('hex')}`;
+}
 
 /** The payload fields the adapter reads for its lookup columns (oidc-provider's AdapterPayload). */
 interface Payload {
@@ -43,16 +60,28 @@ export function createOidcAdapter(store: Store): new (model: string) => OidcAdap
 
   return class RosterOidcAdapter implements OidcAdapter {
     readonly #model: string;
+    readonly #secretIds: boolean;
 
     constructor(model: string) {
       this.#model = model;
+      this.#secretIds = SECRET_ID_MODELS.has(model);
+    }
+
+    /** The keys a row of `id` may be stored under: hashed, then (an earlier version's) in the clear. */
+    #keys(id: string): readonly string[] {
+      return this.#secretIds ? [storedKey(id), id] : [id];
     }
 
     async upsert(id: string, payload: Payload, expiresIn: number | undefined): Promise<void> {
+      let stored: Payload = payload;
+      if (this.#secretIds) {
+        const { jti: _secret, ...rest } = payload;
+        stored = rest;
+      }
       await queries.upsert(db, {
         model: this.#model,
-        id,
-        payload: JSON.stringify(payload),
+        id: this.#keys(id)[0]!,
+        payload: JSON.stringify(stored),
         grantId: typeof payload.grantId === 'string' ? payload.grantId : null,
         uid: typeof payload.uid === 'string' ? payload.uid : null,
         userCode: typeof payload.userCode === 'string' ? payload.userCode : null,
@@ -62,7 +91,11 @@ export function createOidcAdapter(store: Store): new (model: string) => OidcAdap
     }
 
     async find(id: string): Promise<Payload | undefined> {
-      return read(await queries.find(db, this.#model, id, now()));
+      for (const key of this.#keys(id)) {
+        const payload = read(await queries.find(db, this.#model, key, now()));
+        if (payload !== undefined) return this.#secretIds ? { ...payload, jti: id } : payload;
+      }
+      return undefined;
     }
 
     async findByUid(uid: string): Promise<Payload | undefined> {
@@ -74,11 +107,11 @@ export function createOidcAdapter(store: Store): new (model: string) => OidcAdap
     }
 
     async consume(id: string): Promise<void> {
-      await queries.consume(db, this.#model, id, now());
+      for (const key of this.#keys(id)) await queries.consume(db, this.#model, key, now());
     }
 
     async destroy(id: string): Promise<void> {
-      await queries.destroy(db, this.#model, id);
+      for (const key of this.#keys(id)) await queries.destroy(db, this.#model, key);
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {

@@ -92,6 +92,41 @@ eachDatabase('OpenID Connect provider on', (database) => {
     await assert.rejects(client.refreshTokenGrant(config, tokens.refresh_token), (error: { error?: string }) => error.error === 'invalid_grant');
   });
 
+  test('the database keeps no usable code or token: they are stored under their SHA-256, and still work', async () => {
+    const { application, secret } = await app.services.applications.create({ name: 'Grafana at rest', redirectUris: [REDIRECT], public: false, allowedGroups: [] }, cli);
+    const config = await relyingParty(app, application.clientId, secret);
+    const jar = new CookieJar();
+    jar.add((await sessionFor(app, userId)).cookie);
+    const { landing, verifier, state, nonce } = await authorize(app, config, jar, 'openid groups offline_access');
+    const code = landing.url.searchParams.get('code');
+    assert.ok(code);
+    const tokens = await client.authorizationCodeGrant(config, landing.url, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
+    assert.ok(tokens.refresh_token);
+    const rows = await app.services.store.db.selectFrom('oidc_models').select(['model', 'id', 'payload']).execute();
+    const stored = JSON.stringify(rows);
+    for (const value of [code, tokens.access_token, tokens.refresh_token]) assert.ok(!stored.includes(value), 'a code or token is in the database in the clear');
+    const secretRows = rows.filter((row) => ['AccessToken', 'AuthorizationCode', 'RefreshToken'].includes(row.model));
+    assert.ok(secretRows.length >= 3);
+    assert.ok(secretRows.every((row) => /^sha256:[0-9a-f]{64}$/.test(row.id)));
+    // Stored this way, they still do their work.
+    assert.deepEqual((await client.fetchUserInfo(config, tokens.access_token, userId)).groups, ['engineers']);
+
+    // A token an earlier version stored in the clear (id and jti the token) is found until it expires.
+    const { createHash } = await import('node:crypto');
+    const hashed = `sha256:${createHash('sha256').update(tokens.access_token).digest('hex')}`;
+    const { db } = app.services.store;
+    const row = await db.selectFrom('oidc_models').selectAll().where('model', '=', 'AccessToken').where('id', '=', hashed).executeTakeFirstOrThrow();
+    await db.deleteFrom('oidc_models').where('model', '=', 'AccessToken').where('id', '=', hashed).execute();
+    await db.insertInto('oidc_models').values({ ...row, id: tokens.access_token, payload: JSON.stringify({ ...JSON.parse(row.payload), jti: tokens.access_token }) }).execute();
+    assert.deepEqual((await client.fetchUserInfo(config, tokens.access_token, userId)).groups, ['engineers']);
+
+    const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token);
+    assert.deepEqual((await client.fetchUserInfo(config, refreshed.access_token, userId)).groups, ['engineers']);
+    // A refresh token used twice is refused, and revokes what its grant issued (the provider's replay defence).
+    await assert.rejects(client.refreshTokenGrant(config, tokens.refresh_token), (error: { error?: string }) => error.error === 'invalid_grant');
+    await assert.rejects(client.fetchUserInfo(config, refreshed.access_token, userId));
+  });
+
   test('a browser without a Roster session goes through the sign-in page and back to the application', async () => {
     const { application } = await app.services.applications.create({ name: 'SPA', redirectUris: [REDIRECT], public: true, allowedGroups: [] }, cli);
     const config = await relyingParty(app, application.clientId, undefined);
