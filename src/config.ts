@@ -55,6 +55,11 @@ export interface Config {
   readonly secretKey: Buffer | undefined;
   /** The client addresses that may read /metrics without a token (ROSTER_METRICS_ALLOW). */
   readonly metricsAllow: readonly AddressRange[];
+  /**
+   * The reverse proxies whose X-Forwarded-For Roster believes (ROSTER_TRUSTED_PROXIES): a
+   * request from one of them is taken to come from the client address the proxy names.
+   */
+  readonly trustedProxies: readonly AddressRange[];
   /** Delays before each retry of a failed webhook delivery, in ms (ROSTER_WEBHOOK_RETRY_SCHEDULE). */
   readonly webhookRetrySchedule: readonly number[];
   /** How long an instance's claim on a webhook endpoint lasts unless renewed, in ms (ROSTER_WEBHOOK_LEASE_SECONDS). */
@@ -92,11 +97,12 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const dataDir = resolve(process.cwd(), value(env, 'ROSTER_DATA_DIR') ?? './data');
   const secretKey = parseKey(env, 'ROSTER_SECRET_KEY');
   const metricsAllow = Object.freeze(parseMetricsAllow(value(env, 'ROSTER_METRICS_ALLOW')));
+  const trustedProxies = Object.freeze(parseTrustedProxies(value(env, 'ROSTER_TRUSTED_PROXIES')));
   const webhookRetrySchedule = parseWebhookRetrySchedule(value(env, 'ROSTER_WEBHOOK_RETRY_SCHEDULE'));
   const webhookLeaseMs = parseLeaseSeconds(value(env, 'ROSTER_WEBHOOK_LEASE_SECONDS'));
   const admission = parseAdmission(env, database);
   const rateLimit = parseRateLimit(env);
-  return Object.freeze({ port, host, baseUrl, database, logLevel, maxBodySize, activityRetentionDays, eventRetentionDays, adminGroup, cookieDomain, trustedHosts, oidcAccessTokenTtlSeconds, scimCursorTimeout, admission, rateLimit, dataDir, secretKey, metricsAllow, webhookRetrySchedule, webhookLeaseMs });
+  return Object.freeze({ port, host, baseUrl, database, logLevel, maxBodySize, activityRetentionDays, eventRetentionDays, adminGroup, cookieDomain, trustedHosts, oidcAccessTokenTtlSeconds, scimCursorTimeout, admission, rateLimit, dataDir, secretKey, metricsAllow, trustedProxies, webhookRetrySchedule, webhookLeaseMs });
 }
 
 /** A 32-byte key from `variable` (ROSTER_SECRET_KEY, ROSTER_NEW_SECRET_KEY), or undefined when unset. */
@@ -374,12 +380,22 @@ function parseTrustedHosts(raw: string | undefined): string[] {
 /** Comma-separated addresses and CIDR ranges; `none` lets no address in without a token. */
 function parseMetricsAllow(raw: string | undefined): AddressRange[] {
   if (raw === undefined) return [...LOOPBACK];
+  return parseAddressList('ROSTER_METRICS_ALLOW', raw);
+}
+
+/** ROSTER_TRUSTED_PROXIES: comma-separated addresses and CIDR ranges; none when unset or `none`. */
+function parseTrustedProxies(raw: string | undefined): AddressRange[] {
+  return raw === undefined ? [] : parseAddressList('ROSTER_TRUSTED_PROXIES', raw);
+}
+
+/** Comma-separated IP addresses and CIDR ranges of `variable`, or `none` (no address). */
+function parseAddressList(variable: string, raw: string): AddressRange[] {
   if (raw.toLowerCase() === 'none') return [];
   const ranges: AddressRange[] = [];
   for (const entry of raw.split(',').map((item) => item.trim()).filter((item) => item !== '')) {
     const range = parseAddressRange(entry);
     if (typeof range === 'string') {
-      throw new ConfigError('ROSTER_METRICS_ALLOW', `ROSTER_METRICS_ALLOW must be comma-separated IP addresses or CIDR ranges, such as 127.0.0.1,10.0.0.0/8, or none: ${range.slice(0, 120)}`);
+      throw new ConfigError(variable, `${variable} must be comma-separated IP addresses or CIDR ranges, such as 127.0.0.1,10.0.0.0/8, or none: ${range.slice(0, 120)}`);
     }
     ranges.push(Object.freeze(range));
   }

@@ -41,6 +41,7 @@ export async function serve(config: Config): Promise<void> {
     oidcAccessTokenTtlSeconds: config.oidcAccessTokenTtlSeconds,
     ...(config.admission !== undefined ? { admission: config.admission } : {}),
     metricsAllow: config.metricsAllow,
+    trustedProxies: config.trustedProxies,
   });
   // Names that migration 011 found equal regardless of case: said at every start until resolved.
   const conflicts = await services.caseConflicts.list();

@@ -32,6 +32,7 @@ describe('loadConfig', () => {
       eventRetentionDays: 30,
       cookieDomain: undefined,
       trustedHosts: [],
+      trustedProxies: [],
       oidcAccessTokenTtlSeconds: 300,
       scimCursorTimeout: 3600,
       admission: { maxConcurrent: 16, queueTimeoutMs: 2000, maxQueued: 128 },
@@ -223,6 +224,16 @@ describe('loadConfig', () => {
     refuses({ ROSTER_METRICS_ALLOW: 'localhost' }, 'ROSTER_METRICS_ALLOW', /IP addresses or CIDR ranges.*"localhost" is not an IP address/);
     refuses({ ROSTER_METRICS_ALLOW: '10.0.0.0/33' }, 'ROSTER_METRICS_ALLOW', /"10\.0\.0\.0\/33" has a prefix length outside 0–32/);
     refuses({ ROSTER_METRICS_ALLOW: '10.0.0.0/8/1' }, 'ROSTER_METRICS_ALLOW', /not an IP address/);
+  });
+
+  test('ROSTER_TRUSTED_PROXIES lists the proxies whose X-Forwarded-For is believed; none by default', () => {
+    assert.deepEqual(loadConfig({}).trustedProxies, []);
+    assert.deepEqual(loadConfig({ ROSTER_TRUSTED_PROXIES: 'none' }).trustedProxies, []);
+    assert.deepEqual(loadConfig({ ROSTER_TRUSTED_PROXIES: '127.0.0.1, 10.1.0.0/16' }).trustedProxies, [
+      { address: '127.0.0.1', prefix: 32, family: 'ipv4' },
+      { address: '10.1.0.0', prefix: 16, family: 'ipv4' },
+    ]);
+    refuses({ ROSTER_TRUSTED_PROXIES: 'nginx' }, 'ROSTER_TRUSTED_PROXIES', /ROSTER_TRUSTED_PROXIES must be comma-separated IP addresses.*"nginx" is not an IP address/);
   });
 
   test('ROSTER_LOG_LEVEL', () => {

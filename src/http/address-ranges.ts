@@ -1,7 +1,8 @@
 /**
  * Client address ranges (`127.0.0.0/8`, `::1`, `10.1.2.3`): ROSTER_METRICS_ALLOW says which
- * clients may read /metrics without a token. The address checked is the TCP peer's: Roster
- * does not read X-Forwarded-For, so a client cannot claim another address.
+ * clients may read /metrics without a token, ROSTER_TRUSTED_PROXIES which peers' X-Forwarded-For
+ * Roster believes. Without a trusted proxy the address is the TCP peer's: a client cannot claim
+ * another one.
  */
 import { BlockList, isIP } from 'node:net';
 

@@ -25,7 +25,7 @@ import { DEFAULT_BODY_LIMIT, MAX_JSON_DEPTH, checkStorableText, decodeJsonBody, 
 import { SCIM_PREFIX, apiOfPath, routedPath } from './routing.ts';
 import { securityHeaders } from './security-headers.ts';
 import { AJV_OPTIONS, coerceQuery, schemaErrorFormatter } from './validation.ts';
-import { LOOPBACK, type AddressRange } from './address-ranges.ts';
+import { LOOPBACK, addressMatcher, type AddressRange } from './address-ranges.ts';
 import { createMetrics, metricsRoute } from './metrics.ts';
 import { REQUEST_ID_HEADER, RequestLogController, logRequest, requestIdOf } from './request-log.ts';
 import { createLazySchemaCompilers, type LazySchemaCompilers } from './schema-compilers.ts';
@@ -61,6 +61,8 @@ export interface AppOptions {
   readonly admission?: AdmissionPolicy;
   /** Clients that may read /metrics without a token (ROSTER_METRICS_ALLOW); loopback when unset. */
   readonly metricsAllow?: readonly AddressRange[];
+  /** Reverse proxies whose X-Forwarded-For names the client (ROSTER_TRUSTED_PROXIES); none when unset. */
+  readonly trustedProxies?: readonly AddressRange[];
 }
 
 /** The probes that must answer however busy the instance is: an orchestrator reads a timeout as "dead". */
@@ -99,7 +101,13 @@ function admit(app: FastifyInstance, admission: Admission): void {
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const headers = securityHeaders(options.baseUrl);
   const routeSchemas = createLazySchemaCompilers();
+  const trustedProxies = options.trustedProxies ?? [];
+  const fromTrustedProxy = addressMatcher(trustedProxies);
   const app = Fastify({
+    // request.ip is the TCP peer's address, or, from a trusted proxy, the client its
+    // X-Forwarded-For names (proxy-addr walks the list from the right while the hop is trusted).
+    // What reads it: sign-in throttling by source, the provisioning activity, /metrics.
+    ...(trustedProxies.length > 0 ? { trustProxy: (address: string) => fromTrustedProxy(address) } : {}),
     logger: options.logger ?? false,
     // One line per request, written by the onResponse hook below (request-log.ts), instead of
     // Fastify's two; the request id is the proxy's X-Request-Id or a new UUID.
@@ -223,7 +231,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   app.get('/livez', async () => ({ status: 'ok' }));
 
-  metricsRoute(app, { metrics, allow: options.metricsAllow ?? LOOPBACK, services: options.services });
+  metricsRoute(app, { metrics, allow: options.metricsAllow ?? LOOPBACK, fromTrustedProxy, services: options.services });
 
   await app.register(scimEndpoint, { prefix: SCIM_PREFIX, services: options.services, baseUrl: options.baseUrl, maxBodySize: options.maxBodySize ?? DEFAULT_BODY_LIMIT });
   await app.register(sessionApi, { services: options.services });

@@ -182,6 +182,7 @@ export function createMetrics(store: Store): Metrics {
  * someone else. A reverse proxy on the same host as Roster connects from loopback, which
  * ROSTER_METRICS_ALLOW admits by default; without this check it would serve /metrics without a
  * token to anyone who can reach the proxy. A scraper that connects directly sends none of these.
+ * (From a trusted proxy, request.ip is already the client the proxy names.)
  */
 function forwarded(request: FastifyRequest): boolean {
   const { headers } = request;
@@ -193,10 +194,21 @@ function forwarded(request: FastifyRequest): boolean {
  * (ROSTER_METRICS_ALLOW), to others with an administrator's bearer token only (401 without
  * one, 403 for anyone else's).
  */
-export function metricsRoute(app: FastifyInstance, options: { readonly metrics: Metrics; readonly allow: readonly AddressRange[]; readonly services: { readonly tokens: TokenService; readonly access: Access } }): void {
+export function metricsRoute(
+  app: FastifyInstance,
+  options: {
+    readonly metrics: Metrics;
+    readonly allow: readonly AddressRange[];
+    /** Whether a TCP peer is a trusted proxy (ROSTER_TRUSTED_PROXIES): then request.ip is the client it names. */
+    readonly fromTrustedProxy?: (address: string) => boolean;
+    readonly services: { readonly tokens: TokenService; readonly access: Access };
+  },
+): void {
   const allowed = addressMatcher(options.allow);
+  const fromTrustedProxy = options.fromTrustedProxy ?? (() => false);
   app.get('/metrics', { errorHandler: apiErrorHandler }, async (request, reply) => {
-    if (!allowed(request.ip) || forwarded(request)) {
+    const clientUnknown = forwarded(request) && !fromTrustedProxy(request.socket.remoteAddress ?? '');
+    if (!allowed(request.ip) || clientUnknown) {
       if (bearerToken(request) === undefined) {
         throw new ScimError(
           401,

@@ -73,6 +73,23 @@ eachDatabase('password sign-in backoff', (database) => {
     assert.equal((await passwordSignIn(app, 'admin', adminPassword, { remoteAddress: '203.0.113.8' })).statusCode, 303);
   });
 
+  test('behind a trusted proxy (ROSTER_TRUSTED_PROXIES) each client counts by the address the proxy names, not by the proxy\'s', async () => {
+    const proxied = await startTestApp({ database, scim: false, trustedProxies: [{ address: '10.0.0.2', prefix: 32, family: 'ipv4' }] });
+    try {
+      const password = (await proxied.services.administrators.resetPassword('admin', cli)).password;
+      const via = (client: string) => ({ remoteAddress: '10.0.0.2', headers: { 'x-forwarded-for': client } });
+      for (let i = 1; i <= 10; i += 1) assert.equal((await passwordSignIn(proxied, `spray-${i}`, 'Summer2025!', via('203.0.113.20'))).statusCode, 403);
+      assert.equal((await passwordSignIn(proxied, 'admin', password, via('203.0.113.20'))).statusCode, 429);
+      // Another client behind the same proxy is not held back by the first one's guesses …
+      assert.equal((await passwordSignIn(proxied, 'admin', password, via('203.0.113.21'))).statusCode, 303);
+      // … and an untrusted peer cannot pick its address: it counts as itself.
+      for (let i = 1; i <= 10; i += 1) await passwordSignIn(proxied, `spoof-${i}`, 'Summer2025!', { remoteAddress: '198.51.100.5', headers: { 'x-forwarded-for': `192.0.2.${i}` } });
+      assert.equal((await passwordSignIn(proxied, 'admin', password, { remoteAddress: '198.51.100.5', headers: { 'x-forwarded-for': '192.0.2.200' } })).statusCode, 429);
+    } finally {
+      await proxied.close();
+    }
+  });
+
   test('a success gives the attempt back: a login that signs in starts afresh', async () => {
     for (let i = 1; i <= 4; i += 1) await passwordSignIn(app, 'frank', `guess-${i}`, { remoteAddress: `198.18.0.${i}` });
     assert.equal((await passwordSignIn(app, 'frank', 'frank-password-1', { remoteAddress: '198.18.0.10' })).statusCode, 303);

@@ -164,6 +164,18 @@ describe('GET /metrics access', () => {
     }
   });
 
+  test('from a trusted proxy (ROSTER_TRUSTED_PROXIES), the client the proxy names is the one ROSTER_METRICS_ALLOW judges', async () => {
+    const roster = await startTestApp({ trustedProxies: [{ address: '127.0.0.1', prefix: 32, family: 'ipv4' }], metricsAllow: [{ address: '10.0.0.0', prefix: 8, family: 'ipv4' }] });
+    try {
+      assert.equal((await scrape(roster, { remoteAddress: '127.0.0.1', headers: { 'x-forwarded-for': '10.1.2.3' } })).status, 200);
+      assert.equal((await scrape(roster, { remoteAddress: '127.0.0.1', headers: { 'x-forwarded-for': '203.0.113.9' } })).status, 401);
+      // An untrusted peer cannot name another address.
+      assert.equal((await scrape(roster, { remoteAddress: '203.0.113.9', headers: { 'x-forwarded-for': '10.1.2.3' } })).status, 401);
+    } finally {
+      await roster.close();
+    }
+  });
+
   test('ROSTER_METRICS_ALLOW replaces loopback with its addresses and ranges', async () => {
     const roster = await startTestApp({ metricsAllow: [{ address: '10.0.0.0', prefix: 8, family: 'ipv4' }, { address: '2001:db8::', prefix: 32, family: 'ipv6' }] });
     try {

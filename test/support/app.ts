@@ -131,6 +131,7 @@ export async function startTestApp(
     secretKey?: Buffer;
     logger?: AppOptions['logger'];
     metricsAllow?: AppOptions['metricsAllow'];
+    trustedProxies?: AppOptions['trustedProxies'];
   } = {},
 ): Promise<TestApp> {
   const directory = mkdtempSync(join(tmpdir(), 'roster-test-'));
@@ -165,6 +166,7 @@ export async function startTestApp(
     ...options.app,
     ...(options.logger !== undefined ? { logger: options.logger } : {}),
     ...(options.metricsAllow !== undefined ? { metricsAllow: options.metricsAllow } : {}),
+    ...(options.trustedProxies !== undefined ? { trustedProxies: options.trustedProxies } : {}),
   });
   await app.ready();
 

@@ -63,13 +63,19 @@ export function setCookieOf(response: LightMyRequestResponse, name: string): str
  * Signs in through the password form as a browser would (GET the form for its pre-session
  * cookie and token, then POST), and returns the POST's response.
  */
-export async function passwordSignIn(app: TestApp, login: string, password: string, options: { returnTo?: string; remoteAddress?: string } = {}): Promise<LightMyRequestResponse> {
+export async function passwordSignIn(
+  app: TestApp,
+  login: string,
+  password: string,
+  options: { returnTo?: string; remoteAddress?: string; headers?: Record<string, string> } = {},
+): Promise<LightMyRequestResponse> {
   const form = await getPage(app, '/sessions/new');
   const preSession = setCookieOf(form, '__Host-roster_csrf') ?? setCookieOf(form, 'roster_csrf');
   return postForm(app, '/sessions', { login, password, ...(options.returnTo !== undefined ? { returnTo: options.returnTo } : {}) }, {
     ...(preSession !== undefined ? { cookie: preSession } : {}),
     csrf: csrfOf(form),
     ...(options.remoteAddress !== undefined ? { remoteAddress: options.remoteAddress } : {}),
+    ...(options.headers !== undefined ? { headers: options.headers } : {}),
   });
 }
 
