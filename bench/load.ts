@@ -16,9 +16,11 @@
  *                        of CPU per user against 0.7 ms once warm)
  *   --samples N          timed member additions per group (default 200)
  *   --mixed S            seconds of mixed writes on two instances (PostgreSQL; default 20)
- *   --only a,b           run only these measures: bare, floor, filter, get, create, members, mixed
+ *   --only a,b           run only these measures: bare, floor, filter, get, verify, create, members, mixed
  *                        (floor: Roster's own pipeline with no directory read — /healthz, and the
- *                        authenticated SCIM ServiceProviderConfig — the least any read can cost)
+ *                        authenticated SCIM ServiceProviderConfig — the least any read can cost;
+ *                        verify: forward auth, GET /auth/verify with the session of one of 100
+ *                        signed-in users, as a reverse proxy asks before every request)
  *   --profile DIR        run Roster under `node --cpu-prof`, profiles written to DIR
  *                        (summarise with `tsx bench/profile-summary.ts DIR/*.cpuprofile`)
  *   --log-level L        Roster's ROSTER_LOG_LEVEL (default info, what operators run)
@@ -285,7 +287,7 @@ async function main(): Promise<void> {
     const bareChild = await startBare();
     children.push(bareChild);
     const bareLoads: Load[] = [];
-    if (runs('bare') || runs('floor') || runs('filter') || runs('get')) {
+    if (runs('bare') || runs('floor') || runs('filter') || runs('get') || runs('verify')) {
       bareLoads.push(await bare(bareChild));
       console.log(describeLoad('bare Fastify route', bareLoads[0]!));
     }
@@ -349,6 +351,17 @@ async function main(): Promise<void> {
       const measured = await load(roster, { ...reads, requests: [{ method: 'GET', setupRequest: (request) => ({ ...request, path: `/api/scim/v2/Users/${seeded.scimIds[pickIndex()]}` }) }] }, 'get');
       console.log(describeLoad('GET /Users/{id}', measured));
       rows.push({ measure: 'GET /Users/{id}', value: `${measured.rate.toFixed(0)} req/s`, load: measured });
+    }
+    if (runs('verify')) {
+      const cookies: string[] = [];
+      for (let i = 0; i < 100; i += 1) cookies.push(`roster_session=${(await services.sessions.open(seeded.userIds[pickIndex()]!)).value}`);
+      const measured = await load(
+        roster,
+        { connections: READ_CONNECTIONS, duration: DURATION, requests: [{ method: 'GET', setupRequest: (request) => ({ ...request, path: '/auth/verify', headers: { ...request.headers, cookie: cookies[Math.floor(Math.random() * cookies.length)]! } }) }] },
+        'verify',
+      );
+      console.log(describeLoad('GET /auth/verify', measured));
+      rows.push({ measure: 'GET /auth/verify (forward auth, signed in)', value: `${measured.rate.toFixed(0)} req/s`, load: measured });
     }
     if (runs('create') && atZero !== undefined) {
       const atN = await creates(roster, headers, 'seeded', CREATES);
