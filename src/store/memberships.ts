@@ -93,6 +93,18 @@ export function administratorCondition(eb: ExpressionBuilder<Database & { u: Dat
 
 export function createMembershipQueries(dialect: DialectAdapter) {
   // The administrator check of every API request, compiled once (compiled.ts).
+  // The groups a user's access follows, read by every forward-auth question: compiled once.
+  const selectAccessGroups = compiledOnce((db: Executor, userId: string) =>
+    db
+      .selectFrom('memberships as m')
+      .innerJoin('users as u', 'u.id', 'm.user_id')
+      .innerJoin('groups as g', 'g.id', 'm.group_id')
+      .select(['g.id', 'g.name'])
+      .where('m.user_id', '=', userId)
+      .where('u.active', '=', 1)
+      .orderBy('g.name')
+      .orderBy('g.id'),
+  );
   const selectAdministrator = compiledOnce((db: Executor, userId: string, adminGroupKey: string) =>
     db.selectFrom('users as u').select('u.id').where('u.id', '=', userId).where((eb) => administratorCondition(eb, adminGroupKey)),
   );
@@ -426,16 +438,7 @@ export function createMembershipQueries(dialect: DialectAdapter) {
      * between the check and the read. Served by the memberships' user index.
      */
     async accessGroupsOf(db: Executor, userId: string): Promise<Array<{ id: string; name: string }>> {
-      return db
-        .selectFrom('memberships as m')
-        .innerJoin('users as u', 'u.id', 'm.user_id')
-        .innerJoin('groups as g', 'g.id', 'm.group_id')
-        .select(['g.id', 'g.name'])
-        .where('m.user_id', '=', userId)
-        .where('u.active', '=', 1)
-        .orderBy('g.name')
-        .orderBy('g.id')
-        .execute();
+      return selectAccessGroups(db, userId);
     },
 
     /**

@@ -3,6 +3,7 @@
  * value; the store never sees the value itself. Ending every session of a user at
  * deactivation is deleteSessionsOf in user-credentials.ts.
  */
+import { compiledOnce } from './compiled.ts';
 import type { Executor } from './executor.ts';
 
 /** A session row with whether its user is active (which decides whether it still counts) and who the user is. */
@@ -34,6 +35,15 @@ export interface SessionWrite {
   readonly expiresAt: string;
 }
 
+// Every console page and every forward-auth question reads its session: compiled once (compiled.ts).
+const selectSession = compiledOnce((db: Executor, id: string) =>
+  db
+    .selectFrom('sessions as s')
+    .innerJoin('users as u', 'u.id', 's.user_id')
+    .select(['s.user_id', 's.created_at', 's.last_seen_at', 's.expires_at', 'u.active', 'u.login', 'u.display_name', 'u.email'])
+    .where('s.id', '=', id),
+);
+
 /** Query factory for sessions. */
 export function createSessionQueries() {
   return {
@@ -53,12 +63,7 @@ export function createSessionQueries() {
 
     /** The session with this id, whether its user is active and who it is, or undefined. */
     async find(db: Executor, id: string): Promise<StoredSession | undefined> {
-      const row = await db
-        .selectFrom('sessions as s')
-        .innerJoin('users as u', 'u.id', 's.user_id')
-        .select(['s.user_id', 's.created_at', 's.last_seen_at', 's.expires_at', 'u.active', 'u.login', 'u.display_name', 'u.email'])
-        .where('s.id', '=', id)
-        .executeTakeFirst();
+      const [row] = await selectSession(db, id);
       if (row === undefined) return undefined;
       return {
         userId: row.user_id,
