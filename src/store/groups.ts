@@ -1,5 +1,6 @@
 /** SQL for groups and their SCIM links. Members are in memberships.ts. */
 import { sql, type SelectQueryBuilder, type SqlBool } from 'kysely';
+import { compiledOnce } from './compiled.ts';
 import type { DialectAdapter } from './dialect.ts';
 import type { Executor } from './executor.ts';
 import { createMembershipQueries } from './memberships.ts';
@@ -100,19 +101,22 @@ export function createGroupQueries(dialect: DialectAdapter) {
     return db.selectFrom('groups as g').leftJoin('scim_groups as sg', 'sg.group_id', 'g.id').select(GROUP_COLUMNS);
   }
 
+  // The group of every SCIM group request, read (and on PostgreSQL locked) by statements
+  // compiled once (compiled.ts). Locked: an inner join (see users.ts findByScimId).
+  const selectByScimId = compiledOnce((db: Executor, scimId: string) => selectGroups(db).where('sg.scim_id', '=', scimId));
+  const lockedByScimId = (lock: RowLock) =>
+    compiledOnce((db: Executor, scimId: string) =>
+      withRowLock(db.selectFrom('groups as g').innerJoin('scim_groups as sg', 'sg.group_id', 'g.id').select(GROUP_COLUMNS).where('sg.scim_id', '=', scimId), lock, ['g', 'sg']),
+    );
+  const selectLockedByScimId: Record<RowLock, ReturnType<typeof lockedByScimId>> = { write: lockedByScimId('write'), delete: lockedByScimId('delete') };
+
   return {
     /**
      * The group linked to a SCIM id, or undefined; `lock` locks it for the rest of the
      * transaction, which serialises every change to one group, members included.
      */
     async findByScimId(db: Executor, scimId: string, lock?: RowLock): Promise<StoredGroup | undefined> {
-      if (lock === undefined || !dialect.supportsRowLocks) {
-        const row = await selectGroups(db).where('sg.scim_id', '=', scimId).executeTakeFirst();
-        return row ? toGroup(row) : undefined;
-      }
-      // See users.ts findByScimId for the inner join and the lock strengths.
-      const query = db.selectFrom('groups as g').innerJoin('scim_groups as sg', 'sg.group_id', 'g.id').select(GROUP_COLUMNS).where('sg.scim_id', '=', scimId);
-      const row = await withRowLock(query, lock, ['g', 'sg']).executeTakeFirst();
+      const [row] = await (lock === undefined || !dialect.supportsRowLocks ? selectByScimId : selectLockedByScimId[lock])(db, scimId);
       return row ? toGroup(row) : undefined;
     },
 

@@ -330,6 +330,14 @@ export function createUserQueries(dialect: DialectAdapter) {
   );
   const selectByScimId = compiledOnce((db: Executor, scimId: string) => selectUsers(db).where('su.scim_id', '=', scimId));
   // GET /Users/{id}: the user and its groups in one statement (a round trip less per request).
+  // Locked for a write (PostgreSQL): an inner join, since FOR UPDATE cannot lock the nullable
+  // side of an outer join. Both rows are locked: a concurrent unlink (DELETE) then makes this
+  // read find nothing. Compiled once, like the reads: the version expression is costly to build.
+  const lockedByScimId = (lock: RowLock) =>
+    compiledOnce((db: Executor, scimId: string) =>
+      withRowLock(db.selectFrom('users as u').innerJoin('scim_users as su', 'su.user_id', 'u.id').select(columns).where('su.scim_id', '=', scimId), lock, ['u', 'su']),
+    );
+  const selectLockedByScimId: Record<RowLock, ReturnType<typeof lockedByScimId>> = { write: lockedByScimId('write'), delete: lockedByScimId('delete') };
   const selectByScimIdWithGroups = compiledOnce((db: Executor, scimId: string) =>
     selectUsers(db).select(groupsJson(dialect).as('groups_json')).where('su.scim_id', '=', scimId),
   );
@@ -356,14 +364,7 @@ export function createUserQueries(dialect: DialectAdapter) {
   return {
     /** The user linked to a SCIM id, or undefined; `lock` locks it for the rest of the transaction. */
     async findByScimId(db: Executor, scimId: string, lock?: RowLock): Promise<StoredUser | undefined> {
-      if (lock === undefined || !dialect.supportsRowLocks) {
-        const [row] = await selectByScimId(db, scimId);
-        return row ? toUser(row) : undefined;
-      }
-      // An inner join, since FOR UPDATE cannot lock the nullable side of an outer join. Both
-      // rows are locked: a concurrent unlink (DELETE) then makes this read find nothing.
-      const query = db.selectFrom('users as u').innerJoin('scim_users as su', 'su.user_id', 'u.id').select(columns).where('su.scim_id', '=', scimId);
-      const row = await withRowLock(query, lock, ['u', 'su']).executeTakeFirst();
+      const [row] = await (lock === undefined || !dialect.supportsRowLocks ? selectByScimId : selectLockedByScimId[lock])(db, scimId);
       return row ? toUser(row) : undefined;
     },
 
