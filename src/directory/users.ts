@@ -252,7 +252,7 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
         if (existing) {
           if (suspending) assertNotSelf(actor, existing.id);
           id = existing.id;
-          await users.update(trx, id, values, now);
+          await userWrites.update(trx, id, values, now);
         } else {
           id = newId();
           await userWrites.insert(trx, id, values, now);
@@ -330,7 +330,7 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
         const reactivating = !current.user.active && values.active;
         if (deactivating) assertNotSelf(actor, current.user.id);
         const now = new Date().toISOString();
-        await users.update(trx, current.user.id, values, now);
+        await userWrites.update(trx, current.user.id, values, now);
         // Rewritten only when they changed: most updates (a title, a name) leave them as they are.
         await userWrites.replaceChangedEmails(trx, current.user.id, emailRowsOf(current.user.data), emails);
         await unique.keep(trx, schemas, current.user.id, values.data);
@@ -371,7 +371,7 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
         assertNotSelf(actor, current.user.id);
         const now = new Date().toISOString();
         const { write: values } = toWrite(current.document, current.user.active, (await scimSchemas.current(trx)).User);
-        await users.update(trx, current.user.id, { ...values, active: false }, now);
+        await userWrites.update(trx, current.user.id, { ...values, active: false }, now);
         const removed = await deactivation.deactivate(trx, current.user.id, now, journal.stamp(actor, now));
         await users.unlink(trx, current.user.id);
         // The SCIM resource is gone (404 from now on): its unique values are free again.

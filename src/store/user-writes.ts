@@ -47,9 +47,11 @@ export function createUserWriteQueries(dialect: DialectAdapter) {
       .limit(1),
   );
 
-  /** The values of a new user's row, from 13 markers (insertNew gives them in this order). */
-  const userRow = ([id, login, displayName, email, loginKey, displayNameKey, emailKey, active, externalId, data, fold, createdAt, updatedAt]: readonly string[]) => ({
-    id: id!,
+  /**
+   * The SCIM-owned columns of a user's row, from the markers of userValues (in its order: id,
+   * login, displayName, email, the three case keys, active, externalId, data, fold, …).
+   */
+  const scimColumns = ([, login, displayName, email, loginKey, displayNameKey, emailKey, active, externalId, data, fold]: readonly string[]) => ({
     login: login!,
     display_name: displayName!,
     email: email!,
@@ -57,17 +59,28 @@ export function createUserWriteQueries(dialect: DialectAdapter) {
     display_name_key: displayNameKey!,
     email_key: emailKey!,
     active: active as unknown as number,
-    local: 0,
-    password_hash: null,
     external_id: externalId!,
     scim_data: data,
     scim_fold: fold,
-    created_at: createdAt!,
-    updated_at: updatedAt!,
-    version: 1,
   });
+  /** A new user's row, from the 13 markers of userValues. */
+  const userRow = (markers: readonly string[]) => ({ id: markers[0]!, ...scimColumns(markers), local: 0, password_hash: null, created_at: markers[11]!, updated_at: markers[12]!, version: 1 });
   const USER_VALUES = 13;
   const insertUser = compiledWrite(USER_VALUES, (db, markers) => db.insertInto('users').values(userRow(markers)));
+  // An update sets what an insert does but the creation time: the first 12 of userValues.
+  const updateUser = compiledWrite(USER_VALUES - 1, (db, markers) =>
+    db
+      .updateTable('users')
+      .set({
+        ...scimColumns(markers),
+        // The conflict mark of migration 011 stays while the login keeps its key, else it goes
+        // (users.ts conflictAfter). SET expressions read the row as it was: the old key.
+        login_conflict: sql<number>`CASE WHEN login_key = ${markers[4]} THEN login_conflict ELSE 0 END`,
+        updated_at: markers[11]!,
+        version: sql<number>`version + 1`,
+      })
+      .where('id', '=', markers[0]!),
+  );
 
   const insertLink = compiledWrite(2, (db, [scimId, userId]) => db.insertInto('scim_users').values({ scim_id: scimId!, user_id: userId! }));
   const deleteEmails = compiledWrite(1, (db, [userId]) => db.deleteFrom('user_emails').where('user_id', '=', userId!));
@@ -160,6 +173,11 @@ export function createUserWriteQueries(dialect: DialectAdapter) {
   }
 
   return {
+    /** Overwrites the SCIM-owned columns of user `id` and bumps its version. */
+    async update(db: Executor, id: string, write: UserWrite, now: string): Promise<void> {
+      await updateUser(db, userValues(id, write, now).slice(0, USER_VALUES - 1));
+    },
+
     /** Who holds `login` regardless of case (the users_login_key index), as users.ts findByLogin chooses. */
     async loginHolder(db: Executor, login: string): Promise<LoginHolder | undefined> {
       const [row] = await selectHolder(db, caseKey(login), login);
@@ -205,7 +223,7 @@ export function createUserWriteQueries(dialect: DialectAdapter) {
     },
 
     /**
-     * The user as a read would show it after `users.update(before.id, write, now)` in the same
+     * The user as a read would show it after `update(before.id, write, now)` in the same
      * transaction, when that is known without reading: the update bumps `version` only (the row
      * is locked: no other write of it in between), leaves memberships and groups as `before` read
      * them, and `now` is not before its last write, so lastModified is the later of `now` and

@@ -5,7 +5,7 @@
 import { sql, type RawBuilder, type SelectQueryBuilder, type SqlBool } from 'kysely';
 import type { KeysetPosition, SortKey } from '../scim/cursor.ts';
 import type { DialectAdapter } from './dialect.ts';
-import { compiledOnce, compiledWrite } from './compiled.ts';
+import { compiledOnce } from './compiled.ts';
 import type { Executor } from './executor.ts';
 import { memberDisplay, type LinkedReference } from './memberships.ts';
 import { userResourceModifiedAt, userResourceVersion } from './resource-versions.ts';
@@ -304,30 +304,6 @@ export function createUserQueries(dialect: DialectAdapter) {
   }
 
   // The lookups of every SCIM read and write, compiled once (compiled.ts).
-  // Every SCIM update of a user, compiled once (compiled.ts): building this statement, with its
-  // conflict mark, cost more CPU than SQLite's own work for it. The values, in order: id, login,
-  // displayName, email, the three case keys, active, externalId, data, fold, updatedAt.
-  const updateUser = compiledWrite(12, (db, [id, login, displayName, email, loginKey, displayNameKey, emailKey, active, externalId, data, fold, updatedAt]) =>
-    db
-      .updateTable('users')
-      .set({
-        login: login!,
-        display_name: displayName!,
-        email: email!,
-        login_key: loginKey!,
-        display_name_key: displayNameKey!,
-        email_key: emailKey!,
-        // conflictAfter: the SET expressions read the row as it was, so `login_key` here is the old key.
-        login_conflict: sql<number>`CASE WHEN login_key = ${loginKey} THEN login_conflict ELSE 0 END`,
-        active: active as unknown as number,
-        external_id: externalId!,
-        scim_data: data,
-        scim_fold: fold,
-        updated_at: updatedAt!,
-        version: sql<number>`version + 1`,
-      })
-      .where('id', '=', id!),
-  );
   const selectByScimId = compiledOnce((db: Executor, scimId: string) => selectUsers(db).where('su.scim_id', '=', scimId));
   // GET /Users/{id}: the user and its groups in one statement (a round trip less per request).
   // Locked for a write (PostgreSQL): an inner join, since FOR UPDATE cannot lock the nullable
@@ -571,24 +547,6 @@ export function createUserQueries(dialect: DialectAdapter) {
       return Number(result.numDeletedRows);
     },
 
-    /** Overwrites the SCIM-owned columns and bumps the version. */
-    async update(db: Executor, id: string, write: UserWrite, now: string): Promise<void> {
-      const keys = nameKeys(write);
-      await updateUser(db, [
-        id,
-        write.login,
-        write.displayName,
-        write.email,
-        keys.login_key,
-        keys.display_name_key,
-        keys.email_key,
-        write.active ? 1 : 0,
-        write.externalId,
-        dialect.toJsonParameter(write.data),
-        dialect.toJsonParameter(write.fold),
-        now,
-      ]);
-    },
 
     /** Removes a user's SCIM link; later SCIM requests for that id find nothing. */
     async unlink(db: Executor, userId: string): Promise<void> {
