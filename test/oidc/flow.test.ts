@@ -50,6 +50,15 @@ eachDatabase('OpenID Connect provider on', (database) => {
   });
   after(async () => app.close());
 
+  /** A confidential application registered under `name`, its relying party, and ada's browser signed in to Roster. */
+  async function adaSignedInTo(name: string, allowedGroups: string[]) {
+    const { application, secret } = await app.services.applications.create({ name, redirectUris: [REDIRECT], public: false, allowedGroups }, cli);
+    const config = await relyingParty(app, application.clientId, secret);
+    const jar = new CookieJar();
+    jar.add((await sessionFor(app, userId)).cookie);
+    return { application, config, jar };
+  }
+
   test('discovery names Roster as issuer and its endpoints under /oidc', async () => {
     const { application, secret } = await app.services.applications.create({ name: 'Grafana', redirectUris: [REDIRECT], public: false, allowedGroups: [] }, cli);
     const config = await relyingParty(app, application.clientId, secret);
@@ -93,10 +102,7 @@ eachDatabase('OpenID Connect provider on', (database) => {
   });
 
   test('the database keeps no usable code or token: they are stored under their SHA-256, and still work', async () => {
-    const { application, secret } = await app.services.applications.create({ name: 'Grafana at rest', redirectUris: [REDIRECT], public: false, allowedGroups: [] }, cli);
-    const config = await relyingParty(app, application.clientId, secret);
-    const jar = new CookieJar();
-    jar.add((await sessionFor(app, userId)).cookie);
+    const { application, config, jar } = await adaSignedInTo('Grafana at rest', []);
     const { landing, verifier, state, nonce } = await authorize(app, config, jar, 'openid groups offline_access');
     const code = landing.url.searchParams.get('code');
     assert.ok(code);
@@ -162,20 +168,14 @@ eachDatabase('OpenID Connect provider on', (database) => {
 
   test('allowed groups name groups as Roster compares their names, without regard to case', async () => {
     // ada is a member of "engineers"; group names are unique regardless of case.
-    const { application, secret } = await app.services.applications.create({ name: 'Wiki', redirectUris: [REDIRECT], public: false, allowedGroups: ['ENGINEERS'] }, cli);
-    const config = await relyingParty(app, application.clientId, secret);
-    const jar = new CookieJar();
-    jar.add((await sessionFor(app, userId)).cookie);
+    const { application, config, jar } = await adaSignedInTo('Wiki', ['ENGINEERS']);
     const { landing } = await authorize(app, config, jar, 'openid');
     assert.equal(landing.url.searchParams.get('error'), null, `refused: ${landing.url}`);
     assert.ok(landing.url.searchParams.get('code'));
   });
 
   test('an application limited to a group refuses anyone else at the authorization step, and the audit trail says who and why', async () => {
-    const { application, secret } = await app.services.applications.create({ name: 'Ops console', redirectUris: [REDIRECT], public: false, allowedGroups: ['operators'] }, cli);
-    const config = await relyingParty(app, application.clientId, secret);
-    const jar = new CookieJar();
-    jar.add((await sessionFor(app, userId)).cookie);
+    const { application, config, jar } = await adaSignedInTo('Ops console', ['operators']);
     const { landing } = await authorize(app, config, jar, 'openid groups');
     assert.equal(`${landing.url.origin}${landing.url.pathname}`, REDIRECT);
     assert.equal(landing.url.searchParams.get('error'), 'access_denied');
