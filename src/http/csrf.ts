@@ -43,6 +43,14 @@ export function presentedCsrfToken(headers: Readonly<Record<string, string | str
   return undefined;
 }
 
+/**
+ * Whether the browser says the request comes from another site (Sec-Fetch-Site, sent by every
+ * current browser): such a state change is refused outright, token or not.
+ */
+export function isCrossSite(headers: Readonly<Record<string, string | string[] | undefined>>): boolean {
+  return headers['sec-fetch-site'] === 'cross-site';
+}
+
 /** Methods that change nothing (RFC 9110 §9.2.1) and need no token. */
 export function isSafeMethod(method: string): boolean {
   return method === 'GET' || method === 'HEAD' || method === 'OPTIONS';

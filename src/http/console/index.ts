@@ -21,7 +21,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Services } from '../../services.ts';
 import type { ReturnTrust } from '../client.ts';
-import { preSessionCookie, csrfTokenMatches, isSafeMethod, presentedCsrfToken } from '../csrf.ts';
+import { preSessionCookie, csrfTokenMatches, isCrossSite, isSafeMethod, presentedCsrfToken } from '../csrf.ts';
 import { shorten } from '../../text.ts';
 import { RetryLaterError } from '../../directory/errors.ts';
 import type { ScimError } from '../../scim/errors.ts';
@@ -110,7 +110,7 @@ async function guard(request: FastifyRequest, reply: FastifyReply, context: Cons
   const access = accessOf(request);
   if (access === 'public') return undefined;
   const safe = isSafeMethod(request.method);
-  if (!safe && request.headers['sec-fetch-site'] === 'cross-site') return refuseForgery(request, reply);
+  if (!safe && isCrossSite(request.headers)) return refuseForgery(request, reply);
   if (access === 'anonymous') {
     if (!safe && !csrfTokenMatches(context.preSession.presented(request.headers.cookie), presentedCsrfToken(request.headers, request.body))) {
       return refuseForgery(request, reply);
