@@ -80,7 +80,7 @@ export function createOidcAdapter(store: Store): new (model: string) => OidcAdap
       }
       await queries.upsert(db, {
         model: this.#model,
-        id: this.#keys(id)[0]!,
+        id: this.#secretIds ? storedKey(id) : id,
         payload: JSON.stringify(stored),
         grantId: typeof payload.grantId === 'string' ? payload.grantId : null,
         uid: typeof payload.uid === 'string' ? payload.uid : null,

@@ -5,7 +5,7 @@ import type { DialectAdapter } from './dialect.ts';
 import type { Executor } from './executor.ts';
 import { createMembershipQueries } from './memberships.ts';
 import type { Database, GroupsTable } from './tables.ts';
-import { containsPattern, keysetAfter, orderScimList, sortKeyOf, withRowLock, type Listed, type ListQuery, type RowLock } from './users.ts';
+import { containsPattern, keysetAfter, lockedReadsByScimId, orderScimList, sortKeyOf, withRowLock, type Listed, type ListQuery, type RowLock } from './users.ts';
 import { caseKey } from '../text.ts';
 
 /** A group row as the domain sees it. `scimId` is null for local groups. */
@@ -104,11 +104,9 @@ export function createGroupQueries(dialect: DialectAdapter) {
   // The group of every SCIM group request, read (and on PostgreSQL locked) by statements
   // compiled once (compiled.ts). Locked: an inner join (see users.ts findByScimId).
   const selectByScimId = compiledOnce((db: Executor, scimId: string) => selectGroups(db).where('sg.scim_id', '=', scimId));
-  const lockedByScimId = (lock: RowLock) =>
-    compiledOnce((db: Executor, scimId: string) =>
-      withRowLock(db.selectFrom('groups as g').innerJoin('scim_groups as sg', 'sg.group_id', 'g.id').select(GROUP_COLUMNS).where('sg.scim_id', '=', scimId), lock, ['g', 'sg']),
-    );
-  const selectLockedByScimId: Record<RowLock, ReturnType<typeof lockedByScimId>> = { write: lockedByScimId('write'), delete: lockedByScimId('delete') };
+  const selectLockedByScimId = lockedReadsByScimId((db, scimId, lock) =>
+    withRowLock(db.selectFrom('groups as g').innerJoin('scim_groups as sg', 'sg.group_id', 'g.id').select(GROUP_COLUMNS).where('sg.scim_id', '=', scimId), lock, ['g', 'sg']),
+  );
 
   return {
     /**

@@ -9,7 +9,7 @@ import { caseKey } from '../text.ts';
 import { compiledOnce, compiledWrite, type CompiledWrite } from './compiled.ts';
 import type { DialectAdapter } from './dialect.ts';
 import type { Executor } from './executor.ts';
-import type { EmailRow, StoredUser, UserWrite } from './users.ts';
+import { conflictAfter, type EmailRow, type StoredUser, type UserWrite } from './users.ts';
 
 /** The user that holds a login (regardless of case), and its SCIM id when it is linked. */
 export interface LoginHolder {
@@ -73,9 +73,7 @@ export function createUserWriteQueries(dialect: DialectAdapter) {
       .updateTable('users')
       .set({
         ...scimColumns(markers),
-        // The conflict mark of migration 011 stays while the login keeps its key, else it goes
-        // (users.ts conflictAfter). SET expressions read the row as it was: the old key.
-        login_conflict: sql<number>`CASE WHEN login_key = ${markers[4]} THEN login_conflict ELSE 0 END`,
+        login_conflict: conflictAfter(markers[4]!),
         updated_at: markers[11]!,
         version: sql<number>`version + 1`,
       })

@@ -2,7 +2,7 @@
  * SQL for users, their SCIM links and their email index. Query functions take an executor
  * so that the directory layer decides the transaction boundaries.
  */
-import { sql, type RawBuilder, type SelectQueryBuilder, type SqlBool } from 'kysely';
+import { sql, type Compilable, type RawBuilder, type SelectQueryBuilder, type SqlBool } from 'kysely';
 import type { KeysetPosition, SortKey } from '../scim/cursor.ts';
 import type { DialectAdapter } from './dialect.ts';
 import { compiledOnce } from './compiled.ts';
@@ -109,6 +109,17 @@ export function withRowLock<DB, TB extends keyof DB & string, O>(
   return lock === 'delete' ? query.forUpdate(tables) : query.forNoKeyUpdate(tables);
 }
 
+/**
+ * A read by SCIM id compiled once per lock strength (compiled.ts), for the locked reads of
+ * every SCIM write on PostgreSQL; `build` gives the query before its lock.
+ */
+export function lockedReadsByScimId<R>(build: (db: Executor, scimId: string, lock: RowLock) => Compilable<R>): Record<RowLock, (db: Executor, scimId: string) => Promise<R[]>> {
+  return {
+    write: compiledOnce((db: Executor, scimId: string) => build(db, scimId, 'write')),
+    delete: compiledOnce((db: Executor, scimId: string) => build(db, scimId, 'delete')),
+  };
+}
+
 export interface ListQuery {
   readonly where?: RawBuilder<SqlBool>;
   readonly orderBy?: RawBuilder<unknown>;
@@ -183,11 +194,13 @@ function nameKeys(write: { readonly login: string; readonly displayName: string 
 }
 
 /**
- * The conflict mark of an updated login: kept while the login keeps its key (a user marked by
- * migration 011 stays writable), 0 otherwise, so that a new name must be unique.
+ * The conflict mark of an updated login whose case key is `loginKey` (a value, or a marker of a
+ * statement compiled once): kept while the login keeps its key (a user marked by migration 011
+ * stays writable), 0 otherwise, so that a new name must be unique.
  */
-function conflictAfter(login: string) {
-  return sql<number>`CASE WHEN login_key = ${caseKey(login)} THEN login_conflict ELSE 0 END`;
+export function conflictAfter(loginKey: string) {
+  // SET expressions read the row as it was: `login_key` here is the old key.
+  return sql<number>`CASE WHEN login_key = ${loginKey} THEN login_conflict ELSE 0 END`;
 }
 
 /**
@@ -309,11 +322,9 @@ export function createUserQueries(dialect: DialectAdapter) {
   // Locked for a write (PostgreSQL): an inner join, since FOR UPDATE cannot lock the nullable
   // side of an outer join. Both rows are locked: a concurrent unlink (DELETE) then makes this
   // read find nothing. Compiled once, like the reads: the version expression is costly to build.
-  const lockedByScimId = (lock: RowLock) =>
-    compiledOnce((db: Executor, scimId: string) =>
-      withRowLock(db.selectFrom('users as u').innerJoin('scim_users as su', 'su.user_id', 'u.id').select(columns).where('su.scim_id', '=', scimId), lock, ['u', 'su']),
-    );
-  const selectLockedByScimId: Record<RowLock, ReturnType<typeof lockedByScimId>> = { write: lockedByScimId('write'), delete: lockedByScimId('delete') };
+  const selectLockedByScimId = lockedReadsByScimId((db, scimId, lock) =>
+    withRowLock(db.selectFrom('users as u').innerJoin('scim_users as su', 'su.user_id', 'u.id').select(columns).where('su.scim_id', '=', scimId), lock, ['u', 'su']),
+  );
   const selectByScimIdWithGroups = compiledOnce((db: Executor, scimId: string) =>
     selectUsers(db).select(groupsJson(dialect).as('groups_json')).where('su.scim_id', '=', scimId),
   );
@@ -502,7 +513,7 @@ export function createUserQueries(dialect: DialectAdapter) {
           display_name: write.displayName,
           email: write.email,
           ...nameKeys(write),
-          login_conflict: conflictAfter(write.login),
+          login_conflict: conflictAfter(caseKey(write.login)),
           external_id: write.externalId,
           updated_at: now,
           version: sql<number>`version + 1`,
