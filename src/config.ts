@@ -163,9 +163,10 @@ function parseDatabase(env: Env): DatabaseLocation {
   const location = parseDatabaseUrl(value(env, 'ROSTER_DATABASE_URL') ?? 'sqlite:./data/roster.db');
   const poolSize = value(env, 'ROSTER_DATABASE_POOL_SIZE');
   const ca = value(env, 'ROSTER_DATABASE_SSL_CA');
+  const prepared = value(env, 'ROSTER_DATABASE_PREPARED_STATEMENTS');
   if (location.kind === 'sqlite') {
     // Silently ignoring them would let an operator believe TLS or pooling is in effect.
-    for (const [name, raw] of [['ROSTER_DATABASE_POOL_SIZE', poolSize], ['ROSTER_DATABASE_SSL_CA', ca]] as const) {
+    for (const [name, raw] of [['ROSTER_DATABASE_POOL_SIZE', poolSize], ['ROSTER_DATABASE_SSL_CA', ca], ['ROSTER_DATABASE_PREPARED_STATEMENTS', prepared]] as const) {
       if (raw !== undefined) throw new ConfigError(name, `${name} must be unset with a sqlite: ROSTER_DATABASE_URL (it only applies to PostgreSQL)`);
     }
     return location;
@@ -175,7 +176,20 @@ function parseDatabase(env: Env): DatabaseLocation {
     ...location,
     ...(poolSize !== undefined ? { poolSize: parsePoolSize(poolSize) } : {}),
     ...(tls !== undefined ? { tls: Object.freeze(tls) } : {}),
+    ...(prepared !== undefined && !parsePreparedStatements(prepared) ? { preparedStatements: false } : {}),
   };
+}
+
+/**
+ * ROSTER_DATABASE_PREPARED_STATEMENTS: `on` (the default) or `off`. Off is for a pooler that
+ * cannot keep named prepared statements apart between clients (PgBouncer before 1.21, or
+ * without `max_prepared_statements`, in transaction mode).
+ */
+function parsePreparedStatements(raw: string): boolean {
+  const word = raw.toLowerCase();
+  if (word === 'on') return true;
+  if (word === 'off') return false;
+  throw new ConfigError('ROSTER_DATABASE_PREPARED_STATEMENTS', `ROSTER_DATABASE_PREPARED_STATEMENTS must be on or off (got "${raw}")`);
 }
 
 /**

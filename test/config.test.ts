@@ -204,6 +204,15 @@ describe('loadConfig', () => {
     refuses({ ROSTER_DATABASE_URL: 'sqlite:./x.db', ROSTER_DATABASE_POOL_SIZE: '5' }, 'ROSTER_DATABASE_POOL_SIZE', /only applies to PostgreSQL/);
   });
 
+  test('ROSTER_DATABASE_PREPARED_STATEMENTS turns the named prepared statements off for a pooler that cannot keep them', () => {
+    const url = 'postgres://roster:pw@db/roster';
+    assert.deepEqual(loadConfig({ ROSTER_DATABASE_URL: url }).database, { kind: 'postgres', url });
+    assert.deepEqual(loadConfig({ ROSTER_DATABASE_URL: url, ROSTER_DATABASE_PREPARED_STATEMENTS: 'on' }).database, { kind: 'postgres', url });
+    assert.deepEqual(loadConfig({ ROSTER_DATABASE_URL: url, ROSTER_DATABASE_PREPARED_STATEMENTS: 'OFF' }).database, { kind: 'postgres', url, preparedStatements: false });
+    refuses({ ROSTER_DATABASE_URL: url, ROSTER_DATABASE_PREPARED_STATEMENTS: 'no' }, 'ROSTER_DATABASE_PREPARED_STATEMENTS', /must be on or off \(got "no"\)/);
+    refuses({ ROSTER_DATABASE_URL: 'sqlite:./x.db', ROSTER_DATABASE_PREPARED_STATEMENTS: 'off' }, 'ROSTER_DATABASE_PREPARED_STATEMENTS', /only applies to PostgreSQL/);
+  });
+
   test('ROSTER_DATABASE_URL of another kind is refused, password hidden', () => {
     refuses({ ROSTER_DATABASE_URL: 'mysql://root:secret@db/roster' }, 'ROSTER_DATABASE_URL', /sqlite:<path>, sqlite::memory: or postgres:\/\/.*\(got "mysql:\/\/root:\*\*\*@db\/roster"\)/);
     refuses({ ROSTER_DATABASE_URL: 'sqlite:' }, 'ROSTER_DATABASE_URL', /sqlite:<path>/);

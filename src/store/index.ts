@@ -37,10 +37,17 @@ export interface PostgresTls {
   readonly ca?: string;
 }
 
-/** Where the data lives, parsed from ROSTER_DATABASE_URL (and, for PostgreSQL, ROSTER_DATABASE_POOL_SIZE and ROSTER_DATABASE_SSL_CA). */
+/** Where the data lives, parsed from ROSTER_DATABASE_URL (and, for PostgreSQL, ROSTER_DATABASE_POOL_SIZE, ROSTER_DATABASE_SSL_CA and ROSTER_DATABASE_PREPARED_STATEMENTS). */
 export type DatabaseLocation =
   | { readonly kind: 'sqlite'; readonly path: string }
-  | { readonly kind: 'postgres'; readonly url: string; readonly poolSize?: number; readonly tls?: PostgresTls };
+  | {
+      readonly kind: 'postgres';
+      readonly url: string;
+      readonly poolSize?: number;
+      readonly tls?: PostgresTls;
+      /** False: every query is sent unnamed (ROSTER_DATABASE_PREPARED_STATEMENTS=off, for poolers that cannot keep them). */
+      readonly preparedStatements?: boolean;
+    };
 
 /** How to open a store. */
 export interface OpenOptions {

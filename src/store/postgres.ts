@@ -26,7 +26,7 @@ const types = {
 };
 
 /** Opens a pool on a postgres:// URL without migrating; connections are made on first use. */
-export function openPostgres(location: { readonly url: string; readonly poolSize?: number; readonly tls?: PostgresTls }): Omit<Store, 'secrets'> {
+export function openPostgres(location: { readonly url: string; readonly poolSize?: number; readonly tls?: PostgresTls; readonly preparedStatements?: boolean }): Omit<Store, 'secrets'> {
   const pool = new pg.Pool({
     connectionString: withoutTlsParameters(location.url),
     max: location.poolSize ?? DEFAULT_POOL_SIZE,
@@ -47,7 +47,7 @@ export function openPostgres(location: { readonly url: string; readonly poolSize
   // reject with the error, and the pool discards the broken client when it is released.
   pool.on('connect', (client) => {
     client.on('error', () => {});
-    prepareCompiledQueries(client);
+    if (location.preparedStatements !== false) prepareCompiledQueries(client);
   });
   const observers = createQueryObservers();
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log: observers.log });
@@ -69,7 +69,8 @@ export function openPostgres(location: { readonly url: string; readonly poolSize
  * and executed. The server then plans each of them once per connection instead of on every
  * request (it halved the time of a `GET /Users/{id}`: docs/performance.md). Every other query
  * goes through as before. Behind PgBouncer in transaction mode this needs its support for
- * prepared statements (`max_prepared_statements`, PgBouncer 1.21 or later).
+ * prepared statements (`max_prepared_statements`, PgBouncer 1.21 or later), or
+ * ROSTER_DATABASE_PREPARED_STATEMENTS=off, which leaves every query unnamed.
  */
 function prepareCompiledQueries(client: pg.PoolClient): void {
   const query = client.query.bind(client) as (...args: unknown[]) => unknown;

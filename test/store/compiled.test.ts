@@ -7,8 +7,8 @@ import { after, before, it } from 'node:test';
 import { sql } from 'kysely';
 import { compiledOnce } from '../../src/store/compiled.ts';
 import type { Executor } from '../../src/store/executor.ts';
-import type { Store } from '../../src/store/index.ts';
-import { POSTGRES_URL, eachDatabase, openTestStore } from '../support/databases.ts';
+import { openStore, type DatabaseLocation, type Store } from '../../src/store/index.ts';
+import { POSTGRES_URL, createTestDatabase, eachDatabase, openTestStore } from '../support/databases.ts';
 
 const AT = '2026-01-01T00:00:00.000Z';
 
@@ -80,5 +80,24 @@ it('on PostgreSQL a query compiled once is prepared once per connection, then on
     });
   } finally {
     await store.close();
+  }
+});
+
+it('with prepared statements off (ROSTER_DATABASE_PREPARED_STATEMENTS=off) nothing is kept on the connection, and the answers are the same', { skip: POSTGRES_URL === undefined ? 'PostgreSQL skipped: set ROSTER_TEST_POSTGRES_URL to run it' : false }, async () => {
+  const byKey = compiledOnce((db: Executor, key: string) => db.selectFrom('settings').select(['key', 'value']).where('key', '=', key));
+  const scratch = await createTestDatabase('postgres');
+  assert.equal(scratch.location.kind, 'postgres');
+  const store = await openStore({ ...scratch.location, preparedStatements: false } as DatabaseLocation);
+  try {
+    await store.db.insertInto('settings').values([{ key: 'a', value: 'A', updated_at: AT }]).execute();
+    await store.db.connection().execute(async (connection) => {
+      assert.deepEqual(await byKey(connection, 'a'), [{ key: 'a', value: 'A' }]);
+      assert.deepEqual(await byKey(connection, 'none'), []);
+      const prepared = await sql<{ statement: string }>`SELECT statement FROM pg_prepared_statements`.execute(connection);
+      assert.deepEqual(prepared.rows, []);
+    });
+  } finally {
+    await store.close();
+    await scratch.drop();
   }
 });
