@@ -107,6 +107,43 @@ describe('several Roster instances on one PostgreSQL database', { skip: POSTGRES
     }
   });
 
+  test('ETags stay exact across instances: a write or a membership change through one makes the other refuse the old version (412)', async () => {
+    const etagAt = async (i: number, path: string): Promise<string> => {
+      const response = await fetch(`${at(i).base}${SCIM}${path}`, { headers: { authorization: `Bearer ${token}` } });
+      assert.equal(response.status, 200);
+      const etag = response.headers.get('etag');
+      assert.ok(etag !== null);
+      return etag;
+    };
+    const patchIfMatch = (i: number, path: string, etag: string, operations: unknown[]) =>
+      fetch(`${at(i).base}${SCIM}${path}`, {
+        method: 'PATCH',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/scim+json', 'if-match': etag },
+        body: JSON.stringify({ schemas: [PATCH], Operations: operations }),
+      });
+    const user = (await call(0, 'POST', '/Users', { schemas: [USER], userName: 'etag-across' })).body.id as string;
+    const group = (await call(1, 'POST', '/Groups', { schemas: [GROUP], displayName: 'ETag group' })).body.id as string;
+    // Both instances read the same version.
+    const first = await etagAt(0, `/Users/${user}`);
+    assert.equal(await etagAt(1, `/Users/${user}`), first);
+    // The user joins a group through instance 1: its GET shows the group, so its version moves on both.
+    assert.equal((await call(1, 'PATCH', `/Groups/${group}`, { schemas: [PATCH], Operations: [{ op: 'add', path: 'members', value: [{ value: user }] }] })).status, 204);
+    const joined = await etagAt(0, `/Users/${user}`);
+    assert.notEqual(joined, first);
+    assert.equal(await etagAt(1, `/Users/${user}`), joined);
+    const stale = await patchIfMatch(0, `/Users/${user}`, first, [{ op: 'replace', path: 'title', value: 'Stale' }]);
+    assert.equal(stale.status, 412);
+    assert.equal(((await stale.json()) as { status: string }).status, '412');
+    // The current version is accepted by the other instance, and that write retires it on the first.
+    assert.equal((await patchIfMatch(1, `/Users/${user}`, joined, [{ op: 'replace', path: 'title', value: 'Fresh' }])).status, 200);
+    assert.equal((await patchIfMatch(0, `/Users/${user}`, joined, [{ op: 'replace', path: 'title', value: 'Late' }])).status, 412);
+    // The same for a group's version, moved by a member change through the other instance.
+    const groupVersion = await etagAt(0, `/Groups/${group}`);
+    assert.equal((await call(1, 'PATCH', `/Groups/${group}`, { schemas: [PATCH], Operations: [{ op: 'remove', path: `members[value eq "${user}"]` }] })).status, 204);
+    assert.equal((await patchIfMatch(0, `/Groups/${group}`, groupVersion, [{ op: 'replace', path: 'displayName', value: 'Renamed' }])).status, 412);
+    assert.equal((await call(0, 'GET', `/Users/${user}`)).body.title, 'Fresh');
+  });
+
   test('a token revoked elsewhere is refused at once by both instances', async () => {
     const store = await openStore(scratch.location);
     let second = '';
