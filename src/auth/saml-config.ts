@@ -11,6 +11,7 @@ import type { Element } from '@xmldom/xmldom';
 import type { Actor } from '../journal/actor.ts';
 import { defineSetting, type Settings } from '../directory/settings.ts';
 import { screenXmlText } from './xml-safety.ts';
+import { shorten } from '../text.ts';
 
 /** The stored configuration. Certificates are PEM, one certificate each. */
 export interface SamlConfig {
@@ -110,6 +111,10 @@ const BINDING_POST = 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST';
 const DAY_MS = 24 * 60 * 60 * 1000;
 const EXPIRY_WARNING_DAYS = 30;
 const MAX_PROVIDER_ID_LENGTH = 1024;
+/** The IdP sign-in URL gets a SAMLRequest appended: with a longer one, browsers and proxies start refusing the redirect. */
+const MAX_LOGIN_URL_LENGTH = 2048;
+/** How much of a refused value an error message quotes. */
+const QUOTED_LENGTH = 200;
 const MAX_NAME_LENGTH = 100;
 const DEFAULT_PROVIDER_NAME = 'SAML';
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
@@ -358,15 +363,18 @@ export function parseIdpMetadata(xml: string): MetadataResult {
 function checkLoginUrl(value: string): string | undefined {
   const rule = 'must be an absolute https URL (http is allowed only for localhost)';
   if (value === '') return `the IdP sign-in URL ${rule}`;
+  // Quoted, but not in full: an error message does not echo a megabyte of input back.
+  const got = `(got "${shorten(value, QUOTED_LENGTH)}")`;
+  if (value.length > MAX_LOGIN_URL_LENGTH) return `the IdP sign-in URL must be at most ${MAX_LOGIN_URL_LENGTH} characters ${got}`;
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    return `the IdP sign-in URL ${rule} (got "${value}")`;
+    return `the IdP sign-in URL ${rule} ${got}`;
   }
   const local = LOOPBACK_HOSTS.has(url.hostname);
   if (url.protocol === 'https:' || (url.protocol === 'http:' && local)) return undefined;
-  return `the IdP sign-in URL ${rule} (got "${value}")`;
+  return `the IdP sign-in URL ${rule} ${got}`;
 }
 
 type CertificateCheck = { pem: string; info: CertificateInfo; warning?: string } | { error: string };

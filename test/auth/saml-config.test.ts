@@ -120,6 +120,17 @@ describe('validateSamlConfig', () => {
     }
   });
 
+  test('a login URL longer than 2,048 characters is refused, and no error quotes more than 200 characters of it', () => {
+    const long = `https://idp.example.com/${'y'.repeat(2100)}`;
+    const [tooLong] = errorsOf(validateSamlConfig(input({ loginUrl: long })));
+    assert.equal(tooLong?.[0], 'loginUrl');
+    assert.match(tooLong?.[1] ?? '', /^the IdP sign-in URL must be at most 2048 characters \(got "https:\/\/idp\.example\.com\/y+… \(\d+ more characters\)"\)$/);
+    assert.ok((tooLong?.[1].length ?? 0) < 300);
+    const [notUrl] = errorsOf(validateSamlConfig(input({ loginUrl: 'x'.repeat(140_000) })));
+    assert.ok((notUrl?.[1].length ?? Infinity) < 300, notUrl?.[1].slice(0, 100));
+    assert.ok(validateSamlConfig(input({ loginUrl: `https://idp.example.com/${'y'.repeat(2000)}` })).ok);
+  });
+
   test('the provider ID must not be empty', () => {
     assert.deepEqual(errorsOf(validateSamlConfig(input({ providerId: '  ' }))), [['providerId', 'the IdP entity ID must not be empty']]);
   });

@@ -4,7 +4,8 @@
  * process stays healthy, and data stored before the barrage reads back unchanged.
  *
  * Inputs are hand-written cases plus a seeded pseudo-random mix (deterministic: a failure
- * reproduces with the same seed). Requests that could legitimately change data are aimed at
+ * reproduces with the same seed; ROSTER_TEST_HOSTILE_SEED and ROSTER_TEST_HOSTILE_ROUNDS run
+ * another mix, or a longer one). Requests that could legitimately change data are aimed at
  * "victim" resources; the "sentinel" resources only ever get reads and writes that must be
  * refused (an If-Match that never matches, or a body that is not valid).
  */
@@ -21,8 +22,9 @@ const BULK_REQUEST = 'urn:ietf:params:scim:api:messages:2.0:BulkRequest';
 const USER_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:User';
 const GROUP_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:Group';
 const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
-const SEED = 20240601;
-const ROUNDS = 25;
+// A deeper run with other requests: ROSTER_TEST_HOSTILE_SEED=7 ROSTER_TEST_HOSTILE_ROUNDS=150.
+const SEED = Number(process.env.ROSTER_TEST_HOSTILE_SEED ?? 20240601);
+const ROUNDS = Number(process.env.ROSTER_TEST_HOSTILE_ROUNDS ?? 25);
 
 /** mulberry32: a tiny seeded generator, so every run sends the same requests. */
 function generator(seed: number) {
