@@ -31,25 +31,62 @@ import type { Database } from './tables.ts';
 
 class ImmediateSqliteDriver extends SqliteDriver {
   readonly #database: SQLite.Database;
+  readonly #tempInMemory: SQLite.Statement;
+  readonly #tempDefault: SQLite.Statement;
 
   /** `database` is what Kysely runs queries on (with its statement cache), `raw` the connection under it. */
   constructor(database: SqliteDatabase, raw: SQLite.Database) {
     super({ database });
     this.#database = raw;
+    this.#tempInMemory = raw.prepare('pragma temp_store = memory');
+    this.#tempDefault = raw.prepare('pragma temp_store = default');
   }
 
   // SQLite rolls a transaction back by itself after some errors (SQLITE_FULL, SQLITE_IOERR, an
   // interrupted write); a ROLLBACK then fails with "no transaction is active" and that error
   // would hide the one that explains what happened.
   override async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
-    if (!this.#database.inTransaction) return;
-    await super.rollbackTransaction(connection);
+    try {
+      if (this.#database.inTransaction) await super.rollbackTransaction(connection);
+    } finally {
+      this.#tempOnDisk();
+    }
+  }
+
+  override async commitTransaction(connection: DatabaseConnection): Promise<void> {
+    await super.commitTransaction(connection);
+    this.#tempOnDisk();
   }
 
   override async beginTransaction(connection: DatabaseConnection, settings?: TransactionSettings): Promise<void> {
     // Read-only transactions (lists) need no write lock; WAL gives them a snapshot.
-    const mode = settings?.accessMode === 'read only' ? 'deferred' : 'immediate';
-    await connection.executeQuery(CompiledQuery.raw(`begin ${mode}`));
+    if (settings?.accessMode === 'read only') {
+      await connection.executeQuery(CompiledQuery.raw('begin deferred'));
+      return;
+    }
+    // A write transaction keeps its statement journal in memory. The group commit (transact.ts)
+    // runs each write in a SAVEPOINT, and SQLite copies every page a savepoint changes into that
+    // journal; past 64 KiB it went to a temporary file: about 20 page writes per SCIM create, a
+    // seventh of its CPU (docs/performance.md). SQLite reads the setting when the transaction
+    // begins. Outside write transactions temporary storage stays on disk, so that a large sort
+    // of a read (a list sorted on an attribute without an index) spills to a file instead of
+    // growing the process's memory. (Roster creates no TEMP tables: were the connection's temp
+    // database open, each change of the setting would drop it and reload the schema.)
+    this.#tempInMemory.run();
+    try {
+      await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+    } catch (error) {
+      try {
+        this.#tempOnDisk();
+      } catch {
+        // The error that matters is the one of BEGIN.
+      }
+      throw error;
+    }
+  }
+
+  #tempOnDisk(): void {
+    this.#tempDefault.run();
   }
 }
 

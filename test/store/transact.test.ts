@@ -120,6 +120,38 @@ eachDatabase('concurrent write transactions', (database) => {
       );
       assert.equal((await sql<{ synchronous: number }>`PRAGMA synchronous`.execute(store.db)).rows[0]?.synchronous, 2);
     });
+
+    it('a write transaction keeps its statement journal in memory; reads keep temporary storage on disk, whatever the write did', async () => {
+      const tempStore = async () => (await sql<{ temp_store: number }>`PRAGMA temp_store`.execute(store.db)).rows[0]?.temp_store;
+      // 0: the build's default, files (a large sort of a read spills to disk instead of memory).
+      assert.equal(await tempStore(), 0);
+      const during: unknown[] = [];
+      // Concurrent writes, so that they commit as one group, each in its own savepoint; one fails.
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 6 }, (_, i) =>
+          transact(store.db, async (trx) => {
+            during.push((await sql<{ temp_store: number }>`PRAGMA temp_store`.execute(trx)).rows[0]?.temp_store);
+            await trx.insertInto('settings').values({ key: `journal-${i}`, value: 'x'.repeat(5000), updated_at: AT }).execute();
+            if (i === 3) throw new Error('this one fails');
+          }),
+        ),
+      );
+      assert.deepEqual(outcomes.map((outcome) => outcome.status), ['fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+      // 2: memory, for every write of the group.
+      assert.deepEqual(during, [2, 2, 2, 2, 2, 2]);
+      assert.deepEqual(await stored('journal-'), ['journal-0', 'journal-1', 'journal-2', 'journal-4', 'journal-5']);
+      assert.equal(await tempStore(), 0);
+      // A transaction that fails to begin (here: one already open on the connection) leaves it as it was.
+      await store.db.connection().execute(async (connection) => {
+        await sql`BEGIN`.execute(connection);
+        try {
+          await assert.rejects(connection.transaction().execute(async () => undefined));
+        } finally {
+          await sql`ROLLBACK`.execute(connection);
+        }
+      });
+      assert.equal(await tempStore(), 0);
+    });
   }
 });
 
