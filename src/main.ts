@@ -2,7 +2,7 @@
  * The composition root: config → store → services → HTTP. Only this file opens a port and
  * handles signals.
  */
-import { deliverFirstStartPassword } from './cli/first-start.ts';
+import { deliverFirstStartPassword } from './first-start.ts';
 import { initialPasswordDirectory, type Config } from './config.ts';
 import { describeCaseConflict } from './directory/case-conflicts.ts';
 import { buildApp } from './http/app.ts';

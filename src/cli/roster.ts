@@ -13,7 +13,7 @@ import { SecretsError } from '../store/secret-box.ts';
 import type { CliContext, CommandGroup } from './command.ts';
 import { adminCommands } from './admin.ts';
 import { appCommands, keyCommands } from './apps.ts';
-import { deliverFirstStartPassword } from './first-start.ts';
+import { deliverFirstStartPassword } from '../first-start.ts';
 import { auditCommands } from './audit.ts';
 import { dbCommands } from './db.ts';
 import { samlCommands } from './saml.ts';

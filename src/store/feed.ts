@@ -5,10 +5,7 @@
 import { sql, type RawBuilder } from 'kysely';
 import type { DialectAdapter } from './dialect.ts';
 import type { Executor } from './executor.ts';
-import type { FeedPosition, StoredFeedEvent } from './journal.ts';
-
-/** The key of event_feed's one row. */
-export const FEED_ROW = 1;
+import { FEED_ROW, type FeedPosition, type StoredFeedEvent } from './journal.ts';
 
 /** `(tx, id) >= position` (or `<`), served by the events_position index. */
 function compare(operator: '>=' | '<', position: FeedPosition): RawBuilder<boolean> {

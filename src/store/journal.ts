@@ -21,7 +21,6 @@ import { sql, type RawBuilder } from 'kysely';
 import type { DialectAdapter } from './dialect.ts';
 import type { Executor } from './executor.ts';
 import type { StoredEvent } from './audit.ts';
-import { FEED_ROW } from './feed.ts';
 import { compiledWrite, type CompiledWrite } from './compiled.ts';
 
 /** An audit entry to append; `details` is JSON text. */
@@ -99,6 +98,9 @@ export async function purgeAuditBudgets(db: Executor, minute: string): Promise<v
   await db.deleteFrom('audit_budgets').where('minute', '<', minute).execute();
 }
 
+
+/** The key of event_feed's one row (its clock offset and horizon; feed.ts reads and keeps it). */
+export const FEED_ROW = 1;
 
 /** A place in the feed: events sort by (tx, id). */
 export interface FeedPosition {

@@ -8,7 +8,7 @@ import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { preparedNameOf } from './compiled.ts';
 import { postgresDialect } from './dialect.ts';
-import type { PostgresTls, Store } from './index.ts';
+import type { PostgresTls, Store } from './store.ts';
 import { createQueryObservers } from './observe.ts';
 import type { Database } from './tables.ts';
 

@@ -24,7 +24,7 @@ import {
   type TransactionSettings,
 } from 'kysely';
 import { sqliteDialect } from './dialect.ts';
-import type { Store } from './index.ts';
+import type { Store } from './store.ts';
 import { createQueryObservers } from './observe.ts';
 import { commitInGroups } from './transact.ts';
 import type { Database } from './tables.ts';

@@ -1,6 +1,6 @@
 /** What first start shows (the server's console or a CLI command's stderr), once, and where. */
-import type { IssuedPassword } from '../directory/administrators.ts';
-import type { InitialPasswordFile } from '../directory/initial-password.ts';
+import type { IssuedPassword } from './directory/administrators.ts';
+import type { InitialPasswordFile } from './directory/initial-password.ts';
 
 /**
  * The only time the bootstrap administrator's password is ever shown; it is never logged.
