@@ -29,7 +29,7 @@ import { createPasswordSignIn, type PasswordSignIn } from './directory/password-
 import { createProvisioning, type Provisioning } from './directory/provisioning.ts';
 import { createScimSchemas, type ScimSchemas } from './directory/scim-schemas.ts';
 import { createRateLimits, type RateLimitPolicy, type RateLimits } from './directory/rate-limits.ts';
-import { createSettings } from './directory/settings.ts';
+import { createSettings } from './settings.ts';
 import { createScimState, type ScimState } from './directory/scim-state.ts';
 import { createUserDirectory, type UserDirectory } from './directory/users.ts';
 import { createWebhooks, type Webhooks } from './directory/webhooks.ts';

@@ -9,7 +9,7 @@ import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto'
 import { xmldom } from './xml-libraries.ts';
 import type { Element } from '@xmldom/xmldom';
 import type { Actor } from '../journal/actor.ts';
-import { defineSetting, type Settings } from '../directory/settings.ts';
+import { defineSetting, type Settings } from '../settings.ts';
 import { screenXmlText } from './xml-safety.ts';
 import { shorten } from '../text.ts';
 

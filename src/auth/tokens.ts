@@ -9,7 +9,7 @@ import { createTokenQueries, type StoredToken } from '../store/tokens.ts';
 import { createUserQueries } from '../store/users.ts';
 import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
-import { DirectoryError } from '../directory/errors.ts';
+import { DirectoryError } from '../errors.ts';
 import { isUniqueViolation } from '../store/errors.ts';
 import { caseKey } from '../text.ts';
 

@@ -2,7 +2,7 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseDatabaseArgument } from '../config.ts';
-import { DirectoryError } from '../directory/errors.ts';
+import { DirectoryError } from '../errors.ts';
 import { describeCaseConflict } from '../directory/case-conflicts.ts';
 import { backupSqlite, BackupRefused, restoreSqlite } from '../store/backup.ts';
 import { copyDatabase, CopyRefused, type CopyProgress } from '../store/copy.ts';

@@ -6,7 +6,7 @@
  * that scripts can capture output (e.g. a new token on the last line) safely.
  */
 import { ConfigError, initialPasswordDirectory, loadConfig } from '../config.ts';
-import { DirectoryError } from '../directory/errors.ts';
+import { DirectoryError } from '../errors.ts';
 import { createServices, type Services } from '../services.ts';
 import { openStore, type Store } from '../store/index.ts';
 import { SecretsError } from '../store/secret-box.ts';

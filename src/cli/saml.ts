@@ -9,7 +9,7 @@ import {
   type SamlConfigInput,
   type SamlIssue,
 } from '../auth/saml-config.ts';
-import { DirectoryError } from '../directory/errors.ts';
+import { DirectoryError } from '../errors.ts';
 import type { CliContext, CommandGroup } from './command.ts';
 
 const CONFIGURE_USAGE = [

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { DirectoryError } from '../directory/errors.ts';
+import { DirectoryError } from '../errors.ts';
 import type { DeclaredSchema } from '../scim/schemas.ts';
 import type { CliContext, CommandGroup } from './command.ts';
 

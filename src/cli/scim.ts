@@ -1,7 +1,7 @@
 /** `roster scim …`: switch between just-in-time and SCIM provisioning; read the provisioning activity. */
 import { parseArgs } from 'node:util';
 import type { ActivityEntry } from '../directory/activity.ts';
-import { DirectoryError } from '../directory/errors.ts';
+import { DirectoryError } from '../errors.ts';
 import { DISABLE_CONFIRMATION_MESSAGE, type Provisioning } from '../directory/provisioning.ts';
 import type { CliContext, CommandGroup } from './command.ts';
 

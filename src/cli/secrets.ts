@@ -1,7 +1,7 @@
 /** `roster secrets …`: secrets at rest (ROSTER_SECRET_KEY) and their key rotation. */
 import { parseArgs } from 'node:util';
 import { parseKey } from '../config.ts';
-import { DirectoryError } from '../directory/errors.ts';
+import { DirectoryError } from '../errors.ts';
 import { keyIdOf } from '../store/secret-box.ts';
 import { rotateSecretKey, secretsStatus } from '../store/secrets.ts';
 import type { CommandGroup } from './command.ts';

@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import type { TokenInfo } from '../auth/tokens.ts';
 import { BOOTSTRAP_LOGIN } from '../directory/administrators.ts';
-import { DirectoryError } from '../directory/errors.ts';
+import { DirectoryError } from '../errors.ts';
 import type { CommandGroup } from './command.ts';
 
 /** The `tokens` command group. */

@@ -1,7 +1,7 @@
 /** `roster users …` and `roster groups …`: the admin API's user and group operations, same rules. */
 import { parseArgs } from 'node:util';
 import { generatePassword } from '../auth/passwords.ts';
-import { DirectoryError } from '../directory/errors.ts';
+import { DirectoryError } from '../errors.ts';
 import { membershipId } from '../directory/memberships.ts';
 import type { Services } from '../services.ts';
 import { caseKey } from '../text.ts';

@@ -12,7 +12,7 @@ import { createUserQueries, type AccountFilter, type StoredUser } from '../store
 import { actorUserId, type Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
 import { createDeactivation } from './deactivation.ts';
-import { DirectoryError, managedError, rejected, SELF_DEACTIVATION_MESSAGE } from './errors.ts';
+import { DirectoryError, managedError, rejected, SELF_DEACTIVATION_MESSAGE } from '../errors.ts';
 import type { InitialPasswordFile } from './initial-password.ts';
 import { assertNotManagedInstance, isManagedInstance } from './managed-mode.ts';
 import { externalProviderOf, userEvent } from './shapes.ts';

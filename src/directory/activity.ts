@@ -35,7 +35,7 @@ import {
   type StoredRequest,
 } from '../store/activity.ts';
 import { shorten } from '../text.ts';
-import { rejected } from './errors.ts';
+import { rejected } from '../errors.ts';
 
 /** Client addresses without a valid token that get a row of their own per minute. */
 export const ANONYMOUS_SOURCES_PER_MINUTE = 10;

@@ -10,7 +10,7 @@ import { createUserQueries } from '../store/users.ts';
 import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
 import { createAccess, type Access } from './access.ts';
-import { DirectoryError } from './errors.ts';
+import { DirectoryError } from '../errors.ts';
 import { userEvent } from './shapes.ts';
 import { BOOTSTRAP_LOGIN, type InitialPasswordFile } from './initial-password.ts';
 

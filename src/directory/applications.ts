@@ -14,7 +14,7 @@ import type { Access } from './access.ts';
 import { caseKey } from '../text.ts';
 import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
-import { DirectoryError } from './errors.ts';
+import { DirectoryError } from '../errors.ts';
 
 /** What registering an application takes. */
 export interface NewApplication {

@@ -3,7 +3,7 @@ import type { Store } from '../store/index.ts';
 import { countEvents, eventsAfter, listEvents, type EventFilter, type StoredEvent } from '../store/audit.ts';
 import { csvRecord } from '../text.ts';
 import type { PageRequest } from './accounts.ts';
-import { rejected } from './errors.ts';
+import { rejected } from '../errors.ts';
 
 /** An event as APIs show it: the stored event with its details parsed back into JSON. */
 export type AuditEntry = Omit<StoredEvent, 'details'> & { readonly details: unknown };

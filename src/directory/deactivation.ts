@@ -24,7 +24,7 @@ import type { EventStamp } from '../store/journal.ts';
 import { createOidcQueries } from '../store/oidc.ts';
 import { deleteSessionsOf, revokeTokensOf } from '../store/user-credentials.ts';
 import { actorUserId, type Actor } from '../journal/actor.ts';
-import { DirectoryError, SELF_DEACTIVATION_MESSAGE } from './errors.ts';
+import { DirectoryError, SELF_DEACTIVATION_MESSAGE } from '../errors.ts';
 
 /** What a suspension did (SCIM active=false): credentials ended, memberships kept. */
 export interface Suspended {

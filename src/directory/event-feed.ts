@@ -9,7 +9,7 @@ import { claimFeedCleanup, feedHorizon, feedKeptFrom, feedPage, purgeFeed } from
 import type { Store } from '../store/index.ts';
 import type { FeedPosition, StoredFeedEvent } from '../store/journal.ts';
 import { readSnapshot, transact } from '../store/transact.ts';
-import { rejected } from './errors.ts';
+import { rejected } from '../errors.ts';
 
 /** Days events are kept when ROSTER_EVENT_RETENTION_DAYS is unset. */
 export const DEFAULT_EVENT_RETENTION_DAYS = 30;

@@ -11,7 +11,7 @@ import { createMembershipQueries } from '../store/memberships.ts';
 import type { PageRequest } from './accounts.ts';
 import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
-import { DirectoryError, managedError, rejected } from './errors.ts';
+import { DirectoryError, managedError, rejected } from '../errors.ts';
 import { assertNotManagedInstance, isManagedInstance } from './managed-mode.ts';
 import { groupEvent, groupShape } from './shapes.ts';
 

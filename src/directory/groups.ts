@@ -20,7 +20,7 @@ import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
 import { extensionUrns, sameAttributes } from './documents.ts';
 import { groupEvent, groupShape } from './shapes.ts';
-import { DirectoryError } from './errors.ts';
+import { DirectoryError } from '../errors.ts';
 import type { Document, WriteNotes } from './documents.ts';
 import { readPage, type Page, type PageRequest } from './paging.ts';
 import type { ScimSchemas } from './scim-schemas.ts';

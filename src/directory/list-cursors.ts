@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import type { CursorKey } from '../scim/cursor.ts';
 import type { Store } from '../store/index.ts';
-import { defineSetting, readOrInitialise } from './settings.ts';
+import { defineSetting, readOrInitialise } from '../settings.ts';
 
 /** How long a cursor stays valid by default, in seconds (ServiceProviderConfig `cursorTimeout`). */
 export const DEFAULT_CURSOR_TIMEOUT = 3600;

@@ -4,9 +4,9 @@
  * Checked inside the write's transaction so that the switch and the write cannot interleave.
  */
 import type { Executor } from '../store/executor.ts';
-import { managedError } from './errors.ts';
+import { managedError } from '../errors.ts';
 import { provisioningModeSetting } from './provisioning.ts';
-import { readSetting } from './settings.ts';
+import { readSetting } from '../settings.ts';
 
 /** Whether SCIM provisioning is on, read through `db` (a transaction, usually). */
 export async function isManagedInstance(db: Executor): Promise<boolean> {

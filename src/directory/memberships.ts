@@ -14,7 +14,7 @@ import { createUserQueries } from '../store/users.ts';
 import type { PageRequest } from './accounts.ts';
 import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
-import { DirectoryError, rejected } from './errors.ts';
+import { DirectoryError, rejected } from '../errors.ts';
 import { assertNotManagedInstance } from './managed-mode.ts';
 
 /** A membership as the admin API shows it. */

@@ -9,8 +9,8 @@ import { createUserQueries } from '../store/users.ts';
 import { samlSetting } from '../auth/saml-config.ts';
 import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
-import { DirectoryError } from './errors.ts';
-import { defineSetting, type Settings } from './settings.ts';
+import { DirectoryError } from '../errors.ts';
+import { defineSetting, type Settings } from '../settings.ts';
 
 export type ProvisioningMode = 'jit' | 'scim';
 

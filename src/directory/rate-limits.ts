@@ -15,7 +15,7 @@
  */
 import type { Store } from '../store/index.ts';
 import { createRateLimitQueries } from '../store/rate-limits.ts';
-import { RetryLaterError } from './errors.ts';
+import { RetryLaterError } from '../errors.ts';
 
 /** A rate limit: requests per minute, sustained, and how many may come at once. */
 export interface RateLimitPolicy {

@@ -19,8 +19,8 @@ import { isUniqueViolation } from '../store/errors.ts';
 import { transact } from '../store/transact.ts';
 import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
-import { DirectoryError } from './errors.ts';
-import { createSettings, defineSetting, type Settings } from './settings.ts';
+import { DirectoryError } from '../errors.ts';
+import { createSettings, defineSetting, type Settings } from '../settings.ts';
 
 /** What removing a schema did. */
 export interface SchemaRemoval {

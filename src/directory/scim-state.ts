@@ -11,7 +11,7 @@ import type { SchemaRegistry } from '../scim/schemas.ts';
 import type { Store } from '../store/index.ts';
 import { provisioningModeSetting } from './provisioning.ts';
 import { schemaGenerationSetting, type ScimSchemas } from './scim-schemas.ts';
-import type { Settings } from './settings.ts';
+import type { Settings } from '../settings.ts';
 
 /** The SCIM state a request reads: `schemas` only when SCIM is on. */
 export type ScimRequestState = { readonly enabled: false } | { readonly enabled: true; readonly schemas: SchemaRegistry };

@@ -25,7 +25,7 @@ import { createMemberDisplay } from './member-display.ts';
 import { membershipId } from './memberships.ts';
 import { provisioningModeSetting, type Provisioning } from './provisioning.ts';
 import { groupEvent, userEvent } from './shapes.ts';
-import { readSetting } from './settings.ts';
+import { readSetting } from '../settings.ts';
 
 /** Shown to anyone SCIM mode does not let in (SonarQube's wording, with our name). */
 export const NO_ACCOUNT_MESSAGE = 'You have no account on Roster. Please make sure with your administrator that your account is provisioned.';

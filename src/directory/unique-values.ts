@@ -8,7 +8,7 @@ import type { Executor } from '../store/executor.ts';
 import { isUniqueViolation } from '../store/errors.ts';
 import type { Store } from '../store/index.ts';
 import { createScimSchemaQueries } from '../store/scim-schemas.ts';
-import { DirectoryError } from './errors.ts';
+import { DirectoryError } from '../errors.ts';
 
 const NOUN = { User: 'user', Group: 'group' } as const;
 

@@ -19,7 +19,7 @@ import { createJournal } from '../journal/journal.ts';
 import { assertNotSelf, createDeactivation } from './deactivation.ts';
 import { extensionUrns, sameAttributes, type Document, type WriteNotes } from './documents.ts';
 import { userEvent } from './shapes.ts';
-import { DirectoryError } from './errors.ts';
+import { DirectoryError } from '../errors.ts';
 import type { ScimSchemas } from './scim-schemas.ts';
 import { createUniqueValues } from './unique-values.ts';
 import { createMemberDisplay } from './member-display.ts';

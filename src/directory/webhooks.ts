@@ -17,7 +17,7 @@ import {
   deleteWebhook, eventPosition, findWebhook, insertWebhook, listDeliveries, listWebhooks, updateWebhook,
   type StoredDelivery, type StoredWebhook, type WebhookChange,
 } from '../store/webhooks.ts';
-import { DirectoryError, rejected } from './errors.ts';
+import { DirectoryError, rejected } from '../errors.ts';
 import type { EventFeed } from './event-feed.ts';
 
 /** The prefix of every signing secret (Standard Webhooks). */

@@ -5,7 +5,7 @@
  * database pool, and nothing waits without end. Per process by nature: it protects this
  * process's resources, not a shared budget (that is the rate limit, kept in the database).
  */
-import { RetryLaterError } from '../directory/errors.ts';
+import { RetryLaterError } from '../errors.ts';
 
 /** How this process admits requests. */
 export interface AdmissionPolicy {

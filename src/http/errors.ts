@@ -4,7 +4,7 @@
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ScimError, type ScimErrorBody, type ScimType } from '../scim/errors.ts';
-import { DirectoryError, RetryLaterError, type DirectoryErrorCode } from '../directory/errors.ts';
+import { DirectoryError, RetryLaterError, type DirectoryErrorCode } from '../errors.ts';
 import { isDatabaseUnavailable } from '../store/index.ts';
 import { formatBytes } from './input.ts';
 

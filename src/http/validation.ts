@@ -4,7 +4,7 @@
  * requests and make the OpenAPI document (api-docs.ts), so the two cannot disagree.
  */
 import type { FastifyRequest, FastifySchemaValidationError } from 'fastify';
-import { DirectoryError, rejected } from '../directory/errors.ts';
+import { DirectoryError, rejected } from '../errors.ts';
 
 /**
  * Ajv options for every route schema. Fastify's defaults would drop unknown fields silently

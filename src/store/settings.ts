@@ -1,6 +1,6 @@
 /**
  * SQL for the `settings` table: one JSON text value per key. Parsing and checking the
- * values, and the audit trail of changes, are directory/settings.ts's. The values of secret
+ * values, and the audit trail of changes, are src/settings.ts's. The values of secret
  * settings (secrets.ts SEALED_SETTINGS) are sealed with the store's key on every write and
  * opened on every read, so callers only ever see JSON text.
  */

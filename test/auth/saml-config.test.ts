@@ -14,7 +14,7 @@ import {
   type SamlConfigInput,
   type SamlValidation,
 } from '../../src/auth/saml-config.ts';
-import { createSettings } from '../../src/directory/settings.ts';
+import { createSettings } from '../../src/settings.ts';
 import { eachDatabase, openTestStore } from '../support/databases.ts';
 
 const DAY = 24 * 60 * 60 * 1000;

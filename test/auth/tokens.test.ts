@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, test } from 'node:test';
 import { createTokenService, TOKEN_PREFIX, type TokenService } from '../../src/auth/tokens.ts';
 import type { Actor } from '../../src/journal/actor.ts';
 import { createAdministrators } from '../../src/directory/administrators.ts';
-import { DirectoryError } from '../../src/directory/errors.ts';
+import { DirectoryError } from '../../src/errors.ts';
 import type { Store } from '../../src/store/index.ts';
 import { eachDatabase, openTestStore } from '../support/databases.ts';
 

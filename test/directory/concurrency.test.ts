@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Actor } from '../../src/journal/actor.ts';
-import { DirectoryError } from '../../src/directory/errors.ts';
+import { DirectoryError } from '../../src/errors.ts';
 import { createGroupDirectory, type GroupDirectory } from '../../src/directory/groups.ts';
 import { createScimSchemas } from '../../src/directory/scim-schemas.ts';
 import { createUserDirectory, type UserDirectory } from '../../src/directory/users.ts';

@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import { createSamlConfigService } from '../../src/auth/saml-config.ts';
 import type { Actor } from '../../src/journal/actor.ts';
-import { DirectoryError } from '../../src/directory/errors.ts';
+import { DirectoryError } from '../../src/errors.ts';
 import { createProvisioning, provisioningModeSetting, SAML_REQUIRED_MESSAGE, type Provisioning } from '../../src/directory/provisioning.ts';
-import { createSettings } from '../../src/directory/settings.ts';
+import { createSettings } from '../../src/settings.ts';
 import { openStore, type Store } from '../../src/store/index.ts';
 import { createTestDatabase, eachDatabase, openTestStore } from '../support/databases.ts';
 

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { DirectoryError } from '../../src/directory/errors.ts';
+import { DirectoryError } from '../../src/errors.ts';
 import { startTestApp, testCertificate, TEST_IDP, type TestApp } from '../support/app.ts';
 import { eachDatabase } from '../support/databases.ts';
 

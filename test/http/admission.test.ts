@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { createAdmission } from '../../src/http/admission.ts';
-import { RetryLaterError } from '../../src/directory/errors.ts';
+import { RetryLaterError } from '../../src/errors.ts';
 import { SCIM, startTestApp, userBody, type TestApp } from '../support/app.ts';
 
 const ERROR_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:Error';

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/http/app.ts';
 import { createRateLimits } from '../../src/directory/rate-limits.ts';
-import { RetryLaterError } from '../../src/directory/errors.ts';
+import { RetryLaterError } from '../../src/errors.ts';
 import { createServices } from '../../src/services.ts';
 import { openStore, type Store } from '../../src/store/index.ts';
 import { BASE_URL, SCIM, startTestApp, type TestApp } from '../support/app.ts';

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { validateSamlConfig, samlSetting } from '../../src/auth/saml-config.ts';
-import { createSettings } from '../../src/directory/settings.ts';
+import { createSettings } from '../../src/settings.ts';
 import { expiredTestKeyPair, startTestApp, testCertificate, testKeyPair, userBody, TEST_IDP, type TestApp } from '../support/app.ts';
 import { eachDatabase } from '../support/databases.ts';
 import { buildEncryptedResponse, buildResponse, postResponse, startLogin } from './idp.ts';

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createPublicKey, randomBytes, verify } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import * as client from 'openid-client';
-import { createSettings } from '../../src/directory/settings.ts';
+import { createSettings } from '../../src/settings.ts';
 import { createSamlConfigService } from '../../src/auth/saml-config.ts';
 import { loadOidcKeys } from '../../src/auth/oidc-keys.ts';
 import { copyDatabase } from '../../src/store/copy.ts';

@@ -23,7 +23,7 @@ import type { Services } from '../../services.ts';
 import type { ReturnTrust } from '../client.ts';
 import { preSessionCookie, csrfTokenMatches, isCrossSite, isSafeMethod, presentedCsrfToken } from '../csrf.ts';
 import { shorten } from '../../text.ts';
-import { RetryLaterError } from '../../directory/errors.ts';
+import { RetryLaterError } from '../../errors.ts';
 import type { ScimError } from '../../scim/errors.ts';
 import { setRetryAfter, toScimError } from '../errors.ts';
 import { checkStorableText } from '../input.ts';

@@ -7,7 +7,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { AUDIT_TARGET_TYPES, parseEventFilter, type AuditEntry } from '../../../directory/audit-log.ts';
-import { DirectoryError } from '../../../directory/errors.ts';
+import { DirectoryError } from '../../../errors.ts';
 import { shorten } from '../../../text.ts';
 import { banner, dataTable, hrefWith, pagerNav, queryValue, selectField, submitButton, textField, timeTag, type Query } from '../components.ts';
 import type { ConsoleContext } from '../context.ts';

@@ -10,7 +10,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { parseIdpMetadata, type SamlConfig, type SamlField, type SamlIssue } from '../../../auth/saml-config.ts';
 import { DISABLE_CONFIRMATION_MESSAGE } from '../../../directory/provisioning.ts';
-import { DirectoryError } from '../../../directory/errors.ts';
+import { DirectoryError } from '../../../errors.ts';
 import { toInput as samlInputFromBody, view as samlSettingsView } from '../../routes/api/saml-settings.ts';
 import {
   badge,

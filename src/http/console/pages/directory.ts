@@ -7,7 +7,7 @@
  * while SCIM is on; pages only grey out what the same rule would refuse.
  */
 import type { FastifyRequest } from 'fastify';
-import { DirectoryError } from '../../../directory/errors.ts';
+import { DirectoryError } from '../../../errors.ts';
 import { toScimError } from '../../errors.ts';
 import { badge, banner, filterLinks, queryValue, type Query } from '../components.ts';
 import { html, type SafeHtml } from '../html.ts';

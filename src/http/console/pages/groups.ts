@@ -4,7 +4,7 @@
  * 100k-member group is never loaded whole; add and remove members).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { DirectoryError } from '../../../directory/errors.ts';
+import { DirectoryError } from '../../../errors.ts';
 import { deletionRefusal } from '../../../directory/group-management.ts';
 import { membershipId } from '../../../directory/memberships.ts';
 import type { StoredGroup } from '../../../store/groups.ts';

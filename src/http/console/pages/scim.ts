@@ -9,7 +9,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { TokenInfo } from '../../../auth/tokens.ts';
 import { BOOTSTRAP_LOGIN } from '../../../directory/administrators.ts';
-import { DirectoryError } from '../../../directory/errors.ts';
+import { DirectoryError } from '../../../errors.ts';
 import { SCIM_PREFIX } from '../../routing.ts';
 import {
   badge,

@@ -6,7 +6,7 @@
  * The same domain code and messages as the admin API and the CLI (directory/webhooks.ts).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { DirectoryError } from '../../../directory/errors.ts';
+import { DirectoryError } from '../../../errors.ts';
 import { MAX_URL_LENGTH, type WebhookInfo } from '../../../directory/webhooks.ts';
 import { EVENT_TYPES } from '../../../journal/journal.ts';
 import {

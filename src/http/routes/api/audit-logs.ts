@@ -2,7 +2,7 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { AUDIT_TARGET_TYPES, parseEventFilter, parseExportFormat, type AuditLog } from '../../../directory/audit-log.ts';
-import { rejected } from '../../../directory/errors.ts';
+import { rejected } from '../../../errors.ts';
 import { TAGS } from '../../api-docs.ts';
 import { listOf, optionalString, pageInfo, pagedQuery, parsePaging, type NamedSchema, type Query } from './common.ts';
 

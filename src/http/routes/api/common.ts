@@ -42,7 +42,7 @@
  * test/http/schema-compilers.test.ts compiles them all. Route schemas declare no `headers`.
  */
 import type { FastifyInstance, FastifySchema } from 'fastify';
-import { rejected } from '../../../directory/errors.ts';
+import { rejected } from '../../../errors.ts';
 import { apiOfPath } from '../../routing.ts';
 
 /** A JSON schema (draft 2020-12, as OpenAPI 3.1 reads it), written as a plain object. */

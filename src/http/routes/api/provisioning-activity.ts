@@ -1,7 +1,7 @@
 /** `GET /api/v2/provisioning-activity`: the SCIM requests the identity provider made, newest first. */
 import type { FastifyInstance } from 'fastify';
 import type { ProvisioningActivity } from '../../../directory/activity.ts';
-import { rejected } from '../../../directory/errors.ts';
+import { rejected } from '../../../errors.ts';
 import { TAGS } from '../../api-docs.ts';
 import { listOf, optionalString, pageInfo, pagedQuery, parsePaging, type NamedSchema, type Query } from './common.ts';
 

@@ -3,7 +3,7 @@
  * The CLI's `scim enable|disable|status` call the same service.
  */
 import type { FastifyInstance } from 'fastify';
-import { DirectoryError } from '../../../directory/errors.ts';
+import { DirectoryError } from '../../../errors.ts';
 import { DISABLE_CONFIRMATION_MESSAGE } from '../../../directory/provisioning.ts';
 import type { Services } from '../../../services.ts';
 import { TAGS } from '../../api-docs.ts';

@@ -12,7 +12,7 @@
 import type { FastifyInstance } from 'fastify';
 import { declaredSchemaRepresentation } from '../../../scim/discovery.ts';
 import type { ScimSchemas } from '../../../directory/scim-schemas.ts';
-import { DirectoryError } from '../../../directory/errors.ts';
+import { DirectoryError } from '../../../errors.ts';
 import { TAGS } from '../../api-docs.ts';
 import { errorResponses, noContent, objectBody, optionalBoolean, ref, strictObject, type NamedSchema, type Query } from './common.ts';
 

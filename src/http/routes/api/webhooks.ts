@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { DEFAULT_DELIVERIES_LIMIT, MAX_DELIVERIES_LIMIT, MAX_URL_LENGTH, type WebhookInfo, type Webhooks } from '../../../directory/webhooks.ts';
-import { rejected } from '../../../directory/errors.ts';
+import { rejected } from '../../../errors.ts';
 import { EVENT_TYPES } from '../../../journal/journal.ts';
 import { TAGS } from '../../api-docs.ts';
 import { ID_PARAMS, NO_BODY, errorResponses, noContent, objectBody, optionalString, ref, strictObject, type JsonSchema, type NamedSchema, type Query } from './common.ts';

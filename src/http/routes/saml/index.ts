@@ -1,7 +1,7 @@
 /** The browser side of SAML: /saml/metadata, /saml/login, /saml/acs, /saml/logout, /saml/validation. */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Services } from '../../../services.ts';
-import { RetryLaterError } from '../../../directory/errors.ts';
+import { RetryLaterError } from '../../../errors.ts';
 import type { ReturnTrust } from '../../client.ts';
 import { setRetryAfter, toScimError } from '../../errors.ts';
 import { acsRoute } from './acs.ts';

@@ -1,7 +1,8 @@
 /**
  * The one error type for expected domain failures (a name already taken, a prerequisite
  * missing). It carries a code rather than an HTTP status so that directory/ stays free of
- * HTTP; http/ maps codes to statuses in one place and the CLI prints the message.
+ * HTTP; http/ maps codes to statuses in one place and the CLI prints the message. A leaf
+ * module (it imports nothing), so that auth/ raises the same errors as directory/.
  */
 
 /**

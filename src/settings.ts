@@ -5,13 +5,17 @@
  * Each setting is declared once with `defineSetting`: its key, a parser that checks the
  * stored JSON (the table is plain text and may have been edited by hand or by an older
  * version), and what of its value may appear in the audit log.
+ *
+ * Below auth/ and directory/, beside the journal: both layers keep settings (the SAML
+ * configuration in auth/, the provisioning mode in directory/), and it imports only store/ and
+ * the journal.
  */
 import type { Transaction } from 'kysely';
-import type { Executor } from '../store/executor.ts';
-import type { Database, Store } from '../store/index.ts';
-import { createSettingQueries } from '../store/settings.ts';
-import type { Actor } from '../journal/actor.ts';
-import { createJournal } from '../journal/journal.ts';
+import type { Executor } from './store/executor.ts';
+import type { Database, Store } from './store/index.ts';
+import { createSettingQueries } from './store/settings.ts';
+import type { Actor } from './journal/actor.ts';
+import { createJournal } from './journal/journal.ts';
 
 /** A database handle: the store's Kysely instance or a transaction opened on it. */
 export type Db = Executor;
