@@ -66,8 +66,8 @@ class ImmediateSqliteDriver extends SqliteDriver {
     }
     // A write transaction keeps its statement journal in memory. The group commit (transact.ts)
     // runs each write in a SAVEPOINT, and SQLite copies every page a savepoint changes into that
-    // journal; past 64 KiB it went to a temporary file: about 20 page writes per SCIM create, a
-    // seventh of its CPU (docs/performance.md). SQLite reads the setting when the transaction
+    // journal; past 64 KiB it went to a temporary file: about 20 page writes per SCIM create, about
+    // a tenth of its CPU (docs/performance.md). SQLite reads the setting when the transaction
     // begins. Outside write transactions temporary storage stays on disk, so that a large sort
     // of a read (a list sorted on an attribute without an index) spills to a file instead of
     // growing the process's memory. (Roster creates no TEMP tables: were the connection's temp
