@@ -33,6 +33,8 @@ class ImmediateSqliteDriver extends SqliteDriver {
   readonly #database: SQLite.Database;
   readonly #tempInMemory: SQLite.Statement;
   readonly #tempDefault: SQLite.Statement;
+  /** Whether a write transaction of the group commit set temporary storage in memory (until it ends). */
+  #tempIsMemory = false;
 
   /** `database` is what Kysely runs queries on (with its statement cache), `raw` the connection under it. */
   constructor(database: SqliteDatabase, raw: SQLite.Database) {
@@ -64,15 +66,22 @@ class ImmediateSqliteDriver extends SqliteDriver {
       await connection.executeQuery(CompiledQuery.raw('begin deferred'));
       return;
     }
-    // A write transaction keeps its statement journal in memory. The group commit (transact.ts)
-    // runs each write in a SAVEPOINT, and SQLite copies every page a savepoint changes into that
-    // journal; past 64 KiB it went to a temporary file: about 20 page writes per SCIM create, about
-    // a tenth of its CPU (docs/performance.md). SQLite reads the setting when the transaction
-    // begins. Outside write transactions temporary storage stays on disk, so that a large sort
-    // of a read (a list sorted on an attribute without an index) spills to a file instead of
-    // growing the process's memory. (Roster creates no TEMP tables: were the connection's temp
-    // database open, each change of the setting would drop it and reload the schema.)
+    if (settings?.accessMode !== 'read write') {
+      await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+      return;
+    }
+    // 'read write', asked for explicitly only by the group commit (transact.ts): its transaction
+    // keeps its statement journal in memory. The group commit runs each write in a SAVEPOINT,
+    // and SQLite copies every page a savepoint changes into that journal; past 64 KiB it went to
+    // a temporary file: about 20 page writes per SCIM create, about a tenth of its CPU
+    // (docs/performance.md). SQLite reads the setting when the transaction begins. Everywhere
+    // else temporary storage stays on disk, so that a large sort (a list sorted on an attribute
+    // without an index, a migration building an index over a large table) spills to a file
+    // instead of growing the process's memory. (Roster creates no TEMP tables: were the
+    // connection's temp database open, each change of the setting would drop it and reload the
+    // schema.)
     this.#tempInMemory.run();
+    this.#tempIsMemory = true;
     try {
       await connection.executeQuery(CompiledQuery.raw('begin immediate'));
     } catch (error) {
@@ -86,7 +95,9 @@ class ImmediateSqliteDriver extends SqliteDriver {
   }
 
   #tempOnDisk(): void {
+    if (!this.#tempIsMemory) return;
     this.#tempDefault.run();
+    this.#tempIsMemory = false;
   }
 }
 

@@ -21,10 +21,11 @@ interface Pending {
 const groups = new WeakMap<Kysely<Database>, (work: Work<unknown>) => Promise<unknown>>();
 
 /** Runs `work` in one transaction, again (up to 3 attempts in all) after a deadlock or a busy lock. */
-async function transactAlone<T>(db: Kysely<Database>, work: Work<T>): Promise<T> {
+async function transactAlone<T>(db: Kysely<Database>, work: Work<T>, accessMode?: 'read write'): Promise<T> {
   for (let attempt = 1; ; attempt += 1) {
     try {
-      return await db.transaction().execute(work);
+      const transaction = db.transaction();
+      return await (accessMode === undefined ? transaction : transaction.setAccessMode(accessMode)).execute(work);
     } catch (error) {
       if (attempt >= ATTEMPTS || !isTransientConflict(error)) throw error;
       // A little random back-off, so that the two losers of a deadlock do not meet again.
@@ -73,6 +74,7 @@ export function commitInGroups(db: Kysely<Database>): void {
     let batch: Pending[] | undefined;
     let outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
     try {
+      // 'read write' said explicitly: the SQLite driver then keeps the savepoints' journal in memory (sqlite.ts).
       await transactAlone(db, async (trx) => {
         if (batch === undefined) {
           batch = queue.slice(0, MAX_GROUP);
@@ -104,7 +106,7 @@ export function commitInGroups(db: Kysely<Database>): void {
             outcomes.push({ ok: false, error });
           }
         }
-      });
+      }, 'read write');
     } catch (error) {
       // A transaction that failed before it took its group (BEGIN refused: a full or read-only
       // disk, a lost file) fails the writes it would have taken; left queued, drain would try
