@@ -7,9 +7,9 @@ import { migrate } from './migrate.ts';
 import { createSecretBox } from './secret-box.ts';
 import { prepareSecrets } from './secrets.ts';
 import { openSqlite } from './sqlite.ts';
-import type { DatabaseLocation, OpenOptions, Store } from './store.ts';
+import type { DatabaseLocation, OpenOptions, Store } from './types.ts';
 
-export type { DatabaseLocation, OpenOptions, PostgresTls, Store } from './store.ts';
+export type { DatabaseLocation, OpenOptions, PostgresTls, Store } from './types.ts';
 export type { Database } from './tables.ts';
 export { isDatabaseUnavailable } from './errors.ts';
 export type { DialectAdapter } from './dialect.ts';

@@ -1,7 +1,7 @@
 /** The one list of migrations, applied to SQLite and PostgreSQL alike under a database lock. */
 import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import type { DialectAdapter } from './dialect.ts';
-import type { Store } from './store.ts';
+import type { Store } from './types.ts';
 import * as initial from './migrations/001-initial.ts';
 import * as accounts from './migrations/002-accounts-and-sessions.ts';
 import * as signInAttempts from './migrations/003-saml-sign-in-attempts.ts';

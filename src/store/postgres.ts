@@ -8,7 +8,7 @@ import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { preparedNameOf } from './compiled.ts';
 import { postgresDialect } from './dialect.ts';
-import type { PostgresTls, Store } from './store.ts';
+import type { DatabaseLocation, PostgresTls, Store } from './types.ts';
 import { createQueryObservers } from './observe.ts';
 import type { Database } from './tables.ts';
 
@@ -26,7 +26,7 @@ const types = {
 };
 
 /** Opens a pool on a postgres:// URL without migrating; connections are made on first use. */
-export function openPostgres(location: { readonly url: string; readonly poolSize?: number; readonly tls?: PostgresTls; readonly preparedStatements?: boolean }): Omit<Store, 'secrets'> {
+export function openPostgres(location: Extract<DatabaseLocation, { kind: 'postgres' }>): Omit<Store, 'secrets'> {
   const pool = new pg.Pool({
     connectionString: withoutTlsParameters(location.url),
     max: location.poolSize ?? DEFAULT_POOL_SIZE,

@@ -9,7 +9,7 @@
  * - `roster secrets rotate-key` re-seals every value with a new key, in one transaction.
  */
 import { sql, type Transaction } from 'kysely';
-import type { Store } from './store.ts';
+import type { Store } from './types.ts';
 import { createSecretBox, isSealed, SecretsError, sealedKeyId, type SecretBox } from './secret-box.ts';
 import type { Database } from './tables.ts';
 

@@ -24,9 +24,9 @@ import {
   type TransactionSettings,
 } from 'kysely';
 import { sqliteDialect } from './dialect.ts';
-import type { Store } from './store.ts';
+import type { Store } from './types.ts';
 import { createQueryObservers } from './observe.ts';
-import { commitInGroups } from './transact.ts';
+import { GROUP_COMMIT_ACCESS_MODE, commitInGroups } from './transact.ts';
 import type { Database } from './tables.ts';
 
 class ImmediateSqliteDriver extends SqliteDriver {
@@ -66,12 +66,12 @@ class ImmediateSqliteDriver extends SqliteDriver {
       await connection.executeQuery(CompiledQuery.raw('begin deferred'));
       return;
     }
-    if (settings?.accessMode !== 'read write') {
+    if (settings?.accessMode !== GROUP_COMMIT_ACCESS_MODE) {
       await connection.executeQuery(CompiledQuery.raw('begin immediate'));
       return;
     }
-    // 'read write', asked for explicitly only by the group commit (transact.ts): its transaction
-    // keeps its statement journal in memory. The group commit runs each write in a SAVEPOINT,
+    // The group commit's transaction (transact.ts, GROUP_COMMIT_ACCESS_MODE) keeps its statement
+    // journal in memory. The group commit runs each write in a SAVEPOINT,
     // and SQLite copies every page a savepoint changes into that journal; past 64 KiB it went to
     // a temporary file: about 20 page writes per SCIM create, about a tenth of its CPU
     // (docs/performance.md). SQLite reads the setting when the transaction begins. Everywhere

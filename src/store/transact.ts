@@ -20,8 +20,14 @@ interface Pending {
 /** The databases whose write transactions are committed in groups (commitInGroups). */
 const groups = new WeakMap<Kysely<Database>, (work: Work<unknown>) => Promise<unknown>>();
 
+/**
+ * The access mode the group commit asks for, and only it: the SQLite driver (sqlite.ts) keeps the
+ * statement journal of such a transaction, which holds the savepoints' pages, in memory.
+ */
+export const GROUP_COMMIT_ACCESS_MODE = 'read write';
+
 /** Runs `work` in one transaction, again (up to 3 attempts in all) after a deadlock or a busy lock. */
-async function transactAlone<T>(db: Kysely<Database>, work: Work<T>, accessMode?: 'read write'): Promise<T> {
+async function transactAlone<T>(db: Kysely<Database>, work: Work<T>, accessMode?: typeof GROUP_COMMIT_ACCESS_MODE): Promise<T> {
   for (let attempt = 1; ; attempt += 1) {
     try {
       const transaction = db.transaction();
@@ -74,7 +80,6 @@ export function commitInGroups(db: Kysely<Database>): void {
     let batch: Pending[] | undefined;
     let outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
     try {
-      // 'read write' said explicitly: the SQLite driver then keeps the savepoints' journal in memory (sqlite.ts).
       await transactAlone(db, async (trx) => {
         if (batch === undefined) {
           batch = queue.slice(0, MAX_GROUP);
@@ -106,7 +111,7 @@ export function commitInGroups(db: Kysely<Database>): void {
             outcomes.push({ ok: false, error });
           }
         }
-      }, 'read write');
+      }, GROUP_COMMIT_ACCESS_MODE);
     } catch (error) {
       // A transaction that failed before it took its group (BEGIN refused: a full or read-only
       // disk, a lost file) fails the writes it would have taken; left queued, drain would try

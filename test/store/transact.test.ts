@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
 import { sql } from 'kysely';
 import type { Store } from '../../src/store/index.ts';
-import { transact, withoutWaitingForDisk } from '../../src/store/transact.ts';
+import { GROUP_COMMIT_ACCESS_MODE, transact, withoutWaitingForDisk } from '../../src/store/transact.ts';
 import { eachDatabase, openTestStore } from '../support/databases.ts';
 
 const AT = '2026-01-01T00:00:00.000Z';
@@ -149,7 +149,7 @@ eachDatabase('concurrent write transactions', (database) => {
       await store.db.connection().execute(async (connection) => {
         await sql`BEGIN`.execute(connection);
         try {
-          await assert.rejects(connection.transaction().setAccessMode('read write').execute(async () => undefined));
+          await assert.rejects(connection.transaction().setAccessMode(GROUP_COMMIT_ACCESS_MODE).execute(async () => undefined));
         } finally {
           await sql`ROLLBACK`.execute(connection);
         }
