@@ -20,6 +20,9 @@ const MANAGED_MESSAGE = 'Operation not allowed when the instance is externally m
 /** SonarQube's exact words when an administrator tries to deactivate their own account. */
 export const SELF_DEACTIVATION_MESSAGE = 'Self-deactivation is not possible';
 
+/** SonarQube's exact words when the only administrator left would be deactivated. */
+export const LAST_ADMINISTRATOR_MESSAGE = 'User is last administrator, and cannot be deactivated';
+
 /** An expected failure whose message is written for the person who caused it. */
 export class DirectoryError extends Error {
   readonly code: DirectoryErrorCode;

@@ -142,7 +142,7 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
       ...(options.sessionPolicy !== undefined ? { policy: options.sessionPolicy } : {}),
     }),
     signIn: createSignIn(store, provisioning, () => saml.get()),
-    accounts: createAccounts(store, initialPassword),
+    accounts: createAccounts(store, access, initialPassword),
     administrators: createAdministrators(store, access, initialPassword),
     passwordCheck,
     passwordSignIn: createPasswordSignIn(store, passwordCheck, () => saml.get(), initialPassword),

@@ -143,10 +143,10 @@ export function createTokenService(store: Store): TokenService {
       try {
         await db.transaction().execute(async (trx) => {
           if ((await tokens.findLiveIdByName(trx, checkedName)) !== undefined) throw nameTaken(checkedName);
-          const active = await users.isActive(trx, userId);
-          if (active === undefined) throw new DirectoryError('not_found', `No user has the id "${userId}".`, 'userId');
+          const user = await users.activity(trx, userId);
+          if (user === undefined) throw new DirectoryError('not_found', `No user has the id "${userId}".`, 'userId');
           // Deactivation removes a user's tokens; issuing a new one would undo that.
-          if (!active) throw new DirectoryError('invalid', `The user "${userId}" is deactivated.`, 'userId');
+          if (!user.active) throw new DirectoryError('invalid', `The user "${user.login}" is deactivated.`, 'userId');
           await tokens.insert(trx, row);
           await journal.record(
             trx,

@@ -47,6 +47,17 @@ export function createAccess(store: Store, options: { readonly adminGroup?: stri
     },
 
     /**
+     * Whether `userId` is the last administrator: an administrator now, and no other user is.
+     * Call it in the transaction that would take its rights away (a deactivation): on PostgreSQL
+     * it locks the administrators' rows, so that two such transactions cannot each leave the
+     * other as the last one and both go through.
+     */
+    async isLastAdministrator(userId: string, db: Executor): Promise<boolean> {
+      const ids = await memberships.administratorIds(db, adminGroup, true);
+      return ids.length === 1 && ids[0] === userId;
+    },
+
+    /**
      * The groups that count for the access of `userId`, sorted by name: its memberships while
      * it is active, none while it is inactive (SCIM-suspended memberships grant nothing) or
      * unknown. Pass `db` to read inside a transaction. Every access decision must use this.

@@ -12,7 +12,8 @@ import { createUserQueries, type AccountFilter, type StoredUser } from '../store
 import { actorUserId, type Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
 import { createDeactivation } from './deactivation.ts';
-import { DirectoryError, managedError, rejected, SELF_DEACTIVATION_MESSAGE } from '../errors.ts';
+import { DirectoryError, LAST_ADMINISTRATOR_MESSAGE, managedError, rejected, SELF_DEACTIVATION_MESSAGE } from '../errors.ts';
+import type { Access } from './access.ts';
 import type { InitialPasswordFile } from './initial-password.ts';
 import { assertNotManagedInstance, isManagedInstance } from './managed-mode.ts';
 import { externalProviderOf, userEvent } from './shapes.ts';
@@ -107,9 +108,11 @@ export function deactivationRefusal(user: StoredUser, actor: Actor): DirectoryEr
   return user.scimId !== null ? managedError() : undefined;
 }
 
-/** The account directory: closure over the store, wired once in services.ts. */
-/** The account service over a store; `initialPassword` is told when a local password is set. */
-export function createAccounts(store: Store, initialPassword?: InitialPasswordFile) {
+/**
+ * The account directory over a store, wired once in services.ts; `access` tells who the
+ * administrators are, and `initialPassword` is told when a local password is set.
+ */
+export function createAccounts(store: Store, access: Access, initialPassword?: InitialPasswordFile) {
   const users = createUserQueries(store.dialect);
   const deactivation = createDeactivation(store.dialect);
   const journal = createJournal(store.dialect);
@@ -278,6 +281,9 @@ export function createAccounts(store: Store, initialPassword?: InitialPasswordFi
         const refusal = deactivationRefusal(current, actor);
         if (refusal !== undefined) throw refusal;
         if (!current.active) return;
+        // SonarQube's rule: nobody would be left to administer the instance (the CLI, acting as
+        // no user, could otherwise do it; the API and the console refuse self-deactivation).
+        if (await access.isLastAdministrator(id, trx)) throw new DirectoryError('invalid', LAST_ADMINISTRATOR_MESSAGE);
         const now = new Date().toISOString();
         await users.setActive(trx, id, false, now);
         const removed = await deactivation.deactivate(trx, id, now, journal.stamp(actor, now));

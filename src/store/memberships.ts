@@ -451,6 +451,22 @@ export function createMembershipQueries(dialect: DialectAdapter) {
       return (await selectAdministrator(db, userId, caseKey(adminGroup))).length > 0;
     },
 
+    /**
+     * The internal ids of the administrators now (administratorCondition), in id order. With
+     * `lock` on PostgreSQL their user rows are locked (FOR NO KEY UPDATE) until the transaction
+     * ends, so that two transactions each taking away one of the last two administrators wait
+     * for each other, and the second reads the first one's change.
+     */
+    async administratorIds(db: Executor, adminGroup: string, lock: boolean): Promise<string[]> {
+      const query = db
+        .selectFrom('users as u')
+        .select('u.id')
+        .where((eb) => administratorCondition(eb, caseKey(adminGroup)))
+        .orderBy('u.id');
+      const rows = await (lock && dialect.supportsRowLocks ? query.forNoKeyUpdate(['u']) : query).execute();
+      return rows.map((row) => row.id);
+    },
+
     /** The SCIM-linked members of each group, by internal group id, in a stable order. */
     async membersOf(db: Executor, groupIds: readonly string[]): Promise<Map<string, LinkedReference[]>> {
       const result = new Map<string, LinkedReference[]>();

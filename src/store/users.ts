@@ -434,10 +434,10 @@ export function createUserQueries(dialect: DialectAdapter) {
       return row ? toUser(row) : undefined;
     },
 
-    /** Whether the user with this internal id is active; undefined when there is no such user. */
-    async isActive(db: Executor, id: string): Promise<boolean | undefined> {
-      const row = await db.selectFrom('users').select('active').where('id', '=', id).executeTakeFirst();
-      return row === undefined ? undefined : row.active !== 0;
+    /** The login of the user with this internal id and whether it is active; undefined when there is no such user. */
+    async activity(db: Executor, id: string): Promise<{ login: string; active: boolean } | undefined> {
+      const row = await db.selectFrom('users').select(['login', 'active']).where('id', '=', id).executeTakeFirst();
+      return row === undefined ? undefined : { login: row.login, active: row.active !== 0 };
     },
 
     /** Whether any administrator exists, active or not (first start creates one only if none). */

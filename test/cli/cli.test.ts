@@ -349,6 +349,27 @@ describe('roster admin, users and audit', () => {
     assert.match(roster(database, ['tokens', 'list', '--all']).stdout, /^ada-script\s+ada\s.*revoked /m);
   });
 
+  test('the last administrator cannot be deactivated (SonarQube\'s rule); once another exists, it can', () => {
+    const database = freshDatabase();
+    // The CLI acts as no user, so "not yourself" does not stop it: only this rule does.
+    const refused = roster(database, ['users', 'deactivate', 'admin']);
+    assert.equal(refused.status, 1);
+    // (The first command also says where the first start put admin's password.)
+    assert.equal(refused.stderr.trim().split('\n').at(-1), 'User is last administrator, and cannot be deactivated');
+    assert.match(roster(database, ['users', 'list', '--q', 'admin']).stdout, /^admin\t.*\tactive,local,admin$/m);
+    for (const args of [
+      ['users', 'create', '--login', 'bob', '--name', 'Bob', '--saml'],
+      ['groups', 'create', '--name', 'roster-administrators'],
+      ['groups', 'add-member', '--group', 'roster-administrators', '--user', 'bob'],
+    ]) assert.equal(roster(database, args).status, 0, args.join(' '));
+    assert.equal(roster(database, ['users', 'deactivate', 'admin']).status, 0);
+    // bob, an administrator through the group, is now the last one.
+    const last = roster(database, ['users', 'deactivate', 'bob']);
+    assert.equal(last.status, 1);
+    assert.equal(last.stderr.trim(), 'User is last administrator, and cannot be deactivated');
+    assert.match(roster(database, ['tokens', 'create', '--name', 't', '--user', 'admin']).stderr, /The user "admin" is deactivated\./);
+  });
+
   test('a member of the administrators\' group is listed as admin and gets no warning for its token', () => {
     const database = freshDatabase();
     for (const args of [
