@@ -60,6 +60,21 @@ export interface GroupChange {
   readonly memberChanges: readonly MemberChange[];
 }
 
+/**
+ * What a request's member changes did, for the audit trail: how many members came and went,
+ * the ids its add and remove operations named, the whole list a replace set (it names the
+ * members, not who came or went), and whether it removed every member. Who exactly came and
+ * went is in the change events (group.user_added, group.user_removed).
+ */
+interface MemberCounts {
+  readonly added: number;
+  readonly removed: number;
+  readonly addedIds: readonly string[];
+  readonly removedIds: readonly string[];
+  readonly replacedWith: readonly string[] | undefined;
+  readonly removedAll: boolean;
+}
+
 function toWrite(document: Document, schemas: ResourceSchemas): GroupWrite {
   const { displayName, externalId, members: _members, id: _id, meta: _meta, ...data } = document;
   if (typeof displayName !== 'string' || displayName.trim() === '') {
@@ -134,11 +149,14 @@ export function createGroupDirectory(store: Store, scimSchemas: ScimSchemas) {
    * A few ids (the IdPs' one member per PATCH) are sent inline in the same statements instead,
    * with the same effects: staging them would cost more statements than the change itself.
    */
-  async function applyMemberChanges(db: Executor, groupId: string, changes: readonly MemberChange[], now: string, stamp: EventStamp) {
+  async function applyMemberChanges(db: Executor, groupId: string, changes: readonly MemberChange[], now: string, stamp: EventStamp): Promise<MemberCounts> {
     let added = 0;
     let removed = 0;
     const addedIds: string[] = [];
     const removedIds: string[] = [];
+    // A replace names the whole new member list, not who was added or removed: recorded as such.
+    let replacedWith: string[] | undefined;
+    let removedAll = false;
     // Several changes in one request (one per PATCH operation) touch their users one change
     // at a time: lock all their users first, in one order, so that two such requests on
     // PostgreSQL wait for each other instead of deadlocking (store/memberships.ts lockChangeRows).
@@ -157,6 +175,7 @@ export function createGroupDirectory(store: Store, scimSchemas: ScimSchemas) {
     for (const change of changes) {
       if (change.kind === 'removeAll') {
         removed += await memberships.removeAll(db, groupId, stamp);
+        removedAll = true;
         continue;
       }
       // Members are a set of users: an id named twice ({"value": id} and {"value": id, "type":
@@ -183,8 +202,10 @@ export function createGroupDirectory(store: Store, scimSchemas: ScimSchemas) {
       await memberships.stage(db, batch, change.ids);
       switch (change.kind) {
         case 'add':
-          await assertStagedKnown(db, batch);
+          // Locked first, then checked: a user deleted meanwhile is waited for and then found
+          // unknown (400), instead of passing the check and being skipped by the insert.
           await memberships.lockStaged(db, batch);
+          await assertStagedKnown(db, batch);
           added += await memberships.addStaged(db, groupId, batch, now, stamp);
           addedIds.push(...new Set(change.ids));
           break;
@@ -197,16 +218,29 @@ export function createGroupDirectory(store: Store, scimSchemas: ScimSchemas) {
           // The membership diff: members not named go, users named and not yet members come.
           // Only the differences are written: members kept are not changed, nor are their
           // versions, and they give no event.
-          await assertStagedKnown(db, batch);
           await memberships.lockStaged(db, batch);
+          await assertStagedKnown(db, batch);
           removed += await memberships.keepOnlyStaged(db, groupId, batch, stamp);
           added += await memberships.addStaged(db, groupId, batch, now, stamp);
-          addedIds.push(...new Set(change.ids));
+          replacedWith = [...new Set(change.ids)];
           break;
       }
       await memberships.unstage(db, batch);
     }
-    return { added, removed, addedIds, removedIds };
+    return { added, removed, addedIds, removedIds, replacedWith, removedAll };
+  }
+
+  /** A group.members_changed audit entry's details. */
+  function memberChangeDetails(scimId: string, counts: MemberCounts) {
+    return {
+      scimId,
+      added: counts.added,
+      removed: counts.removed,
+      addedIds: counts.addedIds,
+      removedIds: counts.removedIds,
+      ...(counts.replacedWith !== undefined ? { replacedWith: counts.replacedWith } : {}),
+      ...(counts.removedAll ? { removedAll: true } : {}),
+    };
   }
 
   async function write<T>(work: (db: Executor) => Promise<T>, name: () => string): Promise<T> {
@@ -253,10 +287,15 @@ export function createGroupDirectory(store: Store, scimSchemas: ScimSchemas) {
           action: existing ? 'group.linked' : 'group.created',
           targetType: 'group',
           targetId: id,
-          details: { scimId, name: values.name, externalId: values.externalId, membersAdded: [...new Set(memberIds)], ...ignoredOf(notes) },
+          // A new group gets every member named (an unknown id fails the whole create); a group
+          // taken over has its members replaced, recorded below like any replace.
+          details: { scimId, name: values.name, externalId: values.externalId, ...(existing ? {} : { membersAdded: [...new Set(memberIds)] }), ...ignoredOf(notes) },
           events: groupEvent(existing, linked),
         }, now);
-        await applyMemberChanges(trx, id, [existing ? { kind: 'replace', ids: memberIds } : { kind: 'add', ids: memberIds }], now, journal.stamp(actor, now));
+        const counts = await applyMemberChanges(trx, id, [existing ? { kind: 'replace', ids: memberIds } : { kind: 'add', ids: memberIds }], now, journal.stamp(actor, now));
+        if (existing && (counts.added > 0 || counts.removed > 0)) {
+          await journal.record(trx, actor, { action: 'group.members_changed', targetType: 'group', targetId: id, details: memberChangeDetails(scimId, counts) }, now);
+        }
         return load(trx, scimId, true);
       }, () => name);
     },
@@ -322,7 +361,7 @@ export function createGroupDirectory(store: Store, scimSchemas: ScimSchemas) {
             action: 'group.members_changed',
             targetType: 'group',
             targetId: current.group.id,
-            details: { scimId, added: counts.added, removed: counts.removed, addedIds: counts.addedIds, removedIds: counts.removedIds },
+            details: memberChangeDetails(scimId, counts),
           }, now);
         }
         return scimGroupOf(result, undefined);

@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
 import type { Actor } from '../../src/journal/actor.ts';
 import { DirectoryError } from '../../src/errors.ts';
 import { createGroupDirectory, type GroupDirectory } from '../../src/directory/groups.ts';
@@ -173,6 +174,37 @@ eachDatabase('concurrent writers', (database) => {
       assert.equal(count(results, 'ok'), 1, results.join());
       assert.equal(count(results, 'conflict'), 7, results.join());
     });
+
+    // A user deleted while a request names it among many members (the staged path, beyond
+    // INLINE_MEMBERS, and every replace): the request waits for the deletion and is refused,
+    // as it would be one after the other. It used to check the ids first and lock them after,
+    // so the deleted user passed the check and was then silently left out of a 2xx answer.
+    for (const kind of ['add', 'replace'] as const) {
+      test(`${kind === 'add' ? 'an add' : 'a replace'} of many members naming a user being deleted waits for the deletion and is refused`, { skip: database === 'sqlite' ? 'SQLite serialises writes: no deletion can be under way' : false }, async () => {
+        const group = await at(0).groups.create({ schemas: [GROUP], displayName: `Staged ${kind}` }, [], cli);
+        const ids: string[] = [];
+        for (let i = 0; i < INLINE_MEMBERS + 5; i += 1) ids.push((await at(0).users.create({ schemas: [USER], userName: `staged-${kind}-${i}` }, cli)).scimId);
+        const leaving = ids.at(-1) as string;
+        // The deletion, held open: its transaction has removed the user's SCIM link (as
+        // users.remove does) and not committed yet.
+        const deleter = new pg.Client({ connectionString: scratch.url });
+        await deleter.connect();
+        try {
+          await deleter.query('BEGIN');
+          await deleter.query('DELETE FROM scim_users WHERE scim_id = $1', [leaving]);
+          const change = at(1).groups.update(group.scimId, (document) => ({ document, memberChanges: [{ kind, ids }] }), () => true, cli);
+          const settled = outcomes([change]);
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          await deleter.query('COMMIT');
+          assert.deepEqual(await settled, ['invalid']);
+          await assert.rejects(change, new RegExp(`no user has the id "${leaving}"`));
+        } finally {
+          await deleter.end();
+        }
+        const members = await stores[0]!.db.selectFrom('memberships as m').innerJoin('groups as g', 'g.id', 'm.group_id').select('m.user_id').where('g.name', '=', `Staged ${kind}`).execute();
+        assert.deepEqual(members, [], 'nothing of the refused request was kept');
+      });
+    }
 
     test('a user deleted while being added to a group is never left a member', async () => {
       const group = await at(0).groups.create({ schemas: [GROUP], displayName: 'Leavers' }, [], cli);

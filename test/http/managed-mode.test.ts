@@ -69,6 +69,12 @@ eachDatabase('managed mode: SCIM and the admin API together', (database) => {
       assert.equal(managed.body.page.total, 1);
       const refused = await roster.request('DELETE', `${GROUPS}/${localGroup}`);
       assert.deepEqual([refused.status, refused.body], [400, { message: MANAGED }]);
+      // The IdP's member list (none) replaced the local one (lou): the trail says so.
+      const trail = (await roster.request('GET', `/api/v2/audit-logs?targetId=${localGroup}&sort=seq`)).body.auditLogs;
+      const linked = trail.filter((entry: any) => entry.action === 'group.linked' || entry.action === 'group.members_changed');
+      assert.deepEqual(linked.map((entry: any) => entry.action), ['group.linked', 'group.members_changed']);
+      assert.equal(linked[0].details.membersAdded, undefined);
+      assert.deepEqual(linked[1].details, { scimId: scim.body.id, added: 0, removed: 1, addedIds: [], removedIds: [], replacedWith: [] });
     });
 
     test('a local group may still be deleted', async () => {

@@ -182,6 +182,20 @@ eachDatabase('SCIM /Groups', (database) => {
     assert.deepEqual(entry.details.membersAdded, [users[2]]);
   });
 
+  test('the audit entry of a member replace (PUT, PATCH replace, remove all) names the list set and counts who came and went', async () => {
+    const group = (await roster.request('POST', '/Groups', { ...groupBody('Replaced'), members: [{ value: users[0] }, { value: users[1] }] })).body;
+    const entries = async () => (await roster.request('GET', `/api/v2/audit-logs?targetType=group&action=group.members_changed&sort=seq&pageSize=500`)).body.auditLogs.filter((e: any) => e.details.scimId === group.id).map((e: any) => e.details);
+    // PUT keeps users[0] and drops users[1]: one removed, none added.
+    assert.equal((await roster.request('PUT', `/Groups/${group.id}`, { ...groupBody('Replaced'), members: [{ value: users[0] }] })).status, 200);
+    assert.equal((await roster.request('PATCH', `/Groups/${group.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: 'members', value: [{ value: users[1] }] }] })).status, 204);
+    assert.equal((await roster.request('PATCH', `/Groups/${group.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'remove', path: 'members' }] })).status, 204);
+    assert.deepEqual(await entries(), [
+      { scimId: group.id, added: 0, removed: 1, addedIds: [], removedIds: [], replacedWith: [users[0]] },
+      { scimId: group.id, added: 1, removed: 1, addedIds: [], removedIds: [], replacedWith: [users[1]] },
+      { scimId: group.id, added: 0, removed: 1, addedIds: [], removedIds: [], removedAll: true },
+    ]);
+  });
+
   test('If-None-Match on GET /Groups/:id: the current version or * gives 304, an old one the group', async () => {
     const group = (await roster.request('POST', '/Groups', groupBody('Cached'))).body;
     const current = await roster.request('GET', `/Groups/${group.id}`, undefined, { 'if-none-match': group.meta.version });
