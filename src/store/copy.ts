@@ -63,6 +63,12 @@ export const COPIED_TABLES: readonly TableSpec[] = [
  */
 export const NOT_COPIED_TABLES: readonly (keyof Database)[] = ['event_feed', 'staged_members'];
 
+/**
+ * Tables the target keeps as its migrations made them: `event_tickets` (PostgreSQL only) holds
+ * the target's own event numbering, which the copy moves past the source's clock.
+ */
+const TARGET_OWN_TABLES: readonly (keyof Database)[] = ['event_tickets'];
+
 // Rows per page: small enough for SQLite's bound-parameter limit with every column bound.
 const PAGE_ROWS = 500;
 // Kysely's own bookkeeping: the target has its own, written by its migrations.
@@ -91,7 +97,7 @@ export async function copyDatabase(source: Store, target: Store, onProgress: (pr
   }
   const unknown = (await source.db.introspection.getTables())
     .map((table) => table.name)
-    .filter((name) => !INTERNAL_TABLES.test(name) && !COPIED_TABLES.some((spec) => spec.name === name) && !NOT_COPIED_TABLES.some((known) => known === name));
+    .filter((name) => !INTERNAL_TABLES.test(name) && !COPIED_TABLES.some((spec) => spec.name === name) && ![...NOT_COPIED_TABLES, ...TARGET_OWN_TABLES].some((known) => known === name));
   if (unknown.length > 0) {
     throw new CopyRefused(`The source has tables db copy does not know (${unknown.join(', ')}): add them to COPIED_TABLES in src/store/copy.ts.`);
   }

@@ -57,25 +57,19 @@ export interface DialectAdapter {
    */
   resyncSerial(table: string, column: string): RawBuilder<unknown> | undefined;
   /**
-   * The event feed's transaction clock (store/journal.ts), the one place where "never skip an
-   * event committed late" differs between databases:
+   * How the event feed puts transactions in commit order (store/journal.ts), the one place
+   * where "one order, never a skip" differs between databases:
    *
-   * - `transactionClock`: a number for the transaction writing an event, the same for all its
-   *   events. PostgreSQL: its 64-bit transaction id (`pg_current_xact_id()`, PostgreSQL 13+),
-   *   which never wraps around. SQLite: 0, since its writes are serialised (BEGIN IMMEDIATE,
-   *   sqlite.ts) and event ids alone are therefore in commit order.
-   * - `oldestRunningTransaction`: below it no transaction can still commit, so events with a
-   *   smaller clock are final (`pg_snapshot_xmin` of the reader's snapshot). Undefined where
-   *   writes are serialised: there, every committed event is final.
-   * - `clockNow`: at least the clock of any transaction that has written or will write
-   *   (`pg_snapshot_xmax`), for a copy to put the target's clock after the source's.
+   * - `serialised` (SQLite): writes are serialised (BEGIN IMMEDIATE, sqlite.ts), so event
+   *   ids are in commit order; an event's `tx` is `event_feed.tx_offset` (0 until a copy).
+   * - `at-commit` (PostgreSQL): an event is written with `pendingTx`, a placeholder below 0
+   *   unique to its transaction, and the database numbers the transaction at COMMIT, under a
+   *   lock held until the commit is done (migration 015's trigger): commit order, whatever
+   *   order the transactions started, wrote or waited for each other's rows in.
    *
-   * CockroachDB and YugabyteDB have no xid8 functions: an adapter for them must supply these
-   * three from their own commit timestamps, or the feed there must number events at commit.
+   * An adapter for another database must do one or the other.
    */
-  readonly transactionClock: RawBuilder<number>;
-  readonly oldestRunningTransaction: RawBuilder<number> | undefined;
-  readonly clockNow: RawBuilder<number>;
+  readonly feedNumbering: { readonly kind: 'serialised' } | { readonly kind: 'at-commit'; readonly pendingTx: RawBuilder<number> };
   /**
    * Whether `WITH changed AS (DELETE … RETURNING …) INSERT … SELECT … FROM changed` works
    * (PostgreSQL, CockroachDB). Without it (SQLite) the rows a statement will change are read
@@ -141,9 +135,7 @@ export const sqliteDialect: DialectAdapter = {
   resyncSerial() {
     return undefined;
   },
-  transactionClock: sql<number>`0`,
-  oldestRunningTransaction: undefined,
-  clockNow: sql<number>`0`,
+  feedNumbering: { kind: 'serialised' },
   dataModifyingCte: false,
   jsonObject(entries) {
     return sql`json_object(${sql.join(entries.map(([key, value]) => sql`${sql.lit(key)}, ${value}`))})`;
@@ -195,10 +187,12 @@ export const postgresDialect: DialectAdapter = {
   resyncSerial(table, column) {
     return sql`SELECT setval(pg_get_serial_sequence(${table}, ${column}), COALESCE((SELECT max(${sql.ref(column)}) FROM ${sql.table(table)}), 0) + 1, false)`;
   },
-  // xid8 has no direct cast to bigint; its text form is the 64-bit number.
-  transactionClock: sql<number>`(pg_current_xact_id()::text::bigint)`,
-  oldestRunningTransaction: sql<number>`(pg_snapshot_xmin(pg_current_snapshot())::text::bigint)`,
-  clockNow: sql<number>`(pg_snapshot_xmax(pg_current_snapshot())::text::bigint)`,
+  feedNumbering: {
+    kind: 'at-commit',
+    // Minus the 64-bit transaction id (xid8 has no direct cast to bigint; its text form is
+    // the number): unique to the transaction, and below every number a committed event gets.
+    pendingTx: sql<number>`(-(pg_current_xact_id()::text::bigint))`,
+  },
   dataModifyingCte: true,
   jsonObject(entries) {
     // json, not jsonb: the keys keep the order given.

@@ -21,6 +21,15 @@ export async function feedRow(db: Executor): Promise<{ offset: number; keptFrom:
 }
 
 /**
+ * The last number given to a committing transaction's events (PostgreSQL, see store/journal.ts),
+ * as `db`'s snapshot sees it: every number up to it is committed, every later one is not yet.
+ */
+async function lastTicket(db: Executor): Promise<number> {
+  const row = await db.selectFrom('event_tickets').select('last_ticket').where('id', '=', FEED_ROW).executeTakeFirst();
+  return Number(row?.last_ticket ?? 0);
+}
+
+/**
  * The horizon: every event before it is committed (or gone for good) and visible to `db`'s
  * snapshot; every event still to become visible comes at or after it. Read it in the same
  * snapshot as the page it bounds (transact.ts readSnapshot).
@@ -28,9 +37,8 @@ export async function feedRow(db: Executor): Promise<{ offset: number; keptFrom:
 export async function feedHorizon(db: Executor, dialect: DialectAdapter): Promise<FeedPosition> {
   const { offset, keptFrom } = await feedRow(db);
   let horizon: FeedPosition;
-  if (dialect.oldestRunningTransaction !== undefined) {
-    const result = await sql<{ tx: number | string }>`SELECT ${dialect.oldestRunningTransaction} AS tx`.execute(db);
-    horizon = { tx: Number(result.rows[0]?.tx ?? 0) + offset, id: 0 };
+  if (dialect.feedNumbering.kind === 'at-commit') {
+    horizon = { tx: (await lastTicket(db)) + 1, id: 0 };
   } else {
     const last = await db.selectFrom('events').select((eb) => eb.fn.max('id').as('id')).executeTakeFirst();
     horizon = { tx: offset, id: Number(last?.id ?? 0) + 1 };
@@ -122,21 +130,28 @@ export async function purgeFeed(db: Executor, horizon: FeedPosition, cutoff: str
   return Number(result.numDeletedRows);
 }
 
-/** The source's clock now (its offset included), read in the copy's snapshot of it. */
+/**
+ * The source's clock, read in the copy's snapshot of it: no event it holds, and no position a
+ * reader of it was given, has a larger `tx` than this, plus one (the horizon).
+ */
 export async function eventClockNow(db: Executor, dialect: DialectAdapter): Promise<{ clock: number; keptFrom: FeedPosition }> {
   const { offset, keptFrom } = await feedRow(db);
-  const result = await sql<{ clock: number | string }>`SELECT ${dialect.clockNow} AS clock`.execute(db);
-  return { clock: Number(result.rows[0]?.clock ?? 0) + offset, keptFrom };
+  const clock = dialect.feedNumbering.kind === 'at-commit' ? (await lastTicket(db)) + 1 : offset;
+  return { clock, keptFrom };
 }
 
 /**
- * After a copy: sets the target's offset so that its next transactions' clocks come after
- * `sourceClock` (every copied event, every position a reader of the source was given), and
- * keeps the source's retention start. Cursors of the source therefore stay valid.
+ * After a copy: makes the target's next transactions' `tx` come after `source.clock` (every
+ * copied event, every position a reader of the source was given), and keeps the source's
+ * retention start. Cursors of the source therefore stay valid.
  */
 export async function continueEventClock(db: Executor, dialect: DialectAdapter, source: { clock: number; keptFrom: FeedPosition }): Promise<void> {
-  const result = await sql<{ clock: number | string }>`SELECT ${dialect.clockNow} AS clock`.execute(db);
-  const offset = source.clock + 1 - Number(result.rows[0]?.clock ?? 0);
+  // Serialised writes give every event tx = offset: one above the source's clock. Numbers
+  // given at commit go on from the larger of the target's own and the source's clock.
+  const offset = dialect.feedNumbering.kind === 'at-commit' ? 0 : source.clock + 1;
+  if (dialect.feedNumbering.kind === 'at-commit') {
+    await sql`UPDATE event_tickets SET last_ticket = GREATEST(last_ticket, ${source.clock}) WHERE id = ${FEED_ROW}`.execute(db);
+  }
   await db
     .insertInto('event_feed')
     .values({ id: FEED_ROW, tx_offset: offset, kept_from_tx: source.keptFrom.tx, kept_from_id: source.keptFrom.id, cleanup_after: null })

@@ -6,16 +6,25 @@
  * writer.
  *
  * ## The feed's order
- * Events are ordered by position (tx, id). `tx` is the writing transaction's clock value
- * (dialect.ts `transactionClock` plus `event_feed.tx_offset`), `id` the event's serial id.
- * On PostgreSQL ids are handed out in statement order, not commit order: a transaction that
- * took id 5 may commit after one that took id 6, and a reader that returned 6 and moved past
- * it would never see 5. So a reader hands out only events below the horizon: positions whose
- * transaction id is below the oldest transaction still running (`pg_snapshot_xmin` of its
- * snapshot). Every event that becomes visible later belongs to a transaction at or above
- * that horizon, hence sorts after everything handed out. A slow transaction holds the feed
- * back until it ends; it never makes it skip. On SQLite writes are serialised, ids are in
- * commit order, and the horizon is simply after the last event.
+ * Events are ordered by position (tx, id): `tx` numbers the writing transaction, `id` is the
+ * event's serial id, in the order the transaction wrote them. Readers must see transactions
+ * in the order they committed: a change made after another one committed (an add after the
+ * remove it waited for) must come after it, and a reader must never move past a place where
+ * an event can still appear.
+ *
+ * On SQLite writes are serialised, so ids are in commit order; `tx` is event_feed.tx_offset
+ * (0 until a `db copy` moves it) and the horizon is simply after the last event.
+ *
+ * On PostgreSQL neither ids nor transaction ids are in commit order: a transaction gets its id
+ * when it first writes or locks, then may wait for another's rows and commit after it. So an
+ * event is written with a placeholder `tx` (minus the transaction id, dialect.ts `pendingTx`),
+ * and at COMMIT a deferred trigger (migration 015) takes the next number of event_tickets'
+ * one row and gives it to the transaction's events. That row stays locked until the commit is
+ * done, so numbers follow commit order and are handed out without gaps, and the committed
+ * numbers any snapshot sees are exactly 1…N (N its last_ticket): the horizon is N + 1, and a
+ * transaction still committing will take N + 1 or more. Readers never wait for slow
+ * transactions; writers queue only for the moment of their commit. Placeholders sort below
+ * every number and are never visible to another transaction.
  */
 import { sql, type RawBuilder } from 'kysely';
 import type { DialectAdapter } from './dialect.ts';
@@ -133,9 +142,10 @@ export interface EventStamp {
   readonly actor: string;
 }
 
-/** The clock value of the writing transaction, offset as event_feed says. */
+/** The `tx` of the writing transaction's events: the offset (serialised writes), or a placeholder numbered at commit. */
 function transactionTx(dialect: DialectAdapter): RawBuilder<number> {
-  return sql<number>`(${dialect.transactionClock} + COALESCE((SELECT tx_offset FROM event_feed WHERE id = ${sql.lit(FEED_ROW)}), 0))`;
+  if (dialect.feedNumbering.kind === 'at-commit') return dialect.feedNumbering.pendingTx;
+  return sql<number>`COALESCE((SELECT tx_offset FROM event_feed WHERE id = ${sql.lit(FEED_ROW)}), 0)`;
 }
 
 /** The insert of one feed event, compiled once per dialect (its transaction clock is the dialect's SQL). */

@@ -15,6 +15,7 @@ import * as caseKeysAndCustomSchemas from './migrations/011-case-keys-and-custom
 import * as oidc from './migrations/012-oidc.ts';
 import * as webhooks from './migrations/013-webhooks.ts';
 import * as rateLimits from './migrations/014-rate-limits.ts';
+import * as eventsInCommitOrder from './migrations/015-events-in-commit-order.ts';
 
 const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) => Promise<void>> = {
   '001-initial': initial.up,
@@ -30,6 +31,7 @@ const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) 
   '012-oidc': oidc.up,
   '013-webhooks': webhooks.up,
   '014-rate-limits': rateLimits.up,
+  '015-events-in-commit-order': eventsInCommitOrder.up,
 };
 
 /**

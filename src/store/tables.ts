@@ -177,6 +177,15 @@ export interface EventsTable {
   previous: string | null;
 }
 
+/**
+ * PostgreSQL only (migration 015): the one row (id = 1) whose `last_ticket` is the number the
+ * last committed transaction's events got (store/journal.ts).
+ */
+export interface EventTicketsTable {
+  id: number;
+  last_ticket: number;
+}
+
 /** The feed's single row of bookkeeping (id = 1), created on first use. */
 export interface EventFeedTable {
   id: number;
@@ -365,6 +374,7 @@ export interface Database {
   saml_sign_in_attempts: SamlSignInAttemptsTable;
   events: EventsTable;
   event_feed: EventFeedTable;
+  event_tickets: EventTicketsTable;
   staged_members: StagedMembersTable;
   scim_schemas: ScimSchemasTable;
   scim_unique_values: ScimUniqueValuesTable;

@@ -1,0 +1,53 @@
+/**
+ * Migration 015 on a PostgreSQL database whose events were numbered by transaction id: the
+ * events already there keep their places, new ones come after them and after every position a
+ * reader of the old numbering was given, so cursors handed out before the upgrade go on working.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { sql } from 'kysely';
+import { createEventFeed, decodeCursor, encodeCursor } from '../../src/directory/event-feed.ts';
+import { createJournal } from '../../src/journal/journal.ts';
+import { openStore } from '../../src/store/index.ts';
+import { createTestDatabase, POSTGRES_URL, type ScratchDatabase } from '../support/databases.ts';
+
+describe('migration 015: the event feed in commit order (on PostgreSQL)', { skip: POSTGRES_URL === undefined ? 'PostgreSQL skipped: set ROSTER_TEST_POSTGRES_URL to run it' : false }, () => {
+  let scratch: ScratchDatabase;
+  before(async () => {
+    scratch = await createTestDatabase('postgres');
+  });
+  after(async () => {
+    await scratch.drop();
+  });
+
+  test('old events keep their order, new ones follow them and every old cursor', async () => {
+    // A database as the previous version left it: migrated up to 014, events numbered by
+    // their transaction ids (the old writer's SQL), a reader's cursor at the old horizon.
+    let store = await openStore(scratch.location);
+    await sql`DROP TRIGGER events_numbered_at_commit ON events`.execute(store.db);
+    await sql`DROP FUNCTION roster_number_events()`.execute(store.db);
+    await sql`DROP TABLE event_tickets`.execute(store.db);
+    await sql`DELETE FROM kysely_migration WHERE name = '015-events-in-commit-order'`.execute(store.db);
+    for (const login of ['old-1', 'old-2']) {
+      await sql`INSERT INTO events (tx, type, occurred_at, actor, data) VALUES (pg_current_xact_id()::text::bigint, 'user.updated', ${new Date().toISOString()}, '{"kind":"system"}', ${JSON.stringify({ login })})`.execute(store.db);
+    }
+    const oldHorizon = Number((await sql<{ tx: string }>`SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS tx`.execute(store.db)).rows[0]?.tx);
+    const oldCursor = encodeCursor({ tx: oldHorizon, id: 0 });
+    await store.close();
+
+    store = await openStore(scratch.location);
+    try {
+      const journal = createJournal(store.dialect);
+      await store.db.transaction().execute((trx) => journal.record(trx, { kind: 'system' }, { action: 'test.new', targetType: 'user', events: [{ type: 'user.updated', data: { login: 'new' } }] }));
+      const feed = createEventFeed(store, { retentionDays: 30 });
+      const logins = (answer: Awaited<ReturnType<typeof feed.read>>) => (answer.kind === 'page' ? answer.events.map((event) => (event.data as { login: string }).login) : answer.kind);
+      assert.deepEqual(logins(await feed.read({ after: undefined, limit: 100, types: undefined })), ['old-1', 'old-2', 'new']);
+      assert.deepEqual(logins(await feed.read({ after: decodeCursor(oldCursor), limit: 100, types: undefined })), ['new'], 'a cursor of the old numbering');
+      const rows = await store.db.selectFrom('events').select(['tx']).orderBy('id').execute();
+      assert.ok(rows.every((row) => Number(row.tx) > 0), 'no placeholder left once committed');
+      assert.ok(Number(rows.at(-1)?.tx) > oldHorizon + 2 ** 31, 'numbered far above the old transaction ids');
+    } finally {
+      await store.close();
+    }
+  });
+});
