@@ -11,7 +11,7 @@
  *
  * Pure: the caller stores the results.
  */
-import { normaliseDateTime } from './filter/evaluate.ts';
+import { normaliseDateTime } from './date-time.ts';
 import { isJsonObject, type JsonObject, type JsonValue } from './json.ts';
 import { COMMON_ATTRIBUTES, findAttribute, resourceSchemas, type AttributeDefinition, type ResourceTypeRef } from './schemas.ts';
 import { caseKey } from '../text.ts';

@@ -24,6 +24,7 @@
  *   value for a complex attribute with a `value` sub-attribute becomes `{ value }`, and a
  *   one-element array for a singular complex attribute is unwrapped (Entra's `manager`).
  */
+import { readDateTime } from './date-time.ts';
 import { badRequest } from './errors.ts';
 import type { AttributePath } from './filter/ast.ts';
 import { isJsonObject, jsonEqual } from './json.ts';
@@ -204,12 +205,11 @@ function describe(value: unknown): string {
   return `${typeof value} ${String(value)}`;
 }
 
-function invalid(label: string, expectation: string, value: unknown): never {
-  throw badRequest('invalidValue', `${label} must be ${expectation}, got ${describe(value)}`);
+/** The 400 for a value of the wrong kind; `why` says what is wrong with it when that is not obvious. */
+function invalid(label: string, expectation: string, value: unknown, why?: string): never {
+  throw badRequest('invalidValue', `${label} must be ${expectation}, got ${describe(value)}${why === undefined ? '' : `: ${why}`}`);
 }
 
-// xsd:dateTime as RFC 7643 §2.3.5 requires: date, 'T', time, optional fraction, optional zone.
-const DATE_TIME = /^-?\d{4,}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?$/;
 // RFC 7643 §2.3.6: binary is base64 (RFC 4648 §4); whitespace and the URL-safe alphabet tolerated.
 const BASE64 = /^[A-Za-z0-9+/\-_\s]*={0,2}\s*$/;
 
@@ -240,10 +240,10 @@ function normaliseSimple(attribute: AttributeDefinition, value: unknown, label: 
       if (typeof value === 'number' && Number.isFinite(value)) return value;
       return invalid(label, 'a number', value);
     case 'dateTime': {
+      // Kept as sent: the client gets back what it wrote; filters read the instant (date-time.ts).
       const text = checkString(label, value);
-      if (!DATE_TIME.test(text) || Number.isNaN(Date.parse(text))) {
-        return invalid(label, 'an ISO 8601 date-time such as 2024-05-01T12:00:00Z', value);
-      }
+      const reading = readDateTime(text, 'value');
+      if (!reading.ok) return invalid(label, 'an ISO 8601 date-time such as 2024-05-01T12:00:00Z', value, reading.problem);
       return text;
     }
     case 'binary': {

@@ -24,7 +24,8 @@
  */
 import { sql, type OperationNode, type RawBuilder, type RawNode, type SqlBool, type ValueNode } from 'kysely';
 import type { AttributePath, CompareOperator, Filter, FilterValue } from '../scim/filter/ast.ts';
-import { comparisonProblem, logicalOperands, normaliseDateTime } from '../scim/filter/evaluate.ts';
+import { comparisonProblem, logicalOperands } from '../scim/filter/evaluate.ts';
+import { normaliseDateTime } from '../scim/date-time.ts';
 import { ScimError, type ScimType } from '../scim/errors.ts';
 import { comparesByCaseKey } from '../scim/keys.ts';
 import {

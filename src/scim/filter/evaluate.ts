@@ -6,7 +6,8 @@
  * Semantics, identical in SQL:
  * - names are case-insensitive (RFC 7643 §2.1); strings compare case-insensitively unless the
  *   attribute is caseExact (RFC 7644 §3.4.2.2), by their text.ts caseKey, which is what the
- *   databases store and compare; dateTime values compare as instants;
+ *   databases store and compare; dateTime values compare as instants, read by date-time.ts
+ *   (a value that is not an xsd:dateTime, such as `2020-02-30`, matches no comparison);
  * - a comparison on a multi-valued attribute is true when any element matches; without a
  *   sub-attribute, a multi-valued complex attribute is compared through its `value`;
  * - `x ne v` is exactly `not (x eq v)`: true when x is absent, and on a multi-valued attribute
@@ -21,23 +22,13 @@
 import type { AttributePath, CompareOperator, Filter, FilterValue } from './ast.ts';
 import { findAttribute, findSchema, type AttributeDefinition, type AttributeType } from '../schemas.ts';
 import { caseKey } from '../../text.ts';
+import { readDateTime } from '../date-time.ts';
 
-// xsd:dateTime (RFC 7643 §2.3.5), with the time optional (a date alone means midnight UTC).
-const DATE_TIME =
-  /^(\d{4}-\d{2}-\d{2})(?:[Tt](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)([Zz]|[+-]\d{2}:\d{2})?)?$/;
-
-/**
- * Normalises an xsd:dateTime to `Date#toISOString()` form (how the store writes timestamps, so
- * text comparison orders instants); undefined when it is not a date. A time without a zone is
- * taken as UTC, so that results never depend on the server's time zone.
- */
-export function normaliseDateTime(text: string): string | undefined {
-  const match = DATE_TIME.exec(text);
-  if (!match) return undefined;
-  const [, date, time, zone] = match;
-  const iso = time === undefined ? `${date}T00:00:00Z` : `${date}T${time}${zone ?? 'Z'}`;
-  const instant = new Date(iso);
-  return Number.isNaN(instant.getTime()) ? undefined : instant.toISOString();
+/** The instant of a dateTime text (date-time.ts, the lenient filter form), or undefined. */
+function instantOf(value: unknown): number | undefined {
+  if (typeof value !== 'string') return undefined;
+  const reading = readDateTime(value, 'filter');
+  return reading.ok ? reading.instant : undefined;
 }
 
 const TEXT_OPERATORS: ReadonlySet<CompareOperator> = new Set(['co', 'sw', 'ew']);
@@ -79,7 +70,7 @@ function fitsType(type: AttributeType, value: string | number | boolean): boolea
     case 'decimal':
       return typeof value === 'number';
     case 'dateTime':
-      return typeof value === 'string' && normaliseDateTime(value) !== undefined;
+      return instantOf(value) !== undefined;
     default:
       return typeof value === 'string';
   }
@@ -104,7 +95,12 @@ export function comparisonProblem(
   const operators = OPERATORS[type];
   const words = TYPE_WORDS[type];
   if (!operators.has(op)) return `'${op}' does not apply to the ${words.adjective} attribute '${name}'; use ${[...operators].join(', ')} or pr`;
-  if (!fitsType(type, value)) return `'${name}' is ${words.noun}: compare it with ${words.value}, not ${JSON.stringify(value)}`;
+  if (!fitsType(type, value)) {
+    // Say what is wrong with a string that looks like a date but is none (`2020-02-30`).
+    const reading = type === 'dateTime' && typeof value === 'string' ? readDateTime(value, 'filter') : undefined;
+    const why = reading !== undefined && !reading.ok ? ` (${reading.problem})` : '';
+    return `'${name}' is ${words.noun}: compare it with ${words.value}, not ${JSON.stringify(value)}${why}`;
+  }
   return undefined;
 }
 
@@ -235,10 +231,10 @@ function matches(candidate: unknown, op: CompareOperator, wanted: FilterValue, d
       if (typeof candidate !== 'number' || typeof wanted !== 'number') return false;
       return order(op, candidate - wanted);
     case 'dateTime': {
-      const left = typeof candidate === 'string' ? normaliseDateTime(candidate) : undefined;
-      const right = typeof wanted === 'string' ? normaliseDateTime(wanted) : undefined;
+      const left = instantOf(candidate);
+      const right = instantOf(wanted);
       if (left === undefined || right === undefined || TEXT_OPERATORS.has(op)) return false;
-      return order(op, left < right ? -1 : left > right ? 1 : 0);
+      return order(op, left - right);
     }
     default: {
       if (typeof candidate !== 'string' || typeof wanted !== 'string') return false;

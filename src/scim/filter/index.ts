@@ -5,4 +5,5 @@
 export type { AttributePath, CompareOperator, Filter, FilterValue, ParseResult, PatchPath } from './ast.ts';
 export { parseFilter, MAX_DEPTH } from './parser.ts';
 export { MAX_INPUT_LENGTH } from './lexer.ts';
-export { evaluateFilter, comparisonProblem, normaliseDateTime } from './evaluate.ts';
+export { evaluateFilter, comparisonProblem } from './evaluate.ts';
+export { normaliseDateTime } from '../date-time.ts';
