@@ -17,6 +17,10 @@
  * for all of Unicode. Attributes of declared extensions live in scim_fold like the enterprise
  * extension's, without an index of their own: a filter on one reads every row's JSON.
  *
+ * Dates: meta.created and meta.lastModified are Roster's own Date#toISOString() text, whose
+ * order is instant order. A dateTime a client sent is kept as sent (`…T12:00:00+02:00`), so
+ * it is compared and sorted by the instant it names, read in SQL by instants.ts.
+ *
  * Any filter the parser accepts compiles to SQL both databases run, however many terms it
  * chains: `or`/`and` chains become balanced trees (SQLite refuses expressions nested more than
  * 1000 deep, and reads a flat `a OR b OR …` as one level per term), `eq` on one attribute
@@ -25,7 +29,7 @@
 import { sql, type OperationNode, type RawBuilder, type RawNode, type SqlBool, type ValueNode } from 'kysely';
 import type { AttributePath, CompareOperator, Filter, FilterValue } from '../scim/filter/ast.ts';
 import { comparisonProblem, logicalOperands } from '../scim/filter/evaluate.ts';
-import { normaliseDateTime } from '../scim/date-time.ts';
+import { normaliseDateTime, readDateTime } from '../scim/date-time.ts';
 import { ScimError, type ScimType } from '../scim/errors.ts';
 import { comparesByCaseKey } from '../scim/keys.ts';
 import {
@@ -41,6 +45,7 @@ import {
 } from '../scim/schemas.ts';
 import { caseKey } from '../text.ts';
 import type { DialectAdapter } from './dialect.ts';
+import { instantOf } from './instants.ts';
 import { managerValue, userModifiedAfter, userResourceModifiedAt, userResourceVersion } from './resource-versions.ts';
 
 type Expression = RawBuilder<unknown>;
@@ -71,6 +76,12 @@ interface Column {
    * from several tables (a user's lastModified); the other orderings are its negations.
    */
   readonly after?: (operator: '>' | '>=', instant: string) => Condition;
+  /**
+   * True for a value stored as the client sent it (a JSON value), false or absent for one
+   * Roster writes (meta.created is Date#toISOString() text). A dateTime sent by a client is
+   * compared and sorted by the instant it names (instants.ts), not by its text.
+   */
+  readonly asSent?: boolean;
 }
 
 interface Scalar extends Column {
@@ -481,8 +492,16 @@ class Compiler {
       case 'decimal':
         return sql<SqlBool>`CAST(${e} AS NUMERIC) ${operator} ${value}`;
       case 'dateTime': {
+        // RFC 7644 §3.4.2.2: dateTime compared chronologically. A value as the client sent it
+        // (`…T12:00:00+02:00`) is read as an instant; a value that names none matches nothing,
+        // as in the evaluator (COALESCE keeps the result two-valued for `not`).
+        if (scalar.asSent === true) {
+          const reading = readDateTime(String(value), 'filter');
+          const milliseconds = reading.ok ? reading.instant : Number.NaN; // comparisonProblem has refused the rest
+          return sql<SqlBool>`COALESCE(${instantOf(e)} ${operator} ${milliseconds}, ${FALSE})`;
+        }
         // Stored as Date#toISOString() text: normalising the literal the same way makes text
-        // order instant order (RFC 7644 §3.4.2.2: dateTime compared chronologically).
+        // order instant order.
         const instant = normaliseDateTime(String(value)) ?? '';
         if (scalar.after !== undefined) {
           // x < t is not (x >= t): exact, since such a value is never NULL.
@@ -540,6 +559,8 @@ class Compiler {
   sortExpression(scalar: Scalar): Expression {
     if (comparesByCaseKey(scalar.definition)) return this.dialect.binaryOrder(this.keyOf(scalar));
     if (scalar.definition.type === 'integer' || scalar.definition.type === 'decimal') return sql`CAST(${scalar.expression} AS NUMERIC)`;
+    // By instant, NULL (sorted as no value) for a value that names none; see test().
+    if (scalar.definition.type === 'dateTime' && scalar.asSent === true) return instantOf(scalar.expression);
     if (isStringType(scalar.definition)) return this.dialect.binaryOrder(scalar.expression);
     return scalar.expression;
   }
@@ -556,9 +577,9 @@ function textColumn(expression: Expression, nullable: boolean, caseKey?: Express
   return caseKey === undefined ? { expression, nullable, storage: 'text' } : { expression, nullable, storage: 'text', caseKey };
 }
 
-/** A JSON value read from scim_fold: the expression is its own case key (scim/keys.ts foldDocument). */
+/** A JSON value read from scim_fold, as the client sent it: the expression is its own case key (scim/keys.ts foldDocument). */
 function foldedColumn(expression: Expression): Column {
-  return textColumn(expression, true, expression);
+  return { ...textColumn(expression, true, expression), asSent: true };
 }
 
 /** A constant's column: the key is computed here. */
