@@ -708,8 +708,45 @@ function sideTableCollection(
   };
 }
 
-/** `emails`: the indexed user_emails table, kept in step with scim_data.emails by the store. */
+/**
+ * `emails`: the indexed user_emails table, kept in step with scim_data.emails by the store,
+ * except where `primary` is named. user_emails.is_primary is 0 both for `"primary": false` and
+ * for an email without `primary`, which is unassigned (RFC 7643 §2.5: `pr` is false, `eq false`
+ * does not hold); the document keeps the difference, so those conditions read the emails from
+ * it, as phoneNumbers are read. `primary eq true` is then read there too: IdPs look emails up
+ * by value, which stays on the index.
+ */
 function emailsCollection(compiler: Compiler, definition: AttributeDefinition): Collection {
+  const side = emailsTable(compiler, definition);
+  const document = jsonCollection(compiler, sql.ref('u.scim_fold'), ['emails'], definition, 'emails');
+  return {
+    ...side,
+    some(where, selective) {
+      const table = noticingPrimary((notice) => side.some((element) => where(notice(element)), selective));
+      return table.namesPrimary ? document.some(where, false) : table.result;
+    },
+    primary(pick) {
+      const table = noticingPrimary((notice) => side.primary((element) => pick(notice(element))));
+      return table.namesPrimary ? document.primary(pick) : table.result;
+    },
+  };
+}
+
+/** What `build` makes with element scopes wrapped by `notice`, and whether it named `primary` in one. */
+function noticingPrimary<R>(build: (notice: (element: Scope) => Scope) => R): { readonly result: R; readonly namesPrimary: boolean } {
+  let namesPrimary = false;
+  const notice = (element: Scope): Scope => ({
+    attribute(name, schema) {
+      if (name.toLowerCase() === 'primary') namesPrimary = true;
+      return element.attribute(name, schema);
+    },
+  });
+  const result = build(notice);
+  return { result, namesPrimary };
+}
+
+/** `emails` as the user_emails table holds them (see emailsCollection for `primary`). */
+function emailsTable(compiler: Compiler, definition: AttributeDefinition): Collection {
   return sideTableCollection(compiler, definition, 'emails', sql.ref('u.id'), () => {
     const e = compiler.alias('e');
     const ref = (column: string) => sql.ref(`${e}.${column}`);

@@ -104,6 +104,27 @@ eachDatabase('SCIM /Users', (database) => {
     assert.ok(!combined.body.Resources.some((u: any) => u.userName === 'f2@corp.example'));
   });
 
+  test('an email sent without primary has none: list filters agree with attributes= value filters', async () => {
+    const bob = await roster.request('POST', '/Users', userBody('bob@x.example', { emails: [{ value: 'bob@x.example' }] }));
+    const eve = await roster.request('POST', '/Users', userBody('eve@x.example', { emails: [{ value: 'eve@x.example', primary: false }] }));
+    assert.equal(bob.status, 201);
+    assert.equal(eve.status, 201);
+    const names = async (filter: string) => {
+      const response = await roster.request('GET', `/Users?filter=${encodeURIComponent(`(${filter}) and userName ew "@x.example"`)}`);
+      assert.equal(response.status, 200, JSON.stringify(response.body));
+      return response.body.Resources.map((user: { userName: string }) => user.userName).sort();
+    };
+    assert.deepEqual(await names('emails.primary pr and userName eq "bob@x.example"'), []);
+    assert.deepEqual(await names('emails.primary pr'), ['eve@x.example']);
+    assert.deepEqual(await names('emails[primary pr]'), ['eve@x.example']);
+    assert.deepEqual(await names('emails.primary eq false'), ['eve@x.example']);
+    assert.deepEqual(await names('not (emails.primary pr)'), ['bob@x.example']);
+    for (const [user, shown] of [[bob, undefined], [eve, [{ value: 'eve@x.example', primary: false }]]] as const) {
+      const projected = await roster.request('GET', `/Users/${user.body.id}?attributes=${encodeURIComponent('emails[primary pr]')}`);
+      assert.deepEqual(projected.body.emails, shown);
+    }
+  });
+
   test('paging with startIndex and count visits every user exactly once, with exact totalResults', async () => {
     for (let i = 0; i < 7; i += 1) await roster.request('POST', '/Users', userBody(`page-${i}@paging.example`));
     const seen: string[] = [];

@@ -87,7 +87,7 @@ const USERS: readonly UserFixture[] = [
     updatedAt: '2024-01-20T00:00:00.000Z',
     data: { name: { familyName: 'de Vries' } },
     emails: [
-      { value: 'Zed@Example.com', type: 'other' },
+      { value: 'Zed@Example.com', type: 'other', primary: false },
       { value: 'a@zed.org', type: 'work', primary: true },
     ],
   },
@@ -360,6 +360,16 @@ eachDatabase('filter → SQL', (database) => {
       ['emails[value eq "zed@example.com" and type eq "other"]', ['u4']],
       ['emails[not (type eq "work")]', ['u1', 'u4']],
       ['not (emails[type eq "work"])', ['u3']],
+      // An email without `primary` has none (RFC 7643 §2.5), as the document says: the side
+      // table's is_primary is 0 for it and for `"primary": false` (Zed's other email) alike.
+      ['emails.primary pr', ['u1', 'u4']],
+      ['not (emails.primary pr)', ['u2', 'u3']],
+      ['emails[primary pr]', ['u1', 'u4']],
+      ['emails.primary eq false', ['u4']],
+      ['emails[primary eq false and type eq "other"]', ['u4']],
+      ['emails[type eq "home" and not (primary pr)]', ['u1']],
+      ['emails[value eq "jim@corp.example" and primary eq null]', ['u2']],
+      ['emails.primary eq null', ['u2', 'u3']],
     ];
     for (const [filter, expected] of cases) {
       it(filter, async () => assert.deepEqual(await users(filter), expected));
@@ -375,6 +385,8 @@ eachDatabase('filter → SQL', (database) => {
       ['phoneNumbers[type eq "work" and primary eq true]', []],
       ['phoneNumbers[primary eq true]', ['u1']],
       ['phoneNumbers pr', ['u1', 'u2']],
+      ['phoneNumbers.primary pr', ['u1']],
+      ['phoneNumbers.primary eq false', []],
       ['addresses[locality eq "hollywood"]', ['u1']],
       ['addresses.locality co "WOOD"', ['u1']],
       ['addresses.primary eq true', ['u1']],
