@@ -41,6 +41,7 @@ import {
   getResolvedValue,
   isReadOnly,
   isUnknownSchema,
+  memberIdOf,
   noteIgnored,
   noteUnknownKey,
   normaliseAttributeValue,
@@ -628,15 +629,7 @@ function memberIds(value: JsonValue | undefined, label: string): string[] {
   if (typeof value === 'string' && value !== '') return [value];
   const ids = new Set<string>();
   (Array.isArray(value) ? value : [value]).forEach((element, index) => {
-    const where = Array.isArray(value) ? `${label}[${index}]` : label;
-    if (!isJsonObject(element)) {
-      throw badRequest('invalidValue', `${where} must be an object such as {"value": "<user id>"}`);
-    }
-    const id = member(element, 'value');
-    if (typeof id !== 'string' || id === '') {
-      throw badRequest('invalidValue', `${where}.value must be the member's id (a non-empty string)`);
-    }
-    ids.add(id);
+    ids.add(memberIdOf(element, Array.isArray(value) ? `${label}[${index}]` : label));
   });
   return [...ids];
 }

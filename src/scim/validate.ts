@@ -300,6 +300,20 @@ export function normaliseSingleValue(
   return normaliseSimple(attribute, value, label);
 }
 
+/**
+ * The user id a value of Group `members` names: its `value` (any letter case), a non-empty
+ * string; 400 invalidValue otherwise. POST, PUT and PATCH refuse such a member alike: dropping
+ * it, as an unassigned value of another attribute is, would answer 201 with fewer members than
+ * the client sent.
+ */
+export function memberIdOf(element: unknown, where: string): string {
+  if (!isJsonObject(element)) throw badRequest('invalidValue', `${where} must be an object such as {"value": "<user id>"}`);
+  const key = Object.keys(element).find((name) => name.toLowerCase() === 'value');
+  const id = key === undefined ? undefined : element[key];
+  if (typeof id !== 'string' || id === '') throw badRequest('invalidValue', `${where}.value must be the member's id (a non-empty string)`);
+  return id;
+}
+
 /** The most elements a multi-valued attribute may hold. */
 function maxElements(attribute: AttributeDefinition): number {
   return attribute === GROUP_MEMBERS ? Number.POSITIVE_INFINITY : MAX_MULTI_VALUED_ELEMENTS;
@@ -439,6 +453,8 @@ export function normaliseAttributeValue(
     const normalised: JsonValue[] = [];
     elements.forEach((element, index) => {
       const single = normaliseSingleValue(context, attribute, element, `${label}[${index}]`);
+      // A bare id is read as {value: id} (normaliseComplex); anything else must carry one.
+      if (attribute === GROUP_MEMBERS) memberIdOf(single ?? element, `${label}[${index}]`);
       if (single !== undefined) normalised.push(single);
     });
     const output = collapseDuplicates(attribute, normalised);

@@ -49,6 +49,35 @@ eachDatabase('SCIM /Groups', (database) => {
     assert.equal(lookup.body.totalResults, 0);
   });
 
+  test('a member without a value is a 400 invalidValue in POST and PUT, as in PATCH, and nothing changes', async () => {
+    const kept = await roster.request('POST', '/Groups', groupBody('Members Kept', [users[2]!]));
+    assert.equal(kept.status, 201);
+    const cases: readonly [unknown, RegExp][] = [
+      [{ display: 'Member 3' }, /^members\[1\]\.value must be the member's id/],
+      [{ value: null }, /^members\[1\]\.value must be the member's id/],
+      [{ value: '' }, /^members\[1\]\.value must be the member's id/],
+      [{ $ref: `https://roster.test/api/scim/v2/Users/${users[3]}` }, /^members\[1\]\.value must be the member's id/],
+      [null, /^members\[1\] must be an object such as \{"value": "<user id>"\}/],
+    ];
+    for (const [member, detail] of cases) {
+      const members = [{ value: users[3] }, member];
+      const created = await roster.request('POST', '/Groups', { displayName: 'Members Refused', members });
+      assert.equal(created.status, 400, JSON.stringify(member));
+      assert.equal(created.body.scimType, 'invalidValue');
+      assert.match(created.body.detail, detail);
+      const replaced = await roster.request('PUT', `/Groups/${kept.body.id}`, { displayName: 'Members Kept', members });
+      assert.equal(replaced.status, 400, JSON.stringify(member));
+      assert.match(replaced.body.detail, detail);
+      const patched = await roster.request('PATCH', `/Groups/${kept.body.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'add', path: 'members', value: members }] });
+      assert.equal(patched.status, 400, JSON.stringify(member));
+      assert.match(patched.body.detail, detail);
+    }
+    const refused = await roster.request('GET', `/Groups?filter=${encodeURIComponent('displayName eq "Members Refused"')}`);
+    assert.equal(refused.body.totalResults, 0);
+    assert.deepEqual(await memberIds(kept.body.id), [users[2]]);
+    assert.equal((await roster.request('GET', `/Groups/${kept.body.id}`)).body.meta.version, kept.body.meta.version);
+  });
+
   test('PATCH adds and removes members by value filter and by value array; answers 204', async () => {
     const group = (await roster.request('POST', '/Groups', groupBody('Patchers', [users[0]!]))).body;
     const add = await roster.request('PATCH', `/Groups/${group.id}`, {

@@ -8,7 +8,7 @@ import type { JsonObject } from '../../../scim/json.ts';
 import { parseSearchRequest, type RawListParameters } from '../../../scim/list.ts';
 import { applyPatch, parsePatchRequest, splitGroupMemberOperations, type MemberChange as PatchMemberChange } from '../../../scim/patch.ts';
 import { etagOf, ifNoneMatchHits, locationBase, type ResourceState } from '../../../scim/resources.ts';
-import { keepImmutable, normaliseResource } from '../../../scim/validate.ts';
+import { keepImmutable, memberIdOf, normaliseResource } from '../../../scim/validate.ts';
 import type { GroupDirectory, MemberChange, ScimGroup } from '../../../directory/groups.ts';
 import type { Document } from '../../../directory/users.ts';
 import type { ListCursors } from '../../../directory/list-cursors.ts';
@@ -29,16 +29,10 @@ export function groupStateOf(group: ScimGroup): ResourceState {
   };
 }
 
-/** Splits a validated Group document into its attributes and its member ids. */
+/** Splits a validated Group document (every member has an id: memberIdOf) into its attributes and its member ids. */
 function splitMembers(document: JsonObject): { document: Document; memberIds: string[] } {
   const { members, ...rest } = document;
-  const memberIds = Array.isArray(members)
-    ? members.map((member, index) => {
-        const value = member && typeof member === 'object' && !Array.isArray(member) ? member.value : undefined;
-        if (typeof value !== 'string') throw badRequest('invalidValue', `members[${index}].value must be the id of a user.`);
-        return value;
-      })
-    : [];
+  const memberIds = Array.isArray(members) ? members.map((member, index) => memberIdOf(member, `members[${index}]`)) : [];
   return { document: rest, memberIds };
 }
 
