@@ -185,8 +185,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // Okta sends a JSON content type on DELETE with no body: an empty body is "no body".
   // The admin API's PATCH is a JSON merge patch (RFC 7396), as in SonarQube's Web API v2.
   // The body is read as bytes, so that bytes that are not UTF-8 are refused, not replaced.
+  // Fastify's own text/plain parser goes too: with it, a JSON body sent as text/plain reached
+  // the routes as a string (a 400 that quoted the body) where any other type gets the 415.
+  // The console, SAML and OIDC scopes register their own parsers.
   const parseJson = app.getDefaultJsonParser('error', 'ignore');
-  app.removeContentTypeParser(['application/json']);
+  app.removeContentTypeParser(['application/json', 'text/plain']);
   app.addContentTypeParser(['application/json', 'application/scim+json', 'application/merge-patch+json'], { parseAs: 'buffer' }, (request, body, done) => {
     let text: string;
     try {

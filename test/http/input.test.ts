@@ -251,6 +251,21 @@ eachDatabase('request parsing limits', (database) => {
     assert.equal(await countUsers('charset'), 0);
   });
 
+  test('a JSON body sent as text/plain is 415 like any other type that is not JSON, in SCIM and the admin API', async () => {
+    const user = JSON.stringify(userBody('plain@example.com'));
+    for (const contentType of ['text/plain', 'text/plain; charset=utf-8', 'application/xml']) {
+      for (const [method, url] of [['POST', `${SCIM}/Users`], ['POST', `${SCIM}/Users/.search`], ['POST', `${SCIM}/Bulk`]] as const) {
+        const response = await send(method, url, user, { 'content-type': contentType });
+        assertScimError(response, 415);
+        assert.equal(response.body.detail, 'Send request bodies as application/scim+json or application/json.', `${contentType} ${url}`);
+      }
+      const api = await send('POST', '/api/v2/authorizations/groups', '{"name":"Plain"}', { 'content-type': contentType });
+      assert.equal(api.status, 415, contentType);
+      assert.equal(api.body.message, 'Send request bodies as application/scim+json or application/json.');
+    }
+    assert.equal(await countUsers('plain'), 0);
+  });
+
   test('UTF-8 however the charset is spelled is accepted and stored exactly', async () => {
     const spellings = ['application/scim+json; charset=utf-8', 'application/scim+json;charset=UTF-8', 'application/json; charset="utf-8"', 'application/scim+json; Charset="Utf-8"', 'application/json; charset=utf8', 'application/scim+json'];
     for (const [index, contentType] of spellings.entries()) {
