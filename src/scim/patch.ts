@@ -43,10 +43,11 @@ import {
   isUnknownSchema,
   memberIdOf,
   noteIgnored,
+  noteSpecified,
   noteUnknownKey,
   normaliseAttributeValue,
   normaliseSingleValue,
-  reportIgnored,
+  reportNotes,
   resolveKey,
   resolveLoosely,
   schemaNamedBy,
@@ -91,6 +92,8 @@ export interface ApplyPatchOptions {
   readonly ignored?: string[];
   /** Receives the ignored paths that no schema in force defines (validate.ts NormaliseOptions.unknown). */
   readonly unknown?: string[];
+  /** Receives the attributes the operations gave a value (validate.ts NormaliseOptions.specified). */
+  readonly specified?: Set<AttributeDefinition>;
 }
 
 const GROUP_MEMBERS = findAttribute(GROUP_SCHEMA_DEFINITION.attributes, 'members');
@@ -215,7 +218,7 @@ export function applyPatch(
     id: options.id,
   };
   operations.forEach((operation, index) => applyOperation(state, operation, `Operations[${index}]`));
-  reportIgnored(state.context, options);
+  reportNotes(state.context, options);
   return finishDocument(resourceType, state.document, `and cannot be removed from a ${state.name}`);
 }
 
@@ -395,6 +398,7 @@ function applyToAttribute(
       : undefined;
   } else {
     const value = normaliseAttributeValue(state.context, definition, raw, label);
+    noteSpecified(state.context, attribute, subAttribute, value);
     if (value === undefined) next = op === 'replace' ? undefined : existing;
     else if (definition.multiValued) next = op === 'replace' ? value : appendValues(existing, value);
     // RFC 7644 §3.5.2.1/§3.5.2.3: sub-attributes given replace theirs; the others are kept.
@@ -557,6 +561,7 @@ function setSubAttribute(
 ): JsonValue[] {
   const { list, matched, label } = selection;
   const value = normaliseAttributeValue(state.context, subAttribute, raw, label);
+  noteSpecified(state.context, selection.attribute, subAttribute, value);
   if (matched.size === 0) {
     if (value === undefined) return list;
     const created: JsonObject = { ...seedFor(state, selection), [subAttribute.name]: value };
@@ -581,6 +586,7 @@ function setElements(state: PatchState, op: 'add' | 'replace', selection: Select
   const single = Array.isArray(raw) && raw.length === 1 ? raw[0] : raw;
   if (Array.isArray(single)) throw badRequest('invalidValue', `${label} selects values of ${attribute.name}: give one value, not an array`);
   const value = normaliseSingleValue(state.context, attribute, single, label) as JsonObject | undefined;
+  noteSpecified(state.context, attribute, undefined, value);
   if (matched.size === 0) {
     if (value === undefined) return list;
     const created: JsonObject = { ...seedFor(state, selection), ...value };

@@ -3,8 +3,10 @@
  * RFC 7643 §2.2 `returned`).
  *
  * - `returned: always` (id, schemas) is always shown, whatever the parameters say;
- *   `never` (password) never; `request` only when named in `attributes`; `default` unless
- *   `attributes` leaves it out or `excludedAttributes` names it.
+ *   `never` (password) never; `default` unless `attributes` leaves it out or
+ *   `excludedAttributes` names it; `request` when named in `attributes`, and in the answer to a
+ *   POST, PUT or PATCH that gave it a value ("if the attribute was specified by the client",
+ *   RFC 7643 §2.2), where it is then shown as a `default` one is.
  * - `attributes=name.givenName` shows `name` with only `givenName`; `emails.value` shows each
  *   email with only its value; an extension URN (`urn:…:enterprise:2.0:User`) selects or
  *   excludes the whole extension; `urn:…:User:employeeNumber` one of its attributes.
@@ -37,6 +39,8 @@ export interface ProjectedPath extends AttributePath {
 export interface ProjectionOptions {
   readonly attributes?: readonly ProjectedPath[];
   readonly excludedAttributes?: readonly ProjectedPath[];
+  /** In the answer to a write: the attributes it gave a value (validate.ts NormaliseOptions.specified). */
+  readonly specified?: ReadonlySet<AttributeDefinition>;
 }
 
 /** Attribute paths of one parameter, resolved against the schemas. */
@@ -60,6 +64,8 @@ interface Shown {
   readonly keep?: readonly Filter[];
   /** Multi-valued: values matching one of these are left out. */
   readonly drop?: readonly Filter[];
+  /** The write's specified attributes (Plan.specified), for `returned: request` sub-attributes. */
+  readonly specified: ReadonlySet<AttributeDefinition>;
 }
 
 const NOTHING: ReadonlySet<AttributeDefinition> = new Set();
@@ -106,6 +112,8 @@ function resolveNames(resourceType: ResourceTypeRef, paths: readonly ProjectedPa
 interface Plan {
   readonly requested: Named | undefined;
   readonly excluded: Named;
+  /** Attributes the write being answered gave a value: `returned: request` ones count as `default`. */
+  readonly specified: ReadonlySet<AttributeDefinition>;
 }
 
 function planOf(resourceType: ResourceTypeRef, options: ProjectionOptions): Plan {
@@ -113,29 +121,35 @@ function planOf(resourceType: ResourceTypeRef, options: ProjectionOptions): Plan
   return {
     requested: attributes.length > 0 ? resolveNames(resourceType, attributes, false) : undefined,
     excluded: resolveNames(resourceType, options.excludedAttributes ?? [], true),
+    specified: options.specified ?? NOTHING,
   };
+}
+
+/** Whether an attribute is shown when nothing names it: `default`, or `request` and given a value by the write answered. */
+function shownByDefault(attribute: AttributeDefinition, specified: ReadonlySet<AttributeDefinition>): boolean {
+  return attribute.returned === 'default' || (attribute.returned === 'request' && specified.has(attribute));
 }
 
 /** Whether and how a top-level attribute of schema `schemaUrn` ('' for id/externalId/meta) is shown. */
 function shownAs(attribute: AttributeDefinition, schemaUrn: string, plan: Plan): Shown | undefined {
+  const { requested, excluded, specified } = plan;
   if (attribute.returned === 'never') return undefined;
-  if (attribute.returned === 'always') return { only: undefined, excluded: NOTHING };
-  const { requested, excluded } = plan;
+  if (attribute.returned === 'always') return { only: undefined, excluded: NOTHING, specified };
   let only: ReadonlySet<AttributeDefinition> | undefined;
   if (requested) {
     const namedSubs = requested.subs.get(attribute);
     // Naming a schema selects its default attributes, not the `request` ones (RFC 7643 §2.2).
-    const bySchema = requested.schemas.has(schemaUrn) && attribute.returned === 'default';
+    const bySchema = requested.schemas.has(schemaUrn) && shownByDefault(attribute, specified);
     if (requested.whole.has(attribute) || bySchema) only = undefined;
     else if (namedSubs) only = namedSubs;
     else return undefined;
-  } else if (attribute.returned === 'request') {
+  } else if (!shownByDefault(attribute, specified)) {
     return undefined;
   }
   if (excluded.whole.has(attribute) || excluded.schemas.has(schemaUrn)) return undefined;
   const keep = requested?.filters.get(attribute);
   const drop = excluded.filters.get(attribute);
-  return { only, excluded: excluded.subs.get(attribute) ?? NOTHING, ...(keep ? { keep } : {}), ...(drop ? { drop } : {}) };
+  return { only, excluded: excluded.subs.get(attribute) ?? NOTHING, specified, ...(keep ? { keep } : {}), ...(drop ? { drop } : {}) };
 }
 
 /** Whether a value of a multi-valued attribute passes the value filters of `shown`. */
@@ -153,7 +167,7 @@ function subAttributeShown(subAttribute: AttributeDefinition, shown: Shown): boo
   if (subAttribute.returned === 'always') return true;
   if (shown.excluded.has(subAttribute)) return false;
   if (shown.only) return shown.only.has(subAttribute);
-  return subAttribute.returned === 'default';
+  return shownByDefault(subAttribute, shown.specified);
 }
 
 function projectComplex(attribute: AttributeDefinition, value: JsonObject, shown: Shown): JsonObject | undefined {

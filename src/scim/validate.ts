@@ -62,6 +62,11 @@ export interface NormaliseOptions {
    * audit trail reports. readOnly attributes a client echoes back (id, meta) are not among them.
    */
   readonly unknown?: string[];
+  /**
+   * Receives the attributes, and sub-attributes, to which the client gave a value: the answer
+   * to the write shows those that are `returned: request` (RFC 7643 §2.2).
+   */
+  readonly specified?: Set<AttributeDefinition>;
 }
 
 /** How values are read: shared by validate.ts and patch.ts. */
@@ -73,6 +78,8 @@ export interface ValueContext {
   readonly ignored: Set<string>;
   /** The subset of `ignored` that no schema in force defines (see NormaliseOptions.unknown). */
   readonly unknown: Set<string>;
+  /** What the client gave a value (see NormaliseOptions.specified). */
+  readonly specified: Set<AttributeDefinition>;
 }
 
 /** Where a top-level key of a client-sent object points. */
@@ -86,7 +93,7 @@ const GROUP_MEMBERS = findAttribute(GROUP_SCHEMA_DEFINITION.attributes, 'members
 
 /** Creates the context for reading client input (or, with dropReadOnly=false, a stored document). */
 export function createValueContext(resourceType: ResourceTypeRef, dropReadOnly = true): ValueContext {
-  return { resourceType, dropReadOnly, ignored: new Set(), unknown: new Set() };
+  return { resourceType, dropReadOnly, ignored: new Set(), unknown: new Set(), specified: new Set() };
 }
 
 /**
@@ -97,6 +104,30 @@ export function noteIgnored(context: ValueContext, label: string, why: 'unknown'
   const path = label.replace(/\[\d+\]/g, '');
   context.ignored.add(path);
   if (why === 'unknown') context.unknown.add(path);
+}
+
+/**
+ * Records that the client gave `attribute` (or its `subAttribute`) the normalised `value`,
+ * with the sub-attributes the value holds: what a write's answer shows of `returned: request`.
+ */
+export function noteSpecified(
+  context: ValueContext,
+  attribute: AttributeDefinition,
+  subAttribute: AttributeDefinition | undefined,
+  value: JsonValue | undefined,
+): void {
+  if (value === undefined) return;
+  context.specified.add(attribute);
+  if (subAttribute) context.specified.add(subAttribute);
+  const definition = subAttribute ?? attribute;
+  if (definition.type !== 'complex') return;
+  for (const element of Array.isArray(value) ? value : [value]) {
+    if (!isJsonObject(element)) continue;
+    for (const key of Object.keys(element)) {
+      const sub = findAttribute(definition.subAttributes ?? [], key);
+      if (sub) context.specified.add(sub);
+    }
+  }
 }
 
 /**
@@ -526,7 +557,9 @@ function writeClientAttribute(
     return;
   }
   const definition = resolved.subAttribute ?? resolved.attribute;
-  setResolvedValue(document, resolved, normaliseAttributeValue(context, definition, raw, label));
+  const value = normaliseAttributeValue(context, definition, raw, label);
+  noteSpecified(context, resolved.attribute, resolved.subAttribute, value);
+  setResolvedValue(document, resolved, value);
 }
 
 /** Checks the `schemas` member of a resource body, if sent (RFC 7643 §3). */
@@ -605,10 +638,11 @@ function checkRequired(schema: SchemaDefinition, object: JsonObject, requiredRea
   }
 }
 
-/** Copies the context's ignored paths into the caller's lists. */
-export function reportIgnored(context: ValueContext, options: NormaliseOptions): void {
+/** Copies what the context noted (ignored paths, specified attributes) into the caller's lists. */
+export function reportNotes(context: ValueContext, options: NormaliseOptions): void {
   if (options.ignored) options.ignored.push(...context.ignored);
   if (options.unknown) options.unknown.push(...context.unknown);
+  for (const attribute of context.specified) options.specified?.add(attribute);
 }
 
 /**
@@ -647,7 +681,7 @@ export function normaliseResource(
         break;
     }
   }
-  reportIgnored(context, options);
+  reportNotes(context, options);
   return finishDocument(resourceType, document, `to ${mode} a ${name}`);
 }
 

@@ -9,7 +9,7 @@ import { DEFAULT_PAGE_SIZE, cursorListResponse, listResponse, parseNameList, par
 import { isRequested, project, type ProjectedPath } from '../../../scim/projection.ts';
 import { etagOf, ifMatchAllows, locationOf, renderResource, type ResourceState } from '../../../scim/resources.ts';
 import type { JsonObject } from '../../../scim/json.ts';
-import type { ResourceSchemas, ResourceTypeName, ResourceTypeRef, SchemaRegistry } from '../../../scim/schemas.ts';
+import type { AttributeDefinition, ResourceSchemas, ResourceTypeName, ResourceTypeRef, SchemaRegistry } from '../../../scim/schemas.ts';
 import type { VersionCheck } from '../../../directory/users.ts';
 import type { Actor } from '../../../journal/actor.ts';
 import type { ListCursors } from '../../../directory/list-cursors.ts';
@@ -20,6 +20,8 @@ import { SCIM_CONTENT_TYPE } from '../../errors.ts';
 export interface Projection {
   attributes?: readonly ProjectedPath[];
   excludedAttributes?: readonly ProjectedPath[];
+  /** In the answer to a write: what it gave a value, so that `returned: request` attributes it set are shown (RFC 7643 §2.2). */
+  specified?: ReadonlySet<AttributeDefinition>;
 }
 
 export interface ListRequest {
@@ -138,6 +140,11 @@ export function shows(resourceType: ResourceTypeRef, attribute: string, projecti
   return isRequested(resourceType, { attribute }, projection);
 }
 
+/** The projection of the answer to a write: the request's parameters, and what the write gave a value. */
+export function writeProjection(query: unknown, specified: ReadonlySet<AttributeDefinition>): Projection {
+  return { ...parseProjection(query), specified };
+}
+
 /** The resource as the client asked to see it. */
 export function present(resourceType: ResourceTypeRef, state: ResourceState, baseUrl: string, projection: Projection): JsonObject {
   return project(resourceType, renderResource(resourceType, state, baseUrl) as JsonObject, projection);
@@ -187,9 +194,13 @@ export interface ResourceWrites<Resource> {
    * attributes of declared extensions.
    */
   schemasInForce(): Promise<ResourceSchemas>;
-  create(type: ResourceSchemas, body: unknown, actor: Actor): Promise<Resource>;
-  replace(type: ResourceSchemas, id: string, body: unknown, allows: VersionCheck, actor: Actor): Promise<Resource>;
-  patch(type: ResourceSchemas, id: string, body: unknown, allows: VersionCheck, actor: Actor): Promise<Resource>;
+  /**
+   * The writes; `specified`, when given, receives the attributes the request gave a value
+   * (the single requests' answers show those `returned: request`; /Bulk's carry no resource).
+   */
+  create(type: ResourceSchemas, body: unknown, actor: Actor, specified?: Set<AttributeDefinition>): Promise<Resource>;
+  replace(type: ResourceSchemas, id: string, body: unknown, allows: VersionCheck, actor: Actor, specified?: Set<AttributeDefinition>): Promise<Resource>;
+  patch(type: ResourceSchemas, id: string, body: unknown, allows: VersionCheck, actor: Actor, specified?: Set<AttributeDefinition>): Promise<Resource>;
   remove(id: string, allows: VersionCheck, actor: Actor): Promise<void>;
   /** The id, timestamps and version of a written resource. */
   stateOf(resource: Resource): ResourceState;

@@ -13,9 +13,9 @@ import type { GroupDirectory, MemberChange, ScimGroup } from '../../../directory
 import type { Document } from '../../../directory/users.ts';
 import type { ListCursors } from '../../../directory/list-cursors.ts';
 import type { ScimSchemas } from '../../../directory/scim-schemas.ts';
-import type { ResourceSchemas } from '../../../scim/schemas.ts';
+import type { AttributeDefinition, ResourceSchemas } from '../../../scim/schemas.ts';
 import { SCIM_CONTENT_TYPE } from '../../errors.ts';
-import { checkId, parseListRequest, schemasIn, parseProjection, present, requireBody, runList, sendResource, shows, versionCheck, type ListRequest, type Projection, type ResourceWrites } from './common.ts';
+import { checkId, parseListRequest, schemasIn, parseProjection, present, requireBody, runList, sendResource, shows, versionCheck, writeProjection, type ListRequest, type Projection, type ResourceWrites } from './common.ts';
 
 /** What a Group is rendered from. */
 export function groupStateOf(group: ScimGroup): ResourceState {
@@ -66,15 +66,15 @@ export function groupWrites(groups: GroupDirectory, schemas: ScimSchemas): Resou
     async schemasInForce() {
       return (await schemas.current()).Group;
     },
-    async create(type, body, actor) {
+    async create(type, body, actor, specified) {
       const unknown: string[] = [];
-      const { document, memberIds } = splitMembers(normaliseResource(type, requireBody(body), 'create', { unknown }));
+      const { document, memberIds } = splitMembers(normaliseResource(type, requireBody(body), 'create', { unknown, ...(specified ? { specified } : {}) }));
       return groups.create(document, memberIds, actor, { ignoredAttributes: unknown });
     },
-    async replace(type, id, body, allows, actor) {
+    async replace(type, id, body, allows, actor, specified) {
       checkId(id, 'Group');
       const unknown: string[] = [];
-      const { document, memberIds } = splitMembers(normaliseResource(type, requireBody(body), 'replace', { unknown }));
+      const { document, memberIds } = splitMembers(normaliseResource(type, requireBody(body), 'replace', { unknown, ...(specified ? { specified } : {}) }));
       return groups.update(
         id,
         (current) => ({ document: keepImmutable(type, current as JsonObject, document as JsonObject), memberChanges: [{ kind: 'replace', ids: memberIds }] }),
@@ -83,16 +83,17 @@ export function groupWrites(groups: GroupDirectory, schemas: ScimSchemas): Resou
         { ignoredAttributes: unknown },
       );
     },
-    async patch(type, id, body, allows, actor) {
+    async patch(type, id, body, allows, actor, specified) {
       checkId(id, 'Group');
       const operations = parsePatchRequest(requireBody(body));
       const { memberChanges, otherOperations } = splitGroupMemberOperations(operations);
       const changes = memberChanges.map(toDirectoryChange);
       const unknown: string[] = [];
+      const options = { id, unknown, ...(specified ? { specified } : {}) };
       return groups.update(
         id,
         (current) => ({
-          document: otherOperations.length > 0 ? applyPatch(type, current as JsonObject, otherOperations, { id, unknown }) : current,
+          document: otherOperations.length > 0 ? applyPatch(type, current as JsonObject, otherOperations, options) : current,
           memberChanges: changes,
         }),
         allows,
@@ -145,8 +146,9 @@ export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, cursor
 
   app.post<{ Querystring: RawListParameters }>('/Groups', async (request, reply) => {
     const type = schemasIn(request).Group;
-    const group = await writes.create(type, request.body, request.actor);
-    const projection = parseProjection(request.query);
+    const specified = new Set<AttributeDefinition>();
+    const group = await writes.create(type, request.body, request.actor, specified);
+    const projection = writeProjection(request.query, specified);
     return sendResource(reply, 201, 'Group', groupStateOf(group), present(type, groupStateOf(group), baseUrl, projection), baseUrl);
   });
 
@@ -164,8 +166,9 @@ export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, cursor
 
   app.put<{ Params: { id: string }; Querystring: RawListParameters }>('/Groups/:id', async (request, reply) => {
     const type = schemasIn(request).Group;
-    const updated = await writes.replace(type, request.params.id, request.body, versionCheck(request), request.actor);
-    const projection = parseProjection(request.query);
+    const specified = new Set<AttributeDefinition>();
+    const updated = await writes.replace(type, request.params.id, request.body, versionCheck(request), request.actor, specified);
+    const projection = writeProjection(request.query, specified);
     const group = await groups.get(updated.scimId, shows(type, 'members', projection));
     return sendResource(reply, 200, 'Group', groupStateOf(group), present(type, groupStateOf(group), baseUrl, projection), baseUrl);
   });
@@ -174,8 +177,9 @@ export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, cursor
   // a 200 with every member of a 100k-member group would be an expensive surprise.
   app.patch<{ Params: { id: string }; Querystring: RawListParameters }>('/Groups/:id', async (request, reply) => {
     const type = schemasIn(request).Group;
-    const group = await writes.patch(type, request.params.id, request.body, versionCheck(request), request.actor);
-    const projection = parseProjection(request.query);
+    const specified = new Set<AttributeDefinition>();
+    const group = await writes.patch(type, request.params.id, request.body, versionCheck(request), request.actor, specified);
+    const projection = writeProjection(request.query, specified);
     if (projection.attributes === undefined && projection.excludedAttributes === undefined) {
       return reply.code(writes.patchStatus).header('ETag', etagOf(String(group.group.version))).send();
     }

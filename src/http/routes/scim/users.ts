@@ -9,9 +9,9 @@ import type { JsonObject } from '../../../scim/json.ts';
 import type { ScimUser, UserDirectory } from '../../../directory/users.ts';
 import type { ListCursors } from '../../../directory/list-cursors.ts';
 import type { ScimSchemas } from '../../../directory/scim-schemas.ts';
-import type { ResourceSchemas } from '../../../scim/schemas.ts';
+import type { AttributeDefinition, ResourceSchemas } from '../../../scim/schemas.ts';
 import type { ResourceState } from '../../../scim/resources.ts';
-import { checkId, parseListRequest, schemasIn, parseProjection, present, requireBody, runList, sendResource, shows, versionCheck, type ListRequest, type ResourceWrites } from './common.ts';
+import { checkId, parseListRequest, schemasIn, parseProjection, present, requireBody, runList, sendResource, shows, versionCheck, writeProjection, type ListRequest, type ResourceWrites } from './common.ts';
 import { SCIM_CONTENT_TYPE } from '../../errors.ts';
 
 /** A SCIM user's id, document, timestamps and version, as every /Users answer renders them (renderResource). */
@@ -39,22 +39,23 @@ export function userWrites(users: UserDirectory, schemas: ScimSchemas): Resource
     async schemasInForce() {
       return (await schemas.current()).User;
     },
-    async create(type, body, actor) {
+    async create(type, body, actor, specified) {
       const unknown: string[] = [];
-      const document = normaliseResource(type, requireBody(body), 'create', { unknown });
+      const document = normaliseResource(type, requireBody(body), 'create', { unknown, ...(specified ? { specified } : {}) });
       return users.create(document, actor, { ignoredAttributes: unknown });
     },
-    async replace(type, id, body, allows, actor) {
+    async replace(type, id, body, allows, actor, specified) {
       checkId(id, 'User');
       const unknown: string[] = [];
-      const document = normaliseResource(type, requireBody(body), 'replace', { unknown });
+      const document = normaliseResource(type, requireBody(body), 'replace', { unknown, ...(specified ? { specified } : {}) });
       return users.update(id, (current) => keepImmutable(type, current as JsonObject, document), allows, actor, { ignoredAttributes: unknown });
     },
-    async patch(type, id, body, allows, actor) {
+    async patch(type, id, body, allows, actor, specified) {
       checkId(id, 'User');
       const operations = parsePatchRequest(requireBody(body));
       const unknown: string[] = [];
-      return users.update(id, (current) => applyPatch(type, current as JsonObject, operations, { id, unknown }), allows, actor, { ignoredAttributes: unknown });
+      const options = { id, unknown, ...(specified ? { specified } : {}) };
+      return users.update(id, (current) => applyPatch(type, current as JsonObject, operations, options), allows, actor, { ignoredAttributes: unknown });
     },
     async remove(id, allows, actor) {
       checkId(id, 'User');
@@ -98,8 +99,9 @@ export function userRoutes(app: FastifyInstance, users: UserDirectory, cursors: 
 
   app.post<{ Querystring: RawListParameters }>('/Users', async (request, reply) => {
     const type = schemasIn(request).User;
-    const user = await writes.create(type, request.body, request.actor);
-    const projection = parseProjection(request.query);
+    const specified = new Set<AttributeDefinition>();
+    const user = await writes.create(type, request.body, request.actor, specified);
+    const projection = writeProjection(request.query, specified);
     return sendResource(reply, 201, 'User', stateOf(user), present(type, stateOf(user), baseUrl, projection), baseUrl);
   });
 
@@ -117,15 +119,17 @@ export function userRoutes(app: FastifyInstance, users: UserDirectory, cursors: 
 
   app.put<{ Params: { id: string }; Querystring: RawListParameters }>('/Users/:id', async (request, reply) => {
     const type = schemasIn(request).User;
-    const user = await writes.replace(type, request.params.id, request.body, versionCheck(request), request.actor);
-    const projection = parseProjection(request.query);
+    const specified = new Set<AttributeDefinition>();
+    const user = await writes.replace(type, request.params.id, request.body, versionCheck(request), request.actor, specified);
+    const projection = writeProjection(request.query, specified);
     return sendResource(reply, 200, 'User', stateOf(user), present(type, stateOf(user), baseUrl, projection), baseUrl);
   });
 
   app.patch<{ Params: { id: string }; Querystring: RawListParameters }>('/Users/:id', async (request, reply) => {
     const type = schemasIn(request).User;
-    const user = await writes.patch(type, request.params.id, request.body, versionCheck(request), request.actor);
-    const projection = parseProjection(request.query);
+    const specified = new Set<AttributeDefinition>();
+    const user = await writes.patch(type, request.params.id, request.body, versionCheck(request), request.actor, specified);
+    const projection = writeProjection(request.query, specified);
     return sendResource(reply, 200, 'User', stateOf(user), present(type, stateOf(user), baseUrl, projection), baseUrl);
   });
 
