@@ -7,7 +7,9 @@
  *   Groups: FROM groups AS g INNER JOIN scim_groups AS sg ON sg.group_id = g.id
  * Every client value is a bound parameter. Every fragment is two-valued (never SQL NULL), so
  * `not` and `ne` keep the meaning the in-memory evaluator gives them (scim/filter/evaluate.ts):
- * true where the attribute is absent.
+ * `not` is true where the attribute is absent, and so is `ne` on a single-valued attribute; on a
+ * multi-valued one `ne`, like every comparison, needs one value that matches: present, and
+ * other than the filter's.
  *
  * Case: a caseExact=false text attribute is compared through its case key (text.ts caseKey),
  * computed in code and stored beside the value (users.login_key, groups.name_key,
@@ -116,6 +118,8 @@ interface Collection {
 interface Absent {
   readonly kind: 'absent';
   readonly name: string;
+  /** As the type that has it defines it: a multi-valued attribute with no value matches no `ne`. */
+  readonly multiValued: boolean;
 }
 
 type Target = Scalar | Complex | Collection | Absent;
@@ -237,6 +241,8 @@ class Compiler {
     private readonly verb: string,
     /** True across resource types: an attribute this type lacks is absent, not an error. */
     private readonly lenient = false,
+    /** With `lenient`: the other resource types searched, which define the attributes this one lacks. */
+    private readonly elsewhere: readonly ResourceTypeRef[] = [],
   ) {}
 
   /** The top-level attributes (as written) that this type lacks, found by a lenient compilation. */
@@ -291,6 +297,13 @@ class Compiler {
     }
     if (!known) this.fail(`unknown schema '${schema}' in '${written}' for ${this.typeName} resources`);
     return this.fail(`unknown attribute '${written}' for ${this.typeName} resources`);
+  }
+
+  /** The target of an attribute this type lacks (see `resolve`), multi-valued if another type searched defines it so. */
+  absentTarget(name: string, schema: string | undefined): Absent {
+    const path = { ...(schema !== undefined ? { schema } : {}), attribute: name };
+    const multiValued = this.elsewhere.some((type) => resolveAttribute(type, path)?.attribute.multiValued === true);
+    return { kind: 'absent', name: schema === undefined ? name : `${schema}:${name}`, multiValued };
   }
 
   /** The sub-attribute `sub` of a target, or the target itself. */
@@ -445,10 +458,12 @@ class Compiler {
 
   private compare(path: AttributePath, op: CompareOperator, value: FilterValue, scope: Scope): Condition {
     const target = this.target(path, scope);
-    // Absent everywhere: only `eq null` and `ne` hold, as for any absent value (evaluate.ts).
-    if (target.kind === 'absent') return (value === null ? op === 'eq' : op === 'ne') ? TRUE : FALSE;
+    // Absent everywhere: only `eq null` holds, and `ne` on a single-valued attribute, as for
+    // any absent value (evaluate.ts); a multi-valued one has no value that could differ.
+    if (target.kind === 'absent') return (value === null ? op === 'eq' : op === 'ne' && !target.multiValued) ? TRUE : FALSE;
     if (target.kind === 'collection') {
-      // Any element matching makes the resource match; `ne` is `not eq` (see evaluate.ts).
+      // Any element matching makes the resource match (RFC 7644 §3.4.2.2), `ne` too: some
+      // value present and other than v (see evaluate.ts).
       const sub = this.elementValue(target, path.subAttribute);
       const pick = (element: Scope): Scalar => this.scalar(element.attribute(sub, undefined));
       if (value === null) {
@@ -457,7 +472,7 @@ class Compiler {
         return op === 'eq' ? negate(some) : some;
       }
       const selective = op === 'eq' && typeof value === 'string' && sub.toLowerCase() === 'value';
-      if (op === 'ne') return negate(target.some((element) => this.compareScalar(pick(element), 'eq', value), selective));
+      if (op === 'ne') return target.some((element) => this.presentAndOther(pick(element), value), false);
       return target.some((element) => this.compareScalar(pick(element), op, value), selective);
     }
     const leaf = this.leaf(target, path.subAttribute);
@@ -466,6 +481,11 @@ class Compiler {
       return op === 'eq' ? negate(present) : present;
     }
     return this.compareScalar(this.scalar(leaf), op, value);
+  }
+
+  /** `ne` on one value of a multi-valued attribute: it is present, and not equal to `value`. */
+  private presentAndOther(scalar: Scalar, value: string | number | boolean): Condition {
+    return sql<SqlBool>`(${this.presentScalar(scalar)} AND ${this.compareScalar(scalar, 'ne', value)})`;
   }
 
   private compareScalar(scalar: Scalar, op: CompareOperator, value: FilterValue): Condition {
@@ -878,7 +898,7 @@ function userScope(compiler: Compiler): Scope {
   return {
     attribute(name, schema) {
       const resolved = compiler.resolve(name, schema);
-      if (resolved === undefined) return { kind: 'absent', name: schema === undefined ? name : `${schema}:${name}` };
+      if (resolved === undefined) return compiler.absentTarget(name, schema);
       const definition = resolved.attribute;
       if (resolved.schema === '') return commonTarget(compiler, definition, 'u', sql.ref('su.scim_id'));
       if (resolved.schema === ENTERPRISE_USER_SCHEMA && definition.name === 'manager') return managerTarget(compiler, definition);
@@ -909,7 +929,7 @@ function groupScope(compiler: Compiler): Scope {
   return {
     attribute(name, schema) {
       const resolved = compiler.resolve(name, schema);
-      if (resolved === undefined) return { kind: 'absent', name: schema === undefined ? name : `${schema}:${name}` };
+      if (resolved === undefined) return compiler.absentTarget(name, schema);
       const definition = resolved.attribute;
       if (resolved.schema === '') return commonTarget(compiler, definition, 'g', sql.ref('sg.scim_id'));
       if (resolved.extension) {
@@ -976,16 +996,18 @@ function assertSomeTypeHas(compilers: readonly Compiler[], scimType: ScimType): 
 /**
  * A filter over every resource type (the root /.search, RFC 7644 §3.4.3), compiled for each:
  * an attribute one type lacks is absent on its resources (comparisons with it are false, `pr`
- * false, `not`/`ne` true), as RFC 7644 §3.4.2.2 treats absent values; an attribute neither
- * type has is a 400 invalidFilter, as on one endpoint.
+ * false, `not` true, `ne` true unless it is multi-valued), as RFC 7644 §3.4.2.2 treats absent
+ * values; an attribute neither type has is a 400 invalidFilter, as on one endpoint.
  */
 export function compileRootFilter(
   filter: Filter,
   dialect: DialectAdapter,
   options: Readonly<Record<ResourceTypeName, RootCompileOptions>>,
 ): Record<ResourceTypeName, RawBuilder<SqlBool>> {
+  const schemas = (type: ResourceTypeName): ResourceTypeRef => options[type].schemas ?? type;
+  const other = (type: ResourceTypeName): ResourceTypeName => (type === 'User' ? 'Group' : 'User');
   const compiler = (type: ResourceTypeName) =>
-    new Compiler(options[type].schemas ?? type, dialect, options[type].locationBase, 'invalidFilter', 'filtered', true);
+    new Compiler(schemas(type), dialect, options[type].locationBase, 'invalidFilter', 'filtered', true, [schemas(other(type))]);
   const user = compiler('User');
   const group = compiler('Group');
   const result = { User: filterWith(user, filter), Group: filterWith(group, filter) };

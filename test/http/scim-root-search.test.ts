@@ -69,6 +69,9 @@ eachDatabase('SCIM search from the root (POST /.search)', (database) => {
     assert.deepEqual(names(ne).sort(), ['Admins Root', 'Builders Root', 'bob@example.com', 'cat@example.com'].sort());
     // meta.resourceType is the same attribute on both, and tells them apart.
     assert.equal((await search({ filter: 'meta.resourceType eq "Group"' })).body.totalResults, 2);
+    // A multi-valued attribute matches `ne` when one of its values differs: never without values.
+    assert.deepEqual(names(await search({ filter: 'members.value ne "nobody"', sortBy: 'displayName' })), ['Admins Root', 'Builders Root']);
+    assert.deepEqual(names(await search({ filter: 'emails.type ne "work"' })), []);
   });
 
   test('an attribute neither type has is 400 invalidFilter; a bad sortBy 400 invalidValue', async () => {

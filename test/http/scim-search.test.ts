@@ -179,7 +179,10 @@ eachDatabase('SCIM filters and searches', (database) => {
       assert.deepEqual(await userNames('x509Certificates.value co "JDR"'), ['search-0@example.com']);
       assert.deepEqual(await userNames('x509Certificates.value ew "qq=="'), []);
       assert.deepEqual(await userNames('x509Certificates pr'), ['search-0@example.com']);
-      assert.equal((await userNames(`x509Certificates ne "${CERTIFICATE}"`)).length, ALL.length - 1);
+      // ne on a multi-valued attribute: one certificate other than this one (RFC 7644 §3.4.2.2).
+      assert.deepEqual(await userNames(`x509Certificates ne "${CERTIFICATE}"`), []);
+      assert.deepEqual(await userNames(`x509Certificates ne "${CERTIFICATE.toLowerCase()}"`), ['search-0@example.com']);
+      assert.equal((await userNames(`not (x509Certificates eq "${CERTIFICATE}")`)).length, ALL.length - 1);
     });
   });
 

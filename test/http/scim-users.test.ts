@@ -125,6 +125,21 @@ eachDatabase('SCIM /Users', (database) => {
     }
   });
 
+  test('ne on a multi-valued attribute matches a user one of whose values differs (RFC 7644 §3.4.2.2)', async () => {
+    await roster.request('POST', '/Users', userBody('alice-ne@y.example', { emails: [{ value: 'a@work.example', type: 'work' }, { value: 'a@home.example', type: 'home' }] }));
+    await roster.request('POST', '/Users', userBody('wendy-ne@y.example', { emails: [{ value: 'w@work.example', type: 'work' }] }));
+    await roster.request('POST', '/Users', userBody('nemo-ne@y.example'));
+    const names = async (filter: string) => {
+      const response = await roster.request('GET', `/Users?filter=${encodeURIComponent(`(${filter}) and userName ew "-ne@y.example"`)}`);
+      assert.equal(response.status, 200, JSON.stringify(response.body));
+      return response.body.Resources.map((user: { userName: string }) => user.userName).sort();
+    };
+    assert.deepEqual(await names('emails.type ne "work"'), ['alice-ne@y.example']);
+    assert.deepEqual(await names('emails[type ne "work"]'), ['alice-ne@y.example']);
+    assert.deepEqual(await names('not (emails.type eq "work")'), ['nemo-ne@y.example']);
+    assert.deepEqual(await names('title ne "Boss"'), ['alice-ne@y.example', 'nemo-ne@y.example', 'wendy-ne@y.example']);
+  });
+
   test('paging with startIndex and count visits every user exactly once, with exact totalResults', async () => {
     for (let i = 0; i < 7; i += 1) await roster.request('POST', '/Users', userBody(`page-${i}@paging.example`));
     const seen: string[] = [];

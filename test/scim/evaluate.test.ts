@@ -156,9 +156,22 @@ describe('evaluateFilter: multi-valued attributes', () => {
     assert.equal(matches('emails.type eq "other"'), false);
   });
 
-  it('ne on a multi-valued attribute means no element equals', () => {
-    assert.equal(matches('emails.type ne "home"'), false);
+  // RFC 7644 §3.4.2.2: "a filter on a multi-valued attribute matches if any of the values match".
+  it('ne on a multi-valued attribute means some value is present and differs', () => {
+    assert.equal(matches('emails.type ne "home"'), true, 'the work email differs');
     assert.equal(matches('emails.type ne "other"'), true);
+    assert.equal(matches('emails.type ne "home"', { ...user, emails: [{ value: 'a@x', type: 'home' }] }), false);
+    assert.equal(matches('emails.type ne "home"', { ...user, emails: [{ value: 'a@x' }] }), false, 'an email without a type adds no type');
+    assert.equal(matches('emails[type ne "home"]', { ...user, emails: [{ value: 'a@x' }] }), true, 'within one email, type is single-valued');
+    assert.equal(matches('phoneNumbers.type ne "work"'), false, 'no value, no match');
+    assert.equal(matches('emails ne "bjensen@example.com"'), true);
+    assert.equal(matches('not (emails.type eq "home")'), false);
+  });
+
+  it('ne on a single-valued attribute is not eq, true when absent', () => {
+    assert.equal(matches('title ne "boss"'), true);
+    assert.equal(matches('name.familyName ne "jensen"'), false);
+    assert.equal(matches('name.honorificPrefix ne "Dr"'), true);
   });
 
   it('value filters need one element matching every condition', () => {

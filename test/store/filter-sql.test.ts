@@ -347,7 +347,12 @@ eachDatabase('filter → SQL', (database) => {
       ['emails eq "jim@corp.example"', ['u2']],
       ['emails co "example.com"', ['u1', 'u4']],
       ['emails.type eq "home"', ['u1']],
-      ['emails.type ne "work"', ['u3']],
+      // RFC 7644 §3.4.2.2: one value matching is enough, for ne too; no email, no match.
+      ['emails.type ne "work"', ['u1', 'u4']],
+      ['emails ne "jim@corp.example"', ['u1', 'u4']],
+      ['not (emails.type eq "work")', ['u3']],
+      ['emails.display ne "x"', []],
+      ['emails[type ne "work"]', ['u1', 'u4']],
       ['emails.primary eq true', ['u1', 'u4']],
       ['emails pr', ['u1', 'u2', 'u4']],
       ['not (emails pr)', ['u3']],
@@ -380,7 +385,8 @@ eachDatabase('filter → SQL', (database) => {
     const cases: readonly [string, string[]][] = [
       ['phoneNumbers eq "555-5000"', ['u2']],
       ['phoneNumbers.type eq "HOME"', ['u2']],
-      ['phoneNumbers.type ne "home"', ['u1', 'u3', 'u4']],
+      ['phoneNumbers.type ne "home"', ['u1']],
+      ['phoneNumbers.primary ne true', []],
       ['phoneNumbers[type eq "mobile" and value sw "555"]', ['u1']],
       ['phoneNumbers[type eq "work" and primary eq true]', []],
       ['phoneNumbers[primary eq true]', ['u1']],
@@ -426,7 +432,8 @@ eachDatabase('filter → SQL', (database) => {
       ['groups[type eq "direct" and display eq "staff"]', ['u1']],
       ['groups pr', ['u1', 'u2']],
       ['not (groups pr)', ['u3', 'u4']],
-      ['groups.value ne "g2"', ['u2', 'u3', 'u4']],
+      ['groups.value ne "g2"', ['u1', 'u2']],
+      ['groups.value ne "g1"', ['u1']],
     ];
     for (const [filter, expected] of cases) {
       it(filter, async () => assert.deepEqual(await users(filter), expected));
@@ -447,7 +454,8 @@ eachDatabase('filter → SQL', (database) => {
       ['members.type eq "User"', ['g1', 'g2']],
       ['members pr', ['g1', 'g2']],
       ['not (members pr)', ['g3']],
-      ['members.value ne "u2"', ['g2', 'g3']],
+      ['members.value ne "u2"', ['g1', 'g2']],
+      ['not (members.value eq "u2")', ['g2', 'g3']],
       ['meta.resourceType eq "Group"', ['g1', 'g2', 'g3']],
       ['meta.lastModified lt "2025-01-01T00:00:00Z"', ['g1', 'g2', 'g3']],
       [`meta.location eq "${BASE}/Groups/g2"`, ['g2']],

@@ -10,8 +10,12 @@
  *   (a value that is not an xsd:dateTime, such as `2020-02-30`, matches no comparison);
  * - a comparison on a multi-valued attribute is true when any element matches; without a
  *   sub-attribute, a multi-valued complex attribute is compared through its `value`;
- * - `x ne v` is exactly `not (x eq v)`: true when x is absent, and on a multi-valued attribute
- *   true when no element equals v. `not (F)` is true wherever F is false, absent values included;
+ * - on a single-valued attribute, `x ne v` is exactly `not (x eq v)`: true when x is absent. On
+ *   a multi-valued one it matches, like every comparison there, when one of its values does
+ *   (RFC 7644 §3.4.2.2): when some value is present and other than v; so never when there is
+ *   no value. (`emails.type` are the types the emails have: an email without one adds none,
+ *   while `emails[type ne "work"]` asks of each email, where `type` is single-valued.)
+ *   `not (F)` is true wherever F is false, absent values included;
  * - `eq null` means "not present" and `ne null` means "present";
  * - `pr` is true for a value that is not null, not "", not an empty array and, for a complex
  *   value, has at least one present sub-attribute (RFC 7643 §2.5: those states are equivalent);
@@ -165,26 +169,28 @@ function locate(path: AttributePath, value: JsonObject, attributes: readonly Att
   return { attribute: findAttribute(definitions, path.attribute), raw: member(container, path.attribute) };
 }
 
-/** The scalar values a comparison looks at, with their definition. */
-function comparedValues(path: AttributePath, located: Located): { definition: AttributeDefinition | undefined; values: unknown[] } {
+/** The scalar values a comparison looks at, with their definition; `multiValued` when they are the values of a multi-valued attribute. */
+function comparedValues(path: AttributePath, located: Located): { definition: AttributeDefinition | undefined; values: unknown[]; multiValued: boolean } {
   const { attribute, raw } = located;
   const items = asList(raw);
+  const multiValued = attribute?.multiValued ?? Array.isArray(raw);
   if (path.subAttribute !== undefined) {
     const subAttribute = path.subAttribute;
     return {
       definition: findAttribute(attribute?.subAttributes ?? [], subAttribute),
       values: items.filter(isObject).map((item) => member(item, subAttribute)),
+      multiValued,
     };
   }
-  const multiValued = attribute?.multiValued ?? Array.isArray(raw);
   if (multiValued && (attribute?.type === 'complex' || items.some(isObject))) {
     // A multi-valued complex attribute without a sub-attribute is compared through `value`.
     return {
       definition: findAttribute(attribute?.subAttributes ?? [], 'value'),
       values: items.map((item) => (isObject(item) ? member(item, 'value') : item)),
+      multiValued,
     };
   }
-  return { definition: attribute, values: [...items] };
+  return { definition: attribute, values: [...items], multiValued };
 }
 
 function order(op: CompareOperator, comparison: number): boolean {
@@ -263,7 +269,7 @@ function evaluateCompare(
   value: JsonObject,
   attributes: readonly AttributeDefinition[],
 ): boolean {
-  const { definition, values } = comparedValues(filter.path, locate(filter.path, value, attributes));
+  const { definition, values, multiValued } = comparedValues(filter.path, locate(filter.path, value, attributes));
   const wanted = operandFor(definition, filter.value);
   if (wanted === null) {
     if (filter.op === 'eq') return !values.some(isPresent);
@@ -272,7 +278,11 @@ function evaluateCompare(
   if (definition !== undefined && comparisonProblem(definition, filter.op, wanted, filter.path.attribute) !== undefined) {
     return false;
   }
-  if (filter.op === 'ne') return !values.some((candidate) => matches(candidate, 'eq', wanted, definition));
+  if (filter.op === 'ne') {
+    const equal = (candidate: unknown) => matches(candidate, 'eq', wanted, definition);
+    // RFC 7644 §3.4.2.2: a multi-valued attribute matches when one of its values does.
+    return multiValued ? values.some((candidate) => isPresent(candidate) && !equal(candidate)) : !values.some(equal);
+  }
   return values.some((candidate) => matches(candidate, filter.op, wanted, definition));
 }
 
