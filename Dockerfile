@@ -10,6 +10,9 @@ COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY scripts ./scripts
 COPY src ./src
 RUN npm ci --no-audit --no-fund && npm prune --omit=dev --no-audit --no-fund
+# The user documentation, which Roster serves at /docs/ (/ServiceProviderConfig names it).
+COPY docs/*.md ./docs/
+COPY docs/idp ./docs/idp
 
 FROM node:20-bookworm-slim
 WORKDIR /app

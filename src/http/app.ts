@@ -20,6 +20,7 @@ import { oidcRoutes } from './oidc/routes.ts';
 import { scimEndpoint } from './routes/scim/index.ts';
 import { DATABASE_RETRY_AFTER_SECONDS, apiErrorHandler, scimErrorHandler } from './errors.ts';
 import { createReadiness } from './health.ts';
+import { docsRoutes, loadDocuments, scimDocumentationUrl } from './docs.ts';
 import { createAdmission, type Admission, type AdmissionPolicy, type Release } from './admission.ts';
 import { DEFAULT_BODY_LIMIT, MAX_JSON_DEPTH, checkStorableText, decodeJsonBody, jsonTooDeep } from './input.ts';
 import { SCIM_PREFIX, apiOfPath, routedPath } from './routing.ts';
@@ -236,7 +237,17 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   metricsRoute(app, { metrics, allow: options.metricsAllow ?? LOOPBACK, fromTrustedProxy, services: options.services });
 
-  await app.register(scimEndpoint, { prefix: SCIM_PREFIX, services: options.services, baseUrl: options.baseUrl, maxBodySize: options.maxBodySize ?? DEFAULT_BODY_LIMIT });
+  // The user documentation, so that /ServiceProviderConfig's documentationUri answers.
+  const documents = loadDocuments();
+  docsRoutes(app, documents);
+  const documentationUri = scimDocumentationUrl(options.baseUrl, documents);
+  await app.register(scimEndpoint, {
+    prefix: SCIM_PREFIX,
+    services: options.services,
+    baseUrl: options.baseUrl,
+    maxBodySize: options.maxBodySize ?? DEFAULT_BODY_LIMIT,
+    ...(documentationUri !== undefined ? { documentationUri } : {}),
+  });
   await app.register(sessionApi, { services: options.services });
   await app.register(adminApi, { services: options.services });
   // Where sign-in may send a browser back to: one rule for the sign-in page, SAML and forward auth.

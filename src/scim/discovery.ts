@@ -27,11 +27,19 @@ export interface BulkLimits {
   readonly maxPayloadSize: number;
 }
 
-/** /ServiceProviderConfig (RFC 7643 §5, and `pagination` from RFC 9865 §4). */
-export function serviceProviderConfig(baseUrl: string, bulk: BulkLimits, paging: { readonly cursorTimeout: number }): Record<string, unknown> {
+/**
+ * /ServiceProviderConfig (RFC 7643 §5, and `pagination` from RFC 9865 §4); `documentationUri`
+ * only when the installation serves its documentation (http/docs.ts).
+ */
+export function serviceProviderConfig(
+  baseUrl: string,
+  bulk: BulkLimits,
+  paging: { readonly cursorTimeout: number },
+  documentationUri?: string,
+): Record<string, unknown> {
   return {
     schemas: [SPC_SCHEMA],
-    documentationUri: `${baseUrl}/docs/scim.md`,
+    ...(documentationUri !== undefined ? { documentationUri } : {}),
     patch: { supported: true },
     bulk: { supported: true, maxOperations: bulk.maxOperations, maxPayloadSize: bulk.maxPayloadSize },
     filter: { supported: true, maxResults: MAX_PAGE_SIZE },

@@ -100,7 +100,13 @@ export async function checkCompiledServer(directory: string): Promise<void> {
     const bearer = { authorization: `Bearer ${token}` };
     const config = await fetch(`${base}/api/scim/v2/ServiceProviderConfig`, { headers: bearer });
     assert.equal(config.status, 200, await config.clone().text());
-    assert.deepEqual(((await config.json()) as { schemas: string[] }).schemas, ['urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig']);
+    const serviceProvider = (await config.json()) as { schemas: string[]; documentationUri?: string };
+    assert.deepEqual(serviceProvider.schemas, ['urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig']);
+    // docs/ is found from dist/ as from src/ (http/docs.ts): the documentationUri answers.
+    assert.equal(serviceProvider.documentationUri, `${base}/docs/scim.md`);
+    const documentation = await fetch(serviceProvider.documentationUri);
+    assert.equal(documentation.status, 200);
+    assert.equal(documentation.headers.get('content-type'), 'text/markdown; charset=utf-8');
 
     const users = await fetch(`${base}/api/v2/users-management/users`, { headers: bearer });
     assert.equal(users.status, 200, await users.clone().text());

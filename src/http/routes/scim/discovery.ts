@@ -15,11 +15,14 @@ function refuseFilter(request: FastifyRequest): void {
   }
 }
 
-/** Registers /ServiceProviderConfig, /ResourceTypes and /Schemas, which show the declared extension schemas too. */
-export function discoveryRoutes(app: FastifyInstance, baseUrl: string, bulk: BulkLimits, paging: { cursorTimeout: number }): void {
+/**
+ * Registers /ServiceProviderConfig, /ResourceTypes and /Schemas, which show the declared
+ * extension schemas too; `documentationUri` is where this instance serves docs/scim.md.
+ */
+export function discoveryRoutes(app: FastifyInstance, baseUrl: string, bulk: BulkLimits, paging: { cursorTimeout: number }, documentationUri?: string): void {
   app.get('/ServiceProviderConfig', async (request, reply) => {
     refuseFilter(request);
-    return reply.type(SCIM_CONTENT_TYPE).send(serviceProviderConfig(baseUrl, bulk, paging));
+    return reply.type(SCIM_CONTENT_TYPE).send(serviceProviderConfig(baseUrl, bulk, paging, documentationUri));
   });
 
   app.get('/ResourceTypes', async (request, reply) => {

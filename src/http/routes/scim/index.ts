@@ -19,9 +19,18 @@ import { userRoutes } from './users.ts';
 const NOT_ENABLED =
   'SCIM provisioning is not enabled on this Roster instance. An administrator enables it with `npm run roster -- scim enable` (SAML must be configured first).';
 
+/** What the SCIM endpoint is built from. */
+export interface ScimEndpointOptions {
+  readonly services: Services;
+  readonly baseUrl: string;
+  readonly maxBodySize: number;
+  /** Where this instance serves docs/scim.md (http/docs.ts), if it does. */
+  readonly documentationUri?: string;
+}
+
 /** Registers the SCIM endpoint on a Fastify scope (prefix /api/scim/v2). */
-export async function scimEndpoint(app: FastifyInstance, options: { services: Services; baseUrl: string; maxBodySize: number }): Promise<void> {
-  const { services, baseUrl, maxBodySize } = options;
+export async function scimEndpoint(app: FastifyInstance, options: ScimEndpointOptions): Promise<void> {
+  const { services, baseUrl, maxBodySize, documentationUri } = options;
   app.setErrorHandler(scimErrorHandler);
   app.decorateRequest('scimSchemas', null);
   app.setNotFoundHandler((request, reply) =>
@@ -45,7 +54,7 @@ export async function scimEndpoint(app: FastifyInstance, options: { services: Se
   // A Bulk request may be as large as any request: the body limit is sized for a Bulk request
   // at maxOperations (http/input.ts), so one number says both.
   const bulk = { maxOperations: MAX_BULK_OPERATIONS, maxPayloadSize: maxBodySize };
-  discoveryRoutes(app, baseUrl, bulk, { cursorTimeout: services.listCursors.timeoutSeconds });
+  discoveryRoutes(app, baseUrl, bulk, { cursorTimeout: services.listCursors.timeoutSeconds }, documentationUri);
   userRoutes(app, services.users, services.listCursors, baseUrl, services.scimSchemas);
   groupRoutes(app, services.groups, services.listCursors, baseUrl, services.scimSchemas);
   rootRoutes(app, services.rootSearch, services.listCursors, baseUrl);
