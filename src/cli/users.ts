@@ -32,6 +32,15 @@ function positional(args: string[], what: string): string | { usageError: string
   return value;
 }
 
+/**
+ * Whether accounts.create reactivated a deactivated user with that login rather than create
+ * one: a new account is written with its creation time as its last change, a reactivated one
+ * keeps the time it was first created.
+ */
+function wasReactivated(user: StoredUser): boolean {
+  return user.createdAt !== user.updatedAt;
+}
+
 /** The flags shown for a user; `admin` when it is an administrator now (flagged, or in the administrators' group). */
 function flags(user: StoredUser, administrator: boolean): string {
   return [user.active ? 'active' : 'deactivated', user.local ? 'local' : 'saml', user.scimId !== null ? 'managed' : '', administrator ? 'admin' : '']
@@ -77,7 +86,11 @@ export const userCommands: CommandGroup = {
         const services = await context.services();
         const password = values.saml ? undefined : generatePassword();
         const user = await services.accounts.create({ login: values.login, name: values.name, email: values.email, password, local: !values.saml }, context.actor);
-        context.out(`Created user "${user.login}" (id ${user.id}).`);
+        context.out(
+          wasReactivated(user)
+            ? `Reactivated user "${user.login}" (id ${user.id}), which was deactivated: its former group memberships, tokens and sessions are not restored.`
+            : `Created user "${user.login}" (id ${user.id}).`,
+        );
         if (password !== undefined) {
           context.out('Password (shown only this once):');
           context.out(password);

@@ -230,6 +230,21 @@ describe('roster scim', () => {
     assert.match(roster(database, ['scim', 'status']).stdout, /SCIM provisioning: disabled/);
   });
 
+  test('users create says whether it created a user or reactivated a deactivated one', () => {
+    const database = freshDatabase();
+    const created = roster(database, ['users', 'create', '--login', 'dora', '--name', 'Dora']);
+    assert.equal(created.status, 0, created.stderr);
+    const id = /^Created user "dora" \(id (\S+)\)\.$/m.exec(created.stdout)?.[1];
+    assert.ok(id, created.stdout);
+    assert.equal(roster(database, ['users', 'deactivate', 'dora']).status, 0);
+    const again = roster(database, ['users', 'create', '--login', 'Dora', '--name', 'Dora B']);
+    assert.equal(again.status, 0, again.stderr);
+    assert.doesNotMatch(again.stdout, /Created user/);
+    assert.match(again.stdout, new RegExp(`^Reactivated user "Dora" \\(id ${id}\\), which was deactivated: its former group memberships, tokens and sessions are not restored\\.$`, 'm'));
+    assert.match(again.stdout, /^Password \(shown only this once\):$/m);
+    assert.match(roster(database, ['users', 'list', '--q', 'dora']).stdout, /^Dora\tDora B\t\tactive,local$/m);
+  });
+
   test('while SCIM is on, users and groups cannot be created from the CLI either', () => {
     const database = freshDatabase();
     configureSaml(database);
