@@ -179,8 +179,9 @@ eachDatabase('concurrent writers', (database) => {
     // INLINE_MEMBERS, and every replace): the request waits for the deletion and is refused,
     // as it would be one after the other. It used to check the ids first and lock them after,
     // so the deleted user passed the check and was then silently left out of a 2xx answer.
-    for (const kind of ['add', 'replace'] as const) {
-      test(`${kind === 'add' ? 'an add' : 'a replace'} of many members naming a user being deleted waits for the deletion and is refused`, { skip: database === 'sqlite' ? 'SQLite serialises writes: no deletion can be under way' : false }, async () => {
+    // (PostgreSQL only: SQLite serialises writes, so no deletion can be under way.)
+    for (const kind of database === 'postgres' ? (['add', 'replace'] as const) : []) {
+      test(`${kind === 'add' ? 'an add' : 'a replace'} of many members naming a user being deleted waits for the deletion and is refused`, async () => {
         const group = await at(0).groups.create({ schemas: [GROUP], displayName: `Staged ${kind}` }, [], cli);
         const ids: string[] = [];
         for (let i = 0; i < INLINE_MEMBERS + 5; i += 1) ids.push((await at(0).users.create({ schemas: [USER], userName: `staged-${kind}-${i}` }, cli)).scimId);
