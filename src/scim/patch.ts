@@ -525,11 +525,15 @@ function applyToElements(
     if (matched.size === 0) return; // Nothing to remove: the requested end state already holds.
     if (subAttribute) {
       const sub = subAttribute;
+      // An element of an attribute with a `value` (an email, a phone number, a role) means
+      // nothing without one: removing `emails[type eq "work"].value`, as Entra ID does when the
+      // source attribute is cleared, removes the work email rather than leave {"type":"work"}.
+      const valued = findAttribute(subAttributes, 'value') !== undefined;
       next = list.flatMap((value) => {
         if (!matched.has(value)) return [value];
         checkImmutable(sub, isJsonObject(value) ? value[sub.name] : undefined, undefined, label);
         const changed = withSubValue(value, sub.name, undefined);
-        return changed ? [changed] : [];
+        return changed && !(valued && changed.value === undefined) ? [changed] : [];
       });
     } else {
       next = list.filter((value) => !matched.has(value));

@@ -214,6 +214,16 @@ test('remove of a sub-attribute through a value path removes it from the matches
   assert.deepEqual(user['emails'], [{ value: 'w@x', type: 'work' }, { value: 'h@x', type: 'home', display: 'H' }]);
 });
 
+test('remove of an element\'s value (Entra ID clearing the work email) removes the element, as it would mean nothing', () => {
+  const start = { ...plainUser(), emails: [{ value: 'w@x', type: 'work', primary: true }, { value: 'h@x', type: 'home' }], phoneNumbers: [{ value: '+1 555', type: 'work' }] };
+  const user = patchUser(start, { op: 'Remove', path: 'emails[type eq "work"].value' });
+  assert.deepEqual(user['emails'], [{ value: 'h@x', type: 'home' }]);
+  const noPhone = patchUser(start, { op: 'remove', path: 'phoneNumbers[type eq "work"].value' });
+  assert.equal(noPhone['phoneNumbers'], undefined);
+  // Every element's value, without a filter: the attribute goes.
+  assert.equal(patchUser(start, { op: 'remove', path: 'emails.value' })['emails'], undefined);
+});
+
 test('a value filter on a single-valued attribute is 400 invalidPath', () => {
   rejects(() => patchUser(barbara(), { op: 'replace', path: 'name[givenName eq "B"].familyName', value: 'x' }), 'invalidPath', /not a multi-valued complex attribute/);
   rejects(() => patchUser(barbara(), { op: 'replace', path: 'emails[type eq "work"].nope', value: 'x' }), 'invalidPath', /emails has no sub-attribute nope/);
