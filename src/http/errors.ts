@@ -69,7 +69,7 @@ function isClientFrameworkError(error: unknown): error is FastifyError & { statu
  * Converts any error into a ScimError; unknown errors become a 500 without internals.
  * `bodyLimit` (bytes) lets a 413 say what the limit is.
  */
-export function toScimError(error: unknown, bodyLimit?: number): ScimError {
+export function toScimError(error: unknown, bodyLimit?: number, api: 'scim' | 'admin' = 'scim'): ScimError {
   if (error instanceof ScimError) return error;
   if (error instanceof DirectoryError) {
     return new ScimError(DIRECTORY_STATUS[error.code], DIRECTORY_SCIM_TYPE[error.code], error.message);
@@ -80,19 +80,22 @@ export function toScimError(error: unknown, bodyLimit?: number): ScimError {
   if (isDatabaseUnavailable(error)) return new ScimError(503, undefined, DATABASE_UNAVAILABLE, DATABASE_RETRY_AFTER_SECONDS);
   if (isClientFrameworkError(error)) {
     const scimType: ScimType | undefined = error.statusCode === 400 ? 'invalidSyntax' : undefined;
-    return new ScimError(error.statusCode, scimType, frameworkDetail(error, bodyLimit));
+    return new ScimError(error.statusCode, scimType, frameworkDetail(error, bodyLimit, api));
   }
   return new ScimError(500, undefined, 'Roster could not complete the request because of an internal error; it has been logged.');
 }
 
-function frameworkDetail(error: FastifyError & { statusCode: number }, bodyLimit: number | undefined): string {
+function frameworkDetail(error: FastifyError & { statusCode: number }, bodyLimit: number | undefined, api: 'scim' | 'admin'): string {
   switch (error.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return bodyLimit === undefined
         ? 'The request body is larger than Roster accepts.'
         : `The request body is larger than the ${formatBytes(bodyLimit)} Roster accepts (ROSTER_MAX_BODY_SIZE).`;
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return 'Send request bodies as application/scim+json or application/json.';
+      // Each API names the types it documents (the admin API's PATCH is a JSON merge patch).
+      return api === 'scim'
+        ? 'Send request bodies as application/scim+json or application/json.'
+        : 'Send request bodies as application/json (PATCH: application/merge-patch+json).';
     // The framework's own messages repeat the whole URL, which may be kilobytes of garbage.
     case 'FST_ERR_BAD_URL':
       return 'The URL is not valid: it contains a malformed percent-encoding.';
@@ -142,7 +145,7 @@ export function isBodyTooLarge(error: unknown): boolean {
 
 /** The error handler of the admin API: `{"message": "…"}` as SonarQube's Web API v2 answers. */
 export function apiErrorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const scimError = toScimError(error, request.routeOptions.bodyLimit);
+  const scimError = toScimError(error, request.routeOptions.bodyLimit, 'admin');
   if (scimError.status >= 500 || error instanceof RetryLaterError) logFailure(request, error, scimError, 'API request');
   setRetryAfter(reply, scimError);
   if (scimError.status === 401) reply.header('WWW-Authenticate', 'Bearer realm="Roster"');

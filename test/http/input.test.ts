@@ -261,7 +261,7 @@ eachDatabase('request parsing limits', (database) => {
       }
       const api = await send('POST', '/api/v2/authorizations/groups', '{"name":"Plain"}', { 'content-type': contentType });
       assert.equal(api.status, 415, contentType);
-      assert.equal(api.body.message, 'Send request bodies as application/scim+json or application/json.');
+      assert.equal(api.body.message, 'Send request bodies as application/json (PATCH: application/merge-patch+json).');
     }
     assert.equal(await countUsers('plain'), 0);
   });
