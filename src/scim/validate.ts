@@ -664,6 +664,7 @@ export function normaliseResource(
   }
   const context = createValueContext(resourceType);
   const document: JsonObject = {};
+  const named = new Map<string, string>();
   for (const [key, raw] of Object.entries(body)) {
     const target = resolveKey(resourceType, key);
     switch (target.kind) {
@@ -674,10 +675,11 @@ export function normaliseResource(
         noteUnknownKey(context, key, raw);
         break;
       case 'attribute':
+        claimOnce(named, target.resolved, key);
         writeClientAttribute(context, document, target.resolved, raw);
         break;
       case 'extension':
-        writeExtensionObject(context, document, resourceType, target.schema, raw);
+        writeExtensionObject(context, document, resourceType, target.schema, raw, named);
         break;
     }
   }
@@ -692,14 +694,36 @@ function writeExtensionObject(
   resourceType: ResourceTypeRef,
   schema: SchemaDefinition,
   raw: unknown,
+  named: Map<string, string>,
 ): void {
   if (raw === null || raw === undefined) return;
   if (!isJsonObject(raw)) invalid(schema.id, `an object of ${schema.name} attributes`, raw);
   for (const [key, value] of Object.entries(raw)) {
     const resolved = resolveAttribute(resourceType, splitDotted(key, schema.id));
-    if (!resolved) noteIgnored(context, `${schema.id}:${key}`);
-    else writeClientAttribute(context, document, resolved, value);
+    if (!resolved) {
+      noteIgnored(context, `${schema.id}:${key}`);
+      continue;
+    }
+    claimOnce(named, resolved, `${schema.id}: ${key}`);
+    writeClientAttribute(context, document, resolved, value);
   }
+}
+
+/**
+ * Refuses a body that gives one attribute twice (names are case-insensitive, RFC 7643 §2.1):
+ * `userName` and `username`, an extension attribute both in its object and by its full URN,
+ * or `name` beside `name.givenName`. Which one would win is an accident of key order, so
+ * neither is taken (400 invalidSyntax), as a search body naming a parameter twice is refused.
+ */
+function claimOnce(named: Map<string, string>, resolved: ResolvedAttribute, key: string): void {
+  const label = attributeLabel(resolved).toLowerCase();
+  const whole = resolved.subAttribute ? label.slice(0, label.lastIndexOf('.')) : label;
+  for (const [other, otherKey] of named) {
+    if (other === label || other === whole || other.startsWith(`${label}.`)) {
+      throw badRequest('invalidSyntax', `The body gives ${attributeLabel(resolved)} twice, as ${JSON.stringify(otherKey)} and ${JSON.stringify(key)}; send it once.`);
+    }
+  }
+  named.set(label, key);
 }
 
 /**

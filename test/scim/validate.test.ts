@@ -112,6 +112,20 @@ test('core attributes may be written fully qualified with the core schema URN (R
   assert.deepEqual(user['name'], { givenName: 'B' });
 });
 
+test('an attribute given twice (another case, its full URN, its extension object, or whole beside a sub-attribute) is 400 invalidSyntax', () => {
+  for (const body of [
+    { userName: 'a', username: 'b' },
+    { userName: 'a', [`${USER_SCHEMA}:userName`]: 'b' },
+    { userName: 'a', [`${ENTERPRISE_USER_SCHEMA}:department`]: 'x', [ENTERPRISE_USER_SCHEMA]: { Department: 'y' } },
+    { userName: 'a', name: { givenName: 'B' }, 'name.givenName': 'C' },
+    { userName: 'a', 'name.familyName': 'J', NAME: { givenName: 'B' } },
+  ]) {
+    rejects(() => normaliseResource('User', body, 'create'), 'invalidSyntax', /gives .* twice, as ".*" and ".*"; send it once/);
+  }
+  // Two sub-attributes of one attribute are two attributes.
+  assert.deepEqual(normaliseResource('User', { userName: 'a', 'name.givenName': 'B', 'name.familyName': 'J' }, 'create')['name'], { givenName: 'B', familyName: 'J' });
+});
+
 test('null values and empty arrays are unassigned and dropped (RFC 7643 §2.5)', () => {
   const user = normaliseResource(
     'User',
