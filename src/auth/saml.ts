@@ -16,6 +16,7 @@ import { createBrowserBinding, isSameBrowser } from './saml-browser.ts';
 import { createRequestCache, purgeExpired, rememberAssertion, type RequestCache } from './saml-requests.ts';
 import { screenXml, wellFormednessError } from './xml-safety.ts';
 import { samlLibrary, samlXmlLibrary, xmldom } from './xml-libraries.ts';
+import type { Element } from '@xmldom/xmldom';
 
 /** Why a response was refused. Each code has a sentence in `describeSamlFailure`. */
 export type SamlFailure =
@@ -196,6 +197,10 @@ export function createSamlServiceProvider(store: Store, configs: SamlConfigServi
   /** The checks node-saml leaves to us, on an assertion whose signature it verified. */
   async function checkProfile(config: SamlConfig, profile: Profile, xml: string, cache: RequestCache, browser: string | undefined): Promise<SamlResult> {
     const fail = (failure: SamlFailure): SamlResult => ({ ok: false, failure, returnTo: cache.firstReturnTo() });
+    // node-saml reads the Response's status only when it carries no assertion. SAML Core
+    // §3.2.2.2 and the Web SSO profile (§4.1.4.2): an assertion counts only in a Success.
+    const status = responseStatus(xml);
+    if (status !== SAML_SUCCESS) return fail({ code: status === null ? 'malformed' : 'idp_error', detail: status ?? 'the response has no Status' });
     if (profile.issuer !== config.providerId) {
       return fail({ code: 'wrong_issuer', expected: config.providerId, received: profile.issuer ?? null });
     }
@@ -328,6 +333,9 @@ function classify(error: unknown, xml: string): SamlFailure {
   if (/EncryptedAssertion/.test(xml) && /^error:[0-9A-F]+:|decrypt|padding|encryption algorithm/i.test(message)) return { code: 'decryption_failed', detail };
   if (message.startsWith('SAML assertion not yet valid')) return { code: 'not_yet_valid' };
   if (message.startsWith('SAML assertion expired')) return { code: 'expired' };
+  // node-saml reads Conditions/AudienceRestriction without checking they are there: an
+  // assertion without them fails with a TypeError naming the element, not fit to show.
+  if (error instanceof TypeError && /AudienceRestriction|Conditions/.test(message)) return { code: 'wrong_audience', detail: 'it names no audience' };
   if (/audience|AudienceRestriction/i.test(message)) return { code: 'wrong_audience', detail };
   // node-saml says this when no SubjectConfirmationData is within its time window; the
   // signature was already verified, so the timestamps say which way it failed.
@@ -353,6 +361,40 @@ function responseDestination(xml: string): string | null {
     const root = new (xmldom().DOMParser)().parseFromString(xml, 'text/xml').documentElement;
     const value = root?.getAttribute('Destination') ?? null;
     return value === '' ? null : value;
+  } catch {
+    return null;
+  }
+}
+
+const SAML_PROTOCOL = 'urn:oasis:names:tc:SAML:2.0:protocol';
+const SAML_SUCCESS = 'urn:oasis:names:tc:SAML:2.0:status:Success';
+
+/** The first child of `parent` that is the SAML protocol element `name`. */
+function protocolChild(parent: Element, name: string): Element | undefined {
+  for (let node = parent.firstChild; node !== null; node = node.nextSibling) {
+    const element = node as Element;
+    if (node.nodeType === 1 && element.localName === name && element.namespaceURI === SAML_PROTOCOL) return element;
+  }
+  return undefined;
+}
+
+/**
+ * The Response's own status (its direct Status child, not one nested elsewhere): exactly
+ * SAML_SUCCESS when it is one; else how the IdP worded the failure (the status code, the
+ * second-level code and the message, shortened); null when there is none to read.
+ */
+function responseStatus(xml: string): string | null {
+  try {
+    const root = new (xmldom().DOMParser)().parseFromString(xml, 'text/xml').documentElement;
+    const status = root ? protocolChild(root, 'Status') : undefined;
+    const code = status ? protocolChild(status, 'StatusCode') : undefined;
+    const value = code?.getAttribute('Value') ?? '';
+    if (status === undefined || value === '') return null;
+    if (value === SAML_SUCCESS) return SAML_SUCCESS;
+    const second = code ? protocolChild(code, 'StatusCode')?.getAttribute('Value') : undefined;
+    const message = protocolChild(status, 'StatusMessage')?.textContent?.trim();
+    const words = [value, second ? `(${second})` : '', message ? `: ${message}` : ''].join(' ').replace(/\s+/g, ' ').replace(' :', ':');
+    return shorten(words.trim(), MAX_DETAIL);
   } catch {
     return null;
   }

@@ -141,6 +141,29 @@ eachDatabase('POST /saml/acs in SCIM mode', (database) => {
     await expectRefused(buildResponse({ login: 'alice@example.com', inResponseTo: await requestId(), audience: 'https://other.example.com' }), /meant for another application/, 'wrong_audience');
   });
 
+  test('a response whose status is not Success is refused, though it carries a valid assertion (SAML Core §3.2.2.2)', async () => {
+    const failed = (xml: string) =>
+      xml.replace(
+        '<samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/>',
+        '<samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Responder"><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:AuthnFailed"/></samlp:StatusCode><samlp:StatusMessage>denied by policy</samlp:StatusMessage>',
+      );
+    // The assertion signed (the status outside any signature), and the whole response signed by the IdP.
+    const assertionSigned = failed(buildResponse({ login: 'alice@example.com', inResponseTo: await requestId() }));
+    await expectRefused(assertionSigned, /refused the sign-in: urn:oasis:names:tc:SAML:2.0:status:Responder \(urn:oasis:names:tc:SAML:2.0:status:AuthnFailed\): denied by policy/, 'idp_error');
+    const id = await requestId();
+    const responseSigned = sign(failed(responseXml(assertionXml({ login: 'alice@example.com', inResponseTo: id }), { inResponseTo: id })), 'Response');
+    await expectRefused(responseSigned, /refused the sign-in/, 'idp_error');
+  });
+
+  test('an assertion without Conditions is refused as naming no audience, in words', async () => {
+    const id = await requestId();
+    const bare = assertionXml({ login: 'alice@example.com', inResponseTo: id }).replace(/<saml:Conditions[^>]*>.*<\/saml:Conditions>/, '');
+    const response = await postResponse(app, responseXml(sign(bare, 'Assertion'), { inResponseTo: id }));
+    assert.equal(response.statusCode, 403);
+    assert.match(response.body, /meant for another application \(it names no audience\)/);
+    assert.doesNotMatch(response.body, /Cannot read properties/);
+  });
+
   test('a response with another Destination is refused', async () => {
     await expectRefused(buildResponse({ login: 'alice@example.com', inResponseTo: await requestId(), destination: 'https://other.example.com/acs' }), /sent to &quot;https:\/\/other\.example\.com\/acs&quot;/, 'wrong_destination');
   });
