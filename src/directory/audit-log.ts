@@ -4,6 +4,7 @@ import { countEvents, eventsAfter, listEvents, type EventFilter, type StoredEven
 import { csvRecord } from '../text.ts';
 import type { PageRequest } from './accounts.ts';
 import { rejected } from '../errors.ts';
+import { readDateTime } from '../scim/date-time.ts';
 
 /** An event as APIs show it: the stored event with its details parsed back into JSON. */
 export type AuditEntry = Omit<StoredEvent, 'details'> & { readonly details: unknown };
@@ -31,13 +32,19 @@ function text(query: Readonly<Record<string, unknown>>, name: string): string | 
 export const AUDIT_TARGET_TYPES = ['user', 'group', 'membership', 'token', 'setting', 'schema', 'application', 'webhook'] as const;
 const TARGET_TYPES: readonly string[] = AUDIT_TARGET_TYPES;
 
-/** An ISO 8601 instant, normalised to the stored form (UTC, milliseconds) so that text comparison is time comparison. */
+/**
+ * An ISO 8601 instant, normalised to the stored form (UTC, milliseconds) so that text
+ * comparison is time comparison. Read by date-time.ts's rules, not Date.parse, which rolls a
+ * day that does not exist (`2026-11-31`) into the next month and reads a time without a zone
+ * in the server's time zone: here the first is refused and the second is UTC.
+ */
 function instant(query: Readonly<Record<string, unknown>>, name: 'from' | 'to'): string | undefined {
   const raw = text(query, name);
   if (raw === undefined) return undefined;
-  const time = /^\d{4}-\d\d-\d\d(T[\d:.]+(Z|[+-]\d\d:?\d\d)?)?$/.test(raw) ? Date.parse(raw) : NaN;
-  if (Number.isNaN(time)) throw rejected(name, raw, 'must be an ISO 8601 date or date-time, e.g. 2025-01-31T12:00:00Z');
-  return new Date(time).toISOString();
+  // ISO 8601's basic offset (+0100) as well as the extended one (+01:00).
+  const reading = readDateTime(raw.replace(/([+-]\d\d)(\d\d)$/, '$1:$2'), 'filter');
+  if (!reading.ok) throw rejected(name, raw, `must be an ISO 8601 date or date-time, e.g. 2025-01-31T12:00:00Z (${reading.problem})`);
+  return new Date(reading.instant).toISOString();
 }
 
 /** Reads the filters shared by the API and the CLI export. */

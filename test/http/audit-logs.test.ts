@@ -92,6 +92,27 @@ eachDatabase('GET /api/v2/audit-logs', (database) => {
     assert.equal(bad.status, 400);
     assert.match(bad.body.message, /field from/);
     assert.equal((await roster.request('GET', `${LOGS}?targetType=planet`)).status, 400);
+    // A day that does not exist is refused, not rolled into the next month.
+    const impossible = await roster.request('GET', `${LOGS}?to=2026-11-31T06:40:00Z`);
+    assert.equal(impossible.status, 400);
+    assert.match(impossible.body.message, /field to .*November 2026 has 30 days/);
+    // A time without a zone is UTC whatever the server's time zone (here New York's);
+    // basic and extended offsets name the same instant.
+    const at = new Date(Date.parse(startedAt) - 30 * 60_000);
+    const noZone = at.toISOString().slice(0, 19);
+    const plusOne = new Date(at.getTime() + 3_600_000).toISOString().slice(0, 19);
+    const zone = process.env.TZ;
+    process.env.TZ = 'America/New_York';
+    try {
+      const totals = [];
+      for (const from of [`${noZone}Z`, noZone, `${plusOne}+01:00`, `${plusOne}+0100`]) {
+        totals.push((await roster.request('GET', `${LOGS}?from=${encodeURIComponent(from)}&pageSize=0`)).body.page.total);
+      }
+      assert.equal(new Set(totals).size, 1, JSON.stringify(totals));
+    } finally {
+      if (zone === undefined) delete process.env.TZ;
+      else process.env.TZ = zone;
+    }
   });
 
   test('a deactivation and a group deletion record the attributes before and after', async () => {
