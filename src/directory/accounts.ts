@@ -83,7 +83,7 @@ function checkText(field: string, value: unknown, max: number, required: boolean
     return null;
   }
   if (typeof value !== 'string') throw rejected(field, value, 'must be a string');
-  if (value.length > max) throw rejected(field, value, `size must be between 0 and ${max}`);
+  if (value.length > max) throw rejected(field, value, `size must be between ${required ? 1 : 0} and ${max}`);
   return value;
 }
 

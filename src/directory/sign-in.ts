@@ -231,10 +231,12 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
         const details: Record<string, unknown> = { login };
         if (decision.create) {
           userId = newId();
-          const data: Record<string, unknown> = {};
-          if (identity.name !== null) data['displayName'] = identity.name;
+          // Without a name attribute (none configured, or none sent) the name is the login, as
+          // saml.md says: the admin API refuses a user without a name.
+          const name = identity.name ?? login;
+          const data: Record<string, unknown> = { displayName: name };
           if (identity.email !== null) data['emails'] = [{ value: identity.email, primary: true }];
-          await userWrites.insert(trx, userId, { login, displayName: identity.name, email: identity.email, active: true, externalId: null, data, fold: foldDocument('User', data) }, now);
+          await userWrites.insert(trx, userId, { login, displayName: name, email: identity.email, active: true, externalId: null, data, fold: foldDocument('User', data) }, now);
           if (identity.email !== null) await userWrites.replaceEmails(trx, userId, [{ value: identity.email, type: null, primary: true, display: null }]);
           const created = await users.findById(trx, userId);
           if (created === undefined) throw new Error('created user vanished');
@@ -242,7 +244,7 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
             action: 'user.created',
             targetType: 'user',
             targetId: userId,
-            details: { login, name: identity.name, email: identity.email, by: 'saml' },
+            details: { login, name, email: identity.email, by: 'saml' },
             events: userEvent(undefined, created),
           }, now);
         } else {
@@ -251,17 +253,22 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
           userId = user.id;
           const scim = await scimMode(trx);
           // In SCIM mode the IdP's provisioning owns name and email; sign-in changes nothing.
-          if (!scim && (identity.name !== user.displayName || identity.email !== user.email)) {
-            await queries.updateProfile(trx, userId, identity.name, identity.email, now);
-            await memberDisplay.changed(trx, userId, user, { login: user.login, displayName: identity.name }, now);
-            await userWrites.replaceEmails(trx, userId, identity.email === null ? [] : [{ value: identity.email, type: null, primary: true, display: null }]);
+          // Otherwise what the assertion carries replaces what is stored; an attribute it does
+          // not carry (not configured, or not sent) leaves the value alone, so that a name an
+          // administrator gave is not erased by every sign-in.
+          const name = identity.name ?? user.displayName;
+          const email = identity.email ?? user.email;
+          if (!scim && (name !== user.displayName || email !== user.email)) {
+            await queries.updateProfile(trx, userId, name, email, now);
+            await memberDisplay.changed(trx, userId, user, { login: user.login, displayName: name }, now);
+            await userWrites.replaceEmails(trx, userId, email === null ? [] : [{ value: email, type: null, primary: true, display: null }]);
             const updated = await users.findById(trx, userId);
             if (updated === undefined) throw new Error('updated user vanished');
             await journal.record(trx, actor, {
               action: 'user.updated',
               targetType: 'user',
               targetId: userId,
-              details: { before: { name: user.displayName, email: user.email }, after: { name: identity.name, email: identity.email }, by: 'saml' },
+              details: { before: { name: user.displayName, email: user.email }, after: { name, email }, by: 'saml' },
               events: userEvent(user, updated),
             }, now);
           }

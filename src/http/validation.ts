@@ -129,6 +129,8 @@ function reason(error: FastifySchemaValidationError & { parentSchema?: unknown; 
     case 'type': {
       // A repeated query parameter arrives as a list.
       if (part === 'querystring' && Array.isArray(error.data)) return 'must be given once';
+      // An explicit null where a value is required: SonarQube's words, as for a missing field.
+      if (error.data === null) return 'must not be null';
       return `must be ${typesOf(schema).map((type) => TYPE_WORDS[type] ?? type).join(' or ')}`;
     }
     case 'enum':

@@ -69,6 +69,11 @@ eachDatabase('admin API bodies: unknown fields and round trips', (database) => {
       assert.deepEqual([login.status, login.body], [400, { message: 'Value 5 for field login was rejected. Error: must be a string.' }]);
       const missing = await roster.request('POST', USERS, { name: 'No Login', password: 'correct horse battery' });
       assert.deepEqual(missing.body, { message: 'Value {} for field login was rejected. Error: must not be null.' });
+      // An explicit null is told the same as a missing field (SonarQube's words), in POST and PATCH.
+      const nullLogin = await roster.request('POST', USERS, { login: null, name: 'Null', local: false });
+      assert.deepEqual([nullLogin.status, nullLogin.body], [400, { message: 'Value {} for field login was rejected. Error: must not be null.' }]);
+      const nullGroupName = await roster.request('PATCH', `${GROUPS}/${groupId}`, { name: null }, MERGE_PATCH);
+      assert.deepEqual([nullGroupName.status, nullGroupName.body], [400, { message: 'Value {} for field name was rejected. Error: must not be null.' }]);
       const password = await roster.request('POST', USERS, { login: 'pat', name: 'Pat', password: 'hunter2' });
       assert.equal(password.status, 400);
       assert.match(password.body.message, /field password/);
@@ -109,6 +114,21 @@ eachDatabase('admin API bodies: unknown fields and round trips', (database) => {
         assert.deepEqual(response.body, fetched);
         assert.equal(await auditCount(roster), before, 'a patch that changes nothing records nothing');
       }
+    });
+
+    test('a user created by SCIM or a sign-in with a login or name the admin API would not create goes back unchanged; a change is checked', async () => {
+      // One character of login and 300 of name: what an IdP may send, and the admin API refuses to create.
+      const odd = await roster.services.accounts.create({ login: 'xx', name: 'X', local: false }, { kind: 'cli' });
+      await roster.services.store.db.updateTable('users').set({ login: 'x', login_key: 'x', display_name: 'N'.repeat(300) }).where('id', '=', odd.id).execute();
+      const fetched = (await roster.request('GET', `${USERS}/${odd.id}`)).body;
+      assert.equal(fetched.login, 'x');
+      const unchanged = await roster.request('PATCH', `${USERS}/${odd.id}`, fetched, MERGE_PATCH);
+      assert.equal(unchanged.status, 200, JSON.stringify(unchanged.body));
+      const renamed = await roster.request('PATCH', `${USERS}/${odd.id}`, { name: 'M'.repeat(201) }, MERGE_PATCH);
+      assert.equal(renamed.status, 400);
+      assert.match(renamed.body.message, /for field name was rejected\. Error: size must be between 1 and 200\.$/);
+      const relogin = await roster.request('PATCH', `${USERS}/${odd.id}`, { login: 'y' }, MERGE_PATCH);
+      assert.deepEqual([relogin.status, relogin.body.message], [400, 'Value y for field login was rejected. Error: size must be between 2 and 255.']);
     });
 
     test('a GET answer with an edited field changes that field; derived fields follow it', async () => {

@@ -49,6 +49,22 @@ eachDatabase('SAML sign-in in just-in-time mode', (database) => {
     assert.equal(Number(count.n), 1);
   });
 
+  test('without a name in the assertion the first sign-in names the user by its login, and later ones leave name and email as they are', async () => {
+    const first = await signIn(app, { login: 'nina@example.com', attributes: { groups: ['ops'] } });
+    assert.equal(first.statusCode, 303, first.body);
+    const created = (await app.request('GET', '/api/v2/users-management/users?q=nina')).body.users[0];
+    assert.equal(created.name, 'nina@example.com', 'saml.md: the name defaults to the login');
+    // An administrator names her and gives her an email; a sign-in that carries neither keeps them.
+    const patched = await app.request('PATCH', `/api/v2/users-management/users/${created.id}`, { name: 'Nina', email: 'nina@corp.example' }, { 'content-type': 'application/merge-patch+json' });
+    assert.equal(patched.status, 200, JSON.stringify(patched.body));
+    assert.equal((await signIn(app, { login: 'nina@example.com', attributes: { groups: ['ops'] } })).statusCode, 303);
+    const kept = (await app.request('GET', `/api/v2/users-management/users/${created.id}`)).body;
+    assert.deepEqual([kept.name, kept.email], ['Nina', 'nina@corp.example']);
+    // What the assertion carries still replaces it.
+    assert.equal((await signIn(app, { login: 'nina@example.com', attributes: { displayName: ['Nina B'], groups: ['ops'] } })).statusCode, 303);
+    assert.equal((await app.request('GET', `/api/v2/users-management/users/${created.id}`)).body.name, 'Nina B');
+  });
+
   test('group and membership changes made at sign-in are each in the audit trail', async () => {
     const events = await app.services.store.db
       .selectFrom('audit_events')

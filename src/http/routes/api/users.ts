@@ -61,14 +61,19 @@ const CREATE_BODY = strictObject(
   ['login', 'name'],
 );
 
-/** A user as GET shows it, with what each field does in a merge patch. */
+/**
+ * A user as GET shows it, with what each field does in a merge patch. The text fields' limits
+ * are checked by the directory (accounts.ts), only when a value changes: a user created by SCIM
+ * or a SAML sign-in may hold a login or a name the admin API would not create (one character,
+ * 300), and what GET shows must go back unchanged.
+ */
 const PATCH_BODY = strictObject(
   {
-    login: { ...LOGIN, description: 'Refused while SCIM is on.' },
+    login: { type: 'string', description: `Refused while SCIM is on. A new login has ${ACCOUNT_LIMITS.login.min} to ${ACCOUNT_LIMITS.login.max} characters, no spaces or control characters.` },
     // A user provisioned without a name shows null, and may send it back.
-    name: { ...NAME, type: NULLABLE_TEXT, description: 'null only when it is null already.' },
-    email: EMAIL,
-    externalId: { type: NULLABLE_TEXT, maxLength: ACCOUNT_LIMITS.externalId, description: 'Refused while SCIM is on.' },
+    name: { type: NULLABLE_TEXT, description: `null only when it is null already; a new name has 1 to ${ACCOUNT_LIMITS.name} characters.` },
+    email: { type: NULLABLE_TEXT, description: `A new email has at most ${ACCOUNT_LIMITS.email} characters.` },
+    externalId: { type: NULLABLE_TEXT, description: `Refused while SCIM is on; at most ${ACCOUNT_LIMITS.externalId} characters.` },
     id: { type: 'string', description: 'Read-only: accepted when it is the id in the URL.' },
     active: { type: 'boolean', description: 'Read-only: accepted when unchanged. DELETE deactivates; POST with the login reactivates.' },
     local: { type: 'boolean', description: 'Read-only: accepted when unchanged.' },
