@@ -63,6 +63,8 @@ declare module 'oidc-provider' {
       new (properties: { accountId: string; clientId: string }): GrantInstance;
       find(id: string): Promise<GrantInstance | undefined>;
     };
+    /** The provider's client model; its prototype's compareClientSecret checks a presented secret. */
+    readonly Client: { prototype: { compareClientSecret(actual: unknown): boolean | Promise<boolean> } };
     on(event: string, listener: (...args: unknown[]) => void): this;
   }
 }

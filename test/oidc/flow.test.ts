@@ -317,6 +317,35 @@ eachDatabase('OpenID Connect provider on', (database) => {
     assert.ok((tokens.claims()?.groups as string[]).includes('engineers'));
   });
 
+  test('the stored hash of a client secret is no credential, in the header or the form body, at every endpoint; the secret works in both', async () => {
+    const { application, secret } = await app.services.applications.create({ name: 'Hash is no key', redirectUris: [REDIRECT], public: false, allowedGroups: [] }, cli);
+    const row = await app.services.store.db.selectFrom('oidc_applications').select('secret_hash').where('client_id', '=', application.clientId).executeTakeFirstOrThrow();
+    assert.ok(row.secret_hash !== null && secret !== undefined);
+    const stored: string = row.secret_hash;
+    const real: string = secret;
+    const form = { 'content-type': 'application/x-www-form-urlencoded' };
+    const basic = (value: string) => ({ ...form, authorization: `Basic ${Buffer.from(`${encodeURIComponent(application.clientId)}:${encodeURIComponent(value)}`).toString('base64')}` });
+    const inBody = (value: string) => `client_secret=${encodeURIComponent(value)}`;
+    const par = `client_id=${encodeURIComponent(application.clientId)}&response_type=code&scope=openid&redirect_uri=${encodeURIComponent(REDIRECT)}&code_challenge=${'a'.repeat(43)}&code_challenge_method=S256`;
+    const calls = [
+      { url: '/oidc/token/introspection', payload: `client_id=${encodeURIComponent(application.clientId)}&token=unknown`, ok: 200 },
+      { url: '/oidc/request', payload: par, ok: 201 },
+    ];
+    for (const { url, payload, ok } of calls) {
+      for (const [label, value] of [['the stored hash', stored], ['the secret', real]] as const) {
+        const viaHeader = await app.app.inject({ method: 'POST', url, headers: basic(value), payload });
+        const viaBody = await app.app.inject({ method: 'POST', url, headers: form, payload: `${payload}&${inBody(value)}` });
+        for (const [how, response] of [['header', viaHeader], ['body', viaBody]] as const) {
+          if (label === 'the secret') assert.equal(response.statusCode, ok, `${url}, ${label} in the ${how}: ${response.body}`);
+          else assert.deepEqual([response.statusCode, response.json().error], [401, 'invalid_client'], `${url}, ${label} in the ${how}`);
+        }
+      }
+    }
+    // Discovery advertises what applications can use: a secret, or none (PKCE).
+    const discovery = (await app.app.inject({ method: 'GET', url: '/.well-known/openid-configuration' })).json();
+    assert.deepEqual([...discovery.token_endpoint_auth_methods_supported].sort(), ['client_secret_basic', 'client_secret_post', 'none']);
+  });
+
   test('hostile ids (a NUL, a lone surrogate) are answered as unknown, never with a 500', async () => {
     for (const bad of ['%00', '%ED%A0%80', 'a%00b']) {
       for (const url of [

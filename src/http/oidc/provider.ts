@@ -12,7 +12,9 @@
  * loaded when the first OpenID Connect request needs the provider, not at start-up: most
  * instances serve only SCIM and SAML.
  */
+import { timingSafeEqual } from 'node:crypto';
 import type { default as Provider, KoaContextLike } from 'oidc-provider';
+import { hashClientSecret } from '../../directory/applications.ts';
 import { sessionCookieValue } from '../../auth/sessions.ts';
 import { publishedKeys } from '../../auth/oidc-keys.ts';
 import type { OidcAdapter } from '../../auth/oidc-adapter.ts';
@@ -97,8 +99,8 @@ function buildProvider(oidc: OidcLibrary, services: Services, options: OidcOptio
         post_logout_redirect_uris: [...application.redirectUris],
         grant_types: ['authorization_code', 'refresh_token'],
         response_types: ['code'],
-        // Only HTTP Basic: the route hashes the secret in the Authorization header, and the
-        // provider compares it to the stored hash (directory/applications.ts).
+        // The secret in the Authorization header (or, as the provider also takes it, in the
+        // form body); compared by its hash (compareClientSecret below).
         token_endpoint_auth_method: confidential ? 'client_secret_basic' : 'none',
         ...(confidential ? { client_secret: application.secretHash } : {}),
       };
@@ -151,6 +153,9 @@ function buildProvider(oidc: OidcLibrary, services: Services, options: OidcOptio
       policy,
       url: (_ctx: unknown, interaction: { uid: string }) => `${INTERACTION_PATH}/${interaction.uid}`,
     },
+    // What applications may use, and what discovery advertises: a secret (Basic, or the form
+    // body as the provider takes both), or none with PKCE.
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
     features: {
       devInteractions: { enabled: false },
       introspection: { enabled: true },
@@ -229,6 +234,16 @@ function buildProvider(oidc: OidcLibrary, services: Services, options: OidcOptio
     ctx.append('Set-Cookie', services.sessions.clearCookie());
     void services.sessions.close(value).catch(() => undefined);
   });
+  // Only the secret's SHA-256 is stored (directory/applications.ts), and the provider holds it
+  // as the client's secret: every presented secret is hashed before the comparison, wherever
+  // the client put it (Basic header or form body, which the provider treats alike, at every
+  // endpoint that authenticates clients), so the stored hash itself is no credential.
+  provider.Client.prototype.compareClientSecret = function compareClientSecret(this: { clientSecret?: string }, actual: unknown): boolean {
+    if (typeof actual !== 'string' || typeof this.clientSecret !== 'string') return false;
+    const presented = Buffer.from(hashClientSecret(actual));
+    const stored = Buffer.from(this.clientSecret);
+    return presented.length === stored.length && timingSafeEqual(presented, stored);
+  };
   // The route sets the forwarded protocol and host from ROSTER_BASE_URL (never the client's).
   provider.proxy = true;
   return provider;

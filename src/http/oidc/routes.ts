@@ -9,7 +9,6 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingMessage } from 'node:http';
-import { hashClientSecret } from '../../directory/applications.ts';
 import type { Services } from '../../services.ts';
 import { signInUrl } from '../console/pages/sign-in.ts';
 import { escapeHtml } from '../console/html.ts';
@@ -18,36 +17,6 @@ import { sendHtml } from '../routes/saml/common.ts';
 import { sessionCookieValue } from '../../auth/sessions.ts';
 import { INTERACTION_PATH, OIDC_PREFIX, createProviderCache, type OidcOptions } from './provider.ts';
 import { securityHeaders } from '../security-headers.ts';
-
-// Endpoints where a confidential client authenticates with its secret (HTTP Basic).
-const CLIENT_AUTH_PATHS = new Set([`${OIDC_PREFIX}/token`, `${OIDC_PREFIX}/token/introspection`, `${OIDC_PREFIX}/token/revocation`]);
-
-/** RFC 6749 §2.3.1: the id and secret in Basic credentials are form-urlencoded first. */
-function formDecode(value: string): string | undefined {
-  try {
-    return decodeURIComponent(value.replace(/\+/g, ' '));
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Replaces the secret in HTTP Basic client credentials by its SHA-256, which is what the
- * provider knows of it (only hashes are stored). Malformed credentials are left for the
- * provider to refuse.
- */
-function hashBasicSecret(raw: IncomingMessage): void {
-  const header = raw.headers.authorization;
-  const match = header === undefined ? null : /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
-  if (match === null) return;
-  const decoded = Buffer.from(match[1] ?? '', 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  if (colon < 0) return;
-  const id = formDecode(decoded.slice(0, colon));
-  const secret = formDecode(decoded.slice(colon + 1));
-  if (id === undefined || secret === undefined) return;
-  raw.headers.authorization = `Basic ${Buffer.from(`${encodeURIComponent(id)}:${hashClientSecret(secret)}`).toString('base64')}`;
-}
 
 /** Registers the provider's routes. */
 export async function oidcRoutes(app: FastifyInstance, options: OidcOptions & { services: Services }): Promise<void> {
@@ -71,7 +40,6 @@ export async function oidcRoutes(app: FastifyInstance, options: OidcOptions & { 
     const raw = request.raw;
     pin(raw);
     const path = (raw.url ?? '').split('?')[0] ?? '';
-    if (CLIENT_AUTH_PATHS.has(path)) hashBasicSecret(raw);
     // Registered applications are trusted (no consent screen), so `offline_access` is granted
     // without `prompt=consent`, which OpenID Connect Core §11 otherwise requires of the client.
     if (path === `${OIDC_PREFIX}/auth` && request.method === 'GET') {
