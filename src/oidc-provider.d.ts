@@ -7,6 +7,8 @@ declare module 'oidc-provider' {
 
   export interface InteractionDetails {
     readonly uid: string;
+    /** When the interaction began (seconds since the epoch). */
+    readonly iat?: number;
     readonly prompt: { readonly name: string; readonly reasons: readonly string[]; readonly details: Record<string, unknown> };
     readonly params: Record<string, unknown> & { readonly client_id?: string; readonly scope?: string };
     readonly session?: { readonly accountId?: string };

@@ -346,6 +346,51 @@ eachDatabase('OpenID Connect provider on', (database) => {
     assert.deepEqual([...discovery.token_endpoint_auth_methods_supported].sort(), ['client_secret_basic', 'client_secret_post', 'none']);
   });
 
+  test('auth_time is when the browser signed in to Roster; prompt=login or a max_age it is older than answers login_required instead of passing it off as new', async () => {
+    const { config } = await adaSignedInTo('Step-up', []);
+    const jar = new CookieJar();
+    const session = await app.services.sessions.open(userId);
+    jar.add(`roster_session=${session.value}`);
+    // The browser signed in an hour ago.
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    await app.services.store.db.updateTable('sessions').set({ created_at: hourAgo.toISOString() }).where('user_id', '=', userId).execute();
+    const signedInAt = Math.floor(hourAgo.getTime() / 1000);
+    const ask = async (extra: Record<string, string>) => {
+      const verifier = client.randomPKCECodeVerifier();
+      const state = client.randomState();
+      const url = client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid', code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state, ...extra });
+      return { landing: await follow(app, url, jar), verifier, state };
+    };
+    for (const extra of [{ prompt: 'login' }, { max_age: '60' }]) {
+      const { landing } = await ask(extra);
+      assert.equal(landing.url.searchParams.get('error'), 'login_required', JSON.stringify(extra));
+      assert.match(landing.url.searchParams.get('error_description') ?? '', /signed in to Roster at /);
+    }
+    for (const extra of [{}, { max_age: '7200' }]) {
+      const { landing, verifier, state } = await ask(extra);
+      const tokens = await client.authorizationCodeGrant(config, landing.url, { pkceCodeVerifier: verifier, expectedState: state, ...(extra.max_age ? { maxAge: Number(extra.max_age) } : {}) });
+      assert.equal(tokens.claims()?.auth_time, signedInAt, `auth_time ${JSON.stringify(extra)}`);
+    }
+  });
+
+  test('offline_access gives a refresh token whatever else the request prompts for', async () => {
+    const { config } = await adaSignedInTo('Offline prompts', []);
+    const jar = new CookieJar();
+    const session = await app.services.sessions.open(userId);
+    jar.add(`roster_session=${session.value}`);
+    // As if the browser had signed in during this request, so that prompt=login is satisfied.
+    await app.services.store.db.updateTable('sessions').set({ created_at: new Date(Date.now() + 5_000).toISOString() }).where('user_id', '=', userId).execute();
+    for (const prompt of [undefined, 'login', 'consent', 'login consent']) {
+      const verifier = client.randomPKCECodeVerifier();
+      const state = client.randomState();
+      const url = client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid offline_access', code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state, ...(prompt ? { prompt } : {}) });
+      const landing = await follow(app, url, jar);
+      const tokens = await client.authorizationCodeGrant(config, landing.url, { pkceCodeVerifier: verifier, expectedState: state });
+      assert.ok(tokens.refresh_token, `prompt=${prompt}`);
+      assert.match(tokens.scope ?? '', /offline_access/, `prompt=${prompt}`);
+    }
+  });
+
   test('hostile ids (a NUL, a lone surrogate) are answered as unknown, never with a 500', async () => {
     for (const bad of ['%00', '%ED%A0%80', 'a%00b']) {
       for (const url of [

@@ -99,6 +99,9 @@ function buildProvider(oidc: OidcLibrary, services: Services, options: OidcOptio
         post_logout_redirect_uris: [...application.redirectUris],
         grant_types: ['authorization_code', 'refresh_token'],
         response_types: ['code'],
+        // Every ID token says when the user signed in to Roster, so that an application can
+        // judge how fresh the sign-in is without asking for max_age.
+        require_auth_time: true,
         // The secret in the Authorization header (or, as the provider also takes it, in the
         // form body); compared by its hash (compareClientSecret below).
         token_endpoint_auth_method: confidential ? 'client_secret_basic' : 'none',

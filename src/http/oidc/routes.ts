@@ -41,12 +41,15 @@ export async function oidcRoutes(app: FastifyInstance, options: OidcOptions & { 
     pin(raw);
     const path = (raw.url ?? '').split('?')[0] ?? '';
     // Registered applications are trusted (no consent screen), so `offline_access` is granted
-    // without `prompt=consent`, which OpenID Connect Core §11 otherwise requires of the client.
+    // without `prompt=consent`, which OpenID Connect Core §11 otherwise requires of the client:
+    // consent is added to whatever the request prompts for (login, select_account), except
+    // `none`, which admits no other value (a silent renewal keeps the refresh token it has).
     if (path === `${OIDC_PREFIX}/auth` && request.method === 'GET') {
       const url = new URL(raw.url ?? '', options.baseUrl);
       const scope = url.searchParams.get('scope') ?? '';
-      if (scope.split(' ').includes('offline_access') && !url.searchParams.has('prompt')) {
-        url.searchParams.set('prompt', 'consent');
+      const prompts = new Set((url.searchParams.get('prompt') ?? '').split(' ').filter((value) => value !== ''));
+      if (scope.split(' ').includes('offline_access') && !prompts.has('none') && !prompts.has('consent')) {
+        url.searchParams.set('prompt', [...prompts, 'consent'].join(' '));
         raw.url = `${url.pathname}${url.search}`;
       }
     }
@@ -78,7 +81,26 @@ export async function oidcRoutes(app: FastifyInstance, options: OidcOptions & { 
       const value = sessionCookieValue(request.headers.cookie);
       const session = value === undefined ? undefined : await services.sessions.find(value);
       if (session === undefined) return reply.redirect(signInUrl(`${INTERACTION_PATH}/${details.uid}`));
-      result = { login: { accountId: session.userId } };
+      // The Roster session's sign-in is the authentication the application learns of
+      // (auth_time). An application that asks for a fresh one (prompt=login) or one no older
+      // than max_age, when the browser signed in before this request and longer ago, cannot
+      // have it here: Roster does not sign a signed-in browser in again, so it says so
+      // (OpenID Connect Core §3.1.2.1: login_required) rather than pass the old sign-in off as new.
+      const signedInAt = Math.floor(Date.parse(session.createdAt) / 1000);
+      const beganAt = details.iat ?? Math.floor(Date.now() / 1000);
+      const maxAge = Number(details.params['max_age']);
+      const tooOld =
+        signedInAt < beganAt &&
+        (details.prompt.reasons.includes('login_prompt') || (Number.isInteger(maxAge) && Math.floor(Date.now() / 1000) - signedInAt > maxAge));
+      if (tooOld) {
+        const refused = {
+          error: 'login_required',
+          error_description: `the browser signed in to Roster at ${new Date(signedInAt * 1000).toISOString()}; sign out of Roster and in again for a fresh sign-in`,
+        };
+        const next = await provider.interactionResult(request.raw, reply.raw, refused, { mergeWithLastSubmission: false });
+        return sendHtml(reply, 200, continuePage(next));
+      }
+      result = { login: { accountId: session.userId, ts: signedInAt } };
       // An application's sign-in answered by the browser's Roster session.
       request.server.metrics.signIn('oidc', 'success');
     } else if (details.prompt.name === 'consent') {
