@@ -83,6 +83,7 @@ export const userCommands: CommandGroup = {
           args,
           options: { login: { type: 'string' }, name: { type: 'string' }, email: { type: 'string' }, saml: { type: 'boolean', default: false } },
         });
+        if (values.login === undefined || values.name === undefined) return { usageError: '--login and --name are required' };
         const services = await context.services();
         const password = values.saml ? undefined : generatePassword();
         const user = await services.accounts.create({ login: values.login, name: values.name, email: values.email, password, local: !values.saml }, context.actor);
@@ -136,6 +137,7 @@ export const groupCommands: CommandGroup = {
       usage: 'Usage: roster groups create --name <name> [--description <text>]',
       async run(args, context) {
         const { values } = parseArgs({ args, options: { name: { type: 'string' }, description: { type: 'string' } } });
+        if (values.name === undefined) return { usageError: '--name is required' };
         const group = await (await context.services()).groupManagement.create({ name: values.name, description: values.description }, context.actor);
         context.out(`Created group "${group.name}" (id ${group.id}).`);
         return undefined;

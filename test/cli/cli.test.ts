@@ -364,6 +364,21 @@ describe('roster admin, users and audit', () => {
     assert.match(roster(database, ['tokens', 'list', '--all']).stdout, /^ada-script\s+ada\s.*revoked /m);
   });
 
+  test('users create and groups create without their required options are usage errors (exit 2, usage printed)', () => {
+    const database = freshDatabase();
+    for (const [args, missing] of [
+      [['users', 'create', '--login', 'abcd'], '--login and --name are required'],
+      [['users', 'create', '--name', 'Abcd'], '--login and --name are required'],
+      [['groups', 'create'], '--name is required'],
+      [['groups', 'create', '--description', 'd'], '--name is required'],
+    ] as const) {
+      const run = roster(database, [...args]);
+      assert.equal(run.status, 2, args.join(' '));
+      assert.match(run.stderr, new RegExp(missing));
+      assert.match(run.stderr, /Usage: roster (users|groups) create/);
+    }
+  });
+
   test('the last administrator cannot be deactivated (SonarQube\'s rule); once another exists, it can', () => {
     const database = freshDatabase();
     // The CLI acts as no user, so "not yourself" does not stop it: only this rule does.
