@@ -6,6 +6,7 @@ import { membershipId } from '../directory/memberships.ts';
 import type { Services } from '../services.ts';
 import { caseKey } from '../text.ts';
 import type { StoredUser } from '../store/users.ts';
+import { wasReactivated } from '../directory/accounts.ts';
 import type { CliContext, CommandGroup } from './command.ts';
 
 const LIST_LIMIT = 500;
@@ -30,15 +31,6 @@ function positional(args: string[], what: string): string | { usageError: string
   if (value === undefined) return { usageError: `the ${what} is required` };
   if (extra.length > 0) return { usageError: `unexpected argument "${extra[0] ?? ''}"` };
   return value;
-}
-
-/**
- * Whether accounts.create reactivated a deactivated user with that login rather than create
- * one: a new account is written with its creation time as its last change, a reactivated one
- * keeps the time it was first created.
- */
-function wasReactivated(user: StoredUser): boolean {
-  return user.createdAt !== user.updatedAt;
 }
 
 /** The flags shown for a user; `admin` when it is an administrator now (flagged, or in the administrators' group). */

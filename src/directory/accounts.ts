@@ -93,6 +93,15 @@ function checkEmail(value: unknown): string | null {
   return email;
 }
 
+/**
+ * Whether `create` reactivated a deactivated user with that login rather than create one: a new
+ * account is written with its creation time as its last change, a reactivated one keeps the
+ * time it was first created. The CLI and the console say which happened.
+ */
+export function wasReactivated(user: StoredUser): boolean {
+  return user.createdAt !== user.updatedAt;
+}
+
 /** The audit view of a user: never the password hash. */
 function snapshot(user: StoredUser): Record<string, unknown> {
   return { login: user.login, name: user.displayName, email: user.email, active: user.active, local: user.local, externalId: user.externalId };

@@ -257,6 +257,18 @@ eachDatabase('console: Users while SCIM is off', (database) => {
     assert.equal(linus?.email, null);
   });
 
+  test('creating the login of a deactivated user says it was reactivated, not created', async () => {
+    const first = await postForm(app, '/admin/users', { login: 'rita@example.com', name: 'Rita', email: '', signIn: 'saml', password: '' }, { session: admin });
+    assert.equal(first.statusCode, 303);
+    const rita = await app.services.accounts.findByLogin('rita@example.com');
+    assert.ok(rita);
+    await app.services.accounts.deactivate(rita.id, { kind: 'cli' });
+    const again = await postForm(app, '/admin/users', { login: 'rita@example.com', name: 'Rita', email: '', signIn: 'saml', password: '' }, { session: admin });
+    assert.equal(again.headers.location, `/admin/users/${rita.id}?notice=reactivated`);
+    const page = await getPage(app, String(again.headers.location), admin);
+    assert.match(page.body, /was reactivated: their former group memberships, tokens and sessions are not restored\./);
+  });
+
   test("a refused creation shows the domain's message and keeps the form", async () => {
     const response = await postForm(app, '/admin/users', { login: 'short', name: 'Short', signIn: 'password', password: 'tiny' }, { session: admin });
     assert.equal(response.statusCode, 400);

@@ -5,7 +5,7 @@
  * so 100k users are never loaded.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { deactivationRefusal } from '../../../directory/accounts.ts';
+import { deactivationRefusal, wasReactivated } from '../../../directory/accounts.ts';
 import { renderResource } from '../../../scim/resources.ts';
 import type { StoredUser } from '../../../store/users.ts';
 import { stateOf } from '../../routes/scim/users.ts';
@@ -27,6 +27,7 @@ const AUDIT_ENTRIES = 20;
 
 const NOTICES = {
   created: { tone: 'success', text: 'The user was created.' },
+  reactivated: { tone: 'success', text: 'The user existed, deactivated, and was reactivated: their former group memberships, tokens and sessions are not restored.' },
   deactivated: { tone: 'success', text: 'The user was deactivated: their group memberships, tokens and sessions are gone.' },
   revoked: { tone: 'success', text: 'The token was revoked.' },
   updated: { tone: 'success', text: 'The user was changed.' },
@@ -309,7 +310,8 @@ ${audit.total > audit.events.length && html`<p class="hint">The latest ${audit.e
       ),
     );
     if (!created.ok) return createPage(request, reply, values, created.refusal);
-    return reply.redirect(`${USERS}/${encodeURIComponent(created.value.id)}?notice=created`, 303);
+    const notice = wasReactivated(created.value) ? 'reactivated' : 'created';
+    return reply.redirect(`${USERS}/${encodeURIComponent(created.value.id)}?notice=${notice}`, 303);
   });
 
   app.get<{ Params: { id: string } }>(`${USERS}/:id`, async (request, reply) => userPage(request, reply));
