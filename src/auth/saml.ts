@@ -199,12 +199,13 @@ export function createSamlServiceProvider(store: Store, configs: SamlConfigServi
     const fail = (failure: SamlFailure): SamlResult => ({ ok: false, failure, returnTo: cache.firstReturnTo() });
     // node-saml reads the Response's status only when it carries no assertion. SAML Core
     // §3.2.2.2 and the Web SSO profile (§4.1.4.2): an assertion counts only in a Success.
-    const status = responseStatus(xml);
+    const response = responseElement(xml);
+    const status = response === null ? null : responseStatus(response);
     if (status !== SAML_SUCCESS) return fail({ code: status === null ? 'malformed' : 'idp_error', detail: status ?? 'the response has no Status' });
     if (profile.issuer !== config.providerId) {
       return fail({ code: 'wrong_issuer', expected: config.providerId, received: profile.issuer ?? null });
     }
-    const destination = responseDestination(xml);
+    const destination = response === null ? null : responseDestination(response);
     if (destination !== null && destination !== acsUrl) return fail({ code: 'wrong_destination', expected: acsUrl, received: destination });
     const assertion = assertionOf(profile);
     const confirmations = subjectConfirmations(assertion);
@@ -355,15 +356,19 @@ function decodeBase64(value: string): Buffer | undefined {
   return Buffer.from(compact, 'base64');
 }
 
-/** The Response's Destination attribute, or null when absent or unreadable. */
-function responseDestination(xml: string): string | null {
+/** The Response element, parsed once for the checks node-saml leaves to us; null when unreadable. */
+function responseElement(xml: string): Element | null {
   try {
-    const root = new (xmldom().DOMParser)().parseFromString(xml, 'text/xml').documentElement;
-    const value = root?.getAttribute('Destination') ?? null;
-    return value === '' ? null : value;
+    return new (xmldom().DOMParser)().parseFromString(xml, 'text/xml').documentElement ?? null;
   } catch {
     return null;
   }
+}
+
+/** The Response's Destination attribute, or null when absent. */
+function responseDestination(response: Element): string | null {
+  const value = response.getAttribute('Destination');
+  return value === null || value === '' ? null : value;
 }
 
 const SAML_PROTOCOL = 'urn:oasis:names:tc:SAML:2.0:protocol';
@@ -383,21 +388,16 @@ function protocolChild(parent: Element, name: string): Element | undefined {
  * SAML_SUCCESS when it is one; else how the IdP worded the failure (the status code, the
  * second-level code and the message, shortened); null when there is none to read.
  */
-function responseStatus(xml: string): string | null {
-  try {
-    const root = new (xmldom().DOMParser)().parseFromString(xml, 'text/xml').documentElement;
-    const status = root ? protocolChild(root, 'Status') : undefined;
-    const code = status ? protocolChild(status, 'StatusCode') : undefined;
-    const value = code?.getAttribute('Value') ?? '';
-    if (status === undefined || value === '') return null;
-    if (value === SAML_SUCCESS) return SAML_SUCCESS;
-    const second = code ? protocolChild(code, 'StatusCode')?.getAttribute('Value') : undefined;
-    const message = protocolChild(status, 'StatusMessage')?.textContent?.trim();
-    const words = [value, second ? `(${second})` : '', message ? `: ${message}` : ''].join(' ').replace(/\s+/g, ' ').replace(' :', ':');
-    return shorten(words.trim(), MAX_DETAIL);
-  } catch {
-    return null;
-  }
+function responseStatus(response: Element): string | null {
+  const status = protocolChild(response, 'Status');
+  const code = status ? protocolChild(status, 'StatusCode') : undefined;
+  const value = code?.getAttribute('Value') ?? '';
+  if (status === undefined || value === '') return null;
+  if (value === SAML_SUCCESS) return SAML_SUCCESS;
+  const second = code ? protocolChild(code, 'StatusCode')?.getAttribute('Value') : undefined;
+  const message = protocolChild(status, 'StatusMessage')?.textContent?.trim();
+  const words = [value, second ? `(${second})` : '', message ? `: ${message}` : ''].join(' ').replace(/\s+/g, ' ').replace(' :', ':');
+  return shorten(words.trim(), MAX_DETAIL);
 }
 
 type XmlNode = Record<string, unknown>;

@@ -704,7 +704,7 @@ function writeExtensionObject(
       noteIgnored(context, `${schema.id}:${key}`);
       continue;
     }
-    claimOnce(named, resolved, `${schema.id}: ${key}`);
+    claimOnce(named, resolved, `${key} (in ${schema.id})`);
     writeClientAttribute(context, document, resolved, value);
   }
 }

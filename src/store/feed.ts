@@ -146,11 +146,12 @@ export async function eventClockNow(db: Executor, dialect: DialectAdapter): Prom
  * retention start. Cursors of the source therefore stay valid.
  */
 export async function continueEventClock(db: Executor, dialect: DialectAdapter, source: { clock: number; keptFrom: FeedPosition }): Promise<void> {
-  // Serialised writes give every event tx = offset: one above the source's clock. Numbers
-  // given at commit go on from the larger of the target's own and the source's clock.
-  const offset = dialect.feedNumbering.kind === 'at-commit' ? 0 : source.clock + 1;
+  // Numbers given at commit go on from the larger of the target's own and the source's clock;
+  // serialised writes give every event tx = offset, one above the source's clock.
+  let offset = source.clock + 1;
   if (dialect.feedNumbering.kind === 'at-commit') {
     await sql`UPDATE event_tickets SET last_ticket = GREATEST(last_ticket, ${source.clock}) WHERE id = ${FEED_ROW}`.execute(db);
+    offset = 0;
   }
   await db
     .insertInto('event_feed')

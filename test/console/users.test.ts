@@ -266,7 +266,7 @@ eachDatabase('console: Users while SCIM is off', (database) => {
     const again = await postForm(app, '/admin/users', { login: 'rita@example.com', name: 'Rita', email: '', signIn: 'saml', password: '' }, { session: admin });
     assert.equal(again.headers.location, `/admin/users/${rita.id}?notice=reactivated`);
     const page = await getPage(app, String(again.headers.location), admin);
-    assert.match(page.body, /was reactivated: their former group memberships, tokens and sessions are not restored\./);
+    assert.match(page.body, /was reactivated\. Their former group memberships, tokens and sessions are not restored: add them to their groups again from the Groups page\./);
   });
 
   test("a refused creation shows the domain's message and keeps the form", async () => {

@@ -129,6 +129,15 @@ eachDatabase('admin API bodies: unknown fields and round trips', (database) => {
       assert.match(renamed.body.message, /for field name was rejected\. Error: size must be between 1 and 200\.$/);
       const relogin = await roster.request('PATCH', `${USERS}/${odd.id}`, { login: 'y' }, MERGE_PATCH);
       assert.deepEqual([relogin.status, relogin.body.message], [400, 'Value y for field login was rejected. Error: size must be between 2 and 255.']);
+      // A group named by the identity provider beyond the admin API's limit goes back too.
+      const group = (await roster.request('POST', GROUPS, { name: 'long-to-be' })).body;
+      await roster.services.store.db.updateTable('groups').set({ name: 'G'.repeat(600), name_key: 'g'.repeat(600) }).where('id', '=', group.id).execute();
+      const fetchedGroup = (await roster.request('GET', `${GROUPS}/${group.id}`)).body;
+      const sameGroup = await roster.request('PATCH', `${GROUPS}/${group.id}`, fetchedGroup, MERGE_PATCH);
+      assert.equal(sameGroup.status, 200, JSON.stringify(sameGroup.body));
+      const longer = await roster.request('PATCH', `${GROUPS}/${group.id}`, { name: 'H'.repeat(601) }, MERGE_PATCH);
+      assert.equal(longer.status, 400);
+      assert.match(longer.body.message, /for field name was rejected\. Error: size must be between 1 and \d+\.$/);
     });
 
     test('a GET answer with an edited field changes that field; derived fields follow it', async () => {

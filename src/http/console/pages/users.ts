@@ -27,7 +27,7 @@ const AUDIT_ENTRIES = 20;
 
 const NOTICES = {
   created: { tone: 'success', text: 'The user was created.' },
-  reactivated: { tone: 'success', text: 'The user existed, deactivated, and was reactivated: their former group memberships, tokens and sessions are not restored.' },
+  reactivated: { tone: 'success', text: 'The user existed, deactivated, and was reactivated. Their former group memberships, tokens and sessions are not restored: add them to their groups again from the Groups page.' },
   deactivated: { tone: 'success', text: 'The user was deactivated: their group memberships, tokens and sessions are gone.' },
   revoked: { tone: 'success', text: 'The token was revoked.' },
   updated: { tone: 'success', text: 'The user was changed.' },

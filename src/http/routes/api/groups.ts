@@ -27,10 +27,13 @@ export const GROUP: NamedSchema = {
 const NAME: JsonSchema = { type: 'string', minLength: 1, maxLength: GROUP_LIMITS.name, description: 'Unique regardless of case.' };
 const DESCRIPTION: JsonSchema = { type: ['string', 'null'], maxLength: GROUP_LIMITS.description };
 
+// The limits are checked by the directory (group-management.ts), only when a value changes: a
+// group named by the identity provider may hold a name the admin API would not create, and
+// what GET shows must go back unchanged.
 const PATCH_BODY = strictObject(
   {
-    name: NAME,
-    description: DESCRIPTION,
+    name: { type: 'string', description: `Unique regardless of case; a new name has 1 to ${GROUP_LIMITS.name} characters.` },
+    description: { type: ['string', 'null'], description: `At most ${GROUP_LIMITS.description} characters.` },
     id: { type: 'string', description: 'Read-only: accepted when it is the id in the URL.' },
     managed: { type: 'boolean', description: 'Read-only: accepted when unchanged.' },
     default: { type: 'boolean', description: 'Read-only: accepted when false.' },

@@ -53,9 +53,9 @@ function stateWrites<Resource>(writes: ResourceWrites<Resource>): StateWrites {
   return {
     patchStatus: writes.patchStatus,
     // Each operation reads the schemas in force, as the single request it stands for does.
-    create: async (body, actor) => writes.stateOf(await writes.create(await writes.schemasInForce(), body, actor)),
-    replace: async (id, body, allows, actor) => writes.stateOf(await writes.replace(await writes.schemasInForce(), id, body, allows, actor)),
-    patch: async (id, body, allows, actor) => writes.stateOf(await writes.patch(await writes.schemasInForce(), id, body, allows, actor)),
+    create: async (body, actor) => writes.stateOf(await writes.create(await writes.schemasInForce(), body, actor, new Set())),
+    replace: async (id, body, allows, actor) => writes.stateOf(await writes.replace(await writes.schemasInForce(), id, body, allows, actor, new Set())),
+    patch: async (id, body, allows, actor) => writes.stateOf(await writes.patch(await writes.schemasInForce(), id, body, allows, actor, new Set())),
     remove: (id, allows, actor) => writes.remove(id, allows, actor),
   };
 }

@@ -195,12 +195,12 @@ export interface ResourceWrites<Resource> {
    */
   schemasInForce(): Promise<ResourceSchemas>;
   /**
-   * The writes; `specified`, when given, receives the attributes the request gave a value
-   * (the single requests' answers show those `returned: request`; /Bulk's carry no resource).
+   * The writes; `specified` receives the attributes the request gave a value (the single
+   * requests' answers show those `returned: request`; /Bulk's answers carry no resource).
    */
-  create(type: ResourceSchemas, body: unknown, actor: Actor, specified?: Set<AttributeDefinition>): Promise<Resource>;
-  replace(type: ResourceSchemas, id: string, body: unknown, allows: VersionCheck, actor: Actor, specified?: Set<AttributeDefinition>): Promise<Resource>;
-  patch(type: ResourceSchemas, id: string, body: unknown, allows: VersionCheck, actor: Actor, specified?: Set<AttributeDefinition>): Promise<Resource>;
+  create(type: ResourceSchemas, body: unknown, actor: Actor, specified: Set<AttributeDefinition>): Promise<Resource>;
+  replace(type: ResourceSchemas, id: string, body: unknown, allows: VersionCheck, actor: Actor, specified: Set<AttributeDefinition>): Promise<Resource>;
+  patch(type: ResourceSchemas, id: string, body: unknown, allows: VersionCheck, actor: Actor, specified: Set<AttributeDefinition>): Promise<Resource>;
   remove(id: string, allows: VersionCheck, actor: Actor): Promise<void>;
   /** The id, timestamps and version of a written resource. */
   stateOf(resource: Resource): ResourceState;

@@ -68,13 +68,13 @@ export function groupWrites(groups: GroupDirectory, schemas: ScimSchemas): Resou
     },
     async create(type, body, actor, specified) {
       const unknown: string[] = [];
-      const { document, memberIds } = splitMembers(normaliseResource(type, requireBody(body), 'create', { unknown, ...(specified ? { specified } : {}) }));
+      const { document, memberIds } = splitMembers(normaliseResource(type, requireBody(body), 'create', { unknown, specified }));
       return groups.create(document, memberIds, actor, { ignoredAttributes: unknown });
     },
     async replace(type, id, body, allows, actor, specified) {
       checkId(id, 'Group');
       const unknown: string[] = [];
-      const { document, memberIds } = splitMembers(normaliseResource(type, requireBody(body), 'replace', { unknown, ...(specified ? { specified } : {}) }));
+      const { document, memberIds } = splitMembers(normaliseResource(type, requireBody(body), 'replace', { unknown, specified }));
       return groups.update(
         id,
         (current) => ({ document: keepImmutable(type, current as JsonObject, document as JsonObject), memberChanges: [{ kind: 'replace', ids: memberIds }] }),
@@ -89,7 +89,7 @@ export function groupWrites(groups: GroupDirectory, schemas: ScimSchemas): Resou
       const { memberChanges, otherOperations } = splitGroupMemberOperations(operations);
       const changes = memberChanges.map(toDirectoryChange);
       const unknown: string[] = [];
-      const options = { id, unknown, ...(specified ? { specified } : {}) };
+      const options = { id, unknown, specified };
       return groups.update(
         id,
         (current) => ({

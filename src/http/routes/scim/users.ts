@@ -41,20 +41,20 @@ export function userWrites(users: UserDirectory, schemas: ScimSchemas): Resource
     },
     async create(type, body, actor, specified) {
       const unknown: string[] = [];
-      const document = normaliseResource(type, requireBody(body), 'create', { unknown, ...(specified ? { specified } : {}) });
+      const document = normaliseResource(type, requireBody(body), 'create', { unknown, specified });
       return users.create(document, actor, { ignoredAttributes: unknown });
     },
     async replace(type, id, body, allows, actor, specified) {
       checkId(id, 'User');
       const unknown: string[] = [];
-      const document = normaliseResource(type, requireBody(body), 'replace', { unknown, ...(specified ? { specified } : {}) });
+      const document = normaliseResource(type, requireBody(body), 'replace', { unknown, specified });
       return users.update(id, (current) => keepImmutable(type, current as JsonObject, document), allows, actor, { ignoredAttributes: unknown });
     },
     async patch(type, id, body, allows, actor, specified) {
       checkId(id, 'User');
       const operations = parsePatchRequest(requireBody(body));
       const unknown: string[] = [];
-      const options = { id, unknown, ...(specified ? { specified } : {}) };
+      const options = { id, unknown, specified };
       return users.update(id, (current) => applyPatch(type, current as JsonObject, operations, options), allows, actor, { ignoredAttributes: unknown });
     },
     async remove(id, allows, actor) {
