@@ -25,8 +25,12 @@ export type Release = () => void;
 
 /** The counter and queue of one process. */
 export interface Admission {
-  /** A slot, at once or after waiting in the queue; rejects with RetryLaterError('busy') when none comes in time. */
-  enter(): Promise<Release>;
+  /**
+   * A slot, at once or after waiting in the queue; rejects with RetryLaterError('busy') when none
+   * comes in time. `left` is the client going away: a waiter whose client left gives up its
+   * place and gets undefined (it holds no slot, so there is nothing to release).
+   */
+  enter(left?: AbortSignal): Promise<Release | undefined>;
   /** Requests in progress and waiting, for tests and metrics. */
   load(): { readonly active: number; readonly queued: number };
 }
@@ -60,22 +64,36 @@ export function createAdmission(policy: AdmissionPolicy): Admission {
   };
 
   return {
-    enter() {
+    enter(left) {
+      if (left?.aborted) return Promise.resolve(undefined);
       if (active < policy.maxConcurrent) {
         active += 1;
         return Promise.resolve(slot());
       }
       if (queue.length >= policy.maxQueued) return Promise.reject(busy());
-      return new Promise<Release>((resolve, reject) => {
+      return new Promise<Release | undefined>((resolve, reject) => {
+        const leaveQueue = () => {
+          const index = queue.indexOf(waiter);
+          if (index !== -1) queue.splice(index, 1);
+          clearTimeout(waiter.timer);
+          left?.removeEventListener('abort', gaveUp);
+        };
+        const gaveUp = () => {
+          leaveQueue();
+          resolve(undefined);
+        };
         const waiter = {
-          admit: () => resolve(slot()),
+          admit: () => {
+            left?.removeEventListener('abort', gaveUp);
+            resolve(slot());
+          },
           timer: setTimeout(() => {
-            const index = queue.indexOf(waiter);
-            if (index !== -1) queue.splice(index, 1);
+            leaveQueue();
             reject(busy());
           }, policy.queueTimeoutMs),
         };
         queue.push(waiter);
+        left?.addEventListener('abort', gaveUp, { once: true });
       });
     },
     load() {

@@ -66,6 +66,9 @@ export interface AppOptions {
   readonly trustedProxies?: readonly AddressRange[];
 }
 
+/** The status recorded for a request whose client left before it was served (nginx's 499). */
+const CLIENT_CLOSED_REQUEST = 499;
+
 /** The probes that must answer however busy the instance is: an orchestrator reads a timeout as "dead". */
 const PROBES = new Set(['/healthz', '/livez']);
 
@@ -83,13 +86,25 @@ function wantsPage(request: FastifyRequest): boolean {
 
 /**
  * Holds every request but the probes to the process's admission limit; the slot is given back
- * when the response is sent or the connection closes, whichever comes first.
+ * when the response is sent or the connection closes, whichever comes first. A client that
+ * leaves while its request waits in the queue takes its place with it: its request holds no
+ * slot and is not served (a slot taken for a connection already closed would never be given
+ * back, and enough of them would refuse every request).
  */
 function admit(app: FastifyInstance, admission: Admission): void {
   const releases = new WeakMap<FastifyRequest, Release>();
   app.addHook('onRequest', async (request, reply) => {
     if (PROBES.has(request.routeOptions.url ?? '')) return;
-    const release = await admission.enter();
+    const left = new AbortController();
+    const leave = () => left.abort();
+    reply.raw.once('close', leave);
+    const release = await admission.enter(left.signal);
+    reply.raw.off('close', leave);
+    if (release === undefined || left.signal.aborted) {
+      release?.();
+      // Nobody is left to answer; the request log records nginx's "client closed request".
+      return reply.code(CLIENT_CLOSED_REQUEST).send();
+    }
     releases.set(request, release);
     reply.raw.once('close', release);
   });

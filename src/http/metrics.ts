@@ -190,6 +190,16 @@ function forwarded(request: FastifyRequest): boolean {
 }
 
 /**
+ * Whether the request names its client in X-Forwarded-For, which is where a trusted proxy's
+ * word is read (request.ip). A trusted proxy that sent only X-Real-IP, Forwarded or Via named
+ * nobody Roster reads: request.ip is then the proxy's own address, not the client's.
+ */
+function namesClient(request: FastifyRequest): boolean {
+  const value = request.headers['x-forwarded-for'];
+  return typeof value === 'string' && value.split(',').some((hop) => hop.trim() !== '');
+}
+
+/**
  * Registers GET /metrics: answered without a token to the clients in `allow`
  * (ROSTER_METRICS_ALLOW), to others with an administrator's bearer token only (401 without
  * one, 403 for anyone else's).
@@ -207,7 +217,7 @@ export function metricsRoute(
   const allowed = addressMatcher(options.allow);
   const fromTrustedProxy = options.fromTrustedProxy ?? (() => false);
   app.get('/metrics', { errorHandler: apiErrorHandler }, async (request, reply) => {
-    const clientUnknown = forwarded(request) && !fromTrustedProxy(request.socket.remoteAddress ?? '');
+    const clientUnknown = forwarded(request) && !(fromTrustedProxy(request.socket.remoteAddress ?? '') && namesClient(request));
     if (!allowed(request.ip) || clientUnknown) {
       if (bearerToken(request) === undefined) {
         throw new ScimError(

@@ -4,6 +4,7 @@
  * is per process and involves no database, so it runs on SQLite only.
  */
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { createAdmission } from '../../src/http/admission.ts';
@@ -15,10 +16,10 @@ const ERROR_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:Error';
 describe('admission of requests into one process', () => {
   test('a slot freed goes to the oldest waiter; a waiter past the timeout, or beyond the queue, is refused as busy', async () => {
     const admission = createAdmission({ maxConcurrent: 1, queueTimeoutMs: 200, maxQueued: 2 });
-    const first = await admission.enter();
+    const first = (await admission.enter())!;
     const order: string[] = [];
-    const second = admission.enter().then((release) => (order.push('second'), release));
-    const third = admission.enter().then((release) => (order.push('third'), release));
+    const second = admission.enter().then((release) => (order.push('second'), release!));
+    const third = admission.enter().then((release) => (order.push('third'), release!));
     await assert.rejects(admission.enter(), (error: unknown) => error instanceof RetryLaterError && error.reason === 'busy');
     assert.deepEqual(admission.load(), { active: 1, queued: 2 });
     first();
@@ -28,11 +29,30 @@ describe('admission of requests into one process', () => {
     assert.deepEqual(order, ['second', 'third']);
     assert.deepEqual(admission.load(), { active: 0, queued: 0 });
 
-    const held = await admission.enter();
+    const held = (await admission.enter())!;
     const started = Date.now();
     await assert.rejects(admission.enter(), (error: unknown) => error instanceof RetryLaterError && error.retryAfterSeconds === 1);
     assert.ok(Date.now() - started >= 190);
     held();
+    assert.deepEqual(admission.load(), { active: 0, queued: 0 });
+  });
+
+  test('a waiter whose client left gives up its place and holds nothing', async () => {
+    const admission = createAdmission({ maxConcurrent: 1, queueTimeoutMs: 1000, maxQueued: 2 });
+    const first = (await admission.enter())!;
+    const left = new AbortController();
+    const leaver = admission.enter(left.signal);
+    const stayer = admission.enter();
+    assert.deepEqual(admission.load(), { active: 1, queued: 2 });
+    left.abort();
+    assert.equal(await leaver, undefined);
+    assert.deepEqual(admission.load(), { active: 1, queued: 1 });
+    first();
+    const release = await stayer;
+    assert.ok(release !== undefined);
+    release();
+    assert.deepEqual(admission.load(), { active: 0, queued: 0 });
+    assert.equal(await admission.enter(left.signal), undefined, 'a client already gone is not admitted');
     assert.deepEqual(admission.load(), { active: 0, queued: 0 });
   });
 
@@ -86,6 +106,28 @@ describe('admission of requests into one process', () => {
       slow.finish();
       assert.equal((await slow.answer).statusCode, 201);
       assert.equal((await queued).statusCode, 200);
+    });
+
+    test('a client that leaves while its request waits in the queue takes its place with it: the instance keeps serving', async () => {
+      await roster.app.listen({ port: 0, host: '127.0.0.1' });
+      const address = roster.app.server.address();
+      assert.ok(address !== null && typeof address === 'object');
+      for (let round = 0; round < 3; round += 1) {
+        const slow = slowCreate(`leaver-${round}@example.com`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        // A real connection, so that closing it is what a client going away looks like.
+        const socket = connect(address.port, '127.0.0.1');
+        await new Promise((resolve) => socket.once('connect', resolve));
+        socket.write(`GET ${SCIM}/Users?count=1 HTTP/1.1\r\nHost: roster\r\nAuthorization: Bearer ${roster.token}\r\n\r\n`);
+        await new Promise((resolve) => setTimeout(resolve, 40));
+        socket.destroy();
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        slow.finish();
+        assert.equal((await slow.answer).statusCode, 201);
+      }
+      // Each leaver, admitted after the slow create, would have kept the one slot for good.
+      const next = await roster.app.inject({ method: 'GET', url: `${SCIM}/Users?count=1`, headers: { authorization: `Bearer ${roster.token}` } });
+      assert.equal(next.statusCode, 200, next.body);
     });
 
     test('a console page beyond the limit is an HTML 503 page', async () => {

@@ -176,6 +176,23 @@ describe('GET /metrics access', () => {
     }
   });
 
+  test('a trusted proxy on loopback that names no client in X-Forwarded-For does not make its clients loopback', async () => {
+    // nginx on the same host with only `proxy_set_header X-Real-IP $remote_addr;`.
+    const roster = await startTestApp({ trustedProxies: [{ address: '127.0.0.1', prefix: 32, family: 'ipv4' }] });
+    try {
+      for (const headers of [{ 'x-real-ip': '203.0.113.9' }, { forwarded: 'for=203.0.113.9' }, { via: '1.1 nginx' }, { 'x-forwarded-for': '' }, { 'x-forwarded-for': ' , ' }]) {
+        const proxied = await scrape(roster, { remoteAddress: '127.0.0.1', headers });
+        assert.equal(proxied.status, 401, JSON.stringify(headers));
+        assert.equal((await scrape(roster, { remoteAddress: '127.0.0.1', headers, token: roster.token })).status, 200);
+      }
+      // A client on loopback that the proxy names is loopback; a direct scrape still needs nothing.
+      assert.equal((await scrape(roster, { remoteAddress: '127.0.0.1', headers: { 'x-forwarded-for': '127.0.0.1' } })).status, 200);
+      assert.equal((await scrape(roster, { remoteAddress: '127.0.0.1' })).status, 200);
+    } finally {
+      await roster.close();
+    }
+  });
+
   test('ROSTER_METRICS_ALLOW replaces loopback with its addresses and ranges', async () => {
     const roster = await startTestApp({ metricsAllow: [{ address: '10.0.0.0', prefix: 8, family: 'ipv4' }, { address: '2001:db8::', prefix: 32, family: 'ipv6' }] });
     try {
