@@ -3,7 +3,7 @@
  * handles signals.
  */
 import { deliverFirstStartPassword } from './first-start.ts';
-import { initialPasswordDirectory, type Config } from './config.ts';
+import { ConfigError, initialPasswordDirectory, type Config } from './config.ts';
 import { describeCaseConflict } from './directory/case-conflicts.ts';
 import { buildApp } from './http/app.ts';
 import { startDeliveries } from './delivery/worker.ts';
@@ -102,7 +102,18 @@ export async function serve(config: Config): Promise<void> {
   process.once('SIGTERM', () => void stop('SIGTERM'));
   process.once('SIGINT', () => void stop('SIGINT'));
 
-  await app.listen({ port: config.port, host: config.host });
+  try {
+    await app.listen({ port: config.port, host: config.host });
+  } catch (error) {
+    // Nothing may keep running without a port: the process exits, and a supervisor
+    // (systemd's Restart=on-failure, an orchestrator) sees the failure.
+    process.removeAllListeners('SIGTERM');
+    process.removeAllListeners('SIGINT');
+    await Promise.allSettled([deliveries.stop(), retention.stop(), eventRetention.stop()]);
+    await app.close().catch(() => undefined);
+    await store.close();
+    throw listenFailure(error, config);
+  }
   const where = describeLocation(config.database);
   const enabled = (await services.provisioning.status()).enabled;
   const consoleUrl = `${config.baseUrl}/`;
@@ -127,4 +138,20 @@ export async function serve(config: Config): Promise<void> {
       '',
     ].join('\n') + '\n',
   );
+}
+
+/** Why the port could not be opened, naming the setting to change when it is the address. */
+function listenFailure(error: unknown, config: Config): Error {
+  const code = typeof error === 'object' && error !== null && 'code' in error ? (error as { code: unknown }).code : undefined;
+  const where = `${config.host}:${config.port}`;
+  switch (code) {
+    case 'EADDRINUSE':
+      return new ConfigError('ROSTER_PORT', `roster: cannot listen on ${where}: another process (another Roster?) already listens there. Stop it, or choose another port with ROSTER_PORT.`);
+    case 'EACCES':
+      return new ConfigError('ROSTER_PORT', `roster: cannot listen on ${where}: not permitted (ports below 1024 need privileges). Choose another port with ROSTER_PORT.`);
+    case 'EADDRNOTAVAIL':
+      return new ConfigError('ROSTER_HOST', `roster: cannot listen on ${where}: this machine has no such address. Check ROSTER_HOST.`);
+    default:
+      return error instanceof Error ? error : new Error(String(error));
+  }
 }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { createServices } from '../src/services.ts';
@@ -54,6 +55,26 @@ test('a bad ROSTER_PORT stops start-up with a message naming the variable', asyn
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   assert.notEqual(code, 0);
   assert.match(stderr, /ROSTER_PORT/);
+});
+
+test('a port another process holds stops start-up: a message naming ROSTER_PORT, a non-zero exit, nothing left running', async () => {
+  const directory = mkdtempSync(join(tmpdir(), 'roster-serve-'));
+  const holder = createServer();
+  await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+  const address = holder.address();
+  assert.ok(address !== null && typeof address === 'object');
+  const instance = await startInstance(`sqlite:${join(directory, 'roster.db')}`, { ROSTER_PORT: String(address.port) });
+  try {
+    const exited = new Promise<number | null>((resolve) => instance.process.once('exit', resolve));
+    const code = await Promise.race([exited, new Promise<'running'>((resolve) => setTimeout(() => resolve('running'), 20_000))]);
+    assert.equal(code, 1, `the process should have exited; it printed: ${instance.output}`);
+    assert.match(instance.output, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${address.port}: another process .* ROSTER_PORT`));
+    assert.doesNotMatch(instance.output, /unexpected error/);
+  } finally {
+    if (instance.process.exitCode === null) instance.process.kill('SIGKILL');
+    holder.close();
+    rmSync(directory, { recursive: true, force: true });
+  }
 });
 
 test('ROSTER_MAX_BODY_SIZE sets the largest body the server accepts: one byte over is 413, the limit itself passes', async () => {
