@@ -43,6 +43,23 @@ export async function serve(config: Config): Promise<void> {
     metricsAllow: config.metricsAllow,
     trustedProxies: config.trustedProxies,
   });
+  // Before anything else runs: the administrator exists now, and its password must reach the
+  // operator even if start-up fails later (a later start would not show it again).
+  const consoleUrl = `${config.baseUrl}/`;
+  let firstStart;
+  try {
+    firstStart = issued ? deliverFirstStartPassword(issued, process.stdout.isTTY === true, services.initialPassword, consoleUrl) : undefined;
+  } catch (error) {
+    await app.close().catch(() => undefined);
+    await store.close();
+    throw new ConfigError(
+      'ROSTER_DATA_DIR',
+      `roster: created the local administrator "${issued?.login ?? ''}" but could not write its password to ${initialPasswordDirectory(config)} (${error instanceof Error ? error.message : String(error)}). Make ROSTER_DATA_DIR writable, or set the password with: npm run roster -- admin reset-password`,
+    );
+  }
+  // The path only, never the password: this line goes to log storage.
+  if (firstStart?.file !== undefined) app.log.warn({ file: firstStart.file }, `the first-start password of "${issued?.login ?? ''}" is in ${firstStart.file}; it is deleted once the password is changed`);
+
   // Names that migration 011 found equal regardless of case: said at every start until resolved.
   const conflicts = await services.caseConflicts.list();
   for (const conflict of conflicts) app.log.warn({ key: conflict.key, ids: conflict.members.map((member) => member.id) }, `name conflict: ${describeCaseConflict(conflict)}`);
@@ -112,14 +129,12 @@ export async function serve(config: Config): Promise<void> {
     await Promise.allSettled([deliveries.stop(), retention.stop(), eventRetention.stop()]);
     await app.close().catch(() => undefined);
     await store.close();
+    // Where the first-start password is (or, on a terminal, the password): this start shows it only once.
+    if (firstStart !== undefined) process.stdout.write(`\n${firstStart.message}\n\n`);
     throw listenFailure(error, config);
   }
   const where = describeLocation(config.database);
   const enabled = (await services.provisioning.status()).enabled;
-  const consoleUrl = `${config.baseUrl}/`;
-  const firstStart = issued ? deliverFirstStartPassword(issued, process.stdout.isTTY === true, services.initialPassword, consoleUrl) : undefined;
-  // The path only, never the password: this line goes to log storage.
-  if (firstStart?.file !== undefined) app.log.warn({ file: firstStart.file }, `the first-start password of "${issued?.login ?? ''}" is in ${firstStart.file}; it is deleted once the password is changed`);
   process.stdout.write(
     [
       '',

@@ -57,7 +57,7 @@ test('a bad ROSTER_PORT stops start-up with a message naming the variable', asyn
   assert.match(stderr, /ROSTER_PORT/);
 });
 
-test('a port another process holds stops start-up: a message naming ROSTER_PORT, a non-zero exit, nothing left running', async () => {
+test('a port another process holds stops start-up: a message naming ROSTER_PORT, a non-zero exit, nothing left running, the first-start password delivered', async () => {
   const directory = mkdtempSync(join(tmpdir(), 'roster-serve-'));
   const holder = createServer();
   await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
@@ -70,6 +70,9 @@ test('a port another process holds stops start-up: a message naming ROSTER_PORT,
     assert.equal(code, 1, `the process should have exited; it printed: ${instance.output}`);
     assert.match(instance.output, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${address.port}: another process .* ROSTER_PORT`));
     assert.doesNotMatch(instance.output, /unexpected error/);
+    // A new database: the administrator was created, and its password reached the operator all the same.
+    const file = /Its password is in (\S+) /.exec(instance.output)?.[1];
+    assert.ok(file !== undefined && readFileSync(file, 'utf8').trim().length >= 16, instance.output);
   } finally {
     if (instance.process.exitCode === null) instance.process.kill('SIGKILL');
     holder.close();
