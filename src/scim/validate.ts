@@ -228,24 +228,34 @@ export function isReadOnly(resolved: ResolvedAttribute): boolean {
   return resolved.attribute.mutability === 'readOnly' || resolved.subAttribute?.mutability === 'readOnly';
 }
 
-function describe(value: unknown): string {
+/**
+ * What a client sent, for an error message. The value of a secret (a password: write-only,
+ * never returned) is not repeated: the message goes to the log and the provisioning activity.
+ */
+function describe(value: unknown, secret: boolean): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'object') return 'an object';
+  if (secret) return typeof value === 'string' ? 'a string' : `a ${typeof value}`;
   if (typeof value === 'string') return `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}`;
   return `${typeof value} ${String(value)}`;
 }
 
 /** The 400 for a value of the wrong kind; `why` says what is wrong with it when that is not obvious. */
-function invalid(label: string, expectation: string, value: unknown, why?: string): never {
-  throw badRequest('invalidValue', `${label} must be ${expectation}, got ${describe(value)}${why === undefined ? '' : `: ${why}`}`);
+function invalid(label: string, expectation: string, value: unknown, why?: string, secret = false): never {
+  throw badRequest('invalidValue', `${label} must be ${expectation}, got ${describe(value, secret)}${why === undefined ? '' : `: ${why}`}`);
+}
+
+/** Whether an attribute's values are secrets that no message may repeat (RFC 7643 §7: writeOnly, returned never). */
+function isSecret(attribute: AttributeDefinition): boolean {
+  return attribute.mutability === 'writeOnly' || attribute.returned === 'never';
 }
 
 // RFC 7643 §2.3.6: binary is base64 (RFC 4648 §4); whitespace and the URL-safe alphabet tolerated.
 const BASE64 = /^[A-Za-z0-9+/\-_\s]*={0,2}\s*$/;
 
-function checkString(label: string, value: unknown): string {
-  if (typeof value !== 'string') invalid(label, 'a string', value);
+function checkString(label: string, value: unknown, secret = false): string {
+  if (typeof value !== 'string') invalid(label, 'a string', value, undefined, secret);
   // A UTF-16 code unit is at most 3 UTF-8 bytes, so short strings skip the byte count.
   if (value.length > MAX_STRING_BYTES / 3 && Buffer.byteLength(value, 'utf8') > MAX_STRING_BYTES) {
     throw badRequest('invalidValue', `${label} is longer than the ${MAX_STRING_BYTES / 1024} KiB Roster accepts`);
@@ -255,31 +265,32 @@ function checkString(label: string, value: unknown): string {
 
 /** Checks (and for booleans, coerces) one simple value against its type (RFC 7643 §2.3). */
 function normaliseSimple(attribute: AttributeDefinition, value: unknown, label: string): JsonValue {
+  const secret = isSecret(attribute);
   switch (attribute.type) {
     case 'string':
     case 'reference':
-      return checkString(label, value);
+      return checkString(label, value, secret);
     case 'boolean':
       if (typeof value === 'boolean') return value;
       // Entra sends "True"/"False" (its pre-aadOptscim062020 PATCH dialect).
       if (typeof value === 'string' && /^(true|false)$/i.test(value)) return value.toLowerCase() === 'true';
-      return invalid(label, 'a boolean', value);
+      return invalid(label, 'a boolean', value, undefined, secret);
     case 'integer':
       if (typeof value === 'number' && Number.isSafeInteger(value)) return value;
-      return invalid(label, 'an integer', value);
+      return invalid(label, 'an integer', value, undefined, secret);
     case 'decimal':
       if (typeof value === 'number' && Number.isFinite(value)) return value;
-      return invalid(label, 'a number', value);
+      return invalid(label, 'a number', value, undefined, secret);
     case 'dateTime': {
       // Kept as sent: the client gets back what it wrote; filters read the instant (date-time.ts).
-      const text = checkString(label, value);
+      const text = checkString(label, value, secret);
       const reading = readDateTime(text, 'value');
-      if (!reading.ok) return invalid(label, 'an ISO 8601 date-time such as 2024-05-01T12:00:00Z', value, reading.problem);
+      if (!reading.ok) return invalid(label, 'an ISO 8601 date-time such as 2024-05-01T12:00:00Z', value, reading.problem, secret);
       return text;
     }
     case 'binary': {
-      const text = checkString(label, value);
-      if (!BASE64.test(text)) return invalid(label, 'base64-encoded binary data', value);
+      const text = checkString(label, value, secret);
+      if (!BASE64.test(text)) return invalid(label, 'base64-encoded binary data', value, undefined, secret);
       return text;
     }
     case 'complex':

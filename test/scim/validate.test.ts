@@ -225,6 +225,16 @@ test('values are type-checked, naming the attribute path', () => {
   for (const [body, detail] of cases) rejects(() => normaliseResource('User', body, 'create'), 'invalidValue', detail);
 });
 
+test('a password of the wrong type is refused without repeating it: the message goes to the log and the provisioning activity', () => {
+  for (const password of [12345678, true, 1.5]) {
+    rejects(() => normaliseResource('User', { userName: 'a', password }, 'create'), 'invalidValue', new RegExp(`^password must be a string, got a ${typeof password}$`));
+  }
+  assert.throws(
+    () => normaliseResource('User', { userName: 'a', password: 87654321 }, 'create'),
+    (error: unknown) => error instanceof ScimError && !error.message.includes('87654321'),
+  );
+});
+
 test('the strings "True"/"False" are coerced to booleans, also inside multi-valued complex values', () => {
   const user = normaliseResource(
     'User',
