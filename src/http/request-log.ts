@@ -10,7 +10,7 @@ import { routeOf } from './metrics.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** The route is a health check (GET /healthz): its requests are logged at debug, not info. */
+    /** The route is a health check (GET /healthz, /livez): its requests are logged at debug, not info. */
     healthCheck?: boolean;
   }
 }

@@ -99,22 +99,26 @@ describe('request log', () => {
     }
   });
 
-  test('health checks are not logged at info, and are at debug', async () => {
+  test('health checks (readiness and liveness) are not logged at info, and are at debug', async () => {
     const info = await loggedApp('info');
     try {
-      const answer = await info.roster.app.inject({ method: 'GET', url: '/healthz' });
-      assert.equal(answer.statusCode, 200);
-      assert.deepEqual(linesOf(info.lines(), String(answer.headers['x-request-id'])), []);
+      for (const url of ['/healthz', '/livez']) {
+        const answer = await info.roster.app.inject({ method: 'GET', url });
+        assert.equal(answer.statusCode, 200);
+        assert.deepEqual(linesOf(info.lines(), String(answer.headers['x-request-id'])), [], url);
+      }
     } finally {
       await info.roster.close();
     }
     const debug = await loggedApp('debug');
     try {
-      const answer = await debug.roster.app.inject({ method: 'GET', url: '/healthz' });
-      const line = linesOf(debug.lines(), String(answer.headers['x-request-id']));
-      assert.equal(line.length, 1);
-      assert.equal(line[0]?.level, 20, 'at debug');
-      assert.equal(line[0]?.route, '/healthz');
+      for (const url of ['/healthz', '/livez']) {
+        const answer = await debug.roster.app.inject({ method: 'GET', url });
+        const line = linesOf(debug.lines(), String(answer.headers['x-request-id']));
+        assert.equal(line.length, 1);
+        assert.equal(line[0]?.level, 20, 'at debug');
+        assert.equal(line[0]?.route, url);
+      }
     } finally {
       await debug.roster.close();
     }
