@@ -68,5 +68,7 @@ declare module 'oidc-provider' {
     /** The provider's client model; its prototype's compareClientSecret checks a presented secret. */
     readonly Client: { prototype: { compareClientSecret(actual: unknown): boolean | Promise<boolean> } };
     on(event: string, listener: (...args: unknown[]) => void): this;
+    /** A Koa middleware run around every request of the provider (before its own). */
+    use(middleware: (ctx: never, next: () => Promise<void>) => Promise<void>): this;
   }
 }

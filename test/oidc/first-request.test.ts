@@ -68,7 +68,9 @@ eachDatabase('OpenID provider built on first use', (database) => {
     test('answers a 500 that says so, and the next request after the keys are repaired is served', async () => {
       const failed = await roster.app.inject({ method: 'GET', url: DISCOVERY });
       assert.equal(failed.statusCode, 500);
-      assert.match(failed.json().message, /internal error/);
+      // OAuth's error object, as the provider's own failures (RFC 6749 §5.2).
+      assert.equal(failed.json().error, 'server_error');
+      assert.match(failed.json().error_description, /could not complete this request; the cause has been logged/);
       assert.ok(stored !== undefined);
       await settings.upsert(roster.services.store.db, 'oidc.keys', stored, new Date().toISOString());
       const served = await roster.app.inject({ method: 'GET', url: DISCOVERY });

@@ -20,6 +20,9 @@ import { publishedKeys } from '../../auth/oidc-keys.ts';
 import type { OidcAdapter } from '../../auth/oidc-adapter.ts';
 import type { Services } from '../../services.ts';
 import { escapeHtml } from '../console/html.ts';
+import { DATABASE_RETRY_AFTER_SECONDS, DATABASE_UNAVAILABLE } from '../errors.ts';
+import { REQUEST_ID_HEADER } from '../request-log.ts';
+import { isDatabaseUnavailable } from '../../store/index.ts';
 
 /** Where the provider's endpoints live (the discovery document is at the issuer's root). */
 export const OIDC_PREFIX = '/oidc';
@@ -34,7 +37,20 @@ const REBUILD_MS = 60 * 60 * 1000;
 export interface OidcOptions {
   readonly baseUrl: string;
   readonly accessTokenTtlSeconds?: number;
+  /** Told what the provider does, for the log and the metrics. */
+  readonly observer?: OidcObserver;
 }
+
+/** What the provider reports of its requests. */
+export interface OidcObserver {
+  /** A request the provider failed (a 500, or a 503 when the database is unavailable). */
+  failed(error: unknown, requestId: string | undefined): void;
+  /** An application's sign-in: `success` when a code was issued, else the OAuth error code the application got. */
+  authorization(outcome: string): void;
+}
+
+/** The OAuth error code of the provider's answer while Roster's database cannot be reached. */
+const UNAVAILABLE = 'temporarily_unavailable';
 
 /** The provider of the current keys, rebuilt when they change. */
 export interface OidcProviderCache {
@@ -227,6 +243,7 @@ function buildProvider(oidc: OidcLibrary, services: Services, options: OidcOptio
       credential: `${OIDC_PREFIX}/credential`,
     },
   });
+  reportOutcomes(provider, options.observer);
   // "Yes, sign me out" ends the Roster session too, or the next authorization would find it
   // and sign the browser straight back in.
   provider.on('end_session.success', (...args: unknown[]) => {
@@ -250,6 +267,40 @@ function buildProvider(oidc: OidcLibrary, services: Services, options: OidcOptio
   // The route sets the forwarded protocol and host from ROSTER_BASE_URL (never the client's).
   provider.proxy = true;
   return provider;
+}
+
+/**
+ * Reports the provider's failures and applications' sign-ins, and answers a request the
+ * database failed as unavailable (503, Retry-After, the error code `temporarily_unavailable`;
+ * a page for a browser) rather than with the provider's generic 500 `server_error`, as every
+ * other part of Roster answers a database outage.
+ */
+function reportOutcomes(provider: Provider, observer: OidcObserver | undefined): void {
+  const unavailable = new WeakSet<object>();
+  type Context = { status: number; body: unknown; type: string; set(name: string, value: string): void; res: { getHeader(name: string): unknown } };
+  provider.on('server_error', (...args: unknown[]) => {
+    const [ctx, error] = args as [Context, unknown];
+    if (isDatabaseUnavailable(error)) unavailable.add(ctx);
+    const requestId = ctx.res.getHeader(REQUEST_ID_HEADER);
+    observer?.failed(error, typeof requestId === 'string' ? requestId : undefined);
+  });
+  provider.on('authorization.success', () => observer?.authorization('success'));
+  provider.on('authorization.error', (...args: unknown[]) => {
+    const error = args[1] as { error?: unknown } | undefined;
+    observer?.authorization(typeof error?.error === 'string' ? error.error : 'error');
+  });
+  provider.use(async (ctx: Context, next: () => Promise<void>) => {
+    await next();
+    if (!unavailable.has(ctx)) return;
+    ctx.status = 503;
+    ctx.set('Retry-After', String(DATABASE_RETRY_AFTER_SECONDS));
+    if (typeof ctx.body === 'string') {
+      ctx.type = 'html';
+      ctx.body = plainPage('Temporarily unavailable', `<p>Roster cannot reach its database right now. Wait ${DATABASE_RETRY_AFTER_SECONDS} seconds and try again.</p>`);
+    } else {
+      ctx.body = { error: UNAVAILABLE, error_description: DATABASE_UNAVAILABLE };
+    }
+  });
 }
 
 /** A minimal page of the provider's (sign-out confirmation, errors): no external resources. */

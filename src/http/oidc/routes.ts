@@ -8,6 +8,8 @@
  * whatever Host or X-Forwarded-* the client sent.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { RetryLaterError } from '../../errors.ts';
+import { setRetryAfter, toScimError } from '../errors.ts';
 import type { IncomingMessage } from 'node:http';
 import type { Services } from '../../services.ts';
 import { signInUrl } from '../console/pages/sign-in.ts';
@@ -21,7 +23,13 @@ import { securityHeaders } from '../security-headers.ts';
 /** Registers the provider's routes. */
 export async function oidcRoutes(app: FastifyInstance, options: OidcOptions & { services: Services }): Promise<void> {
   const { services } = options;
-  const providers = createProviderCache(services, options);
+  const providers = createProviderCache(services, {
+    ...options,
+    observer: {
+      failed: (error, requestId) => app.log.error({ err: error, requestId }, 'OpenID Connect request failed'),
+      authorization: (outcome) => app.metrics.signIn('oidc', outcome),
+    },
+  });
   const base = new URL(options.baseUrl);
   const headers = securityHeaders(options.baseUrl);
 
@@ -58,6 +66,30 @@ export async function oidcRoutes(app: FastifyInstance, options: OidcOptions & { 
     headers.applyRaw(reply.raw);
     provider.callback()(raw, reply.raw);
   }
+
+  // What fails before the provider answers (its keys not loaded: the database is down; the
+  // instance is busy): a page for a browser, OAuth's error object for an application.
+  app.setErrorHandler((error, request, reply) => {
+    const browser = (request.headers.accept ?? '').includes('text/html');
+    const refused = toScimError(error);
+    if (refused.status < 500) {
+      return browser
+        ? sendHtml(reply, refused.status, messagePage('Bad request', 'The request could not be read.'))
+        : reply.code(refused.status).send({ error: 'invalid_request', error_description: refused.message });
+    }
+    if (refused.status === 503) {
+      if (error instanceof RetryLaterError) request.log.warn(`OpenID Connect request deferred: ${error.message}`);
+      else request.log.error({ err: error }, 'OpenID Connect request failed: the database is unavailable');
+      setRetryAfter(reply, refused);
+      return browser
+        ? sendHtml(reply, 503, messagePage('Temporarily unavailable', `Roster cannot complete this request right now. Wait ${refused.retryAfter ?? 5} seconds and try again.`))
+        : reply.code(503).send({ error: 'temporarily_unavailable', error_description: refused.message });
+    }
+    request.log.error({ err: error }, 'OpenID Connect request failed');
+    return browser
+      ? sendHtml(reply, 500, messagePage('Something went wrong', 'Roster could not complete this request. Try again; if it keeps failing, tell your administrator.'))
+      : reply.code(500).send({ error: 'server_error', error_description: 'Roster could not complete this request; the cause has been logged.' });
+  });
 
   app.get('/.well-known/openid-configuration', handOver);
   app.route({ method: ['GET', 'POST', 'OPTIONS'], url: `${OIDC_PREFIX}/*`, handler: handOver });
@@ -101,8 +133,6 @@ export async function oidcRoutes(app: FastifyInstance, options: OidcOptions & { 
         return sendHtml(reply, 200, continuePage(next));
       }
       result = { login: { accountId: session.userId, ts: signedInAt } };
-      // An application's sign-in answered by the browser's Roster session.
-      request.server.metrics.signIn('oidc', 'success');
     } else if (details.prompt.name === 'consent') {
       const accountId = details.session?.accountId;
       const clientId = details.params.client_id;
