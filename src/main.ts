@@ -10,7 +10,7 @@ import { startDeliveries } from './delivery/worker.ts';
 import { EVENT_CLEANUP_CHECK_MS } from './directory/event-feed.ts';
 import { runPeriodically } from './periodic.ts';
 import { createServices } from './services.ts';
-import { describeLocation, openStore } from './store/index.ts';
+import { describeLocation, openStore, QUERY_DEADLINE_MS } from './store/index.ts';
 
 /** How often each instance deletes the provisioning activity past its retention. */
 const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
@@ -19,7 +19,7 @@ const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
 export async function serve(config: Config): Promise<void> {
   // A wrong ROSTER_SECRET_KEY, or none while secrets are sealed, stops start-up here.
   let sealed = 0;
-  const store = await openStore(config.database, { secretKey: config.secretKey, onSealed: (count) => (sealed = count) });
+  const store = await openStore(config.database, { secretKey: config.secretKey, queryDeadlineMs: QUERY_DEADLINE_MS, onSealed: (count) => (sealed = count) });
   const services = createServices(store, {
     baseUrl: config.baseUrl,
     adminGroup: config.adminGroup,

@@ -50,6 +50,8 @@ const MAX_NAME = 100;
 const MAX_REDIRECT_URIS = 20;
 const MAX_URI = 2000;
 const MAX_GROUPS = 50;
+/** Expired provider rows deleted per statement by the hourly clean-up. */
+const PURGE_BATCH = 5000;
 
 /** SHA-256 hex of a client secret, as stored and as the provider compares it. */
 export function hashClientSecret(secret: string): string {
@@ -225,7 +227,13 @@ export function createApplications(store: Store, access: Access) {
 
     /** Deletes the provider's expired codes, tokens, sessions and grants; returns how many. */
     async purgeExpired(): Promise<number> {
-      return queries.purgeExpired(store.db, new Date().toISOString());
+      const now = new Date().toISOString();
+      let deleted = 0;
+      for (;;) {
+        const batch = await queries.purgeExpired(store.db, now, PURGE_BATCH);
+        deleted += batch;
+        if (batch < PURGE_BATCH) return deleted;
+      }
     },
 
     /** The claims of an active user; undefined for an unknown or inactive one (its tokens then count for nothing). */

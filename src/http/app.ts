@@ -5,7 +5,6 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { ScimError, badRequest } from '../scim/errors.ts';
 import type { Services } from '../services.ts';
-import { ping } from '../store/index.ts';
 import { createActivityRecorder, type ActivityRecorder } from './activity.ts';
 import { answerClientError } from './client-errors.ts';
 import { apiDocsRoute, registerApiDocs } from './api-docs.ts';
@@ -19,7 +18,7 @@ import type { ReturnTrust } from './client.ts';
 import { oidcRoutes } from './oidc/routes.ts';
 import { scimEndpoint } from './routes/scim/index.ts';
 import { DATABASE_RETRY_AFTER_SECONDS, apiErrorHandler, scimErrorHandler } from './errors.ts';
-import { createReadiness } from './health.ts';
+import { createReadiness, READINESS_TIMEOUT_MS } from './health.ts';
 import { docsRoutes, loadDocuments, scimDocumentationUrl } from './docs.ts';
 import { createAdmission, type Admission, type AdmissionPolicy, type Release } from './admission.ts';
 import { DEFAULT_BODY_LIMIT, MAX_JSON_DEPTH, checkStorableText, decodeJsonBody, jsonTooDeep } from './input.ts';
@@ -242,7 +241,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   // Readiness: take traffic only with a database that answers. Liveness: the process runs; a
   // database outage must not make an orchestrator restart instances that will recover alone.
-  const ready = createReadiness(() => ping(options.services.store));
+  // The check's own deadline closes a connection that did not answer: a probe every second
+  // must not leave connections waiting on a dead socket until the pool has none left.
+  const ready = createReadiness(() => options.services.store.ping(READINESS_TIMEOUT_MS));
   app.get('/healthz', { config: { healthCheck: true } }, async (_request, reply) => {
     if (await ready()) return { status: 'ok' };
     reply.header('retry-after', String(DATABASE_RETRY_AFTER_SECONDS));

@@ -5,7 +5,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ScimError, type ScimErrorBody, type ScimType } from '../scim/errors.ts';
 import { DirectoryError, RetryLaterError, type DirectoryErrorCode } from '../errors.ts';
-import { isDatabaseUnavailable } from '../store/index.ts';
+import { isDatabaseTimeout, isDatabaseUnavailable } from '../store/index.ts';
 import { formatBytes } from './input.ts';
 
 export const SCIM_CONTENT_TYPE = 'application/scim+json; charset=utf-8';
@@ -35,6 +35,13 @@ export const DATABASE_RETRY_AFTER_SECONDS = 5;
 /** The answer while the database cannot be reached or written (a SQLite disk full or read-only). */
 export const DATABASE_UNAVAILABLE =
   'Roster cannot reach or write its database right now, so the request was not carried out. Send it again in a few seconds; the cause has been logged.';
+
+/**
+ * The answer when the database did not answer in time: a connection silent past the deadline
+ * (a failover, a frozen backend), or PostgreSQL's statement_timeout or lock_timeout.
+ */
+export const DATABASE_TOO_SLOW =
+  'Roster\'s database did not answer in time, so the request was not carried out. Send it again in a few seconds; the cause has been logged.';
 
 /** Sets Retry-After (seconds, RFC 9110 §10.2.3) when the refusal says when to come back. */
 export function setRetryAfter(reply: FastifyReply, error: ScimError): void {
@@ -77,6 +84,7 @@ export function toScimError(error: unknown, bodyLimit?: number, api: 'scim' | 'a
   if (error instanceof RetryLaterError) {
     return new ScimError(error.reason === 'rate_limited' ? 429 : 503, undefined, error.message, error.retryAfterSeconds);
   }
+  if (isDatabaseTimeout(error)) return new ScimError(503, undefined, DATABASE_TOO_SLOW, DATABASE_RETRY_AFTER_SECONDS);
   if (isDatabaseUnavailable(error)) return new ScimError(503, undefined, DATABASE_UNAVAILABLE, DATABASE_RETRY_AFTER_SECONDS);
   if (isClientFrameworkError(error)) {
     const scimType: ScimType | undefined = error.statusCode === 400 ? 'invalidSyntax' : undefined;

@@ -6,7 +6,10 @@
  * does not answer cannot make the probe itself hang.
  */
 
-/** How long the database may take to answer the readiness check before it counts as down. */
+/**
+ * How long the database may take to answer the readiness check before it counts as down; the
+ * check's connection is then closed (Store.ping), so that it is not left waiting on a dead one.
+ */
 export const READINESS_TIMEOUT_MS = 1000;
 /** How long one readiness answer is reused. */
 export const READINESS_CACHE_MS = 1000;
@@ -17,7 +20,8 @@ export type Readiness = () => Promise<boolean>;
 /**
  * Wraps `check` (resolves when the database answers) into a cached, time-bounded readiness
  * test: concurrent probes within `cacheMs` share one check; a check slower than `timeoutMs`
- * counts as a failure (it goes on in the background and is not waited for).
+ * counts as a failure (it goes on in the background and is not waited for: `check` bounds its
+ * own work, as Store.ping does).
  */
 export function createReadiness(check: () => Promise<void>, options: { timeoutMs?: number; cacheMs?: number; now?: () => number } = {}): Readiness {
   const timeoutMs = options.timeoutMs ?? READINESS_TIMEOUT_MS;

@@ -28,6 +28,32 @@ const UNAVAILABLE_SQLSTATES = new Set([
   '53300', // too_many_connections
 ]);
 
+/**
+ * PostgreSQL SQLSTATEs that say the server gave up waiting (not that it is gone): a statement
+ * cut by `statement_timeout`, or a lock not granted within `lock_timeout`. Roster sets neither;
+ * a DBA may, on the role or the database (docs/operations.md).
+ */
+const TIMEOUT_SQLSTATES = new Set([
+  '57014', // query_canceled: statement_timeout (or pg_cancel_backend)
+  '55P03', // lock_not_available: lock_timeout
+]);
+
+/** The code of the error a statement gets when its connection did not answer in time (postgres.ts). */
+export const QUERY_DEADLINE_CODE = 'ROSTER_QUERY_DEADLINE';
+
+/**
+ * The error of a statement that got no answer within its deadline: its connection was closed,
+ * since a connection that stopped answering (a failover's dead socket, a frozen backend) would
+ * otherwise wait for TCP to give up, about 15 minutes.
+ */
+export class QueryDeadlineError extends Error {
+  readonly code = QUERY_DEADLINE_CODE;
+  constructor(deadlineMs: number) {
+    super(`The database did not answer within ${deadlineMs} ms; the connection was closed`);
+    this.name = 'QueryDeadlineError';
+  }
+}
+
 /** Socket errors of a database connection that was refused, cut, or never made. */
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 
@@ -51,12 +77,27 @@ const PG_CONNECTION_MESSAGES = [
  * that the request was wrong: the request may succeed later, so it is answered 503, not 500.
  */
 export function isDatabaseUnavailable(error: unknown): boolean {
+  if (isDatabaseTimeout(error)) return true;
   for (let current: unknown = error, depth = 0; typeof current === 'object' && current !== null && depth < 5; depth += 1) {
     const { code, message } = current as { code?: unknown; message?: unknown };
     if (typeof code === 'string') {
       if (UNAVAILABLE_SQLSTATES.has(code) || /^08[0-9A-Z]{3}$/.test(code) || NETWORK_CODES.has(code) || SQLITE_UNAVAILABLE.test(code)) return true;
     }
     if (typeof message === 'string' && PG_CONNECTION_MESSAGES.some((text) => message.includes(text))) return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/**
+ * True when `error` says the database did not answer in time (a connection past Roster's
+ * deadline, PostgreSQL's statement_timeout or lock_timeout): a kind of unavailability whose
+ * answer says the database was slow rather than unreachable.
+ */
+export function isDatabaseTimeout(error: unknown): boolean {
+  for (let current: unknown = error, depth = 0; typeof current === 'object' && current !== null && depth < 5; depth += 1) {
+    const { code } = current as { code?: unknown };
+    if (code === QUERY_DEADLINE_CODE || (typeof code === 'string' && TIMEOUT_SQLSTATES.has(code))) return true;
     current = (current as { cause?: unknown }).cause;
   }
   return false;

@@ -2,7 +2,6 @@
  * The store: one Kysely instance over SQLite (embedded, default) or PostgreSQL, with its
  * dialect adapter and migrations. Everything that touches SQL lives under store/.
  */
-import { sql } from 'kysely';
 import { migrate } from './migrate.ts';
 import { createSecretBox } from './secret-box.ts';
 import { prepareSecrets } from './secrets.ts';
@@ -11,34 +10,50 @@ import type { DatabaseLocation, OpenOptions, Store } from './types.ts';
 
 export type { DatabaseLocation, OpenOptions, PostgresTls, Store } from './types.ts';
 export type { Database } from './tables.ts';
-export { isDatabaseUnavailable } from './errors.ts';
+export { isDatabaseTimeout, isDatabaseUnavailable } from './errors.ts';
 export type { DialectAdapter } from './dialect.ts';
 export type { PoolUse, QueryKind, QueryObservation, QueryObserver } from './observe.ts';
 
 /**
+ * How long a serving instance lets one PostgreSQL statement go unanswered before it fails (503)
+ * and its connection is closed. Statements take milliseconds; the longest of a serving instance
+ * (one batch of a clean-up, one statement of a 50,000-member group's PUT) stay far below this.
+ * A connection silent this long is dead (a failover, a frozen backend, a black hole) or stuck
+ * behind a lock someone holds: either way the request is better answered than left waiting.
+ */
+export const QUERY_DEADLINE_MS = 30_000;
+
+/**
  * Opens the database, brings its schema up to date, and checks the secret key against the
  * database (sealing plaintext secrets when a key is first configured): a wrong or missing key
- * fails here, before anything serves (secrets.ts).
+ * fails here, before anything serves (secrets.ts). Only then do PostgreSQL statements get
+ * `options.queryDeadlineMs`.
  */
 export async function openStore(location: DatabaseLocation, options: OpenOptions = {}): Promise<Store> {
   // pg is loaded only for PostgreSQL: an instance on SQLite never needs it.
-  const opened = location.kind === 'postgres' ? (await import('./postgres.ts')).openPostgres(location) : openSqlite(location.path);
-  const store: Store = { ...opened, secrets: createSecretBox(options.secretKey) };
-  if (options.migrate === false) return store;
-  try {
-    await migrate(store);
-    const report = await prepareSecrets(store);
-    if (report.sealed > 0) options.onSealed?.(report.sealed);
-  } catch (error) {
-    await store.close();
-    throw error;
+  let opened: Omit<Store, 'secrets'>;
+  let setQueryDeadline: ((deadlineMs: number | undefined) => void) | undefined;
+  if (location.kind === 'postgres') {
+    const postgres = (await import('./postgres.ts')).openPostgres(location);
+    opened = postgres;
+    setQueryDeadline = postgres.setQueryDeadline;
+  } else {
+    opened = openSqlite(location.path);
   }
+  const store: Store = { ...opened, secrets: createSecretBox(options.secretKey) };
+  if (options.migrate !== false) {
+    try {
+      // Without a deadline: a migration may build an index over millions of rows.
+      await migrate(store);
+      const report = await prepareSecrets(store);
+      if (report.sealed > 0) options.onSealed?.(report.sealed);
+    } catch (error) {
+      await store.close();
+      throw error;
+    }
+  }
+  setQueryDeadline?.(options.queryDeadlineMs);
   return store;
-}
-
-/** Resolves when the database answers a trivial query (the health check); rejects otherwise. */
-export async function ping(store: Store): Promise<void> {
-  await sql`SELECT 1`.execute(store.db);
 }
 
 /** Describes a location for people (logs, progress): never the password. */

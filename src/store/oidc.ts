@@ -119,9 +119,16 @@ export function createOidcQueries() {
       return Number(result.numDeletedRows);
     },
 
-    /** Deletes rows expired before `now`; returns how many. */
-    async purgeExpired(db: Executor, now: string): Promise<number> {
-      const result = await db.deleteFrom('oidc_models').where('expires_at', '<=', now).executeTakeFirst();
+    /**
+     * Deletes up to `limit` rows expired before `now`; returns how many. In batches, so that no
+     * statement of the clean-up approaches the query deadline however many tokens expired.
+     */
+    async purgeExpired(db: Executor, now: string, limit: number): Promise<number> {
+      const expired = db.selectFrom('oidc_models').select(['model', 'id']).where('expires_at', '<=', now).limit(limit).$asTuple('model', 'id');
+      const result = await db
+        .deleteFrom('oidc_models')
+        .where((eb) => eb(eb.refTuple('model', 'id'), 'in', expired))
+        .executeTakeFirst();
       return Number(result.numDeletedRows);
     },
 

@@ -8,11 +8,18 @@ import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { preparedNameOf } from './compiled.ts';
 import { postgresDialect } from './dialect.ts';
+import { QueryDeadlineError } from './errors.ts';
 import type { DatabaseLocation, PostgresTls, Store } from './types.ts';
 import { createQueryObservers } from './observe.ts';
 import type { Database } from './tables.ts';
 
 const DEFAULT_POOL_SIZE = 10;
+/**
+ * When an idle connection's first keepalive probe goes out. A peer that vanished without closing
+ * (a failover, a host gone) is then noticed by the kernel while the connection idles, instead of
+ * by the next query to use it; how soon depends on the OS's probe interval and count.
+ */
+const KEEPALIVE_DELAY_MS = 10_000;
 const INT8_OID = 20;
 
 // count(*) and BIGSERIAL come back as int8, which pg returns as strings to be safe beyond
@@ -25,8 +32,19 @@ const types = {
   },
 };
 
+/** A PostgreSQL store, whose statements can be given a deadline once it is migrated. */
+export interface PostgresStore extends Omit<Store, 'secrets'> {
+  /**
+   * From now on, a statement that gets no answer within `deadlineMs` fails and its connection
+   * is closed (undefined: statements wait as long as they take). Set after the migrations, which
+   * may build indexes over millions of rows.
+   */
+  setQueryDeadline(deadlineMs: number | undefined): void;
+}
+
 /** Opens a pool on a postgres:// URL without migrating; connections are made on first use. */
-export function openPostgres(location: Extract<DatabaseLocation, { kind: 'postgres' }>): Omit<Store, 'secrets'> {
+export function openPostgres(location: Extract<DatabaseLocation, { kind: 'postgres' }>): PostgresStore {
+  let queryDeadlineMs: number | undefined;
   const pool = new pg.Pool({
     connectionString: withoutTlsParameters(location.url),
     max: location.poolSize ?? DEFAULT_POOL_SIZE,
@@ -37,6 +55,8 @@ export function openPostgres(location: Extract<DatabaseLocation, { kind: 'postgr
     idleTimeoutMillis: 30_000,
     connectionTimeoutMillis: 10_000,
     application_name: 'roster',
+    keepAlive: true,
+    keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS,
   });
   // An idle client losing its connection (database restart) must not crash the process; the
   // pool replaces it and the next query reports any lasting problem.
@@ -48,6 +68,7 @@ export function openPostgres(location: Extract<DatabaseLocation, { kind: 'postgr
   pool.on('connect', (client) => {
     client.on('error', () => {});
     if (location.preparedStatements !== false) prepareCompiledQueries(client);
+    limitQueries(client, () => queryDeadlineMs);
   });
   const observers = createQueryObservers();
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log: observers.log });
@@ -60,7 +81,76 @@ export function openPostgres(location: Extract<DatabaseLocation, { kind: 'postgr
     },
     observeQueries: observers.add,
     poolUse: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max }),
+    async ping(deadlineMs) {
+      const started = Date.now();
+      // Waiting for a connection holds none: only the SELECT needs a deadline of its own.
+      const client = await pool.connect();
+      try {
+        const left = deadlineMs - (Date.now() - started);
+        if (left <= 0) throw new QueryDeadlineError(deadlineMs);
+        await within(client, client.query('SELECT 1'), left);
+      } finally {
+        // A client closed by the deadline is discarded by the pool, not lent again.
+        client.release();
+      }
+    },
+    setQueryDeadline(deadlineMs) {
+      queryDeadlineMs = deadlineMs;
+    },
   };
+}
+
+/**
+ * Gives every statement `client` runs (as a promise, as Kysely does) the deadline `deadlineMs()`
+ * says at the time. Past it the statement fails with a QueryDeadlineError and the connection is
+ * closed: a connection that stopped answering without being closed (a failover's dead socket, a
+ * frozen backend, a network black hole) would otherwise hold the request until TCP gives up
+ * (about 15 minutes), and, released without an error by Kysely, be lent to the next request.
+ */
+function limitQueries(client: pg.PoolClient, deadlineMs: () => number | undefined): void {
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  const limited = (...args: unknown[]): unknown => {
+    const result = query(...args);
+    const ms = deadlineMs();
+    return ms !== undefined && result instanceof Promise ? within(client, result, ms) : result;
+  };
+  (client as unknown as { query: typeof limited }).query = limited;
+}
+
+/** Clients closed by a deadline, with the error their later statements (a ROLLBACK) get too. */
+const expired = new WeakMap<pg.PoolClient, QueryDeadlineError>();
+
+/**
+ * `result` (a statement of `client`), or a QueryDeadlineError after `ms`, when `client` is ended:
+ * with a statement in flight pg destroys the socket at once, fails what is queued, and marks the
+ * client so that the pool discards it on release. The request sees the deadline's error, also
+ * from the ROLLBACK that Kysely sends next, so that its answer says the database was too slow.
+ */
+function within<T>(client: pg.PoolClient, result: Promise<T>, ms: number): Promise<T> {
+  const closed = expired.get(client);
+  if (closed !== undefined) {
+    result.catch(() => {});
+    return Promise.reject(closed);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      const error = new QueryDeadlineError(ms);
+      expired.set(client, error);
+      reject(error);
+      // A pool's client is a pg.Client, whose end() the PoolClient type leaves out.
+      (client as pg.PoolClient & Pick<pg.Client, 'end'>).end().catch(() => {});
+    }, ms);
+    result.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
 }
 
 /**

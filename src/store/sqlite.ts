@@ -22,6 +22,7 @@ import {
   type SqliteStatement,
   type DialectAdapter as KyselyAdapter,
   type TransactionSettings,
+  sql,
 } from 'kysely';
 import { sqliteDialect } from './dialect.ts';
 import type { Store } from './types.ts';
@@ -220,6 +221,10 @@ export function openSqlite(path: string): Omit<Store, 'secrets'> {
     },
     observeQueries: observers.add,
     poolUse: () => undefined,
+    // better-sqlite3 answers synchronously: there is no connection to wait for or to lose.
+    async ping() {
+      await sql`SELECT 1`.execute(db);
+    },
   };
 }
 

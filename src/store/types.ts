@@ -20,6 +20,11 @@ export interface Store {
   observeQueries(observer: QueryObserver): () => void;
   /** The PostgreSQL pool's use now; undefined on SQLite (one connection, no pool). */
   poolUse(): PoolUse | undefined;
+  /**
+   * Resolves when the database answers `SELECT 1` within `deadlineMs`; rejects otherwise. On
+   * PostgreSQL a connection that did not answer is closed, so that a health check cannot keep it.
+   */
+  ping(deadlineMs: number): Promise<void>;
 }
 
 /** TLS to PostgreSQL, in libpq's `sslmode` terms. */
@@ -48,6 +53,12 @@ export interface OpenOptions {
   readonly migrate?: boolean;
   /** ROSTER_SECRET_KEY (32 bytes), or undefined to keep secrets in plaintext. */
   readonly secretKey?: Buffer | undefined;
+  /**
+   * PostgreSQL: how long one statement may go unanswered, once the store is migrated, before it
+   * fails and its connection is closed (QUERY_DEADLINE_MS for a serving instance). Undefined:
+   * no deadline (the CLI; `db copy`, whose statements may take minutes).
+   */
+  readonly queryDeadlineMs?: number | undefined;
   /** Told how many plaintext secrets start-up has just sealed (a key configured for the first time, or a new secret column). */
   readonly onSealed?: (count: number) => void;
 }

@@ -1,7 +1,8 @@
 /** Which database errors mean "the database cannot be reached or written now" (answered 503). */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { isDatabaseUnavailable } from '../../src/store/index.ts';
+import { isDatabaseTimeout, isDatabaseUnavailable } from '../../src/store/index.ts';
+import { QueryDeadlineError } from '../../src/store/errors.ts';
 
 const withCode = (code: string, message = 'x'): Error => Object.assign(new Error(message), { code });
 
@@ -27,5 +28,19 @@ describe('isDatabaseUnavailable', () => {
     }
     assert.equal(isDatabaseUnavailable(new Error('boom')), false);
     assert.equal(isDatabaseUnavailable(undefined), false);
+  });
+});
+
+describe('isDatabaseTimeout', () => {
+  test("a connection past Roster's deadline, statement_timeout and lock_timeout are a database too slow, and unavailability", () => {
+    for (const error of [new QueryDeadlineError(30_000), withCode('57014'), withCode('55P03'), new Error('wrapped', { cause: withCode('55P03') })]) {
+      assert.equal(isDatabaseTimeout(error), true, String(error));
+      assert.equal(isDatabaseUnavailable(error), true, String(error));
+    }
+  });
+
+  test('a database that is gone, or an error of the request, is not', () => {
+    for (const code of ['57P01', 'ECONNREFUSED', '23505', '40001']) assert.equal(isDatabaseTimeout(withCode(code)), false, code);
+    assert.equal(isDatabaseTimeout(new Error('Connection terminated unexpectedly')), false);
   });
 });

@@ -11,7 +11,7 @@ import type { FastifyInstance, HTTPMethods, LightMyRequestResponse } from 'fasti
 import { buildApp, type AppOptions } from '../../src/http/app.ts';
 import type { RateLimitPolicy } from '../../src/directory/rate-limits.ts';
 import { createServices, type Services } from '../../src/services.ts';
-import { openStore, type DatabaseLocation } from '../../src/store/index.ts';
+import { openStore, QUERY_DEADLINE_MS, type DatabaseLocation } from '../../src/store/index.ts';
 import { createTestDatabase, type TestDatabase } from './databases.ts';
 
 export const BASE_URL = 'https://roster.test';
@@ -109,7 +109,8 @@ export interface TestResponse {
  * Starts a fresh instance on `database` (SQLite by default) with the local administrator
  * `admin` and a token of it; `scim: false` leaves provisioning off; `baseUrl` replaces the
  * https BASE_URL (the IdP helpers in test/saml/idp.ts assume BASE_URL); `maxBodySize` is ROSTER_MAX_BODY_SIZE;
- * `scimCursorTimeout` sets how many seconds SCIM list cursors stay valid; `secretKey` is ROSTER_SECRET_KEY; `logger` and
+ * `scimCursorTimeout` sets how many seconds SCIM list cursors stay valid; `secretKey` is ROSTER_SECRET_KEY;
+ * `queryDeadlineMs` replaces the PostgreSQL statement deadline of `roster serve`; `logger` and
  * `metricsAllow` are buildApp's (a pino stream to read the log lines, ROSTER_METRICS_ALLOW).
  */
 export async function startTestApp(
@@ -129,6 +130,8 @@ export async function startTestApp(
     /** ROSTER_RATE_LIMIT and ROSTER_RATE_LIMIT_BURST; no limit when unset. */
     rateLimit?: RateLimitPolicy;
     secretKey?: Buffer;
+    /** How long a PostgreSQL statement may go unanswered (QUERY_DEADLINE_MS, as `roster serve`, by default). */
+    queryDeadlineMs?: number;
     logger?: AppOptions['logger'];
     metricsAllow?: AppOptions['metricsAllow'];
     trustedProxies?: AppOptions['trustedProxies'];
@@ -136,7 +139,7 @@ export async function startTestApp(
 ): Promise<TestApp> {
   const directory = mkdtempSync(join(tmpdir(), 'roster-test-'));
   const scratch = options.location !== undefined ? { location: options.location, url: '', drop: async () => {} } : await createTestDatabase(options.database ?? 'sqlite');
-  const store = await openStore(scratch.location, { secretKey: options.secretKey });
+  const store = await openStore(scratch.location, { secretKey: options.secretKey, queryDeadlineMs: options.queryDeadlineMs ?? QUERY_DEADLINE_MS });
   const baseUrl = options.baseUrl ?? BASE_URL;
   const services = createServices(store, {
     baseUrl,
