@@ -26,6 +26,12 @@ export type SignInMethod = 'saml' | 'password' | 'oidc';
 export interface Metrics {
   /** Counts an answered request, and its SCIM operation if it was one; called once per response. */
   observeRequest(request: FastifyRequest, reply: FastifyReply): void;
+  /**
+   * Counts one operation of a Bulk request under its own resource (`Users`, `Groups`, `unknown`
+   * when it could not be read) and operation, by the status it got: the Bulk request itself
+   * answers 200 whatever its operations did.
+   */
+  bulkOperation(resource: 'Users' | 'Groups' | 'unknown', method: string | undefined, status: number): void;
   /** Counts a sign-in: `outcome` is `success` or the refusal's reason code (a fixed list per method). */
   signIn(method: SignInMethod, outcome: string): void;
   /** The Prometheus text exposition of this app's and the process's metrics. */
@@ -86,6 +92,9 @@ function scimOperation(route: string, method: string): { resource: string; opera
       return { resource, operation: method.toLowerCase() };
   }
 }
+
+/** The operation a Bulk operation's method stands for; anything else (a method Bulk refuses) is `unknown`. */
+const BULK_OPERATIONS: Readonly<Record<string, string>> = { POST: 'create', PUT: 'replace', PATCH: 'patch', DELETE: 'delete' };
 
 function outcomeOf(status: number): 'success' | 'client_error' | 'server_error' {
   return status >= 500 ? 'server_error' : status >= 400 ? 'client_error' : 'success';
@@ -165,6 +174,9 @@ export function createMetrics(store: Store): Metrics {
       if (apiOfPath(route === UNMATCHED_ROUTE ? routedPath(request.url) : route) === 'scim') {
         scimOperations.inc({ ...scimOperation(route, request.method), outcome: outcomeOf(reply.statusCode) });
       }
+    },
+    bulkOperation(resource, method, status) {
+      scimOperations.inc({ resource, operation: BULK_OPERATIONS[method ?? ''] ?? 'unknown', outcome: outcomeOf(status) });
     },
     signIn(method, outcome) {
       signIns.inc({ method, outcome });

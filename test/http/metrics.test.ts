@@ -64,6 +64,25 @@ eachDatabase('GET /metrics', (database) => {
       assert.equal(sample(body, 'roster_scim_operations_total{resource="Users",operation="patch",outcome="success"}'), 1);
       assert.equal(sample(body, 'roster_scim_operations_total{resource="Users",operation="list",outcome="success"}'), 1);
 
+      // A Bulk request counts once (200), and each of its operations under its own resource, by its own status.
+      const bulk = await roster.request('POST', '/Bulk', {
+        schemas: ['urn:ietf:params:scim:api:messages:2.0:BulkRequest'],
+        Operations: [
+          { method: 'POST', path: '/Users', bulkId: 'a', data: userBody('bulk-a') },
+          { method: 'POST', path: '/Users', bulkId: 'b', data: userBody('grace') },
+          { method: 'DELETE', path: '/Groups/no-such-group' },
+          { method: 'COPY', path: '/Users' },
+        ],
+      });
+      assert.equal(bulk.status, 200);
+      assert.deepEqual(bulk.body.Operations.map((operation: { status: string | number }) => String(operation.status)), ['201', '409', '404', '400']);
+      const afterBulk = (await scrape(roster)).body;
+      assert.equal(sample(afterBulk, 'roster_scim_operations_total{resource="Bulk",operation="bulk",outcome="success"}'), 1);
+      assert.equal(sample(afterBulk, 'roster_scim_operations_total{resource="Users",operation="create",outcome="success"}'), 2);
+      assert.equal(sample(afterBulk, 'roster_scim_operations_total{resource="Users",operation="create",outcome="client_error"}'), 1);
+      assert.equal(sample(afterBulk, 'roster_scim_operations_total{resource="Groups",operation="delete",outcome="client_error"}'), 1);
+      assert.equal(sample(afterBulk, 'roster_scim_operations_total{resource="unknown",operation="unknown",outcome="client_error"}'), 1);
+
       // The process's own metrics come along.
       assert.ok(sample(body, 'process_cpu_user_seconds_total') !== undefined, 'process metrics');
       assert.match(body, /^nodejs_eventloop_lag_seconds /m);

@@ -60,6 +60,9 @@ function stateWrites<Resource>(writes: ResourceWrites<Resource>): StateWrites {
   };
 }
 
+/** The endpoint of each resource type, as the metrics name SCIM resources. */
+const RESOURCE_ENDPOINTS = { User: 'Users', Group: 'Groups' } as const satisfies Record<ResourceTypeName, string>;
+
 /** One operation's result, and the id of the resource a successful POST created. */
 interface Ran {
   readonly result: BulkResult;
@@ -143,6 +146,7 @@ export function bulkRoutes(app: FastifyInstance, options: BulkOptions): void {
         if (operation === undefined) continue;
         const { result, createdId } = await run(operation, plan.circular.get(index), created, request);
         results.set(index, result);
+        request.server.metrics.bulkOperation(operation.kind === 'runnable' ? RESOURCE_ENDPOINTS[operation.resourceType] : 'unknown', operation.method, result.status);
         if (operation.method === 'POST' && operation.bulkId !== undefined) {
           created.set(operation.bulkId, createdId !== undefined ? { ok: true, id: createdId } : { ok: false, index, status: result.status });
         }
