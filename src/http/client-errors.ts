@@ -6,13 +6,18 @@
  * socket and sees it reset: a dropped request, which IdPs retry blindly. This answer says it
  * closes, in the RFC 7644 error schema, since SCIM clients are the ones that keep connections.
  */
+import type { FastifyInstance } from 'fastify';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 
 const SCIM_ERROR = 'urn:ietf:params:scim:api:messages:2.0:Error';
 
-/** Fastify's `clientErrorHandler`: a complete answer that announces the close, then the close. */
-export function answerClientError(error: Error & { code?: string }, socket: Socket): void {
+/**
+ * Fastify's `clientErrorHandler` (called with the app as `this`): a complete answer that
+ * announces the close, then the close. No route saw the request, so no hook logs or counts it:
+ * this does, or an IdP whose long filters get 431 would be invisible to the operator.
+ */
+export function answerClientError(this: FastifyInstance, error: Error & { code?: string }, socket: Socket): void {
   // A reset connection has nobody left to answer (Node's own handler does the same).
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
   const [status, detail] =
@@ -21,6 +26,8 @@ export function answerClientError(error: Error & { code?: string }, socket: Sock
       : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
         ? [408, 'The request was not received in time.']
         : [400, 'The request is not valid HTTP.'];
+  this.log.info({ status, code: error.code, remoteAddress: socket.remoteAddress }, `request refused before routing: ${detail}`);
+  this.metrics.refusedUnread(status);
   const body = JSON.stringify({ schemas: [SCIM_ERROR], status: String(status), detail });
   if (socket.writable) {
     socket.write(

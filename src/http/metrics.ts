@@ -19,6 +19,9 @@ import { ScimError } from '../scim/errors.ts';
 /** The route label of requests no route took (404s, URLs the router could not read). */
 export const UNMATCHED_ROUTE = '(unmatched)';
 
+/** The route and method labels of requests Node's HTTP parser refused: nothing of them was read. */
+export const UNREAD_ROUTE = '(unread)';
+
 /** How a person signed in. */
 export type SignInMethod = 'saml' | 'password' | 'oidc';
 
@@ -32,6 +35,8 @@ export interface Metrics {
    * answers 200 whatever its operations did.
    */
   bulkOperation(resource: 'Users' | 'Groups' | 'unknown', method: string | undefined, status: number): void;
+  /** Counts a request Node's HTTP parser refused before any route saw it (431, 408, 400): route `(unread)`. */
+  refusedUnread(status: number): void;
   /** Counts a sign-in: `outcome` is `success` or the refusal's reason code (a fixed list per method). */
   signIn(method: SignInMethod, outcome: string): void;
   /** The Prometheus text exposition of this app's and the process's metrics. */
@@ -174,6 +179,9 @@ export function createMetrics(store: Store): Metrics {
       if (apiOfPath(route === UNMATCHED_ROUTE ? routedPath(request.url) : route) === 'scim') {
         scimOperations.inc({ ...scimOperation(route, request.method), outcome: outcomeOf(reply.statusCode) });
       }
+    },
+    refusedUnread(status) {
+      requests.inc({ route: UNREAD_ROUTE, method: UNREAD_ROUTE, status: String(status) });
     },
     bulkOperation(resource, method, status) {
       scimOperations.inc({ resource, operation: BULK_OPERATIONS[method ?? ''] ?? 'unknown', outcome: outcomeOf(status) });

@@ -8,13 +8,21 @@
 import assert from 'node:assert/strict';
 import { Agent, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { SCIM, startTestApp, type TestApp } from '../support/app.ts';
 
 let app: TestApp;
 let port: number;
+const logged: string[] = [];
 before(async () => {
-  app = await startTestApp();
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      logged.push(...chunk.toString().split('\n').filter((line) => line !== ''));
+      done();
+    },
+  });
+  app = await startTestApp({ logger: { level: 'info', stream } });
   await app.app.listen({ port: 0, host: '127.0.0.1' });
   port = (app.app.server.address() as AddressInfo).port;
 });
@@ -47,6 +55,24 @@ test('a URL over 16 KiB gets a SCIM 431 that closes the connection, and the keep
       const next = await get(agent, `${SCIM}/ServiceProviderConfig`);
       assert.equal(next.status, 200, `round ${round}`);
     }
+  } finally {
+    agent.destroy();
+  }
+});
+
+test('a request refused before routing is logged and counted, as an operator needs to see an IdP whose filters are too long', async () => {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  try {
+    const before = logged.length;
+    assert.equal((await get(agent, `${SCIM}/Users?filter=${'y'.repeat(20_000)}`)).status, 431);
+    const lines = logged.slice(before).map((line) => JSON.parse(line) as { level: number; status?: number; msg: string });
+    const line = lines.find((candidate) => candidate.status === 431);
+    assert.ok(line, `a log line for the 431 among ${JSON.stringify(lines)}`);
+    assert.equal(line.level, 30, 'at info');
+    assert.match(line.msg, /refused before routing: The request line and headers exceed 16 KiB/);
+    assert.ok(!logged.slice(before).join('\n').includes('yyyy'), 'the URL is not logged');
+    const metrics = (await get(agent, '/metrics')).body;
+    assert.match(metrics, /^roster_http_requests_total\{route="\(unread\)",method="\(unread\)",status="431"\} [1-9]/m);
   } finally {
     agent.destroy();
   }
