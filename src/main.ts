@@ -48,7 +48,7 @@ export async function serve(config: Config): Promise<void> {
   const consoleUrl = `${config.baseUrl}/`;
   let firstStart;
   try {
-    firstStart = issued ? deliverFirstStartPassword(issued, process.stdout.isTTY === true, services.initialPassword, consoleUrl) : undefined;
+    firstStart = issued ? deliverFirstStartPassword(issued, process.stderr.isTTY === true, services.initialPassword, consoleUrl) : undefined;
   } catch (error) {
     await app.close().catch(() => undefined);
     await store.close();
@@ -116,26 +116,29 @@ export async function serve(config: Config): Promise<void> {
       process.exitCode = 1;
     }
   };
-  process.once('SIGTERM', () => void stop('SIGTERM'));
-  process.once('SIGINT', () => void stop('SIGINT'));
+  const onTerm = () => void stop('SIGTERM');
+  const onInt = () => void stop('SIGINT');
+  process.once('SIGTERM', onTerm);
+  process.once('SIGINT', onInt);
 
   try {
     await app.listen({ port: config.port, host: config.host });
   } catch (error) {
     // Nothing may keep running without a port: the process exits, and a supervisor
     // (systemd's Restart=on-failure, an orchestrator) sees the failure.
-    process.removeAllListeners('SIGTERM');
-    process.removeAllListeners('SIGINT');
+    process.off('SIGTERM', onTerm);
+    process.off('SIGINT', onInt);
     await Promise.allSettled([deliveries.stop(), retention.stop(), eventRetention.stop()]);
     await app.close().catch(() => undefined);
     await store.close();
     // Where the first-start password is (or, on a terminal, the password): this start shows it only once.
-    if (firstStart !== undefined) process.stdout.write(`\n${firstStart.message}\n\n`);
+    if (firstStart !== undefined) process.stderr.write(`\n${firstStart.message}\n\n`);
     throw listenFailure(error, config);
   }
   const where = describeLocation(config.database);
   const enabled = (await services.provisioning.status()).enabled;
-  process.stdout.write(
+  // For the person who started it, on stderr: stdout carries only the JSON log lines.
+  process.stderr.write(
     [
       '',
       `Roster is running on ${config.baseUrl} (database: ${where})`,

@@ -39,6 +39,10 @@ test('roster serve answers /healthz, prints the console and SCIM URLs, and exits
     assert.match(signIn.headers.get('set-cookie') ?? '', /^roster_session=/);
     assert.equal(await stop(instance), 0, instance.output);
     assert.match(instance.output, /stopped cleanly/);
+    // stdout is the log: JSON lines only, the banner and the password's whereabouts on stderr.
+    const lines = instance.stdout.split('\n').filter((line) => line !== '');
+    assert.ok(lines.length > 0);
+    for (const line of lines) assert.doesNotThrow(() => JSON.parse(line), `not a JSON line on stdout: ${line}`);
   } finally {
     if (instance.process.exitCode === null) instance.process.kill('SIGKILL');
     rmSync(directory, { recursive: true, force: true });
@@ -66,7 +70,7 @@ test('a port another process holds stops start-up: a message naming ROSTER_PORT,
   const instance = await startInstance(`sqlite:${join(directory, 'roster.db')}`, { ROSTER_PORT: String(address.port) });
   try {
     const exited = new Promise<number | null>((resolve) => instance.process.once('exit', resolve));
-    const code = await Promise.race([exited, new Promise<'running'>((resolve) => setTimeout(() => resolve('running'), 20_000))]);
+    const code = await Promise.race([exited, new Promise<'running'>((resolve) => setTimeout(() => resolve('running'), 60_000))]);
     assert.equal(code, 1, `the process should have exited; it printed: ${instance.output}`);
     assert.match(instance.output, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${address.port}: another process .* ROSTER_PORT`));
     assert.doesNotMatch(instance.output, /unexpected error/);

@@ -15,6 +15,8 @@ export interface Instance {
   readonly port: number;
   /** Everything the process printed, stdout and stderr. */
   output: string;
+  /** What it printed on stdout alone. */
+  stdout: string;
 }
 
 /** A TCP port nobody listens on right now. */
@@ -47,8 +49,11 @@ export async function startInstance(databaseUrl: string, env: Record<string, str
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const instance: Instance = { process: child, base: `http://127.0.0.1:${port}`, port, output: '' };
-  child.stdout?.on('data', (chunk: Buffer) => (instance.output += chunk.toString()));
+  const instance: Instance = { process: child, base: `http://127.0.0.1:${port}`, port, output: '', stdout: '' };
+  child.stdout?.on('data', (chunk: Buffer) => {
+    instance.output += chunk.toString();
+    instance.stdout += chunk.toString();
+  });
   child.stderr?.on('data', (chunk: Buffer) => (instance.output += chunk.toString()));
   return instance;
 }
