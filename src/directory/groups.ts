@@ -75,6 +75,19 @@ interface MemberCounts {
   readonly removedAll: boolean;
 }
 
+/** Member ids an audit entry names at most per list: the entry says who was named, not a copy of the group. */
+export const AUDITED_IDS = 100;
+
+/**
+ * `{[name]: ids}`, or the first AUDITED_IDS of them and `[name]Omitted`, how many more: an IdP
+ * that PUTs a 50,000-member group on every cycle would otherwise add megabytes to the audit log
+ * each time. The change events name every member who came or went.
+ */
+function listedIds(name: string, ids: readonly string[]): Record<string, unknown> {
+  if (ids.length <= AUDITED_IDS) return { [name]: ids };
+  return { [name]: ids.slice(0, AUDITED_IDS), [`${name}Omitted`]: ids.length - AUDITED_IDS };
+}
+
 function toWrite(document: Document, schemas: ResourceSchemas): GroupWrite {
   const { displayName, externalId, members: _members, id: _id, meta: _meta, ...data } = document;
   if (typeof displayName !== 'string' || displayName.trim() === '') {
@@ -236,9 +249,9 @@ export function createGroupDirectory(store: Store, scimSchemas: ScimSchemas) {
       scimId,
       added: counts.added,
       removed: counts.removed,
-      addedIds: counts.addedIds,
-      removedIds: counts.removedIds,
-      ...(counts.replacedWith !== undefined ? { replacedWith: counts.replacedWith } : {}),
+      ...listedIds('addedIds', counts.addedIds),
+      ...listedIds('removedIds', counts.removedIds),
+      ...(counts.replacedWith !== undefined ? listedIds('replacedWith', counts.replacedWith) : {}),
       ...(counts.removedAll ? { removedAll: true } : {}),
     };
   }
@@ -289,7 +302,7 @@ export function createGroupDirectory(store: Store, scimSchemas: ScimSchemas) {
           targetId: id,
           // A new group gets every member named (an unknown id fails the whole create); a group
           // taken over has its members replaced, recorded below like any replace.
-          details: { scimId, name: values.name, externalId: values.externalId, ...(existing ? {} : { membersAdded: [...new Set(memberIds)] }), ...ignoredOf(notes) },
+          details: { scimId, name: values.name, externalId: values.externalId, ...(existing ? {} : listedIds('membersAdded', [...new Set(memberIds)])), ...ignoredOf(notes) },
           events: groupEvent(existing, linked),
         }, now);
         const counts = await applyMemberChanges(trx, id, [existing ? { kind: 'replace', ids: memberIds } : { kind: 'add', ids: memberIds }], now, journal.stamp(actor, now));

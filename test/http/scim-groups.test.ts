@@ -225,6 +225,26 @@ eachDatabase('SCIM /Groups', (database) => {
     ]);
   });
 
+  test('an audit entry names at most 100 member ids per list and counts the others: a large group is not copied into the audit log', async () => {
+    const many: string[] = [];
+    const bulk = await roster.request('POST', '/Bulk', {
+      schemas: ['urn:ietf:params:scim:api:messages:2.0:BulkRequest'],
+      Operations: Array.from({ length: 130 }, (_, i) => ({ method: 'POST', path: '/Users', bulkId: `u${i}`, data: userBody(`audited-${i}@example.com`) })),
+    });
+    assert.equal(bulk.status, 200);
+    for (const operation of bulk.body.Operations) many.push(String(operation.location).split('/').pop() ?? '');
+    const group = (await roster.request('POST', '/Groups', { ...groupBody('Audited'), members: many.map((value) => ({ value })) })).body;
+    assert.equal((await roster.request('PUT', `/Groups/${group.id}`, { ...groupBody('Audited'), members: many.slice(0, 120).map((value) => ({ value })) })).status, 200);
+    const audit = (await roster.request('GET', '/api/v2/audit-logs?targetType=group&pageSize=500')).body.auditLogs.filter((e: any) => e.details.scimId === group.id);
+    const created = audit.find((e: any) => e.action === 'group.created').details;
+    assert.deepEqual(created.membersAdded, many.slice(0, 100));
+    assert.equal(created.membersAddedOmitted, 30);
+    const replaced = audit.find((e: any) => e.action === 'group.members_changed').details;
+    assert.equal(replaced.removed, 10);
+    assert.deepEqual(replaced.replacedWith, many.slice(0, 100));
+    assert.equal(replaced.replacedWithOmitted, 20);
+  });
+
   test('If-None-Match on GET /Groups/:id: the current version or * gives 304, an old one the group', async () => {
     const group = (await roster.request('POST', '/Groups', groupBody('Cached'))).body;
     const current = await roster.request('GET', `/Groups/${group.id}`, undefined, { 'if-none-match': group.meta.version });
