@@ -19,6 +19,8 @@
  *   `emails[type eq "work"].value` only their `value`); `excludedAttributes=emails[type eq "home"]`
  *   leaves those values out. Naming the attribute without a filter as well shows every value.
  * - Keys the schemas do not know are not shown.
+ * - A request's names are resolved once (planProjection) and the plan applied to every resource
+ *   of its answer: resolving them per resource made a long list cost its length times the page.
  */
 import type { AttributePath, Filter } from './filter/ast.ts';
 import { evaluateFilter } from './filter/evaluate.ts';
@@ -44,7 +46,7 @@ export interface ProjectionOptions {
 }
 
 /** Attribute paths of one parameter, resolved against the schemas. */
-interface Named {
+export interface Named {
   /** Attributes named whole (`name`, `emails`, `urn:…:User:manager`). */
   readonly whole: ReadonlySet<AttributeDefinition>;
   /** Attributes of which only some sub-attributes are named (`name.givenName`). */
@@ -69,6 +71,15 @@ interface Shown {
 }
 
 const NOTHING: ReadonlySet<AttributeDefinition> = new Set();
+
+/**
+ * The most items `attributes` or `excludedAttributes` may name (docs/scim.md, Input limits).
+ * Every attribute and sub-attribute of User with the enterprise extension is about 100 names,
+ * and an extension is selected whole by its URN; a client naming each attribute of several
+ * declared extensions as well stays in the hundreds. 1,000 leaves room for that and refuses
+ * lists that exist only to make the server work (a 20 MiB body holds 1.5 million names).
+ */
+export const MAX_PROJECTED_PATHS = 1000;
 
 /** `excluded`: an excluded path with a value filter removes values, not the attribute. */
 function resolveNames(resourceType: ResourceTypeRef, paths: readonly ProjectedPath[], excluded: boolean): Named {
@@ -109,16 +120,23 @@ function resolveNames(resourceType: ResourceTypeRef, paths: readonly ProjectedPa
   return { whole, subs, schemas, filters };
 }
 
-interface Plan {
+/**
+ * A request's `attributes` / `excludedAttributes` resolved against the schemas of one resource
+ * type: build it once per request with planProjection, apply it to each resource with projectWith.
+ */
+export interface ProjectionPlan {
+  readonly resourceType: ResourceTypeRef;
   readonly requested: Named | undefined;
   readonly excluded: Named;
   /** Attributes the write being answered gave a value: `returned: request` ones count as `default`. */
   readonly specified: ReadonlySet<AttributeDefinition>;
 }
 
-function planOf(resourceType: ResourceTypeRef, options: ProjectionOptions): Plan {
+/** Resolves the projection parameters once, for every resource of one answer. */
+export function planProjection(resourceType: ResourceTypeRef, options: ProjectionOptions): ProjectionPlan {
   const attributes = options.attributes ?? [];
   return {
+    resourceType,
     requested: attributes.length > 0 ? resolveNames(resourceType, attributes, false) : undefined,
     excluded: resolveNames(resourceType, options.excludedAttributes ?? [], true),
     specified: options.specified ?? NOTHING,
@@ -131,7 +149,7 @@ function shownByDefault(attribute: AttributeDefinition, specified: ReadonlySet<A
 }
 
 /** Whether and how a top-level attribute of schema `schemaUrn` ('' for id/externalId/meta) is shown. */
-function shownAs(attribute: AttributeDefinition, schemaUrn: string, plan: Plan): Shown | undefined {
+function shownAs(attribute: AttributeDefinition, schemaUrn: string, plan: ProjectionPlan): Shown | undefined {
   const { requested, excluded, specified } = plan;
   if (attribute.returned === 'never') return undefined;
   if (attribute.returned === 'always') return { only: undefined, excluded: NOTHING, specified };
@@ -196,7 +214,7 @@ function projectValue(attribute: AttributeDefinition, value: JsonValue, shown: S
   return isJsonObject(value) ? projectComplex(attribute, value, shown) : value;
 }
 
-function projectExtension(schema: SchemaDefinition, value: JsonObject, plan: Plan): JsonObject | undefined {
+function projectExtension(schema: SchemaDefinition, value: JsonObject, plan: ProjectionPlan): JsonObject | undefined {
   const output: JsonObject = {};
   for (const [key, raw] of Object.entries(value)) {
     const attribute = findAttribute(schema.attributes, key);
@@ -209,10 +227,16 @@ function projectExtension(schema: SchemaDefinition, value: JsonObject, plan: Pla
 
 /**
  * The resource as the client asked to see it: `attributes` / `excludedAttributes` applied
- * together with each attribute's `returned` characteristic. Returns a new object.
+ * together with each attribute's `returned` characteristic. Returns a new object. For the
+ * resources of a list, plan once and call projectWith for each.
  */
 export function project(resourceType: ResourceTypeRef, resource: JsonObject, options: ProjectionOptions): JsonObject {
-  const plan = planOf(resourceType, options);
+  return projectWith(planProjection(resourceType, options), resource);
+}
+
+/** The resource as a plan (planProjection) shows it. Returns a new object. */
+export function projectWith(plan: ProjectionPlan, resource: JsonObject): JsonObject {
+  const { resourceType } = plan;
   const extensions = extensionSchemasOf(resourceType);
   const output: JsonObject = { schemas: [] };
   for (const [key, value] of Object.entries(resource)) {
@@ -238,7 +262,12 @@ export function project(resourceType: ResourceTypeRef, resource: JsonObject, opt
  * layer can skip work: e.g. not read memberships for Groups listed with excludedAttributes=members.
  */
 export function isRequested(resourceType: ResourceTypeRef, path: AttributePath, options: ProjectionOptions): boolean {
-  const plan = planOf(resourceType, options);
+  return isShownBy(planProjection(resourceType, options), path);
+}
+
+/** isRequested for a plan already made. */
+export function isShownBy(plan: ProjectionPlan, path: AttributePath): boolean {
+  const { resourceType } = plan;
   const schema = schemaNamedBy(path, resourceType);
   if (schema) {
     return schema.attributes.some((attribute) => shownAs(attribute, schema.id, plan) !== undefined);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { MAX_INPUT_LENGTH } from '../../src/scim/filter/index.ts';
+import { MAX_PROJECTED_PATHS } from '../../src/scim/projection.ts';
 import { eachDatabase } from '../support/databases.ts';
 import { BASE_URL, SCIM, groupBody, startTestApp, userBody, type TestApp, type TestResponse } from '../support/app.ts';
 
@@ -183,6 +184,34 @@ eachDatabase('SCIM filters and searches', (database) => {
       assert.deepEqual(await userNames(`x509Certificates ne "${CERTIFICATE}"`), []);
       assert.deepEqual(await userNames(`x509Certificates ne "${CERTIFICATE.toLowerCase()}"`), ['search-0@example.com']);
       assert.equal((await userNames(`not (x509Certificates eq "${CERTIFICATE}")`)).length, ALL.length - 1);
+    });
+  });
+
+  describe(`attributes and excludedAttributes name at most ${MAX_PROJECTED_PATHS} items`, () => {
+    // Two names, repeated: what the probe sent to make each page cost its length times the page.
+    const names = (count: number) => Array.from({ length: count }, (_, i) => (i % 2 === 0 ? 'userName' : 'emails.value'));
+
+    for (const parameter of ['attributes', 'excludedAttributes'] as const) {
+      test(`POST /Users/.search: ${MAX_PROJECTED_PATHS + 1} items in ${parameter} is 400 invalidValue naming the limit`, async () => {
+        const response = await roster.request('POST', '/Users/.search', { schemas: [SEARCH_REQUEST], [parameter]: names(MAX_PROJECTED_PATHS + 1) });
+        assertScimError(response, 400, 'invalidValue', new RegExp(`^${parameter} names ${MAX_PROJECTED_PATHS + 1} attributes; at most ${MAX_PROJECTED_PATHS}`));
+      });
+
+      test(`GET /Users and GET /Groups/:id: ${MAX_PROJECTED_PATHS + 1} items in ${parameter} in the URL are 400 invalidValue`, async () => {
+        const query = `${parameter}=${names(MAX_PROJECTED_PATHS + 1).join(',')}`;
+        assertScimError(await roster.request('GET', `/Users?${query}`), 400, 'invalidValue', /at most 1000/);
+        assertScimError(await roster.request('GET', `/Groups/${groupIds[0] ?? ''}?${query}`), 400, 'invalidValue', /at most 1000/);
+      });
+    }
+
+    test(`${MAX_PROJECTED_PATHS} items, a name repeated, answer as the name once does`, async () => {
+      const once = await roster.request('POST', '/Users/.search', { schemas: [SEARCH_REQUEST], attributes: ['userName', 'emails.value'] });
+      const repeated = await roster.request('POST', '/Users/.search', { schemas: [SEARCH_REQUEST], attributes: names(MAX_PROJECTED_PATHS) });
+      assert.equal(repeated.status, 200, JSON.stringify(repeated.body).slice(0, 300));
+      assert.deepEqual(repeated.body, once.body);
+      assert.deepEqual(Object.keys(once.body.Resources[0]).sort(), ['emails', 'id', 'schemas', 'userName']);
+      const excluded = (list: string[]) => roster.request('GET', `/Users?excludedAttributes=${encodeURIComponent(list.join(','))}`);
+      assert.deepEqual((await excluded(Array.from({ length: 500 }, () => 'emails[type eq "work"]'))).body, (await excluded(['emails[type eq "work"]'])).body);
     });
   });
 

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import type { AttributePath } from '../../src/scim/filter/ast.ts';
 import type { JsonObject } from '../../src/scim/json.ts';
 import { parseAttributePath } from '../../src/scim/path.ts';
-import { isRequested, project } from '../../src/scim/projection.ts';
+import { isRequested, isShownBy, planProjection, project, projectWith } from '../../src/scim/projection.ts';
 import type { ProjectionOptions } from '../../src/scim/projection.ts';
 import { ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA } from '../../src/scim/schemas.ts';
 
@@ -190,4 +190,16 @@ test('isRequested tells whether User groups will be shown, and handles sub-attri
   assert.equal(isRequested('User', paths(EXT)[0] ?? { attribute: '' }, excluded(EXT)), false);
   assert.equal(isRequested('User', paths(EXT)[0] ?? { attribute: '' }, attributes('manager')), true);
   assert.equal(isRequested('User', { attribute: 'shoeSize' }, {}), false);
+});
+
+test('a plan made once shows every resource as project does, and a name repeated selects nothing more', () => {
+  const options = attributes('userName', 'emails.value', 'userName', 'EMAILS.VALUE', `${EXT}:employeeNumber`);
+  const plan = planProjection('User', options);
+  const other: JsonObject = { ...barbara(), id: 'other', userName: 'other', emails: [{ value: 'other@example.com', type: 'home' }] };
+  for (const resource of [barbara(), other]) {
+    assert.deepEqual(projectWith(plan, resource), project('User', resource, options));
+    assert.deepEqual(projectWith(plan, resource), project('User', resource, attributes('userName', 'emails.value', `${EXT}:employeeNumber`)));
+  }
+  assert.equal(isShownBy(plan, { attribute: 'groups' }), isRequested('User', { attribute: 'groups' }, options));
+  assert.equal(isShownBy(plan, { attribute: 'emails', subAttribute: 'value' }), true);
 });

@@ -6,7 +6,7 @@ import { parseAttributePath, parseProjectionPath, splitAttributeList } from '../
 import { badRequest, ScimError } from '../../../scim/errors.ts';
 import { decodeCursor, encodeCursor, queryDigest, type CursorScope, type KeysetPosition } from '../../../scim/cursor.ts';
 import { DEFAULT_PAGE_SIZE, cursorListResponse, listResponse, parseNameList, parsePaging, parseSortOrder, queryParameters, type Paging, type RawListParameters } from '../../../scim/list.ts';
-import { isRequested, project, type ProjectedPath } from '../../../scim/projection.ts';
+import { isRequested, MAX_PROJECTED_PATHS, planProjection, projectWith, type ProjectedPath } from '../../../scim/projection.ts';
 import { etagOf, ifMatchAllows, locationOf, renderResource, type ResourceState } from '../../../scim/resources.ts';
 import type { JsonObject } from '../../../scim/json.ts';
 import type { AttributeDefinition, ResourceSchemas, ResourceTypeName, ResourceTypeRef, SchemaRegistry } from '../../../scim/schemas.ts';
@@ -40,9 +40,17 @@ function attributePaths(name: string, raw: unknown): AttributePath[] {
   });
 }
 
-/** The items of `attributes` or `excludedAttributes`, each a path or a multi-valued attribute with a value filter. */
+/**
+ * The items of `attributes` or `excludedAttributes`, each a path or a multi-valued attribute
+ * with a value filter: at most MAX_PROJECTED_PATHS (400 invalidValue beyond, as for the values
+ * of a multi-valued attribute), each distinct item once (a name repeated selects nothing more).
+ */
 function projectedPaths(name: string, raw: unknown): ProjectedPath[] {
-  return parseNameList(name, raw, splitAttributeList).map((text) => {
+  const items = parseNameList(name, raw, splitAttributeList);
+  if (items.length > MAX_PROJECTED_PATHS) {
+    throw badRequest('invalidValue', `${name} names ${items.length} attributes; at most ${MAX_PROJECTED_PATHS} are accepted.`);
+  }
+  return [...new Set(items)].map((text) => {
     const parsed = parseProjectionPath(text);
     if (!parsed.ok) throw badRequest('invalidValue', `${name}: "${text}" is not an attribute path (${parsed.error.message}).`);
     return parsed.value;
@@ -147,7 +155,16 @@ export function writeProjection(query: unknown, specified: ReadonlySet<Attribute
 
 /** The resource as the client asked to see it. */
 export function present(resourceType: ResourceTypeRef, state: ResourceState, baseUrl: string, projection: Projection): JsonObject {
-  return project(resourceType, renderResource(resourceType, state, baseUrl) as JsonObject, projection);
+  return presenter(resourceType, baseUrl, projection)(state);
+}
+
+/**
+ * Renders resources as the client asked to see them, the projection resolved once for all:
+ * a list renders each resource of its page with the same one.
+ */
+export function presenter(resourceType: ResourceTypeRef, baseUrl: string, projection: Projection): (state: ResourceState) => JsonObject {
+  const plan = planProjection(resourceType, projection);
+  return (state) => projectWith(plan, renderResource(resourceType, state, baseUrl) as JsonObject);
 }
 
 /** The `If-Match` precondition of a write, checked by the directory inside its transaction. */

@@ -15,7 +15,7 @@ import type { ListCursors } from '../../../directory/list-cursors.ts';
 import type { ScimSchemas } from '../../../directory/scim-schemas.ts';
 import type { AttributeDefinition, ResourceSchemas } from '../../../scim/schemas.ts';
 import { SCIM_CONTENT_TYPE } from '../../errors.ts';
-import { checkId, parseListRequest, schemasIn, parseProjection, present, requireBody, runList, sendResource, shows, versionCheck, writeProjection, type ListRequest, type Projection, type ResourceWrites } from './common.ts';
+import { checkId, parseListRequest, schemasIn, parseProjection, present, presenter, requireBody, runList, sendResource, shows, versionCheck, writeProjection, type ListRequest, type Projection, type ResourceWrites } from './common.ts';
 
 /** What a Group is rendered from. */
 export function groupStateOf(group: ScimGroup): ResourceState {
@@ -112,6 +112,7 @@ export function groupWrites(groups: GroupDirectory, schemas: ScimSchemas): Resou
 export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, cursors: ListCursors, baseUrl: string, schemas: ScimSchemas): void {
   const writes = groupWrites(groups, schemas);
   async function list(request: ListRequest, type: ResourceSchemas) {
+    const show = presenter(type, baseUrl, request.projection);
     return runList(
       'Group',
       request,
@@ -126,7 +127,7 @@ export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, cursor
           schemas: type,
           withMembers: shows(type, 'members', request.projection),
         }),
-      (group) => present(type, groupStateOf(group), baseUrl, request.projection),
+      (group) => show(groupStateOf(group)),
     );
   }
 

@@ -10,13 +10,15 @@ import type { RootSearch } from '../../../directory/search.ts';
 import { parseSearchRequest, type RawListParameters } from '../../../scim/list.ts';
 import { locationBase } from '../../../scim/resources.ts';
 import { SCIM_CONTENT_TYPE } from '../../errors.ts';
-import { parseListRequest, present, requireBody, runList, schemasIn, shows, type ListRequest } from './common.ts';
+import { parseListRequest, presenter, requireBody, runList, schemasIn, shows, type ListRequest } from './common.ts';
 import { groupStateOf } from './groups.ts';
 import { stateOf } from './users.ts';
 
 /** Registers POST /.search and GET / on the SCIM scope; resources show the attributes of declared extensions too. */
 export function rootRoutes(app: FastifyInstance, search: RootSearch, cursors: ListCursors, baseUrl: string): void {
   async function list(request: ListRequest, registry: SchemaRegistry) {
+    const showUser = presenter(registry.User, baseUrl, request.projection);
+    const showGroup = presenter(registry.Group, baseUrl, request.projection);
     return runList(
       'root',
       request,
@@ -31,10 +33,7 @@ export function rootRoutes(app: FastifyInstance, search: RootSearch, cursors: Li
           withGroups: shows(registry.User, 'groups', request.projection),
           withMembers: shows(registry.Group, 'members', request.projection),
         }),
-      (resource) =>
-        resource.resourceType === 'User'
-          ? present(registry.User, stateOf(resource.user), baseUrl, request.projection)
-          : present(registry.Group, groupStateOf(resource.group), baseUrl, request.projection),
+      (resource) => (resource.resourceType === 'User' ? showUser(stateOf(resource.user)) : showGroup(groupStateOf(resource.group))),
     );
   }
 

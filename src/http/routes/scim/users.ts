@@ -11,7 +11,7 @@ import type { ListCursors } from '../../../directory/list-cursors.ts';
 import type { ScimSchemas } from '../../../directory/scim-schemas.ts';
 import type { AttributeDefinition, ResourceSchemas } from '../../../scim/schemas.ts';
 import type { ResourceState } from '../../../scim/resources.ts';
-import { checkId, parseListRequest, schemasIn, parseProjection, present, requireBody, runList, sendResource, shows, versionCheck, writeProjection, type ListRequest, type ResourceWrites } from './common.ts';
+import { checkId, parseListRequest, schemasIn, parseProjection, present, presenter, requireBody, runList, sendResource, shows, versionCheck, writeProjection, type ListRequest, type ResourceWrites } from './common.ts';
 import { SCIM_CONTENT_TYPE } from '../../errors.ts';
 
 /** A SCIM user's id, document, timestamps and version, as every /Users answer renders them (renderResource). */
@@ -71,6 +71,7 @@ export function userWrites(users: UserDirectory, schemas: ScimSchemas): Resource
 export function userRoutes(app: FastifyInstance, users: UserDirectory, cursors: ListCursors, baseUrl: string, schemas: ScimSchemas): void {
   const writes = userWrites(users, schemas);
   async function list(request: ListRequest, type: ResourceSchemas) {
+    const show = presenter(type, baseUrl, request.projection);
     return runList(
       'User',
       request,
@@ -85,7 +86,7 @@ export function userRoutes(app: FastifyInstance, users: UserDirectory, cursors: 
           schemas: type,
           withGroups: shows(type, 'groups', request.projection),
         }),
-      (user) => present(type, stateOf(user), baseUrl, request.projection),
+      (user) => show(stateOf(user)),
     );
   }
 
