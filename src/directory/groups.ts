@@ -14,7 +14,7 @@ import { isUniqueViolation } from '../store/errors.ts';
 import { readSnapshot, transact } from '../store/transact.ts';
 import { createGroupQueries, type GroupWrite, type StoredGroup } from '../store/groups.ts';
 import type { EventStamp } from '../store/journal.ts';
-import { createMembershipQueries, INLINE_MEMBERS, type LinkedReference } from '../store/memberships.ts';
+import { createMembershipQueries, INLINE_MEMBERS, MEMBER_LOOKUP_IDS, type LinkedReference } from '../store/memberships.ts';
 import { newId } from '../ids.ts';
 import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
@@ -34,6 +34,13 @@ export type MemberChange =
   | { readonly kind: 'removeAll' }
   | { readonly kind: 'replace'; readonly ids: readonly string[] };
 
+/**
+ * Which members a read loads: all (true), none (false), or only the members among these SCIM
+ * user ids (`among`: a member check, `attributes=members[value eq "<id>"]`), read by key without
+ * the rest of the group.
+ */
+export type MemberRead = boolean | { readonly among: readonly string[] };
+
 export interface ScimGroup {
   readonly group: StoredGroup;
   readonly scimId: string;
@@ -48,8 +55,8 @@ export interface GroupListQuery {
   readonly locationBase: string;
   readonly descending: boolean;
   readonly page: PageRequest;
-  /** False when `members` will not be shown: memberships are then never read. */
-  readonly withMembers: boolean;
+  /** The members to read: false when `members` will not be shown (memberships are then never read), `among` for a member check. */
+  readonly withMembers: MemberRead;
   /** The schemas in force, when the caller has just read them (a request reads them once); else read here. */
   readonly schemas?: ResourceSchemas;
 }
@@ -130,11 +137,19 @@ export function createGroupDirectory(store: Store, scimSchemas: ScimSchemas) {
   const journal = createJournal(store.dialect);
   const unique = createUniqueValues(store);
 
+  /** The members `read` selects of each group, by internal id; undefined when it selects none. */
+  async function readMembers(db: Executor, groupIds: readonly string[], read: MemberRead): Promise<Map<string, LinkedReference[]> | undefined> {
+    if (read === false) return undefined;
+    // More ids than one lookup takes: every member is read, and the projection picks the ones named.
+    const among = read === true || read.among.length > MEMBER_LOOKUP_IDS ? undefined : read.among;
+    return memberships.membersOf(db, groupIds, among);
+  }
+
   /** Reads a SCIM group; writers pass `lock` so that their If-Match check and write are one step. */
-  async function load(db: Executor, scimId: string, includeMembers: boolean, lock?: RowLock): Promise<ScimGroup> {
+  async function load(db: Executor, scimId: string, read: MemberRead, lock?: RowLock): Promise<ScimGroup> {
     const group = await groups.findByScimId(db, scimId, lock);
     if (!group || group.scimId === null) throw new DirectoryError('not_found', `Group ${scimId} not found.`);
-    const members = includeMembers ? (await memberships.membersOf(db, [group.id])).get(group.id) : undefined;
+    const members = (await readMembers(db, [group.id], read))?.get(group.id);
     return { group, scimId: group.scimId, document: withMembers(groupDocument(group), members) };
   }
 
@@ -313,9 +328,19 @@ export function createGroupDirectory(store: Store, scimSchemas: ScimSchemas) {
       }, () => name);
     },
 
-    /** Reads one SCIM group, with its members unless told otherwise. */
-    async get(scimId: string, includeMembers: boolean): Promise<ScimGroup> {
-      return load(store.db, scimId, includeMembers);
+    /** Reads one SCIM group with the members `read` selects. */
+    async get(scimId: string, read: MemberRead): Promise<ScimGroup> {
+      return load(store.db, scimId, read);
+    },
+
+    /**
+     * A group read without its members (get(…, false)), with the members `read` selects: so
+     * that a conditional GET compares the version before reading any member (a 304 for a
+     * 100,000-member group read them all, 0.8 s and 70 MB, to send nothing).
+     */
+    async withMembersRead(group: ScimGroup, read: MemberRead): Promise<ScimGroup> {
+      const members = await readMembers(store.db, [group.group.id], read);
+      return members === undefined ? group : scimGroupOf(group.group, members.get(group.group.id));
     },
 
     /**
@@ -420,7 +445,7 @@ export function createGroupDirectory(store: Store, scimSchemas: ScimSchemas) {
           },
           query.page,
         );
-        const members = query.withMembers ? await memberships.membersOf(trx, page.items.map((group) => group.id)) : undefined;
+        const members = await readMembers(trx, page.items.map((group) => group.id), query.withMembers);
         return {
           ...page,
           items: page.items.map((group) => scimGroupOf(group, members?.get(group.id))),

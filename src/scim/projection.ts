@@ -278,3 +278,40 @@ export function isShownBy(plan: ProjectionPlan, path: AttributePath): boolean {
   if (!shown) return false;
   return resolved.subAttribute ? subAttributeShown(resolved.subAttribute, shown) : true;
 }
+
+/** The strings of `value eq "…"`, or of an `or` of such; undefined for any other filter. */
+function valuesOfFilter(filter: Filter): string[] | undefined {
+  if (filter.kind === 'or') {
+    const left = valuesOfFilter(filter.left);
+    const right = valuesOfFilter(filter.right);
+    return left && right ? [...left, ...right] : undefined;
+  }
+  if (filter.kind !== 'compare' || filter.op !== 'eq' || typeof filter.value !== 'string') return undefined;
+  const { path } = filter;
+  return path.schema === undefined && path.subAttribute === undefined && path.attribute.toLowerCase() === 'value' ? [filter.value] : undefined;
+}
+
+/**
+ * When the plan shows only the values of a multi-valued attribute whose case-exact `value` is
+ * named by its value filters (`attributes=members[value eq "<id>"]`, ids joined by `or`, or
+ * several such items): those values, so that the storage layer reads only them (a member check
+ * on a big group reads one membership, not all). Undefined when any value may be shown; an
+ * attribute not shown at all is isShownBy's answer. Values the plan would leave out anyway
+ * (excludedAttributes) are still listed: projectWith removes them.
+ */
+export function valuesNamedBy(plan: ProjectionPlan, path: AttributePath): readonly string[] | undefined {
+  const resolved = resolveLoosely(plan.resourceType, path);
+  if (!resolved || resolved.subAttribute || !resolved.attribute.multiValued) return undefined;
+  const value = findAttribute(resolved.attribute.subAttributes ?? [], 'value');
+  // The storage layer compares exactly; a value compared regardless of case could match more.
+  if (value?.caseExact !== true) return undefined;
+  const keep = shownAs(resolved.attribute, resolved.schema, plan)?.keep;
+  if (keep === undefined) return undefined;
+  const values = new Set<string>();
+  for (const filter of keep) {
+    const named = valuesOfFilter(filter);
+    if (named === undefined) return undefined;
+    for (const text of named) values.add(text);
+  }
+  return [...values];
+}

@@ -254,6 +254,62 @@ eachDatabase('SCIM /Groups', (database) => {
     assert.equal((await roster.request('GET', `/Groups/${group.id}`, undefined, { 'if-none-match': 'W/"999"' })).status, 200);
   });
 
+  test('If-None-Match with the current ETag is 304 whatever the projection (members are not read for it); after a member change, the group with its members', async () => {
+    const group = (await roster.request('POST', '/Groups', groupBody('Cached members', [users[0]!, users[1]!]))).body;
+    for (const query of ['', `?attributes=${encodeURIComponent(`members[value eq "${users[0]}"]`)}`, '?excludedAttributes=members']) {
+      const response = await roster.request('GET', `/Groups/${group.id}${query}`, undefined, { 'if-none-match': group.meta.version });
+      assert.equal(response.status, 304, query);
+      assert.equal(response.headers.etag, group.meta.version);
+      assert.equal(response.raw.payload, '');
+    }
+    const patched = await roster.request('PATCH', `/Groups/${group.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'add', path: 'members', value: [{ value: users[2]! }] }] });
+    assert.equal(patched.status, 204);
+    const changed = await roster.request('GET', `/Groups/${group.id}`, undefined, { 'if-none-match': group.meta.version });
+    assert.equal(changed.status, 200);
+    assert.deepEqual(changed.body.members.map((m: any) => m.value).sort(), [users[0], users[1], users[2]].sort());
+    assert.equal(changed.headers.etag, patched.headers.etag);
+    assert.equal((await roster.request('GET', `/Groups/${group.id}`, undefined, { 'if-none-match': String(patched.headers.etag) })).status, 304);
+    assert.equal((await roster.request('GET', '/Groups/no-such-group', undefined, { 'if-none-match': '*' })).status, 404);
+  });
+
+  test('a member check, attributes=members[value eq "<id>"], answers as the full group shows that member: alone, or no members', async () => {
+    const group = (await roster.request('POST', '/Groups', groupBody('Checked', [users[0]!, users[1]!, users[2]!, users[3]!]))).body;
+    const full = (await roster.request('GET', `/Groups/${group.id}`)).body;
+    const member = (id: string) => full.members.find((m: any) => m.value === id);
+    const [a, b, c, outside] = [users[1]!, users[3]!, users[2]!, users[5]!];
+    const capitals = a.toUpperCase() === a ? 'NOT-AN-ID' : a.toUpperCase();
+    const cases: readonly [string, Record<string, unknown>][] = [
+      [`attributes=members[value eq "${a}"]`, { members: [member(a)] }],
+      [`attributes=members[value eq "${a}" or value eq "${outside}" or value eq "${b}"]`, { members: [member(a), member(b)].sort((x, y) => (x.value < y.value ? -1 : 1)) }],
+      [`attributes=members[value eq "${outside}"]`, {}],
+      [`attributes=members[value eq "no-such-user"]`, {}],
+      [`attributes=members[value eq "${capitals}"]`, {}],
+      [`attributes=members[VALUE eq "${a}"],members[value eq "${b}"]`, { members: [member(a), member(b)].sort((x, y) => (x.value < y.value ? -1 : 1)) }],
+      [`attributes=members[value eq "${a}"].display`, { members: [{ display: member(a).display }] }],
+      [`attributes=members[value eq "${a}"],displayName`, { displayName: 'Checked', members: [member(a)] }],
+      [`attributes=members[value eq "${a}" or value eq "${c}"]&excludedAttributes=members[value eq "${c}"]`, { members: [member(a)] }],
+      // Not a lookup by id: every member is read and filtered, with the same kind of answer.
+      [`attributes=members[display eq "Member 1"]`, { members: [member(a)] }],
+      [`attributes=members[value eq "${a}" and type eq "User"]`, { members: [member(a)] }],
+    ];
+    for (const [query, expected] of cases) {
+      const [attributes, excluded] = query.split('&');
+      const url = `/Groups/${group.id}?${attributes!.replace(/=(.*)$/, (_, value: string) => `=${encodeURIComponent(value)}`)}${excluded ? `&${excluded.replace(/=(.*)$/, (_, value: string) => `=${encodeURIComponent(value)}`)}` : ''}`;
+      const response = await roster.request('GET', url);
+      assert.equal(response.status, 200, `${query}: ${JSON.stringify(response.body)}`);
+      assert.deepEqual(response.body, { schemas: full.schemas, id: group.id, ...expected }, query);
+      assert.equal(response.headers.etag, full.meta.version);
+      const listed = await roster.request('GET', `/Groups?filter=${encodeURIComponent('displayName eq "Checked"')}&${url.split('?')[1]}`);
+      assert.deepEqual(listed.body.Resources, [response.body], `listed: ${query}`);
+    }
+    const answered = await roster.request('PATCH', `/Groups/${group.id}?attributes=${encodeURIComponent(`members[value eq "${b}"]`)}`, {
+      schemas: [PATCH_OP],
+      Operations: [{ op: 'remove', path: `members[value eq "${a}"]` }],
+    });
+    assert.equal(answered.status, 200);
+    assert.deepEqual(answered.body, { schemas: full.schemas, id: group.id, members: [member(b)] });
+  });
+
   test('renaming a group to the name of another, by PUT or PATCH, is 409 uniqueness', async () => {
     await roster.request('POST', '/Groups', groupBody('Taken Name'));
     const group = (await roster.request('POST', '/Groups', groupBody('Free Name'))).body;

@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { AttributePath } from '../../src/scim/filter/ast.ts';
 import type { JsonObject } from '../../src/scim/json.ts';
-import { parseAttributePath } from '../../src/scim/path.ts';
-import { isRequested, isShownBy, planProjection, project, projectWith } from '../../src/scim/projection.ts';
+import { parseAttributePath, parseProjectionPath } from '../../src/scim/path.ts';
+import { isRequested, isShownBy, planProjection, project, projectWith, valuesNamedBy } from '../../src/scim/projection.ts';
+import type { ProjectedPath } from '../../src/scim/projection.ts';
 import type { ProjectionOptions } from '../../src/scim/projection.ts';
 import { ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA } from '../../src/scim/schemas.ts';
 
@@ -202,4 +203,36 @@ test('a plan made once shows every resource as project does, and a name repeated
   }
   assert.equal(isShownBy(plan, { attribute: 'groups' }), isRequested('User', { attribute: 'groups' }, options));
   assert.equal(isShownBy(plan, { attribute: 'emails', subAttribute: 'value' }), true);
+});
+
+/** Parses items of `attributes` / `excludedAttributes`, value filters allowed, as the HTTP layer does. */
+function projected(...names: string[]): ProjectedPath[] {
+  return names.map((name) => {
+    const parsed = parseProjectionPath(name);
+    if (!parsed.ok) throw new Error(`${name}: ${parsed.error.message}`);
+    return parsed.value;
+  });
+}
+
+test('valuesNamedBy: the member ids a member check names, so that only they are read; undefined whenever other members could be shown', () => {
+  const members = { attribute: 'members' };
+  const named = (options: ProjectionOptions, type: 'User' | 'Group' = 'Group', path: AttributePath = members) => valuesNamedBy(planProjection(type, options), path);
+  assert.deepEqual(named({ attributes: projected('members[value eq "a"]') }), ['a']);
+  assert.deepEqual(named({ attributes: projected('members[value eq "a" or VALUE eq "b" or value eq "a"]', 'displayName') }), ['a', 'b']);
+  assert.deepEqual(named({ attributes: projected('members[value eq "a"].display', 'members[value eq "c"]') }), ['a', 'c']);
+  assert.deepEqual(named({ attributes: projected('members[value eq "a"]'), excludedAttributes: projected('members[value eq "a"]') }), ['a']);
+  for (const options of [
+    {},
+    { excludedAttributes: projected('displayName') },
+    { attributes: projected('members') },
+    { attributes: projected('members[value eq "a"]', 'members.display') },
+    { attributes: projected('members[display eq "a"]') },
+    { attributes: projected('members[value eq "a" and type eq "User"]') },
+    { attributes: projected('members[value sw "a"]') },
+    { attributes: projected('members[value eq "a"]', 'members[type eq "User"]') },
+  ]) {
+    assert.equal(named(options), undefined, JSON.stringify(options));
+  }
+  // emails.value compares regardless of case: a lookup by exact value could miss some.
+  assert.equal(named({ attributes: projected('emails[value eq "a@example.com"]') }, 'User', { attribute: 'emails' }), undefined);
 });

@@ -9,13 +9,14 @@ import { parseSearchRequest, type RawListParameters } from '../../../scim/list.t
 import { applyPatch, parsePatchRequest, splitGroupMemberOperations, type MemberChange as PatchMemberChange } from '../../../scim/patch.ts';
 import { etagOf, ifNoneMatchHits, locationBase, type ResourceState } from '../../../scim/resources.ts';
 import { keepImmutable, memberIdOf, normaliseResource } from '../../../scim/validate.ts';
-import type { GroupDirectory, MemberChange, ScimGroup } from '../../../directory/groups.ts';
+import type { GroupDirectory, MemberChange, MemberRead, ScimGroup } from '../../../directory/groups.ts';
+import { isShownBy, planProjection, valuesNamedBy } from '../../../scim/projection.ts';
 import type { Document } from '../../../directory/users.ts';
 import type { ListCursors } from '../../../directory/list-cursors.ts';
 import type { ScimSchemas } from '../../../directory/scim-schemas.ts';
 import type { AttributeDefinition, ResourceSchemas } from '../../../scim/schemas.ts';
 import { SCIM_CONTENT_TYPE } from '../../errors.ts';
-import { checkId, parseListRequest, schemasIn, parseProjection, present, presenter, requireBody, runList, sendResource, shows, versionCheck, writeProjection, type ListRequest, type Projection, type ResourceWrites } from './common.ts';
+import { checkId, parseListRequest, schemasIn, parseProjection, present, presenter, requireBody, runList, sendResource, versionCheck, writeProjection, type ListRequest, type Projection, type ResourceWrites } from './common.ts';
 
 /** What a Group is rendered from. */
 export function groupStateOf(group: ScimGroup): ResourceState {
@@ -27,6 +28,20 @@ export function groupStateOf(group: ScimGroup): ResourceState {
     lastModified: group.group.updatedAt,
     version: String(group.group.version),
   };
+}
+
+const MEMBERS = { attribute: 'members' } as const;
+
+/**
+ * Which members an answer needs: none when it does not show `members` (RFC 7643 §4.2 returns
+ * them by default, so `excludedAttributes=displayName` shows them); only the ids named when it
+ * shows just `members[value eq "<id>"]` (the member check of docs/scim.md); else all of them.
+ */
+function membersToRead(type: ResourceSchemas, projection: Projection): MemberRead {
+  const plan = planProjection(type, projection);
+  if (!isShownBy(plan, MEMBERS)) return false;
+  const among = valuesNamedBy(plan, MEMBERS);
+  return among === undefined ? true : { among };
 }
 
 /** Splits a validated Group document (every member has an id: memberIdOf) into its attributes and its member ids. */
@@ -125,16 +140,16 @@ export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, cursor
           descending: request.descending,
           page,
           schemas: type,
-          withMembers: shows(type, 'members', request.projection),
+          withMembers: membersToRead(type, request.projection),
         }),
       (group) => show(groupStateOf(group)),
     );
   }
 
   /** A PATCH answer: the group as projected; members are read only when the projection shows them. */
-  async function answer(group: ScimGroup, projection: Projection) {
-    // `members` is returned by default (RFC 7643 §4.2), so `excludedAttributes=displayName` shows them.
-    return shows('Group', 'members', projection) ? groups.get(group.scimId, true) : group;
+  async function answer(group: ScimGroup, type: ResourceSchemas, projection: Projection) {
+    const read = membersToRead(type, projection);
+    return read === false ? group : groups.get(group.scimId, read);
   }
 
   app.get<{ Querystring: RawListParameters }>('/Groups', async (request, reply) => {
@@ -157,11 +172,13 @@ export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, cursor
     checkId(request.params.id, 'Group');
     const type = schemasIn(request).Group;
     const projection = parseProjection(request.query);
-    const group = await groups.get(request.params.id, shows(type, 'members', projection));
+    // The version is compared before any member is read: a 304 needs none.
+    const bare = await groups.get(request.params.id, false);
     const ifNoneMatch = request.headers['if-none-match'];
-    if (typeof ifNoneMatch === 'string' && ifNoneMatchHits(ifNoneMatch, String(group.group.version))) {
-      return reply.code(304).header('ETag', etagOf(String(group.group.version))).send();
+    if (typeof ifNoneMatch === 'string' && ifNoneMatchHits(ifNoneMatch, String(bare.group.version))) {
+      return reply.code(304).header('ETag', etagOf(String(bare.group.version))).send();
     }
+    const group = await groups.withMembersRead(bare, membersToRead(type, projection));
     return sendResource(reply, 200, 'Group', groupStateOf(group), present(type, groupStateOf(group), baseUrl, projection), baseUrl);
   });
 
@@ -170,7 +187,7 @@ export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, cursor
     const specified = new Set<AttributeDefinition>();
     const updated = await writes.replace(type, request.params.id, request.body, versionCheck(request), request.actor, specified);
     const projection = writeProjection(request.query, specified);
-    const group = await groups.get(updated.scimId, shows(type, 'members', projection));
+    const group = await groups.get(updated.scimId, membersToRead(type, projection));
     return sendResource(reply, 200, 'Group', groupStateOf(group), present(type, groupStateOf(group), baseUrl, projection), baseUrl);
   });
 
@@ -184,7 +201,7 @@ export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, cursor
     if (projection.attributes === undefined && projection.excludedAttributes === undefined) {
       return reply.code(writes.patchStatus).header('ETag', etagOf(String(group.group.version))).send();
     }
-    const shown = await answer(group, projection);
+    const shown = await answer(group, type, projection);
     return sendResource(reply, 200, 'Group', groupStateOf(shown), present(type, groupStateOf(shown), baseUrl, projection), baseUrl);
   });
 
