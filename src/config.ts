@@ -155,6 +155,14 @@ function parseBaseUrl(raw: string): string {
   ) {
     throw new ConfigError('ROSTER_BASE_URL', `${expected} (got "${redact(raw)}")`);
   }
+  // Roster's routes, cookies, OpenID discovery and console redirects are all at the root of its
+  // host; a path would be applied in some places and not others, so it is refused.
+  if (url.pathname.replace(/\/+$/, '') !== '') {
+    throw new ConfigError(
+      'ROSTER_BASE_URL',
+      `ROSTER_BASE_URL must not have a path: Roster must be served at the root of its host (e.g. https://roster.example.com, not https://example.com/roster); got "${redact(raw)}"`,
+    );
+  }
   // Routes are appended as `${baseUrl}/api/...`; a trailing slash would double it.
   return url.href.replace(/\/+$/, '');
 }

@@ -161,10 +161,16 @@ describe('loadConfig', () => {
     assert.equal(loadConfig({ ROSTER_PORT: '9000' }).baseUrl, 'http://localhost:9000');
   });
 
-  test('ROSTER_BASE_URL loses its trailing slash and keeps its path', () => {
+  test('ROSTER_BASE_URL loses its trailing slash', () => {
     assert.equal(loadConfig({ ROSTER_BASE_URL: 'https://roster.example.com/' }).baseUrl, 'https://roster.example.com');
-    assert.equal(loadConfig({ ROSTER_BASE_URL: 'https://example.com/roster/' }).baseUrl, 'https://example.com/roster');
+    assert.equal(loadConfig({ ROSTER_BASE_URL: 'https://roster.example.com//' }).baseUrl, 'https://roster.example.com');
     assert.equal(loadConfig({ ROSTER_BASE_URL: 'http://10.0.0.5:8080' }).baseUrl, 'http://10.0.0.5:8080');
+  });
+
+  test('ROSTER_BASE_URL with a path is refused: Roster is served at the root of its host', () => {
+    for (const bad of ['https://example.com/roster', 'https://example.com/roster/', 'https://example.com/a/b']) {
+      refuses({ ROSTER_BASE_URL: bad }, 'ROSTER_BASE_URL', /must not have a path: Roster must be served at the root of its host/);
+    }
   });
 
   test('ROSTER_BASE_URL must be an absolute http(s) URL without query or fragment', () => {
