@@ -38,9 +38,21 @@ const USAGE = [
 
 const SERVE_USAGE = 'Usage: roster serve\n\nStarts the server with the configuration from the ROSTER_* environment variables.';
 
+/**
+ * Whether the reader of stdout went away (`roster saml show | head -3`). What is left to print
+ * has nobody to read it: the command finishes quietly instead of crashing on EPIPE.
+ */
+let stdoutClosed = false;
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+  stdoutClosed = true;
+});
+
 /** Runs one command line and returns the exit code. */
 async function runCli(argv: readonly string[]): Promise<number> {
-  const out = (text: string): void => void process.stdout.write(`${text}\n`);
+  const out = (text: string): void => {
+    if (!stdoutClosed) process.stdout.write(`${text}\n`);
+  };
   const err = (text: string): void => void process.stderr.write(`${text}\n`);
   const usageError = (message: string, usage: string): number => {
     err(`roster: ${message}\n\n${usage}`);

@@ -78,6 +78,21 @@ describe('roster (usage)', () => {
     }
   });
 
+  test('a reader that closes stdout early (`| head`) ends the command quietly: exit 0, no EPIPE stack', () => {
+    const database = freshDatabase();
+    for (const args of [['--help'], ['tokens', 'create', '--name', 'piped']]) {
+      // `true` reads nothing and exits: every write finds the pipe closed.
+      const command = [process.execPath, '--import', 'tsx', 'src/cli/roster.ts', ...args].map((word) => `'${word}'`).join(' ');
+      const result = spawnSync('bash', ['-c', `${command} | true; exit \${PIPESTATUS[0]}`], {
+        cwd: ROOT,
+        encoding: 'utf8',
+        env: { ...process.env, ROSTER_DATABASE_URL: `sqlite:${database}`, ROSTER_BASE_URL: 'https://roster.example.com' },
+      });
+      assert.equal(result.status, 0, `${args.join(' ')}: ${result.stderr}`);
+      assert.doesNotMatch(result.stderr, /EPIPE|unexpected error/, args.join(' '));
+    }
+  });
+
   test('a bad configuration value exits 1 naming the variable', () => {
     const run = roster(freshDatabase(), ['scim', 'status'], { ROSTER_PORT: 'abc' });
     assert.equal(run.status, 1);
