@@ -6,6 +6,7 @@ import { deliverFirstStartPassword } from './first-start.ts';
 import { ConfigError, initialPasswordDirectory, type Config } from './config.ts';
 import { describeCaseConflict } from './directory/case-conflicts.ts';
 import { buildApp } from './http/app.ts';
+import { SHUTDOWN_DEADLINE_MS } from './http/draining.ts';
 import { startDeliveries } from './delivery/worker.ts';
 import { EVENT_CLEANUP_CHECK_MS } from './directory/event-feed.ts';
 import { runPeriodically } from './periodic.ts';
@@ -102,9 +103,16 @@ export async function serve(config: Config): Promise<void> {
     if (stopping) return;
     stopping = true;
     app.log.info({ signal }, 'shutting down: finishing in-flight requests');
+    // Whatever is still open at the deadline (a slow request, a client trickling its body) is
+    // cut, so that the process exits within the orchestrator's grace period (draining.ts).
+    const deadline = setTimeout(() => {
+      app.log.warn({ deadlineMs: SHUTDOWN_DEADLINE_MS }, 'shutting down: closing the connections still open at the deadline');
+      app.server.closeAllConnections();
+    }, SHUTDOWN_DEADLINE_MS);
     try {
-      // close() stops accepting connections and waits for requests in flight.
-      await app.close();
+      // close() stops accepting connections and waits for requests in flight; their connections
+      // close after their answer (draining.ts).
+      await app.close().finally(() => clearTimeout(deadline));
       await deliveries.stop();
       await retention.stop();
       await eventRetention.stop();

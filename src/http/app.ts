@@ -20,6 +20,7 @@ import { scimEndpoint } from './routes/scim/index.ts';
 import { DATABASE_RETRY_AFTER_SECONDS, apiErrorHandler, scimErrorHandler } from './errors.ts';
 import { createReadiness, READINESS_TIMEOUT_MS } from './health.ts';
 import { docsRoutes, loadDocuments, scimDocumentationUrl } from './docs.ts';
+import { REQUEST_TIMEOUT_MS, drainOnClose } from './draining.ts';
 import { createAdmission, type Admission, type AdmissionPolicy, type Release } from './admission.ts';
 import { DEFAULT_BODY_LIMIT, MAX_JSON_DEPTH, checkStorableText, decodeJsonBody, jsonTooDeep } from './input.ts';
 import { SCIM_PREFIX, apiOfPath, routedPath } from './routing.ts';
@@ -129,6 +130,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     logController: new RequestLogController({ requestIdLogLabel: 'requestId' }),
     genReqId: (request) => requestIdOf(request.headers[REQUEST_ID_HEADER]),
     bodyLimit: options.maxBodySize ?? DEFAULT_BODY_LIMIT,
+    // A request must have arrived within this; while stopping, requests still coming in on open
+    // connections are refused in the shape of their API, not Fastify's (draining.ts).
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    return503OnClosing: false,
     // IdPs put spaces as `+` and percent-encode filters; Fastify's default parser handles both.
     // Paths match regardless of case (`/users`, `/serviceproviderconfig`: SCIM clients spell
     // endpoint names freely); parameters such as SCIM ids keep their case (find-my-way).
@@ -162,6 +167,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.addHook('onRequest', async (request, reply) => {
     reply.raw.setHeader(REQUEST_ID_HEADER, request.id);
   });
+  // While stopping, connections close after their answer, and new requests are refused at once.
+  drainOnClose(app, unroutedError);
   // Then the admission limit: a request beyond it costs nothing more than its headers.
   if (options.admission !== undefined) admit(app, createAdmission(options.admission));
   const recorder = createActivityRecorder(options.services.activity, app.log);
