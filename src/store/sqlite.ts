@@ -4,7 +4,7 @@
  * transaction starts with BEGIN IMMEDIATE, taking the write lock up front, so that a
  * read-check-write can never be overtaken between its read and its write.
  */
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import {
@@ -188,9 +188,9 @@ class RosterSqliteDialect extends SqliteDialect {
 
 /** Opens (creating if needed) a SQLite database file, or `:memory:`, without migrating it. */
 export function openSqlite(path: string): Omit<Store, 'secrets'> {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   let database: SQLite.Database | undefined;
   try {
+    if (path !== ':memory:') createPrivately(path);
     database = new SQLite(path);
     // WAL lets readers (the CLI, backups) work while the server writes; foreign keys are off by
     // default in SQLite; busy_timeout makes a second process wait instead of failing at once.
@@ -226,6 +226,22 @@ export function openSqlite(path: string): Omit<Store, 'secrets'> {
       await sql`SELECT 1`.execute(db);
     },
   };
+}
+
+/**
+ * Creates the database's directory (0700) and file (0600) when they do not exist yet, readable by
+ * Roster's user alone: the file holds password and token hashes and, unless ROSTER_SECRET_KEY is
+ * set, the OpenID signing keys in clear (SQLite gives its -wal and -shm files the mode of the
+ * database file). Existing ones are left as they are.
+ */
+function createPrivately(path: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  try {
+    // 'wx': only if it does not exist, so a file another process just created is not touched.
+    closeSync(openSync(path, 'wx', 0o600));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
 }
 
 /**
