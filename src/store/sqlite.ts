@@ -4,7 +4,7 @@
  * transaction starts with BEGIN IMMEDIATE, taking the write lock up front, so that a
  * read-check-write can never be overtaken between its read and its write.
  */
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { accessSync, closeSync, constants, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import {
@@ -190,7 +190,12 @@ class RosterSqliteDialect extends SqliteDialect {
 export function openSqlite(path: string): Omit<Store, 'secrets'> {
   let database: SQLite.Database | undefined;
   try {
-    if (path !== ':memory:') createPrivately(path);
+    if (path !== ':memory:') {
+      createPrivately(path);
+      // SQLite opens a file it may not write read-only without a word, and a database with
+      // nothing to migrate is not written at start: Roster would serve, answering 503 to writes.
+      accessSync(path, constants.R_OK | constants.W_OK);
+    }
     database = new SQLite(path);
     // WAL lets readers (the CLI, backups) work while the server writes; foreign keys are off by
     // default in SQLite; busy_timeout makes a second process wait instead of failing at once.

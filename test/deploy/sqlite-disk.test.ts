@@ -185,7 +185,7 @@ describe('SQLite on a read-only disk', { skip }, () => {
     execFileSync('mount', ['-o', 'remount,ro', disk], { stdio: 'pipe' });
     await assert.rejects(openStore({ kind: 'sqlite', path }), (error: unknown) => {
       assert.ok(error instanceof Error);
-      assert.match(error.message, /^Cannot open the SQLite database .*\(SQLITE_(CANTOPEN|READONLY)[A-Z_]*\)\. Roster must be able to write the file/);
+      assert.match(error.message, /^Cannot open the SQLite database .*\((SQLITE_(CANTOPEN|READONLY)[A-Z_]*|EROFS)\)\. Roster must be able to write the file/);
       assert.match(error.message, /writable and not full/);
       return true;
     });
