@@ -8,7 +8,7 @@
 import { ConfigError, initialPasswordDirectory, loadConfig } from '../config.ts';
 import { DirectoryError } from '../errors.ts';
 import { createServices, type Services } from '../services.ts';
-import { openStore, type Store } from '../store/index.ts';
+import { DatabaseRefused, openStore, type Store } from '../store/index.ts';
 import { SecretsError } from '../store/secret-box.ts';
 import type { CliContext, CommandGroup } from './command.ts';
 import { adminCommands } from './admin.ts';
@@ -123,7 +123,7 @@ async function failures(err: (text: string) => void, body: () => Promise<number>
   try {
     return await body();
   } catch (error) {
-    if (error instanceof DirectoryError || error instanceof ConfigError || error instanceof SecretsError) {
+    if (error instanceof DirectoryError || error instanceof ConfigError || error instanceof SecretsError || error instanceof DatabaseRefused) {
       err(error.message);
       return 1;
     }

@@ -1,5 +1,13 @@
 /** Recognising database errors that mean something to the domain, on either database. */
 
+/** A database Roster will not use as it is, with a message that says why and what to do. */
+export class DatabaseRefused extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'DatabaseRefused';
+  }
+}
+
 /** True when `error` is a violation of a UNIQUE index or primary key (SQLite or PostgreSQL). */
 export function isUniqueViolation(error: unknown): boolean {
   if (typeof error !== 'object' || error === null || !('code' in error)) return false;

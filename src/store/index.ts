@@ -10,7 +10,7 @@ import type { DatabaseLocation, OpenOptions, Store } from './types.ts';
 
 export type { DatabaseLocation, OpenOptions, PostgresTls, Store } from './types.ts';
 export type { Database } from './tables.ts';
-export { isDatabaseTimeout, isDatabaseUnavailable } from './errors.ts';
+export { DatabaseRefused, isDatabaseTimeout, isDatabaseUnavailable } from './errors.ts';
 export type { DialectAdapter } from './dialect.ts';
 export type { PoolUse, QueryKind, QueryObservation, QueryObserver } from './observe.ts';
 

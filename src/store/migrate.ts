@@ -1,5 +1,6 @@
 /** The one list of migrations, applied to SQLite and PostgreSQL alike under a database lock. */
-import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { DatabaseRefused } from './errors.ts';
 import type { DialectAdapter } from './dialect.ts';
 import type { Store } from './types.ts';
 import * as initial from './migrations/001-initial.ts';
@@ -54,9 +55,32 @@ export async function migrate(store: Store): Promise<void> {
   // one a database already ran (011 after 012): each migration stands alone, so run it anyway.
   const { error, results } = await new Migrator({ db: store.db, provider, allowUnorderedMigrations: true }).migrateToLatest();
   if (error) {
-    const failed = results?.find((result) => result.status === 'Error');
+    const unknown = await unknownMigrations(store);
+    if (unknown.length > 0) {
+      throw new DatabaseRefused(`The database comes from a newer Roster (migrations ${unknown.join(', ')} are unknown to this version): run that version, or restore a backup made with this one.`, { cause: error });
+    }
+    // Every migration, even none pending, runs under SQLite's write lock (BEGIN IMMEDIATE), which
+    // busy_timeout waited 5 s for: another process holds it.
+    if (typeof error === 'object' && error !== null && 'code' in error && error.code === 'SQLITE_BUSY') {
+      throw new DatabaseRefused(
+        'Another process holds the SQLite database\'s write lock (it did not let go within 5 s): another Roster serving the same file, or a long command on it. Run one Roster process per SQLite file (docs/deploy.md); use PostgreSQL for several instances.',
+        { cause: error },
+      );
+    }
+    const failed = results?.find((result) => result.status === 'Error')?.migrationName;
     const message = error instanceof Error ? error.message : String(error);
-    throw new Error(`Database migration ${failed?.migrationName ?? ''} failed: ${message}`);
+    throw new Error(`Database migration${failed === undefined ? '' : ` ${failed}`} failed: ${message}`, { cause: error });
+  }
+}
+
+/** Names of migrations the database ran that this version of Roster does not know (a newer Roster's). */
+async function unknownMigrations(store: Store): Promise<string[]> {
+  try {
+    const { rows } = await sql<{ name: string }>`select name from kysely_migration`.execute(store.db);
+    return rows.map((row) => row.name).filter((name) => !Object.hasOwn(MIGRATIONS, name));
+  } catch {
+    // No migration table (nothing ran yet), or the database cannot be read: not a newer Roster.
+    return [];
   }
 }
 
