@@ -1,4 +1,5 @@
 /** `roster db …`: moving an installation between databases, backups and their restore. */
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseDatabaseArgument } from '../config.ts';
@@ -106,6 +107,11 @@ export const dbCommands: CommandGroup = {
         const from = parseDatabaseArgument(values.from, '--from');
         const to = parseDatabaseArgument(values.to, '--to');
         if (describeLocation(from) === describeLocation(to)) return { usageError: '--from and --to name the same database' };
+        // Opening a SQLite file creates it: a mistyped source would become an empty database (and
+        // the target be created and migrated) before the copy found nothing to copy.
+        if (from.kind === 'sqlite' && from.path !== ':memory:' && !existsSync(from.path)) {
+          throw new DirectoryError('not_found', `The source database ${from.path} does not exist: check the path in --from (nothing was created or copied).`);
+        }
 
         let source: Store | undefined;
         let target: Store | undefined;

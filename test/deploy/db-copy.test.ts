@@ -5,6 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { sql } from 'kysely';
@@ -196,4 +199,19 @@ eachDatabase('db copy round trip through', (database) => {
     assert.equal(run.status, 1);
     assert.match(run.stderr, /target database is not empty/);
   });
+});
+
+test('db copy from a SQLite file that does not exist is refused before anything is created', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'roster-copy-missing-'));
+  try {
+    const missing = join(dir, 'typo.db');
+    const target = join(dir, 'target.db');
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/roster.ts', 'db', 'copy', '--from', `sqlite:${missing}`, '--to', `sqlite:${target}`], { cwd: ROOT, encoding: 'utf8' });
+    assert.equal(run.status, 1, run.stderr);
+    assert.match(run.stderr, /^The source database .*typo\.db does not exist: check the path in --from/m);
+    assert.equal(existsSync(missing), false, 'the source was created');
+    assert.equal(existsSync(target), false, 'the target was created');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
