@@ -159,7 +159,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       return answered;
     },
   });
-  const metrics = createMetrics(options.services.store);
+  const admission = options.admission === undefined ? undefined : createAdmission(options.admission);
+  const metrics = createMetrics(options.services.store, admission);
   app.decorate('metrics', metrics);
   app.decorate('routeSchemas', routeSchemas);
   // On the raw response, so that it is sent on every answer, those of the routes that write
@@ -170,7 +171,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // While stopping, connections close after their answer, and new requests are refused at once.
   drainOnClose(app, unroutedError);
   // Then the admission limit: a request beyond it costs nothing more than its headers.
-  if (options.admission !== undefined) admit(app, createAdmission(options.admission));
+  if (admission !== undefined) admit(app, admission);
   const recorder = createActivityRecorder(options.services.activity, app.log);
   app.decorate('scimActivity', recorder);
   app.decorateRequest('actor', null as never);

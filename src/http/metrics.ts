@@ -8,6 +8,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Access } from '../directory/access.ts';
+import type { Admission } from './admission.ts';
 import type { TokenService } from '../auth/tokens.ts';
 import type { Store } from '../store/index.ts';
 import { addressMatcher, type AddressRange } from './address-ranges.ts';
@@ -105,8 +106,8 @@ function outcomeOf(status: number): 'success' | 'client_error' | 'server_error' 
   return status >= 500 ? 'server_error' : status >= 400 ? 'client_error' : 'success';
 }
 
-/** Creates the metrics of an app over `store`; `close()` when the app closes. */
-export function createMetrics(store: Store): Metrics {
+/** Creates the metrics of an app over `store` (and its admission limit, if any); `close()` when the app closes. */
+export function createMetrics(store: Store, admission?: Admission): Metrics {
   const registry = new Registry();
   const registers = [registry];
   const requests = new Counter({ name: 'roster_http_requests_total', help: 'HTTP requests answered, by route pattern, method and status.', labelNames: ['route', 'method', 'status'], registers });
@@ -139,6 +140,25 @@ export function createMetrics(store: Store): Metrics {
   const stopObserving = store.observeQueries((query) => {
     queries.observe({ kind: query.kind, outcome: query.failed ? 'error' : 'ok' }, query.durationMs / 1000);
   });
+  if (admission !== undefined) {
+    // An instance at its limit answers 503 to new requests: these say how close it is.
+    new Gauge({
+      name: 'roster_requests_in_progress',
+      help: 'Requests this instance is working on (at most ROSTER_MAX_CONCURRENT_REQUESTS; /healthz and /livez not counted).',
+      registers,
+      collect() {
+        this.set(admission.load().active);
+      },
+    });
+    new Gauge({
+      name: 'roster_requests_queued',
+      help: 'Requests waiting for a turn at this instance\'s limit (ROSTER_QUEUE_TIMEOUT_MS at most).',
+      registers,
+      collect() {
+        this.set(admission.load().queued);
+      },
+    });
+  }
   if (store.poolUse() !== undefined) {
     new Gauge({
       name: 'roster_db_pool_connections',

@@ -130,6 +130,20 @@ describe('admission of requests into one process', () => {
       assert.equal(next.statusCode, 200, next.body);
     });
 
+    test('/metrics says how many requests are in progress and queued', async () => {
+      const slow = slowCreate('metered@example.com');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const queued = roster.app.inject({ method: 'GET', url: `${SCIM}/Users?count=1`, headers: { authorization: `Bearer ${roster.token}` } });
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      slow.finish();
+      assert.equal((await slow.answer).statusCode, 201);
+      assert.equal((await queued).statusCode, 200);
+      // The scrape itself holds the one slot while it is answered.
+      const metrics = (await roster.app.inject({ method: 'GET', url: '/metrics' })).body;
+      assert.match(metrics, /^roster_requests_in_progress 1$/m);
+      assert.match(metrics, /^roster_requests_queued 0$/m);
+    });
+
     test('a console page beyond the limit is an HTML 503 page', async () => {
       const slow = slowCreate('third-slow@example.com');
       await new Promise((resolve) => setTimeout(resolve, 50));
