@@ -370,10 +370,24 @@ class Compiler {
       if (list) list.push(operand.value);
       else values.set(key, [operand.value]);
     }
+    // Operands that each ask for some element of one collection, gathered per collection
+    // (see elementTest); the group's place is its first operand's.
+    const groups = new Map<string, { collection: Collection; wheres: ((element: Scope) => Condition)[]; part: number }>();
     const parts: Condition[] = [];
     for (const operand of operands) {
       if (!isStringEquality(operand)) {
-        parts.push(this.condition(operand, scope));
+        const test = this.elementTest(operand, scope);
+        if (test === undefined) {
+          parts.push(this.condition(operand, scope));
+          continue;
+        }
+        const key = test.collection.name.toLowerCase();
+        const group = groups.get(key);
+        if (group) group.wheres.push(test.where);
+        else {
+          groups.set(key, { collection: test.collection, wheres: [test.where], part: parts.length });
+          parts.push(FALSE); // replaced below
+        }
         continue;
       }
       const key = pathKey(operand.path);
@@ -382,7 +396,53 @@ class Compiler {
       values.delete(key);
       parts.push(list.length === 1 ? this.compare(operand.path, 'eq', operand.value, scope) : this.equalsOneOf(operand.path, list, scope));
     }
+    // Some element satisfies a, or some satisfies b: some element satisfies (a or b). One
+    // subquery for the whole group, where one per operand made SQLite's cost grow with the
+    // square of their number (every subquery's cursor on the same table stays open, and each
+    // opening of one walks the list of them), and PostgreSQL's with one more plan node each.
+    for (const { collection, wheres, part } of groups.values()) {
+      const [only] = wheres;
+      parts[part] =
+        only !== undefined && wheres.length === 1
+          ? collection.some(only, false)
+          : collection.some((element) => combine(wheres.map((where) => where(element)), 'OR'), false);
+    }
     return combine(parts, 'OR');
+  }
+
+  /**
+   * For an operand that holds when SOME element of a collection satisfies a condition
+   * (RFC 7644 §3.4.2.2: a comparison, `ne` included, `pr`, a value filter), that collection and
+   * condition; undefined for any other operand, and for one an index can drive (an `eq` on
+   * `value`), which keeps its own `id IN (SELECT …)`. `eq null` is the negation of such a test:
+   * it cannot share one.
+   */
+  private elementTest(filter: Filter, scope: Scope): { collection: Collection; where: (element: Scope) => Condition } | undefined {
+    if (filter.kind !== 'compare' && filter.kind !== 'present' && filter.kind !== 'valuePath') return undefined;
+    const { path } = filter;
+    const collection = this.target(path, scope);
+    if (collection.kind !== 'collection') return undefined;
+    switch (filter.kind) {
+      case 'present': {
+        const sub = path.subAttribute;
+        if (sub === undefined) return { collection, where: () => TRUE };
+        return { collection, where: (element) => this.presentScalar(this.scalar(element.attribute(sub, undefined))) };
+      }
+      case 'valuePath': {
+        if (path.subAttribute !== undefined || pinsValue(filter.filter)) return undefined;
+        const inner = filter.filter;
+        return { collection, where: (element) => this.condition(inner, element) };
+      }
+      case 'compare': {
+        const { op, value } = filter;
+        const sub = this.elementValue(collection, path.subAttribute);
+        if (value === null) return undefined;
+        if (op === 'eq' && typeof value === 'string' && sub.toLowerCase() === 'value') return undefined;
+        const pick = (element: Scope): Scalar => this.scalar(element.attribute(sub, undefined));
+        if (op === 'ne') return { collection, where: (element) => this.presentAndOther(pick(element), value) };
+        return { collection, where: (element) => this.compareScalar(pick(element), op, value) };
+      }
+    }
   }
 
   /** `path eq v1 or path eq v2 or …`, exactly as compare() reads each, as one test. */
