@@ -111,6 +111,32 @@ interface Collection {
   primary(pick: (element: Scope) => Expression): Expression;
 }
 
+/** What or-ed terms can share one subquery over: a collection's elements, or one JSON value (jsonValue). */
+interface Shared {
+  readonly kind: 'collection' | 'json value';
+  readonly name: string;
+  some(where: (element: Scope) => Condition, selective: boolean): Condition;
+}
+
+/**
+ * A JSON scalar as a subquery's single row, `(SELECT value AS v LIMIT 1)`, so that or-ed tests
+ * of it read it from the document once; in the scope given to `where`, every name is that
+ * value. SQLite does not flatten a subquery with LIMIT back into the expression; if a version
+ * did, the cost would return, never a different answer.
+ */
+function jsonValue(compiler: Compiler, scalar: Scalar): Shared {
+  return {
+    kind: 'json value',
+    name: scalar.name,
+    some(where) {
+      const alias = compiler.alias('v');
+      const value = sql.ref(`${alias}.v`);
+      const read: Scalar = { ...scalar, expression: value, caseKey: value };
+      return sql<SqlBool>`EXISTS (SELECT 1 FROM (SELECT ${scalar.expression} AS v LIMIT 1) AS ${sql.id(alias)} WHERE ${where({ attribute: () => read })})`;
+    },
+  };
+}
+
 /**
  * A top-level attribute the resource type does not have, in a search over several resource
  * types (the root /.search, RFC 7644 §3.4.3): it is absent from every resource of this type.
@@ -372,20 +398,20 @@ class Compiler {
     }
     // Operands that each ask for some element of one collection, gathered per collection
     // (see elementTest); the group's place is its first operand's.
-    const groups = new Map<string, { collection: Collection; wheres: ((element: Scope) => Condition)[]; part: number }>();
+    const groups = new Map<string, { collection: Shared; first: Filter; wheres: ((element: Scope) => Condition)[]; part: number }>();
     const parts: Condition[] = [];
     for (const operand of operands) {
       if (!isStringEquality(operand)) {
-        const test = this.elementTest(operand, scope);
+        const test = this.elementTest(operand, scope) ?? this.jsonValueTest(operand, scope);
         if (test === undefined) {
           parts.push(this.condition(operand, scope));
           continue;
         }
-        const key = test.collection.name.toLowerCase();
+        const key = `${test.collection.kind} ${test.collection.name.toLowerCase()}`;
         const group = groups.get(key);
         if (group) group.wheres.push(test.where);
         else {
-          groups.set(key, { collection: test.collection, wheres: [test.where], part: parts.length });
+          groups.set(key, { collection: test.collection, first: operand, wheres: [test.where], part: parts.length });
           parts.push(FALSE); // replaced below
         }
         continue;
@@ -400,14 +426,32 @@ class Compiler {
     // subquery for the whole group, where one per operand made SQLite's cost grow with the
     // square of their number (every subquery's cursor on the same table stays open, and each
     // opening of one walks the list of them), and PostgreSQL's with one more plan node each.
-    for (const { collection, wheres, part } of groups.values()) {
-      const [only] = wheres;
+    for (const { collection, first, wheres, part } of groups.values()) {
       parts[part] =
-        only !== undefined && wheres.length === 1
-          ? collection.some(only, false)
+        wheres.length === 1
+          ? this.condition(first, scope)
           : collection.some((element) => combine(wheres.map((where) => where(element)), 'OR'), false);
     }
     return combine(parts, 'OR');
+  }
+
+  /**
+   * For a comparison or `pr` on a value read from the JSON document (title, name.givenName, an
+   * extension's attribute …), that value as a Shared whose one "element" is the value: the
+   * or-ed terms on it then read it once, where each term read it (json_type and json_extract,
+   * twice each) from every row, eight times the cost of a term on a column.
+   */
+  private jsonValueTest(filter: Filter, scope: Scope): { collection: Shared; where: (element: Scope) => Condition } | undefined {
+    if (filter.kind !== 'compare' && filter.kind !== 'present') return undefined;
+    const target = this.target(filter.path, scope);
+    if (target.kind === 'collection' || target.kind === 'absent') return undefined;
+    const leaf = this.leaf(target, filter.path.subAttribute);
+    if (leaf.kind !== 'scalar' || leaf.asSent !== true || leaf.unavailable !== undefined) return undefined;
+    const where =
+      filter.kind === 'present'
+        ? (element: Scope) => this.presentScalar(this.scalar(element.attribute('', undefined)))
+        : (element: Scope) => this.compareScalar(this.scalar(element.attribute('', undefined)), filter.op, filter.value);
+    return { collection: jsonValue(this, leaf), where };
   }
 
   /**
@@ -417,7 +461,7 @@ class Compiler {
    * `value`), which keeps its own `id IN (SELECT …)`. `eq null` is the negation of such a test:
    * it cannot share one.
    */
-  private elementTest(filter: Filter, scope: Scope): { collection: Collection; where: (element: Scope) => Condition } | undefined {
+  private elementTest(filter: Filter, scope: Scope): { collection: Shared; where: (element: Scope) => Condition } | undefined {
     if (filter.kind !== 'compare' && filter.kind !== 'present' && filter.kind !== 'valuePath') return undefined;
     const { path } = filter;
     const collection = this.target(path, scope);

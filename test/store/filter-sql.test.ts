@@ -570,7 +570,7 @@ eachDatabase('filter → SQL', (database) => {
     });
   });
 
-  describe('compileFilter: or-ed terms on one multi-valued attribute share one subquery', () => {
+  describe('compileFilter: or-ed terms on one multi-valued attribute or JSON value share one subquery', () => {
     /** `term(0) or term(1) or …` as text, as a client sends it. */
     function orChain(count: number, term: (i: number) => string): string {
       return Array.from({ length: count }, (_, i) => term(i)).join(' or ');
@@ -593,6 +593,20 @@ eachDatabase('filter → SQL', (database) => {
       it(`40 or-ed ${label}: one subquery, not 40`, () => {
         const compiled = usersQuery(orChain(40, (i) => term.replace('{i}', String(i)))).compile();
         assert.equal(occurrences(compiled.sql, from), 1, compiled.sql.slice(0, 2000));
+      });
+    }
+
+    // A value read from the JSON document (json_type and json_extract on SQLite, #>> on
+    // PostgreSQL) is read once for all the or-ed terms on it, not once or twice per term.
+    const values: readonly [string, string][] = [
+      ['title co', 'title co "x{i}"'],
+      ['name.givenName sw / pr / eq null', 'name.givenName sw "x{i}" or name.givenName pr or name.givenName eq null'],
+      [`${ENTERPRISE}:department gt`, `${ENTERPRISE}:department gt "x{i}"`],
+    ];
+    for (const [label, term] of values) {
+      it(`40 or-ed ${label}: the JSON value is read once`, () => {
+        const compiled = usersQuery(orChain(40, (i) => term.replaceAll('{i}', String(i)))).compile();
+        assert.ok(occurrences(compiled.sql, /"u"\."scim_fold"/g) <= 2, compiled.sql.slice(0, 2000));
       });
     }
 
@@ -642,15 +656,19 @@ eachDatabase('filter → SQL', (database) => {
       'emails[value eq "babs@jensen.org" and type eq "home"]', 'not (emails co "@")', 'groups.display co "STAF"', 'groups.display eq "nope"',
       'groups.value eq "g1"', 'groups ne "g1"', 'groups pr', 'phoneNumbers co "-99"', 'phoneNumbers[type eq "home"]', 'phoneNumbers.primary eq true',
       'phoneNumbers ne "555-1234"', 'addresses.locality sw "holly"', 'title co "GUIDE"', 'userName co "%"', 'emails[type eq "work"] and active eq false',
+      'title pr', 'title eq null', 'title ne "Tour Guide"', 'title gt "T"', 'title co "zzz"', 'name.familyName sw "DE"', 'name.familyName co "MS"',
+      'name.givenName ew "RA"', 'name.givenName pr', 'name.familyName eq "ADAMS"', 'name.familyName le "b"',
     ];
     const chains: string[] = [];
-    for (let seed = 1; chains.length < 60; seed += 1) {
+    for (let seed = 1; chains.length < 80; seed += 1) {
       // A small deterministic choice of 2 to 9 terms.
       const count = 2 + (seed % 8);
       const picked = Array.from({ length: count }, (_, k) => TERMS[(seed * 7 + k * (seed % 5 + 3)) % TERMS.length] ?? '');
       chains.push(picked.map((term) => (term.includes(' and ') ? `(${term})` : term)).join(' or '));
     }
     chains.push(TERMS.map((term) => `(${term})`).join(' or '));
+    chains.push(`${orChain(30, (i) => `title co "q${i}"`)} or title sw "tour" or name.familyName ew "S"`);
+    chains.push(`not (${orChain(30, (i) => `title co "q${i}"`)} or title pr) and name.familyName pr`);
     chains.push(`not (${orChain(30, (i) => `emails co "q${i}"`)} or emails.type eq "home")`);
     chains.push(`emails[${orChain(30, (i) => `value co "q${i}"`)} or type eq "OTHER"] or groups.display co "adm"`);
     for (const chain of chains) {
