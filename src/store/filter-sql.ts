@@ -26,7 +26,9 @@
  * Any filter the parser accepts compiles to SQL both databases run, however many terms it
  * chains: `or`/`and` chains become balanced trees (SQLite refuses expressions nested more than
  * 1000 deep, and reads a flat `a OR b OR …` as one level per term), `eq` on one attribute
- * becomes one `IN (…)`, and the bound values stay under SQLite's limit.
+ * becomes one `IN (…)`, and the bound values stay under SQLite's limit. Its cost grows in
+ * proportion to the terms: the or-ed terms on one multi-valued attribute, or on one JSON value,
+ * share one subquery (see disjunction; one subquery per term made SQLite's cost quadratic).
  */
 import { sql, type OperationNode, type RawBuilder, type RawNode, type SqlBool, type ValueNode } from 'kysely';
 import type { AttributePath, CompareOperator, Filter, FilterValue } from '../scim/filter/ast.ts';
@@ -105,8 +107,11 @@ interface Collection {
   readonly kind: 'collection';
   readonly name: string;
   readonly definition: AttributeDefinition;
-  /** True when some element satisfies `where`; `selective` asks for the index-driven form. */
-  some(where: (element: Scope) => Condition, selective: boolean): Condition;
+  /**
+   * True when some element satisfies `where`; `selective` asks for the index-driven form,
+   * `many` says that `where` joins many tests (see jsonCollection).
+   */
+  some(where: (element: Scope) => Condition, selective: boolean, many?: boolean): Condition;
   /** `pick` of the primary element, else of the first one (RFC 7644 §3.4.2.3). */
   primary(pick: (element: Scope) => Expression): Expression;
 }
@@ -115,7 +120,7 @@ interface Collection {
 interface Shared {
   readonly kind: 'collection' | 'json value';
   readonly name: string;
-  some(where: (element: Scope) => Condition, selective: boolean): Condition;
+  some(where: (element: Scope) => Condition, selective: boolean, many?: boolean): Condition;
 }
 
 /**
@@ -430,7 +435,7 @@ class Compiler {
       parts[part] =
         wheres.length === 1
           ? this.condition(first, scope)
-          : collection.some((element) => combine(wheres.map((where) => where(element)), 'OR'), false);
+          : collection.some((element) => combine(wheres.map((where) => where(element)), 'OR'), false, true);
     }
     return combine(parts, 'OR');
   }
@@ -777,9 +782,24 @@ function jsonCollection(
     kind: 'collection',
     name,
     definition,
-    some(where) {
+    some(where, _selective, many = false) {
       const alias = compiler.alias('j');
-      return sql<SqlBool>`EXISTS (SELECT 1 FROM ${elements(alias)} WHERE ${where(elementScope(alias))})`;
+      if (!many || !definition.subAttributes) return sql<SqlBool>`EXISTS (SELECT 1 FROM ${elements(alias)} WHERE ${where(elementScope(alias))})`;
+      // Many tests of an element (or-ed terms, see disjunction): each sub-attribute they name
+      // is read from the element once, into one subquery row they all test, where each test
+      // read it again (json_type and json_extract, twice each). LIMIT keeps SQLite from
+      // flattening the row back into the expressions.
+      const row = compiler.alias('x');
+      const reads = new Map<string, Expression>();
+      const condition = where(
+        subAttributeScope(compiler, definition, name, (sub) => {
+          reads.set(sub.name, dialect.jsonElementText(alias, [sub.name]));
+          return foldedColumn(sql.ref(`${row}.${sub.name}`));
+        }),
+      );
+      if (reads.size === 0) return sql<SqlBool>`EXISTS (SELECT 1 FROM ${elements(alias)} WHERE ${condition})`;
+      const columns = sql.join([...reads].map(([column, read]) => sql`${read} AS ${sql.id(column)}`));
+      return sql<SqlBool>`EXISTS (SELECT 1 FROM ${elements(alias)} WHERE EXISTS (SELECT 1 FROM (SELECT ${columns} LIMIT 1) AS ${sql.id(row)} WHERE ${condition}))`;
     },
     primary(pick) {
       const first = compiler.alias('j');
@@ -845,9 +865,9 @@ function emailsCollection(compiler: Compiler, definition: AttributeDefinition): 
   const document = jsonCollection(compiler, sql.ref('u.scim_fold'), ['emails'], definition, 'emails');
   return {
     ...side,
-    some(where, selective) {
-      const table = noticingPrimary((notice) => side.some((element) => where(notice(element)), selective));
-      return table.namesPrimary ? document.some(where, false) : table.result;
+    some(where, selective, many) {
+      const table = noticingPrimary((notice) => side.some((element) => where(notice(element)), selective, many));
+      return table.namesPrimary ? document.some(where, false, many) : table.result;
     },
     primary(pick) {
       const table = noticingPrimary((notice) => side.primary((element) => pick(notice(element))));

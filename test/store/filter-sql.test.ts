@@ -610,6 +610,12 @@ eachDatabase('filter → SQL', (database) => {
       });
     }
 
+    it('40 or-ed emails[primary eq true and value co …]: each element\'s value and primary are read once', () => {
+      const compiled = usersQuery(orChain(40, (i) => `emails[primary eq true and value co "x${i}"]`)).compile();
+      assert.ok(occurrences(compiled.sql, /'\$\."value"'|'\{"value"\}'/g) <= 2, compiled.sql.slice(0, 2000));
+      assert.ok(occurrences(compiled.sql, /'\$\."primary"'|'\{"primary"\}'/g) <= 2, compiled.sql.slice(0, 2000));
+    });
+
     it('keeps index-driven terms (eq on value) out of the shared subquery', () => {
       const compiled = usersQuery('emails co "a" or emails[value eq "b@x" and type co "w"] or emails.type co "c" or emails eq null').compile();
       // The shared EXISTS for `co`, the indexed IN for the value filter, the NOT EXISTS for `eq null`.
@@ -669,6 +675,9 @@ eachDatabase('filter → SQL', (database) => {
     chains.push(TERMS.map((term) => `(${term})`).join(' or '));
     chains.push(`${orChain(30, (i) => `title co "q${i}"`)} or title sw "tour" or name.familyName ew "S"`);
     chains.push(`not (${orChain(30, (i) => `title co "q${i}"`)} or title pr) and name.familyName pr`);
+    chains.push(`${orChain(20, (i) => `phoneNumbers[type eq "w${i}" and value co "5"]`)} or phoneNumbers[type eq "MOBILE" and primary eq true] or phoneNumbers pr`);
+    chains.push(`${orChain(20, (i) => `emails[primary eq true and value co "q${i}"]`)} or emails[primary eq false and value sw "ZED"] or emails.primary eq true`);
+    chains.push(`phoneNumbers[type eq "work" or value ew "99"] or phoneNumbers ne "555-5000" or addresses[locality co "wood" and primary eq true]`);
     chains.push(`not (${orChain(30, (i) => `emails co "q${i}"`)} or emails.type eq "home")`);
     chains.push(`emails[${orChain(30, (i) => `value co "q${i}"`)} or type eq "OTHER"] or groups.display co "adm"`);
     for (const chain of chains) {
