@@ -106,9 +106,15 @@ eachDatabase('SCIM filters and searches', (database) => {
       assert.deepEqual(await userNames(odd.filter), ['search-1@example.com', 'search-2@example.com']);
     });
 
-    test('the longest chain of non-eq terms runs (the chain binding the most values)', async () => {
-      assert.deepEqual(await userNames(longest('id sw""', 'or ', 'userName eq "nobody"').filter), ALL);
-      assert.deepEqual(await userNames(longest('externalId ew"x"', 'or ', 'userName co "-2@"').filter), ['search-2@example.com']);
+    test('100 comparisons other than eq and pr run, mixed with any number of eq; the 101st is 400 invalidFilter naming the limit', async () => {
+      const hundred = `${repeat('id sw""', ' or ', 99)} or userName co "-2@"`;
+      assert.deepEqual(await userNames(hundred), ALL);
+      const mixed = `${repeat('externalId ew"x"', ' or ', 99)} or ${repeat('userName eq "nobody"', ' or ', 300)} or userName co "-2@"`;
+      assert.deepEqual(await userNames(mixed), ['search-2@example.com']);
+      const refused = await roster.request('GET', `/Users?filter=${encodeURIComponent(`${hundred} or title co "x"`)}`);
+      assert.equal(refused.status, 400);
+      assert.equal(refused.body.scimType, 'invalidFilter');
+      assert.match(refused.body.detail, /more than 100 comparisons other than eq and pr \('co' here\)/);
     });
 
     test('value filters with the most terms run: emails[type eq … or …], members[value eq … or …]', async () => {

@@ -256,6 +256,15 @@ describe('parseFilter: pathological input', () => {
     assert.equal(error.position, 50);
   });
 
+  it('accepts 100 comparisons other than eq and pr, any number of eq and pr, and refuses the 101st naming it', () => {
+    const scanning = (n: number) => Array.from({ length: n }, (_, i) => `emails[type eq "work" and value co "x${i}"]`).join(' or ');
+    assert.equal(parsed(`${scanning(100)} or ${Array.from({ length: 100 }, (_, i) => `userName eq "u${i}" or id pr`).join(' or ')}`).kind, 'or');
+    const text = `${scanning(100)} or title sw "x"`;
+    const error = failure(text);
+    assert.match(error.message, /more than 100 comparisons other than eq and pr \('sw' here\); at most 100 are accepted/);
+    assert.equal(error.position, text.lastIndexOf('title'));
+  });
+
   it('accepts nesting up to the limit', () => {
     assert.equal(parsed(`${'('.repeat(50)}a pr${')'.repeat(50)}`).kind, 'present');
     assert.equal(parsed(`${'not ('.repeat(50)}a pr${')'.repeat(50)}`).kind, 'not');

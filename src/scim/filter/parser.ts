@@ -14,6 +14,15 @@ import { unstorableText } from '../json.ts';
 /** Nesting deeper than this (parentheses, `not`, brackets) is refused: it is never needed, and it bounds recursion. */
 export const MAX_DEPTH = 50;
 
+/**
+ * Comparisons other than `eq` and `pr` (`co`, `sw`, `gt`, `ne`, …) in one filter at most. Each
+ * compares every user's value in turn (no index answers it), and on SQLite, whose queries hold
+ * the process's one thread, 160 such terms on 100,000 users took 2–5 s (docs/performance.md);
+ * the 10,000-character limit alone allowed about 450. `eq` terms are not counted: however many
+ * are or-ed, they become one lookup or one `IN` list. IdPs send one or two of either.
+ */
+export const MAX_SCANNING_COMPARISONS = 100;
+
 const COMPARE_OPERATORS: ReadonlySet<string> = new Set(['eq', 'ne', 'co', 'sw', 'ew', 'gt', 'ge', 'lt', 'le']);
 
 // RFC 7644 Figure 1: ATTRNAME = ALPHA *(nameChar), nameChar = "-" / "_" / DIGIT / ALPHA.
@@ -131,6 +140,7 @@ function pathText(path: AttributePath): string {
 export class TokenParser {
   private index = 0;
   private depth = 0;
+  private scanning = 0;
 
   constructor(
     private readonly tokens: readonly Token[],
@@ -290,6 +300,15 @@ export class TokenParser {
       );
     }
     this.next();
+    if (op !== 'eq') {
+      this.scanning += 1;
+      if (this.scanning > MAX_SCANNING_COMPARISONS) {
+        throw syntaxError(
+          `${this.what} has more than ${MAX_SCANNING_COMPARISONS} comparisons other than eq and pr ('${after.text}' here); at most ${MAX_SCANNING_COMPARISONS} are accepted, each reads every resource (send several requests)`,
+          token.position,
+        );
+      }
+    }
     return { kind: 'compare', path, op: op as CompareOperator, value: this.value(after.text) };
   }
 
