@@ -98,6 +98,17 @@ export async function serve(config: Config): Promise<void> {
     log: app.log,
   });
 
+  /** Stops the background work and closes the server and the database: a stop, or a failed start. */
+  const closeAll = async (): Promise<void> => {
+    // close() stops accepting connections and waits for requests in flight; their connections
+    // close after their answer (draining.ts).
+    await app.close();
+    await deliveries.stop();
+    await retention.stop();
+    await eventRetention.stop();
+    await store.close();
+  };
+
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -110,13 +121,7 @@ export async function serve(config: Config): Promise<void> {
       app.server.closeAllConnections();
     }, SHUTDOWN_DEADLINE_MS);
     try {
-      // close() stops accepting connections and waits for requests in flight; their connections
-      // close after their answer (draining.ts).
-      await app.close().finally(() => clearTimeout(deadline));
-      await deliveries.stop();
-      await retention.stop();
-      await eventRetention.stop();
-      await store.close();
+      await closeAll().finally(() => clearTimeout(deadline));
       app.log.info('stopped cleanly');
       process.exitCode = 0;
     } catch (error) {
@@ -136,9 +141,7 @@ export async function serve(config: Config): Promise<void> {
     // (systemd's Restart=on-failure, an orchestrator) sees the failure.
     process.off('SIGTERM', onTerm);
     process.off('SIGINT', onInt);
-    await Promise.allSettled([deliveries.stop(), retention.stop(), eventRetention.stop()]);
-    await app.close().catch(() => undefined);
-    await store.close();
+    await closeAll();
     // Where the first-start password is (or, on a terminal, the password): this start shows it only once.
     if (firstStart !== undefined) process.stderr.write(`\n${firstStart.message}\n\n`);
     throw listenFailure(error, config);

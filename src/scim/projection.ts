@@ -46,7 +46,7 @@ export interface ProjectionOptions {
 }
 
 /** Attribute paths of one parameter, resolved against the schemas. */
-export interface Named {
+interface Named {
   /** Attributes named whole (`name`, `emails`, `urn:…:User:manager`). */
   readonly whole: ReadonlySet<AttributeDefinition>;
   /** Attributes of which only some sub-attributes are named (`name.givenName`). */

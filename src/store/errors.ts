@@ -86,15 +86,19 @@ const PG_CONNECTION_MESSAGES = [
  */
 export function isDatabaseUnavailable(error: unknown): boolean {
   if (isDatabaseTimeout(error)) return true;
-  for (let current: unknown = error, depth = 0; typeof current === 'object' && current !== null && depth < 5; depth += 1) {
-    const { code, message } = current as { code?: unknown; message?: unknown };
-    if (typeof code === 'string') {
-      if (UNAVAILABLE_SQLSTATES.has(code) || /^08[0-9A-Z]{3}$/.test(code) || NETWORK_CODES.has(code) || SQLITE_UNAVAILABLE.test(code)) return true;
-    }
-    if (typeof message === 'string' && PG_CONNECTION_MESSAGES.some((text) => message.includes(text))) return true;
-    current = (current as { cause?: unknown }).cause;
+  return causes(error).some(({ code, message }) => {
+    if (typeof code === 'string' && (UNAVAILABLE_SQLSTATES.has(code) || /^08[0-9A-Z]{3}$/.test(code) || NETWORK_CODES.has(code) || SQLITE_UNAVAILABLE.test(code))) return true;
+    return typeof message === 'string' && PG_CONNECTION_MESSAGES.some((text) => message.includes(text));
+  });
+}
+
+/** `error` and the errors it was caused by (`cause`), up to five deep: drivers and Kysely wrap the database's error. */
+function causes(error: unknown): { readonly code?: unknown; readonly message?: unknown }[] {
+  const chain: { code?: unknown; message?: unknown }[] = [];
+  for (let current: unknown = error; typeof current === 'object' && current !== null && chain.length < 5; current = (current as { cause?: unknown }).cause) {
+    chain.push(current as { code?: unknown; message?: unknown });
   }
-  return false;
+  return chain;
 }
 
 /**
@@ -103,10 +107,5 @@ export function isDatabaseUnavailable(error: unknown): boolean {
  * answer says the database was slow rather than unreachable.
  */
 export function isDatabaseTimeout(error: unknown): boolean {
-  for (let current: unknown = error, depth = 0; typeof current === 'object' && current !== null && depth < 5; depth += 1) {
-    const { code } = current as { code?: unknown };
-    if (code === QUERY_DEADLINE_CODE || (typeof code === 'string' && TIMEOUT_SQLSTATES.has(code))) return true;
-    current = (current as { cause?: unknown }).cause;
-  }
-  return false;
+  return causes(error).some(({ code }) => code === QUERY_DEADLINE_CODE || (typeof code === 'string' && TIMEOUT_SQLSTATES.has(code)));
 }

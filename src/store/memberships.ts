@@ -134,27 +134,19 @@ export function createMembershipQueries(dialect: DialectAdapter) {
       .orderBy('su.scim_id'),
   );
 
-  function selectMembersOfGroups(db: Executor, groupIds: readonly string[]) {
+  /**
+   * The members of these groups, or only those among `among` (SCIM user ids: a member check).
+   * Both databases plan the joins themselves: with `among`, from those ids through the SCIM
+   * link's key to the memberships' (group, user) key, without reading the group's other members.
+   */
+  function selectMembersOfGroups(db: Executor, groupIds: readonly string[], among?: readonly string[]) {
     return db
       .selectFrom('memberships as m')
       .innerJoin('scim_users as su', 'su.user_id', 'm.user_id')
       .innerJoin('users as u', 'u.id', 'm.user_id')
       .select(['m.group_id', 'su.scim_id', 'u.login', 'u.display_name'])
       .where('m.group_id', 'in', groupIds)
-      .orderBy('m.group_id')
-      .orderBy('su.scim_id')
-      .execute();
-  }
-
-  /** The members of these groups among these SCIM user ids: from the ids to the links to the memberships, by their keys. */
-  function selectMembersAmong(db: Executor, groupIds: readonly string[], scimIds: readonly string[]) {
-    return db
-      .selectFrom('scim_users as su')
-      .innerJoin('memberships as m', 'm.user_id', 'su.user_id')
-      .innerJoin('users as u', 'u.id', 'm.user_id')
-      .select(['m.group_id', 'su.scim_id', 'u.login', 'u.display_name'])
-      .where('su.scim_id', 'in', scimIds)
-      .where('m.group_id', 'in', groupIds)
+      .$if(among !== undefined, (query) => query.where('su.scim_id', 'in', among ?? []))
       .orderBy('m.group_id')
       .orderBy('su.scim_id')
       .execute();
@@ -512,9 +504,7 @@ export function createMembershipQueries(dialect: DialectAdapter) {
       if (only !== undefined && only.length > MEMBER_LOOKUP_IDS) throw new Error(`member lookup of ${only.length} ids`);
       if (only !== undefined && only.length === 0) return result;
       for (const chunk of chunks(groupIds)) {
-        const rows = only !== undefined
-          ? await selectMembersAmong(db, chunk, only)
-          : chunk.length === 1 ? await selectMembersOfGroup(db, chunk[0]!) : await selectMembersOfGroups(db, chunk);
+        const rows = only === undefined && chunk.length === 1 ? await selectMembersOfGroup(db, chunk[0]!) : await selectMembersOfGroups(db, chunk, only);
         for (const row of rows) {
           result.get(row.group_id)?.push({ scimId: row.scim_id, display: memberDisplay({ login: row.login, displayName: row.display_name }) });
         }

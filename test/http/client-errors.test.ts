@@ -8,21 +8,16 @@
 import assert from 'node:assert/strict';
 import { Agent, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
 import { after, before, test } from 'node:test';
+import { captureLog } from '../support/log-capture.ts';
 import { SCIM, startTestApp, type TestApp } from '../support/app.ts';
 
 let app: TestApp;
 let port: number;
-const logged: string[] = [];
+const log = captureLog();
+const logged = log.lines;
 before(async () => {
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      logged.push(...chunk.toString().split('\n').filter((line) => line !== ''));
-      done();
-    },
-  });
-  app = await startTestApp({ logger: { level: 'info', stream } });
+  app = await startTestApp({ logger: { level: 'info', stream: log.stream } });
   await app.app.listen({ port: 0, host: '127.0.0.1' });
   port = (app.app.server.address() as AddressInfo).port;
 });

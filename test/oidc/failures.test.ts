@@ -6,12 +6,13 @@
  * makes every write fail as a read-only database does (SQLITE_READONLY).
  */
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
+import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import * as client from 'openid-client';
 import { sql } from 'kysely';
 import { DATABASE_RETRY_AFTER_SECONDS } from '../../src/http/errors.ts';
-import { startTestApp, userBody, type TestApp } from '../support/app.ts';
+import { captureLog } from '../support/log-capture.ts';
+import { SCIM, startTestApp, userBody, type TestApp } from '../support/app.ts';
 import { sessionFor } from '../support/console.ts';
 import { CookieJar, follow, relyingParty } from '../support/oidc.ts';
 
@@ -26,17 +27,12 @@ function sample(text: string, series: string): number {
 
 describe('OpenID provider failures and outcomes', () => {
   let roster: TestApp;
-  const logged: string[] = [];
+  const log = captureLog();
+  const logged = log.lines;
   let userId: string;
 
   before(async () => {
-    const stream = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        logged.push(...chunk.toString().split('\n').filter((line) => line !== ''));
-        done();
-      },
-    });
-    roster = await startTestApp({ logger: { level: 'info', stream } });
+    roster = await startTestApp({ logger: { level: 'info', stream: log.stream } });
     assert.equal((await roster.request('POST', '/Users', userBody('ada'))).status, 201);
     userId = (await roster.services.accounts.findByLogin('ada'))!.id;
   });
@@ -120,4 +116,28 @@ describe('OpenID provider failures and outcomes', () => {
     const tokens = await client.authorizationCodeGrant(app.config, landing.url, { pkceCodeVerifier: app.verifier, expectedState: 'state' });
     assert.ok(tokens.access_token);
   });
+});
+
+test('what fails before the provider answers (here: the instance at its limit of requests) is answered in OAuth\'s shape, or a page for a browser', async () => {
+  const roster = await startTestApp({ app: { admission: { maxConcurrent: 1, queueTimeoutMs: 100, maxQueued: 8 } } });
+  try {
+    // A SCIM create whose body never ends holds the one slot.
+    const body = new PassThrough();
+    const held = roster.app.inject({ method: 'POST', url: `${SCIM}/Users`, headers: { authorization: `Bearer ${roster.token}`, 'content-type': 'application/scim+json' }, payload: body });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const token = await roster.app.inject({ method: 'POST', url: '/oidc/token', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: 'grant_type=authorization_code&code=x' });
+    assert.equal(token.statusCode, 503, token.body);
+    assert.equal(token.headers['retry-after'], '1');
+    assert.equal(token.json().error, 'temporarily_unavailable');
+    assert.match(token.json().error_description, /ROSTER_MAX_CONCURRENT_REQUESTS/);
+    const page = await roster.app.inject({ method: 'GET', url: '/oidc/auth?client_id=x', headers: { accept: 'text/html' } });
+    assert.equal(page.statusCode, 503);
+    assert.match(String(page.headers['content-type']), /text\/html/);
+    assert.match(page.body, /Temporarily unavailable/);
+    assert.match(page.body, /Wait a second and try again/);
+    body.end(JSON.stringify(userBody('held')));
+    assert.equal((await held).statusCode, 201);
+  } finally {
+    await roster.close();
+  }
 });

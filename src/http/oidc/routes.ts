@@ -9,12 +9,12 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { RetryLaterError } from '../../errors.ts';
-import { setRetryAfter, toScimError } from '../errors.ts';
+import { DATABASE_RETRY_AFTER_SECONDS, setRetryAfter, toScimError } from '../errors.ts';
 import type { IncomingMessage } from 'node:http';
 import type { Services } from '../../services.ts';
 import { signInUrl } from '../console/pages/sign-in.ts';
 import { escapeHtml } from '../console/html.ts';
-import { messagePage } from '../routes/saml/pages.ts';
+import { failurePage, messagePage, unavailablePage } from '../routes/saml/pages.ts';
 import { sendHtml } from '../routes/saml/common.ts';
 import { sessionCookieValue } from '../../auth/sessions.ts';
 import { INTERACTION_PATH, OIDC_PREFIX, createProviderCache, type OidcOptions } from './provider.ts';
@@ -82,12 +82,12 @@ export async function oidcRoutes(app: FastifyInstance, options: OidcOptions & { 
       else request.log.error({ err: error }, 'OpenID Connect request failed: the database is unavailable');
       setRetryAfter(reply, refused);
       return browser
-        ? sendHtml(reply, 503, messagePage('Temporarily unavailable', `Roster cannot complete this request right now. Wait ${refused.retryAfter ?? 5} seconds and try again.`))
+        ? sendHtml(reply, 503, unavailablePage(refused.retryAfter ?? DATABASE_RETRY_AFTER_SECONDS))
         : reply.code(503).send({ error: 'temporarily_unavailable', error_description: refused.message });
     }
     request.log.error({ err: error }, 'OpenID Connect request failed');
     return browser
-      ? sendHtml(reply, 500, messagePage('Something went wrong', 'Roster could not complete this request. Try again; if it keeps failing, tell your administrator.'))
+      ? sendHtml(reply, 500, failurePage())
       : reply.code(500).send({ error: 'server_error', error_description: 'Roster could not complete this request; the cause has been logged.' });
   });
 

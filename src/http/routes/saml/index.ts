@@ -3,13 +3,13 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import type { Services } from '../../../services.ts';
 import { RetryLaterError } from '../../../errors.ts';
 import type { ReturnTrust } from '../../client.ts';
-import { setRetryAfter, toScimError } from '../../errors.ts';
+import { DATABASE_RETRY_AFTER_SECONDS, setRetryAfter, toScimError } from '../../errors.ts';
 import { acsRoute } from './acs.ts';
 import { SAML_BODY_LIMIT, sendHtml } from './common.ts';
 import { loginRoute } from './login.ts';
 import { logoutRoute } from './logout.ts';
 import { metadataRoute } from './metadata.ts';
-import { messagePage } from './pages.ts';
+import { failurePage, messagePage, unavailablePage } from './pages.ts';
 import { validationRoute } from './validation.ts';
 
 const FORM = 'application/x-www-form-urlencoded';
@@ -52,8 +52,8 @@ function samlErrorHandler(error: FastifyError, request: FastifyRequest, reply: F
     if (error instanceof RetryLaterError) request.log.warn(`SAML request deferred: ${error.message}`);
     else request.log.error({ err: error }, 'SAML request failed: the database is unavailable');
     setRetryAfter(reply, refused);
-    return sendHtml(reply, 503, messagePage('Temporarily unavailable', `Roster cannot complete this request right now. Wait ${refused.retryAfter ?? 5} seconds and try again.`));
+    return sendHtml(reply, 503, unavailablePage(refused.retryAfter ?? DATABASE_RETRY_AFTER_SECONDS));
   }
   request.log.error({ err: error }, 'SAML request failed');
-  return sendHtml(reply, 500, messagePage('Something went wrong', 'Roster could not complete this request. Try again; if it keeps failing, tell your administrator.'));
+  return sendHtml(reply, 500, failurePage());
 }

@@ -40,6 +40,16 @@ export function messagePage(title: string, message: string): string {
   return page(title, `<p>${escapeHtml(shorten(message, MAX_MESSAGE))}</p>`);
 }
 
+/** The page of a browser request Roster cannot carry out now (its database, or the instance busy): when to try again. */
+export function unavailablePage(retryAfterSeconds: number): string {
+  return messagePage('Temporarily unavailable', `Roster cannot complete this request right now. Wait ${retryAfterSeconds === 1 ? 'a second' : `${retryAfterSeconds} seconds`} and try again.`);
+}
+
+/** The page of a browser request that failed inside Roster (the cause is logged). */
+export function failurePage(): string {
+  return messagePage('Something went wrong', 'Roster could not complete this request. Try again; if it keeps failing, tell your administrator.');
+}
+
 /** One row of the validation report. */
 export interface ValidationRow {
   readonly label: string;
