@@ -49,7 +49,11 @@ describe('the secret box', () => {
     assert.equal(box.open('{"plain":true}'), '{"plain":true}');
     assert.throws(() => createSecretBox(randomBytes(32)).open(sealed), SecretsError);
     assert.throws(() => createSecretBox(undefined).open(sealed), /ROSTER_SECRET_KEY is not set/);
-    const tampered = `${sealed.slice(0, -2)}${sealed.endsWith('A') ? 'B' : 'A'}A`;
+    // The payload's first character: all six of its bits are data (the last character's low
+    // bits may be padding a decoder ignores, and the old tamper could even rewrite it unchanged).
+    const prefix = `enc:v1:${box.keyId}:`;
+    const payload = sealed.slice(prefix.length);
+    const tampered = `${prefix}${payload.startsWith('A') ? 'B' : 'A'}${payload.slice(1)}`;
     assert.throws(() => box.open(tampered), /does not decrypt|truncated/);
   });
 
