@@ -61,8 +61,12 @@ export interface Sessions {
   close(value: string): Promise<void>;
   /** Ends every session of a user (deactivation). */
   closeAllOf(userId: string): Promise<number>;
-  /** Signs out: ends the session behind a cookie value and audits `session.signed_out`; false when it had already ended. */
-  signOut(value: string, actor: Actor): Promise<boolean>;
+  /**
+   * Signs out: ends the session behind a cookie value and audits `session.signed_out` by its
+   * holder (whatever the path: the console, SAML's sign-out, an application's logout); false
+   * when it had already ended.
+   */
+  signOut(value: string): Promise<boolean>;
   /** "Sign out everywhere": ends every session of a user and audits `session.signed_out_everywhere`; returns how many. */
   signOutEverywhere(userId: string, actor: Actor): Promise<number>;
   /** The live sessions of a user, most recently used first (at most 50), marking the one of `currentValue`. */
@@ -124,12 +128,13 @@ export function createSessions(store: Store, options: { secure: boolean; domain?
       return deleteSessionsOf(db, userId);
     },
 
-    async signOut(value, actor) {
+    async signOut(value) {
       const id = hashSession(value);
       return db.transaction().execute(async (trx) => {
         const session = await sessions.find(trx, id);
         if (session === undefined || !(await sessions.deleteOne(trx, id))) return false;
-        await journal.record(trx, actor, { action: 'session.signed_out', targetType: 'user', targetId: session.userId });
+        const holder: Actor = { kind: 'session', userId: session.userId, login: session.userLogin };
+        await journal.record(trx, holder, { action: 'session.signed_out', targetType: 'user', targetId: session.userId });
         return true;
       });
     },

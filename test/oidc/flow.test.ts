@@ -299,6 +299,46 @@ eachDatabase('OpenID Connect provider on', (database) => {
     assert.equal(again.landing.url.pathname, '/sessions/new');
   });
 
+  test('a link to /oidc/session/end from another site does not sign a Roster user out: the user is asked, and only a yes ends the session (audited)', async () => {
+    // A browser signed in to Roster (the console, forward auth) that never used an application:
+    // the provider holds no session for it, and would post `logout=yes` on its own.
+    const jar = new CookieJar();
+    const { cookie } = await sessionFor(app, userId);
+    jar.add(cookie);
+    const value = cookie.slice('roster_session='.length);
+    const asked = await follow(app, '/oidc/session/end', jar);
+    assert.equal(asked.status, 200);
+    assert.match(asked.body, /Yes, sign me out/);
+    assert.doesNotMatch(asked.body, /name="logout"[^>]*type="hidden"|type="hidden"[^>]*name="logout"|value="yes"[^>]*type="hidden"/, 'no self-submitting logout=yes');
+    assert.doesNotMatch(asked.body, /\.submit\(\)/, 'nothing submits the form on its own');
+    assert.equal((await app.services.sessions.find(value))?.userId, userId, 'the Roster session is still open');
+
+    // Saying no keeps it; saying yes ends it, audited as a sign-out by its holder.
+    const xsrf = /name="xsrf" value="([^"]+)"/.exec(asked.body)?.[1];
+    assert.ok(xsrf, asked.body.slice(0, 500));
+    const no = await app.app.inject({ method: 'POST', url: '/oidc/session/end/confirm', headers: { cookie: jar.header(), 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams({ xsrf }).toString() });
+    assert.equal(no.statusCode, 303);
+    assert.ok(await app.services.sessions.find(value), 'no keeps the Roster session');
+    jar.store(no.headers['set-cookie']);
+    assert.match((await follow(app, String(no.headers.location), jar)).body, /You are still signed in to Roster/);
+    const again = await follow(app, '/oidc/session/end', jar);
+    const secondXsrf = /name="xsrf" value="([^"]+)"/.exec(again.body)?.[1];
+    assert.ok(secondXsrf);
+    const before = (await app.services.auditLog.list({ action: 'session.signed_out', targetId: userId }, { offset: 0, limit: 10, ascending: false })).events.length;
+    const yes = await app.app.inject({ method: 'POST', url: '/oidc/session/end/confirm', headers: { cookie: jar.header(), 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams({ xsrf: secondXsrf, logout: 'yes' }).toString() });
+    assert.equal(yes.statusCode, 303);
+    assert.equal(await app.services.sessions.find(value), undefined, 'yes ends the Roster session');
+    const audited = (await app.services.auditLog.list({ action: 'session.signed_out', targetId: userId }, { offset: 0, limit: 10, ascending: false })).events;
+    assert.equal(audited.length, before + 1, 'the sign-out is in the audit trail');
+    jar.store(yes.headers['set-cookie']);
+    assert.match((await follow(app, String(yes.headers.location), jar)).body, /You are signed out of Roster/);
+
+    // A browser without a Roster session has nothing to lose: the provider's own shortcut stands.
+    const stranger = await app.app.inject({ method: 'GET', url: '/oidc/session/end', headers: { accept: 'text/html' } });
+    assert.equal(stranger.statusCode, 200);
+    assert.doesNotMatch(stranger.body, /Yes, sign me out/);
+  });
+
   test('a provisioned user signs in through the SAML IdP from the sign-in page and lands back in the application', async () => {
     const { application, secret } = await app.services.applications.create({ name: 'Via SAML', redirectUris: [REDIRECT], public: false, allowedGroups: ['engineers'] }, cli);
     const config = await relyingParty(app, application.clientId, secret);

@@ -131,13 +131,17 @@ eachDatabase('Roster sessions', (database) => {
     assert.equal((await current(app, 'x'.repeat(43))).statusCode, 401);
   });
 
-  test('POST /saml/logout ends the session everywhere and clears the cookie', async () => {
+  test('POST /saml/logout ends the session everywhere, clears the cookie and audits the sign-out', async () => {
     const value = sessionCookieOf(await signIn(app, { login: 'frank@example.com' })) ?? '';
     assert.equal((await current(app, value)).statusCode, 200);
     const logout = await app.app.inject({ method: 'POST', url: '/saml/logout', headers: { cookie: `roster_session=${value}` } });
     assert.equal(logout.statusCode, 303);
     assert.match(String(logout.headers['set-cookie']), /^roster_session=; .*Max-Age=0/);
     assert.equal((await current(app, value)).statusCode, 401);
+    const entry = await app.services.store.db.selectFrom('audit_events').select(['actor', 'target_id']).where('action', '=', 'session.signed_out').orderBy('seq', 'desc').executeTakeFirst();
+    assert.match(entry?.actor ?? '', /frank@example\.com/, 'signed out by the holder of the session');
+    const frank = await app.services.store.db.selectFrom('users').select('id').where('login', '=', 'frank@example.com').executeTakeFirstOrThrow();
+    assert.equal(entry?.target_id, frank.id);
   });
 
   test('POST /saml/logout from another site (Sec-Fetch-Site: cross-site) is refused and leaves the session and its cookie alone', async () => {

@@ -20,6 +20,8 @@ import { publishedKeys } from '../../auth/oidc-keys.ts';
 import type { OidcAdapter } from '../../auth/oidc-adapter.ts';
 import type { Services } from '../../services.ts';
 import { escapeHtml } from '../console/html.ts';
+import { afterLogoutPage, endRosterSessionOnLogout, logoutQuestion } from './logout.ts';
+import { plainPage } from './page.ts';
 import { DATABASE_RETRY_AFTER_SECONDS, DATABASE_UNAVAILABLE } from '../errors.ts';
 import { REQUEST_ID_HEADER } from '../request-log.ts';
 import { isDatabaseUnavailable } from '../../store/index.ts';
@@ -184,10 +186,9 @@ function buildProvider(oidc: OidcLibrary, services: Services, options: OidcOptio
         // The provider's own page loads web fonts; this one loads nothing.
         async logoutSource(ctx: { body: string; type: string }, form: string) {
           ctx.type = 'html';
-          ctx.body = plainPage('Sign out', `${form}<p>Sign out of Roster and the applications you signed in to through it?</p>
-<p><button autofocus type="submit" form="op.logoutForm" value="yes" name="logout">Yes, sign me out</button>
-<button type="submit" form="op.logoutForm">No, stay signed in</button></p>`);
+          ctx.body = logoutQuestion(form);
         },
+        postLogoutSuccessSource: afterLogoutPage,
       },
       userinfo: { enabled: true },
     },
@@ -244,16 +245,7 @@ function buildProvider(oidc: OidcLibrary, services: Services, options: OidcOptio
     },
   });
   reportOutcomes(provider, options.observer);
-  // "Yes, sign me out" ends the Roster session too, or the next authorization would find it
-  // and sign the browser straight back in.
-  provider.on('end_session.success', (...args: unknown[]) => {
-    const ctx = args[0] as { get(name: string): string; append(name: string, value: string): void; oidc: { params?: Record<string, unknown> } };
-    if (!ctx.oidc.params?.['logout']) return;
-    const value = sessionCookieValue(ctx.get('cookie') || undefined);
-    if (value === undefined) return;
-    ctx.append('Set-Cookie', services.sessions.clearCookie());
-    void services.sessions.close(value).catch(() => undefined);
-  });
+  endRosterSessionOnLogout(provider, services.sessions, (error, requestId) => options.observer?.failed(error, requestId));
   // Only the secret's SHA-256 is stored (directory/applications.ts), and the provider holds it
   // as the client's secret: every presented secret is hashed before the comparison, wherever
   // the client put it (Basic header or form body, which the provider treats alike, at every
@@ -301,10 +293,4 @@ function reportOutcomes(provider: Provider, observer: OidcObserver | undefined):
       ctx.body = { error: UNAVAILABLE, error_description: DATABASE_UNAVAILABLE };
     }
   });
-}
-
-/** A minimal page of the provider's (sign-out confirmation, errors): no external resources. */
-function plainPage(title: string, body: string): string {
-  return `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${escapeHtml(title)} · Roster</title></head>
-<body style="font-family: system-ui, sans-serif; max-width: 32rem; margin: 3rem auto; padding: 0 1rem"><h1>${escapeHtml(title)}</h1>${body}</body></html>`;
 }

@@ -94,7 +94,7 @@ export function signInPages(app: FastifyInstance, context: ConsoleContext): void
 
   app.post('/sessions/sign-out', { config: { access: 'signed-in' } }, async (request, reply) => {
     const viewer = viewerOf(request);
-    await services.sessions.signOut(viewer.sessionValue, { kind: 'session', userId: viewer.user.id, login: viewer.user.login });
+    await services.sessions.signOut(viewer.sessionValue);
     return reply.header('set-cookie', services.sessions.clearCookie()).redirect(`${SIGN_IN_PATH}?notice=signed-out`, 303);
   });
 }

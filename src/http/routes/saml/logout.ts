@@ -15,7 +15,7 @@ export function logoutRoute(app: FastifyInstance, services: Services): void {
     }
     const value = sessionCookieValue(request.headers.cookie);
     // The row goes, so the cookie stops working on every instance, not just in this browser.
-    if (value !== undefined) await services.sessions.close(value);
+    if (value !== undefined) await services.sessions.signOut(value);
     return reply.header('set-cookie', services.sessions.clearCookie()).header('cache-control', 'no-store').redirect('/', 303);
   });
 }

@@ -1,0 +1,99 @@
+/**
+ * RP-initiated logout (`/oidc/session/end`) and Roster's own session.
+ *
+ * The provider asks "sign out?" only when it holds a session of its own for the browser; when
+ * it holds none (the browser never signed in to an application, or that session ended) it
+ * skips the question and posts `logout=yes` itself. Roster's session is a different thing, so
+ * that shortcut would let any page on the internet sign a Roster user out with one link. When
+ * the browser holds a Roster session, the question is asked whatever the provider holds; once
+ * the user says yes, the Roster session ends (audited as a sign-out), or the next authorization
+ * would find it and sign the browser straight back in.
+ */
+import type { default as Provider } from 'oidc-provider';
+import { sessionCookieValue, type Sessions } from '../../auth/sessions.ts';
+import { escapeHtml } from '../console/html.ts';
+import { DATABASE_RETRY_AFTER_SECONDS } from '../errors.ts';
+import { REQUEST_ID_HEADER } from '../request-log.ts';
+import { plainPage } from './page.ts';
+
+/** The provider's sign-out question around its form (which carries the request's xsrf value). */
+export function logoutQuestion(form: string): string {
+  return plainPage(
+    'Sign out',
+    `${form}<p>Sign out of Roster and the applications you signed in to through it?</p>
+<p><button autofocus type="submit" form="op.logoutForm" value="yes" name="logout">Yes, sign me out</button>
+<button type="submit" form="op.logoutForm">No, stay signed in</button></p>`,
+  );
+}
+
+/**
+ * The page after the sign-out question (the provider's own loads web fonts and says "Your
+ * sign-out was successful" even to someone who answered no). The cookie says which answer it
+ * was: a yes cleared it.
+ */
+export function afterLogoutPage(ctx: { body: string; type: string; get(name: string): string; oidc: { client?: { clientName?: string; clientId: string } } }): void {
+  const stillIn = sessionCookieValue(ctx.get('cookie') || undefined) !== undefined;
+  const application = ctx.oidc.client === undefined ? undefined : (ctx.oidc.client.clientName ?? ctx.oidc.client.clientId);
+  const left = application === undefined ? '' : `<p>You signed out of ${escapeHtml(application)}.</p>`;
+  ctx.type = 'html';
+  ctx.body = stillIn
+    ? plainPage('Still signed in', `${left}<p>You are still signed in to Roster.</p><p><a href="/">Go to Roster</a></p>`)
+    : plainPage('Signed out', `<p>You are signed out of Roster and of the applications you signed in to through it.</p><p><a href="/">Sign in again</a></p>`);
+}
+
+/** The part of the provider's request context this module reads and writes. */
+interface LogoutContext {
+  status: number;
+  body: unknown;
+  type: string;
+  get(name: string): string;
+  set(name: string, value: string): void;
+  remove(name: string): void;
+  append(name: string, value: string): void;
+  res: { getHeader(name: string): unknown };
+  oidc?: {
+    route?: string;
+    params?: Record<string, unknown>;
+    session?: { accountId?: string; state?: { secret?: unknown } };
+    urlFor(name: string): string;
+  };
+}
+
+/** Wires the provider's logout to Roster's sessions (see the module comment). */
+export function endRosterSessionOnLogout(provider: Provider, sessions: Sessions, failed: (error: unknown, requestId: string | undefined) => void): void {
+  const confirmed = new WeakSet<object>();
+  provider.on('end_session.success', (...args: unknown[]) => {
+    const ctx = args[0] as LogoutContext;
+    if (ctx.oidc?.params?.['logout']) confirmed.add(ctx);
+  });
+  provider.use(async (ctx: LogoutContext, next: () => Promise<void>) => {
+    await next();
+    const value = sessionCookieValue(ctx.get('cookie') || undefined);
+    if (value === undefined) return;
+    if (confirmed.has(ctx)) {
+      // Awaited before the redirect reaches the browser, so the application it lands on
+      // cannot find the session still open. If it fails the user must not be sent on as
+      // signed out: the provider's session is gone, Roster's is not, and trying again ends it.
+      try {
+        await sessions.signOut(value);
+      } catch (error) {
+        const requestId = ctx.res.getHeader(REQUEST_ID_HEADER);
+        failed(error, typeof requestId === 'string' ? requestId : undefined);
+        ctx.remove('Location');
+        ctx.status = 503;
+        ctx.set('Retry-After', String(DATABASE_RETRY_AFTER_SECONDS));
+        ctx.type = 'html';
+        ctx.body = plainPage('Not signed out', '<p>Roster could not end your session just now. Go back and sign out again in a moment.</p>');
+        return;
+      }
+      ctx.append('Set-Cookie', sessions.clearCookie());
+      return;
+    }
+    const oidc = ctx.oidc;
+    const secret = oidc?.session?.state?.secret;
+    if (oidc?.route !== 'end_session' || ctx.status !== 200 || oidc.session?.accountId !== undefined || typeof secret !== 'string') return;
+    // The provider chose to post `logout=yes` unasked; ask instead, with its own form.
+    ctx.type = 'html';
+    ctx.body = logoutQuestion(`<form id="op.logoutForm" method="post" action="${oidc.urlFor('end_session_confirm')}"><input type="hidden" name="xsrf" value="${escapeHtml(secret)}"/></form>`);
+  });
+}
