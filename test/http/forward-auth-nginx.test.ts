@@ -2,7 +2,7 @@
  * Forward auth behind a real nginx (Debian's, `auth_request`), configured as docs/applications.md
  * says, in front of a small upstream that echoes the headers it received: signed out (302 to the
  * sign-in page and back), signed in (the upstream sees Remote-User…, never what the client
- * forged), group restriction (403), deactivation. Roster listens on a real port, on both
+ * forged, nor Roster's session cookie), group restriction (403), deactivation. Roster listens on a real port, on both
  * databases. Skipped when /usr/sbin/nginx is absent (`.ci/run` installs it).
  */
 import assert from 'node:assert/strict';
@@ -46,6 +46,7 @@ function nginxConfig(dir: string, port: number, roster: string, upstream: string
       proxy_set_header Remote-Name $roster_name;
       proxy_set_header Remote-Email $roster_email;
       proxy_set_header Remote-Groups $roster_groups;
+      proxy_set_header Cookie $cookie_for_app;
       proxy_pass ${upstream};
     }`;
   return `
@@ -61,6 +62,11 @@ http {
   fastcgi_temp_path ${dir}/tmp/fastcgi;
   uwsgi_temp_path ${dir}/tmp/uwsgi;
   scgi_temp_path ${dir}/tmp/scgi;
+  map $http_cookie $cookie_for_app {
+    "~^roster_session=[^;]*(?:;\\s*)?(?<rest>.*)$" "$rest";
+    "~^(?<before>.*?);\\s*roster_session=[^;]*(?<after>.*)$" "$before$after";
+    default $http_cookie;
+  }
   server {
     listen 127.0.0.1:${port};
     ${verify('/_roster_verify', '')}
@@ -202,6 +208,24 @@ eachDatabase('forward auth behind nginx', (database) => {
     const posted = await fetch(`${nginx.base}/form`, { method: 'POST', headers: { cookie: ada.cookie, 'content-type': 'application/json' }, body: '{"a":1}', redirect: 'manual' });
     assert.equal(posted.status, 200);
     assert.equal(((await posted.json()) as { method: string }).method, 'POST');
+  });
+
+  test('the application receives its own cookies but never Roster\'s session cookie', { skip }, async () => {
+    const value = ada.cookie.slice('roster_session='.length);
+    const cases: Array<[string, string | undefined]> = [
+      [`theme=dark; roster_session=${value}; lang=en`, 'theme=dark; lang=en'],
+      [`roster_session=${value}; lang=en`, 'lang=en'],
+      [`roster_session=${value};lang=en`, 'lang=en'],
+      [`theme=dark; roster_session=${value}`, 'theme=dark'],
+      [`roster_session=${value}`, undefined],
+      [`my_roster_session=1; roster_session=${value}`, 'my_roster_session=1'],
+    ];
+    for (const [sent, expected] of cases) {
+      const response = await through('/cookies', { cookie: sent });
+      assert.equal(response.status, 200, sent);
+      assert.equal(response.echoed?.headers['remote-user'], 'ada@example.com', sent);
+      assert.equal(response.echoed?.headers.cookie, expected, sent);
+    }
   });
 
   test('a location limited to a group refuses a signed-in user outside it with 403', { skip }, async () => {
