@@ -27,7 +27,7 @@ import { SCIM_PREFIX, apiOfPath, routedPath } from './routing.ts';
 import { securityHeaders } from './security-headers.ts';
 import { AJV_OPTIONS, coerceQuery, schemaErrorFormatter } from './validation.ts';
 import { LOOPBACK, addressMatcher, type AddressRange } from './address-ranges.ts';
-import { createMetrics, metricsRoute } from './metrics.ts';
+import { METRICS_ROUTE, createMetrics, metricsRoute, tokenlessMetricsReader } from './metrics.ts';
 import { REQUEST_ID_HEADER, RequestLogController, logRequest, requestIdOf } from './request-log.ts';
 import { createLazySchemaCompilers, type LazySchemaCompilers } from './schema-compilers.ts';
 
@@ -85,16 +85,16 @@ function wantsPage(request: FastifyRequest): boolean {
 }
 
 /**
- * Holds every request but the probes to the process's admission limit; the slot is given back
+ * Holds every request but `exempt` ones to the process's admission limit; the slot is given back
  * when the response is sent or the connection closes, whichever comes first. A client that
  * leaves while its request waits in the queue takes its place with it: its request holds no
  * slot and is not served (a slot taken for a connection already closed would never be given
  * back, and enough of them would refuse every request).
  */
-function admit(app: FastifyInstance, admission: Admission): void {
+function admit(app: FastifyInstance, admission: Admission, exempt: (request: FastifyRequest) => boolean): void {
   const releases = new WeakMap<FastifyRequest, Release>();
   app.addHook('onRequest', async (request, reply) => {
-    if (PROBES.has(request.routeOptions.url ?? '')) return;
+    if (exempt(request)) return;
     const left = new AbortController();
     const leave = () => left.abort();
     reply.raw.once('close', leave);
@@ -170,8 +170,17 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   // While stopping, connections close after their answer, and new requests are refused at once.
   drainOnClose(app, unroutedError);
-  // Then the admission limit: a request beyond it costs nothing more than its headers.
-  if (admission !== undefined) admit(app, admission);
+  // Then the admission limit: a request beyond it costs nothing more than its headers. The
+  // probes, and a scrape of /metrics that needs no token, pass: an overloaded instance is when
+  // its figures matter most, and they read no database. A scrape with a token is admitted like
+  // any request, since checking the token reads the database.
+  const tokenlessMetrics = tokenlessMetricsReader({ allow: options.metricsAllow ?? LOOPBACK, fromTrustedProxy });
+  if (admission !== undefined) {
+    admit(app, admission, (request) => {
+      const route = request.routeOptions.url ?? '';
+      return PROBES.has(route) || (route === METRICS_ROUTE && tokenlessMetrics(request));
+    });
+  }
   const recorder = createActivityRecorder(options.services.activity, app.log);
   app.decorate('scimActivity', recorder);
   app.decorateRequest('actor', null as never);
@@ -259,7 +268,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   app.get('/livez', { config: { healthCheck: true } }, async () => ({ status: 'ok' }));
 
-  metricsRoute(app, { metrics, allow: options.metricsAllow ?? LOOPBACK, fromTrustedProxy, services: options.services });
+  metricsRoute(app, { metrics, tokenless: tokenlessMetrics, services: options.services });
 
   // The user documentation, so that /ServiceProviderConfig's documentationUri answers.
   const documents = loadDocuments();

@@ -23,6 +23,9 @@ export const UNMATCHED_ROUTE = '(unmatched)';
 /** The route and method labels of requests Node's HTTP parser refused: nothing of them was read. */
 export const UNREAD_ROUTE = '(unread)';
 
+/** Where Prometheus scrapes. */
+export const METRICS_ROUTE = '/metrics';
+
 /** How a person signed in. */
 export type SignInMethod = 'saml' | 'password' | 'oidc';
 
@@ -144,7 +147,7 @@ export function createMetrics(store: Store, admission?: Admission): Metrics {
     // An instance at its limit answers 503 to new requests: these say how close it is.
     new Gauge({
       name: 'roster_requests_in_progress',
-      help: 'Requests this instance is working on (at most ROSTER_MAX_CONCURRENT_REQUESTS; /healthz and /livez not counted).',
+      help: 'Requests this instance is working on (at most ROSTER_MAX_CONCURRENT_REQUESTS; /healthz, /livez and /metrics read without a token not counted).',
       registers,
       collect() {
         this.set(admission.load().active);
@@ -240,25 +243,38 @@ function namesClient(request: FastifyRequest): boolean {
 }
 
 /**
- * Registers GET /metrics: answered without a token to the clients in `allow`
- * (ROSTER_METRICS_ALLOW), to others with an administrator's bearer token only (401 without
+ * Who may read /metrics without a token: a client in `allow` (ROSTER_METRICS_ALLOW) that
+ * connected directly, or that a trusted proxy (ROSTER_TRUSTED_PROXIES) names in
+ * X-Forwarded-For. Reads no database, so the admission limit can ask it before admitting.
+ */
+export function tokenlessMetricsReader(options: {
+  readonly allow: readonly AddressRange[];
+  /** Whether a TCP peer is a trusted proxy (ROSTER_TRUSTED_PROXIES): then request.ip is the client it names. */
+  readonly fromTrustedProxy?: (address: string) => boolean;
+}): (request: FastifyRequest) => boolean {
+  const allowed = addressMatcher(options.allow);
+  const fromTrustedProxy = options.fromTrustedProxy ?? (() => false);
+  return (request) => {
+    const clientUnknown = forwarded(request) && !(fromTrustedProxy(request.socket.remoteAddress ?? '') && namesClient(request));
+    return allowed(request.ip) && !clientUnknown;
+  };
+}
+
+/**
+ * Registers GET /metrics: answered without a token to the clients `tokenless` admits
+ * (tokenlessMetricsReader), to others with an administrator's bearer token only (401 without
  * one, 403 for anyone else's).
  */
 export function metricsRoute(
   app: FastifyInstance,
   options: {
     readonly metrics: Metrics;
-    readonly allow: readonly AddressRange[];
-    /** Whether a TCP peer is a trusted proxy (ROSTER_TRUSTED_PROXIES): then request.ip is the client it names. */
-    readonly fromTrustedProxy?: (address: string) => boolean;
+    readonly tokenless: (request: FastifyRequest) => boolean;
     readonly services: { readonly tokens: TokenService; readonly access: Access };
   },
 ): void {
-  const allowed = addressMatcher(options.allow);
-  const fromTrustedProxy = options.fromTrustedProxy ?? (() => false);
-  app.get('/metrics', { errorHandler: apiErrorHandler }, async (request, reply) => {
-    const clientUnknown = forwarded(request) && !(fromTrustedProxy(request.socket.remoteAddress ?? '') && namesClient(request));
-    if (!allowed(request.ip) || clientUnknown) {
+  app.get(METRICS_ROUTE, { errorHandler: apiErrorHandler }, async (request, reply) => {
+    if (!options.tokenless(request)) {
       if (bearerToken(request) === undefined) {
         throw new ScimError(
           401,

@@ -1,7 +1,8 @@
 /**
  * The limit on requests in progress in one process: excess requests wait in a short FIFO queue,
- * then get 503 with Retry-After in their API's error shape; the probes are never held. The limit
- * is per process and involves no database, so it runs on SQLite only.
+ * then get 503 with Retry-After in their API's error shape; the probes, and /metrics read
+ * without a token, are never held. The limit is per process and involves no database, so it
+ * runs on SQLite only.
  */
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
@@ -12,6 +13,8 @@ import { RetryLaterError } from '../../src/errors.ts';
 import { SCIM, startTestApp, userBody, type TestApp } from '../support/app.ts';
 
 const ERROR_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:Error';
+/** An address outside ROSTER_METRICS_ALLOW (loopback by default). */
+const OUTSIDE = '203.0.113.9';
 
 describe('admission of requests into one process', () => {
   test('a slot freed goes to the oldest waiter; a waiter past the timeout, or beyond the queue, is refused as busy', async () => {
@@ -130,18 +133,29 @@ describe('admission of requests into one process', () => {
       assert.equal(next.statusCode, 200, next.body);
     });
 
-    test('/metrics says how many requests are in progress and queued', async () => {
+    test('a scrape of /metrics that needs no token passes the limit and sees it; one that needs a token waits its turn like any request', async () => {
       const slow = slowCreate('metered@example.com');
       await new Promise((resolve) => setTimeout(resolve, 50));
-      const queued = roster.app.inject({ method: 'GET', url: `${SCIM}/Users?count=1`, headers: { authorization: `Bearer ${roster.token}` } });
+      // Checking a token reads the database: such a scrape queues, and is refused when no slot comes.
+      const tokened = roster.app.inject({ method: 'GET', url: '/metrics', remoteAddress: OUTSIDE, headers: { authorization: `Bearer ${roster.token}` } });
+      // A proxy on loopback forwarding someone else's scrape is not loopback's: it queues too.
+      const proxied = roster.app.inject({ method: 'GET', url: '/metrics', remoteAddress: '127.0.0.1', headers: { 'x-real-ip': OUTSIDE } });
       await new Promise((resolve) => setTimeout(resolve, 20));
+      const scrape = await roster.app.inject({ method: 'GET', url: '/metrics', remoteAddress: '127.0.0.1' });
+      assert.equal(scrape.statusCode, 200, scrape.body);
+      assert.match(scrape.body, /^roster_requests_in_progress 1$/m);
+      assert.match(scrape.body, /^roster_requests_queued 2$/m);
+      for (const refused of await Promise.all([tokened, proxied])) {
+        assert.equal(refused.statusCode, 503, refused.body);
+        assert.equal(refused.headers['retry-after'], '1');
+      }
       slow.finish();
       assert.equal((await slow.answer).statusCode, 201);
-      assert.equal((await queued).statusCode, 200);
-      // The scrape itself holds the one slot while it is answered.
-      const metrics = (await roster.app.inject({ method: 'GET', url: '/metrics' })).body;
-      assert.match(metrics, /^roster_requests_in_progress 1$/m);
-      assert.match(metrics, /^roster_requests_queued 0$/m);
+      // With a slot free, the token's scrape is served, and holds the slot while it is answered.
+      const served = await roster.app.inject({ method: 'GET', url: '/metrics', remoteAddress: OUTSIDE, headers: { authorization: `Bearer ${roster.token}` } });
+      assert.equal(served.statusCode, 200, served.body);
+      assert.match(served.body, /^roster_requests_in_progress 1$/m);
+      assert.match(served.body, /^roster_requests_queued 0$/m);
     });
 
     test('a console page beyond the limit is an HTML 503 page', async () => {
