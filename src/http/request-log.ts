@@ -1,6 +1,6 @@
 /**
  * One log line per answered request, at `info`: request id, method, route pattern, status,
- * duration and the name of the token that authenticated it. The route is logged, never the
+ * duration, the client's address and the name of the token that authenticated it. The route is logged, never the
  * URL: query strings of /saml and /oidc carry codes and state, and paths carry ids. Health
  * checks are logged at `debug` only, so that a load balancer's probes do not fill the logs.
  */
@@ -48,6 +48,9 @@ export function logRequest(request: FastifyRequest, reply: FastifyReply): void {
     route: routeOf(request),
     status: reply.statusCode,
     durationMs: Math.round(reply.elapsedTime * 100) / 100,
+    // Who sent it, so that a burst of 401s can be traced to its source: the TCP peer, or from a
+    // trusted proxy (ROSTER_TRUSTED_PROXIES) the client it names in X-Forwarded-For.
+    clientAddress: request.ip,
     // Set once a token is verified, even when its user may not call the route (a 403).
     ...(request.bearer?.name !== undefined ? { token: request.bearer.name } : {}),
     // The SCIM error's type (RFC 7644 §3.12), when the answer was one; its detail is logged at debug.

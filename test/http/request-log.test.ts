@@ -1,12 +1,13 @@
 /**
  * The request log: one line per request at info (request id, method, route pattern, status,
- * duration, token name), health checks at debug only, no URL, query string or secret, and the
- * request id taken from a proxy's X-Request-Id or generated, returned on every answer. Logging
- * does not touch the database, so these run on SQLite only.
+ * duration, client address, token name), health checks at debug only, no URL, query string or
+ * secret, and the request id taken from a proxy's X-Request-Id or generated, returned on every
+ * answer. Logging does not touch the database, so these run on SQLite only.
  */
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { describe, test } from 'node:test';
+import type { AppOptions } from '../../src/http/app.ts';
 import { startTestApp, userBody, type TestApp } from '../support/app.ts';
 import { passwordSignIn } from '../support/console.ts';
 
@@ -21,7 +22,10 @@ interface LogLine {
 }
 
 /** An app whose pino output is captured, as text and as parsed lines. */
-async function loggedApp(level: 'info' | 'debug' = 'info'): Promise<{ roster: TestApp; text: () => string; lines: () => LogLine[] }> {
+async function loggedApp(
+  level: 'info' | 'debug' = 'info',
+  options: { trustedProxies?: AppOptions['trustedProxies'] } = {},
+): Promise<{ roster: TestApp; text: () => string; lines: () => LogLine[] }> {
   const chunks: string[] = [];
   const stream = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -29,7 +33,7 @@ async function loggedApp(level: 'info' | 'debug' = 'info'): Promise<{ roster: Te
       done();
     },
   });
-  const roster = await startTestApp({ logger: { level, stream } });
+  const roster = await startTestApp({ logger: { level, stream }, ...options });
   const text = (): string => chunks.join('');
   return {
     roster,
@@ -47,13 +51,13 @@ function linesOf(lines: readonly LogLine[], requestId: string): LogLine[] {
 }
 
 describe('request log', () => {
-  test('each request writes exactly one info line: request id, method, route pattern, status, duration and the token name', async () => {
+  test('each request writes exactly one info line: request id, method, route pattern, status, duration, client address and the token name', async () => {
     const { roster, lines } = await loggedApp();
     try {
       const created = await roster.request('POST', '/Users', userBody('ada'));
       assert.equal(created.status, 201);
       const id = created.body.id as string;
-      const answer = await roster.app.inject({ method: 'GET', url: `${SCIM}/Users/${id}`, headers: { authorization: `Bearer ${roster.token}` } });
+      const answer = await roster.app.inject({ method: 'GET', url: `${SCIM}/Users/${id}`, remoteAddress: '203.0.113.9', headers: { authorization: `Bearer ${roster.token}` } });
       assert.equal(answer.statusCode, 200);
       const requestId = String(answer.headers['x-request-id']);
       assert.match(requestId, UUID);
@@ -68,6 +72,7 @@ describe('request log', () => {
       assert.equal(line.status, 200);
       assert.equal(typeof line.durationMs, 'number');
       assert.ok((line.durationMs as number) >= 0);
+      assert.equal(line.clientAddress, '203.0.113.9');
       assert.equal(line.token, 'test-idp');
       assert.ok(!JSON.stringify(line).includes(id), 'the resource id is not in the line');
       // Fastify's own "incoming request" and "request completed" lines are gone: one line in all.
@@ -94,6 +99,23 @@ describe('request log', () => {
       assert.equal(refused.length, 1, 'the SCIM error is part of the one line, not a second one');
       assert.equal(refused[0]?.status, 404);
       assert.equal(refused[0]?.token, 'test-idp');
+    } finally {
+      await roster.close();
+    }
+  });
+
+  test('the client address is the TCP peer, or from a trusted proxy the client it names in X-Forwarded-For', async () => {
+    const { roster, lines } = await loggedApp('info', { trustedProxies: [{ address: '10.0.0.1', prefix: 32, family: 'ipv4' }] });
+    try {
+      const clientOf = async (remoteAddress: string, headers: Record<string, string>): Promise<unknown> => {
+        const answer = await roster.app.inject({ method: 'GET', url: `${SCIM}/Users`, remoteAddress, headers });
+        assert.equal(answer.statusCode, 401);
+        return linesOf(lines(), String(answer.headers['x-request-id']))[0]?.clientAddress;
+      };
+      assert.equal(await clientOf('10.0.0.1', { 'x-forwarded-for': '198.51.100.7' }), '198.51.100.7');
+      // An untrusted peer cannot name another address; nor does a trusted proxy's X-Real-IP, which Roster does not read.
+      assert.equal(await clientOf('203.0.113.9', { 'x-forwarded-for': '198.51.100.7' }), '203.0.113.9');
+      assert.equal(await clientOf('10.0.0.1', { 'x-real-ip': '198.51.100.7' }), '10.0.0.1');
     } finally {
       await roster.close();
     }
