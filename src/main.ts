@@ -12,6 +12,7 @@ import { EVENT_CLEANUP_CHECK_MS } from './directory/event-feed.ts';
 import { runPeriodically } from './periodic.ts';
 import { createServices } from './services.ts';
 import { describeLocation, openStore, QUERY_DEADLINE_MS } from './store/index.ts';
+import { sqliteExposure } from './store/sqlite-permissions.ts';
 
 /** How often each instance deletes the provisioning activity past its retention. */
 const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
@@ -61,6 +62,11 @@ export async function serve(config: Config): Promise<void> {
   // The path only, never the password: this line goes to log storage.
   if (firstStart?.file !== undefined) app.log.warn({ file: firstStart.file }, `the first-start password of "${issued?.login ?? ''}" is in ${firstStart.file}; it is deleted once the password is changed`);
 
+  // Open now (its -wal and -shm exist): said at every start, since group read may be on purpose.
+  if (config.database.kind === 'sqlite' && config.database.path !== ':memory:') {
+    const exposure = sqliteExposure(config.database.path);
+    if (exposure !== undefined) app.log.warn({ paths: exposure.paths }, exposure.message);
+  }
   // Names that migration 011 found equal regardless of case: said at every start until resolved.
   const conflicts = await services.caseConflicts.list();
   for (const conflict of conflicts) app.log.warn({ key: conflict.key, ids: conflict.members.map((member) => member.id) }, `name conflict: ${describeCaseConflict(conflict)}`);

@@ -1,6 +1,7 @@
 /**
- * The SQLite database file at start: who may read it (a new database is Roster's user's alone),
- * and whether Roster may write it (a file it cannot write stops it at start).
+ * The SQLite database file at start: who may read it (a new database is Roster's user's alone,
+ * one others may read is served with a warning), and whether Roster may write it (a file it
+ * cannot write stops it at start).
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -9,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { openStore } from '../../src/store/index.ts';
-import { ROOT, freePort } from '../support/process.ts';
+import { ROOT, freePort, startInstance, stop, waitHealthy } from '../support/process.ts';
 
 /** The uid of `nobody`. */
 const nobody = (): number => Number(spawnSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).stdout.trim());
@@ -62,6 +63,56 @@ test('a database file Roster may not write stops `roster serve` at start with a 
     const run = spawnSync(command, args, { cwd: ROOT, env, encoding: 'utf8', timeout: 20_000 });
     assert.equal(run.status, 1, `exit ${run.status} ${run.signal}: ${run.stdout}${run.stderr}`);
     assert.match(run.stderr, /Cannot open the SQLite database .*roster\.db: .*\(EACCES\)\. Roster must be able to write the file/);
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
+});
+
+/** The warn-level lines (pino level 40) a `roster serve` printed on stdout from its start to its stop. */
+async function serveWarnings(path: string): Promise<Array<{ msg: string; paths?: Array<{ path: string; mode: string; fix: string }> }>> {
+  const instance = await startInstance(`sqlite:${path}`, { ROSTER_LOG_LEVEL: 'warn' });
+  try {
+    await waitHealthy(instance);
+  } finally {
+    assert.equal(await stop(instance), 0, instance.output);
+  }
+  return instance.stdout
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as { level: number; msg: string })
+    .filter((line) => line.level === 40);
+}
+
+test('`roster serve` on a database file others may read warns once, naming the path, its mode and the chmod that fixes it; it still serves', async () => {
+  const home = mkdtempSync(join(tmpdir(), 'roster-exposed-'));
+  const path = join(home, 'roster.db');
+  try {
+    // Created as an older Roster did: readable by everyone.
+    writeFileSync(path, '');
+    chmodSync(path, 0o644);
+    const exposed = (await serveWarnings(path)).filter((line) => line.msg.includes('open to other users'));
+    assert.equal(exposed.length, 1, JSON.stringify(exposed));
+    const [warning] = exposed;
+    assert.ok(warning);
+    assert.match(warning.msg, new RegExp(`${path.replaceAll('.', '\\.')} \\(mode 0644\\)`));
+    assert.match(warning.msg, new RegExp(`chmod 600 ${path.replaceAll('.', '\\.')}( |$)`));
+    assert.match(warning.msg, /password and token hashes/);
+    // SQLite gave -wal and -shm the file's mode: the same command fixes them.
+    assert.deepEqual(
+      warning.paths?.map((exposedPath) => [exposedPath.path, exposedPath.mode]),
+      [[path, '0644'], [`${path}-wal`, '0644'], [`${path}-shm`, '0644']],
+    );
+    assert.equal(modeOf(path), '644', 'the mode is left as it was');
+
+    // Fixed as the warning says: the next start is silent.
+    for (const name of readdirSync(home)) chmodSync(join(home, name), 0o600);
+    assert.deepEqual((await serveWarnings(path)).filter((line) => line.msg.includes('open to other users')), []);
+
+    // A folder others may write: they could replace the database.
+    chmodSync(home, 0o777);
+    const folder = (await serveWarnings(path)).filter((line) => line.msg.includes('open to other users'));
+    assert.equal(folder.length, 1, JSON.stringify(folder));
+    assert.deepEqual(folder[0]?.paths?.map((exposedPath) => [exposedPath.path, exposedPath.mode, exposedPath.fix]), [[home, '0777', `chmod go-w ${home}`]]);
   } finally {
     rmSync(home, { recursive: true, force: true });
   }
