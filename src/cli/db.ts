@@ -96,7 +96,8 @@ export const dbCommands: CommandGroup = {
         'Roster (or its writers) first.',
         '',
         'URLs as in ROSTER_DATABASE_URL: sqlite:<path> or postgres://user:password@host/db',
-        '(with ?sslmode=require|verify-ca|verify-full for TLS).',
+        '(with ?sslmode=require|verify-ca|verify-full for TLS); not sqlite::memory:, which would',
+        'be a database of this command\'s own, empty and gone when it ends.',
         '',
         'Example:',
         '  roster db copy --from sqlite:./data/roster.db --to postgres://roster:secret@db/roster',
@@ -107,9 +108,18 @@ export const dbCommands: CommandGroup = {
         const from = parseDatabaseArgument(values.from, '--from');
         const to = parseDatabaseArgument(values.to, '--to');
         if (describeLocation(from) === describeLocation(to)) return { usageError: '--from and --to name the same database' };
+        // sqlite::memory: is a database of this command's own, empty at start and gone at its
+        // end: a copy into it reported success for data that went nowhere, and one out of it
+        // read nothing (and created and migrated the target meanwhile).
+        if (from.kind === 'sqlite' && from.path === ':memory:') {
+          throw new DirectoryError('precondition', '--from sqlite::memory: names a new, empty database in this command\'s memory, not a running Roster\'s: give the source\'s file (sqlite:<path>) or its postgres:// URL (nothing was created or copied).');
+        }
+        if (to.kind === 'sqlite' && to.path === ':memory:') {
+          throw new DirectoryError('precondition', '--to sqlite::memory: names a database in this command\'s memory, gone when it ends: the copy would be lost. Give a file (sqlite:<path>) or a postgres:// URL (nothing was copied).');
+        }
         // Opening a SQLite file creates it: a mistyped source would become an empty database (and
         // the target be created and migrated) before the copy found nothing to copy.
-        if (from.kind === 'sqlite' && from.path !== ':memory:' && !existsSync(from.path)) {
+        if (from.kind === 'sqlite' && !existsSync(from.path)) {
           throw new DirectoryError('not_found', `The source database ${from.path} does not exist: check the path in --from (nothing was created or copied).`);
         }
 

@@ -215,3 +215,27 @@ test('db copy from a SQLite file that does not exist is refused before anything 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('db copy into or out of sqlite::memory: is refused: that database is the command\'s own, empty and gone when it ends', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'roster-copy-memory-'));
+  try {
+    const file = join(dir, 'roster.db');
+    const created = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/roster.ts', 'tokens', 'list'], { cwd: ROOT, env: { ...process.env, ROSTER_DATABASE_URL: `sqlite:${file}` }, encoding: 'utf8' });
+    assert.equal(created.status, 0, created.stderr);
+    const copy = (from: string, to: string) => spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/roster.ts', 'db', 'copy', '--from', from, '--to', to], { cwd: ROOT, encoding: 'utf8' });
+
+    // Before, this reported "Copy complete" for a copy that vanished with the process.
+    const into = copy(`sqlite:${file}`, 'sqlite::memory:');
+    assert.equal(into.status, 1, into.stdout + into.stderr);
+    assert.match(into.stderr, /--to sqlite::memory: names a database in this command's memory, gone when it ends/);
+    assert.doesNotMatch(into.stdout, /Copy complete/);
+
+    const target = join(dir, 'target.db');
+    const outOf = copy('sqlite::memory:', `sqlite:${target}`);
+    assert.equal(outOf.status, 1, outOf.stdout + outOf.stderr);
+    assert.match(outOf.stderr, /--from sqlite::memory: names a new, empty database in this command's memory/);
+    assert.equal(existsSync(target), false, 'the target was created');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
