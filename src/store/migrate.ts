@@ -63,7 +63,7 @@ export async function migrate(store: Store): Promise<void> {
     // busy_timeout waited 5 s for: another process holds it.
     if (typeof error === 'object' && error !== null && 'code' in error && error.code === 'SQLITE_BUSY') {
       throw new DatabaseRefused(
-        'Another process holds the SQLite database\'s write lock (it did not let go within 5 s): another Roster serving the same file, or a long command on it. Run one Roster process per SQLite file (docs/deploy.md); use PostgreSQL for several instances.',
+        'Another process holds the SQLite database\'s write lock (it did not let go within 5 s): another Roster serving the same file in the middle of a long write, or a long command on it. Start again once it is done; for several instances at a time, use PostgreSQL (docs/deploy.md).',
         { cause: error },
       );
     }
