@@ -162,6 +162,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const admission = options.admission === undefined ? undefined : createAdmission(options.admission);
   const metrics = createMetrics(options.services.store, admission);
   app.decorate('metrics', metrics);
+  // What the store could not do beside a failed statement (a cancel that did not reach
+  // PostgreSQL): the statement's own error is logged with the request that met it.
+  const stopStoreWarnings = options.services.store.observeWarnings((warning) => app.log.warn({ err: warning.error }, warning.message));
   app.decorate('routeSchemas', routeSchemas);
   // On the raw response, so that it is sent on every answer, those of the routes that write
   // the response themselves (the OpenID provider) included.
@@ -196,6 +199,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.addHook('onClose', async () => {
     await recorder.settle();
     metrics.close();
+    stopStoreWarnings();
   });
   enforceAdminRoutePattern(app);
   await registerApiDocs(app, options.baseUrl);

@@ -52,12 +52,13 @@ export const QUERY_DEADLINE_CODE = 'ROSTER_QUERY_DEADLINE';
 /**
  * The error of a statement that got no answer within its deadline: its connection was closed,
  * since a connection that stopped answering (a failover's dead socket, a frozen backend) would
- * otherwise wait for TCP to give up, about 15 minutes.
+ * otherwise wait for TCP to give up, about 15 minutes. `cancelled`: PostgreSQL was first asked to
+ * cancel the statement (postgres.ts), so that it stops waiting or running and lets go of its locks.
  */
 export class QueryDeadlineError extends Error {
   readonly code = QUERY_DEADLINE_CODE;
-  constructor(deadlineMs: number) {
-    super(`The database did not answer within ${deadlineMs} ms; the connection was closed`);
+  constructor(deadlineMs: number, cancelled = false) {
+    super(`The database did not answer within ${deadlineMs} ms; ${cancelled ? 'the statement was cancelled and the connection closed' : 'the connection was closed'}`);
     this.name = 'QueryDeadlineError';
   }
 }

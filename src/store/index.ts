@@ -15,9 +15,10 @@ export type { DialectAdapter } from './dialect.ts';
 export type { PoolUse, QueryKind, QueryObservation, QueryObserver } from './observe.ts';
 
 /**
- * How long a serving instance lets one PostgreSQL statement go unanswered before it fails (503)
- * and its connection is closed. Statements take milliseconds; the longest of a serving instance
- * (one batch of a clean-up, one statement of a 50,000-member group's PUT) stay far below this.
+ * How long a serving instance lets one PostgreSQL statement go unanswered before it is cancelled,
+ * fails (503), and its connection is closed. Statements take milliseconds; the longest of a
+ * serving instance (one batch of a clean-up, one statement of a 50,000-member group's PUT) stay
+ * far below this.
  * A connection silent this long is dead (a failover, a frozen backend, a black hole) or stuck
  * behind a lock someone holds: either way the request is better answered than left waiting.
  */

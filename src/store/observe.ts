@@ -85,3 +85,35 @@ export function createQueryObservers(): QueryObservers {
     },
   };
 }
+
+/**
+ * Something that went wrong beside a statement, which the statement's own error does not tell
+ * (a cancel for a statement past its deadline that could not reach PostgreSQL): for the log.
+ */
+export interface StoreWarning {
+  readonly message: string;
+  readonly error: unknown;
+}
+
+export type WarningObserver = (warning: StoreWarning) => void;
+
+/** The warning listeners of one store: `warn` tells every one of them, `add` adds one and returns its removal. */
+export function createWarningObservers(): { warn: WarningObserver; add(observer: WarningObserver): () => void } {
+  const observers = new Set<WarningObserver>();
+  return {
+    warn(warning) {
+      for (const observer of observers) {
+        // Telling must never fail the work that warns.
+        try {
+          observer(warning);
+        } catch {
+          // ignored: the observer's own problem
+        }
+      }
+    },
+    add(observer) {
+      observers.add(observer);
+      return () => void observers.delete(observer);
+    },
+  };
+}

@@ -6,11 +6,12 @@
 import type { ConnectionOptions } from 'node:tls';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
+import { sendCancelRequest } from './cancel.ts';
 import { preparedNameOf } from './compiled.ts';
 import { postgresDialect } from './dialect.ts';
 import { QueryDeadlineError } from './errors.ts';
 import type { DatabaseLocation, PostgresTls, Store } from './types.ts';
-import { createQueryObservers } from './observe.ts';
+import { createQueryObservers, createWarningObservers, type WarningObserver } from './observe.ts';
 import type { Database } from './tables.ts';
 
 const DEFAULT_POOL_SIZE = 10;
@@ -35,9 +36,9 @@ const types = {
 /** A PostgreSQL store, whose statements can be given a deadline once it is migrated. */
 export interface PostgresStore extends Omit<Store, 'secrets'> {
   /**
-   * From now on, a statement that gets no answer within `deadlineMs` fails and its connection
-   * is closed (undefined: statements wait as long as they take). Set after the migrations, which
-   * may build indexes over millions of rows.
+   * From now on, a statement that gets no answer within `deadlineMs` is cancelled, fails, and its
+   * connection is closed (undefined: statements wait as long as they take). Set after the
+   * migrations, which may build indexes over millions of rows.
    */
   setQueryDeadline(deadlineMs: number | undefined): void;
 }
@@ -61,6 +62,7 @@ export function openPostgres(location: Extract<DatabaseLocation, { kind: 'postgr
   // An idle client losing its connection (database restart) must not crash the process; the
   // pool replaces it and the next query reports any lasting problem.
   pool.on('error', () => {});
+  const warnings = createWarningObservers();
   // The pool listens for errors only on idle clients. A client checked out (inside a
   // transaction, between two queries) whose server goes away (pg_ctl stop, a failover) emits
   // 'error' too, and an 'error' event nobody listens to ends the process. Its queries already
@@ -68,7 +70,7 @@ export function openPostgres(location: Extract<DatabaseLocation, { kind: 'postgr
   pool.on('connect', (client) => {
     client.on('error', () => {});
     if (location.preparedStatements !== false) prepareCompiledQueries(client);
-    limitQueries(client, () => queryDeadlineMs);
+    limitQueries(client, () => queryDeadlineMs, warnings.warn);
   });
   const observers = createQueryObservers();
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log: observers.log });
@@ -80,6 +82,7 @@ export function openPostgres(location: Extract<DatabaseLocation, { kind: 'postgr
       await db.destroy();
     },
     observeQueries: observers.add,
+    observeWarnings: warnings.add,
     poolUse: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max }),
     async ping(deadlineMs) {
       const started = Date.now();
@@ -88,6 +91,9 @@ export function openPostgres(location: Extract<DatabaseLocation, { kind: 'postgr
       try {
         const left = deadlineMs - (Date.now() - started);
         if (left <= 0) throw new QueryDeadlineError(deadlineMs);
+        // Not cancelled first: a SELECT 1 holds no lock and costs the server nothing, and the
+        // check must answer within its deadline, which a cancel to an unreachable server would
+        // stretch by up to CANCEL_WAIT_MS.
         await within(client, client.query('SELECT 1'), left);
       } finally {
         // A client closed by the deadline is discarded by the pool, not lent again.
@@ -102,17 +108,19 @@ export function openPostgres(location: Extract<DatabaseLocation, { kind: 'postgr
 
 /**
  * Gives every statement `client` runs (as a promise, as Kysely does) the deadline `deadlineMs()`
- * says at the time. Past it the statement fails with a QueryDeadlineError and the connection is
- * closed: a connection that stopped answering without being closed (a failover's dead socket, a
- * frozen backend, a network black hole) would otherwise hold the request until TCP gives up
- * (about 15 minutes), and, released without an error by Kysely, be lent to the next request.
+ * says at the time. Past it the statement is cancelled, fails with a QueryDeadlineError, and the
+ * connection is closed: a connection that stopped answering without being closed (a failover's
+ * dead socket, a frozen backend, a network black hole) would otherwise hold the request until TCP
+ * gives up (about 15 minutes), and, released without an error by Kysely, be lent to the next
+ * request. A cancel that cannot be sent is told to `warn`.
  */
-function limitQueries(client: pg.PoolClient, deadlineMs: () => number | undefined): void {
+function limitQueries(client: pg.PoolClient, deadlineMs: () => number | undefined, warn: WarningObserver): void {
   const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  const cancel = (): Promise<boolean> => cancelStatement(client, warn);
   const limited = (...args: unknown[]): unknown => {
     const result = query(...args);
     const ms = deadlineMs();
-    return ms !== undefined && result instanceof Promise ? within(client, result, ms) : result;
+    return ms !== undefined && result instanceof Promise ? within(client, result, ms, cancel) : result;
   };
   (client as unknown as { query: typeof limited }).query = limited;
 }
@@ -122,35 +130,88 @@ const expired = new WeakMap<pg.PoolClient, QueryDeadlineError>();
 
 /**
  * `result` (a statement of `client`), or a QueryDeadlineError after `ms`, when `client` is ended:
- * with a statement in flight pg destroys the socket at once, fails what is queued, and marks the
- * client so that the pool discards it on release. The request sees the deadline's error, also
+ * pg closes the socket (at once if the statement is still in flight), fails what is queued, and
+ * marks the client so that the pool discards it on release. The request sees the deadline's error, also
  * from the ROLLBACK that Kysely sends next, so that its answer says the database was too slow.
+ *
+ * Closing the connection does not stop the statement: PostgreSQL notices a client gone only when
+ * it next reads from it, so a statement waiting on a lock goes on waiting, holding the row locks
+ * its transaction took (other requests, on every instance, then queue behind it and pass their
+ * own deadlines), and a long one goes on running. `cancel` (when given) asks the server to cancel
+ * it first; the connection is closed once the cancel was delivered or given up, and the backend,
+ * its statement cancelled, reads the close, rolls back and ends, letting go of its locks.
  */
-function within<T>(client: pg.PoolClient, result: Promise<T>, ms: number): Promise<T> {
+function within<T>(client: pg.PoolClient, result: Promise<T>, ms: number, cancel?: () => Promise<boolean>): Promise<T> {
   const closed = expired.get(client);
   if (closed !== undefined) {
     result.catch(() => {});
     return Promise.reject(closed);
   }
   return new Promise<T>((resolve, reject) => {
+    let late = false;
     const timer = setTimeout(() => {
-      const error = new QueryDeadlineError(ms);
-      expired.set(client, error);
-      reject(error);
-      // A pool's client is a pg.Client, whose end() the PoolClient type leaves out.
-      (client as pg.PoolClient & Pick<pg.Client, 'end'>).end().catch(() => {});
+      late = true;
+      // The connection stays open, and the request waits, until the cancel is through: behind
+      // PgBouncer a cancel sent after its client left matches no client, and is dropped.
+      // Nothing else runs on the connection meanwhile (the request waits for this statement),
+      // so the cancel cannot reach a later statement.
+      void (cancel?.() ?? Promise.resolve(false)).then((cancelled) => {
+        const error = new QueryDeadlineError(ms, cancelled);
+        expired.set(client, error);
+        // Ended before the rejection reaches Kysely, so that the pool discards it on release.
+        // A pool's client is a pg.Client, whose end() the PoolClient type leaves out.
+        (client as pg.PoolClient & Pick<pg.Client, 'end'>).end().catch(() => {});
+        reject(error);
+      });
     }, ms);
     result.then(
       (value) => {
+        if (late) return;
         clearTimeout(timer);
         resolve(value);
       },
+      // Once late, the answer is the deadline's error, whatever the statement does meanwhile
+      // (the cancel ends it with "canceling statement due to user request").
       (error: unknown) => {
+        if (late) return;
         clearTimeout(timer);
         reject(error);
       },
     );
   });
+}
+
+/**
+ * Asks PostgreSQL to cancel the statement `client` is running: a CancelRequest (cancel.ts) with
+ * the key the server gave the connection. Chosen over `pg_terminate_backend(pid)` from another
+ * connection because it needs none: no pool connection (the pool may be exhausted by the very
+ * requests that wait), no new session (no authentication, no slot of `max_connections`, which a
+ * pile-up may have used up), no privilege; and behind PgBouncer the process id a client is given
+ * is PgBouncer's own, which PgBouncer maps back to the right server connection for a cancel but
+ * which, passed to pg_terminate_backend, would name no backend or another one. It only cancels
+ * the statement: the close that follows ends the session (within). Resolves whether the server
+ * took it; never rejects: a cancel that fails is told to `warn`, and the connection closed as
+ * before.
+ *
+ * PostgreSQL 14's client_connection_check_interval (the backend checking its client while it
+ * waits or runs) would complement this, but it is not set here: as a start-up parameter
+ * PgBouncer refuses it (as it would statement_timeout), as a SET after connecting it costs a
+ * round trip per connection, fails on PostgreSQL 13 and CockroachDB, and behind PgBouncer in
+ * transaction mode lands on whichever server connection ran it. A DBA sets it on the role
+ * (docs/operations.md).
+ */
+async function cancelStatement(client: pg.PoolClient, warn: WarningObserver): Promise<boolean> {
+  // BackendKeyData as pg keeps it, which its types leave out.
+  const { processID, secretKey, host, port } = client as pg.PoolClient & { processID: unknown; secretKey: unknown };
+  try {
+    if (typeof processID !== 'number' || typeof secretKey !== 'number') throw new Error('the server gave this connection no cancel key');
+    const outcome = await sendCancelRequest({ host, port, processId: processID, secretKey });
+    if (outcome.delivered) return true;
+    throw outcome.error;
+  } catch (error) {
+    warn({ error, message: 'could not cancel a PostgreSQL statement past its deadline: its connection is closed, but the server may go on running it, and holding its locks, until it notices' });
+    return false;
+  }
 }
 
 /**

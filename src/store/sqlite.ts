@@ -225,6 +225,8 @@ export function openSqlite(path: string): Omit<Store, 'secrets'> {
       await db.destroy();
     },
     observeQueries: observers.add,
+    // Nothing to warn about: no connection, so no statement to cancel on another.
+    observeWarnings: () => () => {},
     poolUse: () => undefined,
     // better-sqlite3 answers synchronously: there is no connection to wait for or to lose.
     async ping() {

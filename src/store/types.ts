@@ -5,7 +5,7 @@
  */
 import type { Kysely } from 'kysely';
 import type { DialectAdapter } from './dialect.ts';
-import type { PoolUse, QueryObserver } from './observe.ts';
+import type { PoolUse, QueryObserver, WarningObserver } from './observe.ts';
 import type { SecretBox } from './secret-box.ts';
 import type { Database } from './tables.ts';
 
@@ -18,11 +18,14 @@ export interface Store {
   close(): Promise<void>;
   /** Calls `observer` after every statement (its kind and duration); returns the function that stops it. */
   observeQueries(observer: QueryObserver): () => void;
+  /** Calls `observer` with what went wrong beside a statement (PostgreSQL: a cancel that could not be sent); returns the function that stops it. */
+  observeWarnings(observer: WarningObserver): () => void;
   /** The PostgreSQL pool's use now; undefined on SQLite (one connection, no pool). */
   poolUse(): PoolUse | undefined;
   /**
    * Resolves when the database answers `SELECT 1` within `deadlineMs`; rejects otherwise. On
-   * PostgreSQL a connection that did not answer is closed, so that a health check cannot keep it.
+   * PostgreSQL a connection that did not answer is closed, so that a health check cannot keep it
+   * (at once, without the cancel other statements get first: a SELECT 1 holds no lock).
    */
   ping(deadlineMs: number): Promise<void>;
 }
@@ -55,7 +58,8 @@ export interface OpenOptions {
   readonly secretKey?: Buffer | undefined;
   /**
    * PostgreSQL: how long one statement may go unanswered, once the store is migrated, before it
-   * fails and its connection is closed (QUERY_DEADLINE_MS for a serving instance). Undefined:
+   * is cancelled on the server, fails, and its connection is closed (QUERY_DEADLINE_MS for a
+   * serving instance). Undefined:
    * no deadline (the CLI; `db copy`, whose statements may take minutes).
    */
   readonly queryDeadlineMs?: number | undefined;
