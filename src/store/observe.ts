@@ -63,26 +63,41 @@ export interface QueryObservers {
   add(observer: QueryObserver): () => void;
 }
 
-/** Creates an empty set of listeners. */
-export function createQueryObservers(): QueryObservers {
-  const observers = new Set<QueryObserver>();
+/**
+ * A set of listeners: `tell` gives a value to each, and a listener that throws is ignored
+ * (measuring or reporting must never fail the work that is measured or reported).
+ */
+function listeners<T>(): { tell(value: T): void; add(listener: (value: T) => void): () => void; readonly size: number } {
+  const set = new Set<(value: T) => void>();
   return {
-    log(event) {
-      if (observers.size === 0) return;
-      const observation: QueryObservation = { kind: kindOf(event), durationMs: event.queryDurationMillis, failed: event.level === 'error' };
-      for (const observer of observers) {
-        // Measuring must never fail a query.
+    tell(value) {
+      for (const listener of set) {
         try {
-          observer(observation);
+          listener(value);
         } catch {
-          // ignored: the observer's own problem
+          // ignored: the listener's own problem
         }
       }
     },
-    add(observer) {
-      observers.add(observer);
-      return () => void observers.delete(observer);
+    add(listener) {
+      set.add(listener);
+      return () => void set.delete(listener);
     },
+    get size() {
+      return set.size;
+    },
+  };
+}
+
+/** Creates an empty set of listeners. */
+export function createQueryObservers(): QueryObservers {
+  const observers = listeners<QueryObservation>();
+  return {
+    log(event) {
+      if (observers.size === 0) return;
+      observers.tell({ kind: kindOf(event), durationMs: event.queryDurationMillis, failed: event.level === 'error' });
+    },
+    add: observers.add,
   };
 }
 
@@ -99,21 +114,6 @@ export type WarningObserver = (warning: StoreWarning) => void;
 
 /** The warning listeners of one store: `warn` tells every one of them, `add` adds one and returns its removal. */
 export function createWarningObservers(): { warn: WarningObserver; add(observer: WarningObserver): () => void } {
-  const observers = new Set<WarningObserver>();
-  return {
-    warn(warning) {
-      for (const observer of observers) {
-        // Telling must never fail the work that warns.
-        try {
-          observer(warning);
-        } catch {
-          // ignored: the observer's own problem
-        }
-      }
-    },
-    add(observer) {
-      observers.add(observer);
-      return () => void observers.delete(observer);
-    },
-  };
+  const observers = listeners<StoreWarning>();
+  return { warn: observers.tell, add: observers.add };
 }
