@@ -111,8 +111,14 @@ export interface ServiceOptions {
   readonly scimCursorTimeout?: number;
   /** ROSTER_RATE_LIMIT and ROSTER_RATE_LIMIT_BURST; no limit when unset. */
   readonly rateLimit?: RateLimitPolicy | undefined;
+  /** Members read per statement round when an answer shows every member of a group (1,000); tests set fewer. */
+  readonly memberChunk?: number;
   /** The folder of the `initial-admin-password` file (see config.ts `initialPasswordDirectory`). */
   readonly initialPasswordDirectory?: string;
+}
+
+function memberChunkOf(options: ServiceOptions): { memberChunk?: number } {
+  return options.memberChunk !== undefined ? { memberChunk: options.memberChunk } : {};
 }
 
 /** Builds every service over one store. */
@@ -132,8 +138,8 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
     saml,
     provisioning,
     users: createUserDirectory(store, scimSchemas),
-    groups: createGroupDirectory(store, scimSchemas),
-    rootSearch: createRootSearch(store, scimSchemas),
+    groups: createGroupDirectory(store, scimSchemas, memberChunkOf(options)),
+    rootSearch: createRootSearch(store, scimSchemas, memberChunkOf(options)),
     listCursors: createListCursors(store, options.scimCursorTimeout !== undefined ? { timeoutSeconds: options.scimCursorTimeout } : {}),
     samlSp: createSamlServiceProvider(store, saml, baseUrl),
     sessions: createSessions(store, {

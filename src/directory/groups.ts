@@ -9,6 +9,7 @@ import { GROUP_SCHEMA, type ResourceSchemas } from '../scim/schemas.ts';
 import { compileFilter, compileSort } from '../store/filter-sql.ts';
 import type { Store } from '../store/index.ts';
 import type { Executor } from '../store/executor.ts';
+import type { HeldSnapshot } from '../store/held-snapshot.ts';
 import type { RowLock } from '../store/users.ts';
 import { isUniqueViolation } from '../store/errors.ts';
 import { readSnapshot, transact } from '../store/transact.ts';
@@ -117,9 +118,63 @@ function groupDocument(group: StoredGroup): Document {
   return document;
 }
 
+/** The SCIM values of `members` (Group.members[]), as every answer shows them. */
+export function memberElements(members: readonly LinkedReference[]): Document[] {
+  return members.map((member) => ({ value: member.scimId, display: member.display, type: 'User' }));
+}
+
+/** `members` is the document's last attribute (streamed answers rely on it: http/routes/scim/streamed.ts). */
 function withMembers(document: Document, members: readonly LinkedReference[] | undefined): Document {
   if (!members || members.length === 0) return document;
-  return { ...document, members: members.map((member) => ({ value: member.scimId, display: member.display, type: 'User' })) };
+  return { ...document, members: memberElements(members) };
+}
+
+/** Members read per statement round when a read is held (HeldRead); tests pass fewer (createGroupDirectory). */
+export const MEMBER_CHUNK = 1000;
+
+/**
+ * Whether `read` selects every member, which a held read then gives a chunk at a time (more ids
+ * than a member check looks up read every member too: readMembers).
+ */
+export function readsEveryMember(read: MemberRead): boolean {
+  return read === true || (read !== false && read.among.length > MEMBER_LOOKUP_IDS);
+}
+
+/**
+ * A read held open in one snapshot (store/held-snapshot.ts) while its answer is written: `value`
+ * was read in it without members, and `members` reads a group's members in it, MEMBER_CHUNK at
+ * a time, in the order of a whole read. Guaranteed: the members given are exactly those of the
+ * group's version read with it (its ETag and meta), whatever is written meanwhile, and nothing
+ * else ever holds the whole group in memory. `end()` must follow, once the answer is written or
+ * abandoned (it may be called more than once).
+ */
+export interface HeldRead<T> {
+  readonly value: T;
+  /** The member values of `group` (one of `value`), a chunk at a time; chunks are never empty. */
+  members(group: ScimGroup): AsyncIterable<readonly Document[]>;
+  end(): Promise<void>;
+}
+
+/** A HeldRead over `snapshot`: reads `value` in it, and ends it when that fails. */
+export async function holdRead<T>(
+  snapshot: HeldSnapshot,
+  read: (db: Executor) => Promise<T>,
+  membersOf: (snapshot: HeldSnapshot, groupId: string) => AsyncIterable<readonly LinkedReference[]>,
+): Promise<HeldRead<T>> {
+  let value: T;
+  try {
+    value = await read(snapshot.db);
+  } catch (error) {
+    await snapshot.end();
+    throw error;
+  }
+  return {
+    value,
+    async *members(group) {
+      for await (const chunk of membersOf(snapshot, group.group.id)) yield memberElements(chunk);
+    },
+    end: () => snapshot.end(),
+  };
 }
 
 /** The SCIM group of a stored, linked group, with its members when they were read. */
@@ -130,8 +185,15 @@ export function scimGroupOf(group: StoredGroup, members: readonly LinkedReferenc
 // How many unknown ids an error message lists before it says "and N more".
 const LISTED_IDS = 10;
 
+/** Options of the group directory. */
+export interface GroupDirectoryOptions {
+  /** Members read per statement round of a held read; MEMBER_CHUNK when unset. */
+  readonly memberChunk?: number;
+}
+
 /** The group directory: closure over the store and the schemas in force (see createUserDirectory). */
-export function createGroupDirectory(store: Store, scimSchemas: ScimSchemas) {
+export function createGroupDirectory(store: Store, scimSchemas: ScimSchemas, options: GroupDirectoryOptions = {}) {
+  const memberChunk = options.memberChunk ?? MEMBER_CHUNK;
   const groups = createGroupQueries(store.dialect);
   const memberships = createMembershipQueries(store.dialect);
   const journal = createJournal(store.dialect);
@@ -143,6 +205,33 @@ export function createGroupDirectory(store: Store, scimSchemas: ScimSchemas) {
     // More ids than one lookup takes: every member is read, and the projection picks the ones named.
     const among = read === true || read.among.length > MEMBER_LOOKUP_IDS ? undefined : read.among;
     return memberships.membersOf(db, groupIds, among);
+  }
+
+  /** A group's members in a held snapshot, memberChunk at a time. */
+  function membersOf(snapshot: HeldSnapshot, groupId: string) {
+    return memberships.membersInChunks(snapshot, groupId, memberChunk);
+  }
+
+  /** How list() reads a page of groups without members, the filter and sort compiled once. */
+  async function pageReader(query: GroupListQuery): Promise<(db: Executor) => Promise<Page<ScimGroup>>> {
+    const options = { locationBase: query.locationBase };
+    const schemas = query.schemas ?? (await scimSchemas.current()).Group;
+    const where = query.filter ? compileFilter(query.filter, schemas, store.dialect, options) : undefined;
+    const sort = query.sortBy ? compileSort(query.sortBy, schemas, store.dialect, options) : undefined;
+    return async (db) => {
+      const page = await readPage(
+        {
+          ...(where ? { where } : {}),
+          ...(sort ? { orderBy: sort.expression, orderByNullable: sort.nullable } : {}),
+          descending: query.descending,
+          list: (listQuery) => groups.listLinked(db, listQuery),
+          count: () => groups.countLinked(db, where),
+          idOf: (group) => group.scimId ?? '',
+        },
+        query.page,
+      );
+      return { ...page, items: page.items.map((group) => scimGroupOf(group, undefined)) };
+    };
   }
 
   /** Reads a SCIM group; writers pass `lock` so that their If-Match check and write are one step. */
@@ -324,13 +413,22 @@ export function createGroupDirectory(store: Store, scimSchemas: ScimSchemas) {
         if (existing && (counts.added > 0 || counts.removed > 0)) {
           await journal.record(trx, actor, { action: 'group.members_changed', targetType: 'group', targetId: id, details: memberChangeDetails(scimId, counts) }, now);
         }
-        return load(trx, scimId, true);
+        // Without members: the answer reads them afterwards, a chunk at a time when it shows them all.
+        return load(trx, scimId, false);
       }, () => name);
     },
 
     /** Reads one SCIM group with the members `read` selects. */
     async get(scimId: string, read: MemberRead): Promise<ScimGroup> {
       return load(store.db, scimId, read);
+    },
+
+    /**
+     * The group, held open with its members to be read a chunk at a time (HeldRead): for an
+     * answer that shows every member.
+     */
+    async hold(scimId: string): Promise<HeldRead<ScimGroup>> {
+      return holdRead(await store.openSnapshot(), (db) => load(db, scimId, false), membersOf);
     },
 
     /**
@@ -427,30 +525,20 @@ export function createGroupDirectory(store: Store, scimSchemas: ScimSchemas) {
 
     /** A page of SCIM groups and the total matching the filter. */
     async list(query: GroupListQuery): Promise<Page<ScimGroup>> {
-      const options = { locationBase: query.locationBase };
-      const schemas = query.schemas ?? (await scimSchemas.current()).Group;
-      const where = query.filter ? compileFilter(query.filter, schemas, store.dialect, options) : undefined;
-      const sort = query.sortBy ? compileSort(query.sortBy, schemas, store.dialect, options) : undefined;
+      const read = await pageReader(query);
       // One snapshot for the count and the page, so that totalResults matches what was paged
       // through even while other instances write.
       return readSnapshot(store.db, async (trx) => {
-        const page = await readPage(
-          {
-            ...(where ? { where } : {}),
-            ...(sort ? { orderBy: sort.expression, orderByNullable: sort.nullable } : {}),
-            descending: query.descending,
-            list: (listQuery) => groups.listLinked(trx, listQuery),
-            count: () => groups.countLinked(trx, where),
-            idOf: (group) => group.scimId ?? '',
-          },
-          query.page,
-        );
-        const members = await readMembers(trx, page.items.map((group) => group.id), query.withMembers);
-        return {
-          ...page,
-          items: page.items.map((group) => scimGroupOf(group, members?.get(group.id))),
-        };
+        const page = await read(trx);
+        const members = await readMembers(trx, page.items.map((item) => item.group.id), query.withMembers);
+        return { ...page, items: page.items.map((item) => scimGroupOf(item.group, members?.get(item.group.id))) };
       });
+    },
+
+    /** list() held open (HeldRead), its groups without members: for a page that shows every member. */
+    async holdList(query: GroupListQuery): Promise<HeldRead<Page<ScimGroup>>> {
+      const read = await pageReader(query);
+      return holdRead(await store.openSnapshot(), read, membersOf);
     },
   };
 }

@@ -9,11 +9,12 @@ import type { ResourceTypeName } from '../scim/schemas.ts';
 import { compileRootFilter, compileRootSort } from '../store/filter-sql.ts';
 import { createGroupQueries } from '../store/groups.ts';
 import type { Store } from '../store/index.ts';
-import { createMembershipQueries } from '../store/memberships.ts';
+import { createMembershipQueries, type LinkedReference } from '../store/memberships.ts';
 import { ROOT_SORT_KEY, createRootQueries, type RootBranch } from '../store/resources.ts';
 import { readSnapshot } from '../store/transact.ts';
 import { createUserQueries } from '../store/users.ts';
-import { scimGroupOf, type ScimGroup } from './groups.ts';
+import { holdRead, MEMBER_CHUNK, readsEveryMember, scimGroupOf, type HeldRead, type MemberRead, type ScimGroup } from './groups.ts';
+import type { Executor } from '../store/executor.ts';
 import { readPage, type Page, type PageRequest } from './paging.ts';
 import type { ScimSchemas } from './scim-schemas.ts';
 import { managerIdsOf, scimUserOf, type ScimUser } from './users.ts';
@@ -28,56 +29,83 @@ export interface RootSearchQuery {
   readonly locationBases: Readonly<Record<ResourceTypeName, string>>;
   readonly descending: boolean;
   readonly page: PageRequest;
-  /** False when `groups` will not be shown (users), `members` (groups): memberships are then not read. */
+  /** False when `groups` will not be shown (users): memberships are then not read. */
   readonly withGroups: boolean;
-  readonly withMembers: boolean;
+  /** The members of groups to read: none, all, or a member check's (groups.ts MemberRead). */
+  readonly withMembers: MemberRead;
+}
+
+/** Options of the root search. */
+export interface RootSearchOptions {
+  /** Members read per statement round of a held read; MEMBER_CHUNK when unset. */
+  readonly memberChunk?: number;
 }
 
 /** Creates the root search over a store, with the schemas in force (declared extensions filter and sort too). */
-export function createRootSearch(store: Store, scimSchemas: ScimSchemas) {
+export function createRootSearch(store: Store, scimSchemas: ScimSchemas, options: RootSearchOptions = {}) {
+  const memberChunk = options.memberChunk ?? MEMBER_CHUNK;
   const root = createRootQueries();
   const users = createUserQueries(store.dialect);
   const groups = createGroupQueries(store.dialect);
   const memberships = createMembershipQueries(store.dialect);
 
+  /** How a page is read in one snapshot, the filter and sort compiled once; groups come without members (`membersOf` adds them). */
+  async function pageReader(query: RootSearchQuery) {
+    const registry = await scimSchemas.current();
+    const options = {
+      User: { locationBase: query.locationBases.User, schemas: registry.User },
+      Group: { locationBase: query.locationBases.Group, schemas: registry.Group },
+    };
+    const where = query.filter ? compileRootFilter(query.filter, store.dialect, options) : undefined;
+    const sort = query.sortBy ? compileRootSort(query.sortBy, store.dialect, options) : undefined;
+    const branches: Record<ResourceTypeName, RootBranch> = {
+      User: { ...(where ? { where: where.User } : {}), ...(sort ? { orderBy: sort.User.expression } : {}) },
+      Group: { ...(where ? { where: where.Group } : {}), ...(sort ? { orderBy: sort.Group.expression } : {}) },
+    };
+    return async (trx: Executor, membersOf?: (groupIds: readonly string[]) => Promise<Map<string, LinkedReference[]> | undefined>): Promise<Page<ScimResource>> => {
+      const page = await readPage(
+        {
+          ...(sort ? { orderBy: ROOT_SORT_KEY, orderByNullable: sort.User.nullable || sort.Group.nullable } : {}),
+          descending: query.descending,
+          list: (listQuery) => root.list(trx, branches, listQuery),
+          count: () => root.count(trx, branches),
+          idOf: (entry) => entry.scimId,
+        },
+        query.page,
+      );
+      const ids = (type: ResourceTypeName) => page.items.filter((entry) => entry.resourceType === type).map((entry) => entry.scimId);
+      const foundUsers = await users.findByScimIds(trx, ids('User'));
+      const foundGroups = await groups.findByScimIds(trx, ids('Group'));
+      const groupsOf = query.withGroups ? await memberships.groupsOf(trx, foundUsers.map((user) => user.id)) : undefined;
+      const members = await membersOf?.(foundGroups.map((group) => group.id));
+      const managers = await users.displaysByScimId(trx, managerIdsOf(foundUsers));
+      const byId = new Map<string, ScimResource>();
+      for (const user of foundUsers) byId.set(`User:${user.scimId}`, { resourceType: 'User', user: scimUserOf(user, groupsOf?.get(user.id), managers) });
+      for (const group of foundGroups) byId.set(`Group:${group.scimId}`, { resourceType: 'Group', group: scimGroupOf(group, members?.get(group.id)) });
+      // Read in the same snapshot as the page, so every entry is found.
+      const items = page.items.flatMap((entry) => byId.get(`${entry.resourceType}:${entry.scimId}`) ?? []);
+      return { ...page, items };
+    };
+  }
+
   return {
     /** A page of Users and Groups matching the filter, and how many match in all. */
     async list(query: RootSearchQuery): Promise<Page<ScimResource>> {
-      const registry = await scimSchemas.current();
-      const options = {
-        User: { locationBase: query.locationBases.User, schemas: registry.User },
-        Group: { locationBase: query.locationBases.Group, schemas: registry.Group },
-      };
-      const where = query.filter ? compileRootFilter(query.filter, store.dialect, options) : undefined;
-      const sort = query.sortBy ? compileRootSort(query.sortBy, store.dialect, options) : undefined;
-      const branches: Record<ResourceTypeName, RootBranch> = {
-        User: { ...(where ? { where: where.User } : {}), ...(sort ? { orderBy: sort.User.expression } : {}) },
-        Group: { ...(where ? { where: where.Group } : {}), ...(sort ? { orderBy: sort.Group.expression } : {}) },
-      };
-      return readSnapshot(store.db, async (trx) => {
-        const page = await readPage(
-          {
-            ...(sort ? { orderBy: ROOT_SORT_KEY, orderByNullable: sort.User.nullable || sort.Group.nullable } : {}),
-            descending: query.descending,
-            list: (listQuery) => root.list(trx, branches, listQuery),
-            count: () => root.count(trx, branches),
-            idOf: (entry) => entry.scimId,
-          },
-          query.page,
-        );
-        const ids = (type: ResourceTypeName) => page.items.filter((entry) => entry.resourceType === type).map((entry) => entry.scimId);
-        const foundUsers = await users.findByScimIds(trx, ids('User'));
-        const foundGroups = await groups.findByScimIds(trx, ids('Group'));
-        const groupsOf = query.withGroups ? await memberships.groupsOf(trx, foundUsers.map((user) => user.id)) : undefined;
-        const membersOf = query.withMembers ? await memberships.membersOf(trx, foundGroups.map((group) => group.id)) : undefined;
-        const managers = await users.displaysByScimId(trx, managerIdsOf(foundUsers));
-        const byId = new Map<string, ScimResource>();
-        for (const user of foundUsers) byId.set(`User:${user.scimId}`, { resourceType: 'User', user: scimUserOf(user, groupsOf?.get(user.id), managers) });
-        for (const group of foundGroups) byId.set(`Group:${group.scimId}`, { resourceType: 'Group', group: scimGroupOf(group, membersOf?.get(group.id)) });
-        // Read in the same snapshot as the page, so every entry is found.
-        const items = page.items.flatMap((entry) => byId.get(`${entry.resourceType}:${entry.scimId}`) ?? []);
-        return { ...page, items };
-      });
+      const read = await pageReader(query);
+      const among = query.withMembers;
+      return readSnapshot(store.db, async (trx) =>
+        read(trx, async (groupIds) => {
+          if (among === false) return undefined;
+          // A member check (`members[value eq "<id>"]`) reads the memberships of the ids named only.
+          return memberships.membersOf(trx, groupIds, among === true || readsEveryMember(among) ? undefined : among.among);
+        }),
+      );
+    },
+
+    /** list() held open (groups.ts HeldRead), its groups without members: for a page that shows every member. */
+    async holdList(query: RootSearchQuery): Promise<HeldRead<Page<ScimResource>>> {
+      const read = await pageReader(query);
+      return holdRead(await store.openSnapshot(), (trx) => read(trx), (snapshot, groupId) => memberships.membersInChunks(snapshot, groupId, memberChunk));
     },
   };
 }

@@ -26,6 +26,19 @@ export class RequestLogController extends LogController {
   override requestCompleted(error: Error | null | undefined, _request: FastifyRequest, reply: FastifyReply): void {
     if (error) reply.log.error({ err: error }, 'request errored');
   }
+
+  /**
+   * An answer written while it is read (a group's members, routes/scim/streamed.ts) that failed
+   * after its first bytes: the status was sent, so the connection is closed and the client sees it
+   * cut short. At error, as any failed request (Fastify says warn); a client that left is info.
+   */
+  override streamError(error: Error, _request: FastifyRequest, reply: FastifyReply): void {
+    if ((error as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE') {
+      reply.log.info('the client closed the connection before the answer was written');
+      return;
+    }
+    reply.log.error({ err: error }, 'the answer failed after its first bytes were sent: connection closed, the client got it cut short');
+  }
 }
 
 /** The header a proxy may set, and Roster returns on every response. */

@@ -14,6 +14,7 @@ import { sql, type ExpressionBuilder, type RawBuilder } from 'kysely';
 import type { DialectAdapter } from './dialect.ts';
 import { compiledOnce } from './compiled.ts';
 import type { Executor } from './executor.ts';
+import type { HeldSnapshot } from './held-snapshot.ts';
 import { membershipEvents, type EventStamp } from './journal.ts';
 import type { Database } from './tables.ts';
 import { caseKey } from '../text.ts';
@@ -510,6 +511,23 @@ export function createMembershipQueries(dialect: DialectAdapter) {
         }
       }
       return result;
+    },
+
+    /**
+     * Every member of one group, in the order of membersOf, `size` at a time, read in `snapshot`
+     * (store/held-snapshot.ts): the whole group never comes into memory at once.
+     */
+    async *membersInChunks(snapshot: HeldSnapshot, groupId: string, size: number): AsyncGenerator<LinkedReference[]> {
+      const query = snapshot.db
+        .selectFrom('memberships as m')
+        .innerJoin('scim_users as su', 'su.user_id', 'm.user_id')
+        .innerJoin('users as u', 'u.id', 'm.user_id')
+        .select(['su.scim_id', 'u.login', 'u.display_name'])
+        .where('m.group_id', '=', groupId)
+        .orderBy('su.scim_id');
+      for await (const rows of snapshot.rows(query, size)) {
+        yield rows.map((row) => ({ scimId: row.scim_id, display: memberDisplay({ login: row.login, displayName: row.display_name }) }));
+      }
     },
 
     /** The SCIM-linked groups of each user, by internal user id. */

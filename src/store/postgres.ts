@@ -10,6 +10,7 @@ import { sendCancelRequest } from './cancel.ts';
 import { preparedNameOf } from './compiled.ts';
 import { postgresDialect } from './dialect.ts';
 import { QueryDeadlineError } from './errors.ts';
+import { postgresSnapshot } from './held-snapshot.ts';
 import type { DatabaseLocation, PostgresTls, Store } from './types.ts';
 import { createQueryObservers, createWarningObservers, type WarningObserver } from './observe.ts';
 import type { Database } from './tables.ts';
@@ -83,6 +84,7 @@ export function openPostgres(location: Extract<DatabaseLocation, { kind: 'postgr
     },
     observeQueries: observers.add,
     observeWarnings: warnings.add,
+    openSnapshot: () => postgresSnapshot(db),
     poolUse: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max }),
     async ping(deadlineMs) {
       const started = Date.now();

@@ -25,6 +25,7 @@ import {
   sql,
 } from 'kysely';
 import { sqliteDialect } from './dialect.ts';
+import { heldSnapshot, type ChunkedCursor, type HeldSnapshot } from './held-snapshot.ts';
 import type { Store } from './types.ts';
 import { createQueryObservers } from './observe.ts';
 import { GROUP_COMMIT_ACCESS_MODE, commitInGroups } from './transact.ts';
@@ -218,12 +219,15 @@ export function openSqlite(path: string): Omit<Store, 'secrets'> {
   const db = new Kysely<Database>({ dialect: new RosterSqliteDialect(opened), log: observers.log });
   // One writer, and every commit waits for the disk: commit waiting writes together (transact.ts).
   commitInGroups(db);
+  const readers = path === ':memory:' ? undefined : createReaders(path);
   return {
     db,
     dialect: sqliteDialect,
     async close() {
+      readers?.close();
       await db.destroy();
     },
+    openSnapshot: () => (readers === undefined ? snapshotOnMainConnection(db, opened) : readers.openSnapshot()),
     observeQueries: observers.add,
     // Nothing to warn about: no connection, so no statement to cancel on another.
     observeWarnings: () => () => {},
@@ -233,6 +237,90 @@ export function openSqlite(path: string): Omit<Store, 'secrets'> {
       await sql`SELECT 1`.execute(db);
     },
   };
+}
+
+/** Reader connections kept open between held snapshots; more are opened when more are held at once. */
+const IDLE_READERS = 4;
+
+/** A connection of its own for each held snapshot, kept for the next one when few are idle. */
+function createReaders(path: string) {
+  const idle: Array<{ raw: SQLite.Database; db: Kysely<Database> }> = [];
+  let closed = false;
+
+  function open() {
+    const raw = new SQLite(path, { fileMustExist: true });
+    // Reads only; waits as the main connection does for another process's checkpoint or recovery.
+    raw.pragma('query_only = ON');
+    raw.pragma('busy_timeout = 5000');
+    // 2 MB of pages rather than better-sqlite3's 16 MB: the cache also bounds the sorter, which
+    // spills to a temporary file past it, and sixteen answers in progress held 16 MB each (the
+    // members' pages are read once, in order; the operating system caches the file).
+    raw.pragma('cache_size = -2000');
+    return { raw, db: new Kysely<Database>({ dialect: new RosterSqliteDialect(raw) }) };
+  }
+
+  return {
+    /**
+     * A snapshot on a connection of its own: in WAL mode its reads see the database as of its
+     * first read, while the main connection goes on reading and committing (a long read holds
+     * back only the checkpoint past that point). Held on the main connection, it would stop every
+     * other request for as long as the client takes to read the answer.
+     */
+    async openSnapshot(): Promise<HeldSnapshot> {
+      if (closed) throw new Error('The database is closed.');
+      const reader = idle.pop() ?? open();
+      reader.raw.prepare('BEGIN').run();
+      return heldSnapshot(reader.db, async (query) => iterated(reader.raw, query.sql, query.parameters), async () => {
+        try {
+          if (reader.raw.inTransaction) reader.raw.prepare('COMMIT').run();
+        } finally {
+          if (closed || idle.length >= IDLE_READERS) reader.raw.close();
+          else idle.push(reader);
+        }
+      });
+    },
+    close(): void {
+      closed = true;
+      for (const reader of idle.splice(0)) reader.raw.close();
+    },
+  };
+}
+
+/**
+ * The rows of one statement on `raw`, a chunk at a time; between chunks the event loop turns, so
+ * that a long read does not hold every other request (better-sqlite3 reads synchronously).
+ */
+function iterated(raw: SQLite.Database, text: string, parameters: readonly unknown[]): ChunkedCursor {
+  const rows = raw.prepare(text).iterate(...parameters);
+  let done = false;
+  return {
+    async next(size) {
+      const chunk: unknown[] = [];
+      while (!done && chunk.length < size) {
+        const step = rows.next();
+        if (step.done === true) done = true;
+        else chunk.push(step.value);
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+      return chunk;
+    },
+    async close() {
+      // Resets the statement: a snapshot cannot end while one of its statements is still open.
+      if (!done) rows.return?.();
+      done = true;
+    },
+  };
+}
+
+/**
+ * `sqlite::memory:` has no file another connection could open: its snapshots hold the one
+ * connection, and every other statement waits until the answer is read (trying Roster out only).
+ */
+async function snapshotOnMainConnection(db: Kysely<Database>, raw: SQLite.Database): Promise<HeldSnapshot> {
+  const trx = await db.startTransaction().setAccessMode('read only').execute();
+  return heldSnapshot(trx, async (query) => iterated(raw, query.sql, query.parameters), async () => {
+    await trx.commit().execute();
+  });
 }
 
 /**

@@ -5,6 +5,7 @@
  */
 import type { Kysely } from 'kysely';
 import type { DialectAdapter } from './dialect.ts';
+import type { HeldSnapshot } from './held-snapshot.ts';
 import type { PoolUse, QueryObserver, WarningObserver } from './observe.ts';
 import type { SecretBox } from './secret-box.ts';
 import type { Database } from './tables.ts';
@@ -20,6 +21,12 @@ export interface Store {
   observeQueries(observer: QueryObserver): () => void;
   /** Calls `observer` with what went wrong beside a statement (PostgreSQL: a cancel that could not be sent); returns the function that stops it. */
   observeWarnings(observer: WarningObserver): () => void;
+  /**
+   * A read-only snapshot held until its `end()`, for an answer written while it is read: on
+   * PostgreSQL a pool connection in a REPEATABLE READ transaction, on SQLite a connection of its
+   * own (WAL). Held as long as the client takes to read the answer.
+   */
+  openSnapshot(): Promise<HeldSnapshot>;
   /** The PostgreSQL pool's use now; undefined on SQLite (one connection, no pool). */
   poolUse(): PoolUse | undefined;
   /**

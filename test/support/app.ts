@@ -135,6 +135,8 @@ export async function startTestApp(
     logger?: AppOptions['logger'];
     metricsAllow?: AppOptions['metricsAllow'];
     trustedProxies?: AppOptions['trustedProxies'];
+    /** Members read per statement round when an answer shows every member (1,000 by default). */
+    memberChunk?: number;
   } = {},
 ): Promise<TestApp> {
   const directory = mkdtempSync(join(tmpdir(), 'roster-test-'));
@@ -146,6 +148,7 @@ export async function startTestApp(
     cookieDomain: options.cookieDomain,
     ...(options.scimCursorTimeout !== undefined ? { scimCursorTimeout: options.scimCursorTimeout } : {}),
     rateLimit: options.rateLimit,
+    ...(options.memberChunk !== undefined ? { memberChunk: options.memberChunk } : {}),
   });
   const actor = { kind: 'cli' } as const;
   if (options.saml !== false) {

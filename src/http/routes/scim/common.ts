@@ -107,10 +107,24 @@ export async function runList<T>(
   read: (page: PageRequest) => Promise<Page<T>>,
   render: (item: T) => JsonObject,
 ): Promise<Record<string, unknown>> {
+  const { page, frame } = await readList(resourceType, request, cursors, read);
+  return frame(page.items.map(render));
+}
+
+/**
+ * The page of a list request (see runList) and `frame`, which makes its ListResponse of the
+ * rendered resources (`Resources` is its last member: a streamed answer writes it last).
+ */
+export async function readList<T>(
+  resourceType: CursorScope,
+  request: ListRequest,
+  cursors: ListCursors,
+  read: (page: PageRequest) => Promise<Page<T>>,
+): Promise<{ page: Page<T>; frame: (resources: readonly unknown[]) => Record<string, unknown> }> {
   const { paging } = request;
   if (paging.kind === 'index') {
     const page = await read({ kind: 'index', offset: paging.startIndex - 1, limit: paging.count });
-    return listResponse(page.items.map(render), page.total, paging.startIndex);
+    return { page, frame: (resources) => listResponse(resources, page.total, paging.startIndex) };
   }
   const key = await cursors.key();
   const now = Math.floor(Date.now() / 1000);
@@ -137,10 +151,11 @@ export async function runList<T>(
   const expiresAt = now + cursors.timeoutSeconds;
   const cursor = (direction: 'next' | 'previous', position: KeysetPosition) =>
     encodeCursor({ resourceType, query, direction, position, count: limit, expiresAt }, key);
-  return cursorListResponse(page.items.map(render), page.total, {
+  const cursorsOfPage = {
     previousCursor: page.hasPrevious && page.first !== undefined ? cursor('previous', page.first) : undefined,
     nextCursor: page.hasNext && page.last !== undefined ? cursor('next', page.last) : undefined,
-  });
+  };
+  return { page, frame: (resources) => cursorListResponse(resources, page.total, cursorsOfPage) };
 }
 
 /** Whether the response will show an attribute: decides if memberships must be read at all. */

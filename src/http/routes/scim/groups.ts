@@ -9,14 +9,17 @@ import { parseSearchRequest, type RawListParameters } from '../../../scim/list.t
 import { applyPatch, parsePatchRequest, splitGroupMemberOperations, type MemberChange as PatchMemberChange } from '../../../scim/patch.ts';
 import { etagOf, ifNoneMatchHits, locationBase, type ResourceState } from '../../../scim/resources.ts';
 import { keepImmutable, memberIdOf, normaliseResource } from '../../../scim/validate.ts';
-import type { GroupDirectory, MemberChange, MemberRead, ScimGroup } from '../../../directory/groups.ts';
+import { readsEveryMember, type GroupDirectory, type HeldRead, type MemberChange, type MemberRead, type ScimGroup } from '../../../directory/groups.ts';
+import type { Page, PageRequest } from '../../../directory/paging.ts';
 import { isShownBy, planProjection, valuesNamedBy } from '../../../scim/projection.ts';
 import type { Document } from '../../../directory/users.ts';
 import type { ListCursors } from '../../../directory/list-cursors.ts';
 import type { ScimSchemas } from '../../../directory/scim-schemas.ts';
 import type { AttributeDefinition, ResourceSchemas } from '../../../scim/schemas.ts';
 import { SCIM_CONTENT_TYPE } from '../../errors.ts';
-import { checkId, parseListRequest, schemasIn, parseProjection, present, presenter, requireBody, runList, sendResource, versionCheck, writeProjection, type ListRequest, type Projection, type ResourceWrites } from './common.ts';
+import { checkId, parseListRequest, schemasIn, parseProjection, present, presenter, readList, requireBody, runList, sendResource, versionCheck, writeProjection, type ListRequest, type Projection, type ResourceWrites } from './common.ts';
+import { groupText, objectText, sendStreamed } from './streamed.ts';
+import type { FastifyReply } from 'fastify';
 
 /** What a Group is rendered from. */
 export function groupStateOf(group: ScimGroup): ResourceState {
@@ -37,7 +40,7 @@ const MEMBERS = { attribute: 'members' } as const;
  * them by default, so `excludedAttributes=displayName` shows them); only the ids named when it
  * shows just `members[value eq "<id>"]` (the member check of docs/scim.md); else all of them.
  */
-function membersToRead(type: ResourceSchemas, projection: Projection): MemberRead {
+export function membersToRead(type: ResourceSchemas, projection: Projection): MemberRead {
   const plan = planProjection(type, projection);
   if (!isShownBy(plan, MEMBERS)) return false;
   const among = valuesNamedBy(plan, MEMBERS);
@@ -126,46 +129,72 @@ export function groupWrites(groups: GroupDirectory, schemas: ScimSchemas): Resou
 /** Registers the /Groups routes; each request reads the schemas in force once (see userRoutes). */
 export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, cursors: ListCursors, baseUrl: string, schemas: ScimSchemas): void {
   const writes = groupWrites(groups, schemas);
-  async function list(request: ListRequest, type: ResourceSchemas) {
+
+  /**
+   * Answers a list request. A page that shows every member of its groups is written while they
+   * are read (streamed.ts), its page and members read in one held snapshot.
+   */
+  async function answerList(reply: FastifyReply, request: ListRequest, type: ResourceSchemas): Promise<FastifyReply> {
     const show = presenter(type, baseUrl, request.projection);
-    return runList(
-      'Group',
-      request,
-      cursors,
-      (page) =>
-        groups.list({
-          ...(request.filter ? { filter: request.filter } : {}),
-          ...(request.sortBy ? { sortBy: request.sortBy } : {}),
-          locationBase: locationBase(baseUrl, 'Group'),
-          descending: request.descending,
-          page,
-          schemas: type,
-          withMembers: membersToRead(type, request.projection),
-        }),
-      (group) => show(groupStateOf(group)),
-    );
+    const withMembers = membersToRead(type, request.projection);
+    const query = (page: PageRequest) => ({
+      ...(request.filter ? { filter: request.filter } : {}),
+      ...(request.sortBy ? { sortBy: request.sortBy } : {}),
+      locationBase: locationBase(baseUrl, 'Group'),
+      descending: request.descending,
+      page,
+      schemas: type,
+      withMembers,
+    });
+    if (!readsEveryMember(withMembers)) {
+      return reply.type(SCIM_CONTENT_TYPE).send(await runList('Group', request, cursors, (page) => groups.list(query(page)), (group) => show(groupStateOf(group))));
+    }
+    let held: HeldRead<Page<ScimGroup>> | undefined;
+    try {
+      const { page, frame } = await readList('Group', request, cursors, async (page) => {
+        held = await groups.holdList(query(page));
+        return held.value;
+      });
+      const members = held!;
+      async function* resources() {
+        for (const group of page.items) yield groupText(show, groupStateOf(group), members.members(group));
+      }
+      return sendStreamed(reply, members, objectText(frame(page.items), 'Resources', resources(), false));
+    } catch (error) {
+      await held?.end();
+      throw error;
+    }
   }
 
-  /** A PATCH answer: the group as projected; members are read only when the projection shows them. */
-  async function answer(group: ScimGroup, type: ResourceSchemas, projection: Projection) {
+  /**
+   * Answers with one group (without members, as read or written) as `projection` shows it: its
+   * members read only when shown, and written while they are read when all are (streamed.ts).
+   */
+  async function answerGroup(reply: FastifyReply, status: 200 | 201, group: ScimGroup, type: ResourceSchemas, projection: Projection): Promise<FastifyReply> {
     const read = membersToRead(type, projection);
-    return read === false ? group : groups.get(group.scimId, read);
+    if (!readsEveryMember(read)) {
+      const shown = await groups.withMembersRead(group, read);
+      return sendResource(reply, status, 'Group', groupStateOf(shown), present(type, groupStateOf(shown), baseUrl, projection), baseUrl);
+    }
+    // Read again in the snapshot its members are read in: the ETag is the version they belong to.
+    const held = await groups.hold(group.scimId);
+    const state = groupStateOf(held.value);
+    return sendStreamed(reply, held, groupText(presenter(type, baseUrl, projection), state, held.members(held.value)), { status, resourceType: 'Group', state, baseUrl });
   }
 
   app.get<{ Querystring: RawListParameters }>('/Groups', async (request, reply) => {
-    return reply.type(SCIM_CONTENT_TYPE).send(await list(parseListRequest(request.query), schemasIn(request).Group));
+    return answerList(reply, parseListRequest(request.query), schemasIn(request).Group);
   });
 
   app.post<{ Body: unknown }>('/Groups/.search', async (request, reply) => {
-    return reply.type(SCIM_CONTENT_TYPE).send(await list(parseListRequest(parseSearchRequest(requireBody(request.body))), schemasIn(request).Group));
+    return answerList(reply, parseListRequest(parseSearchRequest(requireBody(request.body))), schemasIn(request).Group);
   });
 
   app.post<{ Querystring: RawListParameters }>('/Groups', async (request, reply) => {
     const type = schemasIn(request).Group;
     const specified = new Set<AttributeDefinition>();
     const group = await writes.create(type, request.body, request.actor, specified);
-    const projection = writeProjection(request.query, specified);
-    return sendResource(reply, 201, 'Group', groupStateOf(group), present(type, groupStateOf(group), baseUrl, projection), baseUrl);
+    return answerGroup(reply, 201, group, type, writeProjection(request.query, specified));
   });
 
   app.get<{ Params: { id: string }; Querystring: RawListParameters }>('/Groups/:id', async (request, reply) => {
@@ -178,17 +207,14 @@ export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, cursor
     if (typeof ifNoneMatch === 'string' && ifNoneMatchHits(ifNoneMatch, String(bare.group.version))) {
       return reply.code(304).header('ETag', etagOf(String(bare.group.version))).send();
     }
-    const group = await groups.withMembersRead(bare, membersToRead(type, projection));
-    return sendResource(reply, 200, 'Group', groupStateOf(group), present(type, groupStateOf(group), baseUrl, projection), baseUrl);
+    return answerGroup(reply, 200, bare, type, projection);
   });
 
   app.put<{ Params: { id: string }; Querystring: RawListParameters }>('/Groups/:id', async (request, reply) => {
     const type = schemasIn(request).Group;
     const specified = new Set<AttributeDefinition>();
     const updated = await writes.replace(type, request.params.id, request.body, versionCheck(request), request.actor, specified);
-    const projection = writeProjection(request.query, specified);
-    const group = await groups.get(updated.scimId, membersToRead(type, projection));
-    return sendResource(reply, 200, 'Group', groupStateOf(group), present(type, groupStateOf(group), baseUrl, projection), baseUrl);
+    return answerGroup(reply, 200, updated, type, writeProjection(request.query, specified));
   });
 
   // PATCH answers 204 unless the client asks for attributes (RFC 7644 §3.5.2 allows both);
@@ -201,8 +227,7 @@ export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, cursor
     if (projection.attributes === undefined && projection.excludedAttributes === undefined) {
       return reply.code(writes.patchStatus).header('ETag', etagOf(String(group.group.version))).send();
     }
-    const shown = await answer(group, type, projection);
-    return sendResource(reply, 200, 'Group', groupStateOf(shown), present(type, groupStateOf(shown), baseUrl, projection), baseUrl);
+    return answerGroup(reply, 200, group, type, projection);
   });
 
   app.delete<{ Params: { id: string } }>('/Groups/:id', async (request, reply) => {

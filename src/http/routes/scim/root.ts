@@ -3,45 +3,68 @@
  * `GET` on the root): Users and Groups in one list, each with its own `schemas` and
  * `meta.resourceType`. Paged by index or by cursor, like /Users and /Groups.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { readsEveryMember, type HeldRead } from '../../../directory/groups.ts';
+import type { Page, PageRequest } from '../../../directory/paging.ts';
 import type { ListCursors } from '../../../directory/list-cursors.ts';
 import type { SchemaRegistry } from '../../../scim/schemas.ts';
-import type { RootSearch } from '../../../directory/search.ts';
+import type { RootSearch, ScimResource } from '../../../directory/search.ts';
 import { parseSearchRequest, type RawListParameters } from '../../../scim/list.ts';
 import { locationBase } from '../../../scim/resources.ts';
 import { SCIM_CONTENT_TYPE } from '../../errors.ts';
-import { parseListRequest, presenter, requireBody, runList, schemasIn, shows, type ListRequest } from './common.ts';
-import { groupStateOf } from './groups.ts';
+import { parseListRequest, presenter, readList, requireBody, runList, schemasIn, shows, type ListRequest } from './common.ts';
+import { groupStateOf, membersToRead } from './groups.ts';
+import { groupText, objectText, sendStreamed, type JsonText } from './streamed.ts';
 import { stateOf } from './users.ts';
 
 /** Registers POST /.search and GET / on the SCIM scope; resources show the attributes of declared extensions too. */
 export function rootRoutes(app: FastifyInstance, search: RootSearch, cursors: ListCursors, baseUrl: string): void {
-  async function list(request: ListRequest, registry: SchemaRegistry) {
+  /**
+   * Answers a search. A page that shows every member of its groups is written while they are
+   * read (streamed.ts), in one held snapshot; a member check (`members[value eq "<id>"]`) reads
+   * only the memberships of the ids named, as GET /Groups does.
+   */
+  async function answer(reply: FastifyReply, request: ListRequest, registry: SchemaRegistry): Promise<FastifyReply> {
     const showUser = presenter(registry.User, baseUrl, request.projection);
     const showGroup = presenter(registry.Group, baseUrl, request.projection);
-    return runList(
-      'root',
-      request,
-      cursors,
-      (page) =>
-        search.list({
-          ...(request.filter ? { filter: request.filter } : {}),
-          ...(request.sortBy ? { sortBy: request.sortBy } : {}),
-          locationBases: { User: locationBase(baseUrl, 'User'), Group: locationBase(baseUrl, 'Group') },
-          descending: request.descending,
-          page,
-          withGroups: shows(registry.User, 'groups', request.projection),
-          withMembers: shows(registry.Group, 'members', request.projection),
-        }),
-      (resource) => (resource.resourceType === 'User' ? showUser(stateOf(resource.user)) : showGroup(groupStateOf(resource.group))),
-    );
+    const withMembers = membersToRead(registry.Group, request.projection);
+    const query = (page: PageRequest) => ({
+      ...(request.filter ? { filter: request.filter } : {}),
+      ...(request.sortBy ? { sortBy: request.sortBy } : {}),
+      locationBases: { User: locationBase(baseUrl, 'User'), Group: locationBase(baseUrl, 'Group') },
+      descending: request.descending,
+      page,
+      withGroups: shows(registry.User, 'groups', request.projection),
+      withMembers,
+    });
+    const render = (resource: ScimResource) => (resource.resourceType === 'User' ? showUser(stateOf(resource.user)) : showGroup(groupStateOf(resource.group)));
+    if (!readsEveryMember(withMembers)) {
+      return reply.type(SCIM_CONTENT_TYPE).send(await runList('root', request, cursors, (page) => search.list(query(page)), render));
+    }
+    let held: HeldRead<Page<ScimResource>> | undefined;
+    try {
+      const { page, frame } = await readList('root', request, cursors, async (page) => {
+        held = await search.holdList(query(page));
+        return held.value;
+      });
+      const members = held!;
+      async function* resources(): AsyncGenerator<JsonText> {
+        for (const resource of page.items) {
+          yield resource.resourceType === 'User' ? JSON.stringify(render(resource)) : groupText(showGroup, groupStateOf(resource.group), members.members(resource.group));
+        }
+      }
+      return sendStreamed(reply, members, objectText(frame(page.items), 'Resources', resources(), false));
+    } catch (error) {
+      await held?.end();
+      throw error;
+    }
   }
 
   app.post<{ Body: unknown }>('/.search', async (request, reply) => {
-    return reply.type(SCIM_CONTENT_TYPE).send(await list(parseListRequest(parseSearchRequest(requireBody(request.body))), schemasIn(request)));
+    return answer(reply, parseListRequest(parseSearchRequest(requireBody(request.body))), schemasIn(request));
   });
 
   app.get<{ Querystring: RawListParameters }>('/', async (request, reply) => {
-    return reply.type(SCIM_CONTENT_TYPE).send(await list(parseListRequest(request.query), schemasIn(request)));
+    return answer(reply, parseListRequest(request.query), schemasIn(request));
   });
 }

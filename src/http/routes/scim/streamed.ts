@@ -1,0 +1,117 @@
+/**
+ * Answers that show every member of a group, written while the members are read (a chunk at a
+ * time, in one held snapshot: directory/groups.ts HeldRead), so that the memory they take does
+ * not grow with the group. The text is exactly what JSON.stringify makes of the whole answer:
+ * same members, same order, same projection, byte for byte.
+ *
+ * Once the first byte is sent the status is sent too: a failure after it (the database lost,
+ * say) destroys the connection, so that the client sees a truncated answer, never a well-formed
+ * wrong one; it is logged at error (request-log.ts streamError).
+ */
+import { Readable } from 'node:stream';
+import type { FastifyReply } from 'fastify';
+import type { Document } from '../../../directory/documents.ts';
+import type { HeldRead } from '../../../directory/groups.ts';
+import { etagOf, locationOf, type ResourceState } from '../../../scim/resources.ts';
+import type { JsonObject, JsonValue } from '../../../scim/json.ts';
+import { SCIM_CONTENT_TYPE } from '../../errors.ts';
+
+/** JSON text: a string, or pieces to write in turn. */
+export type JsonText = string | AsyncIterable<string>;
+
+/**
+ * The text of `object` as JSON.stringify writes it, except the array at `key` (whose value in
+ * `object` only marks its place), written from `fragments`: each the text of one or more of its
+ * elements, comma-separated. With `omitWhenEmpty`, no fragment leaves the key out (a group
+ * without members shows no `members`); else it is `[]` (a ListResponse's `Resources`).
+ */
+export async function* objectText(object: Readonly<Record<string, unknown>>, key: string, fragments: AsyncIterable<JsonText>, omitWhenEmpty: boolean): AsyncGenerator<string> {
+  let text = '{';
+  let first = true;
+  const name = (entry: string) => {
+    const written = `${first ? '' : ','}${JSON.stringify(entry)}:`;
+    first = false;
+    return written;
+  };
+  for (const [entry, value] of Object.entries(object)) {
+    if (entry !== key) {
+      // As JSON.stringify: a member whose value is undefined is left out.
+      if (value !== undefined) text += name(entry) + JSON.stringify(value);
+      continue;
+    }
+    let opened = false;
+    for await (const fragment of fragments) {
+      text += opened ? ',' : `${name(key)}[`;
+      opened = true;
+      if (typeof fragment === 'string') {
+        yield text + fragment;
+      } else {
+        yield text;
+        for await (const piece of fragment) yield piece;
+      }
+      text = '';
+    }
+    if (opened) text += ']';
+    else if (!omitWhenEmpty) text += `${name(key)}[]`;
+  }
+  yield `${text}}`;
+}
+
+/** Renders a resource as the request asked to see it (common.ts presenter). */
+export type Presenter = (state: ResourceState) => JsonObject;
+
+/** A marker: where `members` goes in a group's answer. */
+const MEMBERS_HERE = Symbol('members');
+
+/**
+ * The text of a group (`state`, without members) shown by `show`, its members written from `chunks` as they are read. A
+ * group's `members` is its document's last attribute (directory/groups.ts withMembers), so it is
+ * rendered just before `meta`, or last when `meta` is not shown; each chunk of members is
+ * rendered and projected as the whole list would be, value by value.
+ */
+export function groupText(show: Presenter, state: ResourceState, chunks: AsyncIterable<readonly Document[]>): AsyncIterable<string> {
+  const framed: Record<string, unknown> = {};
+  for (const [entry, value] of Object.entries(show(state))) {
+    if (entry === 'meta') framed.members = MEMBERS_HERE;
+    framed[entry] = value;
+  }
+  if (!('members' in framed)) framed.members = MEMBERS_HERE;
+  async function* fragments(): AsyncGenerator<string> {
+    for await (const chunk of chunks) {
+      const shown = show({ ...state, document: { members: chunk } }).members;
+      if (Array.isArray(shown) && shown.length > 0) yield shown.map((member: JsonValue) => JSON.stringify(member)).join(',');
+    }
+  }
+  return objectText(framed, 'members', fragments(), true);
+}
+
+/**
+ * Sends `text` as the body of a SCIM answer (status, ETag, Location on a create, as
+ * common.ts sendResource), and ends `held` when the answer is written, fails, or the client
+ * leaves: reading stops with it.
+ */
+export function sendStreamed(
+  reply: FastifyReply,
+  held: Pick<HeldRead<unknown>, 'end'>,
+  text: AsyncIterable<string>,
+  resource?: { readonly status: 200 | 201; readonly resourceType: 'Group'; readonly state: ResourceState; readonly baseUrl: string },
+): FastifyReply {
+  const end = () => {
+    held.end().catch((error: unknown) => reply.log.error({ err: error }, 'ending a held read failed'));
+  };
+  reply.raw.once('close', end);
+  async function* pieces(): AsyncGenerator<string> {
+    try {
+      yield* text;
+    } finally {
+      end();
+    }
+  }
+  if (resource !== undefined) {
+    reply.header('ETag', etagOf(resource.state.version));
+    if (resource.status === 201) reply.header('Location', locationOf(resource.baseUrl, resource.resourceType, resource.state.id));
+    reply.code(resource.status);
+  }
+  // One piece in the buffer: the next is made when the socket has taken this one.
+  return reply.type(SCIM_CONTENT_TYPE).send(Readable.from(pieces(), { highWaterMark: 1 }));
+}
