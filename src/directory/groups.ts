@@ -307,11 +307,11 @@ export function createGroupDirectory(store: Store, scimSchemas: ScimSchemas, opt
             throw unknownMembers(unknown.slice(0, LISTED_IDS), unknown.length);
           }
           added += result.added;
-          addedIds.push(...ids);
+          for (const id of ids) addedIds.push(id);
         } else {
           // Removing someone who is not a member, or not a user at all, leaves the group as asked.
           removed += await memberships.removeByScimIds(db, groupId, ids, stamp);
-          removedIds.push(...ids);
+          for (const id of ids) removedIds.push(id);
         }
         continue;
       }
@@ -324,12 +324,13 @@ export function createGroupDirectory(store: Store, scimSchemas: ScimSchemas, opt
           await memberships.lockStaged(db, batch);
           await assertStagedKnown(db, batch);
           added += await memberships.addStaged(db, groupId, batch, now, stamp);
-          addedIds.push(...new Set(change.ids));
+          // One by one: spread into push, 200,000 ids overflowed the call stack (a RangeError, 500).
+          for (const id of new Set(change.ids)) addedIds.push(id);
           break;
         case 'remove':
           // Removing someone who is not a member, or not a user at all, leaves the group as asked.
           removed += await memberships.removeStaged(db, groupId, batch, stamp);
-          removedIds.push(...new Set(change.ids));
+          for (const id of new Set(change.ids)) removedIds.push(id);
           break;
         case 'replace':
           // The membership diff: members not named go, users named and not yet members come.

@@ -30,6 +30,7 @@ import { LOOPBACK, addressMatcher, type AddressRange } from './address-ranges.ts
 import { METRICS_ROUTE, createMetrics, metricsRoute, tokenlessMetricsReader } from './metrics.ts';
 import { REQUEST_ID_HEADER, RequestLogController, logRequest, requestIdOf } from './request-log.ts';
 import { createLazySchemaCompilers, type LazySchemaCompilers } from './schema-compilers.ts';
+import { STREAM_STALL_MS } from './routes/scim/streamed.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -64,6 +65,8 @@ export interface AppOptions {
   readonly metricsAllow?: readonly AddressRange[];
   /** Reverse proxies whose X-Forwarded-For names the client (ROSTER_TRUSTED_PROXIES); none when unset. */
   readonly trustedProxies?: readonly AddressRange[];
+  /** How long a streamed answer may wait for its client to take more (streamed.ts STREAM_STALL_MS when unset). */
+  readonly streamStallMs?: number;
 }
 
 /** The status recorded for a request whose client left before it was served (nginx's 499). */
@@ -166,6 +169,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // PostgreSQL): the statement's own error is logged with the request that met it.
   const stopStoreWarnings = options.services.store.observeWarnings((warning) => app.log.warn({ err: warning.error }, warning.message));
   app.decorate('routeSchemas', routeSchemas);
+  app.decorate('streamStallMs', options.streamStallMs ?? STREAM_STALL_MS);
   // On the raw response, so that it is sent on every answer, those of the routes that write
   // the response themselves (the OpenID provider) included.
   app.addHook('onRequest', async (request, reply) => {

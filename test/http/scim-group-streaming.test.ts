@@ -321,3 +321,38 @@ eachDatabase('a streamed group answer whose database fails mid-read', (database)
     }
   });
 });
+
+eachDatabase('a streamed group answer its client stops reading', (database) => {
+  test('the connection is closed after the stall deadline, the read snapshot given back, and a warning logged', async () => {
+    const log = captureLog();
+    const app = await startTestApp({ database, memberChunk: 50, logger: { level: 'info', stream: log.stream }, app: { streamStallMs: 1000 } });
+    try {
+      const address = await app.app.listen({ port: 0, host: '127.0.0.1' });
+      const group = await largeGroup(app, 1500);
+      const pooled = app.services.store.poolUse();
+      const reading = await startReading(address, app.token, `/Groups/${group.id}`);
+      assert.equal(reading.response.statusCode, 200);
+      // The client takes nothing more; the server is stopped at full buffers, holding its snapshot.
+      const started = Date.now();
+      const stalled = () => log.lines.map((line) => JSON.parse(line) as { level: number; msg: string }).filter((line) => line.level === 40 && line.msg.includes('stopped reading'));
+      while (stalled().length === 0 && Date.now() - started < 30_000) await new Promise((resolve) => setTimeout(resolve, 50));
+      const waited = Date.now() - started;
+      assert.equal(stalled().length, 1, 'one warning that the client stopped reading');
+      assert.ok(waited >= 500, `closed after ${waited} ms: not before the deadline`);
+      // Reading again, the client finds the answer cut short.
+      const { complete } = await reading.rest();
+      assert.equal(complete, false);
+      // The snapshot is given back: a write and a full read go through, and on PostgreSQL the
+      // pool holds no connection for it any more.
+      assert.equal((await app.request('PATCH', `/Groups/${group.id}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', path: 'displayName', value: 'Renamed' }] })).status, 204);
+      if (pooled !== undefined) {
+        const deadline = Date.now() + 5000;
+        while (Date.now() < deadline && app.services.store.poolUse()!.idle !== app.services.store.poolUse()!.total) await new Promise((resolve) => setTimeout(resolve, 20));
+        const use = app.services.store.poolUse()!;
+        assert.equal(use.idle, use.total, 'every pool connection idle again');
+      }
+    } finally {
+      await app.close();
+    }
+  });
+});

@@ -176,4 +176,12 @@ eachDatabase('SCIM member PATCH, inline or staged', (database) => {
     assert.match(result.detail, /no user has the id "ghost-11", "ghost-10", "ghost-09", .*"ghost-02" and 2 more\./);
     assert.deepEqual(result.newEvents, []);
   });
+  test('a PATCH naming 150,000 members (7 MB, within the body limit) is answered, not a 500', async () => {
+    const group = (await roster.request('POST', '/Groups', groupBody(`huge-${Date.now()}`, [padding[0]!]))).body;
+    const ghosts = Array.from({ length: 150_000 }, (_, i) => ({ value: `not-a-member-${i}` }));
+    const removed = await roster.request('PATCH', `/Groups/${group.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'remove', path: 'members', value: ghosts }] });
+    assert.ok(removed.status === 200 || removed.status === 204, `${removed.status} ${String(JSON.stringify(removed.body)).slice(0, 300)}`);
+    const after = (await roster.request('GET', `/Groups/${group.id}`)).body;
+    assert.deepEqual(after.members.map((member: { value: string }) => member.value), [padding[0]]);
+  });
 });

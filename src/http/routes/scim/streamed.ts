@@ -16,6 +16,23 @@ import { etagOf, locationOf, type ResourceState } from '../../../scim/resources.
 import type { JsonObject, JsonValue } from '../../../scim/json.ts';
 import { SCIM_CONTENT_TYPE } from '../../errors.ts';
 
+/**
+ * How long a streamed answer waits for its client to take more of it before the connection is
+ * closed. The answer holds a read snapshot (a PostgreSQL pool connection, a SQLite read
+ * connection that holds back the WAL's checkpoint) until it is written: a client that stopped
+ * reading, or vanished without closing (a dropped NAT entry), would otherwise hold it until TCP
+ * gives up, and a few of them the whole pool. A minute is far more than any reader needs to
+ * take a chunk of a thousand members (about 150 KB).
+ */
+export const STREAM_STALL_MS = 60_000;
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** STREAM_STALL_MS, or what the app was built with (tests). */
+    streamStallMs: number;
+  }
+}
+
 /** JSON text: a string, or pieces to write in turn. */
 export type JsonText = string | AsyncIterable<string>;
 
@@ -100,6 +117,11 @@ export function sendStreamed(
     held.end().catch((error: unknown) => reply.log.error({ err: error }, 'ending a held read failed'));
   };
   reply.raw.once('close', end);
+  // No byte taken by the socket for this long: the client is not reading (see STREAM_STALL_MS).
+  reply.raw.setTimeout(reply.server.streamStallMs, () => {
+    reply.log.warn({ stallMs: reply.server.streamStallMs }, 'the client stopped reading a streamed answer: its connection is closed');
+    reply.raw.destroy();
+  });
   async function* pieces(): AsyncGenerator<string> {
     try {
       yield* text;
