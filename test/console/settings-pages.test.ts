@@ -306,6 +306,18 @@ eachDatabase('Audit log page', (database) => {
     assert.match(page.body, /href="\/api\/v2\/audit-logs\/export\?format=jsonl"/);
   });
 
+  test('a user or group target links to its page, which names it', async () => {
+    const user = await app.services.accounts.findByLogin('audited@example.com');
+    const page = await getPage(app, '/admin/audit?action=user.created', admin);
+    const link = `/admin/users/${user!.id}`;
+    assert.ok(page.body.includes(`href="${link}"`), 'the target id links to the user page');
+    assert.match((await getPage(app, link, admin)).body, /audited@example\.com/);
+    const groups = await getPage(app, '/admin/audit?action=group.created', admin);
+    const groupLink = /href="(\/admin\/groups\/[^"]+)"/.exec(groups.body)?.[1];
+    assert.ok(groupLink, 'the group target links to its page');
+    assert.match((await getPage(app, groupLink, admin)).body, /auditors/);
+  });
+
   test('filters by action, actor, target and time, and the export links carry the filters', async () => {
     const byAction = await getPage(app, '/admin/audit?action=user.*', admin);
     assert.match(byAction.body, /<code class="nowrap">user\.created<\/code>/);

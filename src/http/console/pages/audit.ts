@@ -37,6 +37,17 @@ function detailsText(entry: AuditEntry): string {
   return shorten(typeof entry.details === 'string' ? entry.details : JSON.stringify(entry.details), MAX_DETAILS);
 }
 
+/** The console page of a target that has one (a user's, a group's): the entry's id links there. */
+const TARGET_PAGES: Readonly<Record<string, string>> = { user: '/admin/users', group: '/admin/groups' };
+
+/** The target's type and id; the id links to its page when it has one, and wraps rather than squeeze the details. */
+function targetCell(entry: AuditEntry): SafeHtml {
+  if (entry.targetId === null) return html`${entry.targetType}`;
+  const page = TARGET_PAGES[entry.targetType];
+  const id = html`<code class="path">${entry.targetId}</code>`;
+  return page === undefined ? html`${entry.targetType}<br>${id}` : html`${entry.targetType}<br><a href="${page}/${encodeURIComponent(entry.targetId)}" title="Open this ${entry.targetType}'s page">${id}</a>`;
+}
+
 function exportHref(format: 'csv' | 'jsonl', filters: Record<string, string>): string {
   return `${EXPORT_PATH}?${new URLSearchParams({ format, ...filters }).toString()}`;
 }
@@ -62,7 +73,7 @@ export function auditPages(app: FastifyInstance, context: ConsoleContext): void 
           timeTag(entry.at),
           html`<code class="nowrap">${entry.actor}</code>${entry.actorUser !== null && !entry.actor.endsWith(`:${entry.actorUser}`) && html`<br><span class="hint">${entry.actorUser}</span>`}`,
           html`<code class="nowrap">${entry.action}</code>`,
-          html`${entry.targetType}${entry.targetId !== null && html`<br><code class="nowrap">${entry.targetId}</code>`}`,
+          targetCell(entry),
           html`<code class="details">${detailsText(entry)}</code>`,
         ]),
         empty: Object.keys(filters).length > 0 ? 'No entry matches these filters.' : 'The audit log is empty.',
