@@ -33,6 +33,7 @@ import { createSettings } from './settings.ts';
 import { createScimState, type ScimState } from './directory/scim-state.ts';
 import { createUserDirectory, type UserDirectory } from './directory/users.ts';
 import { createWebhooks, type Webhooks } from './directory/webhooks.ts';
+import { createFormSubmissions, type FormSubmissions } from './directory/form-submissions.ts';
 import type { Store } from './store/index.ts';
 
 export interface Services {
@@ -79,6 +80,8 @@ export interface Services {
   readonly webhooks: Webhooks;
   /** Applications that sign their users in through Roster's OpenID provider. */
   readonly applications: Applications;
+  /** One-time tokens of the console forms whose answer shows a secret once: a repeated post does not act again. */
+  readonly formSubmissions: FormSubmissions;
   /** The OpenID provider's shared storage and keys. */
   readonly oidc: OidcStorage;
   /** Per-token request budgets of the SCIM and admin APIs, shared by every instance. */
@@ -162,6 +165,7 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
     caseConflicts: createCaseConflicts(store),
     activity: createProvisioningActivity(store),
     applications: createApplications(store, access),
+    formSubmissions: createFormSubmissions(store),
     oidc: {
       Adapter: createOidcAdapter(store),
       loadKeys: () => loadOidcKeys(store),

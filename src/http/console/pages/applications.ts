@@ -11,6 +11,7 @@ import type { ConsoleContext } from '../context.ts';
 import { html, type SafeHtml } from '../html.ts';
 import { sendPage } from '../layout.ts';
 import { viewerOf } from '../viewer.ts';
+import { claimForm, onceField, onceFields, refusedBanner, statusOfRefused } from '../once.ts';
 
 const PATH = '/admin/applications';
 
@@ -22,6 +23,7 @@ function lines(value: string | undefined): string[] {
 /** Registers the applications pages. */
 export function applicationPages(app: FastifyInstance, context: ConsoleContext): void {
   const { services } = context;
+  const { formSubmissions } = services;
   const actorOf = (request: FastifyRequest) => {
     const { user } = viewerOf(request);
     return { kind: 'session', userId: user.id, login: user.login } as const;
@@ -35,7 +37,7 @@ export function applicationPages(app: FastifyInstance, context: ConsoleContext):
 ${error !== undefined && error.field === undefined && banner({ tone: 'error', body: error.message })}
 ${postForm(request, {
   action: PATH,
-  body: html`${textField({ name: 'name', label: 'Name', value: values.name ?? '', required: true, maxLength: 100, ...fieldError('name') })}
+  body: html`${onceField(formSubmissions)}${textField({ name: 'name', label: 'Name', value: values.name ?? '', required: true, maxLength: 100, ...fieldError('name') })}
 ${textArea({ name: 'redirectUris', label: 'Redirect URIs', value: values.uris ?? '', rows: 3, required: true, hint: 'One per line, matched exactly. https, or http for localhost only.', ...fieldError('redirectUris') })}
 ${textArea({ name: 'allowedGroups', label: 'Allowed groups', value: values.groups ?? '', rows: 2, hint: 'One group name per line: only their members may sign in. Empty: every active user.', ...fieldError('allowedGroups') })}
 ${checkboxField({ name: 'public', label: 'Public client (single-page or native app: no secret, PKCE required)', checked: values.public === true })}
@@ -60,6 +62,7 @@ ${submitButton('Register', { tone: 'primary' })}`,
           title: `Give ${application.name} a new secret?`,
           message: html`<p>The current secret stops working at once: ${application.name} cannot sign anyone in until you enter the new one in its configuration.</p>`,
           action: `${PATH}/${encodeURIComponent(application.clientId)}/secret`,
+          fields: onceFields(formSubmissions),
           confirmLabel: 'Issue a new secret',
         })}
 ${confirmDialog(request, {
@@ -97,6 +100,10 @@ ${form}`,
     const uris = formValue(request, 'redirectUris') ?? '';
     const groups = formValue(request, 'allowedGroups') ?? '';
     const isPublic = formValue(request, 'public') === 'true';
+    const once = await claimForm(request, formSubmissions);
+    if (once.claim !== 'act') {
+      return page(request, reply, refusedBanner(once.claim, 'The application was registered then: it is in the list below.'), createForm(request, {}), statusOfRefused(once.claim));
+    }
     try {
       const { application, secret } = await services.applications.create({ name, redirectUris: lines(uris), public: isPublic, allowedGroups: lines(groups) }, actorOf(request));
       const shown = html`${banner({ tone: 'success', title: `${application.name} is registered`, body: html`<p>Enter these in the application’s OpenID Connect settings.${secret !== undefined && ' Copy the secret now: Roster keeps only its hash and cannot show it again.'}</p>` })}
@@ -104,13 +111,22 @@ ${copyable({ id: 'client-id', label: 'client id', value: application.clientId })
 ${secret !== undefined && copyable({ id: 'client-secret', label: 'client secret', value: secret })}`;
       return page(request, reply, shown, createForm(request, {}), 201);
     } catch (error) {
+      await once.release();
       if (!(error instanceof DirectoryError)) throw error;
       return page(request, reply, html``, createForm(request, { name, uris, groups, public: isPublic, error }), 400);
     }
   });
 
   app.post<{ Params: { clientId: string } }>(`${PATH}/:clientId/secret`, async (request, reply) => {
-    const secret = await services.applications.rotateSecret(request.params.clientId, actorOf(request));
+    const once = await claimForm(request, formSubmissions);
+    if (once.claim !== 'act') {
+      const { name } = await services.applications.get(request.params.clientId);
+      return page(request, reply, refusedBanner(once.claim, html`${name} was given a new secret then.`), createForm(request, {}), statusOfRefused(once.claim));
+    }
+    const secret = await services.applications.rotateSecret(request.params.clientId, actorOf(request)).catch(async (error: unknown) => {
+      await once.release();
+      throw error;
+    });
     const application = await services.applications.get(request.params.clientId);
     const shown = html`${banner({ tone: 'success', title: `New secret for ${application.name}`, body: html`<p>The old secret no longer works. Copy this one now: it cannot be shown again.</p>` })}
 ${copyable({ id: 'client-secret', label: 'client secret', value: secret })}`;

@@ -34,6 +34,7 @@ import { html, type SafeHtml } from '../html.ts';
 import { sendPage } from '../layout.ts';
 import { AUTHENTICATION_PATH } from './authentication.ts';
 import { actorOf } from '../viewer.ts';
+import { claimForm, onceField, refusedBanner, statusOfRefused } from '../once.ts';
 
 /** The page's address. */
 export const SCIM_PATH = '/admin/scim';
@@ -49,6 +50,8 @@ interface Outcome {
   readonly created?: { readonly name: string; readonly secret: string; readonly owner: string; readonly ownerIsAdministrator: boolean };
   readonly error?: { readonly field: string; readonly message: string };
   readonly values?: { readonly name: string; readonly user: string };
+  /** The banner of a repeated or stale post, which created nothing. */
+  readonly refused?: SafeHtml;
 }
 
 /** Registers the SCIM page and its token forms. */
@@ -134,6 +137,7 @@ banner({
 ${copyable({ id: 'new-token', label: 'the new token', value: created.secret })}
 ${!created.ownerIsAdministrator && html`<p><strong>${created.owner}</strong> is not an administrator: this token cannot call the SCIM or admin APIs until they are.</p>`}`,
 })}
+${outcome.refused}
 ${outcome.error !== undefined && banner({ tone: 'error', title: 'The token was not created', body: outcome.error.message })}
 <section aria-labelledby="connection-title">
 <h2 id="connection-title">Connection</h2>
@@ -152,7 +156,7 @@ ${postForm(request, {
   action: `${SCIM_PATH}/tokens`,
   label: 'Create a token',
   className: 'stack',
-  body: html`${textField({ name: 'name', label: 'Name', value: outcome.values?.name ?? '', required: true, maxLength: 100, spellcheck: false, hint: 'Unique among live tokens, e.g. entra-id or okta.', ...fieldError('name') })}
+  body: html`${onceField(services.formSubmissions)}${textField({ name: 'name', label: 'Name', value: outcome.values?.name ?? '', required: true, maxLength: 100, spellcheck: false, hint: 'Unique among live tokens, e.g. entra-id or okta.', ...fieldError('name') })}
 ${textField({ name: 'user', label: 'Acts as (login)', value: outcome.values?.user ?? BOOTSTRAP_LOGIN, required: true, spellcheck: false, hint: `The administrator the token acts as. For an identity provider, prefer a local one such as ${BOOTSTRAP_LOGIN}: a provisioned one loses the token's access if the identity provider changes its groups.`, ...fieldError('user') })}
 <div class="actions">${submitButton('Create token', { tone: 'primary' })}</div>`,
 })}
@@ -167,13 +171,22 @@ ${await activitySection(query)}`;
     const name = formValue(request, 'name') ?? '';
     const login = (formValue(request, 'user') ?? '').trim();
     const values = { name, user: login };
+    const once = await claimForm(request, services.formSubmissions);
+    if (once.claim !== 'act') {
+      return scimPage(request, reply, { refused: refusedBanner(once.claim, 'The token was created then: it is in the list of tokens.') }, statusOfRefused(once.claim));
+    }
     const user = await services.accounts.findByLogin(login);
-    if (user === undefined) return scimPage(request, reply, { error: { field: 'user', message: `No user has the login "${login}".` }, values }, 404);
+    if (user === undefined) {
+      await once.release();
+      return scimPage(request, reply, { error: { field: 'user', message: `No user has the login "${login}".` }, values }, 404);
+    }
     try {
       const { token, record } = await services.tokens.create(name, actorOf(request), user.id);
-      // Answered here, not redirected: the secret must never be in a URL or stored to be shown later.
+      // Answered here, not redirected: the secret must never be in a URL or stored to be shown later;
+      // the form's one-time token keeps a reload of this answer from creating another token.
       return scimPage(request, reply, { created: { name: record.name, secret: token, owner: user.login, ownerIsAdministrator: await services.access.isAdministrator(user.id) } }, 201);
     } catch (error) {
+      await once.release();
       if (!(error instanceof DirectoryError)) throw error;
       return scimPage(request, reply, { error: { field: error.field ?? 'name', message: error.message }, values }, error.code === 'conflict' ? 409 : 400);
     }

@@ -17,6 +17,7 @@ import type { ConsoleContext } from '../context.ts';
 import { html, type SafeHtml } from '../html.ts';
 import { sendPage } from '../layout.ts';
 import { viewerOf } from '../viewer.ts';
+import { claimForm, onceField, onceFields, refusedBanner, statusOfRefused } from '../once.ts';
 
 const PATH = '/admin/webhooks';
 const DELIVERIES_PER_PAGE = 50;
@@ -40,7 +41,7 @@ function typesText(webhook: WebhookInfo): string {
 
 /** Registers the Webhooks pages. */
 export function webhookPages(app: FastifyInstance, context: ConsoleContext): void {
-  const { webhooks } = context.services;
+  const { webhooks, formSubmissions } = context.services;
   const actorOf = (request: FastifyRequest) => {
     const { user } = viewerOf(request);
     return { kind: 'session', userId: user.id, login: user.login } as const;
@@ -52,7 +53,7 @@ export function webhookPages(app: FastifyInstance, context: ConsoleContext): voi
     return postForm(request, {
       action: PATH,
       label: 'Add a webhook',
-      body: html`${textField({ name: 'url', label: 'URL', type: 'url', value: values.url ?? '', required: true, maxLength: MAX_URL_LENGTH, spellcheck: false, hint: 'Where Roster POSTs each event. http or https; redirects are not followed.', ...(urlError !== undefined ? { error: urlError } : {}) })}
+      body: html`${onceField(formSubmissions)}${textField({ name: 'url', label: 'URL', type: 'url', value: values.url ?? '', required: true, maxLength: MAX_URL_LENGTH, spellcheck: false, hint: 'Where Roster POSTs each event. http or https; redirects are not followed.', ...(urlError !== undefined ? { error: urlError } : {}) })}
 <fieldset class="field"${typesError !== undefined && html` aria-describedby="types-error"`}><legend>Event types</legend><p class="hint">Leave all unchecked to receive every type.</p>
 ${EVENT_TYPES.map((type) => checkboxField({ name: 'types', id: `type-${type.replace('.', '-')}`, label: type, value: type, checked: values.types?.includes(type) ?? false }))}
 ${typesError !== undefined && html`<p class="field-error" id="types-error">${typesError}</p>`}</fieldset>
@@ -60,9 +61,9 @@ ${submitButton('Add webhook', { tone: 'primary' })}`,
     });
   }
 
-  async function listPage(request: FastifyRequest, reply: FastifyReply, form: SafeHtml, status = 200): Promise<FastifyReply> {
+  async function listPage(request: FastifyRequest, reply: FastifyReply, form: SafeHtml, status = 200, top: SafeHtml = html``): Promise<FastifyReply> {
     const list = await webhooks.list();
-    const body = html`${noticeBanner(request, NOTICES)}
+    const body = html`${noticeBanner(request, NOTICES)}${top}
 <p>Roster POSTs every change to users, groups and memberships to each enabled webhook, one event at a time and in order, signed as <a href="https://www.standardwebhooks.com/">Standard Webhooks</a> specifies. A failing receiver is retried for about three days.</p>
 <section aria-labelledby="list-title">
 <h2 id="list-title">Webhooks</h2>
@@ -86,9 +87,14 @@ ${form}
   app.post(PATH, async (request, reply) => {
     const url = formValue(request, 'url') ?? '';
     const types = formValues(request, 'types');
+    const once = await claimForm(request, formSubmissions);
+    if (once.claim !== 'act') {
+      return listPage(request, reply, createForm(request), statusOfRefused(once.claim), refusedBanner(once.claim, 'The webhook was added: it is in the list below.'));
+    }
     try {
       const { webhook, secret } = await webhooks.create({ url, ...(types.length > 0 ? { types } : {}) }, actorOf(request));
-      // Answered here rather than redirected: the secret must never travel in a URL.
+      // Answered here rather than redirected: the secret must never travel in a URL; the form's
+      // one-time token keeps a reload of this answer from adding a second webhook.
       return sendPage(request, reply, {
         title: 'Webhook added',
         body: html`${banner({ tone: 'success', title: 'Webhook added', body: html`Roster now sends ${typesText(webhook).toLowerCase() === 'all events' ? 'every change' : typesText(webhook)} to <code>${webhook.url}</code>.` })}
@@ -98,18 +104,19 @@ ${copyable({ id: 'webhook-secret', label: 'signing secret', value: secret })}
 <p><a href="${PATH}/${webhook.id}">Go to the webhook</a> · <a href="${PATH}">All webhooks</a></p>`,
       });
     } catch (error) {
+      await once.release();
       if (!(error instanceof DirectoryError)) throw error;
       return listPage(request, reply, createForm(request, { url, types }, error), 400);
     }
   });
 
-  async function detailPage(request: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply, extra: { secret?: string; replayError?: DirectoryError; replayValue?: string } = {}, status = 200): Promise<FastifyReply> {
+  async function detailPage(request: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply, extra: { secret?: string; replayError?: DirectoryError; replayValue?: string; top?: SafeHtml } = {}, status = 200): Promise<FastifyReply> {
     const webhook = await webhooks.get(request.params.id);
     const query = request.query as Query;
     const before = queryValue(query, 'before');
     const page = await webhooks.deliveries(webhook.id, { limit: DELIVERIES_PER_PAGE, ...(before !== undefined && /^\d{1,15}$/.test(before) ? { before } : {}) });
     const here = `${PATH}/${webhook.id}`;
-    const body = html`${noticeBanner(request, NOTICES)}
+    const body = html`${noticeBanner(request, NOTICES)}${extra.top}
 ${extra.secret !== undefined && html`${banner({ tone: 'success', title: 'New signing secret', body: html`<p>Give it to the receiver. It is shown only now. The previous secret also signs until ${timeTag(webhook.previousSecretExpiresAt)}, so nothing fails while you switch.</p>` })}
 ${copyable({ id: 'webhook-secret', label: 'signing secret', value: extra.secret })}`}
 ${!webhook.enabled && banner({ tone: 'warning', title: 'Disabled', body: html`${webhook.disabledReason ?? ''} (${timeTag(webhook.disabledAt)}). Nothing is sent until it is enabled or replayed.` })}
@@ -139,6 +146,7 @@ ${confirmDialog(request, {
   title: 'Issue a new signing secret?',
   message: html`<p>Requests are signed with the new secret and, for 24 hours, with the current one too: update the receiver within that time.</p>`,
   action: `${here}/rotate-secret`,
+  fields: onceFields(formSubmissions),
   confirmLabel: 'Rotate secret',
   tone: 'default',
 })}
@@ -208,7 +216,15 @@ ${(before !== undefined || page.next !== null) && pagerNav({
   });
 
   app.post<{ Params: { id: string } }>(`${PATH}/:id/rotate-secret`, async (request, reply) => {
-    const { secret } = await webhooks.rotateSecret(request.params.id, actorOf(request));
+    const once = await claimForm(request, formSubmissions);
+    if (once.claim !== 'act') {
+      const done = html`The secret was rotated then; the previous one still signs until the time shown below.`;
+      return detailPage(request, reply, { top: refusedBanner(once.claim, done) }, statusOfRefused(once.claim));
+    }
+    const { secret } = await webhooks.rotateSecret(request.params.id, actorOf(request)).catch(async (error: unknown) => {
+      await once.release();
+      throw error;
+    });
     return detailPage(request, reply, { secret });
   });
 
