@@ -139,4 +139,24 @@ describe('the Users and Groups pages in Chromium', { skip: browserSkip() }, () =
     assert.equal(await page.getByRole('link', { name: 'local-ops' }).count(), 0);
     tab.expectNoProblems();
   });
+  test('narrow and wide windows: no page scrolls sideways, even for a 200-character login', async () => {
+    const { page } = tab;
+    const long = await app.request('POST', '/Users', userBody(`${'x'.repeat(196)}.com`, { displayName: 'Long Login' }));
+    assert.equal(long.status, 201);
+    const pages = ['/admin/users', `/admin/users/${await app.services.accounts.findByLogin(`${'x'.repeat(196)}.com`).then((user) => user?.id ?? '')}`, '/admin/groups'];
+    try {
+      for (const width of [400, 1280]) {
+        await page.setViewportSize({ width, height: 800 });
+        for (const path of pages) {
+          await page.goto(path);
+          // Strings, not functions: the test files compile without the DOM's types.
+          const scrollWidth = await page.evaluate<number>('document.documentElement.scrollWidth');
+          const culprits = await page.evaluate<string[]>(`[...document.querySelectorAll('body *')].filter((el) => el.getBoundingClientRect().right > ${width + 1}).slice(0, 5).map((el) => el.tagName + '.' + el.className)`);
+          assert.ok(scrollWidth <= width, `${path} is ${scrollWidth} px wide in a ${width} px window: ${culprits.join(', ')}`);
+        }
+      }
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 720 });
+    }
+  });
 });
