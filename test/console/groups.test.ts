@@ -172,6 +172,22 @@ eachDatabase('console: Groups while SCIM is off', (database) => {
     assert.equal(none.statusCode, 404);
   });
 
+  test('Remove asks first, keeping the search; removing yourself from the administrators\' group says what you lose', async () => {
+    const group = await app.services.groupManagement.create({ name: 'roster-administrators' }, cli);
+    await app.services.memberships.add({ groupId: group.id, userId: app.adminId }, cli);
+    const path = `/admin/groups/${group.id}`;
+    const page = await getPage(app, `${path}?q=adm`, admin);
+    assert.match(page.body, new RegExp(`<form method="get" class="inline" data-confirm="remove-${app.adminId}"><input type="hidden" name="q" value="adm"><input type="hidden" name="confirm" value="remove-${app.adminId}">`), 'the Remove button only opens the confirmation');
+    assert.doesNotMatch(page.body, new RegExp(`<dialog id="remove-${app.adminId}"[^>]* open>`));
+
+    const asking = await getPage(app, `${path}?q=adm&confirm=remove-${app.adminId}`, admin);
+    assert.match(asking.body, new RegExp(`<dialog id="remove-${app.adminId}"[^>]* open>`));
+    assert.match(asking.body, /Remove admin from roster-administrators\?/);
+    assert.match(asking.body, /You are removing yourself from the administrators' group/);
+    assert.match(asking.body, /<button type="submit" class="button default" autofocus>Cancel<\/button>/, 'Cancel has the focus');
+    assert.equal((await app.services.memberships.list({ groupId: group.id }, { offset: 0, limit: 0 })).total, 1, 'nothing removed by asking');
+  });
+
   test('member changes without the CSRF token are refused with 403', async () => {
     const group = await app.services.groupManagement.create({ name: 'guarded' }, cli);
     const response = await postForm(app, `/admin/groups/${group.id}/members`, { login: 'm1@example.com' }, { session: admin, csrf: false });

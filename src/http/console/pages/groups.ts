@@ -9,14 +9,15 @@ import { deletionRefusal } from '../../../directory/group-management.ts';
 import { membershipId } from '../../../directory/memberships.ts';
 import type { StoredGroup } from '../../../store/groups.ts';
 import {
-  actionButton, confirmDialog, dataTable, facts, formValue, noticeBanner, pageOf, pager, postForm, queryValue, searchForm, submitButton, textField, timeTag,
+  confirmDialog, dataTable, facts, formValue, noticeBanner, pageOf, pager, postForm, queryValue, searchForm, submitButton, textField, timeTag,
   type Query,
 } from '../components.ts';
 import type { ConsoleContext } from '../context.ts';
 import { html, type SafeHtml } from '../html.ts';
 import { sendPage } from '../layout.ts';
 import { attempt, managedBanner, managedFilter, refusalBanner, sourceBadge, sourceFilter, type Refusal } from './directory.ts';
-import { actorOf } from '../viewer.ts';
+import { actorOf, viewerOf } from '../viewer.ts';
+import { caseKey } from '../../../text.ts';
 
 const GROUPS = '/admin/groups';
 const PAGE_SIZE = 50;
@@ -103,14 +104,23 @@ ${postForm(request, {
       services.accounts.list({ groupId: group.id, ...(q !== undefined && q !== '' ? { q } : {}) }, { offset: page.offset, limit: page.pageSize }),
       services.memberships.list({ groupId: group.id }, { offset: 0, limit: 0 }),
     ]);
+    const viewer = viewerOf(request).user;
+    const isAdminGroup = caseKey(group.name) === caseKey(services.access.adminGroup);
     const rows = members.users.map((user) => [
       html`<a href="/admin/users/${encodeURIComponent(user.id)}">${user.login}</a>`,
       user.displayName ?? '',
       user.email ?? '',
-      actionButton(request, {
+      confirmDialog(request, {
+        id: `remove-${user.id}`,
+        trigger: `Remove ${user.login}`,
+        title: `Remove ${user.login} from ${group.name}?`,
+        message: user.id === viewer.id && isAdminGroup
+          ? html`<p><strong>You are removing yourself from the administrators' group:</strong> you lose the administration pages at once, unless your account is an administrator of its own (as <code>admin</code> is).</p>`
+          : html`<p>${user.login} loses what membership of ${group.name} gives: the applications and permissions that rely on it.</p>`,
         action: `${path}/members/remove`,
-        label: `Remove ${user.login}`,
         fields: { userId: user.id },
+        confirmLabel: `Remove ${user.login}`,
+        query,
         disabled: scimOn,
         ...(scimOn ? { describedBy: 'managed-note' } : {}),
       }),
