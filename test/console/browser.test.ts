@@ -151,6 +151,7 @@ describe('the console in Chromium', { skip: browserSkip() }, () => {
     await first.page.getByRole('button', { name: 'Sign out everywhere' }).first().click();
     const dialog = first.page.getByRole('dialog', { name: 'Sign out everywhere?' });
     await dialog.waitFor();
+    assert.equal((await focused(first.page)).text, 'Cancel', 'Enter does not confirm by accident');
     assert.match(await dialog.textContent() ?? '', /all 2 of your sessions/);
     await expectAccessible(first.page, 'the confirmation dialog', 'dialog[open]');
     await dialog.getByRole('button', { name: 'Cancel' }).click();

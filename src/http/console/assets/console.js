@@ -20,6 +20,9 @@
     event.preventDefault();
     if (dialog.open) dialog.close();
     dialog.showModal();
+    // showModal focuses the first button, the one that acts: Enter must not confirm by accident.
+    var cancel = dialog.querySelector('form[method="dialog"] button');
+    if (cancel) cancel.focus();
   });
 
   // <button data-copy="id"> copies the text of #id (components.ts copyable); hidden until this script runs.
