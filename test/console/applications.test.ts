@@ -31,6 +31,7 @@ eachDatabase('console applications on', (database) => {
 
     const listed = await getPage(app, '/admin/applications', admin);
     assert.equal(listed.statusCode, 200);
+    assert.match(listed.body, /<th scope="col"><span class="visually-hidden">Actions<\/span><\/th>/, 'the buttons\' column has a name for screen readers');
     assert.match(listed.body, new RegExp(clientId));
     assert.doesNotMatch(listed.body, new RegExp(secret));
 

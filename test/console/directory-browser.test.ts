@@ -159,4 +159,24 @@ describe('the Users and Groups pages in Chromium', { skip: browserSkip() }, () =
       await page.setViewportSize({ width: 1280, height: 720 });
     }
   });
+  test('the focus ring stands out from the page (3:1), and fields the identity provider owns look disabled', async () => {
+    const { page } = tab;
+    const luminance = (rgb: string): number => {
+      const [r = 0, g = 0, b = 0] = (rgb.match(/\d+/g) ?? []).map((part) => Number(part) / 255).map((c) => (c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4));
+      return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    const contrast = (a: string, b: string): number => (Math.max(luminance(a), luminance(b)) + 0.05) / (Math.min(luminance(a), luminance(b)) + 0.05);
+    await page.goto('/admin/users');
+    await page.getByLabel('Search users').focus();
+    const ring = await page.evaluate<string>('getComputedStyle(document.activeElement).outlineColor');
+    const canvas = await page.evaluate<string>('getComputedStyle(document.body).backgroundColor === "rgba(0, 0, 0, 0)" ? getComputedStyle(document.documentElement).backgroundColor : getComputedStyle(document.body).backgroundColor');
+    for (const background of [canvas, 'rgb(255, 255, 255)']) {
+      assert.ok(contrast(ring, background) >= 3, `focus ring ${ring} on ${background}: ${contrast(ring, background).toFixed(2)}:1`);
+    }
+
+    await page.goto(`/admin/users/${(await app.services.accounts.findByLogin('ada@example.com'))?.id ?? ''}`);
+    assert.equal(await page.getByLabel('Login', { exact: true }).isDisabled(), true);
+    const disabledBackground = await page.evaluate<string>('getComputedStyle(document.querySelector("input[name=login]")).backgroundColor');
+    assert.notEqual(disabledBackground, 'rgb(255, 255, 255)', 'a disabled field is not white like an editable one');
+  });
 });

@@ -288,10 +288,10 @@ export function facts(rows: ReadonlyArray<readonly [string, HtmlValue]>): SafeHt
   return html`<dl class="facts">${rows.map(([label, value]) => html`<div><dt>${label}</dt><dd>${value}</dd></div>`)}</dl>`;
 }
 
-/** A table with a caption and column headers; `empty` is shown when there are no rows. */
+/** A table with a caption and column headers (an empty one, over buttons, is named "Actions" for screen readers); `empty` is shown when there are no rows. */
 export function dataTable(options: { readonly caption: HtmlValue; readonly columns: readonly string[]; readonly rows: ReadonlyArray<readonly HtmlValue[]>; readonly empty: string; readonly captionHidden?: boolean }): SafeHtml {
   if (options.rows.length === 0) return html`<p class="empty">${options.empty}</p>`;
-  return html`<div class="table-wrap"><table><caption${options.captionHidden === true && html` class="visually-hidden"`}>${options.caption}</caption><thead><tr>${options.columns.map((column) => html`<th scope="col">${column}</th>`)}</tr></thead><tbody>${options.rows.map(
+  return html`<div class="table-wrap"><table><caption${options.captionHidden === true && html` class="visually-hidden"`}>${options.caption}</caption><thead><tr>${options.columns.map((column) => (column === '' ? html`<th scope="col"><span class="visually-hidden">Actions</span></th>` : html`<th scope="col">${column}</th>`))}</tr></thead><tbody>${options.rows.map(
     (row) => html`<tr>${row.map((cell) => html`<td>${cell}</td>`)}</tr>`,
   )}</tbody></table></div>`;
 }
