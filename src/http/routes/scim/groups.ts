@@ -9,16 +9,16 @@ import { parseSearchRequest, type RawListParameters } from '../../../scim/list.t
 import { applyPatch, parsePatchRequest, splitGroupMemberOperations, type MemberChange as PatchMemberChange } from '../../../scim/patch.ts';
 import { etagOf, ifNoneMatchHits, locationBase, type ResourceState } from '../../../scim/resources.ts';
 import { keepImmutable, memberIdOf, normaliseResource } from '../../../scim/validate.ts';
-import { readsEveryMember, type GroupDirectory, type HeldRead, type MemberChange, type MemberRead, type ScimGroup } from '../../../directory/groups.ts';
-import type { Page, PageRequest } from '../../../directory/paging.ts';
+import { readsEveryMember, type GroupDirectory, type MemberChange, type MemberRead, type ScimGroup } from '../../../directory/groups.ts';
+import type { PageRequest } from '../../../directory/paging.ts';
 import { isShownBy, planProjection, valuesNamedBy } from '../../../scim/projection.ts';
 import type { Document } from '../../../directory/users.ts';
 import type { ListCursors } from '../../../directory/list-cursors.ts';
 import type { ScimSchemas } from '../../../directory/scim-schemas.ts';
 import type { AttributeDefinition, ResourceSchemas } from '../../../scim/schemas.ts';
 import { SCIM_CONTENT_TYPE } from '../../errors.ts';
-import { checkId, parseListRequest, schemasIn, parseProjection, present, presenter, readList, requireBody, runList, sendResource, versionCheck, writeProjection, type ListRequest, type Projection, type ResourceWrites } from './common.ts';
-import { groupText, objectText, sendStreamed } from './streamed.ts';
+import { checkId, parseListRequest, schemasIn, parseProjection, present, presenter, requireBody, runList, sendResource, versionCheck, writeProjection, type ListRequest, type Projection, type ResourceWrites } from './common.ts';
+import { groupText, sendStreamed, streamList } from './streamed.ts';
 import type { FastifyReply } from 'fastify';
 
 /** What a Group is rendered from. */
@@ -149,21 +149,7 @@ export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, cursor
     if (!readsEveryMember(withMembers)) {
       return reply.type(SCIM_CONTENT_TYPE).send(await runList('Group', request, cursors, (page) => groups.list(query(page)), (group) => show(groupStateOf(group))));
     }
-    let held: HeldRead<Page<ScimGroup>> | undefined;
-    try {
-      const { page, frame } = await readList('Group', request, cursors, async (page) => {
-        held = await groups.holdList(query(page));
-        return held.value;
-      });
-      const members = held!;
-      async function* resources() {
-        for (const group of page.items) yield groupText(show, groupStateOf(group), members.members(group));
-      }
-      return sendStreamed(reply, members, objectText(frame(page.items), 'Resources', resources(), false));
-    } catch (error) {
-      await held?.end();
-      throw error;
-    }
+    return streamList(reply, 'Group', request, cursors, (page) => groups.holdList(query(page)), (group, held) => groupText(show, groupStateOf(group), held.members(group)));
   }
 
   /**

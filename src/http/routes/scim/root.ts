@@ -4,17 +4,17 @@
  * `meta.resourceType`. Paged by index or by cursor, like /Users and /Groups.
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { readsEveryMember, type HeldRead } from '../../../directory/groups.ts';
-import type { Page, PageRequest } from '../../../directory/paging.ts';
+import { readsEveryMember } from '../../../directory/groups.ts';
+import type { PageRequest } from '../../../directory/paging.ts';
 import type { ListCursors } from '../../../directory/list-cursors.ts';
 import type { SchemaRegistry } from '../../../scim/schemas.ts';
 import type { RootSearch, ScimResource } from '../../../directory/search.ts';
 import { parseSearchRequest, type RawListParameters } from '../../../scim/list.ts';
 import { locationBase } from '../../../scim/resources.ts';
 import { SCIM_CONTENT_TYPE } from '../../errors.ts';
-import { parseListRequest, presenter, readList, requireBody, runList, schemasIn, shows, type ListRequest } from './common.ts';
+import { parseListRequest, presenter, requireBody, runList, schemasIn, shows, type ListRequest } from './common.ts';
 import { groupStateOf, membersToRead } from './groups.ts';
-import { groupText, objectText, sendStreamed, type JsonText } from './streamed.ts';
+import { groupText, streamList } from './streamed.ts';
 import { stateOf } from './users.ts';
 
 /** Registers POST /.search and GET / on the SCIM scope; resources show the attributes of declared extensions too. */
@@ -41,23 +41,9 @@ export function rootRoutes(app: FastifyInstance, search: RootSearch, cursors: Li
     if (!readsEveryMember(withMembers)) {
       return reply.type(SCIM_CONTENT_TYPE).send(await runList('root', request, cursors, (page) => search.list(query(page)), render));
     }
-    let held: HeldRead<Page<ScimResource>> | undefined;
-    try {
-      const { page, frame } = await readList('root', request, cursors, async (page) => {
-        held = await search.holdList(query(page));
-        return held.value;
-      });
-      const members = held!;
-      async function* resources(): AsyncGenerator<JsonText> {
-        for (const resource of page.items) {
-          yield resource.resourceType === 'User' ? JSON.stringify(render(resource)) : groupText(showGroup, groupStateOf(resource.group), members.members(resource.group));
-        }
-      }
-      return sendStreamed(reply, members, objectText(frame(page.items), 'Resources', resources(), false));
-    } catch (error) {
-      await held?.end();
-      throw error;
-    }
+    return streamList(reply, 'root', request, cursors, (page) => search.holdList(query(page)), (resource, held) =>
+      resource.resourceType === 'User' ? JSON.stringify(render(resource)) : groupText(showGroup, groupStateOf(resource.group), held.members(resource.group)),
+    );
   }
 
   app.post<{ Body: unknown }>('/.search', async (request, reply) => {

@@ -15,6 +15,10 @@ import type { HeldRead } from '../../../directory/groups.ts';
 import { etagOf, locationOf, type ResourceState } from '../../../scim/resources.ts';
 import type { JsonObject, JsonValue } from '../../../scim/json.ts';
 import { SCIM_CONTENT_TYPE } from '../../errors.ts';
+import type { CursorScope } from '../../../scim/cursor.ts';
+import type { ListCursors } from '../../../directory/list-cursors.ts';
+import type { Page, PageRequest } from '../../../directory/paging.ts';
+import { readList, type ListRequest } from './common.ts';
 
 /**
  * How long a streamed answer waits for its client to take more of it before the connection is
@@ -136,4 +140,34 @@ export function sendStreamed(
   }
   // One piece in the buffer: the next is made when the socket has taken this one.
   return reply.type(SCIM_CONTENT_TYPE).send(Readable.from(pieces(), { highWaterMark: 1 }));
+}
+
+/**
+ * A list page whose groups show every member: the page is read in a held snapshot (`hold`),
+ * then written resource by resource (`text`), each group's members read as they are written.
+ * The snapshot ends with the answer, or at once when the page cannot be read.
+ */
+export async function streamList<T>(
+  reply: FastifyReply,
+  scope: CursorScope,
+  request: ListRequest,
+  cursors: ListCursors,
+  hold: (page: PageRequest) => Promise<HeldRead<Page<T>>>,
+  text: (resource: T, held: HeldRead<Page<T>>) => JsonText,
+): Promise<FastifyReply> {
+  let held: HeldRead<Page<T>> | undefined;
+  try {
+    const { page, frame } = await readList(scope, request, cursors, async (pageRequest) => {
+      held = await hold(pageRequest);
+      return held.value;
+    });
+    const reading = held!;
+    async function* resources(): AsyncGenerator<JsonText> {
+      for (const resource of page.items) yield text(resource, reading);
+    }
+    return sendStreamed(reply, reading, objectText(frame(page.items), 'Resources', resources(), false));
+  } catch (error) {
+    await held?.end();
+    throw error;
+  }
 }
