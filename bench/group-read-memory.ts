@@ -14,7 +14,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { openStore } from '../src/store/index.ts';
 import { createServices } from '../src/services.ts';
-import { machine, openBenchDatabase, seedUsers, startScimServer } from './support.ts';
+import { machine, openBenchDatabase, seedUsers, startScimServer, switchScimOn } from './support.ts';
 
 const { values } = parseArgs({
   options: { members: { type: 'string', default: '50000' }, parallel: { type: 'string', default: '16' }, serve: { type: 'string' } },
@@ -55,6 +55,7 @@ async function main(members: number, parallel: number): Promise<void> {
   if (bench.location.kind !== 'sqlite') throw new Error('SQLite only');
   const seeded = await seedUsers(bench.store, { count: members });
   const services = createServices(bench.store);
+  await switchScimOn(services);
   // Added 50,000 at a time: one request naming 200,000 ids overflows the stack (addedIds.push(...ids)).
   const group = await services.groups.create({ displayName: 'All employees' }, [], { kind: 'system' });
   for (let start = 0; start < seeded.scimIds.length; start += 50_000) {

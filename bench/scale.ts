@@ -29,6 +29,11 @@ async function main(): Promise<void> {
   const services = createServices(store);
   console.log(`machine: ${machine()}`);
 
+  // SCIM is switched on as an administrator would (SAML first, then the switch): the seeding
+  // below writes as the IdP does, which only works while SCIM is on.
+  await services.saml.configure({ providerId: 'https://idp.example/bench', loginUrl: 'https://idp.example/sso', certificates: [testCertificate()] }, actor);
+  await services.provisioning.enable(actor);
+
   // Seeding goes through the directory (the same code as SCIM writes), not raw SQL.
   let seedStart = performance.now();
   const userIds: string[] = [];
@@ -77,9 +82,6 @@ async function main(): Promise<void> {
     Operations: [{ op: 'add', path: 'members', value: [{ value: id }] }],
   });
 
-  // SCIM is switched on as an administrator would: SAML first, then the switch.
-  await services.saml.configure({ providerId: 'https://idp.example/bench', loginUrl: 'https://idp.example/sso', certificates: [testCertificate()] }, actor);
-  await services.provisioning.enable(actor);
 
   // Delta sync: what changed since the membership changes below began (about a thousand users).
   const since = new Date().toISOString();

@@ -166,14 +166,23 @@ export async function seedUsers(
 }
 
 /**
+ * SCIM switched on as an administrator would: SAML first, then the switch. Needed before the
+ * directory's SCIM writes (they are refused while SCIM is off), seeding included.
+ */
+export async function switchScimOn(services: Services): Promise<void> {
+  const actor = { kind: 'system' } as const;
+  await services.saml.configure({ providerId: 'https://idp.example/bench', loginUrl: 'https://idp.example/sso', certificates: [testCertificate()] }, actor);
+  await services.provisioning.enable(actor);
+}
+
+/**
  * Services over `store` set up as an IdP finds them: SAML configured, SCIM switched on, and a
  * token of the administrator `admin` (named `bench`).
  */
 export async function provisionForBench(store: Store): Promise<{ services: Services; token: string }> {
   const actor = { kind: 'system' } as const;
   const services = createServices(store);
-  await services.saml.configure({ providerId: 'https://idp.example/bench', loginUrl: 'https://idp.example/sso', certificates: [testCertificate()] }, actor);
-  await services.provisioning.enable(actor);
+  await switchScimOn(services);
   await services.administrators.ensureAdministrator();
   const admin = await services.accounts.findByLogin('admin');
   if (!admin) throw new Error('no administrator');

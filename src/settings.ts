@@ -59,6 +59,12 @@ export interface Settings {
    * another transaction removing or changing it waits (a check that must hold until commit).
    */
   readLocked<T>(trx: Transaction<Database>, setting: SettingDefinition<T>): Promise<T | undefined>;
+  /**
+   * Reads inside a caller's transaction and share-locks the setting's row until it ends: other
+   * readers go on, a transaction changing it waits for them and they for it (PostgreSQL; SQLite
+   * serialises write transactions anyway).
+   */
+  readShared<T>(trx: Transaction<Database>, setting: SettingDefinition<T>): Promise<T | undefined>;
   /** Writes inside a caller's transaction WITHOUT an audit event: the caller records a more specific one. */
   write<T>(trx: Transaction<Database>, setting: SettingDefinition<T>, value: T): Promise<void>;
   /** Deletes inside a caller's transaction WITHOUT an audit event; true when it was set. */
@@ -82,6 +88,7 @@ export function createSettings(store: Store): Settings {
     },
     fromStored: (first, second, [a, b]) => [parseSetting(first, sealing.opened(a)), parseSetting(second, sealing.opened(b))],
     readLocked: (trx, setting) => (store.dialect.supportsRowLocks ? readSetting(trx, setting, sealing.readLocked) : read(trx, setting)),
+    readShared: (trx, setting) => (store.dialect.supportsRowLocks ? readSetting(trx, setting, sealing.readShared) : read(trx, setting)),
     write,
     remove: (trx, setting) => sealing.remove(trx, setting.key),
     async set(setting, value, actor) {

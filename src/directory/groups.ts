@@ -27,6 +27,8 @@ import { readPage, type Page, type PageRequest } from './paging.ts';
 import type { ScimSchemas } from './scim-schemas.ts';
 import { createUniqueValues } from './unique-values.ts';
 import { assertVersion, type VersionCheck } from './users.ts';
+import { assertScimWritable } from './managed-mode.ts';
+import { createSettings } from '../settings.ts';
 
 /** A change to a group's members, by SCIM user id, applied in the order given. */
 export type MemberChange =
@@ -197,6 +199,7 @@ export function createGroupDirectory(store: Store, scimSchemas: ScimSchemas, opt
   const groups = createGroupQueries(store.dialect);
   const memberships = createMembershipQueries(store.dialect);
   const journal = createJournal(store.dialect);
+  const settings = createSettings(store);
   const unique = createUniqueValues(store);
 
   /** The members `read` selects of each group, by internal id; undefined when it selects none. */
@@ -363,7 +366,11 @@ export function createGroupDirectory(store: Store, scimSchemas: ScimSchemas, opt
 
   async function write<T>(work: (db: Executor) => Promise<T>, name: () => string): Promise<T> {
     try {
-      return await transact(store.db, work);
+      // Only while SCIM is on, as of this transaction: the request's own check came earlier.
+      return await transact(store.db, async (trx) => {
+        await assertScimWritable(trx, settings);
+        return work(trx);
+      });
     } catch (error) {
       if (isUniqueViolation(error)) {
         throw new DirectoryError('conflict', `displayName "${name()}" is already used by another group.`, 'displayName');

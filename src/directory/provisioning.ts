@@ -21,6 +21,10 @@ export const provisioningModeSetting = defineSetting<ProvisioningMode>({
   audit: (mode) => mode,
 });
 
+/** The answer to a SCIM request while SCIM provisioning is off (403), whether the request or its write finds it off. */
+export const SCIM_NOT_ENABLED_MESSAGE =
+  'SCIM provisioning is not enabled on this Roster instance. An administrator enables it with `npm run roster -- scim enable` (SAML must be configured first).';
+
 /** Shown when SCIM is asked for before SAML: SCIM users sign in through SAML, so it must come first. */
 export const SAML_REQUIRED_MESSAGE =
   'SCIM provisioning requires SAML to be configured first: run `npm run roster -- saml configure …`';

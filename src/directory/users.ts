@@ -24,6 +24,8 @@ import type { ScimSchemas } from './scim-schemas.ts';
 import { createUniqueValues } from './unique-values.ts';
 import { createMemberDisplay } from './member-display.ts';
 import { readPage, wholeFirstPage, type Page, type PageRequest } from './paging.ts';
+import { assertScimWritable } from './managed-mode.ts';
+import { createSettings } from '../settings.ts';
 
 export type { Document, WriteNotes } from './documents.ts';
 
@@ -174,6 +176,7 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
   const memberships = createMembershipQueries(store.dialect);
   const deactivation = createDeactivation(store.dialect);
   const journal = createJournal(store.dialect);
+  const settings = createSettings(store);
   const unique = createUniqueValues(store);
   const memberDisplay = createMemberDisplay(store.dialect);
 
@@ -200,7 +203,11 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
 
   async function write<T>(work: (db: Executor) => Promise<T>, conflictMessage: string): Promise<T> {
     try {
-      return await transact(store.db, work);
+      // Only while SCIM is on, as of this transaction: the request's own check came earlier.
+      return await transact(store.db, async (trx) => {
+        await assertScimWritable(trx, settings);
+        return work(trx);
+      });
     } catch (error) {
       // A racing request may have taken the name between our check and our write.
       if (isUniqueViolation(error)) throw new DirectoryError('conflict', conflictMessage, 'userName');

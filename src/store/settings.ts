@@ -12,6 +12,8 @@ import { isSealedSetting } from './secrets.ts';
 const PLAINTEXT = createSecretBox(undefined);
 // Read on every SCIM request (the provisioning switch), compiled once (compiled.ts).
 const selectValue = compiledOnce((db: Executor, key: string) => db.selectFrom('settings').select('value').where('key', '=', key));
+// Read by every SCIM write, in its transaction (directory/managed-mode.ts assertScimWritable).
+const selectValueShared = compiledOnce((db: Executor, key: string) => db.selectFrom('settings').select('value').where('key', '=', key).forShare());
 // Two settings every SCIM request reads together (the provisioning switch and the schemas' generation).
 const selectTwo = compiledOnce((db: Executor, first: string, second: string) => db.selectFrom('settings').select(['key', 'value']).where('key', 'in', [first, second]));
 
@@ -47,6 +49,16 @@ export function createSettingQueries(secrets: SecretBox = PLAINTEXT) {
      */
     async readLocked(db: Executor, key: string): Promise<string | undefined> {
       const row = await db.selectFrom('settings').select('value').where('key', '=', key).forUpdate().executeTakeFirst();
+      return row === undefined ? undefined : secrets.open(row.value);
+    },
+
+    /**
+     * The stored JSON text of a setting, its row share-locked until the end of the transaction
+     * (FOR SHARE): readers that hold it do not wait for each other, a write of it waits for them,
+     * and they for a write in progress (then reading what it committed). PostgreSQL only.
+     */
+    async readShared(db: Executor, key: string): Promise<string | undefined> {
+      const [row] = await selectValueShared(db, key);
       return row === undefined ? undefined : secrets.open(row.value);
     },
 

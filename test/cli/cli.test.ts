@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { createTokenService } from '../../src/auth/tokens.ts';
 import { createServices } from '../../src/services.ts';
 import { openStore } from '../../src/store/index.ts';
+import { turnScimOn } from '../support/databases.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 let dir: string;
@@ -479,6 +480,8 @@ describe('roster schemas and db case-conflicts', () => {
     const store = await openStore({ kind: 'sqlite', path: database });
     try {
       const { createServices } = await import('../../src/services.ts');
+      // Written as the IdP would write it, so with SCIM on.
+      await turnScimOn(store);
       await createServices(store).users.create({ schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: 'ada', [URN]: { badge: 'B1' } }, { kind: 'cli' });
     } finally {
       await store.close();

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Actor } from '../../src/journal/actor.ts';
 import { createServices, type Services } from '../../src/services.ts';
 import type { Store } from '../../src/store/index.ts';
-import { eachDatabase, openTestStore } from '../support/databases.ts';
+import { eachDatabase, openTestStore, turnScimOn } from '../support/databases.ts';
 
 const actor: Actor = { kind: 'cli' };
 const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
@@ -23,6 +23,7 @@ eachDatabase('access groups', (database) => {
     before(async () => {
       store = await openTestStore(database);
       services = createServices(store);
+      await turnScimOn(store);
       const created = await services.users.create({ schemas: [USER], userName: 'ivy@example.com' }, actor);
       userScimId = created.scimId;
       userId = created.user.id;

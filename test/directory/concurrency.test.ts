@@ -15,7 +15,7 @@ import { createScimSchemas } from '../../src/directory/scim-schemas.ts';
 import { createUserDirectory, type UserDirectory } from '../../src/directory/users.ts';
 import { openStore, type Store } from '../../src/store/index.ts';
 import { INLINE_MEMBERS } from '../../src/store/memberships.ts';
-import { createTestDatabase, eachDatabase, type ScratchDatabase } from '../support/databases.ts';
+import { createTestDatabase, eachDatabase, turnScimOn, type ScratchDatabase } from '../support/databases.ts';
 
 const cli: Actor = { kind: 'cli' };
 const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
@@ -51,6 +51,7 @@ eachDatabase('concurrent writers', (database) => {
     scratch = await createTestDatabase(database);
     for (let i = 0; i < (database === 'postgres' ? 2 : 1); i += 1) stores.push(await openStore(scratch.location));
     instances = stores.map((store) => ({ users: createUserDirectory(store, createScimSchemas(store)), groups: createGroupDirectory(store, createScimSchemas(store)) }));
+    await turnScimOn(stores[0] as Store);
   });
   after(async () => {
     for (const store of stores) await store.close();

@@ -12,7 +12,7 @@ import { newId } from '../../src/ids.ts';
 import { createServices, type Services } from '../../src/services.ts';
 import type { Store } from '../../src/store/index.ts';
 import type { FeedPosition } from '../../src/store/journal.ts';
-import { eachDatabase, openTestStore } from '../support/databases.ts';
+import { eachDatabase, openTestStore, turnScimOn } from '../support/databases.ts';
 
 const MEMBERS = 10_000;
 const actor = { kind: 'system' } as const;
@@ -62,6 +62,7 @@ eachDatabase(`replacing the members of a ${MEMBERS}-member group`, (database) =>
   before(async () => {
     store = await openTestStore(database);
     services = createServices(store);
+    await turnScimOn(store);
     ids = await seedUsers(store, MEMBERS * 2);
   });
   after(() => store.close());

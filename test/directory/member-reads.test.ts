@@ -10,7 +10,7 @@ import type { ScimGroup } from '../../src/directory/groups.ts';
 import { createServices, type Services } from '../../src/services.ts';
 import type { Store } from '../../src/store/index.ts';
 import { MEMBER_LOOKUP_IDS } from '../../src/store/memberships.ts';
-import { eachDatabase, openTestStore } from '../support/databases.ts';
+import { eachDatabase, openTestStore, turnScimOn } from '../support/databases.ts';
 
 const MEMBERS = 120;
 const actor = { kind: 'system' } as const;
@@ -29,6 +29,7 @@ eachDatabase('reading the members of a group', (database) => {
   before(async () => {
     store = await openTestStore(database);
     services = createServices(store);
+    await turnScimOn(store);
     for (let i = 0; i < MEMBERS + 2; i += 1) {
       ids.push((await services.users.create({ userName: `reader-${i}@example.com`, displayName: `Reader ${i}` }, actor)).scimId);
     }

@@ -19,7 +19,7 @@ import * as embeddedVersions from '../../src/store/migrations/007-embedded-versi
 import * as passwordBackoff from '../../src/store/migrations/008-password-backoff.ts';
 import * as provisioningActivity from '../../src/store/migrations/009-provisioning-activity.ts';
 import * as oidc from '../../src/store/migrations/012-oidc.ts';
-import { createTestDatabase, eachDatabase, type ScratchDatabase } from '../support/databases.ts';
+import { createTestDatabase, eachDatabase, turnScimOn, type ScratchDatabase } from '../support/databases.ts';
 
 const BEFORE_011: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) => Promise<void>> = {
   '001-initial': initial.up,
@@ -77,6 +77,8 @@ eachDatabase('migration 011: case keys for existing rows', (database) => {
       await sql`INSERT INTO groups (id, name, description, external_id, scim_data, created_at, updated_at, version) VALUES (${id}, ${name}, NULL, NULL, ${json({})}, ${createdAt}, ${createdAt}, 1)`.execute(store.db);
     }
     await migrate(store);
+    // The rows above are SCIM users: as in the database they came from, SCIM is on.
+    await turnScimOn(store);
     services = createServices(store);
   });
   after(async () => {

@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { describe } from 'node:test';
 import pg from 'pg';
 import { openStore, type DatabaseLocation, type Store } from '../../src/store/index.ts';
+import { createSettingQueries } from '../../src/store/settings.ts';
+import { provisioningModeSetting } from '../../src/directory/provisioning.ts';
 
 export type TestDatabase = 'sqlite' | 'postgres';
 
@@ -115,4 +117,13 @@ export const MIGRATION_COUNT = readdirSync(new URL('../../src/store/migrations/'
 export async function appliedMigrations(store: Store): Promise<number> {
   const rows = await store.db.selectFrom('kysely_migration' as never).selectAll().execute();
   return rows.length;
+}
+
+/**
+ * Turns SCIM provisioning on in `store` by writing the switch's setting, without the SAML
+ * prerequisite or an audit entry: for tests that drive the SCIM directory (directory/users.ts,
+ * groups.ts) without the HTTP app, since its writes are refused while SCIM is off.
+ */
+export async function turnScimOn(store: Store): Promise<void> {
+  await createSettingQueries().upsert(store.db, provisioningModeSetting.key, JSON.stringify('scim'), new Date().toISOString());
 }

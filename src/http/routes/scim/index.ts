@@ -4,6 +4,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { ScimError } from '../../../scim/errors.ts';
+import { SCIM_NOT_ENABLED_MESSAGE } from '../../../directory/provisioning.ts';
 import type { Services } from '../../../services.ts';
 import { authenticateReading, throttle } from '../../auth.ts';
 import { authenticateSelf } from '../../session-auth.ts';
@@ -16,8 +17,6 @@ import { meRoutes } from './me.ts';
 import { rootRoutes } from './root.ts';
 import { userRoutes } from './users.ts';
 
-const NOT_ENABLED =
-  'SCIM provisioning is not enabled on this Roster instance. An administrator enables it with `npm run roster -- scim enable` (SAML must be configured first).';
 
 /** What the SCIM endpoint is built from. */
 export interface ScimEndpointOptions {
@@ -47,7 +46,7 @@ export async function scimEndpoint(app: FastifyInstance, options: ScimEndpointOp
     else stored = await authenticateReading(request, services, services.scimState.settingKeys);
     await throttle(request, services.rateLimits);
     const state = stored === undefined ? await services.scimState.read() : await services.scimState.fromStored(stored);
-    if (!state.enabled) throw new ScimError(403, undefined, NOT_ENABLED);
+    if (!state.enabled) throw new ScimError(403, undefined, SCIM_NOT_ENABLED_MESSAGE);
     request.scimSchemas = state.schemas;
   });
 
