@@ -15,6 +15,8 @@ export const adminCommands: CommandGroup = {
         '',
         'Sets a new random password for a local administrator and prints it ALONE on the last line',
         `of output. Without --user, resets "${BOOTSTRAP_LOGIN}" (and creates it if it is missing).`,
+        'Refused for an administrator the identity provider manages through SCIM: it signs in',
+        'through SAML only (turning SCIM off makes it local again).',
         '',
         'Options:',
         `  --user <login>  the administrator (default: ${BOOTSTRAP_LOGIN})`,

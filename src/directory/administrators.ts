@@ -16,6 +16,15 @@ import { BOOTSTRAP_LOGIN, type InitialPasswordFile } from './initial-password.ts
 
 export { BOOTSTRAP_LOGIN } from './initial-password.ts';
 
+/** Why an administrator that SCIM manages gets no password, and how to get one anyway. */
+function managedAdministratorMessage(login: string): string {
+  return (
+    `The administrator "${login}" is managed by your identity provider (SCIM), so it signs in through SAML, not with a password: no password was set. ` +
+    'Sign in through SAML, or reset the password of a local administrator that the identity provider does not manage (--user <login>). ' +
+    'Turning SCIM off (npm run roster -- scim disable --yes) makes every user local again; this command then sets its password.'
+  );
+}
+
 /** A password to show once. */
 export interface IssuedPassword {
   readonly login: string;
@@ -83,6 +92,9 @@ export function createAdministrators(store: Store, access: Access = createAccess
         if (!user) throw new DirectoryError('not_found', `No user has the login "${login}".`, 'login');
         if (!user.active) throw new DirectoryError('invalid', `The user "${user.login}" is deactivated; an administrator must reactivate it first.`, 'login');
         if (!(await access.isAdministrator(user.id, trx))) throw new DirectoryError('invalid', `The user "${user.login}" is not an administrator.`, 'login');
+        // Password sign-in refuses every account SCIM manages (password-check.ts): a password
+        // set here would be printed as working and then refused at the sign-in page.
+        if (user.scimId !== null) throw new DirectoryError('precondition', managedAdministratorMessage(user.login), 'login');
         const now = new Date().toISOString();
         await users.setPassword(trx, user.id, passwordHash, now);
         await journal.record(trx, actor, { action: 'user.password_reset', targetType: 'user', targetId: user.id, details: { login: user.login } }, now);

@@ -364,6 +364,39 @@ describe('roster admin, users and audit', () => {
     }
   });
 
+  test('reset-password refuses an administrator the identity provider manages, saying why, until SCIM is turned off', async () => {
+    const database = freshDatabase();
+    configureSaml(database);
+    assert.equal(roster(database, ['scim', 'enable']).status, 0);
+    // The IdP provisions userName "admin": the bootstrap administrator becomes managed.
+    const store = await openStore({ kind: 'sqlite', path: database });
+    const hashOf = async () => (await store.db.selectFrom('users').select('password_hash').where('login', '=', 'admin').executeTakeFirstOrThrow()).password_hash;
+    let before: string | null;
+    try {
+      await createServices(store).users.create({ schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: 'admin' }, { kind: 'token', name: 'idp' });
+      before = await hashOf();
+    } finally {
+      await store.close();
+    }
+
+    const refused = roster(database, ['admin', 'reset-password']);
+    assert.equal(refused.status, 1);
+    assert.doesNotMatch(refused.stdout, /New password/);
+    assert.match(refused.stderr, /The administrator "admin" is managed by your identity provider \(SCIM\), so it signs in through SAML, not with a password: no password was set\./);
+    assert.match(refused.stderr, /scim disable --yes/);
+    const unchanged = await openStore({ kind: 'sqlite', path: database });
+    try {
+      assert.equal((await unchanged.db.selectFrom('users').select('password_hash').where('login', '=', 'admin').executeTakeFirstOrThrow()).password_hash, before);
+    } finally {
+      await unchanged.close();
+    }
+
+    assert.equal(roster(database, ['scim', 'disable', '--yes']).status, 0);
+    const reset = roster(database, ['admin', 'reset-password']);
+    assert.equal(reset.status, 0, reset.stderr);
+    assert.match(reset.stdout, /New password for "admin"/);
+  });
+
   test('tokens create --user names the owner; a non-administrator gets a warning; unknown logins exit 1', () => {
     const database = freshDatabase();
     const created = roster(database, ['users', 'create', '--login', 'ada', '--name', 'Ada', '--saml']);
