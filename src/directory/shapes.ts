@@ -34,10 +34,11 @@ export type GroupShape = {
 /**
  * The identity provider a user signs in with, in SonarQube's terms: `roster` (a local password)
  * or `saml`, with the login as the SAML login (`externalLogin`). Roster's providers are fixed,
- * so both are derived and cannot be set.
+ * so both are derived and cannot be set. A local account SCIM manages keeps its password but
+ * signs in through SAML only (password sign-in refuses managed accounts): `saml`.
  */
 export function externalProviderOf(user: StoredUser): 'roster' | 'saml' {
-  return user.local ? 'roster' : 'saml';
+  return user.local && user.scimId === null ? 'roster' : 'saml';
 }
 
 /** The admin API's user. */

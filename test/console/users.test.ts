@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { groupBody, startTestApp, userBody, type TestApp } from '../support/app.ts';
 import { eachDatabase } from '../support/databases.ts';
-import { getPage, postForm, sessionFor, type ConsoleSession } from '../support/console.ts';
+import { getPage, passwordSignIn, postForm, sessionFor, type ConsoleSession } from '../support/console.ts';
 
 const MANAGED = 'Operation not allowed when the instance is externally managed.';
 const cli = { kind: 'cli' } as const;
@@ -329,5 +329,35 @@ describe('console: Users source filter', () => {
     } finally {
       await app.close();
     }
+  });
+});
+
+eachDatabase('console: a local account the identity provider took over', (database) => {
+  let app: TestApp;
+  let admin: ConsoleSession;
+  let erinId = '';
+  const password = 'erin has a long local password';
+
+  before(async () => {
+    app = await startTestApp({ database, scim: false });
+    erinId = (await app.services.accounts.create({ login: 'erin', name: 'Erin', local: true, password }, cli)).id;
+    await app.services.provisioning.enable(cli);
+    // The IdP provisions the same login: the local account is linked, its password kept but refused.
+    assert.equal((await app.request('POST', '/Users', userBody('erin'))).status, 201);
+    admin = await sessionFor(app, app.adminId);
+  });
+  after(() => app.close());
+
+  test('is shown as signing in through SAML, as the sign-in page treats it, not with its password', async () => {
+    assert.equal((await passwordSignIn(app, 'erin', password)).headers['set-cookie']?.toString().includes('roster_session=') ?? false, false, 'password sign-in refuses it');
+    const page = await getPage(app, `/admin/users/${erinId}`, admin);
+    assert.match(page.body, /SAML \(its local password is refused while your identity provider manages it\)/);
+    assert.doesNotMatch(page.body, /A local password/);
+    assert.doesNotMatch(page.body, /with their password on the sign-in page/);
+    const own = await getPage(app, '/account', await sessionFor(app, erinId));
+    assert.match(own.body, /Provisioned by your identity provider \(SCIM\): signs in with SAML/);
+    assert.doesNotMatch(own.body, /Local account: signs in with a password/);
+    const shown = (await app.request('GET', `/api/v2/users-management/users?q=erin`)).body.users[0];
+    assert.deepEqual([shown.local, shown.managed, shown.externalProvider], [true, true, 'saml'], 'the admin API says the same');
   });
 });

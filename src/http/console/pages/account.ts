@@ -52,7 +52,9 @@ ${textField({ name: 'repeat', label: 'New password again', type: 'password', aut
     const [groups, sessions] = await Promise.all([services.access.groupsOf(user.id), services.sessions.listOf(user.id, viewer.sessionValue)]);
     const adminGroup = caseKey(services.access.adminGroup);
     const throughGroup = groups.some((group) => caseKey(group.name) === adminGroup);
-    const kind = user.local ? 'Local account: signs in with a password' : user.managed ? 'Provisioned by your identity provider (SCIM): signs in with SAML' : 'Signs in with SAML';
+    // Managed first: a local account the identity provider took over signs in through SAML only
+    // (password sign-in refuses it) until SCIM is turned off.
+    const kind = user.managed ? 'Provisioned by your identity provider (SCIM): signs in with SAML' : user.local ? 'Local account: signs in with a password' : 'Signs in with SAML';
     const role = viewer.administrator
       ? html`${badge('Administrator', 'info')} ${throughGroup ? html`through the group <strong>${services.access.adminGroup}</strong>` : ''} · <a href="/admin">Administration</a>`
       : html`Member`;

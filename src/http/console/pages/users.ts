@@ -166,10 +166,13 @@ ${textField({ name: 'password', label: 'Password (local users)', type: 'password
     const path = `${USERS}/${encodeURIComponent(user.id)}`;
     const source = user.scimId !== null ? 'Provisioned by your identity provider (SCIM)' : scimOn ? 'Local (not managed by your identity provider)' : 'Managed here';
 
+    // A local account the identity provider manages signs in through SAML only: password sign-in
+    // refuses every managed account until SCIM is turned off (password-check.ts).
+    const passwordAccount = user.local && user.scimId === null;
     const checkSection =
       check === undefined
         ? html``
-        : html`${user.local && user.active
+        : html`${passwordAccount && user.active
             ? html`<p>${badge('Can sign in', 'success')} with their password on the sign-in page: a local account.</p>${check.problems.length > 0 && html`<p>Not through SAML:</p><ul>${check.problems.map((problem) => html`<li>${problem.message}</li>`)}</ul>`}`
             : check.canSignIn
               ? html`<p>${badge('Can sign in', 'success')} Nothing stands in the way of a SAML sign-in by <strong>${user.login}</strong> now.</p>`
@@ -188,7 +191,7 @@ ${facts([
   ['Name', user.displayName ?? html`<span class="empty">not set</span>`],
   ['Email', user.email ?? html`<span class="empty">not set</span>`],
   ['Status', user.active ? badge('Active', 'success') : badge('Deactivated', 'neutral')],
-  ['Signs in with', user.local ? 'A local password' : 'SAML'],
+  ['Signs in with', passwordAccount ? 'A local password' : user.local ? 'SAML (its local password is refused while your identity provider manages it)' : 'SAML'],
   ['Source', html`${source} ${sourceBadge(scimOn, user)}`],
   ['External id', user.externalId ?? html`<span class="empty">none</span>`],
   ['Created', timeTag(user.createdAt)],
