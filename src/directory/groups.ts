@@ -27,7 +27,8 @@ import { readPage, type Page, type PageRequest } from './paging.ts';
 import type { ScimSchemas } from './scim-schemas.ts';
 import { createUniqueValues } from './unique-values.ts';
 import { assertVersion, type VersionCheck } from './users.ts';
-import { assertScimWritable } from './managed-mode.ts';
+import { assertScimWritable, isManagedInstance } from './managed-mode.ts';
+import { SCIM_NOT_ENABLED_MESSAGE } from './provisioning.ts';
 import { createSettings } from '../settings.ts';
 
 /** A change to a group's members, by SCIM user id, applied in the order given. */
@@ -436,7 +437,21 @@ export function createGroupDirectory(store: Store, scimSchemas: ScimSchemas, opt
      * answer that shows every member.
      */
     async hold(scimId: string): Promise<HeldRead<ScimGroup>> {
-      return holdRead(await store.openSnapshot(), (db) => load(db, scimId, false), membersOf);
+      return holdRead(
+        await store.openSnapshot(),
+        async (db) => {
+          try {
+            return await load(db, scimId, false);
+          } catch (error) {
+            // Gone because SCIM was turned off since the request arrived (the answer to a write
+            // that committed just before the switch unlinked it, say): the endpoint's own answer
+            // while SCIM is off, not a 404 for a group the IdP has just been told was written.
+            if (error instanceof DirectoryError && error.code === 'not_found' && !(await isManagedInstance(db))) throw new DirectoryError('forbidden', SCIM_NOT_ENABLED_MESSAGE);
+            throw error;
+          }
+        },
+        membersOf,
+      );
     },
 
     /**
