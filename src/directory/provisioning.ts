@@ -29,9 +29,12 @@ export const SCIM_NOT_ENABLED_MESSAGE =
 export const SAML_REQUIRED_MESSAGE =
   'SCIM provisioning requires SAML to be configured first: run `npm run roster -- saml configure …`';
 
-/** Why switching back to just-in-time needs an explicit confirmation (API flag, CLI `--yes`). */
-export const DISABLE_CONFIRMATION_MESSAGE =
-  'Disabling SCIM provisioning removes every SCIM link: all users and groups become local and the identity provider can no longer update them. This cannot be undone. Confirm with {"confirm": true} (CLI: --yes).';
+/** What switching back to just-in-time does, which is why it needs an explicit confirmation. */
+export const DISABLE_CONSEQUENCES =
+  'Disabling SCIM provisioning removes every SCIM link: all users and groups become local and the identity provider can no longer update them. This cannot be undone.';
+
+/** The refusal of a switch to just-in-time sent without its confirmation (API flag, CLI `--yes`). */
+export const DISABLE_CONFIRMATION_MESSAGE = `${DISABLE_CONSEQUENCES} Confirm with {"confirm": true} (CLI: --yes).`;
 
 /** Shown when SAML removal is asked for while SCIM users depend on it to sign in. */
 export const SCIM_NEEDS_SAML_MESSAGE =

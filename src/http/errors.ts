@@ -157,6 +157,13 @@ export function apiErrorHandler(error: unknown, request: FastifyRequest, reply: 
   if (scimError.status >= 500 || error instanceof RetryLaterError) logFailure(request, error, scimError, 'API request');
   setRetryAfter(reply, scimError);
   if (scimError.status === 401) reply.header('WWW-Authenticate', 'Bearer realm="Roster"');
-  const status = error instanceof DirectoryError && error.code === 'precondition' ? 400 : scimError.status;
-  return reply.code(status).send({ message: concise(scimError.message) });
+  return reply.code(adminStatusOf(error, scimError)).send({ message: concise(scimError.message) });
+}
+
+/**
+ * The status the admin API answers a failure with, and the console too, so that one refusal
+ * has one status in both: SonarQube's 400 for a precondition (SCIM answers it 409).
+ */
+export function adminStatusOf(error: unknown, converted: ScimError = toScimError(error, undefined, 'admin')): number {
+  return error instanceof DirectoryError && error.code === 'precondition' ? 400 : converted.status;
 }

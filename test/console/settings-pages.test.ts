@@ -32,9 +32,10 @@ eachDatabase('Authentication page', (database) => {
       assert.match(page.body, /id="scim-choice-why">Configure SAML first/);
     });
 
-    test('switching to SCIM anyway is refused with the admin API’s message, and SCIM stays off', async () => {
+    test('switching to SCIM anyway is refused with the admin API’s message and status, and SCIM stays off', async () => {
       const response = await postForm(app, '/admin/authentication/provisioning', { mode: 'scim' }, { session: admin });
-      assert.equal(response.statusCode, 409);
+      assert.equal(response.statusCode, 400, 'the admin API answers this refusal 400 too');
+      assert.equal((await app.request('POST', '/api/scim_management/enable', {})).status, 400);
       assert.match(response.body, /SCIM provisioning requires SAML to be configured first/);
       assert.equal(await app.services.provisioning.isScimEnabled(), false);
     });
@@ -136,7 +137,8 @@ eachDatabase('Authentication page', (database) => {
       const page = await getPage(app, '/admin/authentication', admin);
       assert.match(page.body, /disabled aria-describedby="delete-saml-why">Delete<\/button>/);
       const response = await postForm(app, '/admin/authentication/saml/delete', {}, { session: admin });
-      assert.equal(response.statusCode, 409);
+      assert.equal(response.statusCode, 400, 'as DELETE /api/v2/authentication/saml answers it');
+      assert.equal((await app.request('DELETE', '/api/v2/authentication/saml')).status, 400);
       assert.match(response.body, /SAML cannot be disabled while SCIM provisioning is on/);
       assert.ok((await app.services.saml.get()) !== undefined);
     });
@@ -151,6 +153,9 @@ eachDatabase('Authentication page', (database) => {
       const response = await postForm(app, '/admin/authentication/provisioning', { mode: 'jit' }, { session: admin });
       assert.equal(response.statusCode, 400);
       assert.match(response.body, /removes every SCIM link/);
+      // The page's own way to confirm, not the API's flag or the CLI's option.
+      assert.match(response.body, /confirm in its dialog/);
+      assert.doesNotMatch(response.body, /--yes|&quot;confirm&quot;/);
       assert.equal(await app.services.provisioning.isScimEnabled(), true);
     });
 

@@ -25,7 +25,7 @@ import { preSessionCookie, csrfTokenMatches, isCrossSite, isSafeMethod, presente
 import { shorten } from '../../text.ts';
 import { RetryLaterError } from '../../errors.ts';
 import type { ScimError } from '../../scim/errors.ts';
-import { setRetryAfter, toScimError } from '../errors.ts';
+import { adminStatusOf, setRetryAfter, toScimError } from '../errors.ts';
 import { checkStorableText } from '../input.ts';
 import { assetRoutes } from './assets.ts';
 import type { ConsoleContext } from './context.ts';
@@ -161,7 +161,9 @@ function consoleErrorHandler(error: FastifyError, request: FastifyRequest, reply
   }
   if (refused.status === 413 || refused.status === 415) reply.header('connection', 'close');
   const message = refused.status === 415 ? `The console accepts only forms (${FORM}).` : shorten(refused.message, MAX_MESSAGE);
-  return sendPage(request, reply, { status: refused.status, title: refused.status === 404 ? 'Not found' : 'Request refused', body: html`<p>${message}</p>` });
+  // The admin API's status for the same refusal (400 for a precondition), as its message.
+  const status = adminStatusOf(error, refused);
+  return sendPage(request, reply, { status, title: status === 404 ? 'Not found' : 'Request refused', body: html`<p>${message}</p>` });
 }
 
 /**

@@ -9,7 +9,10 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { parseIdpMetadata, type SamlConfig, type SamlField, type SamlIssue } from '../../../auth/saml-config.ts';
-import { DISABLE_CONFIRMATION_MESSAGE } from '../../../directory/provisioning.ts';
+import { DISABLE_CONSEQUENCES } from '../../../directory/provisioning.ts';
+
+/** The console's refusal of a switch to just-in-time posted without its dialog's confirmation. */
+const CONSOLE_DISABLE_CONFIRMATION = `${DISABLE_CONSEQUENCES} Use "Switch to just-in-time" on the Authentication page and confirm in its dialog.`;
 import { DirectoryError } from '../../../errors.ts';
 import { toInput as samlInputFromBody, view as samlSettingsView } from '../../routes/api/saml-settings.ts';
 import {
@@ -336,7 +339,7 @@ ${samlForm(request, { config: options.config, values: options.values, errors })}
     }
     if (mode === 'jit') {
       // The dialog is the confirmation; a form posted without it is refused as the API refuses.
-      if (formValue(request, 'confirm') !== 'true') throw new DirectoryError('invalid', DISABLE_CONFIRMATION_MESSAGE, 'confirm');
+      if (formValue(request, 'confirm') !== 'true') throw new DirectoryError('invalid', CONSOLE_DISABLE_CONFIRMATION, 'confirm');
       await services.provisioning.disable(actorOf(request));
       return reply.redirect(`${AUTHENTICATION_PATH}?notice=scim-disabled`, 303);
     }

@@ -8,7 +8,7 @@
  */
 import type { FastifyRequest } from 'fastify';
 import { DirectoryError } from '../../../errors.ts';
-import { toScimError } from '../../errors.ts';
+import { adminStatusOf } from '../../errors.ts';
 import { badge, banner, filterLinks, queryValue, type Query } from '../components.ts';
 import { html, type SafeHtml } from '../html.ts';
 import { viewerOf } from '../viewer.ts';
@@ -28,7 +28,7 @@ export async function attempt<T>(change: () => Promise<T>): Promise<{ ok: true; 
     return { ok: true, value: await change() };
   } catch (error) {
     if (!(error instanceof DirectoryError)) throw error;
-    return { ok: false, refusal: { status: toScimError(error).status, message: error.message } };
+    return { ok: false, refusal: { status: adminStatusOf(error), message: error.message } };
   }
 }
 
