@@ -14,7 +14,7 @@ import { sessionCookieValue, type Sessions } from '../../auth/sessions.ts';
 import { escapeHtml } from '../console/html.ts';
 import { DATABASE_RETRY_AFTER_SECONDS } from '../errors.ts';
 import { REQUEST_ID_HEADER } from '../request-log.ts';
-import { plainPage } from './page.ts';
+import { plainPage } from '../routes/saml/pages.ts';
 
 /** The provider's sign-out question around its form (which carries the request's xsrf value). */
 export function logoutQuestion(form: string): string {

@@ -21,7 +21,7 @@ import type { OidcAdapter } from '../../auth/oidc-adapter.ts';
 import type { Services } from '../../services.ts';
 import { escapeHtml } from '../console/html.ts';
 import { afterLogoutPage, endRosterSessionOnLogout, logoutQuestion } from './logout.ts';
-import { plainPage } from './page.ts';
+import { plainPage } from '../routes/saml/pages.ts';
 import { DATABASE_RETRY_AFTER_SECONDS, DATABASE_UNAVAILABLE } from '../errors.ts';
 import { REQUEST_ID_HEADER } from '../request-log.ts';
 import { isDatabaseUnavailable } from '../../store/index.ts';

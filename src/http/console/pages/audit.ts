@@ -44,8 +44,11 @@ const TARGET_PAGES: Readonly<Record<string, string>> = { user: '/admin/users', g
 function targetCell(entry: AuditEntry): SafeHtml {
   if (entry.targetId === null) return html`${entry.targetType}`;
   const page = TARGET_PAGES[entry.targetType];
-  const id = html`<code class="path">${entry.targetId}</code>`;
-  return page === undefined ? html`${entry.targetType}<br>${id}` : html`${entry.targetType}<br><a href="${page}/${encodeURIComponent(entry.targetId)}" title="Open this ${entry.targetType}'s page">${id}</a>`;
+  if (page === undefined) return html`${entry.targetType}<br><code class="path">${entry.targetId}</code>`;
+  // The start of the id, enough to tell entries apart; the whole id is in the link's title
+  // and on the page it opens (a whole UUID wrapped over five lines of a narrow column).
+  const shortId = entry.targetId.length > 13 ? `${entry.targetId.slice(0, 13)}…` : entry.targetId;
+  return html`${entry.targetType}<br><a href="${page}/${encodeURIComponent(entry.targetId)}" title="${entry.targetId}: open this ${entry.targetType}'s page"><code class="nowrap">${shortId}</code></a>`;
 }
 
 function exportHref(format: 'csv' | 'jsonl', filters: Record<string, string>): string {

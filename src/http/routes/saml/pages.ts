@@ -3,17 +3,16 @@
  * is cut to MAX_MESSAGE characters: some quote what a client sent.
  */
 import { shorten } from '../../../text.ts';
+import { escapeHtml } from '../../console/html.ts';
 
 /** The most characters a page shows of any one message. */
 const MAX_MESSAGE = 500;
 
-/** Escapes text for HTML content and attribute values. */
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c);
-}
-
-/** A whole page around already-escaped body HTML. */
-function page(title: string, bodyHtml: string): string {
+/**
+ * A whole page around already-escaped body HTML: the SAML and OpenID Connect pages (sign-in
+ * refusals, the sign-out question) all have this one shell.
+ */
+export function plainPage(title: string, bodyHtml: string): string {
   return [
     '<!DOCTYPE html>',
     '<html lang="en"><head><meta charset="utf-8">',
@@ -32,12 +31,12 @@ function page(title: string, bodyHtml: string): string {
 /** The page shown when a sign-in is refused: what failed, in one or two sentences. */
 export function refusalPage(message: string, detail?: string): string {
   const extra = detail === undefined ? '' : `\n<p>${escapeHtml(shorten(detail, MAX_MESSAGE))}</p>`;
-  return page('Sign-in refused', `<p class="refused">${escapeHtml(shorten(message, MAX_MESSAGE))}</p>${extra}\n<p><a href="/saml/login">Try again</a></p>`);
+  return plainPage('Sign-in refused', `<p class="refused">${escapeHtml(shorten(message, MAX_MESSAGE))}</p>${extra}\n<p><a href="/saml/login">Try again</a></p>`);
 }
 
 /** A plain message page (e.g. SAML not configured). */
 export function messagePage(title: string, message: string): string {
-  return page(title, `<p>${escapeHtml(shorten(message, MAX_MESSAGE))}</p>`);
+  return plainPage(title, `<p>${escapeHtml(shorten(message, MAX_MESSAGE))}</p>`);
 }
 
 /** The page of a browser request Roster cannot carry out now (its database, or the instance busy): when to try again. */
@@ -62,7 +61,7 @@ export function validationPage(verdict: { ok: boolean; message: string }, rows: 
   const table = (entries: ReadonlyArray<readonly [string, string]>): string =>
     `<table>${entries.map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(v)}</td></tr>`).join('')}</table>`;
   const attributeEntries = Object.entries(attributes).map(([name, values]) => [name, values.join(', ')] as const);
-  return page(
+  return plainPage(
     'SAML configuration test',
     [
       verdictHtml,
