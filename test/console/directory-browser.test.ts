@@ -121,6 +121,9 @@ describe('the Users and Groups pages in Chromium', { skip: browserSkip() }, () =
     await page.getByRole('link', { name: 'engineers' }).click();
     await page.getByRole('heading', { level: 1, name: 'engineers' }).waitFor();
     await page.getByText('Page 1 of 1 · 3 members').waitFor();
+    // SCIM owns the members: the add field is disabled, and looks it (not white like the search).
+    assert.equal(await page.getByLabel('Add a member by login').isDisabled(), true);
+    assert.notEqual(await page.evaluate<string>('getComputedStyle(document.getElementById("add-login")).backgroundColor'), 'rgb(255, 255, 255)');
     await page.getByLabel('Search members').fill('hopper');
     await Promise.all([page.waitForURL(/q=hopper/), page.getByRole('search').getByRole('button', { name: 'Search' }).click()]);
     await page.getByText('Page 1 of 1 · 1 member', { exact: true }).waitFor();
