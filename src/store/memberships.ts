@@ -181,19 +181,41 @@ export function createMembershipQueries(dialect: DialectAdapter) {
     change: RawBuilder<unknown>,
     preview: RawBuilder<unknown>,
   ): Promise<number> {
+    return (await recordedRows(db, events, now, change, preview, false)).changed;
+  }
+
+  /**
+   * `recordedChange`, also naming the groups of the rows changed when `withGroups` (one entry
+   * per row, in group id order: meant for changes of one user's memberships, whose rows are
+   * few). They are the rows the change itself removed or added, so a caller reporting them (an
+   * audit entry) never names a membership another transaction changed first.
+   */
+  async function recordedRows(
+    db: Executor,
+    events: { readonly type: string; readonly stamp: EventStamp } | undefined,
+    now: string,
+    change: RawBuilder<unknown>,
+    preview: RawBuilder<unknown>,
+    withGroups: boolean,
+  ): Promise<{ changed: number; groupIds: string[] }> {
     if (dialect.dataModifyingCte) {
       const written = events === undefined ? sql`` : sql`, written AS (${membershipEvents(dialect, events.type, events.stamp, sql`changed AS r`)})`;
-      const result = await sql<{ n: number | string }>`WITH changed AS (${change} RETURNING group_id, user_id)${written},
-        marked AS (${markChanged(sql`changed AS r`, now)})
-        SELECT count(*) AS n FROM changed`.execute(db);
-      return Number(result.rows[0]?.n ?? 0);
+      const prefix = sql`WITH changed AS (${change} RETURNING group_id, user_id)${written},
+        marked AS (${markChanged(sql`changed AS r`, now)})`;
+      if (withGroups) {
+        const result = await sql<{ group_id: string }>`${prefix} SELECT group_id FROM changed ORDER BY group_id`.execute(db);
+        return { changed: result.rows.length, groupIds: result.rows.map((row) => row.group_id) };
+      }
+      const result = await sql<{ n: number | string }>`${prefix} SELECT count(*) AS n FROM changed`.execute(db);
+      return { changed: Number(result.rows[0]?.n ?? 0), groupIds: [] };
     }
+    const groupIds = withGroups ? (await sql<{ group_id: string }>`SELECT r.group_id FROM (${preview}) AS r ORDER BY r.group_id`.execute(db)).rows.map((row) => row.group_id) : [];
     const eventCount = events === undefined ? undefined : Number((await membershipEvents(dialect, events.type, events.stamp, sql`(${preview}) AS r`).execute(db)).numAffectedRows ?? 0);
     await markChanged(sql`(${preview}) AS r`, now).execute(db);
     const changed = Number((await change.execute(db)).numAffectedRows ?? 0);
     // A guard on the statements agreeing: failing rolls the whole change back.
     if (eventCount !== undefined && eventCount !== changed) throw new Error(`membership change wrote ${eventCount} events for ${changed} rows`);
-    return changed;
+    return { changed, groupIds };
   }
 
   /** Changes memberships with one event of `type` per row changed; the stamp dates the change. */
@@ -452,9 +474,9 @@ export function createMembershipQueries(dialect: DialectAdapter) {
      * group; returns the internal ids of those groups.
      */
     async removeUserEverywhere(db: Executor, userId: string, stamp: EventStamp): Promise<string[]> {
-      const rows = await db.selectFrom('memberships').select('group_id').where('user_id', '=', userId).orderBy('group_id').execute();
-      await deleteWithEvents(db, stamp, sql`user_id = ${userId}`);
-      return rows.map((row) => row.group_id);
+      const where = sql`user_id = ${userId}`;
+      const removed = await recordedRows(db, { type: 'group.user_removed', stamp }, stamp.occurredAt, sql`DELETE FROM memberships WHERE ${where}`, sql`SELECT group_id, user_id FROM memberships WHERE ${where}`, true);
+      return removed.groupIds;
     },
 
     /**

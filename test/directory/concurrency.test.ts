@@ -36,6 +36,16 @@ async function outcomes(promises: readonly Promise<unknown>[]): Promise<string[]
   });
 }
 
+/** Waits until a backend of `client`'s database other than `client`'s own waits on a lock. */
+async function waitForLockWait(client: pg.Client): Promise<void> {
+  for (let attempt = 0; attempt < 200; attempt += 1) {
+    const waiting = await client.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'");
+    if (waiting.rowCount !== null && waiting.rowCount > 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error('no transaction came to wait on the held lock within 5 s');
+}
+
 function count(values: readonly string[], value: string): number {
   return values.filter((candidate) => candidate === value).length;
 }
@@ -207,6 +217,33 @@ eachDatabase('concurrent writers', (database) => {
         assert.deepEqual(members, [], 'nothing of the refused request was kept');
       });
     }
+
+    // A deletion's audit entry names the groups the user was removed from. On PostgreSQL the
+    // groups used to be read by one statement and the memberships deleted by the next, so a
+    // membership another transaction removed in between was named although this deletion did
+    // not remove it (the event feed was exact). (PostgreSQL only: SQLite serialises writes.)
+    if (database === 'postgres') test('a deletion racing a member removal names in its audit entry only the groups it removed the user from', async () => {
+      const { scimId, user } = await at(0).users.create({ schemas: [USER], userName: 'audited-leaver' }, cli);
+      const kept = await at(0).groups.create({ schemas: [GROUP], displayName: 'Audited kept' }, [scimId], cli);
+      const raced = await at(0).groups.create({ schemas: [GROUP], displayName: 'Audited raced' }, [scimId], cli);
+      const remover = new pg.Client({ connectionString: scratch.url });
+      await remover.connect();
+      try {
+        // Another writer's member removal, held open on the membership's row.
+        await remover.query('BEGIN');
+        const held = await remover.query('DELETE FROM memberships WHERE group_id = $1 AND user_id = $2', [raced.group.id, user.id]);
+        assert.equal(held.rowCount, 1);
+        const deletion = at(1).users.remove(scimId, () => true, cli);
+        await waitForLockWait(remover);
+        await remover.query('COMMIT');
+        await deletion;
+      } finally {
+        await remover.end();
+      }
+      const entry = await stores[0]!.db.selectFrom('audit_events').select('details').where('action', '=', 'user.deleted').where('target_id', '=', user.id).executeTakeFirstOrThrow();
+      const details = (typeof entry.details === 'string' ? JSON.parse(entry.details) : entry.details) as { removedFromGroups: string[] };
+      assert.deepEqual(details.removedFromGroups, [kept.group.id]);
+    });
 
     test('a user deleted while being added to a group is never left a member', async () => {
       const group = await at(0).groups.create({ schemas: [GROUP], displayName: 'Leavers' }, [], cli);
