@@ -79,7 +79,9 @@ export function createProvisioning(store: Store, settings: Settings): Provisioni
       if (mode === 'scim' && (await settings.readLocked(trx, samlSetting)) === undefined) {
         throw new DirectoryError('precondition', SAML_REQUIRED_MESSAGE);
       }
-      const current = (await settings.read(trx, provisioningModeSetting)) ?? 'jit';
+      // Locked (PostgreSQL): two instances switching at once take turns, and the second sees the
+      // first's mode, so one switch records one event, not one per caller.
+      const current = (await settings.readLocked(trx, provisioningModeSetting)) ?? 'jit';
       if (current === mode) return;
       await settings.write(trx, provisioningModeSetting, mode);
       // Back to just-in-time: every user and group becomes local again; nothing else is lost.

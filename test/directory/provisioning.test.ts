@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import { createSamlConfigService } from '../../src/auth/saml-config.ts';
 import type { Actor } from '../../src/journal/actor.ts';
@@ -126,4 +127,40 @@ eachDatabase('provisioning mode across instances', (database) => {
       await scratch.drop();
     }
   });
+
+  // Two instances turning SCIM off at once: the second used to read the mode before the first
+  // committed, so both recorded provisioning.disabled (and sent its event twice). PostgreSQL
+  // only: SQLite serialises write transactions.
+  if (database === 'postgres') {
+    test('a switch made while another instance makes the same switch records nothing more', async () => {
+      const scratch = await createTestDatabase(database);
+      const store = await openStore(scratch.location);
+      const other = new pg.Client({ connectionString: scratch.url });
+      await other.connect();
+      try {
+        const result = await createSamlConfigService(createSettings(store)).configure(
+          { providerId: 'urn:idp', loginUrl: 'https://idp.example.com/sso', certificates: [certificate] },
+          cli,
+        );
+        assert.ok(result.ok);
+        const provisioning = createProvisioning(store, createSettings(store));
+        await provisioning.enable(cli);
+        // The other instance's switch to just-in-time, written and not yet committed.
+        await other.query('BEGIN');
+        await other.query(`UPDATE settings SET value = '"jit"' WHERE key = $1`, [provisioningModeSetting.key]);
+        const disabling = provisioning.disable(cli);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        await other.query('COMMIT');
+        await disabling;
+        const recorded = await store.db.selectFrom('audit_events').select('action').where('action', '=', 'provisioning.disabled').execute();
+        assert.equal(recorded.length, 0, 'the switch was already made: nothing to record');
+        const events = await store.db.selectFrom('events').select('type').where('type', '=', 'provisioning.disabled').execute();
+        assert.equal(events.length, 0);
+      } finally {
+        await other.end();
+        await store.close();
+        await scratch.drop();
+      }
+    });
+  }
 });
