@@ -59,11 +59,16 @@ export function createDeactivation(dialect: DialectAdapter) {
 
   async function endCredentials(db: Executor, userId: string, now: string): Promise<{ revokedTokens: string[]; deletedSessions: number }> {
     const revokedTokens = await revokeTokensOf(db, userId, now);
+    return { revokedTokens, ...(await endSignIns(db, userId)) };
+  }
+
+  /** Ends the user's Roster sessions and everything applications hold through OpenID Connect. */
+  async function endSignIns(db: Executor, userId: string): Promise<{ deletedSessions: number }> {
     const deletedSessions = await deleteSessionsOf(db, userId);
     // The OpenID provider's grants, codes, refresh and access tokens and sessions of the user,
     // on every instance at once (they all read the same table): the next refresh fails.
     await oidc.deleteOfAccount(db, userId);
-    return { revokedTokens, deletedSessions };
+    return { deletedSessions };
   }
 
   /** Removes every membership of `userId`, touching each group; returns the groups' ids. */
@@ -84,6 +89,14 @@ export function createDeactivation(dialect: DialectAdapter) {
       const credentials = await endCredentials(db, userId, now);
       return { memberships: 'kept', keptGroups: await memberships.groupIdsOfUser(db, userId), ...credentials };
     },
+
+    /**
+     * When the IdP takes over a local account (a SCIM create linking its login): the sessions
+     * opened and the OpenID grants given on the account's own word (its password, or a sign-in
+     * before the IdP vouched for it) end, so that whoever held the account before does not stay
+     * signed in as the IdP's user. API tokens are kept: the IdP's own connection may be one of them.
+     */
+    endSignIns,
 
     /** SonarQube's deactivation: removes memberships, revokes tokens and deletes sessions of `userId`. */
     async deactivate(db: Executor, userId: string, now: string, stamp: EventStamp): Promise<Deactivated> {

@@ -270,12 +270,14 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
         // A linked user appears in the members of the groups it already belonged to.
         if (existing) await memberDisplay.linkChanged(trx, id, now);
         const suspended = suspending ? await deactivation.suspend(trx, id, now) : undefined;
+        // A suspension ended them already; otherwise the account changes hands now.
+        const signedOut = existing !== undefined && !suspending ? await deactivation.endSignIns(trx, id) : undefined;
         const created = await load(trx, scimId, true);
         await journal.record(trx, actor, {
           action: existing ? 'user.linked' : 'user.created',
           targetType: 'user',
           targetId: id,
-          details: { scimId, after: redact(document), ...(existing ? { before: userDocument(existing) } : {}), ...suspended, ...ignoredOf(notes) },
+          details: { scimId, after: redact(document), ...(existing ? { before: userDocument(existing) } : {}), ...suspended, ...signedOut, ...ignoredOf(notes) },
           // Linking makes an account managed (and may suspend or reactivate it): an update to applications.
           events: userEvent(existing, created.user),
         }, now);

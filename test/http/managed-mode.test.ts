@@ -223,6 +223,26 @@ eachDatabase('managed mode: SCIM and the admin API together', (database) => {
       await roster.services.provisioning.disable({ kind: 'cli' });
     });
 
+    // Link-by-login hands a local account to the IdP's user. Whoever held it before (signed in
+    // with its password, or through an application) used to stay signed in as that user.
+    test('a SCIM create that takes over an active account ends its sessions and OpenID grants, keeps its API tokens', async () => {
+      const kim = (await roster.request('POST', USERS, { login: 'kim', name: 'Kim', local: true, password: 'Kim-password-1234' })).body;
+      const token = await roster.tokenFor(kim.id, 'kim-token');
+      await addSession(roster, kim.id, 'kim-session');
+      await roster.services.store.db.insertInto('oidc_models').values({ model: 'RefreshToken', id: 'kim-refresh', payload: '{}', grant_id: 'kim-grant', uid: null, user_code: null, account_id: kim.id, expires_at: null, consumed_at: null }).execute();
+      await roster.services.provisioning.enable({ kind: 'cli' });
+      const linked = await roster.request('POST', '/Users', userBody('kim'));
+      assert.equal(linked.status, 201);
+      assert.equal(await sessionsOf(roster, kim.id), 0);
+      const grants = await roster.services.store.db.selectFrom('oidc_models').select('id').where('account_id', '=', kim.id).execute();
+      assert.deepEqual(grants, []);
+      assert.notEqual(await roster.services.tokens.verify(token), undefined, 'API tokens are kept (the IdP\'s own connection may be one)');
+      const trail = await roster.request('GET', `/api/v2/audit-logs?targetType=user&targetId=${kim.id}`);
+      const linkedEntry = trail.body.auditLogs.find((e: { action: string }) => e.action === 'user.linked');
+      assert.equal(linkedEntry.details.deletedSessions, 1);
+      await roster.services.provisioning.disable({ kind: 'cli' });
+    });
+
     test('once SCIM is off, an administrator who creates a suspended user again gets it back without its groups', async () => {
       await roster.services.provisioning.enable({ kind: 'cli' });
       const scimUser = (await roster.request('POST', '/Users', userBody('sky@example.com'))).body;
