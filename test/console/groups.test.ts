@@ -139,6 +139,13 @@ eachDatabase('console: Groups while SCIM is off', (database) => {
     const clash = await postForm(app, '/admin/groups', { name: 'taken' }, { session: admin });
     assert.equal(clash.statusCode, 409);
     assert.match(clash.body, /Group &#39;taken&#39; already exists/);
+    // A rejected value is shown beside the field of the form that sent it.
+    const long = await postForm(app, `/admin/groups/${id}`, { name: 'x'.repeat(300), description: '' }, { session: admin });
+    assert.equal(long.statusCode, 400);
+    assert.match(long.body, /id="rename-name"[^>]*aria-invalid="true"/);
+    assert.match(long.body, /id="rename-name-error">Size must be between 1 and 255\.</);
+    assert.match(long.body, /<a href="#rename-name">field marked below<\/a>/);
+    assert.doesNotMatch(long.body, /id="create-name"[^>]*aria-invalid/);
     const list = await getPage(app, '/admin/groups', admin);
     assert.doesNotMatch(list.body, /managed by your identity provider/);
     assert.doesNotMatch(list.body, />Local</);

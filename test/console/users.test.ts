@@ -269,17 +269,23 @@ eachDatabase('console: Users while SCIM is off', (database) => {
     assert.match(page.body, /was reactivated\. Their former group memberships, tokens and sessions are not restored: add them to their groups again from the Groups page\./);
   });
 
-  test("a refused creation shows the domain's message and keeps the form", async () => {
+  test("a refused creation says what is wrong beside the field, in the form's words, and keeps the form", async () => {
     const response = await postForm(app, '/admin/users', { login: 'short', name: 'Short', signIn: 'password', password: 'tiny' }, { session: admin });
     assert.equal(response.statusCode, 400);
-    assert.match(response.body, /Value \*\*\* for field password was rejected\. Error: must be at least 12 characters long\./);
+    assert.match(response.body, /id="field-password"[^>]*aria-invalid="true"/);
+    assert.match(response.body, /class="field-error"[^>]*>Must be at least 12 characters long\.</);
+    assert.match(response.body, /Correct the <a href="#field-password">field marked below<\/a>/);
+    assert.doesNotMatch(response.body, /for field password was rejected/, "the admin API's sentence names its field, not the form's label");
+    const login = await postForm(app, '/admin/users', { login: 'two words', name: 'Two', signIn: 'saml' }, { session: admin });
+    assert.equal(login.statusCode, 400);
+    assert.match(login.body, /class="field-error"[^>]*>Must not contain spaces or control characters\.</);
     assert.match(response.body, /value="short"/);
     const taken = await postForm(app, '/admin/users', { login: 'admin', name: 'Again', signIn: 'saml' }, { session: admin });
     assert.equal(taken.statusCode, 409);
     assert.match(taken.body, /A user with login &#39;admin&#39; already exists/);
   });
 
-  test("changes a user's login, name and email; a bad email is refused with the domain's message", async () => {
+  test("changes a user's login, name and email; a bad email is refused beside its field", async () => {
     const user = await app.services.accounts.create({ login: 'old-login', name: 'Old', local: false }, cli);
     const changed = await postForm(app, `/admin/users/${user.id}`, { login: 'new-login', name: 'New Name', email: 'new@example.com' }, { session: admin });
     assert.equal(changed.statusCode, 303);
@@ -287,7 +293,7 @@ eachDatabase('console: Users while SCIM is off', (database) => {
     assert.deepEqual([after.login, after.displayName, after.email], ['new-login', 'New Name', 'new@example.com']);
     const bad = await postForm(app, `/admin/users/${user.id}`, { login: 'new-login', name: 'New Name', email: 'not-an-email' }, { session: admin });
     assert.equal(bad.statusCode, 400);
-    assert.match(bad.body, /Value not-an-email for field email was rejected\. Error: must be a well-formed email address\./);
+    assert.match(bad.body, /class="field-error"[^>]*>Must be a well-formed email address\.</);
     assert.match(bad.body, /value="not-an-email"/);
   });
 

@@ -11,6 +11,7 @@ import type { ConsoleContext } from '../context.ts';
 import { html, type SafeHtml } from '../html.ts';
 import { sendPage } from '../layout.ts';
 import { viewerOf } from '../viewer.ts';
+import { besideField } from './directory.ts';
 import { claimForm, onceField, onceFields, refusedBanner, statusOfRefused } from '../once.ts';
 
 const PATH = '/admin/applications';
@@ -31,7 +32,7 @@ export function applicationPages(app: FastifyInstance, context: ConsoleContext):
 
   function createForm(request: FastifyRequest, values: { name?: string; uris?: string; groups?: string; public?: boolean; error?: DirectoryError }): SafeHtml {
     const error = values.error;
-    const fieldError = (field: string) => (error !== undefined && error.field === field ? { error: error.message } : {});
+    const fieldError = (field: string) => (error !== undefined && error.field === field ? { error: besideField(error) } : {});
     return html`<section aria-labelledby="create-title">
 <h2 id="create-title">Register an application</h2>
 ${error !== undefined && error.field === undefined && banner({ tone: 'error', body: error.message })}

@@ -1,6 +1,7 @@
 /**
  * What the Users and Groups pages share: the actor of a console change, the managed-mode
- * banner, the source filters, and how a refusal of the domain is shown on the page.
+ * banner, the source filters; and, for every page with a form, how a refusal of the domain is
+ * shown (a banner, or the reason beside the field it names).
  *
  * The rules themselves are not here: each change calls the same directory service as the
  * admin API (accounts, groupManagement, memberships), which refuses it with its own message
@@ -17,6 +18,8 @@ import { viewerOf } from '../viewer.ts';
 export interface Refusal {
   readonly status: number;
   readonly message: string;
+  /** The form field at fault and what is wrong with its value, when the domain names one. */
+  readonly field?: { readonly name: string; readonly reason: string };
 }
 
 /**
@@ -28,13 +31,42 @@ export async function attempt<T>(change: () => Promise<T>): Promise<{ ok: true; 
     return { ok: true, value: await change() };
   } catch (error) {
     if (!(error instanceof DirectoryError)) throw error;
-    return { ok: false, refusal: { status: adminStatusOf(error), message: error.message } };
+    const field = error.field !== undefined && error.reason !== undefined ? { field: { name: error.field, reason: error.reason } } : {};
+    return { ok: false, refusal: { status: adminStatusOf(error), message: error.message, ...field } };
   }
 }
 
-/** The refusal as an alert banner, or nothing. */
-export function refusalBanner(refusal: Refusal | undefined): SafeHtml {
-  return refusal === undefined ? html`` : banner({ tone: 'error', title: 'Refused', body: html`<p>${refusal.message}</p>` });
+/**
+ * The refusal as an alert banner, or nothing. When it is about one of `fields` (the form's field
+ * names, each with its element id), the banner points at the field, which says what is wrong
+ * (`fieldError`), rather than repeating the admin API's "Value … for field login was rejected".
+ */
+export function refusalBanner(refusal: Refusal | undefined, fields: Readonly<Record<string, string>> = {}): SafeHtml {
+  if (refusal === undefined) return html``;
+  const at = refusal.field === undefined ? undefined : fields[refusal.field.name];
+  if (at !== undefined) {
+    return banner({ tone: 'error', title: 'Nothing was saved', body: html`<p>Correct the <a href="#${at}">field marked below</a> and send the form again.</p>` });
+  }
+  return banner({ tone: 'error', title: 'Refused', body: html`<p>${refusal.message}</p>` });
+}
+
+/** The `error` option of the form field `name` when `refusal` is about it: its reason, as a sentence. */
+export function fieldError(refusal: Refusal | undefined, name: string): { error?: string } {
+  const reason = refusal?.field?.name === name ? refusal.field.reason : undefined;
+  return reason === undefined ? {} : { error: asSentence(reason) };
+}
+
+/**
+ * What to show beside the field a DirectoryError names: the reason alone when the message
+ * frames it in the admin API's words ("Value … for field url was rejected. Error: …"), which
+ * name the API's field rather than the form's label; otherwise the message.
+ */
+export function besideField(error: DirectoryError): string {
+  return error.reason === undefined ? error.message : asSentence(error.reason);
+}
+
+function asSentence(reason: string): string {
+  return `${reason.charAt(0).toUpperCase()}${reason.slice(1)}.`;
 }
 
 /** The managed-mode banner of the Users and Groups pages while SCIM is on. */

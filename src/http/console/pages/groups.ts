@@ -15,7 +15,7 @@ import {
 import type { ConsoleContext } from '../context.ts';
 import { html, type SafeHtml } from '../html.ts';
 import { sendPage } from '../layout.ts';
-import { attempt, managedBanner, managedFilter, refusalBanner, sourceBadge, sourceFilter, type Refusal } from './directory.ts';
+import { attempt, fieldError, managedBanner, managedFilter, refusalBanner, sourceBadge, sourceFilter, type Refusal } from './directory.ts';
 import { actorOf, viewerOf } from '../viewer.ts';
 import { caseKey } from '../../../text.ts';
 
@@ -38,9 +38,14 @@ interface GroupValues {
 }
 
 /** The form fields of a create or rename. */
-function groupFields(values: GroupValues, disabled: boolean, prefix: string): SafeHtml {
-  return html`${textField({ id: `${prefix}-name`, name: 'name', label: 'Name', value: values.name ?? '', required: true, disabled, autocomplete: 'off' })}
-${textField({ id: `${prefix}-description`, name: 'description', label: 'Description', value: values.description ?? '', disabled, autocomplete: 'off' })}`;
+function groupFields(values: GroupValues, disabled: boolean, prefix: string, refusal?: Refusal): SafeHtml {
+  return html`${textField({ id: `${prefix}-name`, name: 'name', label: 'Name', value: values.name ?? '', required: true, disabled, autocomplete: 'off', ...fieldError(refusal, 'name') })}
+${textField({ id: `${prefix}-description`, name: 'description', label: 'Description', value: values.description ?? '', disabled, autocomplete: 'off', ...fieldError(refusal, 'description') })}`;
+}
+
+/** The group form's fields a refusal may name, with their element ids (`prefix` as in groupFields). */
+function groupFieldIds(prefix: string): Record<string, string> {
+  return { name: `${prefix}-name`, description: `${prefix}-description` };
 }
 
 /** A delete button with its confirmation naming the group, or the same greyed out with the domain's reason. */
@@ -76,7 +81,9 @@ export function groupPages(app: FastifyInstance, context: ConsoleContext): void 
       group.description ?? '',
       deleteControl(request, group, `delete-${index + 1}`),
     ]);
-    const body = html`${noticeBanner(request, NOTICES)}${refusalBanner(shown)}${scimOn && managedBanner('groups')}
+    // A refusal of the create form (sent with its values) is shown at its field.
+    const created = values.name !== undefined ? refusal : undefined;
+    const body = html`${noticeBanner(request, NOTICES)}${refusalBanner(shown, created === undefined ? {} : groupFieldIds('create'))}${scimOn && managedBanner('groups')}
 ${searchForm({ path: GROUPS, query, label: 'Search groups', placeholder: 'Name' })}
 ${scimOn && sourceFilter(GROUPS, query)}
 ${dataTable({ caption: 'Groups', captionHidden: true, columns: ['Name', 'Description', 'Actions'], rows, empty: q ? `No group matches “${q}”.` : 'No groups.' })}
@@ -86,7 +93,7 @@ ${pager({ path: GROUPS, query, page, total, noun: total === 1 ? 'group' : 'group
 ${postForm(request, {
   action: GROUPS,
   label: 'Create a group',
-  body: html`${groupFields(values, scimOn, 'create')}${submitButton('Create group', { tone: 'primary', disabled: scimOn, ...(scimOn ? { describedBy: 'managed-note' } : {}) })}`,
+  body: html`${groupFields(values, scimOn, 'create', created)}${submitButton('Create group', { tone: 'primary', disabled: scimOn, ...(scimOn ? { describedBy: 'managed-note' } : {}) })}`,
 })}
 </section>`;
     return sendPage(request, reply, { title: 'Groups', body, ...(shown !== undefined ? { status: shown.status } : {}) });
@@ -125,7 +132,9 @@ ${postForm(request, {
         ...(scimOn ? { describedBy: 'managed-note' } : {}),
       }),
     ]);
-    const body = html`${noticeBanner(request, NOTICES)}${refusalBanner(refusal)}${scimOn && managedBanner('groups')}
+    // A refusal of the rename form (sent with its values) is shown at its field.
+    const renamed = values.name !== undefined ? refusal : undefined;
+    const body = html`${noticeBanner(request, NOTICES)}${refusalBanner(refusal, renamed === undefined ? {} : groupFieldIds('rename'))}${scimOn && managedBanner('groups')}
 <section aria-labelledby="about-title">
 <h2 id="about-title">About</h2>
 ${facts([
@@ -155,7 +164,7 @@ ${pager({ path, query, page, total: members.total, noun: members.total === 1 ? '
 ${postForm(request, {
   action: path,
   label: 'Rename the group',
-  body: html`${groupFields({ name: values.name ?? group.name, description: values.description ?? group.description ?? '' }, scimOn, 'rename')}${submitButton('Save', { tone: 'primary', disabled: scimOn, ...(scimOn ? { describedBy: 'managed-note' } : {}) })}`,
+  body: html`${groupFields({ name: values.name ?? group.name, description: values.description ?? group.description ?? '' }, scimOn, 'rename', renamed)}${submitButton('Save', { tone: 'primary', disabled: scimOn, ...(scimOn ? { describedBy: 'managed-note' } : {}) })}`,
 })}
 </section>`;
     return sendPage(request, reply, {

@@ -33,6 +33,7 @@ import type { ConsoleContext } from '../context.ts';
 import { html, type SafeHtml } from '../html.ts';
 import { sendPage } from '../layout.ts';
 import { AUTHENTICATION_PATH } from './authentication.ts';
+import { besideField } from './directory.ts';
 import { actorOf } from '../viewer.ts';
 import { claimForm, onceField, refusedBanner, statusOfRefused } from '../once.ts';
 
@@ -188,7 +189,7 @@ ${await activitySection(query)}`;
     } catch (error) {
       await once.release();
       if (!(error instanceof DirectoryError)) throw error;
-      return scimPage(request, reply, { error: { field: error.field ?? 'name', message: error.message }, values }, error.code === 'conflict' ? 409 : 400);
+      return scimPage(request, reply, { error: { field: error.field ?? 'name', message: besideField(error) }, values }, error.code === 'conflict' ? 409 : 400);
     }
   });
 

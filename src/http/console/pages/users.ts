@@ -16,7 +16,7 @@ import {
 import type { ConsoleContext } from '../context.ts';
 import { html, type SafeHtml } from '../html.ts';
 import { sendPage } from '../layout.ts';
-import { attempt, managedBanner, managedFilter, refusalBanner, sourceBadge, sourceFilter, type Refusal } from './directory.ts';
+import { attempt, fieldError, managedBanner, managedFilter, refusalBanner, sourceBadge, sourceFilter, type Refusal } from './directory.ts';
 import { actorOf } from '../viewer.ts';
 
 const USERS = '/admin/users';
@@ -42,6 +42,9 @@ interface CreateValues {
   readonly signIn?: string;
 }
 
+/** The user forms' fields a refusal may name, with their element ids. */
+const USER_FIELDS = { login: 'field-login', name: 'field-name', email: 'field-email', password: 'field-password' } as const;
+
 /** What the edit form was sent with, to show it again with the refusal. */
 interface EditValues {
   readonly login: string;
@@ -54,16 +57,16 @@ interface EditValues {
  * every login (accounts.update refuses those changes): the form is then greyed out for them,
  * and the login field for everyone.
  */
-function editForm(request: FastifyRequest, user: StoredUser, scimOn: boolean, values?: EditValues): SafeHtml {
+function editForm(request: FastifyRequest, user: StoredUser, scimOn: boolean, values?: EditValues, refusal?: Refusal): SafeHtml {
   const locked = scimOn && user.scimId !== null;
   const describedBy = scimOn ? { describedBy: 'edit-note' } : {};
   return postForm(request, {
     action: `${USERS}/${encodeURIComponent(user.id)}`,
     label: `Edit ${user.login}`,
     body: html`${scimOn && html`<p class="hint" id="edit-note">${locked ? 'Your identity provider manages this user: change them there.' : 'While SCIM is on, logins are managed by your identity provider.'}</p>`}
-${textField({ name: 'login', label: 'Login', value: values?.login ?? user.login, required: true, disabled: scimOn, autocomplete: 'off', spellcheck: false })}
-${textField({ name: 'name', label: 'Name', value: values?.name ?? user.displayName ?? '', required: true, disabled: locked, autocomplete: 'off' })}
-${textField({ name: 'email', label: 'Email', type: 'email', value: values?.email ?? user.email ?? '', disabled: locked, autocomplete: 'off' })}
+${textField({ name: 'login', label: 'Login', value: values?.login ?? user.login, required: true, disabled: scimOn, autocomplete: 'off', spellcheck: false, ...fieldError(refusal, 'login') })}
+${textField({ name: 'name', label: 'Name', value: values?.name ?? user.displayName ?? '', required: true, disabled: locked, autocomplete: 'off', ...fieldError(refusal, 'name') })}
+${textField({ name: 'email', label: 'Email', type: 'email', value: values?.email ?? user.email ?? '', disabled: locked, autocomplete: 'off', ...fieldError(refusal, 'email') })}
 <div class="actions">${submitButton('Save', { tone: 'primary', disabled: locked, ...describedBy })}</div>`,
   });
 }
@@ -136,16 +139,16 @@ ${pager({ path: USERS, query, page, total, noun: total === 1 ? 'user' : 'users' 
 
   async function createPage(request: FastifyRequest, reply: FastifyReply, values: CreateValues = {}, refusal?: Refusal): Promise<FastifyReply> {
     const scimOn = await services.provisioning.isScimEnabled();
-    const body = html`${refusalBanner(refusal)}${scimOn && managedBanner('users')}
+    const body = html`${refusalBanner(refusal, USER_FIELDS)}${scimOn && managedBanner('users')}
 <p>A <strong>local</strong> user signs in with a password at the sign-in page; a <strong>SAML</strong> user signs in through your identity provider with this login.</p>
 ${postForm(request, {
   action: USERS,
   label: 'Create user',
-  body: html`${textField({ name: 'login', label: 'Login', value: values.login ?? '', required: true, autocomplete: 'off', spellcheck: false, hint: 'For SAML users, the value of the SAML login attribute (often the email address).' })}
-${textField({ name: 'name', label: 'Name', value: values.name ?? '', required: true, autocomplete: 'off' })}
-${textField({ name: 'email', label: 'Email', type: 'email', value: values.email ?? '', autocomplete: 'off' })}
+  body: html`${textField({ name: 'login', label: 'Login', value: values.login ?? '', required: true, autocomplete: 'off', spellcheck: false, hint: 'For SAML users, the value of the SAML login attribute (often the email address).', ...fieldError(refusal, 'login') })}
+${textField({ name: 'name', label: 'Name', value: values.name ?? '', required: true, autocomplete: 'off', ...fieldError(refusal, 'name') })}
+${textField({ name: 'email', label: 'Email', type: 'email', value: values.email ?? '', autocomplete: 'off', ...fieldError(refusal, 'email') })}
 ${selectField({ name: 'signIn', label: 'Signs in with', value: values.signIn ?? 'password', options: [{ value: 'password', label: 'A local password' }, { value: 'saml', label: 'SAML (the identity provider)' }] })}
-${textField({ name: 'password', label: 'Password (local users)', type: 'password', autocomplete: 'new-password', hint: 'At least 12 characters. Leave empty for a SAML user.' })}
+${textField({ name: 'password', label: 'Password (local users)', type: 'password', autocomplete: 'new-password', hint: 'At least 12 characters. Leave empty for a SAML user.', ...fieldError(refusal, 'password') })}
 <div class="actions">${submitButton('Create user', { tone: 'primary', disabled: scimOn, ...(scimOn ? { describedBy: 'managed-note' } : {}) })} <a href="${USERS}">Cancel</a></div>`,
 })}`;
     return sendPage(request, reply, { title: 'Create user', body, ...(refusal !== undefined ? { status: refusal.status } : {}) });
@@ -183,7 +186,7 @@ ${facts([
   ['Last sign-in', timeTag(check.lastConnectionDate)],
 ])}`;
 
-    const body = html`${noticeBanner(request, NOTICES)}${refusalBanner(refusal)}${scimOn && user.scimId !== null && managedBanner('users')}
+    const body = html`${noticeBanner(request, NOTICES)}${refusalBanner(refusal, edits === undefined ? {} : USER_FIELDS)}${scimOn && user.scimId !== null && managedBanner('users')}
 <section aria-labelledby="attributes-title">
 <h2 id="attributes-title">Attributes</h2>
 ${facts([
@@ -201,7 +204,7 @@ ${facts([
 </section>
 <section aria-labelledby="edit-title">
 <h2 id="edit-title">Edit</h2>
-${editForm(request, user, scimOn, edits)}
+${editForm(request, user, scimOn, edits, edits === undefined ? undefined : refusal)}
 </section>
 <section aria-labelledby="sign-in-title">
 <h2 id="sign-in-title">Can this person sign in now?</h2>

@@ -17,6 +17,7 @@ import type { ConsoleContext } from '../context.ts';
 import { html, type SafeHtml } from '../html.ts';
 import { sendPage } from '../layout.ts';
 import { viewerOf } from '../viewer.ts';
+import { besideField } from './directory.ts';
 import { claimForm, onceField, onceFields, refusedBanner, statusOfRefused } from '../once.ts';
 
 const PATH = '/admin/webhooks';
@@ -48,8 +49,8 @@ export function webhookPages(app: FastifyInstance, context: ConsoleContext): voi
   };
 
   function createForm(request: FastifyRequest, values: { url?: string; types?: readonly string[] } = {}, error?: DirectoryError): SafeHtml {
-    const urlError = error !== undefined && error.field !== 'types' ? error.message : undefined;
-    const typesError = error !== undefined && error.field === 'types' ? error.message : undefined;
+    const urlError = error !== undefined && error.field !== 'types' ? besideField(error) : undefined;
+    const typesError = error !== undefined && error.field === 'types' ? besideField(error) : undefined;
     return postForm(request, {
       action: PATH,
       label: 'Add a webhook',
