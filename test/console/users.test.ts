@@ -92,6 +92,13 @@ eachDatabase('console: Users while SCIM is on', (database) => {
     const second = await getPage(app, '/admin/users?size=2&page=2', admin);
     assert.match(second.body, /Page 2 of 2 · 4 users/);
     assert.equal((second.body.match(/<tr><td><a href="\/admin\/users\//g) ?? []).length, 2);
+    // A page past the end (an old link) says so and leads back, rather than "No users." beside 4 users.
+    const past = await getPage(app, '/admin/users?size=2&page=999', admin);
+    assert.equal(past.statusCode, 200);
+    assert.match(past.body, /Page 999 is past the end: 4 users fill 2 pages · <a href="\/admin\/users\?size=2&amp;page=2">Go to the last page<\/a>/);
+    assert.match(past.body, /Nothing on this page: it is past the end of the list/);
+    assert.doesNotMatch(past.body, /No users\./);
+    assert.match(past.body, /<a class="button default" rel="prev" href="\/admin\/users\?size=2&amp;page=2">Previous<\/a>/);
   });
 
   test('a deactivation of a provisioned user sent anyway shows the domain refusal and changes nothing', async () => {

@@ -232,11 +232,24 @@ export function pager(options: { readonly path: string; readonly query: Query; r
   const { page, pageSize } = options.page;
   const pages = Math.max(1, Math.ceil(options.total / pageSize));
   const noun = options.noun ?? 'items';
+  const count = `${options.total.toLocaleString('en-US')} ${noun}`;
   return pagerNav({
     ...(page > 1 ? { previous: hrefWith(options.path, options.query, { page: Math.min(page - 1, pages) === 1 ? undefined : Math.min(page - 1, pages) }) } : {}),
     ...(page < pages ? { next: hrefWith(options.path, options.query, { page: page + 1 }) } : {}),
-    summary: `Page ${page} of ${pages} · ${options.total.toLocaleString('en-US')} ${noun}`,
+    // An old link or an edited address may ask for a page the list no longer reaches.
+    summary: page > pages
+      ? html`Page ${page} is past the end: ${count} fill ${pages === 1 ? '1 page' : `${pages} pages`} · <a href="${hrefWith(options.path, options.query, { page: pages === 1 ? undefined : pages })}">Go to the last page</a>`
+      : `Page ${page} of ${pages} · ${count}`,
   });
+}
+
+/**
+ * A list's empty-table text: `empty` when there is nothing at all (or nothing matches), and a
+ * pointer to the pager when the list has rows but the page asked for is past its end (rather
+ * than "No users." beside a count of thousands).
+ */
+export function emptyPageText(options: { readonly page: PageRequest; readonly total: number; readonly empty: string }): string {
+  return options.total > 0 && options.page.offset >= options.total ? 'Nothing on this page: it is past the end of the list (see below).' : options.empty;
 }
 
 /** A GET search form that keeps the page's other filters (and starts again at page 1). */

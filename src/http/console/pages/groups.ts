@@ -9,7 +9,7 @@ import { deletionRefusal } from '../../../directory/group-management.ts';
 import { membershipId } from '../../../directory/memberships.ts';
 import type { StoredGroup } from '../../../store/groups.ts';
 import {
-  confirmDialog, dataTable, facts, formValue, noticeBanner, pageOf, pager, postForm, queryValue, searchForm, submitButton, textField, timeTag,
+  confirmDialog, dataTable, emptyPageText, facts, formValue, noticeBanner, pageOf, pager, postForm, queryValue, searchForm, submitButton, textField, timeTag,
   type Query,
 } from '../components.ts';
 import type { ConsoleContext } from '../context.ts';
@@ -86,7 +86,7 @@ export function groupPages(app: FastifyInstance, context: ConsoleContext): void 
     const body = html`${noticeBanner(request, NOTICES)}${refusalBanner(shown, created === undefined ? {} : groupFieldIds('create'))}${scimOn && managedBanner('groups')}
 ${searchForm({ path: GROUPS, query, label: 'Search groups', placeholder: 'Name' })}
 ${scimOn && sourceFilter(GROUPS, query)}
-${dataTable({ caption: 'Groups', captionHidden: true, columns: ['Name', 'Description', 'Actions'], rows, empty: q ? `No group matches “${q}”.` : 'No groups.' })}
+${dataTable({ caption: 'Groups', captionHidden: true, columns: ['Name', 'Description', 'Actions'], rows, empty: emptyPageText({ page, total, empty: q ? `No group matches “${q}”.` : 'No groups.' }) })}
 ${pager({ path: GROUPS, query, page, total, noun: total === 1 ? 'group' : 'groups' })}
 <section aria-labelledby="create-title">
 <h2 id="create-title">Create a group</h2>
@@ -156,7 +156,7 @@ ${postForm(request, {
   body: html`<label for="add-login">Add a member by login</label><input id="add-login" name="login" type="text" autocomplete="off" spellcheck="false" value="${values.login ?? ''}"${scimOn && html` disabled`}>${submitButton('Add', { disabled: scimOn, ...(scimOn ? { describedBy: 'managed-note' } : {}) })}`,
 })}
 ${searchForm({ path, query, label: 'Search members', placeholder: 'Login, name or email' })}
-${dataTable({ caption: `Members of ${group.name}`, captionHidden: true, columns: ['Login', 'Name', 'Email', 'Actions'], rows, empty: q ? `No member matches “${q}”.` : 'No members.' })}
+${dataTable({ caption: `Members of ${group.name}`, captionHidden: true, columns: ['Login', 'Name', 'Email', 'Actions'], rows, empty: emptyPageText({ page, total: members.total, empty: q ? `No member matches “${q}”.` : 'No members.' }) })}
 ${pager({ path, query, page, total: members.total, noun: members.total === 1 ? 'member' : 'members' })}
 </section>
 <section aria-labelledby="rename-title">

@@ -10,7 +10,7 @@ import { renderResource } from '../../../scim/resources.ts';
 import type { StoredUser } from '../../../store/users.ts';
 import { stateOf } from '../../routes/scim/users.ts';
 import {
-  badge, confirmDialog, dataTable, facts, formValue, hrefWith, noticeBanner, pageOf, pager, postForm, queryValue, searchForm, selectField, submitButton, textField, timeTag,
+  badge, confirmDialog, emptyPageText, dataTable, facts, formValue, hrefWith, noticeBanner, pageOf, pager, postForm, queryValue, searchForm, selectField, submitButton, textField, timeTag,
   filterLinks, type Query,
 } from '../components.ts';
 import type { ConsoleContext } from '../context.ts';
@@ -132,7 +132,7 @@ export function userPages(app: FastifyInstance, context: ConsoleContext): void {
 ${searchForm({ path: USERS, query, label: 'Search users', placeholder: 'Login, name or email' })}
 ${scimOn && sourceFilter(USERS, query)}
 ${filterLinks({ label: 'Status', path: USERS, query, param: 'status', options: [{ label: 'Active and deactivated', value: undefined }, { label: 'Active', value: 'active' }, { label: 'Deactivated', value: 'deactivated' }] })}
-${dataTable({ caption: 'Users', captionHidden: true, columns: ['Login', 'Name', 'Email', 'Last sign-in', 'Actions'], rows, empty: q ? `No user matches “${q}”.` : 'No users.' })}
+${dataTable({ caption: 'Users', captionHidden: true, columns: ['Login', 'Name', 'Email', 'Last sign-in', 'Actions'], rows, empty: emptyPageText({ page, total, empty: q ? `No user matches “${q}”.` : 'No users.' }) })}
 ${pager({ path: USERS, query, page, total, noun: total === 1 ? 'user' : 'users' })}`;
     return sendPage(request, reply, { title: 'Users', body, ...(shown !== undefined ? { status: shown.status } : {}) });
   }
