@@ -43,7 +43,7 @@ eachDatabase('Authentication page', (database) => {
     test('a form with a wrong field is refused naming the field, and nothing is stored', async () => {
       const response = await postForm(app, '/admin/authentication/saml', samlForm({ loginUrl: 'ftp://idp.example.com/<x>' }), { session: admin });
       assert.equal(response.statusCode, 400);
-      assert.match(response.body, /Value for field loginUrl was rejected/);
+      assert.match(response.body, /<li><a href="#field-loginUrl">SAML login URL<\/a>: /, 'the summary names the field by its label and links to it');
       assert.match(response.body, /aria-invalid="true"/);
       assert.match(response.body, /ftp:\/\/idp\.example\.com\/&lt;x&gt;/, 'the posted value is kept, escaped');
       assert.equal(await app.services.saml.get(), undefined);
@@ -79,6 +79,21 @@ eachDatabase('Authentication page', (database) => {
       const refused = await postForm(app, '/admin/authentication/saml/metadata', { metadata: '<!DOCTYPE x><x/>' }, { session: admin });
       assert.equal(refused.statusCode, 400);
       assert.match(refused.body, /The metadata cannot be used: the metadata must not contain a DOCTYPE/);
+      // Read metadata posts the whole form (its button's formaction): what was typed in the
+      // other fields is kept, and only the identity provider's fields are filled in.
+      assert.match(filled.body, /<button type="submit" class="button default" formaction="\/admin\/authentication\/saml\/metadata" formnovalidate>Read metadata<\/button>/);
+      const typed = { providerName: 'Typed name', providerId: '', loginUrl: '', certificates: '', userLoginAttribute: 'upn', groupAttribute: 'groups', signRequests: '', allowIdpInitiated: 'true', spCertificate: '' };
+      const kept = await postForm(app, '/admin/authentication/saml/metadata', { ...typed, metadata }, { session: admin });
+      assert.equal(kept.statusCode, 200);
+      assert.match(kept.body, /id="field-providerName" name="providerName" type="text" value="Typed name"/);
+      assert.match(kept.body, /id="field-userLoginAttribute" name="userLoginAttribute" type="text" value="upn"/);
+      assert.match(kept.body, /id="field-groupAttribute" name="groupAttribute" type="text" value="groups"/);
+      assert.match(kept.body, /id="field-allowIdpInitiated" name="allowIdpInitiated" value="true" checked/);
+      assert.match(kept.body, /id="field-providerId" name="providerId" type="text" value="https:\/\/sts\.example\.net\/tenant\/"/);
+      const keptOnError = await postForm(app, '/admin/authentication/saml/metadata', { ...typed, metadata: '<x/>' }, { session: admin });
+      assert.equal(keptOnError.statusCode, 400);
+      assert.match(keptOnError.body, /value="upn"/);
+      assert.deepEqual(await app.services.saml.get(), before);
     });
 
     test('deleting the configuration while SCIM is off removes it and is audited', async () => {

@@ -72,8 +72,13 @@ export function postForm(request: FastifyRequest, options: { readonly action: st
 }
 
 /** A submit button. A disabled one should be explained by visible text it points to (`describedBy`). */
-export function submitButton(label: string, options: { readonly tone?: ButtonTone; readonly disabled?: boolean; readonly describedBy?: string; readonly name?: string; readonly value?: string } = {}): SafeHtml {
-  return html`<button type="submit" class="button ${options.tone ?? 'default'}"${options.name === undefined ? '' : html` name="${options.name}" value="${options.value ?? ''}"`}${options.disabled === true ? html` disabled` : ''}${options.describedBy === undefined ? '' : html` aria-describedby="${options.describedBy}"`}>${label}</button>`;
+export function submitButton(
+  label: string,
+  options: { readonly tone?: ButtonTone; readonly disabled?: boolean; readonly describedBy?: string; readonly name?: string; readonly value?: string; readonly formAction?: string } = {},
+): SafeHtml {
+  // formAction: this button posts the whole form elsewhere, without the browser's required-field
+  // checks (a step that fills the form in, before the fields are complete).
+  return html`<button type="submit" class="button ${options.tone ?? 'default'}"${options.name === undefined ? '' : html` name="${options.name}" value="${options.value ?? ''}"`}${options.formAction === undefined ? '' : html` formaction="${options.formAction}" formnovalidate`}${options.disabled === true ? html` disabled` : ''}${options.describedBy === undefined ? '' : html` aria-describedby="${options.describedBy}"`}>${label}</button>`;
 }
 
 /** A form that is one button posting to `action` (with hidden `fields`): "Revoke", "Sign out" … */

@@ -101,6 +101,20 @@ function valuesOf(config: SamlConfig | undefined): FormValues {
   };
 }
 
+/** The labels of the form's fields that are not in TEXT_FIELDS. */
+const OTHER_LABELS: Readonly<Record<string, string>> = {
+  certificates: 'Identity provider certificates',
+  signRequests: 'Sign requests',
+  spCertificate: 'SP certificate',
+  spPrivateKey: 'SP private key',
+};
+
+/** A refused field as the form names it, linked to the field (the admin API's name otherwise). */
+function fieldLink(field: string): SafeHtml {
+  const label = TEXT_FIELDS.find((candidate) => candidate.name === field)?.label ?? OTHER_LABELS[field];
+  return label === undefined ? html`${field}` : html`<a href="#field-${field}">${label}</a>`;
+}
+
 function postedValues(request: FastifyRequest): FormValues {
   const values: Record<string, string | boolean> = {};
   for (const field of TEXT_FIELDS) values[field.name] = formValue(request, field.name) ?? '';
@@ -111,8 +125,12 @@ function postedValues(request: FastifyRequest): FormValues {
   return values;
 }
 
-/** The SAML form; `errors` are the refused fields' messages. */
-function samlForm(request: FastifyRequest, options: { config: SamlConfig | undefined; values: FormValues; errors: ReadonlyMap<string, string> }): SafeHtml {
+/**
+ * The SAML form; `errors` are the refused fields' messages. The metadata import is part of it
+ * (its button posts the whole form to the import), so that what was typed in the other fields
+ * is kept when the metadata fills in the identity provider's.
+ */
+function samlForm(request: FastifyRequest, options: { config: SamlConfig | undefined; values: FormValues; errors: ReadonlyMap<string, string>; metadataError?: string }): SafeHtml {
   const text = (name: string): string => {
     const value = options.values[name];
     return typeof value === 'string' ? value : '';
@@ -126,7 +144,11 @@ function samlForm(request: FastifyRequest, options: { config: SamlConfig | undef
     action: EDIT_PATH,
     label: 'SAML configuration',
     className: 'stack',
-    body: html`<fieldset><legend>Identity provider</legend>
+    body: html`<details class="metadata-import"${options.metadataError !== undefined && html` open`}><summary>Fill in from the identity provider’s metadata</summary>
+${textArea({ name: 'metadata', label: 'SAML metadata (XML)', rows: 6, hint: 'Paste the federation metadata XML of your identity provider (Entra ID: "Federation Metadata XML"; Okta: "Identity Provider metadata"). Fills in the entity ID, login URL and certificates below; the other fields keep what you typed.', ...(options.metadataError !== undefined ? { error: options.metadataError } : {}) })}
+<div class="actions">${submitButton('Read metadata', { formAction: `${EDIT_PATH}/metadata` })}</div>
+</details>
+<fieldset><legend>Identity provider</legend>
 ${TEXT_FIELDS.slice(0, 3).map((field) => textField({ name: field.name, label: field.label, value: text(field.name), spellcheck: false, ...(field.hint !== undefined ? { hint: field.hint } : {}), ...(field.required === true ? { required: true } : {}), ...(field.type !== undefined ? { type: field.type } : {}), ...error(field.name) }))}
 ${textArea({ name: 'certificates', label: 'Identity provider certificates (PEM)', value: text('certificates'), rows: 8, required: true, hint: 'One or more certificates that may sign the responses; paste several one after the other while the IdP rotates its key.', ...error('certificates') })}
 </fieldset>
@@ -284,22 +306,13 @@ ${provisioning}`,
     const summary =
       options.errors.length === 0
         ? html``
-        : banner({ tone: 'error', title: 'The configuration was not saved', body: html`<ul>${options.errors.map((issue) => html`<li>Value for field ${issue.field} was rejected: ${issue.message}.</li>`)}</ul>` });
+        : banner({ tone: 'error', title: 'The configuration was not saved', body: html`<ul>${options.errors.map((issue) => html`<li>${fieldLink(issue.field)}: ${issue.message}.</li>`)}</ul>` });
     return sendPage(request, reply, {
       status: options.status ?? 200,
       title: options.config === undefined ? 'Configure SAML' : 'Edit the SAML configuration',
       body: html`${summary}${options.fromMetadata === true && banner({ tone: 'info', body: 'The identity provider’s entity ID, login URL and certificates were read from the metadata. Nothing is saved yet: check the form and Save.' })}
 <p><a href="${AUTHENTICATION_PATH}">Back to Authentication</a></p>
-<details class="metadata-import"${options.metadataError !== undefined && html` open`}><summary>Fill in from the identity provider’s metadata</summary>
-${postForm(request, {
-  action: `${EDIT_PATH}/metadata`,
-  label: 'Read the identity provider’s metadata',
-  className: 'stack',
-  body: html`${textArea({ name: 'metadata', label: 'SAML metadata (XML)', rows: 6, hint: 'Paste the federation metadata XML of your identity provider (Entra ID: "Federation Metadata XML"; Okta: "Identity Provider metadata").', ...(options.metadataError !== undefined ? { error: options.metadataError } : {}) })}
-<div class="actions">${submitButton('Read metadata')}</div>`,
-})}
-</details>
-${samlForm(request, { config: options.config, values: options.values, errors })}`,
+${samlForm(request, { config: options.config, values: options.values, errors, ...(options.metadataError !== undefined ? { metadataError: options.metadataError } : {}) })}`,
     });
   };
 
@@ -320,9 +333,12 @@ ${samlForm(request, { config: options.config, values: options.values, errors })}
   app.post(`${EDIT_PATH}/metadata`, async (request, reply) => {
     const current = await services.saml.get();
     const parsed = parseIdpMetadata(formValue(request, 'metadata') ?? '');
-    if (!parsed.ok) return editPage(request, reply, { config: current, values: valuesOf(current), errors: [], metadataError: `The metadata cannot be used: ${parsed.message}.`, status: 400 });
+    // The form's other fields, as typed (the import posts the whole form); a post of the
+    // metadata alone (an older page, a script) starts from the stored configuration.
+    const typed = formValue(request, 'providerId') !== undefined ? postedValues(request) : valuesOf(current);
+    if (!parsed.ok) return editPage(request, reply, { config: current, values: typed, errors: [], metadataError: `The metadata cannot be used: ${parsed.message}.`, status: 400 });
     // Only fills the form: the administrator checks it and saves, as with any edit.
-    const values = { ...valuesOf(current), providerId: parsed.input.providerId, loginUrl: parsed.input.loginUrl, certificates: parsed.input.certificates.join('\n') };
+    const values = { ...typed, providerId: parsed.input.providerId, loginUrl: parsed.input.loginUrl, certificates: parsed.input.certificates.join('\n') };
     return editPage(request, reply, { config: current, values, errors: [], fromMetadata: true });
   });
 
