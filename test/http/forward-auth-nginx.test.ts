@@ -8,7 +8,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -16,6 +15,7 @@ import { groupBody, userBody } from '../support/app.ts';
 import { startServedApp, type ServedApp } from '../support/browser.ts';
 import { sessionFor, type ConsoleSession } from '../support/console.ts';
 import { eachDatabase } from '../support/databases.ts';
+import { startEchoUpstream, type EchoUpstream } from '../support/echo-upstream.ts';
 import { freePort } from '../support/process.ts';
 
 const NGINX = '/usr/sbin/nginx';
@@ -117,20 +117,9 @@ async function stopNginx(nginx: Nginx): Promise<void> {
   rmSync(nginx.dir, { recursive: true, force: true });
 }
 
-/** An application that answers every request with the method, URL and headers it received, as JSON. */
-async function startEchoUpstream(): Promise<{ server: Server; base: string }> {
-  const port = await freePort();
-  const server = createServer((request, response) => {
-    response.writeHead(200, { 'content-type': 'application/json' });
-    response.end(JSON.stringify({ method: request.method, url: request.url, headers: request.headers }));
-  });
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  return { server, base: `http://127.0.0.1:${port}` };
-}
-
 eachDatabase('forward auth behind nginx', (database) => {
   let roster: ServedApp;
-  let upstream: { server: Server; base: string };
+  let upstream: EchoUpstream;
   let nginx: Nginx;
   let ada: ConsoleSession;
   let bob: ConsoleSession;
