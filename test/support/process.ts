@@ -58,9 +58,14 @@ export async function startInstance(databaseUrl: string, env: Record<string, str
   return instance;
 }
 
-/** Resolves once GET /healthz answers 200; fails if the process exits or 30 s pass. */
+/**
+ * Resolves once GET /healthz answers 200; fails if the process exits or 60 s pass (a start
+ * through tsx on a loaded 2-core machine has taken over 30). A process that never became
+ * healthy is killed: left running, it would keep the test file's process alive, and the run would
+ * hang instead of reporting the failure.
+ */
 export async function waitHealthy(instance: Instance): Promise<void> {
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     if (instance.process.exitCode !== null) throw new Error(`instance exited early:\n${instance.output}`);
     try {
@@ -70,7 +75,8 @@ export async function waitHealthy(instance: Instance): Promise<void> {
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  throw new Error(`instance not healthy after 30 s:\n${instance.output}`);
+  instance.process.kill('SIGKILL');
+  throw new Error(`instance not healthy after 60 s:\n${instance.output}`);
 }
 
 /** Sends SIGTERM and resolves with the exit code. */
