@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { groupBody, userBody } from '../support/app.ts';
 import { startServedApp, type ServedApp } from '../support/browser.ts';
 import { sessionFor, type ConsoleSession } from '../support/console.ts';
@@ -236,5 +236,38 @@ eachDatabase('forward auth behind nginx', (database) => {
     assert.equal(after.status, 302);
     assert.equal(after.echoed, undefined);
     assert.ok(after.location?.startsWith(`${roster.base}/sessions/new?returnTo=`), after.location ?? '');
+  });
+});
+
+describe('forward auth behind nginx, for an application Roster may not send browsers back to', () => {
+  let roster: ServedApp;
+  let upstream: { server: Server; base: string };
+  let nginx: Nginx;
+
+  before(async () => {
+    if (skip !== false) return;
+    // Roster at http://127.0.0.1:<port>, nginx on the same host but another port, no trusted hosts:
+    // the port makes nginx another origin, so its URLs are no return address.
+    roster = await startServedApp();
+    upstream = await startEchoUpstream();
+    nginx = await startNginx(roster.base, upstream.base);
+  });
+  after(async () => {
+    if (skip !== false) return;
+    await stopNginx(nginx);
+    await new Promise((resolve) => upstream.server.close(resolve));
+    await roster.close();
+  });
+
+  test('signed out: nginx sends the browser to the sign-in page, which says why it will not come back', { skip }, async () => {
+    const response = await fetch(`${nginx.base}/reports`, { redirect: 'manual' });
+    assert.equal(response.status, 302);
+    // Used to be a 302 with an empty Location, which browsers show as a blank error.
+    assert.equal(response.headers.get('location'), `${roster.base}/sessions/new?notice=untrusted-return`);
+    const page = await fetch(response.headers.get('location') ?? '', { redirect: 'manual' });
+    assert.equal(page.status, 200);
+    const html = await page.text();
+    assert.match(html, /cannot send you back to the application[^<]*ROSTER_TRUSTED_HOSTS/);
+    assert.doesNotMatch(html, /name="returnTo"/);
   });
 });

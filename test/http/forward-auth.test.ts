@@ -157,10 +157,15 @@ eachDatabase('forward auth', (database) => {
       assert.equal(redirect.statusCode, 400, JSON.stringify(headers));
       assert.equal(redirect.headers.location, undefined);
       assert.match(redirect.body, /ROSTER_TRUSTED_HOSTS/);
+      // For nginx, a Location to the sign-in page without a return address, whose notice says why.
       const plain = await verify('', headers);
       assert.equal(plain.statusCode, 401);
-      assert.equal(plain.headers.location, undefined);
+      assert.equal(plain.headers.location, `${BASE_URL}/sessions/new?notice=untrusted-return`);
     }
+    const page = await app.app.inject({ method: 'GET', url: '/sessions/new?notice=untrusted-return' });
+    assert.equal(page.statusCode, 200);
+    assert.match(page.body, /cannot send you back to the application[^<]*ROSTER_TRUSTED_HOSTS/);
+    assert.doesNotMatch(page.body, /name="returnTo"/);
   });
 
   test('after a password sign-in the browser goes back to a trusted host, never to another', async () => {

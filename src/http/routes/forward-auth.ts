@@ -16,6 +16,7 @@ import { sessionCookieValue } from '../../auth/sessions.ts';
 import type { Services } from '../../services.ts';
 import { caseKey } from '../../text.ts';
 import { returnAddress, type ReturnTrust } from '../client.ts';
+import { UNTRUSTED_RETURN_NOTICE } from '../console/pages/sign-in.ts';
 
 /** The path proxies are configured with. */
 export const VERIFY_PATH = '/auth/verify';
@@ -112,7 +113,12 @@ export function forwardAuthRoutes(app: FastifyInstance, options: { services: Ser
       const outcome = signInOutcome(request, baseUrl, trust);
       if (outcome.kind === 'untrusted') {
         request.log.warn({ url: outcome.url.slice(0, 200) }, 'forward auth: the original URL is on a host Roster may not send browsers back to');
-        return text(reply, query.redirect ? 400 : 401, 'Roster does not send browsers back to this address after sign-in: it must be an https URL (http only for localhost) of at most 2048 characters, on a host under ROSTER_COOKIE_DOMAIN or listed in ROSTER_TRUSTED_HOSTS.');
+        const message = 'Roster does not send browsers back to this address after sign-in: it must be an https URL (http only for localhost) of at most 2048 characters, on Roster\'s own origin (scheme, host and port), on a host under ROSTER_COOKIE_DOMAIN or listed in ROSTER_TRUSTED_HOSTS.';
+        if (query.redirect) return text(reply, 400, message);
+        // nginx turns a 401 into a redirect to its Location, and an empty one into a 302 that goes
+        // nowhere: send the browser to the sign-in page, without a return address (never an open
+        // redirect), where a notice says why it will not come back and what the administrator sets.
+        return text(reply.header('location', `${baseUrl}${SIGN_IN_PATH}?notice=${UNTRUSTED_RETURN_NOTICE}`), 401, message);
       }
       if (query.redirect) return reply.redirect(outcome.location, 302);
       return text(reply.header('location', outcome.location), 401, 'Sign in to Roster first.');

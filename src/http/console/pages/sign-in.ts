@@ -21,11 +21,18 @@ export const SIGN_IN_PATH = '/sessions/new';
 const MAX_LOGIN = 255;
 const MAX_PASSWORD = 1000;
 
+/** The notice forward auth sends a signed-out browser with when the application's address is not trusted. */
+export const UNTRUSTED_RETURN_NOTICE = 'untrusted-return';
+
 /** The messages a redirect to the sign-in page may show (`?notice=`). */
 const NOTICES = {
   'signed-out': { tone: 'success', text: 'You are signed out.' },
   'signed-out-everywhere': { tone: 'success', text: 'You are signed out everywhere: every session of your account has ended.' },
   'session-ended': { tone: 'info', text: 'Your session has ended. Sign in again to continue.' },
+  [UNTRUSTED_RETURN_NOTICE]: {
+    tone: 'warning',
+    text: 'After you sign in, Roster cannot send you back to the application you came from: its address is not one Roster may return browsers to. Administrators: list its host in ROSTER_TRUSTED_HOSTS or serve it under ROSTER_COOKIE_DOMAIN (an application on Roster\'s host but on another port is another address, and needs this too).',
+  },
 } as const;
 
 /**
