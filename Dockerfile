@@ -19,8 +19,12 @@ WORKDIR /app
 ENV NODE_ENV=production \
     ROSTER_HOST=0.0.0.0 \
     ROSTER_PORT=8080 \
-    ROSTER_DATABASE_URL=sqlite:/data/roster.db
+    ROSTER_DATABASE_URL=sqlite:/data/roster.db \
+    ROSTER_DATA_DIR=/data
 COPY --from=build /app /app
+# The process runs as node and /app is root's: first start writes the password of `admin` to
+# initial-admin-password in ROSTER_DATA_DIR (with PostgreSQL; beside a SQLite file otherwise),
+# so that folder must be node's (the default, ./data = /app/data, failed with EACCES).
 RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]
