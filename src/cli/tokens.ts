@@ -11,7 +11,7 @@ export const tokenCommands: CommandGroup = {
   summary: 'create, list and revoke API tokens (for the IdP and for scripts)',
   commands: {
     create: {
-      summary: 'create a token for an administrator and print it once',
+      summary: 'create a token acting as a user (default: admin) and print it once',
       usage: [
         'Usage: roster tokens create --name <name> [--user <login>]',
         '',

@@ -71,6 +71,12 @@ describe('roster (usage)', () => {
     }
   });
 
+  test('tokens --help says a token acts as any user, not only an administrator', () => {
+    const run = roster(freshDatabase(), ['tokens', '--help']);
+    assert.equal(run.status, 0);
+    assert.match(run.stdout, /^ {2}create +create a token acting as a user \(default: admin\) and print it once$/m);
+  });
+
   test('unknown commands and flags print usage on stderr and exit 2', () => {
     for (const args of [['frobnicate'], ['tokens', 'frobnicate'], ['tokens'], ['tokens', 'create', '--name', 'x', '--colour', 'red'], ['scim', 'status', 'extra']]) {
       const run = roster(freshDatabase(), args);
