@@ -71,6 +71,23 @@ eachDatabase('OpenID Connect provider on', (database) => {
     assert.ok(metadata.scopes_supported?.includes('groups'));
   });
 
+  test('discovery advertises only what works: the code flow (response type code; authorization_code and refresh_token grants), no implicit or hybrid flow', async () => {
+    const discovery = (await app.app.inject({ method: 'GET', url: '/.well-known/openid-configuration' })).json();
+    assert.deepEqual(discovery.response_types_supported, ['code']);
+    assert.deepEqual([...discovery.grant_types_supported].sort(), ['authorization_code', 'refresh_token']);
+    // A client that believed the old discovery and asks for an ID token directly is refused.
+    const { application } = await app.services.applications.create({ name: 'Implicit', redirectUris: [REDIRECT], public: true, allowedGroups: [] }, cli);
+    const jar = new CookieJar();
+    jar.add((await sessionFor(app, userId)).cookie);
+    const url = new URL(`${BASE_URL}/oidc/auth`);
+    url.search = new URLSearchParams({ client_id: application.clientId, redirect_uri: REDIRECT, response_type: 'id_token', scope: 'openid', nonce: 'n', state: 's' }).toString();
+    const landing = await follow(app, url, jar);
+    assert.equal(`${landing.url.origin}${landing.url.pathname}`, REDIRECT);
+    const answer = new URLSearchParams(landing.url.hash.slice(1) || landing.url.search.slice(1));
+    assert.equal(answer.get('id_token'), null);
+    assert.ok(['unsupported_response_type', 'unauthorized_client'].includes(answer.get('error') ?? ''), landing.url.href);
+  });
+
   test('a signed-in user is sent back with a code; the exchange with PKCE gives a signed ID token with the claims, userinfo the groups, and a working refresh', async () => {
     const { application, secret } = await app.services.applications.create({ name: 'Grafana 2', redirectUris: [REDIRECT], public: false, allowedGroups: [] }, cli);
     const config = await relyingParty(app, application.clientId, secret);

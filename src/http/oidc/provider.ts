@@ -177,6 +177,10 @@ function buildProvider(oidc: OidcLibrary, services: Services, options: OidcOptio
     // What applications may use, and what discovery advertises: a secret (Basic, or the form
     // body as the provider takes both), or none with PKCE.
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
+    // The authorization code flow only, as every application is registered (response_types
+    // ['code'] above): the provider's default also advertised the implicit and hybrid flows
+    // (`id_token`, `code id_token`, the `implicit` grant) that every client was refused.
+    responseTypes: ['code'],
     features: {
       devInteractions: { enabled: false },
       introspection: { enabled: true },
