@@ -15,9 +15,11 @@ export interface CliContext {
   err(text: string): void;
   /**
    * Opens the store. Unless `bootstrap` is false, first start creates the local administrator
-   * and prints its password once on stderr (stdout stays the command's own output).
+   * and prints its password once on stderr (stdout stays the command's own output). Unless
+   * `prepareSecrets` is false, ROSTER_SECRET_KEY is checked and plaintext secrets are sealed, as
+   * at the start of `roster serve`.
    */
-  services(options?: { readonly bootstrap?: boolean }): Promise<Services>;
+  services(options?: { readonly bootstrap?: boolean; readonly prepareSecrets?: boolean }): Promise<Services>;
 }
 
 /**

@@ -96,7 +96,7 @@ async function runCli(argv: readonly string[]): Promise<number> {
       out,
       err,
       async services(options = {}) {
-        store ??= await openStore(config.database, { secretKey: config.secretKey });
+        store ??= await openStore(config.database, { secretKey: config.secretKey, prepareSecrets: options.prepareSecrets !== false });
         services ??= createServices(store, { baseUrl: config.baseUrl, adminGroup: config.adminGroup, initialPasswordDirectory: initialPasswordDirectory(config) });
         if (options.bootstrap !== false) {
           const issued = await services.administrators.ensureAdministrator();

@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { parseKey } from '../config.ts';
 import { DirectoryError } from '../errors.ts';
-import { keyIdOf } from '../store/secret-box.ts';
+import { keyIdOf, SecretsError } from '../store/secret-box.ts';
 import { rotateSecretKey, secretsStatus } from '../store/secrets.ts';
 import type { CommandGroup } from './command.ts';
 
@@ -12,20 +12,41 @@ export const secretsCommands: CommandGroup = {
   summary: 'secrets at rest: their key (ROSTER_SECRET_KEY) and its rotation',
   commands: {
     status: {
-      summary: 'say whether secrets are sealed, and with which key',
+      summary: 'say whether secrets are sealed, and with which key (changes nothing)',
       usage: [
         'Usage: roster secrets status',
         '',
-        'Prints the id of the key that sealed the database\'s secrets (8 hex digits, never the key)',
-        'and how many secret values are sealed or still plaintext. Starting Roster checks',
-        'ROSTER_SECRET_KEY against them, so this command fails the same way on a wrong key.',
+        'Prints the id of the key that sealed the database\'s secrets (8 hex digits, never the key),',
+        'how many secret values are sealed or still plaintext, and how ROSTER_SECRET_KEY compares:',
+        'the key that sealed them, none or another key (then Roster refuses to start; exit 1 for a',
+        'wrong key), or a key not used yet (the next start of Roster seals the plaintext with it).',
+        'It only reads: nothing is sealed or changed.',
       ].join('\n'),
       async run(args, context) {
         parseArgs({ args, options: {} });
-        const services = await context.services({ bootstrap: false });
+        const services = await context.services({ bootstrap: false, prepareSecrets: false });
         const status = await secretsStatus(services.store);
-        context.out(status.keyId === undefined ? 'Secrets are not encrypted at rest (ROSTER_SECRET_KEY is not set).' : `Secrets are sealed with key ${status.keyId} (AES-256-GCM).`);
+        const configured = context.config.secretKey === undefined ? undefined : keyIdOf(context.config.secretKey);
+        const values = (count: number) => `${count} value${count === 1 ? '' : 's'}`;
+        context.out(status.keyId === undefined ? 'Secrets are not encrypted at rest.' : `Secrets are sealed with key ${status.keyId} (AES-256-GCM).`);
         context.out(`${status.sealed} sealed, ${status.plaintext} plaintext`);
+        switch (status.key) {
+          case 'none':
+            context.out('ROSTER_SECRET_KEY is not set.');
+            break;
+          case 'not-yet-used':
+            context.out(`ROSTER_SECRET_KEY is key ${configured ?? ''}: the next start of Roster (roster serve, or any roster command but this one) seals the ${values(status.plaintext)} in plaintext with it.`);
+            break;
+          case 'matches':
+            context.out(`ROSTER_SECRET_KEY is that key.${status.plaintext > 0 ? ` The next start of Roster seals the ${values(status.plaintext)} in plaintext.` : ''}`);
+            break;
+          case 'missing':
+            context.out(`ROSTER_SECRET_KEY is not set: Roster does not start without key ${status.keyId ?? ''}.`);
+            break;
+          case 'wrong':
+            // The same refusal as start-up's, and its exit status, after the report.
+            throw new SecretsError(status.refusal ?? 'ROSTER_SECRET_KEY is not the key that sealed the database\'s secrets.');
+        }
         return undefined;
       },
     },

@@ -46,8 +46,10 @@ export async function openStore(location: DatabaseLocation, options: OpenOptions
     try {
       // Without a deadline: a migration may build an index over millions of rows.
       await migrate(store);
-      const report = await prepareSecrets(store);
-      if (report.sealed > 0) options.onSealed?.(report.sealed);
+      if (options.prepareSecrets !== false) {
+        const report = await prepareSecrets(store);
+        if (report.sealed > 0) options.onSealed?.(report.sealed);
+      }
     } catch (error) {
       await store.close();
       throw error;

@@ -52,8 +52,9 @@ interface Row {
   readonly v: string;
 }
 
-async function rowsOf(trx: Transaction<Database>, store: Store, column: SealedColumn): Promise<Row[]> {
-  const lock = store.dialect.supportsRowLocks ? sql` FOR UPDATE` : sql``;
+/** The rows of `column`, locked for the update that follows unless `forUpdate` is false (a report). */
+async function rowsOf(trx: Transaction<Database>, store: Store, column: SealedColumn, forUpdate = true): Promise<Row[]> {
+  const lock = forUpdate && store.dialect.supportsRowLocks ? sql` FOR UPDATE` : sql``;
   const only = column.only !== undefined ? sql` AND ${sql.ref(column.key)} IN (${sql.join(column.only)})` : sql``;
   const result = await sql<Row>`SELECT ${sql.ref(column.key)} AS k, ${sql.ref(column.column)} AS v FROM ${sql.table(column.table)} WHERE ${sql.ref(column.column)} IS NOT NULL${only}${lock}`.execute(trx);
   return result.rows;
@@ -144,18 +145,56 @@ export async function rotateSecretKey(store: Store, newKey: Buffer): Promise<{ r
   });
 }
 
-/** How the database's secrets are stored: the key id of the key check, and how many values are sealed or plaintext. */
-export async function secretsStatus(store: Store): Promise<{ keyId: string | undefined; sealed: number; plaintext: number }> {
+/** How ROSTER_SECRET_KEY relates to the database's secrets. */
+export type KeyMatch =
+  /** No key configured and nothing sealed. */
+  | 'none'
+  /** A key configured, nothing sealed yet: the next start seals the plaintext with it. */
+  | 'not-yet-used'
+  /** The key that sealed the database's secrets. */
+  | 'matches'
+  /** Secrets are sealed but no key is configured: start-up refuses. */
+  | 'missing'
+  /** Another key than the one that sealed them: start-up refuses. */
+  | 'wrong';
+
+/** What `roster secrets status` reports. */
+export interface SecretsStatus {
+  /** The id of the key that sealed the database's secrets, undefined when none did. */
+  readonly keyId: string | undefined;
+  readonly sealed: number;
+  readonly plaintext: number;
+  /** The store's key (ROSTER_SECRET_KEY) against the database. */
+  readonly key: KeyMatch;
+  /** The message start-up would fail with, when `key` is missing or wrong. */
+  readonly refusal?: string;
+}
+
+/**
+ * How the database's secrets are stored, read only: the key id of the key check, how many
+ * values are sealed or plaintext, and whether the store's key is the one that sealed them.
+ * Nothing is sealed or checked in the way of start-up (prepareSecrets does that).
+ */
+export async function secretsStatus(store: Store): Promise<SecretsStatus> {
   return store.db.transaction().execute(async (trx) => {
     const check = await readKeyCheck(trx);
     let sealed = 0;
     let plaintext = 0;
     for (const column of SEALED_COLUMNS) {
-      for (const row of await rowsOf(trx, store, column)) {
+      for (const row of await rowsOf(trx, store, column, false)) {
         if (isSealed(row.v)) sealed += 1;
         else plaintext += 1;
       }
     }
-    return { keyId: check === undefined ? undefined : sealedKeyId(check), sealed, plaintext };
+    const keyId = check === undefined ? undefined : sealedKeyId(check);
+    const counts = { keyId, sealed, plaintext };
+    if (check === undefined) return { ...counts, key: store.secrets.keyId === undefined ? 'none' : 'not-yet-used' };
+    try {
+      verifyKeyCheck(store.secrets, check, 'ROSTER_SECRET_KEY');
+      return { ...counts, key: 'matches' };
+    } catch (error) {
+      if (!(error instanceof SecretsError)) throw error;
+      return { ...counts, key: store.secrets.keyId === undefined ? 'missing' : 'wrong', refusal: error.message };
+    }
   });
 }

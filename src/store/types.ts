@@ -61,6 +61,11 @@ export type DatabaseLocation =
 export interface OpenOptions {
   /** false opens the database as it is: no migrations and no secrets check (db copy's source). */
   readonly migrate?: boolean;
+  /**
+   * false migrates but leaves secrets as they are: no key check, nothing sealed (`roster secrets
+   * status`, which only reports). Default true: start-up checks the key and seals plaintext.
+   */
+  readonly prepareSecrets?: boolean;
   /** ROSTER_SECRET_KEY (32 bytes), or undefined to keep secrets in plaintext. */
   readonly secretKey?: Buffer | undefined;
   /**

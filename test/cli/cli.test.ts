@@ -559,6 +559,33 @@ describe('roster schemas and db case-conflicts', () => {
 });
 
 describe('roster secrets', () => {
+  test('status only reports: with a key on a plaintext database it says what the next start would seal, and seals nothing; without the key on a sealed one it says Roster will not start, exit 0', () => {
+    const database = freshDatabase();
+    const key = randomBytes(32).toString('base64');
+    configureSaml(database);
+    const keyId = (run: Run) => /key ([0-9a-f]{8})/.exec(run.stdout)?.[1];
+    for (let round = 0; round < 2; round += 1) {
+      const status = roster(database, ['secrets', 'status'], { ROSTER_SECRET_KEY: key });
+      assert.equal(status.status, 0, status.stderr);
+      assert.match(status.stdout, /^Secrets are not encrypted at rest\.\n0 sealed, [1-9]\d* plaintext\nROSTER_SECRET_KEY is key [0-9a-f]{8}: the next start of Roster .* seals the \d+ values? in plaintext with it\.\n$/, `round ${round}`);
+    }
+    assert.match(roster(database, ['secrets', 'status']).stdout, /^Secrets are not encrypted at rest\.\n0 sealed, [1-9]\d* plaintext\nROSTER_SECRET_KEY is not set\.\n$/);
+
+    // Another command starts Roster, which seals; status then names the key, and reports its absence.
+    const sealedBy = roster(database, ['scim', 'status'], { ROSTER_SECRET_KEY: key });
+    assert.equal(sealedBy.status, 0, sealedBy.stderr);
+    const matches = roster(database, ['secrets', 'status'], { ROSTER_SECRET_KEY: key });
+    assert.match(matches.stdout, /^Secrets are sealed with key [0-9a-f]{8} \(AES-256-GCM\)\.\n[1-9]\d* sealed, 0 plaintext\nROSTER_SECRET_KEY is that key\.\n$/);
+    const missing = roster(database, ['secrets', 'status']);
+    assert.equal(missing.status, 0, missing.stderr);
+    assert.match(missing.stdout, /^Secrets are sealed with key [0-9a-f]{8} \(AES-256-GCM\)\.\n[1-9]\d* sealed, 0 plaintext\nROSTER_SECRET_KEY is not set: Roster does not start without key [0-9a-f]{8}\.\n$/);
+    assert.equal(keyId(missing), keyId(matches));
+    const wrong = roster(database, ['secrets', 'status'], { ROSTER_SECRET_KEY: randomBytes(32).toString('base64') });
+    assert.equal(wrong.status, 1);
+    assert.match(wrong.stdout, /^Secrets are sealed with key [0-9a-f]{8}/);
+    assert.match(wrong.stderr, /^ROSTER_SECRET_KEY is key [0-9a-f]{8}, but the database's secrets are sealed with key [0-9a-f]{8}/);
+  });
+
   test('a wrong or malformed ROSTER_SECRET_KEY stops commands and serve with a clear message; rotate-key re-seals with the new key', () => {
     const database = freshDatabase();
     const first = randomBytes(32).toString('base64');
