@@ -6,7 +6,7 @@ import { parseDatabaseArgument } from '../config.ts';
 import { DirectoryError } from '../errors.ts';
 import { describeCaseConflict } from '../directory/case-conflicts.ts';
 import { backupSqlite, BackupRefused, restoreSqlite } from '../store/backup.ts';
-import { copyDatabase, CopyRefused, type CopyProgress } from '../store/copy.ts';
+import { COPIED_TABLES, copyDatabase, CopyRefused, type CopyProgress } from '../store/copy.ts';
 import { describeLocation, openStore, type DatabaseLocation, type Store } from '../store/index.ts';
 import type { CommandGroup } from './command.ts';
 
@@ -132,7 +132,7 @@ export const dbCommands: CommandGroup = {
           context.err(`Copying ${describeLocation(from)} → ${describeLocation(to)}`);
           const report = await copyDatabase(source, target, progressPrinter(context.err));
           const mismatched = report.filter((row) => row.source !== row.target);
-          for (const row of report) context.out(`${row.table.padEnd(16)} ${String(row.target).padStart(9)} rows${row.source !== row.target ? `  (source has ${row.source})` : ''}`);
+          for (const row of report) context.out(`${row.table.padEnd(TABLE_NAME_WIDTH)} ${String(row.target).padStart(9)} rows${row.source !== row.target ? `  (source has ${row.source})` : ''}`);
           if (mismatched.length > 0) {
             throw new DirectoryError('conflict', `Row counts differ for ${mismatched.map((row) => row.table).join(', ')}: was the source written to during the copy?`);
           }
@@ -150,13 +150,16 @@ export const dbCommands: CommandGroup = {
   },
 };
 
+/** The longest copied table's name: the counts of the progress and the report line up under each other. */
+const TABLE_NAME_WIDTH = Math.max(...COPIED_TABLES.map((spec) => spec.name.length));
+
 /** Progress on stderr: one line per table, redrawn in place on a terminal, else every 10%. */
 function progressPrinter(err: (text: string) => void): (progress: CopyProgress) => void {
   const tty = process.stderr.isTTY === true;
   let lastStep = -1;
   return ({ table, copied, total }) => {
     const done = copied >= total;
-    const line = `  ${table.padEnd(16)} ${String(copied).padStart(9)} / ${total}`;
+    const line = `  ${table.padEnd(TABLE_NAME_WIDTH)} ${String(copied).padStart(9)} / ${total}`;
     if (tty) {
       process.stderr.write(`\r${line}${done ? '\n' : ''}`);
       return;

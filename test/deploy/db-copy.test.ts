@@ -150,6 +150,13 @@ eachDatabase('db copy round trip through', (database) => {
     assert.ok(events > 1000);
     assert.match(run.stderr, new RegExp(`audit_events\\s+500 / ${events}\\n.*audit_events\\s+${events} / ${events}`, 's'));
     assert.match(run.stdout, /Copy complete/);
+    // Counts line up under each other, however long the table's name (user_membership_changes).
+    const columnOf = (lines: string[], marker: string) => new Set(lines.map((line) => line.indexOf(marker)));
+    const progress = run.stderr.split('\n').filter((line) => / \/ \d+$/.test(line));
+    const report = run.stdout.split('\n').filter((line) => /\d rows/.test(line));
+    assert.equal(report.length, COPIED_TABLES.length, run.stdout);
+    assert.equal(columnOf(progress, ' / ').size, 1, run.stderr);
+    assert.equal(columnOf(report, ' rows').size, 1, run.stdout);
 
     const there = await openStore(middle.location);
     const home = await openStore(back.location);
