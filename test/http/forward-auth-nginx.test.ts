@@ -241,7 +241,7 @@ eachDatabase('forward auth behind nginx', (database) => {
 
 describe('forward auth behind nginx, for an application Roster may not send browsers back to', () => {
   let roster: ServedApp;
-  let upstream: { server: Server; base: string };
+  let upstream: EchoUpstream;
   let nginx: Nginx;
 
   before(async () => {
