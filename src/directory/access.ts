@@ -17,6 +17,8 @@
 import type { Executor } from '../store/executor.ts';
 import type { Store } from '../store/index.ts';
 import { createMembershipQueries } from '../store/memberships.ts';
+import { caseKey } from '../text.ts';
+import { DirectoryError, LAST_ADMINISTRATOR_MESSAGE } from '../errors.ts';
 
 /** A group that counts for a user's access. */
 export interface AccessGroup {
@@ -46,15 +48,30 @@ export function createAccess(store: Store, options: { readonly adminGroup?: stri
       return memberships.isAdministrator(db, userId, adminGroup);
     },
 
+    /** Whether `name` is the administrators' group's name (regardless of case, as the rule matches it). */
+    isAdminGroup(name: string): boolean {
+      return caseKey(name) === caseKey(adminGroup);
+    },
+
     /**
-     * Whether `userId` is the last administrator: an administrator now, and no other user is.
-     * Call it in the transaction that would take its rights away (a deactivation): on PostgreSQL
-     * it locks the administrators' rows, so that two such transactions cannot each leave the
-     * other as the last one and both go through.
+     * Runs `change`, a write in `db`'s transaction that may take administrator rights away (a
+     * deactivation; the administrators' group renamed or deleted, or a member removed from it),
+     * and refuses it (LAST_ADMINISTRATOR_MESSAGE, the transaction rolls back) when it leaves no
+     * administrator where there was one, so that someone is always left to sign in.
+     *
+     * On PostgreSQL the administrators' rows are locked (FOR NO KEY UPDATE) before the change,
+     * so that two such transactions wait for each other; the check after the change is a new
+     * statement, which reads what the first one committed (READ COMMITTED). Checking before the
+     * change would not do: the locking read of the second transaction still sees, in its own
+     * snapshot, a membership the first one deleted, since the user's row itself did not change.
      */
-    async isLastAdministrator(userId: string, db: Executor): Promise<boolean> {
-      const ids = await memberships.administratorIds(db, adminGroup, true);
-      return ids.length === 1 && ids[0] === userId;
+    async keepingAnAdministrator<T>(db: Executor, change: () => Promise<T>): Promise<T> {
+      const before = await memberships.administratorIds(db, adminGroup, true);
+      const result = await change();
+      if (before.length > 0 && (await memberships.administratorIds(db, adminGroup, false)).length === 0) {
+        throw new DirectoryError('invalid', LAST_ADMINISTRATOR_MESSAGE);
+      }
+      return result;
     },
 
     /**

@@ -12,7 +12,7 @@ import { createUserQueries, type AccountFilter, type StoredUser } from '../store
 import { actorUserId, type Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
 import { createDeactivation } from './deactivation.ts';
-import { DirectoryError, LAST_ADMINISTRATOR_MESSAGE, managedError, rejected, SELF_DEACTIVATION_MESSAGE } from '../errors.ts';
+import { DirectoryError, managedError, rejected, SELF_DEACTIVATION_MESSAGE } from '../errors.ts';
 import type { Access } from './access.ts';
 import type { InitialPasswordFile } from './initial-password.ts';
 import { assertNotManagedInstance, isManagedInstance } from './managed-mode.ts';
@@ -290,12 +290,13 @@ export function createAccounts(store: Store, access: Access, initialPassword?: I
         const refusal = deactivationRefusal(current, actor);
         if (refusal !== undefined) throw refusal;
         if (!current.active) return;
+        const now = new Date().toISOString();
         // SonarQube's rule: nobody would be left to administer the instance (the CLI, acting as
         // no user, could otherwise do it; the API and the console refuse self-deactivation).
-        if (await access.isLastAdministrator(id, trx)) throw new DirectoryError('invalid', LAST_ADMINISTRATOR_MESSAGE);
-        const now = new Date().toISOString();
-        await users.setActive(trx, id, false, now);
-        const removed = await deactivation.deactivate(trx, id, now, journal.stamp(actor, now));
+        const removed = await access.keepingAnAdministrator(trx, async () => {
+          await users.setActive(trx, id, false, now);
+          return deactivation.deactivate(trx, id, now, journal.stamp(actor, now));
+        });
         const after = await users.findById(trx, id);
         if (!after) throw new Error('deactivated user vanished');
         await journal.record(trx, actor, {

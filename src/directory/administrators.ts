@@ -13,6 +13,7 @@ import { createAccess, type Access } from './access.ts';
 import { DirectoryError } from '../errors.ts';
 import { userEvent } from './shapes.ts';
 import { BOOTSTRAP_LOGIN, type InitialPasswordFile } from './initial-password.ts';
+import { isManagedInstance } from './managed-mode.ts';
 
 export { BOOTSTRAP_LOGIN } from './initial-password.ts';
 
@@ -23,6 +24,21 @@ function managedAdministratorMessage(login: string): string {
     'Sign in through SAML, or reset the password of a local administrator that the identity provider does not manage (--user <login>). ' +
     'Turning SCIM off (npm run roster -- scim disable --yes) makes every user local again; this command then sets its password.'
   );
+}
+
+/**
+ * Why a deactivated user gets no password, and how to get in again when no administrator is
+ * left to reactivate it: creating the login again reactivates the account (accounts.ts), and a
+ * user flagged admin, such as `admin`, is an administrator again at once. A user who was one
+ * through the administrators' group lost its memberships when it was deactivated.
+ */
+function deactivatedAdministratorMessage(login: string, flaggedAdmin: boolean, scimOn: boolean): string {
+  // While SCIM is on, only the identity provider creates users.
+  const scimFirst = scimOn ? 'npm run roster -- scim disable --yes, then ' : '';
+  const reactivate = (who: string): string => `${scimFirst}npm run roster -- users create --login ${who} --name <name>`;
+  return flaggedAdmin
+    ? `The user "${login}" is deactivated. Reactivate it first: an administrator can, or, if none is left, \`${reactivate(login)}\` reactivates it as an administrator and prints its new password.`
+    : `The user "${login}" is deactivated, and left the administrators' group then. Reset the password of an active administrator (--user <login>), or, if none is left, reactivate admin: \`${reactivate(BOOTSTRAP_LOGIN)}\` prints its new password.`;
 }
 
 /** A password to show once. */
@@ -90,7 +106,7 @@ export function createAdministrators(store: Store, access: Access = createAccess
       const changed = await store.db.transaction().execute(async (trx) => {
         const user = await users.findByLogin(trx, login);
         if (!user) throw new DirectoryError('not_found', `No user has the login "${login}".`, 'login');
-        if (!user.active) throw new DirectoryError('invalid', `The user "${user.login}" is deactivated; an administrator must reactivate it first.`, 'login');
+        if (!user.active) throw new DirectoryError('invalid', deactivatedAdministratorMessage(user.login, user.admin, await isManagedInstance(trx)), 'login');
         if (!(await access.isAdministrator(user.id, trx))) throw new DirectoryError('invalid', `The user "${user.login}" is not an administrator.`, 'login');
         // Password sign-in refuses every account SCIM manages (password-check.ts): a password
         // set here would be printed as working and then refused at the sign-in page.

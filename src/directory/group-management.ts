@@ -14,6 +14,7 @@ import { createJournal } from '../journal/journal.ts';
 import { DirectoryError, managedError, rejected } from '../errors.ts';
 import { assertNotManagedInstance, isManagedInstance } from './managed-mode.ts';
 import { groupEvent, groupShape } from './shapes.ts';
+import { createAccess, type Access } from './access.ts';
 
 /** The body of a create or a merge-patch: present keys are set. */
 export interface GroupInput {
@@ -67,8 +68,11 @@ export function deletionRefusal(group: StoredGroup): DirectoryError | undefined 
   return group.scimId !== null ? managedError() : undefined;
 }
 
-/** The group administration service: closure over the store. */
-export function createGroupManagement(store: Store) {
+/**
+ * The group administration service: closure over the store. `access` keeps an administrator
+ * when the administrators' group is renamed or deleted.
+ */
+export function createGroupManagement(store: Store, access: Access = createAccess(store)) {
   const groups = createGroupQueries(store.dialect);
   const memberships = createMembershipQueries(store.dialect);
   const journal = createJournal(store.dialect);
@@ -143,7 +147,10 @@ export function createGroupManagement(store: Store) {
         const other = await groups.findByName(trx, name);
         if (other && other.id !== id) throw nameTaken(name);
         const now = new Date().toISOString();
-        await groups.updateLocal(trx, id, name, description, now);
+        // Renamed away from the administrators' group's name, its members are administrators no more.
+        const losesAdministrators = access.isAdminGroup(current.name) && !access.isAdminGroup(name);
+        const update = (): Promise<void> => groups.updateLocal(trx, id, name, description, now);
+        await (losesAdministrators ? access.keepingAnAdministrator(trx, update) : update());
         const updated = await groups.findById(trx, id);
         if (!updated) throw new Error('updated group vanished');
         await journal.record(trx, actor, {
@@ -166,7 +173,8 @@ export function createGroupManagement(store: Store) {
         if (refusal !== undefined) throw refusal;
         const members = await memberships.count(trx, { groupId: id });
         const now = new Date().toISOString();
-        await groups.delete(trx, id, now);
+        const remove = (): Promise<void> => groups.delete(trx, id, now);
+        await (access.isAdminGroup(current.name) ? access.keepingAnAdministrator(trx, remove) : remove());
         // Its memberships go with it: `group.deleted` says so for all of them at once.
         await journal.record(trx, actor, {
           action: 'group.deleted',

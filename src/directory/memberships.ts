@@ -16,6 +16,7 @@ import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
 import { DirectoryError, rejected } from '../errors.ts';
 import { assertNotManagedInstance } from './managed-mode.ts';
+import { createAccess, type Access } from './access.ts';
 
 /** A membership as the admin API shows it. */
 export interface Membership {
@@ -44,8 +45,11 @@ function toMembership(row: MembershipRow): Membership {
   return { id: membershipId(row.groupId, row.userId), groupId: row.groupId, userId: row.userId };
 }
 
-/** The membership administration service: closure over the store. */
-export function createMembershipManagement(store: Store) {
+/**
+ * The membership administration service: closure over the store. `access` keeps an
+ * administrator when a member leaves the administrators' group.
+ */
+export function createMembershipManagement(store: Store, access: Access = createAccess(store)) {
   const memberships = createMembershipQueries(store.dialect);
   const groups = createGroupQueries(store.dialect);
   const users = createUserQueries(store.dialect);
@@ -108,7 +112,10 @@ export function createMembershipManagement(store: Store) {
         if (!(await memberships.exists(trx, key.groupId, key.userId))) throw notFound(id);
         await assertNotManagedInstance(trx);
         const now = new Date().toISOString();
-        await memberships.remove(trx, key.groupId, [key.userId], journal.stamp(actor, now));
+        const group = await groups.findById(trx, key.groupId);
+        const remove = (): Promise<unknown> => memberships.remove(trx, key.groupId, [key.userId], journal.stamp(actor, now));
+        // A member leaving the administrators' group stops being an administrator.
+        await (group !== undefined && access.isAdminGroup(group.name) ? access.keepingAnAdministrator(trx, remove) : remove());
         await groups.touch(trx, key.groupId, now);
         await journal.record(trx, actor, { action: 'membership.removed', targetType: 'membership', targetId: id, details: { groupId: key.groupId, userId: key.userId } }, now);
       });

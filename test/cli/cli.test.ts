@@ -453,6 +453,22 @@ describe('roster admin, users and audit', () => {
     assert.equal(last.status, 1);
     assert.equal(last.stderr.trim(), 'User is last administrator, and cannot be deactivated');
     assert.match(roster(database, ['tokens', 'create', '--name', 't', '--user', 'admin']).stderr, /The user "admin" is deactivated\./);
+    // Nor can bob leave the administrators' group, nor the group go: the same rule, the same words.
+    for (const args of [
+      ['groups', 'remove-member', '--group', 'roster-administrators', '--user', 'bob'],
+      ['groups', 'delete', 'roster-administrators'],
+    ]) {
+      const run = roster(database, args);
+      assert.equal(run.status, 1, args.join(' '));
+      assert.equal(run.stderr.trim(), 'User is last administrator, and cannot be deactivated', args.join(' '));
+    }
+    // admin's password cannot be reset while it is deactivated; the message says how to get it back.
+    const reset = roster(database, ['admin', 'reset-password']);
+    assert.equal(reset.status, 1);
+    assert.match(reset.stderr, /The user "admin" is deactivated\. .*`npm run roster -- users create --login admin --name <name>` reactivates it as an administrator and prints its new password\./);
+    const reactivated = roster(database, ['users', 'create', '--login', 'admin', '--name', 'Administrator']);
+    assert.equal(reactivated.status, 0, reactivated.stderr);
+    assert.match(roster(database, ['users', 'list', '--q', 'admin']).stdout, /^admin\t.*\tactive,local,admin$/m);
   });
 
   test('a member of the administrators\' group is listed as admin and gets no warning for its token', () => {
