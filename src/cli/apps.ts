@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import type { Application } from '../directory/applications.ts';
 import type { CommandGroup } from './command.ts';
+import { printable, table } from './output.ts';
 
 /** The `apps` command group. */
 export const appCommands: CommandGroup = {
@@ -42,7 +43,7 @@ export const appCommands: CommandGroup = {
           { name: values.name, redirectUris: values['redirect-uri'], public: values.public ?? false, allowedGroups: values['allowed-group'] ?? [] },
           context.actor,
         );
-        context.out(`Registered application "${application.name}"${application.public ? ' (public: PKCE, no secret)' : ''}.`);
+        context.out(`Registered application "${printable(application.name)}"${application.public ? ' (public: PKCE, no secret)' : ''}.`);
         if (secret === undefined) {
           context.out('Client id:');
           context.out(application.clientId);
@@ -129,6 +130,5 @@ function formatTable(applications: readonly Application[]): string {
       application.redirectUris.join(' '),
     ]),
   ];
-  const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length))) ?? [];
-  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd()).join('\n');
+  return table(rows);
 }

@@ -9,6 +9,7 @@ import { backupSqlite, BackupRefused, restoreSqlite } from '../store/backup.ts';
 import { COPIED_TABLES, copyDatabase, CopyRefused, type CopyProgress } from '../store/copy.ts';
 import { describeLocation, openStore, type DatabaseLocation, type Store } from '../store/index.ts';
 import type { CommandGroup } from './command.ts';
+import { printable } from './output.ts';
 
 /** The `db` command group. */
 export const dbCommands: CommandGroup = {
@@ -29,7 +30,7 @@ export const dbCommands: CommandGroup = {
       async run(args, context) {
         parseArgs({ args, options: {} });
         const conflicts = await (await context.services()).caseConflicts.list();
-        for (const conflict of conflicts) context.out(describeCaseConflict(conflict));
+        for (const conflict of conflicts) context.out(printable(describeCaseConflict(conflict)));
         if (conflicts.length > 0) {
           throw new DirectoryError('conflict', `${conflicts.length} name${conflicts.length === 1 ? ' is' : 's are'} shared regardless of case: rename all but one of each (the admin API, or the identity provider for managed ones).`);
         }

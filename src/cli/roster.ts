@@ -7,6 +7,7 @@
  */
 import { ConfigError, initialPasswordDirectory, loadConfig } from '../config.ts';
 import { DirectoryError } from '../errors.ts';
+import { printableLines } from './output.ts';
 import { createServices, type Services } from '../services.ts';
 import { DatabaseRefused, openStore, type Store } from '../store/index.ts';
 import { SecretsError } from '../store/secret-box.ts';
@@ -124,7 +125,8 @@ async function failures(err: (text: string) => void, body: () => Promise<number>
     return await body();
   } catch (error) {
     if (error instanceof DirectoryError || error instanceof ConfigError || error instanceof SecretsError || error instanceof DatabaseRefused) {
-      err(error.message);
+      // A refusal may quote a name the identity provider or an API caller chose.
+      err(printableLines(error.message));
       return 1;
     }
     const debug = /^(debug|trace)$/i.test(process.env['ROSTER_LOG_LEVEL'] ?? '');

@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { DirectoryError } from '../errors.ts';
 import type { DeclaredSchema } from '../scim/schemas.ts';
 import type { CliContext, CommandGroup } from './command.ts';
+import { tabbed } from './output.ts';
 
 /** The positional argument of a command that takes exactly one. */
 function single(args: string[], what: string): string | { usageError: string } {
@@ -34,7 +35,7 @@ function readDefinition(path: string): unknown {
 
 function summary(schema: DeclaredSchema): string {
   const attributes = schema.attributes.map((attribute) => `${attribute.name} (${attribute.multiValued ? `${attribute.type}[]` : attribute.type})`).join(', ');
-  return `${schema.id}\t${schema.extends}\t${schema.name}\t${attributes}`;
+  return tabbed([schema.id, schema.extends, schema.name, attributes]);
 }
 
 async function list(args: string[], context: CliContext): Promise<undefined> {

@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import type { ActivityEntry } from '../directory/activity.ts';
 import { DirectoryError } from '../errors.ts';
+import { table } from './output.ts';
 import { DISABLE_CONFIRMATION_MESSAGE, type Provisioning } from '../directory/provisioning.ts';
 import type { CliContext, CommandGroup } from './command.ts';
 
@@ -131,14 +132,6 @@ function parseLimit(raw: string | undefined): number | undefined {
   return limit >= 1 && limit <= MAX_ACTIVITY_LIMIT ? limit : undefined;
 }
 
-/**
- * Text a client sent, made safe for a terminal: control characters (an escape sequence in a
- * percent-encoded path) are shown as `\xNN` instead of being interpreted.
- */
-function printable(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (char) => `\\x${char.charCodeAt(0).toString(16).padStart(2, '0')}`);
-}
-
 function formatActivity(requests: readonly ActivityEntry[]): string {
   const rows = [
     ['TIME', 'STATUS', 'METHOD', 'PATH', 'MS', 'TOKEN', 'ERROR'],
@@ -148,13 +141,12 @@ function formatActivity(requests: readonly ActivityEntry[]): string {
         entry.at,
         entry.count > 1 ? `${entry.status} ×${entry.count}` : String(entry.status),
         entry.method,
-        printable(entry.filter === null ? entry.path : `${entry.path}?filter=${entry.filter}`),
+        entry.filter === null ? entry.path : `${entry.path}?filter=${entry.filter}`,
         String(entry.durationMs),
-        entry.tokenName === null ? `- (${entry.source ?? 'other addresses'})` : printable(entry.tokenName),
-        printable(error.length > MAX_ERROR_CELL ? `${error.slice(0, MAX_ERROR_CELL - 1)}…` : error),
+        entry.tokenName === null ? `- (${entry.source ?? 'other addresses'})` : entry.tokenName,
+        error.length > MAX_ERROR_CELL ? `${error.slice(0, MAX_ERROR_CELL - 1)}…` : error,
       ];
     }),
   ];
-  const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length))) ?? [];
-  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd()).join('\n');
+  return table(rows);
 }

@@ -4,6 +4,7 @@ import type { TokenInfo } from '../auth/tokens.ts';
 import { BOOTSTRAP_LOGIN } from '../directory/administrators.ts';
 import { DirectoryError } from '../errors.ts';
 import type { CommandGroup } from './command.ts';
+import { printable, table } from './output.ts';
 
 /** The `tokens` command group. */
 export const tokenCommands: CommandGroup = {
@@ -33,9 +34,9 @@ export const tokenCommands: CommandGroup = {
         if (user === undefined) throw new DirectoryError('not_found', `No user has the login "${login}".`, 'user');
         const { token, record } = await services.tokens.create(values.name, context.actor, user.id);
         if (!(await services.access.isAdministrator(user.id))) {
-          context.err(`warning: "${user.login}" is not an administrator (neither flagged admin nor in the group "${services.access.adminGroup}"): this token can only read its own user at SCIM /Me, not call the SCIM or admin APIs, until it is.`);
+          context.err(`warning: "${printable(user.login)}" is not an administrator (neither flagged admin nor in the group "${services.access.adminGroup}"): this token can only read its own user at SCIM /Me, not call the SCIM or admin APIs, until it is.`);
         }
-        context.out(`Created token "${record.name}" for ${user.login} (id ${record.id}).`);
+        context.out(`Created token "${printable(record.name)}" for ${printable(user.login)} (id ${record.id}).`);
         context.out('Copy it now; Roster stores only its hash and cannot show it again:');
         // Alone on the last line, so that `... | tail -n 1` captures exactly the secret.
         context.out(token);
@@ -92,6 +93,5 @@ function formatTable(tokens: readonly TokenInfo[], logins: ReadonlyMap<string, s
       token.revokedAt === null ? 'live' : `revoked ${token.revokedAt}`,
     ]),
   ];
-  const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length))) ?? [];
-  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd()).join('\n');
+  return table(rows);
 }

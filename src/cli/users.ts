@@ -8,6 +8,7 @@ import { caseKey } from '../text.ts';
 import type { StoredUser } from '../store/users.ts';
 import { wasReactivated } from '../directory/accounts.ts';
 import type { CliContext, CommandGroup } from './command.ts';
+import { printable, tabbed } from './output.ts';
 
 const LIST_LIMIT = 500;
 
@@ -46,7 +47,7 @@ async function listUsers(args: string[], context: CliContext): Promise<undefined
   const { users, total } = await services.accounts.list(values.q !== undefined ? { q: values.q } : {}, { offset: 0, limit: LIST_LIMIT });
   for (const user of users) {
     const administrator = await services.access.isAdministrator(user.id);
-    context.out(`${user.login}\t${user.displayName ?? ''}\t${user.email ?? ''}\t${flags(user, administrator)}`);
+    context.out(tabbed([user.login, user.displayName ?? '', user.email ?? '', flags(user, administrator)]));
   }
   if (total > users.length) context.err(`(${users.length} of ${total} shown; narrow with --q or use the admin API)`);
   return undefined;
@@ -81,8 +82,8 @@ export const userCommands: CommandGroup = {
         const user = await services.accounts.create({ login: values.login, name: values.name, email: values.email, password, local: !values.saml }, context.actor);
         context.out(
           wasReactivated(user)
-            ? `Reactivated user "${user.login}" (id ${user.id}), which was deactivated: its former group memberships, tokens and sessions are not restored.`
-            : `Created user "${user.login}" (id ${user.id}).`,
+            ? `Reactivated user "${printable(user.login)}" (id ${user.id}), which was deactivated: its former group memberships, tokens and sessions are not restored.`
+            : `Created user "${printable(user.login)}" (id ${user.id}).`,
         );
         if (password !== undefined) {
           context.out('Password (shown only this once):');
@@ -100,7 +101,7 @@ export const userCommands: CommandGroup = {
         const services = await context.services();
         const user = await userByLogin(services, login);
         await services.accounts.deactivate(user.id, context.actor);
-        context.out(`Deactivated "${user.login}".`);
+        context.out(`Deactivated "${printable(user.login)}".`);
         return undefined;
       },
     },
@@ -119,7 +120,7 @@ export const groupCommands: CommandGroup = {
         const { values } = parseArgs({ args, options: { q: { type: 'string' } } });
         const services = await context.services();
         const { groups, total } = await services.groupManagement.list(values.q !== undefined ? { q: values.q } : {}, { offset: 0, limit: LIST_LIMIT });
-        for (const group of groups) context.out(`${group.name}\t${group.scimId !== null ? 'managed' : 'local'}\t${group.description ?? ''}`);
+        for (const group of groups) context.out(tabbed([group.name, group.scimId !== null ? 'managed' : 'local', group.description ?? '']));
         if (total > groups.length) context.err(`(${groups.length} of ${total} shown)`);
         return undefined;
       },
@@ -131,7 +132,7 @@ export const groupCommands: CommandGroup = {
         const { values } = parseArgs({ args, options: { name: { type: 'string' }, description: { type: 'string' } } });
         if (values.name === undefined) return { usageError: '--name is required' };
         const group = await (await context.services()).groupManagement.create({ name: values.name, description: values.description }, context.actor);
-        context.out(`Created group "${group.name}" (id ${group.id}).`);
+        context.out(`Created group "${printable(group.name)}" (id ${group.id}).`);
         return undefined;
       },
     },
@@ -144,7 +145,7 @@ export const groupCommands: CommandGroup = {
         const services = await context.services();
         const group = await groupByName(services, name);
         await services.groupManagement.delete(group.id, context.actor);
-        context.out(`Deleted group "${group.name}".`);
+        context.out(`Deleted group "${printable(group.name)}".`);
         return undefined;
       },
     },
@@ -158,7 +159,7 @@ export const groupCommands: CommandGroup = {
         const group = await groupByName(services, values.group);
         const user = await userByLogin(services, values.user);
         await services.memberships.add({ groupId: group.id, userId: user.id }, context.actor);
-        context.out(`Added "${user.login}" to "${group.name}".`);
+        context.out(`Added "${printable(user.login)}" to "${printable(group.name)}".`);
         return undefined;
       },
     },
@@ -172,7 +173,7 @@ export const groupCommands: CommandGroup = {
         const group = await groupByName(services, values.group);
         const user = await userByLogin(services, values.user);
         await services.memberships.remove(membershipId(group.id, user.id), context.actor);
-        context.out(`Removed "${user.login}" from "${group.name}".`);
+        context.out(`Removed "${printable(user.login)}" from "${printable(group.name)}".`);
         return undefined;
       },
     },

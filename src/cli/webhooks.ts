@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import type { DeliveryInfo, WebhookInfo } from '../directory/webhooks.ts';
 import { EVENT_TYPES } from '../journal/journal.ts';
 import type { Command, CommandGroup } from './command.ts';
+import { table } from './output.ts';
 
 /** A command taking one endpoint id and nothing else. */
 function onOne(summary: string, usage: string, act: (id: string, context: Parameters<Command['run']>[1]) => Promise<void>): Command {
@@ -139,7 +140,3 @@ function deliveryRow(delivery: DeliveryInfo): string[] {
   return [delivery.at, delivery.eventId, delivery.eventType, String(delivery.attempt), delivery.status === null ? '-' : String(delivery.status), String(delivery.latencyMs), delivery.outcome, delivery.error ?? ''];
 }
 
-function table(rows: readonly string[][]): string {
-  const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length))) ?? [];
-  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd()).join('\n');
-}

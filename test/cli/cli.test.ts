@@ -471,6 +471,38 @@ describe('roster admin, users and audit', () => {
     assert.match(roster(database, ['users', 'list', '--q', 'admin']).stdout, /^admin\t.*\tactive,local,admin$/m);
   });
 
+  test('names from outside are printed with their control characters escaped: no forged row, no escape sequence, in users, groups and apps list', async () => {
+    const database = freshDatabase();
+    assert.equal(roster(database, ['users', 'list']).status, 0);
+    const store = await openStore({ kind: 'sqlite', path: database });
+    try {
+      const services = createServices(store);
+      const cli = { kind: 'cli' } as const;
+      // What an identity provider may send as a displayName: a forged row of the listing.
+      await services.accounts.create({ login: 'tabby', name: 'Evil\tName\nroot\tRoot\t\tactive,local,admin', local: false }, cli);
+      await services.groupManagement.create({ name: 'Ops\u001b[31m\nFAKE\tlocal', description: 'red\u001b]0;title\u0007' }, cli);
+      await services.applications.create({ name: 'A\u001b[31mpp\nFAKE', redirectUris: ['https://x.example.com/cb'], public: false, allowedGroups: [] }, cli);
+    } finally {
+      await store.close();
+    }
+    const users = roster(database, ['users', 'list']);
+    assert.equal(users.status, 0, users.stderr);
+    assert.deepEqual(users.stdout.trimEnd().split('\n').map((line) => line.split('\t')[0]), ['admin', 'tabby']);
+    assert.match(users.stdout, /^tabby\tEvil\\x09Name\\x0aroot\\x09Root\\x09\\x09active,local,admin\t\tactive,saml$/m);
+    const groups = roster(database, ['groups', 'list']);
+    assert.equal(groups.stdout, 'Ops\\x1b[31m\\x0aFAKE\\x09local\tlocal\tred\\x1b]0;title\\x07\n');
+    const apps = roster(database, ['apps', 'list']);
+    assert.equal(apps.status, 0, apps.stderr);
+    assert.equal(apps.stdout.trimEnd().split('\n').length, 2, apps.stdout);
+    assert.match(apps.stdout, /A\\x1b\[31mpp\\x0aFAKE/);
+    for (const run of [users, groups, apps]) assert.doesNotMatch(run.stdout, /\u001b/);
+    // A refusal quoting the name escapes it too.
+    const taken = roster(database, ['groups', 'create', '--name', 'ops\u001b[31m\nfake\tlocal']);
+    assert.equal(taken.status, 1);
+    assert.doesNotMatch(taken.stderr, /\u001b/);
+    assert.match(taken.stderr, /already exists/);
+  });
+
   test('a member of the administrators\' group is listed as admin and gets no warning for its token', () => {
     const database = freshDatabase();
     for (const args of [

@@ -1,0 +1,35 @@
+/**
+ * How the CLI prints text that came from outside (an identity provider's SCIM displayName, an
+ * admin API caller's group or application name, a client's path): a control character in it
+ * must neither forge a row of a tab-separated listing (TAB, LF) nor reach the terminal as an
+ * escape sequence (ESC), so every table cell and every name the CLI prints goes through here.
+ */
+
+// C0 and C1 controls (TAB and LF included), and the Unicode characters that reorder or break
+// what a terminal shows (bidirectional overrides and isolates, line and paragraph separators).
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/** `text` made safe for a terminal and for one cell: each control character shown as `\xNN` (or `\uNNNN`). */
+export function printable(text: string): string {
+  return text.replace(UNPRINTABLE, (char) => {
+    const code = char.charCodeAt(0);
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}
+
+/** A message of one or more lines (an error naming a group), each line printable. */
+export function printableLines(text: string): string {
+  return text.split('\n').map(printable).join('\n');
+}
+
+/** One line of tab-separated cells, each printable. */
+export function tabbed(cells: readonly string[]): string {
+  return cells.map(printable).join('\t');
+}
+
+/** Rows as columns padded to their widest cell, two spaces apart; every cell printable. */
+export function table(rows: readonly (readonly string[])[]): string {
+  const cells = rows.map((row) => row.map(printable));
+  const widths = cells[0]?.map((_, column) => Math.max(...cells.map((row) => (row[column] ?? '').length))) ?? [];
+  return cells.map((row) => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd()).join('\n');
+}
