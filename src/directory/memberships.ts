@@ -113,11 +113,18 @@ export function createMembershipManagement(store: Store, access: Access = create
         await assertNotManagedInstance(trx);
         const now = new Date().toISOString();
         const group = await groups.findById(trx, key.groupId);
+        const user = await users.findById(trx, key.userId);
         const remove = (): Promise<unknown> => memberships.remove(trx, key.groupId, [key.userId], journal.stamp(actor, now));
         // A member leaving the administrators' group stops being an administrator.
         await (group !== undefined && access.isAdminGroup(group.name) ? access.keepingAnAdministrator(trx, remove) : remove());
         await groups.touch(trx, key.groupId, now);
-        await journal.record(trx, actor, { action: 'membership.removed', targetType: 'membership', targetId: id, details: { groupId: key.groupId, userId: key.userId } }, now);
+        // Named as membership.added names them: once the membership is gone, its id leads nowhere.
+        await journal.record(trx, actor, {
+          action: 'membership.removed',
+          targetType: 'membership',
+          targetId: id,
+          details: { groupId: key.groupId, userId: key.userId, group: group?.name ?? null, login: user?.login ?? null },
+        }, now);
       });
     },
   };

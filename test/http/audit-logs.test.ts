@@ -128,6 +128,17 @@ eachDatabase('GET /api/v2/audit-logs', (database) => {
     assert.deepEqual(deleted.details.before, { name: 'short-lived', description: 'soon gone' });
   });
 
+  test('a membership removed names its group and its user, as one added does', async () => {
+    const group = (await roster.request('POST', '/api/v2/authorizations/groups', { name: 'readers' })).body;
+    const membership = (await roster.request('POST', '/api/v2/authorizations/group-memberships', { groupId: group.id, userId: roster.adminId })).body;
+    assert.equal((await roster.request('DELETE', `/api/v2/authorizations/group-memberships/${membership.id}`)).status, 204);
+    const [removed, added] = (await roster.request('GET', `${LOGS}?targetId=${membership.id}`)).body.auditLogs;
+    assert.deepEqual([removed.action, added.action], ['membership.removed', 'membership.added']);
+    const expected = { groupId: group.id, userId: roster.adminId, group: 'readers', login: 'admin' };
+    assert.deepEqual(added.details, expected);
+    assert.deepEqual(removed.details, expected);
+  });
+
   test('filters on the action, exactly or by prefix, combined with the other filters', async () => {
     const exact = await roster.request('GET', `${LOGS}?action=group.created`);
     assert.ok(exact.body.page.total >= 1);
