@@ -109,11 +109,15 @@ export function createMembershipManagement(store: Store, access: Access = create
       const key = parseMembershipId(id);
       if (!key) throw notFound(id);
       await store.db.transaction().execute(async (trx) => {
-        if (!(await memberships.exists(trx, key.groupId, key.userId))) throw notFound(id);
-        await assertNotManagedInstance(trx);
-        const now = new Date().toISOString();
         const group = await groups.findById(trx, key.groupId);
         const user = await users.findById(trx, key.userId);
+        if (!(await memberships.exists(trx, key.groupId, key.userId))) {
+          // The CLI names a group and a user, not the id it made of them: say what is wrong in those terms.
+          if (group !== undefined && user !== undefined) throw new DirectoryError('not_found', `User '${user.login}' is not a member of group '${group.name}'.`);
+          throw notFound(id);
+        }
+        await assertNotManagedInstance(trx);
+        const now = new Date().toISOString();
         const remove = (): Promise<unknown> => memberships.remove(trx, key.groupId, [key.userId], journal.stamp(actor, now));
         // A member leaving the administrators' group stops being an administrator.
         await (group !== undefined && access.isAdminGroup(group.name) ? access.keepingAnAdministrator(trx, remove) : remove());

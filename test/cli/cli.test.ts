@@ -471,6 +471,17 @@ describe('roster admin, users and audit', () => {
     assert.match(roster(database, ['users', 'list', '--q', 'admin']).stdout, /^admin\t.*\tactive,local,admin$/m);
   });
 
+  test('groups remove-member for a user who is not a member says so, naming both', () => {
+    const database = freshDatabase();
+    for (const args of [
+      ['users', 'create', '--login', 'zed', '--name', 'Zed', '--saml'],
+      ['groups', 'create', '--name', 'ops'],
+    ]) assert.equal(roster(database, args).status, 0, args.join(' '));
+    const run = roster(database, ['groups', 'remove-member', '--group', 'ops', '--user', 'zed']);
+    assert.equal(run.status, 1);
+    assert.equal(run.stderr.trim().split('\n').at(-1), "User 'zed' is not a member of group 'ops'.");
+  });
+
   test('names from outside are printed with their control characters escaped: no forged row, no escape sequence, in users, groups and apps list', async () => {
     const database = freshDatabase();
     assert.equal(roster(database, ['users', 'list']).status, 0);
