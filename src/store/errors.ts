@@ -8,6 +8,25 @@ export class DatabaseRefused extends Error {
   }
 }
 
+/**
+ * Why a first connection to PostgreSQL failed, for the person who set ROSTER_DATABASE_URL, or
+ * undefined when `error` is not a connection failure: the server is not there (refused, host
+ * unknown, unreachable), refuses the role or its password, or has no such database.
+ */
+export function connectionFailure(error: unknown): string | undefined {
+  for (const { code, message } of causes(error)) {
+    const text = typeof message === 'string' ? message : String(code);
+    if (code === 'ECONNREFUSED') return 'nothing accepts connections there (connection refused); check that PostgreSQL runs on that host and port';
+    if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'its host name does not resolve (no such host)';
+    if (code === 'ETIMEDOUT' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH') return `the host does not answer (${String(code)}); check the address and any firewall in between`;
+    if (code === '28P01' || code === '28000') return `${text}: check the user and password in ROSTER_DATABASE_URL (and pg_hba.conf)`;
+    if (code === '3D000') return `${text}: create it (createdb), or correct the database name in ROSTER_DATABASE_URL`;
+    if (typeof code === 'string' && (/^08[0-9A-Z]{3}$/.test(code) || code === '57P03' || code === '53300')) return text;
+    if (typeof message === 'string' && PG_CONNECTION_MESSAGES.some((known) => message.includes(known))) return message;
+  }
+  return undefined;
+}
+
 /** True when `error` is a violation of a UNIQUE index or primary key (SQLite or PostgreSQL). */
 export function isUniqueViolation(error: unknown): boolean {
   if (typeof error !== 'object' || error === null || !('code' in error)) return false;

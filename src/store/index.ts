@@ -7,6 +7,7 @@ import { createSecretBox } from './secret-box.ts';
 import { prepareSecrets } from './secrets.ts';
 import { openSqlite } from './sqlite.ts';
 import type { DatabaseLocation, OpenOptions, Store } from './types.ts';
+import { connectionFailure, DatabaseRefused } from './errors.ts';
 
 export type { DatabaseLocation, OpenOptions, PostgresTls, Store } from './types.ts';
 export type { Database } from './tables.ts';
@@ -52,11 +53,20 @@ export async function openStore(location: DatabaseLocation, options: OpenOptions
       }
     } catch (error) {
       await store.close();
+      // The first statement is the migration's: a server that is not there is not a failed migration.
+      const reason = location.kind === 'postgres' ? connectionFailure(error) : undefined;
+      if (reason !== undefined && location.kind === 'postgres') throw new DatabaseRefused(`Cannot connect to the database (${describePostgres(location.url)}): ${reason}.`, { cause: error });
       throw error;
     }
   }
   setQueryDeadline?.(options.queryDeadlineMs);
   return store;
+}
+
+/** A PostgreSQL URL as `host:port/database, user role`, for a message: never the password. */
+function describePostgres(url: string): string {
+  const parsed = new URL(url);
+  return `PostgreSQL at ${parsed.hostname}:${parsed.port || '5432'}, database ${decodeURIComponent(parsed.pathname.slice(1)) || '(default)'}, user ${decodeURIComponent(parsed.username) || '(default)'}`;
 }
 
 /** Describes a location for people (logs, progress): never the password. */

@@ -1,6 +1,7 @@
 /**
- * A SQLite database Roster cannot use at start says why, as a message rather than an
- * "unexpected error": one from a newer Roster, one whose write lock another process holds.
+ * A database Roster cannot use at start says why, as a message rather than an
+ * "unexpected error": one from a newer Roster, one whose write lock another process holds; a
+ * PostgreSQL that cannot be reached, or refuses the password, or has no such database.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -11,6 +12,7 @@ import { after, test } from 'node:test';
 import SQLite from 'better-sqlite3';
 import { openStore } from '../../src/store/index.ts';
 import { ROOT, freePort } from '../support/process.ts';
+import { POSTGRES_URL } from '../support/databases.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'roster-refused-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -49,4 +51,35 @@ test("another process holding the SQLite database's write lock stops start-up sa
     holder.exec('ROLLBACK');
     holder.close();
   }
+});
+
+/** `roster <args>` against the PostgreSQL at `url`; it must stop by itself. */
+async function againstPostgres(url: string, args: readonly string[]): Promise<{ status: number | null; stderr: string }> {
+  const env = { ...process.env, ROSTER_DATABASE_URL: url, ROSTER_PORT: String(await freePort()), ROSTER_HOST: '127.0.0.1', ROSTER_LOG_LEVEL: 'warn' };
+  const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/roster.ts', ...args], { cwd: ROOT, env, encoding: 'utf8', timeout: 30_000 });
+  return { status: run.status, stderr: run.stderr };
+}
+
+test('a PostgreSQL that refuses connections: the CLI and serve say the database cannot be reached, where, and why (exit 1), not an unexpected failed migration', async () => {
+  const port = await freePort();
+  for (const args of [['users', 'list'], ['serve']]) {
+    const run = await againstPostgres(`postgres://roster:secret-word@127.0.0.1:${port}/roster`, args);
+    assert.equal(run.status, 1, run.stderr);
+    assert.equal(run.stderr.trim(), `Cannot connect to the database (PostgreSQL at 127.0.0.1:${port}, database roster, user roster): nothing accepts connections there (connection refused); check that PostgreSQL runs on that host and port.`, args.join(' '));
+    assert.doesNotMatch(run.stderr, /unexpected|migration|secret-word/);
+  }
+});
+
+test('a wrong password or a missing database on a real PostgreSQL is told as such', { skip: POSTGRES_URL === undefined ? 'set ROSTER_TEST_POSTGRES_URL to run it' : false }, async () => {
+  const wrongPassword = new URL(POSTGRES_URL ?? '');
+  wrongPassword.password = 'not-the-password';
+  const badPassword = await againstPostgres(wrongPassword.href, ['users', 'list']);
+  assert.equal(badPassword.status, 1);
+  assert.match(badPassword.stderr, /^Cannot connect to the database \(PostgreSQL at .*\): password authentication failed for user ".*": check the user and password in ROSTER_DATABASE_URL/m);
+  const missing = new URL(POSTGRES_URL ?? '');
+  missing.pathname = '/roster_no_such_database';
+  const noDatabase = await againstPostgres(missing.href, ['users', 'list']);
+  assert.equal(noDatabase.status, 1);
+  assert.match(noDatabase.stderr, /^Cannot connect to the database \(PostgreSQL at .*, database roster_no_such_database, .*\): database "roster_no_such_database" does not exist: create it/m);
+  for (const run of [badPassword, noDatabase]) assert.doesNotMatch(run.stderr, /unexpected|migration|not-the-password/);
 });
