@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import type { ActivityEntry } from '../directory/activity.ts';
 import { DirectoryError } from '../errors.ts';
 import { table } from './output.ts';
-import { DISABLE_CONFIRMATION_MESSAGE, type Provisioning } from '../directory/provisioning.ts';
+import { CLI_DISABLE_CONFIRMATION_MESSAGE, type Provisioning } from '../directory/provisioning.ts';
 import type { CliContext, CommandGroup } from './command.ts';
 
 /** The provisioning service over the CLI's store. */
@@ -57,7 +57,7 @@ export const scimCommands: CommandGroup = {
       ].join('\n'),
       async run(args, context) {
         const { values } = parseArgs({ args, options: { yes: { type: 'boolean', default: false } } });
-        if (!values.yes) throw new DirectoryError('invalid', DISABLE_CONFIRMATION_MESSAGE, 'confirm');
+        if (!values.yes) throw new DirectoryError('invalid', CLI_DISABLE_CONFIRMATION_MESSAGE, 'confirm');
         await (await provisioning(context)).disable(context.actor);
         context.out('SCIM provisioning is disabled; every user and group is local again. Users are provisioned just in time at SAML sign-in.');
         return undefined;

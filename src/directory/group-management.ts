@@ -44,7 +44,8 @@ const MAX_DESCRIPTION = GROUP_LIMITS.description;
 function checkName(value: unknown): string {
   if (value === undefined || value === null) throw rejected('name', value, 'must not be null');
   if (typeof value !== 'string') throw rejected('name', value, 'must be a string');
-  if (value.trim() === '' || value.length > MAX_NAME) throw rejected('name', value, `size must be between 1 and ${MAX_NAME}`);
+  if (value.trim() === '') throw rejected('name', value, 'must not be blank');
+  if (value.length > MAX_NAME) throw rejected('name', value, `size must be between 1 and ${MAX_NAME}`);
   return value;
 }
 

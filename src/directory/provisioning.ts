@@ -27,14 +27,17 @@ export const SCIM_NOT_ENABLED_MESSAGE =
 
 /** Shown when SCIM is asked for before SAML: SCIM users sign in through SAML, so it must come first. */
 export const SAML_REQUIRED_MESSAGE =
-  'SCIM provisioning requires SAML to be configured first: run `npm run roster -- saml configure …`';
+  'SCIM provisioning requires SAML to be configured first: PUT /api/v2/authentication/saml (admin API), Authentication › Configure SAML (console), or `npm run roster -- saml configure …` (CLI).';
 
 /** What switching back to just-in-time does, which is why it needs an explicit confirmation. */
 export const DISABLE_CONSEQUENCES =
   'Disabling SCIM provisioning removes every SCIM link: all users and groups become local and the identity provider can no longer update them. This cannot be undone.';
 
-/** The refusal of a switch to just-in-time sent without its confirmation (API flag, CLI `--yes`). */
-export const DISABLE_CONFIRMATION_MESSAGE = `${DISABLE_CONSEQUENCES} Confirm with {"confirm": true} (CLI: --yes).`;
+/** The admin API's refusal of a switch to just-in-time sent without its confirmation flag. */
+export const DISABLE_CONFIRMATION_MESSAGE = `${DISABLE_CONSEQUENCES} Confirm with {"confirm": true} in the body (or ?confirm=true).`;
+
+/** The CLI's refusal of `scim disable` without `--yes`: the same consequences, its own way to confirm. */
+export const CLI_DISABLE_CONFIRMATION_MESSAGE = `${DISABLE_CONSEQUENCES} Confirm with --yes: roster scim disable --yes.`;
 
 /** Shown when SAML removal is asked for while SCIM users depend on it to sign in. */
 export const SCIM_NEEDS_SAML_MESSAGE =

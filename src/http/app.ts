@@ -22,7 +22,7 @@ import { createReadiness, READINESS_TIMEOUT_MS } from './health.ts';
 import { docsRoutes, loadDocuments, scimDocumentationUrl } from './docs.ts';
 import { REQUEST_TIMEOUT_MS, drainOnClose } from './draining.ts';
 import { createAdmission, type Admission, type AdmissionPolicy, type Release } from './admission.ts';
-import { DEFAULT_BODY_LIMIT, MAX_JSON_DEPTH, checkStorableText, decodeJsonBody, jsonTooDeep } from './input.ts';
+import { DEFAULT_BODY_LIMIT, MAX_JSON_DEPTH, checkStorableText, decodeJsonBody, hasProtoKey, jsonTooDeep } from './input.ts';
 import { SCIM_PREFIX, apiOfPath, routedPath } from './routing.ts';
 import { securityHeaders } from './security-headers.ts';
 import { AJV_OPTIONS, coerceQuery, schemaErrorFormatter } from './validation.ts';
@@ -228,7 +228,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // Fastify's own text/plain parser goes too: with it, a JSON body sent as text/plain reached
   // the routes as a string (a 400 that quoted the body) where any other type gets the 415.
   // The console, SAML and OIDC scopes register their own parsers.
-  const parseJson = app.getDefaultJsonParser('error', 'ignore');
   app.removeContentTypeParser(['application/json', 'text/plain']);
   app.addContentTypeParser(['application/json', 'application/scim+json', 'application/merge-patch+json'], { parseAs: 'buffer' }, (request, body, done) => {
     let text: string;
@@ -246,10 +245,22 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       done(badRequest('invalidSyntax', `The request body nests JSON more than ${MAX_JSON_DEPTH} levels deep; Roster accepts at most ${MAX_JSON_DEPTH}.`), undefined);
       return;
     }
-    parseJson(request, text, (error, value) => {
-      if (error) done(badRequest('invalidSyntax', `The request body is not valid JSON: ${error.message}`), undefined);
-      else done(null, value);
-    });
+    // Parsed here rather than by Fastify's parser, whose one message ("Body is not valid JSON but
+    // content-type is set to 'application/json'") hid the reason and was given for valid JSON too.
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (error) {
+      done(badRequest('invalidSyntax', `The request body is not valid JSON (${(error as Error).message}).`), undefined);
+      return;
+    }
+    // JSON.parse makes "__proto__" an own key, harmless here, but a later Object.assign or
+    // spread of the body would set a prototype with it: refused, as Fastify refused it.
+    if (hasProtoKey(value)) {
+      done(badRequest('invalidSyntax', 'The request body has a "__proto__" key, which Roster refuses: no field of its APIs has that name.'), undefined);
+      return;
+    }
+    done(null, value);
   });
 
   // The ids and query parameters of the JSON APIs reach SQL; the body is checked the same way.

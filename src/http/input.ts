@@ -119,6 +119,14 @@ export function jsonTooDeep(text: string, max: number): boolean {
   return false;
 }
 
+/** True when parsed JSON has a `__proto__` key anywhere (depth is bounded by jsonTooDeep first). */
+export function hasProtoKey(value: unknown): boolean {
+  if (Array.isArray(value)) return value.some(hasProtoKey);
+  if (typeof value !== 'object' || value === null) return false;
+  if (Object.hasOwn(value, '__proto__')) return true;
+  return Object.values(value).some(hasProtoKey);
+}
+
 declare module 'fastify' {
   interface FastifyContextConfig {
     /**

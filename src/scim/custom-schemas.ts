@@ -252,7 +252,7 @@ function checkUrn(id: string, registry: SchemaRegistry, problems: Problems): voi
     const other = schema.id.toLowerCase();
     if (other === lower) {
       const declared = registry.declared.some((candidate) => candidate.id === schema.id);
-      problems.add('id', declared ? `${schema.id} is already declared: remove it first (roster schemas remove) to change it` : `${schema.id} is built into Roster`);
+      problems.add('id', declared ? `${schema.id} is already declared: remove it first to change it (admin API: DELETE /api/v2/scim-schemas/${schema.id}; CLI: roster schemas remove ${schema.id})` : `${schema.id} is built into Roster`);
     } else if (lower.startsWith(`${other}:`) || other.startsWith(`${lower}:`)) {
       problems.add('id', `${id} and ${schema.id} would make attribute names ambiguous (one URN followed by ":" begins the other)`);
     }

@@ -233,7 +233,7 @@ describe('roster scim', () => {
     const database = freshDatabase();
     const refused = roster(database, ['scim', 'enable']);
     assert.equal(refused.status, 1);
-    assert.match(refused.stderr, /^SCIM provisioning requires SAML to be configured first: run `npm run roster -- saml configure …`/m);
+    assert.match(refused.stderr, /^SCIM provisioning requires SAML to be configured first: .*`npm run roster -- saml configure …` \(CLI\)\.$/m);
     assert.match(roster(database, ['scim', 'status']).stdout, /SCIM provisioning: disabled/);
 
     configureSaml(database);
@@ -246,7 +246,8 @@ describe('roster scim', () => {
 
     const unconfirmed = roster(database, ['scim', 'disable']);
     assert.equal(unconfirmed.status, 1);
-    assert.match(unconfirmed.stderr, /removes every SCIM link.*cannot be undone/);
+    assert.match(unconfirmed.stderr, /removes every SCIM link.*cannot be undone\. Confirm with --yes: roster scim disable --yes\.$/m);
+    assert.doesNotMatch(unconfirmed.stderr, /"confirm"/);
     assert.match(roster(database, ['scim', 'status']).stdout, /SCIM provisioning: enabled/);
     assert.equal(roster(database, ['scim', 'disable', '--yes']).status, 0);
     assert.match(roster(database, ['scim', 'status']).stdout, /SCIM provisioning: disabled/);

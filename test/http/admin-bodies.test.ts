@@ -283,3 +283,44 @@ eachDatabase('admin API bodies: unknown fields and round trips', (database) => {
     });
   });
 });
+
+eachDatabase('admin API refusals say what is refused, once, and the API way to proceed', (database) => {
+  let roster: TestApp;
+  before(async () => {
+    roster = await startTestApp({ database, scim: false, saml: false });
+  });
+  after(() => roster.close());
+
+  test('a blank group name is refused as blank, not as too short', async () => {
+    for (const name of ['  ', '\t']) {
+      const response = await roster.request('POST', GROUPS, { name });
+      assert.equal(response.status, 400);
+      assert.match(response.body.message, /for field name was rejected\. Error: must not be blank\.$/);
+    }
+  });
+
+  test('a body with a __proto__ key is refused for that key; a malformed body names the JSON error once', async () => {
+    const proto = await roster.request('POST', GROUPS, '{"name":"ops","__proto__":{"admin":true}}', { 'content-type': 'application/json' });
+    assert.equal(proto.status, 400);
+    assert.equal(proto.body.message, 'The request body has a "__proto__" key, which Roster refuses: no field of its APIs has that name.');
+    const nested = await roster.request('PATCH', `${GROUPS}/x`, '{"description":{"__proto__":1}}', MERGE_PATCH);
+    assert.equal(nested.status, 400);
+    assert.match(nested.body.message, /"__proto__" key/);
+    const broken = await roster.request('POST', GROUPS, '{"name":', { 'content-type': 'application/json' });
+    assert.equal(broken.status, 400);
+    assert.match(broken.body.message, /^The request body is not valid JSON \([^)]+\)\.$/);
+    assert.doesNotMatch(broken.body.message, /content-type is set/);
+  });
+
+  test('SCIM before SAML names the admin API\'s way to configure SAML; a schema declared twice names the API\'s DELETE', async () => {
+    const enable = await roster.request('POST', '/api/scim_management/enable', undefined);
+    assert.equal(enable.status, 400);
+    assert.match(enable.body.message, /PUT \/api\/v2\/authentication\/saml \(admin API\)/);
+    const urn = 'urn:example:params:scim:schemas:extension:twice:2.0:User';
+    const schema = { id: urn, name: 'Twice', extends: 'User', attributes: [{ name: 'badge', type: 'string' }] };
+    assert.equal((await roster.request('POST', '/api/v2/scim-schemas', schema, { 'content-type': 'application/json' })).status, 201);
+    const again = await roster.request('POST', '/api/v2/scim-schemas', schema, { 'content-type': 'application/json' });
+    assert.equal(again.status, 400);
+    assert.match(again.body.message, new RegExp(`remove it first to change it \\(admin API: DELETE /api/v2/scim-schemas/${urn}; CLI: roster schemas remove ${urn}\\)`));
+  });
+});
