@@ -29,17 +29,17 @@ export class DirectoryError extends Error {
   /** The input field at fault, when there is one (e.g. `name`). */
   readonly field: string | undefined;
   /**
-   * What is wrong with the field's value alone (`must not be null`), when the message frames it
-   * in the admin API's words: a form shows it beside the field instead.
+   * Why the field's value was refused, when the value itself is wrong (rejected()), apart from
+   * the admin API's sentence: the CLI words it for its option, a console form beside its field.
    */
-  readonly reason: string | undefined;
+  readonly valueRefusal: { readonly value: string; readonly reason: string } | undefined;
 
-  constructor(code: DirectoryErrorCode, message: string, field?: string, reason?: string) {
+  constructor(code: DirectoryErrorCode, message: string, field?: string, valueRefusal?: { readonly value: string; readonly reason: string }) {
     super(message);
     this.name = 'DirectoryError';
     this.code = code;
     this.field = field;
-    this.reason = reason;
+    this.valueRefusal = valueRefusal;
   }
 }
 
@@ -51,7 +51,7 @@ export function managedError(): DirectoryError {
 /** A refused field value, worded as SonarQube's Web API v2 words it (`{}` stands for no value). */
 export function rejected(field: string, value: unknown, reason: string): DirectoryError {
   const shown = value === undefined || value === null ? '{}' : String(value);
-  return new DirectoryError('invalid', `Value ${shown} for field ${field} was rejected. Error: ${reason}.`, field, reason);
+  return new DirectoryError('invalid', `Value ${shown} for field ${field} was rejected. Error: ${reason}.`, field, { value: shown, reason });
 }
 
 /**

@@ -1,6 +1,10 @@
 /** `roster audit …`: export the audit trail. */
 import { parseArgs } from 'node:util';
 import { parseEventFilter, parseExportFormat } from '../directory/audit-log.ts';
+import { withOptionValues } from './options.ts';
+
+/** The export's options, by the name of the filter field each one sets. */
+const OPTION_OF_FIELD = { from: '--from', to: '--to', actor: '--actor', action: '--action', targetType: '--target-type', targetId: '--target-id', format: '--format' };
 import type { CommandGroup } from './command.ts';
 
 /** The `audit` command group. */
@@ -23,7 +27,7 @@ export const auditCommands: CommandGroup = {
         '  --to <time>           ISO 8601, exclusive',
         '  --actor <actor>       e.g. token:entra-id, cli, system, or the login of a token\'s owner',
         '  --action <action>     e.g. user.created, or user.* for every action starting with user.',
-        '  --target-type <type>  user, group, membership, token or setting',
+        '  --target-type <type>  user, group, membership, token, setting, schema, application or webhook',
         '  --target-id <id>      the internal id of the target',
       ].join('\n'),
       async run(args, context) {
@@ -39,21 +43,23 @@ export const auditCommands: CommandGroup = {
             'target-id': { type: 'string' },
           },
         });
-        const filter = parseEventFilter({
-          from: values.from,
-          to: values.to,
-          actor: values.actor,
-          action: values.action,
-          targetType: values['target-type'],
-          targetId: values['target-id'],
+        return withOptionValues(OPTION_OF_FIELD, async () => {
+          const filter = parseEventFilter({
+            from: values.from,
+            to: values.to,
+            actor: values.actor,
+            action: values.action,
+            targetType: values['target-type'],
+            targetId: values['target-id'],
+          });
+          const format = parseExportFormat(values.format);
+          const services = await context.services();
+          // Written as produced: an export of any size never sits in memory.
+          for await (const line of services.auditLog.exportLines(filter, format)) {
+            if (!process.stdout.write(line)) await new Promise((resolve) => process.stdout.once('drain', resolve));
+          }
+          return undefined;
         });
-        const format = parseExportFormat(values.format);
-        const services = await context.services();
-        // Written as produced: an export of any size never sits in memory.
-        for await (const line of services.auditLog.exportLines(filter, format)) {
-          if (!process.stdout.write(line)) await new Promise((resolve) => process.stdout.once('drain', resolve));
-        }
-        return undefined;
       },
     },
   },

@@ -4,6 +4,7 @@ import type { DeliveryInfo, WebhookInfo } from '../directory/webhooks.ts';
 import { EVENT_TYPES } from '../journal/journal.ts';
 import type { Command, CommandGroup } from './command.ts';
 import { table } from './output.ts';
+import { withOptionValues } from './options.ts';
 
 /** A command taking one endpoint id and nothing else. */
 function onOne(summary: string, usage: string, act: (id: string, context: Parameters<Command['run']>[1]) => Promise<void>): Command {
@@ -124,9 +125,12 @@ export const webhookCommands: CommandGroup = {
         if (id === undefined) return { usageError: 'the id of the webhook is required' };
         if (extra.length > 0) return { usageError: `unexpected argument "${extra[0] ?? ''}"` };
         if (values.from === undefined) return { usageError: '--from <event id> is required' };
-        const webhook = await (await context.services()).webhooks.replay(id, values.from, context.actor);
-        context.out(`Webhook ${webhook.id} delivers again from event ${values.from}; \`roster serve\` sends them.`);
-        return undefined;
+        const from = values.from;
+        return withOptionValues({ from: '--from' }, async () => {
+          const webhook = await (await context.services()).webhooks.replay(id, from, context.actor);
+          context.out(`Webhook ${webhook.id} delivers again from event ${from}; \`roster serve\` sends them.`);
+          return undefined;
+        });
       },
     },
   },

@@ -530,6 +530,21 @@ describe('roster admin, users and audit', () => {
     assert.doesNotMatch(token.stderr, /not an administrator/);
   });
 
+  test('audit export with a bad option value exits 2 naming the option, with the usage', () => {
+    const database = freshDatabase();
+    for (const [args, message] of [
+      [['--format', 'xml'], /^roster: --format "xml": must be one of/m],
+      [['--target-type', 'foo'], /^roster: --target-type "foo": must be one of user, group/m],
+      [['--from', 'yesterday'], /^roster: --from "yesterday": must be an ISO 8601 date/m],
+    ] as const) {
+      const run = roster(database, ['audit', 'export', ...args]);
+      assert.equal(run.status, 2, args.join(' '));
+      assert.match(run.stderr, message);
+      assert.match(run.stderr, /Usage: roster audit export/);
+      assert.doesNotMatch(run.stderr, /for field/);
+    }
+  });
+
   test('audit export prints JSON lines, oldest first, with filters', () => {
     const database = freshDatabase();
     roster(database, ['groups', 'create', '--name', 'ops']);

@@ -65,6 +65,10 @@ describe('roster webhooks', () => {
     const page = await createServices(store).eventFeed.read({ after: undefined, types: ['group.created'], limit: 10 });
     await store.close();
     const eventId = page.kind === 'page' ? (page.events[0]?.id ?? '') : '';
+    // A malformed value is a command line mistake: exit 2, naming the option.
+    const malformed = roster(database, ['webhooks', 'replay', id, '--from', 'abc']);
+    assert.equal(malformed.status, 2);
+    assert.match(malformed.stderr, /^roster: --from "abc": must be the id of an event of the feed\n\nUsage: roster webhooks replay/m);
     const replayed = roster(database, ['webhooks', 'replay', id, '--from', eventId]);
     assert.equal(replayed.status, 0, replayed.stderr);
     assert.match(replayed.stdout, new RegExp(`delivers again from event ${eventId}`));

@@ -31,7 +31,7 @@ export async function attempt<T>(change: () => Promise<T>): Promise<{ ok: true; 
     return { ok: true, value: await change() };
   } catch (error) {
     if (!(error instanceof DirectoryError)) throw error;
-    const field = error.field !== undefined && error.reason !== undefined ? { field: { name: error.field, reason: error.reason } } : {};
+    const field = error.field !== undefined && error.valueRefusal !== undefined ? { field: { name: error.field, reason: error.valueRefusal.reason } } : {};
     return { ok: false, refusal: { status: adminStatusOf(error), message: error.message, ...field } };
   }
 }
@@ -62,7 +62,7 @@ export function fieldError(refusal: Refusal | undefined, name: string): { error?
  * name the API's field rather than the form's label; otherwise the message.
  */
 export function besideField(error: DirectoryError): string {
-  return error.reason === undefined ? error.message : asSentence(error.reason);
+  return error.valueRefusal === undefined ? error.message : asSentence(error.valueRefusal.reason);
 }
 
 function asSentence(reason: string): string {
