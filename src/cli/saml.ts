@@ -16,7 +16,10 @@ const CONFIGURE_USAGE = [
   'Usage: roster saml configure --idp-entity-id <id> --idp-sso-url <url> --idp-certificate <pem-file>',
   '       roster saml configure --idp-metadata <xml-file>',
   '',
-  'Stores the identity provider that users sign in with. Replaces any earlier configuration.',
+  'Stores the identity provider that users sign in with. Run again, it changes only what the',
+  'options given say: every setting not given keeps its stored value (e.g. `--idp-metadata md.xml`',
+  'alone replaces the IdP entity ID, sign-in URL and certificates and keeps the attributes and the',
+  'SP key pair). An empty value clears an optional setting: --login-attribute "".',
   '',
   'Options:',
   '  --idp-entity-id <id>          the IdP entity ID (Entra ID: "Microsoft Entra Identifier"; Okta: "Identity Provider Issuer")',
@@ -32,7 +35,10 @@ const CONFIGURE_USAGE = [
   '  --sp-certificate <pem-file>   our certificate, published in /saml/metadata',
   '  --sp-private-key <pem-file>   our private key: signs requests, decrypts encrypted assertions',
   '  --sign-requests               sign AuthnRequests (needs --sp-certificate and --sp-private-key)',
+  '  --no-sign-requests            stop signing AuthnRequests',
   '  --allow-idp-initiated         accept sign-ins started at the IdP (off: only sign-ins started at Roster)',
+  '  --no-allow-idp-initiated      refuse sign-ins started at the IdP again',
+  '  (--sp-certificate "" --sp-private-key "" removes the SP key pair)',
 ].join('\n');
 
 /** Which option each field came from, for messages that point at what to fix. */
@@ -86,24 +92,40 @@ export const samlCommands: CommandGroup = {
             'sp-private-key': { type: 'string' },
             'sign-requests': { type: 'boolean' },
             'allow-idp-initiated': { type: 'boolean' },
+            'no-sign-requests': { type: 'boolean' },
+            'no-allow-idp-initiated': { type: 'boolean' },
           },
         });
-        const spCertificateFile = values['sp-certificate'];
-        const spPrivateKeyFile = values['sp-private-key'];
-        const settings = {
+        if (values['sign-requests'] === true && values['no-sign-requests'] === true) return { usageError: 'give --sign-requests or --no-sign-requests, not both' };
+        if (values['allow-idp-initiated'] === true && values['no-allow-idp-initiated'] === true) {
+          return { usageError: 'give --allow-idp-initiated or --no-allow-idp-initiated, not both' };
+        }
+        const services = await context.services();
+        const current = await services.saml.get();
+        // An option not given keeps the stored value (a certificate rollover must not clear the
+        // login attribute or drop the SP key); an empty value clears an optional setting.
+        const keyFile = (file: string | undefined, option: string): string | null | undefined =>
+          file === undefined ? undefined : file === '' ? null : readFile(file, option);
+        const switched = (on: boolean | undefined, off: boolean | undefined): boolean | undefined => (on === true ? true : off === true ? false : undefined);
+        const given: SettingsGiven = {
           applicationId: values['application-id'],
           providerName: values['provider-name'],
           userLoginAttribute: values['login-attribute'],
           userNameAttribute: values['name-attribute'],
           userEmailAttribute: values['email-attribute'],
           groupAttribute: values['group-attribute'],
-          spCertificate: spCertificateFile === undefined ? undefined : readFile(spCertificateFile, '--sp-certificate'),
-          spPrivateKey: spPrivateKeyFile === undefined ? undefined : readFile(spPrivateKeyFile, '--sp-private-key'),
-          signRequests: values['sign-requests'],
-          allowIdpInitiated: values['allow-idp-initiated'],
+          spCertificate: keyFile(values['sp-certificate'], '--sp-certificate'),
+          spPrivateKey: keyFile(values['sp-private-key'], '--sp-private-key'),
+          signRequests: switched(values['sign-requests'], values['no-sign-requests']),
+          allowIdpInitiated: switched(values['allow-idp-initiated'], values['no-allow-idp-initiated']),
         };
+        const settings = Object.fromEntries(
+          SETTING_KEYS.map((key) => [key, given[key] !== undefined ? given[key] : current?.[key]]),
+        ) as SettingsGiven;
         const certificateFiles = values['idp-certificate'] ?? [];
-        const direct = [values['idp-entity-id'], values['idp-sso-url']].some((v) => v !== undefined) || certificateFiles.length > 0;
+        const entityId = values['idp-entity-id'];
+        const ssoUrl = values['idp-sso-url'];
+        const direct = entityId !== undefined || ssoUrl !== undefined || certificateFiles.length > 0;
         let input: SamlConfigInput;
         let labels: Record<SamlIssue['field'], string>;
         if (values['idp-metadata'] !== undefined) {
@@ -114,9 +136,7 @@ export const samlCommands: CommandGroup = {
           input = { ...parsed.input, ...settings };
           labels = METADATA_LABELS;
         } else {
-          const entityId = values['idp-entity-id'];
-          const ssoUrl = values['idp-sso-url'];
-          if (entityId === undefined || ssoUrl === undefined || certificateFiles.length === 0) {
+          if (current === undefined && (entityId === undefined || ssoUrl === undefined || certificateFiles.length === 0)) {
             return { usageError: 'give --idp-entity-id, --idp-sso-url and --idp-certificate, or --idp-metadata' };
           }
           const certificates = certificateFiles.flatMap((file) => {
@@ -124,15 +144,25 @@ export const samlCommands: CommandGroup = {
             if (found.length === 0) throw new DirectoryError('invalid', `SAML configuration refused: --idp-certificate ${file} holds no certificate.`, 'certificates');
             return found;
           });
-          input = { providerId: entityId, loginUrl: ssoUrl, certificates, ...settings };
+          input = {
+            providerId: entityId ?? current?.providerId ?? '',
+            loginUrl: ssoUrl ?? current?.loginUrl ?? '',
+            certificates: certificateFiles.length > 0 ? certificates : (current?.certificates ?? []),
+            ...settings,
+          };
           labels = FLAG_LABELS;
         }
 
-        const result = await (await context.services()).saml.configure(input, context.actor);
+        const result = await services.saml.configure(input, context.actor);
         for (const warning of result.warnings) context.err(`warning: ${describeIssue(warning, labels)}`);
         if (!result.ok) {
           const lines = result.errors.map((issue) => `  ${describeIssue(issue, labels)}`);
           throw new DirectoryError('invalid', ['SAML configuration refused:', ...lines].join('\n'), result.errors[0]?.field);
+        }
+        if (current !== undefined) {
+          const { changed, kept } = compareConfigs(current, result.config);
+          context.out(`Changed: ${changed.length === 0 ? 'nothing' : changed.join(', ')}.`);
+          if (kept.length > 0) context.out(`Kept as stored: ${kept.join(', ')}.`);
         }
         context.out('SAML configured.');
         printConfig(context, result.config);
@@ -155,6 +185,49 @@ export const samlCommands: CommandGroup = {
     },
   },
 };
+
+/** The settings besides the IdP's own (entity ID, sign-in URL, certificates) that options set. */
+const SETTING_KEYS = [
+  'applicationId',
+  'providerName',
+  'userLoginAttribute',
+  'userNameAttribute',
+  'userEmailAttribute',
+  'groupAttribute',
+  'spCertificate',
+  'spPrivateKey',
+  'signRequests',
+  'allowIdpInitiated',
+] as const;
+type SettingsGiven = { [K in (typeof SETTING_KEYS)[number]]: SamlConfig[K] | undefined };
+
+/** How `saml configure` names each stored setting when it says what it changed or kept. */
+const SETTING_NAMES: ReadonlyArray<[string, (config: SamlConfig) => unknown]> = [
+  ['IdP entity ID', (c) => c.providerId],
+  ['IdP sign-in URL', (c) => c.loginUrl],
+  ['IdP certificates', (c) => c.certificates.join('\n')],
+  ['application ID', (c) => c.applicationId],
+  ['provider name', (c) => c.providerName],
+  ['login attribute', (c) => c.userLoginAttribute],
+  ['name attribute', (c) => c.userNameAttribute],
+  ['email attribute', (c) => c.userEmailAttribute],
+  ['group attribute', (c) => c.groupAttribute],
+  ['SP key pair', (c) => (c.spCertificate === null ? null : `${c.spCertificate}\n${c.spPrivateKey ?? ''}`)],
+  ['sign requests', (c) => c.signRequests],
+  ['IdP-initiated sign-in', (c) => c.allowIdpInitiated],
+];
+
+/** What a re-run changed, and which set values it kept (unset ones are not worth a mention). */
+function compareConfigs(before: SamlConfig, after: SamlConfig): { changed: string[]; kept: string[] } {
+  const changed: string[] = [];
+  const kept: string[] = [];
+  for (const [name, read] of SETTING_NAMES) {
+    const old = read(before);
+    if (old !== read(after)) changed.push(name);
+    else if (old !== null && old !== false) kept.push(name);
+  }
+  return { changed, kept };
+}
 
 function printConfig(context: CliContext, config: SamlConfig): void {
   const unset = (value: string | null, fallback: string): string => value ?? fallback;

@@ -183,7 +183,7 @@ describe('roster saml', () => {
     assert.match(shown, /Login attribute: +http:\/\/schemas\.xmlsoap\.org\/ws\/2005\/05\/identity\/claims\/name$/m);
     assert.match(shown, /Sign requests: +yes$/m);
     assert.match(shown, /IdP-initiated: +allowed$/m);
-    const refused = roster(database, ['saml', 'configure', '--idp-entity-id', 'urn:idp', '--idp-sso-url', 'https://idp.example.com/sso', '--idp-certificate', certFile, '--sign-requests']);
+    const refused = roster(freshDatabase(), ['saml', 'configure', '--idp-entity-id', 'urn:idp', '--idp-sso-url', 'https://idp.example.com/sso', '--idp-certificate', certFile, '--sign-requests']);
     assert.equal(refused.status, 1);
     assert.match(refused.stderr, /--sign-requests: signing requests needs the SP certificate and private key/);
   });
@@ -208,6 +208,51 @@ describe('roster saml', () => {
     const shown = roster(database, ['saml', 'show']).stdout;
     assert.match(shown, /IdP entity ID: +https:\/\/sts\.example\.com\/tenant\/$/m);
     assert.match(shown, /IdP sign-in URL: +https:\/\/login\.example\.com\/tenant\/saml2$/m);
+  });
+
+  test('a re-run changes only what its options give: a certificate rollover through metadata keeps the attributes and the SP key pair', () => {
+    const database = freshDatabase();
+    const first = roster(database, [
+      'saml', 'configure', '--idp-entity-id', 'https://idp.example.com', '--idp-sso-url', 'https://idp.example.com/sso', '--idp-certificate', certFile,
+      '--login-attribute', 'upn', '--name-attribute', 'displayname', '--email-attribute', 'mail', '--group-attribute', 'groups',
+      '--sp-certificate', certFile, '--sp-private-key', join(dir, 'idp.key'), '--sign-requests', '--allow-idp-initiated',
+    ]);
+    assert.equal(first.status, 0, first.stderr);
+    const metadata = join(dir, 'rollover-metadata.xml');
+    writeFileSync(
+      metadata,
+      `<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://idp.example.com">
+  <IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    <KeyDescriptor use="signing"><KeyInfo xmlns="http://www.w3.org/2000/09/xmldsig#"><X509Data><X509Certificate>${certBase64}</X509Certificate></X509Data></KeyInfo></KeyDescriptor>
+    <SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.example.com/sso2" />
+  </IDPSSODescriptor>
+</EntityDescriptor>`,
+    );
+    const rerun = roster(database, ['saml', 'configure', '--idp-metadata', metadata]);
+    assert.equal(rerun.status, 0, rerun.stderr);
+    assert.match(rerun.stdout, /^Changed: IdP sign-in URL\.$/m);
+    assert.match(rerun.stdout, /^Kept as stored: .*login attribute, name attribute, email attribute, group attribute, SP key pair, sign requests, IdP-initiated sign-in\.$/m);
+    const shown = roster(database, ['saml', 'show']).stdout;
+    assert.match(shown, /IdP sign-in URL: +https:\/\/idp\.example\.com\/sso2$/m);
+    assert.match(shown, /Login attribute: +upn$/m);
+    assert.match(shown, /Name attribute: +displayname$/m);
+    assert.match(shown, /Email attribute: +mail$/m);
+    assert.match(shown, /Group attribute: +groups$/m);
+    assert.match(shown, /SP key pair: +CN=cli-test-idp$/m);
+    assert.match(shown, /Sign requests: +yes$/m);
+    assert.match(shown, /IdP-initiated: +allowed$/m);
+
+    // An empty value clears an optional setting; --no-… turns a switch off; one option alone is enough.
+    const cleared = roster(database, ['saml', 'configure', '--group-attribute', '', '--no-allow-idp-initiated']);
+    assert.equal(cleared.status, 0, cleared.stderr);
+    assert.match(cleared.stdout, /^Changed: group attribute, IdP-initiated sign-in\.$/m);
+    const after = roster(database, ['saml', 'show']).stdout;
+    assert.match(after, /Group attribute: +\(none\)$/m);
+    assert.match(after, /IdP-initiated: +refused$/m);
+    assert.match(after, /Login attribute: +upn$/m);
+    const dropped = roster(database, ['saml', 'configure', '--sp-certificate', '', '--sp-private-key', '', '--no-sign-requests']);
+    assert.equal(dropped.status, 0, dropped.stderr);
+    assert.match(roster(database, ['saml', 'show']).stdout, /SP key pair: +\(none\)$/m);
   });
 
   test('a wrong value exits 1 naming the option', () => {
