@@ -101,7 +101,8 @@ export type SamlValidation =
   | { readonly ok: false; readonly errors: readonly SamlIssue[]; readonly warnings: readonly SamlIssue[] };
 
 export type MetadataResult =
-  | { readonly ok: true; readonly input: SamlConfigInput }
+  /** `leftOut`: what to tell the administrator about expired certificates the metadata still lists. */
+  | { readonly ok: true; readonly input: SamlConfigInput; readonly leftOut: readonly string[] }
   | { readonly ok: false; readonly message: string };
 
 const MD = 'urn:oasis:names:tc:SAML:2.0:metadata';
@@ -145,15 +146,21 @@ export function createSamlConfigService(settings: Settings): SamlConfigService {
   return {
     get: () => settings.get(samlSetting),
     async configure(input, actor) {
-      const result = validateSamlConfig(input);
+      const stored = await settings.get(samlSetting);
+      const result = validateSamlConfig(input, new Date(), stored?.certificates);
       if (result.ok) await settings.set(samlSetting, result.config, actor);
       return result;
     },
   };
 }
 
-/** Checks every field and normalises the certificates to PEM; `now` is for tests. */
-export function validateSamlConfig(input: SamlConfigInput, now: Date = new Date()): SamlValidation {
+/**
+ * Checks every field and normalises the certificates to PEM; `now` is for tests. `stored` are
+ * the certificates already configured: one of them that has expired since may be kept (sign-in
+ * refuses it as certificate_expired, and what GET returned must still PUT back), while an
+ * expired certificate being added is refused.
+ */
+export function validateSamlConfig(input: SamlConfigInput, now: Date = new Date(), stored: readonly string[] = []): SamlValidation {
   const errors: SamlIssue[] = [];
   const warnings: SamlIssue[] = [];
 
@@ -173,8 +180,9 @@ export function validateSamlConfig(input: SamlConfigInput, now: Date = new Date(
     // Without a certificate no response could be verified, so sign-in could never work.
     errors.push({ field: 'certificates', message: 'at least one IdP signing certificate is required' });
   }
+  const storedFingerprints = new Set(stored.flatMap((pem) => fingerprintOf(pem) ?? []));
   input.certificates.forEach((text, index) => {
-    const checked = checkCertificate(text, now);
+    const checked = checkCertificate(text, now, storedFingerprints);
     if ('error' in checked) {
       errors.push({ field: 'certificates', index, message: checked.error });
       return;
@@ -297,8 +305,12 @@ export function describeCertificate(pem: string): CertificateInfo {
   };
 }
 
-/** Reads an IdP's SAML 2.0 metadata (an EntityDescriptor) into unchecked configuration input. */
-export function parseIdpMetadata(xml: string): MetadataResult {
+/**
+ * Reads an IdP's SAML 2.0 metadata (an EntityDescriptor) into unchecked configuration input.
+ * Expired signing certificates are left out (an IdP lists the old one beside the new one for a
+ * while after a rollover), and `leftOut` says which; refused only when every one has expired.
+ */
+export function parseIdpMetadata(xml: string, now: Date = new Date()): MetadataResult {
   // Metadata never needs a DTD; refusing one rules out entity-expansion tricks outright.
   const screened = screenXmlText(xml);
   if (screened?.code === 'declaration') return { ok: false, message: 'the metadata must not contain a DOCTYPE or ENTITY declaration' };
@@ -357,7 +369,22 @@ export function parseIdpMetadata(xml: string): MetadataResult {
   }
   if (certificates.length === 0) return { ok: false, message: 'the IDPSSODescriptor has no signing certificate (KeyDescriptor/X509Certificate)' };
 
-  return { ok: true, input: { providerId: providerId.trim(), loginUrl: loginUrl.trim(), certificates } };
+  const expired: CertificateInfo[] = [];
+  const current = certificates.filter((pem) => {
+    let info: CertificateInfo;
+    try {
+      info = describeCertificate(pem);
+    } catch {
+      return true; // validation names what is wrong with it
+    }
+    if (Date.parse(info.validTo) > now.getTime()) return true;
+    if (!expired.some((e) => e.fingerprint256 === info.fingerprint256)) expired.push(info);
+    return false;
+  });
+  const described = expired.map((info) => `${info.subject}, which expired on ${info.validTo}`);
+  if (current.length === 0) return { ok: false, message: `every signing certificate in the metadata has expired (${described.join('; ')})` };
+  const leftOut = described.map((text) => `left out the expired certificate ${text}`);
+  return { ok: true, input: { providerId: providerId.trim(), loginUrl: loginUrl.trim(), certificates: current }, leftOut };
 }
 
 function checkLoginUrl(value: string): string | undefined {
@@ -379,7 +406,7 @@ function checkLoginUrl(value: string): string | undefined {
 
 type CertificateCheck = { pem: string; info: CertificateInfo; warning?: string } | { error: string };
 
-function checkCertificate(text: string, now: Date): CertificateCheck {
+function checkCertificate(text: string, now: Date, kept: ReadonlySet<string> = new Set()): CertificateCheck {
   const trimmed = text.trim();
   const pem = trimmed.startsWith('-----BEGIN') ? trimmed : toPem(trimmed.replace(/\s+/g, ''));
   let info: CertificateInfo;
@@ -389,15 +416,25 @@ function checkCertificate(text: string, now: Date): CertificateCheck {
     return { error: `not a valid X.509 certificate (${firstLine(error)})` };
   }
   const validTo = Date.parse(info.validTo);
-  if (validTo <= now.getTime()) return { error: `the certificate ${info.subject} expired on ${info.validTo}` };
   const checked: { pem: string; info: CertificateInfo; warning?: string } = { pem: normalisePem(pem), info };
-  if (Date.parse(info.validFrom) > now.getTime()) {
+  if (validTo <= now.getTime()) {
+    if (!kept.has(info.fingerprint256)) return { error: `the certificate ${info.subject} expired on ${info.validTo}` };
+    checked.warning = `the certificate ${info.subject} expired on ${info.validTo}: sign-in refuses responses it signs; remove it`;
+  } else if (Date.parse(info.validFrom) > now.getTime()) {
     checked.warning = `the certificate ${info.subject} is not valid before ${info.validFrom}`;
   } else if (validTo - now.getTime() < EXPIRY_WARNING_DAYS * DAY_MS) {
     const days = Math.floor((validTo - now.getTime()) / DAY_MS);
     checked.warning = `the certificate ${info.subject} expires on ${info.validTo} (in ${days} days); ask the IdP for its next one`;
   }
   return checked;
+}
+
+function fingerprintOf(pem: string): string | undefined {
+  try {
+    return new X509Certificate(pem).fingerprint256;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Rewrites a PEM certificate in the canonical layout, so stored values compare and print alike. */

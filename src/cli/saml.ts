@@ -133,6 +133,7 @@ export const samlCommands: CommandGroup = {
           const file = values['idp-metadata'];
           const parsed = parseIdpMetadata(readFile(file, '--idp-metadata'));
           if (!parsed.ok) throw new DirectoryError('invalid', `SAML configuration refused: ${file}: ${parsed.message}.`, 'metadata');
+          for (const note of parsed.leftOut) context.err(`warning: ${file}: ${note}`);
           input = { ...parsed.input, ...settings };
           labels = METADATA_LABELS;
         } else {

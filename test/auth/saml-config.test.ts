@@ -57,6 +57,15 @@ function errorsOf(result: SamlValidation): Array<[string, string]> {
 }
 
 describe('validateSamlConfig', () => {
+  test('keeps an expired certificate that is already stored, with a warning, and refuses one being added', () => {
+    const kept = validateSamlConfig(input({ certificates: [expiredPem, validPem] }), new Date(), [expiredPem, validPem]);
+    assert.ok(kept.ok, JSON.stringify(kept));
+    assert.equal(kept.config.certificates.length, 2);
+    assert.match(kept.warnings[0]?.message ?? '', /CN=expired-idp expired on 2020-02-01T00:00:00\.000Z: sign-in refuses responses it signs; remove it/);
+    const added = validateSamlConfig(input({ certificates: [expiredPem, validPem] }), new Date(), [validPem]);
+    assert.deepEqual(errorsOf(added), [['certificates', 'the certificate CN=expired-idp expired on 2020-02-01T00:00:00.000Z']]);
+  });
+
   test('accepts a valid configuration and reports the certificate expiry', () => {
     const result = validateSamlConfig(input());
     assert.ok(result.ok);
@@ -175,6 +184,17 @@ describe('parseIdpMetadata', () => {
     assert.equal(result.input.loginUrl, 'https://idp.example.com/sso/redirect');
     assert.deepEqual(result.input.certificates, [validPem.trim()]);
     assert.ok(validateSamlConfig(result.input).ok);
+  });
+
+  test('leaves out an expired signing certificate listed beside a valid one and says so; refuses metadata whose every one has expired', () => {
+    const result = parseIdpMetadata(metadata(key('signing', expiredPem) + key('signing', validPem) + redirect));
+    assert.ok(result.ok, result.ok ? '' : result.message);
+    assert.deepEqual(result.input.certificates, [validPem.trim()]);
+    assert.deepEqual(result.leftOut, ['left out the expired certificate CN=expired-idp, which expired on 2020-02-01T00:00:00.000Z']);
+    assert.ok(validateSamlConfig(result.input).ok);
+    const refused = parseIdpMetadata(metadata(key('signing', expiredPem) + redirect));
+    assert.equal(refused.ok, false);
+    assert.match(refused.ok ? '' : refused.message, /every signing certificate in the metadata has expired \(CN=expired-idp, which expired on 2020-02-01/);
   });
 
   test('falls back to the POST binding and takes keys without a use', () => {

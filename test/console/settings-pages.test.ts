@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startTestApp, testCertificate, testKeyPair, TEST_IDP, userBody, type TestApp } from '../support/app.ts';
+import { expiredTestKeyPair, startTestApp, testCertificate, testKeyPair, TEST_IDP, userBody, type TestApp } from '../support/app.ts';
 import { eachDatabase } from '../support/databases.ts';
 import { getPage, postForm, sessionFor, type ConsoleSession } from '../support/console.ts';
 
@@ -94,6 +94,16 @@ eachDatabase('Authentication page', (database) => {
       assert.equal(keptOnError.statusCode, 400);
       assert.match(keptOnError.body, /value="upn"/);
       assert.deepEqual(await app.services.saml.get(), before);
+    });
+
+    test('metadata listing an expired signing certificate beside the current one fills in the current one and says which was left out', async () => {
+      const keyOf = (pem: string): string =>
+        `<KeyDescriptor use="signing"><KeyInfo xmlns="http://www.w3.org/2000/09/xmldsig#"><X509Data><X509Certificate>${pem.replace(/-----[A-Z ]+-----|\s+/g, '')}</X509Certificate></X509Data></KeyInfo></KeyDescriptor>`;
+      const metadata = `<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://sts.example.net/tenant/"><IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">${keyOf(expiredTestKeyPair().certificate)}${keyOf(testCertificate())}<SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://sts.example.net/tenant/saml2"/></IDPSSODescriptor></EntityDescriptor>`;
+      const filled = await postForm(app, '/admin/authentication/saml/metadata', { metadata }, { session: admin });
+      assert.equal(filled.statusCode, 200);
+      assert.match(filled.body, /The metadata lists the expired certificate CN=expired-idp, which expired on 2020-02-01T00:00:00\.000Z: it was left out\./);
+      assert.equal(filled.body.match(/-----BEGIN CERTIFICATE-----/g)?.length, 1);
     });
 
     test('deleting the configuration while SCIM is off removes it and is audited', async () => {

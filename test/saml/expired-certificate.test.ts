@@ -70,4 +70,23 @@ eachDatabase('SAML responses signed with an expired IdP certificate', (database)
     assert.match(response.body, /not signed by a certificate Roster trusts/);
     assert.equal((await lastRefusal()).reason, 'signature');
   });
+
+  test('settings holding a certificate that expired since can be PUT back as GET returned them, or with one field changed; an expired certificate being added is refused', async () => {
+    await configuredIn2020([expired.certificate, testCertificate()]);
+    const shown = await app.request('GET', '/api/v2/authentication/saml');
+    assert.equal(shown.status, 200);
+    const unchanged = await app.request('PUT', '/api/v2/authentication/saml', shown.body);
+    assert.equal(unchanged.status, 200, JSON.stringify(unchanged.body));
+    assert.equal(unchanged.body.certificates.length, 2);
+    assert.match(unchanged.body.warnings[0].message, /CN=expired-idp expired on 2020-02-01T00:00:00\.000Z: sign-in refuses responses it signs; remove it/);
+    const renamed = await app.request('PUT', '/api/v2/authentication/saml', { ...shown.body, providerName: 'Entra ID' });
+    assert.equal(renamed.status, 200, JSON.stringify(renamed.body));
+    assert.equal(renamed.body.providerName, 'Entra ID');
+    assert.equal(renamed.body.spPrivateKeyConfigured, true);
+
+    await configuredIn2020([testCertificate()]);
+    const added = await app.request('PUT', '/api/v2/authentication/saml', { ...shown.body, certificates: [testCertificate(), expired.certificate] });
+    assert.equal(added.status, 400);
+    assert.match(added.body.message, /the certificate CN=expired-idp expired on 2020-02-01/);
+  });
 });

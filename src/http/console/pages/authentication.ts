@@ -299,7 +299,7 @@ ${provisioning}`,
   const editPage = (
     request: FastifyRequest,
     reply: FastifyReply,
-    options: { config: SamlConfig | undefined; values: FormValues; errors: readonly SamlIssue[] | ReadonlyArray<{ field: string; message: string }>; status?: number; metadataError?: string; fromMetadata?: boolean },
+    options: { config: SamlConfig | undefined; values: FormValues; errors: readonly SamlIssue[] | ReadonlyArray<{ field: string; message: string }>; status?: number; metadataError?: string; fromMetadata?: { readonly leftOut: readonly string[] } },
   ) => {
     const errors = new Map<string, string>();
     for (const issue of options.errors) if (!errors.has(issue.field)) errors.set(issue.field, issue.message);
@@ -310,7 +310,7 @@ ${provisioning}`,
     return sendPage(request, reply, {
       status: options.status ?? 200,
       title: options.config === undefined ? 'Configure SAML' : 'Edit the SAML configuration',
-      body: html`${summary}${options.fromMetadata === true && banner({ tone: 'info', body: 'The identity provider’s entity ID, login URL and certificates were read from the metadata. Nothing is saved yet: check the form and Save.' })}
+      body: html`${summary}${options.fromMetadata !== undefined && banner({ tone: 'info', body: html`<p>The identity provider’s entity ID, login URL and certificates were read from the metadata. Nothing is saved yet: check the form and Save.</p>${options.fromMetadata.leftOut.map((note) => html`<p>The metadata ${note.replace(/^left out/, 'lists')}: it was left out.</p>`)}` })}
 <p><a href="${AUTHENTICATION_PATH}">Back to Authentication</a></p>
 ${samlForm(request, { config: options.config, values: options.values, errors, ...(options.metadataError !== undefined ? { metadataError: options.metadataError } : {}) })}`,
     });
@@ -339,7 +339,7 @@ ${samlForm(request, { config: options.config, values: options.values, errors, ..
     if (!parsed.ok) return editPage(request, reply, { config: current, values: typed, errors: [], metadataError: `The metadata cannot be used: ${parsed.message}.`, status: 400 });
     // Only fills the form: the administrator checks it and saves, as with any edit.
     const values = { ...typed, providerId: parsed.input.providerId, loginUrl: parsed.input.loginUrl, certificates: parsed.input.certificates.join('\n') };
-    return editPage(request, reply, { config: current, values, errors: [], fromMetadata: true });
+    return editPage(request, reply, { config: current, values, errors: [], fromMetadata: { leftOut: parsed.leftOut } });
   });
 
   app.post(`${EDIT_PATH}/delete`, async (request, reply) => {

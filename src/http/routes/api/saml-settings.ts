@@ -125,7 +125,7 @@ export function samlSettingsRoutes(app: FastifyInstance, services: Services): vo
     const current = await services.saml.get();
     const parsed = toInput(body, current);
     if ('error' in parsed) return reply.code(400).send({ message: parsed.error, errors: [{ field: parsed.field, message: parsed.error }] });
-    const checked = validateSamlConfig(parsed.input);
+    const checked = validateSamlConfig(parsed.input, new Date(), current?.certificates);
     if (checked.ok) {
       const problem = readOnlyProblem(body, current === undefined ? undefined : view(current, services), view(checked.config, services));
       if (problem !== undefined) return reply.code(400).send({ message: problem.error, errors: [{ field: problem.field, message: problem.error }] });
