@@ -3,6 +3,7 @@
  * view of users is users.ts; both share the store and the deactivation step. Every write is
  * one transaction with its audit event, and checks the managed-mode rules inside it.
  */
+import { hasSurroundingSpace, LOGIN_LENGTH, SURROUNDING_SPACE_RULE } from './login-rules.ts';
 import { hashPassword } from '../auth/passwords.ts';
 import { newId } from '../ids.ts';
 import { caseKey } from '../text.ts';
@@ -59,7 +60,7 @@ export interface PageRequest {
 }
 
 /** The limits of an account's fields, shared with the admin API's schemas. */
-export const ACCOUNT_LIMITS = { login: { min: 2, max: 255 }, name: 200, email: 100, password: { min: 12, max: 1000 }, externalId: 255 } as const;
+export const ACCOUNT_LIMITS = { login: LOGIN_LENGTH, name: 200, email: 100, password: { min: 12, max: 1000 }, externalId: 255 } as const;
 const MAX_LOGIN = ACCOUNT_LIMITS.login.max;
 const MAX_NAME = ACCOUNT_LIMITS.name;
 const MAX_EMAIL = ACCOUNT_LIMITS.email;
@@ -73,6 +74,7 @@ function checkLogin(value: unknown): string {
   if (value === undefined || value === null) throw rejected('login', value, 'must not be null');
   if (typeof value !== 'string') throw rejected('login', value, 'must be a string');
   if (value.length < ACCOUNT_LIMITS.login.min || value.length > MAX_LOGIN) throw rejected('login', value, `size must be between ${ACCOUNT_LIMITS.login.min} and ${MAX_LOGIN}`);
+  if (hasSurroundingSpace(value)) throw rejected('login', value, SURROUNDING_SPACE_RULE);
   if (/[\s\p{Cc}]/u.test(value)) throw rejected('login', value, 'must not contain spaces or control characters');
   return value;
 }

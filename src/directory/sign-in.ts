@@ -26,6 +26,7 @@ import { membershipId } from './memberships.ts';
 import { provisioningModeSetting, type Provisioning } from './provisioning.ts';
 import { groupEvent, userEvent } from './shapes.ts';
 import { readSetting } from '../settings.ts';
+import { hasSurroundingSpace } from './login-rules.ts';
 
 /** Shown to anyone SCIM mode does not let in (SonarQube's wording, with our name). */
 export const NO_ACCOUNT_MESSAGE = 'You have no account on Roster. Please make sure with your administrator that your account is provisioned.';
@@ -83,7 +84,7 @@ export type SignInResult =
 
 /** One reason why a user cannot sign in now, in plain words. */
 export interface SignInProblem {
-  readonly code: 'saml_not_configured' | 'certificate_expired' | 'not_provisioned' | 'deactivated' | 'login_mismatch' | 'local_account';
+  readonly code: 'saml_not_configured' | 'certificate_expired' | 'not_provisioned' | 'deactivated' | 'login_mismatch' | 'local_account' | 'login_white_space';
   readonly message: string;
 }
 
@@ -353,6 +354,12 @@ function checkCertificates(config: SamlConfig, now: Date, problems: SignInProble
 
 function checkAccount(profile: UserProfile, scim: boolean, problems: SignInProblem[]): void {
   if (!profile.active) problems.push({ code: 'deactivated', message: 'The user is deactivated.' });
+  if (hasSurroundingSpace(profile.login)) {
+    problems.push({
+      code: 'login_white_space',
+      message: `The login "${profile.login}" begins or ends with white space: sign-in trims the login the identity provider sends, so it never matches. Remove the spaces from the userName at the identity provider (or from the login).`,
+    });
+  }
   if (!scim && profile.local) {
     problems.push({ code: 'local_account', message: 'This is a local account with a password: SAML sign-in may not take it over while SCIM provisioning is off.' });
   }

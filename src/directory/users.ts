@@ -2,6 +2,7 @@
  * Users: the domain rules for creating, updating, deactivating and finding users, whatever
  * API asks. Every write is one transaction that also appends its audit event.
  */
+import { hasSurroundingSpace, SURROUNDING_SPACE_RULE } from './login-rules.ts';
 import type { Filter, AttributePath } from '../scim/filter/ast.ts';
 import { foldDocument } from '../scim/keys.ts';
 import { ENTERPRISE_USER_SCHEMA, USER_SCHEMA, type ResourceSchemas } from '../scim/schemas.ts';
@@ -85,6 +86,11 @@ function toWrite(document: Document, activeIfAbsent: boolean, schemas: ResourceS
     },
     emails: emailRows,
   };
+}
+
+/** The login rules every way in shares (login-rules.ts), worded for SCIM's userName. */
+function checkUserName(userName: string): void {
+  if (hasSurroundingSpace(userName)) throw new DirectoryError('invalid', `userName "${userName}" ${SURROUNDING_SPACE_RULE}.`, 'userName');
 }
 
 /** The rows of user_emails a document's `emails` give. */
@@ -224,6 +230,7 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
       return write(async (trx) => {
         const schemas = (await scimSchemas.current(trx)).User;
         const { write: values, emails } = toWrite(document, true, schemas);
+        checkUserName(values.login);
         const now = new Date().toISOString();
         const scimId = newId();
         // Who holds the name, without reading the user in full: only a local user (or one whose
@@ -320,6 +327,8 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
         assertVersion(allows, `User ${scimId}`, current.user.resourceVersion);
         const next = change(current.document);
         const { write: values, emails } = toWrite(next, current.user.active, schemas);
+        // A login stored before this rule is kept as it is; only a new one is checked.
+        if (values.login !== current.user.login) checkUserName(values.login);
         const before = userDocument(current.user);
         const after: Document = { ...values.data, userName: values.login, active: values.active };
         if (values.externalId !== null) after.externalId = values.externalId;

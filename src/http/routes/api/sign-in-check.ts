@@ -22,7 +22,7 @@ export const SIGN_IN_CHECK: NamedSchema = {
         type: 'object',
         required: ['code', 'message'],
         properties: {
-          code: { type: 'string', enum: ['saml_not_configured', 'certificate_expired', 'not_provisioned', 'deactivated', 'login_mismatch', 'local_account'] },
+          code: { type: 'string', enum: ['saml_not_configured', 'certificate_expired', 'not_provisioned', 'deactivated', 'login_mismatch', 'local_account', 'login_white_space'] },
           message: { type: 'string' },
         },
       },

@@ -1,0 +1,19 @@
+/**
+ * The rules a login (the admin API's `login`, SCIM's `userName`, the login a SAML assertion
+ * carries) must follow wherever it enters Roster, so that every way in accepts the same logins
+ * and says the same thing about the ones it refuses.
+ */
+
+/** A login's length, as the admin API has always bounded it. */
+export const LOGIN_LENGTH = { min: 2, max: 255 } as const;
+
+/**
+ * Why a login that begins or ends with white space is refused: SAML sign-in trims the login the
+ * identity provider sends, so the stored one would never match and the user never sign in.
+ */
+export const SURROUNDING_SPACE_RULE = 'must not begin or end with white space (SAML sign-in trims the login the identity provider sends, so this user could never sign in)';
+
+/** Whether `login` begins or ends with white space, as String.prototype.trim sees it (what sign-in trims). */
+export function hasSurroundingSpace(login: string): boolean {
+  return login.trim() !== login;
+}
