@@ -186,22 +186,39 @@ export function createSamlServiceProvider(store: Store, configs: SamlConfigServi
         profile = (await nodeSaml(config, cache, current).validatePostResponseAsync({ SAMLResponse: samlResponse })).profile;
       } catch (error) {
         const failure = classify(error, xml);
+        if (failure.code === 'idp_error') return fail(await statusFailure(xml, current, cache, browsers.presented(cookies)));
         if (failure.code !== 'signature' || expired.length === 0) return fail(failure);
         return fail((await expiredSigner(xml, expired, config.spPrivateKey)) ?? failure);
       }
       if (profile === null) return fail({ code: 'malformed', detail: 'the response carries no assertion' });
-      return checkProfile(config, profile, xml, cache, browsers.presented(cookies));
+      return checkProfile(config, profile, xml, cache, browsers.presented(cookies), current);
     },
   };
 
+  /**
+   * A refusal by the IdP, in its own words only when they are known to be its words: the
+   * response is signed by a trusted certificate, or it answers a request this very browser
+   * started. Anyone can post an unsigned error response with a stolen InResponseTo from a
+   * victim's browser, and Roster's page must not show the attacker's text as the IdP's.
+   */
+  async function statusFailure(xml: string, certificates: readonly string[], cache: RequestCache, browser: string | undefined): Promise<SamlFailure> {
+    const response = responseElement(xml);
+    if (response === null) return { code: 'malformed', detail: 'the response has no Status' };
+    const requestId = response.getAttribute('InResponseTo');
+    const sameBrowser = requestId !== null && requestId !== '' && isSameBrowser(browser, cache.browserHashOf(requestId));
+    const trusted = sameBrowser || (await signedBy(xml, certificates));
+    return { code: 'idp_error', detail: responseStatus(response, trusted) ?? 'the response has no Status' };
+  }
+
   /** The checks node-saml leaves to us, on an assertion whose signature it verified. */
-  async function checkProfile(config: SamlConfig, profile: Profile, xml: string, cache: RequestCache, browser: string | undefined): Promise<SamlResult> {
+  async function checkProfile(config: SamlConfig, profile: Profile, xml: string, cache: RequestCache, browser: string | undefined, certificates: readonly string[]): Promise<SamlResult> {
     const fail = (failure: SamlFailure): SamlResult => ({ ok: false, failure, returnTo: cache.firstReturnTo() });
     // node-saml reads the Response's status only when it carries no assertion. SAML Core
     // §3.2.2.2 and the Web SSO profile (§4.1.4.2): an assertion counts only in a Success.
     const response = responseElement(xml);
-    const status = response === null ? null : responseStatus(response);
-    if (status !== SAML_SUCCESS) return fail({ code: status === null ? 'malformed' : 'idp_error', detail: status ?? 'the response has no Status' });
+    const status = response === null ? null : responseStatus(response, false);
+    if (status === null) return fail({ code: 'malformed', detail: 'the response has no Status' });
+    if (status !== SAML_SUCCESS) return fail(await statusFailure(xml, certificates, cache, browser));
     if (profile.issuer !== config.providerId) {
       return fail({ code: 'wrong_issuer', expected: config.providerId, received: profile.issuer ?? null });
     }
@@ -383,19 +400,31 @@ function protocolChild(parent: Element, name: string): Element | undefined {
   return undefined;
 }
 
+/** Whether the Response itself carries a valid signature by one of `certificates`. */
+async function signedBy(xml: string, certificates: readonly string[]): Promise<boolean> {
+  try {
+    const { getVerifiedXml, parseDomFromString } = samlXmlLibrary();
+    const root = (await parseDomFromString(xml)).documentElement;
+    return root !== null && certificates.length > 0 && getVerifiedXml(xml, root, [...certificates]) !== null;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * The Response's own status (its direct Status child, not one nested elsewhere): exactly
  * SAML_SUCCESS when it is one; else how the IdP worded the failure (the status code, the
- * second-level code and the message, shortened); null when there is none to read.
+ * second-level code and, with `withMessage`, its StatusMessage, shortened); null when there is
+ * none to read.
  */
-function responseStatus(response: Element): string | null {
+function responseStatus(response: Element, withMessage: boolean): string | null {
   const status = protocolChild(response, 'Status');
   const code = status ? protocolChild(status, 'StatusCode') : undefined;
   const value = code?.getAttribute('Value') ?? '';
   if (status === undefined || value === '') return null;
   if (value === SAML_SUCCESS) return SAML_SUCCESS;
   const second = code ? protocolChild(code, 'StatusCode')?.getAttribute('Value') : undefined;
-  const message = protocolChild(status, 'StatusMessage')?.textContent?.trim();
+  const message = withMessage ? protocolChild(status, 'StatusMessage')?.textContent?.trim() : undefined;
   const words = [value, second ? `(${second})` : '', message ? `: ${message}` : ''].join(' ').replace(/\s+/g, ' ').replace(' :', ':');
   return shorten(words.trim(), MAX_DETAIL);
 }

@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startTestApp, userBody, type TestApp } from '../support/app.ts';
 import { eachDatabase } from '../support/databases.ts';
-import { buildResponse, postResponse, samlCookieOf, sessionCookieOf, startLogin } from './idp.ts';
+import { buildResponse, postResponse, samlCookieOf, sessionCookieOf, sign, startLogin } from './idp.ts';
+import { randomUUID } from 'node:crypto';
+import { TEST_IDP } from '../support/app.ts';
 
 eachDatabase('SAML sign-in bound to the browser that started it', (database) => {
   let app: TestApp;
@@ -101,6 +103,33 @@ eachDatabase('SAML sign-in bound to the browser that started it', (database) => 
     assert.equal(response.statusCode, 303, response.body);
     assert.ok(sessionCookieOf(response) !== undefined);
   });
+
+  test("an error response's StatusMessage is shown as the IdP's words only when it is signed or comes from the browser that started the sign-in", async () => {
+    const errorResponse = (inResponseTo: string, message: string): string =>
+      `<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_r${randomUUID()}" Version="2.0" IssueInstant="${new Date().toISOString()}" Destination="https://roster.test/saml/acs" InResponseTo="${inResponseTo}">` +
+      `<saml:Issuer>${TEST_IDP.providerId}</saml:Issuer>` +
+      `<samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Responder"/><samlp:StatusMessage>${message}</samlp:StatusMessage></samlp:Status>` +
+      `</samlp:Response>`;
+    const forged = 'Your account is locked, call +1 555 0100 to unlock it';
+
+    // Unsigned, posted from a browser that did not start the request (the victim's, by the attacker's form).
+    const unbound = await postResponse(app, errorResponse((await startLogin(app)).requestId, forged), undefined, { cookie: null });
+    assert.equal(unbound.statusCode, 403);
+    assert.match(unbound.body, /The identity provider refused the sign-in: urn:oasis:names:tc:SAML:2\.0:status:Responder\./);
+    assert.doesNotMatch(unbound.body, /locked|555/);
+    assert.doesNotMatch(JSON.stringify(await lastRefusal()), /locked/);
+
+    // The browser that started the sign-in: the IdP's words are shown.
+    const bound = await postResponse(app, errorResponse((await startLogin(app)).requestId, 'The user is not assigned to this application'));
+    assert.equal(bound.statusCode, 403);
+    assert.match(bound.body, /refused the sign-in: urn:oasis:names:tc:SAML:2\.0:status:Responder: The user is not assigned to this application/);
+
+    // Signed by the IdP: its words, whoever posts it.
+    const signed = sign(errorResponse((await startLogin(app)).requestId, 'The user is not assigned to this application'), 'Response');
+    const fromElsewhere = await postResponse(app, signed, undefined, { cookie: null });
+    assert.equal(fromElsewhere.statusCode, 403);
+    assert.match(fromElsewhere.body, /refused the sign-in: urn:oasis:names:tc:SAML:2\.0:status:Responder: The user is not assigned to this application/);
+  });
 });
 
 eachDatabase('the SAML request cookie on a plain http base URL', (database) => {
@@ -119,4 +148,5 @@ eachDatabase('the SAML request cookie on a plain http base URL', (database) => {
     assert.match(header, /; HttpOnly/);
     assert.doesNotMatch(header, /Secure|SameSite/);
   });
+
 });
