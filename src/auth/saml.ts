@@ -26,6 +26,7 @@ export type SamlFailure =
   | { readonly code: 'xml_declaration'; readonly detail: string }
   | { readonly code: 'idp_error'; readonly detail: string }
   | { readonly code: 'signature'; readonly detail: string }
+  | { readonly code: 'weak_signature'; readonly algorithm: string }
   | { readonly code: 'certificate_expired'; readonly subject: string; readonly validTo: string }
   | { readonly code: 'encrypted_without_key' }
   | { readonly code: 'decryption_failed'; readonly detail: string }
@@ -191,6 +192,10 @@ export function createSamlServiceProvider(store: Store, configs: SamlConfigServi
         return fail((await expiredSigner(xml, expired, config.spPrivateKey)) ?? failure);
       }
       if (profile === null) return fail({ code: 'malformed', detail: 'the response carries no assertion' });
+      // xml-crypto still verifies SHA-1 signatures; SHA-1 collisions are practical, and Entra ID
+      // and Okta sign with SHA-256 unless set otherwise.
+      const weak = await sha1Algorithm(xml, config.spPrivateKey);
+      if (weak !== undefined) return fail({ code: 'weak_signature', algorithm: weak });
       return checkProfile(config, profile, xml, cache, browsers.presented(cookies), current);
     },
   };
@@ -272,6 +277,8 @@ export function describeSamlFailure(failure: SamlFailure): string {
       return `The identity provider refused the sign-in: ${failure.detail}.`;
     case 'signature':
       return `The SAML response is not signed by a certificate Roster trusts (${failure.detail}).`;
+    case 'weak_signature':
+      return `The SAML response is signed with SHA-1 (${failure.algorithm}), which Roster refuses: set the identity provider to sign with SHA-256.`;
     case 'certificate_expired':
       return `The SAML response is signed with the identity provider certificate ${failure.subject}, which expired on ${failure.validTo}. Configure the identity provider's current certificate.`;
     case 'encrypted_without_key':
@@ -328,6 +335,28 @@ async function expiredSigner(xml: string, expired: readonly string[], spKey: str
     // Whatever cannot be read here was refused for its signature already; that answer stands.
   }
   return undefined;
+}
+
+const SIGNATURE_ALGORITHMS = "//*[local-name()='Signature' and namespace-uri()='http://www.w3.org/2000/09/xmldsig#']//*[(local-name()='SignatureMethod' or local-name()='DigestMethod') and namespace-uri()='http://www.w3.org/2000/09/xmldsig#']";
+
+/**
+ * The first SHA-1 algorithm (rsa-sha1, hmac-sha1 or the sha1 digest) named by a signature of
+ * the response, of its assertion or of its encrypted assertion once decrypted with `spKey`;
+ * undefined when every signature uses a stronger one. Runs on a response node-saml accepted.
+ */
+async function sha1Algorithm(xml: string, spKey: string | null): Promise<string | undefined> {
+  const { decryptXml, parseDomFromString, xpath: samlXpath } = samlXmlLibrary();
+  const weakIn = (document: Awaited<ReturnType<typeof parseDomFromString>>): string | undefined =>
+    samlXpath
+      .selectElements(document, SIGNATURE_ALGORITHMS)
+      .map((element) => element.getAttribute('Algorithm') ?? '')
+      .find((algorithm) => /sha1$/i.test(algorithm));
+  const document = await parseDomFromString(xml);
+  const found = weakIn(document);
+  if (found !== undefined || spKey === null) return found;
+  const encrypted = samlXpath.selectElements(document, "/*[local-name()='Response']/*[local-name()='EncryptedAssertion']")[0];
+  if (encrypted === undefined) return undefined;
+  return weakIn(await parseDomFromString(await decryptXml(encrypted.toString(), spKey)));
 }
 
 /** The most characters of a library's error message kept in a failure's detail. */

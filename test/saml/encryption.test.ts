@@ -10,7 +10,7 @@ import { after, before, test } from 'node:test';
 import { DOMParser } from '@xmldom/xmldom';
 import { startTestApp, testCertificate, testKeyPair, userBody, TEST_IDP, type TestApp } from '../support/app.ts';
 import { eachDatabase } from '../support/databases.ts';
-import { buildEncryptedResponse, postResponse, startLogin } from './idp.ts';
+import { buildEncryptedResponse, buildResponse, postResponse, startLogin } from './idp.ts';
 
 const MD = 'urn:oasis:names:tc:SAML:2.0:metadata';
 const DS = 'http://www.w3.org/2000/09/xmldsig#';
@@ -121,6 +121,27 @@ eachDatabase('SAML with Roster\'s SP key pair', (database) => {
     assert.ok(configured.ok);
     const { location } = await startLogin(app);
     assert.doesNotMatch(location, /[?&](Signature|SigAlg)=/);
+  });
+
+  test('a response signed with SHA-1 is refused, whatever was signed, saying to set the IdP to SHA-256, and audited; the validation page says so too', async () => {
+    const sha1 = { login: 'alice@example.com', hash: 'sha1' } as const;
+    for (const xml of [
+      buildResponse({ ...sha1, inResponseTo: (await startLogin(app)).requestId }),
+      buildResponse({ ...sha1, inResponseTo: (await startLogin(app)).requestId, sign: 'response' }),
+      await buildEncryptedResponse({ ...sha1, inResponseTo: (await startLogin(app)).requestId, encryptTo: sp.certificate }),
+    ]) {
+      const response = await postResponse(app, xml);
+      assert.equal(response.statusCode, 403, response.body);
+      assert.match(response.body, /signed with SHA-1 \(http:\/\/www\.w3\.org\/2000\/09\/xmldsig#(rsa-)?sha1\), which Roster refuses: set the identity provider to sign with SHA-256/);
+      assert.equal(response.headers['set-cookie'], undefined);
+      assert.equal((await lastRefusal()).reason, 'weak_signature');
+    }
+    const { requestId } = await startLogin(app, '/saml/validation', { authorization: `Bearer ${app.token}` });
+    const validation = await postResponse(app, buildResponse({ ...sha1, inResponseTo: requestId }));
+    assert.equal(validation.statusCode, 200);
+    assert.match(validation.body, /would be refused: The SAML response is signed with SHA-1/);
+    // SHA-256, as Entra ID and Okta sign by default, still signs in.
+    assert.equal((await postResponse(app, buildResponse({ login: 'alice@example.com', inResponseTo: (await startLogin(app)).requestId }))).statusCode, 303);
   });
 });
 

@@ -20,6 +20,8 @@ const RSA_SHA256 = 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256';
 const EXC_C14N = 'http://www.w3.org/2001/10/xml-exc-c14n#';
 const ENVELOPED = 'http://www.w3.org/2000/09/xmldsig#enveloped-signature';
 const SHA256 = 'http://www.w3.org/2001/04/xmlenc#sha256';
+/** What an IdP set to SHA-1 signs with. */
+const SHA1_ALGORITHMS = { signature: 'http://www.w3.org/2000/09/xmldsig#rsa-sha1', digest: 'http://www.w3.org/2000/09/xmldsig#sha1' } as const;
 
 export interface ResponseOptions {
   /** The SAML login: NameID, and the `login` attribute. */
@@ -37,6 +39,8 @@ export interface ResponseOptions {
   readonly sign?: 'assertion' | 'response' | 'both' | 'none';
   /** The signing key pair; defaults to the one startTestApp() trusts. */
   readonly keyPair?: TestKeyPair;
+  /** The signature's hash: SHA-256 (default, as Entra ID and Okta sign) or SHA-1. */
+  readonly hash?: 'sha256' | 'sha1';
 }
 
 function escapeXml(text: string): string {
@@ -84,10 +88,11 @@ export function responseXml(assertion: string, options: Pick<ResponseOptions, 'i
 }
 
 /** Signs the first element named `localName` with an enveloped signature placed after its Issuer. */
-export function sign(xml: string, localName: 'Assertion' | 'Response', keyPair: TestKeyPair = testKeyPair()): string {
-  const signer = new SignedXml({ privateKey: keyPair.privateKey, publicCert: keyPair.certificate, signatureAlgorithm: RSA_SHA256, canonicalizationAlgorithm: EXC_C14N });
+export function sign(xml: string, localName: 'Assertion' | 'Response', keyPair: TestKeyPair = testKeyPair(), hash: 'sha256' | 'sha1' = 'sha256'): string {
+  const signatureAlgorithm = hash === 'sha1' ? SHA1_ALGORITHMS.signature : RSA_SHA256;
+  const signer = new SignedXml({ privateKey: keyPair.privateKey, publicCert: keyPair.certificate, signatureAlgorithm, canonicalizationAlgorithm: EXC_C14N });
   const element = `//*[local-name(.)='${localName}']`;
-  signer.addReference({ xpath: element, transforms: [ENVELOPED, EXC_C14N], digestAlgorithm: SHA256 });
+  signer.addReference({ xpath: element, transforms: [ENVELOPED, EXC_C14N], digestAlgorithm: hash === 'sha1' ? SHA1_ALGORITHMS.digest : SHA256 });
   signer.computeSignature(xml, { location: { reference: `${element}/*[local-name(.)='Issuer']`, action: 'after' } });
   return signer.getSignedXml();
 }
@@ -97,9 +102,9 @@ export function buildResponse(options: ResponseOptions): string {
   const mode = options.sign ?? 'assertion';
   const keyPair = options.keyPair ?? testKeyPair();
   let assertion = assertionXml(options);
-  if (mode === 'assertion' || mode === 'both') assertion = sign(assertion, 'Assertion', keyPair);
+  if (mode === 'assertion' || mode === 'both') assertion = sign(assertion, 'Assertion', keyPair, options.hash);
   let response = responseXml(assertion, options);
-  if (mode === 'response' || mode === 'both') response = sign(response, 'Response', keyPair);
+  if (mode === 'response' || mode === 'both') response = sign(response, 'Response', keyPair, options.hash);
   return response;
 }
 
@@ -187,8 +192,8 @@ export async function buildEncryptedResponse(options: ResponseOptions & { readon
   const mode = options.sign ?? 'assertion';
   const keyPair = options.keyPair ?? testKeyPair();
   let assertion = assertionXml(options);
-  if (mode === 'assertion' || mode === 'both') assertion = sign(assertion, 'Assertion', keyPair);
+  if (mode === 'assertion' || mode === 'both') assertion = sign(assertion, 'Assertion', keyPair, options.hash);
   let response = responseXml(await encryptAssertion(assertion, options.encryptTo), options);
-  if (mode === 'response' || mode === 'both') response = sign(response, 'Response', keyPair);
+  if (mode === 'response' || mode === 'both') response = sign(response, 'Response', keyPair, options.hash);
   return response;
 }
