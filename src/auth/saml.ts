@@ -30,6 +30,7 @@ export type SamlFailure =
   | { readonly code: 'certificate_expired'; readonly subject: string; readonly validTo: string }
   | { readonly code: 'encrypted_without_key' }
   | { readonly code: 'decryption_failed'; readonly detail: string }
+  | { readonly code: 'weak_encryption'; readonly algorithm: string }
   | { readonly code: 'wrong_issuer'; readonly expected: string; readonly received: string | null }
   | { readonly code: 'wrong_audience'; readonly detail: string }
   | { readonly code: 'wrong_destination'; readonly expected: string; readonly received: string | null }
@@ -176,6 +177,11 @@ export function createSamlServiceProvider(store: Store, configs: SamlConfigServi
       const notWellFormed = wellFormednessError(xml);
       if (notWellFormed !== undefined) return fail({ code: 'malformed', detail: `the response is not well-formed XML (${notWellFormed})` });
 
+      // node-saml decrypts without xml-encryption's disallowDecryptionWithInsecureAlgorithm:
+      // 3DES content and RSA PKCS#1 v1.5 key transport would be accepted, so they are refused here.
+      const weakCipher = insecureEncryption(xml);
+      if (weakCipher !== undefined) return fail({ code: 'weak_encryption', algorithm: weakCipher });
+
       // xml-crypto checks a signature against a certificate's key, never its dates: an expired
       // certificate is left out here, and named if it is the one that signed (expiredSigner).
       const now = Date.now();
@@ -285,6 +291,8 @@ export function describeSamlFailure(failure: SamlFailure): string {
       return 'The assertion is encrypted but Roster has no SP private key to decrypt it.';
     case 'decryption_failed':
       return `The assertion could not be decrypted (${failure.detail}): it is encrypted to another key than Roster's SP certificate, or with an algorithm Roster does not accept. Give the identity provider the certificate published at /saml/metadata.`;
+    case 'weak_encryption':
+      return `The assertion is encrypted with ${failure.algorithm}, which Roster refuses as insecure: set the identity provider to encrypt with AES-GCM or AES-CBC and RSA-OAEP.`;
     case 'wrong_issuer':
       return `The assertion was issued by "${failure.received ?? '(none)'}", not by the configured identity provider "${failure.expected}".`;
     case 'wrong_audience':
@@ -357,6 +365,18 @@ async function sha1Algorithm(xml: string, spKey: string | null): Promise<string 
   const encrypted = samlXpath.selectElements(document, "/*[local-name()='Response']/*[local-name()='EncryptedAssertion']")[0];
   if (encrypted === undefined) return undefined;
   return weakIn(await parseDomFromString(await decryptXml(encrypted.toString(), spKey)));
+}
+
+/** What xml-encryption itself calls insecure (3DES, RSA PKCS#1 v1.5), which node-saml does not ask it to refuse. */
+const INSECURE_ENCRYPTION = new Set(['http://www.w3.org/2001/04/xmlenc#tripledes-cbc', 'http://www.w3.org/2001/04/xmlenc#rsa-1_5']);
+
+/** The first insecure algorithm an EncryptionMethod of the response names (content or key transport), else undefined. */
+function insecureEncryption(xml: string): string | undefined {
+  const root = responseElement(xml);
+  if (root === null) return undefined;
+  return Array.from(root.getElementsByTagNameNS('*', 'EncryptionMethod'))
+    .map((method) => method.getAttribute('Algorithm') ?? '')
+    .find((algorithm) => INSECURE_ENCRYPTION.has(algorithm));
 }
 
 /** The most characters of a library's error message kept in a failure's detail. */

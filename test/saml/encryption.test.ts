@@ -143,6 +143,26 @@ eachDatabase('SAML with Roster\'s SP key pair', (database) => {
     // SHA-256, as Entra ID and Okta sign by default, still signs in.
     assert.equal((await postResponse(app, buildResponse({ login: 'alice@example.com', inResponseTo: (await startLogin(app)).requestId }))).statusCode, 303);
   });
+
+  test('an assertion encrypted with 3DES or with RSA PKCS#1 v1.5 key transport is refused before decryption, saying what to set, and audited', async () => {
+    const cases = [
+      { cipher: { content: 'http://www.w3.org/2001/04/xmlenc#tripledes-cbc' }, algorithm: /tripledes-cbc/ },
+      { cipher: { keyTransport: 'http://www.w3.org/2001/04/xmlenc#rsa-1_5' }, algorithm: /rsa-1_5/ },
+    ] as const;
+    for (const { cipher, algorithm } of cases) {
+      const xml = await buildEncryptedResponse({ login: 'alice@example.com', inResponseTo: (await startLogin(app)).requestId, encryptTo: sp.certificate, cipher });
+      const response = await postResponse(app, xml);
+      assert.equal(response.statusCode, 403, response.body);
+      assert.match(response.body, /The assertion is encrypted with http:\/\/www\.w3\.org\/2001\/04\/xmlenc#\S+, which Roster refuses as insecure: set the identity provider to encrypt with AES-GCM or AES-CBC and RSA-OAEP/);
+      assert.match(response.body, algorithm);
+      assert.equal(response.headers['set-cookie'], undefined);
+      const audited = await lastRefusal();
+      assert.equal(audited.reason, 'weak_encryption');
+      assert.match(audited.message, algorithm);
+    }
+    const cbc = await buildEncryptedResponse({ login: 'alice@example.com', inResponseTo: (await startLogin(app)).requestId, encryptTo: sp.certificate, cipher: { content: 'http://www.w3.org/2001/04/xmlenc#aes256-cbc' } });
+    assert.equal((await postResponse(app, cbc)).statusCode, 303, 'AES-CBC with RSA-OAEP still signs in');
+  });
 });
 
 eachDatabase('SAML without an SP key pair', (database) => {

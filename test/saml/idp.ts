@@ -170,30 +170,37 @@ export async function signIn(app: TestApp, options: Omit<ResponseOptions, 'inRes
   return postResponse(app, buildResponse({ ...options, inResponseTo: requestId }));
 }
 
+/** The encryption algorithms (XML Encryption URIs) when a test wants other ones than Entra ID's and Okta's. */
+export interface EncryptionChoice {
+  readonly content?: xmlenc.EncryptionAlgorithm;
+  readonly keyTransport?: xmlenc.KeyEncryptionAlgorithm;
+}
+
 /**
  * Encrypts assertion XML (signed or not) to `certificate` as Entra ID and Okta do: AES-256-GCM
  * content, the key wrapped with RSA-OAEP, in a saml:EncryptedAssertion.
  */
-export async function encryptAssertion(assertion: string, certificate: string): Promise<string> {
+export async function encryptAssertion(assertion: string, certificate: string, cipher: EncryptionChoice = {}): Promise<string> {
   const rsaPub = new X509Certificate(certificate).publicKey.export({ type: 'spki', format: 'pem' }).toString();
   const encrypt = promisify(xmlenc.encrypt.bind(xmlenc)) as (content: string, options: xmlenc.EncryptOptions) => Promise<string>;
   const encrypted = await encrypt(assertion, {
     rsa_pub: rsaPub,
     pem: certificate,
-    encryptionAlgorithm: 'http://www.w3.org/2009/xmlenc11#aes256-gcm',
-    keyEncryptionAlgorithm: 'http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p',
-    disallowEncryptionWithInsecureAlgorithm: true,
+    encryptionAlgorithm: cipher.content ?? 'http://www.w3.org/2009/xmlenc11#aes256-gcm',
+    keyEncryptionAlgorithm: cipher.keyTransport ?? 'http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p',
+    disallowEncryptionWithInsecureAlgorithm: false,
+    warnInsecureAlgorithm: false,
   });
   return `<saml:EncryptedAssertion>${encrypted}</saml:EncryptedAssertion>`;
 }
 
 /** A Response whose assertion is signed (unless `sign` says otherwise) and then encrypted to `encryptTo`. */
-export async function buildEncryptedResponse(options: ResponseOptions & { readonly encryptTo: string }): Promise<string> {
+export async function buildEncryptedResponse(options: ResponseOptions & { readonly encryptTo: string; readonly cipher?: EncryptionChoice }): Promise<string> {
   const mode = options.sign ?? 'assertion';
   const keyPair = options.keyPair ?? testKeyPair();
   let assertion = assertionXml(options);
   if (mode === 'assertion' || mode === 'both') assertion = sign(assertion, 'Assertion', keyPair, options.hash);
-  let response = responseXml(await encryptAssertion(assertion, options.encryptTo), options);
+  let response = responseXml(await encryptAssertion(assertion, options.encryptTo, options.cipher), options);
   if (mode === 'response' || mode === 'both') response = sign(response, 'Response', keyPair, options.hash);
   return response;
 }
