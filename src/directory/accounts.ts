@@ -3,7 +3,7 @@
  * view of users is users.ts; both share the store and the deactivation step. Every write is
  * one transaction with its audit event, and checks the managed-mode rules inside it.
  */
-import { hasSurroundingSpace, LOGIN_LENGTH, SURROUNDING_SPACE_RULE } from './login-rules.ts';
+import { LOGIN_LENGTH, loginProblem } from './login-rules.ts';
 import { hashPassword } from '../auth/passwords.ts';
 import { newId } from '../ids.ts';
 import { caseKey } from '../text.ts';
@@ -61,7 +61,6 @@ export interface PageRequest {
 
 /** The limits of an account's fields, shared with the admin API's schemas. */
 export const ACCOUNT_LIMITS = { login: LOGIN_LENGTH, name: 200, email: 100, password: { min: 12, max: 1000 }, externalId: 255 } as const;
-const MAX_LOGIN = ACCOUNT_LIMITS.login.max;
 const MAX_NAME = ACCOUNT_LIMITS.name;
 const MAX_EMAIL = ACCOUNT_LIMITS.email;
 const MIN_PASSWORD = ACCOUNT_LIMITS.password.min;
@@ -73,9 +72,8 @@ const DERIVED = 'is derived from login and local in Roster and cannot be set';
 function checkLogin(value: unknown): string {
   if (value === undefined || value === null) throw rejected('login', value, 'must not be null');
   if (typeof value !== 'string') throw rejected('login', value, 'must be a string');
-  if (value.length < ACCOUNT_LIMITS.login.min || value.length > MAX_LOGIN) throw rejected('login', value, `size must be between ${ACCOUNT_LIMITS.login.min} and ${MAX_LOGIN}`);
-  if (hasSurroundingSpace(value)) throw rejected('login', value, SURROUNDING_SPACE_RULE);
-  if (/[\s\p{Cc}]/u.test(value)) throw rejected('login', value, 'must not contain spaces or control characters');
+  const problem = loginProblem(value);
+  if (problem !== undefined) throw rejected('login', value, problem);
   return value;
 }
 

@@ -17,3 +17,15 @@ export const SURROUNDING_SPACE_RULE = 'must not begin or end with white space (S
 export function hasSurroundingSpace(login: string): boolean {
   return login.trim() !== login;
 }
+
+/**
+ * What is wrong with `login` by the admin API's rules (length, surrounding white space, spaces
+ * or control characters), in the words of its refusals; undefined when it is a valid login.
+ * Just-in-time sign-in creates users by the same rules.
+ */
+export function loginProblem(login: string): string | undefined {
+  if (login.length < LOGIN_LENGTH.min || login.length > LOGIN_LENGTH.max) return `size must be between ${LOGIN_LENGTH.min} and ${LOGIN_LENGTH.max}`;
+  if (hasSurroundingSpace(login)) return SURROUNDING_SPACE_RULE;
+  if (/[\s\p{Cc}]/u.test(login)) return 'must not contain spaces or control characters';
+  return undefined;
+}

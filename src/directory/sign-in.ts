@@ -26,7 +26,10 @@ import { membershipId } from './memberships.ts';
 import { provisioningModeSetting, type Provisioning } from './provisioning.ts';
 import { groupEvent, userEvent } from './shapes.ts';
 import { readSetting } from '../settings.ts';
-import { hasSurroundingSpace } from './login-rules.ts';
+import { hasSurroundingSpace, loginProblem } from './login-rules.ts';
+import { ACCOUNT_LIMITS } from './accounts.ts';
+import { GROUP_LIMITS } from './group-management.ts';
+import { shorten } from '../text.ts';
 
 /** Shown to anyone SCIM mode does not let in (SonarQube's wording, with our name). */
 export const NO_ACCOUNT_MESSAGE = 'You have no account on Roster. Please make sure with your administrator that your account is provisioned.';
@@ -35,6 +38,19 @@ const NO_LOGIN_MESSAGE = 'The identity provider did not send the attribute Roste
 /** Shown when the login belongs to a local (password) account, which SAML must not take over. */
 const LOCAL_ACCOUNT_MESSAGE = 'This login belongs to a local Roster account, which signs in with its password, not through the identity provider. Please contact your administrator.';
 const DAY_MS = 24 * 60 * 60 * 1000;
+/** How much of a login or group name a refusal page or an audit entry quotes. */
+const QUOTED_LOGIN = 100;
+/** How much of what an IdP sent an audit entry keeps. */
+const LOGGED_TEXT = 300;
+
+/** A display name from an assertion, cut to the admin API's limit (the IdP may send any length). */
+function fitName(name: string): string {
+  if (name.length <= ACCOUNT_LIMITS.name) return name;
+  let keep = ACCOUNT_LIMITS.name;
+  const last = name.charCodeAt(keep - 1);
+  if (last >= 0xd800 && last <= 0xdbff) keep -= 1;
+  return name.slice(0, keep);
+}
 
 /** A user as the sign-in pages, the sign-in check and /api/users/current show it. */
 export interface UserProfile {
@@ -72,7 +88,7 @@ export interface SignInIdentity {
   readonly nameId: string | null;
 }
 
-export type SignInRefusal = 'no_login' | 'not_provisioned' | 'deactivated' | 'local_account';
+export type SignInRefusal = 'no_login' | 'not_provisioned' | 'deactivated' | 'local_account' | 'invalid_login';
 
 export type SignInDecision =
   | { readonly ok: true; readonly user: StoredUser | undefined; readonly create: boolean }
@@ -151,6 +167,12 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
     // Without SCIM nobody vouched that this IdP identity is that local account (e.g. `admin`):
     // whoever the IdP names "admin" would otherwise become Roster's administrator.
     if (user !== undefined && user.local) return { ok: false, reason: 'local_account', message: LOCAL_ACCOUNT_MESSAGE, user };
+    // A new user gets a login by the admin API's rules: the IdP is not a way around them.
+    const problem = user === undefined ? loginProblem(identity.login) : undefined;
+    if (problem !== undefined) {
+      const shown = shorten(identity.login, QUOTED_LOGIN);
+      return { ok: false, reason: 'invalid_login', message: `The identity provider sent the login "${shown}", which Roster cannot use as a login (${problem}). Please contact your administrator.`, user };
+    }
     return { ok: true, user, create: user === undefined };
   }
 
@@ -160,10 +182,14 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
   }
 
   /** Makes the user's groups those named in the assertion (just-in-time mode with groupAttribute), auditing each change. */
-  async function syncGroups(db: Executor, actor: Actor, userId: string, names: readonly string[], now: string): Promise<{ added: string[]; removed: string[] }> {
+  async function syncGroups(db: Executor, actor: Actor, userId: string, names: readonly string[], now: string): Promise<{ added: string[]; removed: string[]; skipped: string[] }> {
     const current = await queries.groupsOf(db, userId);
+    // A group name over the admin API's limit is not synced (no such group can exist): the
+    // audit entry names it, shortened, so that an administrator sees why the user is not in it.
+    const skipped = names.filter((name) => name.length > GROUP_LIMITS.name);
+    const usable = names.filter((name) => name.length <= GROUP_LIMITS.name);
     // Group names match regardless of case as the groups_name_key index does (text.ts caseKey).
-    const wanted = new Map(names.map((name) => [caseKey(name), name]));
+    const wanted = new Map(usable.map((name) => [caseKey(name), name]));
     const removed = current.filter((group) => !wanted.has(caseKey(group.name)));
     // One event per group and membership change, as the admin API records them: consumers of
     // the trail must not have to unpack saml.signed_in to see who joined what.
@@ -197,7 +223,7 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
       await journal.record(db, actor, { action: 'membership.added', targetType: 'membership', targetId: membershipId(group.id, userId), details: { groupId: group.id, userId, group: group.name, by: 'saml' } }, now);
       added.push(group.name);
     }
-    return { added, removed: removed.map((group) => group.name) };
+    return { added, removed: removed.map((group) => group.name), skipped: skipped.map((name) => `${shorten(name, QUOTED_LOGIN)}: longer than ${GROUP_LIMITS.name} characters, not synced`) };
   }
 
   return {
@@ -223,7 +249,7 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
             action: 'saml.sign_in_refused',
             targetType: 'user',
             targetId: decision.user?.id ?? null,
-            details: { reason: decision.reason, login: identity.login, nameId: identity.nameId },
+            details: { reason: decision.reason, login: identity.login === null ? null : shorten(identity.login, LOGGED_TEXT), nameId: identity.nameId === null ? null : shorten(identity.nameId, LOGGED_TEXT) },
           }, now);
           return { ok: false, reason: decision.reason, message: decision.message };
         }
@@ -234,7 +260,7 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
           userId = newId();
           // Without a name attribute (none configured, or none sent) the name is the login, as
           // saml.md says: the admin API refuses a user without a name.
-          const name = identity.name ?? login;
+          const name = fitName(identity.name ?? login);
           const data: Record<string, unknown> = { displayName: name };
           if (identity.email !== null) data['emails'] = [{ value: identity.email, primary: true }];
           await userWrites.insert(trx, userId, { login, displayName: name, email: identity.email, active: true, externalId: null, data, fold: foldDocument('User', data) }, now);
@@ -257,7 +283,7 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
           // Otherwise what the assertion carries replaces what is stored; an attribute it does
           // not carry (not configured, or not sent) leaves the value alone, so that a name an
           // administrator gave is not erased by every sign-in.
-          const name = identity.name ?? user.displayName;
+          const name = identity.name === null ? user.displayName : fitName(identity.name);
           const email = identity.email ?? user.email;
           if (!scim && (name !== user.displayName || email !== user.email)) {
             await queries.updateProfile(trx, userId, name, email, now);
@@ -276,7 +302,9 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
         }
         if (identity.groups !== null && !(await scimMode(trx))) {
           const change = await syncGroups(trx, actor, userId, identity.groups, now);
-          if (change.added.length + change.removed.length > 0) details['groups'] = change;
+          if (change.added.length + change.removed.length + change.skipped.length > 0) {
+            details['groups'] = change.skipped.length === 0 ? { added: change.added, removed: change.removed } : change;
+          }
         }
         await queries.touchLastConnection(trx, userId, now);
         await remember(trx, identity, 'accepted', null, now);

@@ -93,6 +93,37 @@ eachDatabase('SAML sign-in in just-in-time mode', (database) => {
     assert.ok(check.body.problems.some((problem: { code: string }) => problem.code === 'local_account'));
   });
 
+  test("just-in-time sign-in follows the admin API's limits: an invalid login is refused, a long name is cut, a long group name is not synced and the audit says so", async () => {
+    const lastAudit = async (action: string) =>
+      JSON.parse((await app.services.store.db.selectFrom('audit_events').select('details').where('action', '=', action).orderBy('seq', 'desc').executeTakeFirstOrThrow()).details ?? '{}');
+    const before = await app.services.store.db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    for (const login of [`${'l'.repeat(3000)}@example.com`, 'two words@example.com']) {
+      const refused = await signIn(app, { login, attributes: { displayName: ['Long'] } });
+      assert.equal(refused.statusCode, 403, login.slice(0, 20));
+      assert.match(refused.body, /which Roster cannot use as a login \((size must be between 2 and 255|must not contain spaces or control characters)\)/);
+      assert.equal(sessionCookieOf(refused), undefined);
+      const audited = await lastAudit('saml.sign_in_refused');
+      assert.equal(audited.reason, 'invalid_login');
+      assert.ok(audited.login.length <= 300);
+    }
+    const after = await app.services.store.db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    assert.equal(Number(after.n), Number(before.n), 'no user created');
+
+    const longGroup = `g${'x'.repeat(4999)}`;
+    const response = await signIn(app, { login: 'olga@example.com', attributes: { displayName: ['O'.repeat(20_000)], groups: [longGroup, 'ops'] } });
+    assert.equal(response.statusCode, 303, response.body);
+    const me = (await current(app, sessionCookieOf(response) ?? '')).json();
+    assert.equal(me.name, 'O'.repeat(200));
+    assert.deepEqual(me.groups, ['ops']);
+    const group = await app.services.store.db.selectFrom('groups').select('id').where('name', '=', longGroup).executeTakeFirst();
+    assert.equal(group, undefined);
+    const signedIn = await lastAudit('saml.signed_in');
+    assert.match(signedIn.groups.skipped[0], /^gx+… \(\d+ more characters\): longer than 255 characters, not synced$/);
+    // A later sign-in with a name over the limit cuts it too.
+    assert.equal((await signIn(app, { login: 'olga@example.com', attributes: { displayName: ['P'.repeat(300)], groups: ['ops'] } })).statusCode, 303);
+    assert.equal((await app.request('GET', '/api/v2/users-management/users?q=olga')).body.users[0].name, 'P'.repeat(200));
+  });
+
   test('an assertion without the login attribute is refused with a message saying so', async () => {
     await app.services.saml.configure({ ...TEST_IDP, certificates: [testCertificate()], ...JIT_ATTRIBUTES, userLoginAttribute: 'upn' }, { kind: 'cli' });
     try {
