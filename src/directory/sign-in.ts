@@ -37,6 +37,9 @@ const DEACTIVATED_MESSAGE = 'Your Roster account is deactivated. Please contact 
 const NO_LOGIN_MESSAGE = 'The identity provider did not send the attribute Roster uses as login. Please contact your administrator.';
 /** Shown when the login belongs to a local (password) account, which SAML must not take over. */
 const LOCAL_ACCOUNT_MESSAGE = 'This login belongs to a local Roster account, which signs in with its password, not through the identity provider. Please contact your administrator.';
+const TRANSIENT_MESSAGE =
+  'The identity provider sends a transient NameID, which changes at every sign-in, and Roster uses the NameID as the login. Configure the identity provider to send a persistent or email NameID, or configure a login attribute in Roster. Please contact your administrator.';
+const TRANSIENT_NAME_ID = 'urn:oasis:names:tc:SAML:2.0:nameid-format:transient';
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** How much of a login or group name a refusal page or an audit entry quotes. */
 const QUOTED_LOGIN = 100;
@@ -86,9 +89,11 @@ export interface SignInIdentity {
   /** Group names when `groupAttribute` is configured, else null (groups left alone). */
   readonly groups: readonly string[] | null;
   readonly nameId: string | null;
+  /** True when the login is a transient NameID, which names nobody from one sign-in to the next. */
+  readonly transientLogin?: boolean;
 }
 
-export type SignInRefusal = 'no_login' | 'not_provisioned' | 'deactivated' | 'local_account' | 'invalid_login';
+export type SignInRefusal = 'no_login' | 'not_provisioned' | 'deactivated' | 'local_account' | 'invalid_login' | 'transient_name_id';
 
 export type SignInDecision =
   | { readonly ok: true; readonly user: StoredUser | undefined; readonly create: boolean }
@@ -116,7 +121,10 @@ export interface SignInCheck {
 }
 
 /** Reads the person out of an assertion's NameID and attributes. */
-export function identityOf(config: SamlConfig, assertion: { nameId: string | null; attributes: Readonly<Record<string, readonly string[]>> }): SignInIdentity {
+export function identityOf(
+  config: SamlConfig,
+  assertion: { nameId: string | null; nameIdFormat?: string | null; attributes: Readonly<Record<string, readonly string[]>> },
+): SignInIdentity {
   const first = (name: string | null): string | null => {
     if (name === null) return null;
     const value = assertion.attributes[name]?.find((item) => item.trim() !== '');
@@ -127,7 +135,8 @@ export function identityOf(config: SamlConfig, assertion: { nameId: string | nul
     config.groupAttribute === null
       ? null
       : [...new Set((assertion.attributes[config.groupAttribute] ?? []).map((name) => name.trim()).filter((name) => name !== ''))];
-  return { login, name: first(config.userNameAttribute), email: first(config.userEmailAttribute), groups, nameId: assertion.nameId };
+  const transientLogin = config.userLoginAttribute === null && assertion.nameIdFormat === TRANSIENT_NAME_ID;
+  return { login, name: first(config.userNameAttribute), email: first(config.userEmailAttribute), groups, nameId: assertion.nameId, transientLogin };
 }
 
 /** Creates the sign-in service. */
@@ -154,6 +163,9 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
   /** The decision alone, without writing anything (also what /saml/validation shows). */
   async function decide(db: Executor, identity: SignInIdentity): Promise<SignInDecision> {
     if (identity.login === null) return { ok: false, reason: 'no_login', message: NO_LOGIN_MESSAGE, user: undefined };
+    // A new random value at every sign-in: just-in-time mode would create a user each time, and
+    // SCIM mode would never find the provisioned one.
+    if (identity.transientLogin === true) return { ok: false, reason: 'transient_name_id', message: TRANSIENT_MESSAGE, user: undefined };
     const user = await users.findByLogin(db, identity.login);
     if (await scimMode(db)) {
       // A deactivated user is told the same as a stranger: SCIM mode does not reveal which accounts exist.

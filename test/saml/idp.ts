@@ -39,6 +39,8 @@ export interface ResponseOptions {
   readonly sign?: 'assertion' | 'response' | 'both' | 'none';
   /** The signing key pair; defaults to the one startTestApp() trusts. */
   readonly keyPair?: TestKeyPair;
+  /** The NameID's Format; default unspecified. */
+  readonly nameIdFormat?: string;
   /** The signature's hash: SHA-256 (default, as Entra ID and Okta sign) or SHA-1. */
   readonly hash?: 'sha256' | 'sha1';
 }
@@ -62,7 +64,7 @@ export function assertionXml(options: ResponseOptions): string {
   return (
     `<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="${options.assertionId ?? `_a${randomUUID()}`}" Version="2.0" IssueInstant="${now.toISOString()}">` +
     `<saml:Issuer>${escapeXml(options.issuer ?? TEST_IDP.providerId)}</saml:Issuer>` +
-    `<saml:Subject><saml:NameID Format="urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified">${escapeXml(options.login)}</saml:NameID>` +
+    `<saml:Subject><saml:NameID Format="${escapeXml(options.nameIdFormat ?? 'urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified')}">${escapeXml(options.login)}</saml:NameID>` +
     `<saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer">` +
     `<saml:SubjectConfirmationData${inResponseTo} NotOnOrAfter="${notOnOrAfter}" Recipient="${escapeXml(options.recipient ?? ACS_URL)}"/>` +
     `</saml:SubjectConfirmation></saml:Subject>` +

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { startTestApp, testCertificate, TEST_IDP, type TestApp } from '../support/app.ts';
 import { eachDatabase } from '../support/databases.ts';
-import { sessionCookieOf, signIn, startLogin } from './idp.ts';
+import { buildResponse, postResponse, sessionCookieOf, signIn, startLogin } from './idp.ts';
 
 const JIT_ATTRIBUTES = {
   userLoginAttribute: 'login',
@@ -122,6 +122,31 @@ eachDatabase('SAML sign-in in just-in-time mode', (database) => {
     // A later sign-in with a name over the limit cuts it too.
     assert.equal((await signIn(app, { login: 'olga@example.com', attributes: { displayName: ['P'.repeat(300)], groups: ['ops'] } })).statusCode, 303);
     assert.equal((await app.request('GET', '/api/v2/users-management/users?q=olga')).body.users[0].name, 'P'.repeat(200));
+  });
+
+  test('a transient NameID used as the login is refused at every sign-in instead of creating a user each time, and the validation page says so', async () => {
+    const TRANSIENT = 'urn:oasis:names:tc:SAML:2.0:nameid-format:transient';
+    await app.services.saml.configure({ ...TEST_IDP, certificates: [testCertificate()], ...JIT_ATTRIBUTES, userLoginAttribute: null }, { kind: 'cli' });
+    try {
+      const count = async () => Number((await app.services.store.db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+      const before = await count();
+      for (const nameId of ['_7f3a9c21', '_b81d44e0']) {
+        const response = await signIn(app, { login: nameId, nameIdFormat: TRANSIENT, attributes: { displayName: ['Tess'] } });
+        assert.equal(response.statusCode, 403, response.body);
+        assert.match(response.body, /sends a transient NameID, which changes at every sign-in.*persistent or email NameID, or configure a login attribute/);
+        assert.equal(sessionCookieOf(response), undefined);
+      }
+      assert.equal(await count(), before);
+      const { requestId } = await startLogin(app, '/saml/validation', { authorization: `Bearer ${app.token}` });
+      const validation = await postResponse(app, buildResponse({ login: '_c0ffee', nameIdFormat: TRANSIENT, inResponseTo: requestId }));
+      assert.equal(validation.statusCode, 200);
+      assert.match(validation.body, /sign-in would be refused \(transient_name_id\): The identity provider sends a transient NameID/);
+      // With a login attribute configured, the NameID's format does not matter.
+      await app.services.saml.configure({ ...TEST_IDP, certificates: [testCertificate()], ...JIT_ATTRIBUTES }, { kind: 'cli' });
+      assert.equal((await signIn(app, { login: 'tess@example.com', nameIdFormat: TRANSIENT })).statusCode, 303);
+    } finally {
+      await app.services.saml.configure({ ...TEST_IDP, certificates: [testCertificate()], ...JIT_ATTRIBUTES }, { kind: 'cli' });
+    }
   });
 
   test('an assertion without the login attribute is refused with a message saying so', async () => {
