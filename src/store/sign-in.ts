@@ -60,7 +60,7 @@ export function createSignInQueries() {
       };
       await db
         .insertInto('saml_sign_in_attempts')
-        .values({ login_key: attempt.login.toLowerCase(), ...values })
+        .values({ login_key: caseKey(attempt.login), ...values })
         .onConflict((conflict) => conflict.column('login_key').doUpdateSet(values))
         .execute();
     },
@@ -71,12 +71,16 @@ export function createSignInQueries() {
      */
     async latestAttemptOf(db: Executor, login: string, email: string | null): Promise<SignInAttempt | undefined> {
       const keys = [login.toLowerCase(), ...(email === null ? [] : [email.toLowerCase()])];
+      // The login's key is the one logins match by (caseKey: Unicode case folding, NFC), so that
+      // `STRASSE` finds the attempts of `Straße`; rows written before it was keyed so (by
+      // toLowerCase, the same for ASCII logins) are still found by the lower-cased login.
+      const loginKeys = [...new Set([caseKey(login), login.toLowerCase()])];
       const row = await db
         .selectFrom('saml_sign_in_attempts')
         .selectAll()
         .where((eb) =>
           eb.or([
-            eb('login_key', '=', login.toLowerCase()),
+            eb('login_key', 'in', loginKeys),
             ...(email === null ? [] : [eb(sql<string>`lower(email)`, '=', email.toLowerCase())]),
             eb(sql<string>`lower(name_id)`, 'in', keys),
           ]),

@@ -111,6 +111,18 @@ eachDatabase('GET /api/v2/users-management/users/{id}/sign-in-check', (database)
     assert.match(response.body.problems[0].message, /"ivy@corp\.example\.com"/);
   });
 
+  test("the last attempt is found for a non-ASCII login however the IdP cased or composed it (ß as SS, É decomposed)", async () => {
+    for (const [userName, sent] of [['Straße@example.com', 'STRASSE@example.com'], ['Émile@example.com', 'E\u0301MILE@example.com']] as const) {
+      const created = await app.request('POST', '/Users', userBody(userName));
+      assert.equal(created.status, 201);
+      assert.equal((await signIn(app, { login: sent })).statusCode, 303, sent);
+      const response = await check(created.body.id);
+      assert.equal(response.body.lastAttempt?.login, sent, userName);
+      assert.equal(response.body.lastAttempt?.outcome, 'accepted');
+      assert.deepEqual(response.body.problems, []);
+    }
+  });
+
   test('a deactivated user is reported', async () => {
     const created = await app.request('POST', '/Users', userBody('jack@example.com', { active: false }));
     const response = await check(created.body.id);
