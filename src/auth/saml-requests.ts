@@ -68,6 +68,11 @@ export async function rememberAssertion(db: Executor, id: string, expiresAt: Dat
   return queries.rememberAssertion(db, id, expiresAt.toISOString());
 }
 
+/** Whether an assertion with this id was already accepted (and is still within its replay horizon). */
+export async function isRememberedAssertion(db: Executor, id: string): Promise<boolean> {
+  return queries.isRemembered(db, id);
+}
+
 /** Deletes requests and remembered assertions that can no longer be used. */
 export async function purgeExpired(db: Executor, now: Date = new Date()): Promise<void> {
   await queries.purgeExpired(db, now.toISOString());

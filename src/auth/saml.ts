@@ -13,7 +13,7 @@ import type { Store } from '../store/index.ts';
 import { shorten } from '../text.ts';
 import { describeCertificate, type SamlConfig, type SamlConfigService } from './saml-config.ts';
 import { createBrowserBinding, isSameBrowser } from './saml-browser.ts';
-import { createRequestCache, purgeExpired, rememberAssertion, type RequestCache } from './saml-requests.ts';
+import { createRequestCache, isRememberedAssertion, purgeExpired, rememberAssertion, type RequestCache } from './saml-requests.ts';
 import { screenXml, wellFormednessError } from './xml-safety.ts';
 import { samlLibrary, samlXmlLibrary, xmldom } from './xml-libraries.ts';
 import type { Element } from '@xmldom/xmldom';
@@ -194,6 +194,12 @@ export function createSamlServiceProvider(store: Store, configs: SamlConfigServi
       } catch (error) {
         const failure = classify(error, xml);
         if (failure.code === 'idp_error') return fail(await statusFailure(xml, current, cache, browsers.presented(cookies)));
+        // An answer to our request posted a second time finds its request used up before the
+        // replay cache is reached: said as a replay when its signed assertion was accepted once.
+        if (failure.code === 'unknown_request') {
+          const id = await signedAssertionId(xml, current, config.spPrivateKey);
+          if (id !== undefined && (await isRememberedAssertion(store.db, id))) return fail({ code: 'replayed' });
+        }
         if (failure.code !== 'signature' || expired.length === 0) return fail(failure);
         return fail((await expiredSigner(xml, expired, config.spPrivateKey)) ?? failure);
       }
@@ -377,6 +383,34 @@ function insecureEncryption(xml: string): string | undefined {
   return Array.from(root.getElementsByTagNameNS('*', 'EncryptionMethod'))
     .map((method) => method.getAttribute('Algorithm') ?? '')
     .find((algorithm) => INSECURE_ENCRYPTION.has(algorithm));
+}
+
+/**
+ * The ID of the response's assertion (decrypted with `spKey` when encrypted), when it or the
+ * response is validly signed by one of `certificates`; undefined otherwise. For telling a
+ * replay from an unknown request only: nothing is accepted on its word.
+ */
+async function signedAssertionId(xml: string, certificates: readonly string[], spKey: string | null): Promise<string | undefined> {
+  if (certificates.length === 0) return undefined;
+  try {
+    const { decryptXml, getVerifiedXml, parseDomFromString, xpath: samlXpath } = samlXmlLibrary();
+    const document = await parseDomFromString(xml);
+    const root = document.documentElement;
+    if (root === null) return undefined;
+    const responseSigned = getVerifiedXml(xml, root, [...certificates]) !== null;
+    let assertionXml = xml;
+    let assertion = samlXpath.selectElements(document, "/*[local-name()='Response']/*[local-name()='Assertion']")[0];
+    const encrypted = samlXpath.selectElements(document, "/*[local-name()='Response']/*[local-name()='EncryptedAssertion']")[0];
+    if (assertion === undefined && encrypted !== undefined && spKey !== null) {
+      assertionXml = await decryptXml(encrypted.toString(), spKey);
+      assertion = samlXpath.selectElements(await parseDomFromString(assertionXml), "/*[local-name()='Assertion']")[0];
+    }
+    if (assertion === undefined) return undefined;
+    if (!responseSigned && getVerifiedXml(assertionXml, assertion, [...certificates]) === null) return undefined;
+    return assertion.getAttribute('ID') || undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The most characters of a library's error message kept in a failure's detail. */

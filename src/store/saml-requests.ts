@@ -72,6 +72,11 @@ export function createSamlRequestQueries() {
       }
     },
 
+    /** Whether an assertion with this id was accepted and is still remembered. */
+    async isRemembered(db: Executor, id: string): Promise<boolean> {
+      return (await db.selectFrom('saml_assertions').select('id').where('id', '=', id).executeTakeFirst()) !== undefined;
+    },
+
     /** Deletes requests and remembered assertions that expired at or before `cutoff`. */
     async purgeExpired(db: Executor, cutoff: string): Promise<void> {
       await db.deleteFrom('saml_requests').where('expires_at', '<=', cutoff).execute();

@@ -186,10 +186,14 @@ eachDatabase('POST /saml/acs in SCIM mode', (database) => {
     await expectRefused(buildResponse({ login: 'alice@example.com', inResponseTo: id }), /already used/, 'unknown_request');
   });
 
-  test('the same response posted twice is refused the second time', async () => {
+  test('the same response posted twice is refused the second time, as a replay (its request is used up too)', async () => {
     const xml = buildResponse({ login: 'alice@example.com', inResponseTo: await requestId() });
     assert.equal((await postResponse(app, xml)).statusCode, 303);
-    await expectRefused(xml, /already used/, 'unknown_request');
+    await expectRefused(xml, /This assertion was already used to sign in/, 'replayed');
+    // A response to a used-up request that was never accepted is still an unknown request.
+    const id = await requestId();
+    assert.equal((await postResponse(app, buildResponse({ login: 'alice@example.com', inResponseTo: id }))).statusCode, 303);
+    await expectRefused(buildResponse({ login: 'alice@example.com', inResponseTo: id }), /did not issue, that expired, or that was already used/, 'unknown_request');
   });
 
   test('an IdP-initiated response is refused while the setting is off', async () => {
