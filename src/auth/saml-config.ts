@@ -141,13 +141,19 @@ export interface SamlConfigService {
   configure(input: SamlConfigInput, actor: Actor): Promise<SamlValidation>;
 }
 
+/** Every certificate a stored configuration holds (the IdP's and the SP's): those may be kept as they are. */
+export function storedCertificates(config: SamlConfig | undefined): string[] {
+  if (config === undefined) return [];
+  return [...config.certificates, ...(config.spCertificate === null ? [] : [config.spCertificate])];
+}
+
 /** Creates the SAML configuration service. */
 export function createSamlConfigService(settings: Settings): SamlConfigService {
   return {
     get: () => settings.get(samlSetting),
     async configure(input, actor) {
       const stored = await settings.get(samlSetting);
-      const result = validateSamlConfig(input, new Date(), stored?.certificates);
+      const result = validateSamlConfig(input, new Date(), storedCertificates(stored));
       if (result.ok) await settings.set(samlSetting, result.config, actor);
       return result;
     },
@@ -213,7 +219,7 @@ export function validateSamlConfig(input: SamlConfigInput, now: Date = new Date(
       errors.push({ field, message: `the attribute name must be at most ${MAX_PROVIDER_ID_LENGTH} characters` });
     }
   }
-  const keyPair = checkKeyPair(optionalText(input.spCertificate), optionalText(input.spPrivateKey), now, errors, warnings);
+  const keyPair = checkKeyPair(optionalText(input.spCertificate), optionalText(input.spPrivateKey), now, errors, warnings, storedFingerprints);
   const signRequests = input.signRequests === true;
   if (signRequests && keyPair === undefined) {
     errors.push({ field: 'signRequests', message: 'signing requests needs the SP certificate and private key' });
@@ -246,6 +252,7 @@ function checkKeyPair(
   now: Date,
   errors: SamlIssue[],
   warnings: SamlIssue[],
+  kept: ReadonlySet<string>,
 ): { certificate: string; privateKey: string } | undefined {
   if (certificateText === null && keyText === null) return undefined;
   if (certificateText === null) {
@@ -256,7 +263,7 @@ function checkKeyPair(
     errors.push({ field: 'spPrivateKey', message: 'the SP private key is required with the SP certificate' });
     return undefined;
   }
-  const checked = checkCertificate(certificateText, now);
+  const checked = checkCertificate(certificateText, now, kept);
   if ('error' in checked) {
     errors.push({ field: 'spCertificate', message: checked.error });
     return undefined;
@@ -417,7 +424,12 @@ function checkCertificate(text: string, now: Date, kept: ReadonlySet<string> = n
   }
   const validTo = Date.parse(info.validTo);
   const checked: { pem: string; info: CertificateInfo; warning?: string } = { pem: normalisePem(pem), info };
-  if (validTo <= now.getTime()) {
+  const unusable = unusableKey(pem, info.subject);
+  if (unusable !== undefined) {
+    // One stored before this rule is kept, as an expired one is: what GET returned must PUT back.
+    if (!kept.has(info.fingerprint256)) return { error: unusable };
+    checked.warning = `${unusable}; remove it`;
+  } else if (validTo <= now.getTime()) {
     if (!kept.has(info.fingerprint256)) return { error: `the certificate ${info.subject} expired on ${info.validTo}` };
     checked.warning = `the certificate ${info.subject} expired on ${info.validTo}: sign-in refuses responses it signs; remove it`;
   } else if (Date.parse(info.validFrom) > now.getTime()) {
@@ -427,6 +439,25 @@ function checkCertificate(text: string, now: Date, kept: ReadonlySet<string> = n
     checked.warning = `the certificate ${info.subject} expires on ${info.validTo} (in ${days} days); ask the IdP for its next one`;
   }
   return checked;
+}
+
+/** The smallest RSA key Roster accepts (NIST SP 800-131A: 1024-bit RSA is disallowed for signatures). */
+const MIN_RSA_BITS = 2048;
+
+/**
+ * Why a certificate's key can never serve: the signature library (xml-crypto) and the
+ * decryption library verify and decrypt with RSA only, so an EC or other key would make every
+ * sign-in fail; an RSA key under 2048 bits is too weak to trust. Undefined when it is fine.
+ */
+function unusableKey(pem: string, subject: string): string | undefined {
+  const key = new X509Certificate(pem).publicKey;
+  if (key.asymmetricKeyType !== 'rsa') {
+    const type = key.asymmetricKeyType === 'ec' ? 'an EC' : `a ${key.asymmetricKeyType ?? 'non-RSA'}`;
+    return `the certificate ${subject} has ${type} key, which SAML signatures cannot be verified with in Roster (RSA only): use an RSA certificate of at least ${MIN_RSA_BITS} bits`;
+  }
+  const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+  if (bits < MIN_RSA_BITS) return `the certificate ${subject} has a ${bits}-bit RSA key; at least ${MIN_RSA_BITS} bits are required`;
+  return undefined;
 }
 
 function fingerprintOf(pem: string): string | undefined {

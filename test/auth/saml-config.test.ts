@@ -24,6 +24,9 @@ let dir: string;
 let validPem: string;
 /** A self-signed certificate that expired in 2020. */
 let expiredPem: string;
+/** Certificates whose keys can never verify a SAML signature in Roster: EC P-256, RSA 1024. */
+let ecPem: string;
+let smallPem: string;
 
 /** Generates throwaway certificates; `openssl ca` is the only way OpenSSL 3.0 sets a past end date. */
 before(() => {
@@ -38,6 +41,10 @@ before(() => {
   writeFileSync(join(dir, 'serial'), '01\n');
   run(['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=expired-idp', '-keyout', 'expired.key', '-out', 'expired.csr']);
   run(['ca', '-config', 'ca.cnf', '-selfsign', '-keyfile', 'expired.key', '-in', 'expired.csr', '-out', 'expired.pem', '-startdate', '20200101000000Z', '-enddate', '20200201000000Z', '-batch', '-notext']);
+  run(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=ec-idp', '-days', '365', '-keyout', 'ec.key', '-out', 'ec.pem']);
+  run(['req', '-x509', '-newkey', 'rsa:1024', '-nodes', '-subj', '/CN=small-idp', '-days', '365', '-keyout', 'small.key', '-out', 'small.pem']);
+  ecPem = readFileSync(join(dir, 'ec.pem'), 'utf8');
+  smallPem = readFileSync(join(dir, 'small.pem'), 'utf8');
   validPem = readFileSync(join(dir, 'valid.pem'), 'utf8');
   expiredPem = readFileSync(join(dir, 'expired.pem'), 'utf8');
 });
@@ -64,6 +71,17 @@ describe('validateSamlConfig', () => {
     assert.match(kept.warnings[0]?.message ?? '', /CN=expired-idp expired on 2020-02-01T00:00:00\.000Z: sign-in refuses responses it signs; remove it/);
     const added = validateSamlConfig(input({ certificates: [expiredPem, validPem] }), new Date(), [validPem]);
     assert.deepEqual(errorsOf(added), [['certificates', 'the certificate CN=expired-idp expired on 2020-02-01T00:00:00.000Z']]);
+  });
+
+  test('refuses an IdP certificate with an EC key or an RSA key under 2048 bits, saying why; one already stored is kept with a warning', () => {
+    const errors = errorsOf(validateSamlConfig(input({ certificates: [validPem, ecPem, smallPem] })));
+    assert.deepEqual(errors, [
+      ['certificates', 'the certificate CN=ec-idp has an EC key, which SAML signatures cannot be verified with in Roster (RSA only): use an RSA certificate of at least 2048 bits'],
+      ['certificates', 'the certificate CN=small-idp has a 1024-bit RSA key; at least 2048 bits are required'],
+    ]);
+    const kept = validateSamlConfig(input({ certificates: [validPem, smallPem] }), new Date(), [validPem, smallPem]);
+    assert.ok(kept.ok);
+    assert.match(kept.warnings[0]?.message ?? '', /1024-bit RSA key; at least 2048 bits are required; remove it/);
   });
 
   test('accepts a valid configuration and reports the certificate expiry', () => {

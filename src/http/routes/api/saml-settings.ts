@@ -5,7 +5,7 @@
  * fields it computes are accepted when they hold what Roster computes, before or after the PUT.
  */
 import type { FastifyInstance, FastifySchema } from 'fastify';
-import { describeCertificate, splitPemCertificates, validateSamlConfig, type SamlConfig, type SamlConfigInput } from '../../../auth/saml-config.ts';
+import { describeCertificate, splitPemCertificates, storedCertificates, validateSamlConfig, type SamlConfig, type SamlConfigInput } from '../../../auth/saml-config.ts';
 import type { Services } from '../../../services.ts';
 import { TAGS } from '../../api-docs.ts';
 import { errorResponses, NO_BODY, noContent, objectBody, ref, strictObject, type JsonSchema, type NamedSchema } from './common.ts';
@@ -125,7 +125,7 @@ export function samlSettingsRoutes(app: FastifyInstance, services: Services): vo
     const current = await services.saml.get();
     const parsed = toInput(body, current);
     if ('error' in parsed) return reply.code(400).send({ message: parsed.error, errors: [{ field: parsed.field, message: parsed.error }] });
-    const checked = validateSamlConfig(parsed.input, new Date(), current?.certificates);
+    const checked = validateSamlConfig(parsed.input, new Date(), storedCertificates(current));
     if (checked.ok) {
       const problem = readOnlyProblem(body, current === undefined ? undefined : view(current, services), view(checked.config, services));
       if (problem !== undefined) return reply.code(400).send({ message: problem.error, errors: [{ field: problem.field, message: problem.error }] });
