@@ -693,7 +693,9 @@ test('SQLite commits are synced to disk before they are acknowledged (synchronou
 });
 
 eachDatabase('kill -9 of roster serve during mixed writes', (database) => {
-  test('after each kill at a random moment, every acknowledged write is there, none in flight is half there, and the feed and audit trail match the data', { timeout: 180_000 }, async (t) => {
+  // The timeout only guards against a hang: five restarts through tsx on a loaded 2-core machine
+  // took 179 s, past the 180 s this had.
+  test('after each kill at a random moment, every acknowledged write is there, none in flight is half there, and the feed and audit trail match the data', { timeout: 420_000 }, async (t) => {
     await crashRounds(t, database);
   });
 });
