@@ -306,6 +306,10 @@ eachDatabase('admin API refusals say what is refused, once, and the API way to p
     const nested = await roster.request('PATCH', `${GROUPS}/x`, '{"description":{"__proto__":1}}', MERGE_PATCH);
     assert.equal(nested.status, 400);
     assert.match(nested.body.message, /"__proto__" key/);
+    // Spelt with JSON escapes, it is the same key once parsed.
+    const escaped = await roster.request('POST', GROUPS, '{"name":"ops","\\u005f_proto__":{"admin":true}}', { 'content-type': 'application/json' });
+    assert.equal(escaped.status, 400);
+    assert.match(escaped.body.message, /"__proto__" key/);
     const broken = await roster.request('POST', GROUPS, '{"name":', { 'content-type': 'application/json' });
     assert.equal(broken.status, 400);
     assert.match(broken.body.message, /^The request body is not valid JSON \([^)]+\)\.$/);
