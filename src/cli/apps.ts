@@ -44,6 +44,10 @@ export const appCommands: CommandGroup = {
           context.actor,
         );
         context.out(`Registered application "${printable(application.name)}"${application.public ? ' (public: PKCE, no secret)' : ''}.`);
+        const missing = await services.applications.missingGroups(application.allowedGroups);
+        if (missing.length > 0) {
+          context.err(`warning: no group is named ${missing.map((group) => `"${printable(group)}"`).join(', ')}: nobody can sign in to this application until one of its allowed groups exists (check the spelling, or provision the group).`);
+        }
         if (secret === undefined) {
           context.out('Client id:');
           context.out(application.clientId);

@@ -9,6 +9,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Store } from '../store/index.ts';
 import { createOidcQueries, type StoredApplication } from '../store/oidc.ts';
+import { createGroupQueries } from '../store/groups.ts';
 import { createUserQueries } from '../store/users.ts';
 import type { Access } from './access.ts';
 import { caseKey } from '../text.ts';
@@ -106,6 +107,7 @@ function checkNew(input: NewApplication): NewApplication {
 export function createApplications(store: Store, access: Access) {
   const queries = createOidcQueries();
   const users = createUserQueries(store.dialect);
+  const groupQueries = createGroupQueries(store.dialect);
   const journal = createJournal(store.dialect);
 
   async function find(clientId: string): Promise<StoredApplication> {
@@ -152,6 +154,17 @@ export function createApplications(store: Store, access: Access) {
         }, now);
       });
       return { application: view(stored), secret };
+    },
+
+    /**
+     * The names among `names` that no group has (regardless of case), in their order: an
+     * application allowing only a group that does not exist lets nobody in. Not refused, since
+     * the IdP may provision the group later; the API, the CLI and the console say so instead.
+     */
+    async missingGroups(names: readonly string[]): Promise<string[]> {
+      const missing: string[] = [];
+      for (const name of names) if ((await groupQueries.findByName(store.db, name)) === undefined) missing.push(name);
+      return missing;
     },
 
     /** Every application, by name. */

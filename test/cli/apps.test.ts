@@ -56,6 +56,8 @@ test('apps create prints the client id and the secret alone on the last two line
   assert.match(secret, /^[\w-]{43}$/);
   assert.equal(await introspectAs(clientId, secret), 200);
   assert.equal(await introspectAs(clientId, `${secret}x`), 401);
+  // No group of that name exists: a warning on stderr, the secret still alone on stdout's last line.
+  assert.match(run.stderr, /warning: no group is named "grafana-users": nobody can sign in to this application until one of its allowed groups exists/);
 
   const listed = roster(['apps', 'list']);
   assert.equal(listed.status, 0, listed.stderr);
@@ -80,6 +82,7 @@ test('apps create --public prints only the client id; http redirect URIs are ref
   assert.equal(run.status, 0, run.stderr);
   assert.match(run.lines.at(-1) as string, /^[\w-]{22}$/);
   assert.match(run.lines.at(-2) as string, /^Client id:$/);
+  assert.doesNotMatch(run.stderr, /warning/, 'no allowed group named, nothing to warn about');
 
   const refused = roster(['apps', 'create', '--name', 'Plain', '--redirect-uri', 'http://app.example.com/callback']);
   assert.equal(refused.status, 1);

@@ -28,9 +28,13 @@ eachDatabase('console applications on', (database) => {
     const stored = await app.services.applications.findForProvider(clientId);
     assert.equal(stored?.secretHash, hashClientSecret(secret));
     assert.deepEqual(stored?.allowedGroups, ['grafana-users', 'grafana-admins']);
+    // Neither group exists yet: the page says nobody can sign in until one does, and the list flags them.
+    assert.match(created.body, /Those allowed groups do not exist/);
+    assert.match(created.body, /No group is named “grafana-users”, “grafana-admins”\./);
 
     const listed = await getPage(app, '/admin/applications', admin);
     assert.equal(listed.statusCode, 200);
+    assert.equal((listed.body.match(/No such group/g) ?? []).length, 2);
     assert.match(listed.body, /<th scope="col"><span class="visually-hidden">Actions<\/span><\/th>/, 'the buttons\' column has a name for screen readers');
     assert.match(listed.body, new RegExp(clientId));
     assert.doesNotMatch(listed.body, new RegExp(secret));

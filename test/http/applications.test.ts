@@ -1,7 +1,7 @@
 /** The admin API's applications (/api/v2/applications), on SQLite and PostgreSQL. */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { startTestApp, userBody, type TestApp } from '../support/app.ts';
+import { groupBody, startTestApp, userBody, type TestApp } from '../support/app.ts';
 import { eachDatabase } from '../support/databases.ts';
 
 const PATH = '/api/v2/applications';
@@ -16,6 +16,14 @@ eachDatabase('admin API applications on', (database) => {
   const json = (method: 'GET' | 'POST' | 'DELETE', url: string, body?: unknown, token?: string) =>
     app.request(method, url, body === undefined ? undefined : JSON.stringify(body), { 'content-type': 'application/json', ...(token !== undefined ? { authorization: `Bearer ${token}` } : {}) });
 
+  test('create names the allowed groups that do not exist, by case key', async () => {
+    assert.equal((await app.request('POST', '/Groups', groupBody('Ops'))).status, 201);
+    const created = await json('POST', PATH, { name: 'Typo', redirectUris: ['https://typo.example.com/cb'], allowedGroups: ['ops', 'opps'] });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    assert.deepEqual(created.body.missingAllowedGroups, ['opps']);
+    assert.equal((await json('DELETE', `${PATH}/${created.body.application.clientId}`)).status, 204);
+  });
+
   test('create answers the application and its secret once; list and get never show it; rotate gives a new one; delete removes it', async () => {
     const created = await json('POST', PATH, { name: 'Grafana', redirectUris: ['https://grafana.example.com/login/generic_oauth'], allowedGroups: ['grafana-users'] });
     assert.equal(created.status, 201, JSON.stringify(created.body));
@@ -23,6 +31,8 @@ eachDatabase('admin API applications on', (database) => {
     assert.match(clientSecret, /^[\w-]{43}$/);
     assert.deepEqual(application.allowedGroups, ['grafana-users']);
     assert.equal(application.public, false);
+    // No group of that name exists: registered anyway (the IdP may provision it later), and said.
+    assert.deepEqual(created.body.missingAllowedGroups, ['grafana-users']);
 
     const listed = await json('GET', PATH);
     assert.equal(listed.status, 200);

@@ -47,7 +47,13 @@ ${submitButton('Register', { tone: 'primary' })}`,
 </section>`;
   }
 
-  function listing(request: FastifyRequest, applications: readonly Application[]): SafeHtml {
+  /** The warning when allowed groups do not exist: nobody can sign in until one does. */
+  function missingWarning(missing: readonly string[]): SafeHtml {
+    if (missing.length === 0) return html``;
+    return banner({ tone: 'warning', title: missing.length === 1 ? 'That allowed group does not exist' : 'Those allowed groups do not exist', body: html`<p>No group is named ${missing.map((group, index) => html`${index > 0 && ', '}“${group}”`)}. Until one of the allowed groups exists and has members, nobody can sign in to this application: check the spelling, or provision the group.</p>` });
+  }
+
+  function listing(request: FastifyRequest, applications: readonly Application[], missing: ReadonlySet<string>): SafeHtml {
     return dataTable({
       caption: 'Registered applications',
       columns: ['Name', 'Client id', 'Type', 'Allowed groups', 'Redirect URIs', ''],
@@ -55,7 +61,9 @@ ${submitButton('Register', { tone: 'primary' })}`,
         application.name,
         html`<code>${application.clientId}</code>`,
         application.public ? badge('Public', 'neutral') : badge('Confidential', 'info'),
-        application.allowedGroups.length === 0 ? html`<span class="empty">everyone</span>` : application.allowedGroups.join(', '),
+        application.allowedGroups.length === 0
+          ? html`<span class="empty">everyone</span>`
+          : html`${application.allowedGroups.map((group, index) => html`${index > 0 && ', '}${group}${missing.has(group) && html` ${badge('No such group', 'warning')}`}`)}`,
         html`${application.redirectUris.map((uri) => html`<code>${uri}</code><br>`)}`,
         html`${!application.public && confirmDialog(request, {
           id: `rotate-${application.clientId}`,
@@ -81,13 +89,15 @@ ${confirmDialog(request, {
 
   async function page(request: FastifyRequest, reply: FastifyReply, top: SafeHtml, form: SafeHtml, status = 200): Promise<FastifyReply> {
     const applications = await services.applications.list();
+    // An allowed group that does not exist (a typo, or not provisioned yet) lets nobody in: flagged.
+    const missing = new Set(await services.applications.missingGroups([...new Set(applications.flatMap((application) => application.allowedGroups))]));
     const issuer = context.baseUrl;
     return sendPage(request, reply, {
       status,
       title: 'Applications',
       body: html`${top}
 <p>Applications sign their users in through Roster with OpenID Connect. Issuer: <code>${issuer}</code>, discovery at <code>${issuer}/.well-known/openid-configuration</code> (<code>docs/applications.md</code>).</p>
-${listing(request, applications)}
+${listing(request, applications, missing)}
 ${form}`,
     });
   }
@@ -109,7 +119,8 @@ ${form}`,
       const { application, secret } = await services.applications.create({ name, redirectUris: lines(uris), public: isPublic, allowedGroups: lines(groups) }, actorOf(request));
       const shown = html`${banner({ tone: 'success', title: `${application.name} is registered`, body: html`<p>Enter these in the application’s OpenID Connect settings.${secret !== undefined && ' Copy the secret now: Roster keeps only its hash and cannot show it again.'}</p>` })}
 ${copyable({ id: 'client-id', label: 'client id', value: application.clientId })}
-${secret !== undefined && copyable({ id: 'client-secret', label: 'client secret', value: secret })}`;
+${secret !== undefined && copyable({ id: 'client-secret', label: 'client secret', value: secret })}
+${missingWarning(await services.applications.missingGroups(application.allowedGroups))}`;
       return page(request, reply, shown, createForm(request, {}), 201);
     } catch (error) {
       await once.release();

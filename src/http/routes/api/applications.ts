@@ -44,6 +44,11 @@ const CREATED: JsonSchema = {
   properties: {
     application: ref(APPLICATION),
     clientSecret: { type: 'string', description: 'Shown once, in this answer only (absent for a public client).' },
+    missingAllowedGroups: {
+      type: 'array',
+      items: { type: 'string' },
+      description: 'The allowed groups no group is named (a typo, or not provisioned yet): nobody can sign in until one of the allowed groups exists. Empty when all exist.',
+    },
   },
 };
 
@@ -82,7 +87,8 @@ export function applicationRoutes(app: FastifyInstance, applications: Applicatio
       { name: body.name, redirectUris: body.redirectUris, public: body.public ?? false, allowedGroups: body.allowedGroups ?? [] },
       request.actor,
     );
-    return reply.code(201).send({ application: present(application), ...(secret !== undefined ? { clientSecret: secret } : {}) });
+    const missingAllowedGroups = await applications.missingGroups(application.allowedGroups);
+    return reply.code(201).send({ application: present(application), ...(secret !== undefined ? { clientSecret: secret } : {}), missingAllowedGroups });
   });
 
   app.get<{ Params: { clientId: string } }>(`${PATH}/:clientId`, {
