@@ -139,7 +139,7 @@ export async function registerApiDocs(app: FastifyInstance, baseUrl: string): Pr
             type: 'apiKey',
             in: 'cookie',
             name: 'roster_session',
-            description: 'The browser session of a user signed in through SAML (an administrator, except for /api/users/current).',
+            description: 'The browser session of a signed-in user (through SAML, or with the password of a local account such as admin): an administrator, except for /api/users/current. State-changing requests also need the CSRF token.',
           },
         },
       },
