@@ -11,9 +11,15 @@ async function provisioning(context: CliContext): Promise<Provisioning> {
   return (await context.services()).provisioning;
 }
 
-/** The SCIM base URL an IdP is given as its "tenant URL". */
+/**
+ * The SCIM base URL an IdP is given as its "tenant URL". Built from ROSTER_BASE_URL; when this
+ * command ran without it (the default, localhost and ROSTER_PORT), the URL is only a guess at
+ * the server's address, and the text says so.
+ */
 function tenantUrl(context: CliContext): string {
-  return `${context.config.baseUrl}/api/scim/v2`;
+  const url = `${context.config.baseUrl}/api/scim/v2`;
+  const guessed = context.config.baseUrl === `http://localhost:${context.config.port}`;
+  return guessed ? `${url} (ROSTER_BASE_URL is not set for this command: use the address your identity provider reaches Roster at)` : url;
 }
 
 const DEFAULT_ACTIVITY_LIMIT = 20;

@@ -288,6 +288,9 @@ describe('roster scim', () => {
     const status = roster(database, ['scim', 'status']);
     assert.equal(status.status, 0);
     assert.match(status.stdout, /SCIM provisioning: enabled \(tenant URL https:\/\/roster\.example\.com\/api\/scim\/v2\)/);
+    // Without ROSTER_BASE_URL the URL is a guess (localhost and the port), and is said to be one.
+    const guessed = roster(database, ['scim', 'status'], { ROSTER_BASE_URL: '', ROSTER_PORT: '9099' });
+    assert.match(guessed.stdout, /tenant URL http:\/\/localhost:9099\/api\/scim\/v2 \(ROSTER_BASE_URL is not set for this command: use the address your identity provider reaches Roster at\)/);
 
     const unconfirmed = roster(database, ['scim', 'disable']);
     assert.equal(unconfirmed.status, 1);
