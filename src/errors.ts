@@ -23,6 +23,10 @@ export const SELF_DEACTIVATION_MESSAGE = 'Self-deactivation is not possible';
 /** SonarQube's exact words when the only administrator left would be deactivated. */
 export const LAST_ADMINISTRATOR_MESSAGE = 'User is last administrator, and cannot be deactivated';
 
+/** The same rule for a change of the administrators' group: the deactivation's words would not fit. */
+export const LAST_ADMINISTRATOR_GROUP_MESSAGE =
+  "No administrator would be left: the administrators' group holds the last administrator, who cannot leave it, and it cannot be renamed or deleted until another administrator exists.";
+
 /** An expected failure whose message is written for the person who caused it. */
 export class DirectoryError extends Error {
   readonly code: DirectoryErrorCode;

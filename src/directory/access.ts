@@ -18,7 +18,7 @@ import type { Executor } from '../store/executor.ts';
 import type { Store } from '../store/index.ts';
 import { createMembershipQueries } from '../store/memberships.ts';
 import { caseKey } from '../text.ts';
-import { DirectoryError, LAST_ADMINISTRATOR_MESSAGE } from '../errors.ts';
+import { DirectoryError, LAST_ADMINISTRATOR_GROUP_MESSAGE, LAST_ADMINISTRATOR_MESSAGE } from '../errors.ts';
 
 /** A group that counts for a user's access. */
 export interface AccessGroup {
@@ -56,8 +56,9 @@ export function createAccess(store: Store, options: { readonly adminGroup?: stri
     /**
      * Runs `change`, a write in `db`'s transaction that may take administrator rights away (a
      * deactivation; the administrators' group renamed or deleted, or a member removed from it),
-     * and refuses it (LAST_ADMINISTRATOR_MESSAGE, the transaction rolls back) when it leaves no
-     * administrator where there was one, so that someone is always left to sign in.
+     * and refuses it (the transaction rolls back) when it leaves no administrator where there was
+     * one, so that someone is always left to sign in: with SonarQube's deactivation message, or
+     * for `'group'` (a change of the administrators' group) LAST_ADMINISTRATOR_GROUP_MESSAGE.
      *
      * On PostgreSQL the administrators' rows are locked (FOR NO KEY UPDATE) before the change,
      * so that two such transactions wait for each other; the check after the change is a new
@@ -65,11 +66,11 @@ export function createAccess(store: Store, options: { readonly adminGroup?: stri
      * change would not do: the locking read of the second transaction still sees, in its own
      * snapshot, a membership the first one deleted, since the user's row itself did not change.
      */
-    async keepingAnAdministrator<T>(db: Executor, change: () => Promise<T>): Promise<T> {
+    async keepingAnAdministrator<T>(db: Executor, change: () => Promise<T>, through: 'deactivation' | 'group' = 'deactivation'): Promise<T> {
       const before = await memberships.administratorIds(db, adminGroup, true);
       const result = await change();
       if (before.length > 0 && (await memberships.administratorIds(db, adminGroup, false)).length === 0) {
-        throw new DirectoryError('invalid', LAST_ADMINISTRATOR_MESSAGE);
+        throw new DirectoryError('invalid', through === 'group' ? LAST_ADMINISTRATOR_GROUP_MESSAGE : LAST_ADMINISTRATOR_MESSAGE);
       }
       return result;
     },

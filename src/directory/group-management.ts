@@ -151,7 +151,7 @@ export function createGroupManagement(store: Store, access: Access = createAcces
         // Renamed away from the administrators' group's name, its members are administrators no more.
         const losesAdministrators = access.isAdminGroup(current.name) && !access.isAdminGroup(name);
         const update = (): Promise<void> => groups.updateLocal(trx, id, name, description, now);
-        await (losesAdministrators ? access.keepingAnAdministrator(trx, update) : update());
+        await (losesAdministrators ? access.keepingAnAdministrator(trx, update, 'group') : update());
         const updated = await groups.findById(trx, id);
         if (!updated) throw new Error('updated group vanished');
         await journal.record(trx, actor, {
@@ -175,7 +175,7 @@ export function createGroupManagement(store: Store, access: Access = createAcces
         const members = await memberships.count(trx, { groupId: id });
         const now = new Date().toISOString();
         const remove = (): Promise<void> => groups.delete(trx, id, now);
-        await (access.isAdminGroup(current.name) ? access.keepingAnAdministrator(trx, remove) : remove());
+        await (access.isAdminGroup(current.name) ? access.keepingAnAdministrator(trx, remove, 'group') : remove());
         // Its memberships go with it: `group.deleted` says so for all of them at once.
         await journal.record(trx, actor, {
           action: 'group.deleted',

@@ -120,7 +120,7 @@ export function createMembershipManagement(store: Store, access: Access = create
         const now = new Date().toISOString();
         const remove = (): Promise<unknown> => memberships.remove(trx, key.groupId, [key.userId], journal.stamp(actor, now));
         // A member leaving the administrators' group stops being an administrator.
-        await (group !== undefined && access.isAdminGroup(group.name) ? access.keepingAnAdministrator(trx, remove) : remove());
+        await (group !== undefined && access.isAdminGroup(group.name) ? access.keepingAnAdministrator(trx, remove, 'group') : remove());
         await groups.touch(trx, key.groupId, now);
         // Named as membership.added names them: once the membership is gone, its id leads nowhere.
         await journal.record(trx, actor, {

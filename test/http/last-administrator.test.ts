@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { LAST_ADMINISTRATOR_MESSAGE } from '../../src/errors.ts';
+import { LAST_ADMINISTRATOR_GROUP_MESSAGE } from '../../src/errors.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { eachDatabase } from '../support/databases.ts';
 
@@ -37,13 +37,13 @@ eachDatabase('the admin API and the last administrator', (database) => {
     const asMia = { authorization: `Bearer ${miaToken}` };
     const rename = await roster.request('PATCH', `/api/v2/authorizations/groups/${groupId}`, { name: 'renamed' }, { ...asMia, ...MERGE_PATCH });
     assert.equal(rename.status, 400);
-    assert.deepEqual(rename.body, { message: LAST_ADMINISTRATOR_MESSAGE });
+    assert.deepEqual(rename.body, { message: LAST_ADMINISTRATOR_GROUP_MESSAGE });
     const remove = await roster.request('DELETE', `/api/v2/authorizations/group-memberships/${membershipId}`, undefined, asMia);
     assert.equal(remove.status, 400);
-    assert.deepEqual(remove.body, { message: LAST_ADMINISTRATOR_MESSAGE });
+    assert.deepEqual(remove.body, { message: LAST_ADMINISTRATOR_GROUP_MESSAGE });
     const deleted = await roster.request('DELETE', `/api/v2/authorizations/groups/${groupId}`, undefined, asMia);
     assert.equal(deleted.status, 400);
-    assert.deepEqual(deleted.body, { message: LAST_ADMINISTRATOR_MESSAGE });
+    assert.deepEqual(deleted.body, { message: LAST_ADMINISTRATOR_GROUP_MESSAGE });
     // mia is still an administrator: her token still reads the admin API.
     const still = await roster.request('GET', '/api/v2/users-management/users', undefined, asMia);
     assert.equal(still.status, 200);
