@@ -210,6 +210,12 @@ export function createPasswordSignIn(store: Store, passwordCheck: PasswordCheck,
     async changePassword(change: PasswordChange): Promise<PasswordChangeResult> {
       const user = await users.findById(store.db, change.userId);
       if (user === undefined || !user.local || user.scimId !== null) return { ok: false, field: 'current', message: 'Only local accounts have a password in Roster.' };
+      // The new password's own rules first: they need no check of the current one, so a refused
+      // new password uses none of the login's allowance (it used to, and five too-short tries
+      // locked the account out of sign-in).
+      const { min, max } = ACCOUNT_LIMITS.password;
+      if (change.next.length < min || change.next.length > max) return { ok: false, field: 'next', message: `The new password must be ${min} to ${max} characters long.` };
+      if (change.next === change.current) return { ok: false, field: 'next', message: 'The new password must differ from the current one.' };
       const keys = backoffKeys(user.login, change.source);
       const reservation = await reserve(keys, Date.now());
       if (!reservation.allowed) return { ok: false, field: 'current', message: throttledMessage(Math.max(1, Math.ceil(reservation.retryAfterMs / 1000))) };
@@ -221,9 +227,6 @@ export function createPasswordSignIn(store: Store, passwordCheck: PasswordCheck,
         });
         return { ok: false, field: 'current', message: 'The current password is incorrect.' };
       }
-      const { min, max } = ACCOUNT_LIMITS.password;
-      if (change.next.length < min || change.next.length > max) return { ok: false, field: 'next', message: `The new password must be ${min} to ${max} characters long.` };
-      if (change.next === change.current) return { ok: false, field: 'next', message: 'The new password must differ from the current one.' };
       const hash = await hashPassword(change.next);
       await transact(store.db, async (trx) => {
         const now = new Date();

@@ -42,6 +42,20 @@ eachDatabase('My account › Password', (database) => {
     assert.equal(noCsrf.statusCode, 403);
   });
 
+  // A refused new password is no guess at the current one: six of them used to lock the account
+  // out of sign-in (each took a slot of the login's allowance of five).
+  test('refused new passwords use none of the sign-in allowance: the account still signs in after six', async () => {
+    const session = await sessionFor(app, app.adminId);
+    for (let attempt = 1; attempt <= 6; attempt += 1) {
+      const short = await postForm(app, '/account/password', { current: password, next: 'short', repeat: 'short' }, { session });
+      assert.equal(short.statusCode, 400, `attempt ${attempt}`);
+      assert.match(short.body, /The new password must be 12 to 1000 characters long\./, `attempt ${attempt}`);
+      const same = await postForm(app, '/account/password', { current: password, next: password, repeat: password }, { session });
+      assert.match(same.body, /The new password must differ from the current one\./, `attempt ${attempt}`);
+    }
+    assert.equal((await passwordSignIn(app, 'admin', password)).statusCode, 303);
+  });
+
   test('the right current password changes it: the new one signs in, the old one no longer does, and the change is audited', async () => {
     const session = await sessionFor(app, app.adminId);
     const changed = await postForm(app, '/account/password', { current: password, next: 'a brand new password', repeat: 'a brand new password' }, { session });
