@@ -10,6 +10,7 @@ import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
 import type { Store } from '../store/index.ts';
 import { cookieValue } from './cookies.ts';
+import { createOidcQueries } from '../store/oidc.ts';
 import { createSessionQueries } from '../store/sessions.ts';
 import { deleteSessionsOf } from '../store/user-credentials.ts';
 
@@ -67,7 +68,11 @@ export interface Sessions {
    * when it had already ended.
    */
   signOut(value: string): Promise<boolean>;
-  /** "Sign out everywhere": ends every session of a user and audits `session.signed_out_everywhere`; returns how many. */
+  /**
+   * "Sign out everywhere": ends every session of a user, and everything applications hold for it
+   * through OpenID Connect (grants, refresh and access tokens: a stolen session could have
+   * obtained some), and audits `session.signed_out_everywhere`; returns how many sessions ended.
+   */
   signOutEverywhere(userId: string, actor: Actor): Promise<number>;
   /** The live sessions of a user, most recently used first (at most 50), marking the one of `currentValue`. */
   listOf(userId: string, currentValue?: string): Promise<SessionSummary[]>;
@@ -87,6 +92,7 @@ export function createSessions(store: Store, options: { secure: boolean; domain?
   const { db } = store;
   const sessions = createSessionQueries();
   const journal = createJournal(store.dialect);
+  const oidc = createOidcQueries();
   const attributes = ['Path=/', 'HttpOnly', 'SameSite=Lax', ...(options.secure ? ['Secure'] : []), ...(options.domain !== undefined ? [`Domain=${options.domain}`] : [])];
 
   return {
@@ -142,7 +148,8 @@ export function createSessions(store: Store, options: { secure: boolean; domain?
     async signOutEverywhere(userId, actor) {
       return db.transaction().execute(async (trx) => {
         const ended = await deleteSessionsOf(trx, userId);
-        await journal.record(trx, actor, { action: 'session.signed_out_everywhere', targetType: 'user', targetId: userId, details: { sessions: ended } });
+        const applicationRows = await oidc.deleteOfAccount(trx, userId);
+        await journal.record(trx, actor, { action: 'session.signed_out_everywhere', targetType: 'user', targetId: userId, details: { sessions: ended, applicationRows } });
         return ended;
       });
     },

@@ -240,6 +240,28 @@ eachDatabase('OpenID Connect provider on', (database) => {
     assert.equal(userinfo.statusCode, 401);
   });
 
+  // What a stolen session obtained through an application must end with "Sign out everywhere":
+  // the refresh token used to keep rotating for its 14 days.
+  test('"Sign out everywhere" ends the applications\' grants too: the refresh fails, introspection says inactive', async () => {
+    await app.request('POST', '/Users', userBody('linus', { displayName: 'Linus' }));
+    const linusId = (await app.services.accounts.findByLogin('linus'))!.id;
+    const { application, secret } = await app.services.applications.create({ name: 'Board', redirectUris: [REDIRECT], public: false, allowedGroups: [] }, cli);
+    const config = await relyingParty(app, application.clientId, secret);
+    const jar = new CookieJar();
+    jar.add((await sessionFor(app, linusId)).cookie);
+    const { landing, verifier, state, nonce } = await authorize(app, config, jar, 'openid profile offline_access');
+    const tokens = await client.authorizationCodeGrant(config, landing.url, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
+    assert.ok(tokens.refresh_token);
+
+    assert.equal(await app.services.sessions.signOutEverywhere(linusId, { kind: 'session', userId: linusId, login: 'linus' }), 1);
+    await assert.rejects(client.refreshTokenGrant(config, tokens.refresh_token), (error: { error?: string }) => error.error === 'invalid_grant');
+    assert.equal((await client.tokenIntrospection(config, tokens.access_token)).active, false);
+    const entry = await app.services.store.db.selectFrom('audit_events').select('details').where('action', '=', 'session.signed_out_everywhere').where('target_id', '=', linusId).executeTakeFirstOrThrow();
+    const details = (typeof entry.details === 'string' ? JSON.parse(entry.details) : entry.details) as { sessions: number; applicationRows: number };
+    assert.equal(details.sessions, 1);
+    assert.ok(details.applicationRows > 0, JSON.stringify(details));
+  });
+
   test('a rotated key signs at once, and an ID token of the old key still verifies during the grace period', async () => {
     const { application, secret } = await app.services.applications.create({ name: 'Rotated', redirectUris: [REDIRECT], public: false, allowedGroups: [] }, cli);
     const config = await relyingParty(app, application.clientId, secret);
