@@ -605,14 +605,17 @@ describe('roster admin, users and audit', () => {
     assert.equal(filtered.stdout.trimEnd().split('\n').length, 1);
     const future = roster(database, ['audit', 'export', '--from', '2999-01-01']);
     assert.equal(future.stdout, '');
-    assert.equal(roster(database, ['audit', 'export', '--from', 'soon']).status, 1);
+    // A bad option value is a command-line error: exit 2, naming the option.
+    const soon = roster(database, ['audit', 'export', '--from', 'soon']);
+    assert.equal(soon.status, 2);
+    assert.match(soon.stderr, /--from "soon"/);
     const csv = roster(database, ['audit', 'export', '--format', 'csv', '--action', 'group.*']);
     assert.equal(csv.status, 0, csv.stderr);
     const records = csv.stdout.split('\r\n');
     assert.equal(records[0], 'seq,at,actor,actorUser,action,targetType,targetId,details');
     assert.match(records[1] ?? '', /^\d+,[^,]+,cli,,group\.created,group,[^,]+,"\{""after"":\{""name"":""ops""/);
     assert.equal(records[2], '');
-    assert.equal(roster(database, ['audit', 'export', '--format', 'xml']).status, 1);
+    assert.equal(roster(database, ['audit', 'export', '--format', 'xml']).status, 2);
   });
 });
 
