@@ -36,6 +36,8 @@ declare module 'oidc-provider' {
 
   export class Check {
     constructor(reason: string, description: string, check: (ctx: KoaContextLike) => boolean | Promise<boolean>);
+    /** `error`: the OAuth error a request with prompt=none gets when the check asks for a prompt. */
+    constructor(reason: string, description: string, error: string, check: (ctx: KoaContextLike) => boolean | Promise<boolean>);
     static readonly REQUEST_PROMPT: true;
     static readonly NO_NEED_TO_PROMPT: false;
   }

@@ -452,6 +452,23 @@ eachDatabase('OpenID Connect provider on', (database) => {
     }
   });
 
+  // OpenID Connect Core 3.1.2.6: a silent request the user must sign in for gets login_required
+  // (a client renewing silently acts on it); it got interaction_required.
+  test('after the Roster session ends, a silent request (prompt=none) answers login_required', async () => {
+    await app.request('POST', '/Users', userBody('silent', { displayName: 'Silent' }));
+    const silentId = (await app.services.accounts.findByLogin('silent'))!.id;
+    const { application, secret } = await app.services.applications.create({ name: 'Silent renew', redirectUris: [REDIRECT], public: false, allowedGroups: [] }, cli);
+    const config = await relyingParty(app, application.clientId, secret);
+    const jar = new CookieJar();
+    jar.add((await sessionFor(app, silentId)).cookie);
+    const first = await authorize(app, config, jar, 'openid');
+    assert.ok(first.landing.url.searchParams.get('code'), 'signed in once: the provider has a session in this browser');
+    await app.services.sessions.signOutEverywhere(silentId, cli);
+    const url = client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid', code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()), code_challenge_method: 'S256', state: client.randomState(), prompt: 'none' });
+    const landing = await follow(app, url, jar);
+    assert.equal(landing.url.searchParams.get('error'), 'login_required', landing.url.toString());
+  });
+
   test('offline_access gives a refresh token whatever else the request prompts for', async () => {
     const { config } = await adaSignedInTo('Offline prompts', []);
     const jar = new CookieJar();

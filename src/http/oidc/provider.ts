@@ -144,7 +144,9 @@ function buildProvider(oidc: OidcLibrary, services: Services, options: OidcOptio
   // The browser's Roster session is the sign-in: the provider's own session counts only
   // while the same user is signed in to Roster (a sign-out or a deactivation ends both).
   policy.get('login')?.checks.add(
-    new interactionPolicy.Check('roster_session', 'the Roster session ended or changed user', async (ctx: KoaContextLike) => {
+    // login_required: what a silent request (prompt=none) must get when the user has to sign in
+    // (OpenID Connect Core 3.1.2.6); without it the check answered interaction_required.
+    new interactionPolicy.Check('roster_session', 'the Roster session ended or changed user', 'login_required', async (ctx: KoaContextLike) => {
       const userId = await rosterSessionUser(services, ctx.get('cookie') || undefined);
       return userId === undefined || userId !== ctx.oidc.session?.accountId;
     }),
