@@ -460,10 +460,12 @@ eachDatabase('OpenID Connect provider on', (database) => {
     const { application, secret } = await app.services.applications.create({ name: 'Silent renew', redirectUris: [REDIRECT], public: false, allowedGroups: [] }, cli);
     const config = await relyingParty(app, application.clientId, secret);
     const jar = new CookieJar();
-    jar.add((await sessionFor(app, silentId)).cookie);
+    const session = await sessionFor(app, silentId);
+    jar.add(session.cookie);
     const first = await authorize(app, config, jar, 'openid');
     assert.ok(first.landing.url.searchParams.get('code'), 'signed in once: the provider has a session in this browser');
-    await app.services.sessions.signOutEverywhere(silentId, cli);
+    // Sign out of Roster (this browser only): the provider's own session is still there.
+    assert.equal(await app.services.sessions.signOut(session.cookie.slice('roster_session='.length)), true);
     const url = client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid', code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()), code_challenge_method: 'S256', state: client.randomState(), prompt: 'none' });
     const landing = await follow(app, url, jar);
     assert.equal(landing.url.searchParams.get('error'), 'login_required', landing.url.toString());
