@@ -80,6 +80,8 @@ export async function serve(config: Config): Promise<void> {
       if (deleted > 0) app.log.info({ deleted, retentionDays: config.activityRetentionDays }, 'deleted provisioning activity older than the retention period');
       const expired = await services.applications.purgeExpired();
       if (expired > 0) app.log.info({ deleted: expired }, 'deleted expired OpenID Connect codes, tokens and sessions');
+      const ended = await services.sessions.purgeEnded();
+      if (ended > 0) app.log.info({ deleted: ended }, 'deleted ended Roster sessions (expired or idle)');
       // Keys whose rate-limit budget is whole again mean the same as no row.
       while ((await services.rateLimits.purge()) > 0);
     } catch (error) {

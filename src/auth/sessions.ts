@@ -74,6 +74,11 @@ export interface Sessions {
    * obtained some), and audits `session.signed_out_everywhere`; returns how many sessions ended.
    */
   signOutEverywhere(userId: string, actor: Actor): Promise<number>;
+  /**
+   * Deletes the sessions that have ended (expired, or idle past the policy) and were never
+   * presented again, which is when a session is otherwise deleted; returns how many.
+   */
+  purgeEnded(): Promise<number>;
   /** The live sessions of a user, most recently used first (at most 50), marking the one of `currentValue`. */
   listOf(userId: string, currentValue?: string): Promise<SessionSummary[]>;
   /** The cookie attributes for a value (Secure when the base URL is https). */
@@ -81,6 +86,9 @@ export interface Sessions {
   /** A Set-Cookie value that deletes the cookie. */
   clearCookie(): string;
 }
+
+/** Sessions deleted per statement by purgeEnded, so that no statement nears the query deadline. */
+const PURGE_BATCH = 1000;
 
 /**
  * Creates the session service; `secure` adds the Secure attribute (base URL is https), `domain`
@@ -152,6 +160,16 @@ export function createSessions(store: Store, options: { secure: boolean; domain?
         await journal.record(trx, actor, { action: 'session.signed_out_everywhere', targetType: 'user', targetId: userId, details: { sessions: ended, applicationRows } });
         return ended;
       });
+    },
+
+    async purgeEnded() {
+      const now = Date.now();
+      let deleted = 0;
+      for (;;) {
+        const batch = await sessions.purgeEnded(db, new Date(now).toISOString(), new Date(now - policy.idleMs).toISOString(), PURGE_BATCH);
+        deleted += batch;
+        if (batch < PURGE_BATCH) return deleted;
+      }
     },
 
     async listOf(userId, currentValue) {

@@ -102,6 +102,17 @@ export function createSessionQueries() {
       return Number(result.numDeletedRows) > 0;
     },
 
+    /**
+     * Deletes up to `limit` sessions that have ended (past their absolute expiry, or unused since
+     * `seenBefore`); returns how many. Without an index on either column: the clean-up runs once
+     * an hour, and the table holds a few rows per user.
+     */
+    async purgeEnded(db: Executor, now: string, seenBefore: string, limit: number): Promise<number> {
+      const ended = db.selectFrom('sessions').select('id').where((eb) => eb.or([eb('expires_at', '<=', now), eb('last_seen_at', '<=', seenBefore)])).limit(limit);
+      const result = await db.deleteFrom('sessions').where('id', 'in', ended).executeTakeFirst();
+      return Number(result.numDeletedRows);
+    },
+
     /** Deletes one session; a no-op when there is none. */
     async delete(db: Executor, id: string): Promise<void> {
       await db.deleteFrom('sessions').where('id', '=', id).execute();
