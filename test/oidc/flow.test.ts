@@ -94,7 +94,7 @@ eachDatabase('OpenID Connect provider on', (database) => {
     const jar = new CookieJar();
     jar.add((await sessionFor(app, userId)).cookie);
     const { landing, verifier, state, nonce } = await authorize(app, config, jar, 'openid profile email groups offline_access');
-    assert.equal(`${landing.url.origin}${landing.url.pathname}`, REDIRECT, `ended at ${landing.url} (${landing.status}): ${landing.body.slice(0, 300)}`);
+    assert.equal(`${landing.url.origin}${landing.url.pathname}`, REDIRECT, `ended at ${landing.url} (${landing.status}): ${landing.body.slice(0, 1500)}`);
 
     const tokens = await client.authorizationCodeGrant(config, landing.url, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
     const claims = tokens.claims();
@@ -243,20 +243,20 @@ eachDatabase('OpenID Connect provider on', (database) => {
   // What a stolen session obtained through an application must end with "Sign out everywhere":
   // the refresh token used to keep rotating for its 14 days.
   test('"Sign out everywhere" ends the applications\' grants too: the refresh fails, introspection says inactive', async () => {
-    await app.request('POST', '/Users', userBody('linus', { displayName: 'Linus' }));
-    const linusId = (await app.services.accounts.findByLogin('linus'))!.id;
+    await app.request('POST', '/Users', userBody('linnea', { displayName: 'Linnea' }));
+    const linneaId = (await app.services.accounts.findByLogin('linnea'))!.id;
     const { application, secret } = await app.services.applications.create({ name: 'Board', redirectUris: [REDIRECT], public: false, allowedGroups: [] }, cli);
     const config = await relyingParty(app, application.clientId, secret);
     const jar = new CookieJar();
-    jar.add((await sessionFor(app, linusId)).cookie);
+    jar.add((await sessionFor(app, linneaId)).cookie);
     const { landing, verifier, state, nonce } = await authorize(app, config, jar, 'openid profile offline_access');
     const tokens = await client.authorizationCodeGrant(config, landing.url, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
     assert.ok(tokens.refresh_token);
 
-    assert.equal(await app.services.sessions.signOutEverywhere(linusId, { kind: 'session', userId: linusId, login: 'linus' }), 1);
+    assert.equal(await app.services.sessions.signOutEverywhere(linneaId, { kind: 'session', userId: linneaId, login: 'linnea' }), 1);
     await assert.rejects(client.refreshTokenGrant(config, tokens.refresh_token), (error: { error?: string }) => error.error === 'invalid_grant');
     assert.equal((await client.tokenIntrospection(config, tokens.access_token)).active, false);
-    const entry = await app.services.store.db.selectFrom('audit_events').select('details').where('action', '=', 'session.signed_out_everywhere').where('target_id', '=', linusId).executeTakeFirstOrThrow();
+    const entry = await app.services.store.db.selectFrom('audit_events').select('details').where('action', '=', 'session.signed_out_everywhere').where('target_id', '=', linneaId).executeTakeFirstOrThrow();
     const details = (typeof entry.details === 'string' ? JSON.parse(entry.details) : entry.details) as { sessions: number; applicationRows: number };
     assert.equal(details.sessions, 1);
     assert.ok(details.applicationRows > 0, JSON.stringify(details));
@@ -336,6 +336,37 @@ eachDatabase('OpenID Connect provider on', (database) => {
 
     const again = await authorize(app, config, jar, 'openid');
     assert.equal(again.landing.url.pathname, '/sessions/new');
+  });
+
+  // Someone else signs in on the same browser: the provider posts logout=yes itself to end the
+  // previous user's provider session. That used to end the new user's Roster session as well.
+  test('another user signing in on the same browser stays signed in to Roster through the first application sign-in', async () => {
+    await app.request('POST', '/Users', userBody('dave', { displayName: 'Dave' }));
+    await app.request('POST', '/Users', userBody('mallory', { displayName: 'Mallory' }));
+    const daveId = (await app.services.accounts.findByLogin('dave'))!.id;
+    const malloryId = (await app.services.accounts.findByLogin('mallory'))!.id;
+    const { application, secret } = await app.services.applications.create({ name: 'Shared desk', redirectUris: [REDIRECT], public: false, allowedGroups: [] }, cli);
+    const config = await relyingParty(app, application.clientId, secret);
+    const jar = new CookieJar();
+    jar.add((await sessionFor(app, daveId)).cookie);
+    assert.ok((await authorize(app, config, jar, 'openid')).landing.url.searchParams.get('code'));
+    // Mallory signs in to Roster on this browser (Dave's provider session is still there).
+    const mallory = await sessionFor(app, malloryId);
+    jar.add(mallory.cookie);
+    const second = await authorize(app, config, jar, 'openid');
+    // The provider's own page, posting logout=yes to end Dave's provider session: as the browser does.
+    const xsrf = /name="xsrf" value="([^"]+)"/.exec(second.landing.body)?.[1];
+    assert.ok(xsrf, second.landing.body.slice(0, 300));
+    const posted = await app.app.inject({ method: 'POST', url: '/oidc/session/end/confirm', headers: { cookie: jar.header(), 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams({ xsrf, logout: 'yes' }).toString() });
+    assert.equal(posted.statusCode, 303);
+    jar.store(posted.headers['set-cookie']);
+    assert.match(jar.header(), /roster_session=/, "Mallory's Roster cookie is kept");
+    assert.equal((await app.services.sessions.find(mallory.cookie.slice('roster_session='.length)))?.userId, malloryId);
+    // Mallory is signed in to the application without signing in to Roster again.
+    const third = await authorize(app, config, jar, 'openid');
+    assert.ok(third.landing.url.searchParams.get('code'), third.landing.url.toString());
+    const tokens = await client.authorizationCodeGrant(config, third.landing.url, { pkceCodeVerifier: third.verifier, expectedState: third.state, expectedNonce: third.nonce });
+    assert.equal(tokens.claims()?.sub, malloryId);
   });
 
   test('a link to /oidc/session/end from another site does not sign a Roster user out: the user is asked, and only a yes ends the session (audited)', async () => {

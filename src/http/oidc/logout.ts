@@ -61,20 +61,26 @@ interface LogoutContext {
 
 /** Wires the provider's logout to Roster's sessions (see the module comment). */
 export function endRosterSessionOnLogout(provider: Provider, sessions: Sessions, failed: (error: unknown, requestId: string | undefined) => void): void {
-  const confirmed = new WeakSet<object>();
+  // A confirmed logout, with the account of the provider session it ended (if it had one).
+  const confirmed = new WeakMap<object, { readonly accountId: string | undefined }>();
   provider.on('end_session.success', (...args: unknown[]) => {
     const ctx = args[0] as LogoutContext;
-    if (ctx.oidc?.params?.['logout']) confirmed.add(ctx);
+    if (ctx.oidc?.params?.['logout']) confirmed.set(ctx, { accountId: ctx.oidc.session?.accountId });
   });
   provider.use(async (ctx: LogoutContext, next: () => Promise<void>) => {
     await next();
     const value = sessionCookieValue(ctx.get('cookie') || undefined);
     if (value === undefined) return;
-    if (confirmed.has(ctx)) {
+    const ended = confirmed.get(ctx);
+    if (ended !== undefined) {
+      // The provider also posts `logout=yes` itself when the browser's Roster session now belongs
+      // to another user than its own session (someone else signed in on this browser): it ends
+      // the previous user's provider session, and that must not sign the new user out of Roster.
       // Awaited before the redirect reaches the browser, so the application it lands on
       // cannot find the session still open. If it fails the user must not be sent on as
       // signed out: the provider's session is gone, Roster's is not, and trying again ends it.
       try {
+        if (ended.accountId !== undefined && (await sessions.find(value))?.userId !== ended.accountId) return;
         await sessions.signOut(value);
       } catch (error) {
         const requestId = ctx.res.getHeader(REQUEST_ID_HEADER);
