@@ -115,7 +115,7 @@ export function createOidcAdapter(store: Store): new (model: string) => OidcAdap
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {
-      await queries.revokeByGrantId(db, grantId);
+      await queries.revokeByGrantId(db, this.#model, grantId);
     }
   };
 }

@@ -107,10 +107,16 @@ export function createOidcQueries() {
       await db.deleteFrom('oidc_models').where('model', '=', model).where('id', '=', id).execute();
     },
 
-    /** Deletes every row issued under a grant (codes, tokens), of any model. */
-    async revokeByGrantId(db: Executor, grantId: string): Promise<void> {
+    /**
+     * Deletes the rows of `model` issued under a grant. The provider revokes a grant model by
+     * model (codes, access and refresh tokens); deleting every model's rows at once took an
+     * Interaction too, which carries the grant id of the browser's earlier sign-in, and broke
+     * the sign-in under way when the provider revoked the previous user's grant (another user
+     * signing in on the same browser: "interaction session not found").
+     */
+    async revokeByGrantId(db: Executor, model: string, grantId: string): Promise<void> {
       if (!searchable(grantId)) return;
-      await db.deleteFrom('oidc_models').where('grant_id', '=', grantId).execute();
+      await db.deleteFrom('oidc_models').where('model', '=', model).where('grant_id', '=', grantId).execute();
     },
 
     /** Deletes everything of a user: grants, codes, tokens, provider sessions; returns how many rows. */
