@@ -6,8 +6,7 @@
  * Skipped when /usr/bin/caddy is absent (`.ci/run` installs it).
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -16,6 +15,7 @@ import { startServedApp, type ServedApp } from '../support/browser.ts';
 import { sessionFor, type ConsoleSession } from '../support/console.ts';
 import { startEchoUpstream, type EchoUpstream } from '../support/echo-upstream.ts';
 import { freePort } from '../support/process.ts';
+import { startProxyProcess, stopProxyProcess, type ProxyProcess } from '../support/proxy-process.ts';
 
 const CADDY = '/usr/bin/caddy';
 const skip = existsSync(CADDY) ? false : `${CADDY} is absent: install Debian's caddy (apt-get install caddy, as .ci/run does) to run the forward-auth tests behind Caddy`;
@@ -49,44 +49,13 @@ http://127.0.0.1:${port} {${protectedRoute('/ops/*', '&group=ops')}${protectedRo
 `;
 }
 
-interface Caddy {
-  readonly base: string;
-  readonly process: ChildProcess;
-  readonly dir: string;
-  output: string;
-}
-
-async function startCaddy(roster: string, upstream: string): Promise<Caddy> {
+async function startCaddy(roster: string, upstream: string): Promise<ProxyProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'roster-caddy-'));
   const port = await freePort();
   writeFileSync(join(dir, 'Caddyfile'), caddyfile(port, roster, upstream));
   // Caddy keeps its state under HOME / XDG folders: a folder of the test's own.
   const env = { ...process.env, HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir };
-  const child = spawn(CADDY, ['run', '--config', join(dir, 'Caddyfile'), '--adapter', 'caddyfile'], { stdio: ['ignore', 'pipe', 'pipe'], env });
-  const caddy: Caddy = { base: `http://127.0.0.1:${port}`, process: child, dir, output: '' };
-  child.stdout?.on('data', (chunk: Buffer) => (caddy.output += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (caddy.output += chunk.toString()));
-  const deadline = Date.now() + 15_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) break;
-    try {
-      await fetch(`${caddy.base}/_ready`, { redirect: 'manual' });
-      return caddy;
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-  child.kill('SIGTERM');
-  throw new Error(`caddy did not start:\n${caddy.output}`);
-}
-
-async function stopCaddy(caddy: Caddy): Promise<void> {
-  if (caddy.process.exitCode === null) {
-    const exited = new Promise((resolve) => caddy.process.once('exit', resolve));
-    caddy.process.kill('SIGTERM');
-    await exited;
-  }
-  rmSync(caddy.dir, { recursive: true, force: true });
+  return startProxyProcess({ name: 'caddy', dir, port, command: CADDY, args: ['run', '--config', join(dir, 'Caddyfile'), '--adapter', 'caddyfile'], env });
 }
 
 // One database is enough: what is under test is the proxy's configuration (the nginx suite and
@@ -94,7 +63,7 @@ async function stopCaddy(caddy: Caddy): Promise<void> {
 describe('forward auth behind Caddy', { skip }, () => {
   let roster: ServedApp;
   let upstream: EchoUpstream;
-  let caddy: Caddy;
+  let caddy: ProxyProcess;
   let ada: ConsoleSession;
   let bob: ConsoleSession;
 
@@ -110,7 +79,7 @@ describe('forward auth behind Caddy', { skip }, () => {
     bob = await sessionFor(roster, (await roster.services.accounts.findByLogin('bob@example.com'))?.id ?? '');
   });
   after(async () => {
-    if (caddy !== undefined) await stopCaddy(caddy);
+    if (caddy !== undefined) await stopProxyProcess(caddy);
     if (upstream !== undefined) await new Promise((resolve) => upstream.server.close(resolve));
     if (roster !== undefined) await roster.close();
   });

@@ -6,8 +6,7 @@
  * databases. Skipped when /usr/sbin/nginx is absent (`.ci/run` installs it).
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -17,6 +16,7 @@ import { sessionFor, type ConsoleSession } from '../support/console.ts';
 import { eachDatabase } from '../support/databases.ts';
 import { startEchoUpstream, type EchoUpstream } from '../support/echo-upstream.ts';
 import { freePort } from '../support/process.ts';
+import { startProxyProcess, stopProxyProcess, type ProxyProcess } from '../support/proxy-process.ts';
 
 const NGINX = '/usr/sbin/nginx';
 const skip = existsSync(NGINX) ? false : `${NGINX} is absent: install Debian's nginx (apt-get install nginx-light, as .ci/run does) to run the forward-auth tests behind a real proxy`;
@@ -78,49 +78,26 @@ http {
 `;
 }
 
-interface Nginx {
-  readonly base: string;
-  readonly process: ChildProcess;
-  readonly dir: string;
-  output: string;
-}
-
-async function startNginx(roster: string, upstream: string): Promise<Nginx> {
+async function startNginx(roster: string, upstream: string): Promise<ProxyProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'roster-nginx-'));
   mkdirSync(join(dir, 'tmp'));
   const port = await freePort();
   writeFileSync(join(dir, 'nginx.conf'), nginxConfig(dir, port, roster, upstream));
-  const child = spawn(NGINX, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const nginx: Nginx = { base: `http://127.0.0.1:${port}`, process: child, dir, output: '' };
-  child.stdout?.on('data', (chunk: Buffer) => (nginx.output += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (nginx.output += chunk.toString()));
-  const deadline = Date.now() + 15_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) break;
-    try {
-      await fetch(`${nginx.base}/_ready`, { redirect: 'manual' });
-      return nginx;
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-  child.kill('SIGTERM');
-  throw new Error(`nginx did not start:\n${nginx.output}\n${existsSync(join(dir, 'error.log')) ? readFileSync(join(dir, 'error.log'), 'utf8') : ''}`);
-}
-
-async function stopNginx(nginx: Nginx): Promise<void> {
-  if (nginx.process.exitCode === null) {
-    const exited = new Promise((resolve) => nginx.process.once('exit', resolve));
-    nginx.process.kill('SIGTERM');
-    await exited;
-  }
-  rmSync(nginx.dir, { recursive: true, force: true });
+  const errorLog = join(dir, 'error.log');
+  return startProxyProcess({
+    name: 'nginx',
+    dir,
+    port,
+    command: NGINX,
+    args: ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', errorLog],
+    diagnostics: () => (existsSync(errorLog) ? readFileSync(errorLog, 'utf8') : ''),
+  });
 }
 
 eachDatabase('forward auth behind nginx', (database) => {
   let roster: ServedApp;
   let upstream: EchoUpstream;
-  let nginx: Nginx;
+  let nginx: ProxyProcess;
   let ada: ConsoleSession;
   let bob: ConsoleSession;
   let bobScimId = '';
@@ -141,7 +118,7 @@ eachDatabase('forward auth behind nginx', (database) => {
   });
   after(async () => {
     if (skip !== false) return;
-    await stopNginx(nginx);
+    await stopProxyProcess(nginx);
     await new Promise((resolve) => upstream.server.close(resolve));
     await roster.close();
   });
@@ -242,7 +219,7 @@ eachDatabase('forward auth behind nginx', (database) => {
 describe('forward auth behind nginx, for an application Roster may not send browsers back to', () => {
   let roster: ServedApp;
   let upstream: EchoUpstream;
-  let nginx: Nginx;
+  let nginx: ProxyProcess;
 
   before(async () => {
     if (skip !== false) return;
@@ -254,7 +231,7 @@ describe('forward auth behind nginx, for an application Roster may not send brow
   });
   after(async () => {
     if (skip !== false) return;
-    await stopNginx(nginx);
+    await stopProxyProcess(nginx);
     await new Promise((resolve) => upstream.server.close(resolve));
     await roster.close();
   });
