@@ -243,7 +243,7 @@ export function pager(options: { readonly path: string; readonly query: Query; r
     ...(page < pages ? { next: hrefWith(options.path, options.query, { page: page + 1 }) } : {}),
     // An old link or an edited address may ask for a page the list no longer reaches.
     summary: page > pages
-      ? html`Page ${page} is past the end: ${count} fill ${pages === 1 ? '1 page' : `${pages} pages`} · <a href="${hrefWith(options.path, options.query, { page: pages === 1 ? undefined : pages })}">Go to the last page</a>`
+      ? html`Page ${page} is past the end: ${count} ${options.total === 1 ? 'fills' : 'fill'} ${pages === 1 ? '1 page' : `${pages} pages`} · <a href="${hrefWith(options.path, options.query, { page: pages === 1 ? undefined : pages })}">Go to the last page</a>`
       : `Page ${page} of ${pages} · ${count}`,
   });
 }
