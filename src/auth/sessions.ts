@@ -198,6 +198,14 @@ export function sessionCookieValue(header: string | undefined): string | undefin
   return cookieValue(header, SESSION_COOKIE);
 }
 
+/**
+ * The stored id of the session behind a cookie value (its SHA-256), for a change that ends the
+ * user's other sessions and keeps this one (a password change).
+ */
+export function sessionIdOf(value: string): string {
+  return hashSession(value);
+}
+
 function hashSession(value: string): string {
   return createHash('sha256').update(value).digest('hex');
 }

@@ -15,8 +15,9 @@ export const adminCommands: CommandGroup = {
         '',
         'Sets a new random password for a local administrator and prints it ALONE on the last line',
         `of output. Without --user, resets "${BOOTSTRAP_LOGIN}" (and creates it if it is missing).`,
-        'Refused for an administrator the identity provider manages through SCIM: it signs in',
-        'through SAML only (turning SCIM off makes it local again).',
+        'The user\'s browser sessions and its sign-ins to applications (OpenID Connect grants and',
+        'tokens) end; its API tokens are kept. Refused for an administrator the identity provider',
+        'manages through SCIM: it signs in through SAML only (turning SCIM off makes it local again).',
         '',
         'Options:',
         `  --user <login>  the administrator (default: ${BOOTSTRAP_LOGIN})`,
@@ -28,6 +29,7 @@ export const adminCommands: CommandGroup = {
         const issued = await services.administrators.resetPassword(values.user ?? BOOTSTRAP_LOGIN, context.actor);
         // A new password deserves a fresh start: the login's sign-in backoff is lifted.
         await services.passwordSignIn.clearLogin(issued.login);
+        if (issued.endedSessions > 0) context.out(`Ended ${issued.endedSessions} browser session${issued.endedSessions === 1 ? '' : 's'} of "${issued.login}".`);
         context.out(`New password for "${issued.login}" (shown only this once):`);
         context.out(issued.password);
         return undefined;

@@ -14,6 +14,7 @@ import { DirectoryError } from '../errors.ts';
 import { userEvent } from './shapes.ts';
 import { BOOTSTRAP_LOGIN, type InitialPasswordFile } from './initial-password.ts';
 import { isManagedInstance } from './managed-mode.ts';
+import { createDeactivation } from './deactivation.ts';
 
 export { BOOTSTRAP_LOGIN } from './initial-password.ts';
 
@@ -45,6 +46,8 @@ function deactivatedAdministratorMessage(login: string, flaggedAdmin: boolean, s
 export interface IssuedPassword {
   readonly login: string;
   readonly password: string;
+  /** How many Roster sessions of the user the reset ended (none for a newly created `admin`). */
+  readonly endedSessions: number;
 }
 
 /**
@@ -54,6 +57,7 @@ export interface IssuedPassword {
 export function createAdministrators(store: Store, access: Access = createAccess(store), initialPassword?: InitialPasswordFile) {
   const users = createUserQueries(store.dialect);
   const journal = createJournal(store.dialect);
+  const deactivation = createDeactivation(store.dialect);
 
   /** Inserts `admin` unless the login is taken; true when this call created it. */
   async function insertAdmin(passwordHash: string, actor: Actor): Promise<boolean> {
@@ -92,7 +96,7 @@ export function createAdministrators(store: Store, access: Access = createAccess
       if (await users.hasAdministrator(store.db)) return undefined;
       const password = generatePassword();
       const created = await insertAdmin(await hashPassword(password), { kind: 'system' });
-      return created ? { login: BOOTSTRAP_LOGIN, password } : undefined;
+      return created ? { login: BOOTSTRAP_LOGIN, password, endedSessions: 0 } : undefined;
     },
 
     /** Sets a new random password for an administrator (creating `admin` if it is missing) and returns it. */
@@ -101,7 +105,7 @@ export function createAdministrators(store: Store, access: Access = createAccess
       const passwordHash = await hashPassword(password);
       if (login.toLowerCase() === BOOTSTRAP_LOGIN && !(await users.findByLogin(store.db, login)) && (await insertAdmin(passwordHash, actor))) {
         initialPassword?.passwordSet(BOOTSTRAP_LOGIN);
-        return { login: BOOTSTRAP_LOGIN, password };
+        return { login: BOOTSTRAP_LOGIN, password, endedSessions: 0 };
       }
       const changed = await store.db.transaction().execute(async (trx) => {
         const user = await users.findByLogin(trx, login);
@@ -113,12 +117,16 @@ export function createAdministrators(store: Store, access: Access = createAccess
         if (user.scimId !== null) throw new DirectoryError('precondition', managedAdministratorMessage(user.login), 'login');
         const now = new Date().toISOString();
         await users.setPassword(trx, user.id, passwordHash, now);
-        await journal.record(trx, actor, { action: 'user.password_reset', targetType: 'user', targetId: user.id, details: { login: user.login } }, now);
-        return user.login;
+        // A reset usually follows a forgotten or a suspected stolen password: whoever is signed
+        // in with the old one, in a browser or through an application's refresh token, is not
+        // any more. API tokens are kept (an integration may run on one; revoke them apart).
+        const { deletedSessions } = await deactivation.endSignIns(trx, user.id);
+        await journal.record(trx, actor, { action: 'user.password_reset', targetType: 'user', targetId: user.id, details: { login: user.login, endedSessions: deletedSessions } }, now);
+        return { login: user.login, endedSessions: deletedSessions };
       });
       // After the commit: a rolled-back change must not take away the password that still works.
-      initialPassword?.passwordSet(changed);
-      return { login, password };
+      initialPassword?.passwordSet(changed.login);
+      return { login, password, endedSessions: changed.endedSessions };
     },
   };
 }

@@ -62,9 +62,12 @@ export function createDeactivation(dialect: DialectAdapter) {
     return { revokedTokens, ...(await endSignIns(db, userId)) };
   }
 
-  /** Ends the user's Roster sessions and everything applications hold through OpenID Connect. */
-  async function endSignIns(db: Executor, userId: string): Promise<{ deletedSessions: number }> {
-    const deletedSessions = await deleteSessionsOf(db, userId);
+  /**
+   * Ends the user's Roster sessions (but the one stored as `keepSession`, if given) and
+   * everything applications hold for it through OpenID Connect.
+   */
+  async function endSignIns(db: Executor, userId: string, keepSession?: string): Promise<{ deletedSessions: number }> {
+    const deletedSessions = await deleteSessionsOf(db, userId, keepSession);
     // The OpenID provider's grants, codes, refresh and access tokens and sessions of the user,
     // on every instance at once (they all read the same table): the next refresh fails.
     await oidc.deleteOfAccount(db, userId);
@@ -95,6 +98,7 @@ export function createDeactivation(dialect: DialectAdapter) {
      * opened and the OpenID grants given on the account's own word (its password, or a sign-in
      * before the IdP vouched for it) end, so that whoever held the account before does not stay
      * signed in as the IdP's user. API tokens are kept: the IdP's own connection may be one of them.
+     * A password change or reset does the same (password-sign-in.ts, administrators.ts).
      */
     endSignIns,
 

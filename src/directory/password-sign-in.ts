@@ -32,6 +32,7 @@ import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
 import { hashPassword } from '../auth/passwords.ts';
 import { ACCOUNT_LIMITS } from './accounts.ts';
+import { createDeactivation } from './deactivation.ts';
 import type { InitialPasswordFile } from './initial-password.ts';
 import type { PasswordCheck } from './password-check.ts';
 
@@ -104,10 +105,12 @@ export interface PasswordChange {
   readonly next: string;
   /** The client address, for the backoff (as for sign-in). */
   readonly source: string;
+  /** The stored id of the session the change is made from: it stays open, the user's others end. */
+  readonly keepSession?: string;
 }
 
 export type PasswordChangeResult =
-  | { readonly ok: true }
+  | { readonly ok: true; /** How many other Roster sessions of the user ended. */ readonly endedSessions: number }
   | { readonly ok: false; readonly field: 'current' | 'next'; readonly message: string };
 
 /**
@@ -119,6 +122,7 @@ export function createPasswordSignIn(store: Store, passwordCheck: PasswordCheck,
   const backoff = createPasswordBackoffQueries(store.dialect);
   const signIns = createSignInQueries();
   const journal = createJournal(store.dialect);
+  const deactivation = createDeactivation(store.dialect);
 
   /** Reserves one failure on both keys, or says how long to wait; nothing is written when refused. */
   async function reserve(keys: { login: string; source: string }, now: number): Promise<Reservation> {
@@ -228,14 +232,19 @@ export function createPasswordSignIn(store: Store, passwordCheck: PasswordCheck,
         return { ok: false, field: 'current', message: 'The current password is incorrect.' };
       }
       const hash = await hashPassword(change.next);
-      await transact(store.db, async (trx) => {
+      const endedSessions = await transact(store.db, async (trx) => {
         const now = new Date();
         await release(trx, keys, now.getTime());
         await users.setPassword(trx, user.id, hash, now.toISOString());
-        await journal.record(trx, actor, { action: 'user.password_changed', targetType: 'user', targetId: user.id, details: { login: user.login } }, now.toISOString());
+        // Whoever else holds the account (a session or an application's refresh token obtained
+        // with the old password, perhaps stolen) loses it with the old password; this browser
+        // stays signed in, and its applications sign it in again without a question.
+        const { deletedSessions } = await deactivation.endSignIns(trx, user.id, change.keepSession);
+        await journal.record(trx, actor, { action: 'user.password_changed', targetType: 'user', targetId: user.id, details: { login: user.login, endedSessions: deletedSessions } }, now.toISOString());
+        return deletedSessions;
       });
       initialPassword?.passwordSet(user.login);
-      return { ok: true };
+      return { ok: true, endedSessions };
     },
 
     /** Gives a login its whole allowance back (an administrator has just set its password). */

@@ -9,9 +9,11 @@ export async function revokeTokensOf(db: Executor, userId: string, at: string): 
   return rows.map((row) => row.id);
 }
 
-/** Deletes every session of a user; returns how many there were. */
-export async function deleteSessionsOf(db: Executor, userId: string): Promise<number> {
-  const result = await db.deleteFrom('sessions').where('user_id', '=', userId).executeTakeFirst();
+/** Deletes every session of a user but the one stored as `keep`, if given; returns how many went. */
+export async function deleteSessionsOf(db: Executor, userId: string, keep?: string): Promise<number> {
+  let statement = db.deleteFrom('sessions').where('user_id', '=', userId);
+  if (keep !== undefined) statement = statement.where('id', '!=', keep);
+  const result = await statement.executeTakeFirst();
   return Number(result.numDeletedRows);
 }
 

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { createTokenService } from '../../src/auth/tokens.ts';
+import { createSessions } from '../../src/auth/sessions.ts';
 import { createServices } from '../../src/services.ts';
 import { openStore } from '../../src/store/index.ts';
 import { turnScimOn } from '../support/databases.ts';
@@ -401,9 +402,17 @@ describe('roster admin, users and audit', () => {
     assert.ok(!first.stdout.includes(password) && !first.stderr.includes(password));
     const second = roster(database, ['scim', 'status']);
     assert.doesNotMatch(second.stderr, /Created the local administrator/);
+    const signedIn = await openStore({ kind: 'sqlite', path: database });
+    try {
+      const admin = await signedIn.db.selectFrom('users').select('id').where('login', '=', 'admin').executeTakeFirstOrThrow();
+      await createSessions(signedIn, { secure: false }).open(admin.id);
+    } finally {
+      await signedIn.close();
+    }
 
     const reset = roster(database, ['admin', 'reset-password']);
     assert.equal(reset.status, 0, reset.stderr);
+    assert.match(reset.stdout, /Ended 1 browser session of "admin"\./);
     const fresh = reset.stdout.trimEnd().split('\n').at(-1) ?? '';
     assert.notEqual(fresh, password);
     assert.equal(existsSync(file), false);

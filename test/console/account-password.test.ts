@@ -10,9 +10,28 @@ import { after, before, test } from 'node:test';
 import { createServices } from '../../src/services.ts';
 import { startTestApp, userBody, type TestApp } from '../support/app.ts';
 import { eachDatabase, openTestStore } from '../support/databases.ts';
-import { getPage, passwordSignIn, postForm, sessionFor } from '../support/console.ts';
+import * as client from 'openid-client';
+import { getPage, passwordSignIn, postForm, sessionFor, type ConsoleSession } from '../support/console.ts';
+import { CookieJar, relyingParty, tokensThroughBrowser } from '../support/oidc.ts';
 
 const cli = { kind: 'cli' } as const;
+const REDIRECT = 'https://wiki.example.com/callback';
+
+/** Whether a console session still opens My account (a dead one is sent to the sign-in page). */
+async function stillSignedIn(app: TestApp, session: ConsoleSession): Promise<boolean> {
+  return (await getPage(app, '/account', session)).statusCode === 200;
+}
+
+/** An application `userId`'s browser signed in to, holding a refresh token for it. */
+async function applicationSignIn(app: TestApp, userId: string, name: string) {
+  const { application, secret } = await app.services.applications.create({ name, redirectUris: [REDIRECT], public: false, allowedGroups: [] }, cli);
+  const config = await relyingParty(app, application.clientId, secret);
+  const jar = new CookieJar();
+  jar.add((await sessionFor(app, userId)).cookie);
+  const tokens = await tokensThroughBrowser(app, config, jar, REDIRECT, 'openid offline_access');
+  assert.ok(tokens.refresh_token, 'a refresh token to lose');
+  return { config, refreshToken: tokens.refresh_token };
+}
 
 eachDatabase('My account › Password', (database) => {
   let app: TestApp;
@@ -69,6 +88,40 @@ eachDatabase('My account › Password', (database) => {
     assert.ok(audited.every((row) => row.actor === 'session:admin'), JSON.stringify(audited));
   });
 
+  // Whoever holds the account with the old password (another browser, or an application's
+  // refresh token a stolen session obtained) used to keep it after the change.
+  test('a change ends the account\'s other sessions and its applications\' grants, and keeps the browser it was made from', async () => {
+    const now = (await app.services.administrators.resetPassword('admin', cli)).password;
+    const here = await sessionFor(app, app.adminId);
+    const elsewhere = await sessionFor(app, app.adminId);
+    const { config, refreshToken } = await applicationSignIn(app, app.adminId, 'Wiki');
+
+    const changed = await postForm(app, '/account/password', { current: now, next: 'yet another new password', repeat: 'yet another new password' }, { session: here });
+    assert.equal(changed.statusCode, 303);
+    const page = await getPage(app, '/account?changed=password', here);
+    assert.equal(page.statusCode, 200, 'the browser that changed it stays signed in');
+    assert.match(page.body, /Your other sessions have ended, and so have your sign-ins to applications/);
+    assert.equal(await stillSignedIn(app, elsewhere), false, 'another browser is signed out');
+    await assert.rejects(client.refreshTokenGrant(config, refreshToken), (error: { error?: string }) => error.error === 'invalid_grant');
+    const entry = await app.services.store.db.selectFrom('audit_events').select('details').where('action', '=', 'user.password_changed').orderBy('seq', 'desc').executeTakeFirstOrThrow();
+    const details = (typeof entry.details === 'string' ? JSON.parse(entry.details) : entry.details) as { endedSessions: number };
+    assert.equal(details.endedSessions, 2, 'the other browser and the application sign-in\'s browser');
+    password = 'yet another new password';
+  });
+
+  test('an administrator\'s reset (roster admin reset-password) ends every session of the account and its applications\' grants', async () => {
+    const session = await sessionFor(app, app.adminId);
+    const { config, refreshToken } = await applicationSignIn(app, app.adminId, 'Board');
+    const live = (await app.services.sessions.listOf(app.adminId)).length;
+    assert.ok(live >= 2, `${live} sessions`);
+    const issued = await app.services.administrators.resetPassword('admin', cli);
+    assert.equal(issued.endedSessions, live);
+    assert.deepEqual(await app.services.sessions.listOf(app.adminId), []);
+    assert.equal(await stillSignedIn(app, session), false);
+    await assert.rejects(client.refreshTokenGrant(config, refreshToken), (error: { error?: string }) => error.error === 'invalid_grant');
+    password = issued.password;
+  });
+
   test('an account the identity provider provisions has no password form, and changing its password is refused', async () => {
     assert.equal((await app.request('POST', '/Users', userBody('samuel@example.com'))).status, 201);
     const samuel = await app.services.accounts.findByLogin('samuel@example.com');
@@ -98,7 +151,7 @@ eachDatabase('the first-start password file', (database) => {
       assert.equal(refused.ok, false);
       assert.ok(existsSync(file), 'a refused change keeps the file');
       const changed = await services.passwordSignIn.changePassword({ userId: admin.id, current: issued.password, next: 'a brand new password', source: '192.0.2.1' });
-      assert.deepEqual(changed, { ok: true });
+      assert.deepEqual(changed, { ok: true, endedSessions: 0 });
       assert.equal(existsSync(file), false);
 
       services.initialPassword?.write('again');

@@ -96,3 +96,15 @@ export async function follow(app: TestApp, start: URL | string, jar: CookieJar, 
   }
   throw new Error(`more than ${maxHops} redirects from ${start.toString()}`);
 }
+
+/**
+ * Runs the whole authorization code flow with PKCE for `jar`'s browser (already signed in to
+ * Roster) and returns the application's tokens.
+ */
+export async function tokensThroughBrowser(app: TestApp, config: client.Configuration, jar: CookieJar, redirectUri: string, scope: string): Promise<client.TokenEndpointResponse & client.TokenEndpointResponseHelpers> {
+  const verifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const url = client.buildAuthorizationUrl(config, { redirect_uri: redirectUri, scope, code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state });
+  const landing = await follow(app, url, jar);
+  return client.authorizationCodeGrant(config, landing.url, { pkceCodeVerifier: verifier, expectedState: state });
+}

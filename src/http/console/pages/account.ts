@@ -4,6 +4,7 @@
  * accounts) changing one's password.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { sessionIdOf } from '../../../auth/sessions.ts';
 import { ACCOUNT_LIMITS } from '../../../directory/accounts.ts';
 import { auditSource } from '../../client.ts';
 import { actionButton, badge, banner, confirmDialog, dataTable, facts, formValue, postForm, textField, timeTag } from '../components.ts';
@@ -34,7 +35,7 @@ export function accountPages(app: FastifyInstance, context: ConsoleContext): voi
     const error = (field: 'current' | 'next' | 'repeat'): { error?: string } => (typeof outcome === 'object' && outcome.field === field ? { error: outcome.message } : {});
     return html`<section aria-labelledby="password-title">
 <h2 id="password-title">Password</h2>
-${outcome === 'changed' && banner({ tone: 'success', body: html`<p>Your password is changed. Your other sessions stay open: end them with “Sign out everywhere”.</p>` })}
+${outcome === 'changed' && banner({ tone: 'success', body: html`<p>Your password is changed. Your other sessions have ended, and so have your sign-ins to applications: each application signs you in again the next time it asks Roster.</p>` })}
 ${postForm(request, {
   action: '/account/password',
   label: 'Change your password',
@@ -106,11 +107,12 @@ ${user.local && !user.managed && passwordSection(request, outcome)}`;
   );
 
   app.post('/account/password', { config: { access: 'signed-in' } }, async (request, reply) => {
-    const { user } = viewerOf(request);
+    const viewer = viewerOf(request);
+    const { user } = viewer;
     const current = formValue(request, 'current') ?? '';
     const next = formValue(request, 'next') ?? '';
     if (next !== (formValue(request, 'repeat') ?? '')) return accountPage(request, reply, { field: 'repeat', message: 'The two new passwords differ.' });
-    const result = await services.passwordSignIn.changePassword({ userId: user.id, current, next, source: auditSource(request.ip) });
+    const result = await services.passwordSignIn.changePassword({ userId: user.id, current, next, source: auditSource(request.ip), keepSession: sessionIdOf(viewer.sessionValue) });
     // Post/redirect/get: reloading the page must not send the passwords again.
     if (result.ok) return reply.redirect('/account?changed=password', 303);
     return accountPage(request, reply, { field: result.field, message: result.message });
