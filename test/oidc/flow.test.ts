@@ -428,6 +428,28 @@ eachDatabase('OpenID Connect provider on', (database) => {
     assert.ok((tokens.claims()?.groups as string[]).includes('engineers'));
   });
 
+  // RFC 7662 §4: the provider's default let any application with a secret introspect any token,
+  // and learn whose it is (sub), its scopes and the application it was issued to.
+  test('an application introspects only its own tokens: another application\'s token answers {"active": false}', async () => {
+    const { config: mine } = await adaSignedInTo('Introspected', []);
+    const jar = new CookieJar();
+    jar.add((await sessionFor(app, userId)).cookie);
+    const { landing, verifier, state, nonce } = await authorize(app, mine, jar, 'openid groups offline_access');
+    const tokens = await client.authorizationCodeGrant(mine, landing.url, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
+    assert.ok(tokens.refresh_token);
+    const own = await client.tokenIntrospection(mine, tokens.access_token);
+    assert.equal(own.active, true);
+    assert.equal(own.sub, userId);
+
+    const other = await app.services.applications.create({ name: 'Nosy', redirectUris: [REDIRECT], public: false, allowedGroups: [] }, cli);
+    const nosy = await relyingParty(app, other.application.clientId, other.secret);
+    for (const token of [tokens.access_token, tokens.refresh_token]) assert.deepEqual(await client.tokenIntrospection(nosy, token), { active: false });
+    const nosyPublic = await app.services.applications.create({ name: 'Nosy SPA', redirectUris: [REDIRECT], public: true, allowedGroups: [] }, cli);
+    assert.deepEqual(await client.tokenIntrospection(await relyingParty(app, nosyPublic.application.clientId, undefined), tokens.access_token), { active: false });
+    // Asking did not spoil the token for its own application.
+    assert.equal((await client.tokenIntrospection(mine, tokens.refresh_token)).active, true);
+  });
+
   test('the stored hash of a client secret is no credential, in the header or the form body, at every endpoint; the secret works in both', async () => {
     const { application, secret } = await app.services.applications.create({ name: 'Hash is no key', redirectUris: [REDIRECT], public: false, allowedGroups: [] }, cli);
     const row = await app.services.store.db.selectFrom('oidc_applications').select('secret_hash').where('client_id', '=', application.clientId).executeTakeFirstOrThrow();

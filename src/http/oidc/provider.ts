@@ -185,7 +185,13 @@ function buildProvider(oidc: OidcLibrary, services: Services, options: OidcOptio
     responseTypes: ['code'],
     features: {
       devInteractions: { enabled: false },
-      introspection: { enabled: true },
+      introspection: {
+        enabled: true,
+        // An application learns about its own tokens only (RFC 7662 §4): another application's
+        // token answers {"active": false}, as an unknown one does. The provider's default lets
+        // any application with a secret read who holds any token, with its scopes.
+        allowedPolicy: async (_ctx: unknown, client: { clientId: string }, token: { clientId?: string }) => token.clientId === client.clientId,
+      },
       revocation: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
