@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import * as client from 'openid-client';
+import { escapeHtml } from '../../src/http/console/html.ts';
 import { browserSkip, expectAccessible, launchBrowser, openTab, screenshot, signInWithPassword, startServedApp, type ServedApp } from '../support/browser.ts';
 
 
@@ -24,7 +25,13 @@ describe('OpenID Connect in Chromium', { skip: browserSkip() }, () => {
   before(async () => {
     [browser, app] = await Promise.all([launchBrowser(), startServedApp()]);
     password = await app.adminPassword();
-    application = createServer((_request, response) => response.writeHead(200, { 'content-type': 'text/plain' }).end('application'));
+    // GET /form?… is the application's page with a form posting those parameters to Roster.
+    application = createServer((request, response) => {
+      const url = new URL(request.url ?? '/', 'http://application');
+      if (url.pathname !== '/form') return void response.writeHead(200, { 'content-type': 'text/plain' }).end('application');
+      const fields = [...url.searchParams].map(([name, value]) => `<input type="hidden" name="${escapeHtml(name)}" value="${escapeHtml(value)}">`).join('');
+      response.writeHead(200, { 'content-type': 'text/html' }).end(`<!DOCTYPE html><title>Application</title><form method="post" action="${escapeHtml(app.base)}/oidc/auth">${fields}<button>Sign in with Roster</button></form>`);
+    });
     await new Promise<void>((resolve) => application.listen(0, '127.0.0.1', resolve));
     CALLBACK = `http://127.0.0.1:${(application.address() as AddressInfo).port}/callback`;
   });
@@ -72,5 +79,35 @@ describe('OpenID Connect in Chromium', { skip: browserSkip() }, () => {
     assert.equal(tokens.claims()?.preferred_username, 'admin');
     assert.equal(tokens.claims()?.sub, app.adminId);
     await user.close();
+  });
+
+  // OpenID Connect Core 3.1.2.1: the authorization request by form post, from a page of another
+  // site (localhost is not 127.0.0.1's site): Chromium leaves Roster's SameSite=Lax cookies out
+  // of that post, and sends them with the GET the 303 leads to.
+  test('a form post from the application\'s page on another site signs a signed-in browser in, also with prompt=none', async (t) => {
+    const { application: registered, secret } = await app.services.applications.create({ name: 'Form post', redirectUris: [CALLBACK], public: false, allowedGroups: [] }, { kind: 'cli' });
+    const config = await client.discovery(new URL(app.base), registered.clientId, undefined, client.ClientSecretBasic(secret!), { execute: [client.allowInsecureRequests] });
+    const tab = await openTab(browser, app);
+    await signInWithPassword(tab.page, 'admin', password);
+    // What Chromium sends to /oidc/auth, for the record: the cookies' names, by method.
+    const cookiesSent: string[] = [];
+    tab.page.on('request', (request) => {
+      if (new URL(request.url()).pathname !== '/oidc/auth') return;
+      void request.allHeaders().then((headers) => cookiesSent.push(`${request.method()}: ${(headers['cookie'] ?? '').split('; ').map((pair) => pair.split('=')[0]).join(' ')}`));
+    });
+    const formOf = new URL(CALLBACK.replace('127.0.0.1', 'localhost'));
+    for (const prompt of [undefined, 'none']) {
+      const verifier = client.randomPKCECodeVerifier();
+      const state = client.randomState();
+      const url = client.buildAuthorizationUrl(config, { redirect_uri: CALLBACK, scope: 'openid profile', code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state, ...(prompt ? { prompt } : {}) });
+      await tab.page.goto(`${formOf.origin}/form${url.search}`);
+      await Promise.all([tab.page.waitForURL(`${CALLBACK}?**`), tab.page.getByRole('button', { name: 'Sign in with Roster' }).click()]);
+      const landed = new URL(tab.page.url());
+      assert.equal(landed.searchParams.get('error'), null, `prompt=${prompt}: ${landed.href}`);
+      const tokens = await client.authorizationCodeGrant(config, landed, { pkceCodeVerifier: verifier, expectedState: state });
+      assert.equal(tokens.claims()?.sub, app.adminId, `prompt=${prompt}`);
+    }
+    t.diagnostic(`cookies Chromium sent to /oidc/auth: ${cookiesSent.join(' | ')}`);
+    await tab.close();
   });
 });

@@ -171,6 +171,58 @@ eachDatabase('OpenID Connect provider on', (database) => {
     assert.equal(tokens.claims()?.preferred_username, 'admin');
   });
 
+  // OpenID Connect Core 3.1.2.1: the authorization endpoint MUST take POST as well as GET; it
+  // answered 404. The application's form post is cross-site, so the browser sends it without
+  // Roster's cookies (SameSite=Lax): the 303 to the GET request is what brings them back.
+  test('POST /oidc/auth (an authorization request by form post) goes on as the GET request does: signed in, through the sign-in page, and prompt=none', async () => {
+    const { config, jar } = await adaSignedInTo('Form post', []);
+    const post = async (browser: CookieJar, extra: Record<string, string> = {}) => {
+      const verifier = client.randomPKCECodeVerifier();
+      const state = client.randomState();
+      const nonce = client.randomNonce();
+      const url = client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid profile offline_access', code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state, nonce, ...extra });
+      const posted = await app.app.inject({
+        method: 'POST',
+        url: '/oidc/auth',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html', origin: 'https://grafana.example.com', 'sec-fetch-site': 'cross-site' },
+        payload: url.searchParams.toString(),
+      });
+      assert.equal(posted.statusCode, 303, posted.body.slice(0, 300));
+      const location = new URL(String(posted.headers.location), BASE_URL);
+      assert.equal(location.pathname, '/oidc/auth');
+      assert.equal(location.searchParams.get('state'), state);
+      const landing = await follow(app, location, browser);
+      return { landing, verifier, state, nonce };
+    };
+
+    const signedIn = await post(jar);
+    assert.equal(`${signedIn.landing.url.origin}${signedIn.landing.url.pathname}`, REDIRECT, `ended at ${signedIn.landing.url} (${signedIn.landing.status})`);
+    const tokens = await client.authorizationCodeGrant(config, signedIn.landing.url, { pkceCodeVerifier: signedIn.verifier, expectedState: signedIn.state, expectedNonce: signedIn.nonce });
+    assert.equal(tokens.claims()?.sub, userId);
+    assert.ok(tokens.refresh_token, 'offline_access is honoured as in a GET request');
+
+    const silent = await post(jar, { prompt: 'none' });
+    assert.ok(silent.landing.url.searchParams.get('code'), `prompt=none: ${silent.landing.url}`);
+
+    const signedOut = new CookieJar();
+    const asked = await post(signedOut);
+    assert.equal(asked.landing.url.pathname, '/sessions/new');
+    const returnTo = asked.landing.url.searchParams.get('returnTo')!;
+    const { password } = await app.services.administrators.resetPassword('admin', cli);
+    const answer = await passwordSignIn(app, 'admin', password, { returnTo });
+    assert.equal(answer.headers.location, returnTo);
+    signedOut.add(sessionOf(answer).cookie);
+    const back = await follow(app, returnTo, signedOut);
+    const adminTokens = await client.authorizationCodeGrant(config, back.url, { pkceCodeVerifier: asked.verifier, expectedState: asked.state, expectedNonce: asked.nonce });
+    assert.equal(adminTokens.claims()?.sub, app.adminId);
+
+    // Only a form, and only the size of a request that fits a URL.
+    const json = await app.app.inject({ method: 'POST', url: '/oidc/auth', headers: { 'content-type': 'application/json', accept: 'text/html' }, payload: '{"client_id":"x"}' });
+    assert.equal(json.statusCode, 415);
+    const huge = await app.app.inject({ method: 'POST', url: '/oidc/auth', headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html' }, payload: `state=${'a'.repeat(9000)}` });
+    assert.equal(huge.statusCode, 413);
+  });
+
   test('a public application must use PKCE: an authorization request without a code challenge is refused', async () => {
     const { application } = await app.services.applications.create({ name: 'SPA 2', redirectUris: [REDIRECT], public: true, allowedGroups: [] }, cli);
     const config = await relyingParty(app, application.clientId, undefined);
