@@ -13,6 +13,8 @@ declare module 'oidc-provider' {
     readonly params: Record<string, unknown> & { readonly client_id?: string; readonly scope?: string };
     readonly session?: { readonly accountId?: string };
     readonly grantId?: string;
+    /** What an earlier interactionResult stored, until the provider resumes with it. */
+    readonly result?: Record<string, unknown>;
   }
 
   export interface GrantInstance {

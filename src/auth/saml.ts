@@ -72,9 +72,10 @@ export interface LoginRedirect {
 export interface SamlServiceProvider {
   /**
    * Issues an AuthnRequest bound to the browser whose Cookie header is `cookies`; undefined
-   * when SAML is not configured.
+   * when SAML is not configured. `forceAuthn` asks the IdP to authenticate the user anew
+   * rather than answer from its own session (an application's prompt=login or max_age).
    */
-  loginRedirect(returnTo: string | null, cookies: string | undefined): Promise<LoginRedirect | undefined>;
+  loginRedirect(returnTo: string | null, cookies: string | undefined, options?: { readonly forceAuthn?: boolean }): Promise<LoginRedirect | undefined>;
   /** Our SP metadata XML, or undefined when SAML is not configured. */
   metadata(): Promise<string | undefined>;
   /**
@@ -110,7 +111,7 @@ export function createSamlServiceProvider(store: Store, configs: SamlConfigServi
   const entityId = (config: SamlConfig): string => config.applicationId ?? `${baseUrl}/saml/metadata`;
 
   /** node-saml over `config`, trusting `certificates` (by default all configured ones). */
-  function nodeSaml(config: SamlConfig, cache: RequestCache, certificates: readonly string[] = config.certificates): SAML {
+  function nodeSaml(config: SamlConfig, cache: RequestCache, certificates: readonly string[] = config.certificates, forceAuthn = false): SAML {
     const { SAML, ValidateInResponseTo } = samlLibrary();
     const options: NodeSamlConfig = {
       issuer: entityId(config),
@@ -134,6 +135,8 @@ export function createSamlServiceProvider(store: Store, configs: SamlConfigServi
       signatureAlgorithm: 'sha256',
       digestAlgorithm: 'sha256',
     };
+    // ForceAuthn="true" (SAML Core §3.4.1): the IdP MUST authenticate the user directly.
+    if (forceAuthn) options.forceAuthn = true;
     if (config.signRequests && config.spPrivateKey !== null) options.privateKey = config.spPrivateKey;
     if (config.spPrivateKey !== null) options.decryptionPvk = config.spPrivateKey;
     return new SAML(options);
@@ -143,13 +146,13 @@ export function createSamlServiceProvider(store: Store, configs: SamlConfigServi
     acsUrl,
     entityId,
 
-    async loginRedirect(returnTo, cookies) {
+    async loginRedirect(returnTo, cookies, options = {}) {
       const config = await configs.get();
       if (config === undefined) return undefined;
       await purgeExpired(store.db);
       const browser = browsers.issue(cookies);
       const cache = createRequestCache(store.db, { lifetimeMs: REQUEST_LIFETIME_MS, returnTo, browserHash: browser.hash });
-      const url = await nodeSaml(config, cache).getAuthorizeUrlAsync('', undefined, {});
+      const url = await nodeSaml(config, cache, config.certificates, options.forceAuthn === true).getAuthorizeUrlAsync('', undefined, {});
       return { url, setCookie: browser.setCookie };
     },
 

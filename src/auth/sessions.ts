@@ -68,6 +68,14 @@ export interface Sessions {
    * when it had already ended.
    */
   signOut(value: string): Promise<boolean>;
+  /** The id a session is stored under: no credential, it names the session so that `replaced` can end it later. */
+  idOf(value: string): string;
+  /**
+   * Ends the session stored under `id`, which a new sign-in of `userId` in the same browser
+   * replaces: quietly when it was `userId`'s own, audited as its holder's sign-out
+   * (`session.signed_out`) when it was someone else's; false when it had already ended.
+   */
+  replaced(id: string, userId: string): Promise<boolean>;
   /**
    * "Sign out everywhere": ends every session of a user, and everything applications hold for it
    * through OpenID Connect (grants, refresh and access tokens: a stolen session could have
@@ -102,6 +110,18 @@ export function createSessions(store: Store, options: { secure: boolean; domain?
   const journal = createJournal(store.dialect);
   const oidc = createOidcQueries();
   const attributes = ['Path=/', 'HttpOnly', 'SameSite=Lax', ...(options.secure ? ['Secure'] : []), ...(options.domain !== undefined ? [`Domain=${options.domain}`] : [])];
+
+  /** Ends a session, audited as a sign-out by its holder unless it was `quietFor`'s own; false when it had already ended. */
+  function endSession(id: string, quietFor: string | undefined): Promise<boolean> {
+    return db.transaction().execute(async (trx) => {
+      const session = await sessions.find(trx, id);
+      if (session === undefined || !(await sessions.deleteOne(trx, id))) return false;
+      if (session.userId === quietFor) return true;
+      const holder: Actor = { kind: 'session', userId: session.userId, login: session.userLogin };
+      await journal.record(trx, holder, { action: 'session.signed_out', targetType: 'user', targetId: session.userId });
+      return true;
+    });
+  }
 
   return {
     policy,
@@ -143,14 +163,13 @@ export function createSessions(store: Store, options: { secure: boolean; domain?
     },
 
     async signOut(value) {
-      const id = hashSession(value);
-      return db.transaction().execute(async (trx) => {
-        const session = await sessions.find(trx, id);
-        if (session === undefined || !(await sessions.deleteOne(trx, id))) return false;
-        const holder: Actor = { kind: 'session', userId: session.userId, login: session.userLogin };
-        await journal.record(trx, holder, { action: 'session.signed_out', targetType: 'user', targetId: session.userId });
-        return true;
-      });
+      return endSession(hashSession(value), undefined);
+    },
+
+    idOf: hashSession,
+
+    async replaced(id, userId) {
+      return endSession(id, userId);
     },
 
     async signOutEverywhere(userId, actor) {

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { inflateRawSync } from 'node:zlib';
 import * as client from 'openid-client';
 import { buildApp } from '../../src/http/app.ts';
 import { createServices } from '../../src/services.ts';
@@ -531,31 +532,118 @@ eachDatabase('OpenID Connect provider on', (database) => {
     assert.deepEqual([...discovery.token_endpoint_auth_methods_supported].sort(), ['client_secret_basic', 'client_secret_post', 'none']);
   });
 
-  test('auth_time is when the browser signed in to Roster; prompt=login or a max_age it is older than answers login_required instead of passing it off as new', async () => {
+  /** An authorization request of `config` with `extra` parameters, followed in `jar`'s browser. */
+  async function ask(config: client.Configuration, jar: CookieJar, extra: Record<string, string>) {
+    const verifier = client.randomPKCECodeVerifier();
+    const state = client.randomState();
+    const url = client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid', code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state, ...extra });
+    return { landing: await follow(app, url, jar), verifier, state };
+  }
+
+  /** A Roster session of `user` that signed in an hour ago: its cookie value and its sign-in time (seconds). */
+  async function hourOldSession(user: string) {
+    const openedFrom = new Date(Date.now() - 1000).toISOString();
+    const session = await app.services.sessions.open(user);
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    await app.services.store.db.updateTable('sessions').set({ created_at: hourAgo.toISOString() }).where('user_id', '=', user).where('created_at', '>=', openedFrom).execute();
+    return { value: session.value, signedInAt: Math.floor(hourAgo.getTime() / 1000) };
+  }
+
+  test('auth_time is when the browser signed in to Roster; prompt=none with a max_age it is older than answers login_required', async () => {
     const { config } = await adaSignedInTo('Step-up', []);
     const jar = new CookieJar();
-    const session = await app.services.sessions.open(userId);
-    jar.add(`roster_session=${session.value}`);
-    // The browser signed in an hour ago.
-    const hourAgo = new Date(Date.now() - 3_600_000);
-    await app.services.store.db.updateTable('sessions').set({ created_at: hourAgo.toISOString() }).where('user_id', '=', userId).execute();
-    const signedInAt = Math.floor(hourAgo.getTime() / 1000);
-    const ask = async (extra: Record<string, string>) => {
-      const verifier = client.randomPKCECodeVerifier();
-      const state = client.randomState();
-      const url = client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid', code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state, ...extra });
-      return { landing: await follow(app, url, jar), verifier, state };
-    };
-    for (const extra of [{ prompt: 'login' }, { max_age: '60' }]) {
-      const { landing } = await ask(extra);
-      assert.equal(landing.url.searchParams.get('error'), 'login_required', JSON.stringify(extra));
-      assert.match(landing.url.searchParams.get('error_description') ?? '', /signed in to Roster at /);
-    }
+    const { value, signedInAt } = await hourOldSession(userId);
+    jar.add(`roster_session=${value}`);
     for (const extra of [{}, { max_age: '7200' }]) {
-      const { landing, verifier, state } = await ask(extra);
+      const { landing, verifier, state } = await ask(config, jar, extra);
       const tokens = await client.authorizationCodeGrant(config, landing.url, { pkceCodeVerifier: verifier, expectedState: state, ...(extra.max_age ? { maxAge: Number(extra.max_age) } : {}) });
       assert.equal(tokens.claims()?.auth_time, signedInAt, `auth_time ${JSON.stringify(extra)}`);
     }
+    // A silent request cannot show the sign-in page: OpenID Connect Core 3.1.2.1.
+    const { landing } = await ask(config, jar, { prompt: 'none', max_age: '60' });
+    assert.equal(landing.url.searchParams.get('error'), 'login_required', landing.url.toString());
+    assert.ok(await app.services.sessions.find(value), 'the Roster session is untouched');
+  });
+
+  // OpenID Connect Core 3.1.2.1: prompt=login and max_age ask for the user to be authenticated
+  // again; Roster answered login_required instead, telling the user to sign out and in.
+  test('prompt=login, or a max_age the sign-in is older than, shows the sign-in page again; signed in anew, the ID token has the new auth_time and the old session has ended', async () => {
+    const { application, secret } = await app.services.applications.create({ name: 'Step-up again', redirectUris: [REDIRECT], public: false, allowedGroups: [] }, cli);
+    const config = await relyingParty(app, application.clientId, secret);
+    const { password } = await app.services.administrators.resetPassword('admin', cli);
+    const signOuts = async () => (await app.services.auditLog.list({ action: 'session.signed_out', targetId: app.adminId }, { offset: 0, limit: 50, ascending: false })).events.length;
+    const signOutsBefore = await signOuts();
+    for (const extra of [{ prompt: 'login' }, { max_age: '0' }]) {
+      const jar = new CookieJar();
+      const old = await hourOldSession(app.adminId);
+      jar.add(`roster_session=${old.value}`);
+      const askedAt = Math.floor(Date.now() / 1000);
+      const { landing, verifier, state } = await ask(config, jar, extra);
+      assert.equal(landing.url.pathname, '/sessions/new', `${JSON.stringify(extra)}: ended at ${landing.url}`);
+      assert.equal(landing.url.searchParams.get('reauthenticate'), '1');
+      assert.equal(landing.status, 200, 'the sign-in page is shown to the signed-in browser');
+      assert.match(landing.body, /asks you to sign in again/);
+      const returnTo = landing.url.searchParams.get('returnTo')!;
+      assert.match(returnTo, /^\/oidc\/interaction\/[\w-]+$/);
+
+      const signedIn = await passwordSignIn(app, 'admin', password, { returnTo });
+      assert.equal(signedIn.headers.location, returnTo);
+      jar.add(sessionOf(signedIn).cookie);
+      const back = await follow(app, returnTo, jar);
+      assert.equal(`${back.url.origin}${back.url.pathname}`, REDIRECT, `${JSON.stringify(extra)}: ended at ${back.url} (${back.status}): ${back.body.slice(0, 300)}`);
+      const tokens = await client.authorizationCodeGrant(config, back.url, { pkceCodeVerifier: verifier, expectedState: state, ...(extra.max_age ? { maxAge: 3600 } : {}) });
+      const authTime = tokens.claims()?.auth_time ?? 0;
+      assert.equal(tokens.claims()?.sub, app.adminId);
+      assert.ok(authTime >= askedAt && authTime > old.signedInAt, `${JSON.stringify(extra)}: auth_time ${authTime}, asked at ${askedAt}`);
+      assert.equal(await app.services.sessions.find(old.value), undefined, 'the session signed in an hour ago has ended');
+
+      // The new sign-in is what the next request carries.
+      const next = await ask(config, jar, {});
+      const again = await client.authorizationCodeGrant(config, next.landing.url, { pkceCodeVerifier: next.verifier, expectedState: next.state });
+      assert.equal(again.claims()?.auth_time, authTime);
+    }
+    assert.equal(await signOuts(), signOutsBefore, 'the same user signing in again is no sign-out');
+  });
+
+  test('a forced re-authentication through SAML asks the IdP with ForceAuthn="true"; when someone else signs in, the first user\'s Roster session ends, audited as a sign-out', async () => {
+    const { application, secret } = await app.services.applications.create({ name: 'Step-up by SAML', redirectUris: [REDIRECT], public: false, allowedGroups: [] }, cli);
+    const config = await relyingParty(app, application.clientId, secret);
+    const jar = new CookieJar();
+    const old = await hourOldSession(app.adminId);
+    jar.add(`roster_session=${old.value}`);
+    const first = await ask(config, jar, {});
+    assert.ok(first.landing.url.searchParams.get('code'), 'admin signed in to the application once: the provider has its session');
+    const signOuts = async () => (await app.services.auditLog.list({ action: 'session.signed_out', targetId: app.adminId }, { offset: 0, limit: 50, ascending: false })).events.length;
+    const before = await signOuts();
+
+    const asked = await ask(config, jar, { prompt: 'login' });
+    assert.equal(asked.landing.url.pathname, '/sessions/new');
+    const returnTo = asked.landing.url.searchParams.get('returnTo')!;
+    const samlLink = /href="(\/saml\/login[^"]*)"/.exec(asked.landing.body)?.[1]?.replace(/&amp;/g, '&');
+    assert.ok(samlLink, asked.landing.body.slice(0, 500));
+    const authnRequest = (location: string) => inflateRawSync(Buffer.from(new URL(location).searchParams.get('SAMLRequest') ?? '', 'base64')).toString('utf8');
+    const { requestId, location } = await startLogin(app, samlLink);
+    assert.match(authnRequest(location), /ForceAuthn="true"/);
+    assert.doesNotMatch(authnRequest((await startLogin(app, `/saml/login?returnTo=${encodeURIComponent(returnTo)}`)).location), /ForceAuthn/, 'an ordinary sign-in lets the IdP use its own session');
+
+    const acs = await postResponse(app, buildResponse({ login: 'ada', inResponseTo: requestId }));
+    assert.equal(acs.statusCode, 303, acs.body);
+    assert.equal(acs.headers.location, returnTo);
+    const adaSession = sessionCookieOf(acs)!;
+    jar.add(`roster_session=${adaSession}`);
+    const back = await follow(app, returnTo, jar);
+    // The provider ends admin's provider session with its own form posting logout=yes, as a browser does.
+    const xsrf = /name="xsrf" value="([^"]+)"/.exec(back.body)?.[1];
+    assert.ok(xsrf, `${back.url} ${back.status} ${back.body.slice(0, 300)}`);
+    const posted = await app.app.inject({ method: 'POST', url: '/oidc/session/end/confirm', headers: { cookie: jar.header(), 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams({ xsrf, logout: 'yes' }).toString() });
+    jar.store(posted.headers['set-cookie']);
+    const landing = await follow(app, String(posted.headers.location), jar);
+    const tokens = await client.authorizationCodeGrant(config, landing.url, { pkceCodeVerifier: asked.verifier, expectedState: asked.state });
+    assert.equal(tokens.claims()?.sub, userId);
+    assert.ok((tokens.claims()?.auth_time ?? 0) > old.signedInAt);
+    assert.equal(await app.services.sessions.find(old.value), undefined, "admin's Roster session has ended");
+    assert.equal(await signOuts(), before + 1, "admin's sign-out is in the audit trail");
+    assert.equal((await app.services.sessions.find(adaSession))?.userId, userId, "ada's new session is open");
   });
 
   // OpenID Connect Core 3.1.2.6: a silent request the user must sign in for gets login_required

@@ -21,6 +21,9 @@ import { INTERACTION_PATH, OIDC_PREFIX, createProviderCache, type OidcOptions } 
 import { authorizationAsGet } from './authorization-post.ts';
 import { securityHeaders } from '../security-headers.ts';
 
+/** The interaction result's key for the Roster session a forced re-authentication replaces. */
+const REPLACED_SESSION = 'rosterReplacedSession';
+
 /** Registers the provider's routes. */
 export async function oidcRoutes(app: FastifyInstance, options: OidcOptions & { services: Services }): Promise<void> {
   const { services } = options;
@@ -120,26 +123,30 @@ export async function oidcRoutes(app: FastifyInstance, options: OidcOptions & { 
     if (details.prompt.name === 'login') {
       const value = sessionCookieValue(request.headers.cookie);
       const session = value === undefined ? undefined : await services.sessions.find(value);
-      if (session === undefined) return reply.redirect(signInUrl(`${INTERACTION_PATH}/${details.uid}`));
+      if (value === undefined || session === undefined) return reply.redirect(signInUrl(`${INTERACTION_PATH}/${details.uid}`));
       // The Roster session's sign-in is the authentication the application learns of
       // (auth_time). An application that asks for a fresh one (prompt=login) or one no older
-      // than max_age, when the browser signed in before this request and longer ago, cannot
-      // have it here: Roster does not sign a signed-in browser in again, so it says so
-      // (OpenID Connect Core §3.1.2.1: login_required) rather than pass the old sign-in off as new.
+      // than max_age, when the browser signed in before this request and longer ago, gets the
+      // sign-in page again (OpenID Connect Core §3.1.2.1: the user is prompted to
+      // reauthenticate), and back here with the new session.
       const signedInAt = Math.floor(Date.parse(session.createdAt) / 1000);
       const beganAt = details.iat ?? Math.floor(Date.now() / 1000);
       const maxAge = Number(details.params['max_age']);
       const tooOld =
         signedInAt < beganAt &&
         (details.prompt.reasons.includes('login_prompt') || (Number.isInteger(maxAge) && Math.floor(Date.now() / 1000) - signedInAt > maxAge));
+      const sessionId = services.sessions.idOf(value);
       if (tooOld) {
-        const refused = {
-          error: 'login_required',
-          error_description: `the browser signed in to Roster at ${new Date(signedInAt * 1000).toISOString()}; sign out of Roster and in again for a fresh sign-in`,
-        };
-        const next = await provider.interactionResult(request.raw, reply.raw, refused, { mergeWithLastSubmission: false });
-        return sendHtml(reply, 200, continuePage(next));
+        // The session the new sign-in replaces, kept with the interaction (its id, no credential):
+        // the sign-in may come back by SAML, whose post from the IdP carries no Roster cookie.
+        await provider.interactionResult(request.raw, reply.raw, { [REPLACED_SESSION]: sessionId }, { mergeWithLastSubmission: false });
+        return reply.redirect(signInUrl(`${INTERACTION_PATH}/${details.uid}`, { reauthenticate: true }));
       }
+      const replaced = details.result?.[REPLACED_SESSION];
+      // Ended here whichever way the user signed in again: quietly if it was this user's own,
+      // as its holder's sign-out if someone else signed in (the provider then ends that user's
+      // provider session too, without ending this new Roster session: logout.ts).
+      if (typeof replaced === 'string' && replaced !== sessionId) await services.sessions.replaced(replaced, session.userId);
       result = { login: { accountId: session.userId, ts: signedInAt } };
     } else if (details.prompt.name === 'consent') {
       const accountId = details.session?.accountId;

@@ -46,15 +46,23 @@ function returnPath(raw: string | undefined, trust?: ReturnTrust): string | unde
   return path === undefined || path === '/' || /^\/sessions(?:[/?#]|$)/.test(path) ? undefined : path;
 }
 
-/** The sign-in page's URL that comes back to `path` (a path on this server) afterwards. */
-export function signInUrl(returnTo?: string): string {
+/** The query parameter that asks a signed-in browser to sign in again (an application's prompt=login or max_age). */
+const REAUTHENTICATE = 'reauthenticate';
+
+/**
+ * The sign-in page's URL that comes back to `path` (a path on this server) afterwards;
+ * `reauthenticate` shows the page to a signed-in browser too, and asks the IdP for a new
+ * sign-in rather than its single sign-on (SAML ForceAuthn).
+ */
+export function signInUrl(returnTo?: string, options: { readonly reauthenticate?: boolean } = {}): string {
   const path = returnPath(returnTo);
-  return path === undefined ? SIGN_IN_PATH : hrefWith(SIGN_IN_PATH, {}, { returnTo: path });
+  return hrefWith(SIGN_IN_PATH, {}, { returnTo: path, [REAUTHENTICATE]: options.reauthenticate === true ? '1' : undefined });
 }
 
 interface FormState {
   readonly status: number;
   readonly returnTo: string | undefined;
+  readonly reauthenticate: boolean;
   readonly login?: string;
   readonly error?: SafeHtml;
 }
@@ -72,29 +80,32 @@ export function signInPages(app: FastifyInstance, context: ConsoleContext): void
 
   app.get<{ Querystring: Query }>(SIGN_IN_PATH, { config: { access: 'anonymous' } }, async (request, reply) => {
     const returnTo = returnPath(queryValue(request.query, 'returnTo'), trust);
-    if (request.viewer !== null) return reply.redirect(returnTo ?? '/', 302);
-    return renderForm(request, reply, { status: 200, returnTo });
+    const reauthenticate = queryValue(request.query, REAUTHENTICATE) === '1';
+    if (request.viewer !== null && !reauthenticate) return reply.redirect(returnTo ?? '/', 302);
+    return renderForm(request, reply, { status: 200, returnTo, reauthenticate });
   });
 
   app.post('/sessions', { config: { access: 'anonymous' } }, async (request, reply) => {
     const returnTo = returnPath(formValue(request, 'returnTo'), trust);
+    const reauthenticate = formValue(request, REAUTHENTICATE) === '1';
     const login = (formValue(request, 'login') ?? '').trim();
     const password = formValue(request, 'password') ?? '';
     if (login === '' || password === '') {
-      return renderForm(request, reply, { status: 400, returnTo, login, error: html`Enter your login and your password.` });
+      return renderForm(request, reply, { status: 400, returnTo, reauthenticate, login, error: html`Enter your login and your password.` });
     }
     if (login.length > MAX_LOGIN || password.length > MAX_PASSWORD) {
-      return renderForm(request, reply, { status: 400, returnTo, error: html`The login or the password is longer than Roster accepts.` });
+      return renderForm(request, reply, { status: 400, returnTo, reauthenticate, error: html`The login or the password is longer than Roster accepts.` });
     }
     const result = await services.passwordSignIn.signIn({ login, password, source: auditSource(request.ip) });
     request.server.metrics.signIn('password', result.ok ? 'success' : result.reason);
     if (!result.ok) {
       if (result.reason === 'throttled') reply.header('retry-after', String(result.retryAfterSeconds));
       const status = result.reason === 'throttled' ? 429 : 403;
-      return renderForm(request, reply, { status, returnTo, login, error: html`${result.message}` });
+      return renderForm(request, reply, { status, returnTo, reauthenticate, login, error: html`${result.message}` });
     }
-    // A browser that was signed in as someone else gives that session up, rather than leave it open.
-    if (request.viewer !== null) await services.sessions.close(request.viewer.sessionValue);
+    // The browser's earlier session is given up rather than left open: audited as its holder's
+    // sign-out when someone else signs in on this browser.
+    if (request.viewer !== null) await services.sessions.replaced(services.sessions.idOf(request.viewer.sessionValue), result.user.id);
     const session = await services.sessions.open(result.user.id);
     return reply.header('set-cookie', services.sessions.cookie(session.value, session.expiresAt)).redirect(returnTo ?? '/', 303);
   });
@@ -107,7 +118,7 @@ export function signInPages(app: FastifyInstance, context: ConsoleContext): void
 }
 
 function signInBody(request: FastifyRequest, saml: SamlConfig | undefined, state: FormState, csrfToken: string): SafeHtml {
-  const samlHref = state.returnTo === undefined || state.returnTo === '/' ? '/saml/login' : hrefWith('/saml/login', {}, { returnTo: state.returnTo });
+  const samlHref = hrefWith('/saml/login', {}, { returnTo: state.returnTo === '/' ? undefined : state.returnTo, [REAUTHENTICATE]: state.reauthenticate ? '1' : undefined });
   const sso =
     saml === undefined
       ? html``
@@ -120,7 +131,9 @@ function signInBody(request: FastifyRequest, saml: SamlConfig | undefined, state
     saml === undefined
       ? html`Single sign-on is not configured yet. Sign in with a local account, such as <code>admin</code>.`
       : html`Only for local Roster accounts, such as <code>admin</code>. Everyone else: use the button above.`;
+  const again = state.reauthenticate && banner({ tone: 'info', body: html`The application you came from asks you to sign in again before it goes on.` });
   return html`${noticeBanner(request, NOTICES)}
+${again}
 ${state.error !== undefined && banner({ tone: 'error', body: state.error })}
 ${sso}
 <section class="sign-in-password" aria-labelledby="password-title">
@@ -129,6 +142,7 @@ ${sso}
 <form method="post" action="/sessions" aria-describedby="password-hint">
 <input type="hidden" name="${CSRF_FIELD}" value="${csrfToken}">
 ${state.returnTo !== undefined && html`<input type="hidden" name="returnTo" value="${state.returnTo}">`}
+${state.reauthenticate && html`<input type="hidden" name="${REAUTHENTICATE}" value="1">`}
 ${textField({ name: 'login', label: 'Login', value: state.login ?? '', autocomplete: 'username', required: true, maxLength: MAX_LOGIN, spellcheck: false, autofocus: state.login === undefined || state.login === '' })}
 ${textField({ name: 'password', label: 'Password', type: 'password', autocomplete: 'current-password', required: true, maxLength: MAX_PASSWORD, autofocus: state.login !== undefined && state.login !== '' })}
 ${submitButton('Sign in', { tone: 'primary' })}
