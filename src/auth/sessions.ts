@@ -68,7 +68,10 @@ export interface Sessions {
    * when it had already ended.
    */
   signOut(value: string): Promise<boolean>;
-  /** The id a session is stored under: no credential, it names the session so that `replaced` can end it later. */
+  /**
+   * The id a session is stored under: no credential, it names the session so that `replaced`
+   * can end it later, or a password change can keep it while the user's others end.
+   */
   idOf(value: string): string;
   /**
    * Ends the session stored under `id`, which a new sign-in of `userId` in the same browser
@@ -215,14 +218,6 @@ export function createSessions(store: Store, options: { secure: boolean; domain?
 /** Reads the session cookie from a Cookie header. */
 export function sessionCookieValue(header: string | undefined): string | undefined {
   return cookieValue(header, SESSION_COOKIE);
-}
-
-/**
- * The stored id of the session behind a cookie value (its SHA-256), for a change that ends the
- * user's other sessions and keeps this one (a password change).
- */
-export function sessionIdOf(value: string): string {
-  return hashSession(value);
 }
 
 function hashSession(value: string): string {

@@ -4,7 +4,6 @@
  * accounts) changing one's password.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { sessionIdOf } from '../../../auth/sessions.ts';
 import { ACCOUNT_LIMITS } from '../../../directory/accounts.ts';
 import { auditSource } from '../../client.ts';
 import { actionButton, badge, banner, confirmDialog, dataTable, facts, formValue, postForm, textField, timeTag } from '../components.ts';
@@ -112,7 +111,7 @@ ${user.local && !user.managed && passwordSection(request, outcome)}`;
     const current = formValue(request, 'current') ?? '';
     const next = formValue(request, 'next') ?? '';
     if (next !== (formValue(request, 'repeat') ?? '')) return accountPage(request, reply, { field: 'repeat', message: 'The two new passwords differ.' });
-    const result = await services.passwordSignIn.changePassword({ userId: user.id, current, next, source: auditSource(request.ip), keepSession: sessionIdOf(viewer.sessionValue) });
+    const result = await services.passwordSignIn.changePassword({ userId: user.id, current, next, source: auditSource(request.ip), keepSession: services.sessions.idOf(viewer.sessionValue) });
     // Post/redirect/get: reloading the page must not send the passwords again.
     if (result.ok) return reply.redirect('/account?changed=password', 303);
     return accountPage(request, reply, { field: result.field, message: result.message });
