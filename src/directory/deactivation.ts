@@ -21,6 +21,7 @@ import type { Executor } from '../store/executor.ts';
 import { createGroupQueries } from '../store/groups.ts';
 import { createMembershipQueries } from '../store/memberships.ts';
 import type { EventStamp } from '../store/journal.ts';
+import { createKnownBrowserQueries } from '../store/known-browsers.ts';
 import { createOidcQueries } from '../store/oidc.ts';
 import { deleteSessionsOf, revokeTokensOf } from '../store/user-credentials.ts';
 import { actorUserId, type Actor } from '../journal/actor.ts';
@@ -56,6 +57,7 @@ export function createDeactivation(dialect: DialectAdapter) {
   const groups = createGroupQueries(dialect);
   const memberships = createMembershipQueries(dialect);
   const oidc = createOidcQueries();
+  const knownBrowsers = createKnownBrowserQueries();
 
   async function endCredentials(db: Executor, userId: string, now: string): Promise<{ revokedTokens: string[]; deletedSessions: number }> {
     const revokedTokens = await revokeTokensOf(db, userId, now);
@@ -63,11 +65,13 @@ export function createDeactivation(dialect: DialectAdapter) {
   }
 
   /**
-   * Ends the user's Roster sessions (but the one stored as `keepSession`, if given) and
-   * everything applications hold for it through OpenID Connect.
+   * Ends the user's Roster sessions and everything applications hold for it through OpenID
+   * Connect, and forgets the browsers known to it (password-sign-in.ts); `keep` names a session
+   * and a known browser to spare (a password change keeps the browser it was made from).
    */
-  async function endSignIns(db: Executor, userId: string, keepSession?: string): Promise<{ deletedSessions: number }> {
-    const deletedSessions = await deleteSessionsOf(db, userId, keepSession);
+  async function endSignIns(db: Executor, userId: string, keep: { readonly session?: string | undefined; readonly browser?: string | undefined } = {}): Promise<{ deletedSessions: number }> {
+    const deletedSessions = await deleteSessionsOf(db, userId, keep.session);
+    await knownBrowsers.forgetAllOf(db, userId, keep.browser);
     // The OpenID provider's grants, codes, refresh and access tokens and sessions of the user,
     // on every instance at once (they all read the same table): the next refresh fails.
     await oidc.deleteOfAccount(db, userId);

@@ -19,10 +19,11 @@
  * password account, the one thing the form is for, and never whether a SAML or SCIM account
  * exists. Without SAML every refusal reads "login or password incorrect".
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { SamlConfig } from '../auth/saml-config.ts';
 import type { Executor } from '../store/executor.ts';
 import type { Store } from '../store/index.ts';
+import { createKnownBrowserQueries } from '../store/known-browsers.ts';
 import { createPasswordBackoffQueries } from '../store/password-backoff.ts';
 import { createSignInQueries } from '../store/sign-in.ts';
 import { transact } from '../store/transact.ts';
@@ -72,8 +73,17 @@ export function throttledMessage(retryAfterSeconds: number): string {
 /** Why a password sign-in was refused (the audit entry's `reason`). */
 export type PasswordRefusal = 'throttled' | 'wrong_password' | 'deactivated' | 'unknown_login' | 'no_password';
 
+/** A browser known to an account: the cookie value to (re)set, and until when it holds. */
+export interface KnownBrowser {
+  readonly value: string;
+  readonly expiresAt: Date;
+}
+
+/** How long a browser stays known to an account after its last password sign-in there. */
+export const KNOWN_BROWSER_DAYS = 90;
+
 export type PasswordSignInResult =
-  | { readonly ok: true; readonly user: StoredUser }
+  | { readonly ok: true; readonly user: StoredUser; /** The browser, known to the account from now on. */ readonly browser: KnownBrowser }
   | { readonly ok: false; readonly reason: 'throttled'; readonly message: string; readonly retryAfterSeconds: number }
   | {
       readonly ok: false;
@@ -88,12 +98,20 @@ export interface PasswordAttempt {
   readonly login: string;
   readonly password: string;
   readonly source: string;
+  /** The browser's known-browser cookie, when it sent one (http/known-browser.ts). */
+  readonly browser?: string | undefined;
 }
+
+const sha256 = (text: string): string => createHash('sha256').update(text, 'utf8').digest('hex');
 
 /** The keys an attempt counts against: hashes, so that no attacker-chosen text is stored. */
 function backoffKeys(login: string, source: string): { login: string; source: string } {
-  const hash = (text: string): string => createHash('sha256').update(text, 'utf8').digest('hex');
-  return { login: hash(`login:${caseKey(login)}`), source: hash(`source:${source}`) };
+  return { login: sha256(`login:${caseKey(login)}`), source: sha256(`source:${source}`) };
+}
+
+/** The stored id of a known-browser cookie value (256 random bits), or undefined for anything else. */
+function browserIdOf(value: string | undefined): string | undefined {
+  return value !== undefined && /^[A-Za-z0-9_-]{43}$/.test(value) ? sha256(`browser:${value}`) : undefined;
 }
 
 type Reservation = { readonly allowed: true } | { readonly allowed: false; readonly retryAfterMs: number };
@@ -107,6 +125,8 @@ export interface PasswordChange {
   readonly source: string;
   /** The stored id of the session the change is made from: it stays open, the user's others end. */
   readonly keepSession?: string;
+  /** The browser's known-browser cookie, when it sent one: it stays known, the user's others are forgotten. */
+  readonly browser?: string | undefined;
 }
 
 export type PasswordChangeResult =
@@ -123,6 +143,34 @@ export function createPasswordSignIn(store: Store, passwordCheck: PasswordCheck,
   const signIns = createSignInQueries();
   const journal = createJournal(store.dialect);
   const deactivation = createDeactivation(store.dialect);
+  const knownBrowsers = createKnownBrowserQueries();
+
+  /**
+   * The keys an attempt counts against. A browser that signed in to the account with its
+   * password before (OWASP's "device cookie") counts its failures on a key of its own instead
+   * of the login's: strangers guessing the login's password, who hold it back, do not hold back
+   * its owner's browser. The client address counts for everyone.
+   */
+  async function attemptKeys(login: string, source: string, browser: string | undefined): Promise<{ keys: { login: string; source: string }; knownBrowser: string | undefined }> {
+    const keys = backoffKeys(login, source);
+    const browserId = browserIdOf(browser);
+    if (browserId === undefined) return { keys, knownBrowser: undefined };
+    const account = await users.findByLogin(store.db, login);
+    if (account === undefined || !(await knownBrowsers.isKnown(store.db, browserId, account.id, new Date().toISOString()))) return { keys, knownBrowser: undefined };
+    return { keys: { ...keys, login: sha256(`known-browser:${browserId}:${account.id}`) }, knownBrowser: browserId };
+  }
+
+  /**
+   * Knows the browser of a successful sign-in to `userId` for KNOWN_BROWSER_DAYS more: its own
+   * cookie when already known to that account, else a new one (a value the browser brought
+   * unknown may have been planted by someone who would then share its allowance).
+   */
+  async function rememberBrowser(trx: Executor, userId: string, presented: string | undefined, knownBrowser: string | undefined, now: Date): Promise<KnownBrowser> {
+    const value = knownBrowser !== undefined && presented !== undefined ? presented : randomBytes(32).toString('base64url');
+    const expiresAt = new Date(now.getTime() + KNOWN_BROWSER_DAYS * 24 * 60 * MINUTE_MS);
+    await knownBrowsers.remember(trx, browserIdOf(value) ?? '', userId, expiresAt.toISOString());
+    return { value, expiresAt };
+  }
 
   /** Reserves one failure on both keys, or says how long to wait; nothing is written when refused. */
   async function reserve(keys: { login: string; source: string }, now: number): Promise<Reservation> {
@@ -161,7 +209,9 @@ export function createPasswordSignIn(store: Store, passwordCheck: PasswordCheck,
      * anonymous audit budget of `source`). The caller opens the session on success.
      */
     async signIn(attempt: PasswordAttempt): Promise<PasswordSignInResult> {
-      const keys = backoffKeys(attempt.login, attempt.source);
+      const { keys, knownBrowser } = await attemptKeys(attempt.login, attempt.source, attempt.browser);
+      // Said in the audit entries, so that an administrator sees whose attempts were counted apart.
+      const fromKnownBrowser = knownBrowser !== undefined ? { knownBrowser: true } : {};
       const actor: Actor = { kind: 'password', login: attempt.login };
       const reservation = await reserve(keys, Date.now());
       if (!reservation.allowed) {
@@ -171,7 +221,7 @@ export function createPasswordSignIn(store: Store, passwordCheck: PasswordCheck,
             action: 'session.password_refused',
             targetType: 'user',
             targetId: null,
-            details: { reason: 'throttled', login: attempt.login, retryAfterSeconds },
+            details: { reason: 'throttled', login: attempt.login, retryAfterSeconds, ...fromKnownBrowser },
           });
         });
         return { ok: false, reason: 'throttled', message: throttledMessage(retryAfterSeconds), retryAfterSeconds };
@@ -179,13 +229,14 @@ export function createPasswordSignIn(store: Store, passwordCheck: PasswordCheck,
 
       const user = await passwordCheck.verify(attempt.login, attempt.password);
       if (user !== undefined) {
-        await transact(store.db, async (trx) => {
+        const browser = await transact(store.db, async (trx) => {
           const now = new Date();
           await release(trx, keys, now.getTime());
           await signIns.touchLastConnection(trx, user.id, now.toISOString());
-          await journal.record(trx, actor, { action: 'session.password_sign_in', targetType: 'user', targetId: user.id, details: { login: user.login } }, now.toISOString());
+          await journal.record(trx, actor, { action: 'session.password_sign_in', targetType: 'user', targetId: user.id, details: { login: user.login, ...fromKnownBrowser } }, now.toISOString());
+          return rememberBrowser(trx, user.id, attempt.browser, knownBrowser, now);
         });
-        return { ok: true, user };
+        return { ok: true, user, browser };
       }
 
       const known = await users.findByLogin(store.db, attempt.login);
@@ -197,7 +248,7 @@ export function createPasswordSignIn(store: Store, passwordCheck: PasswordCheck,
           action: 'session.password_refused',
           targetType: 'user',
           targetId: known?.id ?? null,
-          details: { reason, login: attempt.login },
+          details: { reason, login: attempt.login, ...fromKnownBrowser },
         });
       });
       const saml = passwordAccount ? undefined : await samlConfig();
@@ -220,7 +271,7 @@ export function createPasswordSignIn(store: Store, passwordCheck: PasswordCheck,
       const { min, max } = ACCOUNT_LIMITS.password;
       if (change.next.length < min || change.next.length > max) return { ok: false, field: 'next', message: `The new password must be ${min} to ${max} characters long.` };
       if (change.next === change.current) return { ok: false, field: 'next', message: 'The new password must differ from the current one.' };
-      const keys = backoffKeys(user.login, change.source);
+      const { keys, knownBrowser } = await attemptKeys(user.login, change.source, change.browser);
       const reservation = await reserve(keys, Date.now());
       if (!reservation.allowed) return { ok: false, field: 'current', message: throttledMessage(Math.max(1, Math.ceil(reservation.retryAfterMs / 1000))) };
       const actor: Actor = { kind: 'session', userId: user.id, login: user.login };
@@ -239,12 +290,22 @@ export function createPasswordSignIn(store: Store, passwordCheck: PasswordCheck,
         // Whoever else holds the account (a session or an application's refresh token obtained
         // with the old password, perhaps stolen) loses it with the old password; this browser
         // stays signed in, and its applications sign it in again without a question.
-        const { deletedSessions } = await deactivation.endSignIns(trx, user.id, change.keepSession);
+        const { deletedSessions } = await deactivation.endSignIns(trx, user.id, { session: change.keepSession, browser: knownBrowser });
         await journal.record(trx, actor, { action: 'user.password_changed', targetType: 'user', targetId: user.id, details: { login: user.login, endedSessions: deletedSessions } }, now.toISOString());
         return deletedSessions;
       });
       initialPassword?.passwordSet(user.login);
       return { ok: true, endedSessions };
+    },
+
+    /** Forgets browsers whose last sign-in is KNOWN_BROWSER_DAYS old (a batch at a time); returns how many. */
+    async purgeKnownBrowsers(): Promise<number> {
+      let deleted = 0;
+      for (;;) {
+        const batch = await knownBrowsers.purgeExpired(store.db, new Date().toISOString());
+        deleted += batch;
+        if (batch === 0) return deleted;
+      }
     },
 
     /** Gives a login its whole allowance back (an administrator has just set its password). */

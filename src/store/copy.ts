@@ -46,6 +46,7 @@ export const COPIED_TABLES: readonly TableSpec[] = [
   { name: 'scim_activity', key: ['id'], serial: 'id' },
   { name: 'scim_activity_budgets', key: ['minute'] },
   { name: 'password_backoff', key: ['key'] },
+  { name: 'known_browsers', key: ['id', 'user_id'] },
   { name: 'scim_schemas', key: ['urn_key'] },
   { name: 'scim_unique_values', key: ['resource_type', 'attribute', 'value_hash'] },
   { name: 'rate_limits', key: ['key'] },

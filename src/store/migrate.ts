@@ -17,6 +17,7 @@ import * as oidc from './migrations/012-oidc.ts';
 import * as webhooks from './migrations/013-webhooks.ts';
 import * as rateLimits from './migrations/014-rate-limits.ts';
 import * as eventsInCommitOrder from './migrations/015-events-in-commit-order.ts';
+import * as knownBrowsers from './migrations/016-known-browsers.ts';
 
 const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) => Promise<void>> = {
   '001-initial': initial.up,
@@ -33,6 +34,7 @@ const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) 
   '013-webhooks': webhooks.up,
   '014-rate-limits': rateLimits.up,
   '015-events-in-commit-order': eventsInCommitOrder.up,
+  '016-known-browsers': knownBrowsers.up,
 };
 
 /**

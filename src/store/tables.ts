@@ -125,6 +125,15 @@ export interface SessionsTable {
   expires_at: string;
 }
 
+export interface KnownBrowsersTable {
+  /** SHA-256 hex of the browser's `roster_browser` cookie value. */
+  id: string;
+  /** The account the browser signed in to with its password. */
+  user_id: string;
+  /** When the browser stops being known unless it signs in again (ISO 8601). */
+  expires_at: string;
+}
+
 export interface SamlRequestsTable {
   id: string;
   created_at: string;
@@ -381,6 +390,7 @@ export interface Database {
   scim_activity: ScimActivityTable;
   scim_activity_budgets: ScimActivityBudgetsTable;
   password_backoff: PasswordBackoffTable;
+  known_browsers: KnownBrowsersTable;
   rate_limits: RateLimitsTable;
   oidc_models: OidcModelsTable;
   oidc_applications: OidcApplicationsTable;

@@ -10,9 +10,16 @@ import { PASSWORD_BACKOFF } from '../../src/directory/password-sign-in.ts';
 import { createServices } from '../../src/services.ts';
 import { BASE_URL, startTestApp, type TestApp } from '../support/app.ts';
 import { eachDatabase } from '../support/databases.ts';
-import { passwordSignIn } from '../support/console.ts';
+import { passwordSignIn, setCookieOf } from '../support/console.ts';
 
 const cli = { kind: 'cli' } as const;
+
+/** The known-browser cookie a successful sign-in sets, as `name=value` (the test app's base URL is https). */
+function browserOf(response: Awaited<ReturnType<typeof passwordSignIn>>): string {
+  const pair = setCookieOf(response, '__Host-roster_browser');
+  assert.ok(pair, `no roster_browser cookie (${response.statusCode})`);
+  return pair;
+}
 
 eachDatabase('password sign-in backoff', (database) => {
   let app: TestApp;
@@ -103,6 +110,60 @@ eachDatabase('password sign-in backoff', (database) => {
     await app.services.accounts.create({ login: 'grace', name: 'Grace', password: 'grace-password-1', local: true }, cli);
     const statuses = await Promise.all(Array.from({ length: 9 }, (_, i) => passwordSignIn(app, 'grace', `parallel-${i}`, { remoteAddress: `198.19.0.${i + 1}` }).then((response) => response.statusCode)));
     assert.deepEqual(statuses.sort(), [403, 403, 403, 403, 403, 429, 429, 429, 429]);
+  });
+
+  // Five wrong passwords from anywhere used to hold any login, admin's included, for minutes, and
+  // one more guess every three minutes kept it held: its owner could not get in.
+  test('a browser that signed in to a login before is not held back by strangers\' failures on it, only by its own', async () => {
+    await app.services.accounts.create({ login: 'heidi', name: 'Heidi', password: 'heidi-password-1', local: true }, cli);
+    const first = await passwordSignIn(app, 'heidi', 'heidi-password-1', { remoteAddress: '198.21.0.1' });
+    assert.equal(first.statusCode, 303);
+    const browser = browserOf(first);
+    assert.match(browser, /^__Host-roster_browser=[A-Za-z0-9_-]{43}$/);
+    assert.match(String(first.headers['set-cookie']), /__Host-roster_browser=[^;]+; Path=\/; HttpOnly; SameSite=Strict; Secure; Expires=/);
+
+    for (let i = 1; i <= 5; i += 1) assert.equal((await passwordSignIn(app, 'heidi', `stranger-${i}`, { remoteAddress: `198.21.1.${i}` })).statusCode, 403);
+    assert.equal((await passwordSignIn(app, 'heidi', 'heidi-password-1', { remoteAddress: '198.21.1.9' })).statusCode, 429, 'a stranger\'s browser is held back');
+    const owner = await passwordSignIn(app, 'heidi', 'heidi-password-1', { remoteAddress: '198.21.0.1', cookie: browser });
+    assert.equal(owner.statusCode, 303, 'the known browser signs in');
+    assert.equal(browserOf(owner), browser, 'and keeps its cookie');
+
+    // Its own failures count: five, and it waits too.
+    for (let i = 1; i <= 5; i += 1) assert.equal((await passwordSignIn(app, 'heidi', `typo-${i}`, { remoteAddress: '198.21.0.1', cookie: browser })).statusCode, 403);
+    assert.equal((await passwordSignIn(app, 'heidi', 'heidi-password-1', { remoteAddress: '198.21.0.1', cookie: browser })).statusCode, 429);
+    const audit = await app.services.store.db.selectFrom('audit_events').select('details').where('action', '=', 'session.password_refused').orderBy('seq', 'desc').executeTakeFirstOrThrow();
+    const details = JSON.parse(audit.details ?? '{}') as Record<string, unknown>;
+    assert.deepEqual([details.reason, details.login, details.knownBrowser], ['throttled', 'heidi', true]);
+  });
+
+  test('a known browser is known to its account only: an invented cookie, or one known to another login, counts as a stranger', async () => {
+    await app.services.accounts.create({ login: 'ivan', name: 'Ivan', password: 'ivan-password-1', local: true }, cli);
+    await app.services.accounts.create({ login: 'judy', name: 'Judy', password: 'judy-password-1', local: true }, cli);
+    const judys = browserOf(await passwordSignIn(app, 'judy', 'judy-password-1', { remoteAddress: '198.22.0.1' }));
+    for (let i = 1; i <= 5; i += 1) await passwordSignIn(app, 'ivan', `stranger-${i}`, { remoteAddress: `198.22.1.${i}` });
+    assert.equal((await passwordSignIn(app, 'ivan', 'ivan-password-1', { remoteAddress: '198.22.0.1', cookie: judys })).statusCode, 429);
+    assert.equal((await passwordSignIn(app, 'ivan', 'ivan-password-1', { remoteAddress: '198.22.0.1', cookie: `__Host-roster_browser=${'A'.repeat(43)}` })).statusCode, 429);
+  });
+
+  test('a password reset forgets the browsers known to the account: they count as strangers again', async () => {
+    const browser = browserOf(await passwordSignIn(app, 'admin', adminPassword, { remoteAddress: '198.23.0.1' }));
+    adminPassword = (await app.services.administrators.resetPassword('admin', cli)).password;
+    for (let i = 1; i <= 5; i += 1) await passwordSignIn(app, 'admin', `stranger-${i}`, { remoteAddress: `198.23.1.${i}` });
+    assert.equal((await passwordSignIn(app, 'admin', adminPassword, { remoteAddress: '198.23.0.1', cookie: browser })).statusCode, 429);
+  });
+
+  test('known browsers are stored as hashes of their cookie, and forgotten 90 days after their last sign-in', async () => {
+    const cookie = browserOf(await passwordSignIn(app, 'frank', 'frank-password-1', { remoteAddress: '198.24.0.1' }));
+    const rows = await app.services.store.db.selectFrom('known_browsers').selectAll().execute();
+    assert.ok(rows.length > 0);
+    for (const row of rows) assert.match(row.id, /^[0-9a-f]{64}$/);
+    assert.ok(rows.every((row) => !cookie.includes(row.id)));
+    const latest = Math.max(...rows.map((row) => Date.parse(row.expires_at)));
+    const days = (latest - Date.now()) / 86_400_000;
+    assert.ok(days > 89.9 && days <= 90, `${days} days`);
+    await app.services.store.db.updateTable('known_browsers').set({ expires_at: new Date(Date.now() - 1000).toISOString() }).execute();
+    assert.equal(await app.services.passwordSignIn.purgeKnownBrowsers(), rows.length);
+    assert.deepEqual(await app.services.store.db.selectFrom('known_browsers').selectAll().execute(), []);
   });
 
   test('the backoff keeps no login or address in clear, and forgets keys whose allowance is whole again', async () => {

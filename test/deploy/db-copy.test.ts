@@ -78,6 +78,7 @@ async function populate(store: Store): Promise<void> {
   const user = await store.db.selectFrom('users').select('id').where('login', '=', 'user0').executeTakeFirstOrThrow();
   const now = new Date().toISOString();
   await store.db.insertInto('sessions').values({ id: 'a'.repeat(64), user_id: user.id, created_at: now, last_seen_at: now, expires_at: now }).execute();
+  await store.db.insertInto('known_browsers').values({ id: 'b'.repeat(64), user_id: user.id, expires_at: now }).execute();
   // The SAML bookkeeping too, so that every table (later migrations' included) carries rows.
   assert.ok(await services.samlSp.loginRedirect('/after-copy', undefined));
   await store.db.insertInto('saml_assertions').values({ id: '_assertion-1', expires_at: now }).execute();

@@ -67,12 +67,13 @@ export async function passwordSignIn(
   app: TestApp,
   login: string,
   password: string,
-  options: { returnTo?: string; remoteAddress?: string; headers?: Record<string, string> } = {},
+  options: { returnTo?: string; remoteAddress?: string; headers?: Record<string, string>; cookie?: string } = {},
 ): Promise<LightMyRequestResponse> {
   const form = await getPage(app, '/sessions/new');
   const preSession = setCookieOf(form, '__Host-roster_csrf') ?? setCookieOf(form, 'roster_csrf');
+  const cookie = [preSession, options.cookie].filter((item) => item !== undefined).join('; ');
   return postForm(app, '/sessions', { login, password, ...(options.returnTo !== undefined ? { returnTo: options.returnTo } : {}) }, {
-    ...(preSession !== undefined ? { cookie: preSession } : {}),
+    ...(cookie !== '' ? { cookie } : {}),
     csrf: csrfOf(form),
     ...(options.remoteAddress !== undefined ? { remoteAddress: options.remoteAddress } : {}),
     ...(options.headers !== undefined ? { headers: options.headers } : {}),

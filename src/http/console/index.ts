@@ -22,6 +22,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import type { Services } from '../../services.ts';
 import type { ReturnTrust } from '../client.ts';
 import { preSessionCookie, csrfTokenMatches, isCrossSite, isSafeMethod, presentedCsrfToken } from '../csrf.ts';
+import { knownBrowserCookie } from '../known-browser.ts';
 import { shorten } from '../../text.ts';
 import { RetryLaterError } from '../../errors.ts';
 import type { ScimError } from '../../scim/errors.ts';
@@ -71,6 +72,7 @@ export async function consoleRoutes(app: FastifyInstance, options: { services: S
     services: options.services,
     baseUrl: options.baseUrl,
     preSession: preSessionCookie({ secure: options.baseUrl.startsWith('https:') }),
+    knownBrowser: knownBrowserCookie({ secure: options.baseUrl.startsWith('https:') }),
     trust: options.trust,
   };
 

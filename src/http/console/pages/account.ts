@@ -111,7 +111,14 @@ ${user.local && !user.managed && passwordSection(request, outcome)}`;
     const current = formValue(request, 'current') ?? '';
     const next = formValue(request, 'next') ?? '';
     if (next !== (formValue(request, 'repeat') ?? '')) return accountPage(request, reply, { field: 'repeat', message: 'The two new passwords differ.' });
-    const result = await services.passwordSignIn.changePassword({ userId: user.id, current, next, source: auditSource(request.ip), keepSession: services.sessions.idOf(viewer.sessionValue) });
+    const result = await services.passwordSignIn.changePassword({
+      userId: user.id,
+      current,
+      next,
+      source: auditSource(request.ip),
+      keepSession: services.sessions.idOf(viewer.sessionValue),
+      browser: context.knownBrowser.presented(request.headers.cookie),
+    });
     // Post/redirect/get: reloading the page must not send the passwords again.
     if (result.ok) return reply.redirect('/account?changed=password', 303);
     return accountPage(request, reply, { field: result.field, message: result.message });

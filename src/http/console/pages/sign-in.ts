@@ -69,7 +69,7 @@ interface FormState {
 
 /** Registers the sign-in and sign-out routes. */
 export function signInPages(app: FastifyInstance, context: ConsoleContext): void {
-  const { services, preSession, trust } = context;
+  const { services, preSession, knownBrowser, trust } = context;
 
   async function renderForm(request: FastifyRequest, reply: FastifyReply, state: FormState): Promise<FastifyReply> {
     const saml = await services.saml.get();
@@ -96,7 +96,7 @@ export function signInPages(app: FastifyInstance, context: ConsoleContext): void
     if (login.length > MAX_LOGIN || password.length > MAX_PASSWORD) {
       return renderForm(request, reply, { status: 400, returnTo, reauthenticate, error: html`The login or the password is longer than Roster accepts.` });
     }
-    const result = await services.passwordSignIn.signIn({ login, password, source: auditSource(request.ip) });
+    const result = await services.passwordSignIn.signIn({ login, password, source: auditSource(request.ip), browser: knownBrowser.presented(request.headers.cookie) });
     request.server.metrics.signIn('password', result.ok ? 'success' : result.reason);
     if (!result.ok) {
       if (result.reason === 'throttled') reply.header('retry-after', String(result.retryAfterSeconds));
@@ -107,7 +107,9 @@ export function signInPages(app: FastifyInstance, context: ConsoleContext): void
     // sign-out when someone else signs in on this browser.
     if (request.viewer !== null) await services.sessions.replaced(services.sessions.idOf(request.viewer.sessionValue), result.user.id);
     const session = await services.sessions.open(result.user.id);
-    return reply.header('set-cookie', services.sessions.cookie(session.value, session.expiresAt)).redirect(returnTo ?? '/', 303);
+    return reply
+      .header('set-cookie', [services.sessions.cookie(session.value, session.expiresAt), knownBrowser.set(result.browser.value, result.browser.expiresAt)])
+      .redirect(returnTo ?? '/', 303);
   });
 
   app.post('/sessions/sign-out', { config: { access: 'signed-in' } }, async (request, reply) => {
