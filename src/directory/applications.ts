@@ -16,6 +16,7 @@ import { caseKey } from '../text.ts';
 import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
 import { DirectoryError } from '../errors.ts';
+import { transact } from '../store/transact.ts';
 
 /** What registering an application takes. */
 export interface NewApplication {
@@ -26,6 +27,19 @@ export interface NewApplication {
   /** Group names; when not empty, only their members may sign in. */
   readonly allowedGroups: readonly string[];
 }
+
+/**
+ * What an edit changes; a field left out keeps its value. The client id, the secret and whether
+ * the application is public never change: the application keeps its configuration.
+ */
+export interface ApplicationChanges {
+  readonly name?: string;
+  readonly redirectUris?: readonly string[];
+  readonly allowedGroups?: readonly string[];
+}
+
+/** A field an edit changed. */
+export type ApplicationField = keyof ApplicationChanges;
 
 /** An application as administrators see it: never its secret. */
 export interface Application {
@@ -73,34 +87,59 @@ function view(stored: StoredApplication): Application {
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
 
+/** A refusal of one value the administrator gave: the message for the API and the console, the reason for the CLI's option. */
+function refused(field: keyof ApplicationChanges, value: string, message: string, reason: string): DirectoryError {
+  return new DirectoryError('invalid', message, field, { value, reason });
+}
+
 /** Checks one redirect URI: absolute, https (http only for localhost), no fragment (OAuth 2.0 §3.1.2). */
 function checkRedirectUri(uri: string): string {
-  if (uri.length === 0 || uri.length > MAX_URI) throw new DirectoryError('invalid', `A redirect URI must have 1 to ${MAX_URI} characters.`, 'redirectUris');
+  if (uri.length === 0 || uri.length > MAX_URI) throw refused('redirectUris', uri, `A redirect URI must have 1 to ${MAX_URI} characters.`, `must have 1 to ${MAX_URI} characters`);
   let url: URL;
   try {
     url = new URL(uri);
   } catch {
-    throw new DirectoryError('invalid', `The redirect URI "${uri}" is not an absolute URL.`, 'redirectUris');
+    throw refused('redirectUris', uri, `The redirect URI "${uri}" is not an absolute URL.`, 'is not an absolute URL');
   }
-  if (url.hash !== '' || uri.includes('#')) throw new DirectoryError('invalid', `The redirect URI "${uri}" may not have a fragment (#…).`, 'redirectUris');
+  if (url.hash !== '' || uri.includes('#')) throw refused('redirectUris', uri, `The redirect URI "${uri}" may not have a fragment (#…).`, 'may not have a fragment (#…)');
   if (url.protocol === 'http:' && !LOOPBACK.has(url.hostname)) {
-    throw new DirectoryError('invalid', `The redirect URI "${uri}" must use https; http is allowed only for localhost.`, 'redirectUris');
+    throw refused('redirectUris', uri, `The redirect URI "${uri}" must use https; http is allowed only for localhost.`, 'must use https; http is allowed only for localhost');
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new DirectoryError('invalid', `The redirect URI "${uri}" must use https.`, 'redirectUris');
-  if (url.username !== '' || url.password !== '') throw new DirectoryError('invalid', `The redirect URI "${uri}" may not contain credentials.`, 'redirectUris');
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw refused('redirectUris', uri, `The redirect URI "${uri}" must use https.`, 'must use https');
+  if (url.username !== '' || url.password !== '') throw refused('redirectUris', uri, `The redirect URI "${uri}" may not contain credentials.`, 'may not contain credentials');
   // Matched exactly, as given: no normalisation that could make two spellings equal.
   return uri;
 }
 
+function checkName(value: string): string {
+  const name = value.trim();
+  if (name.length === 0 || name.length > MAX_NAME) throw refused('name', value, `An application's name must have 1 to ${MAX_NAME} characters.`, `must have 1 to ${MAX_NAME} characters`);
+  return name;
+}
+
+function checkRedirectUris(uris: readonly string[]): string[] {
+  if (uris.length === 0) throw new DirectoryError('invalid', 'An application needs at least one redirect URI.', 'redirectUris');
+  if (uris.length > MAX_REDIRECT_URIS) throw new DirectoryError('invalid', `An application may have at most ${MAX_REDIRECT_URIS} redirect URIs.`, 'redirectUris');
+  return [...new Set(uris.map(checkRedirectUri))];
+}
+
+function checkAllowedGroups(names: readonly string[]): string[] {
+  if (names.length > MAX_GROUPS) throw new DirectoryError('invalid', `An application may name at most ${MAX_GROUPS} allowed groups.`, 'allowedGroups');
+  const groups = names.map((group) => group.trim());
+  const bad = groups.findIndex((group) => group.length === 0 || group.length > 255);
+  if (bad !== -1) throw refused('allowedGroups', names[bad] ?? '', 'An allowed group name must have 1 to 255 characters.', 'must have 1 to 255 characters');
+  return [...new Set(groups)];
+}
+
 function checkNew(input: NewApplication): NewApplication {
-  const name = input.name.trim();
-  if (name.length === 0 || name.length > MAX_NAME) throw new DirectoryError('invalid', `An application's name must have 1 to ${MAX_NAME} characters.`, 'name');
-  if (input.redirectUris.length === 0) throw new DirectoryError('invalid', 'An application needs at least one redirect URI.', 'redirectUris');
-  if (input.redirectUris.length > MAX_REDIRECT_URIS) throw new DirectoryError('invalid', `An application may have at most ${MAX_REDIRECT_URIS} redirect URIs.`, 'redirectUris');
-  if (input.allowedGroups.length > MAX_GROUPS) throw new DirectoryError('invalid', `An application may name at most ${MAX_GROUPS} allowed groups.`, 'allowedGroups');
-  const groups = input.allowedGroups.map((group) => group.trim());
-  if (groups.some((group) => group.length === 0 || group.length > 255)) throw new DirectoryError('invalid', 'An allowed group name must have 1 to 255 characters.', 'allowedGroups');
-  return { name, redirectUris: [...new Set(input.redirectUris.map(checkRedirectUri))], public: input.public, allowedGroups: [...new Set(groups)] };
+  return { name: checkName(input.name), redirectUris: checkRedirectUris(input.redirectUris), public: input.public, allowedGroups: checkAllowedGroups(input.allowedGroups) };
+}
+
+/** What an edit may change, in the order they are reported. */
+const EDITABLE = ['name', 'redirectUris', 'allowedGroups'] as const;
+
+function sameValue(a: string | readonly string[], b: string | readonly string[]): boolean {
+  return typeof a === 'string' || typeof b === 'string' ? a === b : a.length === b.length && a.every((item, index) => item === b[index]);
 }
 
 /** The applications service: closure over the store, wired once in services.ts. */
@@ -110,9 +149,11 @@ export function createApplications(store: Store, access: Access) {
   const groupQueries = createGroupQueries(store.dialect);
   const journal = createJournal(store.dialect);
 
+  const notFound = (clientId: string) => new DirectoryError('not_found', `No application has the client id '${clientId}'.`);
+
   async function find(clientId: string): Promise<StoredApplication> {
     const stored = await queries.findApplication(store.db, clientId);
-    if (stored === undefined) throw new DirectoryError('not_found', `No application has the client id '${clientId}'.`);
+    if (stored === undefined) throw notFound(clientId);
     return stored;
   }
 
@@ -154,6 +195,45 @@ export function createApplications(store: Store, access: Access) {
         }, now);
       });
       return { application: view(stored), secret };
+    },
+
+    /**
+     * Edits an application with the rules and messages of `create`, under its row's lock, with an
+     * `application.updated` audit entry naming what changed (before and after); an edit that
+     * changes nothing writes nothing. Returns the application and the fields that changed.
+     *
+     * Nothing else needs undoing: the provider reads the application from the database at every
+     * request (a redirect URI removed is refused at once, on every instance), and checks the
+     * allowed groups at every use of a grant (a user an edit leaves out is refused at the next
+     * refresh, userinfo or introspection, and at the next authorization).
+     */
+    async update(clientId: string, changes: ApplicationChanges, actor: Actor): Promise<{ application: Application; changed: readonly ApplicationField[] }> {
+      const checked: ApplicationChanges = {
+        ...(changes.name !== undefined ? { name: checkName(changes.name) } : {}),
+        ...(changes.redirectUris !== undefined ? { redirectUris: checkRedirectUris(changes.redirectUris) } : {}),
+        ...(changes.allowedGroups !== undefined ? { allowedGroups: checkAllowedGroups(changes.allowedGroups) } : {}),
+      };
+      return transact(store.db, async (trx) => {
+        const current = await queries.lockApplication(trx, store.dialect, clientId);
+        if (current === undefined) throw notFound(clientId);
+        const next = {
+          name: checked.name ?? current.name,
+          redirectUris: checked.redirectUris ?? current.redirectUris,
+          allowedGroups: checked.allowedGroups ?? current.allowedGroups,
+        };
+        const changed = EDITABLE.filter((field) => !sameValue(current[field], next[field]));
+        if (changed.length === 0) return { application: view(current), changed };
+        const now = new Date().toISOString();
+        await queries.updateApplication(trx, clientId, next, now);
+        const pick = (from: Required<ApplicationChanges>) => Object.fromEntries(changed.map((field) => [field, from[field]]));
+        await journal.record(trx, actor, {
+          action: 'application.updated',
+          targetType: 'application',
+          targetId: clientId,
+          details: { name: current.name, before: pick(current), after: pick(next) },
+        }, now);
+        return { application: view({ ...current, ...next, updatedAt: now }), changed };
+      });
     },
 
     /**

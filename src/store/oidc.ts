@@ -2,6 +2,7 @@
  * SQL for the OpenID Connect provider (migration 012): the rows of oidc-provider's models
  * (auth/oidc-adapter.ts is the glue) and the registered applications. Times are ISO 8601 text.
  */
+import type { DialectAdapter } from './dialect.ts';
 import type { Executor } from './executor.ts';
 
 /** One model row as the adapter writes it. */
@@ -159,6 +160,27 @@ export function createOidcQueries() {
       if (!searchable(clientId)) return undefined;
       const row = await db.selectFrom('oidc_applications').selectAll().where('client_id', '=', clientId).executeTakeFirst();
       return row === undefined ? undefined : toApplication(row);
+    },
+
+    /**
+     * The application with this client id, its row locked until the transaction ends where the
+     * database has row locks (PostgreSQL; SQLite has one writer at a time anyway), so that two
+     * edits at once apply one after the other instead of the later undoing the earlier.
+     */
+    async lockApplication(db: Executor, dialect: DialectAdapter, clientId: string): Promise<StoredApplication | undefined> {
+      if (!searchable(clientId)) return undefined;
+      const query = db.selectFrom('oidc_applications').selectAll().where('client_id', '=', clientId);
+      const row = await (dialect.supportsRowLocks ? query.forUpdate() : query).executeTakeFirst();
+      return row === undefined ? undefined : toApplication(row);
+    },
+
+    /** Replaces what an administrator may edit of an application (never its id or secret). */
+    async updateApplication(db: Executor, clientId: string, fields: Pick<StoredApplication, 'name' | 'redirectUris' | 'allowedGroups'>, at: string): Promise<void> {
+      await db
+        .updateTable('oidc_applications')
+        .set({ name: fields.name, redirect_uris: JSON.stringify(fields.redirectUris), allowed_groups: JSON.stringify(fields.allowedGroups), updated_at: at })
+        .where('client_id', '=', clientId)
+        .execute();
     },
 
     /** Every application, by name (administrators register a handful). */

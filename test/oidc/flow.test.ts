@@ -16,15 +16,16 @@ import { CookieJar, follow, relyingParty } from '../support/oidc.ts';
 import { buildResponse, postResponse, sessionCookieOf, startLogin } from '../saml/idp.ts';
 
 const REDIRECT = 'https://grafana.example.com/login/generic_oauth';
+const SECOND_REDIRECT = 'https://grafana-eu.example.com/login/generic_oauth';
 const cli = { kind: 'cli' } as const;
 
-/** Signs `jar`'s browser in to `config`'s application; returns the tokens. */
-async function authorize(app: TestApp, config: client.Configuration, jar: CookieJar, scope: string) {
+/** Signs `jar`'s browser in to `config`'s application; returns where it landed and what the code exchange needs. */
+async function authorize(app: TestApp, config: client.Configuration, jar: CookieJar, scope: string, redirectUri = REDIRECT) {
   const verifier = client.randomPKCECodeVerifier();
   const state = client.randomState();
   const nonce = client.randomNonce();
   const url = client.buildAuthorizationUrl(config, {
-    redirect_uri: REDIRECT,
+    redirect_uri: redirectUri,
     scope,
     code_challenge: await client.calculatePKCECodeChallenge(verifier),
     code_challenge_method: 'S256',
@@ -269,6 +270,69 @@ eachDatabase('OpenID Connect provider on', (database) => {
     assert.equal(userinfo.statusCode, 401);
     // Back in the group for the tests that follow.
     await app.request('PATCH', `/Groups/${operators.body.id}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'add', path: 'members', value: [{ value: scimId }] }] });
+  });
+
+  test('an edit that leaves a user out of the allowed groups refuses them at the next refresh, userinfo and authorization', async () => {
+    const { application, config, jar } = await adaSignedInTo('Narrowed', ['engineers']);
+    const first = await authorize(app, config, jar, 'openid groups offline_access');
+    const tokens = await client.authorizationCodeGrant(config, first.landing.url, { pkceCodeVerifier: first.verifier, expectedState: first.state, expectedNonce: first.nonce });
+    const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token!);
+    assert.ok(refreshed.refresh_token);
+
+    // An administrator narrows the application to a group ada is not in.
+    const { changed } = await app.services.applications.update(application.clientId, { allowedGroups: ['operators-only'] }, cli);
+    assert.deepEqual(changed, ['allowedGroups']);
+    await assert.rejects(client.refreshTokenGrant(config, refreshed.refresh_token), (error: { error?: string }) => error.error === 'invalid_grant');
+    const userinfo = await app.app.inject({ method: 'GET', url: '/oidc/me', headers: { authorization: `Bearer ${refreshed.access_token}` } });
+    assert.equal(userinfo.statusCode, 401);
+    assert.equal((await client.tokenIntrospection(config, refreshed.access_token)).active, false);
+    const again = await authorize(app, config, jar, 'openid');
+    assert.equal(again.landing.url.searchParams.get('error'), 'access_denied');
+    assert.match(again.landing.url.searchParams.get('error_description') ?? '', /Only members of "operators-only" may sign in to Narrowed/);
+
+    // Widened again: ada signs in as before, with the same client id and secret.
+    await app.services.applications.update(application.clientId, { allowedGroups: ['operators-only', 'engineers'] }, cli);
+    const back = await authorize(app, config, jar, 'openid');
+    assert.ok(back.landing.url.searchParams.get('code'), `no code: ${back.landing.url}`);
+  });
+
+  test('a redirect URI an edit removes is refused at once by another instance that used it, also for a code already issued to it; the client id and secret still work', async () => {
+    const store = await openStore(app.location);
+    const other = await buildApp({ services: createServices(store, { baseUrl: BASE_URL }), baseUrl: BASE_URL });
+    try {
+      const { application, secret } = await app.services.applications.create({ name: 'Two regions', redirectUris: [REDIRECT, SECOND_REDIRECT], public: false, allowedGroups: [] }, cli);
+      const there = await relyingParty({ ...app, app: other }, application.clientId, secret);
+      const otherApp = { ...app, app: other };
+      const jar = new CookieJar();
+      jar.add((await sessionFor(app, userId)).cookie);
+      // The other instance signs ada in through the second URI, so its provider has seen the client.
+      const used = await authorize(otherApp, there, jar, 'openid', SECOND_REDIRECT);
+      await client.authorizationCodeGrant(there, used.landing.url, { pkceCodeVerifier: used.verifier, expectedState: used.state, expectedNonce: used.nonce });
+      const pending = await authorize(otherApp, there, jar, 'openid', SECOND_REDIRECT);
+      assert.equal(`${pending.landing.url.origin}${pending.landing.url.pathname}`, SECOND_REDIRECT);
+
+      // This instance removes the second URI.
+      await app.services.applications.update(application.clientId, { redirectUris: [REDIRECT] }, cli);
+
+      await assert.rejects(
+        client.authorizationCodeGrant(there, pending.landing.url, { pkceCodeVerifier: pending.verifier, expectedState: pending.state, expectedNonce: pending.nonce }),
+        (error: { error?: string }) => error.error === 'invalid_grant',
+      );
+      const refused = await authorize(otherApp, there, jar, 'openid', SECOND_REDIRECT);
+      assert.equal(refused.landing.url.origin, BASE_URL, 'the browser is not sent to the removed URI');
+      assert.equal(refused.landing.status, 400);
+      assert.match(refused.landing.body, /redirect_uri did not match any of the client&#39;s registered redirect_uris|redirect_uri did not match/);
+      const signOut = await follow(otherApp, client.buildEndSessionUrl(there, { post_logout_redirect_uri: SECOND_REDIRECT, client_id: application.clientId }), new CookieJar());
+      assert.equal(signOut.url.origin, BASE_URL, 'nor sent there after signing out');
+      assert.equal(signOut.status, 400);
+
+      const kept = await authorize(otherApp, there, jar, 'openid', REDIRECT);
+      const tokens = await client.authorizationCodeGrant(there, kept.landing.url, { pkceCodeVerifier: kept.verifier, expectedState: kept.state, expectedNonce: kept.nonce });
+      assert.ok(tokens.id_token);
+    } finally {
+      await other.close();
+      await store.close();
+    }
   });
 
   test('deactivation through SCIM revokes at once: the refresh fails, introspection says inactive, userinfo answers 401', async () => {

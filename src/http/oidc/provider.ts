@@ -106,6 +106,7 @@ function buildProvider(oidc: OidcLibrary, services: Services, options: OidcOptio
     }
     override async find(id: string) {
       if (this.#model === 'Grant') return this.#liveGrant(id);
+      if (this.#model === 'AuthorizationCode') return this.#liveCode(id);
       if (this.#model !== 'Client') return super.find(id);
       const application = await services.applications.findForProvider(id);
       if (application === undefined) return undefined;
@@ -137,6 +138,19 @@ function buildProvider(oidc: OidcLibrary, services: Services, options: OidcOptio
       const clientId = grant?.['clientId'];
       if (typeof accountId !== 'string' || typeof clientId !== 'string') return grant;
       return (await services.applications.mayUse(clientId, accountId, { audit: false })).ok ? grant : undefined;
+    }
+    /**
+     * A code counts only while its redirect URI is still registered: the provider checks the
+     * client's redirect URIs at the authorization only, so a code issued just before an
+     * administrator removed the URI could still be exchanged for its 60 seconds.
+     */
+    async #liveCode(id: string) {
+      const code = await super.find(id);
+      const clientId = code?.['clientId'];
+      const redirectUri = code?.['redirectUri'];
+      if (typeof clientId !== 'string' || typeof redirectUri !== 'string') return code;
+      const application = await services.applications.findForProvider(clientId);
+      return application?.redirectUris.includes(redirectUri) === true ? code : undefined;
     }
   }
 

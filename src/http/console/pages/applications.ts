@@ -11,7 +11,6 @@ import type { ConsoleContext } from '../context.ts';
 import { html, type SafeHtml } from '../html.ts';
 import { sendPage } from '../layout.ts';
 import { viewerOf } from '../viewer.ts';
-import { besideField } from './directory.ts';
 import { claimForm, onceField, onceFields, refusedBanner, statusOfRefused } from '../once.ts';
 
 const PATH = '/admin/applications';
@@ -19,6 +18,15 @@ const PATH = '/admin/applications';
 /** The lines of a textarea, trimmed, without empty ones. */
 function lines(value: string | undefined): string[] {
   return (value ?? '').split(/\r?\n/).map((line) => line.trim()).filter((line) => line !== '');
+}
+
+/**
+ * The `error` option of the form field `field` when `error` is about it: the domain's whole
+ * sentence, which names the refused redirect URI or group among the several lines of its box
+ * (besideField would keep only the reason, without saying which line).
+ */
+function beside(error: DirectoryError | undefined, field: string): { error?: string } {
+  return error !== undefined && error.field === field ? { error: error.message } : {};
 }
 
 /** Registers the applications pages. */
@@ -32,7 +40,7 @@ export function applicationPages(app: FastifyInstance, context: ConsoleContext):
 
   function createForm(request: FastifyRequest, values: { name?: string; uris?: string; groups?: string; public?: boolean; error?: DirectoryError }): SafeHtml {
     const error = values.error;
-    const fieldError = (field: string) => (error !== undefined && error.field === field ? { error: besideField(error) } : {});
+    const fieldError = (field: string) => beside(error, field);
     return html`<section aria-labelledby="create-title">
 <h2 id="create-title">Register an application</h2>
 ${error !== undefined && error.field === undefined && banner({ tone: 'error', body: error.message })}
