@@ -13,7 +13,7 @@ eachDatabase('admin API applications on', (database) => {
   });
   after(async () => app.close());
 
-  const json = (method: 'GET' | 'POST' | 'DELETE', url: string, body?: unknown, token?: string) =>
+  const json = (method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, body?: unknown, token?: string) =>
     app.request(method, url, body === undefined ? undefined : JSON.stringify(body), { 'content-type': 'application/json', ...(token !== undefined ? { authorization: `Bearer ${token}` } : {}) });
 
   test('create names the allowed groups that do not exist, by case key', async () => {
@@ -72,6 +72,65 @@ eachDatabase('admin API applications on', (database) => {
     assert.equal(unknown.status, 400);
   });
 
+  test('PATCH changes the redirect URIs, the allowed groups and the name in place: same client id, the secret still authenticates, fields absent are kept', async () => {
+    const created = await json('POST', PATH, { name: 'Grafana', redirectUris: ['https://grafana.example.com/login/generic_oauth'], allowedGroups: ['grafana-users'] });
+    const { application, clientSecret } = created.body;
+    const url = `${PATH}/${application.clientId}`;
+
+    const patched = await app.request('PATCH', url, JSON.stringify({ redirectUris: ['https://grafana.example.com/login/generic_oauth', 'https://grafana-eu.example.com/login/generic_oauth'] }), { 'content-type': 'application/merge-patch+json' });
+    assert.equal(patched.status, 200, JSON.stringify(patched.body));
+    assert.equal(patched.body.application.clientId, application.clientId);
+    assert.deepEqual(patched.body.application.redirectUris, ['https://grafana.example.com/login/generic_oauth', 'https://grafana-eu.example.com/login/generic_oauth']);
+    assert.equal(patched.body.application.name, 'Grafana');
+    assert.deepEqual(patched.body.application.allowedGroups, ['grafana-users']);
+    assert.deepEqual(patched.body.missingAllowedGroups, ['grafana-users'], 'the warning of registration, for the groups after the edit');
+    assert.equal(patched.body.clientSecret, undefined, 'an edit never shows a secret');
+
+    // A GET answer sent back with a change: the read-only fields holding their values are accepted.
+    const got = (await json('GET', url)).body;
+    const renamed = await json('PATCH', url, { ...got, name: 'Grafana (prod)', allowedGroups: [] });
+    assert.equal(renamed.status, 200, JSON.stringify(renamed.body));
+    assert.equal(renamed.body.application.name, 'Grafana (prod)');
+    assert.deepEqual(renamed.body.application.allowedGroups, []);
+    assert.deepEqual(renamed.body.missingAllowedGroups, []);
+    assert.deepEqual((await json('GET', url)).body, renamed.body.application);
+
+    const introspected = await app.app.inject({
+      method: 'POST',
+      url: '/oidc/token/introspection',
+      headers: { authorization: `Basic ${Buffer.from(`${application.clientId}:${clientSecret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+      payload: 'token=not-a-token',
+    });
+    assert.equal(introspected.statusCode, 200, 'the secret still authenticates');
+    const audited = await app.services.auditLog.list({ action: 'application.updated', targetId: application.clientId }, { offset: 0, limit: 10, ascending: true });
+    assert.equal(audited.events.length, 2);
+  });
+
+  test('PATCH refuses bad input with 400 and the messages of registration, and an unknown client id with 404', async () => {
+    const { application } = (await json('POST', PATH, { name: 'Strict', redirectUris: ['https://strict.example.com/cb'] })).body;
+    const url = `${PATH}/${application.clientId}`;
+    const refusals: Array<[unknown, RegExp]> = [
+      [{ redirectUris: ['http://strict.example.com/cb'] }, /^The redirect URI "http:\/\/strict.example.com\/cb" must use https; http is allowed only for localhost\.$/],
+      [{ redirectUris: ['https://strict.example.com/cb#x'] }, /may not have a fragment/],
+      [{ redirectUris: [] }, /redirectUris/],
+      [{ name: '  ' }, /^An application's name must have 1 to 100 characters\.$/],
+      [{ clientId: 'another' }, /^Value another for field clientId was rejected\. Error: is read-only: it must be the client id in the URL\.$/],
+      [{ public: true }, /^Value true for field public was rejected\. Error: is read-only: register a new application to change it\.$/],
+      [{ secret: 'mine' }, /secret/],
+      [{ allowedGroups: 'ops' }, /allowedGroups/],
+    ];
+    for (const [body, message] of refusals) {
+      const refused = await json('PATCH', url, body);
+      assert.equal(refused.status, 400, JSON.stringify(body));
+      assert.match(refused.body.message, message);
+    }
+    assert.deepEqual((await json('GET', url)).body, application, 'nothing was changed');
+
+    const unknown = await json('PATCH', `${PATH}/no-such-client`, { name: 'X' });
+    assert.equal(unknown.status, 404);
+    assert.match(unknown.body.message, /No application has the client id 'no-such-client'/);
+  });
+
   test('only administrators may manage applications', async () => {
     await app.request('POST', '/Users', userBody('mallory'));
     const mallory = (await app.services.accounts.findByLogin('mallory'))!;
@@ -79,5 +138,8 @@ eachDatabase('admin API applications on', (database) => {
     const refused = await json('POST', PATH, { name: 'Sneaky', redirectUris: ['https://evil.example.com/cb'] }, token);
     assert.equal(refused.status, 403);
     assert.equal((await json('GET', PATH, undefined, token)).status, 403);
+    const { application } = (await json('POST', PATH, { name: 'Guarded', redirectUris: ['https://guarded.example.com/cb'] })).body;
+    assert.equal((await json('PATCH', `${PATH}/${application.clientId}`, { redirectUris: ['https://evil.example.com/cb'] }, token)).status, 403);
+    assert.deepEqual((await json('GET', `${PATH}/${application.clientId}`)).body.redirectUris, ['https://guarded.example.com/cb']);
   });
 });
