@@ -1,8 +1,12 @@
 /** `roster apps …` and `roster keys rotate`: applications of the OpenID provider and its signing keys. */
 import { parseArgs } from 'node:util';
-import type { Application } from '../directory/applications.ts';
-import type { CommandGroup } from './command.ts';
+import type { Application, ApplicationField } from '../directory/applications.ts';
+import type { CliContext, CommandGroup } from './command.ts';
+import { withOptionValues } from './options.ts';
 import { printable, table } from './output.ts';
+
+/** The options that set each field, for a value the domain refuses (exit 2 naming the option). */
+const OPTION_OF_FIELD = { name: '--name', redirectUris: '--redirect-uri', allowedGroups: '--allowed-group' };
 
 /** The `apps` command group. */
 export const appCommands: CommandGroup = {
@@ -44,10 +48,7 @@ export const appCommands: CommandGroup = {
           context.actor,
         );
         context.out(`Registered application "${printable(application.name)}"${application.public ? ' (public: PKCE, no secret)' : ''}.`);
-        const missing = await services.applications.missingGroups(application.allowedGroups);
-        if (missing.length > 0) {
-          context.err(`warning: no group is named ${missing.map((group) => `"${printable(group)}"`).join(', ')}: nobody can sign in to this application until one of its allowed groups exists (check the spelling, or provision the group).`);
-        }
+        await warnMissingGroups(context, application);
         if (secret === undefined) {
           context.out('Client id:');
           context.out(application.clientId);
@@ -68,6 +69,66 @@ export const appCommands: CommandGroup = {
         const applications = await (await context.services()).applications.list();
         context.out(applications.length === 0 ? 'No applications.' : formatTable(applications));
         return undefined;
+      },
+    },
+    update: {
+      summary: 'change an application\'s name, redirect URIs or allowed groups; the client id and secret stay',
+      usage: [
+        'Usage: roster apps update <client id> [--name <name>] [--redirect-uri <uri>…] [--allowed-group <group>…] [--no-allowed-groups]',
+        '',
+        'Changes the application in place: its client id and secret stay the same. Options not given',
+        'keep their values; a repeatable option given replaces the whole list (give every redirect URI',
+        'the application keeps). Prints what changed.',
+        '',
+        'Options:',
+        '  --name <name>            the new name (1-100 characters)',
+        '  --redirect-uri <uri>     the redirect URIs, matched exactly; https, or http for localhost only',
+        '                           (repeatable). One left out is refused from now on.',
+        '  --allowed-group <group>  only members of these groups may sign in (repeatable: any of them).',
+        '                           A user left out is refused from their next token refresh.',
+        '  --no-allowed-groups      every active user may sign in',
+      ].join('\n'),
+      async run(args, context) {
+        const { values, positionals } = parseArgs({
+          args,
+          options: {
+            name: { type: 'string' },
+            'redirect-uri': { type: 'string', multiple: true },
+            'allowed-group': { type: 'string', multiple: true },
+            'no-allowed-groups': { type: 'boolean', default: false },
+          },
+          allowPositionals: true,
+        });
+        const [clientId, ...extra] = positionals;
+        if (clientId === undefined) return { usageError: 'the client id is required (see `roster apps list`)' };
+        if (extra.length > 0) return { usageError: `unexpected argument "${extra[0] ?? ''}"` };
+        const everyone = values['no-allowed-groups'] === true;
+        if (everyone && values['allowed-group'] !== undefined) return { usageError: '--allowed-group and --no-allowed-groups contradict each other' };
+        const allowedGroups = everyone ? [] : values['allowed-group'];
+        if (values.name === undefined && values['redirect-uri'] === undefined && allowedGroups === undefined) {
+          return { usageError: 'nothing to change: give --name, --redirect-uri, --allowed-group or --no-allowed-groups' };
+        }
+        return withOptionValues(OPTION_OF_FIELD, async () => {
+          const services = await context.services();
+          const before = await services.applications.get(clientId);
+          const { application, changed } = await services.applications.update(
+            clientId,
+            {
+              ...(values.name !== undefined ? { name: values.name } : {}),
+              ...(values['redirect-uri'] !== undefined ? { redirectUris: values['redirect-uri'] } : {}),
+              ...(allowedGroups !== undefined ? { allowedGroups } : {}),
+            },
+            context.actor,
+          );
+          if (changed.length === 0) {
+            context.out(`Nothing changed: application "${printable(application.name)}" (${clientId}) already has these values.`);
+          } else {
+            context.out(`Updated application "${printable(application.name)}" (${clientId}); its client id and secret are unchanged:`);
+            for (const field of changed) context.out(`  ${FIELD_LABEL[field]}: ${describe(before, field)} → ${describe(application, field)}`);
+          }
+          if (changed.includes('allowedGroups')) await warnMissingGroups(context, application);
+          return undefined;
+        });
       },
     },
     delete: {
@@ -122,6 +183,23 @@ export const keyCommands: CommandGroup = {
     },
   },
 };
+
+const FIELD_LABEL: Readonly<Record<ApplicationField, string>> = { name: 'name', redirectUris: 'redirect URIs', allowedGroups: 'allowed groups' };
+
+/** One field of an application as `apps update` prints it. */
+function describe(application: Application, field: ApplicationField): string {
+  if (field === 'name') return `"${printable(application.name)}"`;
+  if (field === 'redirectUris') return application.redirectUris.map(printable).join(' ');
+  return application.allowedGroups.length === 0 ? '(everyone)' : application.allowedGroups.map((group) => `"${printable(group)}"`).join(', ');
+}
+
+/** The warning (on stderr) when allowed groups do not exist: nobody can sign in until one does. */
+async function warnMissingGroups(context: CliContext, application: Application): Promise<void> {
+  const missing = await (await context.services()).applications.missingGroups(application.allowedGroups);
+  if (missing.length > 0) {
+    context.err(`warning: no group is named ${missing.map((group) => `"${printable(group)}"`).join(', ')}: nobody can sign in to this application until one of its allowed groups exists (check the spelling, or provision the group).`);
+  }
+}
 
 function formatTable(applications: readonly Application[]): string {
   const rows = [

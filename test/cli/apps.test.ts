@@ -90,6 +90,60 @@ test('apps create --public prints only the client id; http redirect URIs are ref
   assert.equal(roster(['apps', 'create', '--name', 'No URI']).status, 2);
 });
 
+test('apps update changes redirect URIs, allowed groups and name in place, prints what changed, and keeps the client id, the secret and what was not given', async () => {
+  const created = roster(['apps', 'create', '--name', 'Wiki', '--redirect-uri', 'https://wiki.example.com/callback', '--allowed-group', 'staff']);
+  assert.equal(created.status, 0, created.stderr);
+  const [clientId, secret] = created.lines.slice(-2) as [string, string];
+
+  const moved = roster(['apps', 'update', clientId, '--redirect-uri', 'https://wiki.example.com/callback', '--redirect-uri', 'https://docs.example.com/callback']);
+  assert.equal(moved.status, 0, moved.stderr);
+  assert.equal(moved.stdout, [
+    `Updated application "Wiki" (${clientId}); its client id and secret are unchanged:`,
+    '  redirect URIs: https://wiki.example.com/callback → https://wiki.example.com/callback https://docs.example.com/callback',
+    '',
+  ].join('\n'));
+  assert.doesNotMatch(moved.stderr, /warning/, 'the allowed groups were not changed: nothing to warn about again');
+
+  const renamed = roster(['apps', 'update', clientId, '--name', 'Docs', '--allowed-group', 'readers', '--allowed-group', 'staff']);
+  assert.equal(renamed.status, 0, renamed.stderr);
+  assert.match(renamed.stdout, /  name: "Wiki" → "Docs"\n  allowed groups: "staff" → "readers", "staff"\n/);
+  assert.match(renamed.stderr, /warning: no group is named "readers", "staff": nobody can sign in to this application until one of its allowed groups exists/);
+
+  const opened = roster(['apps', 'update', clientId, '--no-allowed-groups']);
+  assert.equal(opened.status, 0, opened.stderr);
+  assert.match(opened.stdout, /  allowed groups: "readers", "staff" → \(everyone\)/);
+  const again = roster(['apps', 'update', clientId, '--no-allowed-groups']);
+  assert.equal(again.status, 0, again.stderr);
+  assert.match(again.stdout, /^Nothing changed: application "Docs" \(.+\) already has these values\.$/m);
+
+  const listed = roster(['apps', 'list']);
+  assert.match(listed.stdout, new RegExp(`${clientId}\\s+Docs\\s+confidential\\s+\\(everyone\\)\\s+https://wiki.example.com/callback https://docs.example.com/callback`));
+  assert.equal(await introspectAs(clientId, secret), 200, 'the secret still authenticates');
+});
+
+test('apps update: a bad option value exits 2 naming the option, and nothing changes; an unknown client id exits 1', () => {
+  const created = roster(['apps', 'create', '--name', 'Strict', '--redirect-uri', 'https://strict.example.com/cb']);
+  const clientId = created.lines.at(-2) as string;
+
+  const plain = roster(['apps', 'update', clientId, '--redirect-uri', 'http://strict.example.com/cb']);
+  assert.equal(plain.status, 2);
+  assert.match(plain.stderr, /^roster: --redirect-uri "http:\/\/strict.example.com\/cb": must use https; http is allowed only for localhost\n\nUsage: roster apps update/);
+  const name = roster(['apps', 'update', clientId, '--name', ' ']);
+  assert.equal(name.status, 2);
+  assert.match(name.stderr, /^roster: --name " ": must have 1 to 100 characters/);
+  const group = roster(['apps', 'update', clientId, '--allowed-group', '']);
+  assert.equal(group.status, 2);
+  assert.match(group.stderr, /^roster: --allowed-group "": must have 1 to 255 characters/);
+  assert.equal(roster(['apps', 'update', clientId]).status, 2, 'nothing to change');
+  assert.equal(roster(['apps', 'update', '--name', 'X']).status, 2, 'no client id');
+  assert.equal(roster(['apps', 'update', clientId, '--allowed-group', 'a', '--no-allowed-groups']).status, 2);
+  assert.match(roster(['apps', 'list']).stdout, new RegExp(`${clientId}\\s+Strict\\s+confidential\\s+\\(everyone\\)\\s+https://strict.example.com/cb`));
+
+  const unknown = roster(['apps', 'update', 'no-such-client', '--name', 'X']);
+  assert.equal(unknown.status, 1);
+  assert.match(unknown.stderr, /No application has the client id 'no-such-client'/);
+});
+
 test('keys rotate names the new key and the retired one', () => {
   const first = roster(['keys', 'rotate']);
   assert.equal(first.status, 0, first.stderr);
