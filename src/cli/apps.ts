@@ -42,23 +42,26 @@ export const appCommands: CommandGroup = {
         });
         if (values.name === undefined) return { usageError: '--name is required' };
         if (values['redirect-uri'] === undefined) return { usageError: 'at least one --redirect-uri is required' };
-        const services = await context.services();
-        const { application, secret } = await services.applications.create(
-          { name: values.name, redirectUris: values['redirect-uri'], public: values.public ?? false, allowedGroups: values['allowed-group'] ?? [] },
-          context.actor,
-        );
-        context.out(`Registered application "${printable(application.name)}"${application.public ? ' (public: PKCE, no secret)' : ''}.`);
-        await warnMissingGroups(context, application);
-        if (secret === undefined) {
-          context.out('Client id:');
+        const { name, 'redirect-uri': redirectUris } = values;
+        return withOptionValues(OPTION_OF_FIELD, async () => {
+          const services = await context.services();
+          const { application, secret } = await services.applications.create(
+            { name, redirectUris, public: values.public ?? false, allowedGroups: values['allowed-group'] ?? [] },
+            context.actor,
+          );
+          context.out(`Registered application "${printable(application.name)}"${application.public ? ' (public: PKCE, no secret)' : ''}.`);
+          await warnMissingGroups(context, application);
+          if (secret === undefined) {
+            context.out('Client id:');
+            context.out(application.clientId);
+            return undefined;
+          }
+          context.out('Client id, then client secret (copy it now; Roster stores only its hash):');
+          // The id and the secret alone on the last two lines, for `tail -n 2`.
           context.out(application.clientId);
+          context.out(secret);
           return undefined;
-        }
-        context.out('Client id, then client secret (copy it now; Roster stores only its hash):');
-        // The id and the secret alone on the last two lines, for `tail -n 2`.
-        context.out(application.clientId);
-        context.out(secret);
-        return undefined;
+        });
       },
     },
     list: {

@@ -77,16 +77,19 @@ test('apps create prints the client id and the secret alone on the last two line
   assert.equal(roster(['apps', 'delete', clientId]).status, 1);
 });
 
-test('apps create --public prints only the client id; http redirect URIs are refused except for localhost', () => {
+test('apps create --public prints only the client id; http redirect URIs are refused except for localhost (exit 2, naming the option)', () => {
   const run = roster(['apps', 'create', '--name', 'CLI tool', '--public', '--redirect-uri', 'http://127.0.0.1:8400/callback']);
   assert.equal(run.status, 0, run.stderr);
   assert.match(run.lines.at(-1) as string, /^[\w-]{22}$/);
   assert.match(run.lines.at(-2) as string, /^Client id:$/);
   assert.doesNotMatch(run.stderr, /warning/, 'no allowed group named, nothing to warn about');
 
+  // A refused value is a command line mistake: exit 2 with the usage, naming the option.
   const refused = roster(['apps', 'create', '--name', 'Plain', '--redirect-uri', 'http://app.example.com/callback']);
-  assert.equal(refused.status, 1);
-  assert.match(refused.stderr, /must use https; http is allowed only for localhost/);
+  assert.equal(refused.status, 2);
+  assert.match(refused.stderr, /^roster: --redirect-uri "http:\/\/app.example.com\/callback": must use https; http is allowed only for localhost\n\nUsage: roster apps create/);
+  assert.equal(roster(['apps', 'create', '--name', '', '--redirect-uri', 'https://app.example.com/callback']).status, 2);
+  assert.doesNotMatch(roster(['apps', 'list']).stdout, /Plain/);
   assert.equal(roster(['apps', 'create', '--name', 'No URI']).status, 2);
 });
 
