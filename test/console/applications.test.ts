@@ -1,4 +1,4 @@
-/** Administration › Applications, through inject: registering, the secret shown once, refusals, deleting. */
+/** Administration › Applications, through inject: registering, the secret shown once, refusals, editing, deleting. */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { hashClientSecret } from '../../src/directory/applications.ts';
@@ -56,6 +56,59 @@ eachDatabase('console applications on', (database) => {
     assert.match(refused.body, /value="Plain"/);
   });
 
+  test('an administrator edits an application on its page: the list links to it, the form holds its values, a save keeps the client id and the secret', async () => {
+    const { application, secret } = await app.services.applications.create({ name: 'Wiki', redirectUris: ['https://wiki.example.com/cb'], public: false, allowedGroups: [] }, { kind: 'cli' });
+    const page = `/admin/applications/${application.clientId}`;
+    const listed = await getPage(app, '/admin/applications', admin);
+    assert.match(listed.body, new RegExp(`<a href="${page}">Wiki</a>`));
+    assert.match(listed.body, new RegExp(`<a class="button default" href="${page}">Edit<span class="visually-hidden"> Wiki</span></a>`));
+
+    const form = await getPage(app, page, admin);
+    assert.equal(form.statusCode, 200);
+    assert.match(form.body, /<input id="field-name" name="name" type="text" value="Wiki"/);
+    assert.match(form.body, /<textarea id="field-redirectUris" name="redirectUris" rows="3"[^>]*>https:\/\/wiki.example.com\/cb<\/textarea>/);
+    assert.match(form.body, new RegExp(`<code>${application.clientId}</code>`));
+
+    const saved = await postForm(app, page, { name: 'Team wiki', redirectUris: 'https://wiki.example.com/cb\r\nhttps://docs.example.com/cb\r\n', allowedGroups: 'wiki-readers' }, { session: admin });
+    assert.equal(saved.statusCode, 303, saved.body);
+    assert.equal(saved.headers.location, `${page}?notice=saved`);
+    const stored = await app.services.applications.findForProvider(application.clientId);
+    assert.equal(stored?.name, 'Team wiki');
+    assert.deepEqual(stored?.redirectUris, ['https://wiki.example.com/cb', 'https://docs.example.com/cb']);
+    assert.deepEqual(stored?.allowedGroups, ['wiki-readers']);
+    assert.equal(stored?.secretHash, hashClientSecret(secret!), 'the secret is kept');
+
+    const after = await getPage(app, `${page}?notice=saved`, admin);
+    assert.match(after.body, /The application was saved\. Its client id and secret are unchanged/);
+    // The group does not exist: the page says nobody can sign in until it does, as at registration.
+    assert.match(after.body, /That allowed group does not exist/);
+    const audit = await app.services.auditLog.list({ action: 'application.updated', targetId: application.clientId }, { offset: 0, limit: 10, ascending: true });
+    assert.equal(audit.events[0]?.actor, 'session:admin');
+
+    const again = await postForm(app, page, { name: 'Team wiki', redirectUris: 'https://wiki.example.com/cb\nhttps://docs.example.com/cb', allowedGroups: 'wiki-readers' }, { session: admin });
+    assert.equal(again.headers.location, `${page}?notice=unchanged`);
+  });
+
+  test('a refused edit says "Nothing was saved", puts the reason beside the field, keeps what was typed, and changes nothing', async () => {
+    const { application } = await app.services.applications.create({ name: 'Board', redirectUris: ['https://board.example.com/cb'], public: false, allowedGroups: ['staff'] }, { kind: 'cli' });
+    const page = `/admin/applications/${application.clientId}`;
+    const refused = await postForm(app, page, { name: 'Board 2', redirectUris: 'https://board.example.com/cb\nhttp://board.example.com/cb', allowedGroups: 'staff' }, { session: admin });
+    assert.equal(refused.statusCode, 400);
+    assert.match(refused.body, /Nothing was saved/);
+    assert.match(refused.body, /<a href="#field-redirectUris">field marked below<\/a>/);
+    assert.match(refused.body, /class="field-error" id="field-redirectUris-error">The redirect URI &quot;http:\/\/board.example.com\/cb&quot; must use https; http is allowed only for localhost\.</);
+    assert.match(refused.body, /value="Board 2"/, 'what was typed is kept');
+    assert.match(refused.body, />https:\/\/board.example.com\/cb\nhttp:\/\/board.example.com\/cb<\/textarea>/);
+
+    const empty = await postForm(app, page, { name: 'Board', redirectUris: '  \n', allowedGroups: '' }, { session: admin });
+    assert.equal(empty.statusCode, 400);
+    assert.match(empty.body, /id="field-redirectUris-error">An application needs at least one redirect URI\.</);
+    assert.deepEqual(await app.services.applications.get(application.clientId), application, 'nothing changed');
+
+    assert.equal((await getPage(app, '/admin/applications/no-such-client', admin)).statusCode, 404);
+    assert.equal((await postForm(app, '/admin/applications/no-such-client', { name: 'X', redirectUris: 'https://x.example.com/cb' }, { session: admin })).statusCode, 404);
+  });
+
   test('only administrators, and only with the CSRF token', async () => {
     await app.request('POST', '/Users', userBody('eve'));
     const eve = await sessionFor(app, (await app.services.accounts.findByLogin('eve'))!.id);
@@ -63,5 +116,11 @@ eachDatabase('console applications on', (database) => {
     assert.equal((await postForm(app, '/admin/applications', { name: 'X', redirectUris: 'https://x.example.com/cb' }, { session: eve })).statusCode, 403);
     assert.equal((await postForm(app, '/admin/applications', { name: 'X', redirectUris: 'https://x.example.com/cb' }, { session: admin, csrf: false })).statusCode, 403);
     assert.deepEqual((await app.services.applications.list()).filter((item) => item.name === 'X'), []);
+    const { application } = await app.services.applications.create({ name: 'Guarded', redirectUris: ['https://guarded.example.com/cb'], public: false, allowedGroups: [] }, { kind: 'cli' });
+    const edit = { name: 'Guarded', redirectUris: 'https://evil.example.com/cb' };
+    assert.equal((await getPage(app, `/admin/applications/${application.clientId}`, eve)).statusCode, 403);
+    assert.equal((await postForm(app, `/admin/applications/${application.clientId}`, edit, { session: eve })).statusCode, 403);
+    assert.equal((await postForm(app, `/admin/applications/${application.clientId}`, edit, { session: admin, csrf: false })).statusCode, 403);
+    assert.deepEqual((await app.services.applications.get(application.clientId)).redirectUris, ['https://guarded.example.com/cb']);
   });
 });

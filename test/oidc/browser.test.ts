@@ -2,7 +2,9 @@
  * Roster's OpenID provider in Chromium, over the network: an administrator registers an
  * application in the console, then a signed-out browser follows the application's
  * authorization request through the sign-in page and lands on its redirect URI with a code,
- * which a real relying party (openid-client) exchanges. Skipped without Chromium.
+ * which a real relying party (openid-client) exchanges; an administrator edits an application's
+ * redirect URIs in the console, and the change counts at the next authorization. Skipped
+ * without Chromium.
  */
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
@@ -109,5 +111,47 @@ describe('OpenID Connect in Chromium', { skip: browserSkip() }, () => {
     }
     t.diagnostic(`cookies Chromium sent to /oidc/auth: ${cookiesSent.join(' | ')}`);
     await tab.close();
+  });
+
+  test('edit in the console: a refused value is shown beside its field, a saved redirect URI counts at the next authorization and the removed one is refused', async () => {
+    const { application, secret } = await app.services.applications.create({ name: 'Wiki', redirectUris: [CALLBACK], public: false, allowedGroups: [] }, { kind: 'cli' });
+    const moved = CALLBACK.replace('/callback', '/moved');
+    const admin = await openTab(browser, app);
+    await signInWithPassword(admin.page, 'admin', password, '/admin/applications');
+    await Promise.all([admin.page.waitForURL(`**/admin/applications/${application.clientId}`), admin.page.getByRole('link', { name: 'Edit Wiki' }).click()]);
+    assert.equal(await admin.page.getByLabel('Redirect URIs').inputValue(), CALLBACK);
+    await expectAccessible(admin.page, 'the edit page of an application');
+
+    await admin.page.getByLabel('Redirect URIs').fill(`${moved}\nhttp://wiki.example.com/callback`);
+    await Promise.all([admin.page.waitForLoadState('load'), admin.page.getByRole('button', { name: 'Save' }).click()]);
+    await admin.page.getByText('Nothing was saved').waitFor();
+    assert.match((await admin.page.locator('#field-redirectUris-error').textContent()) ?? '', /"http:\/\/wiki.example.com\/callback" must use https/);
+    assert.equal(await admin.page.getByLabel('Redirect URIs').getAttribute('aria-invalid'), 'true');
+    await expectAccessible(admin.page, 'a refused edit');
+    assert.deepEqual((await app.services.applications.get(application.clientId)).redirectUris, [CALLBACK]);
+
+    await admin.page.getByLabel('Redirect URIs').fill(moved);
+    await Promise.all([admin.page.waitForURL('**?notice=saved'), admin.page.getByRole('button', { name: 'Save' }).click()]);
+    await admin.page.getByText('The application was saved.').waitFor();
+    admin.expectNoProblems();
+
+    // The admin's browser is signed in to Roster: it goes straight to the redirect URI, or is refused there.
+    const config = await client.discovery(new URL(app.base), application.clientId, undefined, client.ClientSecretBasic(secret!), { execute: [client.allowInsecureRequests] });
+    const authorization = async (redirectUri: string) => {
+      const verifier = client.randomPKCECodeVerifier();
+      const state = client.randomState();
+      const url = client.buildAuthorizationUrl(config, { redirect_uri: redirectUri, scope: 'openid', code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state });
+      return { url, verifier, state };
+    };
+    const old = await authorization(CALLBACK);
+    const refused = await admin.page.goto(old.url.href);
+    assert.equal(new URL(admin.page.url()).origin, app.base, 'the browser is not sent to the removed URI');
+    assert.equal(refused?.status(), 400);
+    const fresh = await authorization(moved);
+    await admin.page.goto(fresh.url.href);
+    await admin.page.waitForURL(`${moved}?**`);
+    const tokens = await client.authorizationCodeGrant(config, new URL(admin.page.url()), { pkceCodeVerifier: fresh.verifier, expectedState: fresh.state });
+    assert.equal(tokens.claims()?.sub, app.adminId);
+    await admin.close();
   });
 });

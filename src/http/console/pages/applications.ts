@@ -1,19 +1,51 @@
 /**
  * Administration › Applications (`/admin/applications`): the OpenID Connect applications, with
  * the same rules and messages as `roster apps` and the admin API (directory/applications.ts).
- * A new secret is shown on the page that answers its creation, once.
+ * A new secret is shown on the page that answers its creation, once. Each application has an
+ * edit page (`/admin/applications/<client id>`): name, redirect URIs, allowed groups, changed in
+ * place with the same client id and secret.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Application } from '../../../directory/applications.ts';
 import { DirectoryError } from '../../../errors.ts';
-import { badge, banner, checkboxField, confirmDialog, copyable, dataTable, formValue, noticeBanner, postForm, submitButton, textArea, textField } from '../components.ts';
+import { badge, banner, checkboxField, confirmDialog, copyable, dataTable, facts, formValue, noticeBanner, postForm, submitButton, textArea, textField, timeTag } from '../components.ts';
 import type { ConsoleContext } from '../context.ts';
 import { html, type SafeHtml } from '../html.ts';
 import { sendPage } from '../layout.ts';
 import { viewerOf } from '../viewer.ts';
+import { adminStatusOf } from '../../errors.ts';
+import { refusalBanner, type Refusal } from './directory.ts';
 import { claimForm, onceField, onceFields, refusedBanner, statusOfRefused } from '../once.ts';
 
 const PATH = '/admin/applications';
+
+/** The fields a refusal may name, with their element ids (the banner points at the field). */
+const APPLICATION_FIELDS = { name: 'field-name', redirectUris: 'field-redirectUris', allowedGroups: 'field-allowedGroups' } as const;
+
+/** Banners of the edit page after a save, by code. */
+const EDIT_NOTICES = {
+  saved: { tone: 'success', text: 'The application was saved. Its client id and secret are unchanged: nothing changes in its own configuration.' },
+  unchanged: { tone: 'info', text: 'Nothing changed: the application already had these values.' },
+} as const;
+
+/** What the form shows in its fields: the application's values, or what was sent with a refusal. */
+interface FormValues {
+  readonly name?: string;
+  readonly uris?: string;
+  readonly groups?: string;
+}
+
+/** The name, redirect URIs and allowed groups fields, shared by the registration and the edit forms. */
+function applicationFields(values: FormValues, error: DirectoryError | undefined): SafeHtml {
+  return html`${textField({ name: 'name', label: 'Name', value: values.name ?? '', required: true, maxLength: 100, ...beside(error, 'name') })}
+${textArea({ name: 'redirectUris', label: 'Redirect URIs', value: values.uris ?? '', rows: 3, required: true, hint: 'One per line, matched exactly. https, or http for localhost only.', ...beside(error, 'redirectUris') })}
+${textArea({ name: 'allowedGroups', label: 'Allowed groups', value: values.groups ?? '', rows: 2, hint: 'One group name per line: only their members may sign in. Empty: every active user.', ...beside(error, 'allowedGroups') })}`;
+}
+
+/** A refusal of the domain as the edit page shows it: "Nothing was saved" pointing at the field it names, or its message. */
+function refusalOf(error: DirectoryError): Refusal {
+  return { status: adminStatusOf(error), message: error.message, ...(error.field !== undefined ? { field: { name: error.field, reason: error.message } } : {}) };
+}
 
 /** The lines of a textarea, trimmed, without empty ones. */
 function lines(value: string | undefined): string[] {
@@ -38,17 +70,14 @@ export function applicationPages(app: FastifyInstance, context: ConsoleContext):
     return { kind: 'session', userId: user.id, login: user.login } as const;
   };
 
-  function createForm(request: FastifyRequest, values: { name?: string; uris?: string; groups?: string; public?: boolean; error?: DirectoryError }): SafeHtml {
+  function createForm(request: FastifyRequest, values: FormValues & { public?: boolean; error?: DirectoryError }): SafeHtml {
     const error = values.error;
-    const fieldError = (field: string) => beside(error, field);
     return html`<section aria-labelledby="create-title">
 <h2 id="create-title">Register an application</h2>
 ${error !== undefined && error.field === undefined && banner({ tone: 'error', body: error.message })}
 ${postForm(request, {
   action: PATH,
-  body: html`${onceField(formSubmissions)}${textField({ name: 'name', label: 'Name', value: values.name ?? '', required: true, maxLength: 100, ...fieldError('name') })}
-${textArea({ name: 'redirectUris', label: 'Redirect URIs', value: values.uris ?? '', rows: 3, required: true, hint: 'One per line, matched exactly. https, or http for localhost only.', ...fieldError('redirectUris') })}
-${textArea({ name: 'allowedGroups', label: 'Allowed groups', value: values.groups ?? '', rows: 2, hint: 'One group name per line: only their members may sign in. Empty: every active user.', ...fieldError('allowedGroups') })}
+  body: html`${onceField(formSubmissions)}${applicationFields(values, error)}
 ${checkboxField({ name: 'public', label: 'Public client (single-page or native app: no secret, PKCE required)', checked: values.public === true })}
 ${submitButton('Register', { tone: 'primary' })}`,
 })}
@@ -66,14 +95,15 @@ ${submitButton('Register', { tone: 'primary' })}`,
       caption: 'Registered applications',
       columns: ['Name', 'Client id', 'Type', 'Allowed groups', 'Redirect URIs', ''],
       rows: applications.map((application) => [
-        application.name,
+        html`<a href="${PATH}/${encodeURIComponent(application.clientId)}">${application.name}</a>`,
         html`<code>${application.clientId}</code>`,
         application.public ? badge('Public', 'neutral') : badge('Confidential', 'info'),
         application.allowedGroups.length === 0
           ? html`<span class="empty">everyone</span>`
           : html`${application.allowedGroups.map((group, index) => html`${index > 0 && ', '}${group}${missing.has(group) && html` ${badge('No such group', 'warning')}`}`)}`,
         html`${application.redirectUris.map((uri) => html`<code>${uri}</code><br>`)}`,
-        html`${!application.public && confirmDialog(request, {
+        html`<a class="button default" href="${PATH}/${encodeURIComponent(application.clientId)}">Edit<span class="visually-hidden"> ${application.name}</span></a>
+${!application.public && confirmDialog(request, {
           id: `rotate-${application.clientId}`,
           trigger: 'New secret',
           title: `Give ${application.name} a new secret?`,
@@ -156,5 +186,49 @@ ${copyable({ id: 'client-secret', label: 'client secret', value: secret })}`;
   app.post<{ Params: { clientId: string } }>(`${PATH}/:clientId/delete`, async (request, reply) => {
     await services.applications.delete(request.params.clientId, actorOf(request));
     return reply.redirect(`${PATH}?notice=deleted`, 303);
+  });
+
+  /** The edit page: what cannot change, the warning about missing groups, the form. */
+  async function editPage(request: FastifyRequest<{ Params: { clientId: string } }>, reply: FastifyReply, refused?: { values: FormValues; error: DirectoryError }): Promise<FastifyReply> {
+    const application = await services.applications.get(request.params.clientId);
+    const here = `${PATH}/${encodeURIComponent(application.clientId)}`;
+    const values: FormValues = refused?.values ?? { name: application.name, uris: application.redirectUris.join('\n'), groups: application.allowedGroups.join('\n') };
+    const body = html`${noticeBanner(request, EDIT_NOTICES)}${refused !== undefined && refusalBanner(refusalOf(refused.error), APPLICATION_FIELDS)}
+${missingWarning(await services.applications.missingGroups(application.allowedGroups))}
+${facts([
+  ['Client id', html`<code>${application.clientId}</code>`],
+  ['Type', application.public ? 'Public (no secret, PKCE required)' : 'Confidential (with a secret)'],
+  ['Registered', timeTag(application.createdAt)],
+  ['Last changed', timeTag(application.updatedAt)],
+])}
+<section aria-labelledby="edit-title">
+<h2 id="edit-title">Edit</h2>
+<p id="edit-note">The client id and the secret stay the same. A redirect URI you remove is refused from the moment you save; a user the allowed groups no longer include is refused at their next token refresh or sign-in.</p>
+${postForm(request, {
+  action: here,
+  label: `Edit ${application.name}`,
+  body: html`${applicationFields(values, refused?.error)}
+<div class="actions">${submitButton('Save', { tone: 'primary', describedBy: 'edit-note' })} <a class="button default" href="${PATH}">Cancel</a></div>`,
+})}
+</section>
+<p><a href="${PATH}">All applications</a></p>`;
+    return sendPage(request, reply, { title: `Application ${application.name}`, body, ...(refused !== undefined ? { status: adminStatusOf(refused.error) } : {}) });
+  }
+
+  app.get<{ Params: { clientId: string } }>(`${PATH}/:clientId`, async (request, reply) => editPage(request, reply));
+
+  app.post<{ Params: { clientId: string } }>(`${PATH}/:clientId`, async (request, reply) => {
+    const values: FormValues = { name: formValue(request, 'name') ?? '', uris: formValue(request, 'redirectUris') ?? '', groups: formValue(request, 'allowedGroups') ?? '' };
+    try {
+      const { changed } = await services.applications.update(
+        request.params.clientId,
+        { name: values.name ?? '', redirectUris: lines(values.uris), allowedGroups: lines(values.groups) },
+        actorOf(request),
+      );
+      return reply.redirect(`${PATH}/${encodeURIComponent(request.params.clientId)}?notice=${changed.length === 0 ? 'unchanged' : 'saved'}`, 303);
+    } catch (error) {
+      if (!(error instanceof DirectoryError) || error.code === 'not_found') throw error;
+      return editPage(request, reply, { values, error });
+    }
   });
 }
