@@ -10,6 +10,7 @@ import { SHUTDOWN_DEADLINE_MS } from './http/draining.ts';
 import { startDeliveries } from './delivery/worker.ts';
 import { EVENT_CLEANUP_CHECK_MS } from './directory/event-feed.ts';
 import { runPeriodically } from './periodic.ts';
+import pino from 'pino';
 import { createServices } from './services.ts';
 import { describeLocation, openStore, QUERY_DEADLINE_MS } from './store/index.ts';
 import { sqliteExposure } from './store/sqlite-permissions.ts';
@@ -21,7 +22,20 @@ const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
 export async function serve(config: Config): Promise<void> {
   // A wrong ROSTER_SECRET_KEY, or none while secrets are sealed, stops start-up here.
   let sealed = 0;
-  const store = await openStore(config.database, { secretKey: config.secretKey, queryDeadlineMs: QUERY_DEADLINE_MS, onSealed: (count) => (sealed = count) });
+  // Migrations run before the server listens; a large directory's take a while, and an
+  // orchestrator watching /livez must be told why it does not answer yet.
+  let migrating: { readonly pending: readonly string[]; readonly startedAt: number } | undefined;
+  const startLog = pino({ level: config.logLevel });
+  const store = await openStore(config.database, {
+    secretKey: config.secretKey,
+    queryDeadlineMs: QUERY_DEADLINE_MS,
+    onSealed: (count) => (sealed = count),
+    onMigrating: (pending) => {
+      migrating = { pending, startedAt: Date.now() };
+      startLog.info({ migrations: pending }, `applying ${pending.length} database migration${pending.length === 1 ? '' : 's'} before serving; /healthz and /livez answer once done (docs/deploy.md#upgrading)`);
+    },
+  });
+  if (migrating !== undefined) startLog.info({ migrations: migrating.pending, durationMs: Date.now() - migrating.startedAt }, 'database migrations applied');
   const services = createServices(store, {
     baseUrl: config.baseUrl,
     adminGroup: config.adminGroup,

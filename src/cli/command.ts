@@ -17,9 +17,11 @@ export interface CliContext {
    * Opens the store. Unless `bootstrap` is false, first start creates the local administrator
    * and prints its password once on stderr (stdout stays the command's own output). Unless
    * `prepareSecrets` is false, ROSTER_SECRET_KEY is checked and plaintext secrets are sealed, as
-   * at the start of `roster serve`.
+   * at the start of `roster serve`. A database with no schema yet is migrated; an older one is
+   * refused (a command must not upgrade it under an older Roster still serving it) unless
+   * `upgrade` is true (`db migrate`), which is told the migrations it applies.
    */
-  services(options?: { readonly bootstrap?: boolean; readonly prepareSecrets?: boolean }): Promise<Services>;
+  services(options?: { readonly bootstrap?: boolean; readonly prepareSecrets?: boolean; readonly upgrade?: (pending: readonly string[]) => void }): Promise<Services>;
 }
 
 /**

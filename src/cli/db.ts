@@ -37,6 +37,28 @@ export const dbCommands: CommandGroup = {
         return undefined;
       },
     },
+    migrate: {
+      summary: 'bring the database\'s schema up to this version (as `roster serve` does at start)',
+      usage: [
+        'Usage: roster db migrate',
+        '',
+        'Applies the migrations this version brings to the database of ROSTER_DATABASE_URL, once,',
+        'under the database\'s lock, and says which. `roster serve` does the same at start; other',
+        'commands refuse an older schema rather than upgrade it under an older Roster still serving',
+        'it. Read docs/deploy.md#upgrading first: some migrations need every older instance stopped',
+        '(on PostgreSQL they are refused while an older instance\'s connections are open).',
+      ].join('\n'),
+      async run(args, context) {
+        parseArgs({ args, options: {} });
+        let applied: readonly string[] = [];
+        await context.services({ bootstrap: false, upgrade: (pending) => {
+          applied = pending;
+          context.err(`Applying ${pending.length} migration${pending.length === 1 ? '' : 's'}: ${pending.join(', ')}`);
+        } });
+        context.out(applied.length === 0 ? 'The database is up to date: nothing to apply.' : `Migrated: ${applied.join(', ')}.`);
+        return undefined;
+      },
+    },
     backup: {
       summary: 'copy the SQLite database to a new file, consistently, while Roster serves',
       usage: [

@@ -97,7 +97,12 @@ async function runCli(argv: readonly string[]): Promise<number> {
       out,
       err,
       async services(options = {}) {
-        store ??= await openStore(config.database, { secretKey: config.secretKey, prepareSecrets: options.prepareSecrets !== false });
+        store ??= await openStore(config.database, {
+          secretKey: config.secretKey,
+          prepareSecrets: options.prepareSecrets !== false,
+          migrate: options.upgrade !== undefined ? true : 'new-database',
+          ...(options.upgrade !== undefined ? { onMigrating: options.upgrade } : {}),
+        });
         services ??= createServices(store, { baseUrl: config.baseUrl, adminGroup: config.adminGroup, initialPasswordDirectory: initialPasswordDirectory(config) });
         if (options.bootstrap !== false) {
           const issued = await services.administrators.ensureAdministrator();

@@ -38,12 +38,54 @@ const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) 
 };
 
 /**
+ * Migrations that an older Roster still running on the database would undo or misread: it
+ * writes rows without what the migration added (011: users and groups without case keys, which
+ * the new version never finds again, so the IdP creates them twice), or numbers events the new
+ * way cannot place (015). Every older instance must be stopped before one of these runs
+ * (docs/deploy.md#upgrading lists them); a migration not named here is safe to roll.
+ */
+const STOP_EVERY_OLDER_INSTANCE: ReadonlySet<string> = new Set(['011-case-keys-and-custom-schemas', '015-events-in-commit-order']);
+
+/** The number a migration's name starts with (`015-events-…` → 15). */
+function migrationNumber(name: string): number {
+  return Number.parseInt(name, 10);
+}
+
+/**
+ * The PostgreSQL `application_name` of this version's connections: `roster` and the number of
+ * the newest migration it knows, so that a new version can tell an older one's connections
+ * (plain `roster` before this name existed) from its own kind.
+ */
+export function postgresApplicationName(): string {
+  const newest = Math.max(...Object.keys(MIGRATIONS).map(migrationNumber));
+  return `roster ${String(newest).padStart(3, '0')}`;
+}
+
+/** What a migration run is told before it applies anything (a log line: large directories take a while). */
+export type MigrationNotice = (pending: readonly string[]) => void;
+
+/**
  * Runs pending migrations once, whichever instance starts first: on PostgreSQL Kysely holds
  * a session advisory lock and runs them in one transaction; on SQLite our adapter makes
  * that transaction BEGIN IMMEDIATE, the database's write lock (see sqlite.ts). The others
  * wait, then find nothing left to do.
+ *
+ * `scope: 'new-database'` applies migrations to a database that has none yet and refuses to
+ * upgrade an existing one (the CLI: a command typed while an older version serves must not
+ * change the schema under it). On PostgreSQL a migration of STOP_EVERY_OLDER_INSTANCE is
+ * refused while connections of an older Roster are open on the database.
  */
-export async function migrate(store: Store): Promise<void> {
+export async function migrate(store: Store, options: { readonly scope?: 'any' | 'new-database'; readonly onPending?: MigrationNotice } = {}): Promise<void> {
+  const pending = await pendingMigrations(store);
+  const upgrade = pending.length > 0 && pending.length < Object.keys(MIGRATIONS).length;
+  if (upgrade && options.scope === 'new-database') {
+    throw new DatabaseRefused(
+      `The database's schema is older than this version of Roster (pending migrations: ${pending.join(', ')}). Commands do not upgrade it, so that an older Roster still serving it is not changed underneath: ` +
+        'start this version (`roster serve`), or run `npm run roster -- db migrate`; read docs/deploy.md#upgrading first, as some migrations need every older instance stopped.',
+    );
+  }
+  if (upgrade && store.dialect.name === 'postgres') await refuseWhileOlderInstancesRun(store, pending);
+  if (pending.length > 0) options.onPending?.(pending);
   const provider: MigrationProvider = {
     async getMigrations() {
       const migrations: Record<string, Migration> = {};
@@ -73,6 +115,29 @@ export async function migrate(store: Store): Promise<void> {
     const message = error instanceof Error ? error.message : String(error);
     throw new Error(`Database migration${failed === undefined ? '' : ` ${failed}`} failed: ${message}`, { cause: error });
   }
+}
+
+/**
+ * Refuses a migration of STOP_EVERY_OLDER_INSTANCE while an older Roster has connections open on
+ * the database. Best effort: an older instance that has served nothing for 30 s holds no
+ * connection (its pool lets idle ones go), which is why the documentation says to stop them.
+ */
+async function refuseWhileOlderInstancesRun(store: Store, pending: readonly string[]): Promise<void> {
+  const blocking = pending.filter((name) => STOP_EVERY_OLDER_INSTANCE.has(name));
+  if (blocking.length === 0) return;
+  const { rows } = await sql<{ name: string; address: string | null; connections: number }>`
+    select application_name as name, coalesce(host(client_addr), 'local socket') as address, count(*)::int as connections
+    from pg_stat_activity
+    where datname = current_database() and pid <> pg_backend_pid() and (application_name = 'roster' or application_name ~ '^roster [0-9]+$')
+    group by application_name, client_addr`.execute(store.db);
+  const first = Math.min(...blocking.map(migrationNumber));
+  const older = rows.filter((row) => row.name === 'roster' || migrationNumber(row.name.slice('roster '.length)) < first);
+  if (older.length === 0) return;
+  const where = older.map((row) => `${row.connections} from ${row.address}`).join(', ');
+  throw new DatabaseRefused(
+    `An older Roster is still running on this database (connections: ${where}), and migration ${blocking.join(', ')} needs every older instance stopped: ` +
+      'while it writes, users and events it creates would be lost to this version (docs/deploy.md#upgrading). Stop every older instance, then start this one again.',
+  );
 }
 
 /** Names of migrations the database ran that this version of Roster does not know (a newer Roster's). */

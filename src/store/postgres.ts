@@ -14,6 +14,7 @@ import { postgresSnapshot } from './held-snapshot.ts';
 import type { DatabaseLocation, PostgresTls, Store } from './types.ts';
 import { createQueryObservers, createWarningObservers, type WarningObserver } from './observe.ts';
 import type { Database } from './tables.ts';
+import { postgresApplicationName } from './migrate.ts';
 
 const DEFAULT_POOL_SIZE = 10;
 /**
@@ -56,7 +57,8 @@ export function openPostgres(location: Extract<DatabaseLocation, { kind: 'postgr
     // not hold N × pool size connections forever.
     idleTimeoutMillis: 30_000,
     connectionTimeoutMillis: 10_000,
-    application_name: 'roster',
+    // `roster <newest migration>`: an upgrade tells older instances' connections by it (migrate.ts).
+    application_name: postgresApplicationName(),
     keepAlive: true,
     keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS,
   });

@@ -59,8 +59,14 @@ export type DatabaseLocation =
 
 /** How to open a store. */
 export interface OpenOptions {
-  /** false opens the database as it is: no migrations and no secrets check (db copy's source). */
-  readonly migrate?: boolean;
+  /**
+   * false opens the database as it is: no migrations and no secrets check (db copy's source).
+   * 'new-database' migrates a database that has no schema yet and refuses to upgrade an older
+   * one (CLI commands other than `db migrate`: see migrate.ts). Default true: upgrades too.
+   */
+  readonly migrate?: boolean | 'new-database';
+  /** Told which migrations are about to run, before the first (start-up logs it: a large directory takes a while). */
+  readonly onMigrating?: (pending: readonly string[]) => void;
   /**
    * false migrates but leaves secrets as they are: no key check, nothing sealed (`roster secrets
    * status`, which only reports). Default true: start-up checks the key and seals plaintext.
