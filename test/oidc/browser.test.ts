@@ -27,12 +27,18 @@ describe('OpenID Connect in Chromium', { skip: browserSkip() }, () => {
   before(async () => {
     [browser, app] = await Promise.all([launchBrowser(), startServedApp()]);
     password = await app.adminPassword();
-    // GET /form?… is the application's page with a form posting those parameters to Roster.
+    // GET /form?… (or /logout-form?…) is the application's page with a form posting those
+    // parameters to Roster's authorization (or end-session) endpoint.
+    const forms: Record<string, { readonly action: string; readonly button: string }> = {
+      '/form': { action: '/oidc/auth', button: 'Sign in with Roster' },
+      '/logout-form': { action: '/oidc/session/end', button: 'Sign out with Roster' },
+    };
     application = createServer((request, response) => {
       const url = new URL(request.url ?? '/', 'http://application');
-      if (url.pathname !== '/form') return void response.writeHead(200, { 'content-type': 'text/plain' }).end('application');
+      const form = forms[url.pathname];
+      if (form === undefined) return void response.writeHead(200, { 'content-type': 'text/plain' }).end('application');
       const fields = [...url.searchParams].map(([name, value]) => `<input type="hidden" name="${escapeHtml(name)}" value="${escapeHtml(value)}">`).join('');
-      response.writeHead(200, { 'content-type': 'text/html' }).end(`<!DOCTYPE html><title>Application</title><form method="post" action="${escapeHtml(app.base)}/oidc/auth">${fields}<button>Sign in with Roster</button></form>`);
+      response.writeHead(200, { 'content-type': 'text/html' }).end(`<!DOCTYPE html><title>Application</title><form method="post" action="${escapeHtml(app.base)}${form.action}">${fields}<button>${form.button}</button></form>`);
     });
     await new Promise<void>((resolve) => application.listen(0, '127.0.0.1', resolve));
     CALLBACK = `http://127.0.0.1:${(application.address() as AddressInfo).port}/callback`;
@@ -153,5 +159,40 @@ describe('OpenID Connect in Chromium', { skip: browserSkip() }, () => {
     const tokens = await client.authorizationCodeGrant(config, new URL(admin.page.url()), { pkceCodeVerifier: fresh.verifier, expectedState: fresh.state });
     assert.equal(tokens.claims()?.sub, app.adminId);
     await admin.close();
+  });
+
+  // RP-Initiated Logout 1.0 §2: the logout request by form post, from a page of another site.
+  // The post carries no Roster cookie; the GET the 303 leads to does, so the user is asked.
+  test('a logout form post from the application\'s page on another site asks the signed-in user, and yes signs out and returns to the application with state', async (t) => {
+    const { application: registered, secret } = await app.services.applications.create({ name: 'Logout form post', redirectUris: [CALLBACK], public: false, allowedGroups: [] }, { kind: 'cli' });
+    const config = await client.discovery(new URL(app.base), registered.clientId, undefined, client.ClientSecretBasic(secret!), { execute: [client.allowInsecureRequests] });
+    const tab = await openTab(browser, app);
+    await signInWithPassword(tab.page, 'admin', password);
+    const verifier = client.randomPKCECodeVerifier();
+    const state = client.randomState();
+    await tab.page.goto(client.buildAuthorizationUrl(config, { redirect_uri: CALLBACK, scope: 'openid', code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state }).href);
+    await tab.page.waitForURL(`${CALLBACK}?**`);
+    const tokens = await client.authorizationCodeGrant(config, new URL(tab.page.url()), { pkceCodeVerifier: verifier, expectedState: state });
+
+    // What Chromium sends to /oidc/session/end: whether the Roster cookie came, by method.
+    const cookiesSent: string[] = [];
+    tab.page.on('request', (request) => {
+      if (new URL(request.url()).pathname !== '/oidc/session/end') return;
+      void request.allHeaders().then((headers) => cookiesSent.push(`${request.method()} ${/(^|; )roster_session=/.test(headers['cookie'] ?? '') ? 'with' : 'without'} roster_session`));
+    });
+    const end = client.buildEndSessionUrl(config, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: CALLBACK, state: 'bye' });
+    const formOf = new URL(CALLBACK.replace('127.0.0.1', 'localhost'));
+    await tab.page.goto(`${formOf.origin}/logout-form${end.search}`);
+    await tab.page.getByRole('button', { name: 'Sign out with Roster' }).click();
+    await tab.page.getByText('Sign out of Roster and the applications you signed in to through it?').waitFor();
+    assert.equal(new URL(tab.page.url()).pathname, '/oidc/session/end');
+    await expectAccessible(tab.page, 'the sign-out question after a logout form post');
+    await Promise.all([tab.page.waitForURL(`${CALLBACK}?**`), tab.page.getByRole('button', { name: 'Yes, sign me out' }).click()]);
+    assert.equal(new URL(tab.page.url()).searchParams.get('state'), 'bye');
+    const cookies = await tab.context.cookies(app.base);
+    assert.equal(cookies.find((cookie) => cookie.name === 'roster_session'), undefined, 'the Roster session cookie is gone');
+    assert.deepEqual(cookiesSent, ['POST without roster_session', 'GET with roster_session']);
+    t.diagnostic(`cookies Chromium sent to /oidc/session/end: ${cookiesSent.join(' | ')}`);
+    await tab.close();
   });
 });

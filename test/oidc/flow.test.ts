@@ -527,6 +527,60 @@ eachDatabase('OpenID Connect provider on', (database) => {
     assert.doesNotMatch(stranger.body, /Yes, sign me out/);
   });
 
+  // RP-Initiated Logout 1.0 §2: the end_session_endpoint MUST take POST as well as GET; it
+  // answered 404. The application's form post is cross-site, so it carries no Roster cookie
+  // (SameSite=Lax): the 303 to the GET request brings them back, and with them the question.
+  test('POST /oidc/session/end (a logout request by form post) goes on as the GET request does: the question, then yes signs out and returns to post_logout_redirect_uri with state', async () => {
+    const { application, config, jar } = await adaSignedInTo('Logout by form post', []);
+    const first = await authorize(app, config, jar, 'openid');
+    const tokens = await client.authorizationCodeGrant(config, first.landing.url, { pkceCodeVerifier: first.verifier, expectedState: first.state, expectedNonce: first.nonce });
+    const rosterSession = jar.header().match(/roster_session=([^;]+)/)![1]!;
+    const post = async (parameters: Record<string, string>) => {
+      const end = client.buildEndSessionUrl(config, parameters);
+      const posted = await app.app.inject({
+        method: 'POST',
+        url: '/oidc/session/end',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html', origin: 'https://grafana.example.com', 'sec-fetch-site': 'cross-site' },
+        payload: end.searchParams.toString(),
+      });
+      assert.equal(posted.statusCode, 303, posted.body.slice(0, 300));
+      assert.equal(posted.headers['set-cookie'], undefined, 'the post itself changes nothing');
+      const location = new URL(String(posted.headers.location), BASE_URL);
+      assert.equal(location.pathname, '/oidc/session/end');
+      assert.deepEqual([...location.searchParams].sort(), [...end.searchParams].sort(), 'the same parameters, as a GET request');
+      return location;
+    };
+
+    const location = await post({ id_token_hint: tokens.id_token!, post_logout_redirect_uri: REDIRECT, state: 'bye', logout_hint: 'ada', ui_locales: 'en' });
+    assert.equal(location.searchParams.get('client_id'), application.clientId);
+    const asked = await follow(app, location, jar);
+    assert.equal(asked.status, 200);
+    assert.match(asked.body, /Sign out of Roster and the applications you signed in to through it\?/);
+    assert.ok(await app.services.sessions.find(rosterSession), 'nothing is signed out before the answer');
+    const xsrf = /name="xsrf" value="([^"]+)"/.exec(asked.body)?.[1];
+    assert.ok(xsrf, asked.body.slice(0, 500));
+    const yes = await app.app.inject({ method: 'POST', url: '/oidc/session/end/confirm', headers: { cookie: jar.header(), 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams({ xsrf, logout: 'yes' }).toString() });
+    assert.equal(yes.statusCode, 303);
+    assert.equal(yes.headers.location, `${REDIRECT}?state=bye`);
+    assert.equal(await app.services.sessions.find(rosterSession), undefined, 'yes ends the Roster session');
+    jar.store(yes.headers['set-cookie']);
+    assert.equal((await authorize(app, config, jar, 'openid')).landing.url.pathname, '/sessions/new');
+
+    // A post_logout_redirect_uri the application did not register is refused as in a GET request.
+    const elsewhere = await follow(app, await post({ client_id: application.clientId, post_logout_redirect_uri: 'https://attacker.example.com/', state: 'x' }), new CookieJar());
+    assert.equal(elsewhere.url.origin, BASE_URL, 'the browser is not sent to an unregistered URI');
+    assert.equal(elsewhere.status, 400);
+    assert.match(elsewhere.body, /post_logout_redirect_uri/);
+
+    // Only a form, and only the size of a request that fits a URL.
+    const json = await app.app.inject({ method: 'POST', url: '/oidc/session/end', headers: { 'content-type': 'application/json', accept: 'text/html' }, payload: '{"client_id":"x"}' });
+    assert.equal(json.statusCode, 415);
+    assert.match(json.body, /logout request is posted as an application\/x-www-form-urlencoded form/);
+    const huge = await app.app.inject({ method: 'POST', url: '/oidc/session/end', headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html' }, payload: `state=${'a'.repeat(9000)}` });
+    assert.equal(huge.statusCode, 413);
+    assert.match(huge.body, /logout request is larger than 8 KiB/);
+  });
+
   test('a provisioned user signs in through the SAML IdP from the sign-in page and lands back in the application', async () => {
     const { application, secret } = await app.services.applications.create({ name: 'Via SAML', redirectUris: [REDIRECT], public: false, allowedGroups: ['engineers'] }, cli);
     const config = await relyingParty(app, application.clientId, secret);
