@@ -701,6 +701,7 @@ eachDatabase('OpenID Connect provider on', (database) => {
       assert.equal(landing.url.searchParams.get('reauthenticate'), '1');
       assert.equal(landing.status, 200, 'the sign-in page is shown to the signed-in browser');
       assert.match(landing.body, /asks you to sign in again/);
+      assert.match(landing.body, /name="login"[^>]* value="admin"/, 'the signed-in login is filled in');
       const returnTo = landing.url.searchParams.get('returnTo')!;
       assert.match(returnTo, /^\/oidc\/interaction\/[\w-]+$/);
 

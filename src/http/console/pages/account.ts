@@ -6,7 +6,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ACCOUNT_LIMITS } from '../../../directory/accounts.ts';
 import { auditSource } from '../../client.ts';
-import { actionButton, badge, banner, confirmDialog, dataTable, facts, formValue, postForm, textField, timeTag } from '../components.ts';
+import { actionButton, badge, banner, confirmDialog, dataTable, facts, formValue, postForm, submitButton, textField, timeTag } from '../components.ts';
 import type { ConsoleContext } from '../context.ts';
 import { html } from '../html.ts';
 import { sendPage } from '../layout.ts';
@@ -41,7 +41,7 @@ ${postForm(request, {
   body: html`${textField({ name: 'current', label: 'Current password', type: 'password', autocomplete: 'current-password', required: true, ...error('current') })}
 ${textField({ name: 'next', label: 'New password', type: 'password', autocomplete: 'new-password', required: true, maxLength: ACCOUNT_LIMITS.password.max, hint: `At least ${ACCOUNT_LIMITS.password.min} characters.`, ...error('next') })}
 ${textField({ name: 'repeat', label: 'New password again', type: 'password', autocomplete: 'new-password', required: true, maxLength: ACCOUNT_LIMITS.password.max, ...error('repeat') })}
-<div class="actions"><button type="submit">Change password</button></div>`,
+<div class="actions">${submitButton('Change password', { tone: 'primary' })}</div>`,
 })}
 </section>`;
   }

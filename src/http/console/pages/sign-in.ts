@@ -82,7 +82,9 @@ export function signInPages(app: FastifyInstance, context: ConsoleContext): void
     const returnTo = returnPath(queryValue(request.query, 'returnTo'), trust);
     const reauthenticate = queryValue(request.query, REAUTHENTICATE) === '1';
     if (request.viewer !== null && !reauthenticate) return reply.redirect(returnTo ?? '/', 302);
-    return renderForm(request, reply, { status: 200, returnTo, reauthenticate });
+    // Signing in again is most often the same person: their login is filled in (they may change it).
+    const signedIn = reauthenticate && request.viewer !== null ? { login: request.viewer.user.login } : {};
+    return renderForm(request, reply, { status: 200, returnTo, reauthenticate, ...signedIn });
   });
 
   app.post('/sessions', { config: { access: 'anonymous' } }, async (request, reply) => {
