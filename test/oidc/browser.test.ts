@@ -193,6 +193,8 @@ describe('OpenID Connect in Chromium', { skip: browserSkip() }, () => {
     assert.equal(cookies.find((cookie) => cookie.name === 'roster_session'), undefined, 'the Roster session cookie is gone');
     assert.deepEqual(cookiesSent, ['POST without roster_session', 'GET with roster_session']);
     t.diagnostic(`cookies Chromium sent to /oidc/session/end: ${cookiesSent.join(' | ')}`);
+    // The provider's pages name no icon: Chromium's /favicon.ico on Roster is answered.
+    assert.deepEqual(tab.problems.filter((problem) => problem.includes(`${app.base}/favicon.ico`)), []);
     await tab.close();
   });
 });

@@ -37,8 +37,16 @@ export function assetUrl(name: keyof typeof FILES & string): string {
   return `${ASSETS_PREFIX}${name}?v=${asset.version}`;
 }
 
-/** Registers GET /assets/:name. */
+/** Registers GET /assets/:name, and /favicon.ico. */
 export function assetRoutes(app: FastifyInstance): void {
+  // Browsers ask for /favicon.ico on pages that name no icon (the OpenID provider's sign-out
+  // question, JSON answers opened in a tab): the console's icon, rather than a 404 in their console.
+  app.get('/favicon.ico', { config: { access: 'public' } }, async (_request, reply) => {
+    const icon = ASSETS.get('favicon.svg');
+    if (icon === undefined) return reply.callNotFound();
+    return reply.header('cache-control', 'public, max-age=86400').header('etag', `"${icon.version}"`).type(icon.type).send(icon.body);
+  });
+
   app.get<{ Params: { name: string }; Querystring: { v?: string } }>(`${ASSETS_PREFIX}:name`, { config: { access: 'public' } }, async (request, reply) => {
     const asset = ASSETS.get(request.params.name);
     if (asset === undefined) return reply.callNotFound();
