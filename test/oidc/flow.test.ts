@@ -19,6 +19,19 @@ const REDIRECT = 'https://grafana.example.com/login/generic_oauth';
 const SECOND_REDIRECT = 'https://grafana-eu.example.com/login/generic_oauth';
 const cli = { kind: 'cli' } as const;
 
+/**
+ * What an application's page on another site posts to Roster: a form, without Roster's cookies
+ * (the browser leaves SameSite=Lax cookies out of a cross-site post).
+ */
+function crossSiteFormPost(app: TestApp, path: string, fields: URLSearchParams) {
+  return app.app.inject({
+    method: 'POST',
+    url: path,
+    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html', origin: 'https://grafana.example.com', 'sec-fetch-site': 'cross-site' },
+    payload: fields.toString(),
+  });
+}
+
 /** Signs `jar`'s browser in to `config`'s application; returns where it landed and what the code exchange needs. */
 async function authorize(app: TestApp, config: client.Configuration, jar: CookieJar, scope: string, redirectUri = REDIRECT) {
   const verifier = client.randomPKCECodeVerifier();
@@ -183,12 +196,7 @@ eachDatabase('OpenID Connect provider on', (database) => {
       const state = client.randomState();
       const nonce = client.randomNonce();
       const url = client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid profile offline_access', code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state, nonce, ...extra });
-      const posted = await app.app.inject({
-        method: 'POST',
-        url: '/oidc/auth',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html', origin: 'https://grafana.example.com', 'sec-fetch-site': 'cross-site' },
-        payload: url.searchParams.toString(),
-      });
+      const posted = await crossSiteFormPost(app, '/oidc/auth', url.searchParams);
       assert.equal(posted.statusCode, 303, posted.body.slice(0, 300));
       const location = new URL(String(posted.headers.location), BASE_URL);
       assert.equal(location.pathname, '/oidc/auth');
@@ -537,12 +545,7 @@ eachDatabase('OpenID Connect provider on', (database) => {
     const rosterSession = jar.header().match(/roster_session=([^;]+)/)![1]!;
     const post = async (parameters: Record<string, string>) => {
       const end = client.buildEndSessionUrl(config, parameters);
-      const posted = await app.app.inject({
-        method: 'POST',
-        url: '/oidc/session/end',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html', origin: 'https://grafana.example.com', 'sec-fetch-site': 'cross-site' },
-        payload: end.searchParams.toString(),
-      });
+      const posted = await crossSiteFormPost(app, '/oidc/session/end', end.searchParams);
       assert.equal(posted.statusCode, 303, posted.body.slice(0, 300));
       assert.equal(posted.headers['set-cookie'], undefined, 'the post itself changes nothing');
       const location = new URL(String(posted.headers.location), BASE_URL);
