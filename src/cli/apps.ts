@@ -78,10 +78,12 @@ export const appCommands: CommandGroup = {
       summary: 'change an application\'s name, redirect URIs or allowed groups; the client id and secret stay',
       usage: [
         'Usage: roster apps update <client id> [--name <name>] [--redirect-uri <uri>…] [--allowed-group <group>…] [--no-allowed-groups]',
+        '                          [--add-redirect-uri <uri>…] [--remove-redirect-uri <uri>…] [--add-allowed-group <group>…] [--remove-allowed-group <group>…]',
         '',
         'Changes the application in place: its client id and secret stay the same. Options not given',
-        'keep their values; a repeatable option given replaces the whole list (give every redirect URI',
-        'the application keeps). Prints what changed.',
+        'keep their values; --redirect-uri and --allowed-group replace the whole list (give every value',
+        'the application keeps), --add-… and --remove-… change the current list by those values only.',
+        'Prints what changed.',
         '',
         'Options:',
         '  --name <name>            the new name (1-100 characters)',
@@ -90,6 +92,10 @@ export const appCommands: CommandGroup = {
         '  --allowed-group <group>  only members of these groups may sign in (repeatable: any of them).',
         '                           A user left out is refused from their next token refresh.',
         '  --no-allowed-groups      every active user may sign in',
+        '  --add-redirect-uri <uri>, --remove-redirect-uri <uri>',
+        '  --add-allowed-group <group>, --remove-allowed-group <group>',
+        '                           add to or remove from the current list (repeatable); removing a',
+        '                           value the list does not hold is refused',
       ].join('\n'),
       async run(args, context) {
         const { values, positionals } = parseArgs({
@@ -99,6 +105,10 @@ export const appCommands: CommandGroup = {
             'redirect-uri': { type: 'string', multiple: true },
             'allowed-group': { type: 'string', multiple: true },
             'no-allowed-groups': { type: 'boolean', default: false },
+            'add-redirect-uri': { type: 'string', multiple: true },
+            'remove-redirect-uri': { type: 'string', multiple: true },
+            'add-allowed-group': { type: 'string', multiple: true },
+            'remove-allowed-group': { type: 'string', multiple: true },
           },
           allowPositionals: true,
         });
@@ -108,10 +118,24 @@ export const appCommands: CommandGroup = {
         const everyone = values['no-allowed-groups'] === true;
         if (everyone && values['allowed-group'] !== undefined) return { usageError: '--allowed-group and --no-allowed-groups contradict each other' };
         const allowedGroups = everyone ? [] : values['allowed-group'];
-        if (values.name === undefined && values['redirect-uri'] === undefined && allowedGroups === undefined) {
-          return { usageError: 'nothing to change: give --name, --redirect-uri, --allowed-group or --no-allowed-groups' };
+        const add = { redirectUris: values['add-redirect-uri'], allowedGroups: values['add-allowed-group'] };
+        const remove = { redirectUris: values['remove-redirect-uri'], allowedGroups: values['remove-allowed-group'] };
+        if (values['redirect-uri'] !== undefined && (add.redirectUris !== undefined || remove.redirectUris !== undefined)) {
+          return { usageError: '--redirect-uri replaces the whole list: use it, or --add-redirect-uri and --remove-redirect-uri, not both' };
         }
-        return withOptionValues(OPTION_OF_FIELD, async () => {
+        if (allowedGroups !== undefined && (add.allowedGroups !== undefined || remove.allowedGroups !== undefined)) {
+          return { usageError: '--allowed-group and --no-allowed-groups replace the whole list: use them, or --add-allowed-group and --remove-allowed-group, not both' };
+        }
+        const edits = [add.redirectUris, add.allowedGroups, remove.redirectUris, remove.allowedGroups].some((list) => list !== undefined);
+        if (values.name === undefined && values['redirect-uri'] === undefined && allowedGroups === undefined && !edits) {
+          return { usageError: 'nothing to change: give --name, --redirect-uri, --allowed-group, --no-allowed-groups, or --add-… / --remove-…' };
+        }
+        const optionOf = {
+          ...OPTION_OF_FIELD,
+          ...(add.redirectUris !== undefined || remove.redirectUris !== undefined ? { redirectUris: '--add-redirect-uri/--remove-redirect-uri' } : {}),
+          ...(add.allowedGroups !== undefined || remove.allowedGroups !== undefined ? { allowedGroups: '--add-allowed-group/--remove-allowed-group' } : {}),
+        };
+        return withOptionValues(optionOf, async () => {
           const services = await context.services();
           const before = await services.applications.get(clientId);
           const { application, changed } = await services.applications.update(
@@ -120,6 +144,8 @@ export const appCommands: CommandGroup = {
               ...(values.name !== undefined ? { name: values.name } : {}),
               ...(values['redirect-uri'] !== undefined ? { redirectUris: values['redirect-uri'] } : {}),
               ...(allowedGroups !== undefined ? { allowedGroups } : {}),
+              ...(add.redirectUris !== undefined || add.allowedGroups !== undefined ? { add: definedOnly(add) } : {}),
+              ...(remove.redirectUris !== undefined || remove.allowedGroups !== undefined ? { remove: definedOnly(remove) } : {}),
             },
             context.actor,
           );
@@ -188,6 +214,11 @@ export const keyCommands: CommandGroup = {
 };
 
 const FIELD_LABEL: Readonly<Record<ApplicationField, string>> = { name: 'name', redirectUris: 'redirect URIs', allowedGroups: 'allowed groups' };
+
+/** The lists of an add or remove that were given (the domain's optional fields take no undefined). */
+function definedOnly(lists: { redirectUris: string[] | undefined; allowedGroups: string[] | undefined }): { redirectUris?: string[]; allowedGroups?: string[] } {
+  return { ...(lists.redirectUris !== undefined ? { redirectUris: lists.redirectUris } : {}), ...(lists.allowedGroups !== undefined ? { allowedGroups: lists.allowedGroups } : {}) };
+}
 
 /** One field of an application as `apps update` prints it. */
 function describe(application: Application, field: ApplicationField): string {

@@ -36,10 +36,30 @@ export interface ApplicationChanges {
   readonly name?: string;
   readonly redirectUris?: readonly string[];
   readonly allowedGroups?: readonly string[];
+  /**
+   * Values to add to, or remove from, the current lists instead of replacing them: applied under
+   * the edit's row lock, so that an edit made meanwhile by someone else is not undone.
+   */
+  readonly add?: { readonly redirectUris?: readonly string[]; readonly allowedGroups?: readonly string[] };
+  readonly remove?: { readonly redirectUris?: readonly string[]; readonly allowedGroups?: readonly string[] };
 }
 
 /** A field an edit changed. */
-export type ApplicationField = keyof ApplicationChanges;
+export type ApplicationField = 'name' | 'redirectUris' | 'allowedGroups';
+
+/**
+ * A list with `add` appended (those not in it yet) and `remove` taken out; `same` says when two
+ * values are one (allowed groups compare as group names do, regardless of case). Removing a
+ * value the list does not hold is refused: a typo must not pass as done.
+ */
+function applyDelta(field: 'redirectUris' | 'allowedGroups', list: readonly string[], add: readonly string[] = [], remove: readonly string[] = [], same: (a: string, b: string) => boolean): string[] {
+  const label = field === 'redirectUris' ? 'redirect URIs' : 'allowed groups';
+  for (const value of remove) {
+    if (!list.some((item) => same(item, value))) throw refused(field, value, `"${value}" is not one of the application's ${label}.`, `is not one of the application's ${label}`);
+  }
+  const kept = list.filter((item) => !remove.some((value) => same(item, value)));
+  return [...kept, ...add.filter((value, index) => !kept.some((item) => same(item, value)) && add.findIndex((other) => same(other, value)) === index)];
+}
 
 /** An application as administrators see it: never its secret. */
 export interface Application {
@@ -88,7 +108,7 @@ function view(stored: StoredApplication): Application {
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
 
 /** A refusal of one value the administrator gave: the message for the API and the console, the reason for the CLI's option. */
-function refused(field: keyof ApplicationChanges, value: string, message: string, reason: string): DirectoryError {
+function refused(field: ApplicationField, value: string, message: string, reason: string): DirectoryError {
   return new DirectoryError('invalid', message, field, { value, reason });
 }
 
@@ -208,6 +228,8 @@ export function createApplications(store: Store, access: Access) {
      * refresh, userinfo or introspection, and at the next authorization).
      */
     async update(clientId: string, changes: ApplicationChanges, actor: Actor): Promise<{ application: Application; changed: readonly ApplicationField[] }> {
+      const replacesAndEdits = (['redirectUris', 'allowedGroups'] as const).find((field) => changes[field] !== undefined && (changes.add?.[field] !== undefined || changes.remove?.[field] !== undefined));
+      if (replacesAndEdits !== undefined) throw new DirectoryError('invalid', `Give the whole list of ${replacesAndEdits}, or values to add and remove, not both.`, replacesAndEdits);
       const checked: ApplicationChanges = {
         ...(changes.name !== undefined ? { name: checkName(changes.name) } : {}),
         ...(changes.redirectUris !== undefined ? { redirectUris: checkRedirectUris(changes.redirectUris) } : {}),
@@ -216,16 +238,20 @@ export function createApplications(store: Store, access: Access) {
       return transact(store.db, async (trx) => {
         const current = await queries.lockApplication(trx, store.dialect, clientId);
         if (current === undefined) throw notFound(clientId);
+        const edited = (field: 'redirectUris' | 'allowedGroups', same: (a: string, b: string) => boolean): readonly string[] | undefined =>
+          changes.add?.[field] === undefined && changes.remove?.[field] === undefined ? undefined : applyDelta(field, current[field], changes.add?.[field], changes.remove?.[field], same);
+        const editedUris = edited('redirectUris', (a, b) => a === b);
+        const editedGroups = edited('allowedGroups', (a, b) => caseKey(a.trim()) === caseKey(b.trim()));
         const next = {
           name: checked.name ?? current.name,
-          redirectUris: checked.redirectUris ?? current.redirectUris,
-          allowedGroups: checked.allowedGroups ?? current.allowedGroups,
+          redirectUris: checked.redirectUris ?? (editedUris !== undefined ? checkRedirectUris(editedUris) : current.redirectUris),
+          allowedGroups: checked.allowedGroups ?? (editedGroups !== undefined ? checkAllowedGroups(editedGroups) : current.allowedGroups),
         };
         const changed = EDITABLE.filter((field) => !sameValue(current[field], next[field]));
         if (changed.length === 0) return { application: view(current), changed };
         const now = new Date().toISOString();
         await queries.updateApplication(trx, clientId, next, now);
-        const pick = (from: Required<ApplicationChanges>) => Object.fromEntries(changed.map((field) => [field, from[field]]));
+        const pick = (from: Readonly<Record<ApplicationField, string | readonly string[]>>) => Object.fromEntries(changed.map((field) => [field, from[field]]));
         await journal.record(trx, actor, {
           action: 'application.updated',
           targetType: 'application',

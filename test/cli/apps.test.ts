@@ -147,6 +147,31 @@ test('apps update: a bad option value exits 2 naming the option, and nothing cha
   assert.match(unknown.stderr, /No application has the client id 'no-such-client'/);
 });
 
+// Adding one redirect URI used to mean typing every other one again, and losing any added
+// meanwhile by someone else.
+test('apps update --add-… and --remove-… change the current lists by those values only; removing one the list does not hold is refused', () => {
+  const created = roster(['apps', 'create', '--name', 'Lists', '--redirect-uri', 'https://one.example.com/cb', '--allowed-group', 'Staff']);
+  const clientId = created.lines.at(-2) as string;
+
+  const added = roster(['apps', 'update', clientId, '--add-redirect-uri', 'https://two.example.com/cb', '--add-redirect-uri', 'https://one.example.com/cb', '--add-allowed-group', 'readers']);
+  assert.equal(added.status, 0, added.stderr);
+  assert.match(added.stdout, /  redirect URIs: https:\/\/one.example.com\/cb → https:\/\/one.example.com\/cb https:\/\/two.example.com\/cb\n  allowed groups: "Staff" → "Staff", "readers"\n/);
+  const removed = roster(['apps', 'update', clientId, '--remove-redirect-uri', 'https://one.example.com/cb', '--remove-allowed-group', 'STAFF']);
+  assert.equal(removed.status, 0, removed.stderr);
+  assert.match(removed.stdout, /  redirect URIs: https:\/\/one.example.com\/cb https:\/\/two.example.com\/cb → https:\/\/two.example.com\/cb\n  allowed groups: "Staff", "readers" → "readers"\n/);
+
+  const absent = roster(['apps', 'update', clientId, '--remove-redirect-uri', 'https://three.example.com/cb']);
+  assert.equal(absent.status, 2);
+  assert.match(absent.stderr, /^roster: --add-redirect-uri\/--remove-redirect-uri "https:\/\/three.example.com\/cb": is not one of the application's redirect URIs/);
+  const last = roster(['apps', 'update', clientId, '--remove-redirect-uri', 'https://two.example.com/cb']);
+  assert.equal(last.status, 1);
+  assert.match(last.stderr, /An application needs at least one redirect URI/);
+  const both = roster(['apps', 'update', clientId, '--redirect-uri', 'https://four.example.com/cb', '--add-redirect-uri', 'https://five.example.com/cb']);
+  assert.equal(both.status, 2);
+  assert.match(both.stderr, /--redirect-uri replaces the whole list/);
+  assert.match(roster(['apps', 'list']).stdout, new RegExp(`${clientId}\\s+Lists\\s+confidential\\s+readers\\s+https://two.example.com/cb`));
+});
+
 test('keys rotate names the new key and the retired one', () => {
   const first = roster(['keys', 'rotate']);
   assert.equal(first.status, 0, first.stderr);
