@@ -29,15 +29,33 @@ const DEFAULT_SESSION_POLICY: SessionPolicy = { idleMs: 8 * 60 * 60 * 1000, abso
 const TOUCH_RESOLUTION_MS = 60_000;
 /** The most sessions "My account" lists; a user rarely has more than a few. */
 const MAX_LISTED = 50;
+/** Longest address and browser description stored: they are for display, and come from the client. */
+const MAX_ORIGIN_TEXT = 100;
+
+/** Where a session signed in from, for its user's session list: display only, never trusted. */
+export interface SessionOrigin {
+  /** The client address, as the console counts clients (client.ts auditSource). */
+  readonly address: string;
+  /** A short description of the browser ("Firefox on Linux"). */
+  readonly browser: string;
+}
 
 /** A live session of a user, as "My account" lists it. */
 export interface SessionSummary {
+  /**
+   * Names the session in forms ("End"): derived one way from the stored id, which is itself a
+   * hash of the cookie, so the page shows nothing that could open the session.
+   */
+  readonly handle: string;
   readonly createdAt: string;
   readonly lastSeenAt: string;
   /** When it ends unless used: the earlier of its idle and absolute expiry. */
   readonly expiresAt: string;
   /** Whether it is the session of the cookie the list was asked with. */
   readonly current: boolean;
+  /** Where it signed in from; null for sessions opened before Roster recorded it. */
+  readonly address: string | null;
+  readonly browser: string | null;
 }
 
 /** The signed-in user behind a session. */
@@ -54,8 +72,8 @@ export interface SessionInfo {
 export interface Sessions {
   /** How long sessions live. */
   readonly policy: SessionPolicy;
-  /** Opens a session for `userId`; returns the cookie value (shown once, never stored). */
-  open(userId: string): Promise<{ value: string; expiresAt: Date }>;
+  /** Opens a session for `userId`, noting where from; returns the cookie value (shown once, never stored). */
+  open(userId: string, origin?: SessionOrigin): Promise<{ value: string; expiresAt: Date }>;
   /** The live session behind a cookie value, or undefined; refreshes its idle expiry. */
   find(value: string): Promise<SessionInfo | undefined>;
   /** Ends the session behind a cookie value (sign-out); a no-op when there is none. */
@@ -85,6 +103,15 @@ export interface Sessions {
    * obtained some), and audits `session.signed_out_everywhere`; returns how many sessions ended.
    */
   signOutEverywhere(userId: string, actor: Actor): Promise<number>;
+  /**
+   * Ends the one session of `userId` whose handle (SessionSummary.handle) is `handle`, audited as
+   * `session.ended` by `actor` (its holder or an administrator); false when `userId` has no such
+   * session, whoever else's it may be. What applications hold through OpenID Connect stays:
+   * grants are the user's, not one session's.
+   */
+  endOne(userId: string, handle: string, actor: Actor): Promise<boolean>;
+  /** The handle of the session behind a cookie value (to tell the current one in a form). */
+  handleOf(value: string): string;
   /**
    * Deletes the sessions that have ended (expired, or idle past the policy) and were never
    * presented again, which is when a session is otherwise deleted; returns how many.
@@ -129,11 +156,18 @@ export function createSessions(store: Store, options: { secure: boolean; domain?
   return {
     policy,
 
-    async open(userId) {
+    async open(userId, origin) {
       const value = randomBytes(32).toString('base64url');
       const now = new Date();
       const expiresAt = new Date(now.getTime() + policy.absoluteMs);
-      await sessions.insert(db, { id: hashSession(value), userId, createdAt: now.toISOString(), expiresAt: expiresAt.toISOString() });
+      await sessions.insert(db, {
+        id: hashSession(value),
+        userId,
+        createdAt: now.toISOString(),
+        expiresAt: expiresAt.toISOString(),
+        address: origin === undefined ? null : origin.address.slice(0, MAX_ORIGIN_TEXT),
+        browser: origin === undefined ? null : origin.browser.slice(0, MAX_ORIGIN_TEXT),
+      });
       return { value, expiresAt };
     },
 
@@ -184,6 +218,21 @@ export function createSessions(store: Store, options: { secure: boolean; domain?
       });
     },
 
+    async endOne(userId, handle, actor) {
+      return db.transaction().execute(async (trx) => {
+        const id = (await sessions.idsOf(trx, userId)).find((candidate) => handleOfId(candidate) === handle);
+        if (id === undefined) return false;
+        const session = await sessions.find(trx, id);
+        if (session === undefined || !(await sessions.deleteOne(trx, id))) return false;
+        await journal.record(trx, actor, { action: 'session.ended', targetType: 'user', targetId: userId, details: { signedInAt: session.createdAt } });
+        return true;
+      });
+    },
+
+    handleOf(value) {
+      return handleOfId(hashSession(value));
+    },
+
     async purgeEnded() {
       const now = Date.now();
       let deleted = 0;
@@ -201,7 +250,15 @@ export function createSessions(store: Store, options: { secure: boolean; domain?
       return rows.map((row) => {
         const idleEnd = Date.parse(row.lastSeenAt) + policy.idleMs;
         const expiresAt = Math.min(idleEnd, Date.parse(row.expiresAt));
-        return { createdAt: row.createdAt, lastSeenAt: row.lastSeenAt, expiresAt: new Date(expiresAt).toISOString(), current: row.id === current };
+        return {
+          handle: handleOfId(row.id),
+          createdAt: row.createdAt,
+          lastSeenAt: row.lastSeenAt,
+          expiresAt: new Date(expiresAt).toISOString(),
+          current: row.id === current,
+          address: row.address,
+          browser: row.browser,
+        };
       });
     },
 
@@ -222,4 +279,9 @@ export function sessionCookieValue(header: string | undefined): string | undefin
 
 function hashSession(value: string): string {
   return createHash('sha256').update(value).digest('hex');
+}
+
+/** A session's handle: 128 bits of a second, domain-separated hash of its stored id. */
+function handleOfId(id: string): string {
+  return createHash('sha256').update(`roster session handle\0${id}`).digest('hex').slice(0, 32);
 }

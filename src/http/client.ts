@@ -4,6 +4,9 @@
  * client an anonymous request counts against (the audit budget, the password backoff).
  */
 import { isIPv4, isIPv6 } from 'node:net';
+import type { FastifyRequest } from 'fastify';
+import type { SessionOrigin } from '../auth/sessions.ts';
+import { describeBrowser } from './user-agent.ts';
 
 /** The longest return path kept, once percent-encoded. */
 const MAX_RETURN_PATH = 2048;
@@ -95,3 +98,8 @@ export function auditSource(ip: string): string {
   return `${groups.slice(0, 4).map((group) => (group.includes('.') ? group : parseInt(group, 16).toString(16))).join(':')}::/64`;
 }
 
+
+/** Where a sign-in comes from, as the session lists show it: the client's address and browser. */
+export function sessionOrigin(request: FastifyRequest): SessionOrigin {
+  return { address: auditSource(request.ip), browser: describeBrowser(request.headers['user-agent']) };
+}

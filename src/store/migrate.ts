@@ -18,6 +18,7 @@ import * as webhooks from './migrations/013-webhooks.ts';
 import * as rateLimits from './migrations/014-rate-limits.ts';
 import * as eventsInCommitOrder from './migrations/015-events-in-commit-order.ts';
 import * as knownBrowsers from './migrations/016-known-browsers.ts';
+import * as sessionOrigin from './migrations/017-session-origin.ts';
 
 const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) => Promise<void>> = {
   '001-initial': initial.up,
@@ -35,6 +36,7 @@ const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) 
   '014-rate-limits': rateLimits.up,
   '015-events-in-commit-order': eventsInCommitOrder.up,
   '016-known-browsers': knownBrowsers.up,
+  '017-session-origin': sessionOrigin.up,
 };
 
 /**

@@ -25,6 +25,9 @@ export interface ListedSession {
   readonly createdAt: string;
   readonly lastSeenAt: string;
   readonly expiresAt: string;
+  /** Where it signed in from (migration 017); null for sessions opened before it. Display only. */
+  readonly address: string | null;
+  readonly browser: string | null;
 }
 
 /** What opening a session writes. */
@@ -33,6 +36,8 @@ export interface SessionWrite {
   readonly userId: string;
   readonly createdAt: string;
   readonly expiresAt: string;
+  readonly address: string | null;
+  readonly browser: string | null;
 }
 
 // Every console page and every forward-auth question reads its session: compiled once (compiled.ts).
@@ -57,6 +62,8 @@ export function createSessionQueries() {
           created_at: session.createdAt,
           last_seen_at: session.createdAt,
           expires_at: session.expiresAt,
+          address: session.address,
+          browser: session.browser,
         })
         .execute();
     },
@@ -85,7 +92,7 @@ export function createSessionQueries() {
     async listLiveOf(db: Executor, userId: string, now: string, seenSince: string, limit: number): Promise<ListedSession[]> {
       const rows = await db
         .selectFrom('sessions')
-        .select(['id', 'created_at', 'last_seen_at', 'expires_at'])
+        .select(['id', 'created_at', 'last_seen_at', 'expires_at', 'address', 'browser'])
         .where('user_id', '=', userId)
         .where('expires_at', '>', now)
         .where('last_seen_at', '>', seenSince)
@@ -93,7 +100,13 @@ export function createSessionQueries() {
         .orderBy('id')
         .limit(limit)
         .execute();
-      return rows.map((row) => ({ id: row.id, createdAt: row.created_at, lastSeenAt: row.last_seen_at, expiresAt: row.expires_at }));
+      return rows.map((row) => ({ id: row.id, createdAt: row.created_at, lastSeenAt: row.last_seen_at, expiresAt: row.expires_at, address: row.address, browser: row.browser }));
+    },
+
+    /** The ids of every session row of a user, ended or not; served by the sessions' user index. */
+    async idsOf(db: Executor, userId: string): Promise<string[]> {
+      const rows = await db.selectFrom('sessions').select('id').where('user_id', '=', userId).execute();
+      return rows.map((row) => row.id);
     },
 
     /** Deletes one session; returns whether there was one. */

@@ -123,6 +123,10 @@ export interface SessionsTable {
   last_seen_at: string;
   /** Absolute expiry; the idle expiry is computed from last_seen_at. */
   expires_at: string;
+  /** The client address at sign-in (migration 017); null for sessions opened before it. For display only. */
+  address: string | null;
+  /** A short browser description at sign-in ("Firefox on Linux", migration 017); null before it. For display only. */
+  browser: string | null;
 }
 
 export interface KnownBrowsersTable {

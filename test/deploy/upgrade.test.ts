@@ -22,29 +22,31 @@ before(async () => {
 after(async () => scratch.drop());
 
 test('a command refuses to upgrade an older schema and says how; db migrate upgrades it and says what it applied', async () => {
-  // The database as the version before migration 016 left it.
+  // The database as the version before migration 017 left it.
   const store = await openStore(scratch.location);
-  await sql`DROP TABLE known_browsers`.execute(store.db);
-  await sql`DELETE FROM kysely_migration WHERE name = '016-known-browsers'`.execute(store.db);
+  await sql`ALTER TABLE sessions DROP COLUMN address`.execute(store.db);
+  await sql`ALTER TABLE sessions DROP COLUMN browser`.execute(store.db);
+  await sql`DELETE FROM kysely_migration WHERE name = '017-session-origin'`.execute(store.db);
   await store.close();
 
   const refused = roster(scratch.url, ['tokens', 'list']);
   assert.equal(refused.status, 1, refused.stderr);
-  assert.match(refused.stderr, /The database's schema is older than this version of Roster \(pending migrations: 016-known-browsers\)/);
+  assert.match(refused.stderr, /The database's schema is older than this version of Roster \(pending migrations: 017-session-origin\)/);
   assert.match(refused.stderr, /npm run roster -- db migrate/);
   assert.match(refused.stderr, /docs\/deploy\.md#upgrading/);
   const untouched = await openStore(scratch.location, { migrate: false });
   try {
     const tables = await untouched.db.introspection.getTables();
-    assert.equal(tables.some((table) => table.name === 'known_browsers'), false, 'nothing was migrated');
+    const sessions = tables.find((table) => table.name === 'sessions');
+    assert.equal(sessions?.columns.some((column) => column.name === 'address'), false, 'nothing was migrated');
   } finally {
     await untouched.close();
   }
 
   const migrated = roster(scratch.url, ['db', 'migrate']);
   assert.equal(migrated.status, 0, migrated.stderr);
-  assert.match(migrated.stderr, /Applying 1 migration: 016-known-browsers/);
-  assert.equal(migrated.stdout.trim(), 'Migrated: 016-known-browsers.');
+  assert.match(migrated.stderr, /Applying 1 migration: 017-session-origin/);
+  assert.equal(migrated.stdout.trim(), 'Migrated: 017-session-origin.');
   assert.equal(roster(scratch.url, ['db', 'migrate']).stdout.trim(), 'The database is up to date: nothing to apply.');
   assert.equal(roster(scratch.url, ['tokens', 'list']).status, 0);
 });

@@ -129,15 +129,21 @@ export function samlCookieOf(response: LightMyRequestResponse): string | undefin
  * request cookie of the browser that started the sign-in unless `cookie` says otherwise
  * (`null`: no cookie at all, as from a browser that started nothing).
  */
-export async function postResponse(app: TestApp, xml: string, relayState?: string, options: { cookie?: string | null } = {}): Promise<LightMyRequestResponse> {
+export async function postResponse(
+  app: TestApp,
+  xml: string,
+  relayState?: string,
+  options: { cookie?: string | null; headers?: Record<string, string>; remoteAddress?: string } = {},
+): Promise<LightMyRequestResponse> {
   const form = new URLSearchParams({ SAMLResponse: Buffer.from(xml, 'utf8').toString('base64') });
   if (relayState !== undefined) form.set('RelayState', relayState);
   const cookie = options.cookie === undefined ? browserCookies.get(app) : options.cookie;
   return app.app.inject({
     method: 'POST',
     url: '/saml/acs',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie != null ? { cookie } : {}) },
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie != null ? { cookie } : {}), ...options.headers },
     payload: form.toString(),
+    ...(options.remoteAddress !== undefined ? { remoteAddress: options.remoteAddress } : {}),
   });
 }
 

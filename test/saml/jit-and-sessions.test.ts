@@ -182,6 +182,16 @@ eachDatabase('Roster sessions', (database) => {
     assert.ok(rows.every((row) => row.id !== value));
   });
 
+  test('a SAML sign-in records where the session came from: the client address and a short browser description', async () => {
+    const { requestId } = await startLogin(app);
+    const userAgent = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36';
+    const response = await postResponse(app, buildResponse({ login: 'gina@example.com', inResponseTo: requestId }), undefined, { headers: { 'user-agent': userAgent }, remoteAddress: '198.51.100.7' });
+    assert.equal(response.statusCode, 303, response.body);
+    const id = createHash('sha256').update(sessionCookieOf(response) ?? '').digest('hex');
+    const row = await app.services.store.db.selectFrom('sessions').select(['address', 'browser']).where('id', '=', id).executeTakeFirstOrThrow();
+    assert.deepEqual(row, { address: '198.51.100.7', browser: 'Chrome on Windows' });
+  });
+
   test('GET /api/users/current answers 401 without a session or with an unknown one', async () => {
     assert.equal((await app.app.inject({ method: 'GET', url: '/api/users/current' })).statusCode, 401);
     assert.equal((await current(app, 'x'.repeat(43))).statusCode, 401);

@@ -31,7 +31,8 @@ describe('migration 015: the event feed in commit order (on PostgreSQL)', { skip
     await sql`DROP FUNCTION roster_number_events()`.execute(store.db);
     await sql`DROP TABLE event_tickets`.execute(store.db);
     await sql`DROP TABLE known_browsers`.execute(store.db);
-    await sql`DELETE FROM kysely_migration WHERE name IN ('015-events-in-commit-order', '016-known-browsers')`.execute(store.db);
+    await sql`ALTER TABLE sessions DROP COLUMN address, DROP COLUMN browser`.execute(store.db);
+    await sql`DELETE FROM kysely_migration WHERE name IN ('015-events-in-commit-order', '016-known-browsers', '017-session-origin')`.execute(store.db);
   }
 
   test('old events keep their order, new ones follow them and every old cursor', async () => {
@@ -76,7 +77,7 @@ describe('migration 015: the event feed in commit order (on PostgreSQL)', { skip
       await client.query('select 1');
       return client;
     };
-    const bystanders = [await clientOn('psql'), await clientOn('roster 016')];
+    const bystanders = [await clientOn('psql'), await clientOn('roster 017')];
     const old = await clientOn('roster 014');
     try {
       await assert.rejects(openStore(location), (error: unknown) => {

@@ -6,10 +6,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ACCOUNT_LIMITS } from '../../../directory/accounts.ts';
 import { auditSource } from '../../client.ts';
-import { actionButton, badge, banner, confirmDialog, dataTable, facts, formValue, postForm, submitButton, textField, timeTag } from '../components.ts';
+import { actionButton, badge, banner, confirmDialog, facts, formValue, noticeBanner, postForm, submitButton, textField, timeTag } from '../components.ts';
 import type { ConsoleContext } from '../context.ts';
 import { html } from '../html.ts';
 import { sendPage } from '../layout.ts';
+import { SESSION_FIELD, sessionTable } from '../session-table.ts';
 import { caseKey } from '../../../text.ts';
 import { viewerOf } from '../viewer.ts';
 import { SIGN_IN_PATH } from './sign-in.ts';
@@ -26,7 +27,15 @@ function duration(ms: number): string {
 /** What the password form says after a POST: an error on one field, or success. */
 type PasswordOutcome = { readonly field: 'current' | 'next' | 'repeat'; readonly message: string } | 'changed' | undefined;
 
-/** Registers `GET /account`, `POST /account/password` and `POST /account/sign-out-everywhere`. */
+/** Why "End" on one session was refused, shown above the sessions with its status. */
+interface SessionRefusal {
+  readonly status: number;
+  readonly message: string;
+}
+
+const SESSION_NOTICES = { 'session-ended': { tone: 'success', text: 'The session was ended: that browser must sign in again.' } } as const;
+
+/** Registers `GET /account`, `POST /account/password`, `POST /account/sessions/end` and `POST /account/sign-out-everywhere`. */
 export function accountPages(app: FastifyInstance, context: ConsoleContext): void {
   const { services } = context;
 
@@ -46,7 +55,7 @@ ${textField({ name: 'repeat', label: 'New password again', type: 'password', aut
 </section>`;
   }
 
-  async function accountPage(request: FastifyRequest, reply: FastifyReply, outcome: PasswordOutcome): Promise<FastifyReply> {
+  async function accountPage(request: FastifyRequest, reply: FastifyReply, outcome: PasswordOutcome, sessionRefusal?: SessionRefusal): Promise<FastifyReply> {
     const viewer = viewerOf(request);
     const { user } = viewer;
     const [groups, sessions] = await Promise.all([services.access.groupsOf(user.id), services.sessions.listOf(user.id, viewer.sessionValue)]);
@@ -77,14 +86,9 @@ ${groups.length === 0 ? html`<p class="empty">You are in no groups.</p>` : html`
 </section>
 <section aria-labelledby="sessions-title">
 <h2 id="sessions-title">Sessions</h2>
-<p class="hint">Each browser you signed in with has a session. A session ends after ${duration(services.sessions.policy.idleMs)} without use, ${duration(services.sessions.policy.absoluteMs)} after sign-in, or when you sign out.</p>
-${dataTable({
-  caption: 'Your active sessions',
-  captionHidden: true,
-  columns: ['Signed in', 'Last active', 'Ends', ''],
-  rows: sessions.map((session) => [timeTag(session.createdAt), timeTag(session.lastSeenAt), timeTag(session.expiresAt), session.current ? badge('This session', 'success') : '']),
-  empty: 'No active sessions.',
-})}
+<p class="hint">Each browser you signed in with has a session. A session ends after ${duration(services.sessions.policy.idleMs)} without use, ${duration(services.sessions.policy.absoluteMs)} after sign-in, or when you sign out. A session you do not recognise: end it, then change your password.</p>
+${noticeBanner(request, SESSION_NOTICES)}${sessionRefusal !== undefined && banner({ tone: 'error', body: sessionRefusal.message })}
+${sessionTable(request, sessions, { caption: 'Your active sessions', endAction: '/account/sessions/end' })}
 <div class="actions">
 ${actionButton(request, { action: '/sessions/sign-out', label: 'Sign out' })}
 ${confirmDialog(request, {
@@ -98,7 +102,8 @@ ${confirmDialog(request, {
 </div>
 </section>
 ${user.local && !user.managed && passwordSection(request, outcome)}`;
-    return sendPage(request, reply, { title: 'My account', body, ...(typeof outcome === 'object' ? { status: 400 } : {}) });
+    const status = sessionRefusal?.status ?? (typeof outcome === 'object' ? 400 : undefined);
+    return sendPage(request, reply, { title: 'My account', body, ...(status !== undefined ? { status } : {}) });
   }
 
   app.get<{ Querystring: { changed?: string } }>('/account', { config: { access: 'signed-in' } }, async (request, reply) =>
@@ -122,6 +127,18 @@ ${user.local && !user.managed && passwordSection(request, outcome)}`;
     // Post/redirect/get: reloading the page must not send the passwords again.
     if (result.ok) return reply.redirect('/account?changed=password', 303);
     return accountPage(request, reply, { field: result.field, message: result.message });
+  });
+
+  app.post('/account/sessions/end', { config: { access: 'signed-in' } }, async (request, reply) => {
+    const viewer = viewerOf(request);
+    const { user } = viewer;
+    const handle = formValue(request, SESSION_FIELD) ?? '';
+    if (handle === services.sessions.handleOf(viewer.sessionValue)) {
+      return accountPage(request, reply, undefined, { status: 400, message: 'This is the session you are using: use Sign out to end it.' });
+    }
+    const ended = await services.sessions.endOne(user.id, handle, { kind: 'session', userId: user.id, login: user.login });
+    if (!ended) return accountPage(request, reply, undefined, { status: 404, message: 'You have no such session: it may have ended already.' });
+    return reply.redirect('/account?notice=session-ended', 303);
   });
 
   app.post('/account/sign-out-everywhere', { config: { access: 'signed-in' } }, async (request, reply) => {

@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { SamlConfig } from '../../../auth/saml-config.ts';
-import { auditSource, localPath, returnAddress, type ReturnTrust } from '../../client.ts';
+import { auditSource, localPath, returnAddress, sessionOrigin, type ReturnTrust } from '../../client.ts';
 import { CSRF_FIELD, csrfTokenFor } from '../../csrf.ts';
 import { banner, formValue, hrefWith, noticeBanner, queryValue, submitButton, textField, type Query } from '../components.ts';
 import type { ConsoleContext } from '../context.ts';
@@ -108,7 +108,7 @@ export function signInPages(app: FastifyInstance, context: ConsoleContext): void
     // The browser's earlier session is given up rather than left open: audited as its holder's
     // sign-out when someone else signs in on this browser.
     if (request.viewer !== null) await services.sessions.replaced(services.sessions.idOf(request.viewer.sessionValue), result.user.id);
-    const session = await services.sessions.open(result.user.id);
+    const session = await services.sessions.open(result.user.id, sessionOrigin(request));
     return reply
       .header('set-cookie', [services.sessions.cookie(session.value, session.expiresAt), knownBrowser.set(result.browser.value, result.browser.expiresAt)])
       .redirect(returnTo ?? '/', 303);

@@ -17,7 +17,8 @@ import type { ConsoleContext } from '../context.ts';
 import { html, type SafeHtml } from '../html.ts';
 import { sendPage } from '../layout.ts';
 import { attempt, fieldError, managedBanner, managedFilter, refusalBanner, sourceBadge, sourceFilter, type Refusal } from './directory.ts';
-import { actorOf } from '../viewer.ts';
+import { actorOf, viewerOf } from '../viewer.ts';
+import { SESSION_FIELD, sessionTable } from '../session-table.ts';
 
 const USERS = '/admin/users';
 const PAGE_SIZE = 50;
@@ -32,6 +33,7 @@ const NOTICES = {
   revoked: { tone: 'success', text: 'The token was revoked.' },
   updated: { tone: 'success', text: 'The user was changed.' },
   'signed-out': { tone: 'success', text: 'Every session of the user was ended.' },
+  'session-ended': { tone: 'success', text: 'The session was ended: that browser must sign in again.' },
 } as const;
 
 /** What the create form was sent with, to show it again with the refusal. */
@@ -160,7 +162,7 @@ ${textField({ name: 'password', label: 'Password (local users)', type: 'password
     const [groups, tokens, sessions, check, audit, scimUser] = await Promise.all([
       services.groupManagement.list({ userId: user.id }, { offset: 0, limit: SHORT_LIST }),
       services.tokens.list(),
-      services.sessions.listOf(user.id),
+      services.sessions.listOf(user.id, viewerOf(request).sessionValue),
       services.signIn.check(user.id),
       services.auditLog.list({ targetType: 'user', targetId: user.id }, { offset: 0, limit: AUDIT_ENTRIES, ascending: false }),
       user.scimId === null ? Promise.resolve(undefined) : services.users.get(user.scimId),
@@ -250,13 +252,7 @@ ${dataTable({
 </section>
 <section aria-labelledby="sessions-title">
 <h2 id="sessions-title">Sessions</h2>
-${dataTable({
-  caption: `Sessions of ${user.login}`,
-  captionHidden: true,
-  columns: ['Signed in', 'Last active', 'Ends'],
-  rows: sessions.map((session) => [timeTag(session.createdAt), timeTag(session.lastSeenAt), timeTag(session.expiresAt)]),
-  empty: 'No active sessions.',
-})}
+${sessionTable(request, sessions, { caption: `Sessions of ${user.login}`, endAction: `${path}/sessions/end` })}
 ${sessions.length > 0 && html`<div class="actions">${confirmDialog(request, {
   id: 'end-sessions',
   trigger: 'Sign out everywhere',
@@ -365,6 +361,14 @@ ${audit.total > audit.events.length && html`<p class="hint">The latest ${audit.e
     const user = await services.accounts.get(request.params.id);
     await services.sessions.signOutEverywhere(user.id, actorOf(request));
     return reply.redirect(`${USERS}/${encodeURIComponent(user.id)}?notice=signed-out`, 303);
+  });
+
+  app.post<{ Params: { id: string } }>(`${USERS}/:id/sessions/end`, async (request, reply) => {
+    const user = await services.accounts.get(request.params.id);
+    // Looked up among this user's sessions only: a handle of someone else's ends nothing.
+    const ended = await services.sessions.endOne(user.id, formValue(request, SESSION_FIELD) ?? '', actorOf(request));
+    if (!ended) return userPage(request, reply, { status: 404, message: 'This user has no such session: it may have ended already.' });
+    return reply.redirect(`${USERS}/${encodeURIComponent(user.id)}?notice=session-ended`, 303);
   });
 
   app.post<{ Params: { id: string } }>(`${USERS}/:id/tokens/revoke`, async (request, reply) => {

@@ -9,6 +9,7 @@ import { identityOf, type SignInDecision, type SignInIdentity } from '../../../d
 import type { Services } from '../../../services.ts';
 import { SAML_BODY_LIMIT, VALIDATION_MARKER, auditSource, returnAddress, sendHtml, type ReturnTrust } from './common.ts';
 import { refusalPage, validationPage, type ValidationRow } from './pages.ts';
+import { sessionOrigin } from '../../client.ts';
 
 /** Registers POST /saml/acs. */
 export function acsRoute(app: FastifyInstance, services: Services, trust: ReturnTrust): void {
@@ -49,7 +50,7 @@ export function acsRoute(app: FastifyInstance, services: Services, trust: Return
       return sendHtml(reply, 403, refusalPage(outcome.message));
     }
     request.server.metrics.signIn('saml', 'success');
-    const session = await services.sessions.open(outcome.user.id);
+    const session = await services.sessions.open(outcome.user.id, sessionOrigin(request));
     return reply
       .header('set-cookie', services.sessions.cookie(session.value, session.expiresAt))
       .header('cache-control', 'no-store')
