@@ -71,6 +71,9 @@ eachDatabase('console: where sessions come from, and ending one', (database) => 
     const kept = await signIn('frank', FIREFOX_LINUX, '192.0.2.20');
     const other = await signIn('frank', SAFARI_MAC, '192.0.2.21');
     const third = await signIn('frank', FIREFOX_LINUX, '192.0.2.22');
+    const frankId = (await app.services.accounts.findByLogin('frank'))?.id ?? '';
+    // What an application holds for Frank through OpenID Connect: one session's end leaves it.
+    await app.services.store.db.insertInto('oidc_models').values({ model: 'Grant', id: `grant-${frankId}`, payload: '{}', grant_id: null, uid: null, user_code: null, account_id: frankId, expires_at: null, consumed_at: null }).execute();
     const page = await getPage(app, '/account', kept);
     const handles = endHandles(page.body);
     assert.equal(handles.length, 2, 'no End on this session');
@@ -90,8 +93,10 @@ eachDatabase('console: where sessions come from, and ending one', (database) => 
     assert.equal(after.statusCode, 200);
     assert.match(after.body, /The session was ended/);
     assert.doesNotMatch(after.body, /Safari on macOS/);
-    const event = await app.services.store.db.selectFrom('audit_events').select(['actor', 'target_id']).where('action', '=', 'session.ended').where('target_id', '=', (await app.services.accounts.findByLogin('frank'))?.id ?? '').executeTakeFirstOrThrow();
+    const event = await app.services.store.db.selectFrom('audit_events').select(['actor', 'target_id']).where('action', '=', 'session.ended').where('target_id', '=', frankId).executeTakeFirstOrThrow();
     assert.equal(event.actor, 'session:frank');
+    const grants = await app.services.store.db.selectFrom('oidc_models').select('id').where('account_id', '=', frankId).execute();
+    assert.deepEqual(grants, [{ id: `grant-${frankId}` }], 'the OpenID Connect grant stays');
   });
 
   test("End refuses another user's session, a forged handle and this session, ending nothing", async () => {
