@@ -153,7 +153,8 @@ eachDatabase('password sign-in backoff', (database) => {
   });
 
   test('known browsers are stored as hashes of their cookie, and forgotten 90 days after their last sign-in', async () => {
-    const cookie = browserOf(await passwordSignIn(app, 'frank', 'frank-password-1', { remoteAddress: '198.24.0.1' }));
+    await app.services.accounts.create({ login: 'lena', name: 'Lena', password: 'lena-password-1', local: true }, cli);
+    const cookie = browserOf(await passwordSignIn(app, 'lena', 'lena-password-1', { remoteAddress: '198.24.0.1' }));
     const rows = await app.services.store.db.selectFrom('known_browsers').selectAll().execute();
     assert.ok(rows.length > 0);
     for (const row of rows) assert.match(row.id, /^[0-9a-f]{64}$/);
