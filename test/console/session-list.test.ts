@@ -58,6 +58,8 @@ eachDatabase('console: where sessions come from, and ending one', (database) => 
     const page = await getPage(app, `/admin/users/${erinId}`, admin);
     assert.match(page.body, /Firefox on Linux<\/td><td><code>192\.0\.2\.10<\/code>/);
     assert.match(page.body, /Safari on macOS/);
+    // Each End button names its session for a screen reader.
+    assert.match(page.body, />End<span class="visually-hidden"> the session of Firefox on Linux at 192\.0\.2\.10<\/span><\/button>/);
   });
 
   test('a session opened without its origin (before migration 017) shows a dash', async () => {

@@ -73,7 +73,7 @@ export function postForm(request: FastifyRequest, options: { readonly action: st
 
 /** A submit button. A disabled one should be explained by visible text it points to (`describedBy`). */
 export function submitButton(
-  label: string,
+  label: string | SafeHtml,
   options: { readonly tone?: ButtonTone; readonly disabled?: boolean; readonly describedBy?: string; readonly name?: string; readonly value?: string; readonly formAction?: string } = {},
 ): SafeHtml {
   // formAction: this button posts the whole form elsewhere, without the browser's required-field
@@ -84,7 +84,7 @@ export function submitButton(
 /** A form that is one button posting to `action` (with hidden `fields`): "Revoke", "Sign out" … */
 export function actionButton(
   request: FastifyRequest,
-  options: { readonly action: string; readonly label: string; readonly fields?: Readonly<Record<string, string | number | undefined>>; readonly tone?: ButtonTone; readonly disabled?: boolean; readonly describedBy?: string },
+  options: { readonly action: string; readonly label: string | SafeHtml; readonly fields?: Readonly<Record<string, string | number | undefined>>; readonly tone?: ButtonTone; readonly disabled?: boolean; readonly describedBy?: string },
 ): SafeHtml {
   const button = submitButton(options.label, {
     ...(options.tone !== undefined ? { tone: options.tone } : {}),

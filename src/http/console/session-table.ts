@@ -29,7 +29,14 @@ export function sessionTable(request: FastifyRequest, sessions: readonly Session
       timeTag(session.createdAt),
       timeTag(session.lastSeenAt),
       timeTag(session.expiresAt),
-      session.current ? badge('This session', 'success') : actionButton(request, { action: options.endAction, label: 'End', fields: { [SESSION_FIELD]: session.handle } }),
+      session.current
+        ? badge('This session', 'success')
+        : actionButton(request, {
+            action: options.endAction,
+            // A screen reader going from button to button hears which session each one ends.
+            label: html`End<span class="visually-hidden"> the session of ${session.browser ?? 'an unknown browser'}${session.address === null ? '' : ` at ${session.address}`}</span>`,
+            fields: { [SESSION_FIELD]: session.handle },
+          }),
     ]),
     empty: 'No active sessions.',
   });
