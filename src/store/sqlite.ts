@@ -198,11 +198,13 @@ export function openSqlite(path: string): Omit<Store, 'secrets'> {
       accessSync(path, constants.R_OK | constants.W_OK);
     }
     database = new SQLite(path);
-    // WAL lets readers (the CLI, backups) work while the server writes; foreign keys are off by
-    // default in SQLite; busy_timeout makes a second process wait instead of failing at once.
+    // busy_timeout first: it makes a second process wait instead of failing at once, and the
+    // journal mode below already needs it when several processes open a new file together. WAL
+    // lets readers (the CLI, backups) work while the server writes; foreign keys are off by
+    // default in SQLite.
+    database.pragma('busy_timeout = 5000');
     database.pragma('journal_mode = WAL');
     database.pragma('foreign_keys = ON');
-    database.pragma('busy_timeout = 5000');
     // FULL: each commit syncs the WAL to disk before it returns, so an acknowledged write
     // survives an operating-system crash or a power loss too, as on PostgreSQL (fsync and
     // synchronous_commit on). NORMAL survives a killed process only: the last commits could roll

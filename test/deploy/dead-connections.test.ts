@@ -52,7 +52,7 @@ function assertTooSlow(answer: TestResponse, what: string): void {
 
 /** Stops Roster's backends on `database` (the test runs as root or as the server's owner). */
 async function freezeRoster(admin: pg.Client, database: string): Promise<number[]> {
-  const { rows } = await admin.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE application_name = 'roster' AND datname = $1", [database]);
+  const { rows } = await admin.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'roster%' AND datname = $1", [database]);
   const pids = rows.map((row) => row.pid);
   for (const pid of pids) process.kill(pid, 'SIGSTOP');
   return pids;
@@ -176,7 +176,7 @@ describe('PostgreSQL connections that stop answering (a throwaway server of the 
     await admin.query("ALTER DATABASE roster SET lock_timeout = '200ms'");
     try {
       // Connections start with the setting: the pool replaces the ones it has.
-      await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'roster' AND datname = 'roster'");
+      await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'roster%' AND datname = 'roster'");
       await waitFor(async () => (await roster.request('GET', '/Users?count=1')).status === 200, 'SCIM to answer on new connections');
       await admin.query('BEGIN');
       try {

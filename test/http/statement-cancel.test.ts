@@ -43,7 +43,7 @@ async function waitFor<T>(probe: () => Promise<T | undefined>, what: string, tim
 function lockWaiter(session: pg.Client, database: string): Promise<number> {
   return waitFor(
     async () => {
-      const { rows } = await session.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = 'roster' AND wait_event_type = 'Lock'", [database]);
+      const { rows } = await session.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name LIKE 'roster%' AND wait_event_type = 'Lock'", [database]);
       return rows[0]?.pid;
     },
     'a Roster backend waiting on a lock',
@@ -138,7 +138,7 @@ describe('PostgreSQL statements past the deadline are stopped on the server', { 
     const statement = sql`SELECT pg_sleep(60)`.execute(roster.services.store.db);
     const running = await waitFor(
       async () => {
-        const { rows } = await observer.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = 'roster' AND query LIKE 'SELECT pg_sleep%' AND state = 'active'", [database]);
+        const { rows } = await observer.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name LIKE 'roster%' AND query LIKE 'SELECT pg_sleep%' AND state = 'active'", [database]);
         return rows[0]?.pid;
       },
       'the statement to run',
