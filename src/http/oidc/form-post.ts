@@ -14,7 +14,9 @@
  * follows the 303 with a GET, a top-level navigation that carries Lax cookies, so the request
  * goes on exactly as a GET one does (the question included).
  */
-import type { IncomingMessage } from 'node:http';
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { messagePage } from '../routes/saml/pages.ts';
+import { sendHtml } from '../routes/saml/common.ts';
 
 /**
  * The largest form read. The parameters travel on as a URL, which Node reads within its 16 KiB
@@ -25,61 +27,36 @@ export const FORM_POST_LIMIT = 8 * 1024;
 
 const FORM = 'application/x-www-form-urlencoded';
 
-/** What a posted request becomes. */
-export type PostedRequest =
-  | { readonly ok: true; readonly location: string }
-  | { readonly ok: false; readonly status: 413 | 415; readonly message: string };
-
-/**
- * Reads the form of a POST to `path` and says where the browser goes on with it as a GET;
- * `request` names it in a refusal ("authorization request"). A refusal leaves the body unread:
- * answer it with Connection: close.
- */
-export async function formPostAsGet(raw: IncomingMessage, path: string, request: string): Promise<PostedRequest> {
-  const type = (raw.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
-  if (type !== FORM) {
-    return { ok: false, status: 415, message: `The ${request} is posted as an ${FORM} form.` };
-  }
-  const body = await readLimited(raw, FORM_POST_LIMIT);
-  if (body === undefined) {
-    return { ok: false, status: 413, message: `The ${request} is larger than ${FORM_POST_LIMIT / 1024} KiB, more than one needs.` };
-  }
-  // Re-encoded, so that the URL carries the parameters the form said, whatever its spelling.
-  const params = new URLSearchParams(body);
-  const query = params.toString();
-  return { ok: true, location: query === '' ? path : `${path}?${query}` };
+/** An endpoint that takes a form post: its path, what its request is called, the title of a refusal. */
+export interface FormPostEndpoint {
+  readonly path: string;
+  readonly request: string;
+  readonly refused: string;
 }
 
 /**
- * The body as text, or undefined once it passes `limit` bytes: the rest is left unread (the
- * caller answers with Connection: close) rather than destroying the request, which would take
- * the socket and the answer with it.
+ * Registers `POST` on each endpoint, in a scope of its own: Fastify reads the form (nothing else,
+ * and no more than FORM_POST_LIMIT) and the browser is sent on to the same request as a GET.
  */
-function readLimited(raw: IncomingMessage, limit: number): Promise<string | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const stop = () => {
-      raw.off('data', onData);
-      raw.off('end', onEnd);
-      raw.off('error', reject);
-    };
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        stop();
-        raw.pause();
-        resolve(undefined);
-        return;
-      }
-      chunks.push(chunk);
-    };
-    const onEnd = () => {
-      stop();
-      resolve(Buffer.concat(chunks).toString('utf8'));
-    };
-    raw.on('data', onData);
-    raw.on('end', onEnd);
-    raw.on('error', reject);
+export async function formPostRoutes(app: FastifyInstance, options: { readonly endpoints: readonly FormPostEndpoint[] }): Promise<void> {
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(FORM, { parseAs: 'string', bodyLimit: FORM_POST_LIMIT }, (_request, body, done) => done(null, body));
+  const byPath = new Map(options.endpoints.map((endpoint) => [endpoint.path, endpoint]));
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const endpoint = byPath.get(request.routeOptions.url ?? '');
+    const message =
+      error.statusCode === 415 ? `The ${endpoint?.request ?? 'request'} is posted as an ${FORM} form.`
+      : error.statusCode === 413 ? `The ${endpoint?.request ?? 'request'} is larger than ${FORM_POST_LIMIT / 1024} KiB, more than one needs.`
+      : undefined;
+    // Anything else is the enclosing scope's to answer.
+    if (message === undefined || endpoint === undefined) throw error;
+    return sendHtml(reply, error.statusCode ?? 400, messagePage(endpoint.refused, message));
   });
+  for (const { path } of options.endpoints) {
+    app.post<{ Body: string }>(path, async (request, reply) => {
+      // Re-encoded, so that the URL carries the parameters the form said, whatever its spelling.
+      const query = new URLSearchParams(request.body).toString();
+      return reply.code(303).header('location', query === '' ? path : `${path}?${query}`).header('cache-control', 'no-store').send();
+    });
+  }
 }

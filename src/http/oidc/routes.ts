@@ -18,7 +18,7 @@ import { failurePage, messagePage, unavailablePage } from '../routes/saml/pages.
 import { sendHtml } from '../routes/saml/common.ts';
 import { sessionCookieValue } from '../../auth/sessions.ts';
 import { INTERACTION_PATH, OIDC_PREFIX, createProviderCache, type OidcOptions } from './provider.ts';
-import { formPostAsGet } from './form-post.ts';
+import { formPostRoutes } from './form-post.ts';
 import { securityHeaders } from '../security-headers.ts';
 
 /** The interaction result's key for the Roster session a forced re-authentication replaces. */
@@ -98,17 +98,12 @@ export async function oidcRoutes(app: FastifyInstance, options: OidcOptions & { 
   app.get('/.well-known/openid-configuration', handOver);
   // The authorization request (OpenID Connect Core §3.1.2.1) and RP-initiated logout
   // (RP-Initiated Logout 1.0 §2) by form post too, sent on as a GET (form-post.ts says why).
-  const formPosts = [
-    { path: `${OIDC_PREFIX}/auth`, request: 'authorization request', refused: 'Sign-in not possible' },
-    { path: `${OIDC_PREFIX}/session/end`, request: 'logout request', refused: 'Sign-out not possible' },
-  ];
-  for (const { path, request: name, refused } of formPosts) {
-    app.post(path, async (request, reply) => {
-      const posted = await formPostAsGet(request.raw, path, name);
-      if (!posted.ok) return sendHtml(reply.header('connection', 'close'), posted.status, messagePage(refused, posted.message));
-      return reply.code(303).header('location', posted.location).header('cache-control', 'no-store').send();
-    });
-  }
+  await app.register(formPostRoutes, {
+    endpoints: [
+      { path: `${OIDC_PREFIX}/auth`, request: 'authorization request', refused: 'Sign-in not possible' },
+      { path: `${OIDC_PREFIX}/session/end`, request: 'logout request', refused: 'Sign-out not possible' },
+    ],
+  });
   app.route({ method: ['GET', 'POST', 'OPTIONS'], url: `${OIDC_PREFIX}/*`, handler: handOver });
 
   // The provider's login and consent prompts. Login: the browser's Roster session, or the
