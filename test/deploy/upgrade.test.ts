@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import { sql } from 'kysely';
 import { openStore } from '../../src/store/index.ts';
 import { createTestDatabase, type ScratchDatabase } from '../support/databases.ts';
-import { ROOT } from '../support/process.ts';
+import { freePort, ROOT } from '../support/process.ts';
 
 function roster(url: string, args: string[]) {
   return spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/roster.ts', ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ROSTER_DATABASE_URL: url } });
@@ -58,5 +58,26 @@ test('a command on a database with no schema yet sets it up, as before', async (
     assert.equal(run.status, 0, run.stderr);
   } finally {
     await fresh.drop();
+  }
+});
+
+test('roster serve upgrades an older database at start and says so in its log, with how long it took', async () => {
+  const older = await createTestDatabase('sqlite');
+  try {
+    const store = await openStore(older.location);
+    await sql`ALTER TABLE sessions DROP COLUMN address`.execute(store.db);
+    await sql`ALTER TABLE sessions DROP COLUMN browser`.execute(store.db);
+    await sql`DELETE FROM kysely_migration WHERE name = '017-session-origin'`.execute(store.db);
+    await store.close();
+    const env = { ...process.env, ROSTER_DATABASE_URL: older.url, ROSTER_PORT: String(await freePort()), ROSTER_HOST: '127.0.0.1', ROSTER_LOG_LEVEL: 'info' };
+    // Killed after its start: what matters is what it logged before serving.
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/roster.ts', 'serve'], { cwd: ROOT, env, encoding: 'utf8', timeout: 20_000 });
+    const lines = run.stdout.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as { msg: string; migrations?: string[]; durationMs?: number });
+    const applying = lines.find((line) => line.msg.startsWith('applying 1 database migration before serving'));
+    assert.deepEqual(applying?.migrations, ['017-session-origin'], run.stdout.slice(0, 2000));
+    const applied = lines.find((line) => line.msg === 'database migrations applied');
+    assert.equal(typeof applied?.durationMs, 'number');
+  } finally {
+    await older.drop();
   }
 });
