@@ -51,12 +51,12 @@ eachDatabase('console: where sessions come from, and ending one', (database) => 
     assert.match(own.body, /<th scope="col">Browser<\/th><th scope="col">Address<\/th>/);
     const rows = sessionRows(own.body);
     const firefox = rows.find((row) => row.includes('Firefox on Linux'));
-    assert.ok(firefox?.includes('<code>192.0.2.10</code>'), 'the address beside the browser');
+    assert.ok(firefox?.includes('<code class="nowrap">192.0.2.10</code>'), 'the address beside the browser');
     assert.match(firefox ?? '', /This session/);
-    assert.ok(rows.some((row) => row.includes('Safari on macOS') && row.includes('<code>2001:db8:1:2::/64</code>')), 'IPv6 by its /64, as the console counts clients');
+    assert.ok(rows.some((row) => row.includes('Safari on macOS') && row.includes('<code class="nowrap">2001:db8:1:2::/64</code>')), 'IPv6 by its /64, as the console counts clients');
     assert.doesNotMatch(own.body, /<script>/);
     const page = await getPage(app, `/admin/users/${erinId}`, admin);
-    assert.match(page.body, /Firefox on Linux<\/td><td><code>192\.0\.2\.10<\/code>/);
+    assert.match(page.body, /Firefox on Linux<\/td><td><code class="nowrap">192\.0\.2\.10<\/code>/);
     assert.match(page.body, /Safari on macOS/);
     // Each End button names its session for a screen reader.
     assert.match(page.body, />End<span class="visually-hidden"> the session of Firefox on Linux at 192\.0\.2\.10<\/span><\/button>/);

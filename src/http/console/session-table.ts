@@ -25,7 +25,7 @@ export function sessionTable(request: FastifyRequest, sessions: readonly Session
     columns: ['Browser', 'Address', 'Signed in', 'Last active', 'Ends', ''],
     rows: sessions.map((session) => [
       session.browser ?? UNKNOWN,
-      session.address === null ? UNKNOWN : html`<code>${session.address}</code>`,
+      session.address === null ? UNKNOWN : html`<code class="nowrap">${session.address}</code>`,
       timeTag(session.createdAt),
       timeTag(session.lastSeenAt),
       timeTag(session.expiresAt),
