@@ -12,11 +12,8 @@
  * `roster_saml` without any SameSite attribute: Firefox and Safari send it on the IdP's post,
  * Chrome only within two minutes of /saml/login (its "Lax+POST" allowance); docs/saml.md says so.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { cookieValue } from './cookies.ts';
-
-/** 256 random bits, base64url. */
-const VALUE = /^[A-Za-z0-9_-]{43}$/;
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { cookieValue, isRandomCookieValue, randomCookieValue } from './cookies.ts';
 
 /** The value a request is bound to, its hash (what is stored) and the cookie that carries it. */
 export interface BrowserBindingIssue {
@@ -43,12 +40,12 @@ export function createBrowserBinding(options: { secure: boolean; lifetimeMs: num
   const attributes = ['Path=/', 'HttpOnly', ...(options.secure ? ['Secure', 'SameSite=None'] : []), `Max-Age=${Math.floor(options.lifetimeMs / 1000)}`];
   const presented = (cookies: string | undefined): string | undefined => {
     const value = cookieValue(cookies, name);
-    return value !== undefined && VALUE.test(value) ? value : undefined;
+    return isRandomCookieValue(value) ? value : undefined;
   };
   return {
     presented,
     issue(cookies) {
-      const value = presented(cookies) ?? randomBytes(32).toString('base64url');
+      const value = presented(cookies) ?? randomCookieValue();
       return { value, hash: bindingHash(value), setCookie: [`${name}=${value}`, ...attributes].join('; ') };
     },
   };

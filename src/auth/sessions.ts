@@ -5,11 +5,11 @@
  * session. A session ends at the first of: its idle expiry, its absolute expiry, sign-out,
  * or its user no longer being active.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
 import type { Store } from '../store/index.ts';
-import { cookieValue } from './cookies.ts';
+import { cookieValue, isRandomCookieValue, randomCookieValue } from './cookies.ts';
 import { createOidcQueries } from '../store/oidc.ts';
 import { createSessionQueries } from '../store/sessions.ts';
 import { deleteSessionsOf } from '../store/user-credentials.ts';
@@ -157,7 +157,7 @@ export function createSessions(store: Store, options: { secure: boolean; domain?
     policy,
 
     async open(userId, origin) {
-      const value = randomBytes(32).toString('base64url');
+      const value = randomCookieValue();
       const now = new Date();
       const expiresAt = new Date(now.getTime() + policy.absoluteMs);
       await sessions.insert(db, {
@@ -172,7 +172,7 @@ export function createSessions(store: Store, options: { secure: boolean; domain?
     },
 
     async find(value) {
-      if (!/^[A-Za-z0-9_-]{43}$/.test(value)) return undefined;
+      if (!isRandomCookieValue(value)) return undefined;
       const id = hashSession(value);
       const session = await sessions.find(db, id);
       if (session === undefined) return undefined;

@@ -19,7 +19,8 @@
  * password account, the one thing the form is for, and never whether a SAML or SCIM account
  * exists. Without SAML every refusal reads "login or password incorrect".
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { isRandomCookieValue, randomCookieValue } from '../auth/cookies.ts';
 import type { SamlConfig } from '../auth/saml-config.ts';
 import type { Executor } from '../store/executor.ts';
 import type { Store } from '../store/index.ts';
@@ -111,7 +112,7 @@ function backoffKeys(login: string, source: string): { login: string; source: st
 
 /** The stored id of a known-browser cookie value (256 random bits), or undefined for anything else. */
 function browserIdOf(value: string | undefined): string | undefined {
-  return value !== undefined && /^[A-Za-z0-9_-]{43}$/.test(value) ? sha256(`browser:${value}`) : undefined;
+  return isRandomCookieValue(value) ? sha256(`browser:${value}`) : undefined;
 }
 
 type Reservation = { readonly allowed: true } | { readonly allowed: false; readonly retryAfterMs: number };
@@ -166,7 +167,7 @@ export function createPasswordSignIn(store: Store, passwordCheck: PasswordCheck,
    * unknown may have been planted by someone who would then share its allowance).
    */
   async function rememberBrowser(trx: Executor, userId: string, presented: string | undefined, knownBrowser: string | undefined, now: Date): Promise<KnownBrowser> {
-    const value = knownBrowser !== undefined && presented !== undefined ? presented : randomBytes(32).toString('base64url');
+    const value = knownBrowser !== undefined && presented !== undefined ? presented : randomCookieValue();
     const expiresAt = new Date(now.getTime() + KNOWN_BROWSER_DAYS * 24 * 60 * MINUTE_MS);
     await knownBrowsers.remember(trx, browserIdOf(value) ?? '', userId, expiresAt.toISOString());
     return { value, expiresAt };

@@ -8,16 +8,13 @@
  *   (SameSite=Strict, `__Host-` on https), which blocks login CSRF.
  * Forms send the token in the `_csrf` field, scripts in the `X-CSRF-Token` header.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { cookieValue } from '../auth/cookies.ts';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { cookieValue, isRandomCookieValue, randomCookieValue } from '../auth/cookies.ts';
 
 /** The form field that carries the token. */
 export const CSRF_FIELD = '_csrf';
 /** The request header that carries the token (fetch). */
 export const CSRF_HEADER = 'x-csrf-token';
-
-/** 256 random bits, base64url: the shape of both secrets the token is derived from. */
-const SECRET = /^[A-Za-z0-9_-]{43}$/;
 
 /** The token for a secret (the session cookie's value, or the pre-session cookie's). */
 export function csrfTokenFor(secret: string): string {
@@ -26,7 +23,7 @@ export function csrfTokenFor(secret: string): string {
 
 /** True when `presented` is the token of `secret`, compared in constant time. */
 export function csrfTokenMatches(secret: string | undefined, presented: unknown): boolean {
-  if (secret === undefined || !SECRET.test(secret) || typeof presented !== 'string') return false;
+  if (!isRandomCookieValue(secret) || typeof presented !== 'string') return false;
   const expected = Buffer.from(csrfTokenFor(secret));
   const actual = Buffer.from(presented);
   return expected.length === actual.length && timingSafeEqual(expected, actual);
@@ -73,12 +70,12 @@ export function preSessionCookie(options: { readonly secure: boolean }): PreSess
   const attributes = ['Path=/', 'HttpOnly', 'SameSite=Strict', ...(options.secure ? ['Secure'] : [])];
   const presented = (cookies: string | undefined): string | undefined => {
     const value = cookieValue(cookies, name);
-    return value !== undefined && SECRET.test(value) ? value : undefined;
+    return isRandomCookieValue(value) ? value : undefined;
   };
   return {
     presented,
     issue(cookies) {
-      const secret = presented(cookies) ?? randomBytes(32).toString('base64url');
+      const secret = presented(cookies) ?? randomCookieValue();
       return { secret, setCookie: [`${name}=${secret}`, ...attributes].join('; ') };
     },
   };
