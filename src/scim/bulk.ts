@@ -23,6 +23,8 @@
  *   a bad failOnErrors) refuse it before anything runs: 400. Problems of one operation are that
  *   operation's error; the others still run ("continue performing as many changes as
  *   possible", §3.7).
+ * - A POST without a bulkId is that operation's 400 invalidValue: the RFC requires one, and
+ *   without it the answer cannot be matched to the operation that created a resource.
  * - More operations than maxOperations is a 413 naming the limit, without scimType, as the
  *   §3.7.4 example answers (`tooMany` is the filter's error, RFC 7644 Table 9).
  */
@@ -206,6 +208,11 @@ function parseOperation(raw: JsonObject, index: number, bulkId: string | undefin
     if (known === undefined) {
       const sent = sentMethod === undefined ? 'is missing' : `is ${JSON.stringify(sentMethod)}`;
       throw badRequest('invalidSyntax', `${label}.method ${sent}; it must be POST, PUT, PATCH or DELETE.`);
+    }
+    // RFC 7644 §3.7: bulkId is REQUIRED for a POST. Without one the client cannot tell which
+    // answer holds the id of what it created, nor refer to it from another operation.
+    if (known === 'POST' && bulkId === undefined) {
+      throw badRequest('invalidValue', `${label}.bulkId is required for a POST (RFC 7644 §3.7): a string unique in the request, e.g. "bulkId": "qwerty"; the answer's operation carries it with the new resource's location.`);
     }
     const { resourceType, id } = parseTarget(present(members.get('path')), known, label);
     // The id is decoded from the path: `%00` must meet the rule the URL of a single request meets.

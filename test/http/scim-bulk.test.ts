@@ -226,7 +226,7 @@ eachDatabase('SCIM /Bulk', (database) => {
 
     const first = await roster.request('POST', '/Bulk', bulk([
       { method: 'DELETE', path: '/Groups/no-such-group' },
-      { method: 'POST', path: '/Users', data: userBody('fail-on-never') },
+      { method: 'POST', bulkId: 'never', path: '/Users', data: userBody('fail-on-never') },
     ], { failOnErrors: 1 }));
     assert.deepEqual(first.body.Operations.map((entry: any) => entry.status), ['404']);
     assert.equal(await userNamed(roster, 'fail-on-never'), undefined);
@@ -234,7 +234,7 @@ eachDatabase('SCIM /Bulk', (database) => {
     const unlimited = await roster.request('POST', '/Bulk', bulk([
       { method: 'DELETE', path: '/Groups/no-such-group' },
       { method: 'DELETE', path: '/Groups/no-such-group-either' },
-      { method: 'POST', path: '/Users', data: userBody('fail-on-always') },
+      { method: 'POST', bulkId: 'always', path: '/Users', data: userBody('fail-on-always') },
     ]));
     assert.deepEqual(unlimited.body.Operations.map((entry: any) => entry.status), ['404', '404', '201']);
   });
@@ -277,9 +277,9 @@ eachDatabase('SCIM /Bulk', (database) => {
     const invalid = { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: 'rules@example.com', active: 'maybe' };
     const single = await roster.request('POST', '/Users', invalid);
     const response = await roster.request('POST', '/Bulk', bulk([
-      { method: 'POST', path: '/Users', data: invalid },
-      { method: 'POST', path: '/Users', data: userBody('nul\u0000@example.com') },
-      { method: 'POST', path: '/Users', data: userBody('rules-ok@example.com') },
+      { method: 'POST', bulkId: 'invalid', path: '/Users', data: invalid },
+      { method: 'POST', bulkId: 'nul', path: '/Users', data: userBody('nul\u0000@example.com') },
+      { method: 'POST', bulkId: 'ok', path: '/Users', data: userBody('rules-ok@example.com') },
     ]));
     const [entry, nul, ok] = response.body.Operations;
     assert.equal(entry.status, String(single.status));
@@ -294,8 +294,8 @@ eachDatabase('SCIM /Bulk', (database) => {
     const response = await roster.request('POST', '/Bulk', bulk([
       { method: 'GET', path: '/Users' },
       { path: '/Users', data: userBody('no-method') },
-      { method: 'POST', path: '/Widgets', data: {} },
-      { method: 'POST', path: '/Users/123', data: userBody('post-with-id') },
+      { method: 'POST', bulkId: 'widget', path: '/Widgets', data: {} },
+      { method: 'POST', bulkId: 'with-id', path: '/Users/123', data: userBody('post-with-id') },
       { method: 'PUT', path: '/Users', data: userBody('put-without-id') },
       { method: 'PATCH', path: '/Users/x' },
       { method: 'post', path: 'Users', data: userBody('lenient@example.com'), bulkid: 'lenient' },
@@ -320,8 +320,24 @@ eachDatabase('SCIM /Bulk', (database) => {
     assert.match(entries[7].response.detail, /"location" is not a member/);
   });
 
+  test('a POST without a bulkId fails alone (RFC 7644 §3.7: required) and creates nothing', async () => {
+    const response = await roster.request('POST', '/Bulk', bulk([
+      { method: 'POST', path: '/Users', data: userBody('no-bulk-id@example.com') },
+      { method: 'POST', bulkId: 'with', path: '/Users', data: userBody('with-bulk-id@example.com') },
+    ]));
+    assert.equal(response.status, 200);
+    const [refused, created] = response.body.Operations;
+    assert.equal(refused.status, '400');
+    assert.equal(refused.response.scimType, 'invalidValue');
+    assert.match(refused.response.detail, /Operations\[0\]\.bulkId is required for a POST/);
+    assert.equal(created.status, '201');
+    assert.equal(created.bulkId, 'with');
+    const found = await roster.request('GET', `/Users?filter=${encodeURIComponent('userName eq "no-bulk-id@example.com"')}`);
+    assert.equal(found.body.totalResults, 0);
+  });
+
   test('malformed Bulk requests are a 400 invalidSyntax and run nothing', async () => {
-    const fine = { method: 'POST', path: '/Users', data: userBody('malformed-never') };
+    const fine = { method: 'POST', bulkId: 'fine', path: '/Users', data: userBody('malformed-never') };
     const cases: [unknown, string, RegExp][] = [
       ['{"Operations": [', 'invalidSyntax', /not valid JSON/],
       [[fine], 'invalidSyntax', /must be a JSON object/],
@@ -402,7 +418,7 @@ eachDatabase('SCIM /Bulk limits and access', (database) => {
     try {
       const config = (await roster.request('GET', '/ServiceProviderConfig')).body;
       assert.equal(config.bulk.maxPayloadSize, 64 * 1024);
-      const operations = Array.from({ length: 40 }, (_unused, index) => ({ method: 'POST', path: '/Users', data: userBody(`big-${index}`, { nickName: 'x'.repeat(2000) }) }));
+      const operations = Array.from({ length: 40 }, (_unused, index) => ({ method: 'POST', bulkId: `big-${index}`, path: '/Users', data: userBody(`big-${index}`, { nickName: 'x'.repeat(2000) }) }));
       const response = await roster.request('POST', '/Bulk', bulk(operations));
       assert.equal(response.status, 413);
       assert.deepEqual(response.body.schemas, [ERROR]);
@@ -420,7 +436,7 @@ eachDatabase('SCIM /Bulk limits and access', (database) => {
   test('without a token 401, with a non-administrator token 403, with SCIM off 403; nothing runs', async () => {
     const roster = await startTestApp({ database });
     try {
-      const body = JSON.stringify(bulk([{ method: 'POST', path: '/Users', data: userBody('intruder') }]));
+      const body = JSON.stringify(bulk([{ method: 'POST', bulkId: 'intruder', path: '/Users', data: userBody('intruder') }]));
       const anonymous = await roster.app.inject({ method: 'POST', url: `${SCIM}/Bulk`, headers: { 'content-type': 'application/scim+json' }, payload: body });
       assert.equal(anonymous.statusCode, 401);
       assert.equal(JSON.parse(anonymous.body).status, '401');

@@ -301,7 +301,7 @@ eachDatabase('SCIM custom attributes (declared extension schemas)', (database) =
         { method: 'POST', path: '/Users', bulkId: 'b1', data: userBody('bulk@example.com', { [ACME]: { badge: 'BULK-1', level: 7, employeeId: 'E-B' }, [UNDECLARED]: { x: 1 } }) },
         { method: 'PUT', path: '/Users/bulkId:b1', data: userBody('bulk@example.com', { [ACME]: { badge: 'BULK-1', level: 8 } }) },
         { method: 'PATCH', path: '/Users/bulkId:b1', data: { schemas: [PATCH_OP], Operations: [{ op: 'add', path: `${ACME}:skills`, value: ['Bulk'] }] } },
-        { method: 'POST', path: '/Groups', data: { ...groupBody('Bulk team'), [TEAM]: { costCenter: 'B-1' } } },
+        { method: 'POST', path: '/Groups', bulkId: 'g1', data: { ...groupBody('Bulk team'), [TEAM]: { costCenter: 'B-1' } } },
       ],
     });
     assert.equal(response.status, 200, JSON.stringify(response.body));
