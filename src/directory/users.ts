@@ -155,11 +155,15 @@ export function managerIdsOf(users: readonly StoredUser[]): string[] {
 }
 
 /**
- * The If-Match precondition of a write: true when it allows writing over `version` (the
- * `meta.version` GET shows, without `W/"…"`). `sent` is
- * what the client sent (its If-Match value), for the message when it does not.
+ * The precondition of a write: true when it allows writing over `version` (the `meta.version`
+ * GET shows, without `W/"…"`). `sent` is what the client sent as If-Match, for the message when
+ * it does not. `refusal` explains a refusal that is not a stale copy (an If-None-Match naming
+ * the current version): the rest of a sentence that starts with the resource's name.
  */
-export type VersionCheck = ((version: string) => boolean) & { readonly sent?: string };
+export type VersionCheck = ((version: string) => boolean) & {
+  readonly sent?: string;
+  readonly refusal?: (version: string) => string | undefined;
+};
 
 /**
  * Throws the domain's "stale" error (412) when `allows` refuses `version`. The message names
@@ -167,6 +171,8 @@ export type VersionCheck = ((version: string) => boolean) & { readonly sent?: st
  */
 export function assertVersion(allows: VersionCheck, resource: string, version: string): void {
   if (allows(version)) return;
+  const reason = allows.refusal?.(version);
+  if (reason !== undefined) throw new DirectoryError('stale', `${resource} ${reason}`);
   const since = allows.sent === undefined ? 'it was read' : `version ${allows.sent}`;
   throw new DirectoryError('stale', `${resource} has changed since ${since}; fetch it again.`);
 }

@@ -234,4 +234,36 @@ eachDatabase('SCIM versions and lastModified follow computed attributes', (datab
     const rename = { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: 'displayName', value: 'Guards versions 2' }] };
     assert.equal((await roster.request('PATCH', `/Groups/${group.id}`, rename, { 'if-match': String(groupRead.headers.etag) })).status, 412);
   });
+  test('If-None-Match on a write: * or the current ETag is 412 and writes nothing; another ETag lets it through', async () => {
+    const user = await newUser();
+    const group = await newGroup('Guarded by If-None-Match');
+    const read = await get(`/Users/${user.id}`);
+    const groupRead = await get(`/Groups/${group.id}`);
+    const patch = { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: 'title', value: 'Written' }] };
+    for (const [value, groupValue] of [['*', '*'], [String(read.headers.etag), String(groupRead.headers.etag)]] as const) {
+      const headers = { 'if-none-match': value };
+      const groupHeaders = { 'if-none-match': groupValue };
+      const patched = await roster.request('PATCH', `/Users/${user.id}`, patch, headers);
+      assert.equal(patched.status, 412, value);
+      assert.equal(patched.body.status, '412');
+      assert.match(patched.body.detail, value === '*' ? /If-None-Match: \* allows a write only where nothing exists yet; nothing was written/ : /which If-None-Match names; nothing was written/);
+      assert.equal((await roster.request('PUT', `/Users/${user.id}`, userBody(user.userName, { title: 'Written' }), headers)).status, 412);
+      assert.equal((await roster.request('DELETE', `/Users/${user.id}`, undefined, headers)).status, 412);
+      assert.equal((await roster.request('PATCH', `/Groups/${group.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: 'displayName', value: 'Renamed' }] }, groupHeaders)).status, 412);
+      assert.equal((await roster.request('DELETE', `/Groups/${group.id}`, undefined, groupHeaders)).status, 412);
+    }
+    const unchanged = await get(`/Users/${user.id}`);
+    assert.equal(unchanged.body.title, undefined);
+    assert.equal(unchanged.headers.etag, read.headers.etag);
+    assert.equal((await get(`/Groups/${group.id}`)).body.displayName, 'Guarded by If-None-Match');
+
+    // A version the client does not hold any more is no objection: the write goes through.
+    const other = await roster.request('PATCH', `/Users/${user.id}`, patch, { 'if-none-match': 'W/"0.0.0"' });
+    assert.equal(other.status, 200);
+    assert.equal(other.body.title, 'Written');
+    // If-Match is checked first: a stale If-Match is the stale message, whatever If-None-Match says.
+    const both = await roster.request('PATCH', `/Users/${user.id}`, patch, { 'if-match': String(read.headers.etag), 'if-none-match': '*' });
+    assert.equal(both.status, 412);
+    assert.match(both.body.detail, /has changed since version/);
+  });
 });

@@ -7,7 +7,7 @@ import { badRequest, ScimError } from '../../../scim/errors.ts';
 import { decodeCursor, encodeCursor, queryDigest, type CursorScope, type KeysetPosition } from '../../../scim/cursor.ts';
 import { DEFAULT_PAGE_SIZE, cursorListResponse, listResponse, parseNameList, parsePaging, parseSortOrder, queryParameters, type Paging, type RawListParameters } from '../../../scim/list.ts';
 import { isRequested, MAX_PROJECTED_PATHS, planProjection, projectWith, type ProjectedPath } from '../../../scim/projection.ts';
-import { etagOf, ifMatchAllows, locationOf, renderResource, type ResourceState } from '../../../scim/resources.ts';
+import { etagOf, ifMatchAllows, ifNoneMatchHits, locationOf, renderResource, type ResourceState } from '../../../scim/resources.ts';
 import type { JsonObject } from '../../../scim/json.ts';
 import type { AttributeDefinition, ResourceSchemas, ResourceTypeName, ResourceTypeRef, SchemaRegistry } from '../../../scim/schemas.ts';
 import type { VersionCheck } from '../../../directory/users.ts';
@@ -182,10 +182,30 @@ export function presenter(resourceType: ResourceTypeRef, baseUrl: string, projec
   return (state) => projectWith(plan, renderResource(resourceType, state, baseUrl) as JsonObject);
 }
 
-/** The `If-Match` precondition of a write, checked by the directory inside its transaction. */
+/**
+ * The preconditions of a write, checked by the directory inside its transaction: `If-Match`,
+ * then `If-None-Match` (RFC 7232 §6's order). On a write, an `If-None-Match` that names the
+ * current version refuses it with 412 (§3.2), and `*` names any: a client sends it to write
+ * only what does not exist yet, so on an existing resource nothing may be written.
+ */
 export function versionCheck(request: FastifyRequest): VersionCheck {
-  const header = request.headers['if-match'];
-  return versionCheckOf(Array.isArray(header) ? header.join(',') : header);
+  const ifMatch = versionCheckOf(headerValue(request.headers['if-match']));
+  const ifNoneMatch = headerValue(request.headers['if-none-match']);
+  if (ifNoneMatch === undefined) return ifMatch;
+  const named = (version: string) => ifNoneMatchHits(ifNoneMatch, version);
+  return Object.assign((version: string) => ifMatch(version) && !named(version), {
+    ...(ifMatch.sent !== undefined ? { sent: ifMatch.sent } : {}),
+    refusal: (version: string) => {
+      if (!ifMatch(version) || !named(version)) return undefined;
+      return ifNoneMatch.trim() === '*'
+        ? 'exists, and If-None-Match: * allows a write only where nothing exists yet; nothing was written.'
+        : `is at version ${etagOf(version)}, which If-None-Match names; nothing was written.`;
+    },
+  });
+}
+
+function headerValue(header: string | string[] | undefined): string | undefined {
+  return Array.isArray(header) ? header.join(',') : header;
 }
 
 /**
