@@ -57,8 +57,15 @@ const SEARCH_REQUEST_KEYS = ['schemas', 'attributes', 'excludedAttributes', 'fil
  * case-insensitively, as attribute names are (RFC 7643 §2.1) and as PatchOp keys are. Any other
  * key, or one key given twice in different cases, is a 400 invalidSyntax: ignoring a misspelt
  * "filter" would answer with every resource. `schemas`, when sent, must name the SearchRequest URN.
+ * `query` is the request's query string: a list parameter there is refused too.
  */
-export function parseSearchRequest(body: unknown): RawListParameters {
+export function parseSearchRequest(body: unknown, query?: unknown): RawListParameters {
+  // A search's parameters travel in its body. One left in the URL was ignored, so a filter
+  // there answered with every resource: refuse it, saying where it belongs.
+  const inQuery = Object.keys(queryParameters(query));
+  if (inQuery.length > 0) {
+    throw badRequest('invalidSyntax', `POST .search reads its parameters from the body (RFC 7644 §3.4.3), not from the URL: move ${inQuery.join(', ')} into the SearchRequest.`);
+  }
   if (!isJsonObject(body)) {
     throw badRequest('invalidSyntax', `The search body must be a JSON object: {"schemas": ["${SEARCH_REQUEST_SCHEMA}"], "filter": …}.`);
   }

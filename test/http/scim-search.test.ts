@@ -146,6 +146,18 @@ eachDatabase('SCIM filters and searches', (database) => {
       assert.deepEqual(Object.keys(users.body.Resources[0]).sort(), ['id', 'schemas', 'userName']);
     });
 
+    for (const endpoint of ['/Users/.search', '/Groups/.search', '/.search']) {
+      test(`POST ${endpoint}: a list parameter in the URL is 400 invalidSyntax saying to move it into the body (it was ignored: every resource)`, async () => {
+        const filter = encodeURIComponent('id eq "no-such-id"');
+        assertScimError(await roster.request('POST', `${endpoint}?filter=${filter}`, { schemas: [SEARCH_REQUEST] }), 400, 'invalidSyntax', /move filter into the SearchRequest/);
+        assertScimError(await roster.request('POST', `${endpoint}?Count=1&sortBy=id`, { schemas: [SEARCH_REQUEST] }), 400, 'invalidSyntax', /move count, sortBy into/);
+        // Other query parameters (Entra ID's feature flags) are not list parameters: still fine.
+        const flagged = await roster.request('POST', `${endpoint}?aadOptscim062020`, { schemas: [SEARCH_REQUEST], filter: 'id eq "no-such-id"' });
+        assert.equal(flagged.status, 200, JSON.stringify(flagged.body));
+        assert.equal((flagged.body as { totalResults: number }).totalResults, 0);
+      });
+    }
+
     for (const endpoint of ['/Users/.search', '/Groups/.search']) {
       test(`POST ${endpoint}: an unknown key is 400 invalidSyntax, never ignored`, async () => {
         assertScimError(await roster.request('POST', endpoint, { schemas: [SEARCH_REQUEST], filtr: 'id pr' }), 400, 'invalidSyntax', /"filtr"/);

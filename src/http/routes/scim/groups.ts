@@ -173,7 +173,7 @@ export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, cursor
   });
 
   app.post<{ Body: unknown }>('/Groups/.search', async (request, reply) => {
-    return answerList(reply, parseListRequest(parseSearchRequest(requireBody(request.body))), schemasIn(request).Group);
+    return answerList(reply, parseListRequest(parseSearchRequest(requireBody(request.body), request.query)), schemasIn(request).Group);
   });
 
   app.post<{ Querystring: RawListParameters }>('/Groups', async (request, reply) => {

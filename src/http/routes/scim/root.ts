@@ -47,7 +47,7 @@ export function rootRoutes(app: FastifyInstance, search: RootSearch, cursors: Li
   }
 
   app.post<{ Body: unknown }>('/.search', async (request, reply) => {
-    return answer(reply, parseListRequest(parseSearchRequest(requireBody(request.body))), schemasIn(request));
+    return answer(reply, parseListRequest(parseSearchRequest(requireBody(request.body), request.query)), schemasIn(request));
   });
 
   app.get<{ Querystring: RawListParameters }>('/', async (request, reply) => {

@@ -95,7 +95,7 @@ export function userRoutes(app: FastifyInstance, users: UserDirectory, cursors: 
   });
 
   app.post<{ Body: unknown }>('/Users/.search', async (request, reply) => {
-    return reply.type(SCIM_CONTENT_TYPE).send(await list(parseListRequest(parseSearchRequest(requireBody(request.body))), schemasIn(request).User));
+    return reply.type(SCIM_CONTENT_TYPE).send(await list(parseListRequest(parseSearchRequest(requireBody(request.body), request.query)), schemasIn(request).User));
   });
 
   app.post<{ Querystring: RawListParameters }>('/Users', async (request, reply) => {
