@@ -22,7 +22,8 @@
  * - Tolerances for real clients: attribute names in any case; "True"/"False" strings for booleans
  *   (Entra); a single object for a multi-valued attribute becomes a one-element array; a bare
  *   value for a complex attribute with a `value` sub-attribute becomes `{ value }`, and a
- *   one-element array for a singular complex attribute is unwrapped (Entra's `manager`).
+ *   one-element array for a singular complex attribute is unwrapped (Entra's `manager`); a
+ *   `manager` whose `value` is "" is unassigned (it names nobody).
  */
 import { readDateTime } from './date-time.ts';
 import { badRequest } from './errors.ts';
@@ -326,6 +327,11 @@ function normaliseComplex(
     }
     const normalised = normaliseAttributeValue(context, subAttribute, raw, subLabel);
     if (normalised !== undefined) output[subAttribute.name] = normalised;
+  }
+  // A singular reference (`manager`) whose id is empty names nobody: clients send "" or
+  // {"value": ""} to clear it, so it means unassigned, as null does, rather than a stored "".
+  if (!attribute.multiValued && output.value === '' && findAttribute(subAttributes, '$ref') !== undefined) {
+    delete output.value;
   }
   return Object.keys(output).length > 0 ? output : undefined;
 }

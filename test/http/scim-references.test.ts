@@ -136,6 +136,28 @@ eachDatabase('SCIM references ($ref, display, manager)', (database) => {
     assert.equal(groupPut.headers.etag, group.headers.etag);
   });
 
+  test('an empty manager id clears the manager (it was stored as ""), in a PATCH replace (bare, {value}, [{value}]), with or without the URN, and in PUT', async () => {
+    const ways: unknown[][] = [
+      [{ op: 'replace', path: `${ENTERPRISE}:manager`, value: '' }],
+      [{ op: 'replace', path: 'manager', value: { value: '' } }],
+      [{ op: 'replace', path: `${ENTERPRISE}:manager.value`, value: '' }],
+      [{ op: 'replace', path: `${ENTERPRISE}:manager`, value: [{ value: '' }] }],
+    ];
+    for (const [index, operations] of ways.entries()) {
+      const user = (await roster.request('POST', '/Users', userBody(`cleared-${index}@example.com`, { [ENTERPRISE]: { manager: { value: boss }, department: 'Ops' } }))).body.id;
+      const patched = await roster.request('PATCH', `/Users/${user}`, { schemas: [PATCH_OP], Operations: operations });
+      assert.equal(patched.status, 200, JSON.stringify(patched.body));
+      assert.deepEqual(patched.body[ENTERPRISE], { department: 'Ops' }, JSON.stringify(operations));
+      assert.deepEqual((await roster.request('GET', `/Users/${user}`)).body[ENTERPRISE], { department: 'Ops' });
+    }
+    const put = await roster.request('POST', '/Users', userBody('cleared-put@example.com', { [ENTERPRISE]: { manager: { value: boss } } }));
+    const replaced = await roster.request('PUT', `/Users/${put.body.id}`, userBody('cleared-put@example.com', { [ENTERPRISE]: { manager: '' } }));
+    assert.equal(replaced.status, 200, JSON.stringify(replaced.body));
+    assert.equal(replaced.body[ENTERPRISE], undefined);
+    const managed = await roster.request('GET', `/Users?filter=${encodeURIComponent(`${ENTERPRISE}:manager pr and userName sw "cleared-"`)}`);
+    assert.equal(managed.body.totalResults, 0);
+  });
+
   test('users without a manager keep their ETag format and value', async () => {
     const user = await roster.request('GET', `/Users/${plain}`);
     assert.match(String(user.headers.etag), /^W\/"\d+\.\d+\.\d+"$/);
