@@ -23,7 +23,7 @@ export const provisioningModeSetting = defineSetting<ProvisioningMode>({
 
 /** The answer to a SCIM request while SCIM provisioning is off (403), whether the request or its write finds it off. */
 export const SCIM_NOT_ENABLED_MESSAGE =
-  'SCIM provisioning is not enabled on this Roster instance. An administrator enables it with `npm run roster -- scim enable` (SAML must be configured first).';
+  'SCIM provisioning is not enabled on this Roster instance. An administrator configures SAML first, then turns it on in the console (Authentication › Provisioning: SCIM), with `npm run roster -- scim enable` or with POST /api/scim_management/enable.';
 
 /** Shown when SCIM is asked for before SAML: SCIM users sign in through SAML, so it must come first. */
 export const SAML_REQUIRED_MESSAGE =

@@ -38,6 +38,8 @@ eachDatabase('SCIM authentication and the SCIM switch', (database) => {
       const response = await roster.request('GET', '/Users');
       assert.equal(response.status, 403);
       assert.match(response.body.detail, /not enabled/);
+      // It says how, whichever tool the administrator uses: the console, the CLI or the admin API.
+      assert.match(response.body.detail, /in the console \(Authentication › Provisioning: SCIM\), with `npm run roster -- scim enable` or with POST \/api\/scim_management\/enable/);
       await roster.services.provisioning.enable({ kind: 'cli' });
       assert.equal((await roster.request('GET', '/Users')).status, 200);
     } finally {
