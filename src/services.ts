@@ -17,6 +17,7 @@ import { createAccounts, type Accounts } from './directory/accounts.ts';
 import { createAdministrators, type Administrators } from './directory/administrators.ts';
 import { initialPasswordFile, type InitialPasswordFile } from './directory/initial-password.ts';
 import { createAuditLog, type AuditLog } from './directory/audit-log.ts';
+import { createMembershipHistory, type MembershipHistory } from './directory/membership-history.ts';
 import { createEventFeed, DEFAULT_EVENT_RETENTION_DAYS, type EventFeed } from './directory/event-feed.ts';
 import { createCaseConflicts, type CaseConflicts } from './directory/case-conflicts.ts';
 import { createGroupManagement, type GroupManagement } from './directory/group-management.ts';
@@ -66,6 +67,8 @@ export interface Services {
   /** Password sign-in of local accounts, with its backoff and audit trail. */
   readonly passwordSignIn: PasswordSignIn;
   readonly auditLog: AuditLog;
+  /** Which groups each user joined and left, from the event feed. */
+  readonly membershipHistory: MembershipHistory;
   /** The pull feed of change events and its retention. */
   readonly eventFeed: EventFeed;
   /** The SCIM schemas in force, and the extension schemas administrators declare. */
@@ -159,6 +162,7 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
     memberships: createMembershipManagement(store, access),
     access,
     auditLog: createAuditLog(store),
+    membershipHistory: createMembershipHistory(store),
     eventFeed,
     scimSchemas,
     scimState: createScimState(store, settings, scimSchemas),

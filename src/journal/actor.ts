@@ -76,3 +76,34 @@ export function actorObject(actor: Actor): Record<string, string | null> {
       return { kind: actor.kind };
   }
 }
+
+/**
+ * The audit trail's text (`token:okta`) for an actor as the event feed stored it (actorObject's
+ * JSON), so that a page showing both says who acted in the same words; `unknown` for JSON that
+ * is not an actor.
+ */
+export function describeStoredActor(json: string): string {
+  let stored: unknown;
+  try {
+    stored = JSON.parse(json);
+  } catch {
+    return 'unknown';
+  }
+  if (typeof stored !== 'object' || stored === null) return 'unknown';
+  const { kind, name, login } = stored as Record<string, unknown>;
+  const text = (value: unknown) => (typeof value === 'string' ? value : null);
+  switch (kind) {
+    case 'token':
+      return describeActor({ kind, name: text(name) ?? '' });
+    case 'session':
+    case 'password':
+      return describeActor({ kind, login: text(login) ?? '', userId: '' });
+    case 'saml':
+      return describeActor({ kind, login: text(login) });
+    case 'cli':
+    case 'system':
+      return describeActor({ kind });
+    default:
+      return 'unknown';
+  }
+}

@@ -218,8 +218,9 @@ export function membershipEvents(dialect: DialectAdapter, type: string, stamp: E
       ['user', dialect.jsonObject([['id', sql.ref('u.id')], ['login', sql.ref('u.login')]])],
     ]),
   );
-  return sql`INSERT INTO events (tx, type, occurred_at, actor, data)
-    SELECT ${transactionTx(dialect)}, ${type}, ${stamp.occurredAt}, ${stamp.actor}, ${data}
+  // user_id: the user's membership history finds its events by it (migration 019).
+  return sql`INSERT INTO events (tx, type, occurred_at, actor, data, user_id)
+    SELECT ${transactionTx(dialect)}, ${type}, ${stamp.occurredAt}, ${stamp.actor}, ${data}, u.id
     FROM ${rows}
     JOIN groups g ON g.id = r.group_id
     JOIN users u ON u.id = r.user_id

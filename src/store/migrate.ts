@@ -19,6 +19,7 @@ import * as rateLimits from './migrations/014-rate-limits.ts';
 import * as eventsInCommitOrder from './migrations/015-events-in-commit-order.ts';
 import * as knownBrowsers from './migrations/016-known-browsers.ts';
 import * as sessionOrigin from './migrations/017-session-origin.ts';
+import * as membershipHistory from './migrations/019-membership-history.ts';
 
 const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) => Promise<void>> = {
   '001-initial': initial.up,
@@ -37,6 +38,7 @@ const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) 
   '015-events-in-commit-order': eventsInCommitOrder.up,
   '016-known-browsers': knownBrowsers.up,
   '017-session-origin': sessionOrigin.up,
+  '019-membership-history': membershipHistory.up,
 };
 
 /**

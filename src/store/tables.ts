@@ -188,6 +188,8 @@ export interface EventsTable {
   data: string;
   /** JSON text of the attributes before the change, for updates. */
   previous: string | null;
+  /** The user of a membership event (group.user_added, group.user_removed), else null: migration 019. */
+  user_id: string | null;
 }
 
 /**

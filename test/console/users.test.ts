@@ -167,6 +167,30 @@ eachDatabase('console: Users while SCIM is on', (database) => {
     assert.deepEqual(JSON.parse(unescaped), scim.body);
   });
 
+  test("a user's page lists the groups they joined and left, when and by whom, newest first", async () => {
+    const grace = await app.request('POST', '/Users', userBody('grace@example.com'));
+    assert.equal(grace.status, 201);
+    const graceId = await idOf(app, 'grace@example.com');
+    const before = await getPage(app, `/admin/users/${graceId}`, admin);
+    assert.match(before.body, /<h2 id="membership-history-title">Group membership changes<\/h2>/);
+    assert.match(before.body, /No change recorded\./);
+    const pilots = await app.request('POST', '/Groups', groupBody('pilots', [grace.body.id]));
+    assert.equal(pilots.status, 201);
+    const removed = await app.request('PATCH', `/Groups/${pilots.body.id}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'remove', path: `members[value eq "${grace.body.id}"]` }] });
+    assert.equal(removed.status, 204);
+    const page = await getPage(app, `/admin/users/${graceId}`, admin);
+    const start = page.body.indexOf('id="membership-history-title"');
+    const section = page.body.slice(start, page.body.indexOf('</table>', start));
+    const rows = section.split('<tr>').slice(2).map((row) => row.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim());
+    assert.equal(rows.length, 2, section.slice(0, 2000));
+    assert.match(rows[0] ?? '', /token:test-idp Removed from pilots$/);
+    assert.match(rows[1] ?? '', /token:test-idp Added to pilots$/);
+    assert.match(section, /<a href="\/admin\/groups\/[^"]+">pilots<\/a>/);
+    // Other users' changes are not theirs.
+    const adaPage = await getPage(app, `/admin/users/${await idOf(app, 'ada@example.com')}`, admin);
+    assert.doesNotMatch(adaPage.body.slice(adaPage.body.indexOf('id="membership-history-title"')), /pilots/);
+  });
+
   test('the sign-in check says why a local user cannot sign in with SAML while SCIM is on', async () => {
     const page = await getPage(app, `/admin/users/${await idOf(app, 'carol')}`, admin);
     assert.match(page.body, /Cannot sign in<\/span>/);

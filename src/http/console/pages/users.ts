@@ -159,13 +159,14 @@ ${textField({ name: 'password', label: 'Password (local users)', type: 'password
   async function userPage(request: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply, refusal?: Refusal, edits?: EditValues): Promise<FastifyReply> {
     const user = await services.accounts.get(request.params.id);
     const scimOn = await services.provisioning.isScimEnabled();
-    const [groups, tokens, sessions, check, audit, scimUser] = await Promise.all([
+    const [groups, tokens, sessions, check, audit, scimUser, membershipChanges] = await Promise.all([
       services.groupManagement.list({ userId: user.id }, { offset: 0, limit: SHORT_LIST }),
       services.tokens.list(),
       services.sessions.listOf(user.id, viewerOf(request).sessionValue),
       services.signIn.check(user.id),
       services.auditLog.list({ targetType: 'user', targetId: user.id }, { offset: 0, limit: AUDIT_ENTRIES, ascending: false }),
       user.scimId === null ? Promise.resolve(undefined) : services.users.get(user.scimId),
+      services.membershipHistory.of(user.id, AUDIT_ENTRIES),
     ]);
     const own = tokens.filter((token) => token.userId === user.id);
     const path = `${USERS}/${encodeURIComponent(user.id)}`;
@@ -278,6 +279,21 @@ ${dataTable({
   empty: 'Nothing recorded.',
 })}
 ${audit.total > audit.events.length && html`<p class="hint">The latest ${audit.events.length} of ${audit.total} entries: <a href="${hrefWith('/admin/audit', {}, { targetType: 'user', targetId: user.id })}">all of them in the audit log</a>.</p>`}
+</section>
+<section aria-labelledby="membership-history-title">
+<h2 id="membership-history-title">Group membership changes</h2>
+${dataTable({
+  caption: `Group membership changes of ${user.login}`,
+  captionHidden: true,
+  columns: ['When', 'Who', 'What'],
+  rows: membershipChanges.changes.map((change) => [
+    timeTag(change.at),
+    change.actor,
+    html`${change.change === 'added' ? 'Added to' : 'Removed from'} <a href="/admin/groups/${encodeURIComponent(change.group.id)}">${change.group.name}</a>`,
+  ]),
+  empty: 'No change recorded.',
+})}
+<p class="hint">${membershipChanges.total > membershipChanges.changes.length ? `The latest ${membershipChanges.changes.length} of ${membershipChanges.total} changes, f` : 'F'}rom the event feed, which keeps changes for ${services.eventFeed.retentionDays} days. A group's deletion is recorded in the audit log, not here.</p>
 </section>`;
     return sendPage(request, reply, {
       title: user.login,
