@@ -4,7 +4,6 @@ import { generatePassword } from '../auth/passwords.ts';
 import { DirectoryError } from '../errors.ts';
 import { membershipId } from '../directory/memberships.ts';
 import type { Services } from '../services.ts';
-import { caseKey } from '../text.ts';
 import type { StoredUser } from '../store/users.ts';
 import { wasReactivated } from '../directory/accounts.ts';
 import type { CliContext, CommandGroup } from './command.ts';
@@ -19,9 +18,8 @@ async function userByLogin(services: Services, login: string): Promise<StoredUse
 }
 
 async function groupByName(services: Services, name: string): Promise<{ id: string; name: string }> {
-  const { groups } = await services.groupManagement.list({ q: name }, { offset: 0, limit: LIST_LIMIT });
-  // Group names are unique by their case key (text.ts): the same rule as the database's.
-  const group = groups.find((candidate) => caseKey(candidate.name) === caseKey(name));
+  // By name, not by searching: a search's first page could miss it among 500 names containing it.
+  const group = await services.groupManagement.findByName(name);
   if (group === undefined) throw new DirectoryError('not_found', `No group is named "${name}".`, 'name');
   return group;
 }

@@ -101,6 +101,11 @@ export function createGroupManagement(store: Store, access: Access = createAcces
       });
     },
 
+    /** The group of that name (group names match by their case key, the exact spelling first), or undefined. */
+    async findByName(name: string): Promise<StoredGroup | undefined> {
+      return groups.findByName(store.db, name);
+    },
+
     /** One group by internal id (404 otherwise). */
     async get(id: string): Promise<StoredGroup> {
       const group = await groups.findById(store.db, id);

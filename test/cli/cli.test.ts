@@ -540,6 +540,26 @@ describe('roster admin, users and audit', () => {
     assert.equal(run.stderr.trim().split('\n').at(-1), "User 'zed' is not a member of group 'ops'.");
   });
 
+  test('groups are found by name however many other names contain it (a search\'s first 500 missed it)', async () => {
+    const database = freshDatabase();
+    assert.equal(roster(database, ['users', 'create', '--login', 'bea', '--name', 'Bea', '--saml']).status, 0);
+    const store = await openStore({ kind: 'sqlite', path: database });
+    try {
+      const services = createServices(store);
+      // 501 names containing "ops" that sort before it.
+      for (let index = 0; index < 501; index += 1) await services.groupManagement.create({ name: `a-ops-${String(index).padStart(3, '0')}` }, { kind: 'cli' });
+      await services.groupManagement.create({ name: 'ops' }, { kind: 'cli' });
+    } finally {
+      await store.close();
+    }
+    const added = roster(database, ['groups', 'add-member', '--group', 'OPS', '--user', 'bea']);
+    assert.equal(added.status, 0, added.stderr);
+    assert.equal(roster(database, ['groups', 'delete', 'ops']).status, 0);
+    const gone = roster(database, ['groups', 'delete', 'ops']);
+    assert.equal(gone.status, 1);
+    assert.match(gone.stderr, /No group is named "ops"/);
+  });
+
   test('names from outside are printed with their control characters escaped: no forged row, no escape sequence, in users, groups and apps list', async () => {
     const database = freshDatabase();
     assert.equal(roster(database, ['users', 'list']).status, 0);
