@@ -145,7 +145,7 @@ export function createAccounts(store: Store, access: Access, initialPassword?: I
           throw new DirectoryError('invalid', "The 'managed' parameter is only available for managed instances.", 'managed');
         }
         const total = await users.countAccounts(trx, filter);
-        const found = page.limit === 0 ? [] : await users.listAccounts(trx, filter, page.offset, page.limit);
+        const found = page.limit === 0 ? [] : await users.listAccounts(trx, filter, page.offset, page.limit, total);
         return { users: found, total };
       });
     },

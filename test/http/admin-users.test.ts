@@ -70,6 +70,29 @@ eachDatabase('admin API /api/v2/users-management/users', (database) => {
       assert.equal(tooBig.status, 400);
     });
 
+    test('GET pages by login: every page, near the start or the end, is its slice of the whole list', async () => {
+      // Pages past the middle are read backwards from the end (store/users.ts listAccounts).
+      for (const login of ['Pia', 'quinn', 'Rob', 'sam.b', 'sam.a', 'Tess', 'ulla']) {
+        assert.equal((await roster.request('POST', USERS, { login, name: `${login} Paging`, email: `${login}@paging.example`, local: false })).status, 200);
+      }
+      const logins = (body: { users: Array<{ login: string }> }) => body.users.map((user) => user.login);
+      for (const filter of ['', '&q=paging', '&active=true']) {
+        const whole = await roster.request('GET', `${USERS}?pageSize=500${filter}`);
+        const every = logins(whole.body);
+        assert.deepEqual(every, [...every].sort((a, b) => (a.toLowerCase() < b.toLowerCase() ? -1 : 1)), 'by login regardless of case');
+        assert.equal(whole.body.page.total, every.length);
+        for (const pageSize of [1, 2, 3, 5]) {
+          const pages = Math.ceil(every.length / pageSize);
+          for (let pageIndex = 1; pageIndex <= pages + 1; pageIndex += 1) {
+            const page = await roster.request('GET', `${USERS}?pageSize=${pageSize}&pageIndex=${pageIndex}${filter}`);
+            assert.equal(page.status, 200);
+            assert.deepEqual(logins(page.body), every.slice((pageIndex - 1) * pageSize, pageIndex * pageSize), `${filter} pageSize ${pageSize} page ${pageIndex}`);
+            assert.equal(page.body.page.total, every.length);
+          }
+        }
+      }
+    });
+
     test('PATCH (merge-patch) changes login, name and email; unknown id is 404', async () => {
       const { body: user } = await roster.request('GET', `${USERS}?q=carol`).then((r) => ({ body: r.body.users[0] }));
       const patched = await roster.request('PATCH', `${USERS}/${user.id}`, { login: 'caroline', email: null }, MERGE_PATCH);
@@ -162,8 +185,12 @@ eachDatabase('admin API /api/v2/users-management/users', (database) => {
       assert.deepEqual(managed.body.users.map((u: { login: string }) => u.login), ['managed.mia@example.com']);
       assert.equal(managed.body.users[0].managed, true);
       assert.equal(managed.body.users[0].local, false);
+      assert.equal(managed.body.page.total, 1);
       const local = await roster.request('GET', `${USERS}?managed=false`);
       assert.deepEqual(local.body.users.map((u: { login: string }) => u.login).sort(), ['admin', 'local.lou']);
+      assert.equal(local.body.page.total, 2);
+      const lastLocal = await roster.request('GET', `${USERS}?managed=false&pageSize=1&pageIndex=2`);
+      assert.deepEqual(lastLocal.body.users.map((u: { login: string }) => u.login), ['local.lou']);
     });
 
     test('creating users and changing a login or identity provider are refused with SonarQube\'s message', async () => {
