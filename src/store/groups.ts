@@ -140,11 +140,17 @@ export function createGroupQueries(dialect: DialectAdapter) {
 
     /** Groups that share a name key with another group (see migration 011), by key. */
     async nameConflicts(db: Executor): Promise<NameConflict[]> {
+      // The marked rows first, on the partial index groups_name_conflicts: asked for their
+      // keys alone, SQLite preferred to scan the whole covering index on (name_key, name_conflict)
+      // (0.15 s at a million rows, on every start); asked for their ids too, it reads only them.
+      const marked = await db.selectFrom('groups').select(['id', 'name_key']).where('name_conflict', '>', 0).execute();
+      if (marked.length === 0) return [];
+      const keys = [...new Set(marked.map((row) => row.name_key))];
       const rows = await db
         .selectFrom('groups as g')
         .leftJoin('scim_groups as sg', 'sg.group_id', 'g.id')
         .select(['g.id', 'g.name', 'g.name_key', 'g.name_conflict', 'sg.scim_id'])
-        .where('g.name_key', 'in', (eb) => eb.selectFrom('groups').select('name_key').where('name_conflict', '>', 0))
+        .where('g.name_key', 'in', keys)
         .orderBy('g.name_key')
         .orderBy('g.name_conflict')
         .execute();

@@ -413,11 +413,17 @@ export function createUserQueries(dialect: DialectAdapter) {
 
     /** Users that share a login key with another user (see migration 011), by key. */
     async loginConflicts(db: Executor): Promise<LoginConflict[]> {
+      // The marked rows first, on the partial index users_login_conflicts: asked for their
+      // keys alone, SQLite preferred to scan the whole covering index on (login_key, login_conflict)
+      // (0.15 s at a million rows, on every start); asked for their ids too, it reads only them.
+      const marked = await db.selectFrom('users').select(['id', 'login_key']).where('login_conflict', '>', 0).execute();
+      if (marked.length === 0) return [];
+      const keys = [...new Set(marked.map((row) => row.login_key))];
       const rows = await db
         .selectFrom('users as u')
         .leftJoin('scim_users as su', 'su.user_id', 'u.id')
         .select(['u.id', 'u.login', 'u.login_key', 'u.login_conflict', 'su.scim_id'])
-        .where('u.login_key', 'in', (eb) => eb.selectFrom('users').select('login_key').where('login_conflict', '>', 0))
+        .where('u.login_key', 'in', keys)
         .orderBy('u.login_key')
         .orderBy('u.login_conflict')
         .execute();
