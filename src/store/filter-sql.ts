@@ -656,7 +656,8 @@ class Compiler {
       const folded = caseKey(value);
       if (op === 'co' || op === 'sw' || op === 'ew') {
         const pattern = `${op === 'sw' ? '' : '%'}${escapeLike(folded)}${op === 'ew' ? '' : '%'}`;
-        return sql<SqlBool>`${key} LIKE ${pattern} ESCAPE '\\'`;
+        const like = sql<SqlBool>`${key} LIKE ${pattern} ESCAPE '\\'`;
+        return op === 'sw' ? this.prefixRange(key, folded, like) : like;
       }
       return sql<SqlBool>`${this.dialect.binaryOrder(key)} ${sql.raw(ORDER_SQL[op])} ${folded}`;
     }
@@ -671,6 +672,25 @@ class Compiler {
       default:
         return sql<SqlBool>`${this.dialect.binaryOrder(e)} ${sql.raw(ORDER_SQL[op])} ${value}`;
     }
+  }
+
+  /**
+   * `sw` on a case key as a code-point range too (`key >= prefix AND key < the next prefix`), which
+   * SQLite serves from the key's index (users_login_key: 1.4 s for `userName sw` at a million users
+   * otherwise); `like` stays, so the matches are LIKE's. PostgreSQL compares in code-point order
+   * ("C", binaryOrder), where its index in the database's collation does not serve the range but
+   * the answer is the same: a locale's order could put a match outside it.
+   */
+  private prefixRange(key: Expression, prefix: string, like: Condition): Condition {
+    const codePoints = [...prefix];
+    const last = codePoints.pop();
+    if (last === undefined) return like;
+    let next = (last.codePointAt(0) ?? 0) + 1;
+    if (next === 0xd800) next = 0xe000; // no text holds a surrogate alone
+    const ordered = this.dialect.binaryOrder(key);
+    if (next > 0x10ffff) return sql<SqlBool>`(${ordered} >= ${prefix} AND ${like})`;
+    const beyond = codePoints.join('') + String.fromCodePoint(next);
+    return sql<SqlBool>`(${ordered} >= ${prefix} AND ${ordered} < ${beyond} AND ${like})`;
   }
 
   private valuePath(path: AttributePath, filter: Filter, scope: Scope): Condition {

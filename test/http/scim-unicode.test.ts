@@ -134,4 +134,17 @@ eachDatabase('Unicode case-insensitive names', (database) => {
     const groups = await roster.request('GET', `/api/v2/authorizations/groups?q=${encodeURIComponent('GRÖSSE')}`);
     assert.deepEqual(groups.body.groups.map((group: { name: string }) => group.name), ['Équipe Größe']);
   });
+
+  // Last: the users it creates would show in the lists of the tests above.
+  test('userName sw matches by case key over the whole code-point range (an index range plus LIKE)', async () => {
+    for (const name of ['ab_c@example.com', 'abzc@example.com', 'Ab@example.com', 'q\uD7FFz@example.com', 'q\uE000@example.com', 'q\u{1F600}@example.com', 'q\u{1F601}@example.com']) {
+      assert.equal((await create(name)).status, 201, name);
+    }
+    const sorted = (names: string[]) => [...names].sort();
+    assert.deepEqual(sorted(await userNames('userName sw "AB"')), ['Ab@example.com', 'ab_c@example.com', 'abzc@example.com']);
+    assert.deepEqual(await userNames('userName sw "ab_"'), ['ab_c@example.com'], 'LIKE wildcards match literally');
+    assert.deepEqual(await userNames('userName sw "q\uD7FF"'), ['q\uD7FFz@example.com'], 'the last character before the surrogates');
+    assert.deepEqual(await userNames('userName sw "q\u{1F600}"'), ['q\u{1F600}@example.com'], 'a character outside the BMP');
+    assert.deepEqual(sorted(await userNames('userName sw "Q"')), sorted(['q\uD7FFz@example.com', 'q\uE000@example.com', 'q\u{1F600}@example.com', 'q\u{1F601}@example.com']));
+  });
 });
