@@ -17,7 +17,7 @@ import type { Store } from '../store/index.ts';
 import { shorten } from '../text.ts';
 import { transact } from '../store/transact.ts';
 import {
-  claimWebhooks, findWebhook, insertDeliveries, purgeDeliveries, renewLease, updateClaimed,
+  claimWebhooks, findWebhook, insertDeliveries, purgeDeliveries, releaseClaim, renewLease, updateClaimed,
   type Claim, type ClaimedUpdate, type DeliveryWrite, type StoredWebhook,
 } from '../store/webhooks.ts';
 import type { FeedPosition } from '../store/journal.ts';
@@ -178,40 +178,59 @@ export function startDeliveries(store: Store, feed: EventFeed, options: Delivery
 
   /**
    * Records a failed attempt and what follows from it: a retry later, or the endpoint disabled
-   * (410 Gone, or the last retry failed), audited. The claim ends either way.
+   * (410 Gone, or the last retry failed), audited. The claim ends either way. The count of
+   * failures is the stored one: an administrator who enabled the endpoint again meanwhile
+   * started it afresh. An endpoint an administrator disabled or replayed meanwhile only gets the
+   * attempt logged (and its count, when disabled, for the retry schedule once enabled).
    */
-  async function fail(webhook: StoredWebhook, claim: Claim, event: PositionedEntry, attemptNumber: number, attempt: Attempt): Promise<void> {
+  async function fail(claim: Claim, event: PositionedEntry, attemptsBefore: number, attempt: Attempt): Promise<void> {
     const now = Date.now();
     const at = iso(now);
-    const failingSince = attemptNumber > 1 && webhook.failingSince !== null ? webhook.failingSince : at;
-    let outcome: string;
-    let update: ClaimedUpdate;
-    let disabled: string | undefined;
-    if (attempt.status === 410) {
-      outcome = 'gone';
-      disabled = 'the endpoint answered 410 Gone';
-      update = { attempts: attemptNumber, failingSince, disable: disabled };
-    } else if (attemptNumber > schedule.length) {
-      outcome = 'given_up';
-      disabled = `gave up on event ${event.entry.id} after ${attemptNumber} failed attempts over ${describeDuration(now - Date.parse(failingSince))}`;
-      update = { attempts: attemptNumber, failingSince, disable: disabled };
-    } else {
-      outcome = 'retrying';
-      const delay = Math.max(withJitter(schedule[attemptNumber - 1] ?? 0), attempt.retryAfterMs ?? 0);
-      update = { attempts: attemptNumber, failingSince, nextAttemptAt: iso(now + delay), release: true };
-    }
     await transact(store.db, async (trx) => {
-      const held = await updateClaimed(trx, claim, update, at);
-      if (held || (await findWebhook(trx, store.dialect, store.secrets, claim.id)) !== undefined) await insertDeliveries(trx, [attemptRow(webhook, event, attemptNumber, attempt, at, outcome)]);
-      if (held && disabled !== undefined) {
-        await journal.record(trx, { kind: 'system' }, { action: 'webhook.disabled', targetType: 'webhook', targetId: webhook.id, details: { url: webhook.url, reason: disabled, eventId: event.entry.id } }, at);
+      const current = await findWebhook(trx, store.dialect, store.secrets, claim.id, true);
+      // Deleted meanwhile: its log went with it.
+      if (current === undefined) return;
+      if (current.claimedBy !== instance || current.generation !== claim.generation) {
+        // Taken over, or replayed: the attempt happened, whoever delivers next.
+        await insertDeliveries(trx, [attemptRow(current, event, attemptsBefore + 1, attempt, at, 'retrying')]);
+        if (current.claimedBy === instance) await releaseClaim(trx, claim);
+        return;
+      }
+      const attemptNumber = current.attempts + 1;
+      const failingSince = current.attempts > 0 && current.failingSince !== null ? current.failingSince : at;
+      let outcome: string;
+      let update: ClaimedUpdate;
+      let disabled: string | undefined;
+      if (current.enabled && attempt.status === 410) {
+        outcome = 'gone';
+        disabled = 'the endpoint answered 410 Gone';
+        update = { attempts: attemptNumber, failingSince, disable: disabled };
+      } else if (current.enabled && attemptNumber > schedule.length) {
+        outcome = 'given_up';
+        disabled = `gave up on event ${event.entry.id} after ${attemptNumber} failed attempts over ${describeDuration(now - Date.parse(failingSince))}`;
+        update = { attempts: attemptNumber, failingSince, disable: disabled };
+      } else {
+        outcome = 'retrying';
+        const delay = Math.max(withJitter(schedule[Math.min(attemptNumber, schedule.length) - 1] ?? 0), attempt.retryAfterMs ?? 0);
+        update = { attempts: attemptNumber, failingSince, nextAttemptAt: iso(now + delay), release: true };
+      }
+      await updateClaimed(trx, claim, update, at);
+      await insertDeliveries(trx, [attemptRow(current, event, attemptNumber, attempt, at, outcome)]);
+      if (disabled !== undefined) {
+        await journal.record(trx, { kind: 'system' }, { action: 'webhook.disabled', targetType: 'webhook', targetId: current.id, details: { url: current.url, reason: disabled, eventId: event.entry.id } }, at);
       }
     });
   }
 
-  /** Delivers to one claimed endpoint until it is caught up, fails, or had its turn. */
-  async function serve(webhook: StoredWebhook): Promise<void> {
-    const claim: Claim = { id: webhook.id, instance, generation: webhook.generation };
+  /**
+   * Delivers to one claimed endpoint until it is caught up, fails, or had its turn. Reads the
+   * endpoint again before each request (store/webhooks.ts, Claims): an administrator's change
+   * applies from the next request, and a disabled, deleted or replayed endpoint gets nothing
+   * more from this turn.
+   */
+  async function serve(claimed: StoredWebhook): Promise<void> {
+    const claim: Claim = { id: claimed.id, instance, generation: claimed.generation };
+    let webhook = claimed;
     const lost = new AbortController();
     const signal = AbortSignal.any([lost.signal, stopping.signal]);
     const heartbeat = setInterval(() => {
@@ -231,19 +250,36 @@ export function startDeliveries(store: Store, feed: EventFeed, options: Delivery
       delivered = [];
       return record(claim, batch);
     };
+    // Whether to give the claim back on the way out, whatever changed: set when this turn ends
+    // because of an administrator's change, so that the next holder need not wait for the lease.
+    let giveBack = false;
     let attempts = webhook.attempts;
     let position = webhook.position;
     try {
-      for (let sent = 0; sent < EVENTS_PER_TURN; ) {
+      turn: for (let sent = 0; sent < EVENTS_PER_TURN; ) {
         const page = await feed.readFrom(position, webhook.types ?? undefined, BATCH);
         if (page.events.length === 0) {
+          giveBack = true;
           if (!(await flush())) return;
           // Caught up: past everything final, and back in pollMs.
-          await updateClaimed(store.db, claim, { position: page.end, nextAttemptAt: iso(Date.now() + pollMs), release: true }, iso(Date.now()));
+          if (await updateClaimed(store.db, claim, { position: page.end, nextAttemptAt: iso(Date.now() + pollMs), release: true }, iso(Date.now()))) giveBack = false;
           return;
         }
         for (const event of page.events) {
           if (signal.aborted) return;
+          const current = await findWebhook(store.db, store.dialect, store.secrets, claim.id);
+          // Deleted, or taken over after the lease ran out: nothing more from here.
+          if (current === undefined || current.claimedBy !== instance) return;
+          // Disabled (what was delivered is recorded on the way out), or replayed (the next
+          // holder starts at the replayed event).
+          if (!current.enabled || current.generation !== claim.generation) {
+            giveBack = true;
+            return;
+          }
+          const typesChanged = typeList(current.types) !== typeList(webhook.types);
+          webhook = current;
+          // Read again from here with the new types: the rest of this page was read with the old ones.
+          if (typesChanged) continue turn;
           const attempt = await send(webhook, event, signal);
           // Stopped or taken over mid-request: no verdict on this attempt; whoever holds the
           // endpoint next sends the event again.
@@ -252,24 +288,31 @@ export function startDeliveries(store: Store, feed: EventFeed, options: Delivery
           if (attempt.status !== null && attempt.status >= 200 && attempt.status < 300) {
             if (delivered.length === 0) oldest = now;
             delivered.push({ write: attemptRow(webhook, event, attempts + 1, attempt, iso(now), 'delivered'), after: event.after });
-            if ((delivered.length >= RECORD_EVENTS || now - oldest >= RECORD_MS) && !(await flush())) return;
+            if ((delivered.length >= RECORD_EVENTS || now - oldest >= RECORD_MS) && !(await flush())) {
+              giveBack = true;
+              return;
+            }
             attempts = 0;
             position = event.after;
             sent += 1;
             continue;
           }
-          if (!(await flush())) return;
-          await fail({ ...webhook, attempts }, claim, event, attempts + 1, attempt);
+          if (!(await flush())) {
+            giveBack = true;
+            return;
+          }
+          await fail(claim, event, attempts, attempt);
           return;
         }
       }
-      if (await flush()) await updateClaimed(store.db, claim, { release: true }, iso(Date.now()));
+      giveBack = true;
+      if (await flush()) giveBack = !(await updateClaimed(store.db, claim, { release: true }, iso(Date.now())));
     } finally {
       clearInterval(heartbeat);
       // What was delivered is recorded on the way out too (shutdown, a lost claim, an error).
       if (delivered.length > 0) await flush().catch(() => false);
       // Give the claim back at once on shutdown, so that another instance need not wait for the lease.
-      if (stopping.signal.aborted) await updateClaimed(store.db, claim, { release: true }, iso(Date.now())).catch(() => false);
+      if (giveBack || stopping.signal.aborted) await releaseClaim(store.db, claim).catch(() => {});
     }
   }
 
@@ -309,6 +352,11 @@ export function startDeliveries(store: Store, feed: EventFeed, options: Delivery
       await running;
     },
   };
+}
+
+/** Types as one comparable text: `*` for every type. */
+function typeList(types: readonly string[] | null): string {
+  return types === null ? '*' : types.join(',');
 }
 
 /** Reads at most `limit` bytes of a body, then lets the rest go. */

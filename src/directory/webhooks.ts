@@ -146,9 +146,9 @@ export function createWebhooks(store: Store, feed: EventFeed, options: { readonl
   }
 
   const enable = (id: string, actor: Actor) =>
-    change(id, actor, (current) => (current.enabled ? undefined : { change: { enabled: true, restart: true }, action: 'webhook.enabled' }));
+    change(id, actor, (current) => (current.enabled ? undefined : { change: { enabled: true, dueNow: true }, action: 'webhook.enabled' }));
   const disable = (id: string, actor: Actor) =>
-    change(id, actor, (current) => (current.enabled ? { change: { enabled: false, disabledReason: 'disabled by an administrator', restart: true }, action: 'webhook.disabled' } : undefined));
+    change(id, actor, (current) => (current.enabled ? { change: { enabled: false, disabledReason: 'disabled by an administrator' }, action: 'webhook.disabled' } : undefined));
 
   return {
     async create(input, actor) {
@@ -186,8 +186,8 @@ export function createWebhooks(store: Store, feed: EventFeed, options: { readonl
           const newTypes = types !== undefined && (types ?? []).join(',') !== (current.types ?? []).join(',') ? types : undefined;
           if (newUrl === undefined && newTypes === undefined) return undefined;
           return {
-            // restart: a worker delivering now goes on with the new URL and types at once.
-            change: { ...(newUrl !== undefined ? { url: newUrl } : {}), ...(newTypes !== undefined ? { types: newTypes } : {}), restart: true },
+            // A worker delivering now uses the new URL and types from its next request (store/webhooks.ts).
+            change: { ...(newUrl !== undefined ? { url: newUrl } : {}), ...(newTypes !== undefined ? { types: newTypes } : {}), dueNow: true },
             action: 'webhook.updated',
             details: { ...(newUrl !== undefined ? { before: { url: current.url }, after: { url: newUrl } } : {}), ...(newTypes !== undefined ? { types: newTypes } : {}) },
           };
@@ -212,8 +212,8 @@ export function createWebhooks(store: Store, feed: EventFeed, options: { readonl
     async rotateSecret(id, actor) {
       const secret = newSecret();
       const webhook = await change(id, actor, (current, at) => ({
-        // restart: a worker delivering now signs with the new secret from its next request.
-        change: { secret, previousSecret: current.secret, previousSecretUntil: new Date(at.getTime() + overlapMs).toISOString(), restart: true },
+        // A worker delivering now signs with the new secret from its next request.
+        change: { secret, previousSecret: current.secret, previousSecretUntil: new Date(at.getTime() + overlapMs).toISOString(), dueNow: true },
         action: 'webhook.secret_rotated',
       }));
       return { webhook, secret };
@@ -242,7 +242,7 @@ export function createWebhooks(store: Store, feed: EventFeed, options: { readonl
           throw new DirectoryError('invalid', `The event ${eventId} is not in the feed: it does not exist, or it is older than the retention (ROSTER_EVENT_RETENTION_DAYS) and was deleted.`, 'from');
         }
         const at = now();
-        await updateWebhook(trx, store.secrets, id, { position, enabled: true, restart: true }, at.toISOString());
+        await updateWebhook(trx, store.secrets, id, { position, enabled: true, dueNow: true }, at.toISOString());
         await journal.record(trx, actor, { action: 'webhook.replayed', targetType: 'webhook', targetId: id, details: { url: current.url, fromEventId: eventId } }, at.toISOString());
         return toInfo(await existing(id, false, trx), at);
       });

@@ -338,7 +338,7 @@ export interface WebhooksTable {
   /** The next event to deliver is the first of the feed at or after (pos_tx, pos_id). */
   pos_tx: number;
   pos_id: number;
-  /** Bumped by every administrator's change of the delivery state; a worker's writes check it. */
+  /** Bumped by every replay (a position an administrator sets); a worker records its progress only while it is unchanged. */
   generation: number;
   /** Failed attempts at the event at the position, and when the first of them was made. */
   attempts: number;

@@ -7,13 +7,18 @@
  * An instance claims an endpoint that is enabled, due, and not claimed by a live lease, in a
  * short transaction: `SELECT … FOR UPDATE SKIP LOCKED` (PostgreSQL; several instances claiming
  * at once each take different rows, none waits) then writes its name and a lease. It then
- * delivers outside any transaction, renewing the lease as it goes; every write it makes about
- * the endpoint checks that it still holds the claim and that no administrator changed the
- * delivery state meanwhile (`generation`). An instance that dies stops renewing: once its
- * lease is over, another instance claims the endpoint and starts again from the stored
- * position. No advisory locks: CockroachDB runs all of this. On SQLite, transactions are
- * serialised (BEGIN IMMEDIATE, sqlite.ts), so the same statements without the row lock
- * are exact.
+ * delivers outside any transaction, renewing the lease as it goes, and reads the endpoint again
+ * before each request: so at most one instance delivers to an endpoint at any time, and an
+ * administrator's change applies from the next request. An administrator's change never ends
+ * the claim (another instance would start delivering while the holder is still waiting for an
+ * answer); the holder sees the change before its next request: a new URL, types or secret it
+ * uses from then on; a disabled or deleted endpoint it stops and gives back. A replay moves the
+ * position and bumps `generation`: the holder's record of its own progress is then refused
+ * (it would move the position back past the replay), and it gives the claim back to start
+ * again from the replayed event. An instance that dies stops renewing: once its lease is over,
+ * another instance claims the endpoint and starts again from the stored position. No advisory
+ * locks: CockroachDB runs all of this. On SQLite, transactions are serialised (BEGIN
+ * IMMEDIATE, sqlite.ts), so the same statements without the row lock are exact.
  */
 import { sql, type Selectable } from 'kysely';
 import type { DialectAdapter } from './dialect.ts';
@@ -164,13 +169,13 @@ export interface WebhookChange {
   readonly secret?: string;
   readonly previousSecret?: string | null;
   readonly previousSecretUntil?: string | null;
-  /** Moving the position (replay) also forgets the failures of the event it was at. */
-  readonly position?: FeedPosition;
   /**
-   * Whether a worker delivering now must start again from the stored state (enable, disable,
-   * replay, a new URL, types or secret): bumps `generation`, ends the claim, due at once.
+   * Moving the position (replay) also forgets the failures of the event it was at, and bumps
+   * `generation`: the worker holding the claim, if any, can no longer record its progress over it.
    */
-  readonly restart?: boolean;
+  readonly position?: FeedPosition;
+  /** Makes the endpoint due at once (enable, replay, a new URL, types or secret), for whoever claims it next. */
+  readonly dueNow?: boolean;
 }
 
 /** Applies an administrator's change to one endpoint at `at`. */
@@ -187,9 +192,9 @@ export async function updateWebhook(db: Executor, secrets: SecretBox, id: string
       ...(change.secret !== undefined ? { secret: secrets.seal(change.secret) } : {}),
       ...(change.previousSecret !== undefined ? { previous_secret: change.previousSecret === null ? null : secrets.seal(change.previousSecret) } : {}),
       ...(change.previousSecretUntil !== undefined ? { previous_secret_until: change.previousSecretUntil } : {}),
-      ...(change.position !== undefined ? { pos_tx: change.position.tx, pos_id: change.position.id, attempts: 0, failing_since: null } : {}),
-      // A claim from before the change ends: the worker holding it finds its writes refused.
-      ...(change.restart === true ? { generation: eb('generation', '+', 1), next_attempt_at: at, claimed_by: null, lease_until: null } : {}),
+      // The claim stays with its holder (see the top of this file): it reads the change before its next request.
+      ...(change.position !== undefined ? { pos_tx: change.position.tx, pos_id: change.position.id, attempts: 0, failing_since: null, generation: eb('generation', '+', 1) } : {}),
+      ...(change.dueNow === true ? { next_attempt_at: at } : {}),
     }))
     .where('id', '=', id)
     .execute();
@@ -236,14 +241,25 @@ export interface Claim {
   readonly generation: number;
 }
 
-function held(claim: Claim) {
-  return sql<boolean>`id = ${claim.id} AND claimed_by = ${claim.instance} AND generation = ${claim.generation} AND enabled = 1`;
+/** The claim is still this instance's (nobody took it over after its lease ran out). */
+function holds(claim: Claim) {
+  return sql<boolean>`id = ${claim.id} AND claimed_by = ${claim.instance}`;
 }
 
-/** Extends a held lease to `leaseUntil`; false when the claim is lost (taken over, or changed by an administrator). */
+/** …and no replay moved the position since it was claimed: its progress may be recorded. */
+function heldAsClaimed(claim: Claim) {
+  return sql<boolean>`id = ${claim.id} AND claimed_by = ${claim.instance} AND generation = ${claim.generation}`;
+}
+
+/** Extends a held lease to `leaseUntil`; false when the claim is lost (taken over, or the endpoint deleted). */
 export async function renewLease(db: Executor, claim: Claim, leaseUntil: string): Promise<boolean> {
-  const result = await db.updateTable('webhooks').set({ lease_until: leaseUntil }).where(held(claim)).executeTakeFirst();
+  const result = await db.updateTable('webhooks').set({ lease_until: leaseUntil }).where(holds(claim)).executeTakeFirst();
   return Number(result.numUpdatedRows) > 0;
+}
+
+/** Gives a held claim back, whatever changed meanwhile: another instance (or this one) may claim the endpoint at once. */
+export async function releaseClaim(db: Executor, claim: Claim): Promise<void> {
+  await db.updateTable('webhooks').set({ claimed_by: null, lease_until: null }).where(holds(claim)).execute();
 }
 
 /** What a worker records after an attempt or a read, under its claim. */
@@ -258,7 +274,10 @@ export interface ClaimedUpdate {
   readonly release?: boolean;
 }
 
-/** Writes a worker's progress under its claim; false when the claim is lost (nothing written). */
+/**
+ * Writes a worker's progress under its claim; false when the claim is lost or a replay moved
+ * the position (nothing written). A disabled endpoint still takes it: the events were delivered.
+ */
 export async function updateClaimed(db: Executor, claim: Claim, update: ClaimedUpdate, at: string): Promise<boolean> {
   const result = await db
     .updateTable('webhooks')
@@ -270,7 +289,7 @@ export async function updateClaimed(db: Executor, claim: Claim, update: ClaimedU
       ...(update.disable !== undefined ? { enabled: 0, disabled_reason: update.disable, disabled_at: at, updated_at: at } : {}),
       ...(update.release === true || update.disable !== undefined ? { claimed_by: null, lease_until: null } : {}),
     })
-    .where(held(claim))
+    .where(heldAsClaimed(claim))
     .executeTakeFirst();
   return Number(result.numUpdatedRows) > 0;
 }

@@ -9,7 +9,7 @@ import { createWebhooks, type Webhooks } from '../../src/directory/webhooks.ts';
 import { createServices, type Services } from '../../src/services.ts';
 import type { Store } from '../../src/store/index.ts';
 import { eachDatabase, openTestStore } from '../support/databases.ts';
-import { startReceiver, verifies, type Receiver } from '../support/receiver.ts';
+import { startReceiver, verifies, type Receiver, type Received } from '../support/receiver.ts';
 
 const cli = { kind: 'cli' } as const;
 /** Fast retries: the schedule is configurable (ROSTER_WEBHOOK_RETRY_SCHEDULE) so that tests run in seconds. */
@@ -226,6 +226,111 @@ eachDatabase('webhook deliveries', (database) => {
     assert.deepEqual(receiver.received.map((request) => request.payload.type), ['group.deleted']);
   });
 
+  /**
+   * An endpoint being delivered to by one of two workers, through a slow receiver (each answer
+   * takes 60 ms): `n` events, of which at least 5 have arrived. Returns its id and the events' ids.
+   */
+  async function streaming(n: number, make: () => Promise<string[]> = () => changes(n)): Promise<{ id: string; ids: string[] }> {
+    const id = await create();
+    receiver.answer = () => ({ status: 204, delayMs: 60 });
+    const ids = await make();
+    work({ instance: 'one' });
+    work({ instance: 'two' });
+    await receiver.until((received) => received.length >= 5);
+    return { id, ids };
+  }
+
+  /** The requests that arrived after `at` (when an administrator's change returned). */
+  const arrivedAfter = (at: number): Received[] => receiver.received.filter((request) => request.at > at);
+
+  test('an administrator\'s change during deliveries: a new secret signs from the next request, with no second sender, no repeat, no reordering', async () => {
+    const { id, ids } = await streaming(30);
+    const { secret } = await services.webhooks.rotateSecret(id, cli);
+    const changed = Date.now();
+    await receiver.until(() => receiver.acceptedIds().length >= ids.length);
+    await sleep(500);
+    assert.deepEqual(receiver.received.map((request) => request.payload.id), ids, 'each event once, in order');
+    assertOneAtATime(receiver.received);
+    const unsigned = arrivedAfter(changed).filter((request) => !verifies(secret, request));
+    assert.ok(unsigned.length <= 1, `${unsigned.length} requests after the rotation returned lacked the new signature (the one in flight at most)`);
+    assert.ok(arrivedAfter(changed).length > 0);
+  });
+
+  test('an administrator\'s change during deliveries: a new URL gets the next request, the old one nothing more', async () => {
+    const { id, ids } = await streaming(30);
+    await services.webhooks.update(id, { url: `${receiver.url}/moved` }, cli);
+    const changed = Date.now();
+    await receiver.until(() => receiver.acceptedIds().length >= ids.length);
+    await sleep(500);
+    assert.deepEqual(receiver.received.map((request) => request.payload.id), ids, 'each event once, in order, across both URLs');
+    assertOneAtATime(receiver.received);
+    const late = arrivedAfter(changed).filter((request) => request.path === '/hook');
+    assert.ok(late.length <= 1, `the old URL got ${late.length} requests after the change returned (the one in flight at most)`);
+    assert.ok(arrivedAfter(changed).some((request) => request.path === '/hook/moved'));
+  });
+
+  test('an administrator\'s change during deliveries: new types apply from the next request', async () => {
+    const { id, ids } = await streaming(30, async () => {
+      // group.created and group.updated, alternately.
+      for (let i = 0; i < 15; i += 1) {
+        const group = await services.groupManagement.create({ name: `t${i}` }, cli);
+        await services.groupManagement.update(group.id, { description: `d${i}` }, cli);
+      }
+      const page = await services.eventFeed.read({ after: undefined, types: ['group.created', 'group.updated'], limit: 1000 });
+      return page.kind === 'page' ? page.events.map((event) => event.id) : [];
+    });
+    assert.equal(ids.length, 30);
+    await services.webhooks.update(id, { types: ['group.created'] }, cli);
+    const changed = Date.now();
+    await receiver.until((received) => received.some((request) => request.payload.data?.name === 't14'));
+    await sleep(500);
+    const got = receiver.received.map((request) => request.payload.id);
+    assert.deepEqual(got, ids.filter((event) => got.includes(event)), 'each event once, in feed order');
+    assertOneAtATime(receiver.received);
+    const late = arrivedAfter(changed).filter((request) => request.payload.type === 'group.updated');
+    assert.ok(late.length <= 1, `${late.length} group.updated after the types changed (the one in flight at most)`);
+    const untouched = ids.slice(ids.indexOf(arrivedAfter(changed)[0]?.payload.id ?? '') + 1);
+    assert.ok(untouched.length > 0);
+  });
+
+  test('an administrator\'s change during deliveries: nothing more is sent once disable returns; enable resumes with the next event', async () => {
+    const { id, ids } = await streaming(30);
+    await services.webhooks.disable(id, cli);
+    const changed = Date.now();
+    await sleep(800);
+    assert.ok(arrivedAfter(changed).length <= 1, `${arrivedAfter(changed).length} requests after disable returned (the one in flight at most)`);
+    const stoppedAt = receiver.received.length;
+    assert.ok(stoppedAt < ids.length);
+    await services.webhooks.enable(id, cli);
+    await receiver.until(() => receiver.acceptedIds().length >= ids.length);
+    await sleep(500);
+    assert.deepEqual(receiver.received.map((request) => request.payload.id), ids, 'each event once, in order');
+    assertOneAtATime(receiver.received);
+  });
+
+  test('an administrator\'s change during deliveries: nothing more is sent once delete returns', async () => {
+    const { id } = await streaming(30);
+    await services.webhooks.remove(id, cli);
+    const changed = Date.now();
+    await sleep(800);
+    assert.ok(arrivedAfter(changed).length <= 1, `${arrivedAfter(changed).length} requests after delete returned (the one in flight at most)`);
+    assertOneAtATime(receiver.received);
+  });
+
+  test('an administrator\'s change during deliveries: replay restarts one stream at the event asked for', async () => {
+    const { id, ids } = await streaming(30);
+    await receiver.until((received) => received.length >= 8);
+    await services.webhooks.replay(id, ids[2] ?? '', cli);
+    const changed = Date.now();
+    await receiver.until(() => receiver.acceptedIds().filter((event) => event === ids.at(-1)).length >= 1);
+    await sleep(500);
+    let after = arrivedAfter(changed).map((request) => request.payload.id);
+    // The request in flight when the replay was made may arrive after it returned.
+    if (after[0] !== ids[2]) after = after.slice(1);
+    assert.deepEqual(after, ids.slice(2), 'from the replayed event on, each once, in order');
+    assertOneAtATime(receiver.received);
+  });
+
   test('two workers on one database deliver each event once', async () => {
     for (let i = 0; i < 3; i += 1) {
       const { secret } = await services.webhooks.create({ url: `${receiver.url}/${i}` }, cli);
@@ -243,6 +348,20 @@ eachDatabase('webhook deliveries', (database) => {
     assert.ok(receiver.received.every((request) => request.verified));
   });
 });
+
+/** Requests to one endpoint never overlap: the next arrives only once the previous was answered. */
+function assertOneAtATime(requests: readonly Received[]): void {
+  const sorted = [...requests].sort((a, b) => a.at - b.at);
+  for (const [index, request] of sorted.entries()) {
+    const previous = sorted[index - 1];
+    if (previous === undefined) continue;
+    assert.ok(previous.answeredAt !== undefined && previous.answeredAt <= request.at, `event ${request.payload.id} arrived while event ${previous.payload.id} still awaited its answer: two senders`);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
 
 async function waitFor(condition: () => Promise<boolean>, ms = 20_000): Promise<void> {
   const deadline = Date.now() + ms;

@@ -16,10 +16,12 @@ export interface Received {
   readonly verified: boolean;
   /** Whether it verified and was answered 2xx. */
   accepted: boolean;
+  /** When the answer was sent; undefined while it is awaited (or never, `hang`). */
+  answeredAt?: number;
 }
 
-/** What to answer: a status (with headers and body), or `hang` (never answer). */
-export type Answer = { readonly status: number; readonly headers?: Record<string, string>; readonly body?: string } | 'hang';
+/** What to answer: a status (with headers and body, after `delayMs`: a slow receiver), or `hang` (never answer). */
+export type Answer = { readonly status: number; readonly headers?: Record<string, string>; readonly body?: string; readonly delayMs?: number } | 'hang';
 
 export interface Receiver {
   readonly url: string;
@@ -86,9 +88,20 @@ export async function startReceiver(): Promise<Receiver> {
         hanging.add(response);
         return;
       }
-      received.accepted = answer.status >= 200 && answer.status < 300 && received.verified;
-      response.writeHead(answer.status, answer.headers ?? {});
-      response.end(answer.body ?? '');
+      const reply = (): void => {
+        received.accepted = answer.status >= 200 && answer.status < 300 && received.verified;
+        received.answeredAt = Date.now();
+        response.writeHead(answer.status, answer.headers ?? {});
+        response.end(answer.body ?? '');
+      };
+      if (answer.delayMs === undefined) reply();
+      else {
+        hanging.add(response);
+        setTimeout(() => {
+          hanging.delete(response);
+          if (!response.destroyed) reply();
+        }, answer.delayMs);
+      }
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
