@@ -97,7 +97,7 @@ export interface Webhooks {
   get(id: string): Promise<WebhookInfo>;
   /** Changes the URL, the types, or whether it is enabled. */
   update(id: string, patch: WebhookPatch, actor: Actor): Promise<WebhookInfo>;
-  /** Enables an endpoint: deliveries resume at the event it stopped at. */
+  /** Enables an endpoint: deliveries resume at the event it stopped at, with the whole retry schedule ahead. */
   enable(id: string, actor: Actor): Promise<WebhookInfo>;
   /** Disables an endpoint: nothing is sent until it is enabled or replayed. */
   disable(id: string, actor: Actor): Promise<WebhookInfo>;
@@ -145,8 +145,10 @@ export function createWebhooks(store: Store, feed: EventFeed, options: { readonl
     });
   }
 
+  // The retry schedule starts afresh: an endpoint given up on (or gone) would otherwise be
+  // given up on again at its first failure.
   const enable = (id: string, actor: Actor) =>
-    change(id, actor, (current) => (current.enabled ? undefined : { change: { enabled: true, dueNow: true }, action: 'webhook.enabled' }));
+    change(id, actor, (current) => (current.enabled ? undefined : { change: { enabled: true, resetFailures: true, dueNow: true }, action: 'webhook.enabled' }));
   const disable = (id: string, actor: Actor) =>
     change(id, actor, (current) => (current.enabled ? { change: { enabled: false, disabledReason: 'disabled by an administrator' }, action: 'webhook.disabled' } : undefined));
 

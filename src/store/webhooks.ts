@@ -174,6 +174,8 @@ export interface WebhookChange {
    * `generation`: the worker holding the claim, if any, can no longer record its progress over it.
    */
   readonly position?: FeedPosition;
+  /** Forgets the failures at the event at the position (enable): the retry schedule starts afresh. */
+  readonly resetFailures?: boolean;
   /** Makes the endpoint due at once (enable, replay, a new URL, types or secret), for whoever claims it next. */
   readonly dueNow?: boolean;
 }
@@ -194,6 +196,7 @@ export async function updateWebhook(db: Executor, secrets: SecretBox, id: string
       ...(change.previousSecretUntil !== undefined ? { previous_secret_until: change.previousSecretUntil } : {}),
       // The claim stays with its holder (see the top of this file): it reads the change before its next request.
       ...(change.position !== undefined ? { pos_tx: change.position.tx, pos_id: change.position.id, attempts: 0, failing_since: null, generation: eb('generation', '+', 1) } : {}),
+      ...(change.resetFailures === true ? { attempts: 0, failing_since: null } : {}),
       ...(change.dueNow === true ? { next_attempt_at: at } : {}),
     }))
     .where('id', '=', id)

@@ -175,6 +175,30 @@ eachDatabase('webhook deliveries', (database) => {
     assert.equal(receiver.acceptedIds()[0], receiver.received[0]?.payload.id);
   });
 
+  for (const [reason, failing] of [['given up on', 503], ['gone (410)', 410]] as const) {
+    test(`an endpoint ${reason} and enabled again gets the whole retry schedule afresh at the event it stopped at`, async () => {
+      const id = await create();
+      const ids = await changes(2);
+      receiver.answer = () => ({ status: failing });
+      work({ schedule: [50, 50] });
+      await waitFor(async () => !(await services.webhooks.get(id)).enabled);
+      const failedBefore = receiver.received.length;
+      // After enabling: two more failures (within the schedule of two retries), then success.
+      receiver.answer = (_request, index) => (index < failedBefore + 2 ? { status: 500 } : { status: 204 });
+      const enabled = await services.webhooks.enable(id, cli);
+      assert.equal(enabled.failedAttempts, 0);
+      assert.equal(enabled.failingSince, null);
+      await receiver.until(() => receiver.acceptedIds().length >= 2);
+      assert.deepEqual(receiver.acceptedIds(), ids, 'from the event it stopped at, nothing lost');
+      assert.equal(receiver.received[failedBefore]?.payload.id, ids[0]);
+      const webhook = await services.webhooks.get(id);
+      assert.ok(webhook.enabled, `still enabled (${webhook.disabledReason ?? ''})`);
+      await waitFor(async () => (await services.webhooks.deliveries(id)).deliveries.length >= failedBefore + 4);
+      const log = (await services.webhooks.deliveries(id)).deliveries.slice().reverse().slice(failedBefore);
+      assert.deepEqual(log.map((entry) => [entry.attempt, entry.outcome]), [[1, 'retrying'], [2, 'retrying'], [3, 'delivered'], [1, 'delivered']]);
+    });
+  }
+
   test('secret rotation: both secrets sign during the overlap, then only the new one', async () => {
     // Long enough for the first delivery even when PostgreSQL's horizon lags behind other tests.
     const overlap = 6000;
