@@ -34,7 +34,7 @@ const DEFAULT_POLL_MS = 1000;
 const DEFAULT_CONCURRENCY = 8;
 /** Events read per page: what one endpoint holds in memory at most. */
 const BATCH = 50;
-/** Delivered events recorded per transaction at most, and the longest a delivered event waits to be. */
+/** Delivered events recorded per transaction at most, and the longest a delivered event waits to be (a timer). */
 const RECORD_EVENTS = 50;
 const RECORD_MS = 1000;
 /** Events sent to one endpoint before its claim is given back (another instance may take it). */
@@ -241,14 +241,22 @@ export function startDeliveries(store: Store, feed: EventFeed, options: Delivery
         .catch(() => {});
     }, Math.max(leaseMs / 3, 50));
     heartbeat.unref();
-    // Delivered events are recorded in batches (one transaction per RECORD_EVENTS or
-    // RECORD_MS): a crash before a batch is recorded sends its events again, as at-least-once allows.
+    // Delivered events are recorded in batches: one transaction per RECORD_EVENTS, and at the
+    // latest RECORD_MS after the oldest was answered, by a timer, so that a request awaiting its
+    // answer (up to the timeout) does not hold back the record of those before it. A crash
+    // before a batch is recorded sends its events again, as at-least-once allows. Batches are
+    // recorded one after the other, in order, so that a later position is never written over.
     let delivered: Delivered[] = [];
-    let oldest = 0;
-    const flush = async (): Promise<boolean> => {
+    let recordTimer: NodeJS.Timeout | undefined;
+    let recording: Promise<unknown> = Promise.resolve();
+    const flush = (): Promise<boolean> => {
+      clearTimeout(recordTimer);
+      recordTimer = undefined;
       const batch = delivered;
       delivered = [];
-      return record(claim, batch);
+      const recorded = recording.catch(() => {}).then(() => record(claim, batch));
+      recording = recorded;
+      return recorded;
     };
     // Whether to give the claim back on the way out, whatever changed: set when this turn ends
     // because of an administrator's change, so that the next holder need not wait for the lease.
@@ -286,9 +294,10 @@ export function startDeliveries(store: Store, feed: EventFeed, options: Delivery
           if (signal.aborted) return;
           const now = Date.now();
           if (attempt.status !== null && attempt.status >= 200 && attempt.status < 300) {
-            if (delivered.length === 0) oldest = now;
+            // A refused record (a replay, a lost claim) is seen before the next request.
+            if (delivered.length === 0) recordTimer = setTimeout(() => void flush().catch(() => {}), RECORD_MS);
             delivered.push({ write: attemptRow(webhook, event, attempts + 1, attempt, iso(now), 'delivered'), after: event.after });
-            if ((delivered.length >= RECORD_EVENTS || now - oldest >= RECORD_MS) && !(await flush())) {
+            if (delivered.length >= RECORD_EVENTS && !(await flush())) {
               giveBack = true;
               return;
             }
@@ -309,8 +318,11 @@ export function startDeliveries(store: Store, feed: EventFeed, options: Delivery
       if (await flush()) giveBack = !(await updateClaimed(store.db, claim, { release: true }, iso(Date.now())));
     } finally {
       clearInterval(heartbeat);
-      // What was delivered is recorded on the way out too (shutdown, a lost claim, an error).
+      // What was delivered is recorded on the way out too (shutdown, a lost claim, an error),
+      // and before the claim is given back.
       if (delivered.length > 0) await flush().catch(() => false);
+      clearTimeout(recordTimer);
+      await recording.catch(() => {});
       // Give the claim back at once on shutdown, so that another instance need not wait for the lease.
       if (giveBack || stopping.signal.aborted) await releaseClaim(store.db, claim).catch(() => {});
     }

@@ -97,4 +97,32 @@ eachDatabase('webhooks from roster serve', (database) => {
     assert.deepEqual(receiver.acceptedIds(), ids, 'every event, in order, once accepted');
     assert.deepEqual(receiver.received.map((request) => request.payload.id), [ids[0], ...ids], 'only the event in flight was sent twice');
   });
+
+  test('kill -9 while an answer is awaited: the events answered more than a second before are not sent again', async () => {
+    for (const { id } of await services.webhooks.list()) await services.webhooks.remove(id, cli);
+    const { webhook, secret } = await services.webhooks.create({ url: `${receiver.url}/answered` }, cli);
+    receiver.secrets = [secret];
+    receiver.received.length = 0;
+    // Three events answered at once, then the fourth is never answered.
+    receiver.answer = (_request, index) => (index === 3 ? 'hang' : { status: 204 });
+    const ids = await changes(5, 'answered');
+    await receiver.until((received) => received.length >= 4, 60_000);
+    // Longer than the second within which answered events are recorded.
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const row = await store.db.selectFrom('webhooks').select('claimed_by').where('id', '=', webhook.id).executeTakeFirstOrThrow();
+    const victim = instances.find((instance) => row.claimed_by?.split(':')[1] === String(instance.process.pid));
+    assert.ok(victim, `the claim (${row.claimed_by}) names a running instance`);
+    const exited = new Promise((resolve) => victim.process.once('exit', resolve));
+    victim.process.kill('SIGKILL');
+    await exited;
+    instances = instances.filter((instance) => instance !== victim);
+    if (instances.length === 0) {
+      const restarted = await startInstance(scratch.url, ENV);
+      instances.push(restarted);
+      await waitHealthy(restarted);
+    }
+    await receiver.until(() => receiver.acceptedIds().length >= 5, 60_000);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.deepEqual(receiver.received.map((request) => request.payload.id), [...ids.slice(0, 4), ...ids.slice(3)], 'only the event in flight was sent twice');
+  });
 });
