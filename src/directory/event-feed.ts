@@ -47,8 +47,10 @@ export interface FeedEntry {
 }
 
 /**
- * A page, or the answer to a cursor older than the retention: its events were deleted, and
- * the caller must resynchronise from the lists, then go on from `next`.
+ * A page, or the answer to a cursor whose events the feed cannot give: older than the
+ * retention (they were deleted), or ahead of the feed (it never reached that position: the
+ * database was restored from an older backup). The caller must resynchronise from the lists,
+ * then go on from `next`.
  */
 export type FeedAnswer =
   | { readonly kind: 'page'; readonly events: readonly FeedEntry[]; readonly next: string }
@@ -144,6 +146,12 @@ export function createEventFeed(store: Store, options: { readonly retentionDays:
     'Resynchronise from the lists (/api/v2/users-management/users, /api/v2/authorizations/groups, /api/v2/authorizations/group-memberships), ' +
     'then continue the feed from "next", taken before you read them.';
 
+  const aheadMessage =
+    'This cursor is ahead of the feed: the feed never reached that position. Most likely the database was restored from a backup older than the cursor: ' +
+    'the changes made after that backup are gone, and event ids after it are given again to new changes. ' +
+    'Resynchronise from the lists (/api/v2/users-management/users, /api/v2/authorizations/groups, /api/v2/authorizations/group-memberships), ' +
+    'forget the event ids you recorded as applied, then continue the feed from "next", taken before you read them.';
+
   return {
     /** Days an event is kept. */
     retentionDays: options.retentionDays,
@@ -162,9 +170,17 @@ export function createEventFeed(store: Store, options: { readonly retentionDays:
         if (request.after === 'now') return { kind: 'page', events: [], next: encodeCursor(horizon) };
         const from = request.after ?? keptFrom;
         if (before(from, keptFrom)) return { kind: 'expired', message: expiredMessage(options.retentionDays), next: encodeCursor(horizon) };
+        // Every cursor the feed gives is at or below the horizon of its snapshot, and the
+        // horizon never goes back: a snapshot taken after the cursor was given sees every commit
+        // that snapshot saw (PostgreSQL numbers commits in order under event_tickets' row lock,
+        // store/journal.ts; SQLite serialises writes; `db copy` carries the clock on). So a
+        // cursor beyond it was never given by this database as it is now: after a restore from
+        // an older backup, following it would silently skip the changes made since the restore
+        // (their positions, and their event ids, are given anew).
+        if (before(horizon, from)) return { kind: 'expired', message: aheadMessage, next: encodeCursor(horizon) };
         const rows = await feedPage(trx, { from, before: horizon }, request.types, request.limit);
         const last = rows.at(-1);
-        const next = rows.length === request.limit && last !== undefined ? { tx: last.tx, id: last.id + 1 } : before(horizon, from) ? from : horizon;
+        const next = rows.length === request.limit && last !== undefined ? { tx: last.tx, id: last.id + 1 } : horizon;
         return { kind: 'page', events: rows.map(toEntry), next: encodeCursor(next) };
       });
     },

@@ -52,7 +52,7 @@ export function eventRoutes(app: FastifyInstance, feed: EventFeed): void {
         },
         410: {
           type: 'object',
-          description: 'The cursor is older than ROSTER_EVENT_RETENTION_DAYS: resynchronise from the lists, then continue from `next`.',
+          description: 'The cursor is older than ROSTER_EVENT_RETENTION_DAYS, or ahead of the feed (the database was restored from an older backup): resynchronise from the lists, then continue from `next`.',
           required: ['message', 'next'],
           properties: { message: { type: 'string' }, next: { type: 'string' } },
         },
@@ -60,7 +60,7 @@ export function eventRoutes(app: FastifyInstance, feed: EventFeed): void {
     },
   }, async (request, reply) => {
     const answer = await feed.read(parseFeedRequest(request.query));
-    // 410 Gone: the events after this cursor existed and were deleted (RFC 9110 §15.5.11).
+    // 410 Gone: the events after this cursor existed and were deleted, or were lost with a restore (RFC 9110 §15.5.11).
     if (answer.kind === 'expired') return reply.code(410).send({ message: answer.message, next: answer.next });
     return { events: answer.events, next: answer.next };
   });
