@@ -4,6 +4,7 @@
  */
 import { sql, type Selectable } from 'kysely';
 import type { Executor } from './executor.ts';
+import type { HeldSnapshot } from './held-snapshot.ts';
 import type { AuditEventsTable } from './tables.ts';
 
 /** One event as stored; `details` is JSON text. */
@@ -94,10 +95,13 @@ export async function countEvents(db: Executor, filter: EventFilter): Promise<nu
 }
 
 /**
- * The next `limit` events after `afterSeq`, oldest first: keyset paging, so an export walks a
- * log of any size in constant memory and never skips or repeats an event.
+ * Every event matching `filter`, oldest first, `size` at a time, read in `snapshot`
+ * (store/held-snapshot.ts) from one execution of the query: an export walks a log of any size
+ * holding one chunk, sees the log as it was when it started, and (on SQLite, which reads
+ * synchronously) gives the event loop a turn between chunks, so that other requests are
+ * answered while it runs.
  */
-export async function eventsAfter(db: Executor, afterSeq: number, filter: EventFilter, limit: number): Promise<StoredEvent[]> {
-  const rows = await filtered(db, filter).selectAll().where('seq', '>', afterSeq).orderBy('seq', 'asc').limit(limit).execute();
-  return rows.map(toEvent);
+export async function* eventsInChunks(snapshot: HeldSnapshot, filter: EventFilter, size: number): AsyncGenerator<StoredEvent[]> {
+  const query = filtered(snapshot.db, filter).selectAll().orderBy('seq', 'asc');
+  for await (const rows of snapshot.rows(query, size)) yield rows.map(toEvent);
 }

@@ -60,7 +60,8 @@ export function auditLogRoutes(app: FastifyInstance, auditLog: AuditLog): void {
   });
 
   // The same filters, every matching event oldest first, as a download. Streamed: each batch
-  // is read from the database when the client has taken the previous one.
+  // is read from the database when the client has taken the previous one, with a turn of the
+  // event loop between batches (auditLog.exportLines), so other requests are answered meanwhile.
   app.get<{ Querystring: Query }>('/api/v2/audit-logs/export', {
     schema: {
       operationId: 'exportAuditLogs',

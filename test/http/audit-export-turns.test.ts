@@ -1,0 +1,79 @@
+/**
+ * GET /api/v2/audit-logs/export of a large log lets the server answer other requests while it
+ * runs: each batch of a thousand events is followed by a turn of the event loop. On SQLite every
+ * read answers at once (better-sqlite3 is synchronous), so without the turn an export read by a
+ * fast client (curl, in its own process) held /healthz until the export's last byte.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { after, before, test } from 'node:test';
+import { startTestApp, type TestApp } from '../support/app.ts';
+import { eachDatabase } from '../support/databases.ts';
+
+const ENTRIES = 20_000;
+
+/**
+ * A client in a process of its own, reading the export as fast as it arrives: at its first
+ * bytes it asks /healthz, and it says whether that answer came while the export was still
+ * arriving, and how many lines the export had.
+ */
+const CLIENT = `
+const http = require('node:http');
+const [exportUrl, healthUrl, token] = process.argv.slice(1);
+let lines = 0, exportEnded = false, asked = false, healthz;
+const report = () => { if (exportEnded && healthz !== undefined) console.log(JSON.stringify({ lines, ...healthz })); };
+http.get(exportUrl, { headers: { authorization: 'Bearer ' + token } }, (response) => {
+  response.on('data', (piece) => {
+    for (const byte of piece) if (byte === 10) lines += 1;
+    if (asked) return;
+    asked = true;
+    http.get(healthUrl, (answer) => {
+      answer.resume();
+      answer.on('end', () => { healthz = { status: answer.statusCode, duringExport: !exportEnded }; report(); });
+    });
+  });
+  response.on('end', () => { exportEnded = true; report(); });
+});
+`;
+
+function readExport(base: string, token: string): Promise<{ lines: number; status: number; duringExport: boolean }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', CLIENT, `${base}/api/v2/audit-logs/export`, `${base}/healthz`, token], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let output = '';
+    child.stdout.on('data', (piece: Buffer) => (output += piece.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(output) as { lines: number; status: number; duringExport: boolean }) : reject(new Error(`client exited ${code}: ${output}`))));
+  });
+}
+
+eachDatabase('GET /api/v2/audit-logs/export of a large log', (database) => {
+  let roster: TestApp;
+  let base: string;
+  before(async () => {
+    roster = await startTestApp({ database, scim: false });
+    const at = new Date().toISOString();
+    for (let start = 0; start < ENTRIES; start += 1000) {
+      const rows = Array.from({ length: 1000 }, (_, i) => ({
+        at,
+        actor: 'cli',
+        actor_user: null,
+        action: 'user.updated',
+        target_type: 'user',
+        target_id: `user-${start + i}`,
+        details: JSON.stringify({ login: `user-${start + i}@example.com`, changed: ['displayName'] }),
+      }));
+      await roster.services.store.db.insertInto('audit_events').values(rows).execute();
+    }
+    base = await roster.app.listen({ port: 0, host: '127.0.0.1' });
+  });
+  after(() => roster.close());
+
+  test(`a /healthz asked while ${ENTRIES.toLocaleString('en')} events are being exported is answered before the export ends`, async () => {
+    const total = (await roster.request('GET', '/api/v2/audit-logs?limit=1')).body.page.total as number;
+    assert.ok(total >= ENTRIES, String(total));
+    const seen = await readExport(base, roster.token);
+    assert.equal(seen.lines, total, 'the whole log, one line an event');
+    assert.equal(seen.status, 200);
+    assert.equal(seen.duringExport, true, '/healthz waited for the whole export');
+  });
+});
