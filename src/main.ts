@@ -9,7 +9,7 @@ import { buildApp } from './http/app.ts';
 import { SHUTDOWN_DEADLINE_MS } from './http/draining.ts';
 import { startDeliveries } from './delivery/worker.ts';
 import { EVENT_CLEANUP_CHECK_MS } from './directory/event-feed.ts';
-import { runPeriodically } from './periodic.ts';
+import { runPeriodically, type Periodic } from './periodic.ts';
 import pino from 'pino';
 import { createServices } from './services.ts';
 import { describeLocation, openStore, QUERY_DEADLINE_MS } from './store/index.ts';
@@ -87,33 +87,6 @@ export async function serve(config: Config): Promise<void> {
   if (sealed > 0) app.log.info({ sealed, keyId: store.secrets.keyId }, `encrypted ${sealed} stored secret${sealed === 1 ? '' : 's'} with ROSTER_SECRET_KEY (key ${store.secrets.keyId ?? ''})`);
   // The OpenID provider's keys exist before the first request (created by the first instance).
   await services.oidc.loadKeys();
-  // Every instance runs the clean-up: deleting expired rows in batches is idempotent.
-  const retention = runPeriodically(async () => {
-    try {
-      const deleted = await services.activity.purge(config.activityRetentionDays);
-      if (deleted > 0) app.log.info({ deleted, retentionDays: config.activityRetentionDays }, 'deleted provisioning activity older than the retention period');
-      const expired = await services.applications.purgeExpired();
-      if (expired > 0) app.log.info({ deleted: expired }, 'deleted expired OpenID Connect codes, tokens and sessions');
-      const ended = await services.sessions.purgeEnded();
-      if (ended > 0) app.log.info({ deleted: ended }, 'deleted ended Roster sessions (expired or idle)');
-      const forgotten = await services.passwordSignIn.purgeKnownBrowsers();
-      if (forgotten > 0) app.log.info({ deleted: forgotten }, 'forgot browsers that have not signed in with a password for 90 days');
-      // Keys whose rate-limit budget is whole again mean the same as no row.
-      while ((await services.rateLimits.purge()) > 0);
-    } catch (error) {
-      app.log.warn({ err: error }, 'the provisioning activity clean-up failed; it runs again within the hour');
-    }
-  }, RETENTION_INTERVAL_MS);
-  // Every instance asks; the database lets one of them clean the event feed per interval.
-  const eventRetention = runPeriodically(async () => {
-    try {
-      const deleted = await services.eventFeed.purge();
-      if (deleted > 0) app.log.info({ deleted, retentionDays: config.eventRetentionDays }, 'deleted change events older than the retention period');
-    } catch (error) {
-      app.log.warn({ err: error }, 'event feed clean-up failed; trying again later');
-    }
-  }, EVENT_CLEANUP_CHECK_MS);
-
   // Every instance delivers webhooks; the database gives each endpoint to one of them at a time.
   const deliveries = startDeliveries(store, services.eventFeed, {
     retrySchedule: config.webhookRetrySchedule,
@@ -122,14 +95,16 @@ export async function serve(config: Config): Promise<void> {
     log: app.log,
   });
 
+  /** The retention clean-ups, started once the server listens. */
+  const cleanups: Periodic[] = [];
+
   /** Stops the background work and closes the server and the database: a stop, or a failed start. */
   const closeAll = async (): Promise<void> => {
     // close() stops accepting connections and waits for requests in flight; their connections
     // close after their answer (draining.ts).
     await app.close();
     await deliveries.stop();
-    await retention.stop();
-    await eventRetention.stop();
+    for (const cleanup of cleanups) await cleanup.stop();
     await store.close();
   };
 
@@ -170,6 +145,37 @@ export async function serve(config: Config): Promise<void> {
     if (firstStart !== undefined) process.stderr.write(`\n${firstStart.message}\n\n`);
     throw listenFailure(error, config);
   }
+  // A stop signalled while the port was opening has closed the store already.
+  if (stopping) return;
+  // The clean-ups start once the server listens: a backlog (a retention shortened, a long stop)
+  // takes seconds to delete, and /healthz must not wait for it. Every instance runs them:
+  // deleting expired rows in batches is idempotent.
+  cleanups.push(runPeriodically(async () => {
+    try {
+      const deleted = await services.activity.purge(config.activityRetentionDays);
+      if (deleted > 0) app.log.info({ deleted, retentionDays: config.activityRetentionDays }, 'deleted provisioning activity older than the retention period');
+      const expired = await services.applications.purgeExpired();
+      if (expired > 0) app.log.info({ deleted: expired }, 'deleted expired OpenID Connect codes, tokens and sessions');
+      const ended = await services.sessions.purgeEnded();
+      if (ended > 0) app.log.info({ deleted: ended }, 'deleted ended Roster sessions (expired or idle)');
+      const forgotten = await services.passwordSignIn.purgeKnownBrowsers();
+      if (forgotten > 0) app.log.info({ deleted: forgotten }, 'forgot browsers that have not signed in with a password for 90 days');
+      // Keys whose rate-limit budget is whole again mean the same as no row.
+      await services.rateLimits.purge();
+    } catch (error) {
+      app.log.warn({ err: error }, 'the provisioning activity clean-up failed; it runs again within the hour');
+    }
+  }, RETENTION_INTERVAL_MS));
+  // Every instance asks; the database lets one of them clean the event feed per interval.
+  cleanups.push(runPeriodically(async () => {
+    try {
+      const deleted = await services.eventFeed.purge();
+      if (deleted > 0) app.log.info({ deleted, retentionDays: config.eventRetentionDays }, 'deleted change events older than the retention period');
+    } catch (error) {
+      app.log.warn({ err: error }, 'event feed clean-up failed; trying again later');
+    }
+  }, EVENT_CLEANUP_CHECK_MS));
+
   const where = describeLocation(config.database);
   const enabled = (await services.provisioning.status()).enabled;
   // For the person who started it, on stderr: stdout carries only the JSON log lines.

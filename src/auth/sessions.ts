@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
 import type { Store } from '../store/index.ts';
+import { inBatches } from '../store/transact.ts';
 import { cookieValue, isRandomCookieValue, randomCookieValue } from './cookies.ts';
 import { createOidcQueries } from '../store/oidc.ts';
 import { createSessionQueries } from '../store/sessions.ts';
@@ -235,12 +236,7 @@ export function createSessions(store: Store, options: { secure: boolean; domain?
 
     async purgeEnded() {
       const now = Date.now();
-      let deleted = 0;
-      for (;;) {
-        const batch = await sessions.purgeEnded(db, new Date(now).toISOString(), new Date(now - policy.idleMs).toISOString(), PURGE_BATCH);
-        deleted += batch;
-        if (batch < PURGE_BATCH) return deleted;
-      }
+      return inBatches(db, PURGE_BATCH, (trx) => sessions.purgeEnded(trx, new Date(now).toISOString(), new Date(now - policy.idleMs).toISOString(), PURGE_BATCH));
     },
 
     async listOf(userId, currentValue) {

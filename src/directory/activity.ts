@@ -20,7 +20,7 @@
 import { TOKEN_PREFIX } from '../auth/tokens.ts';
 import type { Store } from '../store/index.ts';
 import type { Executor } from '../store/executor.ts';
-import { withoutWaitingForDisk } from '../store/transact.ts';
+import { inBatches, withoutWaitingForDisk } from '../store/transact.ts';
 import {
   countFolded,
   countRequests,
@@ -239,12 +239,7 @@ export function createProvisioningActivity(store: Store) {
      */
     async purge(retentionDays: number, now: Date = new Date()): Promise<number> {
       const cutoff = new Date(now.getTime() - retentionDays * 86_400_000).toISOString();
-      let deleted = 0;
-      for (;;) {
-        const batch = await deleteRequestsBefore(db, cutoff, PURGE_BATCH);
-        deleted += batch;
-        if (batch < PURGE_BATCH) break;
-      }
+      const deleted = await inBatches(db, PURGE_BATCH, (trx) => deleteRequestsBefore(trx, cutoff, PURGE_BATCH));
       await purgeFoldBudgets(db, minuteOf(new Date(now.getTime() - 3_600_000).toISOString()));
       return deleted;
     },

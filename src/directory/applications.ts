@@ -16,7 +16,7 @@ import { caseKey } from '../text.ts';
 import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
 import { DirectoryError } from '../errors.ts';
-import { transact } from '../store/transact.ts';
+import { inBatches, transact } from '../store/transact.ts';
 
 /** What registering an application takes. */
 export interface NewApplication {
@@ -347,12 +347,7 @@ export function createApplications(store: Store, access: Access) {
     /** Deletes the provider's expired codes, tokens, sessions and grants; returns how many. */
     async purgeExpired(): Promise<number> {
       const now = new Date().toISOString();
-      let deleted = 0;
-      for (;;) {
-        const batch = await queries.purgeExpired(store.db, now, PURGE_BATCH);
-        deleted += batch;
-        if (batch < PURGE_BATCH) return deleted;
-      }
+      return inBatches(store.db, PURGE_BATCH, (trx) => queries.purgeExpired(trx, now, PURGE_BATCH));
     },
 
     /** The claims of an active user; undefined for an unknown or inactive one (its tokens then count for nothing). */

@@ -8,7 +8,7 @@ import { EVENT_TYPES, type EventType } from '../journal/journal.ts';
 import { claimFeedCleanup, feedHorizon, feedKeptFrom, feedPage, purgeFeed } from '../store/feed.ts';
 import type { Store } from '../store/index.ts';
 import type { FeedPosition, StoredFeedEvent } from '../store/journal.ts';
-import { readSnapshot, transact } from '../store/transact.ts';
+import { inBatches, readSnapshot, transact } from '../store/transact.ts';
 import { rejected } from '../errors.ts';
 
 /** Days events are kept when ROSTER_EVENT_RETENTION_DAYS is unset. */
@@ -218,12 +218,7 @@ export function createEventFeed(store: Store, options: { readonly retentionDays:
       const claimed = await transact(store.db, (trx) => claimFeedCleanup(trx, now.toISOString(), new Date(now.getTime() + CLEANUP_INTERVAL_MS).toISOString()));
       if (!claimed) return 0;
       const cutoff = new Date(now.getTime() - options.retentionDays * DAY_MS).toISOString();
-      let deleted = 0;
-      for (;;) {
-        const batch = await transact(store.db, async (trx) => purgeFeed(trx, await feedHorizon(trx, store.dialect), cutoff, PURGE_BATCH));
-        deleted += batch;
-        if (batch < PURGE_BATCH) return deleted;
-      }
+      return inBatches(store.db, PURGE_BATCH, async (trx) => purgeFeed(trx, await feedHorizon(trx, store.dialect), cutoff, PURGE_BATCH));
     },
   };
 }

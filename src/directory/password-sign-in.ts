@@ -27,7 +27,7 @@ import type { Store } from '../store/index.ts';
 import { createKnownBrowserQueries } from '../store/known-browsers.ts';
 import { createPasswordBackoffQueries } from '../store/password-backoff.ts';
 import { createSignInQueries } from '../store/sign-in.ts';
-import { transact } from '../store/transact.ts';
+import { inBatches, transact } from '../store/transact.ts';
 import { createUserQueries, type StoredUser } from '../store/users.ts';
 import { caseKey } from '../text.ts';
 import type { Actor } from '../journal/actor.ts';
@@ -39,6 +39,8 @@ import type { InitialPasswordFile } from './initial-password.ts';
 import type { PasswordCheck } from './password-check.ts';
 
 const MINUTE_MS = 60_000;
+/** Known browsers forgotten per statement by purgeKnownBrowsers. */
+const PURGE_BATCH = 1000;
 
 /** How many failed attempts a key may make, and over what window they come back. */
 export interface BackoffRule {
@@ -301,12 +303,8 @@ export function createPasswordSignIn(store: Store, passwordCheck: PasswordCheck,
 
     /** Forgets browsers whose last sign-in is KNOWN_BROWSER_DAYS old (a batch at a time); returns how many. */
     async purgeKnownBrowsers(): Promise<number> {
-      let deleted = 0;
-      for (;;) {
-        const batch = await knownBrowsers.purgeExpired(store.db, new Date().toISOString());
-        deleted += batch;
-        if (batch === 0) return deleted;
-      }
+      const now = new Date().toISOString();
+      return inBatches(store.db, PURGE_BATCH, (trx) => knownBrowsers.purgeExpired(trx, now, PURGE_BATCH));
     },
 
     /** Gives a login its whole allowance back (an administrator has just set its password). */

@@ -15,6 +15,7 @@
  */
 import type { Store } from '../store/index.ts';
 import { createRateLimitQueries } from '../store/rate-limits.ts';
+import { inBatches } from '../store/transact.ts';
 import { RetryLaterError } from '../errors.ts';
 
 /** A rate limit: requests per minute, sustained, and how many may come at once. */
@@ -34,12 +35,14 @@ export const DEFAULT_RATE_LIMIT_PER_MINUTE = 6000;
 const MAX_CHUNK = 50;
 /** Keys remembered in memory before idle ones are forgotten. */
 const MAX_KEYS = 10_000;
+/** Keys deleted per statement by purge, so that a purge never turns into a long statement. */
+const PURGE_BATCH = 500;
 
 /** The rate limits of the APIs. */
 export interface RateLimits {
   /** Counts one request of `key` (`token:<id>`, `session:<user id>`); rejects with RetryLaterError('rate_limited') beyond the limit. */
   take(key: string): Promise<void>;
-  /** Deletes the rows of keys whose budget is whole again; returns how many. */
+  /** Deletes the rows of keys whose budget is whole again, in batches with a turn of the event loop between them; returns how many. */
   purge(): Promise<number>;
   /** Requests reserved at once by this instance (the documented overshoot is bounded by it). */
   readonly chunk: number;
@@ -64,8 +67,12 @@ interface LocalBudget {
 export function createRateLimits(store: Store, policy: RateLimitPolicy | undefined, options: { now?: () => number } = {}): RateLimits {
   const now = options.now ?? Date.now;
   const queries = createRateLimitQueries(store.dialect);
+  const purge = (): Promise<number> => {
+    const beforeUs = now() * 1000;
+    return inBatches(store.db, PURGE_BATCH, (trx) => queries.purge(trx, beforeUs, PURGE_BATCH));
+  };
   if (policy === undefined) {
-    return { take: async () => {}, purge: () => queries.purge(store.db, now() * 1000), chunk: 0 };
+    return { take: async () => {}, purge, chunk: 0 };
   }
   const limit = { intervalUs: 60_000_000 / policy.perMinute, burst: policy.burst };
   const chunk = chunkFor(policy);
@@ -122,6 +129,6 @@ export function createRateLimits(store: Store, policy: RateLimitPolicy | undefin
         await budget.pending;
       }
     },
-    purge: () => queries.purge(store.db, now() * 1000),
+    purge,
   };
 }

@@ -4,9 +4,6 @@
  */
 import type { Executor } from './executor.ts';
 
-/** Rows one purge statement deletes at most. */
-const PURGE_BATCH = 1000;
-
 /** Query factory for known browsers. */
 export function createKnownBrowserQueries() {
   return {
@@ -33,11 +30,11 @@ export function createKnownBrowserQueries() {
       return Number(result.numDeletedRows);
     },
 
-    /** Deletes up to PURGE_BATCH rows expired at `now`; returns how many. */
-    async purgeExpired(db: Executor, now: string): Promise<number> {
+    /** Deletes up to `limit` rows expired at `now`; returns how many. */
+    async purgeExpired(db: Executor, now: string, limit: number): Promise<number> {
       const result = await db
         .deleteFrom('known_browsers')
-        .where((eb) => eb(eb.refTuple('id', 'user_id'), 'in', eb.selectFrom('known_browsers').select(['id', 'user_id']).where('expires_at', '<=', now).limit(PURGE_BATCH).$asTuple('id', 'user_id')))
+        .where((eb) => eb(eb.refTuple('id', 'user_id'), 'in', eb.selectFrom('known_browsers').select(['id', 'user_id']).where('expires_at', '<=', now).limit(limit).$asTuple('id', 'user_id')))
         .executeTakeFirst();
       return Number(result.numDeletedRows);
     },

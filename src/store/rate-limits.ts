@@ -7,9 +7,6 @@ import type { DialectAdapter } from './dialect.ts';
 import type { Executor } from './executor.ts';
 import type { Database } from './tables.ts';
 
-/** Rows one purge deletes at most, so that a purge never turns into a long statement. */
-const PURGE_BATCH = 500;
-
 /** What a reservation obtained. */
 export interface Reservation {
   /** Requests granted, from 0 to the number asked for. */
@@ -74,14 +71,14 @@ export function createRateLimitQueries(dialect: DialectAdapter) {
     },
 
     /**
-     * Deletes up to PURGE_BATCH keys whose budget was whole again before `beforeUs` (they mean
-     * the same as no row). Rows locked by a reservation in progress are skipped on PostgreSQL.
+     * Deletes up to `limit` keys whose budget was whole again before `beforeUs` (they mean the
+     * same as no row). Rows locked by a reservation in progress are skipped on PostgreSQL.
      */
-    async purge(db: Executor, beforeUs: number): Promise<number> {
+    async purge(db: Executor, beforeUs: number, limit: number): Promise<number> {
       const result = await db
         .deleteFrom('rate_limits')
         .where('key', 'in', (eb) => {
-          const stale = eb.selectFrom('rate_limits').select('key').where('free_at', '<', int(beforeUs)).limit(PURGE_BATCH);
+          const stale = eb.selectFrom('rate_limits').select('key').where('free_at', '<', int(beforeUs)).limit(limit);
           return dialect.supportsRowLocks ? stale.forUpdate().skipLocked() : stale;
         })
         .executeTakeFirst();

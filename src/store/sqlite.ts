@@ -26,6 +26,7 @@ import {
 } from 'kysely';
 import { sqliteDialect } from './dialect.ts';
 import { heldSnapshot, type ChunkedCursor, type HeldSnapshot } from './held-snapshot.ts';
+import { turnOfEventLoop } from './turn.ts';
 import type { Store } from './types.ts';
 import { createQueryObservers } from './observe.ts';
 import { GROUP_COMMIT_ACCESS_MODE, commitInGroups } from './transact.ts';
@@ -303,7 +304,7 @@ function iterated(raw: SQLite.Database, text: string, parameters: readonly unkno
         if (step.done === true) done = true;
         else chunk.push(step.value);
       }
-      await new Promise((resolve) => setImmediate(resolve));
+      await turnOfEventLoop();
       return chunk;
     },
     async close() {
