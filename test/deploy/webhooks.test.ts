@@ -72,14 +72,9 @@ eachDatabase('webhooks from roster serve', (database) => {
     receiver.received.length = 0;
   });
 
-  test('kill -9 of the instance delivering loses nothing: the next holder of the endpoint sends the event again', async () => {
-    const { webhook, secret } = await services.webhooks.create({ url: `${receiver.url}/kill` }, cli);
-    receiver.secrets = [secret];
-    // The first request is never answered: the instance is killed while it waits.
-    receiver.answer = (_request, index) => (index === 0 ? 'hang' : { status: 204 });
-    const ids = await changes(5, 'kill');
-    await receiver.until((received) => received.length >= 1, 60_000);
-    const row = await store.db.selectFrom('webhooks').select('claimed_by').where('id', '=', webhook.id).executeTakeFirstOrThrow();
+  /** Kills with SIGKILL the instance whose claim the endpoint holds; on SQLite starts the installation again. */
+  async function killHolderOf(webhookId: string): Promise<void> {
+    const row = await store.db.selectFrom('webhooks').select('claimed_by').where('id', '=', webhookId).executeTakeFirstOrThrow();
     const victim = instances.find((instance) => row.claimed_by?.split(':')[1] === String(instance.process.pid));
     assert.ok(victim, `the claim (${row.claimed_by}) names a running instance`);
     const exited = new Promise((resolve) => victim.process.once('exit', resolve));
@@ -92,6 +87,16 @@ eachDatabase('webhooks from roster serve', (database) => {
       instances.push(restarted);
       await waitHealthy(restarted);
     }
+  }
+
+  test('kill -9 of the instance delivering loses nothing: the next holder of the endpoint sends the event again', async () => {
+    const { webhook, secret } = await services.webhooks.create({ url: `${receiver.url}/kill` }, cli);
+    receiver.secrets = [secret];
+    // The first request is never answered: the instance is killed while it waits.
+    receiver.answer = (_request, index) => (index === 0 ? 'hang' : { status: 204 });
+    const ids = await changes(5, 'kill');
+    await receiver.until((received) => received.length >= 1, 60_000);
+    await killHolderOf(webhook.id);
     await receiver.until(() => receiver.acceptedIds().length >= 5, 60_000);
     await new Promise((resolve) => setTimeout(resolve, 500));
     assert.deepEqual(receiver.acceptedIds(), ids, 'every event, in order, once accepted');
@@ -109,18 +114,7 @@ eachDatabase('webhooks from roster serve', (database) => {
     await receiver.until((received) => received.length >= 4, 60_000);
     // Longer than the second within which answered events are recorded.
     await new Promise((resolve) => setTimeout(resolve, 2000));
-    const row = await store.db.selectFrom('webhooks').select('claimed_by').where('id', '=', webhook.id).executeTakeFirstOrThrow();
-    const victim = instances.find((instance) => row.claimed_by?.split(':')[1] === String(instance.process.pid));
-    assert.ok(victim, `the claim (${row.claimed_by}) names a running instance`);
-    const exited = new Promise((resolve) => victim.process.once('exit', resolve));
-    victim.process.kill('SIGKILL');
-    await exited;
-    instances = instances.filter((instance) => instance !== victim);
-    if (instances.length === 0) {
-      const restarted = await startInstance(scratch.url, ENV);
-      instances.push(restarted);
-      await waitHealthy(restarted);
-    }
+    await killHolderOf(webhook.id);
     await receiver.until(() => receiver.acceptedIds().length >= 5, 60_000);
     await new Promise((resolve) => setTimeout(resolve, 500));
     assert.deepEqual(receiver.received.map((request) => request.payload.id), [...ids.slice(0, 4), ...ids.slice(3)], 'only the event in flight was sent twice');
