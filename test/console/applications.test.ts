@@ -95,7 +95,7 @@ eachDatabase('console applications on', (database) => {
     const refused = await postForm(app, page, { name: 'Board 2', redirectUris: 'https://board.example.com/cb\nhttp://board.example.com/cb', allowedGroups: 'staff' }, { session: admin });
     assert.equal(refused.statusCode, 400);
     assert.match(refused.body, /Nothing was saved/);
-    assert.match(refused.body, /<a href="#field-redirectUris">field marked below<\/a>/);
+    assert.match(refused.body, /<a href="#field-redirectUris">Redirect URIs<\/a>: The redirect URI/, 'the error summary links to the field');
     assert.match(refused.body, /class="field-error" id="field-redirectUris-error">The redirect URI &quot;http:\/\/board.example.com\/cb&quot; must use https; http is allowed only for localhost\.</);
     assert.match(refused.body, /value="Board 2"/, 'what was typed is kept');
     assert.match(refused.body, />https:\/\/board.example.com\/cb\nhttp:\/\/board.example.com\/cb<\/textarea>/);

@@ -305,7 +305,7 @@ eachDatabase('console: Users while SCIM is off', (database) => {
     assert.equal(response.statusCode, 400);
     assert.match(response.body, /id="field-password"[^>]*aria-invalid="true"/);
     assert.match(response.body, /class="field-error"[^>]*>Must be at least 12 characters long\.</);
-    assert.match(response.body, /Correct the <a href="#field-password">field marked below<\/a>/);
+    assert.match(response.body, /<a href="#field-password">Password \(local users\)<\/a>: Must be at least 12 characters long\./, 'the error summary links to the field');
     assert.doesNotMatch(response.body, /for field password was rejected/, "the admin API's sentence names its field, not the form's label");
     const login = await postForm(app, '/admin/users', { login: 'two words', name: 'Two', signIn: 'saml' }, { session: admin });
     assert.equal(login.statusCode, 400);

@@ -287,8 +287,47 @@ export function badge(text: string, tone: BadgeTone = 'neutral'): SafeHtml {
 
 /** A message across the page: the managed-mode banner, a success after a redirect, an error. */
 export function banner(options: { readonly tone: BannerTone; readonly title?: string; readonly body: HtmlValue }): SafeHtml {
+  return bannerMarkup(options, html``);
+}
+
+function bannerMarkup(options: { readonly tone: BannerTone; readonly title?: string; readonly body: HtmlValue }, attributes: SafeHtml): SafeHtml {
   const role = options.tone === 'error' ? 'alert' : 'status';
-  return html`<div class="banner banner-${options.tone}" role="${role}">${options.title !== undefined && html`<p class="banner-title">${options.title}</p>`}<div>${options.body}</div></div>`;
+  return html`<div class="banner banner-${options.tone}" role="${role}"${attributes}>${options.title !== undefined && html`<p class="banner-title">${options.title}</p>`}<div>${options.body}</div></div>`;
+}
+
+/** One thing wrong with a refused form: what, and the field it is about when there is one. */
+export interface FormProblem {
+  readonly message: HtmlValue;
+  /** The field at fault: its element id (the summary links to it) and its label. */
+  readonly field?: { readonly id: string; readonly label: string };
+}
+
+/** What a page that refused a form says at its top (PageOptions.errors): a title and every problem. */
+export interface ErrorSummary {
+  /** What did not happen: "Nothing was saved", "Your password was not changed". */
+  readonly title: string;
+  readonly problems: readonly FormProblem[];
+  /**
+   * The page focuses the field at fault itself (autofocus; the sign-in page's Password, to be
+   * typed again), described by its error: the summary then does not take the focus.
+   */
+  readonly fieldTakesFocus?: boolean;
+}
+
+/** The element id of the error summary (console.js focuses it when the browser ignored autofocus). */
+export const ERROR_SUMMARY_ID = 'error-summary';
+
+/**
+ * The error summary at the top of a page that refused a form: an alert banner that takes the
+ * keyboard focus when the page loads (so a screen reader reads it, and the user sees it even
+ * when the form is below the fold), listing each problem with a link to its field. The layout
+ * renders it (PageOptions.errors) and puts "Error: " before the page's title.
+ */
+export function errorSummary(summary: ErrorSummary): SafeHtml {
+  const problem = (item: FormProblem): SafeHtml => (item.field === undefined ? html`${item.message}` : html`<a href="#${item.field.id}">${item.field.label}</a>: ${item.message}`);
+  const only = summary.problems.length === 1 ? summary.problems[0] : undefined;
+  const body = only !== undefined && only.field === undefined ? html`<p>${only.message}</p>` : html`<ul>${summary.problems.map((item) => html`<li>${problem(item)}</li>`)}</ul>`;
+  return bannerMarkup({ tone: 'error', title: summary.title, body }, html` id="${ERROR_SUMMARY_ID}" tabindex="-1"${summary.fieldTakesFocus !== true && html` autofocus`}`);
 }
 
 /**

@@ -13,7 +13,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { assetUrl } from './assets.ts';
 import { html, type SafeHtml } from './html.ts';
 import { ADMIN_SECTIONS, sectionOf } from './sections.ts';
-import { csrfField } from './components.ts';
+import { csrfField, errorSummary, type ErrorSummary } from './components.ts';
 
 /**
  * The console's Content-Security-Policy: scripts, styles and images only from Roster itself
@@ -53,6 +53,11 @@ export interface PageOptions {
   readonly heading?: SafeHtml;
   /** A narrow, centred column without navigation (the sign-in page). */
   readonly narrow?: boolean;
+  /**
+   * The page answers a refused form: the error summary is shown under the heading and takes
+   * the focus, and the title starts with "Error: " (what a screen reader reads first).
+   */
+  readonly errors?: ErrorSummary;
 }
 
 /** The whole HTML document of a page, for the request's viewer. */
@@ -78,7 +83,7 @@ ${ADMIN_SECTIONS.map((section) => html`<li><a href="${section.path}"${current ==
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${options.title} · Roster</title>
+<title>${options.errors !== undefined && 'Error: '}${options.title} · Roster</title>
 ${viewer !== null && html`<meta name="roster-csrf" content="${viewer.csrfToken}">`}
 <link rel="icon" href="${assetUrl('favicon.svg')}" type="image/svg+xml">
 <link rel="stylesheet" href="${assetUrl('console.css')}">
@@ -93,6 +98,7 @@ ${account}
 </header>
 <main id="main" tabindex="-1">
 ${options.heading ?? html`<h1>${options.title}</h1>`}
+${options.errors !== undefined && errorSummary(options.errors)}
 ${options.body}
 </main>
 </body>

@@ -2,6 +2,7 @@
 // which the Content-Security-Policy forbids). Every page works without it; it only improves:
 // - confirmation dialogs open as modals instead of reloading the page with ?confirm=<id>;
 // - copy buttons copy their text to the clipboard;
+// - the error summary of a refused form takes the focus where the browser ignores its autofocus;
 // - `Roster.fetch` sends the session's CSRF token with same-origin requests of other scripts.
 'use strict';
 
@@ -58,6 +59,17 @@
     },
   };
 
-  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', enableCopyButtons);
-  else enableCopyButtons();
+  // components.ts errorSummary: autofocus on a <div> is recent in some browsers.
+  function focusErrorSummary() {
+    var summary = document.getElementById('error-summary');
+    if (summary && summary.hasAttribute('autofocus') && (document.activeElement === null || document.activeElement === document.body)) summary.focus();
+  }
+
+  function ready() {
+    enableCopyButtons();
+    focusErrorSummary();
+  }
+
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', ready);
+  else ready();
 })();

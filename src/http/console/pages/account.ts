@@ -6,7 +6,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ACCOUNT_LIMITS } from '../../../directory/accounts.ts';
 import { auditSource } from '../../client.ts';
-import { actionButton, badge, banner, confirmDialog, facts, formValue, noticeBanner, postForm, submitButton, textField, timeTag } from '../components.ts';
+import { actionButton, badge, banner, confirmDialog, facts, formValue, noticeBanner, postForm, submitButton, textField, timeTag, type ErrorSummary } from '../components.ts';
 import type { ConsoleContext } from '../context.ts';
 import { html } from '../html.ts';
 import { sendPage } from '../layout.ts';
@@ -33,6 +33,9 @@ interface SessionRefusal {
   readonly message: string;
 }
 
+/** The password form's labels, by field (the error summary names the field it links to). */
+const PASSWORD_LABELS = { current: 'Current password', next: 'New password', repeat: 'New password again' } as const;
+
 const SESSION_NOTICES = { 'session-ended': { tone: 'success', text: 'The session was ended: that browser must sign in again.' } } as const;
 
 /** Registers `GET /account`, `POST /account/password`, `POST /account/sessions/end` and `POST /account/sign-out-everywhere`. */
@@ -47,9 +50,9 @@ ${outcome === 'changed' && banner({ tone: 'success', body: html`<p>Your password
 ${postForm(request, {
   action: '/account/password',
   label: 'Change your password',
-  body: html`${textField({ name: 'current', label: 'Current password', type: 'password', autocomplete: 'current-password', required: true, ...error('current') })}
-${textField({ name: 'next', label: 'New password', type: 'password', autocomplete: 'new-password', required: true, maxLength: ACCOUNT_LIMITS.password.max, hint: `At least ${ACCOUNT_LIMITS.password.min} characters.`, ...error('next') })}
-${textField({ name: 'repeat', label: 'New password again', type: 'password', autocomplete: 'new-password', required: true, maxLength: ACCOUNT_LIMITS.password.max, ...error('repeat') })}
+  body: html`${textField({ name: 'current', label: PASSWORD_LABELS.current, type: 'password', autocomplete: 'current-password', required: true, ...error('current') })}
+${textField({ name: 'next', label: PASSWORD_LABELS.next, type: 'password', autocomplete: 'new-password', required: true, maxLength: ACCOUNT_LIMITS.password.max, hint: `At least ${ACCOUNT_LIMITS.password.min} characters.`, ...error('next') })}
+${textField({ name: 'repeat', label: PASSWORD_LABELS.repeat, type: 'password', autocomplete: 'new-password', required: true, maxLength: ACCOUNT_LIMITS.password.max, ...error('repeat') })}
 <div class="actions">${submitButton('Change password', { tone: 'primary' })}</div>`,
 })}
 </section>`;
@@ -87,7 +90,7 @@ ${groups.length === 0 ? html`<p class="empty">You are in no groups.</p>` : html`
 <section aria-labelledby="sessions-title">
 <h2 id="sessions-title">Sessions</h2>
 <p class="hint">Each browser you signed in with has a session. A session ends after ${duration(services.sessions.policy.idleMs)} without use, ${duration(services.sessions.policy.absoluteMs)} after sign-in, or when you sign out. A session you do not recognise: end it, then change your password.</p>
-${noticeBanner(request, SESSION_NOTICES)}${sessionRefusal !== undefined && banner({ tone: 'error', body: sessionRefusal.message })}
+${noticeBanner(request, SESSION_NOTICES)}
 ${sessionTable(request, sessions, { caption: 'Your active sessions', endAction: '/account/sessions/end' })}
 <div class="actions">
 ${actionButton(request, { action: '/sessions/sign-out', label: 'Sign out' })}
@@ -103,7 +106,14 @@ ${confirmDialog(request, {
 </section>
 ${user.local && !user.managed && passwordSection(request, outcome)}`;
     const status = sessionRefusal?.status ?? (typeof outcome === 'object' ? 400 : undefined);
-    return sendPage(request, reply, { title: 'My account', body, ...(status !== undefined ? { status } : {}) });
+    // The Password section is the last one: the summary at the top says what was refused and links to the field.
+    const errors: ErrorSummary | undefined =
+      typeof outcome === 'object'
+        ? { title: 'Your password was not changed', problems: [{ message: outcome.message, field: { id: `field-${outcome.field}`, label: PASSWORD_LABELS[outcome.field] } }] }
+        : sessionRefusal !== undefined
+          ? { title: 'The session was not ended', problems: [{ message: sessionRefusal.message }] }
+          : undefined;
+    return sendPage(request, reply, { title: 'My account', body, ...(status !== undefined ? { status } : {}), ...(errors !== undefined ? { errors } : {}) });
   }
 
   app.get<{ Querystring: { changed?: string } }>('/account', { config: { access: 'signed-in' } }, async (request, reply) =>

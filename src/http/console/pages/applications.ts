@@ -8,19 +8,23 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Application } from '../../../directory/applications.ts';
 import { DirectoryError } from '../../../errors.ts';
-import { badge, banner, checkboxField, confirmDialog, copyable, dataTable, facts, formValue, noticeBanner, postForm, submitButton, textArea, textField, timeTag } from '../components.ts';
+import { badge, banner, checkboxField, confirmDialog, copyable, dataTable, facts, formValue, noticeBanner, postForm, submitButton, textArea, textField, timeTag, type ErrorSummary } from '../components.ts';
 import type { ConsoleContext } from '../context.ts';
 import { html, type SafeHtml } from '../html.ts';
 import { sendPage } from '../layout.ts';
 import { viewerOf } from '../viewer.ts';
 import { adminStatusOf } from '../../errors.ts';
-import { refusalBanner, type Refusal } from './directory.ts';
+import { refusalSummary, type FormFields } from './directory.ts';
 import { claimForm, onceField, onceFields, refusedBanner, statusOfRefused } from '../once.ts';
 
 const PATH = '/admin/applications';
 
-/** The fields a refusal may name, with their element ids (the banner points at the field). */
-const APPLICATION_FIELDS = { name: 'field-name', redirectUris: 'field-redirectUris', allowedGroups: 'field-allowedGroups' } as const;
+/** The fields a refusal may name, with their element ids and labels (the error summary links to the field). */
+const APPLICATION_FIELDS = {
+  name: { id: 'field-name', label: 'Name' },
+  redirectUris: { id: 'field-redirectUris', label: 'Redirect URIs' },
+  allowedGroups: { id: 'field-allowedGroups', label: 'Allowed groups' },
+} as const satisfies FormFields;
 
 /** Banners of the edit page after a save, by code. */
 const EDIT_NOTICES = {
@@ -37,14 +41,17 @@ interface FormValues {
 
 /** The name, redirect URIs and allowed groups fields, shared by the registration and the edit forms. */
 function applicationFields(values: FormValues, error: DirectoryError | undefined): SafeHtml {
-  return html`${textField({ name: 'name', label: 'Name', value: values.name ?? '', required: true, maxLength: 100, ...beside(error, 'name') })}
-${textArea({ name: 'redirectUris', label: 'Redirect URIs', value: values.uris ?? '', rows: 3, required: true, hint: 'One per line, matched exactly. https, or http for localhost only.', ...beside(error, 'redirectUris') })}
-${textArea({ name: 'allowedGroups', label: 'Allowed groups', value: values.groups ?? '', rows: 2, hint: 'One group name per line: only their members may sign in. Empty: every active user.', ...beside(error, 'allowedGroups') })}`;
+  return html`${textField({ name: 'name', label: APPLICATION_FIELDS.name.label, value: values.name ?? '', required: true, maxLength: 100, ...beside(error, 'name') })}
+${textArea({ name: 'redirectUris', label: APPLICATION_FIELDS.redirectUris.label, value: values.uris ?? '', rows: 3, required: true, hint: 'One per line, matched exactly. https, or http for localhost only.', ...beside(error, 'redirectUris') })}
+${textArea({ name: 'allowedGroups', label: APPLICATION_FIELDS.allowedGroups.label, value: values.groups ?? '', rows: 2, hint: 'One group name per line: only their members may sign in. Empty: every active user.', ...beside(error, 'allowedGroups') })}`;
 }
 
-/** A refusal of the domain as the edit page shows it: "Nothing was saved" pointing at the field it names, or its message. */
-function refusalOf(error: DirectoryError): Refusal {
-  return { status: adminStatusOf(error), message: error.message, ...(error.field !== undefined ? { field: { name: error.field, reason: error.message } } : {}) };
+/**
+ * A refusal of the domain as the pages summarise it: "Nothing was saved" linking to the field it
+ * names, with the domain's whole sentence (which says which line of the box was refused), or its message.
+ */
+function refusalOf(error: DirectoryError): ErrorSummary {
+  return refusalSummary({ status: adminStatusOf(error), message: error.message, ...(error.field !== undefined ? { field: { name: error.field, reason: error.message } } : {}) }, APPLICATION_FIELDS);
 }
 
 /** The lines of a textarea, trimmed, without empty ones. */
@@ -74,7 +81,6 @@ export function applicationPages(app: FastifyInstance, context: ConsoleContext):
     const error = values.error;
     return html`<section aria-labelledby="create-title">
 <h2 id="create-title">Register an application</h2>
-${error !== undefined && error.field === undefined && banner({ tone: 'error', body: error.message })}
 ${postForm(request, {
   action: PATH,
   body: html`${onceField(formSubmissions)}${applicationFields(values, error)}
@@ -125,13 +131,14 @@ ${confirmDialog(request, {
     });
   }
 
-  async function page(request: FastifyRequest, reply: FastifyReply, top: SafeHtml, form: SafeHtml, status = 200): Promise<FastifyReply> {
+  async function page(request: FastifyRequest, reply: FastifyReply, top: SafeHtml, form: SafeHtml, status = 200, errors?: ErrorSummary): Promise<FastifyReply> {
     const applications = await services.applications.list();
     // An allowed group that does not exist (a typo, or not provisioned yet) lets nobody in: flagged.
     const missing = new Set(await services.applications.missingGroups([...new Set(applications.flatMap((application) => application.allowedGroups))]));
     const issuer = context.baseUrl;
     return sendPage(request, reply, {
       status,
+      ...(errors !== undefined ? { errors } : {}),
       title: 'Applications',
       body: html`${top}
 <p>Applications sign their users in through Roster with OpenID Connect. Issuer: <code>${issuer}</code>, discovery at <code>${issuer}/.well-known/openid-configuration</code> (<code>docs/applications.md</code>).</p>
@@ -163,7 +170,7 @@ ${missingWarning(await services.applications.missingGroups(application.allowedGr
     } catch (error) {
       await once.release();
       if (!(error instanceof DirectoryError)) throw error;
-      return page(request, reply, html``, createForm(request, { name, uris, groups, public: isPublic, error }), 400);
+      return page(request, reply, html``, createForm(request, { name, uris, groups, public: isPublic, error }), 400, refusalOf(error));
     }
   });
 
@@ -193,7 +200,7 @@ ${copyable({ id: 'client-secret', label: 'client secret', value: secret })}`;
     const application = await services.applications.get(request.params.clientId);
     const here = `${PATH}/${encodeURIComponent(application.clientId)}`;
     const values: FormValues = refused?.values ?? { name: application.name, uris: application.redirectUris.join('\n'), groups: application.allowedGroups.join('\n') };
-    const body = html`${noticeBanner(request, EDIT_NOTICES)}${refused !== undefined && refusalBanner(refusalOf(refused.error), APPLICATION_FIELDS)}
+    const body = html`${noticeBanner(request, EDIT_NOTICES)}
 ${missingWarning(await services.applications.missingGroups(application.allowedGroups))}
 ${facts([
   ['Client id', html`<code>${application.clientId}</code>`],
@@ -212,7 +219,7 @@ ${postForm(request, {
 })}
 </section>
 <p><a href="${PATH}">All applications</a></p>`;
-    return sendPage(request, reply, { title: `Application ${application.name}`, body, ...(refused !== undefined ? { status: adminStatusOf(refused.error) } : {}) });
+    return sendPage(request, reply, { title: `Application ${application.name}`, body, ...(refused !== undefined ? { status: adminStatusOf(refused.error), errors: refusalOf(refused.error) } : {}) });
   }
 
   app.get<{ Params: { clientId: string } }>(`${PATH}/:clientId`, async (request, reply) => editPage(request, reply));

@@ -30,6 +30,8 @@ import {
   textArea,
   textField,
   timeTag,
+  type ErrorSummary,
+  type FormProblem,
 } from '../components.ts';
 import type { ConsoleContext } from '../context.ts';
 import { html, type SafeHtml } from '../html.ts';
@@ -109,11 +111,14 @@ const OTHER_LABELS: Readonly<Record<string, string>> = {
   spPrivateKey: 'SP private key',
 };
 
-/** A refused field as the form names it, linked to the field (the admin API's name otherwise). */
-function fieldLink(field: string): SafeHtml {
-  const label = TEXT_FIELDS.find((candidate) => candidate.name === field)?.label ?? OTHER_LABELS[field];
-  return label === undefined ? html`${field}` : html`<a href="#field-${field}">${label}</a>`;
+/** A refused field as the error summary shows it: linked to the field by its label (named by the admin API's name otherwise). */
+function problemOf(issue: { readonly field: string; readonly message: string }): FormProblem {
+  const label = TEXT_FIELDS.find((candidate) => candidate.name === issue.field)?.label ?? OTHER_LABELS[issue.field];
+  return label === undefined ? { message: `${issue.field}: ${issue.message}.` } : { field: { id: `field-${issue.field}`, label }, message: `${issue.message}.` };
 }
+
+/** The label of the metadata box, which the summary of a refused import links to. */
+const METADATA_LABEL = 'SAML metadata (XML)';
 
 function postedValues(request: FastifyRequest): FormValues {
   const values: Record<string, string | boolean> = {};
@@ -145,7 +150,7 @@ function samlForm(request: FastifyRequest, options: { config: SamlConfig | undef
     label: 'SAML configuration',
     className: 'stack',
     body: html`<details class="metadata-import"${options.metadataError !== undefined && html` open`}><summary>Fill in from the identity provider’s metadata</summary>
-${textArea({ name: 'metadata', label: 'SAML metadata (XML)', rows: 6, hint: 'Paste the federation metadata XML of your identity provider (Entra ID: "Federation Metadata XML"; Okta: "Identity Provider metadata"). Fills in the entity ID, login URL and certificates below; the other fields keep what you typed.', ...(options.metadataError !== undefined ? { error: options.metadataError } : {}) })}
+${textArea({ name: 'metadata', label: METADATA_LABEL, rows: 6, hint: 'Paste the federation metadata XML of your identity provider (Entra ID: "Federation Metadata XML"; Okta: "Identity Provider metadata"). Fills in the entity ID, login URL and certificates below; the other fields keep what you typed.', ...(options.metadataError !== undefined ? { error: options.metadataError } : {}) })}
 <div class="actions">${submitButton('Read metadata', { formAction: `${EDIT_PATH}/metadata` })}</div>
 </details>
 <fieldset><legend>Identity provider</legend>
@@ -303,14 +308,17 @@ ${provisioning}`,
   ) => {
     const errors = new Map<string, string>();
     for (const issue of options.errors) if (!errors.has(issue.field)) errors.set(issue.field, issue.message);
-    const summary =
-      options.errors.length === 0
-        ? html``
-        : banner({ tone: 'error', title: 'The configuration was not saved', body: html`<ul>${options.errors.map((issue) => html`<li>${fieldLink(issue.field)}: ${issue.message}.</li>`)}</ul>` });
+    const summary: ErrorSummary | undefined =
+      options.errors.length > 0
+        ? { title: 'The configuration was not saved', problems: options.errors.map(problemOf) }
+        : options.metadataError !== undefined
+          ? { title: 'The form was not filled in', problems: [{ field: { id: 'field-metadata', label: METADATA_LABEL }, message: options.metadataError }] }
+          : undefined;
     return sendPage(request, reply, {
       status: options.status ?? 200,
       title: options.config === undefined ? 'Configure SAML' : 'Edit the SAML configuration',
-      body: html`${summary}${options.fromMetadata !== undefined && banner({ tone: 'info', body: html`<p>The identity provider’s entity ID, login URL and certificates were read from the metadata. Nothing is saved yet: check the form and Save.</p>${options.fromMetadata.leftOut.map((note) => html`<p>The metadata ${note.replace(/^left out/, 'lists')}: it was left out.</p>`)}` })}
+      ...(summary !== undefined ? { errors: summary } : {}),
+      body: html`${options.fromMetadata !== undefined && banner({ tone: 'info', body: html`<p>The identity provider’s entity ID, login URL and certificates were read from the metadata. Nothing is saved yet: check the form and Save.</p>${options.fromMetadata.leftOut.map((note) => html`<p>The metadata ${note.replace(/^left out/, 'lists')}: it was left out.</p>`)}` })}
 <p><a href="${AUTHENTICATION_PATH}">Back to Authentication</a></p>
 ${samlForm(request, { config: options.config, values: options.values, errors, ...(options.metadataError !== undefined ? { metadataError: options.metadataError } : {}) })}`,
     });

@@ -1,7 +1,7 @@
 /**
  * What the Users and Groups pages share: the actor of a console change, the managed-mode
  * banner, the source filters; and, for every page with a form, how a refusal of the domain is
- * shown (a banner, or the reason beside the field it names).
+ * shown (the page's error summary, and the reason beside the field it names).
  *
  * The rules themselves are not here: each change calls the same directory service as the
  * admin API (accounts, groupManagement, memberships), which refuses it with its own message
@@ -10,7 +10,7 @@
 import type { FastifyRequest } from 'fastify';
 import { DirectoryError } from '../../../errors.ts';
 import { adminStatusOf } from '../../errors.ts';
-import { badge, banner, filterLinks, queryValue, type Query } from '../components.ts';
+import { badge, banner, filterLinks, queryValue, type ErrorSummary, type Query } from '../components.ts';
 import { html, type SafeHtml } from '../html.ts';
 import { viewerOf } from '../viewer.ts';
 
@@ -31,23 +31,31 @@ export async function attempt<T>(change: () => Promise<T>): Promise<{ ok: true; 
     return { ok: true, value: await change() };
   } catch (error) {
     if (!(error instanceof DirectoryError)) throw error;
-    const field = error.field !== undefined && error.valueRefusal !== undefined ? { field: { name: error.field, reason: error.valueRefusal.reason } } : {};
-    return { ok: false, refusal: { status: adminStatusOf(error), message: error.message, ...field } };
+    return { ok: false, refusal: refusalOf(error) };
   }
 }
 
+/** A DirectoryError as a Refusal: the admin API's status, the domain's message and the field it names. */
+export function refusalOf(error: DirectoryError): Refusal {
+  // A value refused has its reason apart from the admin API's sentence; another refusal about a
+  // field (a login taken, no such user) is said in its own sentence.
+  const field = error.field !== undefined ? { field: { name: error.field, reason: error.valueRefusal?.reason ?? error.message } } : {};
+  return { status: adminStatusOf(error), message: error.message, ...field };
+}
+
+/** The fields of a form a refusal may name, by the domain's field name: their element id and label. */
+export type FormFields = Readonly<Record<string, { readonly id: string; readonly label: string }>>;
+
 /**
- * The refusal as an alert banner, or nothing. When it is about one of `fields` (the form's field
- * names, each with its element id), the banner points at the field, which says what is wrong
- * (`fieldError`), rather than repeating the admin API's "Value … for field login was rejected".
+ * The refusal as the page's error summary (PageOptions.errors). When it is about
+ * one of `fields`, the summary links to the field, named by its label, and says what is wrong
+ * in the words shown beside it (`fieldError`), rather than repeating the admin API's "Value …
+ * for field login was rejected".
  */
-export function refusalBanner(refusal: Refusal | undefined, fields: Readonly<Record<string, string>> = {}): SafeHtml {
-  if (refusal === undefined) return html``;
+export function refusalSummary(refusal: Refusal, fields: FormFields = {}, title = 'Nothing was saved'): ErrorSummary {
   const at = refusal.field === undefined ? undefined : fields[refusal.field.name];
-  if (at !== undefined) {
-    return banner({ tone: 'error', title: 'Nothing was saved', body: html`<p>Correct the <a href="#${at}">field marked below</a> and send the form again.</p>` });
-  }
-  return banner({ tone: 'error', title: 'Refused', body: html`<p>${refusal.message}</p>` });
+  if (refusal.field !== undefined && at !== undefined) return { title, problems: [{ field: at, message: asSentence(refusal.field.reason) }] };
+  return { title: 'Refused', problems: [{ message: refusal.message }] };
 }
 
 /** The `error` option of the form field `name` when `refusal` is about it: its reason, as a sentence. */
@@ -66,7 +74,7 @@ export function besideField(error: DirectoryError): string {
 }
 
 function asSentence(reason: string): string {
-  return `${reason.charAt(0).toUpperCase()}${reason.slice(1)}.`;
+  return `${reason.charAt(0).toUpperCase()}${reason.slice(1)}${/[.!?]$/.test(reason) ? '' : '.'}`;
 }
 
 /** The managed-mode banner of the Users and Groups pages while SCIM is on. */

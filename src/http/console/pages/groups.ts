@@ -15,7 +15,7 @@ import {
 import type { ConsoleContext } from '../context.ts';
 import { html, type SafeHtml } from '../html.ts';
 import { sendPage } from '../layout.ts';
-import { attempt, fieldError, managedBanner, managedFilter, refusalBanner, sourceBadge, sourceFilter, type Refusal } from './directory.ts';
+import { attempt, fieldError, managedBanner, managedFilter, refusalSummary, sourceBadge, sourceFilter, type FormFields, type Refusal } from './directory.ts';
 import { actorOf, viewerOf } from '../viewer.ts';
 import { caseKey } from '../../../text.ts';
 
@@ -39,14 +39,18 @@ interface GroupValues {
 
 /** The form fields of a create or rename. */
 function groupFields(values: GroupValues, disabled: boolean, prefix: string, refusal?: Refusal): SafeHtml {
-  return html`${textField({ id: `${prefix}-name`, name: 'name', label: 'Name', value: values.name ?? '', required: true, disabled, autocomplete: 'off', ...fieldError(refusal, 'name') })}
-${textField({ id: `${prefix}-description`, name: 'description', label: 'Description', value: values.description ?? '', disabled, autocomplete: 'off', ...fieldError(refusal, 'description') })}`;
+  const fields = groupFieldIds(prefix);
+  return html`${textField({ id: fields.name.id, name: 'name', label: fields.name.label, value: values.name ?? '', required: true, disabled, autocomplete: 'off', ...fieldError(refusal, 'name') })}
+${textField({ id: fields.description.id, name: 'description', label: fields.description.label, value: values.description ?? '', disabled, autocomplete: 'off', ...fieldError(refusal, 'description') })}`;
 }
 
-/** The group form's fields a refusal may name, with their element ids (`prefix` as in groupFields). */
-function groupFieldIds(prefix: string): Record<string, string> {
-  return { name: `${prefix}-name`, description: `${prefix}-description` };
+/** The group form's fields a refusal may name, with their element ids (`prefix`: create or rename) and labels. */
+function groupFieldIds(prefix: string) {
+  return { name: { id: `${prefix}-name`, label: 'Name' }, description: { id: `${prefix}-description`, label: 'Description' } } as const satisfies FormFields;
 }
+
+/** The add-member form's field: a refused login is marked on it. */
+const MEMBER_FIELDS = { login: { id: 'add-login', label: 'Add a member by login' } } as const satisfies FormFields;
 
 /** A delete button with its confirmation naming the group, or the same greyed out with the domain's reason. */
 function deleteControl(request: FastifyRequest, group: StoredGroup, id: string): SafeHtml {
@@ -83,7 +87,7 @@ export function groupPages(app: FastifyInstance, context: ConsoleContext): void 
     ]);
     // A refusal of the create form (sent with its values) is shown at its field.
     const created = values.name !== undefined ? refusal : undefined;
-    const body = html`${noticeBanner(request, NOTICES)}${refusalBanner(shown, created === undefined ? {} : groupFieldIds('create'))}${scimOn && managedBanner('groups')}
+    const body = html`${noticeBanner(request, NOTICES)}${scimOn && managedBanner('groups')}
 ${searchForm({ path: GROUPS, query, label: 'Search groups', placeholder: 'Name' })}
 ${scimOn && sourceFilter(GROUPS, query)}
 ${dataTable({ caption: 'Groups', captionHidden: true, columns: ['Name', 'Description', 'Actions'], rows, empty: emptyPageText({ page, total, empty: q ? `No group matches “${q}”.` : 'No groups.' }) })}
@@ -96,7 +100,7 @@ ${postForm(request, {
   body: html`${groupFields(values, scimOn, 'create', created)}${submitButton('Create group', { tone: 'primary', disabled: scimOn, ...(scimOn ? { describedBy: 'managed-note' } : {}) })}`,
 })}
 </section>`;
-    return sendPage(request, reply, { title: 'Groups', body, ...(shown !== undefined ? { status: shown.status } : {}) });
+    return sendPage(request, reply, { title: 'Groups', body, ...(shown !== undefined ? { status: shown.status, errors: refusalSummary(shown, created === undefined ? {} : groupFieldIds('create')) } : {}) });
   }
 
   async function groupPage(request: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply, values: GroupValues = {}, refusal?: Refusal): Promise<FastifyReply> {
@@ -132,9 +136,10 @@ ${postForm(request, {
         ...(scimOn ? { describedBy: 'managed-note' } : {}),
       }),
     ]);
-    // A refusal of the rename form (sent with its values) is shown at its field.
+    // A refusal of the rename form (sent with its values) is shown at its field, as is one of the add-member form.
     const renamed = values.name !== undefined ? refusal : undefined;
-    const body = html`${noticeBanner(request, NOTICES)}${refusalBanner(refusal, renamed === undefined ? {} : groupFieldIds('rename'))}${scimOn && managedBanner('groups')}
+    const addError = values.login !== undefined ? fieldError(refusal, 'login').error : undefined;
+    const body = html`${noticeBanner(request, NOTICES)}${scimOn && managedBanner('groups')}
 <section aria-labelledby="about-title">
 <h2 id="about-title">About</h2>
 ${facts([
@@ -153,7 +158,7 @@ ${postForm(request, {
   action: `${path}/members`,
   label: 'Add a member',
   className: 'search',
-  body: html`<label for="add-login">Add a member by login</label><input id="add-login" name="login" type="text" autocomplete="off" spellcheck="false" value="${values.login ?? ''}"${scimOn && html` disabled`}>${submitButton('Add', { disabled: scimOn, ...(scimOn ? { describedBy: 'managed-note' } : {}) })}`,
+  body: html`<label for="add-login">${MEMBER_FIELDS.login.label}</label><input id="add-login" name="login" type="text" autocomplete="off" spellcheck="false" value="${values.login ?? ''}"${scimOn && html` disabled`}${addError !== undefined && html` aria-invalid="true" aria-describedby="add-login-error"`}>${submitButton('Add', { disabled: scimOn, ...(scimOn ? { describedBy: 'managed-note' } : {}) })}${addError !== undefined && html`<p class="field-error" id="add-login-error">${addError}</p>`}`,
 })}
 ${searchForm({ path, query, label: 'Search members', placeholder: 'Login, name or email' })}
 ${dataTable({ caption: `Members of ${group.name}`, captionHidden: true, columns: ['Login', 'Name', 'Email', 'Actions'], rows, empty: emptyPageText({ page, total: members.total, empty: q ? `No member matches “${q}”.` : 'No members.' }) })}
@@ -171,7 +176,7 @@ ${postForm(request, {
       title: group.name,
       heading: html`<h1>${group.name} ${sourceBadge(scimOn, group)}</h1><p><a href="${GROUPS}">All groups</a></p>`,
       body,
-      ...(refusal !== undefined ? { status: refusal.status } : {}),
+      ...(refusal !== undefined ? { status: refusal.status, errors: refusalSummary(refusal, renamed !== undefined ? groupFieldIds('rename') : values.login !== undefined ? MEMBER_FIELDS : {}) } : {}),
     });
   }
 

@@ -33,7 +33,7 @@ import type { ConsoleContext } from '../context.ts';
 import { html, type SafeHtml } from '../html.ts';
 import { sendPage } from '../layout.ts';
 import { AUTHENTICATION_PATH } from './authentication.ts';
-import { besideField } from './directory.ts';
+import { besideField, type FormFields } from './directory.ts';
 import { actorOf } from '../viewer.ts';
 import { claimForm, onceField, refusedBanner, statusOfRefused } from '../once.ts';
 
@@ -54,6 +54,9 @@ interface Outcome {
   /** The banner of a repeated or stale post, which created nothing. */
   readonly refused?: SafeHtml;
 }
+
+/** The token form's fields, which its error summary links to. */
+const TOKEN_FIELDS = { name: { id: 'field-name', label: 'Name' }, user: { id: 'field-user', label: 'Acts as (login)' } } as const satisfies FormFields;
 
 /** Registers the SCIM page and its token forms. */
 export function scimPages(app: FastifyInstance, context: ConsoleContext): void {
@@ -139,7 +142,6 @@ ${copyable({ id: 'new-token', label: 'the new token', value: created.secret })}
 ${!created.ownerIsAdministrator && html`<p><strong>${created.owner}</strong> is not an administrator: this token cannot call the SCIM or admin APIs until they are.</p>`}`,
 })}
 ${outcome.refused}
-${outcome.error !== undefined && banner({ tone: 'error', title: 'The token was not created', body: outcome.error.message })}
 <section aria-labelledby="connection-title">
 <h2 id="connection-title">Connection</h2>
 ${scim
@@ -157,13 +159,20 @@ ${postForm(request, {
   action: `${SCIM_PATH}/tokens`,
   label: 'Create a token',
   className: 'stack',
-  body: html`${onceField(services.formSubmissions)}${textField({ name: 'name', label: 'Name', value: outcome.values?.name ?? '', required: true, maxLength: 100, spellcheck: false, hint: 'Unique among live tokens, e.g. entra-id or okta.', ...fieldError('name') })}
-${textField({ name: 'user', label: 'Acts as (login)', value: outcome.values?.user ?? BOOTSTRAP_LOGIN, required: true, spellcheck: false, hint: `The administrator the token acts as. For an identity provider, prefer a local one such as ${BOOTSTRAP_LOGIN}: a provisioned one loses the token's access if the identity provider changes its groups.`, ...fieldError('user') })}
+  body: html`${onceField(services.formSubmissions)}${textField({ name: 'name', label: TOKEN_FIELDS.name.label, value: outcome.values?.name ?? '', required: true, maxLength: 100, spellcheck: false, hint: 'Unique among live tokens, e.g. entra-id or okta.', ...fieldError('name') })}
+${textField({ name: 'user', label: TOKEN_FIELDS.user.label, value: outcome.values?.user ?? BOOTSTRAP_LOGIN, required: true, spellcheck: false, hint: `The administrator the token acts as. For an identity provider, prefer a local one such as ${BOOTSTRAP_LOGIN}: a provisioned one loses the token's access if the identity provider changes its groups.`, ...fieldError('user') })}
 <div class="actions">${submitButton('Create token', { tone: 'primary' })}</div>`,
 })}
 </section>
 ${await activitySection(query)}`;
-    return sendPage(request, reply, { status, title: 'SCIM', body });
+    const error = outcome.error;
+    const at = error === undefined ? undefined : (TOKEN_FIELDS as FormFields)[error.field];
+    return sendPage(request, reply, {
+      status,
+      title: 'SCIM',
+      body,
+      ...(error !== undefined ? { errors: { title: 'The token was not created', problems: [{ message: error.message, ...(at !== undefined ? { field: at } : {}) }] } } : {}),
+    });
   }
 
   app.get(SCIM_PATH, async (request, reply) => scimPage(request, reply, {}));

@@ -8,7 +8,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { SamlConfig } from '../../../auth/saml-config.ts';
 import { auditSource, localPath, returnAddress, sessionOrigin, type ReturnTrust } from '../../client.ts';
 import { CSRF_FIELD, csrfTokenFor } from '../../csrf.ts';
-import { banner, formValue, hrefWith, noticeBanner, queryValue, submitButton, textField, type Query } from '../components.ts';
+import { banner, formValue, hrefWith, noticeBanner, queryValue, submitButton, textField, type ErrorSummary, type Query } from '../components.ts';
 import type { ConsoleContext } from '../context.ts';
 import { html, type SafeHtml } from '../html.ts';
 import { sendPage } from '../layout.ts';
@@ -64,8 +64,12 @@ interface FormState {
   readonly returnTo: string | undefined;
   readonly reauthenticate: boolean;
   readonly login?: string;
-  readonly error?: SafeHtml;
+  /** Why the sign-in was refused, and the field to correct when there is one (it takes the focus, described by the message). */
+  readonly error?: { readonly message: string; readonly field?: 'login' | 'password' };
 }
+
+/** The labels of the password form's fields (the error summary names the field it links to). */
+const FIELD_LABELS = { login: 'Login', password: 'Password' } as const;
 
 /** Registers the sign-in and sign-out routes. */
 export function signInPages(app: FastifyInstance, context: ConsoleContext): void {
@@ -75,7 +79,15 @@ export function signInPages(app: FastifyInstance, context: ConsoleContext): void
     const saml = await services.saml.get();
     const { secret, setCookie } = preSession.issue(request.headers.cookie);
     reply.header('set-cookie', setCookie);
-    return sendPage(request, reply, { title: 'Sign in', narrow: true, status: state.status, heading: html`<h1>Sign in to Roster</h1>`, body: signInBody(request, saml, state, csrfTokenFor(secret)) });
+    const error = state.error;
+    // The field to correct takes the focus (the password, to type again), not the summary.
+    const errors: ErrorSummary | undefined =
+      error === undefined
+        ? undefined
+        : error.field === undefined
+          ? { title: 'You are not signed in', problems: [{ message: error.message }] }
+          : { title: 'You are not signed in', problems: [{ message: error.message, field: { id: `field-${error.field}`, label: FIELD_LABELS[error.field] } }], fieldTakesFocus: true };
+    return sendPage(request, reply, { title: 'Sign in', narrow: true, status: state.status, heading: html`<h1>Sign in to Roster</h1>`, body: signInBody(request, saml, state, csrfTokenFor(secret)), ...(errors !== undefined ? { errors } : {}) });
   }
 
   app.get<{ Querystring: Query }>(SIGN_IN_PATH, { config: { access: 'anonymous' } }, async (request, reply) => {
@@ -93,17 +105,20 @@ export function signInPages(app: FastifyInstance, context: ConsoleContext): void
     const login = (formValue(request, 'login') ?? '').trim();
     const password = formValue(request, 'password') ?? '';
     if (login === '' || password === '') {
-      return renderForm(request, reply, { status: 400, returnTo, reauthenticate, login, error: html`Enter your login and your password.` });
+      return renderForm(request, reply, { status: 400, returnTo, reauthenticate, login, error: { message: 'Enter your login and your password.', field: login === '' ? 'login' : 'password' } });
     }
     if (login.length > MAX_LOGIN || password.length > MAX_PASSWORD) {
-      return renderForm(request, reply, { status: 400, returnTo, reauthenticate, error: html`The login or the password is longer than Roster accepts.` });
+      return renderForm(request, reply, { status: 400, returnTo, reauthenticate, error: { message: 'The login or the password is longer than Roster accepts.' } });
     }
     const result = await services.passwordSignIn.signIn({ login, password, source: auditSource(request.ip), browser: knownBrowser.presented(request.headers.cookie) });
     request.server.metrics.signIn('password', result.ok ? 'success' : result.reason);
     if (!result.ok) {
       if (result.reason === 'throttled') reply.header('retry-after', String(result.retryAfterSeconds));
       const status = result.reason === 'throttled' ? 429 : 403;
-      return renderForm(request, reply, { status, returnTo, reauthenticate, login, error: html`${result.message}` });
+      // The password is typed again (whatever the reason: the page must not tell an unknown login
+      // from a provisioned one); waiting out the throttle is about no field.
+      const field = result.reason === 'throttled' ? {} : { field: 'password' as const };
+      return renderForm(request, reply, { status, returnTo, reauthenticate, login, error: { message: result.message, ...field } });
     }
     // The browser's earlier session is given up rather than left open: audited as its holder's
     // sign-out when someone else signs in on this browser.
@@ -135,10 +150,10 @@ function signInBody(request: FastifyRequest, saml: SamlConfig | undefined, state
     saml === undefined
       ? html`Single sign-on is not configured yet. Sign in with a local account, such as <code>admin</code>.`
       : html`Only for local Roster accounts, such as <code>admin</code>. Everyone else: use the button above.`;
+  const fieldError = (field: 'login' | 'password'): { error?: string } => (state.error?.field === field ? { error: state.error.message } : {});
   const again = state.reauthenticate && banner({ tone: 'info', body: html`The application you came from asks you to sign in again before it goes on.` });
   return html`${noticeBanner(request, NOTICES)}
 ${again}
-${state.error !== undefined && banner({ tone: 'error', body: state.error })}
 ${sso}
 <section class="sign-in-password" aria-labelledby="password-title">
 <h2 id="password-title">${passwordTitle}</h2>
@@ -147,8 +162,8 @@ ${sso}
 <input type="hidden" name="${CSRF_FIELD}" value="${csrfToken}">
 ${state.returnTo !== undefined && html`<input type="hidden" name="returnTo" value="${state.returnTo}">`}
 ${state.reauthenticate && html`<input type="hidden" name="${REAUTHENTICATE}" value="1">`}
-${textField({ name: 'login', label: 'Login', value: state.login ?? '', autocomplete: 'username', required: true, maxLength: MAX_LOGIN, spellcheck: false, autofocus: state.login === undefined || state.login === '' })}
-${textField({ name: 'password', label: 'Password', type: 'password', autocomplete: 'current-password', required: true, maxLength: MAX_PASSWORD, autofocus: state.login !== undefined && state.login !== '' })}
+${textField({ name: 'login', label: FIELD_LABELS.login, value: state.login ?? '', autocomplete: 'username', required: true, maxLength: MAX_LOGIN, spellcheck: false, autofocus: state.login === undefined || state.login === '', ...fieldError('login') })}
+${textField({ name: 'password', label: FIELD_LABELS.password, type: 'password', autocomplete: 'current-password', required: true, maxLength: MAX_PASSWORD, autofocus: state.login !== undefined && state.login !== '', ...fieldError('password') })}
 ${submitButton('Sign in', { tone: 'primary' })}
 </form>
 </section>`;

@@ -16,7 +16,7 @@ import {
 import type { ConsoleContext } from '../context.ts';
 import { html, type SafeHtml } from '../html.ts';
 import { sendPage } from '../layout.ts';
-import { attempt, fieldError, managedBanner, managedFilter, refusalBanner, sourceBadge, sourceFilter, type Refusal } from './directory.ts';
+import { attempt, fieldError, managedBanner, managedFilter, refusalSummary, sourceBadge, sourceFilter, type FormFields, type Refusal } from './directory.ts';
 import { actorOf, viewerOf } from '../viewer.ts';
 import { SESSION_FIELD, sessionTable } from '../session-table.ts';
 
@@ -44,8 +44,13 @@ interface CreateValues {
   readonly signIn?: string;
 }
 
-/** The user forms' fields a refusal may name, with their element ids. */
-const USER_FIELDS = { login: 'field-login', name: 'field-name', email: 'field-email', password: 'field-password' } as const;
+/** The user forms' fields a refusal may name, with their element ids and labels. */
+const USER_FIELDS = {
+  login: { id: 'field-login', label: 'Login' },
+  name: { id: 'field-name', label: 'Name' },
+  email: { id: 'field-email', label: 'Email' },
+  password: { id: 'field-password', label: 'Password (local users)' },
+} as const satisfies FormFields;
 
 /** What the edit form was sent with, to show it again with the refusal. */
 interface EditValues {
@@ -66,9 +71,9 @@ function editForm(request: FastifyRequest, user: StoredUser, scimOn: boolean, va
     action: `${USERS}/${encodeURIComponent(user.id)}`,
     label: `Edit ${user.login}`,
     body: html`${scimOn && html`<p class="hint" id="edit-note">${locked ? 'Your identity provider manages this user: change them there.' : 'While SCIM is on, logins are managed by your identity provider.'}</p>`}
-${textField({ name: 'login', label: 'Login', value: values?.login ?? user.login, required: true, disabled: scimOn, autocomplete: 'off', spellcheck: false, ...fieldError(refusal, 'login') })}
-${textField({ name: 'name', label: 'Name', value: values?.name ?? user.displayName ?? '', required: true, disabled: locked, autocomplete: 'off', ...fieldError(refusal, 'name') })}
-${textField({ name: 'email', label: 'Email', type: 'email', value: values?.email ?? user.email ?? '', disabled: locked, autocomplete: 'off', ...fieldError(refusal, 'email') })}
+${textField({ name: 'login', label: USER_FIELDS.login.label, value: values?.login ?? user.login, required: true, disabled: scimOn, autocomplete: 'off', spellcheck: false, ...fieldError(refusal, 'login') })}
+${textField({ name: 'name', label: USER_FIELDS.name.label, value: values?.name ?? user.displayName ?? '', required: true, disabled: locked, autocomplete: 'off', ...fieldError(refusal, 'name') })}
+${textField({ name: 'email', label: USER_FIELDS.email.label, type: 'email', value: values?.email ?? user.email ?? '', disabled: locked, autocomplete: 'off', ...fieldError(refusal, 'email') })}
 <div class="actions">${submitButton('Save', { tone: 'primary', disabled: locked, ...describedBy })}</div>`,
   });
 }
@@ -127,7 +132,7 @@ export function userPages(app: FastifyInstance, context: ConsoleContext): void {
       timeTag(user.lastConnectionAt),
       deactivateControl(request, user, `deactivate-${index + 1}`, back),
     ]);
-    const body = html`${noticeBanner(request, NOTICES)}${refusalBanner(shown)}${scimOn && managedBanner('users')}
+    const body = html`${noticeBanner(request, NOTICES)}${scimOn && managedBanner('users')}
 <div class="actions">${scimOn
       ? html`<span class="button primary" aria-disabled="true" aria-describedby="managed-note">Create user</span>`
       : html`<a class="button primary" href="${USERS}/new">Create user</a>`}</div>
@@ -136,24 +141,24 @@ ${scimOn && sourceFilter(USERS, query)}
 ${filterLinks({ label: 'Status', path: USERS, query, param: 'status', options: [{ label: 'Active and deactivated', value: undefined }, { label: 'Active', value: 'active' }, { label: 'Deactivated', value: 'deactivated' }] })}
 ${dataTable({ caption: 'Users', captionHidden: true, columns: ['Login', 'Name', 'Email', 'Last sign-in', 'Actions'], rows, empty: emptyPageText({ page, total, empty: q ? `No user matches “${q}”.` : 'No users.' }) })}
 ${pager({ path: USERS, query, page, total, noun: total === 1 ? 'user' : 'users' })}`;
-    return sendPage(request, reply, { title: 'Users', body, ...(shown !== undefined ? { status: shown.status } : {}) });
+    return sendPage(request, reply, { title: 'Users', body, ...(shown !== undefined ? { status: shown.status, errors: refusalSummary(shown) } : {}) });
   }
 
   async function createPage(request: FastifyRequest, reply: FastifyReply, values: CreateValues = {}, refusal?: Refusal): Promise<FastifyReply> {
     const scimOn = await services.provisioning.isScimEnabled();
-    const body = html`${refusalBanner(refusal, USER_FIELDS)}${scimOn && managedBanner('users')}
+    const body = html`${scimOn && managedBanner('users')}
 <p>A <strong>local</strong> user signs in with a password at the sign-in page; a <strong>SAML</strong> user signs in through your identity provider with this login.</p>
 ${postForm(request, {
   action: USERS,
   label: 'Create user',
-  body: html`${textField({ name: 'login', label: 'Login', value: values.login ?? '', required: true, autocomplete: 'off', spellcheck: false, hint: 'For SAML users, the value of the SAML login attribute (often the email address).', ...fieldError(refusal, 'login') })}
-${textField({ name: 'name', label: 'Name', value: values.name ?? '', required: true, autocomplete: 'off', ...fieldError(refusal, 'name') })}
-${textField({ name: 'email', label: 'Email', type: 'email', value: values.email ?? '', autocomplete: 'off', ...fieldError(refusal, 'email') })}
+  body: html`${textField({ name: 'login', label: USER_FIELDS.login.label, value: values.login ?? '', required: true, autocomplete: 'off', spellcheck: false, hint: 'For SAML users, the value of the SAML login attribute (often the email address).', ...fieldError(refusal, 'login') })}
+${textField({ name: 'name', label: USER_FIELDS.name.label, value: values.name ?? '', required: true, autocomplete: 'off', ...fieldError(refusal, 'name') })}
+${textField({ name: 'email', label: USER_FIELDS.email.label, type: 'email', value: values.email ?? '', autocomplete: 'off', ...fieldError(refusal, 'email') })}
 ${selectField({ name: 'signIn', label: 'Signs in with', value: values.signIn ?? 'password', options: [{ value: 'password', label: 'A local password' }, { value: 'saml', label: 'SAML (the identity provider)' }] })}
-${textField({ name: 'password', label: 'Password (local users)', type: 'password', autocomplete: 'new-password', hint: 'At least 12 characters. Leave empty for a SAML user.', ...fieldError(refusal, 'password') })}
+${textField({ name: 'password', label: USER_FIELDS.password.label, type: 'password', autocomplete: 'new-password', hint: 'At least 12 characters. Leave empty for a SAML user.', ...fieldError(refusal, 'password') })}
 <div class="actions">${submitButton('Create user', { tone: 'primary', disabled: scimOn, ...(scimOn ? { describedBy: 'managed-note' } : {}) })} <a href="${USERS}">Cancel</a></div>`,
 })}`;
-    return sendPage(request, reply, { title: 'Create user', body, ...(refusal !== undefined ? { status: refusal.status } : {}) });
+    return sendPage(request, reply, { title: 'Create user', body, ...(refusal !== undefined ? { status: refusal.status, errors: refusalSummary(refusal, USER_FIELDS) } : {}) });
   }
 
   async function userPage(request: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply, refusal?: Refusal, edits?: EditValues): Promise<FastifyReply> {
@@ -189,7 +194,7 @@ ${facts([
   ['Last sign-in', timeTag(check.lastConnectionDate)],
 ])}`;
 
-    const body = html`${noticeBanner(request, NOTICES)}${refusalBanner(refusal, edits === undefined ? {} : USER_FIELDS)}${scimOn && user.scimId !== null && managedBanner('users')}
+    const body = html`${noticeBanner(request, NOTICES)}${scimOn && user.scimId !== null && managedBanner('users')}
 <section aria-labelledby="attributes-title">
 <h2 id="attributes-title">Attributes</h2>
 ${facts([
@@ -299,7 +304,7 @@ ${dataTable({
       title: user.login,
       heading: html`<h1>${user.login} ${userBadges(scimOn, user)}</h1><p><a href="${USERS}">All users</a></p>`,
       body,
-      ...(refusal !== undefined ? { status: refusal.status } : {}),
+      ...(refusal !== undefined ? { status: refusal.status, errors: refusalSummary(refusal, edits === undefined ? {} : USER_FIELDS) } : {}),
     });
   }
 

@@ -11,13 +11,13 @@ import { MAX_URL_LENGTH, type WebhookInfo } from '../../../directory/webhooks.ts
 import { EVENT_TYPES } from '../../../journal/journal.ts';
 import {
   actionButton, badge, banner, checkboxField, confirmDialog, copyable, dataTable, facts, formValue, formValues, hrefWith, noticeBanner,
-  pagerNav, postForm, queryValue, submitButton, textField, timeTag, type Query,
+  pagerNav, postForm, queryValue, submitButton, textField, timeTag, type ErrorSummary, type Query,
 } from '../components.ts';
 import type { ConsoleContext } from '../context.ts';
 import { html, type SafeHtml } from '../html.ts';
 import { sendPage } from '../layout.ts';
 import { viewerOf } from '../viewer.ts';
-import { besideField } from './directory.ts';
+import { besideField, refusalOf, refusalSummary, type FormFields } from './directory.ts';
 import { claimForm, onceField, onceFields, refusedBanner, statusOfRefused } from '../once.ts';
 
 const PATH = '/admin/webhooks';
@@ -35,6 +35,10 @@ function stateBadge(webhook: WebhookInfo): SafeHtml {
   if (!webhook.enabled) return badge('Disabled', 'danger');
   return webhook.failedAttempts > 0 ? badge('Failing', 'warning') : badge('Enabled', 'success');
 }
+
+/** The webhook forms' fields a refusal may name: the summary links to the field (the first event type's box for the types). */
+const CREATE_FIELDS = { url: { id: 'field-url', label: 'URL' }, types: { id: `type-${(EVENT_TYPES[0] ?? '').replace('.', '-')}`, label: 'Event types' } } as const satisfies FormFields;
+const REPLAY_FIELDS = { from: { id: 'field-from', label: 'From event id' } } as const satisfies FormFields;
 
 function typesText(webhook: WebhookInfo): string {
   return webhook.types === null ? 'All events' : webhook.types.join(', ');
@@ -54,15 +58,15 @@ export function webhookPages(app: FastifyInstance, context: ConsoleContext): voi
     return postForm(request, {
       action: PATH,
       label: 'Add a webhook',
-      body: html`${onceField(formSubmissions)}${textField({ name: 'url', label: 'URL', type: 'url', value: values.url ?? '', required: true, maxLength: MAX_URL_LENGTH, spellcheck: false, hint: 'Where Roster POSTs each event. http or https; redirects are not followed.', ...(urlError !== undefined ? { error: urlError } : {}) })}
-<fieldset class="field"${typesError !== undefined && html` aria-describedby="types-error"`}><legend>Event types</legend><p class="hint">Leave all unchecked to receive every type.</p>
+      body: html`${onceField(formSubmissions)}${textField({ name: 'url', label: CREATE_FIELDS.url.label, type: 'url', value: values.url ?? '', required: true, maxLength: MAX_URL_LENGTH, spellcheck: false, hint: 'Where Roster POSTs each event. http or https; redirects are not followed.', ...(urlError !== undefined ? { error: urlError } : {}) })}
+<fieldset class="field"${typesError !== undefined && html` aria-describedby="types-error"`}><legend>${CREATE_FIELDS.types.label}</legend><p class="hint">Leave all unchecked to receive every type.</p>
 ${EVENT_TYPES.map((type) => checkboxField({ name: 'types', id: `type-${type.replace('.', '-')}`, label: type, value: type, checked: values.types?.includes(type) ?? false }))}
 ${typesError !== undefined && html`<p class="field-error" id="types-error">${typesError}</p>`}</fieldset>
 ${submitButton('Add webhook', { tone: 'primary' })}`,
     });
   }
 
-  async function listPage(request: FastifyRequest, reply: FastifyReply, form: SafeHtml, status = 200, top: SafeHtml = html``): Promise<FastifyReply> {
+  async function listPage(request: FastifyRequest, reply: FastifyReply, form: SafeHtml, status = 200, top: SafeHtml = html``, errors?: ErrorSummary): Promise<FastifyReply> {
     const list = await webhooks.list();
     const body = html`${noticeBanner(request, NOTICES)}${top}
 <p>Roster POSTs every change to users, groups and memberships to each enabled webhook, one event at a time and in order, signed as <a href="https://www.standardwebhooks.com/">Standard Webhooks</a> specifies. A failing receiver is retried for about three days.</p>
@@ -80,7 +84,7 @@ ${dataTable({
 <h2 id="create-title">Add a webhook</h2>
 ${form}
 </section>`;
-    return sendPage(request, reply, { status, title: 'Webhooks', body });
+    return sendPage(request, reply, { status, title: 'Webhooks', body, ...(errors !== undefined ? { errors } : {}) });
   }
 
   app.get(PATH, async (request, reply) => listPage(request, reply, createForm(request)));
@@ -107,7 +111,7 @@ ${copyable({ id: 'webhook-secret', label: 'signing secret', value: secret })}
     } catch (error) {
       await once.release();
       if (!(error instanceof DirectoryError)) throw error;
-      return listPage(request, reply, createForm(request, { url, types }, error), 400);
+      return listPage(request, reply, createForm(request, { url, types }, error), 400, html``, refusalSummary(refusalOf(error), CREATE_FIELDS, 'The webhook was not added'));
     }
   });
 
@@ -165,7 +169,7 @@ ${confirmDialog(request, {
 ${postForm(request, {
   action: `${here}/replay`,
   label: 'Replay from an event',
-  body: html`${textField({ name: 'from', label: 'From event id', value: extra.replayValue ?? '', required: true, maxLength: 15, spellcheck: false, hint: 'Delivers again, in order, every event from this one on (events are kept ROSTER_EVENT_RETENTION_DAYS), and enables the webhook.', ...(extra.replayError !== undefined ? { error: extra.replayError.message } : {}) })}
+  body: html`${textField({ name: 'from', label: REPLAY_FIELDS.from.label, value: extra.replayValue ?? '', required: true, maxLength: 15, spellcheck: false, hint: 'Delivers again, in order, every event from this one on (events are kept ROSTER_EVENT_RETENTION_DAYS), and enables the webhook.', ...(extra.replayError !== undefined ? { error: besideField(extra.replayError) } : {}) })}
 ${submitButton('Replay')}`,
 })}
 </section>
@@ -194,7 +198,7 @@ ${(before !== undefined || page.next !== null) && pagerNav({
 })}
 </section>
 <p><a href="${PATH}">All webhooks</a></p>`;
-    return sendPage(request, reply, { status, title: `Webhook ${webhook.url}`, body });
+    return sendPage(request, reply, { status, title: `Webhook ${webhook.url}`, body, ...(extra.replayError !== undefined ? { errors: refusalSummary(refusalOf(extra.replayError), REPLAY_FIELDS, 'Nothing was replayed') } : {}) });
   }
 
   app.get<{ Params: { id: string } }>(`${PATH}/:id`, async (request, reply) => detailPage(request, reply));

@@ -1,0 +1,186 @@
+/**
+ * Refused forms in Chromium: every form the console refuses answers with the same error summary
+ * at the top of the page (an alert that takes the keyboard focus, with a link to each field at
+ * fault), and the page's title starts with "Error: ", so that a screen reader announces the
+ * refusal and a sighted user sees it even when the form is below the fold (My account's
+ * Password section at 1280x800). Skipped, saying why, without /usr/bin/chromium.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import { browserSkip, expectAccessible, focused, launchBrowser, openTab, signInWithPassword, startServedApp, type ServedApp, type Tab } from '../support/browser.ts';
+
+/** What a refused page shows: its title, where the focus is, and the summary's links (text → target). */
+async function refusal(page: Page): Promise<{ title: string; focus: string; links: Array<[string, string]>; summaryInView: boolean }> {
+  const summary = page.locator('#error-summary');
+  const box = await summary.boundingBox();
+  const viewport = page.viewportSize();
+  const links = await summary.getByRole('link').evaluateAll((anchors) => anchors.map((anchor) => [anchor.textContent ?? '', anchor.getAttribute('href') ?? ''] as [string, string]));
+  return { title: await page.title(), focus: (await focused(page)).id, links, summaryInView: box !== null && viewport !== null && box.y >= 0 && box.y + box.height <= viewport.height };
+}
+
+/** Follows the summary's link named `label` and says which element has the focus then. */
+async function followLink(page: Page, label: string): Promise<string> {
+  await page.locator('#error-summary').getByRole('link', { name: label }).click();
+  return (await focused(page)).id;
+}
+
+describe('refused forms in Chromium', { skip: browserSkip() }, () => {
+  let browser: Browser;
+  let app: ServedApp;
+  let tab: Tab;
+  let password = '';
+
+  before(async () => {
+    [browser, app] = await Promise.all([launchBrowser(), startServedApp({ scim: false })]);
+    password = await app.adminPassword();
+    tab = await openTab(browser, app);
+    await tab.page.setViewportSize({ width: 1280, height: 800 });
+    await signInWithPassword(tab.page, 'admin', password);
+  });
+  after(async () => {
+    await tab?.close();
+    await browser?.close();
+    await app?.close();
+  });
+
+  test('My account › Password: a wrong current password, a short or a repeated-wrong new one is summarised at the top, focused, linked to its field', async () => {
+    const { page } = tab;
+    const cases = [
+      { current: 'not-my-password', next: 'a-long-enough-new-password', repeat: 'a-long-enough-new-password', label: 'Current password', field: 'field-current' },
+      { current: password, next: 'short', repeat: 'short', label: 'New password', field: 'field-next' },
+      { current: password, next: 'a-long-enough-new-password', repeat: 'another-long-password', label: 'New password again', field: 'field-repeat' },
+    ];
+    for (const sent of cases) {
+      await page.goto('/account');
+      await page.getByLabel('Current password').fill(sent.current);
+      await page.getByLabel('New password', { exact: true }).fill(sent.next);
+      await page.getByLabel('New password again').fill(sent.repeat);
+      await page.getByRole('button', { name: 'Change password' }).click();
+      await page.waitForLoadState('load');
+      const shown = await refusal(page);
+      assert.equal(shown.title, 'Error: My account · Roster', sent.label);
+      assert.equal(shown.focus, 'error-summary', sent.label);
+      assert.equal(shown.summaryInView, true, `${sent.label}: the summary is in the window without scrolling`);
+      assert.deepEqual(shown.links, [[sent.label, `#${sent.field}`]]);
+      await page.locator('#error-summary').getByText('Your password was not changed').waitFor();
+      await expectAccessible(page, `My account refusing ${sent.label}`);
+      assert.equal(await followLink(page, sent.label), sent.field);
+    }
+    tab.expectNoProblems();
+  });
+
+  test('Register an application with a refused redirect URI', async () => {
+    const { page } = tab;
+    await page.goto('/admin/applications');
+    await page.getByLabel('Name').fill('Wiki');
+    await page.getByLabel('Redirect URIs').fill('ftp://wiki.example.com/callback');
+    await page.getByRole('button', { name: 'Register' }).click();
+    await page.waitForLoadState('load');
+    const shown = await refusal(page);
+    assert.equal(shown.title, 'Error: Applications · Roster');
+    assert.equal(shown.focus, 'error-summary');
+    assert.deepEqual(shown.links, [['Redirect URIs', '#field-redirectUris']]);
+    await expectAccessible(page, 'a refused registration');
+    assert.equal(await followLink(page, 'Redirect URIs'), 'field-redirectUris');
+    tab.expectNoProblems();
+  });
+
+  test('Add a webhook to ftp://x, and replay from "not-an-id"', async () => {
+    const { page } = tab;
+    await page.goto('/admin/webhooks');
+    await page.getByLabel('URL').fill('ftp://x');
+    await page.getByRole('button', { name: 'Add webhook' }).click();
+    await page.waitForLoadState('load');
+    let shown = await refusal(page);
+    assert.equal(shown.title, 'Error: Webhooks · Roster');
+    assert.equal(shown.focus, 'error-summary');
+    assert.deepEqual(shown.links, [['URL', '#field-url']]);
+    await expectAccessible(page, 'a refused webhook');
+
+    const { webhook } = await app.services.webhooks.create({ url: 'https://hooks.example.com/roster' }, { kind: 'cli' });
+    await page.goto(`/admin/webhooks/${webhook.id}`);
+    await page.getByLabel('From event id').fill('not-an-id');
+    await page.getByRole('button', { name: 'Replay' }).click();
+    await page.waitForLoadState('load');
+    shown = await refusal(page);
+    assert.equal(shown.title, 'Error: Webhook https://hooks.example.com/roster · Roster');
+    assert.equal(shown.focus, 'error-summary');
+    assert.deepEqual(shown.links, [['From event id', '#field-from']]);
+    // Beside the field and in the summary, in the form's words rather than the admin API's "Value … for field from".
+    assert.equal(await page.locator('#field-from-error').textContent(), 'Must be the id of an event of the feed.');
+    await expectAccessible(page, 'a refused replay');
+    tab.expectNoProblems();
+  });
+
+  test('Create user: the refusal is summarised, focused, with "Error: " in the title', async () => {
+    const { page } = tab;
+    await page.goto('/admin/users/new');
+    await page.getByLabel('Login').fill('bad login');
+    await page.getByLabel('Name').fill('Bad Login');
+    await page.getByLabel('Password (local users)').fill('a-long-enough-password');
+    await page.getByRole('button', { name: 'Create user' }).click();
+    await page.waitForLoadState('load');
+    const shown = await refusal(page);
+    assert.equal(shown.title, 'Error: Create user · Roster');
+    assert.equal(shown.focus, 'error-summary');
+    assert.deepEqual(shown.links, [['Login', '#field-login']]);
+    tab.expectNoProblems();
+  });
+
+  test('a group: adding an unknown login is marked on the field, linked from the summary', async () => {
+    const { page } = tab;
+    const group = await app.services.groupManagement.create({ name: 'ops', description: null }, { kind: 'cli' });
+    await page.goto(`/admin/groups/${group.id}`);
+    await page.getByLabel('Add a member by login').fill('nobody-here');
+    await page.getByRole('button', { name: 'Add', exact: true }).click();
+    await page.waitForLoadState('load');
+    const shown = await refusal(page);
+    assert.equal(shown.title, 'Error: ops · Roster');
+    assert.equal(shown.focus, 'error-summary');
+    assert.deepEqual(shown.links, [['Add a member by login', '#add-login']]);
+    assert.equal(await page.locator('#add-login').getAttribute('aria-invalid'), 'true');
+    assert.equal(await page.locator('#add-login-error').textContent(), "No user has the login 'nobody-here'.");
+    await expectAccessible(page, 'a refused member');
+    tab.expectNoProblems();
+  });
+
+  test('without JavaScript, the summary takes the focus all the same (autofocus)', async () => {
+    const context = await browser.newContext({ baseURL: app.base, javaScriptEnabled: false });
+    try {
+      const page = await context.newPage();
+      await signInWithPassword(page, 'admin', password);
+      await page.goto('/admin/groups');
+      await page.getByLabel('Name', { exact: true }).fill('x'.repeat(300));
+      await page.getByRole('button', { name: 'Create group' }).click();
+      await page.waitForLoadState('load');
+      const shown = await refusal(page);
+      assert.equal(shown.title, 'Error: Groups · Roster');
+      assert.equal(shown.focus, 'error-summary');
+      assert.deepEqual(shown.links, [['Name', '#create-name']]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('sign-in: a wrong password keeps the focus on Password, which is described by the refusal', async () => {
+    const page = (await openTab(browser, app)).page;
+    try {
+      await page.goto('/sessions/new');
+      await page.getByLabel('Login').fill('admin');
+      await page.getByLabel('Password').fill('not-the-password');
+      await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+      await page.waitForLoadState('load');
+      assert.equal(await page.title(), 'Error: Sign in · Roster');
+      assert.equal((await focused(page)).id, 'field-password');
+      const described = await page.locator('#field-password').getAttribute('aria-describedby');
+      const texts = await Promise.all((described ?? '').split(' ').filter((id) => id !== '').map((id) => page.locator(`#${id}`).textContent()));
+      assert.ok(texts.includes('The login or password is incorrect.'), `Password is described by: ${JSON.stringify(texts)}`);
+      assert.equal(await page.locator('#field-password').getAttribute('aria-invalid'), 'true');
+      assert.deepEqual((await refusal(page)).links, [['Password', '#field-password']]);
+      await expectAccessible(page, 'the sign-in page after a wrong password');
+    } finally {
+      await page.context().close();
+    }
+  });
+});
