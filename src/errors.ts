@@ -36,15 +36,29 @@ export class DirectoryError extends Error {
    * Why the field's value was refused, when the value itself is wrong (rejected()), apart from
    * the admin API's sentence: the CLI words it for its option, a console form beside its field.
    */
-  readonly valueRefusal: { readonly value: string; readonly reason: string } | undefined;
+  readonly valueRefusal: ValueRefusal | undefined;
+  /**
+   * The other fields of the same input refused with this one (checkFields): the APIs say the
+   * first, a console form marks them all at once.
+   */
+  readonly others: readonly DirectoryError[];
 
-  constructor(code: DirectoryErrorCode, message: string, field?: string, valueRefusal?: { readonly value: string; readonly reason: string }) {
+  constructor(code: DirectoryErrorCode, message: string, field?: string, valueRefusal?: ValueRefusal, others: readonly DirectoryError[] = []) {
     super(message);
     this.name = 'DirectoryError';
     this.code = code;
     this.field = field;
     this.valueRefusal = valueRefusal;
+    this.others = others;
   }
+}
+
+/** Why a field's value was refused: the value shown, the reason in the admin API's words, and the same in plain words. */
+export interface ValueRefusal {
+  readonly value: string;
+  readonly reason: string;
+  /** The reason for someone at a form: "must not be empty" rather than SonarQube's "must not be null". */
+  readonly plain: string;
 }
 
 /** The refusal of a change the identity provider owns. */
@@ -55,7 +69,41 @@ export function managedError(): DirectoryError {
 /** A refused field value, worded as SonarQube's Web API v2 words it (`{}` stands for no value). */
 export function rejected(field: string, value: unknown, reason: string): DirectoryError {
   const shown = value === undefined || value === null ? '{}' : String(value);
-  return new DirectoryError('invalid', `Value ${shown} for field ${field} was rejected. Error: ${reason}.`, field, { value: shown, reason });
+  return new DirectoryError('invalid', `Value ${shown} for field ${field} was rejected. Error: ${reason}.`, field, { value: shown, reason, plain: plainReason(reason) });
+}
+
+/**
+ * A reason in SonarQube's bean-validation words as a person at a form reads it (the console
+ * shows it beside the field; the APIs keep SonarQube's): its two technical shapes, a missing
+ * value and a size, are reworded; every other reason is already written for people.
+ */
+function plainReason(reason: string): string {
+  if (reason === 'must not be null') return 'must not be empty';
+  const size = /^size must be between (\d+) and (\d+)$/.exec(reason);
+  if (size === null) return reason;
+  const [min, max] = [Number(size[1]), Number(size[2])];
+  return min <= 1 ? `must be at most ${max} characters long` : `must be ${min} to ${max} characters long`;
+}
+
+/**
+ * Runs every field check of one input, in order (the form's), and returns what each returned;
+ * when some refuse (DirectoryErrors naming a field), throws the first, carrying the others.
+ * The admin API still says only the first, in its words; a console form marks every field.
+ */
+export function checkFields<T extends Record<string, () => unknown>>(checks: T): { readonly [K in keyof T]: ReturnType<T[K]> } {
+  const values: Record<string, unknown> = {};
+  const refusals: DirectoryError[] = [];
+  for (const [key, check] of Object.entries(checks)) {
+    try {
+      values[key] = check();
+    } catch (error) {
+      if (!(error instanceof DirectoryError) || error.field === undefined) throw error;
+      refusals.push(error);
+    }
+  }
+  const [first, ...others] = refusals;
+  if (first !== undefined) throw new DirectoryError(first.code, first.message, first.field, first.valueRefusal, others);
+  return values as { readonly [K in keyof T]: ReturnType<T[K]> };
 }
 
 /**

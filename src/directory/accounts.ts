@@ -13,7 +13,7 @@ import { createUserQueries, type AccountFilter, type StoredUser } from '../store
 import { actorUserId, type Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
 import { createDeactivation } from './deactivation.ts';
-import { DirectoryError, managedError, rejected, SELF_DEACTIVATION_MESSAGE } from '../errors.ts';
+import { checkFields, DirectoryError, managedError, rejected, SELF_DEACTIVATION_MESSAGE } from '../errors.ts';
 import type { Access } from './access.ts';
 import type { InitialPasswordFile } from './initial-password.ts';
 import { assertNotManagedInstance, isManagedInstance } from './managed-mode.ts';
@@ -93,6 +93,23 @@ function checkEmail(value: unknown): string | null {
   return email;
 }
 
+function checkLocal(value: unknown): boolean {
+  if (value !== undefined && typeof value !== 'boolean') throw rejected('local', value, 'must be a boolean');
+  return value ?? true;
+}
+
+/** The password of a new account: required for a local one, refused for another (`local` itself is checked apart). */
+function checkNewPassword(input: NewAccount): string | null {
+  if (input.local === false) {
+    if (input.password !== undefined && input.password !== null) throw new DirectoryError('invalid', 'Password should only be set on local user', 'password');
+    return null;
+  }
+  if (input.local !== undefined && input.local !== true) return null;
+  const password = checkText('password', input.password, MAX_PASSWORD, true) ?? '';
+  if (password.length < MIN_PASSWORD) throw rejected('password', '***', `must be at least ${MIN_PASSWORD} characters long`);
+  return password;
+}
+
 /**
  * Whether `create` reactivated a deactivated user with that login rather than create one: a new
  * account is written with its creation time as its last change, a reactivated one keeps the
@@ -163,19 +180,15 @@ export function createAccounts(store: Store, access: Access, initialPassword?: I
      * kept). Refused while SCIM is on: the identity provider creates users then.
      */
     async create(input: NewAccount, actor: Actor): Promise<StoredUser> {
-      const login = checkLogin(input.login);
-      const name = checkText('name', input.name, MAX_NAME, true);
-      const email = checkEmail(input.email);
-      if (input.local !== undefined && typeof input.local !== 'boolean') throw rejected('local', input.local, 'must be a boolean');
-      const local = input.local ?? true;
-      let passwordHash: string | null = null;
-      if (local) {
-        const password = checkText('password', input.password, MAX_PASSWORD, true) ?? '';
-        if (password.length < MIN_PASSWORD) throw rejected('password', '***', `must be at least ${MIN_PASSWORD} characters long`);
-        passwordHash = await hashPassword(password);
-      } else if (input.password !== undefined && input.password !== null) {
-        throw new DirectoryError('invalid', 'Password should only be set on local user', 'password');
-      }
+      // Every field is checked, so that a form can mark all the wrong ones at once.
+      const { login, name, email, local, password } = checkFields({
+        login: () => checkLogin(input.login),
+        name: () => checkText('name', input.name, MAX_NAME, true),
+        email: () => checkEmail(input.email),
+        local: () => checkLocal(input.local),
+        password: () => checkNewPassword(input),
+      });
+      const passwordHash = local && password !== null ? await hashPassword(password) : null;
       try {
         const account = await store.db.transaction().execute(async (trx) => {
           await assertNotManagedInstance(trx);
@@ -239,12 +252,12 @@ export function createAccounts(store: Store, access: Access, initialPassword?: I
           // A value equal to the stored one is not checked again: a user provisioned without a
           // name shows `"name": null`, and sending that back must not be refused.
           const sent = (key: 'login' | 'name' | 'email' | 'externalId', stored: string | null): boolean => has(key) && patch[key] !== stored;
-          const next = {
-            login: sent('login', current.login) ? checkLogin(patch.login) : current.login,
-            displayName: sent('name', current.displayName) ? checkText('name', patch.name, MAX_NAME, true) : current.displayName,
-            email: sent('email', current.email) ? checkEmail(patch.email) : current.email,
-            externalId: sent('externalId', current.externalId) ? checkText('externalId', patch.externalId, ACCOUNT_LIMITS.externalId, false) : current.externalId,
-          };
+          const next = checkFields({
+            login: () => (sent('login', current.login) ? checkLogin(patch.login) : current.login),
+            displayName: () => (sent('name', current.displayName) ? checkText('name', patch.name, MAX_NAME, true) : current.displayName),
+            email: () => (sent('email', current.email) ? checkEmail(patch.email) : current.email),
+            externalId: () => (sent('externalId', current.externalId) ? checkText('externalId', patch.externalId, ACCOUNT_LIMITS.externalId, false) : current.externalId),
+          });
           // The derived fields hold what a GET showed (the old login) or what the patch makes of them.
           const derivedChanges = [
             ...(has('externalLogin') && patch.externalLogin !== current.login && patch.externalLogin !== next.login ? (['externalLogin'] as const) : []),

@@ -109,7 +109,7 @@ const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
 
 /** A refusal of one value the administrator gave: the message for the API and the console, the reason for the CLI's option. */
 function refused(field: ApplicationField, value: string, message: string, reason: string): DirectoryError {
-  return new DirectoryError('invalid', message, field, { value, reason });
+  return new DirectoryError('invalid', message, field, { value, reason, plain: reason });
 }
 
 /** Checks one redirect URI: absolute, https (http only for localhost), no fragment (OAuth 2.0 §3.1.2). */

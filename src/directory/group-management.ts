@@ -11,7 +11,7 @@ import { createMembershipQueries } from '../store/memberships.ts';
 import type { PageRequest } from './accounts.ts';
 import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
-import { DirectoryError, managedError, rejected } from '../errors.ts';
+import { checkFields, DirectoryError, managedError, rejected } from '../errors.ts';
 import { assertNotManagedInstance, isManagedInstance } from './managed-mode.ts';
 import { groupEvent, groupShape } from './shapes.ts';
 import { createAccess, type Access } from './access.ts';
@@ -115,8 +115,7 @@ export function createGroupManagement(store: Store, access: Access = createAcces
 
     /** Creates a local group; refused while SCIM is on. */
     async create(input: GroupInput, actor: Actor): Promise<StoredGroup> {
-      const name = checkName(input.name);
-      const description = checkDescription(input.description);
+      const { name, description } = checkFields({ name: () => checkName(input.name), description: () => checkDescription(input.description) });
       return write(() => name, async (trx) => {
         await assertNotManagedInstance(trx);
         if (await groups.findByName(trx, name)) throw nameTaken(name);
@@ -146,8 +145,12 @@ export function createGroupManagement(store: Store, access: Access = createAcces
         readOnly('id', current.id, 'is read-only: it must be the id in the URL');
         readOnly('managed', current.scimId !== null, 'is read-only: it says whether the identity provider manages the group through SCIM');
         readOnly('default', false, 'is read-only: Roster has no default group');
-        name = has('name') && patch.name !== current.name ? checkName(patch.name) : current.name;
-        const description = has('description') && patch.description !== current.description ? checkDescription(patch.description) : current.description;
+        const checked = checkFields({
+          name: () => (has('name') && patch.name !== current.name ? checkName(patch.name) : current.name),
+          description: () => (has('description') && patch.description !== current.description ? checkDescription(patch.description) : current.description),
+        });
+        name = checked.name;
+        const { description } = checked;
         if (name === current.name && description === current.description) return current;
         await assertNotManagedInstance(trx);
         const other = await groups.findByName(trx, name);

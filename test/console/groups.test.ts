@@ -143,8 +143,8 @@ eachDatabase('console: Groups while SCIM is off', (database) => {
     const long = await postForm(app, `/admin/groups/${id}`, { name: 'x'.repeat(300), description: '' }, { session: admin });
     assert.equal(long.statusCode, 400);
     assert.match(long.body, /id="rename-name"[^>]*aria-invalid="true"/);
-    assert.match(long.body, /id="rename-name-error">Size must be between 1 and 255\.</);
-    assert.match(long.body, /<a href="#rename-name">Name<\/a>: Size must be between 1 and 255\./, 'the error summary links to the field');
+    assert.match(long.body, /id="rename-name-error">Must be at most 255 characters long\.</);
+    assert.match(long.body, /<a href="#rename-name">Name<\/a>: Must be at most 255 characters long\./, 'the error summary links to the field');
     assert.doesNotMatch(long.body, /id="create-name"[^>]*aria-invalid/);
     const list = await getPage(app, '/admin/groups', admin);
     assert.doesNotMatch(list.body, /managed by your identity provider/);

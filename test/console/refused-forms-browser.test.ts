@@ -128,6 +128,51 @@ describe('refused forms in Chromium', { skip: browserSkip() }, () => {
     tab.expectNoProblems();
   });
 
+  test('Create and Edit user: every wrong field at once, in plain words, beside each field and linked from the summary', async () => {
+    const { page } = tab;
+    await page.goto('/admin/users/new');
+    // What the browser's own checks would stop (an empty required name, a malformed email) is sent
+    // anyway, as by a browser without them: the server's answer must hold on its own.
+    await page.locator('form[aria-label="Create user"]').evaluate((form) => form.setAttribute('novalidate', ''));
+    await page.getByLabel('Login').fill('bad login');
+    await page.getByLabel('Email').fill('bad');
+    await page.getByLabel('Password (local users)').fill('short');
+    await page.getByRole('button', { name: 'Create user' }).click();
+    await page.waitForLoadState('load');
+    let shown = await refusal(page);
+    assert.equal(shown.focus, 'error-summary');
+    assert.deepEqual(shown.links, [['Login', '#field-login'], ['Name', '#field-name'], ['Email', '#field-email'], ['Password (local users)', '#field-password']]);
+    const beside = async (): Promise<Record<string, string | null>> => {
+      const notes: Record<string, string | null> = {};
+      for (const field of ['login', 'name', 'email', 'password']) {
+        notes[field] = (await page.locator(`#field-${field}-error`).count()) === 0 ? null : await page.locator(`#field-${field}-error`).textContent();
+      }
+      return notes;
+    };
+    assert.deepEqual(await beside(), {
+      login: 'Must not contain spaces or control characters.',
+      name: 'Must not be empty.',
+      email: 'Must be a well-formed email address.',
+      password: 'Must be at least 12 characters long.',
+    });
+    assert.equal(await page.locator('#field-login').inputValue(), 'bad login', 'what was typed is kept');
+    await expectAccessible(page, 'Create user refusing four fields');
+
+    const { id } = await app.services.accounts.create({ login: 'dora', name: 'Dora', password: 'a-long-enough-password' }, { kind: 'cli' });
+    await page.goto(`/admin/users/${id}`);
+    await page.locator('form[aria-label="Edit dora"]').evaluate((form) => form.setAttribute('novalidate', ''));
+    await page.getByLabel('Login', { exact: true }).fill('');
+    await page.getByLabel('Name', { exact: true }).fill('');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.waitForLoadState('load');
+    shown = await refusal(page);
+    assert.equal(shown.title, 'Error: dora · Roster');
+    assert.equal(shown.focus, 'error-summary');
+    assert.deepEqual(shown.links, [['Login', '#field-login'], ['Name', '#field-name']]);
+    assert.deepEqual(await beside(), { login: 'Must be 2 to 255 characters long.', name: 'Must not be empty.', email: null, password: null });
+    tab.expectNoProblems();
+  });
+
   test('a group: adding an unknown login is marked on the field, linked from the summary', async () => {
     const { page } = tab;
     const group = await app.services.groupManagement.create({ name: 'ops', description: null }, { kind: 'cli' });

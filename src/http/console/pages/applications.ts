@@ -51,7 +51,7 @@ ${textArea({ name: 'allowedGroups', label: APPLICATION_FIELDS.allowedGroups.labe
  * names, with the domain's whole sentence (which says which line of the box was refused), or its message.
  */
 function refusalOf(error: DirectoryError): ErrorSummary {
-  return refusalSummary({ status: adminStatusOf(error), message: error.message, ...(error.field !== undefined ? { field: { name: error.field, reason: error.message } } : {}) }, APPLICATION_FIELDS);
+  return refusalSummary({ status: adminStatusOf(error), message: error.message, ...(error.field !== undefined ? { fields: [{ name: error.field, reason: error.message }] } : {}) }, APPLICATION_FIELDS);
 }
 
 /** The lines of a textarea, trimmed, without empty ones. */

@@ -18,8 +18,8 @@ import { viewerOf } from '../viewer.ts';
 export interface Refusal {
   readonly status: number;
   readonly message: string;
-  /** The form field at fault and what is wrong with its value, when the domain names one. */
-  readonly field?: { readonly name: string; readonly reason: string };
+  /** The form fields at fault, in the form's order, and what is wrong with each value, when the domain names them. */
+  readonly fields?: ReadonlyArray<{ readonly name: string; readonly reason: string }>;
 }
 
 /**
@@ -35,32 +35,39 @@ export async function attempt<T>(change: () => Promise<T>): Promise<{ ok: true; 
   }
 }
 
-/** A DirectoryError as a Refusal: the admin API's status, the domain's message and the field it names. */
+/**
+ * A DirectoryError as a Refusal: the admin API's status, the domain's message, and every field
+ * it refused (the same check refused the others of the input with it: DirectoryError.others).
+ */
 export function refusalOf(error: DirectoryError): Refusal {
-  // A value refused has its reason apart from the admin API's sentence; another refusal about a
-  // field (a login taken, no such user) is said in its own sentence.
-  const field = error.field !== undefined ? { field: { name: error.field, reason: error.valueRefusal?.reason ?? error.message } } : {};
-  return { status: adminStatusOf(error), message: error.message, ...field };
+  // A value refused has its reason in plain words apart from the admin API's sentence; another
+  // refusal about a field (a login taken, no such user) is said in its own sentence.
+  const fields = [error, ...error.others]
+    .filter((refused) => refused.field !== undefined)
+    .map((refused) => ({ name: refused.field ?? '', reason: refused.valueRefusal?.plain ?? refused.message }));
+  return { status: adminStatusOf(error), message: error.message, ...(fields.length > 0 ? { fields } : {}) };
 }
 
 /** The fields of a form a refusal may name, by the domain's field name: their element id and label. */
 export type FormFields = Readonly<Record<string, { readonly id: string; readonly label: string }>>;
 
 /**
- * The refusal as the page's error summary (PageOptions.errors). When it is about
- * one of `fields`, the summary links to the field, named by its label, and says what is wrong
- * in the words shown beside it (`fieldError`), rather than repeating the admin API's "Value …
- * for field login was rejected".
+ * The refusal as the page's error summary (PageOptions.errors). Each refused field that is one
+ * of the form's `fields` is listed with a link to it, named by its label, and what is wrong in
+ * the words shown beside it (`fieldError`), rather than the admin API's "Value … for field login
+ * was rejected"; a refusal about none of them is the domain's message.
  */
 export function refusalSummary(refusal: Refusal, fields: FormFields = {}, title = 'Nothing was saved'): ErrorSummary {
-  const at = refusal.field === undefined ? undefined : fields[refusal.field.name];
-  if (refusal.field !== undefined && at !== undefined) return { title, problems: [{ field: at, message: asSentence(refusal.field.reason) }] };
-  return { title: 'Refused', problems: [{ message: refusal.message }] };
+  const problems = (refusal.fields ?? []).flatMap((refused) => {
+    const at = fields[refused.name];
+    return at === undefined ? [] : [{ field: at, message: asSentence(refused.reason) }];
+  });
+  return problems.length > 0 ? { title, problems } : { title: 'Refused', problems: [{ message: refusal.message }] };
 }
 
 /** The `error` option of the form field `name` when `refusal` is about it: its reason, as a sentence. */
 export function fieldError(refusal: Refusal | undefined, name: string): { error?: string } {
-  const reason = refusal?.field?.name === name ? refusal.field.reason : undefined;
+  const reason = refusal?.fields?.find((refused) => refused.name === name)?.reason;
   return reason === undefined ? {} : { error: asSentence(reason) };
 }
 
@@ -70,7 +77,7 @@ export function fieldError(refusal: Refusal | undefined, name: string): { error?
  * name the API's field rather than the form's label; otherwise the message.
  */
 export function besideField(error: DirectoryError): string {
-  return error.valueRefusal === undefined ? error.message : asSentence(error.valueRefusal.reason);
+  return error.valueRefusal === undefined ? error.message : asSentence(error.valueRefusal.plain);
 }
 
 function asSentence(reason: string): string {
