@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import * as client from 'openid-client';
 import { escapeHtml } from '../../src/http/console/html.ts';
-import { browserSkip, expectAccessible, launchBrowser, openTab, screenshot, signInWithPassword, startServedApp, type ServedApp } from '../support/browser.ts';
+import { browserSkip, expectAccessible, focused, launchBrowser, openTab, screenshot, signInWithPassword, startServedApp, type ServedApp } from '../support/browser.ts';
 
 
 describe('OpenID Connect in Chromium', { skip: browserSkip() }, () => {
@@ -159,6 +159,18 @@ describe('OpenID Connect in Chromium', { skip: browserSkip() }, () => {
     const tokens = await client.authorizationCodeGrant(config, new URL(admin.page.url()), { pkceCodeVerifier: fresh.verifier, expectedState: fresh.state });
     assert.equal(tokens.claims()?.sub, app.adminId);
     await admin.close();
+  });
+
+  test('the sign-out question opens with "No, stay signed in" focused: Enter keeps the session', async () => {
+    const tab = await openTab(browser, app);
+    await signInWithPassword(tab.page, 'admin', password);
+    await tab.page.goto('/oidc/session/end');
+    await tab.page.getByText('Sign out of Roster and the applications you signed in to through it?').waitFor();
+    assert.equal((await focused(tab.page)).text, 'No, stay signed in');
+    await Promise.all([tab.page.waitForLoadState('load'), tab.page.keyboard.press('Enter')]);
+    await tab.page.getByRole('heading', { name: 'Still signed in' }).waitFor();
+    assert.ok((await tab.context.cookies(app.base)).some((cookie) => cookie.name === 'roster_session'), 'Enter did not sign out');
+    await tab.close();
   });
 
   // RP-Initiated Logout 1.0 §2: the logout request by form post, from a page of another site.

@@ -16,13 +16,17 @@ import { DATABASE_RETRY_AFTER_SECONDS } from '../errors.ts';
 import { REQUEST_ID_HEADER } from '../request-log.ts';
 import { plainPage } from '../routes/saml/pages.ts';
 
-/** The provider's sign-out question around its form (which carries the request's xsrf value). */
+/**
+ * The provider's sign-out question around its form (which carries the request's xsrf value).
+ * It opens with "No" focused, as the console's confirmations open with Cancel: Enter never
+ * signs out by accident.
+ */
 export function logoutQuestion(form: string): string {
   return plainPage(
     'Sign out',
     `${form}<p>Sign out of Roster and the applications you signed in to through it?</p>
-<p><button autofocus type="submit" form="op.logoutForm" value="yes" name="logout">Yes, sign me out</button>
-<button type="submit" form="op.logoutForm">No, stay signed in</button></p>`,
+<p><button type="submit" form="op.logoutForm" value="yes" name="logout">Yes, sign me out</button>
+<button autofocus type="submit" form="op.logoutForm">No, stay signed in</button></p>`,
   );
 }
 
