@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import * as client from 'openid-client';
 import { escapeHtml } from '../../src/http/console/html.ts';
-import { browserSkip, expectAccessible, focused, launchBrowser, openTab, screenshot, signInWithPassword, startServedApp, type ServedApp } from '../support/browser.ts';
+import { axeViolations, browserSkip, expectAccessible, focused, launchBrowser, openTab, screenshot, signInWithPassword, startServedApp, type ServedApp } from '../support/browser.ts';
 
 
 describe('OpenID Connect in Chromium', { skip: browserSkip() }, () => {
@@ -170,6 +170,35 @@ describe('OpenID Connect in Chromium', { skip: browserSkip() }, () => {
     await Promise.all([tab.page.waitForLoadState('load'), tab.page.keyboard.press('Enter')]);
     await tab.page.getByRole('heading', { name: 'Still signed in' }).waitFor();
     assert.ok((await tab.context.cookies(app.base)).some((cookie) => cookie.name === 'roster_session'), 'Enter did not sign out');
+    await tab.close();
+  });
+
+  test('the plain pages (the sign-out question, "Still signed in", "Signed out", "Sign-in failed", SAML "Sign-in refused") each have one main landmark', async () => {
+    const tab = await openTab(browser, app);
+    const landmarks = async (label: string): Promise<void> => {
+      const missing = (await axeViolations(tab.page)).filter((violation) => violation.id === 'landmark-one-main' || violation.id === 'region');
+      assert.deepEqual(missing.map((violation) => `${violation.id} at ${violation.targets.join(', ')}`), [], label);
+      await expectAccessible(tab.page, label);
+    };
+    await signInWithPassword(tab.page, 'admin', password);
+    await tab.page.goto('/oidc/session/end');
+    await landmarks('the sign-out question');
+    await tab.page.getByRole('button', { name: 'No, stay signed in' }).click();
+    await tab.page.getByRole('heading', { name: 'Still signed in' }).waitFor();
+    await landmarks('"Still signed in"');
+
+    await tab.page.goto('/oidc/session/end');
+    await tab.page.getByRole('button', { name: 'Yes, sign me out' }).click();
+    await tab.page.getByRole('heading', { name: 'Signed out' }).waitFor();
+    await landmarks('"Signed out"');
+
+    await tab.page.goto('/oidc/auth?client_id=no-such-application&response_type=code&scope=openid&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcb');
+    await tab.page.getByRole('heading', { name: 'Sign-in failed' }).waitFor();
+    await landmarks('"Sign-in failed"');
+
+    await tab.page.goto('/saml/login?returnTo=javascript%3Aalert(1)');
+    await tab.page.getByRole('heading', { name: 'Sign-in refused' }).waitFor();
+    await landmarks('SAML "Sign-in refused"');
     await tab.close();
   });
 

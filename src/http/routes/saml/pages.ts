@@ -21,10 +21,11 @@ export function plainPage(title: string, bodyHtml: string): string {
     '<style>body{font-family:system-ui,sans-serif;max-width:46rem;margin:3rem auto;padding:0 1rem;line-height:1.5}',
     'table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;vertical-align:top}',
     '.refused{color:#a00}.ok{color:#070}</style>',
-    '</head><body>',
+    // One <main> landmark holds the content, as on the console's pages (screen readers jump to it).
+    '</head><body><main>',
     `<h1>${escapeHtml(title)}</h1>`,
     bodyHtml,
-    '</body></html>',
+    '</main></body></html>',
   ].join('\n');
 }
 
