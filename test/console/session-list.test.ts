@@ -59,7 +59,7 @@ eachDatabase('console: where sessions come from, and ending one', (database) => 
     assert.match(page.body, /Firefox on Linux<\/td><td><code class="nowrap">192\.0\.2\.10<\/code>/);
     assert.match(page.body, /Safari on macOS/);
     // Each End button names its session for a screen reader.
-    assert.match(page.body, />End<span class="visually-hidden"> the session of Firefox on Linux at 192\.0\.2\.10<\/span><\/button>/);
+    assert.match(page.body, />End<span class="visually-hidden"> the session of Firefox on Linux at 192\.0\.2\.10, signed in \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC<\/span><\/button>/);
   });
 
   test('a session opened without its origin (before migration 017) shows a dash', async () => {

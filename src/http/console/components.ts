@@ -81,6 +81,15 @@ export function submitButton(
   return html`<button type="submit" class="button ${options.tone ?? 'default'}"${options.name === undefined ? '' : html` name="${options.name}" value="${options.value ?? ''}"`}${options.formAction === undefined ? '' : html` formaction="${options.formAction}" formnovalidate`}${options.disabled === true ? html` disabled` : ''}${options.describedBy === undefined ? '' : html` aria-describedby="${options.describedBy}"`}>${label}</button>`;
 }
 
+/**
+ * A button's label with what it acts on after it, visually hidden: in a table each row's button
+ * shows "Deactivate" but is named "Deactivate alice" for a screen reader, which lists the
+ * buttons of a page by name.
+ */
+export function labelFor(label: string, detail: string): SafeHtml {
+  return html`${label}<span class="visually-hidden"> ${detail}</span>`;
+}
+
 /** A form that is one button posting to `action` (with hidden `fields`): "Revoke", "Sign out" … */
 export function actionButton(
   request: FastifyRequest,
@@ -154,6 +163,8 @@ export interface ConfirmOptions {
   readonly id: string;
   /** The label of the button that opens the dialog, e.g. "Deactivate". */
   readonly trigger: string;
+  /** What the trigger acts on, added to its name for screen readers (`labelFor`): needed in a table's rows, e.g. "alice". */
+  readonly triggerDetail?: string;
   /** The dialog's heading, naming what is at stake, e.g. "Deactivate alice@example.com?". */
   readonly title: string;
   /** What will happen, in a sentence or two. */
@@ -188,7 +199,7 @@ export function confirmDialog(request: FastifyRequest, options: ConfirmOptions):
       .filter((name) => name !== 'confirm' && name !== 'notice')
       .map((name) => [name, queryValue(query, name)]),
   );
-  const trigger = submitButton(options.trigger, {
+  const trigger = submitButton(options.triggerDetail === undefined ? options.trigger : labelFor(options.trigger, options.triggerDetail), {
     tone,
     ...(options.disabled !== undefined ? { disabled: options.disabled } : {}),
     ...(options.describedBy !== undefined ? { describedBy: options.describedBy } : {}),

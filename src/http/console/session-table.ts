@@ -5,7 +5,7 @@
  */
 import type { FastifyRequest } from 'fastify';
 import type { SessionSummary } from '../../auth/sessions.ts';
-import { actionButton, badge, dataTable, timeTag } from './components.ts';
+import { actionButton, badge, dataTable, labelFor, timeTag } from './components.ts';
 import { html, type SafeHtml } from './html.ts';
 
 /** The form field that names the session to end (its handle, never anything that opens it). */
@@ -13,6 +13,11 @@ export const SESSION_FIELD = 'session';
 
 /** Shown for sessions opened before Roster recorded where they came from. */
 const UNKNOWN = '—';
+
+/** A sign-in time to the second, as the button names it ("2025-01-31 12:34:56 UTC"); the table shows minutes. */
+function signedInAt(iso: string): string {
+  return `${new Date(iso).toISOString().slice(0, 19).replace('T', ' ')} UTC`;
+}
 
 /**
  * The sessions as a table; `endAction` is where each row's "End" button posts, shown on every
@@ -33,8 +38,9 @@ export function sessionTable(request: FastifyRequest, sessions: readonly Session
         ? badge('This session', 'success')
         : actionButton(request, {
             action: options.endAction,
-            // A screen reader going from button to button hears which session each one ends.
-            label: html`End<span class="visually-hidden"> the session of ${session.browser ?? 'an unknown browser'}${session.address === null ? '' : ` at ${session.address}`}</span>`,
+            // A screen reader going from button to button hears which session each one ends: the
+            // same browser at the same address is told apart by when it signed in, to the second.
+            label: labelFor('End', `the session of ${session.browser ?? 'an unknown browser'}${session.address === null ? '' : ` at ${session.address}`}, signed in ${signedInAt(session.createdAt)}`),
             fields: { [SESSION_FIELD]: session.handle },
           }),
     ]),

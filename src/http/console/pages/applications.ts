@@ -8,7 +8,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Application } from '../../../directory/applications.ts';
 import { DirectoryError } from '../../../errors.ts';
-import { badge, banner, checkboxField, confirmDialog, copyable, dataTable, facts, formValue, noticeBanner, postForm, submitButton, textArea, textField, timeTag, type ErrorSummary } from '../components.ts';
+import { badge, banner, checkboxField, confirmDialog, labelFor, copyable, dataTable, facts, formValue, noticeBanner, postForm, submitButton, textArea, textField, timeTag, type ErrorSummary } from '../components.ts';
 import type { ConsoleContext } from '../context.ts';
 import { html, type SafeHtml } from '../html.ts';
 import { sendPage } from '../layout.ts';
@@ -108,10 +108,11 @@ ${submitButton('Register', { tone: 'primary' })}`,
           ? html`<span class="empty">everyone</span>`
           : html`${application.allowedGroups.map((group, index) => html`${index > 0 && ', '}${group}${missing.has(group) && html` ${badge('No such group', 'warning')}`}`)}`,
         html`${application.redirectUris.map((uri) => html`<code>${uri}</code><br>`)}`,
-        html`<a class="button default" href="${PATH}/${encodeURIComponent(application.clientId)}">Edit<span class="visually-hidden"> ${application.name}</span></a>
+        html`<a class="button default" href="${PATH}/${encodeURIComponent(application.clientId)}">${labelFor('Edit', application.name)}</a>
 ${!application.public && confirmDialog(request, {
           id: `rotate-${application.clientId}`,
           trigger: 'New secret',
+          triggerDetail: `for ${application.name}`,
           title: `Give ${application.name} a new secret?`,
           message: html`<p>The current secret stops working at once: ${application.name} cannot sign anyone in until you enter the new one in its configuration.</p>`,
           action: `${PATH}/${encodeURIComponent(application.clientId)}/secret`,
@@ -121,6 +122,7 @@ ${!application.public && confirmDialog(request, {
 ${confirmDialog(request, {
   id: `delete-${application.clientId}`,
   trigger: 'Delete',
+  triggerDetail: application.name,
   title: `Delete ${application.name}?`,
   message: html`<p>Nobody can sign in to ${application.name} through Roster any more, and the tokens it holds stop working.</p>`,
   action: `${PATH}/${encodeURIComponent(application.clientId)}/delete`,

@@ -9,7 +9,7 @@ import { deletionRefusal } from '../../../directory/group-management.ts';
 import { membershipId } from '../../../directory/memberships.ts';
 import type { StoredGroup } from '../../../store/groups.ts';
 import {
-  confirmDialog, dataTable, emptyPageText, facts, formValue, noticeBanner, pageOf, pager, postForm, queryValue, searchForm, submitButton, textField, timeTag,
+  confirmDialog, dataTable, emptyPageText, labelFor, facts, formValue, noticeBanner, pageOf, pager, postForm, queryValue, searchForm, submitButton, textField, timeTag,
   type Query,
 } from '../components.ts';
 import type { ConsoleContext } from '../context.ts';
@@ -56,11 +56,12 @@ const MEMBER_FIELDS = { login: { id: 'add-login', label: 'Add a member by login'
 function deleteControl(request: FastifyRequest, group: StoredGroup, id: string): SafeHtml {
   const refusal = deletionRefusal(group);
   if (refusal !== undefined) {
-    return html`${submitButton('Delete', { tone: 'danger', disabled: true, describedBy: `${id}-why` })}<span class="visually-hidden" id="${id}-why">${refusal.message}</span>`;
+    return html`${submitButton(labelFor('Delete', group.name), { tone: 'danger', disabled: true, describedBy: `${id}-why` })}<span class="visually-hidden" id="${id}-why">${refusal.message}</span>`;
   }
   return confirmDialog(request, {
     id,
     trigger: 'Delete',
+    triggerDetail: group.name,
     title: `Delete the group ${group.name}?`,
     message: html`<p>The group <strong>${group.name}</strong> and all its memberships are deleted. This cannot be undone.</p>`,
     action: `${GROUPS}/${encodeURIComponent(group.id)}/delete`,

@@ -122,7 +122,8 @@ ${pagerNav({
       token.revokedAt === null
         ? confirmDialog(request, {
             id: `revoke-token-${index}`,
-            trigger: `Revoke`,
+            trigger: 'Revoke',
+            triggerDetail: token.name,
             title: `Revoke the token ${token.name}?`,
             message: html`<p>Requests that present <strong>${token.name}</strong> are refused from now on. An identity provider that uses it stops provisioning until it is given a new token.</p>`,
             action: `${SCIM_PATH}/tokens/revoke`,

@@ -10,7 +10,7 @@ import { renderResource } from '../../../scim/resources.ts';
 import type { StoredUser } from '../../../store/users.ts';
 import { stateOf } from '../../routes/scim/users.ts';
 import {
-  badge, confirmDialog, emptyPageText, dataTable, facts, formValue, hrefWith, noticeBanner, pageOf, pager, postForm, queryValue, searchForm, selectField, submitButton, textField, timeTag,
+  badge, confirmDialog, emptyPageText, labelFor, dataTable, facts, formValue, hrefWith, noticeBanner, pageOf, pager, postForm, queryValue, searchForm, selectField, submitButton, textField, timeTag,
   filterLinks, type Query,
 } from '../components.ts';
 import type { ConsoleContext } from '../context.ts';
@@ -88,11 +88,12 @@ function deactivateControl(request: FastifyRequest, user: StoredUser, id: string
   if (!user.active) return html``;
   const refusal = deactivationRefusal(user, actorOf(request));
   if (refusal !== undefined) {
-    return html`${submitButton('Deactivate', { tone: 'danger', disabled: true, describedBy: `${id}-why` })}<span class="visually-hidden" id="${id}-why">${refusal.message}</span>`;
+    return html`${submitButton(labelFor('Deactivate', user.login), { tone: 'danger', disabled: true, describedBy: `${id}-why` })}<span class="visually-hidden" id="${id}-why">${refusal.message}</span>`;
   }
   return confirmDialog(request, {
     id,
     trigger: 'Deactivate',
+    triggerDetail: user.login,
     title: `Deactivate ${user.login}?`,
     message: html`<p><strong>${user.login}</strong>${user.displayName !== null && html` (${user.displayName})`} will no longer be able to sign in. Their group memberships, tokens and sessions are removed; creating the user again reactivates the account without them.</p>`,
     action: `${USERS}/${encodeURIComponent(user.id)}/deactivate`,
@@ -245,6 +246,7 @@ ${dataTable({
       ? confirmDialog(request, {
           id: `revoke-token-${index + 1}`,
           trigger: 'Revoke',
+          triggerDetail: token.name,
           title: `Revoke the token “${token.name}”?`,
           message: html`<p>Whatever uses this token (a script, your identity provider) will be refused from now on. This cannot be undone.</p>`,
           action: `${path}/tokens/revoke`,
