@@ -3,7 +3,7 @@ import type { Store } from '../store/index.ts';
 import { countEvents, eventsInChunks, listEvents, type EventFilter, type StoredEvent } from '../store/audit.ts';
 import { csvRecord } from '../text.ts';
 import type { PageRequest } from './accounts.ts';
-import { rejected } from '../errors.ts';
+import { checkFields, rejected } from '../errors.ts';
 import { readDateTime } from '../scim/date-time.ts';
 
 /** An event as APIs show it: the stored event with its details parsed back into JSON. */
@@ -49,14 +49,23 @@ function instant(query: Readonly<Record<string, unknown>>, name: 'from' | 'to'):
 
 /** Reads the filters shared by the API and the CLI export. */
 export function parseEventFilter(query: Readonly<Record<string, unknown>>): EventFilter {
-  const from = instant(query, 'from');
-  const to = instant(query, 'to');
   const actor = text(query, 'actor');
-  const targetType = text(query, 'targetType');
   const targetId = text(query, 'targetId');
-  const action = text(query, 'action');
-  if (targetType !== undefined && !TARGET_TYPES.includes(targetType)) throw rejected('targetType', targetType, `must be one of ${TARGET_TYPES.join(', ')}`);
-  if (action !== undefined && (action.length > MAX_ACTION || action === '*')) throw rejected('action', action, `must be an action (user.created) or a prefix ending in * (user.*), at most ${MAX_ACTION} characters`);
+  // Every filter is checked (in the order the API has always refused them), so that the console marks all the wrong ones at once.
+  const { from, to, targetType, action } = checkFields({
+    from: () => instant(query, 'from'),
+    to: () => instant(query, 'to'),
+    targetType: () => {
+      const targetType = text(query, 'targetType');
+      if (targetType !== undefined && !TARGET_TYPES.includes(targetType)) throw rejected('targetType', targetType, `must be one of ${TARGET_TYPES.join(', ')}`);
+      return targetType;
+    },
+    action: () => {
+      const action = text(query, 'action');
+      if (action !== undefined && (action.length > MAX_ACTION || action === '*')) throw rejected('action', action, `must be an action (user.created) or a prefix ending in * (user.*), at most ${MAX_ACTION} characters`);
+      return action;
+    },
+  });
   // `user.*`: every action whose name starts with `user.`.
   const prefix = action?.endsWith('*') === true ? action.slice(0, -1) : undefined;
   return {

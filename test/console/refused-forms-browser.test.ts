@@ -190,6 +190,27 @@ describe('refused forms in Chromium', { skip: browserSkip() }, () => {
     tab.expectNoProblems();
   });
 
+  test('Audit log: every filter refused is marked on its field and linked from the summary, in the form\'s order', async () => {
+    const { page } = tab;
+    await page.goto('/admin/audit');
+    await page.getByLabel('Action').fill('*');
+    await page.getByLabel('From', { exact: true }).fill('yesterday');
+    await page.getByLabel('To', { exact: true }).fill('soon');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.waitForLoadState('load');
+    const shown = await refusal(page);
+    assert.equal(shown.title, 'Error: Audit log · Roster');
+    assert.equal(shown.focus, 'error-summary');
+    assert.deepEqual(shown.links, [['Action', '#field-action'], ['From', '#field-from'], ['To', '#field-to']]);
+    for (const field of ['action', 'from', 'to']) {
+      assert.equal(await page.locator(`#field-${field}`).getAttribute('aria-invalid'), 'true', field);
+      assert.match((await page.locator(`#field-${field}`).getAttribute('aria-describedby')) ?? '', new RegExp(`field-${field}-error`), field);
+    }
+    assert.match((await page.locator('#field-from-error').textContent()) ?? '', /^Must be an ISO 8601 date or date-time/);
+    await expectAccessible(page, 'the audit log refusing its filters');
+    tab.expectNoProblems();
+  });
+
   test('without JavaScript, the summary takes the focus all the same (autofocus)', async () => {
     const context = await browser.newContext({ baseURL: app.base, javaScriptEnabled: false });
     try {

@@ -371,7 +371,7 @@ eachDatabase('Audit log page', (database) => {
     const page = await getPage(app, '/admin/audit?from=yesterday%3Cb%3E', admin);
     assert.equal(page.statusCode, 400);
     assert.match(page.body, /These filters cannot be used/);
-    assert.match(page.body, /must be an ISO 8601 date/);
+    assert.match(page.body, /<a href="#field-from">From<\/a>: Must be an ISO 8601 date/, 'the summary links to the field');
     assert.doesNotMatch(page.body, /yesterday<b>/);
   });
 

@@ -9,10 +9,11 @@ import type { FastifyInstance } from 'fastify';
 import { AUDIT_TARGET_TYPES, parseEventFilter, type AuditEntry } from '../../../directory/audit-log.ts';
 import { DirectoryError } from '../../../errors.ts';
 import { shorten } from '../../../text.ts';
-import { banner, dataTable, hrefWith, pagerNav, queryValue, selectField, submitButton, textField, timeTag, type Query } from '../components.ts';
+import { dataTable, hrefWith, pagerNav, queryValue, selectField, submitButton, textField, timeTag, type Query } from '../components.ts';
 import type { ConsoleContext } from '../context.ts';
 import { html, type SafeHtml } from '../html.ts';
 import { sendPage } from '../layout.ts';
+import { fieldError, refusalOf, refusalSummary, type FormFields, type Refusal } from './directory.ts';
 
 /** The page's address. */
 export const AUDIT_PATH = '/admin/audit';
@@ -55,6 +56,16 @@ function exportHref(format: 'csv' | 'jsonl', filters: Record<string, string>): s
   return `${EXPORT_PATH}?${new URLSearchParams({ format, ...filters }).toString()}`;
 }
 
+/** The filter form's fields, which a refused filter is marked on (and linked to from the error summary). */
+const FILTER_FIELDS = {
+  actor: { id: 'field-actor', label: 'Actor' },
+  action: { id: 'field-action', label: 'Action' },
+  targetType: { id: 'field-targetType', label: 'Target type' },
+  targetId: { id: 'field-targetId', label: 'Target ID' },
+  from: { id: 'field-from', label: 'From' },
+  to: { id: 'field-to', label: 'To' },
+} as const satisfies FormFields;
+
 /** Registers the Audit log page. */
 export function auditPages(app: FastifyInstance, context: ConsoleContext): void {
   const { services } = context;
@@ -65,6 +76,7 @@ export function auditPages(app: FastifyInstance, context: ConsoleContext): void 
     const cursor = queryValue(query, 'cursor');
     let list: SafeHtml;
     let status = 200;
+    let refusal: Refusal | undefined;
     try {
       const page = await services.auditLog.list(parseEventFilter(filters), { offset: 0, limit: PAGE_SIZE, ascending: false, ...(cursor !== undefined ? { cursor } : {}) });
       const first = hrefWith(AUDIT_PATH, query, { cursor: undefined });
@@ -91,21 +103,22 @@ ${pagerNav({
       // A filter the API would refuse (a malformed date, an unknown target type): its message, on the page.
       if (!(error instanceof DirectoryError)) throw error;
       status = 400;
-      list = banner({ tone: 'error', title: 'These filters cannot be used', body: error.message });
+      refusal = refusalOf(error);
+      list = html``;
     }
 
     const value = (name: string) => queryValue(query, name) ?? '';
     const body = html`<form method="get" action="${AUDIT_PATH}" class="filters-form" aria-label="Filter the audit log">
-${textField({ name: 'actor', label: 'Actor', value: value('actor'), spellcheck: false, hint: 'A login, or token:<name>, session:<login>, cli …' })}
-${textField({ name: 'action', label: 'Action', value: value('action'), spellcheck: false, hint: 'user.created, or a prefix: user.*' })}
-${selectField({ name: 'targetType', label: 'Target type', value: value('targetType'), options: [{ value: '', label: 'Any' }, ...AUDIT_TARGET_TYPES.map((type) => ({ value: type, label: type }))] })}
-${textField({ name: 'targetId', label: 'Target ID', value: value('targetId'), spellcheck: false })}
-${textField({ name: 'from', label: 'From', value: value('from'), spellcheck: false, hint: 'Inclusive, ISO 8601: 2025-01-31 or 2025-01-31T12:00:00Z' })}
-${textField({ name: 'to', label: 'To', value: value('to'), spellcheck: false, hint: 'Exclusive, ISO 8601' })}
+${textField({ name: 'actor', label: FILTER_FIELDS.actor.label, value: value('actor'), spellcheck: false, hint: 'A login, or token:<name>, session:<login>, cli …', ...fieldError(refusal, 'actor') })}
+${textField({ name: 'action', label: FILTER_FIELDS.action.label, value: value('action'), spellcheck: false, hint: 'user.created, or a prefix: user.*', ...fieldError(refusal, 'action') })}
+${selectField({ name: 'targetType', label: FILTER_FIELDS.targetType.label, value: value('targetType'), options: [{ value: '', label: 'Any' }, ...AUDIT_TARGET_TYPES.map((type) => ({ value: type, label: type }))], ...fieldError(refusal, 'targetType') })}
+${textField({ name: 'targetId', label: FILTER_FIELDS.targetId.label, value: value('targetId'), spellcheck: false, ...fieldError(refusal, 'targetId') })}
+${textField({ name: 'from', label: FILTER_FIELDS.from.label, value: value('from'), spellcheck: false, hint: 'Inclusive, ISO 8601: 2025-01-31 or 2025-01-31T12:00:00Z', ...fieldError(refusal, 'from') })}
+${textField({ name: 'to', label: FILTER_FIELDS.to.label, value: value('to'), spellcheck: false, hint: 'Exclusive, ISO 8601', ...fieldError(refusal, 'to') })}
 <div class="actions">${submitButton('Filter', { tone: 'primary' })} <a class="button default" href="${AUDIT_PATH}">Clear</a></div>
 </form>
 <p class="export">Export ${Object.keys(filters).length > 0 ? 'the entries these filters select' : 'the whole log'}: <a href="${exportHref('csv', filters)}" download>CSV</a> · <a href="${exportHref('jsonl', filters)}" download>JSON lines</a></p>
 ${list}`;
-    return sendPage(request, reply, { status, title: 'Audit log', body });
+    return sendPage(request, reply, { status, title: 'Audit log', body, ...(refusal !== undefined ? { errors: refusalSummary(refusal, FILTER_FIELDS, 'These filters cannot be used') } : {}) });
   });
 }

@@ -53,14 +53,15 @@ export type FormFields = Readonly<Record<string, { readonly id: string; readonly
 
 /**
  * The refusal as the page's error summary (PageOptions.errors). Each refused field that is one
- * of the form's `fields` is listed with a link to it, named by its label, and what is wrong in
+ * of the form's `fields` is listed, in their order, with a link to it, named by its label, and what is wrong in
  * the words shown beside it (`fieldError`), rather than the admin API's "Value … for field login
  * was rejected"; a refusal about none of them is the domain's message.
  */
 export function refusalSummary(refusal: Refusal, fields: FormFields = {}, title = 'Nothing was saved'): ErrorSummary {
-  const problems = (refusal.fields ?? []).flatMap((refused) => {
-    const at = fields[refused.name];
-    return at === undefined ? [] : [{ field: at, message: asSentence(refused.reason) }];
+  // In the form's order, whatever order the domain checked them in.
+  const problems = Object.entries(fields).flatMap(([name, at]) => {
+    const refused = refusal.fields?.find((candidate) => candidate.name === name);
+    return refused === undefined ? [] : [{ field: at, message: asSentence(refused.reason) }];
   });
   return problems.length > 0 ? { title, problems } : { title: 'Refused', problems: [{ message: refusal.message }] };
 }
