@@ -96,11 +96,13 @@ describe('the Users and Groups pages in Chromium', { skip: browserSkip() }, () =
     await page.goto('/admin/users?q=ada');
     await page.getByRole('link', { name: 'ada@example.com' }).click();
     await page.getByRole('heading', { level: 1, name: 'ada@example.com' }).waitFor();
-    for (const heading of ['Attributes', 'Can this person sign in now?', 'Groups', 'Tokens', 'Sessions', 'As your identity provider sees it (SCIM)', 'History']) {
+    for (const heading of ['Attributes', 'Can this person sign in now?', 'Groups', 'Tokens', 'Sessions', 'As your identity provider sees it (SCIM)', 'History', 'Group membership changes']) {
       assert.equal(await page.getByRole('heading', { level: 2, name: heading }).count(), 1, heading);
     }
     await page.getByText('Can sign in', { exact: true }).waitFor();
-    assert.equal(await page.getByRole('link', { name: 'engineers' }).count(), 1);
+    const section = (name: string) => page.getByRole('region', { name });
+    assert.equal(await section('Groups').getByRole('link', { name: 'engineers' }).count(), 1);
+    assert.equal(await section('Group membership changes').getByRole('row', { name: /Added to\s*engineers/ }).count(), 1);
     assert.match((await page.locator('pre.scim-document').textContent()) ?? '', /"userName": "ada@example.com"/);
     assert.equal(await page.getByRole('button', { name: 'Deactivate' }).isDisabled(), true);
     await expectAccessible(page, "a user's page");
