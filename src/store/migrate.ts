@@ -20,6 +20,7 @@ import * as eventsInCommitOrder from './migrations/015-events-in-commit-order.ts
 import * as knownBrowsers from './migrations/016-known-browsers.ts';
 import * as sessionOrigin from './migrations/017-session-origin.ts';
 import * as membershipHistory from './migrations/019-membership-history.ts';
+import * as administratorIndex from './migrations/020-administrator-index.ts';
 
 const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) => Promise<void>> = {
   '001-initial': initial.up,
@@ -39,6 +40,7 @@ const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) 
   '016-known-browsers': knownBrowsers.up,
   '017-session-origin': sessionOrigin.up,
   '019-membership-history': membershipHistory.up,
+  '020-administrator-index': administratorIndex.up,
 };
 
 /**

@@ -198,6 +198,15 @@ function nameKeys(write: { readonly login: string; readonly displayName: string 
  * statement compiled once): kept while the login keeps its key (a user marked by migration 011
  * stays writable), 0 otherwise, so that a new name must be unique.
  */
+/**
+ * Some administrator's id, or none, read from the partial index `users_administrators`
+ * (migration 020) instead of every user. `is_admin = 1` is a literal, not a parameter: a
+ * PostgreSQL plan prepared for any value could not use an index limited to the value 1.
+ */
+export function anyAdministrator(db: Executor) {
+  return db.selectFrom('users').select('id').where(sql<SqlBool>`is_admin = 1`).limit(1);
+}
+
 export function conflictAfter(loginKey: string) {
   // SET expressions read the row as it was: `login_key` here is the old key.
   return sql<number>`CASE WHEN login_key = ${loginKey} THEN login_conflict ELSE 0 END`;
@@ -448,8 +457,7 @@ export function createUserQueries(dialect: DialectAdapter) {
 
     /** Whether any administrator exists, active or not (first start creates one only if none). */
     async hasAdministrator(db: Executor): Promise<boolean> {
-      const row = await db.selectFrom('users').select('id').where('is_admin', '=', 1).limit(1).executeTakeFirst();
-      return row !== undefined;
+      return (await anyAdministrator(db).executeTakeFirst()) !== undefined;
     },
 
     /**
