@@ -15,7 +15,7 @@ import type { EventFeed, PositionedEntry } from '../directory/event-feed.ts';
 import { createJournal } from '../journal/journal.ts';
 import type { Store } from '../store/index.ts';
 import { shorten } from '../text.ts';
-import { transact } from '../store/transact.ts';
+import { inBatches, transact } from '../store/transact.ts';
 import {
   claimWebhooks, findWebhook, insertDeliveries, purgeDeliveries, releaseClaim, renewLease, updateClaimed,
   type Claim, type ClaimedUpdate, type DeliveryWrite, type StoredWebhook,
@@ -223,6 +223,29 @@ export function startDeliveries(store: Store, feed: EventFeed, options: Delivery
   }
 
   /**
+   * Disables an endpoint whose next event was deleted by the retention before it was delivered
+   * (it was disabled, or failing, or too slow, for longer than events are kept): going on from
+   * the oldest event kept would leave a gap the receiver never learns of, and a deactivation
+   * lost in it would keep a user in the application. The position moves to the oldest event kept,
+   * so that enabling it again, once the receiver is resynchronised, resumes there. Audited and
+   * logged. Nothing happens when an administrator disabled, replayed or deleted it meanwhile.
+   */
+  async function fellBehind(claim: Claim, keptFrom: FeedPosition): Promise<void> {
+    const at = iso(Date.now());
+    const reason =
+      `events after the last one it received were deleted before they could be delivered (events are kept ${options.retentionDays} days, ROSTER_EVENT_RETENTION_DAYS): ` +
+      'resynchronise the receiver from the lists, then enable the endpoint; it resumes at the oldest event kept';
+    const disabled = await transact(store.db, async (trx) => {
+      const current = await findWebhook(trx, store.dialect, store.secrets, claim.id, true);
+      if (current === undefined || !current.enabled || current.claimedBy !== instance || current.generation !== claim.generation) return undefined;
+      await updateClaimed(trx, claim, { position: keptFrom, attempts: 0, failingSince: null, disable: reason }, at);
+      await journal.record(trx, { kind: 'system' }, { action: 'webhook.disabled', targetType: 'webhook', targetId: current.id, details: { url: current.url, reason } }, at);
+      return current;
+    });
+    if (disabled !== undefined) options.log?.warn({ webhook: disabled.id, url: disabled.url }, `webhook endpoint disabled: ${reason}`);
+  }
+
+  /**
    * Delivers to one claimed endpoint until it is caught up, fails, or had its turn. Reads the
    * endpoint again before each request (store/webhooks.ts, Claims): an administrator's change
    * applies from the next request, and a disabled, deleted or replayed endpoint gets nothing
@@ -266,6 +289,11 @@ export function startDeliveries(store: Store, feed: EventFeed, options: Delivery
     try {
       turn: for (let sent = 0; sent < EVENTS_PER_TURN; ) {
         const page = await feed.readFrom(position, webhook.types ?? undefined, BATCH);
+        if (page.expired) {
+          giveBack = true;
+          if (await flush()) await fellBehind(claim, page.keptFrom);
+          return;
+        }
         if (page.events.length === 0) {
           giveBack = true;
           if (!(await flush())) return;
@@ -334,7 +362,7 @@ export function startDeliveries(store: Store, feed: EventFeed, options: Delivery
     if (now - lastPurge >= LOG_PURGE_INTERVAL_MS) {
       lastPurge = now;
       const cutoff = iso(now - options.retentionDays * DAY_MS);
-      while ((await transact(store.db, (trx) => purgeDeliveries(trx, cutoff, LOG_PURGE_BATCH))) === LOG_PURGE_BATCH);
+      await inBatches(store.db, LOG_PURGE_BATCH, (trx) => purgeDeliveries(trx, cutoff, LOG_PURGE_BATCH));
     }
     const claimed = await transact(store.db, (trx) => claimWebhooks(trx, store.dialect, store.secrets, instance, iso(now), iso(now + leaseMs), concurrency));
     await Promise.all(

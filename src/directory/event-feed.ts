@@ -137,6 +137,8 @@ export interface PositionedPage {
   readonly end: FeedPosition;
   /** Whether `from` was before the oldest event kept (retention deleted events after it). */
   readonly expired: boolean;
+  /** The first position still kept: where a reader that fell behind the retention goes on from. */
+  readonly keptFrom: FeedPosition;
 }
 
 /** The event feed over a store; `retentionDays` is ROSTER_EVENT_RETENTION_DAYS. */
@@ -201,6 +203,7 @@ export function createEventFeed(store: Store, options: { readonly retentionDays:
           events: rows.map((row) => ({ entry: toEntry(row), at: { tx: row.tx, id: row.id }, after: { tx: row.tx, id: row.id + 1 } })),
           end: before(horizon, start) ? start : horizon,
           expired,
+          keptFrom,
         };
       });
     },

@@ -199,6 +199,29 @@ eachDatabase('webhook deliveries', (database) => {
     });
   }
 
+  test('an endpoint whose next event the retention deleted is disabled, saying why, instead of skipping the gap; enabled again, it resumes at the oldest event kept', async () => {
+    const id = await create();
+    await changes(2, 'lost');
+    await services.webhooks.disable(id, cli);
+    // Thirty-one days later: the retention (30 days) deletes the events it never received.
+    assert.ok((await services.eventFeed.purge(new Date(Date.now() + 31 * 24 * 60 * 60 * 1000))) >= 2);
+    const kept = await changes(2, 'kept');
+    work();
+    await services.webhooks.enable(id, cli);
+    await waitFor(async () => !(await services.webhooks.get(id)).enabled);
+    const webhook = await services.webhooks.get(id);
+    assert.match(webhook.disabledReason ?? '', /^events after the last one it received were deleted before they could be delivered \(events are kept 30 days, ROSTER_EVENT_RETENTION_DAYS\): resynchronise the receiver/);
+    assert.equal(receiver.received.length, 0, 'nothing after the gap before the administrator knows of it');
+    const entries = await store.db.selectFrom('audit_events').select(['actor', 'details']).where('action', '=', 'webhook.disabled').where('actor', '=', 'system').execute();
+    assert.equal(entries.length, 1);
+    assert.match(entries[0]?.details ?? '', /were deleted before they could be delivered/);
+    // The receiver resynchronised: enabled again, it gets what is kept, from the oldest.
+    await services.webhooks.enable(id, cli);
+    await receiver.until(() => receiver.acceptedIds().length >= 2);
+    assert.deepEqual(receiver.acceptedIds(), kept);
+    assert.ok((await services.webhooks.get(id)).enabled);
+  });
+
   test('secret rotation: both secrets sign during the overlap, then only the new one', async () => {
     // Long enough for the first delivery even when PostgreSQL's horizon lags behind other tests.
     const overlap = 6000;
