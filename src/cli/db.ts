@@ -91,7 +91,9 @@ export const dbCommands: CommandGroup = {
         'Checks that <file> is an intact Roster database of a schema this version knows, then',
         'replaces the SQLite database of ROSTER_DATABASE_URL with it. The replaced database is',
         'kept as <database>.before-restore. Stop every Roster instance first: restore refuses',
-        'while another program has the database open. An older backup is migrated at next start.',
+        'while another program has the database open. An older backup is migrated. The event',
+        'feed goes on after the replaced database\'s: event ids are never given twice, and an',
+        'application whose cursor read changes the restore undid gets 410 and resynchronises.',
         '',
         'PostgreSQL: use pg_restore (see docs/operations.md#backups-and-restore).',
       ].join('\n'),
@@ -102,7 +104,13 @@ export const dbCommands: CommandGroup = {
         const database = sqlitePath(context.config.database, 'restore');
         const report = await refusals(async () => restoreSqlite(resolve(process.cwd(), file), database));
         if (report.keptAs !== undefined) context.err(`The replaced database is kept as ${report.keptAs}.`);
-        if (report.pending.length > 0) context.err(`The backup's schema is older (${report.schema}): the next start migrates it (${report.pending.join(', ')}).`);
+        if (report.pending.length > 0) context.err(`The backup's schema was older (${report.schema}): migrated it (${report.pending.join(', ')}).`);
+        if (report.undidEvents) {
+          context.err(
+            'The restore undid changes made after the backup, and their events: applications reading the event feed past the backup get 410 and resynchronise; ' +
+              'webhook endpoints send again the events after their position at the backup. New events get ids never used before. See docs/operations.md#after-a-restore-event-consumers-and-webhooks.',
+          );
+        }
         context.out(`Restored ${database} from ${file} (${report.users} users, schema ${report.schema}).`);
         return undefined;
       },

@@ -5,7 +5,7 @@
  * skips an event committed late.
  */
 import { EVENT_TYPES, type EventType } from '../journal/journal.ts';
-import { claimFeedCleanup, feedHorizon, feedKeptFrom, feedPage, purgeFeed } from '../store/feed.ts';
+import { claimFeedCleanup, feedHorizon, feedKeptFrom, feedPage, inRestoredGap, purgeFeed } from '../store/feed.ts';
 import type { Store } from '../store/index.ts';
 import type { FeedPosition, StoredFeedEvent } from '../store/journal.ts';
 import { inBatches, readSnapshot, transact } from '../store/transact.ts';
@@ -154,6 +154,11 @@ export function createEventFeed(store: Store, options: { readonly retentionDays:
     'Resynchronise from the lists (/api/v2/users-management/users, /api/v2/authorizations/groups, /api/v2/authorizations/group-memberships), ' +
     'forget the event ids you recorded as applied, then continue the feed from "next", taken before you read them.';
 
+  const undoneMessage =
+    'This cursor read changes that a restore undid: the database was restored from a backup taken before them, so they are gone. ' +
+    'Resynchronise from the lists (/api/v2/users-management/users, /api/v2/authorizations/groups, /api/v2/authorizations/group-memberships), ' +
+    'then continue the feed from "next", taken before you read them. Event ids after the restore are new: none was used before.';
+
   return {
     /** Days an event is kept. */
     retentionDays: options.retentionDays,
@@ -172,6 +177,7 @@ export function createEventFeed(store: Store, options: { readonly retentionDays:
         if (request.after === 'now') return { kind: 'page', events: [], next: encodeCursor(horizon) };
         const from = request.after ?? keptFrom;
         if (before(from, keptFrom)) return { kind: 'expired', message: expiredMessage(options.retentionDays), next: encodeCursor(horizon) };
+        if (await inRestoredGap(trx, from)) return { kind: 'expired', message: undoneMessage, next: encodeCursor(horizon) };
         // Every cursor the feed gives is at or below the horizon of its snapshot, and the
         // horizon never goes back: a snapshot taken after the cursor was given sees every commit
         // that snapshot saw (PostgreSQL numbers commits in order under event_tickets' row lock,

@@ -7,7 +7,11 @@
  */
 import { chmodSync, closeSync, copyFileSync, existsSync, fsyncSync, openSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
 import SQLite from 'better-sqlite3';
+import { recordRestoredGap } from './feed.ts';
+import { openStore } from './index.ts';
+import type { FeedPosition } from './journal.ts';
 import { knownMigrations } from './migrate.ts';
+import { transact } from './transact.ts';
 
 /** Why a backup or restore cannot go ahead; the message says what to do. */
 export class BackupRefused extends Error {
@@ -133,14 +137,41 @@ function inUse(path: string): boolean {
 export interface RestoreReport extends BackupInfo {
   /** Where the replaced database was kept, if there was one. */
   readonly keptAs: string | undefined;
+  /** Whether the replaced database's event feed went past the backup's: those changes were undone. */
+  readonly undidEvents: boolean;
+}
+
+/**
+ * The end of the event feed of the SQLite database at `path` (read only, not migrated): one
+ * past every position and event id it handed out. Undefined when it has no feed.
+ */
+function feedEndOf(path: string): FeedPosition | undefined {
+  if (!existsSync(path)) return undefined;
+  const db = new SQLite(path, { readonly: true, fileMustExist: true });
+  try {
+    const tables = new Set((db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((row) => row.name));
+    if (!tables.has('events') || !tables.has('event_feed')) return undefined;
+    const feed = db.prepare('SELECT tx_offset, kept_from_tx, kept_from_id FROM event_feed WHERE id = 1').get() as
+      | { tx_offset: number; kept_from_tx: number; kept_from_id: number }
+      | undefined;
+    const { id: newest } = db.prepare('SELECT max(id) AS id FROM events').get() as { id: number | null };
+    const sequence = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'events'").get() as { seq: number } | undefined;
+    const end = { tx: feed?.tx_offset ?? 0, id: Math.max(newest ?? 0, sequence?.seq ?? 0) + 1 };
+    const keptFrom = { tx: feed?.kept_from_tx ?? 0, id: feed?.kept_from_id ?? 0 };
+    return end.tx > keptFrom.tx || (end.tx === keptFrom.tx && end.id >= keptFrom.id) ? end : keptFrom;
+  } finally {
+    db.close();
+  }
 }
 
 /**
  * Replaces the SQLite database at `target` with the backup `file`, after checking the backup,
- * and keeps the replaced database as `<target>.before-restore`. Roster must be stopped:
- * refused when another connection has the target open.
+ * keeps the replaced database as `<target>.before-restore` and migrates the restored one. Roster
+ * must be stopped: refused when another connection has the target open. The event feed goes on
+ * after the replaced database's: the positions and event ids it handed out after the backup are
+ * never handed out again, and a cursor among them answers 410 (store/feed.ts recordRestoredGap).
  */
-export function restoreSqlite(file: string, target: string): RestoreReport {
+export async function restoreSqlite(file: string, target: string): Promise<RestoreReport> {
   const info = inspectBackup(file);
   const keptAs = `${target}.before-restore`;
   if (inUse(target)) throw new BackupRefused(`${target} is in use (Roster or another program has it open): stop every Roster instance and CLI command on it, then restore.`);
@@ -153,11 +184,19 @@ export function restoreSqlite(file: string, target: string): RestoreReport {
   } finally {
     closeSync(fd);
   }
+  const replacedEnd = feedEndOf(target);
   const kept = existsSync(target);
   if (kept) renameSync(target, keptAs);
   // The backup is a single file: no WAL of the old database may be applied to it.
   rmSync(`${target}-wal`, { force: true });
   rmSync(`${target}-shm`, { force: true });
   renameSync(incoming, target);
-  return { ...info, keptAs: kept ? keptAs : undefined };
+  // Migrated now (the next start would do it), so that the feed can record what the restore undid.
+  const store = await openStore({ kind: 'sqlite', path: target });
+  try {
+    const undidEvents = replacedEnd !== undefined && (await transact(store.db, (trx) => recordRestoredGap(trx, store.dialect, replacedEnd, new Date().toISOString())));
+    return { ...info, keptAs: kept ? keptAs : undefined, undidEvents };
+  } finally {
+    await store.close();
+  }
 }

@@ -159,3 +159,40 @@ export async function continueEventClock(db: Executor, dialect: DialectAdapter, 
     .onConflict((conflict) => conflict.column('id').doUpdateSet({ tx_offset: offset, kept_from_tx: source.keptFrom.tx, kept_from_id: source.keptFrom.id }))
     .execute();
 }
+
+/** Whether `position` lies in a stretch of the feed a restore undid (`recordRestoredGap`). */
+export async function inRestoredGap(db: Executor, position: FeedPosition): Promise<boolean> {
+  const row = await db
+    .selectFrom('feed_gaps')
+    .select('id')
+    .where(sql<boolean>`(after_tx, after_id) < (${position.tx}, ${position.id})`)
+    .where(sql<boolean>`(${position.tx}, ${position.id}) <= (through_tx, through_id)`)
+    .limit(1)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
+/**
+ * After `roster db restore` on SQLite: `replacedEnd` is the end of the feed of the database the
+ * backup replaced. When it is past the restored feed's end, the changes in between were undone
+ * by the restore: the feed records that stretch (a cursor in it answers 410), and goes on
+ * numbering after it, transactions and event ids alike, so that no position or event id the
+ * replaced database handed out is given to another change. Returns whether anything was undone.
+ */
+export async function recordRestoredGap(db: Executor, dialect: DialectAdapter, replacedEnd: FeedPosition, at: string): Promise<boolean> {
+  if (dialect.name !== 'sqlite') throw new Error('recordRestoredGap is for SQLite restores (roster db restore)');
+  const restoredEnd = await feedHorizon(db, dialect);
+  const undone = restoredEnd.tx < replacedEnd.tx || (restoredEnd.tx === replacedEnd.tx && restoredEnd.id < replacedEnd.id);
+  if (!undone) return false;
+  await db
+    .insertInto('feed_gaps')
+    .values({ after_tx: restoredEnd.tx, after_id: restoredEnd.id, through_tx: replacedEnd.tx, through_id: replacedEnd.id, restored_at: at })
+    .execute();
+  await continueEventClock(db, dialect, { clock: replacedEnd.tx, keptFrom: await feedKeptFrom(db) });
+  // AUTOINCREMENT goes on after sqlite_sequence's `events` row (there once any event was
+  // written); `replacedEnd.id` is one past the replaced file's last event id.
+  const lastId = replacedEnd.id - 1;
+  const updated = await sql`UPDATE sqlite_sequence SET seq = max(seq, ${lastId}) WHERE name = 'events'`.execute(db);
+  if (Number(updated.numAffectedRows ?? 0) === 0) await sql`INSERT INTO sqlite_sequence (name, seq) VALUES ('events', ${lastId})`.execute(db);
+  return true;
+}

@@ -21,6 +21,7 @@ import * as knownBrowsers from './migrations/016-known-browsers.ts';
 import * as sessionOrigin from './migrations/017-session-origin.ts';
 import * as membershipHistory from './migrations/019-membership-history.ts';
 import * as administratorIndex from './migrations/020-administrator-index.ts';
+import * as feedGaps from './migrations/021-feed-gaps.ts';
 
 const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) => Promise<void>> = {
   '001-initial': initial.up,
@@ -41,6 +42,7 @@ const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) 
   '017-session-origin': sessionOrigin.up,
   '019-membership-history': membershipHistory.up,
   '020-administrator-index': administratorIndex.up,
+  '021-feed-gaps': feedGaps.up,
 };
 
 /**
@@ -81,7 +83,10 @@ export type MigrationNotice = (pending: readonly string[]) => void;
  * change the schema under it). On PostgreSQL a migration of STOP_EVERY_OLDER_INSTANCE is
  * refused while connections of an older Roster are open on the database.
  */
-export async function migrate(store: Store, options: { readonly scope?: 'any' | 'new-database'; readonly onPending?: MigrationNotice } = {}): Promise<void> {
+export async function migrate(
+  store: Store,
+  options: { readonly scope?: 'any' | 'new-database'; readonly onPending?: MigrationNotice; readonly onApplied?: MigrationNotice } = {},
+): Promise<void> {
   const pending = await pendingMigrations(store);
   const upgrade = pending.length > 0 && pending.length < Object.keys(MIGRATIONS).length;
   if (upgrade && options.scope === 'new-database') {
@@ -121,6 +126,8 @@ export async function migrate(store: Store, options: { readonly scope?: 'any' | 
     const message = error instanceof Error ? error.message : String(error);
     throw new Error(`Database migration${failed === undefined ? '' : ` ${failed}`} failed: ${message}`, { cause: error });
   }
+  // What this process ran: none when another instance ran them while this one waited for the lock.
+  if (pending.length > 0) options.onApplied?.((results ?? []).filter((result) => result.status === 'Success').map((result) => result.migrationName));
 }
 
 /**

@@ -202,6 +202,16 @@ export interface EventTicketsTable {
 }
 
 /** The feed's single row of bookkeeping (id = 1), created on first use. */
+/** A stretch of the feed a restore undid: positions after (after_tx, after_id), up to (through_tx, through_id). */
+export interface FeedGapsTable {
+  id: Generated<number>;
+  after_tx: number;
+  after_id: number;
+  through_tx: number;
+  through_id: number;
+  restored_at: string;
+}
+
 export interface EventFeedTable {
   id: number;
   tx_offset: number;
@@ -389,6 +399,7 @@ export interface Database {
   saml_sign_in_attempts: SamlSignInAttemptsTable;
   events: EventsTable;
   event_feed: EventFeedTable;
+  feed_gaps: FeedGapsTable;
   event_tickets: EventTicketsTable;
   staged_members: StagedMembersTable;
   scim_schemas: ScimSchemasTable;

@@ -82,6 +82,8 @@ async function populate(store: Store): Promise<void> {
   // The SAML bookkeeping too, so that every table (later migrations' included) carries rows.
   assert.ok(await services.samlSp.loginRedirect('/after-copy', undefined));
   await store.db.insertInto('saml_assertions').values({ id: '_assertion-1', expires_at: now }).execute();
+  // A stretch of the feed a restore undid (roster db restore writes it): cursors in it stay refused after a copy.
+  await store.db.insertInto('feed_gaps').values({ after_tx: 0, after_id: 1, through_tx: 0, through_id: 2, restored_at: now }).execute();
   await services.signIn.recordRefusal('not_provisioned', 'test', '192.0.2.1', { login: 'user0', name: null, email: 'user0@example.com', groups: null, nameId: 'user0' });
   // The provisioning activity: a request with a token, and one without (its budget row too).
   const request = { at: new Date(), method: 'GET', path: '/api/scim/v2/Users', query: '', filter: 'userName eq "user0"', status: 200, durationMs: 4, source: '192.0.2.1', failure: null };
