@@ -25,6 +25,7 @@ export async function serve(config: Config): Promise<void> {
   // Migrations run before the server listens; a large directory's take a while, and an
   // orchestrator watching /livez must be told why it does not answer yet.
   let migrating: { readonly pending: readonly string[]; readonly startedAt: number } | undefined;
+  let applied: readonly string[] = [];
   const startLog = pino({ level: config.logLevel });
   const store = await openStore(config.database, {
     secretKey: config.secretKey,
@@ -34,8 +35,14 @@ export async function serve(config: Config): Promise<void> {
       migrating = { pending, startedAt: Date.now() };
       startLog.info({ migrations: pending }, `applying ${pending.length} database migration${pending.length === 1 ? '' : 's'} before serving; /healthz and /livez answer once done (docs/deploy.md#upgrading)`);
     },
+    onMigrated: (names) => (applied = names),
   });
-  if (migrating !== undefined) startLog.info({ migrations: migrating.pending, durationMs: Date.now() - migrating.startedAt }, 'database migrations applied');
+  if (migrating !== undefined) {
+    const durationMs = Date.now() - migrating.startedAt;
+    // Instances starting together all see the migrations pending; one applies them, the others wait for its lock.
+    if (applied.length > 0) startLog.info({ migrations: applied, durationMs }, 'database migrations applied');
+    else startLog.info({ migrations: migrating.pending, durationMs }, 'database migrations applied by another instance while this one waited for them');
+  }
   const services = createServices(store, {
     baseUrl: config.baseUrl,
     adminGroup: config.adminGroup,

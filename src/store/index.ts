@@ -46,7 +46,11 @@ export async function openStore(location: DatabaseLocation, options: OpenOptions
   if (options.migrate !== false) {
     try {
       // Without a deadline: a migration may build an index over millions of rows.
-      await migrate(store, { scope: options.migrate === 'new-database' ? 'new-database' : 'any', ...(options.onMigrating !== undefined ? { onPending: options.onMigrating } : {}) });
+      await migrate(store, {
+        scope: options.migrate === 'new-database' ? 'new-database' : 'any',
+        ...(options.onMigrating !== undefined ? { onPending: options.onMigrating } : {}),
+        ...(options.onMigrated !== undefined ? { onApplied: options.onMigrated } : {}),
+      });
       if (options.prepareSecrets !== false) {
         const report = await prepareSecrets(store);
         if (report.sealed > 0) options.onSealed?.(report.sealed);

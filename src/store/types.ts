@@ -67,6 +67,8 @@ export interface OpenOptions {
   readonly migrate?: boolean | 'new-database';
   /** Told which migrations are about to run, before the first (start-up logs it: a large directory takes a while). */
   readonly onMigrating?: (pending: readonly string[]) => void;
+  /** Told which of them this process applied once done: none when another process applied them meanwhile. */
+  readonly onMigrated?: (applied: readonly string[]) => void;
   /**
    * false migrates but leaves secrets as they are: no key check, nothing sealed (`roster secrets
    * status`, which only reports). Default true: start-up checks the key and seals plaintext.
