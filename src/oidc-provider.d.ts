@@ -56,6 +56,10 @@ declare module 'oidc-provider' {
 
   export const errors: {
     AccessDenied: new (description?: string) => Error;
+    /** 400 invalid_grant at the token endpoint. */
+    InvalidGrant: new (description?: string) => Error;
+    /** 400 invalid_request_uri at the authorization endpoint (a pushed request's request_uri). */
+    InvalidRequestUri: new (description?: string) => Error;
   };
 
   export default class Provider {

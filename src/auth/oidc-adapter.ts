@@ -40,7 +40,8 @@ export interface OidcAdapter {
   find(id: string): Promise<Payload | undefined>;
   findByUid(uid: string): Promise<Payload | undefined>;
   findByUserCode(userCode: string): Promise<Payload | undefined>;
-  consume(id: string): Promise<void>;
+  /** Whether this call consumed the code or token: false when it was consumed already (or is gone). */
+  consume(id: string): Promise<boolean>;
   destroy(id: string): Promise<void>;
   revokeByGrantId(grantId: string): Promise<void>;
 }
@@ -106,8 +107,11 @@ export function createOidcAdapter(store: Store): new (model: string) => OidcAdap
       return read(await queries.findByUserCode(db, this.#model, userCode, now()));
     }
 
-    async consume(id: string): Promise<void> {
-      for (const key of this.#keys(id)) await queries.consume(db, this.#model, key, now());
+    async consume(id: string): Promise<boolean> {
+      for (const key of this.#keys(id)) {
+        if (await queries.consume(db, this.#model, key, now())) return true;
+      }
+      return false;
     }
 
     async destroy(id: string): Promise<void> {

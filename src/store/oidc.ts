@@ -96,10 +96,23 @@ export function createOidcQueries() {
     /** The unexpired row of `model` with this user code (device flow). */
     findByUserCode: (db: Executor, model: string, userCode: string, now: string) => findBy(db, model, 'user_code', userCode, now),
 
-    /** Marks a row consumed (codes, rotated refresh tokens). */
-    async consume(db: Executor, model: string, id: string, at: string): Promise<void> {
-      if (!searchable(id)) return;
-      await db.updateTable('oidc_models').set({ consumed_at: at }).where('model', '=', model).where('id', '=', id).execute();
+    /**
+     * Marks a row consumed (codes, rotated refresh tokens) unless it already is; returns whether
+     * this call consumed it. One conditional statement, so that of two requests presenting the
+     * same code at once exactly one gets true, on one instance or many: the database lets one
+     * update through, and the other (PostgreSQL re-reads the row once the first commits) finds
+     * it consumed.
+     */
+    async consume(db: Executor, model: string, id: string, at: string): Promise<boolean> {
+      if (!searchable(id)) return false;
+      const result = await db
+        .updateTable('oidc_models')
+        .set({ consumed_at: at })
+        .where('model', '=', model)
+        .where('id', '=', id)
+        .where('consumed_at', 'is', null)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) > 0;
     },
 
     /** Deletes one row. */

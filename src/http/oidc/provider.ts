@@ -94,15 +94,46 @@ async function rosterSessionUser(services: Services, cookieHeader: string | unde
   return (await services.sessions.find(value))?.userId;
 }
 
+/** How the provider names what a reuse presented, in the error's detail (its log). */
+const REUSE_LABELS: Readonly<Record<string, string>> = { AuthorizationCode: 'authorization code', RefreshToken: 'refresh token' };
+
+/**
+ * What the provider revokes when it sees a code or refresh token reused (oidc-provider
+ * lib/helpers/revoke.js, for Roster's clients, which have the authorization_code and
+ * refresh_token grants only): the grant's codes, access and refresh tokens, and, by its default
+ * revokeGrantPolicy at the token endpoint, the grant itself; without the grant, a token the
+ * other request saves after the revocation does not work either.
+ */
+const GRANT_MODELS = ['AccessToken', 'RefreshToken', 'AuthorizationCode'] as const;
+
 function buildProvider(oidc: OidcLibrary, services: Services, options: OidcOptions, jwks: Record<string, unknown>[], cookieKeys: string[]): Provider {
   const { default: Provider, errors, interactionPolicy } = oidc;
   const Base = services.oidc.Adapter;
+  /** Revokes what `grantId` issued, and the grant, as the provider does on a reuse. */
+  async function revokeGrant(grantId: string): Promise<void> {
+    await Promise.all([...GRANT_MODELS.map((model) => new Base(model).revokeByGrantId(grantId)), new Base('Grant').destroy(grantId)]);
+  }
   // Clients are Roster's applications: the provider asks its 'Client' adapter for them.
   class Adapter extends Base implements OidcAdapter {
     readonly #model: string;
     constructor(model: string) {
       super(model);
       this.#model = model;
+    }
+    /**
+     * The provider refuses a code or refresh token it reads consumed, but two token requests
+     * with the same one at the same moment (on one instance or two) both read it unconsumed;
+     * the store consumes it for one of them only, and the other is refused here as the provider
+     * refuses a reuse it sees: `invalid_grant`, and everything the grant issued revoked, the
+     * tokens just given to the first request included (RFC 6749 §4.1.2, RFC 9700 §4.14.2).
+     */
+    override async consume(id: string): Promise<boolean> {
+      if (await super.consume(id)) return true;
+      // A pushed authorization request is used up by the authorization, with no grant yet.
+      if (this.#model === 'PushedAuthorizationRequest') throw new errors.InvalidRequestUri('request_uri is invalid, expired, or was already used');
+      const grantId = (await super.find(id))?.grantId;
+      if (typeof grantId === 'string') await revokeGrant(grantId);
+      throw new errors.InvalidGrant(`${REUSE_LABELS[this.#model] ?? this.#model} already used`);
     }
     override async find(id: string) {
       if (this.#model === 'Grant') return this.#liveGrant(id);
