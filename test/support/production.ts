@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TEST_IDP, testCertificate } from './app.ts';
@@ -35,6 +35,28 @@ export function cleanCopy(): string {
     }
   }
   return directory;
+}
+
+/**
+ * What an install with access to GitHub gets for better-sqlite3: a prebuilt binary for this Node
+ * and platform, which prebuild-install unpacks instead of compiling SQLite (minutes of one core;
+ * it made the production install run past its deadline on a loaded machine). Offline, it is the
+ * binary the checkout's own install built, packed as a release asset and handed over as a local
+ * prebuild (`npm_config_better_sqlite3_local_prebuilds`). Returns the environment to pass to
+ * npm, or {} when the checkout has no binary (npm then compiles, as before).
+ */
+export function betterSqlitePrebuild(directory: string): Record<string, string> {
+  const packageDirectory = join(ROOT, 'node_modules', 'better-sqlite3');
+  const binary = join('build', 'Release', 'better_sqlite3.node');
+  if (!existsSync(join(packageDirectory, binary))) return {};
+  const { version } = JSON.parse(readFileSync(join(packageDirectory, 'package.json'), 'utf8')) as { version: string };
+  const prebuilds = join(directory, 'prebuilds');
+  mkdirSync(prebuilds, { recursive: true });
+  // prebuild-install's name for the asset: {name}-v{version}-{runtime}-v{abi}-{platform}{libc}-{arch}.tar.gz (glibc: no libc part).
+  const asset = join(prebuilds, `better-sqlite3-v${version}-node-v${process.versions.modules}-${process.platform}-${process.arch}.tar.gz`);
+  const packed = spawnSync('tar', ['-czf', asset, '-C', packageDirectory, binary], { encoding: 'utf8' });
+  assert.equal(packed.status, 0, packed.stderr);
+  return { npm_config_better_sqlite3_local_prebuilds: prebuilds };
 }
 
 /** Runs `npm <args>` in `cwd`, with ROSTER_* from `env` only (never the test's own). */
