@@ -82,6 +82,12 @@ export async function serve(config: Config): Promise<void> {
   }
   // The path only, never the password: this line goes to log storage.
   if (firstStart?.file !== undefined) app.log.warn({ file: firstStart.file }, `the first-start password of "${issued?.login ?? ''}" is in ${firstStart.file}; it is deleted once the password is changed`);
+  const discardStaleInitialPassword = async (): Promise<void> => {
+    if (await services.administrators.discardStaleInitialPassword()) {
+      app.log.info({ file: services.initialPassword?.path }, 'deleted the first-start password file: admin\'s password was changed (on another instance, or by a command elsewhere)');
+    }
+  };
+  await discardStaleInitialPassword();
 
   // Open now (its -wal and -shm exist): said at every start, since group read may be on purpose.
   if (config.database.kind === 'sqlite' && config.database.path !== ':memory:') {
@@ -169,6 +175,7 @@ export async function serve(config: Config): Promise<void> {
       if (forgotten > 0) app.log.info({ deleted: forgotten }, 'forgot browsers that have not signed in with a password for 90 days');
       // Keys whose rate-limit budget is whole again mean the same as no row.
       await services.rateLimits.purge();
+      await discardStaleInitialPassword();
     } catch (error) {
       app.log.warn({ err: error }, 'the provisioning activity clean-up failed; it runs again within the hour');
     }

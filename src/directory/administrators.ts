@@ -99,6 +99,16 @@ export function createAdministrators(store: Store, access: Access = createAccess
       return created ? { login: BOOTSTRAP_LOGIN, password, endedSessions: 0 } : undefined;
     },
 
+    /**
+     * Deletes the first-start password's file when `admin`'s password is no longer the one in it
+     * (changed through another instance, or by a command elsewhere); true when it deleted it.
+     */
+    async discardStaleInitialPassword(): Promise<boolean> {
+      if (initialPassword === undefined) return false;
+      const admin = await users.findByLogin(store.db, BOOTSTRAP_LOGIN);
+      return initialPassword.discardIfStale(admin === undefined ? null : await users.passwordHashOf(store.db, admin.id));
+    },
+
     /** Sets a new random password for an administrator (creating `admin` if it is missing) and returns it. */
     async resetPassword(login: string, actor: Actor): Promise<IssuedPassword> {
       const password = generatePassword();

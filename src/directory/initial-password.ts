@@ -3,10 +3,13 @@
  * readable by its owner only (mode 0600), beside the SQLite database or in ROSTER_DATA_DIR,
  * so that the password never passes through a log collector. The file is deleted as soon as
  * the password it holds stops being the password (administrators.ts and accounts.ts call
- * `passwordSet`, the one place that decides it).
+ * `passwordSet`, the one place that decides it), or, when it was changed where this process
+ * cannot see (another instance, a command on another machine), at this instance's next start
+ * or hourly clean-up (`discardIfStale`).
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { verifyPassword } from '../auth/passwords.ts';
 
 /** The login of the administrator created at first start. */
 export const BOOTSTRAP_LOGIN = 'admin';
@@ -24,6 +27,12 @@ export interface InitialPasswordFile {
   discard(): boolean;
   /** Called after a user's password was set (committed): the file goes when that user is `admin`. */
   passwordSet(login: string): void;
+  /**
+   * Deletes the file when the password it holds is no longer `admin`'s (`currentHash`, null
+   * when admin has no password or is gone): it was set on another instance, or by a command on
+   * another machine, which cannot reach this file. True when it deleted it.
+   */
+  discardIfStale(currentHash: string | null): Promise<boolean>;
 }
 
 /** The file in `directory` (created if missing, mode 0700). */
@@ -57,6 +66,17 @@ export function initialPasswordFile(directory: string): InitialPasswordFile {
     discard,
     passwordSet(login) {
       if (login.toLowerCase() === BOOTSTRAP_LOGIN) discard();
+    },
+    async discardIfStale(currentHash) {
+      let written: string;
+      try {
+        written = readFileSync(path, 'utf8').trim();
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+        throw error;
+      }
+      if (currentHash !== null && (await verifyPassword(written, currentHash))) return false;
+      return discard();
     },
   };
 }

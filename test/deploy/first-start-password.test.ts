@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { verifyPassword } from '../../src/auth/passwords.ts';
+import { hashPassword, verifyPassword } from '../../src/auth/passwords.ts';
 import { openStore } from '../../src/store/index.ts';
 import { createTestDatabase, eachDatabase, type ScratchDatabase } from '../support/databases.ts';
 import { ROOT, startInstance, stop, waitHealthy } from '../support/process.ts';
@@ -63,6 +63,46 @@ eachDatabase('first start without a terminal', (database) => {
       assert.equal(existsSync(file), false, 'the file goes once the password is changed');
     } finally {
       await stop(instance);
+    }
+  });
+});
+
+eachDatabase('the first-start password file when the password changes where this instance cannot see', (database) => {
+  test('kept across a restart while it is admin\'s password; deleted at the next start once it is not (changed on another instance)', async () => {
+    const scratch = await createTestDatabase(database);
+    const dataDir = mkdtempSync(join(tmpdir(), 'roster-data-'));
+    const env = { ROSTER_DATA_DIR: dataDir, ROSTER_LOG_LEVEL: 'info' };
+    const directory = scratch.location.kind === 'sqlite' ? join(scratch.location.path, '..') : dataDir;
+    const file = join(directory, 'initial-admin-password');
+    try {
+      let instance = await startInstance(scratch.url, env);
+      await waitHealthy(instance);
+      await stop(instance);
+      assert.ok(existsSync(file));
+      instance = await startInstance(scratch.url, env);
+      await waitHealthy(instance);
+      await stop(instance);
+      assert.ok(existsSync(file), 'still the password: kept');
+      // Another instance (its own disk) sets admin's password: this one's file is not touched then.
+      const store = await openStore(scratch.location, { migrate: false });
+      try {
+        await store.db.updateTable('users').set({ password_hash: await hashPassword('changed elsewhere, long enough') }).where('login', '=', 'admin').execute();
+      } finally {
+        await store.close();
+      }
+      instance = await startInstance(scratch.url, env);
+      try {
+        await waitHealthy(instance);
+        assert.equal(existsSync(file), false, 'no longer the password: deleted at start');
+        const deadline = Date.now() + 10_000;
+        while (!instance.output.includes('deleted the first-start password file') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+        assert.match(instance.output, /"msg":"deleted the first-start password file: admin's password was changed/);
+      } finally {
+        await stop(instance);
+      }
+    } finally {
+      await scratch.drop();
+      rmSync(dataDir, { recursive: true, force: true });
     }
   });
 });
