@@ -19,6 +19,7 @@ import type { InitialPasswordFile } from './initial-password.ts';
 import { assertNotManagedInstance, isManagedInstance } from './managed-mode.ts';
 import { externalProviderOf, userEvent } from './shapes.ts';
 import { createMemberDisplay } from './member-display.ts';
+import { readSnapshot } from '../store/transact.ts';
 
 /** A new user from the admin API: `local` users sign in with a password, others through SAML. */
 export interface NewAccount {
@@ -157,7 +158,8 @@ export function createAccounts(store: Store, access: Access, initialPassword?: I
   return {
     /** A page of users and the total; `managed` may only filter a managed instance (SonarQube's rule). */
     async list(filter: AccountFilter, page: PageRequest): Promise<{ users: StoredUser[]; total: number }> {
-      return store.db.transaction().execute(async (trx) => {
+      // A read: its own snapshot (the count and the page agree), and no write lock to wait for or hold.
+      return readSnapshot(store.db, async (trx) => {
         if (filter.managed !== undefined && !(await isManagedInstance(trx))) {
           throw new DirectoryError('invalid', "The 'managed' parameter is only available for managed instances.", 'managed');
         }

@@ -15,6 +15,7 @@ import { checkFields, DirectoryError, managedError, rejected } from '../errors.t
 import { assertNotManagedInstance, isManagedInstance } from './managed-mode.ts';
 import { groupEvent, groupShape } from './shapes.ts';
 import { createAccess, type Access } from './access.ts';
+import { readSnapshot } from '../store/transact.ts';
 
 /** The body of a create or a merge-patch: present keys are set. */
 export interface GroupInput {
@@ -91,7 +92,8 @@ export function createGroupManagement(store: Store, access: Access = createAcces
   return {
     /** A page of groups and the total; `managed` may only filter a managed instance. */
     async list(filter: GroupFilter, page: PageRequest): Promise<{ groups: StoredGroup[]; total: number }> {
-      return store.db.transaction().execute(async (trx) => {
+      // A read: its own snapshot (the count and the page agree), and no write lock to wait for or hold.
+      return readSnapshot(store.db, async (trx) => {
         if (filter.managed !== undefined && !(await isManagedInstance(trx))) {
           throw new DirectoryError('invalid', "The 'managed' parameter is only available for managed instances.", 'managed');
         }

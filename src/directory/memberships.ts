@@ -17,6 +17,7 @@ import { createJournal } from '../journal/journal.ts';
 import { DirectoryError, rejected } from '../errors.ts';
 import { assertNotManagedInstance } from './managed-mode.ts';
 import { createAccess, type Access } from './access.ts';
+import { readSnapshot } from '../store/transact.ts';
 
 /** A membership as the admin API shows it. */
 export interface Membership {
@@ -62,7 +63,8 @@ export function createMembershipManagement(store: Store, access: Access = create
   return {
     /** A page of memberships of a group, of a user, or of both. */
     async list(filter: MembershipFilter, page: PageRequest): Promise<{ memberships: Membership[]; total: number }> {
-      return store.db.transaction().execute(async (trx) => {
+      // A read: its own snapshot (the count and the page agree), and no write lock to wait for or hold.
+      return readSnapshot(store.db, async (trx) => {
         const total = await memberships.count(trx, filter);
         const rows = page.limit === 0 ? [] : await memberships.list(trx, filter, page.offset, page.limit);
         return { memberships: rows.map(toMembership), total };
