@@ -22,6 +22,7 @@ import * as sessionOrigin from './migrations/017-session-origin.ts';
 import * as membershipHistory from './migrations/019-membership-history.ts';
 import * as administratorIndex from './migrations/020-administrator-index.ts';
 import * as feedGaps from './migrations/021-feed-gaps.ts';
+import * as inactiveUsersIndex from './migrations/022-inactive-users-index.ts';
 
 const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) => Promise<void>> = {
   '001-initial': initial.up,
@@ -43,6 +44,7 @@ const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) 
   '019-membership-history': membershipHistory.up,
   '020-administrator-index': administratorIndex.up,
   '021-feed-gaps': feedGaps.up,
+  '022-inactive-users-index': inactiveUsersIndex.up,
 };
 
 /**

@@ -581,8 +581,13 @@ export function createUserQueries(dialect: DialectAdapter) {
         const members = await db.selectFrom('memberships').select(sql<number>`count(*)`.as('n')).where('group_id', '=', groupId).executeTakeFirstOrThrow();
         return Number(members.n);
       }
-      const row = await filterAccounts(db.selectFrom('users as u').select(sql<number>`count(*)`.as('n')), filter).executeTakeFirstOrThrow();
-      return Number(row.n);
+      const count = async (counted: AccountFilter) => Number((await filterAccounts(db.selectFrom('users as u').select(sql<number>`count(*)`.as('n')), counted).executeTakeFirstOrThrow()).n);
+      if (filter.active === true && Object.entries(filter).every(([key, value]) => key === 'active' || value === undefined || value === '')) {
+        // The active users alone: all of them (the smallest index) less the deactivated ones
+        // (their partial index), where counting the active ones read every row.
+        return (await count({})) - (await count({ active: false }));
+      }
+      return count(filter);
     },
 
     /** Removes every SCIM link of users (back to just-in-time); returns how many there were. */
@@ -662,7 +667,9 @@ function filterAccounts<Q extends AccountSelect>(builder: Q, filter: AccountFilt
       sql<SqlBool>`(u.login_key LIKE ${pattern} ESCAPE '\\' OR coalesce(u.display_name_key, '') LIKE ${pattern} ESCAPE '\\' OR coalesce(u.email_key, '') LIKE ${pattern} ESCAPE '\\')`,
     );
   }
-  if (filter.active !== undefined) query = query.where('u.active', '=', filter.active ? 1 : 0);
+  // Literals, not parameters: a PostgreSQL plan prepared for any value could not use the partial
+  // index of the deactivated users (migration 022), which serves `active = 0`.
+  if (filter.active !== undefined) query = query.where(filter.active ? sql<SqlBool>`u.active = 1` : sql<SqlBool>`u.active = 0`);
   if (filter.managed !== undefined) {
     // A probe of the links' unique user_id, made only when asked: a join on every list and count
     // cost SQLite 0.6 s more per million users.
