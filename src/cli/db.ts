@@ -105,6 +105,12 @@ export const dbCommands: CommandGroup = {
         const report = await refusals(async () => restoreSqlite(resolve(process.cwd(), file), database));
         if (report.keptAs !== undefined) context.err(`The replaced database is kept as ${report.keptAs}.`);
         if (report.pending.length > 0) context.err(`The backup's schema was older (${report.schema}): migrated it (${report.pending.join(', ')}).`);
+        if (report.feedNotCarried !== undefined) {
+          context.err(
+            `The event feed could not go on after the replaced database's: ${report.feedNotCarried}. If applications or webhook receivers read the events of the database this restore replaces, ` +
+              'tell their owners to resynchronise from the lists and to forget the event ids they recorded as applied: new changes may get those ids again. See docs/operations.md#after-a-restore-event-consumers-and-webhooks.',
+          );
+        }
         if (report.undidEvents) {
           context.err(
             'The restore undid changes made after the backup, and their events: applications reading the event feed past the backup get 410 and resynchronise; ' +

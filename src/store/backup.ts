@@ -139,37 +139,66 @@ export interface RestoreReport extends BackupInfo {
   readonly keptAs: string | undefined;
   /** Whether the replaced database's event feed went past the backup's: those changes were undone. */
   readonly undidEvents: boolean;
+  /**
+   * Why the event feed could not go on after the replaced database's (there was none, or it
+   * could not be read): event ids may be given again and cursors past the backup are not told.
+   */
+  readonly feedNotCarried: string | undefined;
 }
+
+/** The end of the replaced database's feed, or why it is not known. */
+type ReplacedFeed = { readonly end: FeedPosition | undefined } | { readonly unknown: string };
 
 /**
  * The end of the event feed of the SQLite database at `path` (read only, not migrated): one
- * past every position and event id it handed out. Undefined when it has no feed.
+ * past every position and event id it handed out; `end` undefined when it never had a feed.
+ * Only the small bookkeeping tables are read (`sqlite_sequence` holds the largest event id
+ * ever given), so that a database damaged elsewhere, the usual reason for a restore, still
+ * tells.
  */
-function feedEndOf(path: string): FeedPosition | undefined {
-  if (!existsSync(path)) return undefined;
-  const db = new SQLite(path, { readonly: true, fileMustExist: true });
+function replacedFeed(path: string): ReplacedFeed {
+  if (!existsSync(path)) return { unknown: `there was no database at ${path} to replace` };
   try {
-    const tables = new Set((db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((row) => row.name));
-    if (!tables.has('events') || !tables.has('event_feed')) return undefined;
-    const feed = db.prepare('SELECT tx_offset, kept_from_tx, kept_from_id FROM event_feed WHERE id = 1').get() as
-      | { tx_offset: number; kept_from_tx: number; kept_from_id: number }
-      | undefined;
-    const { id: newest } = db.prepare('SELECT max(id) AS id FROM events').get() as { id: number | null };
-    const sequence = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'events'").get() as { seq: number } | undefined;
-    const end = { tx: feed?.tx_offset ?? 0, id: Math.max(newest ?? 0, sequence?.seq ?? 0) + 1 };
-    const keptFrom = { tx: feed?.kept_from_tx ?? 0, id: feed?.kept_from_id ?? 0 };
-    return end.tx > keptFrom.tx || (end.tx === keptFrom.tx && end.id >= keptFrom.id) ? end : keptFrom;
-  } finally {
-    db.close();
+    const db = new SQLite(path, { readonly: true, fileMustExist: true });
+    try {
+      const tables = new Set((db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((row) => row.name));
+      if (!tables.has('events') || !tables.has('event_feed')) return { end: undefined };
+      const feed = db.prepare('SELECT tx_offset, kept_from_tx, kept_from_id FROM event_feed WHERE id = 1').get() as
+        | { tx_offset: number; kept_from_tx: number; kept_from_id: number }
+        | undefined;
+      const sequence = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'events'").get() as { seq: number } | undefined;
+      const end = { tx: feed?.tx_offset ?? 0, id: (sequence?.seq ?? 0) + 1 };
+      const keptFrom = { tx: feed?.kept_from_tx ?? 0, id: feed?.kept_from_id ?? 0 };
+      return { end: end.tx > keptFrom.tx || (end.tx === keptFrom.tx && end.id >= keptFrom.id) ? end : keptFrom };
+    } finally {
+      db.close();
+    }
+  } catch (error) {
+    return { unknown: `the database it replaced could not be read (${error instanceof Error ? error.message : String(error)})` };
+  }
+}
+
+/** Runs a step that writes beside the database, turning a file system refusal into a message that names the place. */
+function writing<T>(place: string, step: () => T): T {
+  try {
+    return step();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === 'ENOENT' || code === 'ENOSPC') {
+      throw new BackupRefused(`Cannot write ${place} (${code}): restore writes the database's directory; check that it exists, is writable by this user and has room.`);
+    }
+    throw error;
   }
 }
 
 /**
  * Replaces the SQLite database at `target` with the backup `file`, after checking the backup,
- * keeps the replaced database as `<target>.before-restore` and migrates the restored one. Roster
- * must be stopped: refused when another connection has the target open. The event feed goes on
- * after the replaced database's: the positions and event ids it handed out after the backup are
- * never handed out again, and a cursor among them answers 410 (store/feed.ts recordRestoredGap).
+ * and keeps the replaced database as `<target>.before-restore`. Roster must be stopped: refused
+ * when another connection has the target open. The backup is first copied beside the target,
+ * migrated there, and told where the replaced database's event feed had got to (store/feed.ts
+ * recordRestoredGap: the positions and event ids handed out after the backup are never handed
+ * out again, and a cursor among them answers 410); only then is it swapped in, so that a restore
+ * stopped half-way leaves the database as it was.
  */
 export async function restoreSqlite(file: string, target: string): Promise<RestoreReport> {
   const info = inspectBackup(file);
@@ -177,26 +206,34 @@ export async function restoreSqlite(file: string, target: string): Promise<Resto
   if (inUse(target)) throw new BackupRefused(`${target} is in use (Roster or another program has it open): stop every Roster instance and CLI command on it, then restore.`);
   if (existsSync(target) && existsSync(keptAs)) throw new BackupRefused(`${keptAs} exists from an earlier restore: move it away first (it is the database that restore replaced).`);
   const incoming = `${target}.restoring`;
-  copyFileSync(file, incoming);
+  // What an interrupted restore left must not be applied to this copy.
+  for (const leftover of [incoming, `${incoming}-wal`, `${incoming}-shm`, `${incoming}-journal`]) rmSync(leftover, { force: true });
+  writing(incoming, () => copyFileSync(file, incoming));
+  const replaced = replacedFeed(target);
+  let undidEvents = false;
+  const store = await openStore({ kind: 'sqlite', path: incoming }).catch((error: unknown) => {
+    throw (error as NodeJS.ErrnoException).code === 'SQLITE_READONLY' ? new BackupRefused(`Cannot write ${incoming} (read-only): restore writes the database's directory; make it writable by this user.`) : error;
+  });
+  try {
+    if ('end' in replaced && replaced.end !== undefined) {
+      const end = replaced.end;
+      undidEvents = await transact(store.db, (trx) => recordRestoredGap(trx, store.dialect, end, new Date().toISOString()));
+    }
+  } finally {
+    // Closing the last connection checkpoints the log into the file and removes it.
+    await store.close();
+  }
   const fd = openSync(incoming, 'r+');
   try {
     fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
-  const replacedEnd = feedEndOf(target);
   const kept = existsSync(target);
   if (kept) renameSync(target, keptAs);
   // The backup is a single file: no WAL of the old database may be applied to it.
   rmSync(`${target}-wal`, { force: true });
   rmSync(`${target}-shm`, { force: true });
   renameSync(incoming, target);
-  // Migrated now (the next start would do it), so that the feed can record what the restore undid.
-  const store = await openStore({ kind: 'sqlite', path: target });
-  try {
-    const undidEvents = replacedEnd !== undefined && (await transact(store.db, (trx) => recordRestoredGap(trx, store.dialect, replacedEnd, new Date().toISOString())));
-    return { ...info, keptAs: kept ? keptAs : undefined, undidEvents };
-  } finally {
-    await store.close();
-  }
+  return { ...info, keptAs: kept ? keptAs : undefined, undidEvents, feedNotCarried: 'unknown' in replaced ? replaced.unknown : undefined };
 }

@@ -156,8 +156,12 @@ async function copyTable(
     onProgress({ table: spec.name, copied, total });
     if (rows.length < PAGE_ROWS) break;
   }
-  const resync = spec.serial === undefined ? undefined : target.dialect.resyncSerial(spec.name, spec.serial);
-  if (resync !== undefined) await resync.execute(writer);
+  if (spec.serial !== undefined) {
+    // The source's counter, not only its rows: values it handed out for rows deleted since (event
+    // ids a restore undid) must not be handed out again by the target.
+    const counter = (await source.dialect.lastSerial(spec.name, spec.serial).execute(reader)).rows[0]?.last;
+    for (const statement of target.dialect.resyncSerial(spec.name, spec.serial, Number(counter ?? 0))) await statement.execute(writer);
+  }
 }
 
 function convert(row: Record<string, unknown>, spec: TableSpec, source: Store, target: Store): Record<string, unknown> {

@@ -51,11 +51,16 @@ export interface DialectAdapter {
    */
   readonly supportsRowLocks: boolean;
   /**
-   * After rows were inserted with explicit values for a serial column (db copy), the
-   * statement that makes the next generated value follow the largest one; undefined when the
-   * database does that by itself (SQLite's AUTOINCREMENT does).
+   * The largest value a serial column's counter has handed out, rows deleted since included
+   * (one row, `last`; none or null when it never handed one out): db copy carries it over, so
+   * that the target never hands out a value the source did (an event id after a restore).
    */
-  resyncSerial(table: string, column: string): RawBuilder<unknown> | undefined;
+  lastSerial(table: string, column: string): RawBuilder<{ last: number | string | null }>;
+  /**
+   * After rows were inserted with explicit values for a serial column (db copy), the
+   * statements that make the next generated value follow the largest one and `atLeast`.
+   */
+  resyncSerial(table: string, column: string, atLeast: number): RawBuilder<unknown>[];
   /**
    * How the event feed puts transactions in commit order (store/journal.ts), the one place
    * where "one order, never a skip" differs between databases:
@@ -132,8 +137,15 @@ export const sqliteDialect: DialectAdapter = {
   },
   limitsSelectListWork: false,
   supportsRowLocks: false,
-  resyncSerial() {
-    return undefined;
+  lastSerial(table) {
+    return sql<{ last: number | null }>`SELECT seq AS last FROM sqlite_sequence WHERE name = ${table}`;
+  },
+  resyncSerial(table, _column, atLeast) {
+    // AUTOINCREMENT already follows the largest id inserted; sqlite_sequence may lack the row.
+    return [
+      sql`UPDATE sqlite_sequence SET seq = max(seq, CAST(${atLeast} AS INTEGER)) WHERE name = ${table}`,
+      sql`INSERT INTO sqlite_sequence (name, seq) SELECT ${table}, CAST(${atLeast} AS INTEGER) WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = ${table})`,
+    ];
   },
   feedNumbering: { kind: 'serialised' },
   dataModifyingCte: false,
@@ -184,8 +196,11 @@ export const postgresDialect: DialectAdapter = {
   },
   limitsSelectListWork: true,
   supportsRowLocks: true,
-  resyncSerial(table, column) {
-    return sql`SELECT setval(pg_get_serial_sequence(${table}, ${column}), COALESCE((SELECT max(${sql.ref(column)}) FROM ${sql.table(table)}), 0) + 1, false)`;
+  lastSerial(table, column) {
+    return sql<{ last: string | null }>`SELECT pg_sequence_last_value(pg_get_serial_sequence(${table}, ${column})::regclass) AS last`;
+  },
+  resyncSerial(table, column, atLeast) {
+    return [sql`SELECT setval(pg_get_serial_sequence(${table}, ${column}), GREATEST(COALESCE((SELECT max(${sql.ref(column)}) FROM ${sql.table(table)}), 0), ${atLeast}::bigint) + 1, false)`];
   },
   feedNumbering: {
     kind: 'at-commit',

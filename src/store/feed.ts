@@ -192,7 +192,7 @@ export async function recordRestoredGap(db: Executor, dialect: DialectAdapter, r
   // AUTOINCREMENT goes on after sqlite_sequence's `events` row (there once any event was
   // written); `replacedEnd.id` is one past the replaced file's last event id.
   const lastId = replacedEnd.id - 1;
-  const updated = await sql`UPDATE sqlite_sequence SET seq = max(seq, ${lastId}) WHERE name = 'events'`.execute(db);
-  if (Number(updated.numAffectedRows ?? 0) === 0) await sql`INSERT INTO sqlite_sequence (name, seq) VALUES ('events', ${lastId})`.execute(db);
+  const updated = await sql`UPDATE sqlite_sequence SET seq = max(seq, CAST(${lastId} AS INTEGER)) WHERE name = 'events'`.execute(db);
+  if (Number(updated.numAffectedRows ?? 0) === 0) await sql`INSERT INTO sqlite_sequence (name, seq) VALUES ('events', CAST(${lastId} AS INTEGER))`.execute(db);
   return true;
 }

@@ -4,7 +4,7 @@
  * with limits, a type filter and a retention that answers 410.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -14,9 +14,11 @@ import { createEventFeed, decodeCursor, encodeCursor } from '../../src/directory
 import { createJournal } from '../../src/journal/journal.ts';
 import { openStore } from '../../src/store/index.ts';
 import { createServices } from '../../src/services.ts';
+import SQLite from 'better-sqlite3';
 import { backupSqlite, restoreSqlite } from '../../src/store/backup.ts';
+import { copyDatabase } from '../../src/store/copy.ts';
 import { startTestApp, testCertificate, TEST_IDP, userBody, groupBody, type TestApp } from '../support/app.ts';
-import { eachDatabase, type TestDatabase } from '../support/databases.ts';
+import { createTestDatabase, eachDatabase, type TestDatabase } from '../support/databases.ts';
 import { ROOT } from '../support/process.ts';
 import { signIn } from '../saml/idp.ts';
 
@@ -718,6 +720,94 @@ describe('the event feed after a restore', () => {
     } finally {
       rmSync(directory, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the event feed after a restore, in the cases an operator meets', () => {
+  /** A database with events 1–2 in a backup and a third after it; returns the paths and the third's id. */
+  async function restorable(directory: string): Promise<{ path: string; backup: string; lostId: number }> {
+    const location = { kind: 'sqlite', path: join(directory, 'roster.db') } as const;
+    const backup = join(directory, 'backup.db');
+    const app = await startTestApp({ database: 'sqlite', location });
+    try {
+      const start = await mark(app);
+      await app.request('POST', '/Users', userBody('in-the-backup'));
+      await backupSqlite(location.path, backup);
+      await app.request('POST', '/Users', userBody('undone'));
+      const { events } = await since(app, start);
+      return { path: location.path, backup, lostId: Number(events.at(-1)?.id) };
+    } finally {
+      await app.close();
+    }
+  }
+
+  /** The id of the next event the database at `path` writes. */
+  async function nextEventId(location: Parameters<typeof openStore>[0]): Promise<number> {
+    const store = await openStore(location);
+    try {
+      const services = createServices(store);
+      await services.groups.create({ displayName: `probe-${Math.random().toString(36).slice(2)}` }, [], { kind: 'cli' });
+      const page = await services.eventFeed.read({ after: undefined, types: ['group.created'], limit: 1000 });
+      return Number(page.kind === 'page' ? page.events.at(-1)?.id : Number.NaN);
+    } finally {
+      await store.close();
+    }
+  }
+
+  test('a database damaged where its events are stored is still replaced, and the numbering still goes on', async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'roster-restore-'));
+    try {
+      const { path, backup, lostId } = await restorable(directory);
+      // Overwrite the events table's first page: the rows are unreadable, the file "malformed".
+      const raw = new SQLite(path);
+      const { rootpage } = raw.prepare("SELECT rootpage FROM sqlite_master WHERE name = 'events'").get() as { rootpage: number };
+      const pageSize = raw.pragma('page_size', { simple: true }) as number;
+      raw.close();
+      const fd = openSync(path, 'r+');
+      writeSync(fd, Buffer.alloc(pageSize, 0xff), 0, pageSize, (rootpage - 1) * pageSize);
+      closeSync(fd);
+      const report = await restoreSqlite(backup, path);
+      assert.equal(report.feedNotCarried, undefined);
+      assert.equal(report.undidEvents, true);
+      assert.ok((await nextEventId({ kind: 'sqlite', path })) > lostId);
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
+    }
+  });
+
+  test('a restore with no database to replace says that the numbering could not go on', async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'roster-restore-'));
+    try {
+      const { backup } = await restorable(directory);
+      const report = await restoreSqlite(backup, join(directory, 'new-machine.db'));
+      assert.match(report.feedNotCarried ?? '', /there was no database at .*new-machine\.db to replace/);
+      assert.equal(report.undidEvents, false);
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
+    }
+  });
+
+  eachDatabase('db copy of a restored database', (database) => {
+    test('keeps the numbering after the ids the restore undid', async () => {
+      const directory = mkdtempSync(join(tmpdir(), 'roster-restore-'));
+      const target = await createTestDatabase(database);
+      try {
+        const { path, backup, lostId } = await restorable(directory);
+        await restoreSqlite(backup, path);
+        const source = await openStore({ kind: 'sqlite', path });
+        const copy = await openStore(target.location);
+        try {
+          await copyDatabase(source, copy, () => {});
+        } finally {
+          await source.close();
+          await copy.close();
+        }
+        assert.ok((await nextEventId(target.location)) > lostId, 'no id of an undone event is given again');
+      } finally {
+        await target.drop();
+        rmSync(directory, { recursive: true, force: true });
+      }
+    });
   });
 });
 
