@@ -82,18 +82,21 @@ export function createMembershipManagement(store: Store, access: Access = create
       const userId = input.userId as string;
       return store.db.transaction().execute(async (trx) => {
         await assertNotManagedInstance(trx);
-        const group = await groups.findById(trx, groupId);
+        // Both rows locked until the commit (PostgreSQL), the user first as a deactivation
+        // takes them: a deactivation or a group deletion committed meanwhile is seen here, not
+        // undone by a member added to a deactivated user or inserted into a deleted group.
+        const user = await users.findById(trx, userId, 'write');
+        const group = await groups.findById(trx, groupId, 'write');
         if (!group) throw new DirectoryError('not_found', `Group '${groupId}' not found`);
-        const user = await users.findById(trx, userId);
         if (!user) throw new DirectoryError('not_found', `User '${userId}' not found`);
         // An administrator's deactivation removed the user from every group; adding it back
         // would undo that. (Only SCIM, which owns them, keeps a suspended user's memberships.)
         if (!user.active) throw new DirectoryError('invalid', `User '${user.login}' is deactivated and cannot join a group.`, 'userId');
-        if (await memberships.exists(trx, groupId, userId)) {
-          throw new DirectoryError('conflict', `User '${user.login}' is already a member of group '${group.name}'.`, 'userId');
-        }
+        const alreadyMember = (): DirectoryError => new DirectoryError('conflict', `User '${user.login}' is already a member of group '${group.name}'.`, 'userId');
+        if (await memberships.exists(trx, groupId, userId)) throw alreadyMember();
         const now = new Date().toISOString();
-        await memberships.add(trx, groupId, [userId], now, journal.stamp(actor, now));
+        // Nothing inserted: the same membership was added by a request that got there first.
+        if ((await memberships.add(trx, groupId, [userId], now, journal.stamp(actor, now))) === 0) throw alreadyMember();
         await groups.touch(trx, groupId, now);
         const membership = toMembership({ groupId, userId });
         await journal.record(trx, actor, {

@@ -161,9 +161,14 @@ export function createGroupQueries(dialect: DialectAdapter) {
         .map((row) => ({ id: row.id, name: row.name, key: row.name_key, conflict: row.name_conflict, managed: row.scim_id !== null }));
     },
 
-    /** The group with this internal id, linked or not. */
-    async findById(db: Executor, id: string): Promise<StoredGroup | undefined> {
-      const row = await selectGroups(db).where('g.id', '=', id).executeTakeFirst();
+    /**
+     * The group with this internal id, linked or not. `lock` (PostgreSQL) locks its row for the
+     * rest of the transaction: 'delete' for its deletion, 'write' for a member added to it, so
+     * that neither acts on a group the other has just changed.
+     */
+    async findById(db: Executor, id: string, lock?: RowLock): Promise<StoredGroup | undefined> {
+      const query = selectGroups(db).where('g.id', '=', id);
+      const row = await (lock === undefined || !dialect.supportsRowLocks ? query : withRowLock(query, lock, ['g'])).executeTakeFirst();
       return row ? toGroup(row) : undefined;
     },
 

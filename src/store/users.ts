@@ -443,9 +443,14 @@ export function createUserQueries(dialect: DialectAdapter) {
         .map((row) => ({ id: row.id, login: row.login, key: row.login_key, conflict: row.login_conflict, managed: row.scim_id !== null }));
     },
 
-    /** The user with this internal id, linked or not. */
-    async findById(db: Executor, id: string): Promise<StoredUser | undefined> {
-      const row = await selectUsers(db).where('u.id', '=', id).executeTakeFirst();
+    /**
+     * The user with this internal id, linked or not. `lock` (PostgreSQL) locks its row for the
+     * rest of the transaction, so that an admin write's checks of it (active, present) still
+     * hold when it writes: 'delete' for a deactivation, 'write' for a membership added to it.
+     */
+    async findById(db: Executor, id: string, lock?: RowLock): Promise<StoredUser | undefined> {
+      const query = selectUsers(db).where('u.id', '=', id);
+      const row = await (lock === undefined || !dialect.supportsRowLocks ? query : withRowLock(query, lock, ['u'])).executeTakeFirst();
       return row ? toUser(row) : undefined;
     },
 

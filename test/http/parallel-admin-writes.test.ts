@@ -1,0 +1,135 @@
+/**
+ * Admin API writes sent at the same time, as by two instances on one database: each check a
+ * write makes (the user is active, the group exists, the membership is not there yet) still
+ * holds when it writes, so parallel requests end as the same requests one after the other
+ * would. On PostgreSQL (READ COMMITTED) the requests go through two instances, each with its
+ * own connections; on SQLite through one, whose writes are serialised anyway.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { HTTPMethods } from 'fastify';
+import { parseDatabaseArgument } from '../../src/config.ts';
+import { buildApp } from '../../src/http/app.ts';
+import { createServices } from '../../src/services.ts';
+import { openStore } from '../../src/store/index.ts';
+import { startTestApp, type TestApp, type TestResponse } from '../support/app.ts';
+import { eachDatabase, type TestDatabase } from '../support/databases.ts';
+
+const USERS = '/api/v2/users-management/users';
+const GROUPS = '/api/v2/authorizations/groups';
+const MEMBERSHIPS = '/api/v2/authorizations/group-memberships';
+const ROUNDS = 10;
+
+type Send = (method: HTTPMethods, url: string, body?: unknown) => Promise<TestResponse>;
+
+/** A second instance on the app's database (PostgreSQL); on SQLite, the app itself. */
+async function secondInstance(app: TestApp, database: TestDatabase): Promise<{ send: Send; close(): Promise<void> }> {
+  if (database === 'sqlite') return { send: (method, url, body) => app.request(method, url, body), close: async () => {} };
+  const store = await openStore(parseDatabaseArgument(app.databaseUrl, 'database'));
+  const other = await buildApp({ services: createServices(store, { baseUrl: 'https://roster.test' }), baseUrl: 'https://roster.test' });
+  const token = (await app.services.tokens.create('second-instance', { kind: 'cli' }, app.adminId)).token;
+  return {
+    async send(method, url, body) {
+      const raw = await other.inject({
+        method,
+        url,
+        headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        ...(body !== undefined ? { payload: JSON.stringify(body) } : {}),
+      });
+      return { status: raw.statusCode, headers: raw.headers, body: raw.body === '' ? undefined : JSON.parse(raw.body), raw };
+    },
+    async close() {
+      await other.close();
+      await store.close();
+    },
+  };
+}
+
+eachDatabase('admin API writes in parallel', (database) => {
+  let roster: TestApp;
+  let second: { send: Send; close(): Promise<void> };
+  let serial = 0;
+
+  before(async () => {
+    roster = await startTestApp({ database, scim: false });
+    second = await secondInstance(roster, database);
+  });
+  after(async () => {
+    await second.close();
+    await roster.close();
+  });
+
+  /** Sends `count` copies of a request at once, alternately through each instance. */
+  function inParallel(count: number, method: HTTPMethods, url: string, body?: unknown): Promise<TestResponse[]> {
+    return Promise.all(Array.from({ length: count }, (_, i) => (i % 2 === 0 ? roster.request(method, url, body) : second.send(method, url, body))));
+  }
+
+  async function newUser(): Promise<string> {
+    serial += 1;
+    const created = await roster.request('POST', USERS, { login: `racer${serial}`, name: `Racer ${serial}`, password: 'correct horse battery', local: true });
+    assert.equal(created.status, 200, JSON.stringify(created.body));
+    return created.body.id;
+  }
+
+  async function newGroup(): Promise<string> {
+    serial += 1;
+    const created = await roster.request('POST', GROUPS, { name: `race-${serial}` });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    return created.body.id;
+  }
+
+  /** The feed's events of `type` about `id` (a user, a group), read from the database. */
+  async function events(type: string, id: string): Promise<number> {
+    const rows = await roster.services.store.db.selectFrom('events').select('data').where('type', '=', type).execute();
+    return rows.filter((row) => row.data.includes(`"${id}"`)).length;
+  }
+
+  async function audit(targetType: string, targetId: string, action: string): Promise<number> {
+    const page = await roster.request('GET', `/api/v2/audit-logs?targetType=${targetType}&targetId=${encodeURIComponent(targetId)}&pageSize=100`);
+    assert.equal(page.status, 200, JSON.stringify(page.body));
+    return page.body.auditLogs.filter((entry: { action: string }) => entry.action === action).length;
+  }
+
+  const statuses = (answers: readonly TestResponse[]): number[] => answers.map((answer) => answer.status).sort();
+
+  test('POST group-memberships beside DELETE of its user: never a deactivated member, never an addition after the deactivation', async () => {
+    for (let round = 0; round < ROUNDS; round += 1) {
+      const userId = await newUser();
+      const groupId = await newGroup();
+      const [added, deactivated] = await Promise.all([roster.request('POST', MEMBERSHIPS, { groupId, userId }), second.send('DELETE', `${USERS}/${userId}`)]);
+      assert.equal(deactivated.status, 204);
+      assert.ok(added.status === 201 || added.status === 400, `round ${round}: ${added.status} ${JSON.stringify(added.body)}`);
+      const user = await roster.request('GET', `${USERS}/${userId}`);
+      assert.equal(user.body.active, false);
+      const members = await roster.request('GET', `${MEMBERSHIPS}?userId=${userId}`);
+      assert.equal(members.body.page.total, 0, `round ${round}: a deactivated user is a member (POST answered ${added.status})`);
+      const feed = await roster.services.store.db.selectFrom('events').select(['type', 'tx', 'id']).where('user_id', '=', userId).orderBy('tx').orderBy('id').execute();
+      const types = feed.map((event) => event.type);
+      assert.deepEqual(types, added.status === 201 ? ['group.user_added', 'group.user_removed'] : [], `round ${round}`);
+    }
+  });
+
+  test('POST group-memberships beside DELETE of its group answers 404, not 500', async () => {
+    for (let round = 0; round < ROUNDS; round += 1) {
+      const userId = await newUser();
+      const groupId = await newGroup();
+      const [added, deleted] = await Promise.all([roster.request('POST', MEMBERSHIPS, { groupId, userId }), second.send('DELETE', `${GROUPS}/${groupId}`)]);
+      assert.equal(deleted.status, 204);
+      assert.ok(added.status === 201 || added.status === 404, `round ${round}: ${added.status} ${JSON.stringify(added.body)}`);
+      if (added.status === 404) assert.equal(added.body.message, `Group '${groupId}' not found`);
+      assert.equal((await roster.request('GET', `${MEMBERSHIPS}?userId=${userId}`)).body.page.total, 0);
+    }
+  });
+
+  test('the same POST group-memberships ten times at once: one 201, nine 409, one audit entry and one event', async () => {
+    for (let round = 0; round < ROUNDS / 2; round += 1) {
+      const userId = await newUser();
+      const groupId = await newGroup();
+      const answers = await inParallel(10, 'POST', MEMBERSHIPS, { groupId, userId });
+      assert.deepEqual(statuses(answers), [201, ...Array<number>(9).fill(409)], `round ${round}: ${JSON.stringify(answers.map((a) => a.body))}`);
+      const id = answers.find((answer) => answer.status === 201)?.body.id;
+      assert.equal(await audit('membership', id, 'membership.added'), 1);
+      assert.equal(await events('group.user_added', userId), 1);
+    }
+  });
+});
