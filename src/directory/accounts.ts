@@ -309,9 +309,13 @@ export function createAccounts(store: Store, access: Access, initialPassword?: I
         // SonarQube's rule: nobody would be left to administer the instance (the CLI, acting as
         // no user, could otherwise do it; the API and the console refuse self-deactivation).
         const removed = await access.keepingAnAdministrator(trx, async () => {
-          await users.setActive(trx, id, false, now);
+          // Of parallel deactivations (PostgreSQL), the first to write the row deactivates; the
+          // others wait for it and change nothing, so it is deactivated (and said so) once. The
+          // row is not locked before: the administrators' rows are, first and in order.
+          if (!(await users.setActive(trx, id, false, now))) return undefined;
           return deactivation.deactivate(trx, id, now, journal.stamp(actor, now));
         });
+        if (removed === undefined) return;
         const after = await users.findById(trx, id);
         if (!after) throw new Error('deactivated user vanished');
         await journal.record(trx, actor, {

@@ -178,7 +178,9 @@ export function createGroupManagement(store: Store, access: Access = createAcces
     /** Deletes a group and its memberships; a managed group is the identity provider's to delete. */
     async delete(id: string, actor: Actor): Promise<void> {
       await store.db.transaction().execute(async (trx) => {
-        const current = await groups.findById(trx, id);
+        // Locked until the commit (PostgreSQL): of parallel deletions, all but the first find no
+        // group (404), so it is deleted (and said so) once.
+        const current = await groups.findById(trx, id, 'delete');
         if (!current) throw new DirectoryError('not_found', `Group '${id}' not found`);
         const refusal = deletionRefusal(current);
         if (refusal !== undefined) throw refusal;

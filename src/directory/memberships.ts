@@ -116,16 +116,16 @@ export function createMembershipManagement(store: Store, access: Access = create
       await store.db.transaction().execute(async (trx) => {
         const group = await groups.findById(trx, key.groupId);
         const user = await users.findById(trx, key.userId);
-        if (!(await memberships.exists(trx, key.groupId, key.userId))) {
-          // The CLI names a group and a user, not the id it made of them: say what is wrong in those terms.
-          if (group !== undefined && user !== undefined) throw new DirectoryError('not_found', `User '${user.login}' is not a member of group '${group.name}'.`);
-          throw notFound(id);
-        }
+        // The CLI names a group and a user, not the id it made of them: say what is wrong in those terms.
+        const absent = (): DirectoryError => (group !== undefined && user !== undefined ? new DirectoryError('not_found', `User '${user.login}' is not a member of group '${group.name}'.`) : notFound(id));
+        if (!(await memberships.exists(trx, key.groupId, key.userId))) throw absent();
         await assertNotManagedInstance(trx);
         const now = new Date().toISOString();
-        const remove = (): Promise<unknown> => memberships.remove(trx, key.groupId, [key.userId], journal.stamp(actor, now));
+        const remove = (): Promise<number> => memberships.remove(trx, key.groupId, [key.userId], journal.stamp(actor, now));
         // A member leaving the administrators' group stops being an administrator.
-        await (group !== undefined && access.isAdminGroup(group.name) ? access.keepingAnAdministrator(trx, remove, 'group') : remove());
+        const removed = await (group !== undefined && access.isAdminGroup(group.name) ? access.keepingAnAdministrator(trx, remove, 'group') : remove());
+        // Nothing deleted: a request that got there first removed it (PostgreSQL), answered as a later request is.
+        if (removed === 0) throw absent();
         await groups.touch(trx, key.groupId, now);
         // Named as membership.added names them: once the membership is gone, its id leads nowhere.
         await journal.record(trx, actor, {

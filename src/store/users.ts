@@ -541,13 +541,18 @@ export function createUserQueries(dialect: DialectAdapter) {
         .execute();
     },
 
-    /** Activates or deactivates a user. */
-    async setActive(db: Executor, id: string, active: boolean, now: string): Promise<void> {
-      await db
+    /**
+     * Activates or deactivates a user; false when it already was (a parallel transaction that
+     * changed it first included: PostgreSQL checks the condition again once its lock is free).
+     */
+    async setActive(db: Executor, id: string, active: boolean, now: string): Promise<boolean> {
+      const result = await db
         .updateTable('users')
         .set({ active: active ? 1 : 0, updated_at: now, version: sql<number>`version + 1` })
         .where('id', '=', id)
-        .execute();
+        .where('active', '=', active ? 0 : 1)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) > 0;
     },
 
     /**

@@ -132,4 +132,45 @@ eachDatabase('admin API writes in parallel', (database) => {
       assert.equal(await events('group.user_added', userId), 1);
     }
   });
+
+  test('the same DELETE of a user five times at once: all 204, one deactivation (one event, one audit entry, one version)', async () => {
+    for (let round = 0; round < ROUNDS / 2; round += 1) {
+      const userId = await newUser();
+      const version = async () => (await roster.services.store.db.selectFrom('users').select('version').where('id', '=', userId).executeTakeFirstOrThrow()).version;
+      const before = await version();
+      const answers = await inParallel(5, 'DELETE', `${USERS}/${userId}`);
+      // Deactivating an inactive user changes nothing and is no error (docs/api.md).
+      assert.deepEqual(statuses(answers), [204, 204, 204, 204, 204]);
+      assert.equal(await events('user.deactivated', userId), 1, `round ${round}`);
+      assert.equal(await audit('user', userId, 'user.deactivated'), 1, `round ${round}`);
+      assert.equal(await version(), before + 1);
+    }
+  });
+
+  test('the same DELETE of a group five times at once: one 204, four 404, one group.deleted', async () => {
+    for (let round = 0; round < ROUNDS / 2; round += 1) {
+      const groupId = await newGroup();
+      const answers = await inParallel(5, 'DELETE', `${GROUPS}/${groupId}`);
+      assert.deepEqual(statuses(answers), [204, 404, 404, 404, 404], `round ${round}: ${JSON.stringify(answers.map((a) => a.body))}`);
+      for (const answer of answers.filter((a) => a.status === 404)) assert.equal(answer.body.message, `Group '${groupId}' not found`);
+      assert.equal(await events('group.deleted', groupId), 1, `round ${round}`);
+      assert.equal(await audit('group', groupId, 'group.deleted'), 1, `round ${round}`);
+    }
+  });
+
+  test('the same DELETE of a membership five times at once: one 204, four 404 as a later request, one audit entry and one event', async () => {
+    for (let round = 0; round < ROUNDS / 2; round += 1) {
+      const userId = await newUser();
+      const groupId = await newGroup();
+      const added = await roster.request('POST', MEMBERSHIPS, { groupId, userId });
+      assert.equal(added.status, 201);
+      const answers = await inParallel(5, 'DELETE', `${MEMBERSHIPS}/${added.body.id}`);
+      assert.deepEqual(statuses(answers), [204, 404, 404, 404, 404], `round ${round}: ${JSON.stringify(answers.map((a) => a.body))}`);
+      const later = await roster.request('DELETE', `${MEMBERSHIPS}/${added.body.id}`);
+      assert.equal(later.status, 404);
+      for (const answer of answers.filter((a) => a.status === 404)) assert.deepEqual(answer.body, later.body);
+      assert.equal(await audit('membership', added.body.id, 'membership.removed'), 1, `round ${round}`);
+      assert.equal(await events('group.user_removed', userId), 1, `round ${round}`);
+    }
+  });
 });
