@@ -9,7 +9,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
-import { parseDatabaseArgument } from '../../src/config.ts';
 import { createEventFeed, decodeCursor, encodeCursor } from '../../src/directory/event-feed.ts';
 import { createJournal } from '../../src/journal/journal.ts';
 import { openStore } from '../../src/store/index.ts';
@@ -17,7 +16,7 @@ import { createServices } from '../../src/services.ts';
 import SQLite from 'better-sqlite3';
 import { backupSqlite, restoreSqlite } from '../../src/store/backup.ts';
 import { copyDatabase } from '../../src/store/copy.ts';
-import { startTestApp, testCertificate, TEST_IDP, userBody, groupBody, type TestApp } from '../support/app.ts';
+import { secondInstance, startTestApp, testCertificate, TEST_IDP, userBody, groupBody, type TestApp } from '../support/app.ts';
 import { createTestDatabase, eachDatabase, type TestDatabase } from '../support/databases.ts';
 import { ROOT } from '../support/process.ts';
 import { signIn } from '../saml/idp.ts';
@@ -587,30 +586,6 @@ eachDatabase('the event feed', (database) => {
   });
 });
 
-/** A second instance on the same database: its own connections on PostgreSQL; on SQLite, one process shares one connection. */
-async function secondInstance(app: TestApp, database: TestDatabase): Promise<{ request: TestApp['request']; close(): Promise<void> }> {
-  if (database === 'sqlite') return { request: app.request, close: async () => {} };
-  const { buildApp } = await import('../../src/http/app.ts');
-  const { createServices } = await import('../../src/services.ts');
-  const store = await openStore(parseDatabaseArgument(app.databaseUrl, 'database'));
-  const other = await buildApp({ services: createServices(store, { baseUrl: 'https://roster.test' }), baseUrl: 'https://roster.test' });
-  const token = (await app.services.tokens.create('second-instance', { kind: 'cli' }, app.adminId)).token;
-  return {
-    async request(method, url, body, headers = {}) {
-      const raw = await other.inject({
-        method,
-        url: url.startsWith('/api') ? url : `/api/scim/v2${url}`,
-        headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/scim+json' } : {}), ...headers },
-        ...(body !== undefined ? { payload: JSON.stringify(body) } : {}),
-      });
-      return { status: raw.statusCode, headers: raw.headers, body: raw.body === '' ? undefined : JSON.parse(raw.body), raw };
-    },
-    async close() {
-      await other.close();
-      await store.close();
-    },
-  };
-}
 
 eachDatabase('the event feed under concurrent writers and readers', (database) => {
   test('writers through two instances, readers walking at once: no gap, no duplicate, one order', async () => {

@@ -8,11 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { HTTPMethods } from 'fastify';
-import { parseDatabaseArgument } from '../../src/config.ts';
-import { buildApp } from '../../src/http/app.ts';
-import { createServices } from '../../src/services.ts';
-import { openStore } from '../../src/store/index.ts';
-import { startTestApp, type TestApp, type TestResponse } from '../support/app.ts';
+import { secondInstance, startTestApp, type TestApp, type TestResponse } from '../support/app.ts';
 import { eachDatabase, type TestDatabase } from '../support/databases.ts';
 
 const USERS = '/api/v2/users-management/users';
@@ -20,34 +16,9 @@ const GROUPS = '/api/v2/authorizations/groups';
 const MEMBERSHIPS = '/api/v2/authorizations/group-memberships';
 const ROUNDS = 10;
 
-type Send = (method: HTTPMethods, url: string, body?: unknown) => Promise<TestResponse>;
-
-/** A second instance on the app's database (PostgreSQL); on SQLite, the app itself. */
-async function secondInstance(app: TestApp, database: TestDatabase): Promise<{ send: Send; close(): Promise<void> }> {
-  if (database === 'sqlite') return { send: (method, url, body) => app.request(method, url, body), close: async () => {} };
-  const store = await openStore(parseDatabaseArgument(app.databaseUrl, 'database'));
-  const other = await buildApp({ services: createServices(store, { baseUrl: 'https://roster.test' }), baseUrl: 'https://roster.test' });
-  const token = (await app.services.tokens.create('second-instance', { kind: 'cli' }, app.adminId)).token;
-  return {
-    async send(method, url, body) {
-      const raw = await other.inject({
-        method,
-        url,
-        headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-        ...(body !== undefined ? { payload: JSON.stringify(body) } : {}),
-      });
-      return { status: raw.statusCode, headers: raw.headers, body: raw.body === '' ? undefined : JSON.parse(raw.body), raw };
-    },
-    async close() {
-      await other.close();
-      await store.close();
-    },
-  };
-}
-
 eachDatabase('admin API writes in parallel', (database) => {
   let roster: TestApp;
-  let second: { send: Send; close(): Promise<void> };
+  let second: Awaited<ReturnType<typeof secondInstance>>;
   let serial = 0;
 
   before(async () => {
@@ -61,7 +32,7 @@ eachDatabase('admin API writes in parallel', (database) => {
 
   /** Sends `count` copies of a request at once, alternately through each instance. */
   function inParallel(count: number, method: HTTPMethods, url: string, body?: unknown): Promise<TestResponse[]> {
-    return Promise.all(Array.from({ length: count }, (_, i) => (i % 2 === 0 ? roster.request(method, url, body) : second.send(method, url, body))));
+    return Promise.all(Array.from({ length: count }, (_, i) => (i % 2 === 0 ? roster.request(method, url, body) : second.request(method, url, body))));
   }
 
   async function newUser(): Promise<string> {
@@ -96,7 +67,7 @@ eachDatabase('admin API writes in parallel', (database) => {
     for (let round = 0; round < ROUNDS; round += 1) {
       const userId = await newUser();
       const groupId = await newGroup();
-      const [added, deactivated] = await Promise.all([roster.request('POST', MEMBERSHIPS, { groupId, userId }), second.send('DELETE', `${USERS}/${userId}`)]);
+      const [added, deactivated] = await Promise.all([roster.request('POST', MEMBERSHIPS, { groupId, userId }), second.request('DELETE', `${USERS}/${userId}`)]);
       assert.equal(deactivated.status, 204);
       assert.ok(added.status === 201 || added.status === 400, `round ${round}: ${added.status} ${JSON.stringify(added.body)}`);
       const user = await roster.request('GET', `${USERS}/${userId}`);
@@ -113,7 +84,7 @@ eachDatabase('admin API writes in parallel', (database) => {
     for (let round = 0; round < ROUNDS; round += 1) {
       const userId = await newUser();
       const groupId = await newGroup();
-      const [added, deleted] = await Promise.all([roster.request('POST', MEMBERSHIPS, { groupId, userId }), second.send('DELETE', `${GROUPS}/${groupId}`)]);
+      const [added, deleted] = await Promise.all([roster.request('POST', MEMBERSHIPS, { groupId, userId }), second.request('DELETE', `${GROUPS}/${groupId}`)]);
       assert.equal(deleted.status, 204);
       assert.ok(added.status === 201 || added.status === 404, `round ${round}: ${added.status} ${JSON.stringify(added.body)}`);
       if (added.status === 404) assert.equal(added.body.message, `Group '${groupId}' not found`);

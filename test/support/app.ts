@@ -11,6 +11,7 @@ import type { FastifyInstance, HTTPMethods, LightMyRequestResponse } from 'fasti
 import { buildApp, type AppOptions } from '../../src/http/app.ts';
 import type { RateLimitPolicy } from '../../src/directory/rate-limits.ts';
 import { createServices, type Services } from '../../src/services.ts';
+import { parseDatabaseArgument } from '../../src/config.ts';
 import { openStore, QUERY_DEADLINE_MS, type DatabaseLocation } from '../../src/store/index.ts';
 import { createTestDatabase, type TestDatabase } from './databases.ts';
 
@@ -228,5 +229,32 @@ export function groupBody(displayName: string, memberIds: readonly string[] = []
     schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'],
     displayName,
     members: memberIds.map((value) => ({ value })),
+  };
+}
+
+/**
+ * A second instance on the app's database, answering as `app.request` does (SCIM paths, or
+ * `/api/…`): on PostgreSQL an app of its own with its own connections, so that two requests run
+ * in two transactions at once; on SQLite the app itself (one process shares one connection).
+ */
+export async function secondInstance(app: TestApp, database: TestDatabase): Promise<{ request: TestApp['request']; close(): Promise<void> }> {
+  if (database === 'sqlite') return { request: app.request, close: async () => {} };
+  const store = await openStore(parseDatabaseArgument(app.databaseUrl, 'database'));
+  const other = await buildApp({ services: createServices(store, { baseUrl: 'https://roster.test' }), baseUrl: 'https://roster.test' });
+  const token = (await app.services.tokens.create('second-instance', { kind: 'cli' }, app.adminId)).token;
+  return {
+    async request(method, url, body, headers = {}) {
+      const raw = await other.inject({
+        method,
+        url: url.startsWith('/api') ? url : `/api/scim/v2${url}`,
+        headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/scim+json' } : {}), ...headers },
+        ...(body !== undefined ? { payload: JSON.stringify(body) } : {}),
+      });
+      return { status: raw.statusCode, headers: raw.headers, body: raw.body === '' ? undefined : JSON.parse(raw.body), raw };
+    },
+    async close() {
+      await other.close();
+      await store.close();
+    },
   };
 }
