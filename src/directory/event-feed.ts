@@ -26,6 +26,14 @@ export const EVENT_CLEANUP_CHECK_MS = 60 * 1000;
 /** Events deleted per transaction, so that a clean-up never holds long locks. */
 const PURGE_BATCH = 5000;
 const DAY_MS = 24 * 60 * 60 * 1000;
+/** The longest `wait` a reader may ask for: within the 60 s proxies allow an answer by default (nginx's proxy_read_timeout). */
+export const MAX_FEED_WAIT_SECONDS = 30;
+/**
+ * How often a waiting reader looks at the feed's end. The database is asked, not this process:
+ * a change made through another instance, or by a command, ends the wait as soon as one made
+ * here; one read of the end costs an index probe.
+ */
+const WAIT_POLL_MS = 250;
 
 /** What a caller asks the feed: where to start, which types, how many. */
 export interface FeedRequest {
@@ -34,6 +42,8 @@ export interface FeedRequest {
   /** Only these types; undefined: all. */
   readonly types: readonly EventType[] | undefined;
   readonly limit: number;
+  /** Seconds to hold an empty page, waiting for an event to arrive (0: answer at once). */
+  readonly waitSeconds?: number;
 }
 
 /** One event as the feed shows it. */
@@ -108,7 +118,26 @@ export function parseFeedRequest(query: Readonly<Record<string, unknown>>): Feed
     }
     types = [...new Set(names)] as EventType[];
   }
-  return { after, types, limit };
+  const rawWait = typeof query['wait'] === 'number' ? query['wait'] : text(query, 'wait');
+  const waitSeconds = rawWait === undefined ? 0 : typeof rawWait === 'number' ? rawWait : /^\d{1,3}$/.test(rawWait) ? Number(rawWait) : NaN;
+  if (!(Number.isInteger(waitSeconds) && waitSeconds >= 0 && waitSeconds <= MAX_FEED_WAIT_SECONDS)) {
+    throw rejected('wait', rawWait, `must be a whole number of seconds between 0 and ${MAX_FEED_WAIT_SECONDS}`);
+  }
+  return { after, types, limit, waitSeconds };
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done);
+  });
 }
 
 function toEntry(event: StoredFeedEvent): FeedEntry {
@@ -217,6 +246,23 @@ export function createEventFeed(store: Store, options: { readonly retentionDays:
     /** The current end of the feed: where a reader that wants only new events starts. */
     async end(): Promise<FeedPosition> {
       return readSnapshot(store.db, (trx) => feedHorizon(trx, store.dialect));
+    },
+
+    /**
+     * Waits until the feed's end has moved past the cursor `next` (an event was committed after
+     * it, through any instance), until `deadline` (a Date.now() value), or until `signal` aborts;
+     * says whether the end moved. Reads nothing but the end: the caller reads the page.
+     */
+    async waitPast(next: string, deadline: number, signal: AbortSignal): Promise<boolean> {
+      const position = decodeCursor(next);
+      if (position === undefined) return true;
+      for (;;) {
+        const left = deadline - Date.now();
+        if (left <= 0 || signal.aborted) return false;
+        await pause(Math.min(WAIT_POLL_MS, left), signal);
+        if (signal.aborted) return false;
+        if (before(position, await this.end())) return true;
+      }
     },
 
     /**

@@ -87,6 +87,17 @@ function wantsPage(request: FastifyRequest): boolean {
   return request.method === 'GET' && typeof accept === 'string' && accept.includes('text/html') && apiOfPath(routedPath(request.url)) === 'other';
 }
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /**
+     * Runs `wait` (for something to happen elsewhere: a new event) without holding a slot of the
+     * admission limit, then takes a slot again before the request goes on: requests that wait
+     * long must not keep out the ones that work.
+     */
+    waitOutsideLimit<T>(wait: () => Promise<T>): Promise<T>;
+  }
+}
+
 /**
  * Holds every request but `exempt` ones to the process's admission limit; the slot is given back
  * when the response is sent or the connection closes, whichever comes first. A client that
@@ -96,20 +107,44 @@ function wantsPage(request: FastifyRequest): boolean {
  */
 function admit(app: FastifyInstance, admission: Admission, exempt: (request: FastifyRequest) => boolean): void {
   const releases = new WeakMap<FastifyRequest, Release>();
-  app.addHook('onRequest', async (request, reply) => {
-    if (exempt(request)) return;
+  /** A slot for the request, undefined when its client left while it waited for one. */
+  const enter = async (reply: FastifyReply): Promise<Release | undefined> => {
     const left = new AbortController();
     const leave = () => left.abort();
     reply.raw.once('close', leave);
-    const release = await admission.enter(left.signal);
-    reply.raw.off('close', leave);
-    if (release === undefined || left.signal.aborted) {
-      release?.();
+    if (reply.raw.closed) left.abort();
+    try {
+      const release = await admission.enter(left.signal);
+      if (release !== undefined && left.signal.aborted) {
+        release();
+        return undefined;
+      }
+      if (release !== undefined) reply.raw.once('close', release);
+      return release;
+    } finally {
+      reply.raw.off('close', leave);
+    }
+  };
+  app.addHook('onRequest', async (request, reply) => {
+    if (exempt(request)) return;
+    const release = await enter(reply);
+    if (release === undefined) {
       // Nobody is left to answer; the request log records nginx's "client closed request".
       return reply.code(CLIENT_CLOSED_REQUEST).send();
     }
     releases.set(request, release);
-    reply.raw.once('close', release);
+    request.waitOutsideLimit = async <T>(wait: () => Promise<T>): Promise<T> => {
+      releases.get(request)?.();
+      releases.delete(request);
+      try {
+        return await wait();
+      } finally {
+        // Queued behind the requests that came meanwhile; refused with 503 like them when none
+        // comes in time. A client that left needs no slot: its answer goes nowhere.
+        const again = await enter(reply);
+        if (again !== undefined) releases.set(request, again);
+      }
+    };
   });
   app.addHook('onResponse', async (request) => {
     releases.get(request)?.();
@@ -193,6 +228,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.decorateRequest('actor', null as never);
   app.decorateRequest('bearer', null);
   app.decorateRequest('scimFailure', null);
+  // Without an admission limit there is no slot to give back while waiting.
+  app.decorateRequest('waitOutsideLimit', function <T>(wait: () => Promise<T>): Promise<T> {
+    return wait();
+  });
   // After the response is sent, so that recording never delays nor fails a SCIM request.
   app.addHook('onResponse', async (request, reply) => {
     if (isScimRequest(request)) recorder.observe(request, reply);

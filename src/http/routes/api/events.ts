@@ -1,6 +1,6 @@
 /** `GET /api/v2/events`: the pull feed of change events (docs/events.md). */
-import type { FastifyInstance } from 'fastify';
-import { DEFAULT_FEED_LIMIT, MAX_FEED_LIMIT, parseFeedRequest, type EventFeed } from '../../../directory/event-feed.ts';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { DEFAULT_FEED_LIMIT, MAX_FEED_LIMIT, MAX_FEED_WAIT_SECONDS, decodeCursor, parseFeedRequest, type EventFeed, type FeedAnswer, type FeedRequest } from '../../../directory/event-feed.ts';
 import { EVENT_TYPES } from '../../../journal/journal.ts';
 import { TAGS } from '../../api-docs.ts';
 import { ref, type JsonSchema, type NamedSchema, type Query } from './common.ts';
@@ -25,8 +25,33 @@ export const FEED_EVENT: NamedSchema = {
   },
 };
 
+/**
+ * The page for `request`; when it is empty and the caller asked to `wait`, the page of the
+ * first events to arrive within that time, read from the empty page's `next` (so a caller that
+ * filters by type is moved past the events it does not want). Waits outside the admission limit,
+ * and stops waiting, with the empty page, when `stop` aborts (the client left, or the instance
+ * is stopping).
+ */
+async function readWaiting(feed: EventFeed, request: FeedRequest, waitOutsideLimit: FastifyRequest['waitOutsideLimit'], stop: AbortSignal): Promise<FeedAnswer> {
+  let answer = await feed.read(request);
+  const waitSeconds = request.waitSeconds ?? 0;
+  if (waitSeconds === 0 || request.after === 'now') return answer;
+  const deadline = Date.now() + waitSeconds * 1000;
+  while (answer.kind === 'page' && answer.events.length === 0) {
+    const next = answer.next;
+    const moved = await waitOutsideLimit(() => feed.waitPast(next, deadline, stop));
+    if (!moved) return answer;
+    answer = await feed.read({ ...request, after: decodeCursor(next) });
+  }
+  return answer;
+}
+
 /** Registers the events route. */
 export function eventRoutes(app: FastifyInstance, feed: EventFeed): void {
+  // A stopping instance answers its waiting readers at once (with their empty page), so that
+  // its shutdown does not wait for them.
+  const stopping = new AbortController();
+  app.addHook('preClose', async () => stopping.abort());
   app.get<{ Querystring: Query }>('/api/v2/events', {
     schema: {
       operationId: 'listEvents',
@@ -38,6 +63,13 @@ export function eventRoutes(app: FastifyInstance, feed: EventFeed): void {
           after: { type: 'string', description: 'The previous answer\'s `next`; `now` for the current end of the feed (take it before reading the lists); absent: from the oldest event kept.' },
           limit: { type: 'integer', minimum: 1, maximum: MAX_FEED_LIMIT, default: DEFAULT_FEED_LIMIT, description: 'Events per page.' },
           types: { type: 'string', description: `Only these types, comma-separated: ${EVENT_TYPES.join(', ')}.` },
+          wait: {
+            type: 'integer',
+            minimum: 0,
+            maximum: MAX_FEED_WAIT_SECONDS,
+            default: 0,
+            description: 'Seconds to wait for an event when there is none to give yet (long polling): the answer comes as soon as one is committed, through any instance, or with an empty page when the time is up.',
+          },
         },
       },
       response: {
@@ -59,7 +91,9 @@ export function eventRoutes(app: FastifyInstance, feed: EventFeed): void {
       },
     },
   }, async (request, reply) => {
-    const answer = await feed.read(parseFeedRequest(request.query));
+    const left = new AbortController();
+    reply.raw.once('close', () => left.abort());
+    const answer = await readWaiting(feed, parseFeedRequest(request.query), request.waitOutsideLimit.bind(request), AbortSignal.any([left.signal, stopping.signal]));
     // 410 Gone: the events after this cursor existed and were deleted, or were lost with a restore (RFC 9110 §15.5.11).
     if (answer.kind === 'expired') return reply.code(410).send({ message: answer.message, next: answer.next });
     return { events: answer.events, next: answer.next };

@@ -1,0 +1,130 @@
+/**
+ * Long polling of the event feed (`wait=`, docs/events.md): an empty page is held until an event
+ * is committed, through any instance, or the wait is up; waiting holds no slot of the admission
+ * limit; a stopping instance answers its waiting readers at once.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { secondInstance, startTestApp, userBody, groupBody, type TestApp } from '../support/app.ts';
+import { eachDatabase } from '../support/databases.ts';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The feed's current end, as a reader that wants only new events takes it. */
+async function end(app: TestApp): Promise<string> {
+  const answer = await app.request('GET', '/api/v2/events?after=now');
+  assert.equal(answer.status, 200, JSON.stringify(answer.body));
+  return answer.body.next;
+}
+
+eachDatabase('waiting for events (wait=)', (database) => {
+  test('a waiting reader gets the event of a change made through another instance as soon as it is committed', async () => {
+    const app = await startTestApp({ database });
+    const other = await secondInstance(app, database);
+    try {
+      for (let round = 0; round < 3; round += 1) {
+        const cursor = await end(app);
+        const waiting = app.request('GET', `/api/v2/events?after=${cursor}&wait=30`);
+        await sleep(400);
+        assert.equal((await other.request('POST', '/Users', userBody(`waited-${round}`))).status, 201);
+        const answer = await waiting;
+        assert.equal(answer.status, 200, JSON.stringify(answer.body));
+        // Before the 30 s were up: the page holds the event, not the empty page of a wait that ran out.
+        assert.deepEqual(answer.body.events.map((event: { type: string; data: { login: string } }) => `${event.type} ${event.data.login}`), [`user.created waited-${round}`]);
+        assert.notEqual(answer.body.next, cursor);
+      }
+    } finally {
+      await other.close();
+      await app.close();
+    }
+  });
+
+  test('with nothing to give, the answer is the empty page and the same end once the wait is up; events already there come at once', async () => {
+    const app = await startTestApp({ database });
+    try {
+      const cursor = await end(app);
+      const started = Date.now();
+      const empty = await app.request('GET', `/api/v2/events?after=${cursor}&wait=1`);
+      assert.equal(empty.status, 200);
+      assert.deepEqual(empty.body, { events: [], next: cursor });
+      assert.ok(Date.now() - started >= 900, 'the empty page came before the wait was up');
+      assert.equal((await app.request('POST', '/Users', userBody('already-there'))).status, 201);
+      const ready = await app.request('GET', `/api/v2/events?after=${cursor}&wait=30`);
+      assert.deepEqual(ready.body.events.map((event: { type: string }) => event.type), ['user.created']);
+      // after=now gives the end at once, whatever the wait.
+      assert.equal((await app.request('GET', '/api/v2/events?after=now&wait=30')).status, 200);
+    } finally {
+      await app.close();
+    }
+  });
+
+  test('a reader waiting for some types is not woken by others, and its next moves past them', async () => {
+    const app = await startTestApp({ database });
+    try {
+      const cursor = await end(app);
+      const waiting = app.request('GET', `/api/v2/events?after=${cursor}&types=group.created&wait=30`);
+      await sleep(300);
+      const user = (await app.request('POST', '/Users', userBody('not-awaited'))).body;
+      await sleep(700);
+      assert.equal((await app.request('POST', '/Groups', groupBody('awaited', [user.id]))).status, 201);
+      const answer = await waiting;
+      assert.deepEqual(answer.body.events.map((event: { type: string; data: { name: string } }) => `${event.type} ${event.data.name}`), ['group.created awaited']);
+      // Its next is past the user's creation and the group's events: nothing more of that type.
+      const after = await app.request('GET', `/api/v2/events?after=${answer.body.next}&types=group.created`);
+      assert.deepEqual(after.body.events, []);
+      const everything = await app.request('GET', `/api/v2/events?after=${cursor}`);
+      assert.deepEqual(everything.body.events.map((event: { type: string }) => event.type), ['user.created', 'group.created', 'group.user_added']);
+    } finally {
+      await app.close();
+    }
+  });
+
+  test('wait is a whole number of seconds from 0 to 30, given once', async () => {
+    const app = await startTestApp({ database });
+    try {
+      for (const wait of ['31', '-1', 'soon', '1.5', '1&wait=2']) {
+        const refused = await app.request('GET', `/api/v2/events?wait=${wait}`);
+        assert.equal(refused.status, 400, wait);
+        assert.match(refused.body.message, /wait/, wait);
+      }
+      assert.equal((await app.request('GET', '/api/v2/events?wait=0')).status, 200);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+test('waiting readers hold no slot of the admission limit: other requests go on while they wait', async () => {
+  const app = await startTestApp({ app: { admission: { maxConcurrent: 1, maxQueued: 2, queueTimeoutMs: 200 } } });
+  try {
+    const cursor = await end(app);
+    const waiting = [1, 2, 3].map(() => app.request('GET', `/api/v2/events?after=${cursor}&wait=30`));
+    await sleep(500);
+    // With the one slot held by a waiting reader, these would wait 200 ms in the queue and get 503.
+    for (let i = 0; i < 3; i += 1) {
+      const list = await app.request('GET', '/api/v2/users-management/users');
+      assert.equal(list.status, 200, JSON.stringify(list.body));
+    }
+    assert.equal((await app.request('POST', '/Users', userBody('wakes-them'))).status, 201);
+    // Woken together, they take the slot in turn (the queue's 200 ms is ample for a page each).
+    for (const answer of await Promise.all(waiting)) {
+      assert.equal(answer.status, 200, JSON.stringify(answer.body));
+      assert.deepEqual(answer.body.events.map((event: { type: string }) => event.type), ['user.created']);
+    }
+  } finally {
+    await app.close();
+  }
+});
+
+test('a stopping instance answers its waiting readers at once, with the empty page', async () => {
+  const app = await startTestApp();
+  const cursor = await end(app);
+  const waiting = app.request('GET', `/api/v2/events?after=${cursor}&wait=30`);
+  await sleep(300);
+  const closed = app.close().then(() => 'closed' as const);
+  const late = sleep(10_000).then(() => 'still waiting after 10 s' as const);
+  assert.equal(await Promise.race([closed, late]), 'closed');
+  const answer = await waiting;
+  assert.equal(answer.status, 200);
+  assert.deepEqual(answer.body, { events: [], next: cursor });
+});
