@@ -7,6 +7,7 @@ import { DirectoryError } from '../errors.ts';
 import { describeCaseConflict } from '../directory/case-conflicts.ts';
 import { backupSqlite, BackupRefused, restoreSqlite } from '../store/backup.ts';
 import { COPIED_TABLES, copyDatabase, CopyRefused, type CopyProgress } from '../store/copy.ts';
+import type { FeedEnd } from '../store/feed.ts';
 import { describeLocation, openStore, type DatabaseLocation, type Store } from '../store/index.ts';
 import type { CommandGroup } from './command.ts';
 import { printable } from './output.ts';
@@ -14,7 +15,7 @@ import { printable } from './output.ts';
 /** The `db` command group. */
 export const dbCommands: CommandGroup = {
   name: 'db',
-  summary: 'back up and restore a SQLite database; copy an installation between SQLite and PostgreSQL; check names',
+  summary: 'back up and restore a SQLite database; carry the event feed across a PostgreSQL restore; copy an installation between SQLite and PostgreSQL; check names',
   commands: {
     'case-conflicts': {
       summary: 'list users and groups whose names are equal regardless of case (exit 1 if any)',
@@ -95,7 +96,8 @@ export const dbCommands: CommandGroup = {
         'feed goes on after the replaced database\'s: event ids are never given twice, and an',
         'application whose cursor read changes the restore undid gets 410 and resynchronises.',
         '',
-        'PostgreSQL: use pg_restore (see docs/operations.md#backups-and-restore).',
+        'PostgreSQL: use pg_restore, with db feed-end before and db continue-feed after it (see',
+        'docs/operations.md#backups-and-restore).',
       ].join('\n'),
       async run(args, context) {
         const { positionals } = parseArgs({ args, options: {}, allowPositionals: true });
@@ -118,6 +120,58 @@ export const dbCommands: CommandGroup = {
           );
         }
         context.out(`Restored ${database} from ${file} (${report.users} users, schema ${report.schema}).`);
+        return undefined;
+      },
+    },
+    'feed-end': {
+      summary: 'print how far the event feed has gone, for `db continue-feed` after a PostgreSQL restore',
+      usage: [
+        'Usage: roster db feed-end',
+        '',
+        'Prints the end of the event feed of ROSTER_DATABASE_URL (the last position and the',
+        'largest event id it handed out), alone on the last line. Before restoring a PostgreSQL',
+        'database with pg_restore, stop every Roster instance, run this and keep the line; after',
+        'pg_restore, give it to `roster db continue-feed` so that the restored feed goes on after',
+        'it. See docs/operations.md#backups-and-restore.',
+      ].join('\n'),
+      async run(args, context) {
+        parseArgs({ args, options: {} });
+        const end = await (await context.services({ bootstrap: false })).eventFeed.endForRestore();
+        context.err(`The event feed has handed out positions up to ${end.position.tx}:${end.position.id} and event ids up to ${end.lastEventId}.`);
+        context.out(encodeFeedEnd(end));
+        return undefined;
+      },
+    },
+    'continue-feed': {
+      summary: 'after pg_restore: make the restored event feed go on after the replaced one (Roster stopped)',
+      usage: [
+        'Usage: roster db continue-feed <feed end>',
+        '',
+        '<feed end> is the line `roster db feed-end` printed for the database the restore replaced',
+        '(run before it was dropped, or on it if it still exists). The database of',
+        'ROSTER_DATABASE_URL, just restored, is migrated if older, then records that the changes',
+        'after the backup were undone: applications whose cursor read them get 410 and',
+        'resynchronise, and new changes get event ids and positions never handed out before.',
+        'Run it with every Roster instance stopped, before starting them on the restored database.',
+        'roster db restore (SQLite) does this by itself.',
+      ].join('\n'),
+      async run(args, context) {
+        const { positionals } = parseArgs({ args, options: {}, allowPositionals: true });
+        const [value, extra] = positionals;
+        if (value === undefined || extra !== undefined) return { usageError: 'give exactly one feed end, as `roster db feed-end` printed it' };
+        const replaced = decodeFeedEnd(value);
+        if (replaced === undefined) return { usageError: `"${printable(value)}" is not a feed end: give the last line \`roster db feed-end\` printed (feed-end-<position>-<event id>)` };
+        const services = await context.services({
+          bootstrap: false,
+          upgrade: (pending) => context.err(`The restored database's schema was older: applying ${pending.join(', ')}.`),
+        });
+        const undid = await services.eventFeed.continueAfterRestore(replaced);
+        context.out(
+          undid
+            ? 'The event feed goes on after the replaced database\'s: applications whose cursor read the changes the restore undid get 410 and resynchronise; ' +
+                'webhook endpoints send again the events after their position at the backup; new events get ids never used before. See docs/operations.md#after-a-restore-event-consumers-and-webhooks.'
+            : 'The restored event feed already goes past that end: nothing to do.',
+        );
         return undefined;
       },
     },
@@ -209,9 +263,22 @@ function progressPrinter(err: (text: string) => void): (progress: CopyProgress) 
 }
 
 /** The SQLite file of `location`; PostgreSQL and in-memory databases have other tools. */
+/** A feed end as one word to copy: `feed-end-<tx>-<id>-<last event id>`. */
+function encodeFeedEnd(end: FeedEnd): string {
+  return `feed-end-${end.position.tx}-${end.position.id}-${end.lastEventId}`;
+}
+
+function decodeFeedEnd(value: string): FeedEnd | undefined {
+  const match = /^feed-end-(\d{1,16})-(\d{1,16})-(\d{1,16})$/.exec(value.trim());
+  if (match === null) return undefined;
+  const [tx, id, lastEventId] = [match[1], match[2], match[3]].map(Number) as [number, number, number];
+  if (![tx, id, lastEventId].every(Number.isSafeInteger)) return undefined;
+  return { position: { tx, id }, lastEventId };
+}
+
 function sqlitePath(location: DatabaseLocation, verb: 'backup' | 'restore'): string {
   if (location.kind === 'postgres') {
-    const tool = verb === 'backup' ? 'pg_dump -Fc' : 'pg_restore';
+    const tool = verb === 'backup' ? 'pg_dump -Fc' : 'pg_restore (with db feed-end before and db continue-feed after it)';
     throw new DirectoryError('precondition', `db ${verb} works on SQLite databases; for PostgreSQL use ${tool}: see docs/operations.md#backups-and-restore.`);
   }
   if (location.path === ':memory:') throw new DirectoryError('precondition', `db ${verb} needs a SQLite database file, not sqlite::memory:.`);

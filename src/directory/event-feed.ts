@@ -5,7 +5,7 @@
  * skips an event committed late.
  */
 import { EVENT_TYPES, type EventType } from '../journal/journal.ts';
-import { claimFeedCleanup, feedHorizon, feedKeptFrom, feedPage, inRestoredGap, purgeFeed } from '../store/feed.ts';
+import { claimFeedCleanup, feedHorizon, feedKeptFrom, feedPage, inRestoredGap, purgeFeed, readFeedEnd, recordRestoredGap, type FeedEnd } from '../store/feed.ts';
 import type { Store } from '../store/index.ts';
 import type { FeedPosition, StoredFeedEvent } from '../store/journal.ts';
 import { inBatches, readSnapshot, transact } from '../store/transact.ts';
@@ -246,6 +246,21 @@ export function createEventFeed(store: Store, options: { readonly retentionDays:
     /** The current end of the feed: where a reader that wants only new events starts. */
     async end(): Promise<FeedPosition> {
       return readSnapshot(store.db, (trx) => feedHorizon(trx, store.dialect));
+    },
+
+    /** How far the feed has gone, positions and event ids: what a restore must go on after (`roster db feed-end`). */
+    async endForRestore(): Promise<FeedEnd> {
+      return readSnapshot(store.db, (trx) => readFeedEnd(trx, store.dialect));
+    },
+
+    /**
+     * After a restore of this database from a backup (pg_restore): goes on after `replaced`, the
+     * end of the feed of the database the backup replaced, read before it was replaced; cursors
+     * that read undone changes then answer 410, and no event id is given twice. Returns whether
+     * the restore undid anything (false: the feed already goes past `replaced`, nothing done).
+     */
+    async continueAfterRestore(replaced: FeedEnd): Promise<boolean> {
+      return transact(store.db, (trx) => recordRestoredGap(trx, store.dialect, replaced, new Date().toISOString()));
     },
 
     /**

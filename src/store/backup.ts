@@ -7,9 +7,8 @@
  */
 import { chmodSync, closeSync, copyFileSync, existsSync, fsyncSync, openSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
 import SQLite from 'better-sqlite3';
-import { recordRestoredGap } from './feed.ts';
+import { recordRestoredGap, type FeedEnd } from './feed.ts';
 import { openStore } from './index.ts';
-import type { FeedPosition } from './journal.ts';
 import { knownMigrations } from './migrate.ts';
 import { transact } from './transact.ts';
 
@@ -147,7 +146,7 @@ export interface RestoreReport extends BackupInfo {
 }
 
 /** The end of the replaced database's feed, or why it is not known. */
-type ReplacedFeed = { readonly end: FeedPosition | undefined } | { readonly unknown: string };
+type ReplacedFeed = { readonly end: FeedEnd | undefined } | { readonly unknown: string };
 
 /**
  * The end of the event feed of the SQLite database at `path` (read only, not migrated): one
@@ -169,7 +168,8 @@ function replacedFeed(path: string): ReplacedFeed {
       const sequence = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'events'").get() as { seq: number } | undefined;
       const end = { tx: feed?.tx_offset ?? 0, id: (sequence?.seq ?? 0) + 1 };
       const keptFrom = { tx: feed?.kept_from_tx ?? 0, id: feed?.kept_from_id ?? 0 };
-      return { end: end.tx > keptFrom.tx || (end.tx === keptFrom.tx && end.id >= keptFrom.id) ? end : keptFrom };
+      const position = end.tx > keptFrom.tx || (end.tx === keptFrom.tx && end.id >= keptFrom.id) ? end : keptFrom;
+      return { end: { position, lastEventId: sequence?.seq ?? 0 } };
     } finally {
       db.close();
     }

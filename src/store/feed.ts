@@ -173,15 +173,34 @@ export async function inRestoredGap(db: Executor, position: FeedPosition): Promi
 }
 
 /**
- * After `roster db restore` on SQLite: `replacedEnd` is the end of the feed of the database the
- * backup replaced. When it is past the restored feed's end, the changes in between were undone
- * by the restore: the feed records that stretch (a cursor in it answers 410), and goes on
- * numbering after it, transactions and event ids alike, so that no position or event id the
- * replaced database handed out is given to another change. Returns whether anything was undone.
+ * How far a database's event feed had gone: one past every position it handed out (a cursor
+ * it gave is never beyond it), and the largest event id it gave.
  */
-export async function recordRestoredGap(db: Executor, dialect: DialectAdapter, replacedEnd: FeedPosition, at: string): Promise<boolean> {
-  if (dialect.name !== 'sqlite') throw new Error('recordRestoredGap is for SQLite restores (roster db restore)');
+export interface FeedEnd {
+  readonly position: FeedPosition;
+  readonly lastEventId: number;
+}
+
+/** The feed's end as `db`'s snapshot sees it (`roster db feed-end`), for a restore to go on after (recordRestoredGap). */
+export async function readFeedEnd(db: Executor, dialect: DialectAdapter): Promise<FeedEnd> {
+  const position = await feedHorizon(db, dialect);
+  const counter = Number((await dialect.lastSerial('events', 'id').execute(db)).rows[0]?.last ?? 0);
+  // On SQLite the horizon's id is one past the largest event id still stored.
+  const stored = dialect.feedNumbering.kind === 'serialised' ? position.id - 1 : 0;
+  return { position, lastEventId: Math.max(counter, stored, 0) };
+}
+
+/**
+ * After a restore (`roster db restore` on SQLite, `roster db continue-feed` after pg_restore):
+ * `replaced` is the end of the feed of the database the backup replaced. When it is past the
+ * restored feed's end, the changes in between were undone by the restore: the feed records that
+ * stretch (a cursor in it answers 410), and goes on numbering after it, positions and event ids
+ * alike, so that no position or event id the replaced database handed out is given to another
+ * change. Returns whether anything was undone.
+ */
+export async function recordRestoredGap(db: Executor, dialect: DialectAdapter, replaced: FeedEnd, at: string): Promise<boolean> {
   const restoredEnd = await feedHorizon(db, dialect);
+  const replacedEnd = replaced.position;
   const undone = restoredEnd.tx < replacedEnd.tx || (restoredEnd.tx === replacedEnd.tx && restoredEnd.id < replacedEnd.id);
   if (!undone) return false;
   await db
@@ -189,10 +208,6 @@ export async function recordRestoredGap(db: Executor, dialect: DialectAdapter, r
     .values({ after_tx: restoredEnd.tx, after_id: restoredEnd.id, through_tx: replacedEnd.tx, through_id: replacedEnd.id, restored_at: at })
     .execute();
   await continueEventClock(db, dialect, { clock: replacedEnd.tx, keptFrom: await feedKeptFrom(db) });
-  // AUTOINCREMENT goes on after sqlite_sequence's `events` row (there once any event was
-  // written); `replacedEnd.id` is one past the replaced file's last event id.
-  const lastId = replacedEnd.id - 1;
-  const updated = await sql`UPDATE sqlite_sequence SET seq = max(seq, CAST(${lastId} AS INTEGER)) WHERE name = 'events'`.execute(db);
-  if (Number(updated.numAffectedRows ?? 0) === 0) await sql`INSERT INTO sqlite_sequence (name, seq) VALUES ('events', CAST(${lastId} AS INTEGER))`.execute(db);
+  for (const statement of dialect.resyncSerial('events', 'id', replaced.lastEventId)) await statement.execute(db);
   return true;
 }

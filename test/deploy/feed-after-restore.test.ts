@@ -1,0 +1,120 @@
+/**
+ * `roster db feed-end` and `roster db continue-feed` (docs/operations.md, "After a restore"):
+ * after a restore done outside Roster (pg_restore; on SQLite a copied file), the restored feed
+ * goes on after the replaced one's end, so that a cursor that read undone changes answers 410 and
+ * no event id is given twice, as `roster db restore` does for SQLite by itself.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { decodeCursor } from '../../src/directory/event-feed.ts';
+import { createServices } from '../../src/services.ts';
+import { backupSqlite } from '../../src/store/backup.ts';
+import { openStore } from '../../src/store/index.ts';
+import { startTestApp, userBody } from '../support/app.ts';
+import { runRoster } from '../support/cli.ts';
+import { createTestDatabase, eachDatabase, type ScratchDatabase, type TestDatabase } from '../support/databases.ts';
+
+type Event = { id: string; type: string; data: { login?: string; name?: string } };
+const line = (event: Event) => `${event.type} ${event.data.login ?? event.data.name}`;
+
+/** A backup of `scratch` into `file`, as an operator takes it (pg_dump, or `roster db backup`). */
+async function backUp(database: TestDatabase, scratch: ScratchDatabase, file: string): Promise<void> {
+  if (database === 'sqlite') {
+    await backupSqlite(scratch.location.kind === 'sqlite' ? scratch.location.path : '', file);
+    return;
+  }
+  const dump = spawnSync('pg_dump', ['--format=custom', `--file=${file}`, `--dbname=${scratch.url}`], { encoding: 'utf8' });
+  assert.equal(dump.status, 0, dump.stderr);
+}
+
+/** Restores `file` into the empty `target` (pg_restore, or the file copied into place). */
+function restore(database: TestDatabase, file: string, target: ScratchDatabase): void {
+  if (database === 'sqlite') {
+    copyFileSync(file, target.location.kind === 'sqlite' ? target.location.path : '');
+    return;
+  }
+  const run = spawnSync('pg_restore', ['--no-owner', `--dbname=${target.url}`, file], { encoding: 'utf8' });
+  assert.equal(run.status, 0, run.stderr);
+}
+
+eachDatabase('the event feed after a restore outside Roster (db feed-end, db continue-feed)', (database) => {
+  test('a cursor that read undone changes answers 410 however many changes follow, and no event id is given twice', async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'roster-feed-restore-'));
+    const original = await createTestDatabase(database);
+    const restored = await createTestDatabase(database);
+    try {
+      const app = await startTestApp({ database, location: original.location });
+      let start: string;
+      let next: string;
+      let lostId: number;
+      const backup = join(directory, 'roster.backup');
+      try {
+        start = (await app.request('GET', '/api/v2/events?after=now')).body.next;
+        assert.equal((await app.request('POST', '/Users', userBody('in-the-backup'))).status, 201);
+        await backUp(database, original, backup);
+        assert.equal((await app.request('POST', '/Users', userBody('lost-with-the-restore'))).status, 201);
+        const read = await app.request('GET', `/api/v2/events?after=${start}`);
+        assert.deepEqual(read.body.events.map(line), ['user.created in-the-backup', 'user.created lost-with-the-restore']);
+        next = read.body.next;
+        lostId = Number(read.body.events[1].id);
+      } finally {
+        await app.close();
+      }
+
+      // Every instance stopped: the end of the feed about to be replaced.
+      const end = runRoster(original.url, ['db', 'feed-end']);
+      assert.equal(end.status, 0, end.stderr);
+      assert.match(end.lastLine, /^feed-end-\d+-\d+-\d+$/);
+      assert.match(end.stderr, new RegExp(`event ids up to ${lostId}\\.`));
+
+      restore(database, backup, restored);
+      const continued = runRoster(restored.url, ['db', 'continue-feed', end.lastLine]);
+      assert.equal(continued.status, 0, continued.stderr);
+      assert.match(continued.lastLine, /^The event feed goes on after the replaced database's/);
+      // Given again (a second operator, a script run twice): nothing more to do.
+      const again = runRoster(restored.url, ['db', 'continue-feed', end.lastLine]);
+      assert.equal(again.status, 0, again.stderr);
+      assert.match(again.lastLine, /already goes past that end: nothing to do/);
+
+      // Roster started on the restored database.
+      const store = await openStore(restored.location);
+      try {
+        const services = createServices(store);
+        const cli = { kind: 'cli' } as const;
+        for (const name of ['after-1', 'after-2', 'after-3']) await services.groups.create({ displayName: name }, [], cli);
+        const undone = await services.eventFeed.read({ after: decodeCursor(next), types: undefined, limit: 100 });
+        assert.equal(undone.kind, 'expired', JSON.stringify(undone));
+        assert.match(undone.kind === 'expired' ? undone.message : '', /^This cursor read changes that a restore undid/);
+        const good = await services.eventFeed.read({ after: decodeCursor(start), types: undefined, limit: 100 });
+        assert.equal(good.kind, 'page', JSON.stringify(good));
+        const events = good.kind === 'page' ? (good.events as unknown as Event[]) : [];
+        assert.deepEqual(events.map(line), ['user.created in-the-backup', 'group.created after-1', 'group.created after-2', 'group.created after-3']);
+        for (const event of events.slice(1)) assert.ok(Number(event.id) > lostId, `event id ${event.id} was handed out before the restore (up to ${lostId})`);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await original.drop();
+      await restored.drop();
+      rmSync(directory, { recursive: true, force: true });
+    }
+  });
+
+  test('continue-feed refuses what is not a feed end, and says what to give', async () => {
+    const scratch = await createTestDatabase(database);
+    try {
+      for (const value of ['12', 'feed-end-1-2', 'feed-end-a-b-c']) {
+        const run = runRoster(scratch.url, ['db', 'continue-feed', value]);
+        assert.equal(run.status, 2, run.stderr);
+        assert.match(run.stderr, /is not a feed end: give the last line `roster db feed-end` printed/);
+      }
+      assert.equal(runRoster(scratch.url, ['db', 'continue-feed']).status, 2);
+    } finally {
+      await scratch.drop();
+    }
+  });
+});
