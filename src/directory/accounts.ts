@@ -195,7 +195,9 @@ export function createAccounts(store: Store, access: Access, initialPassword?: I
         const account = await store.db.transaction().execute(async (trx) => {
           await assertNotManagedInstance(trx);
           const now = new Date().toISOString();
-          const existing = await users.findByLogin(trx, login);
+          // Locked until the commit (PostgreSQL): of parallel reactivations, the others wait and
+          // then find the user active (409, as a later request), so it is reactivated once.
+          const existing = await users.findByLogin(trx, login, 'write');
           if (existing?.active) throw loginTaken(login);
           if (existing) {
             // SonarQube reactivates a deactivated account created again; its tokens, sessions

@@ -349,13 +349,15 @@ export function createUserQueries(dialect: DialectAdapter) {
   );
   // By case key; of logins equal regardless of case (migration 011 conflicts), the exact one,
   // else the one that kept the name.
-  const selectByLogin = compiledOnce((db: Executor, loginKey: string, login: string) =>
+  const byLogin = (db: Executor, loginKey: string, login: string) =>
     selectUsers(db)
       .where('u.login_key', '=', loginKey)
       .orderBy(sql`CASE WHEN u.login = ${login} THEN 0 ELSE 1 END`)
       .orderBy('u.login_conflict')
-      .limit(1),
-  );
+      .limit(1);
+  const selectByLogin = compiledOnce(byLogin);
+  // A reactivation's read (PostgreSQL): a parallel one waits, then reads the row it reactivated.
+  const selectLockedByLogin = compiledOnce((db: Executor, loginKey: string, login: string) => withRowLock(byLogin(db, loginKey, login), 'write', ['u']));
 
   return {
     /** The user linked to a SCIM id, or undefined; `lock` locks it for the rest of the transaction. */
@@ -413,10 +415,11 @@ export function createUserQueries(dialect: DialectAdapter) {
     /**
      * The user whose login equals `login` regardless of case (text.ts caseKey, on the
      * users_login_key index). Where migration 011 left several, the one spelt exactly so wins,
-     * else the one that kept the name.
+     * else the one that kept the name. `lock` (PostgreSQL) locks its row for the rest of the
+     * transaction, as findById's does.
      */
-    async findByLogin(db: Executor, login: string): Promise<StoredUser | undefined> {
-      const [row] = await selectByLogin(db, caseKey(login), login);
+    async findByLogin(db: Executor, login: string, lock?: 'write'): Promise<StoredUser | undefined> {
+      const [row] = await (lock === undefined || !dialect.supportsRowLocks ? selectByLogin : selectLockedByLogin)(db, caseKey(login), login);
       return row ? toUser(row) : undefined;
     },
 
