@@ -54,6 +54,15 @@ export function createAccess(store: Store, options: { readonly adminGroup?: stri
     },
 
     /**
+     * Locks the administrators' rows (PostgreSQL) as keepingAnAdministrator does, for a write
+     * that must lock another row before it calls keepingAnAdministrator: taken first, they are
+     * taken in the same order as by every other such write, so none waits on another in a circle.
+     */
+    async lockAdministrators(db: Executor): Promise<void> {
+      await memberships.administratorIds(db, adminGroup, true);
+    },
+
+    /**
      * Runs `change`, a write in `db`'s transaction that may take administrator rights away (a
      * deactivation; the administrators' group renamed or deleted, or a member removed from it),
      * and refuses it (the transaction rolls back) when it leaves no administrator where there was

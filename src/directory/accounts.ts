@@ -244,7 +244,10 @@ export function createAccounts(store: Store, access: Access, initialPassword?: I
       const has = (key: keyof AccountPatch): boolean => Object.hasOwn(patch, key);
       try {
         return await store.db.transaction().execute(async (trx) => {
-          const current = await users.findById(trx, id);
+          // Locked until the commit (PostgreSQL): a parallel update or deactivation waits, so
+          // neither writes back fields read before the other changed them (a merge-patch of the
+          // email undid a rename) nor tells its change from a stale row.
+          const current = await users.findById(trx, id, 'write');
           if (!current) throw new DirectoryError('not_found', `User '${id}' not found`);
           const readOnly = (field: 'id' | 'active' | 'local' | 'managed', value: unknown, why: string): void => {
             if (has(field) && patch[field] !== value) throw rejected(field, patch[field], why);
@@ -310,22 +313,26 @@ export function createAccounts(store: Store, access: Access, initialPassword?: I
         const now = new Date().toISOString();
         // SonarQube's rule: nobody would be left to administer the instance (the CLI, acting as
         // no user, could otherwise do it; the API and the console refuse self-deactivation).
-        const removed = await access.keepingAnAdministrator(trx, async () => {
-          // Of parallel deactivations (PostgreSQL), the first to write the row deactivates; the
-          // others wait for it and change nothing, so it is deactivated (and said so) once. The
-          // row is not locked before: the administrators' rows are, first and in order.
-          if (!(await users.setActive(trx, id, false, now))) return undefined;
-          return deactivation.deactivate(trx, id, now, journal.stamp(actor, now));
+        const deactivated = await access.keepingAnAdministrator(trx, async () => {
+          // The row is locked only now, after the administrators' rows (first and in order), and
+          // read again: a parallel update committed meanwhile is the state the deactivation
+          // starts from (its event's `previous`). Of parallel deactivations (PostgreSQL), the
+          // first to lock the row deactivates; the others wait, then change nothing, so it is
+          // deactivated (and said so) once.
+          const before = await users.findById(trx, id, 'write');
+          if (!before?.active || !(await users.setActive(trx, id, false, now))) return undefined;
+          return { before, removed: await deactivation.deactivate(trx, id, now, journal.stamp(actor, now)) };
         });
-        if (removed === undefined) return;
+        if (deactivated === undefined) return;
+        const { before, removed } = deactivated;
         const after = await users.findById(trx, id);
         if (!after) throw new Error('deactivated user vanished');
         await journal.record(trx, actor, {
           action: 'user.deactivated',
           targetType: 'user',
           targetId: id,
-          details: { login: current.login, before: snapshot(current), after: { ...snapshot(current), active: false }, ...removed },
-          events: userEvent(current, after),
+          details: { login: before.login, before: snapshot(before), after: { ...snapshot(before), active: false }, ...removed },
+          events: userEvent(before, after),
         }, now);
       });
     },

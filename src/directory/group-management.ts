@@ -139,7 +139,13 @@ export function createGroupManagement(store: Store, access: Access = createAcces
       let name = '';
       const has = (key: keyof GroupPatch): boolean => Object.hasOwn(patch, key);
       return write(() => name, async (trx) => {
-        const current = await groups.findById(trx, id);
+        // Locked until the commit (PostgreSQL): a parallel update waits and then starts from
+        // this one's result (no field written back from a stale read), a parallel deletion
+        // waits (or was first: 404). The administrators' group takes the administrators' rows
+        // first, in the order a deactivation takes them, so that neither waits on the other.
+        const seen = await groups.findById(trx, id);
+        if (seen !== undefined && access.isAdminGroup(seen.name)) await access.lockAdministrators(trx);
+        const current = await groups.findById(trx, id, 'write');
         if (!current) throw new DirectoryError('not_found', `Group '${id}' not found`);
         const readOnly = (field: 'id' | 'managed' | 'default', value: unknown, why: string): void => {
           if (has(field) && patch[field] !== value) throw rejected(field, patch[field], why);
