@@ -8,6 +8,7 @@ import type { Database, Store } from '../store/index.ts';
 import { isUniqueViolation } from '../store/errors.ts';
 import { createGroupQueries, type GroupFilter, type StoredGroup } from '../store/groups.ts';
 import { createMembershipQueries } from '../store/memberships.ts';
+import type { RowLock } from '../store/users.ts';
 import type { PageRequest } from './accounts.ts';
 import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
@@ -89,6 +90,17 @@ export function createGroupManagement(store: Store, access: Access = createAcces
     }
   }
 
+  /**
+   * The group, its row locked until the commit (PostgreSQL). The administrators' group takes the
+   * administrators' rows first, in the order a deactivation takes them: locked after the group,
+   * they deadlocked with a rename of one of its members (the user's row, then its groups').
+   */
+  async function findLocked(trx: Transaction<Database>, id: string, lock: RowLock): Promise<StoredGroup | undefined> {
+    const seen = await groups.findById(trx, id);
+    if (seen !== undefined && access.isAdminGroup(seen.name)) await access.lockAdministrators(trx);
+    return groups.findById(trx, id, lock);
+  }
+
   return {
     /** A page of groups and the total; `managed` may only filter a managed instance. */
     async list(filter: GroupFilter, page: PageRequest): Promise<{ groups: StoredGroup[]; total: number }> {
@@ -139,13 +151,9 @@ export function createGroupManagement(store: Store, access: Access = createAcces
       let name = '';
       const has = (key: keyof GroupPatch): boolean => Object.hasOwn(patch, key);
       return write(() => name, async (trx) => {
-        // Locked until the commit (PostgreSQL): a parallel update waits and then starts from
-        // this one's result (no field written back from a stale read), a parallel deletion
-        // waits (or was first: 404). The administrators' group takes the administrators' rows
-        // first, in the order a deactivation takes them, so that neither waits on the other.
-        const seen = await groups.findById(trx, id);
-        if (seen !== undefined && access.isAdminGroup(seen.name)) await access.lockAdministrators(trx);
-        const current = await groups.findById(trx, id, 'write');
+        // A parallel update waits and then starts from this one's result (no field written back
+        // from a stale read); a parallel deletion waits, or was first (404).
+        const current = await findLocked(trx, id, 'write');
         if (!current) throw new DirectoryError('not_found', `Group '${id}' not found`);
         const readOnly = (field: 'id' | 'managed' | 'default', value: unknown, why: string): void => {
           if (has(field) && patch[field] !== value) throw rejected(field, patch[field], why);
@@ -184,9 +192,9 @@ export function createGroupManagement(store: Store, access: Access = createAcces
     /** Deletes a group and its memberships; a managed group is the identity provider's to delete. */
     async delete(id: string, actor: Actor): Promise<void> {
       await store.db.transaction().execute(async (trx) => {
-        // Locked until the commit (PostgreSQL): of parallel deletions, all but the first find no
-        // group (404), so it is deleted (and said so) once.
-        const current = await groups.findById(trx, id, 'delete');
+        // Of parallel deletions, all but the first find no group (404), so it is deleted (and
+        // said so) once.
+        const current = await findLocked(trx, id, 'delete');
         if (!current) throw new DirectoryError('not_found', `Group '${id}' not found`);
         const refusal = deletionRefusal(current);
         if (refusal !== undefined) throw refusal;

@@ -10,6 +10,7 @@ import { after, before, test } from 'node:test';
 import type { HTTPMethods } from 'fastify';
 import { secondInstance, startTestApp, type TestApp, type TestResponse } from '../support/app.ts';
 import { eachDatabase, type TestDatabase } from '../support/databases.ts';
+import { DEFAULT_ADMIN_GROUP } from '../../src/directory/access.ts';
 
 const USERS = '/api/v2/users-management/users';
 const GROUPS = '/api/v2/authorizations/groups';
@@ -126,6 +127,17 @@ eachDatabase('admin API writes in parallel', (database) => {
       for (const answer of answers.filter((a) => a.status === 404)) assert.equal(answer.body.message, `Group '${groupId}' not found`);
       assert.equal(await events('group.deleted', groupId), 1, `round ${round}`);
       assert.equal(await audit('group', groupId, 'group.deleted'), 1, `round ${round}`);
+    }
+  });
+
+  test('DELETE of the administrators\' group beside a rename of one of its members: 204 and 200, never a 500 (deadlock)', async () => {
+    for (let round = 0; round < ROUNDS / 2; round += 1) {
+      const group = await roster.request('POST', GROUPS, { name: DEFAULT_ADMIN_GROUP });
+      assert.equal(group.status, 201, JSON.stringify(group.body));
+      const userId = await newUser();
+      assert.equal((await roster.request('POST', MEMBERSHIPS, { groupId: group.body.id, userId })).status, 201);
+      const [deleted, renamed] = await Promise.all([roster.request('DELETE', `${GROUPS}/${group.body.id}`), second.request('PATCH', `${USERS}/${userId}`, { name: `Admin ${serial}` })]);
+      assert.deepEqual([deleted.status, renamed.status], [204, 200], `round ${round}: ${JSON.stringify([deleted.body, renamed.body])}`);
     }
   });
 
