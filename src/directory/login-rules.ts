@@ -29,3 +29,20 @@ export function loginProblem(login: string): string | undefined {
   if (/[\s\p{Cc}]/u.test(login)) return 'must not contain spaces or control characters';
   return undefined;
 }
+
+/** What separates a released login from the name it had (`jane.doe~released-4f1c…`). */
+export const RELEASED_LOGIN_MARK = '~released-';
+
+/**
+ * The login an account is moved to when another user takes its name: `login`, then the mark,
+ * then `tag` (part of its internal id), so that it cannot meet another account's name. It is a
+ * valid login by loginProblem when `login` was: the mark has no space, and the name is cut
+ * (whole characters) so that the whole fits LOGIN_LENGTH.max.
+ */
+export function releasedLogin(login: string, tag: string): string {
+  const suffix = `${RELEASED_LOGIN_MARK}${tag}`;
+  const characters = Array.from(login);
+  let length = login.length;
+  while (length + suffix.length > LOGIN_LENGTH.max && characters.length > 0) length -= characters.pop()?.length ?? 0;
+  return `${characters.join('')}${suffix}`;
+}

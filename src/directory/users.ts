@@ -2,7 +2,7 @@
  * Users: the domain rules for creating, updating, deactivating and finding users, whatever
  * API asks. Every write is one transaction that also appends its audit event.
  */
-import { hasSurroundingSpace, SURROUNDING_SPACE_RULE } from './login-rules.ts';
+import { hasSurroundingSpace, releasedLogin, SURROUNDING_SPACE_RULE } from './login-rules.ts';
 import type { Filter, AttributePath } from '../scim/filter/ast.ts';
 import { foldDocument } from '../scim/keys.ts';
 import { ENTERPRISE_USER_SCHEMA, USER_SCHEMA, type ResourceSchemas } from '../scim/schemas.ts';
@@ -206,11 +206,51 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
     return scimUserOf(user, groups, await users.displaysByScimId(db, managerIdsOf([user])));
   }
 
-  async function ensureLoginFree(db: Executor, login: string, exceptUserId: string): Promise<void> {
-    const other = await userWrites.loginHolder(db, login);
-    if (other && other.id !== exceptUserId) {
-      throw new DirectoryError('conflict', `userName "${login}" is already used by another user.`, 'userName');
-    }
+  /**
+   * Makes `login` free for `renamed`, renamed by SCIM (PUT, PATCH, in /Bulk too), or refuses it.
+   * A name that is free, or the renamed user's own (a change of case), needs nothing. A name
+   * held by a deactivated account that SCIM does not manage (a user deleted through SCIM, a
+   * deactivated local one) is taken from it: identity providers routinely give a leaver's name
+   * to another user, and the IdP could neither find what holds it (its filters show linked users
+   * only) nor free it, while SCIM makes every account read-only for administrators.
+   */
+  async function takeLogin(db: Executor, login: string, renamed: StoredUser, actor: Actor, now: string): Promise<void> {
+    // The usual case first, on the index and without a lock: nobody else holds the name.
+    const holder = await userWrites.loginHolder(db, login);
+    if (holder === undefined || holder.id === renamed.id) return;
+    // Locked and read again (PostgreSQL): a POST linking the holder, or its deactivation, that
+    // got there first is seen; one that comes later waits, then meets the unique index.
+    const others = (await userWrites.lockLoginHolders(db, login)).filter((other) => other.id !== renamed.id);
+    const [first] = others;
+    if (first === undefined) return;
+    // Taking a name from a case-conflict set would only pass it to the next of the set.
+    if (others.length > 1 || first.scimId !== null) throw loginTaken(login);
+    if (first.active) throw new DirectoryError('conflict', localHolderMessage(login, first.login), 'userName');
+    await releaseLogin(db, first.id, renamed, actor, now);
+  }
+
+  /**
+   * Moves the login of deactivated account `holderId` aside (releasedLogin) so that `renamed`
+   * can take it. Recorded before the rename, so that the feed never shows two users with one login.
+   */
+  async function releaseLogin(db: Executor, holderId: string, renamed: StoredUser, actor: Actor, now: string): Promise<void> {
+    const before = await users.findById(db, holderId);
+    if (before === undefined) throw new Error('login holder vanished');
+    let released = releasedLogin(before.login, holderId.replace(/-/g, '').slice(-12));
+    // Twelve hex digits are unique in practice, but anyone may have chosen such a login; the whole id is unique.
+    if ((await userWrites.loginHolder(db, released)) !== undefined) released = releasedLogin(before.login, holderId);
+    const next = { login: released, displayName: before.displayName, email: before.email, externalId: before.externalId };
+    await users.updateProfile(db, holderId, next, now);
+    await memberDisplay.changed(db, holderId, before, next, now);
+    const after = await users.findById(db, holderId);
+    if (after === undefined) throw new Error('login holder vanished');
+    await journal.record(db, actor, {
+      action: 'user.login_released',
+      targetType: 'user',
+      targetId: holderId,
+      details: { login: before.login, releasedLogin: released, takenBy: { id: renamed.id, scimId: renamed.scimId, previousLogin: renamed.login } },
+      events: userEvent(before, after),
+    }, now);
   }
 
   async function write<T>(work: (db: Executor) => Promise<T>, conflictMessage: string): Promise<T> {
@@ -243,9 +283,7 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
         // SCIM resource was deleted) is read, to be linked. The unique index on login_key stays
         // the judge of racing creates (write() turns its refusal into the same 409).
         const holder = await userWrites.loginHolder(trx, values.login);
-        if (holder?.scimId != null) {
-          throw new DirectoryError('conflict', `userName "${values.login}" is already used by another user.`, 'userName');
-        }
+        if (holder?.scimId != null) throw loginTaken(values.login);
         if (holder === undefined) {
           const id = newId();
           const inserted = await userWrites.insertNew(trx, id, scimId, values, emails, now);
@@ -263,9 +301,7 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
         }
         // Linking: read in full, as before (PostgreSQL may show a user committed since the check).
         const existing = await users.findByLogin(trx, values.login);
-        if (existing?.scimId) {
-          throw new DirectoryError('conflict', `userName "${values.login}" is already used by another user.`, 'userName');
-        }
+        if (existing?.scimId) throw loginTaken(values.login);
         let id: string;
         // Linking an active account with active=false suspends it like any SCIM active=false.
         const suspending = existing !== undefined && existing.active && !values.active;
@@ -347,13 +383,13 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
           }
           return current;
         }
-        // An unchanged userName is the user's own: no other user has the same spelling (the
-        // check below refuses it whenever a name changes), so only a new name is looked up.
-        if (values.login !== current.user.login) await ensureLoginFree(trx, values.login, current.user.id);
         const deactivating = current.user.active && !values.active;
         const reactivating = !current.user.active && values.active;
         if (deactivating) assertNotSelf(actor, current.user.id);
         const now = new Date().toISOString();
+        // An unchanged userName is the user's own: no other user has the same spelling (takeLogin
+        // frees or refuses every new name), so only a new name is looked up.
+        if (values.login !== current.user.login) await takeLogin(trx, values.login, current.user, actor, now);
         await userWrites.update(trx, current.user.id, values, now);
         // Rewritten only when they changed: most updates (a title, a name) leave them as they are.
         await userWrites.replaceChangedEmails(trx, current.user.id, emailRowsOf(current.user.data), emails);
@@ -460,6 +496,23 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
       });
     },
   };
+}
+
+/** The 409 of a userName another user holds (the IdP can find it when it is linked). */
+function loginTaken(login: string): DirectoryError {
+  return new DirectoryError('conflict', `userName "${login}" is already used by another user.`, 'userName');
+}
+
+/**
+ * The 409 of a userName held by an active account SCIM does not manage (a local break-glass
+ * administrator, a just-in-time user): the IdP cannot see it, so the message says who can free
+ * the name. RFC 7644 §3.12 has uniqueness cover a value "already in use or reserved".
+ */
+function localHolderMessage(login: string, holderLogin: string): string {
+  return (
+    `userName "${login}" is held by the local account "${holderLogin}", which the identity provider does not manage. ` +
+    'If the name should go to this user, a Roster administrator can deactivate that account (console, admin API, or `roster users deactivate`); the rename then takes the name.'
+  );
 }
 
 /** A listed user's SCIM id, the tie-breaker of list positions. */

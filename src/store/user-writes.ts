@@ -17,6 +17,12 @@ export interface LoginHolder {
   readonly scimId: string | null;
 }
 
+/** A user whose login has a given case key, as a rename onto that login weighs it. */
+export interface KeyHolder extends LoginHolder {
+  readonly login: string;
+  readonly active: boolean;
+}
+
 /** Email rows compiled per count up to this many; beyond, the statement is built each time. */
 const COMPILED_EMAIL_ROWS = 8;
 
@@ -180,6 +186,27 @@ export function createUserWriteQueries(dialect: DialectAdapter) {
     async loginHolder(db: Executor, login: string): Promise<LoginHolder | undefined> {
       const [row] = await selectHolder(db, caseKey(login), login);
       return row === undefined ? undefined : { id: row.id, scimId: row.scim_id };
+    },
+
+    /**
+     * Every user whose login equals `login` regardless of case (several only in a case-conflict
+     * set of migration 011), in loginHolder's order, their rows locked first (PostgreSQL) and
+     * then read again: a transaction that was changing one of them (a POST linking it, an
+     * administrator deactivating it) has committed, and its change is what this read shows.
+     */
+    async lockLoginHolders(db: Executor, login: string): Promise<KeyHolder[]> {
+      const loginKey = caseKey(login);
+      if (dialect.supportsRowLocks) await db.selectFrom('users').select('id').where('login_key', '=', loginKey).forNoKeyUpdate().execute();
+      // A statement of its own: the locking one shows a row as it was when it started waiting.
+      const rows = await db
+        .selectFrom('users as u')
+        .leftJoin('scim_users as su', 'su.user_id', 'u.id')
+        .select(['u.id', 'u.login', 'u.active', 'su.scim_id'])
+        .where('u.login_key', '=', loginKey)
+        .orderBy(sql`CASE WHEN u.login = ${login} THEN 0 ELSE 1 END`)
+        .orderBy('u.login_conflict')
+        .execute();
+      return rows.map((row) => ({ id: row.id, login: row.login, active: row.active !== 0, scimId: row.scim_id }));
     },
 
     /**
