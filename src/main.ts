@@ -171,6 +171,8 @@ export async function serve(config: Config): Promise<void> {
       if (expired > 0) app.log.info({ deleted: expired }, 'deleted expired OpenID Connect codes, tokens and sessions');
       const ended = await services.sessions.purgeEnded();
       if (ended > 0) app.log.info({ deleted: ended }, 'deleted ended Roster sessions (expired or idle)');
+      const samlExpired = await services.samlSp.purgeExpired();
+      if (samlExpired > 0) app.log.info({ deleted: samlExpired }, 'deleted expired SAML sign-in requests and remembered assertions');
       const forgotten = await services.passwordSignIn.purgeKnownBrowsers();
       if (forgotten > 0) app.log.info({ deleted: forgotten }, 'forgot browsers that have not signed in with a password for 90 days');
       // Keys whose rate-limit budget is whole again mean the same as no row.

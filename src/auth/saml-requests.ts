@@ -73,7 +73,11 @@ export async function isRememberedAssertion(db: Executor, id: string): Promise<b
   return queries.isRemembered(db, id);
 }
 
-/** Deletes requests and remembered assertions that can no longer be used. */
-export async function purgeExpired(db: Executor, now: Date = new Date()): Promise<void> {
-  await queries.purgeExpired(db, now.toISOString());
+/**
+ * Deletes up to `limit` requests and as many remembered assertions that can no longer be used;
+ * returns how many rows went. Bounded, so that the share a sign-in start takes stays small
+ * however many expired (the periodic clean-up takes the rest, in batches).
+ */
+export async function purgeExpired(db: Executor, limit: number, now: Date = new Date()): Promise<number> {
+  return queries.purgeExpired(db, now.toISOString(), limit);
 }

@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import type { Profile, SAML, SamlConfig as NodeSamlConfig } from '@node-saml/node-saml';
 import type { getVerifiedXml } from '@node-saml/node-saml/lib/xml.js';
 import type { Store } from '../store/index.ts';
+import { inBatches } from '../store/transact.ts';
 import { shorten } from '../text.ts';
 import { describeCertificate, type SamlConfig, type SamlConfigService } from './saml-config.ts';
 import { createBrowserBinding, isSameBrowser } from './saml-browser.ts';
@@ -83,6 +84,11 @@ export interface SamlServiceProvider {
    * header is `cookies`: an answer to our request must come from the browser that started it.
    */
   validate(samlResponse: string, cookies: string | undefined): Promise<SamlResult>;
+  /**
+   * Deletes every expired request and remembered assertion, in batches with turns between them;
+   * returns how many. For the periodic clean-up: each sign-in start deletes a few itself.
+   */
+  purgeExpired(): Promise<number>;
   /** Our ACS URL (what Destination and Recipient must say). */
   readonly acsUrl: string;
   /** Our entity ID under `config` (the audience assertions must name). */
@@ -96,6 +102,10 @@ export interface SamlServiceProvider {
  * decode to 768 KiB, and each KiB parsed costs CPU (three parsers read it).
  */
 export const MAX_SAML_RESPONSE_LENGTH = 256 * 1024;
+/** Expired requests (and assertions) a sign-in start deletes at most: the periodic clean-up deletes any backlog. */
+const PURGE_AT_SIGN_IN = 20;
+/** Rows per table and transaction of the periodic clean-up. */
+const PURGE_BATCH = 5000;
 /** Time allowed between our AuthnRequest and the IdP's answer (MFA prompts can take a while). */
 const REQUEST_LIFETIME_MS = 15 * 60 * 1000;
 /** Clock skew tolerated on NotBefore/NotOnOrAfter. */
@@ -146,10 +156,14 @@ export function createSamlServiceProvider(store: Store, configs: SamlConfigServi
     acsUrl,
     entityId,
 
+    purgeExpired() {
+      return inBatches(store.db, PURGE_BATCH, (trx) => purgeExpired(trx, PURGE_BATCH));
+    },
+
     async loginRedirect(returnTo, cookies, options = {}) {
       const config = await configs.get();
       if (config === undefined) return undefined;
-      await purgeExpired(store.db);
+      await purgeExpired(store.db, PURGE_AT_SIGN_IN);
       const browser = browsers.issue(cookies);
       const cache = createRequestCache(store.db, { lifetimeMs: REQUEST_LIFETIME_MS, returnTo, browserHash: browser.hash });
       const url = await nodeSaml(config, cache, config.certificates, options.forceAuthn === true).getAuthorizeUrlAsync('', undefined, {});

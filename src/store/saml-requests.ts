@@ -77,10 +77,18 @@ export function createSamlRequestQueries() {
       return (await db.selectFrom('saml_assertions').select('id').where('id', '=', id).executeTakeFirst()) !== undefined;
     },
 
-    /** Deletes requests and remembered assertions that expired at or before `cutoff`. */
-    async purgeExpired(db: Executor, cutoff: string): Promise<void> {
-      await db.deleteFrom('saml_requests').where('expires_at', '<=', cutoff).execute();
-      await db.deleteFrom('saml_assertions').where('expires_at', '<=', cutoff).execute();
+    /**
+     * Deletes up to `limit` requests and up to `limit` remembered assertions that expired at or
+     * before `cutoff` (found through their expiry indexes); returns how many rows went.
+     */
+    async purgeExpired(db: Executor, cutoff: string, limit: number): Promise<number> {
+      let deleted = 0;
+      for (const table of ['saml_requests', 'saml_assertions'] as const) {
+        const expired = db.selectFrom(table).select('id').where('expires_at', '<=', cutoff).limit(limit);
+        const result = await db.deleteFrom(table).where('id', 'in', expired).executeTakeFirst();
+        deleted += Number(result.numDeletedRows);
+      }
+      return deleted;
     },
   };
 }
