@@ -35,7 +35,9 @@ import type { AttributeDefinition, ResolvedAttribute, ResourceTypeRef, SchemaDef
 import { caseKey } from '../text.ts';
 import {
   attributeLabel,
+  claimAttribute,
   createValueContext,
+  extensionKeyLabel,
   extensionSchemasOf,
   finishDocument,
   getResolvedValue,
@@ -53,7 +55,7 @@ import {
   schemaNamedBy,
   setResolvedValue,
 } from './validate.ts';
-import type { ValueContext } from './validate.ts';
+import type { Claims, ValueContext } from './validate.ts';
 
 export type PatchOpName = 'add' | 'replace' | 'remove';
 
@@ -239,6 +241,8 @@ function applyWithoutPath(state: PatchState, op: 'add' | 'replace', value: JsonV
   if (!isJsonObject(value)) {
     throw badRequest('invalidValue', `${label}: without a path, the value of ${op} must be an object of attributes`);
   }
+  // Each attribute once, as in a resource body (validate.ts claimOnce).
+  const named: Claims = new Map();
   for (const [key, raw] of Object.entries(value)) {
     if (key.includes('[')) {
       // Tolerance: a value path used as a key, e.g. {"emails[type eq \"work\"].value": "…"}.
@@ -254,9 +258,10 @@ function applyWithoutPath(state: PatchState, op: 'add' | 'replace', value: JsonV
         noteUnknownKey(state.context, key, raw);
         break;
       case 'extension':
-        applyExtensionValue(state, op, target.schema, raw, key);
+        applyExtensionValue(state, op, target.schema, raw, key, named);
         break;
       case 'attribute':
+        claimAttribute(named, target.resolved, key);
         applyKeyedAttribute(state, op, target.resolved, raw);
         break;
     }
@@ -285,6 +290,7 @@ function applyExtensionValue(
   schema: SchemaDefinition,
   raw: JsonValue | undefined,
   label: string,
+  named: Claims = new Map(),
 ): void {
   if (raw === null || raw === undefined) {
     if (op === 'replace') delete state.document[schema.id];
@@ -293,8 +299,12 @@ function applyExtensionValue(
   if (!isJsonObject(raw)) throw badRequest('invalidValue', `${label} must be an object of ${schema.name} attributes`);
   for (const [key, value] of Object.entries(raw)) {
     const target = resolveKey(state.resourceType, `${schema.id}:${key}`);
-    if (target.kind === 'attribute') applyKeyedAttribute(state, op, target.resolved, value);
-    else noteIgnored(state.context, `${schema.id}:${key}`);
+    if (target.kind !== 'attribute') {
+      noteIgnored(state.context, `${schema.id}:${key}`);
+      continue;
+    }
+    claimAttribute(named, target.resolved, extensionKeyLabel(key, schema));
+    applyKeyedAttribute(state, op, target.resolved, value);
   }
 }
 
@@ -710,6 +720,7 @@ export function splitGroupMemberOperations(operations: readonly PatchOperation[]
       continue;
     }
     const rest: JsonObject = {};
+    const named: Claims = new Map();
     for (const [key, value] of Object.entries(operation.value)) {
       // applyPatch reads a key with '[' as a value path; one naming members must not reach it.
       const keyPath = key.includes('[') ? parsePath(key, key) : undefined;
@@ -723,6 +734,8 @@ export function splitGroupMemberOperations(operations: readonly PatchOperation[]
         if (target.resolved.subAttribute) {
           throw badRequest('invalidPath', `${key}: name the members themselves, e.g. {"members": [{"value": "<user id>"}]}`);
         }
+        // {"members": […], "Members": […]}: a replace would keep whichever came last.
+        claimAttribute(named, target.resolved, key);
         const change = memberChangeForValue(operation.op, value, key);
         if (change) memberChanges.push(change);
       } else {

@@ -314,6 +314,7 @@ function normaliseComplex(
     else return invalid(label, 'a complex value (a JSON object)', value);
   }
   const output: JsonObject = {};
+  const named: Claims = new Map();
   for (const [key, raw] of Object.entries(object as Record<string, unknown>)) {
     const subAttribute = findAttribute(subAttributes, key);
     if (!subAttribute) {
@@ -321,6 +322,7 @@ function normaliseComplex(
       continue;
     }
     const subLabel = `${label}.${subAttribute.name}`;
+    claimOnce(named, subLabel, key);
     if (subAttribute.mutability === 'readOnly' && context.dropReadOnly) {
       noteIgnored(context, subLabel, 'readOnly');
       continue;
@@ -356,6 +358,12 @@ export function normaliseSingleValue(
  */
 export function memberIdOf(element: unknown, where: string): string {
   if (!isJsonObject(element)) throw badRequest('invalidValue', `${where} must be an object such as {"value": "<user id>"}`);
+  // A PATCH's members reach here unnormalised: {"value": a, "VALUE": b} must not pick one.
+  const named: Claims = new Map();
+  for (const name of Object.keys(element)) {
+    const subAttribute = findAttribute(GROUP_MEMBERS?.subAttributes ?? [], name);
+    if (subAttribute) claimOnce(named, `${where}.${subAttribute.name}`, name);
+  }
   const key = Object.keys(element).find((name) => name.toLowerCase() === 'value');
   const id = key === undefined ? undefined : element[key];
   if (typeof id !== 'string' || id === '') throw badRequest('invalidValue', `${where}.value must be the member's id (a non-empty string)`);
@@ -682,7 +690,7 @@ export function normaliseResource(
   }
   const context = createValueContext(resourceType);
   const document: JsonObject = {};
-  const named = new Map<string, string>();
+  const named: Claims = new Map();
   for (const [key, raw] of Object.entries(body)) {
     const target = resolveKey(resourceType, key);
     switch (target.kind) {
@@ -693,7 +701,7 @@ export function normaliseResource(
         noteUnknownKey(context, key, raw);
         break;
       case 'attribute':
-        claimOnce(named, target.resolved, key);
+        claimAttribute(named, target.resolved, key);
         writeClientAttribute(context, document, target.resolved, raw);
         break;
       case 'extension':
@@ -712,7 +720,7 @@ function writeExtensionObject(
   resourceType: ResourceTypeRef,
   schema: SchemaDefinition,
   raw: unknown,
-  named: Map<string, string>,
+  named: Claims,
 ): void {
   if (raw === null || raw === undefined) return;
   if (!isJsonObject(raw)) invalid(schema.id, `an object of ${schema.name} attributes`, raw);
@@ -722,26 +730,44 @@ function writeExtensionObject(
       noteIgnored(context, `${schema.id}:${key}`);
       continue;
     }
-    claimOnce(named, resolved, `${key} (in ${schema.id})`);
+    claimAttribute(named, resolved, extensionKeyLabel(key, schema));
     writeClientAttribute(context, document, resolved, value);
   }
 }
 
+/** The attributes one client-sent object named so far: each path, lower-cased, and the key that named it. */
+export type Claims = Map<string, string>;
+
 /**
  * Refuses a body that gives one attribute twice (names are case-insensitive, RFC 7643 §2.1):
  * `userName` and `username`, an extension attribute both in its object and by its full URN,
- * or `name` beside `name.givenName`. Which one would win is an accident of key order, so
- * neither is taken (400 invalidSyntax), as a search body naming a parameter twice is refused.
+ * `name` beside `name.givenName`, or one sub-attribute twice in a complex value (`name`'s
+ * `givenName` and `GivenName`, an `emails` element's `value` and `Value`). Which one would win
+ * is an accident of key order, so neither is taken (400 invalidSyntax), as a search body naming
+ * a parameter twice is refused. `label` is the canonical path (`name.givenName`,
+ * `emails[0].value`); `parent` the attribute it is a sub-attribute of, when named by a dotted key.
  */
-function claimOnce(named: Map<string, string>, resolved: ResolvedAttribute, key: string): void {
-  const label = attributeLabel(resolved).toLowerCase();
-  const whole = resolved.subAttribute ? label.slice(0, label.lastIndexOf('.')) : label;
+function claimOnce(named: Claims, label: string, key: string, parent?: string): void {
+  const path = label.toLowerCase();
+  const whole = parent?.toLowerCase() ?? path;
   for (const [other, otherKey] of named) {
-    if (other === label || other === whole || other.startsWith(`${label}.`)) {
-      throw badRequest('invalidSyntax', `The body gives ${attributeLabel(resolved)} twice, as ${JSON.stringify(otherKey)} and ${JSON.stringify(key)}; send it once.`);
+    if (other === path || other === whole || other.startsWith(`${path}.`)) {
+      throw badRequest('invalidSyntax', `The body gives ${label} twice, as ${JSON.stringify(otherKey)} and ${JSON.stringify(key)}; send it once.`);
     }
   }
-  named.set(label, key);
+  named.set(path, key);
+}
+
+/** claimOnce for a key of a resource body, a PATCH value without a path, or an extension object. */
+export function claimAttribute(named: Claims, resolved: ResolvedAttribute, key: string): void {
+  const { schema, extension, attribute } = resolved;
+  const parent = resolved.subAttribute ? attributeLabel({ schema, extension, attribute }) : undefined;
+  claimOnce(named, attributeLabel(resolved), key, parent);
+}
+
+/** How a key inside an extension object is quoted when it is given twice. */
+export function extensionKeyLabel(key: string, schema: SchemaDefinition): string {
+  return `${key} (in ${schema.id})`;
 }
 
 /**

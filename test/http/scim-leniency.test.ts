@@ -156,6 +156,29 @@ eachDatabase('SCIM leniency with real clients', (database) => {
     assert.equal((await roster.request('GET', '/Schemas?Filter=x')).status, 403);
   });
 
+  test('attribute names match in any case, but one given twice in two cases is a 400 inside complex values too', async () => {
+    const refused = async (method: 'POST' | 'PUT' | 'PATCH', path: string, body: unknown, detail: RegExp) => {
+      const response = await roster.request(method, path, body);
+      assert.equal(response.status, 400, `${method} ${JSON.stringify(body)}: ${JSON.stringify(response.body)}`);
+      assert.deepEqual(response.body.schemas, [ERROR_SCHEMA]);
+      assert.equal(response.body.scimType, 'invalidSyntax');
+      assert.match(response.body.detail, detail);
+    };
+    const patch = (operation: unknown) => ({ schemas: [PATCH_OP], Operations: [operation] });
+    const before = (await roster.request('GET', `/Users/${bob}`)).body;
+    await refused('POST', '/Users', userBody('dupcase3', { name: { givenName: 'a', GivenName: 'b' } }), /gives name\.givenName twice, as "givenName" and "GivenName"; send it once/);
+    await refused('POST', '/Users', userBody('dupcase4', { emails: [{ value: 'a@x.io', Value: 'b@x.io' }] }), /gives emails\[0\]\.value twice, as "value" and "Value"/);
+    await refused('PUT', `/Users/${bob}`, userBody('bob', { name: { familyName: 'p1', familyname: 'p2' } }), /gives name\.familyName twice/);
+    await refused('PATCH', `/Users/${bob}`, patch({ op: 'replace', value: { title: 't1', TITLE: 't2' } }), /gives title twice, as "title" and "TITLE"/);
+    await refused('PATCH', `/Users/${bob}`, patch({ op: 'replace', path: 'name', value: { familyName: 'f1', FamilyName: 'f2' } }), /gives name\.familyName twice/);
+    await refused('POST', '/Groups', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: 'dupcase', members: [{ value: olivia, VALUE: oscar }] }, /gives members\[0\]\.value twice/);
+    await refused('PATCH', `/Groups/${groupId}`, patch({ op: 'add', path: 'members', value: [{ value: olivia, VALUE: oscar }] }), /gives members\[0\]\.value twice, as "value" and "VALUE"/);
+    // Nothing was created or changed.
+    assert.equal((await roster.request('GET', `/Users?filter=${encodeURIComponent('userName sw "dupcase"')}`)).body.totalResults, 0);
+    assert.equal((await roster.request('GET', `/Groups?filter=${encodeURIComponent('displayName eq "dupcase"')}`)).body.totalResults, 0);
+    assert.deepEqual((await roster.request('GET', `/Users/${bob}`)).body, before);
+  });
+
   test('/Me matches in any case too', async () => {
     const response = await roster.app.inject({ method: 'GET', url: `${SCIM}/me`, headers: { authorization: `Bearer ${roster.token}` } });
     assert.equal(response.statusCode, 404, 'the administrator is a local account: no SCIM resource');

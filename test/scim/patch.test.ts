@@ -539,6 +539,27 @@ test('a value path used as a key of a no-path value is applied like a path', () 
   assert.deepEqual(user['emails'], [{ type: 'work', value: 'w@x' }]);
 });
 
+test('an attribute or sub-attribute given twice in another case in a PATCH value is 400 invalidSyntax naming both keys', () => {
+  const cases: [unknown, RegExp][] = [
+    [{ op: 'replace', value: { title: 't1', TITLE: 't2' } }, /gives title twice, as "title" and "TITLE"; send it once/],
+    [{ op: 'add', value: { name: { givenName: 'a' }, 'NAME.givenName': 'b' } }, /gives name\.givenName twice/],
+    [{ op: 'replace', value: { [EXT]: { department: 'a', Department: 'b' } } }, /gives urn:.*:User:department twice/],
+    [{ op: 'replace', value: { [`${EXT}:department`]: 'a', [EXT]: { department: 'b' } } }, /gives urn:.*:User:department twice/],
+    [{ op: 'replace', path: EXT, value: { employeeNumber: '1', EMPLOYEENUMBER: '2' } }, /gives urn:.*:User:employeeNumber twice/],
+    [{ op: 'replace', path: 'name', value: { familyName: 'f1', FamilyName: 'f2' } }, /gives name\.familyName twice, as "familyName" and "FamilyName"/],
+    [{ op: 'add', path: 'emails', value: [{ value: 'a@x.io', Value: 'b@x.io' }] }, /gives emails\[0\]\.value twice/],
+    [{ op: 'replace', path: 'emails[type eq "work"]', value: { value: 'a@x.io', VALUE: 'b@x.io' } }, /\.value twice/],
+    [{ op: 'replace', value: { name: { givenName: 'a', GIVENNAME: 'b' } } }, /gives name\.givenName twice/],
+  ];
+  for (const [operation, detail] of cases) rejects(() => patchUser(barbara(), operation), 'invalidSyntax', detail);
+});
+
+test('a Group PATCH giving members, or a member\'s value, twice in another case is 400 invalidSyntax', () => {
+  rejects(() => split({ op: 'add', path: 'members', value: [{ value: 'u1', VALUE: 'u2' }] }), 'invalidSyntax', /gives members\[0\]\.value twice, as "value" and "VALUE"/);
+  rejects(() => split({ op: 'remove', path: 'members', value: [{ Value: 'u1', value: 'u2' }] }), 'invalidSyntax', /gives members\[0\]\.value twice/);
+  rejects(() => split({ op: 'replace', value: { members: [{ value: 'u1' }], Members: [{ value: 'u2' }] } }), 'invalidSyntax', /gives members twice, as "members" and "Members"/);
+});
+
 test('applyPatch returns a new document and never mutates its input', () => {
   const start = barbara();
   const frozen = structuredClone(start);

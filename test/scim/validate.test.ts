@@ -126,6 +126,27 @@ test('an attribute given twice (another case, its full URN, its extension object
   assert.deepEqual(normaliseResource('User', { userName: 'a', 'name.givenName': 'B', 'name.familyName': 'J' }, 'create')['name'], { givenName: 'B', familyName: 'J' });
 });
 
+test('a sub-attribute given twice in a complex value, in another case, is 400 invalidSyntax naming both keys', () => {
+  const cases: [Record<string, unknown>, RegExp][] = [
+    [{ name: { givenName: 'a', GivenName: 'b' } }, /gives name\.givenName twice, as "givenName" and "GivenName"; send it once/],
+    [{ emails: [{ value: 'a@x.io', Value: 'b@x.io' }] }, /gives emails\[0\]\.value twice, as "value" and "Value"/],
+    [{ emails: { type: 'work', TYPE: 'home', value: 'a@x.io' } }, /gives emails\[0\]\.type twice/],
+    [{ [ENTERPRISE_USER_SCHEMA]: { manager: { value: 'm1', VALUE: 'm2' } } }, /gives urn:.*:enterprise:2\.0:User:manager\.value twice/],
+  ];
+  for (const [extra, detail] of cases) {
+    rejects(() => normaliseResource('User', { userName: 'a', ...extra }, 'replace'), 'invalidSyntax', detail);
+  }
+  // A readOnly sub-attribute too: neither would be kept, but the body is as ambiguous.
+  rejects(
+    () => normaliseResource('Group', { displayName: 'g', members: [{ value: 'u1', display: 'A', Display: 'B' }] }, 'create'),
+    'invalidSyntax',
+    /gives members\[0\]\.display twice/,
+  );
+  // Distinct sub-attributes, and one name per element of a list, are fine.
+  const user = normaliseResource('User', { userName: 'a', name: { givenName: 'a', familyName: 'b' }, emails: [{ Value: 'a@x.io' }, { value: 'b@x.io' }] }, 'create');
+  assert.deepEqual(user['emails'], [{ value: 'a@x.io' }, { value: 'b@x.io' }]);
+});
+
 test('null values and empty arrays are unassigned and dropped (RFC 7643 §2.5)', () => {
   const user = normaliseResource(
     'User',
