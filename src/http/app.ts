@@ -22,7 +22,17 @@ import { createReadiness, READINESS_TIMEOUT_MS } from './health.ts';
 import { docsRoutes, loadDocuments, scimDocumentationUrl } from './docs.ts';
 import { REQUEST_TIMEOUT_MS, drainOnClose } from './draining.ts';
 import { createAdmission, type Admission, type AdmissionPolicy, type Release } from './admission.ts';
-import { DEFAULT_BODY_LIMIT, MAX_JSON_DEPTH, checkStorableText, decodeJsonBody, hasProtoKey, jsonTooDeep } from './input.ts';
+import {
+  ACCEPTED_CONTENT_CODINGS,
+  DEFAULT_BODY_LIMIT,
+  MAX_JSON_DEPTH,
+  UnsupportedContentCodingError,
+  checkStorableText,
+  decodeJsonBody,
+  hasProtoKey,
+  jsonTooDeep,
+  unreadableContentCodings,
+} from './input.ts';
 import { SCIM_PREFIX, apiOfPath, routedPath } from './routing.ts';
 import { securityHeaders } from './security-headers.ts';
 import { AJV_OPTIONS, coerceQuery, schemaErrorFormatter } from './validation.ts';
@@ -212,6 +222,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   // While stopping, connections close after their answer, and new requests are refused at once.
   drainOnClose(app, unroutedError);
+  // A body in a content coding (gzip …) is refused from its headers, whatever the route reads
+  // (JSON, forms, the OpenID provider's own reader), before it waits for a slot; the unread rest
+  // is not worth reading, so the connection closes after the answer.
+  app.addHook('onRequest', async (request, reply) => {
+    const codings = unreadableContentCodings(request.headers);
+    if (codings.length === 0) return;
+    reply.header('accept-encoding', ACCEPTED_CONTENT_CODINGS).header('connection', 'close');
+    throw new UnsupportedContentCodingError(codings);
+  });
   // Then the admission limit: a request beyond it costs nothing more than its headers. The
   // probes, and a scrape of /metrics that needs no token, pass: an overloaded instance is when
   // its figures matter most, and they read no database. A scrape with a token is admitted like

@@ -2,6 +2,7 @@
  * Request-parsing rules that hold for every API, before any route sees the input: how large a
  * body may be, how it is encoded, how deep its JSON may nest, and which text Roster can store at all.
  */
+import type { IncomingHttpHeaders } from 'node:http';
 import { ScimError, badRequest } from '../scim/errors.ts';
 import { unstorableText } from '../scim/json.ts';
 
@@ -21,6 +22,43 @@ export function formatBytes(bytes: number): string {
   if (bytes % (1024 * 1024) === 0) return `${bytes / (1024 * 1024)} MiB`;
   if (bytes % 1024 === 0) return `${bytes / 1024} KiB`;
   return `${bytes} bytes`;
+}
+
+/**
+ * The refusal of a request body sent in a content coding (gzip, br …): 415, as RFC 9110
+ * §15.5.16 says for "an unsupported content coding", and never a reading of the compressed bytes
+ * as JSON or a form. Roster decodes none: the IdPs (Entra ID, Okta) send bodies uncompressed,
+ * and a decoder would need its own limit on what a small body inflates to. Each scope answers
+ * it in its own shape; a page says `message` as it is.
+ */
+export class UnsupportedContentCodingError extends ScimError {
+  /** The codings the request named, lower-cased (`gzip`, `x-foo`). */
+  readonly codings: readonly string[];
+
+  constructor(codings: readonly string[]) {
+    const named = codings.map((coding) => coding.slice(0, 40)).join(', ');
+    super(415, undefined, `The request body is sent with Content-Encoding: ${named}, which Roster does not decode: send the body uncompressed, without Content-Encoding.`);
+    this.codings = codings;
+  }
+}
+
+/** What a 415 for a content coding tells the client it may use (RFC 9110 §12.5.3: only the body as it is). */
+export const ACCEPTED_CONTENT_CODINGS = 'identity';
+
+/**
+ * The content codings (RFC 9110 §8.4) a request's body is declared in that Roster cannot read,
+ * empty when none: no Content-Encoding, only `identity` (no coding at all), or no body to read.
+ */
+export function unreadableContentCodings(headers: IncomingHttpHeaders): string[] {
+  const header = headers['content-encoding'];
+  if (header === undefined) return [];
+  const length = headers['content-length'];
+  const hasBody = headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+  if (!hasBody) return [];
+  return header
+    .split(',')
+    .map((coding) => coding.trim().toLowerCase())
+    .filter((coding) => coding !== '' && coding !== 'identity');
 }
 
 // A fatal decoder refuses what a lenient one would silently turn into U+FFFD (encoded

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { isUtf8 } from 'node:buffer';
+import { gzipSync } from 'node:zlib';
 import { after, before, test } from 'node:test';
 import { toScimError } from '../../src/http/errors.ts';
 import { DEFAULT_BODY_LIMIT, MAX_JSON_DEPTH, checkStorableText, firstInvalidUtf8, jsonTooDeep } from '../../src/http/input.ts';
@@ -264,6 +265,47 @@ eachDatabase('request parsing limits', (database) => {
       assert.equal(api.body.message, 'Send request bodies as application/json (PATCH: application/merge-patch+json).');
     }
     assert.equal(await countUsers('plain'), 0);
+  });
+
+  test('a body in a content coding (gzip, an unknown one) is 415 naming it, in the shape of each API; identity is read as it is', async () => {
+    const json = JSON.stringify(userBody('coded@example.com'));
+    const refused = (response: { raw: LightMyRequestResponse }, coding: string) => {
+      assert.equal(response.raw.statusCode, 415, response.raw.body);
+      assert.equal(response.raw.headers['accept-encoding'], 'identity', 'RFC 9110 §15.5.16: what the request may use');
+      assert.equal(response.raw.headers.connection, 'close', 'the unread body is not read');
+      assert.ok(response.raw.body.includes(`Content-Encoding: ${coding}`), response.raw.body);
+    };
+    // It read the gzip bytes as JSON text: 400 "not valid UTF-8: byte 0x8B at offset 1".
+    const gzip = await send('POST', `${SCIM}/Users`, gzipSync(json), { 'content-encoding': 'gzip' });
+    assertScimError(gzip, 415);
+    assert.equal(gzip.body.scimType, undefined, 'RFC 7644 has no scimType for it');
+    refused(gzip, 'gzip');
+    // It took plain JSON labelled with a coding as if it had none: 201.
+    for (const coding of ['x-foo', 'GZIP', 'identity, br']) {
+      const labelled = await send('POST', `${SCIM}/Users`, json, { 'content-encoding': coding });
+      assertScimError(labelled, 415);
+      refused(labelled, coding.toLowerCase().replace('identity, ', ''));
+    }
+    const user = (await roster.request('POST', '/Users', userBody('coded-patch@example.com'))).body;
+    const patch = await send('PATCH', `${SCIM}/Users/${user.id}`, gzipSync(JSON.stringify({ schemas: [PATCH_OP], Operations: [{ op: 'replace', path: 'title', value: 'x' }] })), { 'content-encoding': 'deflate' });
+    assertScimError(patch, 415);
+    assert.equal(await countUsers('coded@'), 0);
+    const api = await send('POST', '/api/v2/authorizations/groups', gzipSync('{"name":"coded"}'), { 'content-type': 'application/json', 'content-encoding': 'gzip' });
+    refused(api, 'gzip');
+    assert.deepEqual(Object.keys(api.body), ['message']);
+    // The pages answer it as a page, the OpenID provider as an OAuth error: not "accepts only forms".
+    const form = { 'content-type': 'application/x-www-form-urlencoded', 'content-encoding': 'gzip' };
+    for (const url of ['/sessions', '/saml/acs', '/oidc/auth']) {
+      const page = await send('POST', url, gzipSync('a=b'), { ...form, accept: 'text/html' });
+      refused(page, 'gzip');
+      assert.match(String(page.raw.headers['content-type']), /text\/html/, url);
+    }
+    const token = await send('POST', '/oidc/token', gzipSync('grant_type=client_credentials'), form);
+    refused(token, 'gzip');
+    assert.equal(token.body.error, 'invalid_request');
+    // No coding, or only identity, is the body as it is; a coding on a request without a body is no matter.
+    assert.equal((await send('POST', `${SCIM}/Users`, json, { 'content-encoding': 'identity' })).status, 201);
+    assert.equal((await send('GET', `${SCIM}/Users/${user.id}`, undefined, { 'content-encoding': 'gzip' })).status, 200);
   });
 
   test('UTF-8 however the charset is spelled is accepted and stored exactly', async () => {

@@ -27,7 +27,7 @@ import { shorten } from '../../text.ts';
 import { RetryLaterError } from '../../errors.ts';
 import type { ScimError } from '../../scim/errors.ts';
 import { adminStatusOf, setRetryAfter, toScimError } from '../errors.ts';
-import { checkStorableText } from '../input.ts';
+import { UnsupportedContentCodingError, checkStorableText } from '../input.ts';
 import { assetRoutes } from './assets.ts';
 import type { ConsoleContext } from './context.ts';
 import { html } from './html.ts';
@@ -162,7 +162,8 @@ function consoleErrorHandler(error: FastifyError, request: FastifyRequest, reply
     });
   }
   if (refused.status === 413 || refused.status === 415) reply.header('connection', 'close');
-  const message = refused.status === 415 ? `The console accepts only forms (${FORM}).` : shorten(refused.message, MAX_MESSAGE);
+  const message =
+    refused.status === 415 && !(error instanceof UnsupportedContentCodingError) ? `The console accepts only forms (${FORM}).` : shorten(refused.message, MAX_MESSAGE);
   // The admin API's status for the same refusal (400 for a precondition), as its message.
   const status = adminStatusOf(error, refused);
   return sendPage(request, reply, { status, title: status === 404 ? 'Not found' : 'Request refused', body: html`<p>${message}</p>` });

@@ -10,6 +10,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { RetryLaterError } from '../../errors.ts';
 import { DATABASE_RETRY_AFTER_SECONDS, setRetryAfter, toScimError } from '../errors.ts';
+import { UnsupportedContentCodingError } from '../input.ts';
 import type { IncomingMessage } from 'node:http';
 import type { Services } from '../../services.ts';
 import { signInUrl } from '../console/pages/sign-in.ts';
@@ -77,8 +78,9 @@ export async function oidcRoutes(app: FastifyInstance, options: OidcOptions & { 
     const browser = (request.headers.accept ?? '').includes('text/html');
     const refused = toScimError(error);
     if (refused.status < 500) {
+      const why = error instanceof UnsupportedContentCodingError ? error.message : 'The request could not be read.';
       return browser
-        ? sendHtml(reply, refused.status, messagePage('Bad request', 'The request could not be read.'))
+        ? sendHtml(reply, refused.status, messagePage('Bad request', why))
         : reply.code(refused.status).send({ error: 'invalid_request', error_description: refused.message });
     }
     if (refused.status === 503) {
