@@ -17,7 +17,7 @@ import { forwardAuthRoutes } from './routes/forward-auth.ts';
 import type { ReturnTrust } from './client.ts';
 import { oidcRoutes } from './oidc/routes.ts';
 import { scimEndpoint } from './routes/scim/index.ts';
-import { DATABASE_RETRY_AFTER_SECONDS, apiErrorHandler, scimErrorHandler } from './errors.ts';
+import { CLIENT_CLOSED_REQUEST, DATABASE_RETRY_AFTER_SECONDS, apiErrorHandler, scimErrorHandler } from './errors.ts';
 import { createReadiness, READINESS_TIMEOUT_MS } from './health.ts';
 import { docsRoutes, loadDocuments, scimDocumentationUrl } from './docs.ts';
 import { REQUEST_TIMEOUT_MS, drainOnClose } from './draining.ts';
@@ -79,8 +79,6 @@ export interface AppOptions {
   readonly streamStallMs?: number;
 }
 
-/** The status recorded for a request whose client left before it was served (nginx's 499). */
-const CLIENT_CLOSED_REQUEST = 499;
 
 /** The probes that must answer however busy the instance is: an orchestrator reads a timeout as "dead". */
 const PROBES = new Set(['/healthz', '/livez']);
@@ -201,9 +199,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       reply.header(REQUEST_ID_HEADER, request.id);
       const answered = unroutedError(error, request, reply);
       // No hook runs for these requests: record, count and log them here.
-      if (isScimRequest(request)) recorder.observe(request, reply);
-      metrics.observeRequest(request, reply);
-      logRequest(request, reply);
+      observe(request, reply);
       return answered;
     },
   });
@@ -215,10 +211,35 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const stopStoreWarnings = options.services.store.observeWarnings((warning) => app.log.warn({ err: warning.error }, warning.message));
   app.decorate('routeSchemas', routeSchemas);
   app.decorate('streamStallMs', options.streamStallMs ?? STREAM_STALL_MS);
+  /** What follows every request: its provisioning activity (SCIM), its count and its log line. */
+  const observe = (request: FastifyRequest, reply: FastifyReply): void => {
+    if (isScimRequest(request)) recorder.observe(request, reply);
+    metrics.observeRequest(request, reply);
+    logRequest(request, reply);
+  };
+  const closedEarly = new WeakSet<FastifyRequest>();
   // On the raw response, so that it is sent on every answer, those of the routes that write
   // the response themselves (the OpenID provider) included.
   app.addHook('onRequest', async (request, reply) => {
     reply.raw.setHeader(REQUEST_ID_HEADER, request.id);
+    // A client that leaves before its answer is complete (while its request waits for a slot,
+    // while it sends its body, while it is worked on) gets no answer, so Node never finishes
+    // the response and Fastify runs no onResponse hook: the request had no log line, and a
+    // body cut short was logged as an error. It is observed when the connection closes, as
+    // nginx's 499 "client closed request" when no answer had begun; it is the client's doing.
+    // The client's address is read now: a socket no longer knows its peer once closed, unless
+    // it was asked before (Node keeps the answer), and the line and the activity name the client.
+    void request.socket.remoteAddress;
+    let finished = false;
+    reply.raw.once('finish', () => {
+      finished = true;
+    });
+    reply.raw.once('close', () => {
+      if (finished) return;
+      if (!reply.raw.headersSent) reply.raw.statusCode = CLIENT_CLOSED_REQUEST;
+      closedEarly.add(request);
+      observe(request, reply);
+    });
   });
   // While stopping, connections close after their answer, and new requests are refused at once.
   drainOnClose(app, unroutedError);
@@ -253,9 +274,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   // After the response is sent, so that recording never delays nor fails a SCIM request.
   app.addHook('onResponse', async (request, reply) => {
-    if (isScimRequest(request)) recorder.observe(request, reply);
-    metrics.observeRequest(request, reply);
-    logRequest(request, reply);
+    if (!closedEarly.has(request)) observe(request, reply);
   });
   // Fastify closes after the requests in flight; their activity is written before the store closes.
   app.addHook('onClose', async () => {

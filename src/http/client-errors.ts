@@ -20,14 +20,24 @@ const SCIM_ERROR = 'urn:ietf:params:scim:api:messages:2.0:Error';
 export function answerClientError(this: FastifyInstance, error: Error & { code?: string }, socket: Socket): void {
   // A reset connection has nobody left to answer (Node's own handler does the same).
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  // The client closed its side before its request was complete (a body cut short): its doing,
+  // not a refusal. The route that has the request logs and counts it (499, app.ts); a client
+  // that only half-closed still reads this answer.
+  const endedEarly = error.code === 'HPE_INVALID_EOF_STATE';
   const [status, detail] =
     error.code === 'HPE_HEADER_OVERFLOW'
       ? [431, 'The request line and headers exceed 16 KiB (a URL that long is refused; send a filter in a POST /.search body instead).']
       : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
         ? [408, 'The request was not received in time.']
-        : [400, 'The request is not valid HTTP.'];
-  this.log.info({ status, code: error.code, remoteAddress: socket.remoteAddress }, `request refused before routing: ${detail}`);
-  this.metrics.refusedUnread(status);
+        : endedEarly
+          ? [400, 'The connection was closed before the whole request was sent.']
+          : [400, 'The request is not valid HTTP.'];
+  if (endedEarly) {
+    this.log.debug({ status, code: error.code, remoteAddress: socket.remoteAddress }, `request ended early: ${detail}`);
+  } else {
+    this.log.info({ status, code: error.code, remoteAddress: socket.remoteAddress }, `request refused before routing: ${detail}`);
+    this.metrics.refusedUnread(status);
+  }
   const body = JSON.stringify({ schemas: [SCIM_ERROR], status: String(status), detail });
   if (socket.writable) {
     socket.write(

@@ -60,6 +60,18 @@ function logFailure(request: FastifyRequest, error: unknown, refused: ScimError,
   else request.log.debug({ status: refused.status, scimType: refused.scimType, detail: refused.message }, `${what} refused`);
 }
 
+/** The status recorded for a request whose client left before it was answered (nginx's 499 "client closed request"). */
+export const CLIENT_CLOSED_REQUEST = 499;
+
+/**
+ * True for the failure of reading a request whose client closed the connection before sending
+ * all of it: Node destroys the request with `Error: aborted` (code ECONNRESET). The code alone
+ * would also match a database connection reset, which is Roster's trouble, not the client's.
+ */
+function isClientGone(error: unknown): boolean {
+  return error instanceof Error && (error as NodeJS.ErrnoException).code === 'ECONNRESET' && error.message === 'aborted';
+}
+
 /** Fastify's own errors (body too large, bad content type …) carry a statusCode below 500. */
 function isClientFrameworkError(error: unknown): error is FastifyError & { statusCode: number } {
   return (
@@ -78,6 +90,8 @@ function isClientFrameworkError(error: unknown): error is FastifyError & { statu
  */
 export function toScimError(error: unknown, bodyLimit?: number, api: 'scim' | 'admin' = 'scim'): ScimError {
   if (error instanceof ScimError) return error;
+  // Before the database's checks, which read ECONNRESET as a lost database connection (a 503).
+  if (isClientGone(error)) return new ScimError(CLIENT_CLOSED_REQUEST, undefined, 'The client closed the connection before it had sent the whole request.');
   if (error instanceof DirectoryError) {
     return new ScimError(DIRECTORY_STATUS[error.code], DIRECTORY_SCIM_TYPE[error.code], error.message);
   }

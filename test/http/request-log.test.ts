@@ -5,7 +5,8 @@
  * answer. Logging does not touch the database, so these run on SQLite only.
  */
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
+import { connect } from 'node:net';
+import { PassThrough, Writable } from 'node:stream';
 import { describe, test } from 'node:test';
 import type { AppOptions } from '../../src/http/app.ts';
 import { startTestApp, userBody, type TestApp } from '../support/app.ts';
@@ -24,7 +25,7 @@ interface LogLine {
 /** An app whose pino output is captured, as text and as parsed lines. */
 async function loggedApp(
   level: 'info' | 'debug' = 'info',
-  options: { trustedProxies?: AppOptions['trustedProxies'] } = {},
+  options: { trustedProxies?: AppOptions['trustedProxies']; admission?: AppOptions['admission'] } = {},
 ): Promise<{ roster: TestApp; text: () => string; lines: () => LogLine[] }> {
   const chunks: string[] = [];
   const stream = new Writable({
@@ -33,7 +34,8 @@ async function loggedApp(
       done();
     },
   });
-  const roster = await startTestApp({ logger: { level, stream }, ...options });
+  const { admission, ...rest } = options;
+  const roster = await startTestApp({ logger: { level, stream }, ...rest, ...(admission !== undefined ? { app: { admission } } : {}) });
   const text = (): string => chunks.join('');
   return {
     roster,
@@ -200,6 +202,54 @@ describe('X-Request-Id', () => {
       const first = (await roster.app.inject({ method: 'GET', url: '/healthz' })).headers['x-request-id'];
       const second = (await roster.app.inject({ method: 'GET', url: '/healthz' })).headers['x-request-id'];
       assert.notEqual(first, second);
+    } finally {
+      await roster.close();
+    }
+  });
+
+  test('a client that leaves partway through its body, or while its request waits for a slot, is one info line with 499, counted as no 5xx', async () => {
+    const { roster, lines, text } = await loggedApp('info', { admission: { maxConcurrent: 1, queueTimeoutMs: 2000, maxQueued: 8 } });
+    try {
+      await roster.app.listen({ port: 0, host: '127.0.0.1' });
+      const address = roster.app.server.address();
+      assert.ok(address !== null && typeof address === 'object');
+      /** Sends the head of a request (and the first bytes of its body) on a real connection, then closes it. */
+      const leave = async (head: string, waitMs = 100): Promise<void> => {
+        const socket = connect(address.port, '127.0.0.1');
+        await new Promise((resolve) => socket.once('connect', resolve));
+        socket.write(head);
+        await new Promise((resolve) => setTimeout(resolve, waitMs));
+        socket.destroy();
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      };
+      const cutShort = (url: string, id: string, type = 'application/json') =>
+        `POST ${url} HTTP/1.1\r\nHost: roster\r\nAuthorization: Bearer ${roster.token}\r\nX-Request-Id: ${id}\r\nContent-Type: ${type}\r\nContent-Length: 1000\r\n\r\n{"login":`;
+      await leave(cutShort(`${SCIM}/Users`, 'cut-scim'));
+      await leave(cutShort('/api/v2/authorizations/groups', 'cut-admin'));
+      await leave(cutShort('/sessions', 'cut-console', 'application/x-www-form-urlencoded'));
+      // A request queued behind one that holds the only slot (its body still to come).
+      const body = new PassThrough();
+      const slow = roster.app.inject({ method: 'POST', url: `${SCIM}/Users`, headers: { authorization: `Bearer ${roster.token}`, 'content-type': 'application/scim+json' }, payload: body });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await leave(`GET ${SCIM}/Users HTTP/1.1\r\nHost: roster\r\nAuthorization: Bearer ${roster.token}\r\nX-Request-Id: left-queued\r\n\r\n`, 50);
+      body.end(JSON.stringify(userBody('slot-holder')));
+      assert.equal((await slow).statusCode, 201);
+      for (const [id, route] of [['cut-scim', `${SCIM}/Users`], ['cut-admin', '/api/v2/authorizations/groups'], ['cut-console', '/sessions'], ['left-queued', `${SCIM}/Users`]] as const) {
+        const mine = linesOf(lines(), id);
+        assert.equal(mine.length, 1, `${id}: ${JSON.stringify(mine)}`);
+        assert.equal(mine[0]?.level, 30);
+        assert.equal(mine[0]?.msg, 'request completed');
+        assert.equal(mine[0]?.status, 499);
+        assert.equal(mine[0]?.route, route);
+      }
+      // It was an error with its stack ("Error: aborted", ECONNRESET), read as a lost database
+      // connection, beside a line saying the request was not valid HTTP.
+      assert.deepEqual(lines().filter((line) => line.level >= 40), [], text());
+      assert.doesNotMatch(text(), /aborted|not valid HTTP/);
+      const metrics = await roster.app.inject({ method: 'GET', url: '/metrics' });
+      assert.match(metrics.body, /^roster_http_requests_total\{route="\/api\/scim\/v2\/Users",method="POST",status="499"\} 1$/m);
+      assert.match(metrics.body, /^roster_http_requests_total\{route="\/api\/v2\/authorizations\/groups",method="POST",status="499"\} 1$/m);
+      assert.doesNotMatch(metrics.body, /^roster_http_requests_total\{[^}]*status="(5\d\d|400)"\}/m);
     } finally {
       await roster.close();
     }
