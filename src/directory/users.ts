@@ -226,14 +226,15 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
     // Taking a name from a case-conflict set would only pass it to the next of the set.
     if (others.length > 1 || first.scimId !== null) throw loginTaken(login);
     if (first.active) throw new DirectoryError('conflict', localHolderMessage(login, first.login), 'userName');
-    await releaseLogin(db, first.id, renamed, actor, now);
+    await releaseLogin(db, first.id, { id: renamed.id, scimId: renamed.scimId, previousLogin: renamed.login }, actor, now);
   }
 
   /**
-   * Moves the login of deactivated account `holderId` aside (releasedLogin) so that `renamed`
-   * can take it. Recorded before the rename, so that the feed never shows two users with one login.
+   * Moves the login of deactivated account `holderId` aside (releasedLogin) so that `takenBy`
+   * (renamed, or about to be created) can take it. Recorded before the taker's own change, so
+   * that the feed never shows two users with one login.
    */
-  async function releaseLogin(db: Executor, holderId: string, renamed: StoredUser, actor: Actor, now: string): Promise<void> {
+  async function releaseLogin(db: Executor, holderId: string, takenBy: { readonly id: string; readonly scimId: string | null; readonly previousLogin: string | null }, actor: Actor, now: string): Promise<void> {
     const before = await users.findById(db, holderId);
     if (before === undefined) throw new Error('login holder vanished');
     let released = releasedLogin(before.login, holderId.replace(/-/g, '').slice(-12));
@@ -248,7 +249,7 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
       action: 'user.login_released',
       targetType: 'user',
       targetId: holderId,
-      details: { login: before.login, releasedLogin: released, takenBy: { id: renamed.id, scimId: renamed.scimId, previousLogin: renamed.login } },
+      details: { login: before.login, releasedLogin: released, takenBy },
       events: userEvent(before, after),
     }, now);
   }
@@ -284,8 +285,7 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
         // the judge of racing creates (write() turns its refusal into the same 409).
         const holder = await userWrites.loginHolder(trx, values.login);
         if (holder?.scimId != null) throw loginTaken(values.login);
-        if (holder === undefined) {
-          const id = newId();
+        const insertNew = async (id: string): Promise<ScimUser> => {
           const inserted = await userWrites.insertNew(trx, id, scimId, values, emails, now);
           await unique.keep(trx, schemas, id, values.data);
           // A new user is in no group; it is read back only when its version depends on a manager's.
@@ -298,10 +298,23 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
             events: userEvent(undefined, created.user),
           }, now);
           return created;
-        }
+        };
+        if (holder === undefined) return insertNew(newId());
         // Linking: read in full, as before (PostgreSQL may show a user committed since the check).
         const existing = await users.findByLogin(trx, values.login);
         if (existing?.scimId) throw loginTaken(values.login);
+        if (existing !== undefined && !existing.active && anotherIdentity(existing.externalId, values.externalId)) {
+          // The name of a deactivated account that the IdP knew as someone else (a leaver whose
+          // name it gives to a newcomer): a new account, not the old one revived, since
+          // applications know an account by its id (OpenID Connect `sub`) and would give the
+          // newcomer the leaver's data. Locked and read again (PostgreSQL): a racing request
+          // that took or revived it first is seen.
+          const [again] = (await userWrites.lockLoginHolders(trx, values.login)).filter((other) => other.id === existing.id);
+          if (again === undefined || again.active || again.scimId !== null) throw loginTaken(values.login);
+          const id = newId();
+          await releaseLogin(trx, existing.id, { id, scimId, previousLogin: null }, actor, now);
+          return insertNew(id);
+        }
         let id: string;
         // Linking an active account with active=false suspends it like any SCIM active=false.
         const suspending = existing !== undefined && existing.active && !values.active;
@@ -496,6 +509,16 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
       });
     },
   };
+}
+
+/**
+ * Whether a deactivated account's externalId and the one a SCIM POST of its name sends name two
+ * different identities at the IdP (RFC 7643 §3.1: the provisioning client's own identifier). An
+ * account without one (a local or just-in-time account), or a POST without one, is taken to be
+ * the same person, as SonarQube does.
+ */
+function anotherIdentity(stored: string | null, sent: string | null): boolean {
+  return stored !== null && sent !== null && stored !== sent;
 }
 
 /** The 409 of a userName another user holds (the IdP can find it when it is linked). */

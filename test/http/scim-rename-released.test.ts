@@ -242,4 +242,43 @@ eachDatabase('SCIM rename onto the userName of a deleted or local user', (databa
       await other.close();
     }
   });
+
+  test('a POST of a deleted user\'s name with another externalId creates a new account (new id, so a new OpenID sub); the same or no externalId revives the old one', async () => {
+    const post = async (userName: string, externalId?: string) => {
+      const created = await roster.request('POST', '/Users', userBody(userName, externalId === undefined ? {} : { externalId }));
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      return created.body.id as string;
+    };
+    // A leaver, deleted; a newcomer given the same name by the IdP, known to it as someone else.
+    const leaverScimId = await post('reused.name@x.example', 'okta-00u1leaver');
+    const leaverId = await internalId('reused.name@x.example');
+    assert.equal((await roster.request('DELETE', `/Users/${leaverScimId}`)).status, 204);
+    const mark = await feedEnd();
+    const newcomerScimId = await post('reused.name@x.example', 'okta-00u2newcomer');
+    const newcomer = (await roster.request('GET', `${USERS}?q=${encodeURIComponent('reused.name@x.example')}`)).body.users.filter((user: { login: string }) => user.login === 'reused.name@x.example');
+    assert.equal(newcomer.length, 1);
+    assert.notEqual(newcomer[0].id, leaverId, 'the newcomer must not get the leaver\'s account (and its OpenID sub)');
+    assert.equal(newcomer[0].externalId, 'okta-00u2newcomer');
+    const old = (await roster.request('GET', `${USERS}/${leaverId}`)).body;
+    assert.equal(old.login, released('reused.name@x.example', leaverId));
+    assert.equal(old.active, false);
+    assert.equal(old.externalId, 'okta-00u1leaver');
+    // The leaver's account lets its name go first, then the newcomer is created.
+    const events = await eventsAfter(mark);
+    assert.deepEqual(events.map((event) => `${event.type} ${event.data.login}`), [`user.updated ${released('reused.name@x.example', leaverId)}`, 'user.created reused.name@x.example']);
+    assert.deepEqual(await userNameLookup('reused.name@x.example'), [newcomerScimId]);
+    const audit = (await roster.request('GET', `/api/v2/audit-logs?action=user.login_released&targetId=${leaverId}`)).body;
+    assert.equal(JSON.stringify(audit).includes(newcomer[0].id), true, JSON.stringify(audit));
+
+    // The same person provisioned again (same externalId), or an IdP that sends none: revived.
+    for (const externalId of ['okta-00u3returning', undefined]) {
+      const name = `returning${externalId === undefined ? '-plain' : ''}@x.example`;
+      const firstScimId = await post(name, externalId);
+      const accountId = await internalId(name);
+      assert.equal((await roster.request('DELETE', `/Users/${firstScimId}`)).status, 204);
+      await post(name, externalId);
+      assert.equal(await internalId(name), accountId, `${name}: the same account, reactivated`);
+      assert.equal((await roster.request('GET', `${USERS}/${accountId}`)).body.active, true);
+    }
+  });
 });
