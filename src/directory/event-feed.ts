@@ -29,9 +29,9 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 /** The longest `wait` a reader may ask for: within the 60 s proxies allow an answer by default (nginx's proxy_read_timeout). */
 export const MAX_FEED_WAIT_SECONDS = 30;
 /**
- * How often a waiting reader looks at the feed's end. The database is asked, not this process:
- * a change made through another instance, or by a command, ends the wait as soon as one made
- * here; one read of the end costs an index probe.
+ * How often the waiting readers' end is looked at (createEndWatcher). The database is asked, not
+ * this process: a change made through another instance, or by a command, ends the wait as soon
+ * as one made here; one read of the end costs an index probe, once for all the waiters.
  */
 const WAIT_POLL_MS = 250;
 
@@ -126,18 +126,65 @@ export function parseFeedRequest(query: Readonly<Record<string, unknown>>): Feed
   return { after, types, limit, waitSeconds };
 }
 
-/** Resolves after `ms`, or at once when `signal` aborts. */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done);
-  });
+/** A reader waiting for the feed's end to pass `position`; `wake` ends its wait once. */
+interface EndWaiter {
+  readonly position: FeedPosition;
+  wake(moved: boolean): void;
+}
+
+/**
+ * One look at the feed's end per WAIT_POLL_MS for this whole process, however many readers wait:
+ * each waiting request asking the database itself made hundreds of waiters take every pooled
+ * connection (and the requests that work wait for one). The end is read from the database, so
+ * a change through any instance wakes the readers of every instance; nothing is remembered
+ * here but who waits. It runs only while someone waits.
+ */
+function createEndWatcher(readEnd: () => Promise<FeedPosition>) {
+  const waiters = new Set<EndWaiter>();
+  let running = false;
+
+  async function watch(): Promise<void> {
+    running = true;
+    try {
+      while (waiters.size > 0) {
+        await new Promise((resolve) => setTimeout(resolve, WAIT_POLL_MS));
+        if (waiters.size === 0) return;
+        let end: FeedPosition;
+        try {
+          end = await readEnd();
+        } catch {
+          // The database did not answer (a restart, a failover): look again at the next turn;
+          // each waiter still ends at its deadline with its empty page.
+          continue;
+        }
+        for (const waiter of [...waiters]) if (before(waiter.position, end)) waiter.wake(true);
+      }
+    } finally {
+      running = false;
+    }
+  }
+
+  return {
+    waitPast(position: FeedPosition, deadline: number, signal: AbortSignal): Promise<boolean> {
+      return new Promise((resolve) => {
+        if (signal.aborted || deadline <= Date.now()) return resolve(false);
+        const waiter: EndWaiter = {
+          position,
+          wake(moved) {
+            if (!waiters.delete(waiter)) return;
+            clearTimeout(timer);
+            signal.removeEventListener('abort', gaveUp);
+            resolve(moved);
+          },
+        };
+        const gaveUp = () => waiter.wake(false);
+        const timer = setTimeout(gaveUp, deadline - Date.now());
+        signal.addEventListener('abort', gaveUp, { once: true });
+        waiters.add(waiter);
+        if (!running) void watch();
+      });
+    },
+  };
 }
 
 function toEntry(event: StoredFeedEvent): FeedEntry {
@@ -187,6 +234,8 @@ export function createEventFeed(store: Store, options: { readonly retentionDays:
     'This cursor read changes that a restore undid: the database was restored from a backup taken before them, so they are gone. ' +
     'Resynchronise from the lists (/api/v2/users-management/users, /api/v2/authorizations/groups, /api/v2/authorizations/group-memberships), ' +
     'then continue the feed from "next", taken before you read them. Event ids after the restore are new: none was used before.';
+
+  const watcher = createEndWatcher(() => readSnapshot(store.db, (trx) => feedHorizon(trx, store.dialect)));
 
   return {
     /** Days an event is kept. */
@@ -268,16 +317,9 @@ export function createEventFeed(store: Store, options: { readonly retentionDays:
      * it, through any instance), until `deadline` (a Date.now() value), or until `signal` aborts;
      * says whether the end moved. Reads nothing but the end: the caller reads the page.
      */
-    async waitPast(next: string, deadline: number, signal: AbortSignal): Promise<boolean> {
+    waitPast(next: string, deadline: number, signal: AbortSignal): Promise<boolean> {
       const position = decodeCursor(next);
-      if (position === undefined) return true;
-      for (;;) {
-        const left = deadline - Date.now();
-        if (left <= 0 || signal.aborted) return false;
-        await pause(Math.min(WAIT_POLL_MS, left), signal);
-        if (signal.aborted) return false;
-        if (before(position, await this.end())) return true;
-      }
+      return position === undefined ? Promise.resolve(true) : watcher.waitPast(position, deadline, signal);
     },
 
     /**

@@ -31,6 +31,13 @@ export interface Admission {
    * place and gets undefined (it holds no slot, so there is nothing to release).
    */
   enter(left?: AbortSignal): Promise<Release | undefined>;
+  /**
+   * A slot for a request that has waited already and can wait longer (a reader of the event
+   * feed woken by an event): it queues behind every other waiter, without the queue's time limit
+   * or size, and is never refused, so that an event waking many readers at once turns into a
+   * queue, not into 503s. `left` as for `enter`.
+   */
+  enterPatiently(left?: AbortSignal): Promise<Release | undefined>;
   /** Requests in progress and waiting, for tests and metrics. */
   load(): { readonly active: number; readonly queued: number };
 }
@@ -39,6 +46,7 @@ export interface Admission {
 export function createAdmission(policy: AdmissionPolicy): Admission {
   let active = 0;
   const queue: Array<{ admit: () => void; timer: NodeJS.Timeout }> = [];
+  const patient: Array<{ admit: () => void }> = [];
 
   const busy = () =>
     new RetryLaterError(
@@ -53,13 +61,18 @@ export function createAdmission(policy: AdmissionPolicy): Admission {
       if (released) return;
       released = true;
       const next = queue.shift();
-      if (next === undefined) {
-        active -= 1;
+      if (next !== undefined) {
+        // The slot passes straight to the oldest waiter: the count of active requests stays.
+        clearTimeout(next.timer);
+        next.admit();
         return;
       }
-      // The slot passes straight to the oldest waiter: the count of active requests stays.
-      clearTimeout(next.timer);
-      next.admit();
+      const waited = patient.shift();
+      if (waited !== undefined) {
+        waited.admit();
+        return;
+      }
+      active -= 1;
     };
   };
 
@@ -96,8 +109,30 @@ export function createAdmission(policy: AdmissionPolicy): Admission {
         left?.addEventListener('abort', gaveUp, { once: true });
       });
     },
+    enterPatiently(left) {
+      if (left?.aborted) return Promise.resolve(undefined);
+      if (active < policy.maxConcurrent) {
+        active += 1;
+        return Promise.resolve(slot());
+      }
+      return new Promise<Release | undefined>((resolve) => {
+        const gaveUp = () => {
+          const index = patient.indexOf(waiter);
+          if (index !== -1) patient.splice(index, 1);
+          resolve(undefined);
+        };
+        const waiter = {
+          admit: () => {
+            left?.removeEventListener('abort', gaveUp);
+            resolve(slot());
+          },
+        };
+        patient.push(waiter);
+        left?.addEventListener('abort', gaveUp, { once: true });
+      });
+    },
     load() {
-      return { active, queued: queue.length };
+      return { active, queued: queue.length + patient.length };
     },
   };
 }

@@ -116,13 +116,13 @@ declare module 'fastify' {
 function admit(app: FastifyInstance, admission: Admission, exempt: (request: FastifyRequest) => boolean): void {
   const releases = new WeakMap<FastifyRequest, Release>();
   /** A slot for the request, undefined when its client left while it waited for one. */
-  const enter = async (reply: FastifyReply): Promise<Release | undefined> => {
+  const enter = async (reply: FastifyReply, patiently = false): Promise<Release | undefined> => {
     const left = new AbortController();
     const leave = () => left.abort();
     reply.raw.once('close', leave);
     if (reply.raw.closed) left.abort();
     try {
-      const release = await admission.enter(left.signal);
+      const release = await (patiently ? admission.enterPatiently(left.signal) : admission.enter(left.signal));
       if (release !== undefined && left.signal.aborted) {
         release();
         return undefined;
@@ -147,9 +147,9 @@ function admit(app: FastifyInstance, admission: Admission, exempt: (request: Fas
       try {
         return await wait();
       } finally {
-        // Queued behind the requests that came meanwhile; refused with 503 like them when none
-        // comes in time. A client that left needs no slot: its answer goes nowhere.
-        const again = await enter(reply);
+        // Queued behind the requests that came meanwhile, and never refused: an event wakes
+        // every reader waiting for it at once. A client that left needs no slot: its answer goes nowhere.
+        const again = await enter(reply, true);
         if (again !== undefined) releases.set(request, again);
       }
     };

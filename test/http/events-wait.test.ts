@@ -79,6 +79,30 @@ eachDatabase('waiting for events (wait=)', (database) => {
     }
   });
 
+  test('many waiting readers cost the database one look at the feed\'s end per poll, not one each', async () => {
+    const app = await startTestApp({ database });
+    try {
+      const cursor = await end(app);
+      const statements = async () => {
+        const text = (await app.app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${app.token}` } })).body;
+        return [...text.matchAll(/^roster_db_query_duration_seconds_count\{[^}]*\} (\d+)/gm)].reduce((sum, match) => sum + Number(match[1]), 0);
+      };
+      const waiting = Array.from({ length: 100 }, () => app.request('GET', `/api/v2/events?after=${cursor}&wait=30`));
+      // Until every reader has read its empty page and waits (on PostgreSQL, a hundred requests take a moment).
+      await sleep(2500);
+      const before = await statements();
+      await sleep(2000);
+      const during = (await statements()) - before;
+      // Two seconds are eight polls of a few statements each; a hundred readers polling on their
+      // own would have made thousands.
+      assert.ok(during < 200, `${during} statements in 2 s with 100 waiting readers`);
+      assert.equal((await app.request('POST', '/Users', userBody('ends-the-wait'))).status, 201);
+      for (const answer of await Promise.all(waiting)) assert.deepEqual(answer.body.events.map((event: { type: string }) => event.type), ['user.created']);
+    } finally {
+      await app.close();
+    }
+  });
+
   test('wait is a whole number of seconds from 0 to 30, given once', async () => {
     const app = await startTestApp({ database });
     try {
@@ -111,6 +135,26 @@ test('waiting readers hold no slot of the admission limit: other requests go on 
       assert.equal(answer.status, 200, JSON.stringify(answer.body));
       assert.deepEqual(answer.body.events.map((event: { type: string }) => event.type), ['user.created']);
     }
+  } finally {
+    await app.close();
+  }
+});
+
+test('an event waking many readers at once queues them for the admission limit instead of refusing them', async () => {
+  const app = await startTestApp({ app: { admission: { maxConcurrent: 1, maxQueued: 1, queueTimeoutMs: 100 } } });
+  try {
+    const cursor = await end(app);
+    const waiting: Promise<Awaited<ReturnType<TestApp['request']>>>[] = [];
+    for (let i = 0; i < 20; i += 1) {
+      waiting.push(app.request('GET', `/api/v2/events?after=${cursor}&wait=30`));
+      // One at a time into the one slot, as readers that connect over a few moments would.
+      await sleep(20);
+    }
+    await sleep(300);
+    assert.equal((await app.request('POST', '/Users', userBody('wakes-twenty'))).status, 201);
+    const answers = await Promise.all(waiting);
+    assert.deepEqual(answers.map((answer) => answer.status), answers.map(() => 200));
+    for (const answer of answers) assert.deepEqual(answer.body.events.map((event: { type: string }) => event.type), ['user.created']);
   } finally {
     await app.close();
   }
