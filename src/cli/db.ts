@@ -163,7 +163,14 @@ export const dbCommands: CommandGroup = {
         if (replaced === undefined) return { usageError: `"${printable(value)}" is not a feed end: give the last line \`roster db feed-end\` printed (feed-end-<position>-<event id>)` };
         const services = await context.services({
           bootstrap: false,
-          upgrade: (pending) => context.err(`The restored database's schema was older: applying ${pending.join(', ')}.`),
+          upgrade: (pending) => {
+            // Every migration pending: no Roster database is there yet, so nothing was restored
+            // into it (pg_restore afterwards would then fail on the tables made here).
+            if (pending.includes(FIRST_MIGRATION)) {
+              throw new DirectoryError('precondition', 'The database of ROSTER_DATABASE_URL holds no Roster database: nothing was restored into it. Run pg_restore first, then db continue-feed; nothing was changed.');
+            }
+            context.err(`The restored database's schema was older: applying ${pending.join(', ')}.`);
+          },
         });
         const undid = await services.eventFeed.continueAfterRestore(replaced);
         context.out(
@@ -263,6 +270,9 @@ function progressPrinter(err: (text: string) => void): (progress: CopyProgress) 
 }
 
 /** The SQLite file of `location`; PostgreSQL and in-memory databases have other tools. */
+/** The migration every Roster database has run: pending only where there is none yet. */
+const FIRST_MIGRATION = '001-initial';
+
 /** A feed end as one word to copy: `feed-end-<tx>-<id>-<last event id>`. */
 function encodeFeedEnd(end: FeedEnd): string {
   return `feed-end-${end.position.tx}-${end.position.id}-${end.lastEventId}`;

@@ -226,7 +226,7 @@ export function createEventFeed(store: Store, options: { readonly retentionDays:
 
   const aheadMessage =
     'This cursor is ahead of the feed: the feed never reached that position. Most likely the database was restored from a backup older than the cursor: ' +
-    'the changes made after that backup are gone, and event ids after it are given again to new changes. ' +
+    'the changes made after that backup are gone, and, unless the restore carried the numbering on (roster db restore, or roster db continue-feed after pg_restore), event ids after it are given again to new changes. ' +
     'Resynchronise from the lists (/api/v2/users-management/users, /api/v2/authorizations/groups, /api/v2/authorizations/group-memberships), ' +
     'forget the event ids you recorded as applied, then continue the feed from "next", taken before you read them.';
 

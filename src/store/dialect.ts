@@ -200,7 +200,13 @@ export const postgresDialect: DialectAdapter = {
     return sql<{ last: string | null }>`SELECT pg_sequence_last_value(pg_get_serial_sequence(${table}, ${column})::regclass) AS last`;
   },
   resyncSerial(table, column, atLeast) {
-    return [sql`SELECT setval(pg_get_serial_sequence(${table}, ${column}), GREATEST(COALESCE((SELECT max(${sql.ref(column)}) FROM ${sql.table(table)}), 0), ${atLeast}::bigint) + 1, false)`];
+    // Marked as called with the value given out last, so that lastSerial reads it back (it reads
+    // NULL from a sequence set as not called); a sequence never used restarts at 1.
+    const sequence = sql`pg_get_serial_sequence(${table}, ${column})`;
+    return [
+      sql`SELECT CASE WHEN last >= 1 THEN setval(${sequence}, last, true) ELSE setval(${sequence}, 1, false) END
+          FROM (SELECT GREATEST(COALESCE((SELECT max(${sql.ref(column)}) FROM ${sql.table(table)}), 0), ${atLeast}::bigint) AS last) AS wanted`,
+    ];
   },
   feedNumbering: {
     kind: 'at-commit',

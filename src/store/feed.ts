@@ -199,13 +199,20 @@ export async function readFeedEnd(db: Executor, dialect: DialectAdapter): Promis
  * change. Returns whether anything was undone.
  */
 export async function recordRestoredGap(db: Executor, dialect: DialectAdapter, replaced: FeedEnd, at: string): Promise<boolean> {
-  const restoredEnd = await feedHorizon(db, dialect);
+  const restored = await readFeedEnd(db, dialect);
+  const restoredEnd = restored.position;
   const replacedEnd = replaced.position;
-  const undone = restoredEnd.tx < replacedEnd.tx || (restoredEnd.tx === replacedEnd.tx && restoredEnd.id < replacedEnd.id);
-  if (!undone) return false;
+  const positionsBehind = restoredEnd.tx < replacedEnd.tx || (restoredEnd.tx === replacedEnd.tx && restoredEnd.id < replacedEnd.id);
+  const idsBehind = restored.lastEventId < replaced.lastEventId;
+  if (!positionsBehind && !idsBehind) return false;
+  // Event ids behind with positions ahead: the backup's feed was numbered again by a migration
+  // (015 on PostgreSQL numbers from the server's transaction counter), so where the backup ended
+  // in the replaced feed's numbering is not known: every position the replaced feed handed out
+  // is in the gap, and its readers all resynchronise.
+  const after = positionsBehind ? restoredEnd : { tx: 0, id: 0 };
   await db
     .insertInto('feed_gaps')
-    .values({ after_tx: restoredEnd.tx, after_id: restoredEnd.id, through_tx: replacedEnd.tx, through_id: replacedEnd.id, restored_at: at })
+    .values({ after_tx: after.tx, after_id: after.id, through_tx: replacedEnd.tx, through_id: replacedEnd.id, restored_at: at })
     .execute();
   await continueEventClock(db, dialect, { clock: replacedEnd.tx, keptFrom: await feedKeptFrom(db) });
   for (const statement of dialect.resyncSerial('events', 'id', replaced.lastEventId)) await statement.execute(db);

@@ -104,6 +104,78 @@ eachDatabase('the event feed after a restore outside Roster (db feed-end, db con
     }
   });
 
+  test('a backup whose feed a migration numbered again (positions ahead, event ids behind): every cursor of the replaced feed answers 410, and no event id is given twice', async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'roster-feed-renumbered-'));
+    const original = await createTestDatabase(database);
+    const restored = await createTestDatabase(database);
+    try {
+      const app = await startTestApp({ database, location: original.location });
+      let next: string;
+      let lostId: number;
+      const backup = join(directory, 'roster.backup');
+      try {
+        const start = (await app.request('GET', '/api/v2/events?after=now')).body.next;
+        assert.equal((await app.request('POST', '/Users', userBody('in-the-old-backup'))).status, 201);
+        await backUp(database, original, backup);
+        assert.equal((await app.request('POST', '/Users', userBody('lost-with-the-restore'))).status, 201);
+        const read = await app.request('GET', `/api/v2/events?after=${start}`);
+        next = read.body.next;
+        lostId = Number(read.body.events[1].id);
+      } finally {
+        await app.close();
+      }
+      const end = runRoster(original.url, ['db', 'feed-end']);
+      assert.equal(end.status, 0, end.stderr);
+      restore(database, backup, restored);
+      // What migration 015 does to a PostgreSQL feed from before it: positions from the server's
+      // transaction counter, far past any the replaced feed had handed out.
+      const store = await openStore(restored.location);
+      try {
+        if (database === 'sqlite') await store.db.updateTable('event_feed').set({ tx_offset: 1_000_000 }).execute();
+        else await store.db.updateTable('event_tickets').set({ last_ticket: 1_000_000_000_000 }).execute();
+      } finally {
+        await store.close();
+      }
+      const continued = runRoster(restored.url, ['db', 'continue-feed', end.lastLine]);
+      assert.equal(continued.status, 0, continued.stderr);
+      assert.match(continued.lastLine, /^The event feed goes on after the replaced database's/);
+      const reopened = await openStore(restored.location);
+      try {
+        const services = createServices(reopened);
+        const created = await services.groups.create({ displayName: 'after-the-restore' }, [], { kind: 'cli' });
+        assert.ok(created);
+        const undone = await services.eventFeed.read({ after: decodeCursor(next), types: undefined, limit: 100 });
+        assert.equal(undone.kind, 'expired', JSON.stringify(undone));
+        const fresh = await services.eventFeed.read({ after: undefined, types: undefined, limit: 100 });
+        const events = fresh.kind === 'page' ? (fresh.events as unknown as Event[]) : [];
+        const newest = events.at(-1);
+        assert.equal(newest === undefined ? '' : line(newest), 'group.created after-the-restore');
+        assert.ok(Number(newest?.id) > lostId, `event id ${newest?.id} was handed out before the restore (up to ${lostId})`);
+      } finally {
+        await reopened.close();
+      }
+    } finally {
+      await original.drop();
+      await restored.drop();
+      rmSync(directory, { recursive: true, force: true });
+    }
+  });
+
+  test('continue-feed refuses a database nothing was restored into, and leaves it as it was', async () => {
+    const scratch = await createTestDatabase(database);
+    try {
+      const run = runRoster(scratch.url, ['db', 'continue-feed', 'feed-end-5-0-4']);
+      assert.equal(run.status, 1, run.stderr);
+      assert.match(run.stderr, /holds no Roster database: nothing was restored into it\. Run pg_restore first/);
+      if (database === 'postgres') {
+        const tables = spawnSync('psql', ['-At', '-c', "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'", scratch.url], { encoding: 'utf8' });
+        assert.equal(tables.stdout.trim(), '0', tables.stderr);
+      }
+    } finally {
+      await scratch.drop();
+    }
+  });
+
   test('continue-feed refuses what is not a feed end, and says what to give', async () => {
     const scratch = await createTestDatabase(database);
     try {
