@@ -15,7 +15,7 @@ import { isUniqueViolation } from '../store/errors.ts';
 import { readSnapshot, transact } from '../store/transact.ts';
 import { createGroupQueries, type GroupWrite, type StoredGroup } from '../store/groups.ts';
 import type { EventStamp } from '../store/journal.ts';
-import { createMembershipQueries, INLINE_MEMBERS, MEMBER_LOOKUP_IDS, type LinkedReference } from '../store/memberships.ts';
+import { createMembershipQueries, INLINE_MEMBERS, MEMBER_LOOKUP_IDS, type GroupMember, type LinkedReference } from '../store/memberships.ts';
 import { newId } from '../ids.ts';
 import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
@@ -146,7 +146,8 @@ export function readsEveryMember(read: MemberRead): boolean {
 /**
  * A read held open in one snapshot (store/held-snapshot.ts) while its answer is written: `value`
  * was read in it without members, and `members` reads a group's members in it, MEMBER_CHUNK at
- * a time, in the order of a whole read. Guaranteed: the members given are exactly those of the
+ * a time, in the order of a whole read; the members of all the groups of `value` are read by
+ * one statement, so its groups are asked for in their order in `value`, each once. Guaranteed: the members given are exactly those of the
  * group's version read with it (its ETag and meta), whatever is written meanwhile, and nothing
  * else ever holds the whole group in memory. `end()` must follow, once the answer is written or
  * abandoned (it may be called more than once).
@@ -158,11 +159,50 @@ export interface HeldRead<T> {
   end(): Promise<void>;
 }
 
-/** A HeldRead over `snapshot`: reads `value` in it, and ends it when that fails. */
+/**
+ * Each group's share of one read of the members of several groups (`chunks`: group after group,
+ * in the order of `groupIds`), for a caller that asks for the groups in that order, as an answer
+ * written resource by resource does. A group asked for gets its rows, a chunk at most at a time;
+ * the rows of groups passed over without being asked for are skipped. Holds one chunk at most.
+ */
+export function membersInPageOrder(groupIds: readonly string[], chunks: () => AsyncIterable<readonly GroupMember[]>): (groupId: string) => AsyncIterable<readonly LinkedReference[]> {
+  const positions = new Map(groupIds.map((id, index) => [id, index]));
+  let source: AsyncIterator<readonly GroupMember[]> | undefined;
+  let pending: readonly GroupMember[] = [];
+  let exhausted = false;
+  let asked = -1;
+  return async function* (groupId) {
+    const at = positions.get(groupId);
+    // Rows already passed cannot be read again: a second reading would need a second statement.
+    if (at === undefined || at <= asked) throw new Error(`members of group ${groupId} asked out of the order they are read in`);
+    asked = at;
+    for (;;) {
+      let start = 0;
+      while (start < pending.length && (positions.get(pending[start]!.groupId) ?? -1) < at) start += 1;
+      let end = start;
+      while (end < pending.length && pending[end]!.groupId === groupId) end += 1;
+      const mine = pending.slice(start, end);
+      pending = pending.slice(end);
+      if (mine.length > 0) yield mine;
+      // A later group's row is next: this group has no more.
+      if (pending.length > 0 || exhausted) return;
+      source ??= chunks()[Symbol.asyncIterator]();
+      const next = await source.next();
+      if (next.done === true) exhausted = true;
+      else pending = next.value;
+    }
+  };
+}
+
+/**
+ * A HeldRead over `snapshot`: reads `value` in it (and ends it when that fails); the members of
+ * the groups `groupIdsOf(value)` names are read by one reading of `membersOf`, in that order.
+ */
 export async function holdRead<T>(
   snapshot: HeldSnapshot,
   read: (db: Executor) => Promise<T>,
-  membersOf: (snapshot: HeldSnapshot, groupId: string) => AsyncIterable<readonly LinkedReference[]>,
+  groupIdsOf: (value: T) => readonly string[],
+  membersOf: (snapshot: HeldSnapshot, groupIds: readonly string[]) => AsyncIterable<readonly GroupMember[]>,
 ): Promise<HeldRead<T>> {
   let value: T;
   try {
@@ -171,10 +211,12 @@ export async function holdRead<T>(
     await snapshot.end();
     throw error;
   }
+  const groupIds = groupIdsOf(value);
+  const membersOfGroup = membersInPageOrder(groupIds, () => membersOf(snapshot, groupIds));
   return {
     value,
     async *members(group) {
-      for await (const chunk of membersOf(snapshot, group.group.id)) yield memberElements(chunk);
+      for await (const chunk of membersOfGroup(group.group.id)) yield memberElements(chunk);
     },
     end: () => snapshot.end(),
   };
@@ -211,9 +253,9 @@ export function createGroupDirectory(store: Store, scimSchemas: ScimSchemas, opt
     return memberships.membersOf(db, groupIds, among);
   }
 
-  /** A group's members in a held snapshot, memberChunk at a time. */
-  function membersOf(snapshot: HeldSnapshot, groupId: string) {
-    return memberships.membersInChunks(snapshot, groupId, memberChunk);
+  /** The members of groups in a held snapshot, group after group, memberChunk at a time. */
+  function membersOf(snapshot: HeldSnapshot, groupIds: readonly string[]) {
+    return memberships.membersOfGroupsInChunks(snapshot, groupIds, memberChunk);
   }
 
   /** How list() reads a page of groups without members, the filter and sort compiled once. */
@@ -450,6 +492,7 @@ export function createGroupDirectory(store: Store, scimSchemas: ScimSchemas, opt
             throw error;
           }
         },
+        (group) => [group.group.id],
         membersOf,
       );
     },
@@ -561,7 +604,7 @@ export function createGroupDirectory(store: Store, scimSchemas: ScimSchemas, opt
     /** list() held open (HeldRead), its groups without members: for a page that shows every member. */
     async holdList(query: GroupListQuery): Promise<HeldRead<Page<ScimGroup>>> {
       const read = await pageReader(query);
-      return holdRead(await store.openSnapshot(), read, membersOf);
+      return holdRead(await store.openSnapshot(), read, (page) => page.items.map((group) => group.group.id), membersOf);
     },
   };
 }

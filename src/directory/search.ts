@@ -105,7 +105,12 @@ export function createRootSearch(store: Store, scimSchemas: ScimSchemas, options
     /** list() held open (groups.ts HeldRead), its groups without members: for a page that shows every member. */
     async holdList(query: RootSearchQuery): Promise<HeldRead<Page<ScimResource>>> {
       const read = await pageReader(query);
-      return holdRead(await store.openSnapshot(), (trx) => read(trx), (snapshot, groupId) => memberships.membersInChunks(snapshot, groupId, memberChunk));
+      return holdRead(
+        await store.openSnapshot(),
+        (trx) => read(trx),
+        (page) => page.items.flatMap((item) => (item.resourceType === 'Group' ? [item.group.group.id] : [])),
+        (snapshot, groupIds) => memberships.membersOfGroupsInChunks(snapshot, groupIds, memberChunk),
+      );
     },
   };
 }

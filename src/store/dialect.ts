@@ -46,6 +46,12 @@ export interface DialectAdapter {
    */
   readonly limitsSelectListWork: boolean;
   /**
+   * Whether each statement is a round trip to a server that plans it (PostgreSQL), rather than
+   * a call into this process (SQLite). Decides whether the members of a page of groups are read
+   * by one statement or by one per group (memberships.ts membersOfGroupsInChunks).
+   */
+  readonly remoteStatements: boolean;
+  /**
    * Whether SELECT … FOR UPDATE / FOR SHARE exist. PostgreSQL locks rows; SQLite has no row
    * locks and needs none, since its transactions are serialised (BEGIN IMMEDIATE, sqlite.ts).
    */
@@ -136,6 +142,7 @@ export const sqliteDialect: DialectAdapter = {
     return sql<string>`max(${sql.join(values)})`;
   },
   limitsSelectListWork: false,
+  remoteStatements: false,
   supportsRowLocks: false,
   lastSerial(table) {
     return sql<{ last: number | null }>`SELECT seq AS last FROM sqlite_sequence WHERE name = ${table}`;
@@ -195,6 +202,7 @@ export const postgresDialect: DialectAdapter = {
     return sql<string>`GREATEST(${sql.join(values)})`;
   },
   limitsSelectListWork: true,
+  remoteStatements: true,
   supportsRowLocks: true,
   lastSerial(table, column) {
     return sql<{ last: string | null }>`SELECT pg_sequence_last_value(pg_get_serial_sequence(${table}, ${column})::regclass) AS last`;

@@ -13,6 +13,18 @@ import { CompiledQuery, type Compilable, type Kysely } from 'kysely';
 import type { Executor } from './executor.ts';
 import type { Database } from './tables.ts';
 
+/** How a query read through `rows` will be read. */
+export interface RowsOptions {
+  /**
+   * Every row will be read (an answer written whole): PostgreSQL then plans the query for its
+   * whole result, as it plans any other statement, instead of for its first tenth, its default
+   * for a cursor (`cursor_tuple_fraction`). For a group's members that default chose a walk of
+   * every SCIM user in id order, probing the group for each, which avoids the sort but reads
+   * the whole tenant for a group of 400 (docs/performance.md, "A page of groups with members").
+   */
+  readonly readToEnd?: boolean;
+}
+
 /** A read-only snapshot held until `end()`. */
 export interface HeldSnapshot {
   /** Runs ordinary queries in the snapshot. */
@@ -21,7 +33,7 @@ export interface HeldSnapshot {
    * The rows of `query` (built on `db`), `size` at a time, from one execution of it. One at a
    * time: the next query, or the next `rows`, waits until this one is read to its end or left.
    */
-  rows<R>(query: Compilable<R>, size: number): AsyncGenerator<R[]>;
+  rows<R>(query: Compilable<R>, size: number, options?: RowsOptions): AsyncGenerator<R[]>;
   /** Ends the snapshot (rows being read stop) and gives its connection back; later calls do nothing. */
   end(): Promise<void>;
 }
@@ -36,14 +48,14 @@ export interface ChunkedCursor {
  * A held snapshot over `db`: `open` starts the reading of a query, `finish` ends the snapshot
  * (after every cursor is closed). Whatever fails, the snapshot ends once.
  */
-export function heldSnapshot(db: Executor, open: (query: CompiledQuery) => Promise<ChunkedCursor>, finish: () => Promise<void>): HeldSnapshot {
+export function heldSnapshot(db: Executor, open: (query: CompiledQuery, options: RowsOptions) => Promise<ChunkedCursor>, finish: () => Promise<void>): HeldSnapshot {
   let ended: Promise<void> | undefined;
   const cursors = new Set<ChunkedCursor>();
   return {
     db,
-    async *rows<R>(query: Compilable<R>, size: number): AsyncGenerator<R[]> {
+    async *rows<R>(query: Compilable<R>, size: number, options: RowsOptions = {}): AsyncGenerator<R[]> {
       if (ended !== undefined) throw new Error('The read snapshot has ended.');
-      const cursor = await open(query.compile());
+      const cursor = await open(query.compile(), options);
       cursors.add(cursor);
       try {
         for (;;) {
@@ -79,9 +91,16 @@ let cursorNames = 0;
  */
 export async function postgresSnapshot(db: Kysely<Database>): Promise<HeldSnapshot> {
   const trx = await db.startTransaction().setIsolationLevel('repeatable read').setAccessMode('read only').execute();
+  // What cursor_tuple_fraction is in this transaction: a snapshot's reads are usually all of one kind.
+  let wholeResults = false;
   return heldSnapshot(
     trx,
-    async (query) => {
+    async (query, options) => {
+      const readToEnd = options.readToEnd === true;
+      if (readToEnd !== wholeResults) {
+        await trx.executeQuery(CompiledQuery.raw(`SET LOCAL cursor_tuple_fraction = ${readToEnd ? '1' : 'DEFAULT'}`));
+        wholeResults = readToEnd;
+      }
       cursorNames = (cursorNames + 1) % 1_000_000;
       const name = `roster_rows_${cursorNames}`;
       await trx.executeQuery(CompiledQuery.raw(`DECLARE ${name} NO SCROLL CURSOR FOR ${query.sql}`, [...query.parameters]));

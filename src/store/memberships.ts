@@ -25,6 +25,11 @@ export interface LinkedReference {
   readonly display: string;
 }
 
+/** A member of one of several groups read together: the group's internal id and the member. */
+export interface GroupMember extends LinkedReference {
+  readonly groupId: string;
+}
+
 /** What a group's `members[].display` shows of a user. */
 export interface MemberDisplaySource {
   readonly login: string;
@@ -536,20 +541,37 @@ export function createMembershipQueries(dialect: DialectAdapter) {
     },
 
     /**
-     * Every member of one group, in the order of membersOf, `size` at a time, read in `snapshot`
-     * (store/held-snapshot.ts): the whole group never comes into memory at once.
+     * Every member of the groups `groupIds`, group after group in the order given, each group's
+     * in the order of membersOf, `size` at a time, read in `snapshot` (store/held-snapshot.ts):
+     * the groups never come into memory whole.
+     *
+     * On PostgreSQL, one statement for the whole page, the groups' positions joined in as a
+     * VALUES list (found by key, not through a CASE of every group) and sorted on: a statement
+     * per group was planned, sorted and sent for each, and 50 groups of a page took 1.5 s. On
+     * SQLite, a statement per group: in process, a statement costs no round trip, each group's
+     * sort stays small, and the first members are written at once instead of after a sort of the
+     * whole page (the same total time, measured).
      */
-    async *membersInChunks(snapshot: HeldSnapshot, groupId: string, size: number): AsyncGenerator<LinkedReference[]> {
-      const query = snapshot.db
+    async *membersOfGroupsInChunks(snapshot: HeldSnapshot, groupIds: readonly string[], size: number): AsyncGenerator<GroupMember[]> {
+      if (groupIds.length === 0) return;
+      const members = snapshot.db
         .selectFrom('memberships as m')
         .innerJoin('scim_users as su', 'su.user_id', 'm.user_id')
         .innerJoin('users as u', 'u.id', 'm.user_id')
-        .select(['su.scim_id', 'u.login', 'u.display_name'])
-        .where('m.group_id', '=', groupId)
-        .orderBy('su.scim_id');
-      for await (const rows of snapshot.rows(query, size)) {
-        yield rows.map((row) => ({ scimId: row.scim_id, display: memberDisplay({ login: row.login, displayName: row.display_name }) }));
+        .select(['m.group_id', 'su.scim_id', 'u.login', 'u.display_name']);
+      type Row = { group_id: string; scim_id: string; login: string; display_name: string | null };
+      const toMembers = (rows: readonly Row[]) => rows.map((row) => ({ groupId: row.group_id, scimId: row.scim_id, display: memberDisplay({ login: row.login, displayName: row.display_name }) }));
+      if (!dialect.remoteStatements) {
+        for (const groupId of groupIds) {
+          for await (const rows of snapshot.rows(members.where('m.group_id', '=', groupId).orderBy('su.scim_id'), size, { readToEnd: true })) yield toMembers(rows);
+        }
+        return;
       }
+      // VALUES names its columns column1, column2 on both databases; the positions are literals,
+      // so that PostgreSQL sorts them as numbers (a bound value there would be text).
+      const positions = sql<{ column1: string; column2: number }>`(VALUES ${sql.join(groupIds.map((id, index) => sql`(${id}, ${sql.lit(index)})`))})`;
+      const page = members.innerJoin(positions.as('p'), 'p.column1', 'm.group_id').orderBy('p.column2').orderBy('su.scim_id');
+      for await (const rows of snapshot.rows(page, size, { readToEnd: true })) yield toMembers(rows);
     },
 
     /** The SCIM-linked groups of each user, by internal user id. */

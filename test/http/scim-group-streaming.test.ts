@@ -153,7 +153,7 @@ eachDatabase('SCIM answers with every member of a group, written as they are rea
 
   test('GET /Groups, POST /Groups/.search and POST /.search show every group of the page with all its members', async () => {
     const ordered = SIZES.map((size) => groups.get(size)!);
-    const expected = [];
+    const expected: Array<Record<string, unknown>> = [];
     for (const group of ordered) expected.push(fullGroup(await bareGroup(group.id), group.members));
     assertStreamed(
       await send(address, app.token, 'GET', '/Groups'),
@@ -170,6 +170,27 @@ eachDatabase('SCIM answers with every member of a group, written as they are rea
       { schemas: [LIST_RESPONSE_SCHEMA], totalResults: 0, startIndex: 1, itemsPerPage: 0, Resources: [] },
       'an empty page',
     );
+    // The members of a page are read together, group after group in the order of the page: a
+    // page in another order than the groups were created in (the large one amid the others).
+    const byNameDescending = SIZES.map((size, index) => ({ name: `Size ${size}`, group: expected[index]! })).sort((a, b) => (a.name < b.name ? 1 : a.name > b.name ? -1 : 0));
+    assertStreamed(
+      await send(address, app.token, 'GET', '/Groups?sortBy=displayName&sortOrder=descending'),
+      { schemas: [LIST_RESPONSE_SCHEMA], totalResults: SIZES.length, startIndex: 1, itemsPerPage: SIZES.length, Resources: byNameDescending.map((entry) => entry.group) },
+      'GET /Groups sorted by displayName, descending',
+    );
+    const mixed = await send(address, app.token, 'POST', '/.search', {
+      schemas: ['urn:ietf:params:scim:api:messages:2.0:SearchRequest'],
+      filter: `displayName sw "Size" or id eq "${users[1]!.value}"`,
+      sortBy: 'displayName',
+      sortOrder: 'descending',
+    });
+    const mixedResources = (JSON.parse(mixed.text) as { Resources: Array<Record<string, unknown>> }).Resources;
+    assert.deepEqual(
+      mixedResources.filter((resource) => resource.id !== users[1]!.value),
+      byNameDescending.map((entry) => entry.group),
+      'POST /.search: the groups in the order of the page, each with all its members',
+    );
+    assertStreamed(mixed, { schemas: [LIST_RESPONSE_SCHEMA], totalResults: SIZES.length + 1, startIndex: 1, itemsPerPage: SIZES.length + 1, Resources: mixedResources }, 'POST /.search, sorted');
     const big = ordered[ordered.length - 1]!;
     const root = await send(address, app.token, 'POST', '/.search', {
       schemas: ['urn:ietf:params:scim:api:messages:2.0:SearchRequest'],
