@@ -18,6 +18,7 @@ export const adminCommands: CommandGroup = {
         'The user\'s browser sessions and its sign-ins to applications (OpenID Connect grants and',
         'tokens) end; its API tokens are kept. Refused for an administrator the identity provider',
         'manages through SCIM: it signs in through SAML only (turning SCIM off makes it local again).',
+        'The console asks the administrator to choose their own password until they do.',
         '',
         'Options:',
         `  --user <login>  the administrator (default: ${BOOTSTRAP_LOGIN})`,

@@ -1,6 +1,5 @@
 /** `roster users …` and `roster groups …`: the admin API's user and group operations, same rules. */
 import { parseArgs } from 'node:util';
-import { generatePassword } from '../auth/passwords.ts';
 import { DirectoryError } from '../errors.ts';
 import { membershipId } from '../directory/memberships.ts';
 import type { Services } from '../services.ts';
@@ -67,7 +66,8 @@ export const userCommands: CommandGroup = {
         'Usage: roster users create --login <login> --name <name> [--email <email>] [--saml]',
         '',
         'Creates a local user and prints its random password alone on the last line, or with --saml',
-        'a user who signs in through SAML (no password).',
+        'a user who signs in through SAML (no password). The console asks the user to choose their',
+        'own password until they do.',
       ].join('\n'),
       async run(args, context) {
         const { values } = parseArgs({
@@ -76,8 +76,11 @@ export const userCommands: CommandGroup = {
         });
         if (values.login === undefined || values.name === undefined) return { usageError: '--login and --name are required' };
         const services = await context.services();
-        const password = values.saml ? undefined : generatePassword();
-        const user = await services.accounts.create({ login: values.login, name: values.name, email: values.email, password, local: !values.saml }, context.actor);
+        const account = { login: values.login, name: values.name, email: values.email };
+        // A generated password is marked: the console asks the user to choose their own.
+        const { user, password } = values.saml
+          ? { user: await services.accounts.create({ ...account, local: false }, context.actor), password: undefined }
+          : await services.accounts.createWithGeneratedPassword(account, context.actor);
         context.out(
           wasReactivated(user)
             ? `Reactivated user "${printable(user.login)}" (id ${user.id}), which was deactivated: its former group memberships, tokens and sessions are not restored.`

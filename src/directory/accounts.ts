@@ -4,12 +4,12 @@
  * one transaction with its audit event, and checks the managed-mode rules inside it.
  */
 import { LOGIN_LENGTH, loginProblem } from './login-rules.ts';
-import { hashPassword } from '../auth/passwords.ts';
+import { generatePassword, hashPassword } from '../auth/passwords.ts';
 import { newId } from '../ids.ts';
 import { caseKey } from '../text.ts';
 import type { Store } from '../store/index.ts';
 import { isUniqueViolation } from '../store/errors.ts';
-import { createUserQueries, type AccountFilter, type StoredUser } from '../store/users.ts';
+import { createUserQueries, type AccountFilter, type PasswordOrigin, type StoredUser } from '../store/users.ts';
 import { actorUserId, type Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
 import { createDeactivation } from './deactivation.ts';
@@ -155,6 +155,61 @@ export function createAccounts(store: Store, access: Access, initialPassword?: I
     return new DirectoryError('conflict', `A user with login '${login}' already exists`, 'login');
   }
 
+  /** `create`, with the password's origin: a generated one is marked so that its user is asked to choose another. */
+  async function createAccount(input: NewAccount, actor: Actor, passwordOrigin: PasswordOrigin): Promise<StoredUser> {
+    // Every field is checked, so that a form can mark all the wrong ones at once.
+    const { login, name, email, local, password } = checkFields({
+      login: () => checkLogin(input.login),
+      name: () => checkText('name', input.name, MAX_NAME, true),
+      email: () => checkEmail(input.email),
+      local: () => checkLocal(input.local),
+      password: () => checkNewPassword(input),
+    });
+    const passwordHash = local && password !== null ? await hashPassword(password) : null;
+    try {
+      const account = await store.db.transaction().execute(async (trx) => {
+        await assertNotManagedInstance(trx);
+        const now = new Date().toISOString();
+        // Locked until the commit (PostgreSQL): of parallel reactivations, the others wait and
+        // then find the user active (409, as a later request), so it is reactivated once.
+        const existing = await users.findByLogin(trx, login, 'write');
+        if (existing?.active) throw loginTaken(login);
+        if (existing) {
+          // SonarQube reactivates a deactivated account created again; its tokens, sessions
+          // and memberships stay gone. A user the IdP suspended (SCIM active=false) before
+          // SCIM was turned off still has its memberships: they go now, by the same rule.
+          await users.updateProfile(trx, existing.id, { login, displayName: name, email, externalId: existing.externalId }, now);
+          await memberDisplay.changed(trx, existing.id, existing, { login, displayName: name }, now);
+          await users.setActive(trx, existing.id, true, now);
+          if (passwordHash !== null) await users.setPassword(trx, existing.id, passwordHash, passwordOrigin, now);
+          const dropped = await deactivation.dropKeptMemberships(trx, existing.id, now, journal.stamp(actor, now));
+          const after = await users.findById(trx, existing.id);
+          if (!after) throw new Error('reactivated user vanished');
+          await journal.record(trx, actor, {
+            action: 'user.reactivated',
+            targetType: 'user',
+            targetId: existing.id,
+            details: { before: snapshot(existing), after: snapshot(after), ...dropped },
+            events: userEvent(existing, after),
+          }, now);
+          return after;
+        }
+        const id = newId();
+        const inserted = await users.insertAccount(trx, id, { login, displayName: name, email, local, passwordHash, passwordOrigin, admin: false }, now);
+        if (!inserted) throw loginTaken(login);
+        const created = await users.findById(trx, id);
+        if (!created) throw new Error('created user vanished');
+        await journal.record(trx, actor, { action: 'user.created', targetType: 'user', targetId: id, details: { after: snapshot(created) }, events: userEvent(undefined, created) }, now);
+        return created;
+      });
+      if (passwordHash !== null) initialPassword?.passwordSet(account.login);
+      return account;
+    } catch (error) {
+      if (isUniqueViolation(error)) throw loginTaken(login);
+      throw error;
+    }
+  }
+
   return {
     /** A page of users and the total; `managed` may only filter a managed instance (SonarQube's rule). */
     async list(filter: AccountFilter, page: PageRequest): Promise<{ users: StoredUser[]; total: number }> {
@@ -177,62 +232,24 @@ export function createAccounts(store: Store, access: Access, initialPassword?: I
       return users.findByLogin(store.db, login);
     },
 
+
     /**
      * Creates a user, or reactivates the deactivated user with that login (same id, history
-     * kept). Refused while SCIM is on: the identity provider creates users then.
+     * kept), with the password `input` gives (the administrator chose it). Refused while SCIM
+     * is on: the identity provider creates users then.
      */
     async create(input: NewAccount, actor: Actor): Promise<StoredUser> {
-      // Every field is checked, so that a form can mark all the wrong ones at once.
-      const { login, name, email, local, password } = checkFields({
-        login: () => checkLogin(input.login),
-        name: () => checkText('name', input.name, MAX_NAME, true),
-        email: () => checkEmail(input.email),
-        local: () => checkLocal(input.local),
-        password: () => checkNewPassword(input),
-      });
-      const passwordHash = local && password !== null ? await hashPassword(password) : null;
-      try {
-        const account = await store.db.transaction().execute(async (trx) => {
-          await assertNotManagedInstance(trx);
-          const now = new Date().toISOString();
-          // Locked until the commit (PostgreSQL): of parallel reactivations, the others wait and
-          // then find the user active (409, as a later request), so it is reactivated once.
-          const existing = await users.findByLogin(trx, login, 'write');
-          if (existing?.active) throw loginTaken(login);
-          if (existing) {
-            // SonarQube reactivates a deactivated account created again; its tokens, sessions
-            // and memberships stay gone. A user the IdP suspended (SCIM active=false) before
-            // SCIM was turned off still has its memberships: they go now, by the same rule.
-            await users.updateProfile(trx, existing.id, { login, displayName: name, email, externalId: existing.externalId }, now);
-            await memberDisplay.changed(trx, existing.id, existing, { login, displayName: name }, now);
-            await users.setActive(trx, existing.id, true, now);
-            if (passwordHash !== null) await users.setPassword(trx, existing.id, passwordHash, now);
-            const dropped = await deactivation.dropKeptMemberships(trx, existing.id, now, journal.stamp(actor, now));
-            const after = await users.findById(trx, existing.id);
-            if (!after) throw new Error('reactivated user vanished');
-            await journal.record(trx, actor, {
-              action: 'user.reactivated',
-              targetType: 'user',
-              targetId: existing.id,
-              details: { before: snapshot(existing), after: snapshot(after), ...dropped },
-              events: userEvent(existing, after),
-            }, now);
-            return after;
-          }
-          const id = newId();
-          const inserted = await users.insertAccount(trx, id, { login, displayName: name, email, local, passwordHash, admin: false }, now);
-          if (!inserted) throw loginTaken(login);
-          const created = await users.findById(trx, id);
-          if (!created) throw new Error('created user vanished');
-          await journal.record(trx, actor, { action: 'user.created', targetType: 'user', targetId: id, details: { after: snapshot(created) }, events: userEvent(undefined, created) }, now);
-          return created;
-        });
-        if (passwordHash !== null) initialPassword?.passwordSet(account.login);
-        return account;
-      } catch (error) {
-        if (isUniqueViolation(error)) throw loginTaken(login);
-        throw error;
-      }
+      return createAccount(input, actor, 'chosen');
+    },
+
+    /**
+     * `create` of a local user with a random password, returned to be shown once (`roster users
+     * create`). Whoever ran the command has seen it: the account is marked, and the console
+     * asks its user to choose another until they do.
+     */
+    async createWithGeneratedPassword(input: Omit<NewAccount, 'password' | 'local'>, actor: Actor): Promise<{ user: StoredUser; password: string }> {
+      const password = generatePassword();
+      return { user: await createAccount({ ...input, password, local: true }, actor, 'generated'), password };
     },
 
     /**

@@ -69,7 +69,8 @@ export function createAdministrators(store: Store, access: Access = createAccess
       const inserted = await users.insertAccount(
         trx,
         id,
-        { login: BOOTSTRAP_LOGIN, displayName: 'Administrator', email: null, local: true, passwordHash, admin: true },
+        // Generated: the console asks admin to choose its own (the password was printed or written to a file).
+        { login: BOOTSTRAP_LOGIN, displayName: 'Administrator', email: null, local: true, passwordHash, passwordOrigin: 'generated', admin: true },
         now,
       );
       if (!inserted) return false;
@@ -126,7 +127,7 @@ export function createAdministrators(store: Store, access: Access = createAccess
         // set here would be printed as working and then refused at the sign-in page.
         if (user.scimId !== null) throw new DirectoryError('precondition', managedAdministratorMessage(user.login), 'login');
         const now = new Date().toISOString();
-        await users.setPassword(trx, user.id, passwordHash, now);
+        await users.setPassword(trx, user.id, passwordHash, 'generated', now);
         // A reset usually follows a forgotten or a suspected stolen password: whoever is signed
         // in with the old one, in a browser or through an application's refresh token, is not
         // any more. API tokens are kept (an integration may run on one; revoke them apart).

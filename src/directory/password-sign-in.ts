@@ -289,7 +289,7 @@ export function createPasswordSignIn(store: Store, passwordCheck: PasswordCheck,
       const endedSessions = await transact(store.db, async (trx) => {
         const now = new Date();
         await release(trx, keys, now.getTime());
-        await users.setPassword(trx, user.id, hash, now.toISOString());
+        await users.setPassword(trx, user.id, hash, 'chosen', now.toISOString());
         // Whoever else holds the account (a session or an application's refresh token obtained
         // with the old password, perhaps stolen) loses it with the old password; this browser
         // stays signed in, and its applications sign it in again without a question.
@@ -299,6 +299,17 @@ export function createPasswordSignIn(store: Store, passwordCheck: PasswordCheck,
       });
       initialPassword?.passwordSet(user.login);
       return { ok: true, endedSessions };
+    },
+
+    /**
+     * Whether the user signs in with a password Roster generated (the first start's `admin`,
+     * `roster admin reset-password`, `roster users create`) and has not chosen another since:
+     * the console then asks them to. Only accounts that sign in with a password can be: a
+     * SAML account has none, and one SCIM manages signs in through SAML.
+     */
+    async signsInWithGeneratedPassword(user: { readonly id: string; readonly local: boolean; readonly managed: boolean }): Promise<boolean> {
+      if (!user.local || user.managed) return false;
+      return users.hasGeneratedPassword(store.db, user.id);
     },
 
     /** Forgets browsers whose last sign-in is KNOWN_BROWSER_DAYS old (a batch at a time); returns how many. */

@@ -23,6 +23,7 @@ import * as membershipHistory from './migrations/019-membership-history.ts';
 import * as administratorIndex from './migrations/020-administrator-index.ts';
 import * as feedGaps from './migrations/021-feed-gaps.ts';
 import * as inactiveUsersIndex from './migrations/022-inactive-users-index.ts';
+import * as generatedPasswords from './migrations/023-generated-passwords.ts';
 import * as samlExpiryIndexes from './migrations/024-saml-expiry-indexes.ts';
 
 const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) => Promise<void>> = {
@@ -46,6 +47,7 @@ const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) 
   '020-administrator-index': administratorIndex.up,
   '021-feed-gaps': feedGaps.up,
   '022-inactive-users-index': inactiveUsersIndex.up,
+  '023-generated-passwords': generatedPasswords.up,
   '024-saml-expiry-indexes': samlExpiryIndexes.up,
 };
 

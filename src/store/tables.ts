@@ -9,6 +9,8 @@ export interface UsersTable {
   active: number;
   local: number;
   password_hash: string | null;
+  /** The hash of the password Roster generated for the account; it still signs in with it while password_hash equals it (migration 023). */
+  generated_password_hash: string | null;
   external_id: string | null;
   /** JSON text (SQLite) or JSONB (PostgreSQL); read through the dialect adapter. */
   scim_data: unknown;

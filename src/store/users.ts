@@ -60,6 +60,13 @@ export interface EmailRow {
   readonly display: string | null;
 }
 
+/**
+ * Who chose a password: Roster (`generated`: printed or written to a file, so seen by whoever
+ * ran the command; its user is asked to choose another) or a person (`chosen`: the user, or an
+ * administrator who typed it).
+ */
+export type PasswordOrigin = 'generated' | 'chosen';
+
 /** A user created outside SCIM (the bootstrap administrator, the admin API). */
 export interface AccountWrite {
   readonly login: string;
@@ -67,7 +74,14 @@ export interface AccountWrite {
   readonly email: string | null;
   readonly local: boolean;
   readonly passwordHash: string | null;
+  /** Who chose `passwordHash`'s password; `chosen` (nothing to remind of) when unsaid. */
+  readonly passwordOrigin?: PasswordOrigin;
   readonly admin: boolean;
+}
+
+/** The generated_password_hash column for a password set now (migration 023). */
+function generatedHash(passwordHash: string | null, origin: PasswordOrigin): string | null {
+  return origin === 'generated' ? passwordHash : null;
 }
 
 /** The attributes the admin API may change. */
@@ -167,7 +181,7 @@ const USER_COLUMNS = [
 /** The columns derived from others (case keys, the folded document): written, never read back. */
 type DerivedColumns = 'login_key' | 'login_conflict' | 'display_name_key' | 'email_key' | 'scim_fold';
 
-type UserRow = Omit<UsersTable, 'password_hash' | 'is_admin' | DerivedColumns> & {
+type UserRow = Omit<UsersTable, 'password_hash' | 'generated_password_hash' | 'is_admin' | DerivedColumns> & {
   scim_id: string | null;
   is_admin: number;
   resource_version: string;
@@ -484,6 +498,7 @@ export function createUserQueries(dialect: DialectAdapter) {
           active: 1,
           local: write.local ? 1 : 0,
           password_hash: write.passwordHash,
+          generated_password_hash: generatedHash(write.passwordHash, write.passwordOrigin ?? 'chosen'),
           external_id: null,
           scim_data: dialect.toJsonParameter({}),
           scim_fold: dialect.toJsonParameter({}),
@@ -497,13 +512,24 @@ export function createUserQueries(dialect: DialectAdapter) {
       return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
     },
 
-    /** Sets a local password hash (the account becomes local). */
-    async setPassword(db: Executor, id: string, passwordHash: string, now: string): Promise<void> {
+    /** Sets a local password hash (the account becomes local), marked as generated or chosen. */
+    async setPassword(db: Executor, id: string, passwordHash: string, origin: PasswordOrigin, now: string): Promise<void> {
       await db
         .updateTable('users')
-        .set({ password_hash: passwordHash, local: 1, updated_at: now, version: sql<number>`version + 1` })
+        .set({ password_hash: passwordHash, generated_password_hash: generatedHash(passwordHash, origin), local: 1, updated_at: now, version: sql<number>`version + 1` })
         .where('id', '=', id)
         .execute();
+    },
+
+    /** Whether the user's password is the one Roster generated last (false without a password). */
+    async hasGeneratedPassword(db: Executor, id: string): Promise<boolean> {
+      const row = await db
+        .selectFrom('users')
+        .select('id')
+        .where('id', '=', id)
+        .where(sql<SqlBool>`password_hash = generated_password_hash`)
+        .executeTakeFirst();
+      return row !== undefined;
     },
 
     /** The stored password hash of a user (null when it has none: SAML and SCIM users). */
@@ -519,7 +545,8 @@ export function createUserQueries(dialect: DialectAdapter) {
     async replacePasswordHash(db: Executor, id: string, expected: string, next: string): Promise<boolean> {
       const result = await db
         .updateTable('users')
-        .set({ password_hash: next })
+        // The same password under a stronger hash: still the generated one if it was.
+        .set({ password_hash: next, generated_password_hash: sql<string | null>`CASE WHEN generated_password_hash = password_hash THEN ${next} ELSE NULL END` })
         .where('id', '=', id)
         .where('password_hash', '=', expected)
         .executeTakeFirst();

@@ -29,7 +29,7 @@ eachDatabase('SAML sign-in in just-in-time mode', (database) => {
     const response = await signIn(app, { login: 'dave@example.com', attributes: { displayName: ['Dave'], mail: ['dave@example.com'], groups: ['developers', 'ops'] } });
     assert.equal(response.statusCode, 303, response.body);
     const me = (await current(app, sessionCookieOf(response) ?? '')).json();
-    assert.deepEqual(me, { login: 'dave@example.com', name: 'Dave', email: 'dave@example.com', active: true, local: false, managed: false, groups: ['developers', 'ops'] });
+    assert.deepEqual(me, { login: 'dave@example.com', name: 'Dave', email: 'dave@example.com', active: true, local: false, managed: false, passwordGenerated: false, groups: ['developers', 'ops'] });
   });
 
   test('a later sign-in updates name, email and group memberships', async () => {

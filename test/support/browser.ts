@@ -29,6 +29,7 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { buildResponse } from '../saml/idp.ts';
 import { startTestApp, testCertificate, TEST_IDP, type TestApp } from './app.ts';
 import type { TestDatabase } from './databases.ts';
+import type { DatabaseLocation } from '../../src/store/index.ts';
 import { freePort, ROOT } from './process.ts';
 
 /** Debian's Chromium (`apt-get install chromium`). */
@@ -69,7 +70,7 @@ export interface ServedApp extends TestApp {
  * unless the options say otherwise), its base URL being that address.
  */
 export async function startServedApp(
-  options: { scim?: boolean; saml?: boolean; database?: TestDatabase; cookieDomain?: string; trustedHosts?: readonly string[] } = {},
+  options: { scim?: boolean; saml?: boolean; database?: TestDatabase; location?: DatabaseLocation; cookieDomain?: string; trustedHosts?: readonly string[] } = {},
 ): Promise<ServedApp> {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;

@@ -7,13 +7,14 @@
  *
  * The header shows who is signed in (a link to My account) and a sign-out button, and, for
  * administrators, the navigation of the administration sections (sections.ts), the current
- * one marked. Pages are never cached and never framed.
+ * one marked. A user who signs in with a password Roster generated is asked on every page to
+ * choose their own. Pages are never cached and never framed.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { assetUrl } from './assets.ts';
 import { html, type SafeHtml } from './html.ts';
 import { ADMIN_SECTIONS, sectionOf } from './sections.ts';
-import { csrfField, errorSummary, type ErrorSummary } from './components.ts';
+import { banner, csrfField, errorSummary, type ErrorSummary } from './components.ts';
 
 /**
  * The console's Content-Security-Policy: scripts, styles and images only from Roster itself
@@ -60,6 +61,21 @@ export interface PageOptions {
   readonly errors?: ErrorSummary;
 }
 
+/** Where My account's password form is (pages/account.ts gives its section this id). */
+const PASSWORD_FORM = '/account#password';
+
+/**
+ * The reminder on every page of a user who signs in with a password Roster generated: it was
+ * printed or written to a file, so someone else may have seen it. A status, not an alert (it
+ * is there on every page, and nothing is forced), until the user chooses their own.
+ */
+function generatedPasswordBanner(): SafeHtml {
+  return banner({
+    tone: 'warning',
+    body: html`<p>You are signed in with a password Roster generated (at first start, by a reset, or when your account was created), which whoever ran the command may have seen. Choose your own: <a href="${PASSWORD_FORM}">My account › Password</a>.</p>`,
+  });
+}
+
 /** The whole HTML document of a page, for the request's viewer. */
 export function renderPage(request: FastifyRequest, options: PageOptions): string {
   // Pages rendered outside the console's scope (the HTML 404) have no viewer decorated.
@@ -99,6 +115,7 @@ ${account}
 <main id="main" tabindex="-1">
 ${options.heading ?? html`<h1>${options.title}</h1>`}
 ${options.errors !== undefined && errorSummary(options.errors)}
+${viewer?.generatedPassword === true && generatedPasswordBanner()}
 ${options.body}
 </main>
 </body>

@@ -25,6 +25,8 @@ export interface Viewer {
   readonly user: UserProfile;
   /** Whether the user is an administrator now (access.isAdministrator). */
   readonly administrator: boolean;
+  /** Whether the user signs in with a password Roster generated: every page asks them to choose their own. */
+  readonly generatedPassword: boolean;
   /** The CSRF token of this session, for forms (`csrfField`) and scripts (`<meta name="roster-csrf">`). */
   readonly csrfToken: string;
   /** The session cookie's value: a secret, for "which session is this one"; never render it. */
@@ -51,9 +53,14 @@ export function accessOf(request: FastifyRequest): ConsoleAccess {
 export async function resolveViewer(request: FastifyRequest, services: Services): Promise<Viewer | null> {
   const session = await signedIn(request, services);
   if (session === undefined) return null;
+  const [administrator, generatedPassword] = await Promise.all([
+    services.access.isAdministrator(session.user.id),
+    services.passwordSignIn.signsInWithGeneratedPassword(session.user),
+  ]);
   return {
     user: session.user,
-    administrator: await services.access.isAdministrator(session.user.id),
+    administrator,
+    generatedPassword,
     csrfToken: csrfTokenFor(session.sessionValue),
     sessionValue: session.sessionValue,
   };

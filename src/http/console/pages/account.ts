@@ -44,7 +44,7 @@ export function accountPages(app: FastifyInstance, context: ConsoleContext): voi
 
   function passwordSection(request: FastifyRequest, outcome: PasswordOutcome): ReturnType<typeof html> {
     const error = (field: 'current' | 'next' | 'repeat'): { error?: string } => (typeof outcome === 'object' && outcome.field === field ? { error: outcome.message } : {});
-    return html`<section aria-labelledby="password-title">
+    return html`<section id="password" aria-labelledby="password-title">
 <h2 id="password-title">Password</h2>
 ${outcome === 'changed' && banner({ tone: 'success', body: html`<p>Your password is changed. Your other sessions have ended, and so have your sign-ins to applications: each application signs you in again the next time it asks Roster.</p>` })}
 ${postForm(request, {

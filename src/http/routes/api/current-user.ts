@@ -10,7 +10,7 @@ import { ref, type NamedSchema } from './common.ts';
 export const CURRENT_USER: NamedSchema = {
   $id: 'CurrentUser',
   type: 'object',
-  required: ['login', 'name', 'email', 'active', 'local', 'managed', 'groups'],
+  required: ['login', 'name', 'email', 'active', 'local', 'managed', 'passwordGenerated', 'groups'],
   properties: {
     login: { type: 'string' },
     name: { type: 'string', description: 'The name, else the login.' },
@@ -18,6 +18,7 @@ export const CURRENT_USER: NamedSchema = {
     active: { type: 'boolean' },
     local: { type: 'boolean' },
     managed: { type: 'boolean' },
+    passwordGenerated: { type: 'boolean', description: 'The user signs in with a password Roster generated (first start, `roster admin reset-password`, `roster users create`) and has not chosen their own yet.' },
     groups: { type: 'array', items: { type: 'string' }, description: 'The names of the groups that count for access.' },
   },
 };
@@ -36,7 +37,8 @@ export function currentUserRoute(app: FastifyInstance, services: Services): void
     if (user === undefined) throw new ScimError(401, undefined, 'Not signed in: sign in through /saml/login.');
     // The groups that count for access, not the raw memberships: the one answer every access
     // decision shares (directory/access.ts).
-    const groups = (await services.access.groupsOf(user.id)).map((group) => group.name);
+    const [memberOf, passwordGenerated] = await Promise.all([services.access.groupsOf(user.id), services.passwordSignIn.signsInWithGeneratedPassword(user)]);
+    const groups = memberOf.map((group) => group.name);
     return {
       login: user.login,
       name: user.name ?? user.login,
@@ -44,6 +46,7 @@ export function currentUserRoute(app: FastifyInstance, services: Services): void
       active: user.active,
       local: user.local,
       managed: user.managed,
+      passwordGenerated,
       groups,
     };
   });
