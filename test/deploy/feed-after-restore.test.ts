@@ -14,7 +14,7 @@ import { decodeCursor } from '../../src/directory/event-feed.ts';
 import { createServices } from '../../src/services.ts';
 import { backupSqlite } from '../../src/store/backup.ts';
 import { openStore } from '../../src/store/index.ts';
-import { startTestApp, userBody } from '../support/app.ts';
+import { startTestApp, userBody, type TestApp } from '../support/app.ts';
 import { runRoster } from '../support/cli.ts';
 import { createTestDatabase, eachDatabase, type ScratchDatabase, type TestDatabase } from '../support/databases.ts';
 
@@ -41,42 +41,67 @@ function restore(database: TestDatabase, file: string, target: ScratchDatabase):
   assert.equal(run.status, 0, run.stderr);
 }
 
+/** What a restore scenario starts from: an installation backed up, then changed, then stopped. */
+interface Scenario {
+  readonly original: ScratchDatabase;
+  /** An empty database to restore into. */
+  readonly restored: ScratchDatabase;
+  readonly backup: string;
+  /** A cursor from before the backup, and one that read the change the restore undoes. */
+  readonly start: string;
+  readonly next: string;
+  /** The id of the event the restore undoes. */
+  readonly lostId: number;
+  /** What `roster db feed-end` printed on the original, every instance stopped. */
+  readonly feedEnd: string;
+}
+
+/**
+ * Runs `body` on an installation that made a user, was backed up, made another user (the change
+ * the restore undoes) and stopped; then removes every database and file it made.
+ */
+async function afterBackupAndLoss(database: TestDatabase, body: (scenario: Scenario) => Promise<void>): Promise<void> {
+  const directory = mkdtempSync(join(tmpdir(), 'roster-feed-restore-'));
+  const original = await createTestDatabase(database);
+  const restored = await createTestDatabase(database);
+  try {
+    const app = await startTestApp({ database, location: original.location });
+    const backup = join(directory, 'roster.backup');
+    let start: string;
+    let read: Awaited<ReturnType<TestApp['request']>>;
+    try {
+      start = (await app.request('GET', '/api/v2/events?after=now')).body.next;
+      assert.equal((await app.request('POST', '/Users', userBody('in-the-backup'))).status, 201);
+      await backUp(database, original, backup);
+      assert.equal((await app.request('POST', '/Users', userBody('lost-with-the-restore'))).status, 201);
+      read = await app.request('GET', `/api/v2/events?after=${start}`);
+      assert.deepEqual(read.body.events.map(line), ['user.created in-the-backup', 'user.created lost-with-the-restore']);
+    } finally {
+      await app.close();
+    }
+    const lostId = Number(read.body.events[1].id);
+    // Every instance stopped: the end of the feed about to be replaced.
+    const end = runRoster(original.url, ['db', 'feed-end']);
+    assert.equal(end.status, 0, end.stderr);
+    assert.match(end.lastLine, /^feed-end-\d+-\d+-\d+$/);
+    assert.match(end.stderr, new RegExp(`event ids up to ${lostId}\\.`));
+    await body({ original, restored, backup, start, next: read.body.next, lostId, feedEnd: end.lastLine });
+  } finally {
+    await original.drop();
+    await restored.drop();
+    rmSync(directory, { recursive: true, force: true });
+  }
+}
+
 eachDatabase('the event feed after a restore outside Roster (db feed-end, db continue-feed)', (database) => {
   test('a cursor that read undone changes answers 410 however many changes follow, and no event id is given twice', async () => {
-    const directory = mkdtempSync(join(tmpdir(), 'roster-feed-restore-'));
-    const original = await createTestDatabase(database);
-    const restored = await createTestDatabase(database);
-    try {
-      const app = await startTestApp({ database, location: original.location });
-      let start: string;
-      let next: string;
-      let lostId: number;
-      const backup = join(directory, 'roster.backup');
-      try {
-        start = (await app.request('GET', '/api/v2/events?after=now')).body.next;
-        assert.equal((await app.request('POST', '/Users', userBody('in-the-backup'))).status, 201);
-        await backUp(database, original, backup);
-        assert.equal((await app.request('POST', '/Users', userBody('lost-with-the-restore'))).status, 201);
-        const read = await app.request('GET', `/api/v2/events?after=${start}`);
-        assert.deepEqual(read.body.events.map(line), ['user.created in-the-backup', 'user.created lost-with-the-restore']);
-        next = read.body.next;
-        lostId = Number(read.body.events[1].id);
-      } finally {
-        await app.close();
-      }
-
-      // Every instance stopped: the end of the feed about to be replaced.
-      const end = runRoster(original.url, ['db', 'feed-end']);
-      assert.equal(end.status, 0, end.stderr);
-      assert.match(end.lastLine, /^feed-end-\d+-\d+-\d+$/);
-      assert.match(end.stderr, new RegExp(`event ids up to ${lostId}\\.`));
-
+    await afterBackupAndLoss(database, async ({ restored, backup, start, next, lostId, feedEnd }) => {
       restore(database, backup, restored);
-      const continued = runRoster(restored.url, ['db', 'continue-feed', end.lastLine]);
+      const continued = runRoster(restored.url, ['db', 'continue-feed', feedEnd]);
       assert.equal(continued.status, 0, continued.stderr);
       assert.match(continued.lastLine, /^The event feed goes on after the replaced database's/);
       // Given again (a second operator, a script run twice): nothing more to do.
-      const again = runRoster(restored.url, ['db', 'continue-feed', end.lastLine]);
+      const again = runRoster(restored.url, ['db', 'continue-feed', feedEnd]);
       assert.equal(again.status, 0, again.stderr);
       assert.match(again.lastLine, /already goes past that end: nothing to do/);
 
@@ -97,35 +122,11 @@ eachDatabase('the event feed after a restore outside Roster (db feed-end, db con
       } finally {
         await store.close();
       }
-    } finally {
-      await original.drop();
-      await restored.drop();
-      rmSync(directory, { recursive: true, force: true });
-    }
+    });
   });
 
   test('a backup whose feed a migration numbered again (positions ahead, event ids behind): every cursor of the replaced feed answers 410, and no event id is given twice', async () => {
-    const directory = mkdtempSync(join(tmpdir(), 'roster-feed-renumbered-'));
-    const original = await createTestDatabase(database);
-    const restored = await createTestDatabase(database);
-    try {
-      const app = await startTestApp({ database, location: original.location });
-      let next: string;
-      let lostId: number;
-      const backup = join(directory, 'roster.backup');
-      try {
-        const start = (await app.request('GET', '/api/v2/events?after=now')).body.next;
-        assert.equal((await app.request('POST', '/Users', userBody('in-the-old-backup'))).status, 201);
-        await backUp(database, original, backup);
-        assert.equal((await app.request('POST', '/Users', userBody('lost-with-the-restore'))).status, 201);
-        const read = await app.request('GET', `/api/v2/events?after=${start}`);
-        next = read.body.next;
-        lostId = Number(read.body.events[1].id);
-      } finally {
-        await app.close();
-      }
-      const end = runRoster(original.url, ['db', 'feed-end']);
-      assert.equal(end.status, 0, end.stderr);
+    await afterBackupAndLoss(database, async ({ restored, backup, next, lostId, feedEnd }) => {
       restore(database, backup, restored);
       // What migration 015 does to a PostgreSQL feed from before it: positions from the server's
       // transaction counter, far past any the replaced feed had handed out.
@@ -136,14 +137,13 @@ eachDatabase('the event feed after a restore outside Roster (db feed-end, db con
       } finally {
         await store.close();
       }
-      const continued = runRoster(restored.url, ['db', 'continue-feed', end.lastLine]);
+      const continued = runRoster(restored.url, ['db', 'continue-feed', feedEnd]);
       assert.equal(continued.status, 0, continued.stderr);
       assert.match(continued.lastLine, /^The event feed goes on after the replaced database's/);
       const reopened = await openStore(restored.location);
       try {
         const services = createServices(reopened);
-        const created = await services.groups.create({ displayName: 'after-the-restore' }, [], { kind: 'cli' });
-        assert.ok(created);
+        await services.groups.create({ displayName: 'after-the-restore' }, [], { kind: 'cli' });
         const undone = await services.eventFeed.read({ after: decodeCursor(next), types: undefined, limit: 100 });
         assert.equal(undone.kind, 'expired', JSON.stringify(undone));
         const fresh = await services.eventFeed.read({ after: undefined, types: undefined, limit: 100 });
@@ -154,11 +154,7 @@ eachDatabase('the event feed after a restore outside Roster (db feed-end, db con
       } finally {
         await reopened.close();
       }
-    } finally {
-      await original.drop();
-      await restored.drop();
-      rmSync(directory, { recursive: true, force: true });
-    }
+    });
   });
 
   test('continue-feed refuses a database nothing was restored into, and leaves it as it was', async () => {
