@@ -269,7 +269,6 @@ function progressPrinter(err: (text: string) => void): (progress: CopyProgress) 
   };
 }
 
-/** The SQLite file of `location`; PostgreSQL and in-memory databases have other tools. */
 /** The migration every Roster database has run: pending only where there is none yet. */
 const FIRST_MIGRATION = '001-initial';
 
@@ -286,6 +285,7 @@ function decodeFeedEnd(value: string): FeedEnd | undefined {
   return { position: { tx, id }, lastEventId };
 }
 
+/** The SQLite file of `location`; PostgreSQL and in-memory databases have other tools. */
 function sqlitePath(location: DatabaseLocation, verb: 'backup' | 'restore'): string {
   if (location.kind === 'postgres') {
     const tool = verb === 'backup' ? 'pg_dump -Fc' : 'pg_restore (with db feed-end before and db continue-feed after it)';

@@ -5,7 +5,7 @@
  * skips an event committed late.
  */
 import { EVENT_TYPES, type EventType } from '../journal/journal.ts';
-import { claimFeedCleanup, feedHorizon, feedKeptFrom, feedPage, inRestoredGap, purgeFeed, readFeedEnd, recordRestoredGap, type FeedEnd } from '../store/feed.ts';
+import { claimFeedCleanup, feedHorizon, feedKeptFrom, feedPage, inRestoredGap, positionBefore as before, purgeFeed, readFeedEnd, recordRestoredGap, type FeedEnd } from '../store/feed.ts';
 import type { Store } from '../store/index.ts';
 import type { FeedPosition, StoredFeedEvent } from '../store/journal.ts';
 import { inBatches, readSnapshot, transact } from '../store/transact.ts';
@@ -46,6 +46,14 @@ export interface FeedRequest {
   readonly waitSeconds?: number;
 }
 
+/** How a read that may wait for events waits (readWaiting). */
+export interface WaitOptions {
+  /** Ends the wait, with the empty page: the client left, or the instance is stopping. */
+  readonly signal: AbortSignal;
+  /** Runs the wait without holding what the caller holds while it works (its admission slot). */
+  outsideLimit<T>(wait: () => Promise<T>): Promise<T>;
+}
+
 /** One event as the feed shows it. */
 export interface FeedEntry {
   readonly id: string;
@@ -81,10 +89,6 @@ export function decodeCursor(cursor: string): FeedPosition | undefined {
   const position = { tx: Number(match[1]), id: Number(match[2]) };
   if (!Number.isSafeInteger(position.tx) || !Number.isSafeInteger(position.id) || encodeCursor(position) !== cursor) return undefined;
   return position;
-}
-
-function before(a: FeedPosition, b: FeedPosition): boolean {
-  return a.tx < b.tx || (a.tx === b.tx && a.id < b.id);
 }
 
 function text(query: Readonly<Record<string, unknown>>, name: string): string | undefined {
@@ -235,7 +239,8 @@ export function createEventFeed(store: Store, options: { readonly retentionDays:
     'Resynchronise from the lists (/api/v2/users-management/users, /api/v2/authorizations/groups, /api/v2/authorizations/group-memberships), ' +
     'then continue the feed from "next", taken before you read them. Event ids after the restore are new: none was used before.';
 
-  const watcher = createEndWatcher(() => readSnapshot(store.db, (trx) => feedHorizon(trx, store.dialect)));
+  const readEnd = () => readSnapshot(store.db, (trx) => feedHorizon(trx, store.dialect));
+  const watcher = createEndWatcher(readEnd);
 
   return {
     /** Days an event is kept. */
@@ -293,9 +298,7 @@ export function createEventFeed(store: Store, options: { readonly retentionDays:
     },
 
     /** The current end of the feed: where a reader that wants only new events starts. */
-    async end(): Promise<FeedPosition> {
-      return readSnapshot(store.db, (trx) => feedHorizon(trx, store.dialect));
-    },
+    end: readEnd,
 
     /** How far the feed has gone, positions and event ids: what a restore must go on after (`roster db feed-end`). */
     async endForRestore(): Promise<FeedEnd> {
@@ -313,13 +316,24 @@ export function createEventFeed(store: Store, options: { readonly retentionDays:
     },
 
     /**
-     * Waits until the feed's end has moved past the cursor `next` (an event was committed after
-     * it, through any instance), until `deadline` (a Date.now() value), or until `signal` aborts;
-     * says whether the end moved. Reads nothing but the end: the caller reads the page.
+     * `read`, and when the page is empty and the request asks to wait: the page of the first
+     * events to arrive within that time, through any instance, read from the empty page's `next`
+     * (so a reader that filters by type is moved past the events it does not want); the empty
+     * page when the time is up or `options.signal` aborts.
      */
-    waitPast(next: string, deadline: number, signal: AbortSignal): Promise<boolean> {
-      const position = decodeCursor(next);
-      return position === undefined ? Promise.resolve(true) : watcher.waitPast(position, deadline, signal);
+    async readWaiting(request: FeedRequest, options: WaitOptions): Promise<FeedAnswer> {
+      let answer = await this.read(request);
+      const waitSeconds = request.waitSeconds ?? 0;
+      if (waitSeconds === 0 || request.after === 'now') return answer;
+      const deadline = Date.now() + waitSeconds * 1000;
+      while (answer.kind === 'page' && answer.events.length === 0) {
+        // A cursor this feed has just encoded.
+        const from = decodeCursor(answer.next) as FeedPosition;
+        const moved = await options.outsideLimit(() => watcher.waitPast(from, deadline, options.signal));
+        if (!moved) return answer;
+        answer = await this.read({ ...request, after: from });
+      }
+      return answer;
     },
 
     /**

@@ -76,13 +76,18 @@ export function createAdmission(policy: AdmissionPolicy): Admission {
     };
   };
 
+  /** A slot at once when one is free. */
+  const freeSlot = (): Release | undefined => {
+    if (active >= policy.maxConcurrent) return undefined;
+    active += 1;
+    return slot();
+  };
+
   return {
     enter(left) {
       if (left?.aborted) return Promise.resolve(undefined);
-      if (active < policy.maxConcurrent) {
-        active += 1;
-        return Promise.resolve(slot());
-      }
+      const now = freeSlot();
+      if (now !== undefined) return Promise.resolve(now);
       if (queue.length >= policy.maxQueued) return Promise.reject(busy());
       return new Promise<Release | undefined>((resolve, reject) => {
         const leaveQueue = () => {
@@ -111,10 +116,8 @@ export function createAdmission(policy: AdmissionPolicy): Admission {
     },
     enterPatiently(left) {
       if (left?.aborted) return Promise.resolve(undefined);
-      if (active < policy.maxConcurrent) {
-        active += 1;
-        return Promise.resolve(slot());
-      }
+      const now = freeSlot();
+      if (now !== undefined) return Promise.resolve(now);
       return new Promise<Release | undefined>((resolve) => {
         const gaveUp = () => {
           const index = patient.indexOf(waiter);

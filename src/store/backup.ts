@@ -7,7 +7,7 @@
  */
 import { chmodSync, closeSync, copyFileSync, existsSync, fsyncSync, openSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
 import SQLite from 'better-sqlite3';
-import { recordRestoredGap, type FeedEnd } from './feed.ts';
+import { positionBefore, recordRestoredGap, type FeedEnd } from './feed.ts';
 import { openStore } from './index.ts';
 import { knownMigrations } from './migrate.ts';
 import { transact } from './transact.ts';
@@ -168,7 +168,7 @@ function replacedFeed(path: string): ReplacedFeed {
       const sequence = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'events'").get() as { seq: number } | undefined;
       const end = { tx: feed?.tx_offset ?? 0, id: (sequence?.seq ?? 0) + 1 };
       const keptFrom = { tx: feed?.kept_from_tx ?? 0, id: feed?.kept_from_id ?? 0 };
-      const position = end.tx > keptFrom.tx || (end.tx === keptFrom.tx && end.id >= keptFrom.id) ? end : keptFrom;
+      const position = positionBefore(end, keptFrom) ? keptFrom : end;
       return { end: { position, lastEventId: sequence?.seq ?? 0 } };
     } finally {
       db.close();

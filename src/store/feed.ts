@@ -12,6 +12,11 @@ function compare(operator: '>=' | '<', position: FeedPosition): RawBuilder<boole
   return sql<boolean>`(tx, id) ${sql.raw(operator)} (${position.tx}, ${position.id})`;
 }
 
+/** Whether `a` comes before `b` in the feed's order (by transaction, then id). */
+export function positionBefore(a: FeedPosition, b: FeedPosition): boolean {
+  return a.tx < b.tx || (a.tx === b.tx && a.id < b.id);
+}
+
 /** The feed's bookkeeping row, or its defaults before it exists. */
 export async function feedRow(db: Executor): Promise<{ offset: number; keptFrom: FeedPosition }> {
   const row = await db.selectFrom('event_feed').select(['tx_offset', 'kept_from_tx', 'kept_from_id']).where('id', '=', FEED_ROW).executeTakeFirst();
@@ -44,7 +49,7 @@ export async function feedHorizon(db: Executor, dialect: DialectAdapter): Promis
     horizon = { tx: offset, id: Number(last?.id ?? 0) + 1 };
   }
   // Never before what retention deleted (the last events may be gone; ids are never reused).
-  return horizon.tx > keptFrom.tx || (horizon.tx === keptFrom.tx && horizon.id >= keptFrom.id) ? horizon : keptFrom;
+  return positionBefore(horizon, keptFrom) ? keptFrom : horizon;
 }
 
 /** The first position still kept: retention deleted every event before it. */
@@ -202,7 +207,7 @@ export async function recordRestoredGap(db: Executor, dialect: DialectAdapter, r
   const restored = await readFeedEnd(db, dialect);
   const restoredEnd = restored.position;
   const replacedEnd = replaced.position;
-  const positionsBehind = restoredEnd.tx < replacedEnd.tx || (restoredEnd.tx === replacedEnd.tx && restoredEnd.id < replacedEnd.id);
+  const positionsBehind = positionBefore(restoredEnd, replacedEnd);
   const idsBehind = restored.lastEventId < replaced.lastEventId;
   if (!positionsBehind && !idsBehind) return false;
   // Event ids behind with positions ahead: the backup's feed was numbered again by a migration

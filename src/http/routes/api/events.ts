@@ -1,6 +1,6 @@
 /** `GET /api/v2/events`: the pull feed of change events (docs/events.md). */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { DEFAULT_FEED_LIMIT, MAX_FEED_LIMIT, MAX_FEED_WAIT_SECONDS, decodeCursor, parseFeedRequest, type EventFeed, type FeedAnswer, type FeedRequest } from '../../../directory/event-feed.ts';
+import type { FastifyInstance } from 'fastify';
+import { DEFAULT_FEED_LIMIT, MAX_FEED_LIMIT, MAX_FEED_WAIT_SECONDS, parseFeedRequest, type EventFeed } from '../../../directory/event-feed.ts';
 import { EVENT_TYPES } from '../../../journal/journal.ts';
 import { TAGS } from '../../api-docs.ts';
 import { ref, type JsonSchema, type NamedSchema, type Query } from './common.ts';
@@ -24,27 +24,6 @@ export const FEED_EVENT: NamedSchema = {
     previous: openObject('For `user.updated` and `group.updated`: the same shape before the change.'),
   },
 };
-
-/**
- * The page for `request`; when it is empty and the caller asked to `wait`, the page of the
- * first events to arrive within that time, read from the empty page's `next` (so a caller that
- * filters by type is moved past the events it does not want). Waits outside the admission limit,
- * and stops waiting, with the empty page, when `stop` aborts (the client left, or the instance
- * is stopping).
- */
-async function readWaiting(feed: EventFeed, request: FeedRequest, waitOutsideLimit: FastifyRequest['waitOutsideLimit'], stop: AbortSignal): Promise<FeedAnswer> {
-  let answer = await feed.read(request);
-  const waitSeconds = request.waitSeconds ?? 0;
-  if (waitSeconds === 0 || request.after === 'now') return answer;
-  const deadline = Date.now() + waitSeconds * 1000;
-  while (answer.kind === 'page' && answer.events.length === 0) {
-    const next = answer.next;
-    const moved = await waitOutsideLimit(() => feed.waitPast(next, deadline, stop));
-    if (!moved) return answer;
-    answer = await feed.read({ ...request, after: decodeCursor(next) });
-  }
-  return answer;
-}
 
 /** Registers the events route. */
 export function eventRoutes(app: FastifyInstance, feed: EventFeed): void {
@@ -93,7 +72,11 @@ export function eventRoutes(app: FastifyInstance, feed: EventFeed): void {
   }, async (request, reply) => {
     const left = new AbortController();
     reply.raw.once('close', () => left.abort());
-    const answer = await readWaiting(feed, parseFeedRequest(request.query), request.waitOutsideLimit.bind(request), AbortSignal.any([left.signal, stopping.signal]));
+    // Waiting outside the admission limit; the client leaving or the instance stopping ends the wait.
+    const answer = await feed.readWaiting(parseFeedRequest(request.query), {
+      signal: AbortSignal.any([left.signal, stopping.signal]),
+      outsideLimit: request.waitOutsideLimit.bind(request),
+    });
     // 410 Gone: the events after this cursor existed and were deleted, or were lost with a restore (RFC 9110 §15.5.11).
     if (answer.kind === 'expired') return reply.code(410).send({ message: answer.message, next: answer.next });
     return { events: answer.events, next: answer.next };
