@@ -232,7 +232,6 @@ export function createAccounts(store: Store, access: Access, initialPassword?: I
       return users.findByLogin(store.db, login);
     },
 
-
     /**
      * Creates a user, or reactivates the deactivated user with that login (same id, history
      * kept), with the password `input` gives (the administrator chose it). Refused while SCIM

@@ -79,7 +79,6 @@ export interface AppOptions {
   readonly streamStallMs?: number;
 }
 
-
 /** The probes that must answer however busy the instance is: an orchestrator reads a timeout as "dead". */
 const PROBES = new Set(['/healthz', '/livez']);
 
