@@ -14,6 +14,7 @@ import pino from 'pino';
 import { createServices } from './services.ts';
 import { describeLocation, openStore, QUERY_DEADLINE_MS } from './store/index.ts';
 import { sqliteExposure } from './store/sqlite-permissions.ts';
+import { installationId } from './directory/installation.ts';
 
 /** How often each instance deletes the provisioning activity past its retention. */
 const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
@@ -54,6 +55,8 @@ export async function serve(config: Config): Promise<void> {
   });
   // Of several instances starting on a new database, exactly one creates and prints it.
   const issued = await services.administrators.ensureAdministrator();
+  // Made at the first start, so that every backup of the database carries it (a restore checks it).
+  await installationId(store);
   const app = await buildApp({
     services,
     baseUrl: config.baseUrl,

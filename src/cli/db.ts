@@ -8,6 +8,7 @@ import { describeCaseConflict } from '../directory/case-conflicts.ts';
 import { backupSqlite, BackupRefused, restoreSqlite } from '../store/backup.ts';
 import { COPIED_TABLES, copyDatabase, CopyRefused, type CopyProgress } from '../store/copy.ts';
 import type { FeedEnd } from '../store/feed.ts';
+import type { InstallationFeedEnd } from '../directory/event-feed.ts';
 import { describeLocation, openStore, type DatabaseLocation, type Store } from '../store/index.ts';
 import type { CommandGroup } from './command.ts';
 import { printable } from './output.ts';
@@ -129,10 +130,11 @@ export const dbCommands: CommandGroup = {
         'Usage: roster db feed-end',
         '',
         'Prints the end of the event feed of ROSTER_DATABASE_URL (the last position and the',
-        'largest event id it handed out), alone on the last line. Before restoring a PostgreSQL',
-        'database with pg_restore, stop every Roster instance, run this and keep the line; after',
-        'pg_restore, give it to `roster db continue-feed` so that the restored feed goes on after',
-        'it. See docs/operations.md#backups-and-restore.',
+        'largest event id it handed out) and the installation it belongs to, alone on the last',
+        'line. Before restoring a PostgreSQL database with pg_restore, stop every Roster instance,',
+        'run this and keep the line; after pg_restore, give it to `roster db continue-feed` so',
+        'that the restored feed goes on after it. Refused while another Roster process is',
+        'connected to the database. See docs/operations.md#backups-and-restore.',
       ].join('\n'),
       async run(args, context) {
         parseArgs({ args, options: {} });
@@ -152,7 +154,9 @@ export const dbCommands: CommandGroup = {
         'ROSTER_DATABASE_URL, just restored, is migrated if older, then records that the changes',
         'after the backup were undone: applications whose cursor read them get 410 and',
         'resynchronise, and new changes get event ids and positions never handed out before.',
-        'Run it with every Roster instance stopped, before starting them on the restored database.',
+        'Run it with every Roster instance stopped, before starting them on the restored database:',
+        'it refuses while another Roster process is connected, and refuses a line read from another',
+        'installation\'s database.',
         'roster db restore (SQLite) does this by itself.',
       ].join('\n'),
       async run(args, context) {
@@ -160,7 +164,7 @@ export const dbCommands: CommandGroup = {
         const [value, extra] = positionals;
         if (value === undefined || extra !== undefined) return { usageError: 'give exactly one feed end, as `roster db feed-end` printed it' };
         const replaced = decodeFeedEnd(value);
-        if (replaced === undefined) return { usageError: `"${printable(value)}" is not a feed end: give the last line \`roster db feed-end\` printed (feed-end-<position>-<event id>)` };
+        if (replaced === undefined) return { usageError: `"${printable(value)}" is not a feed end: give the last line \`roster db feed-end\` printed (feed-end-<position>-<event id>-<installation>)` };
         const services = await context.services({
           bootstrap: false,
           upgrade: (pending) => {
@@ -272,17 +276,19 @@ function progressPrinter(err: (text: string) => void): (progress: CopyProgress) 
 /** The migration every Roster database has run: pending only where there is none yet. */
 const FIRST_MIGRATION = '001-initial';
 
-/** A feed end as one word to copy: `feed-end-<tx>-<id>-<last event id>`. */
-function encodeFeedEnd(end: FeedEnd): string {
-  return `feed-end-${end.position.tx}-${end.position.id}-${end.lastEventId}`;
+/** A feed end as one word to copy: `feed-end-<tx>-<id>-<last event id>-<installation>`. */
+function encodeFeedEnd(end: InstallationFeedEnd): string {
+  return `feed-end-${end.position.tx}-${end.position.id}-${end.lastEventId}-${end.installation}`;
 }
 
-function decodeFeedEnd(value: string): FeedEnd | undefined {
-  const match = /^feed-end-(\d{1,16})-(\d{1,16})-(\d{1,16})$/.exec(value.trim());
+/** A feed end as `encodeFeedEnd` wrote it; the lines of versions before installation ids have none. */
+function decodeFeedEnd(value: string): (FeedEnd & { readonly installation?: string }) | undefined {
+  const match = /^feed-end-(\d{1,16})-(\d{1,16})-(\d{1,16})(?:-([0-9a-f]{16}))?$/.exec(value.trim());
   if (match === null) return undefined;
   const [tx, id, lastEventId] = [match[1], match[2], match[3]].map(Number) as [number, number, number];
   if (![tx, id, lastEventId].every(Number.isSafeInteger)) return undefined;
-  return { position: { tx, id }, lastEventId };
+  const end = { position: { tx, id }, lastEventId };
+  return match[4] === undefined ? end : { ...end, installation: match[4] };
 }
 
 /** The SQLite file of `location`; PostgreSQL and in-memory databases have other tools. */

@@ -9,7 +9,9 @@ import { claimFeedCleanup, feedHorizon, feedKeptFrom, feedPage, inRestoredGap, p
 import type { Store } from '../store/index.ts';
 import type { FeedPosition, StoredFeedEvent } from '../store/journal.ts';
 import { inBatches, readSnapshot, transact } from '../store/transact.ts';
-import { rejected } from '../errors.ts';
+import { DirectoryError, rejected } from '../errors.ts';
+import { describeConnections, otherRosterConnections } from '../store/migrate.ts';
+import { adoptInstallationId, installationId, storedInstallationId } from './installation.ts';
 
 /** Days events are kept when ROSTER_EVENT_RETENTION_DAYS is unset. */
 export const DEFAULT_EVENT_RETENTION_DAYS = 30;
@@ -300,9 +302,16 @@ export function createEventFeed(store: Store, options: { readonly retentionDays:
     /** The current end of the feed: where a reader that wants only new events starts. */
     end: readEnd,
 
-    /** How far the feed has gone, positions and event ids: what a restore must go on after (`roster db feed-end`). */
-    async endForRestore(): Promise<FeedEnd> {
-      return readSnapshot(store.db, (trx) => readFeedEnd(trx, store.dialect));
+    /**
+     * How far the feed has gone, positions and event ids, and whose feed it is: what a restore
+     * must go on after (`roster db feed-end`). Refused while another Roster is connected: a change
+     * it made after this read would be undone by the restore without being counted.
+     */
+    async endForRestore(): Promise<InstallationFeedEnd> {
+      await refuseWhileRosterRuns(store, 'reading the feed\'s end: a change made after it would be undone by the restore without being counted');
+      const installation = await installationId(store);
+      const end = await readSnapshot(store.db, (trx) => readFeedEnd(trx, store.dialect));
+      return { ...end, installation };
     },
 
     /**
@@ -310,8 +319,20 @@ export function createEventFeed(store: Store, options: { readonly retentionDays:
      * end of the feed of the database the backup replaced, read before it was replaced; cursors
      * that read undone changes then answer 410, and no event id is given twice. Returns whether
      * the restore undid anything (false: the feed already goes past `replaced`, nothing done).
+     * Refused while another Roster is connected, and when `replaced` names another installation.
      */
-    async continueAfterRestore(replaced: FeedEnd): Promise<boolean> {
+    async continueAfterRestore(replaced: FeedEnd & { readonly installation?: string }): Promise<boolean> {
+      await refuseWhileRosterRuns(store, 'carrying the feed on: changes made before it would get the ids of the events the restore undid');
+      const restored = await storedInstallationId(store);
+      if (replaced.installation !== undefined && restored !== undefined && restored !== replaced.installation) {
+        throw new DirectoryError(
+          'precondition',
+          `That feed end was read from another installation's database (installation ${replaced.installation}; the restored database is installation ${restored}): ` +
+            'give the line `roster db feed-end` printed for the database this restore replaced. Nothing was changed.',
+        );
+      }
+      // A dump made before the replaced database had its id: it is that installation's.
+      if (replaced.installation !== undefined && restored === undefined) await adoptInstallationId(store, replaced.installation);
       return transact(store.db, (trx) => recordRestoredGap(trx, store.dialect, replaced, new Date().toISOString()));
     },
 
@@ -347,6 +368,27 @@ export function createEventFeed(store: Store, options: { readonly retentionDays:
       return inBatches(store.db, PURGE_BATCH, async (trx) => purgeFeed(trx, await feedHorizon(trx, store.dialect), cutoff, PURGE_BATCH));
     },
   };
+}
+
+/** A feed's end and the installation whose feed it is (`roster db feed-end`). */
+export interface InstallationFeedEnd extends FeedEnd {
+  readonly installation: string;
+}
+
+/**
+ * Refuses while another Roster process (an instance, or a command) is connected to the database:
+ * the steps around a restore outside Roster need every instance stopped. Exact for instances on
+ * PostgreSQL (a serving instance keeps a connection: its webhook worker looks for work every
+ * second); on SQLite these steps are not needed (`roster db restore`) and nothing is checked.
+ */
+async function refuseWhileRosterRuns(store: Store, why: string): Promise<void> {
+  const others = await otherRosterConnections(store);
+  if (others.length === 0) return;
+  throw new DirectoryError(
+    'precondition',
+    `Roster is still running on this database (connections: ${describeConnections(others)}), and every instance must be stopped before ${why}. ` +
+      'Stop every instance (and let running commands end), then run this again. Nothing was changed.',
+  );
 }
 
 export type EventFeed = ReturnType<typeof createEventFeed>;

@@ -1,4 +1,5 @@
 /** The one list of migrations, applied to SQLite and PostgreSQL alike under a database lock. */
+import { randomBytes } from 'node:crypto';
 import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import { DatabaseRefused } from './errors.ts';
 import type { DialectAdapter } from './dialect.ts';
@@ -65,14 +66,47 @@ function migrationNumber(name: string): number {
   return Number.parseInt(name, 10);
 }
 
+/** Random per process: tells this process's own connections from every other Roster's (even a container's pid 1). */
+const PROCESS_TAG = randomBytes(4).toString('hex');
+
 /**
- * The PostgreSQL `application_name` of this version's connections: `roster` and the number of
- * the newest migration it knows, so that a new version can tell an older one's connections
- * (plain `roster` before this name existed) from its own kind.
+ * The PostgreSQL `application_name` of this process's connections: `roster`, the number of the
+ * newest migration it knows (so that a new version can tell an older one's connections, plain
+ * `roster` before this name existed) and a tag of this process (`roster 025 3f2a9c1e`), so that a
+ * command can tell other instances' connections from its own.
  */
 export function postgresApplicationName(): string {
   const newest = Math.max(...Object.keys(MIGRATIONS).map(migrationNumber));
-  return `roster ${String(newest).padStart(3, '0')}`;
+  return `roster ${String(newest).padStart(3, '0')} ${PROCESS_TAG}`;
+}
+
+/** Connections another Roster process (an instance or a command) has open on the database, by name and address. */
+export interface RosterConnections {
+  readonly name: string;
+  readonly address: string;
+  readonly connections: number;
+}
+
+/**
+ * The connections of every other Roster process on this PostgreSQL database (none on SQLite,
+ * whose commands check for other processes their own way). An instance holds at least one while
+ * it serves (its webhook worker looks for work every second); one stopped holds none.
+ */
+export async function otherRosterConnections(store: Store): Promise<RosterConnections[]> {
+  if (store.dialect.name !== 'postgres') return [];
+  const { rows } = await sql<RosterConnections>`
+    select application_name as name, coalesce(host(client_addr), 'local socket') as address, count(*)::int as connections
+    from pg_stat_activity
+    where datname = current_database() and pid <> pg_backend_pid() and application_name <> ${postgresApplicationName()}
+      and (application_name = 'roster' or application_name ~ '^roster [0-9]+( |$)')
+    group by application_name, client_addr
+    order by application_name, address`.execute(store.db);
+  return rows;
+}
+
+/** Connections as a person reads them: `3 from 10.0.0.7, 1 from local socket`. */
+export function describeConnections(rows: readonly RosterConnections[]): string {
+  return rows.map((row) => `${row.connections} from ${row.address}`).join(', ');
 }
 
 /** What a migration run is told before it applies anything (a log line: large directories take a while). */
@@ -144,15 +178,11 @@ export async function migrate(
 async function refuseWhileOlderInstancesRun(store: Store, pending: readonly string[]): Promise<void> {
   const blocking = pending.filter((name) => STOP_EVERY_OLDER_INSTANCE.has(name));
   if (blocking.length === 0) return;
-  const { rows } = await sql<{ name: string; address: string | null; connections: number }>`
-    select application_name as name, coalesce(host(client_addr), 'local socket') as address, count(*)::int as connections
-    from pg_stat_activity
-    where datname = current_database() and pid <> pg_backend_pid() and (application_name = 'roster' or application_name ~ '^roster [0-9]+$')
-    group by application_name, client_addr`.execute(store.db);
+  const rows = await otherRosterConnections(store);
   const first = Math.min(...blocking.map(migrationNumber));
   const older = rows.filter((row) => row.name === 'roster' || migrationNumber(row.name.slice('roster '.length)) < first);
   if (older.length === 0) return;
-  const where = older.map((row) => `${row.connections} from ${row.address}`).join(', ');
+  const where = describeConnections(older);
   throw new DatabaseRefused(
     `An older Roster is still running on this database (connections: ${where}), and migration ${blocking.join(', ')} needs every older instance stopped: ` +
       'while it writes, users and events it creates would be lost to this version (docs/deploy.md#upgrading). Stop every older instance, then start this one again.',

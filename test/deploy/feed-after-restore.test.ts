@@ -83,7 +83,7 @@ async function afterBackupAndLoss(database: TestDatabase, body: (scenario: Scena
     // Every instance stopped: the end of the feed about to be replaced.
     const end = runRoster(original.url, ['db', 'feed-end']);
     assert.equal(end.status, 0, end.stderr);
-    assert.match(end.lastLine, /^feed-end-\d+-\d+-\d+$/);
+    assert.match(end.lastLine, /^feed-end-\d+-\d+-\d+-[0-9a-f]{16}$/);
     assert.match(end.stderr, new RegExp(`event ids up to ${lostId}\\.`));
     await body({ original, restored, backup, start, next: read.body.next, lostId, feedEnd: end.lastLine });
   } finally {
@@ -154,6 +154,71 @@ eachDatabase('the event feed after a restore outside Roster (db feed-end, db con
       } finally {
         await reopened.close();
       }
+    });
+  });
+
+  test('a feed end read from another installation is refused and changes nothing; a line without an installation (older versions) is taken', async () => {
+    await afterBackupAndLoss(database, async ({ restored, backup, feedEnd }) => {
+      restore(database, backup, restored);
+      const other = await createTestDatabase(database);
+      let otherEnd: string;
+      try {
+        const app = await startTestApp({ database, location: other.location });
+        await app.close();
+        otherEnd = runRoster(other.url, ['db', 'feed-end']).lastLine;
+      } finally {
+        await other.drop();
+      }
+      const refused = runRoster(restored.url, ['db', 'continue-feed', otherEnd]);
+      assert.equal(refused.status, 1, refused.stderr);
+      assert.match(refused.stderr, /That feed end was read from another installation's database \(installation [0-9a-f]{16}; the restored database is installation [0-9a-f]{16}\)/);
+      assert.match(refused.stderr, /Nothing was changed\./);
+      const store = await openStore(restored.location);
+      try {
+        assert.deepEqual(await store.db.selectFrom('feed_gaps').selectAll().execute(), [], 'a gap was recorded');
+      } finally {
+        await store.close();
+      }
+      const withoutInstallation = feedEnd.replace(/-[0-9a-f]{16}$/, '');
+      const continued = runRoster(restored.url, ['db', 'continue-feed', withoutInstallation]);
+      assert.equal(continued.status, 0, continued.stderr);
+      assert.match(continued.lastLine, /^The event feed goes on after the replaced database's/);
+    });
+  });
+
+  test('feed-end and continue-feed refuse while a Roster instance is connected, and change nothing', { skip: database === 'sqlite' ? 'on SQLite, db restore does these steps itself and checks for other processes' : false }, async () => {
+    await afterBackupAndLoss(database, async ({ original, restored, backup, feedEnd }) => {
+      // A Roster process connected (an instance's pool, as `roster serve` opens it).
+      const running = await openStore(original.location);
+      await running.db.selectFrom('settings').select('key').execute();
+      try {
+        const refused = runRoster(original.url, ['db', 'feed-end']);
+        assert.equal(refused.status, 1, refused.stderr);
+        assert.match(refused.stderr, /Roster is still running on this database \(connections: \d+ from [^)]+\), and every instance must be stopped before reading the feed's end/);
+        assert.doesNotMatch(refused.stdout, /feed-end-/);
+      } finally {
+        await running.close();
+      }
+      restore(database, backup, restored);
+      // An instance started on the restored database too early.
+      const early = await openStore(restored.location);
+      await early.db.selectFrom('settings').select('key').execute();
+      try {
+        const refused = runRoster(restored.url, ['db', 'continue-feed', feedEnd]);
+        assert.equal(refused.status, 1, refused.stderr);
+        assert.match(refused.stderr, /Roster is still running on this database .* before carrying the feed on/);
+        assert.match(refused.stderr, /Nothing was changed\./);
+      } finally {
+        await early.close();
+      }
+      const store = await openStore(restored.location);
+      try {
+        assert.deepEqual(await store.db.selectFrom('feed_gaps').selectAll().execute(), [], 'a gap was recorded');
+      } finally {
+        await store.close();
+      }
+      const continued = runRoster(restored.url, ['db', 'continue-feed', feedEnd]);
+      assert.equal(continued.status, 0, continued.stderr);
     });
   });
 

@@ -11,6 +11,7 @@ import type { FastifyInstance, HTTPMethods, LightMyRequestResponse } from 'fasti
 import { buildApp, type AppOptions } from '../../src/http/app.ts';
 import type { RateLimitPolicy } from '../../src/directory/rate-limits.ts';
 import { createServices, type Services } from '../../src/services.ts';
+import { installationId } from '../../src/directory/installation.ts';
 import { parseDatabaseArgument } from '../../src/config.ts';
 import { openStore, QUERY_DEADLINE_MS, type DatabaseLocation } from '../../src/store/index.ts';
 import { createTestDatabase, type TestDatabase } from './databases.ts';
@@ -160,7 +161,9 @@ export async function startTestApp(
     if (!result.ok) throw new Error('SAML test configuration refused');
   }
   if (options.scim !== false && options.saml !== false) await services.provisioning.enable(actor);
+  // As `roster serve` does at its start (src/main.ts).
   await services.administrators.ensureAdministrator();
+  await installationId(store);
   const admin = await services.accounts.findByLogin('admin');
   if (!admin) throw new Error('the local administrator was not created');
   const { token } = await services.tokens.create('test-idp', actor, admin.id);
