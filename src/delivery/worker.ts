@@ -37,8 +37,12 @@ const BATCH = 50;
 /** Delivered events recorded per transaction at most, and the longest a delivered event waits to be (a timer). */
 const RECORD_EVENTS = 50;
 const RECORD_MS = 1000;
-/** Events sent to one endpoint before its claim is given back (another instance may take it). */
+/**
+ * Events sent to one endpoint, and the time spent on it, before its claim is given back (another
+ * instance, or this one's next free slot, may take it): a slow receiver gets turns like the others.
+ */
 const EVENTS_PER_TURN = 500;
+const TURN_MS = 60_000;
 /** The part of an answer kept in the log. */
 const RESPONSE_BYTES = 1024;
 /** How often the log of attempts is cut to the event retention, and how many rows at once. */
@@ -117,6 +121,11 @@ export function startDeliveries(store: Store, feed: EventFeed, options: Delivery
     const secrets = previousValid && webhook.previousSecret !== null ? [webhook.secret, webhook.previousSecret] : [webhook.secret];
     const started = performance.now();
     const latency = (): number => Math.round(performance.now() - started);
+    // A timer of our own, not AbortSignal.timeout: Node holds that one's timer weakly, so a
+    // garbage collection during the request lost it, and a receiver that never answered held
+    // the endpoint (its lease renewed) for ever.
+    const timedOut = new AbortController();
+    const timer = setTimeout(() => timedOut.abort(new DOMException(`no answer within ${timeoutMs} ms`, 'TimeoutError')), timeoutMs);
     try {
       const response = await fetch(webhook.url, {
         method: 'POST',
@@ -131,7 +140,7 @@ export function startDeliveries(store: Store, feed: EventFeed, options: Delivery
         // A 3xx is an answer, not a place to go: following it would send the signed event
         // wherever the receiver's server (or an attacker who controls it) points.
         redirect: 'manual',
-        signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), signal]),
+        signal: AbortSignal.any([timedOut.signal, signal]),
       });
       // NUL cannot be stored in PostgreSQL text; the log shows it as U+FFFD.
       const text = (await firstBytes(response, RESPONSE_BYTES))?.replace(/\u0000/g, '\uFFFD') ?? null;
@@ -143,6 +152,8 @@ export function startDeliveries(store: Store, feed: EventFeed, options: Delivery
       return { status, latencyMs: latency(), response: text, error, retryAfterMs: retryAfter };
     } catch (error) {
       return { status: null, latencyMs: latency(), response: null, error: describeFailure(error, timeoutMs), retryAfterMs: undefined };
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -287,7 +298,8 @@ export function startDeliveries(store: Store, feed: EventFeed, options: Delivery
     let attempts = webhook.attempts;
     let position = webhook.position;
     try {
-      turn: for (let sent = 0; sent < EVENTS_PER_TURN; ) {
+      const turnEnds = Date.now() + TURN_MS;
+      turn: for (let sent = 0; sent < EVENTS_PER_TURN && Date.now() < turnEnds; ) {
         const page = await feed.readFrom(position, webhook.types ?? undefined, BATCH);
         if (page.expired) {
           giveBack = true;
@@ -356,33 +368,50 @@ export function startDeliveries(store: Store, feed: EventFeed, options: Delivery
     }
   }
 
-  /** One round: claims what is due and serves it; whether anything was claimed. */
-  async function round(): Promise<boolean> {
+  /** Deletes the log of attempts older than the retention, every LOG_PURGE_INTERVAL_MS. */
+  async function purgeLog(): Promise<void> {
     const now = Date.now();
-    if (now - lastPurge >= LOG_PURGE_INTERVAL_MS) {
-      lastPurge = now;
-      const cutoff = iso(now - options.retentionDays * DAY_MS);
-      await inBatches(store.db, LOG_PURGE_BATCH, (trx) => purgeDeliveries(trx, cutoff, LOG_PURGE_BATCH));
+    if (now - lastPurge < LOG_PURGE_INTERVAL_MS) return;
+    lastPurge = now;
+    const cutoff = iso(now - options.retentionDays * DAY_MS);
+    await inBatches(store.db, LOG_PURGE_BATCH, (trx) => purgeDeliveries(trx, cutoff, LOG_PURGE_BATCH));
+  }
+
+  // Endpoints being served, up to `concurrency`. Each slot is refilled as soon as its endpoint's
+  // turn ends: one slow receiver holds its own slot only, never the others' (waiting for a whole
+  // round of claims to end let one receiver answering in seconds stop every other endpoint of
+  // the instance for as long as its turn lasted).
+  const serving = new Set<Promise<void>>();
+
+  /** Claims what is due, up to the free slots, and starts serving it; how many were claimed. */
+  async function claimDue(): Promise<number> {
+    const free = concurrency - serving.size;
+    if (free <= 0) return 0;
+    const now = Date.now();
+    const claimed = await transact(store.db, (trx) => claimWebhooks(trx, store.dialect, store.secrets, instance, iso(now), iso(now + leaseMs), free));
+    for (const webhook of claimed) {
+      const served: Promise<void> = serve(webhook)
+        .catch((error: unknown) => options.log?.warn({ err: error, webhook: webhook.id }, 'webhook delivery failed; the endpoint is tried again when its lease ends'))
+        .finally(() => serving.delete(served));
+      serving.add(served);
     }
-    const claimed = await transact(store.db, (trx) => claimWebhooks(trx, store.dialect, store.secrets, instance, iso(now), iso(now + leaseMs), concurrency));
-    await Promise.all(
-      claimed.map((webhook) =>
-        serve(webhook).catch((error: unknown) => options.log?.warn({ err: error, webhook: webhook.id }, 'webhook delivery failed; the endpoint is tried again when its lease ends')),
-      ),
-    );
-    return claimed.length > 0;
+    return claimed.length;
   }
 
   const running = (async () => {
     while (!stopping.signal.aborted) {
-      let busy = false;
+      let claimed = 0;
       try {
-        busy = await round();
+        await purgeLog();
+        claimed = await claimDue();
       } catch (error) {
-        options.log?.warn({ err: error }, 'webhook deliveries: a round failed; trying again shortly');
+        options.log?.warn({ err: error }, 'webhook deliveries: looking for due endpoints failed; trying again shortly');
       }
-      if (!busy && !stopping.signal.aborted) await sleep(pollMs, stopping.signal);
+      // Look again at once while claims fill free slots; otherwise when a slot frees or in pollMs.
+      if (stopping.signal.aborted || (claimed > 0 && serving.size < concurrency)) continue;
+      await Promise.race([sleep(pollMs, stopping.signal), ...serving]);
     }
+    await Promise.all(serving);
   })();
 
   return {

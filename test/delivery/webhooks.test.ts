@@ -3,6 +3,8 @@
  * that verifies every request with the `standardwebhooks` package, on both databases.
  */
 import assert from 'node:assert/strict';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterEach, beforeEach, test } from 'node:test';
 import { startDeliveries, type DeliveryWorker } from '../../src/delivery/worker.ts';
 import { createWebhooks, type Webhooks } from '../../src/directory/webhooks.ts';
@@ -21,13 +23,14 @@ eachDatabase('webhook deliveries', (database) => {
   let receiver: Receiver;
   let workers: DeliveryWorker[] = [];
 
-  const work = (options: { schedule?: number[]; instance?: string } = {}): DeliveryWorker => {
+  const work = (options: { schedule?: number[]; instance?: string; timeoutMs?: number } = {}): DeliveryWorker => {
     const worker = startDeliveries(store, services.eventFeed, {
       retrySchedule: options.schedule ?? FAST,
       leaseMs: 2000,
       pollMs: 30,
       retentionDays: 30,
       ...(options.instance !== undefined ? { instance: options.instance } : {}),
+      ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
     });
     workers.push(worker);
     return worker;
@@ -376,6 +379,43 @@ eachDatabase('webhook deliveries', (database) => {
     if (after[0] !== ids[2]) after = after.slice(1);
     assert.deepEqual(after, ids.slice(2), 'from the replayed event on, each once, in order');
     assertOneAtATime(receiver.received);
+  });
+
+  test('a slow receiver delays no other endpoint: a new event reaches a fast one while the slow one still works through its backlog', async () => {
+    for (const name of ['slow', 'fast']) {
+      const { secret } = await services.webhooks.create({ url: `${receiver.url}/${name}` }, cli);
+      receiver.secrets.push(secret);
+    }
+    receiver.answer = (request) => (request.path === '/hook/slow' ? { status: 204, delayMs: 1000 } : { status: 204 });
+    const first = await changes(8, 'first');
+    work();
+    const fastIds = () => receiver.received.filter((request) => request.path === '/hook/fast' && request.accepted).map((request) => request.payload.id);
+    await receiver.until(() => fastIds().length >= first.length);
+    const late = await changes(1, 'late');
+    await receiver.until(() => fastIds().includes(late[0] ?? ''), 30_000);
+    const slowAnswered = receiver.received.filter((request) => request.path === '/hook/slow' && request.accepted).length;
+    assert.ok(slowAnswered < first.length, `the fast endpoint got its new event only after the slow one had answered all ${first.length} earlier events (${slowAnswered})`);
+    assert.deepEqual(fastIds(), [...first, ...late]);
+  });
+
+  test('a receiver that never answers is given up on at the timeout, even when memory is collected meanwhile', async () => {
+    // Node held AbortSignal.timeout's timer weakly: a collection during the request lost it.
+    setFlagsFromString('--expose-gc');
+    const collect = runInNewContext('gc') as () => void;
+    const id = await create();
+    receiver.answer = (_request, index) => (index === 0 ? 'hang' : { status: 204 });
+    const ids = await changes(2);
+    const collecting = setInterval(collect, 50);
+    try {
+      work({ timeoutMs: 400 });
+      await receiver.until(() => receiver.acceptedIds().length >= 2, 15_000);
+    } finally {
+      clearInterval(collecting);
+    }
+    assert.deepEqual(receiver.acceptedIds(), ids);
+    await waitFor(async () => (await services.webhooks.deliveries(id)).deliveries.length === 3);
+    const log = (await services.webhooks.deliveries(id)).deliveries.slice().reverse();
+    assert.deepEqual(log.map((entry) => [entry.attempt, entry.status, entry.outcome, entry.error]), [[1, null, 'retrying', 'no answer within 0.4 s'], [2, 204, 'delivered', null], [1, 204, 'delivered', null]]);
   });
 
   test('two workers on one database deliver each event once', async () => {
