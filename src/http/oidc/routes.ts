@@ -12,6 +12,7 @@ import { RetryLaterError } from '../../errors.ts';
 import { DATABASE_RETRY_AFTER_SECONDS, setRetryAfter, toScimError } from '../errors.ts';
 import { UnsupportedContentCodingError } from '../input.ts';
 import type { IncomingMessage } from 'node:http';
+import { errors } from 'oidc-provider';
 import type { Services } from '../../services.ts';
 import { signInUrl } from '../console/pages/sign-in.ts';
 import { escapeHtml } from '../console/html.ts';
@@ -161,17 +162,26 @@ export async function oidcRoutes(app: FastifyInstance, options: OidcOptions & { 
     } else {
       return sendHtml(reply, 400, messagePage('Sign-in not possible', `Roster cannot answer the "${details.prompt.name}" prompt.`));
     }
-    if (details.prompt.name === 'login') {
+    const login = details.prompt.name === 'login';
+    let next: string;
+    try {
+      next = await provider.interactionResult(request.raw, reply.raw, result, { mergeWithLastSubmission: !login });
+    } catch (error) {
+      // The interaction or the provider session went away since it was read: the user was
+      // deactivated, or signed out (everywhere, or in another tab). Said as for an expired
+      // request; the browser must not wait for an answer that never comes.
+      if (!(error instanceof errors.SessionNotFound)) throw error;
+      return sendHtml(reply, 400, messagePage('Sign-in expired', 'This sign-in request has ended (you were signed out, or your account changed). Go back to the application and sign in again.'));
+    }
+    if (login) {
       // The browser often comes here from the sign-in form's answer (a 303 after POST /sessions
       // or the IdP's post to /saml/acs). Browsers check every redirect of a form submission
       // against the form page's CSP `form-action`, which would stop the chain at the
       // application's redirect URI: a page that moves on by itself starts a new navigation.
-      const next = await provider.interactionResult(request.raw, reply.raw, result, { mergeWithLastSubmission: false });
       return sendHtml(reply, 200, continuePage(next));
     }
-    reply.hijack();
-    await provider.interactionFinished(request.raw, reply.raw, result, { mergeWithLastSubmission: true });
-    return reply;
+    // What interactionFinished would answer, without handing the response over to the provider.
+    return reply.redirect(next, 303);
   });
 }
 
