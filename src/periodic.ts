@@ -39,3 +39,24 @@ export function runPeriodically(task: () => Promise<void>, intervalMs: number): 
     },
   };
 }
+
+/** One step of a clean-up run: what it does, in words for the log, and the work. */
+export interface CleanupStep {
+  readonly name: string;
+  run(): Promise<void>;
+}
+
+/**
+ * Runs every step, one after the other; a step that fails is reported (`failed`) and the next
+ * ones still run, so that one table's trouble does not leave every other to grow until the next
+ * run.
+ */
+export async function runEachStep(steps: readonly CleanupStep[], failed: (step: CleanupStep, error: unknown) => void): Promise<void> {
+  for (const step of steps) {
+    try {
+      await step.run();
+    } catch (error) {
+      failed(step, error);
+    }
+  }
+}

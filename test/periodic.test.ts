@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
-import { runPeriodically } from '../src/periodic.ts';
+import { runEachStep, runPeriodically } from '../src/periodic.ts';
 
 test('a periodic task runs at once, then again after each interval, never two runs at a time', async () => {
   let runs = 0;
@@ -37,4 +37,19 @@ test('a failing run does not stop the next ones, and stop() waits for the run in
   await periodic.stop();
   assert.equal(runs, 2);
   assert.equal(finished, true);
+});
+
+test('a clean-up step that fails is reported, and the steps after it still run', async () => {
+  const ran: string[] = [];
+  const failures: string[] = [];
+  await runEachStep(
+    [
+      { name: 'first', run: async () => void ran.push('first') },
+      { name: 'broken', run: async () => Promise.reject(new Error('table locked')) },
+      { name: 'last', run: async () => void ran.push('last') },
+    ],
+    (step, error) => failures.push(`${step.name}: ${(error as Error).message}`),
+  );
+  assert.deepEqual(ran, ['first', 'last']);
+  assert.deepEqual(failures, ['broken: table locked']);
 });

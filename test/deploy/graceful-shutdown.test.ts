@@ -11,6 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { REQUEST_TIMEOUT_MS, SHUTDOWN_DEADLINE_MS } from '../../src/http/draining.ts';
+import { createServices } from '../../src/services.ts';
+import { openStore } from '../../src/store/index.ts';
 import { startTestApp } from '../support/app.ts';
 import { startInstance, waitHealthy, type Instance } from '../support/process.ts';
 
@@ -73,6 +75,28 @@ test('SIGTERM: the request in flight on a keep-alive connection is answered with
   assert.equal(answer.headers.get('connection'), 'close');
   assert.notEqual(exit, null, `still running 10 s after SIGTERM (the keep-alive connection held it):\n${instance.output}`);
   assert.equal(exit?.code, 0, instance.output);
+});
+
+test('SIGTERM: a SCIM request answered while stopping is in the provisioning activity (it was written after the database closed, and lost)', async () => {
+  const instance = await started();
+  const { socket, received } = await open(instance);
+  const body = JSON.stringify({ schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: 'in-flight' });
+  socket.write(`POST /api/scim/v2/Users HTTP/1.1\r\nHost: roster\r\nContent-Type: application/scim+json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 10)}`);
+  await pause(300);
+  instance.process.kill('SIGTERM');
+  await pause(300);
+  socket.end(body.slice(10));
+  const exit = await exitWithin(instance, 10_000);
+  assert.equal(statusAndHeaders(await received).status, 401, instance.output);
+  assert.equal(exit?.code, 0, instance.output);
+  assert.doesNotMatch(instance.output, /could not record SCIM requests/);
+  const store = await openStore({ kind: 'sqlite', path: join(dir, `roster-${databases}.db`) });
+  try {
+    const page = await createServices(store).activity.list({ failuresOnly: false, limit: 10, offset: 0 });
+    assert.deepEqual(page.requests.map((request) => [request.method, request.status]), [['POST', 401]]);
+  } finally {
+    await store.close();
+  }
 });
 
 test('SIGTERM: a request still arriving on an open connection is refused with 503, Retry-After and the error shape of its API', async () => {
