@@ -72,7 +72,7 @@ const PROCESS_TAG = randomBytes(4).toString('hex');
 /**
  * The PostgreSQL `application_name` of this process's connections: `roster`, the number of the
  * newest migration it knows (so that a new version can tell an older one's connections, plain
- * `roster` before this name existed) and a tag of this process (`roster 025 3f2a9c1e`), so that a
+ * `roster` before this name existed) and a tag of this process (`roster 024 3f2a9c1e`), so that a
  * command can tell other instances' connections from its own.
  */
 export function postgresApplicationName(): string {
