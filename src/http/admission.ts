@@ -23,6 +23,13 @@ export const BUSY_RETRY_AFTER_SECONDS = 1;
 /** A slot held by a request; `release` is idempotent. */
 export type Release = () => void;
 
+/**
+ * Which queue a waiting request joins. `ahead`: provisioning and administration with a token (an
+ * IdP's deactivation must not lose its turn to a flood of sign-ins); a slot freed goes to the
+ * oldest of them first. Each queue holds `maxQueued` at most.
+ */
+export type Lane = 'ahead' | 'normal';
+
 /** The counter and queue of one process. */
 export interface Admission {
   /**
@@ -30,7 +37,7 @@ export interface Admission {
    * comes in time. `left` is the client going away: a waiter whose client left gives up its
    * place and gets undefined (it holds no slot, so there is nothing to release).
    */
-  enter(left?: AbortSignal): Promise<Release | undefined>;
+  enter(left?: AbortSignal, lane?: Lane): Promise<Release | undefined>;
   /**
    * A slot for a request that has waited already and can wait longer (a reader of the event
    * feed woken by an event): it queues behind every other waiter, without the queue's time limit
@@ -45,7 +52,9 @@ export interface Admission {
 /** Creates the admission control of one process. */
 export function createAdmission(policy: AdmissionPolicy): Admission {
   let active = 0;
-  const queue: Array<{ admit: () => void; timer: NodeJS.Timeout }> = [];
+  type Waiter = { admit: () => void; timer: NodeJS.Timeout };
+  const ahead: Waiter[] = [];
+  const normal: Waiter[] = [];
   const patient: Array<{ admit: () => void }> = [];
 
   const busy = () =>
@@ -60,7 +69,7 @@ export function createAdmission(policy: AdmissionPolicy): Admission {
     return () => {
       if (released) return;
       released = true;
-      const next = queue.shift();
+      const next = ahead.shift() ?? normal.shift();
       if (next !== undefined) {
         // The slot passes straight to the oldest waiter: the count of active requests stays.
         clearTimeout(next.timer);
@@ -84,10 +93,11 @@ export function createAdmission(policy: AdmissionPolicy): Admission {
   };
 
   return {
-    enter(left) {
+    enter(left, lane = 'normal') {
       if (left?.aborted) return Promise.resolve(undefined);
       const now = freeSlot();
       if (now !== undefined) return Promise.resolve(now);
+      const queue = lane === 'ahead' ? ahead : normal;
       if (queue.length >= policy.maxQueued) return Promise.reject(busy());
       return new Promise<Release | undefined>((resolve, reject) => {
         const leaveQueue = () => {
@@ -100,7 +110,7 @@ export function createAdmission(policy: AdmissionPolicy): Admission {
           leaveQueue();
           resolve(undefined);
         };
-        const waiter = {
+        const waiter: Waiter = {
           admit: () => {
             left?.removeEventListener('abort', gaveUp);
             resolve(slot());
@@ -135,7 +145,7 @@ export function createAdmission(policy: AdmissionPolicy): Admission {
       });
     },
     load() {
-      return { active, queued: queue.length + patient.length };
+      return { active, queued: ahead.length + normal.length + patient.length };
     },
   };
 }

@@ -21,7 +21,7 @@ import { CLIENT_CLOSED_REQUEST, DATABASE_RETRY_AFTER_SECONDS, apiErrorHandler, s
 import { createReadiness, READINESS_TIMEOUT_MS } from './health.ts';
 import { docsRoutes, loadDocuments, scimDocumentationUrl } from './docs.ts';
 import { REQUEST_TIMEOUT_MS, drainOnClose } from './draining.ts';
-import { createAdmission, type Admission, type AdmissionPolicy, type Release } from './admission.ts';
+import { createAdmission, type Admission, type AdmissionPolicy, type Lane, type Release } from './admission.ts';
 import {
   ACCEPTED_CONTENT_CODINGS,
   DEFAULT_BODY_LIMIT,
@@ -106,22 +106,34 @@ declare module 'fastify' {
 }
 
 /**
+ * SCIM and admin API requests that carry a bearer token wait ahead of the rest (sign-ins, OpenID
+ * Connect, forward auth, the console): an IdP deactivating someone must get through a flood of
+ * sign-ins. Decided from the path and the header alone, before any database read: a made-up
+ * token gets ahead too, and is refused at its first check, as cheaply as anywhere else.
+ */
+function provisioningAhead(request: FastifyRequest): Lane {
+  const path = request.url;
+  const api = path.startsWith('/api/scim/v2/') || path.startsWith('/api/v2/');
+  return api && /^bearer /i.test(request.headers.authorization ?? '') ? 'ahead' : 'normal';
+}
+
+/**
  * Holds every request but `exempt` ones to the process's admission limit; the slot is given back
  * when the response is sent or the connection closes, whichever comes first. A client that
  * leaves while its request waits in the queue takes its place with it: its request holds no
  * slot and is not served (a slot taken for a connection already closed would never be given
  * back, and enough of them would refuse every request).
  */
-function admit(app: FastifyInstance, admission: Admission, exempt: (request: FastifyRequest) => boolean): void {
+function admit(app: FastifyInstance, admission: Admission, exempt: (request: FastifyRequest) => boolean, laneOf: (request: FastifyRequest) => Lane): void {
   const releases = new WeakMap<FastifyRequest, Release>();
   /** A slot for the request, undefined when its client left while it waited for one. */
-  const enter = async (reply: FastifyReply, patiently = false): Promise<Release | undefined> => {
+  const enter = async (reply: FastifyReply, lane: Lane | 'patient'): Promise<Release | undefined> => {
     const left = new AbortController();
     const leave = () => left.abort();
     reply.raw.once('close', leave);
     if (reply.raw.closed) left.abort();
     try {
-      const release = await (patiently ? admission.enterPatiently(left.signal) : admission.enter(left.signal));
+      const release = await (lane === 'patient' ? admission.enterPatiently(left.signal) : admission.enter(left.signal, lane));
       if (release !== undefined && left.signal.aborted) {
         release();
         return undefined;
@@ -134,7 +146,7 @@ function admit(app: FastifyInstance, admission: Admission, exempt: (request: Fas
   };
   app.addHook('onRequest', async (request, reply) => {
     if (exempt(request)) return;
-    const release = await enter(reply);
+    const release = await enter(reply, laneOf(request));
     if (release === undefined) {
       // Nobody is left to answer; the request log records nginx's "client closed request".
       return reply.code(CLIENT_CLOSED_REQUEST).send();
@@ -148,7 +160,7 @@ function admit(app: FastifyInstance, admission: Admission, exempt: (request: Fas
       } finally {
         // Queued behind the requests that came meanwhile, and never refused: an event wakes
         // every reader waiting for it at once. A client that left needs no slot: its answer goes nowhere.
-        const again = await enter(reply, true);
+        const again = await enter(reply, 'patient');
         if (again !== undefined) releases.set(request, again);
       }
     };
@@ -257,10 +269,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // any request, since checking the token reads the database.
   const tokenlessMetrics = tokenlessMetricsReader({ allow: options.metricsAllow ?? LOOPBACK, fromTrustedProxy });
   if (admission !== undefined) {
-    admit(app, admission, (request) => {
-      const route = request.routeOptions.url ?? '';
-      return PROBES.has(route) || (route === METRICS_ROUTE && tokenlessMetrics(request));
-    });
+    admit(
+      app,
+      admission,
+      (request) => {
+        const route = request.routeOptions.url ?? '';
+        return PROBES.has(route) || (route === METRICS_ROUTE && tokenlessMetrics(request));
+      },
+      provisioningAhead,
+    );
   }
   const recorder = createActivityRecorder(options.services.activity, app.log);
   app.decorate('scimActivity', recorder);

@@ -40,6 +40,25 @@ describe('admission of requests into one process', () => {
     assert.deepEqual(admission.load(), { active: 0, queued: 0 });
   });
 
+  test('a waiter in the lane ahead gets the next slot before older waiters of the normal lane; each lane has its own queue', async () => {
+    const admission = createAdmission({ maxConcurrent: 1, queueTimeoutMs: 1000, maxQueued: 2 });
+    const first = (await admission.enter())!;
+    const order: string[] = [];
+    const take = (name: string, release: (() => void) | undefined) => (order.push(name), release!);
+    const signIn = admission.enter(undefined, 'normal').then((release) => take('sign-in', release));
+    const page = admission.enter(undefined, 'normal').then((release) => take('page', release));
+    await assert.rejects(admission.enter(undefined, 'normal'), (error: unknown) => error instanceof RetryLaterError && error.reason === 'busy');
+    // The normal lane is full; the lane ahead still queues, and goes first.
+    const deactivation = admission.enter(undefined, 'ahead').then((release) => take('deactivation', release));
+    assert.deepEqual(admission.load(), { active: 1, queued: 3 });
+    first();
+    (await deactivation)();
+    (await signIn)();
+    (await page)();
+    assert.deepEqual(order, ['deactivation', 'sign-in', 'page']);
+    assert.deepEqual(admission.load(), { active: 0, queued: 0 });
+  });
+
   test('a waiter whose client left gives up its place and holds nothing', async () => {
     const admission = createAdmission({ maxConcurrent: 1, queueTimeoutMs: 1000, maxQueued: 2 });
     const first = (await admission.enter())!;
@@ -109,6 +128,21 @@ describe('admission of requests into one process', () => {
       slow.finish();
       assert.equal((await slow.answer).statusCode, 201);
       assert.equal((await queued).statusCode, 200);
+    });
+
+    test('a SCIM request with a token waits ahead of a sign-in page queued before it', async () => {
+      const slow = slowCreate('ahead-slow@example.com');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const order: string[] = [];
+      const page = roster.app.inject({ method: 'GET', url: '/sessions/new', headers: { accept: 'text/html' } }).then((answer) => (order.push('sign-in page'), answer));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const scim = roster.app.inject({ method: 'GET', url: `${SCIM}/Users?count=1`, headers: { authorization: `Bearer ${roster.token}` } }).then((answer) => (order.push('scim'), answer));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      slow.finish();
+      assert.equal((await slow.answer).statusCode, 201);
+      assert.equal((await scim).statusCode, 200);
+      assert.equal((await page).statusCode, 200);
+      assert.deepEqual(order, ['scim', 'sign-in page']);
     });
 
     test('a client that leaves while its request waits in the queue takes its place with it: the instance keeps serving', async () => {
