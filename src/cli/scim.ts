@@ -12,14 +12,15 @@ async function provisioning(context: CliContext): Promise<Provisioning> {
 }
 
 /**
- * The SCIM base URL an IdP is given as its "tenant URL". Built from ROSTER_BASE_URL; when this
- * command ran without it (the default, localhost and ROSTER_PORT), the URL is only a guess at
- * the server's address, and the text says so.
+ * The SCIM base URL an IdP is given as its "tenant URL", built from ROSTER_BASE_URL. A loopback
+ * address (the default without ROSTER_BASE_URL, localhost and ROSTER_PORT, or one set so) is
+ * not one an IdP can reach, and the text says so, whether it was set or guessed.
  */
 function tenantUrl(context: CliContext): string {
   const url = `${context.config.baseUrl}/api/scim/v2`;
-  const guessed = context.config.baseUrl === `http://localhost:${context.config.port}`;
-  return guessed ? `${url} (ROSTER_BASE_URL is not set for this command: use the address your identity provider reaches Roster at)` : url;
+  const host = new URL(context.config.baseUrl).hostname;
+  const loopback = host === 'localhost' || host === '[::1]' || /^127\./.test(host);
+  return loopback ? `${url} (a loopback address, which your identity provider cannot reach: set ROSTER_BASE_URL to the address it reaches Roster at)` : url;
 }
 
 const DEFAULT_ACTIVITY_LIMIT = 20;

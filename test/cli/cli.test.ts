@@ -289,9 +289,15 @@ describe('roster scim', () => {
     const status = roster(database, ['scim', 'status']);
     assert.equal(status.status, 0);
     assert.match(status.stdout, /SCIM provisioning: enabled \(tenant URL https:\/\/roster\.example\.com\/api\/scim\/v2\)/);
-    // Without ROSTER_BASE_URL the URL is a guess (localhost and the port), and is said to be one.
+    // Without ROSTER_BASE_URL the URL is a guess (localhost and the port), which no IdP reaches;
+    // so is a loopback address set on purpose (it said "not set" then).
     const guessed = roster(database, ['scim', 'status'], { ROSTER_BASE_URL: '', ROSTER_PORT: '9099' });
-    assert.match(guessed.stdout, /tenant URL http:\/\/localhost:9099\/api\/scim\/v2 \(ROSTER_BASE_URL is not set for this command: use the address your identity provider reaches Roster at\)/);
+    assert.match(guessed.stdout, /tenant URL http:\/\/localhost:9099\/api\/scim\/v2 \(a loopback address, which your identity provider cannot reach: set ROSTER_BASE_URL to the address it reaches Roster at\)/);
+    for (const loopback of ['http://localhost:8080', 'http://127.0.0.1:8080']) {
+      const set = roster(database, ['scim', 'status'], { ROSTER_BASE_URL: loopback });
+      assert.match(set.stdout, new RegExp(`tenant URL ${loopback.replace(/\./g, '\\.')}/api/scim/v2 \\(a loopback address, which your identity provider cannot reach`));
+      assert.doesNotMatch(set.stdout, /not set/);
+    }
 
     const unconfirmed = roster(database, ['scim', 'disable']);
     assert.equal(unconfirmed.status, 1);
