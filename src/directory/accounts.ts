@@ -88,6 +88,13 @@ function checkText(field: string, value: unknown, max: number, required: boolean
   return value;
 }
 
+/** A user's name: required, and a name of spaces only is as good as none (refused as a group's is). */
+function checkName(value: unknown): string {
+  const name = checkText('name', value, MAX_NAME, true) ?? '';
+  if (name.trim() === '') throw rejected('name', value, 'must not be blank');
+  return name;
+}
+
 function checkEmail(value: unknown): string | null {
   const email = checkText('email', value, MAX_EMAIL, false);
   if (email !== null && !/^[^@\s]+@[^@\s]+$/.test(email)) throw rejected('email', email, 'must be a well-formed email address');
@@ -160,7 +167,7 @@ export function createAccounts(store: Store, access: Access, initialPassword?: I
     // Every field is checked, so that a form can mark all the wrong ones at once.
     const { login, name, email, local, password } = checkFields({
       login: () => checkLogin(input.login),
-      name: () => checkText('name', input.name, MAX_NAME, true),
+      name: () => checkName(input.name),
       email: () => checkEmail(input.email),
       local: () => checkLocal(input.local),
       password: () => checkNewPassword(input),
@@ -277,7 +284,7 @@ export function createAccounts(store: Store, access: Access, initialPassword?: I
           const sent = (key: 'login' | 'name' | 'email' | 'externalId', stored: string | null): boolean => has(key) && patch[key] !== stored;
           const next = checkFields({
             login: () => (sent('login', current.login) ? checkLogin(patch.login) : current.login),
-            displayName: () => (sent('name', current.displayName) ? checkText('name', patch.name, MAX_NAME, true) : current.displayName),
+            displayName: () => (sent('name', current.displayName) ? checkName(patch.name) : current.displayName),
             email: () => (sent('email', current.email) ? checkEmail(patch.email) : current.email),
             externalId: () => (sent('externalId', current.externalId) ? checkText('externalId', patch.externalId, ACCOUNT_LIMITS.externalId, false) : current.externalId),
           });

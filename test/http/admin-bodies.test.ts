@@ -299,6 +299,19 @@ eachDatabase('admin API refusals say what is refused, once, and the API way to p
     }
   });
 
+  test('a blank user name is refused as blank, on create and on update, and nothing is stored', async () => {
+    const created = await roster.request('POST', USERS, { login: 'blank-name', name: '   ', password: 'a long local password' });
+    assert.equal(created.status, 400, JSON.stringify(created.body));
+    assert.match(created.body.message, /for field name was rejected\. Error: must not be blank\.$/);
+    assert.equal(await roster.services.accounts.findByLogin('blank-name'), undefined);
+    const made = await roster.request('POST', USERS, { login: 'named', name: 'Named', password: 'a long local password' });
+    assert.equal(made.status, 200, JSON.stringify(made.body));
+    const patched = await roster.request('PATCH', `${USERS}/${made.body.id}`, { name: '\t ' });
+    assert.equal(patched.status, 400);
+    assert.match(patched.body.message, /must not be blank/);
+    assert.equal((await roster.services.accounts.findByLogin('named'))?.displayName, 'Named');
+  });
+
   test('a body with a __proto__ key is refused for that key; a malformed body names the JSON error once', async () => {
     const proto = await roster.request('POST', GROUPS, '{"name":"ops","__proto__":{"admin":true}}', { 'content-type': 'application/json' });
     assert.equal(proto.status, 400);
