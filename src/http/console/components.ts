@@ -42,6 +42,40 @@ export function formValues(request: FastifyRequest, name: string): readonly stri
   return value === undefined ? [] : typeof value === 'string' ? [value] : value;
 }
 
+/**
+ * Edit forms carry the values they were shown with, in hidden fields, so that saving sends only
+ * what the administrator changed on the page: a field another administrator changed meanwhile
+ * keeps that change (a stale form used to write back every value it showed: a group renamed to
+ * take rights away was renamed back by someone else's description edit).
+ */
+const SHOWN_PREFIX = 'shown.';
+
+/** Hidden fields holding `values` as the form shows them. */
+export function shownValues(values: Readonly<Record<string, string>>): SafeHtml {
+  return html`${Object.entries(values).map(([name, value]) => html`<input type="hidden" name="${SHOWN_PREFIX}${name}" value="${value}">`)}`;
+}
+
+/** The value field `name` was shown with, from the form's answer; undefined from a form without it. */
+export function shownValue(request: FastifyRequest, name: string): string | undefined {
+  return formValue(request, `${SHOWN_PREFIX}${name}`);
+}
+
+/**
+ * Whether the administrator changed field `name` on the page: sent, and different from the value
+ * it was shown with (a form without the hidden field, from before it existed, counts as changed).
+ */
+export function editedOnPage(request: FastifyRequest, name: string): boolean {
+  const sent = formValue(request, name);
+  if (sent === undefined) return false;
+  const shown = shownValue(request, name);
+  return shown === undefined || normalisedLines(sent) !== normalisedLines(shown);
+}
+
+/** Browsers send a textarea's line breaks as CRLF whatever the page held. */
+function normalisedLines(value: string): string {
+  return value.replace(/\r\n?/g, '\n');
+}
+
 /** `path?query` with `changes` applied to `query` (undefined or '' removes a parameter). */
 export function hrefWith(path: string, query: Query, changes: Readonly<Record<string, string | number | undefined>> = {}): string {
   const params = new URLSearchParams();

@@ -6,9 +6,9 @@
  * place with the same client id and secret.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Application } from '../../../directory/applications.ts';
+import type { Application, ApplicationChanges } from '../../../directory/applications.ts';
 import { DirectoryError } from '../../../errors.ts';
-import { badge, banner, checkboxField, confirmDialog, labelFor, copyable, dataTable, facts, formValue, noticeBanner, postForm, submitButton, textArea, textField, timeTag, type ErrorSummary } from '../components.ts';
+import { badge, banner, checkboxField, confirmDialog, editedOnPage, labelFor, copyable, dataTable, facts, formValue, noticeBanner, postForm, shownValue, shownValues, submitButton, textArea, textField, timeTag, type ErrorSummary } from '../components.ts';
 import type { ConsoleContext } from '../context.ts';
 import { html, type SafeHtml } from '../html.ts';
 import { sendPage } from '../layout.ts';
@@ -52,6 +52,37 @@ ${textArea({ name: 'allowedGroups', label: APPLICATION_FIELDS.allowedGroups.labe
  */
 function refusalOf(error: DirectoryError): ErrorSummary {
   return refusalSummary({ status: adminStatusOf(error), message: error.message, ...(error.field !== undefined ? { fields: [{ name: error.field, reason: error.message }] } : {}) }, APPLICATION_FIELDS);
+}
+
+/**
+ * What the administrator changed on the edit page: the name if edited, and the lines added to and
+ * removed from each list since the page showed it (applied under the application's lock), so that
+ * what another administrator changed meanwhile stays. A page without the values it showed (from
+ * before they were sent) replaces the lists, as it used to.
+ */
+function changesOnPage(request: FastifyRequest, values: FormValues): ApplicationChanges {
+  const add: { redirectUris?: readonly string[]; allowedGroups?: readonly string[] } = {};
+  const remove: { redirectUris?: readonly string[]; allowedGroups?: readonly string[] } = {};
+  const replace: { redirectUris?: readonly string[]; allowedGroups?: readonly string[] } = {};
+  for (const [field, sent] of [['redirectUris', values.uris ?? ''], ['allowedGroups', values.groups ?? '']] as const) {
+    const shown = shownValue(request, field);
+    if (shown === undefined) {
+      replace[field] = lines(sent);
+      continue;
+    }
+    const before = lines(shown);
+    const after = lines(sent);
+    const added = after.filter((line) => !before.includes(line));
+    const removed = before.filter((line) => !after.includes(line));
+    if (added.length > 0) add[field] = added;
+    if (removed.length > 0) remove[field] = removed;
+  }
+  return {
+    ...(editedOnPage(request, 'name') ? { name: values.name ?? '' } : {}),
+    ...replace,
+    ...(Object.keys(add).length > 0 ? { add } : {}),
+    ...(Object.keys(remove).length > 0 ? { remove } : {}),
+  };
 }
 
 /** The lines of a textarea, trimmed, without empty ones. */
@@ -217,6 +248,12 @@ ${postForm(request, {
   action: here,
   label: `Edit ${application.name}`,
   body: html`${applicationFields(values, refused?.error)}
+${shownValues({
+  // After a refusal, still the values of the page first opened.
+  name: shownValue(request, 'name') ?? application.name,
+  redirectUris: shownValue(request, 'redirectUris') ?? application.redirectUris.join('\n'),
+  allowedGroups: shownValue(request, 'allowedGroups') ?? application.allowedGroups.join('\n'),
+})}
 <div class="actions">${submitButton('Save', { tone: 'primary', describedBy: 'edit-note' })} <a class="button default" href="${PATH}">Cancel</a></div>`,
 })}
 </section>
@@ -229,11 +266,7 @@ ${postForm(request, {
   app.post<{ Params: { clientId: string } }>(`${PATH}/:clientId`, async (request, reply) => {
     const values: FormValues = { name: formValue(request, 'name') ?? '', uris: formValue(request, 'redirectUris') ?? '', groups: formValue(request, 'allowedGroups') ?? '' };
     try {
-      const { changed } = await services.applications.update(
-        request.params.clientId,
-        { name: values.name ?? '', redirectUris: lines(values.uris), allowedGroups: lines(values.groups) },
-        actorOf(request),
-      );
+      const { changed } = await services.applications.update(request.params.clientId, changesOnPage(request, values), actorOf(request));
       return reply.redirect(`${PATH}/${encodeURIComponent(request.params.clientId)}?notice=${changed.length === 0 ? 'unchanged' : 'saved'}`, 303);
     } catch (error) {
       if (!(error instanceof DirectoryError) || error.code === 'not_found') throw error;

@@ -9,7 +9,7 @@ import { deletionRefusal } from '../../../directory/group-management.ts';
 import { membershipId } from '../../../directory/memberships.ts';
 import type { StoredGroup } from '../../../store/groups.ts';
 import {
-  confirmDialog, dataTable, emptyPageText, labelFor, facts, formValue, noticeBanner, pageOf, pager, postForm, queryValue, searchForm, submitButton, textField, timeTag,
+  confirmDialog, dataTable, editedOnPage, emptyPageText, labelFor, facts, formValue, shownValue, shownValues, noticeBanner, pageOf, pager, postForm, queryValue, searchForm, submitButton, textField, timeTag,
   type Query,
 } from '../components.ts';
 import type { ConsoleContext } from '../context.ts';
@@ -170,7 +170,11 @@ ${pager({ path, query, page, total: members.total, noun: members.total === 1 ? '
 ${postForm(request, {
   action: path,
   label: 'Rename the group',
-  body: html`${groupFields({ name: values.name ?? group.name, description: values.description ?? group.description ?? '' }, scimOn, 'rename', renamed)}${submitButton('Save', { tone: 'primary', disabled: scimOn, ...(scimOn ? { describedBy: 'managed-note' } : {}) })}`,
+  body: html`${groupFields({ name: values.name ?? group.name, description: values.description ?? group.description ?? '' }, scimOn, 'rename', renamed)}${shownValues({
+    // Shown again after a refusal with the values of the page the administrator first opened.
+    name: shownValue(request, 'name') ?? group.name,
+    description: shownValue(request, 'description') ?? group.description ?? '',
+  })}${submitButton('Save', { tone: 'primary', disabled: scimOn, ...(scimOn ? { describedBy: 'managed-note' } : {}) })}`,
 })}
 </section>`;
     return sendPage(request, reply, {
@@ -199,9 +203,14 @@ ${postForm(request, {
   app.post<{ Params: { id: string } }>(`${GROUPS}/:id`, async (request, reply) => {
     const values = groupValues(request);
     const current = await services.groupManagement.get(request.params.id);
+    // Only what was changed on the page: a field changed meanwhile by someone else keeps that change.
     // An empty description field clears it; a group that had none keeps null.
     const description = values.description === '' ? null : values.description;
-    const changed = await attempt(() => services.groupManagement.update(current.id, { name: values.name, description }, actorOf(request)));
+    const patch = {
+      ...(editedOnPage(request, 'name') ? { name: values.name } : {}),
+      ...(editedOnPage(request, 'description') ? { description } : {}),
+    };
+    const changed = await attempt(() => services.groupManagement.update(current.id, patch, actorOf(request)));
     if (!changed.ok) return groupPage(request, reply, values, changed.refusal);
     return reply.redirect(`${GROUPS}/${encodeURIComponent(current.id)}?notice=renamed`, 303);
   });

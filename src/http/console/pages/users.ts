@@ -10,7 +10,7 @@ import { renderResource } from '../../../scim/resources.ts';
 import type { StoredUser } from '../../../store/users.ts';
 import { stateOf } from '../../routes/scim/users.ts';
 import {
-  badge, confirmDialog, emptyPageText, labelFor, dataTable, facts, formValue, hrefWith, noticeBanner, pageOf, pager, postForm, queryValue, searchForm, selectField, submitButton, textField, timeTag,
+  badge, confirmDialog, editedOnPage, emptyPageText, labelFor, dataTable, facts, formValue, hrefWith, noticeBanner, pageOf, pager, postForm, queryValue, searchForm, selectField, shownValue, shownValues, submitButton, textField, timeTag,
   filterLinks, type Query,
 } from '../components.ts';
 import type { ConsoleContext } from '../context.ts';
@@ -74,6 +74,12 @@ function editForm(request: FastifyRequest, user: StoredUser, scimOn: boolean, va
 ${textField({ name: 'login', label: USER_FIELDS.login.label, value: values?.login ?? user.login, required: true, disabled: scimOn, autocomplete: 'off', spellcheck: false, ...fieldError(refusal, 'login') })}
 ${textField({ name: 'name', label: USER_FIELDS.name.label, value: values?.name ?? user.displayName ?? '', required: true, disabled: locked, autocomplete: 'off', ...fieldError(refusal, 'name') })}
 ${textField({ name: 'email', label: USER_FIELDS.email.label, type: 'email', value: values?.email ?? user.email ?? '', disabled: locked, autocomplete: 'off', ...fieldError(refusal, 'email') })}
+${shownValues({
+  // After a refusal, still the values of the page first opened.
+  login: shownValue(request, 'login') ?? user.login,
+  name: shownValue(request, 'name') ?? user.displayName ?? '',
+  email: shownValue(request, 'email') ?? user.email ?? '',
+})}
 <div class="actions">${submitButton('Save', { tone: 'primary', disabled: locked, ...describedBy })}</div>`,
   });
 }
@@ -358,13 +364,14 @@ ${dataTable({
 
   app.post<{ Params: { id: string } }>(`${USERS}/:id`, async (request, reply) => {
     const current = await services.accounts.get(request.params.id);
-    // A disabled field is not sent: what is missing keeps its value (a merge patch).
-    const sent = (name: string): string | undefined => formValue(request, name);
+    // A disabled field is not sent, and a field left as the page showed it is not taken: what is
+    // missing keeps its value (a merge patch), a change someone else made meanwhile included.
+    const sent = (name: string): string | undefined => (editedOnPage(request, name) ? formValue(request, name) : undefined);
     const login = sent('login');
     // A user provisioned without a name shows an empty field: leaving it empty changes nothing.
     const name = sent('name') === '' && current.displayName === null ? undefined : sent('name');
     const email = sent('email');
-    const edits: EditValues = { login: login ?? current.login, name: name ?? current.displayName ?? '', email: email ?? current.email ?? '' };
+    const edits: EditValues = { login: formValue(request, 'login') ?? current.login, name: formValue(request, 'name') ?? current.displayName ?? '', email: formValue(request, 'email') ?? current.email ?? '' };
     const changed = await attempt(() =>
       services.accounts.update(
         current.id,

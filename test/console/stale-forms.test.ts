@@ -1,0 +1,111 @@
+/**
+ * Edit forms opened before another administrator changed the same object (two tabs, two
+ * administrators): saving sends only what was changed on the page, so that the other's change
+ * stays. A stale form used to write back every value it showed: a group renamed to take rights
+ * away was renamed back by someone else's description edit, an application's removed redirect
+ * URI came back with a rename.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { startTestApp, type TestApp } from '../support/app.ts';
+import { eachDatabase } from '../support/databases.ts';
+import { getPage, postForm, sessionFor, type ConsoleSession } from '../support/console.ts';
+
+const cli = { kind: 'cli' } as const;
+
+/** The fields a browser sends for the page's form posting to `action`: its inputs and textareas, as shown. */
+function fieldsOf(page: string, action: string): Record<string, string> {
+  const start = page.indexOf(`method="post" action="${action}"`);
+  assert.ok(start !== -1, `no form posting to ${action}`);
+  const form = page.slice(start, page.indexOf('</form>', start));
+  const decode = (text: string) => text.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+  const fields: Record<string, string> = {};
+  for (const input of form.matchAll(/<input([^>]*)>/g)) {
+    const attributes = input[1] ?? '';
+    const name = /\bname="([^"]*)"/.exec(attributes)?.[1];
+    if (name === undefined || /\bdisabled\b/.test(attributes)) continue;
+    fields[decode(name)] = decode(/\bvalue="([^"]*)"/.exec(attributes)?.[1] ?? '');
+  }
+  for (const area of form.matchAll(/<textarea[^>]*\bname="([^"]*)"[^>]*>([^<]*)<\/textarea>/g)) fields[decode(area[1] ?? '')] = decode(area[2] ?? '').replace(/\n/g, '\r\n');
+  return fields;
+}
+
+eachDatabase('console: a form opened before someone else changed the object', (database) => {
+  let app: TestApp;
+  let admin: ConsoleSession;
+
+  before(async () => {
+    app = await startTestApp({ database, scim: false, saml: false });
+    admin = await sessionFor(app, app.adminId);
+  });
+  after(() => app.close());
+
+  test('a group: the description edited on a stale page keeps the name another administrator gave it meanwhile', async () => {
+    const group = await app.services.groupManagement.create({ name: 'platform', description: 'Runs things' }, cli);
+    const path = `/admin/groups/${encodeURIComponent(group.id)}`;
+    const fields = fieldsOf((await getPage(app, path, admin)).body, path);
+    assert.equal(fields.name, 'platform');
+    // Meanwhile, in another administrator's browser.
+    await app.services.groupManagement.update(group.id, { name: 'former-platform' }, cli);
+    const saved = await postForm(app, path, { ...fields, description: 'Runs fewer things' }, { session: admin });
+    assert.equal(saved.statusCode, 303, saved.body);
+    const after = await app.services.groupManagement.get(group.id);
+    assert.deepEqual([after.name, after.description], ['former-platform', 'Runs fewer things']);
+  });
+
+  test("a user: the name edited on a stale page keeps the email another administrator set meanwhile", async () => {
+    const user = await app.services.accounts.create({ login: 'stale-user', name: 'Stale', email: 'old@example.com', local: false }, cli);
+    const path = `/admin/users/${encodeURIComponent(user.id)}`;
+    const fields = fieldsOf((await getPage(app, path, admin)).body, path);
+    assert.equal(fields.email, 'old@example.com');
+    await app.services.accounts.update(user.id, { email: 'new@example.com' }, cli);
+    const saved = await postForm(app, path, { ...fields, name: 'Fresh' }, { session: admin });
+    assert.equal(saved.statusCode, 303, saved.body);
+    const after = await app.services.accounts.get(user.id);
+    assert.deepEqual([after.displayName, after.email, after.login], ['Fresh', 'new@example.com', 'stale-user']);
+  });
+
+  test('an application: a rename on a stale page keeps the redirect URI and group another administrator removed; lines added and removed on the page apply', async () => {
+    await app.services.groupManagement.create({ name: 'contractors' }, cli);
+    await app.services.groupManagement.create({ name: 'staff' }, cli);
+    const { application } = await app.services.applications.create(
+      { name: 'Wiki', redirectUris: ['https://old.example.com/cb', 'https://wiki.example.com/cb'], public: false, allowedGroups: ['contractors', 'staff'] },
+      cli,
+    );
+    const path = `/admin/applications/${encodeURIComponent(application.clientId)}`;
+    const fields = fieldsOf((await getPage(app, path, admin)).body, path);
+    assert.equal(fields.redirectUris, 'https://old.example.com/cb\r\nhttps://wiki.example.com/cb');
+    await app.services.applications.update(application.clientId, { redirectUris: ['https://wiki.example.com/cb'], allowedGroups: ['staff'] }, cli);
+    const renamed = await postForm(app, path, { ...fields, name: 'Team wiki' }, { session: admin });
+    assert.equal(renamed.statusCode, 303, renamed.body);
+    let after = await app.services.applications.get(application.clientId);
+    assert.deepEqual([after.name, after.redirectUris, after.allowedGroups], ['Team wiki', ['https://wiki.example.com/cb'], ['staff']]);
+
+    // The same stale page again: a line added there is added, one removed there is removed,
+    // and what it still shows but the other removed stays removed.
+    const edited = await postForm(
+      app,
+      path,
+      { ...fields, redirectUris: 'https://old.example.com/cb\r\nhttps://wiki.example.com/cb\r\nhttps://new.example.com/cb', allowedGroups: 'contractors' },
+      { session: admin },
+    );
+    assert.equal(edited.statusCode, 303, edited.body);
+    after = await app.services.applications.get(application.clientId);
+    assert.deepEqual([after.name, after.redirectUris, after.allowedGroups], ['Team wiki', ['https://wiki.example.com/cb', 'https://new.example.com/cb'], []]);
+  });
+
+  test('a refused save shows the form again with the values first shown, so that the next save still sends only what was changed', async () => {
+    const group = await app.services.groupManagement.create({ name: 'refused-once', description: 'First' }, cli);
+    const path = `/admin/groups/${encodeURIComponent(group.id)}`;
+    const fields = fieldsOf((await getPage(app, path, admin)).body, path);
+    await app.services.groupManagement.update(group.id, { description: 'Changed by someone else' }, cli);
+    const refused = await postForm(app, path, { ...fields, name: '   ' }, { session: admin });
+    assert.equal(refused.statusCode, 400);
+    const again = fieldsOf(refused.body, path);
+    assert.deepEqual([again['shown.name'], again['shown.description']], ['refused-once', 'First']);
+    const saved = await postForm(app, path, { ...again, name: 'accepted' }, { session: admin });
+    assert.equal(saved.statusCode, 303, saved.body);
+    const after = await app.services.groupManagement.get(group.id);
+    assert.deepEqual([after.name, after.description], ['accepted', 'Changed by someone else']);
+  });
+});
