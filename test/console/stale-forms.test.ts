@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { startTestApp, type TestApp } from '../support/app.ts';
+import { startTestApp, testCertificate, testKeyPair, TEST_IDP, type TestApp } from '../support/app.ts';
 import { eachDatabase } from '../support/databases.ts';
 import { getPage, postForm, sessionFor, type ConsoleSession } from '../support/console.ts';
 
@@ -23,7 +23,8 @@ function fieldsOf(page: string, action: string): Record<string, string> {
   for (const input of form.matchAll(/<input([^>]*)>/g)) {
     const attributes = input[1] ?? '';
     const name = /\bname="([^"]*)"/.exec(attributes)?.[1];
-    if (name === undefined || /\bdisabled\b/.test(attributes)) continue;
+    // A browser sends neither a disabled field nor a checkbox left unticked.
+    if (name === undefined || /\bdisabled\b/.test(attributes) || (/type="checkbox"/.test(attributes) && !/\bchecked\b/.test(attributes))) continue;
     fields[decode(name)] = decode(/\bvalue="([^"]*)"/.exec(attributes)?.[1] ?? '');
   }
   for (const area of form.matchAll(/<textarea[^>]*\bname="([^"]*)"[^>]*>([^<]*)<\/textarea>/g)) fields[decode(area[1] ?? '')] = decode(area[2] ?? '').replace(/\n/g, '\r\n');
@@ -92,6 +93,27 @@ eachDatabase('console: a form opened before someone else changed the object', (d
     assert.equal(edited.statusCode, 303, edited.body);
     after = await app.services.applications.get(application.clientId);
     assert.deepEqual([after.name, after.redirectUris, after.allowedGroups], ['Team wiki', ['https://wiki.example.com/cb', 'https://new.example.com/cb'], []]);
+  });
+
+  test("the SAML configuration: a stale page's edit keeps the certificate added for a rollover and the option ticked meanwhile", async () => {
+    const first = testCertificate();
+    const rollover = testKeyPair('rollover-idp').certificate;
+    assert.ok((await app.services.saml.configure({ ...TEST_IDP, providerName: 'Entra', certificates: [first] }, cli)).ok);
+    const path = '/admin/authentication/saml';
+    const fields = fieldsOf((await getPage(app, path, admin)).body, path);
+    assert.equal(fields['shown.allowIdpInitiated'], 'false');
+    assert.ok((await app.services.saml.configure({ ...TEST_IDP, providerName: 'Entra', certificates: [first, rollover], allowIdpInitiated: true }, cli)).ok);
+    const saved = await postForm(app, path, { ...fields, providerName: 'Entra ID' }, { session: admin });
+    assert.equal(saved.statusCode, 303, saved.body);
+    const after = await app.services.saml.get();
+    assert.equal(after?.providerName, 'Entra ID');
+    assert.equal(after?.certificates.length, 2, 'the rollover certificate was dropped');
+    assert.equal(after?.allowIdpInitiated, true);
+    // Unticked on the page, it is unticked.
+    const unticked = fieldsOf((await getPage(app, path, admin)).body, path);
+    delete unticked.allowIdpInitiated;
+    assert.equal((await postForm(app, path, unticked, { session: admin })).statusCode, 303);
+    assert.equal((await app.services.saml.get())?.allowIdpInitiated, false);
   });
 
   test('a refused save shows the form again with the values first shown, so that the next save still sends only what was changed', async () => {

@@ -64,8 +64,9 @@ export function shownValue(request: FastifyRequest, name: string): string | unde
  * Whether the administrator changed field `name` on the page: sent, and different from the value
  * it was shown with (a form without the hidden field, from before it existed, counts as changed).
  */
-export function editedOnPage(request: FastifyRequest, name: string): boolean {
-  const sent = formValue(request, name);
+export function editedOnPage(request: FastifyRequest, name: string, kind: 'text' | 'checkbox' = 'text'): boolean {
+  // An unticked checkbox sends nothing: it says false.
+  const sent = kind === 'checkbox' ? String(formValue(request, name) === 'true') : formValue(request, name);
   if (sent === undefined) return false;
   const shown = shownValue(request, name);
   return shown === undefined || normalisedLines(sent) !== normalisedLines(shown);

@@ -23,10 +23,13 @@ import {
   copyable,
   dataTable,
   facts,
+  editedOnPage,
   formValue,
   noticeBanner,
   postForm,
   submitButton,
+  shownValue,
+  shownValues,
   textArea,
   textField,
   timeTag,
@@ -62,17 +65,17 @@ const TEXT_FIELDS: ReadonlyArray<{ readonly name: SamlField; readonly label: str
 ];
 
 /** The posted form as the admin API's PUT body (toInput reads both). */
-function bodyOfForm(request: FastifyRequest): Record<string, unknown> {
+function bodyOfForm(request: FastifyRequest, read: (name: string) => string | undefined = (name) => formValue(request, name)): Record<string, unknown> {
   const optional = (name: string): string | null => {
-    const value = formValue(request, name)?.trim() ?? '';
+    const value = read(name)?.trim() ?? '';
     return value === '' ? null : value;
   };
   const body: Record<string, unknown> = {
-    providerId: formValue(request, 'providerId')?.trim() ?? '',
-    loginUrl: formValue(request, 'loginUrl')?.trim() ?? '',
-    certificates: formValue(request, 'certificates') ?? '',
-    signRequests: formValue(request, 'signRequests') === 'true',
-    allowIdpInitiated: formValue(request, 'allowIdpInitiated') === 'true',
+    providerId: read('providerId')?.trim() ?? '',
+    loginUrl: read('loginUrl')?.trim() ?? '',
+    certificates: read('certificates') ?? '',
+    signRequests: read('signRequests') === 'true',
+    allowIdpInitiated: read('allowIdpInitiated') === 'true',
     spCertificate: optional('spCertificate'),
   };
   for (const name of ['providerName', 'applicationId', 'userLoginAttribute', 'userNameAttribute', 'userEmailAttribute', 'groupAttribute']) body[name] = optional(name);
@@ -80,6 +83,35 @@ function bodyOfForm(request: FastifyRequest): Record<string, unknown> {
   if (formValue(request, 'removeSpPrivateKey') === 'true') body['spPrivateKey'] = null;
   else if (optional('spPrivateKey') !== null) body['spPrivateKey'] = formValue(request, 'spPrivateKey');
   return body;
+}
+
+/** The fields whose shown values the form carries (the write-only key is not shown, so not among them). */
+const CHECKBOXES: ReadonlySet<string> = new Set(['signRequests', 'allowIdpInitiated']);
+const SHOWN_FIELDS = ['providerName', 'providerId', 'loginUrl', 'certificates', 'applicationId', 'userLoginAttribute', 'userNameAttribute', 'userEmailAttribute', 'groupAttribute', 'spCertificate', 'signRequests', 'allowIdpInitiated'] as const;
+
+/** A form value as a field's text (a checkbox: 'true' or 'false'). */
+function asText(value: string | boolean | undefined): string {
+  return typeof value === 'boolean' ? String(value) : (value ?? '');
+}
+
+/** The values the form shows, as the page first showed them (kept across a refusal or a metadata import). */
+function shownSamlValues(request: FastifyRequest, config: SamlConfig | undefined): Record<string, string> {
+  const stored = valuesOf(config);
+  return Object.fromEntries(SHOWN_FIELDS.map((name) => [name, shownValue(request, name) ?? asText(stored[name])]));
+}
+
+/**
+ * Reads the posted form as a merge onto `current`: a field left as the page showed it takes the
+ * stored value, so that a change another administrator saved meanwhile (a second certificate
+ * added for a rollover) is not undone by an edit of another field.
+ */
+function editsOnto(request: FastifyRequest, current: SamlConfig | undefined): (name: string) => string | undefined {
+  const stored = valuesOf(current);
+  return (name) => {
+    const field = SHOWN_FIELDS.find((candidate) => candidate === name);
+    if (current === undefined || field === undefined || editedOnPage(request, field, CHECKBOXES.has(field) ? 'checkbox' : 'text')) return formValue(request, name);
+    return asText(stored[field]);
+  };
 }
 
 /** The form's values: what was posted, else the stored configuration. */
@@ -167,6 +199,7 @@ ${textArea({ name: 'spCertificate', label: 'SP certificate (PEM)', value: text('
 ${textArea({ name: 'spPrivateKey', label: 'SP private key (PEM)', value: '', rows: 5, hint: keyStored ? 'A key is stored and is never shown. Leave empty to keep it.' : 'Unencrypted PEM. Never shown again once saved.', ...error('spPrivateKey') })}
 ${keyStored && checkboxField({ name: 'removeSpPrivateKey', label: 'Remove the stored SP private key' })}
 </fieldset>
+${shownValues(shownSamlValues(request, options.config))}
 <div class="actions">${submitButton('Save', { tone: 'primary' })} <a class="button default" href="${AUTHENTICATION_PATH}">Cancel</a></div>`,
   });
 }
@@ -331,7 +364,7 @@ ${samlForm(request, { config: options.config, values: options.values, errors, ..
 
   app.post(EDIT_PATH, async (request, reply) => {
     const current = await services.saml.get();
-    const parsed = samlInputFromBody(bodyOfForm(request), current);
+    const parsed = samlInputFromBody(bodyOfForm(request, editsOnto(request, current)), current);
     if ('error' in parsed) return editPage(request, reply, { config: current, values: postedValues(request), errors: [{ field: parsed.field, message: parsed.error }], status: 400 });
     const result = await services.saml.configure(parsed.input, actorOf(request));
     if (!result.ok) return editPage(request, reply, { config: current, values: postedValues(request), errors: result.errors, status: 400 });
