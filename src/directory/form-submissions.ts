@@ -5,7 +5,7 @@
  * so a second post of the same form, on any instance, finds it claimed and does nothing.
  * The secret itself is never kept to be shown again.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Store } from '../store/index.ts';
 import { createFormSubmissionQueries } from '../store/form-submissions.ts';
 
@@ -33,7 +33,19 @@ export interface FormSubmissions {
   claim(token: string | undefined): Promise<FormClaim>;
   /** Gives a claimed token back when its action failed, so that the form may be sent again. */
   release(token: string | undefined): Promise<void>;
+  /**
+   * Claims a creation by what it was sent with (`fingerprint`: the user, the form and its values)
+   * for SAME_VALUES_WINDOW_MS: false when the same was sent within that time. Back and resubmit
+   * loads the form again (its pages are not cached) with a fresh token, and the browser fills in
+   * the same values: the token alone let a second webhook or application be created.
+   */
+  claimValues(fingerprint: string): Promise<boolean>;
+  /** Gives a claim of `claimValues` back when the creation failed. */
+  releaseValues(fingerprint: string): Promise<void>;
 }
+
+/** How long a creation sent again with the same values counts as a repeat. */
+export const SAME_VALUES_WINDOW_MS = 10 * 60 * 1000;
 
 /** Builds the form tokens over a store (shared by every instance). */
 export function createFormSubmissions(store: Store, now: () => number = Date.now): FormSubmissions {
@@ -53,5 +65,19 @@ export function createFormSubmissions(store: Store, now: () => number = Date.now
     async release(token) {
       if (token !== undefined && TOKEN_PATTERN.test(token)) await queries.release(store.db, token);
     },
+
+    async claimValues(fingerprint) {
+      const at = now();
+      return queries.claimAfterExpiry(store.db, valuesKey(fingerprint), new Date(at + SAME_VALUES_WINDOW_MS).toISOString(), new Date(at).toISOString());
+    },
+
+    async releaseValues(fingerprint) {
+      await queries.release(store.db, valuesKey(fingerprint));
+    },
   };
+}
+
+/** The claim key of a creation's values: its SHA-256, under a prefix no token can have. */
+function valuesKey(fingerprint: string): string {
+  return `values:${createHash('sha256').update(fingerprint).digest('base64url')}`;
 }

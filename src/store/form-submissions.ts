@@ -29,6 +29,19 @@ export function createFormSubmissionQueries() {
       return Number(result.numInsertedOrUpdatedRows ?? 0n) > 0;
     },
 
+    /**
+     * Records `key` as used until `expiresAt`, taking over a claim of it that expired before
+     * `now` (not yet deleted by the clean-up); false while an earlier claim holds.
+     */
+    async claimAfterExpiry(db: Executor, key: string, expiresAt: string, now: string): Promise<boolean> {
+      const result = await db
+        .insertInto('oidc_models')
+        .values({ model: FORM_SUBMISSION_MODEL, id: key, payload: '{}', grant_id: null, uid: null, user_code: null, account_id: null, expires_at: expiresAt, consumed_at: null })
+        .onConflict((conflict) => conflict.columns(['model', 'id']).doUpdateSet({ expires_at: expiresAt }).where('oidc_models.expires_at', '<=', now))
+        .executeTakeFirst();
+      return Number(result.numInsertedOrUpdatedRows ?? 0n) > 0;
+    },
+
     /** Forgets a claim, so that the form may be sent again (its action failed). */
     async release(db: Executor, key: string): Promise<void> {
       await db.deleteFrom('oidc_models').where('model', '=', FORM_SUBMISSION_MODEL).where('id', '=', key).execute();

@@ -95,6 +95,28 @@ eachDatabase('console: a repeated post of a form that shows a secret', (database
     assert.equal(await storedClientSecret(clientId), afterFirst, 'the secret just shown still works');
   });
 
+  test('Back and send again, from the page loaded again with a fresh token and the same values: no second webhook or application; other values create', async () => {
+    const freshOnce = async (path: string) => onceOf((await getPage(app, path, admin)).body, path);
+    const hooks = (url: string) => app.services.webhooks.list().then((all) => all.filter((webhook) => webhook.url === url).length);
+    const url = 'https://back.example.com/hook';
+    assert.equal((await postForm(app, '/admin/webhooks', { url, _once: await freshOnce('/admin/webhooks') }, { session: admin })).statusCode, 200);
+    // Back: the page is not cached, so it is loaded again (a new token), and the browser fills the field in again.
+    const again = await postForm(app, '/admin/webhooks', { url, _once: await freshOnce('/admin/webhooks') }, { session: admin });
+    assert.equal(again.statusCode, 409, again.body);
+    assert.match(again.body, ALREADY_DONE);
+    assert.doesNotMatch(again.body, /id="webhook-secret"/);
+    assert.equal(await hooks(url), 1, 'one webhook, not two');
+    const other = await postForm(app, '/admin/webhooks', { url: 'https://back.example.com/other', _once: await freshOnce('/admin/webhooks') }, { session: admin });
+    assert.equal(other.statusCode, 200);
+
+    const fields = { name: 'Back', redirectUris: 'https://back.example.com/cb' };
+    assert.equal((await postForm(app, '/admin/applications', { ...fields, _once: await freshOnce('/admin/applications') }, { session: admin })).statusCode, 201);
+    const twice = await postForm(app, '/admin/applications', { ...fields, _once: await freshOnce('/admin/applications') }, { session: admin });
+    assert.equal(twice.statusCode, 409, twice.body);
+    assert.match(twice.body, ALREADY_DONE);
+    assert.equal((await app.services.applications.list()).filter((item) => item.name === 'Back').length, 1, 'one application, not two');
+  });
+
   test('a refused post gives its token back: the corrected form sent with it acts', async () => {
     const token = onceOf((await getPage(app, '/admin/applications', admin)).body, '/admin/applications');
     const refused = await postForm(app, '/admin/applications', { name: 'Fixed', redirectUris: 'http://fixed.example.com/cb', _once: token }, { session: admin });

@@ -6,7 +6,9 @@
  */
 import type { FastifyRequest } from 'fastify';
 import type { FormClaim, FormSubmissions } from '../../directory/form-submissions.ts';
-import { banner, formValue } from './components.ts';
+import { banner, formValue, type FormBody } from './components.ts';
+import { CSRF_FIELD } from '../csrf.ts';
+import { viewerOf } from './viewer.ts';
 import { html, type HtmlValue, type SafeHtml } from './html.ts';
 
 /** The form field carrying the token. */
@@ -28,11 +30,31 @@ export function onceFields(submissions: FormSubmissions): Record<string, string>
   return { [ONCE_FIELD]: submissions.issue() };
 }
 
-/** Claims the posted form's token. */
-export async function claimForm(request: FastifyRequest, submissions: FormSubmissions): Promise<OnceClaim> {
+/**
+ * Claims the posted form's token. A creation (`sameValues: 'repeat'`) is also refused as a repeat
+ * when the same user sent this form with the same values a moment ago from another load of the
+ * page (Back and resubmit: a fresh token, the values the browser filled in again).
+ */
+export async function claimForm(request: FastifyRequest, submissions: FormSubmissions, options: { readonly sameValues?: 'repeat' } = {}): Promise<OnceClaim> {
   const token = formValue(request, ONCE_FIELD);
   const claim = await submissions.claim(token);
-  return { claim, release: () => submissions.release(token) };
+  const release = () => submissions.release(token);
+  if (claim !== 'act' || options.sameValues !== 'repeat') return { claim, release };
+  const fingerprint = fingerprintOf(request);
+  if (!(await submissions.claimValues(fingerprint))) {
+    await release();
+    return { claim: 'repeat', release: async () => {} };
+  }
+  return { claim, release: async () => void (await Promise.all([release(), submissions.releaseValues(fingerprint)])) };
+}
+
+/** Who sent which form with which values (the tokens left out). */
+function fingerprintOf(request: FastifyRequest): string {
+  const body = (request.body ?? {}) as FormBody;
+  const fields = Object.entries(body)
+    .filter(([name]) => name !== ONCE_FIELD && name !== CSRF_FIELD)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return JSON.stringify([viewerOf(request).user.id, request.url.split('?')[0], fields]);
 }
 
 /** The HTTP status of a post that did nothing: 409 for a repeat, 400 for a stale form. */
