@@ -28,6 +28,7 @@ import {
   MAX_JSON_DEPTH,
   UnsupportedContentCodingError,
   checkStorableText,
+  refuseMissingAdminBody,
   decodeJsonBody,
   hasProtoKey,
   jsonTooDeep,
@@ -360,13 +361,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   // The ids and query parameters of the JSON APIs reach SQL; the body is checked the same way.
   // The route's pattern says which API a request reached, however its URL was spelled.
-  // The /saml pages check their few parameters themselves and answer with HTML.
+  // The /saml pages check their few parameters themselves and answer with HTML. An admin route
+  // that needs a body refuses a request without one before the schema reads it as `null`.
   app.addHook('preValidation', async (request) => {
     const route = request.routeOptions.url;
     if (route === undefined || apiOfPath(route) === 'other') return;
     for (const [name, value] of Object.entries((request.params ?? {}) as Record<string, unknown>)) checkStorableText(value, `The ${name} in the URL`);
     for (const [name, value] of Object.entries((request.query ?? {}) as Record<string, unknown>)) checkStorableText(value, `Query parameter ${name}`);
     if (request.routeOptions.config.checksBodyText !== true) checkStorableText(request.body, 'The request body');
+    if (apiOfPath(route) === 'admin') refuseMissingAdminBody(request.body, request.routeOptions.schema?.body);
     coerceQuery(request);
   });
 

@@ -6,7 +6,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ScimError, type ScimErrorBody, type ScimType } from '../scim/errors.ts';
 import { DirectoryError, RetryLaterError, type DirectoryErrorCode } from '../errors.ts';
 import { isDatabaseTimeout, isDatabaseUnavailable } from '../store/index.ts';
-import { formatBytes } from './input.ts';
+import { ADMIN_BODY_TYPES_MESSAGE, formatBytes } from './input.ts';
 
 export const SCIM_CONTENT_TYPE = 'application/scim+json; charset=utf-8';
 
@@ -117,7 +117,7 @@ function frameworkDetail(error: FastifyError & { statusCode: number }, bodyLimit
       // Each API names the types it documents (the admin API's PATCH is a JSON merge patch).
       return api === 'scim'
         ? 'Send request bodies as application/scim+json or application/json.'
-        : 'Send request bodies as application/json (PATCH: application/merge-patch+json).';
+        : ADMIN_BODY_TYPES_MESSAGE;
     // The framework's own messages repeat the whole URL, which may be kilobytes of garbage.
     case 'FST_ERR_BAD_URL':
       return 'The URL is not valid: it contains a malformed percent-encoding.';

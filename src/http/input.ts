@@ -192,3 +192,24 @@ export function checkStorableText(value: unknown, where: string): void {
     }
   }
 }
+
+/** What the admin API answers a body it does not read: of another type than JSON, or none (docs/api.md). */
+export const ADMIN_BODY_TYPES_MESSAGE = 'Send request bodies as application/json (PATCH: application/merge-patch+json).';
+
+/** True for a body schema that allows no body: Fastify validates a missing body as `null`. */
+function allowsNoBody(bodySchema: unknown): boolean {
+  if (typeof bodySchema !== 'object' || bodySchema === null) return true;
+  const type = (bodySchema as { type?: unknown }).type;
+  return type === 'null' || (Array.isArray(type) && type.includes('null'));
+}
+
+/**
+ * Refuses an admin API request without a body (none sent, or only white space) to a route whose
+ * body schema requires one: 415, as a body of any other type, rather than the validator's
+ * `Value {} for field body was rejected`, which names a field no request has. A route that takes
+ * no body (NO_BODY) or an optional one keeps accepting none. A JSON `null` is a body, checked
+ * by the route's schema.
+ */
+export function refuseMissingAdminBody(body: unknown, bodySchema: unknown): void {
+  if (body === undefined && !allowsNoBody(bodySchema)) throw new ScimError(415, undefined, ADMIN_BODY_TYPES_MESSAGE);
+}

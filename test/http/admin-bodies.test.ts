@@ -312,6 +312,35 @@ eachDatabase('admin API refusals say what is refused, once, and the API way to p
     assert.equal((await roster.services.accounts.findByLogin('named'))?.displayName, 'Named');
   });
 
+  test('a route that takes a body answers a request without one as one of another type: 415, saying what to send', async () => {
+    const group = (await roster.request('POST', GROUPS, { name: 'no-body' })).body;
+    const user = (await roster.request('POST', USERS, { login: 'no-body', name: 'No Body', local: false })).body;
+    const before = await auditCount(roster);
+    const asText = await roster.request('POST', GROUPS, '{"name":"x"}', { 'content-type': 'text/plain' });
+    assert.deepEqual([asText.status, asText.body], [415, { message: 'Send request bodies as application/json (PATCH: application/merge-patch+json).' }]);
+    const cases: Array<[string, string, Record<string, string>, string?]> = [
+      ['POST', GROUPS, {}],
+      ['POST', GROUPS, { 'content-type': 'application/json' }],
+      ['POST', GROUPS, { 'content-type': 'application/json' }, '  '],
+      ['POST', USERS, {}],
+      ['PATCH', `${USERS}/${user.id}`, MERGE_PATCH],
+      ['PATCH', `${GROUPS}/${group.id}`, {}],
+      ['POST', MEMBERSHIPS, { 'content-type': 'application/json' }],
+      ['PUT', SAML, {}],
+    ];
+    for (const [method, url, headers, payload] of cases) {
+      const response = await roster.request(method as 'POST', url, payload, headers);
+      assert.deepEqual([response.status, response.body], [415, asText.body], `${method} ${url} ${JSON.stringify(headers)}`);
+    }
+    assert.equal(await auditCount(roster), before, 'nothing was written');
+    // A route that takes no body (or an optional one) still takes none.
+    const disable = await roster.request('POST', '/api/scim_management/disable?confirm=true', undefined);
+    assert.equal(disable.status, 204, JSON.stringify(disable.body));
+    const unconfirmed = await roster.request('POST', '/api/scim_management/disable', undefined, { 'content-type': 'application/json' });
+    assert.equal(unconfirmed.status, 400);
+    assert.doesNotMatch(unconfirmed.body.message, /Send request bodies/);
+  });
+
   test('a body with a __proto__ key is refused for that key; a malformed body names the JSON error once', async () => {
     const proto = await roster.request('POST', GROUPS, '{"name":"ops","__proto__":{"admin":true}}', { 'content-type': 'application/json' });
     assert.equal(proto.status, 400);
