@@ -83,7 +83,12 @@ export function describeRoutes(scope: FastifyInstance, access: keyof typeof SECU
       ...(access === 'session' ? [] : [403]),
       ...(route.url.includes(':') ? [404] : []),
       ...(schema.body !== undefined ? [413, 415] : []),
+      // The rate limit counts the requests of the scopes that check an administrator (auth.ts
+      // `throttle`); /api/users/current is not counted.
+      ...(access === 'session' ? [] : [429]),
       500,
+      // The database unreachable or too slow, or the instance too busy (admission.ts): any route.
+      503,
     ];
     const response = { ...errorResponses(...statuses), ...((schema.response ?? {}) as Record<string, unknown>) };
     route.schema = { ...schema, security: security.map((scheme) => ({ ...scheme })), response };

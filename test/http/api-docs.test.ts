@@ -173,6 +173,47 @@ describe('GET /api/v2/api-docs', () => {
     assert.ok(doc.paths['/api/v2/authorizations/groups'].get.responses['401']);
   });
 
+  test('every operation may answer 503, and every one the rate limit counts 429, each {"message"} with Retry-After in seconds', () => {
+    let operations = 0;
+    for (const [path, item] of Object.entries(doc.paths as Record<string, Json>)) {
+      for (const method of OPERATION_METHODS.filter((name) => item[name] !== undefined)) {
+        operations += 1;
+        const where = `${method.toUpperCase()} ${path}`;
+        // /api/users/current takes a session of any user and is not rate limited (docs/api.md).
+        const statuses = path === '/api/users/current' ? ['503'] : ['429', '503'];
+        for (const status of statuses) {
+          const response = item[method].responses[status];
+          assert.ok(response !== undefined, `${where} lacks ${status}`);
+          assert.deepEqual(schemaOf(doc, response).required, ['message'], `${where} ${status}`);
+          assert.equal(response.headers?.['Retry-After']?.schema?.type, 'integer', `${where} ${status}: Retry-After`);
+          assert.match(response.headers['Retry-After'].description, /seconds/i, `${where} ${status}`);
+        }
+      }
+    }
+    assert.ok(operations >= 20, `only ${operations} operations`);
+    assert.equal(doc.paths['/api/users/current'].get.responses['429'], undefined, 'no rate limit there');
+  });
+
+  test('the audit export is described as it answers: JSON lines or CSV, as an attachment', async () => {
+    const ok = doc.paths['/api/v2/audit-logs/export'].get.responses['200'];
+    assert.deepEqual(Object.keys(ok.content).sort(), ['application/x-ndjson', 'text/csv']);
+    assert.ok(ok.headers['Content-Disposition'], 'Content-Disposition is described');
+    for (const format of ['jsonl', 'csv']) {
+      const answer = await roster.request('GET', `/api/v2/audit-logs/export?format=${format}`);
+      assert.equal(answer.status, 200);
+      const mediaType = String(answer.headers['content-type']).split(';')[0] ?? '';
+      assert.ok(Object.hasOwn(ok.content, mediaType), `${format} is answered as ${mediaType}, which the document describes`);
+      assert.match(String(answer.headers['content-disposition']), /^attachment; filename=/);
+    }
+  });
+
+  test('the audit entry names every kind of actor the trail records, password sign-ins included', () => {
+    const entry = resolvePointer(doc, '#/components/schemas/AuditLogEntry');
+    for (const actor of ['token:<name>', 'session:<login>', 'saml:<login>', 'password:<login>', 'cli', 'system']) {
+      assert.ok(entry.properties.actor.description.includes(`\`${actor}\``), `${actor} in ${entry.properties.actor.description}`);
+    }
+  });
+
   test('every body it describes refuses fields it does not describe', async () => {
     const withBody = Object.entries(doc.paths as Record<string, Json>).flatMap(([path, item]) =>
       OPERATION_METHODS.filter((method) => item[method]?.requestBody !== undefined).map((method) => ({ method, path, schema: schemaOf(doc, item[method].requestBody) })),

@@ -14,7 +14,7 @@ export const AUDIT_LOG_ENTRY: NamedSchema = {
   properties: {
     seq: { type: 'integer', description: 'Orders the log; it may have gaps.' },
     at: { type: 'string', format: 'date-time' },
-    actor: { type: 'string', description: '`token:<name>`, `session:<login>`, `saml:<login>`, `cli` or `system`.' },
+    actor: { type: 'string', description: '`token:<name>`, `session:<login>` (an administrator\'s browser session), `saml:<login>` (`saml` when the response named nobody), `password:<login>` (a sign-in with a password, the login as typed), `cli` or `system`.' },
     actorUser: { type: ['string', 'null'], description: 'The login of the user behind the actor.' },
     action: { type: 'string', examples: ['user.created', 'membership.removed', 'saml.sign_in_refused'] },
     targetType: { type: 'string' },
@@ -33,7 +33,13 @@ const EVENT_FILTERS = {
   targetId: { type: 'string', description: 'An internal id, or a membership id.' },
 } as const;
 
-const CONTENT_TYPES = { csv: 'text/csv; charset=utf-8', jsonl: 'application/x-ndjson; charset=utf-8' } as const;
+/** The Content-Type of each export format. */
+const EXPORT_CONTENT_TYPES = { csv: 'text/csv; charset=utf-8', jsonl: 'application/x-ndjson; charset=utf-8' } as const;
+
+/** `text/csv` of `text/csv; charset=utf-8`: the document names media types without parameters. */
+function mediaTypeOf(contentType: string): string {
+  return contentType.split(';')[0]!.trim();
+}
 
 /** Registers the audit-log routes. */
 export function auditLogRoutes(app: FastifyInstance, auditLog: AuditLog): void {
@@ -76,8 +82,13 @@ export function auditLogRoutes(app: FastifyInstance, auditLog: AuditLog): void {
       },
       response: {
         200: {
-          description: 'A download (`content-disposition: attachment`), streamed: `application/x-ndjson` or `text/csv`. CSV cells that a spreadsheet would read as a formula start with a quote.',
-          type: 'string',
+          description: 'A download, streamed: JSON lines (`format=jsonl`, one AuditLogEntry a line) or CSV with a header row (`format=csv`). CSV cells that a spreadsheet would read as a formula start with a quote.',
+          headers: {
+            'Content-Disposition': { type: 'string', description: 'attachment; filename="roster-audit-<time>.jsonl" (or .csv).' },
+            'Cache-Control': { type: 'string', const: 'no-store' },
+          },
+          // The answer is not JSON: each format under the media type it is sent with (EXPORT_CONTENT_TYPES).
+          content: Object.fromEntries(Object.values(EXPORT_CONTENT_TYPES).map((type) => [mediaTypeOf(type), { schema: { type: 'string' } }])),
         },
       },
     },
@@ -90,7 +101,7 @@ export function auditLogRoutes(app: FastifyInstance, auditLog: AuditLog): void {
     // download short, so it is logged here.
     lines.on('error', (error) => request.log.error({ err: error }, 'audit-log export failed part-way'));
     return reply
-      .header('content-type', CONTENT_TYPES[format])
+      .header('content-type', EXPORT_CONTENT_TYPES[format])
       .header('content-disposition', `attachment; filename="roster-audit-${stamp}.${format}"`)
       .header('cache-control', 'no-store')
       .send(lines);

@@ -139,13 +139,27 @@ const ERROR_MEANINGS: Readonly<Record<number, string>> = {
   404: 'Nothing has this id.',
   409: 'The name or login is already used, or the state of the instance forbids the change.',
   413: 'The body is larger than the instance accepts (ROSTER_MAX_BODY_SIZE).',
-  415: 'The body is not JSON in UTF-8.',
+  415: 'The body is not JSON in UTF-8, or is missing where the operation takes one.',
+  429: 'Beyond the rate limit of the token, or of the signed-in administrator (ROSTER_RATE_LIMIT): nothing was done; send the request again after Retry-After.',
   500: 'Roster could not complete the request; the error is logged.',
+  503: 'The database cannot be reached or did not answer in time, or the instance is too busy: nothing was done; send the request again after Retry-After.',
 };
 
-/** Response entries for error statuses, each `{"message"}` with what the status means. */
+/** The statuses that ask the client to come back later, and say when. */
+const RETRY_LATER_STATUSES = new Set([429, 503]);
+
+/** The `Retry-After` header (RFC 9110 §10.2.3) of a 429 or 503, as Roster sends it: seconds. */
+const RETRY_AFTER_HEADER: JsonSchema = {
+  'Retry-After': { type: 'integer', minimum: 0, description: 'Seconds to wait before sending the request again.' },
+};
+
+/** Response entries for error statuses, each `{"message"}` with what the status means (and Retry-After for 429 and 503). */
 export function errorResponses(...statuses: readonly number[]): Record<number, JsonSchema> {
-  return Object.fromEntries(statuses.map((status) => [status, { description: ERROR_MEANINGS[status] ?? 'An error.', ...ref(API_ERROR) }]));
+  return Object.fromEntries(statuses.map((status) => [status, {
+    description: ERROR_MEANINGS[status] ?? 'An error.',
+    ...(RETRY_LATER_STATUSES.has(status) ? { headers: RETRY_AFTER_HEADER } : {}),
+    ...ref(API_ERROR),
+  }]));
 }
 
 /** A 204 answer. */
