@@ -32,6 +32,7 @@ import { assetRoutes } from './assets.ts';
 import type { ConsoleContext } from './context.ts';
 import { html } from './html.ts';
 import { applySecurityHeaders, sendPage } from './layout.ts';
+import type { ErrorSummary } from './components.ts';
 import { accountPages } from './pages/account.ts';
 import { applicationPages } from './pages/applications.ts';
 import { auditPages } from './pages/audit.ts';
@@ -130,6 +131,7 @@ async function guard(request: FastifyRequest, reply: FastifyReply, context: Cons
     return sendPage(request, reply, {
       status: 403,
       title: 'Administrators only',
+      ...refusedPost(request, `Your account, ${viewer.user.login}, is not an administrator (any more): the form was not sent.`),
       body: html`<p>This page is for Roster administrators. Your account, <strong>${viewer.user.login}</strong>, is not one.</p>
 <p>Administrators are the members of the administrators’ group. Ask one of them if you need access.</p>
 <p><a href="/account">Go to My account</a></p>`,
@@ -144,6 +146,7 @@ function refuseForgery(request: FastifyRequest, reply: FastifyReply): FastifyRep
   return sendPage(request, reply, {
     status: 403,
     title: 'Request refused',
+    ...refusedPost(request, 'This form has expired, or was sent from another site: reload the page and try again.'),
     body: html`<p>This form has expired, or was sent from another site. Go back, reload the page and try again.</p>
 <p>Roster needs cookies to be allowed for this site.</p>`,
   });
@@ -166,7 +169,17 @@ function consoleErrorHandler(error: FastifyError, request: FastifyRequest, reply
     refused.status === 415 && !(error instanceof UnsupportedContentCodingError) ? `The console accepts only forms (${FORM}).` : shorten(refused.message, MAX_MESSAGE);
   // The admin API's status for the same refusal (400 for a precondition), as its message.
   const status = adminStatusOf(error, refused);
-  return sendPage(request, reply, { status, title: status === 404 ? 'Not found' : 'Request refused', body: html`<p>${message}</p>` });
+  // A form about something gone: most often another administrator deleted it meanwhile.
+  const gone = status === 404 && !isSafeMethod(request.method) ? ' It may have been deleted meanwhile, by someone else: go back to the list.' : '';
+  return sendPage(request, reply, { status, title: status === 404 ? 'Not found' : 'Request refused', ...refusedPost(request, `${message}${gone}`), body: html`<p>${message}${gone}</p>` });
+}
+
+/**
+ * The error summary of a page that answers a refused form (the title says "Error:", the summary
+ * takes the focus, as every other refused form's page): none for a page that was only asked for.
+ */
+function refusedPost(request: FastifyRequest, message: string): { errors?: ErrorSummary } {
+  return isSafeMethod(request.method) ? {} : { errors: { title: 'Nothing was done', problems: [{ message }] } };
 }
 
 /**
