@@ -398,6 +398,14 @@ export function startDeliveries(store: Store, feed: EventFeed, options: Delivery
     return claimed.length;
   }
 
+  // One pending poll timer at a time, whichever wakes the loop first (a slot freed, or the timer):
+  // a new timer on every wake-up would pile up abort listeners on `stopping` until each fired.
+  let poll: Promise<void> | undefined;
+  const nextPoll = (): Promise<void> =>
+    (poll ??= sleep(pollMs, stopping.signal).then(() => {
+      poll = undefined;
+    }));
+
   const running = (async () => {
     while (!stopping.signal.aborted) {
       let claimed = 0;
@@ -409,7 +417,7 @@ export function startDeliveries(store: Store, feed: EventFeed, options: Delivery
       }
       // Look again at once while claims fill free slots; otherwise when a slot frees or in pollMs.
       if (stopping.signal.aborted || (claimed > 0 && serving.size < concurrency)) continue;
-      await Promise.race([sleep(pollMs, stopping.signal), ...serving]);
+      await Promise.race([nextPoll(), ...serving]);
     }
     await Promise.all(serving);
   })();
