@@ -60,8 +60,6 @@ declare module 'oidc-provider' {
     InvalidGrant: new (description?: string) => Error;
     /** 400 invalid_request_uri at the authorization endpoint (a pushed request's request_uri). */
     InvalidRequestUri: new (description?: string) => Error;
-    /** The interaction or the provider session looked for is gone (interactionResult). */
-    SessionNotFound: new (description?: string) => Error;
   };
 
   export default class Provider {

@@ -12,7 +12,6 @@ import { RetryLaterError } from '../../errors.ts';
 import { DATABASE_RETRY_AFTER_SECONDS, setRetryAfter, toScimError } from '../errors.ts';
 import { UnsupportedContentCodingError } from '../input.ts';
 import type { IncomingMessage } from 'node:http';
-import { errors } from 'oidc-provider';
 import type { Services } from '../../services.ts';
 import { signInUrl } from '../console/pages/sign-in.ts';
 import { escapeHtml } from '../console/html.ts';
@@ -170,7 +169,8 @@ export async function oidcRoutes(app: FastifyInstance, options: OidcOptions & { 
       // The interaction or the provider session went away since it was read: the user was
       // deactivated, or signed out (everywhere, or in another tab). Said as for an expired
       // request; the browser must not wait for an answer that never comes.
-      if (!(error instanceof errors.SessionNotFound)) throw error;
+      // By name: oidc-provider is imported on first use only (provider.ts), not by this module.
+      if (!(error instanceof Error && error.name === 'SessionNotFound')) throw error;
       return sendHtml(reply, 400, messagePage('Sign-in expired', 'This sign-in request has ended (you were signed out, or your account changed). Go back to the application and sign in again.'));
     }
     if (login) {
