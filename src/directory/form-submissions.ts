@@ -58,7 +58,7 @@ export function createFormSubmissions(store: Store, now: () => number = Date.now
       const issuedAt = parseInt(TOKEN_PATTERN.exec(token)?.[1] ?? '', 36);
       const at = now();
       if (Number.isNaN(issuedAt) || issuedAt > at + CLOCK_SKEW_MS || at - issuedAt > FORM_TOKEN_LIFETIME_MS) return 'stale';
-      const claimed = await queries.claim(store.db, token, new Date(issuedAt + FORM_TOKEN_LIFETIME_MS).toISOString());
+      const claimed = await queries.claim(store.db, token, new Date(issuedAt + FORM_TOKEN_LIFETIME_MS).toISOString(), new Date(at).toISOString());
       return claimed ? 'act' : 'repeat';
     },
 
@@ -68,7 +68,7 @@ export function createFormSubmissions(store: Store, now: () => number = Date.now
 
     async claimValues(fingerprint) {
       const at = now();
-      return queries.claimAfterExpiry(store.db, valuesKey(fingerprint), new Date(at + SAME_VALUES_WINDOW_MS).toISOString(), new Date(at).toISOString());
+      return queries.claim(store.db, valuesKey(fingerprint), new Date(at + SAME_VALUES_WINDOW_MS).toISOString(), new Date(at).toISOString());
     },
 
     async releaseValues(fingerprint) {

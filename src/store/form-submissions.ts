@@ -16,28 +16,17 @@ export const FORM_SUBMISSION_MODEL = 'RosterFormSubmission';
 export function createFormSubmissionQueries() {
   return {
     /**
-     * Records `key` as used until `expiresAt`; false when it already was. ON CONFLICT DO
-     * NOTHING rather than a caught unique violation, so that it is safe in a PostgreSQL
-     * transaction too.
+     * Records `key` as used until `expiresAt`; false while an earlier claim of it holds. A claim
+     * that expired before `now` but is not deleted yet (the clean-up runs every few minutes) is
+     * taken over: a one-time token that old is refused as stale before it gets here, and a claim
+     * of a form's values holds for its window only. ON CONFLICT rather than a caught unique
+     * violation, so that it is safe in a PostgreSQL transaction too.
      */
-    async claim(db: Executor, key: string, expiresAt: string): Promise<boolean> {
+    async claim(db: Executor, key: string, expiresAt: string, now: string): Promise<boolean> {
       const result = await db
         .insertInto('oidc_models')
         .values({ model: FORM_SUBMISSION_MODEL, id: key, payload: '{}', grant_id: null, uid: null, user_code: null, account_id: null, expires_at: expiresAt, consumed_at: null })
-        .onConflict((conflict) => conflict.columns(['model', 'id']).doNothing())
-        .executeTakeFirst();
-      return Number(result.numInsertedOrUpdatedRows ?? 0n) > 0;
-    },
-
-    /**
-     * Records `key` as used until `expiresAt`, taking over a claim of it that expired before
-     * `now` (not yet deleted by the clean-up); false while an earlier claim holds.
-     */
-    async claimAfterExpiry(db: Executor, key: string, expiresAt: string, now: string): Promise<boolean> {
-      const result = await db
-        .insertInto('oidc_models')
-        .values({ model: FORM_SUBMISSION_MODEL, id: key, payload: '{}', grant_id: null, uid: null, user_code: null, account_id: null, expires_at: expiresAt, consumed_at: null })
-        .onConflict((conflict) => conflict.columns(['model', 'id']).doUpdateSet({ expires_at: expiresAt }).where('oidc_models.expires_at', '<=', now))
+        .onConflict((conflict) => conflict.columns(['model', 'id']).doUpdateSet({ expires_at: expiresAt }).where('oidc_models.expires_at', '<', now))
         .executeTakeFirst();
       return Number(result.numInsertedOrUpdatedRows ?? 0n) > 0;
     },
