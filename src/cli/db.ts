@@ -7,8 +7,7 @@ import { DirectoryError } from '../errors.ts';
 import { describeCaseConflict } from '../directory/case-conflicts.ts';
 import { backupSqlite, BackupRefused, restoreSqlite } from '../store/backup.ts';
 import { COPIED_TABLES, copyDatabase, CopyRefused, type CopyProgress } from '../store/copy.ts';
-import type { FeedEnd } from '../store/feed.ts';
-import type { InstallationFeedEnd } from '../directory/event-feed.ts';
+import type { GivenFeedEnd, InstallationFeedEnd } from '../directory/event-feed.ts';
 import { describeLocation, openStore, type DatabaseLocation, type Store } from '../store/index.ts';
 import type { CommandGroup } from './command.ts';
 import { printable } from './output.ts';
@@ -282,7 +281,7 @@ function encodeFeedEnd(end: InstallationFeedEnd): string {
 }
 
 /** A feed end as `encodeFeedEnd` wrote it; the lines of versions before installation ids have none. */
-function decodeFeedEnd(value: string): (FeedEnd & { readonly installation?: string }) | undefined {
+function decodeFeedEnd(value: string): GivenFeedEnd | undefined {
   const match = /^feed-end-(\d{1,16})-(\d{1,16})-(\d{1,16})(?:-([0-9a-f]{16}))?$/.exec(value.trim());
   if (match === null) return undefined;
   const [tx, id, lastEventId] = [match[1], match[2], match[3]].map(Number) as [number, number, number];

@@ -321,7 +321,7 @@ export function createEventFeed(store: Store, options: { readonly retentionDays:
      * the restore undid anything (false: the feed already goes past `replaced`, nothing done).
      * Refused while another Roster is connected, and when `replaced` names another installation.
      */
-    async continueAfterRestore(replaced: FeedEnd & { readonly installation?: string }): Promise<boolean> {
+    async continueAfterRestore(replaced: GivenFeedEnd): Promise<boolean> {
       await refuseWhileRosterRuns(store, 'carrying the feed on: changes made before it would get the ids of the events the restore undid');
       const restored = await storedInstallationId(store);
       if (replaced.installation !== undefined && restored !== undefined && restored !== replaced.installation) {
@@ -374,6 +374,9 @@ export function createEventFeed(store: Store, options: { readonly retentionDays:
 export interface InstallationFeedEnd extends FeedEnd {
   readonly installation: string;
 }
+
+/** A feed end given back after a restore: lines printed by versions before installation ids have none. */
+export type GivenFeedEnd = FeedEnd & Partial<Pick<InstallationFeedEnd, 'installation'>>;
 
 /**
  * Refuses while another Roster process (an instance, or a command) is connected to the database:

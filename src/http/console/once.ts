@@ -31,15 +31,15 @@ export function onceFields(submissions: FormSubmissions): Record<string, string>
 }
 
 /**
- * Claims the posted form's token. A creation (`sameValues: 'repeat'`) is also refused as a repeat
+ * Claims the posted form's token. A creation (`repeatOnSameValues`) is also refused as a repeat
  * when the same user sent this form with the same values a moment ago from another load of the
  * page (Back and resubmit: a fresh token, the values the browser filled in again).
  */
-export async function claimForm(request: FastifyRequest, submissions: FormSubmissions, options: { readonly sameValues?: 'repeat' } = {}): Promise<OnceClaim> {
+export async function claimForm(request: FastifyRequest, submissions: FormSubmissions, options: { readonly repeatOnSameValues?: boolean } = {}): Promise<OnceClaim> {
   const token = formValue(request, ONCE_FIELD);
   const claim = await submissions.claim(token);
   const release = () => submissions.release(token);
-  if (claim !== 'act' || options.sameValues !== 'repeat') return { claim, release };
+  if (claim !== 'act' || options.repeatOnSameValues !== true) return { claim, release };
   const fingerprint = fingerprintOf(request);
   if (!(await submissions.claimValues(fingerprint))) {
     await release();

@@ -189,7 +189,7 @@ ${form}`,
     const uris = formValue(request, 'redirectUris') ?? '';
     const groups = formValue(request, 'allowedGroups') ?? '';
     const isPublic = formValue(request, 'public') === 'true';
-    const once = await claimForm(request, formSubmissions, { sameValues: 'repeat' });
+    const once = await claimForm(request, formSubmissions, { repeatOnSameValues: true });
     if (once.claim !== 'act') {
       return page(request, reply, refusedBanner(once.claim, 'The application was registered then: it is in the list below.'), createForm(request, {}), statusOfRefused(once.claim));
     }

@@ -92,7 +92,7 @@ ${form}
   app.post(PATH, async (request, reply) => {
     const url = formValue(request, 'url') ?? '';
     const types = formValues(request, 'types');
-    const once = await claimForm(request, formSubmissions, { sameValues: 'repeat' });
+    const once = await claimForm(request, formSubmissions, { repeatOnSameValues: true });
     if (once.claim !== 'act') {
       return listPage(request, reply, createForm(request), statusOfRefused(once.claim), refusedBanner(once.claim, 'The webhook was added: it is in the list below.'));
     }
