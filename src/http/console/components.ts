@@ -50,9 +50,13 @@ export function formValues(request: FastifyRequest, name: string): readonly stri
  */
 const SHOWN_PREFIX = 'shown.';
 
-/** Hidden fields holding `values` as the form shows them. */
-export function shownValues(values: Readonly<Record<string, string>>): SafeHtml {
-  return html`${Object.entries(values).map(([name, value]) => html`<input type="hidden" name="${SHOWN_PREFIX}${name}" value="${value}">`)}`;
+/**
+ * Hidden fields holding the values the form shows, `stored` as read now; a form shown again (after
+ * a refusal) keeps those its page first showed, so that its next save still sends only what was
+ * changed on it.
+ */
+export function shownValues(request: FastifyRequest, stored: Readonly<Record<string, string>>): SafeHtml {
+  return html`${Object.entries(stored).map(([name, value]) => html`<input type="hidden" name="${SHOWN_PREFIX}${name}" value="${shownValue(request, name) ?? value}">`)}`;
 }
 
 /** The value field `name` was shown with, from the form's answer; undefined from a form without it. */

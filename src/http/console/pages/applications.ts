@@ -248,12 +248,7 @@ ${postForm(request, {
   action: here,
   label: `Edit ${application.name}`,
   body: html`${applicationFields(values, refused?.error)}
-${shownValues({
-  // After a refusal, still the values of the page first opened.
-  name: shownValue(request, 'name') ?? application.name,
-  redirectUris: shownValue(request, 'redirectUris') ?? application.redirectUris.join('\n'),
-  allowedGroups: shownValue(request, 'allowedGroups') ?? application.allowedGroups.join('\n'),
-})}
+${shownValues(request, { name: application.name, redirectUris: application.redirectUris.join('\n'), allowedGroups: application.allowedGroups.join('\n') })}
 <div class="actions">${submitButton('Save', { tone: 'primary', describedBy: 'edit-note' })} <a class="button default" href="${PATH}">Cancel</a></div>`,
 })}
 </section>

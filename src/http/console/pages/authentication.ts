@@ -28,7 +28,6 @@ import {
   noticeBanner,
   postForm,
   submitButton,
-  shownValue,
   shownValues,
   textArea,
   textField,
@@ -85,8 +84,8 @@ function bodyOfForm(request: FastifyRequest, read: (name: string) => string | un
   return body;
 }
 
-/** The fields whose shown values the form carries (the write-only key is not shown, so not among them). */
 const CHECKBOXES: ReadonlySet<string> = new Set(['signRequests', 'allowIdpInitiated']);
+/** The fields whose shown values the form carries (the write-only key is not shown, so not among them). */
 const SHOWN_FIELDS = ['providerName', 'providerId', 'loginUrl', 'certificates', 'applicationId', 'userLoginAttribute', 'userNameAttribute', 'userEmailAttribute', 'groupAttribute', 'spCertificate', 'signRequests', 'allowIdpInitiated'] as const;
 
 /** A form value as a field's text (a checkbox: 'true' or 'false'). */
@@ -94,10 +93,10 @@ function asText(value: string | boolean | undefined): string {
   return typeof value === 'boolean' ? String(value) : (value ?? '');
 }
 
-/** The values the form shows, as the page first showed them (kept across a refusal or a metadata import). */
-function shownSamlValues(request: FastifyRequest, config: SamlConfig | undefined): Record<string, string> {
+/** The stored values the form shows, as text. */
+function shownSamlValues(config: SamlConfig | undefined): Record<string, string> {
   const stored = valuesOf(config);
-  return Object.fromEntries(SHOWN_FIELDS.map((name) => [name, shownValue(request, name) ?? asText(stored[name])]));
+  return Object.fromEntries(SHOWN_FIELDS.map((name) => [name, asText(stored[name])]));
 }
 
 /**
@@ -199,7 +198,7 @@ ${textArea({ name: 'spCertificate', label: 'SP certificate (PEM)', value: text('
 ${textArea({ name: 'spPrivateKey', label: 'SP private key (PEM)', value: '', rows: 5, hint: keyStored ? 'A key is stored and is never shown. Leave empty to keep it.' : 'Unencrypted PEM. Never shown again once saved.', ...error('spPrivateKey') })}
 ${keyStored && checkboxField({ name: 'removeSpPrivateKey', label: 'Remove the stored SP private key' })}
 </fieldset>
-${shownValues(shownSamlValues(request, options.config))}
+${shownValues(request, shownSamlValues(options.config))}
 <div class="actions">${submitButton('Save', { tone: 'primary' })} <a class="button default" href="${AUTHENTICATION_PATH}">Cancel</a></div>`,
   });
 }

@@ -9,7 +9,7 @@ import { deletionRefusal } from '../../../directory/group-management.ts';
 import { membershipId } from '../../../directory/memberships.ts';
 import type { StoredGroup } from '../../../store/groups.ts';
 import {
-  confirmDialog, dataTable, editedOnPage, emptyPageText, labelFor, facts, formValue, shownValue, shownValues, noticeBanner, pageOf, pager, postForm, queryValue, searchForm, submitButton, textField, timeTag,
+  confirmDialog, dataTable, editedOnPage, emptyPageText, labelFor, facts, formValue, shownValues, noticeBanner, pageOf, pager, postForm, queryValue, searchForm, submitButton, textField, timeTag,
   type Query,
 } from '../components.ts';
 import type { ConsoleContext } from '../context.ts';
@@ -170,11 +170,7 @@ ${pager({ path, query, page, total: members.total, noun: members.total === 1 ? '
 ${postForm(request, {
   action: path,
   label: 'Rename the group',
-  body: html`${groupFields({ name: values.name ?? group.name, description: values.description ?? group.description ?? '' }, scimOn, 'rename', renamed)}${shownValues({
-    // Shown again after a refusal with the values of the page the administrator first opened.
-    name: shownValue(request, 'name') ?? group.name,
-    description: shownValue(request, 'description') ?? group.description ?? '',
-  })}${submitButton('Save', { tone: 'primary', disabled: scimOn, ...(scimOn ? { describedBy: 'managed-note' } : {}) })}`,
+  body: html`${groupFields({ name: values.name ?? group.name, description: values.description ?? group.description ?? '' }, scimOn, 'rename', renamed)}${shownValues(request, { name: group.name, description: group.description ?? '' })}${submitButton('Save', { tone: 'primary', disabled: scimOn, ...(scimOn ? { describedBy: 'managed-note' } : {}) })}`,
 })}
 </section>`;
     return sendPage(request, reply, {

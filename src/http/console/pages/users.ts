@@ -10,7 +10,7 @@ import { renderResource } from '../../../scim/resources.ts';
 import type { StoredUser } from '../../../store/users.ts';
 import { stateOf } from '../../routes/scim/users.ts';
 import {
-  badge, confirmDialog, editedOnPage, emptyPageText, labelFor, dataTable, facts, formValue, hrefWith, noticeBanner, pageOf, pager, postForm, queryValue, searchForm, selectField, shownValue, shownValues, submitButton, textField, timeTag,
+  badge, confirmDialog, editedOnPage, emptyPageText, labelFor, dataTable, facts, formValue, hrefWith, noticeBanner, pageOf, pager, postForm, queryValue, searchForm, selectField, shownValues, submitButton, textField, timeTag,
   filterLinks, type Query,
 } from '../components.ts';
 import type { ConsoleContext } from '../context.ts';
@@ -74,12 +74,7 @@ function editForm(request: FastifyRequest, user: StoredUser, scimOn: boolean, va
 ${textField({ name: 'login', label: USER_FIELDS.login.label, value: values?.login ?? user.login, required: true, disabled: scimOn, autocomplete: 'off', spellcheck: false, ...fieldError(refusal, 'login') })}
 ${textField({ name: 'name', label: USER_FIELDS.name.label, value: values?.name ?? user.displayName ?? '', required: true, disabled: locked, autocomplete: 'off', ...fieldError(refusal, 'name') })}
 ${textField({ name: 'email', label: USER_FIELDS.email.label, type: 'email', value: values?.email ?? user.email ?? '', disabled: locked, autocomplete: 'off', ...fieldError(refusal, 'email') })}
-${shownValues({
-  // After a refusal, still the values of the page first opened.
-  login: shownValue(request, 'login') ?? user.login,
-  name: shownValue(request, 'name') ?? user.displayName ?? '',
-  email: shownValue(request, 'email') ?? user.email ?? '',
-})}
+${shownValues(request, { login: user.login, name: user.displayName ?? '', email: user.email ?? '' })}
 <div class="actions">${submitButton('Save', { tone: 'primary', disabled: locked, ...describedBy })}</div>`,
   });
 }
