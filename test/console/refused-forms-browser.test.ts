@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { browserSkip, expectAccessible, focused, launchBrowser, openTab, signInWithPassword, startServedApp, type ServedApp, type Tab } from '../support/browser.ts';
+import { browserSkip, expectAccessible, focused, launchBrowser, openTab, screenshot, signInWithPassword, startServedApp, type ServedApp, type Tab } from '../support/browser.ts';
 
 /** What a refused page shows: its title, where the focus is, and the summary's links (text → target). */
 async function refusal(page: Page): Promise<{ title: string; focus: string; links: Array<[string, string]>; summaryInView: boolean }> {
@@ -42,6 +42,24 @@ describe('refused forms in Chromium', { skip: browserSkip() }, () => {
     await tab?.close();
     await browser?.close();
     await app?.close();
+  });
+
+  test('a stale page whose group another administrator deleted: the save is summarised at the top, focused, saying it may have been deleted meanwhile', async () => {
+    const { page } = tab;
+    const group = await app.services.groupManagement.create({ name: 'deleted-meanwhile' }, { kind: 'cli' });
+    await page.goto(`/admin/groups/${group.id}`);
+    await app.services.groupManagement.delete(group.id, { kind: 'cli' });
+    await page.locator('#rename-description').fill('Changed on a stale page');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.waitForLoadState('load');
+    const shown = await refusal(page);
+    assert.equal(shown.title, 'Error: Not found · Roster');
+    assert.equal(shown.focus, 'error-summary');
+    assert.ok(shown.summaryInView);
+    assert.match(await page.locator('#error-summary').innerText(), /Nothing was done[\s\S]*not found\. It may have been deleted meanwhile, by someone else\./);
+    assert.equal(await page.getByRole('link', { name: 'Back to the list' }).getAttribute('href'), '/admin/groups');
+    await expectAccessible(page, 'the refusal of a stale form');
+    await screenshot(page, 'stale-form-refused');
   });
 
   test('My account › Password: a wrong current password, a short or a repeated-wrong new one is summarised at the top, focused, linked to its field', async () => {

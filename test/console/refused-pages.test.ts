@@ -30,7 +30,8 @@ eachDatabase('console: refused forms without a page of their own', (database) =>
     assert.equal(refused.statusCode, 404);
     assert.match(refused.body, /<title>Error: Not found · Roster<\/title>/);
     assert.match(refused.body, SUMMARY);
-    assert.match(refused.body, /It may have been deleted meanwhile, by someone else: go back to the list\./);
+    assert.match(refused.body, /not found\. It may have been deleted meanwhile, by someone else\./);
+    assert.match(refused.body, /<p><a href="\/admin\/groups">Back to the list<\/a><\/p>/);
     const asked = await getPage(app, `/admin/groups/${group.id}`, admin);
     assert.equal(asked.statusCode, 404);
     assert.match(asked.body, /<title>Not found · Roster<\/title>/);

@@ -169,9 +169,14 @@ function consoleErrorHandler(error: FastifyError, request: FastifyRequest, reply
     refused.status === 415 && !(error instanceof UnsupportedContentCodingError) ? `The console accepts only forms (${FORM}).` : shorten(refused.message, MAX_MESSAGE);
   // The admin API's status for the same refusal (400 for a precondition), as its message.
   const status = adminStatusOf(error, refused);
-  // A form about something gone: most often another administrator deleted it meanwhile.
-  const gone = status === 404 && !isSafeMethod(request.method) ? ' It may have been deleted meanwhile, by someone else: go back to the list.' : '';
-  return sendPage(request, reply, { status, title: status === 404 ? 'Not found' : 'Request refused', ...refusedPost(request, `${message}${gone}`), body: html`<p>${message}${gone}</p>` });
+  const title = status === 404 ? 'Not found' : 'Request refused';
+  if (isSafeMethod(request.method)) return sendPage(request, reply, { status, title, body: html`<p>${message}</p>` });
+  // A form about something gone: most often another administrator deleted it meanwhile. The
+  // summary says it; the page only offers the way on (the list of its section).
+  const sentence = /[.!?]$/.test(message) ? message : `${message}.`;
+  const said = status === 404 ? `${sentence} It may have been deleted meanwhile, by someone else.` : sentence;
+  const list = /^\/admin\/[a-z-]+/.exec(request.url)?.[0];
+  return sendPage(request, reply, { status, title, ...refusedPost(request, said), body: list === undefined ? html`` : html`<p><a href="${list}">Back to the list</a></p>` });
 }
 
 /**
