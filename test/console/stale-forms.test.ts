@@ -3,7 +3,9 @@
  * administrators): saving sends only what was changed on the page, so that the other's change
  * stays. A stale form used to write back every value it showed: a group renamed to take rights
  * away was renamed back by someone else's description edit, an application's removed redirect
- * URI came back with a rename.
+ * URI came back with a rename. A form refused before a page of its own could answer (its object
+ * deleted meanwhile, its sender no administrator any more, a wrong CSRF token) answers as every
+ * refused form does: "Error:" in the title and a focused summary saying nothing was done.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -12,6 +14,8 @@ import { eachDatabase } from '../support/databases.ts';
 import { getPage, postForm, sessionFor, type ConsoleSession } from '../support/console.ts';
 
 const cli = { kind: 'cli' } as const;
+/** The summary of a refused form with no page of its own: focused, saying nothing was done. */
+const SUMMARY = /<div class="banner banner-error" role="alert" id="error-summary" tabindex="-1" autofocus><p class="banner-title">Nothing was done<\/p>/;
 
 /** The fields a browser sends for the page's form posting to `action`: its inputs and textareas, as shown. */
 function fieldsOf(page: string, action: string): Record<string, string> {
@@ -129,5 +133,36 @@ eachDatabase('console: a form opened before someone else changed the object', (d
     assert.equal(saved.statusCode, 303, saved.body);
     const after = await app.services.groupManagement.get(group.id);
     assert.deepEqual([after.name, after.description], ['accepted', 'Changed by someone else']);
+  });
+
+  test('a form about a group deleted meanwhile: 404 with the error summary, saying it may have been deleted', async () => {
+    const group = await app.services.groupManagement.create({ name: 'gone-soon' }, cli);
+    await app.services.groupManagement.delete(group.id, cli);
+    const refused = await postForm(app, `/admin/groups/${group.id}`, { name: 'renamed' }, { session: admin });
+    assert.equal(refused.statusCode, 404);
+    assert.match(refused.body, /<title>Error: Not found · Roster<\/title>/);
+    assert.match(refused.body, SUMMARY);
+    assert.match(refused.body, /not found\. It may have been deleted meanwhile, by someone else\./);
+    assert.match(refused.body, /<p><a href="\/admin\/groups">Back to the list<\/a><\/p>/);
+    const asked = await getPage(app, `/admin/groups/${group.id}`, admin);
+    assert.equal(asked.statusCode, 404);
+    assert.match(asked.body, /<title>Not found · Roster<\/title>/);
+    assert.doesNotMatch(asked.body, /role="alert"/);
+  });
+
+  test('a form with a wrong CSRF token, and one sent by someone who is no administrator: 403 with the error summary', async () => {
+    const forged = await postForm(app, '/admin/groups', { name: 'forged' }, { session: admin, csrf: 'not-the-token' });
+    assert.equal(forged.statusCode, 403);
+    assert.match(forged.body, /<title>Error: Request refused · Roster<\/title>/);
+    assert.match(forged.body, SUMMARY);
+
+    const user = await app.services.accounts.create({ login: 'not-admin', name: 'Not admin', password: 'a long local password' }, cli);
+    const session = await sessionFor(app, user.id);
+    const refused = await postForm(app, '/admin/groups', { name: 'by-a-user' }, { session });
+    assert.equal(refused.statusCode, 403);
+    assert.match(refused.body, /<title>Error: Administrators only · Roster<\/title>/);
+    assert.match(refused.body, SUMMARY);
+    assert.match(refused.body, /Your account, not-admin, is not an administrator \(any more\): the form was not sent\./);
+    assert.equal((await app.services.groupManagement.list({ q: 'by-a-user' }, { offset: 0, limit: 5 })).groups.length, 0);
   });
 });
