@@ -220,6 +220,19 @@ export function createAccounts(store: Store, access: Access, initialPassword?: I
   return {
     /** A page of users and the total; `managed` may only filter a managed instance (SonarQube's rule). */
     async list(filter: AccountFilter, page: PageRequest): Promise<{ users: StoredUser[]; total: number }> {
+      if (!store.dialect.remoteStatements && ((filter.q !== undefined && filter.q !== '') || filter.managed !== undefined)) {
+        // No index serves these filters: every user is read, and on SQLite in steps that let
+        // the server's other requests through (a search of a million users held them 1–2 s).
+        const snapshot = await store.openSnapshot();
+        try {
+          if (filter.managed !== undefined && !(await isManagedInstance(snapshot.db))) {
+            throw new DirectoryError('invalid', "The 'managed' parameter is only available for managed instances.", 'managed');
+          }
+          return await users.listAccountsInSlices(snapshot.db, filter, page.offset, page.limit);
+        } finally {
+          await snapshot.end();
+        }
+      }
       // A read: its own snapshot (the count and the page agree), and no write lock to wait for or hold.
       return readSnapshot(store.db, async (trx) => {
         if (filter.managed !== undefined && !(await isManagedInstance(trx))) {
