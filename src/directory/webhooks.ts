@@ -103,8 +103,13 @@ export interface Webhooks {
   disable(id: string, actor: Actor): Promise<WebhookInfo>;
   /** Deletes an endpoint and its log. */
   remove(id: string, actor: Actor): Promise<void>;
-  /** Issues a new secret; the previous one keeps signing beside it for SECRET_OVERLAP_MS. */
-  rotateSecret(id: string, actor: Actor): Promise<{ webhook: WebhookInfo; secret: string }>;
+  /**
+   * Issues a new secret; the previous one keeps signing beside it for SECRET_OVERLAP_MS. With
+   * `seenOverlapUntil` (the `previousSecretExpiresAt` the administrator's page showed, null for
+   * none), refused when another rotation was made since: a second one would end at once the
+   * overlap the first gave the secret the receiver may still use (two pages open together).
+   */
+  rotateSecret(id: string, actor: Actor, options?: { readonly seenOverlapUntil?: string | null }): Promise<{ webhook: WebhookInfo; secret: string }>;
   /** The log of attempts, newest first. */
   deliveries(id: string, options?: { readonly limit?: number; readonly before?: string }): Promise<DeliveryPage>;
   /** Delivers again from event `eventId` (still kept) onwards, in order, and enables the endpoint. */
@@ -211,13 +216,25 @@ export function createWebhooks(store: Store, feed: EventFeed, options: { readonl
       });
     },
 
-    async rotateSecret(id, actor) {
+    async rotateSecret(id, actor, options = {}) {
       const secret = newSecret();
-      const webhook = await change(id, actor, (current, at) => ({
+      const webhook = await change(id, actor, (current, at) => {
+        // The overlap running now, compared with the one seen: an overlap seen that has since
+        // ended, with no rotation after it, is no reason to refuse.
+        const running = toInfo(current, at).previousSecretExpiresAt;
+        if (options.seenOverlapUntil !== undefined && running !== null && running !== options.seenOverlapUntil) {
+          const rotatedAt = new Date(Date.parse(running) - overlapMs).toISOString();
+          throw new DirectoryError(
+            'conflict',
+            `The secret was rotated at ${rotatedAt}, after this page was shown, and its new secret was shown to whoever rotated it; the secret before it still signs until ${running}. Nothing was done: rotating again would stop that older secret at once, so do it only if the new one is lost.`,
+          );
+        }
+        return {
         // A worker delivering now signs with the new secret from its next request.
         change: { secret, previousSecret: current.secret, previousSecretUntil: new Date(at.getTime() + overlapMs).toISOString(), dueNow: true },
         action: 'webhook.secret_rotated',
-      }));
+        };
+      });
       return { webhook, secret };
     },
 

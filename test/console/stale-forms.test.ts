@@ -12,6 +12,7 @@ import { after, before, test } from 'node:test';
 import { startTestApp, testCertificate, testKeyPair, TEST_IDP, type TestApp } from '../support/app.ts';
 import { eachDatabase } from '../support/databases.ts';
 import { getPage, postForm, sessionFor, type ConsoleSession } from '../support/console.ts';
+import { findWebhook } from '../../src/store/webhooks.ts';
 
 const cli = { kind: 'cli' } as const;
 /** The summary of a refused form with no page of its own: focused, saying nothing was done. */
@@ -133,6 +134,32 @@ eachDatabase('console: a form opened before someone else changed the object', (d
     assert.equal(saved.statusCode, 303, saved.body);
     const after = await app.services.groupManagement.get(group.id);
     assert.deepEqual([after.name, after.description], ['accepted', 'Changed by someone else']);
+  });
+
+  test("a webhook's secret rotated from two pages opened together: the second is refused, and the original secret keeps its overlap", async () => {
+    const { webhook, secret: original } = await app.services.webhooks.create({ url: 'https://rotations.example.com/' }, cli);
+    const path = `/admin/webhooks/${webhook.id}`;
+    const action = `${path}/rotate-secret`;
+    const first = fieldsOf((await getPage(app, path, admin)).body, action);
+    const second = fieldsOf((await getPage(app, path, admin)).body, action);
+    const rotated = await postForm(app, action, first, { session: admin });
+    assert.equal(rotated.statusCode, 200, rotated.body);
+    const shown = /<code id="webhook-secret">(whsec_[^<]+)<\/code>/.exec(rotated.body)?.[1];
+    assert.ok(shown);
+
+    const refused = await postForm(app, action, second, { session: admin });
+    assert.equal(refused.statusCode, 409);
+    assert.match(refused.body, SUMMARY);
+    assert.match(refused.body, /The secret was rotated at [0-9T:.-]+Z, after this page was shown/);
+    assert.doesNotMatch(refused.body, /New signing secret/);
+    const stored = await findWebhook(app.services.store.db, app.services.store.dialect, app.services.store.secrets, webhook.id);
+    assert.deepEqual([stored?.secret, stored?.previousSecret], [shown, original]);
+
+    // A page shown after the rotation rotates again, as asked.
+    const fresh = fieldsOf((await getPage(app, path, admin)).body, action);
+    assert.equal((await postForm(app, action, fresh, { session: admin })).statusCode, 200);
+    const again = await findWebhook(app.services.store.db, app.services.store.dialect, app.services.store.secrets, webhook.id);
+    assert.equal(again?.previousSecret, shown);
   });
 
   test('a form about a group deleted meanwhile: 404 with the error summary, saying it may have been deleted', async () => {

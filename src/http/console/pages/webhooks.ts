@@ -115,7 +115,7 @@ ${copyable({ id: 'webhook-secret', label: 'signing secret', value: secret })}
     }
   });
 
-  async function detailPage(request: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply, extra: { secret?: string; replayError?: DirectoryError; replayValue?: string; top?: SafeHtml } = {}, status = 200): Promise<FastifyReply> {
+  async function detailPage(request: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply, extra: { secret?: string; replayError?: DirectoryError; replayValue?: string; top?: SafeHtml; errors?: ErrorSummary } = {}, status = 200): Promise<FastifyReply> {
     const webhook = await webhooks.get(request.params.id);
     const query = request.query as Query;
     const before = queryValue(query, 'before');
@@ -151,7 +151,9 @@ ${confirmDialog(request, {
   title: 'Issue a new signing secret?',
   message: html`<p>Requests are signed with the new secret and, for 24 hours, with the current one too: update the receiver within that time.</p>`,
   action: `${here}/rotate-secret`,
-  fields: onceFields(formSubmissions),
+  // The overlap this page shows: a rotation made since (another tab, another administrator) is
+  // not repeated by this one, which would stop at once the secret that rotation kept signing.
+  fields: { ...onceFields(formSubmissions), 'shown.overlapUntil': webhook.previousSecretExpiresAt ?? '' },
   confirmLabel: 'Rotate secret',
   tone: 'default',
 })}
@@ -198,7 +200,8 @@ ${(before !== undefined || page.next !== null) && pagerNav({
 })}
 </section>
 <p><a href="${PATH}">All webhooks</a></p>`;
-    return sendPage(request, reply, { status, title: `Webhook ${webhook.url}`, body, ...(extra.replayError !== undefined ? { errors: refusalSummary(refusalOf(extra.replayError), REPLAY_FIELDS, 'Nothing was replayed') } : {}) });
+    const errors = extra.errors ?? (extra.replayError !== undefined ? refusalSummary(refusalOf(extra.replayError), REPLAY_FIELDS, 'Nothing was replayed') : undefined);
+    return sendPage(request, reply, { status, title: `Webhook ${webhook.url}`, body, ...(errors !== undefined ? { errors } : {}) });
   }
 
   app.get<{ Params: { id: string } }>(`${PATH}/:id`, async (request, reply) => detailPage(request, reply));
@@ -226,10 +229,16 @@ ${(before !== undefined || page.next !== null) && pagerNav({
       const done = html`The secret was rotated then; the previous one still signs until the time shown below.`;
       return detailPage(request, reply, { top: refusedBanner(once.claim, done) }, statusOfRefused(once.claim));
     }
-    const { secret } = await webhooks.rotateSecret(request.params.id, actorOf(request)).catch(async (error: unknown) => {
+    // Absent from a page of an older version: rotated as asked.
+    const seen = formValue(request, 'shown.overlapUntil');
+    let secret: string;
+    try {
+      ({ secret } = await webhooks.rotateSecret(request.params.id, actorOf(request), seen !== undefined ? { seenOverlapUntil: seen === '' ? null : seen } : {}));
+    } catch (error) {
       await once.release();
-      throw error;
-    });
+      if (!(error instanceof DirectoryError && error.code === 'conflict')) throw error;
+      return detailPage(request, reply, { errors: { title: 'Nothing was done', problems: [{ message: error.message }] } }, 409);
+    }
     return detailPage(request, reply, { secret });
   });
 
