@@ -2,7 +2,8 @@
  * The composition root: config → store → services → HTTP. Only this file opens a port and
  * handles signals.
  */
-import { deliverFirstStartPassword } from './first-start.ts';
+import { deliverFirstStartPassword, type FirstStartDelivery } from './first-start.ts';
+import type { IssuedPassword } from './directory/administrators.ts';
 import { ConfigError, initialPasswordDirectory, type Config } from './config.ts';
 import { describeCaseConflict } from './directory/case-conflicts.ts';
 import { buildApp } from './http/app.ts';
@@ -53,8 +54,30 @@ export async function serve(config: Config): Promise<void> {
     eventRetentionDays: config.eventRetentionDays,
     initialPasswordDirectory: initialPasswordDirectory(config),
   });
-  // Of several instances starting on a new database, exactly one creates and prints it.
-  const issued = await services.administrators.ensureAdministrator();
+  const consoleUrl = `${config.baseUrl}/`;
+  // Of several instances starting on a new database, exactly one creates and prints it. Its
+  // password is written before the administrator is committed: a start that fails or is killed
+  // later (even a moment later) does not lose it, since a later start would not show it again.
+  const delivered: { firstStart?: FirstStartDelivery; notWritten?: unknown } = {};
+  let issued: IssuedPassword | undefined;
+  try {
+    issued = await services.administrators.ensureAdministrator((made) => {
+      try {
+        delivered.firstStart = deliverFirstStartPassword(made, process.stderr.isTTY === true, services.initialPassword, consoleUrl);
+      } catch (error) {
+        delivered.notWritten = error;
+        throw error;
+      }
+    });
+  } catch (error) {
+    if (delivered.notWritten !== error) throw error;
+    await store.close();
+    throw new ConfigError(
+      'ROSTER_DATA_DIR',
+      `roster: could not write the password of the local administrator "admin" to ${initialPasswordDirectory(config)} (${error instanceof Error ? error.message : String(error)}), so it was not created. Make ROSTER_DATA_DIR writable, or create it with its password printed: npm run roster -- admin reset-password`,
+    );
+  }
+  const firstStart = delivered.firstStart;
   // Made at the first start, so that every backup of the database carries it (a restore checks it).
   await installationId(store);
   const app = await buildApp({
@@ -69,20 +92,6 @@ export async function serve(config: Config): Promise<void> {
     metricsAllow: config.metricsAllow,
     trustedProxies: config.trustedProxies,
   });
-  // Before anything else runs: the administrator exists now, and its password must reach the
-  // operator even if start-up fails later (a later start would not show it again).
-  const consoleUrl = `${config.baseUrl}/`;
-  let firstStart;
-  try {
-    firstStart = issued ? deliverFirstStartPassword(issued, process.stderr.isTTY === true, services.initialPassword, consoleUrl) : undefined;
-  } catch (error) {
-    await app.close().catch(() => undefined);
-    await store.close();
-    throw new ConfigError(
-      'ROSTER_DATA_DIR',
-      `roster: created the local administrator "${issued?.login ?? ''}" but could not write its password to ${initialPasswordDirectory(config)} (${error instanceof Error ? error.message : String(error)}). Make ROSTER_DATA_DIR writable, or set the password with: npm run roster -- admin reset-password`,
-    );
-  }
   // The path only, never the password: this line goes to log storage.
   if (firstStart?.file !== undefined) app.log.warn({ file: firstStart.file }, `the first-start password of "${issued?.login ?? ''}" is in ${firstStart.file}; it is deleted once the password is changed`);
   const discardStaleInitialPassword = async (): Promise<void> => {

@@ -105,9 +105,14 @@ async function runCli(argv: readonly string[]): Promise<number> {
         });
         services ??= createServices(store, { baseUrl: config.baseUrl, adminGroup: config.adminGroup, initialPasswordDirectory: initialPasswordDirectory(config) });
         if (options.bootstrap !== false) {
-          const issued = await services.administrators.ensureAdministrator();
-          // stderr carries it (stdout is the command's own output): shown if stderr is a terminal.
-          if (issued !== undefined) err(deliverFirstStartPassword(issued, process.stderr.isTTY === true, services.initialPassword).message);
+          const initialPassword = services.initialPassword;
+          // stderr carries it (stdout is the command's own output): shown if stderr is a terminal;
+          // the file is written before the administrator is committed (ensureAdministrator).
+          let message: string | undefined;
+          await services.administrators.ensureAdministrator((issued) => {
+            message = deliverFirstStartPassword(issued, process.stderr.isTTY === true, initialPassword).message;
+          });
+          if (message !== undefined) err(message);
         }
         return services;
       },

@@ -60,7 +60,7 @@ export function createAdministrators(store: Store, access: Access = createAccess
   const deactivation = createDeactivation(store.dialect);
 
   /** Inserts `admin` unless the login is taken; true when this call created it. */
-  async function insertAdmin(passwordHash: string, actor: Actor): Promise<boolean> {
+  async function insertAdmin(passwordHash: string, actor: Actor, beforeCommit?: () => void): Promise<boolean> {
     return store.db.transaction().execute(async (trx) => {
       const id = newId();
       const now = new Date().toISOString();
@@ -84,6 +84,7 @@ export function createAdministrators(store: Store, access: Access = createAccess
         details: { after: { login: BOOTSTRAP_LOGIN, local: true, admin: true, active: true }, adoptedTokens },
         events: userEvent(undefined, created),
       }, now);
+      beforeCommit?.();
       return true;
     });
   }
@@ -91,13 +92,18 @@ export function createAdministrators(store: Store, access: Access = createAccess
   return {
     /**
      * Creates the local administrator `admin` if the instance has no administrator yet, and
-     * returns its password (to print once); undefined when nothing was created.
+     * returns its password (to print once); undefined when nothing was created. `deliver` runs
+     * after the insert and before the commit (other instances' inserts wait for it there): the
+     * password is in its file before the administrator exists, so that a crash in between cannot
+     * leave an administrator whose password nobody was given (a later start would not issue
+     * another); if it throws, nothing is created.
      */
-    async ensureAdministrator(): Promise<IssuedPassword | undefined> {
+    async ensureAdministrator(deliver?: (issued: IssuedPassword) => void): Promise<IssuedPassword | undefined> {
       if (await users.hasAdministrator(store.db)) return undefined;
       const password = generatePassword();
-      const created = await insertAdmin(await hashPassword(password), { kind: 'system' });
-      return created ? { login: BOOTSTRAP_LOGIN, password, endedSessions: 0 } : undefined;
+      const issued = { login: BOOTSTRAP_LOGIN, password, endedSessions: 0 };
+      const created = await insertAdmin(await hashPassword(password), { kind: 'system' }, deliver && (() => deliver(issued)));
+      return created ? issued : undefined;
     },
 
     /**

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -97,6 +97,51 @@ eachDatabase('the first-start password file when the password changes where this
         const deadline = Date.now() + 10_000;
         while (!instance.output.includes('deleted the first-start password file') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
         assert.match(instance.output, /"msg":"deleted the first-start password file: admin's password was changed/);
+      } finally {
+        await stop(instance);
+      }
+    } finally {
+      await scratch.drop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+eachDatabase('a first start whose password cannot be written', (database) => {
+  test('creates no administrator, says why, and the next start creates it with its password in the file', async () => {
+    const scratch = await createTestDatabase(database);
+    const dataDir = mkdtempSync(join(tmpdir(), 'roster-data-'));
+    const env = { ROSTER_DATA_DIR: dataDir, ROSTER_LOG_LEVEL: 'info' };
+    const directory = scratch.location.kind === 'sqlite' ? join(scratch.location.path, '..') : dataDir;
+    const file = join(directory, 'initial-admin-password');
+    try {
+      // A directory where the file should go: the write fails (even for root), as a full disk
+      // would. The administrator was committed first and the password lost: later starts found
+      // an administrator and issued none, as after a crash between the commit and the write.
+      mkdirSync(file);
+      const failed = await startInstance(scratch.url, env);
+      const code = await new Promise<number | null>((resolve) => (failed.process.exitCode !== null ? resolve(failed.process.exitCode) : failed.process.once('exit', resolve)));
+      assert.equal(code, 1);
+      assert.match(failed.output, /could not write the password of the local administrator "admin" to .*, so it was not created\. Make ROSTER_DATA_DIR writable/);
+      const store = await openStore(scratch.location, { migrate: false });
+      try {
+        assert.equal(await store.db.selectFrom('users').select('id').where('login', '=', 'admin').executeTakeFirst(), undefined, 'no administrator without its password');
+      } finally {
+        await store.close();
+      }
+
+      rmSync(file, { recursive: true });
+      const instance = await startInstance(scratch.url, env);
+      try {
+        await waitHealthy(instance);
+        const password = readFileSync(file, 'utf8').trim();
+        const again = await openStore(scratch.location, { migrate: false });
+        try {
+          const row = await again.db.selectFrom('users').select('password_hash').where('login', '=', 'admin').executeTakeFirstOrThrow();
+          assert.equal(await verifyPassword(password, row.password_hash ?? ''), true, 'the file holds the password that signs in');
+        } finally {
+          await again.close();
+        }
       } finally {
         await stop(instance);
       }
