@@ -4,7 +4,6 @@
  */
 import { sql, type Selectable, type SqlBool } from 'kysely';
 import type { Executor } from './executor.ts';
-import type { HeldSnapshot } from './held-snapshot.ts';
 import type { AuditEventsTable } from './tables.ts';
 
 /** One event as stored; `details` is JSON text. */
@@ -133,18 +132,23 @@ export async function countEvents(db: Executor, filter: EventFilter): Promise<nu
 }
 
 /**
- * Every event matching `filter`, oldest first, `size` at a time, read in `snapshot`
- * (store/held-snapshot.ts) from one execution of the query: an export walks a log of any size
- * holding one chunk, sees the log as it was when it started, and (on SQLite, which reads
- * synchronously) gives the event loop a turn between chunks, so that other requests are
- * answered while it runs.
+ * The events matching `filter` after `afterSeq` up to `lastSeq` (included), oldest first, at most
+ * `limit`: one batch of an export, each read by a short statement of its own, so that nothing
+ * is held between batches while the client reads (a held snapshot kept a PostgreSQL connection
+ * in a transaction for each download: ten stalled downloads took the whole pool).
  */
-export async function* eventsInChunks(snapshot: HeldSnapshot, filter: EventFilter, size: number): AsyncGenerator<StoredEvent[]> {
-  const query = exportQuery(snapshot.db, filter);
-  for await (const rows of snapshot.rows(query, size)) yield rows.map(toEvent);
+export async function eventsAfter(db: Executor, filter: EventFilter, afterSeq: number, lastSeq: number, limit: number): Promise<StoredEvent[]> {
+  const rows = await exportQuery(db, filter).where('seq', '>', afterSeq).where('seq', '<=', lastSeq).limit(limit).execute();
+  return rows.map(toEvent);
 }
 
-/** The statement of eventsInChunks (exported for the tests of its plan). */
+/** The seq of the last event written, 0 when there is none. */
+export async function lastEventSeq(db: Executor): Promise<number> {
+  const row = await db.selectFrom('audit_events').select((eb) => eb.fn.max('seq').as('last')).executeTakeFirst();
+  return Number(row?.last ?? 0);
+}
+
+/** The statement of an export's batches, before their bounds (exported for the tests of its plan). */
 export function exportQuery(db: Executor, filter: EventFilter) {
   return filtered(db, filter, 'export').selectAll().orderBy('seq', 'asc');
 }

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { request as httpRequest, type ClientRequest } from 'node:http';
 import { after, before, test } from 'node:test';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { eachDatabase } from '../support/databases.ts';
@@ -75,5 +76,34 @@ eachDatabase('GET /api/v2/audit-logs/export of a large log', (database) => {
     assert.equal(seen.lines, total, 'the whole log, one line an event');
     assert.equal(seen.status, 200);
     assert.equal(seen.duringExport, true, '/healthz waited for the whole export');
+  });
+
+  test('downloads whose clients stop reading hold no database connection: more of them than the pool leave the API answering', async () => {
+    // Each client reads the headers, then nothing (a paused browser download, a stalled link).
+    // A download held a PostgreSQL connection in an open transaction until its last byte, so
+    // as many stalled ones as the pool (10) made every other request wait, then fail with 503.
+    const stalled: ClientRequest[] = [];
+    try {
+      await Promise.all(
+        Array.from({ length: 12 }, () =>
+          new Promise<void>((resolve, reject) => {
+            const asked = httpRequest(`${base}/api/v2/audit-logs/export`, { headers: { authorization: `Bearer ${roster.token}` } }, (response) => {
+              response.pause();
+              resolve();
+            });
+            asked.on('error', reject);
+            asked.end();
+            stalled.push(asked);
+          }),
+        ),
+      );
+      // Time for the server to fill the sockets' buffers and stop, waiting for the clients.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const answered = await fetch(`${base}/api/v2/audit-logs?pageSize=1`, { headers: { authorization: `Bearer ${roster.token}` }, signal: AbortSignal.timeout(8000) });
+      assert.equal(answered.status, 200);
+      assert.equal(((await answered.json()) as { auditLogs: unknown[] }).auditLogs.length, 1);
+    } finally {
+      for (const asked of stalled) asked.destroy();
+    }
   });
 });

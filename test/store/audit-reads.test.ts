@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { CompiledQuery, type Compilable } from 'kysely';
-import { countEvents, eventsInChunks, exportQuery, listEvents, pageQuery, type EventFilter } from '../../src/store/audit.ts';
+import { countEvents, eventsAfter, exportQuery, lastEventSeq, listEvents, pageQuery, type EventFilter } from '../../src/store/audit.ts';
 import type { Store } from '../../src/store/index.ts';
 import { eachDatabase, openTestStore } from '../support/databases.ts';
 
@@ -104,17 +104,23 @@ eachDatabase('reading the audit log', (database) => {
     assert.ok(entries.filter((entry) => matches(entry, { actor: 'admin' })).length > 100, 'the actor filters match many entries');
   });
 
-  test('an export gives every matching entry, oldest first', async () => {
+  test("an export's batches give every matching entry, oldest first, up to the last one written when it started", async () => {
+    const lastSeq = await lastEventSeq(store.db);
+    assert.equal(lastSeq, entries.at(-1)?.seq);
     for (const filter of filters) {
-      const snapshot = await store.openSnapshot();
       const exported: number[] = [];
-      try {
-        for await (const chunk of eventsInChunks(snapshot, filter, 17)) exported.push(...chunk.map((event) => event.seq));
-      } finally {
-        await snapshot.end();
+      let afterSeq = 0;
+      for (;;) {
+        const batch = await eventsAfter(store.db, filter, afterSeq, lastSeq, 17);
+        exported.push(...batch.map((event) => event.seq));
+        if (batch.length < 17) break;
+        afterSeq = batch.at(-1)?.seq ?? afterSeq;
+        // Written during the export: left for the next one.
+        await store.db.insertInto('audit_events').values({ at: '2026-11-02T00:00:00.000Z', actor: 'token:entra', actor_user: 'admin', action: 'user.updated', target_type: 'user', target_id: 'late', details: null }).execute();
       }
       assert.deepEqual(exported, entries.filter((entry) => matches(entry, filter)).map((entry) => entry.seq), JSON.stringify(filter));
     }
+    await store.db.deleteFrom('audit_events').where('target_id', '=', 'late').execute();
   });
 
   test('on SQLite, a page or an export by actor or by type walks the log in order instead of sorting every entry it matches', { skip: database === 'sqlite' ? false : 'the plans checked are SQLite’s' }, async () => {
