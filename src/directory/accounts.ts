@@ -337,15 +337,16 @@ export function createAccounts(store: Store, access: Access, initialPassword?: I
     /**
      * Deactivates a user with SonarQube's rule: memberships, tokens and sessions go with it
      * (unlike SCIM active=false, which keeps memberships). Allowed while SCIM is on only for
-     * local users; never for oneself. Deactivating an inactive user changes nothing.
+     * local users; never for oneself. Deactivating an inactive user changes nothing: false then
+     * (true when this call deactivated the user), so that a page can say it was already done.
      */
-    async deactivate(id: string, actor: Actor): Promise<void> {
-      await store.db.transaction().execute(async (trx) => {
+    async deactivate(id: string, actor: Actor): Promise<boolean> {
+      return store.db.transaction().execute(async (trx) => {
         const current = await users.findById(trx, id);
         if (!current) throw new DirectoryError('not_found', `User '${id}' not found`);
         const refusal = deactivationRefusal(current, actor);
         if (refusal !== undefined) throw refusal;
-        if (!current.active) return;
+        if (!current.active) return false;
         const now = new Date().toISOString();
         // SonarQube's rule: nobody would be left to administer the instance (the CLI, acting as
         // no user, could otherwise do it; the API and the console refuse self-deactivation).
@@ -359,7 +360,7 @@ export function createAccounts(store: Store, access: Access, initialPassword?: I
           if (!before?.active || !(await users.setActive(trx, id, false, now))) return undefined;
           return { before, removed: await deactivation.deactivate(trx, id, now, journal.stamp(actor, now)) };
         });
-        if (deactivated === undefined) return;
+        if (deactivated === undefined) return false;
         const { before, removed } = deactivated;
         const after = await users.findById(trx, id);
         if (!after) throw new Error('deactivated user vanished');
@@ -370,6 +371,7 @@ export function createAccounts(store: Store, access: Access, initialPassword?: I
           details: { login: before.login, before: snapshot(before), after: { ...snapshot(before), active: false }, ...removed },
           events: userEvent(before, after),
         }, now);
+        return true;
       });
     },
   };

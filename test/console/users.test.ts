@@ -143,6 +143,12 @@ eachDatabase('console: Users while SCIM is on', (database) => {
     const carolId = await idOf(app, 'carol');
     const elsewhere = await postForm(app, `/admin/users/${carolId}/deactivate`, { back: 'https://evil.example/' }, { session: admin });
     assert.equal(elsewhere.headers.location, `/admin/users/${carolId}?notice=deactivated`);
+    // The same button on a page shown before (another tab, another administrator): said so, nothing done again.
+    const again = await postForm(app, `/admin/users/${daveId}/deactivate`, { back: '/admin/users?q=dave' }, { session: admin });
+    assert.equal(again.headers.location, '/admin/users?q=dave&notice=already-deactivated');
+    assert.match((await getPage(app, String(again.headers.location), admin)).body, /The user was already deactivated \(by someone else, or from another page\): nothing was changed\./);
+    const events = await app.services.store.db.selectFrom('audit_events').select(['seq']).where('action', '=', 'user.deactivated').where('target_id', '=', daveId).execute();
+    assert.equal(events.length, 1);
   });
 
   test("a user's page: attributes, groups, tokens, sessions, the sign-in check, the SCIM document and the history", async () => {

@@ -79,7 +79,7 @@ eachDatabase('the last administrator', (database) => {
       assert.ok(left);
       const leftId = (await accounts[0]!.findByLogin(left))!.id;
       const other = await groupAdministrator(`racer-${round}`, adminGroup);
-      const settled: PromiseSettledResult<void>[] = await Promise.allSettled([accounts[0]!.deactivate(leftId, cli), accounts[accounts.length - 1]!.deactivate(other, cli)]);
+      const settled: PromiseSettledResult<unknown>[] = await Promise.allSettled([accounts[0]!.deactivate(leftId, cli), accounts[accounts.length - 1]!.deactivate(other, cli)]);
       const refused = settled.filter((result) => result.status === 'rejected');
       assert.equal(refused.length, 1, `round ${round}: ${settled.map((result) => result.status).join(', ')}`);
       assert.equal(((refused[0] as PromiseRejectedResult).reason as Error).message, LAST_ADMINISTRATOR_MESSAGE);
@@ -187,7 +187,7 @@ eachDatabase('the last administrator through the administrators\' group', (datab
   test('a removal from the group and the deactivation of the other administrator at once: one is refused', async () => {
     for (let round = 0; round < 5; round += 1) {
       const { groupId, userIds } = await onlyGroupAdministrators(`roster-administrators`, [`c-${round}`, `d-${round}`]);
-      const settled: PromiseSettledResult<void>[] = await Promise.allSettled([
+      const settled: PromiseSettledResult<unknown>[] = await Promise.allSettled([
         createMembershipManagement(store()).remove(membershipId(groupId, userIds[0]!), cli),
         createAccounts(other(), createAccess(other())).deactivate(userIds[1]!, cli),
       ]);

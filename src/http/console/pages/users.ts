@@ -30,6 +30,7 @@ const NOTICES = {
   created: { tone: 'success', text: 'The user was created.' },
   reactivated: { tone: 'success', text: 'The user existed, deactivated, and was reactivated. Their former group memberships, tokens and sessions are not restored: add them to their groups again from the Groups page.' },
   deactivated: { tone: 'success', text: 'The user was deactivated: their group memberships, tokens and sessions are gone.' },
+  'already-deactivated': { tone: 'info', text: 'The user was already deactivated (by someone else, or from another page): nothing was changed.' },
   revoked: { tone: 'success', text: 'The token was revoked.' },
   updated: { tone: 'success', text: 'The user was changed.' },
   'signed-out': { tone: 'success', text: 'Every session of the user was ended.' },
@@ -345,13 +346,14 @@ ${dataTable({
   app.post<{ Params: { id: string } }>(`${USERS}/:id/deactivate`, async (request, reply) => {
     const done = await attempt(() => services.accounts.deactivate(request.params.id, actorOf(request)));
     if (!done.ok) return userPage(request, reply, done.refusal);
+    const notice = done.value ? 'deactivated' : 'already-deactivated';
     // Back to the list the button was on (only a /admin/users address), else the user's page.
     const back = formValue(request, 'back');
-    let target = `${USERS}/${encodeURIComponent(request.params.id)}?notice=deactivated`;
+    let target = `${USERS}/${encodeURIComponent(request.params.id)}?notice=${notice}`;
     if (back !== undefined && /^\/admin\/users(\?[^#]*)?$/.test(back)) {
       const url = new URL(back, 'http://console.invalid');
       url.searchParams.delete('confirm');
-      url.searchParams.set('notice', 'deactivated');
+      url.searchParams.set('notice', notice);
       target = `${url.pathname}${url.search}`;
     }
     return reply.redirect(target, 303);
