@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { hashPassword, verifyPassword } from '../../src/auth/passwords.ts';
 import { openStore } from '../../src/store/index.ts';
-import { createTestDatabase, eachDatabase, type ScratchDatabase } from '../support/databases.ts';
+import { createTestDatabase, eachDatabase, type ScratchDatabase, type TestDatabase } from '../support/databases.ts';
 import { ROOT, startInstance, stop, waitHealthy } from '../support/process.ts';
 
 function roster(args: string[], env: Record<string, string>): { status: number | null; stdout: string; stderr: string } {
@@ -19,26 +19,46 @@ function roster(args: string[], env: Record<string, string>): { status: number |
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
+/** A new database and data directory, where first start puts the password file, and their removal. */
+async function firstStartPlace(database: TestDatabase): Promise<{ scratch: ScratchDatabase; env: Record<string, string>; file: string; remove: () => Promise<void> }> {
+  const scratch = await createTestDatabase(database);
+  const dataDir = mkdtempSync(join(tmpdir(), 'roster-data-'));
+  // Beside the SQLite file; in ROSTER_DATA_DIR with PostgreSQL.
+  const directory = scratch.location.kind === 'sqlite' ? join(scratch.location.path, '..') : dataDir;
+  return {
+    scratch,
+    env: { ROSTER_DATA_DIR: dataDir, ROSTER_LOG_LEVEL: 'info' },
+    file: join(directory, 'initial-admin-password'),
+    async remove() {
+      await scratch.drop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Whether `password` signs `admin` in, read from the database as it stands. */
+async function isAdminPassword(scratch: ScratchDatabase, password: string): Promise<boolean> {
+  const store = await openStore(scratch.location, { migrate: false });
+  try {
+    const row = await store.db.selectFrom('users').select('password_hash').where('login', '=', 'admin').executeTakeFirstOrThrow();
+    return verifyPassword(password, row.password_hash ?? '');
+  } finally {
+    await store.close();
+  }
+}
+
 eachDatabase('first start without a terminal', (database) => {
-  let scratch: ScratchDatabase;
-  let dataDir: string;
+  let place: Awaited<ReturnType<typeof firstStartPlace>>;
   before(async () => {
-    scratch = await createTestDatabase(database);
-    dataDir = mkdtempSync(join(tmpdir(), 'roster-data-'));
+    place = await firstStartPlace(database);
   });
-  after(async () => {
-    await scratch.drop();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  after(() => place.remove());
 
   test('writes the password to initial-admin-password (0600) and logs only where it is; a password reset deletes the file', async () => {
-    const env = { ROSTER_DATA_DIR: dataDir, ROSTER_LOG_LEVEL: 'info' };
+    const { scratch, env, file } = place;
     const instance = await startInstance(scratch.url, env);
     try {
       await waitHealthy(instance);
-      // Beside the SQLite file; in ROSTER_DATA_DIR with PostgreSQL.
-      const directory = scratch.location.kind === 'sqlite' ? join(scratch.location.path, '..') : dataDir;
-      const file = join(directory, 'initial-admin-password');
       const deadline = Date.now() + 10_000;
       // The console lines and the log line (pino, flushed on its own schedule) both name the file.
       const both = (): boolean => instance.output.includes('Its password is in') && instance.output.includes('"msg":"the first-start password');
@@ -50,13 +70,7 @@ eachDatabase('first start without a terminal', (database) => {
       assert.ok(instance.output.includes(file), `the output says where the password is:\n${instance.output}`);
       assert.match(instance.output, /"msg":"the first-start password of \\"admin\\" is in /, 'a log line says where');
 
-      const store = await openStore(scratch.location, { migrate: false });
-      try {
-        const row = await store.db.selectFrom('users').select('password_hash').where('login', '=', 'admin').executeTakeFirstOrThrow();
-        assert.equal(await verifyPassword(password, row.password_hash ?? ''), true, 'the file holds the password that signs in');
-      } finally {
-        await store.close();
-      }
+      assert.equal(await isAdminPassword(scratch, password), true, 'the file holds the password that signs in');
 
       const reset = roster(['admin', 'reset-password'], { ROSTER_DATABASE_URL: scratch.url, ...env });
       assert.equal(reset.status, 0, reset.stderr);
@@ -69,11 +83,7 @@ eachDatabase('first start without a terminal', (database) => {
 
 eachDatabase('the first-start password file when the password changes where this instance cannot see', (database) => {
   test('kept across a restart while it is admin\'s password; deleted at the next start once it is not (changed on another instance)', async () => {
-    const scratch = await createTestDatabase(database);
-    const dataDir = mkdtempSync(join(tmpdir(), 'roster-data-'));
-    const env = { ROSTER_DATA_DIR: dataDir, ROSTER_LOG_LEVEL: 'info' };
-    const directory = scratch.location.kind === 'sqlite' ? join(scratch.location.path, '..') : dataDir;
-    const file = join(directory, 'initial-admin-password');
+    const { scratch, env, file, remove } = await firstStartPlace(database);
     try {
       let instance = await startInstance(scratch.url, env);
       await waitHealthy(instance);
@@ -101,19 +111,14 @@ eachDatabase('the first-start password file when the password changes where this
         await stop(instance);
       }
     } finally {
-      await scratch.drop();
-      rmSync(dataDir, { recursive: true, force: true });
+      await remove();
     }
   });
 });
 
 eachDatabase('a first start whose password cannot be written', (database) => {
   test('creates no administrator, says why, and the next start creates it with its password in the file', async () => {
-    const scratch = await createTestDatabase(database);
-    const dataDir = mkdtempSync(join(tmpdir(), 'roster-data-'));
-    const env = { ROSTER_DATA_DIR: dataDir, ROSTER_LOG_LEVEL: 'info' };
-    const directory = scratch.location.kind === 'sqlite' ? join(scratch.location.path, '..') : dataDir;
-    const file = join(directory, 'initial-admin-password');
+    const { scratch, env, file, remove } = await firstStartPlace(database);
     try {
       // A directory where the file should go: the write fails (even for root), as a full disk
       // would. The administrator was committed first and the password lost: later starts found
@@ -134,20 +139,12 @@ eachDatabase('a first start whose password cannot be written', (database) => {
       const instance = await startInstance(scratch.url, env);
       try {
         await waitHealthy(instance);
-        const password = readFileSync(file, 'utf8').trim();
-        const again = await openStore(scratch.location, { migrate: false });
-        try {
-          const row = await again.db.selectFrom('users').select('password_hash').where('login', '=', 'admin').executeTakeFirstOrThrow();
-          assert.equal(await verifyPassword(password, row.password_hash ?? ''), true, 'the file holds the password that signs in');
-        } finally {
-          await again.close();
-        }
+        assert.equal(await isAdminPassword(scratch, readFileSync(file, 'utf8').trim()), true, 'the file holds the password that signs in');
       } finally {
         await stop(instance);
       }
     } finally {
-      await scratch.drop();
-      rmSync(dataDir, { recursive: true, force: true });
+      await remove();
     }
   });
 });
