@@ -5,7 +5,8 @@
  * skips an event committed late.
  */
 import { EVENT_TYPES, type EventType } from '../journal/journal.ts';
-import { claimFeedCleanup, feedHorizon, feedKeptFrom, feedPage, inRestoredGap, positionBefore as before, purgeFeed, readFeedEnd, recordRestoredGap, type FeedEnd } from '../store/feed.ts';
+import { claimFeedCleanup, feedHorizon, feedKeptFrom, feedPage, feedPageInWindows, inRestoredGap, positionBefore as before, purgeFeed, readFeedEnd, recordRestoredGap, type FeedEnd } from '../store/feed.ts';
+import type { Executor } from '../store/executor.ts';
 import type { Store } from '../store/index.ts';
 import type { FeedPosition, StoredFeedEvent } from '../store/journal.ts';
 import { inBatches, readSnapshot, transact } from '../store/transact.ts';
@@ -242,6 +243,22 @@ export function createEventFeed(store: Store, options: { readonly retentionDays:
     'then continue the feed from "next", taken before you read them. Event ids after the restore are new: none was used before.';
 
   const readEnd = () => readSnapshot(store.db, (trx) => feedHorizon(trx, store.dialect));
+
+  /**
+   * Runs `work` in one read snapshot, with the way to read a page of `types` in it: on SQLite,
+   * when types may leave most events out, a snapshot of its own read in windows with turns of
+   * the event loop between them (feedPageInWindows: a rare type read the whole retained feed in
+   * one statement, every other request held); otherwise one statement.
+   */
+  async function inSnapshot<T>(types: readonly string[] | undefined, work: (db: Executor, page: typeof feedPage) => Promise<T>): Promise<T> {
+    if (types === undefined || store.dialect.remoteStatements) return readSnapshot(store.db, (trx) => work(trx, feedPage));
+    const snapshot = await store.openSnapshot();
+    try {
+      return await work(snapshot.db, feedPageInWindows);
+    } finally {
+      await snapshot.end();
+    }
+  }
   const watcher = createEndWatcher(readEnd);
 
   return {
@@ -256,7 +273,7 @@ export function createEventFeed(store: Store, options: { readonly retentionDays:
     async read(request: FeedRequest): Promise<FeedAnswer> {
       // One snapshot for the horizon, the page and the retention start: the page holds exactly
       // what lies below the horizon in that snapshot.
-      return readSnapshot(store.db, async (trx): Promise<FeedAnswer> => {
+      return inSnapshot(request.types, async (trx, feedPage): Promise<FeedAnswer> => {
         const horizon = await feedHorizon(trx, store.dialect);
         const keptFrom = await feedKeptFrom(trx);
         if (request.after === 'now') return { kind: 'page', events: [], next: encodeCursor(horizon) };
@@ -284,7 +301,7 @@ export function createEventFeed(store: Store, options: { readonly retentionDays:
      * `from` is older. The webhook deliveries read with it (delivery/worker.ts).
      */
     async readFrom(from: FeedPosition, types: readonly string[] | undefined, limit: number): Promise<PositionedPage> {
-      return readSnapshot(store.db, async (trx): Promise<PositionedPage> => {
+      return inSnapshot(types, async (trx, feedPage): Promise<PositionedPage> => {
         const horizon = await feedHorizon(trx, store.dialect);
         const keptFrom = await feedKeptFrom(trx);
         const expired = before(from, keptFrom);

@@ -49,8 +49,9 @@ export interface DialectAdapter {
    * Whether each statement is a round trip to a server that plans it (PostgreSQL), rather than
    * a call into this process (SQLite). Decides whether the members of a page of groups are read
    * by one statement or by one per group (memberships.ts membersOfGroupsInChunks), and whether a
-   * search of every user is read in windows with turns of the event loop between them, since a
-   * statement in this process holds every other request until it ends (accounts.ts list).
+   * search of every user, or a read of the event feed limited to some types, is read in windows
+   * with turns of the event loop between them, since a statement in this process holds every
+   * other request until it ends (accounts.ts list, event-feed.ts).
    */
   readonly remoteStatements: boolean;
   /**
