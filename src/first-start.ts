@@ -15,8 +15,21 @@ export function firstStartMessage(login: string, password: string, consoleUrl?: 
   ].join('\n');
 }
 
+/**
+ * The first-start password could not be written to its file; thrown inside the transaction that
+ * creates the administrator (administrators.ensureAdministrator), which is then not created.
+ */
+export class PasswordFileNotWritten extends Error {
+  constructor(login: string, path: string, cause: unknown) {
+    super(`could not write the password of the local administrator "${login}" to ${path} (${cause instanceof Error ? cause.message : String(cause)}), so it was not created`);
+    this.name = 'PasswordFileNotWritten';
+  }
+}
+
 /** What first start said, and where the password went. */
 export interface FirstStartDelivery {
+  /** The administrator it was said of. */
+  readonly login: string;
   /** The lines for the terminal or the output stream: the password itself only when `shown`. */
   readonly message: string;
   /** The file the password was written to, when no terminal showed it. */
@@ -29,9 +42,15 @@ export interface FirstStartDelivery {
  * and the message says where. Without a file (no data directory) the terminal rule is all there is.
  */
 export function deliverFirstStartPassword(issued: IssuedPassword, toTerminal: boolean, file: InitialPasswordFile | undefined, consoleUrl?: string): FirstStartDelivery {
-  if (toTerminal || file === undefined) return { message: firstStartMessage(issued.login, issued.password, consoleUrl), file: undefined };
-  const path = file.write(issued.password);
+  if (toTerminal || file === undefined) return { login: issued.login, message: firstStartMessage(issued.login, issued.password, consoleUrl), file: undefined };
+  let path: string;
+  try {
+    path = file.write(issued.password);
+  } catch (error) {
+    throw new PasswordFileNotWritten(issued.login, file.path, error);
+  }
   return {
+    login: issued.login,
     message: [
       `Created the local administrator "${issued.login}". Its password is in ${path} (readable by this user only);`,
       'it is not printed because this output is not a terminal. The file is deleted once the password is changed.',

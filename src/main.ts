@@ -2,8 +2,7 @@
  * The composition root: config → store → services → HTTP. Only this file opens a port and
  * handles signals.
  */
-import { deliverFirstStartPassword, type FirstStartDelivery } from './first-start.ts';
-import type { IssuedPassword } from './directory/administrators.ts';
+import { deliverFirstStartPassword, PasswordFileNotWritten, type FirstStartDelivery } from './first-start.ts';
 import { ConfigError, initialPasswordDirectory, type Config } from './config.ts';
 import { describeCaseConflict } from './directory/case-conflicts.ts';
 import { buildApp } from './http/app.ts';
@@ -58,26 +57,16 @@ export async function serve(config: Config): Promise<void> {
   // Of several instances starting on a new database, exactly one creates and prints it. Its
   // password is written before the administrator is committed: a start that fails or is killed
   // later (even a moment later) does not lose it, since a later start would not show it again.
-  const delivered: { firstStart?: FirstStartDelivery; notWritten?: unknown } = {};
-  let issued: IssuedPassword | undefined;
+  let firstStart: FirstStartDelivery | undefined;
   try {
-    issued = await services.administrators.ensureAdministrator((made) => {
-      try {
-        delivered.firstStart = deliverFirstStartPassword(made, process.stderr.isTTY === true, services.initialPassword, consoleUrl);
-      } catch (error) {
-        delivered.notWritten = error;
-        throw error;
-      }
+    await services.administrators.ensureAdministrator((issued) => {
+      firstStart = deliverFirstStartPassword(issued, process.stderr.isTTY === true, services.initialPassword, consoleUrl);
     });
   } catch (error) {
-    if (delivered.notWritten !== error) throw error;
+    if (!(error instanceof PasswordFileNotWritten)) throw error;
     await store.close();
-    throw new ConfigError(
-      'ROSTER_DATA_DIR',
-      `roster: could not write the password of the local administrator "admin" to ${initialPasswordDirectory(config)} (${error instanceof Error ? error.message : String(error)}), so it was not created. Make ROSTER_DATA_DIR writable, or create it with its password printed: npm run roster -- admin reset-password`,
-    );
+    throw new ConfigError('ROSTER_DATA_DIR', `roster: ${error.message}. Make ROSTER_DATA_DIR writable, or create it with its password printed: npm run roster -- admin reset-password`);
   }
-  const firstStart = delivered.firstStart;
   // Made at the first start, so that every backup of the database carries it (a restore checks it).
   await installationId(store);
   const app = await buildApp({
@@ -93,7 +82,7 @@ export async function serve(config: Config): Promise<void> {
     trustedProxies: config.trustedProxies,
   });
   // The path only, never the password: this line goes to log storage.
-  if (firstStart?.file !== undefined) app.log.warn({ file: firstStart.file }, `the first-start password of "${issued?.login ?? ''}" is in ${firstStart.file}; it is deleted once the password is changed`);
+  if (firstStart?.file !== undefined) app.log.warn({ file: firstStart.file }, `the first-start password of "${firstStart.login}" is in ${firstStart.file}; it is deleted once the password is changed`);
   const discardStaleInitialPassword = async (): Promise<void> => {
     if (await services.administrators.discardStaleInitialPassword()) {
       app.log.info({ file: services.initialPassword?.path }, 'deleted the first-start password file: admin\'s password was changed (on another instance, or by a command elsewhere)');

@@ -14,7 +14,7 @@ import { SecretsError } from '../store/secret-box.ts';
 import type { CliContext, CommandGroup } from './command.ts';
 import { adminCommands } from './admin.ts';
 import { appCommands, keyCommands } from './apps.ts';
-import { deliverFirstStartPassword } from '../first-start.ts';
+import { deliverFirstStartPassword, PasswordFileNotWritten } from '../first-start.ts';
 import { auditCommands } from './audit.ts';
 import { dbCommands } from './db.ts';
 import { samlCommands } from './saml.ts';
@@ -137,6 +137,10 @@ async function failures(err: (text: string) => void, body: () => Promise<number>
     if (error instanceof DirectoryError || error instanceof ConfigError || error instanceof SecretsError || error instanceof DatabaseRefused) {
       // A refusal may quote a name the identity provider or an API caller chose.
       err(printableLines(error.message));
+      return 1;
+    }
+    if (error instanceof PasswordFileNotWritten) {
+      err(`roster: ${error.message}. Make ROSTER_DATA_DIR writable, or run the command again on a terminal (the password is shown there).`);
       return 1;
     }
     const debug = /^(debug|trace)$/i.test(process.env['ROSTER_LOG_LEVEL'] ?? '');

@@ -19,7 +19,8 @@ import type { InitialPasswordFile } from './initial-password.ts';
 import { assertNotManagedInstance, isManagedInstance } from './managed-mode.ts';
 import { externalProviderOf, userEvent } from './shapes.ts';
 import { createMemberDisplay } from './member-display.ts';
-import { readSnapshot } from '../store/transact.ts';
+import { readSnapshot, readSnapshotAcrossTurns } from '../store/transact.ts';
+import type { Executor } from '../store/executor.ts';
 
 /** A new user from the admin API: `local` users sign in with a password, others through SAML. */
 export interface NewAccount {
@@ -220,28 +221,20 @@ export function createAccounts(store: Store, access: Access, initialPassword?: I
   return {
     /** A page of users and the total; `managed` may only filter a managed instance (SonarQube's rule). */
     async list(filter: AccountFilter, page: PageRequest): Promise<{ users: StoredUser[]; total: number }> {
-      if (!store.dialect.remoteStatements && ((filter.q !== undefined && filter.q !== '') || filter.managed !== undefined)) {
-        // No index serves these filters: every user is read, and on SQLite in steps that let
-        // the server's other requests through (a search of a million users held them 1–2 s).
-        const snapshot = await store.openSnapshot();
-        try {
-          if (filter.managed !== undefined && !(await isManagedInstance(snapshot.db))) {
-            throw new DirectoryError('invalid', "The 'managed' parameter is only available for managed instances.", 'managed');
-          }
-          return await users.listAccountsInSlices(snapshot.db, filter, page.offset, page.limit);
-        } finally {
-          await snapshot.end();
-        }
-      }
-      // A read: its own snapshot (the count and the page agree), and no write lock to wait for or hold.
-      return readSnapshot(store.db, async (trx) => {
-        if (filter.managed !== undefined && !(await isManagedInstance(trx))) {
+      // No index serves `q` and `managed`: every user is read, and on SQLite in windows that let
+      // the server's other requests through (a search of a million users held them 1–2 s).
+      const windowed = !store.dialect.remoteStatements && ((filter.q !== undefined && filter.q !== '') || filter.managed !== undefined);
+      const read = async (db: Executor): Promise<{ users: StoredUser[]; total: number }> => {
+        if (filter.managed !== undefined && !(await isManagedInstance(db))) {
           throw new DirectoryError('invalid', "The 'managed' parameter is only available for managed instances.", 'managed');
         }
-        const total = await users.countAccounts(trx, filter);
-        const found = page.limit === 0 ? [] : await users.listAccounts(trx, filter, page.offset, page.limit, total);
+        if (windowed) return users.listAccountsInSlices(db, filter, page.offset, page.limit);
+        const total = await users.countAccounts(db, filter);
+        const found = page.limit === 0 ? [] : await users.listAccounts(db, filter, page.offset, page.limit, total);
         return { users: found, total };
-      });
+      };
+      // A read: its own snapshot (the count and the page agree), and no write lock to wait for or hold.
+      return windowed ? readSnapshotAcrossTurns(store, read) : readSnapshot(store.db, read);
     },
 
     /** One user by internal id (404 otherwise). */

@@ -9,7 +9,7 @@ import { claimFeedCleanup, feedHorizon, feedKeptFrom, feedPage, feedPageInWindow
 import type { Executor } from '../store/executor.ts';
 import type { Store } from '../store/index.ts';
 import type { FeedPosition, StoredFeedEvent } from '../store/journal.ts';
-import { inBatches, readSnapshot, transact } from '../store/transact.ts';
+import { inBatches, readSnapshot, readSnapshotAcrossTurns, transact } from '../store/transact.ts';
 import { DirectoryError, rejected } from '../errors.ts';
 import { describeConnections, otherRosterConnections } from '../store/migrate.ts';
 import { adoptInstallationId, installationId, storedInstallationId } from './installation.ts';
@@ -252,12 +252,7 @@ export function createEventFeed(store: Store, options: { readonly retentionDays:
    */
   async function inSnapshot<T>(types: readonly string[] | undefined, work: (db: Executor, page: typeof feedPage) => Promise<T>): Promise<T> {
     if (types === undefined || store.dialect.remoteStatements) return readSnapshot(store.db, (trx) => work(trx, feedPage));
-    const snapshot = await store.openSnapshot();
-    try {
-      return await work(snapshot.db, feedPageInWindows);
-    } finally {
-      await snapshot.end();
-    }
+    return readSnapshotAcrossTurns(store, (db) => work(db, feedPageInWindows));
   }
   const watcher = createEndWatcher(readEnd);
 

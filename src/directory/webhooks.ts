@@ -230,9 +230,9 @@ export function createWebhooks(store: Store, feed: EventFeed, options: { readonl
           );
         }
         return {
-        // A worker delivering now signs with the new secret from its next request.
-        change: { secret, previousSecret: current.secret, previousSecretUntil: new Date(at.getTime() + overlapMs).toISOString(), dueNow: true },
-        action: 'webhook.secret_rotated',
+          // A worker delivering now signs with the new secret from its next request.
+          change: { secret, previousSecret: current.secret, previousSecretUntil: new Date(at.getTime() + overlapMs).toISOString(), dueNow: true },
+          action: 'webhook.secret_rotated',
         };
       });
       return { webhook, secret };

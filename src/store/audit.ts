@@ -57,7 +57,7 @@ function toEvent(row: Selectable<AuditEventsTable>): StoredEvent {
  */
 type Reading = 'count' | 'page' | 'export';
 
-/** The rows matching `filter`, read as `reading` says (the page reads the actor by listEvents' own union). */
+/** The rows matching `filter`, read as `reading` says (a page by actor: pageQuery's union of two index reads). */
 function filtered(db: Executor, filter: EventFilter, reading: Reading = 'count') {
   const actorIndexed = reading !== 'export';
   // A count of one type reads its index alone; with a time range, the range of `at` is the
@@ -104,23 +104,24 @@ export interface EventPage {
 /** The statement of listEvents (exported for the tests of its plan). */
 export function pageQuery(db: Executor, filter: EventFilter, page: EventPage) {
   const direction = page.ascending ? 'asc' : 'desc';
-  const beyond = page.ascending ? '>' : '<';
   const { actor, ...others } = filter;
-  let builder = filtered(db, others, 'page').selectAll();
-  if (page.afterSeq !== undefined) builder = builder.where('seq', beyond, page.afterSeq);
-  if (actor !== undefined) {
-    // The actor or the user behind it: the first entries of each in seq order, each read from
-    // its own index without a sort, then the page among them. One OR across both indexes
-    // made SQLite gather every entry of the actor and sort them all for one page (1–9 s for
-    // the IdP's token at three million entries, every other request held meanwhile).
-    const first = (column: 'actor' | 'actor_user') => {
-      let side = filtered(db, others, 'page').select('seq').where(column, '=', actor);
-      if (page.afterSeq !== undefined) side = side.where('seq', beyond, page.afterSeq);
-      return side.orderBy('seq', direction).limit(page.offset + page.limit);
-    };
-    builder = builder.where('seq', 'in', db.selectFrom(first('actor').as('a')).select('a.seq').union(db.selectFrom(first('actor_user').as('u')).select('u.seq')));
-  }
-  return builder.orderBy('seq', direction).limit(page.limit).offset(page.offset);
+  const matching = () => {
+    const rows = filtered(db, others, 'page');
+    return page.afterSeq === undefined ? rows : rows.where('seq', page.ascending ? '>' : '<', page.afterSeq);
+  };
+  if (actor === undefined) return matching().selectAll().orderBy('seq', direction).limit(page.limit).offset(page.offset);
+  // The actor or the user behind it: the first entries of each in seq order, each read from its
+  // own index without a sort, then the page among them. One OR across both indexes made SQLite
+  // gather every entry of the actor and sort them all for one page (1–9 s for the IdP's token
+  // at three million entries, every other request held meanwhile).
+  const first = (column: 'actor' | 'actor_user') => matching().select('seq').where(column, '=', actor).orderBy('seq', direction).limit(page.offset + page.limit);
+  return db
+    .selectFrom('audit_events')
+    .selectAll()
+    .where('seq', 'in', db.selectFrom(first('actor').as('a')).select('a.seq').union(db.selectFrom(first('actor_user').as('u')).select('u.seq')))
+    .orderBy('seq', direction)
+    .limit(page.limit)
+    .offset(page.offset);
 }
 
 /** How many events match `filter`. */

@@ -4,6 +4,7 @@ import type { DialectAdapter } from './dialect.ts';
 import { isTransientConflict } from './errors.ts';
 import type { Executor } from './executor.ts';
 import type { Database } from './tables.ts';
+import type { Store } from './types.ts';
 import { turnOfEventLoop } from './turn.ts';
 
 const ATTEMPTS = 3;
@@ -186,6 +187,22 @@ export function commitInGroups(db: Kysely<Database>): void {
  */
 export async function readSnapshot<T>(db: Kysely<Database>, work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
   return db.transaction().setIsolationLevel('repeatable read').setAccessMode('read only').execute(work);
+}
+
+/**
+ * Runs `work` in one read snapshot that it may hold across turns of the event loop (a read in
+ * windows with a turn between them, so that other requests are answered meanwhile): on SQLite a
+ * connection of its own (Store.openSnapshot), since a read transaction on the main connection
+ * would hold every other statement until it ends; elsewhere what readSnapshot does.
+ */
+export async function readSnapshotAcrossTurns<T>(store: Pick<Store, 'db' | 'dialect' | 'openSnapshot'>, work: (db: Executor) => Promise<T>): Promise<T> {
+  if (store.dialect.remoteStatements) return readSnapshot(store.db, work);
+  const snapshot = await store.openSnapshot();
+  try {
+    return await work(snapshot.db);
+  } finally {
+    await snapshot.end();
+  }
 }
 
 /**
