@@ -55,3 +55,8 @@ export function csvRecord(cells: readonly (string | number | null)[]): string {
     })
     .join(',')}\r\n`;
 }
+
+/** An ISO 8601 instant as people read it in messages and pages: `2026-12-02 15:11 UTC`. */
+export function readableTime(iso: string): string {
+  return `${new Date(iso).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+}

@@ -18,6 +18,7 @@ import {
   type StoredDelivery, type StoredWebhook, type WebhookChange,
 } from '../store/webhooks.ts';
 import { DirectoryError, rejected } from '../errors.ts';
+import { readableTime } from '../text.ts';
 import type { EventFeed } from './event-feed.ts';
 
 /** The prefix of every signing secret (Standard Webhooks). */
@@ -226,7 +227,7 @@ export function createWebhooks(store: Store, feed: EventFeed, options: { readonl
           const rotatedAt = new Date(Date.parse(running) - overlapMs).toISOString();
           throw new DirectoryError(
             'conflict',
-            `The secret was rotated at ${rotatedAt}, after this page was shown, and its new secret was shown to whoever rotated it; the secret before it still signs until ${running}. Nothing was done: rotating again would stop that older secret at once, so do it only if the new one is lost.`,
+            `The secret was rotated at ${readableTime(rotatedAt)}, after this page was shown; whoever rotated it was shown the new secret. Rotating again would stop at once the older secret, which still signs until ${readableTime(running)}: do it only if the new one is lost.`,
           );
         }
         return {

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
 import { browserSkip, expectAccessible, focused, launchBrowser, openTab, screenshot, signInWithPassword, startServedApp, type ServedApp, type Tab } from '../support/browser.ts';
 
 /** What a refused page shows: its title, where the focus is, and the summary's links (text → target). */
@@ -17,6 +17,13 @@ async function refusal(page: Page): Promise<{ title: string; focus: string; link
   const viewport = page.viewportSize();
   const links = await summary.getByRole('link').evaluateAll((anchors) => anchors.map((anchor) => [anchor.textContent ?? '', anchor.getAttribute('href') ?? ''] as [string, string]));
   return { title: await page.title(), focus: (await focused(page)).id, links, summaryInView: box !== null && viewport !== null && box.y >= 0 && box.y + box.height <= viewport.height };
+}
+
+/** Clicks `trigger` (a form's button) and says what the refused page that answers shows. */
+async function refusedAfter(page: Page, trigger: Locator): Promise<Awaited<ReturnType<typeof refusal>>> {
+  await trigger.click();
+  await page.waitForLoadState('load');
+  return refusal(page);
 }
 
 /** Follows the summary's link named `label` and says which element has the focus then. */
@@ -50,9 +57,7 @@ describe('refused forms in Chromium', { skip: browserSkip() }, () => {
     await page.goto(`/admin/groups/${group.id}`);
     await app.services.groupManagement.delete(group.id, { kind: 'cli' });
     await page.locator('#rename-description').fill('Changed on a stale page');
-    await page.getByRole('button', { name: 'Save' }).click();
-    await page.waitForLoadState('load');
-    const shown = await refusal(page);
+    const shown = await refusedAfter(page, page.getByRole('button', { name: 'Save' }));
     assert.equal(shown.title, 'Error: Not found · Roster');
     assert.equal(shown.focus, 'error-summary');
     assert.ok(shown.summaryInView);
@@ -60,6 +65,43 @@ describe('refused forms in Chromium', { skip: browserSkip() }, () => {
     assert.equal(await page.getByRole('link', { name: 'Back to the list' }).getAttribute('href'), '/admin/groups');
     await expectAccessible(page, 'the refusal of a stale form');
     await screenshot(page, 'stale-form-refused');
+  });
+
+  test("a webhook's Rotate secret on a page shown before another rotation: summarised at the top, focused, nothing done, the older secret's end shown", async () => {
+    const { page } = tab;
+    const { webhook } = await app.services.webhooks.create({ url: 'https://rotated.example.com/roster' }, { kind: 'cli' });
+    await page.goto(`/admin/webhooks/${webhook.id}`);
+    // Meanwhile, another administrator rotates it.
+    await app.services.webhooks.rotateSecret(webhook.id, { kind: 'cli' });
+    await page.getByRole('button', { name: 'Rotate secret' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Issue a new signing secret?' });
+    await dialog.waitFor();
+    const shown = await refusedAfter(page, dialog.getByRole('button', { name: 'Rotate secret' }));
+    assert.equal(shown.title, 'Error: Webhook https://rotated.example.com/roster · Roster');
+    assert.equal(shown.focus, 'error-summary');
+    assert.ok(shown.summaryInView);
+    assert.match(await page.locator('#error-summary').innerText(), /Nothing was done[\s\S]*The secret was rotated at .*, after this page was shown/);
+    assert.equal(await page.getByText('New signing secret', { exact: true }).count(), 0, 'no secret shown');
+    await expectAccessible(page, 'a stale rotation refused');
+    await screenshot(page, 'stale-rotation-refused');
+    tab.expectNoProblems();
+  });
+
+  test('Deactivate on a page shown before someone else deactivated the user: the list says it was already done', async () => {
+    const { page } = tab;
+    await app.services.accounts.create({ login: 'gone-already', name: 'Gone Already', password: 'a long local password' }, { kind: 'cli' });
+    await page.goto('/admin/users?q=gone-already');
+    const user = await app.services.accounts.findByLogin('gone-already');
+    assert.ok(user);
+    await app.services.accounts.deactivate(user.id, { kind: 'cli' });
+    await page.getByRole('button', { name: 'Deactivate gone-already' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Deactivate gone-already?' });
+    await dialog.waitFor();
+    await Promise.all([page.waitForURL('**notice=already-deactivated'), dialog.getByRole('button', { name: 'Deactivate gone-already' }).click()]);
+    assert.match(await page.locator('main').innerText(), /The user was already deactivated \(by someone else, or from another page\): nothing was changed\./);
+    await expectAccessible(page, 'a stale deactivation');
+    await screenshot(page, 'stale-deactivation');
+    tab.expectNoProblems();
   });
 
   test('My account › Password: a wrong current password, a short or a repeated-wrong new one is summarised at the top, focused, linked to its field', async () => {
@@ -93,9 +135,7 @@ describe('refused forms in Chromium', { skip: browserSkip() }, () => {
     await page.goto('/admin/applications');
     await page.getByLabel('Name').fill('Wiki');
     await page.getByLabel('Redirect URIs').fill('ftp://wiki.example.com/callback');
-    await page.getByRole('button', { name: 'Register' }).click();
-    await page.waitForLoadState('load');
-    const shown = await refusal(page);
+    const shown = await refusedAfter(page, page.getByRole('button', { name: 'Register' }));
     assert.equal(shown.title, 'Error: Applications · Roster');
     assert.equal(shown.focus, 'error-summary');
     assert.deepEqual(shown.links, [['Redirect URIs', '#field-redirectUris']]);
@@ -108,9 +148,7 @@ describe('refused forms in Chromium', { skip: browserSkip() }, () => {
     const { page } = tab;
     await page.goto('/admin/webhooks');
     await page.getByLabel('URL').fill('ftp://x');
-    await page.getByRole('button', { name: 'Add webhook' }).click();
-    await page.waitForLoadState('load');
-    let shown = await refusal(page);
+    let shown = await refusedAfter(page, page.getByRole('button', { name: 'Add webhook' }));
     assert.equal(shown.title, 'Error: Webhooks · Roster');
     assert.equal(shown.focus, 'error-summary');
     assert.deepEqual(shown.links, [['URL', '#field-url']]);
@@ -119,9 +157,7 @@ describe('refused forms in Chromium', { skip: browserSkip() }, () => {
     const { webhook } = await app.services.webhooks.create({ url: 'https://hooks.example.com/roster' }, { kind: 'cli' });
     await page.goto(`/admin/webhooks/${webhook.id}`);
     await page.getByLabel('From event id').fill('not-an-id');
-    await page.getByRole('button', { name: 'Replay' }).click();
-    await page.waitForLoadState('load');
-    shown = await refusal(page);
+    shown = await refusedAfter(page, page.getByRole('button', { name: 'Replay' }));
     assert.equal(shown.title, 'Error: Webhook https://hooks.example.com/roster · Roster');
     assert.equal(shown.focus, 'error-summary');
     assert.deepEqual(shown.links, [['From event id', '#field-from']]);
@@ -137,9 +173,7 @@ describe('refused forms in Chromium', { skip: browserSkip() }, () => {
     await page.getByLabel('Login').fill('bad login');
     await page.getByLabel('Name').fill('Bad Login');
     await page.getByLabel('Password (local users)').fill('a-long-enough-password');
-    await page.getByRole('button', { name: 'Create user' }).click();
-    await page.waitForLoadState('load');
-    const shown = await refusal(page);
+    const shown = await refusedAfter(page, page.getByRole('button', { name: 'Create user' }));
     assert.equal(shown.title, 'Error: Create user · Roster');
     assert.equal(shown.focus, 'error-summary');
     assert.deepEqual(shown.links, [['Login', '#field-login']]);
@@ -155,9 +189,7 @@ describe('refused forms in Chromium', { skip: browserSkip() }, () => {
     await page.getByLabel('Login').fill('bad login');
     await page.getByLabel('Email').fill('bad');
     await page.getByLabel('Password (local users)').fill('short');
-    await page.getByRole('button', { name: 'Create user' }).click();
-    await page.waitForLoadState('load');
-    let shown = await refusal(page);
+    let shown = await refusedAfter(page, page.getByRole('button', { name: 'Create user' }));
     assert.equal(shown.focus, 'error-summary');
     assert.deepEqual(shown.links, [['Login', '#field-login'], ['Name', '#field-name'], ['Email', '#field-email'], ['Password (local users)', '#field-password']]);
     const beside = async (): Promise<Record<string, string | null>> => {
@@ -181,9 +213,7 @@ describe('refused forms in Chromium', { skip: browserSkip() }, () => {
     await page.locator('form[aria-label="Edit dora"]').evaluate((form) => form.setAttribute('novalidate', ''));
     await page.getByLabel('Login', { exact: true }).fill('');
     await page.getByLabel('Name', { exact: true }).fill('');
-    await page.getByRole('button', { name: 'Save' }).click();
-    await page.waitForLoadState('load');
-    shown = await refusal(page);
+    shown = await refusedAfter(page, page.getByRole('button', { name: 'Save' }));
     assert.equal(shown.title, 'Error: dora · Roster');
     assert.equal(shown.focus, 'error-summary');
     assert.deepEqual(shown.links, [['Login', '#field-login'], ['Name', '#field-name']]);
@@ -214,9 +244,7 @@ describe('refused forms in Chromium', { skip: browserSkip() }, () => {
     await page.getByLabel('Action').fill('*');
     await page.getByLabel('From', { exact: true }).fill('yesterday');
     await page.getByLabel('To', { exact: true }).fill('soon');
-    await page.getByRole('button', { name: 'Filter' }).click();
-    await page.waitForLoadState('load');
-    const shown = await refusal(page);
+    const shown = await refusedAfter(page, page.getByRole('button', { name: 'Filter' }));
     assert.equal(shown.title, 'Error: Audit log · Roster');
     assert.equal(shown.focus, 'error-summary');
     assert.deepEqual(shown.links, [['Action', '#field-action'], ['From', '#field-from'], ['To', '#field-to']]);

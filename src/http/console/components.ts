@@ -8,6 +8,7 @@ import type { FastifyRequest } from 'fastify';
 import { CSRF_FIELD } from '../csrf.ts';
 import { html, type HtmlValue, type SafeHtml } from './html.ts';
 import { viewerOf } from './viewer.ts';
+import { readableTime } from '../../text.ts';
 
 /** Query parameters as Fastify parses them. */
 export type Query = Readonly<Record<string, string | readonly string[] | undefined>>;
@@ -406,8 +407,7 @@ export function dataTable(options: { readonly caption: HtmlValue; readonly colum
 /** A <time> for an ISO 8601 instant, shown in UTC (`2025-01-31 12:34 UTC`); `fallback` when null. */
 export function timeTag(iso: string | null | undefined, fallback = 'never'): SafeHtml {
   if (iso === null || iso === undefined || Number.isNaN(Date.parse(iso))) return html`${fallback}`;
-  const shown = `${new Date(iso).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
-  return html`<time datetime="${iso}">${shown}</time>`;
+  return html`<time datetime="${iso}">${readableTime(iso)}</time>`;
 }
 
 /** A text to copy (a URL, a secret shown once) with a copy button that the console script enables. */
