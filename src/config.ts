@@ -30,6 +30,8 @@ export interface Config {
   readonly maxBodySize: number;
   /** Days the provisioning activity (the SCIM requests of the IdP) is kept. */
   readonly activityRetentionDays: number;
+  /** Days audit entries are kept (ROSTER_AUDIT_RETENTION_DAYS); null keeps them for ever. */
+  readonly auditRetentionDays: number | null;
   /** The group whose members are administrators, besides users flagged admin (ROSTER_ADMIN_GROUP). */
   readonly adminGroup: string;
   /** Days change events are kept in the feed (ROSTER_EVENT_RETENTION_DAYS). */
@@ -89,6 +91,9 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const maxBodySize = parseBodySize(value(env, 'ROSTER_MAX_BODY_SIZE'));
   const activityRetentionDays = parseRetentionDays('ROSTER_ACTIVITY_RETENTION_DAYS', value(env, 'ROSTER_ACTIVITY_RETENTION_DAYS'), DEFAULT_ACTIVITY_RETENTION_DAYS);
   const eventRetentionDays = parseRetentionDays('ROSTER_EVENT_RETENTION_DAYS', value(env, 'ROSTER_EVENT_RETENTION_DAYS'), DEFAULT_EVENT_RETENTION_DAYS);
+  // No default: an audit trail is evidence, and an upgrade must not start deleting it.
+  const rawAuditRetention = value(env, 'ROSTER_AUDIT_RETENTION_DAYS');
+  const auditRetentionDays = rawAuditRetention === undefined ? null : parseRetentionDays('ROSTER_AUDIT_RETENTION_DAYS', rawAuditRetention, 0);
   const adminGroup = parseAdminGroup(value(env, 'ROSTER_ADMIN_GROUP'));
   const cookieDomain = parseCookieDomain(value(env, 'ROSTER_COOKIE_DOMAIN'), baseUrl);
   const trustedHosts = Object.freeze(parseTrustedHosts(value(env, 'ROSTER_TRUSTED_HOSTS')));
@@ -102,7 +107,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const webhookLeaseMs = parseLeaseSeconds(value(env, 'ROSTER_WEBHOOK_LEASE_SECONDS'));
   const admission = parseAdmission(env, database);
   const rateLimit = parseRateLimit(env);
-  return Object.freeze({ port, host, baseUrl, database, logLevel, maxBodySize, activityRetentionDays, eventRetentionDays, adminGroup, cookieDomain, trustedHosts, oidcAccessTokenTtlSeconds, scimCursorTimeout, admission, rateLimit, dataDir, secretKey, metricsAllow, trustedProxies, webhookRetrySchedule, webhookLeaseMs });
+  return Object.freeze({ port, host, baseUrl, database, logLevel, maxBodySize, activityRetentionDays, auditRetentionDays, eventRetentionDays, adminGroup, cookieDomain, trustedHosts, oidcAccessTokenTtlSeconds, scimCursorTimeout, admission, rateLimit, dataDir, secretKey, metricsAllow, trustedProxies, webhookRetrySchedule, webhookLeaseMs });
 }
 
 /** A 32-byte key from `variable` (ROSTER_SECRET_KEY, ROSTER_NEW_SECRET_KEY), or undefined when unset. */

@@ -167,6 +167,7 @@ export async function serve(config: Config): Promise<void> {
   // The clean-ups start once the server listens: a backlog (a retention shortened, a long stop)
   // takes seconds to delete, and /healthz must not wait for it. Every instance runs them:
   // deleting expired rows in batches is idempotent.
+  const { auditRetentionDays } = config;
   const hourly: CleanupStep[] = [
     {
       name: 'the provisioning activity clean-up',
@@ -175,6 +176,15 @@ export async function serve(config: Config): Promise<void> {
         if (deleted > 0) app.log.info({ deleted, retentionDays: config.activityRetentionDays }, 'deleted provisioning activity older than the retention period');
       },
     },
+    ...(auditRetentionDays === null
+      ? []
+      : [{
+          name: 'the audit trail clean-up',
+          run: async () => {
+            const deleted = await services.auditLog.purge(auditRetentionDays, { kind: 'system' });
+            if (deleted > 0) app.log.info({ deleted, retentionDays: auditRetentionDays }, 'deleted audit entries older than the retention period');
+          },
+        }]),
     {
       name: 'the clean-up of expired OpenID Connect codes, tokens and sessions',
       run: async () => {

@@ -28,6 +28,7 @@ describe('loadConfig', () => {
       logLevel: 'info',
       maxBodySize: 20 * 1024 * 1024,
       activityRetentionDays: 30,
+      auditRetentionDays: null,
       adminGroup: 'roster-administrators',
       eventRetentionDays: 30,
       cookieDomain: undefined,
@@ -126,6 +127,15 @@ describe('loadConfig', () => {
     assert.equal(loadConfig({ ROSTER_ACTIVITY_RETENTION_DAYS: '3650' }).activityRetentionDays, 3650);
     for (const bad of ['0', '3651', '1.5', '-1', '30d', 'forever']) {
       refuses({ ROSTER_ACTIVITY_RETENTION_DAYS: bad }, 'ROSTER_ACTIVITY_RETENTION_DAYS', new RegExp(`from 1 to 3650 \\(got "${bad.replace('.', '\\.')}"\\)`));
+    }
+  });
+
+  test('ROSTER_AUDIT_RETENTION_DAYS is unset by default (the trail is kept for ever) and takes whole days from 1 to 3650', () => {
+    assert.equal(loadConfig({ ROSTER_AUDIT_RETENTION_DAYS: '' }).auditRetentionDays, null);
+    assert.equal(loadConfig({ ROSTER_AUDIT_RETENTION_DAYS: '365' }).auditRetentionDays, 365);
+    assert.equal(loadConfig({ ROSTER_AUDIT_RETENTION_DAYS: '3650' }).auditRetentionDays, 3650);
+    for (const bad of ['0', '3651', '1.5', '-1', '1y', 'forever']) {
+      refuses({ ROSTER_AUDIT_RETENTION_DAYS: bad }, 'ROSTER_AUDIT_RETENTION_DAYS', new RegExp(`from 1 to 3650 \\(got "${bad.replace('.', '\\.')}"\\)`));
     }
   });
 

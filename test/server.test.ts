@@ -120,7 +120,7 @@ test('ROSTER_MAX_BODY_SIZE sets the largest body the server accepts: one byte ov
   }
 });
 
-test('roster serve deletes provisioning activity past ROSTER_ACTIVITY_RETENTION_DAYS, and writes the last requests before it exits', async () => {
+test('roster serve deletes provisioning activity past ROSTER_ACTIVITY_RETENTION_DAYS and audit entries past ROSTER_AUDIT_RETENTION_DAYS, and writes the last requests before it exits', async () => {
   const directory = mkdtempSync(join(tmpdir(), 'roster-serve-'));
   const path = join(directory, 'roster.db');
   const request = (days: number, name: string) => ({
@@ -140,6 +140,7 @@ test('roster serve deletes provisioning activity past ROSTER_ACTIVITY_RETENTION_
   try {
     const services = createServices(store);
     await services.activity.record([request(8, 'old'), request(6, 'recent')]);
+    await store.db.insertInto('audit_events').values([91, 89].map((days) => ({ at: new Date(Date.now() - days * 86_400_000).toISOString(), actor: 'cli', actor_user: null, action: 'setting.changed', target_type: 'setting', target_id: `${days}-days-old`, details: null }))).execute();
     await services.administrators.ensureAdministrator();
     const admin = await services.accounts.findByLogin('admin');
     assert.ok(admin);
@@ -147,7 +148,7 @@ test('roster serve deletes provisioning activity past ROSTER_ACTIVITY_RETENTION_
   } finally {
     await store.close();
   }
-  const instance = await startInstance(`sqlite:${path}`, { ROSTER_ACTIVITY_RETENTION_DAYS: '7' });
+  const instance = await startInstance(`sqlite:${path}`, { ROSTER_ACTIVITY_RETENTION_DAYS: '7', ROSTER_AUDIT_RETENTION_DAYS: '90' });
   try {
     await waitHealthy(instance);
     // SCIM is off: a 403, recorded all the same, and written before the process exits.
@@ -160,6 +161,13 @@ test('roster serve deletes provisioning activity past ROSTER_ACTIVITY_RETENTION_
         ['/api/scim/v2/Users', 403],
         ['/api/scim/v2/Users/recent', 200],
       ]);
+      const audit = (await createServices(store).auditLog.list({}, { offset: 0, limit: 100, ascending: true })).events;
+      assert.deepEqual(audit.filter((entry) => entry.targetType === 'setting').map((entry) => entry.targetId), ['89-days-old']);
+      const purged = audit.filter((entry) => entry.action === 'audit.purged');
+      assert.deepEqual(purged.map((entry) => entry.actor), ['system']);
+      const { before, ...counted } = purged[0]!.details as { before: string };
+      assert.deepEqual(counted, { retentionDays: 90, deleted: 1 });
+      assert.ok(Math.abs(Date.parse(before) - (Date.now() - 90 * 86_400_000)) < 120_000, before);
     } finally {
       await store.close();
     }

@@ -1,4 +1,4 @@
-/** `roster audit …`: export the audit trail. */
+/** `roster audit …`: export the audit trail, or cut it to its retention now. */
 import { parseArgs } from 'node:util';
 import { parseEventFilter, parseExportFormat } from '../directory/audit-log.ts';
 import { withOptionValues } from './options.ts';
@@ -10,7 +10,7 @@ import type { CommandGroup } from './command.ts';
 /** The `audit` command group. */
 export const auditCommands: CommandGroup = {
   name: 'audit',
-  summary: 'export the audit trail as JSON lines or CSV',
+  summary: 'export the audit trail as JSON lines or CSV, or delete entries past their retention',
   commands: {
     export: {
       summary: 'print events as JSON lines (or CSV), oldest first',
@@ -60,6 +60,28 @@ export const auditCommands: CommandGroup = {
           }
           return undefined;
         });
+      },
+    },
+    purge: {
+      summary: 'delete audit entries older than ROSTER_AUDIT_RETENTION_DAYS now',
+      usage: [
+        'Usage: roster audit purge',
+        '',
+        'Deletes the audit entries older than ROSTER_AUDIT_RETENTION_DAYS days and records how many',
+        'in one audit.purged entry (actor cli). `roster serve` does this every hour by itself when the',
+        'variable is set; run it to reclaim space at once. Without the variable the audit trail is',
+        'kept for ever and nothing is deleted.',
+      ].join('\n'),
+      async run(args, context) {
+        parseArgs({ args, options: {} });
+        const days = context.config.auditRetentionDays;
+        if (days === null) {
+          context.out('ROSTER_AUDIT_RETENTION_DAYS is not set: the audit trail is kept for ever, and nothing was deleted.');
+          return undefined;
+        }
+        const deleted = await (await context.services()).auditLog.purge(days, { kind: 'cli' });
+        context.out(`Deleted ${deleted} audit entr${deleted === 1 ? 'y' : 'ies'} older than ${days} day${days === 1 ? '' : 's'}.`);
+        return undefined;
       },
     },
   },

@@ -1,7 +1,13 @@
-/** Reading the audit trail back: pages for the admin API, a streamed walk for the exports. */
+/**
+ * Reading the audit trail back (pages for the admin API, a streamed walk for the exports), and
+ * its retention (ROSTER_AUDIT_RETENTION_DAYS; kept for ever when unset).
+ */
 import type { Store } from '../store/index.ts';
-import { countEvents, eventsAfter, lastEventSeq, listEvents, type EventFilter, type StoredEvent } from '../store/audit.ts';
+import { countEvents, deleteEventsBefore, eventsAfter, lastEventSeq, listEvents, type EventFilter, type StoredEvent } from '../store/audit.ts';
+import { transact } from '../store/transact.ts';
 import { turnOfEventLoop } from '../store/turn.ts';
+import { createJournal } from '../journal/journal.ts';
+import type { Actor } from '../journal/actor.ts';
 import { csvRecord } from '../text.ts';
 import type { PageRequest } from './accounts.ts';
 import { checkFields, rejected } from '../errors.ts';
@@ -30,7 +36,7 @@ function text(query: Readonly<Record<string, unknown>>, name: string): string | 
 }
 
 /** What an audit entry may be about; the filter accepts these alone. */
-export const AUDIT_TARGET_TYPES = ['user', 'group', 'membership', 'token', 'setting', 'schema', 'application', 'webhook'] as const;
+export const AUDIT_TARGET_TYPES = ['user', 'group', 'membership', 'token', 'setting', 'schema', 'application', 'webhook', 'audit'] as const;
 const TARGET_TYPES: readonly string[] = AUDIT_TARGET_TYPES;
 
 /**
@@ -81,6 +87,10 @@ export function parseEventFilter(query: Readonly<Record<string, unknown>>): Even
 
 const MAX_ACTION = 100;
 const EXPORT_BATCH = 1000;
+/** Entries deleted per transaction by `purge`. */
+const PURGE_BATCH = 1000;
+/** The action of the entry that says what a clean-up of the audit trail deleted. */
+export const PURGED_ACTION = 'audit.purged';
 
 /** The formats of an export: CSV for spreadsheets, JSON lines for programs. */
 export const EXPORT_FORMATS = ['csv', 'jsonl'] as const;
@@ -104,6 +114,8 @@ function parseSeqCursor(cursor: string): number {
 
 /** The audit-log reader over a store. */
 export function createAuditLog(store: Store) {
+  const journal = createJournal(store.dialect);
+
   /**
    * Every event matching `filter`, oldest first, EXPORT_BATCH at a time, up to the last event
    * written when the first batch was read (the audit log is only ever appended to). Each batch
@@ -158,6 +170,35 @@ export function createAuditLog(store: Store) {
     },
 
     stream,
+
+    /**
+     * Deletes the entries written more than `retentionDays` days before `now`, PURGE_BATCH per
+     * transaction with a turn of the event loop between them, and returns how many it deleted.
+     * The trail says so itself: one `audit.purged` entry by `actor`, written with the first batch
+     * and brought up to date with each later one (`before`, `retentionDays`, `deleted`), so that
+     * a trail that starts late shows when, by whom and how far it was cut, whatever stops the
+     * clean-up half-way. Safe to run on several instances at once (each counts its own).
+     */
+    async purge(retentionDays: number, actor: Actor, now: Date = new Date()): Promise<number> {
+      const before = new Date(now.getTime() - retentionDays * 86_400_000).toISOString();
+      let total = 0;
+      let entrySeq: number | undefined;
+      for (;;) {
+        // State changes only once the batch is committed: transact may run it again.
+        const batch = await transact(store.db, async (trx) => {
+          const deleted = await deleteEventsBefore(trx, before, PURGE_BATCH);
+          if (deleted === 0) return { deleted, entrySeq };
+          const details = { before, retentionDays, deleted: total + deleted };
+          if (entrySeq === undefined) return { deleted, entrySeq: await journal.recordProgress(trx, actor, { action: PURGED_ACTION, targetType: 'audit', targetId: null, details }) };
+          await journal.updateProgress(trx, entrySeq, details);
+          return { deleted, entrySeq };
+        });
+        total += batch.deleted;
+        entrySeq = batch.entrySeq;
+        if (batch.deleted < PURGE_BATCH) return total;
+        await turnOfEventLoop();
+      }
+    },
 
     /**
      * The events matching `filter`, oldest first, as an export file: CSV (a header, then one

@@ -58,7 +58,7 @@ const SUPPRESSED_ACTION = 'audit.suppressed';
 /** The audit entry of one change. */
 export interface AuditEntry {
   readonly action: string;
-  readonly targetType: 'user' | 'group' | 'membership' | 'token' | 'setting' | 'schema' | 'application' | 'webhook';
+  readonly targetType: 'user' | 'group' | 'membership' | 'token' | 'setting' | 'schema' | 'application' | 'webhook' | 'audit';
   readonly targetId?: string | null;
   /** Before/after attributes or other context. Never secrets (passwords, token values, hashes). */
   readonly details?: Readonly<Record<string, unknown>>;
@@ -86,6 +86,14 @@ export interface Journal {
    * whose `suppressed` grows with each. Returns whether the entry itself was stored.
    */
   recordBudgeted(db: Executor, source: string, actor: Actor, entry: AuditEntry, at?: string): Promise<boolean>;
+  /**
+   * Records the audit entry of a long task done in batches, each in a transaction of its own (a
+   * clean-up), in the first batch's transaction; returns its seq, for `updateProgress` in the
+   * later ones, so that the entry says exactly what the committed batches did.
+   */
+  recordProgress(db: Executor, actor: Actor, entry: AuditEntry, at?: string): Promise<number>;
+  /** Replaces the details of the entry `recordProgress` wrote, in the transaction of the batch they count. */
+  updateProgress(db: Executor, seq: number, details: Readonly<Record<string, unknown>>): Promise<void>;
 }
 
 /** Builds the journal for a dialect. */
@@ -134,6 +142,8 @@ export function createJournal(dialect: DialectAdapter): Journal {
       }
       return false;
     },
+    recordProgress: (db, actor, entry, at = new Date().toISOString()) => insertAuditEntry(db, toWrite(actor, entry, at)),
+    updateProgress: (db, seq, details) => updateAuditDetails(db, seq, serialize(details)),
   };
 }
 

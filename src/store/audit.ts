@@ -149,6 +149,17 @@ export async function lastEventSeq(db: Executor): Promise<number> {
   return Number(row?.last ?? 0);
 }
 
+/**
+ * Deletes up to `limit` of the oldest entries written before `cutoff` (through the index on
+ * `at`) and returns how many it deleted. Small batches keep each transaction, and SQLite's write
+ * lock, short; two instances doing it at once delete each entry once and find the rest gone.
+ */
+export async function deleteEventsBefore(db: Executor, cutoff: string, limit: number): Promise<number> {
+  const oldest = db.selectFrom('audit_events').select('seq').where('at', '<', cutoff).orderBy('at').limit(limit);
+  const result = await db.deleteFrom('audit_events').where('seq', 'in', oldest).executeTakeFirst();
+  return Number(result.numDeletedRows);
+}
+
 /** The statement of an export's batches, before their bounds (exported for the tests of its plan). */
 export function exportQuery(db: Executor, filter: EventFilter) {
   return filtered(db, filter, 'export').selectAll().orderBy('seq', 'asc');

@@ -652,6 +652,27 @@ describe('roster admin, users and audit', () => {
     assert.equal(records[2], '');
     assert.equal(roster(database, ['audit', 'export', '--format', 'xml']).status, 2);
   });
+
+  test('audit purge deletes entries past ROSTER_AUDIT_RETENTION_DAYS and says so in the trail; without the variable it deletes nothing', async () => {
+    const database = freshDatabase();
+    roster(database, ['groups', 'create', '--name', 'ops']);
+    const store = await openStore({ kind: 'sqlite', path: database });
+    try {
+      await store.db.insertInto('audit_events').values({ at: new Date(Date.now() - 400 * 86_400_000).toISOString(), actor: 'cli', actor_user: null, action: 'group.created', target_type: 'group', target_id: 'ancient', details: null }).execute();
+    } finally {
+      await store.close();
+    }
+    const kept = roster(database, ['audit', 'purge']);
+    assert.equal(kept.status, 0, kept.stderr);
+    assert.equal(kept.stdout.trim(), 'ROSTER_AUDIT_RETENTION_DAYS is not set: the audit trail is kept for ever, and nothing was deleted.');
+    const purge = roster(database, ['audit', 'purge'], { ROSTER_AUDIT_RETENTION_DAYS: '365' });
+    assert.equal(purge.status, 0, purge.stderr);
+    assert.equal(purge.stdout.trim(), 'Deleted 1 audit entry older than 365 days.');
+    const events = roster(database, ['audit', 'export']).stdout.trimEnd().split('\n').map((line) => JSON.parse(line));
+    assert.deepEqual(events.map((event) => [event.action, event.actor, event.targetId]), [['user.created', 'system', events[0].targetId], ['group.created', 'cli', events[1].targetId], ['audit.purged', 'cli', null]]);
+    assert.equal(events[2].details.deleted, 1);
+    assert.equal(events[2].details.retentionDays, 365);
+  });
 });
 
 describe('roster schemas and db case-conflicts', () => {
