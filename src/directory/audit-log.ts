@@ -88,7 +88,7 @@ export function parseEventFilter(query: Readonly<Record<string, unknown>>): Even
 const MAX_ACTION = 100;
 const EXPORT_BATCH = 1000;
 /** Entries deleted per transaction by `purge`. */
-const PURGE_BATCH = 1000;
+const PURGE_BATCH = 250;
 /** The action of the entry that says what a clean-up of the audit trail deleted. */
 export const PURGED_ACTION = 'audit.purged';
 
