@@ -14,8 +14,7 @@ import { UnsupportedContentCodingError } from '../input.ts';
 import type { IncomingMessage } from 'node:http';
 import type { Services } from '../../services.ts';
 import { signInUrl } from '../console/pages/sign-in.ts';
-import { escapeHtml } from '../console/html.ts';
-import { failurePage, messagePage, unavailablePage } from '../routes/saml/pages.ts';
+import { continuePage, failurePage, messagePage, unavailablePage } from '../routes/saml/pages.ts';
 import { sendHtml } from '../routes/saml/common.ts';
 import { sessionCookieValue } from '../../auth/sessions.ts';
 import { INTERACTION_PATH, OIDC_PREFIX, createProviderCache, type OidcOptions } from './provider.ts';
@@ -175,19 +174,11 @@ export async function oidcRoutes(app: FastifyInstance, options: OidcOptions & { 
     }
     if (login) {
       // The browser often comes here from the sign-in form's answer (a 303 after POST /sessions
-      // or the IdP's post to /saml/acs). Browsers check every redirect of a form submission
-      // against the form page's CSP `form-action`, which would stop the chain at the
-      // application's redirect URI: a page that moves on by itself starts a new navigation.
+      // or the IdP's post to /saml/acs), and the chain goes on to the application's redirect URI
+      // (continuePage says why it cannot be a redirect).
       return sendHtml(reply, 200, continuePage(next));
     }
     // What interactionFinished would answer, without handing the response over to the provider.
     return reply.redirect(next, 303);
   });
-}
-
-/** A page that continues to `url` (a path of the provider's) at once, with a link for browsers that do not. */
-function continuePage(url: string): string {
-  const target = escapeHtml(url);
-  return `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=${target}"><title>Signing in · Roster</title></head>
-<body><p>Signing you in… <a href="${target}">Continue</a></p></body></html>`;
 }

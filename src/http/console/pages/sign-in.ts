@@ -13,6 +13,8 @@ import type { ConsoleContext } from '../context.ts';
 import { html, type SafeHtml } from '../html.ts';
 import { sendPage } from '../layout.ts';
 import { viewerOf } from '../viewer.ts';
+import { sendHtml } from '../../routes/saml/common.ts';
+import { continuePage } from '../../routes/saml/pages.ts';
 
 /** Where signed-out visitors are sent. */
 export const SIGN_IN_PATH = '/sessions/new';
@@ -124,9 +126,11 @@ export function signInPages(app: FastifyInstance, context: ConsoleContext): void
     // sign-out when someone else signs in on this browser.
     if (request.viewer !== null) await services.sessions.replaced(services.sessions.idOf(request.viewer.sessionValue), result.user.id);
     const session = await services.sessions.open(result.user.id, sessionOrigin(request));
-    return reply
-      .header('set-cookie', [services.sessions.cookie(session.value, session.expiresAt), knownBrowser.set(result.browser.value, result.browser.expiresAt)])
-      .redirect(returnTo ?? '/', 303);
+    reply.header('set-cookie', [services.sessions.cookie(session.value, session.expiresAt), knownBrowser.set(result.browser.value, result.browser.expiresAt)]);
+    // An application's address (forward auth): a redirect there would be stopped by this form's
+    // `form-action 'self'` (continuePage); a path of Roster's is redirected to.
+    if (returnTo !== undefined && !returnTo.startsWith('/')) return sendHtml(reply, 200, continuePage(returnTo));
+    return reply.redirect(returnTo ?? '/', 303);
   });
 
   app.post('/sessions/sign-out', { config: { access: 'signed-in' } }, async (request, reply) => {

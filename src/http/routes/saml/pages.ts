@@ -35,6 +35,19 @@ export function refusalPage(message: string, detail?: string): string {
   return plainPage('Sign-in refused', `<p class="refused">${escapeHtml(shorten(message, MAX_MESSAGE))}</p>${extra}\n<p><a href="/saml/login">Try again</a></p>`);
 }
 
+/**
+ * A page that moves on to `url` at once by itself, with a link for browsers that do not: the
+ * answer to a sign-in form whose next stop is on another origin. Browsers check every redirect
+ * of a form submission against the form page's CSP `form-action` ('self' on Roster's pages), so
+ * a `303` to an application's address after the sign-in form would stop there, the user left on
+ * the form; a page that navigates starts a new navigation that `form-action` does not govern.
+ */
+export function continuePage(url: string): string {
+  const target = escapeHtml(url);
+  return `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=${target}"><title>Signing in · Roster</title></head>
+<body><main><p>Signing you in… <a href="${target}">Continue</a></p></main></body></html>`;
+}
+
 /** A plain message page (e.g. SAML not configured). */
 export function messagePage(title: string, message: string): string {
   return plainPage(title, `<p>${escapeHtml(shorten(message, MAX_MESSAGE))}</p>`);
