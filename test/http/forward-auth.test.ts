@@ -130,6 +130,16 @@ eachDatabase('forward auth', (database) => {
     assert.equal((await verify(`?group=${encodeURIComponent('ops, eu')}`, {}, ada)).statusCode, 200);
     // Signed out stays 401 whatever the groups.
     assert.equal((await verify('?group=grafana-editors')).statusCode, 401);
+    // An empty group (a proxy's variable left unset) is a configuration error, never "no restriction".
+    const created = await app.request('POST', '/Users', userBody('lone@example.com'));
+    assert.equal(created.status, 201);
+    const lone = await sessionFor(app, (await app.services.accounts.findByLogin('lone@example.com'))?.id ?? '');
+    for (const query of ['?group=', '?group=%20', '?group=grafana-editors&group=']) {
+      const empty = await verify(query, {}, lone);
+      assert.equal(empty.statusCode, 400, query);
+      assert.match(empty.body, /A group parameter is empty/);
+      assert.equal(empty.headers['remote-user'], undefined);
+    }
   });
 
   test('?redirect=true: 302 to the sign-in page with the original URL (X-Forwarded-* or X-Original-URL) to come back to', async () => {
@@ -157,6 +167,8 @@ eachDatabase('forward auth', (database) => {
       assert.equal(redirect.statusCode, 400, JSON.stringify(headers));
       assert.equal(redirect.headers.location, undefined);
       assert.match(redirect.body, /ROSTER_TRUSTED_HOSTS/);
+      // It names the address it received (an http:// behind a proxy that ends TLS is then plain to see).
+      assert.match(redirect.body, /after sign-in: (https?):\/\/[^ ]+\. It must be/);
       // For nginx, a Location to the sign-in page without a return address, whose notice says why.
       const plain = await verify('', headers);
       assert.equal(plain.statusCode, 401);

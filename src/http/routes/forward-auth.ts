@@ -85,7 +85,12 @@ function text(reply: FastifyReply, status: number, message: string): FastifyRepl
 /** Reads `group` and `redirect`; a string when the query is unusable (the proxy's configuration is wrong). */
 function readQuery(query: Record<string, string | string[] | undefined>): { groups: string[]; redirect: boolean } | string {
   const raw = query['group'];
-  const groups = (raw === undefined ? [] : Array.isArray(raw) ? raw : [raw]).filter((name) => name !== '');
+  const groups = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
+  // An empty name is a restriction whose group went missing (Caddy's `group={$VAR}` with the
+  // variable unset): ignoring it would let every signed-in user in.
+  if (groups.some((name) => name.trim() === '')) {
+    return 'A group parameter is empty: name the group whose members may pass (?group=<name>), or leave the parameter out to let every signed-in user in.';
+  }
   if (groups.length > MAX_GROUPS || groups.some((name) => name.length > MAX_GROUP_NAME)) {
     return `At most ${MAX_GROUPS} group parameters of at most ${MAX_GROUP_NAME} characters each.`;
   }
@@ -113,7 +118,8 @@ export function forwardAuthRoutes(app: FastifyInstance, options: { services: Ser
       const outcome = signInOutcome(request, baseUrl, trust);
       if (outcome.kind === 'untrusted') {
         request.log.warn({ url: outcome.url.slice(0, 200) }, 'forward auth: the original URL is on a host Roster may not send browsers back to');
-        const message = 'Roster does not send browsers back to this address after sign-in: it must be an https URL (http only for localhost) of at most 2048 characters, on Roster\'s own origin (scheme, host and port), on a host under ROSTER_COOKIE_DOMAIN or listed in ROSTER_TRUSTED_HOSTS.';
+        // The address as Roster saw it: behind a proxy that ends TLS, an http:// here is the clue.
+        const message = `Roster does not send browsers back to this address after sign-in: ${outcome.url.slice(0, 200)}. It must be an https URL (http only for localhost and 127.0.0.1) of at most 2048 characters, on Roster's own origin (scheme, host and port), on a host under ROSTER_COOKIE_DOMAIN or listed in ROSTER_TRUSTED_HOSTS.`;
         if (query.redirect) return text(reply, 400, message);
         // nginx turns a 401 into a redirect to its Location, and an empty one into a 302 that goes
         // nowhere: send the browser to the sign-in page, without a return address (never an open
