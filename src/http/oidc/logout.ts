@@ -25,6 +25,7 @@ export function logoutQuestion(form: string): string {
   return plainPage(
     'Sign out',
     `${form}<p>Sign out of Roster and the applications you signed in to through it?</p>
+<p>Applications you allowed to stay connected while you are away (offline access) keep that access; <strong>Sign out everywhere</strong> on your account page ends it too.</p>
 <p><button type="submit" form="op.logoutForm" value="yes" name="logout">Yes, sign me out</button>
 <button autofocus type="submit" form="op.logoutForm">No, stay signed in</button></p>`,
   );
@@ -42,7 +43,7 @@ export function afterLogoutPage(ctx: { body: string; type: string; get(name: str
   ctx.type = 'html';
   ctx.body = stillIn
     ? plainPage('Still signed in', `${left}<p>You are still signed in to Roster.</p><p><a href="/">Go to Roster</a></p>`)
-    : plainPage('Signed out', `<p>You are signed out of Roster and of the applications you signed in to through it.</p><p><a href="/">Sign in again</a></p>`);
+    : plainPage('Signed out', `<p>You are signed out of Roster and of the applications you signed in to through it, except those you allowed to stay connected (offline access).</p><p><a href="/">Sign in again</a></p>`);
 }
 
 /** The part of the provider's request context this module reads and writes. */
