@@ -90,6 +90,8 @@ eachDatabase('OpenID Connect provider on', (database) => {
     const discovery = (await app.app.inject({ method: 'GET', url: '/.well-known/openid-configuration' })).json();
     assert.deepEqual(discovery.response_types_supported, ['code']);
     assert.deepEqual([...discovery.grant_types_supported].sort(), ['authorization_code', 'refresh_token']);
+    // Bearer tokens only: no DPoP (RFC 9449), which the provider offered by default.
+    assert.equal(discovery.dpop_signing_alg_values_supported, undefined);
     // A client that believed the old discovery and asks for an ID token directly is refused.
     const { application } = await app.services.applications.create({ name: 'Implicit', redirectUris: [REDIRECT], public: true, allowedGroups: [] }, cli);
     const jar = new CookieJar();

@@ -230,6 +230,10 @@ function buildProvider(oidc: OidcLibrary, services: Services, options: OidcOptio
     responseTypes: ['code'],
     features: {
       devInteractions: { enabled: false },
+      // Sender-constrained tokens (RFC 9449) are on in oidc-provider by default; Roster's
+      // introspection, revocation and deactivation are tested with bearer tokens only, so
+      // discovery does not offer what nothing here checks.
+      dPoP: { enabled: false },
       introspection: {
         enabled: true,
         // An application learns about its own tokens only (RFC 7662 §4): another application's
