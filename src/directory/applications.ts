@@ -344,6 +344,22 @@ export function createApplications(store: Store, access: Access) {
       return { ok: false, reason };
     },
 
+    /**
+     * Records that `clientId` presented a code or refresh token already used, and that the
+     * provider revoked the user's grant for it (everything it issued): the application itself
+     * only hears `invalid_grant`.
+     */
+    async recordReuse(clientId: string, userId: string | null, presented: string): Promise<void> {
+      const application = await queries.findApplication(store.db, clientId);
+      const user = userId === null ? undefined : await users.findById(store.db, userId);
+      await journal.record(store.db, { kind: 'system' }, {
+        action: 'application.token_reused',
+        targetType: 'application',
+        targetId: clientId,
+        details: { application: application?.name ?? null, userId, login: user?.login ?? null, presented, revoked: 'the grant and every token it issued' },
+      });
+    },
+
     /** Deletes the provider's expired codes, tokens, sessions and grants; returns how many. */
     async purgeExpired(): Promise<number> {
       const now = new Date().toISOString();

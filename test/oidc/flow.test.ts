@@ -165,6 +165,9 @@ eachDatabase('OpenID Connect provider on', (database) => {
     // A refresh token used twice is refused, and revokes what its grant issued (the provider's replay defence).
     await assert.rejects(client.refreshTokenGrant(config, tokens.refresh_token), (error: { error?: string }) => error.error === 'invalid_grant');
     await assert.rejects(client.fetchUserInfo(config, refreshed.access_token, userId));
+    // The application only hears invalid_grant; the audit log says why the user was signed out of it.
+    const { events } = await app.services.auditLog.list({ action: 'application.token_reused', targetId: application.clientId }, { offset: 0, limit: 10, ascending: true });
+    assert.deepEqual(events.map((event) => event.details), [{ application: 'Grafana at rest', userId, login: 'ada', presented: 'refresh token', revoked: 'the grant and every token it issued' }]);
   });
 
   test('a browser without a Roster session goes through the sign-in page and back to the application', async () => {

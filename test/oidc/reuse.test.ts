@@ -65,7 +65,13 @@ eachDatabase('a code or refresh token presented twice at once', (database) => {
     const there = await relyingParty({ ...app, app: other }, application.clientId, secret);
     const jar = new CookieJar();
     jar.add((await sessionFor(app, userId)).cookie);
-    return { here, there, jar };
+    return { here, there, jar, clientId: application.clientId };
+  }
+
+  /** What the audit log says of the reuses `clientId` presented (the application itself only hears invalid_grant). */
+  async function reusesAudited(clientId: string) {
+    const { events } = await app.services.auditLog.list({ action: 'application.token_reused', targetId: clientId }, { offset: 0, limit: 1000, ascending: true });
+    return events.map((event) => event.details as { login: string | null; presented: string });
   }
 
   /** Where the browser comes back with a code, and what the exchange needs. */
@@ -85,7 +91,7 @@ eachDatabase('a code or refresh token presented twice at once', (database) => {
   }
 
   test('the same authorization code in two token requests at once: one gets tokens, the other invalid_grant, and those tokens are revoked', async () => {
-    const { here, there, jar } = await adaAt('Wiki codes');
+    const { here, there, jar, clientId } = await adaAt('Wiki codes');
     for (let round = 1; round <= ROUNDS; round += 1) {
       // Odd rounds on one instance, even rounds one request on each.
       const second = round % 2 === 0 ? there : here;
@@ -96,10 +102,16 @@ eachDatabase('a code or refresh token presented twice at once', (database) => {
       await assert.rejects(client.refreshTokenGrant(here, tokens.refresh_token), isInvalidGrant, `round ${round}: the refresh token still works`);
       await assert.rejects(client.fetchUserInfo(here, tokens.access_token, userId), `round ${round}: the access token still works`);
     }
+    // Each round's losing request is audited (later presentations of revoked tokens are not reuses).
+    const audited = await reusesAudited(clientId);
+    assert.ok(audited.length >= ROUNDS, `${audited.length} audited`);
+    // A code's user is not known once the provider has revoked what it issued: the entry names the application.
+    assert.ok(audited.every((entry) => (entry.login === 'ada' || entry.login === null) && ['authorization code', 'refresh token'].includes(entry.presented)), JSON.stringify(audited));
+    assert.ok(audited.some((entry) => entry.presented === 'authorization code'));
   });
 
   test('the same refresh token in two refreshes at once: one gets new tokens, the other invalid_grant, and the whole family is revoked as for a reuse later', async () => {
-    const { here, there, jar } = await adaAt('Wiki refresh');
+    const { here, there, jar, clientId } = await adaAt('Wiki refresh');
     for (let round = 1; round <= ROUNDS; round += 1) {
       const second = round % 2 === 0 ? there : here;
       const { callback, checks } = await authorize(here, jar);
@@ -113,6 +125,9 @@ eachDatabase('a code or refresh token presented twice at once', (database) => {
       await assert.rejects(client.refreshTokenGrant(here, first.refresh_token), isInvalidGrant);
       await assert.rejects(client.fetchUserInfo(here, refreshed.access_token, userId), `round ${round}: the new access token still works`);
     }
+    const audited = await reusesAudited(clientId);
+    assert.ok(audited.length >= ROUNDS, `${audited.length} audited`);
+    assert.ok(audited.every((entry) => entry.login === 'ada' && entry.presented === 'refresh token'), JSON.stringify(audited));
   });
 
   test('a pushed authorization request signs in once; its request_uri again is refused', async () => {

@@ -49,6 +49,8 @@ export interface OidcObserver {
   failed(error: unknown, requestId: string | undefined): void;
   /** An application's sign-in: `success` when a code was issued, else the OAuth error code the application got. */
   authorization(outcome: string): void;
+  /** A code or refresh token presented again: its sign-in's grant was revoked (and audited). */
+  reused(what: { clientId: string; userId: string | null; presented: string; requestId: string | undefined }): void;
 }
 
 /** The OAuth error code of the provider's answer while Roster's database cannot be reached. */
@@ -106,6 +108,9 @@ const REUSE_LABELS: Readonly<Record<string, string>> = { AuthorizationCode: 'aut
  */
 const GRANT_MODELS = ['AccessToken', 'RefreshToken', 'AuthorizationCode'] as const;
 
+/** The property of a reuse error (the adapter's consume) that names the token's user. */
+const REUSED_BY = 'rosterReusedBy';
+
 function buildProvider(oidc: OidcLibrary, services: Services, options: OidcOptions, jwks: Record<string, unknown>[], cookieKeys: string[]): Provider {
   const { default: Provider, errors, interactionPolicy } = oidc;
   const Base = services.oidc.Adapter;
@@ -131,9 +136,11 @@ function buildProvider(oidc: OidcLibrary, services: Services, options: OidcOptio
       if (await super.consume(id)) return true;
       // A pushed authorization request is used up by the authorization, with no grant yet.
       if (this.#model === 'PushedAuthorizationRequest') throw new errors.InvalidRequestUri('request_uri is invalid, expired, or was already used');
-      const grantId = (await super.find(id))?.grantId;
-      if (typeof grantId === 'string') await revokeGrant(grantId);
-      throw new errors.InvalidGrant(`${REUSE_LABELS[this.#model] ?? this.#model} already used`);
+      const found = await super.find(id);
+      if (typeof found?.grantId === 'string') await revokeGrant(found.grantId);
+      // The user it was issued to, for the audit entry (auditReuses), when the provider has not
+      // set the token as the request's entity.
+      throw Object.assign(new errors.InvalidGrant(`${REUSE_LABELS[this.#model] ?? this.#model} already used`), { [REUSED_BY]: found?.accountId });
     }
     override async find(id: string) {
       if (this.#model === 'Grant') return this.#liveGrant(id);
@@ -306,6 +313,7 @@ function buildProvider(oidc: OidcLibrary, services: Services, options: OidcOptio
     },
   });
   reportOutcomes(provider, options.observer);
+  auditReuses(provider, services, options.observer);
   endRosterSessionOnLogout(provider, services.sessions, (error, requestId) => options.observer?.failed(error, requestId));
   // Only the secret's SHA-256 is stored (directory/applications.ts), and the provider holds it
   // as the client's secret: every presented secret is hashed before the comparison, wherever
@@ -320,6 +328,50 @@ function buildProvider(oidc: OidcLibrary, services: Services, options: OidcOptio
   // The route sets the forwarded protocol and host from ROSTER_BASE_URL (never the client's).
   provider.proxy = true;
   return provider;
+}
+
+/**
+ * Makes a code or refresh token presented again visible: the application only gets
+ * `invalid_grant` ("… already used"), the same as for a user deactivated or moved out of its
+ * groups, while the user's sign-in to it has just been revoked whole (a stolen token, or an
+ * application that refreshes twice at once). An `application.token_reused` audit entry and a
+ * `warn` line say which application, which user and what was presented, whichever detected it:
+ * the provider (one after the other) or the adapter's consume (two at the same moment).
+ */
+function auditReuses(provider: Provider, services: Services, observer: OidcObserver | undefined): void {
+  type Context = {
+    res: { getHeader(name: string): unknown };
+    oidc?: { client?: { clientId: string }; entities?: Record<string, { accountId?: unknown } | undefined> };
+  };
+  // The answer says only "grant request is invalid"; what was wrong is in the error's detail,
+  // seen by the grant.error event while the answer is made.
+  const reuses = new WeakMap<object, { clientId: string; userId: string | null; presented: string }>();
+  provider.on('grant.error', (...args: unknown[]) => {
+    const [ctx, error] = args as [Context, { error?: unknown; error_detail?: unknown; [REUSED_BY]?: unknown } | undefined];
+    const detail = typeof error?.error_detail === 'string' ? error.error_detail : '';
+    const presented = /^(refresh token|authorization code) already (?:used|consumed)$/.exec(detail)?.[1];
+    const clientId = ctx.oidc?.client?.clientId;
+    if (error?.error !== 'invalid_grant' || presented === undefined || clientId === undefined) return;
+    const entities = ctx.oidc?.entities ?? {};
+    const accountId = error[REUSED_BY] ?? (presented === 'refresh token' ? entities.RefreshToken : entities.AuthorizationCode)?.accountId;
+    reuses.set(ctx, { clientId, userId: typeof accountId === 'string' ? accountId : null, presented });
+  });
+  // After the answer is made and before it is sent: the entry is written by the time the
+  // application hears of the revocation.
+  provider.use(async (ctx: Context, next: () => Promise<void>) => {
+    await next();
+    const reuse = reuses.get(ctx);
+    if (reuse === undefined) return;
+    const header = ctx.res.getHeader(REQUEST_ID_HEADER);
+    const requestId = typeof header === 'string' ? header : undefined;
+    observer?.reused({ ...reuse, requestId });
+    try {
+      await services.applications.recordReuse(reuse.clientId, reuse.userId, reuse.presented);
+    } catch (failure) {
+      // The answer stands (the grant is revoked either way); the missing entry is logged.
+      observer?.failed(failure, requestId);
+    }
+  });
 }
 
 /**

@@ -32,6 +32,7 @@ export async function oidcRoutes(app: FastifyInstance, options: OidcOptions & { 
     observer: {
       failed: (error, requestId) => app.log.error({ err: error, requestId }, 'OpenID Connect request failed'),
       authorization: (outcome) => app.metrics.signIn('oidc', outcome),
+      reused: ({ requestId, ...what }) => app.log.warn({ ...what, requestId }, `an application presented a ${what.presented} already used: the user's sign-in to it was revoked (audited as application.token_reused)`),
     },
   });
   const base = new URL(options.baseUrl);
