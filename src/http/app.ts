@@ -21,6 +21,7 @@ import { CLIENT_CLOSED_REQUEST, DATABASE_RETRY_AFTER_SECONDS, apiErrorHandler, s
 import { createReadiness, READINESS_TIMEOUT_MS } from './health.ts';
 import { docsRoutes, loadDocuments, scimDocumentationUrl } from './docs.ts';
 import { REQUEST_TIMEOUT_MS, drainOnClose } from './draining.ts';
+import { announcesBody, enforceBodyDeadline } from './request-bodies.ts';
 import { createAdmission, type Admission, type AdmissionPolicy, type Lane, type Release } from './admission.ts';
 import {
   ACCEPTED_CONTENT_CODINGS,
@@ -78,6 +79,8 @@ export interface AppOptions {
   readonly trustedProxies?: readonly AddressRange[];
   /** How long a streamed answer may wait for its client to take more (streamed.ts STREAM_STALL_MS when unset). */
   readonly streamStallMs?: number;
+  /** How long a request's body may take to arrive (draining.ts REQUEST_TIMEOUT_MS when unset). */
+  readonly bodyDeadlineMs?: number;
 }
 
 /** The probes that must answer however busy the instance is: an orchestrator reads a timeout as "dead". */
@@ -168,6 +171,25 @@ function admit(app: FastifyInstance, admission: Admission, exempt: (request: Fas
   });
   app.addHook('onResponse', async (request) => {
     releases.get(request)?.();
+  });
+  // A body still on its way holds no slot: twenty anonymous sign-in posts trickling a byte every
+  // five seconds held every slot of an instance, and SCIM got 503. Requests in the lane ahead
+  // (a bearer token, checked before their body is read) keep theirs: an IdP's large PUT is
+  // worth its slot. The slot is taken again, in the request's own lane, once the body is in.
+  const bodyArriving = new WeakSet<FastifyRequest>();
+  app.addHook('preParsing', async (request, _reply, payload) => {
+    const release = releases.get(request);
+    if (release === undefined || laneOf(request) === 'ahead' || !announcesBody(request.headers) || request.raw.readableEnded) return payload;
+    release();
+    releases.delete(request);
+    bodyArriving.add(request);
+    return payload;
+  });
+  app.addHook('preValidation', async (request, reply) => {
+    if (!bodyArriving.delete(request)) return;
+    const release = await enter(reply, laneOf(request));
+    if (release === undefined) return reply.code(CLIENT_CLOSED_REQUEST).send();
+    releases.set(request, release);
   });
 }
 
@@ -264,6 +286,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     reply.header('accept-encoding', ACCEPTED_CONTENT_CODINGS).header('connection', 'close');
     throw new UnsupportedContentCodingError(codings);
   });
+  enforceBodyDeadline(app, options.bodyDeadlineMs ?? REQUEST_TIMEOUT_MS);
   // Then the admission limit: a request beyond it costs nothing more than its headers. The
   // probes, and a scrape of /metrics that needs no token, pass: an overloaded instance is when
   // its figures matter most, and they read no database. A scrape with a token is admitted like

@@ -192,6 +192,34 @@ describe('admission of requests into one process', () => {
       assert.match(served.body, /^roster_requests_queued 0$/m);
     });
 
+    test('a request without a token whose body trickles in holds no slot while it arrives, and is served once it is in', async () => {
+      if (!roster.app.server.listening) await roster.app.listen({ port: 0, host: '127.0.0.1' });
+      const address = roster.app.server.address();
+      assert.ok(address !== null && typeof address === 'object');
+      // Three sign-in posts (no cookie, no token) sending their bodies a byte at a time: each used
+      // to hold a slot until its body was in, and here the one slot.
+      const body = 'login=ada&password=wrong';
+      const trickling = await Promise.all([1, 2, 3].map(async () => {
+        const socket = connect(address.port, '127.0.0.1');
+        await new Promise((resolve) => socket.once('connect', resolve));
+        socket.write(`POST /sessions HTTP/1.1\r\nHost: roster\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 3)}`);
+        return socket;
+      }));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const [page, scim] = await Promise.all([
+        roster.app.inject({ method: 'GET', url: '/sessions/new', headers: { accept: 'text/html' } }),
+        roster.app.inject({ method: 'GET', url: `${SCIM}/Users?count=1`, headers: { authorization: `Bearer ${roster.token}` } }),
+      ]);
+      assert.equal(page.statusCode, 200, page.body.slice(0, 200));
+      assert.equal(scim.statusCode, 200, scim.body);
+      // Once the body is in, the post is answered (a sign-in form without its CSRF token: 403).
+      const socket = trickling[0]!;
+      const answered = new Promise<string>((resolve) => socket.once('data', (chunk: Buffer) => resolve(chunk.toString('latin1'))));
+      socket.write(body.slice(3));
+      assert.match(await answered, /^HTTP\/1\.1 4\d\d /);
+      for (const other of trickling) other.destroy();
+    });
+
     test('a console page beyond the limit is an HTML 503 page', async () => {
       const slow = slowCreate('third-slow@example.com');
       await new Promise((resolve) => setTimeout(resolve, 50));
@@ -203,5 +231,52 @@ describe('admission of requests into one process', () => {
       assert.equal(page.headers['retry-after'], '1');
       assert.match(page.body, /Temporarily unavailable/);
     });
+  });
+});
+
+describe('a request body that does not arrive in time', () => {
+  let roster: TestApp;
+  before(async () => {
+    roster = await startTestApp({ app: { bodyDeadlineMs: 300 } });
+    await roster.app.listen({ port: 0, host: '127.0.0.1' });
+  });
+  after(async () => roster.close());
+
+  test('its connection is closed at the deadline; a body that arrives in time, or a request without one, is answered', async () => {
+    const address = roster.app.server.address();
+    assert.ok(address !== null && typeof address === 'object');
+    const open = async (head: string) => {
+      const socket = connect(address.port, '127.0.0.1');
+      await new Promise((resolve) => socket.once('connect', resolve));
+      const received: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => received.push(chunk));
+      const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now())));
+      socket.write(head);
+      return { socket, closed, text: () => Buffer.concat(received).toString('latin1') };
+    };
+    const started = Date.now();
+    // Node's requestTimeout, given to Fastify, let such a body trickle for minutes past it.
+    const late = await open(`POST /sessions HTTP/1.1\r\nHost: roster\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nlogin=`);
+    const lateScim = await open(`POST ${SCIM}/Users HTTP/1.1\r\nHost: roster\r\nAuthorization: Bearer ${roster.token}\r\nContent-Type: application/scim+json\r\nContent-Length: 100\r\n\r\n{"sch`);
+    for (const connection of [late, lateScim]) {
+      const closedAt = await Promise.race([connection.closed, new Promise<number>((resolve) => setTimeout(() => resolve(-1), 5000))]);
+      assert.ok(closedAt > 0, 'the connection is still open 5 s after a 0.3 s deadline');
+      assert.ok(closedAt - started >= 250, `closed after ${closedAt - started} ms`);
+      assert.equal(connection.text(), '', 'no answer was made from half a body');
+    }
+    // In time, even in two parts: answered.
+    const body = JSON.stringify(userBody('in-time@example.com'));
+    const inTime = await open(`POST ${SCIM}/Users HTTP/1.1\r\nHost: roster\r\nAuthorization: Bearer ${roster.token}\r\nContent-Type: application/scim+json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.slice(0, 10)}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    inTime.socket.write(body.slice(10));
+    await inTime.closed;
+    assert.match(inTime.text(), /^HTTP\/1\.1 201 /);
+    // A request without a body on a connection kept open past the deadline is not cut.
+    const idle = await open(`GET /healthz HTTP/1.1\r\nHost: roster\r\n\r\n`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.match(idle.text(), /^HTTP\/1\.1 200 /);
+    idle.socket.write(`GET /livez HTTP/1.1\r\nHost: roster\r\nConnection: close\r\n\r\n`);
+    await idle.closed;
+    assert.equal(idle.text().match(/HTTP\/1\.1 200 /g)?.length, 2);
   });
 });
