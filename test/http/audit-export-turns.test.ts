@@ -6,12 +6,15 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { request as httpRequest, type ClientRequest } from 'node:http';
+import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { after, before, test } from 'node:test';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { eachDatabase } from '../support/databases.ts';
+import { captureLog, type LogCapture } from '../support/log-capture.ts';
 
 const ENTRIES = 20_000;
+/** The stall deadline of this suite's server (60 s in production). */
+const STALL_MS = 2000;
 
 /**
  * A client in a process of its own, reading the export as fast as it arrives: at its first
@@ -50,8 +53,10 @@ function readExport(base: string, token: string): Promise<{ lines: number; statu
 eachDatabase('GET /api/v2/audit-logs/export of a large log', (database) => {
   let roster: TestApp;
   let base: string;
+  let log: LogCapture;
   before(async () => {
-    roster = await startTestApp({ database, scim: false });
+    log = captureLog();
+    roster = await startTestApp({ database, scim: false, logger: { level: 'info', stream: log.stream }, app: { streamStallMs: STALL_MS } });
     const at = new Date().toISOString();
     for (let start = 0; start < ENTRIES; start += 1000) {
       const rows = Array.from({ length: 1000 }, (_, i) => ({
@@ -104,6 +109,45 @@ eachDatabase('GET /api/v2/audit-logs/export of a large log', (database) => {
       assert.equal(((await answered.json()) as { auditLogs: unknown[] }).auditLogs.length, 1);
     } finally {
       for (const asked of stalled) asked.destroy();
+    }
+  });
+
+  test('a download whose client stops reading is cut at the stall deadline, with a warning: it held its slot of the admission limit for as long as it stalled', async () => {
+    // More than the sockets' buffers take (the log so far fits in them: the server is done with
+    // it before the client reads a byte): 40,000 more entries of about a kilobyte.
+    const details = JSON.stringify({ note: 'x'.repeat(1000) });
+    const at = new Date().toISOString();
+    for (let start = 0; start < 40_000; start += 1000) {
+      await roster.services.store.db.insertInto('audit_events').values(Array.from({ length: 1000 }, (_, i) => ({ at, actor: 'cli', actor_user: null, action: 'setting.changed', target_type: 'setting', target_id: `bulk-${start + i}`, details }))).execute();
+    }
+    const warned = () => log.lines.map((line) => JSON.parse(line) as { level: number; msg: string }).filter((line) => line.level === 40 && line.msg.includes('stopped reading an audit export')).length;
+    const before = warned();
+    let response: IncomingMessage | undefined;
+    const asked = httpRequest(`${base}/api/v2/audit-logs/export`, { headers: { authorization: `Bearer ${roster.token}` } }, (answer) => {
+      answer.pause();
+      response = answer;
+    });
+    asked.on('error', () => {});
+    asked.end();
+    try {
+      const started = Date.now();
+      // The server's side (a paused client sees nothing until it reads again): its warning.
+      while (warned() === before && Date.now() - started < 15_000) await new Promise((resolve) => setTimeout(resolve, 50));
+      const waited = Date.now() - started;
+      assert.equal(warned(), before + 1, 'one warning that the client stopped reading');
+      assert.ok(waited >= STALL_MS - 500 && waited < STALL_MS + 1400, `cut after ${waited} ms`);
+      // Reading again, the client finds the download cut short.
+      assert.ok(response !== undefined);
+      const cut = await new Promise<boolean>((resolve) => {
+        response!.on('data', () => {});
+        response!.once('end', () => resolve(!response!.complete));
+        response!.once('error', () => resolve(true));
+        response!.once('aborted', () => resolve(true));
+        response!.resume();
+      });
+      assert.equal(cut, true, 'the download ended as if complete');
+    } finally {
+      asked.destroy();
     }
   });
 });

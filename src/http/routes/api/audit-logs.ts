@@ -1,5 +1,6 @@
 /** `GET /api/v2/audit-logs`: the audit trail, filtered and paged; `/export`: all of it, streamed. */
 import { Readable } from 'node:stream';
+import { takenInTime } from '../../stalls.ts';
 import type { FastifyInstance } from 'fastify';
 import { AUDIT_TARGET_TYPES, parseEventFilter, parseExportFormat, type AuditLog } from '../../../directory/audit-log.ts';
 import { rejected } from '../../../errors.ts';
@@ -96,7 +97,9 @@ export function auditLogRoutes(app: FastifyInstance, auditLog: AuditLog): void {
     const format = parseExportFormat(optionalString(request.query, 'format'));
     const filter = parseEventFilter(request.query);
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-    const lines = Readable.from(auditLog.exportLines(filter, format));
+    // One batch in the buffer, each to be taken in time: a stalled download holds its slot of
+    // the admission limit for at most STREAM_STALL_MS, not for as long as it stalls.
+    const lines = Readable.from(takenInTime(auditLog.exportLines(filter, format), reply, reply.server.streamStallMs, 'an audit export'), { highWaterMark: 1 });
     // Headers are sent with the first line: a database failure after that can only cut the
     // download short, so it is logged here.
     lines.on('error', (error) => request.log.error({ err: error }, 'audit-log export failed part-way'));

@@ -19,6 +19,7 @@ import type { CursorScope } from '../../../scim/cursor.ts';
 import type { ListCursors } from '../../../directory/list-cursors.ts';
 import type { Page, PageRequest } from '../../../directory/paging.ts';
 import { readList, type ListRequest } from './common.ts';
+import { takenInTime } from '../../stalls.ts';
 
 /**
  * How long a streamed answer waits for its client to take more of it before the connection is
@@ -123,14 +124,10 @@ export function sendStreamed(
     held.end().catch((error: unknown) => reply.log.error({ err: error }, 'ending a held read failed'));
   };
   reply.raw.once('close', end);
-  // No byte taken by the socket for this long: the client is not reading (see STREAM_STALL_MS).
-  reply.raw.setTimeout(reply.server.streamStallMs, () => {
-    reply.log.warn({ stallMs: reply.server.streamStallMs }, 'the client stopped reading a streamed answer: its connection is closed');
-    reply.raw.destroy();
-  });
   async function* pieces(): AsyncGenerator<string> {
     try {
-      yield* text;
+      // A piece not taken in time: the client is not reading (see STREAM_STALL_MS).
+      yield* takenInTime(text, reply, reply.server.streamStallMs, 'a streamed answer');
     } finally {
       end();
     }
