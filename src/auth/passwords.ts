@@ -5,6 +5,7 @@
  * sign-in to store a new one (see directory/password-check.ts).
  */
 import { randomBytes, scrypt as scryptCallback, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { RetryLaterError } from '../errors.ts';
 
 /**
  * OWASP's Password Storage Cheat Sheet (2025): scrypt with N=2^17, r=8, p=1. That is 128 MiB
@@ -23,13 +24,24 @@ const MAX_STORED = { N: 2 ** 20, r: 16, p: 16 } as const;
  * most 2 × 128 MiB of memory; the others wait their turn (libuv's pool would run 4 at once).
  */
 const MAX_CONCURRENT_HASHES = 2;
+/**
+ * Hashes that may wait for one of those: about a second of work at a quarter of a second each.
+ * Beyond, a check is refused as busy at once (a 503 with Retry-After) instead of queueing: each
+ * waiting check holds a request slot of its own, and sign-ins spread over many addresses (past
+ * the per-address backoff) waited up to 47 s each, taking every slot from SCIM.
+ */
+export const MAX_WAITING_HASHES = 8;
 
 let running = 0;
 const waiting: Array<() => void> = [];
 
 async function withHashSlot<T>(work: () => Promise<T>): Promise<T> {
-  if (running >= MAX_CONCURRENT_HASHES) await new Promise<void>((resolve) => waiting.push(resolve));
-  else running += 1;
+  if (running >= MAX_CONCURRENT_HASHES) {
+    if (waiting.length >= MAX_WAITING_HASHES) throw new RetryLaterError('busy', 2, 'Too many password checks are in progress on this instance: try again in a few seconds.');
+    await new Promise<void>((resolve) => waiting.push(resolve));
+  } else {
+    running += 1;
+  }
   try {
     return await work();
   } finally {

@@ -26,7 +26,11 @@ export function createPasswordCheck(store: Store) {
       const user = await users.findByLogin(store.db, login);
       const stored = user && user.active && user.local && user.scimId === null ? await users.passwordHashOf(store.db, user.id) : null;
       if (!user || stored === null) {
-        decoy ??= hashPassword('roster decoy password');
+        // Made once; a making refused as busy is tried again by the next check, not kept.
+        decoy ??= hashPassword('roster decoy password').catch((error: unknown) => {
+          decoy = undefined;
+          throw error;
+        });
         await verifyPassword(password, await decoy);
         return undefined;
       }
