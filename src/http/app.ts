@@ -404,7 +404,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.get('/healthz', { config: { healthCheck: true } }, async (_request, reply) => {
     if (await ready()) return { status: 'ok' };
     reply.header('retry-after', String(DATABASE_RETRY_AFTER_SECONDS));
-    return reply.code(503).send({ status: 'unavailable', detail: 'The database does not answer.' });
+    // Told apart for operators: a pool lent out whole (slow or stalled requests holding every
+    // connection) is not a database that is down.
+    const pool = options.services.store.poolUse();
+    const detail = pool !== undefined && pool.total >= pool.max && pool.idle === 0 && pool.waiting > 0
+      ? `Every connection of this instance's database pool is in use (${pool.max} of ROSTER_DATABASE_POOL_SIZE=${pool.max}, ${pool.waiting} queries waiting): this instance's requests are held up; the database itself may be answering.`
+      : 'The database does not answer.';
+    return reply.code(503).send({ status: 'unavailable', detail });
   });
   app.get('/livez', { config: { healthCheck: true } }, async () => ({ status: 'ok' }));
 

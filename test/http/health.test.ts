@@ -1,5 +1,8 @@
 /** The readiness check behind /healthz: cached, bounded in time; /livez needs nothing. */
 import assert from 'node:assert/strict';
+import { sql } from 'kysely';
+import { POSTGRES_URL, createTestDatabase } from '../support/databases.ts';
+import type { DatabaseLocation } from '../../src/store/index.ts';
 import { describe, test } from 'node:test';
 import { createReadiness } from '../../src/http/health.ts';
 import { startTestApp } from '../support/app.ts';
@@ -46,6 +49,31 @@ describe('readiness and liveness', () => {
       assert.ok(Number(health.headers['retry-after']) >= 1);
     } finally {
       await roster.app.close();
+    }
+  });
+
+  test('on PostgreSQL, a pool lent out whole is told apart from a database that does not answer', { skip: POSTGRES_URL === undefined ? 'PostgreSQL skipped: set ROSTER_TEST_POSTGRES_URL to run it' : false }, async () => {
+    const scratch = await createTestDatabase('postgres');
+    const location = { ...scratch.location, poolSize: 2 } as DatabaseLocation;
+    const roster = await startTestApp({ location, scim: false });
+    const held: Array<() => void> = [];
+    try {
+      // Two requests' transactions hold both connections (slow clients of streamed answers do).
+      const holding = [1, 2].map(() => roster.services.store.db.transaction().execute(async (trx) => {
+        await sql`SELECT 1`.execute(trx);
+        await new Promise<void>((resolve) => held.push(resolve));
+      }));
+      while (held.length < 2) await new Promise((resolve) => setTimeout(resolve, 20));
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      const health = await roster.app.inject({ method: 'GET', url: '/healthz' });
+      assert.equal(health.statusCode, 503);
+      assert.match(health.json().detail, /^Every connection of this instance's database pool is in use \(2 of ROSTER_DATABASE_POOL_SIZE=2, \d+ queries waiting\)/);
+      for (const release of held) release();
+      await Promise.all(holding);
+    } finally {
+      for (const release of held) release();
+      await roster.close();
+      await scratch.drop();
     }
   });
 });
