@@ -90,7 +90,7 @@ const EXPORT_BATCH = 1000;
 /** Entries deleted per transaction by `purge`. */
 const PURGE_BATCH = 250;
 /** The action of the entry that says what a clean-up of the audit trail deleted. */
-export const PURGED_ACTION = 'audit.purged';
+const PURGED_ACTION = 'audit.purged';
 
 /** The formats of an export: CSV for spreadsheets, JSON lines for programs. */
 export const EXPORT_FORMATS = ['csv', 'jsonl'] as const;
