@@ -118,7 +118,7 @@ ${textField({ name: 'to', label: FILTER_FIELDS.to.label, value: value('to'), spe
 <div class="actions">${submitButton('Filter', { tone: 'primary' })} <a class="button default" href="${AUDIT_PATH}">Clear</a></div>
 </form>
 <p class="export">Export ${Object.keys(filters).length > 0 ? 'the entries these filters select' : 'the whole log'}: <a href="${exportHref('csv', filters)}" download>CSV</a> · <a href="${exportHref('jsonl', filters)}" download>JSON lines</a></p>
-<p class="hint">Kept for ever unless <code>ROSTER_AUDIT_RETENTION_DAYS</code> is set; each clean-up past it then leaves an <code>audit.purged</code> entry saying how many entries went, and from when.</p>
+<p class="hint">Kept for ever unless <code>ROSTER_AUDIT_RETENTION_DAYS</code> is set; each clean-up then leaves an <code>audit.purged</code> entry.</p>
 ${list}`;
     return sendPage(request, reply, { status, title: 'Audit log', body, ...(refusal !== undefined ? { errors: refusalSummary(refusal, FILTER_FIELDS, 'These filters cannot be used') } : {}) });
   });
