@@ -210,8 +210,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     logController: new RequestLogController({ requestIdLogLabel: 'requestId' }),
     genReqId: (request) => requestIdOf(request.headers[REQUEST_ID_HEADER]),
     bodyLimit: options.maxBodySize ?? DEFAULT_BODY_LIMIT,
-    // A request must have arrived within this; while stopping, requests still coming in on open
-    // connections are refused in the shape of their API, not Fastify's (draining.ts).
+    // Node's own check, kept; the body deadline is enforced by request-bodies.ts, which this did
+    // not. While stopping, requests still coming in on open connections are refused in the
+    // shape of their API, not Fastify's (draining.ts).
     requestTimeout: REQUEST_TIMEOUT_MS,
     return503OnClosing: false,
     // IdPs put spaces as `+` and percent-encode filters; Fastify's default parser handles both.

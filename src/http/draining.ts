@@ -18,10 +18,11 @@ import { RetryLaterError } from '../errors.ts';
 export const SHUTDOWN_DEADLINE_MS = 20_000;
 
 /**
- * How long a request may take to arrive, headers and body (Node's requestTimeout, which Fastify
- * turns off): a client that trickles bytes cannot hold a slot of the admission limit, or a
- * stopping process, forever. Node's own default; the 20 MiB default body limit fits in it at
- * about 0.6 Mbit/s. Counted until the body has been read, not while the answer is computed.
+ * How long a request's body may take to arrive after its headers, enforced by
+ * request-bodies.ts (Node's requestTimeout, also given this value, did not cut a body trickled
+ * a byte at a time): a client that trickles bytes cannot hold a connection, or a stopping
+ * process, forever. Node's own default; the 20 MiB default body limit fits in it at about
+ * 0.6 Mbit/s. Counted until the body has been read, not while the answer is computed.
  */
 export const REQUEST_TIMEOUT_MS = 300_000;
 
