@@ -564,6 +564,8 @@ eachDatabase('OpenID Connect provider on', (database) => {
     const asked = await follow(app, location, jar);
     assert.equal(asked.status, 200);
     assert.match(asked.body, /Sign out of Roster and the applications you signed in to through it\?/);
+    // It does not promise more than it does: grants with offline access outlive it.
+    assert.match(asked.body, /allowed to stay connected while you are away \(offline access\) keep that access; <strong>Sign out everywhere<\/strong>/);
     assert.ok(await app.services.sessions.find(rosterSession), 'nothing is signed out before the answer');
     const xsrf = /name="xsrf" value="([^"]+)"/.exec(asked.body)?.[1];
     assert.ok(xsrf, asked.body.slice(0, 500));
