@@ -10,13 +10,14 @@
  * Both are made from the rows the change actually inserted or deleted, set-based, so that a
  * 100k-member replace never brings the group into memory and a member kept is not touched.
  */
-import { sql, type ExpressionBuilder, type RawBuilder } from 'kysely';
+import { sql, type ExpressionBuilder, type RawBuilder, type SelectQueryBuilder } from 'kysely';
 import type { DialectAdapter } from './dialect.ts';
 import { compiledOnce } from './compiled.ts';
 import type { Executor } from './executor.ts';
 import type { HeldSnapshot } from './held-snapshot.ts';
 import { membershipEvents, type EventStamp } from './journal.ts';
 import type { Database } from './tables.ts';
+import { turnOfEventLoop } from './turn.ts';
 import { caseKey } from '../text.ts';
 
 /** A member or a group as SCIM shows it: its SCIM id and a display name. */
@@ -72,6 +73,16 @@ const CHUNK = 500;
  * ids in one IN list, so that the members come back in the order of a full read.
  */
 export const MEMBER_LOOKUP_IDS = CHUNK;
+
+/**
+ * How many members one statement of a large member change adds or removes on SQLite, where a
+ * statement runs in this process and holds every socket of the server until it ends: the
+ * 100,000 members of an IdP's first push of a big group were one INSERT with its events, 2.5–3 s
+ * without an answer to anything, `/livez` included (15 s on a loaded machine), and a replace
+ * dropping half of them one DELETE of 0.6 s. In slices with a turn of the event loop between
+ * them (the transaction stays one), each holds the server a few tens of milliseconds.
+ */
+const MEMBERS_PER_STATEMENT = 5_000;
 
 function chunks<T>(items: readonly T[]): T[][] {
   const result: T[][] = [];
@@ -267,6 +278,54 @@ export function createMembershipQueries(dialect: DialectAdapter) {
     return sql`su.scim_id IN (${sql.join(scimIds)})`;
   }
 
+  /**
+   * Applies a member change to everything at once on PostgreSQL (one statement, its rows locked
+   * in one order: see markChanged); on SQLite slice after slice of MEMBERS_PER_STATEMENT keys
+   * of `column` (keys in order, read from an index by `keys`), with a turn of the event loop
+   * between slices, in the one transaction all the same. `change` gets the slice's condition on
+   * `column` (empty for everything); returns the rows changed in all.
+   */
+  async function inSlices(
+    db: Executor,
+    column: string,
+    keys: (after: string | undefined) => SelectQueryBuilder<Database, keyof Database, { key: string }>,
+    change: (slice: RawBuilder<unknown>) => Promise<number>,
+  ): Promise<number> {
+    if (dialect.remoteStatements) return change(sql``);
+    let changed = 0;
+    let after: string | undefined;
+    for (;;) {
+      const last = await keys(after).offset(MEMBERS_PER_STATEMENT - 1).limit(1).executeTakeFirst();
+      const from = after === undefined ? sql`` : sql` AND ${sql.ref(column)} > ${after}`;
+      changed += await change(last === undefined ? from : sql`${from} AND ${sql.ref(column)} <= ${last.key}`);
+      if (last === undefined) return changed;
+      after = last.key;
+      await turnOfEventLoop();
+    }
+  }
+
+  /** The SCIM ids staged in `batch` after `after`, in order (the staged rows' key), for inSlices. */
+  function stagedKeys(db: Executor, batch: string) {
+    return (after: string | undefined) =>
+      db
+        .selectFrom('staged_members')
+        .select('scim_id as key')
+        .where('batch', '=', batch)
+        .$if(after !== undefined, (query) => query.where('scim_id', '>', after ?? ''))
+        .orderBy('scim_id');
+  }
+
+  /** The user ids of a group's members after `after`, in order (the memberships' key), for inSlices. */
+  function memberKeys(db: Executor, groupId: string) {
+    return (after: string | undefined) =>
+      db
+        .selectFrom('memberships')
+        .select('user_id as key')
+        .where('group_id', '=', groupId)
+        .$if(after !== undefined, (query) => query.where('user_id', '>', after ?? ''))
+        .orderBy('user_id');
+  }
+
   return {
     /** Whether the database locks rows (PostgreSQL): the change-row lock below is then needed. */
     locksRows: dialect.supportsRowLocks,
@@ -317,7 +376,7 @@ export function createMembershipQueries(dialect: DialectAdapter) {
 
     /** Removes every member of a group, with one `group.user_removed` event each. */
     async removeAll(db: Executor, groupId: string, stamp: EventStamp): Promise<number> {
-      return deleteWithEvents(db, stamp, sql`group_id = ${groupId}`);
+      return inSlices(db, 'user_id', memberKeys(db, groupId), (slice) => deleteWithEvents(db, stamp, sql`group_id = ${groupId}${slice}`));
     },
 
     /**
@@ -338,6 +397,8 @@ export function createMembershipQueries(dialect: DialectAdapter) {
       for (let start = 0; start < scimIds.length; start += CHUNK) {
         const rows = scimIds.slice(start, start + CHUNK).map((scimId, index) => ({ batch, scim_id: scimId, position: start + index }));
         await db.insertInto('staged_members').values(rows).onConflict((conflict) => conflict.columns(['batch', 'scim_id']).doNothing()).execute();
+        // On SQLite, others are answered between slices, as in the changes (MEMBERS_PER_STATEMENT).
+        if (!dialect.remoteStatements && (start + CHUNK) % MEMBERS_PER_STATEMENT === 0) await turnOfEventLoop();
       }
     },
 
@@ -441,26 +502,28 @@ export function createMembershipQueries(dialect: DialectAdapter) {
         ON CONFLICT (user_id) DO UPDATE SET changes = user_membership_changes.changes`.execute(db);
     },
 
-    /** Adds the staged users that are not members yet, with their events. Returns how many. */
+    /** Adds the staged users that are not members yet, with their events (in slices: inSlices). Returns how many. */
     async addStaged(db: Executor, groupId: string, batch: string, now: string, stamp: EventStamp): Promise<number> {
-      const candidates = sql`FROM staged_members s JOIN scim_users su ON su.scim_id = s.scim_id WHERE s.batch = ${batch}`;
-      return changeWithEvents(
-        db,
-        'group.user_added',
-        stamp,
-        sql`INSERT INTO memberships (group_id, user_id, created_at) SELECT ${groupId}, su.user_id, ${now} ${candidates} ON CONFLICT (group_id, user_id) DO NOTHING`,
-        sql`SELECT ${groupId} AS group_id, su.user_id AS user_id ${candidates} AND NOT EXISTS (SELECT 1 FROM memberships m WHERE m.group_id = ${groupId} AND m.user_id = su.user_id)`,
-      );
+      return inSlices(db, 's.scim_id', stagedKeys(db, batch), (slice) => {
+        const candidates = sql`FROM staged_members s JOIN scim_users su ON su.scim_id = s.scim_id WHERE s.batch = ${batch}${slice}`;
+        return changeWithEvents(
+          db,
+          'group.user_added',
+          stamp,
+          sql`INSERT INTO memberships (group_id, user_id, created_at) SELECT ${groupId}, su.user_id, ${now} ${candidates} ON CONFLICT (group_id, user_id) DO NOTHING`,
+          sql`SELECT ${groupId} AS group_id, su.user_id AS user_id ${candidates} AND NOT EXISTS (SELECT 1 FROM memberships m WHERE m.group_id = ${groupId} AND m.user_id = su.user_id)`,
+        );
+      });
     },
 
-    /** Removes the staged users from the group, with their events. Returns how many. */
+    /** Removes the staged users from the group, with their events (in slices: inSlices). Returns how many. */
     async removeStaged(db: Executor, groupId: string, batch: string, stamp: EventStamp): Promise<number> {
-      return deleteWithEvents(db, stamp, sql`group_id = ${groupId} AND ${staged(batch, true)}`);
+      return inSlices(db, 'user_id', memberKeys(db, groupId), (slice) => deleteWithEvents(db, stamp, sql`group_id = ${groupId}${slice} AND ${staged(batch, true)}`));
     },
 
-    /** Removes every member that is not staged (the first half of a replace), with their events. */
+    /** Removes every member that is not staged (the first half of a replace), with their events (in slices: inSlices). */
     async keepOnlyStaged(db: Executor, groupId: string, batch: string, stamp: EventStamp): Promise<number> {
-      return deleteWithEvents(db, stamp, sql`group_id = ${groupId} AND ${staged(batch, false)}`);
+      return inSlices(db, 'user_id', memberKeys(db, groupId), (slice) => deleteWithEvents(db, stamp, sql`group_id = ${groupId}${slice} AND ${staged(batch, false)}`));
     },
 
     /** Forgets a batch; call it before the transaction ends. */
