@@ -236,7 +236,7 @@ export function createPasswordSignIn(store: Store, passwordCheck: PasswordCheck,
           const now = new Date();
           await release(trx, keys, now.getTime());
           await signIns.touchLastConnection(trx, user.id, now.toISOString());
-          await journal.record(trx, actor, { action: 'session.password_sign_in', targetType: 'user', targetId: user.id, details: { login: user.login, ...fromKnownBrowser } }, now.toISOString());
+          await journal.record(trx, { ...actor, user: user.login }, { action: 'session.password_sign_in', targetType: 'user', targetId: user.id, details: { login: user.login, ...fromKnownBrowser } }, now.toISOString());
           return rememberBrowser(trx, user.id, attempt.browser, knownBrowser, now);
         });
         return { ok: true, user, browser };

@@ -251,13 +251,13 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
 
     /** Lets the person in or not; writes the user (JIT), the attempt, the last connection and the audit event. */
     async signIn(identity: SignInIdentity): Promise<SignInResult> {
-      const actor: Actor = { kind: 'saml', login: identity.login };
+      const asserted: Actor = { kind: 'saml', login: identity.login };
       return store.db.transaction().execute(async (trx): Promise<SignInResult> => {
         const now = new Date().toISOString();
         const decision = await decide(trx, identity);
         if (!decision.ok) {
           await remember(trx, identity, 'refused', decision.reason, now);
-          await journal.record(trx, actor, {
+          await journal.record(trx, asserted, {
             action: 'saml.sign_in_refused',
             targetType: 'user',
             targetId: decision.user?.id ?? null,
@@ -266,6 +266,8 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
           return { ok: false, reason: decision.reason, message: decision.message };
         }
         const login = identity.login ?? '';
+        // From here on the actor is the user signed in as, by its stored login (actorLogin).
+        const actor: Actor = { ...asserted, user: decision.create ? login : (decision.user?.login ?? login) };
         let userId: string;
         const details: Record<string, unknown> = { login };
         if (decision.create) {

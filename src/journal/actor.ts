@@ -11,10 +11,14 @@ export type Actor =
   | { readonly kind: 'token'; readonly name: string; readonly userId?: string | null; readonly login?: string | null }
   /** A signed-in user acting through their session. */
   | { readonly kind: 'session'; readonly userId: string; readonly login: string }
-  /** A browser signing in through SAML, named by the login its assertion carried (if any). */
-  | { readonly kind: 'saml'; readonly login: string | null }
-  /** A browser signing in with a local account's password, named by the login it typed. */
-  | { readonly kind: 'password'; readonly login: string }
+  /**
+   * A browser signing in through SAML, named by the login its assertion carried (if any);
+   * `user` is the login of the user it signed in as, spelled as stored (the assertion's may
+   * differ in case or in Unicode form), once known.
+   */
+  | { readonly kind: 'saml'; readonly login: string | null; readonly user?: string }
+  /** A browser signing in with a local account's password, named by the login it typed; `user` as for SAML. */
+  | { readonly kind: 'password'; readonly login: string; readonly user?: string }
   | { readonly kind: 'cli' }
   | { readonly kind: 'system' };
 
@@ -36,15 +40,21 @@ export function describeActor(actor: Actor): string {
   }
 }
 
-/** The login of the user behind an actor (a token's owner, a session's user), or null. */
+/**
+ * The login of the user behind an actor (a token's owner, a session's user, the user a sign-in
+ * signed in as; a refused sign-in's login as sent), or null. The audit trail's `actorUser`, which
+ * its `actor` filter matches: spelled as stored, so that one filter finds every sign-in of a user
+ * however the IdP or the user spelled the login.
+ */
 export function actorLogin(actor: Actor): string | null {
   switch (actor.kind) {
     case 'token':
       return actor.login ?? null;
     case 'session':
+      return actor.login;
     case 'saml':
     case 'password':
-      return actor.login;
+      return actor.user ?? actor.login;
     case 'cli':
     case 'system':
       return null;
