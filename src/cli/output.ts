@@ -5,9 +5,12 @@
  * escape sequence (ESC), so every table cell and every name the CLI prints goes through here.
  */
 
-// C0 and C1 controls (TAB and LF included), and the Unicode characters that reorder or break
-// what a terminal shows (bidirectional overrides and isolates, line and paragraph separators).
-const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+// C0 and C1 controls (TAB and LF included), the Unicode characters that reorder or break what a
+// terminal shows (bidirectional marks, overrides and isolates, the Arabic letter mark, line and
+// paragraph separators), and the invisible ones that make two names look alike (zero-width space,
+// word joiner, byte-order mark: `zero\u200bwidth` beside `zerowidth`). The zero-width joiner and
+// non-joiner stay: emoji sequences and several scripts need them.
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200b\u200e\u200f\u2028\u2029\u202a-\u202e\u2060\u2066-\u2069\ufeff]/g;
 
 /** `text` made safe for a terminal and for one cell: each control character shown as `\xNN` (or `\uNNNN`). */
 export function printable(text: string): string {

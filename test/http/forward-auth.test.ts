@@ -149,6 +149,16 @@ eachDatabase('forward auth', (database) => {
     assert.equal(traefik.headers['cache-control'], 'no-store');
     const nginx = await verify('?redirect=true', { 'x-original-url': 'https://grafana.example.org/d/1' });
     assert.equal(nginx.headers.location, signInOf('https://grafana.example.org/d/1'));
+    // A path passed on as raw UTF-8 bytes (what a client that does not percent-encode sends):
+    // Node reads header bytes as Latin-1; the browser must come back to /été, not /Ã©té.
+    const rawUtf8 = (text: string) => Buffer.from(text, 'utf8').toString('latin1');
+    const accented = await verify('?redirect=true', { 'x-original-url': rawUtf8('https://grafana.example.org/été?q=zoë') });
+    assert.equal(accented.headers.location, signInOf('https://grafana.example.org/%C3%A9t%C3%A9?q=zo%C3%AB'));
+    const forwardedRaw = await verify('?redirect=true', { ...forwarded, 'x-forwarded-uri': rawUtf8('/dashboards/été') });
+    assert.equal(forwardedRaw.headers.location, signInOf('https://app.roster.test/dashboards/%C3%A9t%C3%A9'));
+    // Latin-1 bytes that are no UTF-8 stay as read.
+    const latin1 = await verify('?redirect=true', { 'x-original-url': 'https://grafana.example.org/\u00e9' });
+    assert.equal(latin1.headers.location, signInOf('https://grafana.example.org/%C3%A9'));
     const unknown = await verify('?redirect=true');
     assert.equal(unknown.headers.location, `${BASE_URL}/sessions/new`);
     // Signed in, the answer is the same as without redirect.

@@ -48,6 +48,23 @@ export function headerValue(text: string, options: { readonly encodeComma?: bool
   return `${'%20'.repeat(lead.length)}${encoded}${'%20'.repeat(trail.length)}`;
 }
 
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * A header's text as the proxy meant it. Node reads header bytes as Latin-1; a proxy that passes
+ * a path on without percent-encoding it (`X-Original-URL: /été` from a client that sent raw
+ * UTF-8) sends UTF-8 bytes, which would come back to the browser as `/Ã©té`. Bytes that are
+ * valid UTF-8 are read as such; anything else stays as Node read it.
+ */
+function headerText(value: string): string {
+  if (!/[\u0080-\u00ff]/.test(value) || /[^\u0000-\u00ff]/.test(value)) return value;
+  try {
+    return utf8.decode(Buffer.from(value, 'latin1'));
+  } catch {
+    return value;
+  }
+}
+
 /** The original URL the proxy asks about: nginx's X-Original-URL, else X-Forwarded-Proto/Host/Uri (Traefik, Caddy). */
 function originalUrl(request: FastifyRequest): string | undefined {
   const header = (name: string): string | undefined => {
@@ -57,12 +74,12 @@ function originalUrl(request: FastifyRequest): string | undefined {
     return first === undefined || first === '' ? undefined : first.split(',')[0]?.trim();
   };
   const original = request.headers['x-original-url'];
-  if (typeof original === 'string' && original !== '') return original;
+  if (typeof original === 'string' && original !== '') return headerText(original);
   const host = header('x-forwarded-host');
   if (host === undefined) return undefined;
   const proto = header('x-forwarded-proto') ?? 'https';
   const uri = request.headers['x-forwarded-uri'];
-  return `${proto}://${host}${typeof uri === 'string' && uri.startsWith('/') ? uri : '/'}`;
+  return `${proto}://${headerText(host)}${typeof uri === 'string' && uri.startsWith('/') ? headerText(uri) : '/'}`;
 }
 
 type Outcome =
