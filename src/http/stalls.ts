@@ -36,6 +36,11 @@ export async function* takenInTime<T>(text: AsyncIterable<T>, reply: FastifyRepl
     if (!reply.raw.writableFinished && !reply.raw.destroyed) {
       arm();
       const last = timer;
+      // A streamed answer already has ten 'close' listeners by then (the request log, metrics,
+      // the admission slot, graceful shutdown, the held snapshot, the stream pipeline), Node's
+      // default maximum: one more would print a MaxListenersExceededWarning, a memory leak to
+      // anyone reading the logs, for every such answer. They are bounded per response.
+      reply.raw.setMaxListeners(Math.max(reply.raw.getMaxListeners(), reply.raw.listenerCount('close') + 1));
       reply.raw.once('close', () => clearTimeout(last));
     }
   }

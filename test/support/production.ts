@@ -157,6 +157,18 @@ export async function checkCompiledServer(directory: string): Promise<void> {
     assert.equal(((await discovery.json()) as { issuer: string }).issuer, base);
     assert.equal(samlLogin.status, 302, await samlLogin.clone().text());
     assert.ok((samlLogin.headers.get('location') ?? '').startsWith(`${TEST_IDP.loginUrl}?SAMLRequest=`));
+
+    // A streamed answer (a group's creation shows its members as they are read) leaves nothing on
+    // stderr: it printed a MaxListenersExceededWarning for every one, read as a memory leak.
+    const group = await fetch(`${base}/api/scim/v2/Groups`, {
+      method: 'POST',
+      headers: { ...bearer, 'content-type': 'application/scim+json' },
+      body: JSON.stringify({ schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: 'Streamed' }),
+    });
+    assert.equal(group.status, 201, await group.clone().text());
+    assert.equal(((await group.json()) as { displayName: string }).displayName, 'Streamed');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.doesNotMatch(output, /Warning/, output);
   } finally {
     if (child.exitCode === null && child.pid !== undefined) process.kill(-child.pid, 'SIGTERM');
     await exited;
