@@ -10,7 +10,7 @@ import { createUserQueries } from '../store/users.ts';
 import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
 import { DirectoryError } from '../errors.ts';
-import { isUniqueViolation } from '../store/errors.ts';
+import { isDatabaseUnavailable, isUniqueViolation } from '../store/errors.ts';
 import { caseKey } from '../text.ts';
 
 /** A token as shown to administrators: never the secret, never the hash. */
@@ -114,8 +114,15 @@ export function createTokenService(store: Store): TokenService {
       const at = new Date(now).toISOString();
       const cutoff = new Date(now - LAST_USED_RESOLUTION_MS).toISOString();
       // The condition is repeated in SQL (touchLastUsed) so that concurrent requests (or
-      // instances) write once.
-      await tokens.touchLastUsed(db, token.id, at, cutoff);
+      // instances) write once. Informational: a database that cannot be written now (read-only,
+      // a full disk) must not refuse requests that only read; the request's own statements
+      // still meet a database that is down.
+      try {
+        await tokens.touchLastUsed(db, token.id, at, cutoff);
+      } catch (error) {
+        if (!isDatabaseUnavailable(error)) throw error;
+        return { token: toInfo(token), owner };
+      }
       return { token: toInfo({ ...token, lastUsedAt: at }), owner };
     }
     return { token: toInfo(token), owner };

@@ -53,7 +53,13 @@ const UNAVAILABLE_SQLSTATES = new Set([
   '57P03', // cannot_connect_now: starting up or in recovery
   '53100', // disk_full
   '53300', // too_many_connections
+  '25006', // read_only_sql_transaction: a standby, or default_transaction_read_only set (postgres.ts closes the connection)
 ]);
+
+/** True when `error` is PostgreSQL refusing a write because the session is read-only (SQLSTATE 25006). */
+export function isReadOnlyRefusal(error: unknown): boolean {
+  return causes(error).some(({ code }) => code === '25006');
+}
 
 /**
  * PostgreSQL SQLSTATEs that say the server gave up waiting (not that it is gone): a statement

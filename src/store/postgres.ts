@@ -9,7 +9,7 @@ import pg from 'pg';
 import { sendCancelRequest } from './cancel.ts';
 import { preparedNameOf } from './compiled.ts';
 import { postgresDialect } from './dialect.ts';
-import { QueryDeadlineError } from './errors.ts';
+import { QueryDeadlineError, isReadOnlyRefusal } from './errors.ts';
 import { postgresSnapshot } from './held-snapshot.ts';
 import type { DatabaseLocation, PostgresTls, Store } from './types.ts';
 import { createQueryObservers, createWarningObservers, type WarningObserver } from './observe.ts';
@@ -124,13 +124,30 @@ function limitQueries(client: pg.PoolClient, deadlineMs: () => number | undefine
   const limited = (...args: unknown[]): unknown => {
     const result = query(...args);
     const ms = deadlineMs();
-    return ms !== undefined && result instanceof Promise ? within(client, result, ms, cancel) : result;
+    const bounded = ms !== undefined && result instanceof Promise ? within(client, result, ms, cancel) : result;
+    return bounded instanceof Promise ? bounded.catch((error: unknown) => closeIfReadOnly(client, error)) : bounded;
   };
   (client as unknown as { query: typeof limited }).query = limited;
 }
 
-/** Clients closed by a deadline, with the error their later statements (a ROLLBACK) get too. */
-const expired = new WeakMap<pg.PoolClient, QueryDeadlineError>();
+/** Clients closed by a deadline or a read-only refusal, with the error their later statements (a ROLLBACK) get too. */
+const expired = new WeakMap<pg.PoolClient, Error>();
+
+/**
+ * Rethrows `error`; when it is a write refused because the session is read-only (25006), first
+ * closes `client`, so that the pool discards it. A session takes `default_transaction_read_only`
+ * when it starts: pooled connections opened while the database was read-only (a failover that
+ * left the URL on a standby, the setting turned on for maintenance) would refuse every write
+ * long after the primary is back or the setting reset, until they happened to sit idle for 30 s.
+ * Later statements of the request (its ROLLBACK) get the same error, so its answer says why.
+ */
+function closeIfReadOnly(client: pg.PoolClient, error: unknown): never {
+  if (isReadOnlyRefusal(error) && error instanceof Error && !expired.has(client)) {
+    expired.set(client, error);
+    (client as pg.PoolClient & Pick<pg.Client, 'end'>).end().catch(() => {});
+  }
+  throw error;
+}
 
 /**
  * `result` (a statement of `client`), or a QueryDeadlineError after `ms`, when `client` is ended:
