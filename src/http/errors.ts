@@ -38,10 +38,13 @@ export const DATABASE_UNAVAILABLE =
 
 /**
  * The answer when the database did not answer in time: a connection silent past the deadline
- * (a failover, a frozen backend), or PostgreSQL's statement_timeout or lock_timeout.
+ * (a failover, a frozen backend), or PostgreSQL's statement_timeout or lock_timeout. It cannot
+ * say "not carried out": a server frozen after it received the commit applies it when it resumes
+ * (found by a probe: a create answered this was there afterwards). Sending the request again is
+ * right either way: a create that was made then meets 409, a PATCH sets the same values again.
  */
 export const DATABASE_TOO_SLOW =
-  'Roster\'s database did not answer in time, so the request was not carried out. Send it again in a few seconds; the cause has been logged.';
+  'Roster\'s database did not answer in time, so the request was most likely not carried out. Send it again in a few seconds (a create that was carried out then answers 409 uniqueness); the cause has been logged.';
 
 /** Sets Retry-After (seconds, RFC 9110 §10.2.3) when the refusal says when to come back. */
 export function setRetryAfter(reply: FastifyReply, error: ScimError): void {
