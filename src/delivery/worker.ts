@@ -30,6 +30,13 @@ export const DELIVERY_TIMEOUT_MS = 15_000;
 export const DEFAULT_LEASE_MS = 30_000;
 /** How often an idle instance looks for due endpoints. */
 const DEFAULT_POLL_MS = 1000;
+/**
+ * How long an endpoint waits after a turn ended by an error (a statement on a connection
+ * PostgreSQL terminated, a restart): its claim is given back with its next attempt this far off.
+ * Kept, the claim held it for the whole lease (30 s) even when the database was back a moment
+ * later; given back at once, an error that repeats would be met in a tight loop.
+ */
+const AFTER_ERROR_MS = 2000;
 /** Endpoints one instance delivers to at once. */
 const DEFAULT_CONCURRENCY = 8;
 /** Events read per page: what one endpoint holds in memory at most. */
@@ -295,6 +302,7 @@ export function startDeliveries(store: Store, feed: EventFeed, options: Delivery
     // Whether to give the claim back on the way out, whatever changed: set when this turn ends
     // because of an administrator's change, so that the next holder need not wait for the lease.
     let giveBack = false;
+    let failed = false;
     let attempts = webhook.attempts;
     let position = webhook.position;
     try {
@@ -356,6 +364,9 @@ export function startDeliveries(store: Store, feed: EventFeed, options: Delivery
       }
       giveBack = true;
       if (await flush()) giveBack = !(await updateClaimed(store.db, claim, { release: true }, iso(Date.now())));
+    } catch (error) {
+      failed = true;
+      throw error;
     } finally {
       clearInterval(heartbeat);
       // What was delivered is recorded on the way out too (shutdown, a lost claim, an error),
@@ -365,6 +376,8 @@ export function startDeliveries(store: Store, feed: EventFeed, options: Delivery
       await recording.catch(() => {});
       // Give the claim back at once on shutdown, so that another instance need not wait for the lease.
       if (giveBack || stopping.signal.aborted) await releaseClaim(store.db, claim).catch(() => {});
+      // A database that cannot be reached refuses this too: the lease then runs out as before.
+      else if (failed) await updateClaimed(store.db, claim, { nextAttemptAt: iso(Date.now() + AFTER_ERROR_MS), release: true }, iso(Date.now())).catch(() => {});
     }
   }
 
@@ -391,7 +404,7 @@ export function startDeliveries(store: Store, feed: EventFeed, options: Delivery
     const claimed = await transact(store.db, (trx) => claimWebhooks(trx, store.dialect, store.secrets, instance, iso(now), iso(now + leaseMs), free));
     for (const webhook of claimed) {
       const served: Promise<void> = serve(webhook)
-        .catch((error: unknown) => options.log?.warn({ err: error, webhook: webhook.id }, 'webhook delivery failed; the endpoint is tried again when its lease ends'))
+        .catch((error: unknown) => options.log?.warn({ err: error, webhook: webhook.id }, `webhook delivery failed; the endpoint is tried again in ${AFTER_ERROR_MS / 1000} s, or when its lease ends if the database cannot be written`))
         .finally(() => serving.delete(served));
       serving.add(served);
     }

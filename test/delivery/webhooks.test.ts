@@ -3,6 +3,7 @@
  * that verifies every request with the `standardwebhooks` package, on both databases.
  */
 import assert from 'node:assert/strict';
+import { sql } from 'kysely';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterEach, beforeEach, test } from 'node:test';
@@ -23,10 +24,10 @@ eachDatabase('webhook deliveries', (database) => {
   let receiver: Receiver;
   let workers: DeliveryWorker[] = [];
 
-  const work = (options: { schedule?: number[]; instance?: string; timeoutMs?: number } = {}): DeliveryWorker => {
+  const work = (options: { schedule?: number[]; instance?: string; timeoutMs?: number; leaseMs?: number } = {}): DeliveryWorker => {
     const worker = startDeliveries(store, services.eventFeed, {
       retrySchedule: options.schedule ?? FAST,
-      leaseMs: 2000,
+      leaseMs: options.leaseMs ?? 2000,
       pollMs: 30,
       retentionDays: 30,
       ...(options.instance !== undefined ? { instance: options.instance } : {}),
@@ -416,6 +417,33 @@ eachDatabase('webhook deliveries', (database) => {
     await waitFor(async () => (await services.webhooks.deliveries(id)).deliveries.length === 3);
     const log = (await services.webhooks.deliveries(id)).deliveries.slice().reverse();
     assert.deepEqual(log.map((entry) => [entry.attempt, entry.status, entry.outcome, entry.error]), [[1, null, 'retrying', 'no answer within 0.4 s'], [2, 204, 'delivered', null], [1, 204, 'delivered', null]]);
+  });
+
+  test('a database error in the middle of a turn pauses the endpoint about 2 s, not for its whole lease', async () => {
+    // A fault injected in the database itself: while test_faults has a row, writing the log of
+    // attempts fails (as a statement on a terminated connection would).
+    await sql`CREATE TABLE test_faults (id INTEGER)`.execute(store.db);
+    if (database === 'postgres') {
+      await sql.raw(`CREATE FUNCTION test_fault() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN IF EXISTS (SELECT 1 FROM test_faults) THEN RAISE EXCEPTION 'injected fault'; END IF; RETURN NEW; END $$`).execute(store.db);
+      await sql`CREATE TRIGGER test_fault BEFORE INSERT ON webhook_deliveries FOR EACH ROW EXECUTE FUNCTION test_fault()`.execute(store.db);
+    } else {
+      await sql`CREATE TRIGGER test_fault BEFORE INSERT ON webhook_deliveries WHEN EXISTS (SELECT 1 FROM test_faults) BEGIN SELECT RAISE(ABORT, 'injected fault'); END`.execute(store.db);
+    }
+    await sql`INSERT INTO test_faults VALUES (1)`.execute(store.db);
+    await create();
+    const ids = await changes(2);
+    // The first attempt fails: recording that failure meets the fault, and the turn ends in an error.
+    receiver.answer = (_request, index) => (index === 0 ? { status: 500 } : { status: 204 });
+    work({ leaseMs: 20_000 });
+    await receiver.until((received) => received.length >= 1);
+    const failedAt = receiver.received[0]!.at;
+    await sleep(300);
+    await sql`DELETE FROM test_faults`.execute(store.db);
+    await receiver.until(() => receiver.acceptedIds().length >= 2, 30_000);
+    assert.deepEqual(receiver.acceptedIds(), ids);
+    const pause = receiver.received[1]!.at - failedAt;
+    assert.ok(pause < 8000, `the endpoint waited ${pause} ms after the error (its lease is 20 s)`);
   });
 
   test('two workers on one database deliver each event once', async () => {
