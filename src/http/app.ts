@@ -19,6 +19,7 @@ import { oidcRoutes } from './oidc/routes.ts';
 import { scimEndpoint } from './routes/scim/index.ts';
 import { CLIENT_CLOSED_REQUEST, DATABASE_RETRY_AFTER_SECONDS, apiErrorHandler, scimErrorHandler } from './errors.ts';
 import { createReadiness, READINESS_TIMEOUT_MS } from './health.ts';
+import { isTooManyConnections } from '../store/index.ts';
 import { docsRoutes, loadDocuments, scimDocumentationUrl } from './docs.ts';
 import { REQUEST_TIMEOUT_MS, drainOnClose } from './draining.ts';
 import { announcesBody, enforceBodyDeadline } from './request-bodies.ts';
@@ -401,16 +402,26 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // database outage must not make an orchestrator restart instances that will recover alone.
   // The check's own deadline closes a connection that did not answer: a probe every second
   // must not leave connections waiting on a dead socket until the pool has none left.
-  const ready = createReadiness(() => options.services.store.ping(READINESS_TIMEOUT_MS));
+  // The last check's error, to tell a database that refuses connections from one that is gone.
+  let checkFailure: unknown;
+  const ready = createReadiness(() => {
+    checkFailure = undefined;
+    return options.services.store.ping(READINESS_TIMEOUT_MS).catch((error: unknown) => {
+      checkFailure = error;
+      throw error;
+    });
+  });
   app.get('/healthz', { config: { healthCheck: true } }, async (_request, reply) => {
     if (await ready()) return { status: 'ok' };
     reply.header('retry-after', String(DATABASE_RETRY_AFTER_SECONDS));
     // Told apart for operators: a pool lent out whole (slow or stalled requests holding every
-    // connection) is not a database that is down.
+    // connection) is not a database that is down, nor is one that answers but refuses connections.
     const pool = options.services.store.poolUse();
-    const detail = pool !== undefined && pool.total >= pool.max && pool.idle === 0 && pool.waiting > 0
-      ? `Every connection of this instance's database pool is in use (${pool.max} of ROSTER_DATABASE_POOL_SIZE=${pool.max}, ${pool.waiting} queries waiting): this instance's requests are held up; the database itself may be answering.`
-      : 'The database does not answer.';
+    const detail = isTooManyConnections(checkFailure)
+      ? 'The database answers but refuses new connections (SQLSTATE 53300: max_connections, or a CONNECTION LIMIT of the role or database, reached): other clients or instances hold them all.'
+      : pool !== undefined && pool.total >= pool.max && pool.idle === 0 && pool.waiting > 0
+        ? `Every connection of this instance's database pool is in use (${pool.max} of ROSTER_DATABASE_POOL_SIZE=${pool.max}, ${pool.waiting} queries waiting): this instance's requests are held up; the database itself may be answering.`
+        : 'The database does not answer.';
     return reply.code(503).send({ status: 'unavailable', detail });
   });
   app.get('/livez', { config: { healthCheck: true } }, async () => ({ status: 'ok' }));

@@ -56,6 +56,11 @@ const UNAVAILABLE_SQLSTATES = new Set([
   '25006', // read_only_sql_transaction: a standby, or default_transaction_read_only set (postgres.ts closes the connection)
 ]);
 
+/** True when `error` is PostgreSQL refusing a new connection: max_connections, or a role's or database's CONNECTION LIMIT, reached (53300). */
+export function isTooManyConnections(error: unknown): boolean {
+  return causes(error).some(({ code }) => code === '53300');
+}
+
 /** True when `error` is PostgreSQL refusing a write because the session is read-only (SQLSTATE 25006). */
 export function isReadOnlyRefusal(error: unknown): boolean {
   return causes(error).some(({ code }) => code === '25006');

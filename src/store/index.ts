@@ -11,7 +11,7 @@ import { connectionFailure, DatabaseRefused } from './errors.ts';
 
 export type { DatabaseLocation, OpenOptions, PostgresTls, Store } from './types.ts';
 export type { Database } from './tables.ts';
-export { DatabaseRefused, isDatabaseTimeout, isDatabaseUnavailable } from './errors.ts';
+export { DatabaseRefused, isDatabaseTimeout, isDatabaseUnavailable, isTooManyConnections } from './errors.ts';
 export type { DialectAdapter } from './dialect.ts';
 export type { PoolUse, QueryKind, QueryObservation, QueryObserver } from './observe.ts';
 
