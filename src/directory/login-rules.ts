@@ -13,6 +13,18 @@ export const LOGIN_LENGTH = { min: 2, max: 255 } as const;
  */
 export const SURROUNDING_SPACE_RULE = 'must not begin or end with white space (SAML sign-in trims the login the identity provider sends, so this user could never sign in)';
 
+/**
+ * Why a login with a control character (a tab, a newline, an escape) is refused everywhere, SCIM
+ * included (which accepts inner spaces, as some IdPs' userNames have them): no person types one,
+ * and it would forge lines of a listing or a log read by a person.
+ */
+export const CONTROL_CHARACTER_RULE = 'must not contain control characters (a tab, a newline, an escape)';
+
+/** Whether `login` contains a control character (Unicode category Cc: C0, DEL and C1). */
+export function hasControlCharacter(login: string): boolean {
+  return /\p{Cc}/u.test(login);
+}
+
 /** Whether `login` begins or ends with white space, as String.prototype.trim sees it (what sign-in trims). */
 export function hasSurroundingSpace(login: string): boolean {
   return login.trim() !== login;

@@ -41,6 +41,24 @@ eachDatabase('logins with surrounding white space', (database) => {
     assert.equal((await app.request('POST', '/Users', userBody('Yann Inner'))).status, 201);
   });
 
+  test('SCIM POST, PUT and PATCH refuse a userName with a control character (tab, newline, escape, C1): 400 invalidValue, nothing stored; inner spaces stay allowed', async () => {
+    for (const userName of ['tab\tuser@example.com', 'two\nlines@example.com', 'esc\u001b[31m@example.com', 'c1\u0085@example.com']) {
+      const created = await app.request('POST', '/Users', userBody(userName));
+      assert.equal(created.status, 400, JSON.stringify(created.body));
+      assert.equal(created.body.scimType, 'invalidValue');
+      assert.match(created.body.detail, /must not contain control characters \(a tab, a newline, an escape\)/);
+    }
+    const kim = await app.request('POST', '/Users', userBody('kim@example.com'));
+    assert.equal(kim.status, 201);
+    const replaced = await app.request('PUT', `/Users/${kim.body.id}`, userBody('kim\t@example.com'));
+    assert.equal(replaced.status, 400);
+    const patched = await app.request('PATCH', `/Users/${kim.body.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: 'userName', value: 'kim\r\n@example.com' }] });
+    assert.equal(patched.status, 400);
+    assert.equal((await app.request('GET', `/Users/${kim.body.id}`)).body.userName, 'kim@example.com');
+    const found = await app.request('GET', `/Users?filter=${encodeURIComponent('userName sw "tab"')}`);
+    assert.equal(found.body.totalResults, 0);
+  });
+
   test('the sign-in check reports a login stored with surrounding white space before the rule', async () => {
     const zoe = await app.request('POST', '/Users', userBody('zoe@example.com'));
     const login = ' zoe@example.com ';
