@@ -275,6 +275,33 @@ describe('refused forms in Chromium', { skip: browserSkip() }, () => {
     }
   });
 
+  test('without JavaScript, a confirmation asked from a table row is shown whole, not cut off by the table\'s scroll box', async () => {
+    await app.services.accounts.create({ login: 'confirm-me', name: 'Confirm Me', password: 'a-long-password-1', local: true }, { kind: 'cli' });
+    const context = await browser.newContext({ baseURL: app.base, javaScriptEnabled: false, viewport: { width: 1280, height: 800 } });
+    try {
+      const page = await context.newPage();
+      await signInWithPassword(page, 'admin', password);
+      for (const width of [1280, 320]) {
+        await page.setViewportSize({ width, height: 800 });
+        await page.goto('/admin/users');
+        await page.getByRole('button', { name: 'Deactivate confirm-me' }).click();
+        await page.waitForLoadState('load');
+        const heading = page.locator('dialog[open] h2');
+        assert.match((await heading.textContent()) ?? '', /confirm-me/);
+        // What is drawn at the heading's centre is the heading: nothing clips or covers it.
+        const seen = await heading.evaluate((element) => {
+          const box = element.getBoundingClientRect();
+          const hit = element.ownerDocument.elementFromPoint(box.left + Math.min(box.width / 2, 40), box.top + box.height / 2);
+          return { top: box.top, hit: hit !== null && element.contains(hit) };
+        });
+        assert.ok(seen.top >= 0 && seen.hit, `at ${width} px the heading is not visible: ${JSON.stringify(seen)}`);
+        assert.equal((await focused(page)).text.trim(), 'Cancel');
+      }
+    } finally {
+      await context.close();
+    }
+  });
+
   test('sign-in: a wrong password keeps the focus on Password, which is described by the refusal', async () => {
     const page = (await openTab(browser, app)).page;
     try {
