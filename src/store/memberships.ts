@@ -10,7 +10,7 @@
  * Both are made from the rows the change actually inserted or deleted, set-based, so that a
  * 100k-member replace never brings the group into memory and a member kept is not touched.
  */
-import { sql, type ExpressionBuilder, type RawBuilder, type SelectQueryBuilder } from 'kysely';
+import { sql, type ExpressionBuilder, type RawBuilder, type SelectQueryBuilder, type SqlBool } from 'kysely';
 import type { DialectAdapter } from './dialect.ts';
 import { compiledOnce } from './compiled.ts';
 import type { Executor } from './executor.ts';
@@ -573,13 +573,25 @@ export function createMembershipQueries(dialect: DialectAdapter) {
      * for each other, and the second reads the first one's change.
      */
     async administratorIds(db: Executor, adminGroup: string, lock: boolean): Promise<string[]> {
-      const query = db
-        .selectFrom('users as u')
-        .select('u.id')
-        .where((eb) => administratorCondition(eb, caseKey(adminGroup)))
-        .orderBy('u.id');
-      const rows = await (lock && dialect.supportsRowLocks ? query.forNoKeyUpdate(['u']) : query).execute();
-      return rows.map((row) => row.id);
+      // Two reads that each start from an index, rather than administratorCondition's OR, which
+      // made both databases visit every user (1.0–1.3 s at a million users, twice per
+      // deactivation, every other write of a SQLite server waiting): the users flagged
+      // administrators (the partial index users_administrators: `is_admin = 1` a literal, as
+      // anyAdministrator says), then the active members of the administrators' group. Each is
+      // locked in id order, and every caller takes them in this order.
+      const locked = <Q extends { forNoKeyUpdate(tables: ['u']): Q }>(query: Q): Q => (lock && dialect.supportsRowLocks ? query.forNoKeyUpdate(['u']) : query);
+      const flagged = await locked(db.selectFrom('users as u').select('u.id').where(sql<SqlBool>`u.is_admin = 1`).where('u.active', '=', 1).orderBy('u.id')).execute();
+      const members = await locked(
+        db
+          .selectFrom('groups as g')
+          .innerJoin('memberships as m', 'm.group_id', 'g.id')
+          .innerJoin('users as u', 'u.id', 'm.user_id')
+          .select('u.id')
+          .where('g.name_key', '=', caseKey(adminGroup))
+          .where('u.active', '=', 1)
+          .orderBy('u.id'),
+      ).execute();
+      return [...new Set([...flagged, ...members].map((row) => row.id))].sort();
     },
 
     /**
