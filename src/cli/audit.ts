@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { parseEventFilter, parseExportFormat } from '../directory/audit-log.ts';
 import { withOptionValues } from './options.ts';
+import { writeOut } from './output.ts';
 
 /** The export's options, by the name of the filter field each one sets. */
 const OPTION_OF_FIELD = { from: '--from', to: '--to', actor: '--actor', action: '--action', targetType: '--target-type', targetId: '--target-id', format: '--format' };
@@ -55,8 +56,9 @@ export const auditCommands: CommandGroup = {
           const format = parseExportFormat(values.format);
           const services = await context.services();
           // Written as produced: an export of any size never sits in memory.
+          // A reader that stops early (`| head`) ends the export quietly, as it ends the other commands.
           for await (const line of services.auditLog.exportLines(filter, format)) {
-            if (!process.stdout.write(line)) await new Promise((resolve) => process.stdout.once('drain', resolve));
+            if (!(await writeOut(line))) break;
           }
           return undefined;
         });

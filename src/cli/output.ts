@@ -36,3 +36,26 @@ export function table(rows: readonly (readonly string[])[]): string {
   const widths = cells[0]?.map((_, column) => Math.max(...cells.map((row) => (row[column] ?? '').length))) ?? [];
   return cells.map((row) => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd()).join('\n');
 }
+
+/**
+ * Writes one piece of a long output to stdout, waiting while its reader is behind; resolves
+ * false once the reader went away (`| head`: EPIPE closes stdout), after which the caller stops
+ * producing. Waiting for a 'drain' alone hung there for ever: a closed stdout never drains, and
+ * Node then exited 13 with the command's work left unfinished.
+ */
+export function writeOut(text: string): Promise<boolean> {
+  const stdout = process.stdout;
+  if (stdout.destroyed || !stdout.writable) return Promise.resolve(false);
+  if (stdout.write(text)) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const settle = (written: boolean) => () => {
+      stdout.off('drain', drained);
+      stdout.off('close', closed);
+      resolve(written);
+    };
+    const drained = settle(true);
+    const closed = settle(false);
+    stdout.once('drain', drained);
+    stdout.once('close', closed);
+  });
+}

@@ -101,6 +101,39 @@ describe('roster (usage)', () => {
     }
   });
 
+  test('an audit export larger than the pipe, read by `head -1`, ends quietly: exit 0, one line', async () => {
+    const database = freshDatabase();
+    assert.equal(roster(database, ['users', 'list']).status, 0);
+    const store = await openStore({ kind: 'sqlite', path: database });
+    try {
+      // About 1.5 MB of JSON lines, many times a pipe's 64 KB buffer.
+      for (let done = 0; done < 6000; done += 500) {
+        const rows = Array.from({ length: 500 }, (_, i) => ({
+          at: new Date(Date.UTC(2026, 0, 1) + (done + i) * 1000).toISOString(),
+          actor: 'cli',
+          actor_user: null,
+          action: 'user.updated',
+          target_type: 'user',
+          target_id: `user-${done + i}`,
+          details: JSON.stringify({ note: 'x'.repeat(200) }),
+        }));
+        await store.db.insertInto('audit_events').values(rows).execute();
+      }
+    } finally {
+      await store.close();
+    }
+    const command = [process.execPath, '--import', 'tsx', 'src/cli/roster.ts', 'audit', 'export'].map((word) => `'${word}'`).join(' ');
+    const result = spawnSync('bash', ['-c', `set -o pipefail; ${command} | head -1`], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: { ...process.env, ROSTER_DATABASE_URL: `sqlite:${database}`, ROSTER_BASE_URL: 'https://roster.example.com' },
+    });
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(result.stdout.trimEnd().split('\n').length, 1);
+    assert.match(result.stdout, /^\{"seq":1,/);
+    assert.doesNotMatch(result.stderr, /EPIPE|unexpected error|Warning/);
+  });
+
   test('a bad configuration value exits 1 naming the variable', () => {
     const run = roster(freshDatabase(), ['scim', 'status'], { ROSTER_PORT: 'abc' });
     assert.equal(run.status, 1);
