@@ -1,11 +1,11 @@
 /** `roster db …`: moving an installation between databases, backups and their restore. */
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseDatabaseArgument } from '../config.ts';
 import { DirectoryError } from '../errors.ts';
 import { describeCaseConflict } from '../directory/case-conflicts.ts';
-import { backupSqlite, BackupRefused, restoreSqlite } from '../store/backup.ts';
+import { backupSqlite, BackupRefused, partialBackupFiles, restoreSqlite } from '../store/backup.ts';
 import { COPIED_TABLES, copyDatabase, CopyRefused, type CopyProgress } from '../store/copy.ts';
 import type { GivenFeedEnd, InstallationFeedEnd } from '../directory/event-feed.ts';
 import { describeLocation, openStore, type DatabaseLocation, type Store } from '../store/index.ts';
@@ -79,7 +79,19 @@ export const dbCommands: CommandGroup = {
         const database = sqlitePath(context.config.database, 'backup');
         const target = resolve(process.cwd(), file);
         context.err(`Backing up ${database} → ${target}`);
-        const info = await refusals(() => backupSqlite(database, target));
+        // Interrupted (Ctrl-C, a stop), the unfinished copy goes: it was left behind, a copy of
+        // the database's secrets that no one would look for.
+        const interrupted = (signal: NodeJS.Signals) => {
+          for (const file of partialBackupFiles(target)) rmSync(file, { force: true });
+          context.err(`Backup interrupted (${signal}): the unfinished copy was removed.`);
+          process.exit(signal === 'SIGINT' ? 130 : 143);
+        };
+        process.once('SIGINT', interrupted);
+        process.once('SIGTERM', interrupted);
+        const info = await refusals(() => backupSqlite(database, target)).finally(() => {
+          process.off('SIGINT', interrupted);
+          process.off('SIGTERM', interrupted);
+        });
         context.out(`Backup complete: ${target} (${info.bytes} bytes, ${info.users} users, schema ${info.schema}, integrity ok).`);
         return undefined;
       },

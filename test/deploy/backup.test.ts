@@ -136,3 +136,53 @@ describe('db backup under write load, and db restore', () => {
     assert.match(postgres.stderr, /for PostgreSQL use pg_dump -Fc: see docs\/operations\.md#backups-and-restore/);
   });
 });
+
+describe('an unfinished backup', () => {
+  let scratch: ScratchDatabase;
+  let path: string;
+  before(async () => {
+    scratch = await createTestDatabase('sqlite');
+    path = scratch.location.kind === 'sqlite' ? scratch.location.path : '';
+    const store = await openStore(scratch.location);
+    try {
+      // About 100 MB, so that the copy lasts long enough to be watched and interrupted.
+      for (let done = 0; done < 50_000; done += 1000) {
+        const rows = Array.from({ length: 1000 }, (_, i) => ({ at: new Date(Date.UTC(2026, 0, 1) + done + i).toISOString(), actor: 'cli', actor_user: null, action: 'user.updated', target_type: 'user', target_id: `u${done + i}`, details: `"${'x'.repeat(2000)}"` }));
+        await store.db.insertInto('audit_events').values(rows).execute();
+      }
+    } finally {
+      await store.close();
+    }
+  });
+  after(() => scratch.drop());
+
+  test('is readable by its owner only from its first byte (the database\'s secrets are in it)', async () => {
+    const { backupSqlite } = await import('../../src/store/backup.ts');
+    const target = join(path, '..', 'mode.db');
+    const previous = process.umask(0o022);
+    try {
+      const running = backupSqlite(path, target);
+      assert.equal(statSync(`${target}.partial`).mode & 0o777, 0o600);
+      await running;
+      assert.equal(statSync(target).mode & 0o777, 0o600);
+    } finally {
+      process.umask(previous);
+    }
+  });
+
+  test('interrupted (Ctrl-C), leaves no partial copy behind and exits 130', async () => {
+    const target = join(path, '..', 'interrupted.db');
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/roster.ts', 'db', 'backup', target], { cwd: ROOT, env: { ...process.env, ROSTER_DATABASE_URL: `sqlite:${path}` }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    // Interrupted once the copy has begun.
+    for (let waited = 0; !existsSync(`${target}.partial`) && waited < 30_000; waited += 5) await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.ok(existsSync(`${target}.partial`), `the backup never began: ${stderr}`);
+    child.kill('SIGINT');
+    const code = await exited;
+    assert.equal(code, 130, stderr);
+    assert.match(stderr, /Backup interrupted \(SIGINT\): the unfinished copy was removed\./);
+    for (const leftover of [`${target}.partial`, `${target}.partial-journal`, target]) assert.equal(existsSync(leftover), false, leftover);
+  });
+});
