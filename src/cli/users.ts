@@ -122,7 +122,7 @@ export const groupCommands: CommandGroup = {
         const services = await context.services();
         const { groups, total } = await services.groupManagement.list(values.q !== undefined ? { q: values.q } : {}, { offset: 0, limit: LIST_LIMIT });
         for (const group of groups) context.out(tabbed([group.name, group.scimId !== null ? 'managed' : 'local', group.description ?? '']));
-        if (total > groups.length) context.err(`(${groups.length} of ${total} shown)`);
+        if (total > groups.length) context.err(`(${groups.length} of ${total} shown; narrow with --q or use the admin API)`);
         return undefined;
       },
     },

@@ -144,7 +144,7 @@ describe('the Users and Groups pages in Chromium', { skip: browserSkip() }, () =
     assert.equal(await page.getByRole('link', { name: 'local-ops' }).count(), 0);
     tab.expectNoProblems();
   });
-  test('narrow and wide windows: no page scrolls sideways, even for a 200-character login', async () => {
+  test('narrow and wide windows: no page scrolls sideways, even for a 200-character login; a table that scrolls in its box can be scrolled by keyboard', async () => {
     const { page } = tab;
     const long = await app.request('POST', '/Users', userBody(`${'x'.repeat(196)}.com`, { displayName: 'Long Login' }));
     assert.equal(long.status, 201);
@@ -160,6 +160,20 @@ describe('the Users and Groups pages in Chromium', { skip: browserSkip() }, () =
           assert.ok(scrollWidth <= width, `${path} is ${scrollWidth} px wide in a ${width} px window: ${culprits.join(', ')}`);
         }
       }
+      // At 400 px the users table scrolls inside its box: the box takes the keyboard focus,
+      // named by the caption, and the arrow keys scroll it; at 1280 px it needs no focus.
+      await page.setViewportSize({ width: 400, height: 800 });
+      await page.goto('/admin/users');
+      const box = page.locator('.table-wrap').first();
+      assert.equal(await box.getAttribute('tabindex'), '0');
+      assert.match((await box.getAttribute('aria-label')) ?? '', /scrolls sideways/);
+      await box.focus();
+      await page.keyboard.press('ArrowRight');
+      await page.keyboard.press('ArrowRight');
+      assert.ok(await box.evaluate((element) => element.scrollLeft > 0), 'the arrow keys scroll the table');
+      await page.setViewportSize({ width: 1280, height: 800 });
+      await page.goto('/admin/groups');
+      assert.equal(await page.locator('.table-wrap').first().getAttribute('tabindex'), null);
     } finally {
       await page.setViewportSize({ width: 1280, height: 720 });
     }

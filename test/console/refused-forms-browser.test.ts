@@ -275,7 +275,7 @@ describe('refused forms in Chromium', { skip: browserSkip() }, () => {
     }
   });
 
-  test('without JavaScript, a confirmation asked from a table row is shown whole, not cut off by the table\'s scroll box', async () => {
+  test('without JavaScript, a confirmation asked from a table row is shown whole, not cut off by the table\'s scroll box; the outcome takes the focus', async () => {
     await app.services.accounts.create({ login: 'confirm-me', name: 'Confirm Me', password: 'a-long-password-1', local: true }, { kind: 'cli' });
     const context = await browser.newContext({ baseURL: app.base, javaScriptEnabled: false, viewport: { width: 1280, height: 800 } });
     try {
@@ -297,6 +297,13 @@ describe('refused forms in Chromium', { skip: browserSkip() }, () => {
         assert.ok(seen.top >= 0 && seen.hit, `at ${width} px the heading is not visible: ${JSON.stringify(seen)}`);
         assert.equal((await focused(page)).text.trim(), 'Cancel');
       }
+      // Confirmed, the page that says it was done takes the focus on its notice, so that a screen
+      // reader says the outcome (a status region present at load is not announced).
+      await page.locator('dialog[open]').getByRole('button', { name: 'Deactivate' }).click();
+      await page.waitForLoadState('load');
+      const notice = await focused(page);
+      assert.equal(notice.id, 'notice');
+      assert.match(notice.text, /deactivated/i);
     } finally {
       await context.close();
     }

@@ -50,7 +50,7 @@ eachDatabase('console: Users while SCIM is on', (database) => {
     assert.match(page.body, /users are managed by your identity provider; only local users can be deactivated here/i);
     assert.match(rowOf(page.body, 'carol'), />Local</);
     assert.doesNotMatch(rowOf(page.body, 'ada@example.com'), />Local</);
-    assert.match(page.body, /<span class="button primary" aria-disabled="true" aria-describedby="managed-note">Create user<\/span>/);
+    assert.match(page.body, /<span class="button primary" role="link" aria-disabled="true" aria-describedby="managed-note">Create user<\/span>/);
     assert.doesNotMatch(page.body, /href="\/admin\/users\/new"/);
   });
 

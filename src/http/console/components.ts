@@ -279,7 +279,7 @@ export function pageOf(query: Query, options: { readonly defaultSize?: number; r
 /** Previous/next links around a summary; a missing link is shown disabled. For keyset paging, pass your own hrefs. */
 export function pagerNav(options: { readonly previous?: string; readonly next?: string; readonly summary: HtmlValue; readonly label?: string }): SafeHtml {
   const link = (href: string | undefined, rel: 'prev' | 'next', text: string) =>
-    href === undefined ? html`<span class="button default" aria-disabled="true">${text}</span>` : html`<a class="button default" rel="${rel}" href="${href}">${text}</a>`;
+    href === undefined ? html`<span class="button default" role="link" aria-disabled="true">${text}</span>` : html`<a class="button default" rel="${rel}" href="${href}">${text}</a>`;
   return html`<nav class="pager" aria-label="${options.label ?? 'Pages'}"><p class="pager-summary">${options.summary}</p>${link(options.previous, 'prev', 'Previous')}${link(options.next, 'next', 'Next')}</nav>`;
 }
 
@@ -384,11 +384,15 @@ export function errorSummary(summary: ErrorSummary): SafeHtml {
 /**
  * The banner for `?notice=<code>` after a redirect (post/redirect/get), from a fixed list of
  * codes: nothing the URL says is shown as text, so a link cannot put words in Roster's mouth.
+ * It takes the keyboard focus when the page loads, as the error summary does: a `role="status"`
+ * region already there at load is not announced by screen readers, so the outcome of what the
+ * user just did (deactivated, added, revoked) went unsaid.
  */
-export function noticeBanner(request: FastifyRequest, notices: Readonly<Record<string, { readonly tone: BannerTone; readonly text: string }>>): SafeHtml {
+export function noticeBanner(request: FastifyRequest, notices: Readonly<Record<string, { readonly tone: BannerTone; readonly text: string }>>, options: { readonly takesFocus?: boolean } = {}): SafeHtml {
   const code = queryValue(request.query as Query, 'notice');
   const notice = code !== undefined && Object.hasOwn(notices, code) ? notices[code] : undefined;
-  return notice === undefined ? html`` : banner({ tone: notice.tone, body: notice.text });
+  if (notice === undefined) return html``;
+  return bannerMarkup({ tone: notice.tone, body: notice.text }, options.takesFocus === false ? html`` : html` id="notice" tabindex="-1" autofocus`);
 }
 
 /** A definition list of label/value pairs. */

@@ -2,7 +2,9 @@
 // which the Content-Security-Policy forbids). Every page works without it; it only improves:
 // - confirmation dialogs open as modals instead of reloading the page with ?confirm=<id>;
 // - copy buttons copy their text to the clipboard;
-// - the error summary of a refused form takes the focus where the browser ignores its autofocus;
+// - the error summary of a refused form (or the notice of a change done) takes the focus where the
+//   browser ignores its autofocus;
+// - a table that scrolls sideways inside its box can be scrolled by keyboard;
 // - `Roster.fetch` sends the session's CSRF token with same-origin requests of other scripts.
 'use strict';
 
@@ -59,15 +61,38 @@
     },
   };
 
-  // components.ts errorSummary: autofocus on a <div> is recent in some browsers.
+  // components.ts errorSummary and noticeBanner: autofocus on a <div> is recent in some browsers.
   function focusErrorSummary() {
-    var summary = document.getElementById('error-summary');
+    var summary = document.getElementById('error-summary') || document.getElementById('notice');
     if (summary && summary.hasAttribute('autofocus') && (document.activeElement === null || document.activeElement === document.body)) summary.focus();
+  }
+
+  // A table wider than its box scrolls inside it (.table-wrap): the box then takes the keyboard
+  // focus, named by the table's caption, so that arrow keys scroll it (columns without a link or
+  // a button could not be brought into view by keyboard); a box that does not scroll stays out
+  // of the tab order.
+  function focusableScrollBoxes() {
+    var boxes = document.querySelectorAll('.table-wrap');
+    for (var i = 0; i < boxes.length; i += 1) {
+      var box = boxes[i];
+      if (box.scrollWidth > box.clientWidth + 1) {
+        var caption = box.querySelector('caption');
+        box.setAttribute('tabindex', '0');
+        box.setAttribute('role', 'region');
+        box.setAttribute('aria-label', (caption ? caption.textContent.trim() : 'Table') + ' (scrolls sideways)');
+      } else {
+        box.removeAttribute('tabindex');
+        box.removeAttribute('role');
+        box.removeAttribute('aria-label');
+      }
+    }
   }
 
   function ready() {
     enableCopyButtons();
     focusErrorSummary();
+    focusableScrollBoxes();
+    window.addEventListener('resize', focusableScrollBoxes);
   }
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', ready);

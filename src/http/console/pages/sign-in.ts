@@ -156,7 +156,8 @@ function signInBody(request: FastifyRequest, saml: SamlConfig | undefined, state
       : html`Only for local Roster accounts, such as <code>admin</code>. Everyone else: use the button above.`;
   const fieldError = (field: 'login' | 'password'): { error?: string } => (state.error?.field === field ? { error: state.error.message } : {});
   const again = state.reauthenticate && banner({ tone: 'info', body: html`The application you came from asks you to sign in again before it goes on.` });
-  return html`${noticeBanner(request, NOTICES)}
+  // The login field keeps the focus (autofocus below): the notice is read with the page.
+  return html`${noticeBanner(request, NOTICES, { takesFocus: false })}
 ${again}
 ${sso}
 <section class="sign-in-password" aria-labelledby="password-title">

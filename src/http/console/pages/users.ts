@@ -137,7 +137,7 @@ export function userPages(app: FastifyInstance, context: ConsoleContext): void {
     ]);
     const body = html`${noticeBanner(request, NOTICES)}${scimOn && managedBanner('users')}
 <div class="actions">${scimOn
-      ? html`<span class="button primary" aria-disabled="true" aria-describedby="managed-note">Create user</span>`
+      ? html`<span class="button primary" role="link" aria-disabled="true" aria-describedby="managed-note">Create user</span>`
       : html`<a class="button primary" href="${USERS}/new">Create user</a>`}</div>
 ${searchForm({ path: USERS, query, label: 'Search users', placeholder: 'Login, name or email' })}
 ${scimOn && sourceFilter(USERS, query)}
