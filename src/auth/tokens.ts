@@ -105,12 +105,17 @@ export function createTokenService(store: Store): TokenService {
     return found === undefined ? undefined : verified(found.token, found.owner);
   }
 
+  // Until when last-use writes are not tried, after one failed because the database could not be
+  // written (read-only, full): tried on every request, each failure would cost a refused
+  // statement and, on PostgreSQL, a pooled connection (closed after a read-only refusal).
+  let touchesPausedUntil = 0;
+
   /** The live token and its owner, `last_used_at` refreshed; undefined when revoked. */
   async function verified(token: StoredToken, owner: VerifiedToken['owner']): Promise<VerifiedToken | undefined> {
     if (token.revokedAt !== null) return undefined;
 
     const now = Date.now();
-    if (token.lastUsedAt === null || now - Date.parse(token.lastUsedAt) >= LAST_USED_RESOLUTION_MS) {
+    if (now >= touchesPausedUntil && (token.lastUsedAt === null || now - Date.parse(token.lastUsedAt) >= LAST_USED_RESOLUTION_MS)) {
       const at = new Date(now).toISOString();
       const cutoff = new Date(now - LAST_USED_RESOLUTION_MS).toISOString();
       // The condition is repeated in SQL (touchLastUsed) so that concurrent requests (or
@@ -121,6 +126,7 @@ export function createTokenService(store: Store): TokenService {
         await tokens.touchLastUsed(db, token.id, at, cutoff);
       } catch (error) {
         if (!isDatabaseUnavailable(error)) throw error;
+        touchesPausedUntil = now + LAST_USED_RESOLUTION_MS;
         return { token: toInfo(token), owner };
       }
       return { token: toInfo({ ...token, lastUsedAt: at }), owner };
