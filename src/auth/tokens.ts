@@ -22,6 +22,8 @@ export interface TokenInfo {
   readonly createdAt: string;
   readonly lastUsedAt: string | null;
   readonly revokedAt: string | null;
+  /** The login of the user it acts as; null without one (or once that user is gone). Set by `list`. */
+  readonly ownerLogin?: string | null;
 }
 
 /**
@@ -48,8 +50,8 @@ export interface VerifiedToken {
 export interface TokenService {
   /** Issues a token acting as the active user `userId`; the secret is returned once, here, and never stored. */
   create(name: string, actor: Actor, userId: string): Promise<{ token: string; record: TokenInfo }>;
-  /** All tokens, live and revoked, oldest first (ties by name). */
-  list(): Promise<TokenInfo[]>;
+  /** All tokens (or `userId`'s), live and revoked, oldest first (ties by name), with their owner's login. */
+  list(userId?: string): Promise<TokenInfo[]>;
   /** Revokes the live token with this name; false when there is none. */
   revoke(name: string, actor: Actor): Promise<boolean>;
   /** The live token matching a presented secret, or undefined. */
@@ -176,8 +178,8 @@ export function createTokenService(store: Store): TokenService {
       return { token, record: toInfo(row) };
     },
 
-    async list() {
-      return (await tokens.list(db)).map(toInfo);
+    async list(userId) {
+      return (await tokens.list(db, userId)).map((token) => ({ ...toInfo(token), ownerLogin: token.ownerLogin }));
     },
 
     async revoke(name, actor) {

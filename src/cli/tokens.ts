@@ -55,13 +55,7 @@ export const tokenCommands: CommandGroup = {
           context.out(values.all ? 'No tokens.' : 'No live tokens.');
           return undefined;
         }
-        // Tokens are few; one lookup per distinct owner keeps the service's TokenInfo small.
-        const logins = new Map<string, string>();
-        for (const userId of new Set(shown.map((token) => token.userId))) {
-          if (userId === null) continue;
-          logins.set(userId, (await services.accounts.get(userId).catch(() => undefined))?.login ?? userId);
-        }
-        context.out(formatTable(shown, logins));
+        context.out(formatTable(shown));
         return undefined;
       },
     },
@@ -82,12 +76,12 @@ export const tokenCommands: CommandGroup = {
   },
 };
 
-function formatTable(tokens: readonly TokenInfo[], logins: ReadonlyMap<string, string>): string {
+function formatTable(tokens: readonly TokenInfo[]): string {
   const rows = [
     ['NAME', 'USER', 'CREATED', 'LAST USED', 'STATUS'],
     ...tokens.map((token) => [
       token.name,
-      token.userId === null ? '-' : (logins.get(token.userId) ?? token.userId),
+      token.userId === null ? '-' : (token.ownerLogin ?? token.userId),
       token.createdAt,
       token.lastUsedAt ?? 'never',
       token.revokedAt === null ? 'live' : `revoked ${token.revokedAt}`,

@@ -7,7 +7,6 @@
  * CLI and the admin API. Paths, filters and error details are what a client sent: escaped.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { TokenInfo } from '../../../auth/tokens.ts';
 import { BOOTSTRAP_LOGIN } from '../../../directory/administrators.ts';
 import { DirectoryError } from '../../../errors.ts';
 import { SCIM_PREFIX } from '../../routing.ts';
@@ -63,16 +62,6 @@ export function scimPages(app: FastifyInstance, context: ConsoleContext): void {
   const { services } = context;
   const scimBaseUrl = `${context.baseUrl}${SCIM_PREFIX}`;
 
-  /** The login of each token's user (a handful of tokens: one lookup each). */
-  async function owners(tokens: readonly TokenInfo[]): Promise<Map<string, string>> {
-    const logins = new Map<string, string>();
-    for (const id of new Set(tokens.map((token) => token.userId).filter((id) => id !== null))) {
-      const user = await services.accounts.get(id);
-      if (user !== undefined) logins.set(id, user.login);
-    }
-    return logins;
-  }
-
   async function activitySection(query: Query): Promise<SafeHtml> {
     const failuresOnly = queryValue(query, 'show') === 'failures';
     const cursor = queryValue(query, 'cursor');
@@ -109,14 +98,13 @@ ${pagerNav({
   async function scimPage(request: FastifyRequest, reply: FastifyReply, outcome: Outcome, status = 200): Promise<FastifyReply> {
     const query = request.query as Query;
     const [scim, tokens] = await Promise.all([services.provisioning.isScimEnabled(), services.tokens.list()]);
-    const logins = await owners(tokens);
     const live = tokens.filter((token) => token.revokedAt === null);
     const created = outcome.created;
     const fieldError = (field: string) => (outcome.error?.field === field ? { error: outcome.error.message } : {});
 
     const tokenRows = tokens.map((token, index) => [
       html`<strong>${token.name}</strong>`,
-      token.userId === null ? html`<span class="empty">nobody</span>` : (logins.get(token.userId) ?? html`<span class="empty">deleted user</span>`),
+      token.userId === null ? html`<span class="empty">nobody</span>` : (token.ownerLogin ?? html`<span class="empty">deleted user</span>`),
       timeTag(token.createdAt),
       timeTag(token.lastUsedAt),
       token.revokedAt === null

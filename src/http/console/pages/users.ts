@@ -169,7 +169,7 @@ ${textField({ name: 'password', label: USER_FIELDS.password.label, type: 'passwo
     const scimOn = await services.provisioning.isScimEnabled();
     const [groups, tokens, sessions, check, audit, scimUser, membershipChanges] = await Promise.all([
       services.groupManagement.list({ userId: user.id }, { offset: 0, limit: SHORT_LIST }),
-      services.tokens.list(),
+      services.tokens.list(user.id),
       services.sessions.listOf(user.id, viewerOf(request).sessionValue),
       services.signIn.check(user.id),
       services.auditLog.list({ targetType: 'user', targetId: user.id }, { offset: 0, limit: AUDIT_ENTRIES, ascending: false }),
@@ -402,7 +402,7 @@ ${dataTable({
     const user = await services.accounts.get(request.params.id);
     const name = formValue(request, 'name') ?? '';
     // Only this user's live token of that name: the form cannot revoke someone else's.
-    const token = (await services.tokens.list()).find((candidate) => candidate.userId === user.id && candidate.revokedAt === null && candidate.name === name.trim());
+    const token = (await services.tokens.list(user.id)).find((candidate) => candidate.revokedAt === null && candidate.name === name.trim());
     if (token === undefined) return userPage(request, reply, { status: 404, message: `This user has no live token named '${name}'.` });
     await services.tokens.revoke(token.name, actorOf(request));
     return reply.redirect(`${USERS}/${encodeURIComponent(user.id)}?notice=revoked`, 303);
