@@ -5,7 +5,7 @@
 import type { Store } from '../store/index.ts';
 import { countEvents, deleteEventsBefore, eventsAfter, lastEventSeq, listEvents, type EventFilter, type StoredEvent } from '../store/audit.ts';
 import { transact } from '../store/transact.ts';
-import { turnOfEventLoop } from '../store/turn.ts';
+import { turnOfEventLoop, yieldTheDatabase } from '../store/turn.ts';
 import { createJournal } from '../journal/journal.ts';
 import type { Actor } from '../journal/actor.ts';
 import { csvRecord } from '../text.ts';
@@ -184,6 +184,7 @@ export function createAuditLog(store: Store) {
       let total = 0;
       let entrySeq: number | undefined;
       for (;;) {
+        const started = performance.now();
         // State changes only once the batch is committed: transact may run it again.
         const batch = await transact(store.db, async (trx) => {
           const deleted = await deleteEventsBefore(trx, before, PURGE_BATCH);
@@ -196,7 +197,7 @@ export function createAuditLog(store: Store) {
         total += batch.deleted;
         entrySeq = batch.entrySeq;
         if (batch.deleted < PURGE_BATCH) return total;
-        await turnOfEventLoop();
+        await yieldTheDatabase(performance.now() - started);
       }
     },
 

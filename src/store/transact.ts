@@ -5,7 +5,7 @@ import { isTransientConflict } from './errors.ts';
 import type { Executor } from './executor.ts';
 import type { Database } from './tables.ts';
 import type { Store } from './types.ts';
-import { turnOfEventLoop } from './turn.ts';
+import { turnOfEventLoop, yieldTheDatabase } from './turn.ts';
 
 const ATTEMPTS = 3;
 /** Most write transactions committed together: bounds how long the last one waits for the first. */
@@ -60,18 +60,20 @@ export async function transact<T>(db: Kysely<Database>, work: Work<T>): Promise<
 /**
  * Works through rows `size` at a time: runs `batch` (which deletes, or otherwise handles, at
  * most `size` rows and says how many) in a transaction of its own (`transact`), again until one
- * handles fewer; returns the total. A turn of the event loop comes between batches, so that a
- * clean-up of any backlog is many short statements with other requests answered between them:
+ * handles fewer; returns the total. A pause comes between batches (`yieldTheDatabase`), so that
+ * a clean-up of any backlog is many short statements with other requests answered between them:
  * on SQLite every statement answers at once, and 100,000 ended sessions deleted without a turn
- * held every request of the server for 1.4 s.
+ * held every request of the server for 1.4 s; and a CLI clean-up (`roster scim purge-activity`)
+ * leaves the server beside it gaps to write in.
  */
 export async function inBatches(db: Kysely<Database>, size: number, batch: Work<number>): Promise<number> {
   let total = 0;
   for (;;) {
+    const started = performance.now();
     const handled = await transact(db, batch);
     total += handled;
     if (handled < size) return total;
-    await turnOfEventLoop();
+    await yieldTheDatabase(performance.now() - started);
   }
 }
 

@@ -8,3 +8,15 @@
 export function turnOfEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
+
+/**
+ * A pause between two batches of background work that took `heldMs` to run: as long again,
+ * at least a turn of the event loop. On SQLite another process (`roster serve` beside the
+ * CLI) waits for the write lock by sleeping and trying again; a loop of batches that takes
+ * the lock back at once leaves it no gap long enough to land in, so its requests waited
+ * seconds, its event loop stopped meanwhile. Half the time is left free.
+ */
+export function yieldTheDatabase(heldMs: number): Promise<void> {
+  if (heldMs < 1) return turnOfEventLoop();
+  return new Promise((resolve) => setTimeout(resolve, Math.ceil(heldMs)));
+}
