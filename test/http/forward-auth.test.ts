@@ -11,6 +11,7 @@ import { BASE_URL, groupBody, startTestApp, userBody, type TestApp } from '../su
 import { eachDatabase } from '../support/databases.ts';
 import { passwordSignIn, sessionFor, sessionOf, setCookieOf, type ConsoleSession } from '../support/console.ts';
 import { signIn, startLogin } from '../saml/idp.ts';
+import { captureLog } from '../support/log-capture.ts';
 
 const cli = { kind: 'cli' } as const;
 const TRUST = { origin: BASE_URL, cookieDomain: 'roster.test', trustedHosts: ['grafana.example.org', '127.0.0.1'] } as const;
@@ -69,7 +70,7 @@ eachDatabase('forward auth', (database) => {
   let bobId = '';
 
   before(async () => {
-    app = await startTestApp({ database, cookieDomain: 'roster.test', trustedHosts: ['grafana.example.org'] });
+    app = await startTestApp({ database, cookieDomain: 'roster.test', trustedHosts: ['grafana.example.org'], logger: { level: 'warn', stream: log.stream } });
     const created = await app.request('POST', '/Users', userBody('ada@example.com', { displayName: 'Ada Lövelace', emails: [{ value: 'ada@example.com', primary: true }] }));
     assert.equal(created.status, 201, JSON.stringify(created.body));
     adaId = (await app.services.accounts.findByLogin('ada@example.com'))?.id ?? '';
@@ -84,6 +85,8 @@ eachDatabase('forward auth', (database) => {
     bob = await sessionFor(app, bobId);
   });
   after(() => app.close());
+
+  const log = captureLog();
 
   async function verify(query = '', headers: Record<string, string> = {}, session?: ConsoleSession) {
     return app.app.inject({ method: 'GET', url: `/auth/verify${query}`, headers: { ...(session !== undefined ? { cookie: session.cookie } : {}), ...headers } });
@@ -140,6 +143,13 @@ eachDatabase('forward auth', (database) => {
       assert.match(empty.body, /A group parameter is empty/);
       assert.equal(empty.headers['remote-user'], undefined);
     }
+    // A misspelt or unknown parameter would otherwise be no restriction at all: refused too.
+    for (const query of ['?Group=grafana-editors', '?groups=grafana-editors', '?group[]=grafana-editors', '?group=R&D', '?redirect=true&next=/']) {
+      const unknown = await verify(query, {}, lone);
+      assert.equal(unknown.statusCode, 400, query);
+      assert.match(unknown.body, /Unknown query parameter "[^"]+": \/auth\/verify reads group \(repeatable\) and redirect only/);
+      assert.equal(unknown.headers['remote-user'], undefined);
+    }
   });
 
   test('?redirect=true: 302 to the sign-in page with the original URL (X-Forwarded-* or X-Original-URL) to come back to', async () => {
@@ -172,6 +182,7 @@ eachDatabase('forward auth', (database) => {
       { ...forwarded, 'x-forwarded-host': 'evil.example' },
       { ...forwarded, 'x-forwarded-proto': 'http' },
       { 'x-original-url': 'https://roster.test.evil.example/' },
+      { 'x-original-url': 'https://evil.example/reset?token=s3cret#frag' },
     ]) {
       const redirect = await verify('?redirect=true', headers);
       assert.equal(redirect.statusCode, 400, JSON.stringify(headers));
@@ -184,6 +195,10 @@ eachDatabase('forward auth', (database) => {
       assert.equal(plain.statusCode, 401);
       assert.equal(plain.headers.location, `${BASE_URL}/sessions/new?notice=untrusted-return`);
     }
+    // The warning names where the browser was going, never the query string (which may carry a token).
+    const warnings = log.lines.filter((line) => line.includes('forward auth: the original URL'));
+    assert.ok(warnings.some((line) => (JSON.parse(line) as { url: string }).url === 'https://evil.example/reset'), warnings.join('\n'));
+    assert.ok(!warnings.some((line) => line.includes('s3cret') || line.includes('frag')), warnings.join('\n'));
     const page = await app.app.inject({ method: 'GET', url: '/sessions/new?notice=untrusted-return' });
     assert.equal(page.statusCode, 200);
     assert.match(page.body, /cannot send you back to the application[^<]*ROSTER_TRUSTED_HOSTS/);

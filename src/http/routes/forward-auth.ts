@@ -95,12 +95,30 @@ function signInOutcome(request: FastifyRequest, baseUrl: string, trust: ReturnTr
   return { kind: 'sign-in', location: `${baseUrl}${SIGN_IN_PATH}?${new URLSearchParams({ returnTo: target }).toString()}` };
 }
 
+/**
+ * A URL for the log: origin and path, no query string or fragment, which may carry tokens
+ * (docs/deploy.md: Roster logs no query strings), and at most 200 characters.
+ */
+function withoutQuery(url: string): string {
+  const cut = url.search(/[?#]/);
+  return (cut === -1 ? url : url.slice(0, cut)).slice(0, 200);
+}
+
 function text(reply: FastifyReply, status: number, message: string): FastifyReply {
   return reply.code(status).header('content-type', 'text/plain; charset=utf-8').send(`${message}\n`);
 }
 
+/** The query parameters /auth/verify reads; any other is a mistake in the proxy's configuration. */
+const PARAMETERS = new Set(['group', 'redirect']);
+
 /** Reads `group` and `redirect`; a string when the query is unusable (the proxy's configuration is wrong). */
 function readQuery(query: Record<string, string | string[] | undefined>): { groups: string[]; redirect: boolean } | string {
+  // A misspelt restriction (`?Group=`, `?groups=`, `?group[]=`, or `R&D` written raw) ignored
+  // would let every signed-in user in: refused, as an empty group name is.
+  const unknown = Object.keys(query).find((name) => !PARAMETERS.has(name));
+  if (unknown !== undefined) {
+    return `Unknown query parameter ${JSON.stringify(unknown.slice(0, 100))}: /auth/verify reads group (repeatable) and redirect only. Check the proxy's configuration; a group name with & or + in it is written URL-encoded (%26, %2B).`;
+  }
   const raw = query['group'];
   const groups = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
   // An empty name is a restriction whose group went missing (Caddy's `group={$VAR}` with the
@@ -134,7 +152,7 @@ export function forwardAuthRoutes(app: FastifyInstance, options: { services: Ser
     if (session === undefined) {
       const outcome = signInOutcome(request, baseUrl, trust);
       if (outcome.kind === 'untrusted') {
-        request.log.warn({ url: outcome.url.slice(0, 200) }, 'forward auth: the original URL is on a host Roster may not send browsers back to');
+        request.log.warn({ url: withoutQuery(outcome.url) }, 'forward auth: the original URL is on a host Roster may not send browsers back to');
         // The address as Roster saw it: behind a proxy that ends TLS, an http:// here is the clue.
         const message = `Roster does not send browsers back to this address after sign-in: ${outcome.url.slice(0, 200)}. It must be an https URL (http only for localhost and 127.0.0.1) of at most 2048 characters, on Roster's own origin (scheme, host and port), on a host under ROSTER_COOKIE_DOMAIN or listed in ROSTER_TRUSTED_HOSTS.`;
         if (query.redirect) return text(reply, 400, message);
