@@ -48,6 +48,20 @@ export function isCrossSite(headers: Readonly<Record<string, string | string[] |
   return headers['sec-fetch-site'] === 'cross-site';
 }
 
+/**
+ * True unless the request comes from one of Roster's own pages or from no page at all (`curl`,
+ * a bookmark): for a form that carries no token. `Sec-Fetch-Site` says so in current browsers;
+ * `same-site` is refused too, as a page on a sibling host (app.example.com beside
+ * roster.example.com) gets Roster's SameSite=Lax cookie sent with its form. Without that header,
+ * an `Origin` other than Roster's gives the page away.
+ */
+export function isFromAnotherOrigin(headers: Readonly<Record<string, string | string[] | undefined>>, origin: string): boolean {
+  const site = headers['sec-fetch-site'];
+  if (site !== undefined) return site !== 'same-origin' && site !== 'none';
+  const from = headers['origin'];
+  return from !== undefined && from !== origin;
+}
+
 /** Methods that change nothing (RFC 9110 §9.2.1) and need no token. */
 export function isSafeMethod(method: string): boolean {
   return method === 'GET' || method === 'HEAD' || method === 'OPTIONS';

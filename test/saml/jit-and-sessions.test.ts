@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { startTestApp, testCertificate, TEST_IDP, type TestApp } from '../support/app.ts';
+import { BASE_URL, startTestApp, testCertificate, TEST_IDP, type TestApp } from '../support/app.ts';
 import { eachDatabase } from '../support/databases.ts';
 import { buildResponse, postResponse, sessionCookieOf, signIn, startLogin } from './idp.ts';
 
@@ -210,13 +210,21 @@ eachDatabase('Roster sessions', (database) => {
     assert.equal(entry?.target_id, frank.id);
   });
 
-  test('POST /saml/logout from another site (Sec-Fetch-Site: cross-site) is refused and leaves the session and its cookie alone', async () => {
+  test('POST /saml/logout from another site or a sibling host (Sec-Fetch-Site, Origin) is refused and leaves the session and its cookie alone', async () => {
     const value = sessionCookieOf(await signIn(app, { login: 'frank@example.com' })) ?? '';
     const forged = await app.app.inject({ method: 'POST', url: '/saml/logout', headers: { cookie: `roster_session=${value}`, 'sec-fetch-site': 'cross-site' } });
     assert.equal(forged.statusCode, 403);
     assert.equal(forged.headers['set-cookie'], undefined);
     assert.equal((await current(app, value)).statusCode, 200);
-    const own = await app.app.inject({ method: 'POST', url: '/saml/logout', headers: { cookie: `roster_session=${value}`, 'sec-fetch-site': 'same-origin' } });
+    // A sibling host of the same site (app.example.com beside Roster) gets the Lax cookie sent
+    // with its form; a browser that sends no Sec-Fetch-Site still names the page's origin.
+    for (const from of [{ 'sec-fetch-site': 'same-site' }, { origin: 'https://app.example.com' }, { origin: 'null' }]) {
+      const sibling = await app.app.inject({ method: 'POST', url: '/saml/logout', headers: { cookie: `roster_session=${value}`, ...from } });
+      assert.equal(sibling.statusCode, 403, JSON.stringify(from));
+      assert.equal(sibling.headers['set-cookie'], undefined);
+      assert.equal((await current(app, value)).statusCode, 200, JSON.stringify(from));
+    }
+    const own = await app.app.inject({ method: 'POST', url: '/saml/logout', headers: { cookie: `roster_session=${value}`, 'sec-fetch-site': 'same-origin', origin: new URL(BASE_URL).origin } });
     assert.equal(own.statusCode, 303);
     assert.equal((await current(app, value)).statusCode, 401);
   });

@@ -32,7 +32,7 @@ export async function samlRoutes(app: FastifyInstance, options: { services: Serv
   metadataRoute(app, options.services);
   loginRoute(app, options.services, options.trust);
   acsRoute(app, options.services, options.trust);
-  logoutRoute(app, options.services);
+  logoutRoute(app, options.services, options.trust.origin);
   validationRoute(app, options.services);
 }
 
