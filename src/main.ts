@@ -14,10 +14,12 @@ import pino from 'pino';
 import { createServices } from './services.ts';
 import { describeLocation, openStore, QUERY_DEADLINE_MS } from './store/index.ts';
 import { sqliteExposure } from './store/sqlite-permissions.ts';
+import { clockOffsetWarning } from './store/clock.ts';
 import { installationId } from './directory/installation.ts';
 
 /** How often each instance deletes the provisioning activity past its retention. */
 const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
+const CLOCK_CHECK_INTERVAL_MS = 5 * 60 * 1000;
 
 /** Runs the server until SIGTERM or SIGINT, then shuts down gracefully. */
 export async function serve(config: Config): Promise<void> {
@@ -101,12 +103,15 @@ export async function serve(config: Config): Promise<void> {
   if (sealed > 0) app.log.info({ sealed, keyId: store.secrets.keyId }, `encrypted ${sealed} stored secret${sealed === 1 ? '' : 's'} with ROSTER_SECRET_KEY (key ${store.secrets.keyId ?? ''})`);
   // The OpenID provider's keys exist before the first request (created by the first instance).
   await services.oidc.loadKeys();
+  // Before the first lease or rate-limit budget is written (the periodic check below warns).
+  await services.clock.align().catch(() => undefined);
   // Every instance delivers webhooks; the database gives each endpoint to one of them at a time.
   const deliveries = startDeliveries(store, services.eventFeed, {
     retrySchedule: config.webhookRetrySchedule,
     leaseMs: config.webhookLeaseMs,
     retentionDays: config.eventRetentionDays,
     log: app.log,
+    now: services.clock.now,
   });
 
   /** The retention clean-ups, started once the server listens. */
@@ -230,6 +235,18 @@ export async function serve(config: Config): Promise<void> {
       app.log.warn({ err: error }, 'event feed clean-up failed; trying again later');
     }
   }, EVENT_CLEANUP_CHECK_MS));
+
+  // Shared times only hold while the instances' clocks agree: the ones Roster writes follow the
+  // database's clock (store/clock.ts); say so when this host's is off, as the rest follows it.
+  cleanups.push(runPeriodically(async () => {
+    try {
+      const offsetMs = await services.clock.align();
+      const warning = clockOffsetWarning(offsetMs);
+      if (warning !== undefined) app.log.warn({ offsetMs: Math.round(offsetMs ?? 0) }, warning);
+    } catch (error) {
+      app.log.debug({ err: error }, 'the clock check could not reach the database; trying again later');
+    }
+  }, CLOCK_CHECK_INTERVAL_MS));
 
   const where = describeLocation(config.database);
   const enabled = (await services.provisioning.status()).enabled;

@@ -29,6 +29,7 @@ import { createPasswordCheck, type PasswordCheck } from './directory/password-ch
 import { createPasswordSignIn, type PasswordSignIn } from './directory/password-sign-in.ts';
 import { createProvisioning, type Provisioning } from './directory/provisioning.ts';
 import { createScimSchemas, type ScimSchemas } from './directory/scim-schemas.ts';
+import { createSharedClock, type SharedClock } from './store/clock.ts';
 import { createRateLimits, type RateLimitPolicy, type RateLimits } from './directory/rate-limits.ts';
 import { createSettings } from './settings.ts';
 import { createScimState, type ScimState } from './directory/scim-state.ts';
@@ -89,6 +90,8 @@ export interface Services {
   readonly oidc: OidcStorage;
   /** Per-token request budgets of the SCIM and admin APIs, shared by every instance. */
   readonly rateLimits: RateLimits;
+  /** The time written where other instances compare it (store/clock.ts); `roster serve` aligns it with the database's. */
+  readonly clock: SharedClock;
   /** Where the first-start password goes when no terminal shows it; undefined without a data directory. */
   readonly initialPassword: InitialPasswordFile | undefined;
 }
@@ -117,6 +120,8 @@ export interface ServiceOptions {
   readonly scimCursorTimeout?: number;
   /** ROSTER_RATE_LIMIT and ROSTER_RATE_LIMIT_BURST; no limit when unset. */
   readonly rateLimit?: RateLimitPolicy | undefined;
+  /** This host's clock (Date.now); tests set one out of step. */
+  readonly hostClock?: () => number;
   /** Members read per statement round when an answer shows every member of a group (1,000); tests set fewer. */
   readonly memberChunk?: number;
   /** The folder of the `initial-admin-password` file (see config.ts `initialPasswordDirectory`). */
@@ -131,6 +136,7 @@ function memberChunkOf(options: ServiceOptions): { memberChunk?: number } {
 export function createServices(store: Store, options: ServiceOptions = {}): Services {
   const baseUrl = options.baseUrl ?? 'http://localhost:8080';
   const settings = createSettings(store);
+  const clock = createSharedClock(store, options.hostClock);
   const saml = createSamlConfigService(settings);
   const provisioning = createProvisioning(store, settings);
   const scimSchemas = createScimSchemas(store, settings);
@@ -175,7 +181,8 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
       loadKeys: () => loadOidcKeys(store),
       rotateKeys: (actor) => rotateOidcKeys(store, actor),
     },
-    rateLimits: createRateLimits(store, options.rateLimit),
+    rateLimits: createRateLimits(store, options.rateLimit, { now: clock.now }),
+    clock,
     initialPassword,
     webhooks: createWebhooks(store, eventFeed),
   };

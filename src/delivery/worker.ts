@@ -75,6 +75,11 @@ export interface DeliveryOptions {
   /** This instance's name in claims; unique per process by default. */
   readonly instance?: string;
   readonly log?: DeliveryLog;
+  /**
+   * The time of leases, retry times and signatures, which other instances compare with theirs:
+   * services.clock.now in `roster serve` (store/clock.ts), this host's clock by default.
+   */
+  readonly now?: () => number;
 }
 
 /** The running worker. */
@@ -103,6 +108,7 @@ interface Delivered {
 export function startDeliveries(store: Store, feed: EventFeed, options: DeliveryOptions): DeliveryWorker {
   const instance = options.instance ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+  const clock = options.now ?? Date.now;
   const pollMs = options.pollMs ?? DEFAULT_POLL_MS;
   const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
   const timeoutMs = options.timeoutMs ?? DELIVERY_TIMEOUT_MS;
@@ -122,7 +128,7 @@ export function startDeliveries(store: Store, feed: EventFeed, options: Delivery
       data: entry.data,
       ...(entry.previous !== undefined ? { previous: entry.previous } : {}),
     });
-    const now = Date.now();
+    const now = clock();
     const timestamp = Math.floor(now / 1000);
     const previousValid = webhook.previousSecret !== null && webhook.previousSecretUntil !== null && Date.parse(webhook.previousSecretUntil) > now;
     const secrets = previousValid && webhook.previousSecret !== null ? [webhook.secret, webhook.previousSecret] : [webhook.secret];
@@ -187,7 +193,7 @@ export function startDeliveries(store: Store, feed: EventFeed, options: Delivery
     const last = delivered[delivered.length - 1];
     if (last === undefined) return true;
     return transact(store.db, async (trx) => {
-      const held = await updateClaimed(trx, claim, { position: last.after, attempts: 0, failingSince: null }, iso(Date.now()));
+      const held = await updateClaimed(trx, claim, { position: last.after, attempts: 0, failingSince: null }, iso(clock()));
       // The attempts happened whoever holds the endpoint now; not for an endpoint deleted meanwhile.
       if (held || (await findWebhook(trx, store.dialect, store.secrets, claim.id)) !== undefined) await insertDeliveries(trx, delivered.map((item) => item.write));
       return held;
@@ -202,7 +208,7 @@ export function startDeliveries(store: Store, feed: EventFeed, options: Delivery
    * attempt logged (and its count, when disabled, for the retry schedule once enabled).
    */
   async function fail(claim: Claim, event: PositionedEntry, attemptsBefore: number, attempt: Attempt): Promise<void> {
-    const now = Date.now();
+    const now = clock();
     const at = iso(now);
     await transact(store.db, async (trx) => {
       const current = await findWebhook(trx, store.dialect, store.secrets, claim.id, true);
@@ -249,7 +255,7 @@ export function startDeliveries(store: Store, feed: EventFeed, options: Delivery
    * logged. Nothing happens when an administrator disabled, replayed or deleted it meanwhile.
    */
   async function fellBehind(claim: Claim, keptFrom: FeedPosition): Promise<void> {
-    const at = iso(Date.now());
+    const at = iso(clock());
     const reason =
       `events after the last one it received were deleted before they could be delivered (events are kept ${options.retentionDays} days, ROSTER_EVENT_RETENTION_DAYS): ` +
       'resynchronise the receiver from the lists, then enable the endpoint; it resumes at the oldest event kept';
@@ -275,7 +281,7 @@ export function startDeliveries(store: Store, feed: EventFeed, options: Delivery
     const lost = new AbortController();
     const signal = AbortSignal.any([lost.signal, stopping.signal]);
     const heartbeat = setInterval(() => {
-      renewLease(store.db, claim, iso(Date.now() + leaseMs))
+      renewLease(store.db, claim, iso(clock() + leaseMs))
         .then((held) => {
           if (!held) lost.abort();
         })
@@ -318,7 +324,7 @@ export function startDeliveries(store: Store, feed: EventFeed, options: Delivery
           giveBack = true;
           if (!(await flush())) return;
           // Caught up: past everything final, and back in pollMs.
-          if (await updateClaimed(store.db, claim, { position: page.end, nextAttemptAt: iso(Date.now() + pollMs), release: true }, iso(Date.now()))) giveBack = false;
+          if (await updateClaimed(store.db, claim, { position: page.end, nextAttemptAt: iso(clock() + pollMs), release: true }, iso(clock()))) giveBack = false;
           return;
         }
         for (const event of page.events) {
@@ -340,7 +346,7 @@ export function startDeliveries(store: Store, feed: EventFeed, options: Delivery
           // Stopped or taken over mid-request: no verdict on this attempt; whoever holds the
           // endpoint next sends the event again.
           if (signal.aborted) return;
-          const now = Date.now();
+          const now = clock();
           if (attempt.status !== null && attempt.status >= 200 && attempt.status < 300) {
             // A refused record (a replay, a lost claim) is seen before the next request.
             if (delivered.length === 0) recordTimer = setTimeout(() => void flush().catch(() => {}), RECORD_MS);
@@ -363,7 +369,7 @@ export function startDeliveries(store: Store, feed: EventFeed, options: Delivery
         }
       }
       giveBack = true;
-      if (await flush()) giveBack = !(await updateClaimed(store.db, claim, { release: true }, iso(Date.now())));
+      if (await flush()) giveBack = !(await updateClaimed(store.db, claim, { release: true }, iso(clock())));
     } catch (error) {
       failed = true;
       throw error;
@@ -377,13 +383,13 @@ export function startDeliveries(store: Store, feed: EventFeed, options: Delivery
       // Give the claim back at once on shutdown, so that another instance need not wait for the lease.
       if (giveBack || stopping.signal.aborted) await releaseClaim(store.db, claim).catch(() => {});
       // A database that cannot be reached refuses this too: the lease then runs out as before.
-      else if (failed) await updateClaimed(store.db, claim, { nextAttemptAt: iso(Date.now() + AFTER_ERROR_MS), release: true }, iso(Date.now())).catch(() => {});
+      else if (failed) await updateClaimed(store.db, claim, { nextAttemptAt: iso(clock() + AFTER_ERROR_MS), release: true }, iso(clock())).catch(() => {});
     }
   }
 
   /** Deletes the log of attempts older than the retention, every LOG_PURGE_INTERVAL_MS. */
   async function purgeLog(): Promise<void> {
-    const now = Date.now();
+    const now = clock();
     if (now - lastPurge < LOG_PURGE_INTERVAL_MS) return;
     lastPurge = now;
     const cutoff = iso(now - options.retentionDays * DAY_MS);
@@ -400,7 +406,7 @@ export function startDeliveries(store: Store, feed: EventFeed, options: Delivery
   async function claimDue(): Promise<number> {
     const free = concurrency - serving.size;
     if (free <= 0) return 0;
-    const now = Date.now();
+    const now = clock();
     const claimed = await transact(store.db, (trx) => claimWebhooks(trx, store.dialect, store.secrets, instance, iso(now), iso(now + leaseMs), free));
     for (const webhook of claimed) {
       const served: Promise<void> = serve(webhook)

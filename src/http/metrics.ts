@@ -11,6 +11,7 @@ import type { Access } from '../directory/access.ts';
 import type { Admission } from './admission.ts';
 import type { TokenService } from '../auth/tokens.ts';
 import type { Store } from '../store/index.ts';
+import type { SharedClock } from '../store/clock.ts';
 import { addressMatcher, type AddressRange } from './address-ranges.ts';
 import { authenticate, bearerToken } from './auth.ts';
 import { apiErrorHandler } from './errors.ts';
@@ -109,8 +110,8 @@ function outcomeOf(status: number): 'success' | 'client_error' | 'server_error' 
   return status >= 500 ? 'server_error' : status >= 400 ? 'client_error' : 'success';
 }
 
-/** Creates the metrics of an app over `store` (and its admission limit, if any); `close()` when the app closes. */
-export function createMetrics(store: Store, admission?: Admission): Metrics {
+/** Creates the metrics of an app over `store` and the instance's `clock` (and its admission limit, if any); `close()` when the app closes. */
+export function createMetrics(store: Store, clock: Pick<SharedClock, 'measure'>, admission?: Admission): Metrics {
   const registry = new Registry();
   const registers = [registry];
   const requests = new Counter({ name: 'roster_http_requests_total', help: 'HTTP requests answered, by route pattern, method and status.', labelNames: ['route', 'method', 'status'], registers });
@@ -181,6 +182,17 @@ export function createMetrics(store: Store, admission?: Admission): Metrics {
       registers,
       collect() {
         this.set(store.poolUse()?.waiting ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'roster_clock_offset_seconds',
+      help: 'The database\'s clock minus this instance\'s, measured at each scrape (positive: this instance is behind). Keep every instance within a second (docs/deploy.md, Clocks).',
+      registers,
+      async collect() {
+        // A database out of reach leaves the gauge without a value rather than failing the scrape.
+        const offsetMs = await clock.measure().catch(() => undefined);
+        if (offsetMs === undefined) this.reset();
+        else this.set(offsetMs / 1000);
       },
     });
     new Gauge({

@@ -12,6 +12,7 @@ import { createWebhooks, type Webhooks } from '../../src/directory/webhooks.ts';
 import { createServices, type Services } from '../../src/services.ts';
 import type { Store } from '../../src/store/index.ts';
 import { eachDatabase, openTestStore } from '../support/databases.ts';
+import { createSharedClock } from '../../src/store/clock.ts';
 import { startReceiver, verifies, type Receiver, type Received } from '../support/receiver.ts';
 
 const cli = { kind: 'cli' } as const;
@@ -24,7 +25,7 @@ eachDatabase('webhook deliveries', (database) => {
   let receiver: Receiver;
   let workers: DeliveryWorker[] = [];
 
-  const work = (options: { schedule?: number[]; instance?: string; timeoutMs?: number; leaseMs?: number } = {}): DeliveryWorker => {
+  const work = (options: { schedule?: number[]; instance?: string; timeoutMs?: number; leaseMs?: number; now?: () => number } = {}): DeliveryWorker => {
     const worker = startDeliveries(store, services.eventFeed, {
       retrySchedule: options.schedule ?? FAST,
       leaseMs: options.leaseMs ?? 2000,
@@ -32,6 +33,7 @@ eachDatabase('webhook deliveries', (database) => {
       retentionDays: 30,
       ...(options.instance !== undefined ? { instance: options.instance } : {}),
       ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+      ...(options.now !== undefined ? { now: options.now } : {}),
     });
     workers.push(worker);
     return worker;
@@ -444,6 +446,25 @@ eachDatabase('webhook deliveries', (database) => {
     assert.deepEqual(receiver.acceptedIds(), ids);
     const pause = receiver.received[1]!.at - failedAt;
     assert.ok(pause < 8000, `the endpoint waited ${pause} ms after the error (its lease is 20 s)`);
+  });
+
+  const postgresOnly = { skip: database === 'postgres' ? false : 'SQLite: one host, one clock' };
+  test('two workers whose hosts\' clocks are 40 s apart, each aligned with the database, deliver each event once, in order, one at a time', postgresOnly, async () => {
+    const ahead = createSharedClock(store, () => Date.now() + 40_000);
+    assert.ok(Math.abs(((await ahead.align()) ?? 0) + 40_000) < 1000, 'the difference is measured');
+    // With a 2 s lease, the worker ahead saw every lease of the other as ended and took the
+    // endpoint over while it was still sending: events twice, two requests at once.
+    const id = await create();
+    receiver.answer = () => ({ status: 204, delayMs: 40 });
+    const ids = await changes(30);
+    work({ instance: 'in-step' });
+    work({ instance: 'ahead', now: ahead.now });
+    await receiver.until((received) => received.length >= 30);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const requests = receiver.received.filter((request) => request.path === '/hook');
+    assert.deepEqual(requests.map((request) => request.payload.id), ids, `endpoint ${id}: each event once, in order`);
+    assertOneAtATime(requests);
+    assert.ok(requests.every((request) => request.verified));
   });
 
   test('two workers on one database deliver each event once', async () => {

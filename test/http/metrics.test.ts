@@ -115,8 +115,12 @@ eachDatabase('GET /metrics', (database) => {
         assert.ok((sample(after.body, 'roster_db_pool_connections{state="idle"}') ?? -1) >= 1, after.body);
         assert.ok(sample(after.body, 'roster_db_pool_connections{state="in_use"}') !== undefined);
         assert.equal(sample(after.body, 'roster_db_pool_waiting'), 0);
+        // Same host as the database here: the clocks agree to well within the warning's second.
+        const offset = sample(after.body, 'roster_clock_offset_seconds');
+        assert.ok(offset !== undefined && Math.abs(offset) < 1, after.body);
       } else {
         assert.doesNotMatch(after.body, /roster_db_pool/, 'SQLite has no pool');
+        assert.doesNotMatch(after.body, /roster_clock_offset_seconds \S/, 'nor a clock of its own to compare with');
       }
     } finally {
       await roster.close();

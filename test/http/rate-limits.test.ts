@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/http/app.ts';
 import { createRateLimits } from '../../src/directory/rate-limits.ts';
 import { RetryLaterError } from '../../src/errors.ts';
-import { createServices } from '../../src/services.ts';
+import { createServices, type Services } from '../../src/services.ts';
 import { openStore, type Store } from '../../src/store/index.ts';
 import { BASE_URL, SCIM, startTestApp, type TestApp } from '../support/app.ts';
 import { eachDatabase, openTestStore } from '../support/databases.ts';
@@ -16,11 +16,16 @@ import { eachDatabase, openTestStore } from '../support/databases.ts';
 const ERROR_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:Error';
 
 /** A second instance on the same database, with the same policy. */
-async function secondInstance(roster: TestApp, policy: { perMinute: number; burst: number }): Promise<{ app: FastifyInstance; store: Store }> {
+async function secondInstance(
+  roster: TestApp,
+  policy: { perMinute: number; burst: number },
+  hostClock?: () => number,
+): Promise<{ app: FastifyInstance; store: Store; services: Services }> {
   const store = await openStore(roster.location);
-  const app = await buildApp({ services: createServices(store, { baseUrl: BASE_URL, rateLimit: policy }), baseUrl: BASE_URL });
+  const services = createServices(store, { baseUrl: BASE_URL, rateLimit: policy, ...(hostClock !== undefined ? { hostClock } : {}) });
+  const app = await buildApp({ services, baseUrl: BASE_URL });
   await app.ready();
-  return { app, store };
+  return { app, store, services };
 }
 
 const get = (app: FastifyInstance, token: string, url = `${SCIM}/Users?count=1`) => app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${token}` } });
@@ -105,6 +110,35 @@ eachDatabase('rate limits', (database) => {
       const refilled = Math.ceil(((Date.now() - started) / 60_000) * policy.perMinute);
       assert.ok(admitted <= policy.burst + refilled, `admitted ${admitted} of a burst of ${policy.burst} + ${refilled} refilled`);
       assert.ok(admitted >= policy.burst - chunk, `admitted ${admitted}: at most one chunk (${chunk}) may sit unused in the other instance`);
+    });
+  });
+
+  describe('an instance whose host clock is 20 s behind', () => {
+    let roster: TestApp;
+    let behind: { app: FastifyInstance; store: Store; services: Services };
+    const policy = { perMinute: 60, burst: 10 };
+    before(async () => {
+      roster = await startTestApp({ database, rateLimit: policy });
+      behind = await secondInstance(roster, policy, () => Date.now() - 20_000);
+      // As roster serve does at start.
+      await roster.services.clock.align();
+      await behind.services.clock.align();
+    });
+    after(async () => {
+      await behind.app.close();
+      await behind.store.close();
+      await roster.close();
+    });
+
+    test('shares the budget as if in step: no 429 while it has room', { skip: database === 'postgres' ? false : 'SQLite: one host, one clock' }, async () => {
+      const chunk = roster.services.rateLimits.chunk;
+      assert.ok(chunk < policy.burst / 2, `chunk ${chunk}`);
+      assert.equal((await get(roster.app, roster.token)).statusCode, 200);
+      // The budget's next free time, written by the first instance, lay 20 s in this one's
+      // future: it refused although the token had used a chunk of its burst.
+      const answer = await get(behind.app, roster.token);
+      assert.equal(answer.statusCode, 200, `${answer.statusCode} ${answer.headers['retry-after'] ?? ''} ${answer.body.slice(0, 200)}`);
+      assert.ok(Math.abs(behind.services.clock.now() - Date.now()) < 1000, 'its shared time is the database\'s');
     });
   });
 

@@ -734,6 +734,31 @@ eachDatabase('OpenID Connect provider on', (database) => {
     assert.equal(await signOuts(), signOutsBefore, 'the same user signing in again is no sign-out');
   });
 
+  test('the new sign-in answers prompt=login and max_age=0 even when the instance that opened it has a clock seconds behind', async () => {
+    const { application, secret } = await app.services.applications.create({ name: 'Step-up, clocks apart', redirectUris: [REDIRECT], public: false, allowedGroups: [] }, cli);
+    const config = await relyingParty(app, application.clientId, secret);
+    const { password } = await app.services.administrators.resetPassword('admin', cli);
+    for (const extra of [{ prompt: 'login' }, { max_age: '0' }]) {
+      const jar = new CookieJar();
+      jar.add(`roster_session=${(await hourOldSession(app.adminId)).value}`);
+      const { landing, verifier, state } = await ask(config, jar, extra);
+      assert.equal(landing.url.pathname, '/sessions/new');
+      const returnTo = landing.url.searchParams.get('returnTo')!;
+      const signedIn = await passwordSignIn(app, 'admin', password, { returnTo });
+      const fresh = sessionOf(signedIn);
+      jar.add(fresh.cookie);
+      // As another instance 5 s behind this one would have written it: before the request began.
+      const behind = new Date(Date.now() - 5_000).toISOString();
+      await app.services.store.db.updateTable('sessions').set({ created_at: behind }).where('id', '=', app.services.sessions.idOf(fresh.cookie.slice('roster_session='.length))).execute();
+      const back = await follow(app, returnTo, jar);
+      assert.equal(`${back.url.origin}${back.url.pathname}`, REDIRECT, `${JSON.stringify(extra)}: sent round again, to ${back.url}`);
+      const tokens = await client.authorizationCodeGrant(config, back.url, { pkceCodeVerifier: verifier, expectedState: state, ...(extra.max_age ? { maxAge: 3600 } : {}) });
+      assert.equal(tokens.claims()?.sub, app.adminId);
+      // auth_time stays what the session says: Roster does not invent a later one.
+      assert.equal(tokens.claims()?.auth_time, Math.floor(Date.parse(behind) / 1000));
+    }
+  });
+
   test('a forced re-authentication through SAML asks the IdP with ForceAuthn="true"; when someone else signs in, the first user\'s Roster session ends, audited as a sign-out', async () => {
     const { application, secret } = await app.services.applications.create({ name: 'Step-up by SAML', redirectUris: [REDIRECT], public: false, allowedGroups: [] }, cli);
     const config = await relyingParty(app, application.clientId, secret);

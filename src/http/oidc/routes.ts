@@ -135,21 +135,27 @@ export async function oidcRoutes(app: FastifyInstance, options: OidcOptions & { 
       const signedInAt = Math.floor(Date.parse(session.createdAt) / 1000);
       const beganAt = details.iat ?? Math.floor(Date.now() / 1000);
       const maxAge = Number(details.params['max_age']);
+      const sessionId = services.sessions.idOf(value);
+      const replaced = details.result?.[REPLACED_SESSION];
+      // Back from the sign-in this interaction sent the browser to, with another session: that is
+      // the new authentication, whatever the times say. The session's start was written by the
+      // instance that answered the sign-in, by its clock; one a few seconds behind this one's
+      // made the new session look older than the request, and sent the browser round again.
+      const signedInAgain = typeof replaced === 'string' && replaced !== sessionId;
       const tooOld =
+        !signedInAgain &&
         signedInAt < beganAt &&
         (details.prompt.reasons.includes('login_prompt') || (Number.isInteger(maxAge) && Math.floor(Date.now() / 1000) - signedInAt > maxAge));
-      const sessionId = services.sessions.idOf(value);
       if (tooOld) {
         // The session the new sign-in replaces, kept with the interaction (its id, no credential):
         // the sign-in may come back by SAML, whose post from the IdP carries no Roster cookie.
         await provider.interactionResult(request.raw, reply.raw, { [REPLACED_SESSION]: sessionId }, { mergeWithLastSubmission: false });
         return reply.redirect(signInUrl(`${INTERACTION_PATH}/${details.uid}`, { reauthenticate: true }));
       }
-      const replaced = details.result?.[REPLACED_SESSION];
       // Ended here whichever way the user signed in again: quietly if it was this user's own,
       // as its holder's sign-out if someone else signed in (the provider then ends that user's
       // provider session too, without ending this new Roster session: logout.ts).
-      if (typeof replaced === 'string' && replaced !== sessionId) await services.sessions.replaced(replaced, session.userId);
+      if (signedInAgain) await services.sessions.replaced(replaced, session.userId);
       result = { login: { accountId: session.userId, ts: signedInAt } };
     } else if (details.prompt.name === 'consent') {
       const accountId = details.session?.accountId;
