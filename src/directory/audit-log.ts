@@ -173,7 +173,8 @@ export function createAuditLog(store: Store) {
 
     /**
      * Deletes the entries written more than `retentionDays` days before `now`, PURGE_BATCH per
-     * transaction with a turn of the event loop between them, and returns how many it deleted.
+     * transaction with a pause as long as the batch between them (`yieldTheDatabase`: another
+     * process on the same SQLite file gets its turn), and returns how many it deleted.
      * The trail says so itself: one `audit.purged` entry by `actor`, written with the first batch
      * and brought up to date with each later one (`before`, `retentionDays`, `deleted`), so that
      * a trail that starts late shows when, by whom and how far it was cut, whatever stops the

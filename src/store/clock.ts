@@ -11,13 +11,13 @@ import { sql } from 'kysely';
 import type { Store } from './types.ts';
 
 /** Beyond this, an instance says its clock is off (docs/deploy.md: keep them within a second). */
-export const CLOCK_OFFSET_WARNING_MS = 1000;
+const CLOCK_OFFSET_WARNING_MS = 1000;
 
 /**
  * The database's clock minus this process's (`now`), in milliseconds, halfway through the
  * round trip; undefined on SQLite. A positive offset: this instance is behind.
  */
-export async function measureClockOffset(store: Store, now: () => number = Date.now): Promise<number | undefined> {
+async function measureClockOffset(store: Store, now: () => number = Date.now): Promise<number | undefined> {
   if (!store.dialect.remoteStatements) return undefined;
   const sent = now();
   // clock_timestamp(), not now(): now() is the transaction's start, which a pooled
