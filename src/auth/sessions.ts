@@ -15,7 +15,17 @@ import { createOidcQueries } from '../store/oidc.ts';
 import { createSessionQueries } from '../store/sessions.ts';
 import { deleteSessionsOf } from '../store/user-credentials.ts';
 
-const SESSION_COOKIE = 'roster_session';
+/**
+ * The session cookie's name. On https without ROSTER_COOKIE_DOMAIN it carries the `__Host-`
+ * prefix (RFC 6265bis §4.1.3.2): browsers accept such a cookie only from this very host, Secure,
+ * with Path=/ and no Domain, so a page on a sibling host (app.example.com beside
+ * roster.example.com) cannot plant its own session cookie ahead of the user's. With a cookie
+ * domain the cookie must reach the hosts under it, which the prefix forbids: those hosts are
+ * trusted by that setting.
+ */
+function sessionCookieName(options: { readonly secure: boolean; readonly domain?: string | undefined }): string {
+  return options.secure && options.domain === undefined ? '__Host-roster_session' : 'roster_session';
+}
 
 export interface SessionPolicy {
   /** A session unused for this long ends. */
@@ -120,6 +130,10 @@ export interface Sessions {
   purgeEnded(): Promise<number>;
   /** The live sessions of a user, most recently used first (at most 50), marking the one of `currentValue`. */
   listOf(userId: string, currentValue?: string): Promise<SessionSummary[]>;
+  /** The session cookie's name: `__Host-roster_session` on https without a cookie domain, else `roster_session`. */
+  readonly cookieName: string;
+  /** The session cookie's value in a Cookie header, if the browser sent one (see sessionCookieName). */
+  presented(cookieHeader: string | undefined): string | undefined;
   /** The cookie attributes for a value (Secure when the base URL is https). */
   cookie(value: string, expiresAt: Date): string;
   /** A Set-Cookie value that deletes the cookie. */
@@ -140,6 +154,7 @@ export function createSessions(store: Store, options: { secure: boolean; domain?
   const sessions = createSessionQueries();
   const journal = createJournal(store.dialect);
   const oidc = createOidcQueries();
+  const name = sessionCookieName(options);
   const attributes = ['Path=/', 'HttpOnly', 'SameSite=Lax', ...(options.secure ? ['Secure'] : []), ...(options.domain !== undefined ? [`Domain=${options.domain}`] : [])];
 
   /** Ends a session, audited as a sign-out by its holder unless it was `quietFor`'s own; false when it had already ended. */
@@ -156,6 +171,7 @@ export function createSessions(store: Store, options: { secure: boolean; domain?
 
   return {
     policy,
+    cookieName: name,
 
     async open(userId, origin) {
       const value = randomCookieValue();
@@ -258,19 +274,18 @@ export function createSessions(store: Store, options: { secure: boolean; domain?
       });
     },
 
+    presented(cookieHeader) {
+      return cookieValue(cookieHeader, name);
+    },
+
     cookie(value, expiresAt) {
-      return [`${SESSION_COOKIE}=${value}`, ...attributes, `Expires=${expiresAt.toUTCString()}`].join('; ');
+      return [`${name}=${value}`, ...attributes, `Expires=${expiresAt.toUTCString()}`].join('; ');
     },
 
     clearCookie() {
-      return [`${SESSION_COOKIE}=`, ...attributes, 'Expires=Thu, 01 Jan 1970 00:00:00 GMT', 'Max-Age=0'].join('; ');
+      return [`${name}=`, ...attributes, 'Expires=Thu, 01 Jan 1970 00:00:00 GMT', 'Max-Age=0'].join('; ');
     },
   };
-}
-
-/** Reads the session cookie from a Cookie header. */
-export function sessionCookieValue(header: string | undefined): string | undefined {
-  return cookieValue(header, SESSION_COOKIE);
 }
 
 function hashSession(value: string): string {

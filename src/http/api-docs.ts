@@ -119,7 +119,7 @@ function markOptionalBodies(openapiObject: Record<string, unknown>): void {
 }
 
 /** Registers the document generator on the root app; call it before any route is registered. */
-export async function registerApiDocs(app: FastifyInstance, baseUrl: string): Promise<void> {
+export async function registerApiDocs(app: FastifyInstance, baseUrl: string, sessionCookie: string): Promise<void> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -143,7 +143,7 @@ export async function registerApiDocs(app: FastifyInstance, baseUrl: string): Pr
           session: {
             type: 'apiKey',
             in: 'cookie',
-            name: 'roster_session',
+            name: sessionCookie,
             description: 'The browser session of a signed-in user (through SAML, or with the password of a local account such as admin): an administrator, except for /api/users/current. State-changing requests also need the CSRF token.',
           },
         },

@@ -325,7 +325,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     stopStoreWarnings();
   });
   enforceAdminRoutePattern(app);
-  await registerApiDocs(app, options.baseUrl);
+  await registerApiDocs(app, options.baseUrl, options.services.sessions.cookieName);
   addSchemas(app, COMMON_SCHEMAS);
   // Every answer, whichever route or error handler made it (security-headers.ts).
   app.addHook('onSend', async (_request, reply) => {

@@ -4,7 +4,6 @@
  * change made with one must carry the CSRF token of that session (csrf.ts).
  */
 import type { FastifyRequest } from 'fastify';
-import { sessionCookieValue } from '../auth/sessions.ts';
 import { ScimError } from '../scim/errors.ts';
 import type { UserProfile } from '../directory/sign-in.ts';
 import type { Services } from '../services.ts';
@@ -22,7 +21,7 @@ export const CSRF_REFUSAL_MESSAGE = `This request changes data with a browser se
 
 /** The live session of the request's cookie and its active user, or undefined. */
 export async function signedIn(request: FastifyRequest, services: Services): Promise<SignedIn | undefined> {
-  const value = sessionCookieValue(request.headers.cookie);
+  const value = services.sessions.presented(request.headers.cookie);
   if (value === undefined) return undefined;
   const session = await services.sessions.find(value);
   if (session === undefined) return undefined;

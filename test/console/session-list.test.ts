@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { startTestApp, type TestApp } from '../support/app.ts';
+import { startTestApp, type TestApp, SESSION_COOKIE } from '../support/app.ts';
 import { eachDatabase } from '../support/databases.ts';
 import { getPage, passwordSignIn, postForm, sessionFor, sessionOf, type ConsoleSession } from '../support/console.ts';
 
@@ -81,7 +81,7 @@ eachDatabase('console: where sessions come from, and ending one', (database) => 
     assert.equal(handles.length, 2, 'no End on this session');
     const safariRow = sessionRows(page.body).find((row) => row.includes('Safari on macOS'));
     const handle = endHandles(safariRow ?? '')[0] ?? '';
-    assert.doesNotMatch(page.body, new RegExp(other.cookie.slice('roster_session='.length)), 'no cookie value on the page');
+    assert.doesNotMatch(page.body, new RegExp(other.cookie.slice(`${SESSION_COOKIE}=`.length)), 'no cookie value on the page');
 
     assert.equal((await postForm(app, '/account/sessions/end', { session: handle }, { session: kept, csrf: false })).statusCode, 403, 'CSRF required');
     assert.equal((await getPage(app, '/account', other)).statusCode, 200, 'nothing ended without the token');

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startTestApp, testCertificate, userBody, TEST_IDP, type TestApp } from '../support/app.ts';
+import { startTestApp, testCertificate, userBody, TEST_IDP, type TestApp, SESSION_COOKIE } from '../support/app.ts';
 import { eachDatabase } from '../support/databases.ts';
 import { getPage, passwordSignIn, postForm, sessionFor, sessionOf, setCookieOf, type ConsoleSession } from '../support/console.ts';
 
@@ -128,19 +128,37 @@ eachDatabase('the console\'s sign-in', (database) => {
       const response = await passwordSignIn(app, 'ADMIN', adminPassword, { returnTo: '/admin/groups' });
       assert.equal(response.statusCode, 303, response.body);
       assert.equal(response.headers.location, '/admin/groups');
-      const cookie = String(setCookieOf(response, 'roster_session'));
-      assert.match(String(response.headers['set-cookie']), /roster_session=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Lax; Secure/);
+      const cookie = String(setCookieOf(response, SESSION_COOKIE));
+      assert.match(String(response.headers['set-cookie']), /__Host-roster_session=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Lax; Secure/);
       assert.equal(await stillSignedIn({ cookie, csrf: '' }), true);
       const signedIn = await audited(app, 'session.password_sign_in');
       assert.deepEqual(signedIn.at(-1), { actor: 'password:ADMIN', targetId: app.adminId, details: { login: 'admin' } });
       assert.ok((await app.services.accounts.get(app.adminId)).lastConnectionAt !== null, 'the last connection is recorded');
     });
 
+    test('on https without a cookie domain the cookie is __Host-: a roster_session cookie a sibling host planted is not read', async () => {
+      const account = async (login: string) => {
+        assert.equal((await app.request('POST', '/Users', userBody(login))).status, 201);
+        return (await app.services.accounts.findByLogin(login))?.id ?? '';
+      };
+      const ada = await account('ada-host');
+      const mallory = await account('mallory-host');
+      const own = await app.services.sessions.open(ada);
+      // A page on app.roster.test could set `roster_session` for the whole domain, with a
+      // session of its own, and browsers send it first when its Path is longer.
+      const planted = await app.services.sessions.open(mallory);
+      const current = await app.app.inject({ method: 'GET', url: '/api/users/current', headers: { cookie: `roster_session=${planted.value}; ${SESSION_COOKIE}=${own.value}` } });
+      assert.equal(current.statusCode, 200, current.body);
+      assert.equal(JSON.parse(current.body).login, 'ada-host');
+      const alone = await app.app.inject({ method: 'GET', url: '/api/users/current', headers: { cookie: `roster_session=${planted.value}` } });
+      assert.equal(alone.statusCode, 401, 'the planted cookie opens nothing');
+    });
+
     test('a wrong password is refused with 403 and a message that does not say which part was wrong', async () => {
       const response = await passwordSignIn(app, 'admin', 'not the password', { remoteAddress: '198.51.100.1' });
       assert.equal(response.statusCode, 403);
       assert.match(response.body, /The login or password is incorrect\./);
-      assert.equal(setCookieOf(response, 'roster_session'), undefined);
+      assert.equal(setCookieOf(response, SESSION_COOKIE), undefined);
       assert.match(response.body, /value="admin"/, 'the login is kept in the form');
       const refused = await audited(app, 'session.password_refused');
       assert.deepEqual(refused.at(-1)?.details, { reason: 'wrong_password', login: 'admin', source: '198.51.100.1' });
@@ -177,7 +195,7 @@ eachDatabase('the console\'s sign-in', (database) => {
       const before_ = (await audited(app, 'session.password_refused')).length;
       const noToken = await postForm(app, '/sessions', { login: 'admin', password: adminPassword });
       assert.equal(noToken.statusCode, 403);
-      assert.equal(setCookieOf(noToken, 'roster_session'), undefined);
+      assert.equal(setCookieOf(noToken, SESSION_COOKIE), undefined);
       const form = await getPage(app, '/sessions/new');
       const preSession = setCookieOf(form, '__Host-roster_csrf') ?? '';
       const wrongToken = await postForm(app, '/sessions', { login: 'admin', password: adminPassword }, { cookie: preSession, csrf: 'x'.repeat(43) });
@@ -200,7 +218,7 @@ eachDatabase('the console\'s sign-in', (database) => {
       const response = await postForm(app, '/sessions/sign-out', {}, { session });
       assert.equal(response.statusCode, 303);
       assert.equal(response.headers.location, '/sessions/new?notice=signed-out');
-      assert.match(String(response.headers['set-cookie']), /roster_session=; .*Max-Age=0/);
+      assert.match(String(response.headers['set-cookie']), /__Host-roster_session=; .*Max-Age=0/);
       assert.equal(await stillSignedIn(session), false, 'the session is gone');
       assert.equal((await audited(app, 'session.signed_out')).at(-1)?.targetId, app.adminId);
       assert.match((await getPage(app, '/sessions/new?notice=signed-out')).body, /You are signed out\./);

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { groupBody, startTestApp, userBody, type TestApp } from '../support/app.ts';
+import { groupBody, startTestApp, userBody, type TestApp, SESSION_COOKIE } from '../support/app.ts';
 import { eachDatabase } from '../support/databases.ts';
 import { getPage, passwordSignIn, postForm, sessionFor, type ConsoleSession } from '../support/console.ts';
 
@@ -392,7 +392,7 @@ eachDatabase('console: a local account the identity provider took over', (databa
   after(() => app.close());
 
   test('is shown as signing in through SAML, as the sign-in page treats it, not with its password', async () => {
-    assert.equal((await passwordSignIn(app, 'erin', password)).headers['set-cookie']?.toString().includes('roster_session=') ?? false, false, 'password sign-in refuses it');
+    assert.equal((await passwordSignIn(app, 'erin', password)).headers['set-cookie']?.toString().includes(`${SESSION_COOKIE}=`) ?? false, false, 'password sign-in refuses it');
     const page = await getPage(app, `/admin/users/${erinId}`, admin);
     assert.match(page.body, /SAML \(its local password is refused while your identity provider manages it\)/);
     assert.doesNotMatch(page.body, /A local password/);

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { LightMyRequestResponse } from 'fastify';
 import { DATABASE_RETRY_AFTER_SECONDS } from '../../src/http/errors.ts';
-import { startTestApp, userBody, type TestApp } from '../support/app.ts';
+import { startTestApp, userBody, type TestApp, SESSION_COOKIE } from '../support/app.ts';
 import { startThrowawayPostgres, throwawayPostgresSkip, type ThrowawayPostgres } from '../support/throwaway-postgres.ts';
 
 const ERROR_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:Error';
@@ -100,7 +100,7 @@ describe('PostgreSQL outage under load (a throwaway server of the test\'s own)',
       await new Promise((resolve) => setTimeout(resolve, 1500));
       const live = await roster.app.inject({ method: 'GET', url: '/livez' });
       const health = await roster.app.inject({ method: 'GET', url: '/healthz' });
-      const page = await roster.app.inject({ method: 'GET', url: '/account', headers: { accept: 'text/html', cookie: `roster_session=${'a'.repeat(43)}` } });
+      const page = await roster.app.inject({ method: 'GET', url: '/account', headers: { accept: 'text/html', cookie: `${SESSION_COOKIE}=${'a'.repeat(43)}` } });
       const upAt = Date.now();
       server.start();
 

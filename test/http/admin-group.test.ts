@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import { createServices } from '../../src/services.ts';
 import { buildApp } from '../../src/http/app.ts';
 import { csrfTokenFor } from '../../src/http/csrf.ts';
-import { BASE_URL, groupBody, startTestApp, userBody, type TestApp } from '../support/app.ts';
+import { BASE_URL, groupBody, startTestApp, userBody, type TestApp, SESSION_COOKIE } from '../support/app.ts';
 import { eachDatabase } from '../support/databases.ts';
 
 const PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
@@ -84,7 +84,7 @@ eachDatabase('administrators through a group', (database) => {
 
   test('an administrator\'s browser session follows the same rule', async () => {
     const session = await roster.services.sessions.open(carolId);
-    const cookie = `roster_session=${session.value}`;
+    const cookie = `${SESSION_COOKIE}=${session.value}`;
     const read = () => roster.app.inject({ method: 'GET', url: '/api/v2/authentication/saml', headers: { cookie } });
     assert.equal((await read()).statusCode, 200);
     await patchMembers('remove');
@@ -133,7 +133,7 @@ eachDatabase('CSRF on cookie-authenticated API calls', (database) => {
   before(async () => {
     roster = await startTestApp({ database, scim: false });
     const session = await roster.services.sessions.open(roster.adminId);
-    cookie = `roster_session=${session.value}`;
+    cookie = `${SESSION_COOKIE}=${session.value}`;
     csrf = csrfTokenFor(session.value);
   });
   after(() => roster.close());

@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startTestApp, BASE_URL, type TestApp } from '../support/app.ts';
+import { startTestApp, BASE_URL, type TestApp, SESSION_COOKIE } from '../support/app.ts';
 import { registeredAdminRoutes } from '../support/routes.ts';
 
 const DOCS = '/api/v2/api-docs';
@@ -156,7 +156,7 @@ describe('GET /api/v2/api-docs', () => {
 
   test('declares how to authenticate: a bearer token, or an administrator\'s session where the route takes one', () => {
     assert.equal(doc.components.securitySchemes.bearerToken.scheme, 'bearer');
-    assert.deepEqual(doc.components.securitySchemes.session, { type: 'apiKey', in: 'cookie', name: 'roster_session', description: doc.components.securitySchemes.session.description });
+    assert.deepEqual(doc.components.securitySchemes.session, { type: 'apiKey', in: 'cookie', name: SESSION_COOKIE, description: doc.components.securitySchemes.session.description });
     // The console's scripts call the admin API with the administrator's session (and its CSRF token).
     assert.deepEqual(doc.paths['/api/v2/users-management/users'].get.security, [{ bearerToken: [] }, { session: [] }]);
     assert.deepEqual(doc.paths['/api/v2/authentication/saml'].put.security, [{ bearerToken: [] }, { session: [] }]);

@@ -36,8 +36,8 @@ function caddyfile(port: number, roster: string, upstream: string): string {
 			copy_headers Remote-User Remote-User-Id Remote-Name Remote-Email Remote-Groups
 		}
 		reverse_proxy ${upstreamHost} {
-			header_up Cookie "^roster_session=[^;]*;?\\s*(.*)$" "$1"
-			header_up Cookie "^(.*?);\\s*roster_session=[^;]*(.*)$" "$1$2"
+			header_up Cookie "^(?:__Host-)?roster_session=[^;]*;?\\s*(.*)$" "$1"
+			header_up Cookie "^(.*?);\\s*(?:__Host-)?roster_session=[^;]*(.*)$" "$1$2"
 		}
 	}`;
   return `{

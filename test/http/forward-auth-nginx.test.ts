@@ -66,8 +66,8 @@ http {
   uwsgi_temp_path ${dir}/tmp/uwsgi;
   scgi_temp_path ${dir}/tmp/scgi;
   map $http_cookie $cookie_for_app {
-    "~^roster_session=[^;]*(?:;\\s*)?(?<rest>.*)$" "$rest";
-    "~^(?<before>.*?);\\s*roster_session=[^;]*(?<after>.*)$" "$before$after";
+    "~^(?:__Host-)?roster_session=[^;]*(?:;\\s*)?(?<rest>.*)$" "$rest";
+    "~^(?<before>.*?);\\s*(?:__Host-)?roster_session=[^;]*(?<after>.*)$" "$before$after";
     default $http_cookie;
   }
   server {

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, test } from 'node:test';
 import type { HTTPMethods } from 'fastify';
 import { eachDatabase } from '../support/databases.ts';
-import { groupBody, SCIM, startTestApp, userBody, type TestApp } from '../support/app.ts';
+import { groupBody, SCIM, startTestApp, userBody, type TestApp, SESSION_COOKIE } from '../support/app.ts';
 
 const ERROR_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:Error';
 const PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
@@ -502,7 +502,7 @@ eachDatabase('hostile input', (database) => {
         await api({ method: 'GET', url });
       }
       await api({ method: 'POST', url: '/api/scim_management/enable', payload: deepArray(10_000) });
-      await send(target, 'api', { method: 'GET', url: '/api/users/current', headers: { cookie: 'roster_session=%00; roster_session=' + 'x'.repeat(5000) } });
+      await send(target, 'api', { method: 'GET', url: '/api/users/current', headers: { cookie: `${SESSION_COOKIE}=%00; ${SESSION_COOKIE}=` + 'x'.repeat(5000) } });
     }
     assert.deepEqual(problems.slice(0, 25), []);
   });
@@ -529,8 +529,8 @@ eachDatabase('hostile input', (database) => {
       await html({ method: 'GET', url: `/saml/login?returnTo=${returnTo}` });
     }
     await html({ method: 'GET', url: '/saml/login?returnTo=/a&returnTo=//evil' });
-    await html({ method: 'POST', url: '/saml/logout', headers: { cookie: 'roster_session=%00\u00ff' } });
-    await html({ method: 'GET', url: '/saml/validation', headers: { cookie: 'roster_session=garbage' } });
+    await html({ method: 'POST', url: '/saml/logout', headers: { cookie: `${SESSION_COOKIE}=%00\u00ff` } });
+    await html({ method: 'GET', url: '/saml/validation', headers: { cookie: `${SESSION_COOKIE}=garbage` } });
     assert.deepEqual(problems.slice(0, 25), []);
   });
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { HTTPMethods } from 'fastify';
 import { eachDatabase } from '../support/databases.ts';
-import { SCIM, groupBody, startTestApp, userBody, type TestApp } from '../support/app.ts';
+import { SCIM, groupBody, startTestApp, userBody, type TestApp, SESSION_COOKIE } from '../support/app.ts';
 
 const ERROR_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:Error';
 const cli = { kind: 'cli' } as const;
@@ -25,7 +25,7 @@ eachDatabase('SCIM /Me', (database) => {
     assert.ok(account);
     userId = account.id;
     token = await roster.tokenFor(userId, 'ada-own');
-    cookie = `roster_session=${(await roster.services.sessions.open(userId)).value}`;
+    cookie = `${SESSION_COOKIE}=${(await roster.services.sessions.open(userId)).value}`;
   });
   after(async () => {
     await roster.close();
@@ -99,7 +99,7 @@ eachDatabase('SCIM /Me', (database) => {
 
   test('without a session or token /Me is 401; a garbage session too', async () => {
     assert.equal((await me('GET', {})).status, 401);
-    assert.equal((await me('GET', { cookie: 'roster_session=garbage' })).status, 401);
+    assert.equal((await me('GET', { cookie: `${SESSION_COOKIE}=garbage` })).status, 401);
     assert.equal((await me('PATCH', {}, '', {})).status, 401);
   });
 
@@ -108,7 +108,7 @@ eachDatabase('SCIM /Me', (database) => {
     const account = await roster.services.accounts.findByLogin('bob@example.com');
     assert.ok(account);
     const bobToken = await roster.tokenFor(account.id, 'bob-own');
-    const bobCookie = `roster_session=${(await roster.services.sessions.open(account.id)).value}`;
+    const bobCookie = `${SESSION_COOKIE}=${(await roster.services.sessions.open(account.id)).value}`;
     assert.equal((await me('GET', { cookie: bobCookie })).status, 200);
     await roster.services.users.update(other.body.id, (current) => ({ ...current, active: false }), () => true, cli);
     assert.equal((await me('GET', { cookie: bobCookie })).status, 401);

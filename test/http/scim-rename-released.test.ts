@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { caseKey } from '../../src/text.ts';
-import { secondInstance, startTestApp, userBody, type TestApp } from '../support/app.ts';
+import { secondInstance, startTestApp, userBody, type TestApp, SESSION_COOKIE } from '../support/app.ts';
 import { eachDatabase } from '../support/databases.ts';
 import { sessionCookieOf, signIn } from '../saml/idp.ts';
 
@@ -118,7 +118,7 @@ eachDatabase('SCIM rename onto the userName of a deleted or local user', (databa
     // The name signs in as the renamed user.
     const signedIn = await signIn(roster, { login: 'jane.doe@x.example' });
     assert.equal(signedIn.statusCode, 303, signedIn.body);
-    const me = await roster.app.inject({ method: 'GET', url: '/api/users/current', headers: { cookie: `roster_session=${sessionCookieOf(signedIn) ?? ''}` } });
+    const me = await roster.app.inject({ method: 'GET', url: '/api/users/current', headers: { cookie: `${SESSION_COOKIE}=${sessionCookieOf(signedIn) ?? ''}` } });
     assert.equal(me.json().login, 'jane.doe@x.example');
     assert.equal(me.json().managed, true);
     assert.equal(me.json().active, true);

@@ -9,7 +9,7 @@ import * as client from 'openid-client';
 import { buildApp } from '../../src/http/app.ts';
 import { createServices } from '../../src/services.ts';
 import { openStore } from '../../src/store/index.ts';
-import { startTestApp, userBody, groupBody, BASE_URL, type TestApp } from '../support/app.ts';
+import { startTestApp, userBody, groupBody, BASE_URL, type TestApp, SESSION_COOKIE } from '../support/app.ts';
 import { eachDatabase } from '../support/databases.ts';
 import { passwordSignIn, sessionFor, sessionOf } from '../support/console.ts';
 import { CookieJar, follow, relyingParty } from '../support/oidc.ts';
@@ -462,7 +462,7 @@ eachDatabase('OpenID Connect provider on', (database) => {
     assert.equal(posted.statusCode, 303);
     assert.equal(posted.headers.location, `${REDIRECT}?state=bye`);
     jar.store(posted.headers['set-cookie']);
-    assert.doesNotMatch(jar.header(), /roster_session=/);
+    assert.doesNotMatch(jar.header(), /__Host-roster_session=/);
 
     const again = await authorize(app, config, jar, 'openid');
     assert.equal(again.landing.url.pathname, '/sessions/new');
@@ -490,8 +490,8 @@ eachDatabase('OpenID Connect provider on', (database) => {
     const posted = await app.app.inject({ method: 'POST', url: '/oidc/session/end/confirm', headers: { cookie: jar.header(), 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams({ xsrf, logout: 'yes' }).toString() });
     assert.equal(posted.statusCode, 303);
     jar.store(posted.headers['set-cookie']);
-    assert.match(jar.header(), /roster_session=/, "Mallory's Roster cookie is kept");
-    assert.equal((await app.services.sessions.find(mallory.cookie.slice('roster_session='.length)))?.userId, malloryId);
+    assert.match(jar.header(), /__Host-roster_session=/, "Mallory's Roster cookie is kept");
+    assert.equal((await app.services.sessions.find(mallory.cookie.slice(`${SESSION_COOKIE}=`.length)))?.userId, malloryId);
     // And the sign-in under way goes on, for Mallory, without signing in to Roster again (the
     // revocation of Dave's grant used to delete this interaction too).
     const landing = await follow(app, String(posted.headers.location), jar);
@@ -506,7 +506,7 @@ eachDatabase('OpenID Connect provider on', (database) => {
     const jar = new CookieJar();
     const { cookie } = await sessionFor(app, userId);
     jar.add(cookie);
-    const value = cookie.slice('roster_session='.length);
+    const value = cookie.slice(`${SESSION_COOKIE}=`.length);
     const asked = await follow(app, '/oidc/session/end', jar);
     assert.equal(asked.status, 200);
     assert.match(asked.body, /Yes, sign me out/);
@@ -547,7 +547,7 @@ eachDatabase('OpenID Connect provider on', (database) => {
     const { application, config, jar } = await adaSignedInTo('Logout by form post', []);
     const first = await authorize(app, config, jar, 'openid');
     const tokens = await client.authorizationCodeGrant(config, first.landing.url, { pkceCodeVerifier: first.verifier, expectedState: first.state, expectedNonce: first.nonce });
-    const rosterSession = jar.header().match(/roster_session=([^;]+)/)![1]!;
+    const rosterSession = jar.header().match(/__Host-roster_session=([^;]+)/)![1]!;
     const post = async (parameters: Record<string, string>) => {
       const end = client.buildEndSessionUrl(config, parameters);
       const posted = await crossSiteFormPost(app, '/oidc/session/end', end.searchParams);
@@ -602,7 +602,7 @@ eachDatabase('OpenID Connect provider on', (database) => {
     const acs = await postResponse(app, buildResponse({ login: 'ada', inResponseTo: requestId }));
     assert.equal(acs.statusCode, 303, acs.body);
     assert.equal(acs.headers.location, returnTo);
-    jar.add(`roster_session=${sessionCookieOf(acs)}`);
+    jar.add(`${SESSION_COOKIE}=${sessionCookieOf(acs)}`);
     const back = await follow(app, returnTo, jar);
     const tokens = await client.authorizationCodeGrant(config, back.url, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
     assert.equal(tokens.claims()?.sub, userId);
@@ -681,7 +681,7 @@ eachDatabase('OpenID Connect provider on', (database) => {
     const { config } = await adaSignedInTo('Step-up', []);
     const jar = new CookieJar();
     const { value, signedInAt } = await hourOldSession(userId);
-    jar.add(`roster_session=${value}`);
+    jar.add(`${SESSION_COOKIE}=${value}`);
     for (const extra of [{}, { max_age: '7200' }]) {
       const { landing, verifier, state } = await ask(config, jar, extra);
       const tokens = await client.authorizationCodeGrant(config, landing.url, { pkceCodeVerifier: verifier, expectedState: state, ...(extra.max_age ? { maxAge: Number(extra.max_age) } : {}) });
@@ -704,7 +704,7 @@ eachDatabase('OpenID Connect provider on', (database) => {
     for (const extra of [{ prompt: 'login' }, { max_age: '0' }]) {
       const jar = new CookieJar();
       const old = await hourOldSession(app.adminId);
-      jar.add(`roster_session=${old.value}`);
+      jar.add(`${SESSION_COOKIE}=${old.value}`);
       const askedAt = Math.floor(Date.now() / 1000);
       const { landing, verifier, state } = await ask(config, jar, extra);
       assert.equal(landing.url.pathname, '/sessions/new', `${JSON.stringify(extra)}: ended at ${landing.url}`);
@@ -740,7 +740,7 @@ eachDatabase('OpenID Connect provider on', (database) => {
     const { password } = await app.services.administrators.resetPassword('admin', cli);
     for (const extra of [{ prompt: 'login' }, { max_age: '0' }]) {
       const jar = new CookieJar();
-      jar.add(`roster_session=${(await hourOldSession(app.adminId)).value}`);
+      jar.add(`${SESSION_COOKIE}=${(await hourOldSession(app.adminId)).value}`);
       const { landing, verifier, state } = await ask(config, jar, extra);
       assert.equal(landing.url.pathname, '/sessions/new');
       const returnTo = landing.url.searchParams.get('returnTo')!;
@@ -749,7 +749,7 @@ eachDatabase('OpenID Connect provider on', (database) => {
       jar.add(fresh.cookie);
       // As another instance 5 s behind this one would have written it: before the request began.
       const behind = new Date(Date.now() - 5_000).toISOString();
-      await app.services.store.db.updateTable('sessions').set({ created_at: behind }).where('id', '=', app.services.sessions.idOf(fresh.cookie.slice('roster_session='.length))).execute();
+      await app.services.store.db.updateTable('sessions').set({ created_at: behind }).where('id', '=', app.services.sessions.idOf(fresh.cookie.slice(`${SESSION_COOKIE}=`.length))).execute();
       const back = await follow(app, returnTo, jar);
       assert.equal(`${back.url.origin}${back.url.pathname}`, REDIRECT, `${JSON.stringify(extra)}: sent round again, to ${back.url}`);
       const tokens = await client.authorizationCodeGrant(config, back.url, { pkceCodeVerifier: verifier, expectedState: state, ...(extra.max_age ? { maxAge: 3600 } : {}) });
@@ -764,7 +764,7 @@ eachDatabase('OpenID Connect provider on', (database) => {
     const config = await relyingParty(app, application.clientId, secret);
     const jar = new CookieJar();
     const old = await hourOldSession(app.adminId);
-    jar.add(`roster_session=${old.value}`);
+    jar.add(`${SESSION_COOKIE}=${old.value}`);
     const first = await ask(config, jar, {});
     assert.ok(first.landing.url.searchParams.get('code'), 'admin signed in to the application once: the provider has its session');
     const signOuts = async () => (await app.services.auditLog.list({ action: 'session.signed_out', targetId: app.adminId }, { offset: 0, limit: 50, ascending: false })).events.length;
@@ -784,7 +784,7 @@ eachDatabase('OpenID Connect provider on', (database) => {
     assert.equal(acs.statusCode, 303, acs.body);
     assert.equal(acs.headers.location, returnTo);
     const adaSession = sessionCookieOf(acs)!;
-    jar.add(`roster_session=${adaSession}`);
+    jar.add(`${SESSION_COOKIE}=${adaSession}`);
     const back = await follow(app, returnTo, jar);
     // The provider ends admin's provider session with its own form posting logout=yes, as a browser does.
     const xsrf = /name="xsrf" value="([^"]+)"/.exec(back.body)?.[1];
@@ -813,7 +813,7 @@ eachDatabase('OpenID Connect provider on', (database) => {
     const first = await authorize(app, config, jar, 'openid');
     assert.ok(first.landing.url.searchParams.get('code'), 'signed in once: the provider has a session in this browser');
     // Sign out of Roster (this browser only): the provider's own session is still there.
-    assert.equal(await app.services.sessions.signOut(session.cookie.slice('roster_session='.length)), true);
+    assert.equal(await app.services.sessions.signOut(session.cookie.slice(`${SESSION_COOKIE}=`.length)), true);
     const url = client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid', code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()), code_challenge_method: 'S256', state: client.randomState(), prompt: 'none' });
     const landing = await follow(app, url, jar);
     assert.equal(landing.url.searchParams.get('error'), 'login_required', landing.url.toString());
@@ -823,7 +823,7 @@ eachDatabase('OpenID Connect provider on', (database) => {
     const { config } = await adaSignedInTo('Offline prompts', []);
     const jar = new CookieJar();
     const session = await app.services.sessions.open(userId);
-    jar.add(`roster_session=${session.value}`);
+    jar.add(`${SESSION_COOKIE}=${session.value}`);
     // As if the browser had signed in during this request, so that prompt=login is satisfied.
     await app.services.store.db.updateTable('sessions').set({ created_at: new Date(Date.now() + 5_000).toISOString() }).where('user_id', '=', userId).execute();
     for (const prompt of [undefined, 'login', 'consent', 'login consent']) {

@@ -66,7 +66,7 @@ eachDatabase('SAML with Roster\'s SP key pair', (database) => {
     assert.doesNotMatch(xml, /alice@example\.com/, 'the login travels encrypted');
     const response = await postResponse(app, xml);
     assert.equal(response.statusCode, 303, response.body);
-    assert.match(String(response.headers['set-cookie']), /roster_session=/);
+    assert.match(String(response.headers['set-cookie']), /__Host-roster_session=/);
   });
 
   test('an encrypted assertion whose response, not assertion, is signed signs in too', async () => {

@@ -169,7 +169,7 @@ export async function startLogin(app: TestApp, path = '/saml/login', headers: Re
 export function sessionCookieOf(response: LightMyRequestResponse): string | undefined {
   const header = response.headers['set-cookie'];
   const first = Array.isArray(header) ? header[0] : header;
-  return first === undefined ? undefined : /^roster_session=([^;]*)/.exec(first)?.[1];
+  return first === undefined ? undefined : /^(?:__Host-)?roster_session=([^;]*)/.exec(first)?.[1];
 }
 
 /** The whole browser flow: start, answer as the IdP, post. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { BASE_URL, startTestApp, testCertificate, TEST_IDP, type TestApp } from '../support/app.ts';
+import { BASE_URL, startTestApp, testCertificate, TEST_IDP, type TestApp, SESSION_COOKIE } from '../support/app.ts';
 import { eachDatabase } from '../support/databases.ts';
 import { buildResponse, postResponse, sessionCookieOf, signIn, startLogin } from './idp.ts';
 
@@ -13,7 +13,7 @@ const JIT_ATTRIBUTES = {
 } as const;
 
 async function current(app: TestApp, cookie: string) {
-  return app.app.inject({ method: 'GET', url: '/api/users/current', headers: { cookie: `roster_session=${cookie}` } });
+  return app.app.inject({ method: 'GET', url: '/api/users/current', headers: { cookie: `${SESSION_COOKIE}=${cookie}` } });
 }
 
 eachDatabase('SAML sign-in in just-in-time mode', (database) => {
@@ -171,7 +171,7 @@ eachDatabase('Roster sessions', (database) => {
   test('the session cookie is HttpOnly, SameSite=Lax, Secure on an https base URL, and only its hash is stored', async () => {
     const response = await signIn(app, { login: 'frank@example.com' });
     const header = String(response.headers['set-cookie']);
-    assert.match(header, /^roster_session=[A-Za-z0-9_-]{43}; /);
+    assert.match(header, /^__Host-roster_session=[A-Za-z0-9_-]{43}; /);
     assert.match(header, /; HttpOnly/);
     assert.match(header, /; SameSite=Lax/);
     assert.match(header, /; Secure/);
@@ -200,9 +200,9 @@ eachDatabase('Roster sessions', (database) => {
   test('POST /saml/logout ends the session everywhere, clears the cookie and audits the sign-out', async () => {
     const value = sessionCookieOf(await signIn(app, { login: 'frank@example.com' })) ?? '';
     assert.equal((await current(app, value)).statusCode, 200);
-    const logout = await app.app.inject({ method: 'POST', url: '/saml/logout', headers: { cookie: `roster_session=${value}` } });
+    const logout = await app.app.inject({ method: 'POST', url: '/saml/logout', headers: { cookie: `${SESSION_COOKIE}=${value}` } });
     assert.equal(logout.statusCode, 303);
-    assert.match(String(logout.headers['set-cookie']), /^roster_session=; .*Max-Age=0/);
+    assert.match(String(logout.headers['set-cookie']), /^__Host-roster_session=; .*Max-Age=0/);
     assert.equal((await current(app, value)).statusCode, 401);
     const entry = await app.services.store.db.selectFrom('audit_events').select(['actor', 'target_id']).where('action', '=', 'session.signed_out').orderBy('seq', 'desc').executeTakeFirst();
     assert.match(entry?.actor ?? '', /frank@example\.com/, 'signed out by the holder of the session');
@@ -212,19 +212,19 @@ eachDatabase('Roster sessions', (database) => {
 
   test('POST /saml/logout from another site or a sibling host (Sec-Fetch-Site, Origin) is refused and leaves the session and its cookie alone', async () => {
     const value = sessionCookieOf(await signIn(app, { login: 'frank@example.com' })) ?? '';
-    const forged = await app.app.inject({ method: 'POST', url: '/saml/logout', headers: { cookie: `roster_session=${value}`, 'sec-fetch-site': 'cross-site' } });
+    const forged = await app.app.inject({ method: 'POST', url: '/saml/logout', headers: { cookie: `${SESSION_COOKIE}=${value}`, 'sec-fetch-site': 'cross-site' } });
     assert.equal(forged.statusCode, 403);
     assert.equal(forged.headers['set-cookie'], undefined);
     assert.equal((await current(app, value)).statusCode, 200);
     // A sibling host of the same site (app.example.com beside Roster) gets the Lax cookie sent
     // with its form; a browser that sends no Sec-Fetch-Site still names the page's origin.
     for (const from of [{ 'sec-fetch-site': 'same-site' }, { origin: 'https://app.example.com' }, { origin: 'null' }]) {
-      const sibling = await app.app.inject({ method: 'POST', url: '/saml/logout', headers: { cookie: `roster_session=${value}`, ...from } });
+      const sibling = await app.app.inject({ method: 'POST', url: '/saml/logout', headers: { cookie: `${SESSION_COOKIE}=${value}`, ...from } });
       assert.equal(sibling.statusCode, 403, JSON.stringify(from));
       assert.equal(sibling.headers['set-cookie'], undefined);
       assert.equal((await current(app, value)).statusCode, 200, JSON.stringify(from));
     }
-    const own = await app.app.inject({ method: 'POST', url: '/saml/logout', headers: { cookie: `roster_session=${value}`, 'sec-fetch-site': 'same-origin', origin: new URL(BASE_URL).origin } });
+    const own = await app.app.inject({ method: 'POST', url: '/saml/logout', headers: { cookie: `${SESSION_COOKIE}=${value}`, 'sec-fetch-site': 'same-origin', origin: new URL(BASE_URL).origin } });
     assert.equal(own.statusCode, 303);
     assert.equal((await current(app, value)).statusCode, 401);
   });

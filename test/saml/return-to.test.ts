@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { startTestApp, testCertificate, userBody, TEST_IDP, type TestApp } from '../support/app.ts';
+import { startTestApp, testCertificate, userBody, TEST_IDP, type TestApp, SESSION_COOKIE } from '../support/app.ts';
 import { eachDatabase } from '../support/databases.ts';
 import { buildResponse, postResponse, sessionCookieOf, startLogin } from './idp.ts';
 
@@ -27,7 +27,7 @@ eachDatabase('returnTo beyond ASCII', (database) => {
     const response = await postResponse(app, buildResponse({ login: 'alice@example.com', inResponseTo: requestId }));
     assert.equal(response.statusCode, 303, response.body);
     assert.equal(response.headers.location, '/caf%C3%A9/%E2%88%95x?q=%C3%BC&r=1');
-    const current = await app.app.inject({ method: 'GET', url: '/api/users/current', headers: { cookie: `roster_session=${sessionCookieOf(response) ?? ''}` } });
+    const current = await app.app.inject({ method: 'GET', url: '/api/users/current', headers: { cookie: `${SESSION_COOKIE}=${sessionCookieOf(response) ?? ''}` } });
     assert.equal(current.statusCode, 200);
   });
 

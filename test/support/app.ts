@@ -18,6 +18,8 @@ import { createTestDatabase, type TestDatabase } from './databases.ts';
 
 export const BASE_URL = 'https://roster.test';
 export const SCIM = '/api/scim/v2';
+/** The session cookie's name under BASE_URL: https without a cookie domain gives it the `__Host-` prefix. */
+export const SESSION_COOKIE = '__Host-roster_session';
 
 /** A private key (PEM) and its self-signed certificate (PEM). */
 export interface TestKeyPair {

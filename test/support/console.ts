@@ -4,11 +4,11 @@
  */
 import type { LightMyRequestResponse } from 'fastify';
 import { csrfTokenFor } from '../../src/http/csrf.ts';
-import type { TestApp } from './app.ts';
+import { SESSION_COOKIE, type TestApp } from './app.ts';
 
 /** A signed-in browser, as far as the server can tell: its cookie and its session's CSRF token. */
 export interface ConsoleSession {
-  /** `roster_session=…`, for a Cookie header. */
+  /** `__Host-roster_session=…` (or `roster_session=…`: sessions.ts sessionCookieName), for a Cookie header. */
   readonly cookie: string;
   readonly csrf: string;
 }
@@ -16,7 +16,7 @@ export interface ConsoleSession {
 /** Opens a session for `userId` directly (as a sign-in would) and returns its cookie and CSRF token. */
 export async function sessionFor(app: TestApp, userId: string): Promise<ConsoleSession> {
   const session = await app.services.sessions.open(userId);
-  return { cookie: `roster_session=${session.value}`, csrf: csrfTokenFor(session.value) };
+  return { cookie: `${app.services.sessions.cookieName}=${session.value}`, csrf: csrfTokenFor(session.value) };
 }
 
 /** GET a console page as `session` (or signed out), accepting HTML as a browser does. */
@@ -82,8 +82,9 @@ export async function passwordSignIn(
 
 /** The session of a sign-in response (its Set-Cookie), ready for later requests. */
 export function sessionOf(response: LightMyRequestResponse): ConsoleSession {
-  const pair = setCookieOf(response, 'roster_session');
-  const value = pair?.slice('roster_session='.length);
+  // `__Host-roster_session` under the tests' https BASE_URL, `roster_session` with a cookie domain or on http.
+  const pair = setCookieOf(response, SESSION_COOKIE) ?? setCookieOf(response, 'roster_session');
+  const value = pair?.slice(pair.indexOf('=') + 1);
   if (value === undefined || value === '') throw new Error(`no session cookie in the answer (${response.statusCode}): ${response.body.slice(0, 300)}`);
   return { cookie: pair ?? '', csrf: csrfTokenFor(value) };
 }

@@ -10,7 +10,7 @@
  * would find it and sign the browser straight back in.
  */
 import type { default as Provider } from 'oidc-provider';
-import { sessionCookieValue, type Sessions } from '../../auth/sessions.ts';
+import type { Sessions } from '../../auth/sessions.ts';
 import { escapeHtml } from '../console/html.ts';
 import { DATABASE_RETRY_AFTER_SECONDS } from '../errors.ts';
 import { REQUEST_ID_HEADER } from '../request-log.ts';
@@ -36,14 +36,16 @@ export function logoutQuestion(form: string): string {
  * sign-out was successful" even to someone who answered no). The cookie says which answer it
  * was: a yes cleared it.
  */
-export function afterLogoutPage(ctx: { body: string; type: string; get(name: string): string; oidc: { client?: { clientName?: string; clientId: string } } }): void {
-  const stillIn = sessionCookieValue(ctx.get('cookie') || undefined) !== undefined;
-  const application = ctx.oidc.client === undefined ? undefined : (ctx.oidc.client.clientName ?? ctx.oidc.client.clientId);
-  const left = application === undefined ? '' : `<p>You signed out of ${escapeHtml(application)}.</p>`;
-  ctx.type = 'html';
-  ctx.body = stillIn
-    ? plainPage('Still signed in', `${left}<p>You are still signed in to Roster.</p><p><a href="/">Go to Roster</a></p>`)
-    : plainPage('Signed out', `<p>You are signed out of Roster and of the applications you signed in to through it, except those you allowed to stay connected (offline access).</p><p><a href="/">Sign in again</a></p>`);
+export function afterLogoutPage(sessions: Sessions): (ctx: { body: string; type: string; get(name: string): string; oidc: { client?: { clientName?: string; clientId: string } } }) => void {
+  return (ctx) => {
+    const stillIn = sessions.presented(ctx.get('cookie') || undefined) !== undefined;
+    const application = ctx.oidc.client === undefined ? undefined : (ctx.oidc.client.clientName ?? ctx.oidc.client.clientId);
+    const left = application === undefined ? '' : `<p>You signed out of ${escapeHtml(application)}.</p>`;
+    ctx.type = 'html';
+    ctx.body = stillIn
+      ? plainPage('Still signed in', `${left}<p>You are still signed in to Roster.</p><p><a href="/">Go to Roster</a></p>`)
+      : plainPage('Signed out', `<p>You are signed out of Roster and of the applications you signed in to through it, except those you allowed to stay connected (offline access).</p><p><a href="/">Sign in again</a></p>`);
+  };
 }
 
 /** The part of the provider's request context this module reads and writes. */
@@ -74,7 +76,7 @@ export function endRosterSessionOnLogout(provider: Provider, sessions: Sessions,
   });
   provider.use(async (ctx: LogoutContext, next: () => Promise<void>) => {
     await next();
-    const value = sessionCookieValue(ctx.get('cookie') || undefined);
+    const value = sessions.presented(ctx.get('cookie') || undefined);
     if (value === undefined) return;
     const ended = confirmed.get(ctx);
     if (ended !== undefined) {

@@ -15,7 +15,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { default as Provider, KoaContextLike } from 'oidc-provider';
 import { hashClientSecret } from '../../directory/applications.ts';
-import { sessionCookieValue } from '../../auth/sessions.ts';
 import { publishedKeys } from '../../auth/oidc-keys.ts';
 import type { OidcAdapter } from '../../auth/oidc-adapter.ts';
 import type { Services } from '../../services.ts';
@@ -91,7 +90,7 @@ export function createProviderCache(services: Services, options: OidcOptions): O
 
 /** The Roster user signed in in the browser of this request, if any. */
 async function rosterSessionUser(services: Services, cookieHeader: string | undefined): Promise<string | undefined> {
-  const value = sessionCookieValue(cookieHeader);
+  const value = services.sessions.presented(cookieHeader);
   if (value === undefined) return undefined;
   return (await services.sessions.find(value))?.userId;
 }
@@ -256,7 +255,7 @@ function buildProvider(oidc: OidcLibrary, services: Services, options: OidcOptio
           ctx.type = 'html';
           ctx.body = logoutQuestion(form);
         },
-        postLogoutSuccessSource: afterLogoutPage,
+        postLogoutSuccessSource: afterLogoutPage(services.sessions),
       },
       userinfo: { enabled: true },
     },

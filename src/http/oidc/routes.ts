@@ -16,7 +16,6 @@ import type { Services } from '../../services.ts';
 import { signInUrl } from '../console/pages/sign-in.ts';
 import { continuePage, failurePage, messagePage, unavailablePage } from '../routes/saml/pages.ts';
 import { sendHtml } from '../routes/saml/common.ts';
-import { sessionCookieValue } from '../../auth/sessions.ts';
 import { INTERACTION_PATH, OIDC_PREFIX, createProviderCache, type OidcOptions } from './provider.ts';
 import { formPostRoutes } from './form-post.ts';
 import { securityHeaders } from '../security-headers.ts';
@@ -124,7 +123,7 @@ export async function oidcRoutes(app: FastifyInstance, options: OidcOptions & { 
     }
     let result: Record<string, unknown>;
     if (details.prompt.name === 'login') {
-      const value = sessionCookieValue(request.headers.cookie);
+      const value = services.sessions.presented(request.headers.cookie);
       const session = value === undefined ? undefined : await services.sessions.find(value);
       if (value === undefined || session === undefined) return reply.redirect(signInUrl(`${INTERACTION_PATH}/${details.uid}`));
       // The Roster session's sign-in is the authentication the application learns of

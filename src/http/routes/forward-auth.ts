@@ -12,7 +12,6 @@
  * deactivation or a membership change counts at the next request.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { sessionCookieValue } from '../../auth/sessions.ts';
 import type { Services } from '../../services.ts';
 import { caseKey } from '../../text.ts';
 import { returnAddress, type ReturnTrust } from '../client.ts';
@@ -146,7 +145,7 @@ export function forwardAuthRoutes(app: FastifyInstance, options: { services: Ser
     const query = readQuery(request.query);
     if (typeof query === 'string') return text(reply, 400, query);
 
-    const value = sessionCookieValue(request.headers.cookie);
+    const value = services.sessions.presented(request.headers.cookie);
     // find() refuses an ended session and the session of a user no longer active.
     const session = value === undefined ? undefined : await services.sessions.find(value);
     if (session === undefined) {

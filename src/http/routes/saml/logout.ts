@@ -1,6 +1,5 @@
 /** POST /saml/logout: ends the Roster session (not the IdP's). */
 import type { FastifyInstance } from 'fastify';
-import { sessionCookieValue } from '../../../auth/sessions.ts';
 import type { Services } from '../../../services.ts';
 import { isFromAnotherOrigin } from '../../csrf.ts';
 import { SAML_BODY_LIMIT } from './common.ts';
@@ -14,7 +13,7 @@ export function logoutRoute(app: FastifyInstance, services: Services, origin: st
     if (isFromAnotherOrigin(request.headers, origin)) {
       return reply.code(403).header('cache-control', 'no-store').type('text/plain; charset=utf-8').send('Sign-out refused: the request came from a page that is not Roster\'s. Sign out from Roster itself.');
     }
-    const value = sessionCookieValue(request.headers.cookie);
+    const value = services.sessions.presented(request.headers.cookie);
     // The row goes, so the cookie stops working on every instance, not just in this browser.
     if (value !== undefined) await services.sessions.signOut(value);
     return reply.header('set-cookie', services.sessions.clearCookie()).header('cache-control', 'no-store').redirect('/', 303);
