@@ -282,6 +282,10 @@ function listenFailure(error: unknown, config: Config): Error {
       return new ConfigError('ROSTER_PORT', `roster: cannot listen on ${where}: not permitted (ports below 1024 need privileges). Choose another port with ROSTER_PORT.`);
     case 'EADDRNOTAVAIL':
       return new ConfigError('ROSTER_HOST', `roster: cannot listen on ${where}: this machine has no such address. Check ROSTER_HOST.`);
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      // A name that does not resolve, or not an address at all (256.1.1.1 is looked up as a name).
+      return new ConfigError('ROSTER_HOST', `roster: cannot listen on ${where}: no such address or host name. Check ROSTER_HOST (an address of this machine such as 0.0.0.0, 127.0.0.1 or ::, or a name that resolves to one).`);
     default:
       return error instanceof Error ? error : new Error(String(error));
   }

@@ -176,3 +176,19 @@ test('roster serve deletes provisioning activity past ROSTER_ACTIVITY_RETENTION_
     rmSync(directory, { recursive: true, force: true });
   }
 });
+
+test('a ROSTER_HOST that is no address stops start-up with a message naming ROSTER_HOST, not "unexpected error"', async () => {
+  const directory = mkdtempSync(join(tmpdir(), 'roster-serve-'));
+  // Not an IPv4 address (256), so it is looked up as a host name, which does not resolve.
+  const instance = await startInstance(`sqlite:${join(directory, 'roster.db')}`, { ROSTER_HOST: '256.1.1.1' });
+  try {
+    const exited = new Promise<number | null>((resolve) => instance.process.once('exit', resolve));
+    const code = await Promise.race([exited, new Promise<'running'>((resolve) => setTimeout(() => resolve('running'), 60_000))]);
+    assert.equal(code, 1, `the process should have exited; it printed: ${instance.output}`);
+    assert.match(instance.output, /cannot listen on 256\.1\.1\.1:\d+: no such address or host name\. Check ROSTER_HOST/);
+    assert.doesNotMatch(instance.output, /unexpected error/);
+  } finally {
+    if (instance.process.exitCode === null) instance.process.kill('SIGKILL');
+    rmSync(directory, { recursive: true, force: true });
+  }
+});

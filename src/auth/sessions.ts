@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
-import type { Store } from '../store/index.ts';
+import { isDatabaseUnavailable, type Store } from '../store/index.ts';
 import { inBatches } from '../store/transact.ts';
 import { cookieValue, isRandomCookieValue, randomCookieValue } from './cookies.ts';
 import { createOidcQueries } from '../store/oidc.ts';
@@ -140,6 +140,15 @@ export interface Sessions {
   clearCookie(): string;
 }
 
+/** Runs a write that may be skipped: a database that cannot take it now (isDatabaseUnavailable) is not an error. */
+async function unlessUnwritable(write: () => Promise<unknown>): Promise<void> {
+  try {
+    await write();
+  } catch (error) {
+    if (!isDatabaseUnavailable(error)) throw error;
+  }
+}
+
 /** Sessions deleted per statement by purgeEnded, so that no statement nears the query deadline. */
 const PURGE_BATCH = 1000;
 
@@ -197,13 +206,16 @@ export function createSessions(store: Store, options: { secure: boolean; domain?
       const idleExpired = Date.parse(session.lastSeenAt) + policy.idleMs <= now;
       const expired = Date.parse(session.expiresAt) <= now;
       if (idleExpired || expired || !session.userActive) {
-        // A deactivated user's sessions go too, even if deactivation left a row behind.
-        if (!session.userActive) await deleteSessionsOf(db, session.userId);
-        else await sessions.delete(db, id);
+        // A deactivated user's sessions go too, even if deactivation left a row behind. The
+        // session is refused either way: a database that cannot be written leaves the row to the
+        // next look or to the periodic purge.
+        await unlessUnwritable(() => (session.userActive ? sessions.delete(db, id) : deleteSessionsOf(db, session.userId)));
         return undefined;
       }
       if (now - Date.parse(session.lastSeenAt) >= TOUCH_RESOLUTION_MS) {
-        await sessions.touch(db, id, new Date(now).toISOString());
+        // Informational, like a token's last use: a full disk or a read-only database must not
+        // sign everyone out of the console and of the applications behind forward auth.
+        await unlessUnwritable(() => sessions.touch(db, id, new Date(now).toISOString()));
       }
       return { userId: session.userId, login: session.userLogin, name: session.userName, email: session.userEmail, createdAt: session.createdAt, expiresAt: session.expiresAt };
     },

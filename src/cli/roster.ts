@@ -9,7 +9,7 @@ import { ConfigError, initialPasswordDirectory, loadConfig } from '../config.ts'
 import { DirectoryError } from '../errors.ts';
 import { printableLines } from './output.ts';
 import { createServices, type Services } from '../services.ts';
-import { DatabaseRefused, openStore, type Store } from '../store/index.ts';
+import { DatabaseRefused, isDatabaseUnavailable, openStore, type Store } from '../store/index.ts';
 import { SecretsError } from '../store/secret-box.ts';
 import type { CliContext, CommandGroup } from './command.ts';
 import { adminCommands } from './admin.ts';
@@ -141,6 +141,16 @@ async function failures(err: (text: string) => void, body: () => Promise<number>
     }
     if (error instanceof PasswordFileNotWritten) {
       err(`roster: ${error.message}. Make ROSTER_DATA_DIR writable, or run the command again on a terminal (the password is shown there).`);
+      return 1;
+    }
+    if (isDatabaseUnavailable(error)) {
+      // A full disk, a read-only file system or standby, a database that went away: the
+      // command did not complete, and the driver's words alone ("database or disk is full") do
+      // not say what to look at.
+      const code = typeof error === 'object' && error !== null && 'code' in error ? ` (${String((error as { code: unknown }).code)})` : '';
+      err(
+        `roster: the database could not be reached or written: ${error instanceof Error ? error.message : String(error)}${code}. Check that the disk that holds it has room and is writable (SQLite), or that PostgreSQL is running and accepts writes (ROSTER_DATABASE_URL), then run the command again.`,
+      );
       return 1;
     }
     const debug = /^(debug|trace)$/i.test(process.env['ROSTER_LOG_LEVEL'] ?? '');

@@ -12,9 +12,14 @@
  * chunk requests per instance late, from a reservation made earlier. Refusals are remembered
  * locally until the Retry-After they announced, so a client hammering past its limit costs no
  * database work.
+ *
+ * A database that cannot take the reservation's write (a full disk, a read-only standby, a
+ * timeout) must not refuse requests that only read: for a few seconds after such a refusal each
+ * instance counts its budgets in memory alone, with the same GCRA, and then asks the database
+ * again. Meanwhile every instance allows the whole limit (documented in docs/operations.md).
  */
-import type { Store } from '../store/index.ts';
-import { createRateLimitQueries } from '../store/rate-limits.ts';
+import { isDatabaseUnavailable, type Store } from '../store/index.ts';
+import { createRateLimitQueries, type Reservation } from '../store/rate-limits.ts';
 import { inBatches } from '../store/transact.ts';
 import { RetryLaterError } from '../errors.ts';
 
@@ -37,6 +42,8 @@ const MAX_CHUNK = 50;
 const MAX_KEYS = 10_000;
 /** Keys deleted per statement by purge, so that a purge never turns into a long statement. */
 const PURGE_BATCH = 500;
+/** How long budgets are counted in memory after the database could not take a reservation. */
+const LOCAL_COUNTING_MS = 5_000;
 
 /** The rate limits of the APIs. */
 export interface RateLimits {
@@ -61,6 +68,8 @@ interface LocalBudget {
   /** Seconds announced with that refusal. */
   retryAfter: number;
   pending: Promise<void> | undefined;
+  /** The key's theoretical arrival time (µs) while budgets are counted in memory. */
+  localFreeAtUs: number;
 }
 
 /** Creates the limiter over `store`; without a policy every request passes. `now` (ms) is for tests. */
@@ -77,6 +86,28 @@ export function createRateLimits(store: Store, policy: RateLimitPolicy | undefin
   const limit = { intervalUs: 60_000_000 / policy.perMinute, burst: policy.burst };
   const chunk = chunkFor(policy);
   const budgets = new Map<string, LocalBudget>();
+  /** Until when (ms) reservations are made in memory: the database could not take the last one. */
+  let localUntil = 0;
+
+  /** A reservation as the database makes it (store/rate-limits.ts), from the budget's own state. */
+  const reserveInMemory = (budget: LocalBudget, nowUs: number): Reservation => {
+    const base = Math.max(budget.localFreeAtUs, nowUs);
+    const fits = Math.max(0, Math.floor((nowUs + limit.burst * limit.intervalUs - base) / limit.intervalUs));
+    const granted = Math.min(chunk, fits);
+    budget.localFreeAtUs = base + granted * limit.intervalUs;
+    return { granted, freeAt: budget.localFreeAtUs };
+  };
+
+  const reservation = async (key: string, budget: LocalBudget, nowUs: number): Promise<Reservation> => {
+    if (now() < localUntil) return reserveInMemory(budget, nowUs);
+    try {
+      return await queries.reserve(store.db, key, chunk, nowUs, limit);
+    } catch (error) {
+      if (!isDatabaseUnavailable(error)) throw error;
+      localUntil = now() + LOCAL_COUNTING_MS;
+      return reserveInMemory(budget, nowUs);
+    }
+  };
 
   const refusal = (budget: LocalBudget) =>
     new RetryLaterError(
@@ -94,7 +125,7 @@ export function createRateLimits(store: Store, policy: RateLimitPolicy | undefin
 
   const reserve = async (key: string, budget: LocalBudget): Promise<void> => {
     const nowUs = now() * 1000;
-    const { granted, freeAt } = await queries.reserve(store.db, key, chunk, nowUs, limit);
+    const { granted, freeAt } = await reservation(key, budget, nowUs);
     budget.units += granted;
     if (granted === 0) {
       // The next request fits once free_at − (burst − 1)·T has passed.
@@ -111,7 +142,7 @@ export function createRateLimits(store: Store, policy: RateLimitPolicy | undefin
         let budget = budgets.get(key);
         if (budget === undefined) {
           forgetIdle(now());
-          budget = { units: 0, refusedUntil: 0, retryAfter: 0, pending: undefined };
+          budget = { units: 0, refusedUntil: 0, retryAfter: 0, pending: undefined, localFreeAtUs: 0 };
           budgets.set(key, budget);
         }
         if (budget.units > 0) {

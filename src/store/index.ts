@@ -7,7 +7,7 @@ import { createSecretBox } from './secret-box.ts';
 import { prepareSecrets } from './secrets.ts';
 import { openSqlite } from './sqlite.ts';
 import type { DatabaseLocation, OpenOptions, Store } from './types.ts';
-import { connectionFailure, DatabaseRefused } from './errors.ts';
+import { connectionFailure, DatabaseRefused, isReadOnlyRefusal } from './errors.ts';
 
 export type { DatabaseLocation, OpenOptions, PostgresTls, Store } from './types.ts';
 export type { Database } from './tables.ts';
@@ -60,6 +60,12 @@ export async function openStore(location: DatabaseLocation, options: OpenOptions
       // The first statement is the migration's: a server that is not there is not a failed migration.
       const reason = location.kind === 'postgres' ? connectionFailure(error) : undefined;
       if (reason !== undefined && location.kind === 'postgres') throw new DatabaseRefused(`Cannot connect to the database (${describePostgres(location.url)}): ${reason}.`, { cause: error });
+      if (location.kind === 'postgres' && isReadOnlyRefusal(error)) {
+        throw new DatabaseRefused(
+          `The database refuses writes (${describePostgres(location.url)}): it is read-only, a standby (after a failover, point ROSTER_DATABASE_URL at the new primary) or default_transaction_read_only is on. Roster needs to write at start and for every change.`,
+          { cause: error },
+        );
+      }
       throw error;
     }
   }

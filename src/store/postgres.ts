@@ -123,6 +123,13 @@ function limitQueries(client: pg.PoolClient, deadlineMs: () => number | undefine
   const cancel = (): Promise<boolean> => cancelStatement(client, warn);
   const limited = (...args: unknown[]): unknown => {
     const result = query(...args);
+    // A client closed by a read-only refusal gives its later statements (the ROLLBACK of a
+    // migration, which has no deadline) that refusal, not pg's "Client was closed".
+    const closed = expired.get(client);
+    if (closed !== undefined && result instanceof Promise) {
+      result.catch(() => {});
+      return Promise.reject(closed);
+    }
     const ms = deadlineMs();
     const bounded = ms !== undefined && result instanceof Promise ? within(client, result, ms, cancel) : result;
     return bounded instanceof Promise ? bounded.catch((error: unknown) => closeIfReadOnly(client, error)) : bounded;

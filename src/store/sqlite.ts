@@ -4,7 +4,7 @@
  * transaction starts with BEGIN IMMEDIATE, taking the write lock up front, so that a
  * read-check-write can never be overtaken between its read and its write.
  */
-import { accessSync, closeSync, constants, mkdirSync, openSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, statSync, type Stats } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import {
@@ -24,6 +24,7 @@ import {
   type TransactionSettings,
   sql,
 } from 'kysely';
+import { DatabaseRefused } from './errors.ts';
 import { sqliteDialect } from './dialect.ts';
 import { heldSnapshot, type ChunkedCursor, type HeldSnapshot } from './held-snapshot.ts';
 import { turnOfEventLoop } from './turn.ts';
@@ -39,10 +40,16 @@ class ImmediateSqliteDriver extends SqliteDriver {
   /** Whether a write transaction of the group commit set temporary storage in memory (until it ends). */
   #tempIsMemory = false;
 
-  /** `database` is what Kysely runs queries on (with its statement cache), `raw` the connection under it. */
-  constructor(database: SqliteDatabase, raw: SQLite.Database) {
+  readonly #stillOpenFile: () => void;
+
+  /**
+   * `database` is what Kysely runs queries on (with its statement cache), `raw` the connection
+   * under it; `stillOpenFile` throws when the database file is no longer the one opened.
+   */
+  constructor(database: SqliteDatabase, raw: SQLite.Database, stillOpenFile: () => void) {
     super({ database });
     this.#database = raw;
+    this.#stillOpenFile = stillOpenFile;
     this.#tempInMemory = raw.prepare('pragma temp_store = memory');
     this.#tempDefault = raw.prepare('pragma temp_store = default');
   }
@@ -69,6 +76,7 @@ class ImmediateSqliteDriver extends SqliteDriver {
       await connection.executeQuery(CompiledQuery.raw('begin deferred'));
       return;
     }
+    this.#stillOpenFile();
     if (settings?.accessMode !== GROUP_COMMIT_ACCESS_MODE) {
       await connection.executeQuery(CompiledQuery.raw('begin immediate'));
       return;
@@ -167,16 +175,18 @@ function withStatementCache(database: SQLite.Database): SqliteDatabase {
 class RosterSqliteDialect extends SqliteDialect {
   readonly #database: SqliteDatabase;
   readonly #raw: SQLite.Database;
+  readonly #stillOpenFile: () => void;
 
-  constructor(database: SQLite.Database) {
+  constructor(database: SQLite.Database, stillOpenFile: () => void) {
     const cached = withStatementCache(database);
     super({ database: cached });
     this.#database = cached;
     this.#raw = database;
+    this.#stillOpenFile = stillOpenFile;
   }
 
   override createDriver(): Driver {
-    return new ImmediateSqliteDriver(this.#database, this.#raw);
+    return new ImmediateSqliteDriver(this.#database, this.#raw, this.#stillOpenFile);
   }
 
   override createQueryCompiler(): QueryCompiler {
@@ -190,6 +200,7 @@ class RosterSqliteDialect extends SqliteDialect {
 
 /** Opens (creating if needed) a SQLite database file, or `:memory:`, without migrating it. */
 export function openSqlite(path: string): Omit<Store, 'secrets'> {
+  if (path !== ':memory:') refuseOrphanedLog(path);
   let database: SQLite.Database | undefined;
   try {
     if (path !== ':memory:') {
@@ -219,7 +230,8 @@ export function openSqlite(path: string): Omit<Store, 'secrets'> {
   }
   const opened = database;
   const observers = createQueryObservers();
-  const db = new Kysely<Database>({ dialect: new RosterSqliteDialect(opened), log: observers.log });
+  const stillOpenFile = path === ':memory:' ? () => {} : openedFile(path);
+  const db = new Kysely<Database>({ dialect: new RosterSqliteDialect(opened, stillOpenFile), log: observers.log });
   // One writer, and every commit waits for the disk: commit waiting writes together (transact.ts).
   commitInGroups(db);
   const readers = path === ':memory:' ? undefined : createReaders(path);
@@ -237,6 +249,7 @@ export function openSqlite(path: string): Omit<Store, 'secrets'> {
     poolUse: () => undefined,
     // better-sqlite3 answers synchronously: there is no connection to wait for or to lose.
     async ping() {
+      stillOpenFile();
       await sql`SELECT 1`.execute(db);
     },
   };
@@ -259,7 +272,8 @@ function createReaders(path: string) {
     // spills to a temporary file past it, and sixteen answers in progress held 16 MB each (the
     // members' pages are read once, in order; the operating system caches the file).
     raw.pragma('cache_size = -2000');
-    return { raw, db: new Kysely<Database>({ dialect: new RosterSqliteDialect(raw) }) };
+    // query_only: it never writes, so it has no file to check before a write.
+    return { raw, db: new Kysely<Database>({ dialect: new RosterSqliteDialect(raw, () => {}) }) };
   }
 
   return {
@@ -340,6 +354,54 @@ function createPrivately(path: string): void {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
   }
+}
+
+/**
+ * A check that the file at `path` is still the one opened now (same device and inode). SQLite
+ * keeps writing to the file it opened: moved, deleted or replaced while Roster runs (an operator
+ * cleaning up, a backup copied over it), every write would still be acknowledged, into a file no
+ * longer there, and lost at the next start. Each write transaction checks first (a stat, a few
+ * microseconds), and so does the readiness probe; the error counts as the database being
+ * unavailable (SQLITE_CANTOPEN…), so writes are answered 503 and logged, and /healthz says not ready.
+ */
+function openedFile(path: string): () => void {
+  const opened = statSync(path);
+  return () => {
+    let now: Stats | undefined;
+    try {
+      now = statSync(path);
+    } catch {
+      now = undefined;
+    }
+    if (now !== undefined && now.ino === opened.ino && now.dev === opened.dev) return;
+    const what = now === undefined ? 'is gone (moved or deleted)' : 'was replaced by another file';
+    throw Object.assign(
+      new Error(
+        `The SQLite database ${path} ${what} while Roster was running: writes are refused rather than acknowledged into a file that is no longer there. Stop Roster, put the database file back (or restore a backup with roster db restore), then start it again.`,
+      ),
+      { code: 'SQLITE_CANTOPEN_MOVED' },
+    );
+  };
+}
+
+/**
+ * Refuses to open `path` when the file is missing but its write-ahead log is there, not empty: the
+ * log may hold committed changes not yet copied into the file (a file moved or deleted while
+ * Roster ran, a copy that left the log behind), and SQLite would delete it on creating an empty
+ * database in the file's place, destroying them.
+ */
+function refuseOrphanedLog(path: string): void {
+  if (existsSync(path)) return;
+  let size: number;
+  try {
+    size = statSync(`${path}-wal`).size;
+  } catch {
+    return;
+  }
+  if (size === 0) return;
+  throw new DatabaseRefused(
+    `The SQLite database ${path} is missing, but its write-ahead log ${path}-wal (${size} bytes) is there: it may hold changes that were acknowledged, and a new database in its place would erase it. Put the database file back (it was moved or deleted), or restore a backup (roster db restore). To start from an empty database instead, move ${path}-wal and ${path}-shm away first.`,
+  );
 }
 
 /**

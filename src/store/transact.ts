@@ -1,7 +1,7 @@
 /** Write transactions that survive a transient conflict with another transaction, and read snapshots. */
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { DialectAdapter } from './dialect.ts';
-import { isTransientConflict } from './errors.ts';
+import { isDatabaseUnavailable, isTransientConflict } from './errors.ts';
 import type { Executor } from './executor.ts';
 import type { Database } from './tables.ts';
 import type { Store } from './types.ts';
@@ -126,9 +126,17 @@ export function commitInGroups(db: Kysely<Database>): void {
             await sql`RELEASE roster_grouped`.execute(trx);
             outcomes.push({ ok: true, value });
           } catch (error) {
-            // A busy lock or a deadlock concerns the whole transaction: retry it all.
-            if (isTransientConflict(error)) throw error;
-            await sql`ROLLBACK TO roster_grouped`.execute(trx);
+            // A busy lock or a deadlock concerns the whole transaction: retry it all. So does a
+            // database that cannot be written (a full disk): SQLite may already have rolled the
+            // whole transaction back, and the writes after this one would meet the same refusal.
+            if (isTransientConflict(error) || isDatabaseUnavailable(error)) throw error;
+            try {
+              await sql`ROLLBACK TO roster_grouped`.execute(trx);
+            } catch {
+              // The transaction is gone (the database ended it): every write of the group fails,
+              // with this work's error, which says why, rather than "no such savepoint".
+              throw error;
+            }
             await sql`RELEASE roster_grouped`.execute(trx);
             outcomes.push({ ok: false, error });
           }

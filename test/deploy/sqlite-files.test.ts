@@ -1,15 +1,17 @@
 /**
  * The SQLite database file at start: who may read it (a new database is Roster's user's alone,
  * one others may read is served with a warning), and whether Roster may write it (a file it
- * cannot write stops it at start).
+ * cannot write stops it at start); a file missing beside its write-ahead log, and a file moved
+ * or replaced while Roster runs.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, test } from 'node:test';
-import { openStore } from '../../src/store/index.ts';
+import { isDatabaseUnavailable, openStore } from '../../src/store/index.ts';
+import { transact } from '../../src/store/transact.ts';
 import { ROOT, freePort, startInstance, stop, waitHealthy } from '../support/process.ts';
 
 /** The uid of `nobody`. */
@@ -115,5 +117,65 @@ test('`roster serve` on a database file others may read warns once, naming the p
     assert.deepEqual(folder[0]?.paths?.map((exposedPath) => [exposedPath.path, exposedPath.mode, exposedPath.fix]), [[home, '0777', `chmod go-w ${home}`]]);
   } finally {
     rmSync(home, { recursive: true, force: true });
+  }
+});
+
+test('a database file missing beside its write-ahead log is not replaced by an empty one: the start is refused, naming both files, and the log is kept', async () => {
+  // A write-ahead log that holds committed changes, as a database moved or deleted while Roster ran leaves it.
+  const original = join(dir, 'orphan-source', 'roster.db');
+  const store = await openStore({ kind: 'sqlite', path: original });
+  await store.db.insertInto('settings').values({ key: 'orphan.check', value: 'kept', updated_at: '2026-01-01T00:00:00.000Z' }).execute();
+  const path = join(dir, 'orphan', 'roster.db');
+  mkdirSync(dirname(path), { recursive: true });
+  copyFileSync(`${original}-wal`, `${path}-wal`);
+  await store.close();
+  const size = statSync(`${path}-wal`).size;
+  assert.ok(size > 0);
+
+  await assert.rejects(openStore({ kind: 'sqlite', path }), (error: Error) => {
+    assert.match(error.message, /^The SQLite database .*orphan\/roster\.db is missing, but its write-ahead log .*orphan\/roster\.db-wal \(\d+ bytes\) is there/);
+    assert.match(error.message, /Put the database file back/);
+    return true;
+  });
+  assert.equal(existsSync(path), false, 'no empty database was created');
+  assert.equal(statSync(`${path}-wal`).size, size, 'the log is untouched');
+
+  const port = await freePort();
+  const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/roster.ts', 'serve'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: { ...process.env, ROSTER_DATABASE_URL: `sqlite:${path}`, ROSTER_PORT: String(port), ROSTER_LOG_LEVEL: 'warn' },
+  });
+  assert.equal(run.status, 1, run.stderr);
+  assert.match(run.stderr, /is missing, but its write-ahead log/);
+  assert.doesNotMatch(run.stderr, /unexpected error/);
+  assert.equal(existsSync(path), false);
+});
+
+test('a database file moved away or replaced while Roster runs: writes are refused as unavailable (503), not acknowledged into the lost file, and readiness fails; back in place, writes work again', async () => {
+  const path = join(dir, 'moved', 'roster.db');
+  const store = await openStore({ kind: 'sqlite', path });
+  try {
+    const write = (key: string) => transact(store.db, (trx) => trx.insertInto('settings').values({ key, value: 'v', updated_at: '2026-01-01T00:00:00.000Z' }).execute());
+    await write('moved.before');
+    renameSync(path, `${path}.away`);
+    await assert.rejects(write('moved.during'), (error: Error) => {
+      assert.match(error.message, /^The SQLite database .*moved\/roster\.db is gone \(moved or deleted\) while Roster was running: writes are refused/);
+      assert.equal(isDatabaseUnavailable(error), true, 'answered 503 with Retry-After, as a database that cannot be written');
+      return true;
+    });
+    await assert.rejects(store.ping(1000), /is gone/);
+    // Another file in its place (a backup copied over it) is refused too.
+    writeFileSync(path, '');
+    await assert.rejects(write('moved.replaced'), /was replaced by another file/);
+    rmSync(path);
+    renameSync(`${path}.away`, path);
+    await write('moved.after');
+    await store.ping(1000);
+    const keys = (await store.db.selectFrom('settings').select('key').where('key', 'like', 'moved.%').orderBy('key').execute()).map((row) => row.key);
+    assert.deepEqual(keys, ['moved.after', 'moved.before']);
+  } finally {
+    await store.close();
   }
 });

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
+import { sql } from 'kysely';
 import { buildApp } from '../../src/http/app.ts';
 import { createRateLimits } from '../../src/directory/rate-limits.ts';
 import { RetryLaterError } from '../../src/errors.ts';
@@ -169,6 +170,35 @@ eachDatabase('rate limits', (database) => {
       await limits.take('token:a');
       await assert.rejects(limits.take('token:a'), RetryLaterError);
     });
+
+    test(
+      'while the database cannot take a reservation (a full disk, a read-only standby), the budget is counted in memory, then in the database again',
+      { skip: database === 'postgres' ? false : 'the refusal is raised by a PostgreSQL trigger as read-only (SQLSTATE 25006)' },
+      async () => {
+        let clock = 1_900_000_000_000;
+        const limits = createRateLimits(store, { perMinute: 60, burst: 3 }, { now: () => clock });
+        const rows = async () => (await store.db.selectFrom('rate_limits').select('key').where('key', '=', 'token:ro').execute()).length;
+        await sql`CREATE FUNCTION refuse_rate_limits() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'cannot execute INSERT in a read-only transaction' USING ERRCODE = '25006'; END $$`.execute(store.db);
+        await sql`CREATE TRIGGER refuse_rate_limits BEFORE INSERT OR UPDATE ON rate_limits FOR EACH ROW EXECUTE FUNCTION refuse_rate_limits()`.execute(store.db);
+        try {
+          for (let i = 0; i < 3; i += 1) await limits.take('token:ro');
+          const refused = await limits.take('token:ro').then(
+            () => undefined,
+            (error: unknown) => error,
+          );
+          assert.ok(refused instanceof RetryLaterError && refused.reason === 'rate_limited', String(refused));
+          assert.equal(refused.retryAfterSeconds, 1);
+          assert.equal(await rows(), 0);
+        } finally {
+          await sql`DROP TRIGGER refuse_rate_limits ON rate_limits`.execute(store.db);
+          await sql`DROP FUNCTION refuse_rate_limits()`.execute(store.db);
+        }
+        // Five seconds on, the database is asked again.
+        clock += 5_000;
+        await limits.take('token:ro');
+        assert.equal(await rows(), 1);
+      },
+    );
 
     test('purge deletes the rows of keys whose budget is whole again, and only those', async () => {
       let clock = 1_800_000_000_000;
