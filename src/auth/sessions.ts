@@ -134,10 +134,13 @@ export interface Sessions {
   readonly cookieName: string;
   /** The session cookie's value in a Cookie header, if the browser sent one (see sessionCookieName). */
   presented(cookieHeader: string | undefined): string | undefined;
-  /** The cookie attributes for a value (Secure when the base URL is https). */
-  cookie(value: string, expiresAt: Date): string;
-  /** A Set-Cookie value that deletes the cookie. */
-  clearCookie(): string;
+  /**
+   * The Set-Cookie values of a new session: its cookie (Secure when the base URL is https), and
+   * the deletion of a cookie left under the other name (see otherName).
+   */
+  cookie(value: string, expiresAt: Date): string[];
+  /** The Set-Cookie values that delete the session cookie, under either name. */
+  clearCookie(): string[];
 }
 
 /** Runs a write that may be skipped: a database that cannot take it now (isDatabaseUnavailable) is not an error. */
@@ -165,6 +168,13 @@ export function createSessions(store: Store, options: { secure: boolean; domain?
   const oidc = createOidcQueries();
   const name = sessionCookieName(options);
   const attributes = ['Path=/', 'HttpOnly', 'SameSite=Lax', ...(options.secure ? ['Secure'] : []), ...(options.domain !== undefined ? [`Domain=${options.domain}`] : [])];
+  const deletion = ['Expires=Thu, 01 Jan 1970 00:00:00 GMT', 'Max-Age=0'];
+  // The cookie a browser may still hold under the other name, never read: the host-only
+  // `roster_session` of a version without the prefix, or the `__Host-` one from before
+  // ROSTER_COOKIE_DOMAIN was set (which would sign the browser in again, as whoever it was, were
+  // the setting removed). Deleted whenever a session starts or ends. A `roster_session` set with
+  // a Domain no longer configured cannot be named, and lives until it expires.
+  const otherName = name === 'roster_session' ? (options.secure ? [`__Host-roster_session=; Path=/; HttpOnly; SameSite=Lax; Secure; ${deletion.join('; ')}`] : []) : [`roster_session=; Path=/; HttpOnly; SameSite=Lax; Secure; ${deletion.join('; ')}`];
 
   /** Ends a session, audited as a sign-out by its holder unless it was `quietFor`'s own; false when it had already ended. */
   function endSession(id: string, quietFor: string | undefined): Promise<boolean> {
@@ -291,11 +301,11 @@ export function createSessions(store: Store, options: { secure: boolean; domain?
     },
 
     cookie(value, expiresAt) {
-      return [`${name}=${value}`, ...attributes, `Expires=${expiresAt.toUTCString()}`].join('; ');
+      return [[`${name}=${value}`, ...attributes, `Expires=${expiresAt.toUTCString()}`].join('; '), ...otherName];
     },
 
     clearCookie() {
-      return [`${name}=`, ...attributes, 'Expires=Thu, 01 Jan 1970 00:00:00 GMT', 'Max-Age=0'].join('; ');
+      return [[`${name}=`, ...attributes, ...deletion].join('; '), ...otherName];
     },
   };
 }

@@ -130,6 +130,8 @@ eachDatabase('the console\'s sign-in', (database) => {
       assert.equal(response.headers.location, '/admin/groups');
       const cookie = String(setCookieOf(response, SESSION_COOKIE));
       assert.match(String(response.headers['set-cookie']), /__Host-roster_session=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Lax; Secure/);
+      // The cookie of a version without the prefix, never read again, is deleted.
+      assert.ok([response.headers['set-cookie']].flat().some((line) => /^roster_session=; Path=\/; .*Max-Age=0$/.test(String(line))), String(response.headers['set-cookie']));
       assert.equal(await stillSignedIn({ cookie, csrf: '' }), true);
       const signedIn = await audited(app, 'session.password_sign_in');
       assert.deepEqual(signedIn.at(-1), { actor: 'password:ADMIN', targetId: app.adminId, details: { login: 'admin' } });
@@ -219,6 +221,7 @@ eachDatabase('the console\'s sign-in', (database) => {
       assert.equal(response.statusCode, 303);
       assert.equal(response.headers.location, '/sessions/new?notice=signed-out');
       assert.match(String(response.headers['set-cookie']), /__Host-roster_session=; .*Max-Age=0/);
+      assert.ok([response.headers['set-cookie']].flat().some((line) => /^roster_session=; Path=\/; .*Max-Age=0$/.test(String(line))), String(response.headers['set-cookie']));
       assert.equal(await stillSignedIn(session), false, 'the session is gone');
       assert.equal((await audited(app, 'session.signed_out')).at(-1)?.targetId, app.adminId);
       assert.match((await getPage(app, '/sessions/new?notice=signed-out')).body, /You are signed out\./);

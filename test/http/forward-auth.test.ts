@@ -216,6 +216,9 @@ eachDatabase('forward auth', (database) => {
     assert.match(back.body, /<a href="https:\/\/app\.roster\.test\/dashboards\/42\?tab=a&amp;b=c">Continue<\/a>/);
     // The session cookie reaches the sibling hosts.
     assert.match(String(back.headers['set-cookie']), /roster_session=[^;]+;.*Domain=roster\.test/);
+    // A __Host- cookie from before the cookie domain was set would sign the browser in as whoever
+    // it was once the setting is removed: it is deleted.
+    assert.ok([back.headers['set-cookie']].flat().some((line) => /^__Host-roster_session=; Path=\/; .*Secure; .*Max-Age=0$/.test(String(line))), String(back.headers['set-cookie']));
     const evil = await passwordSignIn(app, 'admin', password, { returnTo: 'https://evil.example/' });
     assert.equal(evil.headers.location, '/');
     // The sign-in page carries a trusted return address into its forms, and drops the others.

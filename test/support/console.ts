@@ -83,7 +83,8 @@ export async function passwordSignIn(
 /** The session of a sign-in response (its Set-Cookie), ready for later requests. */
 export function sessionOf(response: LightMyRequestResponse): ConsoleSession {
   // `__Host-roster_session` under the tests' https BASE_URL, `roster_session` with a cookie domain or on http.
-  const pair = setCookieOf(response, SESSION_COOKIE) ?? setCookieOf(response, 'roster_session');
+  // The other name comes deleted beside it (an empty value).
+  const pair = [setCookieOf(response, SESSION_COOKIE), setCookieOf(response, 'roster_session')].find((line) => line !== undefined && !line.endsWith('='));
   const value = pair?.slice(pair.indexOf('=') + 1);
   if (value === undefined || value === '') throw new Error(`no session cookie in the answer (${response.statusCode}): ${response.body.slice(0, 300)}`);
   return { cookie: pair ?? '', csrf: csrfTokenFor(value) };

@@ -56,7 +56,7 @@ interface LogoutContext {
   get(name: string): string;
   set(name: string, value: string): void;
   remove(name: string): void;
-  append(name: string, value: string): void;
+  append(name: string, value: string | string[]): void;
   res: { getHeader(name: string): unknown };
   oidc?: {
     route?: string;

@@ -126,7 +126,7 @@ export function signInPages(app: FastifyInstance, context: ConsoleContext): void
     // sign-out when someone else signs in on this browser.
     if (request.viewer !== null) await services.sessions.replaced(services.sessions.idOf(request.viewer.sessionValue), result.user.id);
     const session = await services.sessions.open(result.user.id, sessionOrigin(request));
-    reply.header('set-cookie', [services.sessions.cookie(session.value, session.expiresAt), knownBrowser.set(result.browser.value, result.browser.expiresAt)]);
+    reply.header('set-cookie', [...services.sessions.cookie(session.value, session.expiresAt), knownBrowser.set(result.browser.value, result.browser.expiresAt)]);
     // An application's address (forward auth): a redirect there would be stopped by this form's
     // `form-action 'self'` (continuePage); a path of Roster's is redirected to.
     if (returnTo !== undefined && !returnTo.startsWith('/')) return sendHtml(reply, 200, continuePage(returnTo));
