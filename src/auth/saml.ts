@@ -35,8 +35,8 @@ export type SamlFailure =
   | { readonly code: 'wrong_issuer'; readonly expected: string; readonly received: string | null }
   | { readonly code: 'wrong_audience'; readonly detail: string }
   | { readonly code: 'wrong_destination'; readonly expected: string; readonly received: string | null }
-  | { readonly code: 'expired' }
-  | { readonly code: 'not_yet_valid' }
+  | ({ readonly code: 'expired' } & TimeBound)
+  | ({ readonly code: 'not_yet_valid' } & TimeBound)
   | { readonly code: 'unsolicited' }
   | { readonly code: 'unknown_request' }
   | { readonly code: 'wrong_browser' }
@@ -323,9 +323,13 @@ export function describeSamlFailure(failure: SamlFailure): string {
     case 'wrong_destination':
       return `The response was sent to "${failure.received ?? '(none)'}", not to this Roster's ACS URL "${failure.expected}".`;
     case 'expired':
-      return 'The assertion has expired. Sign in again; if it keeps happening, check the clocks of Roster and the identity provider.';
+      return failure.bound === undefined
+        ? 'The assertion has expired. Sign in again; if it keeps happening, check the clocks of Roster and the identity provider.'
+        : `The assertion expired at ${failure.bound}; Roster's clock read ${failure.now}, ${TOLERANCE_TEXT}. Sign in again; if it keeps happening, check the clocks of Roster and the identity provider (NTP).`;
     case 'not_yet_valid':
-      return 'The assertion is not valid yet. Check the clocks of Roster and the identity provider.';
+      return failure.bound === undefined
+        ? 'The assertion is not valid yet. Check the clocks of Roster and the identity provider.'
+        : `The assertion is valid only from ${failure.bound}; Roster's clock read ${failure.now}, ${TOLERANCE_TEXT}. Check the clocks of Roster and the identity provider (NTP).`;
     case 'unsolicited':
       return 'The response answers no sign-in started at Roster, and IdP-initiated sign-in is turned off. Start the sign-in from Roster.';
     case 'unknown_request':
@@ -449,8 +453,7 @@ function classify(error: unknown, xml: string): SamlFailure {
   // xml-encryption passes on OpenSSL's errors ("error:02000079:rsa routines::oaep decoding
   // error" for a key wrapped to another certificate) and names refused algorithms.
   if (/EncryptedAssertion/.test(xml) && /^error:[0-9A-F]+:|decrypt|padding|encryption algorithm/i.test(message)) return { code: 'decryption_failed', detail };
-  if (message.startsWith('SAML assertion not yet valid')) return { code: 'not_yet_valid' };
-  if (message.startsWith('SAML assertion expired')) return { code: 'expired' };
+  if (message.startsWith('SAML assertion not yet valid') || message.startsWith('SAML assertion expired')) return timingFailure(xml);
   // node-saml reads Conditions/AudienceRestriction without checking they are there: an
   // assertion without them fails with a TypeError naming the element, not fit to show.
   if (error instanceof TypeError && /AudienceRestriction|Conditions/.test(message)) return { code: 'wrong_audience', detail: 'it names no audience' };
@@ -461,11 +464,32 @@ function classify(error: unknown, xml: string): SamlFailure {
   return { code: 'malformed', detail };
 }
 
+/**
+ * Which way the assertion's validity window missed Roster's clock, with the bound it missed
+ * (the latest NotBefore still ahead, else the earliest NotOnOrAfter already past), so that the
+ * page and the audit entry say by how much. The times are read from the response as sent: an
+ * encrypted assertion's stay hidden, and the failure then names no bound.
+ */
 function timingFailure(xml: string): SamlFailure {
-  const notBefore = [...xml.matchAll(/NotBefore="([^"]+)"/g)].map((m) => Date.parse(m[1] ?? ''));
   const now = Date.now();
-  return notBefore.some((at) => at - CLOCK_SKEW_MS > now) ? { code: 'not_yet_valid' } : { code: 'expired' };
+  const times = (pattern: RegExp): string[] => [...xml.matchAll(pattern)].map((m) => m[1] ?? '').filter((text) => !Number.isNaN(Date.parse(text)));
+  const at = new Date(now).toISOString();
+  const ahead = times(/\bNotBefore="([^"]{1,64})"/g).filter((text) => Date.parse(text) - CLOCK_SKEW_MS > now);
+  if (ahead.length > 0) return { code: 'not_yet_valid', bound: ahead.reduce((a, b) => (Date.parse(b) > Date.parse(a) ? b : a)), now: at };
+  // \b: SessionNotOnOrAfter (the IdP's session, not the assertion's validity) is not one of them.
+  const past = times(/\bNotOnOrAfter="([^"]{1,64})"/g).filter((text) => Date.parse(text) + CLOCK_SKEW_MS <= now);
+  if (past.length > 0) return { code: 'expired', bound: past.reduce((a, b) => (Date.parse(b) < Date.parse(a) ? b : a)), now: at };
+  return { code: 'expired' };
 }
+
+/** The bound of the validity window an assertion missed, and Roster's time then (ISO 8601); absent when unknown. */
+interface TimeBound {
+  readonly bound?: string;
+  readonly now?: string;
+}
+
+/** How the messages state the clock difference tolerated. */
+const TOLERANCE_TEXT = `and it tolerates ${CLOCK_SKEW_MS / 60_000} minutes of difference between the clocks`;
 
 function decodeBase64(value: string): Buffer | undefined {
   const compact = value.replace(/\s+/g, '');

@@ -18,7 +18,8 @@ eachDatabase('POST /saml/acs in SCIM mode', (database) => {
   after(() => app.close());
 
   /** Posts `xml` and expects a refusal page containing `pattern`, audited with `reason`. */
-  async function expectRefused(xml: string, pattern: RegExp, reason: string): Promise<void> {
+  /** Posts `xml`, expects the refusal page and its audit entry; returns the entry's message. */
+  async function expectRefused(xml: string, pattern: RegExp, reason: string): Promise<string> {
     const response = await postResponse(app, xml);
     assert.equal(response.statusCode, 403, response.body);
     assert.match(String(response.headers['content-type']), /^text\/html/);
@@ -30,7 +31,9 @@ eachDatabase('POST /saml/acs in SCIM mode', (database) => {
       .where('action', '=', 'saml.sign_in_refused')
       .orderBy('seq', 'desc')
       .executeTakeFirstOrThrow();
-    assert.equal(JSON.parse(event.details ?? '{}').reason, reason);
+    const details = JSON.parse(event.details ?? '{}') as { reason: string; message: string };
+    assert.equal(details.reason, reason);
+    return details.message;
   }
 
   async function requestId(): Promise<string> {
@@ -128,13 +131,16 @@ eachDatabase('POST /saml/acs in SCIM mode', (database) => {
   test('an expired assertion is refused', async () => {
     const past = new Date(Date.now() - 2 * HOUR);
     const xml = buildResponse({ login: 'alice@example.com', inResponseTo: await requestId(), notBefore: new Date(past.getTime() - HOUR), notOnOrAfter: past });
-    await expectRefused(xml, /has expired/, 'expired');
+    const message = await expectRefused(xml, /expired at/, 'expired');
+    // The page and the audit entry say when it expired, what Roster's clock read, and the tolerance.
+    assert.match(message, new RegExp(`^The assertion expired at ${past.toISOString().replace(/\./g, '\\.')}; Roster's clock read \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z, and it tolerates 2 minutes of difference between the clocks\\.`));
   });
 
   test('an assertion that is not yet valid is refused', async () => {
     const future = new Date(Date.now() + HOUR);
     const xml = buildResponse({ login: 'alice@example.com', inResponseTo: await requestId(), notBefore: future, notOnOrAfter: new Date(future.getTime() + HOUR) });
-    await expectRefused(xml, /not valid yet/, 'not_yet_valid');
+    const message = await expectRefused(xml, /valid only from/, 'not_yet_valid');
+    assert.match(message, new RegExp(`^The assertion is valid only from ${future.toISOString().replace(/\./g, '\\.')}; Roster's clock read .*tolerates 2 minutes`));
   });
 
   test('an assertion for another audience is refused', async () => {
