@@ -472,7 +472,9 @@ function classify(error: unknown, xml: string): SamlFailure {
  */
 function timingFailure(xml: string): SamlFailure {
   const now = Date.now();
-  const times = (pattern: RegExp): string[] => [...xml.matchAll(pattern)].map((m) => m[1] ?? '').filter((text) => !Number.isNaN(Date.parse(text)));
+  // As ISO 8601 again, whatever Date.parse accepted: the text goes on a page and into the audit log.
+  const times = (pattern: RegExp): string[] =>
+    [...xml.matchAll(pattern)].map((m) => Date.parse(m[1] ?? '')).filter((ms) => !Number.isNaN(ms)).map((ms) => new Date(ms).toISOString());
   const at = new Date(now).toISOString();
   const ahead = times(/\bNotBefore="([^"]{1,64})"/g).filter((text) => Date.parse(text) - CLOCK_SKEW_MS > now);
   if (ahead.length > 0) return { code: 'not_yet_valid', bound: ahead.reduce((a, b) => (Date.parse(b) > Date.parse(a) ? b : a)), now: at };

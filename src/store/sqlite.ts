@@ -358,9 +358,10 @@ function createPrivately(path: string): void {
 
 /**
  * A check that the file at `path` is still the one opened now (same device and inode). SQLite
- * keeps writing to the file it opened: moved, deleted or replaced while Roster runs (an operator
- * cleaning up, a backup copied over it), every write would still be acknowledged, into a file no
- * longer there, and lost at the next start. Each write transaction checks first (a stat, a few
+ * keeps writing to the file it opened: moved or deleted while Roster runs, or another file moved
+ * into its place (an operator cleaning up, a restore done by hand), every write would still be
+ * acknowledged, into a file no longer there, and lost at the next start. (A file copied over it in
+ * place keeps its inode and is not noticed: it corrupts the database, as docs/operations.md warns.) Each write transaction checks first (a stat, a few
  * microseconds), and so does the readiness probe; the error counts as the database being
  * unavailable (SQLITE_CANTOPEN…), so writes are answered 503 and logged, and /healthz says not ready.
  */

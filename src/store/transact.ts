@@ -126,9 +126,9 @@ export function commitInGroups(db: Kysely<Database>): void {
             await sql`RELEASE roster_grouped`.execute(trx);
             outcomes.push({ ok: true, value });
           } catch (error) {
-            // A busy lock or a deadlock concerns the whole transaction: retry it all. So does a
-            // database that cannot be written (a full disk): SQLite may already have rolled the
-            // whole transaction back, and the writes after this one would meet the same refusal.
+            // A busy lock or a deadlock concerns the whole transaction: retry it all. A database
+            // that cannot be written (a full disk) concerns it too: SQLite may already have rolled
+            // the whole transaction back, so the whole group fails with that error (a 503).
             if (isTransientConflict(error) || isDatabaseUnavailable(error)) throw error;
             try {
               await sql`ROLLBACK TO roster_grouped`.execute(trx);

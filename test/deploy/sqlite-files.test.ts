@@ -166,7 +166,7 @@ test('a database file moved away or replaced while Roster runs: writes are refus
       return true;
     });
     await assert.rejects(store.ping(1000), /is gone/);
-    // Another file in its place (a backup copied over it) is refused too.
+    // Another file in its place (a new inode: a restore done by hand) is refused too.
     writeFileSync(path, '');
     await assert.rejects(write('moved.replaced'), /was replaced by another file/);
     rmSync(path);
