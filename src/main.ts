@@ -14,12 +14,15 @@ import pino from 'pino';
 import { createServices } from './services.ts';
 import { describeLocation, openStore, QUERY_DEADLINE_MS } from './store/index.ts';
 import { sqliteExposure } from './store/sqlite-permissions.ts';
+import { lowDiskWarning } from './store/sqlite-disk.ts';
 import { clockOffsetWarning } from './store/clock.ts';
 import { installationId } from './directory/installation.ts';
 
 /** How often each instance deletes the provisioning activity past its retention. */
 const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
 const CLOCK_CHECK_INTERVAL_MS = 5 * 60 * 1000;
+/** How often `roster serve` looks at the free space of a SQLite database's disk. */
+const DISK_CHECK_INTERVAL_MS = 5 * 60 * 1000;
 
 /** Runs the server until SIGTERM or SIGINT, then shuts down gracefully. */
 export async function serve(config: Config): Promise<void> {
@@ -235,6 +238,15 @@ export async function serve(config: Config): Promise<void> {
       app.log.warn({ err: error }, 'event feed clean-up failed; trying again later');
     }
   }, EVENT_CLEANUP_CHECK_MS));
+
+  // A full disk refuses every write: say so while there is still room (store/sqlite-disk.ts).
+  if (config.database.kind === 'sqlite' && config.database.path !== ':memory:') {
+    const path = config.database.path;
+    cleanups.push(runPeriodically(async () => {
+      const low = lowDiskWarning(path);
+      if (low !== undefined) app.log.warn({ path, freeBytes: low.freeBytes }, low.message);
+    }, DISK_CHECK_INTERVAL_MS));
+  }
 
   // Shared times only hold while the instances' clocks agree: the ones Roster writes follow the
   // database's clock (store/clock.ts); say so when this host's is off, as the rest follows it.

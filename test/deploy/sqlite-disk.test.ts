@@ -19,6 +19,7 @@ import { sql } from 'kysely';
 import { DATABASE_RETRY_AFTER_SECONDS } from '../../src/http/errors.ts';
 import { openStore } from '../../src/store/index.ts';
 import { startTestApp, userBody, type TestApp } from '../support/app.ts';
+import { startInstance, stop, waitHealthy } from '../support/process.ts';
 
 const ERROR_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:Error';
 
@@ -223,5 +224,28 @@ describe('SQLite refusing writes while Roster serves', () => {
     assert.equal(stored.body.totalResults, 0);
     await roster.close();
     assert.equal(integrityCheck(join(directory, 'roster.db')), 'ok');
+  });
+});
+
+describe('SQLite on a disk with little room left', { skip }, () => {
+  test('roster serve warns at start, naming the database and the free space, and still serves', async () => {
+    const mounted = mountTmpfs('16m');
+    assert.ok('path' in mounted);
+    const instance = await startInstance(`sqlite:${join(mounted.path, 'roster.db')}`);
+    try {
+      await waitHealthy(instance);
+      const deadline = Date.now() + 10_000;
+      while (!/has [\d.]+ MiB free: once it is full, every write is refused/.test(instance.output) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+      const line = instance.output.split('\n').find((text) => text.includes('MiB free'));
+      assert.ok(line !== undefined, instance.output);
+      const entry = JSON.parse(line) as { level: number; path: string; freeBytes: number; msg: string };
+      assert.equal(entry.level, 40);
+      assert.equal(entry.path, join(mounted.path, 'roster.db'));
+      assert.ok(entry.freeBytes > 0 && entry.freeBytes < 16 * 1024 * 1024, String(entry.freeBytes));
+      assert.match(entry.msg, /^the disk that holds the SQLite database .*roster\.db has [\d.]+ MiB free/);
+    } finally {
+      await stop(instance);
+      unmount(mounted.path);
+    }
   });
 });
