@@ -347,12 +347,29 @@ async function snapshotOnMainConnection(db: Kysely<Database>, raw: SQLite.Databa
  * database file). Existing ones are left as they are.
  */
 function createPrivately(path: string): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  makeDirectories(dirname(path));
   try {
     // 'wx': only if it does not exist, so a file another process just created is not touched.
     closeSync(openSync(path, 'wx', 0o600));
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
+}
+
+/**
+ * Creates `directory` and its missing parents (0700), one level at a time: Node's recursive
+ * mkdirSync loops for ever where a level cannot be made but reads as missing (under /proc).
+ */
+function makeDirectories(directory: string): void {
+  const missing: string[] = [];
+  for (let level = directory; !existsSync(level) && dirname(level) !== level; level = dirname(level)) missing.unshift(level);
+  for (const level of missing) {
+    try {
+      mkdirSync(level, { mode: 0o700 });
+    } catch (error) {
+      // Made meanwhile by another process starting on the same new directory.
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
   }
 }
 

@@ -179,3 +179,9 @@ test('a database file moved away or replaced while Roster runs: writes are refus
     await store.close();
   }
 });
+
+test('a database path under a directory that cannot be made (/proc) is refused at once with the open failure, not a busy loop', async () => {
+  const started = Date.now();
+  await assert.rejects(openStore({ kind: 'sqlite', path: '/proc/roster-no-such-directory/data/roster.db' }), /^Error: Cannot open the SQLite database \/proc\/roster-no-such-directory\/data\/roster\.db: .*\(ENOENT\)/);
+  assert.ok(Date.now() - started < 5_000);
+});
