@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
-import { isDatabaseUnavailable, type Store } from '../store/index.ts';
+import { optionalWrites, type Store } from '../store/index.ts';
 import { inBatches } from '../store/transact.ts';
 import { cookieValue, isRandomCookieValue, randomCookieValue } from './cookies.ts';
 import { createOidcQueries } from '../store/oidc.ts';
@@ -143,15 +143,6 @@ export interface Sessions {
   clearCookie(): string[];
 }
 
-/** Runs a write that may be skipped: a database that cannot take it now (isDatabaseUnavailable) is not an error. */
-async function unlessUnwritable(write: () => Promise<unknown>): Promise<void> {
-  try {
-    await write();
-  } catch (error) {
-    if (!isDatabaseUnavailable(error)) throw error;
-  }
-}
-
 /** Sessions deleted per statement by purgeEnded, so that no statement nears the query deadline. */
 const PURGE_BATCH = 1000;
 
@@ -166,15 +157,20 @@ export function createSessions(store: Store, options: { secure: boolean; domain?
   const sessions = createSessionQueries();
   const journal = createJournal(store.dialect);
   const oidc = createOidcQueries();
+  // Last-seen times and the deletion of ended sessions: a full disk or a read-only database must
+  // not sign everyone out of the console and of the applications behind forward auth.
+  const bookkeeping = optionalWrites(TOUCH_RESOLUTION_MS);
   const name = sessionCookieName(options);
   const attributes = ['Path=/', 'HttpOnly', 'SameSite=Lax', ...(options.secure ? ['Secure'] : []), ...(options.domain !== undefined ? [`Domain=${options.domain}`] : [])];
   const deletion = ['Expires=Thu, 01 Jan 1970 00:00:00 GMT', 'Max-Age=0'];
   // The cookie a browser may still hold under the other name, never read: the host-only
   // `roster_session` of a version without the prefix, or the `__Host-` one from before
   // ROSTER_COOKIE_DOMAIN was set (which would sign the browser in again, as whoever it was, were
-  // the setting removed). Deleted whenever a session starts or ends. A `roster_session` set with
-  // a Domain no longer configured cannot be named, and lives until it expires.
-  const otherName = name === 'roster_session' ? (options.secure ? [`__Host-roster_session=; Path=/; HttpOnly; SameSite=Lax; Secure; ${deletion.join('; ')}`] : []) : [`roster_session=; Path=/; HttpOnly; SameSite=Lax; Secure; ${deletion.join('; ')}`];
+  // the setting removed). Deleted whenever a session starts or ends; only https can have had both
+  // names. A `roster_session` set with a Domain no longer configured cannot be named, and lives
+  // until it expires.
+  const otherName = name === 'roster_session' ? '__Host-roster_session' : 'roster_session';
+  const otherDeleted = options.secure ? [[`${otherName}=`, 'Path=/', 'HttpOnly', 'SameSite=Lax', 'Secure', ...deletion].join('; ')] : [];
 
   /** Ends a session, audited as a sign-out by its holder unless it was `quietFor`'s own; false when it had already ended. */
   function endSession(id: string, quietFor: string | undefined): Promise<boolean> {
@@ -219,13 +215,14 @@ export function createSessions(store: Store, options: { secure: boolean; domain?
         // A deactivated user's sessions go too, even if deactivation left a row behind. The
         // session is refused either way: a database that cannot be written leaves the row to the
         // next look or to the periodic purge.
-        await unlessUnwritable(() => (session.userActive ? sessions.delete(db, id) : deleteSessionsOf(db, session.userId)));
+        await bookkeeping(async () => {
+          if (session.userActive) await sessions.delete(db, id);
+          else await deleteSessionsOf(db, session.userId);
+        });
         return undefined;
       }
       if (now - Date.parse(session.lastSeenAt) >= TOUCH_RESOLUTION_MS) {
-        // Informational, like a token's last use: a full disk or a read-only database must not
-        // sign everyone out of the console and of the applications behind forward auth.
-        await unlessUnwritable(() => sessions.touch(db, id, new Date(now).toISOString()));
+        await bookkeeping(() => sessions.touch(db, id, new Date(now).toISOString()));
       }
       return { userId: session.userId, login: session.userLogin, name: session.userName, email: session.userEmail, createdAt: session.createdAt, expiresAt: session.expiresAt };
     },
@@ -301,11 +298,11 @@ export function createSessions(store: Store, options: { secure: boolean; domain?
     },
 
     cookie(value, expiresAt) {
-      return [[`${name}=${value}`, ...attributes, `Expires=${expiresAt.toUTCString()}`].join('; '), ...otherName];
+      return [[`${name}=${value}`, ...attributes, `Expires=${expiresAt.toUTCString()}`].join('; '), ...otherDeleted];
     },
 
     clearCookie() {
-      return [[`${name}=`, ...attributes, ...deletion].join('; '), ...otherName];
+      return [[`${name}=`, ...attributes, ...deletion].join('; '), ...otherDeleted];
     },
   };
 }

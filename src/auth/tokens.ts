@@ -10,7 +10,7 @@ import { createUserQueries } from '../store/users.ts';
 import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
 import { DirectoryError } from '../errors.ts';
-import { isDatabaseUnavailable, isUniqueViolation } from '../store/errors.ts';
+import { isUniqueViolation, optionalWrites } from '../store/errors.ts';
 import { caseKey } from '../text.ts';
 
 /** A token as shown to administrators: never the secret, never the hash. */
@@ -107,31 +107,25 @@ export function createTokenService(store: Store): TokenService {
     return found === undefined ? undefined : verified(found.token, found.owner);
   }
 
-  // Until when last-use writes are not tried, after one failed because the database could not be
-  // written (read-only, full): tried on every request, each failure would cost a refused
-  // statement and, on PostgreSQL, a pooled connection (closed after a read-only refusal).
-  let touchesPausedUntil = 0;
+  // Informational: a database that cannot be written now (read-only, a full disk) must not refuse
+  // requests that only read; the request's own statements still meet a database that is down.
+  const touch = optionalWrites(LAST_USED_RESOLUTION_MS);
 
   /** The live token and its owner, `last_used_at` refreshed; undefined when revoked. */
   async function verified(token: StoredToken, owner: VerifiedToken['owner']): Promise<VerifiedToken | undefined> {
     if (token.revokedAt !== null) return undefined;
 
     const now = Date.now();
-    if (now >= touchesPausedUntil && (token.lastUsedAt === null || now - Date.parse(token.lastUsedAt) >= LAST_USED_RESOLUTION_MS)) {
+    if (token.lastUsedAt === null || now - Date.parse(token.lastUsedAt) >= LAST_USED_RESOLUTION_MS) {
       const at = new Date(now).toISOString();
       const cutoff = new Date(now - LAST_USED_RESOLUTION_MS).toISOString();
       // The condition is repeated in SQL (touchLastUsed) so that concurrent requests (or
-      // instances) write once. Informational: a database that cannot be written now (read-only,
-      // a full disk) must not refuse requests that only read; the request's own statements
-      // still meet a database that is down.
-      try {
+      // instances) write once.
+      const written = await touch(async () => {
         await tokens.touchLastUsed(db, token.id, at, cutoff);
-      } catch (error) {
-        if (!isDatabaseUnavailable(error)) throw error;
-        touchesPausedUntil = now + LAST_USED_RESOLUTION_MS;
-        return { token: toInfo(token), owner };
-      }
-      return { token: toInfo({ ...token, lastUsedAt: at }), owner };
+        return true;
+      });
+      if (written) return { token: toInfo({ ...token, lastUsedAt: at }), owner };
     }
     return { token: toInfo(token), owner };
   }

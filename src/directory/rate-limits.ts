@@ -18,7 +18,7 @@
  * instance counts its budgets in memory alone, with the same GCRA, and then asks the database
  * again. Meanwhile every instance allows the whole limit (documented in docs/operations.md).
  */
-import { isDatabaseUnavailable, type Store } from '../store/index.ts';
+import { optionalWrites, type Store } from '../store/index.ts';
 import { createRateLimitQueries, type Reservation } from '../store/rate-limits.ts';
 import { inBatches } from '../store/transact.ts';
 import { RetryLaterError } from '../errors.ts';
@@ -86,8 +86,8 @@ export function createRateLimits(store: Store, policy: RateLimitPolicy | undefin
   const limit = { intervalUs: 60_000_000 / policy.perMinute, burst: policy.burst };
   const chunk = chunkFor(policy);
   const budgets = new Map<string, LocalBudget>();
-  /** Until when (ms) reservations are made in memory: the database could not take the last one. */
-  let localUntil = 0;
+  /** Reservations in the database, left to memory for LOCAL_COUNTING_MS after one it could not take. */
+  const inDatabase = optionalWrites(LOCAL_COUNTING_MS, now);
 
   /** A reservation as the database makes it (store/rate-limits.ts), from the budget's own state. */
   const reserveInMemory = (budget: LocalBudget, nowUs: number): Reservation => {
@@ -98,16 +98,8 @@ export function createRateLimits(store: Store, policy: RateLimitPolicy | undefin
     return { granted, freeAt: budget.localFreeAtUs };
   };
 
-  const reservation = async (key: string, budget: LocalBudget, nowUs: number): Promise<Reservation> => {
-    if (now() < localUntil) return reserveInMemory(budget, nowUs);
-    try {
-      return await queries.reserve(store.db, key, chunk, nowUs, limit);
-    } catch (error) {
-      if (!isDatabaseUnavailable(error)) throw error;
-      localUntil = now() + LOCAL_COUNTING_MS;
-      return reserveInMemory(budget, nowUs);
-    }
-  };
+  const reservation = async (key: string, budget: LocalBudget, nowUs: number): Promise<Reservation> =>
+    (await inDatabase(() => queries.reserve(store.db, key, chunk, nowUs, limit))) ?? reserveInMemory(budget, nowUs);
 
   const refusal = (budget: LocalBudget) =>
     new RetryLaterError(

@@ -123,6 +123,30 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   });
 }
 
+/** Runs a write that may be left out; undefined when it was (see optionalWrites). */
+export type OptionalWrite = <T>(write: () => Promise<T>) => Promise<T | undefined>;
+
+/**
+ * For writes a request can do without (a token's last use, a session's last-seen time, a
+ * rate-limit reservation that memory stands in for): when the database cannot take one
+ * (isDatabaseUnavailable: read-only, full, down), the request goes on without it, and such writes
+ * are not tried again for `pauseMs`, since each refusal costs a statement and, on PostgreSQL, a
+ * pooled connection (closed after a read-only refusal). Any other error is the caller's.
+ */
+export function optionalWrites(pauseMs: number, now: () => number = Date.now): OptionalWrite {
+  let pausedUntil = 0;
+  return async (write) => {
+    if (now() < pausedUntil) return undefined;
+    try {
+      return await write();
+    } catch (error) {
+      if (!isDatabaseUnavailable(error)) throw error;
+      pausedUntil = now() + pauseMs;
+      return undefined;
+    }
+  };
+}
+
 /** `error` and the errors it was caused by (`cause`), up to five deep: drivers and Kysely wrap the database's error. */
 function causes(error: unknown): { readonly code?: unknown; readonly message?: unknown }[] {
   const chain: { code?: unknown; message?: unknown }[] = [];

@@ -11,7 +11,7 @@ import { connectionFailure, DatabaseRefused, isReadOnlyRefusal } from './errors.
 
 export type { DatabaseLocation, OpenOptions, PostgresTls, Store } from './types.ts';
 export type { Database } from './tables.ts';
-export { DatabaseRefused, isDatabaseTimeout, isDatabaseUnavailable, isTooManyConnections } from './errors.ts';
+export { DatabaseRefused, isDatabaseTimeout, isDatabaseUnavailable, isTooManyConnections, optionalWrites, type OptionalWrite } from './errors.ts';
 export type { DialectAdapter } from './dialect.ts';
 export type { PoolUse, QueryKind, QueryObservation, QueryObserver } from './observe.ts';
 
