@@ -220,6 +220,35 @@ describe('admission of requests into one process', () => {
       for (const other of trickling) other.destroy();
     });
 
+    test('an OpenID Connect token request whose body trickles in holds no slot either, and is answered once it is in', async () => {
+      if (!roster.app.server.listening) await roster.app.listen({ port: 0, host: '127.0.0.1' });
+      const address = roster.app.server.address();
+      assert.ok(address !== null && typeof address === 'object');
+      // The provider read its own bodies inside the slot: three token posts trickling held the
+      // one slot (and, on an instance, every slot) until the body deadline, minutes later.
+      const body = 'grant_type=authorization_code&code=nothing&client_id=nobody&client_secret=wrong&redirect_uri=https%3A%2F%2Fapp.example%2Fcb';
+      const trickling = await Promise.all([1, 2, 3].map(async () => {
+        const socket = connect(address.port, '127.0.0.1');
+        await new Promise((resolve) => socket.once('connect', resolve));
+        socket.write(`POST /oidc/token HTTP/1.1\r\nHost: roster\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 5)}`);
+        return socket;
+      }));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const scim = await roster.app.inject({ method: 'GET', url: `${SCIM}/Users?count=1`, headers: { authorization: `Bearer ${roster.token}` } });
+      assert.equal(scim.statusCode, 200, scim.body);
+      // Once its body is in, the provider reads it as sent: an unknown client is refused in OAuth's shape.
+      const socket = trickling[0]!;
+      const received: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => received.push(chunk));
+      const answered = new Promise<void>((resolve) => socket.once('end', resolve));
+      socket.write(body.slice(5));
+      await answered;
+      const answer = Buffer.concat(received).toString('utf8');
+      assert.match(answer, /^HTTP\/1\.1 401 /);
+      assert.match(answer, /"error":"invalid_client"/);
+      for (const other of trickling) other.destroy();
+    });
+
     test('a console page beyond the limit is an HTML 503 page', async () => {
       const slow = slowCreate('third-slow@example.com');
       await new Promise((resolve) => setTimeout(resolve, 50));

@@ -3,7 +3,7 @@
  * issuer's root, the provider's endpoints under /oidc/, and the interaction page where the
  * browser's Roster session (or the sign-in page and back) answers the provider's login prompt.
  *
- * The provider reads the request body itself, so these routes parse none; and it builds its
+ * The provider reads the request body itself, so these routes hand it on unparsed; and it builds its
  * URLs from the request, so the route gives it ROSTER_BASE_URL's host and protocol rather than
  * whatever Host or X-Forwarded-* the client sent.
  */
@@ -11,7 +11,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { RetryLaterError } from '../../errors.ts';
 import { DATABASE_RETRY_AFTER_SECONDS, setRetryAfter, toScimError } from '../errors.ts';
 import { UnsupportedContentCodingError } from '../input.ts';
-import type { IncomingMessage } from 'node:http';
+import { IncomingMessage } from 'node:http';
 import type { Services } from '../../services.ts';
 import { signInUrl } from '../console/pages/sign-in.ts';
 import { continuePage, failurePage, messagePage, unavailablePage } from '../routes/saml/pages.ts';
@@ -19,6 +19,33 @@ import { sendHtml } from '../routes/saml/common.ts';
 import { INTERACTION_PATH, OIDC_PREFIX, createProviderCache, type OidcOptions } from './provider.ts';
 import { formPostRoutes } from './form-post.ts';
 import { securityHeaders } from '../security-headers.ts';
+
+/** The provider's own limit on a body (oidc-provider's selective_body.js): 56 KiB. */
+const PROVIDER_BODY_LIMIT = 56 * 1024;
+
+/**
+ * The request `raw`, whose body was read already, as a request whose body `body` is still to be
+ * read: the provider reads the stream itself (and takes a body handed over otherwise for a
+ * middleware's doing, with a warning). Same socket, headers, method and URL.
+ */
+function withBody(raw: IncomingMessage, body: Buffer): IncomingMessage {
+  const request = new IncomingMessage(raw.socket);
+  Object.assign(request, {
+    headers: raw.headers,
+    rawHeaders: raw.rawHeaders,
+    url: raw.url,
+    method: raw.method,
+    httpVersion: raw.httpVersion,
+    httpVersionMajor: raw.httpVersionMajor,
+    httpVersionMinor: raw.httpVersionMinor,
+    complete: true,
+  });
+  // Everything is here: nothing to ask of the socket, which has moved on to the next request.
+  request._read = () => undefined;
+  request.push(body);
+  request.push(null);
+  return request;
+}
 
 /** The interaction result's key for the Roster session a forced re-authentication replaces. */
 const REPLACED_SESSION = 'rosterReplacedSession';
@@ -37,9 +64,11 @@ export async function oidcRoutes(app: FastifyInstance, options: OidcOptions & { 
   const base = new URL(options.baseUrl);
   const headers = securityHeaders(options.baseUrl);
 
-  // The provider reads bodies itself (form posts to /oidc/token …): leave the stream unread.
+  // The body (a form post to /oidc/token …) is read here, before the request takes its slot of
+  // the admission limit (app.ts admit), and handed to the provider to read again: read by the
+  // provider itself, a body trickled a byte at a time held a slot until the body deadline.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined));
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: PROVIDER_BODY_LIMIT }, (_request, body, done) => done(null, body));
 
   function pin(raw: IncomingMessage): void {
     raw.headers.host = base.host;
@@ -68,7 +97,7 @@ export async function oidcRoutes(app: FastifyInstance, options: OidcOptions & { 
     reply.hijack();
     // Hijacked answers skip the app's onSend hooks: the provider's pages get their headers here.
     headers.applyRaw(reply.raw);
-    provider.callback()(raw, reply.raw);
+    provider.callback()(Buffer.isBuffer(request.body) ? withBody(raw, request.body) : raw, reply.raw);
   }
 
   // What fails before the provider answers (its keys not loaded: the database is down; the
