@@ -28,7 +28,7 @@ export const auditCommands: CommandGroup = {
         '  --to <time>           ISO 8601, exclusive',
         '  --actor <actor>       e.g. token:entra-id, cli, system, or the login of a token\'s owner',
         '  --action <action>     e.g. user.created, or user.* for every action starting with user.',
-        '  --target-type <type>  user, group, membership, token, setting, schema, application or webhook',
+        '  --target-type <type>  user, group, membership, token, setting, schema, application, webhook or audit',
         '  --target-id <id>      the internal id of the target',
       ].join('\n'),
       async run(args, context) {
