@@ -8,9 +8,34 @@ import { describeCaseConflict } from '../directory/case-conflicts.ts';
 import { backupSqlite, BackupRefused, partialBackupFiles, restoreSqlite } from '../store/backup.ts';
 import { COPIED_TABLES, copyDatabase, CopyRefused, type CopyProgress } from '../store/copy.ts';
 import type { GivenFeedEnd, InstallationFeedEnd } from '../directory/event-feed.ts';
-import { describeLocation, openStore, type DatabaseLocation, type Store } from '../store/index.ts';
+import { describeLocation, migrationPlan, openStore, type DatabaseLocation, type Store } from '../store/index.ts';
 import type { CommandGroup } from './command.ts';
 import { printable } from './output.ts';
+
+/** Prints what `db migrate` would apply to the database at `location`, which is not changed (nor created). */
+async function planMigration(location: DatabaseLocation, out: (line: string) => void): Promise<void> {
+  if (location.kind === 'sqlite' && location.path !== ':memory:' && !existsSync(location.path)) {
+    out(`There is no database at ${location.path} yet: the first start creates it with every migration.`);
+    return;
+  }
+  const store = await openStore(location, { migrate: false });
+  try {
+    const plan = await migrationPlan(store);
+    if (plan.unknown.length > 0) {
+      throw new DirectoryError('conflict', `The database comes from a newer Roster (migrations ${plan.unknown.join(', ')} are unknown to this version): run that version, or restore a backup made with this one.`);
+    }
+    if (plan.pending.length === 0) {
+      out('The database is up to date: nothing to apply.');
+      return;
+    }
+    out(`Would apply ${plan.pending.length} migration${plan.pending.length === 1 ? '' : 's'}${plan.fresh ? ' (the database has no schema yet)' : ''}:`);
+    for (const name of plan.pending) {
+      out(plan.stopEveryOlderInstance.includes(name) ? `  ${name}   stop every older instance first (docs/deploy.md#upgrading)` : `  ${name}`);
+    }
+  } finally {
+    await store.close();
+  }
+}
 
 /** The `db` command group. */
 export const dbCommands: CommandGroup = {
@@ -41,16 +66,25 @@ export const dbCommands: CommandGroup = {
     migrate: {
       summary: 'bring the database\'s schema up to this version (as `roster serve` does at start)',
       usage: [
-        'Usage: roster db migrate',
+        'Usage: roster db migrate [--dry-run]',
         '',
         'Applies the migrations this version brings to the database of ROSTER_DATABASE_URL, once,',
         'under the database\'s lock, and says which. `roster serve` does the same at start; other',
         'commands refuse an older schema rather than upgrade it under an older Roster still serving',
         'it. Read docs/deploy.md#upgrading first: some migrations need every older instance stopped',
-        '(on PostgreSQL they are refused while an older instance\'s connections are open).',
+        '(they are refused while an older instance has the database open: on PostgreSQL, while it',
+        'has connections; on SQLite, while any other process has the file open).',
+        '',
+        'Options:',
+        '  --dry-run   list the migrations that would be applied, marking those that need every',
+        '              older instance stopped first, and change nothing',
       ].join('\n'),
       async run(args, context) {
-        parseArgs({ args, options: {} });
+        const { values } = parseArgs({ args, options: { 'dry-run': { type: 'boolean', default: false } } });
+        if (values['dry-run']) {
+          await planMigration(context.config.database, context.out);
+          return undefined;
+        }
         let applied: readonly string[] = [];
         await context.services({ bootstrap: false, upgrade: (pending) => {
           applied = pending;

@@ -9,6 +9,7 @@ import { chmodSync, closeSync, copyFileSync, existsSync, fsyncSync, openSync, re
 import SQLite from 'better-sqlite3';
 import { positionBefore, recordRestoredGap, type FeedEnd } from './feed.ts';
 import { openStore } from './index.ts';
+import { openElsewhere } from './sqlite.ts';
 import { knownMigrations } from './migrate.ts';
 import { transact } from './transact.ts';
 
@@ -126,20 +127,6 @@ export async function backupSqlite(source: string, target: string): Promise<Back
   }
 }
 
-/**
- * Whether another connection has the database at `path` open: SQLite's last connection to a
- * WAL database checkpoints and deletes the `-wal` file when it closes, so a `-wal` that
- * survives our own open and close belongs to someone else (a serving Roster, a CLI command).
- */
-function inUse(path: string): boolean {
-  if (!existsSync(path)) return false;
-  const db = new SQLite(path, { fileMustExist: true });
-  db.pragma('busy_timeout = 5000');
-  db.prepare('SELECT COUNT(*) FROM sqlite_master').get();
-  db.close();
-  return existsSync(`${path}-wal`);
-}
-
 /** What a restore did. */
 export interface RestoreReport extends BackupInfo {
   /** Where the replaced database was kept, if there was one. */
@@ -211,7 +198,7 @@ function writing<T>(place: string, step: () => T): T {
 export async function restoreSqlite(file: string, target: string): Promise<RestoreReport> {
   const info = inspectBackup(file);
   const keptAs = `${target}.before-restore`;
-  if (inUse(target)) throw new BackupRefused(`${target} is in use (Roster or another program has it open): stop every Roster instance and CLI command on it, then restore.`);
+  if (openElsewhere(target)) throw new BackupRefused(`${target} is in use (Roster or another program has it open): stop every Roster instance and CLI command on it, then restore.`);
   if (existsSync(target) && existsSync(keptAs)) throw new BackupRefused(`${keptAs} exists from an earlier restore: move it away first (it is the database that restore replaced).`);
   const incoming = `${target}.restoring`;
   // What an interrupted restore left must not be applied to this copy.

@@ -5,11 +5,12 @@
 import { migrate } from './migrate.ts';
 import { createSecretBox } from './secret-box.ts';
 import { prepareSecrets } from './secrets.ts';
-import { openSqlite } from './sqlite.ts';
+import { openElsewhere, openSqlite } from './sqlite.ts';
 import type { DatabaseLocation, OpenOptions, Store } from './types.ts';
 import { connectionFailure, DatabaseRefused, isReadOnlyRefusal } from './errors.ts';
 
 export type { DatabaseLocation, OpenOptions, PostgresTls, Store } from './types.ts';
+export { migrationPlan, type MigrationPlan } from './migrate.ts';
 export type { Database } from './tables.ts';
 export { DatabaseRefused, isDatabaseTimeout, isDatabaseUnavailable, isTooManyConnections, optionalWrites, type OptionalWrite } from './errors.ts';
 export type { DialectAdapter } from './dialect.ts';
@@ -35,11 +36,14 @@ export async function openStore(location: DatabaseLocation, options: OpenOptions
   // pg is loaded only for PostgreSQL: an instance on SQLite never needs it.
   let opened: Omit<Store, 'secrets'>;
   let setQueryDeadline: ((deadlineMs: number | undefined) => void) | undefined;
+  let sqliteOpenElsewhere = false;
   if (location.kind === 'postgres') {
     const postgres = (await import('./postgres.ts')).openPostgres(location);
     opened = postgres;
     setQueryDeadline = postgres.setQueryDeadline;
   } else {
+    // Asked before this process opens the file, whose own connection would hide the others.
+    sqliteOpenElsewhere = options.migrate !== false && location.path !== ':memory:' && openElsewhere(location.path);
     opened = openSqlite(location.path);
   }
   const store: Store = { ...opened, secrets: createSecretBox(options.secretKey) };
@@ -48,6 +52,7 @@ export async function openStore(location: DatabaseLocation, options: OpenOptions
       // Without a deadline: a migration may build an index over millions of rows.
       await migrate(store, {
         scope: options.migrate === 'new-database' ? 'new-database' : 'any',
+        sqliteOpenElsewhere,
         ...(options.onMigrating !== undefined ? { onPending: options.onMigrating } : {}),
         ...(options.onMigrated !== undefined ? { onApplied: options.onMigrated } : {}),
       });

@@ -57,9 +57,18 @@ const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) 
  * writes rows without what the migration added (011: users and groups without case keys, which
  * the new version never finds again, so the IdP creates them twice), or numbers events the new
  * way cannot place (015). Every older instance must be stopped before one of these runs
- * (docs/deploy.md#upgrading lists them); a migration not named here is safe to roll.
+ * (docs/deploy.md#upgrading lists them), on the databases named (015 changes nothing on SQLite);
+ * a migration not named here is safe to roll.
  */
-const STOP_EVERY_OLDER_INSTANCE: ReadonlySet<string> = new Set(['011-case-keys-and-custom-schemas', '015-events-in-commit-order']);
+const STOP_EVERY_OLDER_INSTANCE: Readonly<Record<string, readonly DialectAdapter['name'][]>> = {
+  '011-case-keys-and-custom-schemas': ['sqlite', 'postgres'],
+  '015-events-in-commit-order': ['postgres'],
+};
+
+/** Those of `pending` that need every older instance on a database of `dialect` stopped first. */
+function stoppingOlderInstances(pending: readonly string[], dialect: DialectAdapter): string[] {
+  return pending.filter((name) => STOP_EVERY_OLDER_INSTANCE[name]?.includes(dialect.name) === true);
+}
 
 /** The number a migration's name starts with (`015-events-…` → 15). */
 function migrationNumber(name: string): number {
@@ -120,12 +129,19 @@ export type MigrationNotice = (pending: readonly string[]) => void;
  *
  * `scope: 'new-database'` applies migrations to a database that has none yet and refuses to
  * upgrade an existing one (the CLI: a command typed while an older version serves must not
- * change the schema under it). On PostgreSQL a migration of STOP_EVERY_OLDER_INSTANCE is
- * refused while connections of an older Roster are open on the database.
+ * change the schema under it). A migration of STOP_EVERY_OLDER_INSTANCE is refused while an
+ * older Roster may be running: on PostgreSQL while its connections are open on the database, on
+ * SQLite while another process has the file open.
  */
 export async function migrate(
   store: Store,
-  options: { readonly scope?: 'any' | 'new-database'; readonly onPending?: MigrationNotice; readonly onApplied?: MigrationNotice } = {},
+  options: {
+    readonly scope?: 'any' | 'new-database';
+    /** SQLite: whether another process had the file open when this one opened it (sqlite.ts openElsewhere). */
+    readonly sqliteOpenElsewhere?: boolean;
+    readonly onPending?: MigrationNotice;
+    readonly onApplied?: MigrationNotice;
+  } = {},
 ): Promise<void> {
   const pending = await pendingMigrations(store);
   const upgrade = pending.length > 0 && pending.length < Object.keys(MIGRATIONS).length;
@@ -135,7 +151,7 @@ export async function migrate(
         'start this version (`roster serve`), or run `npm run roster -- db migrate`; read docs/deploy.md#upgrading first, as some migrations need every older instance stopped.',
     );
   }
-  if (upgrade && store.dialect.name === 'postgres') await refuseWhileOlderInstancesRun(store, pending);
+  if (upgrade) await refuseWhileOlderInstancesRun(store, pending, options.sqliteOpenElsewhere === true);
   if (pending.length > 0) options.onPending?.(pending);
   const provider: MigrationProvider = {
     async getMigrations() {
@@ -174,17 +190,27 @@ export async function migrate(
  * Refuses a migration of STOP_EVERY_OLDER_INSTANCE while an older Roster has connections open on
  * the database. Best effort: an older instance that has served nothing for 30 s holds no
  * connection (its pool lets idle ones go), which is why the documentation says to stop them.
+ * On SQLite, whatever else has the file open is taken for an older instance: a process of this
+ * version would have migrated it already, and nothing tells one version's connection from another's.
  */
-async function refuseWhileOlderInstancesRun(store: Store, pending: readonly string[]): Promise<void> {
-  const blocking = pending.filter((name) => STOP_EVERY_OLDER_INSTANCE.has(name));
+async function refuseWhileOlderInstancesRun(store: Store, pending: readonly string[], sqliteOpenElsewhere: boolean): Promise<void> {
+  const blocking = stoppingOlderInstances(pending, store.dialect);
   if (blocking.length === 0) return;
+  const needs = blocking.length === 1 ? `migration ${blocking[0]} needs` : `migrations ${blocking.join(', ')} need`;
+  if (store.dialect.name === 'sqlite') {
+    if (!sqliteOpenElsewhere) return;
+    throw new DatabaseRefused(
+      `Another process has this SQLite database open (an older Roster still serving it, or a command of one), and ${needs} every older instance stopped: ` +
+        'while it writes, users and events it creates would be lost to this version (docs/deploy.md#upgrading). Stop it, then start this version again.',
+    );
+  }
   const rows = await otherRosterConnections(store);
   const first = Math.min(...blocking.map(migrationNumber));
   const older = rows.filter((row) => row.name === 'roster' || migrationNumber(row.name.slice('roster '.length)) < first);
   if (older.length === 0) return;
   const where = describeConnections(older);
   throw new DatabaseRefused(
-    `An older Roster is still running on this database (connections: ${where}), and migration ${blocking.join(', ')} needs every older instance stopped: ` +
+    `An older Roster is still running on this database (connections: ${where}), and ${needs} every older instance stopped: ` +
       'while it writes, users and events it creates would be lost to this version (docs/deploy.md#upgrading). Stop every older instance, then start this one again.',
   );
 }
@@ -198,6 +224,30 @@ async function unknownMigrations(store: Store): Promise<string[]> {
     // No migration table (nothing ran yet), or the database cannot be read: not a newer Roster.
     return [];
   }
+}
+
+/** What a migration run would do to a database, without doing it (`roster db migrate --dry-run`). */
+export interface MigrationPlan {
+  /** Migrations this version would apply, oldest first. */
+  readonly pending: readonly string[];
+  /** Whether the database has no schema yet (every migration pending): nothing older can be running on it. */
+  readonly fresh: boolean;
+  /** Those of `pending` that need every older instance stopped first (docs/deploy.md#upgrading). */
+  readonly stopEveryOlderInstance: readonly string[];
+  /** Migrations the database ran that this version does not know: it comes from a newer Roster. */
+  readonly unknown: readonly string[];
+}
+
+/** The plan of a migration run on `store`, which is not changed. */
+export async function migrationPlan(store: Store): Promise<MigrationPlan> {
+  const pending = await pendingMigrations(store);
+  const fresh = pending.length === Object.keys(MIGRATIONS).length;
+  return {
+    pending,
+    fresh,
+    stopEveryOlderInstance: fresh ? [] : stoppingOlderInstances(pending, store.dialect),
+    unknown: await unknownMigrations(store),
+  };
 }
 
 /** Names of migrations this version of Roster knows that the database has not applied. */

@@ -199,6 +199,33 @@ class RosterSqliteDialect extends SqliteDialect {
 }
 
 /** Opens (creating if needed) a SQLite database file, or `:memory:`, without migrating it. */
+/**
+ * Whether another connection has the database at `path` open (a serving Roster, a CLI command):
+ * SQLite's last connection to a WAL database checkpoints and deletes the `-wal` file when it
+ * closes, so a `-wal` that survives an open and close of our own belongs to someone else. Call
+ * it before this process opens the file. A moment's answer: another may open it just after.
+ */
+export function openElsewhere(path: string): boolean {
+  if (!existsSync(path)) return false;
+  let db: SQLite.Database;
+  try {
+    db = new SQLite(path, { fileMustExist: true });
+  } catch {
+    // Not openable (permissions, a read-only file system …): openSqlite says why, in its words.
+    return false;
+  }
+  try {
+    db.pragma('busy_timeout = 5000');
+    db.prepare('SELECT COUNT(*) FROM sqlite_master').get();
+  } catch (error) {
+    // A lock held for 5 s is someone's; anything else (not a database …) is openSqlite's to tell.
+    return error instanceof SQLite.SqliteError && error.code === 'SQLITE_BUSY';
+  } finally {
+    db.close();
+  }
+  return existsSync(`${path}-wal`);
+}
+
 export function openSqlite(path: string): Omit<Store, 'secrets'> {
   if (path !== ':memory:') refuseOrphanedLog(path);
   let database: SQLite.Database | undefined;
