@@ -109,11 +109,16 @@ export function createAdministrators(store: Store, access: Access = createAccess
     /**
      * Deletes the first-start password's file when `admin`'s password is no longer the one in it
      * (changed through another instance, or by a command elsewhere); true when it deleted it.
+     * While the file still holds it, the password is marked as generated, so that the console
+     * asks for another: an older Roster that generated it kept no mark (migration 023).
      */
     async discardStaleInitialPassword(): Promise<boolean> {
       if (initialPassword === undefined) return false;
       const admin = await users.findByLogin(store.db, BOOTSTRAP_LOGIN);
-      return initialPassword.discardIfStale(admin === undefined ? null : await users.passwordHashOf(store.db, admin.id));
+      const hash = admin === undefined ? null : await users.passwordHashOf(store.db, admin.id);
+      const file = await initialPassword.discardIfStale(hash);
+      if (file === 'current' && admin !== undefined && hash !== null) await users.markPasswordGenerated(store.db, admin.id, hash);
+      return file === 'deleted';
     },
 
     /** Sets a new random password for an administrator (creating `admin` if it is missing) and returns it. */

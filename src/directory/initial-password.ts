@@ -30,9 +30,10 @@ export interface InitialPasswordFile {
   /**
    * Deletes the file when the password it holds is no longer `admin`'s (`currentHash`, null
    * when admin has no password or is gone): it was set on another instance, or by a command on
-   * another machine, which cannot reach this file. True when it deleted it.
+   * another machine, which cannot reach this file. Says whether it `deleted` the file, found it
+   * still holding admin's password (`current`), or found `none`.
    */
-  discardIfStale(currentHash: string | null): Promise<boolean>;
+  discardIfStale(currentHash: string | null): Promise<'deleted' | 'current' | 'none'>;
 }
 
 /** The file in `directory` (created if missing, mode 0700). */
@@ -72,11 +73,11 @@ export function initialPasswordFile(directory: string): InitialPasswordFile {
       try {
         written = readFileSync(path, 'utf8').trim();
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'none';
         throw error;
       }
-      if (currentHash !== null && (await verifyPassword(written, currentHash))) return false;
-      return discard();
+      if (currentHash !== null && (await verifyPassword(written, currentHash))) return 'current';
+      return discard() ? 'deleted' : 'none';
     },
   };
 }

@@ -533,6 +533,21 @@ export function createUserQueries(dialect: DialectAdapter) {
       return row !== undefined;
     },
 
+    /**
+     * Marks the user's password as generated when its hash is still `passwordHash` and nothing is
+     * marked (a password an older Roster generated, before migration 023 kept the mark); true when it did.
+     */
+    async markPasswordGenerated(db: Executor, id: string, passwordHash: string): Promise<boolean> {
+      const result = await db
+        .updateTable('users')
+        .set({ generated_password_hash: passwordHash })
+        .where('id', '=', id)
+        .where('password_hash', '=', passwordHash)
+        .where('generated_password_hash', 'is', null)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) > 0;
+    },
+
     /** The stored password hash of a user (null when it has none: SAML and SCIM users). */
     async passwordHashOf(db: Executor, id: string): Promise<string | null> {
       const row = await db.selectFrom('users').select('password_hash').where('id', '=', id).executeTakeFirst();

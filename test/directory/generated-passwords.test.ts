@@ -5,6 +5,9 @@
  * passwordSignIn.signsInWithGeneratedPassword.
  */
 import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { hashPassword } from '../../src/auth/passwords.ts';
 import { createServices, type Services } from '../../src/services.ts';
@@ -79,5 +82,49 @@ eachDatabase('generated passwords', (database) => {
     // What an instance from before migration 023 writes: password_hash only.
     await store.db.updateTable('users').set({ password_hash: await hashPassword('chosen on an older instance') }).where('id', '=', user.id).execute();
     assert.equal(await reminded('rehashed'), false);
+  });
+});
+
+// A first-start password an older Roster generated (before migration 023) carried no mark after
+// the upgrade: admin went on signing in with it, the file beside the database still held it, and
+// the console never asked for another.
+eachDatabase('a first-start password generated before the mark existed', (database) => {
+  let store: Store;
+  let directory: string;
+  before(async () => {
+    store = await openTestStore(database);
+    directory = mkdtempSync(join(tmpdir(), 'roster-initial-'));
+  });
+  after(async () => {
+    await store.close();
+    rmSync(directory, { recursive: true, force: true });
+  });
+
+  test('is marked at start while its file still holds it, and the file goes once admin chooses another', async () => {
+    const services = createServices(store, { initialPasswordDirectory: directory });
+    let issued: { password: string } | undefined;
+    await services.administrators.ensureAdministrator((password) => {
+      issued = password;
+      services.initialPassword?.write(password.password);
+    });
+    assert.ok(issued);
+    // What the older version left: the password and its file, no mark.
+    await store.db.updateTable('users').set({ generated_password_hash: null }).where('login', '=', 'admin').execute();
+    const admin = await services.accounts.findByLogin('admin');
+    assert.ok(admin);
+    const who = { id: admin.id, local: admin.local, managed: false };
+    assert.equal(await services.passwordSignIn.signsInWithGeneratedPassword(who), false);
+
+    assert.equal(await services.administrators.discardStaleInitialPassword(), false, 'the file is kept');
+    assert.equal(existsSync(join(directory, 'initial-admin-password')), true);
+    assert.equal(await services.passwordSignIn.signsInWithGeneratedPassword(who), true, 'marked as generated');
+
+    const changed = await services.passwordSignIn.changePassword({ userId: admin.id, current: issued.password, next: 'admin chose this one', source: '192.0.2.1' });
+    assert.equal(changed.ok, true);
+    assert.equal(await services.passwordSignIn.signsInWithGeneratedPassword(who), false);
+    assert.equal(existsSync(join(directory, 'initial-admin-password')), false, 'the file went with the change');
+    // A password admin chose is never marked, whatever the start finds.
+    assert.equal(await services.administrators.discardStaleInitialPassword(), false);
+    assert.equal(await services.passwordSignIn.signsInWithGeneratedPassword(who), false);
   });
 });
