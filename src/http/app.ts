@@ -19,7 +19,7 @@ import { oidcRoutes } from './oidc/routes.ts';
 import { scimEndpoint } from './routes/scim/index.ts';
 import { CLIENT_CLOSED_REQUEST, DATABASE_RETRY_AFTER_SECONDS, apiErrorHandler, scimErrorHandler } from './errors.ts';
 import { createReadiness, READINESS_TIMEOUT_MS } from './health.ts';
-import { isTooManyConnections } from '../store/index.ts';
+import { DatabaseFileFault, isTooManyConnections } from '../store/index.ts';
 import { docsRoutes, loadDocuments, scimDocumentationUrl } from './docs.ts';
 import { REQUEST_TIMEOUT_MS, drainOnClose } from './draining.ts';
 import { announcesBody, enforceBodyDeadline } from './request-bodies.ts';
@@ -417,7 +417,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // Told apart for operators: a pool lent out whole (slow or stalled requests holding every
     // connection) is not a database that is down, nor is one that answers but refuses connections.
     const pool = options.services.store.poolUse();
-    const detail = isTooManyConnections(checkFailure)
+    const detail = checkFailure instanceof DatabaseFileFault
+      ? checkFailure.message
+      : isTooManyConnections(checkFailure)
       ? 'The database answers but refuses new connections (SQLSTATE 53300: max_connections, or a CONNECTION LIMIT of the role or database, reached): other clients or instances hold them all.'
       : pool !== undefined && pool.total >= pool.max && pool.idle === 0 && pool.waiting > 0
         ? `Every connection of this instance's database pool is in use (${pool.max} of ROSTER_DATABASE_POOL_SIZE=${pool.max}, ${pool.waiting} queries waiting): this instance's requests are held up; the database itself may be answering.`

@@ -9,6 +9,20 @@ export class DatabaseRefused extends Error {
 }
 
 /**
+ * The SQLite database file is not usable as it stands while Roster runs (moved away, replaced, or
+ * unreadable: a failed disk, a file system shut down under it), with a message that says what to
+ * do. Its SQLite-style code makes it count as the database being unavailable (isDatabaseUnavailable).
+ */
+export class DatabaseFileFault extends Error {
+  readonly code: string;
+  constructor(message: string, code: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'DatabaseFileFault';
+    this.code = code;
+  }
+}
+
+/**
  * Why a first connection to PostgreSQL failed, for the person who set ROSTER_DATABASE_URL, or
  * undefined when `error` is not a connection failure: the server is not there (refused, host
  * unknown, unreachable), refuses the role or its password, or has no such database.

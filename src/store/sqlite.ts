@@ -4,7 +4,7 @@
  * transaction starts with BEGIN IMMEDIATE, taking the write lock up front, so that a
  * read-check-write can never be overtaken between its read and its write.
  */
-import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, statSync, type Stats } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readSync, statSync, type Stats } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import {
@@ -24,7 +24,7 @@ import {
   type TransactionSettings,
   sql,
 } from 'kysely';
-import { DatabaseRefused } from './errors.ts';
+import { DatabaseFileFault, DatabaseRefused } from './errors.ts';
 import { sqliteDialect } from './dialect.ts';
 import { heldSnapshot, type ChunkedCursor, type HeldSnapshot } from './held-snapshot.ts';
 import { turnOfEventLoop } from './turn.ts';
@@ -258,6 +258,7 @@ export function openSqlite(path: string): Omit<Store, 'secrets'> {
   const opened = database;
   const observers = createQueryObservers();
   const stillOpenFile = path === ':memory:' ? () => {} : openedFile(path);
+  const file = path === ':memory:' ? undefined : fileReader(path);
   const db = new Kysely<Database>({ dialect: new RosterSqliteDialect(opened, stillOpenFile), log: observers.log });
   // One writer, and every commit waits for the disk: commit waiting writes together (transact.ts).
   commitInGroups(db);
@@ -268,6 +269,8 @@ export function openSqlite(path: string): Omit<Store, 'secrets'> {
     async close() {
       readers?.close();
       await db.destroy();
+      // Last: SQLite's own descriptors are closed, so this one holds no lock of theirs.
+      file?.close();
     },
     openSnapshot: () => (readers === undefined ? snapshotOnMainConnection(db, opened) : readers.openSnapshot()),
     observeQueries: observers.add,
@@ -277,6 +280,7 @@ export function openSqlite(path: string): Omit<Store, 'secrets'> {
     // better-sqlite3 answers synchronously: there is no connection to wait for or to lose.
     async ping() {
       stillOpenFile();
+      file?.check();
       await sql`SELECT 1`.execute(db);
     },
   };
@@ -420,12 +424,51 @@ function openedFile(path: string): () => void {
     }
     if (now !== undefined && now.ino === opened.ino && now.dev === opened.dev) return;
     const what = now === undefined ? 'is gone (moved or deleted)' : 'was replaced by another file';
-    throw Object.assign(
-      new Error(
-        `The SQLite database ${path} ${what} while Roster was running: writes are refused rather than acknowledged into a file that is no longer there. Stop Roster, put the database file back (or restore a backup with roster db restore), then start it again.`,
-      ),
-      { code: 'SQLITE_CANTOPEN_MOVED' },
+    throw new DatabaseFileFault(
+      `The SQLite database ${path} ${what} while Roster was running: writes are refused rather than acknowledged into a file that is no longer there. Stop Roster, put the database file back (or restore a backup with roster db restore), then start it again.`,
+      'SQLITE_CANTOPEN_MOVED',
     );
+  };
+}
+
+/** The first bytes of every SQLite database file. */
+const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
+
+/**
+ * A read of the database file's first bytes from the disk, for the readiness probe: SQLite serves
+ * `SELECT 1`, and any page it holds in its cache, without reading the file, so a disk that failed
+ * or a file system shut down under Roster (every read EIO, every request refused as corrupt) left
+ * /healthz answering 200. The descriptor stays open until `close`, after SQLite's connections:
+ * closing a descriptor of the file would drop the locks SQLite holds on it (POSIX locks are the
+ * process's), so it must not be opened and closed while they are held.
+ */
+function fileReader(path: string): { readonly check: () => void; readonly close: () => void } {
+  const fd = openSync(path, 'r');
+  const header = Buffer.alloc(SQLITE_HEADER.length);
+  return {
+    check() {
+      let read: number;
+      try {
+        read = readSync(fd, header, 0, header.length, 0);
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code ?? 'unknown';
+        throw new DatabaseFileFault(
+          `The SQLite database ${path} cannot be read (${code}): the disk or the file system under it failed, or was shut down or remounted. Requests that read it fail meanwhile. Repair the disk, then restart Roster; check the file with PRAGMA integrity_check (docs/operations.md).`,
+          'SQLITE_IOERR_READ',
+          { cause: error },
+        );
+      }
+      // Empty: a new database SQLite has not written yet, which it reads as empty too.
+      if (read > 0 && (read < header.length || !header.equals(SQLITE_HEADER))) {
+        throw new DatabaseFileFault(
+          `The SQLite database ${path} no longer begins as a SQLite database does: it was overwritten while Roster was running. Stop Roster and restore a backup (roster db restore).`,
+          'SQLITE_NOTADB',
+        );
+      }
+    },
+    close() {
+      closeSync(fd);
+    },
   };
 }
 

@@ -10,7 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { closeSync, copyFileSync, mkdtempSync, openSync, rmSync, rmdirSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, rmSync, rmdirSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -246,6 +246,60 @@ describe('SQLite on a disk with little room left', { skip }, () => {
     } finally {
       await stop(instance);
       unmount(mounted.path);
+    }
+  });
+});
+
+/** A 32 MiB ext4 file system on a loop device, mounted at a new directory, or why it cannot be. */
+function mountExt4(): { path: string; image: string } | { skip: string } {
+  if (process.getuid?.() !== 0) return { skip: 'mounting a loop device needs root' };
+  const scratch = mkdtempSync(join(tmpdir(), 'roster-ext4-'));
+  const image = join(scratch, 'disk.img');
+  const path = join(scratch, 'mnt');
+  try {
+    execFileSync('truncate', ['-s', '32M', image], { stdio: 'pipe' });
+    execFileSync('mkfs.ext4', ['-q', image], { stdio: 'pipe' });
+    mkdirSync(path);
+    execFileSync('mount', ['-o', 'loop', image, path], { stdio: 'pipe' });
+    return { path, image };
+  } catch (error) {
+    rmSync(scratch, { recursive: true, force: true });
+    return { skip: `a loop-mounted ext4 is not possible here (${(error as Error).message.split('\n')[0]})` };
+  }
+}
+
+const ext4 = mountExt4();
+if ('path' in ext4) {
+  execFileSync('umount', [ext4.path], { stdio: 'pipe' });
+  rmSync(join(ext4.path, '..'), { recursive: true, force: true });
+}
+
+describe('SQLite on a file system shut down under Roster (a loop-mounted ext4)', { skip: 'skip' in ext4 ? ext4.skip : false }, () => {
+  // After the file system was shut down, every request read SQLITE_CORRUPT or an I/O error, while
+  // /healthz answered 200 from SQLite's cache: a load balancer kept sending traffic to it.
+  test('readiness fails, saying the file cannot be read; liveness stays', async () => {
+    const mounted = mountExt4();
+    assert.ok('path' in mounted);
+    const roster = await startTestApp({ location: { kind: 'sqlite', path: join(mounted.path, 'roster.db') } });
+    try {
+      assert.equal((await roster.request('POST', '/Users', userBody('before@example.com'))).status, 201);
+      assert.equal((await roster.app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
+      // EXT4_IOC_SHUTDOWN without flushing the log: as a disk that stopped answering.
+      execFileSync('python3', ['-c', `import fcntl, os, struct; fd = os.open(${JSON.stringify(mounted.path)}, os.O_RDONLY); fcntl.ioctl(fd, 0x8004587d, struct.pack('I', 2))`], { stdio: 'pipe' });
+      // Past the readiness check's cache (a second).
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      const health = await roster.app.inject({ method: 'GET', url: '/healthz' });
+      assert.equal(health.statusCode, 503, health.body);
+      assert.match(JSON.parse(health.body).detail, /^The SQLite database .*roster\.db cannot be read \(EIO\): the disk or the file system under it failed/);
+      assert.equal((await roster.app.inject({ method: 'GET', url: '/livez' })).statusCode, 200);
+    } finally {
+      await roster.close().catch(() => {});
+      try {
+        execFileSync('umount', [mounted.path], { stdio: 'pipe' });
+      } catch {
+        execFileSync('umount', ['-l', mounted.path], { stdio: 'pipe' });
+      }
+      rmSync(join(mounted.path, '..'), { recursive: true, force: true });
     }
   });
 });
