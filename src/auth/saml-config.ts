@@ -317,7 +317,10 @@ export function describeCertificate(pem: string): CertificateInfo {
  * Expired signing certificates are left out (an IdP lists the old one beside the new one for a
  * while after a rollover), and `leftOut` says which; refused only when every one has expired.
  */
-export function parseIdpMetadata(xml: string, now: Date = new Date()): MetadataResult {
+export function parseIdpMetadata(text: string, now: Date = new Date()): MetadataResult {
+  // ADFS and Entra ID save federation metadata with a byte-order mark, and text pasted into the
+  // console may start with a line break: neither is XML, and the parser refused both.
+  const xml = text.replace(/^\uFEFF?\s*/, '');
   // Metadata never needs a DTD; refusing one rules out entity-expansion tricks outright.
   const screened = screenXmlText(xml);
   if (screened?.code === 'declaration') return { ok: false, message: 'the metadata must not contain a DOCTYPE or ENTITY declaration' };

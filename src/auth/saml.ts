@@ -283,7 +283,7 @@ export function createSamlServiceProvider(store: Store, configs: SamlConfigServi
         nameId: typeof profile.nameID === 'string' && profile.nameID !== '' ? profile.nameID : null,
         nameIdFormat: typeof profile.nameIDFormat === 'string' ? profile.nameIDFormat : null,
         sessionIndex: profile.sessionIndex ?? null,
-        attributes: normaliseAttributes(profile.attributes),
+        attributes: attributesOf(assertion),
         inResponseTo,
         returnTo: inResponseTo === null ? null : cache.returnToOf(inResponseTo),
       },
@@ -601,12 +601,21 @@ function replayHorizon(assertion: XmlNode, confirmations: readonly ConfirmationD
   return new Date(latest + CLOCK_SKEW_MS);
 }
 
-function normaliseAttributes(raw: unknown): Record<string, string[]> {
+/**
+ * The assertion's attributes by name: the text of every AttributeValue of every Attribute of that
+ * name, in order (values that are not text, such as XML content, are left out; an Attribute
+ * without values is as absent). node-saml's profile keeps the last Attribute of a name only, so
+ * an IdP that sends one Attribute per value (Keycloak's group and role list mappers, unless set
+ * to a single attribute) lost every group but the last at each just-in-time sign-in.
+ */
+function attributesOf(assertion: XmlNode): Record<string, string[]> {
   const result: Record<string, string[]> = {};
-  if (typeof raw !== 'object' || raw === null) return result;
-  for (const [name, value] of Object.entries(raw as Record<string, unknown>)) {
-    const values = Array.isArray(value) ? value : [value];
-    result[name] = values.filter((item): item is string => typeof item === 'string');
+  for (const attribute of children(assertion, 'AttributeStatement').flatMap((statement) => children(statement, 'Attribute'))) {
+    const name = attributeOf(attribute, 'Name');
+    const values = children(attribute, 'AttributeValue');
+    if (name === null || values.length === 0) continue;
+    const texts = values.map((value) => value['_']).filter((text): text is string => typeof text === 'string');
+    result[name] = Object.hasOwn(result, name) ? [...(result[name] ?? []), ...texts] : texts;
   }
   return result;
 }

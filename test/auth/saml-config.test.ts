@@ -215,6 +215,16 @@ describe('parseIdpMetadata', () => {
     assert.match(refused.ok ? '' : refused.message, /every signing certificate in the metadata has expired \(CN=expired-idp, which expired on 2020-02-01/);
   });
 
+  // ADFS and Entra ID save their federation metadata with a UTF-8 byte-order mark, which the
+  // parser took for content before the root element and refused.
+  test('reads metadata that starts with a byte-order mark or with white space', () => {
+    for (const text of [`\uFEFF${metadata(key('signing', validPem) + redirect)}`, `\n  ${metadata(key('signing', validPem) + redirect)}`]) {
+      const result = parseIdpMetadata(text);
+      assert.ok(result.ok, result.ok ? '' : result.message);
+      assert.equal(result.input.providerId, 'https://idp.example.com/metadata');
+    }
+  });
+
   test('falls back to the POST binding and takes keys without a use', () => {
     const result = parseIdpMetadata(metadata(key(null, validPem) + post));
     assert.ok(result.ok);

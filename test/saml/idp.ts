@@ -28,6 +28,8 @@ export interface ResponseOptions {
   readonly login: string;
   readonly inResponseTo?: string | null;
   readonly attributes?: Readonly<Record<string, readonly string[]>>;
+  /** Attributes sent as one Attribute element per value (as Keycloak's list mappers do), not one with every value. */
+  readonly attributePerValue?: readonly string[];
   readonly issuer?: string;
   readonly audience?: string;
   readonly destination?: string;
@@ -55,11 +57,10 @@ export function assertionXml(options: ResponseOptions): string {
   const notBefore = (options.notBefore ?? new Date(now.getTime() - MINUTE)).toISOString();
   const notOnOrAfter = (options.notOnOrAfter ?? new Date(now.getTime() + 5 * MINUTE)).toISOString();
   const inResponseTo = options.inResponseTo == null ? '' : ` InResponseTo="${escapeXml(options.inResponseTo)}"`;
+  const element = (name: string, values: readonly string[]) =>
+    `<saml:Attribute Name="${escapeXml(name)}">${values.map((v) => `<saml:AttributeValue>${escapeXml(v)}</saml:AttributeValue>`).join('')}</saml:Attribute>`;
   const attributes = Object.entries({ login: [options.login], ...options.attributes })
-    .map(
-      ([name, values]) =>
-        `<saml:Attribute Name="${escapeXml(name)}">${values.map((v) => `<saml:AttributeValue>${escapeXml(v)}</saml:AttributeValue>`).join('')}</saml:Attribute>`,
-    )
+    .map(([name, values]) => (options.attributePerValue?.includes(name) ? values.map((value) => element(name, [value])).join('') : element(name, values)))
     .join('');
   return (
     `<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="${options.assertionId ?? `_a${randomUUID()}`}" Version="2.0" IssueInstant="${now.toISOString()}">` +

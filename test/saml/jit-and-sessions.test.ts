@@ -49,6 +49,20 @@ eachDatabase('SAML sign-in in just-in-time mode', (database) => {
     assert.equal(Number(count.n), 1);
   });
 
+  // Keycloak's group and role list mappers send one Attribute element per value unless told
+  // otherwise; only the last one counted, and each sign-in took the user out of the others.
+  test('an attribute sent as several elements of the same name counts with every value', async () => {
+    const response = await signIn(app, {
+      login: 'kim@example.com',
+      attributes: { displayName: ['Kim'], groups: ['admins', 'developers', 'ops'] },
+      attributePerValue: ['groups'],
+    });
+    assert.equal(response.statusCode, 303, response.body);
+    const me = (await current(app, sessionCookieOf(response) ?? '')).json();
+    assert.deepEqual(me.groups, ['admins', 'developers', 'ops']);
+    assert.equal(me.name, 'Kim');
+  });
+
   test('without a name in the assertion the first sign-in names the user by its login, and later ones leave name and email as they are', async () => {
     const first = await signIn(app, { login: 'nina@example.com', attributes: { groups: ['ops'] } });
     assert.equal(first.statusCode, 303, first.body);
