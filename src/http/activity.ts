@@ -8,6 +8,7 @@
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import { foldKeyOf, type ObservedRequest, type ProvisioningActivity, type RequestToken } from '../directory/activity.ts';
 import { auditSource } from './routes/saml/common.ts';
+import { clientAddress } from './client.ts';
 import { routedPath } from './routing.ts';
 
 declare module 'fastify' {
@@ -58,7 +59,7 @@ function observed(request: FastifyRequest, reply: FastifyReply): ObservedRequest
     durationMs,
     token,
     // Requests without a valid token are folded by source: an IPv6 client by its /64.
-    source: token === null ? auditSource(request.ip) : request.ip,
+    source: token === null ? auditSource(request.ip) : clientAddress(request),
     failure: reply.statusCode >= 400 ? (request.scimFailure ?? null) : null,
   };
 }

@@ -77,25 +77,82 @@ export function returnAddress(value: string, trust: ReturnTrust): string | undef
   return url.href;
 }
 
+/** The longest client description kept when a trusted proxy names something that is not an address. */
+const MAX_CLIENT_TEXT = 64;
+
 /**
- * Who an anonymous request counts against (the audit budget, the password backoff): its client address, an IPv6
- * client by its /64 network (one subscriber usually holds a whole /64, so single addresses
- * would give it billions of budgets), an IPv4-mapped address as IPv4.
+ * The client's address: the TCP peer's, or from a trusted proxy (ROSTER_TRUSTED_PROXIES) the
+ * client it names in X-Forwarded-For, as an address alone: some proxies write `ip:port` or
+ * `[ipv6]:port`, and each new source port made a new client (a fresh password budget per
+ * connection); an IPv4 client on a dual-stack socket (`::ffff:192.0.2.2`, or its hex form) is
+ * its IPv4 address. What a proxy writes that is no address at all (`unknown`, RFC 7239's
+ * `_hidden`) is kept as text, cut short and without control characters: all such clients then
+ * share one budget.
+ */
+export function clientAddress(request: FastifyRequest): string {
+  return normalAddress(request.ip);
+}
+
+/** `value` as clientAddress describes it. */
+function normalAddress(value: string): string {
+  const bare = /^\[([^\]]+)\](?::\d+)?$/.exec(value)?.[1] ?? /^(\d+\.\d+\.\d+\.\d+):\d+$/.exec(value)?.[1] ?? value;
+  const address = bare.replace(/%.*$/, '');
+  if (isIPv4(address)) return address;
+  if (!isIPv6(address)) return value.replace(/[\u0000-\u001f\u007f]/g, '?').slice(0, MAX_CLIENT_TEXT);
+  const groups = ipv6Groups(address);
+  // ::ffff:a.b.c.d, written either way.
+  if (groups.slice(0, 5).every((group) => group === 0) && groups[5] === 0xffff) {
+    const [high = 0, low = 0] = groups.slice(6);
+    return [high >> 8, high & 0xff, low >> 8, low & 0xff].join('.');
+  }
+  return ipv6Text(groups);
+}
+
+/** The eight 16-bit groups of a valid IPv6 address. */
+function ipv6Groups(address: string): number[] {
+  const [head = '', tail] = address.split('::');
+  const parts = (text: string): number[] =>
+    text === ''
+      ? []
+      : text.split(':').flatMap((part) => {
+          if (!part.includes('.')) return [parseInt(part, 16)];
+          // An embedded IPv4 tail fills the last two groups.
+          const [a = 0, b = 0, c = 0, d = 0] = part.split('.').map(Number);
+          return [(a << 8) | b, (c << 8) | d];
+        });
+  const first = parts(head);
+  if (tail === undefined) return first;
+  const last = parts(tail);
+  return [...first, ...Array.from({ length: 8 - first.length - last.length }, () => 0), ...last];
+}
+
+/** RFC 5952's text of eight groups: lower-case hex, the longest run of two or more zero groups as `::`. */
+function ipv6Text(groups: readonly number[]): string {
+  let best = { start: -1, length: 0 };
+  for (let start = 0; start < groups.length; ) {
+    if (groups[start] !== 0) {
+      start += 1;
+      continue;
+    }
+    let end = start;
+    while (end < groups.length && groups[end] === 0) end += 1;
+    if (end - start > best.length) best = { start, length: end - start };
+    start = end;
+  }
+  const hex = groups.map((group) => group.toString(16));
+  if (best.length < 2) return hex.join(':');
+  return `${hex.slice(0, best.start).join(':')}::${hex.slice(best.start + best.length).join(':')}`;
+}
+
+/**
+ * Who an anonymous request counts against (the audit budget, the password backoff): its client
+ * address (see normalAddress), an IPv6 client by its /64 network (one subscriber usually holds a
+ * whole /64, so single addresses would give it billions of budgets), written as RFC 5952 does.
  */
 export function auditSource(ip: string): string {
-  const address = ip.replace(/%.*$/, '');
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
-  if (mapped !== undefined && isIPv4(mapped)) return mapped;
+  const address = normalAddress(ip);
   if (!isIPv6(address)) return address;
-  const [head = '', tail] = address.split('::');
-  const groups = head === '' ? [] : head.split(':');
-  // With `::`, the missing groups are zeros; an embedded IPv4 tail only ever fills the last two.
-  if (tail !== undefined) {
-    const tailGroups = tail === '' ? 0 : tail.split(':').reduce((count, part) => count + (part.includes('.') ? 2 : 1), 0);
-    groups.push(...Array.from({ length: 8 - groups.length - tailGroups }, () => '0'));
-    groups.push(...(tail === '' ? [] : tail.split(':')));
-  }
-  return `${groups.slice(0, 4).map((group) => (group.includes('.') ? group : parseInt(group, 16).toString(16))).join(':')}::/64`;
+  return `${ipv6Text([...ipv6Groups(address).slice(0, 4), 0, 0, 0, 0])}/64`;
 }
 
 

@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
 import { routeOf } from './metrics.ts';
+import { clientAddress } from './client.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -63,7 +64,7 @@ export function logRequest(request: FastifyRequest, reply: FastifyReply): void {
     durationMs: Math.round(reply.elapsedTime * 100) / 100,
     // Who sent it, so that a burst of 401s can be traced to its source: the TCP peer, or from a
     // trusted proxy (ROSTER_TRUSTED_PROXIES) the client it names in X-Forwarded-For.
-    clientAddress: request.ip,
+    clientAddress: clientAddress(request),
     // Set once a token is verified, even when its user may not call the route (a 403).
     ...(request.bearer?.name !== undefined ? { token: request.bearer.name } : {}),
     // The SCIM error's type (RFC 7644 §3.12), when the answer was one; its detail is logged at debug.

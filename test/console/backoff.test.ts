@@ -97,6 +97,26 @@ eachDatabase('password sign-in backoff', (database) => {
     }
   });
 
+  // Some proxies write the client with its port (`203.0.113.9:4711`, `[2001:db8::1]:443`): each
+  // new connection's port made a new client, with a fresh budget, and the limit never applied.
+  test('behind a trusted proxy that writes ports, brackets or a mapped address, a client counts once', async () => {
+    const proxied = await startTestApp({ database, scim: false, trustedProxies: [{ address: '10.0.0.2', prefix: 32, family: 'ipv4' }] });
+    try {
+      const password = (await proxied.services.administrators.resetPassword('admin', cli)).password;
+      const via = (client: string) => ({ remoteAddress: '10.0.0.2', headers: { 'x-forwarded-for': client } });
+      for (let i = 1; i <= 10; i += 1) assert.equal((await passwordSignIn(proxied, `port-${i}`, 'Summer2025!', via(`203.0.113.30:${40000 + i}`))).statusCode, 403);
+      assert.equal((await passwordSignIn(proxied, 'admin', password, via('203.0.113.30:50000'))).statusCode, 429, 'ip:port');
+      assert.equal((await passwordSignIn(proxied, 'admin', password, via('::ffff:203.0.113.30'))).statusCode, 429, 'IPv4-mapped');
+      assert.equal((await passwordSignIn(proxied, 'admin', password, via('::ffff:cb00:711e'))).statusCode, 429, 'IPv4-mapped, hex');
+      for (let i = 1; i <= 10; i += 1) assert.equal((await passwordSignIn(proxied, `v6-${i}`, 'Summer2025!', via(`[2001:db8:7::${i}]:443`))).statusCode, 403);
+      assert.equal((await passwordSignIn(proxied, 'admin', password, via('2001:db8:7::99'))).statusCode, 429, '[ipv6]:port, by its /64');
+      // Another client is still its own.
+      assert.equal((await passwordSignIn(proxied, 'admin', password, via('203.0.113.31:40001'))).statusCode, 303);
+    } finally {
+      await proxied.close();
+    }
+  });
+
   test('a success gives the attempt back: a login that signs in starts afresh', async () => {
     for (let i = 1; i <= 4; i += 1) await passwordSignIn(app, 'frank', `guess-${i}`, { remoteAddress: `198.18.0.${i}` });
     assert.equal((await passwordSignIn(app, 'frank', 'frank-password-1', { remoteAddress: '198.18.0.10' })).statusCode, 303);
