@@ -71,6 +71,19 @@ export async function oidcRoutes(app: FastifyInstance, options: OidcOptions & { 
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: PROVIDER_BODY_LIMIT }, (_request, body, done) => done(null, body));
 
   function pin(raw: IncomingMessage): void {
+    // A target in absolute form (`GET http://other.example/… HTTP/1.1`, RFC 9112 §3.2.2) would
+    // give the provider that origin to build its URLs on (discovery, JWKS, the logout form):
+    // keep its path and query only.
+    if (raw.url !== undefined && !raw.url.startsWith('/')) {
+      let path = '/';
+      try {
+        const target = new URL(raw.url);
+        path = `${target.pathname}${target.search}`;
+      } catch {
+        // Not a URL either (`*` of OPTIONS): the provider answers its root.
+      }
+      raw.url = path;
+    }
     raw.headers.host = base.host;
     raw.headers['x-forwarded-proto'] = base.protocol.replace(':', '');
     delete raw.headers['x-forwarded-host'];
