@@ -286,7 +286,8 @@ export async function serve(config: Config): Promise<void> {
 /** Why the port could not be opened, naming the setting to change when it is the address. */
 function listenFailure(error: unknown, config: Config): Error {
   const code = typeof error === 'object' && error !== null && 'code' in error ? (error as { code: unknown }).code : undefined;
-  const where = `${config.host}:${config.port}`;
+  // An IPv6 address in brackets, so that its port reads apart (`[::1]:8080`).
+  const where = config.host.includes(':') ? `[${config.host}]:${config.port}` : `${config.host}:${config.port}`;
   switch (code) {
     case 'EADDRINUSE':
       return new ConfigError('ROSTER_PORT', `roster: cannot listen on ${where}: another process (another Roster?) already listens there. Stop it, or choose another port with ROSTER_PORT.`);
@@ -297,7 +298,13 @@ function listenFailure(error: unknown, config: Config): Error {
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
       // A name that does not resolve, or not an address at all (256.1.1.1 is looked up as a name).
+      if (/^\[.*\]$/.test(config.host)) {
+        return new ConfigError('ROSTER_HOST', `roster: cannot listen on ${config.host}: ROSTER_HOST takes an IPv6 address without brackets (${config.host.slice(1, -1)}).`);
+      }
       return new ConfigError('ROSTER_HOST', `roster: cannot listen on ${where}: no such address or host name. Check ROSTER_HOST (an address of this machine such as 0.0.0.0, 127.0.0.1 or ::, or a name that resolves to one).`);
+    case 'EINVAL':
+      // A link-local IPv6 address without its interface (fe80::1 rather than fe80::1%eth0), among others.
+      return new ConfigError('ROSTER_HOST', `roster: cannot listen on ${where}: the system refuses this address. Check ROSTER_HOST (a link-local IPv6 address needs its interface, e.g. fe80::1%eth0).`);
     default:
       return error instanceof Error ? error : new Error(String(error));
   }

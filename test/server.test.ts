@@ -178,17 +178,28 @@ test('roster serve deletes provisioning activity past ROSTER_ACTIVITY_RETENTION_
 });
 
 test('a ROSTER_HOST that is no address stops start-up with a message naming ROSTER_HOST, not "unexpected error"', async () => {
-  const directory = mkdtempSync(join(tmpdir(), 'roster-serve-'));
-  // Not an IPv4 address (256), so it is looked up as a host name, which does not resolve.
-  const instance = await startInstance(`sqlite:${join(directory, 'roster.db')}`, { ROSTER_HOST: '256.1.1.1' });
-  try {
-    const exited = new Promise<number | null>((resolve) => instance.process.once('exit', resolve));
-    const code = await Promise.race([exited, new Promise<'running'>((resolve) => setTimeout(() => resolve('running'), 60_000))]);
-    assert.equal(code, 1, `the process should have exited; it printed: ${instance.output}`);
-    assert.match(instance.output, /cannot listen on 256\.1\.1\.1:\d+: no such address or host name\. Check ROSTER_HOST/);
-    assert.doesNotMatch(instance.output, /unexpected error/);
-  } finally {
-    if (instance.process.exitCode === null) instance.process.kill('SIGKILL');
-    rmSync(directory, { recursive: true, force: true });
-  }
+  const cases = [
+    // Not an IPv4 address (256), so it is looked up as a host name, which does not resolve.
+    { host: '256.1.1.1', message: /cannot listen on 256\.1\.1\.1:\d+: no such address or host name\. Check ROSTER_HOST/ },
+    // Brackets belong in URLs, not in the address to listen on.
+    { host: '[::1]', message: /cannot listen on \[::1\]: ROSTER_HOST takes an IPv6 address without brackets \(::1\)/ },
+    // A link-local address without its interface: EINVAL, which said "unexpected error".
+    { host: 'fe80::fc:ff:fe00:1', message: /cannot listen on \[fe80::fc:ff:fe00:1\]:\d+: the system refuses this address\. Check ROSTER_HOST \(a link-local IPv6 address needs its interface/ },
+  ];
+  await Promise.all(
+    cases.map(async ({ host, message }) => {
+      const directory = mkdtempSync(join(tmpdir(), 'roster-serve-'));
+      const instance = await startInstance(`sqlite:${join(directory, 'roster.db')}`, { ROSTER_HOST: host });
+      try {
+        const exited = new Promise<number | null>((resolve) => instance.process.once('exit', resolve));
+        const code = await Promise.race([exited, new Promise<'running'>((resolve) => setTimeout(() => resolve('running'), 60_000))]);
+        assert.equal(code, 1, `the process should have exited; it printed: ${instance.output}`);
+        assert.match(instance.output, message);
+        assert.doesNotMatch(instance.output, /unexpected error/);
+      } finally {
+        if (instance.process.exitCode === null) instance.process.kill('SIGKILL');
+        rmSync(directory, { recursive: true, force: true });
+      }
+    }),
+  );
 });
