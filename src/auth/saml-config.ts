@@ -379,7 +379,11 @@ export function parseIdpMetadata(text: string, now: Date = new Date()): Metadata
   }
   if (certificates.length === 0) return { ok: false, message: 'the IDPSSODescriptor has no signing certificate (KeyDescriptor/X509Certificate)' };
 
+  // Left out, rather than refusing the whole file, when another certificate serves: an expired
+  // one (an IdP lists the old one beside the new one for a while after a rollover), or one whose
+  // key Roster cannot verify with (an EC or short RSA key listed beside an RSA one).
   const expired: CertificateInfo[] = [];
+  const unusable: string[] = [];
   const current = certificates.filter((pem) => {
     let info: CertificateInfo;
     try {
@@ -387,13 +391,23 @@ export function parseIdpMetadata(text: string, now: Date = new Date()): Metadata
     } catch {
       return true; // validation names what is wrong with it
     }
-    if (Date.parse(info.validTo) > now.getTime()) return true;
-    if (!expired.some((e) => e.fingerprint256 === info.fingerprint256)) expired.push(info);
+    if (Date.parse(info.validTo) <= now.getTime()) {
+      if (!expired.some((e) => e.fingerprint256 === info.fingerprint256)) expired.push(info);
+      return false;
+    }
+    const problem = unusableKey(pem, info.subject);
+    if (problem === undefined) return true;
+    if (!unusable.includes(problem)) unusable.push(problem);
     return false;
   });
   const described = expired.map((info) => `${info.subject}, which expired on ${info.validTo}`);
-  if (current.length === 0) return { ok: false, message: `every signing certificate in the metadata has expired (${described.join('; ')})` };
-  const leftOut = described.map((text) => `left out the expired certificate ${text}`);
+  if (current.length === 0) {
+    return {
+      ok: false,
+      message: unusable.length === 0 ? `every signing certificate in the metadata has expired (${described.join('; ')})` : `no signing certificate in the metadata can be used (${[...described, ...unusable].join('; ')})`,
+    };
+  }
+  const leftOut = [...described.map((text) => `left out the expired certificate ${text}`), ...unusable.map((problem) => `left out ${problem.replace(/^the certificate (.+?) has /, 'the certificate $1, which has ')}`)];
   return { ok: true, input: { providerId: providerId.trim(), loginUrl: loginUrl.trim(), certificates: current }, leftOut };
 }
 

@@ -215,6 +215,19 @@ describe('parseIdpMetadata', () => {
     assert.match(refused.ok ? '' : refused.message, /every signing certificate in the metadata has expired \(CN=expired-idp, which expired on 2020-02-01/);
   });
 
+  // An EC or short RSA certificate beside an RSA one refused the whole file.
+  test('leaves out a certificate whose key Roster cannot verify with when another one serves; refuses metadata with none', () => {
+    const result = parseIdpMetadata(metadata(key('signing', validPem) + key('signing', ecPem) + key('signing', smallPem) + redirect));
+    assert.ok(result.ok, result.ok ? '' : result.message);
+    assert.deepEqual(result.input.certificates, [validPem.trim()]);
+    assert.equal(result.leftOut.length, 2);
+    assert.match(result.leftOut[0] ?? '', /^left out the certificate CN=[^ ]+, which has an EC key/);
+    assert.match(result.leftOut[1] ?? '', /^left out the certificate CN=small-idp, which has a 1024-bit RSA key; at least 2048 bits are required$/);
+    const refused = parseIdpMetadata(metadata(key('signing', ecPem) + redirect));
+    assert.equal(refused.ok, false);
+    assert.match(refused.ok ? '' : refused.message, /^no signing certificate in the metadata can be used \(the certificate CN=[^ ]+ has an EC key/);
+  });
+
   // ADFS and Entra ID save their federation metadata with a UTF-8 byte-order mark, which the
   // parser took for content before the root element and refused.
   test('reads metadata that starts with a byte-order mark or with white space', () => {
