@@ -313,6 +313,10 @@ export function describeSamlFailure(failure: SamlFailure): string {
     case 'encrypted_without_key':
       return 'The assertion is encrypted but Roster has no SP private key to decrypt it.';
     case 'decryption_failed':
+      // xml-encryption names the algorithm it lacks (XML Encryption 1.1's rsa-oaep, for one).
+      if (/not supported/i.test(failure.detail)) {
+        return `The assertion is encrypted with an algorithm Roster cannot decrypt (${failure.detail}). Set the identity provider to RSA-OAEP key transport (http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p) and AES-GCM or AES-CBC content encryption.`;
+      }
       return `The assertion could not be decrypted (${failure.detail}): it is encrypted to another key than Roster's SP certificate, or with an algorithm Roster does not accept. Give the identity provider the certificate published at /saml/metadata.`;
     case 'weak_encryption':
       return `The assertion is encrypted with ${failure.algorithm}, which Roster refuses as insecure: set the identity provider to encrypt with AES-GCM or AES-CBC and RSA-OAEP.`;

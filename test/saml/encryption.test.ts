@@ -86,6 +86,22 @@ eachDatabase('SAML with Roster\'s SP key pair', (database) => {
     assert.equal((await lastRefusal()).reason, 'decryption_failed');
   });
 
+  // XML Encryption 1.1's RSA-OAEP identifier, which xml-encryption does not read: the refusal
+  // said the assertion was encrypted to another key, sending administrators after certificates.
+  test('an assertion whose key is wrapped with an algorithm Roster cannot read is refused, naming the algorithm and what to use', async () => {
+    const { requestId } = await startLogin(app);
+    const xml = (await buildEncryptedResponse({ login: 'alice@example.com', inResponseTo: requestId, encryptTo: sp.certificate })).replace(
+      'http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p',
+      'http://www.w3.org/2009/xmlenc11#rsa-oaep',
+    );
+    const response = await postResponse(app, xml);
+    assert.equal(response.statusCode, 403);
+    assert.match(response.body, /The assertion is encrypted with an algorithm Roster cannot decrypt \([^)]*xmlenc11#rsa-oaep[^)]*\)/);
+    assert.match(response.body, /Set the identity provider to RSA-OAEP key transport/);
+    assert.doesNotMatch(response.body, /another key/);
+    assert.equal((await lastRefusal()).reason, 'decryption_failed');
+  });
+
   test('an encrypted assertion that is not signed is refused', async () => {
     const { requestId } = await startLogin(app);
     const xml = await buildEncryptedResponse({ login: 'alice@example.com', inResponseTo: requestId, encryptTo: sp.certificate, sign: 'none' });
