@@ -192,20 +192,26 @@ describe('admission of requests into one process', () => {
       assert.match(served.body, /^roster_requests_queued 0$/m);
     });
 
-    test('a request without a token whose body trickles in holds no slot while it arrives, and is served once it is in', async () => {
+    /** Three connections posting `body` as a form to `path` without a token, each stopped after its first `sent` characters. */
+    async function trickle(path: string, body: string, sent: number) {
       if (!roster.app.server.listening) await roster.app.listen({ port: 0, host: '127.0.0.1' });
       const address = roster.app.server.address();
       assert.ok(address !== null && typeof address === 'object');
-      // Three sign-in posts (no cookie, no token) sending their bodies a byte at a time: each used
-      // to hold a slot until its body was in, and here the one slot.
-      const body = 'login=ada&password=wrong';
-      const trickling = await Promise.all([1, 2, 3].map(async () => {
+      const sockets = await Promise.all([1, 2, 3].map(async () => {
         const socket = connect(address.port, '127.0.0.1');
         await new Promise((resolve) => socket.once('connect', resolve));
-        socket.write(`POST /sessions HTTP/1.1\r\nHost: roster\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 3)}`);
+        socket.write(`POST ${path} HTTP/1.1\r\nHost: roster\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, sent)}`);
         return socket;
       }));
       await new Promise((resolve) => setTimeout(resolve, 50));
+      return sockets;
+    }
+
+    test('a request without a token whose body trickles in holds no slot while it arrives, and is served once it is in', async () => {
+      // Three sign-in posts (no cookie, no token) sending their bodies a byte at a time: each used
+      // to hold a slot until its body was in, and here the one slot.
+      const body = 'login=ada&password=wrong';
+      const trickling = await trickle('/sessions', body, 3);
       const [page, scim] = await Promise.all([
         roster.app.inject({ method: 'GET', url: '/sessions/new', headers: { accept: 'text/html' } }),
         roster.app.inject({ method: 'GET', url: `${SCIM}/Users?count=1`, headers: { authorization: `Bearer ${roster.token}` } }),
@@ -221,19 +227,10 @@ describe('admission of requests into one process', () => {
     });
 
     test('an OpenID Connect token request whose body trickles in holds no slot either, and is answered once it is in', async () => {
-      if (!roster.app.server.listening) await roster.app.listen({ port: 0, host: '127.0.0.1' });
-      const address = roster.app.server.address();
-      assert.ok(address !== null && typeof address === 'object');
       // The provider read its own bodies inside the slot: three token posts trickling held the
       // one slot (and, on an instance, every slot) until the body deadline, minutes later.
       const body = 'grant_type=authorization_code&code=nothing&client_id=nobody&client_secret=wrong&redirect_uri=https%3A%2F%2Fapp.example%2Fcb';
-      const trickling = await Promise.all([1, 2, 3].map(async () => {
-        const socket = connect(address.port, '127.0.0.1');
-        await new Promise((resolve) => socket.once('connect', resolve));
-        socket.write(`POST /oidc/token HTTP/1.1\r\nHost: roster\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 5)}`);
-        return socket;
-      }));
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      const trickling = await trickle('/oidc/token', body, 5);
       const scim = await roster.app.inject({ method: 'GET', url: `${SCIM}/Users?count=1`, headers: { authorization: `Bearer ${roster.token}` } });
       assert.equal(scim.statusCode, 200, scim.body);
       // Once its body is in, the provider reads it as sent: an unknown client is refused in OAuth's shape.
