@@ -8,7 +8,7 @@ import { describeCaseConflict } from '../directory/case-conflicts.ts';
 import { backupSqlite, BackupRefused, partialBackupFiles, restoreSqlite } from '../store/backup.ts';
 import { COPIED_TABLES, copyDatabase, CopyRefused, type CopyProgress } from '../store/copy.ts';
 import type { GivenFeedEnd, InstallationFeedEnd } from '../directory/event-feed.ts';
-import { describeLocation, migrationPlan, openStore, type DatabaseLocation, type Store } from '../store/index.ts';
+import { describeLocation, fromNewerRoster, migrationPlan, openStore, type DatabaseLocation, type Store } from '../store/index.ts';
 import type { CommandGroup } from './command.ts';
 import { printable } from './output.ts';
 
@@ -22,7 +22,7 @@ async function planMigration(location: DatabaseLocation, out: (line: string) => 
   try {
     const plan = await migrationPlan(store);
     if (plan.unknown.length > 0) {
-      throw new DirectoryError('conflict', `The database comes from a newer Roster (migrations ${plan.unknown.join(', ')} are unknown to this version): run that version, or restore a backup made with this one.`);
+      throw new DirectoryError('conflict', fromNewerRoster(plan.unknown));
     }
     if (plan.pending.length === 0) {
       out('The database is up to date: nothing to apply.');

@@ -95,6 +95,8 @@ export function clientAddress(request: FastifyRequest): string {
 
 /** `value` as clientAddress describes it. */
 function normalAddress(value: string): string {
+  // A socket closed before its peer was asked knows none (app.ts asks early; this is the guard).
+  if (typeof value !== 'string') return 'unknown';
   const bare = /^\[([^\]]+)\](?::\d+)?$/.exec(value)?.[1] ?? /^(\d+\.\d+\.\d+\.\d+):\d+$/.exec(value)?.[1] ?? value;
   const address = bare.replace(/%.*$/, '');
   if (isIPv4(address)) return address;

@@ -10,7 +10,7 @@ import type { DatabaseLocation, OpenOptions, Store } from './types.ts';
 import { connectionFailure, DatabaseRefused, isReadOnlyRefusal } from './errors.ts';
 
 export type { DatabaseLocation, OpenOptions, PostgresTls, Store } from './types.ts';
-export { migrationPlan, type MigrationPlan } from './migrate.ts';
+export { fromNewerRoster, migrationPlan, type MigrationPlan } from './migrate.ts';
 export type { Database } from './tables.ts';
 export { DatabaseFileFault, DatabaseRefused, isDatabaseTimeout, isDatabaseUnavailable, isTooManyConnections, optionalWrites, type OptionalWrite } from './errors.ts';
 export type { DialectAdapter } from './dialect.ts';

@@ -168,7 +168,7 @@ export async function migrate(
   if (error) {
     const unknown = await unknownMigrations(store);
     if (unknown.length > 0) {
-      throw new DatabaseRefused(`The database comes from a newer Roster (migrations ${unknown.join(', ')} are unknown to this version): run that version, or restore a backup made with this one.`, { cause: error });
+      throw new DatabaseRefused(fromNewerRoster(unknown), { cause: error });
     }
     // Every migration, even none pending, runs under SQLite's write lock (BEGIN IMMEDIATE), which
     // busy_timeout waited 5 s for: another process holds it.
@@ -224,6 +224,11 @@ async function unknownMigrations(store: Store): Promise<string[]> {
     // No migration table (nothing ran yet), or the database cannot be read: not a newer Roster.
     return [];
   }
+}
+
+/** What is said of a database that ran `unknown` migrations, which this version does not know. */
+export function fromNewerRoster(unknown: readonly string[]): string {
+  return `The database comes from a newer Roster (migrations ${unknown.join(', ')} are unknown to this version): run that version, or restore a backup made with this one.`;
 }
 
 /** What a migration run would do to a database, without doing it (`roster db migrate --dry-run`). */

@@ -198,7 +198,6 @@ class RosterSqliteDialect extends SqliteDialect {
   }
 }
 
-/** Opens (creating if needed) a SQLite database file, or `:memory:`, without migrating it. */
 /**
  * Whether another connection has the database at `path` open (a serving Roster, a CLI command):
  * SQLite's last connection to a WAL database checkpoints and deletes the `-wal` file when it
@@ -226,6 +225,7 @@ export function openElsewhere(path: string): boolean {
   return existsSync(`${path}-wal`);
 }
 
+/** Opens (creating if needed) a SQLite database file, or `:memory:`, without migrating it. */
 export function openSqlite(path: string): Omit<Store, 'secrets'> {
   if (path !== ':memory:') refuseOrphanedLog(path);
   let database: SQLite.Database | undefined;
