@@ -6,7 +6,8 @@ import { CONTROL_CHARACTER_RULE, hasControlCharacter, hasSurroundingSpace, relea
 import type { Filter, AttributePath } from '../scim/filter/ast.ts';
 import { foldDocument } from '../scim/keys.ts';
 import { ENTERPRISE_USER_SCHEMA, USER_SCHEMA, type ResourceSchemas } from '../scim/schemas.ts';
-import { compileFilter, compileSort } from '../store/filter-sql.ts';
+import { compileFilter, compileSort, groupValuesIn } from '../store/filter-sql.ts';
+import { createGroupQueries } from '../store/groups.ts';
 import type { Store } from '../store/index.ts';
 import type { Executor } from '../store/executor.ts';
 import { isUniqueViolation } from '../store/errors.ts';
@@ -187,6 +188,7 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
   const users = createUserQueries(store.dialect);
   const userWrites = createUserWriteQueries(store.dialect);
   const memberships = createMembershipQueries(store.dialect);
+  const groupRows = createGroupQueries(store.dialect);
   const deactivation = createDeactivation(store.dialect);
   const journal = createJournal(store.dialect);
   const settings = createSettings(store);
@@ -468,7 +470,9 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
 
     /** A page of SCIM users and the total matching the filter. */
     async list(query: UserListQuery): Promise<Page<ScimUser>> {
-      const options = { locationBase: query.locationBase };
+      // Groups the filter names by SCIM id, read first (CompileOptions.groupIds says why).
+      const named = query.filter ? groupValuesIn(query.filter) : [];
+      const options = { locationBase: query.locationBase, ...(named.length > 0 ? { groupIds: await groupRows.idsByScimId(store.db, named) } : {}) };
       const schemas = query.schemas ?? (await scimSchemas.current()).User;
       const where = query.filter ? compileFilter(query.filter, schemas, store.dialect, options) : undefined;
       const sort = query.sortBy ? compileSort(query.sortBy, schemas, store.dialect, options) : undefined;

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { CompiledQuery, sql } from 'kysely';
 import type { Store } from '../../src/store/index.ts';
 import { eachDatabase, openTestStore } from '../support/databases.ts';
-import { compileFilter, compileSortKey, MAX_BOUND_VALUES } from '../../src/store/filter-sql.ts';
+import { compileFilter, compileSortKey, groupValuesIn, MAX_BOUND_VALUES } from '../../src/store/filter-sql.ts';
+import { createGroupQueries } from '../../src/store/groups.ts';
 import { evaluateFilter, parseFilter, type Filter } from '../../src/scim/filter/index.ts';
 import { parseAttributePath } from '../../src/scim/path.ts';
 import { ScimError } from '../../src/scim/errors.ts';
@@ -434,10 +435,36 @@ eachDatabase('filter → SQL', (database) => {
       ['not (groups pr)', ['u3', 'u4']],
       ['groups.value ne "g2"', ['u1', 'u2']],
       ['groups.value ne "g1"', ['u1']],
+      ['groups.value eq "g1" or groups.value eq "g2"', ['u1', 'u2']],
+      ['groups.value eq "g2" or groups.value eq "nowhere"', ['u1']],
+      ['groups.value eq "nowhere"', []],
+      ['not (groups.value eq "g2")', ['u2', 'u3', 'u4']],
+      ['groups.value eq "g1" and emails co "corp"', ['u2']],
+      ['groups.value eq "g3"', []],
+      ['urn:ietf:params:scim:schemas:core:2.0:User:groups.value eq "g2"', ['u1']],
     ];
-    for (const [filter, expected] of cases) {
-      it(filter, async () => assert.deepEqual(await users(filter), expected));
+    /** `text`'s users with the groups it names by SCIM id read first, as the directory compiles it (CompileOptions.groupIds). */
+    async function usersNamingGroups(text: string): Promise<string[]> {
+      const filter = parse(text);
+      const groupIds = await createGroupQueries(store.dialect).idsByScimId(store.db, groupValuesIn(filter));
+      const rows = await store.db
+        .selectFrom('users as u')
+        .innerJoin('scim_users as su', 'su.user_id', 'u.id')
+        .select('su.scim_id')
+        .where(compileFilter(filter, 'User', store.dialect, { ...options('User'), groupIds }))
+        .orderBy('su.scim_id')
+        .execute();
+      return rows.map((row) => row.scim_id);
     }
+    for (const [filter, expected] of cases) {
+      it(filter, async () => {
+        assert.deepEqual(await users(filter), expected);
+        assert.deepEqual(await usersNamingGroups(filter), expected, 'with the groups read first');
+      });
+    }
+    it('groupValuesIn lists the SCIM ids compared with a group value, and no other', () => {
+      assert.deepEqual(groupValuesIn(parse('groups.value eq "a" or (groups eq "b" and not (GROUPS.VALUE eq "c")) or groups.display eq "d" or groups.value ne "e" or emails.value eq "f"')).sort(), ['a', 'b', 'c']);
+    });
   });
 
   describe('compileFilter on Groups', () => {
