@@ -472,7 +472,8 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
     async list(query: UserListQuery): Promise<Page<ScimUser>> {
       // Groups the filter names by SCIM id, read first (CompileOptions.groupIds says why).
       const named = query.filter ? groupValuesIn(query.filter) : [];
-      const options = { locationBase: query.locationBase, ...(named.length > 0 ? { groupIds: await groupRows.idsByScimId(store.db, named) } : {}) };
+      const found = new Map((await groupRows.findByScimIds(store.db, named)).map((group) => [group.scimId, group.id]));
+      const options = { locationBase: query.locationBase, ...(named.length > 0 ? { groupIds: new Map(named.map((scimId) => [scimId, found.get(scimId) ?? null])) } : {}) };
       const schemas = query.schemas ?? (await scimSchemas.current()).User;
       const where = query.filter ? compileFilter(query.filter, schemas, store.dialect, options) : undefined;
       const sort = query.sortBy ? compileSort(query.sortBy, schemas, store.dialect, options) : undefined;

@@ -118,13 +118,6 @@ export function createGroupQueries(dialect: DialectAdapter) {
       return row ? toGroup(row) : undefined;
     },
 
-    /** The internal id of each SCIM id's group, null for an id no group has (filter-sql.ts CompileOptions.groupIds). */
-    async idsByScimId(db: Executor, scimIds: readonly string[]): Promise<Map<string, string | null>> {
-      const rows = scimIds.length === 0 ? [] : await db.selectFrom('scim_groups').select(['scim_id', 'group_id']).where('scim_id', 'in', scimIds).execute();
-      const found = new Map(rows.map((row) => [row.scim_id, row.group_id]));
-      return new Map(scimIds.map((scimId) => [scimId, found.get(scimId) ?? null]));
-    },
-
     /** The groups linked to these SCIM ids (those that are), in no particular order. */
     async findByScimIds(db: Executor, scimIds: readonly string[]): Promise<StoredGroup[]> {
       if (scimIds.length === 0) return [];

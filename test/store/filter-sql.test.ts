@@ -446,7 +446,9 @@ eachDatabase('filter → SQL', (database) => {
     /** `text`'s users with the groups it names by SCIM id read first, as the directory compiles it (CompileOptions.groupIds). */
     async function usersNamingGroups(text: string): Promise<string[]> {
       const filter = parse(text);
-      const groupIds = await createGroupQueries(store.dialect).idsByScimId(store.db, groupValuesIn(filter));
+      const named = groupValuesIn(filter);
+      const found = new Map((await createGroupQueries(store.dialect).findByScimIds(store.db, named)).map((group) => [group.scimId, group.id]));
+      const groupIds = new Map(named.map((scimId) => [scimId, found.get(scimId) ?? null]));
       const rows = await store.db
         .selectFrom('users as u')
         .innerJoin('scim_users as su', 'su.user_id', 'u.id')
