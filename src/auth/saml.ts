@@ -40,7 +40,8 @@ export type SamlFailure =
   | { readonly code: 'unsolicited' }
   | { readonly code: 'unknown_request' }
   | { readonly code: 'wrong_browser' }
-  | { readonly code: 'replayed' };
+  | { readonly code: 'replayed' }
+  | { readonly code: 'session_ended'; readonly bound: string; readonly now: string };
 
 /** What a valid assertion says. Attribute values are always lists, whatever the IdP sent. */
 export interface SamlAssertion {
@@ -49,6 +50,12 @@ export interface SamlAssertion {
   readonly nameId: string | null;
   readonly nameIdFormat: string | null;
   readonly sessionIndex: string | null;
+  /**
+   * When the session this sign-in opens must end at the latest: the earliest SessionNotOnOrAfter
+   * of the assertion's AuthnStatements (SAML Core §2.7.2: the IdP's bound on sessions derived from
+   * it), plus the clock tolerance; null when the IdP sets none.
+   */
+  readonly sessionEndsBy: Date | null;
   readonly attributes: Readonly<Record<string, readonly string[]>>;
   /** The request this answers; null for an IdP-initiated sign-in. */
   readonly inResponseTo: string | null;
@@ -274,6 +281,12 @@ export function createSamlServiceProvider(store: Store, configs: SamlConfigServi
     if (inResponseTo !== null && !isSameBrowser(browser, cache.browserHashOf(inResponseTo))) return fail({ code: 'wrong_browser' });
     const assertionId = attributeOf(assertion, 'ID');
     if (assertionId === null) return fail({ code: 'malformed', detail: 'the assertion has no ID' });
+    const sessionEnd = sessionNotOnOrAfter(assertion);
+    const sessionEndsBy = sessionEnd === null ? null : new Date(Date.parse(sessionEnd) + CLOCK_SKEW_MS);
+    // A session that would end before it starts would send the browser straight back to the IdP.
+    if (sessionEnd !== null && sessionEndsBy !== null && sessionEndsBy.getTime() <= Date.now()) {
+      return fail({ code: 'session_ended', bound: sessionEnd, now: new Date().toISOString() });
+    }
     if (!(await rememberAssertion(store.db, assertionId, replayHorizon(assertion, confirmations)))) return fail({ code: 'replayed' });
     return {
       ok: true,
@@ -283,6 +296,7 @@ export function createSamlServiceProvider(store: Store, configs: SamlConfigServi
         nameId: typeof profile.nameID === 'string' && profile.nameID !== '' ? profile.nameID : null,
         nameIdFormat: typeof profile.nameIDFormat === 'string' ? profile.nameIDFormat : null,
         sessionIndex: profile.sessionIndex ?? null,
+        sessionEndsBy,
         attributes: attributesOf(assertion),
         inResponseTo,
         returnTo: inResponseTo === null ? null : cache.returnToOf(inResponseTo),
@@ -342,6 +356,8 @@ export function describeSamlFailure(failure: SamlFailure): string {
       return 'This sign-in was started in another browser, or this browser did not keep the sign-in cookie (it lasts 15 minutes). Start the sign-in again from this browser.';
     case 'replayed':
       return 'This assertion was already used to sign in; it cannot be used twice.';
+    case 'session_ended':
+      return `The identity provider allows a session from this sign-in only until ${failure.bound} (SessionNotOnOrAfter); Roster's clock read ${failure.now}, ${TOLERANCE_TEXT}. Sign in again; if it keeps happening, check the identity provider's session lifetime and both clocks (NTP).`;
   }
 }
 
@@ -603,6 +619,17 @@ function replayHorizon(assertion: XmlNode, confirmations: readonly ConfirmationD
     .filter((value) => !Number.isNaN(value));
   const latest = limits.length > 0 ? Math.max(...limits) : Date.now() + DEFAULT_ASSERTION_LIFETIME_MS;
   return new Date(latest + CLOCK_SKEW_MS);
+}
+
+/**
+ * The earliest SessionNotOnOrAfter of the assertion's AuthnStatements, as ISO 8601; null when none
+ * carries a readable one.
+ */
+function sessionNotOnOrAfter(assertion: XmlNode): string | null {
+  const bounds = children(assertion, 'AuthnStatement')
+    .map((statement) => Date.parse(attributeOf(statement, 'SessionNotOnOrAfter') ?? ''))
+    .filter((ms) => !Number.isNaN(ms));
+  return bounds.length === 0 ? null : new Date(Math.min(...bounds)).toISOString();
 }
 
 /**

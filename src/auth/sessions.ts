@@ -83,8 +83,11 @@ export interface SessionInfo {
 export interface Sessions {
   /** How long sessions live. */
   readonly policy: SessionPolicy;
-  /** Opens a session for `userId`, noting where from; returns the cookie value (shown once, never stored). */
-  open(userId: string, origin?: SessionOrigin): Promise<{ value: string; expiresAt: Date }>;
+  /**
+   * Opens a session for `userId`, noting where from; returns the cookie value (shown once, never
+   * stored). `endsBy` brings its absolute expiry forward (the IdP's SessionNotOnOrAfter), never later.
+   */
+  open(userId: string, origin?: SessionOrigin, endsBy?: Date | null): Promise<{ value: string; expiresAt: Date }>;
   /** The live session behind a cookie value, or undefined; refreshes its idle expiry. */
   find(value: string): Promise<SessionInfo | undefined>;
   /** Ends the session behind a cookie value (sign-out); a no-op when there is none. */
@@ -188,10 +191,11 @@ export function createSessions(store: Store, options: { secure: boolean; domain?
     policy,
     cookieName: name,
 
-    async open(userId, origin) {
+    async open(userId, origin, endsBy) {
       const value = randomCookieValue();
       const now = new Date();
-      const expiresAt = new Date(now.getTime() + policy.absoluteMs);
+      const absoluteEnd = now.getTime() + policy.absoluteMs;
+      const expiresAt = new Date(endsBy === undefined || endsBy === null ? absoluteEnd : Math.min(absoluteEnd, endsBy.getTime()));
       await sessions.insert(db, {
         id: hashSession(value),
         userId,

@@ -36,6 +36,8 @@ export interface ResponseOptions {
   readonly recipient?: string;
   readonly notBefore?: Date;
   readonly notOnOrAfter?: Date;
+  /** The AuthnStatement's SessionNotOnOrAfter: the IdP's bound on the session; none by default. */
+  readonly sessionNotOnOrAfter?: Date;
   readonly assertionId?: string;
   /** What to sign: the assertion (default, as Entra ID does), the response, both, or nothing. */
   readonly sign?: 'assertion' | 'response' | 'both' | 'none';
@@ -57,6 +59,7 @@ export function assertionXml(options: ResponseOptions): string {
   const notBefore = (options.notBefore ?? new Date(now.getTime() - MINUTE)).toISOString();
   const notOnOrAfter = (options.notOnOrAfter ?? new Date(now.getTime() + 5 * MINUTE)).toISOString();
   const inResponseTo = options.inResponseTo == null ? '' : ` InResponseTo="${escapeXml(options.inResponseTo)}"`;
+  const sessionBound = options.sessionNotOnOrAfter === undefined ? '' : ` SessionNotOnOrAfter="${options.sessionNotOnOrAfter.toISOString()}"`;
   const element = (name: string, values: readonly string[]) =>
     `<saml:Attribute Name="${escapeXml(name)}">${values.map((v) => `<saml:AttributeValue>${escapeXml(v)}</saml:AttributeValue>`).join('')}</saml:Attribute>`;
   const attributes = Object.entries({ login: [options.login], ...options.attributes })
@@ -72,7 +75,7 @@ export function assertionXml(options: ResponseOptions): string {
     `<saml:Conditions NotBefore="${notBefore}" NotOnOrAfter="${notOnOrAfter}">` +
     `<saml:AudienceRestriction><saml:Audience>${escapeXml(options.audience ?? SP_ENTITY_ID)}</saml:Audience></saml:AudienceRestriction>` +
     `</saml:Conditions>` +
-    `<saml:AuthnStatement AuthnInstant="${now.toISOString()}" SessionIndex="_s${randomUUID()}"><saml:AuthnContext><saml:AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:Password</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>` +
+    `<saml:AuthnStatement AuthnInstant="${now.toISOString()}" SessionIndex="_s${randomUUID()}"${sessionBound}><saml:AuthnContext><saml:AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:Password</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>` +
     `<saml:AttributeStatement>${attributes}</saml:AttributeStatement>` +
     `</saml:Assertion>`
   );

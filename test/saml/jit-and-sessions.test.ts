@@ -257,6 +257,38 @@ eachDatabase('Roster sessions', (database) => {
     assert.equal((await current(app, value)).statusCode, 401);
   });
 
+  test("the identity provider's SessionNotOnOrAfter brings the session's end forward, never later", async () => {
+    const bound = new Date(Date.now() + 60 * 60 * 1000);
+    const response = await signIn(app, { login: 'frank@example.com', sessionNotOnOrAfter: bound });
+    assert.equal(response.statusCode, 303, response.body);
+    const value = sessionCookieOf(response) ?? '';
+    // The clock tolerance (2 minutes) is added, as for the assertion's own NotOnOrAfter.
+    const expected = new Date(bound.getTime() + 2 * 60 * 1000);
+    assert.match(String(response.headers['set-cookie']), new RegExp(`Expires=${expected.toUTCString()}`));
+    const id = createHash('sha256').update(value).digest('hex');
+    const row = await app.services.store.db.selectFrom('sessions').select('expires_at').where('id', '=', id).executeTakeFirstOrThrow();
+    assert.equal(row.expires_at, expected.toISOString());
+    assert.equal((await current(app, value)).statusCode, 200);
+    // Once that time has passed the session is over, whatever Roster's own week would allow.
+    await app.services.store.db.updateTable('sessions').set({ expires_at: new Date(Date.now() - 1000).toISOString() }).where('id', '=', id).execute();
+    assert.equal((await current(app, value)).statusCode, 401);
+
+    // A bound beyond Roster's own week does not lengthen the session.
+    const late = sessionCookieOf(await signIn(app, { login: 'frank@example.com', sessionNotOnOrAfter: new Date(Date.now() + 30 * 24 * 60 * 60 * 1000) })) ?? '';
+    const lateRow = await app.services.store.db.selectFrom('sessions').select('expires_at').where('id', '=', createHash('sha256').update(late).digest('hex')).executeTakeFirstOrThrow();
+    assert.ok(Date.parse(lateRow.expires_at) <= Date.now() + 7 * 24 * 60 * 60 * 1000);
+  });
+
+  test('an assertion whose SessionNotOnOrAfter has already passed opens no session and says why', async () => {
+    const ended = new Date(Date.now() - 10 * 60 * 1000);
+    const response = await signIn(app, { login: 'frank@example.com', sessionNotOnOrAfter: ended });
+    assert.equal(response.statusCode, 403);
+    assert.equal(sessionCookieOf(response), undefined);
+    assert.match(response.body, new RegExp(`only until ${ended.toISOString()} \\(SessionNotOnOrAfter\\)`));
+    const entry = await app.services.store.db.selectFrom('audit_events').select('details').where('action', '=', 'saml.sign_in_refused').orderBy('seq', 'desc').executeTakeFirst();
+    assert.match(entry?.details ?? '', /session_ended/);
+  });
+
   test('deactivation ends the sessions even if their rows remained', async () => {
     const value = sessionCookieOf(await signIn(app, { login: 'grace@example.com' })) ?? '';
     assert.equal((await current(app, value)).statusCode, 200);

@@ -50,7 +50,7 @@ export function acsRoute(app: FastifyInstance, services: Services, trust: Return
       return sendHtml(reply, 403, refusalPage(outcome.message));
     }
     request.server.metrics.signIn('saml', 'success');
-    const session = await services.sessions.open(outcome.user.id, sessionOrigin(request));
+    const session = await services.sessions.open(outcome.user.id, sessionOrigin(request), result.assertion.sessionEndsBy);
     return reply
       .header('set-cookie', services.sessions.cookie(session.value, session.expiresAt))
       .header('cache-control', 'no-store')
@@ -83,6 +83,7 @@ function validationReport(assertion: SamlAssertion, identity: SignInIdentity, de
     { label: 'Login', value: identity.login ?? '(missing)' },
     { label: 'Name', value: identity.name ?? '(none)' },
     { label: 'Email', value: identity.email ?? '(none)' },
+    { label: 'Session ends', value: assertion.sessionEndsBy === null ? '(no SessionNotOnOrAfter: after Roster\'s own limits)' : `by ${assertion.sessionEndsBy.toISOString()} (the identity provider\'s SessionNotOnOrAfter, with the clock tolerance)` },
     { label: 'Groups', value: identity.groups === null ? '(group attribute not configured)' : identity.groups.join(', ') || '(none)' },
     { label: 'Roster user', value: decision.user === undefined ? (decision.ok ? 'would be created at sign-in' : 'none') : `${decision.user.login} (${decision.user.id})` },
   ];
