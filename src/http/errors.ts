@@ -5,7 +5,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ScimError, type ScimErrorBody, type ScimType } from '../scim/errors.ts';
 import { DirectoryError, RetryLaterError, type DirectoryErrorCode } from '../errors.ts';
-import { isDatabaseTimeout, isDatabaseUnavailable } from '../store/index.ts';
+import { isDatabaseDamaged, isDatabaseTimeout, isDatabaseUnavailable } from '../store/index.ts';
 import { ADMIN_BODY_TYPES_MESSAGE, formatBytes } from './input.ts';
 
 export const SCIM_CONTENT_TYPE = 'application/scim+json; charset=utf-8';
@@ -35,6 +35,14 @@ export const DATABASE_RETRY_AFTER_SECONDS = 5;
 /** The answer while the database cannot be reached or written (a SQLite disk full or read-only). */
 export const DATABASE_UNAVAILABLE =
   'Roster cannot reach or write its database right now, so the request was not carried out. Send it again in a few seconds; the cause has been logged.';
+
+/**
+ * The answer when the database reports its content damaged (SQLITE_CORRUPT, PostgreSQL's class XX):
+ * a 503 rather than a 500, since no request of the client's caused it and none will succeed
+ * until the database is repaired; an IdP keeps the change queued meanwhile.
+ */
+export const DATABASE_DAMAGED =
+  'Roster\'s database reports that its content is damaged, so the request was not carried out. An administrator must check and repair or restore it (docs/operations.md, "A damaged database"); the cause has been logged.';
 
 /**
  * The answer when the database did not answer in time: a connection silent past the deadline
@@ -103,6 +111,7 @@ export function toScimError(error: unknown, bodyLimit?: number, api: 'scim' | 'a
   }
   if (isDatabaseTimeout(error)) return new ScimError(503, undefined, DATABASE_TOO_SLOW, DATABASE_RETRY_AFTER_SECONDS);
   if (isDatabaseUnavailable(error)) return new ScimError(503, undefined, DATABASE_UNAVAILABLE, DATABASE_RETRY_AFTER_SECONDS);
+  if (isDatabaseDamaged(error)) return new ScimError(503, undefined, DATABASE_DAMAGED);
   if (isClientFrameworkError(error)) {
     const scimType: ScimType | undefined = error.statusCode === 400 ? 'invalidSyntax' : undefined;
     return new ScimError(error.statusCode, scimType, frameworkDetail(error, bodyLimit, api));

@@ -137,6 +137,21 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   });
 }
 
+/**
+ * SQLite's result codes for a file whose content is damaged (a page that fails its checks, a file
+ * that is not a database), and PostgreSQL's SQLSTATEs for corrupted data or index (class XX).
+ */
+const SQLITE_DAMAGED = /^SQLITE_(CORRUPT(_[A-Z_]+)?|NOTADB)$/;
+const PG_DAMAGED = new Set(['XX001', 'XX002']);
+
+/**
+ * True when `error` says the database's content is damaged: no retry helps, an administrator
+ * must repair or restore it. Answered 503 (the service cannot work, not the request that failed).
+ */
+export function isDatabaseDamaged(error: unknown): boolean {
+  return causes(error).some(({ code }) => typeof code === 'string' && (SQLITE_DAMAGED.test(code) || PG_DAMAGED.has(code)));
+}
+
 /** Runs a write that may be left out; undefined when it was (see optionalWrites). */
 export type OptionalWrite = <T>(write: () => Promise<T>) => Promise<T | undefined>;
 

@@ -12,7 +12,7 @@ import { connectionFailure, DatabaseRefused, isReadOnlyRefusal } from './errors.
 export type { DatabaseLocation, OpenOptions, PostgresTls, Store } from './types.ts';
 export { fromNewerRoster, migrationPlan, type MigrationPlan } from './migrate.ts';
 export type { Database } from './tables.ts';
-export { DatabaseFileFault, DatabaseRefused, isDatabaseTimeout, isDatabaseUnavailable, isTooManyConnections, optionalWrites, type OptionalWrite } from './errors.ts';
+export { DatabaseFileFault, DatabaseRefused, isDatabaseDamaged, isDatabaseTimeout, isDatabaseUnavailable, isTooManyConnections, optionalWrites, type OptionalWrite } from './errors.ts';
 export type { DialectAdapter } from './dialect.ts';
 export type { PoolUse, QueryKind, QueryObservation, QueryObserver } from './observe.ts';
 

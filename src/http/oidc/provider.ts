@@ -21,9 +21,9 @@ import type { Services } from '../../services.ts';
 import { escapeHtml } from '../console/html.ts';
 import { afterLogoutPage, endRosterSessionOnLogout, logoutQuestion } from './logout.ts';
 import { plainPage } from '../routes/saml/pages.ts';
-import { DATABASE_RETRY_AFTER_SECONDS, DATABASE_UNAVAILABLE } from '../errors.ts';
+import { DATABASE_DAMAGED, DATABASE_RETRY_AFTER_SECONDS, DATABASE_UNAVAILABLE } from '../errors.ts';
 import { REQUEST_ID_HEADER } from '../request-log.ts';
-import { isDatabaseUnavailable } from '../../store/index.ts';
+import { isDatabaseDamaged, isDatabaseUnavailable } from '../../store/index.ts';
 
 /** Where the provider's endpoints live (the discovery document is at the issuer's root). */
 export const OIDC_PREFIX = '/oidc';
@@ -380,11 +380,13 @@ function auditReuses(provider: Provider, services: Services, observer: OidcObser
  * other part of Roster answers a database outage.
  */
 function reportOutcomes(provider: Provider, observer: OidcObserver | undefined): void {
-  const unavailable = new WeakSet<object>();
+  // Why the database failed a request, when it did: unreachable for now, or damaged.
+  const unavailable = new WeakMap<object, 'unreachable' | 'damaged'>();
   type Context = { status: number; body: unknown; type: string; set(name: string, value: string): void; res: { getHeader(name: string): unknown } };
   provider.on('server_error', (...args: unknown[]) => {
     const [ctx, error] = args as [Context, unknown];
-    if (isDatabaseUnavailable(error)) unavailable.add(ctx);
+    if (isDatabaseUnavailable(error)) unavailable.set(ctx, 'unreachable');
+    else if (isDatabaseDamaged(error)) unavailable.set(ctx, 'damaged');
     const requestId = ctx.res.getHeader(REQUEST_ID_HEADER);
     observer?.failed(error, typeof requestId === 'string' ? requestId : undefined);
   });
@@ -395,14 +397,17 @@ function reportOutcomes(provider: Provider, observer: OidcObserver | undefined):
   });
   provider.use(async (ctx: Context, next: () => Promise<void>) => {
     await next();
-    if (!unavailable.has(ctx)) return;
+    const cause = unavailable.get(ctx);
+    if (cause === undefined) return;
     ctx.status = 503;
-    ctx.set('Retry-After', String(DATABASE_RETRY_AFTER_SECONDS));
+    if (cause === 'unreachable') ctx.set('Retry-After', String(DATABASE_RETRY_AFTER_SECONDS));
     if (typeof ctx.body === 'string') {
       ctx.type = 'html';
-      ctx.body = plainPage('Temporarily unavailable', `<p>Roster cannot reach its database right now. Wait ${DATABASE_RETRY_AFTER_SECONDS} seconds and try again.</p>`);
+      ctx.body = cause === 'unreachable'
+        ? plainPage('Temporarily unavailable', `<p>Roster cannot reach its database right now. Wait ${DATABASE_RETRY_AFTER_SECONDS} seconds and try again.</p>`)
+        : plainPage('Unavailable', '<p>Roster\'s database is damaged, so sign-in cannot proceed. Tell your administrator.</p>');
     } else {
-      ctx.body = { error: UNAVAILABLE, error_description: DATABASE_UNAVAILABLE };
+      ctx.body = { error: UNAVAILABLE, error_description: cause === 'unreachable' ? DATABASE_UNAVAILABLE : DATABASE_DAMAGED };
     }
   });
 }
