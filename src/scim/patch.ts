@@ -320,8 +320,29 @@ function applyToExtension(
   if (!schema) {
     throw badRequest('invalidPath', `${text} is not an extension of a ${state.name}; name an attribute instead`);
   }
-  if (op === 'remove') delete state.document[schema.id];
-  else applyExtensionValue(state, op, schema, value, text);
+  if (op === 'remove') {
+    refuseImmutableRemoval(schema, state.document[schema.id], text);
+    delete state.document[schema.id];
+  } else applyExtensionValue(state, op, schema, value, text);
+}
+
+/**
+ * 400 mutability when removing a whole extension would take an immutable attribute's value
+ * (or an immutable sub-attribute's) with it: removing the attribute itself is refused, and the
+ * extension's removal was a way around that, after which any new value could be set.
+ */
+function refuseImmutableRemoval(schema: SchemaDefinition, extension: JsonValue | undefined, text: string): void {
+  if (!isJsonObject(extension)) return;
+  const valueOf = (object: JsonObject, name: string): JsonValue | undefined => {
+    const key = Object.keys(object).find((candidate) => caseKey(candidate) === caseKey(name));
+    return key === undefined ? undefined : object[key];
+  };
+  for (const attribute of schema.attributes) {
+    const value = valueOf(extension, attribute.name);
+    checkImmutable(attribute, value, undefined, `${text} holds ${attribute.name}, which`);
+    if (attribute.multiValued || !isJsonObject(value)) continue;
+    for (const sub of attribute.subAttributes ?? []) checkImmutable(sub, valueOf(value, sub.name), undefined, `${text} holds ${attribute.name}.${sub.name}, which`);
+  }
 }
 
 function applyToPath(state: PatchState, op: PatchOpName, path: PatchPath, value: JsonValue | undefined, text: string): void {
@@ -593,7 +614,7 @@ function setSubAttribute(
   return subAttribute.name === 'primary' ? preferPrimary(next, touched) : next;
 }
 
-/** add/replace of `attr[filter]`: replace (or, for add, merge into) every match, or create one. */
+/** add/replace of `attr[filter]`: merge the value into every match, or create one. */
 function setElements(state: PatchState, op: 'add' | 'replace', selection: Selection, raw: JsonValue | undefined): JsonValue[] {
   const { attribute, list, matched, filter, label } = selection;
   // The target is one value; a one-element array is tolerated.
@@ -607,13 +628,14 @@ function setElements(state: PatchState, op: 'add' | 'replace', selection: Select
     return preferPrimary([...list, created], [created]);
   }
   if (value === undefined) return op === 'add' ? list : list.filter((element) => !matched.has(element));
-  // A replacement keeps the filter's eq conditions unless the value overrides them, so that
-  // replacing emails[type eq "work"] with {"value": …} still leaves a work email.
-  const kept = elementFromFilter(state, filter, attribute.subAttributes ?? [], label) ?? {};
+  // Each match is a complex value: the sub-attributes the value names replace its own, the
+  // others are left unchanged (RFC 7644 §3.5.2.3), for replace as for add. Replacing them
+  // wholesale dropped what the client did not repeat: `replace emails[type eq "home"]` with
+  // {"primary": true} lost the address itself.
   const touched: JsonValue[] = [];
   const next = list.map((element) => {
     if (!matched.has(element)) return element;
-    const changed: JsonObject = op === 'add' ? { ...(element as JsonObject), ...value } : { ...kept, ...value };
+    const changed: JsonObject = { ...(element as JsonObject), ...value };
     touched.push(changed);
     return changed;
   });

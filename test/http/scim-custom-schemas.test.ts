@@ -248,6 +248,13 @@ eachDatabase('SCIM custom attributes (declared extension schemas)', (database) =
     assert.equal(response.body.scimType, 'mutability');
     response = await roster.request('PATCH', `/Users/${ids['cyd@example.com']}`, { schemas: [PATCH_OP], Operations: [{ op: 'add', path: `${ACME}:employeeId`, value: 'E3' }] });
     assert.equal(response.status, 200, 'an unassigned immutable attribute may be set');
+    // Removing the whole extension would take the immutable value with it, after which any other
+    // could be set: refused as removing the attribute itself is, and nothing changes.
+    response = await roster.request('PATCH', `/Users/${ids.ada}`, { schemas: [PATCH_OP], Operations: [{ op: 'remove', path: ACME }] });
+    assert.equal(response.status, 400, JSON.stringify(response.body));
+    assert.equal(response.body.scimType, 'mutability');
+    assert.match(response.body.detail, /employeeId, which is immutable/);
+    assert.equal((await roster.request('GET', `/Users/${ids.ada}`)).body[ACME].employeeId, 'E1');
   });
 
   test('uniqueness: server is enforced regardless of case, and freed when the user is deleted', async () => {

@@ -252,6 +252,9 @@ eachDatabase('SCIM /Groups', (database) => {
     assert.equal(current.headers.etag, group.meta.version);
     assert.equal((await roster.request('GET', `/Groups/${group.id}`, undefined, { 'if-none-match': '*' })).status, 304);
     assert.equal((await roster.request('GET', `/Groups/${group.id}`, undefined, { 'if-none-match': 'W/"999"' })).status, 200);
+    // If-Match: a version it does not name is 412, the current one the group.
+    assert.equal((await roster.request('GET', `/Groups/${group.id}`, undefined, { 'if-match': 'W/"999"' })).status, 412);
+    assert.equal((await roster.request('GET', `/Groups/${group.id}`, undefined, { 'if-match': group.meta.version })).status, 200);
   });
 
   test('If-None-Match with the current ETag is 304 whatever the projection (members are not read for it); after a member change, the group with its members', async () => {

@@ -356,6 +356,22 @@ eachDatabase('SCIM /Users', (database) => {
     assert.equal((await roster.request('DELETE', `/Users/${created.id}`, undefined, { 'if-match': put.body.meta.version })).status, 204);
   });
 
+  test('If-Match on GET /Users/:id: a version it does not name is 412 (RFC 9110 §13.1.1), the current one or * the user', async () => {
+    const created = (await roster.request('POST', '/Users', userBody('read-guarded@example.com'))).body;
+    const stale = await roster.request('GET', `/Users/${created.id}`, undefined, { 'if-match': 'W/"999"' });
+    assert.equal(stale.status, 412, JSON.stringify(stale.body));
+    assert.deepEqual(stale.body.schemas, ['urn:ietf:params:scim:api:messages:2.0:Error']);
+    assert.match(stale.body.detail, /has changed since version W\/"999"/);
+    for (const ifMatch of [created.meta.version, '*', `W/"999", ${created.meta.version}`]) {
+      const current = await roster.request('GET', `/Users/${created.id}`, undefined, { 'if-match': ifMatch });
+      assert.equal(current.status, 200, ifMatch);
+      assert.equal(current.body.userName, 'read-guarded@example.com');
+    }
+    // If-Match is checked first (RFC 9110 §13.2.2): a stale one is 412 even beside a hitting If-None-Match.
+    assert.equal((await roster.request('GET', `/Users/${created.id}`, undefined, { 'if-match': 'W/"999"', 'if-none-match': '*' })).status, 412);
+    assert.equal((await roster.request('GET', `/Users/${created.id}`, undefined, { 'if-match': created.meta.version, 'if-none-match': '*' })).status, 304);
+  });
+
   test('PATCH removes a sub-attribute of a complex attribute; adding an email already present changes nothing', async () => {
     const created = (await roster.request('POST', '/Users', userBody('subattr@example.com', {
       name: { givenName: 'Sub', familyName: 'Attr' },

@@ -191,10 +191,16 @@ test('value-path filters compare case-insensitively for caseExact=false sub-attr
   assert.deepEqual(user['emails'], [{ value: 'w2@x', type: 'Work' }]);
 });
 
-test('replace of emails[type eq "work"] with an element keeps the filter condition unless overridden', () => {
+test('replace of emails[type eq "work"] with an object changes the sub-attributes it names and leaves the others (RFC 7644 §3.5.2.3)', () => {
   const start = { ...plainUser(), emails: [{ value: 'w@x', type: 'work', display: 'old' }, { value: 'h@x', type: 'home' }] };
   const user = patchUser(start, { op: 'replace', path: 'emails[type eq "work"]', value: { value: 'w2@x' } });
-  assert.deepEqual(user['emails'], [{ type: 'work', value: 'w2@x' }, { value: 'h@x', type: 'home' }]);
+  assert.deepEqual(user['emails'], [{ value: 'w2@x', type: 'work', display: 'old' }, { value: 'h@x', type: 'home' }]);
+  // Wholesale, the address itself was lost: only the filter's own condition was kept.
+  const primary = patchUser(start, { op: 'replace', path: 'emails[type eq "home"]', value: { primary: true } });
+  assert.deepEqual(primary['emails'], [{ value: 'w@x', type: 'work', display: 'old' }, { value: 'h@x', type: 'home', primary: true }]);
+  // The RFC's own example gives the whole value: every sub-attribute it names is the new one.
+  const whole = patchUser(start, { op: 'replace', path: 'emails[type eq "work"]', value: { type: 'work', value: 'w3@x', display: 'new', primary: true } });
+  assert.deepEqual((whole['emails'] as JsonObject[])[0], { value: 'w3@x', type: 'work', display: 'new', primary: true });
   const merged = patchUser(start, { op: 'add', path: 'emails[type eq "work"]', value: { display: 'new' } });
   assert.deepEqual((merged['emails'] as JsonObject[])[0], { value: 'w@x', type: 'work', display: 'new' });
 });

@@ -10,7 +10,7 @@ import { isRequested, MAX_PROJECTED_PATHS, planProjection, projectWith, type Pro
 import { etagOf, ifMatchAllows, ifNoneMatchHits, locationOf, renderResource, type ResourceState } from '../../../scim/resources.ts';
 import type { JsonObject } from '../../../scim/json.ts';
 import type { AttributeDefinition, ResourceSchemas, ResourceTypeName, ResourceTypeRef, SchemaRegistry } from '../../../scim/schemas.ts';
-import type { VersionCheck } from '../../../directory/users.ts';
+import { assertVersion, type VersionCheck } from '../../../directory/users.ts';
 import type { Actor } from '../../../journal/actor.ts';
 import type { ListCursors } from '../../../directory/list-cursors.ts';
 import type { Page, PageRequest } from '../../../directory/paging.ts';
@@ -202,6 +202,18 @@ export function versionCheck(request: FastifyRequest): VersionCheck {
         : `is at version ${etagOf(version)}, which If-None-Match names; nothing was written.`;
     },
   });
+}
+
+/**
+ * The preconditions of a read (RFC 9110 §13.2.2, RFC 7644 §3.14): an `If-Match` that names no
+ * current version is 412, as on a write (a client reading only the version it holds); then an
+ * `If-None-Match` that names it is 304 with the ETag. The reply when one of them answers.
+ */
+export function answerPreconditions(request: FastifyRequest, reply: FastifyReply, resource: string, version: string): FastifyReply | undefined {
+  assertVersion(versionCheckOf(headerValue(request.headers['if-match'])), resource, version);
+  const ifNoneMatch = headerValue(request.headers['if-none-match']);
+  if (ifNoneMatch !== undefined && ifNoneMatchHits(ifNoneMatch, version)) return reply.code(304).header('ETag', etagOf(version)).send();
+  return undefined;
 }
 
 function headerValue(header: string | string[] | undefined): string | undefined {

@@ -7,7 +7,7 @@ import { badRequest } from '../../../scim/errors.ts';
 import type { JsonObject } from '../../../scim/json.ts';
 import { parseSearchRequest, type RawListParameters } from '../../../scim/list.ts';
 import { applyPatch, parsePatchRequest, splitGroupMemberOperations, type MemberChange as PatchMemberChange } from '../../../scim/patch.ts';
-import { etagOf, ifNoneMatchHits, locationBase, type ResourceState } from '../../../scim/resources.ts';
+import { etagOf, locationBase, type ResourceState } from '../../../scim/resources.ts';
 import { keepImmutable, memberIdOf, normaliseResource } from '../../../scim/validate.ts';
 import { readsEveryMember, type GroupDirectory, type MemberChange, type MemberRead, type ScimGroup } from '../../../directory/groups.ts';
 import type { PageRequest } from '../../../directory/paging.ts';
@@ -17,7 +17,7 @@ import type { ListCursors } from '../../../directory/list-cursors.ts';
 import type { ScimSchemas } from '../../../directory/scim-schemas.ts';
 import type { AttributeDefinition, ResourceSchemas } from '../../../scim/schemas.ts';
 import { SCIM_CONTENT_TYPE } from '../../errors.ts';
-import { checkId, parseListRequest, schemasIn, parseProjection, present, presenter, requireBody, runList, sendResource, versionCheck, writeProjection, type ListRequest, type Projection, type ResourceWrites } from './common.ts';
+import { answerPreconditions, checkId, parseListRequest, schemasIn, parseProjection, present, presenter, requireBody, runList, sendResource, versionCheck, writeProjection, type ListRequest, type Projection, type ResourceWrites } from './common.ts';
 import { groupText, sendStreamed, streamList } from './streamed.ts';
 import type { FastifyReply } from 'fastify';
 
@@ -189,10 +189,8 @@ export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, cursor
     const projection = parseProjection(request.query);
     // The version is compared before any member is read: a 304 needs none.
     const bare = await groups.get(request.params.id, false);
-    const ifNoneMatch = request.headers['if-none-match'];
-    if (typeof ifNoneMatch === 'string' && ifNoneMatchHits(ifNoneMatch, String(bare.group.version))) {
-      return reply.code(304).header('ETag', etagOf(String(bare.group.version))).send();
-    }
+    const answered = answerPreconditions(request, reply, `Group ${request.params.id}`, String(bare.group.version));
+    if (answered !== undefined) return answered;
     return answerGroup(reply, 200, bare, type, projection);
   });
 

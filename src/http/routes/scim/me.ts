@@ -7,8 +7,8 @@ import type { FastifyInstance } from 'fastify';
 import type { UserDirectory } from '../../../directory/users.ts';
 import { ScimError } from '../../../scim/errors.ts';
 import type { RawListParameters } from '../../../scim/list.ts';
-import { etagOf, ifNoneMatchHits, locationOf } from '../../../scim/resources.ts';
-import { parseProjection, present, schemasIn, sendResource, shows } from './common.ts';
+import { locationOf } from '../../../scim/resources.ts';
+import { answerPreconditions, parseProjection, present, schemasIn, sendResource, shows } from './common.ts';
 import { stateOf } from './users.ts';
 
 /** Route config that tells the SCIM scope's authentication to let any user in (see index.ts). */
@@ -33,10 +33,8 @@ export function meRoutes(app: FastifyInstance, users: UserDirectory, baseUrl: st
     if (userId === null || userId === undefined) throw new ScimError(403, undefined, 'Insufficient privileges');
     const type = schemasIn(request).User;
     const user = await users.getOwn(userId, shows(type, 'groups', projection));
-    const ifNoneMatch = request.headers['if-none-match'];
-    if (typeof ifNoneMatch === 'string' && ifNoneMatchHits(ifNoneMatch, user.user.resourceVersion)) {
-      return reply.code(304).header('ETag', etagOf(user.user.resourceVersion)).send();
-    }
+    const answered = answerPreconditions(request, reply, `User ${user.scimId}`, user.user.resourceVersion);
+    if (answered !== undefined) return answered;
     // The resource is /Users/{id}; Content-Location says so (RFC 9110 §8.7).
     reply.header('Content-Location', locationOf(baseUrl, 'User', user.scimId));
     return sendResource(reply, 200, 'User', stateOf(user), present(type, stateOf(user), baseUrl, projection), baseUrl);

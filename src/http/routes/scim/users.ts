@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { RawListParameters } from '../../../scim/list.ts';
 import { parseSearchRequest } from '../../../scim/list.ts';
-import { ifNoneMatchHits, etagOf, locationBase } from '../../../scim/resources.ts';
+import { locationBase } from '../../../scim/resources.ts';
 import { keepImmutable, normaliseResource } from '../../../scim/validate.ts';
 import { applyPatch, parsePatchRequest } from '../../../scim/patch.ts';
 import type { JsonObject } from '../../../scim/json.ts';
@@ -11,7 +11,7 @@ import type { ListCursors } from '../../../directory/list-cursors.ts';
 import type { ScimSchemas } from '../../../directory/scim-schemas.ts';
 import type { AttributeDefinition, ResourceSchemas } from '../../../scim/schemas.ts';
 import type { ResourceState } from '../../../scim/resources.ts';
-import { checkId, parseListRequest, schemasIn, parseProjection, present, presenter, requireBody, runList, sendResource, shows, versionCheck, writeProjection, type ListRequest, type ResourceWrites } from './common.ts';
+import { answerPreconditions, checkId, parseListRequest, schemasIn, parseProjection, present, presenter, requireBody, runList, sendResource, shows, versionCheck, writeProjection, type ListRequest, type ResourceWrites } from './common.ts';
 import { SCIM_CONTENT_TYPE } from '../../errors.ts';
 
 /** A SCIM user's id, document, timestamps and version, as every /Users answer renders them (renderResource). */
@@ -111,10 +111,8 @@ export function userRoutes(app: FastifyInstance, users: UserDirectory, cursors: 
     const type = schemasIn(request).User;
     const projection = parseProjection(request.query);
     const user = await users.get(request.params.id, shows(type, 'groups', projection));
-    const ifNoneMatch = request.headers['if-none-match'];
-    if (typeof ifNoneMatch === 'string' && ifNoneMatchHits(ifNoneMatch, user.user.resourceVersion)) {
-      return reply.code(304).header('ETag', etagOf(user.user.resourceVersion)).send();
-    }
+    const answered = answerPreconditions(request, reply, `User ${request.params.id}`, user.user.resourceVersion);
+    if (answered !== undefined) return answered;
     return sendResource(reply, 200, 'User', stateOf(user), present(type, stateOf(user), baseUrl, projection), baseUrl);
   });
 
