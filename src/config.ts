@@ -121,10 +121,55 @@ export function parseKey(env: Env, variable: string): Buffer | undefined {
 
 /**
  * The folder of the `initial-admin-password` file: beside a SQLite database file, where its
- * owner already keeps the data; ROSTER_DATA_DIR for PostgreSQL or an in-memory database.
+ * owner already keeps the data; ROSTER_DATA_DIR for PostgreSQL. None for an in-memory database:
+ * its administrator ends with the process, and its file would replace the password of the
+ * database kept in that folder (the next start of which then deleted it as changed).
  */
-export function initialPasswordDirectory(config: Pick<Config, 'database' | 'dataDir'>): string {
-  return config.database.kind === 'sqlite' && config.database.path !== ':memory:' ? dirname(config.database.path) : config.dataDir;
+export function initialPasswordDirectory(config: Pick<Config, 'database' | 'dataDir'>): string | undefined {
+  if (config.database.kind === 'postgres') return config.dataDir;
+  return config.database.path === ':memory:' ? undefined : dirname(config.database.path);
+}
+
+/** Every variable Roster reads (ROSTER_NEW_SECRET_KEY: `roster secrets rotate-key`). */
+const KNOWN_VARIABLES = [
+  'ROSTER_PORT', 'ROSTER_HOST', 'ROSTER_BASE_URL', 'ROSTER_DATABASE_URL', 'ROSTER_DATABASE_POOL_SIZE', 'ROSTER_DATABASE_SSL_CA',
+  'ROSTER_DATABASE_PREPARED_STATEMENTS', 'ROSTER_DATA_DIR', 'ROSTER_LOG_LEVEL', 'ROSTER_MAX_BODY_SIZE', 'ROSTER_ACTIVITY_RETENTION_DAYS',
+  'ROSTER_AUDIT_RETENTION_DAYS', 'ROSTER_EVENT_RETENTION_DAYS', 'ROSTER_ADMIN_GROUP', 'ROSTER_COOKIE_DOMAIN', 'ROSTER_TRUSTED_HOSTS',
+  'ROSTER_OIDC_ACCESS_TOKEN_TTL', 'ROSTER_SCIM_CURSOR_TIMEOUT', 'ROSTER_SECRET_KEY', 'ROSTER_NEW_SECRET_KEY', 'ROSTER_METRICS_ALLOW',
+  'ROSTER_TRUSTED_PROXIES', 'ROSTER_WEBHOOK_RETRY_SCHEDULE', 'ROSTER_WEBHOOK_LEASE_SECONDS', 'ROSTER_MAX_CONCURRENT_REQUESTS',
+  'ROSTER_QUEUE_TIMEOUT_MS', 'ROSTER_RATE_LIMIT', 'ROSTER_RATE_LIMIT_BURST',
+] as const;
+
+/**
+ * A sentence for each variable of the environment that looks like a misspelling of one Roster
+ * reads (`ROSTER_DATABSE_URL`, `roster_port`): it is ignored, and the setting it meant silently
+ * keeps its default, a surprise best told at start. Names far from every known one (another
+ * tool's ROSTER_… variables) are left alone.
+ */
+export function misspeltVariables(env: Env = process.env): string[] {
+  const sentences: string[] = [];
+  for (const name of Object.keys(env)) {
+    if (!/^roster_/i.test(name) || (KNOWN_VARIABLES as readonly string[]).includes(name)) continue;
+    const upper = name.toUpperCase();
+    const meant = KNOWN_VARIABLES.find((known) => known === upper) ?? KNOWN_VARIABLES.find((known) => editDistance(upper, known) <= 2);
+    if (meant !== undefined) sentences.push(`${name} is not a variable Roster reads, so it is ignored: did you mean ${meant}?`);
+  }
+  return sentences;
+}
+
+/** Letters to insert, delete, replace or swap with their neighbour to turn `a` into `b` (optimal string alignment). */
+function editDistance(a: string, b: string): number {
+  const rows = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i += 1) {
+    for (let j = 1; j <= b.length; j += 1) {
+      const row = rows[i] ?? [];
+      const above = rows[i - 1] ?? [];
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      row[j] = Math.min((above[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (above[j - 1] ?? 0) + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) row[j] = Math.min(row[j] ?? 0, (rows[i - 2]?.[j - 2] ?? 0) + 1);
+    }
+  }
+  return rows[a.length]?.[b.length] ?? 0;
 }
 
 /** An empty variable counts as unset: compose files and CI often define `VAR=` to mean "default". */
@@ -218,6 +263,14 @@ export function parseDatabaseArgument(raw: string, name: string): DatabaseLocati
 
 function parseDatabaseUrl(raw: string, variable = 'ROSTER_DATABASE_URL'): DatabaseLocation {
   if (raw === 'sqlite::memory:') return { kind: 'sqlite', path: ':memory:' };
+  // Forms that would otherwise open a file of a surprising name: `sqlite::memory` (a file
+  // `:memory` in the working directory), `sqlite:~/x.db` (a folder named `~`: no shell expands it
+  // in a service's environment), `sqlite:file:x.db?mode=ro` (a file named so; a path is expected).
+  const path = raw.startsWith('sqlite:') ? raw.slice('sqlite:'.length) : undefined;
+  if (path !== undefined && /^:|^~|^file:/i.test(path)) {
+    const hint = path.startsWith(':') ? 'an in-memory database is sqlite::memory:' : path.startsWith('~') ? 'write the full path: ~ is not expanded here' : 'give a file path, not a file: URI';
+    throw new ConfigError(variable, `${variable} must be sqlite:<path> or sqlite::memory: (got "${raw}"): ${hint}`);
+  }
   if (raw.startsWith('sqlite:') && raw.length > 'sqlite:'.length) {
     return { kind: 'sqlite', path: resolve(process.cwd(), raw.slice('sqlite:'.length)) };
   }
@@ -225,7 +278,10 @@ function parseDatabaseUrl(raw: string, variable = 'ROSTER_DATABASE_URL'): Databa
     try {
       new URL(raw);
     } catch {
-      throw new ConfigError(variable, `${variable} must be a valid postgres:// URL (got "${redact(raw)}")`);
+      throw new ConfigError(
+        variable,
+        `${variable} must be a valid postgres:// URL (got "${redact(raw)}"); characters such as @ / : # ? % in the user name or password must be percent-encoded (@ as %40, / as %2F)`,
+      );
     }
     return { kind: 'postgres', url: raw };
   }
@@ -446,9 +502,20 @@ function parseCursorTimeout(raw: string | undefined): number {
   return seconds;
 }
 
-/** Hides a password in a URL-like value, since error messages end up in logs. */
+/**
+ * Hides a password in a URL-like value, since error messages end up in logs: everything from
+ * the user name's colon to the last `@`, which a password holding `@`, `/` or `#` (not
+ * percent-encoded, the very mistake the message reports) may hide behind.
+ */
 function redact(raw: string): string {
-  return raw.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@/]*@/i, '$1***@');
+  const userinfo = /^([a-z][a-z0-9+.-]*:\/\/)(.*)@/is.exec(raw);
+  if (userinfo === null) return raw;
+  const [whole, scheme = '', credentials = ''] = userinfo;
+  const colon = credentials.indexOf(':');
+  const user = colon === -1 ? credentials : credentials.slice(0, colon);
+  // No colon: a user name alone, unless it holds what only a password would (then hide it all).
+  const shown = colon === -1 ? (/[/?#]/.test(credentials) ? '***' : user) : `${user}:***`;
+  return `${scheme}${shown}@${raw.slice(whole.length)}`;
 }
 
 /** A whole number from `min` to `max`, or the ConfigError that names the variable. */

@@ -3,7 +3,7 @@
  * handles signals.
  */
 import { deliverFirstStartPassword, PasswordFileNotWritten, type FirstStartDelivery } from './first-start.ts';
-import { ConfigError, initialPasswordDirectory, type Config } from './config.ts';
+import { ConfigError, initialPasswordDirectory, misspeltVariables, type Config } from './config.ts';
 import { describeCaseConflict } from './directory/case-conflicts.ts';
 import { buildApp } from './http/app.ts';
 import { SHUTDOWN_DEADLINE_MS } from './http/draining.ts';
@@ -86,6 +86,7 @@ export async function serve(config: Config): Promise<void> {
     metricsAllow: config.metricsAllow,
     trustedProxies: config.trustedProxies,
   });
+  for (const warning of misspeltVariables()) app.log.warn(warning);
   // The path only, never the password: this line goes to log storage.
   if (firstStart?.file !== undefined) app.log.warn({ file: firstStart.file }, `the first-start password of "${firstStart.login}" is in ${firstStart.file}; it is deleted once the password is changed`);
   const discardStaleInitialPassword = async (): Promise<void> => {

@@ -125,7 +125,7 @@ export interface ServiceOptions {
   /** Members read per statement round when an answer shows every member of a group (1,000); tests set fewer. */
   readonly memberChunk?: number;
   /** The folder of the `initial-admin-password` file (see config.ts `initialPasswordDirectory`). */
-  readonly initialPasswordDirectory?: string;
+  readonly initialPasswordDirectory?: string | undefined;
 }
 
 function memberChunkOf(options: ServiceOptions): { memberChunk?: number } {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { resolve } from 'node:path';
 import { describe, test } from 'node:test';
-import { ConfigError, loadConfig } from '../src/config.ts';
+import { ConfigError, loadConfig, misspeltVariables } from '../src/config.ts';
 
 /** Asserts that `env` is refused with a ConfigError naming `variable` and saying what is expected. */
 function refuses(env: Record<string, string>, variable: string, expected: RegExp): void {
@@ -198,6 +198,44 @@ describe('loadConfig', () => {
     assert.deepEqual(loadConfig({ ROSTER_DATABASE_URL: 'sqlite:./db/x.db' }).database, { kind: 'sqlite', path: resolve(process.cwd(), 'db/x.db') });
     assert.deepEqual(loadConfig({ ROSTER_DATABASE_URL: 'sqlite:/var/lib/roster.db' }).database, { kind: 'sqlite', path: '/var/lib/roster.db' });
     assert.deepEqual(loadConfig({ ROSTER_DATABASE_URL: 'sqlite::memory:' }).database, { kind: 'sqlite', path: ':memory:' });
+  });
+
+  test('ROSTER_DATABASE_URL forms that would open a file of a surprising name are refused, saying what was meant', () => {
+    refuses({ ROSTER_DATABASE_URL: 'sqlite::memory' }, 'ROSTER_DATABASE_URL', /an in-memory database is sqlite::memory:/);
+    refuses({ ROSTER_DATABASE_URL: 'sqlite:~/roster.db' }, 'ROSTER_DATABASE_URL', /write the full path: ~ is not expanded/);
+    refuses({ ROSTER_DATABASE_URL: 'sqlite:file:x.db?mode=ro' }, 'ROSTER_DATABASE_URL', /not a file: URI/);
+  });
+
+  test('a PostgreSQL URL whose password holds @, / or # unencoded is refused without echoing any of the password, saying to percent-encode', () => {
+    for (const [url, password] of [
+      ['postgres://probe:secret/with/slash@127.0.0.1/db', 'secret/with/slash'],
+      ['postgres://probe:p@sswd:w/rd#%?@127.0.0.1/db', 'p@sswd:w/rd#%?'],
+      ['postgres://probe:pa#ss@127.0.0.1/db', 'pa#ss'],
+    ] as const) {
+      assert.throws(
+        () => loadConfig({ ROSTER_DATABASE_URL: url }),
+        (error: unknown) => {
+          assert.ok(error instanceof ConfigError);
+          assert.equal(error.variable, 'ROSTER_DATABASE_URL');
+          for (const piece of password.split(/[@/:#%?]/).filter((part) => part.length > 2)) assert.ok(!error.message.includes(piece), `${piece} in ${error.message}`);
+          assert.match(error.message, /postgres:\/\/probe:\*\*\*@127\.0\.0\.1\/db/);
+          assert.match(error.message, /must be percent-encoded \(@ as %40, \/ as %2F\)/);
+          return true;
+        },
+        url,
+      );
+    }
+  });
+
+  test('a variable that looks like a misspelling of one Roster reads is named with the one it meant; others are left alone', () => {
+    assert.deepEqual(misspeltVariables({ ROSTER_DATABSE_URL: 'sqlite:x.db', ROSTER_SECERT_KEY: 'k', ROSTER_BASEURL: 'https://r.example.com', roster_port: '9000', ROSTER_RATE_LIMITS: '10' }), [
+      'ROSTER_DATABSE_URL is not a variable Roster reads, so it is ignored: did you mean ROSTER_DATABASE_URL?',
+      'ROSTER_SECERT_KEY is not a variable Roster reads, so it is ignored: did you mean ROSTER_SECRET_KEY?',
+      'ROSTER_BASEURL is not a variable Roster reads, so it is ignored: did you mean ROSTER_BASE_URL?',
+      'roster_port is not a variable Roster reads, so it is ignored: did you mean ROSTER_PORT?',
+      'ROSTER_RATE_LIMITS is not a variable Roster reads, so it is ignored: did you mean ROSTER_RATE_LIMIT?',
+    ]);
+    assert.deepEqual(misspeltVariables({ ROSTER_DATABASE_URL: 'sqlite:x.db', ROSTER_TEST_POSTGRES_URL: 'postgres://x', ROSTER_SCREENSHOTS: '/tmp', PATH: '/bin' }), []);
   });
 
   test('ROSTER_DATABASE_URL postgres URLs are passed through', () => {

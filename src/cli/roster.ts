@@ -5,7 +5,7 @@
  * itself was wrong (usage is printed). Results go to stdout, everything else to stderr, so
  * that scripts can capture output (e.g. a new token on the last line) safely.
  */
-import { ConfigError, initialPasswordDirectory, loadConfig } from '../config.ts';
+import { ConfigError, initialPasswordDirectory, loadConfig, misspeltVariables } from '../config.ts';
 import { DirectoryError } from '../errors.ts';
 import { printableLines } from './output.ts';
 import { createServices, type Services } from '../services.ts';
@@ -91,6 +91,7 @@ async function runCli(argv: readonly string[]): Promise<number> {
   let services: Services | undefined;
   const result = await failures(err, async () => {
     const config = loadConfig();
+    for (const warning of misspeltVariables()) err(`roster: warning: ${warning}`);
     const context: CliContext = {
       config,
       actor: { kind: 'cli' },

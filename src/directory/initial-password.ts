@@ -7,9 +7,10 @@
  * cannot see (another instance, a command on another machine), at this instance's next start
  * or hourly clean-up (`discardIfStale`).
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { verifyPassword } from '../auth/passwords.ts';
+import { makeDirectories } from '../store/index.ts';
 
 /** The login of the administrator created at first start. */
 export const BOOTSTRAP_LOGIN = 'admin';
@@ -51,7 +52,8 @@ export function initialPasswordFile(directory: string): InitialPasswordFile {
   return {
     path,
     write(password) {
-      mkdirSync(directory, { recursive: true, mode: 0o700 });
+      // Not mkdirSync's recursive form: it loops for ever on a level that cannot be made (/proc).
+      makeDirectories(directory);
       // An older file (a previous database in the same folder) is replaced, never appended to:
       // removing it first makes `mode` apply even if the old one had laxer permissions.
       discard();

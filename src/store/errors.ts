@@ -22,6 +22,17 @@ export class DatabaseFileFault extends Error {
   }
 }
 
+/** Node's codes for a TLS certificate it refused: unknown issuer, self-signed, expired, another host's. */
+const TLS_CERTIFICATE_CODES = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
 /**
  * Why a first connection to PostgreSQL failed, for the person who set ROSTER_DATABASE_URL, or
  * undefined when `error` is not a connection failure: the server is not there (refused, host
@@ -35,6 +46,12 @@ export function connectionFailure(error: unknown): string | undefined {
     if (code === 'ETIMEDOUT' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH') return `the host does not answer (${String(code)}); check the address and any firewall in between`;
     if (code === '28P01' || code === '28000') return `${text}: check the user and password in ROSTER_DATABASE_URL (and pg_hba.conf)`;
     if (code === '3D000') return `${text}: create it (createdb), or correct the database name in ROSTER_DATABASE_URL`;
+    if (typeof message === 'string' && message.includes('does not support SSL')) {
+      return `${text}: sslmode in ROSTER_DATABASE_URL (or ROSTER_DATABASE_SSL_CA, which implies verify-full) asks for TLS; turn ssl on in the server's postgresql.conf, or set sslmode=disable on a network you trust`;
+    }
+    if (typeof code === 'string' && TLS_CERTIFICATE_CODES.has(code)) {
+      return `the server's TLS certificate is not accepted (${code}: ${text}): give the CA that signed it in ROSTER_DATABASE_SSL_CA, and connect by the host name the certificate names (or use sslmode=verify-ca or require in ROSTER_DATABASE_URL)`;
+    }
     if (typeof code === 'string' && (/^08[0-9A-Z]{3}$/.test(code) || code === '57P03' || code === '53300')) return text;
     if (typeof message === 'string' && PG_CONNECTION_MESSAGES.some((known) => message.includes(known))) return message;
   }

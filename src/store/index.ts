@@ -6,6 +6,7 @@ import { migrate } from './migrate.ts';
 import { createSecretBox } from './secret-box.ts';
 import { prepareSecrets } from './secrets.ts';
 import { openElsewhere, openSqlite } from './sqlite.ts';
+export { makeDirectories } from './sqlite.ts';
 import type { DatabaseLocation, OpenOptions, Store } from './types.ts';
 import { connectionFailure, DatabaseRefused, isReadOnlyRefusal } from './errors.ts';
 

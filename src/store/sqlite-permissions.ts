@@ -5,7 +5,7 @@
  * Roster only says so at start: operators may give a backup group read access on purpose.
  */
 import { statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 
 /** A file or folder of the database that others may read or change. */
 export interface ExposedPath {
@@ -42,6 +42,14 @@ function permissionsOf(path: string): number | undefined {
   }
 }
 
+function isSticky(path: string): boolean {
+  try {
+    return (statSync(path).mode & 0o1000) !== 0;
+  } catch {
+    return false;
+  }
+}
+
 const octal = (mode: number): string => `0${mode.toString(8).padStart(3, '0')}`;
 
 /**
@@ -57,7 +65,14 @@ export function sqliteExposure(databasePath: string): Exposure | undefined {
   }
   const folder = dirname(file);
   const folderMode = permissionsOf(folder);
-  if (folderMode !== undefined && (folderMode & FOLDER_OPEN_TO_OTHERS) !== 0) paths.push({ path: folder, mode: octal(folderMode), fix: `chmod go-w ${shellQuoted(folder)}` });
+  if (folderMode !== undefined && (folderMode & FOLDER_OPEN_TO_OTHERS) !== 0) {
+    // A sticky folder open to all (/tmp) is shared on purpose: closing it would break every other
+    // program; the database belongs in a folder of its own.
+    const fix = isSticky(folder)
+      ? `move the database into a folder of Roster's own (mkdir -m 700 <folder>, then ROSTER_DATABASE_URL=sqlite:<folder>/${basename(file)}), since ${folder} is shared by everyone on purpose`
+      : `chmod go-w ${shellQuoted(folder)}`;
+    paths.push({ path: folder, mode: octal(folderMode), fix });
+  }
   if (paths.length === 0) return undefined;
   const listed = paths.map((exposed) => `${exposed.path} (mode ${exposed.mode})`).join(', ');
   const fixes = paths.map((exposed) => exposed.fix).join(' && ');

@@ -391,7 +391,7 @@ function createPrivately(path: string): void {
  * Creates `directory` and its missing parents (0700), one level at a time: Node's recursive
  * mkdirSync loops for ever where a level cannot be made but reads as missing (under /proc).
  */
-function makeDirectories(directory: string): void {
+export function makeDirectories(directory: string): void {
   const missing: string[] = [];
   for (let level = directory; !existsSync(level) && dirname(level) !== level; level = dirname(level)) missing.unshift(level);
   for (const level of missing) {

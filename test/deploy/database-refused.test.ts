@@ -4,13 +4,16 @@
  * PostgreSQL that cannot be reached, or refuses the password, or has no such database.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer, type AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import SQLite from 'better-sqlite3';
 import { openStore } from '../../src/store/index.ts';
+import { connectionFailure } from '../../src/store/errors.ts';
 import { ROOT, freePort } from '../support/process.ts';
 import { POSTGRES_URL } from '../support/databases.ts';
 
@@ -82,4 +85,33 @@ test('a wrong password or a missing database on a real PostgreSQL is told as suc
   assert.equal(noDatabase.status, 1);
   assert.match(noDatabase.stderr, /^Cannot connect to the database \(PostgreSQL at .*, database roster_no_such_database, .*\): database "roster_no_such_database" does not exist: create it/m);
   for (const run of [badPassword, noDatabase]) assert.doesNotMatch(run.stderr, /unexpected|migration|not-the-password/);
+});
+
+test('a PostgreSQL without TLS asked for it by sslmode says so and what to set, not "unexpected error"', async () => {
+  // What a server with ssl off answers libpq's and node-postgres's SSLRequest: one byte, 'N'.
+  const server = createServer((socket) => socket.once('data', () => socket.end('N')));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const port = (server.address() as AddressInfo).port;
+    for (const args of [['users', 'list'], ['serve']]) {
+      // Not spawnSync: the server above answers from this process's event loop.
+      const env = { ...process.env, ROSTER_DATABASE_URL: `postgres://roster:secret-word@127.0.0.1:${port}/roster?sslmode=require`, ROSTER_PORT: String(await freePort()), ROSTER_HOST: '127.0.0.1', ROSTER_LOG_LEVEL: 'warn' };
+      const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/roster.ts', ...args], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'], timeout: 30_000 });
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+      const [status] = (await once(child, 'exit')) as [number | null];
+      const run = { status, stderr };
+      assert.equal(run.status, 1, run.stderr);
+      assert.match(run.stderr, /^Cannot connect to the database \(PostgreSQL at 127\.0\.0\.1:\d+, database roster, user roster\): The server does not support SSL connections: sslmode in ROSTER_DATABASE_URL .* asks for TLS; turn ssl on in the server's postgresql\.conf, or set sslmode=disable/m, args.join(' '));
+      assert.doesNotMatch(run.stderr, /unexpected|secret-word/);
+    }
+  } finally {
+    server.close();
+  }
+});
+
+test("connectionFailure names a refused TLS certificate and what to set", () => {
+  const refused = Object.assign(new Error('self-signed certificate in certificate chain'), { code: 'SELF_SIGNED_CERT_IN_CHAIN' });
+  assert.match(connectionFailure(refused) ?? '', /^the server's TLS certificate is not accepted \(SELF_SIGNED_CERT_IN_CHAIN: self-signed certificate in certificate chain\): give the CA that signed it in ROSTER_DATABASE_SSL_CA/);
+  assert.equal(connectionFailure(new Error('something else')), undefined);
 });

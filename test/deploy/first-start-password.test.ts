@@ -5,13 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { hashPassword, verifyPassword } from '../../src/auth/passwords.ts';
 import { openStore } from '../../src/store/index.ts';
-import { createTestDatabase, eachDatabase, type ScratchDatabase, type TestDatabase } from '../support/databases.ts';
+import { POSTGRES_URL, createTestDatabase, eachDatabase, type ScratchDatabase, type TestDatabase } from '../support/databases.ts';
 import { ROOT, startInstance, stop, waitHealthy } from '../support/process.ts';
 
 function roster(args: string[], env: Record<string, string>): { status: number | null; stdout: string; stderr: string } {
@@ -163,5 +163,37 @@ test('a CLI command on a terminal shows the first-start password and writes no f
     assert.equal(existsSync(join(directory, 'initial-admin-password')), false);
   } finally {
     rmSync(directory, { recursive: true, force: true });
+  }
+});
+
+test("an in-memory database writes no password file: it would replace the password of the database kept in that folder", () => {
+  const directory = mkdtempSync(join(tmpdir(), 'roster-memory-'));
+  try {
+    const file = join(directory, 'initial-admin-password');
+    writeFileSync(file, 'the-password-of-the-real-database\n', { mode: 0o600 });
+    const run = roster(['scim', 'status'], { ROSTER_DATABASE_URL: 'sqlite::memory:', ROSTER_DATA_DIR: directory });
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(readFileSync(file, 'utf8'), 'the-password-of-the-real-database\n');
+    // Nowhere else to keep it: said on stderr, with the database it belongs to gone with the command.
+    assert.match(run.stderr, /Its password, shown only this once:/);
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
+});
+
+test('a data directory that cannot be made (/proc) stops first start at once saying so, not a busy loop', { skip: POSTGRES_URL === undefined ? 'set ROSTER_TEST_POSTGRES_URL to run it (the file goes to ROSTER_DATA_DIR with PostgreSQL)' : false }, async () => {
+  const scratch = await createTestDatabase('postgres');
+  try {
+    const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/roster.ts', 'scim', 'status'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { ...process.env, ROSTER_DATABASE_URL: scratch.url, ROSTER_DATA_DIR: '/proc/roster-no-such-folder/data' },
+    });
+    assert.equal(result.signal, null, 'it stopped by itself');
+    assert.equal(result.status, 1, result.stderr);
+    assert.match(result.stderr, /could not write the password of the local administrator "admin" to \/proc\/roster-no-such-folder\/data\/initial-admin-password/);
+  } finally {
+    await scratch.drop();
   }
 });

@@ -115,6 +115,13 @@ test('`roster serve` on a database file others may read warns once, naming the p
     const folder = (await serveWarnings(path)).filter((line) => line.msg.includes('open to other users'));
     assert.equal(folder.length, 1, JSON.stringify(folder));
     assert.deepEqual(folder[0]?.paths?.map((exposedPath) => [exposedPath.path, exposedPath.mode, exposedPath.fix]), [[home, '0777', `chmod go-w ${home}`]]);
+
+    // A sticky folder open to all, as /tmp: shared on purpose, so the advice is to move, never to close it.
+    chmodSync(home, 0o1777);
+    const shared = (await serveWarnings(path)).filter((line) => line.msg.includes('open to other users'));
+    const fix = shared[0]?.paths?.[0]?.fix ?? '';
+    assert.match(fix, /^move the database into a folder of Roster's own \(mkdir -m 700 <folder>, then ROSTER_DATABASE_URL=sqlite:<folder>\/roster\.db\)/, fix);
+    assert.doesNotMatch(shared[0]?.msg ?? '', /chmod go-w/);
   } finally {
     rmSync(home, { recursive: true, force: true });
   }
