@@ -12,7 +12,7 @@ import { DEFAULT_CURSOR_TIMEOUT } from './directory/list-cursors.ts';
 import { LOOPBACK, parseAddressRange, type AddressRange } from './http/address-ranges.ts';
 import { DEFAULT_BODY_LIMIT, formatBytes } from './http/input.ts';
 import type { AdmissionPolicy } from './http/admission.ts';
-import { DEFAULT_RATE_LIMIT_PER_MINUTE, type RateLimitPolicy } from './directory/rate-limits.ts';
+import { DEFAULT_RATE_LIMIT_PER_MINUTE, DEFAULT_SIGN_IN_RATE_LIMIT, signInPolicy, type RateLimitPolicy } from './directory/rate-limits.ts';
 import type { DatabaseLocation, PostgresTls } from './store/index.ts';
 import { parseSecretKey } from './store/secret-box.ts';
 
@@ -51,6 +51,8 @@ export interface Config {
   readonly admission: AdmissionPolicy | undefined;
   /** Each token's (and session's) request rate on the SCIM and admin APIs, shared by all instances; undefined: no limit. */
   readonly rateLimit: RateLimitPolicy | undefined;
+  /** ROSTER_OIDC_RATE_LIMIT: OpenID Connect sign-ins started per minute per client address. */
+  readonly signInRateLimit: RateLimitPolicy;
   /** Where files of the instance go when the database is not a local file (ROSTER_DATA_DIR, absolute). */
   readonly dataDir: string;
   /** ROSTER_SECRET_KEY: the 32-byte key that seals secrets at rest, or undefined to keep them in plaintext. */
@@ -107,7 +109,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const webhookLeaseMs = parseLeaseSeconds(value(env, 'ROSTER_WEBHOOK_LEASE_SECONDS'));
   const admission = parseAdmission(env, database);
   const rateLimit = parseRateLimit(env);
-  return Object.freeze({ port, host, baseUrl, database, logLevel, maxBodySize, activityRetentionDays, auditRetentionDays, eventRetentionDays, adminGroup, cookieDomain, trustedHosts, oidcAccessTokenTtlSeconds, scimCursorTimeout, admission, rateLimit, dataDir, secretKey, metricsAllow, trustedProxies, webhookRetrySchedule, webhookLeaseMs });
+  const signInRateLimit = signInPolicy(parseWhole(env, 'ROSTER_OIDC_RATE_LIMIT', 10, 1_000_000, 'a whole number of sign-ins per minute') ?? DEFAULT_SIGN_IN_RATE_LIMIT);
+  return Object.freeze({ port, host, baseUrl, database, logLevel, maxBodySize, activityRetentionDays, auditRetentionDays, eventRetentionDays, adminGroup, cookieDomain, trustedHosts, oidcAccessTokenTtlSeconds, scimCursorTimeout, admission, rateLimit, signInRateLimit, dataDir, secretKey, metricsAllow, trustedProxies, webhookRetrySchedule, webhookLeaseMs });
 }
 
 /** A 32-byte key from `variable` (ROSTER_SECRET_KEY, ROSTER_NEW_SECRET_KEY), or undefined when unset. */
@@ -137,7 +140,7 @@ const KNOWN_VARIABLES = [
   'ROSTER_AUDIT_RETENTION_DAYS', 'ROSTER_EVENT_RETENTION_DAYS', 'ROSTER_ADMIN_GROUP', 'ROSTER_COOKIE_DOMAIN', 'ROSTER_TRUSTED_HOSTS',
   'ROSTER_OIDC_ACCESS_TOKEN_TTL', 'ROSTER_SCIM_CURSOR_TIMEOUT', 'ROSTER_SECRET_KEY', 'ROSTER_NEW_SECRET_KEY', 'ROSTER_METRICS_ALLOW',
   'ROSTER_TRUSTED_PROXIES', 'ROSTER_WEBHOOK_RETRY_SCHEDULE', 'ROSTER_WEBHOOK_LEASE_SECONDS', 'ROSTER_MAX_CONCURRENT_REQUESTS',
-  'ROSTER_QUEUE_TIMEOUT_MS', 'ROSTER_RATE_LIMIT', 'ROSTER_RATE_LIMIT_BURST',
+  'ROSTER_QUEUE_TIMEOUT_MS', 'ROSTER_RATE_LIMIT', 'ROSTER_RATE_LIMIT_BURST', 'ROSTER_OIDC_RATE_LIMIT',
 ] as const;
 
 /**

@@ -20,6 +20,8 @@ import { installationId } from './directory/installation.ts';
 
 /** How often each instance deletes the provisioning activity past its retention. */
 const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
+/** How often each instance deletes expired OpenID Connect rows (sign-ins in progress among them). */
+const OIDC_CLEANUP_INTERVAL_MS = 5 * 60 * 1000;
 const CLOCK_CHECK_INTERVAL_MS = 5 * 60 * 1000;
 /** How often `roster serve` looks at the free space of a SQLite database's disk. */
 const DISK_CHECK_INTERVAL_MS = 5 * 60 * 1000;
@@ -55,6 +57,7 @@ export async function serve(config: Config): Promise<void> {
     cookieDomain: config.cookieDomain,
     scimCursorTimeout: config.scimCursorTimeout,
     rateLimit: config.rateLimit,
+    signInRateLimit: config.signInRateLimit,
     eventRetentionDays: config.eventRetentionDays,
     initialPasswordDirectory: initialPasswordDirectory(config),
   });
@@ -195,13 +198,6 @@ export async function serve(config: Config): Promise<void> {
           },
         }]),
     {
-      name: 'the clean-up of expired OpenID Connect codes, tokens and sessions',
-      run: async () => {
-        const expired = await services.applications.purgeExpired();
-        if (expired > 0) app.log.info({ deleted: expired }, 'deleted expired OpenID Connect codes, tokens and sessions');
-      },
-    },
-    {
       name: 'the clean-up of ended Roster sessions',
       run: async () => {
         const ended = await services.sessions.purgeEnded();
@@ -230,6 +226,15 @@ export async function serve(config: Config): Promise<void> {
     () => runEachStep(hourly, (step, error) => app.log.warn({ err: error }, `${step.name} failed; it runs again within the hour`)),
     RETENTION_INTERVAL_MS,
   ));
+  // More often than the rest: anyone can start sign-ins, each a row until it expires (15 minutes).
+  cleanups.push(runPeriodically(async () => {
+    try {
+      const expired = await services.applications.purgeExpired();
+      if (expired > 0) app.log.info({ deleted: expired }, 'deleted expired OpenID Connect codes, tokens, sessions and sign-ins');
+    } catch (error) {
+      app.log.warn({ err: error }, 'the clean-up of expired OpenID Connect codes, tokens and sessions failed; it runs again within 5 minutes');
+    }
+  }, OIDC_CLEANUP_INTERVAL_MS));
   // Every instance asks; the database lets one of them clean the event feed per interval.
   cleanups.push(runPeriodically(async () => {
     try {

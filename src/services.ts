@@ -30,7 +30,7 @@ import { createPasswordSignIn, type PasswordSignIn } from './directory/password-
 import { createProvisioning, type Provisioning } from './directory/provisioning.ts';
 import { createScimSchemas, type ScimSchemas } from './directory/scim-schemas.ts';
 import { createSharedClock, type SharedClock } from './store/clock.ts';
-import { createRateLimits, type RateLimitPolicy, type RateLimits } from './directory/rate-limits.ts';
+import { DEFAULT_SIGN_IN_RATE_LIMIT, createRateLimits, signInPolicy, type RateLimitPolicy, type RateLimits } from './directory/rate-limits.ts';
 import { createSettings } from './settings.ts';
 import { createScimState, type ScimState } from './directory/scim-state.ts';
 import { createUserDirectory, type UserDirectory } from './directory/users.ts';
@@ -90,6 +90,8 @@ export interface Services {
   readonly oidc: OidcStorage;
   /** Per-token request budgets of the SCIM and admin APIs, shared by every instance. */
   readonly rateLimits: RateLimits;
+  /** OpenID Connect sign-ins started per client address (ROSTER_OIDC_RATE_LIMIT), shared by every instance. */
+  readonly authorizationLimits: RateLimits;
   /** The time written where other instances compare it (store/clock.ts); `roster serve` aligns it with the database's. */
   readonly clock: SharedClock;
   /** Where the first-start password goes when no terminal shows it; undefined without a data directory. */
@@ -120,6 +122,8 @@ export interface ServiceOptions {
   readonly scimCursorTimeout?: number;
   /** ROSTER_RATE_LIMIT and ROSTER_RATE_LIMIT_BURST; no limit when unset. */
   readonly rateLimit?: RateLimitPolicy | undefined;
+  /** ROSTER_OIDC_RATE_LIMIT; DEFAULT_SIGN_IN_RATE_LIMIT when unset. */
+  readonly signInRateLimit?: RateLimitPolicy;
   /** This host's clock (Date.now); tests set one out of step. */
   readonly hostClock?: () => number;
   /** Members read per statement round when an answer shows every member of a group (1,000); tests set fewer. */
@@ -182,6 +186,11 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
       rotateKeys: (actor) => rotateOidcKeys(store, actor),
     },
     rateLimits: createRateLimits(store, options.rateLimit, { now: clock.now }),
+    authorizationLimits: createRateLimits(store, options.signInRateLimit ?? signInPolicy(DEFAULT_SIGN_IN_RATE_LIMIT), {
+      now: clock.now,
+      refusal: (policy, seconds) =>
+        `Too many sign-ins started from this address: Roster allows ${policy.perMinute} a minute per client address, ${policy.burst} at once (ROSTER_OIDC_RATE_LIMIT). Retry after ${seconds} seconds.`,
+    }),
     clock,
     initialPassword,
     webhooks: createWebhooks(store, eventFeed),

@@ -38,6 +38,7 @@ describe('loadConfig', () => {
       scimCursorTimeout: 3600,
       admission: { maxConcurrent: 16, queueTimeoutMs: 2000, maxQueued: 128 },
       rateLimit: { perMinute: 6000, burst: 600 },
+      signInRateLimit: { perMinute: 600, burst: 300 },
       dataDir: resolve(process.cwd(), 'data'),
       secretKey: undefined,
       metricsAllow: [
@@ -54,6 +55,11 @@ describe('loadConfig', () => {
     assert.ok(total > 2.5 * 86_400_000 && total < 3 * 86_400_000);
     assert.deepEqual(loadConfig({ ROSTER_WEBHOOK_RETRY_SCHEDULE: '500ms, 5s,2m,1h,1d' }).webhookRetrySchedule, [500, 5000, 120_000, 3_600_000, 86_400_000]);
     for (const bad of ['5', '5x', '1s,,2s', '8d', '0s']) refuses({ ROSTER_WEBHOOK_RETRY_SCHEDULE: bad }, 'ROSTER_WEBHOOK_RETRY_SCHEDULE', /comma-separated delays/);
+  });
+
+  test('ROSTER_OIDC_RATE_LIMIT: sign-ins per minute per client address, half of them at once', () => {
+    assert.deepEqual(loadConfig({ ROSTER_OIDC_RATE_LIMIT: '6000' }).signInRateLimit, { perMinute: 6000, burst: 3000 });
+    for (const bad of ['0', '9', 'lots', '-1']) refuses({ ROSTER_OIDC_RATE_LIMIT: bad }, 'ROSTER_OIDC_RATE_LIMIT', /a whole number of sign-ins per minute from 10 to 1000000/);
   });
 
   test('ROSTER_WEBHOOK_LEASE_SECONDS', () => {

@@ -30,7 +30,7 @@ import { evaluateFilter } from './filter/evaluate.ts';
 import { cloneJson, isJsonObject, jsonEqual } from './json.ts';
 import type { JsonObject, JsonValue } from './json.ts';
 import { parsePatchPath } from './path.ts';
-import { GROUP_SCHEMA_DEFINITION, PATCH_OP_SCHEMA, findAttribute, resolveAttribute, resourceTypeName } from './schemas.ts';
+import { ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, GROUP_SCHEMA_DEFINITION, PATCH_OP_SCHEMA, USER_SCHEMA, findAttribute, resolveAttribute, resourceTypeName } from './schemas.ts';
 import type { AttributeDefinition, ResolvedAttribute, ResourceTypeRef, SchemaDefinition } from './schemas.ts';
 import { caseKey } from '../text.ts';
 import {
@@ -308,6 +308,12 @@ function applyExtensionValue(
   }
 }
 
+/** Whether `urn` is one of RFC 7643's schemas (core User and Group, Enterprise User), in any case. */
+function isCoreSchema(urn: string | undefined): boolean {
+  const lower = urn?.toLowerCase();
+  return [USER_SCHEMA, GROUP_SCHEMA, ENTERPRISE_USER_SCHEMA].some((known) => known.toLowerCase() === lower);
+}
+
 /** A path naming a whole extension, e.g. `urn:ietf:params:scim:schemas:extension:enterprise:2.0:User`. */
 function applyToExtension(
   state: PatchState,
@@ -355,7 +361,9 @@ function applyToPath(state: PatchState, op: PatchOpName, path: PatchPath, value:
   }
   const resolved = resolveLoosely(state.resourceType, path.attribute);
   if (!resolved) {
-    if (isUnknownSchema(state.resourceType, path.attribute.schema)) {
+    // An undeclared extension is ignored (Entra's custom mappings); the core schemas are known to
+    // every client, and one of another resource type (a Group's displayName on a User) is a mistake.
+    if (isUnknownSchema(state.resourceType, path.attribute.schema) && !isCoreSchema(path.attribute.schema)) {
       noteIgnored(state.context, text);
       return;
     }

@@ -1173,12 +1173,64 @@ export function compileFilter(
 }
 
 function filterWith(compiler: Compiler, filter: Filter): RawBuilder<SqlBool> {
-  const condition = compiler.condition(filter, compiler.root());
+  const condition = compiler.condition(withSchemasResolved(filter, compiler), compiler.root());
   const values = boundValues(condition.toOperationNode());
   if (values > MAX_BOUND_VALUES) {
     compiler.fail(`the filter compares ${values} values; at most ${MAX_BOUND_VALUES} are accepted: split it into several requests`);
   }
   return condition;
+}
+
+/** Always true of a resource (`id` always has a value), and its negation: `schemas` tests reduced to a constant. */
+const ALWAYS: Filter = { kind: 'present', path: { attribute: 'id' } };
+const NEVER: Filter = { kind: 'not', filter: ALWAYS };
+
+/**
+ * `schemas` in a filter (RFC 7644 §3.4.2.2's own example: `schemas eq
+ * "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"`), rewritten for `compiler`'s
+ * resource type in terms of attributes: a resource lists its core schema always, and an
+ * extension when it holds a value of one of the extension's attributes (validate.ts writes
+ * `schemas` so). URNs compare regardless of case. `eq`, `ne` (some listed URN other than the
+ * one named) and `pr` are the tests that make sense of a list of URNs; others are refused.
+ * Value filters are left alone: `schemas` is no sub-attribute.
+ */
+function withSchemasResolved(filter: Filter, compiler: Compiler): Filter {
+  switch (filter.kind) {
+    case 'and':
+    case 'or':
+      return { ...filter, left: withSchemasResolved(filter.left, compiler), right: withSchemasResolved(filter.right, compiler) };
+    case 'not':
+      return { kind: 'not', filter: withSchemasResolved(filter.filter, compiler) };
+    case 'valuePath':
+      return filter;
+    case 'present':
+    case 'compare': {
+      const { path } = filter;
+      if (path.schema !== undefined || path.subAttribute !== undefined || path.attribute.toLowerCase() !== 'schemas') return filter;
+      if (filter.kind === 'present') return ALWAYS;
+      if (filter.op !== 'eq' && filter.op !== 'ne') compiler.fail(`'${filter.op}' cannot test 'schemas'; use eq, ne or pr`);
+      if (typeof filter.value !== 'string') return compiler.fail("'schemas' is compared with a schema URN in quotes");
+      const [core, ...extensions] = schemasOf(compiler.resourceType);
+      const listed = (urn: string): Filter => {
+        if (core !== undefined && urn.toLowerCase() === core.id.toLowerCase()) return ALWAYS;
+        const extension = extensions.find((schema) => schema.id.toLowerCase() === urn.toLowerCase());
+        return extension === undefined ? NEVER : holdsValueOf(extension.id, extension.attributes);
+      };
+      if (filter.op === 'eq') return listed(filter.value);
+      // ne: some URN listed other than this one; the core schema is always listed.
+      const named = filter.value.toLowerCase();
+      if (core === undefined || named !== core.id.toLowerCase()) return ALWAYS;
+      return extensions.map((schema) => holdsValueOf(schema.id, schema.attributes)).reduce<Filter>((left, right) => ({ kind: 'or', left, right }), NEVER);
+    }
+  }
+}
+
+/** Some attribute of the extension `schema` that a filter may read has a value. */
+function holdsValueOf(schema: string, attributes: readonly AttributeDefinition[]): Filter {
+  return attributes
+    .filter((attribute) => attribute.mutability !== 'writeOnly' && attribute.returned !== 'never')
+    .map((attribute): Filter => ({ kind: 'present', path: { schema, attribute: attribute.name } }))
+    .reduce<Filter>((left, right) => ({ kind: 'or', left, right }), NEVER);
 }
 
 /** CompileOptions of one resource type in a search over all of them, with the schemas in force for it (built-in ones when absent). */

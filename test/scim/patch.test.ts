@@ -467,6 +467,11 @@ test('duplicates follow each attribute\'s case rule: addresses by every componen
   assert.deepEqual(certificates['x509Certificates'], [{ value: 'TUlJQg==' }, { value: 'tuliqg==' }]);
   const photos = patchUser(plainUser(), { op: 'add', path: 'photos', value: [{ value: 'https://x.example/A.jpg' }, { value: 'https://x.example/a.jpg' }] });
   assert.equal((photos['photos'] as unknown[]).length, 2);
+  // A value path naming one of them selects that one only (both were removed, or both changed).
+  const removed = patchUser(photos, { op: 'remove', path: 'photos[value eq "https://x.example/A.jpg"]' });
+  assert.deepEqual(removed['photos'], [{ value: 'https://x.example/a.jpg' }]);
+  const changed = patchUser(photos, { op: 'replace', path: 'photos[value eq "https://x.example/a.jpg"].display', value: 'small' });
+  assert.deepEqual(changed['photos'], [{ value: 'https://x.example/A.jpg' }, { value: 'https://x.example/a.jpg', display: 'small' }]);
 });
 
 // ---- applyPatch: readOnly, unknown, id
@@ -503,6 +508,9 @@ test('a path to id, meta, meta.* or groups is 400 mutability', () => {
 test('a path to an unknown attribute is 400 invalidPath', () => {
   rejects(() => patchUser(barbara(), { op: 'replace', path: 'shoeSize', value: 9 }), 'invalidPath', /^The path "shoeSize" names no attribute of a User$/);
   rejects(() => patchUser(barbara(), { op: 'replace', path: 'name.nickname', value: 'x' }), 'invalidPath', /names no attribute/);
+  // A core schema of another resource type is no unknown extension to ignore: a User has no displayName of a Group's.
+  rejects(() => patchUser(barbara(), { op: 'replace', path: `${GROUP_SCHEMA}:displayName`, value: 'x' }), 'invalidPath', /names no attribute of a User/);
+  rejects(() => patchUser(barbara(), { op: 'replace', path: 'URN:IETF:PARAMS:SCIM:SCHEMAS:CORE:2.0:GROUP:members', value: [] }), 'invalidPath', /names no attribute of a User/);
 });
 
 test('a path into an extension Roster does not know is ignored and reported; the other operations apply', () => {

@@ -133,6 +133,8 @@ export async function startTestApp(
     app?: Partial<AppOptions>;
     /** ROSTER_RATE_LIMIT and ROSTER_RATE_LIMIT_BURST; no limit when unset. */
     rateLimit?: RateLimitPolicy;
+    /** ROSTER_OIDC_RATE_LIMIT's policy; the default's when unset. */
+    signInRateLimit?: RateLimitPolicy;
     secretKey?: Buffer;
     /** How long a PostgreSQL statement may go unanswered (QUERY_DEADLINE_MS, as `roster serve`, by default). */
     queryDeadlineMs?: number;
@@ -152,6 +154,7 @@ export async function startTestApp(
     cookieDomain: options.cookieDomain,
     ...(options.scimCursorTimeout !== undefined ? { scimCursorTimeout: options.scimCursorTimeout } : {}),
     rateLimit: options.rateLimit,
+    ...(options.signInRateLimit !== undefined ? { signInRateLimit: options.signInRateLimit } : {}),
     ...(options.memberChunk !== undefined ? { memberChunk: options.memberChunk } : {}),
   });
   const actor = { kind: 'cli' } as const;

@@ -289,7 +289,9 @@ function buildProvider(oidc: OidcLibrary, services: Services, options: OidcOptio
       AccessToken: ttl,
       AuthorizationCode: 60,
       IdToken: 3600,
-      Interaction: 3600,
+      // A sign-in to finish within 15 minutes, as a SAML request (saml-requests.ts): each one
+      // started is a stored row until then, and anyone may start them.
+      Interaction: 15 * 60,
       Grant: 14 * 24 * 3600,
       Session: 14 * 24 * 3600,
       RefreshToken: 14 * 24 * 3600,

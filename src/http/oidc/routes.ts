@@ -19,9 +19,17 @@ import { sendHtml } from '../routes/saml/common.ts';
 import { INTERACTION_PATH, OIDC_PREFIX, createProviderCache, type OidcOptions } from './provider.ts';
 import { formPostRoutes } from './form-post.ts';
 import { securityHeaders } from '../security-headers.ts';
+import { auditSource } from '../client.ts';
 
 /** The provider's own limit on a body (oidc-provider's selective_body.js): 56 KiB. */
 const PROVIDER_BODY_LIMIT = 56 * 1024;
+
+/**
+ * The longest authorization request (its query) taken: every one the provider accepts is stored,
+ * parameters included, until its sign-in completes or expires, and a request needs a few hundred
+ * bytes (a long `state` or `claims`, a few thousand).
+ */
+export const MAX_AUTHORIZATION_REQUEST = 8 * 1024;
 
 /**
  * The request `raw`, whose body was read already, as a request whose body `body` is still to be
@@ -98,7 +106,23 @@ export async function oidcRoutes(app: FastifyInstance, options: OidcOptions & { 
     // without `prompt=consent`, which OpenID Connect Core §11 otherwise requires of the client:
     // consent is added to whatever the request prompts for (login, select_account), except
     // `none`, which admits no other value (a silent renewal keeps the refresh token it has).
+    // A pushed authorization request (RFC 9126) is stored as the request it stands for.
+    if (path === `${OIDC_PREFIX}/request` && request.method === 'POST') {
+      const size = Buffer.isBuffer(request.body) ? request.body.length : 0;
+      if (size > MAX_AUTHORIZATION_REQUEST) {
+        return reply.code(413).send({ error: 'invalid_request', error_description: `The pushed authorization request is ${Math.ceil(size / 1024)} KiB long; Roster takes at most ${MAX_AUTHORIZATION_REQUEST / 1024} KiB.` });
+      }
+      await services.authorizationLimits.take(`oidc-auth:${auditSource(request.ip)}`);
+    }
     if (path === `${OIDC_PREFIX}/auth` && request.method === 'GET') {
+      // Anyone may start a sign-in, and each one the provider accepts is a stored row: without a
+      // bound, one client stored gigabytes an hour. Counted per client address (an IPv6 client by
+      // its /64) across instances, before the provider sees the request.
+      const query = (raw.url ?? '').length - path.length;
+      if (query > MAX_AUTHORIZATION_REQUEST) {
+        return sendHtml(reply, 414, messagePage('Sign-in not possible', `The application's sign-in request is ${Math.ceil(query / 1024)} KiB long; Roster takes at most ${MAX_AUTHORIZATION_REQUEST / 1024} KiB. Tell the application's developers.`));
+      }
+      await services.authorizationLimits.take(`oidc-auth:${auditSource(request.ip)}`);
       const url = new URL(raw.url ?? '', options.baseUrl);
       const scope = url.searchParams.get('scope') ?? '';
       const prompts = new Set((url.searchParams.get('prompt') ?? '').split(' ').filter((value) => value !== ''));
@@ -118,6 +142,13 @@ export async function oidcRoutes(app: FastifyInstance, options: OidcOptions & { 
   app.setErrorHandler((error, request, reply) => {
     const browser = (request.headers.accept ?? '').includes('text/html');
     const refused = toScimError(error);
+    if (error instanceof RetryLaterError && error.reason === 'rate_limited') {
+      request.log.warn({ retryAfter: error.retryAfterSeconds }, `OpenID Connect sign-in refused: ${error.message}`);
+      setRetryAfter(reply, refused);
+      return browser
+        ? sendHtml(reply, 429, messagePage('Too many sign-ins', `Too many sign-ins were started from your network in a short time. Wait ${error.retryAfterSeconds} seconds and try again.`))
+        : reply.code(429).send({ error: 'temporarily_unavailable', error_description: error.message });
+    }
     if (refused.status < 500) {
       const why = error instanceof UnsupportedContentCodingError ? error.message : 'The request could not be read.';
       return browser

@@ -244,7 +244,11 @@ function matches(candidate: unknown, op: CompareOperator, wanted: FilterValue, d
     }
     default: {
       if (typeof candidate !== 'string' || typeof wanted !== 'string') return false;
-      const caseExact = definition?.caseExact ?? false;
+      // A reference compares exactly here, as the store tells values apart (validate.ts
+      // comparesCaseExactly, RFC 7643 §2.3.7): two photo URLs differing in case are two values,
+      // and a PATCH value path naming one must not change the other. (A search's filter keeps
+      // /Schemas' caseExact, false for photos.value, and may find both.)
+      const caseExact = (definition?.caseExact ?? false) || definition?.type === 'reference';
       return caseExact
         ? compareText(candidate, op, wanted)
         : compareText(caseKey(candidate), op, caseKey(wanted));
