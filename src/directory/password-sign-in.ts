@@ -137,6 +137,18 @@ export type PasswordChangeResult =
   | { readonly ok: false; readonly field: 'current' | 'next'; readonly message: string };
 
 /**
+ * The login an audit entry of a refused attempt names: as typed when it names an account (in
+ * whatever case); otherwise only its first character and length. What is typed into the login
+ * field of a failed attempt is now and then the password (typed one field early), and the audit
+ * log, kept for ever by default and exported, holds no passwords.
+ */
+export function recordedLogin(typed: string, account: { readonly login: string } | undefined): string {
+  if (account !== undefined) return typed;
+  const characters = [...typed];
+  return characters.length === 0 ? '(empty)' : `${characters[0]}… (${characters.length} characters, no such account)`;
+}
+
+/**
  * Builds the password sign-in over a store, the password check and the SAML configuration;
  * `initialPassword` is told when a password changes (the first-start file goes with it).
  */
@@ -215,22 +227,23 @@ export function createPasswordSignIn(store: Store, passwordCheck: PasswordCheck,
       const { keys, knownBrowser } = await attemptKeys(attempt.login, attempt.source, attempt.browser);
       // Said in the audit entries, so that an administrator sees whose attempts were counted apart.
       const fromKnownBrowser = knownBrowser !== undefined ? { knownBrowser: true } : {};
-      const actor: Actor = { kind: 'password', login: attempt.login };
       const reservation = await reserve(keys, Date.now());
       if (!reservation.allowed) {
+        const actor: Actor = { kind: 'password', login: recordedLogin(attempt.login, await users.findByLogin(store.db, attempt.login)) };
         const retryAfterSeconds = Math.max(1, Math.ceil(reservation.retryAfterMs / 1000));
         await transact(store.db, async (trx) => {
           await journal.recordBudgeted(trx, attempt.source, actor, {
             action: 'session.password_refused',
             targetType: 'user',
             targetId: null,
-            details: { reason: 'throttled', login: attempt.login, retryAfterSeconds, ...fromKnownBrowser },
+            details: { reason: 'throttled', login: actor.login, retryAfterSeconds, ...fromKnownBrowser },
           });
         });
         return { ok: false, reason: 'throttled', message: throttledMessage(retryAfterSeconds), retryAfterSeconds };
       }
 
       const user = await passwordCheck.verify(attempt.login, attempt.password);
+      const actor: Actor = { kind: 'password', login: attempt.login };
       if (user !== undefined) {
         const browser = await transact(store.db, async (trx) => {
           const now = new Date();
@@ -246,12 +259,13 @@ export function createPasswordSignIn(store: Store, passwordCheck: PasswordCheck,
       const passwordAccount = known !== undefined && known.local && known.scimId === null;
       const reason: Exclude<PasswordRefusal, 'throttled'> =
         known === undefined ? 'unknown_login' : !passwordAccount ? 'no_password' : !known.active ? 'deactivated' : 'wrong_password';
+      const login = recordedLogin(attempt.login, known);
       await transact(store.db, async (trx) => {
-        await journal.recordBudgeted(trx, attempt.source, actor, {
+        await journal.recordBudgeted(trx, attempt.source, { kind: 'password', login }, {
           action: 'session.password_refused',
           targetType: 'user',
           targetId: known?.id ?? null,
-          details: { reason, login: attempt.login, ...fromKnownBrowser },
+          details: { reason, login, ...fromKnownBrowser },
         });
       });
       const saml = passwordAccount ? undefined : await samlConfig();

@@ -181,6 +181,15 @@ eachDatabase('the console\'s sign-in', (database) => {
       assert.deepEqual(reasons, ['no_password', 'unknown_login']);
     });
 
+    test('a login that names no account is audited by its first character and length only: it may be a password typed one field early', async () => {
+      const typed = 'MyS3cretP@ssw0rd-typed-in-login';
+      assert.equal((await passwordSignIn(app, typed, 'whatever', { remoteAddress: '198.51.100.4' })).statusCode, 403);
+      const entry = (await audited(app, 'session.password_refused')).at(-1);
+      assert.deepEqual(entry?.details, { reason: 'unknown_login', login: 'M… (31 characters, no such account)', source: '198.51.100.4' });
+      const everything = JSON.stringify(await app.services.store.db.selectFrom('audit_events').select(['actor', 'details']).execute());
+      assert.ok(!everything.includes('S3cret'), 'nothing of the text typed beyond its first character');
+    });
+
     test('a deactivated local account is told the same as a wrong password, even with its right password', async () => {
       const response = await passwordSignIn(app, 'carol', 'carol-password-1', { remoteAddress: '198.51.100.3' });
       assert.equal(response.statusCode, 403);
