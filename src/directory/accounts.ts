@@ -176,7 +176,7 @@ export function createAccounts(store: Store, access: Access, initialPassword?: I
     const passwordHash = local && password !== null ? await hashPassword(password) : null;
     try {
       const account = await store.db.transaction().execute(async (trx) => {
-        await assertNotManagedInstance(trx);
+        await assertNotManagedInstance(trx, store.dialect);
         const now = new Date().toISOString();
         // Locked until the commit (PostgreSQL): of parallel reactivations, the others wait and
         // then find the user active (409, as a later request), so it is reactivated once.
@@ -302,7 +302,7 @@ export function createAccounts(store: Store, access: Access, initialPassword?: I
           const identityChange = next.login !== current.login || next.externalId !== current.externalId || derivedChanges.length > 0;
           const changed = identityChange || next.displayName !== current.displayName || next.email !== current.email;
           if (!changed) return current;
-          const managedInstance = await isManagedInstance(trx);
+          const managedInstance = await isManagedInstance(trx, store.dialect);
           if (managedInstance && (identityChange || current.scimId !== null)) throw managedError();
           const derived = derivedChanges[0];
           if (derived !== undefined) throw rejected(derived, patch[derived], DERIVED);

@@ -131,7 +131,7 @@ export function createGroupManagement(store: Store, access: Access = createAcces
     async create(input: GroupInput, actor: Actor): Promise<StoredGroup> {
       const { name, description } = checkFields({ name: () => checkName(input.name), description: () => checkDescription(input.description) });
       return write(() => name, async (trx) => {
-        await assertNotManagedInstance(trx);
+        await assertNotManagedInstance(trx, store.dialect);
         if (await groups.findByName(trx, name)) throw nameTaken(name);
         const id = newId();
         const now = new Date().toISOString();
@@ -168,7 +168,7 @@ export function createGroupManagement(store: Store, access: Access = createAcces
         name = checked.name;
         const { description } = checked;
         if (name === current.name && description === current.description) return current;
-        await assertNotManagedInstance(trx);
+        await assertNotManagedInstance(trx, store.dialect);
         const other = await groups.findByName(trx, name);
         if (other && other.id !== id) throw nameTaken(name);
         const now = new Date().toISOString();

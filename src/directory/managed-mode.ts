@@ -7,18 +7,31 @@
 import type { Transaction } from 'kysely';
 import type { Executor } from '../store/executor.ts';
 import type { Database } from '../store/index.ts';
+import type { DialectAdapter } from '../store/dialect.ts';
+import { createSettingQueries } from '../store/settings.ts';
 import { DirectoryError, managedError } from '../errors.ts';
 import { provisioningModeSetting, SCIM_NOT_ENABLED_MESSAGE } from './provisioning.ts';
 import { readSetting, type Settings } from '../settings.ts';
 
-/** Whether SCIM provisioning is on, read through `db` (a transaction, usually). */
-export async function isManagedInstance(db: Executor): Promise<boolean> {
-  return (await readSetting(db, provisioningModeSetting)) === 'scim';
+const settingRows = createSettingQueries();
+
+/**
+ * Whether SCIM provisioning is on, read through `db`. Given the store's `dialect`, inside a
+ * write's transaction: on PostgreSQL the switch's row then stays share-locked until the write
+ * commits (as assertScimWritable's), so turning SCIM on or off (which locks that row to write it)
+ * waits for local writes in progress, and one arriving meanwhile waits for the switch and sees
+ * it. Read unlocked, a group created or a member added by the admin API committed after SCIM was
+ * turned on, in a group the IdP had just taken over, which the IdP never sent and cannot remove
+ * (migration 025 made sure there is a row to lock). SQLite runs one write transaction at a time.
+ */
+export async function isManagedInstance(db: Executor, dialect?: DialectAdapter): Promise<boolean> {
+  const read = dialect?.supportsRowLocks === true ? settingRows.readShared : settingRows.read;
+  return (await readSetting(db, provisioningModeSetting, read)) === 'scim';
 }
 
-/** Throws SonarQube's "externally managed" refusal while SCIM provisioning is on. */
-export async function assertNotManagedInstance(db: Executor): Promise<void> {
-  if (await isManagedInstance(db)) throw managedError();
+/** Throws SonarQube's "externally managed" refusal while SCIM provisioning is on; `dialect` as for isManagedInstance. */
+export async function assertNotManagedInstance(db: Executor, dialect?: DialectAdapter): Promise<void> {
+  if (await isManagedInstance(db, dialect)) throw managedError();
 }
 
 /**

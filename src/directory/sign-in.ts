@@ -24,6 +24,7 @@ import { createJournal } from '../journal/journal.ts';
 import { createMemberDisplay } from './member-display.ts';
 import { membershipId } from './memberships.ts';
 import { provisioningModeSetting, type Provisioning } from './provisioning.ts';
+import { isManagedInstance } from './managed-mode.ts';
 import { groupEvent, userEvent } from './shapes.ts';
 import { readSetting } from '../settings.ts';
 import { hasSurroundingSpace, loginProblem } from './login-rules.ts';
@@ -254,6 +255,9 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
       const asserted: Actor = { kind: 'saml', login: identity.login };
       return store.db.transaction().execute(async (trx): Promise<SignInResult> => {
         const now = new Date().toISOString();
+        // The mode first, share-locked until commit (managed-mode.ts isManagedInstance says why):
+        // a just-in-time sign-in must not create a user or group after SCIM was turned on.
+        await isManagedInstance(trx, store.dialect);
         const decision = await decide(trx, identity);
         if (!decision.ok) {
           await remember(trx, identity, 'refused', decision.reason, now);

@@ -26,6 +26,7 @@ import * as feedGaps from './migrations/021-feed-gaps.ts';
 import * as inactiveUsersIndex from './migrations/022-inactive-users-index.ts';
 import * as generatedPasswords from './migrations/023-generated-passwords.ts';
 import * as samlExpiryIndexes from './migrations/024-saml-expiry-indexes.ts';
+import * as provisioningModeRow from './migrations/025-provisioning-mode-row.ts';
 
 const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) => Promise<void>> = {
   '001-initial': initial.up,
@@ -50,6 +51,7 @@ const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) 
   '022-inactive-users-index': inactiveUsersIndex.up,
   '023-generated-passwords': generatedPasswords.up,
   '024-saml-expiry-indexes': samlExpiryIndexes.up,
+  '025-provisioning-mode-row': provisioningModeRow.up,
 };
 
 /**
@@ -81,7 +83,7 @@ const PROCESS_TAG = randomBytes(4).toString('hex');
 /**
  * The PostgreSQL `application_name` of this process's connections: `roster`, the number of the
  * newest migration it knows (so that a new version can tell an older one's connections, plain
- * `roster` before this name existed) and a tag of this process (`roster 024 3f2a9c1e`), so that a
+ * `roster` before this name existed) and a tag of this process (`roster 025 3f2a9c1e`), so that a
  * command can tell other instances' connections from its own.
  */
 export function postgresApplicationName(): string {

@@ -10,6 +10,7 @@ import type { Actor } from '../../src/journal/actor.ts';
 import { DirectoryError } from '../../src/errors.ts';
 import { createProvisioning, provisioningModeSetting, SAML_REQUIRED_MESSAGE, type Provisioning } from '../../src/directory/provisioning.ts';
 import { createSettings } from '../../src/settings.ts';
+import { createGroupManagement } from '../../src/directory/group-management.ts';
 import { openStore, type Store } from '../../src/store/index.ts';
 import { createTestDatabase, eachDatabase, openTestStore } from '../support/databases.ts';
 
@@ -98,7 +99,8 @@ eachDatabase('provisioning mode', (database) => {
 
   test('a malformed stored mode is an error, not silently just-in-time', async () => {
     const now = new Date().toISOString();
-    await store.db.insertInto('settings').values({ key: 'provisioning.mode', value: '"managed"', updated_at: now }).execute();
+    // The row exists from the start (migration 025); a stored value no version writes:
+    await store.db.updateTable('settings').set({ value: '"managed"', updated_at: now }).where('key', '=', 'provisioning.mode').execute();
     await assert.rejects(provisioning.status(), /setting "provisioning.mode" is malformed/);
   });
 });
@@ -156,6 +158,56 @@ eachDatabase('provisioning mode across instances', (database) => {
         assert.equal(recorded.length, 0, 'the switch was already made: nothing to record');
         const events = await store.db.selectFrom('events').select('type').where('type', '=', 'provisioning.disabled').execute();
         assert.equal(events.length, 0);
+      } finally {
+        await other.end();
+        await store.close();
+        await scratch.drop();
+      }
+    });
+
+    // Found by a probe: a local write in progress when SCIM was turned on read the mode unlocked,
+    // and committed after the switch (70 local groups created under SCIM in one run; a member
+    // added to a group the IdP had just linked, which the IdP never sent and cannot remove).
+    test('turning SCIM on waits for local writes in progress, and a local write arriving during the switch is refused', async () => {
+      const scratch = await createTestDatabase(database);
+      const store = await openStore(scratch.location);
+      const other = new pg.Client({ connectionString: scratch.url });
+      await other.connect();
+      try {
+        const result = await createSamlConfigService(createSettings(store)).configure(
+          { providerId: 'urn:idp', loginUrl: 'https://idp.example.com/sso', certificates: [certificate] },
+          cli,
+        );
+        assert.ok(result.ok);
+        const provisioning = createProvisioning(store, createSettings(store));
+        const groups = createGroupManagement(store);
+        // Holds the group create after it has read the mode, as a slow statement would.
+        await other.query('BEGIN');
+        await other.query('LOCK TABLE groups IN SHARE ROW EXCLUSIVE MODE');
+        const creating = groups.create({ name: 'created-locally' }, cli);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        let enabled = false;
+        const enabling = provisioning.enable(cli).then(() => {
+          enabled = true;
+        });
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        assert.equal(enabled, false, 'the switch waits for the local write in progress');
+        await other.query('COMMIT');
+        await creating;
+        await enabling;
+        const order = (await store.db.selectFrom('audit_events').select('action').where('action', 'in', ['group.created', 'provisioning.enabled']).orderBy('seq').execute()).map((row) => row.action);
+        assert.deepEqual(order, ['group.created', 'provisioning.enabled']);
+
+        // A local write that starts while the switch holds the mode waits for it, then is refused.
+        await provisioning.disable(cli);
+        await other.query('BEGIN');
+        await other.query(`SELECT value FROM settings WHERE key = $1 FOR UPDATE`, [provisioningModeSetting.key]);
+        await other.query(`UPDATE settings SET value = '"scim"' WHERE key = $1`, [provisioningModeSetting.key]);
+        const late = groups.create({ name: 'too-late' }, cli);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        await other.query('COMMIT');
+        await assert.rejects(late, (error: unknown) => error instanceof DirectoryError && error.code === 'managed');
+        assert.equal(await store.db.selectFrom('groups').select('id').where('name', '=', 'too-late').executeTakeFirst(), undefined);
       } finally {
         await other.end();
         await store.close();
