@@ -198,6 +198,13 @@ export async function serve(config: Config): Promise<void> {
           },
         }]),
     {
+      name: 'the clean-up of SAML sign-in attempts',
+      run: async () => {
+        const deleted = await services.signIn.purgeAttempts(config.activityRetentionDays);
+        if (deleted > 0) app.log.info({ deleted, retentionDays: config.activityRetentionDays }, 'deleted SAML sign-in attempts older than the retention period');
+      },
+    },
+    {
       name: 'the clean-up of ended Roster sessions',
       run: async () => {
         const ended = await services.sessions.purgeEnded();

@@ -75,6 +75,19 @@ export interface TokenService {
 
 /** Prefix of every token, so that secret scanners (and people) recognise a leaked one. */
 export const TOKEN_PREFIX = 'roster_';
+
+// A Roster token anywhere in a text: the prefix and at least 20 characters of its alphabet.
+const TOKEN_TEXT = new RegExp(`${TOKEN_PREFIX}[A-Za-z0-9_-]{20,}`, 'g');
+
+/**
+ * `text` with every Roster token in it cut to its prefix (`roster_…`), for what is written where
+ * others read: logs and the provisioning activity. A client that puts its token where an id
+ * belongs (`GET /Users/roster_…`) has it echoed in the refusal's detail.
+ */
+export function maskTokens(text: string): string {
+  // Skip the regular expression when no token can be in the text (every request passes here).
+  return text.includes(TOKEN_PREFIX) ? text.replace(TOKEN_TEXT, `${TOKEN_PREFIX}…`) : text;
+}
 const SECRET_BYTES = 32;
 /** base64url of 32 bytes, unpadded. */
 const TOKEN_LENGTH = TOKEN_PREFIX.length + Math.ceil((SECRET_BYTES * 4) / 3);

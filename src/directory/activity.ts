@@ -17,7 +17,7 @@
  * Rows are kept for the retention period (ROSTER_ACTIVITY_RETENTION_DAYS) and deleted by
  * `purge`, which `roster serve` runs in the background.
  */
-import { TOKEN_PREFIX } from '../auth/tokens.ts';
+import { maskTokens } from '../auth/tokens.ts';
 import type { Store } from '../store/index.ts';
 import type { Executor } from '../store/executor.ts';
 import { inBatches, withoutWaitingForDisk } from '../store/transact.ts';
@@ -99,14 +99,10 @@ export interface ActivityPage {
   readonly next: string | null;
 }
 
-// A Roster token anywhere in a text: the prefix and at least 20 characters of its alphabet.
-const TOKEN_TEXT = new RegExp(`${TOKEN_PREFIX}[A-Za-z0-9_-]{20,}`, 'g');
-
 /** `text` with Roster tokens masked, and the raw query string cut out (a detail may echo the URL). */
 function scrub(text: string, query: string): string {
   const withoutQuery = query === '' || !text.includes(query) ? text : text.split(`?${query}`).join('?…');
-  // Every request is recorded: skip the regular expression when no token can be in the text.
-  return withoutQuery.includes(TOKEN_PREFIX) ? withoutQuery.replace(TOKEN_TEXT, `${TOKEN_PREFIX}…`) : withoutQuery;
+  return maskTokens(withoutQuery);
 }
 
 // NUL, which PostgreSQL cannot store in text, and UTF-16 surrogates without their pair.

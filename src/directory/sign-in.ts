@@ -10,7 +10,7 @@ import type { SamlConfig } from '../auth/saml-config.ts';
 import { describeCertificate } from '../auth/saml-config.ts';
 import type { Store } from '../store/index.ts';
 import type { Executor } from '../store/executor.ts';
-import { transact } from '../store/transact.ts';
+import { inBatches, transact } from '../store/transact.ts';
 import { createGroupQueries } from '../store/groups.ts';
 import { createMembershipQueries } from '../store/memberships.ts';
 import { createSignInQueries, type SignInAttempt } from '../store/sign-in.ts';
@@ -139,6 +139,9 @@ export function identityOf(
   const transientLogin = config.userLoginAttribute === null && assertion.nameIdFormat === TRANSIENT_NAME_ID;
   return { login, name: first(config.userNameAttribute), email: first(config.userEmailAttribute), groups, nameId: assertion.nameId, transientLogin };
 }
+
+/** Sign-in attempts deleted per statement by purgeAttempts. */
+const ATTEMPT_PURGE_BATCH = 1000;
 
 /** Creates the sign-in service. */
 export function createSignIn(store: Store, provisioning: Provisioning, samlConfig: () => Promise<SamlConfig | undefined>) {
@@ -349,6 +352,16 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
           details: { reason, message },
         }, now);
       });
+    },
+
+    /**
+     * Deletes the SAML sign-in attempts (the last one of each login, kept for the sign-in check)
+     * made more than `retentionDays` ago, in batches; returns how many. They hold the login,
+     * NameID and email of whoever tried, accounts or not, and were kept for ever.
+     */
+    async purgeAttempts(retentionDays: number): Promise<number> {
+      const before = new Date(Date.now() - retentionDays * 24 * 60 * 60 * 1000).toISOString();
+      return inBatches(store.db, ATTEMPT_PURGE_BATCH, (trx) => queries.purgeAttemptsBefore(trx, before, ATTEMPT_PURGE_BATCH));
     },
 
     /** Says in plain words whether a user can sign in now and, if not, why; undefined when no such user. */

@@ -7,6 +7,7 @@ import { ScimError, type ScimErrorBody, type ScimType } from '../scim/errors.ts'
 import { DirectoryError, RetryLaterError, type DirectoryErrorCode } from '../errors.ts';
 import { isDatabaseDamaged, isDatabaseTimeout, isDatabaseUnavailable } from '../store/index.ts';
 import { ADMIN_BODY_TYPES_MESSAGE, formatBytes } from './input.ts';
+import { maskTokens } from '../auth/tokens.ts';
 
 export const SCIM_CONTENT_TYPE = 'application/scim+json; charset=utf-8';
 
@@ -68,7 +69,7 @@ function logFailure(request: FastifyRequest, error: unknown, refused: ScimError,
   if (error instanceof RetryLaterError) request.log.warn({ status: refused.status, reason: error.reason, retryAfter: refused.retryAfter }, `${what} deferred: ${error.message}`);
   else if (refused.status >= 500) request.log.error({ err: error }, `${what} failed`);
   // At debug: the request's one line at info (request-log.ts) carries the status and scimType.
-  else request.log.debug({ status: refused.status, scimType: refused.scimType, detail: refused.message }, `${what} refused`);
+  else request.log.debug({ status: refused.status, scimType: refused.scimType, detail: maskTokens(refused.message) }, `${what} refused`);
 }
 
 /** The status recorded for a request whose client left before it was answered (nginx's 499 "client closed request"). */

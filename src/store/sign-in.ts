@@ -48,6 +48,13 @@ export function createSignInQueries() {
         .execute();
     },
 
+    /** Deletes up to `limit` attempts made before `before` (ISO 8601); returns how many. */
+    async purgeAttemptsBefore(db: Executor, before: string, limit: number): Promise<number> {
+      const old = db.selectFrom('saml_sign_in_attempts').select('login_key').where('at', '<', before).limit(limit);
+      const result = await db.deleteFrom('saml_sign_in_attempts').where('login_key', 'in', old).executeTakeFirst();
+      return Number(result.numDeletedRows);
+    },
+
     /** Overwrites the attempt row of this login. */
     async recordAttempt(db: Executor, attempt: SignInAttempt): Promise<void> {
       const values = {

@@ -123,6 +123,18 @@ describe('request log', () => {
     }
   });
 
+  test('a token sent where an id belongs is masked in the debug line of its refusal, as in the provisioning activity', async () => {
+    const { roster, text } = await loggedApp('debug');
+    try {
+      const answer = await roster.request('GET', `/Users/${roster.token}`);
+      assert.equal(answer.status, 404);
+      assert.ok(!text().includes(roster.token), 'the token is in no log line');
+      assert.match(text(), /"detail":"User roster_… not found\."/);
+    } finally {
+      await roster.close();
+    }
+  });
+
   test('health checks (readiness and liveness) are not logged at info, and are at debug', async () => {
     const info = await loggedApp('info');
     try {

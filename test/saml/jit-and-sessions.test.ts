@@ -289,6 +289,16 @@ eachDatabase('Roster sessions', (database) => {
     assert.match(entry?.details ?? '', /session_ended/);
   });
 
+  test('the last SAML sign-in attempt of each login is kept for the activity retention, then deleted', async () => {
+    assert.equal((await signIn(app, { login: 'recent@example.com' })).statusCode, 303);
+    assert.equal((await signIn(app, { login: 'long-ago@example.com' })).statusCode, 303);
+    const { db } = app.services.store;
+    await db.updateTable('saml_sign_in_attempts').set({ at: new Date(Date.now() - 31 * 24 * 60 * 60 * 1000).toISOString() }).where('login', '=', 'long-ago@example.com').execute();
+    assert.equal(await app.services.signIn.purgeAttempts(30), 1);
+    const left = (await db.selectFrom('saml_sign_in_attempts').select('login').execute()).map((row) => row.login);
+    assert.ok(left.includes('recent@example.com') && !left.includes('long-ago@example.com'), left.join(', '));
+  });
+
   test('deactivation ends the sessions even if their rows remained', async () => {
     const value = sessionCookieOf(await signIn(app, { login: 'grace@example.com' })) ?? '';
     assert.equal((await current(app, value)).statusCode, 200);
