@@ -86,7 +86,7 @@ type Env = Readonly<Record<string, string | undefined>>;
 /** Reads and validates the configuration; throws ConfigError on the first bad value. */
 export function loadConfig(env: Env = process.env): Readonly<Config> {
   const port = parsePort(value(env, 'ROSTER_PORT'));
-  const host = value(env, 'ROSTER_HOST') ?? '0.0.0.0';
+  const host = parseHost(value(env, 'ROSTER_HOST'));
   const baseUrl = parseBaseUrl(value(env, 'ROSTER_BASE_URL') ?? `http://localhost:${port}`);
   const database = Object.freeze(parseDatabase(env));
   const logLevel = parseLogLevel(value(env, 'ROSTER_LOG_LEVEL') ?? 'info');
@@ -409,8 +409,25 @@ function parseLeaseSeconds(raw: string | undefined): number {
 /** A group name can be at most this long (the admin API's limit). */
 const MAX_GROUP_NAME = 255;
 
+/**
+ * The address to listen on; `host:port` is refused here, naming ROSTER_PORT, where listening
+ * failed with "cannot listen on [127.0.0.1:8080]:8080". (An IPv6 address has two colons or more.)
+ */
+function parseHost(raw: string | undefined): string {
+  if (raw === undefined) return '0.0.0.0';
+  if (/^[^:[\]]+:\d*$/.test(raw)) {
+    throw new ConfigError('ROSTER_HOST', `ROSTER_HOST must be an address or host name without a port (got "${raw.slice(0, 80)}"): set the port with ROSTER_PORT`);
+  }
+  return raw;
+}
+
 function parseAdminGroup(raw: string | undefined): string {
   if (raw === undefined) return DEFAULT_ADMIN_GROUP;
+  // Quotes kept by an env file or a compose list (`ROSTER_ADMIN_GROUP="admins"`) would be part of
+  // the name, which no group has: nobody would be an administrator through it.
+  if (/^(["']).*\1$/s.test(raw)) {
+    throw new ConfigError('ROSTER_ADMIN_GROUP', `ROSTER_ADMIN_GROUP must be a group name without surrounding quotes (got ${raw.slice(0, 80)}): the quotes would be part of the name`);
+  }
   // A name no group can have would silently make nobody an administrator through a group.
   if (raw.length > MAX_GROUP_NAME || /\p{Cc}/u.test(raw)) {
     throw new ConfigError('ROSTER_ADMIN_GROUP', `ROSTER_ADMIN_GROUP must be a group name of at most ${MAX_GROUP_NAME} characters without control characters (got "${raw.slice(0, 40)}${raw.length > 40 ? '…' : ''}")`);

@@ -206,6 +206,18 @@ describe('loadConfig', () => {
     assert.deepEqual(loadConfig({ ROSTER_DATABASE_URL: 'sqlite::memory:' }).database, { kind: 'sqlite', path: ':memory:' });
   });
 
+  test('ROSTER_HOST with a port is refused, naming ROSTER_PORT; IPv6 addresses are not mistaken for one', () => {
+    refuses({ ROSTER_HOST: '127.0.0.1:18811' }, 'ROSTER_HOST', /must be an address or host name without a port \(got "127\.0\.0\.1:18811"\): set the port with ROSTER_PORT/);
+    refuses({ ROSTER_HOST: 'localhost:8080' }, 'ROSTER_HOST', /without a port/);
+    for (const host of ['::1', '::', 'fe80::1%eth0', '2001:db8::7', '0.0.0.0', 'roster.internal']) assert.equal(loadConfig({ ROSTER_HOST: host }).host, host);
+  });
+
+  test('ROSTER_ADMIN_GROUP in quotes (kept by an env file) is refused: the quotes would be part of the name', () => {
+    refuses({ ROSTER_ADMIN_GROUP: '"roster-administrators"' }, 'ROSTER_ADMIN_GROUP', /without surrounding quotes/);
+    refuses({ ROSTER_ADMIN_GROUP: "'admins'" }, 'ROSTER_ADMIN_GROUP', /without surrounding quotes/);
+    assert.equal(loadConfig({ ROSTER_ADMIN_GROUP: 'Bob\'s "admins"' }).adminGroup, 'Bob\'s "admins"');
+  });
+
   test('ROSTER_DATABASE_URL forms that would open a file of a surprising name are refused, saying what was meant', () => {
     refuses({ ROSTER_DATABASE_URL: 'sqlite::memory' }, 'ROSTER_DATABASE_URL', /an in-memory database is sqlite::memory:/);
     refuses({ ROSTER_DATABASE_URL: 'sqlite:~/roster.db' }, 'ROSTER_DATABASE_URL', /write the full path: ~ is not expanded/);
