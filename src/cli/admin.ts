@@ -1,5 +1,5 @@
 /** `roster admin …`: recover access to the local administrator. */
-import { parseArgs } from 'node:util';
+import { parseArgs } from './options.ts';
 import { BOOTSTRAP_LOGIN } from '../directory/administrators.ts';
 import type { CommandGroup } from './command.ts';
 

@@ -1,5 +1,5 @@
 /** `roster apps …` and `roster keys rotate`: applications of the OpenID provider and its signing keys. */
-import { parseArgs } from 'node:util';
+import { parseArgs } from './options.ts';
 import type { Application, ApplicationField } from '../directory/applications.ts';
 import type { CliContext, CommandGroup } from './command.ts';
 import { withOptionValues } from './options.ts';

@@ -1,5 +1,5 @@
 /** `roster audit …`: export the audit trail, or cut it to its retention now. */
-import { parseArgs } from 'node:util';
+import { parseArgs } from './options.ts';
 import { parseEventFilter, parseExportFormat } from '../directory/audit-log.ts';
 import { withOptionValues } from './options.ts';
 import { writeOut } from './output.ts';

@@ -1,7 +1,7 @@
 /** `roster db …`: moving an installation between databases, backups and their restore. */
 import { existsSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseArgs } from './options.ts';
 import { parseDatabaseArgument } from '../config.ts';
 import { DirectoryError } from '../errors.ts';
 import { describeCaseConflict } from '../directory/case-conflicts.ts';

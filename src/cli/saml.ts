@@ -1,6 +1,6 @@
 /** `roster saml …`: configure and show the SAML identity provider. */
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { parseArgs } from './options.ts';
 import {
   describeCertificate,
   parseIdpMetadata,

@@ -3,7 +3,7 @@
  * Same service and rules as the admin API's /api/v2/scim-schemas.
  */
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { parseArgs } from './options.ts';
 import { DirectoryError } from '../errors.ts';
 import type { DeclaredSchema } from '../scim/schemas.ts';
 import type { CliContext, CommandGroup } from './command.ts';

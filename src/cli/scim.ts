@@ -1,5 +1,5 @@
 /** `roster scim …`: switch between just-in-time and SCIM provisioning; read the provisioning activity. */
-import { parseArgs } from 'node:util';
+import { parseArgs } from './options.ts';
 import type { ActivityEntry } from '../directory/activity.ts';
 import { DirectoryError } from '../errors.ts';
 import { table } from './output.ts';

@@ -1,5 +1,5 @@
 /** `roster secrets …`: secrets at rest (ROSTER_SECRET_KEY) and their key rotation. */
-import { parseArgs } from 'node:util';
+import { parseArgs } from './options.ts';
 import { parseKey } from '../config.ts';
 import { DirectoryError } from '../errors.ts';
 import { keyIdOf, SecretsError } from '../store/secret-box.ts';

@@ -1,5 +1,5 @@
 /** `roster tokens …`: issue, list and revoke API tokens. */
-import { parseArgs } from 'node:util';
+import { parseArgs } from './options.ts';
 import type { TokenInfo } from '../auth/tokens.ts';
 import { BOOTSTRAP_LOGIN } from '../directory/administrators.ts';
 import { DirectoryError } from '../errors.ts';
@@ -32,7 +32,16 @@ export const tokenCommands: CommandGroup = {
         const login = values.user ?? BOOTSTRAP_LOGIN;
         const user = await services.accounts.findByLogin(login);
         if (user === undefined) throw new DirectoryError('not_found', `No user has the login "${login}".`, 'user');
-        const { token, record } = await services.tokens.create(values.name, context.actor, user.id);
+        const name = values.name;
+        let created: Awaited<ReturnType<typeof services.tokens.create>>;
+        try {
+          created = await services.tokens.create(name, context.actor, user.id);
+        } catch (error) {
+          // A name the token rules refuse (empty, too long) is a command-line mistake: exit 2, naming --name.
+          if (error instanceof DirectoryError && error.code === 'invalid' && error.field === 'name') return { usageError: `--name: ${error.message}` };
+          throw error;
+        }
+        const { token, record } = created;
         if (!(await services.access.isAdministrator(user.id))) {
           context.err(`warning: "${printable(user.login)}" is not an administrator (neither flagged admin nor in the group "${services.access.adminGroup}"): this token can only read its own user at SCIM /Me, not call the SCIM or admin APIs, until it is.`);
         }

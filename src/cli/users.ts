@@ -1,5 +1,5 @@
 /** `roster users …` and `roster groups …`: the admin API's user and group operations, same rules. */
-import { parseArgs } from 'node:util';
+import { parseArgs } from './options.ts';
 import { DirectoryError } from '../errors.ts';
 import { membershipId } from '../directory/memberships.ts';
 import type { Services } from '../services.ts';

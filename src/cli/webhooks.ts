@@ -1,5 +1,5 @@
 /** `roster webhooks …`: webhook endpoints, their signing secrets, their deliveries (docs/events.md). */
-import { parseArgs } from 'node:util';
+import { parseArgs } from './options.ts';
 import type { DeliveryInfo, WebhookInfo } from '../directory/webhooks.ts';
 import { EVENT_TYPES } from '../journal/journal.ts';
 import type { Command, CommandGroup } from './command.ts';

@@ -516,6 +516,20 @@ describe('roster admin, users and audit', () => {
     assert.match(roster(database, ['tokens', 'list', '--all']).stdout, /^ada-script\s+ada\s.*revoked /m);
   });
 
+  test('an option given twice that takes one value, and a token name the domain refuses, are usage errors naming the option (exit 2)', () => {
+    const database = freshDatabase();
+    const twice = roster(database, ['tokens', 'create', '--name', 'b', '--name', 'c']);
+    assert.equal(twice.status, 2, twice.stderr);
+    assert.match(twice.stderr, /Option '--name' is given more than once; give it once/);
+    assert.doesNotMatch(roster(database, ['tokens', 'list']).stdout, /^[bc]\s/m, 'no token was created');
+    const format = roster(database, ['audit', 'export', '--format', 'csv', '--format', 'jsonl']);
+    assert.equal(format.status, 2, format.stderr);
+    assert.match(format.stderr, /Option '--format' is given more than once/);
+    const empty = roster(database, ['tokens', 'create', '--name', '   ']);
+    assert.equal(empty.status, 2, empty.stderr);
+    assert.match(empty.stderr, /--name: A token name must be 1 to 100 characters long\./);
+  });
+
   test('users create and groups create without their required options are usage errors (exit 2, usage printed)', () => {
     const database = freshDatabase();
     for (const [args, missing] of [
