@@ -500,8 +500,9 @@ function refuseOrphanedLog(path: string): void {
 function cannotOpen(path: string, error: unknown): Error {
   const code = typeof error === 'object' && error !== null && 'code' in error ? String((error as { code: unknown }).code) : 'unknown';
   const message = error instanceof Error ? error.message : String(error);
-  return new Error(
-    `Cannot open the SQLite database ${path}: ${message} (${code}). Roster must be able to write the file and create ${path}-wal and ${path}-shm in its directory: check that the file, its directory and the file system are writable and not full.`,
+  // DatabaseRefused: the CLI says it as it is, not as an "unexpected error".
+  return new DatabaseRefused(
+    `Cannot open the SQLite database ${path}: ${message} (${code}). Roster must be able to write the file and create ${path}-wal and ${path}-shm in its directory: check that the file, its directory and the file system are writable and not full, and that ROSTER_DATABASE_URL names the database you mean (by default data/roster.db under the working directory).`,
     { cause: error },
   );
 }

@@ -65,6 +65,12 @@ test('a database file Roster may not write stops `roster serve` at start with a 
     const run = spawnSync(command, args, { cwd: ROOT, env, encoding: 'utf8', timeout: 20_000 });
     assert.equal(run.status, 1, `exit ${run.status} ${run.signal}: ${run.stdout}${run.stderr}`);
     assert.match(run.stderr, /Cannot open the SQLite database .*roster\.db: .*\(EACCES\)\. Roster must be able to write the file/);
+    // A command says it as it is, naming the variable; no "unexpected error".
+    const [listCommand = '', ...listArgs] = asRoot ? ['runuser', '-u', 'nobody', '--', process.execPath, '--import', 'tsx', 'src/cli/roster.ts', 'tokens', 'list'] : [process.execPath, '--import', 'tsx', 'src/cli/roster.ts', 'tokens', 'list'];
+    const list = spawnSync(listCommand, listArgs, { cwd: ROOT, env, encoding: 'utf8', timeout: 20_000 });
+    assert.equal(list.status, 1, list.stderr);
+    assert.match(list.stderr, /^Cannot open the SQLite database .*ROSTER_DATABASE_URL names the database you mean/m);
+    assert.doesNotMatch(list.stderr, /unexpected error/);
   } finally {
     rmSync(home, { recursive: true, force: true });
   }
@@ -189,6 +195,6 @@ test('a database file moved away or replaced while Roster runs: writes are refus
 
 test('a database path under a directory that cannot be made (/proc) is refused at once with the open failure, not a busy loop', async () => {
   const started = Date.now();
-  await assert.rejects(openStore({ kind: 'sqlite', path: '/proc/roster-no-such-directory/data/roster.db' }), /^Error: Cannot open the SQLite database \/proc\/roster-no-such-directory\/data\/roster\.db: .*\(ENOENT\)/);
+  await assert.rejects(openStore({ kind: 'sqlite', path: '/proc/roster-no-such-directory/data/roster.db' }), /^DatabaseRefused: Cannot open the SQLite database \/proc\/roster-no-such-directory\/data\/roster\.db: .*\(ENOENT\)/);
   assert.ok(Date.now() - started < 5_000);
 });
