@@ -11,6 +11,7 @@ import type { Store } from './index.ts';
 import { continueEventClock, eventClockNow } from './feed.ts';
 import { pendingMigrations } from './migrate.ts';
 import type { Database } from './tables.ts';
+import { PROVISIONING_MODE_KEY, seedProvisioningMode } from './migrations/025-provisioning-mode-row.ts';
 
 interface TableSpec {
   readonly name: keyof Database;
@@ -105,7 +106,9 @@ export async function copyDatabase(source: Store, target: Store, onProgress: (pr
   }
   const occupied = [];
   for (const name of [...COPIED_TABLES.map((spec) => spec.name), ...NOT_COPIED_TABLES]) {
-    if ((await countRows(target.db, name)) > 0) occupied.push(name);
+    // A new database holds the switch's row from migration 025: the source's replaces it.
+    const seeded = name === 'settings' ? await countRows(target.db, name, sql`key = ${PROVISIONING_MODE_KEY}`) : 0;
+    if ((await countRows(target.db, name)) > seeded) occupied.push(name);
   }
   if (occupied.length > 0) {
     throw new CopyRefused(`The target database is not empty (rows in ${occupied.join(', ')}): copy only into a new, empty database.`);
@@ -117,7 +120,9 @@ export async function copyDatabase(source: Store, target: Store, onProgress: (pr
     for (const spec of COPIED_TABLES) counts.set(spec.name, await countRows(reader, spec.name));
     const clock = await eventClockNow(reader, source.dialect);
     await target.db.transaction().execute(async (writer) => {
+      await sql`DELETE FROM settings WHERE key = ${PROVISIONING_MODE_KEY}`.execute(writer);
       for (const spec of COPIED_TABLES) await copyTable(spec, reader, writer, source, target, counts.get(spec.name) ?? 0, onProgress);
+      await seedProvisioningMode(writer);
       // Readers' cursors of the source stay valid on the target: new events follow every copied one.
       await continueEventClock(writer, target.dialect, clock);
     });
@@ -177,7 +182,7 @@ async function insertRows(writer: Transaction<Database>, spec: TableSpec, rows: 
   await sql`INSERT INTO ${sql.table(spec.name)} (${sql.join(columns.map((column) => sql.ref(column)))}) VALUES ${sql.join(values)}`.execute(writer);
 }
 
-async function countRows(db: Store['db'] | Transaction<Database>, table: string): Promise<number> {
-  const result = await sql<{ n: number | string }>`SELECT count(*) AS n FROM ${sql.table(table)}`.execute(db);
+async function countRows(db: Store['db'] | Transaction<Database>, table: string, where?: RawBuilder<unknown>): Promise<number> {
+  const result = await sql<{ n: number | string }>`SELECT count(*) AS n FROM ${sql.table(table)} ${where === undefined ? sql`` : sql`WHERE ${where}`}`.execute(db);
   return Number(result.rows[0]?.n ?? 0);
 }

@@ -7,10 +7,17 @@
  *
  * Safe to roll: an older instance reads `"jit"` as it read the missing row.
  */
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type QueryExecutorProvider } from 'kysely';
 import type { DialectAdapter } from '../dialect.ts';
 
+/** The setting's key: a row every database has from this migration on (db copy leaves it out of "empty"). */
+export const PROVISIONING_MODE_KEY = 'provisioning.mode';
+
 /** Inserts `provisioning.mode = "jit"` unless the switch was ever set. */
+export async function seedProvisioningMode(db: QueryExecutorProvider): Promise<void> {
+  await sql`INSERT INTO settings (key, value, updated_at) VALUES (${PROVISIONING_MODE_KEY}, '"jit"', ${new Date().toISOString()}) ON CONFLICT (key) DO NOTHING`.execute(db);
+}
+
 export async function up(db: Kysely<unknown>, _dialect: DialectAdapter): Promise<void> {
-  await sql`INSERT INTO settings (key, value, updated_at) VALUES ('provisioning.mode', '"jit"', ${new Date().toISOString()}) ON CONFLICT (key) DO NOTHING`.execute(db);
+  await seedProvisioningMode(db);
 }
