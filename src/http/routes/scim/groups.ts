@@ -11,6 +11,7 @@ import { etagOf, locationBase, type ResourceState } from '../../../scim/resource
 import { keepImmutable, memberIdOf, normaliseResource } from '../../../scim/validate.ts';
 import { readsEveryMember, type GroupDirectory, type MemberChange, type MemberRead, type ScimGroup } from '../../../directory/groups.ts';
 import type { PageRequest } from '../../../directory/paging.ts';
+import { DirectoryError } from '../../../errors.ts';
 import { isShownBy, planProjection, valuesNamedBy } from '../../../scim/projection.ts';
 import type { Document } from '../../../directory/users.ts';
 import type { ListCursors } from '../../../directory/list-cursors.ts';
@@ -156,14 +157,23 @@ export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, cursor
    * Answers with one group (without members, as read or written) as `projection` shows it: its
    * members read only when shown, and written while they are read when all are (streamed.ts).
    */
-  async function answerGroup(reply: FastifyReply, status: 200 | 201, group: ScimGroup, type: ResourceSchemas, projection: Projection): Promise<FastifyReply> {
+  async function answerGroup(reply: FastifyReply, status: 200 | 201, group: ScimGroup, type: ResourceSchemas, projection: Projection, written = false): Promise<FastifyReply> {
     const read = membersToRead(type, projection);
     if (!readsEveryMember(read)) {
       const shown = await groups.withMembersRead(group, read);
       return sendResource(reply, status, 'Group', groupStateOf(shown), present(type, groupStateOf(shown), baseUrl, projection), baseUrl);
     }
     // Read again in the snapshot its members are read in: the ETag is the version they belong to.
-    const held = await groups.hold(group.scimId);
+    let held: Awaited<ReturnType<GroupDirectory['hold']>>;
+    try {
+      held = await groups.hold(group.scimId);
+    } catch (error) {
+      // SCIM turned off between the write's commit and this read (which then answers 403): the
+      // write stands, and the IdP must not be told it failed. The group as written, without the
+      // members no longer readable by their SCIM ids.
+      if (!written || !(error instanceof DirectoryError) || error.code !== 'forbidden') throw error;
+      return sendResource(reply, status, 'Group', groupStateOf(group), present(type, groupStateOf(group), baseUrl, projection), baseUrl);
+    }
     const state = groupStateOf(held.value);
     return sendStreamed(reply, held, groupText(presenter(type, baseUrl, projection), state, held.members(held.value)), { status, resourceType: 'Group', state, baseUrl });
   }
@@ -180,7 +190,7 @@ export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, cursor
     const type = schemasIn(request).Group;
     const specified = new Set<AttributeDefinition>();
     const group = await writes.create(type, request.body, request.actor, specified);
-    return answerGroup(reply, 201, group, type, writeProjection(request.query, specified));
+    return answerGroup(reply, 201, group, type, writeProjection(request.query, specified), true);
   });
 
   app.get<{ Params: { id: string }; Querystring: RawListParameters }>('/Groups/:id', async (request, reply) => {
@@ -198,7 +208,7 @@ export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, cursor
     const type = schemasIn(request).Group;
     const specified = new Set<AttributeDefinition>();
     const updated = await writes.replace(type, request.params.id, request.body, versionCheck(request), request.actor, specified);
-    return answerGroup(reply, 200, updated, type, writeProjection(request.query, specified));
+    return answerGroup(reply, 200, updated, type, writeProjection(request.query, specified), true);
   });
 
   // PATCH answers 204 unless the client asks for attributes (RFC 7644 §3.5.2 allows both);
@@ -211,7 +221,7 @@ export function groupRoutes(app: FastifyInstance, groups: GroupDirectory, cursor
     if (projection.attributes === undefined && projection.excludedAttributes === undefined) {
       return reply.code(writes.patchStatus).header('ETag', etagOf(String(group.group.version))).send();
     }
-    return answerGroup(reply, 200, group, type, projection);
+    return answerGroup(reply, 200, group, type, projection, true);
   });
 
   app.delete<{ Params: { id: string } }>('/Groups/:id', async (request, reply) => {
