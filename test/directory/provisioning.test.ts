@@ -133,19 +133,29 @@ eachDatabase('provisioning mode across instances', (database) => {
   // Two instances turning SCIM off at once: the second used to read the mode before the first
   // committed, so both recorded provisioning.disabled (and sent its event twice). PostgreSQL
   // only: SQLite serialises write transactions.
+  /** A store with SAML configured, its provisioning switch, and a second connection to the same database (another instance's). */
+  async function withSamlAndOtherConnection() {
+    const scratch = await createTestDatabase(database);
+    const store = await openStore(scratch.location);
+    const other = new pg.Client({ connectionString: scratch.url });
+    await other.connect();
+    const result = await createSamlConfigService(createSettings(store)).configure(
+      { providerId: 'urn:idp', loginUrl: 'https://idp.example.com/sso', certificates: [certificate] },
+      cli,
+    );
+    assert.ok(result.ok);
+    const close = async (): Promise<void> => {
+      await other.end();
+      await store.close();
+      await scratch.drop();
+    };
+    return { store, other, provisioning: createProvisioning(store, createSettings(store)), close };
+  }
+
   if (database === 'postgres') {
     test('a switch made while another instance makes the same switch records nothing more', async () => {
-      const scratch = await createTestDatabase(database);
-      const store = await openStore(scratch.location);
-      const other = new pg.Client({ connectionString: scratch.url });
-      await other.connect();
+      const { store, other, provisioning, close } = await withSamlAndOtherConnection();
       try {
-        const result = await createSamlConfigService(createSettings(store)).configure(
-          { providerId: 'urn:idp', loginUrl: 'https://idp.example.com/sso', certificates: [certificate] },
-          cli,
-        );
-        assert.ok(result.ok);
-        const provisioning = createProvisioning(store, createSettings(store));
         await provisioning.enable(cli);
         // The other instance's switch to just-in-time, written and not yet committed.
         await other.query('BEGIN');
@@ -159,9 +169,7 @@ eachDatabase('provisioning mode across instances', (database) => {
         const events = await store.db.selectFrom('events').select('type').where('type', '=', 'provisioning.disabled').execute();
         assert.equal(events.length, 0);
       } finally {
-        await other.end();
-        await store.close();
-        await scratch.drop();
+        await close();
       }
     });
 
@@ -169,17 +177,8 @@ eachDatabase('provisioning mode across instances', (database) => {
     // and committed after the switch (70 local groups created under SCIM in one run; a member
     // added to a group the IdP had just linked, which the IdP never sent and cannot remove).
     test('turning SCIM on waits for local writes in progress, and a local write arriving during the switch is refused', async () => {
-      const scratch = await createTestDatabase(database);
-      const store = await openStore(scratch.location);
-      const other = new pg.Client({ connectionString: scratch.url });
-      await other.connect();
+      const { store, other, provisioning, close } = await withSamlAndOtherConnection();
       try {
-        const result = await createSamlConfigService(createSettings(store)).configure(
-          { providerId: 'urn:idp', loginUrl: 'https://idp.example.com/sso', certificates: [certificate] },
-          cli,
-        );
-        assert.ok(result.ok);
-        const provisioning = createProvisioning(store, createSettings(store));
         const groups = createGroupManagement(store);
         // Holds the group create after it has read the mode, as a slow statement would.
         await other.query('BEGIN');
@@ -209,9 +208,7 @@ eachDatabase('provisioning mode across instances', (database) => {
         await assert.rejects(late, (error: unknown) => error instanceof DirectoryError && error.code === 'managed');
         assert.equal(await store.db.selectFrom('groups').select('id').where('name', '=', 'too-late').executeTakeFirst(), undefined);
       } finally {
-        await other.end();
-        await store.close();
-        await scratch.drop();
+        await close();
       }
     });
   }
