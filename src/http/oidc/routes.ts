@@ -102,10 +102,6 @@ export async function oidcRoutes(app: FastifyInstance, options: OidcOptions & { 
     const raw = request.raw;
     pin(raw);
     const path = (raw.url ?? '').split('?')[0] ?? '';
-    // Registered applications are trusted (no consent screen), so `offline_access` is granted
-    // without `prompt=consent`, which OpenID Connect Core §11 otherwise requires of the client:
-    // consent is added to whatever the request prompts for (login, select_account), except
-    // `none`, which admits no other value (a silent renewal keeps the refresh token it has).
     // A pushed authorization request (RFC 9126) is stored as the request it stands for.
     if (path === `${OIDC_PREFIX}/request` && request.method === 'POST') {
       const size = Buffer.isBuffer(request.body) ? request.body.length : 0;
@@ -123,6 +119,10 @@ export async function oidcRoutes(app: FastifyInstance, options: OidcOptions & { 
         return sendHtml(reply, 414, messagePage('Sign-in not possible', `The application's sign-in request is ${Math.ceil(query / 1024)} KiB long; Roster takes at most ${MAX_AUTHORIZATION_REQUEST / 1024} KiB. Tell the application's developers.`));
       }
       await services.authorizationLimits.take(`oidc-auth:${auditSource(request.ip)}`);
+      // Registered applications are trusted (no consent screen), so `offline_access` is granted
+      // without `prompt=consent`, which OpenID Connect Core §11 otherwise requires of the client:
+      // consent is added to whatever the request prompts for (login, select_account), except
+      // `none`, which admits no other value (a silent renewal keeps the refresh token it has).
       const url = new URL(raw.url ?? '', options.baseUrl);
       const scope = url.searchParams.get('scope') ?? '';
       const prompts = new Set((url.searchParams.get('prompt') ?? '').split(' ').filter((value) => value !== ''));
