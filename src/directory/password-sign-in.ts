@@ -142,7 +142,7 @@ export type PasswordChangeResult =
  * field of a failed attempt is now and then the password (typed one field early), and the audit
  * log, kept for ever by default and exported, holds no passwords.
  */
-export function recordedLogin(typed: string, account: { readonly login: string } | undefined): string {
+function recordedLogin(typed: string, account: { readonly login: string } | undefined): string {
   if (account !== undefined) return typed;
   const characters = [...typed];
   return characters.length === 0 ? '(empty)' : `${characters[0]}… (${characters.length} characters, no such account)`;
