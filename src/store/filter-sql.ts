@@ -1195,18 +1195,42 @@ const NEVER: Filter = { kind: 'not', filter: ALWAYS };
  * Value filters are left alone: `schemas` is no sub-attribute.
  */
 function withSchemasResolved(filter: Filter, compiler: Compiler): Filter {
+  return namesSchemas(filter) ? resolveSchemas(filter, compiler) : filter;
+}
+
+/** Whether `filter` tests `schemas` anywhere outside value filters; without recursion, as chains may hold thousands of terms. */
+function namesSchemas(filter: Filter): boolean {
+  const stack: Filter[] = [filter];
+  for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
+    if (node.kind === 'and' || node.kind === 'or') stack.push(node.left, node.right);
+    else if (node.kind === 'not') stack.push(node.filter);
+    else if (node.kind !== 'valuePath' && isSchemasPath(node.path)) return true;
+  }
+  return false;
+}
+
+function isSchemasPath(path: AttributePath): boolean {
+  return path.schema === undefined && path.subAttribute === undefined && path.attribute.toLowerCase() === 'schemas';
+}
+
+function resolveSchemas(filter: Filter, compiler: Compiler): Filter {
   switch (filter.kind) {
     case 'and':
-    case 'or':
-      return { ...filter, left: withSchemasResolved(filter.left, compiler), right: withSchemasResolved(filter.right, compiler) };
+    case 'or': {
+      // Each operand of the chain at once, rebuilt as a chain again: recursion goes only as deep
+      // as operators of different kinds nest, never as long as a chain is.
+      const kind = filter.kind;
+      return logicalOperands(filter)
+        .map((operand) => resolveSchemas(operand, compiler))
+        .reduce((left, right) => ({ kind, left, right }));
+    }
     case 'not':
-      return { kind: 'not', filter: withSchemasResolved(filter.filter, compiler) };
+      return { kind: 'not', filter: resolveSchemas(filter.filter, compiler) };
     case 'valuePath':
       return filter;
     case 'present':
     case 'compare': {
-      const { path } = filter;
-      if (path.schema !== undefined || path.subAttribute !== undefined || path.attribute.toLowerCase() !== 'schemas') return filter;
+      if (!isSchemasPath(filter.path)) return filter;
       if (filter.kind === 'present') return ALWAYS;
       if (filter.op !== 'eq' && filter.op !== 'ne') compiler.fail(`'${filter.op}' cannot test 'schemas'; use eq, ne or pr`);
       if (typeof filter.value !== 'string') return compiler.fail("'schemas' is compared with a schema URN in quotes");

@@ -597,6 +597,11 @@ eachDatabase('filter → SQL', (database) => {
           error instanceof ScimError && error.status === 400 && error.scimType === 'invalidFilter' && /compares 30002 values; at most 30000/.test(error.message),
       );
     });
+
+    it('a chain of 30,000 terms that also tests schemas compiles (its rewrite recursed once per term and overflowed the stack)', async () => {
+      const long = chain('or', [...terms(30_000, (i) => `externalId eq "x${i}"`), parse('schemas eq "urn:ietf:params:scim:schemas:core:2.0:User"')]);
+      assert.equal((await usersMatching(long)).length > 0, true);
+    });
   });
 
   describe('compileFilter: or-ed terms on one multi-valued attribute or JSON value share one subquery', () => {
