@@ -16,7 +16,8 @@ import { createDeactivation } from './deactivation.ts';
 import { checkFields, DirectoryError, managedError, rejected, SELF_DEACTIVATION_MESSAGE } from '../errors.ts';
 import type { Access } from './access.ts';
 import type { InitialPasswordFile } from './initial-password.ts';
-import { assertNotManagedInstance, isManagedInstance } from './managed-mode.ts';
+import { assertNotManagedInstance, isManagedInstance, lockProvisioningMode } from './managed-mode.ts';
+import { createSettings } from '../settings.ts';
 import { externalProviderOf, userEvent } from './shapes.ts';
 import { createMemberDisplay } from './member-display.ts';
 import { readSnapshot, readSnapshotAcrossTurns } from '../store/transact.ts';
@@ -152,6 +153,7 @@ export function createAccounts(store: Store, access: Access, initialPassword?: I
   const deactivation = createDeactivation(store.dialect);
   const journal = createJournal(store.dialect);
   const memberDisplay = createMemberDisplay(store.dialect);
+  const settings = createSettings(store);
 
   async function find(id: string): Promise<StoredUser> {
     const user = await users.findById(store.db, id);
@@ -176,7 +178,7 @@ export function createAccounts(store: Store, access: Access, initialPassword?: I
     const passwordHash = local && password !== null ? await hashPassword(password) : null;
     try {
       const account = await store.db.transaction().execute(async (trx) => {
-        await assertNotManagedInstance(trx, store.dialect);
+        await assertNotManagedInstance(trx, settings);
         const now = new Date().toISOString();
         // Locked until the commit (PostgreSQL): of parallel reactivations, the others wait and
         // then find the user active (409, as a later request), so it is reactivated once.
@@ -302,7 +304,7 @@ export function createAccounts(store: Store, access: Access, initialPassword?: I
           const identityChange = next.login !== current.login || next.externalId !== current.externalId || derivedChanges.length > 0;
           const changed = identityChange || next.displayName !== current.displayName || next.email !== current.email;
           if (!changed) return current;
-          const managedInstance = await isManagedInstance(trx, store.dialect);
+          const managedInstance = await lockProvisioningMode(trx, settings);
           if (managedInstance && (identityChange || current.scimId !== null)) throw managedError();
           const derived = derivedChanges[0];
           if (derived !== undefined) throw rejected(derived, patch[derived], DERIVED);

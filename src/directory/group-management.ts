@@ -14,6 +14,7 @@ import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
 import { checkFields, DirectoryError, managedError, rejected } from '../errors.ts';
 import { assertNotManagedInstance, isManagedInstance } from './managed-mode.ts';
+import { createSettings } from '../settings.ts';
 import { groupEvent, groupShape } from './shapes.ts';
 import { createAccess, type Access } from './access.ts';
 import { readSnapshot } from '../store/transact.ts';
@@ -79,6 +80,7 @@ export function createGroupManagement(store: Store, access: Access = createAcces
   const groups = createGroupQueries(store.dialect);
   const memberships = createMembershipQueries(store.dialect);
   const journal = createJournal(store.dialect);
+  const settings = createSettings(store);
 
   async function write<T>(name: () => string, work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
     try {
@@ -131,7 +133,7 @@ export function createGroupManagement(store: Store, access: Access = createAcces
     async create(input: GroupInput, actor: Actor): Promise<StoredGroup> {
       const { name, description } = checkFields({ name: () => checkName(input.name), description: () => checkDescription(input.description) });
       return write(() => name, async (trx) => {
-        await assertNotManagedInstance(trx, store.dialect);
+        await assertNotManagedInstance(trx, settings);
         if (await groups.findByName(trx, name)) throw nameTaken(name);
         const id = newId();
         const now = new Date().toISOString();
@@ -168,7 +170,7 @@ export function createGroupManagement(store: Store, access: Access = createAcces
         name = checked.name;
         const { description } = checked;
         if (name === current.name && description === current.description) return current;
-        await assertNotManagedInstance(trx, store.dialect);
+        await assertNotManagedInstance(trx, settings);
         const other = await groups.findByName(trx, name);
         if (other && other.id !== id) throw nameTaken(name);
         const now = new Date().toISOString();

@@ -7,31 +7,34 @@
 import type { Transaction } from 'kysely';
 import type { Executor } from '../store/executor.ts';
 import type { Database } from '../store/index.ts';
-import type { DialectAdapter } from '../store/dialect.ts';
-import { createSettingQueries } from '../store/settings.ts';
 import { DirectoryError, managedError } from '../errors.ts';
 import { provisioningModeSetting, SCIM_NOT_ENABLED_MESSAGE } from './provisioning.ts';
 import { readSetting, type Settings } from '../settings.ts';
 
-const settingRows = createSettingQueries();
-
 /**
- * Whether SCIM provisioning is on, read through `db`. Given the store's `dialect`, inside a
- * write's transaction: on PostgreSQL the switch's row then stays share-locked until the write
- * commits (as assertScimWritable's), so turning SCIM on or off (which locks that row to write it)
- * waits for local writes in progress, and one arriving meanwhile waits for the switch and sees
- * it. Read unlocked, a group created or a member added by the admin API committed after SCIM was
- * turned on, in a group the IdP had just taken over, which the IdP never sent and cannot remove
- * (migration 025 made sure there is a row to lock). SQLite runs one write transaction at a time.
+ * Whether SCIM provisioning is on, read without a lock: for what a page shows or a filter
+ * accepts, never to allow a write (lockProvisioningMode is for that).
  */
-export async function isManagedInstance(db: Executor, dialect?: DialectAdapter): Promise<boolean> {
-  const read = dialect?.supportsRowLocks === true ? settingRows.readShared : settingRows.read;
-  return (await readSetting(db, provisioningModeSetting, read)) === 'scim';
+export async function isManagedInstance(db: Executor): Promise<boolean> {
+  return (await readSetting(db, provisioningModeSetting)) === 'scim';
 }
 
-/** Throws SonarQube's "externally managed" refusal while SCIM provisioning is on; `dialect` as for isManagedInstance. */
-export async function assertNotManagedInstance(db: Executor, dialect?: DialectAdapter): Promise<void> {
-  if (await isManagedInstance(db, dialect)) throw managedError();
+/**
+ * Reads the provisioning switch inside a write's transaction and keeps its row share-locked
+ * until commit (PostgreSQL; `settings.readShared`); true when SCIM is on. Turning SCIM on or off
+ * locks that row to write it, so the switch waits for local writes in progress, and a write
+ * arriving meanwhile waits for the switch and sees it. Read unlocked, a group created or a
+ * member added by the admin API committed after SCIM was turned on, in a group the IdP had just
+ * taken over, which the IdP never sent and cannot remove (migration 025 made sure there is a row
+ * to lock). SQLite runs one write transaction at a time.
+ */
+export async function lockProvisioningMode(trx: Transaction<Database>, settings: Settings): Promise<boolean> {
+  return (await settings.readShared(trx, provisioningModeSetting)) === 'scim';
+}
+
+/** Throws SonarQube's "externally managed" refusal while SCIM provisioning is on, holding the switch as lockProvisioningMode. */
+export async function assertNotManagedInstance(trx: Transaction<Database>, settings: Settings): Promise<void> {
+  if (await lockProvisioningMode(trx, settings)) throw managedError();
 }
 
 /**
@@ -45,5 +48,5 @@ export async function assertNotManagedInstance(db: Executor, dialect?: DialectAd
  * transaction at a time.
  */
 export async function assertScimWritable(trx: Transaction<Database>, settings: Settings): Promise<void> {
-  if ((await settings.readShared(trx, provisioningModeSetting)) !== 'scim') throw new DirectoryError('forbidden', SCIM_NOT_ENABLED_MESSAGE);
+  if (!(await lockProvisioningMode(trx, settings))) throw new DirectoryError('forbidden', SCIM_NOT_ENABLED_MESSAGE);
 }

@@ -16,6 +16,7 @@ import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
 import { DirectoryError, rejected } from '../errors.ts';
 import { assertNotManagedInstance } from './managed-mode.ts';
+import { createSettings } from '../settings.ts';
 import { createAccess, type Access } from './access.ts';
 import { readSnapshot } from '../store/transact.ts';
 
@@ -55,6 +56,7 @@ export function createMembershipManagement(store: Store, access: Access = create
   const groups = createGroupQueries(store.dialect);
   const users = createUserQueries(store.dialect);
   const journal = createJournal(store.dialect);
+  const settings = createSettings(store);
 
   function notFound(id: string): DirectoryError {
     return new DirectoryError('not_found', `Group membership '${id}' not found`);
@@ -81,7 +83,7 @@ export function createMembershipManagement(store: Store, access: Access = create
       const groupId = input.groupId as string;
       const userId = input.userId as string;
       return store.db.transaction().execute(async (trx) => {
-        await assertNotManagedInstance(trx, store.dialect);
+        await assertNotManagedInstance(trx, settings);
         // Both rows locked until the commit (PostgreSQL), the user first as a deactivation
         // takes them: a deactivation or a group deletion committed meanwhile is seen here, not
         // undone by a member added to a deactivated user or inserted into a deleted group.
@@ -119,7 +121,7 @@ export function createMembershipManagement(store: Store, access: Access = create
         // The CLI names a group and a user, not the id it made of them: say what is wrong in those terms.
         const absent = (): DirectoryError => (group !== undefined && user !== undefined ? new DirectoryError('not_found', `User '${user.login}' is not a member of group '${group.name}'.`) : notFound(id));
         if (!(await memberships.exists(trx, key.groupId, key.userId))) throw absent();
-        await assertNotManagedInstance(trx, store.dialect);
+        await assertNotManagedInstance(trx, settings);
         const now = new Date().toISOString();
         const remove = (): Promise<number> => memberships.remove(trx, key.groupId, [key.userId], journal.stamp(actor, now));
         // A member leaving the administrators' group stops being an administrator.

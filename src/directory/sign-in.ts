@@ -23,10 +23,10 @@ import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
 import { createMemberDisplay } from './member-display.ts';
 import { membershipId } from './memberships.ts';
-import { provisioningModeSetting, type Provisioning } from './provisioning.ts';
-import { isManagedInstance } from './managed-mode.ts';
+import type { Provisioning } from './provisioning.ts';
+import { isManagedInstance, lockProvisioningMode } from './managed-mode.ts';
+import { createSettings } from '../settings.ts';
 import { groupEvent, userEvent } from './shapes.ts';
-import { readSetting } from '../settings.ts';
 import { hasSurroundingSpace, loginProblem } from './login-rules.ts';
 import { ACCOUNT_LIMITS } from './accounts.ts';
 import { GROUP_LIMITS } from './group-management.ts';
@@ -152,16 +152,12 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
   const queries = createSignInQueries();
   const journal = createJournal(store.dialect);
   const memberDisplay = createMemberDisplay(store.dialect);
+  const settings = createSettings(store);
 
   /** A user by internal id or, failing that, by SCIM id (the sign-in check accepts both). */
   async function findProfile(db: Executor, id: string): Promise<UserProfile | undefined> {
     const user = (await users.findById(db, id)) ?? (await users.findByScimId(db, id));
     return user === undefined ? undefined : profileOf(user);
-  }
-
-  /** Read through `db`: inside a transaction on SQLite's single connection, another handle would wait forever. */
-  async function scimMode(db: Executor): Promise<boolean> {
-    return (await readSetting(db, provisioningModeSetting)) === 'scim';
   }
 
   /** The decision alone, without writing anything (also what /saml/validation shows). */
@@ -171,7 +167,7 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
     // SCIM mode would never find the provisioned one.
     if (identity.transientLogin === true) return { ok: false, reason: 'transient_name_id', message: TRANSIENT_MESSAGE, user: undefined };
     const user = await users.findByLogin(db, identity.login);
-    if (await scimMode(db)) {
+    if (await isManagedInstance(db)) {
       // A deactivated user is told the same as a stranger: SCIM mode does not reveal which accounts exist.
       if (user === undefined || user.scimId === null) return { ok: false, reason: 'not_provisioned', message: NO_ACCOUNT_MESSAGE, user };
       if (!user.active) return { ok: false, reason: 'deactivated', message: NO_ACCOUNT_MESSAGE, user };
@@ -258,9 +254,9 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
       const asserted: Actor = { kind: 'saml', login: identity.login };
       return store.db.transaction().execute(async (trx): Promise<SignInResult> => {
         const now = new Date().toISOString();
-        // The mode first, share-locked until commit (managed-mode.ts isManagedInstance says why):
-        // a just-in-time sign-in must not create a user or group after SCIM was turned on.
-        await isManagedInstance(trx, store.dialect);
+        // The mode first, share-locked until commit: a just-in-time sign-in must not create a
+        // user or group after SCIM was turned on (decide reads it again).
+        await lockProvisioningMode(trx, settings);
         const decision = await decide(trx, identity);
         if (!decision.ok) {
           await remember(trx, identity, 'refused', decision.reason, now);
@@ -299,7 +295,7 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
           const user = decision.user;
           if (user === undefined) throw new Error('sign-in decision without a user');
           userId = user.id;
-          const scim = await scimMode(trx);
+          const scim = await isManagedInstance(trx);
           // In SCIM mode the IdP's provisioning owns name and email; sign-in changes nothing.
           // Otherwise what the assertion carries replaces what is stored; an attribute it does
           // not carry (not configured, or not sent) leaves the value alone, so that a name an
@@ -321,7 +317,7 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
             }, now);
           }
         }
-        if (identity.groups !== null && !(await scimMode(trx))) {
+        if (identity.groups !== null && !(await isManagedInstance(trx))) {
           const change = await syncGroups(trx, actor, userId, identity.groups, now);
           if (change.added.length + change.removed.length + change.skipped.length > 0) {
             details['groups'] = change.skipped.length === 0 ? { added: change.added, removed: change.removed } : change;

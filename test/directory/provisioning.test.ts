@@ -12,6 +12,7 @@ import { createProvisioning, provisioningModeSetting, SAML_REQUIRED_MESSAGE, typ
 import { createSettings } from '../../src/settings.ts';
 import { createGroupManagement } from '../../src/directory/group-management.ts';
 import { openStore, type Store } from '../../src/store/index.ts';
+import { PROVISIONING_MODE_KEY } from '../../src/store/migrations/025-provisioning-mode-row.ts';
 import { createTestDatabase, eachDatabase, openTestStore } from '../support/databases.ts';
 
 const cli: Actor = { kind: 'cli' };
@@ -53,6 +54,14 @@ eachDatabase('provisioning mode', (database) => {
   test('is just-in-time by default', async () => {
     assert.deepEqual(await provisioning.status(), { enabled: false });
     assert.equal(await provisioning.isScimEnabled(), false);
+  });
+
+  test('a new database holds the switch as a row to lock, under the key the setting reads', async () => {
+    // Local writes share-lock that row (managed-mode.ts lockProvisioningMode); migration 025
+    // writes it under a key of its own, which must stay the setting's.
+    assert.equal(PROVISIONING_MODE_KEY, provisioningModeSetting.key);
+    const row = await store.db.selectFrom('settings').select('value').where('key', '=', provisioningModeSetting.key).executeTakeFirst();
+    assert.equal(row?.value, '"jit"');
   });
 
   test('enable is refused until SAML is configured, and nothing is written', async () => {

@@ -10,7 +10,12 @@
 import { sql, type Kysely, type QueryExecutorProvider } from 'kysely';
 import type { DialectAdapter } from '../dialect.ts';
 
-/** The setting's key: a row every database has from this migration on (db copy leaves it out of "empty"). */
+/**
+ * The setting's key: a row every database has from this migration on (db copy leaves it out of
+ * "empty"). Spelled here, not imported from directory/provisioning.ts: a migration may not reach
+ * up into the directory layer, and must keep the key it wrote even if the setting were renamed
+ * (which would take a migration of its own). A test checks that the two agree.
+ */
 export const PROVISIONING_MODE_KEY = 'provisioning.mode';
 
 /** Inserts `provisioning.mode = "jit"` unless the switch was ever set. */
