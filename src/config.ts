@@ -208,6 +208,18 @@ function parseBaseUrl(raw: string): string {
   ) {
     throw new ConfigError('ROSTER_BASE_URL', `${expected} (got "${redact(raw)}")`);
   }
+  // Clients, browsers and IdPs are sent to this address: a host no resolver accepts (`a..b`,
+  // `-bad-.com`, a trailing dot, which browsers keep apart from the name without it for cookies
+  // and origins) or port 0 would only fail later, at someone else's end.
+  if (url.port === '0') {
+    throw new ConfigError('ROSTER_BASE_URL', `ROSTER_BASE_URL must not name port 0: give the port clients reach Roster on, or none for the scheme's default (got "${redact(raw)}")`);
+  }
+  if (!isUrlHost(url.hostname)) {
+    throw new ConfigError(
+      'ROSTER_BASE_URL',
+      `ROSTER_BASE_URL must name a host clients can reach: a DNS name (letters, digits and hyphens between dots, no hyphen at either end of a label, no trailing dot), an IPv4 address or a bracketed IPv6 address (got "${redact(raw)}")`,
+    );
+  }
   // Roster's routes, cookies, OpenID discovery and console redirects are all at the root of its
   // host; a path would be applied in some places and not others, so it is refused.
   if (url.pathname.replace(/\/+$/, '') !== '') {
@@ -438,6 +450,16 @@ function parseAdminGroup(raw: string | undefined): string {
 /** A DNS host name: dot-separated labels of letters, digits and inner hyphens (IDNs in their xn-- form). */
 const HOST_NAME = /^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 
+/**
+ * A parsed URL's hostname that names a reachable host: a DNS name (underscores allowed, as
+ * container networks name services with them), an IPv4 address or an IPv6 literal.
+ */
+function isUrlHost(hostname: string): boolean {
+  return HOST_NAME.test(hostname.replaceAll('_', 'u')) || IPV4.test(hostname) || (hostname.startsWith('[') && hostname.endsWith(']'));
+}
+
+const IPV4 = /^\d{1,3}(?:\.\d{1,3}){3}$/;
+
 /** `raw` as WHATWG URL parsing spells a host (lower case, IDNs as xn--), or undefined when it is not a bare host. */
 function hostOf(raw: string): string | undefined {
   if (/[/:?#@\s\\]/.test(raw)) return undefined;
@@ -466,14 +488,27 @@ function parseCookieDomain(raw: string | undefined, baseUrl: string): string | u
   return domain;
 }
 
+/** An IPv6 address, with or without its brackets, as a URL's hostname (`[2001:db8::1]`); undefined when it is none. */
+function ipv6HostOf(raw: string): string | undefined {
+  const bare = raw.replace(/^\[(.*)\]$/, '$1');
+  if (!/^[0-9a-f:.]+$/i.test(bare)) return undefined;
+  try {
+    const hostname = new URL(`https://[${bare}]/`).hostname;
+    return hostname.startsWith('[') ? hostname : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** ROSTER_TRUSTED_HOSTS: comma-separated host names (no scheme, port or path), stored as URL parsing spells them. */
 function parseTrustedHosts(raw: string | undefined): string[] {
   if (raw === undefined) return [];
   const hosts: string[] = [];
   for (const entry of raw.split(',').map((item) => item.trim()).filter((item) => item !== '')) {
-    const host = hostOf(entry);
-    if (host === undefined || !(HOST_NAME.test(host) || /^\d{1,3}(?:\.\d{1,3}){3}$/.test(host))) {
-      throw new ConfigError('ROSTER_TRUSTED_HOSTS', `ROSTER_TRUSTED_HOSTS must be comma-separated host names without scheme, port or path, such as app.example.com,grafana.example.org (got "${entry.slice(0, 80)}")`);
+    // An IPv6 address, bracketed or not, is kept as a URL's hostname spells it (`[2001:db8::1]`).
+    const host = entry.includes(':') ? ipv6HostOf(entry) : hostOf(entry);
+    if (host === undefined || !isUrlHost(host)) {
+      throw new ConfigError('ROSTER_TRUSTED_HOSTS', `ROSTER_TRUSTED_HOSTS must be comma-separated host names without scheme, port or path, such as app.example.com,grafana.example.org,[2001:db8::5] (got "${entry.slice(0, 80)}")`);
     }
     if (!hosts.includes(host)) hosts.push(host);
   }
@@ -563,7 +598,13 @@ function parseAdmission(env: Env, database: DatabaseLocation): AdmissionPolicy |
   const configured = parseWhole(env, 'ROSTER_MAX_CONCURRENT_REQUESTS', 0, 100_000, 'a whole number of requests (0 for no limit)');
   const maxConcurrent = configured ?? (database.kind === 'postgres' ? 2 * (database.poolSize ?? DEFAULT_POOL_SIZE) : SQLITE_CONCURRENCY);
   const queueTimeoutMs = parseWhole(env, 'ROSTER_QUEUE_TIMEOUT_MS', 0, 60_000, 'a whole number of milliseconds') ?? DEFAULT_QUEUE_TIMEOUT_MS;
-  if (maxConcurrent === 0) return undefined;
+  if (maxConcurrent === 0) {
+    // No limit means no queue: a timeout given for it would be silently ignored.
+    if (value(env, 'ROSTER_QUEUE_TIMEOUT_MS') !== undefined) {
+      throw new ConfigError('ROSTER_QUEUE_TIMEOUT_MS', 'ROSTER_QUEUE_TIMEOUT_MS must be unset with ROSTER_MAX_CONCURRENT_REQUESTS=0: without a limit on requests in progress nothing waits in a queue');
+    }
+    return undefined;
+  }
   return Object.freeze({ maxConcurrent, queueTimeoutMs, maxQueued: QUEUE_FACTOR * maxConcurrent });
 }
 

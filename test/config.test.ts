@@ -80,6 +80,8 @@ describe('loadConfig', () => {
     refuses({ ROSTER_RATE_LIMIT_BURST: '0' }, 'ROSTER_RATE_LIMIT_BURST', /from 1/);
     refuses({ ROSTER_MAX_CONCURRENT_REQUESTS: '-1' }, 'ROSTER_MAX_CONCURRENT_REQUESTS', /whole number/);
     refuses({ ROSTER_QUEUE_TIMEOUT_MS: '2s' }, 'ROSTER_QUEUE_TIMEOUT_MS', /milliseconds/);
+    // No limit, no queue: a queue timeout beside it would be silently ignored.
+    refuses({ ROSTER_MAX_CONCURRENT_REQUESTS: '0', ROSTER_QUEUE_TIMEOUT_MS: '500' }, 'ROSTER_QUEUE_TIMEOUT_MS', /must be unset with ROSTER_MAX_CONCURRENT_REQUESTS=0/);
   });
 
   test('ROSTER_SECRET_KEY is 32 bytes as hex or base64; anything else is refused without echoing it', () => {
@@ -192,6 +194,23 @@ describe('loadConfig', () => {
   test('ROSTER_BASE_URL must be an absolute http(s) URL without query or fragment', () => {
     for (const bad of ['roster.example.com', '/roster', 'ftp://example.com', 'https://example.com/?a=1', 'https://example.com/?', 'https://example.com/#x']) {
       refuses({ ROSTER_BASE_URL: bad }, 'ROSTER_BASE_URL', /absolute http\(s\) URL without query, fragment/);
+    }
+  });
+
+  test('ROSTER_BASE_URL must name a reachable host and port', () => {
+    refuses({ ROSTER_BASE_URL: 'http://localhost:0' }, 'ROSTER_BASE_URL', /must not name port 0/);
+    for (const bad of ['http://a..b', 'https://-bad-.com', 'https://roster.example.com.', 'https://bad-.example.com:8443']) {
+      refuses({ ROSTER_BASE_URL: bad }, 'ROSTER_BASE_URL', /must name a host clients can reach/);
+    }
+    // What people do write: container service names, addresses, internationalised names.
+    for (const [good, expected] of [
+      ['http://roster_app:8080', 'http://roster_app:8080'],
+      ['http://[::1]:8080', 'http://[::1]:8080'],
+      ['http://10.0.0.5', 'http://10.0.0.5'],
+      ['https://bücher.example', 'https://xn--bcher-kva.example'],
+      ['http://roster', 'http://roster'],
+    ] as const) {
+      assert.equal(loadConfig({ ROSTER_BASE_URL: good }).baseUrl, expected);
     }
   });
 
@@ -345,7 +364,9 @@ describe('loadConfig', () => {
   test('ROSTER_TRUSTED_HOSTS is a comma-separated list of bare host names', () => {
     assert.deepEqual(loadConfig({ ROSTER_TRUSTED_HOSTS: ' Grafana.Example.org, wiki.example.net,,grafana.example.org' }).trustedHosts, ['grafana.example.org', 'wiki.example.net']);
     assert.deepEqual(loadConfig({ ROSTER_TRUSTED_HOSTS: 'bücher.example' }).trustedHosts, ['xn--bcher-kva.example']);
-    for (const entry of ['https://grafana.example.org', 'grafana.example.org:3000', 'grafana.example.org/path', 'user@host', 'a b']) {
+    // IPv6 addresses, bracketed or not, as a URL's hostname spells them.
+    assert.deepEqual(loadConfig({ ROSTER_TRUSTED_HOSTS: '[2001:DB8::5],::1,2001:db8:0:0:0:0:0:5' }).trustedHosts, ['[2001:db8::5]', '[::1]']);
+    for (const entry of ['https://grafana.example.org', 'grafana.example.org:3000', 'grafana.example.org/path', 'user@host', 'a b', 'fe80::1%eth0', '[::1]:8080', 'a..b']) {
       refuses({ ROSTER_TRUSTED_HOSTS: `ok.example.org,${entry}` }, 'ROSTER_TRUSTED_HOSTS', /without scheme, port or path/);
     }
   });

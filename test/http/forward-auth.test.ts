@@ -14,7 +14,7 @@ import { signIn, startLogin } from '../saml/idp.ts';
 import { captureLog } from '../support/log-capture.ts';
 
 const cli = { kind: 'cli' } as const;
-const TRUST = { origin: BASE_URL, cookieDomain: 'roster.test', trustedHosts: ['grafana.example.org', '127.0.0.1'] } as const;
+const TRUST = { origin: BASE_URL, cookieDomain: 'roster.test', trustedHosts: ['grafana.example.org', '127.0.0.1', '[2001:db8::5]', '[::1]'] } as const;
 
 describe('returnAddress: where sign-in may send a browser back to', () => {
   test('local paths as before, and absolute URLs on trusted hosts over https', () => {
@@ -27,6 +27,10 @@ describe('returnAddress: where sign-in may send a browser back to', () => {
     assert.equal(returnAddress(`${BASE_URL}/account`, TRUST), '/account');
     // Plain http only for loopback hosts.
     assert.equal(returnAddress('http://127.0.0.1:8081/x', TRUST), 'http://127.0.0.1:8081/x');
+    // IPv6 hosts as ROSTER_TRUSTED_HOSTS keeps them, bracketed.
+    assert.equal(returnAddress('https://[2001:DB8:0::5]:8443/x', TRUST), 'https://[2001:db8::5]:8443/x');
+    assert.equal(returnAddress('http://[::1]:8081/x', TRUST), 'http://[::1]:8081/x');
+    assert.equal(returnAddress('http://[2001:db8::5]/x', TRUST), undefined);
   });
 
   test('anything else is refused', () => {
