@@ -17,6 +17,7 @@ import { sqliteExposure } from './store/sqlite-permissions.ts';
 import { lowDiskWarning } from './store/sqlite-disk.ts';
 import { clockOffsetWarning } from './store/clock.ts';
 import { installationId } from './directory/installation.ts';
+import { ROSTER_VERSION } from './version.ts';
 
 /** How often each instance deletes the provisioning activity past its retention. */
 const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
@@ -279,7 +280,7 @@ export async function serve(config: Config): Promise<void> {
   process.stderr.write(
     [
       '',
-      `Roster is running on ${config.baseUrl} (database: ${where})`,
+      `Roster ${ROSTER_VERSION} is running on ${config.baseUrl} (database: ${where})`,
       `Console: ${consoleUrl}`,
       `SCIM base URL (the IdP's "tenant URL"): ${config.baseUrl}/api/scim/v2`,
       enabled

@@ -11,6 +11,8 @@ import { printableLines } from './output.ts';
 import { createServices, type Services } from '../services.ts';
 import { DatabaseRefused, isDatabaseUnavailable, openStore, type Store } from '../store/index.ts';
 import { SecretsError } from '../store/secret-box.ts';
+import { knownMigrations } from '../store/migrate.ts';
+import { ROSTER_VERSION } from '../version.ts';
 import type { CliContext, CommandGroup } from './command.ts';
 import { adminCommands } from './admin.ts';
 import { appCommands, keyCommands } from './apps.ts';
@@ -32,6 +34,7 @@ const USAGE = [
   '',
   'Commands:',
   '  serve                 start the Roster server',
+  '  version               print this version and the database schema it brings (also --version)',
   ...GROUPS.map((group) => `  ${`${group.name} <command>`.padEnd(22)}${group.summary}`),
   '',
   'Run `roster <command> --help` for details. Configuration comes from ROSTER_* environment variables.',
@@ -67,6 +70,12 @@ async function runCli(argv: readonly string[]): Promise<number> {
   const [first, second, ...rest] = argv;
   if (first === undefined) return usageError('no command given', USAGE);
   if (isHelp(first)) return help(USAGE);
+  if (first === '--version' || first === 'version') {
+    if (second !== undefined) return usageError(`unexpected argument "${second}"`, USAGE);
+    // The schema is the newest migration this code knows; the database itself is not opened.
+    out(`roster ${ROSTER_VERSION} (database schema ${knownMigrations().at(-1) ?? 'none'})`);
+    return 0;
+  }
 
   if (first === 'serve') {
     if (second !== undefined && isHelp(second)) return help(SERVE_USAGE);

@@ -10,6 +10,7 @@ import { createTokenService } from '../../src/auth/tokens.ts';
 import { createSessions } from '../../src/auth/sessions.ts';
 import { createServices } from '../../src/services.ts';
 import { openStore } from '../../src/store/index.ts';
+import { knownMigrations } from '../../src/store/migrate.ts';
 import { turnScimOn } from '../support/databases.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -70,6 +71,17 @@ describe('roster (usage)', () => {
       assert.equal(run.status, 0, args.join(' '));
       assert.match(run.stdout, /Usage: roster/, args.join(' '));
     }
+  });
+
+  test('--version (or version) prints the package version and the newest schema, without a database', () => {
+    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    for (const args of [['--version'], ['version']]) {
+      // A database location nothing can open: the version needs none.
+      const run = roster('/proc/no-such-dir/roster.db', args);
+      assert.equal(run.status, 0, run.stderr);
+      assert.equal(run.stdout, `roster ${version} (database schema ${knownMigrations().at(-1)})\n`);
+    }
+    assert.equal(roster(freshDatabase(), ['version', 'x']).status, 2);
   });
 
   test('tokens --help says a token acts as any user, not only an administrator', () => {

@@ -85,6 +85,8 @@ export async function checkCompiledServer(directory: string): Promise<void> {
     assert.equal(result.status, 0, `npm run roster -- ${args.join(' ')} failed:\n${result.stdout}\n${result.stderr}`);
     return result;
   };
+  // The compiled CLI finds package.json from dist/ as src/version.ts does from src/.
+  assert.match(roster('--version').stdout, /^roster \d+\.\d+\.\d+ \(database schema \d{3}-/);
   roster('saml', 'configure', '--idp-entity-id', TEST_IDP.providerId, '--idp-sso-url', TEST_IDP.loginUrl, '--idp-certificate', certificate);
   roster('scim', 'enable');
   const created = roster('tokens', 'create', '--name', 'production-check');
@@ -117,7 +119,7 @@ export async function checkCompiledServer(directory: string): Promise<void> {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     // The compiled server, not tsx: the process npm started runs dist/.
-    assert.match(output, /Roster is running on/);
+    assert.match(output, /Roster \d+\.\d+\.\d+ is running on/);
 
     const bearer = { authorization: `Bearer ${token}` };
     const config = await fetch(`${base}/api/scim/v2/ServiceProviderConfig`, { headers: bearer });
