@@ -192,6 +192,9 @@ export function createAccounts(store: Store, access: Access, initialPassword?: I
           await memberDisplay.changed(trx, existing.id, existing, { login, displayName: name }, now);
           await users.setActive(trx, existing.id, true, now);
           if (passwordHash !== null) await users.setPassword(trx, existing.id, passwordHash, passwordOrigin, now);
+          // Created again as a SAML user: the password it had before its deactivation must not
+          // sign it in again (its tokens and sessions stay gone by the same rule).
+          else if (!local) await users.clearPassword(trx, existing.id, now);
           const dropped = await deactivation.dropKeptMemberships(trx, existing.id, now, journal.stamp(actor, now));
           const after = await users.findById(trx, existing.id);
           if (!after) throw new Error('reactivated user vanished');

@@ -522,6 +522,15 @@ export function createUserQueries(dialect: DialectAdapter) {
         .execute();
     },
 
+    /** Removes the password (the account signs in with SAML only: no longer local). */
+    async clearPassword(db: Executor, id: string, now: string): Promise<void> {
+      await db
+        .updateTable('users')
+        .set({ password_hash: null, generated_password_hash: null, local: 0, updated_at: now, version: sql<number>`version + 1` })
+        .where('id', '=', id)
+        .execute();
+    },
+
     /** Whether the user's password is the one Roster generated last (false without a password). */
     async hasGeneratedPassword(db: Executor, id: string): Promise<boolean> {
       const row = await db

@@ -153,6 +153,19 @@ eachDatabase('admin API /api/v2/users-management/users', (database) => {
       assert.equal(memberships.body.page.total, 0);
     });
 
+    test('a local user deactivated and created again as a SAML user loses its old password', async () => {
+      const created = await roster.request('POST', USERS, { login: 'olga', name: 'Olga', password: 'old password of olga' });
+      assert.equal(created.status, 200);
+      assert.equal((await roster.request('DELETE', `${USERS}/${created.body.id}`)).status, 204);
+      const again = await roster.request('POST', USERS, { login: 'olga', name: 'Olga via SAML', local: false });
+      assert.equal(again.status, 200);
+      assert.equal(again.body.id, created.body.id);
+      assert.equal(again.body.local, false);
+      assert.notEqual(again.body.externalProvider, 'roster');
+      const row = await roster.services.store.db.selectFrom('users').select(['password_hash', 'local']).where('id', '=', created.body.id).executeTakeFirstOrThrow();
+      assert.deepEqual(row, { password_hash: null, local: 0 });
+    });
+
     test('a non-administrator token gets 403 Insufficient privileges; a deactivated owner\'s token 401 at once', async () => {
       const user = (await roster.request('GET', `${USERS}?q=erin`)).body.users[0];
       const token = await roster.tokenFor(user.id, 'erin-script');
