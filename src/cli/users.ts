@@ -101,8 +101,9 @@ export const userCommands: CommandGroup = {
         if (typeof login !== 'string') return login;
         const services = await context.services();
         const user = await userByLogin(services, login);
-        await services.accounts.deactivate(user.id, context.actor);
-        context.out(`Deactivated "${printable(user.login)}".`);
+        const changed = await services.accounts.deactivate(user.id, context.actor);
+        // As the console says it: a second deactivation changes nothing and must not claim to.
+        context.out(changed ? `Deactivated "${printable(user.login)}".` : `"${printable(user.login)}" was already deactivated: nothing was changed.`);
         return undefined;
       },
     },

@@ -526,6 +526,11 @@ describe('roster admin, users and audit', () => {
     const deactivated = roster(database, ['users', 'deactivate', 'ada']);
     assert.equal(deactivated.status, 0, deactivated.stderr);
     assert.match(roster(database, ['tokens', 'list', '--all']).stdout, /^ada-script\s+ada\s.*revoked /m);
+    assert.equal(deactivated.stdout, 'Deactivated "ada".\n');
+    // A second time changes nothing, and says so (exit 0, as the API's 204).
+    const again = roster(database, ['users', 'deactivate', 'ada']);
+    assert.equal(again.status, 0, again.stderr);
+    assert.equal(again.stdout, '"ada" was already deactivated: nothing was changed.\n');
   });
 
   test('an option given twice that takes one value, and a token name the domain refuses, are usage errors naming the option (exit 2)', () => {
