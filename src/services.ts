@@ -163,7 +163,7 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
       domain: options.cookieDomain,
       ...(options.sessionPolicy !== undefined ? { policy: options.sessionPolicy } : {}),
     }),
-    signIn: createSignIn(store, provisioning, () => saml.get()),
+    signIn: createSignIn(store, provisioning, () => saml.get(), access),
     accounts: createAccounts(store, access, initialPassword),
     administrators: createAdministrators(store, access, initialPassword),
     passwordCheck,

@@ -63,6 +63,16 @@ export function createAccess(store: Store, options: { readonly adminGroup?: stri
     },
 
     /**
+     * Whether `userId` is the only administrator, its row locked as keepingAnAdministrator locks
+     * them (for a write that keeps a membership rather than be refused; keepingAnAdministrator
+     * still guards it against a concurrent change).
+     */
+    async isLastAdministrator(db: Executor, userId: string): Promise<boolean> {
+      const ids = await memberships.administratorIds(db, adminGroup, true);
+      return ids.length === 1 && ids[0] === userId;
+    },
+
+    /**
      * Runs `change`, a write in `db`'s transaction that may take administrator rights away (a
      * deactivation; the administrators' group renamed or deleted, or a member removed from it),
      * and refuses it (the transaction rolls back) when it leaves no administrator where there was

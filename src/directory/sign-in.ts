@@ -26,6 +26,7 @@ import { membershipId } from './memberships.ts';
 import type { Provisioning } from './provisioning.ts';
 import { isManagedInstance, lockProvisioningMode } from './managed-mode.ts';
 import { createSettings } from '../settings.ts';
+import { createAccess, type Access } from './access.ts';
 import { groupEvent, userEvent } from './shapes.ts';
 import { hasSurroundingSpace, loginProblem } from './login-rules.ts';
 import { ACCOUNT_LIMITS } from './accounts.ts';
@@ -144,7 +145,7 @@ export function identityOf(
 const ATTEMPT_PURGE_BATCH = 1000;
 
 /** Creates the sign-in service. */
-export function createSignIn(store: Store, provisioning: Provisioning, samlConfig: () => Promise<SamlConfig | undefined>) {
+export function createSignIn(store: Store, provisioning: Provisioning, samlConfig: () => Promise<SamlConfig | undefined>, access: Access = createAccess(store)) {
   const users = createUserQueries(store.dialect);
   const userWrites = createUserWriteQueries(store.dialect);
   const groups = createGroupQueries(store.dialect);
@@ -194,7 +195,7 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
   }
 
   /** Makes the user's groups those named in the assertion (just-in-time mode with groupAttribute), auditing each change. */
-  async function syncGroups(db: Executor, actor: Actor, userId: string, names: readonly string[], now: string): Promise<{ added: string[]; removed: string[]; skipped: string[] }> {
+  async function syncGroups(db: Executor, actor: Actor, userId: string, login: string, names: readonly string[], now: string): Promise<{ added: string[]; removed: string[]; skipped: string[] }> {
     const current = await queries.groupsOf(db, userId);
     // A group name over the admin API's limit is not synced (no such group can exist): the
     // audit entry names it, shortened, so that an administrator sees why the user is not in it.
@@ -202,13 +203,30 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
     const usable = names.filter((name) => name.length <= GROUP_LIMITS.name);
     // Group names match regardless of case as the groups_name_key index does (text.ts caseKey).
     const wanted = new Map(usable.map((name) => [caseKey(name), name]));
-    const removed = current.filter((group) => !wanted.has(caseKey(group.name)));
+    const leaving = current.filter((group) => !wanted.has(caseKey(group.name)));
+    const removed: typeof leaving = [];
+    const kept: string[] = [];
     // One event per group and membership change, as the admin API records them: consumers of
     // the trail must not have to unpack saml.signed_in to see who joined what.
-    for (const group of removed) {
-      await memberships.remove(db, group.id, [userId], journal.stamp(actor, now));
-      await groups.touch(db, group.id, now);
-      await journal.record(db, actor, { action: 'membership.removed', targetType: 'membership', targetId: membershipId(group.id, userId), details: { groupId: group.id, userId, group: group.name, by: 'saml' } }, now);
+    for (const group of leaving) {
+      const remove = async (): Promise<void> => {
+        await memberships.remove(db, group.id, [userId], journal.stamp(actor, now));
+        await groups.touch(db, group.id, now);
+        await journal.record(db, actor, { action: 'membership.removed', targetType: 'membership', targetId: membershipId(group.id, userId), details: { groupId: group.id, userId, group: group.name, login, by: 'saml' } }, now);
+      };
+      if (!access.isAdminGroup(group.name)) {
+        await remove();
+      } else if (await access.isLastAdministrator(db, userId)) {
+        // The rule of every other way in: someone must be left to administer Roster. The
+        // sign-in goes on (refusing it would lock that administrator out too); the audit entry
+        // says why the membership stayed.
+        kept.push(`${group.name}: kept, ${shorten(login, QUOTED_LOGIN)} is the last administrator (add another one first)`);
+        continue;
+      } else {
+        // Two last administrators leaving at once: the second sign-in is refused, and kept at its retry.
+        await access.keepingAnAdministrator(db, remove, 'group');
+      }
+      removed.push(group);
     }
     const have = new Set(current.map((group) => caseKey(group.name)));
     const added: string[] = [];
@@ -232,10 +250,10 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
       if (group === undefined) continue;
       await memberships.add(db, group.id, [userId], now, journal.stamp(actor, now));
       await groups.touch(db, group.id, now);
-      await journal.record(db, actor, { action: 'membership.added', targetType: 'membership', targetId: membershipId(group.id, userId), details: { groupId: group.id, userId, group: group.name, by: 'saml' } }, now);
+      await journal.record(db, actor, { action: 'membership.added', targetType: 'membership', targetId: membershipId(group.id, userId), details: { groupId: group.id, userId, group: group.name, login, by: 'saml' } }, now);
       added.push(group.name);
     }
-    return { added, removed: removed.map((group) => group.name), skipped: skipped.map((name) => `${shorten(name, QUOTED_LOGIN)}: longer than ${GROUP_LIMITS.name} characters, not synced`) };
+    return { added, removed: removed.map((group) => group.name), skipped: [...kept, ...skipped.map((name) => `${shorten(name, QUOTED_LOGIN)}: longer than ${GROUP_LIMITS.name} characters, not synced`)] };
   }
 
   return {
@@ -318,7 +336,7 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
           }
         }
         if (identity.groups !== null && !(await isManagedInstance(trx))) {
-          const change = await syncGroups(trx, actor, userId, identity.groups, now);
+          const change = await syncGroups(trx, actor, userId, login, identity.groups, now);
           if (change.added.length + change.removed.length + change.skipped.length > 0) {
             details['groups'] = change.skipped.length === 0 ? { added: change.added, removed: change.removed } : change;
           }

@@ -315,3 +315,41 @@ eachDatabase('Roster sessions', (database) => {
     assert.ok(location.startsWith(`${TEST_IDP.loginUrl}?SAMLRequest=`));
   });
 });
+
+// The admin API, the CLI and the console refuse to take the last administrator out of the
+// administrators' group; a just-in-time sign-in whose groups no longer name it did so silently.
+eachDatabase('SAML group sync and the last administrator', (database) => {
+  let app: TestApp;
+  before(async () => {
+    app = await startTestApp({ database, scim: false });
+    const configured = await app.services.saml.configure({ ...TEST_IDP, certificates: [testCertificate()], ...JIT_ATTRIBUTES }, { kind: 'cli' });
+    assert.ok(configured.ok);
+  });
+  after(() => app.close());
+
+  test('keeps the last administrator in the administrators\' group, signs it in and says why; removes it once another exists', async () => {
+    const first = await signIn(app, { login: 'pat@example.com', attributes: { groups: ['roster-administrators'] } });
+    assert.equal(first.statusCode, 303, first.body);
+    const pat = (await app.services.accounts.findByLogin('pat@example.com'))!;
+    // pat becomes the only administrator.
+    assert.equal(await app.services.accounts.deactivate(app.adminId, { kind: 'cli' }), true);
+
+    const second = await signIn(app, { login: 'pat@example.com', attributes: { groups: ['ops'] } });
+    assert.equal(second.statusCode, 303, second.body);
+    assert.deepEqual((await current(app, sessionCookieOf(second) ?? '')).json().groups, ['ops', 'roster-administrators']);
+    assert.equal(await app.services.access.isAdministrator(pat.id), true);
+    const entries = await app.services.store.db.selectFrom('audit_events').select(['action', 'details']).where('target_id', 'like', `%${pat.id}%`).orderBy('seq').execute();
+    const signedIn = entries.filter((entry) => entry.action === 'saml.signed_in').at(-1);
+    assert.match(String(signedIn?.details), /roster-administrators: kept, pat@example\.com is the last administrator/);
+    // The audit names the user in the membership entries, as the admin API's do.
+    const added = await app.services.store.db.selectFrom('audit_events').select('details').where('action', '=', 'membership.added').where('details', 'like', '%"group":"ops"%').executeTakeFirst();
+    assert.match(String(added?.details), /"login":"pat@example\.com"/);
+
+    // Another administrator: the next sign-in follows the IdP.
+    await signIn(app, { login: 'quinn@example.com', attributes: { groups: ['roster-administrators'] } });
+    const third = await signIn(app, { login: 'pat@example.com', attributes: { groups: ['ops'] } });
+    assert.equal(third.statusCode, 303, third.body);
+    assert.deepEqual((await current(app, sessionCookieOf(third) ?? '')).json().groups, ['ops']);
+    assert.equal(await app.services.access.isAdministrator(pat.id), false);
+  });
+});
