@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { BASE_URL, startTestApp, testCertificate, TEST_IDP, type TestApp, SESSION_COOKIE } from '../support/app.ts';
-import { eachDatabase } from '../support/databases.ts';
+import { eachDatabase, type TestDatabase } from '../support/databases.ts';
 import { buildResponse, postResponse, sessionCookieOf, signIn, startLogin } from './idp.ts';
 
 const JIT_ATTRIBUTES = {
@@ -16,12 +16,18 @@ async function current(app: TestApp, cookie: string) {
   return app.app.inject({ method: 'GET', url: '/api/users/current', headers: { cookie: `${SESSION_COOKIE}=${cookie}` } });
 }
 
+/** A fresh instance in just-in-time mode with SAML configured to read JIT_ATTRIBUTES. */
+async function startJitApp(database: TestDatabase): Promise<TestApp> {
+  const app = await startTestApp({ database, scim: false });
+  const configured = await app.services.saml.configure({ ...TEST_IDP, certificates: [testCertificate()], ...JIT_ATTRIBUTES }, { kind: 'cli' });
+  assert.ok(configured.ok);
+  return app;
+}
+
 eachDatabase('SAML sign-in in just-in-time mode', (database) => {
   let app: TestApp;
   before(async () => {
-    app = await startTestApp({ database, scim: false });
-    const configured = await app.services.saml.configure({ ...TEST_IDP, certificates: [testCertificate()], ...JIT_ATTRIBUTES }, { kind: 'cli' });
-    assert.ok(configured.ok);
+    app = await startJitApp(database);
   });
   after(() => app.close());
 
@@ -321,9 +327,7 @@ eachDatabase('Roster sessions', (database) => {
 eachDatabase('SAML group sync and the last administrator', (database) => {
   let app: TestApp;
   before(async () => {
-    app = await startTestApp({ database, scim: false });
-    const configured = await app.services.saml.configure({ ...TEST_IDP, certificates: [testCertificate()], ...JIT_ATTRIBUTES }, { kind: 'cli' });
-    assert.ok(configured.ok);
+    app = await startJitApp(database);
   });
   after(() => app.close());
 
