@@ -272,9 +272,9 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
       const asserted: Actor = { kind: 'saml', login: identity.login };
       return store.db.transaction().execute(async (trx): Promise<SignInResult> => {
         const now = new Date().toISOString();
-        // The mode first, share-locked until commit: a just-in-time sign-in must not create a
-        // user or group after SCIM was turned on (decide reads it again).
-        await lockProvisioningMode(trx, settings);
+        // The mode first, share-locked until commit, so it cannot change under this sign-in: a
+        // just-in-time sign-in must not create a user or group after SCIM was turned on.
+        const scim = await lockProvisioningMode(trx, settings);
         const decision = await decide(trx, identity);
         if (!decision.ok) {
           await remember(trx, identity, 'refused', decision.reason, now);
@@ -313,7 +313,6 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
           const user = decision.user;
           if (user === undefined) throw new Error('sign-in decision without a user');
           userId = user.id;
-          const scim = await isManagedInstance(trx);
           // In SCIM mode the IdP's provisioning owns name and email; sign-in changes nothing.
           // Otherwise what the assertion carries replaces what is stored; an attribute it does
           // not carry (not configured, or not sent) leaves the value alone, so that a name an
@@ -335,7 +334,7 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
             }, now);
           }
         }
-        if (identity.groups !== null && !(await isManagedInstance(trx))) {
+        if (identity.groups !== null && !scim) {
           const change = await syncGroups(trx, actor, userId, login, identity.groups, now);
           if (change.added.length + change.removed.length + change.skipped.length > 0) {
             details['groups'] = change.skipped.length === 0 ? { added: change.added, removed: change.removed } : change;
