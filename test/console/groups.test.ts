@@ -76,7 +76,7 @@ eachDatabase('console: Groups while SCIM is on', (database) => {
     assert.match(page.body, /">ada@example\.com<\/a>/);
     assert.match(page.body, /disabled aria-describedby="managed-note">Save<\/button>/);
     assert.match(page.body, /disabled aria-describedby="managed-note">Add<\/button>/);
-    assert.match(page.body, /disabled aria-describedby="managed-note">Remove ada@example\.com<\/button>/);
+    assert.match(page.body, /disabled aria-describedby="managed-note">Remove<span class="visually-hidden"> ada@example\.com<\/span><\/button>/);
   });
 
   test('each change sent anyway shows the domain refusal and changes nothing', async () => {
@@ -124,6 +124,27 @@ eachDatabase('console: Groups while SCIM is off', (database) => {
     for (const login of ['m1', 'm2', 'm3', 'm4', 'm5']) await app.services.accounts.create({ login: `${login}@example.com`, name: `Member ${login}`, local: false }, cli);
   });
   after(() => app.close());
+
+  test("the administrators' group is marked in the list, on its page and on its members' pages; no other group is", async () => {
+    const admins = await app.services.groupManagement.create({ name: 'Roster-Administrators' }, cli);
+    const helpers = await app.services.groupManagement.create({ name: 'roster-administrators-helpers' }, cli);
+    const m1 = await app.services.accounts.findByLogin('m1@example.com');
+    await app.services.memberships.add({ groupId: admins.id, userId: m1?.id ?? '' }, cli);
+    await app.services.memberships.add({ groupId: helpers.id, userId: m1?.id ?? '' }, cli);
+    const list = await getPage(app, '/admin/groups?q=roster', admin);
+    assert.match(rowOf(list.body, 'Roster-Administrators'), /<\/a> <span class="badge badge-warning">Administrators<\/span>/);
+    assert.doesNotMatch(rowOf(list.body, 'roster-administrators-helpers'), />Administrators</);
+    const page = await getPage(app, `/admin/groups/${admins.id}`, admin);
+    assert.match(page.body, /<h1>Roster-Administrators <span class="badge badge-warning">Administrators<\/span>/);
+    assert.match(page.body, /<dt>Grants<\/dt><dd>Administration of Roster: its active members are administrators/);
+    const other = await getPage(app, `/admin/groups/${helpers.id}`, admin);
+    assert.doesNotMatch(other.body, /<dt>Grants<\/dt>|badge-warning">Administrators/);
+    const user = await getPage(app, `/admin/users/${m1?.id}`, admin);
+    assert.match(rowOf(user.body, 'Roster-Administrators'), /badge-warning">Administrators</);
+    assert.doesNotMatch(rowOf(user.body, 'roster-administrators-helpers'), />Administrators</);
+    await app.services.groupManagement.delete(admins.id, cli);
+    await app.services.groupManagement.delete(helpers.id, cli);
+  });
 
   test('creates a group, renames it, and refuses a taken name with the domain message', async () => {
     const created = await postForm(app, '/admin/groups', { name: 'builders', description: 'They build' }, { session: admin });

@@ -115,6 +115,14 @@ export function sourceFilter(path: string, query: Query): SafeHtml {
   });
 }
 
+/**
+ * Marks the administrators' group (ROSTER_ADMIN_GROUP) wherever a group is named in a list or a
+ * heading: its name alone does not say that its members administer Roster.
+ */
+export function adminGroupBadge(isAdminGroup: boolean): SafeHtml {
+  return isAdminGroup ? html` ${badge('Administrators', 'warning')}` : html``;
+}
+
 /** The "Local" badge of a resource SCIM does not manage, shown while SCIM is on. */
 export function sourceBadge(scimOn: boolean, resource: { readonly scimId: string | null }): SafeHtml {
   return scimOn && resource.scimId === null ? badge('Local', 'info') : html``;

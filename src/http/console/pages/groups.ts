@@ -15,9 +15,8 @@ import {
 import type { ConsoleContext } from '../context.ts';
 import { html, type SafeHtml } from '../html.ts';
 import { sendPage } from '../layout.ts';
-import { attempt, fieldError, managedBanner, managedFilter, refusalSummary, sourceBadge, sourceFilter, type FormFields, type Refusal } from './directory.ts';
+import { attempt, fieldError, managedBanner, managedFilter, refusalSummary, sourceBadge, sourceFilter, adminGroupBadge, type FormFields, type Refusal } from './directory.ts';
 import { actorOf, viewerOf } from '../viewer.ts';
-import { caseKey } from '../../../text.ts';
 
 const GROUPS = '/admin/groups';
 const PAGE_SIZE = 50;
@@ -82,7 +81,7 @@ export function groupPages(app: FastifyInstance, context: ConsoleContext): void 
     const shown = refusal ?? (listed.ok ? undefined : listed.refusal);
     const { groups, total } = listed.ok ? listed.value : { groups: [], total: 0 };
     const rows = groups.map((group, index) => [
-      html`<a href="${GROUPS}/${encodeURIComponent(group.id)}">${group.name}</a> ${sourceBadge(scimOn, group)}`,
+      html`<a href="${GROUPS}/${encodeURIComponent(group.id)}">${group.name}</a>${adminGroupBadge(services.access.isAdminGroup(group.name))} ${sourceBadge(scimOn, group)}`,
       group.description ?? '',
       deleteControl(request, group, `delete-${index + 1}`),
     ]);
@@ -117,14 +116,15 @@ ${postForm(request, {
       services.memberships.list({ groupId: group.id }, { offset: 0, limit: 0 }),
     ]);
     const viewer = viewerOf(request).user;
-    const isAdminGroup = caseKey(group.name) === caseKey(services.access.adminGroup);
+    const isAdminGroup = services.access.isAdminGroup(group.name);
     const rows = members.users.map((user) => [
       html`<a href="/admin/users/${encodeURIComponent(user.id)}">${user.login}</a>`,
       user.displayName ?? '',
       user.email ?? '',
       confirmDialog(request, {
         id: `remove-${user.id}`,
-        trigger: `Remove ${user.login}`,
+        trigger: 'Remove',
+        triggerDetail: user.login,
         title: `Remove ${user.login} from ${group.name}?`,
         message: user.id === viewer.id && isAdminGroup
           ? html`<p><strong>You are removing yourself from the administrators' group:</strong> you lose the administration pages at once, unless your account is an administrator of its own (as <code>admin</code> is).</p>`
@@ -146,6 +146,7 @@ ${postForm(request, {
 ${facts([
   ['Name', group.name],
   ['Description', group.description ?? html`<span class="empty">none</span>`],
+  ...(isAdminGroup ? [['Grants', html`Administration of Roster: its active members are administrators (the group named by <code>ROSTER_ADMIN_GROUP</code>).`] as const] : []),
   ['Source', html`${group.scimId !== null ? 'Provisioned by your identity provider (SCIM)' : 'Local'} ${sourceBadge(scimOn, group)}`],
   ['Members', all.total.toLocaleString('en-US')],
   ['Created', timeTag(group.createdAt)],
@@ -175,7 +176,7 @@ ${postForm(request, {
 </section>`;
     return sendPage(request, reply, {
       title: group.name,
-      heading: html`<h1>${group.name} ${sourceBadge(scimOn, group)}</h1><p><a href="${GROUPS}">All groups</a></p>`,
+      heading: html`<h1>${group.name}${adminGroupBadge(isAdminGroup)} ${sourceBadge(scimOn, group)}</h1><p><a href="${GROUPS}">All groups</a></p>`,
       body,
       ...(refusal !== undefined ? { status: refusal.status, errors: refusalSummary(refusal, renamed !== undefined ? groupFieldIds('rename') : values.login !== undefined ? MEMBER_FIELDS : {}) } : {}),
     });

@@ -16,7 +16,7 @@ import {
 import type { ConsoleContext } from '../context.ts';
 import { html, type SafeHtml } from '../html.ts';
 import { sendPage } from '../layout.ts';
-import { attempt, fieldError, managedBanner, managedFilter, refusalSummary, sourceBadge, sourceFilter, type FormFields, type Refusal } from './directory.ts';
+import { attempt, fieldError, managedBanner, managedFilter, refusalSummary, sourceBadge, sourceFilter, adminGroupBadge, type FormFields, type Refusal } from './directory.ts';
 import { actorOf, viewerOf } from '../viewer.ts';
 import { SESSION_FIELD, sessionTable } from '../session-table.ts';
 
@@ -227,7 +227,7 @@ ${dataTable({
   caption: `Groups of ${user.login}`,
   captionHidden: true,
   columns: ['Group', ''],
-  rows: groups.groups.map((group) => [html`<a href="/admin/groups/${encodeURIComponent(group.id)}">${group.name}</a>`, sourceBadge(scimOn, group)]),
+  rows: groups.groups.map((group) => [html`<a href="/admin/groups/${encodeURIComponent(group.id)}">${group.name}</a>${adminGroupBadge(services.access.isAdminGroup(group.name))}`, sourceBadge(scimOn, group)]),
   empty: user.active ? 'In no group.' : 'In no group (deactivation removes every membership).',
 })}
 ${groups.total > groups.groups.length && html`<p class="hint">The first ${groups.groups.length} of ${groups.total} groups.</p>`}

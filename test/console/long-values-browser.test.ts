@@ -1,0 +1,96 @@
+/**
+ * Long values in the console's tables, in Chromium: a 255-character login or group name without
+ * a break point wraps inside its cell instead of widening the table until the other columns and
+ * the row's buttons are off-screen; buttons, badges and dates never break, and ordinary rows
+ * keep their words whole. Checked at a desktop width and a phone's.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import { browserSkip, launchBrowser, openTab, signInWithPassword, startServedApp, type ServedApp, type Tab } from '../support/browser.ts';
+
+const cli = { kind: 'cli' } as const;
+const LONG_LOGIN = `${'l'.repeat(243)}@example.com`;
+const LONG_GROUP = 'g'.repeat(255);
+
+/**
+ * How far the page's first table sticks out of its box, in CSS pixels (0 when it fits), and the
+ * width of the widest cell holding `value`. (Strings run in the page: the tests compile without the DOM's types.)
+ */
+async function measure(page: Page, value: string): Promise<{ overflow: number; cell: number }> {
+  return page.evaluate<{ overflow: number; cell: number }>(`(() => {
+    const wrap = document.querySelector('.table-wrap');
+    const cells = [...wrap.querySelectorAll('td')].filter((cell) => cell.textContent.includes(${JSON.stringify(value)}));
+    return { overflow: wrap.scrollWidth - wrap.clientWidth, cell: Math.max(0, ...cells.map((cell) => cell.getBoundingClientRect().width)) };
+  })()`);
+}
+
+/** Whether the first element matching `selector` has no word broken across lines (each word's box is one rectangle). */
+async function wordsWhole(page: Page, selector: string): Promise<boolean> {
+  return page.evaluate<boolean>(`(() => {
+    const walker = document.createTreeWalker(document.querySelector(${JSON.stringify(selector)}), NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node !== null; node = walker.nextNode()) {
+      for (const match of node.textContent.matchAll(/\\S+/g)) {
+        const range = document.createRange();
+        range.setStart(node, match.index);
+        range.setEnd(node, match.index + match[0].length);
+        if (range.getClientRects().length > 1) return false;
+      }
+    }
+    return true;
+  })()`);
+}
+
+describe('long values in the console tables, in Chromium', { skip: browserSkip() }, () => {
+  let browser: Browser;
+  let app: ServedApp;
+  let tab: Tab;
+  let groupId = '';
+
+  before(async () => {
+    [browser, app] = await Promise.all([launchBrowser(), startServedApp({ scim: false })]);
+    await app.services.accounts.create({ login: LONG_LOGIN, name: 'Long Login', email: 'long@example.com', local: false }, cli);
+    await app.services.accounts.create({ login: 'ada@example.com', name: 'Ada Lovelace', email: 'ada@example.com', local: false }, cli);
+    const group = await app.services.groupManagement.create({ name: LONG_GROUP, description: 'A group with a very long name' }, cli);
+    groupId = group.id;
+    for (const login of [LONG_LOGIN, 'ada@example.com']) {
+      const user = await app.services.accounts.findByLogin(login);
+      await app.services.memberships.add({ groupId, userId: user?.id ?? '' }, cli);
+    }
+    const password = await app.adminPassword();
+    tab = await openTab(browser, app);
+    await signInWithPassword(tab.page, 'admin', password);
+  });
+  after(async () => {
+    await tab?.close();
+    await browser?.close();
+    await app?.close();
+  });
+
+  for (const [label, width, height] of [['desktop', 1280, 800], ['phone', 390, 844]] as const) {
+    test(`${label} (${width} px): the users list, the groups list and a group's members fit beside a 255-character value`, async () => {
+      const { page } = tab;
+      await page.setViewportSize({ width, height });
+      for (const [path, value] of [['/admin/users', LONG_LOGIN], ['/admin/groups', LONG_GROUP], [`/admin/groups/${groupId}`, LONG_LOGIN]] as const) {
+        await page.goto(path);
+        assert.equal(await page.evaluate<boolean>('document.documentElement.scrollWidth <= window.innerWidth'), true, `${path}: the page scrolls sideways`);
+        const { overflow, cell } = await measure(page, value);
+        if (label === 'desktop') {
+          assert.equal(overflow, 0, `${path}: the table is ${overflow} px wider than its box`);
+        } else {
+          // On a phone the long value wraps at the cells' greatest width (24rem and padding); the
+          // table scrolls in its box for the rest, as it did before.
+          assert.ok(cell > 0 && cell <= 24 * 16 + 24 + 1, `${path}: the cell holding the long value is ${cell} px wide`);
+        }
+      }
+      await page.goto('/admin/users');
+      const row = page.getByRole('row').filter({ hasText: 'Long Login' });
+      const button = await row.getByRole('button', { name: /Deactivate/ }).boundingBox();
+      assert.ok(button !== null);
+      if (label === 'desktop') assert.ok(button.x + button.width <= width, `the Deactivate button ends at ${button.x + button.width} px`);
+      assert.equal(await wordsWhole(page, 'tbody button'), true, 'a button keeps its label whole');
+      // Ordinary values keep their words whole, beside the long one.
+      for (const column of [1, 2, 3]) assert.equal(await wordsWhole(page, `tbody tr:nth-child(1) td:nth-child(${column})`), true, `column ${column} of Ada's row breaks a word`);
+    });
+  }
+});
