@@ -1,6 +1,6 @@
 /** `roster apps …` and `roster keys rotate`: applications of the OpenID provider and its signing keys. */
 import { parseArgs } from './options.ts';
-import type { Application, ApplicationField } from '../directory/applications.ts';
+import { missingGroupsEffect, type Application, type ApplicationField } from '../directory/applications.ts';
 import type { CliContext, CommandGroup } from './command.ts';
 import { withOptionValues } from './options.ts';
 import { printable, table } from './output.ts';
@@ -227,11 +227,11 @@ function describe(application: Application, field: ApplicationField): string {
   return application.allowedGroups.length === 0 ? '(everyone)' : application.allowedGroups.map((group) => `"${printable(group)}"`).join(', ');
 }
 
-/** The warning (on stderr) when allowed groups do not exist: nobody can sign in until one does. */
+/** The warning (on stderr) when allowed groups do not exist, saying who can still sign in. */
 async function warnMissingGroups(context: CliContext, application: Application): Promise<void> {
   const missing = await (await context.services()).applications.missingGroups(application.allowedGroups);
   if (missing.length > 0) {
-    context.err(`warning: no group is named ${missing.map((group) => `"${printable(group)}"`).join(', ')}: nobody can sign in to this application until one of its allowed groups exists (check the spelling, or provision the group).`);
+    context.err(`warning: no group is named ${missing.map((group) => `"${printable(group)}"`).join(', ')}: ${missingGroupsEffect(application.allowedGroups, missing)} (check the spelling, or provision the group).`);
   }
 }
 

@@ -88,6 +88,16 @@ const MAX_GROUPS = 50;
 /** Expired provider rows deleted per statement by the hourly clean-up. */
 const PURGE_BATCH = 5000;
 
+/**
+ * What allowed groups that do not exist mean for signing in, in the words the console and the CLI
+ * share: nobody gets in only when none of the allowed groups exists.
+ */
+export function missingGroupsEffect(allowedGroups: readonly string[], missing: readonly string[]): string {
+  return missing.length >= allowedGroups.length
+    ? 'nobody can sign in to this application until one of its allowed groups exists'
+    : 'only members of its other allowed groups can sign in to this application';
+}
+
 /** SHA-256 hex of a client secret, as stored and as the provider compares it. */
 export function hashClientSecret(secret: string): string {
   return createHash('sha256').update(secret).digest('hex');

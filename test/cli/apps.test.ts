@@ -58,6 +58,11 @@ test('apps create prints the client id and the secret alone on the last two line
   assert.equal(await introspectAs(clientId, `${secret}x`), 401);
   // No group of that name exists: a warning on stderr, the secret still alone on stdout's last line.
   assert.match(run.stderr, /warning: no group is named "grafana-users": nobody can sign in to this application until one of its allowed groups exists/);
+  // One allowed group exists: the warning names the other without saying that nobody can sign in.
+  assert.equal(roster(['groups', 'create', '--name', 'loki-users']).status, 0);
+  const partly = roster(['apps', 'create', '--name', 'Loki', '--redirect-uri', 'https://loki.example.com/cb', '--allowed-group', 'loki-users', '--allowed-group', 'loki-admnis']);
+  assert.equal(partly.status, 0, partly.stderr);
+  assert.match(partly.stderr, /^warning: no group is named "loki-admnis": only members of its other allowed groups can sign in to this application \(check the spelling/m);
 
   const listed = roster(['apps', 'list']);
   assert.equal(listed.status, 0, listed.stderr);

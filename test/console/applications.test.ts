@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { hashClientSecret } from '../../src/directory/applications.ts';
-import { startTestApp, userBody, type TestApp } from '../support/app.ts';
+import { groupBody, startTestApp, userBody, type TestApp } from '../support/app.ts';
 import { getPage, postForm, sessionFor, type ConsoleSession } from '../support/console.ts';
 import { eachDatabase } from '../support/databases.ts';
 
@@ -30,7 +30,10 @@ eachDatabase('console applications on', (database) => {
     assert.deepEqual(stored?.allowedGroups, ['grafana-users', 'grafana-admins']);
     // Neither group exists yet: the page says nobody can sign in until one does, and the list flags them.
     assert.match(created.body, /Those allowed groups do not exist/);
-    assert.match(created.body, /No group is named “grafana-users”, “grafana-admins”\./);
+    assert.match(created.body, /No group is named “grafana-users”, “grafana-admins”: nobody can sign in to this application until one of its allowed groups exists\. Check the spelling/);
+    // What is shown once carries a visible label, not only the Copy button's screen-reader text.
+    assert.match(created.body, /<dt>Client id<\/dt><dd><div class="copyable"><code id="client-id">/);
+    assert.match(created.body, /<dt>Client secret<\/dt><dd><div class="copyable"><code id="client-secret">/);
 
     const listed = await getPage(app, '/admin/applications', admin);
     assert.equal(listed.statusCode, 200);
@@ -43,10 +46,20 @@ eachDatabase('console applications on', (database) => {
     assert.equal(rotated.statusCode, 200);
     const fresh = /<code id="client-secret">([^<]+)<\/code>/.exec(rotated.body)?.[1];
     assert.ok(fresh && fresh !== secret);
+    assert.match(rotated.body, /<dt>Client secret<\/dt><dd><div class="copyable"><code id="client-secret">/);
 
     const deleted = await postForm(app, `/admin/applications/${clientId}/delete`, {}, { session: admin });
     assert.equal(deleted.statusCode, 303);
     assert.equal(await app.services.applications.findForProvider(clientId), undefined);
+  });
+
+  test('one missing allowed group beside one that exists: the warning names it without saying that nobody can sign in', async () => {
+    assert.equal((await app.request('POST', '/Groups', groupBody('chat-users'))).status, 201);
+    const created = await postForm(app, '/admin/applications', { name: 'Chat', redirectUris: 'https://chat.example.com/cb', allowedGroups: 'chat-users\r\nchat-admnis' }, { session: admin });
+    assert.equal(created.statusCode, 201, created.body);
+    assert.match(created.body, /That allowed group does not exist/);
+    assert.match(created.body, /No group is named “chat-admnis”: only members of its other allowed groups can sign in to this application\. Check the spelling/);
+    assert.doesNotMatch(created.body, /nobody can sign in/);
   });
 
   test('a refused registration shows the reason by the field and keeps what was typed', async () => {

@@ -6,7 +6,7 @@
  * place with the same client id and secret.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Application, ApplicationChanges } from '../../../directory/applications.ts';
+import { missingGroupsEffect, type Application, type ApplicationChanges } from '../../../directory/applications.ts';
 import { DirectoryError } from '../../../errors.ts';
 import { badge, banner, checkboxField, confirmDialog, editedOnPage, labelFor, copyable, dataTable, facts, formValue, noticeBanner, postForm, shownValue, shownValues, submitButton, textArea, textField, timeTag, type ErrorSummary } from '../components.ts';
 import type { ConsoleContext } from '../context.ts';
@@ -121,10 +121,14 @@ ${submitButton('Register', { tone: 'primary' })}`,
 </section>`;
   }
 
-  /** The warning when allowed groups do not exist: nobody can sign in until one does. */
-  function missingWarning(missing: readonly string[]): SafeHtml {
+  /** The warning when allowed groups do not exist, saying who can still sign in (missingGroupsEffect). */
+  async function missingWarning(allowedGroups: readonly string[]): Promise<SafeHtml> {
+    const missing = await services.applications.missingGroups(allowedGroups);
     if (missing.length === 0) return html``;
-    return banner({ tone: 'warning', title: missing.length === 1 ? 'That allowed group does not exist' : 'Those allowed groups do not exist', body: html`<p>No group is named ${missing.map((group, index) => html`${index > 0 && ', '}“${group}”`)}. Until one of the allowed groups exists and has members, nobody can sign in to this application: check the spelling, or provision the group.</p>` });
+    const names = html`${missing.map((group, index) => html`${index > 0 && ', '}“${group}”`)}`;
+    const title = missing.length === 1 ? 'That allowed group does not exist' : 'Those allowed groups do not exist';
+    const effect = missingGroupsEffect(allowedGroups, missing);
+    return banner({ tone: 'warning', title, body: html`<p>No group is named ${names}: ${effect}. Check the spelling, or provision the group.</p>` });
   }
 
   function listing(request: FastifyRequest, applications: readonly Application[], missing: ReadonlySet<string>): SafeHtml {
@@ -196,9 +200,11 @@ ${form}`,
     try {
       const { application, secret } = await services.applications.create({ name, redirectUris: lines(uris), public: isPublic, allowedGroups: lines(groups) }, actorOf(request));
       const shown = html`${banner({ tone: 'success', title: `${application.name} is registered`, body: html`<p>Enter these in the application’s OpenID Connect settings.${secret !== undefined && ' Copy the secret now: Roster keeps only its hash and cannot show it again.'}</p>` })}
-${copyable({ id: 'client-id', label: 'client id', value: application.clientId })}
-${secret !== undefined && copyable({ id: 'client-secret', label: 'client secret', value: secret })}
-${missingWarning(await services.applications.missingGroups(application.allowedGroups))}`;
+${facts([
+  ['Client id', copyable({ id: 'client-id', label: 'client id', value: application.clientId })],
+  ...(secret !== undefined ? [['Client secret', copyable({ id: 'client-secret', label: 'client secret', value: secret })] as const] : []),
+])}
+${await missingWarning(application.allowedGroups)}`;
       return page(request, reply, shown, createForm(request, {}), 201);
     } catch (error) {
       await once.release();
@@ -219,7 +225,7 @@ ${missingWarning(await services.applications.missingGroups(application.allowedGr
     });
     const application = await services.applications.get(request.params.clientId);
     const shown = html`${banner({ tone: 'success', title: `New secret for ${application.name}`, body: html`<p>The old secret no longer works. Copy this one now: it cannot be shown again.</p>` })}
-${copyable({ id: 'client-secret', label: 'client secret', value: secret })}`;
+${facts([['Client secret', copyable({ id: 'client-secret', label: 'client secret', value: secret })]])}`;
     return page(request, reply, shown, createForm(request, {}));
   });
 
@@ -234,7 +240,7 @@ ${copyable({ id: 'client-secret', label: 'client secret', value: secret })}`;
     const here = `${PATH}/${encodeURIComponent(application.clientId)}`;
     const values: FormValues = refused?.values ?? { name: application.name, uris: application.redirectUris.join('\n'), groups: application.allowedGroups.join('\n') };
     const body = html`${noticeBanner(request, EDIT_NOTICES)}
-${missingWarning(await services.applications.missingGroups(application.allowedGroups))}
+${await missingWarning(application.allowedGroups)}
 ${facts([
   ['Client id', html`<code>${application.clientId}</code>`],
   ['Type', application.public ? 'Public (no secret, PKCE required)' : 'Confidential (with a secret)'],
