@@ -5,6 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { DEFAULT_ADMIN_GROUP } from './directory/access.ts';
+import { groupNameProblem } from './directory/name-rules.ts';
+import { revealHidden, shorten } from './text.ts';
 import { DEFAULT_RETRY_SCHEDULE_MS, parseRetrySchedule } from './delivery/schedule.ts';
 import { DEFAULT_LEASE_MS } from './delivery/worker.ts';
 import { DEFAULT_EVENT_RETENTION_DAYS } from './directory/event-feed.ts';
@@ -418,8 +420,6 @@ function parseLeaseSeconds(raw: string | undefined): number {
   return seconds * 1000;
 }
 
-/** A group name can be at most this long (the admin API's limit). */
-const MAX_GROUP_NAME = 255;
 
 /**
  * The address to listen on; `host:port` is refused here, naming ROSTER_PORT, where listening
@@ -441,8 +441,9 @@ function parseAdminGroup(raw: string | undefined): string {
     throw new ConfigError('ROSTER_ADMIN_GROUP', `ROSTER_ADMIN_GROUP must be a group name without surrounding quotes (got ${raw.slice(0, 80)}): the quotes would be part of the name`);
   }
   // A name no group can have would silently make nobody an administrator through a group.
-  if (raw.length > MAX_GROUP_NAME || /\p{Cc}/u.test(raw)) {
-    throw new ConfigError('ROSTER_ADMIN_GROUP', `ROSTER_ADMIN_GROUP must be a group name of at most ${MAX_GROUP_NAME} characters without control characters (got "${raw.slice(0, 40)}${raw.length > 40 ? '…' : ''}")`);
+  const problem = groupNameProblem(raw);
+  if (problem !== undefined) {
+    throw new ConfigError('ROSTER_ADMIN_GROUP', `ROSTER_ADMIN_GROUP must be a name a group can have (${problem}; got "${revealHidden(shorten(raw, 60))}")`);
   }
   return raw;
 }

@@ -1,9 +1,11 @@
 /**
  * The one error type for expected domain failures (a name already taken, a prerequisite
  * missing). It carries a code rather than an HTTP status so that directory/ stays free of
- * HTTP; http/ maps codes to statuses in one place and the CLI prints the message. A leaf
- * module (it imports nothing), so that auth/ raises the same errors as directory/.
+ * HTTP; http/ maps codes to statuses in one place and the CLI prints the message. Nearly a
+ * leaf (it imports only text.ts, which imports nothing), so that auth/ raises the same errors
+ * as directory/.
  */
+import { revealHidden } from './text.ts';
 
 /**
  * Why an operation was refused. Suggested HTTP mapping:
@@ -68,7 +70,8 @@ export function managedError(): DirectoryError {
 
 /** A refused field value, worded as SonarQube's Web API v2 words it (`{}` stands for no value). */
 export function rejected(field: string, value: unknown, reason: string): DirectoryError {
-  const shown = value === undefined || value === null ? '{}' : String(value);
+  // Hidden characters written out: the message must show why, and a newline must not split it.
+  const shown = value === undefined || value === null ? '{}' : revealHidden(String(value));
   return new DirectoryError('invalid', `Value ${shown} for field ${field} was rejected. Error: ${reason}.`, field, { value: shown, reason, plain: plainReason(reason) });
 }
 

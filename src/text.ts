@@ -60,3 +60,34 @@ export function csvRecord(cells: readonly (string | number | null)[]): string {
 export function readableTime(iso: string): string {
   return `${new Date(iso).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 }
+
+/**
+ * The characters that show nothing, or only reorder what surrounds them: the bidirectional
+ * marks, embeddings, overrides and isolates (U+061C, U+200E–U+200F, U+202A–U+202E,
+ * U+2066–U+2069), zero-width and invisible spaces and operators (U+200B, U+2060–U+2064,
+ * U+FEFF, U+180E), the soft hyphen (U+00AD) and the Hangul fillers that render blank
+ * (U+115F, U+1160, U+3164, U+FFA0). The zero-width joiner and non-joiner (U+200C, U+200D) are
+ * not among them: Persian and Indic spellings and emoji sequences need them.
+ */
+const INVISIBLE = '\u00ad\u061c\u115f\u1160\u180e\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\u3164\ufeff\uffa0';
+const HAS_INVISIBLE = new RegExp(`[${INVISIBLE}]`, 'u');
+const HIDDEN = new RegExp(`[\\p{Cc}${INVISIBLE}]`, 'gu');
+
+/** Whether `text` contains a control character (Unicode category Cc: C0, DEL and C1). */
+export function hasControlCharacter(text: string): boolean {
+  return /\p{Cc}/u.test(text);
+}
+
+/** Whether `text` contains a character that shows nothing or reverses the text around it. */
+export function hasInvisibleCharacter(text: string): boolean {
+  return HAS_INVISIBLE.test(text);
+}
+
+/**
+ * `text` with every control and invisible character written as its code point (`admin\u{200B}`),
+ * so that a message quoting a refused value shows what was wrong with it and cannot be
+ * reordered or split into lines by it.
+ */
+export function revealHidden(text: string): string {
+  return text.replace(HIDDEN, (char) => `\\u{${(char.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}}`);
+}

@@ -346,8 +346,10 @@ describe('loadConfig', () => {
 
   test('ROSTER_ADMIN_GROUP names the administrators\' group; a name no group can have is refused', () => {
     assert.equal(loadConfig({ ROSTER_ADMIN_GROUP: ' Roster Admins ' }).adminGroup, 'Roster Admins');
-    refuses({ ROSTER_ADMIN_GROUP: 'a'.repeat(256) }, 'ROSTER_ADMIN_GROUP', /at most 255 characters/);
-    refuses({ ROSTER_ADMIN_GROUP: 'admins\u0007' }, 'ROSTER_ADMIN_GROUP', /without control characters/);
+    refuses({ ROSTER_ADMIN_GROUP: 'a'.repeat(256) }, 'ROSTER_ADMIN_GROUP', /must be a name a group can have \(size must be between 1 and 255;/);
+    refuses({ ROSTER_ADMIN_GROUP: 'admins\u0007' }, 'ROSTER_ADMIN_GROUP', /must not contain control characters .*got "admins\\u\{0007\}"/);
+    // One that looks like the default but is not: every administrator would lose their rights.
+    refuses({ ROSTER_ADMIN_GROUP: 'roster-administrators\u200b' }, 'ROSTER_ADMIN_GROUP', /invisible or text-direction characters .*got "roster-administrators\\u\{200B\}"/);
   });
 
   test('ROSTER_COOKIE_DOMAIN must contain the base URL\'s host, and is kept without its leading dot', () => {

@@ -18,6 +18,7 @@ import { createSettings } from '../settings.ts';
 import { groupEvent, groupShape } from './shapes.ts';
 import { createAccess, type Access } from './access.ts';
 import { readSnapshot } from '../store/transact.ts';
+import { groupNameProblem, MAX_GROUP_NAME } from './name-rules.ts';
 
 /** The body of a create or a merge-patch: present keys are set. */
 export interface GroupInput {
@@ -40,15 +41,14 @@ export interface GroupPatch extends GroupInput {
 }
 
 /** The limits of a group's fields, shared with the admin API's schemas. */
-export const GROUP_LIMITS = { name: 255, description: 200 } as const;
-const MAX_NAME = GROUP_LIMITS.name;
+export const GROUP_LIMITS = { name: MAX_GROUP_NAME, description: 200 } as const;
 const MAX_DESCRIPTION = GROUP_LIMITS.description;
 
 function checkName(value: unknown): string {
   if (value === undefined || value === null) throw rejected('name', value, 'must not be null');
   if (typeof value !== 'string') throw rejected('name', value, 'must be a string');
-  if (value.trim() === '') throw rejected('name', value, 'must not be blank');
-  if (value.length > MAX_NAME) throw rejected('name', value, `size must be between 1 and ${MAX_NAME}`);
+  const problem = groupNameProblem(value);
+  if (problem !== undefined) throw rejected('name', value, problem);
   return value;
 }
 

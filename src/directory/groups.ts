@@ -30,6 +30,8 @@ import { assertVersion, type VersionCheck } from './users.ts';
 import { assertScimWritable, isManagedInstance } from './managed-mode.ts';
 import { SCIM_NOT_ENABLED_MESSAGE } from './provisioning.ts';
 import { createSettings } from '../settings.ts';
+import { groupNameCharacterProblem } from './name-rules.ts';
+import { revealHidden } from '../text.ts';
 
 /** A change to a group's members, by SCIM user id, applied in the order given. */
 export type MemberChange =
@@ -97,6 +99,16 @@ export const AUDITED_IDS = 100;
 function listedIds(name: string, ids: readonly string[]): Record<string, unknown> {
   if (ids.length <= AUDITED_IDS) return { [name]: ids };
   return { [name]: ids.slice(0, AUDITED_IDS), [`${name}Omitted`]: ids.length - AUDITED_IDS };
+}
+
+/**
+ * The character rules every group name follows (name-rules.ts), on a new or changed displayName.
+ * Surrounding spaces stay the identity provider's choice: its groups are matched by id, and it
+ * owns their spelling.
+ */
+function checkDisplayName(name: string): void {
+  const problem = groupNameCharacterProblem(name);
+  if (problem !== undefined) throw new DirectoryError('invalid', `displayName "${revealHidden(name)}" ${problem}.`, 'displayName');
 }
 
 function toWrite(document: Document, schemas: ResourceSchemas): GroupWrite {
@@ -432,6 +444,7 @@ export function createGroupDirectory(store: Store, scimSchemas: ScimSchemas, opt
       return write(async (trx) => {
         const schemas = (await scimSchemas.current(trx)).Group;
         const values = toWrite(document, schemas);
+        checkDisplayName(values.name);
         const now = new Date().toISOString();
         const existing = await groups.findByName(trx, values.name);
         if (existing?.scimId) {
@@ -520,6 +533,7 @@ export function createGroupDirectory(store: Store, scimSchemas: ScimSchemas, opt
         assertVersion(allows, `Group ${scimId}`, String(current.group.version));
         const next = change(current.document);
         const values = toWrite(next.document, schemas);
+        if (values.name !== current.group.name) checkDisplayName(values.name);
         name = values.name;
         const now = new Date().toISOString();
         const attributesChanged = !sameAttributes(groupDocument(current.group), {

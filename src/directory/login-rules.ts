@@ -1,8 +1,11 @@
 /**
  * The rules a login (the admin API's `login`, SCIM's `userName`, the login a SAML assertion
  * carries) must follow wherever it enters Roster, so that every way in accepts the same logins
- * and says the same thing about the ones it refuses.
+ * and says the same thing about the ones it refuses. The character rules are every name's
+ * (name-rules.ts).
  */
+import { hasSurroundingSpace, INVISIBLE_CHARACTER_RULE } from './name-rules.ts';
+import { hasInvisibleCharacter } from '../text.ts';
 
 /** A login's length, as the admin API has always bounded it. */
 export const LOGIN_LENGTH = { min: 2, max: 255 } as const;
@@ -14,31 +17,15 @@ export const LOGIN_LENGTH = { min: 2, max: 255 } as const;
 export const SURROUNDING_SPACE_RULE = 'must not begin or end with white space (SAML sign-in trims the login the identity provider sends, so this user could never sign in)';
 
 /**
- * Why a login with a control character (a tab, a newline, an escape) is refused everywhere, SCIM
- * included (which accepts inner spaces, as some IdPs' userNames have them): no person types one,
- * and it would forge lines of a listing or a log read by a person.
- */
-export const CONTROL_CHARACTER_RULE = 'must not contain control characters (a tab, a newline, an escape)';
-
-/** Whether `login` contains a control character (Unicode category Cc: C0, DEL and C1). */
-export function hasControlCharacter(login: string): boolean {
-  return /\p{Cc}/u.test(login);
-}
-
-/** Whether `login` begins or ends with white space, as String.prototype.trim sees it (what sign-in trims). */
-export function hasSurroundingSpace(login: string): boolean {
-  return login.trim() !== login;
-}
-
-/**
- * What is wrong with `login` by the admin API's rules (length, surrounding white space, spaces
- * or control characters), in the words of its refusals; undefined when it is a valid login.
+ * What is wrong with `login` by the admin API's rules (length, surrounding white space, spaces,
+ * control or invisible characters), in the words of its refusals; undefined when it is a valid login.
  * Just-in-time sign-in creates users by the same rules.
  */
 export function loginProblem(login: string): string | undefined {
   if (login.length < LOGIN_LENGTH.min || login.length > LOGIN_LENGTH.max) return `size must be between ${LOGIN_LENGTH.min} and ${LOGIN_LENGTH.max}`;
   if (hasSurroundingSpace(login)) return SURROUNDING_SPACE_RULE;
   if (/[\s\p{Cc}]/u.test(login)) return 'must not contain spaces or control characters';
+  if (hasInvisibleCharacter(login)) return INVISIBLE_CHARACTER_RULE;
   return undefined;
 }
 

@@ -18,7 +18,7 @@ import { createUserQueries, type StoredUser } from '../store/users.ts';
 import { createUserWriteQueries } from '../store/user-writes.ts';
 import { newId } from '../ids.ts';
 import { foldDocument } from '../scim/keys.ts';
-import { caseKey } from '../text.ts';
+import { caseKey, revealHidden, shorten } from '../text.ts';
 import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
 import { createMemberDisplay } from './member-display.ts';
@@ -28,10 +28,10 @@ import { isManagedInstance, lockProvisioningMode } from './managed-mode.ts';
 import { createSettings } from '../settings.ts';
 import { createAccess, type Access } from './access.ts';
 import { groupEvent, userEvent } from './shapes.ts';
-import { hasSurroundingSpace, loginProblem } from './login-rules.ts';
+import { loginProblem } from './login-rules.ts';
+import { groupNameCharacterProblem, hasSurroundingSpace } from './name-rules.ts';
 import { ACCOUNT_LIMITS } from './accounts.ts';
 import { GROUP_LIMITS } from './group-management.ts';
-import { shorten } from '../text.ts';
 
 /** Shown to anyone SCIM mode does not let in (SonarQube's wording, with our name). */
 export const NO_ACCOUNT_MESSAGE = 'You have no account on Roster. Please make sure with your administrator that your account is provisioned.';
@@ -199,7 +199,7 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
     const current = await queries.groupsOf(db, userId);
     // A group name over the admin API's limit is not synced (no such group can exist): the
     // audit entry names it, shortened, so that an administrator sees why the user is not in it.
-    const skipped = names.filter((name) => name.length > GROUP_LIMITS.name);
+    const skipped = names.filter((name) => name.length > GROUP_LIMITS.name).map((name) => `${shorten(revealHidden(name), QUOTED_LOGIN)}: longer than ${GROUP_LIMITS.name} characters, not synced`);
     const usable = names.filter((name) => name.length <= GROUP_LIMITS.name);
     // Group names match regardless of case as the groups_name_key index does (text.ts caseKey).
     const wanted = new Map(usable.map((name) => [caseKey(name), name]));
@@ -234,6 +234,14 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
       if (have.has(key)) continue;
       let group = await groups.findByName(db, name);
       if (group === undefined) {
+        // Every group name's character rules (name-rules.ts): an invisible or control character
+        // would make a group that looks like another. A group that already has such a name
+        // (made before the rule) is still synced.
+        const problem = groupNameCharacterProblem(name);
+        if (problem !== undefined) {
+          skipped.push(`${shorten(revealHidden(name), QUOTED_LOGIN)}: ${problem}, not created`);
+          continue;
+        }
         const id = newId();
         await groups.insert(db, id, { name, externalId: null, data: {}, fold: {} }, now);
         group = await groups.findByName(db, name);
@@ -253,7 +261,7 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
       await journal.record(db, actor, { action: 'membership.added', targetType: 'membership', targetId: membershipId(group.id, userId), details: { groupId: group.id, userId, group: group.name, login, by: 'saml' } }, now);
       added.push(group.name);
     }
-    return { added, removed: removed.map((group) => group.name), skipped: [...kept, ...skipped.map((name) => `${shorten(name, QUOTED_LOGIN)}: longer than ${GROUP_LIMITS.name} characters, not synced`)] };
+    return { added, removed: removed.map((group) => group.name), skipped: [...kept, ...skipped] };
   }
 
   return {

@@ -2,7 +2,9 @@
  * Users: the domain rules for creating, updating, deactivating and finding users, whatever
  * API asks. Every write is one transaction that also appends its audit event.
  */
-import { CONTROL_CHARACTER_RULE, hasControlCharacter, hasSurroundingSpace, releasedLogin, SURROUNDING_SPACE_RULE } from './login-rules.ts';
+import { releasedLogin, SURROUNDING_SPACE_RULE } from './login-rules.ts';
+import { CONTROL_CHARACTER_RULE, hasSurroundingSpace, INVISIBLE_CHARACTER_RULE } from './name-rules.ts';
+import { hasControlCharacter, hasInvisibleCharacter, revealHidden } from '../text.ts';
 import type { Filter, AttributePath } from '../scim/filter/ast.ts';
 import { foldDocument } from '../scim/keys.ts';
 import { ENTERPRISE_USER_SCHEMA, USER_SCHEMA, type ResourceSchemas } from '../scim/schemas.ts';
@@ -92,7 +94,8 @@ function toWrite(document: Document, activeIfAbsent: boolean, schemas: ResourceS
 /** The login rules every way in shares (login-rules.ts), worded for SCIM's userName. */
 function checkUserName(userName: string): void {
   if (hasSurroundingSpace(userName)) throw new DirectoryError('invalid', `userName "${userName}" ${SURROUNDING_SPACE_RULE}.`, 'userName');
-  if (hasControlCharacter(userName)) throw new DirectoryError('invalid', `userName ${JSON.stringify(userName)} ${CONTROL_CHARACTER_RULE}.`, 'userName');
+  if (hasControlCharacter(userName)) throw new DirectoryError('invalid', `userName "${revealHidden(userName)}" ${CONTROL_CHARACTER_RULE}.`, 'userName');
+  if (hasInvisibleCharacter(userName)) throw new DirectoryError('invalid', `userName "${revealHidden(userName)}" ${INVISIBLE_CHARACTER_RULE}.`, 'userName');
 }
 
 /** The rows of user_emails a document's `emails` give. */

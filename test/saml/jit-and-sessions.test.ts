@@ -139,6 +139,12 @@ eachDatabase('SAML sign-in in just-in-time mode', (database) => {
     assert.equal(group, undefined);
     const signedIn = await lastAudit('saml.signed_in');
     assert.match(signedIn.groups.skipped[0], /^gx+… \(\d+ more characters\): longer than 255 characters, not synced$/);
+    // A group name with an invisible character would make a look-alike group: not created, and said.
+    const hidden = await signIn(app, { login: 'olga@example.com', attributes: { groups: ['roster-administrators\u200b', 'ops'] } });
+    assert.equal(hidden.statusCode, 303, hidden.body);
+    assert.deepEqual((await current(app, sessionCookieOf(hidden) ?? '')).json().groups, ['ops']);
+    assert.equal(await app.services.store.db.selectFrom('groups').select('id').where('name', 'like', 'roster-administrators_%').executeTakeFirst(), undefined);
+    assert.match((await lastAudit('saml.signed_in')).groups.skipped[0], /^roster-administrators\\u\{200B\}: must not contain invisible or text-direction characters .*, not created$/);
     // A later sign-in with a name over the limit cuts it too.
     assert.equal((await signIn(app, { login: 'olga@example.com', attributes: { displayName: ['P'.repeat(300)], groups: ['ops'] } })).statusCode, 303);
     assert.equal((await app.request('GET', '/api/v2/users-management/users?q=olga')).body.users[0].name, 'P'.repeat(200));
