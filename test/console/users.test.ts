@@ -241,6 +241,33 @@ eachDatabase('console: Users while SCIM is on', (database) => {
     await app.services.accounts.update(carolId, { name: 'Carol Local' }, cli);
   });
 
+  test('a user the identity provider suspended is told from a deactivated one: badge, status, kept groups that grant nothing, member tables', async () => {
+    const PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
+    const sid = await app.request('POST', '/Users', userBody('sid@example.com', { displayName: 'Sid Suspended' }));
+    const del = await app.request('POST', '/Users', userBody('del@example.com', { displayName: 'Del Deleted' }));
+    const team = await app.request('POST', '/Groups', groupBody('suspense', [sid.body.id, del.body.id]));
+    assert.equal(team.status, 201);
+    const off = await app.request('PATCH', `/Users/${sid.body.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: 'active', value: false }] });
+    assert.equal(off.status, 200, JSON.stringify(off.body));
+    assert.equal((await app.request('DELETE', `/Users/${del.body.id}`)).status, 204);
+
+    const list = await getPage(app, '/admin/users?status=deactivated', admin);
+    assert.match(rowOf(list.body, 'sid@example.com'), />Suspended by IdP</);
+    assert.doesNotMatch(rowOf(list.body, 'sid@example.com'), />Deactivated</);
+    assert.match(rowOf(list.body, 'del@example.com'), />Deactivated</);
+
+    const page = await getPage(app, `/admin/users/${await idOf(app, 'sid@example.com')}`, admin);
+    assert.match(page.body, /<dt>Status<\/dt><dd><span class="badge badge-neutral">Suspended by IdP<\/span> Your identity provider has suspended this user/);
+    assert.match(page.body, /Kept while your identity provider has suspended this user: they grant nothing until it enables them again\./);
+    assert.match(page.body, /">suspense<\/a>/);
+    const deleted = await getPage(app, `/admin/users/${await idOf(app, 'del@example.com')}`, admin);
+    assert.match(deleted.body, /<dt>Status<\/dt><dd><span class="badge badge-neutral">Deactivated<\/span> They cannot sign in; deactivation removed/);
+
+    const group = await app.services.groupManagement.list({ q: 'suspense' }, { offset: 0, limit: 1 });
+    const members = await getPage(app, `/admin/groups/${group.groups[0]?.id}`, admin);
+    assert.match(rowOf(members.body, 'sid@example.com'), /<\/a> <span class="badge badge-neutral">Suspended by IdP<\/span>/);
+  });
+
   test('an unknown user is a 404 page; a non-administrator gets 403', async () => {
     assert.equal((await getPage(app, '/admin/users/nope', admin)).statusCode, 404);
     const ada = await sessionFor(app, await idOf(app, 'ada@example.com'));

@@ -123,6 +123,16 @@ export function adminGroupBadge(isAdminGroup: boolean): SafeHtml {
   return isAdminGroup ? html` ${badge('Administrators', 'warning')}` : html``;
 }
 
+/**
+ * An inactive user's badge: "Suspended by IdP" while the identity provider keeps it linked with
+ * `active=false` (its memberships are kept but grant nothing), "Deactivated" otherwise (SCIM
+ * DELETE, the admin API, the CLI and the console unlink it and remove its memberships).
+ */
+export function inactiveBadge(user: { readonly active: boolean; readonly scimId: string | null }): SafeHtml {
+  if (user.active) return html``;
+  return user.scimId !== null ? badge('Suspended by IdP', 'neutral') : badge('Deactivated', 'neutral');
+}
+
 /** The "Local" badge of a resource SCIM does not manage, shown while SCIM is on. */
 export function sourceBadge(scimOn: boolean, resource: { readonly scimId: string | null }): SafeHtml {
   return scimOn && resource.scimId === null ? badge('Local', 'info') : html``;

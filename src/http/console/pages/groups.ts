@@ -15,7 +15,7 @@ import {
 import type { ConsoleContext } from '../context.ts';
 import { html, type SafeHtml } from '../html.ts';
 import { sendPage } from '../layout.ts';
-import { attempt, fieldError, managedBanner, managedFilter, refusalSummary, sourceBadge, sourceFilter, adminGroupBadge, type FormFields, type Refusal } from './directory.ts';
+import { attempt, fieldError, managedBanner, managedFilter, refusalSummary, sourceBadge, sourceFilter, adminGroupBadge, inactiveBadge, type FormFields, type Refusal } from './directory.ts';
 import { actorOf, viewerOf } from '../viewer.ts';
 
 const GROUPS = '/admin/groups';
@@ -118,7 +118,7 @@ ${postForm(request, {
     const viewer = viewerOf(request).user;
     const isAdminGroup = services.access.isAdminGroup(group.name);
     const rows = members.users.map((user) => [
-      html`<a href="/admin/users/${encodeURIComponent(user.id)}">${user.login}</a>`,
+      html`<a href="/admin/users/${encodeURIComponent(user.id)}">${user.login}</a>${!user.active && html` ${inactiveBadge(user)}`}`,
       user.displayName ?? '',
       user.email ?? '',
       confirmDialog(request, {

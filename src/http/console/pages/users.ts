@@ -16,7 +16,7 @@ import {
 import type { ConsoleContext } from '../context.ts';
 import { html, type SafeHtml } from '../html.ts';
 import { sendPage } from '../layout.ts';
-import { attempt, fieldError, managedBanner, managedFilter, refusalSummary, sourceBadge, sourceFilter, adminGroupBadge, type FormFields, type Refusal } from './directory.ts';
+import { attempt, fieldError, managedBanner, managedFilter, refusalSummary, sourceBadge, sourceFilter, adminGroupBadge, inactiveBadge, type FormFields, type Refusal } from './directory.ts';
 import { actorOf, viewerOf } from '../viewer.ts';
 import { SESSION_FIELD, sessionTable } from '../session-table.ts';
 
@@ -80,9 +80,9 @@ ${shownValues(request, { login: user.login, name: user.displayName ?? '', email:
   });
 }
 
-/** The user's badges in lists: Deactivated, and Local while SCIM is on. */
+/** The user's badges in lists: Deactivated or Suspended by IdP, and Local while SCIM is on. */
 function userBadges(scimOn: boolean, user: StoredUser): SafeHtml {
-  return html`${sourceBadge(scimOn, user)}${!user.active && html` ${badge('Deactivated', 'neutral')}`}`;
+  return html`${sourceBadge(scimOn, user)}${!user.active && html` ${inactiveBadge(user)}`}`;
 }
 
 /** A deactivate button with its confirmation naming the user, or the same greyed out with the domain's reason. */
@@ -204,9 +204,13 @@ ${facts([
   ['Login', html`<code>${user.login}</code>`],
   ['Name', user.displayName ?? html`<span class="empty">not set</span>`],
   ['Email', user.email ?? html`<span class="empty">not set</span>`],
-  ['Status', user.active ? badge('Active', 'success') : badge('Deactivated', 'neutral')],
+  ['Status', user.active
+    ? badge('Active', 'success')
+    : user.scimId !== null
+      ? html`${inactiveBadge(user)} Your identity provider has suspended this user (SCIM <code>active=false</code>): they cannot sign in, and the groups below are kept but grant nothing until it enables them again.`
+      : html`${inactiveBadge(user)} They cannot sign in; deactivation removed their group memberships, tokens and sessions.`],
   ['Signs in with', passwordAccount ? 'A local password' : user.local ? 'SAML (its local password is refused while your identity provider manages it)' : 'SAML'],
-  ['Source', html`${source} ${sourceBadge(scimOn, user)}`],
+  ['Source', source],
   ['External id', user.externalId ?? html`<span class="empty">none</span>`],
   ['Created', timeTag(user.createdAt)],
   ['Roster id', html`<code>${user.id}</code>`],
@@ -223,6 +227,7 @@ ${checkSection}
 </section>
 <section aria-labelledby="groups-title">
 <h2 id="groups-title">Groups</h2>
+${!user.active && user.scimId !== null && groups.total > 0 && html`<p class="hint">Kept while your identity provider has suspended this user: they grant nothing until it enables them again.</p>`}
 ${dataTable({
   caption: `Groups of ${user.login}`,
   captionHidden: true,
