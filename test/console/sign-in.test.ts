@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startTestApp, testCertificate, userBody, TEST_IDP, type TestApp, SESSION_COOKIE } from '../support/app.ts';
+import { BASE_URL, startTestApp, testCertificate, userBody, TEST_IDP, type TestApp, SESSION_COOKIE } from '../support/app.ts';
 import { eachDatabase } from '../support/databases.ts';
 import { getPage, passwordSignIn, postForm, sessionFor, sessionOf, setCookieOf, type ConsoleSession } from '../support/console.ts';
 
@@ -56,6 +56,22 @@ eachDatabase('the console\'s sign-in', (database) => {
       const response = await getPage(app, '/admin/users?q=ada');
       assert.equal(response.statusCode, 303);
       assert.equal(response.headers.location, '/sessions/new?returnTo=%2Fadmin%2Fusers%3Fq%3Dada');
+    });
+
+    test('a form sent after the session ended changes nothing, says so, and comes back to the page that held it', async () => {
+      // The browser's session cookie names a session that is gone.
+      const session = { cookie: `${SESSION_COOKIE}=ended-session-value`, csrf: 'a-token-of-the-ended-session' };
+      const groupsBefore = (await app.services.groupManagement.list({}, { offset: 0, limit: 100 })).total;
+      const sent = await postForm(app, '/admin/groups', { name: 'late-group' }, { session, headers: { referer: `${BASE_URL}/admin/groups?q=ops` } });
+      assert.equal(sent.statusCode, 303);
+      assert.equal(sent.headers.location, '/sessions/new?returnTo=%2Fadmin%2Fgroups%3Fq%3Dops&notice=form-not-sent');
+      assert.equal((await app.services.groupManagement.list({}, { offset: 0, limit: 100 })).total, groupsBefore);
+      const page = await getPage(app, String(sent.headers.location));
+      assert.match(page.body, /Your session ended before the form was sent, so nothing was changed\. Sign in again: you go back to the page/);
+      assert.match(page.body, /<input type="hidden" name="returnTo" value="\/admin\/groups\?q=ops">/);
+      // A Referer from elsewhere is no page of Roster's to come back to.
+      const foreign = await postForm(app, '/admin/groups', { name: 'late-group' }, { session, headers: { referer: 'https://evil.example/admin/groups' } });
+      assert.equal(foreign.headers.location, '/sessions/new?notice=form-not-sent');
     });
 
     test('someone who is not an administrator gets 403 on administration pages', async () => {

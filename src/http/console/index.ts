@@ -40,7 +40,7 @@ import { authenticationPages } from './pages/authentication.ts';
 import { groupPages } from './pages/groups.ts';
 import { homePages, sectionPlaceholder } from './pages/home.ts';
 import { scimPages } from './pages/scim.ts';
-import { SIGN_IN_PATH, signInPages, signInUrl } from './pages/sign-in.ts';
+import { signInPages, signInUrl } from './pages/sign-in.ts';
 import { userPages } from './pages/users.ts';
 import { webhookPages } from './pages/webhooks.ts';
 import { ADMIN_SECTIONS } from './sections.ts';
@@ -108,6 +108,14 @@ export async function consoleRoutes(app: FastifyInstance, options: { services: S
   }
 }
 
+/** The path and query of the console page a form was sent from, when its Referer is Roster's own. */
+function formPageOf(request: FastifyRequest, baseUrl: string): string | undefined {
+  const referer = request.headers.referer;
+  if (referer === undefined || !URL.canParse(referer)) return undefined;
+  const page = new URL(referer);
+  return page.origin === new URL(baseUrl).origin ? `${page.pathname}${page.search}` : undefined;
+}
+
 /** Enforces the route's access and the CSRF token; answers (and so stops the request) when refused. */
 async function guard(request: FastifyRequest, reply: FastifyReply, context: ConsoleContext): Promise<FastifyReply | undefined> {
   const access = accessOf(request);
@@ -122,9 +130,10 @@ async function guard(request: FastifyRequest, reply: FastifyReply, context: Cons
   }
   const viewer = request.viewer;
   if (viewer === null) {
-    // Back to where the person was going once signed in; a form post cannot be replayed, so it
-    // only explains why the session is gone.
-    return reply.redirect(safe ? signInUrl(request.url) : `${SIGN_IN_PATH}?notice=session-ended`, 303);
+    // Back to where the person was going once signed in. A form post cannot be replayed: the
+    // sign-in says that nothing was sent and comes back to the page that held the form (the
+    // Referer, which the console's same-origin Referrer-Policy sends to Roster only).
+    return reply.redirect(safe ? signInUrl(request.url) : signInUrl(formPageOf(request, context.baseUrl), { notice: 'form-not-sent' }), 303);
   }
   if (!safe && !csrfTokenMatches(viewer.sessionValue, presentedCsrfToken(request.headers, request.body))) return refuseForgery(request, reply);
   if (access === 'admin' && !viewer.administrator) {

@@ -31,6 +31,7 @@ const NOTICES = {
   'signed-out': { tone: 'success', text: 'You are signed out.' },
   'signed-out-everywhere': { tone: 'success', text: 'You are signed out everywhere: every session of your account has ended.' },
   'session-ended': { tone: 'info', text: 'Your session has ended. Sign in again to continue.' },
+  'form-not-sent': { tone: 'warning', text: 'Your session ended before the form was sent, so nothing was changed. Sign in again: you go back to the page, where you can send it again.' },
   [UNTRUSTED_RETURN_NOTICE]: {
     tone: 'warning',
     text: 'After you sign in, Roster cannot send you back to the application you came from: its address is not one Roster may return browsers to. Administrators: list its host in ROSTER_TRUSTED_HOSTS or serve it under ROSTER_COOKIE_DOMAIN (an application on Roster\'s host but on another port is another address, and needs this too).',
@@ -56,9 +57,9 @@ const REAUTHENTICATE = 'reauthenticate';
  * `reauthenticate` shows the page to a signed-in browser too, and asks the IdP for a new
  * sign-in rather than its single sign-on (SAML ForceAuthn).
  */
-export function signInUrl(returnTo?: string, options: { readonly reauthenticate?: boolean } = {}): string {
+export function signInUrl(returnTo?: string, options: { readonly reauthenticate?: boolean; readonly notice?: keyof typeof NOTICES } = {}): string {
   const path = returnPath(returnTo);
-  return hrefWith(SIGN_IN_PATH, {}, { returnTo: path, [REAUTHENTICATE]: options.reauthenticate === true ? '1' : undefined });
+  return hrefWith(SIGN_IN_PATH, {}, { returnTo: path, [REAUTHENTICATE]: options.reauthenticate === true ? '1' : undefined, notice: options.notice });
 }
 
 interface FormState {
