@@ -216,15 +216,20 @@ function hashToken(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
 }
 
-function checkName(name: string): string {
+/** What is wrong with a token name, in the words of its refusal; undefined when it is a valid one (the console checks it beside the user). */
+export function tokenNameProblem(name: string): string | undefined {
   const trimmed = name.trim();
-  if (trimmed.length === 0 || trimmed.length > MAX_NAME_LENGTH) {
-    throw new DirectoryError('invalid', `A token name must be 1 to ${MAX_NAME_LENGTH} characters long.`, 'name');
-  }
+  if (trimmed.length === 0 || trimmed.length > MAX_NAME_LENGTH) return `A token name must be 1 to ${MAX_NAME_LENGTH} characters long.`;
   // Names appear in logs and audit actors (`token:<name>`); control characters would let a
   // name forge log lines.
-  if (/\p{Cc}/u.test(trimmed)) throw new DirectoryError('invalid', 'A token name must not contain control characters.', 'name');
-  return trimmed;
+  if (/\p{Cc}/u.test(trimmed)) return 'A token name must not contain control characters.';
+  return undefined;
+}
+
+function checkName(name: string): string {
+  const problem = tokenNameProblem(name);
+  if (problem !== undefined) throw new DirectoryError('invalid', problem, 'name');
+  return name.trim();
 }
 
 function nameTaken(name: string): DirectoryError {

@@ -15,7 +15,7 @@ import type { Access } from './access.ts';
 import { caseKey } from '../text.ts';
 import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
-import { DirectoryError } from '../errors.ts';
+import { checkFields, DirectoryError } from '../errors.ts';
 import { inBatches, transact } from '../store/transact.ts';
 
 /** What registering an application takes. */
@@ -150,7 +150,20 @@ function checkName(value: string): string {
 function checkRedirectUris(uris: readonly string[]): string[] {
   if (uris.length === 0) throw new DirectoryError('invalid', 'An application needs at least one redirect URI.', 'redirectUris');
   if (uris.length > MAX_REDIRECT_URIS) throw new DirectoryError('invalid', `An application may have at most ${MAX_REDIRECT_URIS} redirect URIs.`, 'redirectUris');
-  return [...new Set(uris.map(checkRedirectUri))];
+  // Every refused URI at once, in one message: fixing them one per try would take as many tries.
+  const refusals: DirectoryError[] = [];
+  const checked: string[] = [];
+  for (const uri of uris) {
+    try {
+      checked.push(checkRedirectUri(uri));
+    } catch (error) {
+      if (!(error instanceof DirectoryError)) throw error;
+      refusals.push(error);
+    }
+  }
+  const [first, ...others] = refusals;
+  if (first !== undefined) throw others.length === 0 ? first : new DirectoryError('invalid', refusals.map((refusal) => refusal.message).join(' '), 'redirectUris', first.valueRefusal);
+  return [...new Set(checked)];
 }
 
 function checkAllowedGroups(names: readonly string[]): string[] {
@@ -161,8 +174,14 @@ function checkAllowedGroups(names: readonly string[]): string[] {
   return [...new Set(groups)];
 }
 
+/** Checks every field of a new application; a refusal carries the other fields' (checkFields). */
 function checkNew(input: NewApplication): NewApplication {
-  return { name: checkName(input.name), redirectUris: checkRedirectUris(input.redirectUris), public: input.public, allowedGroups: checkAllowedGroups(input.allowedGroups) };
+  const checked = checkFields({
+    name: () => checkName(input.name),
+    redirectUris: () => checkRedirectUris(input.redirectUris),
+    allowedGroups: () => checkAllowedGroups(input.allowedGroups),
+  });
+  return { ...checked, public: input.public };
 }
 
 /** What an edit may change, in the order they are reported. */
@@ -240,10 +259,15 @@ export function createApplications(store: Store, access: Access) {
     async update(clientId: string, changes: ApplicationChanges, actor: Actor): Promise<{ application: Application; changed: readonly ApplicationField[] }> {
       const replacesAndEdits = (['redirectUris', 'allowedGroups'] as const).find((field) => changes[field] !== undefined && (changes.add?.[field] !== undefined || changes.remove?.[field] !== undefined));
       if (replacesAndEdits !== undefined) throw new DirectoryError('invalid', `Give the whole list of ${replacesAndEdits}, or values to add and remove, not both.`, replacesAndEdits);
+      const fields = checkFields({
+        name: () => (changes.name !== undefined ? checkName(changes.name) : undefined),
+        redirectUris: () => (changes.redirectUris !== undefined ? checkRedirectUris(changes.redirectUris) : undefined),
+        allowedGroups: () => (changes.allowedGroups !== undefined ? checkAllowedGroups(changes.allowedGroups) : undefined),
+      });
       const checked: ApplicationChanges = {
-        ...(changes.name !== undefined ? { name: checkName(changes.name) } : {}),
-        ...(changes.redirectUris !== undefined ? { redirectUris: checkRedirectUris(changes.redirectUris) } : {}),
-        ...(changes.allowedGroups !== undefined ? { allowedGroups: checkAllowedGroups(changes.allowedGroups) } : {}),
+        ...(fields.name !== undefined ? { name: fields.name } : {}),
+        ...(fields.redirectUris !== undefined ? { redirectUris: fields.redirectUris } : {}),
+        ...(fields.allowedGroups !== undefined ? { allowedGroups: fields.allowedGroups } : {}),
       };
       return transact(store.db, async (trx) => {
         const current = await queries.lockApplication(trx, store.dialect, clientId);

@@ -67,6 +67,18 @@ export function useSamlMessage(providerName: string): string {
 }
 
 /** Shown while a login or an address must wait. */
+/**
+ * What is wrong with a new password chosen to replace `current`, by its own rules (length, not
+ * the same), in the words of the refusal; undefined when it may be used. The console checks it
+ * beside the repeated password, so that a form wrong in both ways says both.
+ */
+export function newPasswordProblem(current: string, next: string): string | undefined {
+  const { min, max } = ACCOUNT_LIMITS.password;
+  if (next.length < min || next.length > max) return `The new password must be ${min} to ${max} characters long.`;
+  if (next === current) return 'The new password must differ from the current one.';
+  return undefined;
+}
+
 export function throttledMessage(retryAfterSeconds: number): string {
   const minutes = Math.ceil(retryAfterSeconds / 60);
   const wait = retryAfterSeconds < 60 ? `${retryAfterSeconds} seconds` : minutes === 1 ? 'a minute' : `${minutes} minutes`;
@@ -285,9 +297,8 @@ export function createPasswordSignIn(store: Store, passwordCheck: PasswordCheck,
       // The new password's own rules first: they need no check of the current one, so a refused
       // new password uses none of the login's allowance (it used to, and five too-short tries
       // locked the account out of sign-in).
-      const { min, max } = ACCOUNT_LIMITS.password;
-      if (change.next.length < min || change.next.length > max) return { ok: false, field: 'next', message: `The new password must be ${min} to ${max} characters long.` };
-      if (change.next === change.current) return { ok: false, field: 'next', message: 'The new password must differ from the current one.' };
+      const problem = newPasswordProblem(change.current, change.next);
+      if (problem !== undefined) return { ok: false, field: 'next', message: problem };
       const { keys, knownBrowser } = await attemptKeys(user.login, change.source, change.browser);
       const reservation = await reserve(keys, Date.now());
       if (!reservation.allowed) return { ok: false, field: 'current', message: throttledMessage(Math.max(1, Math.ceil(reservation.retryAfterMs / 1000))) };

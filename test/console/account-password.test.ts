@@ -57,6 +57,11 @@ eachDatabase('My account › Password', (database) => {
     const differ = await postForm(app, '/account/password', { current: password, next: 'a brand new password', repeat: 'another new password' }, { session });
     assert.equal(differ.statusCode, 400);
     assert.match(differ.body, /The two new passwords differ\./);
+    // Short and differing: both said at once, each beside its field.
+    const both = await postForm(app, '/account/password', { current: password, next: 'short', repeat: 'shorter' }, { session });
+    assert.equal(both.statusCode, 400);
+    assert.match(both.body, /id="field-next-error">The new password must be 12 to 1000 characters long\.</);
+    assert.match(both.body, /id="field-repeat-error">The two new passwords differ\.</);
     const noCsrf = await postForm(app, '/account/password', { current: password, next: 'a brand new password', repeat: 'a brand new password' }, { session, csrf: false });
     assert.equal(noCsrf.statusCode, 403);
   });

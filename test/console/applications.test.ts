@@ -62,6 +62,18 @@ eachDatabase('console applications on', (database) => {
     assert.doesNotMatch(created.body, /nobody can sign in/);
   });
 
+  test('a registration with several wrong fields marks them all at once, and every refused redirect URI', async () => {
+    const refused = await postForm(app, '/admin/applications', { name: '  ', redirectUris: 'http://one.example.com/cb\r\nhttps://two.example.com/cb#x\r\nhttps://fine.example.com/cb' }, { session: admin });
+    assert.equal(refused.statusCode, 400);
+    assert.match(refused.body, /class="field-error" id="field-name-error">An application&#39;s name must have 1 to 100 characters\./);
+    assert.match(refused.body, /class="field-error" id="field-redirectUris-error">The redirect URI &quot;http:\/\/one.example.com\/cb&quot; must use https; http is allowed only for localhost\. The redirect URI &quot;https:\/\/two.example.com\/cb#x&quot; may not have a fragment/);
+    assert.match(refused.body, /<a href="#field-name">Name<\/a>:[\s\S]*<a href="#field-redirectUris">Redirect URIs<\/a>:/, 'the summary links to both fields');
+    // The admin API still answers with the first refusal only.
+    const api = await app.request('POST', '/api/v2/applications', { name: ' ', redirectUris: ['http://one.example.com/cb'] }, { 'content-type': 'application/json' });
+    assert.equal(api.status, 400);
+    assert.match(api.body.message, /^An application's name must have 1 to 100 characters\.$/);
+  });
+
   test('a refused registration shows the reason by the field and keeps what was typed', async () => {
     const refused = await postForm(app, '/admin/applications', { name: 'Plain', redirectUris: 'http://app.example.com/cb' }, { session: admin });
     assert.equal(refused.statusCode, 400);

@@ -265,6 +265,16 @@ eachDatabase('SCIM page', (database) => {
     assert.equal((await app.services.tokens.list()).length, before);
   });
 
+  test('a token form with both fields wrong marks both at once', async () => {
+    const before = (await app.services.tokens.list()).length;
+    const response = await postForm(app, '/admin/scim/tokens', { name: '  ', user: '' }, { session: admin });
+    assert.equal(response.statusCode, 400);
+    assert.match(response.body, /id="field-name-error">A token name must be 1 to 100 characters long\.</);
+    assert.match(response.body, /id="field-user-error">Enter the login of the user the token acts as\.</);
+    assert.match(response.body, /<a href="#field-name">[^<]+<\/a>:[\s\S]*<a href="#field-user">[^<]+<\/a>:/, 'the summary links to both');
+    assert.equal((await app.services.tokens.list()).length, before);
+  });
+
   test('revoking a token stops it at once', async () => {
     const secret = await app.tokenFor(app.adminId, 'to-revoke');
     const response = await postForm(app, '/admin/scim/tokens/revoke', { name: 'to-revoke' }, { session: admin });

@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ACCOUNT_LIMITS } from '../../../directory/accounts.ts';
+import { newPasswordProblem } from '../../../directory/password-sign-in.ts';
 import { auditSource } from '../../client.ts';
 import { actionButton, badge, banner, confirmDialog, facts, formValue, noticeBanner, postForm, submitButton, textField, timeTag, type ErrorSummary } from '../components.ts';
 import type { ConsoleContext } from '../context.ts';
@@ -25,7 +26,9 @@ function duration(ms: number): string {
 }
 
 /** What the password form says after a POST: an error on one field, or success. */
-type PasswordOutcome = { readonly field: 'current' | 'next' | 'repeat'; readonly message: string } | 'changed' | undefined;
+type PasswordField = 'current' | 'next' | 'repeat';
+/** What the password form refused, every field at once in the form's order; or that it changed the password. */
+type PasswordOutcome = ReadonlyArray<{ readonly field: PasswordField; readonly message: string }> | 'changed' | undefined;
 
 /** Why "End" on one session was refused, shown above the sessions with its status. */
 interface SessionRefusal {
@@ -43,7 +46,10 @@ export function accountPages(app: FastifyInstance, context: ConsoleContext): voi
   const { services } = context;
 
   function passwordSection(request: FastifyRequest, outcome: PasswordOutcome): ReturnType<typeof html> {
-    const error = (field: 'current' | 'next' | 'repeat'): { error?: string } => (typeof outcome === 'object' && outcome.field === field ? { error: outcome.message } : {});
+    const error = (field: PasswordField): { error?: string } => {
+      const refused = typeof outcome === 'object' ? outcome.find((candidate) => candidate.field === field) : undefined;
+      return refused !== undefined ? { error: refused.message } : {};
+    };
     return html`<section id="password" aria-labelledby="password-title">
 <h2 id="password-title">Password</h2>
 ${outcome === 'changed' && banner({ tone: 'success', body: html`<p>Your password is changed. Your other sessions have ended, and so have your sign-ins to applications: each application signs you in again the next time it asks Roster.</p>` })}
@@ -109,7 +115,7 @@ ${user.local && !user.managed && passwordSection(request, outcome)}`;
     // The Password section is the last one: the summary at the top says what was refused and links to the field.
     const errors: ErrorSummary | undefined =
       typeof outcome === 'object'
-        ? { title: 'Your password was not changed', problems: [{ message: outcome.message, field: { id: `field-${outcome.field}`, label: PASSWORD_LABELS[outcome.field] } }] }
+        ? { title: 'Your password was not changed', problems: outcome.map((refused) => ({ message: refused.message, field: { id: `field-${refused.field}`, label: PASSWORD_LABELS[refused.field] } })) }
         : sessionRefusal !== undefined
           ? { title: 'The session was not ended', problems: [{ message: sessionRefusal.message }] }
           : undefined;
@@ -125,7 +131,14 @@ ${user.local && !user.managed && passwordSection(request, outcome)}`;
     const { user } = viewer;
     const current = formValue(request, 'current') ?? '';
     const next = formValue(request, 'next') ?? '';
-    if (next !== (formValue(request, 'repeat') ?? '')) return accountPage(request, reply, { field: 'repeat', message: 'The two new passwords differ.' });
+    // The new password's own rules and the repeat, both at once (the current one is checked by
+    // changePassword, under the sign-in backoff).
+    const problem = newPasswordProblem(current, next);
+    const refused = [
+      ...(problem !== undefined ? [{ field: 'next' as const, message: problem }] : []),
+      ...(next !== (formValue(request, 'repeat') ?? '') ? [{ field: 'repeat' as const, message: 'The two new passwords differ.' }] : []),
+    ];
+    if (refused.length > 0) return accountPage(request, reply, refused);
     const result = await services.passwordSignIn.changePassword({
       userId: user.id,
       current,
@@ -136,7 +149,7 @@ ${user.local && !user.managed && passwordSection(request, outcome)}`;
     });
     // Post/redirect/get: reloading the page must not send the passwords again.
     if (result.ok) return reply.redirect('/account?changed=password', 303);
-    return accountPage(request, reply, { field: result.field, message: result.message });
+    return accountPage(request, reply, [{ field: result.field, message: result.message }]);
   });
 
   app.post('/account/sessions/end', { config: { access: 'signed-in' } }, async (request, reply) => {

@@ -51,7 +51,8 @@ ${textArea({ name: 'allowedGroups', label: APPLICATION_FIELDS.allowedGroups.labe
  * names, with the domain's whole sentence (which says which line of the box was refused), or its message.
  */
 function refusalOf(error: DirectoryError): ErrorSummary {
-  return refusalSummary({ status: adminStatusOf(error), message: error.message, ...(error.field !== undefined ? { fields: [{ name: error.field, reason: error.message }] } : {}) }, APPLICATION_FIELDS);
+  const fields = [error, ...error.others].flatMap((refused) => (refused.field !== undefined ? [{ name: refused.field, reason: refused.message }] : []));
+  return refusalSummary({ status: adminStatusOf(error), message: error.message, ...(fields.length > 0 ? { fields } : {}) }, APPLICATION_FIELDS);
 }
 
 /**
@@ -96,7 +97,8 @@ function lines(value: string | undefined): string[] {
  * (besideField would keep only the reason, without saying which line).
  */
 function beside(error: DirectoryError | undefined, field: string): { error?: string } {
-  return error !== undefined && error.field === field ? { error: error.message } : {};
+  const refused = error === undefined ? undefined : [error, ...error.others].find((candidate) => candidate.field === field);
+  return refused !== undefined ? { error: refused.message } : {};
 }
 
 /** Registers the applications pages. */

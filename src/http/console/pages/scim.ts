@@ -9,6 +9,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BOOTSTRAP_LOGIN } from '../../../directory/administrators.ts';
 import { DirectoryError } from '../../../errors.ts';
+import { tokenNameProblem } from '../../../auth/tokens.ts';
 import { SCIM_PREFIX } from '../../routing.ts';
 import {
   badge,
@@ -48,7 +49,8 @@ const NOTICES = {
 /** What the page shows besides the lists: a token just created, or the create form's refusal. */
 interface Outcome {
   readonly created?: { readonly name: string; readonly secret: string; readonly owner: string; readonly ownerIsAdministrator: boolean };
-  readonly error?: { readonly field: string; readonly message: string };
+  /** What the create form refused, every field at once, in the form's order. */
+  readonly errors?: ReadonlyArray<{ readonly field: string; readonly message: string }>;
   readonly values?: { readonly name: string; readonly user: string };
   /** The banner of a repeated or stale post, which created nothing. */
   readonly refused?: SafeHtml;
@@ -100,7 +102,10 @@ ${pagerNav({
     const [scim, tokens] = await Promise.all([services.provisioning.isScimEnabled(), services.tokens.list()]);
     const live = tokens.filter((token) => token.revokedAt === null);
     const created = outcome.created;
-    const fieldError = (field: string) => (outcome.error?.field === field ? { error: outcome.error.message } : {});
+    const fieldError = (field: string) => {
+      const refused = outcome.errors?.find((candidate) => candidate.field === field);
+      return refused !== undefined ? { error: refused.message } : {};
+    };
 
     const tokenRows = tokens.map((token, index) => [
       html`<strong>${token.name}</strong>`,
@@ -154,13 +159,14 @@ ${textField({ name: 'user', label: TOKEN_FIELDS.user.label, value: outcome.value
 })}
 </section>
 ${await activitySection(query)}`;
-    const error = outcome.error;
-    const at = error === undefined ? undefined : (TOKEN_FIELDS as FormFields)[error.field];
+    const errors = outcome.errors ?? [];
     return sendPage(request, reply, {
       status,
       title: 'SCIM',
       body,
-      ...(error !== undefined ? { errors: { title: 'The token was not created', problems: [{ message: error.message, ...(at !== undefined ? { field: at } : {}) }] } } : {}),
+      ...(errors.length > 0
+        ? { errors: { title: 'The token was not created', problems: errors.map((error) => ({ message: error.message, ...((TOKEN_FIELDS as FormFields)[error.field] !== undefined ? { field: (TOKEN_FIELDS as FormFields)[error.field] } : {}) })) } }
+        : {}),
     });
   }
 
@@ -174,10 +180,16 @@ ${await activitySection(query)}`;
     if (once.claim !== 'act') {
       return scimPage(request, reply, { refused: refusedBanner(once.claim, 'The token was created then: it is in the list of tokens.') }, statusOfRefused(once.claim));
     }
-    const user = await services.accounts.findByLogin(login);
-    if (user === undefined) {
+    // Both fields checked before answering, so that a form with both wrong says so at once.
+    const nameProblem = tokenNameProblem(name);
+    const user = login === '' ? undefined : await services.accounts.findByLogin(login);
+    const errors = [
+      ...(nameProblem !== undefined ? [{ field: 'name', message: nameProblem }] : []),
+      ...(user === undefined ? [{ field: 'user', message: login === '' ? 'Enter the login of the user the token acts as.' : `No user has the login "${login}".` }] : []),
+    ];
+    if (user === undefined || errors.length > 0) {
       await once.release();
-      return scimPage(request, reply, { error: { field: 'user', message: `No user has the login "${login}".` }, values }, 404);
+      return scimPage(request, reply, { errors, values }, errors.length === 1 && user === undefined && login !== '' ? 404 : 400);
     }
     try {
       const { token, record } = await services.tokens.create(name, actorOf(request), user.id);
@@ -187,7 +199,7 @@ ${await activitySection(query)}`;
     } catch (error) {
       await once.release();
       if (!(error instanceof DirectoryError)) throw error;
-      return scimPage(request, reply, { error: { field: error.field ?? 'name', message: besideField(error) }, values }, error.code === 'conflict' ? 409 : 400);
+      return scimPage(request, reply, { errors: [{ field: error.field ?? 'name', message: besideField(error) }], values }, error.code === 'conflict' ? 409 : 400);
     }
   });
 
