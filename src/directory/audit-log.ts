@@ -50,7 +50,7 @@ function instant(query: Readonly<Record<string, unknown>>, name: 'from' | 'to'):
   if (raw === undefined) return undefined;
   // ISO 8601's basic offset (+0100) as well as the extended one (+01:00).
   const reading = readDateTime(raw.replace(/([+-]\d\d)(\d\d)$/, '$1:$2'), 'filter');
-  if (!reading.ok) throw rejected(name, raw, `must be an ISO 8601 date or date-time, e.g. 2025-01-31T12:00:00Z (${reading.problem})`);
+  if (!reading.ok) throw rejected(name, raw, `must be an ISO 8601 date or date-time, such as 2025-01-31 or 2025-01-31T12:00:00Z (${reading.problem})`);
   return new Date(reading.instant).toISOString();
 }
 

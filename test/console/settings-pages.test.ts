@@ -384,6 +384,10 @@ eachDatabase('Audit log page', (database) => {
     assert.match(page.body, /These filters cannot be used/);
     assert.match(page.body, /<a href="#field-from">From<\/a>: Must be an ISO 8601 date/, 'the summary links to the field');
     assert.doesNotMatch(page.body, /yesterday<b>/);
+    // No export link that would lead to the export's own refusal.
+    assert.doesNotMatch(page.body, /audit-logs\/export/);
+    assert.match(page.body, /Correct the filters to export what they select/);
+    assert.match((await getPage(app, '/admin/audit?from=2000-01-01', admin)).body, /href="\/api\/v2\/audit-logs\/export\?from=2000-01-01&amp;format=csv"|audit-logs\/export\?[^"]*from=2000-01-01/);
   });
 
   test('pages by its cursor', async () => {

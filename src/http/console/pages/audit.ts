@@ -117,7 +117,9 @@ ${textField({ name: 'from', label: FILTER_FIELDS.from.label, value: value('from'
 ${textField({ name: 'to', label: FILTER_FIELDS.to.label, value: value('to'), spellcheck: false, hint: 'Exclusive, ISO 8601', ...fieldError(refusal, 'to') })}
 <div class="actions">${submitButton('Filter', { tone: 'primary' })} <a class="button default" href="${AUDIT_PATH}">Clear</a></div>
 </form>
-<p class="export">Export ${Object.keys(filters).length > 0 ? 'the entries these filters select' : 'the whole log'}: <a href="${exportHref('csv', filters)}" download>CSV</a> · <a href="${exportHref('jsonl', filters)}" download>JSON lines</a></p>
+${refusal === undefined
+  ? html`<p class="export">Export ${Object.keys(filters).length > 0 ? 'the entries these filters select' : 'the whole log'}: <a href="${exportHref('csv', filters)}" download>CSV</a> · <a href="${exportHref('jsonl', filters)}" download>JSON lines</a></p>`
+  : html`<p class="export hint">Correct the filters to export what they select (the export refuses them too).</p>`}
 <p class="hint">Kept for ever unless <code>ROSTER_AUDIT_RETENTION_DAYS</code> is set; each clean-up then leaves an <code>audit.purged</code> entry.</p>
 ${list}`;
     return sendPage(request, reply, { status, title: 'Audit log', body, ...(refusal !== undefined ? { errors: refusalSummary(refusal, FILTER_FIELDS, 'These filters cannot be used') } : {}) });
