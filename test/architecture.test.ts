@@ -127,8 +127,14 @@ describe('architecture', () => {
     assert.deepEqual(offenders, [], `Settings are kept by auth/ and directory/ alike; src/settings.ts may not reach up into either:\n${offenders.join('\n')}`);
   });
 
-  test('leaf modules import nothing of Roster\'s own', () => {
-    const offenders = LEAF_MODULES.flatMap((module) => runtimeImports(readFileSync(join(ROOT, module), 'utf8')).map((specifier) => `${module} imports ${specifier}`));
+  // text.ts is the floor: it imports nothing. The other leaves may use it (errors.ts writes hidden
+  // characters out with it), and nothing else of Roster's, so no leaf can sit in a circle.
+  test('leaf modules import nothing of Roster\'s own but src/text.ts, which imports nothing', () => {
+    const offenders = LEAF_MODULES.flatMap((module) =>
+      runtimeImports(readFileSync(join(ROOT, module), 'utf8'))
+        .filter((specifier) => module === 'src/text.ts' || name(resolve(dirname(join(ROOT, module)), specifier)) !== 'src/text.ts')
+        .map((specifier) => `${module} imports ${specifier}`),
+    );
     assert.deepEqual(offenders, []);
   });
 
