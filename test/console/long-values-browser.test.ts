@@ -57,6 +57,8 @@ describe('long values in the console tables, in Chromium', { skip: browserSkip()
       const user = await app.services.accounts.findByLogin(login);
       await app.services.memberships.add({ groupId, userId: user?.id ?? '' }, cli);
     }
+    // A crowded table of ordinary values (six columns, two of them long codes, three buttons).
+    await app.services.applications.create({ name: 'Grafana', redirectUris: ['https://grafana.example.com/login/generic_oauth'], public: false, allowedGroups: ['engineers', 'enginers'] }, cli);
     const password = await app.adminPassword();
     tab = await openTab(browser, app);
     await signInWithPassword(tab.page, 'admin', password);
@@ -91,6 +93,10 @@ describe('long values in the console tables, in Chromium', { skip: browserSkip()
       assert.equal(await wordsWhole(page, 'tbody button'), true, 'a button keeps its label whole');
       // Ordinary values keep their words whole, beside the long one.
       for (const column of [1, 2, 3]) assert.equal(await wordsWhole(page, `tbody tr:nth-child(1) td:nth-child(${column})`), true, `column ${column} of Ada's row breaks a word`);
+      // A crowded table of ordinary values scrolls rather than breaking its words.
+      await page.goto('/admin/applications');
+      // (The client id and the URIs are <code>, which has always wrapped anywhere.)
+      for (const column of [1, 4]) assert.equal(await wordsWhole(page, `tbody tr:nth-child(1) td:nth-child(${column})`), true, `column ${column} of the applications table breaks a word`);
     });
   }
 });

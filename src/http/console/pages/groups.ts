@@ -118,7 +118,7 @@ ${postForm(request, {
     const viewer = viewerOf(request).user;
     const isAdminGroup = services.access.isAdminGroup(group.name);
     const rows = members.users.map((user) => [
-      html`<a href="/admin/users/${encodeURIComponent(user.id)}">${user.login}</a>${!user.active && html` ${inactiveBadge(user)}`}`,
+      html`<a href="/admin/users/${encodeURIComponent(user.id)}">${user.login}</a> ${inactiveBadge(user)}`,
       user.displayName ?? '',
       user.email ?? '',
       confirmDialog(request, {

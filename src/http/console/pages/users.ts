@@ -82,7 +82,7 @@ ${shownValues(request, { login: user.login, name: user.displayName ?? '', email:
 
 /** The user's badges in lists: Deactivated or Suspended by IdP, and Local while SCIM is on. */
 function userBadges(scimOn: boolean, user: StoredUser): SafeHtml {
-  return html`${sourceBadge(scimOn, user)}${!user.active && html` ${inactiveBadge(user)}`}`;
+  return html`${sourceBadge(scimOn, user)} ${inactiveBadge(user)}`;
 }
 
 /** A deactivate button with its confirmation naming the user, or the same greyed out with the domain's reason. */
