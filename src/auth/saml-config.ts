@@ -11,7 +11,7 @@ import type { Element } from '@xmldom/xmldom';
 import type { Actor } from '../journal/actor.ts';
 import { defineSetting, type Settings } from '../settings.ts';
 import { screenXmlText } from './xml-safety.ts';
-import { shorten } from '../text.ts';
+import { readableTime, shorten } from '../text.ts';
 
 /** The stored configuration. Certificates are PEM, one certificate each. */
 export interface SamlConfig {
@@ -400,7 +400,7 @@ export function parseIdpMetadata(text: string, now: Date = new Date()): Metadata
     if (!unusable.includes(problem)) unusable.push(problem);
     return false;
   });
-  const described = expired.map((info) => `${info.subject}, which expired on ${info.validTo}`);
+  const described = expired.map((info) => `${info.subject}, which expired on ${readableTime(info.validTo)}`);
   if (current.length === 0) {
     return {
       ok: false,
@@ -447,13 +447,13 @@ function checkCertificate(text: string, now: Date, kept: ReadonlySet<string> = n
     if (!kept.has(info.fingerprint256)) return { error: unusable };
     checked.warning = `${unusable}; remove it`;
   } else if (validTo <= now.getTime()) {
-    if (!kept.has(info.fingerprint256)) return { error: `the certificate ${info.subject} expired on ${info.validTo}` };
-    checked.warning = `the certificate ${info.subject} expired on ${info.validTo}: sign-in refuses responses it signs; remove it`;
+    if (!kept.has(info.fingerprint256)) return { error: `the certificate ${info.subject} expired on ${readableTime(info.validTo)}` };
+    checked.warning = `the certificate ${info.subject} expired on ${readableTime(info.validTo)}: sign-in refuses responses it signs; remove it`;
   } else if (Date.parse(info.validFrom) > now.getTime()) {
     checked.warning = `the certificate ${info.subject} is not valid before ${info.validFrom}`;
   } else if (validTo - now.getTime() < EXPIRY_WARNING_DAYS * DAY_MS) {
     const days = Math.floor((validTo - now.getTime()) / DAY_MS);
-    checked.warning = `the certificate ${info.subject} expires on ${info.validTo} (in ${days} days); ask the IdP for its next one`;
+    checked.warning = `the certificate ${info.subject} expires on ${readableTime(info.validTo)} (in ${days} days); ask the IdP for its next one`;
   }
   return checked;
 }

@@ -11,7 +11,7 @@ import type { Profile, SAML, SamlConfig as NodeSamlConfig } from '@node-saml/nod
 import type { getVerifiedXml } from '@node-saml/node-saml/lib/xml.js';
 import type { Store } from '../store/index.ts';
 import { inBatches } from '../store/transact.ts';
-import { shorten } from '../text.ts';
+import { readableTime, shorten } from '../text.ts';
 import { describeCertificate, type SamlConfig, type SamlConfigService } from './saml-config.ts';
 import { createBrowserBinding, isSameBrowser } from './saml-browser.ts';
 import { createRequestCache, isRememberedAssertion, purgeExpired, rememberAssertion, type RequestCache } from './saml-requests.ts';
@@ -323,7 +323,7 @@ export function describeSamlFailure(failure: SamlFailure): string {
     case 'weak_signature':
       return `The SAML response is signed with SHA-1 (${failure.algorithm}), which Roster refuses: set the identity provider to sign with SHA-256.`;
     case 'certificate_expired':
-      return `The SAML response is signed with the identity provider certificate ${failure.subject}, which expired on ${failure.validTo}. Configure the identity provider's current certificate.`;
+      return `The SAML response is signed with the identity provider certificate ${failure.subject}, which expired on ${readableTime(failure.validTo)}. Configure the identity provider's current certificate.`;
     case 'encrypted_without_key':
       return 'The assertion is encrypted but Roster has no SP private key to decrypt it.';
     case 'decryption_failed':

@@ -111,7 +111,7 @@ function checkLocal(value: unknown): boolean {
 /** The password of a new account: required for a local one, refused for another (`local` itself is checked apart). */
 function checkNewPassword(input: NewAccount): string | null {
   if (input.local === false) {
-    if (input.password !== undefined && input.password !== null) throw new DirectoryError('invalid', 'Password should only be set on local user', 'password');
+    if (input.password !== undefined && input.password !== null) throw new DirectoryError('invalid', 'Password should only be set on local user: a SAML user signs in through the identity provider, so leave the password empty', 'password');
     return null;
   }
   if (input.local !== undefined && input.local !== true) return null;

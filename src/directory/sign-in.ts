@@ -18,7 +18,7 @@ import { createUserQueries, type StoredUser } from '../store/users.ts';
 import { createUserWriteQueries } from '../store/user-writes.ts';
 import { newId } from '../ids.ts';
 import { foldDocument } from '../scim/keys.ts';
-import { caseKey, revealHidden, shorten } from '../text.ts';
+import { caseKey, readableTime, revealHidden, shorten } from '../text.ts';
 import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
 import { createMemberDisplay } from './member-display.ts';
@@ -422,13 +422,13 @@ function checkCertificates(config: SamlConfig, now: Date, problems: SignInProble
   const infos = config.certificates.map(describeCertificate);
   const live = infos.filter((info) => Date.parse(info.validTo) > now.getTime());
   if (live.length === 0) {
-    const last = infos.map((info) => info.validTo).sort().at(-1) ?? 'unknown';
-    problems.push({ code: 'certificate_expired', message: `Every IdP signing certificate has expired (the last on ${last}); no assertion can be verified. Configure the IdP's new certificate.` });
+    const last = infos.map((info) => info.validTo).sort().at(-1);
+    problems.push({ code: 'certificate_expired', message: `Every IdP signing certificate has expired (the last on ${last === undefined ? 'an unknown date' : readableTime(last)}); no assertion can be verified. Configure the IdP's new certificate.` });
     return;
   }
   for (const info of live) {
     const days = Math.floor((Date.parse(info.validTo) - now.getTime()) / DAY_MS);
-    if (days < 30) warnings.push(`The IdP signing certificate ${info.subject} expires on ${info.validTo} (in ${days} days).`);
+    if (days < 30) warnings.push(`The IdP signing certificate ${info.subject} expires on ${readableTime(info.validTo)} (in ${days} days).`);
   }
 }
 

@@ -88,6 +88,12 @@ describe('the Users and Groups pages in Chromium', { skip: browserSkip() }, () =
     assert.equal(await page.getByRole('row').filter({ hasText: 'Carol Local' }).getByText('Deactivated', { exact: true }).count(), 1);
     assert.equal((await app.services.accounts.findByLogin('carol'))?.active, false);
     await expectAccessible(page, 'the users list after a deactivation');
+    // The address forgets the notice once shown: a reload does not say it again, and keeps the filter.
+    await page.waitForFunction("!location.search.includes('notice')");
+    assert.equal(new URL(page.url()).search, '?source=local');
+    await page.reload();
+    await page.getByRole('row').filter({ hasText: 'Carol Local' }).waitFor();
+    assert.equal(await page.getByText('The user was deactivated').count(), 0);
     tab.expectNoProblems();
   });
 

@@ -153,6 +153,11 @@ eachDatabase('console: Groups while SCIM is off', (database) => {
     assert.equal(created.headers.location, `/admin/groups/${id}?notice=created`);
     const renamed = await postForm(app, `/admin/groups/${id}`, { name: 'makers', description: '' }, { session: admin });
     assert.equal(renamed.statusCode, 303);
+    assert.equal(renamed.headers.location, `/admin/groups/${id}?notice=renamed`);
+    // Sent again as stored: nothing is written, and the page does not claim a change.
+    const same = await postForm(app, `/admin/groups/${id}`, { name: 'makers', description: '' }, { session: admin });
+    assert.equal(same.headers.location, `/admin/groups/${id}?notice=unchanged`);
+    assert.match((await getPage(app, `/admin/groups/${id}?notice=unchanged`, admin)).body, /Nothing was changed: the form held the values the group already had\./);
     const group = await app.services.groupManagement.get(id);
     assert.equal(group.name, 'makers');
     assert.equal(group.description, null);

@@ -113,6 +113,10 @@ eachDatabase('console: Users while SCIM is on', (database) => {
   test('a user creation sent anyway shows the domain refusal and creates nobody', async () => {
     const form = await getPage(app, '/admin/users/new', admin);
     assert.match(form.body, /<button type="submit" class="button primary" disabled aria-describedby="managed-note">Create user<\/button>/);
+    // Not only the button: no field can be filled in for nothing.
+    const controls = [...form.body.matchAll(/<(?:input|select) id="field-[^"]+"[^>]*>/g)].map(([tag]) => tag);
+    assert.equal(controls.length, 5, controls.join('\n'));
+    for (const control of controls) assert.match(control, / disabled/, control);
     const response = await postForm(app, '/admin/users', { login: 'mallory', name: 'Mallory', signIn: 'password', password: 'a-long-enough-password' }, { session: admin });
     assert.equal(response.statusCode, 400);
     assert.match(response.body, new RegExp(MANAGED.replace(/\./g, '\\.')));
@@ -234,6 +238,10 @@ eachDatabase('console: Users while SCIM is on', (database) => {
     assert.equal(renamed.statusCode, 303);
     assert.equal(renamed.headers.location, `/admin/users/${carolId}?notice=updated`);
     assert.equal((await app.services.accounts.get(carolId)).displayName, 'Carol Renamed');
+    // Saved again as stored: nothing is written, and the page does not claim a change.
+    const same = await postForm(app, `/admin/users/${carolId}`, { name: 'Carol Renamed', email: 'carol@corp.example' }, { session: admin });
+    assert.equal(same.headers.location, `/admin/users/${carolId}?notice=unchanged`);
+    assert.match((await getPage(app, `/admin/users/${carolId}?notice=unchanged`, admin)).body, /Nothing was changed: the form held the values the user already had\./);
     const relogin = await postForm(app, `/admin/users/${carolId}`, { login: 'caroline', name: 'Carol Renamed' }, { session: admin });
     assert.equal(relogin.statusCode, 400);
     assert.match(relogin.body, new RegExp(MANAGED.replace(/\./g, '\\.')));

@@ -4,6 +4,8 @@
 // - copy buttons copy their text to the clipboard;
 // - the error summary of a refused form (or the notice of a change done) takes the focus where the
 //   browser ignores its autofocus;
+// - a notice of a change done (`?notice=…`) is dropped from the address once shown, so that a
+//   reload or a bookmark does not say again that something was just done;
 // - a table that scrolls sideways inside its box can be scrolled by keyboard;
 // - `Roster.fetch` sends the session's CSRF token with same-origin requests of other scripts.
 'use strict';
@@ -67,6 +69,15 @@
     if (summary && summary.hasAttribute('autofocus') && (document.activeElement === null || document.activeElement === document.body)) summary.focus();
   }
 
+  // The page keeps its banner; only the address forgets it (history.replaceState reloads nothing).
+  function forgetShownNotice() {
+    if (typeof URLSearchParams !== 'function') return;
+    var url = new URL(window.location.href);
+    if (!url.searchParams.has('notice')) return;
+    url.searchParams.delete('notice');
+    window.history.replaceState(window.history.state, '', url.pathname + url.search + url.hash);
+  }
+
   // A table wider than its box scrolls inside it (.table-wrap): the box then takes the keyboard
   // focus, named by the table's caption, so that arrow keys scroll it (columns without a link or
   // a button could not be brought into view by keyboard); a box that does not scroll stays out
@@ -91,6 +102,7 @@
   function ready() {
     enableCopyButtons();
     focusErrorSummary();
+    forgetShownNotice();
     focusableScrollBoxes();
     window.addEventListener('resize', focusableScrollBoxes);
   }

@@ -24,6 +24,7 @@ const PAGE_SIZE = 50;
 const NOTICES = {
   created: { tone: 'success', text: 'The group was created.' },
   renamed: { tone: 'success', text: 'The group was changed.' },
+  unchanged: { tone: 'info', text: 'Nothing was changed: the form held the values the group already had.' },
   deleted: { tone: 'success', text: 'The group was deleted.' },
   added: { tone: 'success', text: 'The member was added.' },
   removed: { tone: 'success', text: 'The member was removed.' },
@@ -209,7 +210,9 @@ ${postForm(request, {
     };
     const changed = await attempt(() => services.groupManagement.update(current.id, patch, actorOf(request)));
     if (!changed.ok) return groupPage(request, reply, values, changed.refusal);
-    return reply.redirect(`${GROUPS}/${encodeURIComponent(current.id)}?notice=renamed`, 303);
+    // A save that wrote nothing (every field as stored) leaves the version as it was.
+    const notice = changed.value.version === current.version ? 'unchanged' : 'renamed';
+    return reply.redirect(`${GROUPS}/${encodeURIComponent(current.id)}?notice=${notice}`, 303);
   });
 
   app.post<{ Params: { id: string } }>(`${GROUPS}/:id/delete`, async (request, reply) => {

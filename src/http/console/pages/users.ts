@@ -33,6 +33,7 @@ const NOTICES = {
   'already-deactivated': { tone: 'info', text: 'The user was already deactivated (by someone else, or from another page): nothing was changed.' },
   revoked: { tone: 'success', text: 'The token was revoked.' },
   updated: { tone: 'success', text: 'The user was changed.' },
+  unchanged: { tone: 'info', text: 'Nothing was changed: the form held the values the user already had.' },
   'signed-out': { tone: 'success', text: 'Every session of the user was ended.' },
   'session-ended': { tone: 'success', text: 'The session was ended: that browser must sign in again.' },
 } as const;
@@ -154,11 +155,11 @@ ${pager({ path: USERS, query, page, total, noun: total === 1 ? 'user' : 'users' 
 ${postForm(request, {
   action: USERS,
   label: 'Create user',
-  body: html`${textField({ name: 'login', label: USER_FIELDS.login.label, value: values.login ?? '', required: true, autocomplete: 'off', spellcheck: false, hint: 'For SAML users, the value of the SAML login attribute (often the email address).', ...fieldError(refusal, 'login') })}
-${textField({ name: 'name', label: USER_FIELDS.name.label, value: values.name ?? '', required: true, autocomplete: 'off', ...fieldError(refusal, 'name') })}
-${textField({ name: 'email', label: USER_FIELDS.email.label, type: 'email', value: values.email ?? '', autocomplete: 'off', ...fieldError(refusal, 'email') })}
-${selectField({ name: 'signIn', label: 'Signs in with', value: values.signIn ?? 'password', options: [{ value: 'password', label: 'A local password' }, { value: 'saml', label: 'SAML (the identity provider)' }] })}
-${textField({ name: 'password', label: USER_FIELDS.password.label, type: 'password', autocomplete: 'new-password', hint: 'At least 12 characters. Leave empty for a SAML user.', ...fieldError(refusal, 'password') })}
+  body: html`${textField({ name: 'login', label: USER_FIELDS.login.label, value: values.login ?? '', required: true, disabled: scimOn, autocomplete: 'off', spellcheck: false, hint: 'For SAML users, the value of the SAML login attribute (often the email address).', ...fieldError(refusal, 'login') })}
+${textField({ name: 'name', label: USER_FIELDS.name.label, value: values.name ?? '', required: true, disabled: scimOn, autocomplete: 'off', ...fieldError(refusal, 'name') })}
+${textField({ name: 'email', label: USER_FIELDS.email.label, type: 'email', value: values.email ?? '', disabled: scimOn, autocomplete: 'off', ...fieldError(refusal, 'email') })}
+${selectField({ name: 'signIn', label: 'Signs in with', value: values.signIn ?? 'password', disabled: scimOn, options: [{ value: 'password', label: 'A local password' }, { value: 'saml', label: 'SAML (the identity provider)' }] })}
+${textField({ name: 'password', label: USER_FIELDS.password.label, type: 'password', disabled: scimOn, autocomplete: 'new-password', hint: 'At least 12 characters. Leave empty for a SAML user.', ...fieldError(refusal, 'password') })}
 <div class="actions">${submitButton('Create user', { tone: 'primary', disabled: scimOn, ...(scimOn ? { describedBy: 'managed-note' } : {}) })} <a href="${USERS}">Cancel</a></div>`,
 })}`;
     return sendPage(request, reply, { title: 'Create user', body, ...(refusal !== undefined ? { status: refusal.status, errors: refusalSummary(refusal, USER_FIELDS) } : {}) });
@@ -386,7 +387,9 @@ ${dataTable({
       ),
     );
     if (!changed.ok) return userPage(request, reply, changed.refusal, edits);
-    return reply.redirect(`${USERS}/${encodeURIComponent(current.id)}?notice=updated`, 303);
+    // A save that wrote nothing (every field as stored) leaves the version as it was.
+    const notice = changed.value.version === current.version ? 'unchanged' : 'updated';
+    return reply.redirect(`${USERS}/${encodeURIComponent(current.id)}?notice=${notice}`, 303);
   });
 
   app.post<{ Params: { id: string } }>(`${USERS}/:id/sign-out-everywhere`, async (request, reply) => {
