@@ -273,7 +273,7 @@ function checkKeyPair(
   try {
     publicOfKey = createPublicKey(createPrivateKey(keyText)).export({ type: 'spki', format: 'pem' }).toString();
   } catch (error) {
-    errors.push({ field: 'spPrivateKey', message: `not a valid unencrypted PEM private key (${firstLine(error)})` });
+    errors.push({ field: 'spPrivateKey', message: pemProblem(keyText, 'key', error) });
     return undefined;
   }
   const publicOfCertificate = new X509Certificate(checked.pem).publicKey.export({ type: 'spki', format: 'pem' }).toString();
@@ -437,7 +437,7 @@ function checkCertificate(text: string, now: Date, kept: ReadonlySet<string> = n
   try {
     info = describeCertificate(pem);
   } catch (error) {
-    return { error: `not a valid X.509 certificate (${firstLine(error)})` };
+    return { error: pemProblem(trimmed, 'certificate', error) };
   }
   const validTo = Date.parse(info.validTo);
   const checked: { pem: string; info: CertificateInfo; warning?: string } = { pem: normalisePem(pem), info };
@@ -497,6 +497,24 @@ function toPem(base64: string): string {
 
 function elements(parent: Element, namespace: string, localName: string): Element[] {
   return Array.from(parent.getElementsByTagNameNS(namespace, localName));
+}
+
+/**
+ * Why pasted text is not the certificate or private key it should be, in words an administrator
+ * can act on (OpenSSL's own, `error:04800064:PEM routines::bad base64 decode`, say nothing to
+ * most): another kind of PEM block, an encrypted key, damaged base64, or something else.
+ */
+function pemProblem(text: string, expected: 'certificate' | 'key', error: unknown): string {
+  const what = expected === 'certificate' ? 'not a valid X.509 certificate' : 'not a valid unencrypted PEM private key';
+  const paste = expected === 'certificate' ? 'paste the certificate (-----BEGIN CERTIFICATE-----) or its base64 text' : 'paste the key (-----BEGIN PRIVATE KEY----- or -----BEGIN RSA PRIVATE KEY-----)';
+  const label = /-----BEGIN ([A-Z0-9 ]+)-----/.exec(text)?.[1];
+  if (expected === 'key' && label !== undefined && label.includes('ENCRYPTED')) {
+    return `${what}: the key is encrypted with a passphrase, which Roster cannot ask for; store it unencrypted (openssl pkey -in key.pem -out plain-key.pem)`;
+  }
+  const wanted = expected === 'certificate' ? label === 'CERTIFICATE' || label === 'X509 CERTIFICATE' : label !== undefined && label.endsWith('PRIVATE KEY');
+  if (label !== undefined && !wanted) return `${what}: this is a ${label.toLowerCase().replace('rsa', 'RSA')} block; ${paste}`;
+  if (/base64|bad end line|no start line/i.test(firstLine(error))) return `${what}: its base64 text is damaged (a character lost or added when it was copied); ${paste} again`;
+  return `${what}: the text does not decode to one; ${paste}`;
 }
 
 function firstLine(error: unknown): string {

@@ -126,6 +126,28 @@ describe('validateSamlConfig', () => {
     assert.match(result.errors[0]?.message ?? '', /not a valid X\.509 certificate/);
   });
 
+  test("a certificate or key pasted wrong is refused in words, not OpenSSL's codes", () => {
+    const validKey = readFileSync(join(dir, 'valid.key'), 'utf8');
+    execFileSync('openssl', ['pkey', '-in', 'valid.key', '-aes256', '-passout', 'pass:secret', '-out', 'encrypted.key'], { cwd: dir, stdio: 'pipe' });
+    const encryptedKey = readFileSync(join(dir, 'encrypted.key'), 'utf8');
+    const damaged = validPem.replace(/\n([A-Za-z0-9+/]{10})/, '\n$1!');
+    const messages = (result: SamlValidation): string[] => errorsOf(result).map(([field, message]) => `${field}: ${message}`);
+    const cases: Array<[Partial<SamlConfigInput>, RegExp]> = [
+      [{ certificates: [damaged] }, /^certificates: not a valid X\.509 certificate: its base64 text is damaged \(a character lost or added when it was copied\); paste the certificate/],
+      [{ certificates: [validKey] }, /^certificates: not a valid X\.509 certificate: this is a private key block; paste the certificate \(-----BEGIN CERTIFICATE-----\)/],
+      [{ certificates: ['SGVsbG8gd29ybGQ='] }, /^certificates: not a valid X\.509 certificate: the text does not decode to one/],
+      [{ spCertificate: validPem, spPrivateKey: encryptedKey }, /^spPrivateKey: not a valid unencrypted PEM private key: the key is encrypted with a passphrase, which Roster cannot ask for; store it unencrypted \(openssl pkey/],
+      [{ spCertificate: validPem, spPrivateKey: validPem }, /^spPrivateKey: not a valid unencrypted PEM private key: this is a certificate block; paste the key \(-----BEGIN PRIVATE KEY-----/],
+      [{ spCertificate: validPem, spPrivateKey: 'my key' }, /^spPrivateKey: not a valid unencrypted PEM private key: the text does not decode to one/],
+    ];
+    for (const [overrides, expected] of cases) {
+      const said = messages(validateSamlConfig(input(overrides)));
+      assert.equal(said.length, 1, said.join('\n'));
+      assert.match(said[0] ?? '', expected);
+      assert.doesNotMatch(said[0] ?? '', /error:|routines/);
+    }
+  });
+
   test('at least one certificate is required', () => {
     assert.deepEqual(errorsOf(validateSamlConfig(input({ certificates: [] }))), [['certificates', 'at least one IdP signing certificate is required']]);
   });

@@ -49,6 +49,17 @@ eachDatabase('Authentication page', (database) => {
       assert.equal(await app.services.saml.get(), undefined);
     });
 
+    test("several wrong fields are summed up in the form's order, in words rather than OpenSSL's codes", async () => {
+      const response = await postForm(app, '/admin/authentication/saml', samlForm({ providerName: 'n'.repeat(300), providerId: '', certificates: '-----BEGIN CERTIFICATE-----\nMIIB!!\n-----END CERTIFICATE-----', spPrivateKey: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----', spCertificate: '' }), { session: admin });
+      assert.equal(response.statusCode, 400);
+      const summary = response.body.slice(response.body.indexOf('id="error-summary"'), response.body.indexOf('</ul>', response.body.indexOf('id="error-summary"')));
+      const linked = [...summary.matchAll(/<a href="#field-([A-Za-z]+)">/g)].map(([, field]) => field);
+      assert.deepEqual(linked, ['providerName', 'providerId', 'certificates', 'spCertificate']);
+      assert.match(summary, /its base64 text is damaged/);
+      assert.doesNotMatch(response.body, /error:[0-9A-F]{8}|routines::/);
+      assert.equal(await app.services.saml.get(), undefined);
+    });
+
     test('creating the configuration stores it, audits it, and enables the SCIM choice', async () => {
       const response = await postForm(app, '/admin/authentication/saml', samlForm(), { session: admin });
       assert.equal(response.statusCode, 303);

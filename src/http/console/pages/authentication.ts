@@ -142,6 +142,18 @@ const OTHER_LABELS: Readonly<Record<string, string>> = {
   spPrivateKey: 'SP private key',
 };
 
+/**
+ * The fields in the order the form shows them, which the error summary follows (the domain
+ * checks them in its own order: the provider name, the form's first field, came late).
+ */
+const FORM_ORDER: readonly string[] = [...TEXT_FIELDS.slice(0, 3).map((field) => field.name), 'certificates', ...TEXT_FIELDS.slice(3).map((field) => field.name), 'signRequests', 'allowIdpInitiated', 'spCertificate', 'spPrivateKey'];
+
+/** Where a field's problem stands in the summary: as on the form, a field the form lacks last. */
+function formRank(field: string): number {
+  const rank = FORM_ORDER.indexOf(field);
+  return rank === -1 ? FORM_ORDER.length : rank;
+}
+
 /** A refused field as the error summary shows it: linked to the field by its label (named by the admin API's name otherwise). */
 function problemOf(issue: { readonly field: string; readonly message: string }): FormProblem {
   const label = TEXT_FIELDS.find((candidate) => candidate.name === issue.field)?.label ?? OTHER_LABELS[issue.field];
@@ -342,7 +354,7 @@ ${provisioning}`,
     for (const issue of options.errors) if (!errors.has(issue.field)) errors.set(issue.field, issue.message);
     const summary: ErrorSummary | undefined =
       options.errors.length > 0
-        ? { title: 'The configuration was not saved', problems: options.errors.map(problemOf) }
+        ? { title: 'The configuration was not saved', problems: [...options.errors].sort((a, b) => formRank(a.field) - formRank(b.field)).map(problemOf) }
         : options.metadataError !== undefined
           ? { title: 'The form was not filled in', problems: [{ field: { id: 'field-metadata', label: METADATA_LABEL }, message: options.metadataError }] }
           : undefined;
