@@ -590,6 +590,8 @@ export function createGroupDirectory(store: Store, scimSchemas: ScimSchemas, opt
         const current = await load(trx, scimId, false, 'delete');
         assertVersion(allows, `Group ${scimId}`, String(current.group.version));
         const now = new Date().toISOString();
+        // Counted before they go, as the admin API's deletion records them.
+        const members = await memberships.count(trx, { groupId: current.group.id });
         await unique.forget(trx, 'Group', current.group.id);
         await groups.delete(trx, current.group.id, now);
         // Its memberships go with it: `group.deleted` says so for all of them at once.
@@ -597,7 +599,7 @@ export function createGroupDirectory(store: Store, scimSchemas: ScimSchemas, opt
           action: 'group.deleted',
           targetType: 'group',
           targetId: current.group.id,
-          details: { scimId, name: current.group.name },
+          details: { scimId, name: current.group.name, before: groupDocument(current.group), members },
           events: [{ type: 'group.deleted', data: groupShape(current.group) }],
         }, now);
       }, () => '');

@@ -344,6 +344,11 @@ eachDatabase('SCIM /Groups', (database) => {
     assert.equal((await roster.request('GET', `/Groups/${group.id}`)).status, 404);
     const user = (await roster.request('GET', `/Users/${users[0]}`)).body;
     assert.ok(!(user.groups ?? []).some((g: any) => g.value === group.id));
+    // Its audit entry says what was deleted and how many memberships went with it, as the admin API's does.
+    const entry = (await roster.request('GET', '/api/v2/audit-logs?action=group.deleted&sort=seq&pageSize=500')).body.auditLogs.find((e: any) => e.details.scimId === group.id);
+    assert.equal(entry?.details.name, 'Doomed');
+    assert.equal(entry?.details.before.displayName, 'Doomed');
+    assert.equal(entry?.details.members, 1);
   });
 
   test('deleting a user removes it from its groups', async () => {
