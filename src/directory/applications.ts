@@ -12,7 +12,8 @@ import { createOidcQueries, type StoredApplication } from '../store/oidc.ts';
 import { createGroupQueries } from '../store/groups.ts';
 import { createUserQueries } from '../store/users.ts';
 import type { Access } from './access.ts';
-import { caseKey } from '../text.ts';
+import { caseKey, revealHidden } from '../text.ts';
+import { groupNameCharacterProblem } from './name-rules.ts';
 import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
 import { checkFields, DirectoryError } from '../errors.ts';
@@ -171,6 +172,12 @@ function checkAllowedGroups(names: readonly string[]): string[] {
   const groups = names.map((group) => group.trim());
   const bad = groups.findIndex((group) => group.length === 0 || group.length > 255);
   if (bad !== -1) throw refused('allowedGroups', names[bad] ?? '', 'An allowed group name must have 1 to 255 characters.', 'must have 1 to 255 characters');
+  // No group can hold such a name (name-rules.ts): one that looks like a real group's would
+  // let nobody in while reading as if it did.
+  for (const group of groups) {
+    const problem = groupNameCharacterProblem(group);
+    if (problem !== undefined) throw refused('allowedGroups', group, `The allowed group name "${revealHidden(group)}" ${problem}.`, problem);
+  }
   return [...new Set(groups)];
 }
 

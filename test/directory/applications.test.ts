@@ -85,6 +85,9 @@ eachDatabase('editing an application on', (database) => {
       [{ redirectUris: [] }, /^An application needs at least one redirect URI\.$/, 'redirectUris'],
       [{ name: '   ' }, /^An application's name must have 1 to 100 characters\.$/, 'name'],
       [{ name: 'Fine', allowedGroups: [' '] }, /^An allowed group name must have 1 to 255 characters\.$/, 'allowedGroups'],
+      // A name no group can hold, looking like one that exists: refused, the hidden character written out.
+      [{ allowedGroups: ['engineers', 'roster-\u200badministrators'] }, /^The allowed group name "roster-\\u\{200B\}administrators" must not contain invisible or text-direction characters/, 'allowedGroups'],
+      [{ allowedGroups: ['ops\tteam'] }, /^The allowed group name "ops\\u\{0009\}team" must not contain control characters/, 'allowedGroups'],
     ];
     for (const [changes, message, field] of refusals) {
       await assert.rejects(roster.services.applications.update(application.clientId, changes, cli), (error: unknown) => {
