@@ -187,13 +187,27 @@ export function validateSamlConfig(input: SamlConfigInput, now: Date = new Date(
     errors.push({ field: 'certificates', message: 'at least one IdP signing certificate is required' });
   }
   const storedFingerprints = new Set(stored.flatMap((pem) => fingerprintOf(pem) ?? []));
-  input.certificates.forEach((text, index) => {
+  const readable = input.certificates.flatMap((text, index) => {
     const checked = checkCertificate(text, now, storedFingerprints);
     if ('error' in checked) {
       errors.push({ field: 'certificates', index, message: checked.error });
-      return;
+      return [];
     }
-    if (checked.warning !== undefined) warnings.push({ field: 'certificates', index, message: checked.warning });
+    return [{ ...checked, index }];
+  });
+  const issued = chainIssuers(readable.map((checked) => checked.pem));
+  readable.forEach((checked, at) => {
+    const { index } = checked;
+    const child = issued.get(at);
+    if (child !== undefined) {
+      // A chain pasted whole: trusting its authority's key would accept any certificate it signs.
+      const problem = `the certificate ${checked.info.subject} issued ${readable[child]?.info.subject ?? 'another'} listed beside it: it is a certificate authority's, not a signing certificate; give only the identity provider's signing certificate`;
+      if (!storedFingerprints.has(checked.info.fingerprint256)) {
+        errors.push({ field: 'certificates', index, message: problem });
+        return;
+      }
+      warnings.push({ field: 'certificates', index, message: `${problem}; remove it` });
+    } else if (checked.warning !== undefined) warnings.push({ field: 'certificates', index, message: checked.warning });
     // IdPs often list the same certificate twice (once per use); keep one.
     if (infos.some((info) => info.fingerprint256 === checked.info.fingerprint256)) return;
     pems.push(checked.pem);
@@ -368,14 +382,22 @@ export function parseIdpMetadata(text: string, now: Date = new Date()): Metadata
   }
 
   const certificates: string[] = [];
+  const authorities: string[] = [];
   for (const descriptor of elements(idp, MD, 'KeyDescriptor')) {
     const use = descriptor.getAttribute('use');
     // No `use` means the key serves both signing and encryption (SAML metadata §2.4.1.1).
     if (use !== null && use !== '' && use !== 'signing') continue;
-    for (const cert of elements(descriptor, DS, 'X509Certificate')) {
+    // One KeyDescriptor holds one key; more certificates beside it are its chain (XML Signature
+    // §4.5.4: they contain the key or certify it). Only the key's own certificate signs.
+    const listed = elements(descriptor, DS, 'X509Certificate').flatMap((cert) => {
       const base64 = (cert.textContent ?? '').replace(/\s+/g, '');
-      if (base64 !== '') certificates.push(toPem(base64));
-    }
+      return base64 === '' ? [] : [toPem(base64)];
+    });
+    const issuers = chainIssuers(listed);
+    listed.forEach((pem, index) => {
+      if (!issuers.has(index)) certificates.push(pem);
+      else authorities.push(describeCertificate(pem).subject);
+    });
   }
   if (certificates.length === 0) return { ok: false, message: 'the IDPSSODescriptor has no signing certificate (KeyDescriptor/X509Certificate)' };
 
@@ -407,7 +429,10 @@ export function parseIdpMetadata(text: string, now: Date = new Date()): Metadata
       message: unusable.length === 0 ? `every signing certificate in the metadata has expired (${described.join('; ')})` : `no signing certificate in the metadata can be used (${[...described, ...unusable].join('; ')})`,
     };
   }
-  const leftOut = [...described.map((text) => `left out the expired certificate ${text}`), ...unusable.map((problem) => `left out ${problem.replace(/^the certificate (.+?) has /, 'the certificate $1, which has ')}`)];
+  const leftOut = [
+    ...described.map((text) => `left out the expired certificate ${text}`),
+    ...[...new Set(authorities)].map((subject) => `left out the certificate authority ${subject} (it issued the signing certificate listed with it, and signs nothing itself)`),
+    ...unusable.map((problem) => `left out ${problem.replace(/^the certificate (.+?) has /, 'the certificate $1, which has ')}`)];
   return { ok: true, input: { providerId: providerId.trim(), loginUrl: loginUrl.trim(), certificates: current }, leftOut };
 }
 
@@ -483,6 +508,28 @@ function fingerprintOf(pem: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The certificates among `pems` that issued another of them (its issuer name matches and its key
+ * verifies that one's signature): a chain's authorities rather than keys that sign responses.
+ * Maps each one's index to the index of a certificate it issued; unreadable ones are skipped.
+ */
+function chainIssuers(pems: readonly string[]): Map<number, number> {
+  const certs = pems.map((pem) => {
+    try {
+      return new X509Certificate(pem);
+    } catch {
+      return undefined;
+    }
+  });
+  const issuers = new Map<number, number>();
+  certs.forEach((authority, at) => {
+    if (authority === undefined) return;
+    const child = certs.findIndex((cert) => cert !== undefined && cert.fingerprint256 !== authority.fingerprint256 && cert.checkIssued(authority) && cert.verify(authority.publicKey));
+    if (child !== -1) issuers.set(at, child);
+  });
+  return issuers;
 }
 
 /** Rewrites a PEM certificate in the canonical layout, so stored values compare and print alike. */

@@ -27,6 +27,9 @@ let expiredPem: string;
 /** Certificates whose keys can never verify a SAML signature in Roster: EC P-256, RSA 1024. */
 let ecPem: string;
 let smallPem: string;
+/** A certificate authority and a signing certificate it issued, as IdPs publish a chain. */
+let caPem: string;
+let issuedPem: string;
 
 /** Generates throwaway certificates; `openssl ca` is the only way OpenSSL 3.0 sets a past end date. */
 before(() => {
@@ -43,6 +46,11 @@ before(() => {
   run(['ca', '-config', 'ca.cnf', '-selfsign', '-keyfile', 'expired.key', '-in', 'expired.csr', '-out', 'expired.pem', '-startdate', '20200101000000Z', '-enddate', '20200201000000Z', '-batch', '-notext']);
   run(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=ec-idp', '-days', '365', '-keyout', 'ec.key', '-out', 'ec.pem']);
   run(['req', '-x509', '-newkey', 'rsa:1024', '-nodes', '-subj', '/CN=small-idp', '-days', '365', '-keyout', 'small.key', '-out', 'small.pem']);
+  run(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=idp-ca', '-days', '365', '-keyout', 'ca.key', '-out', 'ca.pem']);
+  run(['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=idp-signing', '-keyout', 'issued.key', '-out', 'issued.csr']);
+  run(['x509', '-req', '-in', 'issued.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '365', '-out', 'issued.pem']);
+  caPem = readFileSync(join(dir, 'ca.pem'), 'utf8');
+  issuedPem = readFileSync(join(dir, 'issued.pem'), 'utf8');
   ecPem = readFileSync(join(dir, 'ec.pem'), 'utf8');
   smallPem = readFileSync(join(dir, 'small.pem'), 'utf8');
   validPem = readFileSync(join(dir, 'valid.pem'), 'utf8');
@@ -148,6 +156,22 @@ describe('validateSamlConfig', () => {
     }
   });
 
+  test("a chain's certificate authority is refused as a signer, naming what it issued; one already stored is kept with a warning", () => {
+    // Trusting the authority's key would accept a response signed by any certificate it issues.
+    const errors = errorsOf(validateSamlConfig(input({ certificates: [issuedPem, caPem] })));
+    assert.equal(errors.length, 1);
+    assert.deepEqual(errors[0]?.[0], 'certificates');
+    assert.match(errors[0]?.[1] ?? '', /^the certificate CN=idp-ca issued CN=idp-signing listed beside it: it is a certificate authority's, not a signing certificate/);
+    // The console's box and the CLI's file split a pasted chain into its certificates first.
+    assert.equal(validateSamlConfig(input({ certificates: splitPemCertificates(`${issuedPem}\n${caPem}`) })).ok, false);
+    const alone = validateSamlConfig(input({ certificates: [issuedPem, validPem] }));
+    assert.ok(alone.ok, 'two unrelated certificates (a rollover) are both signers');
+    assert.equal(alone.config.certificates.length, 2);
+    const kept = validateSamlConfig(input({ certificates: [issuedPem, caPem] }), new Date(), [issuedPem, caPem]);
+    assert.ok(kept.ok);
+    assert.match(kept.warnings[0]?.message ?? '', /CN=idp-ca issued CN=idp-signing .*; remove it$/);
+  });
+
   test('at least one certificate is required', () => {
     assert.deepEqual(errorsOf(validateSamlConfig(input({ certificates: [] }))), [['certificates', 'at least one IdP signing certificate is required']]);
   });
@@ -235,6 +259,21 @@ describe('parseIdpMetadata', () => {
     const refused = parseIdpMetadata(metadata(key('signing', expiredPem) + redirect));
     assert.equal(refused.ok, false);
     assert.match(refused.ok ? '' : refused.message, /every signing certificate in the metadata has expired \(CN=expired-idp, which expired on 2020-02-01/);
+  });
+
+  test("keeps a KeyDescriptor's signing certificate and leaves out the authority that issued it, listed with it as its chain", () => {
+    const chain = `
+    <md:KeyDescriptor use="signing">
+      <ds:KeyInfo><ds:X509Data>
+        <ds:X509Certificate>${base64Of(issuedPem)}</ds:X509Certificate>
+        <ds:X509Certificate>${base64Of(caPem)}</ds:X509Certificate>
+      </ds:X509Data></ds:KeyInfo>
+    </md:KeyDescriptor>`;
+    const result = parseIdpMetadata(metadata(chain + redirect));
+    assert.ok(result.ok, result.ok ? '' : result.message);
+    assert.deepEqual(result.input.certificates, [issuedPem.trim()]);
+    assert.deepEqual(result.leftOut, ['left out the certificate authority CN=idp-ca (it issued the signing certificate listed with it, and signs nothing itself)']);
+    assert.ok(validateSamlConfig(result.input).ok);
   });
 
   // An EC or short RSA certificate beside an RSA one refused the whole file.
