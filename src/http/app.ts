@@ -28,9 +28,11 @@ import {
   ACCEPTED_CONTENT_CODINGS,
   DEFAULT_BODY_LIMIT,
   MAX_JSON_DEPTH,
+  RepeatedHeaderError,
   UnsupportedContentCodingError,
   checkStorableText,
   refuseMissingAdminBody,
+  repeatedHeaders,
   decodeJsonBody,
   hasProtoKey,
   jsonTooDeep,
@@ -279,6 +281,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   // While stopping, connections close after their answer, and new requests are refused at once.
   drainOnClose(app, unroutedError);
+  // Two Host or two Authorization headers are refused before anything reads either (input.ts
+  // says why), in the shape of the request's API. The connection closes: a client or proxy that
+  // sent them may frame what follows differently from Node too.
+  app.addHook('onRequest', async (request, reply) => {
+    const repeated = repeatedHeaders(request.raw.rawHeaders);
+    if (repeated.length === 0) return;
+    reply.header('connection', 'close');
+    throw new RepeatedHeaderError(repeated);
+  });
   // A body in a content coding (gzip …) is refused from its headers, whatever the route reads
   // (JSON, forms, the OpenID provider's own reader), before it waits for a slot; the unread rest
   // is not worth reading, so the connection closes after the answer.

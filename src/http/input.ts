@@ -42,6 +42,46 @@ export class UnsupportedContentCodingError extends ScimError {
   }
 }
 
+/**
+ * Headers a request may carry only once. Node's parser keeps the first `Host` or `Authorization`
+ * and drops the others without a word, while a proxy in front may have read the last: the two
+ * would then disagree about which host the request is for, or whose credentials it carries
+ * (request smuggling, a confused deputy). RFC 9112 §3.2 requires a 400 for more than one Host;
+ * Authorization is refused the same way. Two Content-Length are refused by Node's parser itself.
+ */
+const SINGLE_HEADERS: ReadonlyMap<string, string> = new Map([
+  ['host', 'Host'],
+  ['authorization', 'Authorization'],
+]);
+
+/** The refusal of a request that carries a header more than once which it may carry only once: 400. */
+export class RepeatedHeaderError extends ScimError {
+  /** The headers repeated, as RFC 9110 spells them (`Host`, `Authorization`). */
+  readonly headers: readonly string[];
+
+  constructor(headers: readonly string[]) {
+    const named = headers.length === 1 ? `the ${headers[0]} header` : `the ${headers.join(' and ')} headers`;
+    super(400, undefined, `The request carries ${named} more than once; Roster cannot tell which one is meant, so it refuses the request: send each once.`);
+    this.headers = headers;
+  }
+}
+
+/**
+ * The headers of SINGLE_HEADERS that `rawHeaders` (Node's alternating name, value list, as
+ * received) holds more than once, in any case; empty when none.
+ */
+export function repeatedHeaders(rawHeaders: readonly string[]): string[] {
+  const seen = new Set<string>();
+  const repeated = new Set<string>();
+  for (let index = 0; index < rawHeaders.length; index += 2) {
+    const name = SINGLE_HEADERS.get((rawHeaders[index] ?? '').toLowerCase());
+    if (name === undefined) continue;
+    if (seen.has(name)) repeated.add(name);
+    seen.add(name);
+  }
+  return [...repeated];
+}
+
 /** What a 415 for a content coding tells the client it may use (RFC 9110 §12.5.3: only the body as it is). */
 export const ACCEPTED_CONTENT_CODINGS = 'identity';
 

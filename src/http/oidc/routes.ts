@@ -10,7 +10,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { RetryLaterError } from '../../errors.ts';
 import { DATABASE_RETRY_AFTER_SECONDS, setRetryAfter, toScimError } from '../errors.ts';
-import { UnsupportedContentCodingError } from '../input.ts';
+import { RepeatedHeaderError, UnsupportedContentCodingError } from '../input.ts';
 import { IncomingMessage } from 'node:http';
 import type { Services } from '../../services.ts';
 import { signInUrl } from '../console/pages/sign-in.ts';
@@ -150,7 +150,7 @@ export async function oidcRoutes(app: FastifyInstance, options: OidcOptions & { 
         : reply.code(429).send({ error: 'temporarily_unavailable', error_description: error.message });
     }
     if (refused.status < 500) {
-      const why = error instanceof UnsupportedContentCodingError ? error.message : 'The request could not be read.';
+      const why = error instanceof UnsupportedContentCodingError || error instanceof RepeatedHeaderError ? error.message : 'The request could not be read.';
       return browser
         ? sendHtml(reply, refused.status, messagePage('Bad request', why))
         : reply.code(refused.status).send({ error: 'invalid_request', error_description: refused.message });

@@ -4,7 +4,7 @@ import type { Services } from '../../../services.ts';
 import { RetryLaterError } from '../../../errors.ts';
 import type { ReturnTrust } from '../../client.ts';
 import { DATABASE_RETRY_AFTER_SECONDS, setRetryAfter, toScimError } from '../../errors.ts';
-import { UnsupportedContentCodingError } from '../../input.ts';
+import { RepeatedHeaderError, UnsupportedContentCodingError } from '../../input.ts';
 import { acsRoute } from './acs.ts';
 import { SAML_BODY_LIMIT, sendHtml } from './common.ts';
 import { loginRoute } from './login.ts';
@@ -42,6 +42,7 @@ function samlErrorHandler(error: FastifyError, request: FastifyRequest, reply: F
   // The unread rest of a refused body is not worth reading: close the connection instead.
   if (status === 413 || status === 415) reply.header('connection', 'close');
   if (error instanceof UnsupportedContentCodingError) return sendHtml(reply, 415, messagePage('Unsupported request', error.message));
+  if (error instanceof RepeatedHeaderError) return sendHtml(reply, 400, messagePage('Bad request', error.message));
   if (status === 415) {
     return sendHtml(reply, 415, messagePage('Unsupported request', `The SAML endpoints accept only ${FORM} forms, as identity providers and browsers post them.`));
   }
