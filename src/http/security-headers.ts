@@ -57,8 +57,8 @@ export function securityHeaders(baseUrl: string): SecurityHeaders {
     applyRaw(response) {
       response.setHeader('x-content-type-options', 'nosniff');
       if (https) response.setHeader('strict-transport-security', HSTS);
-      // oidc-provider sets no-store itself where a token or code is in the answer; its JSON
-      // discovery and JWKS may be cached (it sets nothing there), so no default here.
+      // oidc-provider sets no-store itself where a token or code is in the answer; discovery
+      // and the JWKS get a short public lifetime (oidc/provider.ts), so no default here.
       response.setHeader('content-security-policy', OIDC_CSP);
       response.setHeader('x-frame-options', 'DENY');
       // The authorization answer carries a code in the redirect: no page leaks its URL onward.

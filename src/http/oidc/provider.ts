@@ -313,6 +313,8 @@ function buildProvider(oidc: OidcLibrary, services: Services, options: OidcOptio
       credential: `${OIDC_PREFIX}/credential`,
     },
   });
+  // Outermost, so that it sees the status the answer leaves with (503 for a database outage).
+  cachePublicDocuments(provider);
   reportOutcomes(provider, options.observer);
   auditReuses(provider, services, options.observer);
   endRosterSessionOnLogout(provider, services.sessions, (error, requestId) => options.observer?.failed(error, requestId));
@@ -329,6 +331,34 @@ function buildProvider(oidc: OidcLibrary, services: Services, options: OidcOptio
   // The route sets the forwarded protocol and host from ROSTER_BASE_URL (never the client's).
   provider.proxy = true;
   return provider;
+}
+
+/**
+ * How long relying parties and caches between them may keep the discovery document and the
+ * JWKS, which oidc-provider answers without Cache-Control (so caches guessed: a CDN keeps such an
+ * answer for its default, up to a day). Discovery changes only with Roster's configuration and
+ * version, never with the keys (its jwks_uri is fixed): five minutes. The JWKS changes with
+ * `roster keys rotate`, whose new key signs from every instance's next request (oidc-keys.ts
+ * publishes it no earlier): a copy cached before the rotation lacks it, and a relying party that
+ * fetches the JWKS again for the unknown key id may get that copy from a cache in between. One
+ * minute bounds that window; a retired key stays published for KEY_GRACE_MS (7 days), far
+ * longer than any cached copy, so tokens it signed keep verifying.
+ */
+export const DISCOVERY_CACHE_CONTROL = 'public, max-age=300';
+export const JWKS_CACHE_CONTROL = 'public, max-age=60';
+
+/** Gives the provider's successful discovery and JWKS answers their Cache-Control; its errors keep none. */
+function cachePublicDocuments(provider: Provider): void {
+  type Context = { status: number; method: string; oidc?: { route?: string }; set(name: string, value: string): void };
+  const policies: ReadonlyMap<string, string> = new Map([
+    ['discovery', DISCOVERY_CACHE_CONTROL],
+    ['jwks', JWKS_CACHE_CONTROL],
+  ]);
+  provider.use(async (ctx: Context, next: () => Promise<void>) => {
+    await next();
+    const policy = policies.get(ctx.oidc?.route ?? '');
+    if (policy !== undefined && ctx.status === 200) ctx.set('cache-control', policy);
+  });
 }
 
 /**
