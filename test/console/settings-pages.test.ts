@@ -313,7 +313,7 @@ eachDatabase('SCIM page', (database) => {
     assert.equal((await app.request('GET', `/Users/%3Cimg%20src%3Dx%3E`)).status, 404);
     const page = await getPage(app, '/admin/scim', admin);
     assert.match(page.body, /<h2 id="activity-title">Provisioning activity<\/h2>/);
-    assert.match(page.body, /<code class="nowrap">POST<\/code><\/td><td><code class="path">\/api\/scim\/v2\/Users<\/code><\/td><td><span class="badge badge-warning">409<\/span><\/td><td>\d+ ms<\/td><td>test-idp<\/td><td><code>uniqueness<\/code>: [^<]*already/);
+    assert.match(page.body, /<code class="nowrap">POST<\/code><\/td><td><code class="path">\/Users<\/code><\/td><td><span class="badge badge-warning">409<\/span><\/td><td>\d+ ms<\/td><td><span class="nowrap">test-idp<\/span><\/td><td><code>uniqueness<\/code>: [^<]*already/);
     assert.match(page.body, /filter: <code>userName eq &quot;&lt;script&gt;&quot;<\/code>/);
     assert.doesNotMatch(page.body, /<script>"|<img src=x>/);
     const failures = await getPage(app, '/admin/scim?show=failures', admin);

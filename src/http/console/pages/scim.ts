@@ -59,6 +59,14 @@ interface Outcome {
 /** The token form's fields, which its error summary links to. */
 const TOKEN_FIELDS = { name: { id: 'field-name', label: 'Name' }, user: { id: 'field-user', label: 'Acts as (login)' } } as const satisfies FormFields;
 
+/**
+ * A request's path without the SCIM base every one of them starts with (the page shows the base
+ * above, and the column says it): the narrow column then holds what tells requests apart.
+ */
+function underScimBase(path: string): string {
+  return path.startsWith(`${SCIM_PREFIX}/`) ? path.slice(SCIM_PREFIX.length) : path;
+}
+
 /** Registers the SCIM page and its token forms. */
 export function scimPages(app: FastifyInstance, context: ConsoleContext): void {
   const { services } = context;
@@ -71,10 +79,15 @@ export function scimPages(app: FastifyInstance, context: ConsoleContext): void {
     const rows = page.requests.map((entry) => [
       timeTag(entry.at),
       html`<code class="nowrap">${entry.method}</code>`,
-      html`<code class="path">${entry.path}</code>${entry.filter !== null && html`<br><span class="hint">filter: <code>${entry.filter}</code></span>`}`,
+      html`<code class="path">${underScimBase(entry.path)}</code>${entry.filter !== null && html`<br><span class="hint">filter: <code>${entry.filter}</code></span>`}`,
       badge(String(entry.status), entry.status >= 500 ? 'danger' : entry.status >= 400 ? 'warning' : 'success'),
       `${entry.durationMs} ms`,
-      entry.tokenName ?? html`<span class="empty">no valid token${entry.source !== null ? html` (${entry.source})` : ''}</span>`,
+      // A short name (entra-id, okta-prod) stays on one line rather than break at its hyphen.
+      entry.tokenName === null
+        ? html`<span class="empty">no valid token${entry.source !== null ? html` (${entry.source})` : ''}</span>`
+        : entry.tokenName.length <= 24
+          ? html`<span class="nowrap">${entry.tokenName}</span>`
+          : entry.tokenName,
       entry.detail === null ? '' : html`${entry.scimType !== null && html`<code>${entry.scimType}</code>: `}${entry.detail}${entry.count > 1 && html` <span class="hint">(×${entry.count})</span>`}`,
     ]);
     const first = hrefWith(SCIM_PATH, query, { cursor: undefined });
@@ -84,7 +97,7 @@ export function scimPages(app: FastifyInstance, context: ConsoleContext): void {
 ${filterLinks({ label: 'Which requests', path: SCIM_PATH, query, param: 'show', options: [{ label: 'All', value: undefined }, { label: 'Failures', value: 'failures' }] })}
 ${dataTable({
   caption: failuresOnly ? 'Failed SCIM requests' : 'SCIM requests',
-  columns: ['Time', 'Method', 'Path', 'Status', 'Duration', 'Token', 'Error'],
+  columns: ['Time', 'Method', `Path under ${SCIM_PREFIX}`, 'Status', 'Duration', 'Token', 'Error'],
   rows,
   empty: failuresOnly ? 'No failed SCIM request.' : 'No SCIM request yet: your identity provider has not called Roster (or not within the retention period).',
 })}
