@@ -39,7 +39,33 @@ export const GROUP_SURROUNDING_SPACE_RULE = 'must not begin or end with white sp
 export function groupNameProblem(name: string): string | undefined {
   if (name.trim() === '') return 'must not be blank';
   if (name.length > MAX_GROUP_NAME) return `size must be between 1 and ${MAX_GROUP_NAME}`;
-  return groupNameCharacterProblem(name) ?? (hasSurroundingSpace(name) ? GROUP_SURROUNDING_SPACE_RULE : undefined);
+  return groupNameCharacterProblem(name) ?? (hasSurroundingSpace(name) ? GROUP_SURROUNDING_SPACE_RULE : groupLookAlikeProblem(name));
+}
+
+/**
+ * Spaces drawn like an ordinary one in Latin text but other characters: the no-break spaces
+ * (U+00A0, U+202F), the typographic spaces (U+2000–U+200A), U+205F and the Ogham space mark.
+ * The ideographic space (U+3000) is not among them: it is visibly wide, and Japanese input
+ * methods type it.
+ */
+const LOOK_ALIKE_SPACE = /[\u00a0\u1680\u2000-\u200a\u202f\u205f]/u;
+
+/** The scripts whose letters are drawn alike (Latin `a`, Cyrillic `а`, Greek `α`-like `ο`/`o`). */
+const LOOK_ALIKE_SCRIPTS = [/\p{Script=Latin}/u, /\p{Script=Cyrillic}/u, /\p{Script=Greek}/u];
+
+/**
+ * What makes a new group name look like another one once drawn, beyond the character rules:
+ * a space that is not U+0020 (`roster\u00A0administrators`), or one word mixing Latin, Cyrillic
+ * and Greek letters (`roster-аdministrators` with a Cyrillic `а`), which no language spells.
+ * Applied where Roster names a group (the admin API, the CLI, the console, just-in-time sign-in,
+ * ROSTER_ADMIN_GROUP), not to SCIM, whose identity provider owns its groups' spelling.
+ */
+export function groupLookAlikeProblem(name: string): string | undefined {
+  const space = LOOK_ALIKE_SPACE.exec(name)?.[0];
+  if (space !== undefined) return `must use ordinary spaces: it holds U+${space.codePointAt(0)?.toString(16).toUpperCase().padStart(4, '0')}, drawn like a space but another character, which would make it look like another name`;
+  const mixed = (name.match(/[\p{L}\p{M}]+/gu) ?? []).find((word) => LOOK_ALIKE_SCRIPTS.filter((script) => script.test(word)).length > 1);
+  if (mixed !== undefined) return `must not mix Latin, Cyrillic or Greek letters in one word ("${mixed}"), whose letters look alike: it would look like another name`;
+  return undefined;
 }
 
 /** The character rules alone (control, invisible, direction-changing), shared with SCIM's displayName. */

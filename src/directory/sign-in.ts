@@ -29,7 +29,7 @@ import { createSettings } from '../settings.ts';
 import { createAccess, type Access } from './access.ts';
 import { groupEvent, userEvent } from './shapes.ts';
 import { loginProblem } from './login-rules.ts';
-import { groupNameCharacterProblem, hasSurroundingSpace } from './name-rules.ts';
+import { groupLookAlikeProblem, groupNameCharacterProblem, hasSurroundingSpace } from './name-rules.ts';
 import { ACCOUNT_LIMITS } from './accounts.ts';
 import { GROUP_LIMITS } from './group-management.ts';
 
@@ -237,7 +237,7 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
         // Every group name's character rules (name-rules.ts): an invisible or control character
         // would make a group that looks like another. A group that already has such a name
         // (made before the rule) is still synced.
-        const problem = groupNameCharacterProblem(name);
+        const problem = groupNameCharacterProblem(name) ?? groupLookAlikeProblem(name);
         if (problem !== undefined) {
           skipped.push(`${shorten(revealHidden(name), QUOTED_LOGIN)}: ${problem}, not created`);
           continue;

@@ -27,10 +27,14 @@ const LOOK_ALIKES: ReadonlyArray<[string, RegExp]> = [
   ['\ufeffops', /invisible or text-direction characters/],
   ['ops\tteam', /must not contain control characters/],
   ['ops\nteam', /must not contain control characters/],
+  ['roster\u00a0administrators', /must use ordinary spaces: it holds U\+00A0, drawn like a space/],
+  ['roster\u2009administrators', /must use ordinary spaces: it holds U\+2009/],
+  ['roster-\u0430dministrators', /must not mix Latin, Cyrillic or Greek letters in one word \("\u0430dministrators"\)/],
+  ['r\u03bfster-administrators', /must not mix Latin, Cyrillic or Greek letters in one word/],
 ];
 
 /** Names real groups have: inner spaces, an emoji family (zero-width joiners), Persian with a zero-width non-joiner. */
-const FINE = ['Platform Team', 'Family \u{1F468}\u200d\u{1F469}\u200d\u{1F467}', 'می\u200cخواهم'];
+const FINE = ['Platform Team', 'Family \u{1F468}\u200d\u{1F469}\u200d\u{1F467}', 'می\u200cخواهم', 'Русская группа', 'Ελληνική ομάδα', 'Ops Греция', '東京\u3000チーム', 'Café naïve'];
 
 eachDatabase('look-alike names', (database) => {
   let app: TestApp;

@@ -145,6 +145,11 @@ eachDatabase('SAML sign-in in just-in-time mode', (database) => {
     assert.deepEqual((await current(app, sessionCookieOf(hidden) ?? '')).json().groups, ['ops']);
     assert.equal(await app.services.store.db.selectFrom('groups').select('id').where('name', 'like', 'roster-administrators_%').executeTakeFirst(), undefined);
     assert.match((await lastAudit('saml.signed_in')).groups.skipped[0], /^roster-administrators\\u\{200B\}: must not contain invisible or text-direction characters .*, not created$/);
+    // So would one with a Cyrillic letter among Latin ones.
+    const homoglyph = await signIn(app, { login: 'olga@example.com', attributes: { groups: ['roster-\u0430dministrators', 'ops'] } });
+    assert.equal(homoglyph.statusCode, 303, homoglyph.body);
+    assert.deepEqual((await current(app, sessionCookieOf(homoglyph) ?? '')).json().groups, ['ops']);
+    assert.match((await lastAudit('saml.signed_in')).groups.skipped[0], /^roster-\u0430dministrators: must not mix Latin, Cyrillic or Greek letters in one word .*, not created$/);
     // A later sign-in with a name over the limit cuts it too.
     assert.equal((await signIn(app, { login: 'olga@example.com', attributes: { displayName: ['P'.repeat(300)], groups: ['ops'] } })).statusCode, 303);
     assert.equal((await app.request('GET', '/api/v2/users-management/users?q=olga')).body.users[0].name, 'P'.repeat(200));
