@@ -226,8 +226,11 @@ export async function serve(config: Config): Promise<void> {
         if (forgotten > 0) app.log.info({ deleted: forgotten }, 'forgot browsers that have not signed in with a password for 90 days');
       },
     },
-    // Keys whose rate-limit budget is whole again mean the same as no row.
+    // Keys whose rate-limit budget is whole again mean the same as no row; so do password
+    // back-off keys whose allowance is whole again, and audit budgets of minutes gone by.
     { name: 'the clean-up of rate-limit budgets', run: async () => void (await services.rateLimits.purge()) },
+    { name: 'the clean-up of password back-off keys', run: async () => void (await services.passwordSignIn.purgeBackoff()) },
+    { name: 'the clean-up of audit budgets', run: async () => void (await services.auditLog.purgeBudgets()) },
     { name: 'the check of the first-start password file', run: discardStaleInitialPassword },
   ];
   cleanups.push(runPeriodically(

@@ -5,6 +5,7 @@
 import type { Store } from '../store/index.ts';
 import { countEvents, deleteEventsBefore, eventsAfter, lastEventSeq, listEvents, type EventFilter, type StoredEvent } from '../store/audit.ts';
 import { transact } from '../store/transact.ts';
+import { purgeOldestAuditBudgets } from '../store/journal.ts';
 import { turnOfEventLoop, yieldTheDatabase } from '../store/turn.ts';
 import { createJournal } from '../journal/journal.ts';
 import type { Actor } from '../journal/actor.ts';
@@ -143,6 +144,24 @@ export function createAuditLog(store: Store) {
   }
 
   return {
+    /**
+     * Forgets the per-address budgets of refused sign-ins (journal.recordBudgeted) of minutes
+     * no write can count in any more, a minute per transaction; returns how many rows went. The
+     * next refused sign-in forgets them too, but after a burst from many addresses and none
+     * since, only this does.
+     */
+    async purgeBudgets(now: Date = new Date()): Promise<number> {
+      const before = `${new Date(now.getTime() - 2 * 60_000).toISOString().slice(0, 16)}Z`;
+      let total = 0;
+      for (;;) {
+        const started = performance.now();
+        const deleted = await transact(store.db, (trx) => purgeOldestAuditBudgets(trx, before));
+        if (deleted === 0) return total;
+        total += deleted;
+        await yieldTheDatabase(performance.now() - started);
+      }
+    },
+
     /**
      * A page of events matching `filter`, newest first unless `ascending` (by seq either way),
      * with the total and the cursor of the next page (null on the last). With `cursor` (the

@@ -25,7 +25,7 @@ import type { SamlConfig } from '../auth/saml-config.ts';
 import type { Executor } from '../store/executor.ts';
 import type { Store } from '../store/index.ts';
 import { createKnownBrowserQueries } from '../store/known-browsers.ts';
-import { createPasswordBackoffQueries } from '../store/password-backoff.ts';
+import { BACKOFF_PURGE_BATCH, createPasswordBackoffQueries } from '../store/password-backoff.ts';
 import { createSignInQueries } from '../store/sign-in.ts';
 import { inBatches, transact } from '../store/transact.ts';
 import { createUserQueries, type StoredUser } from '../store/users.ts';
@@ -341,6 +341,16 @@ export function createPasswordSignIn(store: Store, passwordCheck: PasswordCheck,
     async purgeKnownBrowsers(): Promise<number> {
       const now = new Date().toISOString();
       return inBatches(store.db, PURGE_BATCH, (trx) => knownBrowsers.purgeExpired(trx, now, PURGE_BATCH));
+    },
+
+    /**
+     * Forgets every key whose allowance is whole again (a batch at a time); returns how many.
+     * Each attempt forgets a few too, but after a burst of wrong passwords with no attempt
+     * since, only this deletes the rest.
+     */
+    async purgeBackoff(): Promise<number> {
+      const now = new Date().toISOString();
+      return inBatches(store.db, BACKOFF_PURGE_BATCH, (trx) => backoff.purge(trx, now));
     },
 
     /** Gives a login its whole allowance back (an administrator has just set its password). */

@@ -107,6 +107,17 @@ export async function purgeAuditBudgets(db: Executor, minute: string): Promise<v
   await db.deleteFrom('audit_budgets').where('minute', '<', minute).execute();
 }
 
+/**
+ * Forgets the budgets of the oldest minute before `minute`, one minute per statement (its rows
+ * are one per source that minute); returns how many rows went, 0 when none is left.
+ */
+export async function purgeOldestAuditBudgets(db: Executor, minute: string): Promise<number> {
+  const oldest = await db.selectFrom('audit_budgets').select('minute').where('minute', '<', minute).orderBy('minute').limit(1).executeTakeFirst();
+  if (oldest === undefined) return 0;
+  const result = await db.deleteFrom('audit_budgets').where('minute', '=', oldest.minute).executeTakeFirst();
+  return Number(result.numDeletedRows);
+}
+
 
 /** The key of event_feed's one row (its clock offset and horizon; feed.ts reads and keeps it). */
 export const FEED_ROW = 1;

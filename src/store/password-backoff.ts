@@ -7,7 +7,7 @@ import type { DialectAdapter } from './dialect.ts';
 import type { Executor } from './executor.ts';
 
 /** Rows one purge deletes at most, so that a purge never turns into a long statement. */
-const PURGE_BATCH = 100;
+export const BACKOFF_PURGE_BATCH = 100;
 
 /** Query factory for the backoff. */
 export function createPasswordBackoffQueries(dialect: DialectAdapter) {
@@ -47,14 +47,15 @@ export function createPasswordBackoffQueries(dialect: DialectAdapter) {
      * an attempt in progress are skipped rather than waited for (a purge must never make a
      * sign-in wait, nor deadlock with one).
      */
-    async purge(db: Executor, before: string): Promise<void> {
-      await db
+    async purge(db: Executor, before: string): Promise<number> {
+      const result = await db
         .deleteFrom('password_backoff')
         .where('key', 'in', (eb) => {
-          const stale = eb.selectFrom('password_backoff').select('key').where('free_at', '<', before).limit(PURGE_BATCH);
+          const stale = eb.selectFrom('password_backoff').select('key').where('free_at', '<', before).limit(BACKOFF_PURGE_BATCH);
           return dialect.supportsRowLocks ? stale.forUpdate().skipLocked() : stale;
         })
-        .execute();
+        .executeTakeFirst();
+      return Number(result.numDeletedRows);
     },
   };
 }
