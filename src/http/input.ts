@@ -47,11 +47,15 @@ export class UnsupportedContentCodingError extends ScimError {
  * and drops the others without a word, while a proxy in front may have read the last: the two
  * would then disagree about which host the request is for, or whose credentials it carries
  * (request smuggling, a confused deputy). RFC 9112 §3.2 requires a 400 for more than one Host;
- * Authorization is refused the same way. Two Content-Length are refused by Node's parser itself.
+ * Authorization is refused the same way, and so is Content-Type, which Node also keeps the first
+ * of: a filter in front that read the body as the last type (a form) would have inspected
+ * another body than the one Roster parses (JSON). Two Content-Length are refused by Node's
+ * parser itself.
  */
 const SINGLE_HEADERS: ReadonlyMap<string, string> = new Map([
   ['host', 'Host'],
   ['authorization', 'Authorization'],
+  ['content-type', 'Content-Type'],
 ]);
 
 /** The refusal of a request that carries a header more than once which it may carry only once: 400. */
@@ -60,7 +64,7 @@ export class RepeatedHeaderError extends ScimError {
   readonly headers: readonly string[];
 
   constructor(headers: readonly string[]) {
-    const named = headers.length === 1 ? `the ${headers[0]} header` : `the ${headers.join(' and ')} headers`;
+    const named = headers.length === 1 ? `the ${headers[0]} header` : `the ${headers.slice(0, -1).join(', ')} and ${headers.at(-1)} headers`;
     super(400, undefined, `The request carries ${named} more than once; Roster cannot tell which one is meant, so it refuses the request: send each once.`);
     this.headers = headers;
   }

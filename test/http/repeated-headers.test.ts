@@ -1,5 +1,5 @@
 /**
- * A request with two Host or two Authorization headers is refused with 400 (RFC 9112 §3.2 for
+ * A request with two Host, two Authorization or two Content-Type headers is refused with 400 (RFC 9112 §3.2 for
  * Host): Node's parser keeps the first and drops the rest, while a proxy may have read the last,
  * and the two would disagree about the host or the credentials. Sent over a raw socket, since
  * fetch and node:http send each header once. Two Content-Length are not tested here: Node's
@@ -98,6 +98,16 @@ test('both repeated: the refusal names both', async () => {
   const answer = await send([`GET ${SCIM}/Users HTTP/1.1`, 'Host: roster.test', 'host: roster.test', `Authorization: Bearer ${app.token}`, 'Authorization: Basic eDp5']);
   assert.equal(answer.status, 400);
   assert.match((JSON.parse(answer.body) as { detail: string }).detail, /the Host and Authorization headers more than once/);
+});
+
+test('two Content-Type headers are refused, even when they agree: a filter in front may have read the body as the other', async () => {
+  for (const second of ['Content-Type: application/x-www-form-urlencoded', 'content-type: application/scim+json']) {
+    const answer = await send([`POST ${SCIM}/Users HTTP/1.1`, 'Host: roster.test', `Authorization: Bearer ${app.token}`, 'Content-Type: application/scim+json', second, 'Content-Length: 0']);
+    assert.equal(answer.status, 400, answer.body);
+    assert.match((JSON.parse(answer.body) as { detail: string }).detail, /the Content-Type header more than once/);
+  }
+  const all = await send([`POST ${SCIM}/Users HTTP/1.1`, 'Host: roster.test', 'Host: roster.test', 'Authorization: Basic eDp5', 'Authorization: Basic eDp5', 'Content-Type: text/plain', 'Content-Type: text/plain', 'Content-Length: 0']);
+  assert.match((JSON.parse(all.body) as { detail: string }).detail, /the Host, Authorization and Content-Type headers more than once/);
 });
 
 test('admin API: two Authorization headers are refused with its {"message"} body', async () => {
