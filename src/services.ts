@@ -10,7 +10,7 @@ import { createSignIn, type SignIn } from './directory/sign-in.ts';
 import { createAccess, type Access } from './directory/access.ts';
 import { createApplications, type Applications } from './directory/applications.ts';
 import { createOidcAdapter, type OidcAdapter } from './auth/oidc-adapter.ts';
-import { loadOidcKeys, rotateOidcKeys, type LoadedKeys } from './auth/oidc-keys.ts';
+import { loadOidcKeys, rotateOidcKeys, type LoadedKeys, type Rotation } from './auth/oidc-keys.ts';
 import type { Actor } from './journal/actor.ts';
 import { createProvisioningActivity, type ProvisioningActivity } from './directory/activity.ts';
 import { createAccounts, type Accounts } from './directory/accounts.ts';
@@ -104,8 +104,8 @@ export interface OidcStorage {
   readonly Adapter: new (model: string) => OidcAdapter;
   /** The signing and cookie keys, created on first use. */
   loadKeys(): Promise<LoadedKeys>;
-  /** A new signing key signs at once; the old one stays published for the grace period. */
-  rotateKeys(actor: Actor): Promise<{ kid: string; retired: string[] }>;
+  /** Publishes a new signing key, signing 10 minutes later (at once with `now`); the old one stays published for the grace period. */
+  rotateKeys(actor: Actor, options?: { readonly now?: boolean }): Promise<Rotation>;
 }
 
 export interface ServiceOptions {
@@ -183,7 +183,7 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
     oidc: {
       Adapter: createOidcAdapter(store),
       loadKeys: () => loadOidcKeys(store),
-      rotateKeys: (actor) => rotateOidcKeys(store, actor),
+      rotateKeys: (actor, options) => rotateOidcKeys(store, actor, options),
     },
     rateLimits: createRateLimits(store, options.rateLimit, { now: clock.now }),
     authorizationLimits: createRateLimits(store, options.signInRateLimit ?? signInPolicy(DEFAULT_SIGN_IN_RATE_LIMIT), {

@@ -2,8 +2,9 @@
  * The OpenID provider's key material, in the `settings` table so that every instance signs
  * with the same key and accepts the same cookies: the signing keys (private JWKs, newest
  * first) and the keys oidc-provider signs its own cookies with. Created at first start by
- * whichever instance comes first; `roster keys rotate` puts a new signing key first, and the
- * old one stays in the JWKS for KEY_GRACE_MS so that tokens it signed still verify.
+ * whichever instance comes first; `roster keys rotate` publishes a new signing key, which signs
+ * from PUBLISH_AHEAD_MS later (at once with `--now`), and the old one stays in the JWKS for
+ * KEY_GRACE_MS after it stops signing, so that tokens it signed still verify.
  * Never logged: nothing here is ever passed to a logger or an audit entry.
  */
 import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
@@ -16,10 +17,21 @@ const KEYS_SETTING = 'oidc.keys';
 /** How long a replaced signing key stays published (clients cache JWKS; ID tokens live an hour). */
 export const KEY_GRACE_MS = 7 * 24 * 60 * 60 * 1000;
 
-/** A private signing key as JWK, with when it was replaced. */
+/**
+ * How long a new key is published before it signs. Relying parties keep the key set for a while
+ * (jose's remote key sets 10 minutes, a cache in between up to the JWKS's max-age of a minute),
+ * and one that meets a token signed by a key it does not know yet may fail to verify it: by the
+ * time the new key signs, every copy of the key set kept for less than this knows it.
+ */
+export const PUBLISH_AHEAD_MS = 10 * 60 * 1000;
+
+/** A private signing key as JWK, with when it signs from and when it was replaced. */
 export interface StoredSigningKey {
   readonly jwk: Readonly<Record<string, unknown>>;
   readonly createdAt: string;
+  /** When it starts signing; null or absent (keys stored before publishing ahead): from its creation. */
+  readonly activatesAt?: string | null;
+  /** When it stopped (or stops) signing: the grace period counts from then. */
   readonly retiredAt: string | null;
 }
 
@@ -67,15 +79,55 @@ export async function loadOidcKeys(store: Store): Promise<LoadedKeys> {
   return { material: parse(text), version: text };
 }
 
-/** The private JWKs to publish and sign with at `now`: the current key first, retired ones within their grace period. */
-export function publishedKeys(material: OidcKeyMaterial, now: number): Record<string, unknown>[] {
-  return material.signingKeys
-    .filter((key) => key.retiredAt === null || Date.parse(key.retiredAt) + KEY_GRACE_MS > now)
-    .map((key) => ({ ...key.jwk }));
+/** Whether `key` signs (or has signed) by `now`, rather than only being published ahead. */
+function isActive(key: StoredSigningKey, now: number): boolean {
+  return key.activatesAt == null || Date.parse(key.activatesAt) <= now;
 }
 
-/** Puts a new signing key first and retires the others; returns the new key's id. Runs in one transaction. */
-export async function rotateOidcKeys(store: Store, actor: Actor): Promise<{ kid: string; retired: string[] }> {
+/** Whether `key` is still published at `now` (retired ones for their grace period). */
+function isPublished(key: StoredSigningKey, now: number): boolean {
+  return key.retiredAt === null || Date.parse(key.retiredAt) + KEY_GRACE_MS > now;
+}
+
+/**
+ * The private JWKs to publish and sign with at `now`: the key that signs first (the newest of
+ * those active), then the others active within their grace period, then the one published ahead.
+ */
+export function publishedKeys(material: OidcKeyMaterial, now: number): Record<string, unknown>[] {
+  const published = material.signingKeys.filter((key) => isPublished(key, now));
+  return [...published.filter((key) => isActive(key, now)), ...published.filter((key) => !isActive(key, now))].map((key) => ({ ...key.jwk }));
+}
+
+/**
+ * The next instant after `now` at which publishedKeys changes with no new rotation (a key
+ * published ahead starts signing, a retired one leaves), so the provider is rebuilt then.
+ */
+export function keysChangeAt(material: OidcKeyMaterial, now: number): number | undefined {
+  const instants = material.signingKeys.flatMap((key) => [
+    ...(key.activatesAt == null ? [] : [Date.parse(key.activatesAt)]),
+    ...(key.retiredAt === null ? [] : [Date.parse(key.retiredAt) + KEY_GRACE_MS]),
+  ]);
+  const later = instants.filter((instant) => instant > now);
+  return later.length === 0 ? undefined : Math.min(...later);
+}
+
+/** What a rotation did: the key that signs next, from when, and the keys it retires. */
+export interface Rotation {
+  readonly kid: string;
+  /** When `kid` signs from (ISO 8601): now, or PUBLISH_AHEAD_MS later. */
+  readonly signsFrom: string;
+  readonly retired: readonly string[];
+  /** True when a key published ahead was already waiting: nothing changed (without `now`). */
+  readonly alreadyWaiting: boolean;
+}
+
+/**
+ * Publishes a new signing key that signs from PUBLISH_AHEAD_MS later, or at once with `now`
+ * (a key thought compromised), and retires the others from that instant. A key already published
+ * ahead and waiting is kept rather than replaced (`alreadyWaiting`), and `now` makes it sign at
+ * once: it is the one relying parties have had the longest. Runs in one transaction.
+ */
+export async function rotateOidcKeys(store: Store, actor: Actor, options: { readonly now?: boolean } = {}): Promise<Rotation> {
   await loadOidcKeys(store);
   const queries = createSettingQueries(store.secrets);
   return store.db.transaction().execute(async (trx) => {
@@ -84,18 +136,21 @@ export async function rotateOidcKeys(store: Store, actor: Actor): Promise<{ kid:
     const material = parse(text);
     const now = new Date();
     const at = now.toISOString();
-    const fresh = newSigningKey(at);
     // Keys past their grace period are dropped for good.
-    const kept = material.signingKeys
-      .filter((key) => key.retiredAt === null || Date.parse(key.retiredAt) + KEY_GRACE_MS > now.getTime())
-      .map((key) => ({ ...key, retiredAt: key.retiredAt ?? at }));
-    await queries.upsert(trx, KEYS_SETTING, JSON.stringify({ ...material, signingKeys: [fresh, ...kept] }), at);
-    const result = {
-      kid: String(fresh.jwk.kid),
-      retired: material.signingKeys.filter((key) => key.retiredAt === null).map((key) => String(key.jwk.kid)),
-    };
+    const live = material.signingKeys.filter((key) => isPublished(key, now.getTime()));
+    const waiting = live.find((key) => !isActive(key, now.getTime()));
+    if (waiting !== undefined && options.now !== true) {
+      return { kid: String(waiting.jwk.kid), signsFrom: String(waiting.activatesAt), retired: [], alreadyWaiting: true };
+    }
+    const signsFrom = options.now === true ? at : new Date(now.getTime() + PUBLISH_AHEAD_MS).toISOString();
+    const next = waiting === undefined ? { ...newSigningKey(at), activatesAt: signsFrom } : { ...waiting, activatesAt: signsFrom };
+    const others = live.filter((key) => key !== waiting);
+    const retired = others.filter((key) => key.retiredAt === null || Date.parse(key.retiredAt) > now.getTime());
+    const kept = others.map((key) => (retired.includes(key) ? { ...key, retiredAt: signsFrom } : key));
+    await queries.upsert(trx, KEYS_SETTING, JSON.stringify({ ...material, signingKeys: [next, ...kept] }), at);
+    const result = { kid: String(next.jwk.kid), signsFrom, retired: retired.map((key) => String(key.jwk.kid)), alreadyWaiting: false };
     // Key ids only: never key material.
-    await createJournal(store.dialect).record(trx, actor, { action: 'oidc.keys_rotated', targetType: 'setting', targetId: KEYS_SETTING, details: result }, at);
+    await createJournal(store.dialect).record(trx, actor, { action: 'oidc.keys_rotated', targetType: 'setting', targetId: KEYS_SETTING, details: { kid: result.kid, signsFrom, retired: result.retired } }, at);
     return result;
   });
 }

@@ -4,6 +4,7 @@ import { missingGroupsEffect, type Application, type ApplicationField } from '..
 import type { CliContext, CommandGroup } from './command.ts';
 import { withOptionValues } from './options.ts';
 import { printable, table } from './output.ts';
+import { readableTime } from '../text.ts';
 
 /** The options that set each field, for a value the domain refuses (exit 2 naming the option). */
 const OPTION_OF_FIELD = { name: '--name', redirectUris: '--redirect-uri', allowedGroups: '--allowed-group' };
@@ -196,17 +197,28 @@ export const keyCommands: CommandGroup = {
   summary: "rotate the OpenID provider's signing key",
   commands: {
     rotate: {
-      summary: 'sign with a new key from now on; the old one stays published for 7 days',
+      summary: 'publish a new signing key, which signs 10 minutes later (--now: at once)',
       usage: [
-        'Usage: roster keys rotate',
+        'Usage: roster keys rotate [--now]',
         '',
-        'Creates a new signing key, which every instance signs with from its next request. The old',
-        'key stays in the JWKS for 7 days, so that tokens it signed still verify.',
+        'Publishes a new signing key in the JWKS at once; every instance signs with it from 10',
+        'minutes later, when applications and caches that keep the key set for a while know it.',
+        'The old key signs until then and stays in the JWKS for 7 days more, so that tokens it',
+        'signed still verify. Run again while a key waits, it says so and changes nothing.',
+        '',
+        '  --now   sign with the new key (or the one waiting) from the next request: for a key',
+        '          that may have leaked. An application that kept the previous key set may fail',
+        '          to verify ID tokens until it fetches the JWKS again.',
       ].join('\n'),
       async run(args, context) {
-        parseArgs({ args, options: {} });
-        const { kid, retired } = await (await context.services()).oidc.rotateKeys(context.actor);
-        context.out(`New signing key ${kid}.${retired.length > 0 ? ` Retired: ${retired.join(', ')} (published for 7 more days).` : ''}`);
+        const { values } = parseArgs({ args, options: { now: { type: 'boolean' } } });
+        const rotation = await (await context.services()).oidc.rotateKeys(context.actor, { now: values.now === true });
+        const when = values.now === true ? 'from now on' : `from ${readableTime(rotation.signsFrom)}`;
+        if (rotation.alreadyWaiting) {
+          context.out(`Signing key ${rotation.kid} is already published and signs ${when}: nothing changed. Run \`roster keys rotate --now\` to sign with it at once.`);
+          return undefined;
+        }
+        context.out(`New signing key ${rotation.kid}: published now, signs ${when}.${rotation.retired.length > 0 ? ` Retired: ${rotation.retired.join(', ')} (signs until then, published for 7 days more).` : ''}`);
         return undefined;
       },
     },

@@ -177,11 +177,16 @@ test('apps update --add-… and --remove-… change the current lists by those v
   assert.match(roster(['apps', 'list']).stdout, new RegExp(`${clientId}\\s+Lists\\s+confidential\\s+readers\\s+https://two.example.com/cb`));
 });
 
-test('keys rotate names the new key and the retired one', () => {
+test('keys rotate publishes a key that signs ten minutes later; again, it says the key waits; --now makes it sign and then rotates at once', () => {
   const first = roster(['keys', 'rotate']);
   assert.equal(first.status, 0, first.stderr);
-  const second = roster(['keys', 'rotate']);
-  const newKid = /New signing key ([\w-]+)\./.exec(first.stdout)?.[1];
-  assert.ok(newKid);
-  assert.match(second.stdout, new RegExp(`Retired: ${newKid}`));
+  const newKid = /New signing key ([\w-]+): published now, signs from \d{4}-\d\d-\d\d \d\d:\d\d UTC\. Retired: [\w-]+ \(signs until then/.exec(first.stdout)?.[1];
+  assert.ok(newKid, first.stdout);
+  const again = roster(['keys', 'rotate']);
+  assert.equal(again.status, 0, again.stderr);
+  assert.match(again.stdout, new RegExp(`Signing key ${newKid} is already published and signs from .*: nothing changed\\. Run \`roster keys rotate --now\``));
+  const now = roster(['keys', 'rotate', '--now']);
+  assert.match(now.stdout, new RegExp(`New signing key ${newKid}: published now, signs from now on\\.`));
+  const urgent = roster(['keys', 'rotate', '--now']);
+  assert.match(urgent.stdout, new RegExp(`signs from now on\\. Retired: ${newKid}`));
 });

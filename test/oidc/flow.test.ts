@@ -392,7 +392,25 @@ eachDatabase('OpenID Connect provider on', (database) => {
     assert.ok(details.applicationRows > 0, JSON.stringify(details));
   });
 
-  test('a rotated key signs at once, and an ID token of the old key still verifies during the grace period', async () => {
+  test('a rotated key is published ahead: the old key keeps signing, the JWKS lists both', async () => {
+    const { application, secret } = await app.services.applications.create({ name: 'Ahead', redirectUris: [REDIRECT], public: false, allowedGroups: [] }, cli);
+    const config = await relyingParty(app, application.clientId, secret);
+    const jar = new CookieJar();
+    jar.add((await sessionFor(app, userId)).cookie);
+    const kidOf = (token: string | undefined): string => JSON.parse(Buffer.from(token!.split('.')[0]!, 'base64url').toString()).kid;
+    const first = await authorize(app, config, jar, 'openid');
+    const signer = kidOf((await client.authorizationCodeGrant(config, first.landing.url, { pkceCodeVerifier: first.verifier, expectedState: first.state, expectedNonce: first.nonce })).id_token);
+    const rotation = await app.services.oidc.rotateKeys(cli);
+    assert.equal(rotation.alreadyWaiting, false);
+    const jwks = JSON.parse((await app.app.inject({ method: 'GET', url: '/oidc/jwks' })).body) as { keys: { kid: string }[] };
+    assert.deepEqual(jwks.keys.map((key) => key.kid), [signer, rotation.kid]);
+    const second = await authorize(app, config, jar, 'openid');
+    assert.equal(kidOf((await client.authorizationCodeGrant(config, second.landing.url, { pkceCodeVerifier: second.verifier, expectedState: second.state, expectedNonce: second.nonce })).id_token), signer);
+    // Made to sign at once (the next test goes on from there).
+    assert.equal((await app.services.oidc.rotateKeys(cli, { now: true })).kid, rotation.kid);
+  });
+
+  test('a key rotated with now signs at once, and an ID token of the old key still verifies during the grace period', async () => {
     const { application, secret } = await app.services.applications.create({ name: 'Rotated', redirectUris: [REDIRECT], public: false, allowedGroups: [] }, cli);
     const config = await relyingParty(app, application.clientId, secret);
     const jar = new CookieJar();
@@ -401,10 +419,11 @@ eachDatabase('OpenID Connect provider on', (database) => {
     const before = await client.authorizationCodeGrant(config, first.landing.url, { pkceCodeVerifier: first.verifier, expectedState: first.state, expectedNonce: first.nonce });
     const oldKid = JSON.parse(Buffer.from(before.id_token!.split('.')[0]!, 'base64url').toString()).kid;
 
-    const { kid } = await app.services.oidc.rotateKeys(cli);
+    const { kid } = await app.services.oidc.rotateKeys(cli, { now: true });
     assert.notEqual(kid, oldKid);
     const jwks = JSON.parse((await app.app.inject({ method: 'GET', url: '/oidc/jwks' })).body) as { keys: { kid: string; d?: string }[] };
-    assert.deepEqual(jwks.keys.map((key) => key.kid), [kid, oldKid]);
+    // The new key first (it signs), the one it replaced next; keys retired by earlier tests after them.
+    assert.deepEqual(jwks.keys.map((key) => key.kid).slice(0, 2), [kid, oldKid]);
     assert.ok(jwks.keys.every((key) => key.d === undefined), 'the JWKS publishes public keys only');
 
     // A fresh relying party (no cached keys) verifies a token of the new key …

@@ -15,7 +15,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { default as Provider, KoaContextLike } from 'oidc-provider';
 import { hashClientSecret } from '../../directory/applications.ts';
-import { publishedKeys } from '../../auth/oidc-keys.ts';
+import { keysChangeAt, publishedKeys } from '../../auth/oidc-keys.ts';
 import type { OidcAdapter } from '../../auth/oidc-adapter.ts';
 import type { Services } from '../../services.ts';
 import { escapeHtml } from '../console/html.ts';
@@ -71,17 +71,20 @@ function oidcLibrary(): Promise<OidcLibrary> {
   return library;
 }
 
-/** Builds the provider lazily and again whenever the stored keys change. */
+/**
+ * Builds the provider lazily and again whenever the stored keys change, or the keys it publishes
+ * do with time (a key published ahead starts signing, a retired one leaves the JWKS).
+ */
 export function createProviderCache(services: Services, options: OidcOptions): OidcProviderCache {
-  let cached: { version: string; builtAt: number; provider: Provider } | undefined;
+  let cached: { version: string; builtAt: number; changesAt: number; provider: Provider } | undefined;
   return {
     async current() {
       const keys = await services.oidc.loadKeys();
       const now = Date.now();
-      if (cached === undefined || cached.version !== keys.version || now - cached.builtAt > REBUILD_MS) {
+      if (cached === undefined || cached.version !== keys.version || now - cached.builtAt > REBUILD_MS || now >= cached.changesAt) {
         const oidc = await oidcLibrary();
         const provider = buildProvider(oidc, services, options, publishedKeys(keys.material, now), [...keys.material.cookieKeys]);
-        cached = { version: keys.version, builtAt: now, provider };
+        cached = { version: keys.version, builtAt: now, changesAt: keysChangeAt(keys.material, now) ?? Number.POSITIVE_INFINITY, provider };
       }
       return cached.provider;
     },
