@@ -341,11 +341,11 @@ function buildProvider(oidc: OidcLibrary, services: Services, options: OidcOptio
  * JWKS, which oidc-provider answers without Cache-Control (so caches guessed: a CDN keeps such an
  * answer for its default, up to a day). Discovery changes only with Roster's configuration and
  * version, never with the keys (its jwks_uri is fixed): five minutes. The JWKS changes with
- * `roster keys rotate`, whose new key signs from every instance's next request (oidc-keys.ts
- * publishes it no earlier): a copy cached before the rotation lacks it, and a relying party that
- * fetches the JWKS again for the unknown key id may get that copy from a cache in between. One
- * minute bounds that window; a retired key stays published for KEY_GRACE_MS (7 days), far
- * longer than any cached copy, so tokens it signed keep verifying.
+ * `roster keys rotate`, whose new key is published PUBLISH_AHEAD_MS (10 minutes) before it signs,
+ * far longer than this minute, so no cached copy lacks it by then; with `--now` it signs from the
+ * next request, and one minute bounds how long a cache in between may serve a copy without it. A
+ * retired key stays published for KEY_GRACE_MS (7 days), far longer than any cached copy, so
+ * tokens it signed keep verifying.
  */
 export const DISCOVERY_CACHE_CONTROL = 'public, max-age=300';
 export const JWKS_CACHE_CONTROL = 'public, max-age=60';
