@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { Store } from '../store/index.ts';
 import { createOidcQueries } from '../store/oidc.ts';
+import { createUserQueries } from '../store/users.ts';
 
 /**
  * The models whose id is itself the secret a client presents (the authorization code, the
@@ -49,6 +50,7 @@ export interface OidcAdapter {
 /** The adapter class for `configuration.adapter`, over `store`. */
 export function createOidcAdapter(store: Store): new (model: string) => OidcAdapter {
   const queries = createOidcQueries();
+  const users = createUserQueries(store.dialect);
   const { db } = store;
   const now = (): string => new Date().toISOString();
 
@@ -79,7 +81,7 @@ export function createOidcAdapter(store: Store): new (model: string) => OidcAdap
         const { jti: _secret, ...rest } = payload;
         stored = rest;
       }
-      await queries.upsert(db, {
+      const row = {
         model: this.#model,
         id: this.#secretIds ? storedKey(id) : id,
         payload: JSON.stringify(stored),
@@ -88,6 +90,20 @@ export function createOidcAdapter(store: Store): new (model: string) => OidcAdap
         userCode: typeof payload.userCode === 'string' ? payload.userCode : null,
         accountId: typeof payload.accountId === 'string' ? payload.accountId : null,
         expiresAt: typeof expiresIn === 'number' ? new Date(Date.now() + expiresIn * 1000).toISOString() : null,
+      };
+      const { accountId } = row;
+      if (accountId === null) {
+        await queries.upsert(db, row);
+        return;
+      }
+      // Issued to a user (a grant, a code, a token, a provider session): the provider checked
+      // the user is active before, in another statement, and a deactivation may have committed
+      // since (or be committing) having deleted every row of the user but this one. Under the
+      // share lock (users.activity) it is seen; a row for an inactive user is not stored, so
+      // whatever the provider hands out with it is refused at its first use (invalid_grant).
+      await db.transaction().execute(async (trx) => {
+        if ((await users.activity(trx, accountId, 'share'))?.active !== true) return;
+        await queries.upsert(trx, row);
       });
     }
 

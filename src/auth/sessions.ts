@@ -13,6 +13,8 @@ import { inBatches } from '../store/transact.ts';
 import { cookieValue, isRandomCookieValue, randomCookieValue } from './cookies.ts';
 import { createOidcQueries } from '../store/oidc.ts';
 import { createSessionQueries } from '../store/sessions.ts';
+import { createUserQueries } from '../store/users.ts';
+import { DirectoryError } from '../errors.ts';
 import { deleteSessionsOf } from '../store/user-credentials.ts';
 
 /**
@@ -86,8 +88,12 @@ export interface Sessions {
   /**
    * Opens a session for `userId`, noting where from; returns the cookie value (shown once, never
    * stored). `endsBy` brings its absolute expiry forward (the IdP's SessionNotOnOrAfter), never later.
+   * Throws DirectoryError `forbidden` (DEACTIVATED_WHILE_SIGNING_IN) when the user is no longer
+   * active: deactivated since its sign-in was checked.
    */
   open(userId: string, origin?: SessionOrigin, endsBy?: Date | null): Promise<{ value: string; expiresAt: Date }>;
+  /** `open` for a sign-in: undefined instead of DEACTIVATED_WHILE_SIGNING_IN, for the page to refuse with. */
+  openIfActive(userId: string, origin?: SessionOrigin, endsBy?: Date | null): Promise<{ value: string; expiresAt: Date } | undefined>;
   /** The live session behind a cookie value, or undefined; refreshes its idle expiry. */
   find(value: string): Promise<SessionInfo | undefined>;
   /** Ends the session behind a cookie value (sign-out); a no-op when there is none. */
@@ -149,6 +155,9 @@ export interface Sessions {
 /** Sessions deleted per statement by purgeEnded, so that no statement nears the query deadline. */
 const PURGE_BATCH = 1000;
 
+/** Why a sign-in that passed its checks opened no session: the user was deactivated meanwhile. */
+export const DEACTIVATED_WHILE_SIGNING_IN = 'Your Roster account was deactivated while you were signing in, so no session was opened. Please contact your administrator.';
+
 /**
  * Creates the session service; `secure` adds the Secure attribute (base URL is https), `domain`
  * the Domain attribute (ROSTER_COOKIE_DOMAIN), which sends the cookie to every host under it
@@ -158,6 +167,7 @@ export function createSessions(store: Store, options: { secure: boolean; domain?
   const policy = options.policy ?? DEFAULT_SESSION_POLICY;
   const { db } = store;
   const sessions = createSessionQueries();
+  const users = createUserQueries(store.dialect);
   const journal = createJournal(store.dialect);
   const oidc = createOidcQueries();
   // Last-seen times and the deletion of ended sessions: a full disk or a read-only database must
@@ -196,15 +206,30 @@ export function createSessions(store: Store, options: { secure: boolean; domain?
       const now = new Date();
       const absoluteEnd = now.getTime() + policy.absoluteMs;
       const expiresAt = new Date(endsBy === undefined || endsBy === null ? absoluteEnd : Math.min(absoluteEnd, endsBy.getTime()));
-      await sessions.insert(db, {
-        id: hashSession(value),
-        userId,
-        createdAt: now.toISOString(),
-        expiresAt: expiresAt.toISOString(),
-        address: origin === undefined ? null : origin.address.slice(0, MAX_ORIGIN_TEXT),
-        browser: origin === undefined ? null : origin.browser.slice(0, MAX_ORIGIN_TEXT),
+      await db.transaction().execute(async (trx) => {
+        // The sign-in checked the user in a transaction of its own: a deactivation may have
+        // committed since, or be committing, having ended every session but this one. The
+        // share lock waits for it and then sees it (users.activity says why).
+        if ((await users.activity(trx, userId, 'share'))?.active !== true) throw new DirectoryError('forbidden', DEACTIVATED_WHILE_SIGNING_IN);
+        await sessions.insert(trx, {
+          id: hashSession(value),
+          userId,
+          createdAt: now.toISOString(),
+          expiresAt: expiresAt.toISOString(),
+          address: origin === undefined ? null : origin.address.slice(0, MAX_ORIGIN_TEXT),
+          browser: origin === undefined ? null : origin.browser.slice(0, MAX_ORIGIN_TEXT),
+        });
       });
       return { value, expiresAt };
+    },
+
+    async openIfActive(userId, origin, endsBy) {
+      try {
+        return await this.open(userId, origin, endsBy);
+      } catch (error) {
+        if (error instanceof DirectoryError && error.message === DEACTIVATED_WHILE_SIGNING_IN) return undefined;
+        throw error;
+      }
     },
 
     async find(value) {

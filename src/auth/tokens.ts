@@ -165,9 +165,10 @@ export function createTokenService(store: Store): TokenService {
       try {
         await db.transaction().execute(async (trx) => {
           if ((await tokens.findLiveIdByName(trx, checkedName)) !== undefined) throw nameTaken(checkedName);
-          const user = await users.activity(trx, userId);
+          const user = await users.activity(trx, userId, 'share');
           if (user === undefined) throw new DirectoryError('not_found', `No user has the id "${userId}".`, 'userId');
-          // Deactivation removes a user's tokens; issuing a new one would undo that.
+          // Deactivation removes a user's tokens; issuing a new one would undo that (locked:
+          // one issued while a deactivation commits would escape it).
           if (!user.active) throw new DirectoryError('invalid', `The user "${user.login}" is deactivated.`, 'userId');
           await tokens.insert(trx, row);
           await journal.record(

@@ -196,13 +196,14 @@ export function createAccounts(store: Store, access: Access, initialPassword?: I
           // sign it in again (its tokens and sessions stay gone by the same rule).
           else if (!local) await users.clearPassword(trx, existing.id, now);
           const dropped = await deactivation.dropKeptMemberships(trx, existing.id, now, journal.stamp(actor, now));
+          const leftovers = await deactivation.endLeftovers(trx, existing.id, now);
           const after = await users.findById(trx, existing.id);
           if (!after) throw new Error('reactivated user vanished');
           await journal.record(trx, actor, {
             action: 'user.reactivated',
             targetType: 'user',
             targetId: existing.id,
-            details: { before: snapshot(existing), after: snapshot(after), ...dropped },
+            details: { before: snapshot(existing), after: snapshot(after), ...dropped, ...leftovers },
             events: userEvent(existing, after),
           }, now);
           return after;

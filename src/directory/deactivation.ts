@@ -113,6 +113,18 @@ export function createDeactivation(dialect: DialectAdapter) {
     },
 
     /**
+     * At a reactivation: ends whatever credentials the user still holds, which should be none.
+     * A session, API token or OpenID grant issued in the moment a deactivation ran (its sign-in
+     * checked the user just before the deactivation committed, and wrote just after it) survived
+     * it; refused while the user was inactive, it would work again once reactivated, though a
+     * reactivated user comes back without its old tokens and sessions. `undefined` when none.
+     */
+    async endLeftovers(db: Executor, userId: string, now: string): Promise<{ leftoverTokens: string[]; leftoverSessions: number } | undefined> {
+      const { revokedTokens, deletedSessions } = await endCredentials(db, userId, now);
+      return revokedTokens.length === 0 && deletedSessions === 0 ? undefined : { leftoverTokens: revokedTokens, leftoverSessions: deletedSessions };
+    },
+
+    /**
      * Removes the memberships a suspended user kept, when an administrator reactivates it
      * (SonarQube's rule: a reactivated account starts without groups); `undefined` when there
      * were none.

@@ -338,8 +338,10 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
         // A linked user appears in the members of the groups it already belonged to.
         if (existing) await memberDisplay.linkChanged(trx, id, now);
         const suspended = suspending ? await deactivation.suspend(trx, id, now) : undefined;
-        // A suspension ended them already; otherwise the account changes hands now.
-        const signedOut = existing !== undefined && !suspending ? await deactivation.endSignIns(trx, id) : undefined;
+        // A suspension ended them already; otherwise the account changes hands now. A deactivated
+        // account linked active is reactivated: whatever credentials it still holds end too.
+        const signedOut =
+          existing === undefined || suspending ? undefined : existing.active ? await deactivation.endSignIns(trx, id) : await deactivation.endLeftovers(trx, id, now);
         const created = await load(trx, scimId, true);
         await journal.record(trx, actor, {
           action: existing ? 'user.linked' : 'user.created',
@@ -420,7 +422,7 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
         const access = deactivating
           ? await deactivation.suspend(trx, current.user.id, now)
           : reactivating
-            ? { memberships: 'kept', keptGroups: await deactivation.groupIdsOf(trx, current.user.id) }
+            ? { memberships: 'kept', keptGroups: await deactivation.groupIdsOf(trx, current.user.id), ...(await deactivation.endLeftovers(trx, current.user.id, now)) }
             : undefined;
         // Read back only when the version depends on a manager's (or the clock went back);
         // otherwise it follows from what was read and written (store/user-writes.ts).

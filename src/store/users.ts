@@ -472,9 +472,16 @@ export function createUserQueries(dialect: DialectAdapter) {
       return row ? toUser(row) : undefined;
     },
 
-    /** The login of the user with this internal id and whether it is active; undefined when there is no such user. */
-    async activity(db: Executor, id: string): Promise<{ login: string; active: boolean } | undefined> {
-      const row = await db.selectFrom('users').select(['login', 'active']).where('id', '=', id).executeTakeFirst();
+    /**
+     * The login of the user with this internal id and whether it is active; undefined when there
+     * is no such user. `share` (PostgreSQL) share-locks the row until the transaction ends, for a
+     * write that issues the user a credential (a session, a token, an OpenID grant): a
+     * deactivation in progress, which locks the row first, is waited for and then seen, and one
+     * that starts later waits for the credential and then ends it. Either way none survives it.
+     */
+    async activity(db: Executor, id: string, lock?: 'share'): Promise<{ login: string; active: boolean } | undefined> {
+      const query = db.selectFrom('users').select(['login', 'active']).where('id', '=', id);
+      const row = await (lock === 'share' && dialect.supportsRowLocks ? query.forShare() : query).executeTakeFirst();
       return row === undefined ? undefined : { login: row.login, active: row.active !== 0 };
     },
 

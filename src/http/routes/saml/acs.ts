@@ -10,6 +10,7 @@ import type { Services } from '../../../services.ts';
 import { SAML_BODY_LIMIT, VALIDATION_MARKER, auditSource, returnAddress, sendHtml, type ReturnTrust } from './common.ts';
 import { refusalPage, validationPage, type ValidationRow } from './pages.ts';
 import { sessionOrigin } from '../../client.ts';
+import { DEACTIVATED_WHILE_SIGNING_IN } from '../../../auth/sessions.ts';
 
 /** Registers POST /saml/acs. */
 export function acsRoute(app: FastifyInstance, services: Services, trust: ReturnTrust): void {
@@ -49,8 +50,13 @@ export function acsRoute(app: FastifyInstance, services: Services, trust: Return
       request.server.metrics.signIn('saml', outcome.reason);
       return sendHtml(reply, 403, refusalPage(outcome.message));
     }
+    const session = await services.sessions.openIfActive(outcome.user.id, sessionOrigin(request), result.assertion.sessionEndsBy);
+    if (session === undefined) {
+      request.log.info({ reason: 'deactivated' }, 'SAML sign-in refused: the user was deactivated while signing in');
+      request.server.metrics.signIn('saml', 'deactivated');
+      return sendHtml(reply, 403, refusalPage(DEACTIVATED_WHILE_SIGNING_IN));
+    }
     request.server.metrics.signIn('saml', 'success');
-    const session = await services.sessions.open(outcome.user.id, sessionOrigin(request), result.assertion.sessionEndsBy);
     return reply
       .header('set-cookie', services.sessions.cookie(session.value, session.expiresAt))
       .header('cache-control', 'no-store')
