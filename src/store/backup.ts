@@ -33,8 +33,10 @@ const HEADER = Buffer.from('SQLite format 3\0', 'latin1');
 /**
  * Checks that `file` is an intact Roster database of a schema this version knows:
  * a SQLite file, `PRAGMA integrity_check` ok, migrations all known to this version.
+ * `backingUp` names the database a backup was copied from: a refusal then speaks of it (and of
+ * backing it up) rather than of the copy being made and of a restore.
  */
-export function inspectBackup(file: string): BackupInfo {
+export function inspectBackup(file: string, backingUp?: string): BackupInfo {
   if (!existsSync(file)) throw new BackupRefused(`${file} does not exist.`);
   const header = Buffer.alloc(HEADER.length);
   const fd = openSync(file, 'r');
@@ -61,7 +63,10 @@ export function inspectBackup(file: string): BackupInfo {
     const applied = (db.prepare('SELECT name FROM kysely_migration ORDER BY name').all() as { name: string }[]).map((row) => row.name);
     const known = knownMigrations();
     const unknown = applied.filter((name) => !known.includes(name));
-    if (unknown.length > 0) throw new BackupRefused(`${file} comes from a newer Roster (migrations ${unknown.join(', ')} are unknown to this version): restore it with that version.`);
+    if (unknown.length > 0) {
+      const newer = `comes from a newer Roster (migrations ${unknown.join(', ')} are unknown to this version)`;
+      throw new BackupRefused(backingUp === undefined ? `${file} ${newer}: restore it with that version.` : `The database at ${backingUp} ${newer}: back it up with that version's \`roster db backup\`; no backup was written.`);
+    }
     const schema = applied.at(-1);
     if (schema === undefined) throw new BackupRefused(`${file} is an empty Roster database (no migration applied).`);
     const users = (db.prepare('SELECT COUNT(*) AS n FROM users').get() as { n: number }).n;
@@ -118,7 +123,7 @@ export async function backupSqlite(source: string, target: string): Promise<Back
     } finally {
       closeSync(fd);
     }
-    const info = inspectBackup(partial);
+    const info = inspectBackup(partial, source);
     renameSync(partial, target);
     return info;
   } catch (error) {

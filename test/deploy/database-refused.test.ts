@@ -37,6 +37,12 @@ test('a database from a newer Roster stops start-up saying so, and naming the mi
   assert.equal(run.status, 1, run.stderr);
   assert.match(run.stderr, /^The database comes from a newer Roster \(migrations 099-future-thing are unknown to this version\): run that version/m);
   assert.doesNotMatch(run.stderr, /unexpected error|corrupted/);
+  // Its backup by this version is refused about the database and the backup, not the copy and a restore.
+  const env = { ...process.env, ROSTER_DATABASE_URL: `sqlite:${path}` };
+  const backup = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/roster.ts', 'db', 'backup', join(dir, 'newer-backup.db')], { cwd: ROOT, env, encoding: 'utf8', timeout: 30_000 });
+  assert.equal(backup.status, 1, backup.stderr);
+  assert.match(backup.stderr, /^The database at .*newer\.db comes from a newer Roster \(migrations 099-future-thing are unknown to this version\): back it up with that version's `roster db backup`; no backup was written\.$/m);
+  assert.doesNotMatch(backup.stderr, /partial|restore/);
 });
 
 test("another process holding the SQLite database's write lock stops start-up saying so, not 'database is locked'", async () => {
