@@ -5,7 +5,6 @@
 import type { Store } from '../store/index.ts';
 import { countEvents, deleteEventsBefore, eventsAfter, lastEventSeq, listEvents, type EventFilter, type StoredEvent } from '../store/audit.ts';
 import { transact } from '../store/transact.ts';
-import { purgeOldestAuditBudgets } from '../store/journal.ts';
 import { turnOfEventLoop, yieldTheDatabase } from '../store/turn.ts';
 import { createJournal } from '../journal/journal.ts';
 import type { Actor } from '../journal/actor.ts';
@@ -155,7 +154,7 @@ export function createAuditLog(store: Store) {
       let total = 0;
       for (;;) {
         const started = performance.now();
-        const deleted = await transact(store.db, (trx) => purgeOldestAuditBudgets(trx, before));
+        const deleted = await transact(store.db, (trx) => journal.forgetOldestBudgets(trx, before));
         if (deleted === 0) return total;
         total += deleted;
         await yieldTheDatabase(performance.now() - started);

@@ -17,7 +17,7 @@
  */
 import type { DialectAdapter } from '../store/dialect.ts';
 import type { Executor } from '../store/executor.ts';
-import { appendAuditEntry, appendChange, insertAuditEntry, purgeAuditBudgets, setBudgetSummary, updateAuditDetails, useAuditBudget, type EventStamp } from '../store/journal.ts';
+import { appendAuditEntry, appendChange, insertAuditEntry, purgeAuditBudgets, purgeOldestAuditBudgets, setBudgetSummary, updateAuditDetails, useAuditBudget, type EventStamp } from '../store/journal.ts';
 import { shorten } from '../text.ts';
 import { actorLogin, actorObject, describeActor, type Actor } from './actor.ts';
 
@@ -94,6 +94,11 @@ export interface Journal {
   recordProgress(db: Executor, actor: Actor, entry: AuditEntry, at?: string): Promise<number>;
   /** Replaces the details of the entry `recordProgress` wrote, in the transaction of the batch they count. */
   updateProgress(db: Executor, seq: number, details: Readonly<Record<string, unknown>>): Promise<void>;
+  /**
+   * Forgets the recordBudgeted counts of the oldest minute before `minute` (`YYYY-MM-DDTHH:MMZ`),
+   * for the hourly clean-up; returns how many rows went, 0 when none is left.
+   */
+  forgetOldestBudgets(db: Executor, minute: string): Promise<number>;
 }
 
 /** Builds the journal for a dialect. */
@@ -144,6 +149,7 @@ export function createJournal(dialect: DialectAdapter): Journal {
     },
     recordProgress: (db, actor, entry, at = new Date().toISOString()) => insertAuditEntry(db, toWrite(actor, entry, at)),
     updateProgress: (db, seq, details) => updateAuditDetails(db, seq, serialize(details)),
+    forgetOldestBudgets: (db, minute) => purgeOldestAuditBudgets(db, minute),
   };
 }
 
