@@ -12,6 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { EventFeed, PositionedEntry } from '../directory/event-feed.ts';
+import { auditedUrl } from '../directory/webhooks.ts';
 import { createJournal } from '../journal/journal.ts';
 import type { Store } from '../store/index.ts';
 import { shorten } from '../text.ts';
@@ -241,7 +242,7 @@ export function startDeliveries(store: Store, feed: EventFeed, options: Delivery
       await updateClaimed(trx, claim, update, at);
       await insertDeliveries(trx, [attemptRow(current, event, attemptNumber, attempt, at, outcome)]);
       if (disabled !== undefined) {
-        await journal.record(trx, { kind: 'system' }, { action: 'webhook.disabled', targetType: 'webhook', targetId: current.id, details: { url: current.url, reason: disabled, eventId: event.entry.id } }, at);
+        await journal.record(trx, { kind: 'system' }, { action: 'webhook.disabled', targetType: 'webhook', targetId: current.id, details: { url: auditedUrl(current.url), reason: disabled, eventId: event.entry.id } }, at);
       }
     });
   }
@@ -263,10 +264,10 @@ export function startDeliveries(store: Store, feed: EventFeed, options: Delivery
       const current = await findWebhook(trx, store.dialect, store.secrets, claim.id, true);
       if (current === undefined || !current.enabled || current.claimedBy !== instance || current.generation !== claim.generation) return undefined;
       await updateClaimed(trx, claim, { position: keptFrom, attempts: 0, failingSince: null, disable: reason }, at);
-      await journal.record(trx, { kind: 'system' }, { action: 'webhook.disabled', targetType: 'webhook', targetId: current.id, details: { url: current.url, reason } }, at);
+      await journal.record(trx, { kind: 'system' }, { action: 'webhook.disabled', targetType: 'webhook', targetId: current.id, details: { url: auditedUrl(current.url), reason } }, at);
       return current;
     });
-    if (disabled !== undefined) options.log?.warn({ webhook: disabled.id, url: disabled.url }, `webhook endpoint disabled: ${reason}`);
+    if (disabled !== undefined) options.log?.warn({ webhook: disabled.id, url: auditedUrl(disabled.url) }, `webhook endpoint disabled: ${reason}`);
   }
 
   /**

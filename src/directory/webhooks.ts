@@ -8,7 +8,7 @@
  * after the prefix, decoded, is the HMAC-SHA256 key. Roster keeps them in clear, as it must
  * to sign.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { EVENT_TYPES, createJournal } from '../journal/journal.ts';
 import type { Actor } from '../journal/actor.ts';
 import type { Store } from '../store/index.ts';
@@ -146,7 +146,7 @@ export function createWebhooks(store: Store, feed: EventFeed, options: { readonl
       const planned = make(current, at);
       if (planned === undefined) return toInfo(current, at);
       await updateWebhook(trx, store.secrets, id, planned.change, at.toISOString());
-      await journal.record(trx, actor, { action: planned.action, targetType: 'webhook', targetId: id, details: { url: current.url, ...planned.details } }, at.toISOString());
+      await journal.record(trx, actor, { action: planned.action, targetType: 'webhook', targetId: id, details: { url: auditedUrl(current.url), ...planned.details } }, at.toISOString());
       return toInfo(await existing(id, false, trx), at);
     });
   }
@@ -169,7 +169,7 @@ export function createWebhooks(store: Store, feed: EventFeed, options: { readonl
       const at = now().toISOString();
       const webhook = await transact(store.db, async (trx) => {
         await insertWebhook(trx, store.secrets, { id, url, types, secret, position, at });
-        await journal.record(trx, actor, { action: 'webhook.created', targetType: 'webhook', targetId: id, details: { url, types } }, at);
+        await journal.record(trx, actor, { action: 'webhook.created', targetType: 'webhook', targetId: id, details: { url: auditedUrl(url), types } }, at);
         return existing(id, false, trx);
       });
       return { webhook: toInfo(webhook, now()), secret };
@@ -197,7 +197,7 @@ export function createWebhooks(store: Store, feed: EventFeed, options: { readonl
             // A worker delivering now uses the new URL and types from its next request (store/webhooks.ts).
             change: { ...(newUrl !== undefined ? { url: newUrl } : {}), ...(newTypes !== undefined ? { types: newTypes } : {}), dueNow: true },
             action: 'webhook.updated',
-            details: { ...(newUrl !== undefined ? { before: { url: current.url }, after: { url: newUrl } } : {}), ...(newTypes !== undefined ? { types: newTypes } : {}) },
+            details: { ...(newUrl !== undefined ? { before: { url: auditedUrl(current.url) }, after: { url: auditedUrl(newUrl) } } : {}), ...(newTypes !== undefined ? { types: newTypes } : {}) },
           };
         });
       }
@@ -213,7 +213,7 @@ export function createWebhooks(store: Store, feed: EventFeed, options: { readonl
       await transact(store.db, async (trx) => {
         const current = await existing(id, true, trx);
         await deleteWebhook(trx, id);
-        await journal.record(trx, actor, { action: 'webhook.deleted', targetType: 'webhook', targetId: id, details: { url: current.url } });
+        await journal.record(trx, actor, { action: 'webhook.deleted', targetType: 'webhook', targetId: id, details: { url: auditedUrl(current.url) } });
       });
     },
 
@@ -263,7 +263,7 @@ export function createWebhooks(store: Store, feed: EventFeed, options: { readonl
         }
         const at = now();
         await updateWebhook(trx, store.secrets, id, { position, enabled: true, dueNow: true }, at.toISOString());
-        await journal.record(trx, actor, { action: 'webhook.replayed', targetType: 'webhook', targetId: id, details: { url: current.url, fromEventId: eventId } }, at.toISOString());
+        await journal.record(trx, actor, { action: 'webhook.replayed', targetType: 'webhook', targetId: id, details: { url: auditedUrl(current.url), fromEventId: eventId } }, at.toISOString());
         return toInfo(await existing(id, false, trx), at);
       });
     },
@@ -272,6 +272,18 @@ export function createWebhooks(store: Store, feed: EventFeed, options: { readonl
 
 function notFound(id: string): DirectoryError {
   return new DirectoryError('not_found', `No webhook has the id "${id}".`, 'id');
+}
+
+/**
+ * A webhook URL as the audit log and the logs keep it: its query string, where receivers often
+ * take a token (`?token=…`), is replaced by a fingerprint, so the audit log (kept for years and
+ * exported) holds no secret while a change of the query still shows as one. The webhook's own
+ * page and the admin API show the URL whole to administrators.
+ */
+export function auditedUrl(url: string): string {
+  const at = url.indexOf('?');
+  if (at === -1) return url;
+  return `${url.slice(0, at)}?[query hidden, sha256 ${createHash('sha256').update(url.slice(at + 1)).digest('hex').slice(0, 12)}]`;
 }
 
 /** An absolute http(s) URL without credentials or fragment. */

@@ -82,4 +82,17 @@ eachDatabase('admin API /api/v2/webhooks', (database) => {
     const audit = await roster.services.store.db.selectFrom('audit_events').select('action').where('target_type', '=', 'webhook').where('target_id', '=', id).orderBy('seq').execute();
     assert.deepEqual(audit.map((row) => row.action), ['webhook.created', 'webhook.replayed', 'webhook.deleted']);
   });
+
+  test("the audit log keeps a webhook URL without its query string, where receivers take a token; a change of it still shows", async () => {
+    const { body: created } = await call('POST', '/api/v2/webhooks', { url: 'https://hooks.example.com/roster?token=s3cr3t-receiver-token' });
+    assert.equal(created.url, 'https://hooks.example.com/roster?token=s3cr3t-receiver-token', 'the admin API shows it whole');
+    const changed = await call('PATCH', `/api/v2/webhooks/${created.id as string}`, { url: 'https://hooks.example.com/roster?token=another-token' }, { 'content-type': 'application/merge-patch+json' });
+    assert.equal(changed.status, 200, JSON.stringify(changed.body));
+    const rows = await roster.services.store.db.selectFrom('audit_events').select(['action', 'details']).where('target_id', '=', created.id as string).orderBy('seq').execute();
+    const text = rows.map((row) => row.details).join('\n');
+    assert.doesNotMatch(text, /s3cr3t|another-token/);
+    const details = rows.map((row) => JSON.parse(row.details ?? '{}') as { url?: string; before?: { url: string }; after?: { url: string } });
+    assert.match(details[0]?.url ?? '', /^https:\/\/hooks\.example\.com\/roster\?\[query hidden, sha256 [0-9a-f]{12}\]$/);
+    assert.notEqual(details[1]?.before?.url, details[1]?.after?.url, 'two queries give two fingerprints');
+  });
 });
