@@ -438,7 +438,7 @@ function applyToAttribute(
   } else {
     const value = normaliseAttributeValue(state.context, definition, raw, label);
     noteSpecified(state.context, attribute, subAttribute, value);
-    if (value === undefined) next = op === 'replace' ? undefined : existing;
+    if (value === undefined) next = op === 'replace' || isEmptyReference(definition, raw) ? undefined : existing;
     else if (definition.multiValued) next = op === 'replace' ? value : appendValues(existing, value);
     // RFC 7644 §3.5.2.1/§3.5.2.3: sub-attributes given replace theirs; the others are kept.
     else if (definition.type === 'complex') next = { ...(isJsonObject(existing) ? existing : {}), ...(value as JsonObject) };
@@ -447,6 +447,16 @@ function applyToAttribute(
   checkImmutable(definition, existing, next, label);
   setResolvedValue(state.document, resolved, next);
   recheck(state, resolved);
+}
+
+/**
+ * Whether `raw` is an empty id for a singular reference (`manager`: `""` or `{"value": ""}`),
+ * which names nobody: an `add` of it clears the reference, as a `replace` or a PUT does
+ * (docs/scim.md), rather than leave the one there while answering 200.
+ */
+function isEmptyReference(definition: AttributeDefinition, raw: JsonValue | undefined): boolean {
+  if (definition.multiValued || definition.type !== 'complex' || findAttribute(definition.subAttributes ?? [], '$ref') === undefined) return false;
+  return raw === '' || (isJsonObject(raw) && raw['value'] === '');
 }
 
 /** add to a multi-valued attribute: appends values not already present (RFC 7644 §3.5.2.1). */

@@ -136,12 +136,17 @@ eachDatabase('SCIM references ($ref, display, manager)', (database) => {
     assert.equal(groupPut.headers.etag, group.headers.etag);
   });
 
-  test('an empty manager id clears the manager (it was stored as ""), in a PATCH replace (bare, {value}, [{value}]), with or without the URN, and in PUT', async () => {
+  test('an empty manager id clears the manager (it was stored as ""), in a PATCH replace or add (bare, {value}, [{value}]), with or without the URN or a path, and in PUT', async () => {
     const ways: unknown[][] = [
       [{ op: 'replace', path: `${ENTERPRISE}:manager`, value: '' }],
       [{ op: 'replace', path: 'manager', value: { value: '' } }],
       [{ op: 'replace', path: `${ENTERPRISE}:manager.value`, value: '' }],
       [{ op: 'replace', path: `${ENTERPRISE}:manager`, value: [{ value: '' }] }],
+      // An add of an empty id answered 200 and kept the manager (found by a fuzzing probe).
+      [{ op: 'add', path: `${ENTERPRISE}:manager`, value: { value: '' } }],
+      [{ op: 'add', path: `${ENTERPRISE}:manager`, value: '' }],
+      [{ op: 'add', value: { [`${ENTERPRISE}:manager`]: { value: '' } } }],
+      [{ op: 'add', value: { [ENTERPRISE]: { manager: { value: '' } } } }],
     ];
     for (const [index, operations] of ways.entries()) {
       const user = (await roster.request('POST', '/Users', userBody(`cleared-${index}@example.com`, { [ENTERPRISE]: { manager: { value: boss }, department: 'Ops' } }))).body.id;
