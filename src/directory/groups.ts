@@ -10,7 +10,7 @@ import { compileFilter, compileSort } from '../store/filter-sql.ts';
 import type { Store } from '../store/index.ts';
 import type { Executor } from '../store/executor.ts';
 import type { HeldSnapshot } from '../store/held-snapshot.ts';
-import type { RowLock } from '../store/users.ts';
+import { createUserQueries, type RowLock } from '../store/users.ts';
 import { isUniqueViolation } from '../store/errors.ts';
 import { readSnapshot, transact } from '../store/transact.ts';
 import { createGroupQueries, type GroupWrite, type StoredGroup } from '../store/groups.ts';
@@ -248,11 +248,45 @@ export interface GroupDirectoryOptions {
   readonly memberChunk?: number;
 }
 
+/**
+ * The add and remove changes of one request, with each user that both an add and a remove name
+ * left to the last change that names it (the member ends as that change leaves it): a remove and
+ * an add of the same user cancel out, rather than write twice, move the group's and the user's
+ * versions and send two events for a group that ends as it was. `added` are the users an add
+ * named whose last change is a remove: the add would have refused one that is no user, so the
+ * caller still checks them. Undefined when no user is named by both (the usual request), or when
+ * a replace or a removal of every member is among the changes (their effect depends on order).
+ */
+export function netMemberChanges(changes: readonly MemberChange[]): { changes: MemberChange[]; added: string[] } | undefined {
+  if (changes.length < 2 || changes.some((change) => change.kind === 'replace' || change.kind === 'removeAll')) return undefined;
+  const last = new Map<string, 'add' | 'remove'>();
+  const namedByAdd = new Set<string>();
+  let both = false;
+  for (const change of changes) {
+    if (change.kind !== 'add' && change.kind !== 'remove') return undefined;
+    for (const id of change.ids) {
+      const before = last.get(id);
+      if (before !== undefined && before !== change.kind) both = true;
+      if (change.kind === 'add') namedByAdd.add(id);
+      last.set(id, change.kind);
+    }
+  }
+  if (!both) return undefined;
+  const adds: string[] = [];
+  const removes: string[] = [];
+  for (const [id, kind] of last) (kind === 'add' ? adds : removes).push(id);
+  return {
+    changes: [...(removes.length > 0 ? [{ kind: 'remove' as const, ids: removes }] : []), ...(adds.length > 0 ? [{ kind: 'add' as const, ids: adds }] : [])],
+    added: removes.filter((id) => namedByAdd.has(id)),
+  };
+}
+
 /** The group directory: closure over the store and the schemas in force (see createUserDirectory). */
 export function createGroupDirectory(store: Store, scimSchemas: ScimSchemas, options: GroupDirectoryOptions = {}) {
   const memberChunk = options.memberChunk ?? MEMBER_CHUNK;
   const groups = createGroupQueries(store.dialect);
   const memberships = createMembershipQueries(store.dialect);
+  const users = createUserQueries(store.dialect);
   const journal = createJournal(store.dialect);
   const settings = createSettings(store);
   const unique = createUniqueValues(store);
@@ -324,7 +358,15 @@ export function createGroupDirectory(store: Store, scimSchemas: ScimSchemas, opt
    * A few ids (the IdPs' one member per PATCH) are sent inline in the same statements instead,
    * with the same effects: staging them would cost more statements than the change itself.
    */
-  async function applyMemberChanges(db: Executor, groupId: string, changes: readonly MemberChange[], now: string, stamp: EventStamp): Promise<MemberCounts> {
+  async function applyMemberChanges(db: Executor, groupId: string, requested: readonly MemberChange[], now: string, stamp: EventStamp): Promise<MemberCounts> {
+    const netted = netMemberChanges(requested);
+    if (netted !== undefined && netted.added.length > 0) {
+      // Their add is gone from the changes, but it was part of the request: one naming no user is still a 400.
+      const known = await users.displaysByScimId(db, netted.added);
+      const unknown = netted.added.filter((id) => !known.has(id));
+      if (unknown.length > 0) throw unknownMembers(unknown.slice(0, LISTED_IDS), unknown.length);
+    }
+    const changes = netted?.changes ?? requested;
     let added = 0;
     let removed = 0;
     const addedIds: string[] = [];

@@ -146,6 +146,32 @@ eachDatabase('SCIM /Groups', (database) => {
     assert.deepEqual(await memberIds(group.id), [users[0]]);
   });
 
+  test('operations of one PATCH that cancel out change nothing: no version, no event; one naming no user is still a 400', async () => {
+    const group = (await roster.request('POST', '/Groups', groupBody('Cancelling', [users[0]!]))).body;
+    const member = (await roster.request('GET', `/Users/${users[0]}`)).headers.etag;
+    const eventsBefore = await roster.services.store.db.selectFrom('events').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const patch = (operations: unknown[]) => roster.request('PATCH', `/Groups/${group.id}`, { schemas: [PATCH_OP], Operations: operations });
+    // A member removed and added again (found by a fuzzing probe: both versions moved); a non-member added and removed.
+    const again = await patch([{ op: 'remove', path: `members[value eq "${users[0]}"]` }, { op: 'add', path: 'members', value: [{ value: users[0] }] }]);
+    assert.equal(again.status, 204);
+    assert.equal(again.headers.etag, group.meta.version);
+    const passing = await patch([{ op: 'add', path: 'members', value: [{ value: users[1] }] }, { op: 'remove', path: 'members', value: [{ value: users[1] }] }]);
+    assert.equal(passing.headers.etag, group.meta.version);
+    assert.equal((await roster.request('GET', `/Users/${users[0]}`)).headers.etag, member);
+    assert.deepEqual(await memberIds(group.id), [users[0]]);
+    const eventsAfter = await roster.services.store.db.selectFrom('events').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    assert.equal(Number(eventsAfter.n), Number(eventsBefore.n), 'no group.user_removed and group.user_added for a group that ends as it was');
+    // The last operation naming a user decides, as applied in order: removed, added, removed.
+    const last = await patch([{ op: 'add', path: 'members', value: [{ value: users[2] }] }, { op: 'remove', path: `members[value eq "${users[0]}"]` }, { op: 'remove', path: `members[value eq "${users[2]}"]` }, { op: 'add', path: 'members', value: [{ value: users[0] }, { value: users[3] }] }]);
+    assert.equal(last.status, 204);
+    assert.deepEqual(await memberIds(group.id), [users[0], users[3]].sort());
+    // An add of no user is refused even when a later remove names it: the request changes nothing.
+    const unknown = await patch([{ op: 'add', path: 'members', value: [{ value: 'no-such-user' }] }, { op: 'remove', path: 'members[value eq "no-such-user"]' }, { op: 'remove', path: `members[value eq "${users[3]}"]` }]);
+    assert.equal(unknown.status, 400);
+    assert.match(unknown.body.detail, /no user has the id "no-such-user"/);
+    assert.deepEqual(await memberIds(group.id), [users[0], users[3]].sort());
+  });
+
   test('attributes and excludedAttributes shape the answers of POST, PUT and PATCH /Groups', async () => {
     const created = await roster.request('POST', '/Groups?excludedAttributes=members', groupBody('Projected', [users[0]!]));
     assert.equal(created.status, 201);
