@@ -249,36 +249,56 @@ export interface GroupDirectoryOptions {
 }
 
 /**
- * The add and remove changes of one request, with each user that both an add and a remove name
- * left to the last change that names it (the member ends as that change leaves it): a remove and
- * an add of the same user cancel out, rather than write twice, move the group's and the user's
- * versions and send two events for a group that ends as it was. `added` are the users an add
- * named whose last change is a remove: the add would have refused one that is no user, so the
- * caller still checks them. Undefined when no user is named by both (the usual request), or when
- * a replace or a removal of every member is among the changes (their effect depends on order).
+ * The member changes of one request reduced to what the whole request does, the request being
+ * atomic: for each user, the last change that names it decides (a replace or a removal of every
+ * member decides for everyone, the changes after it then apply to its list). So operations that
+ * cancel out (a member removed and added again, a user added and removed, a list replaced and
+ * then emptied) write nothing, move no version and send no event for a group that ends as it
+ * was. `named` are the users an add or a replace named that the reduced changes no longer add:
+ * the request would have refused one that is no user, so the caller still checks them.
+ * Undefined when reducing changes nothing (one change, or adds and removes that name no user
+ * twice: the usual request).
  */
-export function netMemberChanges(changes: readonly MemberChange[]): { changes: MemberChange[]; added: string[] } | undefined {
-  if (changes.length < 2 || changes.some((change) => change.kind === 'replace' || change.kind === 'removeAll')) return undefined;
-  const last = new Map<string, 'add' | 'remove'>();
-  const namedByAdd = new Set<string>();
-  let both = false;
-  for (const change of changes) {
-    if (change.kind !== 'add' && change.kind !== 'remove') return undefined;
-    for (const id of change.ids) {
-      const before = last.get(id);
-      if (before !== undefined && before !== change.kind) both = true;
-      if (change.kind === 'add') namedByAdd.add(id);
-      last.set(id, change.kind);
+export function netMemberChanges(changes: readonly MemberChange[]): { changes: MemberChange[]; named: string[] } | undefined {
+  if (changes.length < 2) return undefined;
+  const reset = changes.findLastIndex((change) => change.kind === 'replace' || change.kind === 'removeAll');
+  const base = changes[reset];
+  // A replace or a removal of all with other changes becomes one replace, which writes only the
+  // difference (a removal of all followed by adds removed and added again every member kept).
+  if (reset === -1) {
+    const seen = new Set<string>();
+    let repeated = false;
+    for (const change of changes) {
+      if (change.kind === 'removeAll') continue;
+      for (const id of change.ids) {
+        if (seen.has(id)) repeated = true;
+        seen.add(id);
+      }
     }
+    if (!repeated) return undefined;
   }
-  if (!both) return undefined;
-  const adds: string[] = [];
-  const removes: string[] = [];
-  for (const [id, kind] of last) (kind === 'add' ? adds : removes).push(id);
-  return {
-    changes: [...(removes.length > 0 ? [{ kind: 'remove' as const, ids: removes }] : []), ...(adds.length > 0 ? [{ kind: 'add' as const, ids: adds }] : [])],
-    added: removes.filter((id) => namedByAdd.has(id)),
-  };
+  // What every change before the decisive one named, and what adds named: checked if not added.
+  const proposed = new Set<string>();
+  for (const change of changes) if (change.kind === 'add' || change.kind === 'replace') for (const id of change.ids) proposed.add(id);
+  let reduced: MemberChange[];
+  let kept: ReadonlySet<string>;
+  if (base === undefined) {
+    const last = new Map<string, 'add' | 'remove'>();
+    for (const change of changes) if (change.kind === 'add' || change.kind === 'remove') for (const id of change.ids) last.set(id, change.kind);
+    const adds = [...last].filter(([, kind]) => kind === 'add').map(([id]) => id);
+    const removes = [...last].filter(([, kind]) => kind === 'remove').map(([id]) => id);
+    reduced = [...(removes.length > 0 ? [{ kind: 'remove' as const, ids: removes }] : []), ...(adds.length > 0 ? [{ kind: 'add' as const, ids: adds }] : [])];
+    kept = new Set(adds);
+  } else {
+    const members = new Set(base.kind === 'replace' ? base.ids : []);
+    for (const change of changes.slice(reset + 1)) {
+      if (change.kind === 'add') for (const id of change.ids) members.add(id);
+      else if (change.kind === 'remove') for (const id of change.ids) members.delete(id);
+    }
+    reduced = [members.size === 0 ? { kind: 'removeAll' } : { kind: 'replace', ids: [...members] }];
+    kept = members;
+  }
+  return { changes: reduced, named: [...proposed].filter((id) => !kept.has(id)) };
 }
 
 /** The group directory: closure over the store and the schemas in force (see createUserDirectory). */
@@ -360,10 +380,10 @@ export function createGroupDirectory(store: Store, scimSchemas: ScimSchemas, opt
    */
   async function applyMemberChanges(db: Executor, groupId: string, requested: readonly MemberChange[], now: string, stamp: EventStamp): Promise<MemberCounts> {
     const netted = netMemberChanges(requested);
-    if (netted !== undefined && netted.added.length > 0) {
-      // Their add is gone from the changes, but it was part of the request: one naming no user is still a 400.
-      const known = await users.displaysByScimId(db, netted.added);
-      const unknown = netted.added.filter((id) => !known.has(id));
+    if (netted !== undefined && netted.named.length > 0) {
+      // Their add or replace is gone from the changes, but it was part of the request: one naming no user is still a 400.
+      const known = await users.displaysByScimId(db, netted.named);
+      const unknown = netted.named.filter((id) => !known.has(id));
       if (unknown.length > 0) throw unknownMembers(unknown.slice(0, LISTED_IDS), unknown.length);
     }
     const changes = netted?.changes ?? requested;

@@ -170,6 +170,20 @@ eachDatabase('SCIM /Groups', (database) => {
     assert.equal(unknown.status, 400);
     assert.match(unknown.body.detail, /no user has the id "no-such-user"/);
     assert.deepEqual(await memberIds(group.id), [users[0], users[3]].sort());
+    // Every member removed, then the same ones added: the group as it was, no version moved.
+    const current = (await roster.request('GET', `/Groups/${group.id}`)).headers.etag;
+    const same = await patch([{ op: 'remove', path: 'members' }, { op: 'add', path: 'members', value: [{ value: users[3] }, { value: users[0] }] }]);
+    assert.equal(same.headers.etag, current);
+    // A replace then changes after it: its list, changed by them; one naming no user is still a 400.
+    const replaced = await patch([{ op: 'replace', path: 'members', value: [{ value: users[4] }, { value: users[5] }] }, { op: 'remove', path: `members[value eq "${users[5]}"]` }, { op: 'add', path: 'members', value: [{ value: users[0] }] }]);
+    assert.equal(replaced.status, 204);
+    assert.deepEqual(await memberIds(group.id), [users[0], users[4]].sort());
+    const overwritten = await patch([{ op: 'replace', path: 'members', value: [{ value: 'nobody-at-all' }] }, { op: 'replace', path: 'members', value: [] }]);
+    assert.equal(overwritten.status, 400);
+    assert.deepEqual(await memberIds(group.id), [users[0], users[4]].sort());
+    const emptied = await patch([{ op: 'replace', path: 'members', value: [{ value: users[1] }] }, { op: 'replace', path: 'members', value: [] }]);
+    assert.equal(emptied.status, 204);
+    assert.deepEqual(await memberIds(group.id), []);
   });
 
   test('attributes and excludedAttributes shape the answers of POST, PUT and PATCH /Groups', async () => {
