@@ -277,7 +277,7 @@ export function netMemberChanges(changes: readonly MemberChange[]): { changes: M
     }
     if (!repeated) return undefined;
   }
-  // What every change before the decisive one named, and what adds named: checked if not added.
+  // Every user an add or a replace named: those the reduced changes do not add are checked apart.
   const proposed = new Set<string>();
   for (const change of changes) if (change.kind === 'add' || change.kind === 'replace') for (const id of change.ids) proposed.add(id);
   let reduced: MemberChange[];
