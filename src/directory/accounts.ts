@@ -4,6 +4,7 @@
  * one transaction with its audit event, and checks the managed-mode rules inside it.
  */
 import { LOGIN_LENGTH, loginProblem } from './login-rules.ts';
+import { mixedScriptProblem } from './name-rules.ts';
 import { generatePassword, hashPassword } from '../auth/passwords.ts';
 import { newId } from '../ids.ts';
 import { caseKey } from '../text.ts';
@@ -71,11 +72,15 @@ const MAX_PASSWORD = ACCOUNT_LIMITS.password.max;
 
 const DERIVED = 'is derived from login and local in Roster and cannot be set';
 
-/** A login is the SAML login, so it may be an email address, but never blank or with spaces. */
+/**
+ * A login is the SAML login, so it may be an email address, but never blank or with spaces. One
+ * an administrator types may not mix scripts in a word either (`аdmin`, with a Cyrillic `а`,
+ * beside `admin`); the identity provider's own logins (SCIM, just-in-time sign-in) are its own.
+ */
 function checkLogin(value: unknown): string {
   if (value === undefined || value === null) throw rejected('login', value, 'must not be null');
   if (typeof value !== 'string') throw rejected('login', value, 'must be a string');
-  const problem = loginProblem(value);
+  const problem = loginProblem(value) ?? mixedScriptProblem(value);
   if (problem !== undefined) throw rejected('login', value, problem);
   return value;
 }

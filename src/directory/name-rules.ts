@@ -63,9 +63,17 @@ const LOOK_ALIKE_SCRIPTS = [/\p{Script=Latin}/u, /\p{Script=Cyrillic}/u, /\p{Scr
 export function groupLookAlikeProblem(name: string): string | undefined {
   const space = LOOK_ALIKE_SPACE.exec(name)?.[0];
   if (space !== undefined) return `must use ordinary spaces: it holds U+${space.codePointAt(0)?.toString(16).toUpperCase().padStart(4, '0')}, drawn like a space but another character, which would make it look like another name`;
+  return mixedScriptProblem(name);
+}
+
+/**
+ * Why a name with one word mixing Latin, Cyrillic or Greek letters is refused (`аdmin` with a
+ * Cyrillic `а`), or undefined. Logins an administrator types follow it too (accounts.ts); words
+ * of different scripts side by side (`john@пример.рф`) are fine.
+ */
+export function mixedScriptProblem(name: string): string | undefined {
   const mixed = (name.match(/[\p{L}\p{M}]+/gu) ?? []).find((word) => LOOK_ALIKE_SCRIPTS.filter((script) => script.test(word)).length > 1);
-  if (mixed !== undefined) return `must not mix Latin, Cyrillic or Greek letters in one word ("${mixed}"), whose letters look alike: it would look like another name`;
-  return undefined;
+  return mixed === undefined ? undefined : `must not mix Latin, Cyrillic or Greek letters in one word ("${mixed}"), whose letters look alike: it would look like another name`;
 }
 
 /** The character rules alone (control, invisible, direction-changing), shared with SCIM's displayName. */

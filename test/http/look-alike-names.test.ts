@@ -90,6 +90,17 @@ eachDatabase('look-alike names', (database) => {
     const users = await app.services.store.db.selectFrom('users').select('login').execute();
     assert.ok(users.every((user) => !/[\u200b\u202e\u2060]/u.test(user.login)));
   });
+
+  test('a login an administrator types may not mix Latin, Cyrillic or Greek letters in one word; words of two scripts side by side are fine', async () => {
+    for (const login of ['\u0430dmin', 'j\u043ehn@example.com', 'r\u03bfot']) {
+      const created = await app.request('POST', USERS, { login, name: 'Look Alike', password: 'a long local password' });
+      assert.equal(created.status, 400, JSON.stringify(login));
+      assert.match(created.body.message, /for field login was rejected\. Error: must not mix Latin, Cyrillic or Greek letters in one word/);
+    }
+    for (const login of ['john@\u043f\u0440\u0438\u043c\u0435\u0440.\u0440\u0444', '\u0438\u0432\u0430\u043d']) {
+      assert.equal((await app.request('POST', USERS, { login, name: 'Fine', local: false })).status, 200, login);
+    }
+  });
 });
 
 eachDatabase('look-alike names in SCIM', (database) => {
