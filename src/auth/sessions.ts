@@ -197,40 +197,41 @@ export function createSessions(store: Store, options: { secure: boolean; domain?
     });
   }
 
+  /** Opens a session unless the user is no longer active (see Sessions.open). */
+  async function openIfActive(userId: string, origin?: SessionOrigin, endsBy?: Date | null): Promise<{ value: string; expiresAt: Date } | undefined> {
+    const value = randomCookieValue();
+    const now = new Date();
+    const absoluteEnd = now.getTime() + policy.absoluteMs;
+    const expiresAt = new Date(endsBy === undefined || endsBy === null ? absoluteEnd : Math.min(absoluteEnd, endsBy.getTime()));
+    const opened = await db.transaction().execute(async (trx) => {
+      // The sign-in checked the user in a transaction of its own: a deactivation may have
+      // committed since, or be committing, having ended every session but this one. The
+      // share lock waits for it and then sees it (users.activity says why).
+      if ((await users.activity(trx, userId, 'share'))?.active !== true) return false;
+      await sessions.insert(trx, {
+        id: hashSession(value),
+        userId,
+        createdAt: now.toISOString(),
+        expiresAt: expiresAt.toISOString(),
+        address: origin === undefined ? null : origin.address.slice(0, MAX_ORIGIN_TEXT),
+        browser: origin === undefined ? null : origin.browser.slice(0, MAX_ORIGIN_TEXT),
+      });
+      return true;
+    });
+    return opened ? { value, expiresAt } : undefined;
+  }
+
   return {
     policy,
     cookieName: name,
 
     async open(userId, origin, endsBy) {
-      const value = randomCookieValue();
-      const now = new Date();
-      const absoluteEnd = now.getTime() + policy.absoluteMs;
-      const expiresAt = new Date(endsBy === undefined || endsBy === null ? absoluteEnd : Math.min(absoluteEnd, endsBy.getTime()));
-      await db.transaction().execute(async (trx) => {
-        // The sign-in checked the user in a transaction of its own: a deactivation may have
-        // committed since, or be committing, having ended every session but this one. The
-        // share lock waits for it and then sees it (users.activity says why).
-        if ((await users.activity(trx, userId, 'share'))?.active !== true) throw new DirectoryError('forbidden', DEACTIVATED_WHILE_SIGNING_IN);
-        await sessions.insert(trx, {
-          id: hashSession(value),
-          userId,
-          createdAt: now.toISOString(),
-          expiresAt: expiresAt.toISOString(),
-          address: origin === undefined ? null : origin.address.slice(0, MAX_ORIGIN_TEXT),
-          browser: origin === undefined ? null : origin.browser.slice(0, MAX_ORIGIN_TEXT),
-        });
-      });
-      return { value, expiresAt };
+      const session = await openIfActive(userId, origin, endsBy);
+      if (session === undefined) throw new DirectoryError('forbidden', DEACTIVATED_WHILE_SIGNING_IN);
+      return session;
     },
 
-    async openIfActive(userId, origin, endsBy) {
-      try {
-        return await this.open(userId, origin, endsBy);
-      } catch (error) {
-        if (error instanceof DirectoryError && error.message === DEACTIVATED_WHILE_SIGNING_IN) return undefined;
-        throw error;
-      }
-    },
+    openIfActive,
 
     async find(value) {
       if (!isRandomCookieValue(value)) return undefined;

@@ -259,7 +259,7 @@ export interface GroupDirectoryOptions {
  * Undefined when reducing changes nothing (one change, or adds and removes that name no user
  * twice: the usual request).
  */
-export function netMemberChanges(changes: readonly MemberChange[]): { changes: MemberChange[]; named: string[] } | undefined {
+function netMemberChanges(changes: readonly MemberChange[]): { changes: MemberChange[]; named: string[] } | undefined {
   if (changes.length < 2) return undefined;
   const reset = changes.findLastIndex((change) => change.kind === 'replace' || change.kind === 'removeAll');
   const base = changes[reset];
