@@ -100,8 +100,8 @@ export interface RosterConnections {
 
 /**
  * The connections of every other Roster process on this PostgreSQL database (none on SQLite,
- * whose commands check for other processes their own way). An instance holds at least one while
- * it serves (its webhook worker looks for work every second); one stopped holds none.
+ * whose commands check for other processes their own way). An instance holds at least one for as
+ * long as it runs (refuseWhileOlderInstancesRun says since when); one stopped holds none.
  */
 export async function otherRosterConnections(store: Store): Promise<RosterConnections[]> {
   if (store.dialect.name !== 'postgres') return [];
@@ -190,8 +190,10 @@ export async function migrate(
 
 /**
  * Refuses a migration of STOP_EVERY_OLDER_INSTANCE while an older Roster has connections open on
- * the database. Best effort: an older instance that has served nothing for 30 s holds no
- * connection (its pool lets idle ones go), which is why the documentation says to stop them.
+ * the database. An instance keeps a connection for as long as it runs: its pool keeps its last,
+ * and since webhooks (migration 013) its delivery worker asks every second. Versions before 013
+ * let every idle connection go after 30 s, so the net may miss one of them idle that long, which
+ * is why the documentation says to stop them.
  * On SQLite, whatever else has the file open is taken for an older instance: a process of this
  * version would have migrated it already, and nothing tells one version's connection from another's.
  */

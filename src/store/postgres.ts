@@ -17,6 +17,8 @@ import type { Database } from './tables.ts';
 import { postgresApplicationName } from './migrate.ts';
 
 const DEFAULT_POOL_SIZE = 10;
+/** How long a pooled connection may sit unused before it is closed (all but the last). */
+export const POOL_IDLE_MS = 30_000;
 /**
  * When an idle connection's first keepalive probe goes out. A peer that vanished without closing
  * (a failover, a host gone) is then noticed by the kernel while the connection idles, instead of
@@ -54,8 +56,11 @@ export function openPostgres(location: Extract<DatabaseLocation, { kind: 'postgr
     ssl: tlsOptions(location.tls),
     types,
     // Every instance keeps its own pool; idle connections go back so that N instances do
-    // not hold N × pool size connections forever.
-    idleTimeoutMillis: 30_000,
+    // not hold N × pool size connections forever. All but one: an instance with nothing to do
+    // keeps its last connection, whose `application_name` is how an upgrade to a version with a
+    // migration that needs older instances stopped sees it (otherRosterConnections, migrate.ts).
+    idleTimeoutMillis: POOL_IDLE_MS,
+    min: 1,
     connectionTimeoutMillis: 10_000,
     // `roster <newest migration>`: an upgrade tells older instances' connections by it (migrate.ts).
     application_name: postgresApplicationName(),
