@@ -5,6 +5,7 @@ import { membershipId } from '../directory/memberships.ts';
 import type { Services } from '../services.ts';
 import type { StoredUser } from '../store/users.ts';
 import { wasReactivated } from '../directory/accounts.ts';
+import { anonymizedLogin } from '../directory/login-rules.ts';
 import type { CliContext, CommandGroup } from './command.ts';
 import { printable, tabbed } from './output.ts';
 
@@ -94,14 +95,31 @@ export const userCommands: CommandGroup = {
       },
     },
     deactivate: {
-      summary: 'deactivate a user: memberships, tokens and sessions are removed',
-      usage: 'Usage: roster users deactivate <login>\n\nWhile SCIM is on, only local users may be deactivated here.',
+      summary: 'deactivate a user: memberships, tokens and sessions are removed; --anonymize deletes its personal data too',
+      usage: [
+        'Usage: roster users deactivate <login> [--anonymize]',
+        '',
+        'While SCIM is on, only local users may be deactivated here.',
+        '',
+        'Options:',
+        "  --anonymize  also delete the user's personal data (name, email, external id, password,",
+        '               SCIM attributes, tokens); its login becomes anonymized-<id>. Works on a user',
+        '               already deactivated, or deleted by the identity provider. Cannot be undone.',
+      ].join('\n'),
       async run(args, context) {
-        const login = positional(args, 'login');
-        if (typeof login !== 'string') return login;
+        const { values, positionals } = parseArgs({ args, options: { anonymize: { type: 'boolean', default: false } }, allowPositionals: true });
+        const [login, ...extra] = positionals;
+        if (login === undefined) return { usageError: 'the login is required' };
+        if (extra.length > 0) return { usageError: `unexpected argument "${extra[0] ?? ''}"` };
         const services = await context.services();
         const user = await userByLogin(services, login);
-        const changed = await services.accounts.deactivate(user.id, context.actor);
+        const changed = await services.accounts.deactivate(user.id, context.actor, { anonymize: values.anonymize });
+        if (values.anonymize) {
+          const name = printable(user.login);
+          const done = user.active ? `Deactivated "${name}" and deleted its personal data` : `Deleted the personal data of "${name}"`;
+          context.out(changed ? `${done}: the account is now "${anonymizedLogin(user.id)}".` : `"${name}" holds no personal data any more: nothing was changed.`);
+          return undefined;
+        }
         // As the console says it: a second deactivation changes nothing and must not claim to.
         context.out(changed ? `Deactivated "${printable(user.login)}".` : `"${printable(user.login)}" was already deactivated: nothing was changed.`);
         return undefined;

@@ -3,23 +3,24 @@
  * view of users is users.ts; both share the store and the deactivation step. Every write is
  * one transaction with its audit event, and checks the managed-mode rules inside it.
  */
-import { LOGIN_LENGTH, loginProblem } from './login-rules.ts';
+import { anonymizedLogin, isAnonymized, LOGIN_LENGTH, loginProblem, reservedLoginProblem } from './login-rules.ts';
 import { mixedScriptProblem } from './name-rules.ts';
 import { generatePassword, hashPassword } from '../auth/passwords.ts';
 import { newId } from '../ids.ts';
 import { caseKey } from '../text.ts';
 import type { Store } from '../store/index.ts';
 import { isUniqueViolation } from '../store/errors.ts';
+import { eraseUser, type Erased } from '../store/personal-data.ts';
 import { createUserQueries, type AccountFilter, type PasswordOrigin, type StoredUser } from '../store/users.ts';
 import { actorUserId, type Actor } from '../journal/actor.ts';
-import { createJournal } from '../journal/journal.ts';
+import { createJournal, type FeedEvent } from '../journal/journal.ts';
 import { createDeactivation } from './deactivation.ts';
 import { checkFields, DirectoryError, managedError, rejected, SELF_DEACTIVATION_MESSAGE } from '../errors.ts';
 import type { Access } from './access.ts';
 import type { InitialPasswordFile } from './initial-password.ts';
 import { assertNotManagedInstance, isManagedInstance, lockProvisioningMode } from './managed-mode.ts';
 import { createSettings } from '../settings.ts';
-import { externalProviderOf, userEvent } from './shapes.ts';
+import { externalProviderOf, userEvent, userShape } from './shapes.ts';
 import { createMemberDisplay } from './member-display.ts';
 import { readSnapshot, readSnapshotAcrossTurns } from '../store/transact.ts';
 import type { Executor } from '../store/executor.ts';
@@ -80,7 +81,7 @@ const DERIVED = 'is derived from login and local in Roster and cannot be set';
 function checkLogin(value: unknown): string {
   if (value === undefined || value === null) throw rejected('login', value, 'must not be null');
   if (typeof value !== 'string') throw rejected('login', value, 'must be a string');
-  const problem = loginProblem(value) ?? mixedScriptProblem(value);
+  const problem = loginProblem(value) ?? mixedScriptProblem(value) ?? reservedLoginProblem(value);
   if (problem !== undefined) throw rejected('login', value, problem);
   return value;
 }
@@ -140,6 +141,16 @@ function snapshot(user: StoredUser): Record<string, unknown> {
 }
 
 /**
+ * The feed events of an anonymization: `user.deactivated` first when it deactivated the user too
+ * (its `previous` is the account as erased, still active: the feed never carries again what was
+ * deleted), then `user.anonymized`, which tells applications to delete what they keep of it.
+ */
+function anonymizationEvents(after: StoredUser, deactivated: boolean): FeedEvent[] {
+  const data = userShape(after);
+  return [...(deactivated ? [{ type: 'user.deactivated' as const, data, previous: { ...data, active: true } }] : []), { type: 'user.anonymized', data }];
+}
+
+/**
  * Why `actor` may not deactivate `user`, or undefined when it may: never oneself, never a user
  * the identity provider manages (SCIM-linked). The console greys its button out by this same
  * rule, and deactivate() throws what it returns.
@@ -168,6 +179,44 @@ export function createAccounts(store: Store, access: Access, initialPassword?: I
 
   function loginTaken(login: string): DirectoryError {
     return new DirectoryError('conflict', `A user with login '${login}' already exists`, 'login');
+  }
+
+  /**
+   * Empties the personal fields of `user` (locked, inactive or being deactivated in `trx`) and
+   * deletes what else names the person (store/personal-data.ts): its own tokens, its last SAML
+   * sign-in attempts.
+   */
+  async function erase(trx: Executor, user: StoredUser, now: string): Promise<Erased> {
+    const signInNames = user.email === null ? [user.login] : [user.login, user.email];
+    return eraseUser(trx, store.dialect, user.id, anonymizedLogin(user.id), signInNames, now);
+  }
+
+  /**
+   * The erasure of a user found inactive: memberships it kept (suspended by the identity
+   * provider before SCIM was turned off) go after it, so that their events name nobody; false
+   * when it was erased before.
+   */
+  async function anonymizeInactive(trx: Executor, id: string, actor: Actor): Promise<boolean> {
+    const before = await users.findById(trx, id, 'write');
+    if (!before) throw new DirectoryError('not_found', `User '${id}' not found`);
+    const refusal = deactivationRefusal(before, actor);
+    if (refusal !== undefined) throw refusal;
+    if (before.active) throw new DirectoryError('conflict', `User '${id}' was reactivated while its personal data was being deleted; deactivate it again to delete it`);
+    if (isAnonymized(before)) return false;
+    const now = new Date().toISOString();
+    const leftovers = await deactivation.endLeftovers(trx, id, now);
+    const erased = await erase(trx, before, now);
+    const dropped = await deactivation.dropKeptMemberships(trx, id, now, journal.stamp(actor, now));
+    const after = await users.findById(trx, id);
+    if (!after) throw new Error('anonymized user vanished');
+    await journal.record(trx, actor, {
+      action: 'user.anonymized',
+      targetType: 'user',
+      targetId: id,
+      details: { login: after.login, deactivated: false, ...dropped, ...leftovers, ...erased },
+      events: anonymizationEvents(after, false),
+    }, now);
+    return true;
   }
 
   /** `create`, with the password's origin: a generated one is marked so that its user is asked to choose another. */
@@ -343,14 +392,21 @@ export function createAccounts(store: Store, access: Access, initialPassword?: I
      * (unlike SCIM active=false, which keeps memberships). Allowed while SCIM is on only for
      * local users; never for oneself. Deactivating an inactive user changes nothing: false then
      * (true when this call deactivated the user), so that a page can say it was already done.
+     *
+     * With `anonymize` (SonarQube's "delete the user's personal data"), the same transaction
+     * also empties every personal field of the account and gives it a login that names nobody
+     * (erase): asked of a user already deactivated (by an administrator, or deleted by the
+     * identity provider), it does that alone, and true says it did; false when it was done
+     * before.
      */
-    async deactivate(id: string, actor: Actor): Promise<boolean> {
+    async deactivate(id: string, actor: Actor, options: { readonly anonymize?: boolean } = {}): Promise<boolean> {
+      const anonymize = options.anonymize === true;
       return store.db.transaction().execute(async (trx) => {
         const current = await users.findById(trx, id);
         if (!current) throw new DirectoryError('not_found', `User '${id}' not found`);
         const refusal = deactivationRefusal(current, actor);
         if (refusal !== undefined) throw refusal;
-        if (!current.active) return false;
+        if (!current.active) return anonymize ? anonymizeInactive(trx, id, actor) : false;
         const now = new Date().toISOString();
         // SonarQube's rule: nobody would be left to administer the instance (the CLI, acting as
         // no user, could otherwise do it; the API and the console refuse self-deactivation).
@@ -362,12 +418,26 @@ export function createAccounts(store: Store, access: Access, initialPassword?: I
           // deactivated (and said so) once.
           const before = await users.findById(trx, id, 'write');
           if (!before?.active || !(await users.setActive(trx, id, false, now))) return undefined;
-          return { before, removed: await deactivation.deactivate(trx, id, now, journal.stamp(actor, now)) };
+          // Emptied before the memberships go, so that their events name the account by its new login.
+          const erased = anonymize ? await erase(trx, before, now) : undefined;
+          return { before, erased, removed: await deactivation.deactivate(trx, id, now, journal.stamp(actor, now)) };
         });
-        if (deactivated === undefined) return false;
-        const { before, removed } = deactivated;
+        // Deactivated by a parallel request meanwhile: what is left to do is the erasure, if asked.
+        if (deactivated === undefined) return anonymize ? anonymizeInactive(trx, id, actor) : false;
+        const { before, erased, removed } = deactivated;
         const after = await users.findById(trx, id);
         if (!after) throw new Error('deactivated user vanished');
+        if (erased !== undefined) {
+          // One entry, which repeats none of what was erased.
+          await journal.record(trx, actor, {
+            action: 'user.anonymized',
+            targetType: 'user',
+            targetId: id,
+            details: { login: after.login, deactivated: true, ...removed, ...erased },
+            events: anonymizationEvents(after, true),
+          }, now);
+          return true;
+        }
         await journal.record(trx, actor, {
           action: 'user.deactivated',
           targetType: 'user',

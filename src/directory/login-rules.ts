@@ -45,3 +45,28 @@ export function releasedLogin(login: string, tag: string): string {
   while (length + suffix.length > LOGIN_LENGTH.max && characters.length > 0) length -= characters.pop()?.length ?? 0;
   return `${characters.join('')}${suffix}`;
 }
+
+/** What an anonymized account's login starts with (`anonymized-9f86d081884c7d65…`). */
+export const ANONYMIZED_LOGIN_PREFIX = 'anonymized-';
+
+/**
+ * The login an account takes when its personal data is deleted: the prefix and its internal id,
+ * so that it names nobody, is the same however often the deletion is asked for, and frees the
+ * old login for a new account (an administrator creating that login again makes a new user).
+ */
+export function anonymizedLogin(userId: string): string {
+  return `${ANONYMIZED_LOGIN_PREFIX}${userId.replace(/-/g, '')}`;
+}
+
+/**
+ * Why an administrator may not type `login`: the logins of anonymized accounts are kept for them,
+ * so that one can never be mistaken for a person's (or take the login an erasure will use).
+ */
+export function reservedLoginProblem(login: string): string | undefined {
+  return login.toLowerCase().startsWith(ANONYMIZED_LOGIN_PREFIX) ? `must not start with "${ANONYMIZED_LOGIN_PREFIX}", which names accounts whose personal data was deleted` : undefined;
+}
+
+/** Whether the account's personal data was deleted (it holds anonymizedLogin). */
+export function isAnonymized(user: { readonly id: string; readonly login: string }): boolean {
+  return user.login === anonymizedLogin(user.id);
+}

@@ -27,6 +27,7 @@ export const EVENT_TYPES = [
   'user.updated',
   'user.deactivated',
   'user.reactivated',
+  'user.anonymized',
   'group.created',
   'group.updated',
   'group.deleted',

@@ -368,6 +368,27 @@ describe('roster scim', () => {
     assert.match(roster(database, ['users', 'list', '--q', 'dora']).stdout, /^Dora\tDora B\t\tactive,local$/m);
   });
 
+  test('users deactivate --anonymize deletes the personal data, of an active or a deactivated user, and says what the account is now', () => {
+    const database = freshDatabase();
+    const created = roster(database, ['users', 'create', '--login', 'erin', '--name', 'Erin Example', '--email', 'erin@corp.example']);
+    const id = /^Created user "erin" \(id (\S+)\)\.$/m.exec(created.stdout)?.[1];
+    assert.ok(id, created.stdout);
+    const login = `anonymized-${id.replace(/-/g, '')}`;
+    const erased = roster(database, ['users', 'deactivate', 'erin', '--anonymize']);
+    assert.equal(erased.status, 0, erased.stderr);
+    assert.equal(erased.stdout.trim(), `Deactivated "erin" and deleted its personal data: the account is now "${login}".`);
+    assert.match(roster(database, ['users', 'list']).stdout, new RegExp(`^${login}\t\t\tdeactivated,local$`, 'm'));
+    assert.doesNotMatch(roster(database, ['users', 'list']).stdout, /Erin|erin@/);
+    const again = roster(database, ['users', 'deactivate', login, '--anonymize']);
+    assert.equal(again.stdout.trim(), `"${login}" holds no personal data any more: nothing was changed.`);
+
+    roster(database, ['users', 'create', '--login', 'finn', '--name', 'Finn', '--saml']);
+    assert.equal(roster(database, ['users', 'deactivate', 'finn']).status, 0);
+    const later = roster(database, ['users', 'deactivate', 'finn', '--anonymize']);
+    assert.equal(later.status, 0, later.stderr);
+    assert.match(later.stdout, /^Deleted the personal data of "finn": the account is now "anonymized-[0-9a-f]{32}"\.$/m);
+  });
+
   test('while SCIM is on, users and groups cannot be created from the CLI either', () => {
     const database = freshDatabase();
     configureSaml(database);

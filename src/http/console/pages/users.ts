@@ -6,6 +6,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { deactivationRefusal, wasReactivated } from '../../../directory/accounts.ts';
+import { anonymizedLogin, isAnonymized } from '../../../directory/login-rules.ts';
 import { renderResource } from '../../../scim/resources.ts';
 import type { StoredUser } from '../../../store/users.ts';
 import { stateOf } from '../../routes/scim/users.ts';
@@ -31,6 +32,8 @@ const NOTICES = {
   reactivated: { tone: 'success', text: 'The user existed, deactivated, and was reactivated. Their former group memberships, tokens and sessions are not restored: add them to their groups again from the Groups page.' },
   deactivated: { tone: 'success', text: 'The user was deactivated: their group memberships, tokens and sessions are gone.' },
   'already-deactivated': { tone: 'info', text: 'The user was already deactivated (by someone else, or from another page): nothing was changed.' },
+  anonymized: { tone: 'success', text: "The user's personal data was deleted: name, email, external id, password, SCIM attributes and tokens are gone, and the account's login names nobody. Audit entries and events recorded before keep what they held until their retention removes them." },
+  'already-anonymized': { tone: 'info', text: "The user's personal data had already been deleted: nothing was changed." },
   revoked: { tone: 'success', text: 'The token was revoked.' },
   updated: { tone: 'success', text: 'The user was changed.' },
   unchanged: { tone: 'info', text: 'Nothing was changed: the form held the values the user already had.' },
@@ -102,6 +105,30 @@ function deactivateControl(request: FastifyRequest, user: StoredUser, id: string
     action: `${USERS}/${encodeURIComponent(user.id)}/deactivate`,
     confirmLabel: `Deactivate ${user.login}`,
     ...(back !== undefined ? { fields: { back } } : {}),
+  });
+}
+
+/**
+ * The button that deletes a deactivated user's personal data, with a confirmation saying what
+ * goes and that it cannot be undone; greyed out with the domain's reason for a user the identity
+ * provider still manages (suspended: it must delete the user first). Nothing for an active user
+ * (deactivate first) or one already anonymized.
+ */
+function anonymizeControl(request: FastifyRequest, user: StoredUser): SafeHtml {
+  if (user.active || isAnonymized(user)) return html``;
+  const id = 'anonymize-user';
+  const refusal = deactivationRefusal(user, actorOf(request));
+  if (refusal !== undefined) {
+    return html`${submitButton(labelFor('Delete personal data', user.login), { tone: 'danger', disabled: true, describedBy: `${id}-why` })}<span class="visually-hidden" id="${id}-why">${refusal.message}</span>`;
+  }
+  return confirmDialog(request, {
+    id,
+    trigger: 'Delete personal data',
+    triggerDetail: user.login,
+    title: `Delete the personal data of ${user.login}?`,
+    message: html`<p>The name, email, external id, password, SCIM attributes and tokens of <strong>${user.login}</strong> are deleted, and the account's login becomes <code>${anonymizedLogin(user.id)}</code>. This cannot be undone: creating <strong>${user.login}</strong> again makes a new account.</p><p>Audit entries and events recorded before keep what they held until their retention removes them.</p>`,
+    action: `${USERS}/${encodeURIComponent(user.id)}/anonymize`,
+    confirmLabel: 'Delete personal data',
   });
 }
 
@@ -209,14 +236,16 @@ ${facts([
     ? badge('Active', 'success')
     : user.scimId !== null
       ? html`${inactiveBadge(user)} Your identity provider has suspended this user (SCIM <code>active=false</code>): they cannot sign in, and the groups below are kept but grant nothing until it enables them again.`
-      : html`${inactiveBadge(user)} They cannot sign in; deactivation removed their group memberships, tokens and sessions.`],
+      : isAnonymized(user)
+        ? html`${inactiveBadge(user)} ${badge('Personal data deleted', 'neutral')} Nothing of the person is left but the account's id and history.`
+        : html`${inactiveBadge(user)} They cannot sign in; deactivation removed their group memberships, tokens and sessions.`],
   ['Signs in with', passwordAccount ? 'A local password' : user.local ? 'SAML (its local password is refused while your identity provider manages it)' : 'SAML'],
   ['Source', source],
   ['External id', user.externalId ?? html`<span class="empty">none</span>`],
   ['Created', timeTag(user.createdAt)],
   ['Roster id', html`<code>${user.id}</code>`],
 ])}
-<div class="actions">${deactivateControl(request, user, 'deactivate-user')}</div>
+<div class="actions">${deactivateControl(request, user, 'deactivate-user')}${anonymizeControl(request, user)}</div>
 </section>
 <section aria-labelledby="edit-title">
 <h2 id="edit-title">Edit</h2>
@@ -363,6 +392,12 @@ ${dataTable({
       target = `${url.pathname}${url.search}`;
     }
     return reply.redirect(target, 303);
+  });
+
+  app.post<{ Params: { id: string } }>(`${USERS}/:id/anonymize`, async (request, reply) => {
+    const done = await attempt(() => services.accounts.deactivate(request.params.id, actorOf(request), { anonymize: true }));
+    if (!done.ok) return userPage(request, reply, done.refusal);
+    return reply.redirect(`${USERS}/${encodeURIComponent(request.params.id)}?notice=${done.value ? 'anonymized' : 'already-anonymized'}`, 303);
   });
 
   app.post<{ Params: { id: string } }>(`${USERS}/:id`, async (request, reply) => {

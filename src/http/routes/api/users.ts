@@ -141,16 +141,26 @@ export function userRoutes(app: FastifyInstance, accounts: Accounts): void {
     },
   }, async (request) => presentUser(await accounts.update(request.params.id, objectBody(request.body), request.actor)));
 
-  app.delete<{ Params: { id: string } }>(`${PATH}/:id`, {
+  app.delete<{ Params: { id: string }; Querystring: Query }>(`${PATH}/:id`, {
     schema: {
       operationId: 'deactivateUser',
-      summary: 'Deactivate a user: its memberships, tokens and sessions go',
+      summary: 'Deactivate a user: its memberships, tokens and sessions go; with anonymize=true its personal data too',
       tags,
       params: ID_PARAMS,
-      response: { 204: noContent('Deactivated (or already inactive).') },
+      querystring: {
+        type: 'object',
+        properties: {
+          anonymize: {
+            type: 'boolean',
+            description: "Also delete the user's personal data (SonarQube's parameter): its name, email, external id, password, SCIM attributes and tokens go, and its login becomes anonymized-<id>. Allowed for a user already deactivated too. Cannot be undone.",
+          },
+        },
+      },
+      response: { 204: noContent('Deactivated (or already inactive); anonymized when asked (or already).') },
     },
   }, async (request, reply) => {
-    await accounts.deactivate(request.params.id, request.actor);
+    const anonymize = optionalBoolean(request.query, 'anonymize') ?? false;
+    await accounts.deactivate(request.params.id, request.actor, { anonymize });
     return reply.code(204).send();
   });
 }
