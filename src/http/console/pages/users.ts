@@ -6,6 +6,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { deactivationRefusal, wasReactivated } from '../../../directory/accounts.ts';
+import type { DirectoryError } from '../../../errors.ts';
 import { anonymizedLogin, isAnonymized } from '../../../directory/login-rules.ts';
 import { renderResource } from '../../../scim/resources.ts';
 import type { StoredUser } from '../../../store/users.ts';
@@ -32,8 +33,8 @@ const NOTICES = {
   reactivated: { tone: 'success', text: 'The user existed, deactivated, and was reactivated. Their former group memberships, tokens and sessions are not restored: add them to their groups again from the Groups page.' },
   deactivated: { tone: 'success', text: 'The user was deactivated: their group memberships, tokens and sessions are gone.' },
   'already-deactivated': { tone: 'info', text: 'The user was already deactivated (by someone else, or from another page): nothing was changed.' },
-  anonymized: { tone: 'success', text: "The user's personal data was deleted: name, email, external id, password, SCIM attributes and tokens are gone, and the account's login names nobody. Audit entries and events recorded before keep what they held until their retention removes them." },
-  'already-anonymized': { tone: 'info', text: "The user's personal data had already been deleted: nothing was changed." },
+  anonymized: { tone: 'success', text: 'The personal data of the user was deleted: name, email, external id, password, SCIM attributes and tokens are gone, and the login of the account names nobody. Audit entries and events recorded before keep what they held until their retention removes them.' },
+  'already-anonymized': { tone: 'info', text: 'The personal data of the user had already been deleted: nothing was changed.' },
   revoked: { tone: 'success', text: 'The token was revoked.' },
   updated: { tone: 'success', text: 'The user was changed.' },
   unchanged: { tone: 'info', text: 'Nothing was changed: the form held the values the user already had.' },
@@ -89,13 +90,16 @@ function userBadges(scimOn: boolean, user: StoredUser): SafeHtml {
   return html`${sourceBadge(scimOn, user)} ${inactiveBadge(user)}`;
 }
 
+/** A danger button about `user`, greyed out, its reason (the domain's refusal) read out with it. */
+function refusedButton(action: string, user: StoredUser, id: string, refusal: DirectoryError): SafeHtml {
+  return html`${submitButton(labelFor(action, user.login), { tone: 'danger', disabled: true, describedBy: `${id}-why` })}<span class="visually-hidden" id="${id}-why">${refusal.message}</span>`;
+}
+
 /** A deactivate button with its confirmation naming the user, or the same greyed out with the domain's reason. */
 function deactivateControl(request: FastifyRequest, user: StoredUser, id: string, back?: string): SafeHtml {
   if (!user.active) return html``;
   const refusal = deactivationRefusal(user, actorOf(request));
-  if (refusal !== undefined) {
-    return html`${submitButton(labelFor('Deactivate', user.login), { tone: 'danger', disabled: true, describedBy: `${id}-why` })}<span class="visually-hidden" id="${id}-why">${refusal.message}</span>`;
-  }
+  if (refusal !== undefined) return refusedButton('Deactivate', user, id, refusal);
   return confirmDialog(request, {
     id,
     trigger: 'Deactivate',
@@ -118,15 +122,13 @@ function anonymizeControl(request: FastifyRequest, user: StoredUser): SafeHtml {
   if (user.active || isAnonymized(user)) return html``;
   const id = 'anonymize-user';
   const refusal = deactivationRefusal(user, actorOf(request));
-  if (refusal !== undefined) {
-    return html`${submitButton(labelFor('Delete personal data', user.login), { tone: 'danger', disabled: true, describedBy: `${id}-why` })}<span class="visually-hidden" id="${id}-why">${refusal.message}</span>`;
-  }
+  if (refusal !== undefined) return refusedButton('Delete personal data', user, id, refusal);
   return confirmDialog(request, {
     id,
     trigger: 'Delete personal data',
     triggerDetail: user.login,
     title: `Delete the personal data of ${user.login}?`,
-    message: html`<p>The name, email, external id, password, SCIM attributes and tokens of <strong>${user.login}</strong> are deleted, and the account's login becomes <code>${anonymizedLogin(user.id)}</code>. This cannot be undone: creating <strong>${user.login}</strong> again makes a new account.</p><p>Audit entries and events recorded before keep what they held until their retention removes them.</p>`,
+    message: html`<p>The name, email, external id, password, SCIM attributes and tokens of <strong>${user.login}</strong> are deleted, and the login of the account becomes <code>${anonymizedLogin(user.id)}</code>. This cannot be undone: creating <strong>${user.login}</strong> again makes a new account.</p><p>Audit entries and events recorded before keep what they held until their retention removes them.</p>`,
     action: `${USERS}/${encodeURIComponent(user.id)}/anonymize`,
     confirmLabel: 'Delete personal data',
   });
@@ -237,7 +239,7 @@ ${facts([
     : user.scimId !== null
       ? html`${inactiveBadge(user)} Your identity provider has suspended this user (SCIM <code>active=false</code>): they cannot sign in, and the groups below are kept but grant nothing until it enables them again.`
       : isAnonymized(user)
-        ? html`${inactiveBadge(user)} ${badge('Personal data deleted', 'neutral')} Nothing of the person is left but the account's id and history.`
+        ? html`${inactiveBadge(user)} ${badge('Personal data deleted', 'neutral')} Nothing of the person is left but the id and history of the account.`
         : html`${inactiveBadge(user)} They cannot sign in; deactivation removed their group memberships, tokens and sessions.`],
   ['Signs in with', passwordAccount ? 'A local password' : user.local ? 'SAML (its local password is refused while your identity provider manages it)' : 'SAML'],
   ['Source', source],
