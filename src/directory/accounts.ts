@@ -182,6 +182,16 @@ export function createAccounts(store: Store, access: Access, initialPassword?: I
   }
 
   /**
+   * The user's row locked (PostgreSQL), then read by a statement of its own: the locking read
+   * shows the row as a transaction that held it left it, but its SCIM link as it was when the
+   * read began, so a link committed meanwhile (an IdP's create taking the account) would not show.
+   */
+  async function lockedRead(trx: Executor, id: string): Promise<StoredUser | undefined> {
+    await users.findById(trx, id, 'write');
+    return users.findById(trx, id);
+  }
+
+  /**
    * Empties the personal fields of `user` (locked, inactive or being deactivated in `trx`) and
    * deletes what else names the person (store/personal-data.ts): its own tokens, its last SAML
    * sign-in attempts.
@@ -197,7 +207,7 @@ export function createAccounts(store: Store, access: Access, initialPassword?: I
    * when it was erased before.
    */
   async function anonymizeInactive(trx: Executor, id: string, actor: Actor): Promise<boolean> {
-    const before = await users.findById(trx, id, 'write');
+    const before = await lockedRead(trx, id);
     if (!before) throw new DirectoryError('not_found', `User '${id}' not found`);
     const refusal = deactivationRefusal(before, actor);
     if (refusal !== undefined) throw refusal;
@@ -336,7 +346,7 @@ export function createAccounts(store: Store, access: Access, initialPassword?: I
           // Locked until the commit (PostgreSQL): a parallel update or deactivation waits, so
           // neither writes back fields read before the other changed them (a merge-patch of the
           // email undid a rename) nor tells its change from a stale row.
-          const current = await users.findById(trx, id, 'write');
+          const current = await lockedRead(trx, id);
           if (!current) throw new DirectoryError('not_found', `User '${id}' not found`);
           const readOnly = (field: 'id' | 'active' | 'local' | 'managed', value: unknown, why: string): void => {
             if (has(field) && patch[field] !== value) throw rejected(field, patch[field], why);
@@ -416,8 +426,12 @@ export function createAccounts(store: Store, access: Access, initialPassword?: I
           // starts from (its event's `previous`). Of parallel deactivations (PostgreSQL), the
           // first to lock the row deactivates; the others wait, then change nothing, so it is
           // deactivated (and said so) once.
-          const before = await users.findById(trx, id, 'write');
-          if (!before?.active || !(await users.setActive(trx, id, false, now))) return undefined;
+          const before = await lockedRead(trx, id);
+          if (!before?.active) return undefined;
+          // Linked by the identity provider while this waited for the row: its user now.
+          const refusedNow = deactivationRefusal(before, actor);
+          if (refusedNow !== undefined) throw refusedNow;
+          if (!(await users.setActive(trx, id, false, now))) return undefined;
           // Emptied before the memberships go, so that their events name the account by its new login.
           const erased = anonymize ? await erase(trx, before, now) : undefined;
           return { before, erased, removed: await deactivation.deactivate(trx, id, now, journal.stamp(actor, now)) };

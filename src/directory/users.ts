@@ -306,48 +306,43 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
           return created;
         };
         if (holder === undefined) return insertNew(newId());
-        // Linking: read in full, as before (PostgreSQL may show a user committed since the check).
+        // Linking: the holder's row is locked first and then read in full (PostgreSQL), so that a
+        // request changing it meanwhile has committed and is seen: one linking it, or an
+        // administrator deleting its personal data, which gives it another login (the name is
+        // then free, and this creates a new account rather than give the erased one the IdP's data).
+        await userWrites.lockLoginHolders(trx, values.login);
         const existing = await users.findByLogin(trx, values.login);
-        if (existing?.scimId) throw loginTaken(values.login);
-        if (existing !== undefined && !existing.active && anotherIdentity(existing.externalId, values.externalId)) {
+        if (existing === undefined) return insertNew(newId());
+        if (existing.scimId) throw loginTaken(values.login);
+        if (!existing.active && anotherIdentity(existing.externalId, values.externalId)) {
           // The name of a deactivated account that the IdP knew as someone else (a leaver whose
           // name it gives to a newcomer): a new account, not the old one revived, since
           // applications know an account by its id (OpenID Connect `sub`) and would give the
-          // newcomer the leaver's data. Locked and read again (PostgreSQL): a racing request
-          // that took or revived it first is seen.
-          const [again] = (await userWrites.lockLoginHolders(trx, values.login)).filter((other) => other.id === existing.id);
-          if (again === undefined || again.active || again.scimId !== null) throw loginTaken(values.login);
+          // newcomer the leaver's data.
           const id = newId();
           await releaseLogin(trx, existing.id, { id, scimId, previousLogin: null }, actor, now);
           return insertNew(id);
         }
-        let id: string;
+        const id = existing.id;
         // Linking an active account with active=false suspends it like any SCIM active=false.
-        const suspending = existing !== undefined && existing.active && !values.active;
-        if (existing) {
-          if (suspending) assertNotSelf(actor, existing.id);
-          id = existing.id;
-          await userWrites.update(trx, id, values, now);
-        } else {
-          id = newId();
-          await userWrites.insert(trx, id, values, now);
-        }
+        const suspending = existing.active && !values.active;
+        if (suspending) assertNotSelf(actor, id);
+        await userWrites.update(trx, id, values, now);
         await userWrites.replaceEmails(trx, id, emails);
         await unique.keep(trx, schemas, id, values.data);
         await userWrites.link(trx, scimId, id);
         // A linked user appears in the members of the groups it already belonged to.
-        if (existing) await memberDisplay.linkChanged(trx, id, now);
+        await memberDisplay.linkChanged(trx, id, now);
         const suspended = suspending ? await deactivation.suspend(trx, id, now) : undefined;
         // A suspension ended them already; otherwise the account changes hands now. A deactivated
         // account linked active is reactivated: whatever credentials it still holds end too.
-        const signedOut =
-          existing === undefined || suspending ? undefined : existing.active ? await deactivation.endSignIns(trx, id) : await deactivation.endLeftovers(trx, id, now);
+        const signedOut = suspending ? undefined : existing.active ? await deactivation.endSignIns(trx, id) : await deactivation.endLeftovers(trx, id, now);
         const created = await load(trx, scimId, true);
         await journal.record(trx, actor, {
-          action: existing ? 'user.linked' : 'user.created',
+          action: 'user.linked',
           targetType: 'user',
           targetId: id,
-          details: { scimId, after: redact(document), ...(existing ? { before: userDocument(existing) } : {}), ...suspended, ...signedOut, ...ignoredOf(notes) },
+          details: { scimId, after: redact(document), before: userDocument(existing), ...suspended, ...signedOut, ...ignoredOf(notes) },
           // Linking makes an account managed (and may suspend or reactivate it): an update to applications.
           events: userEvent(existing, created.user),
         }, now);

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { groupBody, startTestApp, userBody, type TestApp } from '../support/app.ts';
+import { groupBody, secondInstance, startTestApp, userBody, type TestApp } from '../support/app.ts';
 import { eachDatabase } from '../support/databases.ts';
 import { getPage, postForm, sessionFor } from '../support/console.ts';
 
@@ -134,6 +134,51 @@ eachDatabase('deleting a user\'s personal data', (database) => {
     const self = await app.request('DELETE', `${USERS}/${app.adminId}?anonymize=true`);
     assert.equal(self.status, 400);
     assert.equal((await app.request('GET', `${USERS}/${app.adminId}`)).body.login, 'admin');
+  });
+
+  // On PostgreSQL, two instances: the identity provider creating a user with the account's login
+  // (which links a deactivated or local account of that name) while an administrator deletes the
+  // account's personal data. Whichever commits first, the other sees it: never an erased account
+  // linked to the IdP, never an erasure answered 204 that the link then undid.
+  test('an erasure racing the identity provider taking the same login', async () => {
+    const other = await secondInstance(app, database);
+    await app.services.provisioning.enable(cli);
+    try {
+      for (let i = 0; i < 12; i++) {
+        const deleted = i % 2 === 0;
+        const login = `racer${i}@corp.example`;
+        let id: string;
+        if (deleted) {
+          // Deleted by the IdP earlier (a deactivated account the same name would link again).
+          const scim = await app.request('POST', '/Users', userBody(login, { displayName: 'Racer' }));
+          id = (await app.services.accounts.findByLogin(login))!.id;
+          assert.equal((await app.request('DELETE', `/Users/${scim.body.id}`)).status, 204);
+        } else {
+          // An active local account, which the IdP's create links.
+          await app.services.provisioning.disable(cli);
+          id = (await app.services.accounts.create({ login, name: 'Racer', local: false }, cli)).id;
+          await app.services.provisioning.enable(cli);
+        }
+        const [erasure, create] = await Promise.all([
+          app.request('DELETE', `${USERS}/${id}?anonymize=true`),
+          other.request('POST', '/Users', userBody(login, { displayName: 'From the IdP' })),
+        ]);
+        assert.equal(create.status, 201, JSON.stringify(create.body));
+        const account = await app.services.accounts.get(id);
+        if (erasure.status === 204) {
+          assert.equal(account.login, `anonymized-${id.replace(/-/g, '')}`, 'an erasure answered 204 holds');
+          assert.equal(account.scimId, null, 'and the erased account is not the IdP\'s');
+          assert.notEqual((await app.services.accounts.findByLogin(login))?.id, id);
+        } else {
+          assert.equal(erasure.status, 400, JSON.stringify(erasure.body));
+          assert.match(erasure.body.message, /externally managed/);
+          assert.deepEqual([account.login, account.displayName, account.scimId !== null], [login, 'From the IdP', true]);
+        }
+      }
+    } finally {
+      await app.services.provisioning.disable(cli);
+      await other.close();
+    }
   });
 
   test('administrators cannot type a login kept for anonymized accounts', async () => {
