@@ -78,6 +78,15 @@ export function hasControlCharacter(text: string): boolean {
   return /\p{Cc}/u.test(text);
 }
 
+/**
+ * Whether `text` contains a bidirectional embedding, override or isolate (U+202A–U+202E,
+ * U+2066–U+2069), which reorders the text after it: `Eve\u{202E}gnp.exe` shows as `Eveexe.png`.
+ * The marks U+200E and U+200F, which right-to-left text may need, are not among them.
+ */
+export function hasDirectionControl(text: string): boolean {
+  return /[\u202a-\u202e\u2066-\u2069]/u.test(text);
+}
+
 /** Whether `text` contains a character that shows nothing or reverses the text around it. */
 export function hasInvisibleCharacter(text: string): boolean {
   return HAS_INVISIBLE.test(text);

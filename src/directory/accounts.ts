@@ -4,7 +4,7 @@
  * one transaction with its audit event, and checks the managed-mode rules inside it.
  */
 import { anonymizedLogin, isAnonymized, LOGIN_LENGTH, loginProblem, reservedLoginProblem } from './login-rules.ts';
-import { mixedScriptProblem } from './name-rules.ts';
+import { displayTextProblem, mixedScriptProblem } from './name-rules.ts';
 import { generatePassword, hashPassword } from '../auth/passwords.ts';
 import { newId } from '../ids.ts';
 import { caseKey } from '../text.ts';
@@ -100,6 +100,8 @@ function checkText(field: string, value: unknown, max: number, required: boolean
 function checkName(value: unknown): string {
   const name = checkText('name', value, MAX_NAME, true) ?? '';
   if (name.trim() === '') throw rejected('name', value, 'must not be blank');
+  const problem = displayTextProblem(name);
+  if (problem !== undefined) throw rejected('name', value, problem);
   return name;
 }
 

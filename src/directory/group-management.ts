@@ -18,7 +18,7 @@ import { createSettings } from '../settings.ts';
 import { groupEvent, groupShape } from './shapes.ts';
 import { createAccess, type Access } from './access.ts';
 import { readSnapshot } from '../store/transact.ts';
-import { groupNameProblem, MAX_GROUP_NAME } from './name-rules.ts';
+import { displayTextProblem, groupNameProblem, MAX_GROUP_NAME } from './name-rules.ts';
 
 /** The body of a create or a merge-patch: present keys are set. */
 export interface GroupInput {
@@ -56,6 +56,8 @@ function checkDescription(value: unknown): string | null {
   if (value === undefined || value === null) return null;
   if (typeof value !== 'string') throw rejected('description', value, 'must be a string');
   if (value.length > MAX_DESCRIPTION) throw rejected('description', value, `size must be between 0 and ${MAX_DESCRIPTION}`);
+  const problem = displayTextProblem(value);
+  if (problem !== undefined) throw rejected('description', value, problem);
   return value;
 }
 

@@ -5,7 +5,7 @@
  * administrators' group is found by its name, so `roster-administrators` followed by a
  * zero-width space, or spelled backwards under a right-to-left override, must not exist beside it.
  */
-import { hasControlCharacter, hasInvisibleCharacter } from '../text.ts';
+import { hasControlCharacter, hasDirectionControl, hasInvisibleCharacter } from '../text.ts';
 
 /**
  * Why a name with a control character (a tab, a newline, an escape) is refused everywhere: no
@@ -14,6 +14,18 @@ import { hasControlCharacter, hasInvisibleCharacter } from '../text.ts';
 export const CONTROL_CHARACTER_RULE = 'must not contain control characters (a tab, a newline, an escape)';
 
 /** Why a name with an invisible or direction-changing character is refused everywhere. */
+export const DIRECTION_CONTROL_RULE = 'must not contain text-direction controls (such as a right-to-left override), which reorder how the text reads';
+
+/**
+ * What is wrong with a free text an administrator types beside a name (a user's display name, a
+ * group's description), in the words of its refusals: a direction control, which would reorder
+ * the sentences the console shows it in (a confirmation read backwards). Other characters are
+ * the writer's; the identity provider's texts are its own (the console isolates them).
+ */
+export function displayTextProblem(text: string): string | undefined {
+  return hasDirectionControl(text) ? DIRECTION_CONTROL_RULE : undefined;
+}
+
 export const INVISIBLE_CHARACTER_RULE = 'must not contain invisible or text-direction characters (such as a zero-width space or a right-to-left override), which would make it look like another name';
 
 /** Whether `text` begins or ends with white space, as String.prototype.trim sees it (what SAML sign-in trims). */

@@ -101,6 +101,19 @@ eachDatabase('look-alike names', (database) => {
       assert.equal((await app.request('POST', USERS, { login, name: 'Fine', local: false })).status, 200, login);
     }
   });
+
+  test('a display name or a group description an administrator types may not hold a direction control, which would read a confirmation backwards; right-to-left text is fine', async () => {
+    const refusedName = await app.request('POST', USERS, { login: 'eve', name: 'Eve\u202Egnp.exe', local: false });
+    assert.equal(refusedName.status, 400);
+    assert.equal(refusedName.body.message, 'Value Eve\\u{202E}gnp.exe for field name was rejected. Error: must not contain text-direction controls (such as a right-to-left override), which reorder how the text reads.');
+    const created = await app.request('POST', USERS, { login: 'shalom', name: 'שלום עליכם 123', local: false });
+    assert.equal(created.status, 200, JSON.stringify(created.body));
+    assert.equal((await app.request('PATCH', `${USERS}/${created.body.id}`, { name: 'A\u2067B' }, { 'content-type': 'application/merge-patch+json' })).status, 400);
+    const group = await app.request('POST', '/api/v2/authorizations/groups', { name: 'direction', description: 'Team \u202Dleads' });
+    assert.equal(group.status, 400);
+    assert.match(group.body.message, /for field description was rejected\. Error: must not contain text-direction controls/);
+    assert.equal((await app.request('POST', '/api/v2/authorizations/groups', { name: 'direction', description: 'צוות מובילים' })).status, 201);
+  });
 });
 
 eachDatabase('look-alike names in SCIM', (database) => {

@@ -105,7 +105,7 @@ function deactivateControl(request: FastifyRequest, user: StoredUser, id: string
     trigger: 'Deactivate',
     triggerDetail: user.login,
     title: `Deactivate ${user.login}?`,
-    message: html`<p><strong>${user.login}</strong>${user.displayName !== null && html` (${user.displayName})`} will no longer be able to sign in. Their group memberships, tokens and sessions are removed; creating the user again reactivates the account without them.</p>`,
+    message: html`<p><strong>${user.login}</strong>${user.displayName !== null && html` (<bdi>${user.displayName}</bdi>)`} will no longer be able to sign in. Their group memberships, tokens and sessions are removed; creating the user again reactivates the account without them.</p>`,
     action: `${USERS}/${encodeURIComponent(user.id)}/deactivate`,
     confirmLabel: `Deactivate ${user.login}`,
     ...(back !== undefined ? { fields: { back } } : {}),
