@@ -51,7 +51,7 @@ import {
 import { caseKey } from '../text.ts';
 import type { DialectAdapter } from './dialect.ts';
 import { instantOf } from './instants.ts';
-import { managerValue, userModifiedAfter, userResourceModifiedAt, userResourceVersion } from './resource-versions.ts';
+import { managerValue, userModifiedAfter, userNotModifiedAfter, userResourceModifiedAt, userResourceVersion } from './resource-versions.ts';
 
 type Expression = RawBuilder<unknown>;
 type Condition = RawBuilder<SqlBool>;
@@ -77,10 +77,14 @@ interface Column {
    */
   readonly keyed?: { readonly column: Expression; key(value: string): string | undefined };
   /**
-   * `expression > instant` (or `>=`) in a form indexes can serve, for a dateTime computed
-   * from several tables (a user's lastModified); the other orderings are its negations.
+   * For a dateTime computed from several tables (a user's lastModified): `expression > instant`
+   * (or `>=`) in a form indexes can serve (`gt`, `ge`), and its negation in a form each row
+   * answers by index (`le`, `lt`).
    */
-  readonly after?: (operator: '>' | '>=', instant: string) => Condition;
+  readonly after?: {
+    readonly holds: (operator: '>' | '>=', instant: string) => Condition;
+    readonly fails: (operator: '>' | '>=', instant: string) => Condition;
+  };
   /**
    * True for a value stored as the client sent it (a JSON value), false or absent for one
    * Roster writes (meta.created is Date#toISOString() text). A dateTime sent by a client is
@@ -643,10 +647,10 @@ class Compiler {
         const instant = normaliseDateTime(String(value)) ?? '';
         if (scalar.after !== undefined) {
           // x < t is not (x >= t): exact, since such a value is never NULL.
-          if (op === 'gt') return scalar.after('>', instant);
-          if (op === 'ge') return scalar.after('>=', instant);
-          if (op === 'lt') return negate(scalar.after('>=', instant));
-          if (op === 'le') return negate(scalar.after('>', instant));
+          if (op === 'gt') return scalar.after.holds('>', instant);
+          if (op === 'ge') return scalar.after.holds('>=', instant);
+          if (op === 'lt') return scalar.after.fails('>=', instant);
+          if (op === 'le') return scalar.after.fails('>', instant);
         }
         return sql<SqlBool>`${e} ${operator} ${instant}`;
       }
@@ -1016,7 +1020,7 @@ function commonTarget(compiler: Compiler, definition: AttributeDefinition, table
       const columns: Record<string, Column> = {
         created: textColumn(column('created_at'), false),
         lastModified: user
-          ? { ...textColumn(userResourceModifiedAt(compiler.dialect, 'u'), false), after: (operator, instant) => userModifiedAfter('u', operator, instant) }
+          ? { ...textColumn(userResourceModifiedAt(compiler.dialect, 'u'), false), after: { holds: (operator, instant) => userModifiedAfter('u', operator, instant), fails: (operator, instant) => userNotModifiedAfter('u', operator, instant) } }
           : textColumn(column('updated_at'), false),
         resourceType: textColumn(sql.lit(compiler.typeName), false),
         // Rendered as base + encodeURIComponent(id) (scim/resources.ts); SCIM ids are UUIDs
