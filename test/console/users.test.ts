@@ -170,11 +170,13 @@ eachDatabase('console: Users while SCIM is on', (database) => {
     assert.match(page.body, /<h2 id="sessions-title">Sessions<\/h2>\s*<div class="table-wrap">/);
     assert.match(page.body, /Can sign in<\/span>/);
     assert.match(page.body, /<code>user\.created<\/code>|<code>scim\.user\.created<\/code>|<code>user\.provisioned<\/code>/);
-    // The SCIM document is what the SCIM API answers, byte for byte once unescaped.
-    const scim = await app.request('GET', `/Users/${adaScimId}`);
+    // The SCIM document is what the SCIM API answers, byte for byte once unescaped, but for its
+    // groups (listed above it: a user in 50,000 groups made the page 15 MB).
+    const scim = await app.request('GET', `/Users/${adaScimId}?excludedAttributes=groups`);
     const shown = /<pre class="scim-document"><code>([\s\S]*?)<\/code><\/pre>/.exec(page.body)?.[1] ?? '';
     const unescaped = shown.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
     assert.deepEqual(JSON.parse(unescaped), scim.body);
+    assert.match(page.body, /answers, but for its <code>groups<\/code>, listed under Groups above/);
   });
 
   test("a user's page lists the groups they joined and left, when and by whom, newest first", async () => {

@@ -203,7 +203,9 @@ ${textField({ name: 'password', label: USER_FIELDS.password.label, type: 'passwo
       services.sessions.listOf(user.id, viewerOf(request).sessionValue),
       services.signIn.check(user.id),
       services.auditLog.list({ targetType: 'user', targetId: user.id }, { offset: 0, limit: AUDIT_ENTRIES, ascending: false }),
-      user.scimId === null ? Promise.resolve(undefined) : services.users.get(user.scimId),
+      // Without its groups: the section above lists them, and a user in 50,000 groups made a
+      // 15 MB page that held the server for a second (it says so where it shows the document).
+      user.scimId === null ? Promise.resolve(undefined) : services.users.get(user.scimId, false),
       services.membershipHistory.of(user.id, AUDIT_ENTRIES),
     ]);
     const own = tokens.filter((token) => token.userId === user.id);
@@ -313,7 +315,7 @@ ${sessions.length > 0 && html`<div class="actions">${confirmDialog(request, {
 <h2 id="scim-title">As your identity provider sees it (SCIM)</h2>
 ${scimUser === undefined
   ? html`<p class="empty">Not provisioned through SCIM: your identity provider has no SCIM resource for this user.</p>`
-  : html`<p class="hint">What <code>GET /api/scim/v2/Users/${scimUser.scimId}</code> answers.</p><pre class="scim-document"><code>${JSON.stringify(renderResource('User', stateOf(scimUser), context.baseUrl), null, 2)}</code></pre>`}
+  : html`<p class="hint">What <code>GET /api/scim/v2/Users/${scimUser.scimId}</code> answers, but for its <code>groups</code>, listed under Groups above.</p><pre class="scim-document"><code>${JSON.stringify(renderResource('User', stateOf(scimUser), context.baseUrl), null, 2)}</code></pre>`}
 </section>
 <section aria-labelledby="history-title">
 <h2 id="history-title">History</h2>
