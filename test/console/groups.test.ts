@@ -189,6 +189,10 @@ eachDatabase('console: Groups while SCIM is off', (database) => {
     const again = await postForm(app, `/admin/groups/${group.id}/members`, { login: 'm1@example.com' }, { session: admin });
     assert.equal(again.statusCode, 409);
     assert.match(again.body, /is already a member of group/);
+    // Said beside the field, which is marked and linked from the summary, as the unknown login is.
+    assert.match(again.body, /<input id="add-login"[^>]* aria-invalid="true" aria-describedby="add-login-error">/);
+    assert.match(again.body, /<p class="field-error" id="add-login-error">[^<]*is already a member of group/);
+    assert.match(again.body, /href="#add-login"/);
 
     const first = await getPage(app, `/admin/groups/${group.id}?size=2`, admin);
     assert.match(first.body, /Page 1 of 3 · 5 members/);

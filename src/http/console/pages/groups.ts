@@ -227,7 +227,12 @@ ${postForm(request, {
     const added = await attempt(async () => {
       const user = login === '' ? undefined : await services.accounts.findByLogin(login);
       if (user === undefined) throw new DirectoryError('not_found', login === '' ? 'Type the login of the user to add.' : `No user has the login '${login}'.`, 'login');
-      return services.memberships.add({ groupId: group.id, userId: user.id }, actorOf(request));
+      return services.memberships.add({ groupId: group.id, userId: user.id }, actorOf(request)).catch((error: unknown) => {
+        // Refused for the user typed (already a member, deactivated; the API's `userId`): said
+        // beside the login field, which stands for it here.
+        if (error instanceof DirectoryError && error.field === 'userId') throw new DirectoryError(error.code, error.message, 'login');
+        throw error;
+      });
     });
     if (!added.ok) return groupPage(request, reply, { login }, added.refusal);
     return reply.redirect(`${GROUPS}/${encodeURIComponent(group.id)}?notice=added`, 303);
