@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { userBody } from '../support/app.ts';
-import { browserSkip, expectAccessible, launchBrowser, openTab, screenshot, signInWithPassword, startServedApp, type ServedApp, type Tab } from '../support/browser.ts';
+import { browserSkip, expectAccessible, focused, launchBrowser, openTab, screenshot, signInWithPassword, startServedApp, type ServedApp, type Tab } from '../support/browser.ts';
 
 describe('the Authentication, SCIM and Audit log pages in Chromium', { skip: browserSkip() }, () => {
   let browser: Browser;
@@ -94,6 +94,10 @@ describe('the Authentication, SCIM and Audit log pages in Chromium', { skip: bro
     assert.match(secret, /^roster_[A-Za-z0-9_-]{40,}$/);
     assert.equal((await app.request('GET', '/Users', undefined, { authorization: `Bearer ${secret}` })).status, 200, 'the secret shown works');
     await page.getByRole('button', { name: 'Copy the new token' }).waitFor();
+    // The outcome takes the focus, so that a screen reader says it and the next Tab reaches its Copy button.
+    assert.equal((await focused(page)).id, 'outcome');
+    await page.keyboard.press('Tab');
+    assert.match((await focused(page)).text, /Copy/);
     await expectAccessible(page, 'the SCIM page with a new token');
     await screenshot(page, 'scim-token');
 

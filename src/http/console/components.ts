@@ -337,8 +337,10 @@ export function badge(text: string, tone: BadgeTone = 'neutral'): SafeHtml {
 }
 
 /** A message across the page: the managed-mode banner, a success after a redirect, an error. */
-export function banner(options: { readonly tone: BannerTone; readonly title?: string; readonly body: HtmlValue }): SafeHtml {
-  return bannerMarkup(options, html``);
+export function banner(options: { readonly tone: BannerTone; readonly title?: string; readonly body: HtmlValue; readonly takesFocus?: boolean }): SafeHtml {
+  // The outcome of what was just done (a secret shown once, with its Copy button) takes the
+  // focus when the page loads, as noticeBanner's does: a status region there at load is not announced.
+  return bannerMarkup(options, options.takesFocus === true ? html` id="outcome" tabindex="-1" autofocus` : html``);
 }
 
 function bannerMarkup(options: { readonly tone: BannerTone; readonly title?: string; readonly body: HtmlValue }, attributes: SafeHtml): SafeHtml {

@@ -63,9 +63,9 @@
     },
   };
 
-  // components.ts errorSummary and noticeBanner: autofocus on a <div> is recent in some browsers.
+  // components.ts errorSummary, noticeBanner and an outcome banner: autofocus on a <div> is recent in some browsers.
   function focusErrorSummary() {
-    var summary = document.getElementById('error-summary') || document.getElementById('notice');
+    var summary = document.getElementById('error-summary') || document.getElementById('notice') || document.getElementById('outcome');
     if (summary && summary.hasAttribute('autofocus') && (document.activeElement === null || document.activeElement === document.body)) summary.focus();
   }
 

@@ -201,7 +201,7 @@ ${form}`,
     }
     try {
       const { application, secret } = await services.applications.create({ name, redirectUris: lines(uris), public: isPublic, allowedGroups: lines(groups) }, actorOf(request));
-      const shown = html`${banner({ tone: 'success', title: `${application.name} is registered`, body: html`<p>Enter these in the application’s OpenID Connect settings.${secret !== undefined && ' Copy the secret now: Roster keeps only its hash and cannot show it again.'}</p>` })}
+      const shown = html`${banner({ tone: 'success', takesFocus: true, title: `${application.name} is registered`, body: html`<p>Enter these in the application’s OpenID Connect settings.${secret !== undefined && ' Copy the secret now: Roster keeps only its hash and cannot show it again.'}</p>` })}
 ${facts([
   ['Client id', copyable({ id: 'client-id', label: 'client id', value: application.clientId })],
   ...(secret !== undefined ? [['Client secret', copyable({ id: 'client-secret', label: 'client secret', value: secret })] as const] : []),
@@ -226,7 +226,7 @@ ${await missingWarning(application.allowedGroups)}`;
       throw error;
     });
     const application = await services.applications.get(request.params.clientId);
-    const shown = html`${banner({ tone: 'success', title: `New secret for ${application.name}`, body: html`<p>The old secret no longer works. Copy this one now: it cannot be shown again.</p>` })}
+    const shown = html`${banner({ tone: 'success', takesFocus: true, title: `New secret for ${application.name}`, body: html`<p>The old secret no longer works. Copy this one now: it cannot be shown again.</p>` })}
 ${facts([['Client secret', copyable({ id: 'client-secret', label: 'client secret', value: secret })]])}`;
     return page(request, reply, shown, createForm(request, {}));
   });

@@ -143,6 +143,7 @@ ${pagerNav({
 ${created !== undefined &&
 banner({
   tone: 'success',
+  takesFocus: true,
   title: `Token ${created.name} created`,
   body: html`<p>Copy it now: Roster keeps only its hash and <strong>cannot show it again</strong>. Give it to your identity provider as the bearer token (secret token) of the SCIM connection.</p>
 ${copyable({ id: 'new-token', label: 'the new token', value: created.secret })}

@@ -102,7 +102,7 @@ ${form}
       // one-time token keeps a reload of this answer from adding a second webhook.
       return sendPage(request, reply, {
         title: 'Webhook added',
-        body: html`${banner({ tone: 'success', title: 'Webhook added', body: html`Roster now sends ${typesText(webhook).toLowerCase() === 'all events' ? 'every change' : typesText(webhook)} to <code>${webhook.url}</code>.` })}
+        body: html`${banner({ tone: 'success', takesFocus: true, title: 'Webhook added', body: html`Roster now sends ${typesText(webhook).toLowerCase() === 'all events' ? 'every change' : typesText(webhook)} to <code>${webhook.url}</code>.` })}
 <h2>Signing secret</h2>
 <p>Give this secret to the receiver: it verifies each request's <code>webhook-signature</code> with it. <strong>It is shown only now.</strong> If it is lost, rotate the secret.</p>
 ${copyable({ id: 'webhook-secret', label: 'signing secret', value: secret })}
