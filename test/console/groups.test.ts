@@ -201,6 +201,9 @@ eachDatabase('console: Groups while SCIM is off', (database) => {
     const last = await getPage(app, `/admin/groups/${group.id}?size=2&page=3`, admin);
     assert.match(last.body, /Page 3 of 3 · 5 members/);
     assert.deepEqual([...last.body.matchAll(/<tr><td><a href="\/admin\/users\/[^"]+">([^<]+)<\/a>/g)].map((match) => match[1]), ['m5@example.com']);
+    // Its page's Delete says how many memberships go with it (the list's rows do not count them).
+    const confirm = await getPage(app, `/admin/groups/${group.id}?confirm=delete-group`, admin);
+    assert.match(confirm.body, /The group <strong>crowd<\/strong> and its 5 memberships are deleted\./);
     const searched = await getPage(app, `/admin/groups/${group.id}?q=M3`, admin);
     assert.match(searched.body, /Page 1 of 1 · 1 member</);
     assert.match(searched.body, /">m3@example\.com<\/a>/);

@@ -53,7 +53,7 @@ function groupFieldIds(prefix: string) {
 const MEMBER_FIELDS = { login: { id: 'add-login', label: 'Add a member by login' } } as const satisfies FormFields;
 
 /** A delete button with its confirmation naming the group, or the same greyed out with the domain's reason. */
-function deleteControl(request: FastifyRequest, group: StoredGroup, id: string): SafeHtml {
+function deleteControl(request: FastifyRequest, group: StoredGroup, id: string, members?: number): SafeHtml {
   const refusal = deletionRefusal(group);
   if (refusal !== undefined) {
     return html`${submitButton(labelFor('Delete', group.name), { tone: 'danger', disabled: true, describedBy: `${id}-why` })}<span class="visually-hidden" id="${id}-why">${refusal.message}</span>`;
@@ -63,7 +63,9 @@ function deleteControl(request: FastifyRequest, group: StoredGroup, id: string):
     trigger: 'Delete',
     triggerDetail: group.name,
     title: `Delete the group ${group.name}?`,
-    message: html`<p>The group <strong>${group.name}</strong> and all its memberships are deleted. This cannot be undone.</p>`,
+    message: members === 0
+      ? html`<p>The group <strong>${group.name}</strong>, which has no members, is deleted. This cannot be undone.</p>`
+      : html`<p>The group <strong>${group.name}</strong> and ${members === undefined ? 'all its memberships' : members === 1 ? 'its one membership' : `its ${members.toLocaleString('en-US')} memberships`} are deleted. This cannot be undone.</p>`,
     action: `${GROUPS}/${encodeURIComponent(group.id)}/delete`,
     confirmLabel: `Delete ${group.name}`,
   });
@@ -153,7 +155,7 @@ ${facts([
   ['Created', timeTag(group.createdAt)],
   ['Changed', timeTag(group.updatedAt)],
 ])}
-<div class="actions">${deleteControl(request, group, 'delete-group')}</div>
+<div class="actions">${deleteControl(request, group, 'delete-group', all.total)}</div>
 </section>
 <section aria-labelledby="members-title">
 <h2 id="members-title">Members</h2>
