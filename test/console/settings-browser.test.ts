@@ -56,6 +56,16 @@ describe('the Authentication, SCIM and Audit log pages in Chromium', { skip: bro
     await tab.close();
   });
 
+  test('Enter in a field of the SAML form saves it (not Read metadata, the first button on the page)', async () => {
+    const tab = await adminTab('/admin/authentication/saml');
+    const field = tab.page.getByLabel('User login attribute');
+    await field.fill('upn');
+    await Promise.all([tab.page.waitForURL('**/admin/authentication?notice=saml-saved'), field.press('Enter')]);
+    assert.equal((await app.services.saml.get())?.userLoginAttribute, 'upn');
+    tab.expectNoProblems();
+    await tab.close();
+  });
+
   test('switching provisioning asks for confirmation saying the consequence, and Cancel changes nothing', async () => {
     const tab = await adminTab('/admin/authentication');
     const page = tab.page;

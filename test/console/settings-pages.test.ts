@@ -107,6 +107,25 @@ eachDatabase('Authentication page', (database) => {
       assert.deepEqual(await app.services.saml.get(), before);
     });
 
+    test('Enter in a field saves: the form\'s first submit button is a Save; Read metadata with an empty box asks for the metadata in a plain sentence', async () => {
+      const page = await getPage(app, '/admin/authentication/saml', admin);
+      // The browser presses the form's first submit button on Enter (HTML implicit submission).
+      const form = page.body.slice(page.body.indexOf('<form method="post" action="/admin/authentication/saml"'));
+      const first = /<button type="submit"[^>]*>([^<]*)<\/button>/.exec(form);
+      assert.equal(first?.[1], 'Save');
+      assert.doesNotMatch(first?.[0] ?? '', /formaction/);
+      const before = await app.services.saml.get();
+      const empty = await postForm(app, '/admin/authentication/saml/metadata', { ...samlForm({ userLoginAttribute: 'upn', spPrivateKey: 'a typed key' }), metadata: '  \r\n' }, { session: admin });
+      assert.equal(empty.statusCode, 400);
+      assert.match(empty.body, /<a href="#field-metadata">SAML metadata \(XML\)<\/a>: Paste the identity provider’s metadata XML first\./);
+      assert.doesNotMatch(empty.body, /well-formed|fatalError|root element/);
+      assert.match(empty.body, /value="upn"/);
+      // The key typed is not written back into the page, and the page says so.
+      assert.doesNotMatch(empty.body, /a typed key/);
+      assert.match(empty.body, /The key you typed is not sent back to the page: paste it again before you save\./);
+      assert.deepEqual(await app.services.saml.get(), before);
+    });
+
     test('metadata listing an expired signing certificate beside the current one fills in the current one and says which was left out', async () => {
       const keyOf = (pem: string): string =>
         `<KeyDescriptor use="signing"><KeyInfo xmlns="http://www.w3.org/2000/09/xmldsig#"><X509Data><X509Certificate>${pem.replace(/-----[A-Z ]+-----|\s+/g, '')}</X509Certificate></X509Data></KeyInfo></KeyDescriptor>`;

@@ -163,6 +163,18 @@ function problemOf(issue: { readonly field: string; readonly message: string }):
 /** The label of the metadata box, which the summary of a refused import links to. */
 const METADATA_LABEL = 'SAML metadata (XML)';
 
+/** The refusal of Read metadata with nothing pasted (the parser's own words were about a missing root element). */
+const NO_METADATA = 'Paste the identity provider’s metadata XML first.';
+
+/**
+ * The form's default button, which Enter in a field presses: the browser takes the form's first
+ * submit button, which was Read metadata (the import comes first on the page), so Enter in "User
+ * login attribute" ran the import of an empty box instead of saving. A second Save, first in the
+ * form and visually hidden; out of the tab order and hidden from screen readers, which have the
+ * visible Save.
+ */
+const DEFAULT_SAVE = html`<button type="submit" class="visually-hidden" tabindex="-1" aria-hidden="true">Save</button>`;
+
 function postedValues(request: FastifyRequest): FormValues {
   const values: Record<string, string | boolean> = {};
   for (const field of TEXT_FIELDS) values[field.name] = formValue(request, field.name) ?? '';
@@ -178,7 +190,7 @@ function postedValues(request: FastifyRequest): FormValues {
  * (its button posts the whole form to the import), so that what was typed in the other fields
  * is kept when the metadata fills in the identity provider's.
  */
-function samlForm(request: FastifyRequest, options: { config: SamlConfig | undefined; values: FormValues; errors: ReadonlyMap<string, string>; metadataError?: string }): SafeHtml {
+function samlForm(request: FastifyRequest, options: { config: SamlConfig | undefined; values: FormValues; errors: ReadonlyMap<string, string>; metadataError?: string; keyNotKept?: boolean }): SafeHtml {
   const text = (name: string): string => {
     const value = options.values[name];
     return typeof value === 'string' ? value : '';
@@ -188,11 +200,18 @@ function samlForm(request: FastifyRequest, options: { config: SamlConfig | undef
     return message === undefined ? {} : { error: message };
   };
   const keyStored = options.config?.spPrivateKey != null;
+  const keyHint =
+    options.keyNotKept === true
+      ? 'The key you typed is not sent back to the page: paste it again before you save.'
+      : keyStored
+        ? 'A key is stored and is never shown. Leave empty to keep it.'
+        : 'Unencrypted PEM. Never shown again once saved.';
   return postForm(request, {
     action: EDIT_PATH,
     label: 'SAML configuration',
     className: 'stack',
-    body: html`<details class="metadata-import"${options.metadataError !== undefined && html` open`}><summary>Fill in from the identity provider’s metadata</summary>
+    body: html`${DEFAULT_SAVE}
+<details class="metadata-import"${options.metadataError !== undefined && html` open`}><summary>Fill in from the identity provider’s metadata</summary>
 ${textArea({ name: 'metadata', label: METADATA_LABEL, rows: 6, hint: 'Paste the federation metadata XML of your identity provider (Entra ID: "Federation Metadata XML"; Okta: "Identity Provider metadata"). Fills in the entity ID, login URL and certificates below; the other fields keep what you typed.', ...(options.metadataError !== undefined ? { error: options.metadataError } : {}) })}
 <div class="actions">${submitButton('Read metadata', { formAction: `${EDIT_PATH}/metadata` })}</div>
 </details>
@@ -207,7 +226,7 @@ ${TEXT_FIELDS.slice(3).map((field) => textField({ name: field.name, label: field
 ${checkboxField({ name: 'signRequests', label: 'Sign requests (needs the SP certificate and key)', checked: options.values['signRequests'] === true, ...error('signRequests') })}
 ${checkboxField({ name: 'allowIdpInitiated', label: 'Allow IdP-initiated sign-in', checked: options.values['allowIdpInitiated'] === true, hint: 'Accept responses that answer no request of Roster’s. Off unless your identity provider needs it.' })}
 ${textArea({ name: 'spCertificate', label: 'SP certificate (PEM)', value: text('spCertificate'), rows: 5, hint: 'Published in Roster’s metadata, for signed requests and encrypted assertions.', ...error('spCertificate') })}
-${textArea({ name: 'spPrivateKey', label: 'SP private key (PEM)', value: '', rows: 5, hint: keyStored ? 'A key is stored and is never shown. Leave empty to keep it.' : 'Unencrypted PEM. Never shown again once saved.', ...error('spPrivateKey') })}
+${textArea({ name: 'spPrivateKey', label: 'SP private key (PEM)', value: '', rows: 5, hint: keyHint, ...error('spPrivateKey') })}
 ${keyStored && checkboxField({ name: 'removeSpPrivateKey', label: 'Remove the stored SP private key' })}
 </fieldset>
 ${shownValues(request, shownSamlValues(options.config))}
@@ -352,6 +371,9 @@ ${provisioning}`,
   ) => {
     const errors = new Map<string, string>();
     for (const issue of options.errors) if (!errors.has(issue.field)) errors.set(issue.field, issue.message);
+    // The write-only key is never written into a page: one typed in a form that comes back (an
+    // import, a refused save) is gone from it, which the page says rather than save without it.
+    const keyNotKept = request.method === 'POST' && (formValue(request, 'spPrivateKey') ?? '').trim() !== '';
     const summary: ErrorSummary | undefined =
       options.errors.length > 0
         ? { title: 'The configuration was not saved', problems: [...options.errors].sort((a, b) => formRank(a.field) - formRank(b.field)).map(problemOf) }
@@ -362,9 +384,9 @@ ${provisioning}`,
       status: options.status ?? 200,
       title: options.config === undefined ? 'Configure SAML' : 'Edit the SAML configuration',
       ...(summary !== undefined ? { errors: summary } : {}),
-      body: html`${options.fromMetadata !== undefined && banner({ tone: 'info', body: html`<p>The identity provider’s entity ID, login URL and certificates were read from the metadata. Nothing is saved yet: check the form and Save.</p>${options.fromMetadata.leftOut.map((note) => html`<p>The metadata ${note.replace(/^left out/, 'lists')}: it was left out.</p>`)}` })}
+      body: html`${options.fromMetadata !== undefined && banner({ tone: 'info', body: html`<p>The identity provider’s entity ID, login URL and certificates were read from the metadata. Nothing is saved yet: check the form and Save.</p>${keyNotKept && html`<p>The SP private key you typed is not shown again: paste it again before you save.</p>`}${options.fromMetadata.leftOut.map((note) => html`<p>The metadata ${note.replace(/^left out/, 'lists')}: it was left out.</p>`)}` })}
 <p><a href="${AUTHENTICATION_PATH}">Back to Authentication</a></p>
-${samlForm(request, { config: options.config, values: options.values, errors, ...(options.metadataError !== undefined ? { metadataError: options.metadataError } : {}) })}`,
+${samlForm(request, { config: options.config, values: options.values, errors, keyNotKept, ...(options.metadataError !== undefined ? { metadataError: options.metadataError } : {}) })}`,
     });
   };
 
@@ -384,10 +406,12 @@ ${samlForm(request, { config: options.config, values: options.values, errors, ..
 
   app.post(`${EDIT_PATH}/metadata`, async (request, reply) => {
     const current = await services.saml.get();
-    const parsed = parseIdpMetadata(formValue(request, 'metadata') ?? '');
+    const metadata = formValue(request, 'metadata') ?? '';
     // The form's other fields, as typed (the import posts the whole form); a post of the
     // metadata alone (an older page, a script) starts from the stored configuration.
     const typed = formValue(request, 'providerId') !== undefined ? postedValues(request) : valuesOf(current);
+    if (metadata.trim() === '') return editPage(request, reply, { config: current, values: typed, errors: [], metadataError: NO_METADATA, status: 400 });
+    const parsed = parseIdpMetadata(metadata);
     if (!parsed.ok) return editPage(request, reply, { config: current, values: typed, errors: [], metadataError: `The metadata cannot be used: ${parsed.message}.`, status: 400 });
     // Only fills the form: the administrator checks it and saves, as with any edit.
     const values = { ...typed, providerId: parsed.input.providerId, loginUrl: parsed.input.loginUrl, certificates: parsed.input.certificates.join('\n') };
