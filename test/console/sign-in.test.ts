@@ -74,6 +74,36 @@ eachDatabase('the console\'s sign-in', (database) => {
       assert.equal(foreign.headers.location, '/sessions/new?notice=form-not-sent');
     });
 
+    test('an address that only takes a form leads to the page that holds the form: on a GET (a reload of a refused form\'s answer), and as the return path of a form sent after the session ended', async () => {
+      const admin = await sessionFor(app, app.adminId);
+      // (Whether the group exists is for its page to say.)
+      const groupPage = '/admin/groups/a-group-id';
+      for (const [address, page] of [
+        ['/admin/scim/tokens', '/admin/scim'],
+        [`${groupPage}/members`, groupPage],
+        [`${groupPage}/members/remove`, groupPage],
+        ['/account/password', '/account'],
+        ['/admin/authentication/saml/metadata', '/admin/authentication/saml'],
+        [`/admin/users/${bobId}/sessions/end?x=1`, `/admin/users/${bobId}`],
+        ['/sessions/sign-out', '/'],
+        // Spellings the router reads as the same address stay on Roster: never `//host`.
+        ['//admin//scim/tokens/', '/admin/scim'],
+        ['/ADMIN/SCIM/TOKENS', '/ADMIN/SCIM'],
+      ] as const) {
+        const reloaded = await getPage(app, address, admin);
+        assert.equal(reloaded.statusCode, 303, `${address}: ${reloaded.body.slice(0, 200)}`);
+        assert.equal(reloaded.headers.location, page, address);
+      }
+      // Signed out, the page it leads to sends the visitor to sign in and back.
+      assert.equal((await getPage(app, '/admin/scim/tokens')).headers.location, '/admin/scim');
+      // A form on the answer to a refused form, sent after the session ended: its Referer is that answer's address.
+      const ended = { cookie: `${SESSION_COOKIE}=ended-session-value`, csrf: 'a-token-of-the-ended-session' };
+      const sent = await postForm(app, `${groupPage}/members`, { login: 'bob@example.com' }, { session: ended, headers: { referer: `${BASE_URL}${groupPage}/members` } });
+      assert.equal(sent.headers.location, `/sessions/new?returnTo=${encodeURIComponent(groupPage)}&notice=form-not-sent`);
+      const token = await postForm(app, '/admin/scim/tokens', { name: 'x' }, { session: ended, headers: { referer: `${BASE_URL}/admin/scim/tokens` } });
+      assert.equal(token.headers.location, '/sessions/new?returnTo=%2Fadmin%2Fscim&notice=form-not-sent');
+    });
+
     test('someone who is not an administrator gets 403 on administration pages', async () => {
       const response = await getPage(app, '/admin', await sessionFor(app, bobId));
       assert.equal(response.statusCode, 403);

@@ -33,6 +33,7 @@ import type { ConsoleContext } from './context.ts';
 import { html } from './html.ts';
 import { applySecurityHeaders, sendPage } from './layout.ts';
 import type { ErrorSummary } from './components.ts';
+import { formPages, type FormPages } from './form-pages.ts';
 import { accountPages } from './pages/account.ts';
 import { applicationPages } from './pages/applications.ts';
 import { auditPages } from './pages/audit.ts';
@@ -99,25 +100,33 @@ export async function consoleRoutes(app: FastifyInstance, options: { services: S
     for (const [name, value] of Object.entries((request.query ?? {}) as Record<string, unknown>)) checkStorableText(value, `The URL parameter ${name}`);
     checkStorableText(request.body, 'The form');
   });
-  app.addHook('preHandler', async (request, reply) => guard(request, reply, context));
+  const pages = formPages(app);
+  app.addHook('preHandler', async (request, reply) => guard(request, reply, context, pages));
 
   assetRoutes(app);
   for (const register of PAGE_MODULES) register(app, context);
   for (const section of ADMIN_SECTIONS) {
     if (!app.hasRoute({ method: 'GET', url: section.path })) sectionPlaceholder(app, section);
   }
+  pages.redirectFormAddresses();
 }
 
-/** The path and query of the console page a form was sent from, when its Referer is Roster's own. */
-function formPageOf(request: FastifyRequest, baseUrl: string): string | undefined {
+/**
+ * The path and query of the console page a form was sent from, when its Referer is Roster's own.
+ * The Referer of a form on the answer to a refused form is the address that form was posted to
+ * (`/admin/scim/tokens`): the page that holds the form stands for it.
+ */
+function formPageOf(request: FastifyRequest, baseUrl: string, pages: FormPages): string | undefined {
   const referer = request.headers.referer;
   if (referer === undefined || !URL.canParse(referer)) return undefined;
-  const page = new URL(referer);
-  return page.origin === new URL(baseUrl).origin ? `${page.pathname}${page.search}` : undefined;
+  const from = new URL(referer);
+  if (from.origin !== new URL(baseUrl).origin) return undefined;
+  const page = pages.pageOf(from.pathname);
+  return page === from.pathname ? `${page}${from.search}` : page;
 }
 
 /** Enforces the route's access and the CSRF token; answers (and so stops the request) when refused. */
-async function guard(request: FastifyRequest, reply: FastifyReply, context: ConsoleContext): Promise<FastifyReply | undefined> {
+async function guard(request: FastifyRequest, reply: FastifyReply, context: ConsoleContext, pages: FormPages): Promise<FastifyReply | undefined> {
   const access = accessOf(request);
   if (access === 'public') return undefined;
   const safe = isSafeMethod(request.method);
@@ -133,7 +142,7 @@ async function guard(request: FastifyRequest, reply: FastifyReply, context: Cons
     // Back to where the person was going once signed in. A form post cannot be replayed: the
     // sign-in says that nothing was sent and comes back to the page that held the form (the
     // Referer, which the console's same-origin Referrer-Policy sends to Roster only).
-    return reply.redirect(safe ? signInUrl(request.url) : signInUrl(formPageOf(request, context.baseUrl), { notice: 'form-not-sent' }), 303);
+    return reply.redirect(safe ? signInUrl(request.url) : signInUrl(formPageOf(request, context.baseUrl, pages), { notice: 'form-not-sent' }), 303);
   }
   if (!safe && !csrfTokenMatches(viewer.sessionValue, presentedCsrfToken(request.headers, request.body))) return refuseForgery(request, reply);
   if (access === 'admin' && !viewer.administrator) {
