@@ -62,6 +62,18 @@ export function isFromAnotherOrigin(headers: Readonly<Record<string, string | st
   return from !== undefined && from !== origin;
 }
 
+/**
+ * True when the browser says the request comes from one of Roster's own pages: `Sec-Fetch-Site:
+ * same-origin`, or, without that header, an `Origin` that is Roster's. A page of Roster's that
+ * sends a token of another session is a form loaded before the latest sign-in, not a forgery
+ * (which no page of Roster's sends); it is refused all the same, only said otherwise.
+ */
+export function isSameOrigin(headers: Readonly<Record<string, string | string[] | undefined>>, origin: string): boolean {
+  const site = headers['sec-fetch-site'];
+  if (site !== undefined) return site === 'same-origin';
+  return headers['origin'] === origin;
+}
+
 /** Methods that change nothing (RFC 9110 §9.2.1) and need no token. */
 export function isSafeMethod(method: string): boolean {
   return method === 'GET' || method === 'HEAD' || method === 'OPTIONS';

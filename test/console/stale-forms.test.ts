@@ -9,9 +9,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { startTestApp, testCertificate, testKeyPair, TEST_IDP, type TestApp } from '../support/app.ts';
+import { BASE_URL, startTestApp, testCertificate, testKeyPair, TEST_IDP, type TestApp } from '../support/app.ts';
 import { eachDatabase } from '../support/databases.ts';
 import { getPage, postForm, sessionFor, type ConsoleSession } from '../support/console.ts';
+import type { LightMyRequestResponse } from 'fastify';
 import { findWebhook } from '../../src/store/webhooks.ts';
 
 const cli = { kind: 'cli' } as const;
@@ -191,5 +192,51 @@ eachDatabase('console: a form opened before someone else changed the object', (d
     assert.match(refused.body, SUMMARY);
     assert.match(refused.body, /Your account, not-admin, is not an administrator \(any more\): the form was not sent\./);
     assert.equal((await app.services.groupManagement.list({ q: 'by-a-user' }, { offset: 0, limit: 5 })).groups.length, 0);
+  });
+
+  test('a form loaded before the latest sign-in (another tab) is refused, saying so once, with the way back to its page; a post from another site is refused as one', async () => {
+    const group = await app.services.groupManagement.create({ name: 'stale-token' }, cli);
+    const members = `/admin/groups/${group.id}/members`;
+    // The page was loaded in the first session; the administrator signed in again since.
+    const earlier = await sessionFor(app, app.adminId);
+    const now = await sessionFor(app, app.adminId);
+    const count = (body: string, text: RegExp) => body.match(new RegExp(text.source, 'g'))?.length ?? 0;
+    const memberCount = async () => (await app.services.memberships.list({ groupId: group.id }, { offset: 0, limit: 5 })).total;
+    const noMember = async () => assert.equal(await memberCount(), 0);
+    const stale = (headers: Record<string, string>) =>
+      postForm(app, members, { login: 'admin' }, { session: now, csrf: earlier.csrf, headers: { referer: `${BASE_URL}${members}`, ...headers } });
+    for (const headers of [{ 'sec-fetch-site': 'same-origin' }, { origin: BASE_URL }]) {
+      const refused = await stale(headers);
+      assert.equal(refused.statusCode, 403, JSON.stringify(headers));
+      assert.match(refused.body, /<title>Error: Form not sent · Roster<\/title>/);
+      assert.match(refused.body, SUMMARY);
+      assert.equal(count(refused.body, /loaded before your latest sign-in/), 1);
+      assert.doesNotMatch(refused.body, /another site|cookies/);
+      // Back to the group's page (the address the form was posted to from its refused answer has no page).
+      assert.match(refused.body, new RegExp(`<a href="/admin/groups/${group.id}">Open the page again</a>`));
+      await noMember();
+    }
+    // From another site (or a sibling host): refused as such, said once, with no word of cookies.
+    const forged: LightMyRequestResponse[] = [];
+    for (const headers of [{ 'sec-fetch-site': 'cross-site' }, { 'sec-fetch-site': 'same-site' }, { origin: 'https://evil.example' }]) {
+      forged.push(await stale(headers));
+      forged.push(await postForm(app, members, { login: 'admin' }, { session: now, csrf: 'forged', headers }));
+    }
+    for (const refused of forged) {
+      assert.equal(refused.statusCode, 403);
+      assert.match(refused.body, /<title>Error: Request refused · Roster<\/title>/);
+      assert.equal(count(refused.body, /sent from another site/), 1);
+      assert.doesNotMatch(refused.body, /cookies|latest sign-in/);
+    }
+    await noMember();
+    // The right token of the session still does.
+    assert.equal((await postForm(app, members, { login: 'admin' }, { session: now, headers: { 'sec-fetch-site': 'same-origin' } })).statusCode, 303);
+    assert.equal(await memberCount(), 1);
+  });
+
+  test('the sign-in form sent without its cookie says that Roster needs cookies, once', async () => {
+    const refused = await postForm(app, '/sessions', { login: 'admin', password: 'whatever' }, { csrf: 'a-token-without-its-cookie', headers: { 'sec-fetch-site': 'same-origin' } });
+    assert.equal(refused.statusCode, 403);
+    assert.equal(refused.body.match(/Roster needs cookies to be allowed for this site/g)?.length, 1);
   });
 });

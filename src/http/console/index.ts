@@ -21,7 +21,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Services } from '../../services.ts';
 import type { ReturnTrust } from '../client.ts';
-import { preSessionCookie, csrfTokenMatches, isCrossSite, isSafeMethod, presentedCsrfToken } from '../csrf.ts';
+import { preSessionCookie, csrfTokenMatches, isCrossSite, isFromAnotherOrigin, isSafeMethod, isSameOrigin, presentedCsrfToken } from '../csrf.ts';
 import { knownBrowserCookie } from '../known-browser.ts';
 import { shorten } from '../../text.ts';
 import { RetryLaterError } from '../../errors.ts';
@@ -130,10 +130,13 @@ async function guard(request: FastifyRequest, reply: FastifyReply, context: Cons
   const access = accessOf(request);
   if (access === 'public') return undefined;
   const safe = isSafeMethod(request.method);
-  if (!safe && isCrossSite(request.headers)) return refuseForgery(request, reply);
+  if (!safe && isCrossSite(request.headers)) return refuseForgery(request, reply, 'another-site');
+  const origin = new URL(context.baseUrl).origin;
   if (access === 'anonymous') {
     if (!safe && !csrfTokenMatches(context.preSession.presented(request.headers.cookie), presentedCsrfToken(request.headers, request.body))) {
-      return refuseForgery(request, reply);
+      // The sign-in form's token comes from a cookie of its own: without it (cookies blocked, or
+      // cleared since the form was shown) no token matches.
+      return refuseForgery(request, reply, isFromAnotherOrigin(request.headers, origin) ? 'another-site' : 'no-cookie');
     }
     return undefined;
   }
@@ -144,7 +147,13 @@ async function guard(request: FastifyRequest, reply: FastifyReply, context: Cons
     // Referer, which the console's same-origin Referrer-Policy sends to Roster only).
     return reply.redirect(safe ? signInUrl(request.url) : signInUrl(formPageOf(request, context.baseUrl, pages), { notice: 'form-not-sent' }), 303);
   }
-  if (!safe && !csrfTokenMatches(viewer.sessionValue, presentedCsrfToken(request.headers, request.body))) return refuseForgery(request, reply);
+  const token = presentedCsrfToken(request.headers, request.body);
+  if (!safe && !csrfTokenMatches(viewer.sessionValue, token)) {
+    // Refused whatever the cause; a page of Roster's with a token that is not this session's was
+    // loaded before the latest sign-in (in this tab or another), which is what the page then says.
+    if (token !== undefined && isSameOrigin(request.headers, origin)) return refuseStaleForm(request, reply, formPageOf(request, context.baseUrl, pages));
+    return refuseForgery(request, reply, isFromAnotherOrigin(request.headers, origin) ? 'another-site' : 'expired');
+  }
   if (access === 'admin' && !viewer.administrator) {
     return sendPage(request, reply, {
       status: 403,
@@ -158,15 +167,38 @@ async function guard(request: FastifyRequest, reply: FastifyReply, context: Cons
   return undefined;
 }
 
-function refuseForgery(request: FastifyRequest, reply: FastifyReply): FastifyReply {
+/**
+ * What a refused state change is said to be, as far as the request tells: sent from another
+ * site; a sign-in form whose cookie did not come back; a form that has expired or comes from
+ * elsewhere (no header says which).
+ */
+type Forgery = 'another-site' | 'no-cookie' | 'expired';
+
+/** Each refusal in one sentence: the error summary says it, the page does not say it again. */
+const FORGERY_MESSAGES: Readonly<Record<Forgery, string>> = {
+  'another-site': 'This form was sent from another site: Roster takes forms only from its own pages.',
+  'no-cookie': 'This sign-in form has expired, or your browser did not send it back with Roster’s cookie: reload the page and try again. Roster needs cookies to be allowed for this site.',
+  expired: 'This form has expired, or was sent from another site: reload the page and try again.',
+};
+
+function refuseForgery(request: FastifyRequest, reply: FastifyReply, forgery: Forgery): FastifyReply {
   // The route, not the URL: a query string may carry anything (request-log.ts).
-  request.log.info({ route: request.routeOptions.url }, 'console request refused: CSRF token missing or wrong');
+  request.log.info({ route: request.routeOptions.url, forgery }, 'console request refused: CSRF token missing or wrong');
+  return sendPage(request, reply, { status: 403, title: 'Request refused', ...refusedPost(request, FORGERY_MESSAGES[forgery]), body: html`` });
+}
+
+/**
+ * A form of Roster's own pages loaded before the latest sign-in: its token was the earlier
+ * session's. Refused as any token not this session's (403), and said for what it is, with the
+ * way back to the page that holds the form, where it is loaded with this session's token.
+ */
+function refuseStaleForm(request: FastifyRequest, reply: FastifyReply, page: string | undefined): FastifyReply {
+  request.log.info({ route: request.routeOptions.url }, 'console request refused: CSRF token of an earlier session');
   return sendPage(request, reply, {
     status: 403,
-    title: 'Request refused',
-    ...refusedPost(request, 'This form has expired, or was sent from another site: reload the page and try again.'),
-    body: html`<p>This form has expired, or was sent from another site. Go back, reload the page and try again.</p>
-<p>Roster needs cookies to be allowed for this site.</p>`,
+    title: 'Form not sent',
+    ...refusedPost(request, 'This form was loaded before your latest sign-in (in this tab or another), so it was not sent. Open the page again and send the form from there.'),
+    body: page === undefined ? html`<p><a href="/">Go to the start page</a></p>` : html`<p><a href="${page}">Open the page again</a></p>`,
   });
 }
 
