@@ -2,7 +2,8 @@
  * Long values in the console's tables, in Chromium: a 255-character login or group name without
  * a break point wraps inside its cell instead of widening the table until the other columns and
  * the row's buttons are off-screen; buttons, badges and dates never break, and ordinary rows
- * keep their words whole. Checked at a desktop width and a phone's.
+ * keep their words whole. Checked at a desktop width and a phone's, where every cell has a greatest
+ * width (the audit log's details wrap rather than make its table thousands of pixels wide).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -97,6 +98,16 @@ describe('long values in the console tables, in Chromium', { skip: browserSkip()
       await page.goto('/admin/applications');
       // (The client id and the URIs are <code>, which has always wrapped anywhere.)
       for (const column of [1, 4]) assert.equal(await wordsWhole(page, `tbody tr:nth-child(1) td:nth-child(${column})`), true, `column ${column} of the applications table breaks a word`);
+      if (label === 'phone') {
+        // Every other cell wraps at its greatest width too (20rem and padding): the audit log's
+        // details (the long login's creation, cut to 300 characters) made its table 4,000 px wide.
+        for (const path of ['/admin/audit', '/admin/applications']) {
+          await page.goto(path);
+          const widest = await page.evaluate<number>(`Math.max(...[...document.querySelectorAll('td:not(:first-child)')].map((cell) => cell.getBoundingClientRect().width))`);
+          assert.ok(widest <= 20 * 16 + 24 + 1, `${path}: a cell is ${widest} px wide`);
+          assert.equal(await page.evaluate<boolean>('document.documentElement.scrollWidth <= window.innerWidth'), true, `${path}: the page scrolls sideways`);
+        }
+      }
     });
   }
 });
