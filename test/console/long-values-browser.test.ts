@@ -110,4 +110,24 @@ describe('long values in the console tables, in Chromium', { skip: browserSkip()
       }
     });
   }
+
+  test('320 px: the confirmation dialog of a 255-character group fits the window, its name wrapping', async () => {
+    const { page } = tab;
+    await page.setViewportSize({ width: 320, height: 640 });
+    await page.goto('/admin/groups');
+    const row = page.getByRole('row').filter({ hasText: LONG_GROUP.slice(0, 40) });
+    await row.getByRole('button', { name: /Delete/ }).click();
+    const dialog = page.getByRole('dialog', { name: /Delete the group/ });
+    await dialog.waitFor();
+    // Opened modal, a dialog whose own max-width replaced the browser's limit was as wide as the name.
+    assert.equal(await page.evaluate<boolean>(`document.querySelector('dialog[open]').matches(':modal')`), true);
+    for (const part of [dialog, dialog.getByRole('heading'), dialog.locator('.dialog-message'), dialog.getByRole('button', { name: /^Delete/ }), dialog.getByRole('button', { name: 'Cancel' })]) {
+      const box = await part.boundingBox();
+      assert.ok(box !== null);
+      assert.ok(box.x >= 0 && box.x + box.width <= 320, `${String(part)} spans ${box.x} to ${box.x + box.width} px of 320`);
+    }
+    const overflowing = await page.evaluate<number>(`[...document.querySelectorAll('dialog[open] *')].filter((element) => element.scrollWidth > element.clientWidth + 1 && element.clientWidth > 0).length`);
+    assert.equal(overflowing, 0, 'a part of the dialog overflows its box');
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+  });
 });
