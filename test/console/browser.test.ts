@@ -13,6 +13,7 @@ import {
   browserSkip,
   expectAccessible,
   focused,
+  focusedDescription,
   launchBrowser,
   openTab,
   screenshot,
@@ -70,6 +71,19 @@ describe('the console in Chromium', { skip: browserSkip() }, () => {
     assert.equal(await tab.page.getByLabel('Login').inputValue(), 'admin');
     await expectAccessible(tab.page, 'the sign-in page with an error');
     assert.deepEqual((await tab.context.cookies()).filter((cookie) => cookie.name === 'roster_session'), []);
+    tab.expectNoProblems();
+    await tab.close();
+  });
+
+  test('the sign-in page after a form not sent: the focused login field is described by the notice, so a screen reader says why', async () => {
+    const tab = await openTab(browser, app);
+    await tab.page.goto('/sessions/new?returnTo=%2Fadmin%2Fgroups&notice=form-not-sent');
+    assert.equal((await focused(tab.page)).id, 'field-login');
+    assert.match(await focusedDescription(tab.page), /^Your session ended before the form was sent, so nothing was changed\./);
+    await expectAccessible(tab.page, 'the sign-in page with a notice');
+    // Without a notice the field has no description to say.
+    await tab.page.goto('/sessions/new');
+    assert.equal(await focusedDescription(tab.page), '');
     tab.expectNoProblems();
     await tab.close();
   });

@@ -69,6 +69,9 @@ eachDatabase('the console\'s sign-in', (database) => {
       const page = await getPage(app, String(sent.headers.location));
       assert.match(page.body, /Your session ended before the form was sent, so nothing was changed\. Sign in again: you go back to the page/);
       assert.match(page.body, /<input type="hidden" name="returnTo" value="\/admin\/groups\?q=ops">/);
+      // The login field takes the focus, described by the notice (a status there at load is not announced).
+      assert.match(page.body, /<div class="banner banner-warning" role="status" id="notice"><div>Your session ended/);
+      assert.match(page.body, /<input id="field-login" name="login" type="text"[^>]* autofocus aria-describedby="notice"/);
       // A Referer from elsewhere is no page of Roster's to come back to.
       const foreign = await postForm(app, '/admin/groups', { name: 'late-group' }, { session, headers: { referer: 'https://evil.example/admin/groups' } });
       assert.equal(foreign.headers.location, '/sessions/new?notice=form-not-sent');

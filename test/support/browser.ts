@@ -175,6 +175,23 @@ export async function focused(page: Page): Promise<{ id: string; text: string }>
   return page.evaluate<{ id: string; text: string }>('({ id: document.activeElement?.id ?? "", text: document.activeElement?.textContent ?? "" })');
 }
 
+/**
+ * The accessible description of the element that has the keyboard focus, as Chromium computes it
+ * for screen readers (aria-describedby and the rest), through the DevTools protocol.
+ */
+export async function focusedDescription(page: Page): Promise<string> {
+  const cdp = await page.context().newCDPSession(page);
+  try {
+    const { result } = await cdp.send('Runtime.evaluate', { expression: 'document.activeElement' });
+    if (result.objectId === undefined) return '';
+    const { nodes } = await cdp.send('Accessibility.getPartialAXTree', { objectId: result.objectId, fetchRelatives: false });
+    const description = nodes[0]?.description?.value;
+    return typeof description === 'string' ? description : '';
+  } finally {
+    await cdp.detach();
+  }
+}
+
 /** Signs in through the sign-in page's password form, from wherever the page is. */
 export async function signInWithPassword(page: Page, login: string, password: string, returnTo?: string): Promise<void> {
   await page.goto(returnTo === undefined ? '/sessions/new' : `/sessions/new?returnTo=${encodeURIComponent(returnTo)}`);

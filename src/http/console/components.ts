@@ -155,10 +155,12 @@ interface FieldOptions {
   readonly error?: string;
   readonly required?: boolean;
   readonly disabled?: boolean;
+  /** The id of text elsewhere on the page announced with the field before its own (a notice the page opens with, when the field takes the focus). */
+  readonly describedBy?: string;
 }
 
 function describedBy(id: string, options: FieldOptions): { attribute: SafeHtml; notes: SafeHtml } {
-  const ids = [options.hint !== undefined ? `${id}-hint` : undefined, options.error !== undefined ? `${id}-error` : undefined].filter((item) => item !== undefined);
+  const ids = [options.describedBy, options.hint !== undefined ? `${id}-hint` : undefined, options.error !== undefined ? `${id}-error` : undefined].filter((item) => item !== undefined);
   return {
     attribute: html`${ids.length > 0 && html` aria-describedby="${ids.join(' ')}"`}${options.error !== undefined && html` aria-invalid="true"`}${options.required === true && html` required`}${options.disabled === true && html` disabled`}`,
     notes: html`${options.hint !== undefined && html`<p class="hint" id="${id}-hint">${options.hint}</p>`}${options.error !== undefined && html`<p class="field-error" id="${id}-error">${options.error}</p>`}`,
@@ -390,11 +392,27 @@ export function errorSummary(summary: ErrorSummary): SafeHtml {
  * region already there at load is not announced by screen readers, so the outcome of what the
  * user just did (deactivated, added, revoked) went unsaid.
  */
-export function noticeBanner(request: FastifyRequest, notices: Readonly<Record<string, { readonly tone: BannerTone; readonly text: string }>>, options: { readonly takesFocus?: boolean } = {}): SafeHtml {
-  const code = queryValue(request.query as Query, 'notice');
-  const notice = code !== undefined && Object.hasOwn(notices, code) ? notices[code] : undefined;
+export function noticeBanner(request: FastifyRequest, notices: Readonly<Record<string, Notice>>, options: { readonly takesFocus?: boolean } = {}): SafeHtml {
+  const notice = noticeOf(request, notices);
   if (notice === undefined) return html``;
-  return bannerMarkup({ tone: notice.tone, body: notice.text }, options.takesFocus === false ? html`` : html` id="notice" tabindex="-1" autofocus`);
+  // A page that keeps the focus elsewhere has the field it focuses described by the notice
+  // (`describedBy: NOTICE_ID`), so that the notice is said when the page opens all the same.
+  return bannerMarkup({ tone: notice.tone, body: notice.text }, options.takesFocus === false ? html` id="${NOTICE_ID}"` : html` id="${NOTICE_ID}" tabindex="-1" autofocus`);
+}
+
+/** A notice a page may show after a redirect (`?notice=<code>`). */
+export interface Notice {
+  readonly tone: BannerTone;
+  readonly text: string;
+}
+
+/** The element id of the notice banner. */
+export const NOTICE_ID = 'notice';
+
+/** The notice of `?notice=` among the page's `notices`, if it is one of them. */
+export function noticeOf(request: FastifyRequest, notices: Readonly<Record<string, Notice>>): Notice | undefined {
+  const code = queryValue(request.query as Query, 'notice');
+  return code !== undefined && Object.hasOwn(notices, code) ? notices[code] : undefined;
 }
 
 /** A definition list of label/value pairs. */

@@ -8,7 +8,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { SamlConfig } from '../../../auth/saml-config.ts';
 import { auditSource, localPath, returnAddress, sessionOrigin, type ReturnTrust } from '../../client.ts';
 import { CSRF_FIELD, csrfTokenFor } from '../../csrf.ts';
-import { banner, formValue, hrefWith, noticeBanner, queryValue, submitButton, textField, type ErrorSummary, type Query } from '../components.ts';
+import { banner, formValue, hrefWith, NOTICE_ID, noticeBanner, noticeOf, queryValue, submitButton, textField, type ErrorSummary, type Query } from '../components.ts';
 import type { ConsoleContext } from '../context.ts';
 import { html, type SafeHtml } from '../html.ts';
 import { sendPage } from '../layout.ts';
@@ -159,7 +159,11 @@ function signInBody(request: FastifyRequest, saml: SamlConfig | undefined, state
       : html`Only for local Roster accounts, such as <code>admin</code>. Everyone else: use the button above.`;
   const fieldError = (field: 'login' | 'password'): { error?: string } => (state.error?.field === field ? { error: state.error.message } : {});
   const again = state.reauthenticate && banner({ tone: 'info', body: html`The application you came from asks you to sign in again before it goes on.` });
-  // The login field keeps the focus (autofocus below): the notice is read with the page.
+  // The login field keeps the focus (autofocus below), the password when the login is filled in.
+  // A status already there when the page loads is not announced: the notice ("Your session
+  // ended before the form was sent …") describes the focused field, to be said with it.
+  const loginFocused = state.login === undefined || state.login === '';
+  const notice = noticeOf(request, NOTICES) === undefined ? {} : { describedBy: NOTICE_ID };
   return html`${noticeBanner(request, NOTICES, { takesFocus: false })}
 ${again}
 ${sso}
@@ -170,8 +174,8 @@ ${sso}
 <input type="hidden" name="${CSRF_FIELD}" value="${csrfToken}">
 ${state.returnTo !== undefined && html`<input type="hidden" name="returnTo" value="${state.returnTo}">`}
 ${state.reauthenticate && html`<input type="hidden" name="${REAUTHENTICATE}" value="1">`}
-${textField({ name: 'login', label: FIELD_LABELS.login, value: state.login ?? '', autocomplete: 'username', required: true, maxLength: MAX_LOGIN, spellcheck: false, autofocus: state.login === undefined || state.login === '', ...fieldError('login') })}
-${textField({ name: 'password', label: FIELD_LABELS.password, type: 'password', autocomplete: 'current-password', required: true, maxLength: MAX_PASSWORD, autofocus: state.login !== undefined && state.login !== '', ...fieldError('password') })}
+${textField({ name: 'login', label: FIELD_LABELS.login, value: state.login ?? '', autocomplete: 'username', required: true, maxLength: MAX_LOGIN, spellcheck: false, autofocus: loginFocused, ...(loginFocused ? notice : {}), ...fieldError('login') })}
+${textField({ name: 'password', label: FIELD_LABELS.password, type: 'password', autocomplete: 'current-password', required: true, maxLength: MAX_PASSWORD, autofocus: !loginFocused, ...(loginFocused ? {} : notice), ...fieldError('password') })}
 ${submitButton('Sign in', { tone: 'primary' })}
 </form>
 </section>`;
