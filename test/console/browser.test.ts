@@ -88,6 +88,28 @@ describe('the console in Chromium', { skip: browserSkip() }, () => {
     await tab.close();
   });
 
+  test('the skip link\'s focus ring stays inside the dark header, where its colour has the contrast (the sign-in page\'s header is the lowest)', async () => {
+    const tab = await openTab(browser, app);
+    for (const [path, width] of [['/sessions/new', 1280], ['/sessions/new', 320], ['/admin', 1280]] as const) {
+      if (path === '/admin') await signInWithPassword(tab.page, 'admin', adminPassword);
+      await tab.page.setViewportSize({ width, height: 700 });
+      await tab.page.goto(path);
+      // The sign-in page focuses the login field: back from there to the page's first link.
+      await tab.page.keyboard.press(path === '/admin' ? 'Tab' : 'Shift+Tab');
+      for (let step = 0; step < 5 && (await focused(tab.page)).text !== 'Skip to main content'; step++) await tab.page.keyboard.press('Shift+Tab');
+      assert.equal((await focused(tab.page)).text, 'Skip to main content', path);
+      const ring = await tab.page.evaluate<{ top: number; bottom: number; header: number }>(`(() => {
+        const link = document.activeElement.getBoundingClientRect();
+        const style = getComputedStyle(document.activeElement);
+        const outside = parseFloat(style.outlineWidth) + parseFloat(style.outlineOffset);
+        return { top: link.top - outside, bottom: link.bottom + outside, header: document.querySelector('header').getBoundingClientRect().bottom };
+      })()`);
+      assert.ok(ring.top >= 0 && ring.bottom <= ring.header, `${path} at ${width} px: the ring spans ${ring.top} to ${ring.bottom} px, the header ends at ${ring.header} px`);
+    }
+    tab.expectNoProblems();
+    await tab.close();
+  });
+
   test('a provisioned user trying a password is told to use the SAML button', async () => {
     const tab = await openTab(browser, app);
     await signInWithPassword(tab.page, 'ada@example.com', 'whatever');
