@@ -16,6 +16,7 @@ import { createUserDirectory, type UserDirectory } from '../../src/directory/use
 import { openStore, type Store } from '../../src/store/index.ts';
 import { INLINE_MEMBERS } from '../../src/store/memberships.ts';
 import { createTestDatabase, eachDatabase, turnScimOn, type ScratchDatabase } from '../support/databases.ts';
+import { waitForLockWaits } from '../support/lock-waits.ts';
 
 const cli: Actor = { kind: 'cli' };
 const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
@@ -34,16 +35,6 @@ async function outcomes(promises: readonly Promise<unknown>[]): Promise<string[]
     if (result.reason instanceof DirectoryError) return result.reason.code;
     throw result.reason;
   });
-}
-
-/** Waits until a backend of `client`'s database other than `client`'s own waits on a lock. */
-async function waitForLockWait(client: pg.Client): Promise<void> {
-  for (let attempt = 0; attempt < 200; attempt += 1) {
-    const waiting = await client.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'");
-    if (waiting.rowCount !== null && waiting.rowCount > 0) return;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error('no transaction came to wait on the held lock within 5 s');
 }
 
 function count(values: readonly string[], value: string): number {
@@ -206,7 +197,7 @@ eachDatabase('concurrent writers', (database) => {
           await deleter.query('DELETE FROM scim_users WHERE scim_id = $1', [leaving]);
           const change = at(1).groups.update(group.scimId, (document) => ({ document, memberChanges: [{ kind, ids }] }), () => true, cli);
           const settled = outcomes([change]);
-          await new Promise((resolve) => setTimeout(resolve, 300));
+          await waitForLockWaits(deleter);
           await deleter.query('COMMIT');
           assert.deepEqual(await settled, ['invalid']);
           await assert.rejects(change, new RegExp(`no user has the id "${leaving}"`));
@@ -234,7 +225,7 @@ eachDatabase('concurrent writers', (database) => {
         const held = await remover.query('DELETE FROM memberships WHERE group_id = $1 AND user_id = $2', [raced.group.id, user.id]);
         assert.equal(held.rowCount, 1);
         const deletion = at(1).users.remove(scimId, () => true, cli);
-        await waitForLockWait(remover);
+        await waitForLockWaits(remover);
         await remover.query('COMMIT');
         await deletion;
       } finally {

@@ -14,6 +14,7 @@ import { createGroupManagement } from '../../src/directory/group-management.ts';
 import { openStore, type Store } from '../../src/store/index.ts';
 import { PROVISIONING_MODE_KEY } from '../../src/store/migrations/025-provisioning-mode-row.ts';
 import { createTestDatabase, eachDatabase, openTestStore } from '../support/databases.ts';
+import { waitForLockWaits } from '../support/lock-waits.ts';
 
 const cli: Actor = { kind: 'cli' };
 let dir: string;
@@ -25,6 +26,22 @@ before(() => {
   certificate = readFileSync(join(dir, 'c.pem'), 'utf8');
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
+
+
+/**
+ * What a write came to: 'ok', or the code of the DirectoryError refusing it. Handles the promise
+ * at once, so a refusal that arrives while the test waits on something else is not reported as
+ * an unhandled rejection.
+ */
+function settle(write: Promise<unknown>): Promise<string> {
+  return write.then(
+    () => 'ok',
+    (error: unknown) => {
+      if (error instanceof DirectoryError) return error.code;
+      throw error;
+    },
+  );
+}
 
 eachDatabase('provisioning mode', (database) => {
   let store: Store;
@@ -169,10 +186,10 @@ eachDatabase('provisioning mode across instances', (database) => {
         // The other instance's switch to just-in-time, written and not yet committed.
         await other.query('BEGIN');
         await other.query(`UPDATE settings SET value = '"jit"' WHERE key = $1`, [provisioningModeSetting.key]);
-        const disabling = provisioning.disable(cli);
-        await new Promise((resolve) => setTimeout(resolve, 300));
+        const disabling = settle(provisioning.disable(cli));
+        await waitForLockWaits(other);
         await other.query('COMMIT');
-        await disabling;
+        assert.equal(await disabling, 'ok');
         const recorded = await store.db.selectFrom('audit_events').select('action').where('action', '=', 'provisioning.disabled').execute();
         assert.equal(recorded.length, 0, 'the switch was already made: nothing to record');
         const events = await store.db.selectFrom('events').select('type').where('type', '=', 'provisioning.disabled').execute();
@@ -192,17 +209,20 @@ eachDatabase('provisioning mode across instances', (database) => {
         // Holds the group create after it has read the mode, as a slow statement would.
         await other.query('BEGIN');
         await other.query('LOCK TABLE groups IN SHARE ROW EXCLUSIVE MODE');
-        const creating = groups.create({ name: 'created-locally' }, cli);
-        await new Promise((resolve) => setTimeout(resolve, 300));
+        const creating = settle(groups.create({ name: 'created-locally' }, cli));
+        await waitForLockWaits(other, 1);
         let enabled = false;
-        const enabling = provisioning.enable(cli).then(() => {
-          enabled = true;
-        });
-        await new Promise((resolve) => setTimeout(resolve, 300));
+        const enabling = settle(
+          provisioning.enable(cli).then(() => {
+            enabled = true;
+          }),
+        );
+        // The switch waits on the mode the create holds: two transactions now wait on locks.
+        await waitForLockWaits(other, 2);
         assert.equal(enabled, false, 'the switch waits for the local write in progress');
         await other.query('COMMIT');
-        await creating;
-        await enabling;
+        assert.equal(await creating, 'ok');
+        assert.equal(await enabling, 'ok');
         const order = (await store.db.selectFrom('audit_events').select('action').where('action', 'in', ['group.created', 'provisioning.enabled']).orderBy('seq').execute()).map((row) => row.action);
         assert.deepEqual(order, ['group.created', 'provisioning.enabled']);
 
@@ -211,10 +231,10 @@ eachDatabase('provisioning mode across instances', (database) => {
         await other.query('BEGIN');
         await other.query(`SELECT value FROM settings WHERE key = $1 FOR UPDATE`, [provisioningModeSetting.key]);
         await other.query(`UPDATE settings SET value = '"scim"' WHERE key = $1`, [provisioningModeSetting.key]);
-        const late = groups.create({ name: 'too-late' }, cli);
-        await new Promise((resolve) => setTimeout(resolve, 300));
+        const late = settle(groups.create({ name: 'too-late' }, cli));
+        await waitForLockWaits(other, 1);
         await other.query('COMMIT');
-        await assert.rejects(late, (error: unknown) => error instanceof DirectoryError && error.code === 'managed');
+        assert.equal(await late, 'managed');
         assert.equal(await store.db.selectFrom('groups').select('id').where('name', '=', 'too-late').executeTakeFirst(), undefined);
       } finally {
         await close();

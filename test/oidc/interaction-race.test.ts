@@ -11,6 +11,7 @@ import * as client from 'openid-client';
 import { startTestApp, userBody, BASE_URL } from '../support/app.ts';
 import { eachDatabase } from '../support/databases.ts';
 import { sessionFor } from '../support/console.ts';
+import { waitForLockWaits } from '../support/lock-waits.ts';
 import { CookieJar, relyingParty } from '../support/oidc.ts';
 
 const REDIRECT = 'https://wiki.example.com/callback';
@@ -59,12 +60,7 @@ eachDatabase('OpenID Connect consent step racing the end of its session', (datab
         await holder.query('BEGIN');
         await holder.query('LOCK TABLE oidc_models IN EXCLUSIVE MODE');
         const step = app.app.inject({ method: 'GET', url: `${url.pathname}${url.search}`, headers: { cookie: jar.header(), accept: 'text/html' } });
-        for (let waited = 0; ; waited += 50) {
-          const { rows } = await holder.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'roster%' AND wait_event_type = 'Lock'");
-          if (rows.length > 0) break;
-          assert.ok(waited < 10_000, 'the consent step never waited for the lock');
-          await new Promise((resolve) => setTimeout(resolve, 50));
-        }
+        await waitForLockWaits(holder);
         await holder.query("DELETE FROM oidc_models WHERE model IN ('Interaction', 'Session')");
         await holder.query('COMMIT');
 
