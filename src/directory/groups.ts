@@ -12,7 +12,8 @@ import type { Executor } from '../store/executor.ts';
 import type { HeldSnapshot } from '../store/held-snapshot.ts';
 import { createUserQueries, type RowLock } from '../store/users.ts';
 import { isUniqueViolation } from '../store/errors.ts';
-import { readSnapshot, transact } from '../store/transact.ts';
+import { readListSnapshot, transact } from '../store/transact.ts';
+import { answeredByIndex } from '../store/indexed-filters.ts';
 import { createGroupQueries, type GroupWrite, type StoredGroup } from '../store/groups.ts';
 import type { EventStamp } from '../store/journal.ts';
 import { createMembershipQueries, INLINE_MEMBERS, MEMBER_LOOKUP_IDS, type GroupMember, type LinkedReference } from '../store/memberships.ts';
@@ -671,8 +672,11 @@ export function createGroupDirectory(store: Store, scimSchemas: ScimSchemas, opt
     async list(query: GroupListQuery): Promise<Page<ScimGroup>> {
       const read = await pageReader(query);
       // One snapshot for the count and the page, so that totalResults matches what was paged
-      // through even while other instances write.
-      return readSnapshot(store.db, async (trx) => {
+      // through even while other instances write. On SQLite, unless an index finds the groups
+      // and their members are not read, it is read on a reader thread: a filter or sort no index
+      // serves reads every row, and a page's members may be many (store/sqlite-readers.ts).
+      const indexed = query.filter !== undefined && query.withMembers === false && answeredByIndex(query.filter, 'Group');
+      return readListSnapshot(store, indexed, async (trx) => {
         const page = await read(trx);
         const members = await readMembers(trx, page.items.map((item) => item.group.id), query.withMembers);
         return { ...page, items: page.items.map((item) => scimGroupOf(item.group, members?.get(item.group.id))) };

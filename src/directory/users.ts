@@ -13,7 +13,8 @@ import { createGroupQueries } from '../store/groups.ts';
 import type { Store } from '../store/index.ts';
 import type { Executor } from '../store/executor.ts';
 import { isUniqueViolation } from '../store/errors.ts';
-import { readSnapshot, transact } from '../store/transact.ts';
+import { readListSnapshot, transact } from '../store/transact.ts';
+import { answeredByIndex } from '../store/indexed-filters.ts';
 import { createMembershipQueries, type LinkedReference } from '../store/memberships.ts';
 import { createUserQueries, type EmailRow, type RowLock, type StoredUser, type UserWrite } from '../store/users.ts';
 import { createUserWriteQueries } from '../store/user-writes.ts';
@@ -498,8 +499,11 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
         }
       }
       // One snapshot for the count and the page, so that totalResults matches what was paged
-      // through even while other instances write.
-      return readSnapshot(store.db, async (trx) => {
+      // through even while other instances write. On SQLite, unless an index finds the users,
+      // it is read on a reader thread: a filter or sort no index serves reads every row, seconds
+      // at a million, and on the main connection it held every other request meanwhile.
+      const indexed = query.filter !== undefined && answeredByIndex(query.filter, 'User');
+      return readListSnapshot(store, indexed, async (trx) => {
         const page = await readPage(
           {
             ...(where ? { where } : {}),

@@ -13,8 +13,6 @@ import {
   SqliteAdapter,
   SqliteDialect,
   SqliteDriver,
-  SqliteQueryCompiler,
-  type LimitNode,
   type QueryCompiler,
   type DatabaseConnection,
   type Driver,
@@ -30,6 +28,8 @@ import { heldSnapshot, type ChunkedCursor, type HeldSnapshot } from './held-snap
 import { turnOfEventLoop } from './turn.ts';
 import type { Store } from './types.ts';
 import { createQueryObservers } from './observe.ts';
+import { RosterSqliteQueryCompiler } from './sqlite-compiler.ts';
+import { createReaders } from './sqlite-readers.ts';
 import { GROUP_COMMIT_ACCESS_MODE, commitInGroups } from './transact.ts';
 import type { Database } from './tables.ts';
 
@@ -109,21 +109,6 @@ class ImmediateSqliteDriver extends SqliteDriver {
     if (!this.#tempIsMemory) return;
     this.#tempDefault.run();
     this.#tempIsMemory = false;
-  }
-}
-
-/**
- * Writes `LIMIT ?` as `LIMIT (? + 0)`. SQLite's planner reads the value bound to a bare `LIMIT ?`
- * and so marks the statement to be compiled again whenever that parameter is bound: every
- * execution of a kept statement with a limit was recompiled, which cost a filtered list about
- * five times its own work (docs/performance.md). An expression is not read by the planner, and
- * means the same: the limit is still that integer, and a negative one still means no limit.
- */
-class RosterSqliteQueryCompiler extends SqliteQueryCompiler {
-  protected override visitLimit(node: LimitNode): void {
-    this.append('limit (');
-    this.visitNode(node.limit);
-    this.append(' + 0)');
   }
 }
 
@@ -267,7 +252,7 @@ export function openSqlite(path: string): Omit<Store, 'secrets'> {
     db,
     dialect: sqliteDialect,
     async close() {
-      readers?.close();
+      await readers?.close();
       await db.destroy();
       // Last: SQLite's own descriptors are closed, so this one holds no lock of theirs.
       file?.close();
@@ -282,54 +267,6 @@ export function openSqlite(path: string): Omit<Store, 'secrets'> {
       stillOpenFile();
       file?.check();
       await sql`SELECT 1`.execute(db);
-    },
-  };
-}
-
-/** Reader connections kept open between held snapshots; more are opened when more are held at once. */
-const IDLE_READERS = 4;
-
-/** A connection of its own for each held snapshot, kept for the next one when few are idle. */
-function createReaders(path: string) {
-  const idle: Array<{ raw: SQLite.Database; db: Kysely<Database> }> = [];
-  let closed = false;
-
-  function open() {
-    const raw = new SQLite(path, { fileMustExist: true });
-    // Reads only; waits as the main connection does for another process's checkpoint or recovery.
-    raw.pragma('query_only = ON');
-    raw.pragma('busy_timeout = 5000');
-    // 2 MB of pages rather than better-sqlite3's 16 MB: the cache also bounds the sorter, which
-    // spills to a temporary file past it, and sixteen answers in progress held 16 MB each (the
-    // members' pages are read once, in order; the operating system caches the file).
-    raw.pragma('cache_size = -2000');
-    // query_only: it never writes, so it has no file to check before a write.
-    return { raw, db: new Kysely<Database>({ dialect: new RosterSqliteDialect(raw, () => {}) }) };
-  }
-
-  return {
-    /**
-     * A snapshot on a connection of its own: in WAL mode its reads see the database as of its
-     * first read, while the main connection goes on reading and committing (a long read holds
-     * back only the checkpoint past that point). Held on the main connection, it would stop every
-     * other request for as long as the client takes to read the answer.
-     */
-    async openSnapshot(): Promise<HeldSnapshot> {
-      if (closed) throw new Error('The database is closed.');
-      const reader = idle.pop() ?? open();
-      reader.raw.prepare('BEGIN').run();
-      return heldSnapshot(reader.db, async (query) => iterated(reader.raw, query.sql, query.parameters), async () => {
-        try {
-          if (reader.raw.inTransaction) reader.raw.prepare('COMMIT').run();
-        } finally {
-          if (closed || idle.length >= IDLE_READERS) reader.raw.close();
-          else idle.push(reader);
-        }
-      });
-    },
-    close(): void {
-      closed = true;
-      for (const reader of idle.splice(0)) reader.raw.close();
     },
   };
 }
