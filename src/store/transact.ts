@@ -202,8 +202,9 @@ export async function readSnapshot<T>(db: Kysely<Database>, work: (trx: Transact
 /**
  * Runs `work` in one read snapshot that it may hold across turns of the event loop (a read in
  * windows with a turn between them, so that other requests are answered meanwhile): on SQLite a
- * connection of its own (Store.openSnapshot), since a read transaction on the main connection
- * would hold every other statement until it ends; elsewhere what readSnapshot does.
+ * connection of its own on a reader thread (Store.openSnapshot), since a read transaction on the
+ * main connection would hold every other statement until it ends, and a long statement the
+ * thread answering requests; elsewhere what readSnapshot does.
  */
 export async function readSnapshotAcrossTurns<T>(store: Pick<Store, 'db' | 'dialect' | 'openSnapshot'>, work: (db: Executor) => Promise<T>): Promise<T> {
   if (store.dialect.remoteStatements) return readSnapshot(store.db, work);

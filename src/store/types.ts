@@ -24,7 +24,8 @@ export interface Store {
   /**
    * A read-only snapshot held until its `end()`, for an answer written while it is read: on
    * PostgreSQL a pool connection in a REPEATABLE READ transaction, on SQLite a connection of its
-   * own (WAL). Held as long as the client takes to read the answer.
+   * own (WAL) on a reader thread (sqlite-readers.ts). Held as long as the client takes to read
+   * the answer.
    */
   openSnapshot(): Promise<HeldSnapshot>;
   /** The PostgreSQL pool's use now; undefined on SQLite (one connection, no pool). */
