@@ -66,8 +66,9 @@ const operations = {
     const statement = prepared(connectionOf(message), message.sql);
     const parameters = bindable(message.parameters);
     if (statement.reader) return { rows: statement.all(...parameters) };
-    const { changes } = statement.run(...parameters);
-    return { rows: [], changes };
+    // A connection that only reads (query_only) runs nothing else that returns rows: a PRAGMA, say.
+    statement.run(...parameters);
+    return { rows: [] };
   },
   iterate(message) {
     const connection = connectionOf(message);

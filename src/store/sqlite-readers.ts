@@ -114,8 +114,8 @@ export function createReaders(path: string): SqliteReaders {
     const id = nextConnection++;
     await call(thread, { op: 'open', connection: id, path });
     const run = async (query: CompiledQuery): Promise<QueryResult<unknown>> => {
-      const answer = await call<{ rows: Record<string, unknown>[]; changes?: number }>(thread, { op: 'query', connection: id, sql: query.sql, parameters: query.parameters });
-      return { rows: answer.rows.map(withBuffers), ...(answer.changes !== undefined ? { numAffectedRows: BigInt(answer.changes) } : {}) };
+      const answer = await call<{ rows: Record<string, unknown>[] }>(thread, { op: 'query', connection: id, sql: query.sql, parameters: query.parameters });
+      return { rows: answer.rows.map(withBuffers) };
     };
     const db = new Kysely<Database>({
       dialect: {

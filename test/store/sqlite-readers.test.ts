@@ -6,6 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { sql } from 'kysely';
+import { parseFilter } from '../../src/scim/filter/index.ts';
+import { createServices } from '../../src/services.ts';
 import type { Store } from '../../src/store/index.ts';
 import { openTestStore } from '../support/databases.ts';
 
@@ -86,6 +88,34 @@ describe('SQLite read snapshots on reader threads', () => {
       assert.equal((await sql<{ one: number }>`SELECT 1 AS one`.execute(snapshot.db)).rows[0]?.one, 1);
     } finally {
       await snapshot.end();
+    }
+  });
+  test('with both reader threads busy, an IdP lookup list is answered at once and a list no index serves waits its turn', async () => {
+    const { users } = createServices(store);
+    const list = (filter: string) => {
+      const parsed = parseFilter(filter);
+      if (!parsed.ok) throw new Error(parsed.error.message);
+      return users.list({ filter: parsed.value, locationBase: 'https://roster.test/api/scim/v2/Users/', descending: false, page: { kind: 'index', offset: 0, limit: 10 }, withGroups: true });
+    };
+    await list('title eq "warm-up"');
+    // Two snapshots, each on its own thread (the second opens while the first is busy), each running a long statement.
+    const first = await store.openSnapshot();
+    const order: string[] = [];
+    const long1 = countTo(5_000_000).execute(first.db).then(() => order.push('long read'));
+    // A turn of the event loop: the statement has been sent to its thread by then, which is busy.
+    await new Promise((resolve) => setImmediate(resolve));
+    const second = await store.openSnapshot();
+    const long2 = countTo(5_000_000).execute(second.db).then(() => order.push('long read'));
+    // The same for the second thread.
+    await new Promise((resolve) => setImmediate(resolve));
+    try {
+      const lookup = list('externalId eq "ext-1"').then(() => order.push('lookup'));
+      const scan = list('title eq "Boss"').then(() => order.push('scan'));
+      await Promise.all([long1, long2, lookup, scan]);
+      assert.equal(order[0], 'lookup', `the lookup waited for a reader thread: ${order.join(', ')}`);
+      assert.ok(order.indexOf('scan') > order.indexOf('long read'), `the scan ran on the main connection: ${order.join(', ')}`);
+    } finally {
+      await Promise.all([first.end(), second.end()]);
     }
   });
 });
