@@ -7,8 +7,11 @@
  * the probes' latencies. Figures go to docs/performance.md ("Lists no index serves").
  *
  *   BENCH_SQLITE_FILE=/tmp/slow.db npx tsx bench/slow-reads.ts   # seeds the file once, reuses it after
- *   BENCH_USERS (default 1,000,000) users are seeded into an empty file; BENCH_SLOW=0 times the
- *   indexed lookups alone.
+ *   BENCH_POSTGRES_URL=postgres://…/slow npx tsx bench/slow-reads.ts   # the same on PostgreSQL
+ *   BENCH_USERS (default 1,000,000) users are seeded into an empty database; BENCH_SLOW=0 times the
+ *   indexed lookups alone. BENCH_BURST=N also sends N of each slow list at once (as a script or
+ *   a dashboard refreshing in parallel would) and probes until they are all answered; the
+ *   server's pool is BENCH_POOL_SIZE (default 10) connections on PostgreSQL.
  */
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
@@ -49,9 +52,10 @@ function freePort(): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const temporary = process.env.BENCH_SQLITE_FILE === undefined ? mkdtempSync(join(tmpdir(), 'roster-bench-')) : undefined;
-  const path = process.env.BENCH_SQLITE_FILE ?? join(temporary as string, 'roster.db');
-  const location: DatabaseLocation = { kind: 'sqlite', path };
+  const postgres = process.env.BENCH_POSTGRES_URL;
+  const temporary = process.env.BENCH_SQLITE_FILE === undefined && postgres === undefined ? mkdtempSync(join(tmpdir(), 'roster-bench-')) : undefined;
+  const path = process.env.BENCH_SQLITE_FILE ?? join(temporary ?? tmpdir(), 'roster.db');
+  const location: DatabaseLocation = postgres !== undefined ? { kind: 'postgres', url: postgres } : { kind: 'sqlite', path };
   const store = await openStore(location);
   console.log(`database: ${describeLocation(location)}`);
   console.log(`machine: ${machine()}`);
@@ -76,7 +80,12 @@ async function main(): Promise<void> {
   const port = await freePort();
   const server = spawn(process.execPath, ['--import', 'tsx', 'src/cli/roster.ts', 'serve'], {
     stdio: ['ignore', 'ignore', 'inherit'],
-    env: { ...process.env, ROSTER_DATABASE_URL: `sqlite:${path}`, ROSTER_PORT: String(port), ROSTER_HOST: '127.0.0.1', ROSTER_BASE_URL: `http://127.0.0.1:${port}`, ROSTER_RATE_LIMIT: '0' },
+    env: {
+      ...process.env,
+      ROSTER_DATABASE_URL: postgres ?? `sqlite:${path}`,
+      ROSTER_DATABASE_POOL_SIZE: process.env.BENCH_POOL_SIZE ?? '10',
+      ROSTER_PORT: String(port), ROSTER_HOST: '127.0.0.1', ROSTER_BASE_URL: `http://127.0.0.1:${port}`, ROSTER_RATE_LIMIT: '0',
+    },
   });
   const address = `http://127.0.0.1:${port}`;
   for (let waited = 0; ; waited += 100) {
@@ -97,10 +106,13 @@ async function main(): Promise<void> {
     const sorted = times.slice(50).sort((a, b) => a - b);
     console.log(`fast list, ${name}: median ${percentile(sorted, 50).toFixed(2)} ms, p99 ${percentile(sorted, 99).toFixed(2)} ms (250 requests one at a time)`);
   }
-  for (const query of process.env.BENCH_SLOW === '0' ? [] : SLOW) {
+  const burst = Number(process.env.BENCH_BURST ?? 0);
+  const runs = process.env.BENCH_SLOW === '0' ? [] : [...SLOW.map((query) => ({ query, copies: 1 })), ...(burst > 0 ? SLOW.map((query) => ({ query, copies: burst })) : [])];
+  for (const { query, copies } of runs) {
     const probes: number[] = [];
+    const probeStatuses = new Map<number, number>();
     let done = false;
-    const slow = timed(`${base}?${query}`, token).finally(() => {
+    const slow = Promise.all(Array.from({ length: copies }, () => timed(`${base}?${query}`, token))).finally(() => {
       done = true;
     });
     // Lets the slow request reach the database before the first probe.
@@ -110,16 +122,22 @@ async function main(): Promise<void> {
       const started = performance.now();
       const health = await fetch(`${address}/healthz`);
       await health.arrayBuffer();
-      await timed(`${base}?filter=${encodeURIComponent(`userName eq "user${(i * 7919) % USERS}@bench.example"`)}`, token);
+      const lookup = await timed(`${base}?filter=${encodeURIComponent(`userName eq "user${(i * 7919) % USERS}@bench.example"`)}`, token);
+      for (const status of [health.status, lookup.status]) probeStatuses.set(status, (probeStatuses.get(status) ?? 0) + 1);
       probes.push(performance.now() - started);
       i += 1;
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    const answer = await slow;
+    const answers = await slow;
     const sorted = [...probes].sort((a, b) => a - b);
     const ms = (value: number) => `${value.toFixed(0)} ms`;
+    const statuses = (counts: Map<number, number>) => [...counts].map(([status, n]) => `${n} × ${status}`).join(', ');
+    const answerStatuses = new Map<number, number>();
+    for (const answer of answers) answerStatuses.set(answer.status, (answerStatuses.get(answer.status) ?? 0) + 1);
+    const times = answers.map((answer) => answer.ms).sort((a, b) => a - b);
+    const took = copies === 1 ? `in ${((times[0] ?? 0) / 1000).toFixed(2)} s` : `in ${((times[0] ?? 0) / 1000).toFixed(2)}–${((times.at(-1) ?? 0) / 1000).toFixed(2)} s`;
     console.log(
-      `${query.padEnd(62)} ${answer.status} in ${(answer.ms / 1000).toFixed(2)} s; ${probes.length} probes (healthz + lookup): median ${ms(percentile(sorted, 50))}, p99 ${ms(percentile(sorted, 99))}, max ${ms(sorted.at(-1) ?? 0)}`,
+      `${copies > 1 ? `${copies} at once: ` : ''}${query.padEnd(62)} ${statuses(answerStatuses)} ${took}; ${probes.length} probes (healthz + lookup): median ${ms(percentile(sorted, 50))}, p99 ${ms(percentile(sorted, 99))}, max ${ms(sorted.at(-1) ?? 0)}; probe answers ${statuses(probeStatuses)}`,
     );
   }
   const status = await import('node:fs').then((fs) => fs.readFileSync(`/proc/${server.pid}/status`, 'utf8'), () => '');

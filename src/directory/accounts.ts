@@ -293,9 +293,11 @@ export function createAccounts(store: Store, access: Access, initialPassword?: I
   return {
     /** A page of users and the total; `managed` may only filter a managed instance (SonarQube's rule). */
     async list(filter: AccountFilter, page: PageRequest): Promise<{ users: StoredUser[]; total: number }> {
-      // No index serves `q` and `managed`: every user is read, and on SQLite in windows that let
-      // the server's other requests through (a search of a million users held them 1–2 s).
-      const windowed = !store.dialect.remoteStatements && ((filter.q !== undefined && filter.q !== '') || filter.managed !== undefined);
+      // No index serves `q` and `managed`: every user is read, on SQLite in windows that let the
+      // server's other requests through (a search of a million users held them 1–2 s), on
+      // PostgreSQL within the share of the pool long reads may hold (store/long-reads.ts).
+      const everyUser = (filter.q !== undefined && filter.q !== '') || filter.managed !== undefined;
+      const windowed = everyUser && !store.dialect.remoteStatements;
       const read = async (db: Executor): Promise<{ users: StoredUser[]; total: number }> => {
         if (filter.managed !== undefined && !(await isManagedInstance(db))) {
           throw new DirectoryError('invalid', "The 'managed' parameter is only available for managed instances.", 'managed');
@@ -306,7 +308,7 @@ export function createAccounts(store: Store, access: Access, initialPassword?: I
         return { users: found, total };
       };
       // A read: its own snapshot (the count and the page agree), and no write lock to wait for or hold.
-      return windowed ? readSnapshotAcrossTurns(store, read) : readSnapshot(store.db, read);
+      return everyUser ? readSnapshotAcrossTurns(store, read) : readSnapshot(store.db, read);
     },
 
     /** One user by internal id (404 otherwise). */

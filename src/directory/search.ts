@@ -11,7 +11,8 @@ import { createGroupQueries } from '../store/groups.ts';
 import type { Store } from '../store/index.ts';
 import { createMembershipQueries, type LinkedReference } from '../store/memberships.ts';
 import { ROOT_SORT_KEY, createRootQueries, type RootBranch } from '../store/resources.ts';
-import { readSnapshot } from '../store/transact.ts';
+import { answeredByIndex } from '../store/indexed-filters.ts';
+import { readListSnapshot } from '../store/transact.ts';
 import { createUserQueries } from '../store/users.ts';
 import { holdRead, MEMBER_CHUNK, readsEveryMember, scimGroupOf, type HeldRead, type MemberRead, type ScimGroup } from './groups.ts';
 import type { Executor } from '../store/executor.ts';
@@ -93,7 +94,10 @@ export function createRootSearch(store: Store, scimSchemas: ScimSchemas, options
     async list(query: RootSearchQuery): Promise<Page<ScimResource>> {
       const read = await pageReader(query);
       const among = query.withMembers;
-      return readSnapshot(store.db, async (trx) =>
+      // As the lists of each type (users.ts, groups.ts): unless an index finds the resources of
+      // both types, a list that may read every one is read where it holds no other request.
+      const indexed = query.filter !== undefined && among === false && answeredByIndex(query.filter, 'User') && answeredByIndex(query.filter, 'Group');
+      return readListSnapshot(store, indexed, async (trx) =>
         read(trx, async (groupIds) => {
           if (among === false) return undefined;
           // A member check (`members[value eq "<id>"]`) reads the memberships of the ids named only.

@@ -177,6 +177,18 @@ export function createMetrics(store: Store, clock: Pick<SharedClock, 'measure'>,
       },
     });
     new Gauge({
+      name: 'roster_db_long_reads',
+      help: 'Long reads of this instance (lists no index serves, answers streamed whole, exports) by state: running (a pool connection each, at most half the pool) or waiting for a turn.',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        const use = store.poolUse();
+        if (use === undefined) return;
+        this.set({ state: 'running' }, use.longReads.running);
+        this.set({ state: 'waiting' }, use.longReads.waiting);
+      },
+    });
+    new Gauge({
       name: 'roster_db_pool_waiting',
       help: 'Queries of this instance waiting for a PostgreSQL connection.',
       registers,

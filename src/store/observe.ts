@@ -4,6 +4,7 @@
  * listener sees the statement's kind and duration, never its text or parameters.
  */
 import type { LogEvent } from 'kysely';
+import type { LongReadUse } from './long-reads.ts';
 
 /** The kind of a statement, a short fixed list (a metrics label). */
 export type QueryKind = 'select' | 'insert' | 'update' | 'delete' | 'transaction' | 'other';
@@ -26,6 +27,8 @@ export interface PoolUse {
   readonly waiting: number;
   /** ROSTER_DATABASE_POOL_SIZE. */
   readonly max: number;
+  /** Held snapshots (long reads) running and waiting for their share of the pool (long-reads.ts). */
+  readonly longReads: LongReadUse;
 }
 
 const NODE_KINDS: Readonly<Record<string, QueryKind>> = {

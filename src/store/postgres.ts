@@ -10,7 +10,8 @@ import { sendCancelRequest } from './cancel.ts';
 import { preparedNameOf } from './compiled.ts';
 import { postgresDialect } from './dialect.ts';
 import { QueryDeadlineError, isReadOnlyRefusal } from './errors.ts';
-import { postgresSnapshot } from './held-snapshot.ts';
+import { postgresSnapshot, type HeldSnapshot } from './held-snapshot.ts';
+import { createLongReadShare, longReadSlots, type LongReadShare } from './long-reads.ts';
 import type { DatabaseLocation, PostgresTls, Store } from './types.ts';
 import { createQueryObservers, createWarningObservers, type WarningObserver } from './observe.ts';
 import type { Database } from './tables.ts';
@@ -83,6 +84,7 @@ export function openPostgres(location: Extract<DatabaseLocation, { kind: 'postgr
   const observers = createQueryObservers();
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log: observers.log });
   const max = location.poolSize ?? DEFAULT_POOL_SIZE;
+  const longReads = createLongReadShare(longReadSlots(max), location.longReadWaitMs);
   return {
     db,
     dialect: postgresDialect,
@@ -91,8 +93,8 @@ export function openPostgres(location: Extract<DatabaseLocation, { kind: 'postgr
     },
     observeQueries: observers.add,
     observeWarnings: warnings.add,
-    openSnapshot: () => postgresSnapshot(db),
-    poolUse: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max }),
+    openSnapshot: () => snapshotInShare(db, longReads),
+    poolUse: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max, longReads: longReads.use() }),
     async ping(deadlineMs) {
       const started = Date.now();
       // Waiting for a connection holds none: only the SELECT needs a deadline of its own.
@@ -111,6 +113,28 @@ export function openPostgres(location: Extract<DatabaseLocation, { kind: 'postgr
     },
     setQueryDeadline(deadlineMs) {
       queryDeadlineMs = deadlineMs;
+    },
+  };
+}
+
+/** A held snapshot that takes one of the long reads' slots first and gives it back at its end (long-reads.ts). */
+async function snapshotInShare(db: Kysely<Database>, longReads: LongReadShare): Promise<HeldSnapshot> {
+  const release = await longReads.enter();
+  let snapshot: HeldSnapshot;
+  try {
+    snapshot = await postgresSnapshot(db);
+  } catch (error) {
+    release();
+    throw error;
+  }
+  return {
+    ...snapshot,
+    async end() {
+      try {
+        await snapshot.end();
+      } finally {
+        release();
+      }
     },
   };
 }

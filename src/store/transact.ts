@@ -201,13 +201,13 @@ export async function readSnapshot<T>(db: Kysely<Database>, work: (trx: Transact
 
 /**
  * Runs `work` in one read snapshot that it may hold across turns of the event loop (a read in
- * windows with a turn between them, so that other requests are answered meanwhile): on SQLite a
- * connection of its own on a reader thread (Store.openSnapshot), since a read transaction on the
- * main connection would hold every other statement until it ends, and a long statement the
- * thread answering requests; elsewhere what readSnapshot does.
+ * windows with a turn between them, so that other requests are answered meanwhile), and that
+ * may take long (Store.openSnapshot): on SQLite a connection of its own on a reader thread,
+ * since a read transaction on the main connection would hold every other statement until it
+ * ends, and a long statement the thread answering requests; on PostgreSQL a pool connection
+ * within the share long reads may hold (long-reads.ts), so that they never hold the whole pool.
  */
-export async function readSnapshotAcrossTurns<T>(store: Pick<Store, 'db' | 'dialect' | 'openSnapshot'>, work: (db: Executor) => Promise<T>): Promise<T> {
-  if (store.dialect.remoteStatements) return readSnapshot(store.db, work);
+export async function readSnapshotAcrossTurns<T>(store: Pick<Store, 'openSnapshot'>, work: (db: Executor) => Promise<T>): Promise<T> {
   const snapshot = await store.openSnapshot();
   try {
     return await work(snapshot.db);
@@ -217,10 +217,11 @@ export async function readSnapshotAcrossTurns<T>(store: Pick<Store, 'db' | 'dial
 }
 
 /**
- * A read snapshot for a list: on the main connection when `indexed` (an index finds its few
- * rows: store/indexed-filters.ts), else as readSnapshotAcrossTurns, on SQLite a reader thread,
- * where a list that reads every row holds no other request. The reader thread costs a list
- * 2.5 ms (its statements are messages to another thread), which the IdPs' lookups need not pay.
+ * A read snapshot for a list: a plain one when `indexed` (an index finds its few rows:
+ * store/indexed-filters.ts), else as readSnapshotAcrossTurns, where a list that reads every row
+ * holds no other request: on SQLite a reader thread, on PostgreSQL a connection of the long
+ * reads' share of the pool. The reader thread costs a list 2.5 ms (its statements are messages
+ * to another thread), and the share may make a list wait: the IdPs' lookups need neither.
  */
 export function readListSnapshot<T>(store: Pick<Store, 'db' | 'dialect' | 'openSnapshot'>, indexed: boolean, work: (db: Executor) => Promise<T>): Promise<T> {
   return indexed ? readSnapshot(store.db, work) : readSnapshotAcrossTurns(store, work);

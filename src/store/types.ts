@@ -56,6 +56,8 @@ export type DatabaseLocation =
       readonly tls?: PostgresTls;
       /** False: every query is sent unnamed (ROSTER_DATABASE_PREPARED_STATEMENTS=off, for poolers that cannot keep them). */
       readonly preparedStatements?: boolean;
+      /** How long a long read waits for its share of the pool (long-reads.ts); LONG_READ_WAIT_MS by default. Not configurable from the environment. */
+      readonly longReadWaitMs?: number;
     };
 
 /** How to open a store. */

@@ -115,6 +115,9 @@ eachDatabase('GET /metrics', (database) => {
         assert.ok((sample(after.body, 'roster_db_pool_connections{state="idle"}') ?? -1) >= 1, after.body);
         assert.ok(sample(after.body, 'roster_db_pool_connections{state="in_use"}') !== undefined);
         assert.equal(sample(after.body, 'roster_db_pool_waiting'), 0);
+        // The list above was a long read (no filter): it ran and gave its connection back.
+        assert.equal(sample(after.body, 'roster_db_long_reads{state="running"}'), 0, after.body);
+        assert.equal(sample(after.body, 'roster_db_long_reads{state="waiting"}'), 0);
         // Same host as the database here: the clocks agree to well within the warning's second.
         const offset = sample(after.body, 'roster_clock_offset_seconds');
         assert.ok(offset !== undefined && Math.abs(offset) < 1, after.body);
