@@ -178,7 +178,7 @@ export function createMetrics(store: Store, clock: Pick<SharedClock, 'measure'>,
     });
     new Gauge({
       name: 'roster_db_long_reads',
-      help: 'Long reads of this instance (lists no index serves, answers streamed whole, exports) by state: running (a pool connection each, at most half the pool) or waiting for a turn.',
+      help: 'Long reads of this instance (lists no index serves, answers streamed whole, searches of every user) by state: running (a pool connection each, at most half the pool) or waiting for a turn.',
       labelNames: ['state'],
       registers,
       collect() {

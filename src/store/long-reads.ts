@@ -1,7 +1,7 @@
 /**
  * The share of a PostgreSQL pool that long reads may hold at once. A held snapshot (a list no
- * index serves, a streamed answer, an export, a windowed admin list: Store.openSnapshot) keeps
- * one pool connection for as long as it reads, seconds at a million users (a sort on an
+ * index serves, a streamed answer, an administrator's search of every user: Store.openSnapshot)
+ * keeps one pool connection for as long as it reads, seconds at a million users (a sort on an
  * unindexed attribute, a deep offset). Without a limit, as many of them as the pool has
  * connections lend it out whole, and every other request of the instance (the IdPs' lookups,
  * their writes, sign-ins, `/healthz`) waits for a connection, then fails with 503. With it, they
@@ -76,7 +76,7 @@ export function createLongReadShare(slots: number, waitMs: number = LONG_READ_WA
             new RetryLaterError(
               'busy',
               LONG_READ_RETRY_AFTER_SECONDS,
-              `This instance is already running ${slots} long reads (lists no index serves, answers streamed whole, exports), as many as it allows at once, and none ended within ${Math.round(waitMs / 1000)} s: send the request again in a few seconds, or narrow it (a filter on userName, externalId, emails or displayName is answered by an index).`,
+              `This instance is already running ${slots} long reads (lists no index serves, answers streamed whole, searches of every user), as many as it allows at once, and none ended within ${Math.round(waitMs / 1000)} s: send the request again in a few seconds, or narrow it (a filter on userName, externalId, emails or displayName is answered by an index).`,
             ),
           );
         }, waitMs);

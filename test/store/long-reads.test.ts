@@ -1,5 +1,5 @@
 /**
- * Long reads (held snapshots: lists no index serves, answers streamed whole, exports) take at
+ * Long reads (held snapshots: lists no index serves, answers streamed whole) take at
  * most half of a PostgreSQL instance's pool (store/long-reads.ts), so that however many of them
  * run, the IdPs' lookups and writes still get a connection.
  */
