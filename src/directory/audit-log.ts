@@ -3,7 +3,7 @@
  * its retention (ROSTER_AUDIT_RETENTION_DAYS; kept for ever when unset).
  */
 import type { Store } from '../store/index.ts';
-import { countEvents, deleteEventsBefore, eventsAfter, lastEventSeq, listEvents, type EventFilter, type StoredEvent } from '../store/audit.ts';
+import { AUDIT_TARGET_TYPES, countEvents, deleteEventsBefore, eventsAfter, lastEventSeq, listEvents, type EventFilter, type StoredEvent } from '../store/audit.ts';
 import { transact } from '../store/transact.ts';
 import type { Executor } from '../store/executor.ts';
 import { turnOfEventLoop, yieldTheDatabase } from '../store/turn.ts';
@@ -36,8 +36,8 @@ function text(query: Readonly<Record<string, unknown>>, name: string): string | 
   return raw;
 }
 
-/** What an audit entry may be about; the filter accepts these alone. */
-export const AUDIT_TARGET_TYPES = ['user', 'group', 'membership', 'token', 'setting', 'schema', 'application', 'webhook', 'audit'] as const;
+/** What an audit entry may be about; the filter accepts these alone (store/audit.ts, the journal's types). */
+export { AUDIT_TARGET_TYPES };
 const TARGET_TYPES: readonly string[] = AUDIT_TARGET_TYPES;
 
 /**

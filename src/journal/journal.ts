@@ -15,6 +15,7 @@
  * all instances share it; past the budget they are counted in one summary entry instead of
  * being stored one by one (security review, issue 15, finding 1).
  */
+import type { AuditTargetType } from '../store/audit.ts';
 import type { DialectAdapter } from '../store/dialect.ts';
 import type { Executor } from '../store/executor.ts';
 import { appendAuditEntry, appendChange, insertAuditEntry, purgeAuditBudgets, purgeOldestAuditBudgets, setBudgetSummary, updateAuditDetails, useAuditBudget, type EventStamp } from '../store/journal.ts';
@@ -59,7 +60,8 @@ const SUPPRESSED_ACTION = 'audit.suppressed';
 /** The audit entry of one change. */
 export interface AuditEntry {
   readonly action: string;
-  readonly targetType: 'user' | 'group' | 'membership' | 'token' | 'setting' | 'schema' | 'application' | 'webhook' | 'audit';
+  /** One of the types the audit log's filter knows (store/audit.ts): an id without its type is found by them. */
+  readonly targetType: AuditTargetType;
   readonly targetId?: string | null;
   /** Before/after attributes or other context. Never secrets (passwords, token values, hashes). */
   readonly details?: Readonly<Record<string, unknown>>;

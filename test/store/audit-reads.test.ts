@@ -76,6 +76,9 @@ eachDatabase('reading the audit log', (database) => {
     { action: 'user.created', from: '2026-10-01T00:00:00.000Z', to: '2027-01-01T00:00:00.000Z' },
     { actionPrefix: 'group.', to: '2026-11-16T00:00:00.000Z' },
     { targetType: 'group', targetId: 'group-3' },
+    // An id without its type (the history of one object, its type not given).
+    { targetId: 'group-3' },
+    { targetId: 'user-4', actor: 'admin' },
     { actor: 'admin', actionPrefix: 'user.' },
     { actor: 'nobody' },
   ];
@@ -137,6 +140,20 @@ eachDatabase('reading the audit log', (database) => {
     const wide = await plan({ targetType: 'group', from: '2026-10-01T00:00:00.000Z' });
     assert.doesNotMatch(wide, /audit_events_at/, wide);
     assert.match(wide, /audit_events_target/, wide);
+  });
+
+  test('on SQLite, an id without its type is found through the index of types and ids, not by a walk of the log', { skip: database === 'sqlite' ? false : 'the plans checked are SQLite’s' }, async () => {
+    const plan = async (query: Compilable<unknown>): Promise<string> => {
+      const compiled = query.compile();
+      const result = await store.db.executeQuery<{ detail: string }>(CompiledQuery.raw(`EXPLAIN QUERY PLAN ${compiled.sql}`, [...compiled.parameters]));
+      return result.rows.map((row) => row.detail).join('\n');
+    };
+    const filter: EventFilter = { targetId: 'group-3' };
+    for (const query of [await countQuery(store.db, filter), pageQuery(store.db, filter, { offset: 0, limit: 51, ascending: false }), exportQuery(store.db, filter)]) {
+      const read = await plan(query);
+      assert.match(read, /audit_events_target/, read);
+      assert.doesNotMatch(read, /SCAN audit_events(?! USING)/, read);
+    }
   });
 
   test('on SQLite, a page or an export by actor or by type walks the log in order instead of sorting every entry it matches', { skip: database === 'sqlite' ? false : 'the plans checked are SQLite’s' }, async () => {
