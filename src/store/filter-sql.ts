@@ -197,8 +197,21 @@ function escapeLike(text: string): string {
   return text.replace(/[\\%_]/g, (char) => `\\${char}`);
 }
 
+/**
+ * Conditions whose exact negation has a form of its own that the database plans better than
+ * `NOT (…)`: a user's lastModified, whose `gt` is an `IN` over the ids modified since (which
+ * PostgreSQL cannot hash for a million ids once negated) and whose `le` probes each user by index.
+ */
+const complements = new WeakMap<Condition, Condition>();
+
+function withComplement(condition: Condition, complement: Condition): Condition {
+  complements.set(condition, complement);
+  complements.set(complement, condition);
+  return condition;
+}
+
 function negate(condition: Condition): Condition {
-  return sql<SqlBool>`(NOT ${condition})`;
+  return complements.get(condition) ?? sql<SqlBool>`(NOT ${condition})`;
 }
 
 /**
@@ -646,11 +659,13 @@ class Compiler {
         // order instant order.
         const instant = normaliseDateTime(String(value)) ?? '';
         if (scalar.after !== undefined) {
-          // x < t is not (x >= t): exact, since such a value is never NULL.
-          if (op === 'gt') return scalar.after.holds('>', instant);
-          if (op === 'ge') return scalar.after.holds('>=', instant);
-          if (op === 'lt') return scalar.after.fails('>=', instant);
-          if (op === 'le') return scalar.after.fails('>', instant);
+          // x < t is not (x >= t): exact, since such a value is never NULL; so is `not (x > t)`
+          // as x <= t, which `not (…)` of the filter then reads in the other form (negate).
+          const { holds, fails } = scalar.after;
+          if (op === 'gt') return withComplement(holds('>', instant), fails('>', instant));
+          if (op === 'ge') return withComplement(holds('>=', instant), fails('>=', instant));
+          if (op === 'lt') return withComplement(fails('>=', instant), holds('>=', instant));
+          if (op === 'le') return withComplement(fails('>', instant), holds('>', instant));
         }
         return sql<SqlBool>`${e} ${operator} ${instant}`;
       }
