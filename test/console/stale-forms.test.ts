@@ -5,7 +5,8 @@
  * away was renamed back by someone else's description edit, an application's removed redirect
  * URI came back with a rename. A form refused before a page of its own could answer (its object
  * deleted meanwhile, its sender no administrator any more, a wrong CSRF token) answers as every
- * refused form does: "Error:" in the title and a focused summary saying nothing was done.
+ * refused form does: "Error:" in the title and a focused summary saying nothing was done; a form
+ * loaded before the latest sign-in goes back to its page instead, which says nothing was saved.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -194,7 +195,7 @@ eachDatabase('console: a form opened before someone else changed the object', (d
     assert.equal((await app.services.groupManagement.list({ q: 'by-a-user' }, { offset: 0, limit: 5 })).groups.length, 0);
   });
 
-  test('a form loaded before the latest sign-in (another tab) is refused, saying so once, with the way back to its page; a post from another site is refused as one', async () => {
+  test('a form loaded before the latest sign-in (another tab) changes nothing and goes back (303) to its page, which says the form had expired and nothing was saved; a post from another site is refused as one', async () => {
     const group = await app.services.groupManagement.create({ name: 'stale-token' }, cli);
     const members = `/admin/groups/${group.id}/members`;
     // The page was loaded in the first session; the administrator signed in again since.
@@ -206,16 +207,28 @@ eachDatabase('console: a form opened before someone else changed the object', (d
     const stale = (headers: Record<string, string>) =>
       postForm(app, members, { login: 'admin' }, { session: now, csrf: earlier.csrf, headers: { referer: `${BASE_URL}${members}`, ...headers } });
     for (const headers of [{ 'sec-fetch-site': 'same-origin' }, { origin: BASE_URL }]) {
-      const refused = await stale(headers);
-      assert.equal(refused.statusCode, 403, JSON.stringify(headers));
-      assert.match(refused.body, /<title>Error: Form not sent · Roster<\/title>/);
-      assert.match(refused.body, SUMMARY);
-      assert.equal(count(refused.body, /loaded before your latest sign-in/), 1);
-      assert.doesNotMatch(refused.body, /another site|cookies/);
+      const sent = await stale(headers);
       // Back to the group's page (the address the form was posted to from its refused answer has no page).
-      assert.match(refused.body, new RegExp(`<a href="/admin/groups/${group.id}">Open the page again</a>`));
+      assert.equal(sent.statusCode, 303, JSON.stringify(headers));
+      assert.equal(sent.headers.location, `/admin/groups/${group.id}?notice=form-expired`);
       await noMember();
+      const page = await getPage(app, String(sent.headers.location), now);
+      assert.equal(page.statusCode, 200);
+      assert.doesNotMatch(page.body, /<title>Error:/);
+      assert.equal(count(page.body, /The form you sent had expired \(it was loaded before your latest sign-in, in this tab or another\), so nothing was saved\./), 1);
+      assert.match(page.body, /<div class="banner banner-warning" role="status" id="notice" tabindex="-1" autofocus>/);
+      // The page's form now carries this session's token: sent again from there, it is done.
+      assert.match(page.body, new RegExp(`name="_csrf" value="${now.csrf}"`));
     }
+    // Without a Referer (stripped by a privacy setting): the page that holds the form all the same.
+    const noReferer = await postForm(app, members, { login: 'admin' }, { session: now, csrf: earlier.csrf, headers: { 'sec-fetch-site': 'same-origin' } });
+    assert.equal(noReferer.headers.location, `/admin/groups/${group.id}?notice=form-expired`);
+    // The notice is the layout's: on another page, and with a query the page had.
+    const fromSearch = await postForm(app, '/admin/groups', { name: 'never-made' }, { session: now, csrf: earlier.csrf, headers: { 'sec-fetch-site': 'same-origin', referer: `${BASE_URL}/admin/groups?q=stale` } });
+    assert.equal(fromSearch.headers.location, '/admin/groups?q=stale&notice=form-expired');
+    assert.match((await getPage(app, String(fromSearch.headers.location), now)).body, /so nothing was saved/);
+    assert.equal((await app.services.groupManagement.list({ q: 'never-made' }, { offset: 0, limit: 5 })).groups.length, 0);
+    await noMember();
     // From another site (or a sibling host): refused as such, said once, with no word of cookies.
     const forged: LightMyRequestResponse[] = [];
     for (const headers of [{ 'sec-fetch-site': 'cross-site' }, { 'sec-fetch-site': 'same-site' }, { origin: 'https://evil.example' }]) {
@@ -232,6 +245,25 @@ eachDatabase('console: a form opened before someone else changed the object', (d
     // The right token of the session still does.
     assert.equal((await postForm(app, members, { login: 'admin' }, { session: now, headers: { 'sec-fetch-site': 'same-origin' } })).statusCode, 303);
     assert.equal(await memberCount(), 1);
+  });
+
+  test("a form from Roster's own origin with no CSRF token at all: 403, saying it carried no token, with the way back to its page", async () => {
+    const group = await app.services.groupManagement.create({ name: 'tokenless' }, cli);
+    const members = `/admin/groups/${group.id}/members`;
+    for (const headers of [{ 'sec-fetch-site': 'same-origin' }, { origin: BASE_URL }, {}]) {
+      const refused = await postForm(app, members, { login: 'admin' }, { session: admin, csrf: false, headers: { referer: `${BASE_URL}${members}`, ...headers } });
+      assert.equal(refused.statusCode, 403, JSON.stringify(headers));
+      assert.match(refused.body, /<title>Error: Form not sent · Roster<\/title>/);
+      assert.match(refused.body, SUMMARY);
+      assert.equal(refused.body.match(/This form carried no security token/g)?.length, 1);
+      assert.doesNotMatch(refused.body, /expired|another site/);
+      assert.match(refused.body, new RegExp(`<a href="/admin/groups/${group.id}">Open the page again</a>`));
+    }
+    // From another site, no token is still a post from another site.
+    const forged = await postForm(app, members, { login: 'admin' }, { session: admin, csrf: false, headers: { 'sec-fetch-site': 'same-site' } });
+    assert.equal(forged.statusCode, 403);
+    assert.match(forged.body, /sent from another site/);
+    assert.equal((await app.services.memberships.list({ groupId: group.id }, { offset: 0, limit: 5 })).total, 0);
   });
 
   test('the sign-in form sent without its cookie says that Roster needs cookies, once', async () => {

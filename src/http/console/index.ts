@@ -31,7 +31,7 @@ import { UnsupportedContentCodingError, checkStorableText } from '../input.ts';
 import { assetRoutes } from './assets.ts';
 import type { ConsoleContext } from './context.ts';
 import { html } from './html.ts';
-import { applySecurityHeaders, sendPage } from './layout.ts';
+import { applySecurityHeaders, FORM_EXPIRED_NOTICE, sendPage } from './layout.ts';
 import type { ErrorSummary } from './components.ts';
 import { formPages, type FormPages } from './form-pages.ts';
 import { accountPages } from './pages/account.ts';
@@ -149,10 +149,15 @@ async function guard(request: FastifyRequest, reply: FastifyReply, context: Cons
   }
   const token = presentedCsrfToken(request.headers, request.body);
   if (!safe && !csrfTokenMatches(viewer.sessionValue, token)) {
-    // Refused whatever the cause; a page of Roster's with a token that is not this session's was
-    // loaded before the latest sign-in (in this tab or another), which is what the page then says.
-    if (token !== undefined && isSameOrigin(request.headers, origin)) return refuseStaleForm(request, reply, formPageOf(request, context.baseUrl, pages));
-    return refuseForgery(request, reply, isFromAnotherOrigin(request.headers, origin) ? 'another-site' : 'expired');
+    // Refused whatever the cause: nothing is done without this session's token.
+    const page = formPageOf(request, context.baseUrl, pages) ?? pages.pageOf(request.url);
+    // A page of Roster's with a token that is not this session's was loaded before the latest
+    // sign-in (in this tab or another): back to that page, which now holds this session's token.
+    if (token !== undefined && isSameOrigin(request.headers, origin)) return backToExpiredForm(request, reply, page);
+    if (isFromAnotherOrigin(request.headers, origin)) return refuseForgery(request, reply, 'another-site');
+    // No page of Roster's sends a form without its token: a page saved or cached from elsewhere,
+    // or a script that did not send the X-CSRF-Token header.
+    return token === undefined ? refuseTokenless(request, reply, page) : refuseForgery(request, reply, 'expired');
   }
   if (access === 'admin' && !viewer.administrator) {
     return sendPage(request, reply, {
@@ -189,16 +194,28 @@ function refuseForgery(request: FastifyRequest, reply: FastifyReply, forgery: Fo
 
 /**
  * A form of Roster's own pages loaded before the latest sign-in: its token was the earlier
- * session's. Refused as any token not this session's (403), and said for what it is, with the
- * way back to the page that holds the form, where it is loaded with this session's token.
+ * session's. Nothing is done; the browser goes back (303) to the page that holds the form, loaded
+ * with this session's token, whose notice (layout.ts) says the form had expired and nothing was
+ * saved, so that it can be sent again from there. A 403 page only offered a link to it.
  */
-function refuseStaleForm(request: FastifyRequest, reply: FastifyReply, page: string | undefined): FastifyReply {
+function backToExpiredForm(request: FastifyRequest, reply: FastifyReply, page: string): FastifyReply {
   request.log.info({ route: request.routeOptions.url }, 'console request refused: CSRF token of an earlier session');
+  const target = new URL(page, 'http://roster.invalid');
+  target.searchParams.set('notice', FORM_EXPIRED_NOTICE);
+  return reply.redirect(`${target.pathname}${target.search}`, 303);
+}
+
+/** A form without any CSRF token from Roster's own origin (or from no page): 403, said as such, with the way back to its page. */
+function refuseTokenless(request: FastifyRequest, reply: FastifyReply, page: string): FastifyReply {
+  request.log.info({ route: request.routeOptions.url }, 'console request refused: no CSRF token');
   return sendPage(request, reply, {
     status: 403,
     title: 'Form not sent',
-    ...refusedPost(request, 'This form was loaded before your latest sign-in (in this tab or another), so it was not sent. Open the page again and send the form from there.'),
-    body: page === undefined ? html`<p><a href="/">Go to the start page</a></p>` : html`<p><a href="${page}">Open the page again</a></p>`,
+    ...refusedPost(
+      request,
+      'This form carried no security token (the hidden field every form of Roster sends), so nothing was done. It may come from a page saved or cached elsewhere: open the page again and send the form from there.',
+    ),
+    body: html`<p><a href="${page}">Open the page again</a></p>`,
   });
 }
 

@@ -14,7 +14,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { assetUrl } from './assets.ts';
 import { html, type SafeHtml } from './html.ts';
 import { ADMIN_SECTIONS, sectionOf } from './sections.ts';
-import { banner, csrfField, errorSummary, type ErrorSummary } from './components.ts';
+import { banner, csrfField, errorSummary, noticeBanner, type ErrorSummary, type Notice } from './components.ts';
 
 /**
  * The console's Content-Security-Policy: scripts, styles and images only from Roster itself
@@ -76,6 +76,18 @@ function generatedPasswordBanner(): SafeHtml {
   });
 }
 
+/**
+ * `?notice=` of a page a form was sent back to because its CSRF token was an earlier session's
+ * (index.ts): any page holds forms, so the layout says it, not each page's own notices.
+ */
+export const FORM_EXPIRED_NOTICE = 'form-expired';
+const LAYOUT_NOTICES: Readonly<Record<string, Notice>> = {
+  [FORM_EXPIRED_NOTICE]: {
+    tone: 'warning',
+    text: 'The form you sent had expired (it was loaded before your latest sign-in, in this tab or another), so nothing was saved. This page is loaded again: send the form again from here.',
+  },
+};
+
 /** The whole HTML document of a page, for the request's viewer. */
 export function renderPage(request: FastifyRequest, options: PageOptions): string {
   // Pages rendered outside the console's scope (the HTML 404) have no viewer decorated.
@@ -116,6 +128,7 @@ ${account}
 ${options.heading ?? html`<h1>${options.title}</h1>`}
 ${options.errors !== undefined && errorSummary(options.errors)}
 ${viewer?.generatedPassword === true && generatedPasswordBanner()}
+${viewer !== null && options.errors === undefined && noticeBanner(request, LAYOUT_NOTICES)}
 ${options.body}
 </main>
 </body>
