@@ -11,6 +11,7 @@ import type { Element } from '@xmldom/xmldom';
 import type { Actor } from '../journal/actor.ts';
 import { defineSetting, type Settings } from '../settings.ts';
 import { screenXmlText } from './xml-safety.ts';
+import { xmlSyntaxProblem } from './xml-syntax.ts';
 import { readableTime, shorten } from '../text.ts';
 
 /** The stored configuration. Certificates are PEM, one certificate each. */
@@ -339,17 +340,12 @@ export function parseIdpMetadata(text: string, now: Date = new Date()): Metadata
   const screened = screenXmlText(xml);
   if (screened?.code === 'declaration') return { ok: false, message: 'the metadata must not contain a DOCTYPE or ENTITY declaration' };
   if (screened !== undefined) return { ok: false, message: `the metadata must be UTF-8 text (${screened.detail})` };
-  let root: Element | null;
-  try {
-    const parser = new (xmldom().DOMParser)({
-      onError(level, message) {
-        if (level !== 'warning') throw new Error(message);
-      },
-    });
-    root = parser.parseFromString(xml, 'text/xml').documentElement;
-  } catch (error) {
-    return { ok: false, message: `the metadata is not well-formed XML (${firstLine(error)})` };
+  const syntax = xmlSyntaxProblem(xml);
+  if (syntax !== undefined) {
+    const where = syntax.line === undefined ? '' : `, at line ${syntax.line}, column ${syntax.column ?? 1}`;
+    return { ok: false, message: `the metadata is not well-formed XML${where}: ${syntax.reason}. Expected: the identity provider’s federation metadata XML, whole (one EntityDescriptor document)` };
   }
+  const root: Element | null = new (xmldom().DOMParser)().parseFromString(xml, 'text/xml').documentElement;
   if (root === null || root.namespaceURI !== MD) {
     return { ok: false, message: 'the metadata must be a SAML 2.0 EntityDescriptor' };
   }

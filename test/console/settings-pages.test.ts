@@ -126,6 +126,32 @@ eachDatabase('Authentication page', (database) => {
       assert.deepEqual(await app.services.saml.get(), before);
     });
 
+    test("malformed metadata is refused in plain words, saying where and what is expected, never in the parser's; the form keeps what was typed", async () => {
+      const before = await app.services.saml.get();
+      const typed = samlForm({ providerName: 'Typed name', userLoginAttribute: 'upn' });
+      // Cut short on copying: the IDPSSODescriptor is not closed (a browser sends CRLF line breaks).
+      const cut = '<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://sts.example.net/">\r\n  <md:IDPSSODescriptor>\r\n</md:EntityDescriptor>';
+      const cases: ReadonlyArray<readonly [string, RegExp]> = [
+        [cut, /The metadata cannot be used: the metadata is not well-formed XML, at line 3, column 22: the element &lt;md:IDPSSODescriptor&gt; is not closed before &lt;\/md:EntityDescriptor&gt;\. Expected: the identity provider’s federation metadata XML, whole \(one EntityDescriptor document\)\./],
+        ['<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata"', /not well-formed XML, at line 1, column \d+: it ends before every element is closed, as if cut short when copied\. Expected: the identity provider’s federation metadata XML/],
+        ['https://login.example.net/tenant/federationmetadata.xml', /not well-formed XML, at line 1, column 1: it is an address, not the XML document: open the address and paste what it shows\./],
+        ['<EntityDescriptor>\n  AT&T Corp.\n</EntityDescriptor>', /not well-formed XML, at line 2, column \d+: an “&amp;” starts no entity; an “&amp;” in text is written “&amp;amp;”\./],
+      ];
+      for (const [metadata, said] of cases) {
+        const refused = await postForm(app, '/admin/authentication/saml/metadata', { ...typed, metadata }, { session: admin });
+        assert.equal(refused.statusCode, 400, metadata);
+        assert.match(refused.body, said);
+        assert.doesNotMatch(refused.body, /fatalError|Reporting|caused|tag mismatch|entity not found/);
+        // Beside the field as in the summary, and the form keeps what was typed, the metadata too.
+        assert.match(refused.body, /class="field-error"[^>]*>The metadata cannot be used: the metadata is not well-formed XML/);
+        assert.match(refused.body, /id="field-providerName" name="providerName" type="text" value="Typed name"/);
+        assert.match(refused.body, /value="upn"/);
+        assert.match(refused.body, /<details class="metadata-import" open>/);
+        assert.match(refused.body, /<textarea id="field-metadata" [^>]*>[^<]*(EntityDescriptor|federationmetadata)[^<]*<\/textarea>/);
+      }
+      assert.deepEqual(await app.services.saml.get(), before);
+    });
+
     test('metadata listing an expired signing certificate beside the current one fills in the current one and says which was left out', async () => {
       const keyOf = (pem: string): string =>
         `<KeyDescriptor use="signing"><KeyInfo xmlns="http://www.w3.org/2000/09/xmldsig#"><X509Data><X509Certificate>${pem.replace(/-----[A-Z ]+-----|\s+/g, '')}</X509Certificate></X509Data></KeyInfo></KeyDescriptor>`;

@@ -188,7 +188,8 @@ function postedValues(request: FastifyRequest): FormValues {
 /**
  * The SAML form; `errors` are the refused fields' messages. The metadata import is part of it
  * (its button posts the whole form to the import), so that what was typed in the other fields
- * is kept when the metadata fills in the identity provider's.
+ * is kept when the metadata fills in the identity provider's. Metadata refused stays in its box, to be
+ * corrected rather than pasted again.
  */
 function samlForm(request: FastifyRequest, options: { config: SamlConfig | undefined; values: FormValues; errors: ReadonlyMap<string, string>; metadataError?: string; keyNotKept?: boolean }): SafeHtml {
   const text = (name: string): string => {
@@ -212,7 +213,7 @@ function samlForm(request: FastifyRequest, options: { config: SamlConfig | undef
     className: 'stack',
     body: html`${DEFAULT_SAVE}
 <details class="metadata-import"${options.metadataError !== undefined && html` open`}><summary>Fill in from the identity provider’s metadata</summary>
-${textArea({ name: 'metadata', label: METADATA_LABEL, rows: 6, hint: 'Paste the federation metadata XML of your identity provider (Entra ID: "Federation Metadata XML"; Okta: "Identity Provider metadata"). Fills in the entity ID, login URL and certificates below; the other fields keep what you typed.', ...(options.metadataError !== undefined ? { error: options.metadataError } : {}) })}
+${textArea({ name: 'metadata', label: METADATA_LABEL, rows: 6, hint: 'Paste the federation metadata XML of your identity provider (Entra ID: "Federation Metadata XML"; Okta: "Identity Provider metadata"). Fills in the entity ID, login URL and certificates below; the other fields keep what you typed.', ...(options.metadataError !== undefined ? { error: options.metadataError, value: formValue(request, 'metadata') ?? '' } : {}) })}
 <div class="actions">${submitButton('Read metadata', { formAction: `${EDIT_PATH}/metadata` })}</div>
 </details>
 <fieldset><legend>Identity provider</legend>
