@@ -112,12 +112,17 @@ const BINDING_REDIRECT = 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect';
 const BINDING_POST = 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST';
 const DAY_MS = 24 * 60 * 60 * 1000;
 const EXPIRY_WARNING_DAYS = 30;
-const MAX_PROVIDER_ID_LENGTH = 1024;
-/** The IdP sign-in URL gets a SAMLRequest appended: with a longer one, browsers and proxies start refusing the redirect. */
-const MAX_LOGIN_URL_LENGTH = 2048;
+/**
+ * The longest values of the text fields (the console's fields take theirs from here). The IdP
+ * sign-in URL gets a SAMLRequest appended: with a longer one, browsers and proxies start refusing
+ * the redirect. Entity IDs and attribute names share one bound.
+ */
+export const SAML_LIMITS = { providerName: 100, providerId: 1024, loginUrl: 2048 } as const;
+const MAX_PROVIDER_ID_LENGTH = SAML_LIMITS.providerId;
+const MAX_LOGIN_URL_LENGTH = SAML_LIMITS.loginUrl;
 /** How much of a refused value an error message quotes. */
 const QUOTED_LENGTH = 200;
-const MAX_NAME_LENGTH = 100;
+const MAX_NAME_LENGTH = SAML_LIMITS.providerName;
 const DEFAULT_PROVIDER_NAME = 'SAML';
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 

@@ -91,7 +91,9 @@ export function maskTokens(text: string): string {
 const SECRET_BYTES = 32;
 /** base64url of 32 bytes, unpadded. */
 const TOKEN_LENGTH = TOKEN_PREFIX.length + Math.ceil((SECRET_BYTES * 4) / 3);
-const MAX_NAME_LENGTH = 100;
+/** A token name's greatest length (the console's field takes it from here). */
+export const MAX_TOKEN_NAME_LENGTH = 100;
+const MAX_NAME_LENGTH = MAX_TOKEN_NAME_LENGTH;
 /** `last_used_at` is informational; refreshing it once a minute spares a write per request. */
 const LAST_USED_RESOLUTION_MS = 60_000;
 

@@ -82,10 +82,12 @@ export interface UserClaims {
   readonly groups: readonly string[];
 }
 
-const MAX_NAME = 100;
-const MAX_REDIRECT_URIS = 20;
-const MAX_URI = 2000;
-const MAX_GROUPS = 50;
+/** The bounds of an application's fields (the console's fields take theirs from here). */
+export const APPLICATION_LIMITS = { name: 100, redirectUris: 20, uri: 2000, allowedGroups: 50 } as const;
+const MAX_NAME = APPLICATION_LIMITS.name;
+const MAX_REDIRECT_URIS = APPLICATION_LIMITS.redirectUris;
+const MAX_URI = APPLICATION_LIMITS.uri;
+const MAX_GROUPS = APPLICATION_LIMITS.allowedGroups;
 /** Expired provider rows deleted per statement by the hourly clean-up. */
 const PURGE_BATCH = 5000;
 

@@ -6,7 +6,7 @@
  * place with the same client id and secret.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { missingGroupsEffect, type Application, type ApplicationChanges } from '../../../directory/applications.ts';
+import { APPLICATION_LIMITS, missingGroupsEffect, type Application, type ApplicationChanges } from '../../../directory/applications.ts';
 import { DirectoryError } from '../../../errors.ts';
 import { badge, banner, checkboxField, confirmDialog, editedOnPage, labelFor, copyable, dataTable, facts, formValue, noticeBanner, postForm, shownValue, shownValues, submitButton, textArea, textField, timeTag, type ErrorSummary } from '../components.ts';
 import type { ConsoleContext } from '../context.ts';
@@ -41,7 +41,7 @@ interface FormValues {
 
 /** The name, redirect URIs and allowed groups fields, shared by the registration and the edit forms. */
 function applicationFields(values: FormValues, error: DirectoryError | undefined): SafeHtml {
-  return html`${textField({ name: 'name', label: APPLICATION_FIELDS.name.label, value: values.name ?? '', required: true, maxLength: 100, ...beside(error, 'name') })}
+  return html`${textField({ name: 'name', label: APPLICATION_FIELDS.name.label, value: values.name ?? '', required: true, maxLength: APPLICATION_LIMITS.name, ...beside(error, 'name') })}
 ${textArea({ name: 'redirectUris', label: APPLICATION_FIELDS.redirectUris.label, value: values.uris ?? '', rows: 3, required: true, hint: 'One per line, matched exactly. https, or http for localhost only.', ...beside(error, 'redirectUris') })}
 ${textArea({ name: 'allowedGroups', label: APPLICATION_FIELDS.allowedGroups.label, value: values.groups ?? '', rows: 2, hint: 'One group name per line: only their members may sign in. Empty: every active user.', ...beside(error, 'allowedGroups') })}`;
 }

@@ -8,7 +8,7 @@
  * services.saml), the switch calls services.provisioning, and refusals are their messages.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { parseIdpMetadata, type SamlConfig, type SamlField, type SamlIssue } from '../../../auth/saml-config.ts';
+import { parseIdpMetadata, SAML_LIMITS, type SamlConfig, type SamlField, type SamlIssue } from '../../../auth/saml-config.ts';
 import { DISABLE_CONSEQUENCES } from '../../../directory/provisioning.ts';
 
 /** The console's refusal of a switch to just-in-time posted without its dialog's confirmation. */
@@ -52,15 +52,15 @@ const NOTICES = {
 } as const;
 
 /** The text fields of the form, in order, with their labels and help. */
-const TEXT_FIELDS: ReadonlyArray<{ readonly name: SamlField; readonly label: string; readonly hint?: string; readonly required?: boolean; readonly type?: 'url' }> = [
-  { name: 'providerName', label: 'Provider name', hint: 'Shown on the sign-in button ("Sign in with …"). Default: SAML.' },
-  { name: 'providerId', label: 'Provider ID (IdP entity ID)', hint: 'The Issuer of the identity provider’s responses.', required: true },
-  { name: 'loginUrl', label: 'SAML login URL', hint: 'The identity provider’s single sign-on URL (https).', required: true, type: 'url' },
-  { name: 'applicationId', label: 'Application ID (Roster’s entity ID)', hint: 'Empty: the metadata URL.' },
-  { name: 'userLoginAttribute', label: 'User login attribute', hint: 'Empty: the NameID of the assertion.' },
-  { name: 'userNameAttribute', label: 'User name attribute', hint: 'Empty: the login.' },
-  { name: 'userEmailAttribute', label: 'User email attribute' },
-  { name: 'groupAttribute', label: 'Group attribute', hint: 'The attribute listing group names (just-in-time provisioning only).' },
+const TEXT_FIELDS: ReadonlyArray<{ readonly name: SamlField; readonly label: string; readonly maxLength: number; readonly hint?: string; readonly required?: boolean; readonly type?: 'url' }> = [
+  { name: 'providerName', label: 'Provider name', maxLength: SAML_LIMITS.providerName, hint: 'Shown on the sign-in button ("Sign in with …"). Default: SAML.' },
+  { name: 'providerId', label: 'Provider ID (IdP entity ID)', maxLength: SAML_LIMITS.providerId, hint: 'The Issuer of the identity provider’s responses.', required: true },
+  { name: 'loginUrl', label: 'SAML login URL', maxLength: SAML_LIMITS.loginUrl, hint: 'The identity provider’s single sign-on URL (https).', required: true, type: 'url' },
+  { name: 'applicationId', label: 'Application ID (Roster’s entity ID)', maxLength: SAML_LIMITS.providerId, hint: 'Empty: the metadata URL.' },
+  { name: 'userLoginAttribute', label: 'User login attribute', maxLength: SAML_LIMITS.providerId, hint: 'Empty: the NameID of the assertion.' },
+  { name: 'userNameAttribute', label: 'User name attribute', maxLength: SAML_LIMITS.providerId, hint: 'Empty: the login.' },
+  { name: 'userEmailAttribute', label: 'User email attribute', maxLength: SAML_LIMITS.providerId },
+  { name: 'groupAttribute', label: 'Group attribute', maxLength: SAML_LIMITS.providerId, hint: 'The attribute listing group names (just-in-time provisioning only).' },
 ];
 
 /** The posted form as the admin API's PUT body (toInput reads both). */
@@ -217,11 +217,11 @@ ${textArea({ name: 'metadata', label: METADATA_LABEL, rows: 6, hint: 'Paste the 
 <div class="actions">${submitButton('Read metadata', { formAction: `${EDIT_PATH}/metadata` })}</div>
 </details>
 <fieldset><legend>Identity provider</legend>
-${TEXT_FIELDS.slice(0, 3).map((field) => textField({ name: field.name, label: field.label, value: text(field.name), spellcheck: false, ...(field.hint !== undefined ? { hint: field.hint } : {}), ...(field.required === true ? { required: true } : {}), ...(field.type !== undefined ? { type: field.type } : {}), ...error(field.name) }))}
+${TEXT_FIELDS.slice(0, 3).map((field) => textField({ name: field.name, label: field.label, value: text(field.name), maxLength: field.maxLength, spellcheck: false, ...(field.hint !== undefined ? { hint: field.hint } : {}), ...(field.required === true ? { required: true } : {}), ...(field.type !== undefined ? { type: field.type } : {}), ...error(field.name) }))}
 ${textArea({ name: 'certificates', label: 'Identity provider certificates (PEM)', value: text('certificates'), rows: 8, required: true, hint: 'One or more certificates that may sign the responses; paste several one after the other while the IdP rotates its key.', ...error('certificates') })}
 </fieldset>
 <fieldset><legend>Attributes</legend>
-${TEXT_FIELDS.slice(3).map((field) => textField({ name: field.name, label: field.label, value: text(field.name), spellcheck: false, ...(field.hint !== undefined ? { hint: field.hint } : {}), ...error(field.name) }))}
+${TEXT_FIELDS.slice(3).map((field) => textField({ name: field.name, label: field.label, value: text(field.name), maxLength: field.maxLength, spellcheck: false, ...(field.hint !== undefined ? { hint: field.hint } : {}), ...error(field.name) }))}
 </fieldset>
 <fieldset><legend>Service provider (Roster)</legend>
 ${checkboxField({ name: 'signRequests', label: 'Sign requests (needs the SP certificate and key)', checked: options.values['signRequests'] === true, ...error('signRequests') })}

@@ -5,7 +5,8 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DirectoryError } from '../../../errors.ts';
-import { deletionRefusal } from '../../../directory/group-management.ts';
+import { deletionRefusal, GROUP_LIMITS } from '../../../directory/group-management.ts';
+import { ACCOUNT_LIMITS } from '../../../directory/accounts.ts';
 import { membershipId } from '../../../directory/memberships.ts';
 import type { StoredGroup } from '../../../store/groups.ts';
 import {
@@ -40,8 +41,8 @@ interface GroupValues {
 /** The form fields of a create or rename. */
 function groupFields(values: GroupValues, disabled: boolean, prefix: string, refusal?: Refusal): SafeHtml {
   const fields = groupFieldIds(prefix);
-  return html`${textField({ id: fields.name.id, name: 'name', label: fields.name.label, value: values.name ?? '', required: true, disabled, autocomplete: 'off', ...fieldError(refusal, 'name') })}
-${textField({ id: fields.description.id, name: 'description', label: fields.description.label, value: values.description ?? '', disabled, autocomplete: 'off', ...fieldError(refusal, 'description') })}`;
+  return html`${textField({ id: fields.name.id, name: 'name', label: fields.name.label, value: values.name ?? '', required: true, maxLength: GROUP_LIMITS.name, disabled, autocomplete: 'off', ...fieldError(refusal, 'name') })}
+${textField({ id: fields.description.id, name: 'description', label: fields.description.label, value: values.description ?? '', maxLength: GROUP_LIMITS.description, disabled, autocomplete: 'off', ...fieldError(refusal, 'description') })}`;
 }
 
 /** The group form's fields a refusal may name, with their element ids (`prefix`: create or rename) and labels. */
@@ -163,7 +164,7 @@ ${postForm(request, {
   action: `${path}/members`,
   label: 'Add a member',
   className: 'search',
-  body: html`<label for="add-login">${MEMBER_FIELDS.login.label}</label><input id="add-login" name="login" type="text" autocomplete="off" spellcheck="false" value="${values.login ?? ''}"${scimOn && html` disabled`}${addError !== undefined && html` aria-invalid="true" aria-describedby="add-login-error"`}>${submitButton('Add', { disabled: scimOn, ...(scimOn ? { describedBy: 'managed-note' } : {}) })}${addError !== undefined && html`<p class="field-error" id="add-login-error">${addError}</p>`}`,
+  body: html`<label for="add-login">${MEMBER_FIELDS.login.label}</label><input id="add-login" name="login" type="text" required maxlength="${ACCOUNT_LIMITS.login.max}" autocomplete="off" spellcheck="false" value="${values.login ?? ''}"${scimOn && html` disabled`}${addError !== undefined && html` aria-invalid="true" aria-describedby="add-login-error"`}>${submitButton('Add', { disabled: scimOn, ...(scimOn ? { describedBy: 'managed-note' } : {}) })}${addError !== undefined && html`<p class="field-error" id="add-login-error">${addError}</p>`}`,
 })}
 ${searchForm({ path, query, label: 'Search members', placeholder: 'Login, name or email' })}
 ${dataTable({ caption: `Members of ${group.name}`, captionHidden: true, columns: ['Login', 'Name', 'Email', 'Actions'], rows, empty: emptyPageText({ page, total: members.total, empty: q ? `No member matches “${q}”.` : 'No members.' }) })}

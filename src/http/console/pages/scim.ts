@@ -9,7 +9,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BOOTSTRAP_LOGIN } from '../../../directory/administrators.ts';
 import { DirectoryError } from '../../../errors.ts';
-import { tokenNameProblem } from '../../../auth/tokens.ts';
+import { MAX_TOKEN_NAME_LENGTH, tokenNameProblem } from '../../../auth/tokens.ts';
+import { ACCOUNT_LIMITS } from '../../../directory/accounts.ts';
 import { SCIM_PREFIX } from '../../routing.ts';
 import {
   badge,
@@ -167,8 +168,8 @@ ${postForm(request, {
   action: `${SCIM_PATH}/tokens`,
   label: 'Create a token',
   className: 'stack',
-  body: html`${onceField(services.formSubmissions)}${textField({ name: 'name', label: TOKEN_FIELDS.name.label, value: outcome.values?.name ?? '', required: true, maxLength: 100, spellcheck: false, hint: 'Unique among live tokens, e.g. entra-id or okta.', ...fieldError('name') })}
-${textField({ name: 'user', label: TOKEN_FIELDS.user.label, value: outcome.values?.user ?? BOOTSTRAP_LOGIN, required: true, spellcheck: false, hint: `The administrator the token acts as. For an identity provider, prefer a local one such as ${BOOTSTRAP_LOGIN}: a provisioned one loses the token's access if the identity provider changes its groups.`, ...fieldError('user') })}
+  body: html`${onceField(services.formSubmissions)}${textField({ name: 'name', label: TOKEN_FIELDS.name.label, value: outcome.values?.name ?? '', required: true, maxLength: MAX_TOKEN_NAME_LENGTH, spellcheck: false, hint: 'Unique among live tokens, e.g. entra-id or okta.', ...fieldError('name') })}
+${textField({ name: 'user', label: TOKEN_FIELDS.user.label, value: outcome.values?.user ?? BOOTSTRAP_LOGIN, required: true, maxLength: ACCOUNT_LIMITS.login.max, spellcheck: false, hint: `The administrator the token acts as. For an identity provider, prefer a local one such as ${BOOTSTRAP_LOGIN}: a provisioned one loses the token's access if the identity provider changes its groups.`, ...fieldError('user') })}
 <div class="actions">${submitButton('Create token', { tone: 'primary' })}</div>`,
 })}
 </section>

@@ -16,13 +16,14 @@ import { viewerOf } from '../viewer.ts';
 import { sendHtml } from '../../routes/saml/common.ts';
 import { continuePage } from '../../routes/saml/pages.ts';
 import { DEACTIVATED_WHILE_SIGNING_IN } from '../../../auth/sessions.ts';
+import { ACCOUNT_LIMITS } from '../../../directory/accounts.ts';
 
 /** Where signed-out visitors are sent. */
 export const SIGN_IN_PATH = '/sessions/new';
 
-/** The longest login and password the form accepts: beyond any real one, well within the body limit. */
-const MAX_LOGIN = 255;
-const MAX_PASSWORD = 1000;
+/** The longest login and password the form accepts: the longest an account may have. */
+const MAX_LOGIN = ACCOUNT_LIMITS.login.max;
+const MAX_PASSWORD = ACCOUNT_LIMITS.password.max;
 
 /** The notice forward auth sends a signed-out browser with when the application's address is not trusted. */
 export const UNTRUSTED_RETURN_NOTICE = 'untrusted-return';

@@ -5,7 +5,7 @@
  * so 100k users are never loaded.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { deactivationRefusal, wasReactivated } from '../../../directory/accounts.ts';
+import { ACCOUNT_LIMITS, deactivationRefusal, wasReactivated } from '../../../directory/accounts.ts';
 import type { DirectoryError } from '../../../errors.ts';
 import { anonymizedLogin, isAnonymized } from '../../../directory/login-rules.ts';
 import { renderResource } from '../../../scim/resources.ts';
@@ -77,9 +77,9 @@ function editForm(request: FastifyRequest, user: StoredUser, scimOn: boolean, va
     action: `${USERS}/${encodeURIComponent(user.id)}`,
     label: `Edit ${user.login}`,
     body: html`${scimOn && html`<p class="hint" id="edit-note">${locked ? 'Your identity provider manages this user: change them there.' : 'While SCIM is on, logins are managed by your identity provider.'}</p>`}
-${textField({ name: 'login', label: USER_FIELDS.login.label, value: values?.login ?? user.login, required: true, disabled: scimOn, autocomplete: 'off', spellcheck: false, ...fieldError(refusal, 'login') })}
-${textField({ name: 'name', label: USER_FIELDS.name.label, value: values?.name ?? user.displayName ?? '', required: true, disabled: locked, autocomplete: 'off', ...fieldError(refusal, 'name') })}
-${textField({ name: 'email', label: USER_FIELDS.email.label, type: 'email', value: values?.email ?? user.email ?? '', disabled: locked, autocomplete: 'off', ...fieldError(refusal, 'email') })}
+${textField({ name: 'login', label: USER_FIELDS.login.label, value: values?.login ?? user.login, required: true, maxLength: ACCOUNT_LIMITS.login.max, disabled: scimOn, autocomplete: 'off', spellcheck: false, ...fieldError(refusal, 'login') })}
+${textField({ name: 'name', label: USER_FIELDS.name.label, value: values?.name ?? user.displayName ?? '', required: true, maxLength: ACCOUNT_LIMITS.name, disabled: locked, autocomplete: 'off', ...fieldError(refusal, 'name') })}
+${textField({ name: 'email', label: USER_FIELDS.email.label, type: 'email', value: values?.email ?? user.email ?? '', maxLength: ACCOUNT_LIMITS.email, disabled: locked, autocomplete: 'off', ...fieldError(refusal, 'email') })}
 ${shownValues(request, { login: user.login, name: user.displayName ?? '', email: user.email ?? '' })}
 <div class="actions">${submitButton('Save', { tone: 'primary', disabled: locked, ...describedBy })}</div>`,
   });
@@ -184,11 +184,11 @@ ${pager({ path: USERS, query, page, total, noun: total === 1 ? 'user' : 'users' 
 ${postForm(request, {
   action: USERS,
   label: 'Create user',
-  body: html`${textField({ name: 'login', label: USER_FIELDS.login.label, value: values.login ?? '', required: true, disabled: scimOn, autocomplete: 'off', spellcheck: false, hint: 'For SAML users, the value of the SAML login attribute (often the email address).', ...fieldError(refusal, 'login') })}
-${textField({ name: 'name', label: USER_FIELDS.name.label, value: values.name ?? '', required: true, disabled: scimOn, autocomplete: 'off', ...fieldError(refusal, 'name') })}
-${textField({ name: 'email', label: USER_FIELDS.email.label, type: 'email', value: values.email ?? '', disabled: scimOn, autocomplete: 'off', ...fieldError(refusal, 'email') })}
+  body: html`${textField({ name: 'login', label: USER_FIELDS.login.label, value: values.login ?? '', required: true, maxLength: ACCOUNT_LIMITS.login.max, disabled: scimOn, autocomplete: 'off', spellcheck: false, hint: 'For SAML users, the value of the SAML login attribute (often the email address).', ...fieldError(refusal, 'login') })}
+${textField({ name: 'name', label: USER_FIELDS.name.label, value: values.name ?? '', required: true, maxLength: ACCOUNT_LIMITS.name, disabled: scimOn, autocomplete: 'off', ...fieldError(refusal, 'name') })}
+${textField({ name: 'email', label: USER_FIELDS.email.label, type: 'email', value: values.email ?? '', maxLength: ACCOUNT_LIMITS.email, disabled: scimOn, autocomplete: 'off', ...fieldError(refusal, 'email') })}
 ${selectField({ name: 'signIn', label: 'Signs in with', value: values.signIn ?? 'password', disabled: scimOn, options: [{ value: 'password', label: 'A local password' }, { value: 'saml', label: 'SAML (the identity provider)' }] })}
-${textField({ name: 'password', label: USER_FIELDS.password.label, type: 'password', disabled: scimOn, autocomplete: 'new-password', hint: 'At least 12 characters. Leave empty for a SAML user.', ...fieldError(refusal, 'password') })}
+${textField({ name: 'password', label: USER_FIELDS.password.label, type: 'password', maxLength: ACCOUNT_LIMITS.password.max, disabled: scimOn, autocomplete: 'new-password', hint: 'At least 12 characters. Leave empty for a SAML user.', ...fieldError(refusal, 'password') })}
 <div class="actions">${submitButton('Create user', { tone: 'primary', disabled: scimOn, ...(scimOn ? { describedBy: 'managed-note' } : {}) })} <a href="${USERS}">Cancel</a></div>`,
 })}`;
     return sendPage(request, reply, { title: 'Create user', body, ...(refusal !== undefined ? { status: refusal.status, errors: refusalSummary(refusal, USER_FIELDS) } : {}) });
