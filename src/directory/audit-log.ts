@@ -5,6 +5,7 @@
 import type { Store } from '../store/index.ts';
 import { AUDIT_TARGET_TYPES, countEvents, deleteEventsBefore, eventsAfter, lastEventSeq, listEvents, type EventFilter, type StoredEvent } from '../store/audit.ts';
 import { transact } from '../store/transact.ts';
+import { currentTargetNames } from '../store/audit-targets.ts';
 import type { Executor } from '../store/executor.ts';
 import { turnOfEventLoop, yieldTheDatabase } from '../store/turn.ts';
 import { createJournal } from '../journal/journal.ts';
@@ -174,6 +175,16 @@ export function createAuditLog(store: Store) {
         total += deleted;
         await yieldTheDatabase(performance.now() - started);
       }
+    },
+
+    /**
+     * The current name of each entry's target that has one and still exists (a user's login, a
+     * group's name, an application's name), keyed `${targetType}:${targetId}`: the page shows
+     * what an entry is about by name; an id is all a deleted target leaves.
+     */
+    async targetNames(entries: readonly AuditEntry[]): Promise<ReadonlyMap<string, string>> {
+      const idsOf = (type: string) => [...new Set(entries.flatMap((entry) => (entry.targetType === type && entry.targetId !== null ? [entry.targetId] : [])))];
+      return currentTargetNames(store.db, { user: idsOf('user'), group: idsOf('group'), application: idsOf('application') });
     },
 
     /**

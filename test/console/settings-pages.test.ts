@@ -468,4 +468,38 @@ eachDatabase('Audit log page', (database) => {
     const member = await sessionFor(app, (await app.services.accounts.findByLogin('audited@example.com'))?.id ?? '');
     assert.equal((await getPage(app, '/admin/audit', member)).statusCode, 403);
   });
+
+  test("the Target column names what still exists (a user's login, a group's name, an application's name, as they are now) and gives the whole id of what was deleted", async () => {
+    const cli = { kind: 'cli' } as const;
+    // SCIM is on here: the identity provider creates, renames and deletes.
+    const created = await app.request('POST', '/Users', userBody('named-target@example.com'));
+    assert.equal(created.status, 201);
+    const scimId = (created.body as { id: string }).id;
+    const rename = { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', path: 'userName', value: 'renamed-target@example.com' }] };
+    assert.equal((await app.request('PATCH', `/Users/${scimId}`, rename)).status, 200);
+    const userId = (await app.services.accounts.findByLogin('renamed-target@example.com'))?.id;
+    const group = await app.request('POST', '/Groups', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: 'short-lived' });
+    const groupId = (await app.services.groupManagement.list({ q: 'short-lived' }, { offset: 0, limit: 1 })).groups[0]?.id;
+    assert.ok(userId !== undefined && groupId !== undefined);
+    assert.equal((await app.request('DELETE', `/Groups/${(group.body as { id: string }).id}`)).status, 204);
+    const { application } = await app.services.applications.create({ name: 'Team <wiki>', redirectUris: ['https://wiki.example.com/cb'], public: false, allowedGroups: [] }, cli);
+    const cellOf = (body: string, action: string): string => {
+      const row = new RegExp(`<code class="nowrap">${action.replace('.', '\\.')}</code></td><td>(.*?)</td>`).exec(body);
+      assert.ok(row, `no ${action} row`);
+      return row[1] ?? '';
+    };
+    const users = (await getPage(app, `/admin/audit?targetId=${userId}`, admin)).body;
+    // Created under another login: both entries say what the user is called now.
+    for (const action of ['user.created', 'user.updated']) {
+      assert.equal(cellOf(users, action), `user<br><a class="target-name" href="/admin/users/${userId}" title="user ${userId}"><bdi>renamed-target@example.com</bdi></a>`);
+    }
+    const groups = (await getPage(app, `/admin/audit?targetId=${groupId}`, admin)).body;
+    assert.equal(cellOf(groups, 'group.created'), `group<br><code class="path">${groupId}</code><br><span class="hint">no longer exists</span>`);
+    assert.doesNotMatch(groups, new RegExp(`href="/admin/groups/${groupId}"`));
+    const applications = (await getPage(app, `/admin/audit?targetId=${application.clientId}`, admin)).body;
+    assert.equal(
+      cellOf(applications, 'application.created'),
+      `application<br><a class="target-name" href="/admin/applications/${application.clientId}" title="application ${application.clientId}"><bdi>Team &lt;wiki&gt;</bdi></a>`,
+    );
+  });
 });

@@ -38,18 +38,22 @@ function detailsText(entry: AuditEntry): string {
   return shorten(typeof entry.details === 'string' ? entry.details : JSON.stringify(entry.details), MAX_DETAILS);
 }
 
-/** The console page of a target that has one (a user's, a group's): the entry's id links there. */
-const TARGET_PAGES: Readonly<Record<string, string>> = { user: '/admin/users', group: '/admin/groups' };
+/** The console page of a target that has one (a user's, a group's, an application's): the entry's target links there. */
+const TARGET_PAGES: Readonly<Record<string, string>> = { user: '/admin/users', group: '/admin/groups', application: '/admin/applications' };
 
-/** The target's type and id; the id links to its page when it has one, and wraps rather than squeeze the details. */
-function targetCell(entry: AuditEntry): SafeHtml {
+/**
+ * The target's type, and what it is: its current name (login, group or application name) linking
+ * to its page while it exists, its whole id otherwise, wrapping rather than squeezing the details.
+ * A cut-off id (`3f2a9c1e-7b4d…`) told an administrator nothing until opened.
+ */
+function targetCell(entry: AuditEntry, names: ReadonlyMap<string, string>): SafeHtml {
   if (entry.targetId === null) return html`${entry.targetType}`;
   const page = TARGET_PAGES[entry.targetType];
-  if (page === undefined) return html`${entry.targetType}<br><code class="path">${entry.targetId}</code>`;
-  // The start of the id, enough to tell entries apart; the whole id is in the link's title
-  // and on the page it opens (a whole UUID wrapped over five lines of a narrow column).
-  const shortId = entry.targetId.length > 13 ? `${entry.targetId.slice(0, 13)}…` : entry.targetId;
-  return html`${entry.targetType}<br><a href="${page}/${encodeURIComponent(entry.targetId)}" title="${entry.targetId}: open this ${entry.targetType}'s page"><code class="nowrap">${shortId}</code></a>`;
+  const name = names.get(`${entry.targetType}:${entry.targetId}`);
+  if (page === undefined || name === undefined) {
+    return html`${entry.targetType}<br><code class="path">${entry.targetId}</code>${page !== undefined && html`<br><span class="hint">no longer exists</span>`}`;
+  }
+  return html`${entry.targetType}<br><a class="target-name" href="${page}/${encodeURIComponent(entry.targetId)}" title="${entry.targetType} ${entry.targetId}"><bdi>${name}</bdi></a>`;
 }
 
 function exportHref(format: 'csv' | 'jsonl', filters: Record<string, string>): string {
@@ -79,6 +83,7 @@ export function auditPages(app: FastifyInstance, context: ConsoleContext): void 
     let refusal: Refusal | undefined;
     try {
       const page = await services.auditLog.list(parseEventFilter(filters), { offset: 0, limit: PAGE_SIZE, ascending: false, ...(cursor !== undefined ? { cursor } : {}) });
+      const names = await services.auditLog.targetNames(page.events);
       const first = hrefWith(AUDIT_PATH, query, { cursor: undefined });
       list = html`${dataTable({
         caption: 'Audit entries, newest first',
@@ -88,7 +93,7 @@ export function auditPages(app: FastifyInstance, context: ConsoleContext): void 
           timeTag(entry.at),
           html`<code class="nowrap">${entry.actor}</code>${entry.actorUser !== null && !entry.actor.endsWith(`:${entry.actorUser}`) && html`<br><span class="hint">${entry.actorUser}</span>`}`,
           html`<code class="nowrap">${entry.action}</code>`,
-          targetCell(entry),
+          targetCell(entry, names),
           html`<code class="details">${detailsText(entry)}</code>`,
         ]),
         empty: Object.keys(filters).length > 0 ? 'No entry matches these filters.' : 'The audit log is empty.',
