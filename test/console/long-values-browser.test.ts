@@ -4,6 +4,7 @@
  * the row's buttons are off-screen; buttons, badges and dates never break, and ordinary rows
  * keep their words whole. Checked at a desktop width and a phone's, where every cell has a greatest
  * width (the audit log's details wrap rather than make its table thousands of pixels wide).
+ * Combining marks stacked on a letter stay in their cell.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -13,6 +14,10 @@ import { browserSkip, launchBrowser, openTab, signInWithPassword, startServedApp
 const cli = { kind: 'cli' } as const;
 const LONG_LOGIN = `${'l'.repeat(243)}@example.com`;
 const LONG_GROUP = 'g'.repeat(255);
+/** "a" with 60 acute accents stacked on it: drawn far above its line. */
+const STACKED_NAME = `a${'\u0301'.repeat(60)} Stacked`;
+/** Accents as names have them: above and below capitals, Vietnamese's two on one letter, a Thai tone mark. */
+const ACCENTED_NAME = 'Ǻngström Nguyễn Ậu Ḍ ก่ำ';
 
 /**
  * How far the page's first table sticks out of its box, in CSS pixels (0 when it fits), and the
@@ -58,6 +63,10 @@ describe('long values in the console tables, in Chromium', { skip: browserSkip()
       const user = await app.services.accounts.findByLogin(login);
       await app.services.memberships.add({ groupId, userId: user?.id ?? '' }, cli);
     }
+    // Names someone chose: combining marks stacked far above the line, and ordinary accents.
+    await app.services.accounts.create({ login: 'stacked@example.com', name: STACKED_NAME, local: false }, cli);
+    await app.services.accounts.create({ login: 'accents@example.com', name: ACCENTED_NAME, local: false }, cli);
+    await app.services.accounts.create({ login: 'tail@example.com', name: 'Below Stacked', local: false }, cli);
     // A crowded table of ordinary values (six columns, two of them long codes, three buttons).
     await app.services.applications.create({ name: 'Grafana', redirectUris: ['https://grafana.example.com/login/generic_oauth'], public: false, allowedGroups: ['engineers', 'enginers'] }, cli);
     const password = await app.adminPassword();
@@ -110,6 +119,37 @@ describe('long values in the console tables, in Chromium', { skip: browserSkip()
       }
     });
   }
+
+  test('stacked combining marks stay inside their cell, off the header and the rows around; ordinary accents are not cut', async () => {
+    const { page } = tab;
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.goto('/admin/users');
+    const rows = page.locator('tbody tr');
+    const logins = await rows.locator('td:first-child').allTextContents();
+    const stacked = logins.findIndex((login) => login.includes('stacked@example.com'));
+    assert.ok(stacked > 0 && stacked < logins.length - 1, 'rows above and below the stacked name');
+    const header = page.locator('thead');
+    const above = rows.nth(stacked - 1);
+    const below = rows.nth(stacked + 1);
+    const shots = async () => Promise.all([header.screenshot(), above.screenshot(), below.screenshot()]);
+    const drawn = await shots();
+    // The same rows with the marks gone: the header and the rows around look the same.
+    await page.evaluate(`(() => {
+      const walker = document.createTreeWalker(document.querySelector('tbody'), NodeFilter.SHOW_TEXT);
+      for (let node = walker.nextNode(); node !== null; node = walker.nextNode()) node.textContent = node.textContent.replace(/\u0301/g, '');
+    })()`);
+    const without = await shots();
+    for (const [index, part] of ['the header', 'the row above', 'the row below'].entries()) {
+      assert.ok(drawn[index]?.equals(without[index] ?? Buffer.alloc(0)), `the stacked marks are drawn over ${part}`);
+    }
+
+    // Ordinary accents: the row looks the same whether its cells clip or not.
+    await page.goto('/admin/users');
+    const accented = page.getByRole('row').filter({ hasText: 'accents@example.com' });
+    const clipped = await accented.screenshot();
+    await page.evaluate(`document.querySelectorAll('td').forEach((cell) => { cell.style.overflow = 'visible'; })`);
+    assert.ok(clipped.equals(await accented.screenshot()), 'an ordinary accent is cut');
+  });
 
   test('320 px: the confirmation dialog of a 255-character group fits the window, its name wrapping', async () => {
     const { page } = tab;
