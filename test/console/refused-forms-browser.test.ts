@@ -310,6 +310,43 @@ describe('refused forms in Chromium', { skip: browserSkip() }, () => {
     }
   });
 
+  test('without JavaScript, Tab and Shift+Tab stay in an open confirmation, as in a modal; Cancel goes back to the page, which takes the keyboard again', async () => {
+    const user = await app.services.accounts.create({ login: 'tab-trap', name: 'Tab Trap', password: 'a-long-password-1', local: true }, { kind: 'cli' });
+    const context = await browser.newContext({ baseURL: app.base, javaScriptEnabled: false, viewport: { width: 1280, height: 800 } });
+    try {
+      const page = await context.newPage();
+      await signInWithPassword(page, 'admin', password);
+      await page.goto('/admin/users?q=tab-trap');
+      await page.getByRole('button', { name: 'Deactivate tab-trap' }).click();
+      await page.waitForLoadState('load');
+      assert.equal((await focused(page)).text.trim(), 'Cancel');
+      // Where the focus is after each key: inside the dialog, or out of the page (the browser's own controls).
+      const where = () => page.evaluate<string>(`(() => {
+        const active = document.activeElement;
+        if (active === null || active === document.body) return 'outside the page';
+        return active.closest('dialog[open]') !== null ? 'dialog' : 'behind: ' + (active.textContent || active.outerHTML).trim().slice(0, 60);
+      })()`);
+      const stops = new Set<string>();
+      for (const key of [...Array<string>(6).fill('Tab'), ...Array<string>(6).fill('Shift+Tab')]) {
+        await page.keyboard.press(key);
+        const stop = await where();
+        assert.ok(stop === 'dialog' || stop === 'outside the page', `${key} reached the page behind the dialog (${stop})`);
+        if (stop === 'dialog') stops.add((await focused(page)).text.trim());
+      }
+      assert.deepEqual([...stops].sort(), ['Cancel', 'Deactivate tab-trap']);
+      // Cancel: the page again, its search kept, nothing done, and its controls in reach.
+      await page.locator('dialog[open]').getByRole('button', { name: 'Cancel' }).click();
+      await page.waitForLoadState('load');
+      assert.equal(new URL(page.url()).search, '?q=tab-trap');
+      assert.equal(await page.locator('dialog[open]').count(), 0);
+      await page.getByRole('button', { name: 'Deactivate tab-trap' }).focus();
+      assert.match((await focused(page)).text, /Deactivate/);
+      assert.equal((await app.services.accounts.get(user.id)).active, true);
+    } finally {
+      await context.close();
+    }
+  });
+
   test('sign-in: a wrong password keeps the focus on Password, which is described by the refusal', async () => {
     const page = (await openTab(browser, app)).page;
     try {

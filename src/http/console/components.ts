@@ -226,11 +226,24 @@ export interface ConfirmOptions {
 }
 
 /**
+ * The confirmation a page opened without scripts (`?confirm=<id>`), which the layout renders
+ * beside the page it makes inert: see confirmDialog.
+ */
+const openConfirmations = new WeakMap<FastifyRequest, SafeHtml>();
+
+/** The confirmation open on the page being rendered for `request`, if any (layout.ts). */
+export function openConfirmationOf(request: FastifyRequest): SafeHtml | undefined {
+  return openConfirmations.get(request);
+}
+
+/**
  * A button that asks for confirmation in a <dialog> before posting. With the console script
- * the button opens the dialog as a modal; without scripts it reloads the page with
- * `?confirm=<id>` and the dialog is rendered open in place. "Cancel" is a `method="dialog"`
- * form, which closes the dialog in either case. The page must pass its request (for the token
- * and the query).
+ * the button opens the dialog as a modal, and "Cancel" (a `method="dialog"` form) closes it.
+ * Without scripts the button reloads the page with `?confirm=<id>`; the dialog is then not in
+ * the page's flow but after it (layout.ts), and the rest of the page is `inert`, so that Tab
+ * stays in the question as it does in a modal (it went on to the rows behind), and its "Cancel"
+ * loads the page again without the question. The page must pass its request (for the token and
+ * the query).
  */
 export function confirmDialog(request: FastifyRequest, options: ConfirmOptions): SafeHtml {
   const query = options.query ?? (request.query as Query);
@@ -246,15 +259,21 @@ export function confirmDialog(request: FastifyRequest, options: ConfirmOptions):
     ...(options.disabled !== undefined ? { disabled: options.disabled } : {}),
     ...(options.describedBy !== undefined ? { describedBy: options.describedBy } : {}),
   });
-  return html`<form method="get" class="inline" data-confirm="${options.id}">${hiddenFields({ ...keep, confirm: options.id })}${trigger}</form>
-<dialog id="${options.id}" class="confirm" aria-labelledby="${options.id}-title"${open && html` open`}>
+  // Open without scripts, the dialog cannot be closed in place: the page behind it is inert.
+  const cancel = open
+    ? html`<form method="get" action="${request.url.split('?')[0] ?? '/'}" class="inline">${hiddenFields(keep)}<button type="submit" class="button default" autofocus>Cancel</button></form>`
+    : html`<form method="dialog" class="inline"><button type="submit" class="button default">Cancel</button></form>`;
+  const dialog = html`<dialog id="${options.id}" class="confirm" aria-labelledby="${options.id}-title"${open && html` open`}>
 <h2 id="${options.id}-title">${options.title}</h2>
 <div class="dialog-message">${options.message}</div>
 <div class="dialog-actions">
 ${postForm(request, { action: options.action, className: 'inline', body: html`${hiddenFields(options.fields ?? {})}${submitButton(options.confirmLabel, { tone })}` })}
-<form method="dialog" class="inline"><button type="submit" class="button default"${open && html` autofocus`}>Cancel</button></form>
+${cancel}
 </div>
 </dialog>`;
+  if (open) openConfirmations.set(request, dialog);
+  return html`<form method="get" class="inline" data-confirm="${options.id}">${hiddenFields({ ...keep, confirm: options.id })}${trigger}</form>
+${!open && dialog}`;
 }
 
 /** A page of a list, parsed from `?page=` and `?size=` (1-based, bounded). */

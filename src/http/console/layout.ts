@@ -14,7 +14,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { assetUrl } from './assets.ts';
 import { html, type SafeHtml } from './html.ts';
 import { ADMIN_SECTIONS, sectionOf } from './sections.ts';
-import { banner, csrfField, errorSummary, noticeBanner, type ErrorSummary, type Notice } from './components.ts';
+import { banner, csrfField, errorSummary, noticeBanner, openConfirmationOf, type ErrorSummary, type Notice } from './components.ts';
 
 /**
  * The console's Content-Security-Policy: scripts, styles and images only from Roster itself
@@ -94,6 +94,8 @@ export function renderPage(request: FastifyRequest, options: PageOptions): strin
   const viewer = request.viewer ?? null;
   const path = request.url.split('?')[0] ?? '/';
   const current = sectionOf(path);
+  // A confirmation opened without scripts (components.ts confirmDialog): the page behind it is inert.
+  const confirmation = openConfirmationOf(request);
   const nav =
     viewer?.administrator === true
       ? html`<nav class="sections" aria-label="Administration"><ul>
@@ -118,6 +120,7 @@ ${viewer !== null && html`<meta name="roster-csrf" content="${viewer.csrfToken}"
 <script src="${assetUrl('console.js')}" defer></script>
 </head>
 <body${options.narrow === true && html` class="narrow"`}>
+${confirmation !== undefined && html`<div class="behind-dialog" inert>`}
 <a class="skip-link" href="#main">Skip to main content</a>
 <header class="topbar">
 <a class="brand" href="/">Roster</a>
@@ -131,6 +134,8 @@ ${viewer?.generatedPassword === true && generatedPasswordBanner()}
 ${viewer !== null && options.errors === undefined && noticeBanner(request, LAYOUT_NOTICES)}
 ${options.body}
 </main>
+${confirmation !== undefined && html`</div>
+${confirmation}`}
 </body>
 </html>
 `;
