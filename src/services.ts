@@ -161,6 +161,7 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
     sessions: createSessions(store, {
       secure: baseUrl.startsWith('https:'),
       domain: options.cookieDomain,
+      adminGroup: access.adminGroup,
       ...(options.sessionPolicy !== undefined ? { policy: options.sessionPolicy } : {}),
     }),
     signIn: createSignIn(store, provisioning, () => saml.get(), access),

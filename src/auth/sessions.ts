@@ -3,7 +3,8 @@
  * every instance accepts them and a sign-out or deactivation ends them everywhere. The cookie
  * holds 256 random bits; only their SHA-256 is stored, so a copy of the database opens no
  * session. A session ends at the first of: its idle expiry, its absolute expiry, sign-out,
- * or its user no longer being active.
+ * its user no longer being active, or its user's rights changing (becoming an administrator, or
+ * no longer being one; see find).
  */
 import { createHash } from 'node:crypto';
 import type { Actor } from '../journal/actor.ts';
@@ -14,6 +15,8 @@ import { cookieValue, isRandomCookieValue, randomCookieValue } from './cookies.t
 import { createOidcQueries } from '../store/oidc.ts';
 import { createSessionQueries } from '../store/sessions.ts';
 import { createUserQueries } from '../store/users.ts';
+import { createMembershipQueries } from '../store/memberships.ts';
+import { caseKey } from '../text.ts';
 import { DirectoryError } from '../errors.ts';
 import { deleteSessionsOf } from '../store/user-credentials.ts';
 
@@ -159,15 +162,20 @@ const PURGE_BATCH = 1000;
 export const DEACTIVATED_WHILE_SIGNING_IN = 'Your Roster account was deactivated while you were signing in, so no session was opened. Please contact your administrator.';
 
 /**
- * Creates the session service; `secure` adds the Secure attribute (base URL is https), `domain`
+ * Creates the session service; `adminGroup` is ROSTER_ADMIN_GROUP (access.adminGroup), which
+ * decides who is an administrator; `secure` adds the Secure attribute (base URL is https), `domain`
  * the Domain attribute (ROSTER_COOKIE_DOMAIN), which sends the cookie to every host under it
  * too: the applications that forward auth protects read the session there.
  */
-export function createSessions(store: Store, options: { secure: boolean; domain?: string | undefined; policy?: SessionPolicy }): Sessions {
+export function createSessions(store: Store, options: { secure: boolean; domain?: string | undefined; policy?: SessionPolicy; adminGroup: string }): Sessions {
   const policy = options.policy ?? DEFAULT_SESSION_POLICY;
   const { db } = store;
   const sessions = createSessionQueries();
   const users = createUserQueries(store.dialect);
+  const memberships = createMembershipQueries(store.dialect);
+  // ROSTER_ADMIN_GROUP (access.adminGroup): administrators are decided by the same rule as every admin check.
+  const { adminGroup } = options;
+  const adminGroupKey = caseKey(adminGroup);
   const journal = createJournal(store.dialect);
   const oidc = createOidcQueries();
   // Last-seen times and the deletion of ended sessions: a full disk or a read-only database must
@@ -188,12 +196,26 @@ export function createSessions(store: Store, options: { secure: boolean; domain?
   /** Ends a session, audited as a sign-out by its holder unless it was `quietFor`'s own; false when it had already ended. */
   function endSession(id: string, quietFor: string | undefined): Promise<boolean> {
     return db.transaction().execute(async (trx) => {
-      const session = await sessions.find(trx, id);
+      const session = await sessions.find(trx, id, adminGroupKey);
       if (session === undefined || !(await sessions.deleteOne(trx, id))) return false;
       if (session.userId === quietFor) return true;
       const holder: Actor = { kind: 'session', userId: session.userId, login: session.userLogin };
       await journal.record(trx, holder, { action: 'session.signed_out', targetType: 'user', targetId: session.userId });
       return true;
+    });
+  }
+
+  /**
+   * Ends a session whose user's rights changed since it opened (see find), audited as
+   * `session.ended` by the system; the request that presented it is refused either way, even
+   * when the database cannot be written.
+   */
+  function endForChangedRights(id: string, userId: string, administrator: boolean, signedInAt: string): Promise<void> {
+    return db.transaction().execute(async (trx) => {
+      // Once only, however many requests presented the session at the same time.
+      if (!(await sessions.deleteOne(trx, id))) return;
+      const details = { signedInAt, reason: administrator ? 'became_administrator' : 'no_longer_administrator' };
+      await journal.record(trx, { kind: 'system' }, { action: 'session.ended', targetType: 'user', targetId: userId, details });
     });
   }
 
@@ -208,7 +230,10 @@ export function createSessions(store: Store, options: { secure: boolean; domain?
       // committed since, or be committing, having ended every session but this one. The
       // share lock waits for it and then sees it (users.activity says why).
       if ((await users.activity(trx, userId, 'share'))?.active !== true) return false;
+      // The rights the session is issued with: find ends it once they differ.
+      const administrator = await memberships.isAdministrator(trx, userId, adminGroup);
       await sessions.insert(trx, {
+        administrator,
         id: hashSession(value),
         userId,
         createdAt: now.toISOString(),
@@ -236,7 +261,7 @@ export function createSessions(store: Store, options: { secure: boolean; domain?
     async find(value) {
       if (!isRandomCookieValue(value)) return undefined;
       const id = hashSession(value);
-      const session = await sessions.find(db, id);
+      const session = await sessions.find(db, id, adminGroupKey);
       if (session === undefined) return undefined;
       const now = Date.now();
       const idleExpired = Date.parse(session.lastSeenAt) + policy.idleMs <= now;
@@ -249,6 +274,23 @@ export function createSessions(store: Store, options: { secure: boolean; domain?
           if (session.userActive) await sessions.delete(db, id);
           else await deleteSessionsOf(db, session.userId);
         });
+        return undefined;
+      }
+      if (session.issuedToAdministrator === null) {
+        // Opened before Roster recorded rights (migration 026): the rights of its user now are its baseline.
+        await bookkeeping(() => sessions.recordRights(db, id, session.administratorNow));
+      } else if (session.issuedToAdministrator !== session.administratorNow) {
+        // OWASP: renew the session id at every change of privilege level. Its user became an
+        // administrator, or stopped being one, by whatever path (a flag set in the console, the
+        // API or the CLI; the administrators' group joined, left, renamed or deleted, through
+        // SCIM too; ROSTER_ADMIN_GROUP changed), so the id no longer names the rights it was
+        // issued with. The session ends rather than being given a new id at its next request:
+        // that request may come from whoever else saw the old id (an application under
+        // ROSTER_COOKIE_DOMAIN receives the cookie), who would be handed the new one. A new id
+        // comes only from a new sign-in, which proves who the user is. Compared here, on every
+        // use, from what the session's row holds, every instance sharing the database ends it
+        // alike and no change of rights can be missed, whatever made it.
+        await bookkeeping(() => endForChangedRights(id, session.userId, session.administratorNow, session.createdAt));
         return undefined;
       }
       if (now - Date.parse(session.lastSeenAt) >= TOUCH_RESOLUTION_MS) {
@@ -288,7 +330,7 @@ export function createSessions(store: Store, options: { secure: boolean; domain?
       return db.transaction().execute(async (trx) => {
         const id = (await sessions.idsOf(trx, userId)).find((candidate) => handleOfId(candidate) === handle);
         if (id === undefined) return false;
-        const session = await sessions.find(trx, id);
+        const session = await sessions.find(trx, id, adminGroupKey);
         if (session === undefined || !(await sessions.deleteOne(trx, id))) return false;
         await journal.record(trx, actor, { action: 'session.ended', targetType: 'user', targetId: userId, details: { signedInAt: session.createdAt } });
         return true;

@@ -27,6 +27,7 @@ import * as inactiveUsersIndex from './migrations/022-inactive-users-index.ts';
 import * as generatedPasswords from './migrations/023-generated-passwords.ts';
 import * as samlExpiryIndexes from './migrations/024-saml-expiry-indexes.ts';
 import * as provisioningModeRow from './migrations/025-provisioning-mode-row.ts';
+import * as sessionRights from './migrations/026-session-rights.ts';
 
 const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) => Promise<void>> = {
   '001-initial': initial.up,
@@ -52,6 +53,7 @@ const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) 
   '023-generated-passwords': generatedPasswords.up,
   '024-saml-expiry-indexes': samlExpiryIndexes.up,
   '025-provisioning-mode-row': provisioningModeRow.up,
+  '026-session-rights': sessionRights.up,
 };
 
 /**

@@ -5,6 +5,7 @@
  */
 import { compiledOnce } from './compiled.ts';
 import type { Executor } from './executor.ts';
+import { administratorCondition } from './memberships.ts';
 
 /** A session row with whether its user is active (which decides whether it still counts) and who the user is. */
 export interface StoredSession {
@@ -16,6 +17,10 @@ export interface StoredSession {
   readonly lastSeenAt: string;
   readonly expiresAt: string;
   readonly userActive: boolean;
+  /** Whether the session was issued to an administrator (migration 026); null for sessions opened before it. */
+  readonly issuedToAdministrator: boolean | null;
+  /** Whether its user is an administrator now (memberships.ts administratorCondition), read in the same statement. */
+  readonly administratorNow: boolean;
 }
 
 /** A live session as its user's account page lists it. */
@@ -38,14 +43,18 @@ export interface SessionWrite {
   readonly expiresAt: string;
   readonly address: string | null;
   readonly browser: string | null;
+  /** Whether its user is an administrator as it opens (memberships.ts administratorCondition). */
+  readonly administrator: boolean;
 }
 
 // Every console page and every forward-auth question reads its session: compiled once (compiled.ts).
-const selectSession = compiledOnce((db: Executor, id: string) =>
+// The user's rights now are read in the same statement: a session whose rights changed ends.
+const selectSession = compiledOnce((db: Executor, id: string, adminGroupKey: string) =>
   db
     .selectFrom('sessions as s')
     .innerJoin('users as u', 'u.id', 's.user_id')
-    .select(['s.user_id', 's.created_at', 's.last_seen_at', 's.expires_at', 'u.active', 'u.login', 'u.display_name', 'u.email'])
+    .select(['s.user_id', 's.created_at', 's.last_seen_at', 's.expires_at', 's.administrator', 'u.active', 'u.login', 'u.display_name', 'u.email'])
+    .select((eb) => eb.case().when(administratorCondition(eb as never, adminGroupKey)).then(1).else(0).end().as('administrator_now'))
     .where('s.id', '=', id),
 );
 
@@ -64,20 +73,32 @@ export function createSessionQueries() {
           expires_at: session.expiresAt,
           address: session.address,
           browser: session.browser,
+          administrator: session.administrator ? 1 : 0,
         })
         .execute();
     },
 
-    /** The session with this id, whether its user is active and who it is, or undefined. */
-    async find(db: Executor, id: string): Promise<StoredSession | undefined> {
-      const [row] = await selectSession(db, id);
+    /**
+     * The session with this id, whether its user is active and who it is, or undefined;
+     * `adminGroupKey` (the case key of ROSTER_ADMIN_GROUP) decides administratorNow.
+     */
+    async find(db: Executor, id: string, adminGroupKey: string): Promise<StoredSession | undefined> {
+      const [row] = await selectSession(db, id, adminGroupKey);
       if (row === undefined) return undefined;
       return {
         userId: row.user_id,
         userLogin: row.login,
         userName: row.display_name,
         userEmail: row.email,
-        createdAt: row.created_at, lastSeenAt: row.last_seen_at, expiresAt: row.expires_at, userActive: row.active === 1 };
+        createdAt: row.created_at, lastSeenAt: row.last_seen_at, expiresAt: row.expires_at, userActive: row.active === 1,
+        issuedToAdministrator: row.administrator === null ? null : Number(row.administrator) === 1,
+        administratorNow: Number(row.administrator_now) === 1,
+      };
+    },
+
+    /** Records the rights of a session opened before migration 026 (see StoredSession.issuedToAdministrator). */
+    async recordRights(db: Executor, id: string, administrator: boolean): Promise<void> {
+      await db.updateTable('sessions').set({ administrator: administrator ? 1 : 0 }).where('id', '=', id).where('administrator', 'is', null).execute();
     },
 
     /** Sets when the session was last seen (its idle expiry counts from there). */

@@ -129,6 +129,11 @@ export interface SessionsTable {
   address: string | null;
   /** A short browser description at sign-in ("Firefox on Linux", migration 017); null before it. For display only. */
   browser: string | null;
+  /**
+   * 1 when the session was issued to an administrator, else 0 (migration 026): a session whose
+   * user's rights differ from these ends (auth/sessions.ts). Null for sessions opened before it.
+   */
+  administrator: number | null;
 }
 
 export interface KnownBrowsersTable {

@@ -477,7 +477,7 @@ describe('roster admin, users and audit', () => {
     const signedIn = await openStore({ kind: 'sqlite', path: database });
     try {
       const admin = await signedIn.db.selectFrom('users').select('id').where('login', '=', 'admin').executeTakeFirstOrThrow();
-      await createSessions(signedIn, { secure: false }).open(admin.id);
+      await createSessions(signedIn, { secure: false, adminGroup: 'roster-administrators' }).open(admin.id);
     } finally {
       await signedIn.close();
     }
