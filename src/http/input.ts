@@ -58,6 +58,22 @@ const SINGLE_HEADERS: ReadonlyMap<string, string> = new Map([
   ['content-type', 'Content-Type'],
 ]);
 
+/**
+ * The headers forward auth reads the original URL from (routes/forward-auth.ts originalUrl):
+ * nginx's X-Original-URL, and X-Forwarded-Proto, -Host and -Uri from Traefik and Caddy. Node
+ * joins repeated lines of these with a comma and forward auth reads the first entry, while the
+ * proxy (or an application behind it) may have used the last: a client that adds its own line
+ * beside the proxy's would choose where the browser is sent back after sign-in. Refused on
+ * /auth/verify only, where they are read; X-Forwarded-Method is not read, and X-Forwarded-For,
+ * which proxies legitimately repeat, is read by its own rules (client.ts).
+ */
+export const FORWARDED_URL_HEADERS: ReadonlyMap<string, string> = new Map([
+  ['x-original-url', 'X-Original-URL'],
+  ['x-forwarded-proto', 'X-Forwarded-Proto'],
+  ['x-forwarded-host', 'X-Forwarded-Host'],
+  ['x-forwarded-uri', 'X-Forwarded-Uri'],
+]);
+
 /** The refusal of a request that carries a header more than once which it may carry only once: 400. */
 export class RepeatedHeaderError extends ScimError {
   /** The headers repeated, as RFC 9110 spells them (`Host`, `Authorization`). */
@@ -71,14 +87,15 @@ export class RepeatedHeaderError extends ScimError {
 }
 
 /**
- * The headers of SINGLE_HEADERS that `rawHeaders` (Node's alternating name, value list, as
- * received) holds more than once, in any case; empty when none.
+ * The headers of `names` (SINGLE_HEADERS unless given: lower-case name to its spelling) that
+ * `rawHeaders` (Node's alternating name, value list, as received) holds more than once, in any
+ * case; empty when none.
  */
-export function repeatedHeaders(rawHeaders: readonly string[]): string[] {
+export function repeatedHeaders(rawHeaders: readonly string[], names: ReadonlyMap<string, string> = SINGLE_HEADERS): string[] {
   const seen = new Set<string>();
   const repeated = new Set<string>();
   for (let index = 0; index < rawHeaders.length; index += 2) {
-    const name = SINGLE_HEADERS.get((rawHeaders[index] ?? '').toLowerCase());
+    const name = names.get((rawHeaders[index] ?? '').toLowerCase());
     if (name === undefined) continue;
     if (seen.has(name)) repeated.add(name);
     seen.add(name);

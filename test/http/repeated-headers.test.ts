@@ -1,7 +1,9 @@
 /**
  * A request with two Host, two Authorization or two Content-Type headers is refused with 400 (RFC 9112 §3.2 for
  * Host): Node's parser keeps the first and drops the rest, while a proxy may have read the last,
- * and the two would disagree about the host or the credentials. Sent over a raw socket, since
+ * and the two would disagree about the host or the credentials. So is a forward-auth question
+ * with two lines of a header it reads the original URL from (X-Original-URL, X-Forwarded-Proto,
+ * -Host, -Uri), which Node joins with a comma and forward auth read the first of. Sent over a raw socket, since
  * fetch and node:http send each header once. Two Content-Length are not tested here: Node's
  * parser refuses them itself, equal or not (client-errors.ts answers that 400).
  *
@@ -142,4 +144,31 @@ test('a path no route takes: two Host headers are still refused, not answered 40
   const answer = await send(['GET /nowhere HTTP/1.1', 'Host: roster.test', 'Host: other.example']);
   assert.equal(answer.status, 400);
   assert.match(answer.body, /the Host header more than once/);
+});
+
+test('forward auth: two lines of X-Forwarded-Host, -Proto, -Uri or X-Original-URL are refused with a 400 that names the header, signed in or not', async () => {
+  const { value } = await app.services.sessions.open(app.adminId);
+  const cookie = `Cookie: ${app.services.sessions.cookieName}=${value}`;
+  const single = ['X-Forwarded-Proto: https', 'X-Forwarded-Host: app.roster.test', 'X-Forwarded-Uri: /reports'];
+  for (const [name, lines] of [
+    ['X-Forwarded-Host', ['X-Forwarded-Proto: https', 'X-Forwarded-Host: evil.example', 'x-forwarded-host: app.roster.test', 'X-Forwarded-Uri: /']],
+    ['X-Forwarded-Proto', ['X-Forwarded-Proto: http', 'X-Forwarded-Proto: https', 'X-Forwarded-Host: app.roster.test', 'X-Forwarded-Uri: /']],
+    ['X-Forwarded-Uri', ['X-Forwarded-Proto: https', 'X-Forwarded-Host: app.roster.test', 'X-Forwarded-Uri: //evil.example/', 'X-Forwarded-Uri: /']],
+    ['X-Original-URL', ['X-Original-URL: https://evil.example/', 'X-Original-URL: https://app.roster.test/']],
+  ] as const) {
+    for (const session of [[], [cookie]]) {
+      const answer = await send(['GET /auth/verify HTTP/1.1', 'Host: roster.test', ...lines, ...session, 'Connection: close']);
+      assert.equal(answer.status, 400, `${name}: ${answer.body}`);
+      assert.equal(answer.headers.get('location'), undefined);
+      assert.ok(answer.body.includes(`the ${name} header more than once`), answer.body);
+      assert.match(answer.body, /set the header, replacing any the client sent/);
+    }
+  }
+  // One line each, even a proxy chain's comma-separated list, is read as before.
+  const signedOut = await send(['GET /auth/verify HTTP/1.1', 'Host: roster.test', ...single, 'Connection: close']);
+  assert.equal(signedOut.status, 401);
+  const chain = await send(['GET /auth/verify HTTP/1.1', 'Host: roster.test', 'X-Forwarded-Proto: https, http', 'X-Forwarded-Host: app.roster.test, internal', cookie, 'Connection: close']);
+  assert.equal(chain.status, 200, chain.body);
+  const both = await send(['GET /auth/verify HTTP/1.1', 'Host: roster.test', 'X-Forwarded-Host: a.example', 'X-Forwarded-Host: b.example', 'X-Forwarded-Uri: /', 'X-Forwarded-Uri: /x', 'Connection: close']);
+  assert.match(both.body, /the X-Forwarded-Host and X-Forwarded-Uri headers more than once/);
 });

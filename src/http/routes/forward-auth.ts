@@ -16,6 +16,7 @@ import type { Services } from '../../services.ts';
 import { caseKey } from '../../text.ts';
 import { returnAddress, type ReturnTrust } from '../client.ts';
 import { UNTRUSTED_RETURN_NOTICE } from '../console/pages/sign-in.ts';
+import { FORWARDED_URL_HEADERS, repeatedHeaders } from '../input.ts';
 
 /** The path proxies are configured with. */
 export const VERIFY_PATH = '/auth/verify';
@@ -81,6 +82,15 @@ function originalUrl(request: FastifyRequest): string | undefined {
   return `${proto}://${headerText(host)}${typeof uri === 'string' && uri.startsWith('/') ? headerText(uri) : '/'}`;
 }
 
+/** Why /auth/verify refused repeated headers of the original URL, and what to change in the proxy. */
+function repeatedForwardedMessage(headers: readonly string[]): string {
+  const named = headers.length === 1 ? `the ${headers[0]} header` : `the ${headers.slice(0, -1).join(', ')} and ${headers.at(-1)} headers`;
+  return (
+    `The request carries ${named} more than once; Roster cannot tell which one is the address the browser asked for, so it refuses the request. ` +
+    'Configure the proxy to set the header, replacing any the client sent (nginx proxy_set_header, Traefik and Caddy do so), rather than add another.'
+  );
+}
+
 type Outcome =
   | { readonly kind: 'sign-in'; readonly location: string }
   | { readonly kind: 'untrusted'; readonly url: string };
@@ -144,6 +154,13 @@ export function forwardAuthRoutes(app: FastifyInstance, options: { services: Ser
     reply.header('cache-control', 'no-store');
     const query = readQuery(request.query);
     if (typeof query === 'string') return text(reply, 400, query);
+    // Two lines of a header the original URL is read from: which one the proxy meant cannot be
+    // told (input.ts FORWARDED_URL_HEADERS), so neither is used, whoever is signed in.
+    const repeated = repeatedHeaders(request.raw.rawHeaders, FORWARDED_URL_HEADERS);
+    if (repeated.length > 0) {
+      request.log.warn({ headers: repeated }, 'forward auth: a header of the original URL came more than once');
+      return text(reply, 400, repeatedForwardedMessage(repeated));
+    }
 
     const value = services.sessions.presented(request.headers.cookie);
     // find() refuses an ended session and the session of a user no longer active.
