@@ -1,8 +1,10 @@
 /**
  * SIGTERM of a real `roster serve` with clients connected (docs/deploy.md "Graceful shutdown"):
  * the request in flight is answered and its keep-alive connection closed after it, a request
- * still coming in on an open connection is refused in its API's shape, and a client that never
- * finishes its request cannot hold the process past the shutdown deadline.
+ * still coming in on an open connection is refused in its API's shape, even on a connection idle
+ * at the signal (which Node's server.close() used to close at once, resetting a request sent
+ * just then), new connections are refused, and a client that never finishes its request cannot
+ * hold the process past the shutdown deadline.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -10,7 +12,7 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { REQUEST_TIMEOUT_MS, SHUTDOWN_DEADLINE_MS } from '../../src/http/draining.ts';
+import { IDLE_DRAIN_MS, REQUEST_TIMEOUT_MS, SHUTDOWN_DEADLINE_MS } from '../../src/http/draining.ts';
 import { createServices } from '../../src/services.ts';
 import { openStore } from '../../src/store/index.ts';
 import { startTestApp } from '../support/app.ts';
@@ -129,6 +131,62 @@ test('SIGTERM: a request still arriving on an open connection is refused with 50
   assert.equal(adminAnswer.headers.get('retry-after'), '5');
   assert.match((JSON.parse(adminAnswer.body) as { message: string }).message, /shutting down/);
   assert.notEqual(exit, null, instance.output);
+});
+
+/** Sends a whole request on `socket` and resolves with the answer's text once it is complete (Content-Length). */
+function exchange(socket: Socket, request: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    if (socket.destroyed || socket.readableEnded) {
+      reject(new Error('the server closed the connection before the request was sent: a request sent just then is reset'));
+      return;
+    }
+    let text = '';
+    const onData = (chunk: Buffer): void => {
+      text += chunk.toString('latin1');
+      const split = text.indexOf('\r\n\r\n');
+      const length = /\r\ncontent-length: *(\d+)/i.exec(text.slice(0, split))?.[1];
+      if (split !== -1 && length !== undefined && text.length >= split + 4 + Number(length)) {
+        socket.off('data', onData);
+        resolve(text);
+      }
+    };
+    socket.on('data', onData);
+    socket.once('close', () => reject(new Error(`the connection closed (reset) before an answer; received: ${JSON.stringify(text)}`)));
+    socket.write(request);
+  });
+}
+
+test('SIGTERM: a request sent on a keep-alive connection idle at the signal is answered 503 with Retry-After and Connection: close, not reset; new connections are refused', async () => {
+  const instance = await started();
+  const used = await open(instance);
+  const idle = await open(instance);
+  // Both connections answered once and kept alive: idle when the signal comes, as a load
+  // balancer's pooled connections are.
+  for (const connection of [used, idle]) {
+    const first = statusAndHeaders(await exchange(connection.socket, 'GET /healthz HTTP/1.1\r\nHost: roster\r\n\r\n'));
+    assert.equal(first.status, 200);
+    assert.notEqual(first.headers.get('connection'), 'close');
+  }
+  const signalled = Date.now();
+  instance.process.kill('SIGTERM');
+  await pause(500);
+
+  const answer = statusAndHeaders(await exchange(used.socket, 'POST /api/v2/users HTTP/1.1\r\nHost: roster\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}'));
+  assert.equal(answer.status, 503, instance.output);
+  assert.equal(answer.headers.get('connection'), 'close');
+  assert.equal(answer.headers.get('retry-after'), '5');
+  assert.match((JSON.parse(answer.body) as { message: string }).message, /shutting down/);
+  await used.received;
+
+  // The port accepts no new connection meanwhile: refused, which a client may retry elsewhere.
+  await assert.rejects(open(instance), /ECONNREFUSED/);
+
+  // The idle connection nobody used is closed once the drain is over, and the process exits.
+  await idle.received;
+  const closedAfter = Date.now() - signalled;
+  assert.ok(closedAfter >= IDLE_DRAIN_MS - 500, `the idle connection closed ${closedAfter} ms after SIGTERM, before the drain was over`);
+  const exit = await exitWithin(instance, 10_000);
+  assert.equal(exit?.code, 0, instance.output);
 });
 
 test('SIGTERM: a client that never finishes its request holds the process no longer than the shutdown deadline', async () => {
