@@ -2,10 +2,12 @@
  * Configuration from the environment, parsed once and shared by the server and the CLI
  * (STYLE.md §7). A bad value stops start-up with a message naming the variable.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { DEFAULT_ADMIN_GROUP } from './directory/access.ts';
 import { groupNameProblem } from './directory/name-rules.ts';
+import { INITIAL_PASSWORD_FILE } from './directory/initial-password.ts';
 import { revealHidden, shorten } from './text.ts';
 import { DEFAULT_RETRY_SCHEDULE_MS, parseRetrySchedule } from './delivery/schedule.ts';
 import { DEFAULT_LEASE_MS } from './delivery/worker.ts';
@@ -133,6 +135,32 @@ export function parseKey(env: Env, variable: string): Buffer | undefined {
 export function initialPasswordDirectory(config: Pick<Config, 'database' | 'dataDir'>): string | undefined {
   if (config.database.kind === 'postgres') return config.dataDir;
   return config.database.path === ':memory:' ? undefined : dirname(config.database.path);
+}
+
+/**
+ * The name of the `initial-admin-password` file (in initialPasswordDirectory). Beside a SQLite
+ * file, the plain name. For PostgreSQL it names the server and database,
+ * `initial-admin-password.postgres-<host>-<port>-<database>`: ROSTER_DATA_DIR defaults to ./data,
+ * which is also where the default SQLite database keeps its own file, and several databases may
+ * share one folder; under one name, the file of one replaced the other's, which was then read as
+ * its password (and deleted as stale by the other's next start).
+ */
+export function initialPasswordFileName(database: DatabaseLocation): string {
+  if (database.kind !== 'postgres') return INITIAL_PASSWORD_FILE;
+  let parts: string[];
+  try {
+    const url = new URL(database.url);
+    const host = url.searchParams.get('host') ?? (url.hostname === '' ? 'localhost' : url.hostname);
+    const port = url.port === '' ? (url.searchParams.get('port') ?? '5432') : url.port;
+    const name = decodeURIComponent(url.pathname.replace(/^\//, '')) || url.searchParams.get('dbname') || decodeURIComponent(url.username) || 'postgres';
+    parts = [host, port, name];
+  } catch {
+    // parseDatabaseUrl accepted it; a URL the WHATWG parser refuses still gets a name of its own.
+    parts = [createHash('sha256').update(database.url).digest('hex').slice(0, 16)];
+  }
+  // Only characters every file system takes, none that climbs out of the folder.
+  const safe = parts.map((part) => part.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '_')).join('-');
+  return `${INITIAL_PASSWORD_FILE}.postgres-${safe}`.slice(0, 200);
 }
 
 /** Every variable Roster reads (ROSTER_NEW_SECRET_KEY: `roster secrets rotate-key`). */

@@ -3,7 +3,7 @@
  * handles signals.
  */
 import { deliverFirstStartPassword, PasswordFileNotWritten, type FirstStartDelivery } from './first-start.ts';
-import { ConfigError, initialPasswordDirectory, misspeltVariables, type Config } from './config.ts';
+import { ConfigError, initialPasswordDirectory, initialPasswordFileName, misspeltVariables, type Config } from './config.ts';
 import { describeCaseConflict } from './directory/case-conflicts.ts';
 import { buildApp } from './http/app.ts';
 import { SHUTDOWN_DEADLINE_MS } from './http/draining.ts';
@@ -61,6 +61,7 @@ export async function serve(config: Config): Promise<void> {
     signInRateLimit: config.signInRateLimit,
     eventRetentionDays: config.eventRetentionDays,
     initialPasswordDirectory: initialPasswordDirectory(config),
+    initialPasswordName: initialPasswordFileName(config.database),
   });
   const consoleUrl = `${config.baseUrl}/`;
   // Of several instances starting on a new database, exactly one creates and prints it. Its

@@ -130,6 +130,8 @@ export interface ServiceOptions {
   readonly memberChunk?: number;
   /** The folder of the `initial-admin-password` file (see config.ts `initialPasswordDirectory`). */
   readonly initialPasswordDirectory?: string | undefined;
+  /** The file's name there (config.ts `initialPasswordFileName`): `initial-admin-password` when unset. */
+  readonly initialPasswordName?: string | undefined;
 }
 
 function memberChunkOf(options: ServiceOptions): { memberChunk?: number } {
@@ -146,7 +148,7 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
   const scimSchemas = createScimSchemas(store, settings);
   const passwordCheck = createPasswordCheck(store);
   const access = createAccess(store, options.adminGroup !== undefined ? { adminGroup: options.adminGroup } : {});
-  const initialPassword = options.initialPasswordDirectory !== undefined ? initialPasswordFile(options.initialPasswordDirectory) : undefined;
+  const initialPassword = options.initialPasswordDirectory !== undefined ? initialPasswordFile(options.initialPasswordDirectory, options.initialPasswordName) : undefined;
   const eventFeed = createEventFeed(store, { retentionDays: options.eventRetentionDays ?? DEFAULT_EVENT_RETENTION_DAYS });
   return {
     store,

@@ -5,7 +5,7 @@
  * itself was wrong (usage is printed). Results go to stdout, everything else to stderr, so
  * that scripts can capture output (e.g. a new token on the last line) safely.
  */
-import { ConfigError, initialPasswordDirectory, loadConfig, misspeltVariables } from '../config.ts';
+import { ConfigError, initialPasswordDirectory, initialPasswordFileName, loadConfig, misspeltVariables } from '../config.ts';
 import { DirectoryError } from '../errors.ts';
 import { printableLines } from './output.ts';
 import { createServices, type Services } from '../services.ts';
@@ -113,7 +113,7 @@ async function runCli(argv: readonly string[]): Promise<number> {
           migrate: options.upgrade !== undefined ? true : 'new-database',
           ...(options.upgrade !== undefined ? { onMigrating: options.upgrade } : {}),
         });
-        services ??= createServices(store, { baseUrl: config.baseUrl, adminGroup: config.adminGroup, initialPasswordDirectory: initialPasswordDirectory(config) });
+        services ??= createServices(store, { baseUrl: config.baseUrl, adminGroup: config.adminGroup, initialPasswordDirectory: initialPasswordDirectory(config), initialPasswordName: initialPasswordFileName(config.database) });
         if (options.bootstrap !== false) {
           const initialPassword = services.initialPassword;
           // stderr carries it (stdout is the command's own output): shown if stderr is a terminal;

@@ -5,9 +5,12 @@
  * the password it holds stops being the password (administrators.ts and accounts.ts call
  * `passwordSet`, the one place that decides it), or, when it was changed where this process
  * cannot see (another instance, a command on another machine), at this instance's next start
- * or hourly clean-up (`discardIfStale`).
+ * or hourly clean-up (`discardIfStale`). Its name says which database it is for
+ * (config.ts initialPasswordFileName): a PostgreSQL database run with ROSTER_DATA_DIR pointing
+ * at a SQLite installation's folder, or another PostgreSQL database's, must neither replace the
+ * other's file nor be read as it.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { verifyPassword } from '../auth/passwords.ts';
 import { makeDirectories } from '../store/index.ts';
@@ -15,7 +18,7 @@ import { makeDirectories } from '../store/index.ts';
 /** The login of the administrator created at first start. */
 export const BOOTSTRAP_LOGIN = 'admin';
 
-/** The file's name, in the directory the caller chose. */
+/** The file's name beside a SQLite database, and the start of every other database's (config.ts initialPasswordFileName). */
 export const INITIAL_PASSWORD_FILE = 'initial-admin-password';
 
 /** The file of the first-start password, or nothing when the instance has no place for it. */
@@ -37,9 +40,21 @@ export interface InitialPasswordFile {
   discardIfStale(currentHash: string | null): Promise<'deleted' | 'current' | 'none'>;
 }
 
-/** The file in `directory` (created if missing, mode 0700). */
-export function initialPasswordFile(directory: string): InitialPasswordFile {
-  const path = join(directory, INITIAL_PASSWORD_FILE);
+/** The password, as the file holds it; undefined when there is no file. */
+function readPassword(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+/** The file `name` (INITIAL_PASSWORD_FILE unless given) in `directory` (created if missing, mode 0700). */
+export function initialPasswordFile(directory: string, name = INITIAL_PASSWORD_FILE): InitialPasswordFile {
+  const path = join(directory, name);
+  // Before file names told databases apart, a PostgreSQL database's file had the plain name too.
+  const formerPath = name === INITIAL_PASSWORD_FILE ? undefined : join(directory, INITIAL_PASSWORD_FILE);
   const discard = (): boolean => {
     try {
       rmSync(path);
@@ -71,13 +86,15 @@ export function initialPasswordFile(directory: string): InitialPasswordFile {
       if (login.toLowerCase() === BOOTSTRAP_LOGIN) discard();
     },
     async discardIfStale(currentHash) {
-      let written: string;
-      try {
-        written = readFileSync(path, 'utf8').trim();
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'none';
-        throw error;
+      if (formerPath !== undefined && currentHash !== null && !existsSync(path)) {
+        // A file an older version wrote under the plain name is this database's only if it holds
+        // this database's admin password (a SQLite database's beside it would not): it takes the
+        // name that says so, and is deleted as usual once the password changes.
+        const former = readPassword(formerPath);
+        if (former !== undefined && (await verifyPassword(former, currentHash))) renameSync(formerPath, path);
       }
+      const written = readPassword(path);
+      if (written === undefined) return 'none';
       if (currentHash !== null && (await verifyPassword(written, currentHash))) return 'current';
       return discard() ? 'deleted' : 'none';
     },

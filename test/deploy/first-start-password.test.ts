@@ -10,7 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { hashPassword, verifyPassword } from '../../src/auth/passwords.ts';
-import { openStore } from '../../src/store/index.ts';
+import { initialPasswordFileName } from '../../src/config.ts';
+import { createServices } from '../../src/services.ts';
+import { openStore, type DatabaseLocation } from '../../src/store/index.ts';
 import { POSTGRES_URL, createTestDatabase, eachDatabase, type ScratchDatabase, type TestDatabase } from '../support/databases.ts';
 import { ROOT, startInstance, stop, waitHealthy } from '../support/process.ts';
 
@@ -23,12 +25,12 @@ function roster(args: string[], env: Record<string, string>): { status: number |
 async function firstStartPlace(database: TestDatabase): Promise<{ scratch: ScratchDatabase; env: Record<string, string>; file: string; remove: () => Promise<void> }> {
   const scratch = await createTestDatabase(database);
   const dataDir = mkdtempSync(join(tmpdir(), 'roster-data-'));
-  // Beside the SQLite file; in ROSTER_DATA_DIR with PostgreSQL.
+  // Beside the SQLite file; in ROSTER_DATA_DIR with PostgreSQL, under a name that says which database.
   const directory = scratch.location.kind === 'sqlite' ? join(scratch.location.path, '..') : dataDir;
   return {
     scratch,
     env: { ROSTER_DATA_DIR: dataDir, ROSTER_LOG_LEVEL: 'info' },
-    file: join(directory, 'initial-admin-password'),
+    file: join(directory, initialPasswordFileName(scratch.location)),
     async remove() {
       await scratch.drop();
       rmSync(dataDir, { recursive: true, force: true });
@@ -37,7 +39,7 @@ async function firstStartPlace(database: TestDatabase): Promise<{ scratch: Scrat
 }
 
 /** Whether `password` signs `admin` in, read from the database as it stands. */
-async function isAdminPassword(scratch: ScratchDatabase, password: string): Promise<boolean> {
+async function isAdminPassword(scratch: { readonly location: DatabaseLocation }, password: string): Promise<boolean> {
   const store = await openStore(scratch.location, { migrate: false });
   try {
     const row = await store.db.selectFrom('users').select('password_hash').where('login', '=', 'admin').executeTakeFirstOrThrow();
@@ -192,8 +194,65 @@ test('a data directory that cannot be made (/proc) stops first start at once say
     });
     assert.equal(result.signal, null, 'it stopped by itself');
     assert.equal(result.status, 1, result.stderr);
-    assert.match(result.stderr, /could not write the password of the local administrator "admin" to \/proc\/roster-no-such-folder\/data\/initial-admin-password/);
+    assert.match(result.stderr, /could not write the password of the local administrator "admin" to \/proc\/roster-no-such-folder\/data\/initial-admin-password\.postgres-/);
   } finally {
     await scratch.drop();
+  }
+});
+
+/** Runs the start-up check of the first-start password file (as `roster serve` does at start and hourly) on `location`. */
+async function startUpCheck(location: DatabaseLocation, directory: string): Promise<boolean> {
+  const store = await openStore(location, { migrate: false });
+  try {
+    return await createServices(store, { initialPasswordDirectory: directory, initialPasswordName: initialPasswordFileName(location) }).administrators.discardStaleInitialPassword();
+  } finally {
+    await store.close();
+  }
+}
+
+test('a PostgreSQL database run from a SQLite installation\'s folder keeps its own password file, named after it, and neither replaces nor deletes the other\'s', { skip: POSTGRES_URL === undefined ? 'set ROSTER_TEST_POSTGRES_URL to run it' : false }, async () => {
+  const directory = mkdtempSync(join(tmpdir(), 'roster-shared-'));
+  const scratch = await createTestDatabase('postgres');
+  try {
+    const sqlite: DatabaseLocation = { kind: 'sqlite', path: join(directory, 'roster.db') };
+    const env = { ROSTER_DATA_DIR: directory };
+    assert.equal(roster(['scim', 'status'], { ...env, ROSTER_DATABASE_URL: `sqlite:${sqlite.path}` }).status, 0);
+    const sqliteFile = join(directory, 'initial-admin-password');
+    const sqlitePassword = readFileSync(sqliteFile, 'utf8').trim();
+
+    const postgres = roster(['scim', 'status'], { ...env, ROSTER_DATABASE_URL: scratch.url });
+    assert.equal(postgres.status, 0, postgres.stderr);
+    const database = new URL(scratch.url).pathname.slice(1);
+    const postgresFile = join(directory, `initial-admin-password.postgres-127.0.0.1-5432-${database}`);
+    assert.equal(join(directory, initialPasswordFileName(scratch.location)), postgresFile);
+    assert.ok(postgres.stderr.includes(postgresFile), `the output names the database's own file:\n${postgres.stderr}`);
+    assert.equal(statSync(postgresFile).mode & 0o777, 0o600);
+    const postgresPassword = readFileSync(postgresFile, 'utf8').trim();
+
+    // Each file holds its own database's password: the SQLite one was not replaced.
+    assert.equal(readFileSync(sqliteFile, 'utf8').trim(), sqlitePassword);
+    assert.equal(await isAdminPassword({ location: sqlite }, sqlitePassword), true);
+    assert.equal(await isAdminPassword(scratch, postgresPassword), true);
+    assert.equal(await isAdminPassword(scratch, sqlitePassword), false);
+    // And neither start deletes the other's as a password that changed.
+    assert.equal(await startUpCheck(sqlite, directory), false);
+    assert.equal(await startUpCheck(scratch.location, directory), false);
+    assert.ok(existsSync(sqliteFile) && existsSync(postgresFile));
+
+    // A file an older version wrote under the plain name, holding this PostgreSQL database's
+    // password, takes its database's name at the next start; the SQLite one stays.
+    const older = mkdtempSync(join(tmpdir(), 'roster-older-'));
+    try {
+      writeFileSync(join(older, 'initial-admin-password'), `${postgresPassword}\n`, { mode: 0o600 });
+      assert.equal(await startUpCheck(sqlite, directory), false);
+      assert.equal(await startUpCheck(scratch.location, older), false);
+      assert.equal(existsSync(join(older, 'initial-admin-password')), false);
+      assert.equal(readFileSync(join(older, initialPasswordFileName(scratch.location)), 'utf8').trim(), postgresPassword);
+    } finally {
+      rmSync(older, { recursive: true, force: true });
+    }
+  } finally {
+    await scratch.drop();
+    rmSync(directory, { recursive: true, force: true });
   }
 });
