@@ -7,6 +7,7 @@ import { ConfigError, initialPasswordDirectory, initialPasswordFileName, misspel
 import { describeCaseConflict } from './directory/case-conflicts.ts';
 import { buildApp } from './http/app.ts';
 import { SHUTDOWN_DEADLINE_MS } from './http/draining.ts';
+import { describeListening } from './listening.ts';
 import { startDeliveries } from './delivery/worker.ts';
 import { EVENT_CLEANUP_CHECK_MS } from './directory/event-feed.ts';
 import { runEachStep, runPeriodically, type CleanupStep, type Periodic } from './periodic.ts';
@@ -279,18 +280,22 @@ export async function serve(config: Config): Promise<void> {
   }, CLOCK_CHECK_INTERVAL_MS));
 
   const where = describeLocation(config.database);
+  // Where it listens, not the base URL: behind a proxy the two differ (listening.ts).
+  const listening = describeListening(config.host, config.port, config.baseUrl);
   const enabled = (await services.provisioning.status()).enabled;
   // For the person who started it, on stderr: stdout carries only the JSON log lines.
   process.stderr.write(
     [
       '',
-      `Roster ${ROSTER_VERSION} is running on ${config.baseUrl} (database: ${where})`,
+      `Roster ${ROSTER_VERSION} is running on ${listening.listensOn} (database: ${where})`,
+      `Base URL, for browsers and identity providers (ROSTER_BASE_URL): ${config.baseUrl}`,
       `Console: ${consoleUrl}`,
       `SCIM base URL (the IdP's "tenant URL"): ${config.baseUrl}/api/scim/v2`,
       enabled
         ? 'SCIM provisioning is enabled.'
         : 'SCIM provisioning is off. Next: sign in to the console, or configure SAML with `npm run roster -- saml configure …`, then `npm run roster -- scim enable`.',
       'Create a token for your IdP with: npm run roster -- tokens create --name <name>',
+      ...(listening.note !== undefined ? [listening.note] : []),
       ...(conflicts.length > 0
         ? [`Warning: ${conflicts.length} name${conflicts.length === 1 ? ' is' : 's are'} shared by several users or groups regardless of case; see \`npm run roster -- db case-conflicts\`.`]
         : []),

@@ -49,6 +49,42 @@ test('roster serve answers /healthz, prints the console and SCIM URLs, and exits
   }
 });
 
+test('the banner says where Roster listens, and that a proxy is expected when ROSTER_HOST=127.0.0.1 serves a public https base URL', async () => {
+  const directory = mkdtempSync(join(tmpdir(), 'roster-serve-'));
+  const instance = await startInstance(`sqlite:${join(directory, 'roster.db')}`, { ROSTER_BASE_URL: 'https://roster.example.com' });
+  try {
+    await waitHealthy(instance);
+    const deadline = Date.now() + 10_000;
+    while (!instance.output.includes('Create a token') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.match(instance.output, new RegExp(`Roster \\S+ is running on http://127\\.0\\.0\\.1:${instance.port} \\(this machine only\\) \\(database: `));
+    assert.match(instance.output, /Base URL, for browsers and identity providers \(ROSTER_BASE_URL\): https:\/\/roster\.example\.com\n/);
+    assert.match(instance.output, /Console: https:\/\/roster\.example\.com\/\n/);
+    assert.ok(
+      instance.output.includes(`Note: https://roster.example.com (ROSTER_BASE_URL) does not reach Roster directly: it is https, and Roster itself serves plain HTTP; it is on port 443, Roster on port ${instance.port}; Roster listens on 127.0.0.1, which only this machine can reach. A reverse proxy is expected to forward it to http://127.0.0.1:${instance.port}.`),
+      instance.output,
+    );
+  } finally {
+    await stop(instance);
+    rmSync(directory, { recursive: true, force: true });
+  }
+});
+
+test('the banner adds no note when the base URL reaches the listening address', async () => {
+  const directory = mkdtempSync(join(tmpdir(), 'roster-serve-'));
+  // startInstance's own setup: ROSTER_HOST=127.0.0.1, ROSTER_BASE_URL=http://127.0.0.1:<port>.
+  const instance = await startInstance(`sqlite:${join(directory, 'roster.db')}`);
+  try {
+    await waitHealthy(instance);
+    const deadline = Date.now() + 10_000;
+    while (!instance.output.includes('Create a token') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.match(instance.output, new RegExp(`is running on http://127\\.0\\.0\\.1:${instance.port} \\(this machine only\\)`));
+    assert.doesNotMatch(instance.output, /does not reach Roster directly/);
+  } finally {
+    await stop(instance);
+    rmSync(directory, { recursive: true, force: true });
+  }
+});
+
 test('a bad ROSTER_PORT stops start-up with a message naming the variable', async () => {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/roster.ts', 'serve'], {
     env: { ...process.env, ROSTER_PORT: 'eighty' },
