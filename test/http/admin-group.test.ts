@@ -82,15 +82,18 @@ eachDatabase('administrators through a group', (database) => {
     assert.equal((await asCarol('GET', '/api/scim/v2/Users')).statusCode, 200);
   });
 
-  test('an administrator\'s browser session follows the same rule', async () => {
-    const session = await roster.services.sessions.open(carolId);
-    const cookie = `${SESSION_COOKIE}=${session.value}`;
-    const read = () => roster.app.inject({ method: 'GET', url: '/api/v2/authentication/saml', headers: { cookie } });
-    assert.equal((await read()).statusCode, 200);
+  test('an administrator\'s browser session follows the same rule, and ends when the rights change (session-rights.test.ts)', async () => {
+    const signIn = async () => `${SESSION_COOKIE}=${(await roster.services.sessions.open(carolId)).value}`;
+    const read = (cookie: string) => roster.app.inject({ method: 'GET', url: '/api/v2/authentication/saml', headers: { cookie } });
+    const administrator = await signIn();
+    assert.equal((await read(administrator)).statusCode, 200);
     await patchMembers('remove');
-    assert.equal((await read()).statusCode, 403);
+    assert.equal((await read(administrator)).statusCode, 401, 'the session issued to an administrator ended');
+    const user = await signIn();
+    assert.equal((await read(user)).statusCode, 403);
     await patchMembers('add');
-    assert.equal((await read()).statusCode, 200);
+    assert.equal((await read(user)).statusCode, 401, 'the session issued to a user ended');
+    assert.equal((await read(await signIn())).statusCode, 200);
   });
 
   test('the group is matched by name regardless of case, and renaming it away takes the rights away', async () => {
