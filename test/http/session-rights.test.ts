@@ -7,7 +7,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { groupBody, SCIM, SESSION_COOKIE, startTestApp, userBody, type TestApp } from '../support/app.ts';
+import { buildApp } from '../../src/http/app.ts';
+import { createServices } from '../../src/services.ts';
+import { openStore } from '../../src/store/index.ts';
+import { BASE_URL, groupBody, SCIM, SESSION_COOKIE, startTestApp, userBody, type TestApp } from '../support/app.ts';
 import { sessionFor, setCookieOf, type ConsoleSession } from '../support/console.ts';
 import { eachDatabase } from '../support/databases.ts';
 import { signIn } from '../saml/idp.ts';
@@ -98,6 +101,26 @@ eachDatabase('sessions end when their rights change', (database) => {
       const audit = await app.request('GET', '/api/v2/audit-logs?action=session.ended');
       assert.deepEqual((audit.body.auditLogs as Entry[]).map((entry) => entry.details?.reason).sort(), ['became_administrator', 'no_longer_administrator']);
     } finally {
+      await app.close();
+    }
+  });
+
+  test('another instance on the same database ends the session too: nothing is kept in a process', async () => {
+    const app = await startTestApp({ database, scim: false });
+    const store = await openStore(app.location);
+    const other = await buildApp({ services: createServices(store, { baseUrl: BASE_URL }), baseUrl: BASE_URL });
+    try {
+      const ivy = await app.request('POST', '/api/v2/users-management/users', { login: 'ivy', name: 'Ivy', password: 'a long local password' }, JSON_BODY);
+      const group = await app.request('POST', '/api/v2/authorizations/groups', { name: 'roster-administrators' }, JSON_BODY);
+      const session = await sessionFor(app, ivy.body.id);
+      assert.equal((await other.inject({ method: 'GET', url: '/api/users/current', headers: { cookie: session.cookie } })).statusCode, 200);
+      assert.equal((await app.request('POST', '/api/v2/authorizations/group-memberships', { groupId: group.body.id, userId: ivy.body.id }, JSON_BODY)).status, 201);
+      // First presented to the instance that made no change, then to the one that did.
+      assert.equal((await other.inject({ method: 'GET', url: '/api/v2/users-management/users', headers: { cookie: session.cookie } })).statusCode, 401);
+      assert.equal(await statusWith(app, session.cookie, '/api/users/current'), 401);
+    } finally {
+      await other.close();
+      await store.close();
       await app.close();
     }
   });
