@@ -118,11 +118,8 @@ const EXPIRY_WARNING_DAYS = 30;
  * the redirect. Entity IDs and attribute names share one bound.
  */
 export const SAML_LIMITS = { providerName: 100, providerId: 1024, loginUrl: 2048 } as const;
-const MAX_PROVIDER_ID_LENGTH = SAML_LIMITS.providerId;
-const MAX_LOGIN_URL_LENGTH = SAML_LIMITS.loginUrl;
 /** How much of a refused value an error message quotes. */
 const QUOTED_LENGTH = 200;
-const MAX_NAME_LENGTH = SAML_LIMITS.providerName;
 const DEFAULT_PROVIDER_NAME = 'SAML';
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 
@@ -178,8 +175,8 @@ export function validateSamlConfig(input: SamlConfigInput, now: Date = new Date(
 
   const providerId = input.providerId.trim();
   if (providerId === '') errors.push({ field: 'providerId', message: 'the IdP entity ID must not be empty' });
-  else if (providerId.length > MAX_PROVIDER_ID_LENGTH) {
-    errors.push({ field: 'providerId', message: `the IdP entity ID must be at most ${MAX_PROVIDER_ID_LENGTH} characters` });
+  else if (providerId.length > SAML_LIMITS.providerId) {
+    errors.push({ field: 'providerId', message: `the IdP entity ID must be at most ${SAML_LIMITS.providerId} characters` });
   }
 
   const loginUrl = input.loginUrl.trim();
@@ -221,12 +218,12 @@ export function validateSamlConfig(input: SamlConfigInput, now: Date = new Date(
   });
 
   const applicationId = optionalText(input.applicationId);
-  if (applicationId !== null && applicationId.length > MAX_PROVIDER_ID_LENGTH) {
-    errors.push({ field: 'applicationId', message: `the application ID must be at most ${MAX_PROVIDER_ID_LENGTH} characters` });
+  if (applicationId !== null && applicationId.length > SAML_LIMITS.providerId) {
+    errors.push({ field: 'applicationId', message: `the application ID must be at most ${SAML_LIMITS.providerId} characters` });
   }
   const providerName = optionalText(input.providerName) ?? DEFAULT_PROVIDER_NAME;
-  if (providerName.length > MAX_NAME_LENGTH) {
-    errors.push({ field: 'providerName', message: `the provider name must be at most ${MAX_NAME_LENGTH} characters` });
+  if (providerName.length > SAML_LIMITS.providerName) {
+    errors.push({ field: 'providerName', message: `the provider name must be at most ${SAML_LIMITS.providerName} characters` });
   }
   const attributes = {
     userLoginAttribute: optionalText(input.userLoginAttribute),
@@ -235,8 +232,8 @@ export function validateSamlConfig(input: SamlConfigInput, now: Date = new Date(
     groupAttribute: optionalText(input.groupAttribute),
   };
   for (const [field, value] of Object.entries(attributes) as Array<[SamlField, string | null]>) {
-    if (value !== null && value.length > MAX_PROVIDER_ID_LENGTH) {
-      errors.push({ field, message: `the attribute name must be at most ${MAX_PROVIDER_ID_LENGTH} characters` });
+    if (value !== null && value.length > SAML_LIMITS.providerId) {
+      errors.push({ field, message: `the attribute name must be at most ${SAML_LIMITS.providerId} characters` });
     }
   }
   const keyPair = checkKeyPair(optionalText(input.spCertificate), optionalText(input.spPrivateKey), now, errors, warnings, storedFingerprints);
@@ -442,7 +439,7 @@ function checkLoginUrl(value: string): string | undefined {
   if (value === '') return `the IdP sign-in URL ${rule}`;
   // Quoted, but not in full: an error message does not echo a megabyte of input back.
   const got = `(got "${shorten(value, QUOTED_LENGTH)}")`;
-  if (value.length > MAX_LOGIN_URL_LENGTH) return `the IdP sign-in URL must be at most ${MAX_LOGIN_URL_LENGTH} characters ${got}`;
+  if (value.length > SAML_LIMITS.loginUrl) return `the IdP sign-in URL must be at most ${SAML_LIMITS.loginUrl} characters ${got}`;
   let url: URL;
   try {
     url = new URL(value);

@@ -93,7 +93,6 @@ const SECRET_BYTES = 32;
 const TOKEN_LENGTH = TOKEN_PREFIX.length + Math.ceil((SECRET_BYTES * 4) / 3);
 /** A token name's greatest length (the console's field takes it from here). */
 export const MAX_TOKEN_NAME_LENGTH = 100;
-const MAX_NAME_LENGTH = MAX_TOKEN_NAME_LENGTH;
 /** `last_used_at` is informational; refreshing it once a minute spares a write per request. */
 const LAST_USED_RESOLUTION_MS = 60_000;
 
@@ -222,7 +221,7 @@ function hashToken(token: string): string {
 /** What is wrong with a token name, in the words of its refusal; undefined when it is a valid one (the console checks it beside the user). */
 export function tokenNameProblem(name: string): string | undefined {
   const trimmed = name.trim();
-  if (trimmed.length === 0 || trimmed.length > MAX_NAME_LENGTH) return `A token name must be 1 to ${MAX_NAME_LENGTH} characters long.`;
+  if (trimmed.length === 0 || trimmed.length > MAX_TOKEN_NAME_LENGTH) return `A token name must be 1 to ${MAX_TOKEN_NAME_LENGTH} characters long.`;
   // Names appear in logs and audit actors (`token:<name>`); control characters would let a
   // name forge log lines.
   if (/\p{Cc}/u.test(trimmed)) return 'A token name must not contain control characters.';

@@ -84,10 +84,6 @@ export interface UserClaims {
 
 /** The bounds of an application's fields (the console's fields take theirs from here). */
 export const APPLICATION_LIMITS = { name: 100, redirectUris: 20, uri: 2000, allowedGroups: 50 } as const;
-const MAX_NAME = APPLICATION_LIMITS.name;
-const MAX_REDIRECT_URIS = APPLICATION_LIMITS.redirectUris;
-const MAX_URI = APPLICATION_LIMITS.uri;
-const MAX_GROUPS = APPLICATION_LIMITS.allowedGroups;
 /** Expired provider rows deleted per statement by the hourly clean-up. */
 const PURGE_BATCH = 5000;
 
@@ -127,7 +123,7 @@ function refused(field: ApplicationField, value: string, message: string, reason
 
 /** Checks one redirect URI: absolute, https (http only for localhost), no fragment (OAuth 2.0 §3.1.2). */
 function checkRedirectUri(uri: string): string {
-  if (uri.length === 0 || uri.length > MAX_URI) throw refused('redirectUris', uri, `A redirect URI must have 1 to ${MAX_URI} characters.`, `must have 1 to ${MAX_URI} characters`);
+  if (uri.length === 0 || uri.length > APPLICATION_LIMITS.uri) throw refused('redirectUris', uri, `A redirect URI must have 1 to ${APPLICATION_LIMITS.uri} characters.`, `must have 1 to ${APPLICATION_LIMITS.uri} characters`);
   let url: URL;
   try {
     url = new URL(uri);
@@ -146,13 +142,13 @@ function checkRedirectUri(uri: string): string {
 
 function checkName(value: string): string {
   const name = value.trim();
-  if (name.length === 0 || name.length > MAX_NAME) throw refused('name', value, `An application's name must have 1 to ${MAX_NAME} characters.`, `must have 1 to ${MAX_NAME} characters`);
+  if (name.length === 0 || name.length > APPLICATION_LIMITS.name) throw refused('name', value, `An application's name must have 1 to ${APPLICATION_LIMITS.name} characters.`, `must have 1 to ${APPLICATION_LIMITS.name} characters`);
   return name;
 }
 
 function checkRedirectUris(uris: readonly string[]): string[] {
   if (uris.length === 0) throw new DirectoryError('invalid', 'An application needs at least one redirect URI.', 'redirectUris');
-  if (uris.length > MAX_REDIRECT_URIS) throw new DirectoryError('invalid', `An application may have at most ${MAX_REDIRECT_URIS} redirect URIs.`, 'redirectUris');
+  if (uris.length > APPLICATION_LIMITS.redirectUris) throw new DirectoryError('invalid', `An application may have at most ${APPLICATION_LIMITS.redirectUris} redirect URIs.`, 'redirectUris');
   // Every refused URI at once, in one message: fixing them one per try would take as many tries.
   const refusals: DirectoryError[] = [];
   const checked: string[] = [];
@@ -170,7 +166,7 @@ function checkRedirectUris(uris: readonly string[]): string[] {
 }
 
 function checkAllowedGroups(names: readonly string[]): string[] {
-  if (names.length > MAX_GROUPS) throw new DirectoryError('invalid', `An application may name at most ${MAX_GROUPS} allowed groups.`, 'allowedGroups');
+  if (names.length > APPLICATION_LIMITS.allowedGroups) throw new DirectoryError('invalid', `An application may name at most ${APPLICATION_LIMITS.allowedGroups} allowed groups.`, 'allowedGroups');
   const groups = names.map((group) => group.trim());
   const bad = groups.findIndex((group) => group.length === 0 || group.length > 255);
   if (bad !== -1) throw refused('allowedGroups', names[bad] ?? '', 'An allowed group name must have 1 to 255 characters.', 'must have 1 to 255 characters');
