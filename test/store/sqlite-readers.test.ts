@@ -91,12 +91,24 @@ describe('SQLite read snapshots on reader threads', () => {
     }
   });
   test('with both reader threads busy, an IdP lookup list is answered at once and a list no index serves waits its turn', async () => {
-    const { users } = createServices(store);
-    const list = (filter: string) => {
+    const { users, rootSearch } = createServices(store);
+    const parse = (filter: string) => {
       const parsed = parseFilter(filter);
       if (!parsed.ok) throw new Error(parsed.error.message);
-      return users.list({ filter: parsed.value, locationBase: 'https://roster.test/api/scim/v2/Users/', descending: false, page: { kind: 'index', offset: 0, limit: 10 }, withGroups: true });
+      return parsed.value;
     };
+    const list = (filter: string) =>
+      users.list({ filter: parse(filter), locationBase: 'https://roster.test/api/scim/v2/Users/', descending: false, page: { kind: 'index', offset: 0, limit: 10 }, withGroups: true });
+    // The root search (/.search) chooses as the lists do.
+    const search = (filter: string) =>
+      rootSearch.list({
+        filter: parse(filter),
+        locationBases: { User: 'https://roster.test/api/scim/v2/Users/', Group: 'https://roster.test/api/scim/v2/Groups/' },
+        descending: false,
+        page: { kind: 'index', offset: 0, limit: 10 },
+        withGroups: false,
+        withMembers: false,
+      });
     await list('title eq "warm-up"');
     // Two snapshots, each on its own thread (the second opens while the first is busy), each running a long statement.
     const first = await store.openSnapshot();
@@ -111,9 +123,11 @@ describe('SQLite read snapshots on reader threads', () => {
     try {
       const lookup = list('externalId eq "ext-1"').then(() => order.push('lookup'));
       const scan = list('title eq "Boss"').then(() => order.push('scan'));
-      await Promise.all([long1, long2, lookup, scan]);
+      const rootScan = search('title eq "Boss"').then(() => order.push('root scan'));
+      await Promise.all([long1, long2, lookup, scan, rootScan]);
       assert.equal(order[0], 'lookup', `the lookup waited for a reader thread: ${order.join(', ')}`);
       assert.ok(order.indexOf('scan') > order.indexOf('long read'), `the scan ran on the main connection: ${order.join(', ')}`);
+      assert.ok(order.indexOf('root scan') > order.indexOf('long read'), `the root search's scan ran on the main connection: ${order.join(', ')}`);
     } finally {
       await Promise.all([first.end(), second.end()]);
     }
