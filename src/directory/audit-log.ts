@@ -3,7 +3,7 @@
  * its retention (ROSTER_AUDIT_RETENTION_DAYS; kept for ever when unset).
  */
 import type { Store } from '../store/index.ts';
-import { AUDIT_TARGET_TYPES, countEvents, deleteEventsBefore, eventsAfter, lastEventSeq, listEvents, type EventFilter, type StoredEvent } from '../store/audit.ts';
+import { AUDIT_TARGET_TYPES, type AuditTargetType, countEvents, deleteEventsBefore, eventsAfter, lastEventSeq, listEvents, type EventFilter, type StoredEvent } from '../store/audit.ts';
 import { transact } from '../store/transact.ts';
 import { currentTargetNames } from '../store/audit-targets.ts';
 import type { Executor } from '../store/executor.ts';
@@ -14,6 +14,7 @@ import { csvRecord } from '../text.ts';
 import type { PageRequest } from './accounts.ts';
 import { checkFields, rejected } from '../errors.ts';
 import { readDateTime } from '../scim/date-time.ts';
+import { auditedUrl } from './webhooks.ts';
 
 /** An event as APIs show it: the stored event with its details parsed back into JSON. */
 export type AuditEntry = Omit<StoredEvent, 'details'> & { readonly details: unknown };
@@ -179,12 +180,15 @@ export function createAuditLog(store: Store) {
 
     /**
      * The current name of each entry's target that has one and still exists (a user's login, a
-     * group's name, an application's name), keyed `${targetType}:${targetId}`: the page shows
-     * what an entry is about by name; an id is all a deleted target leaves.
+     * group's name, an application's or a token's name, a webhook's URL with its query hidden as
+     * the details hide it), keyed `${targetType}:${targetId}`: the page shows what an entry is
+     * about by name; an id is all a deleted target leaves.
      */
     async targetNames(entries: readonly AuditEntry[]): Promise<ReadonlyMap<string, string>> {
-      const idsOf = (type: string) => [...new Set(entries.flatMap((entry) => (entry.targetType === type && entry.targetId !== null ? [entry.targetId] : [])))];
-      return currentTargetNames(store.db, { user: idsOf('user'), group: idsOf('group'), application: idsOf('application') });
+      const idsOf = (type: AuditTargetType) => [...new Set(entries.flatMap((entry) => (entry.targetType === type && entry.targetId !== null ? [entry.targetId] : [])))];
+      const names = await currentTargetNames(store.db, { user: idsOf('user'), group: idsOf('group'), application: idsOf('application'), token: idsOf('token'), webhook: idsOf('webhook') });
+      for (const [key, name] of names) if (key.startsWith('webhook:')) names.set(key, auditedUrl(name));
+      return names;
     },
 
     /**

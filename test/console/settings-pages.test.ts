@@ -502,4 +502,30 @@ eachDatabase('Audit log page', (database) => {
       `application<br><a class="target-name" href="/admin/applications/${application.clientId}" title="application ${application.clientId}"><bdi>Team &lt;wiki&gt;</bdi></a>`,
     );
   });
+
+  test("the Target column names tokens (revoked ones too) and webhooks (by their URL, its query hidden as in the details), and marks a deleted webhook", async () => {
+    const cli = { kind: 'cli' } as const;
+    const owner = await app.services.accounts.findByLogin('audited@example.com');
+    assert.ok(owner);
+    const { record } = await app.services.tokens.create('audit-named-token', cli, owner.id);
+    assert.equal(await app.services.tokens.revoke('audit-named-token', cli), true);
+    const { webhook } = await app.services.webhooks.create({ url: 'https://hooks.example.com/roster?key=s3cret' }, cli);
+    const { webhook: gone } = await app.services.webhooks.create({ url: 'https://gone.example.com/roster' }, cli);
+    await app.services.webhooks.remove(gone.id, cli);
+    const cellOf = (body: string, action: string): string => {
+      const row = new RegExp(`<code class="nowrap">${action.replace('.', '\\.')}</code></td><td>(.*?)</td>`).exec(body);
+      assert.ok(row, `no ${action} row`);
+      return row[1] ?? '';
+    };
+    const tokens = (await getPage(app, `/admin/audit?targetId=${record.id}`, admin)).body;
+    for (const action of ['token.created', 'token.revoked']) {
+      assert.equal(cellOf(tokens, action), `token<br><a class="target-name" href="/admin/scim#tokens-title" title="token ${record.id}"><bdi>audit-named-token</bdi></a>`);
+    }
+    const hooks = (await getPage(app, `/admin/audit?targetId=${webhook.id}`, admin)).body;
+    const cell = cellOf(hooks, 'webhook.created');
+    assert.match(cell, new RegExp(`^webhook<br><a class="target-name" href="/admin/webhooks/${webhook.id}" title="webhook ${webhook.id}"><bdi>https://hooks\\.example\\.com/roster\\?\\[query hidden, sha256 [0-9a-f]{12}\\]</bdi></a>$`));
+    assert.doesNotMatch(hooks, /s3cret/);
+    const deleted = (await getPage(app, `/admin/audit?targetId=${gone.id}`, admin)).body;
+    assert.equal(cellOf(deleted, 'webhook.deleted'), `webhook<br><code class="path">${gone.id}</code><br><span class="hint">no longer exists</span>`);
+  });
 });

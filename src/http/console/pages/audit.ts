@@ -38,13 +38,23 @@ function detailsText(entry: AuditEntry): string {
   return shorten(typeof entry.details === 'string' ? entry.details : JSON.stringify(entry.details), MAX_DETAILS);
 }
 
-/** The console page of a target that has one (a user's, a group's, an application's): the entry's target links there. */
-const TARGET_PAGES: Readonly<Record<string, string>> = { user: '/admin/users', group: '/admin/groups', application: '/admin/applications' };
+/**
+ * Where the console shows a named target: a user's, a group's, an application's or a webhook's
+ * own page; tokens have none, and link to the list of tokens on the SCIM page.
+ */
+const TARGET_PAGES: Readonly<Record<string, (id: string) => string>> = {
+  user: (id) => `/admin/users/${encodeURIComponent(id)}`,
+  group: (id) => `/admin/groups/${encodeURIComponent(id)}`,
+  application: (id) => `/admin/applications/${encodeURIComponent(id)}`,
+  webhook: (id) => `/admin/webhooks/${encodeURIComponent(id)}`,
+  token: () => '/admin/scim#tokens-title',
+};
 
 /**
- * The target's type, and what it is: its current name (login, group or application name) linking
- * to its page while it exists, its whole id otherwise, wrapping rather than squeezing the details.
- * A cut-off id (`3f2a9c1e-7b4d…`) told an administrator nothing until opened.
+ * The target's type, and what it is: its current name (login, group, application or token name,
+ * webhook URL) linking to where the console shows it while it exists, its whole id otherwise,
+ * wrapping rather than squeezing the details. A cut-off id (`3f2a9c1e-7b4d…`) told an
+ * administrator nothing until opened.
  */
 function targetCell(entry: AuditEntry, names: ReadonlyMap<string, string>): SafeHtml {
   if (entry.targetId === null) return html`${entry.targetType}`;
@@ -53,7 +63,7 @@ function targetCell(entry: AuditEntry, names: ReadonlyMap<string, string>): Safe
   if (page === undefined || name === undefined) {
     return html`${entry.targetType}<br><code class="path">${entry.targetId}</code>${page !== undefined && html`<br><span class="hint">no longer exists</span>`}`;
   }
-  return html`${entry.targetType}<br><a class="target-name" href="${page}/${encodeURIComponent(entry.targetId)}" title="${entry.targetType} ${entry.targetId}"><bdi>${name}</bdi></a>`;
+  return html`${entry.targetType}<br><a class="target-name" href="${page(entry.targetId)}" title="${entry.targetType} ${entry.targetId}"><bdi>${name}</bdi></a>`;
 }
 
 function exportHref(format: 'csv' | 'jsonl', filters: Record<string, string>): string {
