@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import { createServices } from '../src/services.ts';
 import { openStore } from '../src/store/index.ts';
 import { startInstance, stop, waitHealthy } from './support/process.ts';
+import { rosterArgs } from './support/roster-command.ts';
 
 test('roster serve answers /healthz, prints the console and SCIM URLs, and exits cleanly on SIGTERM', async () => {
   const directory = mkdtempSync(join(tmpdir(), 'roster-serve-'));
@@ -86,7 +87,7 @@ test('the banner adds no note when the base URL reaches the listening address', 
 });
 
 test('a bad ROSTER_PORT stops start-up with a message naming the variable', async () => {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/roster.ts', 'serve'], {
+  const child = spawn(process.execPath, rosterArgs('serve'), {
     env: { ...process.env, ROSTER_PORT: 'eighty' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

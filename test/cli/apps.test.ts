@@ -9,6 +9,7 @@ import { after, before, test } from 'node:test';
 import { buildApp } from '../../src/http/app.ts';
 import { createServices } from '../../src/services.ts';
 import { openStore } from '../../src/store/index.ts';
+import { rosterArgs } from '../support/roster-command.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BASE = 'https://roster.example.com';
@@ -16,7 +17,7 @@ let dir: string;
 let database: string;
 
 function roster(args: string[]) {
-  const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/roster.ts', ...args], {
+  const result = spawnSync(process.execPath, rosterArgs(...args), {
     cwd: ROOT,
     encoding: 'utf8',
     env: { ...process.env, ROSTER_DATABASE_URL: `sqlite:${database}`, ROSTER_BASE_URL: BASE },

@@ -12,6 +12,7 @@ import { createServices } from '../../src/services.ts';
 import { openStore } from '../../src/store/index.ts';
 import { knownMigrations } from '../../src/store/migrate.ts';
 import { turnScimOn } from '../support/databases.ts';
+import { rosterArgs } from '../support/roster-command.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 let dir: string;
@@ -33,7 +34,7 @@ function freshDatabase(): string {
 
 /** Runs `roster …` as a user would, against the database at `database`. */
 function roster(database: string, args: string[], env: Record<string, string> = {}): Run {
-  const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/roster.ts', ...args], {
+  const result = spawnSync(process.execPath, rosterArgs(...args), {
     cwd: ROOT,
     encoding: 'utf8',
     env: { ...process.env, ROSTER_DATABASE_URL: `sqlite:${database}`, ROSTER_BASE_URL: 'https://roster.example.com', ...env },
@@ -102,7 +103,7 @@ describe('roster (usage)', () => {
     const database = freshDatabase();
     for (const args of [['--help'], ['tokens', 'create', '--name', 'piped']]) {
       // `true` reads nothing and exits: every write finds the pipe closed.
-      const command = [process.execPath, '--import', 'tsx', 'src/cli/roster.ts', ...args].map((word) => `'${word}'`).join(' ');
+      const command = [process.execPath, ...rosterArgs(...args)].map((word) => `'${word}'`).join(' ');
       const result = spawnSync('bash', ['-c', `${command} | true; exit \${PIPESTATUS[0]}`], {
         cwd: ROOT,
         encoding: 'utf8',
@@ -134,7 +135,7 @@ describe('roster (usage)', () => {
     } finally {
       await store.close();
     }
-    const command = [process.execPath, '--import', 'tsx', 'src/cli/roster.ts', 'audit', 'export'].map((word) => `'${word}'`).join(' ');
+    const command = [process.execPath, ...rosterArgs('audit', 'export')].map((word) => `'${word}'`).join(' ');
     const result = spawnSync('bash', ['-c', `set -o pipefail; ${command} | head -1`], {
       cwd: ROOT,
       encoding: 'utf8',

@@ -8,12 +8,13 @@ import { after, before, describe, test } from 'node:test';
 import { createServices } from '../../src/services.ts';
 import { openStore } from '../../src/store/index.ts';
 import { ROOT } from '../support/process.ts';
+import { rosterArgs } from '../support/roster-command.ts';
 
 let dir: string;
 let count = 0;
 
 function roster(database: string, args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/roster.ts', ...args], {
+  const result = spawnSync(process.execPath, rosterArgs(...args), {
     cwd: ROOT,
     encoding: 'utf8',
     env: { ...process.env, ROSTER_DATABASE_URL: `sqlite:${database}` },

@@ -14,6 +14,7 @@ import { openStore } from '../../src/store/index.ts';
 import { testCertificate } from '../support/app.ts';
 import { createTestDatabase, type ScratchDatabase } from '../support/databases.ts';
 import { ROOT, startInstance, stop, waitHealthy, type Instance } from '../support/process.ts';
+import { rosterArgs } from '../support/roster-command.ts';
 
 const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
 
@@ -26,7 +27,7 @@ interface Run {
 /** Runs `roster …` without blocking the event loop (the writers keep going meanwhile). */
 function roster(args: string[], env: Record<string, string>): Promise<Run> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/roster.ts', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, rosterArgs(...args), { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -128,10 +129,10 @@ describe('db backup under write load, and db restore', () => {
   });
 
   test('restore refuses a file that is not a Roster database; backup refuses PostgreSQL with a pointer to pg_dump', () => {
-    const notRoster = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/roster.ts', 'db', 'restore', join(ROOT, 'package.json')], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ROSTER_DATABASE_URL: `sqlite:${join(path, '..', 'other.db')}` } });
+    const notRoster = spawnSync(process.execPath, rosterArgs('db', 'restore', join(ROOT, 'package.json')), { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ROSTER_DATABASE_URL: `sqlite:${join(path, '..', 'other.db')}` } });
     assert.equal(notRoster.status, 1);
     assert.match(notRoster.stderr, /is not a SQLite database/);
-    const postgres = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/roster.ts', 'db', 'backup', '/tmp/never.db'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ROSTER_DATABASE_URL: 'postgres://roster@127.0.0.1:1/none' } });
+    const postgres = spawnSync(process.execPath, rosterArgs('db', 'backup', '/tmp/never.db'), { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ROSTER_DATABASE_URL: 'postgres://roster@127.0.0.1:1/none' } });
     assert.equal(postgres.status, 1);
     assert.match(postgres.stderr, /for PostgreSQL use pg_dump -Fc: see docs\/operations\.md#backups-and-restore/);
   });
@@ -172,7 +173,7 @@ describe('an unfinished backup', () => {
 
   test('interrupted (Ctrl-C), leaves no partial copy behind and exits 130', async () => {
     const target = join(path, '..', 'interrupted.db');
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/roster.ts', 'db', 'backup', target], { cwd: ROOT, env: { ...process.env, ROSTER_DATABASE_URL: `sqlite:${path}` }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, rosterArgs('db', 'backup', target), { cwd: ROOT, env: { ...process.env, ROSTER_DATABASE_URL: `sqlite:${path}` }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

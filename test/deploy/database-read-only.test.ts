@@ -15,12 +15,13 @@ import { DATABASE_RETRY_AFTER_SECONDS } from '../../src/http/errors.ts';
 import { SCIM, SESSION_COOKIE, startTestApp, userBody, type TestApp } from '../support/app.ts';
 import { POSTGRES_URL } from '../support/databases.ts';
 import { ROOT } from '../support/process.ts';
+import { rosterArgs } from '../support/roster-command.ts';
 
 const ERROR_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:Error';
 
 /** Runs `roster <args>` on the test app's database. */
 const runCli = (roster: TestApp, args: string[]) =>
-  spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/roster.ts', ...args], {
+  spawnSync(process.execPath, rosterArgs(...args), {
     cwd: ROOT,
     encoding: 'utf8',
     timeout: 60_000,

@@ -16,6 +16,7 @@ import { openStore } from '../../src/store/index.ts';
 import { connectionFailure } from '../../src/store/errors.ts';
 import { ROOT, freePort } from '../support/process.ts';
 import { POSTGRES_URL } from '../support/databases.ts';
+import { rosterArgs } from '../support/roster-command.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'roster-refused-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -23,7 +24,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 /** `roster serve` on `path`, as an operator starts it; it must stop by itself. */
 async function serve(path: string): Promise<{ status: number | null; stderr: string }> {
   const env = { ...process.env, ROSTER_DATABASE_URL: `sqlite:${path}`, ROSTER_PORT: String(await freePort()), ROSTER_HOST: '127.0.0.1', ROSTER_LOG_LEVEL: 'warn' };
-  const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/roster.ts', 'serve'], { cwd: ROOT, env, encoding: 'utf8', timeout: 30_000 });
+  const run = spawnSync(process.execPath, rosterArgs('serve'), { cwd: ROOT, env, encoding: 'utf8', timeout: 30_000 });
   return { status: run.status, stderr: run.stderr };
 }
 
@@ -39,7 +40,7 @@ test('a database from a newer Roster stops start-up saying so, and naming the mi
   assert.doesNotMatch(run.stderr, /unexpected error|corrupted/);
   // Its backup by this version is refused about the database and the backup, not the copy and a restore.
   const env = { ...process.env, ROSTER_DATABASE_URL: `sqlite:${path}` };
-  const backup = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/roster.ts', 'db', 'backup', join(dir, 'newer-backup.db')], { cwd: ROOT, env, encoding: 'utf8', timeout: 30_000 });
+  const backup = spawnSync(process.execPath, rosterArgs('db', 'backup', join(dir, 'newer-backup.db')), { cwd: ROOT, env, encoding: 'utf8', timeout: 30_000 });
   assert.equal(backup.status, 1, backup.stderr);
   assert.match(backup.stderr, /^The database at .*newer\.db comes from a newer Roster \(migrations 099-future-thing are unknown to this version\): back it up with that version's `roster db backup`; no backup was written\.$/m);
   assert.doesNotMatch(backup.stderr, /partial|restore/);
@@ -65,7 +66,7 @@ test("another process holding the SQLite database's write lock stops start-up sa
 /** `roster <args>` against the PostgreSQL at `url`; it must stop by itself. */
 async function againstPostgres(url: string, args: readonly string[]): Promise<{ status: number | null; stderr: string }> {
   const env = { ...process.env, ROSTER_DATABASE_URL: url, ROSTER_PORT: String(await freePort()), ROSTER_HOST: '127.0.0.1', ROSTER_LOG_LEVEL: 'warn' };
-  const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/roster.ts', ...args], { cwd: ROOT, env, encoding: 'utf8', timeout: 30_000 });
+  const run = spawnSync(process.execPath, rosterArgs(...args), { cwd: ROOT, env, encoding: 'utf8', timeout: 30_000 });
   return { status: run.status, stderr: run.stderr };
 }
 
@@ -102,7 +103,7 @@ test('a PostgreSQL without TLS asked for it by sslmode says so and what to set, 
     for (const args of [['users', 'list'], ['serve']]) {
       // Not spawnSync: the server above answers from this process's event loop.
       const env = { ...process.env, ROSTER_DATABASE_URL: `postgres://roster:secret-word@127.0.0.1:${port}/roster?sslmode=require`, ROSTER_PORT: String(await freePort()), ROSTER_HOST: '127.0.0.1', ROSTER_LOG_LEVEL: 'warn' };
-      const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/roster.ts', ...args], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'], timeout: 30_000 });
+      const child = spawn(process.execPath, rosterArgs(...args), { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'], timeout: 30_000 });
       let stderr = '';
       child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
       const [status] = (await once(child, 'exit')) as [number | null];

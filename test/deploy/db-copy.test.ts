@@ -18,6 +18,7 @@ import { openStore, type Store } from '../../src/store/index.ts';
 import { createTestDatabase, eachDatabase, type ScratchDatabase } from '../support/databases.ts';
 import { testCertificate } from '../support/app.ts';
 import { createRateLimits } from '../../src/directory/rate-limits.ts';
+import { rosterArgs } from '../support/roster-command.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
@@ -146,7 +147,7 @@ eachDatabase('db copy round trip through', (database) => {
     // A table left empty here would be copied untested: a new table needs rows in populate().
     assert.deepEqual(COPIED_TABLES.filter((spec) => (before[spec.name]?.length ?? 0) === 0).map((spec) => spec.name), []);
 
-    const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/roster.ts', 'db', 'copy', '--from', origin.url, '--to', middle.url], { cwd: ROOT, encoding: 'utf8' });
+    const run = spawnSync(process.execPath, rosterArgs('db', 'copy', '--from', origin.url, '--to', middle.url), { cwd: ROOT, encoding: 'utf8' });
     assert.equal(run.status, 0, run.stderr);
     // Progress is shown page by page: the audit trail is larger than one page.
     const events = before.audit_events?.length ?? 0;
@@ -205,7 +206,7 @@ eachDatabase('db copy round trip through', (database) => {
   });
 
   test('a target that is not empty is refused, and left as it was', async () => {
-    const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/roster.ts', 'db', 'copy', '--from', origin.url, '--to', middle.url], { cwd: ROOT, encoding: 'utf8' });
+    const run = spawnSync(process.execPath, rosterArgs('db', 'copy', '--from', origin.url, '--to', middle.url), { cwd: ROOT, encoding: 'utf8' });
     assert.equal(run.status, 1);
     assert.match(run.stderr, /target database is not empty/);
   });
@@ -216,7 +217,7 @@ test('db copy from a SQLite file that does not exist is refused before anything 
   try {
     const missing = join(dir, 'typo.db');
     const target = join(dir, 'target.db');
-    const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/roster.ts', 'db', 'copy', '--from', `sqlite:${missing}`, '--to', `sqlite:${target}`], { cwd: ROOT, encoding: 'utf8' });
+    const run = spawnSync(process.execPath, rosterArgs('db', 'copy', '--from', `sqlite:${missing}`, '--to', `sqlite:${target}`), { cwd: ROOT, encoding: 'utf8' });
     assert.equal(run.status, 1, run.stderr);
     assert.match(run.stderr, /^The source database .*typo\.db does not exist: check the path in --from/m);
     assert.equal(existsSync(missing), false, 'the source was created');
@@ -230,9 +231,9 @@ test('db copy into or out of sqlite::memory: is refused: that database is the co
   const dir = mkdtempSync(join(tmpdir(), 'roster-copy-memory-'));
   try {
     const file = join(dir, 'roster.db');
-    const created = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/roster.ts', 'tokens', 'list'], { cwd: ROOT, env: { ...process.env, ROSTER_DATABASE_URL: `sqlite:${file}` }, encoding: 'utf8' });
+    const created = spawnSync(process.execPath, rosterArgs('tokens', 'list'), { cwd: ROOT, env: { ...process.env, ROSTER_DATABASE_URL: `sqlite:${file}` }, encoding: 'utf8' });
     assert.equal(created.status, 0, created.stderr);
-    const copy = (from: string, to: string) => spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/roster.ts', 'db', 'copy', '--from', from, '--to', to], { cwd: ROOT, encoding: 'utf8' });
+    const copy = (from: string, to: string) => spawnSync(process.execPath, rosterArgs('db', 'copy', '--from', from, '--to', to), { cwd: ROOT, encoding: 'utf8' });
 
     // Before, this reported "Copy complete" for a copy that vanished with the process.
     const into = copy(`sqlite:${file}`, 'sqlite::memory:');

@@ -15,9 +15,10 @@ import { createServices } from '../../src/services.ts';
 import { openStore, type DatabaseLocation } from '../../src/store/index.ts';
 import { POSTGRES_URL, createTestDatabase, eachDatabase, type ScratchDatabase, type TestDatabase } from '../support/databases.ts';
 import { ROOT, startInstance, stop, waitHealthy } from '../support/process.ts';
+import { rosterArgs } from '../support/roster-command.ts';
 
 function roster(args: string[], env: Record<string, string>): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/roster.ts', ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ...env } });
+  const result = spawnSync(process.execPath, rosterArgs(...args), { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ...env } });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -154,7 +155,7 @@ eachDatabase('a first start whose password cannot be written', (database) => {
 test('a CLI command on a terminal shows the first-start password and writes no file', { skip: existsSync('/usr/bin/script') ? false : 'needs script(1) for a pseudo-terminal' }, () => {
   const directory = mkdtempSync(join(tmpdir(), 'roster-tty-'));
   try {
-    const command = `${process.execPath} --import tsx src/cli/roster.ts scim status`;
+    const command = [process.execPath, ...rosterArgs('scim', 'status')].join(' ');
     const result = spawnSync('/usr/bin/script', ['-qec', command, '/dev/null'], {
       cwd: ROOT,
       encoding: 'utf8',
@@ -186,7 +187,7 @@ test("an in-memory database writes no password file: it would replace the passwo
 test('a data directory that cannot be made (/proc) stops first start at once saying so, not a busy loop', { skip: POSTGRES_URL === undefined ? 'set ROSTER_TEST_POSTGRES_URL to run it (the file goes to ROSTER_DATA_DIR with PostgreSQL)' : false }, async () => {
   const scratch = await createTestDatabase('postgres');
   try {
-    const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/roster.ts', 'scim', 'status'], {
+    const result = spawnSync(process.execPath, rosterArgs('scim', 'status'), {
       cwd: ROOT,
       encoding: 'utf8',
       timeout: 60_000,

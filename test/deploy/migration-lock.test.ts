@@ -5,10 +5,11 @@ import { test } from 'node:test';
 import { openStore } from '../../src/store/index.ts';
 import { appliedMigrations, createTestDatabase, eachDatabase, MIGRATION_COUNT } from '../support/databases.ts';
 import { ROOT, startInstance, stop, waitHealthy } from '../support/process.ts';
+import { rosterArgs } from '../support/roster-command.ts';
 
 function roster(databaseUrl: string, args: string[]): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/roster.ts', ...args], { cwd: ROOT, env: { ...process.env, ROSTER_DATABASE_URL: databaseUrl } });
+    const child = spawn(process.execPath, rosterArgs(...args), { cwd: ROOT, env: { ...process.env, ROSTER_DATABASE_URL: databaseUrl } });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.on('exit', (code) => resolve({ code, stderr }));

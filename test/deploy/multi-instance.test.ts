@@ -12,6 +12,7 @@ import { openStore } from '../../src/store/index.ts';
 import { testCertificate } from '../support/app.ts';
 import { appliedMigrations, createTestDatabase, MIGRATION_COUNT, POSTGRES_URL, type ScratchDatabase } from '../support/databases.ts';
 import { ROOT, startInstance, stop, waitHealthy, type Instance } from '../support/process.ts';
+import { rosterArgs } from '../support/roster-command.ts';
 
 const SCIM = '/api/scim/v2';
 const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
@@ -157,7 +158,7 @@ describe('several Roster instances on one PostgreSQL database', { skip: POSTGRES
     }
     assert.equal((await call(0, 'GET', '/Users?count=1', undefined, second)).status, 200);
     assert.equal((await call(1, 'GET', '/Users?count=1', undefined, second)).status, 200);
-    const revoke = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/roster.ts', 'tokens', 'revoke', 'second'], {
+    const revoke = spawnSync(process.execPath, rosterArgs('tokens', 'revoke', 'second'), {
       cwd: ROOT,
       encoding: 'utf8',
       env: { ...process.env, ROSTER_DATABASE_URL: scratch.url },

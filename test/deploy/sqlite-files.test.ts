@@ -13,6 +13,7 @@ import { after, test } from 'node:test';
 import { isDatabaseUnavailable, openStore } from '../../src/store/index.ts';
 import { transact } from '../../src/store/transact.ts';
 import { ROOT, freePort, startInstance, stop, waitHealthy } from '../support/process.ts';
+import { rosterArgs } from '../support/roster-command.ts';
 
 /** The uid of `nobody`. */
 const nobody = (): number => Number(spawnSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).stdout.trim());
@@ -55,18 +56,18 @@ test('a database file Roster may not write stops `roster serve` at start with a 
   try {
     const env = { ...process.env, ROSTER_DATABASE_URL: `sqlite:${path}`, ROSTER_PORT: String(await freePort()), ROSTER_HOST: '127.0.0.1', ROSTER_LOG_LEVEL: 'warn' };
     // The administrator exists and nothing is left to migrate: starting would write nothing.
-    const created = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/roster.ts', 'tokens', 'list'], { cwd: ROOT, env, encoding: 'utf8' });
+    const created = spawnSync(process.execPath, rosterArgs('tokens', 'list'), { cwd: ROOT, env, encoding: 'utf8' });
     assert.equal(created.status, 0, created.stderr);
     if (asRoot) for (const name of ['', ...readdirSync(home)]) chownSync(join(home, name), nobody(), -1);
     chmodSync(path, 0o444);
-    const serve = [process.execPath, '--import', 'tsx', 'src/cli/roster.ts', 'serve'];
+    const serve = [process.execPath, ...rosterArgs('serve')];
     const [command = '', ...args] = asRoot ? ['runuser', '-u', 'nobody', '--', ...serve] : serve;
     // Before the fix it served (the timeout ends it): /healthz 200, every write 503.
     const run = spawnSync(command, args, { cwd: ROOT, env, encoding: 'utf8', timeout: 20_000 });
     assert.equal(run.status, 1, `exit ${run.status} ${run.signal}: ${run.stdout}${run.stderr}`);
     assert.match(run.stderr, /Cannot open the SQLite database .*roster\.db: .*\(EACCES\)\. Roster must be able to write the file/);
     // A command says it as it is, naming the variable; no "unexpected error".
-    const [listCommand = '', ...listArgs] = asRoot ? ['runuser', '-u', 'nobody', '--', process.execPath, '--import', 'tsx', 'src/cli/roster.ts', 'tokens', 'list'] : [process.execPath, '--import', 'tsx', 'src/cli/roster.ts', 'tokens', 'list'];
+    const [listCommand = '', ...listArgs] = asRoot ? ['runuser', '-u', 'nobody', '--', process.execPath, ...rosterArgs('tokens', 'list')] : [process.execPath, ...rosterArgs('tokens', 'list')];
     const list = spawnSync(listCommand, listArgs, { cwd: ROOT, env, encoding: 'utf8', timeout: 20_000 });
     assert.equal(list.status, 1, list.stderr);
     assert.match(list.stderr, /^Cannot open the SQLite database .*ROSTER_DATABASE_URL names the database you mean/m);
@@ -154,7 +155,7 @@ test('a database file missing beside its write-ahead log is not replaced by an e
   assert.equal(statSync(`${path}-wal`).size, size, 'the log is untouched');
 
   const port = await freePort();
-  const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/roster.ts', 'serve'], {
+  const run = spawnSync(process.execPath, rosterArgs('serve'), {
     cwd: ROOT,
     encoding: 'utf8',
     timeout: 60_000,

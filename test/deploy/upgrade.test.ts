@@ -16,9 +16,10 @@ import { knownMigrations } from '../../src/store/migrate.ts';
 import { DatabaseRefused, openStore } from '../../src/store/index.ts';
 import { createTestDatabase, type ScratchDatabase } from '../support/databases.ts';
 import { freePort, ROOT } from '../support/process.ts';
+import { rosterArgs } from '../support/roster-command.ts';
 
 function roster(url: string, args: string[]) {
-  return spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/roster.ts', ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ROSTER_DATABASE_URL: url } });
+  return spawnSync(process.execPath, rosterArgs(...args), { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ROSTER_DATABASE_URL: url } });
 }
 
 let scratch: ScratchDatabase;
@@ -77,7 +78,7 @@ test('roster serve upgrades an older database at start and says so in its log, w
     await store.close();
     const env = { ...process.env, ROSTER_DATABASE_URL: older.url, ROSTER_PORT: String(await freePort()), ROSTER_HOST: '127.0.0.1', ROSTER_LOG_LEVEL: 'info' };
     // Killed after its start: what matters is what it logged before serving.
-    const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/roster.ts', 'serve'], { cwd: ROOT, env, encoding: 'utf8', timeout: 20_000 });
+    const run = spawnSync(process.execPath, rosterArgs('serve'), { cwd: ROOT, env, encoding: 'utf8', timeout: 20_000 });
     const lines = run.stdout.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as { msg: string; migrations?: string[]; durationMs?: number });
     const applying = lines.find((line) => line.msg.startsWith('applying 1 database migration before serving'));
     assert.deepEqual(applying?.migrations, ['017-session-origin'], run.stdout.slice(0, 2000));

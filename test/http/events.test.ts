@@ -20,6 +20,7 @@ import { secondInstance, startTestApp, testCertificate, TEST_IDP, userBody, grou
 import { createTestDatabase, eachDatabase, type TestDatabase } from '../support/databases.ts';
 import { ROOT } from '../support/process.ts';
 import { signIn } from '../saml/idp.ts';
+import { rosterArgs } from '../support/roster-command.ts';
 
 const PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
 const DAY = 24 * 60 * 60 * 1000;
@@ -278,7 +279,7 @@ eachDatabase('the event feed, source by source', (database) => {
     try {
       const start = await mark(app);
       const cli = (...args: string[]) => {
-        const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/roster.ts', ...args], {
+        const run = spawnSync(process.execPath, rosterArgs(...args), {
           cwd: ROOT,
           encoding: 'utf8',
           env: { ...process.env, ROSTER_DATABASE_URL: app.databaseUrl, ROSTER_BASE_URL: 'https://roster.test' },

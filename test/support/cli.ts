@@ -1,6 +1,7 @@
 /** Runs the CLI as an operator does: `roster …` in a child process, on a given database. */
 import { spawnSync } from 'node:child_process';
 import { ROOT } from './process.ts';
+import { rosterArgs } from './roster-command.ts';
 
 export interface CliRun {
   readonly status: number | null;
@@ -12,7 +13,7 @@ export interface CliRun {
 
 /** `roster <args>` with ROSTER_DATABASE_URL=`databaseUrl`, to its end. */
 export function runRoster(databaseUrl: string, args: readonly string[], env: Record<string, string> = {}): CliRun {
-  const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/roster.ts', ...args], {
+  const run = spawnSync(process.execPath, rosterArgs(...args), {
     cwd: ROOT,
     env: { ...process.env, ROSTER_DATABASE_URL: databaseUrl, ...env },
     encoding: 'utf8',

@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { rosterArgs } from './roster-command.ts';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -34,7 +35,7 @@ export async function freePort(): Promise<number> {
 /** Starts `roster serve` on a free port of 127.0.0.1; `env` adds to or overrides the defaults. */
 export async function startInstance(databaseUrl: string, env: Record<string, string> = {}): Promise<Instance> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/roster.ts', 'serve'], {
+  const child = spawn(process.execPath, rosterArgs('serve'), {
     cwd: ROOT,
     env: {
       ...process.env,
