@@ -3,7 +3,9 @@ import { parseArgs } from './options.ts';
 import { parseKey } from '../config.ts';
 import { DirectoryError } from '../errors.ts';
 import { keyIdOf, SecretsError } from '../store/secret-box.ts';
-import { rotateSecretKey, secretsStatus } from '../store/secrets.ts';
+import { rotateSecretKey } from '../directory/secret-key.ts';
+import { secretsStatus } from '../store/secrets.ts';
+import { openElsewhere } from '../store/sqlite.ts';
 import type { CommandGroup } from './command.ts';
 
 /** The `secrets` command group. */
@@ -59,7 +61,9 @@ export const secretsCommands: CommandGroup = {
         'seals it again with the new one (ROSTER_NEW_SECRET_KEY), in one transaction: on any error',
         'nothing changes. Without ROSTER_SECRET_KEY, plaintext secrets are sealed with the new key.',
         'Stop every Roster instance first, and start them again with ROSTER_SECRET_KEY set to the',
-        'new key: an instance still running with the old key fails on the re-sealed secrets.',
+        'new key: an instance still running with the old key would fail on the re-sealed secrets,',
+        'so the command refuses (exit 1, nothing changed) while another Roster process uses the',
+        'database. Recorded in the audit log as secrets.key_rotated (key ids only).',
         '',
         'Keys are 32 random bytes, as 64 hex digits or base64: openssl rand -base64 32',
       ].join('\n'),
@@ -69,9 +73,12 @@ export const secretsCommands: CommandGroup = {
         if (newKey === undefined) return { usageError: 'ROSTER_NEW_SECRET_KEY must be set to the new key' };
         const oldKey = context.config.secretKey;
         if (oldKey !== undefined && oldKey.equals(newKey)) return { usageError: 'ROSTER_NEW_SECRET_KEY is the same key as ROSTER_SECRET_KEY' };
+        // Asked before this process opens the file, whose own connection would hide the others.
+        const database = context.config.database;
+        const sqliteOpenElsewhere = database.kind === 'sqlite' && database.path !== ':memory:' && openElsewhere(database.path);
         // Opening the store checks ROSTER_SECRET_KEY against the database first.
         const services = await context.services({ bootstrap: false });
-        const result = await rotateSecretKey(services.store, newKey);
+        const result = await rotateSecretKey(services.store, newKey, context.actor, { sqliteOpenElsewhere });
         if (result.keyId !== keyIdOf(newKey)) throw new DirectoryError('conflict', 'The new key id does not match ROSTER_NEW_SECRET_KEY.');
         context.err(`Re-sealed ${result.resealed} secret${result.resealed === 1 ? '' : 's'}${oldKey !== undefined ? ` from key ${keyIdOf(oldKey)}` : ''} with key ${result.keyId}.`);
         context.err('Start Roster with ROSTER_SECRET_KEY set to the new key (the value of ROSTER_NEW_SECRET_KEY).');

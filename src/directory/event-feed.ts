@@ -11,7 +11,7 @@ import type { Store } from '../store/index.ts';
 import type { FeedPosition, StoredFeedEvent } from '../store/journal.ts';
 import { inBatches, readSnapshot, readSnapshotAcrossTurns, transact } from '../store/transact.ts';
 import { DirectoryError, rejected } from '../errors.ts';
-import { describeConnections, otherRosterConnections } from '../store/migrate.ts';
+import { refuseWhileRosterRuns } from './running-instances.ts';
 import { adoptInstallationId, installationId, storedInstallationId } from './installation.ts';
 
 /** Days events are kept when ROSTER_EVENT_RETENTION_DAYS is unset. */
@@ -389,21 +389,5 @@ export interface InstallationFeedEnd extends FeedEnd {
 
 /** A feed end given back after a restore: lines printed by versions before installation ids have none. */
 export type GivenFeedEnd = FeedEnd & Partial<Pick<InstallationFeedEnd, 'installation'>>;
-
-/**
- * Refuses while another Roster process (an instance, or a command) is connected to the database:
- * the steps around a restore outside Roster need every instance stopped. Exact for instances on
- * PostgreSQL (a serving instance keeps a connection: its webhook worker looks for work every
- * second); on SQLite these steps are not needed (`roster db restore`) and nothing is checked.
- */
-async function refuseWhileRosterRuns(store: Store, why: string): Promise<void> {
-  const others = await otherRosterConnections(store);
-  if (others.length === 0) return;
-  throw new DirectoryError(
-    'precondition',
-    `Roster is still running on this database (connections: ${describeConnections(others)}), and every instance must be stopped before ${why}. ` +
-      'Stop every instance (and let running commands end), then run this again. Nothing was changed.',
-  );
-}
 
 export type EventFeed = ReturnType<typeof createEventFeed>;

@@ -122,11 +122,18 @@ export async function prepareSecrets(store: Store): Promise<SecretsReport> {
   });
 }
 
+/** What a key rotation did: how many values it re-sealed, and the ids of the old key (none: plaintext) and the new. */
+export interface KeyRotation {
+  readonly resealed: number;
+  readonly fromKeyId: string | null;
+  readonly keyId: string;
+}
+
 /**
  * Re-seals every secret (and the key check) with `newKey`, in one transaction; the store's own
- * key must open them. Returns how many values were re-sealed and the new key's id.
+ * key must open them. `within` runs last in the same transaction (the audit entry).
  */
-export async function rotateSecretKey(store: Store, newKey: Buffer): Promise<{ resealed: number; keyId: string }> {
+export async function rotateSecretKey(store: Store, newKey: Buffer, within?: (trx: Transaction<Database>, rotation: KeyRotation) => Promise<void>): Promise<KeyRotation> {
   const next = createSecretBox(newKey);
   if (next.keyId === undefined) throw new Error('no new key');
   const keyId = next.keyId;
@@ -141,7 +148,9 @@ export async function rotateSecretKey(store: Store, newKey: Buffer): Promise<{ r
       }
     }
     await writeKeyCheck(trx, next.seal(KEY_CHECK_TEXT));
-    return { resealed, keyId };
+    const rotation = { resealed, fromKeyId: store.secrets.keyId ?? null, keyId };
+    await within?.(trx, rotation);
+    return rotation;
   });
 }
 
