@@ -119,6 +119,8 @@ export interface Rotation {
   readonly retired: readonly string[];
   /** True when a key published ahead was already waiting: nothing changed (without `now`). */
   readonly alreadyWaiting: boolean;
+  /** When `kid` was published (ISO 8601): now for a new key, earlier for one that was waiting. */
+  readonly publishedAt: string;
 }
 
 /**
@@ -140,7 +142,7 @@ export async function rotateOidcKeys(store: Store, actor: Actor, options: { read
     const live = material.signingKeys.filter((key) => isPublished(key, now.getTime()));
     const waiting = live.find((key) => !isActive(key, now.getTime()));
     if (waiting !== undefined && options.now !== true) {
-      return { kid: String(waiting.jwk.kid), signsFrom: String(waiting.activatesAt), retired: [], alreadyWaiting: true };
+      return { kid: String(waiting.jwk.kid), signsFrom: String(waiting.activatesAt), retired: [], alreadyWaiting: true, publishedAt: waiting.createdAt };
     }
     const signsFrom = options.now === true ? at : new Date(now.getTime() + PUBLISH_AHEAD_MS).toISOString();
     const next = waiting === undefined ? { ...newSigningKey(at), activatesAt: signsFrom } : { ...waiting, activatesAt: signsFrom };
@@ -148,7 +150,7 @@ export async function rotateOidcKeys(store: Store, actor: Actor, options: { read
     const retired = others.filter((key) => key.retiredAt === null || Date.parse(key.retiredAt) > now.getTime());
     const kept = others.map((key) => (retired.includes(key) ? { ...key, retiredAt: signsFrom } : key));
     await queries.upsert(trx, KEYS_SETTING, JSON.stringify({ ...material, signingKeys: [next, ...kept] }), at);
-    const result = { kid: String(next.jwk.kid), signsFrom, retired: retired.map((key) => String(key.jwk.kid)), alreadyWaiting: false };
+    const result = { kid: String(next.jwk.kid), signsFrom, retired: retired.map((key) => String(key.jwk.kid)), alreadyWaiting: false, publishedAt: next.createdAt };
     // Key ids only: never key material.
     await createJournal(store.dialect).record(trx, actor, { action: 'oidc.keys_rotated', targetType: 'setting', targetId: KEYS_SETTING, details: { kid: result.kid, signsFrom, retired: result.retired } }, at);
     return result;

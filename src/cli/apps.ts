@@ -218,7 +218,11 @@ export const keyCommands: CommandGroup = {
           context.out(`Signing key ${rotation.kid} is already published and signs ${when}: nothing changed. Run \`roster keys rotate --now\` to sign with it at once.`);
           return undefined;
         }
-        context.out(`New signing key ${rotation.kid}: published now, signs ${when}.${rotation.retired.length > 0 ? ` Retired: ${rotation.retired.join(', ')} (signs until then, published for 7 days more).` : ''}`);
+        // --now may promote the key an earlier rotation published ahead: it is not new, and
+        // applications may have had it since then.
+        const key = rotation.publishedAt === rotation.signsFrom || values.now !== true ? `New signing key ${rotation.kid}: published now,` : `Signing key ${rotation.kid}, published ${readableTime(rotation.publishedAt)},`;
+        const retiredUntil = values.now === true ? 'stopped signing now' : 'signs until then';
+        context.out(`${key} signs ${when}.${rotation.retired.length > 0 ? ` Retired: ${rotation.retired.join(', ')} (${retiredUntil}, published for 7 days more).` : ''}`);
         return undefined;
       },
     },
