@@ -25,6 +25,10 @@ const CONFIGURE_USAGE = [
   '  --idp-entity-id <id>          the IdP entity ID (Entra ID: "Microsoft Entra Identifier"; Okta: "Identity Provider Issuer")',
   '  --idp-sso-url <url>           the IdP sign-in URL (https; http only for localhost)',
   '  --idp-certificate <pem-file>  the IdP signing certificate; repeat it to trust several during a rollover',
+  '                                (replaces the whole list: name every certificate to keep)',
+  '  --add-idp-certificate <pem-file>   trusts this certificate beside the stored ones (a rollover\'s first step)',
+  '  --remove-idp-certificate <pem-file | SHA-256>   stops trusting a stored certificate, named by its',
+  '                                file or by the SHA-256 `saml show` prints (a rollover\'s last step)',
   '  --idp-metadata <xml-file>     the IdP federation metadata XML, instead of the three options above',
   '  --application-id <id>         our SP entity ID (default: <ROSTER_BASE_URL>/saml/metadata)',
   '  --provider-name <name>        the name shown to users (default: SAML)',
@@ -81,6 +85,8 @@ export const samlCommands: CommandGroup = {
             'idp-entity-id': { type: 'string' },
             'idp-sso-url': { type: 'string' },
             'idp-certificate': { type: 'string', multiple: true },
+            'add-idp-certificate': { type: 'string', multiple: true },
+            'remove-idp-certificate': { type: 'string', multiple: true },
             'idp-metadata': { type: 'string' },
             'application-id': { type: 'string' },
             'provider-name': { type: 'string' },
@@ -123,9 +129,14 @@ export const samlCommands: CommandGroup = {
           SETTING_KEYS.map((key) => [key, given[key] !== undefined ? given[key] : current?.[key]]),
         ) as SettingsGiven;
         const certificateFiles = values['idp-certificate'] ?? [];
+        const added = values['add-idp-certificate'] ?? [];
+        const removed = values['remove-idp-certificate'] ?? [];
         const entityId = values['idp-entity-id'];
         const ssoUrl = values['idp-sso-url'];
-        const direct = entityId !== undefined || ssoUrl !== undefined || certificateFiles.length > 0;
+        const stepwise = added.length > 0 || removed.length > 0;
+        const direct = entityId !== undefined || ssoUrl !== undefined || certificateFiles.length > 0 || stepwise;
+        if (stepwise && certificateFiles.length > 0) return { usageError: '--idp-certificate replaces the whole list: give it, or --add-idp-certificate/--remove-idp-certificate, not both' };
+        if (stepwise && current === undefined) return { usageError: '--add-idp-certificate and --remove-idp-certificate change the stored certificates, and SAML is not configured yet: give --idp-certificate' };
         let input: SamlConfigInput;
         let labels: Record<SamlIssue['field'], string>;
         if (values['idp-metadata'] !== undefined) {
@@ -140,15 +151,21 @@ export const samlCommands: CommandGroup = {
           if (current === undefined && (entityId === undefined || ssoUrl === undefined || certificateFiles.length === 0)) {
             return { usageError: 'give --idp-entity-id, --idp-sso-url and --idp-certificate, or --idp-metadata' };
           }
-          const certificates = certificateFiles.flatMap((file) => {
-            const found = splitPemCertificates(readFile(file, '--idp-certificate'));
-            if (found.length === 0) throw new DirectoryError('invalid', `SAML configuration refused: --idp-certificate ${file} holds no certificate.`, 'certificates');
+          const certificatesIn = (file: string, option: string): string[] => {
+            const found = splitPemCertificates(readFile(file, option));
+            if (found.length === 0) throw new DirectoryError('invalid', `SAML configuration refused: ${option} ${file} holds no certificate.`, 'certificates');
             return found;
-          });
+          };
+          let certificates = certificateFiles.length > 0 ? certificateFiles.flatMap((file) => certificatesIn(file, '--idp-certificate')) : (current?.certificates ?? []);
+          if (stepwise) {
+            const changed = stepCertificates(certificates, added.flatMap((file) => certificatesIn(file, '--add-idp-certificate')), removed, (file) => certificatesIn(file, '--remove-idp-certificate'));
+            if (typeof changed === 'string') return { usageError: changed };
+            certificates = changed;
+          }
           input = {
             providerId: entityId ?? current?.providerId ?? '',
             loginUrl: ssoUrl ?? current?.loginUrl ?? '',
-            certificates: certificateFiles.length > 0 ? certificates : (current?.certificates ?? []),
+            certificates,
             ...settings,
           };
           labels = FLAG_LABELS;
@@ -186,6 +203,34 @@ export const samlCommands: CommandGroup = {
     },
   },
 };
+
+/** A SHA-256 fingerprint as `saml show` prints it (and openssl x509 -fingerprint -sha256). */
+const FINGERPRINT = /^(?:[0-9a-f]{2}:){31}[0-9a-f]{2}$/i;
+
+/**
+ * The stored certificates with `added` and without those `removed` names (a PEM file, or a
+ * SHA-256 fingerprint), or a usage error: adding one already trusted, or removing one not trusted.
+ */
+function stepCertificates(stored: readonly string[], added: readonly string[], removed: readonly string[], read: (file: string) => string[]): string[] | string {
+  const fingerprintOf = (pem: string): string => describeCertificate(pem).fingerprint256.toUpperCase();
+  const trusted = new Set(stored.map(fingerprintOf));
+  const result = [...stored];
+  for (const pem of added) {
+    const fingerprint = fingerprintOf(pem);
+    if (trusted.has(fingerprint)) return `--add-idp-certificate: the certificate ${describeCertificate(pem).subject} (SHA-256 ${fingerprint}) is already trusted`;
+    trusted.add(fingerprint);
+    result.push(pem);
+  }
+  for (const name of removed) {
+    const fingerprints = FINGERPRINT.test(name) ? [name.toUpperCase()] : read(name).map(fingerprintOf);
+    for (const fingerprint of fingerprints) {
+      const index = result.findIndex((pem) => fingerprintOf(pem) === fingerprint);
+      if (index === -1) return `--remove-idp-certificate "${name}": no trusted certificate has the SHA-256 ${fingerprint} (\`roster saml show\` lists them)`;
+      result.splice(index, 1);
+    }
+  }
+  return result;
+}
 
 /** The settings besides the IdP's own (entity ID, sign-in URL, certificates) that options set. */
 const SETTING_KEYS = [
