@@ -24,6 +24,7 @@ import {
 import type { FeedPosition } from '../store/journal.ts';
 import { describeDuration, retryAfterMs, withJitter } from './schedule.ts';
 import { signatureHeader } from './signature.ts';
+import { combineSignals } from '../signals.ts';
 
 /** How long a receiver has to answer (Standard Webhooks recommends 15 s or so). */
 export const DELIVERY_TIMEOUT_MS = 15_000;
@@ -140,6 +141,7 @@ export function startDeliveries(store: Store, feed: EventFeed, options: Delivery
     // the endpoint (its lease renewed) for ever.
     const timedOut = new AbortController();
     const timer = setTimeout(() => timedOut.abort(new DOMException(`no answer within ${timeoutMs} ms`, 'TimeoutError')), timeoutMs);
+    const either = combineSignals(timedOut.signal, signal);
     try {
       const response = await fetch(webhook.url, {
         method: 'POST',
@@ -154,7 +156,7 @@ export function startDeliveries(store: Store, feed: EventFeed, options: Delivery
         // A 3xx is an answer, not a place to go: following it would send the signed event
         // wherever the receiver's server (or an attacker who controls it) points.
         redirect: 'manual',
-        signal: AbortSignal.any([timedOut.signal, signal]),
+        signal: either.signal,
       });
       // NUL cannot be stored in PostgreSQL text; the log shows it as U+FFFD.
       const text = (await firstBytes(response, RESPONSE_BYTES))?.replace(/\u0000/g, '\uFFFD') ?? null;
@@ -168,6 +170,7 @@ export function startDeliveries(store: Store, feed: EventFeed, options: Delivery
       return { status: null, latencyMs: latency(), response: null, error: describeFailure(error, timeoutMs), retryAfterMs: undefined };
     } finally {
       clearTimeout(timer);
+      either.release();
     }
   }
 
@@ -280,7 +283,9 @@ export function startDeliveries(store: Store, feed: EventFeed, options: Delivery
     const claim: Claim = { id: claimed.id, instance, generation: claimed.generation };
     let webhook = claimed;
     const lost = new AbortController();
-    const signal = AbortSignal.any([lost.signal, stopping.signal]);
+    // Released when the turn ends: `stopping` lives as long as the worker (src/signals.ts).
+    const turn = combineSignals(lost.signal, stopping.signal);
+    const signal = turn.signal;
     const heartbeat = setInterval(() => {
       renewLease(store.db, claim, iso(clock() + leaseMs))
         .then((held) => {
@@ -376,6 +381,7 @@ export function startDeliveries(store: Store, feed: EventFeed, options: Delivery
       throw error;
     } finally {
       clearInterval(heartbeat);
+      turn.release();
       // What was delivered is recorded on the way out too (shutdown, a lost claim, an error),
       // and before the claim is given back.
       if (delivered.length > 0) await flush().catch(() => false);

@@ -53,6 +53,12 @@ declare module 'fastify' {
     scimActivity: ActivityRecorder;
     /** The route schemas, compiled on first use (schema-compilers.ts). */
     routeSchemas: LazySchemaCompilers;
+    /**
+     * Aborted as the app starts closing: it ends what waits for a client's sake (the event
+     * feed's long polls). Lives as long as the app, so what waits on it must let go when done
+     * (src/signals.ts).
+     */
+    closing: AbortSignal;
   }
 }
 
@@ -280,6 +286,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     });
   });
   // While stopping, connections close after their answer, and new requests are refused at once.
+  // Before the drain's own hook, so that long polls answer at once instead of holding it up.
+  const closing = new AbortController();
+  app.addHook('preClose', async () => closing.abort());
+  app.decorate('closing', closing.signal);
   drainOnClose(app, unroutedError);
   // Two Host or two Authorization headers are refused before anything reads either (input.ts
   // says why), in the shape of the request's API. The connection closes: a client or proxy that

@@ -4,6 +4,7 @@
  * limit; a stopping instance answers its waiting readers at once.
  */
 import assert from 'node:assert/strict';
+import { getEventListeners } from 'node:events';
 import { test } from 'node:test';
 import { secondInstance, startTestApp, userBody, groupBody, type TestApp } from '../support/app.ts';
 import { eachDatabase } from '../support/databases.ts';
@@ -15,6 +16,17 @@ async function end(app: TestApp): Promise<string> {
   const answer = await app.request('GET', '/api/v2/events?after=now');
   assert.equal(answer.status, 200, JSON.stringify(answer.body));
   return answer.body.next;
+}
+
+/**
+ * What a signal holds of the signals made from it: its abort listeners, and the entries Node's
+ * AbortSignal.any adds to its set of dependants (which Node 20 never takes out).
+ */
+function heldBy(signal: AbortSignal): number {
+  const dependants = Object.getOwnPropertySymbols(signal)
+    .filter((symbol) => symbol.description === 'kDependantSignals')
+    .map((symbol) => Reflect.get(signal, symbol) as { size: number } | undefined);
+  return getEventListeners(signal, 'abort').length + dependants.reduce((sum, set) => sum + (set?.size ?? 0), 0);
 }
 
 eachDatabase('waiting for events (wait=)', (database) => {
@@ -98,6 +110,29 @@ eachDatabase('waiting for events (wait=)', (database) => {
       assert.ok(during < 200, `${during} statements in 2 s with 100 waiting readers`);
       assert.equal((await app.request('POST', '/Users', userBody('ends-the-wait'))).status, 201);
       for (const answer of await Promise.all(waiting)) assert.deepEqual(answer.body.events.map((event: { type: string }) => event.type), ['user.created']);
+    } finally {
+      await app.close();
+    }
+  });
+
+  test('readers that were answered, or left mid-wait, leave nothing on the instance: what it holds stays at zero however many came', async () => {
+    const app = await startTestApp({ database });
+    try {
+      const cursor = await end(app);
+      for (let i = 0; i < 300; i += 1) assert.equal((await app.request('GET', `/api/v2/events?after=${cursor}&wait=0`)).status, 200);
+      // Readers that hang up while they wait, as a client that gives up (or a proxy's timeout) does.
+      const base = await app.app.listen({ port: 0, host: '127.0.0.1' });
+      const leaving = Array.from({ length: 20 }, async () => {
+        const left = new AbortController();
+        const reading = fetch(`${base}/api/v2/events?after=${cursor}&wait=30`, { headers: { authorization: `Bearer ${app.token}` }, signal: left.signal });
+        await sleep(300);
+        left.abort();
+        await reading.catch(() => undefined);
+      });
+      await Promise.all(leaving);
+      // The server sees each hang-up a moment after the client made it (on a loaded machine, seconds).
+      for (let tries = 0; tries < 100 && heldBy(app.app.closing) > 0; tries += 1) await sleep(200);
+      assert.equal(heldBy(app.app.closing), 0);
     } finally {
       await app.close();
     }

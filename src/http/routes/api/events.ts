@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { DEFAULT_FEED_LIMIT, MAX_FEED_LIMIT, MAX_FEED_WAIT_SECONDS, parseFeedRequest, type EventFeed } from '../../../directory/event-feed.ts';
 import { EVENT_TYPES } from '../../../journal/journal.ts';
 import { TAGS } from '../../api-docs.ts';
+import { combineSignals } from '../../../signals.ts';
 import { ref, type JsonSchema, type NamedSchema, type Query } from './common.ts';
 
 /** An object the feed passes on as the journal wrote it (its shape depends on the event type; docs/events.md). */
@@ -29,8 +30,7 @@ export const FEED_EVENT: NamedSchema = {
 export function eventRoutes(app: FastifyInstance, feed: EventFeed): void {
   // A stopping instance answers its waiting readers at once (with their empty page), so that
   // its shutdown does not wait for them.
-  const stopping = new AbortController();
-  app.addHook('preClose', async () => stopping.abort());
+  const stopping = app.closing;
   app.get<{ Querystring: Query }>('/api/v2/events', {
     schema: {
       operationId: 'listEvents',
@@ -72,11 +72,15 @@ export function eventRoutes(app: FastifyInstance, feed: EventFeed): void {
   }, async (request, reply) => {
     const left = new AbortController();
     reply.raw.once('close', () => left.abort());
-    // Waiting outside the admission limit; the client leaving or the instance stopping ends the wait.
-    const answer = await feed.readWaiting(parseFeedRequest(request.query), {
-      signal: AbortSignal.any([left.signal, stopping.signal]),
-      outsideLimit: request.waitOutsideLimit.bind(request),
-    });
+    // Waiting outside the admission limit; the client leaving or the instance stopping ends the
+    // wait. Released once read: `stopping` lives as long as the app and must keep nothing of it.
+    const waiting = combineSignals(left.signal, stopping);
+    let answer: Awaited<ReturnType<EventFeed['readWaiting']>>;
+    try {
+      answer = await feed.readWaiting(parseFeedRequest(request.query), { signal: waiting.signal, outsideLimit: request.waitOutsideLimit.bind(request) });
+    } finally {
+      waiting.release();
+    }
     // 410 Gone: the events after this cursor existed and were deleted, or were lost with a restore (RFC 9110 §15.5.11).
     if (answer.kind === 'expired') return reply.code(410).send({ message: answer.message, next: answer.next });
     return { events: answer.events, next: answer.next };
