@@ -51,7 +51,10 @@ export function signInPolicy(perMinute: number): RateLimitPolicy {
 
 /** Requests reserved at once at most: with the default burst, one upsert per 30 requests. */
 const MAX_CHUNK = 50;
-/** Keys remembered in memory before idle ones are forgotten. */
+/**
+ * Keys remembered in memory before idle ones are forgotten. The sign-in limit is keyed by client
+ * address, so without forgetting, every address that ever started a sign-in would stay.
+ */
 const MAX_KEYS = 10_000;
 /** Keys deleted per statement by purge, so that a purge never turns into a long statement. */
 const PURGE_BATCH = 500;
@@ -66,6 +69,8 @@ export interface RateLimits {
   purge(): Promise<number>;
   /** Requests reserved at once by this instance (the documented overshoot is bounded by it). */
   readonly chunk: number;
+  /** How many keys this instance holds a budget for in memory (at most about twice MAX_KEYS, plus the keys of the last few seconds). */
+  keysInMemory(): number;
 }
 
 /** The chunk for a policy: a twentieth of the burst, from 1 to MAX_CHUNK. */
@@ -83,13 +88,18 @@ interface LocalBudget {
   pending: Promise<void> | undefined;
   /** The key's theoretical arrival time (µs) while budgets are counted in memory. */
   localFreeAtUs: number;
+  /**
+   * When (µs) the last reservation's time is all past: from then on the database gives this key a
+   * whole chunk again, so the units left unused are worth nothing and the budget may be forgotten.
+   */
+  spentAtUs: number;
 }
 
-/** Creates the limiter over `store`; without a policy every request passes. `now` (ms) is for tests. */
+/** Creates the limiter over `store`; without a policy every request passes. `now` (ms) and `maxKeys` are for tests. */
 export function createRateLimits(
   store: Store,
   policy: RateLimitPolicy | undefined,
-  options: { now?: () => number; refusal?: (policy: RateLimitPolicy, retryAfterSeconds: number) => string } = {},
+  options: { now?: () => number; refusal?: (policy: RateLimitPolicy, retryAfterSeconds: number) => string; maxKeys?: number } = {},
 ): RateLimits {
   const now = options.now ?? Date.now;
   const queries = createRateLimitQueries(store.dialect);
@@ -98,7 +108,7 @@ export function createRateLimits(
     return inBatches(store.db, PURGE_BATCH, (trx) => queries.purge(trx, beforeUs, PURGE_BATCH));
   };
   if (policy === undefined) {
-    return { take: async () => {}, purge, chunk: 0 };
+    return { take: async () => {}, purge, chunk: 0, keysInMemory: () => 0 };
   }
   const limit = { intervalUs: 60_000_000 / policy.perMinute, burst: policy.burst };
   const chunk = chunkFor(policy);
@@ -126,17 +136,25 @@ export function createRateLimits(
         `Too many requests with this token: Roster allows ${policy.perMinute} requests per minute per token, ${policy.burst} at once (ROSTER_RATE_LIMIT, ROSTER_RATE_LIMIT_BURST). Retry after ${budget.retryAfter} seconds.`,
     );
 
+  const maxKeys = options.maxKeys ?? MAX_KEYS;
+  // The size past which budgets are looked through again: twice what the last look kept, so that
+  // a map full of recent keys is not scanned whole for every new one.
+  let sweepAbove = maxKeys;
   const forgetIdle = (at: number): void => {
-    if (budgets.size <= MAX_KEYS) return;
+    if (budgets.size <= sweepAbove) return;
+    // A budget with units left is idle too once its reservation's time is past: a key used once
+    // (a sign-in from one address) keeps its unused units for ever, and was never forgotten.
     for (const [key, budget] of budgets) {
-      if (budget.units === 0 && budget.pending === undefined && budget.refusedUntil <= at) budgets.delete(key);
+      if (budget.pending === undefined && budget.refusedUntil <= at && (budget.units === 0 || budget.spentAtUs <= at * 1000)) budgets.delete(key);
     }
+    sweepAbove = Math.max(maxKeys, 2 * budgets.size);
   };
 
   const reserve = async (key: string, budget: LocalBudget): Promise<void> => {
     const nowUs = now() * 1000;
     const { granted, freeAt } = await reservation(key, budget, nowUs);
     budget.units += granted;
+    budget.spentAtUs = freeAt;
     if (granted === 0) {
       // The next request fits once free_at − (burst − 1)·T has passed.
       const waitUs = freeAt - (limit.burst - 1) * limit.intervalUs - nowUs;
@@ -152,7 +170,7 @@ export function createRateLimits(
         let budget = budgets.get(key);
         if (budget === undefined) {
           forgetIdle(now());
-          budget = { units: 0, refusedUntil: 0, retryAfter: 0, pending: undefined, localFreeAtUs: 0 };
+          budget = { units: 0, refusedUntil: 0, retryAfter: 0, pending: undefined, localFreeAtUs: 0, spentAtUs: 0 };
           budgets.set(key, budget);
         }
         if (budget.units > 0) {
@@ -171,5 +189,6 @@ export function createRateLimits(
       }
     },
     purge,
+    keysInMemory: () => budgets.size,
   };
 }

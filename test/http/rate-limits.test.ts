@@ -200,6 +200,22 @@ eachDatabase('rate limits', (database) => {
       },
     );
 
+    test('budgets of keys seen once (sign-ins from many client addresses) are forgotten: the keys held in memory stay bounded', async () => {
+      let clock = 2_000_000_000_000;
+      // The sign-in limit's default: 600 a minute, 300 at once, so each address reserves 15 and uses 1.
+      const limits = createRateLimits(store, { perMinute: 600, burst: 300 }, { now: () => clock, maxKeys: 100 });
+      let most = 0;
+      for (let i = 0; i < 1500; i += 1) {
+        await limits.take(`oidc-auth:10.0.${i >> 8}.${i & 255}`);
+        most = Math.max(most, limits.keysInMemory());
+        // One new address every 10 ms: a reservation's 15 units span 1.5 s, so about 150 are recent at any time.
+        clock += 10;
+      }
+      assert.ok(most <= 400, `${most} keys held in memory after 1,500 addresses (at most 100 idle ones kept, twice the recent ones)`);
+      // An address seen again after it was forgotten gets its budget from the database, as before.
+      await limits.take('oidc-auth:10.0.0.0');
+    });
+
     test('purge deletes the rows of keys whose budget is whole again, and only those', async () => {
       let clock = 1_800_000_000_000;
       const limits = createRateLimits(store, { perMinute: 60, burst: 2 }, { now: () => clock });
