@@ -171,6 +171,11 @@ async function main(): Promise<void> {
     const key = `${what} ${status}`;
     counts.set(key, (counts.get(key) ?? 0) + 1);
   };
+  // The first answer of each unexpected kind, printed at the end.
+  const examples = new Map<string, string>();
+  const example = (kind: string, text: string): void => {
+    if (!examples.has(kind)) examples.set(kind, text);
+  };
   const bearer = (token = pick(tokens)) => ({ authorization: `Bearer ${token}` });
   const base = (): string => pick(instances).base;
   const userIds: string[] = [];
@@ -246,6 +251,7 @@ async function main(): Promise<void> {
         const location = refresh?.replace(/&amp;/g, '&') ?? response.headers.get('location');
         if (location === null) {
           count('oidc stopped', response.status);
+          example(`oidc stopped ${response.status} at ${url.pathname}`, body.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').slice(0, 300));
           return;
         }
         url = new URL(location, url);
@@ -319,6 +325,8 @@ async function main(): Promise<void> {
         requests += 1;
       } catch (error) {
         const key = `${name}: ${(error as Error).message.slice(0, 120)}`;
+        const cause = (error as { cause?: unknown }).cause;
+        example(key, JSON.stringify(cause instanceof Response ? { status: cause.status } : cause ?? null)?.slice(0, 300) ?? '');
         errors.set(key, (errors.get(key) ?? 0) + 1);
       }
     }
@@ -345,6 +353,7 @@ async function main(): Promise<void> {
     console.log('driver errors:');
     for (const [key, n] of [...errors].sort((a, b) => b[1] - a[1]).slice(0, 20)) console.log(`  ${n} × ${key}`);
   }
+  for (const [kind, text] of examples) console.log(`example of ${kind}: ${text}`);
   const warmed = samples[Math.min(2, samples.length - 1)]!;
   const last = samples[samples.length - 1]!;
   console.log('\ngrowth from the third sample to the last:');
