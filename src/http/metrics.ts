@@ -231,7 +231,9 @@ export function createMetrics(store: Store, clock: Pick<SharedClock, 'measure'>,
       requests.inc({ route: UNREAD_ROUTE, method: UNREAD_ROUTE, status: String(status) });
     },
     bulkOperation(resource, method, status) {
-      scimOperations.inc({ resource, operation: BULK_OPERATIONS[method ?? ''] ?? 'unknown', outcome: outcomeOf(status) });
+      // Own keys only: a method a client sent as `constructor` or `toString` would otherwise read Object.prototype's.
+      const operation = method !== undefined && Object.hasOwn(BULK_OPERATIONS, method) ? BULK_OPERATIONS[method] : undefined;
+      scimOperations.inc({ resource, operation: operation ?? 'unknown', outcome: outcomeOf(status) });
     },
     signIn(method, outcome) {
       signIns.inc({ method, outcome });

@@ -72,16 +72,19 @@ eachDatabase('GET /metrics', (database) => {
           { method: 'POST', path: '/Users', bulkId: 'b', data: userBody('grace') },
           { method: 'DELETE', path: '/Groups/no-such-group' },
           { method: 'COPY', path: '/Users' },
+          // A method named like a property every object has is unknown too, not that property's value.
+          { method: 'constructor', path: '/Users' },
         ],
       });
       assert.equal(bulk.status, 200);
-      assert.deepEqual(bulk.body.Operations.map((operation: { status: string | number }) => String(operation.status)), ['201', '409', '404', '400']);
+      assert.deepEqual(bulk.body.Operations.map((operation: { status: string | number }) => String(operation.status)), ['201', '409', '404', '400', '400']);
       const afterBulk = (await scrape(roster)).body;
       assert.equal(sample(afterBulk, 'roster_scim_operations_total{resource="Bulk",operation="bulk",outcome="success"}'), 1);
       assert.equal(sample(afterBulk, 'roster_scim_operations_total{resource="Users",operation="create",outcome="success"}'), 2);
       assert.equal(sample(afterBulk, 'roster_scim_operations_total{resource="Users",operation="create",outcome="client_error"}'), 1);
       assert.equal(sample(afterBulk, 'roster_scim_operations_total{resource="Groups",operation="delete",outcome="client_error"}'), 1);
-      assert.equal(sample(afterBulk, 'roster_scim_operations_total{resource="unknown",operation="unknown",outcome="client_error"}'), 1);
+      assert.equal(sample(afterBulk, 'roster_scim_operations_total{resource="unknown",operation="unknown",outcome="client_error"}'), 2);
+      assert.doesNotMatch(afterBulk, /operation="function/);
 
       // The process's own metrics come along.
       assert.ok(sample(body, 'process_cpu_user_seconds_total') !== undefined, 'process metrics');
