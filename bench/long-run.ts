@@ -84,6 +84,8 @@ interface Figures {
   heapMiB: number;
   series: number;
   handles: number;
+  /** PostgreSQL connections of the pool, in use + idle (NaN on SQLite). */
+  pool: string;
 }
 
 function rssMiB(pid: number): number {
@@ -102,6 +104,7 @@ async function sample(instance: Instance): Promise<Figures> {
     heapMiB: Math.round(value('nodejs_heap_size_used_bytes') / 104857.6) / 10,
     series: lines.length,
     handles: value('nodejs_active_handles_total'),
+    pool: `${value('roster_db_pool_connections{state="in_use"}')}+${value('roster_db_pool_connections{state="idle"}')}`,
   };
 }
 
@@ -338,7 +341,7 @@ async function main(): Promise<void> {
     const figures = await Promise.all(instances.map(sample));
     samples.push(figures);
     const minute = ((Date.now() - started) / 60_000).toFixed(1);
-    console.log(`${minute} min, pids ${instances.map((instance) => instance.process.pid).join(',')}, ${requests} flows, load ${loadavg()[0]?.toFixed(2)}: ` + figures.map((f, i) => `#${i} rss ${f.rssMiB} MiB heap ${f.heapMiB} MiB fds ${f.fds} handles ${f.handles} series ${f.series}`).join(' | '));
+    console.log(`${minute} min, pids ${instances.map((instance) => instance.process.pid).join(',')}, ${requests} flows, load ${loadavg()[0]?.toFixed(2)}: ` + figures.map((f, i) => `#${i} rss ${f.rssMiB} MiB heap ${f.heapMiB} MiB fds ${f.fds} handles ${f.handles} series ${f.series}${f.pool === 'NaN+NaN' ? '' : ` pool ${f.pool}`}`).join(' | '));
   };
   await report();
   const sampler = setInterval(() => void report(), sampleMs);
