@@ -100,8 +100,16 @@ eachDatabase('waiting for events (wait=)', (database) => {
         return [...text.matchAll(/^roster_db_query_duration_seconds_count\{[^}]*\} (\d+)/gm)].reduce((sum, match) => sum + Number(match[1]), 0);
       };
       const waiting = Array.from({ length: 100 }, () => app.request('GET', `/api/v2/events?after=${cursor}&wait=30`));
-      // Until every reader has read its empty page and waits (on PostgreSQL, a hundred requests take a moment).
-      await sleep(2500);
+      // Until every reader has read its empty page and waits: a hundred requests take a moment on
+      // PostgreSQL, and on a loaded machine more than the 2.5 s this once slept (the late readers'
+      // first reads then fell into the window measured). Readers polling on their own would keep
+      // the count above 100 a second, and the measure below fails as it should. At most 12 s,
+      // well inside the readers' 30 s wait.
+      for (let tries = 0, settled = false; !settled && tries < 12; tries += 1) {
+        const start = await statements();
+        await sleep(1000);
+        settled = (await statements()) - start < 100;
+      }
       const before = await statements();
       await sleep(2000);
       const during = (await statements()) - before;
