@@ -469,6 +469,13 @@ eachDatabase('Audit log page', (database) => {
     assert.equal((await getPage(app, '/admin/audit', member)).statusCode, 403);
   });
 
+  /** The Target cell of the first row of `action` on an audit log page. */
+  const cellOf = (body: string, action: string): string => {
+    const row = new RegExp(`<code class="nowrap">${action.replace('.', '\\.')}</code></td><td>(.*?)</td>`).exec(body);
+    assert.ok(row, `no ${action} row`);
+    return row[1] ?? '';
+  };
+
   test("the Target column names what still exists (a user's login, a group's name, an application's name, as they are now) and gives the whole id of what was deleted", async () => {
     const cli = { kind: 'cli' } as const;
     // SCIM is on here: the identity provider creates, renames and deletes.
@@ -483,11 +490,6 @@ eachDatabase('Audit log page', (database) => {
     assert.ok(userId !== undefined && groupId !== undefined);
     assert.equal((await app.request('DELETE', `/Groups/${(group.body as { id: string }).id}`)).status, 204);
     const { application } = await app.services.applications.create({ name: 'Team <wiki>', redirectUris: ['https://wiki.example.com/cb'], public: false, allowedGroups: [] }, cli);
-    const cellOf = (body: string, action: string): string => {
-      const row = new RegExp(`<code class="nowrap">${action.replace('.', '\\.')}</code></td><td>(.*?)</td>`).exec(body);
-      assert.ok(row, `no ${action} row`);
-      return row[1] ?? '';
-    };
     const users = (await getPage(app, `/admin/audit?targetId=${userId}`, admin)).body;
     // Created under another login: both entries say what the user is called now.
     for (const action of ['user.created', 'user.updated']) {
@@ -512,11 +514,6 @@ eachDatabase('Audit log page', (database) => {
     const { webhook } = await app.services.webhooks.create({ url: 'https://hooks.example.com/roster?key=s3cret' }, cli);
     const { webhook: gone } = await app.services.webhooks.create({ url: 'https://gone.example.com/roster' }, cli);
     await app.services.webhooks.remove(gone.id, cli);
-    const cellOf = (body: string, action: string): string => {
-      const row = new RegExp(`<code class="nowrap">${action.replace('.', '\\.')}</code></td><td>(.*?)</td>`).exec(body);
-      assert.ok(row, `no ${action} row`);
-      return row[1] ?? '';
-    };
     const tokens = (await getPage(app, `/admin/audit?targetId=${record.id}`, admin)).body;
     for (const action of ['token.created', 'token.revoked']) {
       assert.equal(cellOf(tokens, action), `token<br><a class="target-name" href="/admin/scim#tokens-title" title="token ${record.id}"><bdi>audit-named-token</bdi></a>`);
