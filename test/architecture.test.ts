@@ -181,6 +181,13 @@ describe('architecture', () => {
     assert.deepEqual(offenders, [], `The deliveries sit beside http/ on top of directory/ (ARCHITECTURE.md):\n${offenders.join('\n')}`);
   });
 
+  test('only the test suite selects the test-only password cost: nothing under src/ calls usePasswordHashCost', () => {
+    const offenders = files.filter((path) => /\busePasswordHashCost\s*\(/.test(withoutComments(readFileSync(path, 'utf8'))) && name(path) !== 'src/auth/passwords.ts');
+    assert.deepEqual(offenders.map(name), [], 'Roster hashes passwords at the OWASP cost; test/support/fast-password-hashing.mjs alone lowers it');
+    // The scan must see the call it looks for, or a renamed function would pass.
+    assert.match(readFileSync(join(ROOT, 'test', 'support', 'fast-password-hashing.mjs'), 'utf8'), /\busePasswordHashCost\('test-only'\)/);
+  });
+
   test('src/ modules import one another without cycles', () => {
     const graph = new Map<string, string[]>();
     for (const path of files) {

@@ -7,15 +7,31 @@
 import { randomBytes, scrypt as scryptCallback, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { RetryLaterError } from '../errors.ts';
 
+interface ScryptCost {
+  readonly N: number;
+  readonly r: number;
+  readonly p: number;
+}
+
 /**
  * OWASP's Password Storage Cheat Sheet (2025): scrypt with N=2^17, r=8, p=1. That is 128 MiB
  * and about a quarter of a second per hash on the 2-core development machine (docs/saml.md).
  */
-const COST = { N: 2 ** 17, r: 8, p: 1 } as const;
+const OWASP_COST: ScryptCost = { N: 2 ** 17, r: 8, p: 1 };
+/**
+ * For the test suite only (test/support/fast-password-hashing.mjs), as Rails' `min_cost` or
+ * Django's test hashers: 1 MiB and a few milliseconds. Every test app and `roster serve` started
+ * by a test hashes the first-start password, and the suite starts about a thousand; at the OWASP
+ * cost that was a quarter of the suite's CPU. Nothing under src/ selects it (the architecture
+ * test checks), no setting reads it, and a hash made with it is replaced by an OWASP one at
+ * its next sign-in (needsRehash), should one ever reach a real database.
+ */
+const TEST_ONLY_COST: ScryptCost = { N: 2 ** 10, r: 8, p: 1 };
+let current: ScryptCost = OWASP_COST;
 const KEY_BYTES = 32;
 const SALT_BYTES = 16;
-// scrypt needs 128 × N × r bytes (128 MiB at the cost above); Node refuses above maxmem.
-const MAX_MEMORY = 128 * COST.N * COST.r + 16 * 1024 * 1024;
+// scrypt needs 128 × N × r bytes (128 MiB at the OWASP cost); Node refuses above maxmem.
+const MAX_MEMORY = 128 * OWASP_COST.N * OWASP_COST.r + 16 * 1024 * 1024;
 // Stored parameters come from our own database, but a corrupted or hand-edited row must not
 // make one sign-in allocate gigabytes: anything above these bounds is a malformed hash.
 const MAX_STORED = { N: 2 ** 20, r: 16, p: 16 } as const;
@@ -83,8 +99,8 @@ function parseStored(stored: string): StoredHash | undefined {
 /** Hashes a password for storage with the current cost. */
 export async function hashPassword(password: string): Promise<string> {
   const salt = randomBytes(SALT_BYTES);
-  const key = await scrypt(password, salt, COST);
-  return ['scrypt', COST.N, COST.r, COST.p, salt.toString('base64url'), key.toString('base64url')].join('$');
+  const key = await scrypt(password, salt, current);
+  return ['scrypt', current.N, current.r, current.p, salt.toString('base64url'), key.toString('base64url')].join('$');
 }
 
 /** Checks a password against a stored hash, in constant time; false for any malformed hash. */
@@ -99,7 +115,20 @@ export async function verifyPassword(password: string, stored: string): Promise<
 export function needsRehash(stored: string): boolean {
   const parsed = parseStored(stored);
   if (!parsed) return false;
-  return parsed.N < COST.N || parsed.r < COST.r || parsed.p < COST.p;
+  return parsed.N < current.N || parsed.r < current.r || parsed.p < current.p;
+}
+
+/**
+ * Which cost new hashes get in this process: `owasp` (the default, and the only one Roster
+ * itself uses) or `test-only`. Called by the test suite's preload and by tests of the cost.
+ */
+export function usePasswordHashCost(which: 'owasp' | 'test-only'): void {
+  current = which === 'owasp' ? OWASP_COST : TEST_ONLY_COST;
+}
+
+/** The cost new hashes get in this process (see usePasswordHashCost). */
+export function passwordHashCost(): 'owasp' | 'test-only' {
+  return current === OWASP_COST ? 'owasp' : 'test-only';
 }
 
 /** A random password for a new administrator: 24 base64url characters (144 bits). */

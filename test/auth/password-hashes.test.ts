@@ -7,10 +7,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { MAX_WAITING_HASHES, hashPassword, verifyPassword } from '../../src/auth/passwords.ts';
+import { MAX_WAITING_HASHES, hashPassword, usePasswordHashCost, verifyPassword } from '../../src/auth/passwords.ts';
 import { RetryLaterError } from '../../src/errors.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { passwordSignIn } from '../support/console.ts';
+
+// What this file checks is the real cost (npm test preloads the test-only one).
+usePasswordHashCost('owasp');
 
 describe('password hashes at once', () => {
   test('two run, MAX_WAITING_HASHES wait, and the rest are refused as busy at once', async () => {

@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
 import { randomBytes, scryptSync } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { verifyPassword } from '../../src/auth/passwords.ts';
+import { usePasswordHashCost, verifyPassword } from '../../src/auth/passwords.ts';
 import { createAdministrators } from '../../src/directory/administrators.ts';
 import { createPasswordCheck } from '../../src/directory/password-check.ts';
 import type { Store } from '../../src/store/index.ts';
 import { eachDatabase, openTestStore } from '../support/databases.ts';
+
+// What this file checks is the real cost (npm test preloads the test-only one).
+usePasswordHashCost('owasp');
 
 /** A hash as Roster 0.1 stored it: scrypt with N=2^14, the cost this version raises. */
 function legacyHash(password: string): string {

@@ -146,7 +146,7 @@ export async function startTestApp(
   } = {},
 ): Promise<TestApp> {
   const directory = mkdtempSync(join(tmpdir(), 'roster-test-'));
-  const scratch = options.location !== undefined ? { location: options.location, url: '', drop: async () => {} } : await createTestDatabase(options.database ?? 'sqlite');
+  const scratch = options.location !== undefined ? { location: options.location, url: '', drop: async () => {} } : await createTestDatabase(options.database ?? 'sqlite', { migrated: true });
   const store = await openStore(scratch.location, { secretKey: options.secretKey, queryDeadlineMs: options.queryDeadlineMs ?? QUERY_DEADLINE_MS });
   const baseUrl = options.baseUrl ?? BASE_URL;
   const services = createServices(store, {

@@ -9,6 +9,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { passwordHashCost } from '../../src/auth/passwords.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const COMPILED = join(ROOT, 'dist', 'cli', 'roster.js');
@@ -31,14 +32,20 @@ function compiledIsCurrent(): boolean {
   }
 }
 
-let entry: readonly string[] | undefined;
+let compiled: boolean | undefined;
 
 /**
  * The arguments of `process.execPath` that run `roster <args>` from the project's root (the
  * spawn's `cwd` must be ROOT): `spawn(process.execPath, rosterArgs('serve'), { cwd: ROOT })`.
+ * The child hashes new passwords at the cost this test process uses (usePasswordHashCost):
+ * the test-only one under `npm test`, OWASP's in a test that asked for it.
  */
 export function rosterArgs(...args: readonly string[]): string[] {
   // Decided once per test process: every spawn of one file runs the same code.
-  entry ??= compiledIsCurrent() ? ['dist/cli/roster.js'] : ['--import', 'tsx', 'src/cli/roster.ts'];
+  compiled ??= compiledIsCurrent();
+  const fast = passwordHashCost() === 'test-only';
+  const entry = compiled
+    ? [...(fast ? ['--import', './test/support/fast-password-hashing-compiled.mjs'] : []), 'dist/cli/roster.js']
+    : ['--import', 'tsx', ...(fast ? ['--import', './test/support/fast-password-hashing.mjs'] : []), 'src/cli/roster.ts'];
   return [...entry, ...args];
 }
