@@ -18,14 +18,14 @@ import {
   type StoredDelivery, type StoredWebhook, type WebhookChange,
 } from '../store/webhooks.ts';
 import { DirectoryError, rejected } from '../errors.ts';
-import { readableTime } from '../text.ts';
 import type { EventFeed } from './event-feed.ts';
+import { DEFAULT_SECRET_OVERLAP_SECONDS, rotatedSinceShown, runningOverlap } from './secret-overlap.ts';
 
 /** The prefix of every signing secret (Standard Webhooks). */
 export const SECRET_PREFIX = 'whsec_';
 const SECRET_BYTES = 32;
-/** How long the previous secret keeps signing beside the new one after a rotation. */
-export const SECRET_OVERLAP_MS = 24 * 60 * 60 * 1000;
+/** How long the previous secret keeps signing beside the new one after a rotation (secret-overlap.ts). */
+export const SECRET_OVERLAP_MS = DEFAULT_SECRET_OVERLAP_SECONDS * 1000;
 /** The longest URL accepted. */
 export const MAX_URL_LENGTH = 2000;
 /** Attempts per page of the log, by default and at most. */
@@ -220,16 +220,9 @@ export function createWebhooks(store: Store, feed: EventFeed, options: { readonl
     async rotateSecret(id, actor, options = {}) {
       const secret = newSecret();
       const webhook = await change(id, actor, (current, at) => {
-        // The overlap running now, compared with the one seen: an overlap seen that has since
-        // ended, with no rotation after it, is no reason to refuse.
         const running = toInfo(current, at).previousSecretExpiresAt;
-        if (options.seenOverlapUntil !== undefined && running !== null && running !== options.seenOverlapUntil) {
-          const rotatedAt = new Date(Date.parse(running) - overlapMs).toISOString();
-          throw new DirectoryError(
-            'conflict',
-            `The secret was rotated at ${readableTime(rotatedAt)}, after this page was shown; whoever rotated it was shown the new secret. Rotating again would stop at once the older secret, which still signs until ${readableTime(running)}: do it only if the new one is lost.`,
-          );
-        }
+        const refusal = running === null ? undefined : rotatedSinceShown(running, options.seenOverlapUntil, { rotatedAt: new Date(Date.parse(running) - overlapMs).toISOString(), stillWorks: 'signs' });
+        if (refusal !== undefined) throw refusal;
         return {
           // A worker delivering now signs with the new secret from its next request.
           change: { secret, previousSecret: current.secret, previousSecretUntil: new Date(at.getTime() + overlapMs).toISOString(), dueNow: true },
@@ -315,7 +308,6 @@ function checkTypes(raw: readonly string[] | null | undefined): readonly string[
 }
 
 function toInfo(webhook: StoredWebhook, at: Date): WebhookInfo {
-  const overlap = webhook.previousSecret !== null && webhook.previousSecretUntil !== null && Date.parse(webhook.previousSecretUntil) > at.getTime();
   return {
     id: webhook.id,
     url: webhook.url,
@@ -325,7 +317,7 @@ function toInfo(webhook: StoredWebhook, at: Date): WebhookInfo {
     disabledAt: webhook.disabledAt,
     createdAt: webhook.createdAt,
     updatedAt: webhook.updatedAt,
-    previousSecretExpiresAt: overlap ? webhook.previousSecretUntil : null,
+    previousSecretExpiresAt: runningOverlap(webhook.previousSecret, webhook.previousSecretUntil, at),
     failedAttempts: webhook.attempts,
     failingSince: webhook.failingSince,
     nextAttemptAt: webhook.nextAttemptAt,
