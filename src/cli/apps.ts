@@ -5,6 +5,7 @@ import type { CliContext, CommandGroup } from './command.ts';
 import { withOptionValues } from './options.ts';
 import { printable, table } from './output.ts';
 import { readableTime } from '../text.ts';
+import { MAX_SECRET_OVERLAP_SECONDS } from '../directory/secret-overlap.ts';
 
 /** The options that set each field, for a value the domain refuses (exit 2 naming the option). */
 const OPTION_OF_FIELD = { name: '--name', redirectUris: '--redirect-uri', allowedGroups: '--allowed-group' };
@@ -175,21 +176,61 @@ export const appCommands: CommandGroup = {
       },
     },
     'rotate-secret': {
-      summary: 'give an application a new secret; prints it',
-      usage: ['Usage: roster apps rotate-secret <client id>', '', 'Replaces the secret at once (the old one stops working) and prints the new one ALONE on the last line.'].join('\n'),
+      summary: 'give an application a new secret, the old one working for an overlap; prints it',
+      usage: [
+        'Usage: roster apps rotate-secret <client id> [--overlap <duration>]',
+        '       roster apps rotate-secret <client id> --end-overlap',
+        '',
+        'Issues a new secret and prints it ALONE on the last line. The old secret keeps working beside',
+        'it for the overlap (24 hours unless --overlap says otherwise), so the application can be given',
+        'the new one without a failed request. One previous secret at a time: rotating again during an',
+        'overlap stops at once the secret before the old one (the output says so).',
+        '',
+        'Options:',
+        '  --overlap <duration>  how long the old secret keeps working: 0 (it stops at once), or a',
+        '                        number with s, m, h or d (90m, 24h, 7d), at most 7d',
+        '  --end-overlap         issue no new secret: stop the old secret now (once the application',
+        '                        runs with the new one, or if the old one may have leaked)',
+      ].join('\n'),
       async run(args, context) {
-        const { positionals } = parseArgs({ args, options: {}, allowPositionals: true });
+        const { values, positionals } = parseArgs({ args, options: { overlap: { type: 'string' }, 'end-overlap': { type: 'boolean', default: false } }, allowPositionals: true });
         const [clientId, ...extra] = positionals;
         if (clientId === undefined) return { usageError: 'the client id is required' };
         if (extra.length > 0) return { usageError: `unexpected argument "${extra[0] ?? ''}"` };
-        const secret = await (await context.services()).applications.rotateSecret(clientId, context.actor);
-        context.out(`New secret of ${clientId} (copy it now; the old one no longer works):`);
+        const applications = (await context.services()).applications;
+        if (values['end-overlap'] === true) {
+          if (values.overlap !== undefined) return { usageError: '--end-overlap issues no new secret: it takes no --overlap' };
+          const { application, ended } = await applications.endSecretOverlap(clientId, context.actor);
+          context.out(ended ? `The previous secret of ${clientId} no longer works; only the current one does.` : `Nothing changed: ${application.clientId} has no previous secret that still works.`);
+          return undefined;
+        }
+        const overlapSeconds = values.overlap === undefined ? undefined : parseOverlap(values.overlap);
+        if (overlapSeconds === null) return { usageError: `--overlap "${values.overlap ?? ''}": must be 0, or a number with s, m, h or d (90m, 24h, 7d), at most ${MAX_SECRET_OVERLAP_SECONDS / 86400}d` };
+        const { application, secret, stoppedOverlapUntil } = await applications.rotateSecret(clientId, context.actor, overlapSeconds === undefined ? {} : { overlapSeconds });
+        if (stoppedOverlapUntil !== null) {
+          context.out(`The secret before the old one, which worked until ${readableTime(stoppedOverlapUntil)}, no longer works (one previous secret at a time).`);
+        }
+        const old = application.previousSecretExpiresAt === null ? 'the old one no longer works' : `the old one also works until ${readableTime(application.previousSecretExpiresAt)}`;
+        context.out(`New secret of ${clientId} (copy it now; ${old}):`);
+        // Alone on the last line, so that `... | tail -n 1` captures exactly the secret.
         context.out(secret);
         return undefined;
       },
     },
   },
 };
+
+/**
+ * `--overlap` in seconds: `0`, or a whole number with a unit (`90m`, `24h`, `7d`), up to
+ * MAX_SECRET_OVERLAP_SECONDS; null when it is none of these.
+ */
+function parseOverlap(text: string): number | null {
+  if (text === '0') return 0;
+  const match = /^(\d{1,7})([smhd])$/.exec(text);
+  if (match === null) return null;
+  const seconds = Number(match[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[match[2] as 's' | 'm' | 'h' | 'd'];
+  return seconds <= MAX_SECRET_OVERLAP_SECONDS ? seconds : null;
+}
 
 /** The `keys` command group. */
 export const keyCommands: CommandGroup = {
@@ -253,13 +294,14 @@ async function warnMissingGroups(context: CliContext, application: Application):
 
 function formatTable(applications: readonly Application[]): string {
   const rows = [
-    ['CLIENT ID', 'NAME', 'TYPE', 'ALLOWED GROUPS', 'REDIRECT URIS'],
+    ['CLIENT ID', 'NAME', 'TYPE', 'ALLOWED GROUPS', 'REDIRECT URIS', 'PREVIOUS SECRET WORKS UNTIL'],
     ...applications.map((application) => [
       application.clientId,
       application.name,
       application.public ? 'public' : 'confidential',
       application.allowedGroups.length === 0 ? '(everyone)' : application.allowedGroups.join(', '),
       application.redirectUris.join(' '),
+      application.previousSecretExpiresAt === null ? '-' : readableTime(application.previousSecretExpiresAt),
     ]),
   ];
   return table(rows);

@@ -18,6 +18,7 @@ import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
 import { checkFields, DirectoryError } from '../errors.ts';
 import { inBatches, transact } from '../store/transact.ts';
+import { DEFAULT_SECRET_OVERLAP_SECONDS, checkOverlapSeconds, rotatedSinceShown, runningOverlap } from './secret-overlap.ts';
 
 /** What registering an application takes. */
 export interface NewApplication {
@@ -71,6 +72,19 @@ export interface Application {
   readonly allowedGroups: readonly string[];
   readonly createdAt: string;
   readonly updatedAt: string;
+  /** Until when the secret before the last rotation still works beside the current one; null when none does. */
+  readonly previousSecretExpiresAt: string | null;
+}
+
+/** What a rotation of a client secret returns: the new secret, shown once. */
+export interface SecretRotation {
+  readonly application: Application;
+  readonly secret: string;
+  /**
+   * Until when the secret before the one just replaced would still have worked: a rotation
+   * during an overlap stops it at once (one previous secret at a time). Null when none was valid.
+   */
+  readonly stoppedOverlapUntil: string | null;
 }
 
 /** What an application learns about a user (OpenID Connect claims). */
@@ -102,7 +116,7 @@ export function hashClientSecret(secret: string): string {
   return createHash('sha256').update(secret).digest('hex');
 }
 
-function view(stored: StoredApplication): Application {
+function view(stored: StoredApplication, at = new Date()): Application {
   return {
     clientId: stored.clientId,
     name: stored.name,
@@ -111,7 +125,19 @@ function view(stored: StoredApplication): Application {
     allowedGroups: stored.allowedGroups,
     createdAt: stored.createdAt,
     updatedAt: stored.updatedAt,
+    previousSecretExpiresAt: runningOverlap(stored.previousSecretHash, stored.previousSecretExpiresAt, at),
   };
+}
+
+/**
+ * The hashes a presented client secret may match now: the current secret's, and the previous
+ * one's while its overlap runs. Read from the row at each authentication, so that every instance
+ * stops accepting the previous secret at the same moment.
+ */
+export function acceptedSecretHashes(stored: StoredApplication, at = new Date()): string[] {
+  if (stored.secretHash === null) return [];
+  const previous = runningOverlap(stored.previousSecretHash, stored.previousSecretExpiresAt, at) !== null ? stored.previousSecretHash : null;
+  return previous === null ? [stored.secretHash] : [stored.secretHash, previous];
 }
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
@@ -234,6 +260,8 @@ export function createApplications(store: Store, access: Access) {
         clientId,
         name: checked.name,
         secretHash: secret === undefined ? null : hashClientSecret(secret),
+        previousSecretHash: null,
+        previousSecretExpiresAt: null,
         redirectUris: checked.redirectUris,
         allowedGroups: checked.allowedGroups,
         createdAt: now,
@@ -314,7 +342,7 @@ export function createApplications(store: Store, access: Access) {
 
     /** Every application, by name. */
     async list(): Promise<Application[]> {
-      return (await queries.listApplications(store.db)).map(view);
+      return (await queries.listApplications(store.db)).map((stored) => view(stored));
     },
 
     /** One application, or a not_found DirectoryError. */
@@ -338,18 +366,69 @@ export function createApplications(store: Store, access: Access) {
       });
     },
 
-    /** Replaces a confidential application's secret; returns the new one (shown once). */
-    async rotateSecret(clientId: string, actor: Actor): Promise<string> {
+    /**
+     * Issues a new secret for a confidential application (shown once, here). The secret it
+     * replaces keeps working beside it for `overlapSeconds` (DEFAULT_SECRET_OVERLAP_SECONDS; 0:
+     * it stops at once), so that the application can be given the new one without a failed
+     * token request. One previous secret at a time: a secret still valid from an earlier
+     * rotation stops at once (`stoppedOverlapUntil` says until when it would have worked). With
+     * `seenOverlapUntil` (the console page's `previousSecretExpiresAt`), refused when another
+     * rotation was made since the page was shown (rotatedSinceShown). Under the row's lock, with
+     * an `application.secret_rotated` audit entry naming the overlap, never a secret.
+     */
+    async rotateSecret(clientId: string, actor: Actor, options: { readonly overlapSeconds?: number; readonly seenOverlapUntil?: string | null } = {}): Promise<SecretRotation> {
+      const overlapSeconds = checkOverlapSeconds(options.overlapSeconds ?? DEFAULT_SECRET_OVERLAP_SECONDS);
       const secret = randomBytes(32).toString('base64url');
-      await store.db.transaction().execute(async (trx) => {
-        const stored = await queries.findApplication(trx, clientId);
-        if (stored === undefined) throw new DirectoryError('not_found', `No application has the client id '${clientId}'.`);
-        if (stored.secretHash === null) throw new DirectoryError('invalid', `The application '${stored.name}' is public: it has no secret.`);
-        const now = new Date().toISOString();
-        await queries.setSecretHash(trx, clientId, hashClientSecret(secret), now);
-        await journal.record(trx, actor, { action: 'application.secret_rotated', targetType: 'application', targetId: clientId, details: { name: stored.name } }, now);
+      return transact(store.db, async (trx) => {
+        const current = await queries.lockApplication(trx, store.dialect, clientId);
+        if (current === undefined) throw notFound(clientId);
+        if (current.secretHash === null) throw new DirectoryError('invalid', `The application '${current.name}' is public: it has no secret.`);
+        const at = new Date();
+        const running = runningOverlap(current.previousSecretHash, current.previousSecretExpiresAt, at);
+        const refusal = rotatedSinceShown(running, options.seenOverlapUntil, { stillWorks: 'works' });
+        if (refusal !== undefined) throw refusal;
+        const hashes = {
+          secretHash: hashClientSecret(secret),
+          previousSecretHash: overlapSeconds === 0 ? null : current.secretHash,
+          previousSecretExpiresAt: overlapSeconds === 0 ? null : new Date(at.getTime() + overlapSeconds * 1000).toISOString(),
+        };
+        const now = at.toISOString();
+        await queries.setSecretHashes(trx, clientId, hashes, now);
+        await journal.record(trx, actor, {
+          action: 'application.secret_rotated',
+          targetType: 'application',
+          targetId: clientId,
+          details: { name: current.name, overlapSeconds, previousSecretExpiresAt: hashes.previousSecretExpiresAt, stoppedOverlapUntil: running },
+        }, now);
+        return { application: view({ ...current, ...hashes, updatedAt: now }, at), secret, stoppedOverlapUntil: running };
       });
-      return secret;
+    },
+
+    /**
+     * Ends the overlap of a rotation now: the previous secret stops working, on every instance at
+     * its next request (once the application runs with the new secret, or when the old one may
+     * have leaked). Records `application.secret_overlap_ended`; when no previous secret is valid,
+     * changes and records nothing (`ended` false).
+     */
+    async endSecretOverlap(clientId: string, actor: Actor): Promise<{ application: Application; ended: boolean }> {
+      return transact(store.db, async (trx) => {
+        const current = await queries.lockApplication(trx, store.dialect, clientId);
+        if (current === undefined) throw notFound(clientId);
+        if (current.secretHash === null) throw new DirectoryError('invalid', `The application '${current.name}' is public: it has no secret.`);
+        const at = new Date();
+        const running = runningOverlap(current.previousSecretHash, current.previousSecretExpiresAt, at);
+        if (running === null) return { application: view(current, at), ended: false };
+        const hashes = { secretHash: current.secretHash, previousSecretHash: null, previousSecretExpiresAt: null };
+        const now = at.toISOString();
+        await queries.setSecretHashes(trx, clientId, hashes, now);
+        await journal.record(trx, actor, {
+          action: 'application.secret_overlap_ended',
+          targetType: 'application',
+          targetId: clientId,
+          details: { name: current.name, previousSecretExpiresAt: running },
+        }, now);
+        return { application: view({ ...current, ...hashes, updatedAt: now }, at), ended: true };
+      });
     },
 
     /**

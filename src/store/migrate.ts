@@ -28,6 +28,7 @@ import * as generatedPasswords from './migrations/023-generated-passwords.ts';
 import * as samlExpiryIndexes from './migrations/024-saml-expiry-indexes.ts';
 import * as provisioningModeRow from './migrations/025-provisioning-mode-row.ts';
 import * as sessionRights from './migrations/026-session-rights.ts';
+import * as applicationSecretOverlap from './migrations/027-application-secret-overlap.ts';
 
 const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) => Promise<void>> = {
   '001-initial': initial.up,
@@ -54,6 +55,7 @@ const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) 
   '024-saml-expiry-indexes': samlExpiryIndexes.up,
   '025-provisioning-mode-row': provisioningModeRow.up,
   '026-session-rights': sessionRights.up,
+  '027-application-secret-overlap': applicationSecretOverlap.up,
 };
 
 /**

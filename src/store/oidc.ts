@@ -2,8 +2,10 @@
  * SQL for the OpenID Connect provider (migration 012): the rows of oidc-provider's models
  * (auth/oidc-adapter.ts is the glue) and the registered applications. Times are ISO 8601 text.
  */
+import type { Selectable } from 'kysely';
 import type { DialectAdapter } from './dialect.ts';
 import type { Executor } from './executor.ts';
+import type { OidcApplicationsTable } from './tables.ts';
 
 /** One model row as the adapter writes it. */
 export interface OidcModelWrite {
@@ -28,6 +30,9 @@ export interface StoredApplication {
   readonly clientId: string;
   readonly name: string;
   readonly secretHash: string | null;
+  /** The hash of the secret before the last rotation, and until when it is accepted (migration 027); null when none. */
+  readonly previousSecretHash: string | null;
+  readonly previousSecretExpiresAt: string | null;
   readonly redirectUris: readonly string[];
   readonly allowedGroups: readonly string[];
   readonly createdAt: string;
@@ -59,11 +64,13 @@ export function createOidcQueries() {
     return row === undefined ? undefined : { payload: row.payload, consumedAt: row.consumed_at };
   }
 
-  function toApplication(row: { client_id: string; name: string; secret_hash: string | null; redirect_uris: string; allowed_groups: string; created_at: string; updated_at: string }): StoredApplication {
+  function toApplication(row: Selectable<OidcApplicationsTable>): StoredApplication {
     return {
       clientId: row.client_id,
       name: row.name,
       secretHash: row.secret_hash,
+      previousSecretHash: row.previous_secret_hash,
+      previousSecretExpiresAt: row.previous_secret_expires_at,
       redirectUris: JSON.parse(row.redirect_uris) as string[],
       allowedGroups: JSON.parse(row.allowed_groups) as string[],
       createdAt: row.created_at,
@@ -160,6 +167,8 @@ export function createOidcQueries() {
           client_id: application.clientId,
           name: application.name,
           secret_hash: application.secretHash,
+          previous_secret_hash: application.previousSecretHash,
+          previous_secret_expires_at: application.previousSecretExpiresAt,
           redirect_uris: JSON.stringify(application.redirectUris),
           allowed_groups: JSON.stringify(application.allowedGroups),
           created_at: application.createdAt,
@@ -202,9 +211,16 @@ export function createOidcQueries() {
       return rows.map(toApplication);
     },
 
-    /** Replaces an application's secret hash; returns whether it exists. */
-    async setSecretHash(db: Executor, clientId: string, secretHash: string, at: string): Promise<boolean> {
-      const result = await db.updateTable('oidc_applications').set({ secret_hash: secretHash, updated_at: at }).where('client_id', '=', clientId).executeTakeFirst();
+    /**
+     * Sets an application's secret hash and its previous one (the secret it replaces, or an
+     * older one, or none) with the previous one's expiry; returns whether the application exists.
+     */
+    async setSecretHashes(db: Executor, clientId: string, hashes: Pick<StoredApplication, 'secretHash' | 'previousSecretHash' | 'previousSecretExpiresAt'>, at: string): Promise<boolean> {
+      const result = await db
+        .updateTable('oidc_applications')
+        .set({ secret_hash: hashes.secretHash, previous_secret_hash: hashes.previousSecretHash, previous_secret_expires_at: hashes.previousSecretExpiresAt, updated_at: at })
+        .where('client_id', '=', clientId)
+        .executeTakeFirst();
       return Number(result.numUpdatedRows) > 0;
     },
 

@@ -330,6 +330,12 @@ export interface OidcApplicationsTable {
   name: string;
   /** SHA-256 hex of the client secret; NULL for a public client. */
   secret_hash: string | null;
+  /**
+   * SHA-256 hex of the secret before the last rotation, still accepted until
+   * `previous_secret_expires_at` (ISO 8601); both NULL when there is none (migration 027).
+   */
+  previous_secret_hash: string | null;
+  previous_secret_expires_at: string | null;
   /** JSON array of exact redirect URIs. */
   redirect_uris: string;
   /** JSON array of group names; empty: everyone active may sign in. */

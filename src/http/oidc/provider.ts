@@ -14,7 +14,7 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { default as Provider, KoaContextLike } from 'oidc-provider';
-import { hashClientSecret } from '../../directory/applications.ts';
+import { acceptedSecretHashes, hashClientSecret } from '../../directory/applications.ts';
 import { keysChangeAt, publishedKeys } from '../../auth/oidc-keys.ts';
 import type { OidcAdapter } from '../../auth/oidc-adapter.ts';
 import type { Services } from '../../services.ts';
@@ -27,6 +27,8 @@ import { isDatabaseDamaged, isDatabaseUnavailable } from '../../store/index.ts';
 
 /** Where the provider's endpoints live (the discovery document is at the issuer's root). */
 export const OIDC_PREFIX = '/oidc';
+/** The client metadata holding the previous secret's hash while a rotation's overlap runs (not a registered name: Roster's own). */
+const PREVIOUS_SECRET_HASH = 'roster_previous_secret_hash';
 /** The interaction (sign-in) page the provider sends the browser to. */
 export const INTERACTION_PATH = `${OIDC_PREFIX}/interaction`;
 
@@ -151,6 +153,10 @@ function buildProvider(oidc: OidcLibrary, services: Services, options: OidcOptio
       const application = await services.applications.findForProvider(id);
       if (application === undefined) return undefined;
       const confidential = application.secretHash !== null;
+      // After a rotation the previous secret's hash, while its overlap runs: decided here, from
+      // the row just read, at every request that authenticates the client, so that it stops
+      // being accepted on every instance when the overlap ends.
+      const previousSecretHash = acceptedSecretHashes(application)[1];
       return {
         client_id: application.clientId,
         client_name: application.name,
@@ -165,6 +171,7 @@ function buildProvider(oidc: OidcLibrary, services: Services, options: OidcOptio
         // form body); compared by its hash (compareClientSecret below).
         token_endpoint_auth_method: confidential ? 'client_secret_basic' : 'none',
         ...(confidential ? { client_secret: application.secretHash } : {}),
+        ...(previousSecretHash !== undefined ? { [PREVIOUS_SECRET_HASH]: previousSecretHash } : {}),
       };
     }
     /**
@@ -233,6 +240,9 @@ function buildProvider(oidc: OidcLibrary, services: Services, options: OidcOptio
     // What applications may use, and what discovery advertises: a secret (Basic, or the form
     // body as the provider takes both), or none with PKCE.
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
+    // Roster's own client metadata: the previous secret's hash during a rotation's overlap
+    // (Adapter.find above), which compareClientSecret accepts beside the current one.
+    extraClientMetadata: { properties: [PREVIOUS_SECRET_HASH] },
     // The authorization code flow only, as every application is registered (response_types
     // ['code'] above): the provider's default also advertised the implicit and hybrid flows
     // (`id_token`, `code id_token`, the `implicit` grant) that every client was refused.
@@ -324,12 +334,20 @@ function buildProvider(oidc: OidcLibrary, services: Services, options: OidcOptio
   // Only the secret's SHA-256 is stored (directory/applications.ts), and the provider holds it
   // as the client's secret: every presented secret is hashed before the comparison, wherever
   // the client put it (Basic header or form body, which the provider treats alike, at every
-  // endpoint that authenticates clients), so the stored hash itself is no credential.
-  provider.Client.prototype.compareClientSecret = function compareClientSecret(this: { clientSecret?: string }, actual: unknown): boolean {
+  // endpoint that authenticates clients), so the stored hash itself is no credential. During a
+  // rotation's overlap the previous secret's hash is accepted too; both are compared, in
+  // constant time, whichever matches.
+  provider.Client.prototype.compareClientSecret = function compareClientSecret(this: { clientSecret?: string; [PREVIOUS_SECRET_HASH]?: unknown }, actual: unknown): boolean {
     if (typeof actual !== 'string' || typeof this.clientSecret !== 'string') return false;
     const presented = Buffer.from(hashClientSecret(actual));
-    const stored = Buffer.from(this.clientSecret);
-    return presented.length === stored.length && timingSafeEqual(presented, stored);
+    const previous = this[PREVIOUS_SECRET_HASH];
+    const accepted = typeof previous === 'string' ? [this.clientSecret, previous] : [this.clientSecret];
+    let matches = false;
+    for (const hash of accepted) {
+      const stored = Buffer.from(hash);
+      if (presented.length === stored.length && timingSafeEqual(presented, stored)) matches = true;
+    }
+    return matches;
   };
   // The route sets the forwarded protocol and host from ROSTER_BASE_URL (never the client's).
   provider.proxy = true;

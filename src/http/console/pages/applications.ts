@@ -6,9 +6,10 @@
  * place with the same client id and secret.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { APPLICATION_LIMITS, missingGroupsEffect, type Application, type ApplicationChanges } from '../../../directory/applications.ts';
+import { APPLICATION_LIMITS, missingGroupsEffect, type Application, type ApplicationChanges, type SecretRotation } from '../../../directory/applications.ts';
+import { DEFAULT_SECRET_OVERLAP_SECONDS, MAX_SECRET_OVERLAP_SECONDS } from '../../../directory/secret-overlap.ts';
 import { DirectoryError } from '../../../errors.ts';
-import { badge, banner, checkboxField, confirmDialog, editedOnPage, labelFor, copyable, dataTable, facts, formValue, noticeBanner, postForm, shownValue, shownValues, submitButton, textArea, textField, timeTag, type ErrorSummary } from '../components.ts';
+import { badge, banner, checkboxField, confirmDialog, editedOnPage, hiddenFields, labelFor, copyable, dataTable, facts, formValue, noticeBanner, postForm, selectField, shownValue, shownValues, submitButton, textArea, textField, timeTag, type ErrorSummary } from '../components.ts';
 import type { ConsoleContext } from '../context.ts';
 import { html, type SafeHtml } from '../html.ts';
 import { sendPage } from '../layout.ts';
@@ -29,6 +30,8 @@ const APPLICATION_FIELDS = {
 /** Banners of the edit page after a save, by code. */
 const EDIT_NOTICES = {
   saved: { tone: 'success', text: 'The application was saved. Its client id and secret are unchanged: nothing changes in its own configuration.' },
+  overlapEnded: { tone: 'success', text: 'The previous secret no longer works: only the current one does.' },
+  noOverlap: { tone: 'info', text: 'Nothing changed: no previous secret was working.' },
   unchanged: { tone: 'info', text: 'Nothing changed: the application already had these values.' },
 } as const;
 
@@ -101,6 +104,31 @@ function beside(error: DirectoryError | undefined, field: string): { error?: str
   return refused !== undefined ? { error: refused.message } : {};
 }
 
+/** The overlaps the console offers, the default first (the CLI and the API take any up to MAX_SECRET_OVERLAP_SECONDS). */
+const OVERLAP_CHOICES = [
+  { value: String(DEFAULT_SECRET_OVERLAP_SECONDS), label: '24 hours' },
+  { value: String(60 * 60), label: '1 hour' },
+  { value: String(MAX_SECRET_OVERLAP_SECONDS), label: '7 days' },
+  { value: '0', label: 'None: the current secret stops at once' },
+] as const;
+
+/** What a rotation does to the current secret, in the words of the confirmations. */
+function rotationEffect(application: Application, overlapSeconds: number): SafeHtml {
+  const current = overlapSeconds === 0
+    ? html`The current secret stops working at once: ${application.name} cannot sign anyone in until you enter the new one in its configuration.`
+    : html`The current secret keeps working for ${OVERLAP_CHOICES.find((choice) => choice.value === String(overlapSeconds))?.label ?? `${overlapSeconds} seconds`} beside the new one: enter the new one in ${application.name}'s configuration within that time.`;
+  return html`${current}${application.previousSecretExpiresAt !== null && html` The previous secret, which works until ${timeTag(application.previousSecretExpiresAt)}, stops at once (one previous secret at a time).`}`;
+}
+
+/**
+ * The hidden fields of a rotation's form: the one-time token, and the overlap this page shows,
+ * so that a rotation made since (another tab, another administrator) is not repeated by this
+ * one, which would stop at once the secret that rotation kept working (rotatedSinceShown).
+ */
+function rotationFields(application: Application): Record<string, string> {
+  return { 'shown.overlapUntil': application.previousSecretExpiresAt ?? '' };
+}
+
 /** Registers the applications pages. */
 export function applicationPages(app: FastifyInstance, context: ConsoleContext): void {
   const { services } = context;
@@ -109,6 +137,29 @@ export function applicationPages(app: FastifyInstance, context: ConsoleContext):
     const { user } = viewerOf(request);
     return { kind: 'session', userId: user.id, login: user.login } as const;
   };
+
+  /** The edit page's section for the secret: a rotation with a chosen overlap, and ending the overlap early. */
+  function secretSection(request: FastifyRequest, application: Application): SafeHtml {
+    const here = `${PATH}/${encodeURIComponent(application.clientId)}`;
+    return html`<section aria-labelledby="secret-title">
+<h2 id="secret-title">Client secret</h2>
+<p id="secret-note">A new secret is shown once. The current one keeps working beside it for the overlap you choose, so that ${application.name} can be given the new one without a failed sign-in. Only one previous secret works at a time: a new secret during an overlap stops the previous one at once.</p>
+${postForm(request, {
+  action: `${here}/secret`,
+  label: `New secret for ${application.name}`,
+  body: html`${hiddenFields({ ...onceFields(formSubmissions), ...rotationFields(application) })}${selectField({ name: 'overlapSeconds', label: 'The current secret keeps working for', value: String(DEFAULT_SECRET_OVERLAP_SECONDS), options: OVERLAP_CHOICES })}
+${submitButton('Issue a new secret', { describedBy: 'secret-note' })}`,
+})}
+${application.previousSecretExpiresAt !== null && confirmDialog(request, {
+  id: 'end-overlap',
+  trigger: 'Stop the previous secret now',
+  title: `Stop ${application.name}'s previous secret now?`,
+  message: html`<p>The previous secret works until ${timeTag(application.previousSecretExpiresAt)}. Stopped now, any part of ${application.name} still using it fails every token request until it has the current secret.</p>`,
+  action: `${here}/end-overlap`,
+  confirmLabel: 'Stop the previous secret',
+})}
+</section>`;
+  }
 
   function createForm(request: FastifyRequest, values: FormValues & { public?: boolean; error?: DirectoryError }): SafeHtml {
     const error = values.error;
@@ -136,7 +187,7 @@ ${submitButton('Register', { tone: 'primary' })}`,
   function listing(request: FastifyRequest, applications: readonly Application[], missing: ReadonlySet<string>): SafeHtml {
     return dataTable({
       caption: 'Registered applications',
-      columns: ['Name', 'Client id', 'Type', 'Allowed groups', 'Redirect URIs', ''],
+      columns: ['Name', 'Client id', 'Type', 'Allowed groups', 'Redirect URIs', 'Previous secret works until', ''],
       rows: applications.map((application) => [
         html`<a href="${PATH}/${encodeURIComponent(application.clientId)}">${application.name}</a>`,
         html`<code>${application.clientId}</code>`,
@@ -145,15 +196,16 @@ ${submitButton('Register', { tone: 'primary' })}`,
           ? html`<span class="empty">everyone</span>`
           : html`${application.allowedGroups.map((group, index) => html`${index > 0 && ', '}${group}${missing.has(group) && html` ${badge('No such group', 'warning')}`}`)}`,
         html`${application.redirectUris.map((uri) => html`<code>${uri}</code><br>`)}`,
+        application.public ? html`<span class="empty">no secret</span>` : timeTag(application.previousSecretExpiresAt, 'no previous secret'),
         html`<a class="button default" href="${PATH}/${encodeURIComponent(application.clientId)}">${labelFor('Edit', application.name)}</a>
 ${!application.public && confirmDialog(request, {
           id: `rotate-${application.clientId}`,
           trigger: 'New secret',
           triggerDetail: `for ${application.name}`,
           title: `Give ${application.name} a new secret?`,
-          message: html`<p>The current secret stops working at once: ${application.name} cannot sign anyone in until you enter the new one in its configuration.</p>`,
+          message: html`<p>${rotationEffect(application, DEFAULT_SECRET_OVERLAP_SECONDS)} To choose another overlap, use the application's page.</p>`,
           action: `${PATH}/${encodeURIComponent(application.clientId)}/secret`,
-          fields: onceFields(formSubmissions),
+          fields: { ...onceFields(formSubmissions), ...rotationFields(application) },
           confirmLabel: 'Issue a new secret',
         })}
 ${confirmDialog(request, {
@@ -216,19 +268,39 @@ ${await missingWarning(application.allowedGroups)}`;
   });
 
   app.post<{ Params: { clientId: string } }>(`${PATH}/:clientId/secret`, async (request, reply) => {
+    const chosen = formValue(request, 'overlapSeconds');
+    // Absent from the list's dialog and from a page of an older version: the default overlap.
+    const overlapSeconds = chosen === undefined ? undefined : /^\d{1,7}$/.test(chosen) ? Number(chosen) : Number.NaN;
     const once = await claimForm(request, formSubmissions);
     if (once.claim !== 'act') {
       const { name } = await services.applications.get(request.params.clientId);
       return page(request, reply, refusedBanner(once.claim, html`${name} was given a new secret then.`), createForm(request, {}), statusOfRefused(once.claim));
     }
-    const secret = await services.applications.rotateSecret(request.params.clientId, actorOf(request)).catch(async (error: unknown) => {
+    const seen = formValue(request, 'shown.overlapUntil');
+    let rotation: SecretRotation;
+    try {
+      rotation = await services.applications.rotateSecret(request.params.clientId, actorOf(request), {
+        ...(overlapSeconds !== undefined ? { overlapSeconds } : {}),
+        ...(seen !== undefined ? { seenOverlapUntil: seen === '' ? null : seen } : {}),
+      });
+    } catch (error) {
       await once.release();
-      throw error;
-    });
-    const application = await services.applications.get(request.params.clientId);
-    const shown = html`${banner({ tone: 'success', takesFocus: true, title: `New secret for ${application.name}`, body: html`<p>The old secret no longer works. Copy this one now: it cannot be shown again.</p>` })}
+      if (!(error instanceof DirectoryError) || error.code === 'not_found') throw error;
+      return page(request, reply, html``, createForm(request, {}), adminStatusOf(error), { title: 'No new secret was issued', problems: [{ message: error.message }] });
+    }
+    const { application, secret, stoppedOverlapUntil } = rotation;
+    const old = application.previousSecretExpiresAt === null
+      ? html`The old secret no longer works.`
+      : html`The old secret also works until ${timeTag(application.previousSecretExpiresAt)}, so nothing fails while you enter this one in the application's configuration.`;
+    const stopped = stoppedOverlapUntil !== null && html` The secret before it, which worked until ${timeTag(stoppedOverlapUntil)}, no longer works (one previous secret at a time).`;
+    const shown = html`${banner({ tone: 'success', takesFocus: true, title: `New secret for ${application.name}`, body: html`<p>${old}${stopped} Copy this one now: it cannot be shown again.</p>` })}
 ${facts([['Client secret', copyable({ id: 'client-secret', label: 'client secret', value: secret })]])}`;
     return page(request, reply, shown, createForm(request, {}));
+  });
+
+  app.post<{ Params: { clientId: string } }>(`${PATH}/:clientId/end-overlap`, async (request, reply) => {
+    const { ended } = await services.applications.endSecretOverlap(request.params.clientId, actorOf(request));
+    return reply.redirect(`${PATH}/${encodeURIComponent(request.params.clientId)}?notice=${ended ? 'overlapEnded' : 'noOverlap'}`, 303);
   });
 
   app.post<{ Params: { clientId: string } }>(`${PATH}/:clientId/delete`, async (request, reply) => {
@@ -248,7 +320,9 @@ ${facts([
   ['Type', application.public ? 'Public (no secret, PKCE required)' : 'Confidential (with a secret)'],
   ['Registered', timeTag(application.createdAt)],
   ['Last changed', timeTag(application.updatedAt)],
+  ...(application.public ? [] : [['Previous secret works until', timeTag(application.previousSecretExpiresAt, 'no previous secret')] as const]),
 ])}
+${!application.public && secretSection(request, application)}
 <section aria-labelledby="edit-title">
 <h2 id="edit-title">Edit</h2>
 <p id="edit-note">The client id and the secret stay the same. A redirect URI you remove is refused from the moment you save; a user the allowed groups no longer include is refused at their next token refresh or sign-in.</p>
