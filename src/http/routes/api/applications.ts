@@ -6,8 +6,9 @@
 import type { FastifyInstance } from 'fastify';
 import type { Application, ApplicationChanges, Applications } from '../../../directory/applications.ts';
 import { rejected } from '../../../errors.ts';
+import { DEFAULT_SECRET_OVERLAP_SECONDS, MAX_SECRET_OVERLAP_SECONDS } from '../../../directory/secret-overlap.ts';
 import { TAGS } from '../../api-docs.ts';
-import { NO_BODY, errorResponses, listOf, noContent, objectBody, pageInfo, pagedQuery, parsePaging, ref, strictObject, type JsonSchema, type NamedSchema, type Query } from './common.ts';
+import { errorResponses, listOf, noContent, objectBody, pageInfo, pagedQuery, parsePaging, ref, strictObject, type JsonSchema, type NamedSchema, type Query } from './common.ts';
 
 const PATH = '/api/v2/applications';
 
@@ -15,7 +16,7 @@ const PATH = '/api/v2/applications';
 export const APPLICATION: NamedSchema = {
   $id: 'Application',
   type: 'object',
-  required: ['clientId', 'name', 'public', 'redirectUris', 'allowedGroups', 'createdAt', 'updatedAt'],
+  required: ['clientId', 'name', 'public', 'redirectUris', 'allowedGroups', 'createdAt', 'updatedAt', 'previousSecretExpiresAt'],
   properties: {
     clientId: { type: 'string' },
     name: { type: 'string' },
@@ -24,6 +25,7 @@ export const APPLICATION: NamedSchema = {
     allowedGroups: { type: 'array', items: { type: 'string' }, description: 'Only members of one of these groups may sign in; empty: every active user.' },
     createdAt: { type: 'string', format: 'date-time' },
     updatedAt: { type: 'string', format: 'date-time' },
+    previousSecretExpiresAt: { type: ['string', 'null'], format: 'date-time', description: 'After a rotation: until when the previous secret works too; null when it does not.' },
   },
 };
 
@@ -53,6 +55,7 @@ const PATCH_BODY = strictObject(
     public: { type: 'boolean', description: 'Read-only: accepted when unchanged (register a new application to change it).' },
     createdAt: { description: 'Read-only, ignored.' },
     updatedAt: { description: 'Read-only, ignored.' },
+    previousSecretExpiresAt: { description: 'Read-only, ignored: POST …/secret sets it, DELETE …/previous-secret clears it.' },
   },
   [],
   { description: 'A JSON merge patch (RFC 7396): fields present change, fields absent stay, so a GET answer can be sent back. The client id and the secret stay the same.' },
@@ -69,6 +72,39 @@ const CREATED: JsonSchema = {
       items: { type: 'string' },
       description: 'The allowed groups no group is named (a typo, or not provisioned yet): nobody can sign in until one of the allowed groups exists. Empty when all exist.',
     },
+  },
+};
+
+/** What a rotation may choose: how long the previous secret keeps working. */
+const ROTATE_BODY: JsonSchema = {
+  type: ['object', 'null'],
+  additionalProperties: false,
+  properties: {
+    overlapSeconds: {
+      type: 'integer',
+      minimum: 0,
+      maximum: MAX_SECRET_OVERLAP_SECONDS,
+      default: DEFAULT_SECRET_OVERLAP_SECONDS,
+      description: `How long the previous secret keeps working beside the new one, in seconds: 0 stops it at once; at most ${MAX_SECRET_OVERLAP_SECONDS} (7 days).`,
+    },
+  },
+  description: 'No body, an empty JSON object (an overlap of 24 hours), or the overlap.',
+};
+
+/** The answer of a rotation: the new secret, once, and until when the previous one works. */
+const ROTATED: JsonSchema = {
+  type: 'object',
+  required: ['clientId', 'clientSecret', 'previousSecretExpiresAt', 'stoppedOverlapUntil', 'application'],
+  properties: {
+    clientId: { type: 'string' },
+    clientSecret: { type: 'string', description: 'Shown once, in this answer only.' },
+    previousSecretExpiresAt: { type: ['string', 'null'], format: 'date-time', description: 'Until when the secret just replaced keeps working; null with an overlap of 0.' },
+    stoppedOverlapUntil: {
+      type: ['string', 'null'],
+      format: 'date-time',
+      description: 'One previous secret at a time: when the rotation came during an earlier overlap, the secret before the replaced one stopped at once, and this says until when it would have worked. Null otherwise.',
+    },
+    application: ref(APPLICATION),
   },
 };
 
@@ -155,17 +191,39 @@ export function applicationRoutes(app: FastifyInstance, applications: Applicatio
     return reply.code(204).send();
   });
 
-  app.post<{ Params: { clientId: string } }>(`${PATH}/:clientId/secret`, {
+  app.post<{ Params: { clientId: string }; Body: { overlapSeconds?: number } | null }>(`${PATH}/:clientId/secret`, {
     schema: {
       operationId: 'rotateApplicationSecret',
-      summary: 'Replace an application\'s secret (the old one stops working); the answer holds the new one, once',
+      summary: 'Issue a new secret; the previous one keeps working for the overlap (24 hours unless told). The answer holds the new one, once',
       tags,
       params: CLIENT_PARAMS,
-      body: NO_BODY,
+      body: ROTATE_BODY,
+      response: { 200: { ...ROTATED, description: 'The new secret.' }, ...errorResponses(400) },
+    },
+  }, async (request) => {
+    const overlapSeconds = request.body?.overlapSeconds;
+    const { application, secret, stoppedOverlapUntil } = await applications.rotateSecret(request.params.clientId, request.actor, overlapSeconds !== undefined ? { overlapSeconds } : {});
+    return { clientId: application.clientId, clientSecret: secret, previousSecretExpiresAt: application.previousSecretExpiresAt, stoppedOverlapUntil, application: present(application) };
+  });
+
+  app.delete<{ Params: { clientId: string } }>(`${PATH}/:clientId/previous-secret`, {
+    schema: {
+      operationId: 'endApplicationSecretOverlap',
+      summary: 'End a rotation\'s overlap now: the previous secret stops working',
+      tags,
+      params: CLIENT_PARAMS,
       response: {
-        200: { type: 'object', required: ['clientId', 'clientSecret'], properties: { clientId: { type: 'string' }, clientSecret: { type: 'string' } }, description: 'The new secret.' },
+        200: {
+          type: 'object',
+          required: ['application', 'ended'],
+          properties: { application: ref(APPLICATION), ended: { type: 'boolean', description: 'false when no previous secret was working: nothing changed.' } },
+          description: 'The application, without a previous secret.',
+        },
         ...errorResponses(400),
       },
     },
-  }, async (request) => ({ clientId: request.params.clientId, clientSecret: await applications.rotateSecret(request.params.clientId, request.actor) }));
+  }, async (request) => {
+    const { application, ended } = await applications.endSecretOverlap(request.params.clientId, request.actor);
+    return { application: present(application), ended };
+  });
 }
