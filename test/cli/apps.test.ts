@@ -70,12 +70,22 @@ test('apps create prints the client id and the secret alone on the last two line
   assert.match(listed.stdout, new RegExp(`${clientId}\\s+Grafana\\s+confidential\\s+grafana-users\\s+https://grafana.example.com/login/generic_oauth`));
   assert.doesNotMatch(listed.stdout, new RegExp(secret));
 
+  // Rotated with the default overlap: the old secret keeps working beside the new one.
   const rotated = roster(['apps', 'rotate-secret', clientId]);
   assert.equal(rotated.status, 0, rotated.stderr);
   const fresh = rotated.lines.at(-1) as string;
   assert.notEqual(fresh, secret);
+  assert.match(fresh, /^[\w-]{43}$/);
+  assert.match(rotated.lines.at(-2) as string, new RegExp(`^New secret of ${clientId} \\(copy it now; the old one also works until \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d UTC\\):$`));
   assert.equal(await introspectAs(clientId, fresh), 200);
+  assert.equal(await introspectAs(clientId, secret), 200);
+  assert.match(roster(['apps', 'list']).stdout, /PREVIOUS SECRET WORKS UNTIL[\s\S]*Grafana.*\d{4}-\d\d-\d\d \d\d:\d\d UTC/);
+  // Ended early: only the new secret works.
+  const ended = roster(['apps', 'rotate-secret', clientId, '--end-overlap']);
+  assert.equal(ended.status, 0, ended.stderr);
+  assert.equal(ended.stdout, `The previous secret of ${clientId} no longer works; only the current one does.\n`);
   assert.equal(await introspectAs(clientId, secret), 401);
+  assert.equal(await introspectAs(clientId, fresh), 200);
 
   const deleted = roster(['apps', 'delete', clientId]);
   assert.equal(deleted.status, 0, deleted.stderr);
@@ -191,4 +201,47 @@ test('keys rotate publishes a key that signs ten minutes later; again, it says t
   assert.match(now.stdout, new RegExp(`^Signing key ${newKid}, published \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d UTC, signs from now on\\. Retired: [\\w-]+ \\(stopped signing now, published for 7 days more\\)\\.$`, 'm'));
   const urgent = roster(['keys', 'rotate', '--now']);
   assert.match(urgent.stdout, new RegExp(`^New signing key [\\w-]+: published now, signs from now on\\. Retired: ${newKid} \\(stopped signing now`, 'm'));
+});
+
+test('apps rotate-secret --overlap chooses the overlap (0: the old secret stops at once), says what a second rotation stops, and keeps the secret alone on the last line', async () => {
+  const created = roster(['apps', 'create', '--name', 'Rotated', '--redirect-uri', 'https://rotated.example.com/cb']);
+  assert.equal(created.status, 0, created.stderr);
+  const [clientId, first] = created.lines.slice(-2) as [string, string];
+
+  const none = roster(['apps', 'rotate-secret', clientId, '--overlap', '0']);
+  assert.equal(none.status, 0, none.stderr);
+  assert.deepEqual(none.lines.slice(0, -1), [`New secret of ${clientId} (copy it now; the old one no longer works):`]);
+  const second = none.lines.at(-1) as string;
+  assert.equal(await introspectAs(clientId, first), 401);
+  assert.equal(await introspectAs(clientId, second), 200);
+
+  const hour = roster(['apps', 'rotate-secret', clientId, '--overlap', '90m']);
+  assert.equal(hour.status, 0, hour.stderr);
+  const third = hour.lines.at(-1) as string;
+  const until = /also works until (\d{4}-\d\d-\d\d \d\d:\d\d UTC)/.exec(hour.stdout)?.[1];
+  assert.ok(until !== undefined, hour.stdout);
+  assert.ok(Math.abs(Date.parse(until.replace(' UTC', 'Z').replace(' ', 'T')) - Date.now() - 90 * 60_000) < 2 * 60_000, until);
+
+  // During that overlap: the second secret (the previous one) stops, and the output says so.
+  const again = roster(['apps', 'rotate-secret', clientId]);
+  assert.equal(again.status, 0, again.stderr);
+  assert.deepEqual(again.lines.slice(0, -2), [`The secret before the old one, which worked until ${until}, no longer works (one previous secret at a time).`]);
+  const fourth = again.lines.at(-1) as string;
+  assert.match(fourth, /^[\w-]{43}$/);
+  assert.deepEqual([await introspectAs(clientId, second), await introspectAs(clientId, third), await introspectAs(clientId, fourth)], [401, 200, 200]);
+
+  // Command line mistakes: exit 2, nothing rotated.
+  for (const overlap of ['8d', '-1h', '24', 'forever']) {
+    const refused = roster(['apps', 'rotate-secret', clientId, `--overlap=${overlap}`]);
+    assert.equal(refused.status, 2, overlap);
+    assert.match(refused.stderr, new RegExp(`^roster: --overlap "${overlap}": must be 0, or a number with s, m, h or d \\(90m, 24h, 7d\\), at most 7d`), overlap);
+  }
+  assert.equal(roster(['apps', 'rotate-secret', clientId, '--end-overlap', '--overlap', '1h']).status, 2);
+  assert.equal(await introspectAs(clientId, fourth), 200);
+
+  const audit = roster(['audit', 'export', '--target-type', 'application']);
+  assert.equal(audit.status, 0, audit.stderr);
+  const entries = audit.stdout.trim().split('\n').map((line) => JSON.parse(line) as { action: string; targetId: string; details: Record<string, unknown> }).filter((entry) => entry.targetId === clientId);
+  assert.deepEqual(entries.map((entry) => [entry.action, entry.details['overlapSeconds']]), [['application.created', undefined], ['application.secret_rotated', 0], ['application.secret_rotated', 5400], ['application.secret_rotated', 86400]]);
+  for (const secret of [first, second, third, fourth]) assert.ok(!audit.stdout.includes(secret), 'no secret in the audit log');
 });
