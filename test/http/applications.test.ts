@@ -45,11 +45,60 @@ eachDatabase('admin API applications on', (database) => {
     const rotated = await json('POST', `${PATH}/${application.clientId}/secret`);
     assert.equal(rotated.status, 200);
     assert.notEqual(rotated.body.clientSecret, clientSecret);
+    // The previous secret works for the default overlap, 24 hours.
+    assert.ok(Math.abs(Date.parse(rotated.body.previousSecretExpiresAt) - Date.now() - 86_400_000) < 60_000, rotated.body.previousSecretExpiresAt);
 
     assert.equal((await json('DELETE', `${PATH}/${application.clientId}`)).status, 204);
     const gone = await json('GET', `${PATH}/${application.clientId}`);
     assert.equal(gone.status, 404);
     assert.match(gone.body.message, /No application has the client id/);
+  });
+
+  test('POST …/secret takes the overlap: the answer keeps clientId and clientSecret and says until when the previous secret works; DELETE …/previous-secret ends it; bad overlaps are a 400', async () => {
+    const created = await json('POST', PATH, { name: 'Overlapping', redirectUris: ['https://overlapping.example.com/cb'] });
+    assert.equal(created.status, 201);
+    const { clientId } = created.body.application;
+    assert.equal(created.body.application.previousSecretExpiresAt, null);
+    const url = `${PATH}/${clientId}/secret`;
+
+    const hour = await json('POST', url, { overlapSeconds: 3600 });
+    assert.equal(hour.status, 200, JSON.stringify(hour.body));
+    assert.deepEqual(Object.keys(hour.body).sort(), ['application', 'clientId', 'clientSecret', 'previousSecretExpiresAt', 'stoppedOverlapUntil']);
+    assert.equal(hour.body.clientId, clientId);
+    assert.match(hour.body.clientSecret, /^[\w-]{43}$/);
+    const until = hour.body.previousSecretExpiresAt;
+    assert.ok(Math.abs(Date.parse(until) - Date.now() - 3_600_000) < 60_000, until);
+    assert.equal(hour.body.stoppedOverlapUntil, null);
+    assert.equal(hour.body.application.previousSecretExpiresAt, until);
+    const got = await json('GET', `${PATH}/${clientId}`);
+    assert.equal(got.body.previousSecretExpiresAt, until);
+    assert.equal((await json('GET', PATH)).body.applications.find((item: { clientId: string }) => item.clientId === clientId).previousSecretExpiresAt, until);
+    // A GET answer sent back as a merge patch is accepted, the expiry ignored.
+    assert.equal((await json('PATCH', `${PATH}/${clientId}`, got.body)).status, 200);
+
+    const again = await json('POST', url, {});
+    assert.equal(again.status, 200);
+    assert.equal(again.body.stoppedOverlapUntil, until, 'one previous secret at a time: the older one stopped');
+
+    for (const overlapSeconds of [-1, 1.5, 604_801, '3600', null]) {
+      const refused = await json('POST', url, { overlapSeconds });
+      assert.equal(refused.status, 400, `${JSON.stringify(overlapSeconds)}: ${JSON.stringify(refused.body)}`);
+      assert.match(refused.body.message, /overlapSeconds/);
+    }
+    assert.equal((await json('POST', url, { overlap: 60 })).status, 400);
+
+    const ended = await json('DELETE', `${PATH}/${clientId}/previous-secret`);
+    assert.equal(ended.status, 200, JSON.stringify(ended.body));
+    assert.deepEqual([ended.body.ended, ended.body.application.previousSecretExpiresAt], [true, null]);
+    assert.equal((await json('DELETE', `${PATH}/${clientId}/previous-secret`)).body.ended, false);
+    const none = await json('POST', url, { overlapSeconds: 0 });
+    assert.deepEqual([none.status, none.body.previousSecretExpiresAt, none.body.application.previousSecretExpiresAt], [200, null, null]);
+    assert.equal((await json('DELETE', `${PATH}/nobody/previous-secret`)).status, 404);
+
+    const audit = await app.services.store.db.selectFrom('audit_events').select(['action', 'details']).where('target_id', '=', clientId).orderBy('seq').execute();
+    assert.deepEqual(audit.map((row) => row.action), ['application.created', 'application.secret_rotated', 'application.secret_rotated', 'application.secret_overlap_ended', 'application.secret_rotated']);
+    assert.deepEqual(audit.filter((row) => row.action === 'application.secret_rotated').map((row) => JSON.parse(row.details ?? '{}').overlapSeconds), [3600, 86400, 0]);
+    for (const secret of [created.body.clientSecret, hour.body.clientSecret, again.body.clientSecret, none.body.clientSecret]) assert.ok(!JSON.stringify(audit).includes(secret));
   });
 
   test('a public application has no secret, and rotating one is refused', async () => {
