@@ -47,10 +47,67 @@ eachDatabase('console applications on', (database) => {
     const fresh = /<code id="client-secret">([^<]+)<\/code>/.exec(rotated.body)?.[1];
     assert.ok(fresh && fresh !== secret);
     assert.match(rotated.body, /<dt>Client secret<\/dt><dd><div class="copyable"><code id="client-secret">/);
+    // The list's button rotates with the default overlap: the old secret keeps working.
+    const until = (await app.services.applications.get(clientId)).previousSecretExpiresAt;
+    assert.ok(until !== null);
+    assert.match(rotated.body, new RegExp(`The old secret also works until <time datetime="${until}">`));
 
     const deleted = await postForm(app, `/admin/applications/${clientId}/delete`, {}, { session: admin });
     assert.equal(deleted.statusCode, 303);
     assert.equal(await app.services.applications.findForProvider(clientId), undefined);
+  });
+
+  test("the application's page issues a secret with a chosen overlap, shows until when the previous one works, stops it early, and refuses a rotation from a page shown before another", async () => {
+    const { application, secret } = await app.services.applications.create({ name: 'Rotating', redirectUris: ['https://rotating.example.com/cb'], public: false, allowedGroups: [] }, { kind: 'cli' });
+    const here = `/admin/applications/${application.clientId}`;
+    const page = await getPage(app, here, admin);
+    assert.equal(page.statusCode, 200);
+    assert.match(page.body, /<h2 id="secret-title">Client secret<\/h2>/);
+    assert.match(page.body, /<dt>Previous secret works until<\/dt><dd>no previous secret<\/dd>/);
+    assert.match(page.body, /<select id="field-overlapSeconds" name="overlapSeconds"[^>]*><option value="86400" selected>24 hours<\/option><option value="3600">1 hour<\/option><option value="604800">7 days<\/option><option value="0">None: the current secret stops at once<\/option><\/select>/);
+    assert.doesNotMatch(page.body, /Stop the previous secret now/, 'no overlap to end');
+
+    const none = await postForm(app, `${here}/secret`, { overlapSeconds: '0', 'shown.overlapUntil': '' }, { session: admin });
+    assert.equal(none.statusCode, 200, none.body);
+    assert.match(none.body, /The old secret no longer works\. Copy this one now/);
+    assert.equal((await app.services.applications.findForProvider(application.clientId))?.previousSecretHash, null);
+    const second = /<code id="client-secret">([^<]+)<\/code>/.exec(none.body)?.[1];
+    assert.ok(second && second !== secret);
+
+    const hour = await postForm(app, `${here}/secret`, { overlapSeconds: '3600', 'shown.overlapUntil': '' }, { session: admin });
+    assert.equal(hour.statusCode, 200, hour.body);
+    const until = (await app.services.applications.get(application.clientId)).previousSecretExpiresAt;
+    assert.ok(until !== null && Math.abs(Date.parse(until) - Date.now() - 3_600_000) < 60_000);
+    assert.equal((await app.services.applications.findForProvider(application.clientId))?.previousSecretHash, hashClientSecret(second));
+    assert.match(hour.body, new RegExp(`The old secret also works until <time datetime="${until}">`));
+    const listed = await getPage(app, '/admin/applications', admin);
+    assert.match(listed.body, /<th scope="col">Previous secret works until<\/th>/);
+    assert.match(listed.body, new RegExp(`<time datetime="${until}">`));
+    const shown = await getPage(app, here, admin);
+    assert.match(shown.body, new RegExp(`<dt>Previous secret works until</dt><dd><time datetime="${until}">`));
+    assert.match(shown.body, new RegExp(`name="shown.overlapUntil" value="${until}"`));
+    assert.match(shown.body, /Stop the previous secret now/);
+
+    // A page shown before that rotation (no overlap then) may not rotate again: it would stop at once the secret the overlap keeps.
+    const stale = await postForm(app, `${here}/secret`, { overlapSeconds: '86400', 'shown.overlapUntil': '' }, { session: admin });
+    assert.equal(stale.statusCode, 409, stale.body);
+    assert.match(stale.body, /The secret was rotated, after this page was shown; whoever rotated it was shown the new secret\. Rotating again would stop at once the older secret, which still works until \d{4}-\d\d-\d\d \d\d:\d\d UTC/);
+    assert.doesNotMatch(stale.body, /id="client-secret"/);
+    assert.equal((await app.services.applications.get(application.clientId)).previousSecretExpiresAt, until);
+
+    const bad = await postForm(app, `${here}/secret`, { overlapSeconds: 'forever', 'shown.overlapUntil': until }, { session: admin });
+    assert.equal(bad.statusCode, 400, bad.body);
+    assert.match(bad.body, /overlapSeconds was rejected\. Error: must be a whole number of seconds from 0 \(the previous secret stops at once\) to 604800 \(7 days\)/);
+
+    const ended = await postForm(app, `${here}/end-overlap`, {}, { session: admin });
+    assert.equal(ended.statusCode, 303);
+    assert.equal(ended.headers.location, `${here}?notice=overlapEnded`);
+    assert.equal((await app.services.applications.findForProvider(application.clientId))?.previousSecretHash, null);
+    assert.match((await getPage(app, `${here}?notice=overlapEnded`, admin)).body, /The previous secret no longer works: only the current one does\./);
+    assert.equal((await postForm(app, `${here}/end-overlap`, {}, { session: admin })).headers.location, `${here}?notice=noOverlap`);
+
+    const actions = await app.services.store.db.selectFrom('audit_events').select('action').where('target_id', '=', application.clientId).orderBy('seq').execute();
+    assert.deepEqual(actions.map((row) => row.action), ['application.created', 'application.secret_rotated', 'application.secret_rotated', 'application.secret_overlap_ended']);
   });
 
   test('one missing allowed group beside one that exists: the warning names it without saying that nobody can sign in', async () => {
