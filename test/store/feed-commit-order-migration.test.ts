@@ -43,7 +43,10 @@ describe('migration 015: the event feed in commit order (on PostgreSQL)', { skip
     for (const login of ['old-1', 'old-2']) {
       await sql`INSERT INTO events (tx, type, occurred_at, actor, data) VALUES (pg_current_xact_id()::text::bigint, 'user.updated', ${new Date().toISOString()}, '{"kind":"system"}', ${JSON.stringify({ login })})`.execute(store.db);
     }
-    const oldHorizon = Number((await sql<{ tx: string }>`SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS tx`.execute(store.db)).rows[0]?.tx);
+    // The furthest horizon the old version could give a reader: the next transaction id (its
+    // readers stopped at the oldest running one, xmin, which any transaction of another database
+    // on the server can hold below these events; a cursor there would rightly see them again).
+    const oldHorizon = Number((await sql<{ tx: string }>`SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS tx`.execute(store.db)).rows[0]?.tx);
     const oldCursor = encodeCursor({ tx: oldHorizon, id: 0 });
     await store.close();
 
