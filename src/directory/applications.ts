@@ -17,6 +17,7 @@ import { groupNameCharacterProblem } from './name-rules.ts';
 import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
 import { checkFields, DirectoryError } from '../errors.ts';
+import type { Executor } from '../store/executor.ts';
 import { inBatches, transact } from '../store/transact.ts';
 import { DEFAULT_SECRET_OVERLAP_SECONDS, checkOverlapSeconds, rotatedSinceShown, runningOverlap } from './secret-overlap.ts';
 
@@ -237,6 +238,15 @@ export function createApplications(store: Store, access: Access) {
     return stored;
   }
 
+  /** A confidential application under its row's lock, with the rotation overlap running now (null: none). */
+  async function lockConfidential(trx: Executor, clientId: string): Promise<{ current: StoredApplication; at: Date; running: string | null }> {
+    const current = await queries.lockApplication(trx, store.dialect, clientId);
+    if (current === undefined) throw notFound(clientId);
+    if (current.secretHash === null) throw new DirectoryError('invalid', `The application '${current.name}' is public: it has no secret.`);
+    const at = new Date();
+    return { current, at, running: runningOverlap(current.previousSecretHash, current.previousSecretExpiresAt, at) };
+  }
+
   /**
    * 128 random bits in base64url, never starting with "-": administrators pass a client id to
    * the CLI as an argument (`apps rotate-secret <client id>`), where a leading "-" reads as an
@@ -380,11 +390,7 @@ export function createApplications(store: Store, access: Access) {
       const overlapSeconds = checkOverlapSeconds(options.overlapSeconds ?? DEFAULT_SECRET_OVERLAP_SECONDS);
       const secret = randomBytes(32).toString('base64url');
       return transact(store.db, async (trx) => {
-        const current = await queries.lockApplication(trx, store.dialect, clientId);
-        if (current === undefined) throw notFound(clientId);
-        if (current.secretHash === null) throw new DirectoryError('invalid', `The application '${current.name}' is public: it has no secret.`);
-        const at = new Date();
-        const running = runningOverlap(current.previousSecretHash, current.previousSecretExpiresAt, at);
+        const { current, at, running } = await lockConfidential(trx, clientId);
         const refusal = rotatedSinceShown(running, options.seenOverlapUntil, { stillWorks: 'works' });
         if (refusal !== undefined) throw refusal;
         const hashes = {
@@ -412,11 +418,7 @@ export function createApplications(store: Store, access: Access) {
      */
     async endSecretOverlap(clientId: string, actor: Actor): Promise<{ application: Application; ended: boolean }> {
       return transact(store.db, async (trx) => {
-        const current = await queries.lockApplication(trx, store.dialect, clientId);
-        if (current === undefined) throw notFound(clientId);
-        if (current.secretHash === null) throw new DirectoryError('invalid', `The application '${current.name}' is public: it has no secret.`);
-        const at = new Date();
-        const running = runningOverlap(current.previousSecretHash, current.previousSecretExpiresAt, at);
+        const { current, at, running } = await lockConfidential(trx, clientId);
         if (running === null) return { application: view(current, at), ended: false };
         const hashes = { secretHash: current.secretHash, previousSecretHash: null, previousSecretExpiresAt: null };
         const now = at.toISOString();
