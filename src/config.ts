@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { DEFAULT_ADMIN_GROUP } from './directory/access.ts';
 import { groupNameProblem } from './directory/name-rules.ts';
 import { INITIAL_PASSWORD_FILE } from './directory/initial-password.ts';
@@ -137,16 +137,30 @@ export function initialPasswordDirectory(config: Pick<Config, 'database' | 'data
   return config.database.path === ':memory:' ? undefined : dirname(config.database.path);
 }
 
+/** The default SQLite database's file name (`sqlite:./data/roster.db`). */
+const DEFAULT_SQLITE_FILE = 'roster.db';
+
+/** Only characters every file system takes, none that climbs out of the folder. */
+function fileNamePart(text: string): string {
+  return text.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '_');
+}
+
 /**
  * The name of the `initial-admin-password` file (in initialPasswordDirectory). Beside a SQLite
- * file, the plain name. For PostgreSQL it names the server and database,
- * `initial-admin-password.postgres-<host>-<port>-<database>`: ROSTER_DATA_DIR defaults to ./data,
- * which is also where the default SQLite database keeps its own file, and several databases may
- * share one folder; under one name, the file of one replaced the other's, which was then read as
- * its password (and deleted as stale by the other's next start).
+ * file named `roster.db` (the default, which every guide shows), the plain name; beside any
+ * other, `initial-admin-password.<file name>` (`initial-admin-password.staging.db`). For
+ * PostgreSQL it names the server and database, `initial-admin-password.postgres-<host>-<port>-<database>`:
+ * ROSTER_DATA_DIR defaults to ./data, which is also where the default SQLite database keeps its
+ * own file. Several databases may share one folder; under one name, the file of one replaced
+ * the other's, which was then read as its password (and deleted as stale by the other's next
+ * start). An older version's file under the plain name is renamed at the next start when it
+ * holds this database's password (initial-password.ts).
  */
 export function initialPasswordFileName(database: DatabaseLocation): string {
-  if (database.kind !== 'postgres') return INITIAL_PASSWORD_FILE;
+  if (database.kind !== 'postgres') {
+    const file = basename(database.path);
+    return file === DEFAULT_SQLITE_FILE ? INITIAL_PASSWORD_FILE : `${INITIAL_PASSWORD_FILE}.${fileNamePart(file)}`.slice(0, 200);
+  }
   let parts: string[];
   try {
     const url = new URL(database.url);
@@ -158,9 +172,7 @@ export function initialPasswordFileName(database: DatabaseLocation): string {
     // parseDatabaseUrl accepted it; a URL the WHATWG parser refuses still gets a name of its own.
     parts = [createHash('sha256').update(database.url).digest('hex').slice(0, 16)];
   }
-  // Only characters every file system takes, none that climbs out of the folder.
-  const safe = parts.map((part) => part.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '_')).join('-');
-  return `${INITIAL_PASSWORD_FILE}.postgres-${safe}`.slice(0, 200);
+  return `${INITIAL_PASSWORD_FILE}.postgres-${parts.map(fileNamePart).join('-')}`.slice(0, 200);
 }
 
 /** Every variable Roster reads (ROSTER_NEW_SECRET_KEY: `roster secrets rotate-key`). */
@@ -263,7 +275,7 @@ function parseBaseUrl(raw: string): string {
 }
 
 function parseDatabase(env: Env): DatabaseLocation {
-  const location = parseDatabaseUrl(value(env, 'ROSTER_DATABASE_URL') ?? 'sqlite:./data/roster.db');
+  const location = parseDatabaseUrl(value(env, 'ROSTER_DATABASE_URL') ?? `sqlite:./data/${DEFAULT_SQLITE_FILE}`);
   const poolSize = value(env, 'ROSTER_DATABASE_POOL_SIZE');
   const ca = value(env, 'ROSTER_DATABASE_SSL_CA');
   const prepared = value(env, 'ROSTER_DATABASE_PREPARED_STATEMENTS');

@@ -53,7 +53,7 @@ function readPassword(path: string): string | undefined {
 /** The file `name` (INITIAL_PASSWORD_FILE unless given) in `directory` (created if missing, mode 0700). */
 export function initialPasswordFile(directory: string, name = INITIAL_PASSWORD_FILE): InitialPasswordFile {
   const path = join(directory, name);
-  // Before file names told databases apart, a PostgreSQL database's file had the plain name too.
+  // Before file names told databases apart, every database's file had the plain name.
   const formerPath = name === INITIAL_PASSWORD_FILE ? undefined : join(directory, INITIAL_PASSWORD_FILE);
   const discard = (): boolean => {
     try {

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { createTokenService } from '../../src/auth/tokens.ts';
@@ -468,7 +468,8 @@ describe('roster admin, users and audit', () => {
     const database = freshDatabase();
     const first = roster(database, ['scim', 'status']);
     assert.match(first.stderr, /Created the local administrator "admin"/);
-    const file = join(dir, 'initial-admin-password');
+    // Several databases share this folder: each one's file is named after it.
+    const file = join(dir, `initial-admin-password.${basename(database)}`);
     assert.ok(first.stderr.includes(file), first.stderr);
     const password = readFileSync(file, 'utf8').trim();
     assert.ok(password.length >= 20);

@@ -257,3 +257,40 @@ test('a PostgreSQL database run from a SQLite installation\'s folder keeps its o
     rmSync(directory, { recursive: true, force: true });
   }
 });
+
+test('two SQLite databases in one folder keep a password file each, and neither start replaces nor deletes the other\'s; an older version\'s shared file goes to the database whose password it holds', async () => {
+  const directory = mkdtempSync(join(tmpdir(), 'roster-two-sqlite-'));
+  try {
+    const main: DatabaseLocation = { kind: 'sqlite', path: join(directory, 'roster.db') };
+    const staging: DatabaseLocation = { kind: 'sqlite', path: join(directory, 'staging.db') };
+    assert.equal(roster(['scim', 'status'], { ROSTER_DATABASE_URL: `sqlite:${main.path}` }).status, 0);
+    const stagingStart = roster(['scim', 'status'], { ROSTER_DATABASE_URL: `sqlite:${staging.path}` });
+    assert.equal(stagingStart.status, 0, stagingStart.stderr);
+
+    // The default database keeps the name every guide shows; the other is named after its file.
+    const mainFile = join(directory, 'initial-admin-password');
+    const stagingFile = join(directory, 'initial-admin-password.staging.db');
+    assert.ok(stagingStart.stderr.includes(stagingFile), `the output names the database's own file:\n${stagingStart.stderr}`);
+    assert.equal(statSync(stagingFile).mode & 0o777, 0o600);
+    const mainPassword = readFileSync(mainFile, 'utf8').trim();
+    const stagingPassword = readFileSync(stagingFile, 'utf8').trim();
+    assert.equal(await isAdminPassword({ location: main }, mainPassword), true);
+    assert.equal(await isAdminPassword({ location: staging }, stagingPassword), true);
+    assert.equal(await startUpCheck(main, directory), false);
+    assert.equal(await startUpCheck(staging, directory), false);
+    assert.ok(existsSync(mainFile) && existsSync(stagingFile), 'neither start deleted the other\'s file');
+
+    // As an older version left it: staging's password under the plain name, in a folder of its own.
+    const older = mkdtempSync(join(tmpdir(), 'roster-older-sqlite-'));
+    try {
+      writeFileSync(join(older, 'initial-admin-password'), `${stagingPassword}\n`, { mode: 0o600 });
+      assert.equal(await startUpCheck(staging, older), false);
+      assert.equal(existsSync(join(older, 'initial-admin-password')), false);
+      assert.equal(readFileSync(join(older, 'initial-admin-password.staging.db'), 'utf8').trim(), stagingPassword);
+    } finally {
+      rmSync(older, { recursive: true, force: true });
+    }
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
+});
