@@ -86,7 +86,9 @@ eachDatabase('console applications on', (database) => {
     const shown = await getPage(app, here, admin);
     assert.match(shown.body, new RegExp(`<dt>Previous secret works until</dt><dd><time datetime="${until}">`));
     assert.match(shown.body, new RegExp(`name="shown.overlapUntil" value="${until}"`));
-    assert.match(shown.body, /Stop the previous secret now/);
+    // Set apart from the rotation's form, and the button is described by when the secret stops.
+    assert.match(shown.body, new RegExp(`<div class="apart">\\s*<p id="overlap-note">The previous secret works until <time datetime="${until}">`));
+    assert.match(shown.body, /aria-describedby="overlap-note">Stop the previous secret now/);
 
     // A page shown before that rotation (no overlap then) may not rotate again: it would stop at once the secret the overlap keeps.
     const stale = await postForm(app, `${here}/secret`, { overlapSeconds: '86400', 'shown.overlapUntil': '' }, { session: admin });

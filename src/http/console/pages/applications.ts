@@ -150,14 +150,18 @@ ${postForm(request, {
   body: html`${hiddenFields({ ...onceFields(formSubmissions), ...rotationFields(application) })}${selectField({ name: 'overlapSeconds', label: 'The current secret keeps working for', value: String(DEFAULT_SECRET_OVERLAP_SECONDS), options: OVERLAP_CHOICES })}
 ${submitButton('Issue a new secret', { describedBy: 'secret-note' })}`,
 })}
-${application.previousSecretExpiresAt !== null && confirmDialog(request, {
+${application.previousSecretExpiresAt !== null && html`<div class="apart">
+<p id="overlap-note">The previous secret works until ${timeTag(application.previousSecretExpiresAt)}. Once every part of ${application.name} has the current one, you can stop it now.</p>
+${confirmDialog(request, {
   id: 'end-overlap',
   trigger: 'Stop the previous secret now',
   title: `Stop ${application.name}'s previous secret now?`,
   message: html`<p>The previous secret works until ${timeTag(application.previousSecretExpiresAt)}. Stopped now, any part of ${application.name} still using it fails every token request until it has the current secret.</p>`,
   action: `${here}/end-overlap`,
   confirmLabel: 'Stop the previous secret',
+  describedBy: 'overlap-note',
 })}
+</div>`}
 </section>`;
   }
 
