@@ -329,6 +329,9 @@ export function describeCertificate(pem: string): CertificateInfo {
   };
 }
 
+/** The start of an HTML document: an optional XML declaration and comments, then `<!DOCTYPE html` or `<html`. */
+const HTML_PAGE = /^(?:<\?xml[^>]*\?>\s*)?(?:<!--[\s\S]*?-->\s*)*<(?:!doctype\s+html|html)[\s>]/i;
+
 /**
  * Reads an IdP's SAML 2.0 metadata (an EntityDescriptor) into unchecked configuration input.
  * Expired signing certificates are left out (an IdP lists the old one beside the new one for a
@@ -338,6 +341,11 @@ export function parseIdpMetadata(text: string, now: Date = new Date()): Metadata
   // ADFS and Entra ID save federation metadata with a byte-order mark, and text pasted into the
   // console may start with a line break: neither is XML, and the parser refused both.
   const xml = text.replace(/^\uFEFF?\s*/, '');
+  // A web page (a portal or sign-in page saved, or the answer of an address that wants a
+  // session) starts with an HTML DOCTYPE; said as such rather than as a refused declaration.
+  if (HTML_PAGE.test(xml)) {
+    return { ok: false, message: 'the metadata is a web page (HTML), not the identity provider’s metadata XML: it is what a browser gets from a portal or sign-in page. Download the federation metadata document (Entra ID: “App Federation Metadata Url”; Okta: the SAML app’s “Metadata URL”) and give that file' };
+  }
   // Metadata never needs a DTD; refusing one rules out entity-expansion tricks outright.
   const screened = screenXmlText(xml);
   if (screened?.code === 'declaration') return { ok: false, message: 'the metadata must not contain a DOCTYPE or ENTITY declaration' };

@@ -323,6 +323,9 @@ describe('parseIdpMetadata', () => {
     const cases: Array<[string, RegExp]> = [
       ['<md:EntityDescriptor', /not well-formed XML/],
       ['<!DOCTYPE x [<!ENTITY a "b">]><x/>', /DOCTYPE/],
+      // A saved portal or sign-in page is said to be one, not refused for its DOCTYPE.
+      ['<!DOCTYPE html>\n<html lang="en"><head><title>Sign in to your account</title></head></html>', /^the metadata is a web page \(HTML\), not the identity provider’s metadata XML.*“App Federation Metadata Url”/],
+      ['<!-- saved page -->\n<HTML><body>Okta</body></HTML>', /is a web page \(HTML\)/],
       ['<root/>', /EntityDescriptor/],
       [metadata(key('signing', validPem) + post, ''), /no entityID/],
       [metadata(key('signing', validPem)), /no SingleSignOnService/],
