@@ -39,7 +39,10 @@ export interface StoredSigningKey {
 export interface OidcKeyMaterial {
   /** Newest first: the first one signs. */
   readonly signingKeys: readonly StoredSigningKey[];
-  /** Keys of oidc-provider's signed cookies, newest first. */
+  /**
+   * Keys of oidc-provider's signed cookies, newest first: the first signs, every one verifies.
+   * A rotation puts a new one first and keeps the one before it (rotateOidcKeys).
+   */
   readonly cookieKeys: readonly string[];
 }
 
@@ -54,6 +57,10 @@ function newSigningKey(now: string): StoredSigningKey {
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const jwk = { ...privateKey.export({ format: 'jwk' }), kid: randomUUID(), alg: 'RS256', use: 'sig' };
   return { jwk, createdAt: now, retiredAt: null };
+}
+
+function newCookieKey(): string {
+  return randomBytes(32).toString('base64url');
 }
 
 function parse(text: string): OidcKeyMaterial {
@@ -71,7 +78,7 @@ export async function loadOidcKeys(store: Store): Promise<LoadedKeys> {
   let text = await queries.read(store.db, KEYS_SETTING);
   if (text === undefined) {
     const now = new Date().toISOString();
-    const material: OidcKeyMaterial = { signingKeys: [newSigningKey(now)], cookieKeys: [randomBytes(32).toString('base64url')] };
+    const material: OidcKeyMaterial = { signingKeys: [newSigningKey(now)], cookieKeys: [newCookieKey()] };
     await queries.insertIfAbsent(store.db, KEYS_SETTING, JSON.stringify(material), now);
     text = await queries.read(store.db, KEYS_SETTING);
     if (text === undefined) throw new Error(`The setting ${KEYS_SETTING} could not be created.`);
@@ -128,6 +135,12 @@ export interface Rotation {
  * (a key thought compromised), and retires the others from that instant. A key already published
  * ahead and waiting is kept rather than replaced (`alreadyWaiting`), and `now` makes it sign at
  * once: it is the one relying parties have had the longest. Runs in one transaction.
+ *
+ * The cookie keys turn with it, at once (they sign nothing another party keeps): a new key
+ * signs the provider's cookies, and the one before it still verifies those it signed, so that a
+ * sign-in under way and the provider's sessions carry on; older keys are dropped. With `now` the
+ * key before is dropped too: the key material is thought to have leaked, and a browser whose
+ * provider cookies no longer verify only goes through Roster's sign-in again.
  */
 export async function rotateOidcKeys(store: Store, actor: Actor, options: { readonly now?: boolean } = {}): Promise<Rotation> {
   await loadOidcKeys(store);
@@ -149,10 +162,11 @@ export async function rotateOidcKeys(store: Store, actor: Actor, options: { read
     const others = live.filter((key) => key !== waiting);
     const retired = others.filter((key) => key.retiredAt === null || Date.parse(key.retiredAt) > now.getTime());
     const kept = others.map((key) => (retired.includes(key) ? { ...key, retiredAt: signsFrom } : key));
-    await queries.upsert(trx, KEYS_SETTING, JSON.stringify({ ...material, signingKeys: [next, ...kept] }), at);
+    const cookieKeys = options.now === true ? [newCookieKey()] : [newCookieKey(), ...material.cookieKeys.slice(0, 1)];
+    await queries.upsert(trx, KEYS_SETTING, JSON.stringify({ ...material, signingKeys: [next, ...kept], cookieKeys }), at);
     const result = { kid: String(next.jwk.kid), signsFrom, retired: retired.map((key) => String(key.jwk.kid)), alreadyWaiting: false, publishedAt: next.createdAt };
     // Key ids only: never key material.
-    await createJournal(store.dialect).record(trx, actor, { action: 'oidc.keys_rotated', targetType: 'setting', targetId: KEYS_SETTING, details: { kid: result.kid, signsFrom, retired: result.retired } }, at);
+    await createJournal(store.dialect).record(trx, actor, { action: 'oidc.keys_rotated', targetType: 'setting', targetId: KEYS_SETTING, details: { kid: result.kid, signsFrom, retired: result.retired, previousCookieKeyKept: options.now !== true } }, at);
     return result;
   });
 }

@@ -246,6 +246,8 @@ export const keyCommands: CommandGroup = {
         'minutes later, when applications and caches that keep the key set for a while know it.',
         'The old key signs until then and stays in the JWKS for 7 days more, so that tokens it',
         'signed still verify. Run again while a key waits, it says so and changes nothing.',
+        'The key of the provider\'s cookies is replaced at once; the one before still verifies',
+        'the cookies it signed (--now drops it: browsers go through Roster\'s sign-in again).',
         '',
         '  --now   sign with the new key (or the one waiting) from the next request: for a key',
         '          that may have leaked. An application that kept the previous key set may fail',

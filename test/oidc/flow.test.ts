@@ -3,9 +3,11 @@
  * whole authorization code flow with PKCE, on SQLite and PostgreSQL.
  */
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { inflateRawSync } from 'node:zlib';
 import * as client from 'openid-client';
+import { loadOidcKeys } from '../../src/auth/oidc-keys.ts';
 import { buildApp } from '../../src/http/app.ts';
 import { createServices } from '../../src/services.ts';
 import { openStore } from '../../src/store/index.ts';
@@ -436,6 +438,47 @@ eachDatabase('OpenID Connect provider on', (database) => {
     const [header, payload, signature] = before.id_token!.split('.') as [string, string, string];
     const oldKey = createPublicKey({ key: jwks.keys.find((key) => key.kid === oldKid) as never, format: 'jwk' });
     assert.ok(verify('sha256', Buffer.from(`${header}.${payload}`), oldKey, Buffer.from(signature, 'base64url')));
+  });
+
+  test('the provider\'s cookie keys turn with the signing key: the one before still verifies a sign-in\'s cookies, --now drops it', async () => {
+    const { application, secret } = await app.services.applications.create({ name: 'Cookies', redirectUris: [REDIRECT], public: false, allowedGroups: [] }, cli);
+    const config = await relyingParty(app, application.clientId, secret);
+    const jar = new CookieJar();
+    jar.add((await sessionFor(app, userId)).cookie);
+    const cookie = (name: string): string | undefined => jar.header().split('; ').find((pair) => pair.startsWith(`${name}=`))?.slice(name.length + 1);
+    /** Whether the cookie `name`'s signature cookie is the HMAC of `key` (how koa signs cookies). */
+    const signedWith = (name: string, key: string): boolean => cookie(`${name}.sig`) === createHmac('sha1', key).update(`${name}=${cookie(name) ?? ''}`).digest('base64url');
+    const cookieKeys = async (): Promise<readonly string[]> => (await loadOidcKeys(app.services.store)).material.cookieKeys;
+    const signIn = async (): Promise<void> => {
+      const { landing, verifier, state, nonce } = await authorize(app, config, jar, 'openid');
+      assert.ok((await client.authorizationCodeGrant(config, landing.url, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce })).id_token);
+    };
+
+    await signIn();
+    const [before] = await cookieKeys();
+    const session = cookie('_session');
+    assert.ok(session !== undefined && before !== undefined && signedWith('_session', before), jar.header());
+
+    // A rotation: a new key signs the cookies; the provider session signed with the one before goes on.
+    assert.equal((await app.services.oidc.rotateKeys(cli)).alreadyWaiting, false);
+    const turned = await cookieKeys();
+    assert.equal(turned.length, 2);
+    assert.equal(turned[1], before, 'the key before still verifies');
+    await signIn();
+    assert.equal(cookie('_session'), session, 'the same provider session');
+    assert.ok(signedWith('_session', turned[0]!), 'signed again with the new key');
+
+    // --now (key material thought leaked): only a new key; a cookie signed with an earlier one is not trusted.
+    await app.services.oidc.rotateKeys(cli, { now: true });
+    const fresh = await cookieKeys();
+    assert.equal(fresh.length, 1);
+    assert.ok(!turned.includes(fresh[0]!));
+    await signIn();
+    assert.notEqual(cookie('_session'), session, 'a new provider session: the old cookie no longer verifies');
+    assert.ok(signedWith('_session', fresh[0]!));
+    const audit = await app.services.store.db.selectFrom('audit_events').select('details').where('action', '=', 'oidc.keys_rotated').orderBy('seq', 'desc').limit(2).execute();
+    assert.deepEqual(audit.map((row) => (typeof row.details === 'string' ? JSON.parse(row.details) : row.details).previousCookieKeyKept), [false, true]);
+    assert.ok(turned.every((key) => !audit.some((row) => JSON.stringify(row.details).includes(key))), 'no cookie key in the audit log');
   });
 
   test('two instances share everything: authorize on one, exchange the code, refresh and ask userinfo on the other', async () => {
