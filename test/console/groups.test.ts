@@ -221,7 +221,7 @@ eachDatabase('console: Groups while SCIM is off', (database) => {
     await app.services.memberships.add({ groupId: group.id, userId: app.adminId }, cli);
     const path = `/admin/groups/${group.id}`;
     const page = await getPage(app, `${path}?q=adm`, admin);
-    assert.match(page.body, new RegExp(`<form method="get" class="inline" data-confirm="remove-${app.adminId}"><input type="hidden" name="q" value="adm"><input type="hidden" name="confirm" value="remove-${app.adminId}">`), 'the Remove button only opens the confirmation');
+    assert.match(page.body, new RegExp(`<form method="get" class="inline" id="remove-${app.adminId}-ask" data-confirm="remove-${app.adminId}"><input type="hidden" name="q" value="adm"><input type="hidden" name="confirm" value="remove-${app.adminId}">`), 'the Remove button only opens the confirmation');
     assert.doesNotMatch(page.body, new RegExp(`<dialog id="remove-${app.adminId}"[^>]* open>`));
 
     const asking = await getPage(app, `${path}?q=adm&confirm=remove-${app.adminId}`, admin);
@@ -229,6 +229,7 @@ eachDatabase('console: Groups while SCIM is off', (database) => {
     assert.match(asking.body, /Remove admin from roster-administrators\?/);
     assert.match(asking.body, /You are removing yourself from the administrators' group/);
     assert.match(asking.body, /<button type="submit" class="button default" autofocus>Cancel<\/button>/, 'Cancel has the focus');
+    assert.match(asking.body, new RegExp(`<form method="get" action="${path}#remove-${app.adminId}-ask" class="inline"><input type="hidden" name="q" value="adm">`), 'Cancel goes back to the button that asked');
     assert.equal((await app.services.memberships.list({ groupId: group.id }, { offset: 0, limit: 0 })).total, 1, 'nothing removed by asking');
   });
 

@@ -260,8 +260,11 @@ export function confirmDialog(request: FastifyRequest, options: ConfirmOptions):
     ...(options.describedBy !== undefined ? { describedBy: options.describedBy } : {}),
   });
   // Open without scripts, the dialog cannot be closed in place: the page behind it is inert.
+  // Its Cancel goes back to the page at the button that asked (a GET form keeps its action's
+  // fragment), so that scrolling and the next Tab start from there, not from the top.
+  const askId = `${options.id}-ask`;
   const cancel = open
-    ? html`<form method="get" action="${request.url.split('?')[0] ?? '/'}" class="inline">${hiddenFields(keep)}<button type="submit" class="button default" autofocus>Cancel</button></form>`
+    ? html`<form method="get" action="${request.url.split('?')[0] ?? '/'}#${encodeURIComponent(askId)}" class="inline">${hiddenFields(keep)}<button type="submit" class="button default" autofocus>Cancel</button></form>`
     : html`<form method="dialog" class="inline"><button type="submit" class="button default">Cancel</button></form>`;
   const dialog = html`<dialog id="${options.id}" class="confirm" aria-labelledby="${options.id}-title"${open && html` open`}>
 <h2 id="${options.id}-title">${options.title}</h2>
@@ -272,7 +275,7 @@ ${cancel}
 </div>
 </dialog>`;
   if (open) openConfirmations.set(request, dialog);
-  return html`<form method="get" class="inline" data-confirm="${options.id}">${hiddenFields({ ...keep, confirm: options.id })}${trigger}</form>
+  return html`<form method="get" class="inline" id="${askId}" data-confirm="${options.id}">${hiddenFields({ ...keep, confirm: options.id })}${trigger}</form>
 ${!open && dialog}`;
 }
 
