@@ -38,8 +38,20 @@ export interface SamlConfig {
   readonly spCertificate: string | null;
   /** The SP private key (PEM, unencrypted): signs requests and decrypts encrypted assertions. */
   readonly spPrivateKey: string | null;
+  /**
+   * Further SP key pairs during a rollover (the next one before the switch, the previous one
+   * after it): published in our metadata beside the current one and tried for decryption, never
+   * used to sign. Empty outside a rollover.
+   */
+  readonly spAdditionalKeyPairs: readonly SpKeyPair[];
   /** Accept responses that answer no request of ours (IdP-initiated sign-in); off by default. */
   readonly allowIdpInitiated: boolean;
+}
+
+/** One SP key pair: a certificate (PEM) and its private key (PEM, unencrypted). */
+export interface SpKeyPair {
+  readonly certificate: string;
+  readonly privateKey: string;
 }
 
 /**
@@ -59,6 +71,8 @@ export interface SamlConfigInput {
   readonly signRequests?: boolean | undefined;
   readonly spCertificate?: string | null | undefined;
   readonly spPrivateKey?: string | null | undefined;
+  /** Further key pairs (a rollover's next or previous one); a missing private key is refused. */
+  readonly spAdditionalKeyPairs?: ReadonlyArray<{ readonly certificate?: string | null | undefined; readonly privateKey?: string | null | undefined }> | undefined;
   readonly allowIdpInitiated?: boolean | undefined;
 }
 
@@ -74,13 +88,18 @@ export type SamlField =
   | 'groupAttribute'
   | 'signRequests'
   | 'spCertificate'
-  | 'spPrivateKey';
+  | 'spPrivateKey'
+  | 'spAdditionalKeyPairs';
 
-/** One problem with one field; `index` says which certificate. */
+/**
+ * One problem with one field; `index` says which certificate (or which additional SP key pair),
+ * `part` which half of an additional SP key pair.
+ */
 export interface SamlIssue {
   readonly field: SamlField;
   readonly message: string;
   readonly index?: number;
+  readonly part?: 'certificate' | 'privateKey';
 }
 
 /** What an administrator needs to know about a certificate. Dates are ISO 8601. */
@@ -133,6 +152,8 @@ export const samlSetting = defineSetting<SamlConfig>({
     spCertificate: config.spCertificate === null ? null : new X509Certificate(config.spCertificate).fingerprint256,
     // Never the key itself: the audit trail is delivered to other applications.
     spPrivateKey: config.spPrivateKey === null ? null : 'configured',
+    // Their certificates' fingerprints only: a rollover's steps are traceable, the keys stay out.
+    spAdditionalKeyPairs: config.spAdditionalKeyPairs.map((pair) => new X509Certificate(pair.certificate).fingerprint256),
   }),
 });
 
@@ -142,12 +163,38 @@ export interface SamlConfigService {
   get(): Promise<SamlConfig | undefined>;
   /** Validates `input` and stores it only if valid; the result says what was wrong. */
   configure(input: SamlConfigInput, actor: Actor): Promise<SamlValidation>;
+  /**
+   * Applies a rollover step to the stored SP key pairs (add the next one, make one current,
+   * remove one) and stores the result if valid, every other setting kept as stored.
+   */
+  rollSpKeys(rollover: SpKeyRollover, actor: Actor): Promise<SpKeyRolloverOutcome>;
 }
+
+/** What `rollSpKeys` did: a refused step, or the validation of the configuration it made. */
+export type SpKeyRolloverOutcome = { readonly ok: false; readonly refused: SpKeyStepRefusal } | SamlValidation;
 
 /** Every certificate a stored configuration holds (the IdP's and the SP's): those may be kept as they are. */
 export function storedCertificates(config: SamlConfig | undefined): string[] {
   if (config === undefined) return [];
-  return [...config.certificates, ...(config.spCertificate === null ? [] : [config.spCertificate])];
+  return [...config.certificates, ...spKeyPairsOf(config).map((pair) => pair.certificate)];
+}
+
+/** Every SP key pair of a configuration, the current one (which signs requests) first. */
+export function spKeyPairsOf(config: SamlConfig): SpKeyPair[] {
+  const current = config.spCertificate !== null && config.spPrivateKey !== null ? [{ certificate: config.spCertificate, privateKey: config.spPrivateKey }] : [];
+  return [...current, ...config.spAdditionalKeyPairs];
+}
+
+/**
+ * The stored private key of the SP key pair whose certificate is `certificate` (PEM, compared by
+ * fingerprint), current or additional; undefined when none is stored. The key is write-only, so
+ * a form or PUT that names a stored pair by its certificate alone keeps its key.
+ */
+export function storedSpPrivateKey(config: SamlConfig | undefined, certificate: string): string | undefined {
+  if (config === undefined) return undefined;
+  const wanted = fingerprintOf(certificate);
+  if (wanted === undefined) return undefined;
+  return spKeyPairsOf(config).find((pair) => fingerprintOf(pair.certificate) === wanted)?.privateKey;
 }
 
 /** Creates the SAML configuration service. */
@@ -160,7 +207,118 @@ export function createSamlConfigService(settings: Settings): SamlConfigService {
       if (result.ok) await settings.set(samlSetting, result.config, actor);
       return result;
     },
+    async rollSpKeys(rollover, actor) {
+      const stored = await settings.get(samlSetting);
+      if (stored === undefined) return { ok: false, refused: { step: rollover.add !== undefined ? 'add' : rollover.use !== undefined ? 'use' : 'remove', message: 'SAML is not configured' } };
+      const rolled = rollSpKeys(stored, rollover);
+      if (!rolled.ok) return { ok: false, refused: rolled };
+      const result = validateSamlConfig({ ...stored, ...rolled.keys }, new Date(), storedCertificates(stored));
+      if (result.ok) await settings.set(samlSetting, result.config, actor);
+      return result;
+    },
   };
+}
+
+/** A SHA-256 fingerprint as `saml show` and the admin API print it (and openssl x509 -fingerprint -sha256). */
+const FINGERPRINT = /^(?:[0-9a-f]{2}:){31}[0-9a-f]{2}$/i;
+
+/**
+ * A step of an SP key pair rollover (docs/saml.md). Certificates are named by their SHA-256
+ * fingerprint or their PEM text. Applied in this order: add, use, remove.
+ */
+export interface SpKeyRollover {
+  /** The next key pair (unchecked PEM text): published and decrypting beside the current one, signing nothing yet. */
+  readonly add?: { readonly certificate: string; readonly privateKey: string } | undefined;
+  /** The key pair to make current: it signs requests from then on; the previous current one keeps decrypting. */
+  readonly use?: string | undefined;
+  /** The key pairs to remove (never the current one): assertions encrypted to them are refused from then on. */
+  readonly remove?: readonly string[] | undefined;
+}
+
+/** Why a rollover step cannot be applied; `name` is the certificate as it was named. */
+export interface SpKeyStepRefusal {
+  readonly step: 'add' | 'use' | 'remove';
+  readonly message: string;
+  readonly name?: string;
+}
+
+/** The SP key pair fields a rollover sets, in a form validateSamlConfig checks. */
+export type SpKeyFields = Required<Pick<SamlConfigInput, 'spCertificate' | 'spPrivateKey' | 'spAdditionalKeyPairs'>>;
+
+/**
+ * Applies a rollover step to the SP key pairs of `config`, or says why it cannot: no key pair
+ * to roll over, a key pair added twice, a certificate that names no stored key pair, the current
+ * one made current again or removed. The added pair's text is checked by validateSamlConfig.
+ */
+export function rollSpKeys(config: SamlConfig, rollover: SpKeyRollover): { readonly ok: true; readonly keys: SpKeyFields } | ({ readonly ok: false } & SpKeyStepRefusal) {
+  const pairs: Array<{ certificate: string; privateKey: string }> = spKeyPairsOf(config);
+  const fingerprints = (name: string): string[] => (FINGERPRINT.test(name.trim()) ? [name.trim().toUpperCase()] : splitPemCertificates(name).map((pem) => fingerprintOf(pem)?.toUpperCase() ?? pem));
+  const indexOf = (fingerprint: string): number => pairs.findIndex((pair) => fingerprintOf(pair.certificate)?.toUpperCase() === fingerprint);
+  const subjectOf = (pem: string): string => describeCertificate(pem).subject;
+  const notFound = (step: 'use' | 'remove', name: string, fingerprint: string) =>
+    ({ ok: false, step, name, message: FINGERPRINT.test(fingerprint) ? `no SP key pair has the certificate with the SHA-256 ${fingerprint}` : 'the text is not a certificate of an SP key pair' }) as const;
+  if (pairs.length === 0) {
+    const step = rollover.add !== undefined ? 'add' : rollover.use !== undefined ? 'use' : 'remove';
+    return { ok: false, step, message: 'no SP key pair is configured yet, so there is none to roll over: set the SP certificate and private key' };
+  }
+  if (rollover.add !== undefined) {
+    const fingerprint = fingerprintOf(rollover.add.certificate.trim())?.toUpperCase();
+    // Unreadable text is left to validateSamlConfig, which says what it is instead.
+    if (fingerprint !== undefined && indexOf(fingerprint) !== -1) {
+      const role = indexOf(fingerprint) === 0 ? 'the current SP key pair' : 'already an SP key pair';
+      return { ok: false, step: 'add', message: `the certificate ${subjectOf(rollover.add.certificate.trim())} (SHA-256 ${fingerprint}) is ${role}` };
+    }
+    pairs.push({ certificate: rollover.add.certificate, privateKey: rollover.add.privateKey });
+  }
+  if (rollover.use !== undefined) {
+    const [fingerprint = ''] = fingerprints(rollover.use);
+    const index = indexOf(fingerprint);
+    if (index === -1) return notFound('use', rollover.use, fingerprint);
+    const [chosen] = pairs.splice(index, 1);
+    if (index === 0 || chosen === undefined) return { ok: false, step: 'use', name: rollover.use, message: `the certificate ${subjectOf(pairs[0]?.certificate ?? rollover.use)} (SHA-256 ${fingerprint}) is already the current SP key pair` };
+    pairs.unshift(chosen);
+  }
+  for (const name of rollover.remove ?? []) {
+    for (const fingerprint of fingerprints(name)) {
+      const index = indexOf(fingerprint);
+      if (index === -1) return notFound('remove', name, fingerprint);
+      if (index === 0) {
+        return { ok: false, step: 'remove', name, message: `the certificate ${subjectOf(pairs[0]?.certificate ?? '')} (SHA-256 ${fingerprint}) is the current SP key pair, which signs requests: make the next one current first` };
+      }
+      pairs.splice(index, 1);
+    }
+  }
+  const [current, ...rest] = pairs;
+  return { ok: true, keys: { spCertificate: current?.certificate ?? null, spPrivateKey: current?.privateKey ?? null, spAdditionalKeyPairs: rest } };
+}
+
+/**
+ * The IdP certificates `stored` with `added` and without those `removed` (named by PEM text or
+ * SHA-256 fingerprint), or why not: adding one already trusted, or removing one not trusted.
+ */
+export function stepIdpCertificates(
+  stored: readonly string[],
+  added: readonly string[],
+  removed: ReadonlyArray<{ readonly name: string; readonly certificates: readonly string[] }>,
+): { readonly ok: true; readonly certificates: string[] } | { readonly ok: false; readonly step: 'add' | 'remove'; readonly name?: string; readonly message: string } {
+  const fingerprint = (pem: string): string => describeCertificate(pem).fingerprint256.toUpperCase();
+  const trusted = new Set(stored.map(fingerprint));
+  const result = [...stored];
+  for (const pem of added) {
+    const print = fingerprint(pem);
+    if (trusted.has(print)) return { ok: false, step: 'add', message: `the certificate ${describeCertificate(pem).subject} (SHA-256 ${print}) is already trusted` };
+    trusted.add(print);
+    result.push(pem);
+  }
+  for (const { name, certificates } of removed) {
+    const prints = FINGERPRINT.test(name) ? [name.toUpperCase()] : certificates.map(fingerprint);
+    for (const print of prints) {
+      const index = result.findIndex((pem) => fingerprint(pem) === print);
+      if (index === -1) return { ok: false, step: 'remove', name, message: `no trusted certificate has the SHA-256 ${print}` };
+      result.splice(index, 1);
+    }
+  }
+  return { ok: true, certificates: result };
 }
 
 /**
@@ -237,6 +395,23 @@ export function validateSamlConfig(input: SamlConfigInput, now: Date = new Date(
     }
   }
   const keyPair = checkKeyPair(optionalText(input.spCertificate), optionalText(input.spPrivateKey), now, errors, warnings, storedFingerprints);
+  const additional: SpKeyPair[] = [];
+  const pairFingerprints = new Set(keyPair === undefined ? [] : [fingerprintOf(keyPair.certificate)]);
+  (input.spAdditionalKeyPairs ?? []).forEach((pair, index) => {
+    const checked = checkKeyPair(optionalText(pair.certificate), optionalText(pair.privateKey), now, errors, warnings, storedFingerprints, index);
+    if (checked === undefined) return;
+    const fingerprint = fingerprintOf(checked.certificate);
+    if (pairFingerprints.has(fingerprint)) {
+      errors.push({ field: 'spAdditionalKeyPairs', index, part: 'certificate', message: `the certificate ${describeCertificate(checked.certificate).subject} is already an SP key pair; give each key pair once` });
+      return;
+    }
+    pairFingerprints.add(fingerprint);
+    additional.push(checked);
+  });
+  if ((input.spAdditionalKeyPairs ?? []).length > 0 && keyPair === undefined && !errors.some((issue) => issue.field === 'spCertificate' || issue.field === 'spPrivateKey')) {
+    // The current pair is the one that signs requests and that the metadata lists first.
+    errors.push({ field: 'spCertificate', message: 'the SP certificate and private key are required beside additional SP key pairs: make one of them the current key pair, or remove them too' });
+  }
   const signRequests = input.signRequests === true;
   if (signRequests && keyPair === undefined) {
     errors.push({ field: 'signRequests', message: 'signing requests needs the SP certificate and private key' });
@@ -255,6 +430,7 @@ export function validateSamlConfig(input: SamlConfigInput, now: Date = new Date(
       signRequests,
       spCertificate: keyPair?.certificate ?? null,
       spPrivateKey: keyPair?.privateKey ?? null,
+      spAdditionalKeyPairs: additional,
       allowIdpInitiated: input.allowIdpInitiated === true,
     },
     certificates: infos,
@@ -262,7 +438,11 @@ export function validateSamlConfig(input: SamlConfigInput, now: Date = new Date(
   };
 }
 
-/** Checks the optional SP key pair: both or neither, each parses, and the key belongs to the certificate. */
+/**
+ * Checks an SP key pair: both or neither, each parses, and the key belongs to the certificate.
+ * Without `index` it is the current pair (fields spCertificate and spPrivateKey); with it, the
+ * additional pair at that index (field spAdditionalKeyPairs): the same rules and words.
+ */
 function checkKeyPair(
   certificateText: string | null,
   keyText: string | null,
@@ -270,32 +450,38 @@ function checkKeyPair(
   errors: SamlIssue[],
   warnings: SamlIssue[],
   kept: ReadonlySet<string>,
+  index?: number,
 ): { certificate: string; privateKey: string } | undefined {
-  if (certificateText === null && keyText === null) return undefined;
+  const issue = (field: 'spCertificate' | 'spPrivateKey', message: string): SamlIssue =>
+    index === undefined ? { field, message } : { field: 'spAdditionalKeyPairs', index, message, part: field === 'spCertificate' ? 'certificate' : 'privateKey' };
+  if (certificateText === null && keyText === null) {
+    if (index !== undefined) errors.push(issue('spCertificate', 'the SP certificate and private key are required'));
+    return undefined;
+  }
   if (certificateText === null) {
-    errors.push({ field: 'spCertificate', message: 'the SP certificate is required with the SP private key' });
+    errors.push(issue('spCertificate', 'the SP certificate is required with the SP private key'));
     return undefined;
   }
   if (keyText === null) {
-    errors.push({ field: 'spPrivateKey', message: 'the SP private key is required with the SP certificate' });
+    errors.push(issue('spPrivateKey', 'the SP private key is required with the SP certificate'));
     return undefined;
   }
   const checked = checkCertificate(certificateText, now, kept);
   if ('error' in checked) {
-    errors.push({ field: 'spCertificate', message: checked.error });
+    errors.push(issue('spCertificate', checked.error));
     return undefined;
   }
-  if (checked.warning !== undefined) warnings.push({ field: 'spCertificate', message: checked.warning });
+  if (checked.warning !== undefined) warnings.push(issue('spCertificate', checked.warning));
   let publicOfKey: string;
   try {
     publicOfKey = createPublicKey(createPrivateKey(keyText)).export({ type: 'spki', format: 'pem' }).toString();
   } catch (error) {
-    errors.push({ field: 'spPrivateKey', message: pemProblem(keyText, 'key', error) });
+    errors.push(issue('spPrivateKey', pemProblem(keyText, 'key', error)));
     return undefined;
   }
   const publicOfCertificate = new X509Certificate(checked.pem).publicKey.export({ type: 'spki', format: 'pem' }).toString();
   if (publicOfKey !== publicOfCertificate) {
-    errors.push({ field: 'spPrivateKey', message: 'the SP private key does not belong to the SP certificate' });
+    errors.push(issue('spPrivateKey', 'the SP private key does not belong to the SP certificate'));
     return undefined;
   }
   return { certificate: checked.pem, privateKey: keyText };
@@ -606,6 +792,11 @@ function parseStoredConfig(raw: unknown): SamlConfig | undefined {
   const signRequests = flag('signRequests');
   const allowIdpInitiated = flag('allowIdpInitiated');
   if (signRequests === undefined || allowIdpInitiated === undefined) return undefined;
+  // Added with the SP key rollover: absent in what earlier versions stored.
+  const additional = value['spAdditionalKeyPairs'] ?? [];
+  const isPair = (pair: unknown): pair is SpKeyPair =>
+    typeof pair === 'object' && pair !== null && typeof (pair as Record<string, unknown>)['certificate'] === 'string' && typeof (pair as Record<string, unknown>)['privateKey'] === 'string';
+  if (!Array.isArray(additional) || !additional.every(isPair)) return undefined;
   const t = fields as Record<keyof typeof fields, string | null>;
   return {
     applicationId: t.applicationId,
@@ -620,6 +811,7 @@ function parseStoredConfig(raw: unknown): SamlConfig | undefined {
     signRequests,
     spCertificate: t.spCertificate,
     spPrivateKey: t.spPrivateKey,
+    spAdditionalKeyPairs: additional.map((pair) => ({ certificate: pair.certificate, privateKey: pair.privateKey })),
     allowIdpInitiated,
   };
 }

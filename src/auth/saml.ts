@@ -12,7 +12,7 @@ import type { getVerifiedXml } from '@node-saml/node-saml/lib/xml.js';
 import type { Store } from '../store/index.ts';
 import { inBatches } from '../store/transact.ts';
 import { readableTime, shorten } from '../text.ts';
-import { describeCertificate, type SamlConfig, type SamlConfigService } from './saml-config.ts';
+import { describeCertificate, spKeyPairsOf, type SamlConfig, type SamlConfigService, type SpKeyPair } from './saml-config.ts';
 import { createBrowserBinding, isSameBrowser } from './saml-browser.ts';
 import { createRequestCache, isRememberedAssertion, purgeExpired, rememberAssertion, type RequestCache } from './saml-requests.ts';
 import { screenXml, wellFormednessError } from './xml-safety.ts';
@@ -127,8 +127,11 @@ export function createSamlServiceProvider(store: Store, configs: SamlConfigServi
   const browsers = createBrowserBinding({ secure: baseUrl.startsWith('https:'), lifetimeMs: REQUEST_LIFETIME_MS });
   const entityId = (config: SamlConfig): string => config.applicationId ?? `${baseUrl}/saml/metadata`;
 
-  /** node-saml over `config`, trusting `certificates` (by default all configured ones). */
-  function nodeSaml(config: SamlConfig, cache: RequestCache, certificates: readonly string[] = config.certificates, forceAuthn = false): SAML {
+  /**
+   * node-saml over `config`, trusting `certificates` (by default all configured ones), decrypting
+   * with `decryptionKey` (by default the current SP key; several are tried in `validate`).
+   */
+  function nodeSaml(config: SamlConfig, cache: RequestCache, certificates: readonly string[] = config.certificates, forceAuthn = false, decryptionKey: string | null = config.spPrivateKey): SAML {
     const { SAML, ValidateInResponseTo } = samlLibrary();
     const options: NodeSamlConfig = {
       issuer: entityId(config),
@@ -155,7 +158,7 @@ export function createSamlServiceProvider(store: Store, configs: SamlConfigServi
     // ForceAuthn="true" (SAML Core §3.4.1): the IdP MUST authenticate the user directly.
     if (forceAuthn) options.forceAuthn = true;
     if (config.signRequests && config.spPrivateKey !== null) options.privateKey = config.spPrivateKey;
-    if (config.spPrivateKey !== null) options.decryptionPvk = config.spPrivateKey;
+    if (decryptionKey !== null) options.decryptionPvk = decryptionKey;
     return new SAML(options);
   }
 
@@ -181,8 +184,12 @@ export function createSamlServiceProvider(store: Store, configs: SamlConfigServi
       const config = await configs.get();
       if (config === undefined) return undefined;
       const cache = createRequestCache(store.db, { lifetimeMs: REQUEST_LIFETIME_MS });
-      const certificate = config.spCertificate;
-      return nodeSaml(config, cache).generateServiceProviderMetadata(certificate, certificate);
+      // Every SP key pair, the current one first: during a rollover the IdP may encrypt to either
+      // (and, with signed requests, trusts the next one before Roster switches to it).
+      const pairs = spKeyPairsOf(config);
+      const certificates = pairs.map((pair) => pair.certificate);
+      const xml = nodeSaml(config, cache).generateServiceProviderMetadata(certificates[0] ?? null, certificates.length === 0 ? null : certificates);
+      return withEncryptionCertificates(xml, certificates.slice(1));
     },
 
     async validate(samlResponse, cookies) {
@@ -205,6 +212,9 @@ export function createSamlServiceProvider(store: Store, configs: SamlConfigServi
       // 3DES content and RSA PKCS#1 v1.5 key transport would be accepted, so they are refused here.
       const weakCipher = insecureEncryption(xml);
       if (weakCipher !== undefined) return fail({ code: 'weak_encryption', algorithm: weakCipher });
+      // During an SP key rollover the IdP encrypts to the current or to the next certificate:
+      // the key that opens this assertion decrypts it everywhere below.
+      const spKey = await decryptionKeyFor(xml, spKeyPairsOf(config));
 
       // xml-crypto checks a signature against a certificate's key, never its dates: an expired
       // certificate is left out here, and named if it is the one that signed (expiredSigner).
@@ -214,23 +224,23 @@ export function createSamlServiceProvider(store: Store, configs: SamlConfigServi
       let profile: Profile | null;
       try {
         if (current.length === 0) throw new Error('Invalid signature: every configured IdP certificate has expired');
-        profile = (await nodeSaml(config, cache, current).validatePostResponseAsync({ SAMLResponse: samlResponse })).profile;
+        profile = (await nodeSaml(config, cache, current, false, spKey).validatePostResponseAsync({ SAMLResponse: samlResponse })).profile;
       } catch (error) {
         const failure = classify(error, xml);
         if (failure.code === 'idp_error') return fail(await statusFailure(xml, current, cache, browsers.presented(cookies)));
         // An answer to our request posted a second time finds its request used up before the
         // replay cache is reached: said as a replay when its signed assertion was accepted once.
         if (failure.code === 'unknown_request') {
-          const id = await signedAssertionId(xml, current, config.spPrivateKey);
+          const id = await signedAssertionId(xml, current, spKey);
           if (id !== undefined && (await isRememberedAssertion(store.db, id))) return fail({ code: 'replayed' });
         }
         if (failure.code !== 'signature' || expired.length === 0) return fail(failure);
-        return fail((await expiredSigner(xml, expired, config.spPrivateKey)) ?? failure);
+        return fail((await expiredSigner(xml, expired, spKey)) ?? failure);
       }
       if (profile === null) return fail({ code: 'malformed', detail: 'the response carries no assertion' });
       // xml-crypto still verifies SHA-1 signatures; SHA-1 collisions are practical, and Entra ID
       // and Okta sign with SHA-256 unless set otherwise.
-      const weak = await sha1Algorithm(xml, config.spPrivateKey);
+      const weak = await sha1Algorithm(xml, spKey);
       if (weak !== undefined) return fail({ code: 'weak_signature', algorithm: weak });
       return checkProfile(config, profile, xml, cache, browsers.presented(cookies), current);
     },
@@ -412,6 +422,61 @@ async function sha1Algorithm(xml: string, spKey: string | null): Promise<string 
   const encrypted = samlXpath.selectElements(document, "/*[local-name()='Response']/*[local-name()='EncryptedAssertion']")[0];
   if (encrypted === undefined) return undefined;
   return weakIn(await parseDomFromString(await decryptXml(encrypted.toString(), spKey)));
+}
+
+/**
+ * The private key that decrypts the response's EncryptedAssertion: among the SP key pairs
+ * (current first), the one whose certificate its KeyInfo names is tried first (Entra ID, Okta
+ * and xml-encryption name it), then the others in turn. The current key when the response is
+ * not encrypted, or when none decrypts it (node-saml then says why); null without SP key pairs.
+ */
+async function decryptionKeyFor(xml: string, pairs: readonly SpKeyPair[]): Promise<string | null> {
+  const [first] = pairs;
+  if (first === undefined) return null;
+  if (pairs.length === 1) return first.privateKey;
+  const root = responseElement(xml);
+  const encrypted = root === null ? undefined : Array.from(root.getElementsByTagNameNS('*', 'EncryptedAssertion'))[0];
+  if (encrypted === undefined) return first.privateKey;
+  const named = new Set(Array.from(encrypted.getElementsByTagNameNS(DSIG, 'X509Certificate')).map((element) => (element.textContent ?? '').replace(/\s+/g, '')));
+  const derOf = (pem: string): string => pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, '');
+  const ordered = [...pairs.filter((pair) => named.has(derOf(pair.certificate))), ...pairs.filter((pair) => !named.has(derOf(pair.certificate)))];
+  const { decryptXml } = samlXmlLibrary();
+  const text = encrypted.toString();
+  for (const pair of ordered) {
+    try {
+      await decryptXml(text, pair.privateKey);
+      return pair.privateKey;
+    } catch {
+      // Encrypted to another key (or not decryptable at all): try the next one.
+    }
+  }
+  return first.privateKey;
+}
+
+const DSIG = 'http://www.w3.org/2000/09/xmldsig#';
+const METADATA = 'urn:oasis:names:tc:SAML:2.0:metadata';
+
+/**
+ * Our metadata with a `KeyDescriptor use="encryption"` for each of `certificates` after the
+ * current one's (node-saml writes one only), with the same EncryptionMethods: SAML metadata
+ * §2.4.1.1 allows several, and an IdP may encrypt to any of them.
+ */
+function withEncryptionCertificates(xml: string, certificates: readonly string[]): string {
+  if (certificates.length === 0) return xml;
+  const document = new (xmldom().DOMParser)().parseFromString(xml, 'text/xml');
+  const descriptors = Array.from(document.getElementsByTagNameNS(METADATA, 'KeyDescriptor'));
+  const template = descriptors.find((descriptor) => descriptor.getAttribute('use') === 'encryption');
+  if (template === undefined || template.parentNode === null) return xml;
+  let after: Element = template;
+  for (const pem of certificates) {
+    const copy = template.cloneNode(true) as Element;
+    const certificate = copy.getElementsByTagNameNS(DSIG, 'X509Certificate')[0];
+    if (certificate === undefined) return xml;
+    certificate.textContent = pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, '');
+    template.parentNode.insertBefore(copy, after.nextSibling);
+    after = copy;
+  }
+  return new (xmldom().XMLSerializer)().serializeToString(document);
 }
 
 /** What xml-encryption itself calls insecure (3DES, RSA PKCS#1 v1.5), which node-saml does not ask it to refuse. */

@@ -4,7 +4,9 @@ import { parseArgs } from './options.ts';
 import {
   describeCertificate,
   parseIdpMetadata,
+  rollSpKeys,
   splitPemCertificates,
+  stepIdpCertificates,
   type SamlConfig,
   type SamlConfigInput,
   type SamlIssue,
@@ -38,6 +40,14 @@ const CONFIGURE_USAGE = [
   '  --group-attribute <name>      the attribute listing group names (just-in-time mode)',
   '  --sp-certificate <pem-file>   our certificate, published in /saml/metadata',
   '  --sp-private-key <pem-file>   our private key: signs requests, decrypts encrypted assertions',
+  '                                (replaces the current key pair at once: for a rollover use the three below)',
+  '  --add-sp-certificate <pem-file> --add-sp-private-key <pem-file>   adds the next SP key pair beside the',
+  '                                current one: published in /saml/metadata and decrypting, signing nothing yet',
+  '                                (a rollover\'s first step)',
+  '  --use-sp-certificate <pem-file | SHA-256>   makes that SP key pair the current one: it signs requests;',
+  '                                the previous one keeps decrypting until removed',
+  '  --remove-sp-certificate <pem-file | SHA-256>   removes an SP key pair that is not the current one',
+  '                                (a rollover\'s last step)',
   '  --sign-requests               sign AuthnRequests (needs --sp-certificate and --sp-private-key)',
   '  --no-sign-requests            stop signing AuthnRequests',
   '  --allow-idp-initiated         accept sign-ins started at the IdP (off: only sign-ins started at Roster)',
@@ -56,6 +66,7 @@ const COMMON_LABELS = {
   signRequests: '--sign-requests',
   spCertificate: '--sp-certificate',
   spPrivateKey: '--sp-private-key',
+  spAdditionalKeyPairs: '--add-sp-certificate/--add-sp-private-key',
 } as const;
 const FLAG_LABELS: Record<SamlIssue['field'], string> = {
   ...COMMON_LABELS,
@@ -96,6 +107,10 @@ export const samlCommands: CommandGroup = {
             'group-attribute': { type: 'string' },
             'sp-certificate': { type: 'string' },
             'sp-private-key': { type: 'string' },
+            'add-sp-certificate': { type: 'string' },
+            'add-sp-private-key': { type: 'string' },
+            'use-sp-certificate': { type: 'string' },
+            'remove-sp-certificate': { type: 'string', multiple: true },
             'sign-requests': { type: 'boolean' },
             'allow-idp-initiated': { type: 'boolean' },
             'no-sign-requests': { type: 'boolean' },
@@ -128,6 +143,8 @@ export const samlCommands: CommandGroup = {
         const settings = Object.fromEntries(
           SETTING_KEYS.map((key) => [key, given[key] !== undefined ? given[key] : current?.[key]]),
         ) as SettingsGiven;
+        const spKeys = spKeysGiven(values, current, given, keyFile);
+        if (typeof spKeys === 'object' && 'usageError' in spKeys) return spKeys;
         const certificateFiles = values['idp-certificate'] ?? [];
         const added = values['add-idp-certificate'] ?? [];
         const removed = values['remove-idp-certificate'] ?? [];
@@ -145,7 +162,7 @@ export const samlCommands: CommandGroup = {
           const parsed = parseIdpMetadata(readFile(file, '--idp-metadata'));
           if (!parsed.ok) throw new DirectoryError('invalid', `SAML configuration refused: ${file}: ${parsed.message}.`, 'metadata');
           for (const note of parsed.leftOut) context.err(`warning: ${file}: ${note}`);
-          input = { ...parsed.input, ...settings };
+          input = { ...parsed.input, ...settings, ...spKeys };
           labels = METADATA_LABELS;
         } else {
           if (current === undefined && (entityId === undefined || ssoUrl === undefined || certificateFiles.length === 0)) {
@@ -158,15 +175,20 @@ export const samlCommands: CommandGroup = {
           };
           let certificates = certificateFiles.length > 0 ? certificateFiles.flatMap((file) => certificatesIn(file, '--idp-certificate')) : (current?.certificates ?? []);
           if (stepwise) {
-            const changed = stepCertificates(certificates, added.flatMap((file) => certificatesIn(file, '--add-idp-certificate')), removed, (file) => certificatesIn(file, '--remove-idp-certificate'));
-            if (typeof changed === 'string') return { usageError: changed };
-            certificates = changed;
+            const removedNamed = removed.map((name) => ({ name, certificates: FINGERPRINT.test(name) ? [] : certificatesIn(name, '--remove-idp-certificate') }));
+            const changed = stepIdpCertificates(certificates, added.flatMap((file) => certificatesIn(file, '--add-idp-certificate')), removedNamed);
+            if (!changed.ok) {
+              if (changed.step === 'add') return { usageError: `--add-idp-certificate: ${changed.message}` };
+              return { usageError: `--remove-idp-certificate "${changed.name ?? ''}": ${changed.message} (\`roster saml show\` lists them)` };
+            }
+            certificates = changed.certificates;
           }
           input = {
             providerId: entityId ?? current?.providerId ?? '',
             loginUrl: ssoUrl ?? current?.loginUrl ?? '',
             certificates,
             ...settings,
+            ...spKeys,
           };
           labels = FLAG_LABELS;
         }
@@ -207,29 +229,43 @@ export const samlCommands: CommandGroup = {
 /** A SHA-256 fingerprint as `saml show` prints it (and openssl x509 -fingerprint -sha256). */
 const FINGERPRINT = /^(?:[0-9a-f]{2}:){31}[0-9a-f]{2}$/i;
 
+type ConfigureValues = Readonly<Record<string, string | boolean | string[] | undefined>>;
+
 /**
- * The stored certificates with `added` and without those `removed` names (a PEM file, or a
- * SHA-256 fingerprint), or a usage error: adding one already trusted, or removing one not trusted.
+ * The SP key pairs the rollover options ask for (the domain's rollSpKeys over the stored
+ * configuration), {} when none is given, or a usage error. A name that is not a SHA-256
+ * fingerprint is a PEM file.
  */
-function stepCertificates(stored: readonly string[], added: readonly string[], removed: readonly string[], read: (file: string) => string[]): string[] | string {
-  const fingerprintOf = (pem: string): string => describeCertificate(pem).fingerprint256.toUpperCase();
-  const trusted = new Set(stored.map(fingerprintOf));
-  const result = [...stored];
-  for (const pem of added) {
-    const fingerprint = fingerprintOf(pem);
-    if (trusted.has(fingerprint)) return `--add-idp-certificate: the certificate ${describeCertificate(pem).subject} (SHA-256 ${fingerprint}) is already trusted`;
-    trusted.add(fingerprint);
-    result.push(pem);
+function spKeysGiven(
+  values: ConfigureValues,
+  current: SamlConfig | undefined,
+  given: { readonly spCertificate: string | null | undefined; readonly spPrivateKey: string | null | undefined },
+  keyFile: (file: string | undefined, option: string) => string | null | undefined,
+): Partial<SamlConfigInput> | { usageError: string } {
+  const text = (name: string): string | undefined => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
+  const addCertificate = text('add-sp-certificate');
+  const addKey = text('add-sp-private-key');
+  const use = text('use-sp-certificate');
+  const remove = Array.isArray(values['remove-sp-certificate']) ? values['remove-sp-certificate'] : [];
+  // No rollover option: the stored additional pairs are kept, as every setting not given is.
+  if (addCertificate === undefined && addKey === undefined && use === undefined && remove.length === 0) return { spAdditionalKeyPairs: current?.spAdditionalKeyPairs ?? [] };
+  if ((addCertificate === undefined) !== (addKey === undefined)) return { usageError: 'give --add-sp-certificate and --add-sp-private-key together: the next SP key pair needs both' };
+  if (given.spCertificate !== undefined || given.spPrivateKey !== undefined) {
+    return { usageError: '--sp-certificate and --sp-private-key replace the current SP key pair: give them, or --add-sp-certificate/--use-sp-certificate/--remove-sp-certificate, not both' };
   }
-  for (const name of removed) {
-    const fingerprints = FINGERPRINT.test(name) ? [name.toUpperCase()] : read(name).map(fingerprintOf);
-    for (const fingerprint of fingerprints) {
-      const index = result.findIndex((pem) => fingerprintOf(pem) === fingerprint);
-      if (index === -1) return `--remove-idp-certificate "${name}": no trusted certificate has the SHA-256 ${fingerprint} (\`roster saml show\` lists them)`;
-      result.splice(index, 1);
-    }
-  }
-  return result;
+  if (current === undefined) return { usageError: '--add-sp-certificate, --use-sp-certificate and --remove-sp-certificate change the stored SP key pairs, and SAML is not configured yet' };
+  const named = (name: string, option: string): string => (FINGERPRINT.test(name) ? name : (keyFile(name, option) ?? ''));
+  const rolled = rollSpKeys(current, {
+    ...(addCertificate !== undefined && addKey !== undefined ? { add: { certificate: keyFile(addCertificate, '--add-sp-certificate') ?? '', privateKey: keyFile(addKey, '--add-sp-private-key') ?? '' } } : {}),
+    ...(use !== undefined ? { use: named(use, '--use-sp-certificate') } : {}),
+    remove: remove.map((name) => named(name, '--remove-sp-certificate')),
+  });
+  if (rolled.ok) return rolled.keys;
+  if (rolled.step === 'add') return { usageError: `--add-sp-certificate: ${rolled.message}` };
+  const option = rolled.step === 'use' ? '--use-sp-certificate' : '--remove-sp-certificate';
+  const name = rolled.step === 'use' ? use : remove.find((candidate) => named(candidate, option) === rolled.name);
+  const hint = rolled.message.endsWith('make the next one current first') ? ' (--use-sp-certificate)' : rolled.message.startsWith('no SP key pair') ? ' (`roster saml show` lists them)' : '';
+  return { usageError: `${option} "${name ?? rolled.name ?? ''}": ${rolled.message}${hint}` };
 }
 
 /** The settings besides the IdP's own (entity ID, sign-in URL, certificates) that options set. */
@@ -259,6 +295,7 @@ const SETTING_NAMES: ReadonlyArray<[string, (config: SamlConfig) => unknown]> = 
   ['email attribute', (c) => c.userEmailAttribute],
   ['group attribute', (c) => c.groupAttribute],
   ['SP key pair', (c) => (c.spCertificate === null ? null : `${c.spCertificate}\n${c.spPrivateKey ?? ''}`)],
+  ['additional SP key pairs', (c) => (c.spAdditionalKeyPairs.length === 0 ? null : c.spAdditionalKeyPairs.map((pair) => pair.certificate).join('\n'))],
   ['sign requests', (c) => c.signRequests],
   ['IdP-initiated sign-in', (c) => c.allowIdpInitiated],
 ];
@@ -297,9 +334,20 @@ function printConfig(context: CliContext, config: SamlConfig): void {
     context.out(`  expires:        ${info.validTo}${expired}`);
     context.out(`  SHA-256:        ${info.fingerprint256}`);
   });
+  // The SP key pairs' certificates, named by the SHA-256 that --use-sp-certificate and
+  // --remove-sp-certificate accept.
+  [config.spCertificate, ...config.spAdditionalKeyPairs.map((pair) => pair.certificate)].forEach((pem, index) => {
+    if (pem === null) return;
+    const info = describeCertificate(pem);
+    context.out(`SP certificate ${index + 1}: ${info.subject}${index === 0 ? ' (current: signs requests, decrypts)' : ' (decrypts until removed)'}`);
+    context.out(`  expires:        ${info.validTo}`);
+    context.out(`  SHA-256:        ${info.fingerprint256}`);
+  });
 }
 
 function describeIssue(issue: SamlIssue, labels: Record<SamlIssue['field'], string>): string {
+  // Numbered as `saml show` numbers the SP certificates (the current one is 1).
+  if (issue.field === 'spAdditionalKeyPairs' && issue.index !== undefined) return `SP certificate ${issue.index + 2}: ${issue.message}`;
   const which = issue.index === undefined ? '' : ` #${issue.index + 1}`;
   return `${labels[issue.field]}${which}: ${issue.message}`;
 }

@@ -16,6 +16,7 @@ const CONSOLE_DISABLE_CONFIRMATION = `${DISABLE_CONSEQUENCES} Use "Switch to jus
 import { DirectoryError } from '../../../errors.ts';
 import { toInput as samlInputFromBody, view as samlSettingsView } from '../../routes/api/saml-settings.ts';
 import {
+  actionButton,
   badge,
   banner,
   checkboxField,
@@ -26,6 +27,7 @@ import {
   editedOnPage,
   formValue,
   noticeBanner,
+  labelFor,
   postForm,
   submitButton,
   shownValues,
@@ -43,9 +45,14 @@ import { actorOf, viewerOf } from '../viewer.ts';
 /** The page's address. */
 export const AUTHENTICATION_PATH = '/admin/authentication';
 const EDIT_PATH = `${AUTHENTICATION_PATH}/saml`;
+/** The SP key pair rollover: add the next pair (GET shows the form), make one current, remove one. */
+const SP_KEYS_PATH = `${EDIT_PATH}/sp-keys`;
 
 const NOTICES = {
   'saml-saved': { tone: 'success', text: 'The SAML configuration is saved.' },
+  'sp-key-added': { tone: 'success', text: 'The next SP key pair is added: Roster’s metadata publishes both certificates, and assertions encrypted to either are decrypted. Requests are still signed with the current key. Give the identity provider the new certificate, then make it current.' },
+  'sp-key-current': { tone: 'success', text: 'The SP key pair is now the current one: it signs requests. The previous one keeps decrypting until you remove it.' },
+  'sp-key-removed': { tone: 'success', text: 'The SP key pair is removed: assertions encrypted to its certificate are refused from now on.' },
   'saml-deleted': { tone: 'success', text: 'The SAML configuration is deleted: nobody can sign in through SAML until it is configured again.' },
   'scim-enabled': { tone: 'success', text: 'SCIM provisioning is on: your identity provider now manages users and groups.' },
   'scim-disabled': { tone: 'success', text: 'SCIM provisioning is off: users appear at their first SAML sign-in (just-in-time), and every user and group is local.' },
@@ -254,6 +261,50 @@ function certificateTable(details: ReturnType<typeof samlSettingsView>['certific
   });
 }
 
+/** The SP key pairs (the current one first), with the rollover's actions on the others. */
+function spKeyTable(request: FastifyRequest, details: ReturnType<typeof samlSettingsView>['spCertificateDetails']): SafeHtml {
+  return dataTable({
+    caption: 'SP key pairs (Roster’s certificates)',
+    columns: ['Subject', 'Role', 'Expires', 'SHA-256 fingerprint', 'Actions'],
+    rows: details.map((certificate, index) => [
+      certificate.subject,
+      index === 0 ? badge('Current: signs requests, decrypts', 'success') : badge('Decrypts only', 'neutral'),
+      timeTag(certificate.validTo),
+      html`<code class="fingerprint">${certificate.fingerprint256}</code>`,
+      index === 0
+        ? html``
+        : html`${actionButton(request, { action: `${SP_KEYS_PATH}/use`, label: labelFor('Make current', certificate.subject), fields: { certificate: certificate.fingerprint256 } })}
+${confirmDialog(request, {
+  id: `remove-sp-key-${index}`,
+  trigger: 'Remove',
+  triggerDetail: certificate.subject,
+  title: `Remove the SP key pair ${certificate.subject}?`,
+  message: html`<p>Assertions encrypted to this certificate will be refused (<code>decryption_failed</code>). Remove it once the identity provider encrypts to the current certificate.</p>`,
+  action: `${SP_KEYS_PATH}/remove`,
+  fields: { certificate: certificate.fingerprint256 },
+  confirmLabel: `Remove ${certificate.subject}`,
+})}`,
+    ]),
+    empty: 'No SP key pair.',
+  });
+}
+
+/** The form that adds the next SP key pair; `errors` by part (certificate, privateKey). */
+function addSpKeyForm(request: FastifyRequest, options: { certificate: string; errors: ReadonlyMap<string, string>; keyNotKept: boolean }): SafeHtml {
+  const error = (name: string) => {
+    const message = options.errors.get(name);
+    return message === undefined ? {} : { error: message };
+  };
+  return postForm(request, {
+    action: SP_KEYS_PATH,
+    label: 'Add the next SP key pair',
+    className: 'stack',
+    body: html`${textArea({ name: 'nextSpCertificate', label: 'Next SP certificate (PEM)', value: options.certificate, rows: 5, required: true, hint: 'Published in Roster’s metadata beside the current one, for encrypted assertions (and signed requests, once it is current).', ...error('nextSpCertificate') })}
+${textArea({ name: 'nextSpPrivateKey', label: 'Next SP private key (PEM)', value: '', rows: 5, required: true, hint: options.keyNotKept ? 'The key you typed is not sent back to the page: paste it again before you add.' : 'Unencrypted PEM. Never shown again once saved.', ...error('nextSpPrivateKey') })}
+<div class="actions">${submitButton('Add the next SP key pair', { tone: 'primary' })} <a class="button default" href="${AUTHENTICATION_PATH}">Cancel</a></div>`,
+  });
+}
+
 function expiryBanner(details: ReturnType<typeof samlSettingsView>['certificateDetails']): SafeHtml {
   const expired = details.filter((certificate) => certificate.expired).length;
   const soon = details.filter((certificate) => !certificate.expired && certificate.expiresWithin30Days).length;
@@ -291,6 +342,9 @@ ${facts([
   ['SP private key', view.spPrivateKeyConfigured ? 'Stored (never shown)' : 'None'],
 ])}
 ${certificateTable(view.certificateDetails)}
+${view.spCertificateDetails.length > 0 && html`${spKeyTable(request, view.spCertificateDetails)}
+<p><a class="button default" href="${SP_KEYS_PATH}">Add the next SP key pair</a></p>
+<p class="hint">To replace Roster’s key pair without failed sign-ins: add the next one, give the identity provider its certificate, make it current, then remove the old one (<a href="/docs/saml.md#sp-key-pair-rollover-step-by-step">step by step</a>).</p>`}
 <h3>For your identity provider</h3>
 ${facts([
   ['Entity ID (audience)', copyable({ id: 'sp-entity-id', label: 'the entity ID', value: view.serviceProvider.entityId })],
@@ -419,6 +473,48 @@ ${samlForm(request, { config: options.config, values: options.values, errors, ke
     return editPage(request, reply, { config: current, values, errors: [], fromMetadata: { leftOut: parsed.leftOut } });
   });
 
+  const addSpKeyPage = (request: FastifyRequest, reply: FastifyReply, options: { certificate: string; errors: ReadonlyArray<{ readonly field: string; readonly message: string }>; status?: number }) => {
+    const errors = new Map<string, string>();
+    for (const issue of options.errors) if (!errors.has(issue.field)) errors.set(issue.field, issue.message);
+    const labels: Readonly<Record<string, string>> = { nextSpCertificate: 'Next SP certificate (PEM)', nextSpPrivateKey: 'Next SP private key (PEM)' };
+    const summary: ErrorSummary | undefined =
+      options.errors.length > 0
+        ? { title: 'The SP key pair was not added', problems: options.errors.map((issue) => ({ field: { id: `field-${issue.field}`, label: labels[issue.field] ?? issue.field }, message: `${issue.message}.` })) }
+        : undefined;
+    const keyNotKept = request.method === 'POST' && (formValue(request, 'nextSpPrivateKey') ?? '').trim() !== '';
+    return sendPage(request, reply, {
+      status: options.status ?? 200,
+      title: 'Add the next SP key pair',
+      ...(summary !== undefined ? { errors: summary } : {}),
+      body: html`<p><a href="${AUTHENTICATION_PATH}">Back to Authentication</a></p>
+<p>The current SP key pair keeps signing requests; both decrypt assertions until you remove the old one.</p>
+${addSpKeyForm(request, { certificate: options.certificate, errors, keyNotKept })}`,
+    });
+  };
+
+  app.get(SP_KEYS_PATH, async (request, reply) => addSpKeyPage(request, reply, { certificate: '', errors: [] }));
+
+  app.post(SP_KEYS_PATH, async (request, reply) => {
+    const certificate = formValue(request, 'nextSpCertificate') ?? '';
+    const result = await services.saml.rollSpKeys({ add: { certificate, privateKey: formValue(request, 'nextSpPrivateKey') ?? '' } }, actorOf(request));
+    if (result.ok) return reply.redirect(`${AUTHENTICATION_PATH}?notice=sp-key-added`, 303);
+    // The domain's words; a problem of the added pair is put on the half it is about.
+    const errors =
+      'refused' in result
+        ? [{ field: 'nextSpCertificate', message: result.refused.message }]
+        : result.errors.map((issue) => ({ field: issue.part === 'privateKey' ? 'nextSpPrivateKey' : 'nextSpCertificate', message: issue.message }));
+    return addSpKeyPage(request, reply, { certificate, errors, status: 400 });
+  });
+
+  for (const step of ['use', 'remove'] as const) {
+    app.post(`${SP_KEYS_PATH}/${step}`, async (request, reply) => {
+      const certificate = formValue(request, 'certificate') ?? '';
+      const result = await services.saml.rollSpKeys(step === 'use' ? { use: certificate } : { remove: [certificate] }, actorOf(request));
+      if (!result.ok) throw new DirectoryError('invalid', `${capitalised('refused' in result ? result.refused.message : result.errors.map((issue) => issue.message).join('; '))}.`, 'certificate');
+      return reply.redirect(`${AUTHENTICATION_PATH}?notice=${step === 'use' ? 'sp-key-current' : 'sp-key-removed'}`, 303);
+    });
+  }
+
   app.post(`${EDIT_PATH}/delete`, async (request, reply) => {
     await services.provisioning.removeSaml(actorOf(request));
     return reply.redirect(`${AUTHENTICATION_PATH}?notice=saml-deleted`, 303);
@@ -440,3 +536,7 @@ ${samlForm(request, { config: options.config, values: options.values, errors, ke
   });
 }
 
+
+function capitalised(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}

@@ -5,7 +5,7 @@
  * fields it computes are accepted when they hold what Roster computes, before or after the PUT.
  */
 import type { FastifyInstance, FastifySchema } from 'fastify';
-import { describeCertificate, splitPemCertificates, storedCertificates, validateSamlConfig, type SamlConfig, type SamlConfigInput } from '../../../auth/saml-config.ts';
+import { describeCertificate, splitPemCertificates, spKeyPairsOf, storedCertificates, storedSpPrivateKey, validateSamlConfig, type SamlConfig, type SamlConfigInput } from '../../../auth/saml-config.ts';
 import type { Services } from '../../../services.ts';
 import { TAGS } from '../../api-docs.ts';
 import { errorResponses, NO_BODY, noContent, objectBody, ref, strictObject, type JsonSchema, type NamedSchema } from './common.ts';
@@ -57,8 +57,14 @@ const SETTINGS_PROPERTIES: Readonly<Record<string, JsonSchema>> = {
   spCertificate: { ...TEXT, description: "Roster's SP certificate (PEM), published in the metadata." },
   allowIdpInitiated: { type: 'boolean' },
   spPrivateKeyConfigured: { type: 'boolean', description: 'Whether an SP private key is stored (it is never shown).' },
+  spAdditionalKeyPairs: {
+    type: 'array',
+    items: strictObject({ certificate: { type: 'string' } }, ['certificate']),
+    description: 'Further SP key pairs during a rollover (their private keys are never shown): published in the metadata beside spCertificate and tried for decryption, never used to sign requests.',
+  },
   serviceProvider: SERVICE_PROVIDER,
   certificateDetails: { type: 'array', items: CERTIFICATE_DETAILS },
+  spCertificateDetails: { type: 'array', items: CERTIFICATE_DETAILS, description: 'spCertificate, then each of spAdditionalKeyPairs, described.' },
 };
 
 /** The SAML settings as GET shows them. */
@@ -90,7 +96,14 @@ const PUT_BODY = strictObject(
     certificate: { ...PEM_TEXTS, description: "SonarQube's name for certificates. Both may be sent only with the same certificates." },
     spPrivateKey: { ...TEXT, writeOnly: true, description: 'The SP private key (PEM, unencrypted). Omitted: the stored key is kept while spCertificate is unchanged; null removes it.' },
     spPrivateKeyConfigured: { type: 'boolean', description: 'Read-only: accepted when it says what is true before or after the PUT.' },
+    spAdditionalKeyPairs: {
+      type: 'array',
+      items: strictObject({ certificate: TEXT, privateKey: { ...TEXT, writeOnly: true } }, []),
+      description:
+        'Further SP key pairs (a rollover). A pair without privateKey keeps the key stored for its certificate. Omitted: the stored pairs are kept (but the one made spCertificate); [] removes them.',
+    },
     certificateDetails: { type: 'array', items: CERTIFICATE_DETAILS, description: 'Ignored: computed from certificates.' },
+    spCertificateDetails: { type: 'array', items: CERTIFICATE_DETAILS, description: 'Ignored: computed from spCertificate and spAdditionalKeyPairs.' },
     warnings: { type: 'array', items: ISSUE, description: 'Ignored, so that the answer of a PUT can be sent back.' },
   },
   [],
@@ -158,20 +171,24 @@ type View = ReturnType<typeof view>;
 /** The configuration as administrators see it (admin API and console): no private key, certificate details and the URLs to give the IdP. */
 export function view(config: SamlConfig, services: Services) {
   const now = Date.now();
-  const { spPrivateKey, ...visible } = config;
+  const { spPrivateKey, spAdditionalKeyPairs, ...visible } = config;
+  const describe = (pem: string) => {
+    const info = describeCertificate(pem);
+    const daysLeft = Math.floor((Date.parse(info.validTo) - now) / DAY_MS);
+    return { ...info, daysLeft, expired: daysLeft < 0, expiresWithin30Days: daysLeft < 30 };
+  };
   return {
     ...visible,
     spPrivateKeyConfigured: spPrivateKey !== null,
+    // The certificates only: the keys are write-only.
+    spAdditionalKeyPairs: spAdditionalKeyPairs.map((pair) => ({ certificate: pair.certificate })),
     serviceProvider: {
       entityId: services.samlSp.entityId(config),
       acsUrl: services.samlSp.acsUrl,
       metadataUrl: services.samlSp.acsUrl.replace(/\/acs$/, '/metadata'),
     },
-    certificateDetails: config.certificates.map((pem) => {
-      const info = describeCertificate(pem);
-      const daysLeft = Math.floor((Date.parse(info.validTo) - now) / DAY_MS);
-      return { ...info, daysLeft, expired: daysLeft < 0, expiresWithin30Days: daysLeft < 30 };
-    }),
+    certificateDetails: config.certificates.map(describe),
+    spCertificateDetails: spKeyPairsOf(config).map((pair) => describe(pair.certificate)),
   };
 }
 
@@ -281,6 +298,11 @@ export function toInput(body: Record<string, unknown>, current: SamlConfig | und
     body['spPrivateKey'] === undefined &&
     current?.spPrivateKey != null &&
     (values.spCertificate === undefined || sameCertificate(values.spCertificate, current.spCertificate));
+  // Omitted with another certificate that is a stored pair's: that pair becomes the current one
+  // (a rollover's switch), its key the one stored for it.
+  const switchedKey = body['spPrivateKey'] === undefined && !keepKey && typeof values.spCertificate === 'string' ? storedSpPrivateKey(current, values.spCertificate) : undefined;
+  const additional = additionalKeyPairs(body['spAdditionalKeyPairs'], current, keepKey ? current?.spCertificate : values.spCertificate);
+  if ('error' in additional) return additional;
   return {
     input: {
       providerId: values.providerId ?? '',
@@ -293,9 +315,38 @@ export function toInput(body: Record<string, unknown>, current: SamlConfig | und
       userEmailAttribute: values.userEmailAttribute,
       groupAttribute: values.groupAttribute,
       spCertificate: values.spCertificate === undefined && keepKey ? current?.spCertificate : values.spCertificate,
-      spPrivateKey: keepKey ? current?.spPrivateKey : values.spPrivateKey,
+      spPrivateKey: keepKey ? current?.spPrivateKey : (switchedKey ?? values.spPrivateKey),
+      spAdditionalKeyPairs: additional.pairs,
       signRequests: body['signRequests'] === true,
       allowIdpInitiated: body['allowIdpInitiated'] === true,
     },
   };
+}
+
+/**
+ * The additional SP key pairs a PUT body (or the console's form) asks for. Omitted: the stored
+ * ones, but the one that becomes the current pair. A pair sent without its private key keeps the
+ * key stored for its certificate (the key is write-only); validateSamlConfig refuses one with none.
+ */
+function additionalKeyPairs(
+  raw: unknown,
+  current: SamlConfig | undefined,
+  currentCertificate: string | null | undefined,
+): { pairs: NonNullable<SamlConfigInput['spAdditionalKeyPairs']> } | Problem {
+  if (raw === undefined) {
+    const stored = current?.spAdditionalKeyPairs ?? [];
+    return { pairs: stored.filter((pair) => currentCertificate == null || !sameCertificate(pair.certificate, currentCertificate)) };
+  }
+  const field = 'spAdditionalKeyPairs';
+  const shape = `Value for field ${field} was rejected: must be a list of objects with certificate and privateKey (PEM text).`;
+  if (raw === null || !Array.isArray(raw)) return { field, error: shape };
+  const pairs: Array<{ certificate: string | null; privateKey: string | null | undefined }> = [];
+  for (const item of raw as unknown[]) {
+    if (typeof item !== 'object' || item === null || Array.isArray(item)) return { field, error: shape };
+    const { certificate = null, privateKey } = item as Record<string, unknown>;
+    if ((certificate !== null && typeof certificate !== 'string') || (privateKey !== undefined && privateKey !== null && typeof privateKey !== 'string')) return { field, error: shape };
+    const key = privateKey === undefined && typeof certificate === 'string' ? storedSpPrivateKey(current, certificate) : privateKey;
+    pairs.push({ certificate, privateKey: key });
+  }
+  return { pairs };
 }
