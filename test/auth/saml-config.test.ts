@@ -343,6 +343,54 @@ describe('parseIdpMetadata', () => {
   });
 });
 
+describe('additional SP key pairs (a rollover)', () => {
+  test('follow the current pair\'s rules, each problem named by its index, all at once', () => {
+    const key = (name: string) => readFileSync(join(dir, `${name}.key`), 'utf8');
+    const encrypted = '-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----';
+    const result = validateSamlConfig(
+      input({
+        spCertificate: issuedPem,
+        spPrivateKey: key('issued'),
+        spAdditionalKeyPairs: [
+          { certificate: ecPem, privateKey: key('ec') },
+          { certificate: smallPem, privateKey: key('small') },
+          { certificate: validPem, privateKey: key('issued') },
+          { certificate: validPem, privateKey: encrypted },
+          { certificate: issuedPem, privateKey: key('issued') },
+          { certificate: validPem },
+        ],
+      }),
+    );
+    assert.ok(!result.ok);
+    const issues = result.errors.map((issue) => [issue.field, issue.index, issue.part, issue.message]);
+    assert.deepEqual(issues.map(([field, index, part]) => [field, index, part]), [
+      ['spAdditionalKeyPairs', 0, 'certificate'],
+      ['spAdditionalKeyPairs', 1, 'certificate'],
+      ['spAdditionalKeyPairs', 2, 'privateKey'],
+      ['spAdditionalKeyPairs', 3, 'privateKey'],
+      ['spAdditionalKeyPairs', 4, 'certificate'],
+      ['spAdditionalKeyPairs', 5, 'privateKey'],
+    ]);
+    assert.match(String(issues[0]?.[3]), /has an EC key/);
+    assert.match(String(issues[1]?.[3]), /1024-bit RSA key; at least 2048 bits/);
+    assert.match(String(issues[2]?.[3]), /the SP private key does not belong to the SP certificate/);
+    assert.match(String(issues[3]?.[3]), /encrypted with a passphrase/);
+    assert.match(String(issues[4]?.[3]), /already an SP key pair/);
+    assert.match(String(issues[5]?.[3]), /the SP private key is required with the SP certificate/);
+  });
+
+  test('need a current pair beside them', () => {
+    const result = validateSamlConfig(input({ spAdditionalKeyPairs: [{ certificate: validPem, privateKey: readFileSync(join(dir, 'valid.key'), 'utf8') }] }));
+    assert.deepEqual(errorsOf(result).map(([field]) => field), ['spCertificate']);
+  });
+
+  test('a configuration stored before the rollover existed reads with none', () => {
+    const stored = { providerId: 'https://idp', loginUrl: 'https://idp/sso', certificates: [validPem], spCertificate: null, spPrivateKey: null, signRequests: false };
+    assert.deepEqual(samlSetting.parse(stored)?.spAdditionalKeyPairs, []);
+    assert.equal(samlSetting.parse({ ...stored, spAdditionalKeyPairs: [{ certificate: validPem }] }), undefined, 'a pair without its key is malformed');
+  });
+});
+
 eachDatabase('SAML configuration service', (database) => {
   test('stores a valid configuration under the `saml` setting and records setting.changed without PEM text', async () => {
     const store = await openTestStore(database);

@@ -344,7 +344,7 @@ ${facts([
 ${certificateTable(view.certificateDetails)}
 ${view.spCertificateDetails.length > 0 && html`${spKeyTable(request, view.spCertificateDetails)}
 <p><a class="button default" href="${SP_KEYS_PATH}">Add the next SP key pair</a></p>
-<p class="hint">To replace Roster’s key pair without failed sign-ins: add the next one, give the identity provider its certificate, make it current, then remove the old one (<a href="/docs/saml.md#sp-key-pair-rollover-step-by-step">step by step</a>).</p>`}
+<p class="hint">To replace Roster’s key pair without failed sign-ins: add the next one, give the identity provider its certificate, make it current, then remove the old one (“SP key pair rollover, step by step” in <a href="/docs/saml.md">saml.md</a>).</p>`}
 <h3>For your identity provider</h3>
 ${facts([
   ['Entity ID (audience)', copyable({ id: 'sp-entity-id', label: 'the entity ID', value: view.serviceProvider.entityId })],
