@@ -61,6 +61,8 @@ export interface Config {
   readonly dataDir: string;
   /** ROSTER_SECRET_KEY: the 32-byte key that seals secrets at rest, or undefined to keep them in plaintext. */
   readonly secretKey: Buffer | undefined;
+  /** ROSTER_PREVIOUS_SECRET_KEY: during a rolling key rotation, the key the database's secrets may still be sealed with (read, never newly chosen). */
+  readonly previousSecretKey: Buffer | undefined;
   /** The client addresses that may read /metrics without a token (ROSTER_METRICS_ALLOW). */
   readonly metricsAllow: readonly AddressRange[];
   /**
@@ -107,6 +109,9 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const scimCursorTimeout = parseCursorTimeout(value(env, 'ROSTER_SCIM_CURSOR_TIMEOUT'));
   const dataDir = resolve(process.cwd(), value(env, 'ROSTER_DATA_DIR') ?? './data');
   const secretKey = parseKey(env, 'ROSTER_SECRET_KEY');
+  const previousSecretKey = parseKey(env, 'ROSTER_PREVIOUS_SECRET_KEY');
+  if (previousSecretKey !== undefined && secretKey === undefined) throw new ConfigError('ROSTER_PREVIOUS_SECRET_KEY', 'ROSTER_PREVIOUS_SECRET_KEY must be unset while ROSTER_SECRET_KEY is not set: it only helps a rotation to the key in ROSTER_SECRET_KEY (docs/operations.md)');
+  if (previousSecretKey !== undefined && secretKey !== undefined && previousSecretKey.equals(secretKey)) throw new ConfigError('ROSTER_PREVIOUS_SECRET_KEY', 'ROSTER_PREVIOUS_SECRET_KEY must be another key than ROSTER_SECRET_KEY (it is the same key): unset it, or set it to the key being rotated from');
   const metricsAllow = Object.freeze(parseMetricsAllow(value(env, 'ROSTER_METRICS_ALLOW')));
   const trustedProxies = Object.freeze(parseTrustedProxies(value(env, 'ROSTER_TRUSTED_PROXIES')));
   const webhookRetrySchedule = parseWebhookRetrySchedule(value(env, 'ROSTER_WEBHOOK_RETRY_SCHEDULE'));
@@ -114,10 +119,10 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const admission = parseAdmission(env, database);
   const rateLimit = parseRateLimit(env);
   const signInRateLimit = signInPolicy(parseWhole(env, 'ROSTER_OIDC_RATE_LIMIT', 10, 1_000_000, 'a whole number of sign-ins per minute') ?? DEFAULT_SIGN_IN_RATE_LIMIT);
-  return Object.freeze({ port, host, baseUrl, database, logLevel, maxBodySize, activityRetentionDays, auditRetentionDays, eventRetentionDays, adminGroup, cookieDomain, trustedHosts, oidcAccessTokenTtlSeconds, scimCursorTimeout, admission, rateLimit, signInRateLimit, dataDir, secretKey, metricsAllow, trustedProxies, webhookRetrySchedule, webhookLeaseMs });
+  return Object.freeze({ port, host, baseUrl, database, logLevel, maxBodySize, activityRetentionDays, auditRetentionDays, eventRetentionDays, adminGroup, cookieDomain, trustedHosts, oidcAccessTokenTtlSeconds, scimCursorTimeout, admission, rateLimit, signInRateLimit, dataDir, secretKey, previousSecretKey, metricsAllow, trustedProxies, webhookRetrySchedule, webhookLeaseMs });
 }
 
-/** A 32-byte key from `variable` (ROSTER_SECRET_KEY, ROSTER_NEW_SECRET_KEY), or undefined when unset. */
+/** A 32-byte key from `variable` (ROSTER_SECRET_KEY, ROSTER_NEW_SECRET_KEY, ROSTER_PREVIOUS_SECRET_KEY), or undefined when unset. */
 export function parseKey(env: Env, variable: string): Buffer | undefined {
   const raw = value(env, variable);
   if (raw === undefined) return undefined;
@@ -175,12 +180,12 @@ export function initialPasswordFileName(database: DatabaseLocation): string {
   return `${INITIAL_PASSWORD_FILE}.postgres-${parts.map(fileNamePart).join('-')}`.slice(0, 200);
 }
 
-/** Every variable Roster reads (ROSTER_NEW_SECRET_KEY: `roster secrets rotate-key`). */
+/** Every variable Roster reads (ROSTER_NEW_SECRET_KEY: `roster secrets rotate-key`; ROSTER_PREVIOUS_SECRET_KEY: a rolling key rotation). */
 const KNOWN_VARIABLES = [
   'ROSTER_PORT', 'ROSTER_HOST', 'ROSTER_BASE_URL', 'ROSTER_DATABASE_URL', 'ROSTER_DATABASE_POOL_SIZE', 'ROSTER_DATABASE_SSL_CA',
   'ROSTER_DATABASE_PREPARED_STATEMENTS', 'ROSTER_DATA_DIR', 'ROSTER_LOG_LEVEL', 'ROSTER_MAX_BODY_SIZE', 'ROSTER_ACTIVITY_RETENTION_DAYS',
   'ROSTER_AUDIT_RETENTION_DAYS', 'ROSTER_EVENT_RETENTION_DAYS', 'ROSTER_ADMIN_GROUP', 'ROSTER_COOKIE_DOMAIN', 'ROSTER_TRUSTED_HOSTS',
-  'ROSTER_OIDC_ACCESS_TOKEN_TTL', 'ROSTER_SCIM_CURSOR_TIMEOUT', 'ROSTER_SECRET_KEY', 'ROSTER_NEW_SECRET_KEY', 'ROSTER_METRICS_ALLOW',
+  'ROSTER_OIDC_ACCESS_TOKEN_TTL', 'ROSTER_SCIM_CURSOR_TIMEOUT', 'ROSTER_SECRET_KEY', 'ROSTER_NEW_SECRET_KEY', 'ROSTER_PREVIOUS_SECRET_KEY', 'ROSTER_METRICS_ALLOW',
   'ROSTER_TRUSTED_PROXIES', 'ROSTER_WEBHOOK_RETRY_SCHEDULE', 'ROSTER_WEBHOOK_LEASE_SECONDS', 'ROSTER_MAX_CONCURRENT_REQUESTS',
   'ROSTER_QUEUE_TIMEOUT_MS', 'ROSTER_RATE_LIMIT', 'ROSTER_RATE_LIMIT_BURST', 'ROSTER_OIDC_RATE_LIMIT',
 ] as const;

@@ -13,7 +13,7 @@ import { EVENT_CLEANUP_CHECK_MS } from './directory/event-feed.ts';
 import { runEachStep, runPeriodically, type CleanupStep, type Periodic } from './periodic.ts';
 import pino from 'pino';
 import { createServices } from './services.ts';
-import { describeLocation, openStore, QUERY_DEADLINE_MS } from './store/index.ts';
+import { describeLocation, openStore, QUERY_DEADLINE_MS, type SecretsReport } from './store/index.ts';
 import { sqliteExposure } from './store/sqlite-permissions.ts';
 import { lowDiskWarning } from './store/sqlite-disk.ts';
 import { clockOffsetWarning } from './store/clock.ts';
@@ -31,7 +31,7 @@ const DISK_CHECK_INTERVAL_MS = 5 * 60 * 1000;
 /** Runs the server until SIGTERM or SIGINT, then shuts down gracefully. */
 export async function serve(config: Config): Promise<void> {
   // A wrong ROSTER_SECRET_KEY, or none while secrets are sealed, stops start-up here.
-  let sealed = 0;
+  let secrets: SecretsReport = { sealed: 0, resealed: 0 };
   // Migrations run before the server listens; a large directory's take a while, and an
   // orchestrator watching /livez must be told why it does not answer yet.
   let migrating: { readonly pending: readonly string[]; readonly startedAt: number } | undefined;
@@ -39,8 +39,9 @@ export async function serve(config: Config): Promise<void> {
   const startLog = pino({ level: config.logLevel });
   const store = await openStore(config.database, {
     secretKey: config.secretKey,
+    previousSecretKey: config.previousSecretKey,
     queryDeadlineMs: QUERY_DEADLINE_MS,
-    onSealed: (count) => (sealed = count),
+    onSecrets: (report) => (secrets = report),
     onMigrating: (pending) => {
       migrating = { pending, startedAt: Date.now() };
       startLog.info({ migrations: pending }, `applying ${pending.length} database migration${pending.length === 1 ? '' : 's'} before serving; /healthz and /livez answer once done (docs/deploy.md#upgrading)`);
@@ -110,7 +111,18 @@ export async function serve(config: Config): Promise<void> {
   // Names that migration 011 found equal regardless of case: said at every start until resolved.
   const conflicts = await services.caseConflicts.list();
   for (const conflict of conflicts) app.log.warn({ key: conflict.key, ids: conflict.members.map((member) => member.id) }, `name conflict: ${describeCaseConflict(conflict)}`);
-  if (sealed > 0) app.log.info({ sealed, keyId: store.secrets.keyId }, `encrypted ${sealed} stored secret${sealed === 1 ? '' : 's'} with ROSTER_SECRET_KEY (key ${store.secrets.keyId ?? ''})`);
+  const keyId = store.secrets.keyId ?? '';
+  const { sealed, resealed, waitingFor } = secrets;
+  if (sealed > 0) app.log.info({ sealed, keyId }, `encrypted ${sealed} stored secret${sealed === 1 ? '' : 's'} with ROSTER_SECRET_KEY (key ${keyId})`);
+  if (resealed > 0) app.log.info({ resealed, keyId }, `re-encrypted ${resealed} stored secret${resealed === 1 ? '' : 's'} from ROSTER_PREVIOUS_SECRET_KEY to ROSTER_SECRET_KEY (key ${keyId})`);
+  // Said at every start until done: the secrets stay as they are while an instance could not read them sealed.
+  if (waitingFor !== undefined) {
+    app.log.warn(
+      { keyId, waitingFor },
+      `stored secrets are not encrypted with ROSTER_SECRET_KEY (key ${keyId}) yet: other Roster processes without that key use the database (${waitingFor}). ` +
+        'Once every instance has it, the last one to start encrypts them, or run `roster secrets seal` (docs/operations.md#secrets-at-rest-roster_secret_key)',
+    );
+  }
   // The OpenID provider's keys exist before the first request (created by the first instance).
   await services.oidc.loadKeys();
   // Before the first lease or rate-limit budget is written (the periodic check below warns).

@@ -41,6 +41,7 @@ describe('loadConfig', () => {
       signInRateLimit: { perMinute: 600, burst: 300 },
       dataDir: resolve(process.cwd(), 'data'),
       secretKey: undefined,
+      previousSecretKey: undefined,
       metricsAllow: [
         { address: '127.0.0.0', prefix: 8, family: 'ipv4' },
         { address: '::1', prefix: 128, family: 'ipv6' },
@@ -92,6 +93,15 @@ describe('loadConfig', () => {
     refuses({ ROSTER_SECRET_KEY: 'my-password-123' }, 'ROSTER_SECRET_KEY', /^ROSTER_SECRET_KEY must be 32 random bytes written as 64 hexadecimal digits or as base64 .*15 characters long/);
     refuses({ ROSTER_SECRET_KEY: 'ab'.repeat(16) }, 'ROSTER_SECRET_KEY', /openssl rand -base64 32/);
     assert.throws(() => loadConfig({ ROSTER_SECRET_KEY: 'my-password-123' }), (error: Error) => !error.message.includes('my-password-123'));
+  });
+
+  test('ROSTER_PREVIOUS_SECRET_KEY is a key of its own, and only beside ROSTER_SECRET_KEY', () => {
+    const current = 'ab'.repeat(32);
+    const previous = 'cd'.repeat(32);
+    assert.deepEqual(loadConfig({ ROSTER_SECRET_KEY: current, ROSTER_PREVIOUS_SECRET_KEY: previous }).previousSecretKey, Buffer.from(previous, 'hex'));
+    refuses({ ROSTER_PREVIOUS_SECRET_KEY: previous }, 'ROSTER_PREVIOUS_SECRET_KEY', /must be unset while ROSTER_SECRET_KEY is not set/);
+    refuses({ ROSTER_SECRET_KEY: current, ROSTER_PREVIOUS_SECRET_KEY: current }, 'ROSTER_PREVIOUS_SECRET_KEY', /must be another key than ROSTER_SECRET_KEY/);
+    refuses({ ROSTER_SECRET_KEY: current, ROSTER_PREVIOUS_SECRET_KEY: 'my-password-123' }, 'ROSTER_PREVIOUS_SECRET_KEY', /^ROSTER_PREVIOUS_SECRET_KEY must be 32 random bytes/);
   });
 
   test('ROSTER_DATA_DIR is resolved against the working directory', () => {

@@ -109,6 +109,7 @@ async function runCli(argv: readonly string[]): Promise<number> {
       async services(options = {}) {
         store ??= await openStore(config.database, {
           secretKey: config.secretKey,
+          previousSecretKey: config.previousSecretKey,
           prepareSecrets: options.prepareSecrets !== false,
           migrate: options.upgrade !== undefined ? true : 'new-database',
           ...(options.upgrade !== undefined ? { onMigrating: options.upgrade } : {}),

@@ -3,14 +3,14 @@
  * dialect adapter and migrations. Everything that touches SQL lives under store/.
  */
 import { migrate } from './migrate.ts';
-import { createSecretBox } from './secret-box.ts';
+import { createSecretBox, keyIdOf } from './secret-box.ts';
 import { prepareSecrets } from './secrets.ts';
 import { openElsewhere, openSqlite } from './sqlite.ts';
 export { makeDirectories } from './sqlite.ts';
 import type { DatabaseLocation, OpenOptions, Store } from './types.ts';
 import { connectionFailure, DatabaseRefused, isReadOnlyRefusal } from './errors.ts';
 
-export type { DatabaseLocation, OpenOptions, PostgresTls, Store } from './types.ts';
+export type { DatabaseLocation, OpenOptions, PostgresTls, SecretsReport, Store } from './types.ts';
 export { fromNewerRoster, migrationPlan, type MigrationPlan } from './migrate.ts';
 export type { Database } from './tables.ts';
 export { DatabaseFileFault, DatabaseRefused, isDatabaseDamaged, isDatabaseTimeout, isDatabaseUnavailable, isTooManyConnections, optionalWrites, type OptionalWrite } from './errors.ts';
@@ -29,7 +29,8 @@ export const QUERY_DEADLINE_MS = 30_000;
 
 /**
  * Opens the database, brings its schema up to date, and checks the secret key against the
- * database (sealing plaintext secrets when a key is first configured): a wrong or missing key
+ * database (sealing plaintext secrets with a key newly configured once no other Roster process
+ * without it uses the database): a wrong or missing key
  * fails here, before anything serves (secrets.ts). Only then do PostgreSQL statements get
  * `options.queryDeadlineMs`.
  */
@@ -39,7 +40,7 @@ export async function openStore(location: DatabaseLocation, options: OpenOptions
   let setQueryDeadline: ((deadlineMs: number | undefined) => void) | undefined;
   let sqliteOpenElsewhere = false;
   if (location.kind === 'postgres') {
-    const postgres = (await import('./postgres.ts')).openPostgres(location);
+    const postgres = (await import('./postgres.ts')).openPostgres(location, options.secretKey === undefined ? undefined : keyIdOf(options.secretKey));
     opened = postgres;
     setQueryDeadline = postgres.setQueryDeadline;
   } else {
@@ -47,7 +48,7 @@ export async function openStore(location: DatabaseLocation, options: OpenOptions
     sqliteOpenElsewhere = options.migrate !== false && location.path !== ':memory:' && openElsewhere(location.path);
     opened = openSqlite(location.path);
   }
-  const store: Store = { ...opened, secrets: createSecretBox(options.secretKey) };
+  const store: Store = { ...opened, secrets: createSecretBox(options.secretKey, options.previousSecretKey) };
   if (options.migrate !== false) {
     try {
       // Without a deadline: a migration may build an index over millions of rows.
@@ -58,8 +59,8 @@ export async function openStore(location: DatabaseLocation, options: OpenOptions
         ...(options.onMigrated !== undefined ? { onApplied: options.onMigrated } : {}),
       });
       if (options.prepareSecrets !== false) {
-        const report = await prepareSecrets(store);
-        if (report.sealed > 0) options.onSealed?.(report.sealed);
+        const report = await prepareSecrets(store, { sqliteOpenElsewhere });
+        options.onSecrets?.(report);
       }
     } catch (error) {
       await store.close();

@@ -87,12 +87,20 @@ const PROCESS_TAG = randomBytes(4).toString('hex');
 /**
  * The PostgreSQL `application_name` of this process's connections: `roster`, the number of the
  * newest migration it knows (so that a new version can tell an older one's connections, plain
- * `roster` before this name existed) and a tag of this process (`roster 025 3f2a9c1e`), so that a
- * command can tell other instances' connections from its own.
+ * `roster` before this name existed), a tag of this process (`roster 025 3f2a9c1e`), so that a
+ * command can tell other instances' connections from its own, and the id of its
+ * ROSTER_SECRET_KEY when it has one (`roster 028 3f2a9c1e 8d02e4b1`), so that secrets are sealed
+ * only once every process using the database can open them (secrets.ts).
  */
-export function postgresApplicationName(): string {
+export function postgresApplicationName(secretKeyId?: string): string {
   const newest = Math.max(...Object.keys(MIGRATIONS).map(migrationNumber));
-  return `roster ${String(newest).padStart(3, '0')} ${PROCESS_TAG}`;
+  return `roster ${String(newest).padStart(3, '0')} ${PROCESS_TAG}${secretKeyId === undefined ? '' : ` ${secretKeyId}`}`;
+}
+
+/** The ROSTER_SECRET_KEY id a Roster connection's `application_name` carries; undefined without a key, or from a version that did not say. */
+export function connectionKeyId(applicationName: string): string | undefined {
+  const field = applicationName.split(' ')[3];
+  return field !== undefined && /^[0-9a-f]{8}$/.test(field) ? field : undefined;
 }
 
 /** Connections another Roster process (an instance or a command) has open on the database, by name and address. */
@@ -112,7 +120,7 @@ export async function otherRosterConnections(store: Store): Promise<RosterConnec
   const { rows } = await sql<RosterConnections>`
     select application_name as name, coalesce(host(client_addr), 'local socket') as address, count(*)::int as connections
     from pg_stat_activity
-    where datname = current_database() and pid <> pg_backend_pid() and application_name <> ${postgresApplicationName()}
+    where datname = current_database() and pid <> pg_backend_pid() and split_part(application_name, ' ', 3) <> ${PROCESS_TAG}
       and (application_name = 'roster' or application_name ~ '^roster [0-9]+( |$)')
     group by application_name, client_addr
     order by application_name, address`.execute(store.db);

@@ -49,7 +49,7 @@ export interface PostgresStore extends Omit<Store, 'secrets'> {
 }
 
 /** Opens a pool on a postgres:// URL without migrating; connections are made on first use. */
-export function openPostgres(location: Extract<DatabaseLocation, { kind: 'postgres' }>): PostgresStore {
+export function openPostgres(location: Extract<DatabaseLocation, { kind: 'postgres' }>, secretKeyId?: string): PostgresStore {
   let queryDeadlineMs: number | undefined;
   const pool = new pg.Pool({
     connectionString: withoutTlsParameters(location.url),
@@ -63,8 +63,9 @@ export function openPostgres(location: Extract<DatabaseLocation, { kind: 'postgr
     idleTimeoutMillis: POOL_IDLE_MS,
     min: 1,
     connectionTimeoutMillis: 10_000,
-    // `roster <newest migration>`: an upgrade tells older instances' connections by it (migrate.ts).
-    application_name: postgresApplicationName(),
+    // `roster <newest migration> <process> [<key id>]`: an upgrade tells older instances'
+    // connections by it, and sealing secrets those without the key (migrate.ts).
+    application_name: postgresApplicationName(secretKeyId),
     keepAlive: true,
     keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS,
   });

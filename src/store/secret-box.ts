@@ -26,13 +26,20 @@ export class SecretsError extends Error {
   override readonly name = 'SecretsError';
 }
 
-/** Seals and opens secrets with one key, or passes them through when no key is configured. */
+/** Seals and opens secrets with one key (and opens those of a previous one), or passes them through when no key is configured. */
 export interface SecretBox {
   /** The configured key's id (8 hex digits), or undefined without a key. */
   readonly keyId: string | undefined;
-  /** The sealed form of `text`; `text` itself when no key is configured. */
-  seal(text: string): string;
-  /** The plaintext of a sealed value; plaintext (not yet sealed) is returned as is. */
+  /** The id of the previous key (ROSTER_PREVIOUS_SECRET_KEY), accepted for opening and for sealing what it already sealed; undefined without one. */
+  readonly previousKeyId: string | undefined;
+  /** Whether this box holds the key of that id (the configured one or the previous one). */
+  holds(keyId: string): boolean;
+  /**
+   * The sealed form of `text`, with the key of `keyId` (the configured key by default; it must
+   * be held); `text` itself when no key is configured and none is named.
+   */
+  seal(text: string, keyId?: string): string;
+  /** The plaintext of a sealed value (of either key held); plaintext (not yet sealed) is returned as is. */
   open(text: string): string;
 }
 
@@ -51,45 +58,72 @@ export function keyIdOf(key: Buffer): string {
   return createHash('sha256').update('roster secret key id\0').update(key).digest('hex').slice(0, 8);
 }
 
-/** A box over a 32-byte key, or the pass-through box when `key` is undefined. */
-export function createSecretBox(key: Buffer | undefined): SecretBox {
+function sealWith(key: Buffer, keyId: string, text: string): string {
+  const iv = randomBytes(IV_BYTES);
+  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  cipher.setAAD(Buffer.from(`${PREFIX}${keyId}:`));
+  const body = Buffer.concat([iv, cipher.update(text, 'utf8'), cipher.final(), cipher.getAuthTag()]);
+  return `${PREFIX}${keyId}:${body.toString('base64url')}`;
+}
+
+function openWith(key: Buffer, keyId: string, data: string): string {
+  const body = Buffer.from(data, 'base64url');
+  if (body.length < IV_BYTES + TAG_BYTES) throw new SecretsError('A sealed secret in the database is truncated.');
+  const decipher = createDecipheriv('aes-256-gcm', key, body.subarray(0, IV_BYTES));
+  decipher.setAAD(Buffer.from(`${PREFIX}${keyId}:`));
+  decipher.setAuthTag(body.subarray(body.length - TAG_BYTES));
+  try {
+    return Buffer.concat([decipher.update(body.subarray(IV_BYTES, body.length - TAG_BYTES)), decipher.final()]).toString('utf8');
+  } catch {
+    throw new SecretsError(`A sealed secret in the database does not decrypt with key ${keyId}: it was altered, or sealed by another key with the same id.`);
+  }
+}
+
+/**
+ * A box over a 32-byte key, or the pass-through box when `key` is undefined. `previousKey`
+ * (ROSTER_PREVIOUS_SECRET_KEY, during a rolling key rotation) opens what it sealed, and seals
+ * when asked by its id: while the database's secrets are still sealed with it.
+ */
+export function createSecretBox(key: Buffer | undefined, previousKey?: Buffer): SecretBox {
   if (key === undefined) {
+    if (previousKey !== undefined) throw new Error('A previous key needs a current key.');
     return {
       keyId: undefined,
-      seal: (text) => text,
+      previousKeyId: undefined,
+      holds: () => false,
+      seal(text, keyId) {
+        if (keyId === undefined) return text;
+        throw new SecretsError(`The database's secrets are sealed with key ${keyId}, but ROSTER_SECRET_KEY is not set: set it to that key.`);
+      },
       open(text) {
         if (!isSealed(text)) return text;
         throw new SecretsError(`A secret in the database is sealed with key ${sealedKeyId(text) ?? '(unknown)'}, but ROSTER_SECRET_KEY is not set: set it to that key.`);
       },
     };
   }
-  if (key.length !== 32) throw new Error('An AES-256 key is 32 bytes.');
+  if (key.length !== 32 || (previousKey !== undefined && previousKey.length !== 32)) throw new Error('An AES-256 key is 32 bytes.');
+  const keys = new Map<string, Buffer>([[keyIdOf(key), key]]);
   const keyId = keyIdOf(key);
+  const previousKeyId = previousKey === undefined ? undefined : keyIdOf(previousKey);
+  if (previousKey !== undefined && previousKeyId !== undefined && previousKeyId !== keyId) keys.set(previousKeyId, previousKey);
+  const held = (id: string): string => (previousKeyId === undefined ? `ROSTER_SECRET_KEY is key ${keyId}` : `ROSTER_SECRET_KEY is key ${keyId} and ROSTER_PREVIOUS_SECRET_KEY key ${previousKeyId}`) + ` (not ${id})`;
   return {
     keyId,
-    seal(text) {
-      const iv = randomBytes(IV_BYTES);
-      const cipher = createCipheriv('aes-256-gcm', key, iv);
-      cipher.setAAD(Buffer.from(`${PREFIX}${keyId}:`));
-      const body = Buffer.concat([iv, cipher.update(text, 'utf8'), cipher.final(), cipher.getAuthTag()]);
-      return `${PREFIX}${keyId}:${body.toString('base64url')}`;
+    previousKeyId,
+    holds: (id) => keys.has(id),
+    seal(text, id = keyId) {
+      const chosen = keys.get(id);
+      if (chosen === undefined) throw new SecretsError(`The database's secrets are sealed with key ${id}, but ${held(id)}: start with the key that sealed them.`);
+      return sealWith(chosen, id, text);
     },
     open(text) {
       if (!isSealed(text)) return text;
       const match = SEALED.exec(text);
       if (match === null) throw new SecretsError('A secret in the database is not a well-formed sealed value (enc:v1:<key id>:<data>).');
       const [, id = '', data = ''] = match;
-      if (id !== keyId) throw new SecretsError(`A secret in the database is sealed with key ${id}, but ROSTER_SECRET_KEY is key ${keyId}: start with the key that sealed it (or rotate with \`roster secrets rotate-key\`).`);
-      const body = Buffer.from(data, 'base64url');
-      if (body.length < IV_BYTES + TAG_BYTES) throw new SecretsError('A sealed secret in the database is truncated.');
-      const decipher = createDecipheriv('aes-256-gcm', key, body.subarray(0, IV_BYTES));
-      decipher.setAAD(Buffer.from(`${PREFIX}${keyId}:`));
-      decipher.setAuthTag(body.subarray(body.length - TAG_BYTES));
-      try {
-        return Buffer.concat([decipher.update(body.subarray(IV_BYTES, body.length - TAG_BYTES)), decipher.final()]).toString('utf8');
-      } catch {
-        throw new SecretsError(`A sealed secret in the database does not decrypt with key ${keyId}: it was altered, or sealed by another key with the same id.`);
-      }
+      const chosen = keys.get(id);
+      if (chosen === undefined) throw new SecretsError(`A secret in the database is sealed with key ${id}, but ${held(id)}: start with the key that sealed it (or rotate with \`roster secrets rotate-key\`).`);
+      return openWith(chosen, id, data);
     },
   };
 }

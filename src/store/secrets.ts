@@ -1,15 +1,26 @@
 /**
- * Which stored values are secrets, and the start-up check and key rotation over them. The
- * sealing itself is secret-box.ts; settings.ts seals the secret settings on every write.
+ * Which stored values are secrets, and when they are sealed. The sealing itself is
+ * secret-box.ts; settings.ts and webhooks.ts seal what they write with `sealForWrite`.
  *
- * - Start with a key on a database of plaintext secrets: they are sealed, in one transaction,
- *   and a key-check value is stored (the setting `secrets.keyCheck`).
- * - Start with a key other than the one that sealed them, or without a key while sealed values
- *   exist: start-up fails with a message that names both key ids, before anything serves.
- * - `roster secrets rotate-key` re-seals every value with a new key, in one transaction.
+ * The key check (the setting `secrets.keyCheck`, a constant sealed with the database's key)
+ * says whether the database's secrets are sealed, and with which key. Until it exists, every
+ * secret is written and kept in plaintext, even by an instance that has a key: instances
+ * without the key may still be running (a rolling restart), and they could not read a sealed
+ * value. Secrets are sealed (and the key check written) with ROSTER_SECRET_KEY only once no
+ * other Roster process lacking that key uses the database: at the start of the last instance
+ * given the key, or by `roster secrets seal`. The same holds for a rolling rotation, where
+ * ROSTER_PREVIOUS_SECRET_KEY opens (and keeps sealing with) the key the database is sealed with.
+ *
+ * - Start with a key other than the one(s) that sealed them, or without a key while sealed
+ *   values exist: start-up fails with a message that names the key ids, before anything serves.
+ * - `roster secrets rotate-key` re-seals every value with a new key, in one transaction, once
+ *   every instance is stopped.
  */
 import { sql, type Transaction } from 'kysely';
-import type { Store } from './types.ts';
+import type { SecretsReport, Store } from './types.ts';
+export type { SecretsReport } from './types.ts';
+import type { Executor } from './executor.ts';
+import { connectionKeyId, describeConnections, otherRosterConnections } from './migrate.ts';
 import { createSecretBox, isSealed, SecretsError, sealedKeyId, type SecretBox } from './secret-box.ts';
 import type { Database } from './tables.ts';
 
@@ -64,9 +75,25 @@ async function update(trx: Transaction<Database>, column: SealedColumn, key: str
   await sql`UPDATE ${sql.table(column.table)} SET ${sql.ref(column.column)} = ${value} WHERE ${sql.ref(column.key)} = ${key}`.execute(trx);
 }
 
-async function readKeyCheck(trx: Transaction<Database>): Promise<string | undefined> {
-  const row = await trx.selectFrom('settings').select('value').where('key', '=', KEY_CHECK_SETTING).executeTakeFirst();
+/** The key check; `lockFor` a store on PostgreSQL locks its row until the end of the transaction (sealing or rotating: one at a time). */
+async function readKeyCheck(db: Executor, lockFor?: Store): Promise<string | undefined> {
+  let query = db.selectFrom('settings').select('value').where('key', '=', KEY_CHECK_SETTING);
+  if (lockFor?.dialect.supportsRowLocks === true) query = query.forUpdate();
+  const row = await query.executeTakeFirst();
   return row?.value;
+}
+
+/**
+ * `text` as it is to be written now: sealed with the key the database's secrets are sealed
+ * with (the key check's), or plaintext while they are not sealed yet, so that every instance
+ * running can read it (see the top of this file). Read in the writer's transaction; a value
+ * written while another process seals is left in plaintext or under the previous key, and
+ * sealed with the rest at the next start or `roster secrets seal`.
+ */
+export async function sealForWrite(db: Executor, box: SecretBox, text: string): Promise<string> {
+  const check = await readKeyCheck(db);
+  if (check === undefined) return text;
+  return box.seal(text, sealedKeyId(check) ?? '(unknown)');
 }
 
 async function writeKeyCheck(trx: Transaction<Database>, value: string): Promise<void> {
@@ -84,42 +111,96 @@ function verifyKeyCheck(box: SecretBox, check: string, variable: string): void {
   if (box.keyId === undefined) {
     throw new SecretsError(`The database's secrets are sealed with key ${sealedWith}, but ${variable} is not set: start with the key that sealed them.`);
   }
-  if (sealedWith !== box.keyId) {
-    throw new SecretsError(`${variable} is key ${box.keyId}, but the database's secrets are sealed with key ${sealedWith}: start with the key that sealed them (to change keys, use \`roster secrets rotate-key\`).`);
+  if (!box.holds(sealedWith)) {
+    const previous = box.previousKeyId === undefined ? '' : ` (and ROSTER_PREVIOUS_SECRET_KEY key ${box.previousKeyId})`;
+    throw new SecretsError(`${variable} is key ${box.keyId}${previous}, but the database's secrets are sealed with key ${sealedWith}: start with the key that sealed them (to change keys, use \`roster secrets rotate-key\`, or ROSTER_PREVIOUS_SECRET_KEY: docs/operations.md).`);
   }
   if (box.open(check) !== KEY_CHECK_TEXT) throw new SecretsError(`The database's key check does not match ${variable}.`);
 }
 
-/** What start-up did about secrets at rest. */
-export interface SecretsReport {
-  /** Plaintext values sealed now (a key was configured since they were written). */
+/**
+ * The other Roster processes using the database that could not open a secret sealed with
+ * `keyId`, as a person reads them (`1 from 10.0.0.7`), or undefined when there are none. On
+ * PostgreSQL, by the key id in their connections' `application_name` (migrate.ts): no key,
+ * another key, or a version that did not say. On SQLite nothing tells one process's key from
+ * another's: any other process with the file open (`sqliteOpenElsewhere`) counts.
+ */
+export async function processesWithoutKey(store: Store, keyId: string, options: { readonly sqliteOpenElsewhere?: boolean } = {}): Promise<string | undefined> {
+  if (store.dialect.name !== 'postgres') return options.sqliteOpenElsewhere === true ? 'another process has the SQLite database open' : undefined;
+  const lacking = (await otherRosterConnections(store)).filter((row) => connectionKeyId(row.name) !== keyId);
+  return lacking.length === 0 ? undefined : `connections: ${describeConnections(lacking)}`;
+}
+
+/** What sealing did: how many plaintext values it sealed, how many it re-sealed from the previous key, and with which key. */
+export interface Sealing {
   readonly sealed: number;
+  readonly resealed: number;
+  /** The key the database was sealed with before (the previous key), or null: plaintext. */
+  readonly fromKeyId: string | null;
+  readonly keyId: string;
 }
 
 /**
- * Checks the store's key against the database and seals plaintext secrets, in one
- * transaction; throws SecretsError when the key is wrong, or missing while sealed values exist.
+ * Seals every plaintext secret with the box's key, re-seals those of its previous key, and
+ * stores the key check, in one transaction; the caller has made sure every Roster process using
+ * the database holds the key. `within` runs last in the same transaction (an audit entry).
  */
-export async function prepareSecrets(store: Store): Promise<SecretsReport> {
+export async function sealAll(store: Store, within?: (trx: Transaction<Database>, sealing: Sealing) => Promise<void>): Promise<Sealing> {
   const box = store.secrets;
+  const keyId = box.keyId;
+  if (keyId === undefined) throw new SecretsError('ROSTER_SECRET_KEY is not set: there is no key to seal the secrets with.');
   return store.db.transaction().execute(async (trx) => {
-    const check = await readKeyCheck(trx);
+    const check = await readKeyCheck(trx, store);
     if (check !== undefined) verifyKeyCheck(box, check, 'ROSTER_SECRET_KEY');
     let sealed = 0;
+    let resealed = 0;
     for (const column of SEALED_COLUMNS) {
       for (const row of await rowsOf(trx, store, column)) {
-        if (isSealed(row.v)) {
-          // Opening proves the key: a value sealed by another key fails here, not on first use.
-          box.open(row.v);
-        } else if (box.keyId !== undefined) {
+        if (!isSealed(row.v)) {
           await update(trx, column, row.k, box.seal(row.v));
           sealed += 1;
+        } else if (sealedKeyId(row.v) !== keyId) {
+          await update(trx, column, row.k, box.seal(box.open(row.v)));
+          resealed += 1;
+        } else {
+          // Opening proves the key: an altered value fails here, not on first use.
+          box.open(row.v);
         }
       }
     }
-    if (box.keyId !== undefined && check === undefined) await writeKeyCheck(trx, box.seal(KEY_CHECK_TEXT));
-    return { sealed };
+    const fromKeyId = check === undefined ? null : (sealedKeyId(check) ?? null);
+    if (fromKeyId !== keyId) await writeKeyCheck(trx, box.seal(KEY_CHECK_TEXT));
+    const sealing = { sealed, resealed, fromKeyId, keyId };
+    await within?.(trx, sealing);
+    return sealing;
   });
+}
+
+/**
+ * Checks the store's key against the database, throwing SecretsError when it is wrong, or
+ * missing while sealed values exist; then, with a key, seals what is not sealed with it yet
+ * when no other Roster process lacking the key uses the database (`sqliteOpenElsewhere`: another
+ * process had the SQLite file open), and otherwise leaves every value as it is.
+ */
+export async function prepareSecrets(store: Store, options: { readonly sqliteOpenElsewhere?: boolean } = {}): Promise<SecretsReport> {
+  const box = store.secrets;
+  const check = await readKeyCheck(store.db);
+  if (check !== undefined) verifyKeyCheck(box, check, 'ROSTER_SECRET_KEY');
+  const onKey = box.keyId !== undefined && check !== undefined && sealedKeyId(check) === box.keyId;
+  // Once the database is sealed with this key, every process using it holds the key (it could not
+  // have started otherwise): stragglers written meanwhile are sealed without asking.
+  const waitingFor = box.keyId === undefined || onKey ? undefined : await processesWithoutKey(store, box.keyId, options);
+  if (box.keyId !== undefined && waitingFor === undefined) {
+    const sealing = await sealAll(store);
+    return { sealed: sealing.sealed, resealed: sealing.resealed };
+  }
+  // Nothing to seal (no key), or not yet: opening every sealed value proves the key(s).
+  await store.db.transaction().execute(async (trx) => {
+    for (const column of SEALED_COLUMNS) {
+      for (const row of await rowsOf(trx, store, column, false)) if (isSealed(row.v)) box.open(row.v);
+    }
+  });
+  return { sealed: 0, resealed: 0, ...(waitingFor !== undefined ? { waitingFor } : {}) };
 }
 
 /** What a key rotation did: how many values it re-sealed, and the ids of the old key (none: plaintext) and the new. */
@@ -138,7 +219,7 @@ export async function rotateSecretKey(store: Store, newKey: Buffer, within?: (tr
   if (next.keyId === undefined) throw new Error('no new key');
   const keyId = next.keyId;
   return store.db.transaction().execute(async (trx) => {
-    const check = await readKeyCheck(trx);
+    const check = await readKeyCheck(trx, store);
     if (check !== undefined) verifyKeyCheck(store.secrets, check, 'ROSTER_SECRET_KEY');
     let resealed = 0;
     for (const column of SEALED_COLUMNS) {
@@ -148,7 +229,7 @@ export async function rotateSecretKey(store: Store, newKey: Buffer, within?: (tr
       }
     }
     await writeKeyCheck(trx, next.seal(KEY_CHECK_TEXT));
-    const rotation = { resealed, fromKeyId: store.secrets.keyId ?? null, keyId };
+    const rotation = { resealed, fromKeyId: check === undefined ? null : (sealedKeyId(check) ?? null), keyId };
     await within?.(trx, rotation);
     return rotation;
   });
@@ -158,10 +239,12 @@ export async function rotateSecretKey(store: Store, newKey: Buffer, within?: (tr
 export type KeyMatch =
   /** No key configured and nothing sealed. */
   | 'none'
-  /** A key configured, nothing sealed yet: the next start seals the plaintext with it. */
+  /** A key configured, nothing sealed yet: the next start seals the plaintext with it (once no process without it uses the database). */
   | 'not-yet-used'
   /** The key that sealed the database's secrets. */
   | 'matches'
+  /** ROSTER_PREVIOUS_SECRET_KEY sealed them (a rolling rotation): they are re-sealed with ROSTER_SECRET_KEY as with 'not-yet-used'. */
+  | 'previous'
   /** Secrets are sealed but no key is configured: start-up refuses. */
   | 'missing'
   /** Another key than the one that sealed them: start-up refuses. */
@@ -177,6 +260,8 @@ export interface SecretsStatus {
   readonly key: KeyMatch;
   /** The message start-up would fail with, when `key` is missing or wrong. */
   readonly refusal?: string;
+  /** With `key` not-yet-used or previous: the Roster processes without the key that keep the secrets from being sealed with it (processesWithoutKey). */
+  readonly waitingFor?: string;
 }
 
 /**
@@ -184,8 +269,8 @@ export interface SecretsStatus {
  * values are sealed or plaintext, and whether the store's key is the one that sealed them.
  * Nothing is sealed or checked in the way of start-up (prepareSecrets does that).
  */
-export async function secretsStatus(store: Store): Promise<SecretsStatus> {
-  return store.db.transaction().execute(async (trx) => {
+export async function secretsStatus(store: Store, options: { readonly sqliteOpenElsewhere?: boolean } = {}): Promise<SecretsStatus> {
+  const status = await store.db.transaction().execute(async (trx): Promise<SecretsStatus> => {
     const check = await readKeyCheck(trx);
     let sealed = 0;
     let plaintext = 0;
@@ -200,10 +285,13 @@ export async function secretsStatus(store: Store): Promise<SecretsStatus> {
     if (check === undefined) return { ...counts, key: store.secrets.keyId === undefined ? 'none' : 'not-yet-used' };
     try {
       verifyKeyCheck(store.secrets, check, 'ROSTER_SECRET_KEY');
-      return { ...counts, key: 'matches' };
+      return { ...counts, key: keyId === store.secrets.keyId ? 'matches' : 'previous' };
     } catch (error) {
       if (!(error instanceof SecretsError)) throw error;
       return { ...counts, key: store.secrets.keyId === undefined ? 'missing' : 'wrong', refusal: error.message };
     }
   });
+  if ((status.key !== 'not-yet-used' && status.key !== 'previous') || store.secrets.keyId === undefined) return status;
+  const waitingFor = await processesWithoutKey(store, store.secrets.keyId, options);
+  return waitingFor === undefined ? status : { ...status, waitingFor };
 }

@@ -1,13 +1,13 @@
 /**
  * SQL for the `settings` table: one JSON text value per key. Parsing and checking the
  * values, and the audit trail of changes, are src/settings.ts's. The values of secret
- * settings (secrets.ts SEALED_SETTINGS) are sealed with the store's key on every write and
- * opened on every read, so callers only ever see JSON text.
+ * settings (secrets.ts SEALED_SETTINGS) are sealed on every write (once the database's secrets
+ * are: secrets.ts sealForWrite) and opened on every read, so callers only ever see JSON text.
  */
 import { compiledOnce } from './compiled.ts';
 import type { Executor } from './executor.ts';
 import { createSecretBox, type SecretBox } from './secret-box.ts';
-import { isSealedSetting } from './secrets.ts';
+import { isSealedSetting, sealForWrite } from './secrets.ts';
 
 const PLAINTEXT = createSecretBox(undefined);
 // Read on every SCIM request (the provisioning switch), compiled once (compiled.ts).
@@ -19,7 +19,8 @@ const selectTwo = compiledOnce((db: Executor, first: string, second: string) => 
 
 /** Query factory for settings; `secrets` is the store's box (store.secrets), without which a sealed value cannot be read. */
 export function createSettingQueries(secrets: SecretBox = PLAINTEXT) {
-  const stored = (key: string, value: string): string => (isSealedSetting(key) ? secrets.seal(value) : value);
+  // Sealed only once the database's secrets are (secrets.ts): instances without the key may be running until then.
+  const stored = async (db: Executor, key: string, value: string): Promise<string> => (isSealedSetting(key) ? sealForWrite(db, secrets, value) : value);
   return {
     /** The stored JSON text of a setting, or undefined when it has never been set. */
     async read(db: Executor, key: string): Promise<string | undefined> {
@@ -66,14 +67,14 @@ export function createSettingQueries(secrets: SecretBox = PLAINTEXT) {
     async insertIfAbsent(db: Executor, key: string, text: string, updatedAt: string): Promise<void> {
       await db
         .insertInto('settings')
-        .values({ key, value: stored(key, text), updated_at: updatedAt })
+        .values({ key, value: await stored(db, key, text), updated_at: updatedAt })
         .onConflict((conflict) => conflict.column('key').doNothing())
         .execute();
     },
 
     /** Inserts or overwrites a setting (one statement, so two instances writing at once cannot collide). */
     async upsert(db: Executor, key: string, text: string, updatedAt: string): Promise<void> {
-      const value = stored(key, text);
+      const value = await stored(db, key, text);
       await db
         .insertInto('settings')
         .values({ key, value, updated_at: updatedAt })

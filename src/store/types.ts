@@ -38,6 +38,19 @@ export interface Store {
   ping(deadlineMs: number): Promise<void>;
 }
 
+/** What start-up did about secrets at rest. */
+export interface SecretsReport {
+  /** Plaintext values sealed now, and values re-sealed from the previous key. */
+  readonly sealed: number;
+  readonly resealed: number;
+  /**
+   * Set when the store has a key the database's secrets are not sealed with yet, and they were
+   * left as they are: other Roster processes without the key use the database (which ones,
+   * as secrets.ts processesWithoutKey says).
+   */
+  readonly waitingFor?: string;
+}
+
 /** TLS to PostgreSQL, in libpq's `sslmode` terms. */
 export interface PostgresTls {
   /** `require` encrypts without checking the certificate; `verify-ca` checks the chain; `verify-full` also the host name. */
@@ -77,6 +90,8 @@ export interface OpenOptions {
    * status`, which only reports). Default true: start-up checks the key and seals plaintext.
    */
   readonly prepareSecrets?: boolean;
+  /** ROSTER_PREVIOUS_SECRET_KEY (32 bytes): opens what it sealed, during a rolling rotation to `secretKey`. */
+  readonly previousSecretKey?: Buffer | undefined;
   /** ROSTER_SECRET_KEY (32 bytes), or undefined to keep secrets in plaintext. */
   readonly secretKey?: Buffer | undefined;
   /**
@@ -86,6 +101,6 @@ export interface OpenOptions {
    * no deadline (the CLI; `db copy`, whose statements may take minutes).
    */
   readonly queryDeadlineMs?: number | undefined;
-  /** Told how many plaintext secrets start-up has just sealed (a key configured for the first time, or a new secret column). */
-  readonly onSealed?: (count: number) => void;
+  /** Told what start-up did about secrets at rest: values sealed, or a key left unused while processes without it use the database (secrets.ts). */
+  readonly onSecrets?: (report: SecretsReport) => void;
 }

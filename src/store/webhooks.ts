@@ -24,6 +24,7 @@ import { sql, type Selectable } from 'kysely';
 import type { DialectAdapter } from './dialect.ts';
 import type { Executor } from './executor.ts';
 import type { SecretBox } from './secret-box.ts';
+import { sealForWrite } from './secrets.ts';
 import type { FeedPosition } from './journal.ts';
 import type { WebhookDeliveriesTable, WebhooksTable } from './tables.ts';
 
@@ -120,6 +121,7 @@ export interface WebhookInsert {
 
 /** Inserts a new endpoint. */
 export async function insertWebhook(db: Executor, secrets: SecretBox, webhook: WebhookInsert): Promise<void> {
+  const secret = await sealForWrite(db, secrets, webhook.secret);
   await db
     .insertInto('webhooks')
     .values({
@@ -129,7 +131,7 @@ export async function insertWebhook(db: Executor, secrets: SecretBox, webhook: W
       enabled: 1,
       disabled_reason: null,
       disabled_at: null,
-      secret: secrets.seal(webhook.secret),
+      secret,
       previous_secret: null,
       previous_secret_until: null,
       pos_tx: webhook.position.tx,
@@ -182,6 +184,8 @@ export interface WebhookChange {
 
 /** Applies an administrator's change to one endpoint at `at`. */
 export async function updateWebhook(db: Executor, secrets: SecretBox, id: string, change: WebhookChange, at: string): Promise<void> {
+  const secret = change.secret === undefined ? undefined : await sealForWrite(db, secrets, change.secret);
+  const previousSecret = change.previousSecret == null ? change.previousSecret : await sealForWrite(db, secrets, change.previousSecret);
   await db
     .updateTable('webhooks')
     .set((eb) => ({
@@ -191,8 +195,8 @@ export async function updateWebhook(db: Executor, secrets: SecretBox, id: string
       ...(change.enabled !== undefined
         ? { enabled: change.enabled ? 1 : 0, disabled_reason: change.enabled ? null : (change.disabledReason ?? null), disabled_at: change.enabled ? null : at }
         : {}),
-      ...(change.secret !== undefined ? { secret: secrets.seal(change.secret) } : {}),
-      ...(change.previousSecret !== undefined ? { previous_secret: change.previousSecret === null ? null : secrets.seal(change.previousSecret) } : {}),
+      ...(secret !== undefined ? { secret } : {}),
+      ...(previousSecret !== undefined ? { previous_secret: previousSecret } : {}),
       ...(change.previousSecretUntil !== undefined ? { previous_secret_until: change.previousSecretUntil } : {}),
       // The claim stays with its holder (see the top of this file): it reads the change before its next request.
       ...(change.position !== undefined ? { pos_tx: change.position.tx, pos_id: change.position.id, attempts: 0, failing_since: null, generation: eb('generation', '+', 1) } : {}),
