@@ -212,3 +212,47 @@ describe('ROSTER_SECRET_KEY with a rolling restart (on PostgreSQL)', { skip: POS
     assert.deepEqual(prober.failures, []);
   });
 });
+
+describe('ROSTER_SECRET_KEY on one SQLite instance', () => {
+  const key = randomBytes(32).toString('base64');
+  let scratch: ScratchDatabase;
+  let instance: Instance | undefined;
+
+  before(async () => {
+    scratch = await createTestDatabase('sqlite');
+  });
+  after(async () => {
+    if (instance !== undefined) await stop(instance);
+    await scratch.drop();
+  });
+
+  test('a command given the key beside an instance without it seals nothing, and the instance keeps serving; restarted with the key, the instance seals at its start', async () => {
+    instance = await startInstance(scratch.url, {});
+    await waitHealthy(instance);
+    const jwks = async (at: Instance) => (await fetch(`${at.base}/oidc/jwks`)).status;
+    assert.equal(await jwks(instance), 200);
+
+    // Any command opens the database; with the key, it used to seal under the running instance.
+    const command = runRoster(scratch.url, ['scim', 'status'], { ROSTER_SECRET_KEY: key });
+    assert.equal(command.status, 0, command.stderr);
+    assert.equal(await jwks(instance), 200);
+    const refused = runRoster(scratch.url, ['secrets', 'seal'], { ROSTER_SECRET_KEY: key });
+    assert.equal(refused.status, 1, refused.stdout + refused.stderr);
+    assert.match(refused.stderr, /^Another process \(a Roster instance or command\) has this SQLite database open, and nothing tells whether it has the key: .*Nothing was changed\.\n$/);
+    assert.equal(await jwks(instance), 200);
+    assert.match(runRoster(scratch.url, ['secrets', 'status']).stdout, /^Secrets are not encrypted at rest\./);
+    const usage = runRoster(scratch.url, ['secrets', 'seal']);
+    assert.equal(usage.status, 2, usage.stderr);
+    assert.match(usage.stderr, /ROSTER_SECRET_KEY must be set/);
+
+    // One instance: stop it, start it with the key, and its start seals (docs/operations.md).
+    assert.equal(await stop(instance), 0, instance.output);
+    instance = await startInstance(scratch.url, { ROSTER_SECRET_KEY: key, ROSTER_LOG_LEVEL: 'info' });
+    await waitHealthy(instance);
+    assert.match(instance.output, /encrypted \d+ stored secrets? with ROSTER_SECRET_KEY/);
+    assert.doesNotMatch(instance.output, /not encrypted/);
+    assert.equal(await jwks(instance), 200);
+    const status = runRoster(scratch.url, ['secrets', 'status'], { ROSTER_SECRET_KEY: key });
+    assert.match(status.stdout, /^Secrets are sealed with key [0-9a-f]{8} \(AES-256-GCM\)\.\n[1-9]\d* sealed, 0 plaintext\nROSTER_SECRET_KEY is that key\.\n$/);
+  });
+});

@@ -57,6 +57,20 @@ describe('the secret box', () => {
     assert.throws(() => box.open(tampered), /does not decrypt|truncated/);
   });
 
+  test('a previous key opens what it sealed and seals when named; another key is refused by id', () => {
+    const old = randomBytes(32);
+    const current = randomBytes(32);
+    const before = createSecretBox(old);
+    const box = createSecretBox(current, old);
+    assert.equal(box.previousKeyId, before.keyId);
+    assert.equal(box.open(before.seal('whsec_1')), 'whsec_1');
+    assert.match(box.seal('x', before.keyId), new RegExp(`^enc:v1:${before.keyId}:`));
+    assert.equal(before.open(box.seal('x', before.keyId ?? '')), 'x');
+    assert.match(box.seal('x'), new RegExp(`^enc:v1:${box.keyId}:`));
+    assert.throws(() => createSecretBox(current).open(before.seal('x')), SecretsError);
+    assert.throws(() => box.seal('x', '00000000'), /sealed with key 00000000/);
+  });
+
   test('keys are 64 hex digits or base64 of 32 bytes; anything else is refused without quoting it', () => {
     const key = randomBytes(32);
     assert.deepEqual(parseSecretKey(key.toString('hex')), key);
