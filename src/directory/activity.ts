@@ -27,6 +27,7 @@ import {
   deleteRequestsBefore,
   insertFolded,
   insertRequests,
+  latestAuthenticatedAt,
   listRequests,
   purgeFoldBudgets,
   useFoldBudget,
@@ -212,6 +213,11 @@ export function createProvisioningActivity(store: Store) {
         }
         for (const [key, { first, count }] of folded) await recordAnonymous(db, key, first, count);
       });
+    },
+
+    /** When the latest request with a valid token arrived (the IdP's last call), or undefined when none is kept. */
+    latestAuthenticatedAt(): Promise<string | undefined> {
+      return latestAuthenticatedAt(db);
     },
 
     /** A page of the activity, newest first, with the total and the cursor of the next page. */

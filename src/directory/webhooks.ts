@@ -12,9 +12,9 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { EVENT_TYPES, createJournal } from '../journal/journal.ts';
 import type { Actor } from '../journal/actor.ts';
 import type { Store } from '../store/index.ts';
-import { transact } from '../store/transact.ts';
+import { readSnapshot, transact } from '../store/transact.ts';
 import {
-  deleteWebhook, eventPosition, findWebhook, insertWebhook, listDeliveries, listWebhooks, updateWebhook,
+  deleteWebhook, eventPosition, findWebhook, firstEventAtOrAfter, insertWebhook, listDeliveries, listWebhookProgress, listWebhooks, updateWebhook,
   type StoredDelivery, type StoredWebhook, type WebhookChange,
 } from '../store/webhooks.ts';
 import { DirectoryError, rejected } from '../errors.ts';
@@ -115,6 +115,18 @@ export interface Webhooks {
   deliveries(id: string, options?: { readonly limit?: number; readonly before?: string }): Promise<DeliveryPage>;
   /** Delivers again from event `eventId` (still kept) onwards, in order, and enables the endpoint. */
   replay(id: string, eventId: string, actor: Actor): Promise<WebhookInfo>;
+  /** How far behind each endpoint is, for the metrics: read by every scrape, so no secret is read. */
+  progress(): Promise<WebhookBacklog[]>;
+}
+
+/** Whether an endpoint keeps up (GET /metrics). */
+export interface WebhookBacklog {
+  readonly id: string;
+  readonly enabled: boolean;
+  /** Failed attempts at the next event to deliver (0 when all is well). */
+  readonly failedAttempts: number;
+  /** When the oldest event not yet delivered (or passed over) occurred; null when it has caught up. */
+  readonly oldestPendingAt: string | null;
 }
 
 /** A new signing secret: `whsec_` and base64 of 32 random bytes. */
@@ -258,6 +270,21 @@ export function createWebhooks(store: Store, feed: EventFeed, options: { readonl
         await updateWebhook(trx, store.secrets, id, { position, enabled: true, dueNow: true }, at.toISOString());
         await journal.record(trx, actor, { action: 'webhook.replayed', targetType: 'webhook', targetId: id, details: { url: auditedUrl(current.url), fromEventId: eventId } }, at.toISOString());
         return toInfo(await existing(id, false, trx), at);
+      });
+    },
+
+    async progress() {
+      // One snapshot: the positions and the events they point at, as of one moment.
+      return readSnapshot(store.db, async (trx) => {
+        const endpoints = await listWebhookProgress(trx);
+        return Promise.all(
+          endpoints.map(async (endpoint) => ({
+            id: endpoint.id,
+            enabled: endpoint.enabled,
+            failedAttempts: endpoint.attempts,
+            oldestPendingAt: (await firstEventAtOrAfter(trx, endpoint.position)) ?? null,
+          })),
+        );
       });
     },
   };

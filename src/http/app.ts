@@ -248,7 +248,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
   });
   const admission = options.admission === undefined ? undefined : createAdmission(options.admission);
-  const metrics = createMetrics(options.services.store, options.services.clock, admission);
+  const metrics = createMetrics(options.services.store, options.services.clock, admission, options.services);
   app.decorate('metrics', metrics);
   // What the store could not do beside a failed statement (a cancel that did not reach
   // PostgreSQL): the statement's own error is logged with the request that met it.

@@ -1,6 +1,7 @@
 /**
  * The Prometheus metrics of one app (GET /metrics): requests by route, SCIM operations,
- * database statements and the PostgreSQL pool, sign-ins, and the process's own metrics.
+ * database statements and the PostgreSQL pool, sign-ins, the process's own metrics, and the
+ * gauges of shared state that alerts watch (state-metrics.ts).
  * Counters live in this process: each instance exposes its own, and Prometheus adds them up
  * across instances (docs/deploy.md, "Logs and metrics"). Every label takes values from a short
  * fixed list or from the app's route patterns, never from what a client sends.
@@ -17,6 +18,7 @@ import { authenticate, bearerToken } from './auth.ts';
 import { apiErrorHandler } from './errors.ts';
 import { SCIM_PREFIX, apiOfPath, routedPath } from './routing.ts';
 import { ScimError } from '../scim/errors.ts';
+import { registerStateMetrics, type StateSources } from './state-metrics.ts';
 
 /** The route label of requests no route took (404s, URLs the router could not read). */
 export const UNMATCHED_ROUTE = '(unmatched)';
@@ -110,8 +112,11 @@ function outcomeOf(status: number): 'success' | 'client_error' | 'server_error' 
   return status >= 500 ? 'server_error' : status >= 400 ? 'client_error' : 'success';
 }
 
-/** Creates the metrics of an app over `store` and the instance's `clock` (and its admission limit, if any); `close()` when the app closes. */
-export function createMetrics(store: Store, clock: Pick<SharedClock, 'measure'>, admission?: Admission): Metrics {
+/**
+ * Creates the metrics of an app over `store` and the instance's `clock` (and its admission limit,
+ * if any, and the shared state the gauges of state-metrics.ts read); `close()` when the app closes.
+ */
+export function createMetrics(store: Store, clock: Pick<SharedClock, 'measure'>, admission?: Admission, state?: StateSources): Metrics {
   const registry = new Registry();
   const registers = [registry];
   const requests = new Counter({ name: 'roster_http_requests_total', help: 'HTTP requests answered, by route pattern, method and status.', labelNames: ['route', 'method', 'status'], registers });
@@ -216,6 +221,9 @@ export function createMetrics(store: Store, clock: Pick<SharedClock, 'measure'>,
       },
     });
   }
+  // Last: prom-client collects in this order, and the pool's gauges must read the pool before
+  // these gauges' own statements take connections from it.
+  if (state !== undefined) registerStateMetrics(registers, state);
 
   return {
     observeRequest(request, reply) {

@@ -192,6 +192,16 @@ export async function listRequests(
   return rows.map(toRequest);
 }
 
+/**
+ * When the latest request with a verified token arrived (the identity provider's, or a
+ * script's), or undefined when none is kept. Walks the (at, id) index from its end past the
+ * unauthenticated rows only, which are folded to a few a minute.
+ */
+export async function latestAuthenticatedAt(db: Executor): Promise<string | undefined> {
+  const row = await db.selectFrom('scim_activity').select('at').where('token_id', 'is not', null).orderBy('at', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst();
+  return row?.at;
+}
+
 /** How many requests match `filter`. */
 export async function countRequests(db: Executor, filter: ActivityFilter): Promise<number> {
   const row = await filtered(db, filter)

@@ -162,6 +162,34 @@ export async function listWebhooks(db: Executor, secrets: SecretBox): Promise<St
   return rows.map((row) => toWebhook(row, secrets));
 }
 
+/** What the metrics say of an endpoint (no secret is read). */
+export interface WebhookProgress {
+  readonly id: string;
+  readonly enabled: boolean;
+  /** Failed attempts at the event at the position. */
+  readonly attempts: number;
+  readonly position: FeedPosition;
+}
+
+/** Every endpoint's progress, oldest first. */
+export async function listWebhookProgress(db: Executor): Promise<WebhookProgress[]> {
+  const rows = await db.selectFrom('webhooks').select(['id', 'enabled', 'attempts', 'pos_tx', 'pos_id']).orderBy('created_at').orderBy('id').execute();
+  return rows.map((row) => ({ id: row.id, enabled: Number(row.enabled) === 1, attempts: Number(row.attempts), position: { tx: Number(row.pos_tx), id: Number(row.pos_id) } }));
+}
+
+/**
+ * When the first event at or after `position` occurred (of any type: the worker passes those
+ * an endpoint does not take as it goes), or undefined when the feed has none yet. Two ranges of
+ * the events_position index rather than a row-value comparison, which SQLite reads from the
+ * first event of the position's transaction number (on SQLite, every event since the last copy).
+ */
+export async function firstEventAtOrAfter(db: Executor, position: FeedPosition): Promise<string | undefined> {
+  const sameTx = await db.selectFrom('events').select('occurred_at').where('tx', '=', position.tx).where('id', '>=', position.id).orderBy('tx').orderBy('id').limit(1).executeTakeFirst();
+  if (sameTx !== undefined) return sameTx.occurred_at;
+  const later = await db.selectFrom('events').select('occurred_at').where('tx', '>', position.tx).orderBy('tx').orderBy('id').limit(1).executeTakeFirst();
+  return later?.occurred_at;
+}
+
 /** What an administrator's change sets. */
 export interface WebhookChange {
   readonly url?: string;

@@ -4,8 +4,9 @@
  * token from ROSTER_METRICS_ALLOW's addresses only, otherwise with an administrator's token.
  */
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { startTestApp, userBody, type TestApp } from '../support/app.ts';
+import { TEST_IDP, startTestApp, testCertificate, testKeyPair, userBody, type TestApp } from '../support/app.ts';
 import { passwordSignIn } from '../support/console.ts';
 import { eachDatabase } from '../support/databases.ts';
 
@@ -128,6 +129,50 @@ eachDatabase('GET /metrics', (database) => {
         assert.doesNotMatch(after.body, /roster_db_pool/, 'SQLite has no pool');
         assert.doesNotMatch(after.body, /roster_clock_offset_seconds \S/, 'nor a clock of its own to compare with');
       }
+    } finally {
+      await roster.close();
+    }
+  });
+
+  test('shows what alerts watch, read from the shared database: the SAML certificates\' expiry, whether the IdP still calls, whether each webhook endpoint keeps up', async () => {
+    const roster = await startTestApp({ database });
+    try {
+      const sp = testKeyPair('roster-sp', 30);
+      const configured = await roster.services.saml.configure({ ...TEST_IDP, certificates: [testCertificate()], spCertificate: sp.certificate, spPrivateKey: sp.privateKey }, { kind: 'cli' });
+      assert.ok(configured.ok);
+      const idp = new X509Certificate(testCertificate());
+      const ours = new X509Certificate(sp.certificate);
+      const first = await scrape(roster);
+      assert.equal(sample(first.body, `roster_saml_certificate_expiry_timestamp_seconds{role="idp",fingerprint="${idp.fingerprint256}"}`), Date.parse(idp.validTo) / 1000);
+      assert.equal(sample(first.body, `roster_saml_certificate_expiry_timestamp_seconds{role="sp",fingerprint="${ours.fingerprint256}"}`), Date.parse(ours.validTo) / 1000);
+      assert.equal(sample(first.body, 'roster_scim_provisioning_enabled'), 1);
+
+      // The IdP's last call: recorded with the activity (written in batches), whatever its answer.
+      const before = Date.now();
+      assert.equal((await roster.request('GET', '/Users/no-such-id')).status, 404);
+      let last: number | undefined;
+      for (let tries = 0; tries < 50 && last === undefined; tries += 1) {
+        last = sample((await scrape(roster)).body, 'roster_scim_last_request_timestamp_seconds');
+        if (last === undefined) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.ok(last !== undefined && last * 1000 >= before - 1000 && last * 1000 <= Date.now(), `last request at ${last}`);
+
+      // An endpoint delivers from its creation on: caught up, then one event behind while no worker runs here.
+      const { webhook } = await roster.services.webhooks.create({ url: 'https://app.example.com/hooks/roster-metrics', types: null }, { kind: 'cli' });
+      const caughtUp = await scrape(roster);
+      assert.equal(sample(caughtUp.body, `roster_webhook_enabled{webhook="${webhook.id}"}`), 1);
+      assert.equal(sample(caughtUp.body, `roster_webhook_failed_attempts{webhook="${webhook.id}"}`), 0);
+      assert.equal(sample(caughtUp.body, `roster_webhook_lag_seconds{webhook="${webhook.id}"}`), 0);
+      assert.equal((await roster.request('POST', '/Users', userBody('lagging'))).status, 201);
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      const behind = sample((await scrape(roster)).body, `roster_webhook_lag_seconds{webhook="${webhook.id}"}`) ?? 0;
+      assert.ok(behind >= 1 && behind < 30, `lag ${behind}`);
+      await roster.services.webhooks.disable(webhook.id, { kind: 'cli' });
+      await roster.services.provisioning.disable({ kind: 'cli' });
+      const after = await scrape(roster);
+      assert.equal(sample(after.body, `roster_webhook_enabled{webhook="${webhook.id}"}`), 0);
+      assert.equal(sample(after.body, 'roster_scim_provisioning_enabled'), 0);
+      assert.ok(!after.body.includes('app.example.com'), 'no URL in a label');
     } finally {
       await roster.close();
     }

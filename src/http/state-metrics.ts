@@ -1,0 +1,113 @@
+/**
+ * Gauges of what will stop working unless someone acts, read from the database at each scrape
+ * of GET /metrics: the SAML certificates' expiry dates, whether the identity provider still
+ * calls, and whether each webhook endpoint keeps up. Unlike the request counters (metrics.ts),
+ * these describe shared state: every instance reads the same rows and reports the same values,
+ * so alerts aggregate them with `max` or `min` across instances, never `sum`
+ * (docs/deploy.md, "Alerts worth having"). A database out of reach leaves them without a value
+ * rather than failing the scrape, as roster_clock_offset_seconds does.
+ */
+import { X509Certificate } from 'node:crypto';
+import { Gauge, type Registry } from 'prom-client';
+import { spKeyPairsOf, type SamlConfigService } from '../auth/saml-config.ts';
+import type { ProvisioningActivity } from '../directory/activity.ts';
+import type { ScimState } from '../directory/scim-state.ts';
+import type { WebhookBacklog, Webhooks } from '../directory/webhooks.ts';
+
+/** Where the gauges read from: the services every instance shares. */
+export interface StateSources {
+  readonly saml: Pick<SamlConfigService, 'get'>;
+  readonly scimState: Pick<ScimState, 'read'>;
+  readonly activity: Pick<ProvisioningActivity, 'latestAuthenticatedAt'>;
+  readonly webhooks: Pick<Webhooks, 'progress'>;
+}
+
+/** Unix seconds of an ISO 8601 instant. */
+function seconds(iso: string): number {
+  return Date.parse(iso) / 1000;
+}
+
+/**
+ * `read`, shared by the gauges of one scrape: prom-client collects every gauge at once, each on
+ * its own, and three gauges show each endpoint's progress, which one read gives. A call while a
+ * read is under way shares it; a later one (the next scrape) reads again.
+ */
+function sharedWhileReading<T>(read: () => Promise<T>): () => Promise<T> {
+  let pending: Promise<T> | undefined;
+  return () => {
+    pending ??= read().finally(() => {
+      pending = undefined;
+    });
+    return pending;
+  };
+}
+
+/** Registers the gauges in `registers`; `now` (milliseconds) is for tests. */
+export function registerStateMetrics(registers: Registry[], sources: StateSources, now: () => number = Date.now): void {
+  new Gauge({
+    name: 'roster_saml_certificate_expiry_timestamp_seconds',
+    help: 'When each SAML certificate expires (notAfter, Unix seconds), by role (idp: trusted to sign responses; sp: Roster\'s own, current or next) and SHA-256 fingerprint. Sign-in stops when every idp certificate has expired.',
+    labelNames: ['role', 'fingerprint'],
+    registers,
+    async collect() {
+      this.reset();
+      const config = await sources.saml.get().catch(() => undefined);
+      if (config === undefined) return;
+      const roles = [
+        ...config.certificates.map((pem) => ['idp', pem] as const),
+        ...spKeyPairsOf(config).map((pair) => ['sp', pair.certificate] as const),
+      ];
+      for (const [role, pem] of roles) {
+        try {
+          const certificate = new X509Certificate(pem);
+          this.set({ role, fingerprint: certificate.fingerprint256 }, seconds(new Date(certificate.validTo).toISOString()));
+        } catch {
+          // A stored certificate is validated when it is saved; one that cannot be read has no date to show.
+        }
+      }
+    },
+  });
+
+  new Gauge({
+    name: 'roster_scim_provisioning_enabled',
+    help: 'Whether SCIM provisioning is on (1) or off (0).',
+    registers,
+    async collect() {
+      const state = await sources.scimState.read().catch(() => undefined);
+      if (state === undefined) this.reset();
+      else this.set(state.enabled ? 1 : 0);
+    },
+  });
+
+  new Gauge({
+    name: 'roster_scim_last_request_timestamp_seconds',
+    help: 'When the latest SCIM request with a valid token arrived, whatever its answer (Unix seconds); absent when none is kept (ROSTER_ACTIVITY_RETENTION_DAYS).',
+    registers,
+    async collect() {
+      const at = await sources.activity.latestAuthenticatedAt().catch(() => undefined);
+      if (at === undefined) this.reset();
+      else this.set(seconds(at));
+    },
+  });
+
+  const progress = sharedWhileReading(() => sources.webhooks.progress());
+  /** A gauge with one value per endpoint, none when the database cannot be read. */
+  const perEndpoint = (name: string, help: string, value: (endpoint: WebhookBacklog) => number): void => {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['webhook'],
+      registers,
+      async collect() {
+        this.reset();
+        const endpoints = await progress().catch(() => undefined);
+        for (const endpoint of endpoints ?? []) this.set({ webhook: endpoint.id }, value(endpoint));
+      },
+    });
+  };
+  perEndpoint('roster_webhook_enabled', 'Whether each webhook endpoint is enabled (1) or disabled (0: by an administrator, a 410 Gone, or failures for the whole retry schedule).', (endpoint) => (endpoint.enabled ? 1 : 0));
+  perEndpoint('roster_webhook_failed_attempts', 'Failed attempts at the event each webhook endpoint is at (0 when its last attempt succeeded).', (endpoint) => endpoint.failedAttempts);
+  perEndpoint('roster_webhook_lag_seconds', 'How long ago the oldest event each webhook endpoint has not yet been given occurred (0 when it has caught up).', (endpoint) =>
+    endpoint.oldestPendingAt === null ? 0 : Math.max(0, (now() - Date.parse(endpoint.oldestPendingAt)) / 1000),
+  );
+}
