@@ -68,27 +68,28 @@ export function registerStateMetrics(registers: Registry[], sources: StateSource
     },
   });
 
-  new Gauge({
-    name: 'roster_scim_provisioning_enabled',
-    help: 'Whether SCIM provisioning is on (1) or off (0).',
-    registers,
-    async collect() {
-      const state = await sources.scimState.read().catch(() => undefined);
-      if (state === undefined) this.reset();
-      else this.set(state.enabled ? 1 : 0);
+  /** A gauge of one value, none when `read` gives none or the database cannot be read. */
+  const single = (name: string, help: string, read: () => Promise<number | undefined>): void => {
+    new Gauge({
+      name,
+      help,
+      registers,
+      async collect() {
+        const value = await read().catch(() => undefined);
+        if (value === undefined) this.reset();
+        else this.set(value);
+      },
+    });
+  };
+  single('roster_scim_provisioning_enabled', 'Whether SCIM provisioning is on (1) or off (0).', async () => ((await sources.scimState.read()).enabled ? 1 : 0));
+  single(
+    'roster_scim_last_request_timestamp_seconds',
+    'When the latest SCIM request with a valid token arrived, whatever its answer (Unix seconds); absent when none is kept (ROSTER_ACTIVITY_RETENTION_DAYS).',
+    async () => {
+      const at = await sources.activity.latestAuthenticatedAt();
+      return at === undefined ? undefined : seconds(at);
     },
-  });
-
-  new Gauge({
-    name: 'roster_scim_last_request_timestamp_seconds',
-    help: 'When the latest SCIM request with a valid token arrived, whatever its answer (Unix seconds); absent when none is kept (ROSTER_ACTIVITY_RETENTION_DAYS).',
-    registers,
-    async collect() {
-      const at = await sources.activity.latestAuthenticatedAt().catch(() => undefined);
-      if (at === undefined) this.reset();
-      else this.set(seconds(at));
-    },
-  });
+  );
 
   const progress = sharedWhileReading(() => sources.webhooks.progress());
   /** A gauge with one value per endpoint, none when the database cannot be read. */
