@@ -9,7 +9,7 @@ import { ConfigError, initialPasswordDirectory, initialPasswordFileName, loadCon
 import { DirectoryError } from '../errors.ts';
 import { printableLines } from './output.ts';
 import { createServices, type Services } from '../services.ts';
-import { DatabaseRefused, isDatabaseUnavailable, openStore, type Store } from '../store/index.ts';
+import { DatabaseRefused, isDatabaseUnavailable, openStore, writesRefused, type DatabaseLocation, type Store } from '../store/index.ts';
 import { SecretsError } from '../store/secret-box.ts';
 import { knownMigrations } from '../store/migrate.ts';
 import { ROSTER_VERSION } from '../version.ts';
@@ -98,8 +98,10 @@ async function runCli(argv: readonly string[]): Promise<number> {
 
   let store: Store | undefined;
   let services: Services | undefined;
+  let database: DatabaseLocation | undefined;
   const result = await failures(err, async () => {
     const config = loadConfig();
+    database = config.database;
     for (const warning of misspeltVariables()) err(`roster: warning: ${warning}`);
     const context: CliContext = {
       config,
@@ -135,16 +137,22 @@ async function runCli(argv: readonly string[]): Promise<number> {
       if (isParseArgsError(error)) return usageError(error.message, command.usage);
       throw error;
     }
-  });
+  }, () => database);
   await store?.close();
   return result;
 }
 
-/** Maps expected failures to their message and exit code 1; anything else is reported as unexpected. */
-async function failures(err: (text: string) => void, body: () => Promise<number>): Promise<number> {
+/**
+ * Maps expected failures to their message and exit code 1; anything else is reported as
+ * unexpected. `database()` is where the command works, once its configuration is read.
+ */
+async function failures(err: (text: string) => void, body: () => Promise<number>, database: () => DatabaseLocation | undefined = () => undefined): Promise<number> {
   try {
     return await body();
-  } catch (error) {
+  } catch (caught) {
+    // A read-only PostgreSQL refuses the command's first write, at start or later: said the same way.
+    const location = database();
+    const error = (location === undefined ? undefined : writesRefused(location, caught)) ?? caught;
     if (error instanceof DirectoryError || error instanceof ConfigError || error instanceof SecretsError || error instanceof DatabaseRefused) {
       // A refusal may quote a name the identity provider or an API caller chose.
       err(printableLines(error.message));

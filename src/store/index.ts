@@ -67,17 +67,23 @@ export async function openStore(location: DatabaseLocation, options: OpenOptions
       // The first statement is the migration's: a server that is not there is not a failed migration.
       const reason = location.kind === 'postgres' ? connectionFailure(error) : undefined;
       if (reason !== undefined && location.kind === 'postgres') throw new DatabaseRefused(`Cannot connect to the database (${describePostgres(location.url)}): ${reason}.`, { cause: error });
-      if (location.kind === 'postgres' && isReadOnlyRefusal(error)) {
-        throw new DatabaseRefused(
-          `The database refuses writes (${describePostgres(location.url)}): it is read-only, a standby (after a failover, point ROSTER_DATABASE_URL at the new primary) or default_transaction_read_only is on. Roster needs to write at start and for every change.`,
-          { cause: error },
-        );
-      }
-      throw error;
+      throw writesRefused(location, error) ?? error;
     }
   }
   setQueryDeadline?.(options.queryDeadlineMs);
   return store;
+}
+
+/**
+ * What to say when PostgreSQL at `location` refused a write because it is read-only (a standby,
+ * `default_transaction_read_only`), at start or in a command after it; undefined for any other error.
+ */
+export function writesRefused(location: DatabaseLocation, error: unknown): DatabaseRefused | undefined {
+  if (location.kind !== 'postgres' || !isReadOnlyRefusal(error)) return undefined;
+  return new DatabaseRefused(
+    `The database refuses writes (${describePostgres(location.url)}): it is read-only, a standby (after a failover, point ROSTER_DATABASE_URL at the new primary) or default_transaction_read_only is on. Roster needs to write at start and for every change.`,
+    { cause: error },
+  );
 }
 
 /** A PostgreSQL URL as `host:port/database, user role`, for a message: never the password. */
