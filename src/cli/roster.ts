@@ -80,11 +80,13 @@ async function runCli(argv: readonly string[]): Promise<number> {
   if (first === 'serve') {
     if (second !== undefined && isHelp(second)) return help(SERVE_USAGE);
     if (second !== undefined) return usageError(`unexpected argument "${second}"`, SERVE_USAGE);
+    let database: DatabaseLocation | undefined;
     return failures(err, async () => {
       const config = loadConfig();
+      database = config.database;
       await import('../main.ts').then((m) => m.serve(config));
       return 0;
-    });
+    }, () => database);
   }
 
   const group = GROUPS.find((candidate) => candidate.name === first);
