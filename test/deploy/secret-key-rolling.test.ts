@@ -50,11 +50,13 @@ function probe(targets: Set<Instance>, clientId: string, secret: string) {
       const authorization = client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid', code_challenge: client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()).toString(), code_challenge_method: 'S256' });
       const authorize = await fetch(authorization, { redirect: 'manual' });
       requests += 1;
+      // An instance taken out of the targets while this round ran may be stopping (its 503
+      // "shutting down" is the drain a load balancer retries elsewhere): only the others' count.
+      if (!targets.has(instance)) return;
       for (const [what, response] of [['jwks', jwks], ['authorize', authorize]] as const) {
         if (response.status >= 500) failures.push(`${instance.base} ${what}: ${response.status} ${await response.text()}`);
       }
     } catch (error) {
-      // An instance taken out of the targets may be stopping: only the others' failures count.
       if (targets.has(instance)) failures.push(`${instance.base}: ${String(error)}`);
     }
   };
