@@ -223,6 +223,16 @@ export function createSamlConfigService(settings: Settings): SamlConfigService {
 const FINGERPRINT = /^(?:[0-9a-f]{2}:){31}[0-9a-f]{2}$/i;
 
 /**
+ * `name` as the SHA-256 fingerprint `saml show` prints (upper case, colons) if it is one: with
+ * or without colons (as openssl and other tools print it), in either case; undefined otherwise.
+ */
+export function asSha256Fingerprint(name: string): string | undefined {
+  const trimmed = name.trim();
+  const hex = FINGERPRINT.test(trimmed) ? trimmed.replace(/:/g, '') : /^[0-9a-f]{64}$/i.test(trimmed) ? trimmed : undefined;
+  return hex?.toUpperCase().match(/../g)?.join(':');
+}
+
+/**
  * A step of an SP key pair rollover (docs/saml.md). Certificates are named by their SHA-256
  * fingerprint or their PEM text. Applied in this order: add, use, remove.
  */
@@ -252,11 +262,19 @@ export type SpKeyFields = Required<Pick<SamlConfigInput, 'spCertificate' | 'spPr
  */
 export function rollSpKeys(config: SamlConfig, rollover: SpKeyRollover): { readonly ok: true; readonly keys: SpKeyFields } | ({ readonly ok: false } & SpKeyStepRefusal) {
   const pairs: Array<{ certificate: string; privateKey: string }> = spKeyPairsOf(config);
-  const fingerprints = (name: string): string[] => (FINGERPRINT.test(name.trim()) ? [name.trim().toUpperCase()] : splitPemCertificates(name).map((pem) => fingerprintOf(pem)?.toUpperCase() ?? pem));
+  // A name is a fingerprint or certificate text (PEM or bare base64); text that holds no
+  // certificate (a private key file given by mistake, an empty field) names nothing, and is said
+  // to, rather than removing nothing and reporting success.
+  const fingerprints = (name: string): string[] => {
+    const fingerprint = asSha256Fingerprint(name);
+    return fingerprint !== undefined ? [fingerprint] : splitPemCertificates(name).map((pem) => fingerprintOf(pem)?.toUpperCase() ?? '');
+  };
   const indexOf = (fingerprint: string): number => pairs.findIndex((pair) => fingerprintOf(pair.certificate)?.toUpperCase() === fingerprint);
-  const subjectOf = (pem: string): string => describeCertificate(pem).subject;
+  const subjectOf = (text: string): string => describeCertificate(asPem(text)).subject;
   const notFound = (step: 'use' | 'remove', name: string, fingerprint: string) =>
     ({ ok: false, step, name, message: FINGERPRINT.test(fingerprint) ? `no SP key pair has the certificate with the SHA-256 ${fingerprint}` : 'the text is not a certificate of an SP key pair' }) as const;
+  const noCertificate = (step: 'use' | 'remove', name: string) =>
+    ({ ok: false, step, name, message: 'the text holds no certificate: name the SP key pair by its certificate (PEM) or its SHA-256 fingerprint' }) as const;
   if (pairs.length === 0) {
     const step = rollover.add !== undefined ? 'add' : rollover.use !== undefined ? 'use' : 'remove';
     return { ok: false, step, message: 'no SP key pair is configured yet, so there is none to roll over: set the SP certificate and private key' };
@@ -271,7 +289,9 @@ export function rollSpKeys(config: SamlConfig, rollover: SpKeyRollover): { reado
     pairs.push({ certificate: rollover.add.certificate, privateKey: rollover.add.privateKey });
   }
   if (rollover.use !== undefined) {
-    const [fingerprint = ''] = fingerprints(rollover.use);
+    const named = fingerprints(rollover.use);
+    if (named.length === 0) return noCertificate('use', rollover.use);
+    const [fingerprint = ''] = named;
     const index = indexOf(fingerprint);
     if (index === -1) return notFound('use', rollover.use, fingerprint);
     const [chosen] = pairs.splice(index, 1);
@@ -279,7 +299,9 @@ export function rollSpKeys(config: SamlConfig, rollover: SpKeyRollover): { reado
     pairs.unshift(chosen);
   }
   for (const name of rollover.remove ?? []) {
-    for (const fingerprint of fingerprints(name)) {
+    const named = fingerprints(name);
+    if (named.length === 0) return noCertificate('remove', name);
+    for (const fingerprint of named) {
       const index = indexOf(fingerprint);
       if (index === -1) return notFound('remove', name, fingerprint);
       if (index === 0) {
@@ -694,9 +716,10 @@ function unusableKey(pem: string, subject: string): string | undefined {
   return undefined;
 }
 
-function fingerprintOf(pem: string): string | undefined {
+/** The SHA-256 fingerprint of a certificate given as PEM or bare base64 DER (as everywhere else a certificate is accepted). */
+function fingerprintOf(text: string): string | undefined {
   try {
-    return new X509Certificate(pem).fingerprint256;
+    return new X509Certificate(asPem(text)).fingerprint256;
   } catch {
     return undefined;
   }
@@ -727,6 +750,12 @@ function chainIssuers(pems: readonly string[]): Map<number, number> {
 /** Rewrites a PEM certificate in the canonical layout, so stored values compare and print alike. */
 function normalisePem(pem: string): string {
   return new X509Certificate(pem).toString().trim();
+}
+
+/** Certificate text as PEM: PEM as given (trimmed), bare base64 DER wrapped. */
+function asPem(text: string): string {
+  const trimmed = text.trim();
+  return trimmed.startsWith('-----BEGIN') ? trimmed : toPem(trimmed.replace(/\s+/g, ''));
 }
 
 function toPem(base64: string): string {

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from './options.ts';
 import {
+  asSha256Fingerprint,
   describeCertificate,
   parseIdpMetadata,
   rollSpKeys,
@@ -254,7 +255,7 @@ function spKeysGiven(
     return { usageError: '--sp-certificate and --sp-private-key replace the current SP key pair: give them, or --add-sp-certificate/--use-sp-certificate/--remove-sp-certificate, not both' };
   }
   if (current === undefined) return { usageError: '--add-sp-certificate, --use-sp-certificate and --remove-sp-certificate change the stored SP key pairs, and SAML is not configured yet' };
-  const named = (name: string, option: string): string => (FINGERPRINT.test(name) ? name : (keyFile(name, option) ?? ''));
+  const named = (name: string, option: string): string => asSha256Fingerprint(name) ?? keyFile(name, option) ?? '';
   const rolled = rollSpKeys(current, {
     ...(addCertificate !== undefined && addKey !== undefined ? { add: { certificate: keyFile(addCertificate, '--add-sp-certificate') ?? '', privateKey: keyFile(addKey, '--add-sp-private-key') ?? '' } } : {}),
     ...(use !== undefined ? { use: named(use, '--use-sp-certificate') } : {}),

@@ -8,6 +8,7 @@ import {
   createSamlConfigService,
   describeCertificate,
   parseIdpMetadata,
+  rollSpKeys,
   samlSetting,
   splitPemCertificates,
   validateSamlConfig,
@@ -382,6 +383,36 @@ describe('additional SP key pairs (a rollover)', () => {
   test('need a current pair beside them', () => {
     const result = validateSamlConfig(input({ spAdditionalKeyPairs: [{ certificate: validPem, privateKey: readFileSync(join(dir, 'valid.key'), 'utf8') }] }));
     assert.deepEqual(errorsOf(result).map(([field]) => field), ['spCertificate']);
+  });
+
+  test('rollSpKeys names a pair by its SHA-256 in any case, with or without colons, or by its certificate as PEM (CRLF too) or bare base64', () => {
+    const key = (name: string) => readFileSync(join(dir, `${name}.key`), 'utf8');
+    const validated = validateSamlConfig(input({ spCertificate: issuedPem, spPrivateKey: key('issued'), spAdditionalKeyPairs: [{ certificate: validPem, privateKey: key('valid') }] }));
+    assert.ok(validated.ok);
+    const config = validated.config;
+    const sha = describeCertificate(validPem).fingerprint256;
+    const bare = validPem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, '');
+    for (const name of [sha, sha.toLowerCase(), sha.replace(/:/g, ''), sha.replace(/:/g, '').toLowerCase(), ` ${sha}\n`, validPem.replace(/\n/g, '\r\n'), bare, `\n${bare.match(/.{1,76}/g)?.join('\n')}\n`]) {
+      const used = rollSpKeys(config, { use: name });
+      assert.ok(used.ok, `use ${JSON.stringify(name.slice(0, 40))}: ${used.ok ? '' : used.message}`);
+      assert.equal(describeCertificate(String(used.keys.spCertificate)).fingerprint256, sha);
+      const removed = rollSpKeys(config, { remove: [name] });
+      assert.ok(removed.ok, `remove ${JSON.stringify(name.slice(0, 40))}: ${removed.ok ? '' : removed.message}`);
+      assert.deepEqual(removed.keys.spAdditionalKeyPairs, []);
+    }
+  });
+
+  test('rollSpKeys refuses text that holds no certificate (a private key file, nothing) instead of removing nothing', () => {
+    const key = (name: string) => readFileSync(join(dir, `${name}.key`), 'utf8');
+    const validated = validateSamlConfig(input({ spCertificate: issuedPem, spPrivateKey: key('issued'), spAdditionalKeyPairs: [{ certificate: validPem, privateKey: key('valid') }] }));
+    assert.ok(validated.ok);
+    for (const name of [key('valid'), '', '   ']) {
+      for (const step of [{ remove: [name] }, { use: name }]) {
+        const refused = rollSpKeys(validated.config, step);
+        assert.ok(!refused.ok, `${JSON.stringify(step).slice(0, 60)} was accepted`);
+        assert.match(refused.message, /the text holds no certificate: name the SP key pair by its certificate \(PEM\) or its SHA-256 fingerprint/);
+      }
+    }
   });
 
   test('a configuration stored before the rollover existed reads with none', () => {

@@ -155,6 +155,11 @@ eachDatabase('SP key pair rollover', (database) => {
       [['--add-sp-certificate', join(dir, 'old.pem'), '--add-sp-private-key', join(dir, 'old.key')], /--add-sp-certificate: the certificate CN=roster-sp \(SHA-256 [0-9A-F:]+\) is the current SP key pair/],
       [['--use-sp-certificate', fingerprint(next)], /--use-sp-certificate "[0-9A-F:]+": no SP key pair has the certificate with the SHA-256 [0-9A-F:]+ \(`roster saml show` lists them\)/],
       [['--sp-certificate', join(dir, 'next.pem'), '--sp-private-key', join(dir, 'next.key'), '--use-sp-certificate', fingerprint(next)], /--sp-certificate and --sp-private-key replace the current SP key pair/],
+      // The key file given for the certificate: it names no pair, and is said to (it once removed nothing, exit 0).
+      [['--remove-sp-certificate', join(dir, 'old.key')], /--remove-sp-certificate "[^"]*old\.key": the text holds no certificate: name the SP key pair by its certificate \(PEM\) or its SHA-256 fingerprint/],
+      [['--remove-sp-certificate', ''], /--remove-sp-certificate "": the text holds no certificate/],
+      // A fingerprint as other tools print it (no colons, lower case) is one, not a file name.
+      [['--use-sp-certificate', fingerprint(next).replace(/:/g, '').toLowerCase()], /--use-sp-certificate "[0-9a-f]{64}": no SP key pair has the certificate with the SHA-256 [0-9A-F:]{95}/],
     ];
     for (const [args, message] of cases) {
       const refused = roster('saml', 'configure', ...args);
@@ -229,6 +234,9 @@ eachDatabase('SP key pair rollover', (database) => {
     const current = await postForm(app, '/admin/authentication/saml/sp-keys/remove', { certificate: fingerprint(next) }, { session: admin });
     assert.equal(current.statusCode, 400);
     assert.match(current.body, /is the current SP key pair, which signs requests: make the next one current first/);
+    const nothing = await postForm(app, '/admin/authentication/saml/sp-keys/remove', { certificate: '' }, { session: admin });
+    assert.equal(nothing.statusCode, 400, 'a form naming no certificate removes nothing, and says so');
+    assert.match(nothing.body, /The text holds no certificate/);
     const removed = await postForm(app, '/admin/authentication/saml/sp-keys/remove', { certificate: fingerprint(old) }, { session: admin });
     assert.equal(removed.statusCode, 303, removed.body);
     assert.equal(await signInEncryptedTo(old), 'decryption_failed');
