@@ -14,6 +14,7 @@ import type { Transaction } from 'kysely';
 import type { Executor } from './store/executor.ts';
 import type { Database, Store } from './store/index.ts';
 import { createSettingQueries } from './store/settings.ts';
+import { transact } from './store/transact.ts';
 import type { Actor } from './journal/actor.ts';
 import { createJournal } from './journal/journal.ts';
 
@@ -45,6 +46,13 @@ export interface Settings {
   get<T>(setting: SettingDefinition<T>): Promise<T | undefined>;
   /** Stores a value and records `setting.changed`, in one transaction. */
   set<T>(setting: SettingDefinition<T>, value: T, actor: Actor): Promise<void>;
+  /**
+   * A read-modify-write of one setting in one transaction: reads it locked (PostgreSQL; SQLite
+   * serialises write transactions), lets `change` decide from what is stored now, and writes the
+   * value it returns with its `setting.changed` event. Two instances changing the setting at once
+   * take turns, the second seeing the first's value: no change is lost. No value: nothing written.
+   */
+  update<T, R>(setting: SettingDefinition<T>, change: (stored: T | undefined) => { readonly value?: T | undefined; readonly result: R }, actor: Actor): Promise<R>;
   /** Reads inside a caller's transaction (for read-check-write sequences). */
   read<T>(db: Db, setting: SettingDefinition<T>): Promise<T | undefined>;
   /** Reads two settings in one statement (what every request of an API needs, say). */
@@ -79,6 +87,13 @@ export function createSettings(store: Store): Settings {
   const write = async <T>(trx: Transaction<Database>, setting: SettingDefinition<T>, value: T): Promise<void> => {
     await sealing.upsert(trx, setting.key, JSON.stringify(value), new Date().toISOString());
   };
+  const readLocked = <T>(trx: Transaction<Database>, setting: SettingDefinition<T>): Promise<T | undefined> =>
+    store.dialect.supportsRowLocks ? readSetting(trx, setting, sealing.readLocked) : read(trx, setting);
+  const recordChange = async <T>(trx: Transaction<Database>, setting: SettingDefinition<T>, value: T, actor: Actor): Promise<void> => {
+    const details: Record<string, unknown> = { key: setting.key };
+    if (setting.audit !== undefined) details['value'] = setting.audit(value);
+    await journal.record(trx, actor, { action: 'setting.changed', targetType: 'setting', targetId: setting.key, details });
+  };
   return {
     get: (setting) => read(store.db, setting),
     read,
@@ -87,16 +102,25 @@ export function createSettings(store: Store): Settings {
       return [parseSetting(first, a), parseSetting(second, b)];
     },
     fromStored: (first, second, [a, b]) => [parseSetting(first, sealing.opened(a)), parseSetting(second, sealing.opened(b))],
-    readLocked: (trx, setting) => (store.dialect.supportsRowLocks ? readSetting(trx, setting, sealing.readLocked) : read(trx, setting)),
+    readLocked,
     readShared: (trx, setting) => (store.dialect.supportsRowLocks ? readSetting(trx, setting, sealing.readShared) : read(trx, setting)),
     write,
     remove: (trx, setting) => sealing.remove(trx, setting.key),
     async set(setting, value, actor) {
       await store.db.transaction().execute(async (trx) => {
         await write(trx, setting, value);
-        const details: Record<string, unknown> = { key: setting.key };
-        if (setting.audit !== undefined) details['value'] = setting.audit(value);
-        await journal.record(trx, actor, { action: 'setting.changed', targetType: 'setting', targetId: setting.key, details });
+        await recordChange(trx, setting, value, actor);
+      });
+    },
+    update(setting, change, actor) {
+      // transact: a busy lock or a deadlock is retried, everything read again.
+      return transact(store.db, async (trx) => {
+        const { value, result } = change(await readLocked(trx, setting));
+        if (value !== undefined) {
+          await write(trx, setting, value);
+          await recordChange(trx, setting, value, actor);
+        }
+        return result;
       });
     },
   };

@@ -207,14 +207,20 @@ export function createSamlConfigService(settings: Settings): SamlConfigService {
       if (result.ok) await settings.set(samlSetting, result.config, actor);
       return result;
     },
-    async rollSpKeys(rollover, actor) {
-      const stored = await settings.get(samlSetting);
-      if (stored === undefined) return { ok: false, refused: { step: rollover.add !== undefined ? 'add' : rollover.use !== undefined ? 'use' : 'remove', message: 'SAML is not configured' } };
-      const rolled = rollSpKeys(stored, rollover);
-      if (!rolled.ok) return { ok: false, refused: rolled };
-      const result = validateSamlConfig({ ...stored, ...rolled.keys }, new Date(), storedCertificates(stored));
-      if (result.ok) await settings.set(samlSetting, result.config, actor);
-      return result;
+    rollSpKeys(rollover, actor) {
+      // Applied to what is stored at the moment of writing, the row locked: a step taken at the
+      // same time on another instance (another administrator's) is kept, not overwritten.
+      return settings.update(
+        samlSetting,
+        (stored): { value?: SamlConfig; result: SpKeyRolloverOutcome } => {
+          if (stored === undefined) return { result: { ok: false, refused: { step: rollover.add !== undefined ? 'add' : rollover.use !== undefined ? 'use' : 'remove', message: 'SAML is not configured' } } };
+          const rolled = rollSpKeys(stored, rollover);
+          if (!rolled.ok) return { result: { ok: false, refused: rolled } };
+          const result = validateSamlConfig({ ...stored, ...rolled.keys }, new Date(), storedCertificates(stored));
+          return result.ok ? { value: result.config, result } : { result };
+        },
+        actor,
+      );
     },
   };
 }

@@ -65,7 +65,8 @@ eachDatabase('SP key pair rollover', (database) => {
     app = await startTestApp({ database });
     assert.equal((await app.request('POST', '/Users', userBody('ada'))).status, 201);
     otherStore = await openStore(app.location);
-    other = { ...app, app: await buildApp({ services: createServices(otherStore, { baseUrl: BASE_URL }), baseUrl: BASE_URL }) };
+    const otherServices = createServices(otherStore, { baseUrl: BASE_URL });
+    other = { ...app, services: otherServices, app: await buildApp({ services: otherServices, baseUrl: BASE_URL }) };
     dir = mkdtempSync(join(tmpdir(), 'roster-sp-rollover-'));
     for (const [name, pair] of [['old', old], ['next', next], ['stranger', stranger]] as const) {
       writeFileSync(join(dir, `${name}.pem`), pair.certificate);
@@ -208,6 +209,26 @@ eachDatabase('SP key pair rollover', (database) => {
     assert.equal(ended.status, 200);
     assert.equal(await signInEncryptedTo(old), 'decryption_failed');
     assert.equal(await signInEncryptedTo(next), 'signed in');
+  });
+
+  test('two administrators taking rollover steps at once on two instances lose neither step', async () => {
+    const third = testKeyPair('roster-sp-third');
+    for (let round = 0; round < 5; round += 1) {
+      await startWithOldPair();
+      // One adds the next pair in the console of one instance while the other adds another on the
+      // second instance: each step reads the stored pairs and writes them back with its own.
+      const [first, second] = await Promise.all([
+        app.services.saml.rollSpKeys({ add: { certificate: next.certificate, privateKey: next.privateKey } }, { kind: 'cli' }),
+        other.services.saml.rollSpKeys({ add: { certificate: third.certificate, privateKey: third.privateKey } }, { kind: 'cli' }),
+      ]);
+      assert.ok(first.ok && second.ok);
+      const stored = await app.services.saml.get();
+      assert.deepEqual(
+        stored?.spAdditionalKeyPairs.map((pair) => new X509Certificate(pair.certificate).subject).sort(),
+        ['CN=roster-sp-next', 'CN=roster-sp-third'],
+        `round ${round}: a step was lost`,
+      );
+    }
   });
 
   test('the console’s Authentication page lists the SP key pairs and adds, switches and removes them with the domain’s rules and words', async () => {
