@@ -6,7 +6,7 @@
  * replay cache. Validation never throws for a bad response: it returns a failure saying
  * exactly what was wrong (STYLE.md §6).
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Profile, SAML, SamlConfig as NodeSamlConfig } from '@node-saml/node-saml';
 import type { getVerifiedXml } from '@node-saml/node-saml/lib/xml.js';
 import type { Store } from '../store/index.ts';
@@ -189,7 +189,7 @@ export function createSamlServiceProvider(store: Store, configs: SamlConfigServi
       const pairs = spKeyPairsOf(config);
       const certificates = pairs.map((pair) => pair.certificate);
       const xml = nodeSaml(config, cache).generateServiceProviderMetadata(certificates[0] ?? null, certificates.length === 0 ? null : certificates);
-      return withEncryptionCertificates(xml, certificates.slice(1));
+      return withStableId(withEncryptionCertificates(xml, certificates.slice(1)));
     },
 
     async validate(samlResponse, cookies) {
@@ -467,16 +467,31 @@ function withEncryptionCertificates(xml: string, certificates: readonly string[]
   const descriptors = Array.from(document.getElementsByTagNameNS(METADATA, 'KeyDescriptor'));
   const template = descriptors.find((descriptor) => descriptor.getAttribute('use') === 'encryption');
   if (template === undefined || template.parentNode === null) return xml;
+  // The indentation before the template, repeated before each copy: one KeyDescriptor a line.
+  const indent = template.previousSibling?.nodeType === 3 ? template.previousSibling : null;
   let after: Element = template;
   for (const pem of certificates) {
     const copy = template.cloneNode(true) as Element;
     const certificate = copy.getElementsByTagNameNS(DSIG, 'X509Certificate')[0];
     if (certificate === undefined) return xml;
     certificate.textContent = pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, '');
-    template.parentNode.insertBefore(copy, after.nextSibling);
+    if (indent !== null) template.parentNode.insertBefore(indent.cloneNode(false), after.nextSibling);
+    template.parentNode.insertBefore(copy, indent !== null ? after.nextSibling?.nextSibling ?? null : after.nextSibling);
     after = copy;
   }
   return new (xmldom().XMLSerializer)().serializeToString(document);
+}
+
+/**
+ * Our metadata with an EntityDescriptor ID derived from its content instead of node-saml's random
+ * one: the same configuration answers the same bytes on every request and every instance, so an
+ * IdP (or an administrator) that compares the metadata it fetches sees a change only when there
+ * is one, as during an SP key rollover.
+ */
+function withStableId(xml: string): string {
+  const entity = /(<(?:md:)?EntityDescriptor\b[^>]*?\sID=")[^"]*(")/;
+  const unidentified = xml.replace(entity, '$1$2');
+  return unidentified.replace(entity, `$1_${createHash('sha256').update(unidentified).digest('hex').slice(0, 40)}$2`);
 }
 
 /** What xml-encryption itself calls insecure (3DES, RSA PKCS#1 v1.5), which node-saml does not ask it to refuse. */

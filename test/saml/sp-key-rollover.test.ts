@@ -211,6 +211,27 @@ eachDatabase('SP key pair rollover', (database) => {
     assert.equal(await signInEncryptedTo(next), 'signed in');
   });
 
+  test('GET /saml/metadata answers the same bytes on every request and instance, every KeyDescriptor on a line of its own, until the pairs change', async () => {
+    await startWithOldPair();
+    const metadata = async (instance: TestApp): Promise<string> => (await instance.app.inject({ method: 'GET', url: '/saml/metadata' })).body;
+    const single = await metadata(app);
+    assert.equal(await metadata(app), single, 'an IdP that diffs the metadata sees no change when there is none');
+    assert.equal(await metadata(other), single);
+    const third = testKeyPair('roster-sp-third');
+    for (const pair of [next, third]) assert.ok((await app.services.saml.rollSpKeys({ add: pair }, { kind: 'cli' })).ok);
+    const three = await metadata(app);
+    assert.equal(await metadata(other), three);
+    assert.notEqual(three, single);
+    assert.notEqual(/\sID="([^"]+)"/.exec(three)?.[1], /\sID="([^"]+)"/.exec(single)?.[1], 'the document ID changes with the document');
+    assert.match(String(/\sID="([^"]+)"/.exec(three)?.[1]), /^_[0-9a-f]{40}$/, 'an xs:ID (NCName)');
+    assert.doesNotMatch(three, /><KeyDescriptor/);
+    assert.equal(three.match(/^ {4}<KeyDescriptor use="(?:signing|encryption)">$/gm)?.length, 6);
+    assert.deepEqual(await published(other), {
+      signing: [compact(old.certificate), compact(next.certificate), compact(third.certificate)],
+      encryption: [compact(old.certificate), compact(next.certificate), compact(third.certificate)],
+    });
+  });
+
   test('two administrators taking rollover steps at once on two instances lose neither step', async () => {
     const third = testKeyPair('roster-sp-third');
     for (let round = 0; round < 5; round += 1) {
