@@ -232,6 +232,25 @@ eachDatabase('SP key pair rollover', (database) => {
     });
   });
 
+  test('the console names each SP key pair by its fingerprint too: the docs’ openssl commands give every pair the subject CN=roster', async () => {
+    const first = testKeyPair('roster', 365);
+    const second = testKeyPair('roster', 730);
+    const third = testKeyPair('roster', 1000);
+    const configured = await app.services.saml.configure(
+      { ...TEST_IDP, certificates: [testCertificate()], spCertificate: first.certificate, spPrivateKey: first.privateKey, spAdditionalKeyPairs: [second, third], signRequests: true },
+      { kind: 'cli' },
+    );
+    assert.ok(configured.ok);
+    const page = (await getPage(app, '/admin/authentication', admin)).body;
+    const texts = (pattern: RegExp) => [...page.matchAll(pattern)].map((match) => String(match[1]).replace(/<[^>]+>/g, ''));
+    const start = (pair: TestKeyPair) => fingerprint(pair).slice(0, 11);
+    // What a screen reader announces for each button, and each confirmation's title.
+    assert.deepEqual(texts(/<button type="submit" class="button default">(Make current<span[^]*?)<\/button>/g), [`Make current CN=roster (SHA-256 ${start(second)}…)`, `Make current CN=roster (SHA-256 ${start(third)}…)`]);
+    assert.deepEqual(texts(/<button type="submit" class="button danger">(Remove<span[^]*?)<\/button>/g), [`Remove CN=roster (SHA-256 ${start(second)}…)`, `Remove CN=roster (SHA-256 ${start(third)}…)`]);
+    assert.deepEqual(texts(/<h2 id="remove-sp-key-\d-title">([^<]*)<\/h2>/g), [`Remove the SP key pair CN=roster (SHA-256 ${start(second)}…)?`, `Remove the SP key pair CN=roster (SHA-256 ${start(third)}…)?`]);
+    assert.match(page, new RegExp(`The certificate with the SHA-256 <code class="fingerprint">${fingerprint(third)}</code>, expiring <time`));
+  });
+
   test('two administrators taking rollover steps at once on two instances lose neither step', async () => {
     const third = testKeyPair('roster-sp-third');
     for (let round = 0; round < 5; round += 1) {

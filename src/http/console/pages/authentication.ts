@@ -266,25 +266,30 @@ function spKeyTable(request: FastifyRequest, details: ReturnType<typeof samlSett
   return dataTable({
     caption: 'SP key pairs (Roster’s certificates)',
     columns: ['Subject', 'Role', 'Expires', 'SHA-256 fingerprint', 'Actions'],
-    rows: details.map((certificate, index) => [
-      certificate.subject,
-      index === 0 ? badge('Current: signs requests, decrypts', 'success') : badge('Decrypts only', 'neutral'),
-      timeTag(certificate.validTo),
-      html`<code class="fingerprint">${certificate.fingerprint256}</code>`,
-      index === 0
-        ? html``
-        : html`${actionButton(request, { action: `${SP_KEYS_PATH}/use`, label: labelFor('Make current', certificate.subject), fields: { certificate: certificate.fingerprint256 } })}
+    rows: details.map((certificate, index) => {
+      // docs/saml.md's openssl commands give every pair the subject CN=roster: the buttons and the
+      // confirmation name the pair by its fingerprint's start too, as `saml show` lists them.
+      const name = `${certificate.subject} (SHA-256 ${certificate.fingerprint256.slice(0, 11)}…)`;
+      return [
+        certificate.subject,
+        index === 0 ? badge('Current: signs requests, decrypts', 'success') : badge('Decrypts only', 'neutral'),
+        timeTag(certificate.validTo),
+        html`<code class="fingerprint">${certificate.fingerprint256}</code>`,
+        index === 0
+          ? html``
+          : html`${actionButton(request, { action: `${SP_KEYS_PATH}/use`, label: labelFor('Make current', name), fields: { certificate: certificate.fingerprint256 } })}
 ${confirmDialog(request, {
   id: `remove-sp-key-${index}`,
   trigger: 'Remove',
-  triggerDetail: certificate.subject,
-  title: `Remove the SP key pair ${certificate.subject}?`,
-  message: html`<p>Assertions encrypted to this certificate will be refused (<code>decryption_failed</code>). Remove it once the identity provider encrypts to the current certificate.</p>`,
+  triggerDetail: name,
+  title: `Remove the SP key pair ${name}?`,
+  message: html`<p>The certificate with the SHA-256 <code class="fingerprint">${certificate.fingerprint256}</code>, expiring ${timeTag(certificate.validTo)}. Assertions encrypted to it will be refused (<code>decryption_failed</code>). Remove it once the identity provider encrypts to the current certificate.</p>`,
   action: `${SP_KEYS_PATH}/remove`,
   fields: { certificate: certificate.fingerprint256 },
-  confirmLabel: `Remove ${certificate.subject}`,
+  confirmLabel: `Remove ${name}`,
 })}`,
-    ]),
+      ];
+    }),
     empty: 'No SP key pair.',
   });
 }
