@@ -300,9 +300,10 @@ export function rollSpKeys(config: SamlConfig, rollover: SpKeyRollover): { reado
     const [fingerprint = ''] = named;
     const index = indexOf(fingerprint);
     if (index === -1) return notFound('use', rollover.use, fingerprint);
+    // Checked before the pair is taken out of the list: pairs[0] is then still the one named.
+    if (index === 0) return { ok: false, step: 'use', name: rollover.use, message: `the certificate ${subjectOf(pairs[0]?.certificate ?? rollover.use)} (SHA-256 ${fingerprint}) is already the current SP key pair` };
     const [chosen] = pairs.splice(index, 1);
-    if (index === 0 || chosen === undefined) return { ok: false, step: 'use', name: rollover.use, message: `the certificate ${subjectOf(pairs[0]?.certificate ?? rollover.use)} (SHA-256 ${fingerprint}) is already the current SP key pair` };
-    pairs.unshift(chosen);
+    if (chosen !== undefined) pairs.unshift(chosen);
   }
   for (const name of rollover.remove ?? []) {
     const named = fingerprints(name);

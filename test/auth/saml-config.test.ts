@@ -402,6 +402,16 @@ describe('additional SP key pairs (a rollover)', () => {
     }
   });
 
+  test('rollSpKeys refuses to make the current pair current again, naming that pair', () => {
+    const key = (name: string) => readFileSync(join(dir, `${name}.key`), 'utf8');
+    const validated = validateSamlConfig(input({ spCertificate: issuedPem, spPrivateKey: key('issued'), spAdditionalKeyPairs: [{ certificate: validPem, privateKey: key('valid') }] }));
+    assert.ok(validated.ok);
+    const current = describeCertificate(issuedPem);
+    const refused = rollSpKeys(validated.config, { use: current.fingerprint256 });
+    assert.ok(!refused.ok);
+    assert.equal(refused.message, `the certificate ${current.subject} (SHA-256 ${current.fingerprint256}) is already the current SP key pair`);
+  });
+
   test('rollSpKeys refuses text that holds no certificate (a private key file, nothing) instead of removing nothing', () => {
     const key = (name: string) => readFileSync(join(dir, `${name}.key`), 'utf8');
     const validated = validateSamlConfig(input({ spCertificate: issuedPem, spPrivateKey: key('issued'), spAdditionalKeyPairs: [{ certificate: validPem, privateKey: key('valid') }] }));
