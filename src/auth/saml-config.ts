@@ -9,6 +9,7 @@ import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto'
 import { xmldom } from './xml-libraries.ts';
 import type { Element } from '@xmldom/xmldom';
 import type { Actor } from '../journal/actor.ts';
+import { DirectoryError } from '../errors.ts';
 import { defineSetting, type Settings } from '../settings.ts';
 import { screenXmlText } from './xml-safety.ts';
 import { xmlSyntaxProblem } from './xml-syntax.ts';
@@ -161,8 +162,13 @@ export const samlSetting = defineSetting<SamlConfig>({
 export interface SamlConfigService {
   /** The stored configuration, or undefined when SAML is not configured. */
   get(): Promise<SamlConfig | undefined>;
-  /** Validates `input` and stores it only if valid; the result says what was wrong. */
-  configure(input: SamlConfigInput, actor: Actor): Promise<SamlValidation>;
+  /**
+   * Validates `input` and stores it only if valid; the result says what was wrong. `basedOn` is
+   * the configuration `input` was made from (the CLI's options and the admin API's omitted fields
+   * keep its values): when another change was stored since, nothing is stored and a `conflict`
+   * DirectoryError says so, rather than overwriting that change (a rollover step, say).
+   */
+  configure(input: SamlConfigInput, actor: Actor, options?: { readonly basedOn: SamlConfig | undefined }): Promise<SamlValidation>;
   /**
    * Applies a rollover step to the stored SP key pairs (add the next one, make one current,
    * remove one) and stores the result if valid, every other setting kept as stored.
@@ -197,15 +203,24 @@ export function storedSpPrivateKey(config: SamlConfig | undefined, certificate: 
   return spKeyPairsOf(config).find((pair) => fingerprintOf(pair.certificate) === wanted)?.privateKey;
 }
 
+/** Why a change made from a configuration read before another change was stored is refused. */
+export const CHANGED_MEANWHILE =
+  'The SAML configuration was changed by someone else (another administrator, or another instance) while this change was being made: nothing was changed; read the configuration again and repeat the change.';
+
 /** Creates the SAML configuration service. */
 export function createSamlConfigService(settings: Settings): SamlConfigService {
   return {
     get: () => settings.get(samlSetting),
-    async configure(input, actor) {
-      const stored = await settings.get(samlSetting);
-      const result = validateSamlConfig(input, new Date(), storedCertificates(stored));
-      if (result.ok) await settings.set(samlSetting, result.config, actor);
-      return result;
+    configure(input, actor, options) {
+      return settings.update(
+        samlSetting,
+        (stored): { value?: SamlConfig; result: SamlValidation } => {
+          if (options !== undefined && JSON.stringify(stored) !== JSON.stringify(options.basedOn)) throw new DirectoryError('conflict', CHANGED_MEANWHILE);
+          const result = validateSamlConfig(input, new Date(), storedCertificates(stored));
+          return result.ok ? { value: result.config, result } : { result };
+        },
+        actor,
+      );
     },
     rollSpKeys(rollover, actor) {
       // Applied to what is stored at the moment of writing, the row locked: a step taken at the

@@ -194,7 +194,8 @@ export const samlCommands: CommandGroup = {
           labels = FLAG_LABELS;
         }
 
-        const result = await services.saml.configure(input, context.actor);
+        // Made from `current`: a change stored since (a rollover step in the console) is not overwritten.
+        const result = await services.saml.configure(input, context.actor, { basedOn: current });
         for (const warning of result.warnings) context.err(`warning: ${describeIssue(warning, labels)}`);
         if (!result.ok) {
           const lines = result.errors.map((issue) => `  ${describeIssue(issue, labels)}`);

@@ -271,6 +271,26 @@ eachDatabase('SP key pair rollover', (database) => {
     }
   });
 
+  test('a whole configuration made from what was read before another instance’s rollover step is refused, not written over the step', async () => {
+    await startWithOldPair();
+    // The command line (or a PUT) reads the configuration and makes its change from it …
+    const read = await app.services.saml.get();
+    assert.ok(read !== undefined);
+    // … while an administrator adds the next pair in the console of another instance.
+    assert.ok((await other.services.saml.rollSpKeys({ add: next }, { kind: 'cli' })).ok);
+    await assert.rejects(
+      app.services.saml.configure({ ...read, userLoginAttribute: 'upn' }, { kind: 'cli' }, { basedOn: read }),
+      (error: Error & { code?: string }) => error.code === 'conflict' && /changed by someone else .* nothing was changed; read the configuration again and repeat the change/.test(error.message),
+    );
+    const stored = await app.services.saml.get();
+    assert.deepEqual(stored?.spAdditionalKeyPairs.map((pair) => compact(pair.certificate)), [compact(next.certificate)], 'the added pair is kept');
+    assert.equal(stored?.userLoginAttribute, read.userLoginAttribute);
+    // Made from what is stored now, the same change applies.
+    const again = await app.services.saml.configure({ ...stored!, userLoginAttribute: 'upn' }, { kind: 'cli' }, { basedOn: stored });
+    assert.ok(again.ok);
+    assert.equal(again.config.spAdditionalKeyPairs.length, 1);
+  });
+
   test('the console’s Authentication page lists the SP key pairs and adds, switches and removes them with the domain’s rules and words', async () => {
     await startWithOldPair();
     const refused = await postForm(app, '/admin/authentication/saml/sp-keys', { nextSpCertificate: next.certificate, nextSpPrivateKey: stranger.privateKey }, { session: admin });

@@ -459,7 +459,7 @@ ${samlForm(request, { config: options.config, values: options.values, errors, ke
     const current = await services.saml.get();
     const parsed = samlInputFromBody(bodyOfForm(request, editsOnto(request, current)), current);
     if ('error' in parsed) return editPage(request, reply, { config: current, values: postedValues(request), errors: [{ field: parsed.field, message: parsed.error }], status: 400 });
-    const result = await services.saml.configure(parsed.input, actorOf(request));
+    const result = await services.saml.configure(parsed.input, actorOf(request), { basedOn: current });
     if (!result.ok) return editPage(request, reply, { config: current, values: postedValues(request), errors: result.errors, status: 400 });
     return reply.redirect(`${AUTHENTICATION_PATH}?notice=saml-saved`, 303);
   });

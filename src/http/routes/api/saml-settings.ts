@@ -143,7 +143,7 @@ export function samlSettingsRoutes(app: FastifyInstance, services: Services): vo
       const problem = readOnlyProblem(body, current === undefined ? undefined : view(current, services), view(checked.config, services));
       if (problem !== undefined) return reply.code(400).send({ message: problem.error, errors: [{ field: problem.field, message: problem.error }] });
     }
-    const result = checked.ok ? await services.saml.configure(parsed.input, request.actor) : checked;
+    const result = checked.ok ? await services.saml.configure(parsed.input, request.actor, { basedOn: current }) : checked;
     if (!result.ok) {
       const errors = result.errors.map((issue) => ({ field: issue.field, message: issue.message, ...(issue.index === undefined ? {} : { index: issue.index }) }));
       const message = errors.map((error) => `Value for field ${error.field} was rejected: ${error.message}.`).join(' ');
