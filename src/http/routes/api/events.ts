@@ -72,6 +72,9 @@ export function eventRoutes(app: FastifyInstance, feed: EventFeed): void {
   }, async (request, reply) => {
     const left = new AbortController();
     reply.raw.once('close', () => left.abort());
+    // A client that left while its request was being authenticated (a database read on
+    // PostgreSQL) closed the response before this listener: it would hold the wait to its end.
+    if (reply.raw.closed) left.abort();
     // Waiting outside the admission limit; the client leaving or the instance stopping ends the
     // wait. Released once read: `stopping` lives as long as the app and must keep nothing of it.
     const waiting = combineSignals(left.signal, stopping);
