@@ -7,30 +7,15 @@
 import assert from 'node:assert/strict';
 import { verify } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { DOMParser } from '@xmldom/xmldom';
 import { startTestApp, testCertificate, testKeyPair, userBody, TEST_IDP, type TestApp } from '../support/app.ts';
 import { eachDatabase } from '../support/databases.ts';
-import { buildEncryptedResponse, buildResponse, postResponse, startLogin } from './idp.ts';
+import { buildEncryptedResponse, buildResponse, pemOf, postResponse, publishedCertificates, startLogin } from './idp.ts';
 
-const MD = 'urn:oasis:names:tc:SAML:2.0:metadata';
-const DS = 'http://www.w3.org/2000/09/xmldsig#';
 const RSA_SHA256 = 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256';
 
 /** The certificates Roster's metadata publishes, by KeyDescriptor use, as PEM. */
 async function metadataCertificates(app: TestApp): Promise<Record<string, string[]>> {
-  const response = await app.app.inject({ method: 'GET', url: '/saml/metadata' });
-  assert.equal(response.statusCode, 200);
-  const document = new DOMParser().parseFromString(response.body, 'text/xml');
-  const result: Record<string, string[]> = {};
-  for (const descriptor of Array.from(document.getElementsByTagNameNS(MD, 'KeyDescriptor'))) {
-    const use = descriptor.getAttribute('use') ?? '(none)';
-    for (const cert of Array.from(descriptor.getElementsByTagNameNS(DS, 'X509Certificate'))) {
-      const base64 = (cert.textContent ?? '').replace(/\s+/g, '');
-      const pem = ['-----BEGIN CERTIFICATE-----', ...(base64.match(/.{1,64}/g) ?? []), '-----END CERTIFICATE-----'].join('\n');
-      (result[use] ??= []).push(pem);
-    }
-  }
-  return result;
+  return Object.fromEntries(Object.entries(await publishedCertificates(app)).map(([use, certificates]) => [use, certificates.map(pemOf)]));
 }
 
 eachDatabase('SAML with Roster\'s SP key pair', (database) => {

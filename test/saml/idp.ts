@@ -10,6 +10,7 @@ import { SignedXml } from 'xml-crypto';
 // node-saml's own dependency, the library it decrypts with: what the test IdP encrypts with.
 import xmlenc from 'xml-encryption';
 import type { LightMyRequestResponse } from 'fastify';
+import { DOMParser } from '@xmldom/xmldom';
 import { BASE_URL, TEST_IDP, testKeyPair, type TestApp, type TestKeyPair } from '../support/app.ts';
 
 export const ACS_URL = `${BASE_URL}/saml/acs`;
@@ -215,4 +216,22 @@ export async function buildEncryptedResponse(options: ResponseOptions & { readon
   let response = responseXml(await encryptAssertion(assertion, options.encryptTo, options.cipher), options);
   if (mode === 'response' || mode === 'both') response = sign(response, 'Response', keyPair, options.hash);
   return response;
+}
+
+/** The certificates Roster's metadata publishes, by KeyDescriptor use, in order, as base64 DER (whitespace removed). */
+export async function publishedCertificates(app: TestApp): Promise<Record<string, string[]>> {
+  const response = await app.app.inject({ method: 'GET', url: '/saml/metadata' });
+  if (response.statusCode !== 200) throw new Error(`/saml/metadata answered ${response.statusCode}`);
+  const document = new DOMParser().parseFromString(response.body, 'text/xml');
+  const result: Record<string, string[]> = {};
+  for (const descriptor of Array.from(document.getElementsByTagNameNS('urn:oasis:names:tc:SAML:2.0:metadata', 'KeyDescriptor'))) {
+    const use = descriptor.getAttribute('use') ?? '(none)';
+    for (const cert of Array.from(descriptor.getElementsByTagNameNS('http://www.w3.org/2000/09/xmldsig#', 'X509Certificate'))) (result[use] ??= []).push((cert.textContent ?? '').replace(/\s+/g, ''));
+  }
+  return result;
+}
+
+/** A certificate as PEM from its base64 DER. */
+export function pemOf(base64: string): string {
+  return ['-----BEGIN CERTIFICATE-----', ...(base64.match(/.{1,64}/g) ?? []), '-----END CERTIFICATE-----'].join('\n');
 }

@@ -11,7 +11,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { DOMParser } from '@xmldom/xmldom';
 import { buildApp } from '../../src/http/app.ts';
 import { createServices } from '../../src/services.ts';
 import { openStore, type Store } from '../../src/store/index.ts';
@@ -19,27 +18,14 @@ import { BASE_URL, startTestApp, testCertificate, testKeyPair, userBody, TEST_ID
 import { runRoster } from '../support/cli.ts';
 import { eachDatabase } from '../support/databases.ts';
 import { getPage, postForm, sessionFor, type ConsoleSession } from '../support/console.ts';
-import { buildEncryptedResponse, postResponse, startLogin } from './idp.ts';
+import { buildEncryptedResponse, postResponse, publishedCertificates, startLogin } from './idp.ts';
 
-const MD = 'urn:oasis:names:tc:SAML:2.0:metadata';
-const DS = 'http://www.w3.org/2000/09/xmldsig#';
 const SETTINGS = '/api/v2/authentication/saml';
 
 const compact = (pem: string): string => pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, '');
 const fingerprint = (pair: TestKeyPair): string => new X509Certificate(pair.certificate).fingerprint256;
 
-/** The certificates the metadata publishes, by KeyDescriptor use, in order, as base64 DER. */
-async function published(app: TestApp): Promise<Record<string, string[]>> {
-  const response = await app.app.inject({ method: 'GET', url: '/saml/metadata' });
-  assert.equal(response.statusCode, 200);
-  const document = new DOMParser().parseFromString(response.body, 'text/xml');
-  const result: Record<string, string[]> = {};
-  for (const descriptor of Array.from(document.getElementsByTagNameNS(MD, 'KeyDescriptor'))) {
-    const use = descriptor.getAttribute('use') ?? '(none)';
-    for (const cert of Array.from(descriptor.getElementsByTagNameNS(DS, 'X509Certificate'))) (result[use] ??= []).push((cert.textContent ?? '').replace(/\s+/g, ''));
-  }
-  return result;
-}
+const published = publishedCertificates;
 
 /** Which of `pairs` signed the AuthnRequest of a sign-in started now (redirect binding, Bindings §3.4.4.1). */
 async function requestSigner(app: TestApp, pairs: readonly TestKeyPair[]): Promise<TestKeyPair | undefined> {
