@@ -355,7 +355,8 @@ export function stepIdpCertificates(
     result.push(pem);
   }
   for (const { name, certificates } of removed) {
-    const prints = FINGERPRINT.test(name) ? [name.toUpperCase()] : certificates.map(fingerprint);
+    const named = asSha256Fingerprint(name);
+    const prints = named !== undefined ? [named] : certificates.map(fingerprint);
     for (const print of prints) {
       const index = result.findIndex((pem) => fingerprint(pem) === print);
       if (index === -1) return { ok: false, step: 'remove', name, message: `no trusted certificate has the SHA-256 ${print}` };

@@ -176,7 +176,7 @@ export const samlCommands: CommandGroup = {
           };
           let certificates = certificateFiles.length > 0 ? certificateFiles.flatMap((file) => certificatesIn(file, '--idp-certificate')) : (current?.certificates ?? []);
           if (stepwise) {
-            const removedNamed = removed.map((name) => ({ name, certificates: FINGERPRINT.test(name) ? [] : certificatesIn(name, '--remove-idp-certificate') }));
+            const removedNamed = removed.map((name) => ({ name, certificates: asSha256Fingerprint(name) !== undefined ? [] : certificatesIn(name, '--remove-idp-certificate') }));
             const changed = stepIdpCertificates(certificates, added.flatMap((file) => certificatesIn(file, '--add-idp-certificate')), removedNamed);
             if (!changed.ok) {
               if (changed.step === 'add') return { usageError: `--add-idp-certificate: ${changed.message}` };
@@ -227,9 +227,6 @@ export const samlCommands: CommandGroup = {
     },
   },
 };
-
-/** A SHA-256 fingerprint as `saml show` prints it (and openssl x509 -fingerprint -sha256). */
-const FINGERPRINT = /^(?:[0-9a-f]{2}:){31}[0-9a-f]{2}$/i;
 
 type ConfigureValues = Readonly<Record<string, string | boolean | string[] | undefined>>;
 
