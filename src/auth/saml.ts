@@ -341,7 +341,7 @@ export function describeSamlFailure(failure: SamlFailure): string {
       if (/not supported/i.test(failure.detail)) {
         return `The assertion is encrypted with an algorithm Roster cannot decrypt (${failure.detail}). Set the identity provider to RSA-OAEP key transport (http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p) and AES-GCM or AES-CBC content encryption.`;
       }
-      return `The assertion could not be decrypted (${failure.detail}): it is encrypted to another key than Roster's SP certificate, or with an algorithm Roster does not accept. Give the identity provider the certificate published at /saml/metadata.`;
+      return `The assertion could not be decrypted (${failure.detail}): it is encrypted to a key none of Roster's SP key pairs holds, or with an algorithm Roster does not accept. Give the identity provider a certificate published at /saml/metadata (the first is the current one).`;
     case 'weak_encryption':
       return `The assertion is encrypted with ${failure.algorithm}, which Roster refuses as insecure: set the identity provider to encrypt with AES-GCM or AES-CBC and RSA-OAEP.`;
     case 'wrong_issuer':
