@@ -54,7 +54,7 @@ const SETTINGS_PROPERTIES: Readonly<Record<string, JsonSchema>> = {
   userEmailAttribute: TEXT,
   groupAttribute: { ...TEXT, description: 'The attribute listing group names (just-in-time mode).' },
   signRequests: { type: 'boolean' },
-  spCertificate: { ...TEXT, description: "Roster's SP certificate (PEM), published in the metadata." },
+  spCertificate: { ...TEXT, description: "Roster's current SP certificate (PEM): published first in the metadata, and its key signs requests." },
   allowIdpInitiated: { type: 'boolean' },
   spPrivateKeyConfigured: { type: 'boolean', description: 'Whether an SP private key is stored (it is never shown).' },
   spAdditionalKeyPairs: {
