@@ -56,6 +56,10 @@ export const secretsCommands: CommandGroup = {
             break;
           case 'matches':
             context.out(`ROSTER_SECRET_KEY is that key.${status.plaintext > 0 ? ` The next start of Roster, or \`roster secrets seal\`, seals the ${values(status.plaintext)} in plaintext.` : ''}`);
+            // Left over from a rolling rotation: only ROSTER_PREVIOUS_SECRET_KEY opens them (else the status is a refusal).
+            for (const earlier of status.earlierKeys ?? []) {
+              context.out(`${values(earlier.count)} still sealed with key ${earlier.keyId} (ROSTER_PREVIOUS_SECRET_KEY): keep it set until \`roster secrets seal\`, or the next start of Roster, re-seals ${earlier.count === 1 ? 'it' : 'them'} with key ${configured ?? ''}; an instance without it does not start until then.`);
+            }
             break;
           case 'missing':
             context.out(`ROSTER_SECRET_KEY is not set: Roster does not start without key ${status.keyId ?? ''}.`);
@@ -91,7 +95,7 @@ export const secretsCommands: CommandGroup = {
         const result = await sealSecrets(services.store, context.actor, { sqliteOpenElsewhere });
         const values = (count: number) => `${count} secret${count === 1 ? '' : 's'}`;
         if (result.sealed === 0 && result.resealed === 0 && result.fromKeyId === result.keyId) context.err(`Every secret is already sealed with key ${result.keyId}: nothing changed.`);
-        else context.err(`Sealed ${values(result.sealed)} in plaintext${result.resealed > 0 ? ` and re-sealed ${values(result.resealed)} from key ${result.fromKeyId ?? ''}` : ''} with key ${result.keyId}.`);
+        else context.err(`Sealed ${values(result.sealed)} in plaintext${result.resealed > 0 ? ` and re-sealed ${values(result.resealed)} ${result.fromKeyId === result.keyId ? 'left under an earlier key' : `from key ${result.fromKeyId ?? ''}`}` : ''} with key ${result.keyId}.`);
         context.out(result.keyId);
         return undefined;
       },

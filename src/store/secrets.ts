@@ -119,6 +119,31 @@ function verifyKeyCheck(box: SecretBox, check: string, variable: string): void {
 }
 
 /**
+ * The refusal for values still sealed with `staleKeyId`, a key this box does not hold, while the
+ * key check is on one it does: left over from a rolling rotation (a value written under the old
+ * key as the secrets were re-sealed) once ROSTER_PREVIOUS_SECRET_KEY is dropped. Only that key
+ * opens them, so it names the way out: both keys, then `roster secrets seal`.
+ */
+function staleKeyError(box: SecretBox, staleKeyId: string, count: number): SecretsError {
+  const values = count === 1 ? '1 secret in the database is' : `${count} secrets in the database are`;
+  return new SecretsError(
+    `${values} still sealed with key ${staleKeyId}, an earlier key, although the others are sealed with ROSTER_SECRET_KEY (key ${box.keyId ?? ''}): ` +
+      `set ROSTER_PREVIOUS_SECRET_KEY to key ${staleKeyId} and run \`roster secrets seal\` (or start an instance with both keys, which re-seals them), then drop ROSTER_PREVIOUS_SECRET_KEY (docs/operations.md).`,
+  );
+}
+
+/** Throws staleKeyError when a sealed value of `rows` is under a key the box does not hold (the key check being on one it holds). */
+function refuseStaleKeys(box: SecretBox, rows: readonly Row[]): void {
+  const stale = new Map<string, number>();
+  for (const row of rows) {
+    const id = sealedKeyId(row.v);
+    if (id !== undefined && !box.holds(id)) stale.set(id, (stale.get(id) ?? 0) + 1);
+  }
+  const [first] = stale;
+  if (first !== undefined) throw staleKeyError(box, first[0], first[1]);
+}
+
+/**
  * The other Roster processes using the database that could not open a secret sealed with
  * `keyId`, as a person reads them (`1 from 10.0.0.7`), or undefined when there are none. On
  * PostgreSQL, by the key id in their connections' `application_name` (migrate.ts): no key,
@@ -154,8 +179,11 @@ export async function sealAll(store: Store, within?: (trx: Transaction<Database>
     if (check !== undefined) verifyKeyCheck(box, check, 'ROSTER_SECRET_KEY');
     let sealed = 0;
     let resealed = 0;
-    for (const column of SEALED_COLUMNS) {
-      for (const row of await rowsOf(trx, store, column)) {
+    const columns: [SealedColumn, Row[]][] = [];
+    for (const column of SEALED_COLUMNS) columns.push([column, await rowsOf(trx, store, column)]);
+    refuseStaleKeys(box, columns.flatMap(([, rows]) => rows));
+    for (const [column, rows] of columns) {
+      for (const row of rows) {
         if (!isSealed(row.v)) {
           await update(trx, column, row.k, box.seal(row.v));
           sealed += 1;
@@ -196,9 +224,10 @@ export async function prepareSecrets(store: Store, options: { readonly sqliteOpe
   }
   // Nothing to seal (no key), or not yet: opening every sealed value proves the key(s).
   await store.db.transaction().execute(async (trx) => {
-    for (const column of SEALED_COLUMNS) {
-      for (const row of await rowsOf(trx, store, column, false)) if (isSealed(row.v)) box.open(row.v);
-    }
+    const rows: Row[] = [];
+    for (const column of SEALED_COLUMNS) rows.push(...(await rowsOf(trx, store, column, false)));
+    if (check !== undefined) refuseStaleKeys(box, rows);
+    for (const row of rows) if (isSealed(row.v)) box.open(row.v);
   });
   return { sealed: 0, resealed: 0, ...(waitingFor !== undefined ? { waitingFor } : {}) };
 }
@@ -260,6 +289,8 @@ export interface SecretsStatus {
   readonly key: KeyMatch;
   /** The message start-up would fail with, when `key` is missing or wrong. */
   readonly refusal?: string;
+  /** Values sealed with another key than the key check's (left over from a rolling rotation), by key id. */
+  readonly earlierKeys?: readonly { readonly keyId: string; readonly count: number }[];
   /** With `key` not-yet-used or previous: the Roster processes without the key that keep the secrets from being sealed with it (processesWithoutKey). */
   readonly waitingFor?: string;
 }
@@ -272,19 +303,26 @@ export interface SecretsStatus {
 export async function secretsStatus(store: Store, options: { readonly sqliteOpenElsewhere?: boolean } = {}): Promise<SecretsStatus> {
   const status = await store.db.transaction().execute(async (trx): Promise<SecretsStatus> => {
     const check = await readKeyCheck(trx);
+    const keyId = check === undefined ? undefined : sealedKeyId(check);
     let sealed = 0;
     let plaintext = 0;
+    const rows: Row[] = [];
+    const earlier = new Map<string, number>();
     for (const column of SEALED_COLUMNS) {
       for (const row of await rowsOf(trx, store, column, false)) {
+        rows.push(row);
+        const id = sealedKeyId(row.v);
         if (isSealed(row.v)) sealed += 1;
         else plaintext += 1;
+        if (id !== undefined && keyId !== undefined && id !== keyId) earlier.set(id, (earlier.get(id) ?? 0) + 1);
       }
     }
-    const keyId = check === undefined ? undefined : sealedKeyId(check);
-    const counts = { keyId, sealed, plaintext };
+    const counts = { keyId, sealed, plaintext, ...(earlier.size > 0 ? { earlierKeys: [...earlier].map(([id, count]) => ({ keyId: id, count })) } : {}) };
     if (check === undefined) return { ...counts, key: store.secrets.keyId === undefined ? 'none' : 'not-yet-used' };
     try {
       verifyKeyCheck(store.secrets, check, 'ROSTER_SECRET_KEY');
+      // Values left under an earlier key (a rolling rotation's stragglers): start-up refuses without it.
+      refuseStaleKeys(store.secrets, rows);
       return { ...counts, key: keyId === store.secrets.keyId ? 'matches' : 'previous' };
     } catch (error) {
       if (!(error instanceof SecretsError)) throw error;
