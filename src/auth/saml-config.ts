@@ -288,9 +288,9 @@ export function rollSpKeys(config: SamlConfig, rollover: SpKeyRollover): { reado
   // to, rather than removing nothing and reporting success.
   const fingerprints = (name: string): string[] => {
     const fingerprint = asSha256Fingerprint(name);
-    return fingerprint !== undefined ? [fingerprint] : splitPemCertificates(name).map((pem) => fingerprintOf(pem)?.toUpperCase() ?? '');
+    return fingerprint !== undefined ? [fingerprint] : splitPemCertificates(name).map((pem) => fingerprintOf(pem) ?? '');
   };
-  const indexOf = (fingerprint: string): number => pairs.findIndex((pair) => fingerprintOf(pair.certificate)?.toUpperCase() === fingerprint);
+  const indexOf = (fingerprint: string): number => pairs.findIndex((pair) => fingerprintOf(pair.certificate) === fingerprint);
   const subjectOf = (text: string): string => describeCertificate(asPem(text)).subject;
   const notFound = (step: 'use' | 'remove', name: string, fingerprint: string) =>
     ({ ok: false, step, name, message: FINGERPRINT.test(fingerprint) ? `no SP key pair has the certificate with the SHA-256 ${fingerprint}` : 'the text is not a certificate of an SP key pair' }) as const;
@@ -301,7 +301,7 @@ export function rollSpKeys(config: SamlConfig, rollover: SpKeyRollover): { reado
     return { ok: false, step, message: 'no SP key pair is configured yet, so there is none to roll over: set the SP certificate and private key' };
   }
   if (rollover.add !== undefined) {
-    const fingerprint = fingerprintOf(rollover.add.certificate.trim())?.toUpperCase();
+    const fingerprint = fingerprintOf(rollover.add.certificate.trim());
     // Unreadable text is left to validateSamlConfig, which says what it is instead.
     if (fingerprint !== undefined && indexOf(fingerprint) !== -1) {
       const role = indexOf(fingerprint) === 0 ? 'the current SP key pair' : 'already an SP key pair';
@@ -345,7 +345,8 @@ export function stepIdpCertificates(
   added: readonly string[],
   removed: ReadonlyArray<{ readonly name: string; readonly certificates: readonly string[] }>,
 ): { readonly ok: true; readonly certificates: string[] } | { readonly ok: false; readonly step: 'add' | 'remove'; readonly name?: string; readonly message: string } {
-  const fingerprint = (pem: string): string => describeCertificate(pem).fingerprint256.toUpperCase();
+  // Node writes SHA-256 fingerprints in upper case, as asSha256Fingerprint does.
+  const fingerprint = (pem: string): string => fingerprintOf(pem) ?? '';
   const trusted = new Set(stored.map(fingerprint));
   const result = [...stored];
   for (const pem of added) {
