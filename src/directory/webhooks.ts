@@ -12,9 +12,9 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { EVENT_TYPES, createJournal } from '../journal/journal.ts';
 import type { Actor } from '../journal/actor.ts';
 import type { Store } from '../store/index.ts';
-import { readSnapshot, transact } from '../store/transact.ts';
+import { transact } from '../store/transact.ts';
 import {
-  deleteWebhook, eventPosition, findWebhook, firstEventAtOrAfter, insertWebhook, listDeliveries, listWebhookProgress, listWebhooks, updateWebhook,
+  deleteWebhook, eventPosition, findWebhook, insertWebhook, listDeliveries, listWebhookProgress, listWebhooks, updateWebhook,
   type StoredDelivery, type StoredWebhook, type WebhookChange,
 } from '../store/webhooks.ts';
 import { DirectoryError, rejected } from '../errors.ts';
@@ -274,18 +274,17 @@ export function createWebhooks(store: Store, feed: EventFeed, options: { readonl
     },
 
     async progress() {
-      // One snapshot: the positions and the events they point at, as of one moment.
-      return readSnapshot(store.db, async (trx) => {
-        const endpoints = await listWebhookProgress(trx);
-        return Promise.all(
-          endpoints.map(async (endpoint) => ({
-            id: endpoint.id,
-            enabled: endpoint.enabled,
-            failedAttempts: endpoint.attempts,
-            oldestPendingAt: (await firstEventAtOrAfter(trx, endpoint.position)) ?? null,
-          })),
-        );
-      });
+      // The worker's own read of the feed (event-feed.ts readFrom): the first event at the
+      // endpoint's position, of any type (the worker passes those it does not send as it goes).
+      const endpoints = await listWebhookProgress(store.db);
+      return Promise.all(
+        endpoints.map(async (endpoint) => ({
+          id: endpoint.id,
+          enabled: endpoint.enabled,
+          failedAttempts: endpoint.attempts,
+          oldestPendingAt: (await feed.readFrom(endpoint.position, undefined, 1)).events[0]?.entry.occurredAt ?? null,
+        })),
+      );
     },
   };
 }

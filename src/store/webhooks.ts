@@ -177,19 +177,6 @@ export async function listWebhookProgress(db: Executor): Promise<WebhookProgress
   return rows.map((row) => ({ id: row.id, enabled: Number(row.enabled) === 1, attempts: Number(row.attempts), position: { tx: Number(row.pos_tx), id: Number(row.pos_id) } }));
 }
 
-/**
- * When the first event at or after `position` occurred (of any type: the worker passes those
- * an endpoint does not take as it goes), or undefined when the feed has none yet. Two ranges of
- * the events_position index rather than a row-value comparison, which SQLite reads from the
- * first event of the position's transaction number (on SQLite, every event since the last copy).
- */
-export async function firstEventAtOrAfter(db: Executor, position: FeedPosition): Promise<string | undefined> {
-  const sameTx = await db.selectFrom('events').select('occurred_at').where('tx', '=', position.tx).where('id', '>=', position.id).orderBy('tx').orderBy('id').limit(1).executeTakeFirst();
-  if (sameTx !== undefined) return sameTx.occurred_at;
-  const later = await db.selectFrom('events').select('occurred_at').where('tx', '>', position.tx).orderBy('tx').orderBy('id').limit(1).executeTakeFirst();
-  return later?.occurred_at;
-}
-
 /** What an administrator's change sets. */
 export interface WebhookChange {
   readonly url?: string;
