@@ -197,6 +197,34 @@ eachDatabase('SP key pair rollover', (database) => {
     assert.equal(await signInEncryptedTo(next), 'signed in');
   });
 
+  test('PUT /api/v2/authentication/saml: another spCertificate with spAdditionalKeyPairs omitted keeps the pair it replaces decrypting, `[]` drops it', async () => {
+    await startWithOldPair();
+    const shown = (await app.request('GET', SETTINGS)).body;
+    const { spAdditionalKeyPairs: _omitted, ...withoutPairs } = shown;
+    // A whole new pair, as an administrator who never heard of the rollover would send it.
+    const replaced = await app.request('PUT', SETTINGS, { ...withoutPairs, spCertificate: next.certificate, spPrivateKey: next.privateKey });
+    assert.equal(replaced.status, 200, JSON.stringify(replaced.body));
+    assert.deepEqual(replaced.body.spCertificateDetails.map((detail: { fingerprint256: string }) => detail.fingerprint256), [fingerprint(next), fingerprint(old)]);
+    assert.equal(await requestSigner(other, [old, next]), next);
+    assert.equal(await signInEncryptedTo(old), 'signed in', 'the IdP that still encrypts to the old certificate is not cut off');
+    assert.equal(await signInEncryptedTo(next), 'signed in');
+
+    // Back to the old pair, named by its certificate alone: the same swap, keys kept.
+    const { spAdditionalKeyPairs: _again, ...back } = replaced.body;
+    const swapped = await app.request('PUT', SETTINGS, { ...back, spCertificate: old.certificate });
+    assert.equal(swapped.status, 200, JSON.stringify(swapped.body));
+    assert.deepEqual(swapped.body.spCertificateDetails.map((detail: { fingerprint256: string }) => detail.fingerprint256), [fingerprint(old), fingerprint(next)]);
+    assert.equal(await requestSigner(other, [old, next]), old);
+    assert.equal(await signInEncryptedTo(next), 'signed in');
+
+    // A leaked key is dropped at once by saying so.
+    const cut = await app.request('PUT', SETTINGS, { ...back, spCertificate: next.certificate, spAdditionalKeyPairs: [] });
+    assert.equal(cut.status, 200, JSON.stringify(cut.body));
+    assert.deepEqual(cut.body.spAdditionalKeyPairs, []);
+    assert.equal(await signInEncryptedTo(old), 'decryption_failed');
+    assert.equal(await signInEncryptedTo(next), 'signed in');
+  });
+
   test('GET /saml/metadata answers the same bytes on every request and instance, every KeyDescriptor on a line of its own, until the pairs change', async () => {
     await startWithOldPair();
     const metadata = async (instance: TestApp): Promise<string> => (await instance.app.inject({ method: 'GET', url: '/saml/metadata' })).body;

@@ -233,7 +233,7 @@ ${TEXT_FIELDS.slice(3).map((field) => textField({ name: field.name, label: field
 <fieldset><legend>Service provider (Roster)</legend>
 ${checkboxField({ name: 'signRequests', label: 'Sign requests (needs the SP certificate and key)', checked: options.values['signRequests'] === true, ...error('signRequests') })}
 ${checkboxField({ name: 'allowIdpInitiated', label: 'Allow IdP-initiated sign-in', checked: options.values['allowIdpInitiated'] === true, hint: 'Accept responses that answer no request of Roster’s. Off unless your identity provider needs it.' })}
-${textArea({ name: 'spCertificate', label: 'SP certificate (PEM)', value: text('spCertificate'), rows: 5, hint: 'Published in Roster’s metadata, for signed requests and encrypted assertions.', ...error('spCertificate') })}
+${textArea({ name: 'spCertificate', label: 'SP certificate (PEM)', value: text('spCertificate'), rows: 5, hint: keyStored ? 'Published in Roster’s metadata, for signed requests and encrypted assertions. Another one here keeps the pair it replaces under SP key pairs, still decrypting, until you remove it there.' : 'Published in Roster’s metadata, for signed requests and encrypted assertions.', ...error('spCertificate') })}
 ${textArea({ name: 'spPrivateKey', label: 'SP private key (PEM)', value: '', rows: 5, hint: keyHint, ...error('spPrivateKey') })}
 ${keyStored && checkboxField({ name: 'removeSpPrivateKey', label: 'Remove the stored SP private key' })}
 </fieldset>

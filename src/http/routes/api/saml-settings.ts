@@ -325,7 +325,7 @@ export function toInput(body: Record<string, unknown>, current: SamlConfig | und
 
 /**
  * The additional SP key pairs a PUT body (or the console's form) asks for. Omitted: the stored
- * ones, but the one that becomes the current pair. A pair sent without its private key keeps the
+ * ones, but the one that becomes the current pair, and the current pair when another replaces it. A pair sent without its private key keeps the
  * key stored for its certificate (the key is write-only); validateSamlConfig refuses one with none.
  */
 function additionalKeyPairs(
@@ -335,7 +335,12 @@ function additionalKeyPairs(
 ): { pairs: NonNullable<SamlConfigInput['spAdditionalKeyPairs']> } | Problem {
   if (raw === undefined) {
     const stored = current?.spAdditionalKeyPairs ?? [];
-    return { pairs: stored.filter((pair) => currentCertificate == null || !sameCertificate(pair.certificate, currentCertificate)) };
+    const kept = stored.filter((pair) => currentCertificate == null || !sameCertificate(pair.certificate, currentCertificate));
+    // Another current certificate: the pair it replaces stays beside it, for the assertions the
+    // IdP still encrypts to the old certificate until it reads our metadata again. Dropping it
+    // at once was a hard cut; whoever wants it gone (a leaked key) sends `[]`.
+    const replaced = current?.spCertificate != null && current.spPrivateKey != null && typeof currentCertificate === 'string' && !sameCertificate(current.spCertificate, currentCertificate);
+    return { pairs: replaced ? [{ certificate: current.spCertificate, privateKey: current.spPrivateKey }, ...kept] : kept };
   }
   const field = 'spAdditionalKeyPairs';
   const shape = `Value for field ${field} was rejected: must be a list of objects with certificate and privateKey (PEM text).`;
