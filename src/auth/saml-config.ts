@@ -512,25 +512,55 @@ function checkKeyPair(
     errors.push(issue('spPrivateKey', 'the SP private key is required with the SP certificate'));
     return undefined;
   }
-  const checked = checkCertificate(certificateText, now, kept);
+  let publicOfKey: string | undefined;
+  let keyProblem: unknown;
+  try {
+    publicOfKey = createPublicKey(createPrivateKey(keyText)).export({ type: 'spki', format: 'pem' }).toString();
+  } catch (error) {
+    keyProblem = error;
+  }
+  const chosen = publicOfKey === undefined ? { text: certificateText } : ownCertificate(certificateText, publicOfKey);
+  if ('error' in chosen) {
+    errors.push(issue('spPrivateKey', chosen.error));
+    return undefined;
+  }
+  const checked = checkCertificate(chosen.text, now, kept);
   if ('error' in checked) {
     errors.push(issue('spCertificate', checked.error));
     return undefined;
   }
-  if (checked.warning !== undefined) warnings.push(issue('spCertificate', checked.warning));
-  let publicOfKey: string;
-  try {
-    publicOfKey = createPublicKey(createPrivateKey(keyText)).export({ type: 'spki', format: 'pem' }).toString();
-  } catch (error) {
-    errors.push(issue('spPrivateKey', pemProblem(keyText, 'key', error)));
+  if (publicOfKey === undefined) {
+    errors.push(issue('spPrivateKey', pemProblem(keyText, 'key', keyProblem)));
     return undefined;
   }
+  if (chosen.warning !== undefined) warnings.push(issue('spCertificate', chosen.warning));
+  if (checked.warning !== undefined) warnings.push(issue('spCertificate', checked.warning));
   const publicOfCertificate = new X509Certificate(checked.pem).publicKey.export({ type: 'spki', format: 'pem' }).toString();
   if (publicOfKey !== publicOfCertificate) {
     errors.push(issue('spPrivateKey', 'the SP private key does not belong to the SP certificate'));
     return undefined;
   }
   return { certificate: checked.pem, privateKey: keyText };
+}
+
+/**
+ * The one certificate of an SP key pair in a text that may hold several: a file with the chain
+ * after the SP's own certificate (what a CA hands out) is common. The key says which is ours;
+ * the others are not stored, and a warning says so rather than keeping the first one silently.
+ */
+function ownCertificate(text: string, publicOfKey: string): { text: string; warning?: string } | { error: string } {
+  const blocks = splitPemCertificates(text);
+  if (blocks.length < 2) return { text };
+  const publicOf = (pem: string): string | undefined => {
+    try {
+      return new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    } catch {
+      return undefined;
+    }
+  };
+  const own = blocks.find((pem) => publicOf(pem) === publicOfKey);
+  if (own === undefined) return { error: `the SP private key belongs to none of the ${blocks.length} certificates in the SP certificate text; give the certificate of this key` };
+  return { text: own, warning: `the SP certificate text holds ${blocks.length} certificates; only the one the SP private key belongs to (${describeCertificate(own).subject}) is stored, the others (a chain) are not needed` };
 }
 
 /** Blank means "not set", so forms and flags can clear a field by sending an empty value. */

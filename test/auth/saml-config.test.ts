@@ -73,6 +73,25 @@ function errorsOf(result: SamlValidation): Array<[string, string]> {
 }
 
 describe('validateSamlConfig', () => {
+  test('an SP certificate text with its chain keeps the certificate of the private key, says so, and refuses a key that belongs to none', () => {
+    const key = readFileSync(join(dir, 'issued.key'), 'utf8');
+    const chained = validateSamlConfig(input({ spCertificate: `${caPem}\n${issuedPem}`, spPrivateKey: key }));
+    assert.ok(chained.ok, JSON.stringify(chained));
+    assert.equal(describeCertificate(chained.config.spCertificate ?? '').fingerprint256, describeCertificate(issuedPem).fingerprint256);
+    assert.deepEqual(
+      chained.warnings.map((issue) => [issue.field, issue.message]),
+      [['spCertificate', 'the SP certificate text holds 2 certificates; only the one the SP private key belongs to (CN=idp-signing) is stored, the others (a chain) are not needed']],
+    );
+    const other = readFileSync(join(dir, 'valid.key'), 'utf8');
+    assert.deepEqual(errorsOf(validateSamlConfig(input({ spCertificate: `${issuedPem}\n${caPem}`, spPrivateKey: other }))), [
+      ['spPrivateKey', 'the SP private key belongs to none of the 2 certificates in the SP certificate text; give the certificate of this key'],
+    ]);
+    const pair = validateSamlConfig(input({ spCertificate: validPem, spPrivateKey: other, spAdditionalKeyPairs: [{ certificate: `${issuedPem}${caPem}`, privateKey: key }] }));
+    assert.ok(pair.ok, JSON.stringify(pair));
+    assert.equal(describeCertificate(pair.config.spAdditionalKeyPairs[0]?.certificate ?? '').fingerprint256, describeCertificate(issuedPem).fingerprint256);
+    assert.deepEqual(pair.warnings.map((issue) => [issue.field, issue.index, issue.part]), [['spAdditionalKeyPairs', 0, 'certificate']]);
+  });
+
   test('keeps an expired certificate that is already stored, with a warning, and refuses one being added', () => {
     const kept = validateSamlConfig(input({ certificates: [expiredPem, validPem] }), new Date(), [expiredPem, validPem]);
     assert.ok(kept.ok, JSON.stringify(kept));
