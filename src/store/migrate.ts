@@ -1,8 +1,10 @@
 /** The one list of migrations, applied to SQLite and PostgreSQL alike under a database lock. */
 import { randomBytes } from 'node:crypto';
-import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { DEFAULT_MIGRATION_LOCK_TABLE, MIGRATION_LOCK_ID, Migrator, PostgresAdapter, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import { DatabaseRefused } from './errors.ts';
 import type { DialectAdapter } from './dialect.ts';
+import type { Executor } from './executor.ts';
+import type { Database } from './tables.ts';
 import type { Store } from './types.ts';
 import * as initial from './migrations/001-initial.ts';
 import * as accounts from './migrations/002-accounts-and-sessions.ts';
@@ -114,8 +116,10 @@ export interface RosterConnections {
  * The connections of every other Roster process on this PostgreSQL database (none on SQLite,
  * whose commands check for other processes their own way). An instance holds at least one for as
  * long as it runs (refuseWhileOlderInstancesRun says since when); one stopped holds none.
+ * `db`: a transaction holding a lock the answer must come after (secrets.ts sealAll); PostgreSQL
+ * answers pg_stat_activity from a snapshot taken at a transaction's first read of it.
  */
-export async function otherRosterConnections(store: Store): Promise<RosterConnections[]> {
+export async function otherRosterConnections(store: Store, db: Executor = store.db): Promise<RosterConnections[]> {
   if (store.dialect.name !== 'postgres') return [];
   const { rows } = await sql<RosterConnections>`
     select application_name as name, coalesce(host(client_addr), 'local socket') as address, count(*)::int as connections
@@ -123,13 +127,43 @@ export async function otherRosterConnections(store: Store): Promise<RosterConnec
     where datname = current_database() and pid <> pg_backend_pid() and split_part(application_name, ' ', 3) <> ${PROCESS_TAG}
       and (application_name = 'roster' or application_name ~ '^roster [0-9]+( |$)')
     group by application_name, client_addr
-    order by application_name, address`.execute(store.db);
+    order by application_name, address`.execute(db);
   return rows;
 }
 
 /** Connections as a person reads them: `3 from 10.0.0.7, 1 from local socket`. */
 export function describeConnections(rows: readonly RosterConnections[]): string {
   return rows.map((row) => `${row.connections} from ${row.address}`).join(', ');
+}
+
+/**
+ * Runs `work` on one connection holding the lock migrations run under (Kysely's migration lock,
+ * a session advisory lock on PostgreSQL), from before `work` starts until after it ends, its
+ * commit included. Every Roster process, of this version or an older one, takes that lock at
+ * start (migrate) once connected, and reads the key check only after it: so a process starting
+ * while `work` seals the secrets (secrets.ts) either was connected before (and `work` sees it)
+ * or reads the key check once `work` has committed. On SQLite, where writers are serialised
+ * anyway and Kysely's lock is nothing, `work` runs as is.
+ */
+export async function underMigrationLock<T>(store: Store, work: (db: Kysely<Database>) => Promise<T>): Promise<T> {
+  if (store.dialect.name !== 'postgres') return work(store.db);
+  // Kysely's own adapter and lock names, as its Migrator uses them, so that the lock is the one
+  // every version's start takes (a copy of its lock id could drift from it).
+  const adapter = new PostgresAdapter();
+  const options = { lockTable: DEFAULT_MIGRATION_LOCK_TABLE, lockRowId: MIGRATION_LOCK_ID };
+  return store.db.connection().execute(async (connection) => {
+    await adapter.acquireMigrationLock(connection, options);
+    let result: T;
+    try {
+      result = await work(connection);
+    } catch (error) {
+      // The error that says why, not the release's: a connection that broke has let go of the lock.
+      await adapter.releaseMigrationLock(connection, options).catch(() => {});
+      throw error;
+    }
+    await adapter.releaseMigrationLock(connection, options);
+    return result;
+  });
 }
 
 /** What a migration run is told before it applies anything (a log line: large directories take a while). */
