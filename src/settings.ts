@@ -13,6 +13,7 @@
 import type { Transaction } from 'kysely';
 import type { Executor } from './store/executor.ts';
 import type { Database, Store } from './store/index.ts';
+import { isSealedSetting, lockSecretsForWrite } from './store/secrets.ts';
 import { createSettingQueries } from './store/settings.ts';
 import { transact } from './store/transact.ts';
 import type { Actor } from './journal/actor.ts';
@@ -73,7 +74,11 @@ export interface Settings {
    * serialises write transactions anyway).
    */
   readShared<T>(trx: Transaction<Database>, setting: SettingDefinition<T>): Promise<T | undefined>;
-  /** Writes inside a caller's transaction WITHOUT an audit event: the caller records a more specific one. */
+  /**
+   * Writes inside a caller's transaction WITHOUT an audit event: the caller records a more
+   * specific one. A secret setting (store/secrets.ts SEALED_SETTINGS) needs the transaction to
+   * have taken the sealing lock first (lockSecretsForWrite), before any row.
+   */
   write<T>(trx: Transaction<Database>, setting: SettingDefinition<T>, value: T): Promise<void>;
   /** Deletes inside a caller's transaction WITHOUT an audit event; true when it was set. */
   remove<T>(trx: Transaction<Database>, setting: SettingDefinition<T>): Promise<boolean>;
@@ -89,6 +94,10 @@ export function createSettings(store: Store): Settings {
   };
   const readLocked = <T>(trx: Transaction<Database>, setting: SettingDefinition<T>): Promise<T | undefined> =>
     store.dialect.supportsRowLocks ? readSetting(trx, setting, sealing.readLocked) : read(trx, setting);
+  // A secret setting's write takes the sealing lock first, before its row (store/secrets.ts).
+  const lockIfSecret = async (trx: Transaction<Database>, key: string): Promise<void> => {
+    if (isSealedSetting(key)) await lockSecretsForWrite(trx, store.dialect);
+  };
   const recordChange = async <T>(trx: Transaction<Database>, setting: SettingDefinition<T>, value: T, actor: Actor): Promise<void> => {
     const details: Record<string, unknown> = { key: setting.key };
     if (setting.audit !== undefined) details['value'] = setting.audit(value);
@@ -108,6 +117,7 @@ export function createSettings(store: Store): Settings {
     remove: (trx, setting) => sealing.remove(trx, setting.key),
     async set(setting, value, actor) {
       await store.db.transaction().execute(async (trx) => {
+        await lockIfSecret(trx, setting.key);
         await write(trx, setting, value);
         await recordChange(trx, setting, value, actor);
       });
@@ -115,6 +125,7 @@ export function createSettings(store: Store): Settings {
     update(setting, change, actor) {
       // transact: a busy lock or a deadlock is retried, everything read again.
       return transact(store.db, async (trx) => {
+        await lockIfSecret(trx, setting.key);
         const { value, result } = change(await readLocked(trx, setting));
         if (value !== undefined) {
           await write(trx, setting, value);
@@ -159,7 +170,11 @@ export async function readOrInitialise<T>(store: Store, setting: SettingDefiniti
   const sealing = createSettingQueries(store.secrets);
   const existing = await readSetting(store.db, setting, sealing.read);
   if (existing !== undefined) return existing;
-  await sealing.insertIfAbsent(store.db, setting.key, JSON.stringify(initial()), new Date().toISOString());
+  const text = JSON.stringify(initial());
+  await transact(store.db, async (trx) => {
+    if (isSealedSetting(setting.key)) await lockSecretsForWrite(trx, store.dialect);
+    await sealing.insertIfAbsent(trx, setting.key, text, new Date().toISOString());
+  });
   const stored = await readSetting(store.db, setting, sealing.read);
   if (stored === undefined) throw new Error(`The setting "${setting.key}" could not be stored.`);
   return stored;

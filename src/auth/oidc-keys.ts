@@ -11,7 +11,9 @@ import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
 import type { Store } from '../store/index.ts';
+import { lockSecretsForWrite } from '../store/secrets.ts';
 import { createSettingQueries } from '../store/settings.ts';
+import { transact } from '../store/transact.ts';
 
 const KEYS_SETTING = 'oidc.keys';
 /** How long a replaced signing key stays published (clients cache JWKS; ID tokens live an hour). */
@@ -79,7 +81,11 @@ export async function loadOidcKeys(store: Store): Promise<LoadedKeys> {
   if (text === undefined) {
     const now = new Date().toISOString();
     const material: OidcKeyMaterial = { signingKeys: [newSigningKey(now)], cookieKeys: [newCookieKey()] };
-    await queries.insertIfAbsent(store.db, KEYS_SETTING, JSON.stringify(material), now);
+    await transact(store.db, async (trx) => {
+      // A secret's write: the sealing lock first (store/secrets.ts).
+      await lockSecretsForWrite(trx, store.dialect);
+      await queries.insertIfAbsent(trx, KEYS_SETTING, JSON.stringify(material), now);
+    });
     text = await queries.read(store.db, KEYS_SETTING);
     if (text === undefined) throw new Error(`The setting ${KEYS_SETTING} could not be created.`);
   }
@@ -146,6 +152,9 @@ export async function rotateOidcKeys(store: Store, actor: Actor, options: { read
   await loadOidcKeys(store);
   const queries = createSettingQueries(store.secrets);
   return store.db.transaction().execute(async (trx) => {
+    // A secret's write: the sealing lock first, so that the value is sealed with the key the
+    // database is sealed with when it commits, not one a re-sealing under way replaces.
+    await lockSecretsForWrite(trx, store.dialect);
     const text = await queries.read(trx, KEYS_SETTING);
     if (text === undefined) throw new Error(`The setting ${KEYS_SETTING} vanished.`);
     const material = parse(text);

@@ -13,6 +13,7 @@ import { EVENT_TYPES, createJournal } from '../journal/journal.ts';
 import type { Actor } from '../journal/actor.ts';
 import type { Store } from '../store/index.ts';
 import { transact } from '../store/transact.ts';
+import { lockSecretsForWrite } from '../store/secrets.ts';
 import {
   deleteWebhook, eventPosition, findWebhook, insertWebhook, listDeliveries, listWebhookProgress, listWebhooks, updateWebhook,
   type StoredDelivery, type StoredWebhook, type WebhookChange,
@@ -153,6 +154,8 @@ export function createWebhooks(store: Store, feed: EventFeed, options: { readonl
     make: (current: StoredWebhook, at: Date) => { change: WebhookChange; action: string; details?: Record<string, unknown> } | undefined,
   ): Promise<WebhookInfo> {
     return transact(store.db, async (trx) => {
+      // A change may write a signing secret: the sealing lock first, before the row (store/secrets.ts).
+      await lockSecretsForWrite(trx, store.dialect);
       const current = await existing(id, true, trx);
       const at = now();
       const planned = make(current, at);
@@ -180,6 +183,7 @@ export function createWebhooks(store: Store, feed: EventFeed, options: { readonl
       const position = await feed.end();
       const at = now().toISOString();
       const webhook = await transact(store.db, async (trx) => {
+        await lockSecretsForWrite(trx, store.dialect);
         await insertWebhook(trx, store.secrets, { id, url, types, secret, position, at });
         await journal.record(trx, actor, { action: 'webhook.created', targetType: 'webhook', targetId: id, details: { url: auditedUrl(url), types } }, at);
         return existing(id, false, trx);

@@ -15,12 +15,33 @@
  *   values exist: start-up fails with a message that names the key ids, before anything serves.
  * - `roster secrets rotate-key` re-seals every value with a new key, in one transaction, once
  *   every instance is stopped.
+ *
+ * Locks (PostgreSQL; SQLite serialises writers, BEGIN IMMEDIATE). One order, so no deadlock:
+ * first the migration lock (sealers only), then the sealing lock, then rows.
+ * - A sealer (sealAll, rotateSecretKey) holds the migration lock (migrate.ts underMigrationLock)
+ *   and the sealing lock exclusively, then looks for processes without the key, in its
+ *   transaction. Every Roster process, this version or an older one, takes the migration lock
+ *   at start once connected and reads the key check after it; this version also reads it under
+ *   the sealing lock, shared (prepareSecrets). So a process starting as secrets are sealed either
+ *   was connected when the sealer looked (which then seals nothing) or reads the sealed state,
+ *   and then refuses to start without the key, rather than failing every secret it reads later.
+ * - A transaction that writes a secret takes the sealing lock shared, as its first statement,
+ *   before any row (lockSecretsForWrite); sealForWrite refuses to seal in one that did not. It
+ *   then reads the key check only once no sealer is under way, and a sealer waits for it: the
+ *   value is sealed with the key the database is sealed with when it commits. Transactions that
+ *   lock a secret's row without writing one (provisioning.ts, the delivery worker) take no
+ *   sealing lock, so they never wait for one while holding a row a sealer waits for.
+ * Advisory locks, not the key check's row: before the first sealing that row does not exist,
+ * and a lock on no row holds nothing. They are off the hot paths (start-up, sealing, writes of
+ * secrets), as ARCHITECTURE.md asks; where they are no-ops (CockroachDB) a write racing a seal
+ * is left as `secrets status` reports it, and the next seal takes it in.
  */
 import { sql, type Transaction } from 'kysely';
 import type { SecretsReport, Store } from './types.ts';
 export type { SecretsReport } from './types.ts';
+import type { DialectAdapter } from './dialect.ts';
 import type { Executor } from './executor.ts';
-import { connectionKeyId, describeConnections, otherRosterConnections } from './migrate.ts';
+import { connectionKeyId, describeConnections, otherRosterConnections, underMigrationLock } from './migrate.ts';
 import { createSecretBox, isSealed, SecretsError, sealedKeyId, type SecretBox } from './secret-box.ts';
 import type { Database } from './tables.ts';
 
@@ -83,14 +104,46 @@ async function readKeyCheck(db: Executor, lockFor?: Store): Promise<string | und
   return row?.value;
 }
 
+/** The sealing lock's id: `rosterSK` as a 64-bit integer (Kysely's migration lock is another). */
+const SEALING_LOCK = BigInt('8245936386494059339');
+
+/** The transactions that took the sealing lock shared (lockSecretsForWrite). */
+const lockedForWrite = new WeakSet<object>();
+
+/**
+ * Takes the sealing lock shared, until the end of `trx`: the first statement of a transaction
+ * that writes a secret, before it locks or writes any row (see the top of this file). Writers
+ * do not wait for each other; a sealer waits for them, and they for a sealer under way.
+ */
+export async function lockSecretsForWrite(trx: Transaction<Database>, dialect: DialectAdapter): Promise<void> {
+  if (dialect.name === 'postgres') await sql`SELECT pg_advisory_xact_lock_shared(${sql.lit(SEALING_LOCK)})`.execute(trx);
+  lockedForWrite.add(trx);
+}
+
+/** Takes the sealing lock exclusively, until the end of `trx` (a sealer, under the migration lock). */
+async function lockSecretsForSealing(trx: Transaction<Database>, dialect: DialectAdapter): Promise<void> {
+  if (dialect.name === 'postgres') await sql`SELECT pg_advisory_xact_lock(${sql.lit(SEALING_LOCK)})`.execute(trx);
+}
+
+/** Runs `work` in one transaction under the migration lock and the sealing lock, exclusively: one sealer at a time, none beside a writer of a secret. */
+function sealing<T>(store: Store, work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+  return underMigrationLock(store, (db) =>
+    db.transaction().execute(async (trx) => {
+      await lockSecretsForSealing(trx, store.dialect);
+      return work(trx);
+    }),
+  );
+}
+
 /**
  * `text` as it is to be written now: sealed with the key the database's secrets are sealed
  * with (the key check's), or plaintext while they are not sealed yet, so that every instance
- * running can read it (see the top of this file). Read in the writer's transaction; a value
- * written while another process seals is left in plaintext or under the previous key, and
- * sealed with the rest at the next start or `roster secrets seal`.
+ * running can read it (see the top of this file). `db` is the writer's transaction, which took
+ * the sealing lock first (lockSecretsForWrite): no sealer is under way, and none starts before
+ * it commits, so the key check read here is the one the value is committed under.
  */
 export async function sealForWrite(db: Executor, box: SecretBox, text: string): Promise<string> {
+  if (!lockedForWrite.has(db)) throw new Error('A secret is written in a transaction that did not take the sealing lock first (lockSecretsForWrite, store/secrets.ts).');
   const check = await readKeyCheck(db);
   if (check === undefined) return text;
   return box.seal(text, sealedKeyId(check) ?? '(unknown)');
@@ -150,9 +203,9 @@ function refuseStaleKeys(box: SecretBox, rows: readonly Row[]): void {
  * another key, or a version that did not say. On SQLite nothing tells one process's key from
  * another's: any other process with the file open (`sqliteOpenElsewhere`) counts.
  */
-export async function processesWithoutKey(store: Store, keyId: string, options: { readonly sqliteOpenElsewhere?: boolean } = {}): Promise<string | undefined> {
+export async function processesWithoutKey(store: Store, keyId: string, options: { readonly sqliteOpenElsewhere?: boolean } = {}, db: Executor = store.db): Promise<string | undefined> {
   if (store.dialect.name !== 'postgres') return options.sqliteOpenElsewhere === true ? 'another process has the SQLite database open' : undefined;
-  const lacking = (await otherRosterConnections(store)).filter((row) => connectionKeyId(row.name) !== keyId);
+  const lacking = (await otherRosterConnections(store, db)).filter((row) => connectionKeyId(row.name) !== keyId);
   return lacking.length === 0 ? undefined : `connections: ${describeConnections(lacking)}`;
 }
 
@@ -163,20 +216,37 @@ export interface Sealing {
   /** The key the database was sealed with before (the previous key), or null: plaintext. */
   readonly fromKeyId: string | null;
   readonly keyId: string;
+  /** Roster processes without the key use the database (processesWithoutKey): nothing was sealed, nothing changed. */
+  readonly waitingFor?: string;
+}
+
+/** Whether sealAll first makes sure that no other Roster process lacks the key, and how (processesWithoutKey). */
+export interface SealingCheck {
+  readonly sqliteOpenElsewhere?: boolean;
 }
 
 /**
  * Seals every plaintext secret with the box's key, re-seals those of its previous key, and
- * stores the key check, in one transaction; the caller has made sure every Roster process using
- * the database holds the key. `within` runs last in the same transaction (an audit entry).
+ * stores the key check, in one transaction, under the sealing locks (see the top of this file).
+ * With `check`, first looks, under those locks, for Roster processes without the key, and seals
+ * nothing while one uses the database (`waitingFor` says which); not once the database is sealed
+ * with this key, since every process using it then holds the key (none without it starts).
+ * Without `check`, the caller has made sure of it. `within` runs last in the same transaction
+ * (an audit entry), unless nothing was sealed for `waitingFor`.
  */
-export async function sealAll(store: Store, within?: (trx: Transaction<Database>, sealing: Sealing) => Promise<void>): Promise<Sealing> {
+export async function sealAll(store: Store, within?: (trx: Transaction<Database>, sealing: Sealing) => Promise<void>, check?: SealingCheck): Promise<Sealing> {
   const box = store.secrets;
   const keyId = box.keyId;
   if (keyId === undefined) throw new SecretsError('ROSTER_SECRET_KEY is not set: there is no key to seal the secrets with.');
-  return store.db.transaction().execute(async (trx) => {
-    const check = await readKeyCheck(trx, store);
-    if (check !== undefined) verifyKeyCheck(box, check, 'ROSTER_SECRET_KEY');
+  return sealing(store, async (trx) => {
+    // Locked as well: a sealer of an older version locks only this row.
+    const keyCheck = await readKeyCheck(trx, store);
+    if (keyCheck !== undefined) verifyKeyCheck(box, keyCheck, 'ROSTER_SECRET_KEY');
+    const fromKeyId = keyCheck === undefined ? null : (sealedKeyId(keyCheck) ?? null);
+    if (check !== undefined && fromKeyId !== keyId) {
+      const waitingFor = await processesWithoutKey(store, keyId, check, trx);
+      if (waitingFor !== undefined) return { sealed: 0, resealed: 0, fromKeyId, keyId, waitingFor };
+    }
     let sealed = 0;
     let resealed = 0;
     const columns: [SealedColumn, Row[]][] = [];
@@ -196,11 +266,10 @@ export async function sealAll(store: Store, within?: (trx: Transaction<Database>
         }
       }
     }
-    const fromKeyId = check === undefined ? null : (sealedKeyId(check) ?? null);
     if (fromKeyId !== keyId) await writeKeyCheck(trx, box.seal(KEY_CHECK_TEXT));
-    const sealing = { sealed, resealed, fromKeyId, keyId };
-    await within?.(trx, sealing);
-    return sealing;
+    const done = { sealed, resealed, fromKeyId, keyId };
+    await within?.(trx, done);
+    return done;
   });
 }
 
@@ -210,20 +279,20 @@ export async function sealAll(store: Store, within?: (trx: Transaction<Database>
  * when no other Roster process lacking the key uses the database (`sqliteOpenElsewhere`: another
  * process had the SQLite file open), and otherwise leaves every value as it is.
  */
-export async function prepareSecrets(store: Store, options: { readonly sqliteOpenElsewhere?: boolean } = {}): Promise<SecretsReport> {
+export async function prepareSecrets(store: Store, options: SealingCheck = {}): Promise<SecretsReport> {
   const box = store.secrets;
-  const check = await readKeyCheck(store.db);
-  if (check !== undefined) verifyKeyCheck(box, check, 'ROSTER_SECRET_KEY');
-  const onKey = box.keyId !== undefined && check !== undefined && sealedKeyId(check) === box.keyId;
-  // Once the database is sealed with this key, every process using it holds the key (it could not
-  // have started otherwise): stragglers written meanwhile are sealed without asking.
-  const waitingFor = box.keyId === undefined || onKey ? undefined : await processesWithoutKey(store, box.keyId, options);
-  if (box.keyId !== undefined && waitingFor === undefined) {
-    const sealing = await sealAll(store);
-    return { sealed: sealing.sealed, resealed: sealing.resealed };
+  let waitingFor: string | undefined;
+  if (box.keyId !== undefined) {
+    const done = await sealAll(store, undefined, options);
+    if (done.waitingFor === undefined) return { sealed: done.sealed, resealed: done.resealed };
+    waitingFor = done.waitingFor;
   }
-  // Nothing to seal (no key), or not yet: opening every sealed value proves the key(s).
+  // Nothing to seal (no key), or not yet: opening every sealed value proves the key(s). Under the
+  // sealing lock, shared: a sealer under way has committed, or sees this process connected.
   await store.db.transaction().execute(async (trx) => {
+    await lockSecretsForWrite(trx, store.dialect);
+    const check = await readKeyCheck(trx);
+    if (check !== undefined) verifyKeyCheck(box, check, 'ROSTER_SECRET_KEY');
     const rows: Row[] = [];
     for (const column of SEALED_COLUMNS) rows.push(...(await rowsOf(trx, store, column, false)));
     if (check !== undefined) refuseStaleKeys(box, rows);
@@ -240,14 +309,22 @@ export interface KeyRotation {
 }
 
 /**
- * Re-seals every secret (and the key check) with `newKey`, in one transaction; the store's own
- * key must open them. `within` runs last in the same transaction (the audit entry).
+ * Re-seals every secret (and the key check) with `newKey`, in one transaction under the sealing
+ * locks (see the top of this file); the store's own key must open them. `before` runs first under
+ * those locks (a check that no other instance runs, which throws to change nothing), `within`
+ * last in the same transaction (the audit entry).
  */
-export async function rotateSecretKey(store: Store, newKey: Buffer, within?: (trx: Transaction<Database>, rotation: KeyRotation) => Promise<void>): Promise<KeyRotation> {
+export async function rotateSecretKey(
+  store: Store,
+  newKey: Buffer,
+  within?: (trx: Transaction<Database>, rotation: KeyRotation) => Promise<void>,
+  before?: (trx: Transaction<Database>) => Promise<void>,
+): Promise<KeyRotation> {
   const next = createSecretBox(newKey);
   if (next.keyId === undefined) throw new Error('no new key');
   const keyId = next.keyId;
-  return store.db.transaction().execute(async (trx) => {
+  return sealing(store, async (trx) => {
+    await before?.(trx);
     const check = await readKeyCheck(trx, store);
     if (check !== undefined) verifyKeyCheck(store.secrets, check, 'ROSTER_SECRET_KEY');
     let resealed = 0;

@@ -55,13 +55,15 @@ eachDatabase('OpenID provider built on first use', (database) => {
     let roster: TestApp;
     let stored: string | undefined;
     const settings = createSettingQueries();
+    // The stored text replaced as is (no ROSTER_SECRET_KEY here: plaintext), as a hand edit would.
+    const replaceKeys = (text: string) => roster.services.store.db.updateTable('settings').set({ value: text, updated_at: new Date().toISOString() }).where('key', '=', 'oidc.keys').execute();
     before(async () => {
       roster = await startTestApp({ database });
       // The key material created at first use, then replaced by a key the provider refuses.
       await roster.services.oidc.loadKeys();
       stored = await settings.read(roster.services.store.db, 'oidc.keys');
       const broken = { signingKeys: [{ jwk: { kty: 'RSA', kid: 'broken', alg: 'RS256', use: 'sig' }, createdAt: new Date().toISOString(), retiredAt: null }], cookieKeys: ['k'] };
-      await settings.upsert(roster.services.store.db, 'oidc.keys', JSON.stringify(broken), new Date().toISOString());
+      await replaceKeys(JSON.stringify(broken));
     });
     after(() => roster.close());
 
@@ -72,7 +74,7 @@ eachDatabase('OpenID provider built on first use', (database) => {
       assert.equal(failed.json().error, 'server_error');
       assert.match(failed.json().error_description, /could not complete this request; the cause has been logged/);
       assert.ok(stored !== undefined);
-      await settings.upsert(roster.services.store.db, 'oidc.keys', stored, new Date().toISOString());
+      await replaceKeys(stored);
       const served = await roster.app.inject({ method: 'GET', url: DISCOVERY });
       assert.equal(served.statusCode, 200, served.body);
       assert.equal(served.json().issuer, BASE_URL);
