@@ -5,7 +5,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ScimError, type ScimErrorBody, type ScimType } from '../scim/errors.ts';
 import { DirectoryError, RetryLaterError, type DirectoryErrorCode } from '../errors.ts';
-import { isDatabaseDamaged, isDatabaseTimeout, isDatabaseUnavailable } from '../store/index.ts';
+import { isDatabaseDamaged, isDatabaseTimeout, isDatabaseUnavailable, SecretsError } from '../store/index.ts';
 import { ADMIN_BODY_TYPES_MESSAGE, formatBytes } from './input.ts';
 import { maskTokens } from '../auth/tokens.ts';
 
@@ -54,6 +54,21 @@ export const DATABASE_DAMAGED =
  */
 export const DATABASE_TOO_SLOW =
   'Roster\'s database did not answer in time, so the request was most likely not carried out. Send it again in a few seconds (a create that was carried out then answers 409 uniqueness); the cause has been logged.';
+
+/**
+ * The answer when a secret stored in the database does not open with this instance's key
+ * (SecretsError): ROSTER_SECRET_KEY is missing or not the key that sealed it, or the value was
+ * altered. A 503 rather than a 500: no request of the client's caused it, and none that needs the
+ * secret succeeds until an administrator restarts the instance with the right key. No Retry-After:
+ * waiting does not help. The log has the error, which names the key ids.
+ */
+export const SECRETS_UNREADABLE =
+  'Roster cannot open a secret stored in its database with its ROSTER_SECRET_KEY (the key is not set, or is not the key that sealed the secrets), so the request was not carried out. An administrator must restart this instance with the key the secrets are sealed with (`roster secrets status` names it; docs/operations.md, "Secrets at rest"); the cause has been logged.';
+
+/** Why a request answered 503 failed, for its log line: a key that does not open a secret, or the database. */
+export function unavailableCause(error: unknown): string {
+  return error instanceof SecretsError ? 'a secret stored in the database does not open with ROSTER_SECRET_KEY' : 'the database is unavailable';
+}
 
 /** Sets Retry-After (seconds, RFC 9110 §10.2.3) when the refusal says when to come back. */
 export function setRetryAfter(reply: FastifyReply, error: ScimError): void {
@@ -113,6 +128,7 @@ export function toScimError(error: unknown, bodyLimit?: number, api: 'scim' | 'a
   if (isDatabaseTimeout(error)) return new ScimError(503, undefined, DATABASE_TOO_SLOW, DATABASE_RETRY_AFTER_SECONDS);
   if (isDatabaseUnavailable(error)) return new ScimError(503, undefined, DATABASE_UNAVAILABLE, DATABASE_RETRY_AFTER_SECONDS);
   if (isDatabaseDamaged(error)) return new ScimError(503, undefined, DATABASE_DAMAGED);
+  if (error instanceof SecretsError) return new ScimError(503, undefined, SECRETS_UNREADABLE);
   if (isClientFrameworkError(error)) {
     const scimType: ScimType | undefined = error.statusCode === 400 ? 'invalidSyntax' : undefined;
     return new ScimError(error.statusCode, scimType, frameworkDetail(error, bodyLimit, api));

@@ -13,6 +13,7 @@ import { connectionFailure, DatabaseRefused, isReadOnlyRefusal } from './errors.
 export type { DatabaseLocation, OpenOptions, PostgresTls, SecretsReport, Store } from './types.ts';
 export { fromNewerRoster, migrationPlan, type MigrationPlan } from './migrate.ts';
 export type { Database } from './tables.ts';
+export { SecretsError } from './secret-box.ts';
 export { DatabaseFileFault, DatabaseRefused, isDatabaseDamaged, isDatabaseTimeout, isDatabaseUnavailable, isTooManyConnections, optionalWrites, type OptionalWrite } from './errors.ts';
 export type { DialectAdapter } from './dialect.ts';
 export type { PoolUse, QueryKind, QueryObservation, QueryObserver } from './observe.ts';

@@ -19,6 +19,8 @@ import { sessionFor } from '../support/console.ts';
 import { createTestDatabase, eachDatabase, type ScratchDatabase } from '../support/databases.ts';
 import { CookieJar, follow, relyingParty } from '../support/oidc.ts';
 import { findWebhook } from '../../src/store/webhooks.ts';
+import { SECRETS_UNREADABLE } from '../../src/http/errors.ts';
+import { captureLog } from '../support/log-capture.ts';
 
 const cli = { kind: 'cli' } as const;
 const REDIRECT = 'https://app.example.com/callback';
@@ -208,5 +210,45 @@ eachDatabase('secret key life cycle', (database) => {
     assert.match((await storedSecrets(store)).get('saml') ?? '', /^enc:v1:/);
     assert.equal((await createSamlConfigService(createSettings(store)).get())?.spPrivateKey, testKeyPair('roster-sp').privateKey.trim());
     await store.close();
+  });
+});
+
+eachDatabase('a secret the instance cannot open, while it serves', (database) => {
+  const log = captureLog();
+  let app: TestApp;
+  const otherKey = createSecretBox(randomBytes(32));
+
+  before(async () => {
+    // Started without a key; then secrets sealed under a key it does not hold (a hand edit, or an
+    // instance of a version without the sealing lock racing a seal): every read of them fails.
+    app = await startTestApp({ database, logger: { level: 'info', stream: log.stream } });
+    const at = new Date().toISOString();
+    for (const [key, text] of [['saml', '{}'], ['scim.cursorKey', JSON.stringify(randomBytes(32).toString('base64url'))]] as const) {
+      const value = otherKey.seal(text);
+      await app.services.store.db.insertInto('settings').values({ key, value, updated_at: at }).onConflict((conflict) => conflict.column('key').doUpdateSet({ value })).execute();
+    }
+  });
+  after(async () => app.close());
+
+  test('the admin API and SCIM answer 503 saying the key cannot open it and what to do, logged once as an error naming the key', async () => {
+    const before = log.lines.length;
+    const api = await app.request('GET', '/api/v2/authentication/saml');
+    assert.equal(api.status, 503, JSON.stringify(api.body));
+    assert.equal(api.body.message, SECRETS_UNREADABLE);
+    assert.equal(api.headers['retry-after'], undefined, 'waiting does not help');
+    const errors = log.lines.slice(before).map((line) => JSON.parse(line) as { level: number; err?: { message: string } }).filter((line) => line.level >= 50);
+    assert.equal(errors.length, 1, JSON.stringify(errors));
+    assert.match(errors[0]?.err?.message ?? '', new RegExp(`sealed with key ${otherKey.keyId}, but ROSTER_SECRET_KEY is not set`));
+
+    const scim = await app.request('GET', '/Users?cursor=&count=1');
+    assert.equal(scim.status, 503, JSON.stringify(scim.body));
+    assert.equal(scim.body.detail, SECRETS_UNREADABLE);
+  });
+
+  test('the console page that reads it answers 503 with the same words, for the administrator reading it', async () => {
+    const page = await app.app.inject({ method: 'GET', url: '/admin/authentication', headers: { cookie: (await sessionFor(app, app.adminId)).cookie } });
+    assert.equal(page.statusCode, 503);
+    assert.match(page.body, /A stored secret cannot be opened/);
+    assert.match(page.body, /restart this instance with the key the secrets are sealed with/);
   });
 });

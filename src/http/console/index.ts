@@ -26,7 +26,8 @@ import { knownBrowserCookie } from '../known-browser.ts';
 import { shorten } from '../../text.ts';
 import { RetryLaterError } from '../../errors.ts';
 import type { ScimError } from '../../scim/errors.ts';
-import { adminStatusOf, setRetryAfter, toScimError } from '../errors.ts';
+import { adminStatusOf, setRetryAfter, toScimError, unavailableCause } from '../errors.ts';
+import { SecretsError } from '../../store/index.ts';
 import { UnsupportedContentCodingError, checkStorableText } from '../input.ts';
 import { assetRoutes } from './assets.ts';
 import type { ConsoleContext } from './context.ts';
@@ -222,6 +223,11 @@ function refuseTokenless(request: FastifyRequest, reply: FastifyReply, page: str
 /** Errors of the console as pages in the layout: the message of a refusal, never an internal one. */
 function consoleErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const refused = toScimError(error, CONSOLE_BODY_LIMIT);
+  // Not temporary: the page says why and what to do (its readers are administrators).
+  if (error instanceof SecretsError) {
+    request.log.error({ err: error }, `console request failed: ${unavailableCause(error)}`);
+    return sendPage(request, reply, { status: refused.status, title: 'A stored secret cannot be opened', body: html`<p>${refused.message}</p>` });
+  }
   if (refused.status === 503 || refused.status === 429) return temporarilyUnavailablePage(request, reply, error, refused);
   if (refused.status >= 500) {
     request.log.error({ err: error }, 'console request failed');

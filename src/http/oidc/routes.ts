@@ -9,7 +9,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { RetryLaterError } from '../../errors.ts';
-import { DATABASE_RETRY_AFTER_SECONDS, setRetryAfter, toScimError } from '../errors.ts';
+import { DATABASE_RETRY_AFTER_SECONDS, setRetryAfter, toScimError, unavailableCause } from '../errors.ts';
 import { RepeatedHeaderError, UnsupportedContentCodingError } from '../input.ts';
 import { IncomingMessage } from 'node:http';
 import type { Services } from '../../services.ts';
@@ -157,7 +157,7 @@ export async function oidcRoutes(app: FastifyInstance, options: OidcOptions & { 
     }
     if (refused.status === 503) {
       if (error instanceof RetryLaterError) request.log.warn(`OpenID Connect request deferred: ${error.message}`);
-      else request.log.error({ err: error }, 'OpenID Connect request failed: the database is unavailable');
+      else request.log.error({ err: error }, `OpenID Connect request failed: ${unavailableCause(error)}`);
       setRetryAfter(reply, refused);
       return browser
         ? sendHtml(reply, 503, unavailablePage(refused.retryAfter ?? DATABASE_RETRY_AFTER_SECONDS))

@@ -3,7 +3,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import type { Services } from '../../../services.ts';
 import { RetryLaterError } from '../../../errors.ts';
 import type { ReturnTrust } from '../../client.ts';
-import { DATABASE_RETRY_AFTER_SECONDS, setRetryAfter, toScimError } from '../../errors.ts';
+import { DATABASE_RETRY_AFTER_SECONDS, setRetryAfter, toScimError, unavailableCause } from '../../errors.ts';
 import { RepeatedHeaderError, UnsupportedContentCodingError } from '../../input.ts';
 import { acsRoute } from './acs.ts';
 import { SAML_BODY_LIMIT, sendHtml } from './common.ts';
@@ -53,7 +53,7 @@ function samlErrorHandler(error: FastifyError, request: FastifyRequest, reply: F
   const refused = toScimError(error);
   if (refused.status === 503) {
     if (error instanceof RetryLaterError) request.log.warn(`SAML request deferred: ${error.message}`);
-    else request.log.error({ err: error }, 'SAML request failed: the database is unavailable');
+    else request.log.error({ err: error }, `SAML request failed: ${unavailableCause(error)}`);
     setRetryAfter(reply, refused);
     return sendHtml(reply, 503, unavailablePage(refused.retryAfter ?? DATABASE_RETRY_AFTER_SECONDS));
   }
