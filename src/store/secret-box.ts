@@ -9,8 +9,9 @@
  * SHA-256) names the key that sealed it, so a wrong key is reported as such rather than as a
  * failed decryption. The prefix is authenticated too (GCM's additional data).
  *
- * Usage for anything that stores a secret: `sealForWrite(db, store.secrets, text)` (store/secrets.ts:
- * sealed only once the database's secrets are) before writing and `store.secrets.open(text)` after
+ * Usage for anything that stores a secret: `lockSecretsForWrite(trx, store.dialect)` first in its
+ * transaction, then `sealForWrite(trx, store.secrets, text)` (store/secrets.ts: sealed only once
+ * the database's secrets are) before writing and `store.secrets.open(text)` after
  * reading, in store/ code only, and name the column in SEALED_COLUMNS (store/secrets.ts) so that
  * sealing takes in old plaintext and `roster secrets rotate-key` re-encrypts it.
  */

@@ -33,8 +33,10 @@
  *   sealing lock, so they never wait for one while holding a row a sealer waits for.
  * Advisory locks, not the key check's row: before the first sealing that row does not exist,
  * and a lock on no row holds nothing. They are off the hot paths (start-up, sealing, writes of
- * secrets), as ARCHITECTURE.md asks; where they are no-ops (CockroachDB) a write racing a seal
- * is left as `secrets status` reports it, and the next seal takes it in.
+ * secrets), as ARCHITECTURE.md asks. A secret written as a seal runs by an instance of an earlier
+ * version (which takes no sealing lock), or on a PostgreSQL-compatible database whose advisory
+ * locks do nothing, may still be left in plaintext or under the previous key: `secrets status`
+ * reports it, and the next seal takes it in.
  */
 import { sql, type Transaction } from 'kysely';
 import type { SecretsReport, Store } from './types.ts';

@@ -2,7 +2,8 @@
  * SQL for the `settings` table: one JSON text value per key. Parsing and checking the
  * values, and the audit trail of changes, are src/settings.ts's. The values of secret
  * settings (secrets.ts SEALED_SETTINGS) are sealed on every write (once the database's secrets
- * are: secrets.ts sealForWrite) and opened on every read, so callers only ever see JSON text.
+ * are: secrets.ts sealForWrite) and opened on every read, so callers only ever see JSON text. A
+ * write of one runs in a transaction that took the sealing lock first (lockSecretsForWrite).
  */
 import { compiledOnce } from './compiled.ts';
 import type { Executor } from './executor.ts';
