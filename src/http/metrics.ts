@@ -18,7 +18,7 @@ import { authenticate, bearerToken } from './auth.ts';
 import { apiErrorHandler } from './errors.ts';
 import { SCIM_PREFIX, apiOfPath, routedPath } from './routing.ts';
 import { ScimError } from '../scim/errors.ts';
-import { registerStateMetrics, type StateSources } from './state-metrics.ts';
+import { leaveWithoutValue, registerStateMetrics, type StateSources } from './state-metrics.ts';
 
 /** The route label of requests no route took (404s, URLs the router could not read). */
 export const UNMATCHED_ROUTE = '(unmatched)';
@@ -208,7 +208,7 @@ export function createMetrics(store: Store, clock: Pick<SharedClock, 'measure'>,
       async collect() {
         // A database out of reach leaves the gauge without a value rather than failing the scrape.
         const offsetMs = await clock.measure().catch(() => undefined);
-        if (offsetMs === undefined) this.reset();
+        if (offsetMs === undefined) leaveWithoutValue(this);
         else this.set(offsetMs / 1000);
       },
     });

@@ -22,6 +22,17 @@ export interface StateSources {
   readonly webhooks: Pick<Webhooks, 'progress'>;
 }
 
+/**
+ * Leaves `gauge` without a sample in the next exposition. prom-client's `reset()` puts a gauge
+ * without labels back at 0, which is a value: "SCIM provisioning is off", "the IdP last called
+ * in 1970", "the clocks agree". A gauge whose value could not be read must have none, so that
+ * alerts see nothing rather than a false reading.
+ */
+export function leaveWithoutValue(gauge: Gauge): void {
+  gauge.reset();
+  gauge.remove({});
+}
+
 /** Unix seconds of an ISO 8601 instant. */
 function seconds(iso: string): number {
   return Date.parse(iso) / 1000;
@@ -76,7 +87,7 @@ export function registerStateMetrics(registers: Registry[], sources: StateSource
       registers,
       async collect() {
         const value = await read().catch(() => undefined);
-        if (value === undefined) this.reset();
+        if (value === undefined) leaveWithoutValue(this);
         else this.set(value);
       },
     });
