@@ -18,7 +18,7 @@ import { authenticate, bearerToken } from './auth.ts';
 import { apiErrorHandler } from './errors.ts';
 import { SCIM_PREFIX, apiOfPath, routedPath } from './routing.ts';
 import { ScimError } from '../scim/errors.ts';
-import { leaveWithoutValue, registerStateMetrics, type StateSources } from './state-metrics.ts';
+import { boundedRead, leaveWithoutValue, registerStateMetrics, type StateSources } from './state-metrics.ts';
 
 /** The route label of requests no route took (404s, URLs the router could not read). */
 export const UNMATCHED_ROUTE = '(unmatched)';
@@ -201,13 +201,15 @@ export function createMetrics(store: Store, clock: Pick<SharedClock, 'measure'>,
         this.set(store.poolUse()?.waiting ?? 0);
       },
     });
+    const clockOffset = boundedRead(() => clock.measure());
     new Gauge({
       name: 'roster_clock_offset_seconds',
       help: 'The database\'s clock minus this instance\'s, measured at each scrape (positive: this instance is behind). Keep every instance within a second (docs/deploy.md, Clocks).',
       registers,
       async collect() {
-        // A database out of reach leaves the gauge without a value rather than failing the scrape.
-        const offsetMs = await clock.measure().catch(() => undefined);
+        // A database out of reach, or one that does not answer in time, leaves the gauge without a
+        // value rather than failing the scrape.
+        const offsetMs = await clockOffset();
         if (offsetMs === undefined) leaveWithoutValue(this);
         else this.set(offsetMs / 1000);
       },

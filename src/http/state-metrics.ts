@@ -4,8 +4,9 @@
  * calls, and whether each webhook endpoint keeps up. Unlike the request counters (metrics.ts),
  * these describe shared state: every instance reads the same rows and reports the same values,
  * so alerts aggregate them with `max` or `min` across instances, never `sum`
- * (docs/deploy.md, "Alerts worth having"). A database out of reach leaves them without a value
- * rather than failing the scrape, as roster_clock_offset_seconds does.
+ * (docs/deploy.md, "Alerts worth having"). A database out of reach, or one that does not answer
+ * within STATE_READ_TIMEOUT_MS, leaves them without a value rather than failing the scrape, and so
+ * does it roster_clock_offset_seconds (metrics.ts).
  */
 import { X509Certificate } from 'node:crypto';
 import { Gauge, type Registry } from 'prom-client';
@@ -39,30 +40,49 @@ function seconds(iso: string): number {
 }
 
 /**
- * `read`, shared by the gauges of one scrape: prom-client collects every gauge at once, each on
- * its own, and three gauges show each endpoint's progress, which one read gives. A call while a
- * read is under way shares it; a later one (the next scrape) reads again.
+ * How long a scrape waits for what it reads from the database before it leaves those gauges
+ * without a value. A database that stops answering (a failover, a network that drops packets)
+ * holds a statement until its 30 s deadline, longer than Prometheus waits for a scrape (10 s by
+ * default): the whole scrape would fail, every metric of the instance lost (the pool's and the
+ * requests' that would show why) and `up` at 0, as if the instance were down.
  */
-function sharedWhileReading<T>(read: () => Promise<T>): () => Promise<T> {
-  let pending: Promise<T> | undefined;
+export const STATE_READ_TIMEOUT_MS = 2_000;
+
+/**
+ * `read`, shared while it is under way: by the gauges of one scrape (prom-client collects every
+ * gauge at once, each on its own, and three gauges show each endpoint's progress, which one read
+ * gives), and by the scrapes that come while a database that does not answer holds it, so that
+ * they add no statement of their own. Each call waits for it at most `timeoutMs`, then gives
+ * undefined, as it does when the read fails; a call after the read ended reads again.
+ */
+export function boundedRead<T>(read: () => Promise<T>, timeoutMs: number = STATE_READ_TIMEOUT_MS): () => Promise<T | undefined> {
+  let pending: Promise<T | undefined> | undefined;
   return () => {
-    pending ??= read().finally(() => {
-      pending = undefined;
+    pending ??= Promise.resolve()
+      .then(read)
+      .catch(() => undefined)
+      .finally(() => {
+        pending = undefined;
+      });
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<undefined>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs, undefined);
     });
-    return pending;
+    return Promise.race([pending, late]).finally(() => clearTimeout(timer));
   };
 }
 
 /** Registers the gauges in `registers`; `now` (milliseconds) is for tests. */
 export function registerStateMetrics(registers: Registry[], sources: StateSources, now: () => number = Date.now): void {
+  const samlConfig = boundedRead(() => sources.saml.get());
   new Gauge({
     name: 'roster_saml_certificate_expiry_timestamp_seconds',
     help: 'When each SAML certificate expires (notAfter, Unix seconds), by role (idp: trusted to sign responses; sp: Roster\'s own, current or next) and SHA-256 fingerprint. Sign-in stops when every idp certificate has expired.',
     labelNames: ['role', 'fingerprint'],
     registers,
     async collect() {
+      const config = await samlConfig();
       this.reset();
-      const config = await sources.saml.get().catch(() => undefined);
       if (config === undefined) return;
       const roles = [
         ...config.certificates.map((pem) => ['idp', pem] as const),
@@ -79,14 +99,15 @@ export function registerStateMetrics(registers: Registry[], sources: StateSource
     },
   });
 
-  /** A gauge of one value, none when `read` gives none or the database cannot be read. */
+  /** A gauge of one value, none when `read` gives none or the database cannot be read in time. */
   const single = (name: string, help: string, read: () => Promise<number | undefined>): void => {
+    const bounded = boundedRead(read);
     new Gauge({
       name,
       help,
       registers,
       async collect() {
-        const value = await read().catch(() => undefined);
+        const value = await bounded();
         if (value === undefined) leaveWithoutValue(this);
         else this.set(value);
       },
@@ -102,8 +123,8 @@ export function registerStateMetrics(registers: Registry[], sources: StateSource
     },
   );
 
-  const progress = sharedWhileReading(() => sources.webhooks.progress());
-  /** A gauge with one value per endpoint, none when the database cannot be read. */
+  const progress = boundedRead(() => sources.webhooks.progress());
+  /** A gauge with one value per endpoint, none when the database cannot be read in time. */
   const perEndpoint = (name: string, help: string, value: (endpoint: WebhookBacklog) => number): void => {
     new Gauge({
       name,
@@ -111,8 +132,8 @@ export function registerStateMetrics(registers: Registry[], sources: StateSource
       labelNames: ['webhook'],
       registers,
       async collect() {
+        const endpoints = await progress();
         this.reset();
-        const endpoints = await progress().catch(() => undefined);
         for (const endpoint of endpoints ?? []) this.set({ webhook: endpoint.id }, value(endpoint));
       },
     });

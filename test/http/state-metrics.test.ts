@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createMetrics } from '../../src/http/metrics.ts';
-import type { StateSources } from '../../src/http/state-metrics.ts';
+import { STATE_READ_TIMEOUT_MS, type StateSources } from '../../src/http/state-metrics.ts';
 import type { SamlConfig } from '../../src/auth/saml-config.ts';
 import type { Store } from '../../src/store/index.ts';
 
@@ -72,6 +72,36 @@ describe('GET /metrics: gauges whose value could not be read', () => {
       assert.deepEqual(samples(await metrics.render(), 'roster_scim_last_request_timestamp_seconds'), [`roster_scim_last_request_timestamp_seconds ${Date.parse('2026-12-01T10:00:00.000Z') / 1000}`]);
       reachable = false;
       assert.deepEqual(samples(await metrics.render(), 'roster_scim_last_request_timestamp_seconds'), [], 'gone again, not left at its last value');
+    } finally {
+      metrics.close();
+    }
+  });
+});
+
+describe('GET /metrics: a database that does not answer', () => {
+  test('the scrape ends within STATE_READ_TIMEOUT_MS, without the gauges read from it, and the next scrapes add no read while the first is held', { timeout: 15_000 }, async () => {
+    const reads = { saml: 0, scim: 0, latest: 0, progress: 0, clock: 0 };
+    const never = <T>(what: keyof typeof reads) => (): Promise<T> => {
+      reads[what] += 1;
+      return new Promise<T>(() => {});
+    };
+    const hanging: StateSources = {
+      saml: { get: never('saml') },
+      scimState: { read: never('scim') },
+      activity: { latestAuthenticatedAt: never('latest') },
+      webhooks: { progress: never('progress') },
+    };
+    const metrics = createMetrics(postgresLike, { measure: never('clock') }, undefined, hanging);
+    try {
+      const started = Date.now();
+      const text = await metrics.render();
+      const took = Date.now() - started;
+      assert.ok(took >= STATE_READ_TIMEOUT_MS - 50 && took < STATE_READ_TIMEOUT_MS + 1000, `took ${took} ms`);
+      assert.deepEqual(samples(text, 'roster_scim_provisioning_enabled'), []);
+      assert.deepEqual(samples(text, 'roster_clock_offset_seconds'), []);
+      assert.deepEqual(samples(text, 'roster_db_pool_waiting'), ['roster_db_pool_waiting 0'], 'what the instance knows of itself is answered');
+      await metrics.render();
+      assert.deepEqual(reads, { saml: 1, scim: 1, latest: 1, progress: 1, clock: 1 }, 'one read each, shared by both scrapes (and by the three webhook gauges)');
     } finally {
       metrics.close();
     }
