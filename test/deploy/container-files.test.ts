@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { initialPasswordDirectory, initialPasswordFileName, loadConfig } from '../../src/config.ts';
 import { ROOT } from '../support/process.ts';
 
 /** The instructions of the Dockerfile's last stage, continuation lines joined, comments dropped. */
@@ -37,4 +38,18 @@ test('compose.yaml keeps the roster service\'s ROSTER_DATA_DIR on a named volume
   const volume = new RegExp(`^\\s+- (\\w+):${dataDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*$`, 'm').exec(service)?.[1];
   assert.ok(volume !== undefined, `the roster service mounts a volume at ${dataDir}`);
   assert.match(compose, new RegExp(`\\nvolumes:\\n(?: {2}\\S+:\\n)*? {2}${volume}:`), `the volume ${volume} is declared`);
+});
+
+test('the password file compose.yaml and deploy.md tell the user to read is the one Roster writes for compose.yaml\'s database', () => {
+  const compose = readFileSync(join(ROOT, 'compose.yaml'), 'utf8');
+  const service = /\n {2}roster:\n((?: {4}.*\n|\s*\n)+)/.exec(compose)?.[1] ?? '';
+  const url = /^\s+ROSTER_DATABASE_URL:\s*(\S+)/m.exec(service)?.[1];
+  const dataDir = /^\s+ROSTER_DATA_DIR:\s*(\S+)/m.exec(service)?.[1];
+  assert.ok(url !== undefined && dataDir !== undefined, 'the roster service sets ROSTER_DATABASE_URL and ROSTER_DATA_DIR');
+  const config = loadConfig({ ROSTER_DATABASE_URL: url, ROSTER_DATA_DIR: dataDir });
+  const written = join(initialPasswordDirectory(config) ?? '', initialPasswordFileName(config.database));
+  const deploy = readFileSync(join(ROOT, 'docs/deploy.md'), 'utf8');
+  const told = [...`${compose}\n${deploy}`.matchAll(/docker compose exec roster cat (\S+)/g)].map(([, path]) => path);
+  assert.ok(told.length >= 3, told.join(' '));
+  for (const path of told) assert.equal(path, written, 'a user who runs the documented command finds the file');
 });
