@@ -150,6 +150,25 @@ function fileNamePart(text: string): string {
   return text.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '_');
 }
 
+/** How long the name of an `initial-admin-password` file may be (file systems take 255 bytes). */
+const MAX_FILE_NAME = 200;
+
+/**
+ * `initial-admin-password.<parts joined by ->`: the parts as they are when every file system takes
+ * them; otherwise made so (fileNamePart), shortened to fit, and followed by a digest of the parts
+ * as given, since two databases whose names differ only where that changed (`a b.db` and
+ * `a_b.db`, `über.db` and `öber.db`, two names alike in their first 200 characters) would
+ * otherwise share one file: the first start of one replaced the other's password, whose next
+ * start then deleted it as stale.
+ */
+function passwordFileName(parts: readonly string[]): string {
+  const plain = `${INITIAL_PASSWORD_FILE}.${parts.join('-')}`;
+  const safe = `${INITIAL_PASSWORD_FILE}.${parts.map(fileNamePart).join('-')}`;
+  if (safe === plain && plain.length <= MAX_FILE_NAME) return plain;
+  const digest = createHash('sha256').update(parts.join('\0')).digest('hex').slice(0, 12);
+  return `${safe.slice(0, MAX_FILE_NAME - digest.length - 1)}-${digest}`;
+}
+
 /**
  * The name of the `initial-admin-password` file (in initialPasswordDirectory). Beside a SQLite
  * file named `roster.db` (the default, which every guide shows), the plain name; beside any
@@ -164,7 +183,7 @@ function fileNamePart(text: string): string {
 export function initialPasswordFileName(database: DatabaseLocation): string {
   if (database.kind !== 'postgres') {
     const file = basename(database.path);
-    return file === DEFAULT_SQLITE_FILE ? INITIAL_PASSWORD_FILE : `${INITIAL_PASSWORD_FILE}.${fileNamePart(file)}`.slice(0, 200);
+    return file === DEFAULT_SQLITE_FILE ? INITIAL_PASSWORD_FILE : passwordFileName([file]);
   }
   let parts: string[];
   try {
@@ -177,7 +196,7 @@ export function initialPasswordFileName(database: DatabaseLocation): string {
     // parseDatabaseUrl accepted it; a URL the WHATWG parser refuses still gets a name of its own.
     parts = [createHash('sha256').update(database.url).digest('hex').slice(0, 16)];
   }
-  return `${INITIAL_PASSWORD_FILE}.postgres-${parts.map(fileNamePart).join('-')}`.slice(0, 200);
+  return passwordFileName(['postgres', ...parts]);
 }
 
 /** Every variable Roster reads (ROSTER_NEW_SECRET_KEY: `roster secrets rotate-key`; ROSTER_PREVIOUS_SECRET_KEY: a rolling key rotation). */

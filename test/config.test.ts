@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { resolve } from 'node:path';
 import { describe, test } from 'node:test';
-import { ConfigError, loadConfig, misspeltVariables } from '../src/config.ts';
+import { ConfigError, initialPasswordFileName, loadConfig, misspeltVariables } from '../src/config.ts';
 
 /** Asserts that `env` is refused with a ConfigError naming `variable` and saying what is expected. */
 function refuses(env: Record<string, string>, variable: string, expected: RegExp): void {
@@ -381,5 +381,34 @@ describe('loadConfig', () => {
     for (const entry of ['https://grafana.example.org', 'grafana.example.org:3000', 'grafana.example.org/path', 'user@host', 'a b', 'fe80::1%eth0', '[::1]:8080', 'a..b']) {
       refuses({ ROSTER_TRUSTED_HOSTS: `ok.example.org,${entry}` }, 'ROSTER_TRUSTED_HOSTS', /without scheme, port or path/);
     }
+  });
+});
+
+describe('initialPasswordFileName', () => {
+  const sqlite = (file: string) => initialPasswordFileName({ kind: 'sqlite', path: `/var/lib/roster/${file}` });
+  const postgres = (url: string) => initialPasswordFileName({ kind: 'postgres', url, poolSize: 10, preparedStatements: true } as Parameters<typeof initialPasswordFileName>[0]);
+
+  test('a name every file system takes is kept as it is', () => {
+    assert.equal(sqlite('roster.db'), 'initial-admin-password');
+    assert.equal(sqlite('staging.db'), 'initial-admin-password.staging.db');
+    assert.equal(postgres('postgres://roster:x@db.internal:5432/roster'), 'initial-admin-password.postgres-db.internal-5432-roster');
+  });
+
+  test('two databases whose names differ only in characters a file name cannot keep get a file each', () => {
+    const pairs: Array<[string, string]> = [
+      ['a b.db', 'a_b.db'],
+      ['über.db', 'öber.db'],
+      ['.hidden.db', '_hidden.db'],
+      [`${'x'.repeat(240)}-one.db`, `${'x'.repeat(240)}-two.db`],
+    ];
+    for (const [one, other] of pairs) {
+      assert.notEqual(sqlite(one), sqlite(other), `${one} and ${other}`);
+      for (const name of [sqlite(one), sqlite(other)]) {
+        assert.match(name, /^initial-admin-password\.[A-Za-z0-9._-]+$/);
+        assert.ok(name.length <= 200, name);
+      }
+    }
+    assert.notEqual(postgres('postgres://roster:x@db:5432/my%20db'), postgres('postgres://roster:x@db:5432/my_db'));
+    assert.equal(sqlite('a b.db'), sqlite('a b.db'), 'the same database, the same file at every start');
   });
 });
