@@ -54,6 +54,18 @@ export async function serve(config: Config): Promise<void> {
     if (applied.length > 0) startLog.info({ migrations: applied, durationMs }, 'database migrations applied');
     else startLog.info({ migrations: migrating.pending, durationMs }, 'database migrations applied by another instance while this one waited for them');
   }
+  // What a failed start closes before the error goes up: an open pool (its connections) or app
+  // would keep the process running, serving nothing, where a supervisor waits for it to exit
+  // and restart it. From the moment the server listens, closeAll (below) closes them.
+  const opened: Array<() => Promise<unknown>> = [() => store.close()];
+  const closingOnFailure = async <T>(step: () => Promise<T>): Promise<T> => {
+    try {
+      return await step();
+    } catch (error) {
+      for (const close of opened) await close().catch(() => undefined);
+      throw error;
+    }
+  };
   const services = createServices(store, {
     baseUrl: config.baseUrl,
     adminGroup: config.adminGroup,
@@ -71,17 +83,18 @@ export async function serve(config: Config): Promise<void> {
   // later (even a moment later) does not lose it, since a later start would not show it again.
   let firstStart: FirstStartDelivery | undefined;
   try {
-    await services.administrators.ensureAdministrator((issued) => {
-      firstStart = deliverFirstStartPassword(issued, process.stderr.isTTY === true, services.initialPassword, consoleUrl);
-    });
+    await closingOnFailure(() =>
+      services.administrators.ensureAdministrator((issued) => {
+        firstStart = deliverFirstStartPassword(issued, process.stderr.isTTY === true, services.initialPassword, consoleUrl);
+      }),
+    );
   } catch (error) {
     if (!(error instanceof PasswordFileNotWritten)) throw error;
-    await store.close();
     throw new ConfigError('ROSTER_DATA_DIR', `roster: ${error.message}. Make ROSTER_DATA_DIR writable, or create it with its password printed: npm run roster -- admin reset-password`);
   }
   // Made at the first start, so that every backup of the database carries it (a restore checks it).
-  await installationId(store);
-  const app = await buildApp({
+  await closingOnFailure(() => installationId(store));
+  const app = await closingOnFailure(() => buildApp({
     services,
     baseUrl: config.baseUrl,
     logger: { level: config.logLevel },
@@ -92,7 +105,8 @@ export async function serve(config: Config): Promise<void> {
     ...(config.admission !== undefined ? { admission: config.admission } : {}),
     metricsAllow: config.metricsAllow,
     trustedProxies: config.trustedProxies,
-  });
+  }));
+  opened.unshift(() => app.close());
   for (const warning of misspeltVariables()) app.log.warn(warning);
   // The path only, never the password: this line goes to log storage.
   if (firstStart?.file !== undefined) app.log.warn({ file: firstStart.file }, `the first-start password of "${firstStart.login}" is in ${firstStart.file}; it is deleted once the password is changed`);
@@ -101,7 +115,7 @@ export async function serve(config: Config): Promise<void> {
       app.log.info({ file: services.initialPassword?.path }, 'deleted the first-start password file: admin\'s password was changed (on another instance, or by a command elsewhere)');
     }
   };
-  await discardStaleInitialPassword();
+  await closingOnFailure(discardStaleInitialPassword);
 
   // Open now (its -wal and -shm exist): said at every start, since group read may be on purpose.
   if (config.database.kind === 'sqlite' && config.database.path !== ':memory:') {
@@ -109,7 +123,7 @@ export async function serve(config: Config): Promise<void> {
     if (exposure !== undefined) app.log.warn({ paths: exposure.paths }, exposure.message);
   }
   // Names that migration 011 found equal regardless of case: said at every start until resolved.
-  const conflicts = await services.caseConflicts.list();
+  const conflicts = await closingOnFailure(() => services.caseConflicts.list());
   for (const conflict of conflicts) app.log.warn({ key: conflict.key, ids: conflict.members.map((member) => member.id) }, `name conflict: ${describeCaseConflict(conflict)}`);
   const keyId = store.secrets.keyId ?? '';
   const { sealed, resealed, waitingFor } = secrets;
@@ -124,7 +138,7 @@ export async function serve(config: Config): Promise<void> {
     );
   }
   // The OpenID provider's keys exist before the first request (created by the first instance).
-  await services.oidc.loadKeys();
+  await closingOnFailure(() => services.oidc.loadKeys());
   // Before the first lease or rate-limit budget is written (the periodic check below warns).
   await services.clock.align().catch(() => undefined);
   // Every instance delivers webhooks; the database gives each endpoint to one of them at a time.
