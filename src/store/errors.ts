@@ -92,6 +92,16 @@ export function isTooManyConnections(error: unknown): boolean {
   return causes(error).some(({ code }) => code === '53300');
 }
 
+/**
+ * True when `error` is PostgreSQL refusing a statement because the role lacks a privilege
+ * (SQLSTATE 42501 insufficient_privilege: `permission denied for table users`, or for schema
+ * public when a migration creates a table): Roster's role does not own its tables, or was given
+ * only some rights on them.
+ */
+export function isPrivilegeRefusal(error: unknown): boolean {
+  return causes(error).some(({ code }) => code === '42501');
+}
+
 /** True when `error` is PostgreSQL refusing a write because the session is read-only (SQLSTATE 25006). */
 export function isReadOnlyRefusal(error: unknown): boolean {
   return causes(error).some(({ code }) => code === '25006');

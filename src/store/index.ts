@@ -8,7 +8,7 @@ import { prepareSecrets } from './secrets.ts';
 import { openElsewhere, openSqlite } from './sqlite.ts';
 export { makeDirectories } from './sqlite.ts';
 import type { DatabaseLocation, OpenOptions, Store } from './types.ts';
-import { connectionFailure, DatabaseRefused, isReadOnlyRefusal } from './errors.ts';
+import { connectionFailure, DatabaseRefused, isPrivilegeRefusal, isReadOnlyRefusal } from './errors.ts';
 
 export type { DatabaseLocation, OpenOptions, PostgresTls, SecretsReport, Store } from './types.ts';
 export { fromNewerRoster, migrationPlan, type MigrationPlan } from './migrate.ts';
@@ -77,10 +77,21 @@ export async function openStore(location: DatabaseLocation, options: OpenOptions
 
 /**
  * What to say when PostgreSQL at `location` refused a write because it is read-only (a standby,
- * `default_transaction_read_only`), at start or in a command after it; undefined for any other error.
+ * `default_transaction_read_only`), or a statement because Roster's role lacks the right (its
+ * tables owned by another role, or only some rights granted), at start or in a command after
+ * it; undefined for any other error.
  */
 export function writesRefused(location: DatabaseLocation, error: unknown): DatabaseRefused | undefined {
-  if (location.kind !== 'postgres' || !isReadOnlyRefusal(error)) return undefined;
+  if (location.kind !== 'postgres') return undefined;
+  if (isPrivilegeRefusal(error)) {
+    const reason = error instanceof Error ? error.message : String(error);
+    return new DatabaseRefused(
+      `The database refuses Roster's role a right it needs (${describePostgres(location.url)}): ${reason}. ` +
+        'Roster creates and changes its own tables: give it a database it owns (CREATE DATABASE roster OWNER <role>, docs/deploy.md), or make its role the owner of the tables there.',
+      { cause: error },
+    );
+  }
+  if (!isReadOnlyRefusal(error)) return undefined;
   return new DatabaseRefused(
     `The database refuses writes (${describePostgres(location.url)}): it is read-only, a standby (after a failover, point ROSTER_DATABASE_URL at the new primary) or default_transaction_read_only is on. Roster needs to write at start and for every change.`,
     { cause: error },

@@ -1,6 +1,7 @@
 /**
  * A PostgreSQL role without the rights Roster needs on its tables (SQLSTATE 42501: a DBA made the
- * tables as another role, or granted only SELECT): `roster serve` exits, so that a supervisor
+ * tables as another role, or granted only SELECT): every command and `roster serve` say what is
+ * wrong and what to do, not "unexpected error", and `roster serve` exits, so that a supervisor
  * sees the failed start rather than a process that serves nothing and never ends.
  */
 import assert from 'node:assert/strict';
@@ -14,9 +15,9 @@ import { POSTGRES_URL, createTestDatabase } from '../support/databases.ts';
 import { ROOT } from '../support/process.ts';
 import { rosterArgs } from '../support/roster-command.ts';
 
-const REFUSED = /permission denied for table \w+/;
+const REFUSED = /^The database refuses Roster's role a right it needs \(PostgreSQL at [^)]*\): permission denied for table \w+\. Roster creates and changes its own tables: give it a database it owns/m;
 
-test('a role without write rights on the tables: serve says so and exits 1', { skip: POSTGRES_URL === undefined ? 'needs PostgreSQL (ROSTER_TEST_POSTGRES_URL)' : false }, async () => {
+test('a role without write rights on the tables: the CLI and serve say so and exit 1', { skip: POSTGRES_URL === undefined ? 'needs PostgreSQL (ROSTER_TEST_POSTGRES_URL)' : false }, async () => {
   const scratch = await createTestDatabase('postgres', { migrated: true });
   const dataDir = mkdtempSync(join(tmpdir(), 'roster-privileges-'));
   const run = (args: string[], timeout = 60_000) =>
@@ -37,6 +38,11 @@ test('a role without write rights on the tables: serve says so and exits 1', { s
     } finally {
       await owner.end();
     }
+
+    const cli = run(['tokens', 'create', '--name', 'refused']);
+    assert.equal(cli.status, 1, cli.stdout + cli.stderr);
+    assert.match(cli.stderr, REFUSED);
+    assert.doesNotMatch(cli.stderr, /unexpected error|    at /);
 
     const serve = run(['serve'], 30_000);
     assert.equal(serve.signal, null, `roster serve did not exit by itself after its failed start:\n${serve.stderr}`);
