@@ -123,6 +123,7 @@ export function createJournal(dialect: DialectAdapter): Journal {
         actor: who,
         data: JSON.stringify(event.data),
         previous: event.previous === undefined ? null : JSON.stringify(event.previous),
+        userId: userOf(event),
       })),
     );
   }
@@ -154,6 +155,11 @@ export function createJournal(dialect: DialectAdapter): Journal {
     updateProgress: (db, seq, details) => updateAuditDetails(db, seq, serialize(details)),
     forgetOldestBudgets: (db, minute) => purgeOldestAuditBudgets(db, minute),
   };
+}
+
+/** The user an event is about, for the events whose `data` is one user (`user.*`, data in the admin API's shape): null for the others. */
+function userOf(event: FeedEvent): string | null {
+  return event.type.startsWith('user.') && typeof event.data['id'] === 'string' ? event.data['id'] : null;
 }
 
 /** The actor as feed events store it: JSON, each text capped as in the audit trail. */

@@ -128,8 +128,10 @@ export interface FeedPosition {
   readonly id: number;
 }
 
-/** A feed event to append; `actor`, `data` and `previous` are JSON text. */
-export interface EventWrite {
+/** A feed event as stored; `actor`, `data` and `previous` are JSON text. */
+export interface StoredFeedEvent {
+  readonly id: number;
+  readonly tx: number;
   readonly type: string;
   readonly occurredAt: string;
   readonly actor: string;
@@ -137,10 +139,13 @@ export interface EventWrite {
   readonly previous: string | null;
 }
 
-/** A feed event as stored. */
-export interface StoredFeedEvent extends EventWrite {
-  readonly id: number;
-  readonly tx: number;
+/** A feed event to append. */
+export interface EventWrite extends Omit<StoredFeedEvent, 'id' | 'tx'> {
+  /**
+   * The user the event is about, for an event about one user (`user.*`; membership events get
+   * theirs from membershipEvents): a person's events are found by it (migrations 019, 028).
+   */
+  readonly userId: string | null;
 }
 
 /**
@@ -165,8 +170,8 @@ function eventInsert(dialect: DialectAdapter): CompiledWrite<unknown> {
   let compiled = eventInserts.get(dialect);
   if (compiled === undefined) {
     const tx = transactionTx(dialect);
-    compiled = compiledWrite(5, (db, [type, occurredAt, actor, data, previous]) => ({
-      compile: () => sql`INSERT INTO events (tx, type, occurred_at, actor, data, previous) VALUES (${tx}, ${type}, ${occurredAt}, ${actor}, ${data}, ${previous})`.compile(db),
+    compiled = compiledWrite(6, (db, [type, occurredAt, actor, data, previous, userId]) => ({
+      compile: () => sql`INSERT INTO events (tx, type, occurred_at, actor, data, previous, user_id) VALUES (${tx}, ${type}, ${occurredAt}, ${actor}, ${data}, ${previous}, ${userId})`.compile(db),
     }));
     eventInserts.set(dialect, compiled);
   }
@@ -182,10 +187,10 @@ function changeInsert(dialect: DialectAdapter): CompiledWrite<unknown> {
   let compiled = changeInserts.get(dialect);
   if (compiled === undefined) {
     const tx = transactionTx(dialect);
-    compiled = compiledWrite(12, (db, [at, actor, actorUser, action, targetType, targetId, details, type, occurredAt, eventActor, data, previous]) => ({
+    compiled = compiledWrite(13, (db, [at, actor, actorUser, action, targetType, targetId, details, type, occurredAt, eventActor, data, previous, userId]) => ({
       compile: () =>
         sql`WITH new_audit AS (INSERT INTO audit_events (at, actor, actor_user, action, target_type, target_id, details) VALUES (${at}, ${actor}, ${actorUser}, ${action}, ${targetType}, ${targetId}, ${details}))
-          INSERT INTO events (tx, type, occurred_at, actor, data, previous) VALUES (${tx}, ${type}, ${occurredAt}, ${eventActor}, ${data}, ${previous})`.compile(db),
+          INSERT INTO events (tx, type, occurred_at, actor, data, previous, user_id) VALUES (${tx}, ${type}, ${occurredAt}, ${eventActor}, ${data}, ${previous}, ${userId})`.compile(db),
     }));
     changeInserts.set(dialect, compiled);
   }
@@ -196,7 +201,7 @@ function changeInsert(dialect: DialectAdapter): CompiledWrite<unknown> {
 export async function appendChange(db: Executor, dialect: DialectAdapter, entry: AuditWrite, events: readonly EventWrite[]): Promise<void> {
   const [only] = events;
   if (events.length === 1 && only !== undefined && dialect.dataModifyingCte) {
-    await changeInsert(dialect)(db, [entry.at, entry.actor, entry.actorUser, entry.action, entry.targetType, entry.targetId, entry.details, only.type, only.occurredAt, only.actor, only.data, only.previous]);
+    await changeInsert(dialect)(db, [entry.at, entry.actor, entry.actorUser, entry.action, entry.targetType, entry.targetId, entry.details, only.type, only.occurredAt, only.actor, only.data, only.previous, only.userId]);
     return;
   }
   await appendAuditEntry(db, entry);
@@ -208,12 +213,12 @@ async function insertEvents(db: Executor, dialect: DialectAdapter, events: reado
   if (events.length === 0) return;
   const [only] = events;
   if (events.length === 1 && only !== undefined) {
-    await eventInsert(dialect)(db, [only.type, only.occurredAt, only.actor, only.data, only.previous]);
+    await eventInsert(dialect)(db, [only.type, only.occurredAt, only.actor, only.data, only.previous, only.userId]);
     return;
   }
   const tx = transactionTx(dialect);
-  const rows = events.map((event) => sql`(${tx}, ${event.type}, ${event.occurredAt}, ${event.actor}, ${event.data}, ${event.previous})`);
-  await sql`INSERT INTO events (tx, type, occurred_at, actor, data, previous) VALUES ${sql.join(rows)}`.execute(db);
+  const rows = events.map((event) => sql`(${tx}, ${event.type}, ${event.occurredAt}, ${event.actor}, ${event.data}, ${event.previous}, ${event.userId})`);
+  await sql`INSERT INTO events (tx, type, occurred_at, actor, data, previous, user_id) VALUES ${sql.join(rows)}`.execute(db);
 }
 
 /**

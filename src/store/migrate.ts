@@ -31,6 +31,7 @@ import * as samlExpiryIndexes from './migrations/024-saml-expiry-indexes.ts';
 import * as provisioningModeRow from './migrations/025-provisioning-mode-row.ts';
 import * as sessionRights from './migrations/026-session-rights.ts';
 import * as applicationSecretOverlap from './migrations/027-application-secret-overlap.ts';
+import * as userEventsByUser from './migrations/028-user-events-by-user.ts';
 
 const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) => Promise<void>> = {
   '001-initial': initial.up,
@@ -58,6 +59,7 @@ const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) 
   '025-provisioning-mode-row': provisioningModeRow.up,
   '026-session-rights': sessionRights.up,
   '027-application-secret-overlap': applicationSecretOverlap.up,
+  '028-user-events-by-user': userEventsByUser.up,
 };
 
 /**
