@@ -18,6 +18,7 @@ import { createAdministrators, type Administrators } from './directory/administr
 import { initialPasswordFile, type InitialPasswordFile } from './directory/initial-password.ts';
 import { createAuditLog, type AuditLog } from './directory/audit-log.ts';
 import { createMembershipHistory, type MembershipHistory } from './directory/membership-history.ts';
+import { createPersonalData, type PersonalDataExport } from './directory/personal-data.ts';
 import { createEventFeed, DEFAULT_EVENT_RETENTION_DAYS, type EventFeed } from './directory/event-feed.ts';
 import { createCaseConflicts, type CaseConflicts } from './directory/case-conflicts.ts';
 import { createGroupManagement, type GroupManagement } from './directory/group-management.ts';
@@ -70,6 +71,8 @@ export interface Services {
   readonly auditLog: AuditLog;
   /** Which groups each user joined and left, from the event feed. */
   readonly membershipHistory: MembershipHistory;
+  /** What Roster holds of one person, as one document (GDPR Art. 15), for the admin API, the CLI and the console. */
+  readonly personalData: PersonalDataExport;
   /** The pull feed of change events and its retention. */
   readonly eventFeed: EventFeed;
   /** The SCIM schemas in force, and the extension schemas administrators declare. */
@@ -176,6 +179,7 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
     access,
     auditLog: createAuditLog(store),
     membershipHistory: createMembershipHistory(store),
+    personalData: createPersonalData(store, access),
     eventFeed,
     scimSchemas,
     scimState: createScimState(store, settings, scimSchemas),

@@ -19,7 +19,8 @@ import { auditedUrl } from './webhooks.ts';
 /** An event as APIs show it: the stored event with its details parsed back into JSON. */
 export type AuditEntry = Omit<StoredEvent, 'details'> & { readonly details: unknown };
 
-function toEntry(event: StoredEvent): AuditEntry {
+/** An audit entry as APIs show it, from the stored one. */
+export function toEntry(event: StoredEvent): AuditEntry {
   let details: unknown = null;
   if (event.details !== null) {
     try {

@@ -194,7 +194,8 @@ function createEndWatcher(readEnd: () => Promise<FeedPosition>) {
   };
 }
 
-function toEntry(event: StoredFeedEvent): FeedEntry {
+/** An event as the feed shows it, from the stored one. */
+export function toEntry(event: StoredFeedEvent): FeedEntry {
   return {
     id: String(event.id),
     type: event.type,

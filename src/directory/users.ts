@@ -123,7 +123,7 @@ function displayNameOf(data: Document): string | null {
 }
 
 /** The SCIM document of a stored user (without id, meta and groups). */
-function userDocument(user: StoredUser): Document {
+export function userDocument(user: StoredUser): Document {
   const document: Document = { ...user.data, userName: user.login, active: user.active };
   if (user.externalId !== null) document.externalId = user.externalId;
   document.schemas = [USER_SCHEMA, ...extensionUrns(user.data)];
