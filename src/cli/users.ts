@@ -1,4 +1,6 @@
 /** `roster users …` and `roster groups …`: the admin API's user and group operations, same rules. */
+import { writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { parseArgs } from './options.ts';
 import { DirectoryError } from '../errors.ts';
 import { membershipId } from '../directory/memberships.ts';
@@ -7,7 +9,7 @@ import type { StoredUser } from '../store/users.ts';
 import { wasReactivated } from '../directory/accounts.ts';
 import { anonymizedLogin } from '../directory/login-rules.ts';
 import type { CliContext, CommandGroup } from './command.ts';
-import { printable, tabbed } from './output.ts';
+import { printable, tabbed, writeOut } from './output.ts';
 
 const LIST_LIMIT = 500;
 
@@ -54,7 +56,7 @@ async function listUsers(args: string[], context: CliContext): Promise<undefined
 /** The `users` command group. */
 export const userCommands: CommandGroup = {
   name: 'users',
-  summary: 'list, create and deactivate users',
+  summary: 'list, create, deactivate and export users',
   commands: {
     list: {
       summary: 'list users (login, name, email, flags)',
@@ -125,8 +127,59 @@ export const userCommands: CommandGroup = {
         return undefined;
       },
     },
+    export: {
+      summary: 'print what Roster holds of a user as one JSON document (GDPR Art. 15)',
+      usage: [
+        'Usage: roster users export <login> [--output <file>]',
+        '',
+        'Prints the personal data Roster holds of the user as one JSON document, the same as the admin',
+        "API's GET /api/v2/users-management/users/{id}/personal-data: the account, its SCIM document,",
+        'group memberships, API tokens, sessions, OpenID Connect grants, SAML sign-in attempts, and',
+        'the audit entries and events about it; never a password, token or session secret. Each list',
+        'holds the newest 1000 items with how many there are, and says where the rest is. The export',
+        'is recorded in the audit log (user.personal_data_exported, actor cli). Works for active,',
+        'deactivated and anonymized users alike.',
+        '',
+        'Options:',
+        '  --output <file>  write the document to a new file, readable by its owner only (mode 0600),',
+        '                   instead of stdout; an existing file is not replaced',
+      ].join('\n'),
+      run: exportUser,
+    },
   },
 };
+
+/**
+ * `users export <login> [--output <file>]`: what Roster holds of the user, as the admin API's
+ * `GET …/users/{id}/personal-data` answers it (the same document, from the same function), on
+ * stdout or in a new file only its owner may read. The export is audited (actor `cli`).
+ */
+async function exportUser(args: string[], context: CliContext): Promise<{ usageError: string } | undefined> {
+  const { values, positionals } = parseArgs({ args, options: { output: { type: 'string' } }, allowPositionals: true });
+  const [login, ...extra] = positionals;
+  if (login === undefined) return { usageError: 'the login is required' };
+  if (extra.length > 0) return { usageError: `unexpected argument "${extra[0] ?? ''}"` };
+  if (values.output === '') return { usageError: '--output "": must name a file' };
+  // Checked before the export is read and recorded; the file is created below only if it still does not exist.
+  if (values.output !== undefined && existsSync(values.output)) {
+    throw new DirectoryError('conflict', `"${values.output}" exists: personal data is written to a new file only. Choose another name, or delete the file first.`, 'output');
+  }
+  const services = await context.services();
+  const user = await userByLogin(services, login);
+  const document = `${JSON.stringify(await services.personalData.export(user.id, context.actor), null, 2)}\n`;
+  if (values.output === undefined) {
+    await writeOut(document);
+    return undefined;
+  }
+  try {
+    await writeFile(values.output, document, { mode: 0o600, flag: 'wx' });
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new DirectoryError('invalid', `The personal data of "${login}" could not be written to "${values.output}": ${reason}`, 'output');
+  }
+  context.out(`Wrote the personal data of "${printable(user.login)}" to ${printable(values.output)} (readable by you only).`);
+  return undefined;
+}
 
 /** The `groups` command group. */
 export const groupCommands: CommandGroup = {
