@@ -12,7 +12,7 @@ import { renderResource } from '../../../scim/resources.ts';
 import type { StoredUser } from '../../../store/users.ts';
 import { stateOf } from '../../routes/scim/users.ts';
 import {
-  badge, confirmDialog, editedOnPage, emptyPageText, labelFor, dataTable, facts, formValue, hrefWith, noticeBanner, pageOf, pager, postForm, queryValue, searchForm, selectField, shownValues, submitButton, textField, timeTag,
+  actionButton, badge, confirmDialog, editedOnPage, emptyPageText, labelFor, dataTable, facts, formValue, hrefWith, noticeBanner, pageOf, pager, postForm, queryValue, searchForm, selectField, shownValues, submitButton, textField, timeTag,
   filterLinks, type Query,
 } from '../components.ts';
 import type { ConsoleContext } from '../context.ts';
@@ -134,6 +134,15 @@ function anonymizeControl(request: FastifyRequest, user: StoredUser): SafeHtml {
   });
 }
 
+/**
+ * The name of a personal-data download: `personal-data-<login>-<date>.json`, the login with
+ * every character a file name or the header could not carry as it is (quotes, slashes, spaces,
+ * anything beyond ASCII) replaced by `_`, and cut to 60 characters.
+ */
+export function personalDataFileName(login: string, exportedAt: string): string {
+  return `personal-data-${login.replace(/[^A-Za-z0-9._@+-]/g, '_').slice(0, 60)}-${exportedAt.slice(0, 10)}.json`;
+}
+
 /** Registers the Users pages. */
 export function userPages(app: FastifyInstance, context: ConsoleContext): void {
   const { services } = context;
@@ -250,6 +259,11 @@ ${facts([
   ['Roster id', html`<code>${user.id}</code>`],
 ])}
 <div class="actions">${deactivateControl(request, user, 'deactivate-user')}${anonymizeControl(request, user)}</div>
+</section>
+<section aria-labelledby="personal-data-title">
+<h2 id="personal-data-title">Personal data</h2>
+<p class="hint">What Roster holds of ${isAnonymized(user) ? 'this account (what is left of the person)' : 'this person'}, as one JSON file, to answer their request for access (GDPR Art. 15): the account, groups, tokens, sessions, applications, sign-in attempts, audit entries and events; never a password, token or session secret. The download is recorded in the audit log.</p>
+<div class="actions">${actionButton(request, { action: `${path}/personal-data`, label: labelFor('Download personal data', user.login) })}</div>
 </section>
 <section aria-labelledby="edit-title">
 <h2 id="edit-title">Edit</h2>
@@ -396,6 +410,17 @@ ${dataTable({
       target = `${url.pathname}${url.search}`;
     }
     return reply.redirect(target, 303);
+  });
+
+  // A form rather than a link: the download is recorded in the audit log, so it is a change the
+  // session's CSRF token must vouch for (a link from another site could make an administrator's
+  // browser record one). The answer is the file; the browser stays on the page.
+  app.post<{ Params: { id: string } }>(`${USERS}/:id/personal-data`, async (request, reply) => {
+    const data = await services.personalData.export(request.params.id, actorOf(request));
+    return reply
+      .header('content-type', 'application/json; charset=utf-8')
+      .header('content-disposition', `attachment; filename="${personalDataFileName(data.account.login, data.exportedAt)}"`)
+      .send(`${JSON.stringify(data, null, 2)}\n`);
   });
 
   app.post<{ Params: { id: string } }>(`${USERS}/:id/anonymize`, async (request, reply) => {
