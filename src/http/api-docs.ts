@@ -44,7 +44,7 @@ export const TAGS = {
 } as const;
 
 const TAG_DESCRIPTIONS: Readonly<Record<string, string>> = {
-  [TAGS.users]: 'Local and SAML users (SonarQube Web API v2 `users-management`). DELETE deactivates.',
+  [TAGS.users]: 'Local and SAML users (SonarQube Web API v2 `users-management`). DELETE deactivates; `/personal-data` gives what Roster holds of one person (GDPR Art. 15).',
   [TAGS.groups]: 'Groups (SonarQube Web API v2 `authorizations`).',
   [TAGS.memberships]: 'Who belongs to which group.',
   [TAGS.provisioning]: 'SCIM provisioning on or off, as SonarQube\'s `/api/scim_management`.',
