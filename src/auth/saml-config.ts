@@ -6,14 +6,11 @@
  * CLI and the admin console can point at it.
  */
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
-import { xmldom } from './xml-libraries.ts';
-import type { Element } from '@xmldom/xmldom';
 import type { Actor } from '../journal/actor.ts';
 import { DirectoryError } from '../errors.ts';
 import { defineSetting, type Settings } from '../settings.ts';
-import { screenXmlText } from './xml-safety.ts';
-import { xmlSyntaxProblem } from './xml-syntax.ts';
-import { readableTime, shorten } from '../text.ts';
+import { shorten } from '../text.ts';
+import { asPem, chainIssuers, checkCertificate, describeCertificate, fingerprintOf, pemProblem, splitPemCertificates, type CertificateInfo } from './saml-certificates.ts';
 
 /** The stored configuration. Certificates are PEM, one certificate each. */
 export interface SamlConfig {
@@ -103,15 +100,6 @@ export interface SamlIssue {
   readonly part?: 'certificate' | 'privateKey';
 }
 
-/** What an administrator needs to know about a certificate. Dates are ISO 8601. */
-export interface CertificateInfo {
-  readonly subject: string;
-  readonly issuer: string;
-  readonly validFrom: string;
-  readonly validTo: string;
-  readonly fingerprint256: string;
-}
-
 export type SamlValidation =
   | {
       readonly ok: true;
@@ -121,17 +109,6 @@ export type SamlValidation =
     }
   | { readonly ok: false; readonly errors: readonly SamlIssue[]; readonly warnings: readonly SamlIssue[] };
 
-export type MetadataResult =
-  /** `leftOut`: what to tell the administrator about expired certificates the metadata still lists. */
-  | { readonly ok: true; readonly input: SamlConfigInput; readonly leftOut: readonly string[] }
-  | { readonly ok: false; readonly message: string };
-
-const MD = 'urn:oasis:names:tc:SAML:2.0:metadata';
-const DS = 'http://www.w3.org/2000/09/xmldsig#';
-const BINDING_REDIRECT = 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect';
-const BINDING_POST = 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST';
-const DAY_MS = 24 * 60 * 60 * 1000;
-const EXPIRY_WARNING_DAYS = 30;
 /**
  * The longest values of the text fields (the console's fields take theirs from here). The IdP
  * sign-in URL gets a SAMLRequest appended: with a longer one, browsers and proxies start refusing
@@ -570,140 +547,6 @@ function optionalText(value: string | null | undefined): string | null {
   return trimmed === '' ? null : trimmed;
 }
 
-/** Splits a PEM file's text into its certificates (bare base64 counts as one); key blocks are ignored. */
-export function splitPemCertificates(text: string): string[] {
-  const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g);
-  if (blocks !== null) return blocks;
-  const trimmed = text.trim();
-  return trimmed === '' || trimmed.includes('-----BEGIN') ? [] : [trimmed];
-}
-
-/** Describes a PEM certificate for display (subject, issuer, validity, SHA-256 fingerprint). */
-export function describeCertificate(pem: string): CertificateInfo {
-  const cert = new X509Certificate(pem);
-  return {
-    // Node separates RDNs with newlines; one line reads better in a terminal and a log.
-    subject: cert.subject.split('\n').join(', '),
-    issuer: cert.issuer.split('\n').join(', '),
-    validFrom: new Date(cert.validFrom).toISOString(),
-    validTo: new Date(cert.validTo).toISOString(),
-    fingerprint256: cert.fingerprint256,
-  };
-}
-
-/** The start of an HTML document: an optional XML declaration and comments, then `<!DOCTYPE html` or `<html`. */
-const HTML_PAGE = /^(?:<\?xml[^>]*\?>\s*)?(?:<!--[\s\S]*?-->\s*)*<(?:!doctype\s+html|html)[\s>]/i;
-
-/**
- * Reads an IdP's SAML 2.0 metadata (an EntityDescriptor) into unchecked configuration input.
- * Expired signing certificates are left out (an IdP lists the old one beside the new one for a
- * while after a rollover), and `leftOut` says which; refused only when every one has expired.
- */
-export function parseIdpMetadata(text: string, now: Date = new Date()): MetadataResult {
-  // ADFS and Entra ID save federation metadata with a byte-order mark, and text pasted into the
-  // console may start with a line break: neither is XML, and the parser refused both.
-  const xml = text.replace(/^\uFEFF?\s*/, '');
-  // A web page (a portal or sign-in page saved, or the answer of an address that wants a
-  // session) starts with an HTML DOCTYPE; said as such rather than as a refused declaration.
-  if (HTML_PAGE.test(xml)) {
-    return { ok: false, message: 'the metadata is a web page (HTML), not the identity provider’s metadata XML: it is what a browser gets from a portal or sign-in page. Download the federation metadata document (Entra ID: “App Federation Metadata Url”; Okta: the SAML app’s “Metadata URL”) and give that file' };
-  }
-  // Metadata never needs a DTD; refusing one rules out entity-expansion tricks outright.
-  const screened = screenXmlText(xml);
-  if (screened?.code === 'declaration') return { ok: false, message: 'the metadata must not contain a DOCTYPE or ENTITY declaration' };
-  if (screened !== undefined) return { ok: false, message: `the metadata must be UTF-8 text (${screened.detail})` };
-  const syntax = xmlSyntaxProblem(xml);
-  if (syntax !== undefined) {
-    const where = syntax.line === undefined ? '' : `, at line ${syntax.line}, column ${syntax.column ?? 1}`;
-    return { ok: false, message: `the metadata is not well-formed XML${where}: ${syntax.reason}. Expected: the identity provider’s federation metadata XML, whole (one EntityDescriptor document)` };
-  }
-  const root: Element | null = new (xmldom().DOMParser)().parseFromString(xml, 'text/xml').documentElement;
-  if (root === null || root.namespaceURI !== MD) {
-    return { ok: false, message: 'the metadata must be a SAML 2.0 EntityDescriptor' };
-  }
-
-  let entity: Element | undefined;
-  if (root.localName === 'EntityDescriptor') entity = root;
-  else if (root.localName === 'EntitiesDescriptor') {
-    // An aggregate (federation) file: usable only if exactly one entity in it is an IdP.
-    const idps = elements(root, MD, 'EntityDescriptor').filter((e) => elements(e, MD, 'IDPSSODescriptor').length > 0);
-    if (idps.length !== 1) {
-      return { ok: false, message: `the metadata describes ${idps.length} identity providers; give the file of exactly one` };
-    }
-    entity = idps[0];
-  }
-  if (entity === undefined) return { ok: false, message: 'the metadata must be a SAML 2.0 EntityDescriptor' };
-
-  const providerId = entity.getAttribute('entityID') ?? '';
-  if (providerId.trim() === '') return { ok: false, message: 'the EntityDescriptor has no entityID' };
-  const idp = elements(entity, MD, 'IDPSSODescriptor')[0];
-  if (idp === undefined) return { ok: false, message: 'the metadata has no IDPSSODescriptor: it does not describe an identity provider' };
-
-  const services = elements(idp, MD, 'SingleSignOnService');
-  // Redirect is what a browser-initiated AuthnRequest uses by default; POST is the fallback.
-  const service =
-    services.find((s) => s.getAttribute('Binding') === BINDING_REDIRECT) ??
-    services.find((s) => s.getAttribute('Binding') === BINDING_POST);
-  const loginUrl = service?.getAttribute('Location') ?? '';
-  if (loginUrl === '') {
-    return { ok: false, message: 'the IDPSSODescriptor has no SingleSignOnService with the HTTP-Redirect or HTTP-POST binding' };
-  }
-
-  const certificates: string[] = [];
-  const authorities: string[] = [];
-  for (const descriptor of elements(idp, MD, 'KeyDescriptor')) {
-    const use = descriptor.getAttribute('use');
-    // No `use` means the key serves both signing and encryption (SAML metadata §2.4.1.1).
-    if (use !== null && use !== '' && use !== 'signing') continue;
-    // One KeyDescriptor holds one key; more certificates beside it are its chain (XML Signature
-    // §4.5.4: they contain the key or certify it). Only the key's own certificate signs.
-    const listed = elements(descriptor, DS, 'X509Certificate').flatMap((cert) => {
-      const base64 = (cert.textContent ?? '').replace(/\s+/g, '');
-      return base64 === '' ? [] : [toPem(base64)];
-    });
-    const issuers = chainIssuers(listed);
-    listed.forEach((pem, index) => {
-      if (!issuers.has(index)) certificates.push(pem);
-      else authorities.push(describeCertificate(pem).subject);
-    });
-  }
-  if (certificates.length === 0) return { ok: false, message: 'the IDPSSODescriptor has no signing certificate (KeyDescriptor/X509Certificate)' };
-
-  // Left out, rather than refusing the whole file, when another certificate serves: an expired
-  // one (an IdP lists the old one beside the new one for a while after a rollover), or one whose
-  // key Roster cannot verify with (an EC or short RSA key listed beside an RSA one).
-  const expired: CertificateInfo[] = [];
-  const unusable: string[] = [];
-  const current = certificates.filter((pem) => {
-    let info: CertificateInfo;
-    try {
-      info = describeCertificate(pem);
-    } catch {
-      return true; // validation names what is wrong with it
-    }
-    if (Date.parse(info.validTo) <= now.getTime()) {
-      if (!expired.some((e) => e.fingerprint256 === info.fingerprint256)) expired.push(info);
-      return false;
-    }
-    const problem = unusableKey(pem, info.subject);
-    if (problem === undefined) return true;
-    if (!unusable.includes(problem)) unusable.push(problem);
-    return false;
-  });
-  const described = expired.map((info) => `${info.subject}, which expired on ${readableTime(info.validTo)}`);
-  if (current.length === 0) {
-    return {
-      ok: false,
-      message: unusable.length === 0 ? `every signing certificate in the metadata has expired (${described.join('; ')})` : `no signing certificate in the metadata can be used (${[...described, ...unusable].join('; ')})`,
-    };
-  }
-  const leftOut = [
-    ...described.map((text) => `left out the expired certificate ${text}`),
-    ...[...new Set(authorities)].map((subject) => `left out the certificate authority ${subject} (it issued the signing certificate listed with it, and signs nothing itself)`),
-    ...unusable.map((problem) => `left out ${problem.replace(/^the certificate (.+?) has /, 'the certificate $1, which has ')}`)];
-  return { ok: true, input: { providerId: providerId.trim(), loginUrl: loginUrl.trim(), certificates: current }, leftOut };
-}
-
 function checkLoginUrl(value: string): string | undefined {
   const rule = 'must be an absolute https URL (http is allowed only for localhost)';
   if (value === '') return `the IdP sign-in URL ${rule}`;
@@ -719,129 +562,6 @@ function checkLoginUrl(value: string): string | undefined {
   const local = LOOPBACK_HOSTS.has(url.hostname);
   if (url.protocol === 'https:' || (url.protocol === 'http:' && local)) return undefined;
   return `the IdP sign-in URL ${rule} ${got}`;
-}
-
-type CertificateCheck = { pem: string; info: CertificateInfo; warning?: string } | { error: string };
-
-function checkCertificate(text: string, now: Date, kept: ReadonlySet<string> = new Set()): CertificateCheck {
-  const trimmed = text.trim();
-  const pem = trimmed.startsWith('-----BEGIN') ? trimmed : toPem(trimmed.replace(/\s+/g, ''));
-  let info: CertificateInfo;
-  try {
-    info = describeCertificate(pem);
-  } catch (error) {
-    return { error: pemProblem(trimmed, 'certificate', error) };
-  }
-  const validTo = Date.parse(info.validTo);
-  const checked: { pem: string; info: CertificateInfo; warning?: string } = { pem: normalisePem(pem), info };
-  const unusable = unusableKey(pem, info.subject);
-  if (unusable !== undefined) {
-    // One stored before this rule is kept, as an expired one is: what GET returned must PUT back.
-    if (!kept.has(info.fingerprint256)) return { error: unusable };
-    checked.warning = `${unusable}; remove it`;
-  } else if (validTo <= now.getTime()) {
-    if (!kept.has(info.fingerprint256)) return { error: `the certificate ${info.subject} expired on ${readableTime(info.validTo)}` };
-    checked.warning = `the certificate ${info.subject} expired on ${readableTime(info.validTo)}: sign-in refuses responses it signs; remove it`;
-  } else if (Date.parse(info.validFrom) > now.getTime()) {
-    checked.warning = `the certificate ${info.subject} is not valid before ${info.validFrom}`;
-  } else if (validTo - now.getTime() < EXPIRY_WARNING_DAYS * DAY_MS) {
-    const days = Math.floor((validTo - now.getTime()) / DAY_MS);
-    checked.warning = `the certificate ${info.subject} expires on ${readableTime(info.validTo)} (in ${days} days); ask the IdP for its next one`;
-  }
-  return checked;
-}
-
-/** The smallest RSA key Roster accepts (NIST SP 800-131A: 1024-bit RSA is disallowed for signatures). */
-const MIN_RSA_BITS = 2048;
-
-/**
- * Why a certificate's key can never serve: the signature library (xml-crypto) and the
- * decryption library verify and decrypt with RSA only, so an EC or other key would make every
- * sign-in fail; an RSA key under 2048 bits is too weak to trust. Undefined when it is fine.
- */
-function unusableKey(pem: string, subject: string): string | undefined {
-  const key = new X509Certificate(pem).publicKey;
-  if (key.asymmetricKeyType !== 'rsa') {
-    const type = key.asymmetricKeyType === 'ec' ? 'an EC' : `a ${key.asymmetricKeyType ?? 'non-RSA'}`;
-    return `the certificate ${subject} has ${type} key, which SAML signatures cannot be verified with in Roster (RSA only): use an RSA certificate of at least ${MIN_RSA_BITS} bits`;
-  }
-  const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
-  if (bits < MIN_RSA_BITS) return `the certificate ${subject} has a ${bits}-bit RSA key; at least ${MIN_RSA_BITS} bits are required`;
-  return undefined;
-}
-
-/** The SHA-256 fingerprint of a certificate given as PEM or bare base64 DER (as everywhere else a certificate is accepted). */
-function fingerprintOf(text: string): string | undefined {
-  try {
-    return new X509Certificate(asPem(text)).fingerprint256;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * The certificates among `pems` that issued another of them (its issuer name matches and its key
- * verifies that one's signature): a chain's authorities rather than keys that sign responses.
- * Maps each one's index to the index of a certificate it issued; unreadable ones are skipped.
- */
-function chainIssuers(pems: readonly string[]): Map<number, number> {
-  const certs = pems.map((pem) => {
-    try {
-      return new X509Certificate(pem);
-    } catch {
-      return undefined;
-    }
-  });
-  const issuers = new Map<number, number>();
-  certs.forEach((authority, at) => {
-    if (authority === undefined) return;
-    const child = certs.findIndex((cert) => cert !== undefined && cert.fingerprint256 !== authority.fingerprint256 && cert.checkIssued(authority) && cert.verify(authority.publicKey));
-    if (child !== -1) issuers.set(at, child);
-  });
-  return issuers;
-}
-
-/** Rewrites a PEM certificate in the canonical layout, so stored values compare and print alike. */
-function normalisePem(pem: string): string {
-  return new X509Certificate(pem).toString().trim();
-}
-
-/** Certificate text as PEM: PEM as given (trimmed), bare base64 DER wrapped. */
-function asPem(text: string): string {
-  const trimmed = text.trim();
-  return trimmed.startsWith('-----BEGIN') ? trimmed : toPem(trimmed.replace(/\s+/g, ''));
-}
-
-function toPem(base64: string): string {
-  const lines = base64.match(/.{1,64}/g) ?? [];
-  return ['-----BEGIN CERTIFICATE-----', ...lines, '-----END CERTIFICATE-----'].join('\n');
-}
-
-function elements(parent: Element, namespace: string, localName: string): Element[] {
-  return Array.from(parent.getElementsByTagNameNS(namespace, localName));
-}
-
-/**
- * Why pasted text is not the certificate or private key it should be, in words an administrator
- * can act on (OpenSSL's own, `error:04800064:PEM routines::bad base64 decode`, say nothing to
- * most): another kind of PEM block, an encrypted key, damaged base64, or something else.
- */
-function pemProblem(text: string, expected: 'certificate' | 'key', error: unknown): string {
-  const what = expected === 'certificate' ? 'not a valid X.509 certificate' : 'not a valid unencrypted PEM private key';
-  const paste = expected === 'certificate' ? 'paste the certificate (-----BEGIN CERTIFICATE-----) or its base64 text' : 'paste the key (-----BEGIN PRIVATE KEY----- or -----BEGIN RSA PRIVATE KEY-----)';
-  const label = /-----BEGIN ([A-Z0-9 ]+)-----/.exec(text)?.[1];
-  if (expected === 'key' && label !== undefined && label.includes('ENCRYPTED')) {
-    return `${what}: the key is encrypted with a passphrase, which Roster cannot ask for; store it unencrypted (openssl pkey -in key.pem -out plain-key.pem)`;
-  }
-  const wanted = expected === 'certificate' ? label === 'CERTIFICATE' || label === 'X509 CERTIFICATE' : label !== undefined && label.endsWith('PRIVATE KEY');
-  if (label !== undefined && !wanted) return `${what}: this is a ${label.toLowerCase().replace('rsa', 'RSA')} block; ${paste}`;
-  if (/base64|bad end line|no start line/i.test(firstLine(error))) return `${what}: its base64 text is damaged (a character lost or added when it was copied); ${paste} again`;
-  return `${what}: the text does not decode to one; ${paste}`;
-}
-
-function firstLine(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  return message.split('\n')[0] ?? message;
 }
 
 /** Reads the stored JSON; fields added after the first version take their defaults when absent. */

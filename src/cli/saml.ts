@@ -3,15 +3,14 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from './options.ts';
 import {
   asSha256Fingerprint,
-  describeCertificate,
-  parseIdpMetadata,
   rollSpKeys,
-  splitPemCertificates,
   stepIdpCertificates,
   type SamlConfig,
   type SamlConfigInput,
   type SamlIssue,
 } from '../auth/saml-config.ts';
+import { describeCertificate, splitPemCertificates } from '../auth/saml-certificates.ts';
+import { parseIdpMetadata } from '../auth/saml-metadata.ts';
 import { DirectoryError } from '../errors.ts';
 import type { CliContext, CommandGroup } from './command.ts';
 

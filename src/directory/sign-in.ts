@@ -7,7 +7,7 @@
  * cannot sign in.
  */
 import type { SamlConfig } from '../auth/saml-config.ts';
-import { describeCertificate } from '../auth/saml-config.ts';
+import { describeCertificate } from '../auth/saml-certificates.ts';
 import type { Store } from '../store/index.ts';
 import type { Executor } from '../store/executor.ts';
 import { inBatches, transact } from '../store/transact.ts';

@@ -6,15 +6,14 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
   createSamlConfigService,
-  describeCertificate,
-  parseIdpMetadata,
   rollSpKeys,
   samlSetting,
-  splitPemCertificates,
   validateSamlConfig,
   type SamlConfigInput,
   type SamlValidation,
 } from '../../src/auth/saml-config.ts';
+import { describeCertificate, splitPemCertificates } from '../../src/auth/saml-certificates.ts';
+import { parseIdpMetadata } from '../../src/auth/saml-metadata.ts';
 import { createSettings } from '../../src/settings.ts';
 import { eachDatabase, openTestStore } from '../support/databases.ts';
 

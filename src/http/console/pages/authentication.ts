@@ -8,7 +8,8 @@
  * services.saml), the switch calls services.provisioning, and refusals are their messages.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { parseIdpMetadata, SAML_LIMITS, type SamlConfig, type SamlField, type SamlIssue } from '../../../auth/saml-config.ts';
+import { parseIdpMetadata } from '../../../auth/saml-metadata.ts';
+import { SAML_LIMITS, type SamlConfig, type SamlField, type SamlIssue } from '../../../auth/saml-config.ts';
 import { DISABLE_CONSEQUENCES } from '../../../directory/provisioning.ts';
 
 /** The console's refusal of a switch to just-in-time posted without its dialog's confirmation. */

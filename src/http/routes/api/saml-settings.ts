@@ -5,7 +5,8 @@
  * fields it computes are accepted when they hold what Roster computes, before or after the PUT.
  */
 import type { FastifyInstance, FastifySchema } from 'fastify';
-import { describeCertificate, splitPemCertificates, spKeyPairsOf, storedCertificates, storedSpPrivateKey, validateSamlConfig, type SamlConfig, type SamlConfigInput } from '../../../auth/saml-config.ts';
+import { describeCertificate, splitPemCertificates } from '../../../auth/saml-certificates.ts';
+import { spKeyPairsOf, storedCertificates, storedSpPrivateKey, validateSamlConfig, type SamlConfig, type SamlConfigInput } from '../../../auth/saml-config.ts';
 import type { Services } from '../../../services.ts';
 import { TAGS } from '../../api-docs.ts';
 import { errorResponses, NO_BODY, noContent, objectBody, ref, strictObject, type JsonSchema, type NamedSchema } from './common.ts';
