@@ -5,7 +5,7 @@ import { withOptionValues } from './options.ts';
 import { writeOut } from './output.ts';
 
 /** The export's options, by the name of the filter field each one sets. */
-const OPTION_OF_FIELD = { from: '--from', to: '--to', actor: '--actor', action: '--action', targetType: '--target-type', targetId: '--target-id', format: '--format' };
+const OPTION_OF_FIELD = { from: '--from', to: '--to', actor: '--actor', actorUser: '--actor-user', action: '--action', targetType: '--target-type', targetId: '--target-id', format: '--format' };
 import type { CommandGroup } from './command.ts';
 
 /** The `audit` command group. */
@@ -17,7 +17,7 @@ export const auditCommands: CommandGroup = {
       summary: 'print events as JSON lines (or CSV), oldest first',
       usage: [
         'Usage: roster audit export [--format jsonl|csv] [--from <time>] [--to <time>] [--actor <actor>]',
-        '                           [--action <action>] [--target-type <type>] [--target-id <id>]',
+        '                           [--actor-user <login>] [--action <action>] [--target-type <type>] [--target-id <id>]',
         '',
         'Prints one JSON object per line to stdout (or CSV with a header line), oldest first. The log',
         'is read in pages, so any size can be exported: `roster audit export > audit.jsonl`.',
@@ -27,6 +27,7 @@ export const auditCommands: CommandGroup = {
         '  --from <time>         ISO 8601, inclusive (e.g. 2025-01-01 or 2025-01-01T12:00:00Z)',
         '  --to <time>           ISO 8601, exclusive',
         '  --actor <actor>       e.g. token:entra-id, cli, system, or the login of a token\'s owner',
+        '  --actor-user <login>  the entries of that user alone (its tokens, sessions, sign-ins)',
         '  --action <action>     e.g. user.created, or user.* for every action starting with user.',
         '  --target-type <type>  user, group, membership, token, setting, schema, application, webhook or audit',
         '  --target-id <id>      the internal id of the target',
@@ -38,6 +39,7 @@ export const auditCommands: CommandGroup = {
             from: { type: 'string' },
             to: { type: 'string' },
             actor: { type: 'string' },
+            'actor-user': { type: 'string' },
             action: { type: 'string' },
             format: { type: 'string' },
             'target-type': { type: 'string' },
@@ -49,6 +51,7 @@ export const auditCommands: CommandGroup = {
             from: values.from,
             to: values.to,
             actor: values.actor,
+            actorUser: values['actor-user'],
             action: values.action,
             targetType: values['target-type'],
             targetId: values['target-id'],

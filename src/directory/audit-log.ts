@@ -61,6 +61,7 @@ function instant(query: Readonly<Record<string, unknown>>, name: 'from' | 'to'):
 /** Reads the filters shared by the API and the CLI export. */
 export function parseEventFilter(query: Readonly<Record<string, unknown>>): EventFilter {
   const actor = text(query, 'actor');
+  const actorUser = text(query, 'actorUser');
   const targetId = text(query, 'targetId');
   // Every filter is checked (in the order the API has always refused them), so that the console marks all the wrong ones at once.
   const { from, to, targetType, action } = checkFields({
@@ -84,6 +85,7 @@ export function parseEventFilter(query: Readonly<Record<string, unknown>>): Even
     ...(from !== undefined ? { from } : {}),
     ...(to !== undefined ? { to } : {}),
     ...(actor !== undefined ? { actor } : {}),
+    ...(actorUser !== undefined ? { actorUser } : {}),
     ...(targetType !== undefined ? { targetType } : {}),
     ...(targetId !== undefined ? { targetId } : {}),
   };

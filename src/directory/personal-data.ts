@@ -161,9 +161,9 @@ function grantedScopes(payload: Record<string, unknown>): { scopes: string[]; cl
   };
 }
 
-/** The audit filter of a user as target, and as actor (by login). */
+/** The audit filter of a user as target, and as the user behind the actor (by login: `actor` would take in `cli` for a user called so). */
 function auditFilters(user: StoredUser): { about: EventFilter; by: EventFilter } {
-  return { about: { targetType: 'user', targetId: user.id }, by: { actor: user.login } };
+  return { about: { targetType: 'user', targetId: user.id }, by: { actorUser: user.login } };
 }
 
 /** The newest LIST_LIMIT audit entries matching `filter`, their count, and the next page's address when cut. */
@@ -197,7 +197,7 @@ export function createPersonalData(store: Store, access: Access) {
     const events = await eventsAbout(db, user.id, LIST_LIMIT);
     const filters = auditFilters(user);
     const aboutUser = await auditSection(db, filters.about, `targetType=user&targetId=${id}`, `--target-type user --target-id ${user.id}`);
-    const byUser = await auditSection(db, filters.by, `actor=${encodeURIComponent(user.login)}`, `--actor '${user.login.replace(/'/g, "'\\''")}'`);
+    const byUser = await auditSection(db, filters.by, `actorUser=${encodeURIComponent(user.login)}`, `--actor-user '${user.login.replace(/'/g, "'\\''")}'`);
 
     const grantPayloads = { total: oidc.grants.total, rows: oidc.grants.rows.map((row) => ({ row, payload: payloadOf(row) })) };
     const sessionPayloads = { total: oidc.sessions.total, rows: oidc.sessions.rows.map((row) => ({ row, payload: payloadOf(row) })) };

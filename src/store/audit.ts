@@ -30,6 +30,11 @@ export interface EventFilter {
   readonly to?: string;
   /** Matches the actor (`token:okta`, `cli`, `system` …) or the login of the user behind it. */
   readonly actor?: string;
+  /**
+   * The login of the user behind the actor only (`actorUser`): a user's own entries, none of
+   * `cli` or `system` or a token named like that login, which `actor` would match too.
+   */
+  readonly actorUser?: string;
   readonly targetType?: string;
   readonly targetId?: string;
   /** The action exactly (`user.created`). */
@@ -80,6 +85,7 @@ function filtered(db: Executor, filter: EventFilter, reading: Reading = 'count')
       ? builder.where((eb) => eb.or([eb('actor', '=', actor), eb('actor_user', '=', actor)]))
       : builder.where(sql<SqlBool>`((actor || '') = ${actor} OR (coalesce(actor_user, '') || '') = ${actor})`);
   }
+  if (filter.actorUser !== undefined) builder = builder.where('actor_user', '=', filter.actorUser);
   // With an id, the (target_type, target_id) index finds one object's history at once.
   if (filter.targetType !== undefined) builder = typeIndexed ? builder.where('target_type', '=', filter.targetType) : builder.where(sql<string>`(target_type || '')`, '=', filter.targetType);
   if (filter.targetId !== undefined) builder = builder.where('target_id', '=', filter.targetId);

@@ -727,6 +727,10 @@ describe('roster admin, users and audit', () => {
     assert.ok(events[0].seq < events[1].seq);
     const filtered = roster(database, ['audit', 'export', '--actor', 'cli', '--target-type', 'group']);
     assert.equal(filtered.stdout.trimEnd().split('\n').length, 1);
+    // The user behind the actor alone: no user is behind the command line's entries.
+    const byUser = roster(database, ['audit', 'export', '--actor-user', 'cli']);
+    assert.equal(byUser.status, 0, byUser.stderr);
+    assert.equal(byUser.stdout, '');
     const future = roster(database, ['audit', 'export', '--from', '2999-01-01']);
     assert.equal(future.stdout, '');
     // A bad option value is a command-line error: exit 2, naming the option.

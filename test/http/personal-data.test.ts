@@ -205,6 +205,26 @@ eachDatabase('a person\'s data on request', (database) => {
     assert.ok(actions.includes('user.created'));
     assert.match(JSON.stringify(erased.auditEntries.aboutUser), /Dora Explorer/, 'the entries recorded before the erasure keep what they held');
   });
+
+  test('a user whose login spells an actor (cli) is handed its own entries, never the command line\'s; the audit log\'s actorUser filter is the same', async () => {
+    const id = await localUser('cli', 'Cli Person', 'cli.person@corp.example');
+    // A change made from the command line: its entry's actor is `cli`, no user behind it.
+    await app.services.applications.create({ name: 'Made from the command line', redirectUris: [REDIRECT], public: false, allowedGroups: [] }, cli);
+    const signedIn = await passwordSignIn(app, 'cli', PASSWORD);
+    assert.ok(sessionOf(signedIn) !== undefined, 'the user cli signs in with its password');
+
+    const data = (await app.request('GET', `${USERS}/${id}/personal-data`)).body;
+    const mine = data.auditEntries.byUser.items as Array<{ actor: string; actorUser: string | null; action: string }>;
+    assert.ok(mine.length >= 1, 'the sign-in names the user as actor');
+    assert.deepEqual(mine.filter((entry) => entry.actorUser !== 'cli'), [], 'no entry of the command line');
+    assert.equal(data.auditEntries.byUser.total, mine.length);
+
+    const byFilter = await app.request('GET', '/api/v2/audit-logs?actorUser=cli&pageSize=500');
+    assert.equal(byFilter.status, 200);
+    assert.deepEqual(byFilter.body.auditLogs.map((entry: { seq: number }) => entry.seq).sort(), mine.map((entry) => (entry as unknown as { seq: number }).seq).sort());
+    const byActor = await app.request('GET', '/api/v2/audit-logs?actor=cli&pageSize=500');
+    assert.ok(byActor.body.auditLogs.some((entry: { actor: string; action: string }) => entry.actor === 'cli' && entry.action === 'application.created'), 'actor= still takes in the command line');
+  });
 });
 
 eachDatabase('a person\'s data on request: bounded lists', (database) => {
@@ -226,9 +246,7 @@ eachDatabase('a person\'s data on request: bounded lists', (database) => {
       assert.ok(bulk.body.Operations.every((operation: any) => operation.status === '201'));
     }
 
-    const started = performance.now();
     const answer = await app.request('GET', `${USERS}/${id}/personal-data`);
-    const took = performance.now() - started;
     assert.equal(answer.status, 200);
     const data = answer.body;
     assert.equal(data.listLimit, 1000);
@@ -239,16 +257,14 @@ eachDatabase('a person\'s data on request: bounded lists', (database) => {
     assert.deepEqual([data.scim.id, data.scim.document.userName, data.scim.document.displayName], [scimId, 'many@corp.example', 'Many Groups']);
     assert.equal(data.scim.document.groups, undefined, 'the groups are listed once, under groupMemberships');
     assert.ok(answer.raw.body.length < 2_000_000, `${answer.raw.body.length} bytes`);
-    // Read through indexes: far below a second even on a busy machine (tens of milliseconds alone).
-    assert.ok(took < 5000, `took ${Math.round(took)} ms`);
 
     // The administrator whose token the identity provider uses is the actor of every SCIM change.
     const admin = (await app.request('GET', `${USERS}/${app.adminId}/personal-data`)).body;
     const byAdmin = admin.auditEntries.byUser;
     assert.ok(byAdmin.total > 1200 && byAdmin.items.length === 1000, `${byAdmin.total} entries, ${byAdmin.items.length} listed`);
-    const next = /GET (\/api\/v2\/audit-logs\?actor=admin&cursor=\d+)/.exec(byAdmin.rest)?.[1];
+    const next = /GET (\/api\/v2\/audit-logs\?actorUser=admin&cursor=\d+)/.exec(byAdmin.rest)?.[1];
     assert.ok(next, byAdmin.rest);
-    assert.match(byAdmin.rest, /roster audit export --actor 'admin'/);
+    assert.match(byAdmin.rest, /roster audit export --actor-user 'admin'/);
     const older = await app.request('GET', `${next}&pageSize=500`);
     assert.equal(older.status, 200);
     assert.ok(older.body.auditLogs.length > 0);

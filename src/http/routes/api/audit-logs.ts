@@ -29,6 +29,7 @@ const EVENT_FILTERS = {
   from: { type: 'string', description: 'Inclusive lower bound, ISO 8601 (2025-01-31 or 2025-01-31T12:00:00Z).' },
   to: { type: 'string', description: 'Exclusive upper bound, ISO 8601.' },
   actor: { type: 'string', description: 'Matches actor or actorUser.' },
+  actorUser: { type: 'string', description: 'Matches actorUser only: the entries of the user with this login, none of an actor spelled the same (`cli`, `system`).' },
   action: { type: 'string', description: 'An action (`user.created`), or a prefix ending in `*` (`user.*`).' },
   targetType: { type: 'string', enum: [...AUDIT_TARGET_TYPES] },
   targetId: { type: 'string', description: 'An internal id, or a membership id.' },
