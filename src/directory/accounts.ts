@@ -199,8 +199,7 @@ export function createAccounts(store: Store, access: Access, initialPassword?: I
    * sign-in attempts.
    */
   async function erase(trx: Executor, user: StoredUser, now: string): Promise<Erased> {
-    const signInNames = user.email === null ? [user.login] : [user.login, user.email];
-    return eraseUser(trx, store.dialect, user.id, anonymizedLogin(user.id), signInNames, now);
+    return eraseUser(trx, store.dialect, user.id, anonymizedLogin(user.id), { login: user.login, email: user.email }, now);
   }
 
   /**

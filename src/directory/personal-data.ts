@@ -193,7 +193,7 @@ export function createPersonalData(store: Store, access: Access) {
     const sessions = await sessionsHeldBy(db, user.id, LIST_LIMIT);
     const browsers = await knownBrowsersOf(db, user.id, LIST_LIMIT);
     const oidc = await oidcHeldBy(db, user.id, LIST_LIMIT);
-    const attempts = await signInAttemptsNaming(db, user.login, user.email, LIST_LIMIT);
+    const attempts = await signInAttemptsNaming(db, { login: user.login, email: user.email }, LIST_LIMIT);
     const events = await eventsAbout(db, user.id, LIST_LIMIT);
     const filters = auditFilters(user);
     const aboutUser = await auditSection(db, filters.about, `targetType=user&targetId=${id}`, `--target-type user --target-id ${user.id}`);

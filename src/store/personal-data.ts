@@ -15,10 +15,11 @@
  * one: no password hash, no token hash, no session or browser id (the SHA-256 of a cookie), no
  * OpenID row id (a code's or token's SHA-256).
  */
-import { sql } from 'kysely';
+import { sql, type ExpressionBuilder } from 'kysely';
 import { caseKey } from '../text.ts';
 import type { DialectAdapter } from './dialect.ts';
 import type { Executor } from './executor.ts';
+import type { Database } from './tables.ts';
 import type { StoredFeedEvent } from './journal.ts';
 
 /** What an erasure removed besides the account's fields, for its audit entry. */
@@ -30,10 +31,10 @@ export interface Erased {
 /**
  * Empties every personal field of user `id` (name, email, external id, password hashes, last
  * sign-in, the SCIM document and what is derived from it: emails, unique values of custom
- * schemas) and gives it `login`; deletes its API tokens and the record of the last SAML
- * sign-ins attempted with its login or email (`signInNames`).
+ * schemas) and gives it `login`; deletes its API tokens and the record of the SAML sign-ins
+ * attempted under its login or email (`person`), the same rows its export lists.
  */
-export async function eraseUser(db: Executor, dialect: DialectAdapter, id: string, login: string, signInNames: readonly string[], now: string): Promise<Erased> {
+export async function eraseUser(db: Executor, dialect: DialectAdapter, id: string, login: string, person: SignInNames, now: string): Promise<Erased> {
   await db
     .updateTable('users')
     .set({
@@ -59,8 +60,7 @@ export async function eraseUser(db: Executor, dialect: DialectAdapter, id: strin
   await db.deleteFrom('user_emails').where('user_id', '=', id).execute();
   await db.deleteFrom('scim_unique_values').where('resource_type', '=', 'User').where('resource_id', '=', id).execute();
   const tokens = await db.deleteFrom('tokens').where('user_id', '=', id).executeTakeFirst();
-  const keys = [...new Set(signInNames.map(caseKey))];
-  if (keys.length > 0) await db.deleteFrom('saml_sign_in_attempts').where('login_key', 'in', keys).execute();
+  await db.deleteFrom('saml_sign_in_attempts').where(namingPerson(person)).execute();
   return { deletedTokens: Number(tokens.numDeletedRows) };
 }
 
@@ -220,17 +220,28 @@ export interface HeldSignInAttempt {
   readonly reason: string | null;
 }
 
+/** What names a person in the SAML sign-in attempts: the user's login and email. */
+export interface SignInNames {
+  readonly login: string;
+  readonly email: string | null;
+}
+
 /**
- * The recorded SAML sign-in attempts that name `login` or `email` as the sign-in check finds the
- * user's last one (store/sign-in.ts latestAttemptOf): the login's row, and those whose email or
- * NameID is the login or the email, each through its index; latest first, at most `limit`.
+ * The SAML sign-in attempts that name the person, as the sign-in check finds the user's last one
+ * (store/sign-in.ts latestAttemptOf): the rows of the login or the email, and those whose email
+ * or NameID is either, each through its index. One predicate for the export and the erasure, so
+ * that an erasure deletes every row the export showed.
  */
-export async function signInAttemptsNaming(db: Executor, login: string, email: string | null, limit: number): Promise<Bounded<HeldSignInAttempt>> {
-  const names = [...new Set([login.toLowerCase(), ...(email === null ? [] : [email.toLowerCase()])])];
-  const loginKeys = [...new Set([caseKey(login), login.toLowerCase()])];
-  const naming = db
-    .selectFrom('saml_sign_in_attempts')
-    .where((eb) => eb.or([eb('login_key', 'in', loginKeys), eb(sql<string>`lower(email)`, 'in', names), eb(sql<string>`lower(name_id)`, 'in', names)]));
+function namingPerson(person: SignInNames) {
+  const names = [...new Set([person.login, ...(person.email === null ? [] : [person.email])].map((name) => name.toLowerCase()))];
+  const keys = [...new Set([person.login, ...(person.email === null ? [] : [person.email])].flatMap((name) => [caseKey(name), name.toLowerCase()]))];
+  return (eb: ExpressionBuilder<Database, 'saml_sign_in_attempts'>) =>
+    eb.or([eb('login_key', 'in', keys), eb(sql<string>`lower(email)`, 'in', names), eb(sql<string>`lower(name_id)`, 'in', names)]);
+}
+
+/** The recorded SAML sign-in attempts that name the person (namingPerson), latest first, at most `limit`. */
+export async function signInAttemptsNaming(db: Executor, person: SignInNames, limit: number): Promise<Bounded<HeldSignInAttempt>> {
+  const naming = db.selectFrom('saml_sign_in_attempts').where(namingPerson(person));
   const rows = await naming.select(['login', 'name_id', 'email', 'at', 'outcome', 'reason']).orderBy('at', 'desc').orderBy('login_key').limit(limit).execute();
   const total = await countOf(naming.select(sql<number>`count(*)`.as('n')));
   return { rows: rows.map((row) => ({ login: row.login, nameId: row.name_id, email: row.email, at: row.at, outcome: row.outcome, reason: row.reason })), total };

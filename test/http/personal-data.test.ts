@@ -189,7 +189,22 @@ eachDatabase('a person\'s data on request', (database) => {
     assert.ok(deactivated.apiTokens.items[0].revokedAt !== null);
     assert.deepEqual(deactivated.events.items.map((event: any) => event.type), ['user.deactivated', 'user.created']);
 
+    // A SAML sign-in attempt under another login whose NameID is the person's email: the export
+    // lists it; the erasure must delete it too.
+    const saml = await app.services.saml.get();
+    assert.ok(saml);
+    const configured = await app.services.saml.configure({ ...saml, userLoginAttribute: 'login', userEmailAttribute: 'email' }, cli);
+    assert.ok(configured.ok, JSON.stringify(configured));
+    await samlSignIn(app, { login: 'someone.else', attributes: { email: ['Dora@Corp.Example'] } });
+    const attempts = () => app.services.store.db.selectFrom('saml_sign_in_attempts').select(['login', 'name_id', 'email']).execute();
+    const naming = (await attempts()).filter((row) => [row.login, row.name_id, row.email].some((name) => name?.toLowerCase() === 'dora@corp.example'));
+    assert.equal(naming.length, 1, JSON.stringify(await attempts()));
+    assert.notEqual(naming[0]?.login.toLowerCase(), 'dora@corp.example', 'recorded under another login');
+    const listed = (await app.request('GET', `${USERS}/${id}/personal-data`)).body;
+    assert.equal(listed.samlSignInAttempts.total, 1);
+
     assert.equal((await app.request('DELETE', `${USERS}/${id}?anonymize=true`)).status, 204);
+    assert.deepEqual((await attempts()).filter((row) => [row.login, row.name_id, row.email].some((name) => name?.toLowerCase() === 'dora@corp.example')), [], 'the erasure deletes every attempt the export listed');
     const erased = (await app.request('GET', `${USERS}/${id}/personal-data`)).body;
     const login = `anonymized-${id.replace(/-/g, '')}`;
     assert.deepEqual(
