@@ -140,7 +140,8 @@ export interface Rotation {
  * Publishes a new signing key that signs from PUBLISH_AHEAD_MS later, or at once with `now`
  * (a key thought compromised), and retires the others from that instant. A key already published
  * ahead and waiting is kept rather than replaced (`alreadyWaiting`), and `now` makes it sign at
- * once: it is the one relying parties have had the longest. Runs in one transaction.
+ * once: it is the one relying parties have had the longest. Runs in one transaction, the keys'
+ * row locked (PostgreSQL): a second rotation at once sees the key the first published.
  *
  * The cookie keys turn with it, at once (they sign nothing another party keeps): a new key
  * signs the provider's cookies, and the one before it still verifies those it signed, so that a
@@ -155,7 +156,9 @@ export async function rotateOidcKeys(store: Store, actor: Actor, options: { read
     // A secret's write: the sealing lock first, so that the value is sealed with the key the
     // database is sealed with when it commits, not one a re-sealing under way replaces.
     await lockSecretsForWrite(trx, store.dialect);
-    const text = await queries.read(trx, KEYS_SETTING);
+    // Locked: two rotations at once (two administrators, two instances) would both build on the
+    // keys read before either wrote, and the second would overwrite the key the first published.
+    const text = store.dialect.supportsRowLocks ? await queries.readLocked(trx, KEYS_SETTING) : await queries.read(trx, KEYS_SETTING);
     if (text === undefined) throw new Error(`The setting ${KEYS_SETTING} vanished.`);
     const material = parse(text);
     const now = new Date();

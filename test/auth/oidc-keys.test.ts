@@ -4,10 +4,11 @@
  * key set for a while know it before they meet a token it signed; `--now` signs at once.
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
 import { KEY_GRACE_MS, PUBLISH_AHEAD_MS, keysChangeAt, loadOidcKeys, publishedKeys, rotateOidcKeys } from '../../src/auth/oidc-keys.ts';
-import type { Store } from '../../src/store/index.ts';
-import { openTestStore } from '../support/databases.ts';
+import { openStore, type Store } from '../../src/store/index.ts';
+import { createTestDatabase, openTestStore, POSTGRES_URL } from '../support/databases.ts';
 
 const cli = { kind: 'cli' } as const;
 let store: Store;
@@ -55,4 +56,39 @@ test('a rotation publishes the new key at once and signs with it from ten minute
   const audit = await store.db.selectFrom('audit_events').select(['details']).where('action', '=', 'oidc.keys_rotated').orderBy('seq').execute();
   assert.equal(audit.length, 3, 'a rotation that changed nothing is not audited');
   assert.doesNotMatch(audit.map((row) => row.details).join(''), /"d"|"p"|"q"/, 'key ids and times only, never key material');
+});
+
+describe('two rotations at once (on PostgreSQL)', { skip: POSTGRES_URL === undefined ? 'PostgreSQL skipped: set ROSTER_TEST_POSTGRES_URL to run it' : false }, () => {
+  test('the second sees the key the first published and keeps it (alreadyWaiting), rather than overwriting it', async () => {
+    const scratch = await createTestDatabase('postgres', { migrated: true });
+    const first = await openStore(scratch.location);
+    const second = await openStore(scratch.location);
+    const holder = new pg.Client({ connectionString: scratch.url, application_name: 'oidc keys row holder' });
+    await holder.connect();
+    try {
+      await loadOidcKeys(first);
+      // Both rotations reach the keys' row while another transaction holds it, then go on together.
+      await holder.query('BEGIN');
+      await holder.query("SELECT value FROM settings WHERE key = 'oidc.keys' FOR UPDATE");
+      const rotations = Promise.all([rotateOidcKeys(first, cli), rotateOidcKeys(second, cli)]);
+      for (let attempt = 0; ; attempt += 1) {
+        const waiting = await holder.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'");
+        if (waiting.rows[0].n >= 2) break;
+        assert.ok(attempt < 400, 'both rotations wait for the row within 10 s');
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      await holder.query('COMMIT');
+      const [a, b] = await rotations;
+      assert.deepEqual([a.alreadyWaiting, b.alreadyWaiting].sort(), [false, true]);
+      assert.equal(a.kid, b.kid, 'both name the one key published');
+      const { material } = await loadOidcKeys(first);
+      assert.ok(kids(material.signingKeys.map((key) => key.jwk)).includes(a.kid), 'the key the rotations named is the one stored');
+      assert.equal(material.signingKeys.length, 2, 'the first key and the one published');
+    } finally {
+      await holder.end();
+      await first.close();
+      await second.close();
+      await scratch.drop();
+    }
+  });
 });
