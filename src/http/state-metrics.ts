@@ -77,7 +77,7 @@ export function registerStateMetrics(registers: Registry[], sources: StateSource
   const samlConfig = boundedRead(() => sources.saml.get());
   new Gauge({
     name: 'roster_saml_certificate_expiry_timestamp_seconds',
-    help: 'When each SAML certificate expires (notAfter, Unix seconds), by role (idp: trusted to sign responses; sp: Roster\'s own, current or next) and SHA-256 fingerprint. Sign-in stops when every idp certificate has expired.',
+    help: 'When each SAML certificate expires (notAfter, Unix seconds), by role (idp: trusted to sign responses; sp: Roster\'s own current one; sp-next: its next ones during a rollover) and SHA-256 fingerprint. Sign-in stops when every idp certificate has expired.',
     labelNames: ['role', 'fingerprint'],
     registers,
     async collect() {
@@ -86,7 +86,9 @@ export function registerStateMetrics(registers: Registry[], sources: StateSource
       if (config === undefined) return;
       const roles = [
         ...config.certificates.map((pem) => ['idp', pem] as const),
-        ...spKeyPairsOf(config).map((pair) => ['sp', pair.certificate] as const),
+        // The current pair apart from the next ones: an alert on `sp` must not clear because a next
+        // pair was added, while the current one still signs and expires first.
+        ...spKeyPairsOf(config).map((pair, index) => [index === 0 ? 'sp' : 'sp-next', pair.certificate] as const),
       ];
       for (const [role, pem] of roles) {
         try {

@@ -145,6 +145,15 @@ eachDatabase('GET /metrics', (database) => {
       const first = await scrape(roster);
       assert.equal(sample(first.body, `roster_saml_certificate_expiry_timestamp_seconds{role="idp",fingerprint="${idp.fingerprint256}"}`), Date.parse(idp.validTo) / 1000);
       assert.equal(sample(first.body, `roster_saml_certificate_expiry_timestamp_seconds{role="sp",fingerprint="${ours.fingerprint256}"}`), Date.parse(ours.validTo) / 1000);
+      // A next SP key pair during a rollover is apart from the current one: `sp` still says when the current one expires.
+      const next = testKeyPair('roster-sp-next');
+      const added = await roster.services.saml.rollSpKeys({ add: { certificate: next.certificate, privateKey: next.privateKey } }, { kind: 'cli' });
+      assert.ok(added.ok, JSON.stringify(added));
+      const rolling = (await scrape(roster)).body;
+      const nextFingerprint = new X509Certificate(next.certificate).fingerprint256;
+      assert.equal(sample(rolling, `roster_saml_certificate_expiry_timestamp_seconds{role="sp-next",fingerprint="${nextFingerprint}"}`), Date.parse(new X509Certificate(next.certificate).validTo) / 1000);
+      assert.equal(sample(rolling, `roster_saml_certificate_expiry_timestamp_seconds{role="sp",fingerprint="${ours.fingerprint256}"}`), Date.parse(ours.validTo) / 1000);
+      assert.doesNotMatch(rolling, new RegExp(`role="sp",fingerprint="${nextFingerprint}"`));
       assert.equal(sample(first.body, 'roster_scim_provisioning_enabled'), 1);
 
       // The IdP's last call: recorded with the activity (written in batches), whatever its answer.
