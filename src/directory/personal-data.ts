@@ -19,7 +19,7 @@
  */
 import type { Store } from '../store/index.ts';
 import type { Executor } from '../store/executor.ts';
-import { countEvents, listEvents, type EventFilter } from '../store/audit.ts';
+import { countEvents, listEvents, type EventFilter, type StoredEvent } from '../store/audit.ts';
 import {
   applicationNames, eventsAbout, knownBrowsersOf, membershipsHeldBy, oidcHeldBy, sessionsHeldBy, signInAttemptsNaming, tokensHeldBy, type Bounded, type HeldOidcRow,
 } from '../store/personal-data.ts';
@@ -118,7 +118,7 @@ const NOT_INCLUDED: readonly string[] = [
   'The provisioning activity: the SCIM requests of the identity provider, whose filters may name the login (GET /api/v2/provisioning-activity; kept ROSTER_ACTIVITY_RETENTION_DAYS).',
   'The webhook deliveries: each names an event listed under events (by id) and keeps the first 1 KB of the receiving application\'s answer (GET /api/v2/webhooks/{id}/deliveries; kept ROSTER_EVENT_RETENTION_DAYS).',
   'Audit entries about a membership, named by the membership\'s id (GET /api/v2/audit-logs?targetType=membership&targetId=…); the membership changes are under events (group.user_added, group.user_removed) while the feed keeps them.',
-  'Audit entries recorded under an earlier login of the user as actor (byUser is found by the current login), the server\'s log and backups.',
+  'Audit entries recorded with the user as actor before it took its current login (byUser holds those from its creation or its last change of login on; the earlier ones are found in the audit log by the login it had then, GET /api/v2/audit-logs?actorUser=…&to=…), the server\'s log and backups.',
 ];
 
 /** A section from bounded rows. */
@@ -161,9 +161,53 @@ function grantedScopes(payload: Record<string, unknown>): { scopes: string[]; cl
   };
 }
 
-/** The audit filter of a user as target, and as the user behind the actor (by login: `actor` would take in `cli` for a user called so). */
-function auditFilters(user: StoredUser): { about: EventFilter; by: EventFilter } {
-  return { about: { targetType: 'user', targetId: user.id }, by: { actorUser: user.login } };
+/**
+ * The audit filter of a user as target, and as the user behind the actor: by login (`actor` would
+ * take in `cli` for a user called so), from the instant the user took that login (loginHeldSince),
+ * so that the entries of an earlier holder of the login (an erased user's, a renamed user's)
+ * are never handed to this one.
+ */
+function auditFilters(user: StoredUser, since: string): { about: EventFilter; by: EventFilter } {
+  return { about: { targetType: 'user', targetId: user.id }, by: { actorUser: user.login, from: since } };
+}
+
+/** The login a user's audit entry says it had before and after (`before.login` of the admin API, `before.userName` of SCIM), or undefined. */
+function loginsOf(details: unknown): { before: unknown; after: unknown } | undefined {
+  if (typeof details !== 'object' || details === null) return undefined;
+  const { before, after } = details as Record<string, unknown>;
+  const loginIn = (value: unknown) => (typeof value === 'object' && value !== null ? ((value as Record<string, unknown>)['login'] ?? (value as Record<string, unknown>)['userName']) : undefined);
+  return { before: loginIn(before), after: loginIn(after) };
+}
+
+/** Whether an audit entry about a user gave it another login (a rename, by the admin API or SCIM, a release, an erasure). */
+function changedLogin(entry: StoredEvent): boolean {
+  const details = auditEntryOf(entry).details;
+  if (typeof details === 'object' && details !== null && 'releasedLogin' in details) return true;
+  const logins = loginsOf(details);
+  return logins !== undefined && typeof logins.before === 'string' && typeof logins.after === 'string' && logins.before !== logins.after;
+}
+
+/** Entries about a user read per statement while looking for its last change of login. */
+const LOGIN_SCAN_BATCH = 1000;
+
+/**
+ * Since when the user has had its current login: its creation, or the newest audit entry about
+ * it that changed its login. Entries under that login from before are another person's (an
+ * erased user whose login was given again, a user renamed since) or the user's under a login it
+ * left and took back: neither is listed as the user's. The audit retention removes the oldest
+ * entries first, so a rename whose entry is gone leaves no older entry of the login either.
+ */
+async function loginHeldSince(db: Executor, user: StoredUser): Promise<string> {
+  const filter: EventFilter = { targetType: 'user', targetId: user.id, actionPrefix: 'user.' };
+  let afterSeq: number | undefined;
+  for (;;) {
+    const rows = await listEvents(db, filter, { limit: LOGIN_SCAN_BATCH, offset: 0, ascending: false, ...(afterSeq !== undefined ? { afterSeq } : {}) });
+    const change = rows.find(changedLogin);
+    if (change !== undefined) return change.at > user.createdAt ? change.at : user.createdAt;
+    const last = rows.at(-1);
+    if (last === undefined || rows.length < LOGIN_SCAN_BATCH) return user.createdAt;
+    afterSeq = last.seq;
+  }
 }
 
 /** The newest LIST_LIMIT audit entries matching `filter`, their count, and the next page's address when cut. */
@@ -195,9 +239,10 @@ export function createPersonalData(store: Store, access: Access) {
     const oidc = await oidcHeldBy(db, user.id, LIST_LIMIT);
     const attempts = await signInAttemptsNaming(db, { login: user.login, email: user.email }, LIST_LIMIT);
     const events = await eventsAbout(db, user.id, LIST_LIMIT);
-    const filters = auditFilters(user);
+    const since = await loginHeldSince(db, user);
+    const filters = auditFilters(user, since);
     const aboutUser = await auditSection(db, filters.about, `targetType=user&targetId=${id}`, `--target-type user --target-id ${user.id}`);
-    const byUser = await auditSection(db, filters.by, `actorUser=${encodeURIComponent(user.login)}`, `--actor-user '${user.login.replace(/'/g, "'\\''")}'`);
+    const byUser = await auditSection(db, filters.by, `actorUser=${encodeURIComponent(user.login)}&from=${encodeURIComponent(since)}`, `--actor-user '${user.login.replace(/'/g, "'\\''")}' --from ${since}`);
 
     const grantPayloads = { total: oidc.grants.total, rows: oidc.grants.rows.map((row) => ({ row, payload: payloadOf(row) })) };
     const sessionPayloads = { total: oidc.sessions.total, rows: oidc.sessions.rows.map((row) => ({ row, payload: payloadOf(row) })) };

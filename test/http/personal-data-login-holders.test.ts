@@ -1,0 +1,62 @@
+/**
+ * A person's data names the person's own audit entries as actor, found by login: a login given
+ * again (to a new account after an erasure, or to a user renamed into it after its holder was
+ * renamed away) must not hand the new holder the entries of the person who had it before.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { startTestApp, type TestApp } from '../support/app.ts';
+import { eachDatabase } from '../support/databases.ts';
+import { passwordSignIn, sessionOf } from '../support/console.ts';
+
+const USERS = '/api/v2/users-management/users';
+const PASSWORD = 'correct horse battery staple';
+
+eachDatabase('a person\'s data: the audit entries of an earlier holder of the login', (database) => {
+  let app: TestApp;
+  before(async () => {
+    app = await startTestApp({ database, scim: false });
+  });
+  after(() => app.close());
+
+  async function localUser(login: string, name: string): Promise<string> {
+    const created = await app.request('POST', USERS, { login, name, email: `${login}@corp.example`, password: PASSWORD });
+    assert.equal(created.status, 200, JSON.stringify(created.body));
+    return created.body.id as string;
+  }
+
+  async function byUser(id: string): Promise<Array<{ at: string; action: string; actorUser: string }>> {
+    const answer = await app.request('GET', `${USERS}/${id}/personal-data`);
+    assert.equal(answer.status, 200, answer.raw.body);
+    assert.equal(answer.body.auditEntries.byUser.total, answer.body.auditEntries.byUser.items.length);
+    return answer.body.auditEntries.byUser.items;
+  }
+
+  test('a new account under an erased person\'s login is handed none of the erased person\'s sign-ins', async () => {
+    const erased = await localUser('ada', 'Ada Erased');
+    assert.ok(sessionOf(await passwordSignIn(app, 'ada', PASSWORD)));
+    await passwordSignIn(app, 'ada', 'not the password at all');
+    assert.equal((await app.request('DELETE', `${USERS}/${erased}?anonymize=true`)).status, 204);
+
+    const id = await localUser('ada', 'Ada New');
+    assert.notEqual(id, erased);
+    assert.deepEqual(await byUser(id), [], 'the erased person\'s sign-ins are not the new person\'s');
+    assert.ok(sessionOf(await passwordSignIn(app, 'ada', PASSWORD)));
+    assert.deepEqual((await byUser(id)).map((entry) => entry.action), ['session.password_sign_in'], 'the new person\'s own sign-in is');
+  });
+
+  test('a user renamed into a login another user left is handed only what it did under that login', async () => {
+    const first = await localUser('bob', 'Bob First');
+    assert.ok(sessionOf(await passwordSignIn(app, 'bob', PASSWORD)));
+    const renamed = await app.request('PATCH', `${USERS}/${first}`, { login: 'bobby' }, { 'content-type': 'application/merge-patch+json' });
+    assert.equal(renamed.status, 200, renamed.raw.body);
+
+    const other = await localUser('carl', 'Carl');
+    assert.ok(sessionOf(await passwordSignIn(app, 'carl', PASSWORD)));
+    assert.equal((await app.request('PATCH', `${USERS}/${other}`, { login: 'bob' }, { 'content-type': 'application/merge-patch+json' })).status, 200);
+    assert.deepEqual(await byUser(other), [], 'Bob First\'s sign-in under "bob" is not Carl\'s');
+    assert.ok(sessionOf(await passwordSignIn(app, 'bob', PASSWORD)));
+    const mine = await byUser(other);
+    assert.deepEqual(mine.map((entry) => [entry.action, entry.actorUser]), [['session.password_sign_in', 'bob']]);
+  });
+});
