@@ -199,7 +199,7 @@ export function createAccounts(store: Store, access: Access, initialPassword?: I
    * sign-in attempts.
    */
   async function erase(trx: Executor, user: StoredUser, now: string): Promise<Erased> {
-    return eraseUser(trx, store.dialect, user.id, anonymizedLogin(user.id), { login: user.login, email: user.email }, now);
+    return eraseUser(trx, store.dialect, user.id, anonymizedLogin(user.id), { userId: user.id, login: user.login, email: user.email }, now);
   }
 
   /**

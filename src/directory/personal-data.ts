@@ -237,7 +237,7 @@ export function createPersonalData(store: Store, access: Access) {
     const sessions = await sessionsHeldBy(db, user.id, LIST_LIMIT);
     const browsers = await knownBrowsersOf(db, user.id, LIST_LIMIT);
     const oidc = await oidcHeldBy(db, user.id, LIST_LIMIT);
-    const attempts = await signInAttemptsNaming(db, { login: user.login, email: user.email }, LIST_LIMIT);
+    const attempts = await signInAttemptsNaming(db, { userId: user.id, login: user.login, email: user.email }, LIST_LIMIT);
     const events = await eventsAbout(db, user.id, LIST_LIMIT);
     const since = await loginHeldSince(db, user);
     const filters = auditFilters(user, since);

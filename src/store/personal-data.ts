@@ -220,23 +220,38 @@ export interface HeldSignInAttempt {
   readonly reason: string | null;
 }
 
-/** What names a person in the SAML sign-in attempts: the user's login and email. */
+/** What names a person in the SAML sign-in attempts: the user's login and email; `userId` is the user's own id. */
 export interface SignInNames {
+  readonly userId: string;
   readonly login: string;
   readonly email: string | null;
 }
 
 /**
  * The SAML sign-in attempts that name the person, as the sign-in check finds the user's last one
- * (store/sign-in.ts latestAttemptOf): the rows of the login or the email, and those whose email
- * or NameID is either, each through its index. One predicate for the export and the erasure, so
- * that an erasure deletes every row the export showed.
+ * (store/sign-in.ts latestAttemptOf): the rows of the login, those whose email is the login or
+ * the email, those whose NameID is the login, each through its index; and the rows whose login
+ * or NameID is the person's email, unless that row's login is another user's: an attempt under
+ * another user's login that names this one only because its login spells this user's email is
+ * the other user's sign-in (with the other user's email), not this person's. One predicate for
+ * the export and the erasure, so that an erasure deletes every row the export showed, and no
+ * other person's.
  */
 function namingPerson(person: SignInNames) {
-  const names = [...new Set([person.login, ...(person.email === null ? [] : [person.email])].map((name) => name.toLowerCase()))];
-  const keys = [...new Set([person.login, ...(person.email === null ? [] : [person.email])].flatMap((name) => [caseKey(name), name.toLowerCase()]))];
-  return (eb: ExpressionBuilder<Database, 'saml_sign_in_attempts'>) =>
-    eb.or([eb('login_key', 'in', keys), eb(sql<string>`lower(email)`, 'in', names), eb(sql<string>`lower(name_id)`, 'in', names)]);
+  const keysOf = (name: string) => [caseKey(name), name.toLowerCase()];
+  const login = person.login.toLowerCase();
+  const email = person.email?.toLowerCase();
+  const names = [...new Set([login, ...(email === undefined ? [] : [email])])];
+  const loginKeys = [...new Set(keysOf(person.login))];
+  return (eb: ExpressionBuilder<Database, 'saml_sign_in_attempts'>) => {
+    const own = [eb('login_key', 'in', loginKeys), eb(sql<string>`lower(email)`, 'in', names), eb(sql<string>`lower(name_id)`, '=', login)];
+    if (person.email === null || email === undefined) return eb.or(own);
+    const anotherUsersLogin = eb.exists(
+      eb.selectFrom('users').select(sql<number>`1`.as('one')).whereRef('users.login_key', '=', 'saml_sign_in_attempts.login_key').where('users.id', '<>', person.userId),
+    );
+    const byEmail = eb.and([eb.or([eb('login_key', 'in', [...new Set(keysOf(person.email))]), eb(sql<string>`lower(name_id)`, '=', email)]), eb.not(anotherUsersLogin)]);
+    return eb.or([...own, byEmail]);
+  };
 }
 
 /** The recorded SAML sign-in attempts that name the person (namingPerson), latest first, at most `limit`. */

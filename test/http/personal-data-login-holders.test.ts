@@ -8,6 +8,7 @@ import { after, before, test } from 'node:test';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { eachDatabase } from '../support/databases.ts';
 import { passwordSignIn, sessionOf } from '../support/console.ts';
+import { signIn as samlSignIn } from '../saml/idp.ts';
 
 const USERS = '/api/v2/users-management/users';
 const PASSWORD = 'correct horse battery staple';
@@ -58,5 +59,23 @@ eachDatabase('a person\'s data: the audit entries of an earlier holder of the lo
     assert.ok(sessionOf(await passwordSignIn(app, 'bob', PASSWORD)));
     const mine = await byUser(other);
     assert.deepEqual(mine.map((entry) => [entry.action, entry.actorUser]), [['session.password_sign_in', 'bob']]);
+  });
+
+  test('a SAML sign-in attempt under another user\'s login is that user\'s: not in the export of a user whose email spells it, nor erased with it', async () => {
+    const saml = await app.services.saml.get();
+    assert.ok(saml);
+    assert.ok((await app.services.saml.configure({ ...saml, userLoginAttribute: 'login', userEmailAttribute: 'email' }, { kind: 'cli' })).ok);
+    await samlSignIn(app, { login: 'carol@corp.example', attributes: { email: ['carol.private@home.example'] } });
+    assert.ok(await app.services.accounts.findByLogin('carol@corp.example'), 'the sign-in created carol');
+    const attempts = () => app.services.store.db.selectFrom('saml_sign_in_attempts').select(['login', 'email']).where('login', '=', 'carol@corp.example').execute();
+    assert.equal((await attempts()).length, 1);
+
+    // Dave's email is carol's login (a typo, an alias given back): the attempt names carol, not him.
+    const dave = (await app.request('POST', USERS, { login: 'dave', name: 'Dave', email: 'Carol@corp.example', password: PASSWORD })).body.id as string;
+    const data = (await app.request('GET', `${USERS}/${dave}/personal-data`)).body;
+    assert.deepEqual(data.samlSignInAttempts, { total: 0, items: [], rest: null });
+    assert.doesNotMatch(JSON.stringify(data), /carol\.private/);
+    assert.equal((await app.request('DELETE', `${USERS}/${dave}?anonymize=true`)).status, 204);
+    assert.equal((await attempts()).length, 1, 'erasing dave leaves carol\'s attempt');
   });
 });
