@@ -118,6 +118,8 @@ const NOT_INCLUDED: readonly string[] = [
   'The provisioning activity: the SCIM requests of the identity provider, whose filters may name the login (GET /api/v2/provisioning-activity; kept ROSTER_ACTIVITY_RETENTION_DAYS).',
   'The webhook deliveries: each names an event listed under events (by id) and keeps the first 1 KB of the receiving application\'s answer (GET /api/v2/webhooks/{id}/deliveries; kept ROSTER_EVENT_RETENTION_DAYS).',
   'Audit entries about a membership, named by the membership\'s id (GET /api/v2/audit-logs?targetType=membership&targetId=…); the membership changes are under events (group.user_added, group.user_removed) while the feed keeps them.',
+  'Audit entries about a group whose members changed (group.created, group.members_changed), which name the user by id (its SCIM id for the identity provider\'s changes) among the members added or removed (GET /api/v2/audit-logs?targetType=group&targetId=…); the membership changes are under events while the feed keeps them.',
+  'Audit entries about the user\'s API tokens (token.created names the user by id; token.revoked names the token), whose target is the token: among every token\'s at GET /api/v2/audit-logs?targetType=token, the user\'s are those whose token.created has details.userId the user\'s id; the tokens themselves are under apiTokens.',
   'Audit entries recorded with the user as actor before it took its current login (byUser holds those from its creation or its last change of login on; the earlier ones are found in the audit log by the login it had then, GET /api/v2/audit-logs?actorUser=…&to=…), the server\'s log and backups.',
 ];
 

@@ -79,3 +79,30 @@ eachDatabase('a person\'s data: the audit entries of an earlier holder of the lo
     assert.equal((await attempts()).length, 1, 'erasing dave leaves carol\'s attempt');
   });
 });
+
+eachDatabase('a person\'s data: what names the person outside the document is named in notIncluded', (database) => {
+  let app: TestApp;
+  before(async () => {
+    app = await startTestApp({ database });
+  });
+  after(() => app.close());
+
+  test('the audit entries of the user\'s tokens and of its groups\' member changes, which name its id, are said to be elsewhere', async () => {
+    const created = await app.request('POST', '/Users', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: 'zoe@corp.example' });
+    assert.equal(created.status, 201);
+    const group = await app.request('POST', '/Groups', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: 'Zoe team', members: [{ value: created.body.id }] });
+    assert.equal(group.status, 201);
+    const id = (await app.services.accounts.findByLogin('zoe@corp.example'))!.id;
+    await app.tokenFor(id, 'zoe-laptop');
+
+    const data = (await app.request('GET', `${USERS}/${id}/personal-data`)).body;
+    const listed = new Set([...data.auditEntries.aboutUser.items, ...data.auditEntries.byUser.items].map((entry: { seq: number }) => entry.seq));
+    const elsewhere = (await app.services.store.db.selectFrom('audit_events').select(['seq', 'action', 'target_type', 'details']).orderBy('seq').execute())
+      .filter((row) => !listed.has(Number(row.seq)) && [id, created.body.id as string].some((either) => (row.details ?? '').includes(either)));
+    assert.deepEqual(elsewhere.map((row) => row.action).sort(), ['group.created', 'token.created']);
+    for (const row of elsewhere) {
+      const named = data.notIncluded.some((line: string) => line.includes(row.action) && line.includes(`targetType=${row.target_type}`));
+      assert.ok(named, `notIncluded names ${row.action} entries: ${JSON.stringify(data.notIncluded)}`);
+    }
+  });
+});
