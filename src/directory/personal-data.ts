@@ -212,15 +212,34 @@ async function loginHeldSince(db: Executor, user: StoredUser): Promise<string> {
   }
 }
 
-/** The newest LIST_LIMIT audit entries matching `filter`, their count, and the next page's address when cut. */
-async function auditSection(db: Executor, filter: EventFilter, query: string, command: string): Promise<Section<AuditEntry>> {
+/** The newest LIST_LIMIT audit entries matching `filter`, their count, and the next page's address when cut; `present` shows each. */
+async function auditSection(db: Executor, filter: EventFilter, query: string, command: string, present: (entry: AuditEntry) => AuditEntry = (entry) => entry): Promise<Section<AuditEntry>> {
   const total = await countEvents(db, filter);
   const rows = total === 0 ? [] : await listEvents(db, filter, { limit: LIST_LIMIT, offset: 0, ascending: false });
   const last = rows.at(-1);
   const rest = last === undefined || total <= rows.length
     ? null
     : `The older ones: GET /api/v2/audit-logs?${query}&cursor=${last.seq} (pages, newest first), or all of them oldest first: GET /api/v2/audit-logs/export?${query}, or roster audit export ${command}.`;
-  return { total, items: rows.map(auditEntryOf), rest };
+  return { total, items: rows.map((row) => present(auditEntryOf(row))), rest };
+}
+
+/** The user an audit entry's details name by internal id (`userId` of a membership's or a token's), or undefined. */
+function userNamedBy(details: unknown): unknown {
+  return typeof details === 'object' && details !== null ? (details as Record<string, unknown>)['userId'] : undefined;
+}
+
+/**
+ * An entry the user made as actor, as the user's document shows it: whole, unless it is about
+ * another user (a user it created or changed, another user's membership or token), whose details
+ * are that person's data (their name, email, login): those keep what the user did, when and to
+ * which id, without the details. The other person's own document has them, and so has the audit log.
+ */
+function ownPartOf(userId: string): (entry: AuditEntry) => AuditEntry {
+  return (entry) => {
+    // A user entry without a target (a refused sign-in under the user's login) is the user's own.
+    const other = entry.targetType === 'user' ? entry.targetId !== null && entry.targetId !== userId : (entry.targetType === 'membership' || entry.targetType === 'token') && userNamedBy(entry.details) !== undefined && userNamedBy(entry.details) !== userId;
+    return other ? { ...entry, details: null } : entry;
+  };
 }
 
 /** The export of a person's data over a store; `access` says whether the user is an administrator. */
@@ -244,7 +263,7 @@ export function createPersonalData(store: Store, access: Access) {
     const since = await loginHeldSince(db, user);
     const filters = auditFilters(user, since);
     const aboutUser = await auditSection(db, filters.about, `targetType=user&targetId=${id}`, `--target-type user --target-id ${user.id}`);
-    const byUser = await auditSection(db, filters.by, `actorUser=${encodeURIComponent(user.login)}&from=${encodeURIComponent(since)}`, `--actor-user '${user.login.replace(/'/g, "'\\''")}' --from ${since}`);
+    const byUser = await auditSection(db, filters.by, `actorUser=${encodeURIComponent(user.login)}&from=${encodeURIComponent(since)}`, `--actor-user '${user.login.replace(/'/g, "'\\''")}' --from ${since}`, ownPartOf(user.id));
 
     const grantPayloads = { total: oidc.grants.total, rows: oidc.grants.rows.map((row) => ({ row, payload: payloadOf(row) })) };
     const sessionPayloads = { total: oidc.sessions.total, rows: oidc.sessions.rows.map((row) => ({ row, payload: payloadOf(row) })) };

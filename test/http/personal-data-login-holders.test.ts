@@ -1,10 +1,14 @@
 /**
- * A person's data names the person's own audit entries as actor, found by login: a login given
- * again (to a new account after an erasure, or to a user renamed into it after its holder was
- * renamed away) must not hand the new holder the entries of the person who had it before.
+ * A person's data holds that person's data and no one else's: a login given again (to a new
+ * account after an erasure, or to a user renamed into it after its holder was renamed away)
+ * must not hand the new holder the audit entries or SAML attempts of the person who had it
+ * before; the entries an administrator made about other users do not carry those users' names
+ * and emails; and what names the person outside the document is said to be elsewhere.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { createJournal } from '../../src/journal/journal.ts';
+import { transact } from '../../src/store/transact.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { eachDatabase } from '../support/databases.ts';
 import { passwordSignIn, sessionOf } from '../support/console.ts';
@@ -104,5 +108,44 @@ eachDatabase('a person\'s data: what names the person outside the document is na
       const named = data.notIncluded.some((line: string) => line.includes(row.action) && line.includes(`targetType=${row.target_type}`));
       assert.ok(named, `notIncluded names ${row.action} entries: ${JSON.stringify(data.notIncluded)}`);
     }
+  });
+});
+
+eachDatabase('a person\'s data: an administrator\'s entries about other users', (database) => {
+  let app: TestApp;
+  before(async () => {
+    app = await startTestApp({ database, scim: false });
+  });
+  after(() => app.close());
+
+  test('the administrator\'s document says what it did to whom (by id), without the other person\'s name or email; that person\'s document has them', async () => {
+    const created = await app.request('POST', USERS, { login: 'grace', name: 'Grace Hopper', email: 'grace.private@home.example', password: PASSWORD });
+    assert.equal(created.status, 200);
+    const grace = created.body.id as string;
+    const group = await app.request('POST', '/api/v2/authorizations/groups', { name: 'navy' });
+    assert.equal((await app.request('POST', '/api/v2/authorizations/group-memberships', { groupId: group.body.id, userId: grace })).status, 201);
+    await app.tokenFor(grace, 'grace-laptop');
+
+    const admin = (await app.request('GET', `${USERS}/${app.adminId}/personal-data`)).body;
+    const text = JSON.stringify(admin);
+    assert.doesNotMatch(text, /Grace Hopper|grace\.private|"grace"/, 'none of grace\'s data in the administrator\'s document');
+    const entries = admin.auditEntries.byUser.items as Array<{ action: string; targetType: string; targetId: string; details: unknown }>;
+    const aboutGrace = entries.find((entry) => entry.action === 'user.created' && entry.targetId === grace);
+    assert.deepEqual(aboutGrace?.details, null, 'the entry stays, without its details');
+    const membership = entries.find((entry) => entry.action === 'membership.added');
+    assert.ok(membership, 'the membership entry stays');
+    assert.equal(membership.details, null);
+    const own = entries.find((entry) => entry.action === 'user.personal_data_exported' && entry.targetId === app.adminId);
+    assert.deepEqual(own?.details, { login: 'admin' }, 'an entry about the administrator itself keeps its details');
+    assert.ok(entries.some((entry) => entry.targetType === 'group' && entry.details !== null), 'a group\'s entry keeps its details');
+
+    // A sign-in refused under grace's login before the question of which user (throttled): no target, hers.
+    await transact(app.services.store.db, (trx) => createJournal(app.services.store.dialect).record(trx, { kind: 'password', login: 'grace' }, {
+      action: 'session.password_refused', targetType: 'user', targetId: null, details: { reason: 'throttled', login: 'grace', retryAfterSeconds: 2 },
+    }));
+    const mine = (await app.request('GET', `${USERS}/${grace}/personal-data`)).body;
+    assert.match(JSON.stringify(mine.auditEntries.aboutUser), /Grace Hopper/);
+    const refused = mine.auditEntries.byUser.items.find((entry: { action: string }) => entry.action === 'session.password_refused');
+    assert.deepEqual(refused?.details, { reason: 'throttled', login: 'grace', retryAfterSeconds: 2 }, 'an entry of the user\'s own, without a target, keeps its details');
   });
 });

@@ -91,7 +91,7 @@ export const PERSONAL_DATA: NamedSchema = {
     ),
     auditEntries: record({
       aboutUser: section(ref(AUDIT_LOG_ENTRY), 'Entries whose target is the user, newest first.'),
-      byUser: section(ref(AUDIT_LOG_ENTRY), 'Entries whose actor is the user (by its login, since the user has had it), newest first.'),
+      byUser: section(ref(AUDIT_LOG_ENTRY), 'Entries whose actor is the user (by its login, since the user has had it), newest first; those about another user (a user, membership or token of someone else) without their details.'),
     }),
     events: section(ref(FEED_EVENT), "The change events about the user (its own changes and its memberships'), newest first, while the feed keeps them."),
     notIncluded: { type: 'array', items: TEXT, description: 'What Roster keeps that names the person but is not in the document, and where it is.' },
