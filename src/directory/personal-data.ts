@@ -223,6 +223,19 @@ async function auditSection(db: Executor, filter: EventFilter, query: string, co
   return { total, items: rows.map((row) => present(auditEntryOf(row))), rest };
 }
 
+/**
+ * An entry about the user, as the user's document shows it: whole, but for the user who took its
+ * login (`user.login_released`'s `takenBy`), named by its id alone: its previous login and SCIM
+ * id are that other person's data.
+ */
+function aboutPartOf(entry: AuditEntry): AuditEntry {
+  const details = entry.details;
+  if (typeof details !== 'object' || details === null || !('takenBy' in details)) return entry;
+  const takenBy = (details as Record<string, unknown>)['takenBy'];
+  const id = typeof takenBy === 'object' && takenBy !== null ? (takenBy as Record<string, unknown>)['id'] ?? null : null;
+  return { ...entry, details: { ...details, takenBy: { id } } };
+}
+
 /** The user an audit entry's details name by internal id (`userId` of a membership's or a token's), or undefined. */
 function userNamedBy(details: unknown): unknown {
   return typeof details === 'object' && details !== null ? (details as Record<string, unknown>)['userId'] : undefined;
@@ -262,7 +275,7 @@ export function createPersonalData(store: Store, access: Access) {
     const events = await eventsAbout(db, user.id, LIST_LIMIT);
     const since = await loginHeldSince(db, user);
     const filters = auditFilters(user, since);
-    const aboutUser = await auditSection(db, filters.about, `targetType=user&targetId=${id}`, `--target-type user --target-id ${user.id}`);
+    const aboutUser = await auditSection(db, filters.about, `targetType=user&targetId=${id}`, `--target-type user --target-id ${user.id}`, aboutPartOf);
     const byUser = await auditSection(db, filters.by, `actorUser=${encodeURIComponent(user.login)}&from=${encodeURIComponent(since)}`, `--actor-user '${user.login.replace(/'/g, "'\\''")}' --from ${since}`, ownPartOf(user.id));
 
     const grantPayloads = { total: oidc.grants.total, rows: oidc.grants.rows.map((row) => ({ row, payload: payloadOf(row) })) };

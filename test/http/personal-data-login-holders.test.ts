@@ -149,3 +149,33 @@ eachDatabase('a person\'s data: an administrator\'s entries about other users', 
     assert.deepEqual(refused?.details, { reason: 'throttled', login: 'grace', retryAfterSeconds: 2 }, 'an entry of the user\'s own, without a target, keeps its details');
   });
 });
+
+eachDatabase('a person\'s data: the user who took a deactivated user\'s login', (database) => {
+  let app: TestApp;
+  before(async () => {
+    app = await startTestApp({ database });
+  });
+  after(() => app.close());
+
+  test('the holder\'s document says its login was taken, by which id, without the taker\'s previous login', async () => {
+    const holder = await app.request('POST', '/Users', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: 'hank@corp.example' });
+    assert.equal(holder.status, 201);
+    const holderId = (await app.services.accounts.findByLogin('hank@corp.example'))!.id;
+    assert.equal((await app.request('DELETE', `/Users/${holder.body.id}`)).status, 204);
+    const taker = await app.request('POST', '/Users', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: 'tom.before@corp.example' });
+    assert.equal(taker.status, 201);
+    const renamed = await app.request('PATCH', `/Users/${taker.body.id}`, {
+      schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+      Operations: [{ op: 'replace', path: 'userName', value: 'hank@corp.example' }],
+    });
+    assert.equal(renamed.status, 200, renamed.raw.body);
+    const takerId = (await app.services.accounts.findByLogin('hank@corp.example'))!.id;
+    assert.notEqual(takerId, holderId);
+
+    const data = (await app.request('GET', `${USERS}/${holderId}/personal-data`)).body;
+    const released = data.auditEntries.aboutUser.items.find((entry: { action: string }) => entry.action === 'user.login_released');
+    assert.ok(released, 'the release is about the holder');
+    assert.deepEqual(released.details.takenBy, { id: takerId });
+    assert.doesNotMatch(JSON.stringify(data), /tom\.before/, 'the taker\'s previous login is the taker\'s data');
+  });
+});
