@@ -79,15 +79,12 @@ export async function feedPage(
   limit: number,
 ): Promise<StoredFeedEvent[]> {
   const rows = await feedPageQuery(db, range, types, limit).execute();
-  return rows.map((row) => ({
-    id: Number(row.id),
-    tx: Number(row.tx),
-    type: row.type,
-    occurredAt: row.occurred_at,
-    actor: row.actor,
-    data: row.data,
-    previous: row.previous,
-  }));
+  return rows.map(toFeedEvent);
+}
+
+/** An `events` row as the feed reads it (ids as numbers: PostgreSQL's bigint comes as text). */
+export function toFeedEvent(row: { id: string | number | bigint; tx: string | number | bigint; type: string; occurred_at: string; actor: string; data: string; previous: string | null }): StoredFeedEvent {
+  return { id: Number(row.id), tx: Number(row.tx), type: row.type, occurredAt: row.occurred_at, actor: row.actor, data: row.data, previous: row.previous };
 }
 
 /** The statement of feedPage (exported for the tests of its plan). */

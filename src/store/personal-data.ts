@@ -20,6 +20,7 @@ import { caseKey } from '../text.ts';
 import type { DialectAdapter } from './dialect.ts';
 import type { Executor } from './executor.ts';
 import type { Database } from './tables.ts';
+import { toFeedEvent } from './feed.ts';
 import type { StoredFeedEvent } from './journal.ts';
 
 /** What an erasure removed besides the account's fields, for its audit entry. */
@@ -274,7 +275,7 @@ export async function eventsAbout(db: Executor, userId: string, limit: number): 
     .execute();
   const total = await countOf(db.selectFrom('events').select(sql<number>`count(*)`.as('n')).where('user_id', '=', userId));
   return {
-    rows: rows.map((row) => ({ id: Number(row.id), tx: Number(row.tx), type: row.type, occurredAt: row.occurred_at, actor: row.actor, data: row.data, previous: row.previous })),
+    rows: rows.map(toFeedEvent),
     total,
   };
 }
