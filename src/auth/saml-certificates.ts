@@ -96,6 +96,15 @@ export function unusableKey(pem: string, subject: string): string | undefined {
   return undefined;
 }
 
+/** A certificate's public key as SPKI PEM, to compare with a private key's; undefined when unreadable. */
+export function publicKeyOf(pem: string): string | undefined {
+  try {
+    return new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  } catch {
+    return undefined;
+  }
+}
+
 /** The SHA-256 fingerprint of a certificate given as PEM or bare base64 DER (as everywhere else a certificate is accepted). */
 export function fingerprintOf(text: string): string | undefined {
   try {

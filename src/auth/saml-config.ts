@@ -10,7 +10,7 @@ import type { Actor } from '../journal/actor.ts';
 import { DirectoryError } from '../errors.ts';
 import { defineSetting, type Settings } from '../settings.ts';
 import { shorten } from '../text.ts';
-import { asPem, chainIssuers, checkCertificate, describeCertificate, fingerprintOf, pemProblem, splitPemCertificates, type CertificateInfo } from './saml-certificates.ts';
+import { asPem, chainIssuers, checkCertificate, describeCertificate, fingerprintOf, pemProblem, publicKeyOf, splitPemCertificates, type CertificateInfo } from './saml-certificates.ts';
 
 /** The stored configuration. Certificates are PEM, one certificate each. */
 export interface SamlConfig {
@@ -512,8 +512,7 @@ function checkKeyPair(
   }
   if (chosen.warning !== undefined) warnings.push(issue('spCertificate', chosen.warning));
   if (checked.warning !== undefined) warnings.push(issue('spCertificate', checked.warning));
-  const publicOfCertificate = new X509Certificate(checked.pem).publicKey.export({ type: 'spki', format: 'pem' }).toString();
-  if (publicOfKey !== publicOfCertificate) {
+  if (publicOfKey !== publicKeyOf(checked.pem)) {
     errors.push(issue('spPrivateKey', 'the SP private key does not belong to the SP certificate'));
     return undefined;
   }
@@ -528,14 +527,7 @@ function checkKeyPair(
 function ownCertificate(text: string, publicOfKey: string): { text: string; warning?: string } | { error: string } {
   const blocks = splitPemCertificates(text);
   if (blocks.length < 2) return { text };
-  const publicOf = (pem: string): string | undefined => {
-    try {
-      return new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'pem' }).toString();
-    } catch {
-      return undefined;
-    }
-  };
-  const own = blocks.find((pem) => publicOf(pem) === publicOfKey);
+  const own = blocks.find((pem) => publicKeyOf(pem) === publicOfKey);
   if (own === undefined) return { error: `the SP private key belongs to none of the ${blocks.length} certificates in the SP certificate text; give the certificate of this key` };
   return { text: own, warning: `the SP certificate text holds ${blocks.length} certificates; only the one the SP private key belongs to (${describeCertificate(own).subject}) is stored, the others (a chain) are not needed` };
 }
