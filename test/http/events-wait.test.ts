@@ -6,10 +6,23 @@
 import assert from 'node:assert/strict';
 import { getEventListeners } from 'node:events';
 import { test } from 'node:test';
+import pg from 'pg';
 import { secondInstance, startTestApp, userBody, groupBody, type TestApp } from '../support/app.ts';
-import { eachDatabase } from '../support/databases.ts';
+import { eachDatabase, POSTGRES_URL } from '../support/databases.ts';
+import { captureLog } from '../support/log-capture.ts';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Waits until a statement of Roster's reading `table` waits on a lock (what `client` holds). */
+async function waitForQueryOnLock(client: pg.Client, table: string): Promise<void> {
+  for (let tries = 0; tries < 400; tries += 1) {
+    await client.query('SELECT pg_stat_clear_snapshot()');
+    const waiting = await client.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock' AND query ILIKE $1", [`%from "${table}"%`]);
+    if ((waiting.rowCount ?? 0) > 0) return;
+    await sleep(25);
+  }
+  throw new Error(`no statement came to wait on the lock of ${table} within 10 s`);
+}
 
 /** The feed's current end, as a reader that wants only new events takes it. */
 async function end(app: TestApp): Promise<string> {
@@ -214,4 +227,45 @@ test('a stopping instance answers its waiting readers at once, with the empty pa
   const answer = await waiting;
   assert.equal(answer.status, 200);
   assert.deepEqual(answer.body, { events: [], next: cursor });
+});
+
+test('a reader that leaves while its token is being checked is not waited for', { skip: POSTGRES_URL === undefined ? 'PostgreSQL skipped: set ROSTER_TEST_POSTGRES_URL to run it' : false }, async () => {
+  const log = captureLog();
+  const app = await startTestApp({ database: 'postgres', logger: { level: 'info', stream: log.stream } });
+  // The token's read waits behind one lock, as it does behind a slow or busy database, and the
+  // feed's read behind another: the reader hangs up while the first holds, and the second holds
+  // the route where it has decided whether to wait, for this test to look.
+  const connect = async (name: string) => {
+    const client = new pg.Client({ connectionString: app.databaseUrl, application_name: name });
+    await client.connect();
+    await client.query('BEGIN');
+    return client;
+  };
+  const tokens = await connect('tokens lock holder');
+  const events = await connect('events lock holder');
+  try {
+    const cursor = await end(app);
+    const base = await app.app.listen({ port: 0, host: '127.0.0.1' });
+    await tokens.query('LOCK TABLE tokens IN ACCESS EXCLUSIVE MODE');
+    await events.query('LOCK TABLE events IN ACCESS EXCLUSIVE MODE');
+    const left = new AbortController();
+    const url = `/api/v2/events?after=${cursor}&wait=30`;
+    const reading = fetch(base + url, { headers: { authorization: `Bearer ${app.token}` }, signal: left.signal }).catch(() => undefined);
+    await waitForQueryOnLock(tokens, 'tokens');
+    left.abort();
+    await reading;
+    // The server has seen the hang-up once it logged the request as closed by its client (499).
+    const closedByClient = () => log.lines.some((line) => line.includes('"route":"/api/v2/events"') && line.includes('"status":499'));
+    for (let tries = 0; tries < 200 && !closedByClient(); tries += 1) await sleep(50);
+    assert.ok(closedByClient(), 'the hang-up is logged');
+    await tokens.query('COMMIT');
+    await waitForQueryOnLock(events, 'events');
+    // Before the fix the route began a 30 s wait for a reader that was gone, held on the instance.
+    assert.equal(heldBy(app.app.closing), 0, 'a wait is held for a reader that left');
+    await events.query('COMMIT');
+  } finally {
+    await tokens.end();
+    await events.end();
+    await app.close();
+  }
 });
