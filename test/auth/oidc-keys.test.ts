@@ -9,6 +9,7 @@ import pg from 'pg';
 import { KEY_GRACE_MS, PUBLISH_AHEAD_MS, keysChangeAt, loadOidcKeys, publishedKeys, rotateOidcKeys } from '../../src/auth/oidc-keys.ts';
 import { openStore, type Store } from '../../src/store/index.ts';
 import { createTestDatabase, openTestStore, POSTGRES_URL } from '../support/databases.ts';
+import { waitForLockWaits } from '../support/lock-waits.ts';
 
 const cli = { kind: 'cli' } as const;
 let store: Store;
@@ -71,12 +72,7 @@ describe('two rotations at once (on PostgreSQL)', { skip: POSTGRES_URL === undef
       await holder.query('BEGIN');
       await holder.query("SELECT value FROM settings WHERE key = 'oidc.keys' FOR UPDATE");
       const rotations = Promise.all([rotateOidcKeys(first, cli), rotateOidcKeys(second, cli)]);
-      for (let attempt = 0; ; attempt += 1) {
-        const waiting = await holder.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'");
-        if (waiting.rows[0].n >= 2) break;
-        assert.ok(attempt < 400, 'both rotations wait for the row within 10 s');
-        await new Promise((resolve) => setTimeout(resolve, 25));
-      }
+      await waitForLockWaits(holder, 2);
       await holder.query('COMMIT');
       const [a, b] = await rotations;
       assert.deepEqual([a.alreadyWaiting, b.alreadyWaiting].sort(), [false, true]);

@@ -10,19 +10,9 @@ import pg from 'pg';
 import { secondInstance, startTestApp, userBody, groupBody, type TestApp } from '../support/app.ts';
 import { eachDatabase, POSTGRES_URL } from '../support/databases.ts';
 import { captureLog } from '../support/log-capture.ts';
+import { waitForLockWaits } from '../support/lock-waits.ts';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Waits until a statement of Roster's reading `table` waits on a lock (what `client` holds). */
-async function waitForQueryOnLock(client: pg.Client, table: string): Promise<void> {
-  for (let tries = 0; tries < 400; tries += 1) {
-    await client.query('SELECT pg_stat_clear_snapshot()');
-    const waiting = await client.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock' AND query ILIKE $1", [`%from "${table}"%`]);
-    if ((waiting.rowCount ?? 0) > 0) return;
-    await sleep(25);
-  }
-  throw new Error(`no statement came to wait on the lock of ${table} within 10 s`);
-}
 
 /** The feed's current end, as a reader that wants only new events takes it. */
 async function end(app: TestApp): Promise<string> {
@@ -251,7 +241,7 @@ test('a reader that leaves while its token is being checked is not waited for', 
     const left = new AbortController();
     const url = `/api/v2/events?after=${cursor}&wait=30`;
     const reading = fetch(base + url, { headers: { authorization: `Bearer ${app.token}` }, signal: left.signal }).catch(() => undefined);
-    await waitForQueryOnLock(tokens, 'tokens');
+    await waitForLockWaits(tokens, 1, '%from "tokens"%');
     left.abort();
     await reading;
     // The server has seen the hang-up once it logged the request as closed by its client (499).
@@ -259,7 +249,7 @@ test('a reader that leaves while its token is being checked is not waited for', 
     for (let tries = 0; tries < 200 && !closedByClient(); tries += 1) await sleep(50);
     assert.ok(closedByClient(), 'the hang-up is logged');
     await tokens.query('COMMIT');
-    await waitForQueryOnLock(events, 'events');
+    await waitForLockWaits(events, 1, '%from "events"%');
     // Before the fix the route began a 30 s wait for a reader that was gone, held on the instance.
     assert.equal(heldBy(app.app.closing), 0, 'a wait is held for a reader that left');
     await events.query('COMMIT');
