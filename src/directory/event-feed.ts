@@ -9,6 +9,7 @@ import { claimFeedCleanup, feedHorizon, feedKeptFrom, feedPage, feedPageInWindow
 import type { Executor } from '../store/executor.ts';
 import type { Store } from '../store/index.ts';
 import type { FeedPosition, StoredFeedEvent } from '../store/journal.ts';
+import { createUserQueries } from '../store/users.ts';
 import { inBatches, readSnapshot, readSnapshotAcrossTurns, transact } from '../store/transact.ts';
 import { DirectoryError, rejected } from '../errors.ts';
 import { refuseWhileRosterRuns } from './running-instances.ts';
@@ -44,6 +45,8 @@ export interface FeedRequest {
   readonly after: FeedPosition | 'now' | undefined;
   /** Only these types; undefined: all. */
   readonly types: readonly EventType[] | undefined;
+  /** Only the events about this user (internal id): its own changes and its memberships'. */
+  readonly userId?: string;
   readonly limit: number;
   /** Seconds to hold an empty page, waiting for an event to arrive (0: answer at once). */
   readonly waitSeconds?: number;
@@ -101,7 +104,10 @@ function text(query: Readonly<Record<string, unknown>>, name: string): string | 
   return raw;
 }
 
-/** Reads `after`, `limit` and `types` of a feed request, refusing what they cannot be. */
+/** The longest `userId` a feed request may name (ids are UUIDs; longer text is no user's). */
+const MAX_USER_ID = 100;
+
+/** Reads `after`, `limit`, `types`, `userId` and `wait` of a feed request, refusing what they cannot be. */
 export function parseFeedRequest(query: Readonly<Record<string, unknown>>): FeedRequest {
   const rawAfter = text(query, 'after');
   let after: FeedRequest['after'];
@@ -130,7 +136,9 @@ export function parseFeedRequest(query: Readonly<Record<string, unknown>>): Feed
   if (!(Number.isInteger(waitSeconds) && waitSeconds >= 0 && waitSeconds <= MAX_FEED_WAIT_SECONDS)) {
     throw rejected('wait', rawWait, `must be a whole number of seconds between 0 and ${MAX_FEED_WAIT_SECONDS}`);
   }
-  return { after, types, limit, waitSeconds };
+  const userId = text(query, 'userId');
+  if (userId !== undefined && userId.length > MAX_USER_ID) throw rejected('userId', userId, `must be a user's id (at most ${MAX_USER_ID} characters)`);
+  return { after, types, limit, waitSeconds, ...(userId !== undefined ? { userId } : {}) };
 }
 
 /** A reader waiting for the feed's end to pass `position`; `wake` ends its wait once. */
@@ -227,6 +235,7 @@ export interface PositionedPage {
 
 /** The event feed over a store; `retentionDays` is ROSTER_EVENT_RETENTION_DAYS. */
 export function createEventFeed(store: Store, options: { readonly retentionDays: number }) {
+  const users = createUserQueries(store.dialect);
   const expiredMessage = (days: number) =>
     `This cursor is older than the ${days} days events are kept (ROSTER_EVENT_RETENTION_DAYS): events after it have been deleted. ` +
     'Resynchronise from the lists (/api/v2/users-management/users, /api/v2/authorizations/groups, /api/v2/authorizations/group-memberships), ' +
@@ -249,11 +258,12 @@ export function createEventFeed(store: Store, options: { readonly retentionDays:
    * Runs `work` in one read snapshot, with the way to read a page of `types` in it: on SQLite,
    * when types may leave most events out, a snapshot of its own read in windows with turns of
    * the event loop between them (feedPageInWindows: a rare type read the whole retained feed in
-   * one statement, every other request held); otherwise one statement.
+   * one statement, every other request held); otherwise one statement. One user's events are
+   * read through their own index (events_user), whatever the types.
    */
-  async function inSnapshot<T>(types: readonly string[] | undefined, work: (db: Executor, page: typeof feedPage) => Promise<T>): Promise<T> {
-    if (types === undefined || store.dialect.remoteStatements) return readSnapshot(store.db, (trx) => work(trx, feedPage));
-    return readSnapshotAcrossTurns(store, (db) => work(db, feedPageInWindows));
+  async function inSnapshot<T>(types: readonly string[] | undefined, userId: string | undefined, work: (db: Executor, page: typeof feedPage) => Promise<T>): Promise<T> {
+    if (types === undefined || userId !== undefined || store.dialect.remoteStatements) return readSnapshot(store.db, (trx) => work(trx, feedPage));
+    return readSnapshotAcrossTurns(store, (db) => work(db, (held, range, pageTypes, limit, userId) => (userId === undefined ? feedPageInWindows(held, range, pageTypes, limit) : feedPage(held, range, pageTypes, limit, userId))));
   }
   const watcher = createEndWatcher(readEnd);
 
@@ -269,7 +279,12 @@ export function createEventFeed(store: Store, options: { readonly retentionDays:
     async read(request: FeedRequest): Promise<FeedAnswer> {
       // One snapshot for the horizon, the page and the retention start: the page holds exactly
       // what lies below the horizon in that snapshot.
-      return inSnapshot(request.types, async (trx, feedPage): Promise<FeedAnswer> => {
+      return inSnapshot(request.types, request.userId, async (trx, feedPage): Promise<FeedAnswer> => {
+        // Users are never deleted (deactivated, or erased under `anonymized-<id>`): an id no
+        // user has is a mistake, which an empty page would hide.
+        if (request.userId !== undefined && (await users.findById(trx, request.userId)) === undefined) {
+          throw new DirectoryError('not_found', `User '${request.userId}' not found`);
+        }
         const horizon = await feedHorizon(trx, store.dialect);
         const keptFrom = await feedKeptFrom(trx);
         if (request.after === 'now') return { kind: 'page', events: [], next: encodeCursor(horizon) };
@@ -284,7 +299,7 @@ export function createEventFeed(store: Store, options: { readonly retentionDays:
         // an older backup, following it would silently skip the changes made since the restore
         // (their positions, and their event ids, are given anew).
         if (before(horizon, from)) return { kind: 'expired', message: aheadMessage, next: encodeCursor(horizon) };
-        const rows = await feedPage(trx, { from, before: horizon }, request.types, request.limit);
+        const rows = await feedPage(trx, { from, before: horizon }, request.types, request.limit, request.userId);
         const last = rows.at(-1);
         const next = rows.length === request.limit && last !== undefined ? { tx: last.tx, id: last.id + 1 } : horizon;
         return { kind: 'page', events: rows.map(toEntry), next: encodeCursor(next) };
@@ -297,7 +312,7 @@ export function createEventFeed(store: Store, options: { readonly retentionDays:
      * `from` is older. The webhook deliveries read with it (delivery/worker.ts).
      */
     async readFrom(from: FeedPosition, types: readonly string[] | undefined, limit: number): Promise<PositionedPage> {
-      return inSnapshot(types, async (trx, feedPage): Promise<PositionedPage> => {
+      return inSnapshot(types, undefined, async (trx, feedPage): Promise<PositionedPage> => {
         const horizon = await feedHorizon(trx, store.dialect);
         const keptFrom = await feedKeptFrom(trx);
         const expired = before(from, keptFrom);

@@ -330,7 +330,7 @@ export function createPersonalData(store: Store, access: Access) {
       },
       samlSignInAttempts: section(attempts, (row) => row, 'Only the latest are listed.'),
       auditEntries: { aboutUser, byUser },
-      events: section(events, feedEntryOf, 'The older ones are in the event feed, with every other user\'s: GET /api/v2/events.'),
+      events: section(events, feedEntryOf, `All of them, oldest first: GET /api/v2/events?userId=${id}&limit=1000 (pages: ask again with each answer's next as after, until a page is short).`),
       notIncluded: NOT_INCLUDED,
     };
   }

@@ -71,14 +71,19 @@ export async function feedKeptFrom(db: Executor): Promise<FeedPosition> {
   return (await feedRow(db)).keptFrom;
 }
 
-/** Events in [from, before), oldest first, of the given types (all when undefined). */
+/**
+ * Events in [from, before), oldest first, of the given types (all when undefined), and about
+ * user `userId` alone when given (its own changes and its memberships': `events.user_id`, read
+ * through events_user).
+ */
 export async function feedPage(
   db: Executor,
   range: { readonly from: FeedPosition; readonly before: FeedPosition },
   types: readonly string[] | undefined,
   limit: number,
+  userId?: string,
 ): Promise<StoredFeedEvent[]> {
-  const rows = await feedPageQuery(db, range, types, limit).execute();
+  const rows = await feedPageQuery(db, range, types, limit, userId).execute();
   return rows.map(toFeedEvent);
 }
 
@@ -88,8 +93,9 @@ export function toFeedEvent(row: { id: string | number | bigint; tx: string | nu
 }
 
 /** The statement of feedPage (exported for the tests of its plan). */
-export function feedPageQuery(db: Executor, range: { readonly from: FeedPosition; readonly before: FeedPosition }, types: readonly string[] | undefined, limit: number) {
+export function feedPageQuery(db: Executor, range: { readonly from: FeedPosition; readonly before: FeedPosition }, types: readonly string[] | undefined, limit: number, userId?: string) {
   let query = db.selectFrom('events').select(['id', 'tx', 'type', 'occurred_at', 'actor', 'data', 'previous']).where(within(range));
+  if (userId !== undefined) query = query.where('user_id', '=', userId);
   if (types !== undefined) query = query.where('type', 'in', types);
   return query.orderBy('tx').orderBy('id').limit(limit);
 }

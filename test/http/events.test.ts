@@ -438,6 +438,45 @@ eachDatabase('the event feed', (database) => {
     }
   });
 
+  test('userId keeps the events about one user, its own and its memberships\', in feed order, with the same paging; an unknown id is 404', async () => {
+    const start = await mark(app);
+    const ada = (await app.request('POST', '/Users', userBody('one-ada'))).body;
+    const bob = (await app.request('POST', '/Users', userBody('one-bob'))).body;
+    const group = (await app.request('POST', '/Groups', groupBody('one-team', [ada.id, bob.id]))).body;
+    assert.equal((await app.request('PATCH', `/Users/${ada.id}`, patch({ op: 'replace', path: 'userName', value: 'one-ada2' }))).status, 200);
+    assert.equal((await app.request('PATCH', `/Groups/${group.id}`, patch({ op: 'remove', path: `members[value eq "${bob.id}"]` }))).status, 204);
+    assert.equal((await app.request('DELETE', `/Users/${ada.id}`)).status, 204);
+    const all = (await since(app, start)).events;
+    const created = all.find((event) => event.type === 'user.created' && event.data.login === 'one-ada');
+    assert.ok(created);
+    const adaId: string = created.data.id;
+    const about = (await since(app, start, `&userId=${adaId}`)).events;
+    const expected = ['user.created one-ada', 'group.user_added one-team one-ada', 'user.updated one-ada2', 'group.user_removed one-team one-ada2', 'user.deactivated one-ada2'];
+    assert.deepEqual(about.map(line), expected);
+    // The very events of the whole feed, in its order.
+    assert.deepEqual(about, all.filter((event) => about.some((mine) => mine.id === event.id)));
+    // Pages of one walk the same list; the short page's cursor goes on after the end.
+    const single: Event[] = [];
+    let next = start;
+    for (;;) {
+      const page = await read(app, `after=${next}&limit=1&userId=${adaId}`);
+      assert.equal(page.status, 200, JSON.stringify(page.body));
+      single.push(...page.body.events);
+      next = page.body.next;
+      if (page.body.events.length === 0) break;
+    }
+    assert.deepEqual(single, about);
+    assert.deepEqual((await since(app, start, `&userId=${adaId}&types=group.user_added,group.user_removed`)).events.map(line), expected.slice(1, 2).concat(expected.slice(3, 4)));
+    assert.deepEqual((await since(app, next, `&userId=${adaId}`)).events, [], 'nothing after the end');
+    // An id no user has is a mistake an empty page would hide; an overlong one is refused unread.
+    const unknown = await read(app, 'userId=0192f0f0-0000-7000-8000-000000000000');
+    assert.equal(unknown.status, 404);
+    assert.equal(unknown.body.message, "User '0192f0f0-0000-7000-8000-000000000000' not found");
+    const long = await read(app, `userId=${'x'.repeat(101)}`);
+    assert.equal(long.status, 400);
+    assert.match(long.body.message, /field userId was rejected/);
+  });
+
   test('only administrators read the feed', async () => {
     assert.equal((await app.request('POST', '/Users', userBody('reader'))).status, 201);
     const reader = (await app.request('GET', '/api/v2/users-management/users?q=reader')).body.users[0];

@@ -268,7 +268,19 @@ eachDatabase('a person\'s data on request: bounded lists', (database) => {
     assert.deepEqual([data.groupMemberships.total, data.groupMemberships.items.length], [1200, 1000]);
     assert.match(data.groupMemberships.rest, new RegExp(`GET /api/v2/authorizations/groups\\?userId=${id}`));
     assert.deepEqual([data.events.total, data.events.items.length], [1201, 1000], 'the 1,200 memberships and the creation');
-    assert.match(data.events.rest, /GET \/api\/v2\/events/);
+    // The rest is where it says: every event about the user, oldest first, page after page.
+    const feed = /GET (\/api\/v2\/events\?userId=[^&\s]+&limit=1000)/.exec(data.events.rest)?.[1];
+    assert.ok(feed, data.events.rest);
+    const events: { id: string }[] = [];
+    for (let after = ''; ;) {
+      const page = await app.request('GET', `${feed}${after}`);
+      assert.equal(page.status, 200, JSON.stringify(page.body));
+      events.push(...page.body.events);
+      after = `&after=${page.body.next}`;
+      if (page.body.events.length < 1000) break;
+    }
+    assert.equal(events.length, 1201);
+    assert.deepEqual(events.slice(-1000).reverse().map((event) => event.id), data.events.items.map((event: { id: string }) => event.id), 'the newest 1,000 are the document\'s');
     assert.deepEqual([data.scim.id, data.scim.document.userName, data.scim.document.displayName], [scimId, 'many@corp.example', 'Many Groups']);
     assert.equal(data.scim.document.groups, undefined, 'the groups are listed once, under groupMemberships');
     assert.ok(answer.raw.body.length < 2_000_000, `${answer.raw.body.length} bytes`);

@@ -4,7 +4,7 @@ import { DEFAULT_FEED_LIMIT, MAX_FEED_LIMIT, MAX_FEED_WAIT_SECONDS, parseFeedReq
 import { EVENT_TYPES } from '../../../journal/journal.ts';
 import { TAGS } from '../../api-docs.ts';
 import { combineSignals } from '../../../signals.ts';
-import { ref, type JsonSchema, type NamedSchema, type Query } from './common.ts';
+import { errorResponses, ref, type JsonSchema, type NamedSchema, type Query } from './common.ts';
 
 /** An object the feed passes on as the journal wrote it (its shape depends on the event type; docs/events.md). */
 function openObject(description: string): JsonSchema {
@@ -42,6 +42,10 @@ export function eventRoutes(app: FastifyInstance, feed: EventFeed): void {
           after: { type: 'string', description: 'The previous answer\'s `next`; `now` for the current end of the feed (take it before reading the lists); absent: from the oldest event kept.' },
           limit: { type: 'integer', minimum: 1, maximum: MAX_FEED_LIMIT, default: DEFAULT_FEED_LIMIT, description: 'Events per page.' },
           types: { type: 'string', description: `Only these types, comma-separated: ${EVENT_TYPES.join(', ')}.` },
+          userId: {
+            type: 'string',
+            description: 'Only the events about this user (its `id`): its own changes (`user.*`) and its memberships\' (`group.user_added`, `group.user_removed`); `404` for an id no user has. A group\'s deletion is the group\'s event, not one per member.',
+          },
           wait: {
             type: 'integer',
             minimum: 0,
@@ -67,6 +71,7 @@ export function eventRoutes(app: FastifyInstance, feed: EventFeed): void {
           required: ['message', 'next'],
           properties: { message: { type: 'string' }, next: { type: 'string' } },
         },
+        ...errorResponses(404),
       },
     },
   }, async (request, reply) => {
