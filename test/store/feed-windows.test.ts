@@ -107,5 +107,8 @@ eachDatabase('the event feed on SQLite', (database) => {
     assert.match(page, /events_position \(tx=\? AND id>\? AND id<\?\)/, page);
     const purge = await plan(deleteBefore(store.db, { tx: 0, id: 5_000 }));
     assert.match(purge, /events_position \(tx=\? AND id<\?\)/, purge);
+    // One user's events through their own index, whatever the feed holds of everyone else's.
+    const user = await plan(feedPageQuery(store.db, { from: { tx: 0, id: 0 }, before: { tx: 0, id: 1_000_000 } }, ['group.user_added'], 100, '0192f0f0-0000-7000-8000-000000000000'));
+    assert.match(user, /^SEARCH events USING INDEX events_user \(user_id=\?\)$/, user);
   });
 });
