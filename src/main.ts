@@ -9,6 +9,7 @@ import { buildApp } from './http/app.ts';
 import { SHUTDOWN_DEADLINE_MS } from './http/draining.ts';
 import { describeListening } from './listening.ts';
 import { startDeliveries } from './delivery/worker.ts';
+import { startLogoutDeliveries } from './delivery/logouts.ts';
 import { EVENT_CLEANUP_CHECK_MS } from './directory/event-feed.ts';
 import { runEachStep, runPeriodically, type CleanupStep, type Periodic } from './periodic.ts';
 import pino from 'pino';
@@ -149,6 +150,13 @@ export async function serve(config: Config): Promise<void> {
     log: app.log,
     now: services.clock.now,
   });
+  // Every instance sends the applications' back-channel logouts; the database gives each to one of them.
+  const logouts = startLogoutDeliveries(store, {
+    issuer: config.baseUrl,
+    log: app.log,
+    observe: (outcome) => app.metrics.backchannelLogout(outcome),
+    now: services.clock.now,
+  });
 
   /** The retention clean-ups, started once the server listens. */
   const cleanups: Periodic[] = [];
@@ -159,6 +167,7 @@ export async function serve(config: Config): Promise<void> {
     // close after their answer (draining.ts).
     await app.close();
     await deliveries.stop();
+    await logouts.stop();
     for (const cleanup of cleanups) await cleanup.stop();
     // app.close() settles the provisioning activity too, but a probe saw a SCIM request answered
     // during the stop observed after it: its activity was written after the store closed, and lost.

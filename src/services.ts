@@ -11,6 +11,8 @@ import { createAccess, type Access } from './directory/access.ts';
 import { createApplications, type Applications } from './directory/applications.ts';
 import { createOidcAdapter, type OidcAdapter } from './auth/oidc-adapter.ts';
 import { loadOidcKeys, rotateOidcKeys, type LoadedKeys, type Rotation } from './auth/oidc-keys.ts';
+import { queueApplicationLogouts } from './auth/application-logouts.ts';
+import { transact } from './store/transact.ts';
 import type { Actor } from './journal/actor.ts';
 import { createProvisioningActivity, type ProvisioningActivity } from './directory/activity.ts';
 import { createAccounts, type Accounts } from './directory/accounts.ts';
@@ -109,6 +111,12 @@ export interface OidcStorage {
   loadKeys(): Promise<LoadedKeys>;
   /** Publishes a new signing key, signing 10 minutes later (at once with `now`); the old one stays published for the grace period. */
   rotateKeys(actor: Actor, options?: { readonly now?: boolean }): Promise<Rotation>;
+  /**
+   * Queues a back-channel logout of `userId` for each of `clientIds` with a back-channel logout
+   * URI (RP-initiated logout: the applications the browser's provider session signed in to);
+   * returns the client ids queued for.
+   */
+  queueLogouts(userId: string, clientIds: readonly string[]): Promise<readonly string[]>;
 }
 
 export interface ServiceOptions {
@@ -191,6 +199,7 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
       Adapter: createOidcAdapter(store),
       loadKeys: () => loadOidcKeys(store),
       rotateKeys: (actor, options) => rotateOidcKeys(store, actor, options),
+      queueLogouts: (userId, clientIds) => transact(store.db, (trx) => queueApplicationLogouts(trx, userId, clientIds, 'signed_out')),
     },
     rateLimits: createRateLimits(store, options.rateLimit, { now: clock.now }),
     authorizationLimits: createRateLimits(store, options.signInRateLimit ?? signInPolicy(DEFAULT_SIGN_IN_RATE_LIMIT), {

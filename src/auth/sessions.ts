@@ -12,7 +12,7 @@ import { createJournal } from '../journal/journal.ts';
 import { optionalWrites, type Store } from '../store/index.ts';
 import { inBatches } from '../store/transact.ts';
 import { cookieValue, isRandomCookieValue, randomCookieValue } from './cookies.ts';
-import { createOidcQueries } from '../store/oidc.ts';
+import { endApplicationSignIns } from './application-logouts.ts';
 import { createSessionQueries } from '../store/sessions.ts';
 import { createUserQueries } from '../store/users.ts';
 import { createMembershipQueries } from '../store/memberships.ts';
@@ -177,7 +177,6 @@ export function createSessions(store: Store, options: { secure: boolean; domain?
   const { adminGroup } = options;
   const adminGroupKey = caseKey(adminGroup);
   const journal = createJournal(store.dialect);
-  const oidc = createOidcQueries();
   // Last-seen times and the deletion of ended sessions: a full disk or a read-only database must
   // not sign everyone out of the console and of the applications behind forward auth.
   const bookkeeping = optionalWrites(TOUCH_RESOLUTION_MS);
@@ -320,7 +319,7 @@ export function createSessions(store: Store, options: { secure: boolean; domain?
     async signOutEverywhere(userId, actor) {
       return db.transaction().execute(async (trx) => {
         const ended = await deleteSessionsOf(trx, userId);
-        const applicationRows = await oidc.deleteOfAccount(trx, userId);
+        const { rows: applicationRows } = await endApplicationSignIns(trx, userId, 'signed_out_everywhere');
         await journal.record(trx, actor, { action: 'session.signed_out_everywhere', targetType: 'user', targetId: userId, details: { sessions: ended, applicationRows } });
         return ended;
       });

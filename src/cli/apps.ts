@@ -8,7 +8,7 @@ import { readableTime } from '../text.ts';
 import { MAX_SECRET_OVERLAP_SECONDS } from '../directory/secret-overlap.ts';
 
 /** The options that set each field, for a value the domain refuses (exit 2 naming the option). */
-const OPTION_OF_FIELD = { name: '--name', redirectUris: '--redirect-uri', allowedGroups: '--allowed-group' };
+const OPTION_OF_FIELD = { name: '--name', redirectUris: '--redirect-uri', allowedGroups: '--allowed-group', backchannelLogoutUri: '--backchannel-logout-uri' };
 
 /** The `apps` command group. */
 export const appCommands: CommandGroup = {
@@ -19,6 +19,7 @@ export const appCommands: CommandGroup = {
       summary: 'register an application; prints its client id and secret',
       usage: [
         'Usage: roster apps create --name <name> --redirect-uri <uri> [--redirect-uri <uri>…] [--public] [--allowed-group <group>…]',
+        '                          [--backchannel-logout-uri <uri>]',
         '',
         'Registers an OpenID Connect application. Prints the client id, then the client secret, each',
         'ALONE on the last two lines (a public client has no secret: only its id is printed). Roster',
@@ -31,6 +32,9 @@ export const appCommands: CommandGroup = {
         '  --public                 a client that cannot keep a secret (single-page or native app);',
         '                           it must use PKCE',
         '  --allowed-group <group>  only members of this group may sign in (repeatable: any of them)',
+        '  --backchannel-logout-uri <uri>',
+        '                           where Roster POSTs a logout token when a user\'s sign-in ends',
+        '                           (OpenID Connect Back-Channel Logout); https, or http for localhost only',
       ].join('\n'),
       async run(args, context) {
         const { values } = parseArgs({
@@ -40,6 +44,7 @@ export const appCommands: CommandGroup = {
             'redirect-uri': { type: 'string', multiple: true },
             public: { type: 'boolean', default: false },
             'allowed-group': { type: 'string', multiple: true },
+            'backchannel-logout-uri': { type: 'string' },
           },
         });
         if (values.name === undefined) return { usageError: '--name is required' };
@@ -48,7 +53,7 @@ export const appCommands: CommandGroup = {
         return withOptionValues(OPTION_OF_FIELD, async () => {
           const services = await context.services();
           const { application, secret } = await services.applications.create(
-            { name, redirectUris, public: values.public ?? false, allowedGroups: values['allowed-group'] ?? [] },
+            { name, redirectUris, public: values.public ?? false, allowedGroups: values['allowed-group'] ?? [], backchannelLogoutUri: values['backchannel-logout-uri'] ?? null },
             context.actor,
           );
           context.out(`Registered application "${printable(application.name)}"${application.public ? ' (public: PKCE, no secret)' : ''}.`);
@@ -77,10 +82,11 @@ export const appCommands: CommandGroup = {
       },
     },
     update: {
-      summary: 'change an application\'s name, redirect URIs or allowed groups; the client id and secret stay',
+      summary: 'change an application\'s name, redirect URIs, allowed groups or back-channel logout URI; the client id and secret stay',
       usage: [
         'Usage: roster apps update <client id> [--name <name>] [--redirect-uri <uri>…] [--allowed-group <group>…] [--no-allowed-groups]',
         '                          [--add-redirect-uri <uri>…] [--remove-redirect-uri <uri>…] [--add-allowed-group <group>…] [--remove-allowed-group <group>…]',
+        '                          [--backchannel-logout-uri <uri> | --no-backchannel-logout-uri]',
         '',
         'Changes the application in place: its client id and secret stay the same. Options not given',
         'keep their values; --redirect-uri and --allowed-group replace the whole list (give every value',
@@ -98,6 +104,10 @@ export const appCommands: CommandGroup = {
         '  --add-allowed-group <group>, --remove-allowed-group <group>',
         '                           add to or remove from the current list (repeatable); removing a',
         '                           value the list does not hold is refused',
+        '  --backchannel-logout-uri <uri>',
+        '                           where Roster POSTs logout tokens; https, or http for localhost only',
+        '  --no-backchannel-logout-uri',
+        '                           send the application no more logout tokens',
       ].join('\n'),
       async run(args, context) {
         const { values, positionals } = parseArgs({
@@ -111,6 +121,8 @@ export const appCommands: CommandGroup = {
             'remove-redirect-uri': { type: 'string', multiple: true },
             'add-allowed-group': { type: 'string', multiple: true },
             'remove-allowed-group': { type: 'string', multiple: true },
+            'backchannel-logout-uri': { type: 'string' },
+            'no-backchannel-logout-uri': { type: 'boolean', default: false },
           },
           allowPositionals: true,
         });
@@ -128,9 +140,12 @@ export const appCommands: CommandGroup = {
         if (allowedGroups !== undefined && (add.allowedGroups !== undefined || remove.allowedGroups !== undefined)) {
           return { usageError: '--allowed-group and --no-allowed-groups replace the whole list: use them, or --add-allowed-group and --remove-allowed-group, not both' };
         }
+        const noLogoutUri = values['no-backchannel-logout-uri'] === true;
+        if (noLogoutUri && values['backchannel-logout-uri'] !== undefined) return { usageError: '--backchannel-logout-uri and --no-backchannel-logout-uri contradict each other' };
+        const backchannelLogoutUri = noLogoutUri ? null : values['backchannel-logout-uri'];
         const edits = [add.redirectUris, add.allowedGroups, remove.redirectUris, remove.allowedGroups].some((list) => list !== undefined);
-        if (values.name === undefined && values['redirect-uri'] === undefined && allowedGroups === undefined && !edits) {
-          return { usageError: 'nothing to change: give --name, --redirect-uri, --allowed-group, --no-allowed-groups, or --add-… / --remove-…' };
+        if (values.name === undefined && values['redirect-uri'] === undefined && allowedGroups === undefined && backchannelLogoutUri === undefined && !edits) {
+          return { usageError: 'nothing to change: give --name, --redirect-uri, --allowed-group, --no-allowed-groups, --backchannel-logout-uri, --no-backchannel-logout-uri, or --add-… / --remove-…' };
         }
         const optionOf = {
           ...OPTION_OF_FIELD,
@@ -146,6 +161,7 @@ export const appCommands: CommandGroup = {
               ...(values.name !== undefined ? { name: values.name } : {}),
               ...(values['redirect-uri'] !== undefined ? { redirectUris: values['redirect-uri'] } : {}),
               ...(allowedGroups !== undefined ? { allowedGroups } : {}),
+              ...(backchannelLogoutUri !== undefined ? { backchannelLogoutUri } : {}),
               ...(add.redirectUris !== undefined || add.allowedGroups !== undefined ? { add: definedOnly(add) } : {}),
               ...(remove.redirectUris !== undefined || remove.allowedGroups !== undefined ? { remove: definedOnly(remove) } : {}),
             },
@@ -272,7 +288,7 @@ export const keyCommands: CommandGroup = {
   },
 };
 
-const FIELD_LABEL: Readonly<Record<ApplicationField, string>> = { name: 'name', redirectUris: 'redirect URIs', allowedGroups: 'allowed groups' };
+const FIELD_LABEL: Readonly<Record<ApplicationField, string>> = { name: 'name', redirectUris: 'redirect URIs', allowedGroups: 'allowed groups', backchannelLogoutUri: 'back-channel logout URI' };
 
 /** The lists of an add or remove that were given (the domain's optional fields take no undefined). */
 function definedOnly(lists: { redirectUris: string[] | undefined; allowedGroups: string[] | undefined }): { redirectUris?: string[]; allowedGroups?: string[] } {
@@ -283,6 +299,7 @@ function definedOnly(lists: { redirectUris: string[] | undefined; allowedGroups:
 function describe(application: Application, field: ApplicationField): string {
   if (field === 'name') return `"${printable(application.name)}"`;
   if (field === 'redirectUris') return application.redirectUris.map(printable).join(' ');
+  if (field === 'backchannelLogoutUri') return application.backchannelLogoutUri === null ? '(none)' : printable(application.backchannelLogoutUri);
   return application.allowedGroups.length === 0 ? '(everyone)' : application.allowedGroups.map((group) => `"${printable(group)}"`).join(', ');
 }
 
@@ -296,7 +313,7 @@ async function warnMissingGroups(context: CliContext, application: Application):
 
 function formatTable(applications: readonly Application[]): string {
   const rows = [
-    ['CLIENT ID', 'NAME', 'TYPE', 'ALLOWED GROUPS', 'REDIRECT URIS', 'PREVIOUS SECRET WORKS UNTIL'],
+    ['CLIENT ID', 'NAME', 'TYPE', 'ALLOWED GROUPS', 'REDIRECT URIS', 'PREVIOUS SECRET WORKS UNTIL', 'BACK-CHANNEL LOGOUT URI'],
     ...applications.map((application) => [
       application.clientId,
       application.name,
@@ -304,6 +321,7 @@ function formatTable(applications: readonly Application[]): string {
       application.allowedGroups.length === 0 ? '(everyone)' : application.allowedGroups.join(', '),
       application.redirectUris.join(' '),
       application.previousSecretExpiresAt === null ? '-' : readableTime(application.previousSecretExpiresAt),
+      application.backchannelLogoutUri ?? '-',
     ]),
   ];
   return table(rows);

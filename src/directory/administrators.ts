@@ -142,7 +142,7 @@ export function createAdministrators(store: Store, access: Access = createAccess
         // A reset usually follows a forgotten or a suspected stolen password: whoever is signed
         // in with the old one, in a browser or through an application's refresh token, is not
         // any more. API tokens are kept (an integration may run on one; revoke them apart).
-        const { deletedSessions } = await deactivation.endSignIns(trx, user.id);
+        const { deletedSessions } = await deactivation.endSignIns(trx, user.id, 'password_reset');
         await journal.record(trx, actor, { action: 'user.password_reset', targetType: 'user', targetId: user.id, details: { login: user.login, endedSessions: deletedSessions } }, now);
         return { login: user.login, endedSessions: deletedSessions };
       });

@@ -9,6 +9,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Store } from '../store/index.ts';
 import { createOidcQueries, type StoredApplication } from '../store/oidc.ts';
+import { pendingLogoutsOf, type PendingLogout } from '../store/oidc-logouts.ts';
 import { createGroupQueries } from '../store/groups.ts';
 import { createUserQueries } from '../store/users.ts';
 import type { Access } from './access.ts';
@@ -21,6 +22,11 @@ import type { Executor } from '../store/executor.ts';
 import { inBatches, transact } from '../store/transact.ts';
 import { DEFAULT_SECRET_OVERLAP_SECONDS, checkOverlapSeconds, rotatedSinceShown, runningOverlap } from './secret-overlap.ts';
 
+export type { PendingLogout };
+
+/** The most waiting back-channel logouts an application's page lists. */
+const PENDING_LOGOUTS_SHOWN = 100;
+
 /** What registering an application takes. */
 export interface NewApplication {
   readonly name: string;
@@ -29,6 +35,8 @@ export interface NewApplication {
   readonly public: boolean;
   /** Group names; when not empty, only their members may sign in. */
   readonly allowedGroups: readonly string[];
+  /** Where Roster POSTs logout tokens (OpenID Connect Back-Channel Logout); absent or null: none. */
+  readonly backchannelLogoutUri?: string | null;
 }
 
 /**
@@ -39,6 +47,8 @@ export interface ApplicationChanges {
   readonly name?: string;
   readonly redirectUris?: readonly string[];
   readonly allowedGroups?: readonly string[];
+  /** A new back-channel logout URI; null (or an empty text) removes it. */
+  readonly backchannelLogoutUri?: string | null;
   /**
    * Values to add to, or remove from, the current lists instead of replacing them: applied under
    * the edit's row lock, so that an edit made meanwhile by someone else is not undone.
@@ -48,7 +58,7 @@ export interface ApplicationChanges {
 }
 
 /** A field an edit changed. */
-export type ApplicationField = 'name' | 'redirectUris' | 'allowedGroups';
+export type ApplicationField = 'name' | 'redirectUris' | 'allowedGroups' | 'backchannelLogoutUri';
 
 /**
  * A list with `add` appended (those not in it yet) and `remove` taken out; `same` says when two
@@ -71,6 +81,8 @@ export interface Application {
   readonly public: boolean;
   readonly redirectUris: readonly string[];
   readonly allowedGroups: readonly string[];
+  /** Where Roster POSTs logout tokens when a user's sign-in ends; null: the application is not told. */
+  readonly backchannelLogoutUri: string | null;
   readonly createdAt: string;
   readonly updatedAt: string;
   /** Until when the secret before the last rotation still works beside the current one; null when none does. */
@@ -124,6 +136,7 @@ function view(stored: StoredApplication, at = new Date()): Application {
     public: stored.secretHash === null,
     redirectUris: stored.redirectUris,
     allowedGroups: stored.allowedGroups,
+    backchannelLogoutUri: stored.backchannelLogoutUri,
     createdAt: stored.createdAt,
     updatedAt: stored.updatedAt,
     previousSecretExpiresAt: runningOverlap(stored.previousSecretHash, stored.previousSecretExpiresAt, at),
@@ -164,6 +177,32 @@ function checkRedirectUri(uri: string): string {
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw refused('redirectUris', uri, `The redirect URI "${uri}" must use https.`, 'must use https');
   if (url.username !== '' || url.password !== '') throw refused('redirectUris', uri, `The redirect URI "${uri}" may not contain credentials.`, 'may not contain credentials');
   // Matched exactly, as given: no normalisation that could make two spellings equal.
+  return uri;
+}
+
+/**
+ * Checks a back-channel logout URI (OpenID Connect Back-Channel Logout 1.0 §2.2): absolute, no
+ * fragment, and under the redirect URIs' rule of transport: https, http only for localhost (a
+ * logout token names who signed out, and a forged answer path must not read it). A query is
+ * allowed, as the specification allows. An empty text means none (null).
+ */
+function checkBackchannelLogoutUri(value: string | null): string | null {
+  if (value === null || value.trim() === '') return null;
+  const uri = value.trim();
+  const field = 'backchannelLogoutUri';
+  if (uri.length > APPLICATION_LIMITS.uri) throw refused(field, value, `A back-channel logout URI may have at most ${APPLICATION_LIMITS.uri} characters.`, `may have at most ${APPLICATION_LIMITS.uri} characters`);
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    throw refused(field, value, `The back-channel logout URI "${uri}" is not an absolute URL.`, 'is not an absolute URL');
+  }
+  if (url.hash !== '' || uri.includes('#')) throw refused(field, value, `The back-channel logout URI "${uri}" may not have a fragment (#…).`, 'may not have a fragment (#…)');
+  if (url.protocol === 'http:' && !LOOPBACK.has(url.hostname)) {
+    throw refused(field, value, `The back-channel logout URI "${uri}" must use https; http is allowed only for localhost.`, 'must use https; http is allowed only for localhost');
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw refused(field, value, `The back-channel logout URI "${uri}" must use https.`, 'must use https');
+  if (url.username !== '' || url.password !== '') throw refused(field, value, `The back-channel logout URI "${uri}" may not contain credentials.`, 'may not contain credentials');
   return uri;
 }
 
@@ -212,15 +251,18 @@ function checkNew(input: NewApplication): NewApplication {
     name: () => checkName(input.name),
     redirectUris: () => checkRedirectUris(input.redirectUris),
     allowedGroups: () => checkAllowedGroups(input.allowedGroups),
+    backchannelLogoutUri: () => checkBackchannelLogoutUri(input.backchannelLogoutUri ?? null),
   });
   return { ...checked, public: input.public };
 }
 
 /** What an edit may change, in the order they are reported. */
-const EDITABLE = ['name', 'redirectUris', 'allowedGroups'] as const;
+const EDITABLE = ['name', 'redirectUris', 'allowedGroups', 'backchannelLogoutUri'] as const;
 
-function sameValue(a: string | readonly string[], b: string | readonly string[]): boolean {
-  return typeof a === 'string' || typeof b === 'string' ? a === b : a.length === b.length && a.every((item, index) => item === b[index]);
+type FieldValue = string | null | readonly string[];
+
+function sameValue(a: FieldValue, b: FieldValue): boolean {
+  return a === null || b === null || typeof a === 'string' || typeof b === 'string' ? a === b : a.length === b.length && a.every((item, index) => item === b[index]);
 }
 
 /** The applications service: closure over the store, wired once in services.ts. */
@@ -274,6 +316,7 @@ export function createApplications(store: Store, access: Access) {
         previousSecretExpiresAt: null,
         redirectUris: checked.redirectUris,
         allowedGroups: checked.allowedGroups,
+        backchannelLogoutUri: checked.backchannelLogoutUri ?? null,
         createdAt: now,
         updatedAt: now,
       };
@@ -283,7 +326,7 @@ export function createApplications(store: Store, access: Access) {
           action: 'application.created',
           targetType: 'application',
           targetId: clientId,
-          details: { name: stored.name, public: checked.public, redirectUris: stored.redirectUris, allowedGroups: stored.allowedGroups },
+          details: { name: stored.name, public: checked.public, redirectUris: stored.redirectUris, allowedGroups: stored.allowedGroups, backchannelLogoutUri: stored.backchannelLogoutUri },
         }, now);
       });
       return { application: view(stored), secret };
@@ -306,11 +349,13 @@ export function createApplications(store: Store, access: Access) {
         name: () => (changes.name !== undefined ? checkName(changes.name) : undefined),
         redirectUris: () => (changes.redirectUris !== undefined ? checkRedirectUris(changes.redirectUris) : undefined),
         allowedGroups: () => (changes.allowedGroups !== undefined ? checkAllowedGroups(changes.allowedGroups) : undefined),
+        backchannelLogoutUri: () => (changes.backchannelLogoutUri !== undefined ? checkBackchannelLogoutUri(changes.backchannelLogoutUri) : undefined),
       });
       const checked: ApplicationChanges = {
         ...(fields.name !== undefined ? { name: fields.name } : {}),
         ...(fields.redirectUris !== undefined ? { redirectUris: fields.redirectUris } : {}),
         ...(fields.allowedGroups !== undefined ? { allowedGroups: fields.allowedGroups } : {}),
+        ...(fields.backchannelLogoutUri !== undefined ? { backchannelLogoutUri: fields.backchannelLogoutUri } : {}),
       };
       return transact(store.db, async (trx) => {
         const current = await queries.lockApplication(trx, store.dialect, clientId);
@@ -323,12 +368,13 @@ export function createApplications(store: Store, access: Access) {
           name: checked.name ?? current.name,
           redirectUris: checked.redirectUris ?? (editedUris !== undefined ? checkRedirectUris(editedUris) : current.redirectUris),
           allowedGroups: checked.allowedGroups ?? (editedGroups !== undefined ? checkAllowedGroups(editedGroups) : current.allowedGroups),
+          backchannelLogoutUri: checked.backchannelLogoutUri !== undefined ? checked.backchannelLogoutUri : current.backchannelLogoutUri,
         };
         const changed = EDITABLE.filter((field) => !sameValue(current[field], next[field]));
         if (changed.length === 0) return { application: view(current), changed };
         const now = new Date().toISOString();
         await queries.updateApplication(trx, clientId, next, now);
-        const pick = (from: Readonly<Record<ApplicationField, string | readonly string[]>>) => Object.fromEntries(changed.map((field) => [field, from[field]]));
+        const pick = (from: Readonly<Record<ApplicationField, FieldValue>>) => Object.fromEntries(changed.map((field) => [field, from[field]]));
         await journal.record(trx, actor, {
           action: 'application.updated',
           targetType: 'application',
@@ -358,6 +404,11 @@ export function createApplications(store: Store, access: Access) {
     /** One application, or a not_found DirectoryError. */
     async get(clientId: string): Promise<Application> {
       return view(await find(clientId));
+    },
+
+    /** The back-channel logouts still to deliver to `clientId`, oldest first (at most PENDING_LOGOUTS_SHOWN). */
+    async pendingLogouts(clientId: string): Promise<PendingLogout[]> {
+      return pendingLogoutsOf(store.db, clientId, PENDING_LOGOUTS_SHOWN);
     },
 
     /** The stored application for the provider (with its secret's hash), or undefined. */

@@ -22,7 +22,7 @@ import { createGroupQueries } from '../store/groups.ts';
 import { createMembershipQueries } from '../store/memberships.ts';
 import type { EventStamp } from '../store/journal.ts';
 import { createKnownBrowserQueries } from '../store/known-browsers.ts';
-import { createOidcQueries } from '../store/oidc.ts';
+import { endApplicationSignIns, type LogoutCause } from '../auth/application-logouts.ts';
 import { deleteSessionsOf, revokeTokensOf } from '../store/user-credentials.ts';
 import { actorUserId, type Actor } from '../journal/actor.ts';
 import { DirectoryError, SELF_DEACTIVATION_MESSAGE } from '../errors.ts';
@@ -56,25 +56,26 @@ export function assertNotSelf(actor: Actor, userId: string): void {
 export function createDeactivation(dialect: DialectAdapter) {
   const groups = createGroupQueries(dialect);
   const memberships = createMembershipQueries(dialect);
-  const oidc = createOidcQueries();
   const knownBrowsers = createKnownBrowserQueries();
 
-  async function endCredentials(db: Executor, userId: string, now: string): Promise<{ revokedTokens: string[]; deletedSessions: number }> {
+  async function endCredentials(db: Executor, userId: string, now: string, cause: LogoutCause): Promise<{ revokedTokens: string[]; deletedSessions: number }> {
     const revokedTokens = await revokeTokensOf(db, userId, now);
-    return { revokedTokens, ...(await endSignIns(db, userId)) };
+    return { revokedTokens, ...(await endSignIns(db, userId, cause)) };
   }
 
   /**
    * Ends the user's Roster sessions and everything applications hold for it through OpenID
    * Connect, and forgets the browsers known to it (password-sign-in.ts); `keep` names a session
    * and a known browser to spare (a password change keeps the browser it was made from).
+   * `cause` is what the applications' logouts record (auth/application-logouts.ts).
    */
-  async function endSignIns(db: Executor, userId: string, keep: { readonly session?: string | undefined; readonly browser?: string | undefined } = {}): Promise<{ deletedSessions: number }> {
+  async function endSignIns(db: Executor, userId: string, cause: LogoutCause, keep: { readonly session?: string | undefined; readonly browser?: string | undefined } = {}): Promise<{ deletedSessions: number }> {
     const deletedSessions = await deleteSessionsOf(db, userId, keep.session);
     await knownBrowsers.forgetAllOf(db, userId, keep.browser);
     // The OpenID provider's grants, codes, refresh and access tokens and sessions of the user,
-    // on every instance at once (they all read the same table): the next refresh fails.
-    await oidc.deleteOfAccount(db, userId);
+    // on every instance at once (they all read the same table): the next refresh fails. The
+    // applications with a back-channel logout URI are told, from an outbox written here.
+    await endApplicationSignIns(db, userId, cause);
     return { deletedSessions };
   }
 
@@ -93,7 +94,7 @@ export function createDeactivation(dialect: DialectAdapter) {
      * No group changes, so no group version moves.
      */
     async suspend(db: Executor, userId: string, now: string): Promise<Suspended> {
-      const credentials = await endCredentials(db, userId, now);
+      const credentials = await endCredentials(db, userId, now, 'suspended');
       return { memberships: 'kept', keptGroups: await memberships.groupIdsOfUser(db, userId), ...credentials };
     },
 
@@ -109,7 +110,7 @@ export function createDeactivation(dialect: DialectAdapter) {
     /** SonarQube's deactivation: removes memberships, revokes tokens and deletes sessions of `userId`. */
     async deactivate(db: Executor, userId: string, now: string, stamp: EventStamp): Promise<Deactivated> {
       const removedFromGroups = await removeMemberships(db, userId, now, stamp);
-      return { memberships: 'removed', removedFromGroups, ...(await endCredentials(db, userId, now)) };
+      return { memberships: 'removed', removedFromGroups, ...(await endCredentials(db, userId, now, 'deactivated')) };
     },
 
     /**
@@ -120,7 +121,7 @@ export function createDeactivation(dialect: DialectAdapter) {
      * reactivated user comes back without its old tokens and sessions. `undefined` when none.
      */
     async endLeftovers(db: Executor, userId: string, now: string): Promise<{ leftoverTokens: string[]; leftoverSessions: number } | undefined> {
-      const { revokedTokens, deletedSessions } = await endCredentials(db, userId, now);
+      const { revokedTokens, deletedSessions } = await endCredentials(db, userId, now, 'reactivated');
       return revokedTokens.length === 0 && deletedSessions === 0 ? undefined : { leftoverTokens: revokedTokens, leftoverSessions: deletedSessions };
     },
 

@@ -318,7 +318,7 @@ export function createPasswordSignIn(store: Store, passwordCheck: PasswordCheck,
         // Whoever else holds the account (a session or an application's refresh token obtained
         // with the old password, perhaps stolen) loses it with the old password; this browser
         // stays signed in, and its applications sign it in again without a question.
-        const { deletedSessions } = await deactivation.endSignIns(trx, user.id, { session: change.keepSession, browser: knownBrowser });
+        const { deletedSessions } = await deactivation.endSignIns(trx, user.id, 'password_changed', { session: change.keepSession, browser: knownBrowser });
         await journal.record(trx, actor, { action: 'user.password_changed', targetType: 'user', targetId: user.id, details: { login: user.login, endedSessions: deletedSessions } }, now.toISOString());
         return deletedSessions;
       });

@@ -337,7 +337,7 @@ export function createUserDirectory(store: Store, scimSchemas: ScimSchemas) {
         const suspended = suspending ? await deactivation.suspend(trx, id, now) : undefined;
         // A suspension ended them already; otherwise the account changes hands now. A deactivated
         // account linked active is reactivated: whatever credentials it still holds end too.
-        const signedOut = suspending ? undefined : existing.active ? await deactivation.endSignIns(trx, id) : await deactivation.endLeftovers(trx, id, now);
+        const signedOut = suspending ? undefined : existing.active ? await deactivation.endSignIns(trx, id, 'taken_over') : await deactivation.endLeftovers(trx, id, now);
         const created = await load(trx, scimId, true);
         await journal.record(trx, actor, {
           action: 'user.linked',

@@ -46,6 +46,12 @@ export interface Metrics {
   refusedUnread(status: number): void;
   /** Counts a sign-in: `outcome` is `success` or the refusal's reason code (a fixed list per method). */
   signIn(method: SignInMethod, outcome: string): void;
+  /**
+   * Counts an attempt of the back-channel logout worker, which runs beside the app in `roster
+   * serve`: `delivered`, `retrying`, `given_up`, or `dropped` (its application deleted or no
+   * longer listening).
+   */
+  backchannelLogout(outcome: 'delivered' | 'retrying' | 'given_up' | 'dropped'): void;
   /** The Prometheus text exposition of this app's and the process's metrics. */
   render(): Promise<string>;
   readonly contentType: string;
@@ -137,6 +143,12 @@ export function createMetrics(store: Store, clock: Pick<SharedClock, 'measure'>,
     name: 'roster_sign_ins_total',
     help: 'Sign-ins by method (saml, password, oidc) and outcome (success, or the reason of the refusal).',
     labelNames: ['method', 'outcome'],
+    registers,
+  });
+  const backchannelLogouts = new Counter({
+    name: 'roster_oidc_backchannel_logouts_total',
+    help: 'OpenID Connect back-channel logouts by outcome: delivered, retrying (an attempt failed, another follows), given_up (the last attempt failed), dropped (the application was deleted or no longer has a back-channel logout URI).',
+    labelNames: ['outcome'],
     registers,
   });
   const queries = new Histogram({
@@ -247,6 +259,9 @@ export function createMetrics(store: Store, clock: Pick<SharedClock, 'measure'>,
     },
     signIn(method, outcome) {
       signIns.inc({ method, outcome });
+    },
+    backchannelLogout(outcome) {
+      backchannelLogouts.inc({ outcome });
     },
     async render() {
       return (await registry.metrics()) + (await processMetrics().metrics());

@@ -53,6 +53,7 @@ export const COPIED_TABLES: readonly TableSpec[] = [
   { name: 'rate_limits', key: ['key'] },
   { name: 'oidc_models', key: ['model', 'id'] },
   { name: 'oidc_applications', key: ['client_id'] },
+  { name: 'oidc_logouts', key: ['id'] },
   { name: 'events', key: ['id'], serial: 'id' },
   { name: 'feed_gaps', key: ['id'], serial: 'id' },
   { name: 'webhooks', key: ['id'] },

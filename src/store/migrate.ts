@@ -32,6 +32,7 @@ import * as provisioningModeRow from './migrations/025-provisioning-mode-row.ts'
 import * as sessionRights from './migrations/026-session-rights.ts';
 import * as applicationSecretOverlap from './migrations/027-application-secret-overlap.ts';
 import * as userEventsByUser from './migrations/028-user-events-by-user.ts';
+import * as backchannelLogout from './migrations/029-backchannel-logout.ts';
 
 const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) => Promise<void>> = {
   '001-initial': initial.up,
@@ -60,6 +61,7 @@ const MIGRATIONS: Record<string, (db: Kysely<unknown>, dialect: DialectAdapter) 
   '026-session-rights': sessionRights.up,
   '027-application-secret-overlap': applicationSecretOverlap.up,
   '028-user-events-by-user': userEventsByUser.up,
+  '029-backchannel-logout': backchannelLogout.up,
 };
 
 /**

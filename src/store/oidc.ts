@@ -35,6 +35,8 @@ export interface StoredApplication {
   readonly previousSecretExpiresAt: string | null;
   readonly redirectUris: readonly string[];
   readonly allowedGroups: readonly string[];
+  /** Where logout tokens are POSTed (migration 029); null: the application registered none. */
+  readonly backchannelLogoutUri: string | null;
   readonly createdAt: string;
   readonly updatedAt: string;
 }
@@ -73,6 +75,7 @@ export function createOidcQueries() {
       previousSecretExpiresAt: row.previous_secret_expires_at,
       redirectUris: JSON.parse(row.redirect_uris) as string[],
       allowedGroups: JSON.parse(row.allowed_groups) as string[],
+      backchannelLogoutUri: row.backchannel_logout_uri,
       createdAt: row.created_at,
       updatedAt: row.updated_at,
     };
@@ -140,6 +143,24 @@ export function createOidcQueries() {
       await db.deleteFrom('oidc_models').where('model', '=', model).where('grant_id', '=', grantId).execute();
     },
 
+    /**
+     * The client ids of the applications `accountId` holds a grant or a provider session with
+     * (a provider session names each application the browser signed in to). Grants and sessions
+     * only: a user has a few, where refresh tokens may be thousands (one per refresh).
+     */
+    async clientsOfAccount(db: Executor, accountId: string): Promise<string[]> {
+      const rows = await db.selectFrom('oidc_models').select(['model', 'payload']).where('account_id', '=', accountId).where('model', 'in', ['Grant', 'Session']).execute();
+      const clients = new Set<string>();
+      for (const row of rows) {
+        const payload = JSON.parse(row.payload) as { clientId?: unknown; authorizations?: unknown };
+        if (row.model === 'Grant' && typeof payload.clientId === 'string') clients.add(payload.clientId);
+        if (row.model === 'Session' && typeof payload.authorizations === 'object' && payload.authorizations !== null) {
+          for (const clientId of Object.keys(payload.authorizations)) clients.add(clientId);
+        }
+      }
+      return [...clients].sort();
+    },
+
     /** Deletes everything of a user: grants, codes, tokens, provider sessions; returns how many rows. */
     async deleteOfAccount(db: Executor, accountId: string): Promise<number> {
       const result = await db.deleteFrom('oidc_models').where('account_id', '=', accountId).executeTakeFirst();
@@ -171,6 +192,7 @@ export function createOidcQueries() {
           previous_secret_expires_at: application.previousSecretExpiresAt,
           redirect_uris: JSON.stringify(application.redirectUris),
           allowed_groups: JSON.stringify(application.allowedGroups),
+          backchannel_logout_uri: application.backchannelLogoutUri,
           created_at: application.createdAt,
           updated_at: application.updatedAt,
         })
@@ -197,10 +219,16 @@ export function createOidcQueries() {
     },
 
     /** Replaces what an administrator may edit of an application (never its id or secret). */
-    async updateApplication(db: Executor, clientId: string, fields: Pick<StoredApplication, 'name' | 'redirectUris' | 'allowedGroups'>, at: string): Promise<void> {
+    async updateApplication(db: Executor, clientId: string, fields: Pick<StoredApplication, 'name' | 'redirectUris' | 'allowedGroups' | 'backchannelLogoutUri'>, at: string): Promise<void> {
       await db
         .updateTable('oidc_applications')
-        .set({ name: fields.name, redirect_uris: JSON.stringify(fields.redirectUris), allowed_groups: JSON.stringify(fields.allowedGroups), updated_at: at })
+        .set({
+          name: fields.name,
+          redirect_uris: JSON.stringify(fields.redirectUris),
+          allowed_groups: JSON.stringify(fields.allowedGroups),
+          backchannel_logout_uri: fields.backchannelLogoutUri,
+          updated_at: at,
+        })
         .where('client_id', '=', clientId)
         .execute();
     },

@@ -325,6 +325,23 @@ export interface OidcModelsTable {
 }
 
 /** Applications (OpenID Connect clients) registered by administrators (migration 012). */
+/** A back-channel logout to deliver (migration 029): one application, one user. */
+export interface OidcLogoutsTable {
+  /** Also the logout token's jti. */
+  id: string;
+  client_id: string;
+  /** The user's id: the `sub` of the application's ID tokens. */
+  subject: string;
+  /** What ended the user's sign-in: deactivated, suspended, signed_out, ... */
+  cause: string;
+  created_at: string;
+  attempts: number;
+  next_attempt_at: string;
+  last_error: string | null;
+  claimed_by: string | null;
+  lease_until: string | null;
+}
+
 export interface OidcApplicationsTable {
   client_id: string;
   name: string;
@@ -340,6 +357,8 @@ export interface OidcApplicationsTable {
   redirect_uris: string;
   /** JSON array of group names; empty: everyone active may sign in. */
   allowed_groups: string;
+  /** Where logout tokens are POSTed (OpenID Connect Back-Channel Logout); NULL: none (migration 029). */
+  backchannel_logout_uri: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -424,6 +443,7 @@ export interface Database {
   rate_limits: RateLimitsTable;
   oidc_models: OidcModelsTable;
   oidc_applications: OidcApplicationsTable;
+  oidc_logouts: OidcLogoutsTable;
   webhooks: WebhooksTable;
   webhook_deliveries: WebhookDeliveriesTable;
 }

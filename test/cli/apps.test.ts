@@ -163,6 +163,28 @@ test('apps update: a bad option value exits 2 naming the option, and nothing cha
   assert.match(unknown.stderr, /No application has the client id 'no-such-client'/);
 });
 
+test('apps create and update --backchannel-logout-uri: set, shown by apps list, refused with the reason naming the option, removed with --no-backchannel-logout-uri', () => {
+  const created = roster(['apps', 'create', '--name', 'Listening', '--redirect-uri', 'https://listening.example.com/cb', '--backchannel-logout-uri', 'https://listening.example.com/logout']);
+  assert.equal(created.status, 0, created.stderr);
+  const clientId = created.lines.at(-2) as string;
+  assert.match(roster(['apps', 'list']).stdout, /BACK-CHANNEL LOGOUT URI[\s\S]*Listening.*https:\/\/listening\.example\.com\/logout/);
+
+  const plain = roster(['apps', 'create', '--name', 'Plain logout', '--redirect-uri', 'https://plain.example.com/cb', '--backchannel-logout-uri', 'http://plain.example.com/logout']);
+  assert.equal(plain.status, 2);
+  assert.match(plain.stderr, /^roster: --backchannel-logout-uri "http:\/\/plain.example.com\/logout": must use https; http is allowed only for localhost\n\nUsage: roster apps create/);
+  const fragment = roster(['apps', 'update', clientId, '--backchannel-logout-uri', 'https://listening.example.com/logout#x']);
+  assert.equal(fragment.status, 2);
+  assert.match(fragment.stderr, /^roster: --backchannel-logout-uri "https:\/\/listening.example.com\/logout#x": may not have a fragment/);
+  assert.equal(roster(['apps', 'update', clientId, '--backchannel-logout-uri', 'x', '--no-backchannel-logout-uri']).status, 2);
+
+  const moved = roster(['apps', 'update', clientId, '--backchannel-logout-uri', 'http://localhost:9000/logout']);
+  assert.equal(moved.status, 0, moved.stderr);
+  assert.match(moved.stdout, /  back-channel logout URI: https:\/\/listening.example.com\/logout → http:\/\/localhost:9000\/logout\n/);
+  const removed = roster(['apps', 'update', clientId, '--no-backchannel-logout-uri']);
+  assert.equal(removed.status, 0, removed.stderr);
+  assert.match(removed.stdout, /  back-channel logout URI: http:\/\/localhost:9000\/logout → \(none\)\n/);
+});
+
 // Adding one redirect URI used to mean typing every other one again, and losing any added
 // meanwhile by someone else.
 test('apps update --add-… and --remove-… change the current lists by those values only; removing one the list does not hold is refused', () => {

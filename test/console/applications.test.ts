@@ -193,6 +193,60 @@ eachDatabase('console applications on', (database) => {
     assert.equal((await postForm(app, '/admin/applications/no-such-client', { name: 'X', redirectUris: 'https://x.example.com/cb' }, { session: admin })).statusCode, 404);
   });
 
+  test('the back-channel logout URI: set at registration, shown and edited on the page, refused with the reason beside the field, removed by emptying it', async () => {
+    const created = await postForm(app, '/admin/applications', {
+      name: 'Logout app',
+      redirectUris: 'https://logout.example.com/cb',
+      allowedGroups: '',
+      backchannelLogoutUri: 'https://logout.example.com/backchannel',
+    }, { session: admin });
+    assert.equal(created.statusCode, 201, created.body);
+    const clientId = /<code id="client-id">([^<]+)<\/code>/.exec(created.body)?.[1];
+    assert.ok(clientId);
+    assert.equal((await app.services.applications.get(clientId)).backchannelLogoutUri, 'https://logout.example.com/backchannel');
+    const page = `/admin/applications/${clientId}`;
+    const form = await getPage(app, page, admin);
+    assert.match(form.body, /<input id="field-backchannelLogoutUri" name="backchannelLogoutUri" type="url" value="https:\/\/logout.example.com\/backchannel"/);
+    assert.match(form.body, /<h2 id="logouts-title">Back-channel logouts waiting<\/h2>/);
+    assert.match(form.body, /None: every logout was delivered\./);
+
+    const refused = await postForm(app, page, {
+      name: 'Logout app',
+      redirectUris: 'https://logout.example.com/cb',
+      allowedGroups: '',
+      backchannelLogoutUri: 'http://logout.example.com/backchannel',
+      'shown.backchannelLogoutUri': 'https://logout.example.com/backchannel',
+    }, { session: admin });
+    assert.equal(refused.statusCode, 400);
+    assert.match(refused.body, /<a href="#field-backchannelLogoutUri">Back-channel logout URI<\/a>: The back-channel logout URI/);
+    assert.match(refused.body, /id="field-backchannelLogoutUri-error">The back-channel logout URI &quot;http:\/\/logout.example.com\/backchannel&quot; must use https; http is allowed only for localhost\.</);
+    assert.match(refused.body, /value="http:\/\/logout.example.com\/backchannel"/, 'what was typed is kept');
+    assert.equal((await app.services.applications.get(clientId)).backchannelLogoutUri, 'https://logout.example.com/backchannel');
+
+    const changed = await postForm(app, page, {
+      name: 'Logout app',
+      redirectUris: 'https://logout.example.com/cb',
+      allowedGroups: '',
+      backchannelLogoutUri: 'http://localhost:8081/logout?tenant=1',
+      'shown.backchannelLogoutUri': 'https://logout.example.com/backchannel',
+    }, { session: admin });
+    assert.equal(changed.statusCode, 303, changed.body);
+    assert.equal((await app.services.applications.get(clientId)).backchannelLogoutUri, 'http://localhost:8081/logout?tenant=1');
+    const audit = await app.services.auditLog.list({ action: 'application.updated', targetId: clientId }, { offset: 0, limit: 10, ascending: true });
+    assert.deepEqual((audit.events[0]?.details as Record<string, unknown> | undefined)?.['after'], { backchannelLogoutUri: 'http://localhost:8081/logout?tenant=1' });
+
+    const removed = await postForm(app, page, {
+      name: 'Logout app',
+      redirectUris: 'https://logout.example.com/cb',
+      allowedGroups: '',
+      backchannelLogoutUri: '',
+      'shown.backchannelLogoutUri': 'http://localhost:8081/logout?tenant=1',
+    }, { session: admin });
+    assert.equal(removed.statusCode, 303, removed.body);
+    assert.equal((await app.services.applications.get(clientId)).backchannelLogoutUri, null);
+    assert.match((await getPage(app, page, admin)).body, /<dt>Back-channel logout<\/dt><dd><span class="empty">none: the application learns of a sign-out at its next refresh<\/span><\/dd>/);
+  });
+
   test('only administrators, and only with the CSRF token', async () => {
     await app.request('POST', '/Users', userBody('eve'));
     const eve = await sessionFor(app, (await app.services.accounts.findByLogin('eve'))!.id);

@@ -99,6 +99,8 @@ async function populate(store: Store): Promise<void> {
   // An OpenID Connect application, and a row of what the provider stores (a grant).
   await services.applications.create({ name: 'Grafana', redirectUris: ['https://grafana.example.com/login/generic_oauth'], public: false, allowedGroups: ['Few'] }, cli);
   await new services.oidc.Adapter('Grant').upsert('grant-1', { accountId: user.id, clientId: 'client' }, 3600);
+  // A back-channel logout waiting in the outbox (a deactivation writes those; no worker runs here).
+  await store.db.insertInto('oidc_logouts').values({ id: 'logout-1', client_id: 'client', subject: user.id, cause: 'deactivated', created_at: now, attempts: 1, next_attempt_at: now, last_error: 'answered 503', claimed_by: null, lease_until: null }).execute();
   // A webhook endpoint and one logged attempt (the worker writes those; it does not run here).
   const { webhook } = await services.webhooks.create({ url: 'https://receiver.example.com/hook', types: ['user.created'] }, cli);
   await services.webhooks.rotateSecret(webhook.id, cli);

@@ -54,6 +54,36 @@ eachDatabase('admin API applications on', (database) => {
     assert.match(gone.body.message, /No application has the client id/);
   });
 
+  test('the back-channel logout URI: set at creation, shown by GET, replaced and removed (null) by PATCH; a plain-http, relative or fragment URI is a 400 whose message names the field', async () => {
+    const created = await json('POST', PATH, { name: 'Listening', redirectUris: ['https://listening.example.com/cb'], backchannelLogoutUri: 'https://listening.example.com/logout?tenant=a' });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const { clientId } = created.body.application;
+    assert.equal(created.body.application.backchannelLogoutUri, 'https://listening.example.com/logout?tenant=a');
+    assert.equal((await json('GET', `${PATH}/${clientId}`)).body.backchannelLogoutUri, 'https://listening.example.com/logout?tenant=a');
+    const none = await json('POST', PATH, { name: 'Quiet', redirectUris: ['https://quiet.example.com/cb'] });
+    assert.equal(none.body.application.backchannelLogoutUri, null);
+
+    for (const [uri, reason] of [
+      ['http://listening.example.com/logout', /must use https; http is allowed only for localhost/],
+      ['/logout', /is not an absolute URL/],
+      ['https://listening.example.com/logout#frag', /may not have a fragment/],
+      ['ftp://listening.example.com/logout', /must use https/],
+    ] as const) {
+      const refused = await json('PATCH', `${PATH}/${clientId}`, { backchannelLogoutUri: uri });
+      assert.equal(refused.status, 400, uri);
+      assert.match(refused.body.message, reason, uri);
+      assert.match(refused.body.message, /^The back-channel logout URI/, 'the message names the field');
+    }
+    const loopback = await json('PATCH', `${PATH}/${clientId}`, { backchannelLogoutUri: 'http://127.0.0.1:9000/logout' });
+    assert.equal(loopback.status, 200, JSON.stringify(loopback.body));
+    assert.equal(loopback.body.application.backchannelLogoutUri, 'http://127.0.0.1:9000/logout');
+    const removed = await json('PATCH', `${PATH}/${clientId}`, { backchannelLogoutUri: null });
+    assert.equal(removed.status, 200);
+    assert.equal(removed.body.application.backchannelLogoutUri, null);
+    const wrongCreate = await json('POST', PATH, { name: 'Bad', redirectUris: ['https://bad.example.com/cb'], backchannelLogoutUri: 'http://bad.example.com/logout' });
+    assert.equal(wrongCreate.status, 400);
+  });
+
   test('POST …/secret takes the overlap: the answer keeps clientId and clientSecret and says until when the previous secret works; DELETE …/previous-secret ends it; bad overlaps are a 400', async () => {
     const created = await json('POST', PATH, { name: 'Overlapping', redirectUris: ['https://overlapping.example.com/cb'] });
     assert.equal(created.status, 201);

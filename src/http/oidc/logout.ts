@@ -8,6 +8,10 @@
  * the browser holds a Roster session, the question is asked whatever the provider holds; once
  * the user says yes, the Roster session ends (audited as a sign-out), or the next authorization
  * would find it and sign the browser straight back in.
+ *
+ * A confirmed sign-out also queues a back-channel logout (delivery/logouts.ts) for each
+ * application the provider's session of that browser had signed in to, before the browser is
+ * sent on: the provider ended its session, and those applications may hold one of their own.
  */
 import type { default as Provider } from 'oidc-provider';
 import type { Sessions } from '../../auth/sessions.ts';
@@ -61,24 +65,50 @@ interface LogoutContext {
   oidc?: {
     route?: string;
     params?: Record<string, unknown>;
-    session?: { accountId?: string; state?: { secret?: unknown } };
+    session?: { accountId?: string; state?: { secret?: unknown }; authorizations?: Record<string, unknown> };
     urlFor(name: string): string;
   };
 }
 
 /** Wires the provider's logout to Roster's sessions (see the module comment). */
-export function endRosterSessionOnLogout(provider: Provider, sessions: Sessions, failed: (error: unknown, requestId: string | undefined) => void): void {
-  // A confirmed logout, with the account of the provider session it ended (if it had one).
-  const confirmed = new WeakMap<object, { readonly accountId: string | undefined }>();
+export function endRosterSessionOnLogout(
+  provider: Provider,
+  sessions: Sessions,
+  queueLogouts: (userId: string, clientIds: readonly string[]) => Promise<unknown>,
+  failed: (error: unknown, requestId: string | undefined) => void,
+): void {
+  // A confirmed logout, with the account of the provider session it ended (if it had one) and
+  // the applications that session had signed in to.
+  const confirmed = new WeakMap<object, { readonly accountId: string | undefined; readonly clientIds: readonly string[] }>();
   provider.on('end_session.success', (...args: unknown[]) => {
     const ctx = args[0] as LogoutContext;
-    if (ctx.oidc?.params?.['logout']) confirmed.set(ctx, { accountId: ctx.oidc.session?.accountId });
+    if (ctx.oidc?.params?.['logout']) confirmed.set(ctx, { accountId: ctx.oidc.session?.accountId, clientIds: Object.keys(ctx.oidc.session?.authorizations ?? {}) });
   });
+  /** The page of a sign-out that could not be completed: the user tries again. */
+  const notSignedOut = (ctx: LogoutContext, error: unknown): void => {
+    const requestId = ctx.res.getHeader(REQUEST_ID_HEADER);
+    failed(error, typeof requestId === 'string' ? requestId : undefined);
+    ctx.remove('Location');
+    ctx.status = 503;
+    ctx.set('Retry-After', String(DATABASE_RETRY_AFTER_SECONDS));
+    ctx.type = 'html';
+    ctx.body = plainPage('Not signed out', '<p>Roster could not end your session just now. Go back and sign out again in a moment.</p>');
+  };
   provider.use(async (ctx: LogoutContext, next: () => Promise<void>) => {
     await next();
+    const ended = confirmed.get(ctx);
+    // The applications of the provider session just ended are told, whether or not the browser
+    // still holds a Roster session (it may have expired before the provider's did).
+    if (ended?.accountId !== undefined && ended.clientIds.length > 0) {
+      try {
+        await queueLogouts(ended.accountId, ended.clientIds);
+      } catch (error) {
+        notSignedOut(ctx, error);
+        return;
+      }
+    }
     const value = sessions.presented(ctx.get('cookie') || undefined);
     if (value === undefined) return;
-    const ended = confirmed.get(ctx);
     if (ended !== undefined) {
       // The provider also posts `logout=yes` itself when the browser's Roster session now belongs
       // to another user than its own session (someone else signed in on this browser): it ends
@@ -90,13 +120,7 @@ export function endRosterSessionOnLogout(provider: Provider, sessions: Sessions,
         if (ended.accountId !== undefined && (await sessions.find(value))?.userId !== ended.accountId) return;
         await sessions.signOut(value);
       } catch (error) {
-        const requestId = ctx.res.getHeader(REQUEST_ID_HEADER);
-        failed(error, typeof requestId === 'string' ? requestId : undefined);
-        ctx.remove('Location');
-        ctx.status = 503;
-        ctx.set('Retry-After', String(DATABASE_RETRY_AFTER_SECONDS));
-        ctx.type = 'html';
-        ctx.body = plainPage('Not signed out', '<p>Roster could not end your session just now. Go back and sign out again in a moment.</p>');
+        notSignedOut(ctx, error);
         return;
       }
       ctx.append('Set-Cookie', sessions.clearCookie());

@@ -237,6 +237,12 @@ function buildProvider(oidc: OidcLibrary, services: Services, options: OidcOptio
       policy,
       url: (_ctx: unknown, interaction: { uid: string }) => `${INTERACTION_PATH}/${interaction.uid}`,
     },
+    // OpenID Connect Back-Channel Logout 1.0 §2.1: Roster sends logout tokens itself, from a
+    // durable outbox (delivery/logouts.ts), not through the provider's own feature, which sends
+    // them from the request that ended the session and forgets those that fail. Its ID tokens
+    // carry no `sid`, so its logout tokens carry none either: an application ends every session
+    // of the `sub` (docs/applications.md).
+    discovery: { claim_types_supported: ['normal'], backchannel_logout_supported: true, backchannel_logout_session_supported: false },
     // What applications may use, and what discovery advertises: a secret (Basic, or the form
     // body as the provider takes both), or none with PKCE.
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
@@ -330,7 +336,7 @@ function buildProvider(oidc: OidcLibrary, services: Services, options: OidcOptio
   cachePublicDocuments(provider);
   reportOutcomes(provider, options.observer);
   auditReuses(provider, services, options.observer);
-  endRosterSessionOnLogout(provider, services.sessions, (error, requestId) => options.observer?.failed(error, requestId));
+  endRosterSessionOnLogout(provider, services.sessions, services.oidc.queueLogouts, (error, requestId) => options.observer?.failed(error, requestId));
   // Only the secret's SHA-256 is stored (directory/applications.ts), and the provider holds it
   // as the client's secret: every presented secret is hashed before the comparison, wherever
   // the client put it (Basic header or form body, which the provider treats alike, at every

@@ -2,11 +2,12 @@
  * Administration › Applications (`/admin/applications`): the OpenID Connect applications, with
  * the same rules and messages as `roster apps` and the admin API (directory/applications.ts).
  * A new secret is shown on the page that answers its creation, once. Each application has an
- * edit page (`/admin/applications/<client id>`): name, redirect URIs, allowed groups, changed in
- * place with the same client id and secret.
+ * edit page (`/admin/applications/<client id>`): name, redirect URIs, allowed groups and the
+ * back-channel logout URI, changed in place with the same client id and secret, and the
+ * back-channel logouts still waiting to reach the application.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { APPLICATION_LIMITS, missingGroupsEffect, type Application, type ApplicationChanges, type SecretRotation } from '../../../directory/applications.ts';
+import { APPLICATION_LIMITS, missingGroupsEffect, type Application, type ApplicationChanges, type PendingLogout, type SecretRotation } from '../../../directory/applications.ts';
 import { DEFAULT_SECRET_OVERLAP_SECONDS, MAX_SECRET_OVERLAP_SECONDS } from '../../../directory/secret-overlap.ts';
 import { DirectoryError } from '../../../errors.ts';
 import { badge, banner, checkboxField, confirmDialog, editedOnPage, hiddenFields, labelFor, copyable, dataTable, facts, formValue, noticeBanner, postForm, selectField, shownValue, shownValues, submitButton, textArea, textField, timeTag, type ErrorSummary } from '../components.ts';
@@ -25,6 +26,7 @@ const APPLICATION_FIELDS = {
   name: { id: 'field-name', label: 'Name' },
   redirectUris: { id: 'field-redirectUris', label: 'Redirect URIs' },
   allowedGroups: { id: 'field-allowedGroups', label: 'Allowed groups' },
+  backchannelLogoutUri: { id: 'field-backchannelLogoutUri', label: 'Back-channel logout URI' },
 } as const satisfies FormFields;
 
 /** Banners of the edit page after a save, by code. */
@@ -40,13 +42,24 @@ interface FormValues {
   readonly name?: string;
   readonly uris?: string;
   readonly groups?: string;
+  readonly logoutUri?: string;
 }
 
 /** The name, redirect URIs and allowed groups fields, shared by the registration and the edit forms. */
 function applicationFields(values: FormValues, error: DirectoryError | undefined): SafeHtml {
   return html`${textField({ name: 'name', label: APPLICATION_FIELDS.name.label, value: values.name ?? '', required: true, maxLength: APPLICATION_LIMITS.name, ...beside(error, 'name') })}
 ${textArea({ name: 'redirectUris', label: APPLICATION_FIELDS.redirectUris.label, value: values.uris ?? '', rows: 3, required: true, hint: 'One per line, matched exactly. https, or http for localhost only.', ...beside(error, 'redirectUris') })}
-${textArea({ name: 'allowedGroups', label: APPLICATION_FIELDS.allowedGroups.label, value: values.groups ?? '', rows: 2, hint: 'One group name per line: only their members may sign in. Empty: every active user.', ...beside(error, 'allowedGroups') })}`;
+${textArea({ name: 'allowedGroups', label: APPLICATION_FIELDS.allowedGroups.label, value: values.groups ?? '', rows: 2, hint: 'One group name per line: only their members may sign in. Empty: every active user.', ...beside(error, 'allowedGroups') })}
+${textField({
+  name: 'backchannelLogoutUri',
+  label: APPLICATION_FIELDS.backchannelLogoutUri.label,
+  value: values.logoutUri ?? '',
+  type: 'url',
+  maxLength: APPLICATION_LIMITS.uri,
+  spellcheck: false,
+  hint: 'Optional. Where Roster posts a logout token when a user\'s sign-in ends (deactivation, sign-out), so that the application ends its own session at once (OpenID Connect Back-Channel Logout). https, or http for localhost only. Empty: none.',
+  ...beside(error, 'backchannelLogoutUri'),
+})}`;
 }
 
 /**
@@ -83,6 +96,7 @@ function changesOnPage(request: FastifyRequest, values: FormValues): Application
   }
   return {
     ...(editedOnPage(request, 'name') ? { name: values.name ?? '' } : {}),
+    ...(editedOnPage(request, 'backchannelLogoutUri') ? { backchannelLogoutUri: values.logoutUri ?? '' } : {}),
     ...replace,
     ...(Object.keys(add).length > 0 ? { add } : {}),
     ...(Object.keys(remove).length > 0 ? { remove } : {}),
@@ -127,6 +141,31 @@ function rotationEffect(application: Application, overlapSeconds: number): SafeH
  */
 function rotationFields(application: Application): Record<string, string> {
   return { 'shown.overlapUntil': application.previousSecretExpiresAt ?? '' };
+}
+
+/**
+ * The back-channel logouts still to reach the application (delivery/logouts.ts retries each for
+ * about 16 hours), and where those Roster gave up on are recorded: the audit log.
+ */
+function logoutsSection(application: Application, pending: readonly PendingLogout[]): SafeHtml {
+  if (application.backchannelLogoutUri === null && pending.length === 0) return html``;
+  return html`<section aria-labelledby="logouts-title">
+<h2 id="logouts-title">Back-channel logouts waiting</h2>
+<p>Each is tried again after a failure, for about 16 hours; then Roster gives up and records it in the <a href="/admin/audit?action=application.backchannel_logout_failed&amp;targetId=${encodeURIComponent(application.clientId)}">audit log</a> as <code>application.backchannel_logout_failed</code>.</p>
+${dataTable({
+  caption: `Logouts waiting for ${application.name}`,
+  columns: ['User id', 'Because', 'Queued', 'Failed attempts', 'Last error', 'Next attempt'],
+  rows: pending.map((logout) => [
+    html`<code>${logout.subject}</code>`,
+    logout.cause.replace(/_/g, ' '),
+    timeTag(logout.createdAt),
+    String(logout.attempts),
+    logout.lastError ?? html`<span class="empty">none</span>`,
+    timeTag(logout.nextAttemptAt),
+  ]),
+  empty: 'None: every logout was delivered.',
+})}
+</section>`;
 }
 
 /** Registers the applications pages. */
@@ -251,12 +290,13 @@ ${form}`,
     const uris = formValue(request, 'redirectUris') ?? '';
     const groups = formValue(request, 'allowedGroups') ?? '';
     const isPublic = formValue(request, 'public') === 'true';
+    const logoutUri = formValue(request, 'backchannelLogoutUri') ?? '';
     const once = await claimForm(request, formSubmissions, { repeatOnSameValues: true });
     if (once.claim !== 'act') {
       return page(request, reply, refusedBanner(once.claim, 'The application was registered then: it is in the list below.'), createForm(request, {}), statusOfRefused(once.claim));
     }
     try {
-      const { application, secret } = await services.applications.create({ name, redirectUris: lines(uris), public: isPublic, allowedGroups: lines(groups) }, actorOf(request));
+      const { application, secret } = await services.applications.create({ name, redirectUris: lines(uris), public: isPublic, allowedGroups: lines(groups), backchannelLogoutUri: logoutUri }, actorOf(request));
       const shown = html`${banner({ tone: 'success', takesFocus: true, title: `${application.name} is registered`, body: html`<p>Enter these in the application’s OpenID Connect settings.${secret !== undefined && ' Copy the secret now: Roster keeps only its hash and cannot show it again.'}</p>` })}
 ${facts([
   ['Client id', copyable({ id: 'client-id', label: 'client id', value: application.clientId })],
@@ -267,7 +307,7 @@ ${await missingWarning(application.allowedGroups)}`;
     } catch (error) {
       await once.release();
       if (!(error instanceof DirectoryError)) throw error;
-      return page(request, reply, html``, createForm(request, { name, uris, groups, public: isPublic, error }), 400, refusalOf(error));
+      return page(request, reply, html``, createForm(request, { name, uris, groups, logoutUri, public: isPublic, error }), 400, refusalOf(error));
     }
   });
 
@@ -316,7 +356,8 @@ ${facts([['Client secret', copyable({ id: 'client-secret', label: 'client secret
   async function editPage(request: FastifyRequest<{ Params: { clientId: string } }>, reply: FastifyReply, refused?: { values: FormValues; error: DirectoryError }): Promise<FastifyReply> {
     const application = await services.applications.get(request.params.clientId);
     const here = `${PATH}/${encodeURIComponent(application.clientId)}`;
-    const values: FormValues = refused?.values ?? { name: application.name, uris: application.redirectUris.join('\n'), groups: application.allowedGroups.join('\n') };
+    const values: FormValues = refused?.values ?? { name: application.name, uris: application.redirectUris.join('\n'), groups: application.allowedGroups.join('\n'), logoutUri: application.backchannelLogoutUri ?? '' };
+    const pending = await services.applications.pendingLogouts(application.clientId);
     const body = html`${noticeBanner(request, EDIT_NOTICES)}
 ${await missingWarning(application.allowedGroups)}
 ${facts([
@@ -324,6 +365,7 @@ ${facts([
   ['Type', application.public ? 'Public (no secret, PKCE required)' : 'Confidential (with a secret)'],
   ['Registered', timeTag(application.createdAt)],
   ['Last changed', timeTag(application.updatedAt)],
+  ['Back-channel logout', application.backchannelLogoutUri === null ? html`<span class="empty">none: the application learns of a sign-out at its next refresh</span>` : html`<code>${application.backchannelLogoutUri}</code>`],
   ...(application.public ? [] : [['Previous secret works until', timeTag(application.previousSecretExpiresAt, 'no previous secret')] as const]),
 ])}
 ${!application.public && secretSection(request, application)}
@@ -334,10 +376,11 @@ ${postForm(request, {
   action: here,
   label: `Edit ${application.name}`,
   body: html`${applicationFields(values, refused?.error)}
-${shownValues(request, { name: application.name, redirectUris: application.redirectUris.join('\n'), allowedGroups: application.allowedGroups.join('\n') })}
+${shownValues(request, { name: application.name, redirectUris: application.redirectUris.join('\n'), allowedGroups: application.allowedGroups.join('\n'), backchannelLogoutUri: application.backchannelLogoutUri ?? '' })}
 <div class="actions">${submitButton('Save', { tone: 'primary', describedBy: 'edit-note' })} <a class="button default" href="${PATH}">Cancel</a></div>`,
 })}
 </section>
+${logoutsSection(application, pending)}
 <p><a href="${PATH}">All applications</a></p>`;
     return sendPage(request, reply, { title: `Application ${application.name}`, body, ...(refused !== undefined ? { status: adminStatusOf(refused.error), errors: refusalOf(refused.error) } : {}) });
   }
@@ -345,7 +388,12 @@ ${shownValues(request, { name: application.name, redirectUris: application.redir
   app.get<{ Params: { clientId: string } }>(`${PATH}/:clientId`, async (request, reply) => editPage(request, reply));
 
   app.post<{ Params: { clientId: string } }>(`${PATH}/:clientId`, async (request, reply) => {
-    const values: FormValues = { name: formValue(request, 'name') ?? '', uris: formValue(request, 'redirectUris') ?? '', groups: formValue(request, 'allowedGroups') ?? '' };
+    const values: FormValues = {
+      name: formValue(request, 'name') ?? '',
+      uris: formValue(request, 'redirectUris') ?? '',
+      groups: formValue(request, 'allowedGroups') ?? '',
+      logoutUri: formValue(request, 'backchannelLogoutUri') ?? '',
+    };
     try {
       const { changed } = await services.applications.update(request.params.clientId, changesOnPage(request, values), actorOf(request));
       return reply.redirect(`${PATH}/${encodeURIComponent(request.params.clientId)}?notice=${changed.length === 0 ? 'unchanged' : 'saved'}`, 303);

@@ -16,13 +16,17 @@ const PATH = '/api/v2/applications';
 export const APPLICATION: NamedSchema = {
   $id: 'Application',
   type: 'object',
-  required: ['clientId', 'name', 'public', 'redirectUris', 'allowedGroups', 'createdAt', 'updatedAt', 'previousSecretExpiresAt'],
+  required: ['clientId', 'name', 'public', 'redirectUris', 'allowedGroups', 'backchannelLogoutUri', 'createdAt', 'updatedAt', 'previousSecretExpiresAt'],
   properties: {
     clientId: { type: 'string' },
     name: { type: 'string' },
     public: { type: 'boolean', description: 'A public client has no secret and must use PKCE.' },
     redirectUris: { type: 'array', items: { type: 'string' }, description: 'Matched exactly.' },
     allowedGroups: { type: 'array', items: { type: 'string' }, description: 'Only members of one of these groups may sign in; empty: every active user.' },
+    backchannelLogoutUri: {
+      type: ['string', 'null'],
+      description: 'Where Roster POSTs a logout token (OpenID Connect Back-Channel Logout) when a user\'s sign-in to the application ends; null: none.',
+    },
     createdAt: { type: 'string', format: 'date-time' },
     updatedAt: { type: 'string', format: 'date-time' },
     previousSecretExpiresAt: { type: ['string', 'null'], format: 'date-time', description: 'After a rotation: until when the previous secret works too; null when it does not.' },
@@ -34,6 +38,11 @@ const CLIENT_PARAMS: JsonSchema = strictObject({ clientId: { type: 'string', min
 const NAME: JsonSchema = { type: 'string', minLength: 1, maxLength: 100 };
 const REDIRECT_URIS: JsonSchema = { type: 'array', minItems: 1, maxItems: 20, items: { type: 'string', minLength: 1, maxLength: 2000 }, description: 'https, or http for localhost only.' };
 const ALLOWED_GROUPS: JsonSchema = { type: 'array', maxItems: 50, items: { type: 'string', minLength: 1, maxLength: 255 } };
+const BACKCHANNEL_LOGOUT_URI: JsonSchema = {
+  type: ['string', 'null'],
+  maxLength: 2000,
+  description: 'https, or http for localhost only; no fragment. null or an empty text: none.',
+};
 
 const CREATE_BODY = strictObject(
   {
@@ -41,6 +50,7 @@ const CREATE_BODY = strictObject(
     redirectUris: REDIRECT_URIS,
     public: { type: 'boolean', default: false },
     allowedGroups: { ...ALLOWED_GROUPS, default: [] },
+    backchannelLogoutUri: BACKCHANNEL_LOGOUT_URI,
   },
   ['name', 'redirectUris'],
 );
@@ -51,6 +61,7 @@ const PATCH_BODY = strictObject(
     name: NAME,
     redirectUris: { ...REDIRECT_URIS, description: 'Replaces the list. A URI left out is refused from now on, also for a code already issued to it.' },
     allowedGroups: { ...ALLOWED_GROUPS, description: 'Replaces the list; [] lets every active user in. A user left out is refused from their next refresh.' },
+    backchannelLogoutUri: { ...BACKCHANNEL_LOGOUT_URI, description: 'Replaces the URI; null removes it (logouts still queued for the application are dropped when their turn comes).' },
     clientId: { type: 'string', description: 'Read-only: accepted when it is the client id in the URL.' },
     public: { type: 'boolean', description: 'Read-only: accepted when unchanged (register a new application to change it).' },
     createdAt: { description: 'Read-only, ignored.' },
@@ -136,7 +147,7 @@ export function applicationRoutes(app: FastifyInstance, applications: Applicatio
     return { applications: all.slice(paging.offset, paging.offset + paging.limit).map(present), page: pageInfo(paging, all.length) };
   });
 
-  app.post<{ Body: { name: string; redirectUris: string[]; public?: boolean; allowedGroups?: string[] } }>(PATH, {
+  app.post<{ Body: { name: string; redirectUris: string[]; public?: boolean; allowedGroups?: string[]; backchannelLogoutUri?: string | null } }>(PATH, {
     schema: {
       operationId: 'createApplication',
       summary: 'Register an application; the answer holds its secret, once',
@@ -147,7 +158,7 @@ export function applicationRoutes(app: FastifyInstance, applications: Applicatio
   }, async (request, reply) => {
     const body = request.body;
     const { application, secret } = await applications.create(
-      { name: body.name, redirectUris: body.redirectUris, public: body.public ?? false, allowedGroups: body.allowedGroups ?? [] },
+      { name: body.name, redirectUris: body.redirectUris, public: body.public ?? false, allowedGroups: body.allowedGroups ?? [], backchannelLogoutUri: body.backchannelLogoutUri ?? null },
       request.actor,
     );
     const missingAllowedGroups = await applications.missingGroups(application.allowedGroups);
@@ -161,7 +172,7 @@ export function applicationRoutes(app: FastifyInstance, applications: Applicatio
   app.patch<{ Params: { clientId: string } }>(`${PATH}/:clientId`, {
     schema: {
       operationId: 'updateApplication',
-      summary: 'Change the name, the redirect URIs or the allowed groups (merge patch); the client id and the secret stay',
+      summary: 'Change the name, the redirect URIs, the allowed groups or the back-channel logout URI (merge patch); the client id and the secret stay',
       tags,
       params: CLIENT_PARAMS,
       body: PATCH_BODY,
@@ -179,6 +190,7 @@ export function applicationRoutes(app: FastifyInstance, applications: Applicatio
       ...(typeof body['name'] === 'string' ? { name: body['name'] } : {}),
       ...(Array.isArray(body['redirectUris']) ? { redirectUris: body['redirectUris'] as string[] } : {}),
       ...(Array.isArray(body['allowedGroups']) ? { allowedGroups: body['allowedGroups'] as string[] } : {}),
+      ...(typeof body['backchannelLogoutUri'] === 'string' || body['backchannelLogoutUri'] === null ? { backchannelLogoutUri: body['backchannelLogoutUri'] } : {}),
     };
     const { application } = await applications.update(clientId, changes, request.actor);
     return { application: present(application), missingAllowedGroups: await applications.missingGroups(application.allowedGroups) };
