@@ -41,6 +41,18 @@ export async function endApplicationSignIns(db: Executor, userId: string, cause:
 }
 
 /**
+ * When a browser signs out of Roster (the console, SAML's sign-out): ends the provider's session
+ * of that browser (`providerSessionId`, from its cookie), if it is `userId`'s, and queues a
+ * logout for each application it signed in to. Grants stay, as before: they are the user's,
+ * not one browser's (an application refreshing with one keeps it; OpenID Connect Core §11).
+ */
+export async function endBrowserSignIns(db: Executor, userId: string, providerSessionId: string): Promise<readonly string[]> {
+  const clientIds = await oidc.takeSession(db, providerSessionId, userId);
+  if (clientIds === undefined) return [];
+  return queueApplicationLogouts(db, userId, clientIds, 'signed_out');
+}
+
+/**
  * Queues a logout of `userId` for each of `clientIds` that registered a back-channel logout URI:
  * for RP-initiated logout, where the provider itself ended the browser's provider session (and
  * knows which applications that browser signed in to). Returns the client ids queued for.

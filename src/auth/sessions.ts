@@ -12,7 +12,7 @@ import { createJournal } from '../journal/journal.ts';
 import { optionalWrites, type Store } from '../store/index.ts';
 import { inBatches } from '../store/transact.ts';
 import { cookieValue, isRandomCookieValue, randomCookieValue } from './cookies.ts';
-import { endApplicationSignIns } from './application-logouts.ts';
+import { endApplicationSignIns, endBrowserSignIns } from './application-logouts.ts';
 import { createSessionQueries } from '../store/sessions.ts';
 import { createUserQueries } from '../store/users.ts';
 import { createMembershipQueries } from '../store/memberships.ts';
@@ -38,6 +38,9 @@ export interface SessionPolicy {
   /** A session ends this long after sign-in, however busy. */
   readonly absoluteMs: number;
 }
+
+/** oidc-provider's cookie naming the browser's provider session (its default name). */
+const PROVIDER_SESSION_COOKIE = '_session';
 
 /** Eight idle hours cover a working day; a week bounds how long a stolen cookie could live. */
 const DEFAULT_SESSION_POLICY: SessionPolicy = { idleMs: 8 * 60 * 60 * 1000, absoluteMs: 7 * 24 * 60 * 60 * 1000 };
@@ -106,9 +109,11 @@ export interface Sessions {
   /**
    * Signs out: ends the session behind a cookie value and audits `session.signed_out` by its
    * holder (whatever the path: the console, SAML's sign-out, an application's logout); false
-   * when it had already ended.
+   * when it had already ended. With `cookieHeader` (the console's and SAML's sign-out), the
+   * OpenID provider's session of the same browser ends with it, in the same transaction, and
+   * each application it signed in to is sent a back-channel logout.
    */
-  signOut(value: string): Promise<boolean>;
+  signOut(value: string, cookieHeader?: string): Promise<boolean>;
   /**
    * The id a session is stored under: no credential, it names the session so that `replaced`
    * can end it later, or a password change can keep it while the user's others end.
@@ -193,10 +198,11 @@ export function createSessions(store: Store, options: { secure: boolean; domain?
   const otherDeleted = options.secure ? [[`${otherName}=`, 'Path=/', 'HttpOnly', 'SameSite=Lax', 'Secure', ...deletion].join('; ')] : [];
 
   /** Ends a session, audited as a sign-out by its holder unless it was `quietFor`'s own; false when it had already ended. */
-  function endSession(id: string, quietFor: string | undefined): Promise<boolean> {
+  function endSession(id: string, quietFor: string | undefined, providerSessionId?: string): Promise<boolean> {
     return db.transaction().execute(async (trx) => {
       const session = await sessions.find(trx, id, adminGroupKey);
       if (session === undefined || !(await sessions.deleteOne(trx, id))) return false;
+      if (providerSessionId !== undefined) await endBrowserSignIns(trx, session.userId, providerSessionId);
       if (session.userId === quietFor) return true;
       const holder: Actor = { kind: 'session', userId: session.userId, login: session.userLogin };
       await journal.record(trx, holder, { action: 'session.signed_out', targetType: 'user', targetId: session.userId });
@@ -306,8 +312,11 @@ export function createSessions(store: Store, options: { secure: boolean; domain?
       return deleteSessionsOf(db, userId);
     },
 
-    async signOut(value) {
-      return endSession(hashSession(value), undefined);
+    async signOut(value, cookieHeader) {
+      // The provider's session cookie (oidc-provider's `_session`, on path /): only a session of
+      // the same user ends (takeSession), so a cookie planted by another page ends nobody else's.
+      const providerSessionId = cookieHeader === undefined ? undefined : cookieValue(cookieHeader, PROVIDER_SESSION_COOKIE);
+      return endSession(hashSession(value), undefined, providerSessionId);
     },
 
     idOf: hashSession,

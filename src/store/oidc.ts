@@ -161,6 +161,19 @@ export function createOidcQueries() {
       return [...clients].sort();
     },
 
+    /**
+     * Deletes the provider session `id` if it is `accountId`'s, and returns the client ids of the
+     * applications it signed in to; undefined when there is no such session of that user.
+     */
+    async takeSession(db: Executor, id: string, accountId: string): Promise<string[] | undefined> {
+      if (!searchable(id)) return undefined;
+      const row = await db.selectFrom('oidc_models').select('payload').where('model', '=', 'Session').where('id', '=', id).where('account_id', '=', accountId).executeTakeFirst();
+      if (row === undefined) return undefined;
+      await db.deleteFrom('oidc_models').where('model', '=', 'Session').where('id', '=', id).execute();
+      const authorizations = (JSON.parse(row.payload) as { authorizations?: unknown }).authorizations;
+      return typeof authorizations === 'object' && authorizations !== null ? Object.keys(authorizations).sort() : [];
+    },
+
     /** Deletes everything of a user: grants, codes, tokens, provider sessions; returns how many rows. */
     async deleteOfAccount(db: Executor, accountId: string): Promise<number> {
       const result = await db.deleteFrom('oidc_models').where('account_id', '=', accountId).executeTakeFirst();

@@ -15,7 +15,7 @@ import { openStore } from '../../src/store/index.ts';
 import { parseDatabaseArgument } from '../../src/config.ts';
 import { BASE_URL, startTestApp, userBody, type TestApp } from '../support/app.ts';
 import { eachDatabase } from '../support/databases.ts';
-import { sessionFor } from '../support/console.ts';
+import { postForm, sessionFor } from '../support/console.ts';
 import { CookieJar, follow, relyingParty } from '../support/oidc.ts';
 import { startReceiver, type Receiver, type Received } from '../support/receiver.ts';
 
@@ -98,7 +98,8 @@ eachDatabase('back-channel logout on', (database) => {
   /** Signs `userId` in to the application through the browser and the code flow; returns the browser and the ID token's claims. */
   async function signIn(userId: string, config: client.Configuration, on: TestApp = app) {
     const jar = new CookieJar();
-    jar.add((await sessionFor(on, userId)).cookie);
+    const rosterSession = await sessionFor(on, userId);
+    jar.add(rosterSession.cookie);
     const verifier = client.randomPKCECodeVerifier();
     const state = client.randomState();
     const url = client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid profile', code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state });
@@ -107,7 +108,7 @@ eachDatabase('back-channel logout on', (database) => {
     const tokens = await client.authorizationCodeGrant(config, landing.url, { pkceCodeVerifier: verifier, expectedState: state });
     const claims = tokens.claims();
     assert.ok(claims);
-    return { jar, claims, tokens };
+    return { jar, claims, tokens, csrf: rosterSession.csrf };
   }
 
   /** Verifies a received logout token as an application does: signature against the JWKS, then the claims. */
@@ -146,10 +147,12 @@ eachDatabase('back-channel logout on', (database) => {
     // Another user, signed in to the wiki only: nothing of theirs goes anywhere.
     const other = await provisioned();
     await signIn(other.userId, wiki.config);
-    work();
 
     const off = await app.request('PATCH', `/Users/${scimId}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: 'active', value: false }] });
     assert.equal(off.status, 200);
+    // Committed with the deactivation, before any worker ran (as after a crash): it waits in the outbox.
+    assert.equal(await outbox(), 1);
+    work();
     await receiver.until((requests) => at('grafana')(requests).length === 1);
     const payload = await verified(at('grafana')(receiver.received)[0]!, grafana.clientId);
     assert.equal(payload.sub, claims.sub);
@@ -170,7 +173,8 @@ eachDatabase('back-channel logout on', (database) => {
     work();
     work({}, unmanaged);
     type User = { userId: string; scimId: string; login: string };
-    const rpInitiated = (on: TestApp) => async (_user: User, jar: CookieJar, idToken: string) => {
+    type Browser = { jar: CookieJar; idToken: string; csrf: string };
+    const rpInitiated = (on: TestApp) => async (_user: User, { jar, idToken }: Browser) => {
       const end = new URL(`${BASE_URL}/oidc/session/end`);
       end.search = new URLSearchParams({ id_token_hint: idToken, post_logout_redirect_uri: REDIRECT }).toString();
       const question = await on.app.inject({ method: 'GET', url: `${end.pathname}${end.search}`, headers: { cookie: jar.header(), accept: 'text/html' } });
@@ -187,7 +191,11 @@ eachDatabase('back-channel logout on', (database) => {
       assert.equal(yes.statusCode, 303, yes.body.slice(0, 500));
     };
     // The IdP's users are deactivated through SCIM; an unmanaged instance's administrators deactivate theirs.
-    const triggers: { name: string; on: TestApp; run: (user: User, jar: CookieJar, idToken: string) => Promise<void> }[] = [
+    const consoleSignOut = (on: TestApp) => async (_user: User, { jar, csrf }: Browser) => {
+      const out = await postForm(on, '/sessions/sign-out', {}, { cookie: jar.header(), csrf });
+      assert.equal(out.statusCode, 303, out.body.slice(0, 500));
+    };
+    const triggers: { name: string; on: TestApp; run: (user: User, browser: Browser) => Promise<void> }[] = [
       { name: 'SCIM DELETE', on: app, run: async (user) => assert.equal((await app.request('DELETE', `/Users/${user.scimId}`)).status, 204) },
       { name: 'RP-initiated logout', on: app, run: rpInitiated(app) },
       { name: 'admin API', on: unmanaged, run: async (user) => assert.equal((await unmanaged.request('DELETE', `/api/v2/users-management/users/${user.userId}`)).status, 204) },
@@ -195,13 +203,19 @@ eachDatabase('back-channel logout on', (database) => {
       { name: 'CLI', on: unmanaged, run: async (user) => void (await unmanaged.services.accounts.deactivate(user.userId, cli)) },
       { name: 'Sign out everywhere', on: unmanaged, run: async (user) => void (await unmanaged.services.sessions.signOutEverywhere(user.userId, cli)) },
       { name: 'RP-initiated logout, unmanaged', on: unmanaged, run: rpInitiated(unmanaged) },
+      { name: 'console sign-out', on: unmanaged, run: consoleSignOut(unmanaged) },
+      {
+        name: 'SAML sign-out',
+        on: app,
+        run: async (_user, { jar }) => assert.equal((await app.app.inject({ method: 'POST', url: '/saml/logout', headers: { cookie: jar.header() } })).statusCode, 303),
+      },
     ];
     for (const trigger of triggers) {
       const application = trigger.on === app ? managedApp : unmanagedApp;
       const user = trigger.on === app ? await provisioned() : await local();
-      const { jar, tokens } = await signIn(user.userId, application.config, trigger.on);
+      const { jar, tokens, csrf } = await signIn(user.userId, application.config, trigger.on);
       const before = at('grafana-every')(receiver.received).length;
-      await trigger.run(user, jar, tokens.id_token ?? '');
+      await trigger.run(user, { jar, idToken: tokens.id_token ?? '', csrf });
       await receiver.until((requests) => at('grafana-every')(requests).length === before + 1).catch(() => assert.fail(`${trigger.name}: no logout token`));
       const payload = await verified(at('grafana-every')(receiver.received)[before]!, application.clientId, trigger.on);
       assert.equal(payload.sub, user.userId, trigger.name);
@@ -212,6 +226,22 @@ eachDatabase('back-channel logout on', (database) => {
     await unmanaged.services.administrators.resetPassword('admin', cli);
     await receiver.until((requests) => at('grafana-every')(requests).length === before + 1);
     assert.equal((await verified(at('grafana-every')(receiver.received)[before]!, unmanagedApp.clientId, unmanaged)).sub, unmanaged.adminId);
+  });
+
+  test('signing out of Roster in one browser tells the applications that browser signed in to, not those of the user\'s other browsers', async () => {
+    const grafana = await registered('grafana-browser', undefined, unmanaged);
+    const wiki = await registered('wiki-browser', undefined, unmanaged);
+    const { userId } = await local();
+    const here = await signIn(userId, grafana.config, unmanaged);
+    const elsewhere = await signIn(userId, wiki.config, unmanaged);
+    work({}, unmanaged);
+    const out = await postForm(unmanaged, '/sessions/sign-out', {}, { cookie: here.jar.header(), csrf: here.csrf });
+    assert.equal(out.statusCode, 303);
+    await receiver.until((requests) => at('grafana-browser')(requests).length === 1);
+    assert.equal((await verified(at('grafana-browser')(receiver.received)[0]!, grafana.clientId, unmanaged)).sub, userId);
+    await waitFor(async () => (await outbox(unmanaged)) === 0);
+    assert.equal(at('wiki-browser')(receiver.received).length, 0, 'the other browser stays signed in to the wiki');
+    assert.equal(elsewhere.jar.header().includes('_session='), true, 'the provider keeps a session per browser, named by a cookie');
   });
 
   test('a deactivation refused and rolled back (the last administrator) sends nothing, and the sign-in still works', async () => {

@@ -139,7 +139,8 @@ export function signInPages(app: FastifyInstance, context: ConsoleContext): void
 
   app.post('/sessions/sign-out', { config: { access: 'signed-in' } }, async (request, reply) => {
     const viewer = viewerOf(request);
-    await services.sessions.signOut(viewer.sessionValue);
+    // With the cookies: the applications this browser signed in to are sent a back-channel logout.
+    await services.sessions.signOut(viewer.sessionValue, request.headers.cookie);
     return reply.header('set-cookie', services.sessions.clearCookie()).redirect(`${SIGN_IN_PATH}?notice=signed-out`, 303);
   });
 }

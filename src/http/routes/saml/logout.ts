@@ -15,7 +15,8 @@ export function logoutRoute(app: FastifyInstance, services: Services, origin: st
     }
     const value = services.sessions.presented(request.headers.cookie);
     // The row goes, so the cookie stops working on every instance, not just in this browser.
-    if (value !== undefined) await services.sessions.signOut(value);
+    // With the cookies: the applications this browser signed in to are sent a back-channel logout.
+    if (value !== undefined) await services.sessions.signOut(value, request.headers.cookie);
     return reply.header('set-cookie', services.sessions.clearCookie()).header('cache-control', 'no-store').redirect('/', 303);
   });
 }
