@@ -36,6 +36,8 @@ const oidc = createOidcQueries();
 export async function endApplicationSignIns(db: Executor, userId: string, cause: LogoutCause): Promise<EndedAtApplications> {
   const clientIds = await oidc.clientsOfAccount(db, userId);
   const rows = await oidc.deleteOfAccount(db, userId);
+  // Due now by this host's clock: a worker whose clock is behind sends it when its own reaches
+  // that instant, seconds at most (serve warns of a larger offset, store/clock.ts).
   const notified = await queueLogouts(db, clientIds.map((clientId) => ({ id: randomUUID(), clientId, subject: userId, cause })), new Date().toISOString());
   return { rows, notified };
 }
