@@ -183,8 +183,9 @@ function checkRedirectUri(uri: string): string {
 /**
  * Checks a back-channel logout URI (OpenID Connect Back-Channel Logout 1.0 §2.2): absolute, no
  * fragment, and under the redirect URIs' rule of transport: https, http only for localhost (a
- * logout token names who signed out, and a forged answer path must not read it). A query is
- * allowed, as the specification allows. An empty text means none (null).
+ * logout token names a user and is a signed order to sign them out; in clear, anyone on the
+ * path would read it, or keep the application from getting it). A query is allowed, as the
+ * specification allows. An empty text means none (null).
  */
 function checkBackchannelLogoutUri(value: string | null): string | null {
   if (value === null || value.trim() === '') return null;
