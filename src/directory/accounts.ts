@@ -295,7 +295,8 @@ export function createAccounts(store: Store, access: Access, initialPassword?: I
       // No index serves `q` and `managed`: every user is read, on SQLite in windows that let the
       // server's other requests through (a search of a million users held them 1–2 s), on
       // PostgreSQL within the share of the pool long reads may hold (store/long-reads.ts).
-      const everyUser = (filter.q !== undefined && filter.q !== '') || filter.managed !== undefined;
+      const everyUser = (filter.q !== undefined && filter.q !== '') || filter.managed !== undefined
+        || filter.connectedFrom !== undefined || filter.connectedTo !== undefined || filter.notInGroupId !== undefined;
       const windowed = everyUser && !store.dialect.remoteStatements;
       const read = async (db: Executor): Promise<{ users: StoredUser[]; total: number }> => {
         if (filter.managed !== undefined && !(await isManagedInstance(db))) {

@@ -13,7 +13,7 @@ import type { Actor } from '../journal/actor.ts';
 import { csvRecord } from '../text.ts';
 import type { PageRequest } from './accounts.ts';
 import { checkFields, rejected } from '../errors.ts';
-import { readDateTime } from '../scim/date-time.ts';
+import { instantParameter } from './instant-parameter.ts';
 import { auditedUrl } from './webhooks.ts';
 
 /** An event as APIs show it: the stored event with its details parsed back into JSON. */
@@ -43,21 +43,6 @@ function text(query: Readonly<Record<string, unknown>>, name: string): string | 
 export { AUDIT_TARGET_TYPES };
 const TARGET_TYPES: readonly string[] = AUDIT_TARGET_TYPES;
 
-/**
- * An ISO 8601 instant, normalised to the stored form (UTC, milliseconds) so that text
- * comparison is time comparison. Read by date-time.ts's rules, not Date.parse, which rolls a
- * day that does not exist (`2026-11-31`) into the next month and reads a time without a zone
- * in the server's time zone: here the first is refused and the second is UTC.
- */
-function instant(query: Readonly<Record<string, unknown>>, name: 'from' | 'to'): string | undefined {
-  const raw = text(query, name);
-  if (raw === undefined) return undefined;
-  // ISO 8601's basic offset (+0100) as well as the extended one (+01:00).
-  const reading = readDateTime(raw.replace(/([+-]\d\d)(\d\d)$/, '$1:$2'), 'filter');
-  if (!reading.ok) throw rejected(name, raw, `must be an ISO 8601 date or date-time, such as 2025-01-31 or 2025-01-31T12:00:00Z (${reading.problem})`);
-  return new Date(reading.instant).toISOString();
-}
-
 /** Reads the filters shared by the API and the CLI export. */
 export function parseEventFilter(query: Readonly<Record<string, unknown>>): EventFilter {
   const actor = text(query, 'actor');
@@ -65,8 +50,8 @@ export function parseEventFilter(query: Readonly<Record<string, unknown>>): Even
   const targetId = text(query, 'targetId');
   // Every filter is checked (in the order the API has always refused them), so that the console marks all the wrong ones at once.
   const { from, to, targetType, action } = checkFields({
-    from: () => instant(query, 'from'),
-    to: () => instant(query, 'to'),
+    from: () => instantParameter(query, 'from'),
+    to: () => instantParameter(query, 'to'),
     targetType: () => {
       const targetType = text(query, 'targetType');
       if (targetType !== undefined && !TARGET_TYPES.includes(targetType)) throw rejected('targetType', targetType, `must be one of ${TARGET_TYPES.join(', ')}`);

@@ -51,6 +51,8 @@ export interface GroupFilter {
   readonly managed?: boolean;
   /** Only groups this user (internal id) belongs to. */
   readonly userId?: string;
+  /** Only groups this user (internal id) does not belong to (SonarQube's `userId!`). */
+  readonly notUserId?: string;
 }
 
 const GROUP_COLUMNS = [
@@ -358,6 +360,12 @@ function filterGroups<Q extends GroupSelect>(builder: Q, filter: GroupFilter): Q
     // EXISTS on the (user_id, group_id) index: cost follows the user's groups, not the groups' sizes.
     query = query.where((eb) =>
       eb.exists(eb.selectFrom('memberships as m').select('m.group_id').whereRef('m.group_id', '=', 'g.id').where('m.user_id', '=', userId)),
+    );
+  }
+  const notUserId = filter.notUserId;
+  if (notUserId !== undefined) {
+    query = query.where((eb) =>
+      eb.not(eb.exists(eb.selectFrom('memberships as m').select('m.group_id').whereRef('m.group_id', '=', 'g.id').where('m.user_id', '=', notUserId))),
     );
   }
   return query as Q;

@@ -102,6 +102,14 @@ export interface AccountFilter {
   readonly managed?: boolean;
   /** Only members of this group (internal id): a group's members page, searched and paged in SQL. */
   readonly groupId?: string;
+  /** Only users who are not members of this group (SonarQube's `groupId!`). */
+  readonly notInGroupId?: string;
+  /** This login exactly, case included (SonarQube's `externalIdentity`: Roster's external login is the login). */
+  readonly login?: string;
+  /** Signed in at or after this instant (stored form, store/instants: UTC with milliseconds). */
+  readonly connectedFrom?: string;
+  /** Never signed in, or last at or before this instant (SonarQube's `sonarQubeLastConnectionDateTo`). */
+  readonly connectedTo?: string;
 }
 
 /**
@@ -808,6 +816,21 @@ function filterAccounts<Q extends AccountSelect>(builder: Q, filter: AccountFilt
     // cost SQLite 0.6 s more per million users.
     const linked = (eb: ExpressionBuilder<Database & { u: Database['users'] }, 'u'>) => eb.exists(eb.selectFrom('scim_users as su').select('su.user_id').whereRef('su.user_id', '=', 'u.id'));
     query = query.where((eb) => (filter.managed ? linked(eb) : eb.not(linked(eb))));
+  }
+  if (filter.login !== undefined) {
+    // The case key finds the row through the unique login index; the login itself then keeps
+    // the exact spelling only, as SonarQube's case-sensitive match of the external identity.
+    query = query.where('u.login_key', '=', caseKey(filter.login)).where('u.login', '=', filter.login);
+  }
+  // last_connection_at holds toISOString() texts (store/sign-in.ts), as the bounds do: text order is time order.
+  if (filter.connectedFrom !== undefined) query = query.where('u.last_connection_at', '>=', filter.connectedFrom);
+  if (filter.connectedTo !== undefined) {
+    const to = filter.connectedTo;
+    query = query.where((eb) => eb.or([eb('u.last_connection_at', 'is', null), eb('u.last_connection_at', '<=', to)]));
+  }
+  const notInGroupId = filter.notInGroupId;
+  if (notInGroupId !== undefined) {
+    query = query.where((eb) => eb.not(eb.exists(eb.selectFrom('memberships as m').select('m.user_id').where('m.group_id', '=', notInGroupId).whereRef('m.user_id', '=', 'u.id'))));
   }
   const groupId = filter.groupId;
   if (groupId !== undefined) {

@@ -54,6 +54,7 @@ export function groupRoutes(app: FastifyInstance, groups: GroupManagement): void
         q: { type: 'string', description: 'Name contains this (any case).' },
         managed: { type: 'boolean', description: 'Only while SCIM is on (400 otherwise).' },
         userId: { type: 'string', description: 'Only the groups of this user.' },
+        'userId!': { type: 'string', description: 'Only the groups this user is not a member of.' },
       }),
       response: { 200: listOf('groups', GROUP, 'A page of groups.') },
     },
@@ -63,8 +64,12 @@ export function groupRoutes(app: FastifyInstance, groups: GroupManagement): void
     const q = optionalString(query, 'q');
     const managed = optionalBoolean(query, 'managed');
     const userId = optionalString(query, 'userId');
+    const notUserId = optionalString(query, 'userId!');
     const result = await groups.list(
-      { ...(q !== undefined ? { q } : {}), ...(managed !== undefined ? { managed } : {}), ...(userId !== undefined ? { userId } : {}) },
+      {
+        ...(q !== undefined ? { q } : {}), ...(managed !== undefined ? { managed } : {}), ...(userId !== undefined ? { userId } : {}),
+        ...(notUserId !== undefined ? { notUserId } : {}),
+      },
       paging,
     );
     return { groups: result.groups.map(presentGroup), page: pageInfo(paging, result.total) };

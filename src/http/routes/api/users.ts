@@ -4,7 +4,9 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { ACCOUNT_LIMITS, type Accounts } from '../../../directory/accounts.ts';
+import { instantParameter } from '../../../directory/instant-parameter.ts';
 import { userShape as presentUser } from '../../../directory/shapes.ts';
+import { rejected } from '../../../errors.ts';
 import { TAGS } from '../../api-docs.ts';
 import {
   ID_PARAMS, errorResponses, listOf, noContent, objectBody, optionalBoolean, optionalString, pageInfo, pagedQuery, parsePaging, ref, strictObject,
@@ -86,6 +88,20 @@ const PATCH_BODY = strictObject(
   { description: 'A JSON merge patch (RFC 7396): fields present change, fields absent stay; a field sent with its current value changes nothing, so a GET answer can be sent back.' },
 );
 
+/**
+ * SonarQube's filters on SonarLint connections: Roster has none to filter on. Refused rather
+ * than ignored, as unknown parameters are: a script asking for the users of SonarLint would
+ * otherwise be answered with every user.
+ */
+function refuseSonarLintFilters(query: Query): void {
+  for (const name of ['sonarLintLastConnectionDateFrom', 'sonarLintLastConnectionDateTo']) {
+    const value = query[name];
+    if (value !== undefined && value !== '') {
+      throw rejected(name, value, 'is not supported: Roster records no SonarLint connections (sonarQubeLastConnectionDateFrom and sonarQubeLastConnectionDateTo filter on sign-ins)');
+    }
+  }
+}
+
 /** Registers the users routes. */
 export function userRoutes(app: FastifyInstance, accounts: Accounts): void {
   const tags = [TAGS.users];
@@ -96,8 +112,15 @@ export function userRoutes(app: FastifyInstance, accounts: Accounts): void {
       tags,
       querystring: pagedQuery({
         q: { type: 'string', description: 'Login, name or email contains this (any case).' },
-        active: { type: 'boolean' },
+        active: { type: 'boolean', description: 'Absent: active and deactivated users alike (SonarQube: active only).' },
         managed: { type: 'boolean', description: 'Only while SCIM is on (400 otherwise).' },
+        externalIdentity: { type: 'string', description: 'The external login (in Roster, the login) is exactly this, case included.' },
+        sonarQubeLastConnectionDateFrom: { type: 'string', description: 'Signed in at or after this ISO 8601 instant (2020-01-01T00:00:00+0100).' },
+        sonarQubeLastConnectionDateTo: { type: 'string', description: 'Never signed in, or last at or before this ISO 8601 instant.' },
+        groupId: { type: 'string', description: 'Only the members of this group.' },
+        'groupId!': { type: 'string', description: 'Only the users who are not members of this group.' },
+        sonarLintLastConnectionDateFrom: { type: 'string', description: 'Refused (400): Roster has no SonarLint connections.' },
+        sonarLintLastConnectionDateTo: { type: 'string', description: 'Refused (400): Roster has no SonarLint connections.' },
       }),
       response: { 200: listOf('users', USER, 'A page of users.') },
     },
@@ -107,8 +130,18 @@ export function userRoutes(app: FastifyInstance, accounts: Accounts): void {
     const q = optionalString(query, 'q');
     const active = optionalBoolean(query, 'active');
     const managed = optionalBoolean(query, 'managed');
+    refuseSonarLintFilters(query);
+    const login = optionalString(query, 'externalIdentity');
+    const connectedFrom = instantParameter(query, 'sonarQubeLastConnectionDateFrom');
+    const connectedTo = instantParameter(query, 'sonarQubeLastConnectionDateTo');
+    const groupId = optionalString(query, 'groupId');
+    const notInGroupId = optionalString(query, 'groupId!');
     const result = await accounts.list(
-      { ...(q !== undefined ? { q } : {}), ...(active !== undefined ? { active } : {}), ...(managed !== undefined ? { managed } : {}) },
+      {
+        ...(q !== undefined ? { q } : {}), ...(active !== undefined ? { active } : {}), ...(managed !== undefined ? { managed } : {}),
+        ...(login !== undefined ? { login } : {}), ...(connectedFrom !== undefined ? { connectedFrom } : {}), ...(connectedTo !== undefined ? { connectedTo } : {}),
+        ...(groupId !== undefined ? { groupId } : {}), ...(notInGroupId !== undefined ? { notInGroupId } : {}),
+      },
       paging,
     );
     return { users: result.users.map(presentUser), page: pageInfo(paging, result.total) };

@@ -1,0 +1,86 @@
+/**
+ * The filters of SonarQube's Web API v2 lists that scripts written for SonarQube send
+ * (UsersSearchRestRequest, GroupsSearchRestRequest): each is applied, or refused when Roster
+ * has nothing to apply it to, never ignored, since ignoring one answers every user instead.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { eachDatabase } from '../support/databases.ts';
+import { startTestApp, type TestApp } from '../support/app.ts';
+
+const USERS = '/api/v2/users-management/users';
+const GROUPS = '/api/v2/authorizations/groups';
+
+eachDatabase('admin API: SonarQube\'s list filters', (database) => {
+  describe('GET users and groups', () => {
+    let roster: TestApp;
+    const ids: Record<string, string> = {};
+    let groupId = '';
+    before(async () => {
+      roster = await startTestApp({ database, scim: false });
+      ids['admin'] = roster.adminId;
+      for (const login of ['ada', 'Bob', 'cy']) {
+        const created = await roster.request('POST', USERS, { login, name: login, local: false });
+        assert.equal(created.status, 200);
+        ids[login] = created.body.id;
+      }
+      const db = roster.services.store.db;
+      await db.updateTable('users').set({ last_connection_at: '2025-01-01T10:00:00.000Z' }).where('id', '=', ids['ada']!).execute();
+      await db.updateTable('users').set({ last_connection_at: '2025-03-01T10:00:00.000Z' }).where('id', '=', ids['Bob']!).execute();
+      const group = await roster.request('POST', GROUPS, { name: 'ops' });
+      groupId = group.body.id;
+      await roster.request('POST', GROUPS, { name: 'qa' });
+      assert.equal((await roster.request('POST', '/api/v2/authorizations/group-memberships', { groupId, userId: ids['ada'] })).status, 201);
+    });
+    after(async () => {
+      await roster.close();
+    });
+
+    const logins = async (query: string): Promise<string[]> => {
+      const answer = await roster.request('GET', `${USERS}?${query}`);
+      assert.equal(answer.status, 200, JSON.stringify(answer.body));
+      assert.equal(answer.body.page.total, answer.body.users.length);
+      return answer.body.users.map((user: { login: string }) => user.login);
+    };
+
+    test('GET users?externalIdentity= finds the user of that external login exactly, case included', async () => {
+      assert.deepEqual(await logins('externalIdentity=Bob'), ['Bob']);
+      assert.deepEqual(await logins('externalIdentity=bob'), []);
+      assert.deepEqual(await logins('externalIdentity=b'), []);
+    });
+
+    test('GET users?sonarQubeLastConnectionDateFrom/To= filter on the last sign-in, To keeping those who never signed in', async () => {
+      assert.deepEqual(await logins('sonarQubeLastConnectionDateFrom=2025-02-01T00:00:00%2B0100'), ['Bob']);
+      assert.deepEqual(await logins('sonarQubeLastConnectionDateFrom=2025-01-01T10:00:00Z'), ['ada', 'Bob'], 'at or after');
+      assert.deepEqual(await logins('sonarQubeLastConnectionDateTo=2025-02-01'), ['ada', 'admin', 'cy']);
+      assert.deepEqual(await logins('sonarQubeLastConnectionDateTo=2025-03-01T11:00:00%2B0100'), ['ada', 'admin', 'Bob', 'cy'], 'at or before');
+      assert.deepEqual(await logins('sonarQubeLastConnectionDateFrom=2025-01-01&sonarQubeLastConnectionDateTo=2025-02-01'), ['ada']);
+      const wrong = await roster.request('GET', `${USERS}?sonarQubeLastConnectionDateFrom=yesterday`);
+      assert.equal(wrong.status, 400);
+      assert.match(wrong.body.message, /^Value yesterday for field sonarQubeLastConnectionDateFrom was rejected/);
+    });
+
+    test('GET users?groupId= and groupId!= keep the members of a group, or the others', async () => {
+      assert.deepEqual(await logins(`groupId=${groupId}`), ['ada']);
+      assert.deepEqual(await logins(`groupId!=${groupId}`), ['admin', 'Bob', 'cy']);
+      assert.deepEqual(await logins(`groupId!=${groupId}&q=b`), ['Bob']);
+    });
+
+    test('GET users?sonarLintLastConnectionDateFrom= is refused: Roster has no SonarLint connections', async () => {
+      for (const name of ['sonarLintLastConnectionDateFrom', 'sonarLintLastConnectionDateTo']) {
+        const answer = await roster.request('GET', `${USERS}?${name}=2025-01-01`);
+        assert.equal(answer.status, 400);
+        assert.match(answer.body.message, new RegExp(`^Value 2025-01-01 for field ${name} was rejected\\. Error: is not supported: Roster records no SonarLint connections`));
+      }
+    });
+
+    test('GET groups?userId!= keeps the groups the user is not a member of', async () => {
+      const answer = await roster.request('GET', `${GROUPS}?userId!=${ids['ada']}`);
+      assert.equal(answer.status, 200);
+      assert.deepEqual(answer.body.groups.map((group: { name: string }) => group.name), ['qa']);
+      assert.equal(answer.body.page.total, 1);
+      const other = await roster.request('GET', `${GROUPS}?userId!=${ids['cy']}`);
+      assert.deepEqual(other.body.groups.map((group: { name: string }) => group.name), ['ops', 'qa']);
+    });
+  });
+});
