@@ -37,6 +37,22 @@ function typesOf(schema: unknown): readonly string[] {
   return Array.isArray(type) ? type.filter((item): item is string => typeof item === 'string') : [];
 }
 
+const TRUE_TEXTS = new Set(['true', 'on', 'yes', '1']);
+const FALSE_TEXTS = new Set(['false', 'off', 'no', '0']);
+
+/**
+ * A query parameter's text as a boolean, read as SonarQube's Web API v2 (Spring's
+ * StringToBooleanConverter) reads it, so that its scripts are understood: `true`/`false` in any
+ * case (Python's requests sends `params={"active": True}` as `active=True`), `on`/`off`,
+ * `yes`/`no`, `1`/`0`. Undefined for any other text.
+ */
+export function queryBoolean(text: string): boolean | undefined {
+  const word = text.trim().toLowerCase();
+  if (TRUE_TEXTS.has(word)) return true;
+  if (FALSE_TEXTS.has(word)) return false;
+  return undefined;
+}
+
 /**
  * Types the query parameters a route's querystring schema declares as integer or boolean
  * (`?pageSize=20` → 20, `?active=true` → true). Ajv could coerce them, but only for the whole
@@ -58,7 +74,7 @@ export function coerceQuery(request: FastifyRequest): void {
     if (value === '') continue;
     const types = typesOf(declared);
     if (typeof value === 'string' && types.includes('integer') && /^-?\d{1,15}$/.test(value)) typed[name] = Number(value);
-    else if (typeof value === 'string' && types.includes('boolean') && (value === 'true' || value === 'false')) typed[name] = value === 'true';
+    else if (typeof value === 'string' && types.includes('boolean') && queryBoolean(value) !== undefined) typed[name] = queryBoolean(value);
     else typed[name] = value;
   }
   request.query = typed;

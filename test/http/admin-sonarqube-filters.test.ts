@@ -82,5 +82,13 @@ eachDatabase('admin API: SonarQube\'s list filters', (database) => {
       const other = await roster.request('GET', `${GROUPS}?userId!=${ids['cy']}`);
       assert.deepEqual(other.body.groups.map((group: { name: string }) => group.name), ['ops', 'qa']);
     });
+
+    test('boolean parameters read as SonarQube reads them: True (Python\'s requests), 1, yes, on', async () => {
+      assert.equal((await roster.request('DELETE', `${USERS}/${ids['cy']}`)).status, 204);
+      for (const word of ['False', 'FALSE', '0', 'no', 'off']) assert.deepEqual(await logins(`active=${word}`), ['cy'], word);
+      for (const word of ['True', 'TRUE', '1', 'yes', 'on']) assert.deepEqual(await logins(`active=${word}`), ['ada', 'admin', 'Bob'], word);
+      const wrong = await roster.request('GET', `${USERS}?active=maybe`);
+      assert.deepEqual([wrong.status, wrong.body], [400, { message: 'Value maybe for field active was rejected. Error: must be true or false.' }]);
+    });
   });
 });

@@ -44,6 +44,7 @@
 import type { FastifyInstance, FastifySchema } from 'fastify';
 import { rejected } from '../../../errors.ts';
 import { apiOfPath } from '../../routing.ts';
+import { queryBoolean } from '../../validation.ts';
 
 /** A JSON schema (draft 2020-12, as OpenAPI 3.1 reads it), written as a plain object. */
 export type JsonSchema = { readonly [keyword: string]: unknown };
@@ -212,13 +213,14 @@ export function pageInfo(paging: Paging, total: number): PageInfo {
   return { pageIndex: paging.pageIndex, pageSize: paging.pageSize, total };
 }
 
-/** An optional boolean parameter (typed by the route's schema; `true`/`false` text accepted too). */
+/** An optional boolean parameter (typed by the route's schema; text read as validation.ts queryBoolean reads it too). */
 export function optionalBoolean(query: Query, name: string): boolean | undefined {
   const raw = query[name];
   if (raw === undefined || raw === '') return undefined;
-  if (raw === true || raw === 'true') return true;
-  if (raw === false || raw === 'false') return false;
-  throw rejected(name, raw, 'must be true or false');
+  if (typeof raw === 'boolean') return raw;
+  const read = typeof raw === 'string' ? queryBoolean(raw) : undefined;
+  if (read === undefined) throw rejected(name, raw, 'must be true or false');
+  return read;
 }
 
 /** An optional string parameter; a repeated parameter is refused rather than guessed at. */
