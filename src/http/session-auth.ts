@@ -51,6 +51,19 @@ export async function authenticateSelf(request: FastifyRequest, services: Servic
 }
 
 /**
+ * Shown to a request that sends a token as SonarQube also takes one, HTTP Basic with an empty
+ * password (`curl -u TOKEN:`). Roster does not: browsers keep Basic credentials and send them
+ * again by themselves, also on requests another site makes them send, which would make the
+ * API's writes forgeable (a bearer token is only ever sent by the script that holds it).
+ */
+export const BASIC_REFUSAL_MESSAGE = 'Authentication required: send the token as "Authorization: Bearer <token>" (curl -H "Authorization: Bearer $TOKEN"). Roster does not take tokens as HTTP Basic credentials (curl -u TOKEN:), which browsers keep and send again by themselves.';
+
+function usesBasicScheme(request: FastifyRequest): boolean {
+  const header = request.headers.authorization;
+  return typeof header === 'string' && /^Basic(\s|$)/i.test(header);
+}
+
+/**
  * Lets in a bearer token of an administrator, or an administrator's session (one that sends
  * the X-CSRF-Token header of its session with anything but GET, HEAD or OPTIONS); sets
  * request.actor. Throws 401/403. Called before the body is read, so only the header counts.
@@ -63,7 +76,7 @@ export async function authenticateAdmin(request: FastifyRequest, services: Servi
   }
   const session = await signedIn(request, services);
   if (session === undefined) {
-    throw new ScimError(401, undefined, 'Authentication required: sign in, or send "Authorization: Bearer <token>".');
+    throw new ScimError(401, undefined, usesBasicScheme(request) ? BASIC_REFUSAL_MESSAGE : 'Authentication required: sign in, or send "Authorization: Bearer <token>".');
   }
   const { user } = session;
   if (!(await services.access.isAdministrator(user.id))) throw new ScimError(403, undefined, 'Insufficient privileges');

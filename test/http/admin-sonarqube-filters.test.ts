@@ -1,7 +1,8 @@
 /**
  * The filters of SonarQube's Web API v2 lists that scripts written for SonarQube send
  * (UsersSearchRestRequest, GroupsSearchRestRequest): each is applied, or refused when Roster
- * has nothing to apply it to, never ignored, since ignoring one answers every user instead.
+ * has nothing to apply it to, never ignored, since ignoring one answers every user instead;
+ * and what Roster answers to the other habits of such scripts.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -89,6 +90,25 @@ eachDatabase('admin API: SonarQube\'s list filters', (database) => {
       for (const word of ['True', 'TRUE', '1', 'yes', 'on']) assert.deepEqual(await logins(`active=${word}`), ['ada', 'admin', 'Bob'], word);
       const wrong = await roster.request('GET', `${USERS}?active=maybe`);
       assert.deepEqual([wrong.status, wrong.body], [400, { message: 'Value maybe for field active was rejected. Error: must be true or false.' }]);
+    });
+  });
+
+  describe('a token sent the other way SonarQube takes one', () => {
+    let roster: TestApp;
+    before(async () => {
+      roster = await startTestApp({ database, scim: false });
+    });
+    after(async () => {
+      await roster.close();
+    });
+
+    test('HTTP Basic with the token as login (curl -u TOKEN:) is a 401 that says to send it as a bearer token', async () => {
+      const basic = `Basic ${Buffer.from(`${roster.token}:`).toString('base64')}`;
+      const answer = await roster.app.inject({ method: 'GET', url: USERS, headers: { authorization: basic } });
+      assert.equal(answer.statusCode, 401);
+      assert.match(JSON.parse(answer.body).message, /send the token as "Authorization: Bearer <token>".*not take tokens as HTTP Basic credentials \(curl -u TOKEN:\)/);
+      const bearer = await roster.app.inject({ method: 'GET', url: USERS, headers: { authorization: `Bearer ${roster.token}` } });
+      assert.equal(bearer.statusCode, 200);
     });
   });
 });
