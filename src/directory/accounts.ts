@@ -111,9 +111,10 @@ function checkEmail(value: unknown): string | null {
   return email;
 }
 
+/** `local` of a new account; null is its absence, as SonarQube reads it (a generated client sends every field, null included). */
 function checkLocal(value: unknown): boolean {
-  if (value !== undefined && typeof value !== 'boolean') throw rejected('local', value, 'must be a boolean');
-  return value ?? true;
+  if (value !== undefined && value !== null && typeof value !== 'boolean') throw rejected('local', value, 'must be a boolean');
+  return typeof value === 'boolean' ? value : true;
 }
 
 /** The password of a new account: required for a local one, refused for another (`local` itself is checked apart). */
@@ -122,7 +123,7 @@ function checkNewPassword(input: NewAccount): string | null {
     if (input.password !== undefined && input.password !== null) throw new DirectoryError('invalid', 'Password should only be set on local user: a SAML user signs in through the identity provider, so leave the password empty', 'password');
     return null;
   }
-  if (input.local !== undefined && input.local !== true) return null;
+  if (input.local !== undefined && input.local !== null && input.local !== true) return null;
   const password = checkText('password', input.password, MAX_PASSWORD, true) ?? '';
   if (password.length < MIN_PASSWORD) throw rejected('password', '***', `must be at least ${MIN_PASSWORD} characters long`);
   return password;

@@ -58,7 +58,7 @@ const CREATE_BODY = strictObject(
       maxLength: ACCOUNT_LIMITS.password.max,
       description: 'Required for a local user; refused for the others.',
     },
-    local: { type: 'boolean', default: true, description: 'A local user signs in with a password; the others through SAML.' },
+    local: { type: ['boolean', 'null'], default: true, description: 'A local user signs in with a password; the others through SAML. Null or absent: true.' },
   },
   ['login', 'name'],
 );

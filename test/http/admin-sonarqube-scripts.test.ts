@@ -1,8 +1,9 @@
 /**
- * The filters of SonarQube's Web API v2 lists that scripts written for SonarQube send
- * (UsersSearchRestRequest, GroupsSearchRestRequest): each is applied, or refused when Roster
- * has nothing to apply it to, never ignored, since ignoring one answers every user instead;
- * and what Roster answers to the other habits of such scripts.
+ * Requests as scripts and clients written for SonarQube's Web API v2 send them. The filters of
+ * its lists (UsersSearchRestRequest, GroupsSearchRestRequest) are applied, or refused when
+ * Roster has nothing to apply them to, never ignored, since ignoring one answers every user
+ * instead; its other habits (booleans, Basic tokens, null fields) get SonarQube's answer or
+ * a message that says what to send instead.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -12,7 +13,7 @@ import { startTestApp, type TestApp } from '../support/app.ts';
 const USERS = '/api/v2/users-management/users';
 const GROUPS = '/api/v2/authorizations/groups';
 
-eachDatabase('admin API: SonarQube\'s list filters', (database) => {
+eachDatabase('admin API as SonarQube\'s scripts call it', (database) => {
   describe('GET users and groups', () => {
     let roster: TestApp;
     const ids: Record<string, string> = {};
@@ -93,7 +94,7 @@ eachDatabase('admin API: SonarQube\'s list filters', (database) => {
     });
   });
 
-  describe('a token sent the other way SonarQube takes one', () => {
+  describe('requests as SonarQube\'s clients send them', () => {
     let roster: TestApp;
     before(async () => {
       roster = await startTestApp({ database, scim: false });
@@ -109,6 +110,14 @@ eachDatabase('admin API: SonarQube\'s list filters', (database) => {
       assert.match(JSON.parse(answer.body).message, /send the token as "Authorization: Bearer <token>".*not take tokens as HTTP Basic credentials \(curl -u TOKEN:\)/);
       const bearer = await roster.app.inject({ method: 'GET', url: USERS, headers: { authorization: `Bearer ${roster.token}` } });
       assert.equal(bearer.statusCode, 200);
+    });
+
+    test('POST users with local: null, as a client generated from SonarQube\'s description sends an unset field, creates a local user', async () => {
+      const created = await roster.request('POST', USERS, { login: 'gen', name: 'Generated', email: null, local: null, password: 'correct horse battery' }, { 'content-type': 'application/json' });
+      assert.equal(created.status, 200, JSON.stringify(created.body));
+      assert.equal(created.body.local, true);
+      const noPassword = await roster.request('POST', USERS, { login: 'gen2', name: 'Generated', local: null, password: null }, { 'content-type': 'application/json' });
+      assert.deepEqual([noPassword.status, noPassword.body], [400, { message: 'Value {} for field password was rejected. Error: must not be null.' }]);
     });
   });
 });
