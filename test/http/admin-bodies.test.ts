@@ -60,7 +60,7 @@ eachDatabase('admin API bodies: unknown fields and round trips', (database) => {
       assert.equal(response.status, 400);
       assert.equal(
         response.body.message,
-        'Unknown field(s): Login (did you mean login?), foo. This request accepts: login, name, email, password, local.',
+        'Unknown field(s): Login (did you mean login?), foo. This request accepts: login, name, email, password, local, scmAccounts.',
       );
     });
 

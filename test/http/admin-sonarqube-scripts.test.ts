@@ -119,5 +119,19 @@ eachDatabase('admin API as SonarQube\'s scripts call it', (database) => {
       const noPassword = await roster.request('POST', USERS, { login: 'gen2', name: 'Generated', local: null, password: null }, { 'content-type': 'application/json' });
       assert.deepEqual([noPassword.status, noPassword.body], [400, { message: 'Value {} for field password was rejected. Error: must not be null.' }]);
     });
+
+    test('scmAccounts, which SonarQube\'s clients send with every user, is accepted when it names none', async () => {
+      const json = { 'content-type': 'application/json' };
+      for (const [login, scmAccounts] of [['scm1', null], ['scm2', []]] as const) {
+        const created = await roster.request('POST', USERS, { login, name: login, local: false, scmAccounts }, json);
+        assert.equal(created.status, 200, JSON.stringify(created.body));
+        assert.equal(created.body.login, login);
+        const patched = await roster.request('PATCH', `${USERS}/${created.body.id}`, { name: `${login} renamed`, scmAccounts }, { 'content-type': 'application/merge-patch+json' });
+        assert.deepEqual([patched.status, patched.body.name], [200, `${login} renamed`]);
+      }
+      const named = await roster.request('POST', USERS, { login: 'scm3', name: 'scm3', local: false, scmAccounts: ['scm3@git'] }, json);
+      assert.deepEqual([named.status, named.body], [400, { message: 'Value scm3@git for field scmAccounts was rejected. Error: must be empty: Roster keeps no SCM accounts.' }]);
+      assert.equal((await roster.request('GET', `${USERS}?externalIdentity=scm3`)).body.page.total, 0);
+    });
   });
 });

@@ -46,6 +46,21 @@ const LOGIN: JsonSchema = {
 const NAME: JsonSchema = { type: 'string', minLength: 1, maxLength: ACCOUNT_LIMITS.name };
 const EMAIL: JsonSchema = { type: NULLABLE_TEXT, maxLength: ACCOUNT_LIMITS.email };
 
+const SCM_ACCOUNTS_DESCRIPTION = "SonarQube's field: Roster keeps no SCM accounts, so only null or an empty list is accepted (and changes nothing).";
+
+/**
+ * The body without SonarQube's `scmAccounts`, which clients generated from SonarQube's
+ * description send with every user (null, or an empty list, when unset). Roster keeps no SCM
+ * accounts: a list that names some is refused rather than dropped.
+ */
+function withoutScmAccounts(body: Record<string, unknown>): Record<string, unknown> {
+  const { scmAccounts, ...rest } = body;
+  if (scmAccounts !== undefined && scmAccounts !== null && !(Array.isArray(scmAccounts) && scmAccounts.length === 0)) {
+    throw rejected('scmAccounts', scmAccounts, 'must be empty: Roster keeps no SCM accounts');
+  }
+  return rest;
+}
+
 const CREATE_BODY = strictObject(
   {
     login: LOGIN,
@@ -59,6 +74,7 @@ const CREATE_BODY = strictObject(
       description: 'Required for a local user; refused for the others.',
     },
     local: { type: ['boolean', 'null'], default: true, description: 'A local user signs in with a password; the others through SAML. Null or absent: true.' },
+    scmAccounts: { type: ['array', 'null'], items: { type: 'string' }, description: SCM_ACCOUNTS_DESCRIPTION },
   },
   ['login', 'name'],
 );
@@ -83,6 +99,7 @@ const PATCH_BODY = strictObject(
     externalLogin: { type: 'string', description: 'Derived from login: accepted when it is the login before or after the patch.' },
     externalProvider: { type: 'string', description: 'Derived from local: accepted when unchanged.' },
     sonarQubeLastConnectionDate: { type: NULLABLE_TEXT, description: 'Ignored: sign-ins set it.' },
+    scmAccounts: { type: ['array', 'null'], items: { type: 'string' }, description: SCM_ACCOUNTS_DESCRIPTION },
   },
   [],
   { description: 'A JSON merge patch (RFC 7396): fields present change, fields absent stay; a field sent with its current value changes nothing, so a GET answer can be sent back.' },
@@ -156,7 +173,7 @@ export function userRoutes(app: FastifyInstance, accounts: Accounts): void {
       body: CREATE_BODY,
       response: { 200: { ...ref(USER), description: 'The user.' }, ...errorResponses(409) },
     },
-  }, async (request) => presentUser(await accounts.create(objectBody(request.body), request.actor)));
+  }, async (request) => presentUser(await accounts.create(withoutScmAccounts(objectBody(request.body)), request.actor)));
 
   app.get<{ Params: { id: string } }>(`${PATH}/:id`, {
     schema: { operationId: 'getUser', summary: 'Read a user', tags, params: ID_PARAMS, response: { 200: { ...ref(USER), description: 'The user.' } } },
@@ -172,7 +189,7 @@ export function userRoutes(app: FastifyInstance, accounts: Accounts): void {
       consumes: ['application/merge-patch+json', 'application/json'],
       response: { 200: { ...ref(USER), description: 'The user, changed.' }, ...errorResponses(409) },
     },
-  }, async (request) => presentUser(await accounts.update(request.params.id, objectBody(request.body), request.actor)));
+  }, async (request) => presentUser(await accounts.update(request.params.id, withoutScmAccounts(objectBody(request.body)), request.actor)));
 
   app.delete<{ Params: { id: string }; Querystring: Query }>(`${PATH}/:id`, {
     schema: {
