@@ -17,6 +17,11 @@ eachDatabase('admin API as SonarQube\'s scripts call it', (database) => {
   describe('GET users and groups', () => {
     let roster: TestApp;
     const ids: Record<string, string> = {};
+    const idOf = (login: string): string => {
+      const id = ids[login];
+      assert.ok(id !== undefined, login);
+      return id;
+    };
     let groupId = '';
     before(async () => {
       roster = await startTestApp({ database, scim: false });
@@ -27,12 +32,12 @@ eachDatabase('admin API as SonarQube\'s scripts call it', (database) => {
         ids[login] = created.body.id;
       }
       const db = roster.services.store.db;
-      await db.updateTable('users').set({ last_connection_at: '2025-01-01T10:00:00.000Z' }).where('id', '=', ids['ada']!).execute();
-      await db.updateTable('users').set({ last_connection_at: '2025-03-01T10:00:00.000Z' }).where('id', '=', ids['Bob']!).execute();
+      await db.updateTable('users').set({ last_connection_at: '2025-01-01T10:00:00.000Z' }).where('id', '=', idOf('ada')).execute();
+      await db.updateTable('users').set({ last_connection_at: '2025-03-01T10:00:00.000Z' }).where('id', '=', idOf('Bob')).execute();
       const group = await roster.request('POST', GROUPS, { name: 'ops' });
       groupId = group.body.id;
       await roster.request('POST', GROUPS, { name: 'qa' });
-      assert.equal((await roster.request('POST', '/api/v2/authorizations/group-memberships', { groupId, userId: ids['ada'] })).status, 201);
+      assert.equal((await roster.request('POST', '/api/v2/authorizations/group-memberships', { groupId, userId: idOf('ada') })).status, 201);
     });
     after(async () => {
       await roster.close();
@@ -77,16 +82,16 @@ eachDatabase('admin API as SonarQube\'s scripts call it', (database) => {
     });
 
     test('GET groups?userId!= keeps the groups the user is not a member of', async () => {
-      const answer = await roster.request('GET', `${GROUPS}?userId!=${ids['ada']}`);
+      const answer = await roster.request('GET', `${GROUPS}?userId!=${idOf('ada')}`);
       assert.equal(answer.status, 200);
       assert.deepEqual(answer.body.groups.map((group: { name: string }) => group.name), ['qa']);
       assert.equal(answer.body.page.total, 1);
-      const other = await roster.request('GET', `${GROUPS}?userId!=${ids['cy']}`);
+      const other = await roster.request('GET', `${GROUPS}?userId!=${idOf('cy')}`);
       assert.deepEqual(other.body.groups.map((group: { name: string }) => group.name), ['ops', 'qa']);
     });
 
     test('boolean parameters read as SonarQube reads them: True (Python\'s requests), 1, yes, on', async () => {
-      assert.equal((await roster.request('DELETE', `${USERS}/${ids['cy']}`)).status, 204);
+      assert.equal((await roster.request('DELETE', `${USERS}/${idOf('cy')}`)).status, 204);
       for (const word of ['False', 'FALSE', '0', 'no', 'off']) assert.deepEqual(await logins(`active=${word}`), ['cy'], word);
       for (const word of ['True', 'TRUE', '1', 'yes', 'on']) assert.deepEqual(await logins(`active=${word}`), ['ada', 'admin', 'Bob'], word);
       const wrong = await roster.request('GET', `${USERS}?active=maybe`);
