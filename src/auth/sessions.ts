@@ -88,6 +88,15 @@ export interface SessionInfo {
   readonly expiresAt: string;
 }
 
+/**
+ * What a password sign-in proved: the hash the password matched (directory/password-check.ts).
+ * Checked again as the session opens, so that a change between the check and the session (the
+ * identity provider taking the account over, a password reset) is not outlived by it.
+ */
+export interface PasswordProof {
+  readonly passwordHash: string;
+}
+
 export interface Sessions {
   /** How long sessions live. */
   readonly policy: SessionPolicy;
@@ -98,8 +107,12 @@ export interface Sessions {
    * active: deactivated since its sign-in was checked.
    */
   open(userId: string, origin?: SessionOrigin, endsBy?: Date | null): Promise<{ value: string; expiresAt: Date }>;
-  /** `open` for a sign-in: undefined instead of DEACTIVATED_WHILE_SIGNING_IN, for the page to refuse with. */
-  openIfActive(userId: string, origin?: SessionOrigin, endsBy?: Date | null): Promise<{ value: string; expiresAt: Date } | undefined>;
+  /**
+   * `open` for a sign-in: undefined instead of DEACTIVATED_WHILE_SIGNING_IN, for the page to
+   * refuse with. With `password` (a password sign-in), also undefined unless that password still
+   * signs the user in (CHANGED_WHILE_SIGNING_IN).
+   */
+  openIfActive(userId: string, origin?: SessionOrigin, endsBy?: Date | null, password?: PasswordProof): Promise<{ value: string; expiresAt: Date } | undefined>;
   /** The live session behind a cookie value, or undefined; refreshes its idle expiry. */
   find(value: string): Promise<SessionInfo | undefined>;
   /** Ends the session behind a cookie value (sign-out); a no-op when there is none. */
@@ -166,6 +179,10 @@ const PURGE_BATCH = 1000;
 /** Why a sign-in that passed its checks opened no session: the user was deactivated meanwhile. */
 export const DEACTIVATED_WHILE_SIGNING_IN = 'Your Roster account was deactivated while you were signing in, so no session was opened. Please contact your administrator.';
 
+/** Why a password sign-in that passed its checks opened no session: the account changed meanwhile. */
+export const CHANGED_WHILE_SIGNING_IN =
+  'Your Roster account changed while you were signing in (it was deactivated, its password was reset, or your identity provider now manages it), so no session was opened. Sign in again.';
+
 /**
  * Creates the session service; `adminGroup` is ROSTER_ADMIN_GROUP (access.adminGroup), which
  * decides who is an administrator; `secure` adds the Secure attribute (base URL is https), `domain`
@@ -225,7 +242,7 @@ export function createSessions(store: Store, options: { secure: boolean; domain?
   }
 
   /** Opens a session unless the user is no longer active (see Sessions.open). */
-  async function openIfActive(userId: string, origin?: SessionOrigin, endsBy?: Date | null): Promise<{ value: string; expiresAt: Date } | undefined> {
+  async function openIfActive(userId: string, origin?: SessionOrigin, endsBy?: Date | null, password?: PasswordProof): Promise<{ value: string; expiresAt: Date } | undefined> {
     const value = randomCookieValue();
     const now = new Date();
     const absoluteEnd = now.getTime() + policy.absoluteMs;
@@ -235,6 +252,11 @@ export function createSessions(store: Store, options: { secure: boolean; domain?
       // committed since, or be committing, having ended every session but this one. The
       // share lock waits for it and then sees it (users.activity says why).
       if ((await users.activity(trx, userId, 'share'))?.active !== true) return false;
+      // Read once the row is held, by a statement of its own, so that it sees a SCIM link committed
+      // meanwhile (the link is another table's row; the account changes hands then and its
+      // sessions end: docs/managed-mode.md), or a password reset, which ends the sessions of the
+      // old password. Either committed after the password was checked would not end this one.
+      if (password !== undefined && (await users.signInPasswordHashOf(trx, userId)) !== password.passwordHash) return false;
       // The rights the session is issued with: find ends it once they differ.
       const administrator = await memberships.isAdministrator(trx, userId, adminGroup);
       await sessions.insert(trx, {

@@ -9,6 +9,17 @@ import type { Store } from '../store/index.ts';
 import { createUserQueries, type StoredUser } from '../store/users.ts';
 import { createJournal } from '../journal/journal.ts';
 
+/**
+ * A password found right: the account, and the hash it matched (the current one after a
+ * rehash). The session the sign-in opens is bound to that hash (auth/sessions.ts
+ * PasswordProof): an account that stops signing in with it before the session opens (linked by
+ * the identity provider, its password reset, deactivated) gets none.
+ */
+export interface VerifiedPassword {
+  readonly user: StoredUser;
+  readonly passwordHash: string;
+}
+
 /** Builds the password check over a store. */
 export function createPasswordCheck(store: Store) {
   const users = createUserQueries(store.dialect);
@@ -22,9 +33,9 @@ export function createPasswordCheck(store: Store) {
      * The account when `password` is right for `login`, undefined otherwise (unknown login,
      * wrong password, deactivated, SAML or SCIM-managed account). Upgrades an outdated hash.
      */
-    async verify(login: string, password: string): Promise<StoredUser | undefined> {
+    async verify(login: string, password: string): Promise<VerifiedPassword | undefined> {
       const user = await users.findByLogin(store.db, login);
-      const stored = user && user.active && user.local && user.scimId === null ? await users.passwordHashOf(store.db, user.id) : null;
+      const stored = user === undefined ? null : await users.signInPasswordHashOf(store.db, user.id);
       if (!user || stored === null) {
         // Made once; a making refused as busy is tried again by the next check, not kept.
         decoy ??= hashPassword('roster decoy password').catch((error: unknown) => {
@@ -37,13 +48,15 @@ export function createPasswordCheck(store: Store) {
       if (!(await verifyPassword(password, stored))) return undefined;
       if (needsRehash(stored)) {
         const upgraded = await hashPassword(password);
-        await store.db.transaction().execute(async (trx) => {
-          if (await users.replacePasswordHash(trx, user.id, stored, upgraded)) {
-            await journal.record(trx, { kind: 'system' }, { action: 'user.password_rehashed', targetType: 'user', targetId: user.id, details: { login: user.login } });
-          }
+        const replaced = await store.db.transaction().execute(async (trx) => {
+          if (!(await users.replacePasswordHash(trx, user.id, stored, upgraded))) return false;
+          await journal.record(trx, { kind: 'system' }, { action: 'user.password_rehashed', targetType: 'user', targetId: user.id, details: { login: user.login } });
+          return true;
         });
+        // Not replaced: a reset came first, and the session will find the hash changed.
+        if (replaced) return { user, passwordHash: upgraded };
       }
-      return user;
+      return { user, passwordHash: stored };
     },
   };
 }

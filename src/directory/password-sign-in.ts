@@ -22,6 +22,7 @@
 import { createHash } from 'node:crypto';
 import { isRandomCookieValue, randomCookieValue } from '../auth/cookies.ts';
 import type { SamlConfig } from '../auth/saml-config.ts';
+import type { PasswordProof } from '../auth/sessions.ts';
 import type { Executor } from '../store/executor.ts';
 import type { Store } from '../store/index.ts';
 import { createKnownBrowserQueries } from '../store/known-browsers.ts';
@@ -98,7 +99,14 @@ export interface KnownBrowser {
 export const KNOWN_BROWSER_DAYS = 90;
 
 export type PasswordSignInResult =
-  | { readonly ok: true; readonly user: StoredUser; /** The browser, known to the account from now on. */ readonly browser: KnownBrowser }
+  | {
+      readonly ok: true;
+      readonly user: StoredUser;
+      /** The browser, known to the account from now on. */
+      readonly browser: KnownBrowser;
+      /** What the session must be opened with (sessions.openIfActive): it opens only while the password still signs in. */
+      readonly password: PasswordProof;
+    }
   | { readonly ok: false; readonly reason: 'throttled'; readonly message: string; readonly retryAfterSeconds: number }
   | {
       readonly ok: false;
@@ -254,9 +262,10 @@ export function createPasswordSignIn(store: Store, passwordCheck: PasswordCheck,
         return { ok: false, reason: 'throttled', message: throttledMessage(retryAfterSeconds), retryAfterSeconds };
       }
 
-      const user = await passwordCheck.verify(attempt.login, attempt.password);
+      const verified = await passwordCheck.verify(attempt.login, attempt.password);
       const actor: Actor = { kind: 'password', login: attempt.login };
-      if (user !== undefined) {
+      if (verified !== undefined) {
+        const { user } = verified;
         const browser = await transact(store.db, async (trx) => {
           const now = new Date();
           await release(trx, keys, now.getTime());
@@ -264,7 +273,7 @@ export function createPasswordSignIn(store: Store, passwordCheck: PasswordCheck,
           await journal.record(trx, { ...actor, user: user.login }, { action: 'session.password_sign_in', targetType: 'user', targetId: user.id, details: { login: user.login, ...fromKnownBrowser } }, now.toISOString());
           return rememberBrowser(trx, user.id, attempt.browser, knownBrowser, now);
         });
-        return { ok: true, user, browser };
+        return { ok: true, user, browser, password: { passwordHash: verified.passwordHash } };
       }
 
       const known = await users.findByLogin(store.db, attempt.login);
@@ -304,7 +313,7 @@ export function createPasswordSignIn(store: Store, passwordCheck: PasswordCheck,
       if (!reservation.allowed) return { ok: false, field: 'current', message: throttledMessage(Math.max(1, Math.ceil(reservation.retryAfterMs / 1000))) };
       const actor: Actor = { kind: 'session', userId: user.id, login: user.login };
       const verified = await passwordCheck.verify(user.login, change.current);
-      if (verified?.id !== user.id) {
+      if (verified?.user.id !== user.id) {
         await transact(store.db, async (trx) => {
           await journal.record(trx, actor, { action: 'user.password_change_refused', targetType: 'user', targetId: user.id, details: { login: user.login, reason: 'wrong_password' } });
         });

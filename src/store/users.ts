@@ -572,6 +572,26 @@ export function createUserQueries(dialect: DialectAdapter) {
       return Number(result.numUpdatedRows) > 0;
     },
 
+    /**
+     * The password hash `id` signs in with, or null: only an active local account that SCIM does
+     * not manage signs in with a password (docs/managed-mode.md). The one rule of the password
+     * check (directory/password-check.ts) and of the session it opens (auth/sessions.ts), which
+     * reads it again once it holds the user's row: a link, a reset or a deactivation committed
+     * in between then shows.
+     */
+    async signInPasswordHashOf(db: Executor, id: string): Promise<string | null> {
+      const row = await db
+        .selectFrom('users as u')
+        .leftJoin('scim_users as su', 'su.user_id', 'u.id')
+        .select('u.password_hash')
+        .where('u.id', '=', id)
+        .where('u.active', '=', 1)
+        .where('u.local', '=', 1)
+        .where('su.user_id', 'is', null)
+        .executeTakeFirst();
+      return row?.password_hash ?? null;
+    },
+
     /** The stored password hash of a user (null when it has none: SAML and SCIM users). */
     async passwordHashOf(db: Executor, id: string): Promise<string | null> {
       const row = await db.selectFrom('users').select('password_hash').where('id', '=', id).executeTakeFirst();

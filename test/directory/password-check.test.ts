@@ -33,7 +33,7 @@ eachDatabase('password sign-in check', (database) => {
   });
 
   test('the right password signs in, in any case of the login; a wrong one or an unknown login does not', async () => {
-    assert.equal((await createPasswordCheck(store).verify('ADMIN', password))?.login, 'admin');
+    assert.equal((await createPasswordCheck(store).verify('ADMIN', password))?.user.login, 'admin');
     assert.equal(await createPasswordCheck(store).verify('admin', `${password}x`), undefined);
     assert.equal(await createPasswordCheck(store).verify('nobody', password), undefined);
   });
@@ -46,7 +46,7 @@ eachDatabase('password sign-in check', (database) => {
     assert.equal(await createPasswordCheck(store).verify('admin', 'wrong password'), undefined);
     assert.equal(await storedHash(), old, 'a failed sign-in changes nothing');
 
-    assert.equal((await createPasswordCheck(store).verify('admin', 'correct horse battery staple'))?.login, 'admin');
+    assert.equal((await createPasswordCheck(store).verify('admin', 'correct horse battery staple'))?.user.login, 'admin');
     const upgraded = await storedHash();
     assert.match(upgraded, /^scrypt\$131072\$8\$1\$/);
     assert.equal(await verifyPassword('correct horse battery staple', upgraded), true);

@@ -15,7 +15,7 @@ import { sendPage } from '../layout.ts';
 import { viewerOf } from '../viewer.ts';
 import { sendHtml } from '../../routes/saml/common.ts';
 import { continuePage } from '../../routes/saml/pages.ts';
-import { DEACTIVATED_WHILE_SIGNING_IN } from '../../../auth/sessions.ts';
+import { CHANGED_WHILE_SIGNING_IN } from '../../../auth/sessions.ts';
 import { ACCOUNT_LIMITS } from '../../../directory/accounts.ts';
 
 /** Where signed-out visitors are sent. */
@@ -128,8 +128,8 @@ export function signInPages(app: FastifyInstance, context: ConsoleContext): void
     // The browser's earlier session is given up rather than left open: audited as its holder's
     // sign-out when someone else signs in on this browser.
     if (request.viewer !== null) await services.sessions.replaced(services.sessions.idOf(request.viewer.sessionValue), result.user.id);
-    const session = await services.sessions.openIfActive(result.user.id, sessionOrigin(request));
-    if (session === undefined) return renderForm(request, reply, { status: 403, returnTo, reauthenticate, login, error: { message: DEACTIVATED_WHILE_SIGNING_IN } });
+    const session = await services.sessions.openIfActive(result.user.id, sessionOrigin(request), undefined, result.password);
+    if (session === undefined) return renderForm(request, reply, { status: 403, returnTo, reauthenticate, login, error: { message: CHANGED_WHILE_SIGNING_IN } });
     reply.header('set-cookie', [...services.sessions.cookie(session.value, session.expiresAt), knownBrowser.set(result.browser.value, result.browser.expiresAt)]);
     // An application's address (forward auth): a redirect there would be stopped by this form's
     // `form-action 'self'` (continuePage); a path of Roster's is redirected to.
