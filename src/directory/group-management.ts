@@ -102,7 +102,12 @@ export function createGroupManagement(store: Store, access: Access = createAcces
   async function findLocked(trx: Transaction<Database>, id: string, lock: RowLock): Promise<StoredGroup | undefined> {
     const seen = await groups.findById(trx, id);
     if (seen !== undefined && access.isAdminGroup(seen.name)) await access.lockAdministrators(trx);
-    return groups.findById(trx, id, lock);
+    if ((await groups.findById(trx, id, lock)) === undefined) return undefined;
+    // Read again by a statement of its own, once the row is held (PostgreSQL): the locking read
+    // shows the row as a transaction that held it left it, but its SCIM link (another table's
+    // row) as it was when the read began. An identity provider's create that took the group over
+    // meanwhile would not show, and a deletion would remove a managed group while SCIM is on.
+    return groups.findById(trx, id);
   }
 
   return {

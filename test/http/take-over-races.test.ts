@@ -1,0 +1,52 @@
+/**
+ * While SCIM is on, an administrator may still delete a *local* group, never one the identity
+ * provider manages (docs/managed-mode.md). The identity provider takes a local group over by
+ * creating one of its name: a deletion that reached the group while the take-over held it must
+ * see the group as the take-over left it, linked, and be refused.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import pg from 'pg';
+import { groupBody, startTestApp, userBody } from '../support/app.ts';
+import { eachDatabase } from '../support/databases.ts';
+import { waitForLockWaits } from '../support/lock-waits.ts';
+
+const GROUPS = '/api/v2/authorizations/groups';
+const cli = { kind: 'cli' } as const;
+
+eachDatabase('a local group deleted while the identity provider takes it over', (database) => {
+  test('the deletion waits for the take-over, then is refused: the group stays, managed', { skip: database === 'sqlite' ? 'SQLite runs one write transaction at a time: nothing can write between the two' : false }, async () => {
+    const roster = await startTestApp({ database });
+    const holder = new pg.Client({ connectionString: roster.databaseUrl });
+    await holder.connect();
+    try {
+      await roster.services.provisioning.disable(cli);
+      const local = (await roster.request('POST', GROUPS, { name: 'Engineering' })).body.id as string;
+      await roster.services.provisioning.enable(cli);
+      const member = (await roster.request('POST', '/Users', userBody('member@example.com'))).body.id as string;
+
+      // The take-over links the group, then waits on its member's SCIM link, which this holds:
+      // it is caught holding the group's row with the link written, not yet committed.
+      await holder.query('BEGIN');
+      await holder.query('SELECT scim_id FROM scim_users WHERE scim_id = $1 FOR UPDATE', [member]);
+      const takeOver = roster.request('POST', '/Groups', groupBody('Engineering', [member]));
+      await waitForLockWaits(holder, 1);
+      const deletion = roster.request('DELETE', `${GROUPS}/${local}`);
+      await waitForLockWaits(holder, 2);
+      await holder.query('COMMIT');
+
+      const taken = await takeOver;
+      assert.equal(taken.status, 201, JSON.stringify(taken.body));
+      const deleted = await deletion;
+      assert.equal(deleted.status, 400, `a managed group was deleted: ${deleted.status} ${JSON.stringify(deleted.body)}`);
+      assert.deepEqual(deleted.body, { message: 'Operation not allowed when the instance is externally managed.' });
+      const after = await roster.request('GET', `${GROUPS}/${local}`);
+      assert.equal(after.status, 200);
+      assert.equal(after.body.managed, true);
+      assert.equal((await roster.request('GET', `/Groups/${taken.body.id}`)).status, 200, 'the identity provider still finds its group');
+    } finally {
+      await holder.end();
+      await roster.close();
+    }
+  });
+});
