@@ -482,6 +482,19 @@ export function createGroupDirectory(store: Store, scimSchemas: ScimSchemas, opt
     };
   }
 
+  /**
+   * The group named `name`, its row locked (PostgreSQL) and then read again by a statement of its
+   * own when it is local, to be taken over: an administrator's deletion of it committed meanwhile
+   * leaves the name free (a new group is created; linking the deleted one's id failed with a 500),
+   * and a rename the group's new name.
+   */
+  async function heldByName(db: Executor, name: string): Promise<StoredGroup | undefined> {
+    const seen = await groups.findByName(db, name);
+    if (seen === undefined || seen.scimId !== null) return seen;
+    await groups.findById(db, seen.id, 'write');
+    return groups.findByName(db, name);
+  }
+
   async function write<T>(work: (db: Executor) => Promise<T>, name: () => string): Promise<T> {
     try {
       // Only while SCIM is on, as of this transaction: the request's own check came earlier.
@@ -509,7 +522,7 @@ export function createGroupDirectory(store: Store, scimSchemas: ScimSchemas, opt
         const values = toWrite(document, schemas);
         checkDisplayName(values.name);
         const now = new Date().toISOString();
-        const existing = await groups.findByName(trx, values.name);
+        const existing = await heldByName(trx, values.name);
         if (existing?.scimId) {
           throw new DirectoryError('conflict', `displayName "${values.name}" is already used by another group.`, 'displayName');
         }

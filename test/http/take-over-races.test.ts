@@ -2,7 +2,8 @@
  * While SCIM is on, an administrator may still delete a *local* group, never one the identity
  * provider manages (docs/managed-mode.md). The identity provider takes a local group over by
  * creating one of its name: a deletion that reached the group while the take-over held it must
- * see the group as the take-over left it, linked, and be refused.
+ * see the group as the take-over left it, linked, and be refused; a take-over that reached it
+ * while the deletion held it finds the name free.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -44,6 +45,38 @@ eachDatabase('a local group deleted while the identity provider takes it over', 
       assert.equal(after.status, 200);
       assert.equal(after.body.managed, true);
       assert.equal((await roster.request('GET', `/Groups/${taken.body.id}`)).status, 200, 'the identity provider still finds its group');
+    } finally {
+      await holder.end();
+      await roster.close();
+    }
+  });
+
+  test('a take-over that reaches the group while its deletion commits creates the group anew (201), not a 500', { skip: database === 'sqlite' ? 'SQLite runs one write transaction at a time: nothing can write between the two' : false }, async () => {
+    const roster = await startTestApp({ database });
+    const holder = new pg.Client({ connectionString: roster.databaseUrl });
+    await holder.connect();
+    try {
+      await roster.services.provisioning.disable(cli);
+      const local = (await roster.request('POST', GROUPS, { name: 'Research' })).body.id as string;
+      await roster.services.provisioning.enable(cli);
+
+      // The deletion is held at its commit, where it numbers its events (event_tickets' one
+      // row, which this holds): the group's row deleted and still locked.
+      await holder.query('BEGIN');
+      await holder.query('SELECT last_ticket FROM event_tickets FOR UPDATE');
+      const deletion = roster.request('DELETE', `${GROUPS}/${local}`);
+      await waitForLockWaits(holder, 1);
+      const takeOver = roster.request('POST', '/Groups', groupBody('Research'));
+      await waitForLockWaits(holder, 2);
+      await holder.query('COMMIT');
+
+      assert.equal((await deletion).status, 204);
+      const taken = await takeOver;
+      assert.equal(taken.status, 201, JSON.stringify(taken.body));
+      const found = await roster.request('GET', `/Groups/${taken.body.id}`);
+      assert.equal(found.status, 200);
+      assert.equal(found.body.displayName, 'Research');
+      assert.equal((await roster.request('GET', `${GROUPS}/${local}`)).status, 404, 'the deleted group stays deleted');
     } finally {
       await holder.end();
       await roster.close();
