@@ -130,7 +130,12 @@ export function createAdministrators(store: Store, access: Access = createAccess
         return { login: BOOTSTRAP_LOGIN, password, endedSessions: 0 };
       }
       const changed = await store.db.transaction().execute(async (trx) => {
-        const user = await users.findByLogin(trx, login);
+        const held = await users.findByLogin(trx, login, 'write');
+        // Read again once its row is held (PostgreSQL), by a statement of its own: the locking read
+        // shows the SCIM link (another table's row) as it was when it began, and an identity
+        // provider's create that took the account over meanwhile would be missed: the password
+        // would be set, and printed, for an account that signs in through SAML only.
+        const user = held === undefined ? undefined : await users.findById(trx, held.id);
         if (!user) throw new DirectoryError('not_found', `No user has the login "${login}".`, 'login');
         if (!user.active) throw new DirectoryError('invalid', deactivatedAdministratorMessage(user.login, user.admin, await isManagedInstance(trx)), 'login');
         if (!(await access.isAdministrator(user.id, trx))) throw new DirectoryError('invalid', `The user "${user.login}" is not an administrator.`, 'login');

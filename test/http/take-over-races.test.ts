@@ -3,9 +3,11 @@
  * provider manages (docs/managed-mode.md). The identity provider takes a local group over by
  * creating one of its name: a deletion that reached the group while the take-over held it must
  * see the group as the take-over left it, linked, and be refused; a take-over that reached it
- * while the deletion held it finds the name free.
+ * while the deletion held it finds the name free. The same holds for `roster admin
+ * reset-password` of an administrator the identity provider takes over at that moment.
  */
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
 import pg from 'pg';
 import { groupBody, startTestApp, userBody } from '../support/app.ts';
@@ -79,6 +81,42 @@ eachDatabase('a local group deleted while the identity provider takes it over', 
       assert.equal((await roster.request('GET', `${GROUPS}/${local}`)).status, 404, 'the deleted group stays deleted');
     } finally {
       await holder.end();
+      await roster.close();
+    }
+  });
+});
+
+eachDatabase('a password reset while the identity provider takes the administrator over', (database) => {
+  test('waits for the take-over, then refuses: no password is set for an account that signs in through SAML only', { skip: database === 'sqlite' ? 'SQLite runs one write transaction at a time: nothing can write between the two' : false }, async () => {
+    const roster = await startTestApp({ database });
+    const observer = new pg.Client({ connectionString: roster.databaseUrl });
+    await observer.connect();
+    try {
+      const before = (await roster.services.store.db.selectFrom('users').select('password_hash').where('id', '=', roster.adminId).executeTakeFirstOrThrow()).password_hash;
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      let locked!: () => void;
+      const lockTaken = new Promise<void>((resolve) => (locked = resolve));
+      // The rows a SCIM create of `admin` writes as it takes the account over: the user's, then its link.
+      const link = roster.services.store.db.transaction().execute(async (trx) => {
+        await trx.updateTable('users').set({ updated_at: new Date().toISOString() }).where('id', '=', roster.adminId).execute();
+        await trx.insertInto('scim_users').values({ scim_id: randomUUID(), user_id: roster.adminId }).execute();
+        locked();
+        await held;
+      });
+      await lockTaken;
+      const reset = roster.services.administrators.resetPassword('admin', cli).then(
+        () => 'a password was printed',
+        (error: unknown) => (error instanceof Error ? error.message : String(error)),
+      );
+      await waitForLockWaits(observer);
+      release();
+      await link;
+      assert.match(await reset, /is managed by your identity provider \(SCIM\), so it signs in through SAML, not with a password: no password was set/);
+      const after = (await roster.services.store.db.selectFrom('users').select('password_hash').where('id', '=', roster.adminId).executeTakeFirstOrThrow()).password_hash;
+      assert.equal(after, before, 'the password is unchanged');
+    } finally {
+      await observer.end();
       await roster.close();
     }
   });
