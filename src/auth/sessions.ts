@@ -89,12 +89,19 @@ export interface SessionInfo {
 }
 
 /**
- * What a password sign-in proved: the hash the password matched (directory/password-check.ts).
- * Checked again as the session opens, so that a change between the check and the session (the
- * identity provider taking the account over, a password reset) is not outlived by it.
+ * What a password sign-in proved: which stored hash the password matched
+ * (directory/password-check.ts), as a digest of it, so that the proof, handed up to the page
+ * that opens the session, carries nothing of the hash. Checked again as the session opens, so
+ * that a change between the check and the session (the identity provider taking the account
+ * over, a password reset) is not outlived by it.
  */
 export interface PasswordProof {
-  readonly passwordHash: string;
+  readonly matched: string;
+}
+
+/** The proof of a password that matched the stored hash `passwordHash`. */
+export function passwordProof(passwordHash: string): PasswordProof {
+  return { matched: createHash('sha256').update(passwordHash, 'utf8').digest('base64url') };
 }
 
 export interface Sessions {
@@ -256,7 +263,10 @@ export function createSessions(store: Store, options: { secure: boolean; domain?
       // meanwhile (the link is another table's row; the account changes hands then and its
       // sessions end: docs/managed-mode.md), or a password reset, which ends the sessions of the
       // old password. Either committed after the password was checked would not end this one.
-      if (password !== undefined && (await users.signInPasswordHashOf(trx, userId)) !== password.passwordHash) return false;
+      if (password !== undefined) {
+        const current = await users.signInPasswordHashOf(trx, userId);
+        if (current === null || passwordProof(current).matched !== password.matched) return false;
+      }
       // The rights the session is issued with: find ends it once they differ.
       const administrator = await memberships.isAdministrator(trx, userId, adminGroup);
       await sessions.insert(trx, {

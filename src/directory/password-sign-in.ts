@@ -22,7 +22,7 @@
 import { createHash } from 'node:crypto';
 import { isRandomCookieValue, randomCookieValue } from '../auth/cookies.ts';
 import type { SamlConfig } from '../auth/saml-config.ts';
-import type { PasswordProof } from '../auth/sessions.ts';
+import { passwordProof, type PasswordProof } from '../auth/sessions.ts';
 import type { Executor } from '../store/executor.ts';
 import type { Store } from '../store/index.ts';
 import { createKnownBrowserQueries } from '../store/known-browsers.ts';
@@ -273,7 +273,7 @@ export function createPasswordSignIn(store: Store, passwordCheck: PasswordCheck,
           await journal.record(trx, { ...actor, user: user.login }, { action: 'session.password_sign_in', targetType: 'user', targetId: user.id, details: { login: user.login, ...fromKnownBrowser } }, now.toISOString());
           return rememberBrowser(trx, user.id, attempt.browser, knownBrowser, now);
         });
-        return { ok: true, user, browser, password: { passwordHash: verified.passwordHash } };
+        return { ok: true, user, browser, password: passwordProof(verified.passwordHash) };
       }
 
       const known = await users.findByLogin(store.db, attempt.login);
