@@ -161,6 +161,12 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
   const access = createAccess(store, options.adminGroup !== undefined ? { adminGroup: options.adminGroup } : {});
   const initialPassword = options.initialPasswordDirectory !== undefined ? initialPasswordFile(options.initialPasswordDirectory, options.initialPasswordName) : undefined;
   const eventFeed = createEventFeed(store, { retentionDays: options.eventRetentionDays ?? DEFAULT_EVENT_RETENTION_DAYS });
+  const sessions = createSessions(store, {
+    secure: baseUrl.startsWith('https:'),
+    domain: options.cookieDomain,
+    adminGroup: access.adminGroup,
+    ...(options.sessionPolicy !== undefined ? { policy: options.sessionPolicy } : {}),
+  });
   return {
     store,
     tokens: createTokenService(store),
@@ -171,13 +177,8 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
     rootSearch: createRootSearch(store, scimSchemas, memberChunkOf(options)),
     listCursors: createListCursors(store, options.scimCursorTimeout !== undefined ? { timeoutSeconds: options.scimCursorTimeout } : {}),
     samlSp: createSamlServiceProvider(store, saml, baseUrl),
-    sessions: createSessions(store, {
-      secure: baseUrl.startsWith('https:'),
-      domain: options.cookieDomain,
-      adminGroup: access.adminGroup,
-      ...(options.sessionPolicy !== undefined ? { policy: options.sessionPolicy } : {}),
-    }),
-    signIn: createSignIn(store, provisioning, () => saml.get(), access),
+    sessions,
+    signIn: createSignIn(store, provisioning, () => saml.get(), sessions, access),
     accounts: createAccounts(store, access, initialPassword),
     administrators: createAdministrators(store, access, initialPassword),
     passwordCheck,

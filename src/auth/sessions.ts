@@ -9,7 +9,8 @@
 import { createHash } from 'node:crypto';
 import type { Actor } from '../journal/actor.ts';
 import { createJournal } from '../journal/journal.ts';
-import { optionalWrites, type Store } from '../store/index.ts';
+import type { Transaction } from 'kysely';
+import { optionalWrites, type Database, type Store } from '../store/index.ts';
 import { inBatches } from '../store/transact.ts';
 import { cookieValue, isRandomCookieValue, randomCookieValue } from './cookies.ts';
 import { endApplicationSignIns, endBrowserSignIns } from './application-logouts.ts';
@@ -120,6 +121,12 @@ export interface Sessions {
    * signs the user in (CHANGED_WHILE_SIGNING_IN).
    */
   openIfActive(userId: string, origin?: SessionOrigin, endsBy?: Date | null, password?: PasswordProof): Promise<{ value: string; expiresAt: Date } | undefined>;
+  /**
+   * openIfActive inside a sign-in's own transaction `trx`, so that the session commits with the
+   * decision that let the user in (directory/sign-in.ts: a SAML sign-in holds the provisioning
+   * switch until then); undefined when the user is no longer active.
+   */
+  openWithin(trx: Transaction<Database>, userId: string, origin?: SessionOrigin, endsBy?: Date | null): Promise<{ value: string; expiresAt: Date } | undefined>;
   /** The live session behind a cookie value, or undefined; refreshes its idle expiry. */
   find(value: string): Promise<SessionInfo | undefined>;
   /** Ends the session behind a cookie value (sign-out); a no-op when there is none. */
@@ -248,39 +255,41 @@ export function createSessions(store: Store, options: { secure: boolean; domain?
     });
   }
 
-  /** Opens a session unless the user is no longer active (see Sessions.open). */
-  async function openIfActive(userId: string, origin?: SessionOrigin, endsBy?: Date | null, password?: PasswordProof): Promise<{ value: string; expiresAt: Date } | undefined> {
+  /** Opens a session in `trx` unless the user is no longer active (see Sessions.open). */
+  async function openIn(trx: Transaction<Database>, userId: string, origin?: SessionOrigin, endsBy?: Date | null, password?: PasswordProof): Promise<{ value: string; expiresAt: Date } | undefined> {
     const value = randomCookieValue();
     const now = new Date();
     const absoluteEnd = now.getTime() + policy.absoluteMs;
     const expiresAt = new Date(endsBy === undefined || endsBy === null ? absoluteEnd : Math.min(absoluteEnd, endsBy.getTime()));
-    const opened = await db.transaction().execute(async (trx) => {
-      // The sign-in checked the user in a transaction of its own: a deactivation may have
-      // committed since, or be committing, having ended every session but this one. The
-      // share lock waits for it and then sees it (users.activity says why).
-      if ((await users.activity(trx, userId, 'share'))?.active !== true) return false;
-      // Read once the row is held, by a statement of its own, so that it sees a SCIM link committed
-      // meanwhile (the link is another table's row; the account changes hands then and its
-      // sessions end: docs/managed-mode.md), or a password reset, which ends the sessions of the
-      // old password. Either committed after the password was checked would not end this one.
-      if (password !== undefined) {
-        const current = await users.signInPasswordHashOf(trx, userId);
-        if (current === null || passwordProof(current).matched !== password.matched) return false;
-      }
-      // The rights the session is issued with: find ends it once they differ.
-      const administrator = await memberships.isAdministrator(trx, userId, adminGroup);
-      await sessions.insert(trx, {
-        administrator,
-        id: hashSession(value),
-        userId,
-        createdAt: now.toISOString(),
-        expiresAt: expiresAt.toISOString(),
-        address: origin === undefined ? null : origin.address.slice(0, MAX_ORIGIN_TEXT),
-        browser: origin === undefined ? null : origin.browser.slice(0, MAX_ORIGIN_TEXT),
-      });
-      return true;
+    // The sign-in checked the user in a statement of its own: a deactivation may have committed
+    // since, or be committing, having ended every session but this one. The share lock waits
+    // for it and then sees it (users.activity says why).
+    if ((await users.activity(trx, userId, 'share'))?.active !== true) return undefined;
+    // Read once the row is held, by a statement of its own, so that it sees a SCIM link committed
+    // meanwhile (the link is another table's row; the account changes hands then and its
+    // sessions end: docs/managed-mode.md), or a password reset, which ends the sessions of the
+    // old password. Either committed after the password was checked would not end this one.
+    if (password !== undefined) {
+      const current = await users.signInPasswordHashOf(trx, userId);
+      if (current === null || passwordProof(current).matched !== password.matched) return undefined;
+    }
+    // The rights the session is issued with: find ends it once they differ.
+    const administrator = await memberships.isAdministrator(trx, userId, adminGroup);
+    await sessions.insert(trx, {
+      administrator,
+      id: hashSession(value),
+      userId,
+      createdAt: now.toISOString(),
+      expiresAt: expiresAt.toISOString(),
+      address: origin === undefined ? null : origin.address.slice(0, MAX_ORIGIN_TEXT),
+      browser: origin === undefined ? null : origin.browser.slice(0, MAX_ORIGIN_TEXT),
     });
-    return opened ? { value, expiresAt } : undefined;
+    return { value, expiresAt };
+  }
+
+  /** Opens a session in a transaction of its own unless the user is no longer active (see Sessions.open). */
+  function openIfActive(userId: string, origin?: SessionOrigin, endsBy?: Date | null, password?: PasswordProof): Promise<{ value: string; expiresAt: Date } | undefined> {
+    return db.transaction().execute((trx) => openIn(trx, userId, origin, endsBy, password));
   }
 
   return {
@@ -294,6 +303,7 @@ export function createSessions(store: Store, options: { secure: boolean; domain?
     },
 
     openIfActive,
+    openWithin: (trx, userId, origin, endsBy) => openIn(trx, userId, origin, endsBy),
 
     async find(value) {
       if (!isRandomCookieValue(value)) return undefined;

@@ -7,6 +7,7 @@
  * cannot sign in.
  */
 import type { SamlConfig } from '../auth/saml-config.ts';
+import { DEACTIVATED_WHILE_SIGNING_IN, type SessionOrigin, type Sessions } from '../auth/sessions.ts';
 import { describeCertificate } from '../auth/saml-certificates.ts';
 import type { Store } from '../store/index.ts';
 import type { Executor } from '../store/executor.ts';
@@ -102,7 +103,13 @@ export type SignInDecision =
   | { readonly ok: false; readonly reason: SignInRefusal; readonly message: string; readonly user: StoredUser | undefined };
 
 export type SignInResult =
-  | { readonly ok: true; readonly user: StoredUser; readonly created: boolean }
+  | {
+      readonly ok: true;
+      readonly user: StoredUser;
+      readonly created: boolean;
+      /** The session opened, in the transaction of the decision: the cookie value to send, shown once. */
+      readonly session: { readonly value: string; readonly expiresAt: Date };
+    }
   | { readonly ok: false; readonly reason: SignInRefusal; readonly message: string };
 
 /** One reason why a user cannot sign in now, in plain words. */
@@ -145,7 +152,14 @@ export function identityOf(
 const ATTEMPT_PURGE_BATCH = 1000;
 
 /** Creates the sign-in service. */
-export function createSignIn(store: Store, provisioning: Provisioning, samlConfig: () => Promise<SamlConfig | undefined>, access: Access = createAccess(store)) {
+/** Thrown inside the sign-in's transaction to roll it back: the user was deactivated meanwhile. */
+class DeactivatedWhileSigningIn extends Error {}
+
+/**
+ * Creates the sign-in service; `sessions` opens the session of an accepted sign-in in the same
+ * transaction as its decision.
+ */
+export function createSignIn(store: Store, provisioning: Provisioning, samlConfig: () => Promise<SamlConfig | undefined>, sessions: Pick<Sessions, 'openWithin'>, access: Access = createAccess(store)) {
   const users = createUserQueries(store.dialect);
   const userWrites = createUserWriteQueries(store.dialect);
   const groups = createGroupQueries(store.dialect);
@@ -275,86 +289,112 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
       return decide(store.db, identity);
     },
 
-    /** Lets the person in or not; writes the user (JIT), the attempt, the last connection and the audit event. */
-    async signIn(identity: SignInIdentity): Promise<SignInResult> {
+    /**
+     * Lets the person in or not; writes the user (JIT), the attempt, the last connection and the
+     * audit event, and opens the session (where from: `origin`; ending by `endsBy` at the latest).
+     * All in one transaction that holds the provisioning switch: a sign-in is wholly before SCIM
+     * is turned on or off, on any instance, its session included, or it sees the switch.
+     */
+    async signIn(identity: SignInIdentity, opening: { readonly origin?: SessionOrigin; readonly endsBy?: Date | null } = {}): Promise<SignInResult> {
       const asserted: Actor = { kind: 'saml', login: identity.login };
-      return store.db.transaction().execute(async (trx): Promise<SignInResult> => {
-        const now = new Date().toISOString();
-        // The mode first, share-locked until commit, so it cannot change under this sign-in: a
-        // just-in-time sign-in must not create a user or group after SCIM was turned on.
-        const scim = await lockProvisioningMode(trx, settings);
-        const decision = await decide(trx, identity);
-        if (!decision.ok) {
-          await remember(trx, identity, 'refused', decision.reason, now);
+      try {
+        return await store.db.transaction().execute(async (trx): Promise<SignInResult> => {
+          const now = new Date().toISOString();
+          // The mode first, share-locked until commit, so it cannot change under this sign-in: a
+          // just-in-time sign-in must not create a user or group after SCIM was turned on.
+          const scim = await lockProvisioningMode(trx, settings);
+          const decision = await decide(trx, identity);
+          if (!decision.ok) {
+            await remember(trx, identity, 'refused', decision.reason, now);
+            await journal.record(trx, asserted, {
+              action: 'saml.sign_in_refused',
+              targetType: 'user',
+              targetId: decision.user?.id ?? null,
+              details: { reason: decision.reason, login: identity.login === null ? null : shorten(identity.login, LOGGED_TEXT), nameId: identity.nameId === null ? null : shorten(identity.nameId, LOGGED_TEXT) },
+            }, now);
+            return { ok: false, reason: decision.reason, message: decision.message };
+          }
+          const login = identity.login ?? '';
+          // From here on the actor is the user signed in as, by its stored login (actorLogin).
+          const actor: Actor = { ...asserted, user: decision.create ? login : (decision.user?.login ?? login) };
+          let userId: string;
+          const details: Record<string, unknown> = { login };
+          if (decision.create) {
+            userId = newId();
+            // Without a name attribute (none configured, or none sent) the name is the login, as
+            // saml.md says: the admin API refuses a user without a name.
+            const name = fitName(identity.name ?? login);
+            const data: Record<string, unknown> = { displayName: name };
+            if (identity.email !== null) data['emails'] = [{ value: identity.email, primary: true }];
+            await userWrites.insert(trx, userId, { login, displayName: name, email: identity.email, active: true, externalId: null, data, fold: foldDocument('User', data) }, now);
+            if (identity.email !== null) await userWrites.replaceEmails(trx, userId, [{ value: identity.email, type: null, primary: true, display: null }]);
+            const created = await users.findById(trx, userId);
+            if (created === undefined) throw new Error('created user vanished');
+            await journal.record(trx, actor, {
+              action: 'user.created',
+              targetType: 'user',
+              targetId: userId,
+              details: { login, name, email: identity.email, by: 'saml' },
+              events: userEvent(undefined, created),
+            }, now);
+          } else {
+            const user = decision.user;
+            if (user === undefined) throw new Error('sign-in decision without a user');
+            userId = user.id;
+            // In SCIM mode the IdP's provisioning owns name and email; sign-in changes nothing.
+            // Otherwise what the assertion carries replaces what is stored; an attribute it does
+            // not carry (not configured, or not sent) leaves the value alone, so that a name an
+            // administrator gave is not erased by every sign-in.
+            const name = identity.name === null ? user.displayName : fitName(identity.name);
+            const email = identity.email ?? user.email;
+            if (!scim && (name !== user.displayName || email !== user.email)) {
+              await queries.updateProfile(trx, userId, name, email, now);
+              await memberDisplay.changed(trx, userId, user, { login: user.login, displayName: name }, now);
+              await userWrites.replaceEmails(trx, userId, email === null ? [] : [{ value: email, type: null, primary: true, display: null }]);
+              const updated = await users.findById(trx, userId);
+              if (updated === undefined) throw new Error('updated user vanished');
+              await journal.record(trx, actor, {
+                action: 'user.updated',
+                targetType: 'user',
+                targetId: userId,
+                details: { before: { name: user.displayName, email: user.email }, after: { name, email }, by: 'saml' },
+                events: userEvent(user, updated),
+              }, now);
+            }
+          }
+          if (identity.groups !== null && !scim) {
+            const change = await syncGroups(trx, actor, userId, login, identity.groups, now);
+            if (change.added.length + change.removed.length + change.skipped.length > 0) {
+              details['groups'] = change.skipped.length === 0 ? { added: change.added, removed: change.removed } : change;
+            }
+          }
+          await queries.touchLastConnection(trx, userId, now);
+          await remember(trx, identity, 'accepted', null, now);
+          await journal.record(trx, actor, { action: 'saml.signed_in', targetType: 'user', targetId: userId, details }, now);
+          const user = await users.findByLogin(trx, login);
+          if (user === undefined) throw new Error('signed-in user vanished');
+          // Deactivated since the decision read it (a deactivation committing meanwhile): nothing
+          // of this sign-in is kept.
+          const session = await sessions.openWithin(trx, user.id, opening.origin, opening.endsBy);
+          if (session === undefined) throw new DeactivatedWhileSigningIn();
+          return { ok: true, user, created: decision.create, session };
+        });
+      } catch (error) {
+        if (!(error instanceof DeactivatedWhileSigningIn)) throw error;
+        // Rolled back, and refused as any other sign-in of a deactivated user is.
+        await transact(store.db, async (trx) => {
+          const now = new Date().toISOString();
+          await remember(trx, identity, 'refused', 'deactivated', now);
+          const user = identity.login === null ? undefined : await users.findByLogin(trx, identity.login);
           await journal.record(trx, asserted, {
             action: 'saml.sign_in_refused',
             targetType: 'user',
-            targetId: decision.user?.id ?? null,
-            details: { reason: decision.reason, login: identity.login === null ? null : shorten(identity.login, LOGGED_TEXT), nameId: identity.nameId === null ? null : shorten(identity.nameId, LOGGED_TEXT) },
+            targetId: user?.id ?? null,
+            details: { reason: 'deactivated', login: identity.login === null ? null : shorten(identity.login, LOGGED_TEXT), nameId: identity.nameId === null ? null : shorten(identity.nameId, LOGGED_TEXT) },
           }, now);
-          return { ok: false, reason: decision.reason, message: decision.message };
-        }
-        const login = identity.login ?? '';
-        // From here on the actor is the user signed in as, by its stored login (actorLogin).
-        const actor: Actor = { ...asserted, user: decision.create ? login : (decision.user?.login ?? login) };
-        let userId: string;
-        const details: Record<string, unknown> = { login };
-        if (decision.create) {
-          userId = newId();
-          // Without a name attribute (none configured, or none sent) the name is the login, as
-          // saml.md says: the admin API refuses a user without a name.
-          const name = fitName(identity.name ?? login);
-          const data: Record<string, unknown> = { displayName: name };
-          if (identity.email !== null) data['emails'] = [{ value: identity.email, primary: true }];
-          await userWrites.insert(trx, userId, { login, displayName: name, email: identity.email, active: true, externalId: null, data, fold: foldDocument('User', data) }, now);
-          if (identity.email !== null) await userWrites.replaceEmails(trx, userId, [{ value: identity.email, type: null, primary: true, display: null }]);
-          const created = await users.findById(trx, userId);
-          if (created === undefined) throw new Error('created user vanished');
-          await journal.record(trx, actor, {
-            action: 'user.created',
-            targetType: 'user',
-            targetId: userId,
-            details: { login, name, email: identity.email, by: 'saml' },
-            events: userEvent(undefined, created),
-          }, now);
-        } else {
-          const user = decision.user;
-          if (user === undefined) throw new Error('sign-in decision without a user');
-          userId = user.id;
-          // In SCIM mode the IdP's provisioning owns name and email; sign-in changes nothing.
-          // Otherwise what the assertion carries replaces what is stored; an attribute it does
-          // not carry (not configured, or not sent) leaves the value alone, so that a name an
-          // administrator gave is not erased by every sign-in.
-          const name = identity.name === null ? user.displayName : fitName(identity.name);
-          const email = identity.email ?? user.email;
-          if (!scim && (name !== user.displayName || email !== user.email)) {
-            await queries.updateProfile(trx, userId, name, email, now);
-            await memberDisplay.changed(trx, userId, user, { login: user.login, displayName: name }, now);
-            await userWrites.replaceEmails(trx, userId, email === null ? [] : [{ value: email, type: null, primary: true, display: null }]);
-            const updated = await users.findById(trx, userId);
-            if (updated === undefined) throw new Error('updated user vanished');
-            await journal.record(trx, actor, {
-              action: 'user.updated',
-              targetType: 'user',
-              targetId: userId,
-              details: { before: { name: user.displayName, email: user.email }, after: { name, email }, by: 'saml' },
-              events: userEvent(user, updated),
-            }, now);
-          }
-        }
-        if (identity.groups !== null && !scim) {
-          const change = await syncGroups(trx, actor, userId, login, identity.groups, now);
-          if (change.added.length + change.removed.length + change.skipped.length > 0) {
-            details['groups'] = change.skipped.length === 0 ? { added: change.added, removed: change.removed } : change;
-          }
-        }
-        await queries.touchLastConnection(trx, userId, now);
-        await remember(trx, identity, 'accepted', null, now);
-        await journal.record(trx, actor, { action: 'saml.signed_in', targetType: 'user', targetId: userId, details }, now);
-        const user = await users.findByLogin(trx, login);
-        if (user === undefined) throw new Error('signed-in user vanished');
-        return { ok: true, user, created: decision.create };
-      });
+        });
+        return { ok: false, reason: 'deactivated', message: DEACTIVATED_WHILE_SIGNING_IN };
+      }
     },
 
     /**

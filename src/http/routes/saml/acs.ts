@@ -10,7 +10,6 @@ import type { Services } from '../../../services.ts';
 import { SAML_BODY_LIMIT, VALIDATION_MARKER, auditSource, returnAddress, sendHtml, type ReturnTrust } from './common.ts';
 import { refusalPage, validationPage, type ValidationRow } from './pages.ts';
 import { sessionOrigin } from '../../client.ts';
-import { DEACTIVATED_WHILE_SIGNING_IN } from '../../../auth/sessions.ts';
 
 /** Registers POST /saml/acs. */
 export function acsRoute(app: FastifyInstance, services: Services, trust: ReturnTrust): void {
@@ -44,18 +43,15 @@ export function acsRoute(app: FastifyInstance, services: Services, trust: Return
     // Where to go is settled before anything is written: the session opens only when the
     // answer that carries its cookie can be sent.
     const location = destination(result.assertion, form['RelayState'], trust);
-    const outcome = await services.signIn.signIn(identity);
+    // The session opens in the sign-in's own transaction, which holds the provisioning switch:
+    // SCIM turned on meanwhile, on any instance, comes wholly before it or wholly after.
+    const outcome = await services.signIn.signIn(identity, { origin: sessionOrigin(request), endsBy: result.assertion.sessionEndsBy });
     if (!outcome.ok) {
       request.log.info({ reason: outcome.reason }, 'SAML sign-in refused');
       request.server.metrics.signIn('saml', outcome.reason);
       return sendHtml(reply, 403, refusalPage(outcome.message));
     }
-    const session = await services.sessions.openIfActive(outcome.user.id, sessionOrigin(request), result.assertion.sessionEndsBy);
-    if (session === undefined) {
-      request.log.info({ reason: 'deactivated' }, 'SAML sign-in refused: the user was deactivated while signing in');
-      request.server.metrics.signIn('saml', 'deactivated');
-      return sendHtml(reply, 403, refusalPage(DEACTIVATED_WHILE_SIGNING_IN));
-    }
+    const { session } = outcome;
     request.server.metrics.signIn('saml', 'success');
     return reply
       .header('set-cookie', services.sessions.cookie(session.value, session.expiresAt))
