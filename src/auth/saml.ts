@@ -65,7 +65,11 @@ export interface SamlAssertion {
 }
 
 export type SamlResult =
-  | { readonly ok: true; readonly assertion: SamlAssertion }
+  /**
+   * `config` is the configuration the assertion was checked against: the one to read it by
+   * (its login, name, email and group attributes), whatever was stored since.
+   */
+  | { readonly ok: true; readonly assertion: SamlAssertion; readonly config: SamlConfig }
   /** `returnTo` is that of the request the response claimed to answer, when Roster found it. */
   | { readonly ok: false; readonly failure: SamlFailure; readonly returnTo: string | null };
 
@@ -301,6 +305,7 @@ export function createSamlServiceProvider(store: Store, configs: SamlConfigServi
     if (!(await rememberAssertion(store.db, assertionId, replayHorizon(assertion, confirmations)))) return fail({ code: 'replayed' });
     return {
       ok: true,
+      config,
       assertion: {
         assertionId,
         issuer: profile.issuer,
