@@ -455,4 +455,34 @@ eachDatabase('SCIM /Bulk limits and access', (database) => {
       await roster.close();
     }
   });
+
+  test('rights lost while a Bulk request runs stop it at the next operation: each left answers the refusal, not run', async () => {
+    const roster = await startTestApp({ database });
+    try {
+      // The IdP's own account, an administrator through the administrators' group it provisions.
+      const bot = (await roster.request('POST', '/Users', userBody('idp-bot@example.com'))).body;
+      const admins = (await roster.request('POST', '/Groups', groupBody('roster-administrators', [bot.id]))).body;
+      const internal = await roster.services.accounts.findByLogin('idp-bot@example.com');
+      assert.ok(internal && admins.id);
+      const token = await roster.tokenFor(internal.id, 'idp-bot-token');
+      const answer = await roster.request('POST', '/Bulk', bulk([
+        { method: 'PATCH', path: `/Groups/${admins.id}`, data: { schemas: [PATCH_OP], Operations: [{ op: 'remove', path: `members[value eq "${bot.id}"]` }] } },
+        { method: 'POST', bulkId: 'late', path: '/Users', data: userBody('late@example.com') },
+        { method: 'DELETE', path: `/Groups/${admins.id}` },
+      ]), { authorization: `Bearer ${token}` });
+      assert.equal(answer.status, 200);
+      const [removed, late, deletion] = answer.body.Operations;
+      assert.equal(removed.status, '204');
+      // Before, the request's one check at its start let every operation through.
+      for (const entry of [late, deletion]) {
+        assert.equal(entry.status, '403', JSON.stringify(entry));
+        assert.equal(entry.response.detail, 'Not run: Insufficient privileges');
+      }
+      assert.equal(late.bulkId, 'late');
+      assert.equal(await userNamed(roster, 'late@example.com'), undefined);
+      assert.equal((await roster.request('GET', `/Groups/${admins.id}`)).status, 200, 'the group is still there');
+    } finally {
+      await roster.close();
+    }
+  });
 });

@@ -38,6 +38,13 @@ export interface BulkOptions {
   readonly baseUrl: string;
   /** The largest Bulk request in bytes (`bulk.maxPayloadSize`): the app's body limit. */
   readonly maxPayloadSize: number;
+  /**
+   * Checks again that the request may write (its token, its user's rights, the SCIM switch),
+   * throwing the ScimError the request itself would get: run before each operation after the
+   * first, so that a token revoked, or a user deactivated, while a Bulk request runs stops it
+   * at the next operation, as it would stop the next single request.
+   */
+  readmit(request: FastifyRequest): Promise<void>;
 }
 
 /** A resource type's writes, reduced to what a Bulk response reports of the resource. */
@@ -67,6 +74,24 @@ const RESOURCE_ENDPOINTS = { User: 'Users', Group: 'Groups' } as const satisfies
 interface Ran {
   readonly result: BulkResult;
   readonly createdId?: string;
+}
+
+/**
+ * The entry of an operation left unrun because the request was refused before it (or the
+ * re-check could not be made: the database out of reach is each operation's 503, as it would
+ * be the operation's own).
+ */
+function notRun(operation: BulkOperation, refusal: unknown, request: FastifyRequest): Ran {
+  const error = refusal instanceof ScimError ? new ScimError(refusal.status, refusal.scimType, `Not run: ${refusal.message}`, refusal.retryAfter) : refusal;
+  const { status, body } = describeScimError(error, request);
+  return {
+    result: {
+      ...(operation.method !== undefined ? { method: operation.method } : {}),
+      ...(operation.bulkId !== undefined ? { bulkId: operation.bulkId } : {}),
+      status,
+      response: body,
+    },
+  };
 }
 
 /** Registers POST /Bulk. */
@@ -141,10 +166,15 @@ export function bulkRoutes(app: FastifyInstance, options: BulkOptions): void {
       const results = new Map<number, BulkResult>();
       const created = new Map<string, Created>();
       let failures = 0;
+      // Once refused, the operations left are not run: each answers the refusal.
+      let refused: { readonly error: unknown } | undefined;
+      let first = true;
       for (const index of plan.order) {
         const operation = bulk.operations[index];
         if (operation === undefined) continue;
-        const { result, createdId } = await run(operation, plan.circular.get(index), created, request);
+        if (!first && refused === undefined) refused = await options.readmit(request).then(() => undefined, (error: unknown) => ({ error }));
+        first = false;
+        const { result, createdId } = refused !== undefined ? notRun(operation, refused.error, request) : await run(operation, plan.circular.get(index), created, request);
         results.set(index, result);
         request.server.metrics.bulkOperation(operation.kind === 'runnable' ? RESOURCE_ENDPOINTS[operation.resourceType] : 'unknown', operation.method, result.status);
         if (operation.method === 'POST' && operation.bulkId !== undefined) {
