@@ -18,9 +18,18 @@ export function createMemberDisplay(dialect: DialectAdapter) {
   const groups = createGroupQueries(dialect);
 
   return {
-    /** Marks the user's groups as changed when `after` shows the user differently from `before`. */
+    /**
+     * Marks the user's groups as changed when `after` shows the user differently from `before`.
+     * A new login they do not show (the user has a display name) still locks them (PostgreSQL):
+     * the membership events of a change to one of them name the user by its login, so such a
+     * change must come wholly before the rename or wholly after it, never start before it and
+     * commit after it with the login it replaced (docs/events.md).
+     */
     async changed(db: Executor, userId: string, before: MemberDisplaySource, after: MemberDisplaySource, now: string): Promise<void> {
-      if (memberDisplay(before) === memberDisplay(after)) return;
+      if (memberDisplay(before) === memberDisplay(after)) {
+        if (before.login !== after.login) await groups.lockGroupsOf(db, userId);
+        return;
+      }
       // A membership being added concurrently waits for this transaction, so the groups
       // touched below include it; otherwise its group could keep a version that predates
       // the new display name (PostgreSQL; SQLite serialises writes anyway).

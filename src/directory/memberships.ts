@@ -116,8 +116,14 @@ export function createMembershipManagement(store: Store, access: Access = create
       const key = parseMembershipId(id);
       if (!key) throw notFound(id);
       await store.db.transaction().execute(async (trx) => {
-        const group = await groups.findById(trx, key.groupId);
-        const user = await users.findById(trx, key.userId);
+        // Both rows locked until the commit (PostgreSQL), in the order a deactivation takes them
+        // (the administrators' rows first when the group is theirs, then the user, then the
+        // group): a rename of either committed meanwhile is waited for, so that the event names
+        // them as they are when this commits, after the rename in the feed.
+        const seen = await groups.findById(trx, key.groupId);
+        if (seen !== undefined && access.isAdminGroup(seen.name)) await access.lockAdministrators(trx);
+        const user = await users.findById(trx, key.userId, 'write');
+        const group = await groups.findById(trx, key.groupId, 'write');
         // The CLI names a group and a user, not the id it made of them: say what is wrong in those terms.
         const absent = (): DirectoryError => (group !== undefined && user !== undefined ? new DirectoryError('not_found', `User '${user.login}' is not a member of group '${group.name}'.`) : notFound(id));
         if (!(await memberships.exists(trx, key.groupId, key.userId))) throw absent();

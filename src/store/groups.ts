@@ -283,6 +283,18 @@ export function createGroupQueries(dialect: DialectAdapter) {
     },
 
     /**
+     * On PostgreSQL, share-locks the groups `userId` belongs to, in id order, until the
+     * transaction ends, without changing them: for a rename of the user that groups do not show
+     * (member-display.ts), so that a member change of one of them waits for it, or it for the
+     * member change. Costs the user's groups, never their sizes.
+     */
+    async lockGroupsOf(db: Executor, userId: string): Promise<void> {
+      if (!dialect.supportsRowLocks) return;
+      const groupsOfUser = db.selectFrom('memberships').select('group_id').where('user_id', '=', userId);
+      await db.selectFrom('groups').select('id').where('id', 'in', groupsOfUser).orderBy('id').forShare().execute();
+    },
+
+    /**
      * Marks as changed the groups `userId` belongs to, because what they show of it changed
      * (its display name, its SCIM link). Costs the user's groups, never their sizes.
      */

@@ -413,15 +413,19 @@ export function createMembershipQueries(dialect: DialectAdapter) {
     },
 
     /**
-     * On PostgreSQL, share-locks (FOR KEY SHARE) the SCIM links of the staged users until the
-     * transaction ends, so that a user deleted concurrently cannot be added to a group after
-     * its removal from every group: the deletion waits, or this waits and finds the user gone.
-     * Sorted, so that two transactions lock shared users in the same order. Nothing is read
-     * back but a count.
+     * On PostgreSQL, share-locks the staged users until the transaction ends: their SCIM links
+     * (FOR KEY SHARE), so that a user deleted concurrently cannot be added to a group after its
+     * removal from every group (the deletion waits, or this waits and finds the user gone), and
+     * their rows (FOR SHARE), so that a rename committing meanwhile is waited for and the
+     * `group.user_added` events written next name each user by the login it has when this
+     * commits, after the rename in the feed (a statement's snapshot is taken when it starts: the
+     * events of an insert that only waited on a rename would carry the login before it). Sorted,
+     * so that two transactions lock shared users in the same order. Nothing is read back but a count.
      */
     async lockStaged(db: Executor, batch: string): Promise<void> {
       if (!dialect.supportsRowLocks) return;
-      await sql`SELECT count(*) FROM (SELECT su.scim_id FROM staged_members s JOIN scim_users su ON su.scim_id = s.scim_id WHERE s.batch = ${batch} ORDER BY su.scim_id FOR KEY SHARE OF su) locked`.execute(db);
+      await sql`SELECT count(*) FROM (SELECT su.scim_id FROM staged_members s JOIN scim_users su ON su.scim_id = s.scim_id JOIN users u ON u.id = su.user_id
+        WHERE s.batch = ${batch} ORDER BY su.scim_id FOR KEY SHARE OF su FOR SHARE OF u) locked`.execute(db);
     },
 
     /**
@@ -448,33 +452,16 @@ export function createMembershipQueries(dialect: DialectAdapter) {
      * Adds the users with these SCIM ids (at most INLINE_MEMBERS) that are not members yet, with
      * their events: the inline counterpart of staging, checking, locking and `addStaged`. Returns
      * the ids that are users and how many were added. When some id is no user, the caller must
-     * refuse the change and end the transaction: on PostgreSQL the known ones were added by the
-     * same statement (its rollback takes them back), elsewhere nothing was written. On
-     * PostgreSQL the users' SCIM links are share-locked (FOR KEY SHARE) in SCIM id order until
-     * the transaction ends, for the reason and in the order of `lockStaged`.
+     * refuse the change and end the transaction (nothing was written). On PostgreSQL the users
+     * are first locked as `lockStaged` locks them, by a statement of their own, so that the
+     * insert and its events, which come next, read each user as a rename that came first left it.
      */
     async addByScimIds(db: Executor, groupId: string, scimIds: readonly string[], now: string, stamp: EventStamp): Promise<{ known: Set<string>; added: number }> {
       const known = new Set<string>();
       if (scimIds.length === 0) return { known, added: 0 };
-      const resolve = sql`SELECT su.scim_id, su.user_id FROM scim_users su WHERE ${scimIdIn(scimIds)} ORDER BY su.scim_id`;
-      if (dialect.dataModifyingCte && dialect.supportsRowLocks) {
-        // One round trip: resolve and lock, insert, events, change counts.
-        const changed = sql`INSERT INTO memberships (group_id, user_id, created_at) SELECT ${groupId}, r.user_id, ${now} FROM resolved r
-          ON CONFLICT (group_id, user_id) DO NOTHING RETURNING group_id, user_id`;
-        const rows = await sql<{ scim_id: string | null; n: number | string | null }>`WITH resolved AS (${resolve} FOR KEY SHARE OF su),
-          changed AS (${changed}),
-          written AS (${membershipEvents(dialect, 'group.user_added', stamp, sql`changed AS r`)}),
-          marked AS (${markChanged(sql`changed AS r`, now)})
-          SELECT r.scim_id, NULL AS n FROM resolved r UNION ALL SELECT NULL, count(*) FROM changed`.execute(db);
-        let added = 0;
-        for (const row of rows.rows) {
-          if (row.scim_id !== null) known.add(row.scim_id);
-          else added = Number(row.n ?? 0);
-        }
-        return { known, added };
-      }
-      const lock = dialect.supportsRowLocks ? sql` FOR KEY SHARE OF su` : sql``;
-      const users = await sql<{ scim_id: string; user_id: string }>`${resolve}${lock}`.execute(db);
+      const lock = dialect.supportsRowLocks ? sql` FOR KEY SHARE OF su FOR SHARE OF u` : sql``;
+      const users = await sql<{ scim_id: string; user_id: string }>`SELECT su.scim_id, su.user_id FROM scim_users su JOIN users u ON u.id = su.user_id
+        WHERE ${scimIdIn(scimIds)} ORDER BY su.scim_id${lock}`.execute(db);
       for (const row of users.rows) known.add(row.scim_id);
       if (known.size < scimIds.length) return { known, added: 0 };
       return { known, added: await addUsers(db, groupId, users.rows.map((row) => row.user_id), now, stamp) };
@@ -539,10 +526,17 @@ export function createMembershipQueries(dialect: DialectAdapter) {
 
     /**
      * Removes a user from every group (deactivation), with one `group.user_removed` event per
-     * group; returns the internal ids of those groups.
+     * group; returns the internal ids of those groups. The caller holds the user's row. On
+     * PostgreSQL the groups are locked first, in id order (as touchGroupsOf, which the caller
+     * runs next, takes them), by a statement of their own: a rename of one of them committing
+     * meanwhile is waited for, and the events name the group as it is when this commits, after
+     * the rename in the feed.
      */
     async removeUserEverywhere(db: Executor, userId: string, stamp: EventStamp): Promise<string[]> {
       const where = sql`user_id = ${userId}`;
+      if (dialect.supportsRowLocks) {
+        await db.selectFrom('groups').select('id').where('id', 'in', db.selectFrom('memberships').select('group_id').where('user_id', '=', userId)).orderBy('id').forNoKeyUpdate().execute();
+      }
       const removed = await recordedRows(db, { type: 'group.user_removed', stamp }, stamp.occurredAt, sql`DELETE FROM memberships WHERE ${where}`, sql`SELECT group_id, user_id FROM memberships WHERE ${where}`, true);
       return removed.groupIds;
     },
