@@ -27,7 +27,7 @@ export function createMemberDisplay(dialect: DialectAdapter) {
      */
     async changed(db: Executor, userId: string, before: MemberDisplaySource, after: MemberDisplaySource, now: string): Promise<void> {
       if (memberDisplay(before) === memberDisplay(after)) {
-        if (before.login !== after.login) await groups.lockGroupsOf(db, userId);
+        if (before.login !== after.login) await groups.lockGroupsOf(db, userId, 'share');
         return;
       }
       // A membership being added concurrently waits for this transaction, so the groups

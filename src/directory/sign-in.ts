@@ -12,7 +12,7 @@ import { describeCertificate } from '../auth/saml-certificates.ts';
 import type { Store } from '../store/index.ts';
 import type { Executor } from '../store/executor.ts';
 import { inBatches, transact } from '../store/transact.ts';
-import { createGroupQueries } from '../store/groups.ts';
+import { createGroupQueries, type StoredGroup } from '../store/groups.ts';
 import { createMembershipQueries } from '../store/memberships.ts';
 import { createSignInQueries, type SignInAttempt } from '../store/sign-in.ts';
 import { createUserQueries, type StoredUser } from '../store/users.ts';
@@ -208,8 +208,23 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
     await queries.recordAttempt(db, { login: identity.login, nameId: identity.nameId, email: identity.email, at, outcome, reason });
   }
 
+  /**
+   * The group of that name, its row locked until the commit (PostgreSQL) and read again under the
+   * lock: renamed or deleted meanwhile, it is looked for again by name (undefined: none has it now).
+   */
+  async function lockedByName(db: Executor, name: string): Promise<StoredGroup | undefined> {
+    const found = await groups.findByName(db, name);
+    if (found === undefined) return undefined;
+    const locked = await groups.findById(db, found.id, 'write');
+    return locked !== undefined && caseKey(locked.name) === caseKey(name) ? locked : groups.findByName(db, name);
+  }
+
   /** Makes the user's groups those named in the assertion (just-in-time mode with groupAttribute), auditing each change. */
   async function syncGroups(db: Executor, actor: Actor, userId: string, login: string, names: readonly string[], now: string): Promise<{ added: string[]; removed: string[]; skipped: string[] }> {
+    // The user's groups locked (PostgreSQL), in id order, before their names are read: a rename
+    // committed meanwhile is waited for and seen, so that the events name each group as it is
+    // when this commits. The groups joined are locked one by one below.
+    await groups.lockGroupsOf(db, userId, 'write');
     const current = await queries.groupsOf(db, userId);
     // A group name over the admin API's limit is not synced (no such group can exist): the
     // audit entry names it, shortened, so that an administrator sees why the user is not in it.
@@ -246,7 +261,7 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
     const added: string[] = [];
     for (const [key, name] of wanted) {
       if (have.has(key)) continue;
-      let group = await groups.findByName(db, name);
+      let group = await lockedByName(db, name);
       if (group === undefined) {
         // Every group name's character rules (name-rules.ts): an invisible or control character
         // would make a group that looks like another. A group that already has such a name
@@ -303,6 +318,11 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
           // The mode first, share-locked until commit, so it cannot change under this sign-in: a
           // just-in-time sign-in must not create a user or group after SCIM was turned on.
           const scim = await lockProvisioningMode(trx, settings);
+          // The user's row locked until the commit (PostgreSQL), before the decision reads it: a
+          // deactivation committed meanwhile is seen (and refuses the sign-in) rather than undone
+          // by the group sync below adding the user to groups after it removed them all; a
+          // rename is seen too, so that this sign-in's events name the user as it is.
+          if (identity.login !== null) await users.findByLogin(trx, identity.login, 'write');
           const decision = await decide(trx, identity);
           if (!decision.ok) {
             await remember(trx, identity, 'refused', decision.reason, now);

@@ -283,15 +283,18 @@ export function createGroupQueries(dialect: DialectAdapter) {
     },
 
     /**
-     * On PostgreSQL, share-locks the groups `userId` belongs to, in id order, until the
-     * transaction ends, without changing them: for a rename of the user that groups do not show
+     * On PostgreSQL, locks the groups `userId` belongs to, in id order, until the transaction
+     * ends, without changing them: `share` for a rename of the user that groups do not show
      * (member-display.ts), so that a member change of one of them waits for it, or it for the
-     * member change. Costs the user's groups, never their sizes.
+     * member change; `write` for a change of the user's memberships that then touches them (a
+     * sign-in's group sync), which reads their names after the lock. Costs the user's groups,
+     * never their sizes.
      */
-    async lockGroupsOf(db: Executor, userId: string): Promise<void> {
+    async lockGroupsOf(db: Executor, userId: string, lock: 'share' | 'write'): Promise<void> {
       if (!dialect.supportsRowLocks) return;
       const groupsOfUser = db.selectFrom('memberships').select('group_id').where('user_id', '=', userId);
-      await db.selectFrom('groups').select('id').where('id', 'in', groupsOfUser).orderBy('id').forShare().execute();
+      const query = db.selectFrom('groups').select('id').where('id', 'in', groupsOfUser).orderBy('id');
+      await (lock === 'share' ? query.forShare() : query.forNoKeyUpdate()).execute();
     },
 
     /**
