@@ -32,7 +32,7 @@ import { assertScimWritable, isManagedInstance } from './managed-mode.ts';
 import { SCIM_NOT_ENABLED_MESSAGE } from './provisioning.ts';
 import { createSettings } from '../settings.ts';
 import { groupNameCharacterProblem } from './name-rules.ts';
-import { revealHidden } from '../text.ts';
+import { caseKey, revealHidden } from '../text.ts';
 
 /** A change to a group's members, by SCIM user id, applied in the order given. */
 export type MemberChange =
