@@ -22,7 +22,7 @@ import { assertNotManagedInstance, isManagedInstance, lockProvisioningMode } fro
 import { createSettings } from '../settings.ts';
 import { externalProviderOf, userEvent, userShape } from './shapes.ts';
 import { createMemberDisplay } from './member-display.ts';
-import { readSnapshot, readSnapshotAcrossTurns } from '../store/transact.ts';
+import { readSnapshot, readSnapshotAcrossTurns, transact } from '../store/transact.ts';
 import type { Executor } from '../store/executor.ts';
 
 /** A new user from the admin API: `local` users sign in with a password, others through SAML. */
@@ -243,7 +243,7 @@ export function createAccounts(store: Store, access: Access, initialPassword?: I
     });
     const passwordHash = local && password !== null ? await hashPassword(password) : null;
     try {
-      const account = await store.db.transaction().execute(async (trx) => {
+      const account = await transact(store.db, async (trx) => {
         await assertNotManagedInstance(trx, settings);
         const now = new Date().toISOString();
         // Locked until the commit (PostgreSQL): of parallel reactivations, the others wait and
@@ -347,7 +347,7 @@ export function createAccounts(store: Store, access: Access, initialPassword?: I
     async update(id: string, patch: AccountPatch, actor: Actor): Promise<StoredUser> {
       const has = (key: keyof AccountPatch): boolean => Object.hasOwn(patch, key);
       try {
-        return await store.db.transaction().execute(async (trx) => {
+        return await transact(store.db, async (trx) => {
           // Locked until the commit (PostgreSQL): a parallel update or deactivation waits, so
           // neither writes back fields read before the other changed them (a merge-patch of the
           // email undid a rename) nor tells its change from a stale row.
@@ -416,7 +416,7 @@ export function createAccounts(store: Store, access: Access, initialPassword?: I
      */
     async deactivate(id: string, actor: Actor, options: { readonly anonymize?: boolean } = {}): Promise<boolean> {
       const anonymize = options.anonymize === true;
-      return store.db.transaction().execute(async (trx) => {
+      return transact(store.db, async (trx) => {
         const current = await users.findById(trx, id);
         if (!current) throw new DirectoryError('not_found', `User '${id}' not found`);
         const refusal = deactivationRefusal(current, actor);

@@ -17,7 +17,7 @@ import { assertNotManagedInstance, isManagedInstance } from './managed-mode.ts';
 import { createSettings } from '../settings.ts';
 import { groupEvent, groupShape } from './shapes.ts';
 import { createAccess, type Access } from './access.ts';
-import { readSnapshot } from '../store/transact.ts';
+import { readSnapshot, transact } from '../store/transact.ts';
 import { displayTextProblem, groupNameProblem, MAX_GROUP_NAME } from './name-rules.ts';
 
 /** The body of a create or a merge-patch: present keys are set. */
@@ -86,7 +86,7 @@ export function createGroupManagement(store: Store, access: Access = createAcces
 
   async function write<T>(name: () => string, work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
     try {
-      return await store.db.transaction().execute(work);
+      return await transact(store.db, work);
     } catch (error) {
       // A racing request may have taken the name between our check and our write.
       if (isUniqueViolation(error)) throw nameTaken(name());
@@ -200,7 +200,7 @@ export function createGroupManagement(store: Store, access: Access = createAcces
 
     /** Deletes a group and its memberships; a managed group is the identity provider's to delete. */
     async delete(id: string, actor: Actor): Promise<void> {
-      await store.db.transaction().execute(async (trx) => {
+      await transact(store.db, async (trx) => {
         // Of parallel deletions, all but the first find no group (404), so it is deleted (and
         // said so) once.
         const current = await findLocked(trx, id, 'delete');

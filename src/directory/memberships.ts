@@ -18,7 +18,7 @@ import { DirectoryError, rejected } from '../errors.ts';
 import { assertNotManagedInstance } from './managed-mode.ts';
 import { createSettings } from '../settings.ts';
 import { createAccess, type Access } from './access.ts';
-import { readSnapshot } from '../store/transact.ts';
+import { readSnapshot, transact } from '../store/transact.ts';
 
 /** A membership as the admin API shows it. */
 export interface Membership {
@@ -82,7 +82,7 @@ export function createMembershipManagement(store: Store, access: Access = create
       }
       const groupId = input.groupId as string;
       const userId = input.userId as string;
-      return store.db.transaction().execute(async (trx) => {
+      return transact(store.db, async (trx) => {
         await assertNotManagedInstance(trx, settings);
         // Both rows locked until the commit (PostgreSQL), the user first as a deactivation
         // takes them: a deactivation or a group deletion committed meanwhile is seen here, not
@@ -115,7 +115,7 @@ export function createMembershipManagement(store: Store, access: Access = create
     async remove(id: string, actor: Actor): Promise<void> {
       const key = parseMembershipId(id);
       if (!key) throw notFound(id);
-      await store.db.transaction().execute(async (trx) => {
+      await transact(store.db, async (trx) => {
         // Both rows locked until the commit (PostgreSQL), in the order a deactivation takes them
         // (the administrators' rows first when the group is theirs, then the user, then the
         // group): a rename of either committed meanwhile is waited for, so that the event names

@@ -313,7 +313,7 @@ export function createSignIn(store: Store, provisioning: Provisioning, samlConfi
     async signIn(identity: SignInIdentity, opening: { readonly origin?: SessionOrigin; readonly endsBy?: Date | null } = {}): Promise<SignInResult> {
       const asserted: Actor = { kind: 'saml', login: identity.login };
       try {
-        return await store.db.transaction().execute(async (trx): Promise<SignInResult> => {
+        return await transact(store.db, async (trx): Promise<SignInResult> => {
           const now = new Date().toISOString();
           // The mode first, share-locked until commit, so it cannot change under this sign-in: a
           // just-in-time sign-in must not create a user or group after SCIM was turned on.
