@@ -253,7 +253,10 @@ export function createAccounts(store: Store, access: Access, initialPassword?: I
         if (existing) {
           // SonarQube reactivates a deactivated account created again; its tokens, sessions
           // and memberships stay gone. A user the IdP suspended (SCIM active=false) before
-          // SCIM was turned off still has its memberships: they go now, by the same rule.
+          // SCIM was turned off still has its memberships: they go now, by the same rule, and
+          // first, so that their events name the user by the login the feed knows (the login
+          // sent may differ in letter case), before the user.reactivated that gives the new one.
+          const dropped = await deactivation.dropKeptMemberships(trx, existing.id, now, journal.stamp(actor, now));
           await users.updateProfile(trx, existing.id, { login, displayName: name, email, externalId: existing.externalId }, now);
           await memberDisplay.changed(trx, existing.id, existing, { login, displayName: name }, now);
           await users.setActive(trx, existing.id, true, now);
@@ -261,7 +264,6 @@ export function createAccounts(store: Store, access: Access, initialPassword?: I
           // Created again as a SAML user: the password it had before its deactivation must not
           // sign it in again (its tokens and sessions stay gone by the same rule).
           else if (!local) await users.clearPassword(trx, existing.id, now);
-          const dropped = await deactivation.dropKeptMemberships(trx, existing.id, now, journal.stamp(actor, now));
           const leftovers = await deactivation.endLeftovers(trx, existing.id, now);
           const after = await users.findById(trx, existing.id);
           if (!after) throw new Error('reactivated user vanished');

@@ -147,6 +147,24 @@ eachDatabase('membership events name the group and the user as the feed left the
     }
   });
 
+  test('a suspended user reactivated by an administrator under another spelling: its removals name it as the feed knew it', async () => {
+    // Suspended by the IdP (memberships kept), SCIM turned off, then created again through the
+    // admin API with its login in other letter case: the reactivation drops the kept memberships.
+    const own = await startTestApp({ database });
+    try {
+      const user = await own.request('POST', '/Users', userBody('Quinn@example.com', { displayName: 'Quinn' }));
+      assert.equal((await own.request('POST', '/Groups', groupBody('quay', [user.body.id]))).status, 201);
+      assert.equal((await own.request('PATCH', `/Users/${user.body.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: 'active', value: false }] })).status, 200);
+      assert.equal((await own.request('POST', '/api/scim_management/disable?confirm=true')).status, 204);
+      assert.equal((await own.request('POST', '/api/v2/users-management/users', { login: 'quinn@example.com', name: 'Quinn', local: false })).status, 200);
+      const events = (await own.request('GET', '/api/v2/events?limit=1000')).body.events as Array<{ type: string; data: any }>;
+      const last = events.slice(-2).map((event) => [event.type, event.type === 'group.user_removed' ? event.data.user.login : event.data.login]);
+      assert.deepEqual(last, [['group.user_removed', 'Quinn@example.com'], ['user.reactivated', 'quinn@example.com']]);
+    } finally {
+      await own.close();
+    }
+  });
+
   test('membership events name the group and the user as they are, one change after another', async () => {
     // The same changes in sequence, on every database: the names are those of the moment.
     const { userId, userScimId, groupId, groupScimId } = await provision('steady@example.com', 'steady', false);
