@@ -307,8 +307,15 @@ eachDatabase('managed mode: SCIM and the admin API together', (database) => {
       assert.deepEqual([disabled.details.unlinkedUsers, disabled.details.unlinkedGroups], [1, 1]);
     });
 
-    test('?confirm=true also confirms; SAML may not be disabled while SCIM is on', async () => {
+    test('?confirm=true also confirms, true exactly; SAML may not be disabled while SCIM is on', async () => {
       await assert.rejects(roster.services.provisioning.assertSamlMayBeDisabled(), /SAML cannot be disabled while SCIM provisioning is on/);
+      // Other query parameters read SonarQube's booleans (1, yes, TRUE); a confirmation does not.
+      for (const word of ['TRUE', '1', 'yes', 'on', 'true%00']) {
+        const refused = await roster.request('POST', `/api/scim_management/disable?confirm=${word}`);
+        assert.equal(refused.status, 400, word);
+        assert.match(refused.body.message, /confirm/, word);
+      }
+      assert.equal((await roster.request('GET', '/api/scim_management/status')).body.enabled, true, 'still on');
       assert.equal((await roster.request('POST', '/api/scim_management/disable?confirm=true')).status, 204);
       await roster.services.provisioning.assertSamlMayBeDisabled();
     });

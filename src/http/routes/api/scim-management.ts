@@ -17,10 +17,14 @@ export const SCIM_STATUS: NamedSchema = {
   properties: { enabled: { type: 'boolean', description: 'SCIM provisioning is on: the identity provider manages users and groups.' } },
 };
 
-/** `{"confirm": true}` in the body or `?confirm=true`: disabling cannot be undone. */
+/**
+ * `{"confirm": true}` in the body or `?confirm=true`, exactly: disabling cannot be undone. The
+ * query's `confirm` is text, not one of the booleans other parameters read as SonarQube does
+ * (`1`, `yes`, `TRUE`): a confirmation is the one word the documentation gives.
+ */
 function confirmed(body: unknown, query: unknown): boolean {
   const fromBody = typeof body === 'object' && body !== null && (body as { confirm?: unknown }).confirm === true;
-  const fromQuery = typeof query === 'object' && query !== null && (query as { confirm?: unknown }).confirm === true;
+  const fromQuery = typeof query === 'object' && query !== null && (query as { confirm?: unknown }).confirm === 'true';
   return fromBody || fromQuery;
 }
 
@@ -54,7 +58,7 @@ export function scimManagementRoutes(app: FastifyInstance, services: Services): 
         additionalProperties: false,
         properties: { confirm: { type: 'boolean', description: 'Must be true (or ?confirm=true).' } },
       },
-      querystring: { type: 'object', properties: { confirm: { type: 'boolean', description: 'The same confirmation, for clients that send no body.' } } },
+      querystring: { type: 'object', properties: { confirm: { type: 'string', enum: ['true'], description: 'The same confirmation, for clients that send no body: `true` exactly.' } } },
       response: { 204: noContent('Off (or already off).') },
     },
   }, async (request, reply) => {
