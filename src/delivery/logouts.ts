@@ -21,6 +21,7 @@ import { claimLogouts, releaseLogout, removeClaimedLogout, retryClaimedLogout, t
 import { transact } from '../store/transact.ts';
 import { combineSignals } from '../signals.ts';
 import { describeDuration, retryAfterMs, withJitter } from './schedule.ts';
+import { describeFailure, sleep } from './attempts.ts';
 
 /** The `events` member that makes a JWT a Logout Token (OpenID Connect Back-Channel Logout 1.0 §2.4). */
 export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
@@ -235,30 +236,4 @@ export function startLogoutDeliveries(store: Store, options: LogoutDeliveryOptio
       await running;
     },
   };
-}
-
-/** Why no answer came, in a few words. */
-function describeFailure(error: unknown, timeoutMs: number): string {
-  if (error instanceof Error) {
-    if (error.name === 'TimeoutError') return `no answer within ${timeoutMs / 1000} s`;
-    const cause = (error as { cause?: unknown }).cause;
-    if (cause instanceof Error) {
-      const code = (cause as { code?: unknown }).code;
-      return typeof code === 'string' ? `${code}: ${cause.message}` : cause.message;
-    }
-    return error.message;
-  }
-  return String(error);
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

@@ -25,6 +25,7 @@ import type { FeedPosition } from '../store/journal.ts';
 import { describeDuration, retryAfterMs, withJitter } from './schedule.ts';
 import { signatureHeader } from './signature.ts';
 import { combineSignals } from '../signals.ts';
+import { describeFailure, sleep } from './attempts.ts';
 
 /** How long a receiver has to answer (Standard Webhooks recommends 15 s or so). */
 export const DELIVERY_TIMEOUT_MS = 15_000;
@@ -480,30 +481,4 @@ async function firstBytes(response: Response, limit: number): Promise<string | n
   }
   const bytes = Buffer.concat(chunks).subarray(0, limit);
   return bytes.length === 0 ? null : new TextDecoder('utf-8', { fatal: false }).decode(bytes);
-}
-
-/** Why no answer came, in a few words. */
-function describeFailure(error: unknown, timeoutMs: number): string {
-  if (error instanceof Error) {
-    if (error.name === 'TimeoutError') return `no answer within ${timeoutMs / 1000} s`;
-    const cause = (error as { cause?: unknown }).cause;
-    if (cause instanceof Error) {
-      const code = (cause as { code?: unknown }).code;
-      return typeof code === 'string' ? `${code}: ${cause.message}` : cause.message;
-    }
-    return error.message;
-  }
-  return String(error);
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
