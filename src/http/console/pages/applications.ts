@@ -163,7 +163,7 @@ ${dataTable({
     logout.lastError ?? html`<span class="empty">none</span>`,
     timeTag(logout.nextAttemptAt),
   ]),
-  empty: 'None: every logout was delivered.',
+  empty: 'None waiting.',
 })}
 </section>`;
 }
